@@ -1,0 +1,1 @@
+"""Reproduction of the omar paper; see README.md in this folder."""

@@ -1,0 +1,1 @@
+"""Reproduction of the otc paper; see README.md in this folder."""
