@@ -1,0 +1,397 @@
+"""Multi-Agent MuJoCo (Gymnasium-Robotics ``mamujoco_v1`` 1.4.x) behind our array boundary, with the
+per-agent observations of each paper as an ``obs_mode`` option.
+
+    mamujoco/halfcheetah-2x3   obs_mode: omar (default) | cast_bcq | otc | mamujoco
+    mamujoco/hopper-3x1        obs_mode: cast_bcq (default) | otc | mamujoco
+    mamujoco/walker2d-2x3      obs_mode: cast_bcq (default) | otc | mamujoco
+    mamujoco/reacher-2x1       obs_mode: leader-only (default) | independent | full
+    mamujoco/ant-4x2           obs_mode: partial (default) | full
+
+Dynamics, rewards, termination and the split of the action among agents are MaMuJoCo's: every step goes
+through ``mamujoco_v1.parallel_env(scenario, agent_conf, ...).step`` (which steps the Gymnasium v5
+single-agent env). What this module adds:
+
+- **State** ``state()`` = MaMuJoCo's ``state()`` = the v5 single-agent observation (HalfCheetah 17, Hopper 11,
+  Walker2d 17, Reacher 10, Ant 27: Ant-v5 built with ``include_cfrc_ext_in_observation=False`` and handed to
+  MaMuJoCo as ``gym_env``, so the contact forces are gone as in MOMA-PPO's cut to 27 dims).
+- **Per-agent observation** = ``state[obs_index[i]]`` for a fixed index set per agent and mode (below).
+  Modes ``omar`` and ``mamujoco`` are MaMuJoCo's own observations (its ``observation_factorization``, i.e.
+  ``map_global_state_to_local_observations(state)``); the other modes are index sets we define from
+  the papers' code. All are float32 at our boundary, zero-padded to the widest agent. One difference from
+  the obs MaMuJoCo's ``step`` returns: for Walker2d those do not clip velocities, while Walker2d-v5's state
+  (hence D4RL data and our obs) clips every qvel to [-10, 10]; we take the state's value so that single-agent
+  data maps exactly onto what the env shows (HalfCheetah and Hopper agree with MaMuJoCo's step obs exactly).
+- **Per-agent action** = MaMuJoCo's local action: agent i's dims are the joints of its partition, in the
+  partition's order, and ``join`` is ``map_local_actions_to_global_action``. Global action index per agent:
+  HalfCheetah [0,1,2] [3,4,5] (bthigh,bshin,bfoot | fthigh,fshin,ffoot); Hopper [0] [1] [2] (thigh, leg,
+  foot); Walker2d [2,1,0] [5,4,3] (foot,leg,thigh of the right | left leg: MaMuJoCo 1.4 lists them foot
+  first); Reacher [0] [1] (joint0 | joint1); Ant [2,3] [4,5] [6,7] [0,1] (hip,ankle of the front-left,
+  front-right, back-left, back-right leg; Ant's actuators are listed hip_4 first).
+- One team reward (``spec.shared_reward``), ``terminated``/``truncated`` passed through from the v5 env
+  (Hopper, Walker2d and Ant end early when unhealthy); episodes of 1000 steps (Reacher 50).
+- ``reset(seed)`` calls ``reset(seed=seed)`` of MaMuJoCo (hence of the v5 env); ``reset(None)`` continues its RNG.
+
+Observation index sets (indices into ``state``; the layouts of the v5 observations are
+HalfCheetah/Walker2d: 0 root z, 1 root angle, 2-7 joint angles [thigh, shin/leg, foot of the back/right
+leg, then of the front/left leg], 8 vx, 9 vz, 10 root angular velocity, 11-16 joint velocities;
+Hopper: 0 z, 1 angle, 2-4 thigh, leg, foot angles, 5 vx, 6 vz, 7 angular velocity, 8-10 joint velocities):
+
+HalfCheetah-2x3 (agent 0 = back leg, agent 1 = front leg)
+  omar      [4,13,3,12,2,11] | [7,16,6,15,5,14]                  OMAR (official_code.md §1.6): MaMuJoCo
+            agent_obsk=0, global_categories=(): own 3 joints' (qpos, qvel), foot first. 6 dims each.
+  cast_bcq  own + other agent + public, public = [0,1,8,9,10]:   CAST-BCQ's agent_obs_index (§2.2)
+            [4,13,3,12,2,11, 7,16,6,15,5,14, 0,1,8,9,10] | [7,16,6,15,5,14, 4,13,3,12,2,11, 0,1,8,9,10]
+            (17 each: the whole state reordered, as CAST-BCQ's actors really see it).
+  otc       [0..16] for every agent (OTC §4: each agent keeps the full state).
+  mamujoco  MaMuJoCo's default (agent_obsk=1, global qpos/qvel of the root), 12 each:
+            [4,13,3,12,2,11,5,0,1,8,9,10] | [7,16,6,15,5,14,2,0,1,8,9,10].
+Walker2d-2x3 (agent 0 = right leg, agent 1 = left leg): the same index sets as HalfCheetah for
+  cast_bcq / otc / mamujoco (CAST-BCQ uses HalfCheetah's indices for Walker2d; so does MaMuJoCo).
+Hopper-3x1 (agent 0 thigh, 1 leg, 2 foot)
+  cast_bcq  own + others (agent order) + public [0,1,5,6,7], 11 each:
+            [2,8, 3,9, 4,10, 0,1,5,6,7] | [3,9, 2,8, 4,10, 0,1,5,6,7] | [4,10, 2,8, 3,9, 0,1,5,6,7]
+  otc       [0..10] for every agent.
+  mamujoco  MaMuJoCo's default (obsk=1): [2,8,3,0,1,5,6,7] | [3,9,4,2,0,1,5,6,7] | [4,10,3,0,1,5,6,7].
+Reacher-2x1 (MOMA-PPO, official_code.md §3.4; v5 obs: 0,1 cos θ0, cos θ1; 2,3 sin θ0, sin θ1; 4,5 target
+  x, y; 6,7 ω0, ω1; 8,9 fingertip − target x, y. MOMA-PPO's gym-v2 obs had an 11th entry, the z of
+  fingertip − target, which is always 0 and is absent from v5)
+  leader-only  [0,2,6, 1,3,7, 4,5] | [0,2,6, 1,3,7]   (MOMA-PPO "2x1first", its main task: agent 0 sees both
+               arms (cos, sin, ω) and the target; agent 1 both arms only, not the target)
+  independent  [0,2,6, 4,5] | [1,3,7, 4,5]            (MOMA-PPO "2x1notip": own arm + target)
+  full         [0..9] for both agents                 (MOMA-PPO "full", less the always-zero z entry)
+Ant-4x2 (MOMA-PPO; state = qpos[2:] then qvel: 0 torso z, 1-4 quaternion, 5-12 joint angles hip1, ankle1,
+  hip2, ankle2, hip3, ankle3, hip4, ankle4, 13-15 torso vx, vy, vz, 16-18 torso angular velocity, 19-26 joint
+  velocities in the same joint order)
+  partial  agent k (leg k = front-left, front-right, back-left, back-right): [5+2k, 19+2k, 6+2k, 20+2k]
+           (hip θ, hip ω, ankle θ, ankle ω); agent 0 also sees the torso first, in MOMA-PPO's order
+           [0,1,2,3,4,16,17,18,13,14,15] (z, quaternion, angular velocity, then vx, vy, vz): 15 | 4 | 4 | 4.
+           This is MOMA-PPO's "t4x2" configuration at obsk "0" ("only agent 0 sees the torso").
+  full     [0..26] for every agent.
+
+Decisions where the papers are silent or their code disagrees with itself (also in the report):
+- Ant: MOMA-PPO pairs agent k's observation (leg k's joints, qpos order) with action dims [2k, 2k+1], but
+  gym's Ant lists its actuators hip_4, ankle_4, hip_1, ... so their agent 0 sees the front-left leg and drives
+  the back-right one. We follow MaMuJoCo's partition: every agent observes the leg it actuates.
+- Walker2d: CAST-BCQ (old MaMuJoCo) gives agent 0 the global action dims [0,1,2] in that order; MaMuJoCo
+  1.4 orders them (foot, leg, thigh) = [2,1,0]. We keep MaMuJoCo 1.4's order in every mode: it is a fixed
+  permutation inside each agent's action vector, and ``split``/``join`` apply it to data consistently.
+- CAST-BCQ's index order (own, then the others in agent order, then public) follows the description of
+  ``agent_obs_index`` in official_code.md §2.2; each agent's obs is the full state reordered.
+
+The inverse map (single-agent D4RL-protocol data -> our per-agent arrays):
+
+    env = envs.make("mamujoco/halfcheetah-2x3", obs_mode="cast_bcq")
+    obs_n, act_n = env.split(states, actions)        # [T, S], [T, J] -> [T, N, O] float32, [T, N, A]
+    actions = env.join(act_n)                        # [T, N, A] -> [T, J], exact inverse
+    obs_n, act_n = split_transitions("mamujoco/halfcheetah-2x3", states, actions, obs_mode="cast_bcq")
+
+``split`` of the states and joint actions an env produced equals its per-agent obs and actions exactly.
+A few foreign state layouts are accepted and converted first: Ant with more than 27 columns (D4RL's 111 or
+Ant-v5's default 105) is cut to its first 27 columns, as MOMA-PPO does; Reacher with 11 columns (gym v2, as in
+MOMA-PPO's datasets) drops column 10 (the always-zero z of fingertip − target).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs.base import EnvSpec, MultiAgentEnv
+
+REACHER_REF_SCORES = {"random": -11.144625, "expert": -4.2370844}  # MOMA-PPO, per 50-step episode (§3.4)
+
+
+# ---- the per-agent index sets -----------------------------------------------------------------------
+
+
+def _own_others_public(parts: list[list[int]], public: list[int]) -> tuple[tuple[int, ...], ...]:
+    """CAST-BCQ's actor input: own indices, then every other agent's (agent order), then the public ones."""
+    out = []
+    for i, own in enumerate(parts):
+        others = [x for j, p in enumerate(parts) if j != i for x in p]
+        out.append(tuple(own + others + public))
+    return tuple(out)
+
+
+def _everyone(n_agents: int, state_dim: int) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(range(state_dim)) for _ in range(n_agents))
+
+
+_CHEETAH_LEGS = [[4, 13, 3, 12, 2, 11], [7, 16, 6, 15, 5, 14]]  # foot, shin, thigh: (qpos, qvel) pairs
+_CHEETAH_PUBLIC = [0, 1, 8, 9, 10]  # root z, root angle, vx, vz, root angular velocity
+_HOPPER_JOINTS = [[2, 8], [3, 9], [4, 10]]
+_HOPPER_PUBLIC = [0, 1, 5, 6, 7]
+
+_REACHER_ARM = [[0, 2, 6], [1, 3, 7]]  # cos, sin, omega of joint 0 / joint 1 (MOMA-PPO's OBSERVATION_INDEXES)
+_REACHER_TARGET = [4, 5]
+
+_ANT_TORSO = [0, 1, 2, 3, 4, 16, 17, 18, 13, 14, 15]  # MOMA-PPO: torso_no_vel, then x, y, z velocity
+_ANT_LEGS = [[5 + 2 * k, 19 + 2 * k, 6 + 2 * k, 20 + 2 * k] for k in range(4)]  # hip θ, ω, ankle θ, ω
+
+
+@dataclass(frozen=True)
+class _Mode:
+    """One observation mode: fixed index sets, or MaMuJoCo's own observations with these constructor args."""
+
+    obs_index: tuple[tuple[int, ...], ...] | None = None  # None: MaMuJoCo's observation_factorization
+    mamujoco_kwargs: tuple[tuple[str, Any], ...] = ()  # extra parallel_env(...) args of a native mode
+
+
+_NATIVE_DEFAULT = _Mode(None, ())  # MaMuJoCo's default observations (agent_obsk=1, root qpos/qvel global)
+
+_MODES: dict[str, dict[str, _Mode]] = {
+    "halfcheetah": {
+        "omar": _Mode(None, (("agent_obsk", 0), ("global_categories", ()))),
+        "cast_bcq": _Mode(_own_others_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
+        "otc": _Mode(_everyone(2, 17)),
+        "mamujoco": _NATIVE_DEFAULT,
+    },
+    "walker2d": {
+        "cast_bcq": _Mode(_own_others_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
+        "otc": _Mode(_everyone(2, 17)),
+        "mamujoco": _NATIVE_DEFAULT,
+    },
+    "hopper": {
+        "cast_bcq": _Mode(_own_others_public(_HOPPER_JOINTS, _HOPPER_PUBLIC)),
+        "otc": _Mode(_everyone(3, 11)),
+        "mamujoco": _NATIVE_DEFAULT,
+    },
+    "reacher": {
+        "leader-only": _Mode(
+            (tuple(_REACHER_ARM[0] + _REACHER_ARM[1] + _REACHER_TARGET), tuple(_REACHER_ARM[0] + _REACHER_ARM[1]))
+        ),
+        "independent": _Mode(tuple(tuple(arm + _REACHER_TARGET) for arm in _REACHER_ARM)),
+        "full": _Mode(_everyone(2, 10)),
+    },
+    "ant": {
+        "partial": _Mode(tuple(tuple((_ANT_TORSO if k == 0 else []) + leg) for k, leg in enumerate(_ANT_LEGS))),
+        "full": _Mode(_everyone(4, 27)),
+    },
+}
+
+
+def _check_mode(name: str, task: str, obs_mode: str) -> _Mode:
+    modes = _MODES[task]
+    if obs_mode not in modes:
+        raise ValueError(f"obs_mode={obs_mode!r} is not allowed for {name}; allowed obs modes: {', '.join(modes)}")
+    return modes[obs_mode]
+
+
+def obs_modes(task: str) -> list[str]:
+    """The obs_mode values of a task ('halfcheetah', 'hopper', 'walker2d', 'reacher', 'ant')."""
+    return list(_MODES[task])
+
+
+# ---- the env ----------------------------------------------------------------------------------------
+
+
+class MaMuJoCoEnv(MultiAgentEnv):
+    """One ``mamujoco_v1.parallel_env`` behind the array boundary (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        task: str,
+        scenario: str,
+        agent_conf: str,
+        obs_mode: str,
+        episode_length: int,
+        ref_scores: dict[str, float] | None = None,
+        gym_env=None,
+        **mamujoco_kwargs,
+    ):
+        from gymnasium_robotics import mamujoco_v1
+
+        mode = _check_mode(name, task, obs_mode)
+        kwargs = {**mamujoco_kwargs, **dict(mode.mamujoco_kwargs)}
+        if gym_env is not None:
+            kwargs["gym_env"] = gym_env
+        self.raw = mamujoco_v1.parallel_env(scenario, agent_conf, **kwargs)
+        self.native = mode.obs_index is None  # per-agent obs are MaMuJoCo's own
+        agents = tuple(self.raw.possible_agents)
+        if self.native:
+            fac = self.raw.observation_factorization
+            self.obs_index = [np.asarray(fac[a], dtype=np.int64) for a in agents]
+        else:
+            self.obs_index = [np.asarray(ix, dtype=np.int64) for ix in mode.obs_index]
+        # global action index of each agent's local action dims (MaMuJoCo's partition, in its order)
+        parts = self.raw.agent_action_partitions
+        self.act_index = [np.array([node.act_ids for node in part], dtype=np.int64) for part in parts]
+        state_dim = int(self.raw.single_agent_env.observation_space.shape[0])
+        self.joint_act_dim = int(self.raw.single_agent_env.action_space.shape[0])
+        assert sorted(np.concatenate(self.act_index).tolist()) == list(range(self.joint_act_dim))
+        for ix in self.obs_index:
+            assert ix.min() >= 0 and ix.max() < state_dim, (name, obs_mode, ix)
+        for a in agents:  # our action bounds are the library's (Box(-1, 1) for every task here)
+            sp = self.raw.action_space(a)
+            assert np.all(sp.low == -1.0) and np.all(sp.high == 1.0), (a, sp)
+        spec = EnvSpec(
+            name=name,
+            agent_ids=agents,
+            obs_dims=tuple(len(ix) for ix in self.obs_index),
+            act_dims=tuple(len(ix) for ix in self.act_index),
+            state_dim=state_dim,
+            episode_length=int(episode_length),
+            act_low=-1.0,
+            act_high=1.0,
+            ref_scores=None if ref_scores is None else dict(ref_scores),
+            shared_reward=True,
+            options={"obs_mode": obs_mode},
+        )
+        super().__init__(spec)
+        self.task = task
+        self.obs_mode = obs_mode
+
+    # ---- MultiAgentEnv ------------------------------------------------------------------------------
+    def _obs(self) -> list[np.ndarray]:
+        # state[index] in every mode; in MaMuJoCo's own modes this is its map_global_state_to_local_observations
+        s = self.raw.state()
+        return [s[ix] for ix in self.obs_index]
+
+    def _reset(self, seed):
+        self.raw.reset(seed=seed)
+        return self._obs()
+
+    def _step(self, actions):
+        agents = self.spec.agent_ids
+        local = {a: np.asarray(actions[i], dtype=np.float64) for i, a in enumerate(agents)}
+        _, rew, term, trunc, info = self.raw.step(local)
+        rewards = np.array([rew[a] for a in agents], dtype=np.float64)
+        return self._obs(), rewards, any(term.values()), any(trunc.values()), {"mamujoco": info[agents[0]]}
+
+    def state(self) -> np.ndarray:
+        return np.asarray(self.raw.state(), dtype=np.float32)
+
+    def close(self) -> None:
+        self.raw.close()
+
+    # ---- the inverse map: single-agent data <-> per-agent arrays -----------------------------------
+    def _as_state(self, states) -> np.ndarray:
+        s = np.asarray(states)
+        S = self.spec.state_dim
+        if s.shape[-1] != S:
+            if self.task == "ant" and s.shape[-1] in (105, 111):  # Ant-v5 default / D4RL ant: drop cfrc_ext
+                s = s[..., :S]
+            elif self.task == "reacher" and s.shape[-1] == 11:  # gym v2 Reacher: drop the always-zero tip z
+                s = s[..., :10]
+            else:
+                raise ValueError(f"{self.spec.name}: states must have {S} columns, got shape {s.shape}")
+        return s
+
+    def split_obs(self, states) -> np.ndarray:
+        """[..., S] single-agent observations -> [..., N, O] float32 per-agent obs, zero-padded."""
+        s = self._as_state(states)
+        spec = self.spec
+        out = np.zeros(s.shape[:-1] + (spec.n_agents, spec.obs_dim), dtype=np.float32)
+        for i, ix in enumerate(self.obs_index):
+            out[..., i, : len(ix)] = s[..., ix]
+        return out
+
+    def split_actions(self, actions) -> np.ndarray:
+        """[..., J] joint (single-agent) actions -> [..., N, A] per-agent actions, zero-padded, same dtype."""
+        a = np.asarray(actions)
+        if a.shape[-1] != self.joint_act_dim:
+            raise ValueError(
+                f"{self.spec.name}: joint actions must have {self.joint_act_dim} columns, got shape {a.shape}"
+            )
+        spec = self.spec
+        out = np.zeros(a.shape[:-1] + (spec.n_agents, spec.act_dim), dtype=a.dtype)
+        for i, ix in enumerate(self.act_index):
+            out[..., i, : len(ix)] = a[..., ix]
+        return out
+
+    def split(self, states, actions) -> tuple[np.ndarray, np.ndarray]:
+        """Single-agent (D4RL-protocol) states [..., S] and joint actions [..., J] ->
+        per-agent obs [..., N, O] (float32) and actions [..., N, A]."""
+        return self.split_obs(states), self.split_actions(actions)
+
+    def join(self, actions) -> np.ndarray:
+        """[..., N, A] per-agent actions -> [..., J] joint action (``map_local_actions_to_global_action``, batched)."""
+        a = np.asarray(actions)
+        spec = self.spec
+        if a.shape[-2:] != (spec.n_agents, spec.act_dim):
+            raise ValueError(
+                f"{spec.name}: per-agent actions must end in ({spec.n_agents}, {spec.act_dim}), got {a.shape}"
+            )
+        out = np.zeros(a.shape[:-2] + (self.joint_act_dim,), dtype=a.dtype)
+        for i, ix in enumerate(self.act_index):
+            out[..., ix] = a[..., i, : len(ix)]
+        return out
+
+
+# ---- factories (their keyword arguments are the env options) ----------------------------------------
+
+
+def make_halfcheetah_2x3(*, obs_mode: str = "omar") -> MaMuJoCoEnv:
+    """HalfCheetah-v5 split in 2 agents of 3 joints (agent 0 back leg, agent 1 front leg)."""
+    return MaMuJoCoEnv("mamujoco/halfcheetah-2x3", "halfcheetah", "HalfCheetah", "2x3", obs_mode, 1000)
+
+
+def make_hopper_3x1(*, obs_mode: str = "cast_bcq") -> MaMuJoCoEnv:
+    """Hopper-v5 split in 3 agents of 1 joint (thigh, leg, foot); ends early when unhealthy."""
+    return MaMuJoCoEnv("mamujoco/hopper-3x1", "hopper", "Hopper", "3x1", obs_mode, 1000)
+
+
+def make_walker2d_2x3(*, obs_mode: str = "cast_bcq") -> MaMuJoCoEnv:
+    """Walker2d-v5 split in 2 agents of 3 joints (right leg, left leg); ends early when unhealthy."""
+    return MaMuJoCoEnv("mamujoco/walker2d-2x3", "walker2d", "Walker2d", "2x3", obs_mode, 1000)
+
+
+def make_reacher_2x1(*, obs_mode: str = "leader-only") -> MaMuJoCoEnv:
+    """Reacher-v5 split in 2 agents of 1 joint (MOMA-PPO); 50-step episodes, MOMA-PPO's reference scores."""
+    return MaMuJoCoEnv("mamujoco/reacher-2x1", "reacher", "Reacher", "2x1", obs_mode, 50, ref_scores=REACHER_REF_SCORES)
+
+
+def make_ant_4x2(*, obs_mode: str = "partial") -> MaMuJoCoEnv:
+    """Ant-v5 without contact forces in the obs (27-dim state), 4 agents of one leg (MOMA-PPO)."""
+    import gymnasium
+
+    name = "mamujoco/ant-4x2"
+    _check_mode(name, "ant", obs_mode)  # before building the MuJoCo model
+    gym_env = gymnasium.make("Ant-v5", include_cfrc_ext_in_observation=False)
+    cats = [["qpos", "qvel"], ["qpos"]]  # MaMuJoCo's Ant default adds cfrc_ext, absent from this state
+    return MaMuJoCoEnv(name, "ant", "Ant", "4x2", obs_mode, 1000, gym_env=gym_env, local_categories=cats)
+
+
+# ---- module-level inverse map ---------------------------------------------------------------------
+
+
+def _env(name_or_env, options: dict) -> MaMuJoCoEnv:
+    if isinstance(name_or_env, MaMuJoCoEnv):
+        if options:
+            raise ValueError(f"options {sorted(options)} given with an env; pass a name to build one with them")
+        return name_or_env
+    import envs
+
+    env = envs.make(name_or_env, **options)
+    if not isinstance(env, MaMuJoCoEnv):
+        raise ValueError(f"{name_or_env!r} is not a mamujoco env")
+    return env
+
+
+def split_transitions(name_or_env, states, actions, **options) -> tuple[np.ndarray, np.ndarray]:
+    """Single-agent states [T, S] and joint actions [T, J] -> per-agent obs [T, N, O] (float32, padded) and
+    actions [T, N, A] of env ``name_or_env`` (a MaMuJoCoEnv, or a registered name built with ``options``,
+    e.g. ``obs_mode="cast_bcq"``)."""
+    return _env(name_or_env, options).split(states, actions)
+
+
+def join_actions(name_or_env, actions, **options) -> np.ndarray:
+    """Per-agent actions [T, N, A] -> joint single-agent actions [T, J]; the exact inverse of the action split."""
+    return _env(name_or_env, options).join(actions)
+
+
+__all__ = [
+    "MaMuJoCoEnv",
+    "REACHER_REF_SCORES",
+    "join_actions",
+    "make_ant_4x2",
+    "make_halfcheetah_2x3",
+    "make_hopper_3x1",
+    "make_reacher_2x1",
+    "make_walker2d_2x3",
+    "obs_modes",
+    "split_transitions",
+]
