@@ -1,0 +1,481 @@
+"""OMAR's modified particle worlds and OTC's particle variants, built on mpe2's world and physics core.
+
+    omar/spread      OMAR's Cooperative Navigation (official_code.md §1.5)           3 agents, obs 18
+    omar/tag         OMAR's Predator-Prey: 3 learned predators + 1 fixed prey        obs 16 (prey 14)
+    omar/world       OMAR's World: 3 learned predators + 1 fixed prey, no comm       obs 24 (prey 22)
+    omar/spread1d    OMAR's motivating example (Section 3.1): n agents on a line     obs 2n+1
+    otc/navigation   OTC's Cooperative Navigation (appendix "Experiment Settings")   obs 4N+2
+    otc/predator_prey OTC's Predator-Prey with a rule-based faster prey              obs 2n+6 (prey 2n+4)
+
+Every scenario SUBCLASSES mpe2's (``mpe2.simple_spread``, ``simple_tag``, ``simple_world_comm``) and every
+step runs mpe2's ``World.step`` (dt 0.1, damping 0.25, contact force 100, margin 1e-3); only the action
+conversion, the rewards, OMAR's observation changes and (for OTC) the integrator differ.
+
+OMAR action convention (OMAR's ``multiagent/environment.py``, ``discrete_action=False``): each agent's action
+is ``a in [-1, 1]^2`` and the force is ``u = a * sensitivity`` with sensitivity = ``agent.accel`` if set else
+5.0 (spread 5.0; predators 3.0, prey 4.0). mpe2's continuous mode instead takes 5 dims in [0, 1] and uses
+``u = [a2 - a1, a4 - a3] * sensitivity``; the two are the same physics (``tests/test_envs_particles.py`` checks
+it step by step). No communication action (every agent is silent).
+
+OMAR rewards are per agent and not shared (``shared_reward = False`` in OMAR's env); in tag and world the
+predator reward is a team quantity, identical for all predators, so those specs say ``shared_reward=True``.
+No env terminates; the base class truncates after 25 steps (OMAR's training/eval loop horizon).
+
+Fixed prey (tag, world; OTC's prey works the same way with its own rule, see below) is part of the env
+dynamics: it is an mpe2 *scripted* agent (``action_callback``), so ``World.step`` sets its action from the
+state before the step, exactly as OMAR's env did when the frozen prey acted on the previous observation.
+``prey_policy(obs) -> action in [-1, 1]^2`` maps the prey's own observation to its action (clipped to
+[-1, 1]); the prey's force is ``action * 4.0``.
+OMAR's real prey is a pretrained DDPG network shipped only in OMAR's dataset archives; ``prey_policy=None``
+uses :func:`flee_action` instead: the unit vector away from the nearest predator, with any component that
+would push the prey further out once ``|x| >= 0.9`` on that axis (where its boundary penalty starts)
+reversed, so the scripted prey does not simply run off the map (the learned prey is penalised for doing so).
+The prey's reward (OMAR's formula) is returned in ``info["prey_reward"]``.
+
+``state()`` everywhere is the concatenation of every world agent's observation, the prey's included, in
+world order (predators first, prey last); this is mpe2's ``SimpleEnv.state()`` convention.
+
+Seeding: ``reset(seed)`` starts a fresh ``np.random.default_rng(seed)`` (identical to mpe2's
+``gymnasium.utils.seeding.np_random(seed)``) and draws the initial state with the scenario's ``reset_world``;
+``reset(None)`` continues the env's own stream. Nothing uses the global ``np.random`` (no motor noise).
+
+OTC variants (OTC appendix "Experiment Settings"; no official code exists, so where the paper is silent the
+choices below are ours): the action ``a in [-0.1, 0.1]^2`` is the agent's velocity expressed as its
+displacement per step. We set ``u = a / dt`` and step a :class:`VelocityWorld` (mpe2's World whose integrator
+sets ``p_vel = u`` and ``p_pos += p_vel * dt``), so ``p_pos_{t+1} = p_pos_t + a_t`` exactly: no inertia,
+damping, mass or contact forces (OTC entities do not collide). Initial positions are mpe2's (uniform in
+[-1, 1]^2). Team reward, shared by all agents; 25-step episodes (MPE's usual horizon; OTC does not say).
+- navigation: N agents, N landmarks, reward −Σ_j min_i dist(agent i, landmark j); obs = mpe2 spread's
+  layout without the always-zero comm, [vel, pos, N landmarks rel, N−1 others rel] (4N+2).
+- predator_prey: n predators, no obstacles; reward +1 for each predator within 0.1 of the prey. The
+  rule-based prey moves ``OTC_PREY_SPEED = 0.15`` per step (faster than a predator's largest step,
+  0.1·√2 ≈ 0.141) along :func:`flee_action` with ``turn=False`` (outward components at |x| >= 0.9 are
+  dropped, so it stops at the edge and can be cornered). Obs = mpe2 simple_tag's layout without landmarks:
+  predator [vel, pos, n−1 predators rel, prey rel, prey vel] (2n+6), prey [vel, pos, n predators rel].
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Callable
+
+import numpy as np
+from mpe2._mpe_utils.core import Action, Agent, World
+from mpe2.simple_spread.simple_spread import Scenario as SpreadScenario
+from mpe2.simple_tag.simple_tag import Scenario as TagScenario
+from mpe2.simple_world_comm.simple_world_comm import Scenario as WorldCommScenario
+
+from envs.base import EnvSpec, MultiAgentEnv
+
+EPISODE_LENGTH = 25  # OMAR's loop horizon and mpe2's max_cycles default; OTC does not say (we use the same)
+PreyPolicy = Callable[[np.ndarray], np.ndarray]
+
+
+def _dist(a, b) -> float:
+    return float(np.sqrt(np.sum(np.square(a.state.p_pos - b.state.p_pos))))
+
+
+def _bound(x: float) -> float:
+    """MPE's out-of-screen penalty for the prey, per axis (|x| = distance from the centre on that axis)."""
+    if x < 0.9:
+        return 0.0
+    if x < 1.0:
+        return (x - 0.9) * 10
+    return float(min(np.exp(2 * x - 2), 10))
+
+
+# ---- option checks -------------------------------------------------------------------------------------
+def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Integral)
+    ok = ok and value >= lo and (hi is None or value <= hi)
+    if not ok:
+        allowed = f"an integer in {lo}..{hi}" if hi is not None else f"an integer >= {lo}"
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be {allowed}")
+    return int(value)
+
+
+def _check_prey_policy(value, obs_dim: int):
+    if value is not None and not callable(value):
+        raise ValueError(
+            f"prey_policy={value!r} is not allowed; it must be None (scripted prey) or a callable mapping the "
+            f"prey's obs (np.ndarray [{obs_dim}]) to an action in [-1, 1]^2"
+        )
+    return value
+
+
+# ---- the scripted prey ---------------------------------------------------------------------------------
+def flee_action(pos: np.ndarray, predators_rel: np.ndarray, turn: bool, edge: float = 0.9) -> np.ndarray:
+    """Scripted prey rule: the unit vector away from the nearest predator (predators_rel [K, 2], relative to the
+    prey); on each axis where ``|pos| >= edge`` a component pointing further out is reversed (``turn=True``,
+    OMAR's worlds: the prey has inertia and only a reversed force brakes it near the edge) or set to 0
+    (``turn=False``, OTC's velocity world: the prey stops at once and can be cornered). Returns [2]."""
+    rel = np.asarray(predators_rel, dtype=np.float64).reshape(-1, 2)
+    d = np.sqrt(np.sum(np.square(rel), axis=1))
+    k = int(np.argmin(d))
+    out = -rel[k] / d[k] if d[k] > 0 else np.zeros(2)
+    outward = (np.abs(pos) >= edge) & (np.sign(out) == np.sign(pos))
+    out[outward] = -out[outward] if turn else 0.0
+    return out
+
+
+def _flee_policy(pos_at: int, pred_at: int, n_pred: int, turn: bool) -> PreyPolicy:
+    """The scripted prey as an obs -> action callable, given where the prey's obs holds pos and predators."""
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return flee_action(obs[pos_at : pos_at + 2], obs[pred_at : pred_at + 2 * n_pred], turn)
+
+    policy.__name__ = policy.__qualname__ = "flee_nearest_predator"
+    return policy
+
+
+# ---- worlds --------------------------------------------------------------------------------------------
+class VelocityWorld(World):
+    """mpe2's World with OTC's velocity control: each movable entity's velocity for the step is the applied
+    "force" vector itself (its action, there are no contact forces because OTC entities do not collide),
+    with no damping and no mass, and ``p_pos += p_vel * dt``. Everything else (``World.step``: scripted agents,
+    action and environment forces, comm state) is mpe2's."""
+
+    def integrate_state(self, p_force):
+        for i, entity in enumerate(self.entities):
+            if not entity.movable:
+                continue
+            f = p_force[i]
+            entity.state.p_vel = np.zeros(self.dim_p) if f is None else np.array(f, dtype=np.float64)
+            entity.state.p_pos = entity.state.p_pos + entity.state.p_vel * self.dt
+
+
+def _rehost(world: World, cls: type[World]) -> World:
+    """The same world (agents, landmarks, parameters) as an instance of ``cls`` (e.g. VelocityWorld)."""
+    out = cls()
+    out.__dict__.update(world.__dict__)
+    return out
+
+
+# ---- scenarios (subclasses of mpe2's) ------------------------------------------------------------------
+class OmarSpreadScenario(SpreadScenario):
+    """OMAR's ``simple_spread.py``: reward per agent i = Σ_l min(1 / min_a dist(a, l), 10) − 5 · #(other agents
+    colliding with i); initial positions uniform in [−b, b] with b = 1 for ≤ 3 agents, 2 for 4..10.
+    ``dim_p=1`` gives the 1-D motivating example (comm dropped: dim_c = 0)."""
+
+    def __init__(self, dim_p: int = 2):
+        super().__init__()
+        self.dim_p = dim_p
+
+    def make_world(self, N: int = 3):
+        world = super().make_world(N)
+        world.dim_p = self.dim_p
+        if self.dim_p != 2:
+            world.dim_c = 0  # the 1-D variant has no (always-zero) comm entries in its obs
+        return world
+
+    def reset_world(self, world, np_random):
+        n = len(world.agents)
+        boundary = 1.0 if n <= 3 else 2.0  # OMAR's reset_world
+        for agent in world.agents:
+            agent.color = np.array([0.35, 0.35, 0.85])
+        for landmark in world.landmarks:
+            landmark.color = np.array([0.25, 0.25, 0.25])
+        for agent in world.agents:  # same draws, in the same order, as mpe2's reset_world when boundary = 1
+            agent.state.p_pos = np_random.uniform(-boundary, +boundary, world.dim_p)
+            agent.state.p_vel = np.zeros(world.dim_p)
+            agent.state.c = np.zeros(world.dim_c)
+        for landmark in world.landmarks:
+            landmark.state.p_pos = np_random.uniform(-boundary, +boundary, world.dim_p)
+            landmark.state.p_vel = np.zeros(world.dim_p)
+
+    def reward(self, agent, world) -> float:
+        rew = 0.0
+        for lm in world.landmarks:
+            d = min(_dist(a, lm) for a in world.agents)
+            rew += 10.0 if d <= 0.1 else 1.0 / d  # = min(1/d, 10), also at d = 0
+        if agent.collide:
+            rew -= 5.0 * sum(self.is_collision(a, agent) and a is not agent for a in world.agents)
+        return rew
+
+
+class OmarTagScenario(TagScenario):
+    """OMAR's simple_tag: mpe2's world and obs with ``shape=True`` on both sides.
+    Predator (team): −0.1·Σ_adv min_prey dist + 10 per colliding (prey, predator) pair.
+    Prey: +0.1·Σ_adv dist − 10 per colliding predator − Σ_axes bound(|x|)."""
+
+    def adversary_reward(self, agent, world) -> float:
+        prey, advs = self.good_agents(world), self.adversaries(world)
+        rew = -0.1 * sum(min(_dist(p, adv) for p in prey) for adv in advs)
+        if agent.collide:
+            rew += 10.0 * sum(self.is_collision(p, adv) for p in prey for adv in advs)
+        return rew
+
+    def agent_reward(self, agent, world) -> float:
+        advs = self.adversaries(world)
+        rew = 0.1 * sum(_dist(agent, adv) for adv in advs)
+        if agent.collide:
+            rew -= 10.0 * sum(self.is_collision(adv, agent) for adv in advs)
+        rew -= sum(_bound(abs(x)) for x in agent.state.p_pos)
+        return rew
+
+
+class OmarWorldScenario(WorldCommScenario):
+    """OMAR's simple_world: mpe2's simple_world_comm with 3 predators and 1 prey, 1 obstacle (0.2), 2 food
+    (0.03), 2 forests (0.3); every agent ``leader=True`` and silent, so no comm and no forest occlusion.
+
+    Obs (no comm entries): predator [vel, pos, 5 entities rel (obstacle, food×2, forest×2), 3 others rel,
+    prey vel, in_forest ×2] = 24; prey [vel, pos, 5 entities rel, 3 predators rel, in_forest ×2] = 22.
+    Predator (team): −0.1·Σ_adv min_prey dist + 5 per colliding (prey, predator) pair.
+    Prey: +0.1·Σ_adv dist − 5 per colliding predator − 2·Σ_axes bound(|x|) + 2 per food it touches
+    − 0.05·min_food dist (the original's sign)."""
+
+    def make_world(self, num_good_agents=1, num_adversaries=3, num_landmarks=1, num_food=2, num_forests=2):
+        world = super().make_world(num_good_agents, num_adversaries, num_landmarks, num_food, num_forests)
+        n_adv = 0
+        for agent in world.agents:
+            agent.leader = True
+            agent.silent = True
+            agent.name = f"adversary_{n_adv}" if agent.adversary else "agent_0"
+            n_adv += agent.adversary
+        return world
+
+    def observation(self, agent, world) -> np.ndarray:
+        entity_pos = [e.state.p_pos - agent.state.p_pos for e in world.landmarks if not e.boundary]
+        in_forest = [np.array([1.0 if self.is_collision(agent, f) else -1.0]) for f in world.forests]
+        others = [o for o in world.agents if o is not agent]
+        other_pos = [o.state.p_pos - agent.state.p_pos for o in others]  # leader: never occluded
+        other_vel = [o.state.p_vel for o in others if not o.adversary]
+        if agent.adversary:
+            parts = [agent.state.p_vel, agent.state.p_pos] + entity_pos + other_pos + other_vel + in_forest
+        else:
+            parts = [agent.state.p_vel, agent.state.p_pos] + entity_pos + other_pos + in_forest + other_vel
+        return np.concatenate(parts)
+
+    def adversary_reward(self, agent, world) -> float:
+        prey, advs = self.good_agents(world), self.adversaries(world)
+        rew = -0.1 * sum(min(_dist(p, adv) for p in prey) for adv in advs)
+        if agent.collide:
+            rew += 5.0 * sum(self.is_collision(p, adv) for p in prey for adv in advs)
+        return rew
+
+    def agent_reward(self, agent, world) -> float:
+        advs = self.adversaries(world)
+        rew = 0.1 * sum(_dist(agent, adv) for adv in advs)
+        if agent.collide:
+            rew -= 5.0 * sum(self.is_collision(adv, agent) for adv in advs)
+        rew -= 2.0 * sum(_bound(abs(x)) for x in agent.state.p_pos)
+        rew += 2.0 * sum(self.is_collision(agent, food) for food in world.food)
+        rew -= 0.05 * min(_dist(food, agent) for food in world.food)
+        return rew
+
+
+class OtcNavigationScenario(SpreadScenario):
+    """OTC's Cooperative Navigation: N agents, N landmarks, team reward −Σ_j min_i dist(agent i, landmark j)
+    (mpe2's ``global_reward``), no collision term and no collisions (agents do not collide under velocity
+    control). Obs = mpe2 spread's without the always-zero comm: [vel, pos, N landmarks rel, N−1 others rel]."""
+
+    def make_world(self, N: int = 3):
+        world = super().make_world(N)
+        world.dim_c = 0
+        for agent in world.agents:
+            agent.collide = False
+        return _rehost(world, VelocityWorld)
+
+    def reward(self, agent, world) -> float:
+        return float(self.global_reward(world))
+
+
+class OtcPredatorPreyScenario(TagScenario):
+    """OTC's Predator-Prey: n predators chase one faster rule-based prey; no obstacles; team reward +1 for each
+    predator whose distance to the prey is < 0.1. Obs = mpe2 simple_tag's with no landmarks:
+    predator [vel, pos, n−1 others rel + prey rel, prey vel] (2n+6), prey [vel, pos, n predators rel] (2n+4)."""
+
+    CATCH_DIST = 0.1
+
+    def make_world(self, num_good: int = 1, num_adversaries: int = 3, num_obstacles: int = 0):
+        world = super().make_world(num_good, num_adversaries, num_obstacles)
+        for agent in world.agents:
+            agent.collide = False
+            agent.accel = None
+            agent.max_speed = None
+        return _rehost(world, VelocityWorld)
+
+    def reward(self, agent, world) -> float:
+        """Predators: +1 per (prey, predator) pair closer than 0.1; the prey (info only): minus the same."""
+        prey = self.good_agents(world)
+        catches = float(sum(_dist(p, adv) < self.CATCH_DIST for p in prey for adv in self.adversaries(world)))
+        return catches if agent.adversary else -catches
+
+
+# ---- the env -------------------------------------------------------------------------------------------
+class ParticleEnv(MultiAgentEnv):
+    """One mpe2 world behind the array boundary. ``learned`` agents take our actions; a prey, if any, is an
+    mpe2 scripted agent driven by ``prey_policy`` (see the module docstring).
+
+    ``action_mode``: "force" (OMAR: u = a · sensitivity) or "velocity" (OTC: u = a / dt, the velocity that
+    moves the agent by exactly a per step in a :class:`VelocityWorld`). ``prey_scale`` multiplies the prey's
+    [-1, 1]^2 action into its u (its accel for OMAR, speed/dt for OTC)."""
+
+    def __init__(
+        self,
+        spec: EnvSpec,
+        scenario,
+        world: World,
+        action_mode: str,
+        prey_policy: PreyPolicy | None = None,
+        prey_scale: float = 0.0,
+    ):
+        super().__init__(spec)
+        self.scenario, self.world = scenario, world
+        self.action_mode = action_mode
+        n = spec.n_agents
+        self.learned: list[Agent] = list(world.agents[:n])
+        self.prey: Agent | None = None
+        if len(world.agents) > n:
+            (self.prey,) = world.agents[n:]
+            self.prey_policy = prey_policy
+            self.prey_scale = float(prey_scale)
+            self.prey.action_callback = self._prey_action
+        self._rng = np.random.default_rng()
+        self.last_prey_action: np.ndarray | None = None
+
+    # the prey, called by World.step before any force is applied
+    def _prey_action(self, agent: Agent, world: World) -> Action:
+        obs = self.scenario.observation(agent, world).astype(np.float32)
+        a = np.asarray(self.prey_policy(obs), dtype=np.float64).reshape(-1)
+        if a.shape != (world.dim_p,) or not np.all(np.isfinite(a)):
+            raise ValueError(f"{self.spec.name}: prey_policy returned {a!r}; expected {world.dim_p} finite numbers")
+        a = np.clip(a, -1.0, 1.0)
+        self.last_prey_action = a
+        action = Action()
+        action.u = a * self.prey_scale
+        action.c = np.zeros(world.dim_c)
+        return action
+
+    def _set_action(self, agent: Agent, a: np.ndarray) -> None:
+        a = np.asarray(a, dtype=np.float64).reshape(self.world.dim_p)
+        if self.action_mode == "force":
+            sensitivity = agent.accel if agent.accel is not None else 5.0
+            agent.action.u = a * sensitivity
+        else:
+            agent.action.u = a / self.world.dt
+        agent.action.c = np.zeros(self.world.dim_c)
+
+    def _obs(self) -> list[np.ndarray]:
+        return [self.scenario.observation(a, self.world) for a in self.learned]
+
+    def _reset(self, seed):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.scenario.reset_world(self.world, self._rng)
+        self.last_prey_action = None
+        return self._obs()
+
+    def _step(self, actions):
+        for agent, a in zip(self.learned, actions):
+            self._set_action(agent, a)
+        self.world.step()
+        rewards = np.array([self.scenario.reward(a, self.world) for a in self.learned], dtype=np.float64)
+        info = {}
+        if self.prey is not None:
+            info["prey_reward"] = float(self.scenario.reward(self.prey, self.world))
+            info["prey_action"] = self.last_prey_action
+        return self._obs(), rewards, False, False, info
+
+    def state(self) -> np.ndarray:
+        return np.concatenate([self.scenario.observation(a, self.world) for a in self.world.agents]).astype(np.float32)
+
+
+def _build(
+    name: str,
+    scenario,
+    world: World,
+    n_learned: int,
+    action_mode: str,
+    options: dict,
+    shared: bool,
+    act_bound: float = 1.0,
+    prey_policy: PreyPolicy | None = None,
+    prey_scale: float = 0.0,
+) -> ParticleEnv:
+    # dims from a throwaway initial state (the env's own RNG is untouched)
+    scenario.reset_world(world, np.random.default_rng(0))
+    obs_dims = tuple(len(scenario.observation(a, world)) for a in world.agents)
+    spec = EnvSpec(
+        name=name,
+        agent_ids=tuple(a.name for a in world.agents[:n_learned]),
+        obs_dims=obs_dims[:n_learned],
+        act_dims=(world.dim_p,) * n_learned,
+        state_dim=sum(obs_dims),
+        episode_length=EPISODE_LENGTH,
+        act_low=-act_bound,
+        act_high=act_bound,
+        shared_reward=shared,
+        options=options,
+    )
+    return ParticleEnv(spec, scenario, world, action_mode, prey_policy, prey_scale)
+
+
+# ---- factories (their keyword arguments are the env's options) -----------------------------------------
+def make_omar_spread() -> ParticleEnv:
+    """OMAR's Cooperative Navigation: 3 agents, 3 landmarks, per-agent rewards, obs 18, actions [-1, 1]^2."""
+    scenario = OmarSpreadScenario()
+    return _build("omar/spread", scenario, scenario.make_world(3), 3, "force", {}, shared=False)
+
+
+def make_omar_tag(*, prey_policy: PreyPolicy | None = None) -> ParticleEnv:
+    """OMAR's Predator-Prey: 3 learned predators (obs 16) + 1 fixed prey (obs 14, accel 4.0)."""
+    _check_prey_policy(prey_policy, 14)
+    scenario = OmarTagScenario()
+    world = scenario.make_world(num_good=1, num_adversaries=3, num_obstacles=2)
+    # prey obs [vel 0:2, pos 2:4, 2 landmarks rel 4:8, 3 predators rel 8:14]
+    policy = prey_policy if prey_policy is not None else _flee_policy(2, 8, 3, turn=True)
+    return _build(
+        "omar/tag", scenario, world, 3, "force", {"prey_policy": prey_policy}, shared=True,
+        prey_policy=policy, prey_scale=world.agents[3].accel,
+    )  # fmt: skip
+
+
+def make_omar_world(*, prey_policy: PreyPolicy | None = None) -> ParticleEnv:
+    """OMAR's World: 3 learned predators (obs 24) + 1 fixed prey (obs 22, accel 4.0), no comm."""
+    _check_prey_policy(prey_policy, 22)
+    scenario = OmarWorldScenario()
+    world = scenario.make_world()
+    # prey obs [vel 0:2, pos 2:4, 5 entities rel 4:14, 3 predators rel 14:20, in_forest 20:22]
+    policy = prey_policy if prey_policy is not None else _flee_policy(2, 14, 3, turn=True)
+    return _build(
+        "omar/world", scenario, world, 3, "force", {"prey_policy": prey_policy}, shared=True,
+        prey_policy=policy, prey_scale=world.agents[3].accel,
+    )  # fmt: skip
+
+
+def make_omar_spread1d(*, n_agents: int = 2) -> ParticleEnv:
+    """OMAR's motivating example (Section 3.1): n agents and n landmarks on a line, 1-D actions in [-1, 1]
+    (force a · 5.0), spread's reward with 1-D distances; obs [vel, pos, n landmarks rel, n−1 others rel]."""
+    n = _check_int("n_agents", n_agents, 1, 5)
+    scenario = OmarSpreadScenario(dim_p=1)
+    return _build("omar/spread1d", scenario, scenario.make_world(n), n, "force", {"n_agents": n}, shared=False)
+
+
+OTC_ACT_BOUND = 0.1  # OTC appendix: "the action space of agents is [-0.1, 0.1], meaning the agent speed"
+OTC_PREY_SPEED = 0.15  # per step; > the predators' largest step 0.1·√2 ≈ 0.141 ("a faster rule-based prey")
+
+
+def make_otc_navigation(*, n_agents: int = 3) -> ParticleEnv:
+    """OTC's Cooperative Navigation (N = 3, 4, 6 in the paper): velocity actions in [-0.1, 0.1]^2 (the
+    agent moves by exactly a per step), shared team reward −Σ_j min_i dist."""
+    n = _check_int("n_agents", n_agents, 1)
+    scenario = OtcNavigationScenario()
+    world = scenario.make_world(n)
+    return _build(
+        "otc/navigation", scenario, world, n, "velocity", {"n_agents": n}, shared=True, act_bound=OTC_ACT_BOUND
+    )
+
+
+def make_otc_predator_prey(*, n_predators: int = 3) -> ParticleEnv:
+    """OTC's Predator-Prey: n predators with velocity actions in [-0.1, 0.1]^2, one rule-based prey moving
+    ``OTC_PREY_SPEED`` per step away from the nearest predator; shared team reward +1 per predator within
+    0.1 of the prey."""
+    n = _check_int("n_predators", n_predators, 1)
+    scenario = OtcPredatorPreyScenario()
+    world = scenario.make_world(num_good=1, num_adversaries=n, num_obstacles=0)
+    # prey obs [vel 0:2, pos 2:4, n predators rel 4:4+2n]
+    return _build(
+        "otc/predator_prey", scenario, world, n, "velocity", {"n_predators": n}, shared=True,
+        act_bound=OTC_ACT_BOUND, prey_policy=_flee_policy(2, 4, n, turn=False), prey_scale=OTC_PREY_SPEED / world.dt,
+    )  # fmt: skip

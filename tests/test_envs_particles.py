@@ -1,0 +1,348 @@
+"""OMAR's particle worlds and OTC's variants (envs/particles.py): specs, episodes, determinism, PettingZoo API,
+hand-computed rewards on constructed positions, the prey, option checks, and physics parity with mpe2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from env_checks import check_determinism, check_parallel_api, check_spec_and_episode
+
+import envs
+from envs.particles import flee_action
+
+ALL = [
+    ("omar/spread", {}),
+    ("omar/tag", {}),
+    ("omar/world", {}),
+    ("omar/spread1d", {"n_agents": 1}),
+    ("omar/spread1d", {"n_agents": 2}),
+    ("omar/spread1d", {"n_agents": 5}),
+    ("otc/navigation", {"n_agents": 3}),
+    ("otc/navigation", {"n_agents": 4}),
+    ("otc/navigation", {"n_agents": 6}),
+    ("otc/predator_prey", {}),
+]
+IDS = [f"{n}-{o}" for n, o in ALL]
+
+
+def _place(entities, positions):
+    """Put entities at the given positions, at rest."""
+    for e, p in zip(entities, positions):
+        e.state.p_pos = np.array(p, dtype=np.float64)
+        e.state.p_vel = np.zeros_like(e.state.p_pos)
+
+
+# ---- specs, episodes, determinism, PettingZoo ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, opts, obs_dims, state_dim, act_dim, bound, shared",
+    [
+        ("omar/spread", {}, (18,) * 3, 54, 2, 1.0, False),
+        ("omar/tag", {}, (16,) * 3, 3 * 16 + 14, 2, 1.0, True),
+        ("omar/world", {}, (24,) * 3, 3 * 24 + 22, 2, 1.0, True),
+        ("omar/spread1d", {"n_agents": 1}, (3,), 3, 1, 1.0, False),
+        ("omar/spread1d", {"n_agents": 2}, (5,) * 2, 10, 1, 1.0, False),
+        ("omar/spread1d", {"n_agents": 5}, (11,) * 5, 55, 1, 1.0, False),
+        ("otc/navigation", {"n_agents": 3}, (14,) * 3, 42, 2, 0.1, True),
+        ("otc/navigation", {"n_agents": 6}, (26,) * 6, 156, 2, 0.1, True),
+        ("otc/predator_prey", {}, (12,) * 3, 3 * 12 + 10, 2, 0.1, True),
+        ("otc/predator_prey", {"n_predators": 2}, (10,) * 2, 2 * 10 + 8, 2, 0.1, True),
+    ],
+)
+def test_spec(name, opts, obs_dims, state_dim, act_dim, bound, shared):
+    spec = envs.make(name, **opts).spec
+    assert spec.obs_dims == obs_dims and spec.state_dim == state_dim
+    assert spec.act_dims == (act_dim,) * len(obs_dims)
+    assert (spec.act_low, spec.act_high) == (-bound, bound)
+    assert spec.shared_reward is shared and spec.episode_length == 25 and not spec.discrete
+    assert spec.options == {**envs.options(name), **opts}
+
+
+def test_agent_ids():
+    assert envs.make("omar/spread").spec.agent_ids == ("agent_0", "agent_1", "agent_2")
+    for name in ("omar/tag", "omar/world", "otc/predator_prey"):
+        assert envs.make(name).spec.agent_ids == ("adversary_0", "adversary_1", "adversary_2")
+
+
+@pytest.mark.parametrize("name, opts", ALL, ids=IDS)
+def test_episode_determinism_and_api(name, opts):
+    ep = check_spec_and_episode(envs.make(name, **opts), expect_len=25)
+    assert np.all(np.isfinite(ep["state"]))
+    check_determinism(lambda: envs.make(name, **opts))
+    check_parallel_api(envs.make(name, **opts))
+
+
+def test_reset_none_continues_own_stream():
+    env = envs.make("omar/spread")
+    a = env.reset(5)
+    b = env.reset()
+    c = env.reset(5)
+    np.testing.assert_array_equal(a, c)
+    assert not np.array_equal(a, b)
+
+
+# ---- hand-computed rewards -------------------------------------------------------------------------------
+def test_omar_spread_reward_with_collision():
+    env = envs.make("omar/spread")
+    env.reset(0)
+    w = env.world
+    # a0 and a1 are 0.2 apart (< 0.15 + 0.15: they collide); a2 is alone
+    _place(w.agents, [(0.0, 0.0), (0.2, 0.0), (1.0, 1.0)])
+    # landmark 0: nearest a0 at 0.5 -> 2; landmark 1: a2 at 0.05 -> min(20, 10) = 10; landmark 2: a1 at 0.25 -> 4
+    _place(w.landmarks, [(0.0, 0.5), (1.0, 0.95), (0.2, -0.25)])
+    # from rest the first step moves nobody (mpe2 integrates the old velocity), so rewards see these positions
+    _, r, term, trunc, _ = env.step(np.zeros((3, 2)))
+    np.testing.assert_allclose(r, [2 + 10 + 4 - 5, 2 + 10 + 4 - 5, 2 + 10 + 4], rtol=1e-6)
+    assert not term and not trunc
+    # agent on a landmark: min(1/0, 10) = 10, no error
+    _place(w.agents, [(0.0, 0.5), (3.0, 3.0), (-3.0, -3.0)])
+    _place(w.landmarks, [(0.0, 0.5), (0.0, 1.0), (0.0, 0.0)])
+    _, r, _, _, _ = env.step(np.zeros((3, 2)))
+    np.testing.assert_allclose(r, [10 + 2 + 2] * 3, rtol=1e-6)
+
+
+def test_omar_spread_obs_layout():
+    env = envs.make("omar/spread")
+    env.reset(0)
+    w = env.world
+    _place(w.agents, [(0.1, 0.2), (0.5, -0.5), (-1.0, 0.3)])
+    _place(w.landmarks, [(0.0, 0.0), (1.0, 1.0), (-0.5, 0.5)])
+    obs = env._pad_obs(env._obs())
+    expect0 = [0, 0, 0.1, 0.2, -0.1, -0.2, 0.9, 0.8, -0.6, 0.3, 0.4, -0.7, -1.1, 0.1, 0, 0, 0, 0]
+    np.testing.assert_allclose(obs[0], expect0, atol=1e-6)
+
+
+def test_omar_tag_rewards():
+    env = envs.make("omar/tag")
+    env.reset(0)
+    w = env.world
+    _place(w.landmarks, [(5.0, 5.0), (-5.0, 5.0)])
+    # predator 0 is 0.1 from the prey (< 0.075 + 0.05: collision), predators 1, 2 at 0.4 and sqrt(0.01 + 1)
+    _place(w.agents, [(0.0, 0.0), (0.5, 0.0), (0.0, -1.0), (0.1, 0.0)])
+    _, r, _, _, info = env.step(np.zeros((3, 2)))
+    dists = 0.1 + 0.4 + np.sqrt(0.01 + 1.0)
+    np.testing.assert_allclose(r, [-0.1 * dists + 10] * 3, rtol=1e-6)
+    np.testing.assert_allclose(info["prey_reward"], 0.1 * dists - 10, rtol=1e-9)
+    # no collision, prey near the border: bound(0.95) = 0.5, bound(1.2) = exp(0.4)
+    _place(w.agents, [(0.0, 0.0), (0.95, 0.0), (-1.0, -1.2), (0.95, -1.2)])
+    _, r, _, _, info = env.step(np.zeros((3, 2)))
+    d = [np.sqrt(0.95**2 + 1.2**2), 1.2, 1.95]
+    np.testing.assert_allclose(r, [-0.1 * sum(d)] * 3, rtol=1e-6)
+    np.testing.assert_allclose(info["prey_reward"], 0.1 * sum(d) - 0.5 - np.exp(0.4), rtol=1e-9)
+
+
+def test_omar_world_rewards_and_obs():
+    env = envs.make("omar/world")
+    env.reset(0)
+    w = env.world
+    # landmarks = [obstacle, food 0, food 1, forest 0, forest 1]
+    _place(w.landmarks, [(3.0, 3.0), (0.1, 0.02), (-0.5, 0.5), (-1.0, -1.0), (3.0, -3.0)])
+    # predator 0 at 0.1 from the prey (< 0.075 + 0.045: collision); prey on food 0 (0.02 < 0.045 + 0.03)
+    # predator 2 in forest 0
+    _place(w.agents, [(0.0, 0.0), (0.5, 0.0), (-1.0, -0.9), (0.1, 0.0)])
+    obs, r, _, _, info = env.step(np.zeros((3, 2)))
+    d = [0.1, 0.4, np.sqrt(1.1**2 + 0.9**2)]
+    np.testing.assert_allclose(r, [-0.1 * sum(d) + 5] * 3, rtol=1e-6)
+    np.testing.assert_allclose(info["prey_reward"], 0.1 * sum(d) - 5 + 2 - 0.05 * 0.02, rtol=1e-9)
+    # predator 2's obs: vel, pos, 5 entities rel, 3 others rel, prey vel, in_forest (forest 0 yes, forest 1 no)
+    o = obs[2]
+    np.testing.assert_allclose(o[2:4], [-1.0, -0.9], atol=1e-6)
+    np.testing.assert_allclose(o[4:14], [4.0, 3.9, 1.1, 0.92, 0.5, 1.4, 0.0, -0.1, 4.0, -2.1], atol=1e-6)
+    np.testing.assert_allclose(o[14:20], [1.0, 0.9, 1.5, 0.9, 1.1, 0.9], atol=1e-6)
+    np.testing.assert_allclose(o[20:22], w.agents[3].state.p_vel, atol=1e-6)
+    np.testing.assert_array_equal(o[22:24], [1.0, -1.0])
+    # prey obs (22): [vel, pos, 5 entities rel, 3 predators rel, in_forest]
+    p = env.scenario.observation(w.agents[3], w)
+    assert p.shape == (22,)
+    np.testing.assert_allclose(p[14:20], [-0.1, 0.0, 0.4, 0.0, -1.1, -0.9], atol=1e-9)
+    np.testing.assert_array_equal(p[20:22], [-1.0, -1.0])
+
+
+def test_omar_spread1d_reward_and_action():
+    env = envs.make("omar/spread1d", n_agents=2)
+    env.reset(0)
+    w = env.world
+    assert w.dim_p == 1
+    # agents 0.2 apart (< 0.3: collide); landmark 0 at 0.3 of agent 1 -> 1/0.3, landmark 1 at 0.25 of agent 0 -> 4
+    _place(w.agents, [(0.0,), (0.2,)])
+    _place(w.landmarks, [(0.5,), (-0.25,)])
+    _, r, _, _, _ = env.step(np.zeros((2, 1)))
+    np.testing.assert_allclose(r, [1 / 0.3 + 4 - 5] * 2, rtol=1e-6)
+    # action effect: force = a * 5, dt 0.1, damping 0.25: from rest, after two steps x moves by a * 0.05
+    _place(w.agents, [(-1.0,), (1.0,)])
+    obs, _, _, _, _ = env.step(np.array([[1.0], [-0.5]]))
+    np.testing.assert_allclose(obs[:, 0], [0.5, -0.25], atol=1e-6)  # velocity a * 5 * 0.1
+    obs, _, _, _, _ = env.step(np.array([[1.0], [-0.5]]))
+    np.testing.assert_allclose([a.state.p_pos[0] for a in w.agents], [-0.95, 0.975], atol=1e-12)
+    np.testing.assert_allclose(obs[:, 0], [0.5 * 0.75 + 0.5, -(0.25 * 0.75 + 0.25)], atol=1e-6)
+    # obs layout [vel, pos, 2 landmarks rel, 1 other rel]
+    np.testing.assert_allclose(obs[0, 1:], [-0.95, 1.45, 0.7, 1.925], atol=1e-6)
+
+
+def test_otc_navigation_velocity_and_reward():
+    env = envs.make("otc/navigation", n_agents=3)
+    env.reset(0)
+    w = env.world
+    _place(w.agents, [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)])
+    _place(w.landmarks, [(0.5, 0.0), (1.0, 1.0), (-1.0, -1.0)])
+    # the action is the displacement of this step; 0.5 is clipped to the bound 0.1
+    _, r, _, _, _ = env.step(np.array([[0.1, 0.0], [0.0, 0.5], [-0.1, 0.05]]))
+    np.testing.assert_allclose([a.state.p_pos for a in w.agents], [[0.1, 0.0], [1.0, 0.1], [-0.1, 1.05]], atol=1e-12)
+    # landmark 0: 0.4 (agent 0); landmark 1: 0.9 (agent 1); landmark 2: sqrt(1.1^2 + 1) (agent 0)
+    np.testing.assert_allclose(r, [-(0.4 + 0.9 + np.sqrt(2.21))] * 3, rtol=1e-6)
+    # no damping, no inertia: zero action means no motion
+    env.step(np.zeros((3, 2)))
+    np.testing.assert_allclose([a.state.p_pos for a in w.agents], [[0.1, 0.0], [1.0, 0.1], [-0.1, 1.05]], atol=1e-12)
+
+
+def test_otc_predator_prey_reward_and_prey():
+    env = envs.make("otc/predator_prey")
+    env.reset(0)
+    w = env.world
+    # prey in the corner: fleeing predator 0 would push it out on both axes -> it stays
+    _place(w.agents, [(0.9, 0.9), (0.8, 0.95), (0.0, 0.0), (0.95, 0.95)])
+    _, r, _, _, info = env.step(np.array([[0.0, 0.0], [0.1, 0.0], [0.1, 0.1]]))
+    np.testing.assert_allclose(w.agents[3].state.p_pos, [0.95, 0.95])
+    # predator 0 at sqrt(2) * 0.05, predator 1 at 0.05 (both < 0.1), predator 2 far: +1 each, shared
+    np.testing.assert_array_equal(r, [2.0, 2.0, 2.0])
+    assert info["prey_reward"] == -2.0
+    # in the open the prey moves 0.15 per step straight away from the nearest predator
+    _place(w.agents, [(0.0, 0.0), (-0.5, -0.5), (0.5, 0.9), (0.3, 0.4)])
+    _, r, _, _, _ = env.step(np.zeros((3, 2)))
+    np.testing.assert_allclose(w.agents[3].state.p_pos, [0.3 + 0.15 * 0.6, 0.4 + 0.15 * 0.8], atol=1e-12)
+    np.testing.assert_array_equal(r, [0.0, 0.0, 0.0])
+
+
+# ---- the prey ----------------------------------------------------------------------------------------------
+def test_flee_action():
+    for turn in (True, False):
+        np.testing.assert_allclose(flee_action(np.zeros(2), [[0.3, 0.4], [1.0, 1.0]], turn), [-0.6, -0.8])
+        # inward components are kept at the edge
+        np.testing.assert_allclose(flee_action(np.array([0.95, 0.0]), [[0.3, 0.4]], turn), [-0.6, -0.8])
+    # at x = 0.95 the outward x component is reversed (OMAR, inertia) or dropped (OTC, velocity control)
+    np.testing.assert_allclose(flee_action(np.array([0.95, 0.0]), [[-0.3, 0.4], [2.0, 2.0]], True), [-0.6, -0.8])
+    np.testing.assert_allclose(flee_action(np.array([0.95, 0.0]), [[-0.3, 0.4], [2.0, 2.0]], False), [0.0, -0.8])
+    np.testing.assert_allclose(flee_action(np.array([-0.9, -0.9]), [[0.3, 0.4]], True), [0.6, 0.8])
+
+
+@pytest.mark.parametrize("name, obs_dim", [("omar/tag", 14), ("omar/world", 22)])
+def test_prey_policy_is_called_and_moves_the_prey(name, obs_dim):
+    calls = []
+
+    def policy(obs):
+        calls.append(obs.copy())
+        return np.array([1.0, -3.0])  # clipped to [1, -1]
+
+    env = envs.make(name, prey_policy=policy)
+    env.reset(1)
+    w = env.world
+    _place(w.agents, [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (0.0, 0.0)])
+    _place(w.landmarks, [(5.0 + i, 5.0) for i in range(len(w.landmarks))])
+    env.step(np.zeros((3, 2)))
+    env.step(np.zeros((3, 2)))
+    assert len(calls) == 2 and calls[0].shape == (obs_dim,) and calls[0].dtype == np.float32
+    np.testing.assert_allclose(calls[0][2:4], [0.0, 0.0])  # the prey's own position, before the step
+    # force = a * accel 4.0; from rest the prey moves a * 4 * 0.1 * 0.1 after two steps
+    np.testing.assert_allclose(w.agents[3].state.p_pos, [0.04, -0.04], atol=1e-12)
+    # the predators did not move
+    np.testing.assert_allclose(w.agents[0].state.p_pos, [-1.0, -1.0])
+
+    env = envs.make(name, prey_policy=lambda obs: np.zeros(3))
+    env.reset(0)
+    with pytest.raises(ValueError, match="prey_policy returned"):
+        env.step(np.zeros((3, 2)))
+
+
+def test_default_prey_flees():
+    env = envs.make("omar/tag")
+    env.reset(0)
+    w = env.world
+    _place(w.landmarks, [(5.0, 5.0), (-5.0, 5.0)])
+    _place(w.agents, [(0.3, 0.4), (-1.0, 1.0), (1.0, -1.0), (0.0, 0.0)])
+    env.step(np.zeros((3, 2)))
+    env.step(np.zeros((3, 2)))
+    # away from predator 0 (unit (-0.6, -0.8)), force 4.0
+    np.testing.assert_allclose(w.agents[3].state.p_pos, [-0.6 * 0.04, -0.8 * 0.04], atol=1e-12)
+    # at the edge x = 0.95 fleeing (0.6, -0.8) turns into (-0.6, -0.8): the prey brakes back inside
+    _place(w.agents, [(0.65, 0.4), (-1.0, 1.0), (-1.0, -1.0), (0.95, 0.0)])
+    _, _, _, _, info = env.step(np.zeros((3, 2)))
+    np.testing.assert_allclose(info["prey_action"], [-0.6, -0.8], atol=1e-6)
+    env.step(np.zeros((3, 2)))
+    np.testing.assert_allclose(w.agents[3].state.p_pos[0], 0.95 - 0.6 * 0.04, atol=1e-6)
+
+
+# ---- options -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, opts, match",
+    [
+        ("omar/spread1d", {"n_agents": 0}, "n_agents=0"),
+        ("omar/spread1d", {"n_agents": 6}, "1..5"),
+        ("omar/spread1d", {"n_agents": 2.0}, "n_agents=2.0"),
+        ("omar/spread1d", {"n_agents": True}, "n_agents=True"),
+        ("otc/navigation", {"n_agents": 0}, ">= 1"),
+        ("otc/predator_prey", {"n_predators": -1}, "n_predators=-1"),
+        ("omar/tag", {"prey_policy": "flee"}, "prey_policy='flee'"),
+        ("omar/world", {"prey_policy": 3}, "callable"),
+        ("omar/spread", {"n_agents": 3}, "unknown option"),
+    ],
+)
+def test_bad_options(name, opts, match):
+    with pytest.raises(ValueError, match=match):
+        envs.make(name, **opts)
+
+
+# ---- physics parity with mpe2 ------------------------------------------------------------------------------
+def _five(a):
+    """OMAR's 2-D action -> mpe2's continuous [no-op, left, right, down, up] with the same u = [a2-a1, a4-a3]."""
+    a = np.asarray(a, dtype=np.float32)
+    return np.array([0, max(-a[0], 0), max(a[0], 0), max(-a[1], 0), max(a[1], 0)], dtype=np.float32)
+
+
+def _parity(ours, theirs, seed, with_prey=False, extra=None, atol=0.0):
+    """Step ours and mpe2 side by side from the same seed; entity positions and velocities must agree (exactly
+    unless atol: the prey's action goes to mpe2 as float32)."""
+    obs = ours.reset(seed)
+    theirs.reset(seed=seed)
+    tw, ow = theirs.unwrapped.world, ours.world
+    rng = np.random.default_rng(seed)
+    n = ours.spec.n_agents
+    for _ in range(25):
+        for a, b in zip(ow.entities, tw.entities):
+            np.testing.assert_allclose(a.state.p_pos, b.state.p_pos, rtol=0, atol=atol)
+            np.testing.assert_allclose(a.state.p_vel, b.state.p_vel, rtol=0, atol=atol)
+        act = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+        obs, *_ = ours.step(act)
+        pz = {name: _five(act[i]) for i, name in enumerate(theirs.possible_agents[:n])}
+        if with_prey:  # the action our prey took (from the state before the step)
+            pz[theirs.possible_agents[n]] = _five(ours.last_prey_action)
+        if extra:
+            pz = {k: np.concatenate([v, np.zeros(extra.get(k, 0), np.float32)]) for k, v in pz.items()}
+        theirs.step(pz)
+    return obs
+
+
+def test_physics_equals_mpe2_simple_spread():
+    from mpe2 import simple_spread_v3
+
+    theirs = simple_spread_v3.parallel_env(N=3, continuous_actions=True, max_cycles=25)
+    ours = envs.make("omar/spread")
+    obs = _parity(ours, theirs, seed=7)
+    # identical obs layout (18 dims, comm zeros)
+    their_obs = [theirs.unwrapped.observe(a) for a in theirs.possible_agents]
+    np.testing.assert_array_equal(obs, np.stack(their_obs))
+    np.testing.assert_array_equal(ours.state(), theirs.unwrapped.state())
+
+
+def test_physics_equals_mpe2_simple_tag():
+    from mpe2 import simple_tag_v3
+
+    theirs = simple_tag_v3.parallel_env(num_good=1, num_adversaries=3, num_obstacles=2, continuous_actions=True)
+    _parity(envs.make("omar/tag"), theirs, seed=3, with_prey=True, atol=1e-6)
+
+
+def test_physics_equals_mpe2_simple_world_comm():
+    from mpe2 import simple_world_comm_v3
+
+    theirs = simple_world_comm_v3.parallel_env(num_good=1, num_adversaries=3, continuous_actions=True)
+    # mpe2's leader also says 4 comm dims (zeros here); physics ignores them
+    extra = {theirs.possible_agents[0]: 4}
+    _parity(envs.make("omar/world"), theirs, seed=4, with_prey=True, extra=extra, atol=1e-6)
