@@ -1,0 +1,624 @@
+"""The experiment runner: cells x seeds -> one Sacred run and one JSON record each.
+
+A paper script declares its grid as ``Cell``s and a ``job_fn(cell, seed, ctx) -> metrics`` and calls
+``main(...)`` (or ``run_cells``). For every (cell, seed) that has no finished record yet, the runner
+
+1. seeds python/numpy/torch (``seed_everything``) before the job builds anything;
+2. runs the job inside a Sacred ``Experiment`` observed by a ``FileStorageObserver`` under
+   ``results/<profile>/sacred/`` (config = cell config + seed + profile; curve via ``log_scalar``);
+3. appends ONE record to ``results/<profile>/<paper>/<item>.jsonl`` in a single locked ``O_APPEND``
+   write (``fcntl.flock`` + fsync), safe with several processes appending to the same file;
+4. deletes the run's checkpoint.
+
+A run killed part-way leaves no record; its rerun resumes from the last ``ctx.save_checkpoint``.
+A job that raises is logged with its traceback and reported in the returned ``RunSummary``; the
+other cells still run. A non-finite final score is *recorded* (``score: null``, ``nonfinite``
+lists the fields) because divergence is a result of the method, and counted in the summary.
+
+Record schema (``SCHEMA_VERSION`` 1), one JSON object per line::
+
+    schema, run_id, paper, item, keys, method, seed, profile, score, normalized, curve,
+    extra, nonfinite, wall_time_s, config, config_hash, profile_settings, git_commit,
+    sacred_run_id, started, finished, hostname, device, resumed_from_step, versions
+
+A claim verdict (for figure items) is a record with ``keys = {"claim": <id>}``, ``score: null``
+and ``extra = {"holds": bool, "evidence": str}``; write it with ``write_claim``.
+
+Launchers: ``inline`` (default, this process), ``process`` (``ProcessPoolExecutor`` with ``jobs``
+spawned workers, each with ``torch.set_num_threads(1)``; ``job_fn`` must be importable, i.e. a
+module-level function) and ``ray`` (each job a ``ray.remote`` task with ``num_cpus=1`` on the
+cluster at ``$RAY_ADDRESS``; raises a clear error when ray is not installed — it is not a
+dependency of this package and the ray path is not exercised by the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from common.profiles import PROFILE_NAMES, Profile, get_profile
+
+log = logging.getLogger("offmarl.experiment")
+
+SCHEMA_VERSION = 1
+LAUNCHERS = ("inline", "process", "ray")
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------------------------
+# Cells, identity, hashing
+# ----------------------------------------------------------------------------------------------
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types from numpy scalars/arrays, tuples, dataclasses, paths; non-finite -> None."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # torch scalars
+        return to_jsonable(obj.item())
+    raise TypeError(f"cannot store a {type(obj).__name__} in a record: {obj!r}")
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """First 12 hex digits of sha256 of the canonical JSON of ``config``."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:12]
+
+
+def _path_part(value: Any) -> str:
+    s = value if isinstance(value, str) else canonical_json(value)
+    return re.sub(r"[^A-Za-z0-9._=+/-]", "_", s).strip("/") or "_"
+
+
+@dataclass
+class Cell:
+    """One table/figure cell: which paper item it fills, its keys, and the job's config."""
+
+    paper: str  # e.g. "omar"
+    item: str  # e.g. "table3"
+    keys: dict[str, Any]  # env, dataset, method, options... (order = identity order)
+    config: dict[str, Any] = field(default_factory=dict)  # everything the job needs; hashed
+
+    @property
+    def method(self) -> Any:
+        return self.keys.get("method")
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.config)
+
+    def run_id(self, profile: str, seed: int) -> str:
+        """``<profile>/<paper>/<item>/<key values joined by />/seed<k>``."""
+        parts = [profile, self.paper, self.item, *(_path_part(v) for v in self.keys.values()), f"seed{seed}"]
+        return "/".join(parts)
+
+    def keys_id(self) -> str:
+        return canonical_json(self.keys)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python ``random``, numpy's global RNG and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+# ----------------------------------------------------------------------------------------------
+# Provenance
+# ----------------------------------------------------------------------------------------------
+def git_commit(repo: str | Path = _REPO_ROOT) -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of the repo holding this package; None outside a repo."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo, capture_output=True, text=True, timeout=30, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": sha, "dirty": bool(status.strip())}
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version(), "numpy": np.__version__, "torch": None}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ----------------------------------------------------------------------------------------------
+# Record store
+# ----------------------------------------------------------------------------------------------
+def records_path(results_root: str | Path, profile: str, paper: str, item: str) -> Path:
+    return Path(results_root) / profile / paper / f"{item}.jsonl"
+
+
+def append_record(path: str | Path, record: Mapping[str, Any]) -> None:
+    """Append one JSON line under an exclusive ``flock``: a single ``O_APPEND`` write, then fsync."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(to_jsonable(record), allow_nan=False) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size:  # a writer killed mid-line left no newline: start ours on a fresh line
+            with open(path, "rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as e:
+                warnings.warn(f"{path}:{lineno}: skipping corrupt record ({e})", stacklevel=3)
+                continue
+            out.append(rec)
+    return out
+
+
+def load_records(results_root: str | Path, profile: str, paper: str, item: str | None = None) -> list[dict]:
+    """All records of ``<results_root>/<profile>/<paper>/<item>.jsonl`` (every item if None).
+
+    Corrupt lines are skipped with a warning naming the file and line.
+    """
+    base = Path(results_root) / profile / paper
+    files = [base / f"{item}.jsonl"] if item is not None else sorted(base.glob("*.jsonl"))
+    out: list[dict] = []
+    for p in files:
+        if p.exists():
+            out.extend(_read_jsonl(p))
+    return out
+
+
+def _finished_set(records: Iterable[Mapping[str, Any]]) -> set[tuple]:
+    return {
+        (r.get("paper"), r.get("item"), canonical_json(r.get("keys", {})), r.get("seed"), r.get("profile"),
+         r.get("config_hash"))
+        for r in records
+    }
+
+
+def plan_path(results_root: str | Path, profile: str, paper: str, item: str) -> Path:
+    return Path(results_root) / profile / paper / f"{item}.plan.json"
+
+
+def _update_plan(results_root: str | Path, profile: str, cells: Sequence[Cell], seeds: Sequence[int]) -> None:
+    """Merge the planned (keys, seeds) of ``cells`` into ``<item>.plan.json`` (the report's n/m)."""
+    by_item: dict[tuple[str, str], list[Cell]] = {}
+    for c in cells:
+        by_item.setdefault((c.paper, c.item), []).append(c)
+    for (paper, item), group in by_item.items():
+        path = plan_path(results_root, profile, paper, item)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = Path(results_root) / profile / "checkpoints" / paper / f"{item}.plan.lock"  # git-ignored
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            plan = {"cells": []}
+            if path.exists():
+                try:
+                    plan = json.loads(path.read_text())
+                except ValueError:
+                    warnings.warn(f"{path}: corrupt plan file, rewriting it")
+            index = {canonical_json(e["keys"]): e for e in plan["cells"]}
+            for c in group:
+                e = index.setdefault(c.keys_id(), {"keys": to_jsonable(c.keys), "seeds": []})
+                if e not in plan["cells"]:
+                    plan["cells"].append(e)
+                e["seeds"] = sorted(set(e["seeds"]) | set(seeds))
+            _atomic_write_text(path, json.dumps(plan, indent=1))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            os.close(lock)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# The job context
+# ----------------------------------------------------------------------------------------------
+class RunContext:
+    """What a job sees: seed, profile, device, checkpointing, logging and a progress bar."""
+
+    def __init__(self, seed: int, profile: Profile, device: str, checkpoint_path: Path, run_id: str, sacred_run=None):
+        self.seed = seed
+        self.profile = profile
+        self.device = device
+        self.checkpoint_path = checkpoint_path  # results/<profile>/checkpoints/<paper>/.../seed<k>/<hash>.pt
+        self.run_id = run_id
+        self.curve: list[dict[str, Any]] = []  # filled by log(); restored from a checkpoint
+        self.resumed_from_step: int | None = None
+        self._sacred_run = sacred_run
+
+    def log(self, step: int, **scalars: Any) -> None:
+        """Append ``{"step": step, **scalars}`` to the curve and log each scalar to Sacred."""
+        entry = {"step": int(step), **{k: to_jsonable(v) for k, v in scalars.items()}}
+        self.curve.append(entry)
+        if self._sacred_run is not None:
+            for k, v in scalars.items():
+                self._sacred_run.log_scalar(k, float(v) if v is not None else float("nan"), int(step))
+
+    def save_checkpoint(self, obj: Any, step: int | None = None) -> None:
+        """``torch.save`` ``obj`` (with the curve so far) to a temp file, then ``os.replace``."""
+        import torch
+
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.checkpoint_path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save({"user": obj, "curve": list(self.curve), "step": step}, tmp)
+            os.replace(tmp, self.checkpoint_path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def load_checkpoint(self) -> Any:
+        """The object last saved by this run (same cell, seed, profile, config), or None."""
+        if not self.checkpoint_path.exists():
+            return None
+        import torch
+
+        blob = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.curve = list(blob.get("curve", []))
+        step = blob.get("step")
+        if step is None and self.curve:
+            step = self.curve[-1]["step"]
+        self.resumed_from_step = step
+        log.info("%s: resuming from checkpoint (step %s)", self.run_id, step)
+        return blob["user"]
+
+    def progress(self, total: int, desc: str | None = None):
+        """A tqdm bar; disabled when stderr is not a TTY or ``$CI`` is set."""
+        from tqdm.auto import tqdm
+
+        disable = bool(os.environ.get("CI")) or not sys.stderr.isatty()
+        return tqdm(total=total, desc=desc or self.run_id, disable=disable, leave=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# Running one (cell, seed)
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class RunSummary:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (run_id, reason)
+    nonfinite: list[str] = field(default_factory=list)  # recorded, but the score was NaN/inf
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def __str__(self) -> str:
+        lines = [f"ran {len(self.ran)}, skipped {len(self.skipped)} (already finished), failed {len(self.failed)}"]
+        if self.nonfinite:
+            lines.append(f"non-finite scores recorded for: {', '.join(self.nonfinite)}")
+        for rid, reason in self.failed:
+            lines.append(f"FAILED {rid}: {reason}")
+        return "\n".join(lines)
+
+
+_RESERVED = {"score", "normalized", "curve"}
+
+
+def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device) -> dict[str, Any]:
+    if not isinstance(metrics, Mapping) or "score" not in metrics:
+        raise TypeError(f"job_fn must return a dict with at least 'score', got {metrics!r}")
+    nonfinite = []
+    vals = {}
+    for k in ("score", "normalized"):
+        v = metrics.get(k)
+        if v is not None:
+            v = float(v)
+            if not math.isfinite(v):
+                nonfinite.append(k)
+                v = None
+        vals[k] = v
+    curve = metrics.get("curve", ctx.curve)
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": cell.run_id(profile.name, seed),
+        "paper": cell.paper,
+        "item": cell.item,
+        "keys": to_jsonable(cell.keys),
+        "method": to_jsonable(cell.keys.get("method")),
+        "seed": seed,
+        "profile": profile.name,
+        "score": vals["score"],
+        "normalized": vals["normalized"],
+        "curve": to_jsonable(curve),
+        "extra": to_jsonable({k: v for k, v in metrics.items() if k not in _RESERVED}),
+        "nonfinite": nonfinite,
+        "wall_time_s": round(time.time() - t0, 3),
+        "config": to_jsonable(cell.config),
+        "config_hash": cell.config_hash,
+        "profile_settings": profile.to_dict(),
+        "git_commit": git,
+        "sacred_run_id": sacred_id,
+        "started": started,
+        "finished": _now(),
+        "hostname": socket.gethostname(),
+        "device": device,
+        "resumed_from_step": ctx.resumed_from_step,
+        "versions": versions(),
+    }
+
+
+def _sacred_experiment(name: str, sacred_dir: Path):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+        from sacred import Experiment
+        from sacred.observers import FileStorageObserver
+
+    ex = Experiment(name, interactive=True, save_git_info=False)
+    ex.observers.append(FileStorageObserver(str(sacred_dir), copy_sources=False))
+    sl = logging.getLogger("offmarl.sacred")
+    sl.setLevel(logging.WARNING)
+    ex.logger = sl
+    return ex
+
+
+def run_one(cell: Cell, seed: int, job_fn: Callable, profile: Profile, results_root: str | Path,
+            device: str = "cpu", git: dict | None = None) -> tuple[str, str, str | None]:
+    """Run one (cell, seed) and append its record. Returns (run_id, status, reason).
+
+    status is "ran", "nonfinite" (recorded with a null score) or "failed" (nothing recorded).
+    """
+    results_root = Path(results_root)
+    rid = cell.run_id(profile.name, seed)
+    ckpt = (results_root / profile.name / "checkpoints" / Path(*rid.split("/")[1:]) / f"{cell.config_hash}.pt")
+    ex = _sacred_experiment(rid, results_root / profile.name / "sacred")
+    sacred_config = {
+        "paper": cell.paper, "item": cell.item, "keys": to_jsonable(cell.keys),
+        "cell_config": to_jsonable(cell.config), "config_hash": cell.config_hash,
+        "seed": seed, "profile": profile.name, "profile_settings": profile.to_dict(),
+    }
+    ex.add_config(sacred_config)
+    out: dict[str, Any] = {}
+
+    @ex.main
+    def _main(_run):
+        seed_everything(seed)  # before the job builds anything
+        ctx = RunContext(seed, profile, device, ckpt, rid, sacred_run=_run)
+        started, t0 = _now(), time.time()
+        metrics = job_fn(cell, seed, ctx)
+        out["record"] = _build_record(cell, seed, profile, metrics, ctx, started, t0, _run._id, git, device)
+        return out["record"]["score"]
+
+    try:
+        ex.run(options={"--capture": "no", "--loglevel": "WARNING"})
+    except BaseException as e:  # noqa: BLE001 - a job may raise anything; SystemExit/KeyboardInterrupt too
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        tb = traceback.format_exc()
+        log.error("run %s failed:\n%s", rid, tb)
+        return rid, "failed", f"{type(e).__name__}: {e}"
+    rec = out["record"]
+    append_record(records_path(results_root, profile.name, cell.paper, cell.item), rec)
+    if ckpt.exists():
+        ckpt.unlink()
+    return rid, ("nonfinite" if rec["nonfinite"] else "ran"), None
+
+
+def _worker_init() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, seeds: Sequence[int] | None = None,
+              force: bool = False, results_root: str | Path = "results", launcher: str = "inline", jobs: int = 1,
+              device: str = "cpu") -> RunSummary:
+    """Run every (cell, seed) that has no finished record (all of them if ``force``).
+
+    A finished record matches paper, item, keys, seed, profile and config hash.
+    """
+    if isinstance(profile, str):
+        profile = get_profile(profile)
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
+    seeds = list(profile.seeds if seeds is None else seeds)
+    results_root = Path(results_root)
+    summary = RunSummary()
+    _update_plan(results_root, profile.name, cells, seeds)
+
+    finished: dict[tuple[str, str], set] = {}
+    todo: list[tuple[Cell, int]] = []
+    for cell in cells:
+        if (cell.paper, cell.item) not in finished:
+            finished[(cell.paper, cell.item)] = _finished_set(
+                load_records(results_root, profile.name, cell.paper, cell.item))
+        for seed in seeds:
+            key = (cell.paper, cell.item, cell.keys_id(), seed, profile.name, cell.config_hash)
+            if not force and key in finished[(cell.paper, cell.item)]:
+                summary.skipped.append(cell.run_id(profile.name, seed))
+            else:
+                todo.append((cell, seed))
+
+    git = git_commit()
+    results = []
+    if launcher == "inline" or not todo:
+        results = [run_one(c, s, job_fn, profile, results_root, device, git) for c, s in todo]
+    elif launcher == "process":
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init) as pool:
+            futs = [pool.submit(run_one, c, s, job_fn, profile, results_root, device, git) for c, s in todo]
+            for (c, s), f in zip(todo, futs):
+                try:
+                    results.append(f.result())
+                except Exception as e:  # the worker itself died (e.g. killed, unpicklable job_fn)
+                    log.error("worker for %s failed: %r", c.run_id(profile.name, s), e)
+                    results.append((c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}"))
+    else:  # ray
+        try:
+            import ray
+        except ImportError as e:
+            raise RuntimeError(
+                "launcher='ray' needs the 'ray' package, which is not installed (pip install 'ray[default]'); "
+                "use --launcher process for a local pool") from e
+        if not ray.is_initialized():
+            ray.init(address=os.environ.get("RAY_ADDRESS"))
+        remote = ray.remote(num_cpus=1)(run_one)
+        refs = [remote.remote(c, s, job_fn, profile, str(results_root), device, git) for c, s in todo]
+        for (c, s), ref in zip(todo, refs):
+            try:
+                results.append(ray.get(ref))
+            except Exception as e:  # noqa: BLE001
+                results.append((c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}"))
+
+    for rid, status, reason in results:
+        if status == "failed":
+            summary.failed.append((rid, reason))
+        else:
+            summary.ran.append(rid)
+            if status == "nonfinite":
+                summary.nonfinite.append(rid)
+    if summary.failed:
+        log.error("%d run(s) failed:\n%s", len(summary.failed), "\n".join(f"  {r}: {m}" for r, m in summary.failed))
+    return summary
+
+
+def write_claim(results_root: str | Path, profile: str, paper: str, item: str, claim_id: str, holds: bool,
+                evidence: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Append a claim verdict record (``keys={"claim": id}``, ``extra={"holds", "evidence", ...}``)."""
+    now = _now()
+    rec = {
+        "schema": SCHEMA_VERSION, "run_id": f"{profile}/{paper}/{item}/claim/{claim_id}",
+        "paper": paper, "item": item, "keys": {"claim": claim_id}, "method": None, "seed": None,
+        "profile": profile, "score": None, "normalized": None, "curve": [],
+        "extra": {"holds": bool(holds), "evidence": str(evidence), **to_jsonable(dict(data or {}))},
+        "nonfinite": [], "wall_time_s": 0.0, "config": {}, "config_hash": config_hash({}),
+        "git_commit": git_commit(), "sacred_run_id": None, "started": now, "finished": now,
+        "hostname": socket.gethostname(), "versions": versions(),
+    }
+    append_record(records_path(results_root, profile, paper, item), rec)
+    return rec
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI for paper scripts
+# ----------------------------------------------------------------------------------------------
+def make_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--profile", default="quick", choices=PROFILE_NAMES,
+                   help="smoke (CI), quick (one small machine) or full (the paper's protocol); default quick")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to run (default: the profile's)")
+    p.add_argument("--force", action="store_true", help="re-run cells that already have a record")
+    p.add_argument("--device", default="cpu", help="torch device for the jobs (default cpu)")
+    p.add_argument("--launcher", default="inline", choices=LAUNCHERS, help="where jobs run (default inline)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes for --launcher process")
+    p.add_argument("--results", default="results", help="results root directory (default results)")
+    p.add_argument("--no-report", action="store_true", help="do not regenerate this item's .md afterwards")
+    return p
+
+
+def main(description: str, build_cells: Callable[[Profile], Sequence[Cell]], job_fn: Callable, paper: str,
+         item: str, paper_overrides: Mapping[str, Any] | None = None, argv: Sequence[str] | None = None) -> RunSummary:
+    """Entry point of a paper script: parse args, build the grid for the profile, run, report.
+
+    ``build_cells(profile)`` returns the cells; ``paper_overrides`` is the paper's profile-override
+    dict (see common.profiles). Exits with status 1 when a run failed.
+    """
+    args = make_parser(description).parse_args(argv)
+    profile = get_profile(args.profile, paper_overrides)
+    cells = list(build_cells(profile))
+    seeds = args.seeds if args.seeds is not None else profile.seeds
+    print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)} launcher={args.launcher}",
+          flush=True)
+    summary = run_cells(cells, job_fn, profile, seeds=seeds, force=args.force, results_root=args.results,
+                        launcher=args.launcher, jobs=args.jobs, device=args.device)
+    out = records_path(args.results, profile.name, paper, item)
+    print(summary)
+    print(f"[{paper}/{item}] profile={profile.name}: records in {out}", flush=True)
+    if not args.no_report:
+        try:
+            from common import report
+
+            md = report.write_item_report(args.results, profile.name, paper, item)
+            print(f"[{paper}/{item}] report: {md}")
+        except Exception as e:  # noqa: BLE001 - a report bug must not hide finished runs
+            log.warning("could not render the report for %s/%s: %r", paper, item, e)
+    if not summary.ok:
+        raise SystemExit(1)
+    return summary

@@ -1,0 +1,184 @@
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.experiment import (
+    Cell,
+    append_record,
+    config_hash,
+    load_records,
+    main,
+    make_parser,
+    records_path,
+    run_cells,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
+
+N_STEPS = 6
+# Test-only control of the job (inline launcher only): crash once at a step; which steps each run started at.
+CONTROL: dict = {"crash_at": None, "starts": []}
+
+VOLATILE = {"started", "finished", "wall_time_s", "sacred_run_id"}
+
+
+def det_job(cell, seed, ctx):
+    """Deterministic, resumable toy job: score = 2 * seed + v; a checkpoint every 2 steps."""
+    if cell.config.get("fail"):
+        raise RuntimeError("boom")
+    noise = float(torch.rand(()))  # proves seed_everything ran before the job
+    state = ctx.load_checkpoint() or {"step": 0, "acc": 0.0}
+    CONTROL["starts"].append((ctx.run_id, state["step"]))
+    for step in range(state["step"], N_STEPS):
+        state["acc"] += cell.config["v"] + step
+        ctx.log(step, score=2 * seed + cell.config["v"] + step, normalized=float(step))
+        if step % 2 == 1:
+            ctx.save_checkpoint({"step": step + 1, "acc": state["acc"]}, step=step + 1)
+        if CONTROL["crash_at"] == step:
+            CONTROL["crash_at"] = None
+            raise RuntimeError("simulated kill")
+    score = float("nan") if cell.config.get("nan") else 2 * seed + cell.config["v"]
+    return {"score": score, "normalized": score / 10, "acc": state["acc"], "noise": noise}
+
+
+def _cells(v=(1, 2)):
+    return [Cell("toy", "table1", {"env": "omar/spread", "dataset": "expert", "method": f"m{x}"}, {"v": x})
+            for x in v]
+
+
+def _stable(recs):
+    return sorted(({k: v for k, v in r.items() if k not in VOLATILE} for r in recs),
+                  key=lambda r: (json.dumps(r["keys"]), r["seed"]))
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    CONTROL.update(crash_at=None, starts=[])
+
+
+def test_records_schema_skip_force(tmp_path):
+    s = run_cells(_cells(), det_job, "smoke", seeds=[0, 1], results_root=tmp_path)
+    assert len(s.ran) == 4 and not s.failed and not s.skipped
+    recs = load_records(tmp_path, "smoke", "toy", "table1")
+    assert len(recs) == 4
+    r = next(r for r in recs if r["keys"]["method"] == "m2" and r["seed"] == 1)
+    for f in ("paper", "item", "keys", "method", "seed", "profile", "score", "normalized", "curve", "extra",
+              "wall_time_s", "config", "config_hash", "git_commit", "sacred_run_id", "started", "finished",
+              "hostname", "versions", "run_id"):
+        assert f in r, f
+    assert r["score"] == 4.0 and r["normalized"] == 0.4 and r["method"] == "m2" and r["profile"] == "smoke"
+    assert r["run_id"] == "smoke/toy/table1/omar/spread/expert/m2/seed1"
+    assert r["config"] == {"v": 2} and r["config_hash"] == config_hash({"v": 2})
+    assert r["extra"]["acc"] == sum(2 + k for k in range(N_STEPS))
+    assert [e["step"] for e in r["curve"]] == list(range(N_STEPS)) and r["curve"][0]["score"] == 4
+    assert set(r["versions"]) == {"python", "torch", "numpy"}
+    # sacred run with config and metrics
+    run_dir = tmp_path / "smoke" / "sacred" / str(r["sacred_run_id"])
+    assert json.loads((run_dir / "config.json").read_text())["seed"] == 1
+    assert json.loads((run_dir / "metrics.json").read_text())["score"]["values"][:2] == [4.0, 5.0]
+    # checkpoints are removed after the record is written
+    assert not list((tmp_path / "smoke" / "checkpoints").rglob("*.pt"))
+
+    CONTROL["starts"] = []
+    s2 = run_cells(_cells(), det_job, "smoke", seeds=[0, 1], results_root=tmp_path)
+    assert len(s2.skipped) == 4 and not s2.ran and CONTROL["starts"] == []
+    s3 = run_cells(_cells([2]), det_job, "smoke", seeds=[1], results_root=tmp_path, force=True)
+    assert s3.ran == ["smoke/toy/table1/omar/spread/expert/m2/seed1"]
+    recs2 = load_records(tmp_path, "smoke", "toy", "table1")
+    assert len(recs2) == 5
+    # same seed, same record (but for timestamps / run ids)
+    assert _stable([recs2[-1]]) == _stable([r])
+    # a changed config is not "finished"
+    s4 = run_cells(_cells([1]) + [Cell("toy", "table1", _cells([1])[0].keys, {"v": 1, "lr": 3})], det_job,
+                   "smoke", seeds=[0], results_root=tmp_path)
+    assert len(s4.skipped) == 1 and len(s4.ran) == 1
+
+
+def test_kill_and_resume(tmp_path):
+    CONTROL["crash_at"] = 4  # checkpoint written after step 3 holds step 4
+    s = run_cells(_cells([1]), det_job, "smoke", seeds=[0], results_root=tmp_path)
+    assert len(s.failed) == 1 and "simulated kill" in s.failed[0][1] and not s.ran
+    assert load_records(tmp_path, "smoke", "toy", "table1") == []
+    assert list((tmp_path / "smoke" / "checkpoints").rglob("*.pt"))
+    CONTROL["starts"] = []
+    s = run_cells(_cells([1]), det_job, "smoke", seeds=[0], results_root=tmp_path)
+    assert s.ran and CONTROL["starts"] == [("smoke/toy/table1/omar/spread/expert/m1/seed0", 4)]
+    resumed = load_records(tmp_path, "smoke", "toy", "table1")
+    assert resumed[0]["resumed_from_step"] == 4
+
+    other = tmp_path / "uninterrupted"
+    run_cells(_cells([1]), det_job, "smoke", seeds=[0], results_root=other)
+    plain = load_records(other, "smoke", "toy", "table1")
+    for k in ("score", "normalized", "curve", "extra", "config_hash"):
+        assert resumed[0][k] == plain[0][k], k
+    assert not list((tmp_path / "smoke" / "checkpoints").rglob("*.pt"))
+
+
+def test_failures_and_nonfinite(tmp_path, caplog):
+    cells = _cells([1]) + [Cell("toy", "table1", {"method": "bad"}, {"v": 0, "fail": True}),
+                           Cell("toy", "table1", {"method": "nan"}, {"v": 0, "nan": True})]
+    s = run_cells(cells, det_job, "smoke", seeds=[0], results_root=tmp_path)
+    assert [rid for rid, _ in s.failed] == ["smoke/toy/table1/bad/seed0"]
+    assert "RuntimeError: boom" in s.failed[0][1] and "boom" in caplog.text
+    assert s.nonfinite == ["smoke/toy/table1/nan/seed0"] and len(s.ran) == 2
+    recs = {r["method"]: r for r in load_records(tmp_path, "smoke", "toy", "table1")}
+    assert set(recs) == {"m1", "nan"}
+    assert recs["nan"]["score"] is None and recs["nan"]["nonfinite"] == ["score", "normalized"]
+    assert "FAILED smoke/toy/table1/bad/seed0" in str(s)
+
+
+def test_process_launcher_matches_inline(tmp_path):
+    run_cells(_cells(), det_job, "smoke", seeds=[0, 1], results_root=tmp_path / "a")
+    s = run_cells(_cells(), det_job, "smoke", seeds=[0, 1], results_root=tmp_path / "b", launcher="process", jobs=2)
+    assert len(s.ran) == 4 and not s.failed
+    a = load_records(tmp_path / "a", "smoke", "toy", "table1")
+    b = load_records(tmp_path / "b", "smoke", "toy", "table1")
+    assert _stable(a) == _stable(b)
+
+
+def test_config_hash():
+    h = config_hash({"b": [1, 2.5], "a": {"y": None, "x": "s"}})
+    assert h == config_hash({"a": {"x": "s", "y": None}, "b": (1, 2.5)})
+    canon = '{"a":{"x":"s","y":null},"b":[1,2.5]}'
+    assert h == hashlib.sha256(canon.encode()).hexdigest()[:12]
+    assert config_hash({"a": 1}) != config_hash({"a": 2}) != config_hash({"a": 1, "b": 0})
+
+
+def test_append_concurrent_and_corrupt_lines(tmp_path):
+    path = tmp_path / "x.jsonl"
+    code = ("import sys; from common.experiment import append_record as a\n"
+            "for i in range(200): a(sys.argv[1], {'w': sys.argv[2], 'i': i, 'pad': 'x' * 3000})")
+    root = Path(__file__).resolve().parent.parent
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), w], cwd=root) for w in "ab"]
+    assert all(p.wait(60) == 0 for p in procs)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 400 and all(json.loads(line)["pad"] for line in lines)
+
+    rp = records_path(tmp_path, "smoke", "toy", "t")
+    append_record(rp, {"seed": 0})
+    with open(rp, "a") as f:
+        f.write('{"seed": 1, "trunc')  # a writer killed mid-line
+    append_record(rp, {"seed": 2})
+    with pytest.warns(UserWarning, match=r"t\.jsonl:2: skipping corrupt record"):
+        recs = load_records(tmp_path, "smoke", "toy")
+    assert [r["seed"] for r in recs] == [0, 2]
+
+
+def test_cli(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        make_parser("x").parse_args(["--profile", "medium"])
+    assert "smoke" in capsys.readouterr().err
+    args = make_parser("x").parse_args([])
+    assert (args.profile, args.device, args.results, args.seeds, args.force) == ("quick", "cpu", "results", None, False)
+    s = main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
+             argv=["--profile", "smoke", "--seeds", "3", "--results", str(tmp_path), "--no-report"])
+    out = capsys.readouterr().out
+    assert "profile=smoke" in out and str(tmp_path) in out and len(s.ran) == 1
+    assert load_records(tmp_path, "smoke", "toy", "table1")[0]["seed"] == 3
+    assert math.isfinite(load_records(tmp_path, "smoke", "toy", "table1")[0]["score"])

@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+from scipy.stats import trim_mean
+
+from common import report, stats
+from common.experiment import append_record, records_path, write_claim
+
+PUBLISHED_PY = '''
+PAPER = "fake"
+TITLE = "A Fake Paper"
+ITEMS = {
+    "table1": {"kind": "table", "title": "Main results", "rows": ["env", "dataset"], "cols": "method",
+               "metric": "normalized"},
+    "figure2": {"kind": "figure", "title": "Learning curves"},
+    "table9": {"kind": "table", "title": "Never run", "rows": ["env"], "cols": "method"},
+}
+PUBLISHED = [
+    {"item": "table1", "keys": {"env": "omar/spread", "dataset": "expert", "method": "omar"}, "mean": 11.0, "std": 2.0},
+    {"item": "table1", "keys": {"env": "omar/spread", "dataset": "expert", "method": "cql"}, "mean": 10.0, "std": 1.0,
+     "note": "CQL number read from the paper's figure"},
+    {"item": "table1", "keys": {"env": "omar/tag", "dataset": "expert", "method": "omar"}, "mean": 5.0, "std": 1.0},
+    {"item": "table9", "keys": {"env": "omar/tag", "method": "omar"}, "mean": 1.0, "std": 0.5},
+]
+CLAIMS = [
+    {"item": "figure2", "id": "omar_wins", "text": "OMAR ends above CQL"},
+    {"item": "figure2", "id": "fast", "text": "OMAR learns fast"},
+]
+'''
+
+
+def _rec(item, keys, seed, normalized, curve=()):
+    return {"paper": "fake", "item": item, "keys": keys, "method": keys.get("method"), "seed": seed,
+            "profile": "quick", "score": normalized, "normalized": normalized, "curve": list(curve),
+            "config_hash": "abc", "finished": f"2026-01-0{seed + 1}T00:00:00+00:00"}
+
+
+@pytest.fixture
+def world(tmp_path):
+    papers = tmp_path / "papers"
+    (papers / "fake").mkdir(parents=True)
+    (papers / "fake" / "published.py").write_text(PUBLISHED_PY)
+    (papers / "empty").mkdir()
+    (papers / "empty" / "published.py").write_text("PAPER = 'empty'\n")
+    (papers / "nopub").mkdir()  # not a paper: no published.py
+    res = tmp_path / "results"
+    path = records_path(res, "quick", "fake", "table1")
+    spread = {"env": "omar/spread", "dataset": "expert"}
+    for seed, (a, b) in enumerate([(10.0, 20.0), (12.0, 20.0), (14.0, 20.0)]):
+        append_record(path, _rec("table1", {**spread, "method": "omar"}, seed, a))
+        append_record(path, _rec("table1", {**spread, "method": "cql"}, seed, b))
+        append_record(path, _rec("table1", {**spread, "method": "bc"}, seed, 1.0 + seed))
+    # an older duplicate of omar seed 0 that the newest record replaces
+    append_record(path, {**_rec("table1", {**spread, "method": "omar"}, 0, 99.0), "finished": "2025-01-01"})
+    fig = records_path(res, "quick", "fake", "figure2")
+    for seed in range(2):
+        for m, base in (("omar", 1.0), ("cql", 0.0)):
+            curve = [{"step": s, "score": base + s + seed, "normalized": base + s + seed} for s in range(4)]
+            append_record(fig, _rec("figure2", {"env": "omar/spread", "method": m}, seed, curve[-1]["normalized"],
+                                    curve))
+    write_claim(res, "quick", "fake", "figure2", "omar_wins", True, "final 4.5 vs 3.5")
+    return papers, res
+
+
+def test_table_cells_and_verdicts(world):
+    papers, res = world
+    md = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers).read_text()
+    # omar: [10, 12, 14] -> 12.0 ± 1.633 (population std), published 11.0 ± 2.0 -> Δ +1.0 within
+    assert "12.0 ± 1.6 (3) vs 11.0 ± 2.0, Δ +1.0 within" in md
+    assert "20.0 ± 0.0 (3) vs 10.0 ± 1.0, Δ +10.0 differs [1]" in md
+    assert "not run (pub 5.0 ± 1.0)" in md
+    assert "2.0 ± 0.8 (3), no published" in md
+    assert "1. CQL number read from the paper's figure" in md
+    assert "Verdicts: within 1, differs 1, not run 1, no published 1" in md
+    assert "Who beats whom" in md and "| omar/spread | expert    | cql      | 20.0  | [20.0, 20.0] | best" in md
+    assert "99.0" not in md  # superseded by the newer record of the same seed
+    assert "Profile **quick** · status: partial 3/4 cells" in md
+
+
+def test_figure_png_and_claims(world):
+    papers, res = world
+    md = report.write_item_report(res, "quick", "fake", "figure2", papers_root=papers).read_text()
+    png = res / "quick" / "fake" / "figure2.png"
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![figure2](figure2.png)" in md
+    assert "- **holds** — OMAR ends above CQL (`omar_wins`): final 4.5 vs 3.5" in md
+    assert "- **not checked** — OMAR learns fast (`fast`)" in md
+    bar = report.plot_sweep(report.latest_records(report.load_records(res, "quick", "fake", "figure2")),
+                            res / "bar.png", kind="bar")
+    assert bar.exists()
+
+
+def test_report_md(world):
+    papers, res = world
+    path = report.main(["--results", str(res), "--papers", str(papers)])
+    text = path.read_text()
+    assert "## Profile `quick`" in text and "smoke" not in text and "`full`" not in text
+    assert "| fake    | table1  | table  | Main results    | partial 3/4 cells" in text
+    assert "partial 3/4 cells" in text and "[md](quick/fake/table1.md)" in text
+    # quick wants 3 seeds per cell; the figure ran 2
+    assert "partial 0/2 cells; claims checked 1/2" in text and "[png](quick/fake/figure2.png)" in text
+    line9 = next(line for line in text.splitlines() if "table9" in line)
+    assert "not run" in line9
+    assert (res / "quick" / "fake" / "table9.md").exists()
+    assert "nopub" not in text
+    with pytest.raises(SystemExit):
+        report.main(["--help"])
+
+
+def test_missing_or_empty_published(tmp_path):
+    ns = report.load_published("nothing", tmp_path)
+    assert ns.ITEMS == {} and ns.PUBLISHED == [] and not ns.found
+    path = report.write_report(tmp_path / "results", papers_root=tmp_path)
+    assert "No results yet" in path.read_text()
+
+
+def test_stats_hand_computed():
+    x = np.array([8.0, 1, 7, 2, 6, 3, 5, 4])
+    assert stats.iqm(x) == pytest.approx(4.5)  # drop 1, 2 and 7, 8 -> mean(3, 4, 5, 6)
+    assert stats.iqm(x) == pytest.approx(trim_mean(x, 0.25))
+    assert stats.iqm([1.0, 2.0, 100.0, 3.0]) == pytest.approx(2.5)
+    assert stats.probability_of_improvement([10.0, 11, 12], [1.0, 2, 3]) == 1.0
+    assert stats.probability_of_improvement([1.0, 2.0], [1.0, 2.0]) == 0.5
+    p, lo, hi = stats.probability_of_improvement_ci([10.0, 11, 12], [1.0, 2, 3], reps=200)
+    assert p == lo == hi == 1.0
+    q, lo, hi = stats.iqm_ci(np.arange(20.0), reps=300)
+    assert lo <= q <= hi and q == pytest.approx(9.5)
