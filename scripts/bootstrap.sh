@@ -25,7 +25,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "${pip[@]}" "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
   echo "[bootstrap] installing offmarl-repro and its pinned dependencies"
   "${pip[@]}" -c "$root/constraints.txt" -e "$root[test]" 2>&1 | grep -v "is ignored" || true
-  "$venv/bin/python" -c "import torch, numpy, mujoco, gymnasium, gymnasium_robotics, pettingzoo, mpe2, sacred, tabulate, pytest" \
+  "$venv/bin/python" -W ignore -c "import torch, numpy, mujoco, gymnasium, gymnasium_robotics, pettingzoo, mpe2, sacred, tabulate, pytest" \
     || { echo "[bootstrap] install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
   echo "[bootstrap] installed in $(( $(date +%s) - t0 )) s"
