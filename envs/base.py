@@ -171,8 +171,14 @@ class VecEnv:
     def n(self) -> int:
         return len(self.envs)
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
-        obs = [e.reset(None if seed is None else seed + k) for k, e in enumerate(self.envs)]
+    def reset(self, seed: int | None = None, seeds: Sequence[int] | None = None) -> np.ndarray:
+        """Reset every copy: copy k gets ``seed + k``, or ``seeds[k]`` when a list is given."""
+        if seeds is not None:
+            if len(seeds) != self.n:
+                raise ValueError(f"need one seed per env ({self.n}), got {len(seeds)}")
+            obs = [e.reset(int(s)) for e, s in zip(self.envs, seeds)]
+        else:
+            obs = [e.reset(None if seed is None else seed + k) for k, e in enumerate(self.envs)]
         self._obs = np.stack(obs)  # [n, N, O]
         self.done[:] = False
         return self._obs.copy()
