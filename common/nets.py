@@ -1,0 +1,787 @@
+"""Batched ("ensemble") networks: every parameter carries a leading member axis.
+
+Members are seeds x agents (ARCHITECTURE.md, "Learner"). One module holds all M members; its
+forward takes inputs ``[M, *, in]`` (any number of middle axes, usually one batch axis B) and
+returns ``[M, *, out]``. Members never interact: each member sees only its own slice of the input
+and its own parameters, so with the loss ``sum_m mean_b loss[m, b]`` one optimizer step over the
+stacked parameters (Adam is elementwise) equals M separate per-member steps
+(tests/test_nets.py proves this against plain ``nn.Linear``/``nn.BatchNorm1d`` modules).
+
+Axis vocabulary: M members, B batch, K samples per state, I/O/H input/output/hidden sizes,
+A action dim, L latent dim.
+
+Architectures follow the official code (../shared/reference/official_code.md):
+- OMAR (ling-pan/OMAR ``utils/networks.py``): optional BatchNorm1d on the input, Linear-ReLU-
+  Linear-ReLU-Linear, actor tanh output with last-layer weights U(+-3e-3) (bias keeps the default
+  init); the twin critic shares one input BatchNorm between its two Q heads (``TwinCritic``).
+- CAST-BCQ / BCQ (``agents/CAST.py``): VAE encoder 750-750 on (obs, a) -> mean, log_std clamped
+  [-4, 15]; decoder (obs, z) 750-750 -> tanh * max_action; latent 2 x act_dim; decode samples
+  z ~ N(0, 1) clamped to +-z_clip (``VAE``).
+- MOMA-PPO (PBarde/moma-ppo): world-model Gaussian heads with log_std clamped [-6, 2], 4 hidden x
+  1024 (``GaussianEnsembleModel``); PPO Gaussian policy with state-dependent log_std, heads scaled
+  x0.1 with zero bias, no squashing (``GaussianActor(squash=False, head_init_scale=0.1)``).
+
+Implementation (../shared/reference/stack.md section 4): ``EnsembleLinear`` keeps weights
+``[M, in, out]`` and runs ``torch.baddbmm``; measured 2-4.5x faster than a Python loop of
+per-member modules at MPE sizes, equal at MuJoCo sizes (compute-bound).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "EnsembleLinear",
+    "EnsembleBatchNorm1d",
+    "EnsembleMLP",
+    "ValueNet",
+    "DeterministicActor",
+    "GaussianActor",
+    "CategoricalActor",
+    "TwinCritic",
+    "VAE",
+    "GaussianEnsembleModel",
+    "gaussian_log_prob",
+    "tanh_log_det_jacobian",
+    "polyak_update",
+    "hard_update",
+    "clip_grad_norm_",
+    "member_state",
+    "load_member",
+]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_LOG2 = math.log(2.0)
+
+Activation = type[nn.Module] | Callable[[Tensor], Tensor] | None
+
+
+class _Fn(nn.Module):
+    """Wraps a plain function (e.g. ``torch.tanh``) as a module, for export to ``nn.Sequential``."""
+
+    def __init__(self, fn: Callable[[Tensor], Tensor]):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+
+def _as_module(act: Activation) -> nn.Module | None:
+    """``nn.ReLU`` (a class) -> ``nn.ReLU()``; a function -> wrapped; a module or None -> itself."""
+    if act is None or isinstance(act, nn.Module):
+        return act
+    if isinstance(act, type) and issubclass(act, nn.Module):
+        return act()
+    if callable(act):
+        return _Fn(act)
+    raise TypeError(f"activation must be an nn.Module class, a module or a function, got {act!r}")
+
+
+def _flatten_members(x: Tensor, m: int) -> tuple[Tensor, torch.Size]:
+    """x [M, *, D] -> ([M, N, D], original shape); a no-op view for 3-d inputs."""
+    if x.shape[0] != m:
+        raise ValueError(f"leading axis must be the {m} members, got input of shape {tuple(x.shape)}")
+    if x.dim() == 3:
+        return x, x.shape
+    return x.reshape(m, -1, x.shape[-1]), x.shape
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers
+# ----------------------------------------------------------------------------------------------
+
+
+class EnsembleLinear(nn.Module):
+    """M independent ``nn.Linear(in, out)`` layers: y[m] = x[m] @ W[m] + b[m].
+
+    weight [M, I, O] (note: transposed w.r.t. ``nn.Linear.weight`` [O, I]), bias [M, 1, O].
+    Each member is initialised exactly as ``nn.Linear`` would be (kaiming-uniform a=sqrt(5) on the
+    weight, i.e. U(+-1/sqrt(I)), bias U(+-1/sqrt(I))), drawing the random numbers in the same order,
+    so ``torch.manual_seed(s); EnsembleLinear(1, I, O)`` equals ``torch.manual_seed(s); nn.Linear(I, O)``.
+    """
+
+    def __init__(self, n_members: int, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.n_members = n_members
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(n_members, in_features, out_features))  # [M, I, O]
+        self.bias = nn.Parameter(torch.empty(n_members, 1, out_features)) if bias else None  # [M, 1, O]
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """``nn.Linear``'s default init, member by member."""
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+        for m in range(self.n_members):
+            w = torch.empty(self.out_features, self.in_features)  # [O, I], nn.Linear layout
+            nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+            self.weight[m].copy_(w.t())
+            if self.bias is not None:
+                self.bias[m, 0].uniform_(-bound, bound)
+
+    @torch.no_grad()
+    def init_uniform_(self, weight_bound: float, bias_bound: float | None = None) -> EnsembleLinear:
+        """Weights ~ U(+-weight_bound) (OMAR/DDPG last layer: 3e-3); bias too if bias_bound given."""
+        self.weight.uniform_(-weight_bound, weight_bound)
+        if bias_bound is not None and self.bias is not None:
+            self.bias.uniform_(-bias_bound, bias_bound)
+        return self
+
+    @torch.no_grad()
+    def scale_(self, weight_scale: float, bias_value: float | None = 0.0) -> EnsembleLinear:
+        """Weights *= weight_scale, bias := bias_value (MOMA-PPO policy heads: x0.1, bias 0)."""
+        self.weight.mul_(weight_scale)
+        if bias_value is not None and self.bias is not None:
+            self.bias.fill_(bias_value)
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        x3, shape = _flatten_members(x, self.n_members)  # [M, N, I]
+        if self.bias is None:
+            y = torch.bmm(x3, self.weight)  # [M, N, O]
+        else:
+            y = torch.baddbmm(self.bias, x3, self.weight)  # [M, N, O]
+        return y if x.dim() == 3 else y.reshape(*shape[:-1], self.out_features)
+
+    def member_module(self, m: int) -> nn.Linear:
+        """Member m as a plain ``nn.Linear`` (a copy)."""
+        lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None)
+        with torch.no_grad():
+            lin.weight.copy_(self.weight[m].t())
+            if self.bias is not None:
+                lin.bias.copy_(self.bias[m, 0])
+        return lin.to(self.weight)  # same device and dtype
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_members={self.n_members}, in_features={self.in_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
+
+
+class EnsembleBatchNorm1d(nn.Module):
+    """M independent ``nn.BatchNorm1d(F)``: own affine params [M, F] and own running statistics.
+
+    Input [M, *, F]: statistics are taken per member over all middle axes (as ``nn.BatchNorm1d``
+    on the member's input flattened to [N, F]). Train mode normalises with the batch statistics and
+    updates the running ones (unbiased variance, ``momentum``); eval mode uses the running ones.
+    Computed by one ``F.batch_norm`` over M*F channels, so it equals ``nn.BatchNorm1d`` per member.
+    """
+
+    def __init__(
+        self,
+        n_members: int,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+    ):
+        super().__init__()
+        self.n_members = n_members
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(n_members, num_features))  # [M, F]
+            self.bias = nn.Parameter(torch.zeros(n_members, num_features))  # [M, F]
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.register_buffer("running_mean", torch.zeros(n_members, num_features))  # [M, F]
+        self.register_buffer("running_var", torch.ones(n_members, num_features))  # [M, F]
+        # [M] (all equal; one per member so that every tensor here has the member axis first)
+        self.register_buffer("num_batches_tracked", torch.zeros(n_members, dtype=torch.long))
+
+    def forward(self, x: Tensor) -> Tensor:
+        m, f = self.n_members, self.num_features
+        x3, shape = _flatten_members(x, m)  # [M, N, F]
+        n = x3.shape[1]
+        xt = x3.transpose(0, 1).reshape(n, m * f)  # [N, M*F]: channel c = member * F + feature
+        factor = 0.0
+        if self.training:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average, as nn.BatchNorm1d
+                factor = 1.0 / float(self.num_batches_tracked[0])
+            else:
+                factor = self.momentum
+        y = F.batch_norm(
+            xt,
+            self.running_mean.view(-1),  # views: F.batch_norm updates the [M, F] buffers in place
+            self.running_var.view(-1),
+            self.weight.reshape(-1) if self.affine else None,
+            self.bias.reshape(-1) if self.affine else None,
+            self.training,
+            factor,
+            self.eps,
+        )  # [N, M*F]
+        return y.view(n, m, f).transpose(0, 1).reshape(shape)  # [M, *, F]
+
+    def member_module(self, m: int) -> nn.BatchNorm1d:
+        """Member m as a plain ``nn.BatchNorm1d`` (a copy, running stats included)."""
+        bn = nn.BatchNorm1d(self.num_features, eps=self.eps, momentum=self.momentum, affine=self.affine)
+        with torch.no_grad():
+            if self.affine:
+                bn.weight.copy_(self.weight[m])
+                bn.bias.copy_(self.bias[m])
+            bn.running_mean.copy_(self.running_mean[m])
+            bn.running_var.copy_(self.running_var[m])
+            bn.num_batches_tracked.copy_(self.num_batches_tracked[m])
+        bn.train(self.training)
+        return bn.to(self.running_mean)  # same device and dtype
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_members={self.n_members}, num_features={self.num_features}, eps={self.eps}, "
+            f"momentum={self.momentum}, affine={self.affine}"
+        )
+
+
+class EnsembleMLP(nn.Module):
+    """M independent MLPs: [BatchNorm1d] -> (Linear -> act) x len(hidden) -> Linear -> [out_act].
+
+    Args:
+        n_members: M.
+        in_dim, out_dim: I, O.
+        hidden: hidden widths, e.g. (64, 64) (OMAR MPE) or (256, 256).
+        activation: ``nn.Module`` class (``nn.ReLU``) or function, applied after each hidden layer.
+        input_norm: BatchNorm1d on the input (OMAR's ``norm_in``).
+        output_activation: applied to the output (e.g. ``torch.tanh``), or None.
+        last_layer_init: None (``nn.Linear`` default), a float b (weights ~ U(+-b), bias default,
+            as OMAR's ``fc3.weight.data.uniform_(-3e-3, 3e-3)``), or a function of the last layer.
+
+    forward(x [M, *, I]) -> [M, *, O].
+    """
+
+    def __init__(
+        self,
+        n_members: int,
+        in_dim: int,
+        out_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        activation: Activation = nn.ReLU,
+        input_norm: bool = False,
+        output_activation: Activation = None,
+        last_layer_init: float | Callable[[EnsembleLinear], object] | None = None,
+    ):
+        super().__init__()
+        self.n_members = n_members
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.hidden = tuple(hidden)
+        self.norm = EnsembleBatchNorm1d(n_members, in_dim) if input_norm else None
+        sizes = (in_dim, *self.hidden, out_dim)
+        self.layers = nn.ModuleList(
+            EnsembleLinear(n_members, a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.activation = _as_module(activation)
+        self.output_activation = _as_module(output_activation)
+        if isinstance(last_layer_init, int | float):
+            self.layers[-1].init_uniform_(float(last_layer_init))
+        elif last_layer_init is not None:
+            last_layer_init(self.layers[-1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, shape = _flatten_members(x, self.n_members)  # [M, N, I]
+        if self.norm is not None:
+            h = self.norm(h)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            h = layer(h)  # [M, N, H_i]
+            if i < last and self.activation is not None:
+                h = self.activation(h)
+        if self.output_activation is not None:
+            h = self.output_activation(h)
+        return h if x.dim() == 3 else h.reshape(*shape[:-1], self.out_dim)  # [M, *, O]
+
+    def member_module(self, m: int) -> nn.Sequential:
+        """Member m as a plain ``nn.Sequential`` of torch modules (a copy), e.g. to export one agent."""
+        mods: list[nn.Module] = []
+        if self.norm is not None:
+            mods.append(self.norm.member_module(m))
+        for i, layer in enumerate(self.layers):
+            mods.append(layer.member_module(m))
+            if i < len(self.layers) - 1 and self.activation is not None:
+                mods.append(self.activation)
+        if self.output_activation is not None:
+            mods.append(self.output_activation)
+        seq = nn.Sequential(*mods)
+        seq.train(self.training)
+        return seq
+
+
+def ValueNet(n_members: int, in_dim: int, hidden: Sequence[int] = (256, 256), **kwargs) -> EnsembleMLP:
+    """V(s) (or any scalar head): an ``EnsembleMLP`` with one output; forward -> [M, *, 1]."""
+    return EnsembleMLP(n_members, in_dim, 1, hidden, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# Distributions (hand-written: cheaper than torch.distributions objects inside the update)
+# ----------------------------------------------------------------------------------------------
+
+
+def gaussian_log_prob(mean: Tensor, log_std: Tensor, x: Tensor) -> Tensor:
+    """Diagonal Gaussian log-density summed over the last axis: [M, *, A] -> [M, *]."""
+    z = (x - mean) * torch.exp(-log_std)
+    return (-0.5 * z.square() - log_std - _LOG_SQRT_2PI).sum(-1)
+
+
+def tanh_log_det_jacobian(u: Tensor) -> Tensor:
+    """sum_a log(1 - tanh(u_a)^2), stable form 2 (log 2 - u - softplus(-2u)): [M, *, A] -> [M, *]."""
+    return (2.0 * (_LOG2 - u - F.softplus(-2.0 * u))).sum(-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Actors
+# ----------------------------------------------------------------------------------------------
+
+
+class DeterministicActor(nn.Module):
+    """a = max_action * tanh(MLP(obs)) (TD3 / OMAR). forward(obs [M, *, O]) -> [M, *, A].
+
+    OMAR passes ``input_norm=True, last_layer_init=3e-3``.
+    """
+
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        max_action: float = 1.0,
+        input_norm: bool = False,
+        last_layer_init: float | Callable[[EnsembleLinear], object] | None = None,
+        activation: Activation = nn.ReLU,
+    ):
+        super().__init__()
+        self.n_members = n_members
+        self.max_action = float(max_action)
+        self.net = EnsembleMLP(
+            n_members,
+            obs_dim,
+            act_dim,
+            hidden,
+            activation=activation,
+            input_norm=input_norm,
+            output_activation=torch.tanh,
+            last_layer_init=last_layer_init,
+        )
+
+    def forward(self, obs: Tensor) -> Tensor:
+        a = self.net(obs)  # [M, *, A] in (-1, 1)
+        return a if self.max_action == 1.0 else a * self.max_action
+
+
+class GaussianActor(nn.Module):
+    """Diagonal Gaussian policy with state-dependent log_std (one trunk, one head for mean|log_std).
+
+    squash=True: SAC-style a = max_action * tanh(u), u ~ N(mean, std), log-prob with the tanh
+    change-of-variables correction. squash=False: PPO-style unbounded a = u (MOMA-PPO's
+    ``ppo_actor_squashing='none'``). log_std is clamped to ``log_std_bounds``.
+    head_init_scale: if set, head weights *= scale and head bias = 0 (MOMA-PPO: 0.1).
+
+    forward(obs [M, *, O]) -> (mean [M, *, A], log_std [M, *, A]), before squashing.
+    """
+
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (256, 256),
+        squash: bool = True,
+        max_action: float = 1.0,
+        log_std_bounds: tuple[float, float] = (-20.0, 2.0),
+        head_init_scale: float | None = None,
+        activation: Activation = nn.ReLU,
+        input_norm: bool = False,
+    ):
+        super().__init__()
+        if len(hidden) < 1:
+            raise ValueError("GaussianActor needs at least one hidden layer")
+        self.n_members = n_members
+        self.act_dim = act_dim
+        self.squash = squash
+        self.max_action = float(max_action)
+        self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
+        self.trunk = EnsembleMLP(
+            n_members,
+            obs_dim,
+            hidden[-1],
+            hidden[:-1],
+            activation=activation,
+            input_norm=input_norm,
+            output_activation=activation,
+        )
+        self.head = EnsembleLinear(n_members, hidden[-1], 2 * act_dim)  # [mean | log_std]
+        if head_init_scale is not None:
+            self.head.scale_(head_init_scale, 0.0)
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        out = self.head(self.trunk(obs))  # [M, *, 2A]
+        mean, log_std = out.chunk(2, dim=-1)  # [M, *, A] each
+        return mean, log_std.clamp(self.log_std_min, self.log_std_max)
+
+    def _squash(self, u: Tensor, logp: Tensor) -> tuple[Tensor, Tensor]:
+        """u [M,*,A], logp(u) [M,*] -> action, logp(action)."""
+        a = torch.tanh(u)
+        logp = logp - tanh_log_det_jacobian(u)
+        if self.max_action != 1.0:
+            a = a * self.max_action
+            logp = logp - self.act_dim * math.log(self.max_action)
+        return a, logp
+
+    def rsample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Reparameterised sample: (action [M, *, A], log_prob [M, *])."""
+        mean, log_std = self(obs)
+        eps = torch.randn_like(mean)
+        u = mean + eps * log_std.exp()  # [M, *, A]
+        logp = (-0.5 * eps.square() - log_std - _LOG_SQRT_2PI).sum(-1)  # [M, *]
+        return self._squash(u, logp) if self.squash else (u, logp)
+
+    def _log_prob(self, mean: Tensor, log_std: Tensor, action: Tensor) -> Tensor:
+        if not self.squash:
+            return gaussian_log_prob(mean, log_std, action)
+        y = (action / self.max_action).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
+        u = torch.atanh(y)
+        logp = gaussian_log_prob(mean, log_std, u) - tanh_log_det_jacobian(u)
+        return logp - self.act_dim * math.log(self.max_action) if self.max_action != 1.0 else logp
+
+    def log_prob(self, obs: Tensor, action: Tensor) -> Tensor:
+        """log pi(action | obs) summed over action dims: [M, *]. Squashed actions are clipped to
+        +-(1 - 1e-6) * max_action before atanh."""
+        mean, log_std = self(obs)
+        return self._log_prob(mean, log_std, action)
+
+    def entropy(self, obs: Tensor) -> Tensor:
+        """Entropy of the (pre-squash) Gaussian, summed over action dims: [M, *]. Exact for
+        squash=False; for squash=True it is the base distribution's (no closed form after tanh)."""
+        _, log_std = self(obs)
+        return (0.5 + _LOG_SQRT_2PI + log_std).sum(-1)
+
+    def evaluate(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """(log_prob [M, *], entropy [M, *]) from one forward pass (PPO's ratio and bonus)."""
+        mean, log_std = self(obs)
+        return self._log_prob(mean, log_std, action), (0.5 + _LOG_SQRT_2PI + log_std).sum(-1)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        """Deterministic action: max_action * tanh(mean), or the mean if unsquashed. [M, *, A]."""
+        mean, _ = self(obs)
+        if not self.squash:
+            return mean
+        a = torch.tanh(mean)
+        return a if self.max_action == 1.0 else a * self.max_action
+
+    def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
+        return self.mode(obs) if deterministic else self.rsample(obs)[0]
+
+
+class CategoricalActor(nn.Module):
+    """Categorical policy over n_actions for discrete games. forward(obs [M, *, O]) -> logits [M, *, n]."""
+
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        n_actions: int,
+        hidden: Sequence[int] = (64, 64),
+        activation: Activation = nn.ReLU,
+        input_norm: bool = False,
+    ):
+        super().__init__()
+        self.n_members = n_members
+        self.n_actions = n_actions
+        self.net = EnsembleMLP(
+            n_members, obs_dim, n_actions, hidden, activation=activation, input_norm=input_norm
+        )
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.net(obs)  # [M, *, n] logits
+
+    def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """(action [M, *] long, log_prob [M, *]) by the Gumbel-max trick."""
+        logp_all = F.log_softmax(self(obs), dim=-1)  # [M, *, n]
+        g = -torch.log(-torch.log(torch.rand_like(logp_all).clamp_(min=1e-20)))
+        a = (logp_all + g).argmax(-1)  # [M, *]
+        return a, logp_all.gather(-1, a.unsqueeze(-1)).squeeze(-1)
+
+    def log_prob(self, obs: Tensor, action: Tensor) -> Tensor:
+        """action [M, *] long -> log pi [M, *]."""
+        logp_all = F.log_softmax(self(obs), dim=-1)
+        return logp_all.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self, obs: Tensor) -> Tensor:
+        logp_all = F.log_softmax(self(obs), dim=-1)
+        return -(logp_all.exp() * logp_all).sum(-1)  # [M, *]
+
+    def evaluate(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """(log_prob [M, *], entropy [M, *]) from one forward pass."""
+        logp_all = F.log_softmax(self(obs), dim=-1)
+        logp = logp_all.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+        return logp, -(logp_all.exp() * logp_all).sum(-1)
+
+    def probs(self, obs: Tensor) -> Tensor:
+        return F.softmax(self(obs), dim=-1)  # [M, *, n]
+
+    def mode(self, obs: Tensor) -> Tensor:
+        return self(obs).argmax(-1)  # [M, *]
+
+    def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
+        return self.mode(obs) if deterministic else self.sample(obs)[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Critics and models
+# ----------------------------------------------------------------------------------------------
+
+
+class TwinCritic(nn.Module):
+    """Q1, Q2 on [obs, act] (TD3 / OMAR / BCQ), with optional input BatchNorm shared by both heads
+    (OMAR's twin critic normalises the concatenated input once).
+
+    forward(obs [M, *, O], act [M, *, A]) -> (q1 [M, *, 1], q2 [M, *, 1]).
+    forward_many(obs [M, B, O], act [M, B, K, A]) -> (q1 [M, B, K], q2 [M, B, K]) for CQL / CEM
+    samples: obs is repeated over K and all B*K rows go through the same forward (in train mode the
+    BatchNorm statistics therefore include the K samples, as in the official code's repeat+cat).
+    """
+
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        input_norm: bool = False,
+        activation: Activation = nn.ReLU,
+    ):
+        super().__init__()
+        self.n_members = n_members
+        in_dim = obs_dim + act_dim
+        self.norm = EnsembleBatchNorm1d(n_members, in_dim) if input_norm else None
+        self.head1 = EnsembleMLP(n_members, in_dim, 1, hidden, activation=activation)
+        self.head2 = EnsembleMLP(n_members, in_dim, 1, hidden, activation=activation)
+
+    def _input(self, obs: Tensor, act: Tensor) -> Tensor:
+        x = torch.cat([obs, act], dim=-1)  # [M, *, O+A]
+        return x if self.norm is None else self.norm(x)
+
+    def forward(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
+        x = self._input(obs, act)
+        return self.head1(x), self.head2(x)
+
+    def q1(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Q1 only (actor losses, CEM search): [M, *, 1]. Still updates BN stats in train mode."""
+        return self.head1(self._input(obs, act))
+
+    @staticmethod
+    def _repeat_obs(obs: Tensor, act: Tensor) -> Tensor:
+        if obs.dim() == act.dim():
+            return obs
+        k = act.shape[-2]
+        return obs.unsqueeze(-2).expand(*obs.shape[:-1], k, obs.shape[-1])  # [M, B, K, O]
+
+    def forward_many(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
+        """obs [M, B, O] (or already [M, B, K, O]), act [M, B, K, A] -> (q1, q2) each [M, B, K]."""
+        q1, q2 = self(self._repeat_obs(obs, act), act)
+        return q1.squeeze(-1), q2.squeeze(-1)
+
+    def q1_many(self, obs: Tensor, act: Tensor) -> Tensor:
+        """obs [M, B, O], act [M, B, K, A] -> Q1 [M, B, K]."""
+        return self.q1(self._repeat_obs(obs, act), act).squeeze(-1)
+
+
+class VAE(nn.Module):
+    """BCQ / CAST-BCQ conditional VAE on (obs, action), one per member.
+
+    encoder (obs, a) -> hidden -> (mean, log_std clamped [-4, 15]) in R^L, L = 2 * act_dim default;
+    decoder (obs, z) -> hidden -> max_action * tanh. decode without z samples z ~ N(0, 1) clamped
+    to +-z_clip (BCQ: 0.5; CAST-BCQ's code: 0.05).
+
+    forward(obs [M, *, O], act [M, *, A]) -> (recon [M, *, A], mean [M, *, L], std [M, *, L]).
+    """
+
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        latent_dim: int | None = None,
+        hidden: Sequence[int] = (750, 750),
+        max_action: float = 1.0,
+        z_clip: float = 0.5,
+        log_std_bounds: tuple[float, float] = (-4.0, 15.0),
+    ):
+        super().__init__()
+        self.n_members = n_members
+        self.latent_dim = 2 * act_dim if latent_dim is None else latent_dim
+        self.max_action = float(max_action)
+        self.z_clip = float(z_clip)
+        self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
+        self.encoder = EnsembleMLP(n_members, obs_dim + act_dim, 2 * self.latent_dim, hidden)
+        self.decoder = EnsembleMLP(
+            n_members, obs_dim + self.latent_dim, act_dim, hidden, output_activation=torch.tanh
+        )
+
+    def encode(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
+        """-> (mean [M, *, L], log_std [M, *, L] clamped)."""
+        mean, log_std = self.encoder(torch.cat([obs, act], dim=-1)).chunk(2, dim=-1)
+        return mean, log_std.clamp(self.log_std_min, self.log_std_max)
+
+    def decode(self, obs: Tensor, z: Tensor | None = None) -> Tensor:
+        """obs [M, *, O], z [M, *, L] or None (then z ~ N(0,1) clamped to +-z_clip) -> [M, *, A]."""
+        if z is None:
+            z = torch.randn(*obs.shape[:-1], self.latent_dim, device=obs.device, dtype=obs.dtype)
+            z = z.clamp_(-self.z_clip, self.z_clip)
+        a = self.decoder(torch.cat([obs, z], dim=-1))
+        return a if self.max_action == 1.0 else a * self.max_action
+
+    def forward(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        mean, log_std = self.encode(obs, act)
+        std = log_std.exp()
+        z = mean + std * torch.randn_like(std)  # [M, *, L]
+        return self.decode(obs, z), mean, std
+
+    def loss(self, obs: Tensor, act: Tensor, kl_weight: float = 0.5) -> Tensor:
+        """Per-member BCQ VAE loss [M]: mean (recon - a)^2 + kl_weight * mean KL(N(mean, std) || N(0, 1)),
+        means over the batch and the action / latent dims (BCQ's ``F.mse_loss`` and ``.mean()``).
+        Sum over members before ``backward``."""
+        mean, log_std = self.encode(obs, act)
+        std = log_std.exp()
+        recon = self.decode(obs, mean + std * torch.randn_like(std))
+        m = self.n_members
+        recon_loss = (recon - act).square().reshape(m, -1).mean(1)  # [M]
+        kl = -0.5 * (1.0 + 2.0 * log_std - mean.square() - std.square())
+        return recon_loss + kl_weight * kl.reshape(m, -1).mean(1)  # [M]
+
+
+class GaussianEnsembleModel(nn.Module):
+    """Gaussian regression head for world models (MOMA-PPO's T and R heads).
+
+    n_layers hidden layers of width ``hidden`` -> (mean [M, *, O], log_std [M, *, O] clamped
+    [-6, 2]). For a model ensemble the M axis holds (seed x ensemble member).
+    """
+
+    def __init__(
+        self,
+        n_members: int,
+        in_dim: int,
+        out_dim: int,
+        hidden: int = 1024,
+        n_layers: int = 4,
+        activation: Activation = nn.ReLU,
+        log_std_bounds: tuple[float, float] = (-6.0, 2.0),
+    ):
+        super().__init__()
+        self.n_members = n_members
+        self.out_dim = out_dim
+        self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
+        self.net = EnsembleMLP(n_members, in_dim, 2 * out_dim, (hidden,) * n_layers, activation=activation)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mean, log_std = self.net(x).chunk(2, dim=-1)  # [M, *, O] each
+        return mean, log_std.clamp(self.log_std_min, self.log_std_max)
+
+    def sample(self, x: Tensor) -> Tensor:
+        mean, log_std = self(x)
+        return mean + log_std.exp() * torch.randn_like(mean)
+
+    def nll(self, x: Tensor, target: Tensor) -> Tensor:
+        """Per-member Gaussian negative log-likelihood [M], mean over the batch and output dims
+        (constant 0.5 log 2 pi included). Sum over members before ``backward``."""
+        mean, log_std = self(x)
+        z = (target - mean) * torch.exp(-log_std)
+        nll = 0.5 * z.square() + log_std + _LOG_SQRT_2PI  # [M, *, O]
+        return nll.reshape(self.n_members, -1).mean(1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def _tensors(x: nn.Module | Iterable[Tensor]) -> list[Tensor]:
+    return list(x.parameters()) if isinstance(x, nn.Module) else list(x)
+
+
+@torch.no_grad()
+def polyak_update(
+    target: nn.Module | Iterable[Tensor],
+    source: nn.Module | Iterable[Tensor],
+    tau: float,
+) -> None:
+    """target <- (1 - tau) * target + tau * source, in place, for all parameters (one foreach
+    kernel). Buffers (BatchNorm running stats) are left alone, as the official soft updates do."""
+    tgt, src = _tensors(target), _tensors(source)
+    if len(tgt) != len(src):
+        raise ValueError(f"target has {len(tgt)} tensors, source {len(src)}")
+    torch._foreach_lerp_(tgt, src, tau)
+
+
+@torch.no_grad()
+def hard_update(target: nn.Module, source: nn.Module) -> None:
+    """target <- source for all parameters and buffers."""
+    target.load_state_dict(source.state_dict())
+
+
+@torch.no_grad()
+def clip_grad_norm_(
+    parameters: nn.Module | Iterable[Tensor], max_norm: float, n_members: int
+) -> Tensor:
+    """Per-member ``torch.nn.utils.clip_grad_norm_``: each member's gradient is rescaled by
+    min(1, max_norm / (||g_m|| + 1e-6)), where ||g_m|| is the 2-norm over that member's slices of
+    all parameters. (torch's own function would mix members.) Returns the norms [M] before clipping.
+    """
+    grads = [p.grad for p in _tensors(parameters) if p.grad is not None]
+    if not grads:
+        return torch.zeros(n_members)
+    per_tensor = torch.stack(
+        [torch.linalg.vector_norm(g.reshape(n_members, -1), dim=1) for g in grads]
+    )  # [P, M]
+    norms = torch.linalg.vector_norm(per_tensor, dim=0)  # [M]
+    coef = (max_norm / (norms + 1e-6)).clamp_(max=1.0)  # [M]
+    for g in grads:
+        g.mul_(coef.view(n_members, *([1] * (g.dim() - 1))))
+    return norms
+
+
+def _n_members(module: nn.Module) -> int:
+    m = getattr(module, "n_members", None)
+    if m is None:
+        raise TypeError(f"{type(module).__name__} has no n_members attribute")
+    return m
+
+
+def member_state(module: nn.Module, m: int) -> dict[str, Tensor]:
+    """Member m's parameters and buffers (detached copies, member axis removed), keyed as in
+    ``module.state_dict()``. E.g. ``EnsembleLinear``: weight [I, O], bias [1, O]."""
+    n = _n_members(module)
+    if not 0 <= m < n:
+        raise IndexError(f"member {m} out of range for {n} members")
+    out = {}
+    for name, t in module.state_dict().items():
+        if t.dim() == 0 or t.shape[0] != n:
+            raise ValueError(f"{name} of shape {tuple(t.shape)} has no leading member axis of {n}")
+        out[name] = t[m].detach().clone()
+    return out
+
+
+@torch.no_grad()
+def load_member(module: nn.Module, m: int, state: dict[str, Tensor]) -> None:
+    """Inverse of ``member_state``: writes one member's tensors into slot m, in place."""
+    n = _n_members(module)
+    if not 0 <= m < n:
+        raise IndexError(f"member {m} out of range for {n} members")
+    own = module.state_dict(keep_vars=True)
+    missing = set(own) - set(state)
+    unexpected = set(state) - set(own)
+    if missing or unexpected:
+        raise KeyError(f"load_member: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    for name, t in own.items():
+        t[m].copy_(state[name])
