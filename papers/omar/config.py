@@ -1,0 +1,83 @@
+"""OMAR's hyperparameters as data: defaults = the official code (ling-pan/OMAR, described in
+../shared/reference/official_code.md §1.3), profile overrides as plain dicts.
+
+Where the paper is silent the code decides; where they disagree the code is the default and the
+paper's variant is an option (papers/omar/README.md lists each case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ENVS_MPE = ("omar/spread", "omar/tag", "omar/world")
+ENV_CHEETAH = "mamujoco/halfcheetah-2x3"
+DATASETS = ("random", "medium-replay", "medium", "expert")
+
+# Per-dataset (tau = imitation weight `omar_coe`, alpha = CQL weight), the code's `env_config_map`
+# (the CLI flags --omar_coe / --cql_alpha are ignored there). official_code.md §1.3.
+TAU_ALPHA: dict[str, dict[str, tuple[float, float]]] = {
+    "omar/spread": {"random": (1.0, 0.5), "medium-replay": (1.0, 1.0), "medium": (1.0, 5.0), "expert": (1.0, 5.0)},
+    "omar/tag": {"random": (0.9, 0.5), "medium-replay": (0.9, 0.5), "medium": (0.7, 5.0), "expert": (0.9, 5.0)},
+    "omar/world": {"random": (1.0, 0.5), "medium-replay": (0.7, 1.0), "medium": (0.1, 0.5), "expert": (0.9, 5.0)},
+    ENV_CHEETAH: {"random": (1.0, 1.0), "medium-replay": (0.9, 5.0), "medium": (0.7, 1.0), "expert": (0.5, 5.0)},
+}
+
+# Gradient steps per agent = num_steps / steps_per_update + 1 in the code's loop (official_code.md §1.3).
+UPDATES = {
+    "omar/spread": {"random": 6_001, "medium-replay": 2_001, "medium": 2_001, "expert": 2_001},
+    "omar/tag": {"random": 2_001, "medium-replay": 1_001, "medium": 2_001, "expert": 2_001},
+    "omar/world": {d: 1_001 for d in DATASETS},
+    ENV_CHEETAH: {d: 100_001 for d in DATASETS},
+}
+EVAL_EVERY = {"mpe": 10, "mujoco": 500}  # updates between evaluations (code: eval_interval / steps_per_update)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Network and optimizer sizes per task family (official_code.md §1.3)."""
+
+    hidden: int  # MLP width, 2 hidden layers, BatchNorm1d on the input
+    lr: float  # Adam, actor and critic
+    batch: int  # per agent, sampled without replacement
+    gamma: float  # 0.95 in effect for both families (HalfCheetah's 0.99 is never passed on)
+    target_tau: float  # Polyak rate
+    omar_iters: int
+    omar_samples: int
+    omar_elites: int  # used by the top-k CEM (HalfCheetah); unused by the softmax sampler
+    sampler: str  # "softmax" (MPE, Eq. 3) or "cem" (HalfCheetah's code)
+    cql_proposal: str  # "uniform" (MPE) or "mujoco" (3 groups of 10)
+    eval_episodes: int = 10
+    episode_length: int = 25
+
+
+MPE = TaskConfig(hidden=64, lr=0.01, batch=1024, gamma=0.95, target_tau=0.01, omar_iters=3, omar_samples=10,
+                 omar_elites=10, sampler="softmax", cql_proposal="uniform")
+CHEETAH = TaskConfig(hidden=256, lr=3e-4, batch=256, gamma=0.95, target_tau=0.005, omar_iters=2, omar_samples=20,
+                     omar_elites=5, sampler="cem", cql_proposal="mujoco", episode_length=1000)
+
+# Dataset sizes of the full protocol (paper §4.1.1) and the medium-replay sizes / medium levels of
+# OMAR's released datasets (official_code.md §1.7), which our behavior runs aim for.
+FULL_DATASET_SIZE = 1_000_000
+MEDIUM_REPLAY_TARGET = {"omar/spread": 97_500, "omar/tag": 62_500, "omar/world": 80_000, ENV_CHEETAH: 460_000}
+MEDIUM_FRACTION = {"omar/spread": 0.31, "omar/tag": 0.57, "omar/world": 0.79, ENV_CHEETAH: 0.51}
+# The code's evaluation return: spread = sum_t mean_i r_i; tag/world = sum_t r_0; HalfCheetah = sum_t r.
+RETURN_MODE = {"omar/spread": "mean", "omar/spread1d": "mean", "omar/tag": "agent0", "omar/world": "agent0",
+               ENV_CHEETAH: "agent0"}
+
+
+def task_config(env: str) -> TaskConfig:
+    return CHEETAH if env == ENV_CHEETAH else MPE
+
+
+def tau_alpha(env: str, dataset: str) -> tuple[float, float]:
+    if env not in TAU_ALPHA:
+        raise ValueError(f"no (tau, alpha) for env {env!r}; known: {sorted(TAU_ALPHA)}")
+    if dataset not in TAU_ALPHA[env]:
+        raise ValueError(f"unknown dataset kind {dataset!r}; valid: {DATASETS}")
+    return TAU_ALPHA[env][dataset]
+
+
+# Profile overrides (merged onto common/profiles.py's base profiles).
+PROFILE_OVERRIDES = {
+    "smoke": {"overrides": {"dataset_size": 2_000, "updates": 20, "behavior_steps": 2_000}},
+}
