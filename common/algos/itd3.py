@@ -1,0 +1,735 @@
+"""Independent TD3 with decentralized critics, batched over members = seeds x agents.
+
+The learner behind OMAR's experiments and its baselines (Pan et al., ICML 2022, Sec. 5: "we build
+all methods on independent TD3 based on decentralized critics"). Each member m = s * N + i is agent
+i of seed s, with its own deterministic actor pi(o_i) and twin critic Q(o_i, a_i); one batched
+forward / backward per network updates all members at once.
+
+Equations (per member; B = minibatch, d = terminal flag):
+  TD target      y = r + gamma * (1 - d) * min(Q1', Q2')(o', pi'(o'))            (no target smoothing)
+  critic loss    L_Q = MSE(Q1(o, a), y) + MSE(Q2(o, a), y) + alpha * (CQL_1 + CQL_2)    [OMAR Eq. 1]
+                 CQL_k = mean_B[ T * logsumexp_K((Q_k(o, a_k) - log p(a_k)) / T) ] - mean_B Q_k(o, a)
+  actor losses   "none"  (MA-CQL / ITD3):  -mean Q1(o, pi(o)) + 1e-3 * mean pi(o)^2   (official code)
+                 "omar"  (OMAR Eq. 2):     tau * MSE(pi(o), a_hat) - (1 - tau) * mean Q1 + 1e-3 * mean pi^2
+                 "td3bc" (Fujimoto & Gu Eq. 3): -lambda * mean Q1 + MSE(pi(o), a),  lambda = alpha / mean|Q1|
+                 "icq"   (see below)
+  targets        theta' <- (1 - tau_target) theta' + tau_target theta (parameters only, every update)
+
+MA-ICQ (Yang et al., NeurIPS 2021, "Believe what you see", actor-critic form, Sec. 4): the
+implicit constraint keeps both the critic and the actor on seen (o, a) pairs.
+  critic (ours)  y = r + gamma * (1 - d) * min(Q1', Q2')(o', a'_data), a'_data = the dataset action at
+                 t+1 of the same episode (SARSA-style evaluation of the behaviour data). Rows that end
+                 by a time-out (no a'_data, not terminal) are dropped from the TD loss (weight 0).
+                 ICQ's extra importance weight softmax_B(Q'(o', a')/alpha) on the target is NOT applied.
+  actor (ours)   L_pi = sum_b w_b * mean_A (pi(o_b) - a_b)^2,
+                 w = B * softmax_B( (Q1(o, a) - V(o)) / beta ),  V(o) = Q1(o, pi(o)),  w detached,
+                 i.e. advantage-weighted regression onto the dataset action with the weights normalised
+                 over the minibatch (ICQ Eq. 9 with a deterministic actor: -log pi(a|o) -> ||pi(o) - a||^2
+                 for a fixed-variance Gaussian; the factor B makes beta -> inf plain BC).
+
+Official code consulted: ling-pan/OMAR ``algorithms/maddpg.py``, ``utils/agents.py``,
+``utils/networks.py`` (described in ../shared/reference/official_code.md §1.2-1.3):
+  - networks: BatchNorm1d on the input, Linear-ReLU-Linear-ReLU-Linear, hidden 64; actor tanh with last
+    layer U(+-3e-3); twin critic heads share one input BN. All four networks (targets included) stay in
+    train mode during updates, so BN uses batch statistics and updates running ones everywhere.
+  - Adam lr 0.01 for both; batch 1024 without replacement, one batch per agent; gamma 0.95;
+    tau_target 0.01; grad-norm clip 0.5 per network; actor updated every step after the critic.
+  - CQL "uniform" (MPE): K = 10 actions ~ U(-1, 1)^d, log p = log 0.5^d, T = 1; the data and sampled
+    actions go through separate critic forwards (separate BN batch statistics).
+  - CQL "mujoco" (HalfCheetah): 3 groups of K: uniform; pi(o) + N(0, 0.2^2) clipped; pi(o') + noise,
+    all evaluated at o; the noisy groups subtract the Gaussian *pdf* of the noise (a quirk we keep).
+Shapes: M members, B batch, K sampled actions, S seeds, N agents, E episodes, O obs dim, A action dim.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from common.algos.cql import cql_penalty
+from common.algos.td3bc import td3bc_actor_loss
+from common.data import gather_members, member_agents, sample_indices
+from common.nets import DeterministicActor, TwinCritic, clip_grad_norm_, polyak_update
+from papers.omar.omar import SAMPLERS, SIGMA_RULES, omar_actor_loss, search_action
+
+__all__ = [
+    "ITD3Config",
+    "ITD3",
+    "with_next_actions",
+    "ReferenceAgent",
+    "RefTwinCritic",
+    "member_modules",
+    "reference_loop",
+    "td_target",
+    "critic_td_loss",
+    "icq_actor_loss",
+    "mujoco_cql_log_density",
+]
+
+CRITIC_REGS = ("none", "cql")
+ACTOR_REGS = ("none", "td3bc", "omar", "icq")
+CQL_PROPOSALS = ("uniform", "mujoco")
+
+# option groups: a field of a group must stay at its default unless the group is in use
+_CQL_FIELDS = ("cql_alpha", "cql_n_actions", "cql_temp", "cql_proposal", "cql_noise")
+_OMAR_FIELDS = ("omar_tau", "omar_sampler", "omar_iters", "omar_n_samples", "omar_n_elites",
+                "omar_mu0", "omar_sigma0", "omar_sigma_rule")
+
+
+@dataclass
+class ITD3Config:
+    """Defaults = OMAR's official MPE code (ling-pan/OMAR main.py argparse / MATD3 defaults)."""
+
+    hidden: int = 64  # width of both hidden layers (OMAR MPE 64; HalfCheetah 256)
+    actor_lr: float = 0.01  # Adam lr of the actors (OMAR MPE 0.01; HalfCheetah 3e-4)
+    critic_lr: float = 0.01  # Adam lr of the critics (same as actor in OMAR)
+    batch_size: int = 1024  # per-member minibatch (OMAR MPE 1024; HalfCheetah 256)
+    replace: bool = False  # sample with replacement? OMAR's buffer samples without (np.random.choice)
+    gamma: float = 0.95  # discount (OMAR: 0.95 everywhere in effect, official_code.md §1.3)
+    tau_target: float = 0.01  # Polyak rate of the target networks (OMAR MPE 0.01; HalfCheetah 0.005)
+    grad_clip: float = 0.5  # per-member gradient-norm clip of each network (OMAR: 0.5)
+    input_norm: bool = True  # BatchNorm1d on the network inputs (OMAR's MLPNetwork.in_fn)
+    max_action: float = 1.0  # action bound; actions are max_action * tanh (OMAR: 1)
+    action_reg: float = 1e-3  # weight of mean pi(o)^2 in the "none"/"omar" actor losses (OMAR code)
+    critic_reg: str = "none"  # "none" (TD3) or "cql" (MA-CQL / OMAR critic, Eq. 1)
+    cql_alpha: float | Sequence[float] = 1.0  # CQL weight; a float or one per member (OMAR table per dataset)
+    cql_n_actions: int = 10  # K sampled actions per group (OMAR num_sampled_actions = 10)
+    cql_temp: float = 1.0  # logsumexp temperature T (OMAR lse_temp = 1.0)
+    cql_proposal: str = "uniform"  # "uniform" (OMAR MPE) or "mujoco" (OMAR HalfCheetah's 3 groups)
+    cql_noise: float = 0.2  # std of the policy-centred proposals of "mujoco" (OMAR cql_sample_noise_level)
+    actor_reg: str = "none"  # "none" (MA-CQL/ITD3), "omar" (Eq. 2), "td3bc" (MA-TD3+BC), "icq" (MA-ICQ)
+    td3bc_alpha: float | Sequence[float] = 2.5  # TD3+BC alpha (Fujimoto & Gu 2021: 2.5); float or per member
+    omar_tau: float | Sequence[float] = 0.9  # OMAR's tau = code's omar_coe, weight of imitation; float or per member
+    omar_sampler: str = "softmax"  # search_action sampler: softmax (OMAR MPE), cem (HalfCheetah), random
+    omar_iters: int = 3  # search iterations (OMAR MPE 3; HalfCheetah 2)
+    omar_n_samples: int = 10  # samples per iteration (OMAR MPE 10; HalfCheetah 20)
+    omar_n_elites: int = 5  # elites of the "cem" sampler (OMAR HalfCheetah 5; unused by softmax)
+    omar_mu0: float = 0.0  # initial sampling mean (OMAR 0)
+    omar_sigma0: float = 2.0  # initial sampling std (OMAR 2.0)
+    omar_sigma_rule: str = "code"  # "code" (RMS around the new mean) or "paper" (Eq. 3 as printed)
+    icq_beta: float = 1.0  # temperature of ICQ's batch-softmax advantage weights (ICQ's alpha)
+    log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
+    check_finite_every: int = 1  # NaN guard period (one host sync per check)
+
+    def validate(self) -> "ITD3Config":
+        def choice(name: str, allowed: Sequence[str]) -> None:
+            v = getattr(self, name)
+            if v not in allowed:
+                raise ValueError(f"ITD3Config.{name}={v!r} is not allowed; choose one of {list(allowed)}")
+
+        choice("critic_reg", CRITIC_REGS)
+        choice("actor_reg", ACTOR_REGS)
+        choice("cql_proposal", CQL_PROPOSALS)
+        choice("omar_sampler", SAMPLERS)
+        choice("omar_sigma_rule", SIGMA_RULES)
+        for name in ("hidden", "batch_size", "cql_n_actions", "omar_iters", "omar_n_samples",
+                     "omar_n_elites", "log_every", "check_finite_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"ITD3Config.{name}={getattr(self, name)!r} must be >= 1")
+        for name in ("actor_lr", "critic_lr", "cql_temp", "cql_noise", "omar_sigma0", "icq_beta", "max_action"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ITD3Config.{name}={getattr(self, name)!r} must be > 0")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"ITD3Config.gamma={self.gamma!r} must be in [0, 1]")
+        if not 0.0 < self.tau_target <= 1.0:
+            raise ValueError(f"ITD3Config.tau_target={self.tau_target!r} must be in (0, 1]")
+        if not self.grad_clip > 0:
+            raise ValueError(f"ITD3Config.grad_clip={self.grad_clip!r} must be > 0")
+        for name, lo, hi in (("omar_tau", 0.0, 1.0), ("cql_alpha", 0.0, math.inf), ("td3bc_alpha", 0.0, math.inf)):
+            vals = np.atleast_1d(np.asarray(getattr(self, name), dtype=np.float64))
+            if vals.ndim != 1 or vals.size == 0 or not np.all((vals >= lo) & (vals <= hi)):
+                raise ValueError(f"ITD3Config.{name}={getattr(self, name)!r}: every value must be in [{lo}, {hi}]")
+        # unused options are an error, not a silence
+        default = ITD3Config()
+        groups = [(_CQL_FIELDS, self.critic_reg == "cql", "critic_reg='cql'"),
+                  (_OMAR_FIELDS, self.actor_reg == "omar", "actor_reg='omar'"),
+                  (("td3bc_alpha",), self.actor_reg == "td3bc", "actor_reg='td3bc'"),
+                  (("icq_beta",), self.actor_reg == "icq", "actor_reg='icq'")]
+        for names, used, needs in groups:
+            for name in names:
+                if not used and _differs(getattr(self, name), getattr(default, name)):
+                    raise ValueError(f"ITD3Config.{name}={getattr(self, name)!r} is set but unused: it needs {needs} "
+                                     f"(critic_reg={self.critic_reg!r}, actor_reg={self.actor_reg!r})")
+        if self.cql_proposal == "mujoco" and self.critic_reg == "cql" and self.max_action != 1.0:
+            raise ValueError("cql_proposal='mujoco' assumes max_action=1 (uniform log density log 0.5^d, as the code)")
+        if self.actor_reg == "icq" and self.critic_reg == "cql":
+            raise ValueError("actor_reg='icq' uses ICQ's own SARSA-style critic; set critic_reg='none'")
+        return self
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
+        return not np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    return a != b
+
+
+# ----------------------------------------------------------------------------------------------
+# named losses (shared by the batched learner and the per-member reference)
+# ----------------------------------------------------------------------------------------------
+
+
+def td_target(rewards: Tensor, terminals: Tensor, q_next: Tensor, gamma: float) -> Tensor:
+    """y = r + gamma * (1 - d) * q_next; all [M, B] (or [B])."""
+    return rewards + gamma * (1.0 - terminals) * q_next
+
+
+def critic_td_loss(q1: Tensor, q2: Tensor, y: Tensor, weight: Tensor | None = None) -> Tensor:
+    """MSE(Q1, y) + MSE(Q2, y) per member [M] (means over B); with ``weight`` [M, B] a weighted mean
+    sum_b w (Q - y)^2 / max(sum_b w, 1) (ICQ drops time-out rows with w = 0)."""
+    err = (q1 - y).square() + (q2 - y).square()  # [M, B]
+    if weight is None:
+        return err.mean(dim=-1)
+    return (weight * err).sum(dim=-1) / weight.sum(dim=-1).clamp(min=1.0)
+
+
+def icq_actor_loss(pi: Tensor, a_data: Tensor, q_data: Tensor, v: Tensor, beta: float) -> Tensor:
+    """ICQ actor (implicit constraint, advantage-weighted BC) per member [M]:
+    sum_b w_b mean_A (pi_b - a_b)^2 with w = B * softmax_B((Q(o,a) - V(o)) / beta), detached.
+    pi, a_data [M, B, A]; q_data, v [M, B]."""
+    B = q_data.shape[-1]
+    w = (B * torch.softmax((q_data - v).detach() / beta, dim=-1)).detach()  # [M, B]
+    return (w * (pi - a_data).square().mean(dim=-1)).mean(dim=-1)
+
+
+def mujoco_cql_log_density(noise: Tensor, sigma: float, mask: Tensor | None = None) -> Tensor:
+    """OMAR HalfCheetah quirk: the "log density" subtracted for the noisy groups is the Gaussian
+    *pdf* prod_a N(noise_a; 0, sigma^2) of the noise (not its log). noise [..., A] -> [...]."""
+    logpdf = -0.5 * (noise / sigma).square() - math.log(sigma * math.sqrt(2.0 * math.pi))
+    if mask is not None:
+        logpdf = logpdf * mask
+    return logpdf.sum(dim=-1).exp()
+
+
+def with_next_actions(tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Adds ICQ's a'_data to step tensors (Dataset.to_torch layout, contiguous episodes):
+    next_actions [T, N, A] = actions[t + 1] where the episode continues (not terminal, not time-out),
+    0 elsewhere; next_valid [T] = 1 where the TD target is defined (the episode continues or ends by a
+    terminal), 0 on time-out rows."""
+    actions = tensors["actions"]  # [T, N, A]
+    term, tout = tensors["terminals"].bool(), tensors["timeouts"].bool()  # [T]
+    cont = ~(term | tout)  # [T]
+    nxt = torch.zeros_like(actions)
+    nxt[:-1] = actions[1:]
+    nxt = nxt * cont.to(actions.dtype)[:, None, None]
+    out = dict(tensors)
+    out["next_actions"] = nxt
+    out["next_valid"] = (cont | term).to(actions.dtype)
+    return out
+
+
+def _per_member(value: float | Sequence[float], m: int, like: Tensor) -> float | Tensor:
+    """A float stays a float; a sequence becomes a [M] tensor (must have M entries)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    t = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=like.dtype, device=like.device)
+    if t.shape != (m,):
+        raise ValueError(f"per-member value needs {m} entries (members = seeds x agents), got {tuple(t.shape)}")
+    return t
+
+
+def _member_value(value: float | Sequence[float], m: int) -> float:
+    return float(value) if isinstance(value, (int, float)) else float(value[m])
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched learner
+# ----------------------------------------------------------------------------------------------
+
+BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
+ICQ_KEYS = ("next_actions", "next_valid")
+
+
+class ITD3:
+    """Batched independent TD3 (+ CQL / OMAR / TD3+BC / ICQ regularisers); members m = s * N + i.
+
+    ITD3(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None) or ITD3.init(spec, cfg, seeds).
+    Member (s, i) is initialised from ``seeds[s]`` alone (seeds default to seed, seed + 1, ...), so a
+    seed's networks do not depend on which other seeds run beside it. The training random stream
+    (minibatches, CQL/OMAR samples) is one torch.Generator for the whole learner.
+    """
+
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        cfg: ITD3Config | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.cfg = cfg = (cfg or ITD3Config()).validate()
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
+        if len(self.obs_dims) != len(self.act_dims):
+            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
+        self.n_seeds, self.n_agents = n_seeds, len(self.obs_dims)
+        self.n_members = M = n_seeds * self.n_agents
+        self.obs_dim, self.act_dim = max(self.obs_dims), max(self.act_dims)
+        self.device, self.dtype = torch.device(device), dtype
+        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
+        O, A, H = self.obs_dim, self.act_dim, (cfg.hidden, cfg.hidden)
+
+        def build(n: int) -> tuple[DeterministicActor, TwinCritic]:
+            actor = DeterministicActor(n, O, A, H, max_action=cfg.max_action, input_norm=cfg.input_norm,
+                                       last_layer_init=3e-3)
+            return actor, TwinCritic(n, O, A, H, input_norm=cfg.input_norm)
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            self.actor, self.critic = build(M)
+            for s, sd in enumerate(self.seeds):  # seed before building: member (s, i) from seeds[s] only
+                torch.manual_seed(sd)
+                a_s, c_s = build(self.n_agents)
+                _copy_members(self.actor, a_s, s * self.n_agents)
+                _copy_members(self.critic, c_s, s * self.n_agents)
+        for net in (self.actor, self.critic):
+            net.to(device=self.device, dtype=dtype).train()
+        self.actor_target = copy.deepcopy(self.actor)  # hard_update: parameters and BN buffers
+        self.critic_target = copy.deepcopy(self.critic)
+        for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
+            p.requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
+        self.step = 0
+        # heterogeneous agents: padded action dims are masked to 0 everywhere
+        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
+        self.act_mask = None if bool(am.all()) else am[self.agents.cpu()].to(self.device)[:, None, :]  # [M, 1, A]
+        d = torch.tensor([self.act_dims[i] for i in self.agents.cpu().tolist()], dtype=dtype, device=self.device)
+        self.log_p_uniform = (-d * math.log(2.0 * cfg.max_action)).view(M, 1, 1)  # [M, 1, 1] log U(-1,1)^d
+        one = torch.zeros((), dtype=dtype, device=self.device)
+        self.cql_alpha = _per_member(cfg.cql_alpha, M, one)
+        self.omar_tau = _per_member(cfg.omar_tau, M, one)
+        self.td3bc_alpha = _per_member(cfg.td3bc_alpha, M, one)
+
+    @classmethod
+    def init(cls, spec, cfg: ITD3Config | None = None, seeds: Sequence[int] = (0,), **kw) -> "ITD3":
+        """ARCHITECTURE's Learner entry: spec with obs_dims / act_dims per agent."""
+        return cls(spec.obs_dims, spec.act_dims, len(seeds), cfg, seeds=list(seeds), **kw)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Keep the step tensors the update reads (Dataset.to_torch layout), on the learner's device
+        and dtype; adds next_actions / next_valid for ICQ."""
+        if self.cfg.actor_reg == "icq" and "next_actions" not in tensors:
+            tensors = with_next_actions(tensors)
+        keys = BATCH_KEYS + (ICQ_KEYS if self.cfg.actor_reg == "icq" else ())
+        return {k: tensors[k].to(device=self.device, dtype=self.dtype) for k in keys}
+
+    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """One minibatch per member from ``prepare_data`` tensors: obs / next_obs [M, B, O],
+        actions [M, B, A], rewards / terminals [M, B] (+ next_actions [M, B, A], next_valid [M, B])."""
+        g = self.gen if generator is None else generator
+        T = data["obs"].shape[0]
+        idx = sample_indices(g, T, self.n_members, self.cfg.batch_size, replace=self.cfg.replace)  # [M, B]
+        batch = gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
+        if self.cfg.actor_reg == "icq":
+            if "next_actions" not in data:
+                raise KeyError("actor_reg='icq' needs next_actions: pass learner.prepare_data(tensors)")
+            batch["next_actions"] = data["next_actions"][idx, self.agents[:, None]]  # [M, B, A]
+            batch["next_valid"] = data["next_valid"][idx]  # [M, B]
+        return batch
+
+    # ---- update -------------------------------------------------------------------------------
+    def _mask(self, a: Tensor) -> Tensor:
+        if self.act_mask is None:
+            return a
+        return a * (self.act_mask if a.dim() == 3 else self.act_mask.unsqueeze(2))
+
+    def _policy(self, net: DeterministicActor, obs: Tensor) -> Tensor:
+        return self._mask(net(obs))
+
+    def cql_term(self, obs: Tensor, next_obs: Tensor, q1_data: Tensor, q2_data: Tensor) -> Tensor:
+        """CQL_1 + CQL_2 per member [M] (OMAR Eq. 1, the code's proposals)."""
+        cfg, M = self.cfg, self.n_members
+        B, A, K = obs.shape[1], self.act_dim, cfg.cql_n_actions
+        u = torch.rand((M, B, K, A), generator=self.gen, dtype=obs.dtype, device=obs.device)
+        a_rand = self._mask((2.0 * u - 1.0) * cfg.max_action)  # [M, B, K, A] ~ U(-1, 1)^d
+        q1_r, q2_r = self.critic.forward_many(obs, a_rand)  # [M, B, K]
+        logp = self.log_p_uniform  # [M, 1, 1]
+        if cfg.cql_proposal == "mujoco":
+            n_cur = torch.randn((M, B, K, A), generator=self.gen, dtype=obs.dtype, device=obs.device) * cfg.cql_noise
+            n_new = torch.randn((M, B, K, A), generator=self.gen, dtype=obs.dtype, device=obs.device) * cfg.cql_noise
+            with torch.no_grad():  # actor in train mode (its BN statistics move, as in the code)
+                a_cur = self._mask((self._policy(self.actor, obs).unsqueeze(2) + n_cur).clamp(-1.0, 1.0))
+                a_new = self._mask((self._policy(self.actor, next_obs).unsqueeze(2) + n_new).clamp(-1.0, 1.0))
+            q1_c, q2_c = self.critic.forward_many(obs, a_cur)
+            q1_n, q2_n = self.critic.forward_many(obs, a_new)  # pi(o') evaluated at o (the code's quirk)
+            p_cur = mujoco_cql_log_density(n_cur, cfg.cql_noise, self.act_mask_k())
+            p_new = mujoco_cql_log_density(n_new, cfg.cql_noise, self.act_mask_k())
+            logp = torch.cat([logp.expand(M, B, K), p_new, p_cur], dim=-1)  # [M, B, 3K]
+            q1_r = torch.cat([q1_r, q1_n, q1_c], dim=-1)
+            q2_r = torch.cat([q2_r, q2_n, q2_c], dim=-1)
+        return cql_penalty(q1_r, logp, q1_data, cfg.cql_temp) + cql_penalty(q2_r, logp, q2_data, cfg.cql_temp)
+
+    def act_mask_k(self) -> Tensor | None:
+        return None if self.act_mask is None else self.act_mask.unsqueeze(2)  # [M, 1, 1, A]
+
+    def critic_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_Q per member [M] and detached diagnostics."""
+        cfg = self.cfg
+        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        rew, next_obs, done = batch["rewards"], batch["next_obs"], batch["terminals"]  # [M, B], [M, B, O], [M, B]
+        with torch.no_grad():  # targets in train mode (BN batch statistics), as the code
+            if cfg.actor_reg == "icq":
+                a_next = batch["next_actions"]  # [M, B, A] dataset a' (seen pairs only)
+            else:
+                a_next = self._policy(self.actor_target, next_obs)  # [M, B, A]
+            q1_t, q2_t = self.critic_target(next_obs, a_next)  # [M, B, 1]
+            y = td_target(rew, done, torch.min(q1_t, q2_t).squeeze(-1), cfg.gamma)  # [M, B]
+        q1, q2 = self.critic(obs, act)
+        q1, q2 = q1.squeeze(-1), q2.squeeze(-1)  # [M, B]
+        loss = critic_td_loss(q1, q2, y, batch.get("next_valid") if cfg.actor_reg == "icq" else None)
+        info = {"q1": q1.detach().mean(-1), "td": loss.detach()}
+        if cfg.critic_reg == "cql":
+            pen = self.cql_term(obs, next_obs, q1, q2)  # [M]
+            loss = loss + self.cql_alpha * pen
+            info["cql"] = pen.detach()
+        return loss, info
+
+    def actor_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_pi per member [M] (run after the critic step, as the code)."""
+        cfg = self.cfg
+        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        pi = self._policy(self.actor, obs)  # [M, B, A]
+        info: dict[str, Tensor] = {}
+        if cfg.actor_reg == "icq":
+            with torch.no_grad():
+                q_data = self.critic.q1(obs, act).squeeze(-1)  # [M, B]
+                v = self.critic.q1(obs, pi).squeeze(-1)  # [M, B] V(o) = Q1(o, pi(o))
+            return icq_actor_loss(pi, act, q_data, v, cfg.icq_beta), info
+        q_pi = self.critic.q1(obs, pi).squeeze(-1)  # [M, B]
+        if cfg.actor_reg == "none":
+            loss = -q_pi.mean(-1) + cfg.action_reg * pi.square().mean(dim=(-2, -1))
+        elif cfg.actor_reg == "td3bc":
+            loss = td3bc_actor_loss(q_pi, pi, act, self.td3bc_alpha)
+        else:  # omar
+            with torch.no_grad():
+                a_hat = search_action(
+                    lambda a: self.critic.q1_many(obs, self._mask(a)), pi.detach(),
+                    sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
+                    n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
+                    sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action, generator=self.gen,
+                )
+            loss = omar_actor_loss(q_pi, pi, self._mask(a_hat), self.omar_tau, cfg.action_reg)
+        info["q_pi"] = q_pi.detach().mean(-1)
+        return loss, info
+
+    def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """One update of all members: critic step, actor step, target Polyak step.
+        Returns detached [M] metrics every ``log_every`` updates, else {}."""
+        cfg, M = self.cfg, self.n_members
+        closs, cinfo = self.critic_loss(batch)
+        self.critic_opt.zero_grad(set_to_none=True)
+        closs.sum().backward()
+        cnorm = clip_grad_norm_(self.critic, cfg.grad_clip, M)
+        self.critic_opt.step()
+
+        aloss, ainfo = self.actor_loss(batch)
+        self.actor_opt.zero_grad(set_to_none=True)
+        aloss.sum().backward(inputs=list(self.actor.parameters()))
+        anorm = clip_grad_norm_(self.actor, cfg.grad_clip, M)
+        self.actor_opt.step()
+
+        polyak_update(self.critic_target, self.critic, cfg.tau_target)
+        polyak_update(self.actor_target, self.actor, cfg.tau_target)
+        self.step += 1
+        if self.step % cfg.check_finite_every == 0:
+            both = torch.stack([closs.detach().sum(), aloss.detach().sum()])
+            if not bool(torch.isfinite(both).all()):
+                bad = "critic_loss" if not bool(torch.isfinite(both[0])) else "actor_loss"
+                raise FloatingPointError(f"ITD3: {bad} is not finite at update {self.step} "
+                                         f"(critic {closs.detach().tolist()}, actor {aloss.detach().tolist()})")
+        if self.step % cfg.log_every:
+            return {}
+        return {"critic_loss": closs.detach(), "actor_loss": aloss.detach(), "critic_grad_norm": cnorm,
+                "actor_grad_norm": anorm, **cinfo, **ainfo}
+
+    # ---- acting -------------------------------------------------------------------------------
+    def act(self, obs: np.ndarray | Tensor, deterministic: bool = True) -> np.ndarray | Tensor:
+        """Deterministic pi(o): obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out), BN
+        in eval mode (running statistics); training state untouched."""
+        if not deterministic:
+            raise ValueError("ITD3 policies are deterministic (offline, no exploration noise); use deterministic=True")
+        is_np = isinstance(obs, np.ndarray)
+        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
+        S, E, N, O = x.shape
+        if (S, N, O) != (self.n_seeds, self.n_agents, self.obs_dim):
+            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], got {tuple(x.shape)}")
+        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
+        was = self.actor.training
+        self.actor.eval()
+        try:
+            with torch.inference_mode():
+                a = self._policy(self.actor, xm)  # [M, E, A]
+        finally:
+            self.actor.train(was)
+        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
+        return out.cpu().numpy() if is_np else out
+
+    def policy(self):
+        """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions numpy."""
+        return lambda obs: self.act(obs)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step,
+            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "actor_target": self.actor_target.state_dict(), "critic_target": self.critic_target.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+            "rng": self.gen.get_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state["cfg"] != asdict(self.cfg):
+            diff = {f.name for f in fields(ITD3Config) if state["cfg"].get(f.name) != getattr(self.cfg, f.name)}
+            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
+        for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
+            getattr(self, name).load_state_dict(state[name])
+        self.gen.set_state(state["rng"])
+        self.step = int(state["step"])
+        self.seeds = list(state["seeds"])
+
+
+@torch.no_grad()
+def _copy_members(big: nn.Module, small: nn.Module, start: int) -> None:
+    """Write small's members (all tensors carry a leading member axis) into big[start:start+n]."""
+    dst = big.state_dict()
+    for k, v in small.state_dict().items():
+        dst[k][start:start + v.shape[0]].copy_(v)
+
+
+# ----------------------------------------------------------------------------------------------
+# the per-member reference (plain torch modules, the official code's shape)
+# ----------------------------------------------------------------------------------------------
+
+
+class RefTwinCritic(nn.Module):
+    """OMAR's DoubleMLPNetwork: one input BatchNorm1d shared by two Linear-ReLU-Linear-ReLU-Linear heads."""
+
+    def __init__(self, in_fn: nn.Module, q1: nn.Sequential, q2: nn.Sequential):
+        super().__init__()
+        self.in_fn, self.q1_net, self.q2_net = in_fn, q1, q2
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.in_fn(x)
+        return self.q1_net(h), self.q2_net(h)
+
+    def Q1(self, x: Tensor) -> Tensor:  # noqa: N802 (the code's name)
+        return self.q1_net(self.in_fn(x))
+
+
+def member_modules(learner: ITD3, m: int) -> dict[str, nn.Module]:
+    """Member m's actor, critic and their targets as plain modules (copies, learner's dtype):
+    actor = Sequential(BatchNorm1d, Linear, ReLU, Linear, ReLU, Linear, tanh), critic = RefTwinCritic."""
+    prev = torch.get_default_dtype()
+    torch.set_default_dtype(learner.dtype)  # nets' member_module builds in the default dtype
+    try:
+        def critic(c: TwinCritic) -> RefTwinCritic:
+            return RefTwinCritic(c.norm.member_module(m) if c.norm is not None else nn.Identity(),
+                                 c.head1.member_module(m), c.head2.member_module(m))
+
+        return {"actor": learner.actor.net.member_module(m), "critic": critic(learner.critic),
+                "actor_target": learner.actor_target.net.member_module(m),
+                "critic_target": critic(learner.critic_target)}
+    finally:
+        torch.set_default_dtype(prev)
+
+
+def _mlp(i: int, h: int, o: int, norm: bool, tanh: bool) -> nn.Sequential:
+    mods: list[nn.Module] = [nn.BatchNorm1d(i)] if norm else []
+    mods += [nn.Linear(i, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, o)]
+    if tanh:
+        nn.init.uniform_(mods[-1].weight, -3e-3, 3e-3)
+        mods.append(nn.Tanh())
+    return nn.Sequential(*mods)
+
+
+class ReferenceAgent:
+    """One member's independent TD3 (+ CQL / OMAR / TD3+BC / ICQ) with plain modules and its own
+    optimisers, written as OMAR's per-agent ``MATD3.update``. Used by tests (equality with the batched
+    learner) and by the benchmark (the per-agent loop).
+
+    Random draws: ``update(batch, generator, member, n_members)`` draws every random tensor with the
+    batched learner's shape [n_members, B, ...] and keeps row ``member``, so that with a generator in
+    the same state it sees exactly the batched learner's noise; the benchmark uses n_members = 1.
+    """
+
+    def __init__(self, actor: nn.Sequential, critic: RefTwinCritic, cfg: ITD3Config, act_dim: int,
+                 log_p_uniform: float, omar_tau: float, cql_alpha: float, td3bc_alpha: float):
+        self.cfg, self.act_dim = cfg, act_dim
+        self.actor, self.critic = actor.train(), critic.train()
+        self.actor_target, self.critic_target = copy.deepcopy(actor), copy.deepcopy(critic)
+        for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
+            p.requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.log_p_uniform, self.omar_tau, self.cql_alpha, self.td3bc_alpha = log_p_uniform, omar_tau, cql_alpha, td3bc_alpha
+
+    @classmethod
+    def from_learner(cls, learner: ITD3, m: int) -> "ReferenceAgent":
+        """Member m of a batched learner (homogeneous agents), copied into plain modules."""
+        if learner.act_mask is not None:
+            raise NotImplementedError("the reference covers homogeneous agents (no padded action dims)")
+        mods = member_modules(learner, m)
+        cfg = learner.cfg
+        return cls(mods["actor"], mods["critic"], cfg, learner.act_dim,
+                   float(learner.log_p_uniform[m].item()), _member_value(cfg.omar_tau, m),
+                   _member_value(cfg.cql_alpha, m), _member_value(cfg.td3bc_alpha, m))
+
+    @classmethod
+    def fresh(cls, obs_dim: int, act_dim: int, cfg: ITD3Config) -> "ReferenceAgent":
+        """A new agent built as OMAR's TD3Agent (for the benchmark)."""
+        cfg.validate()
+        h, n = cfg.hidden, cfg.input_norm
+        i = obs_dim + act_dim
+        critic = RefTwinCritic(nn.BatchNorm1d(i) if n else nn.Identity(), _mlp(i, h, 1, False, False),
+                               _mlp(i, h, 1, False, False))
+        return cls(_mlp(obs_dim, h, act_dim, n, True), critic, cfg, act_dim, -act_dim * math.log(2.0),
+                   _member_value(cfg.omar_tau, 0), _member_value(cfg.cql_alpha, 0), _member_value(cfg.td3bc_alpha, 0))
+
+    def _q_many(self, net, obs: Tensor, acts: Tensor, q1_only: bool = False):
+        """obs [B, O], acts [B, K, A] -> Q [B, K] (repeat + cat + one forward, as the code)."""
+        B, K, _ = acts.shape
+        x = torch.cat([obs.unsqueeze(1).expand(B, K, obs.shape[-1]), acts], dim=-1).reshape(B * K, -1)
+        if q1_only:
+            return net.Q1(x).view(B, K)
+        q1, q2 = net(x)
+        return q1.view(B, K), q2.view(B, K)
+
+    def update(self, b: Mapping[str, Tensor], generator: torch.Generator, member: int = 0, n_members: int = 1) -> None:
+        """One official-style update; b holds one member's batch: obs [B, O], actions [B, A], rewards [B], ..."""
+        cfg, A, g = self.cfg, self.act_dim, generator
+        obs, act, rew, next_obs, done = b["obs"], b["actions"], b["rewards"], b["next_obs"], b["terminals"]
+        B, K, M = obs.shape[0], cfg.cql_n_actions, n_members
+        kw = dict(generator=g, dtype=obs.dtype, device=obs.device)
+        # ---- critic
+        with torch.no_grad():
+            a_next = b["next_actions"] if cfg.actor_reg == "icq" else self.actor_target(next_obs)
+            t1, t2 = self.critic_target(torch.cat([next_obs, a_next], dim=1))
+            y = rew + cfg.gamma * (1.0 - done) * torch.min(t1, t2).squeeze(-1)  # [B]
+        q1, q2 = self.critic(torch.cat([obs, act], dim=1))
+        q1, q2 = q1.squeeze(-1), q2.squeeze(-1)  # [B]
+        err = (q1 - y) ** 2 + (q2 - y) ** 2
+        if cfg.actor_reg == "icq":
+            w = b["next_valid"]
+            loss = (w * err).sum() / w.sum().clamp(min=1.0)
+        else:
+            loss = err.mean()
+        if cfg.critic_reg == "cql":
+            a_r = (torch.rand((M, B, K, A), **kw)[member] * 2.0 - 1.0) * cfg.max_action  # [B, K, A]
+            r1, r2 = self._q_many(self.critic, obs, a_r)
+            lp = torch.full((B, K), self.log_p_uniform, dtype=obs.dtype)
+            if cfg.cql_proposal == "mujoco":
+                n_cur = torch.randn((M, B, K, A), **kw)[member] * cfg.cql_noise
+                n_new = torch.randn((M, B, K, A), **kw)[member] * cfg.cql_noise
+                with torch.no_grad():
+                    a_cur = (self.actor(obs).unsqueeze(1) + n_cur).clamp(-1.0, 1.0)
+                    a_new = (self.actor(next_obs).unsqueeze(1) + n_new).clamp(-1.0, 1.0)
+                c1, c2 = self._q_many(self.critic, obs, a_cur)
+                n1, n2 = self._q_many(self.critic, obs, a_new)
+                lp = torch.cat([lp, mujoco_cql_log_density(n_new, cfg.cql_noise),
+                                mujoco_cql_log_density(n_cur, cfg.cql_noise)], dim=1)
+                r1, r2 = torch.cat([r1, n1, c1], dim=1), torch.cat([r2, n2, c2], dim=1)
+            T = cfg.cql_temp
+            cql1 = (torch.logsumexp((r1 - lp) / T, dim=1) * T - q1).mean()
+            cql2 = (torch.logsumexp((r2 - lp) / T, dim=1) * T - q2).mean()
+            loss = loss + self.cql_alpha * (cql1 + cql2)
+        self.critic_opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
+        self.critic_opt.step()
+        # ---- actor
+        pi = self.actor(obs)  # [B, A]
+        if cfg.actor_reg == "icq":
+            with torch.no_grad():
+                q_data = self.critic.Q1(torch.cat([obs, act], dim=1)).squeeze(-1)
+                v = self.critic.Q1(torch.cat([obs, pi], dim=1)).squeeze(-1)
+                w = B * torch.softmax((q_data - v) / cfg.icq_beta, dim=0)
+            ploss = (w * ((pi - act) ** 2).mean(dim=1)).mean()
+        else:
+            q_pi = self.critic.Q1(torch.cat([obs, pi], dim=1)).squeeze(-1)  # [B]
+            if cfg.actor_reg == "none":
+                ploss = -q_pi.mean() + cfg.action_reg * (pi**2).mean()
+            elif cfg.actor_reg == "td3bc":
+                lam = self.td3bc_alpha / q_pi.abs().mean().detach()
+                ploss = -lam * q_pi.mean() + ((pi - act) ** 2).mean()
+            else:
+                with torch.no_grad():
+                    def q_fn(acts: Tensor) -> Tensor:  # [M, B, K, A] -> [M, B, K], only row `member` is real
+                        out = torch.zeros(acts.shape[:3], dtype=acts.dtype)
+                        out[member] = self._q_many(self.critic, obs, acts[member], q1_only=True)
+                        return out
+
+                    pi_pad = torch.zeros((M, B, A), dtype=obs.dtype)
+                    pi_pad[member] = pi.detach()
+                    a_hat = search_action(
+                        q_fn, pi_pad, sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
+                        n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
+                        sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action, generator=g,
+                    )[member]
+                tau = self.omar_tau
+                ploss = tau * ((pi - a_hat) ** 2).mean() - (1.0 - tau) * q_pi.mean() + cfg.action_reg * (pi**2).mean()
+        self.actor_opt.zero_grad()
+        ploss.backward()
+        torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        self.actor_opt.step()
+        # ---- targets (parameters only)
+        with torch.no_grad():
+            for tgt, src in ((self.critic_target, self.critic), (self.actor_target, self.actor)):
+                for pt, ps in zip(tgt.parameters(), src.parameters(), strict=True):
+                    pt.mul_(1.0 - cfg.tau_target).add_(ps, alpha=cfg.tau_target)
+
+
+def reference_loop(agents: Sequence[ReferenceAgent], batches: Sequence[Mapping[str, Tensor]],
+                   generator: torch.Generator) -> None:
+    """The plain per-agent loop of the official code: one update per agent, each with its own
+    minibatch (batches[i]) and its own noise draws (n_members = 1)."""
+    for agent, b in zip(agents, batches, strict=True):
+        agent.update(b, generator)
+
+
+def benchmark(n_seeds: int = 5, n_agents: int = 3, obs_dim: int = 18, act_dim: int = 2, n_updates: int = 20,
+              cfg: ITD3Config | None = None, size: int = 20_000, seed: int = 0) -> dict[str, float]:
+    """Updates/s (one update = all S x N members) of the batched learner and of the plain per-agent
+    reference loop on random data, in this process. Default cfg: OMAR on MPE (CQL 10 actions,
+    softmax search 3 x 10, batch 1024, hidden 64)."""
+    cfg = cfg or ITD3Config(critic_reg="cql", actor_reg="omar", omar_tau=0.9)
+    g = torch.Generator().manual_seed(seed)
+    N, O, A = n_agents, obs_dim, act_dim
+    data = {"obs": torch.randn(size, N, O, generator=g), "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
+            "rewards": torch.randn(size, N, generator=g), "next_obs": torch.randn(size, N, O, generator=g),
+            "terminals": torch.zeros(size), "timeouts": (torch.arange(size) % 25 == 24).float()}
+    L = ITD3([O] * N, [A] * N, n_seeds, cfg, seed=seed)
+    d = L.prepare_data(data)
+    batches = [L.sample_batch(d) for _ in range(n_updates + 2)]
+    import time
+
+    for b in batches[:2]:  # warm-up
+        L.update(b)
+    t0 = time.perf_counter()
+    for b in batches[2:]:
+        L.update(b)
+    batched = n_updates / (time.perf_counter() - t0)
+    agents = [ReferenceAgent.fresh(O, A, cfg) for _ in range(L.n_members)]
+    per = [[{k: v[m] for k, v in b.items()} for m in range(L.n_members)] for b in batches]
+    for b in per[:2]:
+        reference_loop(agents, b, g)
+    t0 = time.perf_counter()
+    for b in per[2:]:
+        reference_loop(agents, b, g)
+    loop = n_updates / (time.perf_counter() - t0)
+    return {"batched_updates_per_s": batched, "reference_updates_per_s": loop, "speedup": batched / loop}
