@@ -1,0 +1,12 @@
+"""Online behavior learners that generate the offline datasets (MATD3), and the collection protocols.
+
+    from common.behavior import MATD3Config, train, collect, generate_protocol, load_or_generate
+"""
+
+from common.behavior.collect import collect, generate_protocol, load_or_generate, medium_replay_from_buffer
+from common.behavior.matd3 import MATD3, MATD3Config, ReplayBuffer, TrainResult, train
+
+__all__ = [
+    "MATD3", "MATD3Config", "ReplayBuffer", "TrainResult", "train",
+    "collect", "medium_replay_from_buffer", "generate_protocol", "load_or_generate",
+]

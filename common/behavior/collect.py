@@ -1,0 +1,341 @@
+"""The D4RL-style dataset protocol of OMAR §5.1 (official_code.md §1.7), reused by later papers.
+
+    random         a randomly initialized MATD3 policy (or uniform actions) + Gaussian noise
+    medium-replay  every transition of the behavior learner's replay buffer until its policy first
+                   reaches the medium level
+    medium         a partially trained ("medium") MATD3 policy + Gaussian noise
+    expert         the fully trained MATD3 policy + Gaussian noise
+
+OMAR says only that noise is added "to increase diversity following D4RL"; neither the noise level
+nor the medium level is published. Our choices (recorded in every card):
+
+- noise: N(0, (0.1 · max_action)²) on each action, clipped to the bounds (TD3's exploration level);
+- medium level: the first evaluation at which a seed's deterministic score reaches
+  ``random + medium_fraction · (expert − random)``, where random = the score of the random behavior
+  policy and expert = the final score, both by the same deterministic evaluation. The default
+  ``medium_fraction = 0.31`` is where OMAR's spread medium data sits between its random and expert
+  data (273.39 − 159.57) / (530.95 − 159.57) (§1.7 table). Since expert is only known at the end,
+  MATD3 is trained fully while actor snapshots are kept at every evaluation; the medium snapshot and
+  the medium-replay cut are chosen afterwards (the buffer is sized so that it never wraps);
+- reference scores: ``ref_scores = {random: mean return of the random dataset, expert: mean return
+  of the expert dataset}`` in all four cards (the §1.7 proxies: OMAR publishes no constants).
+
+Episodes are complete except the last one of a dataset, which may be cut (``timeouts[-1] = True``).
+Rewards are per agent as the env gives them; ``episode_returns`` follow ``return_mode``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+import envs
+from common.behavior.matd3 import MATD3, MATD3Config, train
+from common.data import Dataset, DatasetError, dataset_id, dataset_path, data_root
+from common.evaluate import eval_seed, evaluate
+
+__all__ = ["collect", "medium_replay_from_buffer", "generate_protocol", "load_or_generate", "GENERATOR"]
+
+GENERATOR = {"name": "common.behavior.collect", "version": 1}
+PROTOCOL_KINDS = ("random", "medium-replay", "medium", "expert")
+DEFAULT_NOISE = 0.1  # collection noise std, fraction of the action bound (see the module docstring)
+
+
+def collect(
+    env_name: str,
+    env_options: dict | None,
+    policy_fn: Callable[[np.ndarray], np.ndarray] | None,
+    n_transitions: int,
+    noise_std: float,
+    seed: int,
+    *,
+    kind: str = "custom",
+    return_mode: str = "mean",
+    n_envs: int = 1,
+    version: int = 1,
+    policy_description: str | None = None,
+    behavior: dict | None = None,
+    ref_scores: Mapping[str, float] | None = None,
+) -> Dataset:
+    """Roll out ``policy_fn`` (obs [n_envs, N, O] -> actions [n_envs, N, A], deterministic) plus
+    Gaussian noise of std ``noise_std · max_action`` (clipped to the bounds) for exactly
+    ``n_transitions`` transitions. ``policy_fn=None`` draws uniform actions in the bounds (no noise).
+
+    Env copy k starts with ``reset(seed + k)`` and continues its own RNG with ``reset(None)``; the
+    noise comes from ``np.random.default_rng([seed, 2])``. Episodes enter the dataset in the order
+    they finish; the last is cut to hit n_transitions (``timeouts[-1] = True``); unfinished episodes
+    of the other copies are dropped. state / next_state come from ``env.state()``."""
+    if n_transitions < 1:
+        raise ValueError(f"n_transitions must be >= 1, got {n_transitions}")
+    if noise_std < 0:
+        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+    venv = envs.make_vec(env_name, n_envs, **(env_options or {}))
+    spec = venv.spec
+    if spec.discrete:
+        raise ValueError(f"collect() handles continuous actions; {env_name} is discrete")
+    lo, hi = float(spec.act_low), float(spec.act_high)
+    mask = spec.act_mask()
+    rng = np.random.default_rng([int(seed), 2])
+    E, N = n_envs, spec.n_agents
+    keys = ("obs", "actions", "rewards", "next_obs", "state", "next_state")
+    cur: list[dict[str, list]] = [{k: [] for k in keys} for _ in range(E)]
+    episodes: list[dict[str, Any]] = []
+    n_done = 0
+    obs = np.stack([e.reset(int(seed) + k) for k, e in enumerate(venv.envs)])  # [E, N, O]
+    state = np.stack([e.state() for e in venv.envs])  # [E, S]
+    while n_done < n_transitions:
+        if policy_fn is None:
+            act = rng.uniform(lo, hi, size=(E, N, spec.act_dim))
+        else:
+            act = np.asarray(policy_fn(obs), dtype=np.float64).reshape(E, N, spec.act_dim)
+            if noise_std > 0:
+                act = act + rng.normal(0.0, noise_std * hi, size=act.shape)
+        act = (np.clip(act, lo, hi) * mask).astype(np.float32)
+        for k, env in enumerate(venv.envs):
+            o2, r, term, trunc, _ = env.step(act[k])
+            s2 = env.state()
+            c = cur[k]
+            for key, v in zip(keys, (obs[k], act[k], r, o2, state[k], s2)):
+                c[key].append(np.array(v, dtype=np.float32))
+            if term or trunc:
+                ep = {key: np.stack(v) for key, v in c.items()}
+                ep["terminated"] = bool(term)
+                episodes.append(ep)
+                n_done += len(ep["obs"])
+                cur[k] = {key: [] for key in keys}
+                o2 = env.reset(None)
+                s2 = env.state()
+            obs[k], state[k] = o2, s2
+    extra = n_done - n_transitions
+    if extra:  # cut the last finished episode
+        last = episodes[-1]
+        L = len(last["obs"]) - extra
+        if L <= 0:  # cannot happen: n_done exceeded n only through the last episode
+            raise AssertionError("episode cut below one step")
+        episodes[-1] = {k: (v[:L] if isinstance(v, np.ndarray) else False) for k, v in last.items()}
+    desc = policy_description or ("uniform random actions" if policy_fn is None else "given policy")
+    protocol = {
+        "policy": desc,
+        "noise_std": 0.0 if policy_fn is None else float(noise_std),
+        "noise": "Gaussian N(0, (noise_std*max_action)^2) per action dim, clipped to the bounds",
+        "seed": int(seed),
+        "n_envs": int(n_envs),
+        "env_options": _jsonable(env_options or {}),
+        "episodes": "complete; the last may be cut (timeouts[-1] = True)",
+    }
+    ds = Dataset.from_episodes(
+        env_name, kind, episodes, spec=spec, version=version, protocol=protocol, return_mode=return_mode,
+        behavior=behavior, generator=GENERATOR, ref_scores=ref_scores,
+    )
+    ds.card["behavior"] = {**(behavior or {}), "score": ds.card["returns"]["mean"]}
+    return ds
+
+
+def medium_replay_from_buffer(
+    learner: MATD3,
+    n_transitions: int,
+    seed_index: int = 0,
+    *,
+    env_name: str | None = None,
+    kind: str = "medium-replay",
+    return_mode: str = "mean",
+    version: int = 1,
+    behavior: dict | None = None,
+    protocol: dict | None = None,
+) -> Dataset:
+    """Every transition of seed slot ``seed_index``'s replay buffer among the first ``n_transitions``
+    the learner added (rounded down to whole env steps), as a Dataset. With n_envs copies per seed
+    the interleaved rows are regrouped copy by copy, so episodes are contiguous; each copy's
+    unfinished trailing episode is kept and cut (timeouts = True). Raises if the buffer wrapped."""
+    E = learner.cfg.n_envs
+    n = (int(n_transitions) // E) * E
+    if n < 1:
+        raise ValueError(f"medium-replay needs at least one env step ({E} transitions), got {n_transitions}")
+    p = learner.buffer.prefix(n, seed_index)
+    T = n // E
+
+    def regroup(v):  # [T*E, ...] -> copy-major [E*T, ...]
+        return v.reshape(T, E, *v.shape[1:]).swapaxes(0, 1).reshape(n, *v.shape[1:])
+
+    a = {k: regroup(v) for k, v in p.items()}
+    term = a["terminals"] > 0.5
+    tout = a["timeouts"] > 0.5
+    for k in range(E):  # each copy's last step ends an episode (cut if unfinished)
+        if not term[(k + 1) * T - 1]:
+            tout[(k + 1) * T - 1] = True
+    spec = learner.spec
+    prot = {"rule": "every replay-buffer transition until the policy first reached the medium level",
+            "n_transitions_per_seed": n, "seed": learner.seeds[seed_index], **(protocol or {})}
+    return Dataset.from_arrays(
+        env_name or spec.name, kind, a["obs"], a["actions"], a["rewards"], a["next_obs"], term, tout,
+        state=a.get("state"), next_state=a.get("next_state"), spec=spec, version=version,
+        protocol=prot, return_mode=return_mode, behavior=behavior, generator=GENERATOR,
+    )
+
+
+def _jsonable(x):
+    return json.loads(json.dumps(x, default=repr))
+
+
+def generate_protocol(
+    env_name: str,
+    env_options: dict | None,
+    sizes: Mapping[str, int | None],
+    medium_fraction: float = 0.31,
+    train_steps: int = 100_000,
+    seeds: Sequence[int] = (0,),
+    return_mode: str = "mean",
+    *,
+    cfg: MATD3Config | None = None,
+    noise_std: float = DEFAULT_NOISE,
+    random_policy: str = "init",
+    collect_envs: int = 1,
+    version: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Dataset]]:
+    """Train MATD3 once for every seed (batched) and collect OMAR's four datasets per seed.
+
+    ``sizes``: kind -> n_transitions for "random", "medium", "expert" (both random and expert are
+    required: they give ref_scores); "medium-replay": None (its size is set by the medium cut).
+    ``random_policy``: "init" (OMAR: "a randomly initialized policy", the learner's step-0 actor)
+    or "uniform". Returns one {kind: Dataset} per seed, every card carrying the same ref_scores."""
+    unknown = sorted(set(sizes) - set(PROTOCOL_KINDS))
+    if unknown:
+        raise ValueError(f"unknown dataset kinds {unknown}; the protocol makes {list(PROTOCOL_KINDS)}")
+    for k in ("random", "expert"):
+        if not sizes.get(k):
+            raise ValueError(f"sizes[{k!r}] is required (a positive transition count): it sets ref_scores")
+    if sizes.get("medium-replay") not in (None, 0) and "medium-replay" in sizes:
+        raise ValueError("sizes['medium-replay'] must be None: its size is set by the medium cut")
+    if not 0.0 < medium_fraction < 1.0:
+        raise ValueError(f"medium_fraction must be in (0, 1), got {medium_fraction}")
+    if random_policy not in ("init", "uniform"):
+        raise ValueError(f"random_policy must be 'init' or 'uniform', got {random_policy!r}")
+    say = log or (lambda s: None)
+    cfg = dataclasses.replace(cfg or MATD3Config.preset(env_name))
+    if not cfg.eval_every:
+        raise ValueError("generate_protocol needs cfg.eval_every > 0 (snapshots are taken at evaluations)")
+    cfg.buffer_size = max(cfg.buffer_size, train_steps + cfg.n_envs)  # never wrap: medium-replay is a prefix
+    cfg.validate()
+    env_options = dict(env_options or {})
+    snaps: list[dict] = []
+
+    def keep(step, learner, scores):
+        snaps.append({"step": int(step), "actor": learner.actor_snapshot(), "scores": np.asarray(scores, float)})
+        say(f"[matd3 {env_name}] step {step}: eval {np.round(scores, 2).tolist()}")
+
+    res = train(env_name, env_options, cfg, seeds, train_steps, callback=keep, return_mode=return_mode)
+    lr = res.learner
+    if snaps[-1]["step"] != lr.env_steps:  # make sure the final policy is evaluated
+        r = evaluate(lambda o: lr.act(o, 0.0), env_name, lr.S, cfg.eval_episodes,
+                     [eval_seed(s) for s in lr.seeds], return_mode, env_options)
+        keep(lr.env_steps, lr, r.mean)
+    curve = np.stack([s["scores"] for s in snaps])  # [n_evals, S]
+    if random_policy == "init":
+        lo = curve[0]
+    else:
+        urng = np.random.default_rng(12345)
+        a_lo, a_hi, m = lr.spec.act_low, lr.spec.act_high, lr.spec.act_mask()
+        lo = evaluate(lambda o: urng.uniform(a_lo, a_hi, (*o.shape[:-1], lr.A)) * m, env_name, lr.S,
+                      cfg.eval_episodes, [eval_seed(s) for s in lr.seeds], return_mode, env_options).mean
+    hi = curve[-1]
+    out = []
+    for s, seed in enumerate(lr.seeds):
+        if not hi[s] > lo[s]:
+            raise RuntimeError(
+                f"{env_name} seed {seed}: the trained policy ({hi[s]:.3f}) is not better than random "
+                f"({lo[s]:.3f}); train longer or check the config"
+            )
+        thr = lo[s] + medium_fraction * (hi[s] - lo[s])
+        j = next(j for j in range(1, len(snaps)) if curve[j, s] >= thr)
+        med_step = snaps[j]["step"]
+        info = {
+            "learner": "MATD3 (common.behavior.matd3)", "train_seed": seed, "train_steps": int(lr.env_steps),
+            "config": _jsonable(cfg.to_dict()), "eval": f"deterministic, {cfg.eval_episodes} episodes, return_mode {return_mode}",
+            "random_eval_score": float(lo[s]), "expert_eval_score": float(hi[s]),
+            "medium_fraction": medium_fraction, "medium_threshold": float(thr),
+            "medium_step": med_step, "medium_eval_score": float(curve[j, s]),
+            "medium_is_final": j == len(snaps) - 1,  # True: the curve only passed the threshold at the end
+            "curve": {"steps": [sn["step"] for sn in snaps], "scores": curve[:, s].round(4).tolist()},
+        }
+        base_prot = {"paper_protocol": "OMAR §5.1 / D4RL", "random_policy": random_policy,
+                     "env_options": _jsonable(env_options), "sizes": dict(sizes)}
+        cseed = 1_000 * int(seed) + 500  # collection env seeds: apart from training and evaluation
+        dsets: dict[str, Dataset] = {}
+        pol = {
+            "random": (None if random_policy == "uniform" else lr.seed_policy(s, snaps[0]["actor"]),
+                       "uniform random actions" if random_policy == "uniform" else "randomly initialized MATD3 actor"),
+            "medium": (lr.seed_policy(s, snaps[j]["actor"]), f"MATD3 actor at step {med_step} (medium level)"),
+            "expert": (lr.seed_policy(s, snaps[-1]["actor"]), f"MATD3 actor at step {snaps[-1]['step']} (final)"),
+        }
+        for i, kind in enumerate(("random", "medium", "expert")):
+            if not sizes.get(kind):
+                continue
+            fn, desc = pol[kind]
+            dsets[kind] = collect(
+                env_name, env_options, fn, int(sizes[kind]), noise_std, cseed + 100 * i, kind=kind,
+                return_mode=return_mode, n_envs=collect_envs, version=version, policy_description=desc,
+                behavior=info,
+            )
+            dsets[kind].card["protocol"].update(base_prot)
+        if "medium-replay" in sizes:
+            dsets["medium-replay"] = medium_replay_from_buffer(
+                lr, med_step, s, env_name=env_name, return_mode=return_mode, version=version,
+                behavior=info, protocol=base_prot,
+            )
+        refs = {"random": dsets["random"].card["returns"]["mean"], "expert": dsets["expert"].card["returns"]["mean"]}
+        for d in dsets.values():
+            d.card["ref_scores"] = dict(refs)
+        say(f"[protocol {env_name} seed {seed}] medium at step {med_step}; ref_scores {refs}")
+        out.append({k: dsets[k] for k in PROTOCOL_KINDS if k in dsets})
+    return out
+
+
+def _path(env_name: str, kind: str, version: int, seed: int, root: str | Path | None) -> Path:
+    ds_id = dataset_id(env_name, kind, version)
+    p = dataset_path(ds_id)
+    if root is not None:
+        p = Path(root) / p.relative_to(data_root())
+    return p if seed == 0 else p.with_name(f"{p.name}-seed{seed}")
+
+
+def load_or_generate(
+    env_name: str,
+    env_options: dict | None,
+    sizes: Mapping[str, int | None],
+    *,
+    seed: int = 0,
+    version: int = 1,
+    root: str | Path | None = None,
+    regenerate: bool = False,
+    **kw,
+) -> dict[str, Dataset]:
+    """Load the protocol's datasets of behavior seed ``seed`` from the cache (checksums verified by
+    Dataset.load), or generate them with :func:`generate_protocol` (``kw`` passed on) and save them.
+
+    Paths: ``dataset_path("<env>/<kind>-v<version>")`` (under ``root`` instead of data_root() if
+    given), with a ``-seed<k>`` suffix for seeds other than 0. A cached set whose cards disagree
+    with the request (sizes, env options) raises DatasetError: regenerate or bump the version."""
+    paths = {k: _path(env_name, k, version, seed, root) for k in sizes}
+    have = all(p.with_name(p.name + ".npz").exists() and p.with_name(p.name + ".json").exists() for p in paths.values())
+    if have and not regenerate:
+        out = {k: Dataset.load(p) for k, p in paths.items()}
+        for k, d in out.items():
+            prot = d.card.get("protocol") or {}
+            want = {"sizes": dict(sizes), "env_options": _jsonable(dict(env_options or {}))}
+            got = {"sizes": prot.get("sizes"), "env_options": prot.get("env_options")}
+            if got != want:
+                raise DatasetError(f"{paths[k]}: cached dataset was made with {got}, requested {want}; "
+                                   "pass regenerate=True or a new version")
+        refs = {json.dumps(d.card["ref_scores"], sort_keys=True) for d in out.values()}
+        if len(refs) != 1:
+            raise DatasetError(f"cached datasets of {env_name} seed {seed} disagree on ref_scores: {sorted(refs)}")
+        return out
+    (out,) = generate_protocol(env_name, env_options, sizes, seeds=(seed,), version=version, **kw)
+    for k, d in out.items():
+        d.save(paths[k])
+    return out

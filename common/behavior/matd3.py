@@ -1,0 +1,520 @@
+"""Online MATD3: the behavior learner that generates offline datasets.
+
+Paper: Ackermann, Gabler, Osa, Sugiyama, "Reducing Overestimation Bias in Multi-Agent Domains Using
+Double Centralized Critics" (2019) = MADDPG (Lowe et al. 2017) with TD3's three fixes
+(Fujimoto et al. 2018). OMAR (§5.1, official_code.md §1.7) generates its MPE and HalfCheetah data
+with MATD3 behavior policies; the generation code is not released, so the defaults below follow
+the MADDPG/MPE convention (hidden 64, γ 0.95, τ 0.01, batch 1024; maddpg-pytorch, which OMAR's code
+is built on) and TD3's MuJoCo convention (hidden 256, lr 3e-4, γ 0.99, τ 0.005, batch 256,
+25k random start steps); see :func:`MATD3Config.preset`.
+
+For agent i of seed s (member m = s·N + i, seed-major as :func:`common.data.member_agents`):
+
+    actor        a_i = π_i(o_i)                                       decentralized, deterministic
+    critic       Q_i^{1,2}(x, a_1..a_N), x = [o_1..o_N] (joint obs)   centralized, per-agent reward
+    target       y_i = r_i + γ (1 − terminal) min_k Q_i'^k(x', ã'_1..ã'_N),
+                 ã'_j = clip(π_j'(o'_j) + clip(ε, −c, c), low, high),  ε ~ N(0, σ̃²)   (smoothing)
+    critic loss  Σ_k (Q_i^k(x, a) − y_i)²                              (mean over the batch)
+    actor loss   −Q_i^1(x, a_1..π_i(o_i)..a_N)                         every `policy_delay` updates
+    targets      polyak(τ) on actors and critics after each actor update (TD3)
+
+Timeouts bootstrap (only ``terminated`` stops the bootstrap), as in TD3. All S·N members are one
+batched forward/backward (``common.nets`` ensembles); every seed has its own env copies, its own
+buffer rows, its own sampling / noise generators and its own network initialisation, so seed s of
+a run with seeds [0, 1, 2] behaves as a run with seeds [s] alone (tests/test_behavior.py).
+
+Checkpoints: :meth:`MATD3.state_dict` holds networks, optimizers, the replay buffer, counters and
+every random generator. The envs are not part of it: :func:`train` resumed from a learner starts
+fresh episodes (env RNG best-effort: reset with seeds derived from the step count).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import envs
+from common.evaluate import eval_seed, evaluate
+from common.nets import DeterministicActor, TwinCritic, clip_grad_norm_, load_member, member_state, polyak_update
+
+__all__ = ["MATD3Config", "MATD3", "ReplayBuffer", "train", "TrainResult"]
+
+
+@dataclass
+class MATD3Config:
+    """MATD3 hyperparameters. Defaults = the MPE preset (MADDPG/maddpg-pytorch convention)."""
+
+    hidden: tuple[int, ...] = (64, 64)  # MLP widths of actor and critic (maddpg-pytorch: 64; TD3 MuJoCo: 256)
+    actor_lr: float = 1e-3  # Adam. maddpg-pytorch uses 1e-2 with 1 update / 100 steps; we update every
+    critic_lr: float = 1e-3  # `train_freq` steps, where 1e-2 was unstable in our runs; TD3 MuJoCo: 3e-4
+    gamma: float = 0.95  # MPE convention (OMAR's code, MADDPG); MuJoCo: 0.99
+    tau: float = 0.01  # polyak rate of the targets (maddpg-pytorch 0.01; TD3 0.005)
+    batch_size: int = 1024  # per member (maddpg-pytorch 1024; TD3 256)
+    buffer_size: int = 1_000_000  # replay capacity per seed, in transitions (OMAR: 1e6)
+    expl_noise: float = 0.1  # Gaussian exploration std, as a fraction of the action bound (TD3: 0.1)
+    target_noise: float = 0.2  # target policy smoothing std (TD3), fraction of the action bound
+    noise_clip: float = 0.5  # target smoothing clip (TD3), fraction of the action bound
+    policy_delay: int = 2  # actor and target updates every `policy_delay` critic updates (TD3)
+    start_steps: int = 1000  # uniform-random actions for this many transitions per seed (TD3 MuJoCo: 25k)
+    learning_starts: int = 1000  # no update before the buffer holds this many transitions per seed
+    train_freq: int = 4  # an update round every `train_freq` transitions per seed
+    gradient_steps: int = 1  # updates per round (updates per transition = gradient_steps / train_freq)
+    grad_clip: float | None = 0.5  # per-member grad-norm clip (maddpg-pytorch: 0.5); None = off
+    n_envs: int = 1  # env copies per seed stepped together (transitions per env step per seed)
+    eval_every: int = 5000  # evaluate every this many transitions per seed (0 = never)
+    eval_episodes: int = 10  # deterministic evaluation episodes per seed
+    store_state: bool = True  # keep env.state() in the buffer (for medium-replay datasets with state)
+    device: str = "cpu"
+
+    PRESETS = {
+        "mpe": {},
+        "mamujoco": dict(
+            hidden=(256, 256), actor_lr=3e-4, critic_lr=3e-4, gamma=0.99, tau=0.005, batch_size=256,
+            start_steps=25_000, learning_starts=25_000, train_freq=1, gradient_steps=1, grad_clip=None,
+            eval_every=5000, eval_episodes=5,
+        ),
+    }
+
+    @classmethod
+    def preset(cls, env_name: str, **overrides) -> "MATD3Config":
+        """The preset of an env family (``mamujoco/*`` -> "mamujoco", everything else -> "mpe")."""
+        fam = "mamujoco" if env_name.startswith("mamujoco/") else "mpe"
+        return cls(**{**cls.PRESETS[fam], **overrides}).validate()
+
+    def validate(self) -> "MATD3Config":
+        self.hidden = tuple(int(h) for h in self.hidden)
+        checks = {
+            "hidden": all(h > 0 for h in self.hidden) and len(self.hidden) > 0,
+            "actor_lr": self.actor_lr > 0,
+            "critic_lr": self.critic_lr > 0,
+            "gamma": 0 <= self.gamma <= 1,
+            "tau": 0 < self.tau <= 1,
+            "batch_size": self.batch_size >= 1,
+            "buffer_size": self.buffer_size >= 1,
+            "expl_noise": self.expl_noise >= 0,
+            "target_noise": self.target_noise >= 0,
+            "noise_clip": self.noise_clip >= 0,
+            "policy_delay": self.policy_delay >= 1,
+            "start_steps": self.start_steps >= 0,
+            "learning_starts": self.learning_starts >= 0,
+            "train_freq": self.train_freq >= 1,
+            "gradient_steps": self.gradient_steps >= 0,
+            "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+            "n_envs": self.n_envs >= 1,
+            "eval_every": self.eval_every >= 0,
+            "eval_episodes": self.eval_episodes >= 1,
+            "device": self.device in ("cpu", "cuda") or self.device.startswith("cuda:"),
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError("MATD3Config: invalid " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+        if self.train_freq % self.n_envs and self.n_envs % self.train_freq:
+            raise ValueError(f"MATD3Config: train_freq={self.train_freq} and n_envs={self.n_envs} must divide one another")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class ReplayBuffer:
+    """Preallocated ring buffer, one row block per seed: ``obs [S, C, N, O]``, ``actions [S, C, N, A]``,
+    ``rewards [S, C, N]``, ``next_obs``, ``terminals [S, C]``, ``timeouts [S, C]``, optional
+    ``state``/``next_state [S, C, Sd]``. All seeds add one transition per env copy per step, so the
+    write pointer is shared; sampling indices are drawn per seed. Transition t of the run sits at
+    row ``t % C`` (``n_added`` counts them); with n_envs copies, row t belongs to copy ``t % n_envs``."""
+
+    def __init__(self, n_seeds, capacity, n_agents, obs_dim, act_dim, state_dim=None):
+        S, C, N = n_seeds, capacity, n_agents
+        z = np.zeros
+        self.np = {
+            "obs": z((S, C, N, obs_dim), np.float32),
+            "actions": z((S, C, N, act_dim), np.float32),
+            "rewards": z((S, C, N), np.float32),
+            "next_obs": z((S, C, N, obs_dim), np.float32),
+            "terminals": z((S, C), np.float32),
+            "timeouts": z((S, C), np.float32),
+        }
+        if state_dim is not None:
+            self.np["state"] = z((S, C, state_dim), np.float32)
+            self.np["next_state"] = z((S, C, state_dim), np.float32)
+        self.t = {k: torch.from_numpy(v) for k, v in self.np.items()}  # shares memory (CPU)
+        self.capacity = C
+        self.n_added = 0
+
+    @property
+    def size(self) -> int:
+        return min(self.n_added, self.capacity)
+
+    @property
+    def wrapped(self) -> bool:
+        return self.n_added > self.capacity
+
+    def add(self, **step) -> None:
+        """One transition per seed: obs [S, N, O], ..., terminals [S], timeouts [S], state [S, Sd]."""
+        row = self.n_added % self.capacity
+        for k, v in self.np.items():
+            v[:, row] = step[k]
+        self.n_added += 1
+
+    def prefix(self, n: int, seed_index: int) -> dict[str, np.ndarray]:
+        """The first n transitions ever added for one seed (raises if overwritten)."""
+        if n > self.n_added:
+            raise ValueError(f"asked for the first {n} transitions, the buffer received only {self.n_added}")
+        if self.wrapped:  # transition 0 is overwritten as soon as more than C were added
+            raise ValueError(
+                f"the buffer (capacity {self.capacity}) has wrapped ({self.n_added} added): its first "
+                f"{n} transitions are overwritten; use buffer_size >= total transitions per seed"
+            )
+        return {k: v[seed_index, :n].copy() for k, v in self.np.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy (torch's optimizer state_dict shares tensors with the live optimizer, and
+        Optimizer.load_state_dict keeps them shared: a shallow checkpoint would alias two learners)."""
+        return {"arrays": {k: v.copy() for k, v in self.np.items()}, "n_added": self.n_added}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        for k, v in self.np.items():
+            v[...] = sd["arrays"][k]
+        self.n_added = int(sd["n_added"])
+
+
+class MATD3:
+    """S seeds x N agents of MATD3 in one batched learner (see the module docstring).
+
+    ``act(obs [S, *, N, O], noise_std)`` -> actions [S, *, N, A] (numpy), ``update()`` samples the
+    buffer and does one critic update (and every ``policy_delay``-th an actor + target update)."""
+
+    def __init__(self, spec, cfg: MATD3Config, seeds: Sequence[int]):
+        cfg.validate()
+        self.spec, self.cfg, self.seeds = spec, cfg, [int(s) for s in seeds]
+        if spec.discrete:
+            raise ValueError(f"MATD3 needs continuous actions; {spec.name} is discrete")
+        S, N, O, A = len(self.seeds), spec.n_agents, spec.obs_dim, spec.act_dim
+        self.S, self.N, self.O, self.A, self.M = S, N, O, A, S * N
+        self.device = torch.device(cfg.device)
+        self.max_action = float(spec.act_high)
+        if abs(spec.act_low + spec.act_high) > 1e-9:
+            raise ValueError(f"MATD3 assumes symmetric action bounds, got [{spec.act_low}, {spec.act_high}]")
+        self.agents = torch.arange(N).repeat(S)  # [M] agent of each member
+        self.seed_of = torch.arange(S).repeat_interleave(N)  # [M] seed slot of each member
+        self.act_mask = torch.as_tensor(spec.act_mask(), dtype=torch.float32, device=self.device)  # [N, A]
+
+        def build():
+            actor = DeterministicActor(self.M, O, A, cfg.hidden, max_action=self.max_action)
+            critic = TwinCritic(self.M, N * O, N * A, cfg.hidden)
+            return actor, critic
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.actor, self.critic = build()
+            # seed s's members are initialised from seed s alone (a run's seed s is independent of the others)
+            for s, seed in enumerate(self.seeds):
+                torch.manual_seed(seed)
+                a1 = DeterministicActor(N, O, A, cfg.hidden, max_action=self.max_action)
+                c1 = TwinCritic(N, N * O, N * A, cfg.hidden)
+                for i in range(N):
+                    load_member(self.actor, s * N + i, member_state(a1, i))
+                    load_member(self.critic, s * N + i, member_state(c1, i))
+            self.actor_targ, self.critic_targ = build()
+        self.actor_targ.load_state_dict(self.actor.state_dict())
+        self.critic_targ.load_state_dict(self.critic.state_dict())
+        for m in (self.actor, self.critic, self.actor_targ, self.critic_targ):
+            m.to(self.device)
+            for p in (self.actor_targ.parameters(), self.critic_targ.parameters()):
+                for q in p:
+                    q.requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.buffer = ReplayBuffer(S, cfg.buffer_size, N, O, A, spec.state_dim if cfg.store_state else None)
+        # one generator per seed: exploration noise (numpy), minibatch indices and target noise (torch)
+        self.np_rngs = [np.random.default_rng([seed, 1]) for seed in self.seeds]
+        self.torch_rngs = [torch.Generator().manual_seed(seed * 7919 + 17) for seed in self.seeds]
+        self.n_updates = 0
+        self.env_steps = 0  # transitions per seed seen by train()
+
+    # ---- acting -------------------------------------------------------------------------------
+    def _to_members(self, obs: np.ndarray) -> tuple[torch.Tensor, tuple]:
+        """obs [S, *, N, O] -> [M, E, O] with E = prod(*)."""
+        obs = np.asarray(obs, dtype=np.float32)
+        S, N, O = self.S, self.N, self.O
+        mid = obs.shape[1:-2]
+        x = torch.from_numpy(obs.reshape(S, -1, N, O)).to(self.device)  # [S, E, N, O]
+        return x.permute(0, 2, 1, 3).reshape(self.M, -1, O), mid
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, noise_std: float = 0.0, actor=None) -> np.ndarray:
+        """obs [S, *, N, O] -> actions [S, *, N, A] in the bounds; Gaussian noise std = noise_std ×
+        max_action drawn from each seed's own generator (none drawn when noise_std == 0)."""
+        x, mid = self._to_members(obs)  # [M, E, O]
+        a = (actor or self.actor)(x)  # [M, E, A]
+        E = a.shape[1]
+        a = a.reshape(self.S, self.N, E, self.A).permute(0, 2, 1, 3).cpu().numpy()  # [S, E, N, A]
+        if noise_std > 0:
+            eps = np.stack([r.normal(0.0, noise_std * self.max_action, size=a.shape[1:]) for r in self.np_rngs])
+            a = np.clip(a + eps, -self.max_action, self.max_action)
+        a = a * self.spec.act_mask()  # padded action dims stay 0
+        return a.reshape(self.S, *mid, self.N, self.A).astype(np.float32)
+
+    def random_actions(self, shape_mid: tuple) -> np.ndarray:
+        """Uniform actions [S, *shape_mid, N, A] from each seed's generator."""
+        a = np.stack([r.uniform(-self.max_action, self.max_action, size=(*shape_mid, self.N, self.A))
+                      for r in self.np_rngs])
+        return (a * self.spec.act_mask()).astype(np.float32)
+
+    def actor_snapshot(self) -> dict[str, torch.Tensor]:
+        """A copy of the actors' parameters (all members)."""
+        return {k: v.detach().clone() for k, v in self.actor.state_dict().items()}
+
+    def seed_policy(self, seed_index: int, snapshot: dict | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        """Deterministic policy of one seed slot: obs [*, N, O] -> actions [*, N, A] (numpy).
+        ``snapshot`` (from :meth:`actor_snapshot`) selects past weights; default the current ones."""
+        sd = self.actor_snapshot() if snapshot is None else snapshot
+        N, O, A = self.N, self.O, self.A
+        actor = DeterministicActor(N, O, A, self.cfg.hidden, max_action=self.max_action).to(self.device)
+        full = DeterministicActor(self.M, O, A, self.cfg.hidden, max_action=self.max_action)
+        full.load_state_dict(sd)
+        for i in range(N):
+            load_member(actor, i, member_state(full, seed_index * N + i))
+        mask = self.spec.act_mask()
+
+        @torch.no_grad()
+        def policy(obs: np.ndarray) -> np.ndarray:
+            obs = np.asarray(obs, dtype=np.float32)
+            mid = obs.shape[:-2]
+            x = torch.from_numpy(obs.reshape(-1, N, O)).to(self.device).transpose(0, 1)  # [N, E, O]
+            a = actor(x).transpose(0, 1).cpu().numpy() * mask  # [E, N, A]
+            return a.reshape(*mid, N, A).astype(np.float32)
+
+        return policy
+
+    # ---- learning -----------------------------------------------------------------------------
+    def sample(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """idx [M, B] (per seed generator) and the joint batch obs [M, B, N, O], ... ."""
+        B, N = self.cfg.batch_size, self.N
+        size = self.buffer.size
+        idx = torch.cat([torch.randint(0, size, (N, B), generator=g) for g in self.torch_rngs])  # [M, B]
+        rows = self.seed_of[:, None]
+        batch = {k: v[rows, idx].to(self.device) for k, v in self.buffer.t.items()
+                 if k not in ("state", "next_state")}
+        return idx, batch
+
+    def _joint_target_actions(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """next_obs [M, B, N, O] -> smoothed target actions of every agent of the member's seed [M, B, N, A].
+
+        Actor member (s, j) runs on agent j's columns of the N batches of seed s: one batched forward."""
+        S, N, O, A = self.S, self.N, self.O, self.A
+        B = next_obs.shape[1]
+        x = next_obs.reshape(S, N, B, N, O).permute(0, 3, 1, 2, 4).reshape(self.M, N * B, O)  # [(s,j), (i,b), O]
+        a = self.actor_targ(x)  # [M=(s,j), N*B, A]
+        a = a.reshape(S, N, N, B, A).permute(0, 2, 3, 1, 4).reshape(self.M, B, N, A)  # [(s,i), b, j, A]
+        c, ma = self.cfg.noise_clip * self.max_action, self.max_action
+        eps = torch.cat([torch.randn((N, B, N, A), generator=g) for g in self.torch_rngs]).to(self.device)
+        eps = (eps * self.cfg.target_noise * ma).clamp_(-c, c)
+        return ((a + eps).clamp_(-ma, ma)) * self.act_mask  # [M, B, N, A]
+
+    def critic_loss(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Σ_m mean_b Σ_k (Q_i^k(x, a) − y_i)², y_i = r_i + γ(1 − term) min_k Q_i'^k(x', ã'). Returns (loss, q1 [M, B])."""
+        M, B = self.M, self.cfg.batch_size
+        obs, act, next_obs = b["obs"], b["actions"], b["next_obs"]  # [M, B, N, O], [M, B, N, A], [M, B, N, O]
+        r = b["rewards"].gather(2, self.agents.to(self.device).view(M, 1, 1).expand(M, B, 1)).squeeze(2)  # [M, B]
+        with torch.no_grad():
+            a2 = self._joint_target_actions(next_obs)
+            q1t, q2t = self.critic_targ(next_obs.reshape(M, B, -1), a2.reshape(M, B, -1))  # [M, B, 1]
+            y = r + self.cfg.gamma * (1.0 - b["terminals"]) * torch.min(q1t, q2t).squeeze(-1)  # [M, B]
+        q1, q2 = self.critic(obs.reshape(M, B, -1), act.reshape(M, B, -1))
+        loss = ((q1.squeeze(-1) - y).square().mean(1) + (q2.squeeze(-1) - y).square().mean(1)).sum()
+        return loss, q1.detach().squeeze(-1)
+
+    def actor_loss(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Σ_m −mean_b Q_i^1(x, a_{−i}, π_i(o_i)): member (s, i) replaces only its own agent's action."""
+        M, B, N = self.M, self.cfg.batch_size, self.N
+        obs, act = b["obs"], b["actions"]  # [M, B, N, O], [M, B, N, A]
+        ag = self.agents.to(self.device)
+        own_obs = obs[torch.arange(M), :, ag]  # [M, B, O]
+        pi = self.actor(own_obs) * self.act_mask[ag][:, None]  # [M, B, A]
+        onehot = F.one_hot(ag, N).to(obs.dtype).view(M, 1, N, 1)  # [M, 1, N, 1]
+        joint = act * (1 - onehot) + pi.unsqueeze(2) * onehot  # [M, B, N, A]
+        q = self.critic.q1(obs.reshape(M, B, -1), joint.reshape(M, B, -1))  # [M, B, 1]
+        return -q.squeeze(-1).mean(1).sum()
+
+    def update(self, batch: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """One critic update, and every `policy_delay`-th an actor + polyak update. Metrics are tensors [M]."""
+        if batch is None:
+            _, batch = self.sample()
+        cfg = self.cfg
+        closs, q1 = self.critic_loss(batch)
+        self.critic_opt.zero_grad(set_to_none=True)
+        closs.backward()
+        if cfg.grad_clip is not None:
+            clip_grad_norm_(self.critic, cfg.grad_clip, self.M)
+        self.critic_opt.step()
+        self.n_updates += 1
+        out = {"critic_loss": closs.detach(), "q1": q1.mean(1)}
+        if self.n_updates % cfg.policy_delay == 0:
+            aloss = self.actor_loss(batch)
+            self.actor_opt.zero_grad(set_to_none=True)
+            aloss.backward()
+            if cfg.grad_clip is not None:
+                clip_grad_norm_(self.actor, cfg.grad_clip, self.M)
+            self.actor_opt.step()
+            polyak_update(self.actor_targ, self.actor, cfg.tau)
+            polyak_update(self.critic_targ, self.critic, cfg.tau)
+            out["actor_loss"] = aloss.detach()
+        return out
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy (torch's optimizer state_dict shares tensors with the live optimizer, and
+        Optimizer.load_state_dict keeps them shared: a shallow checkpoint would alias two learners)."""
+        return copy.deepcopy({
+            "config": self.cfg.to_dict(),
+            "seeds": list(self.seeds),
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "actor_targ": self.actor_targ.state_dict(),
+            "critic_targ": self.critic_targ.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "np_rngs": [r.bit_generator.state for r in self.np_rngs],
+            "torch_rngs": [g.get_state() for g in self.torch_rngs],
+            "n_updates": self.n_updates,
+            "env_steps": self.env_steps,
+        })
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        if list(sd["seeds"]) != self.seeds:
+            raise ValueError(f"checkpoint seeds {sd['seeds']} != learner seeds {self.seeds}")
+        for k in ("actor", "critic", "actor_targ", "critic_targ", "actor_opt", "critic_opt"):
+            getattr(self, k).load_state_dict(sd[k])
+        self.buffer.load_state_dict(sd["buffer"])
+        for r, st in zip(self.np_rngs, sd["np_rngs"]):
+            r.bit_generator.state = st
+        for g, st in zip(self.torch_rngs, sd["torch_rngs"]):
+            g.set_state(st)
+        self.n_updates, self.env_steps = int(sd["n_updates"]), int(sd["env_steps"])
+
+
+@dataclass
+class TrainResult:
+    learner: MATD3
+    steps: list[int] = field(default_factory=list)  # transitions per seed at each evaluation
+    scores: list[np.ndarray] = field(default_factory=list)  # [S] deterministic eval score at each evaluation
+    wall_time: float = 0.0
+    env_time: float = 0.0
+    update_time: float = 0.0
+    n_updates: int = 0
+
+    @property
+    def curve(self) -> np.ndarray:  # [n_evals, S]
+        return np.stack(self.scores) if self.scores else np.zeros((0, self.learner.S))
+
+
+def _env_seed(seed: int, k: int) -> int:
+    return 10_000 * int(seed) + k  # training env seeds; evaluation uses common.evaluate.eval_seed
+
+
+def train(
+    env_name: str,
+    env_options: dict | None,
+    cfg: MATD3Config,
+    seeds: Sequence[int],
+    total_steps: int,
+    callback: Callable[[int, MATD3, np.ndarray], Any] | None = None,
+    return_mode: str = "mean",
+    learner: MATD3 | None = None,
+) -> TrainResult:
+    """Train S = len(seeds) MATD3 runs for `total_steps` transitions per seed.
+
+    Every ``cfg.eval_every`` transitions (and at step 0) each seed's deterministic policy is
+    evaluated on ``cfg.eval_episodes`` episodes (env seeds ``eval_seed(seed) + e``) and
+    ``callback(step, learner, scores [S])`` is called; a callback returning True stops training.
+    Pass ``learner`` (e.g. one restored by load_state_dict) to continue a run: envs start fresh
+    episodes. Returns a :class:`TrainResult` with the learning curve and timings."""
+    cfg.validate()
+    env_options = dict(env_options or {})
+    S, E = len(seeds), cfg.n_envs
+    venv = envs.make_vec(env_name, S * E, **env_options)
+    spec = venv.spec
+    lr = learner if learner is not None else MATD3(spec, cfg, seeds)
+    eval_venv = envs.make_vec(env_name, S * cfg.eval_episodes, **env_options) if cfg.eval_every else None
+    res = TrainResult(learner=lr)
+    t0 = time.perf_counter()
+
+    def do_eval(step: int) -> bool:
+        if not cfg.eval_every:
+            return False
+        r = evaluate(lambda o: lr.act(o, 0.0), env_name, S, cfg.eval_episodes,
+                     [eval_seed(s) for s in lr.seeds], return_mode, env_options, vec_env=eval_venv)
+        res.steps.append(step)
+        res.scores.append(r.mean)
+        return bool(callback(step, lr, r.mean)) if callback is not None else False
+
+    env_list = venv.envs  # copy k of seed slot s = env_list[s * E + k]; auto-reset on episode end
+    restart = lr.env_steps
+    obs = np.stack([env_list[s * E + k].reset(_env_seed(seed, k) + restart)
+                    for s, seed in enumerate(lr.seeds) for k in range(E)]).reshape(S, E, spec.n_agents, -1)
+    state = np.stack([e.state() for e in env_list]).reshape(S, E, -1) if cfg.store_state else None
+    if restart == 0 and do_eval(0):
+        res.wall_time = time.perf_counter() - t0
+        return res
+    buf = lr.buffer
+    end = lr.env_steps + total_steps
+    next_eval = (lr.env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
+    env_time = upd_time = 0.0
+    while lr.env_steps < end:
+        te = time.perf_counter()
+        if lr.env_steps < cfg.start_steps:
+            act = lr.random_actions((E,))  # [S, E, N, A]
+        else:
+            act = lr.act(obs, cfg.expl_noise)
+        nobs = np.empty_like(obs)
+        rew = np.empty((S, E, spec.n_agents), np.float32)
+        term = np.zeros((S, E), bool)
+        trunc = np.zeros((S, E), bool)
+        nstate = np.empty_like(state) if state is not None else None
+        for s in range(S):
+            for k in range(E):
+                env = env_list[s * E + k]
+                o2, r, tm, tr, _ = env.step(act[s, k])
+                nobs[s, k], rew[s, k], term[s, k], trunc[s, k] = o2, r, tm, tr
+                if nstate is not None:
+                    nstate[s, k] = env.state()
+        env_time += time.perf_counter() - te
+        for k in range(E):
+            step = {"obs": obs[:, k], "actions": act[:, k], "rewards": rew[:, k], "next_obs": nobs[:, k],
+                    "terminals": term[:, k], "timeouts": trunc[:, k] & ~term[:, k]}
+            if state is not None:
+                step["state"], step["next_state"] = state[:, k], nstate[:, k]
+            buf.add(**step)
+        obs = nobs
+        state = nstate
+        for s in range(S):  # auto-reset finished copies (each continues its own env RNG stream)
+            for k in range(E):
+                if term[s, k] or trunc[s, k]:
+                    env = env_list[s * E + k]
+                    obs[s, k] = env.reset(None)
+                    if state is not None:
+                        state[s, k] = env.state()
+        before = lr.env_steps
+        lr.env_steps += E
+        if lr.env_steps >= cfg.learning_starts and buf.size >= 1:
+            rounds = lr.env_steps // cfg.train_freq - before // cfg.train_freq
+            tu = time.perf_counter()
+            for _ in range(rounds * cfg.gradient_steps):
+                lr.update()
+            upd_time += time.perf_counter() - tu
+        if next_eval is not None and lr.env_steps >= next_eval:
+            next_eval += cfg.eval_every
+            if do_eval(lr.env_steps):
+                break
+    res.wall_time = time.perf_counter() - t0
+    res.env_time, res.update_time, res.n_updates = env_time, upd_time, lr.n_updates
+    return res
