@@ -193,17 +193,23 @@ class OmarSpreadScenario(SpreadScenario):
         return rew
 
 
+def _predator_team_reward(scenario, agent, world, catch_bonus: float) -> float:
+    """OMAR's shaped predator reward, identical for every predator:
+    −0.1·Σ_adv min_prey dist + catch_bonus per colliding (prey, predator) pair."""
+    prey, advs = scenario.good_agents(world), scenario.adversaries(world)
+    rew = -0.1 * sum(min(_dist(p, adv) for p in prey) for adv in advs)
+    if agent.collide:
+        rew += catch_bonus * sum(scenario.is_collision(p, adv) for p in prey for adv in advs)
+    return rew
+
+
 class OmarTagScenario(TagScenario):
     """OMAR's simple_tag: mpe2's world and obs with ``shape=True`` on both sides.
     Predator (team): −0.1·Σ_adv min_prey dist + 10 per colliding (prey, predator) pair.
     Prey: +0.1·Σ_adv dist − 10 per colliding predator − Σ_axes bound(|x|)."""
 
     def adversary_reward(self, agent, world) -> float:
-        prey, advs = self.good_agents(world), self.adversaries(world)
-        rew = -0.1 * sum(min(_dist(p, adv) for p in prey) for adv in advs)
-        if agent.collide:
-            rew += 10.0 * sum(self.is_collision(p, adv) for p in prey for adv in advs)
-        return rew
+        return _predator_team_reward(self, agent, world, catch_bonus=10.0)
 
     def agent_reward(self, agent, world) -> float:
         advs = self.adversaries(world)
@@ -247,11 +253,7 @@ class OmarWorldScenario(WorldCommScenario):
         return np.concatenate(parts)
 
     def adversary_reward(self, agent, world) -> float:
-        prey, advs = self.good_agents(world), self.adversaries(world)
-        rew = -0.1 * sum(min(_dist(p, adv) for p in prey) for adv in advs)
-        if agent.collide:
-            rew += 5.0 * sum(self.is_collision(p, adv) for p in prey for adv in advs)
-        return rew
+        return _predator_team_reward(self, agent, world, catch_bonus=5.0)
 
     def agent_reward(self, agent, world) -> float:
         advs = self.adversaries(world)
