@@ -93,6 +93,43 @@ def _flatten_members(x: Tensor, m: int) -> tuple[Tensor, torch.Size]:
 
 
 # ----------------------------------------------------------------------------------------------
+# Member chunking (cache blocking)
+# ----------------------------------------------------------------------------------------------
+
+# Largest activation (bytes) one chunk of members may produce in an ``EnsembleMLP`` layer. When
+# one baddbmm over all M members makes an activation far larger than the CPU cache (OMAR's CQL /
+# action-search forwards: 15 members x 10240 rows x 64 = 39 MB), every layer streams it through
+# memory and the batched learner runs slower than a per-member loop (measured: baddbmm 37 vs 68
+# GFLOP/s, ReLU 18 ms). Splitting the members into chunks whose activations stay in cache keeps
+# the math identical (each member's rows go through the same kernels) and keeps the single
+# baddbmm when activations are small (batch 256 TD3+BC), where batching wins. 0 disables chunking.
+# Measured with ``python -m common.bench`` (see that module's docstring).
+CHUNK_BYTES: int = 2 << 20
+
+
+def set_chunk_bytes(n_bytes: int) -> int:
+    """Sets ``CHUNK_BYTES`` (0 = never chunk); returns the previous value."""
+    global CHUNK_BYTES
+    old, CHUNK_BYTES = CHUNK_BYTES, int(n_bytes)
+    return old
+
+
+def member_chunks(n_members: int, rows: int, width: int, itemsize: int = 4,
+                  chunk_bytes: int | None = None) -> list[int]:
+    """Sizes of balanced member chunks whose activation [chunk, rows, width] fits ``chunk_bytes``
+    (default ``CHUNK_BYTES``); ``[n_members]`` (one chunk, the plain batched path) when all fit or
+    chunking is off. E.g. (15, 10240, 64) -> 15 chunks of 1; (15, 1024, 64) -> [8, 7]; (15, 256, 64) -> [15]."""
+    limit = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    per_member = rows * width * itemsize
+    if limit <= 0 or n_members <= 1 or per_member * n_members <= limit:
+        return [n_members]
+    per_chunk = max(1, limit // max(per_member, 1))
+    n_chunks = -(-n_members // per_chunk)
+    base, extra = divmod(n_members, n_chunks)
+    return [base + (i < extra) for i in range(n_chunks)]
+
+
+# ----------------------------------------------------------------------------------------------
 # Layers
 # ----------------------------------------------------------------------------------------------
 
@@ -152,12 +189,14 @@ class EnsembleLinear(nn.Module):
 
     def member_module(self, m: int) -> nn.Linear:
         """Member m as a plain ``nn.Linear`` (a copy)."""
-        lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None)
+        w = self.weight
+        lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
+                        device=w.device, dtype=w.dtype)  # built in the weights' dtype: no rounding
         with torch.no_grad():
             lin.weight.copy_(self.weight[m].t())
             if self.bias is not None:
                 lin.bias.copy_(self.bias[m, 0])
-        return lin.to(self.weight)  # same device and dtype
+        return lin
 
     def extra_repr(self) -> str:
         return (
@@ -204,7 +243,6 @@ class EnsembleBatchNorm1d(nn.Module):
         m, f = self.n_members, self.num_features
         x3, shape = _flatten_members(x, m)  # [M, N, F]
         n = x3.shape[1]
-        xt = x3.transpose(0, 1).reshape(n, m * f)  # [N, M*F]: channel c = member * F + feature
         factor = 0.0
         if self.training:
             self.num_batches_tracked.add_(1)
@@ -212,6 +250,25 @@ class EnsembleBatchNorm1d(nn.Module):
                 factor = 1.0 / float(self.num_batches_tracked[0])
             else:
                 factor = self.momentum
+        if CHUNK_BYTES > 0 and m > 1 and x3.numel() * x3.element_size() > CHUNK_BYTES:
+            # large inputs (OMAR's [M, B*K, F] CQL / search rows): one member at a time on its own
+            # contiguous [N, F] slice, no [N, M*F] transpose copy (measured: the copy and the
+            # channel-strided batch_norm over 15 x 10240 x 20 cost more than the critic's matmuls).
+            ys = [
+                F.batch_norm(
+                    x3[i],
+                    self.running_mean[i],  # views: updated in place
+                    self.running_var[i],
+                    self.weight[i] if self.affine else None,
+                    self.bias[i] if self.affine else None,
+                    self.training,
+                    factor,
+                    self.eps,
+                )
+                for i in range(m)
+            ]  # [N, F] each
+            return torch.stack(ys).reshape(shape)  # [M, *, F]
+        xt = x3.transpose(0, 1).reshape(n, m * f)  # [N, M*F]: channel c = member * F + feature
         y = F.batch_norm(
             xt,
             self.running_mean.view(-1),  # views: F.batch_norm updates the [M, F] buffers in place
@@ -226,7 +283,9 @@ class EnsembleBatchNorm1d(nn.Module):
 
     def member_module(self, m: int) -> nn.BatchNorm1d:
         """Member m as a plain ``nn.BatchNorm1d`` (a copy, running stats included)."""
-        bn = nn.BatchNorm1d(self.num_features, eps=self.eps, momentum=self.momentum, affine=self.affine)
+        rm = self.running_mean
+        bn = nn.BatchNorm1d(self.num_features, eps=self.eps, momentum=self.momentum, affine=self.affine,
+                            device=rm.device, dtype=rm.dtype)  # built in the buffers' dtype: no rounding
         with torch.no_grad():
             if self.affine:
                 bn.weight.copy_(self.weight[m])
@@ -235,7 +294,7 @@ class EnsembleBatchNorm1d(nn.Module):
             bn.running_var.copy_(self.running_var[m])
             bn.num_batches_tracked.copy_(self.num_batches_tracked[m])
         bn.train(self.training)
-        return bn.to(self.running_mean)  # same device and dtype
+        return bn
 
     def extra_repr(self) -> str:
         return (
@@ -292,14 +351,29 @@ class EnsembleMLP(nn.Module):
         h, shape = _flatten_members(x, self.n_members)  # [M, N, I]
         if self.norm is not None:
             h = self.norm(h)
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            h = layer(h)  # [M, N, H_i]
+        width = max((*self.hidden, self.out_dim))
+        sizes = member_chunks(self.n_members, h.shape[1], width, h.element_size())
+        if len(sizes) == 1:
+            h = self._layers(h, [(layer.weight, layer.bias) for layer in self.layers])
+        else:  # cache blocking: members in chunks, each through all layers (same kernels per member)
+            params = [
+                zip(layer.weight.split(sizes), layer.bias.split(sizes) if layer.bias is not None else [None] * len(sizes))
+                for layer in self.layers
+            ]
+            per_chunk = zip(*params)  # chunk c -> [(W_c, b_c) of each layer]
+            h = torch.cat([self._layers(hc, list(wb)) for hc, wb in zip(h.split(sizes), per_chunk)])
+        return h if x.dim() == 3 else h.reshape(*shape[:-1], self.out_dim)  # [M, *, O]
+
+    def _layers(self, h: Tensor, params: list[tuple[Tensor, Tensor | None]]) -> Tensor:
+        """Linear -> act ... -> Linear -> [out_act] on h [m, N, I] with the given (W [m, I, O], b) per layer."""
+        last = len(params) - 1
+        for i, (w, b) in enumerate(params):
+            h = torch.bmm(h, w) if b is None else torch.baddbmm(b, h, w)  # [m, N, H_i]
             if i < last and self.activation is not None:
                 h = self.activation(h)
         if self.output_activation is not None:
             h = self.output_activation(h)
-        return h if x.dim() == 3 else h.reshape(*shape[:-1], self.out_dim)  # [M, *, O]
+        return h
 
     def member_module(self, m: int) -> nn.Sequential:
         """Member m as a plain ``nn.Sequential`` of torch modules (a copy), e.g. to export one agent."""

@@ -1,0 +1,219 @@
+"""Throughput of the batched offline learner (common/algos/itd3.py) against the per-agent loop.
+
+    python -m common.bench [--quick] [--reps R] [--updates U]
+
+Everything is measured in one process on one thread (``torch.set_num_threads(1)``), the variants
+interleaved (batched, batched without member chunking, per-member reference loop, repeat), and each
+rate is the median over the repeats, so that a busy second core shifts all variants alike.
+
+(a) MPE size, as OMAR's official MPE code: 3 agents x 5 seeds = 15 members, obs 18, act 2, hidden
+    64, batch 1024. OMAR (CQL 10 uniform actions + softmax search 3 x 10), MA-CQL, MA-TD3+BC.
+    Agent-updates/s = updates/s x members, against the official code's measured ~31-34
+    agent-updates/s on one thread (../shared/reference/stack.md section 6).
+(b) MuJoCo size: 2 agents x 5 seeds, obs 6, act 3, hidden 256, batch 256, OMAR with CEM 2 x 20
+    (5 elites) and CQL's three proposal groups x 10. FLOPs of one batched update are counted with
+    ``torch.utils.flop_counter.FlopCounterMode``; GFLOP/s are set against this run's matmul peak
+    (a [10240 x 256] @ [256 x 256] fp32 matmul).
+
+"batched (no chunk)" is the learner with ``common.nets.CHUNK_BYTES = 0``, i.e. one baddbmm over all
+members whatever the activation size (the code before cache blocking).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from common import nets
+from common.algos.itd3 import ITD3, ITD3Config, ReferenceAgent, reference_loop
+
+__all__ = ["matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "main"]
+
+OFFICIAL_AGENT_UPDATES_PER_S = (31.0, 34.0)  # OMAR official MPE update, 1 thread (stack.md section 6)
+
+MPE = dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2)
+MPE_CFG = ITD3Config()  # OMAR MPE defaults: hidden 64, batch 1024, CQL 10, softmax 3 x 10
+MUJOCO = dict(n_seeds=5, n_agents=2, obs_dim=6, act_dim=3)
+MUJOCO_CFG = ITD3Config(hidden=256, batch_size=256, actor_lr=3e-4, critic_lr=3e-4, tau_target=0.005,
+                        cql_proposal="mujoco", omar_sampler="cem", omar_iters=2, omar_n_samples=20,
+                        omar_n_elites=5)
+
+ALGOS: dict[str, dict[str, Any]] = {
+    "OMAR": dict(critic_reg="cql", actor_reg="omar"),
+    "MA-CQL": dict(critic_reg="cql", actor_reg="none"),
+    "MA-TD3+BC": dict(critic_reg="none", actor_reg="td3bc"),
+}
+
+
+def algo_cfg(base: ITD3Config, algo: str) -> ITD3Config:
+    """``base`` with algorithm ``algo``'s regularisers; settings the algorithm does not use (e.g. the
+    OMAR search for MA-CQL) go back to their defaults, as ``ITD3Config.validate`` requires."""
+    from common.algos import itd3
+
+    kw = dict(ALGOS[algo])
+    default = ITD3Config()
+    unused = []
+    if kw["critic_reg"] != "cql":
+        unused += list(itd3._CQL_FIELDS)
+    if kw["actor_reg"] != "omar":
+        unused += list(itd3._OMAR_FIELDS)
+    kw.update({f: getattr(default, f) for f in unused})
+    return replace(base, **kw)
+
+
+def matmul_peak_gflops(reps: int = 20, rows: int = 10240, width: int = 256) -> float:
+    """Median GFLOP/s of a [rows x width] @ [width x width] fp32 matmul (this machine's ceiling)."""
+    a, w = torch.randn(rows, width), torch.randn(width, width)
+    out = torch.empty(rows, width)
+    torch.mm(a, w, out=out)
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, w, out=out)
+        ts.append(time.perf_counter() - t0)
+    return 2.0 * rows * width * width / statistics.median(ts) / 1e9
+
+
+def _setup(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim: int, n_batches: int,
+           size: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    N, O, A = n_agents, obs_dim, act_dim
+    data = {"obs": torch.randn(size, N, O, generator=g), "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
+            "rewards": torch.randn(size, N, generator=g), "next_obs": torch.randn(size, N, O, generator=g),
+            "terminals": torch.zeros(size), "timeouts": (torch.arange(size) % 25 == 24).float()}
+    learner = ITD3([O] * N, [A] * N, n_seeds, cfg, seed=seed)
+    d = learner.prepare_data(data)
+    batches = [learner.sample_batch(d) for _ in range(n_batches)]
+    agents = [ReferenceAgent.fresh(O, A, cfg) for _ in range(learner.n_members)]
+    per_member = [[{k: v[m] for k, v in b.items()} for m in range(learner.n_members)] for b in batches]
+    return learner, batches, agents, per_member, g
+
+
+def _count_flops(fn: Callable[[], object]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:
+        fn()
+    return int(fc.get_total_flops())
+
+
+def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim: int, n_updates: int = 5,
+            reps: int = 3, size: int | None = None, unchunked: bool = True, loop: bool = True,
+            seed: int = 0) -> dict[str, float]:
+    """Updates/s (one update = all members) of the batched learner, optionally of the same learner
+    with member chunking off, and of the per-member reference loop; medians over ``reps``
+    interleaved rounds of ``n_updates`` updates each. Also GFLOP/s of the batched update."""
+    size = size or max(4 * cfg.batch_size, 2000)
+    learner, batches, agents, per_member, g = _setup(cfg, n_seeds, n_agents, obs_dim, act_dim, n_updates, size, seed)
+    M = learner.n_members
+    flops = _count_flops(lambda: learner.update(batches[0]))
+    learner.update(batches[0])  # warm-up
+    if loop:
+        reference_loop(agents, per_member[0], g)
+
+    def batched(chunk_bytes: int) -> float:
+        old = nets.set_chunk_bytes(chunk_bytes)
+        try:
+            t0 = time.perf_counter()
+            for b in batches:
+                learner.update(b)
+            return n_updates / (time.perf_counter() - t0)
+        finally:
+            nets.set_chunk_bytes(old)
+
+    def looped() -> float:
+        t0 = time.perf_counter()
+        for b in per_member:
+            reference_loop(agents, b, g)
+        return n_updates / (time.perf_counter() - t0)
+
+    rates: dict[str, list[float]] = {"batched": [], "unchunked": [], "loop": []}
+    default = nets.CHUNK_BYTES
+    for _ in range(reps):
+        rates["batched"].append(batched(default))
+        if unchunked:
+            rates["unchunked"].append(batched(0))
+        if loop:
+            rates["loop"].append(looped())
+    out = {"members": float(M), "gflop_per_update": flops / 1e9}
+    for k, v in rates.items():
+        if v:
+            out[f"{k}_updates_per_s"] = statistics.median(v)
+    out["batched_agent_updates_per_s"] = out["batched_updates_per_s"] * M
+    out["batched_gflops"] = out["batched_updates_per_s"] * flops / 1e9
+    if loop:
+        out["loop_agent_updates_per_s"] = out["loop_updates_per_s"] * M
+        out["ratio_vs_loop"] = out["batched_updates_per_s"] / out["loop_updates_per_s"]
+    if unchunked:
+        out["ratio_vs_unchunked"] = out["batched_updates_per_s"] / out["unchunked_updates_per_s"]
+        if loop:
+            out["unchunked_ratio_vs_loop"] = out["unchunked_updates_per_s"] / out["loop_updates_per_s"]
+    return out
+
+
+def mpe_suite(quick: bool = False, algos: tuple[str, ...] = tuple(ALGOS), size: dict | None = None,
+              cfg: ITD3Config | None = None, **kw) -> dict[str, dict[str, float]]:
+    """(a): each algorithm at MPE size (or ``size`` / ``cfg`` overrides, for tests)."""
+    kw.setdefault("n_updates", 2 if quick else 6)
+    kw.setdefault("reps", 2 if quick else 5)
+    base = cfg or MPE_CFG
+    return {a: compare(algo_cfg(base, a), **(size or MPE), **kw) for a in algos}
+
+
+def mujoco_suite(quick: bool = False, size: dict | None = None, cfg: ITD3Config | None = None,
+                 **kw) -> dict[str, float]:
+    """(b): OMAR at MuJoCo size, with GFLOP/s."""
+    kw.setdefault("n_updates", 1 if quick else 5)
+    kw.setdefault("reps", 2 if quick else 5)
+    return compare(algo_cfg(cfg or MUJOCO_CFG, "OMAR"), **(size or MUJOCO), **kw)
+
+
+def _row(name: str, r: dict[str, float], peak: float | None = None) -> str:
+    s = (f"{name:<10} {int(r['members']):>3} {r['batched_updates_per_s']:>8.2f} "
+         f"{r.get('unchunked_updates_per_s', float('nan')):>8.2f} {r.get('loop_updates_per_s', float('nan')):>8.2f} "
+         f"{r.get('ratio_vs_loop', float('nan')):>6.2f}x {r.get('unchunked_ratio_vs_loop', float('nan')):>6.2f}x "
+         f"{r['batched_agent_updates_per_s']:>8.1f} {r['gflop_per_update']:>7.2f} {r['batched_gflops']:>7.1f}")
+    if peak:
+        s += f" {100 * r['batched_gflops'] / peak:>5.0f}%"
+    return s
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="python -m common.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="few updates and repeats (< 30 s)")
+    p.add_argument("--reps", type=int, default=None, help="interleaved rounds (median taken)")
+    p.add_argument("--updates", type=int, default=None, help="updates per round")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    kw = {k: v for k, v in (("reps", args.reps), ("n_updates", args.updates)) if v is not None}
+    t0 = time.perf_counter()
+    peak = matmul_peak_gflops(reps=5 if args.quick else 20)
+    mpe = mpe_suite(args.quick, **kw)
+    mj = mujoco_suite(args.quick, **kw)
+    peak = max(peak, matmul_peak_gflops(reps=5 if args.quick else 20))  # measured again after the runs; the higher one
+    head = (f"{'algo':<10} {'M':>3} {'batched':>8} {'nochunk':>8} {'loop':>8} {'b/loop':>7} {'nc/loop':>7} "
+            f"{'agent-u/s':>8} {'GF/upd':>7} {'GFLOP/s':>7}")
+    print(f"1 thread; matmul peak [10240x256]@[256x256] fp32: {peak:.1f} GFLOP/s; updates/s are medians")
+    print("(a) MPE size: 3 agents x 5 seeds, obs 18, act 2, hidden 64, batch 1024 "
+          f"(official OMAR: ~{OFFICIAL_AGENT_UPDATES_PER_S[0]:.0f}-{OFFICIAL_AGENT_UPDATES_PER_S[1]:.0f} agent-updates/s)")
+    print(head + "   %peak")
+    for name, r in mpe.items():
+        print(_row(name, r, peak))
+    o = mpe["OMAR"]["batched_agent_updates_per_s"]
+    print(f"OMAR batched agent-updates/s vs official: {o / OFFICIAL_AGENT_UPDATES_PER_S[1]:.2f}-"
+          f"{o / OFFICIAL_AGENT_UPDATES_PER_S[0]:.2f}x")
+    print("(b) MuJoCo size: 2 agents x 5 seeds, obs 6, act 3, hidden 256, batch 256, OMAR CEM 2x20/5, CQL 3x10")
+    print(head + "   %peak")
+    print(_row("OMAR", mj, peak))
+    print(f"[{time.perf_counter() - t0:.1f} s]")
+    return {"peak_gflops": peak, "mpe": mpe, "mujoco": mj}
+
+
+if __name__ == "__main__":
+    main()

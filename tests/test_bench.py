@@ -1,0 +1,62 @@
+"""common/bench.py at a tiny size (rates positive, no timing assertions), and the member chunking it
+measures (common/nets.py CHUNK_BYTES) equal to the plain batched path."""
+
+import pytest
+import torch
+
+from common import bench, nets
+from common.algos.itd3 import ITD3Config
+
+TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
+TINY_CFG = ITD3Config(hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2)
+
+
+def _positive(r):
+    for k in ("batched_updates_per_s", "unchunked_updates_per_s", "loop_updates_per_s", "ratio_vs_loop",
+              "batched_agent_updates_per_s", "gflop_per_update", "batched_gflops"):
+        assert r[k] > 0, k
+
+
+def test_bench_functions_tiny():
+    assert bench.matmul_peak_gflops(reps=2, rows=64, width=16) > 0
+    res = bench.mpe_suite(size=TINY, cfg=TINY_CFG, n_updates=1, reps=1)
+    assert set(res) == set(bench.ALGOS)
+    for r in res.values():
+        _positive(r)
+    mj = bench.mujoco_suite(size=TINY, cfg=ITD3Config(hidden=8, batch_size=16, cql_proposal="mujoco",
+                                                      cql_n_actions=3, omar_sampler="cem", omar_iters=2,
+                                                      omar_n_samples=4, omar_n_elites=2), n_updates=1, reps=1)
+    _positive(mj)
+
+
+def test_member_chunks():
+    assert nets.member_chunks(15, 10240, 64, 4, 2 << 20) == [1] * 15
+    assert nets.member_chunks(15, 1024, 64, 4, 2 << 20) == [8, 7]
+    assert nets.member_chunks(15, 256, 64, 4, 2 << 20) == [15]
+    assert nets.member_chunks(15, 10240, 64, 4, 0) == [15]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_chunked_equals_unchunked_twin_critic(dtype):
+    """forward_many / q1 through chunked BN + heads == one baddbmm per layer: outputs, gradients and
+    BN running statistics."""
+    M, B, K, O, A = 4, 32, 5, 6, 2
+    torch.manual_seed(0)
+    crit = [nets.TwinCritic(M, O, A, hidden=(16, 16), input_norm=True).to(dtype) for _ in range(2)]
+    crit[1].load_state_dict(crit[0].state_dict())
+    obs = torch.randn(M, B, O, dtype=dtype)
+    act = torch.rand(M, B, K, A, dtype=dtype) * 2 - 1
+    outs = []
+    for c, chunk in zip(crit, (0, 1024), strict=True):  # 1 KB: every member its own chunk
+        old = nets.set_chunk_bytes(chunk)
+        try:
+            q1, q2 = c.forward_many(obs, act)
+            p = c.q1(obs, act[:, :, 0])
+            (q1.square().sum() + q2.sum() + p.sum()).backward()
+        finally:
+            nets.set_chunk_bytes(old)
+        outs.append((q1, q2, p, [t.grad for t in c.parameters()], list(c.buffers())))
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    (a1, a2, ap, ag, ab), (b1, b2, bp, bg, bb) = outs
+    for x, y in [(a1, b1), (a2, b2), (ap, bp), *zip(ag, bg), *zip(ab, bb)]:
+        assert torch.allclose(x.double(), y.double(), atol=tol, rtol=tol)
