@@ -1,0 +1,107 @@
+"""The offline training job of OMAR's items: one (cell, seed) -> {"score", "normalized", "curve"}.
+
+``offline_job(cell, seed, ctx)`` reads ``cell.config`` (built by :func:`offline_config`):
+  dataset   the dataset spec of papers.omar.datasets (env, options, sizes, behavior run) + "kind"
+  method    ma_cql | omar | ma_td3bc | ma_icq (all on ITD3 with decentralized critics)
+  itd3      ITD3Config fields (MPE/HalfCheetah TaskConfig sizes, per-dataset tau/alpha of config.py)
+  updates   gradient steps (the code's count, scaled by the profile)
+  eval_every, eval_episodes, ckpt_every
+Evaluation: deterministic policy, env seeds ``eval_seed(seed)`` + episode (apart from training),
+return by config.RETURN_MODE; the score is the last evaluation's mean raw return.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from common.algos.itd3 import ITD3, ITD3Config
+from common.data import normalize
+from common.evaluate import eval_seed, evaluate
+from common.profiles import Profile
+from papers.omar import config as C
+from papers.omar.datasets import dataset_spec, load_spec
+
+METHODS = ("ma_cql", "omar", "ma_td3bc", "ma_icq")
+BASE_ENV = {"omar/spread1d": "omar/spread"}  # spread1d has no table of its own: spread's tau/alpha/updates
+
+
+def itd3_fields(method: str, env: str, kind: str) -> dict[str, Any]:
+    """ITD3Config fields of a method on (env, dataset kind) from config.py."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {METHODS}")
+    base = BASE_ENV.get(env, env)
+    task = C.task_config(base)
+    tau, alpha = C.tau_alpha(base, kind)
+    f: dict[str, Any] = dict(hidden=task.hidden, actor_lr=task.lr, critic_lr=task.lr, batch_size=task.batch,
+                             gamma=task.gamma, tau_target=task.target_tau)
+    if method in ("ma_cql", "omar"):
+        f.update(critic_reg="cql", cql_alpha=alpha, cql_proposal=task.cql_proposal)
+    if method == "omar":
+        f.update(actor_reg="omar", omar_tau=tau, omar_sampler=task.sampler, omar_iters=task.omar_iters,
+                 omar_n_samples=task.omar_samples, omar_n_elites=task.omar_elites)
+    elif method == "ma_td3bc":
+        f.update(actor_reg="td3bc")
+    elif method == "ma_icq":
+        f.update(actor_reg="icq")
+    return f
+
+
+def offline_config(profile: Profile, env: str, kind: str, method: str, env_options: Mapping[str, Any] | None = None,
+                   **itd3_overrides: Any) -> dict[str, Any]:
+    """A cell config: dataset spec, ITD3 fields (+ overrides such as actor_lr), update/eval counts."""
+    base = BASE_ENV.get(env, env)
+    family = "mujoco" if base == C.ENV_CHEETAH else "mpe"
+    updates = int(profile.overrides.get("updates", profile.n_updates(C.UPDATES[base][kind])))
+    eval_every = min(updates, profile.eval_interval(C.EVAL_EVERY[family]))
+    task = C.task_config(base)
+    return {
+        "dataset": {**dataset_spec(env, profile, env_options), "kind": kind},
+        "method": method,
+        "itd3": {**itd3_fields(method, env, kind), **itd3_overrides},
+        "updates": updates,
+        "eval_every": eval_every,
+        "eval_episodes": profile.n_eval_episodes(task.eval_episodes),
+        "ckpt_every": max(eval_every, updates // 10),
+    }
+
+
+def _evaluate(learner: ITD3, cfg: Mapping[str, Any], seed: int) -> float:
+    ds = cfg["dataset"]
+    r = evaluate(learner.policy(), ds["env"], 1, cfg["eval_episodes"], [eval_seed(seed)],
+                 return_mode=ds["return_mode"], env_options=ds["env_options"])
+    return float(r.mean[0])
+
+
+def offline_job(cell, seed: int, ctx) -> dict[str, Any]:
+    cfg = cell.config
+    data = load_spec(cfg["dataset"], cfg["dataset"]["kind"])
+    fields = dict(cfg["itd3"])
+    fields["batch_size"] = min(int(fields["batch_size"]), data.size)  # sampling is without replacement
+    learner = ITD3(data.obs_dims, data.act_dims, 1, ITD3Config(**fields), seeds=[seed], device=ctx.device)
+    tensors = learner.prepare_data(data.to_torch(ctx.device))
+    step = 0
+    saved = ctx.load_checkpoint()
+    if saved is not None:
+        learner.load_state_dict(saved["learner"])
+        step = int(saved["step"])
+    U, k = int(cfg["updates"]), int(cfg["eval_every"])
+    with ctx.progress(U - step) as bar:
+        while step < U:
+            learner.update(learner.sample_batch(tensors))
+            step += 1
+            bar.update(1)
+            if step % k == 0 or step == U:
+                ctx.log(step, score=_evaluate(learner, cfg, seed))
+            if step % cfg["ckpt_every"] == 0 and step < U:
+                ctx.save_checkpoint({"learner": learner.state_dict(), "step": step}, step=step)
+    score = ctx.curve[-1]["score"]
+    out: dict[str, Any] = {"score": score, "curve": list(ctx.curve), "dataset_size": data.size,
+                           "ref_scores": data.card.get("ref_scores")}
+    try:
+        out["normalized"] = normalize(score, data.card) if score is not None and math.isfinite(score) else None
+    except ValueError:  # no (or degenerate) reference scores
+        out["normalized"] = None
+    return out
