@@ -535,18 +535,14 @@ class RefTwinCritic(nn.Module):
 def member_modules(learner: ITD3, m: int) -> dict[str, nn.Module]:
     """Member m's actor, critic and their targets as plain modules (copies, learner's dtype):
     actor = Sequential(BatchNorm1d, Linear, ReLU, Linear, ReLU, Linear, tanh), critic = RefTwinCritic."""
-    prev = torch.get_default_dtype()
-    torch.set_default_dtype(learner.dtype)  # nets' member_module builds in the default dtype
-    try:
-        def critic(c: TwinCritic) -> RefTwinCritic:
-            return RefTwinCritic(c.norm.member_module(m) if c.norm is not None else nn.Identity(),
-                                 c.head1.member_module(m), c.head2.member_module(m))
 
-        return {"actor": learner.actor.net.member_module(m), "critic": critic(learner.critic),
-                "actor_target": learner.actor_target.net.member_module(m),
-                "critic_target": critic(learner.critic_target)}
-    finally:
-        torch.set_default_dtype(prev)
+    def critic(c: TwinCritic) -> RefTwinCritic:
+        return RefTwinCritic(c.norm.member_module(m) if c.norm is not None else nn.Identity(),
+                             c.head1.member_module(m), c.head2.member_module(m))
+
+    return {"actor": learner.actor.net.member_module(m), "critic": critic(learner.critic),
+            "actor_target": learner.actor_target.net.member_module(m),
+            "critic_target": critic(learner.critic_target)}
 
 
 def _mlp(i: int, h: int, o: int, norm: bool, tanh: bool) -> nn.Sequential:
@@ -700,36 +696,3 @@ def reference_loop(agents: Sequence[ReferenceAgent], batches: Sequence[Mapping[s
     minibatch (batches[i]) and its own noise draws (n_members = 1)."""
     for agent, b in zip(agents, batches, strict=True):
         agent.update(b, generator)
-
-
-def benchmark(n_seeds: int = 5, n_agents: int = 3, obs_dim: int = 18, act_dim: int = 2, n_updates: int = 20,
-              cfg: ITD3Config | None = None, size: int = 20_000, seed: int = 0) -> dict[str, float]:
-    """Updates/s (one update = all S x N members) of the batched learner and of the plain per-agent
-    reference loop on random data, in this process. Default cfg: OMAR on MPE (CQL 10 actions,
-    softmax search 3 x 10, batch 1024, hidden 64)."""
-    cfg = cfg or ITD3Config(critic_reg="cql", actor_reg="omar", omar_tau=0.9)
-    g = torch.Generator().manual_seed(seed)
-    N, O, A = n_agents, obs_dim, act_dim
-    data = {"obs": torch.randn(size, N, O, generator=g), "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
-            "rewards": torch.randn(size, N, generator=g), "next_obs": torch.randn(size, N, O, generator=g),
-            "terminals": torch.zeros(size), "timeouts": (torch.arange(size) % 25 == 24).float()}
-    L = ITD3([O] * N, [A] * N, n_seeds, cfg, seed=seed)
-    d = L.prepare_data(data)
-    batches = [L.sample_batch(d) for _ in range(n_updates + 2)]
-    import time
-
-    for b in batches[:2]:  # warm-up
-        L.update(b)
-    t0 = time.perf_counter()
-    for b in batches[2:]:
-        L.update(b)
-    batched = n_updates / (time.perf_counter() - t0)
-    agents = [ReferenceAgent.fresh(O, A, cfg) for _ in range(L.n_members)]
-    per = [[{k: v[m] for k, v in b.items()} for m in range(L.n_members)] for b in batches]
-    for b in per[:2]:
-        reference_loop(agents, b, g)
-    t0 = time.perf_counter()
-    for b in per[2:]:
-        reference_loop(agents, b, g)
-    loop = n_updates / (time.perf_counter() - t0)
-    return {"batched_updates_per_s": batched, "reference_updates_per_s": loop, "speedup": batched / loop}
