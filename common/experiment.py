@@ -593,16 +593,24 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def main(description: str, build_cells: Callable[[Profile], Sequence[Cell]], job_fn: Callable, paper: str,
-         item: str, paper_overrides: Mapping[str, Any] | None = None, argv: Sequence[str] | None = None) -> RunSummary:
+def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: Callable, paper: str,
+         item: str, paper_overrides: Mapping[str, Any] | None = None, argv: Sequence[str] | None = None,
+         configure_parser: Callable[[argparse.ArgumentParser], None] | None = None,
+         after: Callable[[argparse.Namespace, Profile, RunSummary], None] | None = None) -> RunSummary:
     """Entry point of a paper script: parse args, build the grid for the profile, run, report.
 
-    ``build_cells(profile)`` returns the cells; ``paper_overrides`` is the paper's profile-override
-    dict (see common.profiles). Exits with status 1 when a run failed.
+    ``build_cells(profile)`` returns the cells (``build_cells(profile, args)`` when the script adds
+    its own options with ``configure_parser(parser)``); ``paper_overrides`` is the paper's
+    profile-override dict (see common.profiles). ``after(args, profile, summary)`` runs once the
+    cells are done and before the report (figures: plots and claim verdicts). Exits with status 1
+    when a run failed.
     """
-    args = make_parser(description).parse_args(argv)
+    parser = make_parser(description)
+    if configure_parser is not None:
+        configure_parser(parser)
+    args = parser.parse_args(argv)
     profile = get_profile(args.profile, paper_overrides)
-    cells = list(build_cells(profile))
+    cells = list(build_cells(profile, args) if configure_parser is not None else build_cells(profile))
     seeds = args.seeds if args.seeds is not None else profile.seeds
     print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)} launcher={args.launcher}",
           flush=True)
@@ -611,6 +619,8 @@ def main(description: str, build_cells: Callable[[Profile], Sequence[Cell]], job
     out = records_path(args.results, profile.name, paper, item)
     print(summary)
     print(f"[{paper}/{item}] profile={profile.name}: records in {out}", flush=True)
+    if after is not None:
+        after(args, profile, summary)
     if not args.no_report:
         try:
             from common import report

@@ -77,7 +77,23 @@ def tau_alpha(env: str, dataset: str) -> tuple[float, float]:
     return TAU_ALPHA[env][dataset]
 
 
+# Env options every OMAR item uses (the dataset spec and the evaluation env both get them).
+ENV_OPTIONS: dict[str, dict] = {}
+
+
+def env_options(env: str) -> dict:
+    """The env options OMAR's items pass for ``env`` (a fresh dict)."""
+    return dict(ENV_OPTIONS.get(env, {}))
+
+
 # Profile overrides (merged onto common/profiles.py's base profiles).
+#   max_evals: at most this many evaluations per offline run (None: the code's interval, i.e. 201 on MPE).
+#   mujoco_update_scale: replaces update_scale for HalfCheetah (its updates cost ~10x MPE's on a CPU).
+#   quick: a quarter of the code's gradient steps on MPE (2,001 -> 500), 5 % on HalfCheetah (100,001 ->
+#   5,000) and at most 20 evaluations per run, so that every item's grid fits a few hours on 2 cores
+#   (papers/omar/README.md, "Profiles").
 PROFILE_OVERRIDES = {
-    "smoke": {"overrides": {"dataset_size": 2_000, "updates": 20, "behavior_steps": 2_000}},
+    "smoke": {"overrides": {"dataset_size": 2_000, "updates": 20, "behavior_steps": 2_000, "max_evals": 4}},
+    "quick": {"update_scale": 0.25, "overrides": {"max_evals": 20, "mujoco_update_scale": 0.05}},
+    "full": {"overrides": {"max_evals": None}},
 }

@@ -54,8 +54,16 @@ def offline_config(profile: Profile, env: str, kind: str, method: str, env_optio
     """A cell config: dataset spec, ITD3 fields (+ overrides such as actor_lr), update/eval counts."""
     base = BASE_ENV.get(env, env)
     family = "mujoco" if base == C.ENV_CHEETAH else "mpe"
-    updates = int(profile.overrides.get("updates", profile.n_updates(C.UPDATES[base][kind])))
+    paper_updates = C.UPDATES[base][kind]
+    if family == "mujoco" and profile.overrides.get("mujoco_update_scale"):
+        paper_updates = round(paper_updates * float(profile.overrides["mujoco_update_scale"]) / profile.update_scale)
+    updates = int(profile.overrides.get("updates", profile.n_updates(paper_updates)))
     eval_every = min(updates, profile.eval_interval(C.EVAL_EVERY[family]))
+    max_evals = profile.overrides.get("max_evals")
+    if max_evals:  # cap the number of evaluations (each is eval_episodes full episodes)
+        eval_every = max(eval_every, -(-updates // int(max_evals)))
+    if env_options is None:
+        env_options = C.env_options(env)
     task = C.task_config(base)
     return {
         "dataset": {**dataset_spec(env, profile, env_options), "kind": kind},
@@ -105,3 +113,31 @@ def offline_job(cell, seed: int, ctx) -> dict[str, Any]:
     except ValueError:  # no (or degenerate) reference scores
         out["normalized"] = None
     return out
+
+
+def _filter_options(parser) -> None:
+    """--env / --dataset / --method: run part of an item's grid (each repeatable)."""
+    g = parser.add_argument_group("grid filters (default: the whole grid)")
+    g.add_argument("--env", action="append", choices=[*C.ENVS_MPE, C.ENV_CHEETAH], help="only this task")
+    g.add_argument("--dataset", action="append", choices=C.DATASETS, help="only this dataset kind")
+    g.add_argument("--method", action="append", choices=METHODS, help="only this method")
+
+
+def run_item(description: str, item: str, build_cells, job_fn, argv=None, **main_kw):
+    """common.experiment.main for an OMAR item whose grid has env / dataset / method keys, with
+    the grid filters above. ``build_cells(profile)`` returns the whole grid."""
+    from common.experiment import main as run_main
+
+    def cells(profile, args):
+        out = []
+        for c in build_cells(profile):
+            k = c.keys
+            if (args.env and "env" in k and k["env"] not in args.env
+                    or args.dataset and "dataset" in k and k["dataset"] not in args.dataset
+                    or args.method and "method" in k and k["method"] not in args.method):
+                continue
+            out.append(c)
+        return out
+
+    return run_main(description, cells, job_fn, "omar", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
+                    configure_parser=_filter_options, **main_kw)

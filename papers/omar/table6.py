@@ -1,0 +1,36 @@
+"""OMAR Table 6: the four methods on 2-agent HalfCheetah (MaMuJoCo 2x3), four datasets.
+
+    python papers/omar/table6.py --profile smoke      # or quick / full; --help for all options
+
+Cells: method x dataset on mamujoco/halfcheetah-2x3 (each agent its own leg's 3 joints), independent
+TD3 with the HalfCheetah code's sizes (hidden 256, lr 3e-4, batch 256, target rate 0.005, 100,001
+updates, CQL's 3 proposal groups, OMAR's top-5-of-20 CEM over 2 iterations) and per-dataset (tau,
+alpha) from config.py. Metric: normalized score.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file: make the repo root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from common.experiment import Cell  # noqa: E402
+from papers.omar import config as C  # noqa: E402
+from papers.omar.jobs import METHODS, offline_config, offline_job, run_item  # noqa: E402
+
+ITEM, ENV = "table6", C.ENV_CHEETAH
+
+
+def build_cells(profile):
+    return [Cell("omar", ITEM, {"method": m, "dataset": kind}, offline_config(profile, ENV, kind, m))
+            for m in METHODS for kind in C.DATASETS]
+
+
+def main(argv=None):
+    return run_item(__doc__.splitlines()[0], ITEM, build_cells, offline_job, argv)
+
+
+if __name__ == "__main__":
+    main()
