@@ -1,11 +1,22 @@
 """Batched independent TD3 (MA-CQL, OMAR, MA-TD3+BC, MA-ICQ) against the per-member reference loop,
-member independence, checkpoint -> resume, validate(), a learning check and act()."""
+member independence, checkpoint -> resume, validate(), a learning check and act(); the options
+actor_updates (OMAR Table 2) and critic_input="joint" (centralized critics, OMAR Table 5)."""
+
+import math
 
 import numpy as np
 import pytest
 import torch
 
-from common.algos.itd3 import ITD3, ITD3Config, ReferenceAgent, member_modules, with_next_actions
+from common.algos.itd3 import (
+    ITD3,
+    ITD3Config,
+    ReferenceAgent,
+    joint_next_pi,
+    member_modules,
+    with_next_actions,
+)
+from papers.omar.omar import search_action
 
 S, N, O, A, B, T = 2, 2, 5, 2, 32, 200
 
@@ -17,6 +28,14 @@ METHODS = {
     "ma-td3bc": dict(actor_reg="td3bc"),
     "ma-icq": dict(actor_reg="icq", icq_beta=0.5),
 }
+
+
+JOINT = dict(critic_input="joint")
+U3 = dict(actor_updates=3)
+REF_CASES = ([(m, {}) for m in METHODS]
+             + [("ma-cql", U3), ("omar", U3), ("ma-td3bc", U3)]
+             + [(m, JOINT) for m in METHODS]
+             + [("omar", {**JOINT, **U3}), ("ma-icq", {**JOINT, **U3})])
 
 
 def random_data(seed=0, dtype=torch.float64, t=T):
@@ -57,24 +76,35 @@ def max_diff(sd1, sd2):
     return err
 
 
-@pytest.mark.parametrize("method", list(METHODS))
-def test_batched_equals_reference_loop(method):
-    L = learner(method)
+@pytest.mark.parametrize("method, kw", REF_CASES, ids=[f"{m}-{'-'.join(map(str, kw.values())) or 'default'}"
+                                                      for m, kw in REF_CASES])
+def test_batched_equals_reference_loop(method, kw):
+    """float64: 3 batched updates == 3 official-style per-member updates (with actor_updates=3: three
+    actor steps on the critic's minibatch; joint: the seed's target joint action from all its agents'
+    target actors, computed before any agent updates, as MATD3's update_all_targets order)."""
+    L = learner(method, **kw)
     M = L.n_members
     refs = [ReferenceAgent.from_learner(L, m) for m in range(M)]
     data = L.prepare_data(random_data())
     for _ in range(3):
         batch = L.sample_batch(data)
+        per_member = [{k: v[m] for k, v in batch.items()} for m in range(M)]
+        if L.joint and L.cfg.actor_reg != "icq":
+            for s in range(S):
+                seed_refs = refs[s * N:(s + 1) * N]
+                jn = joint_next_pi(seed_refs, [per_member[s * N + j]["next_obs"] for j in range(N)])
+                for j in range(N):
+                    per_member[s * N + j]["joint_next_pi"] = jn
         rng = L.gen.get_state()  # the reference replays the same noise (drawn at [M, ...], row m kept)
         L.update(batch)
         for m, r in enumerate(refs):
             g = torch.Generator()
             g.set_state(rng)
-            r.update({k: v[m] for k, v in batch.items()}, g, member=m, n_members=M)
+            r.update(per_member[m], g, member=m, n_members=M)
     for m, r in enumerate(refs):  # parameters, BN running stats and targets
-        assert max_diff(member_tensors(L, m), ref_tensors(r)) < 1e-9, (method, m)
+        assert max_diff(member_tensors(L, m), ref_tensors(r)) < 1e-9, (method, kw, m)
     # the learner actually moved
-    assert max_diff(member_tensors(L, 0), ref_tensors(ReferenceAgent.from_learner(learner(method), 0))) > 1e-3
+    assert max_diff(member_tensors(L, 0), ref_tensors(ReferenceAgent.from_learner(learner(method, **kw), 0))) > 1e-3
 
 
 def test_members_are_independent():
@@ -105,16 +135,16 @@ def test_seed_init_does_not_depend_on_other_seeds():
     assert max_diff(member_tensors(a, 0), member_tensors(b, 0)) > 0
 
 
-@pytest.mark.parametrize("method", ["omar", "ma-icq"])
-def test_checkpoint_resume_identical(method, tmp_path):
-    L = learner(method, dtype=torch.float32)
+@pytest.mark.parametrize("method, kw", [("omar", {}), ("ma-icq", {}), ("omar", {**JOINT, **U3}), ("ma-icq", JOINT)])
+def test_checkpoint_resume_identical(method, kw, tmp_path):
+    L = learner(method, dtype=torch.float32, **kw)
     data = L.prepare_data(random_data(dtype=torch.float32))
     for _ in range(2):
         L.update(L.sample_batch(data))
     torch.save(L.state_dict(), tmp_path / "ckpt.pt")
     for _ in range(3):
         L.update(L.sample_batch(data))
-    R = learner(method, dtype=torch.float32)
+    R = learner(method, dtype=torch.float32, **kw)
     R.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=False))
     for _ in range(3):
         R.update(R.sample_batch(data))
@@ -124,7 +154,7 @@ def test_checkpoint_resume_identical(method, tmp_path):
     sa, sb = L.actor_opt.state_dict()["state"], R.actor_opt.state_dict()["state"]
     assert all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)
     # a checkpoint of another configuration is refused
-    other = learner("omar", dtype=torch.float32, omar_tau=0.1)
+    other = learner("omar", dtype=torch.float32, omar_tau=0.1, **kw)
     if method == "omar":
         with pytest.raises(ValueError, match="omar_tau"):
             other.load_state_dict(L.state_dict())
@@ -145,6 +175,9 @@ def test_checkpoint_resume_identical(method, tmp_path):
         (dict(batch_size=0), r"batch_size=0"),
         (dict(gamma=1.5), r"gamma=1.5"),
         (dict(actor_reg="icq", critic_reg="cql"), r"icq"),
+        (dict(critic_input="foo"), r"critic_input='foo'.*\['local', 'joint'\]"),
+        (dict(actor_updates=0), r"actor_updates=0 .*integer >= 1"),
+        (dict(actor_updates=2.5), r"actor_updates=2.5 .*integer >= 1"),
     ],
 )
 def test_validate_errors(kw, match):
@@ -253,3 +286,192 @@ def test_heterogeneous_action_dims_are_masked():
     act = L.act(np.random.default_rng(0).normal(size=(1, 3, 2, O)).astype(np.float32))
     assert np.all(act[:, :, 1, A - 1] == 0) and np.all(act[:, :, 0, A - 1] != 0)
     assert L.log_p_uniform.view(-1).tolist() == pytest.approx([-A * np.log(2), -(A - 1) * np.log(2)])
+
+
+# ---- actor_updates (OMAR Table 2) and critic_input="joint" (OMAR Table 5) ---------------------------
+
+
+def test_actor_updates_take_more_actor_steps_on_one_critic_step():
+    """actor_updates=3 vs 1 from the same start and batch: identical critic step (critic parameters
+    and target), different actor; the generator advances by the CQL draws only (MA-CQL)."""
+    out = []
+    for u in (1, 3):
+        L = learner("ma-cql", actor_updates=u)
+        L.update(L.sample_batch(L.prepare_data(random_data())))
+        out.append(L)
+    a, b = out
+    for name in ("critic", "critic_target"):
+        pa, pb = dict(getattr(a, name).named_parameters()), dict(getattr(b, name).named_parameters())
+        assert all(torch.equal(pa[k], pb[k]) for k in pa), name
+    assert torch.equal(a.gen.get_state(), b.gen.get_state())
+    with torch.no_grad():
+        assert max(float((p - q).abs().max()) for p, q in zip(a.actor.parameters(), b.actor.parameters())) > 1e-4
+
+
+def _slot(joint_a, i, own):
+    """joint_a [B, N*A] with agent i's A-slot replaced by own [B, A] or [B, K, A] (cat of parts)."""
+    parts = list(joint_a.split(A, dim=-1))
+    if own.dim() == 3:
+        parts = [p.unsqueeze(1).expand(-1, own.shape[1], -1) for p in parts]
+    parts[i] = own
+    return torch.cat(parts, dim=-1)
+
+
+def _q_rows(net, s, a, q1_only=False):
+    """Plain critic on s [B, F] and a [B, K, G] (one forward over B*K rows) -> [B, K] (or a pair)."""
+    Bk, K = a.shape[:2]
+    x = torch.cat([s.unsqueeze(1).expand(Bk, K, s.shape[-1]), a], dim=-1).reshape(Bk * K, -1)
+    if q1_only:
+        return net.Q1(x).view(Bk, K)
+    q1, q2 = net(x)
+    return q1.view(Bk, K), q2.view(Bk, K)
+
+
+@pytest.mark.parametrize("method", ["ma-cql", "omar", "ma-td3bc", "ma-icq"])
+def test_joint_first_update_losses_by_hand(method):
+    """S=2 seeds, N=2 agents, float64: the first update's critic and actor losses of every member (s, i)
+    equal a hand computation with plain per-member modules: Q_i(s, a_1..a_N) with s and a assembled from
+    the seed's members' own columns, TD target from all the seed's target actors (ICQ: dataset a'),
+    CQL's uniform actions (replayed generator draws) and OMAR's search in agent i's slot only, actor on
+    Q_i(s, pi_i(o_i), a_{-i}). The actor loss uses the critic after its step (as update() does)."""
+    L = learner(method, critic_input="joint", log_every=1)
+    cfg, M, K = L.cfg, L.n_members, L.cfg.cql_n_actions
+    batch = L.sample_batch(L.prepare_data(random_data()))
+    before = [member_modules(L, m) for m in range(M)]
+    state = L.gen.get_state()
+    out = L.update(batch)
+    after = [member_modules(L, m) for m in range(M)]
+    g = torch.Generator()
+    g.set_state(state)
+    u = torch.rand((M, B, K, A), generator=g, dtype=torch.float64) if cfg.critic_reg == "cql" else None
+
+    def seed_cat(key, s):
+        return torch.cat([batch[key][s * N + j] for j in range(N)], dim=-1)  # [B, N*F]
+
+    # ---- critic loss
+    for s in range(S):
+        st, st_next, ja = seed_cat("obs", s), seed_cat("next_obs", s), seed_cat("actions", s)
+        with torch.no_grad():
+            if method == "ma-icq":
+                a_next = seed_cat("next_actions", s)
+            else:
+                a_next = torch.cat([before[s * N + j]["actor_target"](batch["next_obs"][s * N + j])
+                                    for j in range(N)], dim=-1)
+        for i in range(N):
+            m = s * N + i
+            assert torch.equal(batch["joint_obs"][m], st) and torch.equal(batch["joint_actions"][m], ja)
+            mods = before[m]
+            with torch.no_grad():
+                t1, t2 = mods["critic_target"](torch.cat([st_next, a_next], dim=-1))
+                y = batch["rewards"][m] + cfg.gamma * (1 - batch["terminals"][m]) * torch.min(t1, t2)[:, 0]
+                q1, q2 = (q[:, 0] for q in mods["critic"](torch.cat([st, ja], dim=-1)))
+                err = (q1 - y) ** 2 + (q2 - y) ** 2
+                if method == "ma-icq":
+                    w = batch["next_valid"][m]
+                    loss = (w * err).sum() / w.sum()
+                else:
+                    loss = err.mean()
+                if cfg.critic_reg == "cql":
+                    r1, r2 = _q_rows(mods["critic"], st, _slot(ja, i, u[m] * 2 - 1))  # [B, K]
+                    lp = -A * math.log(2.0)
+                    cql = sum((torch.logsumexp(r - lp, dim=1) - q).mean() for r, q in ((r1, q1), (r2, q2)))
+                    loss = loss + cfg.cql_alpha * cql
+            assert abs(float(out["critic_loss"][m]) - float(loss)) < 1e-9, (method, m)
+
+    # ---- actor loss (actor before the update, critic after its step)
+    with torch.no_grad():
+        pis = torch.stack([before[m]["actor"](batch["obs"][m]) for m in range(M)])  # [M, B, A]
+        if method == "omar":
+            def q_fn(acts):  # [M, B, K, A] -> [M, B, K], agent i's slot only
+                return torch.stack([_q_rows(after[m]["critic"], batch["joint_obs"][m],
+                                            _slot(batch["joint_actions"][m], m % N, acts[m]), q1_only=True)
+                                    for m in range(M)])
+
+            a_hat = search_action(q_fn, pis, sampler=cfg.omar_sampler, iters=cfg.omar_iters,
+                                  n_samples=cfg.omar_n_samples, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
+                                  generator=g)
+        for m in range(M):
+            i, pi, act = m % N, pis[m], batch["actions"][m]
+            st, ja, Q1 = batch["joint_obs"][m], batch["joint_actions"][m], after[m]["critic"].Q1
+            q_pi = Q1(torch.cat([st, _slot(ja, i, pi)], dim=-1))[:, 0]
+            if method == "ma-cql":
+                loss = -q_pi.mean() + 1e-3 * (pi**2).mean()
+            elif method == "omar":
+                tau = cfg.omar_tau
+                loss = tau * ((pi - a_hat[m]) ** 2).mean() - (1 - tau) * q_pi.mean() + 1e-3 * (pi**2).mean()
+            elif method == "ma-td3bc":
+                loss = -cfg.td3bc_alpha / q_pi.abs().mean() * q_pi.mean() + ((pi - act) ** 2).mean()
+            else:
+                q_data = Q1(torch.cat([st, ja], dim=-1))[:, 0]
+                w = B * torch.softmax((q_data - q_pi) / cfg.icq_beta, dim=0)
+                loss = (w * ((pi - act) ** 2).mean(dim=1)).mean()
+            assert abs(float(out["actor_loss"][m]) - float(loss)) < 1e-9, (method, m)
+
+
+def test_joint_batches_share_rows_per_seed():
+    """Joint mode: the members of a seed read the same rows, different seeds different rows; the
+    joint tensors are the data rows of all agents in order; per-agent columns stay per member."""
+    d = random_data()
+    d["obs"][:, :, 0] = torch.arange(T, dtype=torch.float64)[:, None] + 0.25 * torch.arange(N)[None, :]
+    for kw, shared in ((JOINT, True), ({}, False)):
+        L = learner("ma-icq", **kw)
+        data = L.prepare_data(d)
+        batch = L.sample_batch(data)
+        rows = (batch["obs"][:, :, 0] - 0.25 * L.agents[:, None]).round().long()  # [M, B]
+        assert all(len(set(r.tolist())) == B for r in rows)  # without replacement
+        for s in range(S):
+            for i in range(1, N):
+                assert torch.equal(rows[s * N], rows[s * N + i]) == shared
+        assert not torch.equal(rows[0], rows[N])
+        for m in range(L.n_members):
+            i, r = m % N, rows[m]
+            assert torch.equal(batch["rewards"][m], data["rewards"][r, i])
+            assert torch.equal(batch["actions"][m], data["actions"][r, i])
+            if shared:
+                assert torch.equal(batch["joint_obs"][m], data["obs"][r].reshape(B, N * O))
+                assert torch.equal(batch["joint_next_obs"][m], data["next_obs"][r].reshape(B, N * O))
+                assert torch.equal(batch["joint_actions"][m], data["actions"][r].reshape(B, N * A))
+                assert torch.equal(batch["joint_next_actions"][m], data["next_actions"][r].reshape(B, N * A))
+            else:
+                assert "joint_obs" not in batch
+
+
+def _coordination_data(t=512, seed=1):
+    """2 agents, 1-step episodes, dataset actions a ~ U(-1, 1)^2 independent, shared reward
+    r_i = -(a_1 - a_2)^2: a local critic cannot explain the part of r due to a_{-i}."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(t, 2, 1, generator=g) * 2 - 1
+    o = torch.randn(t, 2, 1, generator=g)
+    r = -(a[:, 0, 0] - a[:, 1, 0]) ** 2  # [t]
+    return {"obs": o, "actions": a, "rewards": r[:, None].expand(t, 2).clone(), "next_obs": o,
+            "terminals": torch.ones(t), "timeouts": torch.zeros(t)}
+
+
+def test_joint_critic_explains_other_agents_action():
+    """r_i = -(a_1 - a_2)^2 with independent dataset actions: the centralized critic Q_i(s, a_1, a_2)
+    fits r (TD loss drops > 10x), the decentralized Q_i(o_i, a_i) cannot (irreducible variance from
+    a_{-i}); both train (finite, the joint loss decreases)."""
+    data = _coordination_data()
+    td = {}
+    for mode in ("local", "joint"):
+        cfg = ITD3Config(hidden=32, batch_size=128, input_norm=False, actor_lr=3e-4, critic_lr=3e-3,
+                         actor_reg="td3bc", critic_input=mode, log_every=1)
+        L = ITD3([1, 1], [1, 1], 1, cfg, seed=0)
+        d = L.prepare_data(data)
+        hist = torch.stack([L.update(L.sample_batch(d))["td"] for _ in range(300)])  # [300, M]
+        td[mode] = (hist[:20].mean(), hist[-30:].mean())
+    assert td["joint"][1] < 0.1 * td["joint"][0], td
+    assert td["joint"][1] < 0.25 * td["local"][1], td
+
+
+def test_joint_act_and_policy_unchanged():
+    """Joint mode keeps decentralized actors: act() is member (s, i)'s actor on o_i alone."""
+    L = learner("omar", dtype=torch.float32, critic_input="joint")
+    L.update(L.sample_batch(L.prepare_data(random_data(dtype=torch.float32))))
+    assert L.critic.head1.member_module(0)[0].in_features == N * O + N * A
+    obs = np.random.default_rng(0).normal(size=(S, 4, N, O)).astype(np.float32)
+    a = L.policy()(obs)
+    assert a.shape == (S, 4, N, A)
+    with torch.no_grad():
+        ref = L.actor.net.member_module(1 * N + 1).eval()(torch.from_numpy(obs[1, :, 1]))
+    np.testing.assert_allclose(a[1, :, 1], ref.numpy(), atol=1e-6)

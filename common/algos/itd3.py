@@ -27,6 +27,28 @@ implicit constraint keeps both the critic and the actor on seen (o, a) pairs.
                  over the minibatch (ICQ Eq. 9 with a deterministic actor: -log pi(a|o) -> ||pi(o) - a||^2
                  for a fixed-variance Gaussian; the factor B makes beta -> inf plain BC).
 
+Options beyond the independent learner (both off by default; off = the learner above, bit for bit):
+  actor_updates = U  (OMAR Table 2, "MA-CQL with larger number of updates for the actor": 1 / 5 / 20):
+                 after the critic step the actor takes U gradient steps, each a full recomputation of
+                 its loss (OMAR's action search and TD3+BC's lambda included), zero_grad, backward, clip
+                 and Adam step, all on the SAME minibatch as the critic step (the paper does not say;
+                 one minibatch per update() keeps U a pure "more actor steps" knob). The targets are
+                 Polyak-updated once per update(), after the last actor step. Logged actor metrics are
+                 those of the last actor step.
+  critic_input = "joint"  (OMAR Table 5: the same four methods on MATD3 with centralized critics,
+                 OMAR Sec. 2.1 and 4.1.4): member (s, i) learns Q_i(s, a_1..a_N), s = [o_1, .., o_N]
+                 (each padded to O), a = [a_1, .., a_N] (each padded to A), critic input width N*O + N*A;
+                 actors stay decentralized pi_i(o_i). One minibatch of rows per SEED, shared by its N
+                 members. With a_{-i} the dataset actions of the same rows:
+                   TD target  y_i = r_i + gamma * (1 - d) * min_k Qbar_i^k(s', pibar_1(o'_1), .., pibar_N(o'_N))
+                              (ICQ: the dataset's next joint action)
+                   actor      Q_i(s, a_i = pi_i(o_i), a_{-i})        ("a_{-i} sampled from the replay buffer")
+                   CQL / OMAR search / ICQ's V: the sampled or searched action replaces agent i's slot
+                              only; the other slots keep a_{-i}.
+                 Each target actor runs once per update on its own o' (the official MATD3 runs all target
+                 actors inside every agent's update; only the targets' unused BN running statistics
+                 would differ).
+
 Official code consulted: ling-pan/OMAR ``algorithms/maddpg.py``, ``utils/agents.py``,
 ``utils/networks.py`` (described in ../shared/reference/official_code.md §1.2-1.3):
   - networks: BatchNorm1d on the input, Linear-ReLU-Linear-ReLU-Linear, hidden 64; actor tanh with last
@@ -67,6 +89,7 @@ __all__ = [
     "RefTwinCritic",
     "member_modules",
     "reference_loop",
+    "joint_next_pi",
     "td_target",
     "critic_td_loss",
     "icq_actor_loss",
@@ -75,6 +98,7 @@ __all__ = [
 
 CRITIC_REGS = ("none", "cql")
 ACTOR_REGS = ("none", "td3bc", "omar", "icq")
+CRITIC_INPUTS = ("local", "joint")
 CQL_PROPOSALS = ("uniform", "mujoco")
 
 # option groups: a field of a group must stay at its default unless the group is in use
@@ -115,6 +139,9 @@ class ITD3Config:
     omar_sigma0: float = 2.0  # initial sampling std (OMAR 2.0)
     omar_sigma_rule: str = "code"  # "code" (RMS around the new mean) or "paper" (Eq. 3 as printed)
     icq_beta: float = 1.0  # temperature of ICQ's batch-softmax advantage weights (ICQ's alpha)
+    actor_updates: int = 1  # actor gradient steps per update() on the critic's minibatch (OMAR Table 2: 1/5/20)
+    critic_input: str = "local"  # "local" Q_i(o_i, a_i) (OMAR Sec. 5, independent TD3) or "joint"
+    #                              Q_i(s, a_1..a_N) (MATD3's centralized critics, OMAR Table 5)
     log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
     check_finite_every: int = 1  # NaN guard period (one host sync per check)
 
@@ -129,10 +156,15 @@ class ITD3Config:
         choice("cql_proposal", CQL_PROPOSALS)
         choice("omar_sampler", SAMPLERS)
         choice("omar_sigma_rule", SIGMA_RULES)
+        choice("critic_input", CRITIC_INPUTS)
         for name in ("hidden", "batch_size", "cql_n_actions", "omar_iters", "omar_n_samples",
                      "omar_n_elites", "log_every", "check_finite_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"ITD3Config.{name}={getattr(self, name)!r} must be >= 1")
+        u = self.actor_updates
+        if isinstance(u, bool) or not isinstance(u, (int, np.integer)) or u < 1:
+            raise ValueError(f"ITD3Config.actor_updates={u!r} is not allowed; choose an integer >= 1 "
+                             "(OMAR Table 2: 1, 5, 20)")
         for name in ("actor_lr", "critic_lr", "cql_temp", "cql_noise", "omar_sigma0", "icq_beta", "max_action"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ITD3Config.{name}={getattr(self, name)!r} must be > 0")
@@ -279,11 +311,13 @@ class ITD3:
         self.device, self.dtype = torch.device(device), dtype
         self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
         O, A, H = self.obs_dim, self.act_dim, (cfg.hidden, cfg.hidden)
+        self.joint = cfg.critic_input == "joint"
+        Oc, Ac = (self.n_agents * O, self.n_agents * A) if self.joint else (O, A)  # critic input widths
 
         def build(n: int) -> tuple[DeterministicActor, TwinCritic]:
             actor = DeterministicActor(n, O, A, H, max_action=cfg.max_action, input_norm=cfg.input_norm,
                                        last_layer_init=3e-3)
-            return actor, TwinCritic(n, O, A, H, input_norm=cfg.input_norm)
+            return actor, TwinCritic(n, Oc, Ac, H, input_norm=cfg.input_norm)
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seeds[0])
@@ -313,6 +347,9 @@ class ITD3:
         self.cql_alpha = _per_member(cfg.cql_alpha, M, one)
         self.omar_tau = _per_member(cfg.omar_tau, M, one)
         self.td3bc_alpha = _per_member(cfg.td3bc_alpha, M, one)
+        # joint critic: member m's own slot i = agents[m] among the N action slots [M, 1, N, 1]
+        self.own_slot = (self.agents[:, None] == torch.arange(self.n_agents, device=self.device)).view(
+            M, 1, self.n_agents, 1)
 
     @classmethod
     def init(cls, spec, cfg: ITD3Config | None = None, seeds: Sequence[int] = (0,), **kw) -> "ITD3":
@@ -330,16 +367,29 @@ class ITD3:
 
     def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """One minibatch per member from ``prepare_data`` tensors: obs / next_obs [M, B, O],
-        actions [M, B, A], rewards / terminals [M, B] (+ next_actions [M, B, A], next_valid [M, B])."""
+        actions [M, B, A], rewards / terminals [M, B] (+ next_actions [M, B, A], next_valid [M, B]).
+        critic_input="joint": one row set per seed, shared by its N members, plus joint_obs /
+        joint_next_obs [M, B, N*O] and joint_actions [M, B, N*A] (+ joint_next_actions for ICQ)."""
         g = self.gen if generator is None else generator
-        T = data["obs"].shape[0]
-        idx = sample_indices(g, T, self.n_members, self.cfg.batch_size, replace=self.cfg.replace)  # [M, B]
+        T, S, N = data["obs"].shape[0], self.n_seeds, self.n_agents
+        if self.joint:
+            idx_s = sample_indices(g, T, S, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
+            idx = idx_s.repeat_interleave(N, dim=0)  # [M, B], member s * N + i reads seed s's rows
+        else:
+            idx = sample_indices(g, T, self.n_members, self.cfg.batch_size, replace=self.cfg.replace)  # [M, B]
         batch = gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
         if self.cfg.actor_reg == "icq":
             if "next_actions" not in data:
                 raise KeyError("actor_reg='icq' needs next_actions: pass learner.prepare_data(tensors)")
             batch["next_actions"] = data["next_actions"][idx, self.agents[:, None]]  # [M, B, A]
             batch["next_valid"] = data["next_valid"][idx]  # [M, B]
+        if self.joint:
+            keys = [("obs", "joint_obs"), ("actions", "joint_actions"), ("next_obs", "joint_next_obs")]
+            if self.cfg.actor_reg == "icq":
+                keys.append(("next_actions", "joint_next_actions"))
+            for k, jk in keys:
+                v = data[k]  # [T, N, F]
+                batch[jk] = v[idx].flatten(-2)  # [M, B, N*F], agents in order
         return batch
 
     # ---- update -------------------------------------------------------------------------------
@@ -351,13 +401,42 @@ class ITD3:
     def _policy(self, net: DeterministicActor, obs: Tensor) -> Tensor:
         return self._mask(net(obs))
 
-    def cql_term(self, obs: Tensor, next_obs: Tensor, q1_data: Tensor, q2_data: Tensor) -> Tensor:
-        """CQL_1 + CQL_2 per member [M] (OMAR Eq. 1, the code's proposals)."""
+    def _critic_obs(self, batch: Mapping[str, Tensor], key: str = "obs") -> Tensor:
+        """The critic's observation input: o_i [M, B, O] (local) or s = [o_1..o_N] [M, B, N*O] (joint)."""
+        return batch["joint_" + key] if self.joint else batch[key]
+
+    def _critic_act(self, own: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
+        """The critic's action input for member m's own action ``own`` [M, B, A] or [M, B, K, A]:
+        local: ``own``; joint: the dataset joint action with agent i's slot replaced by ``own``
+        ([M, B, N*A] or [M, B, K, N*A]; a_{-i} from the data)."""
+        if not self.joint:
+            return own
+        ja = batch["joint_actions"]  # [M, B, N*A]
+        M, B = ja.shape[:2]
+        ja = ja.view(M, B, self.n_agents, self.act_dim)  # [M, B, N, A]
+        slot = self.own_slot  # [M, 1, N, 1]
+        if own.dim() == 4:
+            ja, slot = ja.unsqueeze(2), slot.unsqueeze(2)  # [M, B, 1, N, A], [M, 1, 1, N, 1]
+        return torch.where(slot, own.unsqueeze(-2), ja).flatten(-2)  # [M, B, (K,) N*A]
+
+    def _seed_joint(self, x: Tensor) -> Tensor:
+        """Per-member x [M, B, A] -> each seed's joint [x_1..x_N] given to all its members [M, B, N*A]
+        (valid because a seed's members share their minibatch rows in joint mode)."""
+        S, N = self.n_seeds, self.n_agents
+        _, B, A = x.shape
+        j = x.view(S, N, B, A).transpose(1, 2).reshape(S, 1, B, N * A)  # [S, 1, B, N*A]
+        return j.expand(S, N, B, N * A).reshape(S * N, B, N * A)
+
+    def cql_term(self, batch: Mapping[str, Tensor], q1_data: Tensor, q2_data: Tensor) -> Tensor:
+        """CQL_1 + CQL_2 per member [M] (OMAR Eq. 1, the code's proposals); the sampled actions are
+        agent i's own (joint critic: in its slot, a_{-i} from the data)."""
         cfg, M = self.cfg, self.n_members
+        obs, next_obs = batch["obs"], batch["next_obs"]  # [M, B, O]
+        x_obs = self._critic_obs(batch)  # [M, B, O] or [M, B, N*O]
         B, A, K = obs.shape[1], self.act_dim, cfg.cql_n_actions
         u = torch.rand((M, B, K, A), generator=self.gen, dtype=obs.dtype, device=obs.device)
         a_rand = self._mask((2.0 * u - 1.0) * cfg.max_action)  # [M, B, K, A] ~ U(-1, 1)^d
-        q1_r, q2_r = self.critic.forward_many(obs, a_rand)  # [M, B, K]
+        q1_r, q2_r = self.critic.forward_many(x_obs, self._critic_act(a_rand, batch))  # [M, B, K]
         logp = self.log_p_uniform  # [M, 1, 1]
         if cfg.cql_proposal == "mujoco":
             n_cur = torch.randn((M, B, K, A), generator=self.gen, dtype=obs.dtype, device=obs.device) * cfg.cql_noise
@@ -365,8 +444,8 @@ class ITD3:
             with torch.no_grad():  # actor in train mode (its BN statistics move, as in the code)
                 a_cur = self._mask((self._policy(self.actor, obs).unsqueeze(2) + n_cur).clamp(-1.0, 1.0))
                 a_new = self._mask((self._policy(self.actor, next_obs).unsqueeze(2) + n_new).clamp(-1.0, 1.0))
-            q1_c, q2_c = self.critic.forward_many(obs, a_cur)
-            q1_n, q2_n = self.critic.forward_many(obs, a_new)  # pi(o') evaluated at o (the code's quirk)
+            q1_c, q2_c = self.critic.forward_many(x_obs, self._critic_act(a_cur, batch))
+            q1_n, q2_n = self.critic.forward_many(x_obs, self._critic_act(a_new, batch))  # pi(o') at o (code's quirk)
             p_cur = mujoco_cql_log_density(n_cur, cfg.cql_noise, self.act_mask_k())
             p_new = mujoco_cql_log_density(n_new, cfg.cql_noise, self.act_mask_k())
             logp = torch.cat([logp.expand(M, B, K), p_new, p_cur], dim=-1)  # [M, B, 3K]
@@ -380,21 +459,24 @@ class ITD3:
     def critic_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """L_Q per member [M] and detached diagnostics."""
         cfg = self.cfg
-        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
         rew, next_obs, done = batch["rewards"], batch["next_obs"], batch["terminals"]  # [M, B], [M, B, O], [M, B]
+        x_obs, x_next = self._critic_obs(batch), self._critic_obs(batch, "next_obs")  # [M, B, O] or [M, B, N*O]
+        x_act = batch["joint_actions"] if self.joint else batch["actions"]  # [M, B, A] or [M, B, N*A]
         with torch.no_grad():  # targets in train mode (BN batch statistics), as the code
-            if cfg.actor_reg == "icq":
-                a_next = batch["next_actions"]  # [M, B, A] dataset a' (seen pairs only)
+            if cfg.actor_reg == "icq":  # dataset a' (seen pairs only)
+                a_next = batch["joint_next_actions"] if self.joint else batch["next_actions"]
             else:
-                a_next = self._policy(self.actor_target, next_obs)  # [M, B, A]
-            q1_t, q2_t = self.critic_target(next_obs, a_next)  # [M, B, 1]
+                a_next = self._policy(self.actor_target, next_obs)  # [M, B, A] pibar_i(o'_i)
+                if self.joint:
+                    a_next = self._seed_joint(a_next)  # [M, B, N*A] (pibar_1(o'_1), .., pibar_N(o'_N))
+            q1_t, q2_t = self.critic_target(x_next, a_next)  # [M, B, 1]
             y = td_target(rew, done, torch.min(q1_t, q2_t).squeeze(-1), cfg.gamma)  # [M, B]
-        q1, q2 = self.critic(obs, act)
+        q1, q2 = self.critic(x_obs, x_act)
         q1, q2 = q1.squeeze(-1), q2.squeeze(-1)  # [M, B]
         loss = critic_td_loss(q1, q2, y, batch.get("next_valid") if cfg.actor_reg == "icq" else None)
         info = {"q1": q1.detach().mean(-1), "td": loss.detach()}
         if cfg.critic_reg == "cql":
-            pen = self.cql_term(obs, next_obs, q1, q2)  # [M]
+            pen = self.cql_term(batch, q1, q2)  # [M]
             loss = loss + self.cql_alpha * pen
             info["cql"] = pen.detach()
         return loss, info
@@ -403,14 +485,15 @@ class ITD3:
         """L_pi per member [M] (run after the critic step, as the code)."""
         cfg = self.cfg
         obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        x_obs = self._critic_obs(batch)  # [M, B, O] or [M, B, N*O]
         pi = self._policy(self.actor, obs)  # [M, B, A]
         info: dict[str, Tensor] = {}
         if cfg.actor_reg == "icq":
             with torch.no_grad():
-                q_data = self.critic.q1(obs, act).squeeze(-1)  # [M, B]
-                v = self.critic.q1(obs, pi).squeeze(-1)  # [M, B] V(o) = Q1(o, pi(o))
+                q_data = self.critic.q1(x_obs, self._critic_act(act, batch)).squeeze(-1)  # [M, B]
+                v = self.critic.q1(x_obs, self._critic_act(pi, batch)).squeeze(-1)  # [M, B] V = Q1(o, pi(o))
             return icq_actor_loss(pi, act, q_data, v, cfg.icq_beta), info
-        q_pi = self.critic.q1(obs, pi).squeeze(-1)  # [M, B]
+        q_pi = self.critic.q1(x_obs, self._critic_act(pi, batch)).squeeze(-1)  # [M, B]
         if cfg.actor_reg == "none":
             loss = -q_pi.mean(-1) + cfg.action_reg * pi.square().mean(dim=(-2, -1))
         elif cfg.actor_reg == "td3bc":
@@ -418,7 +501,7 @@ class ITD3:
         else:  # omar
             with torch.no_grad():
                 a_hat = search_action(
-                    lambda a: self.critic.q1_many(obs, self._mask(a)), pi.detach(),
+                    lambda a: self.critic.q1_many(x_obs, self._critic_act(self._mask(a), batch)), pi.detach(),
                     sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
                     n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
                     sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action, generator=self.gen,
@@ -428,8 +511,8 @@ class ITD3:
         return loss, info
 
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """One update of all members: critic step, actor step, target Polyak step.
-        Returns detached [M] metrics every ``log_every`` updates, else {}."""
+        """One update of all members: critic step, ``actor_updates`` actor steps (same minibatch),
+        target Polyak step. Returns detached [M] metrics every ``log_every`` updates, else {}."""
         cfg, M = self.cfg, self.n_members
         closs, cinfo = self.critic_loss(batch)
         self.critic_opt.zero_grad(set_to_none=True)
@@ -437,11 +520,12 @@ class ITD3:
         cnorm = clip_grad_norm_(self.critic, cfg.grad_clip, M)
         self.critic_opt.step()
 
-        aloss, ainfo = self.actor_loss(batch)
-        self.actor_opt.zero_grad(set_to_none=True)
-        aloss.sum().backward(inputs=list(self.actor.parameters()))
-        anorm = clip_grad_norm_(self.actor, cfg.grad_clip, M)
-        self.actor_opt.step()
+        for _ in range(cfg.actor_updates):  # OMAR Table 2; each step recomputes the whole loss
+            aloss, ainfo = self.actor_loss(batch)
+            self.actor_opt.zero_grad(set_to_none=True)
+            aloss.sum().backward(inputs=list(self.actor.parameters()))
+            anorm = clip_grad_norm_(self.actor, cfg.grad_clip, M)
+            self.actor_opt.step()
 
         polyak_update(self.critic_target, self.critic, cfg.tau_target)
         polyak_update(self.actor_target, self.actor, cfg.tau_target)
@@ -562,11 +646,20 @@ class ReferenceAgent:
     Random draws: ``update(batch, generator, member, n_members)`` draws every random tensor with the
     batched learner's shape [n_members, B, ...] and keeps row ``member``, so that with a generator in
     the same state it sees exactly the batched learner's noise; the benchmark uses n_members = 1.
+
+    critic_input="joint" (``slot`` = this agent's index i among ``n_agents``): the critic reads the
+    batch's joint_obs / joint_next_obs [B, N*O] and joint_actions [B, N*A]; the TD target reads
+    ``joint_next_pi`` [B, N*A], all N target actors' pibar_j(o'_j), which the caller assembles (the
+    official MATD3 update is handed every agent's target policy; see :func:`joint_next_pi`), or
+    joint_next_actions for ICQ. Own actions go into slot i of the dataset joint action.
     """
 
     def __init__(self, actor: nn.Sequential, critic: RefTwinCritic, cfg: ITD3Config, act_dim: int,
-                 log_p_uniform: float, omar_tau: float, cql_alpha: float, td3bc_alpha: float):
-        self.cfg, self.act_dim = cfg, act_dim
+                 log_p_uniform: float, omar_tau: float, cql_alpha: float, td3bc_alpha: float,
+                 slot: int | None = None, n_agents: int = 1):
+        if (slot is None) != (cfg.critic_input == "local"):
+            raise ValueError(f"critic_input={cfg.critic_input!r} needs slot given exactly when 'joint', got {slot}")
+        self.cfg, self.act_dim, self.slot, self.n_agents = cfg, act_dim, slot, n_agents
         self.actor, self.critic = actor.train(), critic.train()
         self.actor_target, self.critic_target = copy.deepcopy(actor), copy.deepcopy(critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
@@ -584,12 +677,15 @@ class ReferenceAgent:
         cfg = learner.cfg
         return cls(mods["actor"], mods["critic"], cfg, learner.act_dim,
                    float(learner.log_p_uniform[m].item()), _member_value(cfg.omar_tau, m),
-                   _member_value(cfg.cql_alpha, m), _member_value(cfg.td3bc_alpha, m))
+                   _member_value(cfg.cql_alpha, m), _member_value(cfg.td3bc_alpha, m),
+                   slot=m % learner.n_agents if learner.joint else None, n_agents=learner.n_agents)
 
     @classmethod
     def fresh(cls, obs_dim: int, act_dim: int, cfg: ITD3Config) -> "ReferenceAgent":
-        """A new agent built as OMAR's TD3Agent (for the benchmark)."""
+        """A new agent built as OMAR's TD3Agent (for the benchmark; decentralized critic only)."""
         cfg.validate()
+        if cfg.critic_input != "local":
+            raise NotImplementedError("ReferenceAgent.fresh builds OMAR's decentralized critic (critic_input='local')")
         h, n = cfg.hidden, cfg.input_norm
         i = obs_dim + act_dim
         critic = RefTwinCritic(nn.BatchNorm1d(i) if n else nn.Identity(), _mlp(i, h, 1, False, False),
@@ -606,18 +702,37 @@ class ReferenceAgent:
         q1, q2 = net(x)
         return q1.view(B, K), q2.view(B, K)
 
+    def _own(self, a: Tensor, joint_act: Tensor | None) -> Tensor:
+        """Own action a [B, A] or [B, K, A] as the critic's action input: itself (local) or the joint
+        action joint_act [B, N*A] with slot i set to a (joint)."""
+        if self.slot is None:
+            return a
+        j = joint_act.view(joint_act.shape[0], self.n_agents, self.act_dim)  # [B, N, A]
+        if a.dim() == 3:
+            j = j.unsqueeze(1).expand(a.shape[0], a.shape[1], self.n_agents, self.act_dim)  # [B, K, N, A]
+        j = j.clone()
+        j[..., self.slot, :] = a
+        return j.reshape(*a.shape[:-1], self.n_agents * self.act_dim)
+
     def update(self, b: Mapping[str, Tensor], generator: torch.Generator, member: int = 0, n_members: int = 1) -> None:
-        """One official-style update; b holds one member's batch: obs [B, O], actions [B, A], rewards [B], ..."""
+        """One official-style update; b holds one member's batch: obs [B, O], actions [B, A], rewards [B], ...
+        (joint critic: also joint_obs, joint_actions, joint_next_obs and joint_next_pi or joint_next_actions)."""
         cfg, A, g = self.cfg, self.act_dim, generator
         obs, act, rew, next_obs, done = b["obs"], b["actions"], b["rewards"], b["next_obs"], b["terminals"]
         B, K, M = obs.shape[0], cfg.cql_n_actions, n_members
         kw = dict(generator=g, dtype=obs.dtype, device=obs.device)
+        joint = self.slot is not None
+        s, s_next = (b["joint_obs"], b["joint_next_obs"]) if joint else (obs, next_obs)  # critic's obs input
+        ja = b["joint_actions"] if joint else None  # [B, N*A]
         # ---- critic
         with torch.no_grad():
-            a_next = b["next_actions"] if cfg.actor_reg == "icq" else self.actor_target(next_obs)
-            t1, t2 = self.critic_target(torch.cat([next_obs, a_next], dim=1))
+            if cfg.actor_reg == "icq":
+                a_next = b["joint_next_actions"] if joint else b["next_actions"]
+            else:
+                a_next = b["joint_next_pi"] if joint else self.actor_target(next_obs)
+            t1, t2 = self.critic_target(torch.cat([s_next, a_next], dim=1))
             y = rew + cfg.gamma * (1.0 - done) * torch.min(t1, t2).squeeze(-1)  # [B]
-        q1, q2 = self.critic(torch.cat([obs, act], dim=1))
+        q1, q2 = self.critic(torch.cat([s, ja if joint else act], dim=1))
         q1, q2 = q1.squeeze(-1), q2.squeeze(-1)  # [B]
         err = (q1 - y) ** 2 + (q2 - y) ** 2
         if cfg.actor_reg == "icq":
@@ -627,7 +742,7 @@ class ReferenceAgent:
             loss = err.mean()
         if cfg.critic_reg == "cql":
             a_r = (torch.rand((M, B, K, A), **kw)[member] * 2.0 - 1.0) * cfg.max_action  # [B, K, A]
-            r1, r2 = self._q_many(self.critic, obs, a_r)
+            r1, r2 = self._q_many(self.critic, s, self._own(a_r, ja))
             lp = torch.full((B, K), self.log_p_uniform, dtype=obs.dtype)
             if cfg.cql_proposal == "mujoco":
                 n_cur = torch.randn((M, B, K, A), **kw)[member] * cfg.cql_noise
@@ -635,8 +750,8 @@ class ReferenceAgent:
                 with torch.no_grad():
                     a_cur = (self.actor(obs).unsqueeze(1) + n_cur).clamp(-1.0, 1.0)
                     a_new = (self.actor(next_obs).unsqueeze(1) + n_new).clamp(-1.0, 1.0)
-                c1, c2 = self._q_many(self.critic, obs, a_cur)
-                n1, n2 = self._q_many(self.critic, obs, a_new)
+                c1, c2 = self._q_many(self.critic, s, self._own(a_cur, ja))
+                n1, n2 = self._q_many(self.critic, s, self._own(a_new, ja))
                 lp = torch.cat([lp, mujoco_cql_log_density(n_new, cfg.cql_noise),
                                 mujoco_cql_log_density(n_cur, cfg.cql_noise)], dim=1)
                 r1, r2 = torch.cat([r1, n1, c1], dim=1), torch.cat([r2, n2, c2], dim=1)
@@ -648,16 +763,30 @@ class ReferenceAgent:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
         self.critic_opt.step()
-        # ---- actor
+        # ---- actor: actor_updates steps on this minibatch (OMAR Table 2)
+        for _ in range(cfg.actor_updates):
+            self._actor_step(b, s, ja, g, member, M)
+        # ---- targets (parameters only)
+        with torch.no_grad():
+            for tgt, src in ((self.critic_target, self.critic), (self.actor_target, self.actor)):
+                for pt, ps in zip(tgt.parameters(), src.parameters(), strict=True):
+                    pt.mul_(1.0 - cfg.tau_target).add_(ps, alpha=cfg.tau_target)
+
+    def _actor_step(self, b: Mapping[str, Tensor], s: Tensor, ja: Tensor | None, g: torch.Generator,
+                    member: int, M: int) -> None:
+        """One actor step of the official update (loss recomputed from scratch)."""
+        cfg, A = self.cfg, self.act_dim
+        obs, act = b["obs"], b["actions"]  # [B, O], [B, A]
+        B = obs.shape[0]
         pi = self.actor(obs)  # [B, A]
         if cfg.actor_reg == "icq":
             with torch.no_grad():
-                q_data = self.critic.Q1(torch.cat([obs, act], dim=1)).squeeze(-1)
-                v = self.critic.Q1(torch.cat([obs, pi], dim=1)).squeeze(-1)
+                q_data = self.critic.Q1(torch.cat([s, self._own(act, ja)], dim=1)).squeeze(-1)
+                v = self.critic.Q1(torch.cat([s, self._own(pi, ja)], dim=1)).squeeze(-1)
                 w = B * torch.softmax((q_data - v) / cfg.icq_beta, dim=0)
             ploss = (w * ((pi - act) ** 2).mean(dim=1)).mean()
         else:
-            q_pi = self.critic.Q1(torch.cat([obs, pi], dim=1)).squeeze(-1)  # [B]
+            q_pi = self.critic.Q1(torch.cat([s, self._own(pi, ja)], dim=1)).squeeze(-1)  # [B]
             if cfg.actor_reg == "none":
                 ploss = -q_pi.mean() + cfg.action_reg * (pi**2).mean()
             elif cfg.actor_reg == "td3bc":
@@ -667,7 +796,7 @@ class ReferenceAgent:
                 with torch.no_grad():
                     def q_fn(acts: Tensor) -> Tensor:  # [M, B, K, A] -> [M, B, K], only row `member` is real
                         out = torch.zeros(acts.shape[:3], dtype=acts.dtype)
-                        out[member] = self._q_many(self.critic, obs, acts[member], q1_only=True)
+                        out[member] = self._q_many(self.critic, s, self._own(acts[member], ja), q1_only=True)
                         return out
 
                     pi_pad = torch.zeros((M, B, A), dtype=obs.dtype)
@@ -683,11 +812,13 @@ class ReferenceAgent:
         ploss.backward()
         torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
         self.actor_opt.step()
-        # ---- targets (parameters only)
-        with torch.no_grad():
-            for tgt, src in ((self.critic_target, self.critic), (self.actor_target, self.actor)):
-                for pt, ps in zip(tgt.parameters(), src.parameters(), strict=True):
-                    pt.mul_(1.0 - cfg.tau_target).add_(ps, alpha=cfg.tau_target)
+
+
+def joint_next_pi(agents: Sequence[ReferenceAgent], next_obs: Sequence[Tensor]) -> Tensor:
+    """One seed's target joint action [B, N*A] = [pibar_1(o'_1), .., pibar_N(o'_N)] from its N reference
+    agents' target actors (train mode, one forward each, as the batched learner)."""
+    with torch.no_grad():
+        return torch.cat([a.actor_target(o) for a, o in zip(agents, next_obs, strict=True)], dim=-1)
 
 
 def reference_loop(agents: Sequence[ReferenceAgent], batches: Sequence[Mapping[str, Tensor]],

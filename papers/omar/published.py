@@ -92,7 +92,12 @@ PUBLISHED: list[dict] = [
 ]
 
 NOTES = {
-    "table5": ["The paper does not say whether Table 5 is one task or the average over the three particle tasks."],
+    "table1": ["Raw return (sum over 25 steps of the mean agent reward) on our 2-agent spread1d; the paper's "
+               "1-D world is not specified beyond 'n agents and n landmarks with 1-D actions' (papers/omar/README.md)."],
+    "table2": ["Each extra actor update reuses the critic step's minibatch (the paper does not say; "
+               "ITD3Config.actor_updates)."],
+    "table5": ["The paper reports 'the averaged normalized score in each kind of dataset' without naming the "
+               "tasks; ours pools the three particle tasks (spread, tag, world): mean ± std over tasks × seeds."],
 }
 
 CLAIMS: list[dict] = [
