@@ -1,0 +1,215 @@
+"""OMAR Figure 1 (b, c, d): MA-TD3+BC, MA-CQL and OMAR on spread1d medium-replay (Sec. 3.1).
+
+    python papers/omar/figure1.py --profile smoke      # or quick / full; --help for all options
+
+Cells (official hyperparameters of config.py through papers.omar.jobs.offline_config):
+  (b) n_agents 2 x method {ma_td3bc, ma_cql, omar}: learning curves (raw return vs gradient step);
+  (c) n_agents 1..5 x ma_cql (smoke: n = 2 only, see AGENTS): MA-CQL's improvement over the behavior
+      policy in percent, 100 (S_MA-CQL - R_behavior) / |R_behavior|, R_behavior = the mean episode return of that
+      medium-replay dataset (its card's ``returns.mean``, recorded as ``behavior_return``);
+  (d) n_agents 2 x "landscape": papers/omar/landscape.py (agent 0's Q1(o, a) on MA-CQL's critic).
+Outputs under results/<profile>/omar/: figure1_b.png, figure1_c.png, figure1_d.png (figure1.png
+is the report's generic plot) and one verdict per claim of published.CLAIMS (figure1):
+  1b_omar_best         mean final score of OMAR > that of MA-CQL and of MA-TD3+BC (n = 2);
+  1c_cql_degrades      Spearman rank correlation between n and MA-CQL's mean improvement <= -0.5
+                       (at least 3 values of n);
+  1d_rectified_action  mean over seeds of mean_P,N [Q(a_OMAR) - Q(a_MA-CQL)] > 0 on MA-CQL's critic.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file: make the repo root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from pathlib import Path  # noqa: E402
+from typing import Any, Mapping, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from common.experiment import Cell, main as run_main  # noqa: E402
+from papers.omar.config import PROFILE_OVERRIDES  # noqa: E402
+from papers.omar.datasets import load_spec  # noqa: E402
+from papers.omar.jobs import offline_config, offline_job  # noqa: E402
+from papers.omar.landscape import (  # noqa: E402
+    figure_after, fmt, landscape_config, landscape_job, plt, save, seed_means, write_claims,
+)
+
+ITEM = "figure1"
+ENV, KIND = "omar/spread1d", "medium-replay"
+CURVE_METHODS = ("ma_td3bc", "ma_cql", "omar")
+# n of panel (c) per profile. smoke: n = 2 only (the 3k-step smoke behavior run does not beat random
+# for n >= 3, and the dataset cache does not yet separate spread1d's n_agents; smoke checks the pipeline).
+AGENTS = {"smoke": (2,), "quick": (1, 2, 3, 4, 5), "full": (1, 2, 3, 4, 5)}
+LABELS = {"ma_td3bc": "MA-TD3+BC", "ma_cql": "MA-CQL", "omar": "OMAR"}
+
+
+def build_cells(profile) -> list[Cell]:
+    pairs = [(2, m) for m in CURVE_METHODS] + [(n, "ma_cql") for n in AGENTS[profile.name] if n != 2]  # (b) and (c)
+    out = [Cell("omar", ITEM, {"n_agents": n, "method": m},
+                offline_config(profile, ENV, KIND, m, {"n_agents": n})) for n, m in pairs]
+    out.append(Cell("omar", ITEM, {"n_agents": 2, "method": "landscape"},
+                    landscape_config(profile, ENV, KIND, {"n_agents": 2})))
+    return out
+
+
+def figure1_job(cell, seed: int, ctx) -> dict[str, Any]:
+    """The landscape job for (d); else offline_job plus the dataset's own mean return (for c)."""
+    if "landscape" in cell.config:
+        return landscape_job(cell, seed, ctx)
+    out = offline_job(cell, seed, ctx)
+    ds = cell.config["dataset"]
+    out["behavior_return"] = load_spec(ds, ds["kind"]).card["returns"]["mean"]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# numbers and claims (pure functions of the records)
+# ----------------------------------------------------------------------------------------------
+def improvement_pct(record: Mapping[str, Any]) -> float | None:
+    """100 (score - behavior_return) / |behavior_return| of one MA-CQL record."""
+    b, s = (record.get("extra") or {}).get("behavior_return"), record.get("score")
+    if b is None or s is None or b == 0:
+        return None
+    return 100.0 * (float(s) - float(b)) / abs(float(b))
+
+
+def improvements(records: Sequence[Mapping]) -> dict[int, list[float]]:
+    """n_agents -> MA-CQL's improvement (%) per seed."""
+    out: dict[int, list[float]] = {}
+    for r in records:
+        k = r.get("keys", {})
+        if k.get("method") == "ma_cql":
+            v = improvement_pct(r)
+            if v is not None:
+                out.setdefault(int(k["n_agents"]), []).append(v)
+    return dict(sorted(out.items()))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties); nan when a side is constant."""
+    def ranks(v):
+        v = np.asarray(v, dtype=float)
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(1, len(v) + 1)
+        for u in np.unique(v):  # average the ranks of ties
+            r[v == u] = r[v == u].mean()
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def claim_1b(records: Sequence[Mapping]) -> tuple[bool, str]:
+    means = {m: seed_means(records, "score", n_agents=2, method=m) for m in CURVE_METHODS}
+    text = ", ".join(f"{LABELS[m]} {fmt(mu)} ± {fmt(sd)} (n={k})" for m, (mu, sd, k) in means.items())
+    if any(v[0] is None for v in means.values()):
+        return False, f"final raw return, 2 agents: {text}; a method has no record"
+    holds = means["omar"][0] > max(means["ma_cql"][0], means["ma_td3bc"][0])
+    return holds, f"final raw return, 2 agents (mean ± std over seeds): {text}; OMAR best: {holds}"
+
+
+def claim_1c(records: Sequence[Mapping], threshold: float = -0.5) -> tuple[bool, str]:
+    imp = improvements(records)
+    ns = sorted(imp)
+    means = [float(np.mean(imp[n])) for n in ns]
+    per_n = ", ".join(f"n={n}: {m:+.1f}%" for n, m in zip(ns, means))
+    if len(ns) < 3:
+        return False, f"MA-CQL improvement over the behavior policy: {per_n or 'none'}; fewer than 3 values of n"
+    rho = spearman(ns, means)
+    slope = float(np.polyfit(ns, means, 1)[0])
+    holds = bool(np.isfinite(rho) and rho <= threshold)
+    return holds, (f"MA-CQL improvement 100 (S - R_behavior)/|R_behavior|, mean over seeds: {per_n}; Spearman "
+                   f"rho(n, improvement) = {rho:+.2f} (holds if <= {threshold}), least-squares slope "
+                   f"{slope:+.2f} %/agent")
+
+
+def claim_1d(records: Sequence[Mapping]) -> tuple[bool, str]:
+    recs = [r for r in records if r.get("keys", {}).get("method") == "landscape"]
+    if not recs:
+        return False, "no landscape record"
+    ex = [r["extra"] for r in recs]
+    gain = float(np.mean([e["mean_q_gain"] for e in ex]))
+    frac = float(np.mean([e["frac_omar_higher"] for e in ex]))
+    gap = float(np.mean([e["mean_gap_to_grid_max"] for e in ex]))
+    holds = gain > 0
+    return holds, (f"on MA-CQL's critic after {ex[0]['probe_steps']} actor step(s) from the same snapshot, "
+                   f"over {ex[0]['n_probe']} dataset states x 2 agents x {len(ex)} seed(s): mean Q(a_OMAR) - "
+                   f"Q(a_MA-CQL) = {gain:+.4f}, OMAR's Q higher on {100 * frac:.0f}% of (state, agent) pairs; "
+                   f"MA-CQL's pi(o) lies {gap:.4f} below the grid's best Q on average")
+
+
+def verdicts(records: Sequence[Mapping]) -> dict[str, tuple[bool, str]]:
+    return {"1b_omar_best": claim_1b(records), "1c_cql_degrades": claim_1c(records),
+            "1d_rectified_action": claim_1d(records)}
+
+
+# ----------------------------------------------------------------------------------------------
+# plots
+# ----------------------------------------------------------------------------------------------
+def plot_b(records: Sequence[Mapping], path: Path) -> Path:
+    from common.report import plot_curves
+
+    recs = [r for r in records if r["keys"].get("n_agents") == 2 and r["keys"].get("method") in CURVE_METHODS]
+    return plot_curves(recs, path, ["method"], "score", "Fig. 1(b): 2-agent spread1d, medium-replay")
+
+
+def plot_c(records: Sequence[Mapping], path: Path) -> Path:
+    imp = improvements(records)
+    p = plt()
+    fig, ax = p.subplots(figsize=(5, 3.5))
+    ns = sorted(imp)
+    ax.bar(ns, [np.mean(imp[n]) for n in ns], yerr=[np.std(imp[n]) for n in ns], capsize=3, color="tab:orange")
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xticks(ns)
+    ax.set_xlabel("number of agents n")
+    ax.set_ylabel("MA-CQL over behavior (%)")
+    ax.set_title("Fig. 1(c): spread1d medium-replay")
+    return save(fig, path)
+
+
+def plot_d(records: Sequence[Mapping], path: Path) -> Path | None:
+    recs = sorted((r for r in records if r["keys"].get("method") == "landscape"), key=lambda r: r["seed"])
+    if not recs:
+        return None
+    e, seed = recs[0]["extra"], recs[0]["seed"]
+    p = plt()
+    fig, (a1, a2) = p.subplots(1, 2, figsize=(9, 3.6))
+    a1.plot(e["grid"], e["q_grid_ma_cql"], color="k", lw=1)
+    a1.plot(e["a_cur"], e["q_cur"], "o", color="red", ms=9, label="MA-CQL pi(o)")
+    a1.plot(e["a_cql"], e["q_cql"], "^", color="green", ms=9, label="after MA-CQL step")
+    a1.plot(e["a_omar"], e["q_omar"], "s", color="blue", ms=8, label="after OMAR step")
+    a1.set_title(f"MA-CQL critic, agent 0, state {e['state_index']}")
+    a2.plot(e["grid"], e["q_grid_omar"], color="k", lw=1)
+    a2.plot(e["a_omar_policy"], e["q_omar_policy_own_critic"], "s", color="blue", ms=8, label="trained OMAR pi(o)")
+    a2.set_title("trained OMAR's critic, same state")
+    for ax in (a1, a2):
+        ax.set_xlabel("action a (agent 0)")
+        ax.set_ylabel("Q1(o, a)")
+        ax.legend(fontsize="small")
+    fig.suptitle(f"Fig. 1(d), seed {seed}: the probe state where MA-CQL's pi(o) is furthest below the best Q",
+                 fontsize="small")
+    return save(fig, path)
+
+
+def finish(records: list[dict], results: Path, profile: str) -> None:
+    out = results / profile / "omar"
+    for name, fn in (("b", plot_b), ("c", plot_c), ("d", plot_d)):
+        png = fn(records, out / f"{ITEM}_{name}.png")
+        if png is not None:
+            print(f"[omar/{ITEM}] wrote {png}", flush=True)
+    write_claims(results, profile, ITEM, verdicts(records))
+
+
+def main(argv=None):
+    return run_main(__doc__.splitlines()[0], build_cells, figure1_job, "omar", ITEM,
+                    paper_overrides=PROFILE_OVERRIDES, argv=argv, after=figure_after(ITEM, finish))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""OMAR Figure 2: improvement of OMAR over MA-CQL with n = 1..5 agents (spread1d, medium-replay).
+
+    python papers/omar/figure2.py --profile smoke      # or quick / full; --help for all options
+
+Cells: n_agents 1..5 x method {ma_cql, omar} on omar/spread1d medium-replay, official hyperparameters
+(config.py via papers.omar.jobs.offline_config); smoke runs n = 2 only (figure1.AGENTS explains why).
+Improvement (%) per n = 100 (mean S_OMAR - mean S_MA-CQL) / |mean S_MA-CQL| (raw returns, means over seeds).
+Outputs: results/<profile>/omar/figure2_gain.png and one verdict per claim (published.CLAIMS):
+  omar_beats_cql_all_n     mean S_OMAR > mean S_MA-CQL for every n that ran;
+  gain_larger_multiagent   the mean improvement over n >= 2 exceeds the improvement at n = 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file: make the repo root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from pathlib import Path  # noqa: E402
+from typing import Mapping, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from common.experiment import Cell, main as run_main  # noqa: E402
+from papers.omar.config import PROFILE_OVERRIDES  # noqa: E402
+from papers.omar.figure1 import AGENTS, ENV, KIND  # noqa: E402
+from papers.omar.jobs import offline_config, offline_job  # noqa: E402
+from papers.omar.landscape import figure_after, fmt, plt, save, seed_means, write_claims  # noqa: E402
+
+ITEM = "figure2"
+METHODS = ("ma_cql", "omar")
+
+
+def build_cells(profile) -> list[Cell]:
+    return [Cell("omar", ITEM, {"n_agents": n, "method": m}, offline_config(profile, ENV, KIND, m, {"n_agents": n}))
+            for n in AGENTS[profile.name] for m in METHODS]
+
+
+def per_n(records: Sequence[Mapping]) -> dict[int, dict[str, float]]:
+    """n -> {cql, cql_std, omar, omar_std, gain (%)} for every n where both methods have records."""
+    out = {}
+    for n in sorted({int(r["keys"]["n_agents"]) for r in records if "n_agents" in r.get("keys", {})}):
+        c, cs, _ = seed_means(records, "score", n_agents=n, method="ma_cql")
+        o, os_, _ = seed_means(records, "score", n_agents=n, method="omar")
+        if c is None or o is None:
+            continue
+        gain = 100.0 * (o - c) / abs(c) if c != 0 else float("nan")
+        out[n] = {"cql": c, "cql_std": cs, "omar": o, "omar_std": os_, "gain": gain}
+    return out
+
+
+def claim_all_n(records: Sequence[Mapping]) -> tuple[bool, str]:
+    t = per_n(records)
+    if not t:
+        return False, "no n with both methods"
+    text = "; ".join(f"n={n}: OMAR {fmt(v['omar'])} vs MA-CQL {fmt(v['cql'])} ({v['gain']:+.1f}%)"
+                     for n, v in t.items())
+    holds = all(v["omar"] > v["cql"] for v in t.values())
+    return holds, f"mean final raw return over seeds: {text}; OMAR higher for every n: {holds}"
+
+
+def claim_multiagent(records: Sequence[Mapping]) -> tuple[bool, str]:
+    t = per_n(records)
+    multi = [v["gain"] for n, v in t.items() if n >= 2]
+    if 1 not in t or not multi:
+        return False, f"needs n = 1 and some n >= 2; have n = {sorted(t)}"
+    m = float(np.mean(multi))
+    holds = m > t[1]["gain"]
+    each = ", ".join(f"n={n}: {v['gain']:+.1f}%" for n, v in t.items() if n >= 2)
+    return holds, f"improvement of OMAR over MA-CQL: n=1 {t[1]['gain']:+.1f}%, mean over n >= 2 {m:+.1f}% ({each})"
+
+
+def verdicts(records: Sequence[Mapping]) -> dict[str, tuple[bool, str]]:
+    return {"omar_beats_cql_all_n": claim_all_n(records), "gain_larger_multiagent": claim_multiagent(records)}
+
+
+def plot(records: Sequence[Mapping], path: Path) -> Path:
+    t = per_n(records)
+    ns = list(t)
+    p = plt()
+    fig, (a1, a2) = p.subplots(1, 2, figsize=(9, 3.6))
+    a1.bar(ns, [t[n]["gain"] for n in ns], color="tab:blue")
+    a1.axhline(0.0, color="grey", lw=0.8)
+    a1.set_ylabel("OMAR over MA-CQL (%)")
+    w = 0.38
+    a2.bar(np.array(ns) - w / 2, [t[n]["cql"] for n in ns], w, yerr=[t[n]["cql_std"] for n in ns], capsize=3,
+           label="MA-CQL", color="tab:orange")
+    a2.bar(np.array(ns) + w / 2, [t[n]["omar"] for n in ns], w, yerr=[t[n]["omar_std"] for n in ns], capsize=3,
+           label="OMAR", color="tab:blue")
+    a2.set_ylabel("final raw return (mean ± std)")
+    a2.legend(fontsize="small")
+    for ax in (a1, a2):
+        ax.set_xticks(ns)
+        ax.set_xlabel("number of agents n")
+    fig.suptitle("Fig. 2: spread1d medium-replay", fontsize="small")
+    return save(fig, path)
+
+
+def finish(records: list[dict], results: Path, profile: str) -> None:
+    png = plot(records, results / profile / "omar" / f"{ITEM}_gain.png")
+    print(f"[omar/{ITEM}] wrote {png}", flush=True)
+    write_claims(results, profile, ITEM, verdicts(records))
+
+
+def main(argv=None):
+    return run_main(__doc__.splitlines()[0], build_cells, offline_job, "omar", ITEM,
+                    paper_overrides=PROFILE_OVERRIDES, argv=argv, after=figure_after(ITEM, finish))
+
+
+if __name__ == "__main__":
+    main()
