@@ -476,9 +476,12 @@ def render_figure(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping]
             png = plot_sweep(records, png_path, spec.get("x"), spec.get("group", "method"), metric,
                              "bar" if plot == "bar" else "line", spec.get("title"))
     out = []
+    # the script's own panels (spec["pngs"], drawn beside the records) come first when they exist
+    panels = [name for name in spec.get("pngs", ()) if (Path(png_path).parent / name).exists()]
+    out += [f"![{item} {Path(name).stem}]({name})\n" for name in panels]
     if png is not None:
         out += [f"![{item}]({png.name})\n"]
-    else:
+    elif not panels:
         out += ["_no records yet: nothing plotted_\n"]
     cells = compare_cells(records, entries, _key_names(records, entries), metric)
     if cells:

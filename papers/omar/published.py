@@ -25,10 +25,10 @@ ITEMS = {
                "rows": ["method"], "cols": "dataset", "metric": "normalized"},
     "table6": {"kind": "table", "title": "Multi-agent HalfCheetah 2x3",
                "rows": ["method"], "cols": "dataset", "metric": "normalized"},
-    "figure1": {"kind": "figure", "title": "MA-TD3+BC, MA-CQL and OMAR on spread1d medium-replay (b, c, d)"},
-    "figure2": {"kind": "figure", "title": "Improvement of OMAR over MA-CQL, n = 1..5 agents"},
-    "figure3": {"kind": "figure", "title": "Ablation of the regularization coefficient tau per dataset kind"},
-    "figure4": {"kind": "figure", "title": "Sampling hyperparameters (iterations, samples, mu0, sigma0)"},
+    "figure1": {"kind": "figure", "pngs": ["figure1_b.png", "figure1_c.png", "figure1_d.png"], "title": "MA-TD3+BC, MA-CQL and OMAR on spread1d medium-replay (b, c, d)"},
+    "figure2": {"kind": "figure", "pngs": ["figure2_gain.png"], "title": "Improvement of OMAR over MA-CQL, n = 1..5 agents"},
+    "figure3": {"kind": "figure", "pngs": ["figure3_tau.png"], "title": "Ablation of the regularization coefficient tau per dataset kind"},
+    "figure4": {"kind": "figure", "pngs": ["figure4_sampling.png"], "title": "Sampling hyperparameters (iterations, samples, mu0, sigma0)"},
 }
 
 
