@@ -32,6 +32,16 @@ would push the prey further out once ``|x| >= 0.9`` on that axis (where its boun
 reversed, so the scripted prey does not simply run off the map (the learned prey is penalised for doing so).
 The prey's reward (OMAR's formula) is returned in ``info["prey_reward"]``.
 
+Prey options of tag and world (JSON-able, so a dataset spec or evaluation config can name the prey):
+- ``prey="scripted"`` (default): :func:`flee_action` as above, or ``prey_policy`` when one is given.
+- ``prey="v1"``: our frozen learned prey, trained online by MATD3 against learning predators
+  (``python -m papers.omar.prey``, card ``envs/assets/prey/<tag|world>-v1.json``). Its actor is loaded from
+  ``envs/assets/prey/<tag|world>-v1.npz`` after its sha256 is checked against ``manifest.json`` and is run in
+  numpy (:class:`NumpyActor`: [input BatchNorm, eval mode] -> (Linear -> ReLU)* -> Linear -> tanh), in float64.
+- ``learn_prey=True`` (training only): no fixed prey; the prey is a 4th, last agent (``agent_0``, obs 14 / 22
+  padded to the predators' 16 / 24) that takes actions like the predators (force a · 4.0) and whose reward
+  is the prey reward (also in ``info["prey_reward"]``); ``shared_reward`` is then False.
+
 ``state()`` everywhere is the concatenation of every world agent's observation, the prey's included, in
 world order (predators first, prey last); this is mpe2's ``SimpleEnv.state()`` convention.
 
@@ -56,7 +66,10 @@ damping, mass or contact forces (OTC entities do not collide). Initial positions
 
 from __future__ import annotations
 
+import hashlib
+import json
 import numbers
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -101,6 +114,118 @@ def _check_prey_policy(value, obs_dim: int):
             f"prey's obs (np.ndarray [{obs_dim}]) to an action in [-1, 1]^2"
         )
     return value
+
+
+def _prey_options(env_name: str, prey_policy, prey, learn_prey, obs_dim: int) -> PreyPolicy | None:
+    """Check the prey options of tag / world; returns the fixed prey's policy (None when learn_prey)."""
+    _check_prey_policy(prey_policy, obs_dim)
+    allowed = ("scripted", *PREY_VERSIONS)
+    if not isinstance(prey, str) or prey not in allowed:
+        raise ValueError(f"prey={prey!r} is not allowed; prey must be one of {', '.join(map(repr, allowed))}")
+    if not isinstance(learn_prey, bool):
+        raise ValueError(f"learn_prey={learn_prey!r} is not allowed; learn_prey must be True or False")
+    if learn_prey and (prey != "scripted" or prey_policy is not None):
+        raise ValueError(f"learn_prey=True makes the prey a learning agent; it cannot be combined with "
+                         f"prey={prey!r} / prey_policy={prey_policy!r}")
+    if prey_policy is not None and prey != "scripted":
+        raise ValueError(f"give either prey={prey!r} or a prey_policy callable, not both")
+    if learn_prey:
+        return None
+    if prey != "scripted":
+        actor = load_prey(env_name, prey)
+        if actor.obs_dim != obs_dim:
+            raise ValueError(
+                f"prey={prey!r} of {env_name} expects {actor.obs_dim} obs entries; the prey sees {obs_dim}"
+            )
+        return actor
+    return prey_policy
+
+
+# ---- learned, frozen prey ------------------------------------------------------------------------------
+PREY_DIR = Path(__file__).resolve().parent / "assets" / "prey"  # <key>-<version>.npz, cards, manifest.json
+PREY_VERSIONS = ("v1",)  # learned prey versions; "scripted" is the rule-based flee_action
+PREY_KEYS = {"omar/tag": "tag", "omar/world": "world"}  # env name -> asset file prefix
+
+
+def prey_file(env_name: str, version: str) -> str:
+    """Asset file name of a learned prey, e.g. ``tag-v1.npz``."""
+    return f"{PREY_KEYS[env_name]}-{version}.npz"
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class NumpyActor:
+    """A deterministic actor exported from ``common.nets.DeterministicActor`` (one member), evaluated in numpy
+    float64: ``x`` = obs zero-padded to the trained input width (the learner's padded obs),
+    [``(x − mean) / sqrt(var + eps) · gamma + beta``, BatchNorm in eval mode, if exported], then
+    (``x @ W_i + b_i`` -> ReLU) per hidden layer, ``max_action · tanh(x @ W_L + b_L)``.
+
+    Arrays (``np.savez``): ``obs_dim`` (the env's real prey obs size), ``max_action``, ``n_layers`` and
+    ``W{i}`` [in, out], ``b{i}`` [out]; with input BatchNorm also ``bn_mean``, ``bn_var``, ``bn_weight``,
+    ``bn_bias`` [in] and ``bn_eps``."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        f64 = lambda k: np.asarray(arrays[k], dtype=np.float64)  # noqa: E731
+        self.obs_dim = int(arrays["obs_dim"])
+        self.max_action = float(arrays["max_action"])
+        n = int(arrays["n_layers"])
+        self.layers = [(f64(f"W{i}"), f64(f"b{i}")) for i in range(n)]
+        self.in_dim = self.layers[0][0].shape[0]
+        self.bn = None
+        if "bn_mean" in arrays:
+            scale = f64("bn_weight") / np.sqrt(f64("bn_var") + float(arrays["bn_eps"]))
+            self.bn = (f64("bn_mean"), scale, f64("bn_bias"))
+        if self.obs_dim > self.in_dim:
+            raise ValueError(f"actor input width {self.in_dim} < obs_dim {self.obs_dim}")
+
+    @classmethod
+    def load(cls, path: Path) -> "NumpyActor":
+        with np.load(path, allow_pickle=False) as z:
+            return cls({k: z[k] for k in z.files})
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """obs [*, obs_dim] -> actions [*, A] in [−max_action, max_action]."""
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"NumpyActor expects obs with {self.obs_dim} entries, got shape {obs.shape}")
+        x = np.zeros((*obs.shape[:-1], self.in_dim))
+        x[..., : self.obs_dim] = obs
+        if self.bn is not None:
+            mean, scale, beta = self.bn
+            x = (x - mean) * scale + beta
+        last = len(self.layers) - 1
+        for i, (w, b) in enumerate(self.layers):
+            x = x @ w + b
+            if i < last:
+                x = np.maximum(x, 0.0)
+        return self.max_action * np.tanh(x)
+
+
+_PREY_CACHE: dict[str, NumpyActor] = {}  # sha256 -> actor (files are read and checked on every load)
+
+
+def load_prey(env_name: str, version: str, root: Path | str | None = None) -> NumpyActor:
+    """The frozen learned prey ``version`` of ``env_name`` from ``root`` (default :data:`PREY_DIR`), after
+    checking its sha256 against ``root/manifest.json``."""
+    root = Path(root) if root is not None else PREY_DIR
+    name = prey_file(env_name, version)
+    path, manifest_path = root / name, root / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"prey weights {path} are missing (train them with: python -m papers.omar.prey "
+                                f"--env {env_name})")
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} is missing: cannot verify the checksum of {path}")
+    entry = json.loads(manifest_path.read_text()).get(name)
+    if entry is None:
+        raise ValueError(f"{manifest_path} has no entry for {name}: cannot verify the checksum of {path}")
+    digest = sha256_file(path)
+    if digest != entry["sha256"]:
+        raise ValueError(f"checksum mismatch for prey weights {path}: sha256 {digest}, manifest says {entry['sha256']}")
+    if digest not in _PREY_CACHE:
+        _PREY_CACHE[digest] = NumpyActor.load(path)
+    return _PREY_CACHE[digest]
 
 
 # ---- the scripted prey ---------------------------------------------------------------------------------
@@ -321,12 +446,14 @@ class ParticleEnv(MultiAgentEnv):
         action_mode: str,
         prey_policy: PreyPolicy | None = None,
         prey_scale: float = 0.0,
+        learned_prey: bool = False,
     ):
         super().__init__(spec)
         self.scenario, self.world = scenario, world
         self.action_mode = action_mode
         n = spec.n_agents
         self.learned: list[Agent] = list(world.agents[:n])
+        self.learned_prey = learned_prey  # the last learned agent is the prey (learn_prey=True)
         self.prey: Agent | None = None
         if len(world.agents) > n:
             (self.prey,) = world.agents[n:]
@@ -377,6 +504,9 @@ class ParticleEnv(MultiAgentEnv):
         if self.prey is not None:
             info["prey_reward"] = float(self.scenario.reward(self.prey, self.world))
             info["prey_action"] = self.last_prey_action
+        elif self.learned_prey:
+            info["prey_reward"] = float(rewards[-1])
+            info["prey_action"] = np.asarray(actions[-1], dtype=np.float64)
         return self._obs(), rewards, False, False, info
 
     def state(self) -> np.ndarray:
@@ -394,6 +524,7 @@ def _build(
     act_bound: float = 1.0,
     prey_policy: PreyPolicy | None = None,
     prey_scale: float = 0.0,
+    learned_prey: bool = False,
 ) -> ParticleEnv:
     # dims from a throwaway initial state (the env's own RNG is untouched)
     scenario.reset_world(world, np.random.default_rng(0))
@@ -410,7 +541,7 @@ def _build(
         shared_reward=shared,
         options=options,
     )
-    return ParticleEnv(spec, scenario, world, action_mode, prey_policy, prey_scale)
+    return ParticleEnv(spec, scenario, world, action_mode, prey_policy, prey_scale, learned_prey)
 
 
 # ---- factories (their keyword arguments are the env's options) -----------------------------------------
@@ -420,30 +551,41 @@ def make_omar_spread() -> ParticleEnv:
     return _build("omar/spread", scenario, scenario.make_world(3), 3, "force", {}, shared=False)
 
 
-def make_omar_tag(*, prey_policy: PreyPolicy | None = None) -> ParticleEnv:
-    """OMAR's Predator-Prey: 3 learned predators (obs 16) + 1 fixed prey (obs 14, accel 4.0)."""
-    _check_prey_policy(prey_policy, 14)
+def _make_predator_prey(name, scenario, world, prey_dim, prey_pos_at, prey_pred_at, prey_policy, prey, learn_prey):
+    """tag / world: 3 learned predators + a fixed prey (scripted, learned v<k> or a callable), or, with
+    ``learn_prey``, 4 learned agents (the prey last). See the module docstring."""
+    policy = _prey_options(name, prey_policy, prey, learn_prey, prey_dim)
+    options = {"prey_policy": prey_policy, "prey": prey, "learn_prey": learn_prey}
+    if learn_prey:
+        return _build(name, scenario, world, 4, "force", options, shared=False, learned_prey=True)
+    if policy is None:
+        policy = _flee_policy(prey_pos_at, prey_pred_at, 3, turn=True)
+    return _build(
+        name, scenario, world, 3, "force", options, shared=True, prey_policy=policy, prey_scale=world.agents[3].accel,
+    )  # fmt: skip
+
+
+def make_omar_tag(
+    *, prey_policy: PreyPolicy | None = None, prey: str = "scripted", learn_prey: bool = False
+) -> ParticleEnv:
+    """OMAR's Predator-Prey: 3 learned predators (obs 16) + 1 fixed prey (obs 14, accel 4.0): ``prey`` =
+    "scripted" (or the ``prey_policy`` callable) or a frozen learned version ("v1"); ``learn_prey=True``
+    makes the prey a 4th learning agent instead."""
     scenario = OmarTagScenario()
     world = scenario.make_world(num_good=1, num_adversaries=3, num_obstacles=2)
     # prey obs [vel 0:2, pos 2:4, 2 landmarks rel 4:8, 3 predators rel 8:14]
-    policy = prey_policy if prey_policy is not None else _flee_policy(2, 8, 3, turn=True)
-    return _build(
-        "omar/tag", scenario, world, 3, "force", {"prey_policy": prey_policy}, shared=True,
-        prey_policy=policy, prey_scale=world.agents[3].accel,
-    )  # fmt: skip
+    return _make_predator_prey("omar/tag", scenario, world, 14, 2, 8, prey_policy, prey, learn_prey)
 
 
-def make_omar_world(*, prey_policy: PreyPolicy | None = None) -> ParticleEnv:
-    """OMAR's World: 3 learned predators (obs 24) + 1 fixed prey (obs 22, accel 4.0), no comm."""
-    _check_prey_policy(prey_policy, 22)
+def make_omar_world(
+    *, prey_policy: PreyPolicy | None = None, prey: str = "scripted", learn_prey: bool = False
+) -> ParticleEnv:
+    """OMAR's World: 3 learned predators (obs 24) + 1 fixed prey (obs 22, accel 4.0), no comm; ``prey``
+    and ``learn_prey`` as in :func:`make_omar_tag`."""
     scenario = OmarWorldScenario()
     world = scenario.make_world()
     # prey obs [vel 0:2, pos 2:4, 5 entities rel 4:14, 3 predators rel 14:20, in_forest 20:22]
-    policy = prey_policy if prey_policy is not None else _flee_policy(2, 14, 3, turn=True)
-    return _build(
-        "omar/world", scenario, world, 3, "force", {"prey_policy": prey_policy}, shared=True,
-        prey_policy=policy, prey_scale=world.agents[3].accel,
-    )  # fmt: skip
+    return _make_predator_prey("omar/world", scenario, world, 22, 2, 14, prey_policy, prey, learn_prey)
 
 
 def make_omar_spread1d(*, n_agents: int = 2) -> ParticleEnv:

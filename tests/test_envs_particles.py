@@ -39,6 +39,9 @@ def _place(entities, positions):
         ("omar/spread", {}, (18,) * 3, 54, 2, 1.0, False),
         ("omar/tag", {}, (16,) * 3, 3 * 16 + 14, 2, 1.0, True),
         ("omar/world", {}, (24,) * 3, 3 * 24 + 22, 2, 1.0, True),
+        ("omar/tag", {"prey": "scripted"}, (16,) * 3, 3 * 16 + 14, 2, 1.0, True),
+        ("omar/tag", {"learn_prey": True}, (16, 16, 16, 14), 3 * 16 + 14, 2, 1.0, False),
+        ("omar/world", {"learn_prey": True}, (24, 24, 24, 22), 3 * 24 + 22, 2, 1.0, False),
         ("omar/spread1d", {"n_agents": 1}, (3,), 3, 1, 1.0, False),
         ("omar/spread1d", {"n_agents": 2}, (5,) * 2, 10, 1, 1.0, False),
         ("omar/spread1d", {"n_agents": 5}, (11,) * 5, 55, 1, 1.0, False),
@@ -282,6 +285,8 @@ def test_default_prey_flees():
         ("otc/predator_prey", {"n_predators": -1}, "n_predators=-1"),
         ("omar/tag", {"prey_policy": "flee"}, "prey_policy='flee'"),
         ("omar/world", {"prey_policy": 3}, "callable"),
+        ("omar/tag", {"prey": "v0"}, "prey must be one of 'scripted', 'v1'"),
+        ("omar/world", {"learn_prey": "yes"}, "learn_prey='yes'"),
         ("omar/spread", {"n_agents": 3}, "unknown option"),
     ],
 )

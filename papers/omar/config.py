@@ -78,7 +78,9 @@ def tau_alpha(env: str, dataset: str) -> tuple[float, float]:
 
 
 # Env options every OMAR item uses (the dataset spec and the evaluation env both get them).
-ENV_OPTIONS: dict[str, dict] = {}
+# tag / world: our frozen prey v1 (papers/omar/prey.py; envs/assets/prey/*-v1.json cards), trained online
+# against learning predators as OMAR's was; OMAR's own pretrained prey is not downloadable.
+ENV_OPTIONS: dict[str, dict] = {"omar/tag": {"prey": "v1"}, "omar/world": {"prey": "v1"}}
 
 
 def env_options(env: str) -> dict:
