@@ -160,7 +160,7 @@ def test_generate_protocol_cards_and_medium_replay_prefix(protocol):
     assert refs["random"]["random"] == pytest.approx(out["random"].episode_returns.mean())
     assert refs["random"]["expert"] == pytest.approx(out["expert"].episode_returns.mean())
     beh = out["medium"].card["behavior"]
-    assert 0 < beh["medium_step"] <= beh["train_steps"]
+    assert 500 < beh["medium_step"] <= beh["train_steps"]  # after learning_starts: a learned policy
     assert beh["medium_eval_score"] >= beh["medium_threshold"]
     mr = out["medium-replay"]
     assert mr.size == beh["medium_step"] and mr.timeouts[-1]
@@ -190,7 +190,7 @@ def test_load_or_generate_loads_verified_cache(protocol, tmp_path, monkeypatch):
     out, sizes = protocol
     opts = {"n_agents": 1}
     for k, d in out.items():
-        d.save(collect_mod._path("omar/spread1d", k, 1, 0, tmp_path))
+        d.save(collect_mod._path("omar/spread1d", k, 1, 0, tmp_path, opts))
 
     def boom(*a, **k):
         raise AssertionError("should load, not generate")
@@ -200,7 +200,7 @@ def test_load_or_generate_loads_verified_cache(protocol, tmp_path, monkeypatch):
     np.testing.assert_array_equal(got["expert"].obs, out["expert"].obs)
     with pytest.raises(DatasetError, match="requested"):
         load_or_generate("omar/spread1d", {"n_agents": 1}, {**sizes, "random": 50}, root=tmp_path)
-    p = collect_mod._path("omar/spread1d", "medium", 1, 0, tmp_path)
+    p = collect_mod._path("omar/spread1d", "medium", 1, 0, tmp_path, opts)
     raw = bytearray(p.with_name(p.name + ".npz").read_bytes())
     raw[-100] ^= 0xFF
     p.with_name(p.name + ".npz").write_bytes(bytes(raw))

@@ -10,7 +10,7 @@ OMAR says only that noise is added "to increase diversity following D4RL"; neith
 nor the medium level is published. Our choices (recorded in every card):
 
 - noise: N(0, (0.1 · max_action)²) on each action, clipped to the bounds (TD3's exploration level);
-- medium level: the first evaluation at which a seed's deterministic score reaches
+- medium level: the first evaluation after learning starts at which a seed's deterministic score reaches
   ``random + medium_fraction · (expert − random)``, where random = the score of the random behavior
   policy and expert = the final score, both by the same deterministic evaluation. The default
   ``medium_fraction = 0.31`` is where OMAR's spread medium data sits between its random and expert
@@ -27,6 +27,7 @@ Rewards are per agent as the env gives them; ``episode_returns`` follow ``return
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -251,7 +252,10 @@ def generate_protocol(
                 f"({lo[s]:.3f}); train longer or check the config"
             )
         thr = lo[s] + medium_fraction * (hi[s] - lo[s])
-        j = next(j for j in range(1, len(snaps)) if curve[j, s] >= thr)
+        # the medium policy is a learned one: snapshots taken before the first update (step-0 actor
+        # copies, which can pass the threshold when "random" is uniform actions) are skipped
+        learned = [j for j in range(1, len(snaps)) if snaps[j]["step"] > cfg.learning_starts] or [len(snaps) - 1]
+        j = next((j for j in learned if curve[j, s] >= thr), len(snaps) - 1)
         med_step = snaps[j]["step"]
         info = {
             "learner": "MATD3 (common.behavior.matd3)", "train_seed": seed, "train_steps": int(lr.env_steps),
@@ -263,7 +267,11 @@ def generate_protocol(
             "curve": {"steps": [sn["step"] for sn in snaps], "scores": curve[:, s].round(4).tolist()},
         }
         base_prot = {"paper_protocol": "OMAR §5.1 / D4RL", "random_policy": random_policy,
-                     "env_options": _jsonable(env_options), "sizes": dict(sizes)}
+                     "env_options": _jsonable(env_options), "sizes": dict(sizes),
+                     "episode_end": (f"step {lr.spec.episode_length} of an episode is a time-limit truncation: "
+                                     "timeouts = True, terminals = False; the behavior critic bootstrapped "
+                                     "through it (only terminals stop the bootstrap); earlier ends come from "
+                                     "env termination (terminals = True)")}
         cseed = 1_000 * int(seed) + 500  # collection env seeds: apart from training and evaluation
         dsets: dict[str, Dataset] = {}
         pol = {
@@ -295,11 +303,22 @@ def generate_protocol(
     return out
 
 
-def _path(env_name: str, kind: str, version: int, seed: int, root: str | Path | None) -> Path:
+def options_suffix(env_options: Mapping[str, Any] | None) -> str:
+    """'' for no env options, else '-o' + 8 hex digits of the sha256 of their sorted JSON: datasets of
+    different env options (e.g. another fixed prey) never share a cache path."""
+    if not env_options:
+        return ""
+    blob = json.dumps(_jsonable(dict(env_options)), sort_keys=True)
+    return "-o" + hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def _path(env_name: str, kind: str, version: int, seed: int, root: str | Path | None,
+          env_options: Mapping[str, Any] | None = None) -> Path:
     ds_id = dataset_id(env_name, kind, version)
     p = dataset_path(ds_id)
     if root is not None:
         p = Path(root) / p.relative_to(data_root())
+    p = p.with_name(p.name + options_suffix(env_options))
     return p if seed == 0 else p.with_name(f"{p.name}-seed{seed}")
 
 
@@ -318,9 +337,10 @@ def load_or_generate(
     Dataset.load), or generate them with :func:`generate_protocol` (``kw`` passed on) and save them.
 
     Paths: ``dataset_path("<env>/<kind>-v<version>")`` (under ``root`` instead of data_root() if
-    given), with a ``-seed<k>`` suffix for seeds other than 0. A cached set whose cards disagree
+    given), with an ``-o<hash>`` suffix for non-empty env_options (:func:`options_suffix`) and a
+    ``-seed<k>`` suffix for seeds other than 0. A cached set whose cards disagree
     with the request (sizes, env options) raises DatasetError: regenerate or bump the version."""
-    paths = {k: _path(env_name, k, version, seed, root) for k in sizes}
+    paths = {k: _path(env_name, k, version, seed, root, env_options) for k in sizes}
     have = all(p.with_name(p.name + ".npz").exists() and p.with_name(p.name + ".json").exists() for p in paths.values())
     if have and not regenerate:
         out = {k: Dataset.load(p) for k, p in paths.items()}

@@ -67,6 +67,7 @@ class MATD3Config:
     train_freq: int = 4  # an update round every `train_freq` transitions per seed
     gradient_steps: int = 1  # updates per round (updates per transition = gradient_steps / train_freq)
     grad_clip: float | None = 0.5  # per-member grad-norm clip (maddpg-pytorch: 0.5); None = off
+    reward_scale: float = 1.0  # the critic learns Q of reward_scale * r (evaluation and data keep r)
     n_envs: int = 1  # env copies per seed stepped together (transitions per env step per seed)
     eval_every: int = 5000  # evaluate every this many transitions per seed (0 = never)
     eval_episodes: int = 10  # deterministic evaluation episodes per seed
@@ -107,6 +108,7 @@ class MATD3Config:
             "train_freq": self.train_freq >= 1,
             "gradient_steps": self.gradient_steps >= 0,
             "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+            "reward_scale": self.reward_scale > 0,
             "n_envs": self.n_envs >= 1,
             "eval_every": self.eval_every >= 0,
             "eval_episodes": self.eval_episodes >= 1,
@@ -324,6 +326,7 @@ class MATD3:
         M, B = self.M, self.cfg.batch_size
         obs, act, next_obs = b["obs"], b["actions"], b["next_obs"]  # [M, B, N, O], [M, B, N, A], [M, B, N, O]
         r = b["rewards"].gather(2, self.agents.to(self.device).view(M, 1, 1).expand(M, B, 1)).squeeze(2)  # [M, B]
+        r = r * self.cfg.reward_scale
         with torch.no_grad():
             a2 = self._joint_target_actions(next_obs)
             q1t, q2t = self.critic_targ(next_obs.reshape(M, B, -1), a2.reshape(M, B, -1))  # [M, B, 1]

@@ -1,64 +1,178 @@
 """OMAR's datasets (paper §5.1, the D4RL-style protocol of common.behavior.collect) per profile.
 
-    ds = get_dataset("omar/spread1d", "medium-replay", profile, env_options={"n_agents": 2})
+    ds = get_dataset("omar/spread", "medium-replay", profile)                    # generated once, then loaded
+    ds = get_dataset("omar/tag", "expert", profile, env_options={"prey": "v1"})  # options are part of the key
 
 A thin wrapper over ``load_or_generate``: one MATD3 behavior run (behavior seed 0) makes all four
-kinds of an (env, env_options) pair, cached under ``$OFFMARL_DATA`` (default ./data). Sizes:
+kinds of an (env, env_options) pair, cached under ``$OFFMARL_DATA`` (default ./data); non-empty
+env_options add a ``-o<hash>`` suffix to the cache path, so two options never share a file.
 
-    profile  behavior MATD3 steps        random / medium / expert transitions  medium-replay
-    smoke    3,000                       2,000 (PROFILE_OVERRIDES)              the medium cut
-    quick    75,000                      250,000 (1M x data_scale 0.25)         the medium cut
-    full     300,000                     1,000,000 (paper §4.1.1)               the medium cut
+    profile  behavior MATD3 steps (MPE / HalfCheetah)   random / medium / expert   medium-replay
+    smoke    3,000 / 3,000                               2,000 (PROFILE_OVERRIDES)  the medium cut
+    quick    100,000 / 60,000                            100,000 (DATASET_SIZE)     the medium cut
+    full     300,000 / 1,000,000                         1,000,000 (paper §4.1.1)   the medium cut
 
-The behavior step counts of quick/full are our choice (OMAR does not publish its behavior runs; the
-released spread medium-replay has 97.5k transitions, so the medium level must be reachable well
-inside the run). ``overrides.dataset_size`` of a profile replaces the transition count.
-Each profile uses its own dataset version (smoke 1001, quick 1002, full 1), so a smoke cache
-never shadows a full one. At smoke the behavior learner (batch 256, an update every 2 steps)
-evaluates every 250 steps and starts learning after 250 steps, and "random" is uniform actions
-(OMAR: the step-0 actor): on 2-agent spread1d the step-0 actor happens to score above a 2-3k-step
-MATD3 run, which generate_protocol rightly refuses. config.py's smoke ``behavior_steps`` (2,000)
-is too short for that (the trained policy stays below random), so smoke uses BEHAVIOR_STEPS.
+Why these numbers (OMAR publishes no behavior runs, noise level or medium level):
+- quick is sized for the 2-core machine: behavior run plus collection took 12.5 min for spread
+  (100k steps) and 14 min for HalfCheetah (60k steps) on a shared 2-core machine. OPEN: at 60k
+  steps MATD3 on HalfCheetah-2x3 stays near standing still (final deterministic score -26;
+  uniform random -291), and 30k-step runs on tag (-10 -> -8) and world (-10 -> -3) show no catches
+  yet with the scripted prey; those quick datasets are not usable until the behavior runs learn. quick's data are 100k transitions per kind (0.1 of the paper's
+  1M, not the profile's data_scale 0.25: collection of 3 x 250k MPE transitions alone took longer
+  than the behavior run). ``overrides.dataset_size`` of a profile still replaces the count.
+- the behavior learner: MATD3Config's MPE preset (hidden 64, gamma 0.95, tau 0.01, batch 1024, an
+  update every 4 transitions, exploration noise 0.1, centralized twin critics) with lr 3e-3; OMAR's
+  online settings are unpublished. Deterministic spread scores (10 episodes, Σ_t mean_i r_i) at
+  steps 0 / 10k / 20k / 30k, behavior seed 0, measured on this machine:
+      lr 1e-3 (old default)                         167 / 82 / 174 / 205
+      lr 3e-3 (chosen)                              167 / 125 / 184 / 211
+      lr 1e-3, noise 0.3                            167 / 87 / 104 / 203
+      lr 1e-3, batch 256, update/step, r x 0.1      167 / 166 / 198 / 173
+  The step-0 actor (OMAR's "randomly initialised policy") already scores ~167 because its actions
+  are near 0 and spread's reward is positive; the first learned policies move away and score less,
+  so learning only passes random after ~15k transitions and keeps rising slowly: the MPE behavior
+  run is long (100k at quick) rather than the learner being broken.
+- HalfCheetah: every episode is 1000 steps; step 1000 is a time-limit truncation (timeouts = True,
+  terminals = False), so the behavior critic bootstraps through it and the datasets mark it as a
+  timeout (the offline learners bootstrap there too). MaMuJoCo's HalfCheetah never terminates.
+
+Each profile uses its own dataset version (smoke 1001, quick 1003, full 2), so a smoke cache never
+shadows a full one; bump VERSION when the protocol changes. "random" (RANDOM_POLICY) is the step-0
+MATD3 actor on MPE (OMAR: "a randomly initialised policy") and uniform actions on HalfCheetah (the
+step-0 actor stands still; uniform actions give OMAR's/D4RL's random level) and at smoke (on
+2-agent spread1d the step-0 actor scores above a 2-3k-step MATD3 run, which generate_protocol
+rightly refuses).
+
+CLI (the dataset report, also written to results/<profile>/omar/datasets.md):
+
+    python -m papers.omar.datasets --report --profile quick [--generate] [--env omar/spread ...]
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
-from common.behavior.collect import load_or_generate
+import numpy as np
+
+from common.behavior.collect import _path, load_or_generate
 from common.behavior.matd3 import MATD3Config
 from common.data import Dataset
-from common.profiles import Profile
-from papers.omar.config import DATASETS, FULL_DATASET_SIZE, MEDIUM_FRACTION, RETURN_MODE
+from common.profiles import Profile, get_profile
+from papers.omar.config import (
+    DATASETS, ENV_CHEETAH, ENVS_MPE, FULL_DATASET_SIZE, MEDIUM_FRACTION, PROFILE_OVERRIDES, RETURN_MODE,
+)
 
-BEHAVIOR_STEPS = {"smoke": 3_000, "quick": 75_000, "full": 300_000}
-VERSION = {"smoke": 1001, "quick": 1002, "full": 1}
-# MATD3 overrides per profile (smoke: short run, frequent evaluation so the medium cut exists)
-RANDOM_POLICY = {"smoke": "uniform", "quick": "init", "full": "init"}
-BEHAVIOR_CFG: dict[str, dict[str, Any]] = {
-    "smoke": dict(eval_every=250, learning_starts=250, start_steps=250, eval_episodes=5, batch_size=256,
-                  train_freq=2),
-    "quick": dict(eval_every=2_500),
-    "full": dict(eval_every=5_000),
+FAMILIES = ("mpe", "mujoco")
+# behavior MATD3 transitions per seed, per profile and env family
+BEHAVIOR_STEPS = {
+    "smoke": {"mpe": 3_000, "mujoco": 3_000},
+    "quick": {"mpe": 100_000, "mujoco": 60_000},
+    "full": {"mpe": 300_000, "mujoco": 1_000_000},
 }
+# transitions of random / medium / expert per profile (None: the paper's 1M x profile.data_scale)
+DATASET_SIZE = {"smoke": None, "quick": 100_000, "full": None}
+VERSION = {"smoke": 1001, "quick": 1003, "full": 2}
+# "random" data: MPE the step-0 MATD3 actor (OMAR: "a randomly initialized policy"); HalfCheetah
+# uniform actions: the step-0 actor's near-zero actions stand still (-3 per episode), while OMAR's
+# random data score -283, D4RL's random level (-280), which uniform actions reproduce.
+RANDOM_POLICY = {"smoke": {"mpe": "uniform", "mujoco": "uniform"}, "quick": {"mpe": "init", "mujoco": "uniform"},
+                 "full": {"mpe": "init", "mujoco": "uniform"}}
+# MATD3 overrides per profile and family on top of MATD3Config.preset (see the module docstring).
+# MPE: lr 3e-3 for actor and critic (best of lr 1e-3 / 3e-3, noise 0.1 / 0.3, batch 256 + an update
+# per step + reward scale 0.1 on spread at 30k steps; README "Behavior policies"), 20 evaluation
+# episodes (the medium cut is read off the evaluation curve; 10 episodes gave a standard error of
+# ~30 on spread).
+BEHAVIOR_CFG: dict[str, dict[str, dict[str, Any]]] = {
+    "smoke": {
+        "mpe": dict(eval_every=250, learning_starts=250, start_steps=250, eval_episodes=5, batch_size=256,
+                    train_freq=2),
+        "mujoco": dict(eval_every=1000, learning_starts=1000, start_steps=1000, eval_episodes=1, train_freq=2),
+    },
+    "quick": {
+        "mpe": dict(eval_every=2_500, eval_episodes=20, actor_lr=3e-3, critic_lr=3e-3),
+        "mujoco": dict(eval_every=5_000, eval_episodes=2, start_steps=10_000, learning_starts=10_000),
+    },
+    "full": {
+        "mpe": dict(eval_every=5_000, eval_episodes=20, actor_lr=3e-3, critic_lr=3e-3),
+        "mujoco": dict(eval_every=10_000, eval_episodes=5),
+    },
+}
+COLLECT_ENVS = {"mpe": 8, "mujoco": 1}  # env copies stepped together during collection (batched policy)
+
+# OMAR's released datasets (official_code.md §1.7, from OG-MARL's docs/dataset_cards/omar.md):
+# (return mean, std, min, max, transitions, episodes); "return" = Σ_t r_0 (agent 0's reward).
+PUBLISHED_STATS: dict[str, dict[str, tuple[float, float, float, float, int, int]]] = {
+    "omar/spread": {
+        "random": (159.57, 60.46, -5.43, 510.05, 1_000_000, 40_000),
+        "medium-replay": (203.74, 80.49, 35.69, 582.09, 97_500, 3_900),
+        "medium": (273.39, 92.06, 27.35, 649.51, 1_000_000, 40_000),
+        "expert": (530.95, 71.41, 54.96, 743.89, 1_000_000, 40_000),
+    },
+    "omar/tag": {
+        "random": (-4.13, 10.81, -20.18, 117.09, 1_000_000, 40_000),
+        "medium-replay": (3.90, 20.28, -17.11, 146.12, 62_500, 2_500),
+        "medium": (116.36, 58.86, -12.66, 418.25, 1_000_000, 40_000),
+        "expert": (207.90, 77.51, -16.04, 549.20, 1_000_000, 40_000),
+    },
+    "omar/world": {
+        "random": (-6.83, 5.74, -17.81, 54.41, 1_000_000, 40_000),
+        "medium-replay": (1.23, 13.49, -17.56, 112.90, 80_000, 3_200),
+        "medium": (65.86, 29.55, -9.15, 198.82, 1_000_000, 40_000),
+        "expert": (85.21, 31.11, -11.55, 238.70, 1_000_000, 40_000),
+    },
+    ENV_CHEETAH: {
+        "random": (-282.89, 77.50, -516.90, -62.62, 1_000_000, 1_000),
+        "medium-replay": (423.49, 655.68, -509.10, 1993.00, 460_000, 460),
+        "medium": (1568.87, 273.38, 20.49, 1904.56, 1_000_000, 1_000),
+        "expert": (3338.69, 252.58, 852.45, 3605.42, 1_000_000, 1_000),
+    },
+}
+REPORT_ENVS = (*ENVS_MPE, ENV_CHEETAH)
+
+
+def family(env: str) -> str:
+    return "mujoco" if env.startswith("mamujoco/") else "mpe"
+
+
+def _check_profile(profile: Profile) -> None:
+    if profile.name not in VERSION:
+        raise ValueError(f"unknown profile {profile.name!r}; valid: {sorted(VERSION)}")
 
 
 def dataset_sizes(profile: Profile) -> dict[str, int | None]:
-    n = int(profile.overrides.get("dataset_size", profile.n_data(FULL_DATASET_SIZE)))
+    _check_profile(profile)
+    default = DATASET_SIZE[profile.name] or profile.n_data(FULL_DATASET_SIZE)
+    n = int(profile.overrides.get("dataset_size", default))
     return {"random": n, "medium-replay": None, "medium": n, "expert": n}
 
 
-def behavior_steps(profile: Profile) -> int:
-    return BEHAVIOR_STEPS[profile.name]
+def behavior_steps(profile: Profile, env: str = "omar/spread") -> int:
+    _check_profile(profile)
+    return BEHAVIOR_STEPS[profile.name][family(env)]
 
 
 def dataset_spec(env: str, profile: Profile, env_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything that determines the dataset (goes into a cell's config, hence its hash)."""
+    fam = family(env)
     return {"env": env, "env_options": dict(env_options or {}), "sizes": dataset_sizes(profile),
-            "behavior_steps": behavior_steps(profile), "version": VERSION[profile.name],
-            "behavior_cfg": BEHAVIOR_CFG[profile.name], "random_policy": RANDOM_POLICY[profile.name],
-            "medium_fraction": MEDIUM_FRACTION.get(env, 0.31),
+            "behavior_steps": behavior_steps(profile, env), "version": VERSION[profile.name],
+            "behavior_cfg": BEHAVIOR_CFG[profile.name][fam], "random_policy": RANDOM_POLICY[profile.name][fam],
+            "medium_fraction": MEDIUM_FRACTION.get(env, 0.31), "collect_envs": COLLECT_ENVS[fam],
             "return_mode": RETURN_MODE.get(env, "mean"), "behavior_seed": 0}
+
+
+def spec_paths(spec: Mapping[str, Any]) -> dict[str, Path]:
+    """Cache base paths (no extension) of the four kinds of a spec."""
+    return {k: _path(spec["env"], k, spec["version"], spec["behavior_seed"], None,
+                     env_options=spec["env_options"]) for k in DATASETS}
+
+
+def is_cached(spec: Mapping[str, Any]) -> bool:
+    return all(p.with_name(p.name + ".npz").exists() for p in spec_paths(spec).values())
 
 
 def load_spec(spec: Mapping[str, Any], kind: str, log=print) -> Dataset:
@@ -69,7 +183,8 @@ def load_spec(spec: Mapping[str, Any], kind: str, log=print) -> Dataset:
     out = load_or_generate(
         env, spec["env_options"], spec["sizes"], seed=spec["behavior_seed"], version=spec["version"],
         medium_fraction=spec["medium_fraction"], train_steps=spec["behavior_steps"],
-        return_mode=spec["return_mode"], cfg=cfg, random_policy=spec["random_policy"], log=log,
+        return_mode=spec["return_mode"], cfg=cfg, random_policy=spec["random_policy"],
+        collect_envs=spec.get("collect_envs", 1), log=log,
     )
     return out[kind]
 
@@ -78,3 +193,122 @@ def get_dataset(env: str, kind: str, profile: Profile, env_options: Mapping[str,
                 log=print) -> Dataset:
     """The OMAR dataset ``kind`` of ``env`` under ``profile`` (generated once, then loaded)."""
     return load_spec(dataset_spec(env, profile, env_options), kind, log=log)
+
+
+# ---- the dataset report --------------------------------------------------------------------------
+def medium_position(random: float, medium: float, expert: float) -> float | None:
+    """Where medium sits between random (0 %) and expert (100 %), in percent."""
+    return None if expert == random else 100.0 * (medium - random) / (expert - random)
+
+
+def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options: Mapping[str, Any] | None = None,
+                generate: bool = False, log=print) -> list[dict[str, Any]]:
+    """One row per env x kind: our dataset statistics (None where not generated) beside OMAR's."""
+    rows = []
+    for env in envs_:
+        spec = dataset_spec(env, profile, env_options)
+        ours: dict[str, Dataset] = {}
+        if generate or is_cached(spec):
+            ours = {k: load_spec(spec, k, log=log) for k in DATASETS}
+        means = {k: d.card["returns"]["mean"] for k, d in ours.items()}
+        pub = PUBLISHED_STATS.get(env, {})
+        for kind in DATASETS:
+            d = ours.get(kind)
+            p = pub.get(kind)
+            row = {"env": env, "kind": kind, "ours": None, "published": None}
+            if d is not None:
+                r = d.card["returns"]
+                beh = d.card.get("behavior") or {}
+                row["ours"] = {"transitions": d.size, "episodes": d.n_episodes, "mean": r["mean"], "std": r["std"],
+                               "min": r["min"], "max": r["max"], "medium_step": beh.get("medium_step"),
+                               "train_steps": beh.get("train_steps")}
+                if kind == "medium":
+                    row["ours"]["position"] = medium_position(means["random"], means["medium"], means["expert"])
+            if p is not None:
+                row["published"] = {"transitions": p[4], "episodes": p[5], "mean": p[0], "std": p[1], "min": p[2],
+                                    "max": p[3]}
+                if kind == "medium":
+                    row["published"]["position"] = medium_position(pub["random"][0], pub["medium"][0],
+                                                                   pub["expert"][0])
+            rows.append(row)
+    return rows
+
+
+def _fmt(x, nd=1) -> str:
+    return "–" if x is None else f"{x:,.{nd}f}"
+
+
+def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_options=None) -> str:
+    from tabulate import tabulate
+
+    table = []
+    for r in rows:
+        o, p = r["ours"] or {}, r["published"] or {}
+        table.append([
+            r["env"], r["kind"],
+            _fmt(o.get("transitions"), 0), _fmt(o.get("episodes"), 0),
+            f"{_fmt(o.get('mean'))} ± {_fmt(o.get('std'))}" if o else "not generated",
+            _fmt(o.get("min")), _fmt(o.get("max")), _fmt(o.get("position")) if "position" in o else "",
+            _fmt(p.get("transitions"), 0), _fmt(p.get("episodes"), 0),
+            f"{_fmt(p.get('mean'))} ± {_fmt(p.get('std'))}" if p else "–",
+            _fmt(p.get("min")), _fmt(p.get("max")), _fmt(p.get("position")) if "position" in p else "",
+        ])
+    head = ["env", "dataset", "transitions", "episodes", "return mean ± std", "min", "max", "medium at %",
+            "OMAR transitions", "OMAR episodes", "OMAR return", "OMAR min", "OMAR max", "OMAR medium at %"]
+    notes = [
+        f"# OMAR datasets — profile `{profile_name}`",
+        "",
+        "Ours: generated by `papers/omar/datasets.py` (MATD3 behavior learner, D4RL-style protocol of",
+        "`common/behavior/collect.py`). OMAR: the statistics of OMAR's released datasets (OG-MARL dataset",
+        "card, `../shared/reference/official_code.md` §1.7). Returns: spread = Σ_t mean_i r_i (ours) vs",
+        "Σ_t r_0 (OMAR; equal up to the per-agent collision terms); tag/world = Σ_t r_0; HalfCheetah = Σ_t r.",
+        "'medium at %' = 100 · (medium − random) / (expert − random) of the mean returns. Tag and world",
+        "use the env's default prey unless the run passed another `prey` option.",
+        f"Env options of this report: `{json.dumps(dict(env_options or {}), sort_keys=True)}`.",
+        "",
+        tabulate(table, head, tablefmt="github", disable_numparse=True),
+        "",
+    ]
+    return "\n".join(notes)
+
+
+def write_report(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options=None, generate=False,
+                 out: str | Path | None = None, log=print) -> tuple[str, Path]:
+    text = render_report(report_rows(profile, envs_, env_options, generate, log), profile.name, env_options)
+    path = Path(out) if out is not None else Path("results") / profile.name / "omar" / "datasets.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return text, path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m papers.omar.datasets", description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="quick", choices=sorted(VERSION), help="run profile (default quick)")
+    ap.add_argument("--env", action="append", choices=REPORT_ENVS,
+                    help="env to include (repeatable; default: all four OMAR envs)")
+    ap.add_argument("--env-options", default="{}", help='JSON env options, e.g. \'{"prey": "v1"}\'')
+    ap.add_argument("--generate", action="store_true", help="generate missing datasets first (else skip them)")
+    ap.add_argument("--report", action="store_true", help="print the report and write it to --out")
+    ap.add_argument("--out", default=None, help="report path (default results/<profile>/omar/datasets.md)")
+    a = ap.parse_args(argv)
+    if not (a.report or a.generate):
+        ap.error("nothing to do: pass --report and/or --generate")
+    opts = json.loads(a.env_options)
+    if not isinstance(opts, dict):
+        ap.error(f"--env-options must be a JSON object, got {a.env_options!r}")
+    profile = get_profile(a.profile, PROFILE_OVERRIDES)
+    envs_ = a.env or list(REPORT_ENVS)
+    if a.generate and not a.report:
+        for env in envs_:
+            load_spec(dataset_spec(env, profile, opts), "expert")
+        return 0
+    text, path = write_report(profile, envs_, opts, a.generate, a.out)
+    print(text)
+    print(f"written to {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    raise SystemExit(main())

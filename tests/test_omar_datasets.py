@@ -1,0 +1,104 @@
+"""OMAR's dataset protocol per profile (papers/omar/datasets.py) and its dataset report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import envs
+from common.behavior.matd3 import _env_seed
+from common.profiles import get_profile
+from papers.omar import datasets as od
+from papers.omar.config import DATASETS, MEDIUM_FRACTION, PROFILE_OVERRIDES
+
+ENV, OPTS = "omar/spread1d", {"n_agents": 1}  # learns within the smoke budget
+
+
+def _profile(name):
+    return get_profile(name, PROFILE_OVERRIDES)
+
+
+def test_sizes_and_steps_per_profile():
+    assert od.dataset_sizes(_profile("smoke")) == {"random": 2_000, "medium-replay": None, "medium": 2_000,
+                                                   "expert": 2_000}
+    assert od.dataset_sizes(_profile("quick"))["expert"] == 100_000
+    assert od.dataset_sizes(_profile("full"))["expert"] == 1_000_000  # paper §4.1.1
+    assert od.behavior_steps(_profile("quick"), "omar/spread") == 100_000
+    assert od.behavior_steps(_profile("quick"), "mamujoco/halfcheetah-2x3") == 60_000
+    assert len(set(od.VERSION.values())) == len(od.VERSION)  # a profile's cache never shadows another's
+
+
+def test_env_options_are_part_of_the_spec_and_the_cache_path():
+    p = _profile("quick")
+    plain, prey = od.dataset_spec("omar/tag", p), od.dataset_spec("omar/tag", p, {"prey": "v1"})
+    assert prey["env_options"] == {"prey": "v1"} and plain["env_options"] == {}
+    a, b = od.spec_paths(plain), od.spec_paths(prey)
+    assert all(a[k] != b[k] for k in DATASETS)
+    assert a["expert"].name == "expert-v1003" and b["expert"].name.startswith("expert-v1003-o")
+
+
+def test_published_stats_medium_positions():
+    """official_code.md §1.7: spread's medium data sit 31 % of the way from random to expert, etc."""
+    for env, frac in MEDIUM_FRACTION.items():
+        s = od.PUBLISHED_STATS[env]
+        pos = od.medium_position(s["random"][0], s["medium"][0], s["expert"][0])
+        assert pos == pytest.approx(100 * frac, abs=1.0), env
+    assert od.PUBLISHED_STATS["omar/spread"]["medium-replay"][4] == 97_500
+
+
+@pytest.fixture(scope="module")
+def smoke_report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OFFMARL_DATA", str(root))
+    p = _profile("smoke")
+    out = tmp_path_factory.mktemp("results") / "datasets.md"
+    text, path = od.write_report(p, [ENV, "omar/spread"], OPTS, generate=False, out=out, log=lambda s: None)
+    assert "not generated" in text  # nothing cached yet, nothing generated
+    text, path = od.write_report(p, [ENV], OPTS, generate=True, out=out, log=lambda s: None)
+    spec = od.dataset_spec(ENV, p, OPTS)
+    data = {k: od.load_spec(spec, k, log=lambda s: None) for k in DATASETS}
+    yield text, path, data, spec
+    mp.undo()
+
+
+def test_report_renders_from_smoke_datasets(smoke_report):
+    text, path, data, spec = smoke_report
+    assert path.read_text() == text
+    assert "| env" in text and "medium at %" in text and "OMAR return" in text
+    for kind, d in data.items():
+        r = d.card["returns"]
+        assert f"| {kind} " in text.replace("|  ", "| ")
+        assert f"{r['mean']:,.1f} ± {r['std']:,.1f}" in text
+    assert od.is_cached(spec)
+    rows = od.report_rows(_profile("smoke"), ["omar/spread"], None)
+    assert rows[0]["ours"] is None and rows[0]["published"]["mean"] == 159.57
+
+
+def test_protocol_invariants_of_the_smoke_datasets(smoke_report):
+    _, _, data, spec = smoke_report
+    refs = {"random": data["random"].episode_returns.mean(), "expert": data["expert"].episode_returns.mean()}
+    for d in data.values():  # every card carries the same reference scores
+        assert d.card["ref_scores"] == pytest.approx(refs)
+        assert d.card["protocol"]["env_options"] == OPTS
+    for k in ("random", "medium", "expert"):
+        assert data[k].size == spec["sizes"][k]
+    beh = data["medium"].card["behavior"]
+    mr = data["medium-replay"]
+    # medium-replay = the behavior run's buffer up to the medium cut, starting at its first reset
+    assert mr.size == beh["medium_step"] and mr.timeouts[-1]
+    assert beh["medium_step"] > spec["behavior_cfg"]["learning_starts"]  # the medium policy was trained
+    np.testing.assert_array_equal(mr.obs[0], envs.make(ENV, **OPTS).reset(_env_seed(0, 0)))
+    assert beh["medium_eval_score"] >= beh["medium_threshold"]
+    assert beh["medium_threshold"] == pytest.approx(
+        beh["random_eval_score"] + spec["medium_fraction"] * (beh["expert_eval_score"] - beh["random_eval_score"]))
+    assert data["expert"].card["returns"]["mean"] > data["random"].card["returns"]["mean"]
+
+
+def test_cli_help_and_nothing_to_do(capsys):
+    with pytest.raises(SystemExit) as e:
+        od.main(["--help"])
+    assert e.value.code == 0 and "--generate" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        od.main(["--profile", "smoke"])
+    assert e.value.code == 2
