@@ -66,7 +66,7 @@ def test_same_seed_same_records(data_dir, tmp_path):
         assert p.returncode == 0, p.stdout + p.stderr
         recs = [r for r in _records(tmp_path / name / "smoke" / "omar" / "figure2.jsonl") if "claim" not in r["keys"]]
         scores.append(sorted((json.dumps(r["keys"], sort_keys=True), r["score"], json.dumps(r["curve"])) for r in recs))
-    assert scores[0] == scores[1] and len(scores[0]) == 2
+    assert scores[0] == scores[1] and len(scores[0]) == 2 * len(figure1.AGENTS["smoke"])  # ma_cql + omar per n
 
 
 # ---- claim logic on synthetic records ----------------------------------------------------------

@@ -76,6 +76,9 @@ BEHAVIOR_STEPS = {
 # transitions of random / medium / expert per profile (None: the paper's 1M x profile.data_scale)
 DATASET_SIZE = {"smoke": None, "quick": 100_000, "full": None}
 VERSION = {"smoke": 1001, "quick": 1003, "full": 2}
+# smoke datasets test the pipeline only: their 3,000-step behavior run need not beat random (on spread,
+# tag and world it does not), so generate_protocol keeps it and the card says beats_random = False.
+SMOKE_VERSIONS = (VERSION["smoke"],)
 # "random" data: MPE the step-0 MATD3 actor (OMAR: "a randomly initialized policy"); HalfCheetah
 # uniform actions: the step-0 actor's near-zero actions stand still (-3 per episode), while OMAR's
 # random data score -283, D4RL's random level (-280), which uniform actions reproduce.
@@ -185,6 +188,7 @@ def load_spec(spec: Mapping[str, Any], kind: str, log=print) -> Dataset:
         medium_fraction=spec["medium_fraction"], train_steps=spec["behavior_steps"],
         return_mode=spec["return_mode"], cfg=cfg, random_policy=spec["random_policy"],
         collect_envs=spec.get("collect_envs", 1), log=log,
+        require_improvement=spec["version"] not in SMOKE_VERSIONS,
     )
     return out[kind]
 

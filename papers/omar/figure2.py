@@ -3,7 +3,7 @@
     python papers/omar/figure2.py --profile smoke      # or quick / full; --help for all options
 
 Cells: n_agents 1..5 x method {ma_cql, omar} on omar/spread1d medium-replay, official hyperparameters
-(config.py via papers.omar.jobs.offline_config); smoke runs n = 2 only (figure1.AGENTS explains why).
+(config.py via papers.omar.jobs.offline_config); smoke runs n = 1, 2 only (figure1.AGENTS).
 Improvement (%) per n = 100 (mean S_OMAR - mean S_MA-CQL) / |mean S_MA-CQL| (raw returns, means over seeds).
 Outputs: results/<profile>/omar/figure2_gain.png and one verdict per claim (published.CLAIMS):
   omar_beats_cql_all_n     mean S_OMAR > mean S_MA-CQL for every n that ran;

@@ -10,8 +10,8 @@ paper: "the averaged normalized score of OMAR over different tasks"), then mean 
 The paper's figure has no numbers in our copy and its tau grid is not stated; ours:
   full   tau in {0, 0.1, 0.3, 0.5, 0.7, 0.9, 1}, spread / tag / world, all four kinds;
   quick  tau in {0, 0.1, 0.5, 0.9, 1} (fewer values, for compute), spread / tag / world, all four kinds;
-  smoke  tau in {0.5, 1}, 2-agent spread1d standing in for the three tasks (the smoke behavior runs of
-         spread / tag / world do not beat random yet), kinds random and expert; pipeline check only.
+  smoke  tau in {0.5, 1}, omar/spread standing in for the three tasks, kinds random and expert;
+         pipeline check only.
 Outputs: results/<profile>/omar/figure3_tau.png and one verdict per claim (published.CLAIMS):
   best_tau_interior        for every dataset kind, the tau with the highest mean is neither 0 nor 1;
   every_tau_beats_cql      for every kind and tau, mean OMAR >= mean MA-CQL - std of MA-CQL over seeds;
@@ -40,7 +40,7 @@ ITEM = "figure3"
 TAUS = {"smoke": (0.5, 1.0), "quick": (0.0, 0.1, 0.5, 0.9, 1.0), "full": (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)}
 MPE_TASKS = tuple((env, None) for env in C.ENVS_MPE)
 TASKS: dict[str, tuple[tuple[str, dict | None], ...]] = {
-    "smoke": (("omar/spread1d", {"n_agents": 2}),), "quick": MPE_TASKS, "full": MPE_TASKS}
+    "smoke": (("omar/spread", None),), "quick": MPE_TASKS, "full": MPE_TASKS}
 KINDS = {"smoke": ("random", "expert"), "quick": C.DATASETS, "full": C.DATASETS}
 LOW, HIGH = ("random", "medium-replay"), ("medium", "expert")
 
