@@ -62,6 +62,8 @@ from common.behavior.collect import _path, load_or_generate
 from common.behavior.matd3 import MATD3Config
 from common.data import Dataset
 from common.profiles import Profile, get_profile
+from papers.omar.config import ENV_OPTIONS
+from papers.omar.config import env_options as config_env_options
 from papers.omar.config import (
     DATASETS, ENV_CHEETAH, ENVS_MPE, FULL_DATASET_SIZE, MEDIUM_FRACTION, PROFILE_OVERRIDES, RETURN_MODE,
 )
@@ -207,10 +209,12 @@ def medium_position(random: float, medium: float, expert: float) -> float | None
 
 def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options: Mapping[str, Any] | None = None,
                 generate: bool = False, log=print) -> list[dict[str, Any]]:
-    """One row per env x kind: our dataset statistics (None where not generated) beside OMAR's."""
+    """One row per env x kind: our dataset statistics (None where not generated) beside OMAR's.
+    ``env_options`` None: each env's options as the OMAR items use them (config.env_options, e.g.
+    the v1 prey of tag and world)."""
     rows = []
     for env in envs_:
-        spec = dataset_spec(env, profile, env_options)
+        spec = dataset_spec(env, profile, config_env_options(env) if env_options is None else env_options)
         ours: dict[str, Dataset] = {}
         if generate or is_cached(spec):
             ours = {k: load_spec(spec, k, log=log) for k in DATASETS}
@@ -266,9 +270,10 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
         "`common/behavior/collect.py`). OMAR: the statistics of OMAR's released datasets (OG-MARL dataset",
         "card, `../shared/reference/official_code.md` §1.7). Returns: spread = Σ_t mean_i r_i (ours) vs",
         "Σ_t r_0 (OMAR; equal up to the per-agent collision terms); tag/world = Σ_t r_0; HalfCheetah = Σ_t r.",
-        "'medium at %' = 100 · (medium − random) / (expert − random) of the mean returns. Tag and world",
-        "use the env's default prey unless the run passed another `prey` option.",
-        f"Env options of this report: `{json.dumps(dict(env_options or {}), sort_keys=True)}`.",
+        "'medium at %' = 100 · (medium − random) / (expert − random) of the mean returns.",
+        ("Env options: as the OMAR items use them (`papers/omar/config.py` ENV_OPTIONS: "
+         f"`{json.dumps(ENV_OPTIONS, sort_keys=True)}`)." if env_options is None else
+         f"Env options of this report (every env): `{json.dumps(dict(env_options), sort_keys=True)}`."),
         "",
         tabulate(table, head, tablefmt="github", disable_numparse=True),
         "",
@@ -291,21 +296,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--profile", default="quick", choices=sorted(VERSION), help="run profile (default quick)")
     ap.add_argument("--env", action="append", choices=REPORT_ENVS,
                     help="env to include (repeatable; default: all four OMAR envs)")
-    ap.add_argument("--env-options", default="{}", help='JSON env options, e.g. \'{"prey": "v1"}\'')
+    ap.add_argument("--env-options", default=None,
+                    help='JSON env options for every --env, e.g. \'{"prey": "v1"}\' (default: the options the '
+                         "OMAR items use per env, papers/omar/config.py ENV_OPTIONS)")
     ap.add_argument("--generate", action="store_true", help="generate missing datasets first (else skip them)")
     ap.add_argument("--report", action="store_true", help="print the report and write it to --out")
     ap.add_argument("--out", default=None, help="report path (default results/<profile>/omar/datasets.md)")
     a = ap.parse_args(argv)
     if not (a.report or a.generate):
         ap.error("nothing to do: pass --report and/or --generate")
-    opts = json.loads(a.env_options)
-    if not isinstance(opts, dict):
+    opts = None if a.env_options is None else json.loads(a.env_options)
+    if opts is not None and not isinstance(opts, dict):
         ap.error(f"--env-options must be a JSON object, got {a.env_options!r}")
     profile = get_profile(a.profile, PROFILE_OVERRIDES)
     envs_ = a.env or list(REPORT_ENVS)
     if a.generate and not a.report:
         for env in envs_:
-            load_spec(dataset_spec(env, profile, opts), "expert")
+            load_spec(dataset_spec(env, profile, config_env_options(env) if opts is None else opts), "expert")
         return 0
     text, path = write_report(profile, envs_, opts, a.generate, a.out)
     print(text)
