@@ -278,7 +278,15 @@ def render_table(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping],
                                                       "pub std", "Δ", "verdict", "notes"]))
     out.append("")
 
-    who = render_who_beats_whom(cells, rows, col, p, reps=reps)
+    # who beats whom compares the values of spec["compare"] (default: the column key) within each
+    # combination of the other keys, e.g. samplers per dataset when the paper's columns are datasets
+    cmp_key = spec.get("compare", col)
+    if cmp_key == col:
+        who = render_who_beats_whom(cells, rows, col, p, reps=reps)
+    else:
+        others = [k for k in key_names if k != cmp_key]
+        who = render_who_beats_whom(compare_cells(records, entries, others + [cmp_key], metric), others, cmp_key,
+                                    p, reps=reps)
     if who:
         out += ["### Who beats whom (IQM over seeds, 95% stratified-bootstrap CI; P(best > method))\n", who, ""]
     allnotes = [*footnotes, *([notes] if isinstance(notes, str) else list(notes))]

@@ -124,3 +124,23 @@ def test_stats_hand_computed():
     assert p == lo == hi == 1.0
     q, lo, hi = stats.iqm_ci(np.arange(20.0), reps=300)
     assert lo <= q <= hi and q == pytest.approx(9.5)
+
+
+def test_who_beats_whom_compares_the_compare_key():
+    """With rows = sampler and columns = dataset, spec["compare"] = "sampler" ranks samplers within each
+    dataset (not datasets within a sampler)."""
+    from common.report import render_table
+
+    recs = [_rec("t", {"sampler": s, "dataset": d}, seed, v + seed)
+            for s, base in (("a", 10.0), ("b", 30.0)) for d, off in (("x", 0.0), ("y", 100.0))
+            for seed in range(3) for v in (base + off,)]
+    spec = {"kind": "table", "rows": ["sampler"], "cols": "dataset", "metric": "normalized", "compare": "sampler"}
+    who = render_table("t", spec, [], recs, reps=200).split("### Who beats whom")[1]
+    lines = [ln for ln in who.splitlines() if ln.startswith("| x") or ln.startswith("| y")]
+    best = {(ln.split("|")[1].strip(), ln.split("|")[2].strip()) for ln in lines if "best" in ln}
+    assert best == {("x", "b"), ("y", "b")}  # b beats a on both datasets
+    spec.pop("compare")  # default: compare the columns (datasets) within a sampler -> y best for both
+    who = render_table("t", spec, [], recs, reps=200).split("### Who beats whom")[1]
+    best = {(ln.split("|")[1].strip(), ln.split("|")[2].strip()) for ln in who.splitlines()
+            if ln.startswith("| ") and "| best" in ln}
+    assert best == {("a", "y"), ("b", "y")}
