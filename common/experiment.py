@@ -596,14 +596,16 @@ def make_parser(description: str) -> argparse.ArgumentParser:
 def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: Callable, paper: str,
          item: str, paper_overrides: Mapping[str, Any] | None = None, argv: Sequence[str] | None = None,
          configure_parser: Callable[[argparse.ArgumentParser], None] | None = None,
-         after: Callable[[argparse.Namespace, Profile, RunSummary], None] | None = None) -> RunSummary:
+         after: Callable[[argparse.Namespace, Profile, RunSummary], None] | None = None,
+         default_seeds: Mapping[str, Sequence[int]] | None = None) -> RunSummary:
     """Entry point of a paper script: parse args, build the grid for the profile, run, report.
 
     ``build_cells(profile)`` returns the cells (``build_cells(profile, args)`` when the script adds
     its own options with ``configure_parser(parser)``); ``paper_overrides`` is the paper's
     profile-override dict (see common.profiles). ``after(args, profile, summary)`` runs once the
-    cells are done and before the report (figures: plots and claim verdicts). Exits with status 1
-    when a run failed.
+    cells are done and before the report (figures: plots and claim verdicts). ``default_seeds``
+    maps a profile name to this item's seeds when ``--seeds`` is not given (else the profile's seeds).
+    Exits with status 1 when a run failed.
     """
     parser = make_parser(description)
     if configure_parser is not None:
@@ -611,7 +613,7 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
     args = parser.parse_args(argv)
     profile = get_profile(args.profile, paper_overrides)
     cells = list(build_cells(profile, args) if configure_parser is not None else build_cells(profile))
-    seeds = args.seeds if args.seeds is not None else profile.seeds
+    seeds = args.seeds if args.seeds is not None else list((default_seeds or {}).get(profile.name, profile.seeds))
     print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)} launcher={args.launcher}",
           flush=True)
     summary = run_cells(cells, job_fn, profile, seeds=seeds, force=args.force, results_root=args.results,

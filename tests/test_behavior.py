@@ -97,6 +97,32 @@ def test_actor_loss_of_agent_i_ignores_the_other_actors():
     assert sum(float(x.abs().sum()) for x in g0) > 0
 
 
+def test_state_critic_reads_the_global_state_and_matches_a_hand_computed_td_loss():
+    """critic_input="state": Q_i(s, a_1..a_N) over env.state(), not the joint observations. The loss
+    equals the TD3 loss built by hand from the batch's state/next_state, and it changes when only the
+    state changes (and not when only the observations of the critic's input change)."""
+    spec = envs.make("omar/spread").spec
+    cfg = MATD3Config(**{**SMALL, "critic_input": "state", "target_noise": 0.0})
+    lr = MATD3(spec, cfg, [0])
+    _fill(lr, 64, np.random.default_rng(4))
+    _, b = lr.sample()
+    assert b["state"].shape == (spec.n_agents, SMALL["batch_size"], spec.state_dim)
+    loss, _ = lr.critic_loss(b)
+    M, B, N = lr.M, cfg.batch_size, lr.N
+    with torch.no_grad():
+        a2 = lr._joint_target_actions(b["next_obs"]).reshape(M, B, -1)
+        q1t, q2t = lr.critic_targ(b["next_state"], a2)
+        r = torch.stack([b["rewards"][i, :, i] for i in range(M)])
+        y = r + cfg.gamma * (1 - b["terminals"]) * torch.min(q1t, q2t).squeeze(-1)
+        q1, q2 = lr.critic(b["state"], b["actions"].reshape(M, B, -1))
+        hand = ((q1.squeeze(-1) - y) ** 2).mean(1).sum() + ((q2.squeeze(-1) - y) ** 2).mean(1).sum()
+    torch.testing.assert_close(loss.detach(), hand)
+    b2 = dict(b, state=b["state"] + 1.0)
+    assert not torch.allclose(lr.critic_loss(b2)[0], loss)
+    with pytest.raises(ValueError, match="critic_input"):
+        MATD3Config(critic_input="joint").validate()
+
+
 def test_collect_valid_dataset_and_replays_exactly():
     env_name = "omar/spread"
 

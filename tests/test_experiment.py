@@ -182,3 +182,14 @@ def test_cli(tmp_path, capsys):
     assert "profile=smoke" in out and str(tmp_path) in out and len(s.ran) == 1
     assert load_records(tmp_path, "smoke", "toy", "table1")[0]["seed"] == 3
     assert math.isfinite(load_records(tmp_path, "smoke", "toy", "table1")[0]["score"])
+
+
+def test_item_default_seeds_apply_per_profile_and_yield_to_the_flag(tmp_path):
+    """``default_seeds`` replaces the profile's seeds for the named profile only; --seeds wins."""
+    def run(res, *extra):
+        main("toy table", lambda p: _cells([1]), det_job, "toy", "table1", default_seeds={"smoke": (5, 6)},
+             argv=["--profile", "smoke", "--results", str(res), "--no-report", *extra])
+        return sorted(r["seed"] for r in load_records(res, "smoke", "toy", "table1"))
+
+    assert run(tmp_path / "a") == [5, 6]
+    assert run(tmp_path / "b", "--seeds", "2") == [2]

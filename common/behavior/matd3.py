@@ -72,6 +72,11 @@ class MATD3Config:
     eval_every: int = 5000  # evaluate every this many transitions per seed (0 = never)
     eval_episodes: int = 10  # deterministic evaluation episodes per seed
     store_state: bool = True  # keep env.state() in the buffer (for medium-replay datasets with state)
+    # centralized critic input: "obs" = all agents' observations (MADDPG/maddpg-pytorch on MPE); "state" =
+    # the env's global state (MaMuJoCo: OMAR's HalfCheetah agents see only their own 3 joints, so the joint
+    # observations miss the root velocity the reward is made of; a critic over the 17-dim state, as the
+    # MaMuJoCo CTDE learners (FACMAC, MAPPO) use, has the whole Markov state)
+    critic_input: str = "obs"
     device: str = "cpu"
 
     PRESETS = {
@@ -110,6 +115,7 @@ class MATD3Config:
             "grad_clip": self.grad_clip is None or self.grad_clip > 0,
             "reward_scale": self.reward_scale > 0,
             "n_envs": self.n_envs >= 1,
+            "critic_input": self.critic_input in ("obs", "state"),
             "eval_every": self.eval_every >= 0,
             "eval_episodes": self.eval_episodes >= 1,
             "device": self.device in ("cpu", "cuda") or self.device.startswith("cuda:"),
@@ -117,6 +123,8 @@ class MATD3Config:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError("MATD3Config: invalid " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+        if self.critic_input == "state" and not self.store_state:
+            raise ValueError("MATD3Config: critic_input='state' needs store_state=True")
         if self.train_freq % self.n_envs and self.n_envs % self.train_freq:
             raise ValueError(f"MATD3Config: train_freq={self.train_freq} and n_envs={self.n_envs} must divide one another")
         return self
@@ -207,10 +215,13 @@ class MATD3:
         self.agents = torch.arange(N).repeat(S)  # [M] agent of each member
         self.seed_of = torch.arange(S).repeat_interleave(N)  # [M] seed slot of each member
         self.act_mask = torch.as_tensor(spec.act_mask(), dtype=torch.float32, device=self.device)  # [N, A]
+        if cfg.critic_input == "state" and not spec.state_dim:
+            raise ValueError(f"MATD3: critic_input='state' but {spec.name} has no global state (state_dim={spec.state_dim})")
+        X = spec.state_dim if cfg.critic_input == "state" else N * O  # critic's observation input
 
         def build():
             actor = DeterministicActor(self.M, O, A, cfg.hidden, max_action=self.max_action)
-            critic = TwinCritic(self.M, N * O, N * A, cfg.hidden)
+            critic = TwinCritic(self.M, X, N * A, cfg.hidden)
             return actor, critic
 
         with torch.random.fork_rng(devices=[]):
@@ -220,7 +231,7 @@ class MATD3:
             for s, seed in enumerate(self.seeds):
                 torch.manual_seed(seed)
                 a1 = DeterministicActor(N, O, A, cfg.hidden, max_action=self.max_action)
-                c1 = TwinCritic(N, N * O, N * A, cfg.hidden)
+                c1 = TwinCritic(N, X, N * A, cfg.hidden)
                 for i in range(N):
                     load_member(self.actor, s * N + i, member_state(a1, i))
                     load_member(self.critic, s * N + i, member_state(c1, i))
@@ -303,9 +314,16 @@ class MATD3:
         size = self.buffer.size
         idx = torch.cat([torch.randint(0, size, (N, B), generator=g) for g in self.torch_rngs])  # [M, B]
         rows = self.seed_of[:, None]
-        batch = {k: v[rows, idx].to(self.device) for k, v in self.buffer.t.items()
-                 if k not in ("state", "next_state")}
+        skip = () if self.cfg.critic_input == "state" else ("state", "next_state")
+        batch = {k: v[rows, idx].to(self.device) for k, v in self.buffer.t.items() if k not in skip}
         return idx, batch
+
+    def _critic_x(self, b: dict[str, torch.Tensor], nxt: bool = False) -> torch.Tensor:
+        """The critic's observation input [M, B, X]: the joint observations or the global state."""
+        if self.cfg.critic_input == "state":
+            return b["next_state" if nxt else "state"]
+        o = b["next_obs" if nxt else "obs"]
+        return o.reshape(o.shape[0], o.shape[1], -1)
 
     def _joint_target_actions(self, next_obs: torch.Tensor) -> torch.Tensor:
         """next_obs [M, B, N, O] -> smoothed target actions of every agent of the member's seed [M, B, N, A].
@@ -329,9 +347,9 @@ class MATD3:
         r = r * self.cfg.reward_scale
         with torch.no_grad():
             a2 = self._joint_target_actions(next_obs)
-            q1t, q2t = self.critic_targ(next_obs.reshape(M, B, -1), a2.reshape(M, B, -1))  # [M, B, 1]
+            q1t, q2t = self.critic_targ(self._critic_x(b, nxt=True), a2.reshape(M, B, -1))  # [M, B, 1]
             y = r + self.cfg.gamma * (1.0 - b["terminals"]) * torch.min(q1t, q2t).squeeze(-1)  # [M, B]
-        q1, q2 = self.critic(obs.reshape(M, B, -1), act.reshape(M, B, -1))
+        q1, q2 = self.critic(self._critic_x(b), act.reshape(M, B, -1))
         loss = ((q1.squeeze(-1) - y).square().mean(1) + (q2.squeeze(-1) - y).square().mean(1)).sum()
         return loss, q1.detach().squeeze(-1)
 
@@ -344,7 +362,7 @@ class MATD3:
         pi = self.actor(own_obs) * self.act_mask[ag][:, None]  # [M, B, A]
         onehot = F.one_hot(ag, N).to(obs.dtype).view(M, 1, N, 1)  # [M, 1, N, 1]
         joint = act * (1 - onehot) + pi.unsqueeze(2) * onehot  # [M, B, N, A]
-        q = self.critic.q1(obs.reshape(M, B, -1), joint.reshape(M, B, -1))  # [M, B, 1]
+        q = self.critic.q1(self._critic_x(b), joint.reshape(M, B, -1))  # [M, B, 1]
         return -q.squeeze(-1).mean(1).sum()
 
     def update(self, batch: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
