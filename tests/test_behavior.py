@@ -150,6 +150,24 @@ def test_collect_valid_dataset_and_replays_exactly():
         np.testing.assert_allclose(o, ds.next_obs[t], atol=1e-6)
 
 
+def test_reobserve_gives_the_dataset_collected_under_the_other_observations():
+    """HalfCheetah 2x3, uniform actions, same seed: collected with full-state observations ("otc") and
+    re-observed into OMAR's 6-dim ones equals collecting under "omar" directly (same transitions)."""
+    from common.behavior.collect import reobserve
+
+    name = "mamujoco/halfcheetah-2x3"
+    full = collect(name, {"obs_mode": "otc"}, None, 1200, 0.0, seed=4, kind="random")
+    direct = collect(name, {}, None, 1200, 0.0, seed=4, kind="random")
+    assert full.obs.shape == (1200, 2, 17) and direct.obs.shape == (1200, 2, 6)
+    re = reobserve(full, name, {})
+    assert re.obs_dims == (6, 6) and re.card["protocol"]["env_options"] == {}
+    for k in ("obs", "next_obs", "actions", "rewards", "state", "timeouts"):
+        np.testing.assert_allclose(getattr(re, k), getattr(direct, k), atol=1e-6, err_msg=k)
+    np.testing.assert_allclose(re.episode_returns, direct.episode_returns, rtol=1e-6)
+    with pytest.raises(ValueError, match="split_obs"):
+        reobserve(collect("omar/spread", {}, None, 30, 0.0, seed=0), "omar/spread", {})
+
+
 def test_random_dataset_return_matches_evaluate_on_a_random_policy():
     ds = collect("omar/spread", {}, None, 40 * 25, noise_std=0.0, seed=3, kind="random", n_envs=4)
     assert ds.n_episodes == 40

@@ -178,6 +178,27 @@ def medium_replay_from_buffer(
     )
 
 
+def reobserve(ds: Dataset, env_name: str, env_options: Mapping[str, Any] | None) -> Dataset:
+    """The same transitions seen through another observation layout: obs / next_obs re-derived from
+    the stored state / next_state by ``envs.make(env_name, **env_options).split_obs`` (MaMuJoCo, whose
+    per-agent observations are index sets of the state). Card (protocol, behavior, returns) kept."""
+    if ds.state is None:
+        raise DatasetError(f"{ds.card.get('id')}: reobserve needs state / next_state, the dataset has none")
+    env = envs.make(env_name, **dict(env_options or {}))
+    if not hasattr(env, "split_obs"):
+        raise ValueError(f"{env_name} cannot re-derive observations from the state (no split_obs)")
+    out = Dataset.from_arrays(
+        env_name, ds.card["kind"], env.split_obs(ds.state), ds.actions, ds.rewards, env.split_obs(ds.next_state),
+        ds.terminals, ds.timeouts, state=ds.state, next_state=ds.next_state, spec=env.spec,
+        version=ds.card.get("version", 1), return_mode=ds.card.get("return_mode", "mean"), generator=GENERATOR,
+    )
+    for k in ("protocol", "behavior", "ref_scores", "notes"):
+        if k in ds.card:
+            out.card[k] = ds.card[k]
+    out.card["protocol"] = {**(ds.card.get("protocol") or {}), "env_options": _jsonable(dict(env_options or {}))}
+    return out
+
+
 def _jsonable(x):
     return json.loads(json.dumps(x, default=repr))
 
@@ -197,6 +218,7 @@ def generate_protocol(
     collect_envs: int = 1,
     version: int = 1,
     require_improvement: bool = True,
+    behavior_env_options: dict | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Dataset]]:
     """Train MATD3 once for every seed (batched) and collect OMAR's four datasets per seed.
@@ -206,6 +228,10 @@ def generate_protocol(
     ``random_policy``: "init" (OMAR: "a randomly initialized policy", the learner's step-0 actor)
     or "uniform". ``require_improvement``: refuse (RuntimeError) a run whose final policy does not
     beat random; False only for pipeline tests (smoke), where the card then says so.
+    ``behavior_env_options``: env options under which the behavior learner trains, is evaluated and
+    collects (e.g. MaMuJoCo ``obs_mode="otc"``: actors that see the whole state), when they differ from
+    the datasets' ``env_options``; every dataset is then re-observed (:func:`reobserve`) into
+    ``env_options``' per-agent observations. Transitions, returns and the medium cut are the same.
     Returns one {kind: Dataset} per seed, every card carrying the same ref_scores."""
     unknown = sorted(set(sizes) - set(PROTOCOL_KINDS))
     if unknown:
@@ -226,17 +252,23 @@ def generate_protocol(
     cfg.buffer_size = max(cfg.buffer_size, train_steps + cfg.n_envs)  # never wrap: medium-replay is a prefix
     cfg.validate()
     env_options = dict(env_options or {})
+    benv = dict(env_options if behavior_env_options is None else behavior_env_options)
+    redo = behavior_env_options is not None and benv != env_options
+
+    def as_data(d: Dataset) -> Dataset:
+        return reobserve(d, env_name, env_options) if redo else d
+
     snaps: list[dict] = []
 
     def keep(step, learner, scores):
         snaps.append({"step": int(step), "actor": learner.actor_snapshot(), "scores": np.asarray(scores, float)})
         say(f"[matd3 {env_name}] step {step}: eval {np.round(scores, 2).tolist()}")
 
-    res = train(env_name, env_options, cfg, seeds, train_steps, callback=keep, return_mode=return_mode)
+    res = train(env_name, benv, cfg, seeds, train_steps, callback=keep, return_mode=return_mode)
     lr = res.learner
     if snaps[-1]["step"] != lr.env_steps:  # make sure the final policy is evaluated
         r = evaluate(lambda o: lr.act(o, 0.0), env_name, lr.S, cfg.eval_episodes,
-                     [eval_seed(s) for s in lr.seeds], return_mode, env_options)
+                     [eval_seed(s) for s in lr.seeds], return_mode, benv)
         keep(lr.env_steps, lr, r.mean)
     curve = np.stack([s["scores"] for s in snaps])  # [n_evals, S]
     if random_policy == "init":
@@ -245,7 +277,7 @@ def generate_protocol(
         urng = np.random.default_rng(12345)
         a_lo, a_hi, m = lr.spec.act_low, lr.spec.act_high, lr.spec.act_mask()
         lo = evaluate(lambda o: urng.uniform(a_lo, a_hi, (*o.shape[:-1], lr.A)) * m, env_name, lr.S,
-                      cfg.eval_episodes, [eval_seed(s) for s in lr.seeds], return_mode, env_options).mean
+                      cfg.eval_episodes, [eval_seed(s) for s in lr.seeds], return_mode, benv).mean
     hi = curve[-1]
     out = []
     for s, seed in enumerate(lr.seeds):
@@ -275,6 +307,9 @@ def generate_protocol(
         }
         base_prot = {"paper_protocol": "OMAR §5.1 / D4RL", "random_policy": random_policy,
                      "env_options": _jsonable(env_options), "sizes": dict(sizes),
+                     **({"behavior_env_options": _jsonable(benv),
+                         "observations": "re-derived from state / next_state for env_options (the behavior "
+                                         "policy acted on behavior_env_options' observations)"} if redo else {}),
                      "episode_end": (f"step {lr.spec.episode_length} of an episode is a time-limit truncation: "
                                      "timeouts = True, terminals = False; the behavior critic bootstrapped "
                                      "through it (only terminals stop the bootstrap); earlier ends come from "
@@ -291,17 +326,17 @@ def generate_protocol(
             if not sizes.get(kind):
                 continue
             fn, desc = pol[kind]
-            dsets[kind] = collect(
-                env_name, env_options, fn, int(sizes[kind]), noise_std, cseed + 100 * i, kind=kind,
+            dsets[kind] = as_data(collect(
+                env_name, benv, fn, int(sizes[kind]), noise_std, cseed + 100 * i, kind=kind,
                 return_mode=return_mode, n_envs=collect_envs, version=version, policy_description=desc,
                 behavior=info,
-            )
+            ))
             dsets[kind].card["protocol"].update(base_prot)
         if "medium-replay" in sizes:
-            dsets["medium-replay"] = medium_replay_from_buffer(
+            dsets["medium-replay"] = as_data(medium_replay_from_buffer(
                 lr, med_step, s, env_name=env_name, return_mode=return_mode, version=version,
                 behavior=info, protocol=base_prot,
-            )
+            ))
         refs = {"random": dsets["random"].card["returns"]["mean"], "expert": dsets["expert"].card["returns"]["mean"]}
         for d in dsets.values():
             d.card["ref_scores"] = dict(refs)
@@ -320,12 +355,15 @@ def options_suffix(env_options: Mapping[str, Any] | None) -> str:
 
 
 def _path(env_name: str, kind: str, version: int, seed: int, root: str | Path | None,
-          env_options: Mapping[str, Any] | None = None) -> Path:
+          env_options: Mapping[str, Any] | None = None, behavior_env_options: Mapping[str, Any] | None = None) -> Path:
     ds_id = dataset_id(env_name, kind, version)
     p = dataset_path(ds_id)
     if root is not None:
         p = Path(root) / p.relative_to(data_root())
-    p = p.with_name(p.name + options_suffix(env_options))
+    opts = dict(env_options or {})
+    if behavior_env_options is not None and dict(behavior_env_options) != opts:
+        opts["behavior_env_options"] = dict(behavior_env_options)  # another behavior: another cache path
+    p = p.with_name(p.name + options_suffix(opts))
     return p if seed == 0 else p.with_name(f"{p.name}-seed{seed}")
 
 
@@ -347,7 +385,8 @@ def load_or_generate(
     given), with an ``-o<hash>`` suffix for non-empty env_options (:func:`options_suffix`) and a
     ``-seed<k>`` suffix for seeds other than 0. A cached set whose cards disagree
     with the request (sizes, env options) raises DatasetError: regenerate or bump the version."""
-    paths = {k: _path(env_name, k, version, seed, root, env_options) for k in sizes}
+    benv = kw.get("behavior_env_options")
+    paths = {k: _path(env_name, k, version, seed, root, env_options, benv) for k in sizes}
     have = all(p.with_name(p.name + ".npz").exists() and p.with_name(p.name + ".json").exists() for p in paths.values())
     if have and not regenerate:
         out = {k: Dataset.load(p) for k, p in paths.items()}

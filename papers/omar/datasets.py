@@ -95,17 +95,26 @@ BEHAVIOR_CFG: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "mpe": dict(eval_every=250, learning_starts=250, start_steps=250, eval_episodes=5, batch_size=256,
                     train_freq=2),
-        "mujoco": dict(eval_every=1000, learning_starts=1000, start_steps=1000, eval_episodes=1, train_freq=2),
+        "mujoco": dict(eval_every=1000, learning_starts=1000, start_steps=1000, eval_episodes=1, train_freq=2,
+                       critic_input="state"),
     },
     "quick": {
         "mpe": dict(eval_every=2_500, eval_episodes=20, actor_lr=3e-3, critic_lr=3e-3),
-        "mujoco": dict(eval_every=5_000, eval_episodes=2, start_steps=10_000, learning_starts=10_000),
+        "mujoco": dict(eval_every=5_000, eval_episodes=2, start_steps=10_000, learning_starts=10_000,
+                       critic_input="state"),
     },
     "full": {
         "mpe": dict(eval_every=5_000, eval_episodes=20, actor_lr=3e-3, critic_lr=3e-3),
-        "mujoco": dict(eval_every=10_000, eval_episodes=5),
+        "mujoco": dict(eval_every=10_000, eval_episodes=5, critic_input="state"),
     },
 }
+# env options of the behavior learner per family, where they differ from the datasets' (None: the same).
+# HalfCheetah: OMAR's agents see only their own leg's 3 joints (obs_mode "omar", 6 dims; no root velocity,
+# which the reward is made of). MATD3 with such actors barely learned here (60k steps: -26, 45k steps with
+# a state critic: 58 at 30k), so the behavior actors see the whole 17-dim state (obs_mode "otc") and the
+# critics the state (critic_input "state"); the datasets are re-observed into OMAR's 6-dim observations
+# (collect.reobserve). OMAR's generation code is unreleased; its datasets store the state too (§1.6).
+BEHAVIOR_ENV_OPTIONS: dict[str, dict[str, Any] | None] = {"mpe": None, "mujoco": {"obs_mode": "otc"}}
 COLLECT_ENVS = {"mpe": 8, "mujoco": 1}  # env copies stepped together during collection (batched policy)
 
 # OMAR's released datasets (official_code.md §1.7, from OG-MARL's docs/dataset_cards/omar.md):
@@ -167,13 +176,15 @@ def dataset_spec(env: str, profile: Profile, env_options: Mapping[str, Any] | No
             "behavior_steps": behavior_steps(profile, env), "version": VERSION[profile.name],
             "behavior_cfg": BEHAVIOR_CFG[profile.name][fam], "random_policy": RANDOM_POLICY[profile.name][fam],
             "medium_fraction": MEDIUM_FRACTION.get(env, 0.31), "collect_envs": COLLECT_ENVS[fam],
-            "return_mode": RETURN_MODE.get(env, "mean"), "behavior_seed": 0}
+            "return_mode": RETURN_MODE.get(env, "mean"), "behavior_seed": 0,
+            **({"behavior_env_options": BEHAVIOR_ENV_OPTIONS[fam]} if BEHAVIOR_ENV_OPTIONS[fam] else {})}
 
 
 def spec_paths(spec: Mapping[str, Any]) -> dict[str, Path]:
     """Cache base paths (no extension) of the four kinds of a spec."""
     return {k: _path(spec["env"], k, spec["version"], spec["behavior_seed"], None,
-                     env_options=spec["env_options"]) for k in DATASETS}
+                     env_options=spec["env_options"], behavior_env_options=spec.get("behavior_env_options"))
+            for k in DATASETS}
 
 
 def is_cached(spec: Mapping[str, Any]) -> bool:
@@ -191,6 +202,7 @@ def load_spec(spec: Mapping[str, Any], kind: str, log=print) -> Dataset:
         return_mode=spec["return_mode"], cfg=cfg, random_policy=spec["random_policy"],
         collect_envs=spec.get("collect_envs", 1), log=log,
         require_improvement=spec["version"] not in SMOKE_VERSIONS,
+        behavior_env_options=spec.get("behavior_env_options"),
     )
     return out[kind]
 
