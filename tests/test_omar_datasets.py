@@ -24,7 +24,7 @@ def test_sizes_and_steps_per_profile():
     assert od.dataset_sizes(_profile("quick"))["expert"] == 100_000
     assert od.dataset_sizes(_profile("full"))["expert"] == 1_000_000  # paper §4.1.1
     assert od.behavior_steps(_profile("quick"), "omar/spread") == 100_000
-    assert od.behavior_steps(_profile("quick"), "mamujoco/halfcheetah-2x3") == 60_000
+    assert od.behavior_steps(_profile("quick"), "mamujoco/halfcheetah-2x3") == 100_000
     assert len(set(od.VERSION.values())) == len(od.VERSION)  # a profile's cache never shadows another's
 
 

@@ -9,15 +9,15 @@ env_options add a ``-o<hash>`` suffix to the cache path, so two options never sh
 
     profile  behavior MATD3 steps (MPE / HalfCheetah)   random / medium / expert   medium-replay
     smoke    3,000 / 3,000                               2,000 (PROFILE_OVERRIDES)  the medium cut
-    quick    100,000 / 60,000                            100,000 (DATASET_SIZE)     the medium cut
+    quick    100,000 / 100,000                           100,000 (DATASET_SIZE)     the medium cut
     full     300,000 / 1,000,000                         1,000,000 (paper §4.1.1)   the medium cut
 
 Why these numbers (OMAR publishes no behavior runs, noise level or medium level):
 - quick is sized for the 2-core machine: behavior run plus collection took 12.5 min for spread
-  (100k steps) and 14 min for HalfCheetah (60k steps) on a shared 2-core machine. OPEN: at 60k
-  steps MATD3 on HalfCheetah-2x3 stays near standing still (final deterministic score -26;
-  uniform random -291), and 30k-step runs on tag (-10 -> -8) and world (-10 -> -3) show no catches
-  yet with the scripted prey; those quick datasets are not usable until the behavior runs learn. quick's data are 100k transitions per kind (0.1 of the paper's
+  (100k steps) on a shared 2-core machine; HalfCheetah runs 100k steps (about 100 s per 5k steps
+  here, about 35 min). With OMAR's own 6-dim observations for the behavior actors, MATD3 on
+  HalfCheetah-2x3 stayed near standing still (60k steps: final -26, uniform random -291), hence
+  BEHAVIOR_ENV_OPTIONS below (full-state behavior actors, state critic). quick's data are 100k transitions per kind (0.1 of the paper's
   1M, not the profile's data_scale 0.25: collection of 3 x 250k MPE transitions alone took longer
   than the behavior run). ``overrides.dataset_size`` of a profile still replaces the count.
 - the behavior learner: MATD3Config's MPE preset (hidden 64, gamma 0.95, tau 0.01, batch 1024, an
@@ -72,7 +72,7 @@ FAMILIES = ("mpe", "mujoco")
 # behavior MATD3 transitions per seed, per profile and env family
 BEHAVIOR_STEPS = {
     "smoke": {"mpe": 3_000, "mujoco": 3_000},
-    "quick": {"mpe": 100_000, "mujoco": 60_000},
+    "quick": {"mpe": 100_000, "mujoco": 100_000},
     "full": {"mpe": 300_000, "mujoco": 1_000_000},
 }
 # transitions of random / medium / expert per profile (None: the paper's 1M x profile.data_scale)
@@ -110,7 +110,7 @@ BEHAVIOR_CFG: dict[str, dict[str, dict[str, Any]]] = {
 }
 # env options of the behavior learner per family, where they differ from the datasets' (None: the same).
 # HalfCheetah: OMAR's agents see only their own leg's 3 joints (obs_mode "omar", 6 dims; no root velocity,
-# which the reward is made of). MATD3 with such actors barely learned here (60k steps: -26, 45k steps with
+# which the reward is made of). MATD3 with such actors barely learned here (60k steps: -26, with
 # a state critic: 58 at 30k), so the behavior actors see the whole 17-dim state (obs_mode "otc") and the
 # critics the state (critic_input "state"); the datasets are re-observed into OMAR's 6-dim observations
 # (collect.reobserve). OMAR's generation code is unreleased; its datasets store the state too (§1.6).
