@@ -20,6 +20,7 @@ Record schema (``SCHEMA_VERSION`` 1), one JSON object per line::
     schema, run_id, paper, item, keys, method, seed, profile, score, normalized, curve,
     extra, nonfinite, wall_time_s, config, config_hash, profile_settings, git_commit,
     sacred_run_id, started, finished, hostname, device, resumed_from_step, versions
+    (+ reused_from, reused_at on a record copied from an identical finished run; see run_cells)
 
 A claim verdict (for figure items) is a record with ``keys = {"claim": <id>}``, ``score: null``
 and ``extra = {"holds": bool, "evidence": str}``; write it with ``write_claim``.
@@ -361,6 +362,7 @@ class RunSummary:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (run_id, reason)
     nonfinite: list[str] = field(default_factory=list)  # recorded, but the score was NaN/inf
+    reused: list[str] = field(default_factory=list)  # recorded as a copy of an identical earlier run
 
     @property
     def ok(self) -> bool:
@@ -368,6 +370,8 @@ class RunSummary:
 
     def __str__(self) -> str:
         lines = [f"ran {len(self.ran)}, skipped {len(self.skipped)} (already finished), failed {len(self.failed)}"]
+        if self.reused:
+            lines[0] += f"; {len(self.reused)} of those ran were copied from identical finished runs"
         if self.nonfinite:
             lines.append(f"non-finite scores recorded for: {', '.join(self.nonfinite)}")
         for rid, reason in self.failed:
@@ -435,14 +439,46 @@ def _sacred_experiment(name: str, sacred_dir: Path):
     return ex
 
 
+def find_identical_run(results_root: str | Path, profile: str, cell: Cell, seed: int, items: Sequence[str],
+                       device: str = "cpu") -> dict[str, Any] | None:
+    """A finished record of ``cell.paper`` in one of ``items`` with the same profile, seed, device
+    and config (hash and full config equal), or None. Claim verdicts are never donors."""
+    want = canonical_json(to_jsonable(cell.config))
+    for item in dict.fromkeys(items):
+        for r in load_records(results_root, profile, cell.paper, item):
+            if (r.get("seed") == seed and r.get("config_hash") == cell.config_hash
+                    and r.get("device", "cpu") == device and "claim" not in (r.get("keys") or {})
+                    and canonical_json(r.get("config", {})) == want):
+                return r
+    return None
+
+
+def reused_record(donor: Mapping[str, Any], cell: Cell, profile: str, seed: int) -> dict[str, Any]:
+    """``donor`` re-filed under ``cell``: the same run's results (scores, curve, config, commit,
+    timings) with this cell's run_id / item / keys, and ``reused_from`` naming the run that computed it."""
+    rec = dict(donor)
+    rec.update(run_id=cell.run_id(profile, seed), item=cell.item, keys=to_jsonable(cell.keys),
+               method=to_jsonable(cell.keys.get("method")),
+               reused_from=donor.get("reused_from") or donor["run_id"], reused_at=_now())
+    return rec
+
+
 def run_one(cell: Cell, seed: int, job_fn: Callable, profile: Profile, results_root: str | Path,
-            device: str = "cpu", git: dict | None = None) -> tuple[str, str, str | None]:
+            device: str = "cpu", git: dict | None = None, reuse_from: Sequence[str] = ()) -> tuple[str, str, str | None]:
     """Run one (cell, seed) and append its record. Returns (run_id, status, reason).
 
-    status is "ran", "nonfinite" (recorded with a null score) or "failed" (nothing recorded).
+    status is "ran", "nonfinite" (recorded with a null score), "reused" (an identical finished run
+    was found in this item or one of ``reuse_from``, and its record copied; see ``run_cells``) or
+    "failed" (nothing recorded).
     """
     results_root = Path(results_root)
     rid = cell.run_id(profile.name, seed)
+    if reuse_from is not None:
+        donor = find_identical_run(results_root, profile.name, cell, seed, [cell.item, *reuse_from], device)
+        if donor is not None:
+            append_record(records_path(results_root, profile.name, cell.paper, cell.item),
+                          reused_record(donor, cell, profile.name, seed))
+            return rid, "reused", None
     ckpt = (results_root / profile.name / "checkpoints" / Path(*rid.split("/")[1:]) / f"{cell.config_hash}.pt")
     ex = _sacred_experiment(rid, results_root / profile.name / "sacred")
     sacred_config = {
@@ -486,10 +522,17 @@ def _worker_init() -> None:
 
 def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, seeds: Sequence[int] | None = None,
               force: bool = False, results_root: str | Path = "results", launcher: str = "inline", jobs: int = 1,
-              device: str = "cpu") -> RunSummary:
+              device: str = "cpu", reuse_from: Sequence[str] | None = None) -> RunSummary:
     """Run every (cell, seed) that has no finished record (all of them if ``force``).
 
     A finished record matches paper, item, keys, seed, profile and config hash.
+
+    ``reuse_from`` (items of the same paper whose runs used this same ``job_fn``): a (cell, seed)
+    whose exact config, seed, profile and device already ran, under other keys of this item or in
+    one of those items, is not run again; that record is copied under this cell's keys with
+    ``reused_from`` naming the original run (valid because a run is a deterministic function of
+    (job_fn, config, seed): the tests check that the same seed gives identical records). None
+    (default) never reuses; ``--force`` never reuses.
     """
     if isinstance(profile, str):
         profile = get_profile(profile)
@@ -514,16 +557,17 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
                 todo.append((cell, seed))
 
     git = git_commit()
+    reuse = None if force or reuse_from is None else tuple(reuse_from)
     results = []
     if launcher == "inline" or not todo:
-        results = [run_one(c, s, job_fn, profile, results_root, device, git) for c, s in todo]
+        results = [run_one(c, s, job_fn, profile, results_root, device, git, reuse) for c, s in todo]
     elif launcher == "process":
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init) as pool:
-            futs = [pool.submit(run_one, c, s, job_fn, profile, results_root, device, git) for c, s in todo]
+            futs = [pool.submit(run_one, c, s, job_fn, profile, results_root, device, git, reuse) for c, s in todo]
             for (c, s), f in zip(todo, futs):
                 try:
                     results.append(f.result())
@@ -540,7 +584,7 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS"))
         remote = ray.remote(num_cpus=1)(run_one)
-        refs = [remote.remote(c, s, job_fn, profile, str(results_root), device, git) for c, s in todo]
+        refs = [remote.remote(c, s, job_fn, profile, str(results_root), device, git, reuse) for c, s in todo]
         for (c, s), ref in zip(todo, refs):
             try:
                 results.append(ray.get(ref))
@@ -552,6 +596,8 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
             summary.failed.append((rid, reason))
         else:
             summary.ran.append(rid)
+            if status == "reused":
+                summary.reused.append(rid)
             if status == "nonfinite":
                 summary.nonfinite.append(rid)
     if summary.failed:
@@ -597,7 +643,8 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
          item: str, paper_overrides: Mapping[str, Any] | None = None, argv: Sequence[str] | None = None,
          configure_parser: Callable[[argparse.ArgumentParser], None] | None = None,
          after: Callable[[argparse.Namespace, Profile, RunSummary], None] | None = None,
-         default_seeds: Mapping[str, Sequence[int]] | None = None) -> RunSummary:
+         default_seeds: Mapping[str, Sequence[int]] | None = None,
+         reuse_from: Sequence[str] | None = None) -> RunSummary:
     """Entry point of a paper script: parse args, build the grid for the profile, run, report.
 
     ``build_cells(profile)`` returns the cells (``build_cells(profile, args)`` when the script adds
@@ -605,6 +652,8 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
     profile-override dict (see common.profiles). ``after(args, profile, summary)`` runs once the
     cells are done and before the report (figures: plots and claim verdicts). ``default_seeds``
     maps a profile name to this item's seeds when ``--seeds`` is not given (else the profile's seeds).
+    ``reuse_from``: items of this paper run by the same ``job_fn`` whose identical runs are copied
+    instead of re-run (see ``run_cells``).
     Exits with status 1 when a run failed.
     """
     parser = make_parser(description)
@@ -617,7 +666,7 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
     print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)} launcher={args.launcher}",
           flush=True)
     summary = run_cells(cells, job_fn, profile, seeds=seeds, force=args.force, results_root=args.results,
-                        launcher=args.launcher, jobs=args.jobs, device=args.device)
+                        launcher=args.launcher, jobs=args.jobs, device=args.device, reuse_from=reuse_from)
     out = records_path(args.results, profile.name, paper, item)
     print(summary)
     print(f"[{paper}/{item}] profile={profile.name}: records in {out}", flush=True)

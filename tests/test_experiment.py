@@ -193,3 +193,44 @@ def test_item_default_seeds_apply_per_profile_and_yield_to_the_flag(tmp_path):
 
     assert run(tmp_path / "a") == [5, 6]
     assert run(tmp_path / "b", "--seeds", "2") == [2]
+
+
+def test_identical_runs_are_copied_from_the_named_items_not_rerun(tmp_path):
+    """reuse_from: a (config, seed) that already ran in another item (or under other keys of this
+    item) is filed from that record, with reused_from naming it; other configs, no reuse_from and
+    --force all run the job."""
+    run_cells(_cells((1,)), det_job, "smoke", seeds=[0], results_root=tmp_path)  # toy/table1, v=1
+    donor = load_records(tmp_path, "smoke", "toy", "table1")[0]
+    assert CONTROL["starts"] == [(donor["run_id"], 0)]
+
+    cells = [Cell("toy", "figure3", {"tau": t, "method": "m1"}, {"v": 1}) for t in (0.5, 1.0)]
+    cells.append(Cell("toy", "figure3", {"tau": 0.0, "method": "m2"}, {"v": 2}))
+    s = run_cells(cells, det_job, "smoke", seeds=[0, 1], results_root=tmp_path, reuse_from=("table1",))
+    started = [rid for rid, _ in CONTROL["starts"][1:]]
+    # seed 0 of v=1 came from table1 twice; seed 1 of v=1 ran once (tau 0.5), then tau 1.0 copied it
+    assert started == ["smoke/toy/figure3/0.5/m1/seed1", "smoke/toy/figure3/0.0/m2/seed0",
+                       "smoke/toy/figure3/0.0/m2/seed1"]
+    assert sorted(s.reused) == ["smoke/toy/figure3/0.5/m1/seed0", "smoke/toy/figure3/1.0/m1/seed0",
+                                "smoke/toy/figure3/1.0/m1/seed1"]
+    recs = {r["run_id"]: r for r in load_records(tmp_path, "smoke", "toy", "figure3")}
+    assert len(recs) == 6
+    copy = recs["smoke/toy/figure3/0.5/m1/seed0"]
+    assert copy["reused_from"] == donor["run_id"] and copy["item"] == "figure3"
+    assert copy["keys"] == {"tau": 0.5, "method": "m1"}
+    for k in ("score", "normalized", "curve", "extra", "config_hash", "git_commit", "started"):
+        assert copy[k] == donor[k], k
+    assert recs["smoke/toy/figure3/1.0/m1/seed1"]["reused_from"] == "smoke/toy/figure3/0.5/m1/seed1"
+    assert "reused_from" not in recs["smoke/toy/figure3/0.5/m1/seed1"]
+    # a copy is what the job would have computed
+    own = {k: v for k, v in recs["smoke/toy/figure3/0.5/m1/seed1"].items() if k not in VOLATILE | {"run_id", "keys"}}
+    twin = {k: v for k, v in recs["smoke/toy/figure3/1.0/m1/seed1"].items()
+            if k not in VOLATILE | {"run_id", "keys", "reused_from", "reused_at"}}
+    assert own == twin
+
+    n = len(CONTROL["starts"])
+    cell = [Cell("toy", "figure4", {"method": "m1"}, {"v": 1})]
+    run_cells(cell, det_job, "smoke", seeds=[0], results_root=tmp_path)  # no reuse_from: runs
+    assert len(CONTROL["starts"]) == n + 1
+    run_cells(cell, det_job, "smoke", seeds=[0], results_root=tmp_path, reuse_from=("table1",), force=True)
+    assert len(CONTROL["starts"]) == n + 2  # --force re-runs
+    assert all("reused_from" not in r for r in load_records(tmp_path, "smoke", "toy", "figure4"))

@@ -342,7 +342,7 @@ class MATD3:
     def critic_loss(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Σ_m mean_b Σ_k (Q_i^k(x, a) − y_i)², y_i = r_i + γ(1 − term) min_k Q_i'^k(x', ã'). Returns (loss, q1 [M, B])."""
         M, B = self.M, self.cfg.batch_size
-        obs, act, next_obs = b["obs"], b["actions"], b["next_obs"]  # [M, B, N, O], [M, B, N, A], [M, B, N, O]
+        act, next_obs = b["actions"], b["next_obs"]  # [M, B, N, A], [M, B, N, O]
         r = b["rewards"].gather(2, self.agents.to(self.device).view(M, 1, 1).expand(M, B, 1)).squeeze(2)  # [M, B]
         r = r * self.cfg.reward_scale
         with torch.no_grad():

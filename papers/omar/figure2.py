@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from common.experiment import Cell, main as run_main  # noqa: E402
 from papers.omar.config import PROFILE_OVERRIDES  # noqa: E402
 from papers.omar.figure1 import AGENTS, ENV, KIND  # noqa: E402
-from papers.omar.jobs import offline_config, offline_job  # noqa: E402
+from papers.omar.jobs import OFFLINE_JOB_ITEMS, offline_config, offline_job  # noqa: E402
 from papers.omar.landscape import figure_after, fmt, plt, save, seed_means, write_claims  # noqa: E402
 
 ITEM = "figure2"
@@ -106,7 +106,8 @@ def finish(records: list[dict], results: Path, profile: str) -> None:
 
 def main(argv=None):
     return run_main(__doc__.splitlines()[0], build_cells, offline_job, "omar", ITEM,
-                    paper_overrides=PROFILE_OVERRIDES, argv=argv, after=figure_after(ITEM, finish))
+                    paper_overrides=PROFILE_OVERRIDES, argv=argv,
+                    reuse_from=OFFLINE_JOB_ITEMS, after=figure_after(ITEM, finish))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
 
 from common.experiment import Cell, main as run_main  # noqa: E402
 from papers.omar.config import PROFILE_OVERRIDES  # noqa: E402
-from papers.omar.jobs import offline_config, offline_job  # noqa: E402
+from papers.omar.jobs import OFFLINE_JOB_ITEMS, offline_config, offline_job  # noqa: E402
 
 ENV, ENV_OPTIONS, KIND = "omar/spread1d", {"n_agents": 2}, "medium-replay"
 ACTOR_LRS = ("1e-2", "5e-2", "1e-1")
@@ -29,7 +29,8 @@ def build_cells(profile):
 
 def main(argv=None):
     return run_main(__doc__.splitlines()[0], build_cells, offline_job, "omar", "table1",
-                    paper_overrides=PROFILE_OVERRIDES, argv=argv)
+                    paper_overrides=PROFILE_OVERRIDES, argv=argv,
+                    reuse_from=OFFLINE_JOB_ITEMS)
 
 
 if __name__ == "__main__":
