@@ -475,3 +475,52 @@ def test_joint_act_and_policy_unchanged():
     with torch.no_grad():
         ref = L.actor.net.member_module(1 * N + 1).eval()(torch.from_numpy(obs[1, :, 1]))
     np.testing.assert_allclose(a[1, :, 1], ref.numpy(), atol=1e-6)
+
+
+def test_joint_cql_all_slots_penalty_by_hand():
+    """cql_slots="all" (a Table 5 diagnostic): the CQL term of member (s, i) is
+    logsumexp_k Q(s, a^k) - log-density - Q(s, a_data) for each twin, with a^k uniform over the WHOLE
+    joint action (every slot, from replayed generator draws), against a hand computation; "own" keeps
+    a_-i at the data; "all" is refused without a joint critic or with the mujoco proposals."""
+    L = learner("ma-cql", critic_input="joint", cql_slots="all", log_every=1)
+    M, K = L.n_members, L.cfg.cql_n_actions
+    batch = L.sample_batch(L.prepare_data(random_data()))
+    before = [member_modules(L, m) for m in range(M)]
+    state = L.gen.get_state()
+    with torch.no_grad():
+        x = L._critic_obs(batch)
+        q1_d, q2_d = (q.squeeze(-1) for q in L.critic(x, batch["joint_actions"]))
+        pen = L.cql_term(batch, q1_d, q2_d)  # [M]
+    g = torch.Generator()
+    g.set_state(state)
+    u = torch.rand((M, B, K, N * A), generator=g, dtype=torch.float64)
+    logp = -N * A * math.log(2.0)
+    for m in range(M):
+        a = (2 * u[m] - 1).reshape(B * K, N * A)  # every slot sampled
+        assert (a.view(B, K, N, A)[:, 1:] != a.view(B, K, N, A)[:, :1]).any(dim=1).all()
+        with torch.no_grad():
+            crit = before[m]["critic"].train()  # input BN on batch statistics, as the learner's CQL term
+            st = x[m].repeat_interleave(K, dim=0)
+            q1, q2 = crit(torch.cat([st, a], dim=-1))
+            data1, data2 = crit(torch.cat([x[m], batch["joint_actions"][m]], dim=-1))
+        hand = sum((torch.logsumexp(q.view(B, K) - logp, dim=1) - d[:, 0]).mean() for q, d in ((q1, data1), (q2, data2)))
+        assert abs(float(pen[m]) - float(hand)) < 1e-8, m
+    for bad in (dict(critic_input="local", cql_slots="all"),
+                dict(critic_input="joint", cql_slots="all", cql_proposal="mujoco"),
+                dict(critic_input="joint", cql_slots="every")):
+        with pytest.raises(ValueError, match="cql_slots"):
+            ITD3Config(critic_reg="cql", **bad).validate()
+
+
+def test_checkpoint_from_before_a_new_config_field_loads_with_its_default():
+    """A checkpoint written before a config field existed (here cql_slots) resumes when the field is
+    at its default, and is refused when the learner sets it otherwise."""
+    L = learner("ma-cql", critic_input="joint")
+    L.update(L.sample_batch(L.prepare_data(random_data())))
+    state = L.state_dict()
+    del state["cfg"]["cql_slots"]
+    L2 = learner("ma-cql", critic_input="joint")
+    L2.load_state_dict(state)
+    assert L2.step == 1
+    with pytest.raises(ValueError, match=r"\['cql_slots'\]"):
+        learner("ma-cql", critic_input="joint", cql_slots="all").load_state_dict(state)

@@ -100,9 +100,10 @@ CRITIC_REGS = ("none", "cql")
 ACTOR_REGS = ("none", "td3bc", "omar", "icq")
 CRITIC_INPUTS = ("local", "joint")
 CQL_PROPOSALS = ("uniform", "mujoco")
+CQL_SLOTS = ("own", "all")
 
 # option groups: a field of a group must stay at its default unless the group is in use
-_CQL_FIELDS = ("cql_alpha", "cql_n_actions", "cql_temp", "cql_proposal", "cql_noise")
+_CQL_FIELDS = ("cql_alpha", "cql_n_actions", "cql_temp", "cql_proposal", "cql_noise", "cql_slots")
 _OMAR_FIELDS = ("omar_tau", "omar_sampler", "omar_iters", "omar_n_samples", "omar_n_elites",
                 "omar_mu0", "omar_sigma0", "omar_sigma_rule")
 
@@ -128,6 +129,9 @@ class ITD3Config:
     cql_temp: float = 1.0  # logsumexp temperature T (OMAR lse_temp = 1.0)
     cql_proposal: str = "uniform"  # "uniform" (OMAR MPE) or "mujoco" (OMAR HalfCheetah's 3 groups)
     cql_noise: float = 0.2  # std of the policy-centred proposals of "mujoco" (OMAR cql_sample_noise_level)
+    cql_slots: str = "own"  # joint critic only: "own" samples agent i's slot, a_-i from the data (default,
+    #                         as the actor step); "all" samples the whole joint action uniformly (a
+    #                         diagnostic of Table 5; "uniform" proposals only). OMAR is silent here.
     actor_reg: str = "none"  # "none" (MA-CQL/ITD3), "omar" (Eq. 2), "td3bc" (MA-TD3+BC), "icq" (MA-ICQ)
     td3bc_alpha: float | Sequence[float] = 2.5  # TD3+BC alpha (Fujimoto & Gu 2021: 2.5); float or per member
     omar_tau: float | Sequence[float] = 0.9  # OMAR's tau = code's omar_coe, weight of imitation; float or per member
@@ -157,6 +161,10 @@ class ITD3Config:
         choice("omar_sampler", SAMPLERS)
         choice("omar_sigma_rule", SIGMA_RULES)
         choice("critic_input", CRITIC_INPUTS)
+        choice("cql_slots", CQL_SLOTS)
+        if self.cql_slots == "all" and (self.critic_input != "joint" or self.cql_proposal != "uniform"):
+            raise ValueError(f"ITD3Config.cql_slots='all' needs critic_input='joint' and cql_proposal='uniform', "
+                             f"got critic_input={self.critic_input!r}, cql_proposal={self.cql_proposal!r}")
         for name in ("hidden", "batch_size", "cql_n_actions", "omar_iters", "omar_n_samples",
                      "omar_n_elites", "log_every", "check_finite_every"):
             if int(getattr(self, name)) < 1:
@@ -434,6 +442,8 @@ class ITD3:
         obs, next_obs = batch["obs"], batch["next_obs"]  # [M, B, O]
         x_obs = self._critic_obs(batch)  # [M, B, O] or [M, B, N*O]
         B, A, K = obs.shape[1], self.act_dim, cfg.cql_n_actions
+        if cfg.cql_slots == "all":  # the whole joint action ~ U(-1, 1)^(sum_j d_j), for every slot
+            return self._cql_all_slots(batch, x_obs, q1_data, q2_data)
         u = torch.rand((M, B, K, A), generator=self.gen, dtype=obs.dtype, device=obs.device)
         a_rand = self._mask((2.0 * u - 1.0) * cfg.max_action)  # [M, B, K, A] ~ U(-1, 1)^d
         q1_r, q2_r = self.critic.forward_many(x_obs, self._critic_act(a_rand, batch))  # [M, B, K]
@@ -451,6 +461,18 @@ class ITD3:
             logp = torch.cat([logp.expand(M, B, K), p_new, p_cur], dim=-1)  # [M, B, 3K]
             q1_r = torch.cat([q1_r, q1_n, q1_c], dim=-1)
             q2_r = torch.cat([q2_r, q2_n, q2_c], dim=-1)
+        return cql_penalty(q1_r, logp, q1_data, cfg.cql_temp) + cql_penalty(q2_r, logp, q2_data, cfg.cql_temp)
+
+    def _cql_all_slots(self, batch: Mapping[str, Tensor], x_obs: Tensor, q1_data: Tensor, q2_data: Tensor) -> Tensor:
+        """cql_slots="all": K uniform joint actions [M, B, K, N*A] (padded dims of each slot masked)."""
+        cfg, M, N, A, K = self.cfg, self.n_members, self.n_agents, self.act_dim, self.cfg.cql_n_actions
+        B = x_obs.shape[1]
+        u = torch.rand((M, B, K, N * A), generator=self.gen, dtype=x_obs.dtype, device=x_obs.device)
+        a = (2.0 * u - 1.0) * cfg.max_action
+        if self.act_mask is not None:  # each seed's N members' masks side by side [M, 1, 1, N*A]
+            a = a * self._seed_joint(self.act_mask).unsqueeze(2)
+        q1_r, q2_r = self.critic.forward_many(x_obs, a)  # [M, B, K]
+        logp = self.log_p_uniform.view(self.n_seeds, N).sum(1).repeat_interleave(N).view(M, 1, 1)
         return cql_penalty(q1_r, logp, q1_data, cfg.cql_temp) + cql_penalty(q2_r, logp, q2_data, cfg.cql_temp)
 
     def act_mask_k(self) -> Tensor | None:
@@ -578,8 +600,9 @@ class ITD3:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state["cfg"] != asdict(self.cfg):
-            diff = {f.name for f in fields(ITD3Config) if state["cfg"].get(f.name) != getattr(self.cfg, f.name)}
+        saved = {**asdict(ITD3Config()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
+        if saved != asdict(self.cfg):
+            diff = {f.name for f in fields(ITD3Config) if saved.get(f.name) != getattr(self.cfg, f.name)}
             raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
         for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
             getattr(self, name).load_state_dict(state[name])
