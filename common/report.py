@@ -562,9 +562,12 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
     pub = published if isinstance(published, types.SimpleNamespace) else (
         normalize_published(published, paper) if published is not None else load_published(paper, papers_root))
     results_root = Path(results_root)
-    spec = pub.ITEMS.get(item, {"kind": "table", "title": "(not listed in published.py)", "rows": [],
-                                "cols": "method", "metric": "normalized"})
     all_recs = load_records(results_root, profile, paper, item)
+    spec = pub.ITEMS.get(item)
+    if spec is None:  # an item of ours (e.g. a diagnostic): one row per combination of its other keys
+        keys = dict.fromkeys(k for r in all_recs for k in (r.get("keys") or {}) if k not in ("method", "claim"))
+        spec = {"kind": "table", "title": "(not listed in published.py)", "rows": list(keys),
+                "cols": "method", "metric": "normalized"}
     recs = latest_records([r for r in all_recs if r.get("profile", profile) == profile])
     entries = [e for e in pub.PUBLISHED if e.get("item") == item]
     notes = pub.NOTES.get(item, [])

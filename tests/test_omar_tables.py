@@ -43,6 +43,8 @@ CASES = {
                [{"sampler": s, "dataset": "medium", "method": "omar"} for s in ("random", "cem", "softmax")]),
     "table5": (("--env", "omar/spread", "--dataset", "expert"),
                [{"method": m, "dataset": "expert", "env": "omar/spread"} for m in ("ma_icq", "ma_td3bc", "ma_cql", "omar")]),
+    "diagnose_table5": ((), [{"method": m, "critic": c, "cql_slots": k} for m in ("ma_cql", "omar")
+                               for c, k in (("local", None), ("joint", "own"), ("joint", "all"))]),
     "table6": (("--dataset", "medium-replay", "--method", "omar", "--method", "ma_td3bc"),
                [{"method": m, "dataset": "medium-replay"} for m in ("omar", "ma_td3bc")]),
 }
@@ -69,6 +71,10 @@ def test_table_smoke(item, data_dir, tmp_path):
         assert {c["itd3"]["omar_sampler"] for c in cfgs.values()} == {"random", "cem", "softmax"}
     if item == "table5":
         assert all(c["itd3"]["critic_input"] == "joint" for c in cfgs.values())
+    if item == "diagnose_table5":
+        for c in cfgs.values():
+            joint = c["itd3"].get("critic_input") == "joint"
+            assert c["itd3"].get("cql_slots", "own") in (("own", "all") if joint else ("own",))
     if item == "table6":
         assert all(c["itd3"]["hidden"] == 256 and c["dataset"]["env"] == "mamujoco/halfcheetah-2x3"
                    for c in cfgs.values())
