@@ -467,13 +467,17 @@ def run_one(cell: Cell, seed: int, job_fn: Callable, profile: Profile, results_r
             device: str = "cpu", git: dict | None = None, reuse_from: Sequence[str] = ()) -> tuple[str, str, str | None]:
     """Run one (cell, seed) and append its record. Returns (run_id, status, reason).
 
-    status is "ran", "nonfinite" (recorded with a null score), "reused" (an identical finished run
+    status is "ran", "nonfinite" (recorded with a null score), "skipped" (with ``reuse_from``: the run
+    was finished meanwhile, e.g. by another process on an overlapping grid), "reused" (an identical finished run
     was found in this item or one of ``reuse_from``, and its record copied; see ``run_cells``) or
     "failed" (nothing recorded).
     """
     results_root = Path(results_root)
     rid = cell.run_id(profile.name, seed)
     if reuse_from is not None:
+        own = (cell.paper, cell.item, cell.keys_id(), seed, profile.name, cell.config_hash)
+        if own in _finished_set(load_records(results_root, profile.name, cell.paper, cell.item)):
+            return rid, "skipped", None  # another process finished it since this one planned its runs
         donor = find_identical_run(results_root, profile.name, cell, seed, [cell.item, *reuse_from], device)
         if donor is not None:
             append_record(records_path(results_root, profile.name, cell.paper, cell.item),
@@ -594,6 +598,8 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
     for rid, status, reason in results:
         if status == "failed":
             summary.failed.append((rid, reason))
+        elif status == "skipped":
+            summary.skipped.append(rid)
         else:
             summary.ran.append(rid)
             if status == "reused":

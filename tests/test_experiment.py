@@ -234,3 +234,17 @@ def test_identical_runs_are_copied_from_the_named_items_not_rerun(tmp_path):
     run_cells(cell, det_job, "smoke", seeds=[0], results_root=tmp_path, reuse_from=("table1",), force=True)
     assert len(CONTROL["starts"]) == n + 2  # --force re-runs
     assert all("reused_from" not in r for r in load_records(tmp_path, "smoke", "toy", "figure4"))
+
+
+def test_a_run_finished_meanwhile_is_skipped_not_copied(tmp_path):
+    """With reuse_from, run_one re-checks its own item just before running: a (cell, seed) that another
+    process finished after this one planned its runs is skipped (no second record)."""
+    from common.experiment import run_one
+    from common.profiles import get_profile
+
+    cell = _cells((1,))[0]
+    run_cells([cell], det_job, "smoke", seeds=[0], results_root=tmp_path)
+    n = len(CONTROL["starts"])
+    rid, status, _ = run_one(cell, 0, det_job, get_profile("smoke"), tmp_path, reuse_from=())
+    assert status == "skipped" and len(CONTROL["starts"]) == n
+    assert len(load_records(tmp_path, "smoke", "toy", "table1")) == 1
