@@ -464,7 +464,8 @@ def reused_record(donor: Mapping[str, Any], cell: Cell, profile: str, seed: int)
 
 
 def run_one(cell: Cell, seed: int, job_fn: Callable, profile: Profile, results_root: str | Path,
-            device: str = "cpu", git: dict | None = None, reuse_from: Sequence[str] = ()) -> tuple[str, str, str | None]:
+            device: str = "cpu", git: dict | None = None,
+            reuse_from: Sequence[str] | None = None) -> tuple[str, str, str | None]:
     """Run one (cell, seed) and append its record. Returns (run_id, status, reason).
 
     status is "ran", "nonfinite" (recorded with a null score), "skipped" (with ``reuse_from``: the run
