@@ -152,18 +152,26 @@ def seed_everything(seed: int) -> None:
 # Provenance
 # ----------------------------------------------------------------------------------------------
 def git_commit(repo: str | Path = _REPO_ROOT) -> dict[str, Any] | None:
-    """``{"commit": sha, "dirty": bool}`` of the repo holding this package; None outside a repo."""
+    """``{"commit": sha, "dirty": bool}`` of the repo holding this package; None outside a repo.
+
+    A dirty tree also records which tracked files differ from the commit (``changed``) and the
+    sha256 of ``git diff HEAD`` (``diff_sha256``), so that two records from dirty trees can be told
+    apart and a record can be matched to the diff that produced it.
+    """
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30,
+                              check=True).stdout
+
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo, capture_output=True, text=True, timeout=30, check=True,
-        ).stdout
+        sha = git("rev-parse", "HEAD").strip()
+        status = git("status", "--porcelain", "--untracked-files=no")
+        out: dict[str, Any] = {"commit": sha, "dirty": bool(status.strip())}
+        if out["dirty"]:
+            out["changed"] = sorted(line[3:] for line in status.splitlines() if line.strip())
+            out["diff_sha256"] = hashlib.sha256(git("diff", "HEAD", "--no-color").encode()).hexdigest()
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": sha, "dirty": bool(status.strip())}
+    return out
 
 
 def versions() -> dict[str, str | None]:

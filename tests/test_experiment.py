@@ -248,3 +248,31 @@ def test_a_run_finished_meanwhile_is_skipped_not_copied(tmp_path):
     rid, status, _ = run_one(cell, 0, det_job, get_profile("smoke"), tmp_path, reuse_from=())
     assert status == "skipped" and len(CONTROL["starts"]) == n
     assert len(load_records(tmp_path, "smoke", "toy", "table1")) == 1
+
+
+def test_git_commit_records_what_a_dirty_tree_changed(tmp_path):
+    import subprocess
+
+    from common.experiment import git_commit
+
+    def git(*a):
+        subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "b.py").write_text("y = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = git_commit(tmp_path)
+    assert clean["dirty"] is False and "changed" not in clean and len(clean["commit"]) == 40
+    (tmp_path / "untracked.py").write_text("ignored\n")  # untracked files do not make a tree dirty
+    assert git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "b.py").write_text("y = 2\n")
+    d1 = git_commit(tmp_path)
+    assert d1["dirty"] is True and d1["changed"] == ["b.py"] and d1["commit"] == clean["commit"]
+    (tmp_path / "b.py").write_text("y = 3\n")
+    d2 = git_commit(tmp_path)
+    assert d2["changed"] == ["b.py"] and d2["diff_sha256"] != d1["diff_sha256"]  # another diff, another hash
+    (tmp_path / "b.py").write_text("y = 2\n")
+    assert git_commit(tmp_path)["diff_sha256"] == d1["diff_sha256"]
+    assert git_commit(tmp_path / "no-such-dir") is None
