@@ -156,7 +156,8 @@ def git_commit(repo: str | Path = _REPO_ROOT) -> dict[str, Any] | None:
 
     A dirty tree also records which tracked files differ from the commit (``changed``) and the
     sha256 of ``git diff HEAD`` (``diff_sha256``), so that two records from dirty trees can be told
-    apart and a record can be matched to the diff that produced it.
+    apart and a record can be matched to the diff that produced it. Files under ``results/`` (the
+    records and their reports, which runs themselves change) do not count.
     """
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30,
@@ -164,11 +165,13 @@ def git_commit(repo: str | Path = _REPO_ROOT) -> dict[str, Any] | None:
 
     try:
         sha = git("rev-parse", "HEAD").strip()
-        status = git("status", "--porcelain", "--untracked-files=no")
+        # results/ holds the records themselves: a run appending to a tracked .jsonl is not a code change
+        status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
         out: dict[str, Any] = {"commit": sha, "dirty": bool(status.strip())}
         if out["dirty"]:
             out["changed"] = sorted(line[3:] for line in status.splitlines() if line.strip())
-            out["diff_sha256"] = hashlib.sha256(git("diff", "HEAD", "--no-color").encode()).hexdigest()
+            out["diff_sha256"] = hashlib.sha256(
+                git("diff", "HEAD", "--no-color", "--", ".", ":(exclude)results").encode()).hexdigest()
     except (OSError, subprocess.SubprocessError):
         return None
     return out

@@ -35,6 +35,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import sys
 import types
 import warnings
@@ -591,10 +592,26 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
             body += "\n### Claims\n\n" + render_claims(claim_verdicts(claims, all_recs)) + "\n"
     base.mkdir(parents=True, exist_ok=True)
     path = base / f"{item}.md"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(head) + "\n" + body + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    _write_unless_only_timestamp_changed(path, "\n".join(head) + "\n" + body + "\n")
     return path
+
+
+_GENERATED = re.compile(r"([Gg]enerated) \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+\-]\d\d:\d\d")
+
+
+def _write_unless_only_timestamp_changed(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically, unless the file already holds it up to its "generated"
+    timestamp (then the file is left as it is, so a re-render of unchanged results is not a git change).
+    Return whether the file was written."""
+    def strip(t: str) -> str:
+        return _GENERATED.sub(r"\1 <time>", t)
+
+    if path.exists() and strip(path.read_text(encoding="utf-8")) == strip(text):
+        return False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
 
 
 def profiles_with_records(results_root: str | Path) -> list[str]:
@@ -662,9 +679,7 @@ def write_report(results_root: str | Path = "results", profiles: Sequence[str] |
         lines.append(_md(rows, headers=_REPORT_HEADERS) if rows else "_no papers found_")
     results_root.mkdir(parents=True, exist_ok=True)
     path = results_root / "REPORT.md"
-    tmp = path.with_name(".REPORT.md.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    _write_unless_only_timestamp_changed(path, "\n".join(lines) + "\n")
     return path
 
 

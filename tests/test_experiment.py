@@ -261,11 +261,15 @@ def test_git_commit_records_what_a_dirty_tree_changed(tmp_path):
     git("init", "-q")
     (tmp_path / "a.py").write_text("x = 1\n")
     (tmp_path / "b.py").write_text("y = 1\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "r.jsonl").write_text("{}\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
     clean = git_commit(tmp_path)
     assert clean["dirty"] is False and "changed" not in clean and len(clean["commit"]) == 40
     (tmp_path / "untracked.py").write_text("ignored\n")  # untracked files do not make a tree dirty
+    assert git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "results" / "r.jsonl").write_text("{}\n{}\n")  # records appended by runs are not code
     assert git_commit(tmp_path)["dirty"] is False
     (tmp_path / "b.py").write_text("y = 2\n")
     d1 = git_commit(tmp_path)

@@ -144,3 +144,22 @@ def test_who_beats_whom_compares_the_compare_key():
     best = {(ln.split("|")[1].strip(), ln.split("|")[2].strip()) for ln in who.splitlines()
             if ln.startswith("| ") and "| best" in ln}
     assert best == {("a", "y"), ("b", "y")}
+
+
+def test_rerendering_unchanged_results_leaves_the_files_alone(world):
+    """Only the 'generated' time would differ, so the .md files (and REPORT.md) are not rewritten;
+    a new record changes the item's report."""
+    papers, res = world
+    md = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers)
+    top = report.main(["--results", str(res), "--papers", str(papers)])
+    old = {p: (p.read_text(), p.stat().st_mtime_ns) for p in (md, top)}
+    for p in (md, top):  # make the files look old so that a rewrite would show in the time stamps
+        p.write_text(p.read_text().replace("enerated 2026-", "enerated 2025-"))
+    stamped = {p: p.read_text() for p in (md, top)}
+    report.write_item_report(res, "quick", "fake", "table1", papers_root=papers)
+    report.main(["--results", str(res), "--papers", str(papers)])
+    assert all(p.read_text() == stamped[p] for p in (md, top))
+    append_record(records_path(res, "quick", "fake", "table1"),
+                  _rec("table1", {"env": "omar/tag", "dataset": "expert", "method": "omar"}, 0, 5.0))
+    new = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers).read_text()
+    assert new != stamped[md] and "5.0 ± 0.0 (1) vs 5.0 ± 1.0" in new and old[md][0] != new
