@@ -657,7 +657,7 @@ def write_report(results_root: str | Path = "results", profiles: Sequence[str] |
             listed = list(pub.ITEMS)
             extra_items = sorted(p.stem for p in (results_root / prof / paper).glob("*.jsonl") if p.stem not in listed)
             for it in listed + extra_items:
-                spec = pub.ITEMS.get(it, {"kind": "?", "title": "(not in published.py)"})
+                spec = pub.ITEMS.get(it, {"kind": "table", "title": "(not in published.py)"})
                 recs = load_records(results_root, prof, paper, it)
                 entries = [e for e in pub.PUBLISHED if e.get("item") == it]
                 st = item_status(results_root, prof, paper, it, entries, recs)

@@ -163,3 +163,15 @@ def test_rerendering_unchanged_results_leaves_the_files_alone(world):
                   _rec("table1", {"env": "omar/tag", "dataset": "expert", "method": "omar"}, 0, 5.0))
     new = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers).read_text()
     assert new != stamped[md] and "5.0 ± 0.0 (1) vs 5.0 ± 1.0" in new and old[md][0] != new
+
+
+def test_an_item_not_in_published_is_listed_as_a_table(world):
+    """A diagnostic of ours (records but no published.py entry) renders as a table of all its keys."""
+    papers, res = world
+    append_record(records_path(res, "quick", "fake", "diagnose"),
+                  _rec("diagnose", {"variant": "a", "method": "omar"}, 0, 3.0))
+    text = report.main(["--results", str(res), "--papers", str(papers)]).read_text()
+    line = next(x for x in text.splitlines() if "| diagnose" in x)
+    assert "| table " in line and "(not in published.py)" in line
+    md = (res / "quick" / "fake" / "diagnose.md").read_text()
+    assert "| variant   | omar" in md and "3.0 ± 0.0 (1), no published" in md
