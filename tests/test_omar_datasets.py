@@ -102,3 +102,21 @@ def test_cli_help_and_nothing_to_do(capsys):
     with pytest.raises(SystemExit) as e:
         od.main(["--profile", "smoke"])
     assert e.value.code == 2
+
+
+def test_spread1d_defaults_to_the_tables_1_2_task_and_the_cli_accepts_it(tmp_path):
+    # omar/spread1d's dataset key defaults to Tables 1-2's 2 agents (table1.py's ENV_OPTIONS), so the
+    # CLI generates and reports the very datasets those tables read
+    from papers.omar import table1
+
+    assert od.default_env_options("omar/spread1d") == table1.ENV_OPTIONS
+    assert od.default_env_options("omar/tag") == {"prey": "v1"}
+    p = _profile("full")
+    assert od.spec_paths(od.dataset_spec("omar/spread1d", p, od.default_env_options("omar/spread1d"))) == \
+        od.spec_paths(table1.build_cells(p)[0].config["dataset"])
+    rows = od.report_rows(_profile("smoke"), ["omar/spread1d"], {"n_agents": 5})  # not generated: no rows' data
+    assert [r["kind"] for r in rows] == list(DATASETS) and all(r["published"] is None for r in rows)
+    out = tmp_path / "report.md"
+    assert od.main(["--report", "--profile", "smoke", "--env", "omar/spread1d", "--env-options",
+                    '{"n_agents": 5}', "--out", str(out)]) == 0
+    assert "omar/spread1d" in out.read_text()

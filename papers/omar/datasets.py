@@ -146,6 +146,15 @@ PUBLISHED_STATS: dict[str, dict[str, tuple[float, float, float, float, int, int]
     },
 }
 REPORT_ENVS = (*ENVS_MPE, ENV_CHEETAH)
+# envs the CLI accepts: the report's four plus the 1-D motivating task of Tables 1-2 / Figures 1-2
+CLI_ENVS = (*REPORT_ENVS, "omar/spread1d")
+SPREAD1D_DEFAULT_OPTIONS = {"n_agents": 2}  # Tables 1-2's task (Figures 1-2 use n_agents 1..5)
+
+
+def default_env_options(env: str) -> dict[str, Any]:
+    """The env options a dataset of ``env`` is built with when none are given: the OMAR items' options
+    (config.ENV_OPTIONS, e.g. tag's v1 prey), and n_agents 2 on omar/spread1d (Tables 1-2)."""
+    return dict(SPREAD1D_DEFAULT_OPTIONS) if env == "omar/spread1d" else config_env_options(env)
 
 
 def family(env: str) -> str:
@@ -226,7 +235,7 @@ def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_option
     the v1 prey of tag and world)."""
     rows = []
     for env in envs_:
-        spec = dataset_spec(env, profile, config_env_options(env) if env_options is None else env_options)
+        spec = dataset_spec(env, profile, default_env_options(env) if env_options is None else env_options)
         ours: dict[str, Dataset] = {}
         if generate or is_cached(spec):
             ours = {k: load_spec(spec, k, log=log) for k in DATASETS}
@@ -306,8 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m papers.omar.datasets", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick", choices=sorted(VERSION), help="run profile (default quick)")
-    ap.add_argument("--env", action="append", choices=REPORT_ENVS,
-                    help="env to include (repeatable; default: all four OMAR envs)")
+    ap.add_argument("--env", action="append", choices=CLI_ENVS,
+                    help="env to include (repeatable; default: the four OMAR envs of Tables 3-6; omar/spread1d "
+                         "takes its n_agents from --env-options, default 2 as in Tables 1-2)")
     ap.add_argument("--env-options", default=None,
                     help='JSON env options for every --env, e.g. \'{"prey": "v1"}\' (default: the options the '
                          "OMAR items use per env, papers/omar/config.py ENV_OPTIONS)")
@@ -324,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     envs_ = a.env or list(REPORT_ENVS)
     if a.generate and not a.report:
         for env in envs_:
-            load_spec(dataset_spec(env, profile, config_env_options(env) if opts is None else opts), "expert")
+            load_spec(dataset_spec(env, profile, default_env_options(env) if opts is None else opts), "expert")
         return 0
     text, path = write_report(profile, envs_, opts, a.generate, a.out)
     print(text)
