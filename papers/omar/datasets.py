@@ -46,6 +46,8 @@ rightly refuses).
 CLI (the dataset report, also written to results/<profile>/omar/datasets.md):
 
     python -m papers.omar.datasets --report --profile quick [--generate] [--env omar/spread ...]
+    python -m papers.omar.datasets --generate --profile full --env omar/spread1d   # Tables 1-2's 2 agents
+    python -m papers.omar.datasets --generate --profile full --env omar/spread1d --env-options '{"n_agents": 4}'
 """
 
 from __future__ import annotations
