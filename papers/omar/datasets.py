@@ -295,7 +295,8 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
         "Σ_t r_0 (OMAR; equal up to the per-agent collision terms); tag/world = Σ_t r_0; HalfCheetah = Σ_t r.",
         "'medium at %' = 100 · (medium − random) / (expert − random) of the mean returns.",
         ("Env options: as the OMAR items use them (`papers/omar/config.py` ENV_OPTIONS: "
-         f"`{json.dumps(ENV_OPTIONS, sort_keys=True)}`)." if env_options is None else
+         f"`{json.dumps(ENV_OPTIONS, sort_keys=True)}`; omar/spread1d: "
+         f"`{json.dumps(SPREAD1D_DEFAULT_OPTIONS)}`, Tables 1-2's task)." if env_options is None else
          f"Env options of this report (every env): `{json.dumps(dict(env_options), sort_keys=True)}`."),
         "",
         tabulate(table, head, tablefmt="github", disable_numparse=True),
