@@ -88,6 +88,11 @@ def _dist(a, b) -> float:
     return float(np.sqrt(np.sum(np.square(a.state.p_pos - b.state.p_pos))))
 
 
+def _pair_dist(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """[n, d] x [m, d] -> [n, m] Euclidean distances, each as :func:`_dist` computes it."""
+    return np.sqrt(np.sum(np.square(p[:, None, :] - q[None, :, :]), axis=-1))
+
+
 def _bound(x: float) -> float:
     """MPE's out-of-screen penalty for the prey, per axis (|x| = distance from the centre on that axis)."""
     if x < 0.9:
@@ -309,12 +314,21 @@ class OmarSpreadScenario(SpreadScenario):
             landmark.state.p_vel = np.zeros(world.dim_p)
 
     def reward(self, agent, world) -> float:
+        # Σ_l min(1/min_a d(a,l), 10) − 5·#(others colliding with agent), with every distance computed as
+        # _dist / mpe2's is_collision do (sqrt of the summed squares) but for all pairs at once; the sums run
+        # in the same order as the per-pair loop, so the reward is bitwise the loop's (tests/test_envs_particles.py)
+        pos = np.stack([a.state.p_pos for a in world.agents])  # [n, d]
+        lms = np.stack([lm.state.p_pos for lm in world.landmarks])  # [m, d]
+        d_min = _pair_dist(pos, lms).min(axis=0)  # [m]: the nearest agent's distance to each landmark
         rew = 0.0
-        for lm in world.landmarks:
-            d = min(_dist(a, lm) for a in world.agents)
+        for d in d_min.tolist():
             rew += 10.0 if d <= 0.1 else 1.0 / d  # = min(1/d, 10), also at d = 0
         if agent.collide:
-            rew -= 5.0 * sum(self.is_collision(a, agent) and a is not agent for a in world.agents)
+            i = world.agents.index(agent)
+            sizes = np.array([a.size for a in world.agents])
+            hit = _pair_dist(pos[i:i + 1], pos)[0] < sizes + agent.size
+            hit[i] = False
+            rew -= 5.0 * int(hit.sum())
         return rew
 
 

@@ -103,6 +103,47 @@ def test_omar_spread_reward_with_collision():
     np.testing.assert_allclose(r, [10 + 2 + 2] * 3, rtol=1e-6)
 
 
+def _spread_reward_per_pair(scenario, agent, world) -> float:
+    """The spread reward as a per-pair loop (the form it was first written in, mpe2's is_collision)."""
+    def dist(a, b):
+        return float(np.sqrt(np.sum(np.square(a.state.p_pos - b.state.p_pos))))
+
+    rew = 0.0
+    for lm in world.landmarks:
+        d = min(dist(a, lm) for a in world.agents)
+        rew += 10.0 if d <= 0.1 else 1.0 / d
+    if agent.collide:
+        rew -= 5.0 * sum(dist(a, agent) < a.size + agent.size and a is not agent for a in world.agents)
+    return rew
+
+
+@pytest.mark.parametrize("name, opts", [("omar/spread", {}), ("omar/spread1d", {"n_agents": 5})])
+def test_spread_reward_is_bitwise_the_per_pair_loop(name, opts):
+    # the vectorized reward equals the loop exactly, on random starts, after random steps, and on crowded
+    # placements that have collisions and agents within 0.1 of a landmark (the cap)
+    env = envs.make(name, **opts)
+    rng = np.random.default_rng(0)
+    w, sc = env.world, env.scenario
+    n_checked = n_hit = n_cap = 0
+    for ep in range(30):
+        env.reset(ep)
+        if ep % 2:  # crowd everything into a small box
+            for e in [*w.agents, *w.landmarks]:
+                e.state.p_pos = rng.uniform(-0.2, 0.2, w.dim_p)
+        for _ in range(5):
+            _, r, _, _, _ = env.step(rng.uniform(-1, 1, (len(w.agents), w.dim_p)))
+            ref = [_spread_reward_per_pair(sc, a, w) for a in w.agents]
+            assert [sc.reward(a, w) for a in w.agents] == ref  # float64, exactly
+            np.testing.assert_array_equal(r, np.asarray(ref, dtype=r.dtype))
+            n_checked += 1
+            n_hit += any(
+                np.linalg.norm(a.state.p_pos - b.state.p_pos) < a.size + b.size
+                for a in w.agents for b in w.agents if a is not b)
+            n_cap += any(np.linalg.norm(a.state.p_pos - lm.state.p_pos) <= 0.1
+                         for a in w.agents for lm in w.landmarks)
+    assert n_checked == 150 and n_hit > 10 and n_cap > 10  # both branches were exercised
+
+
 def test_omar_spread_obs_layout():
     env = envs.make("omar/spread")
     env.reset(0)
