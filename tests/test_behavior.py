@@ -8,6 +8,7 @@ import torch
 
 import envs
 import importlib
+import json
 
 from common.behavior import MATD3, MATD3Config, collect, generate_protocol, load_or_generate, medium_replay_from_buffer, train
 from common.behavior.matd3 import _env_seed
@@ -250,3 +251,35 @@ def test_load_or_generate_loads_verified_cache(protocol, tmp_path, monkeypatch):
     p.with_name(p.name + ".npz").write_bytes(bytes(raw))
     with pytest.raises(DatasetError, match="checksum"):
         load_or_generate("omar/spread1d", opts, sizes, root=tmp_path)
+
+
+def test_load_or_generate_kinds_reads_only_those_arrays_but_checks_every_card(protocol, tmp_path, monkeypatch):
+    out, sizes = protocol
+    opts = {"n_agents": 1}
+    for k, d in out.items():
+        d.save(collect_mod._path("omar/spread1d", k, 1, 0, tmp_path, opts))
+    monkeypatch.setattr(collect_mod, "generate_protocol", lambda *a, **k: pytest.fail("should load, not generate"))
+
+    def path(kind, ext):
+        p = collect_mod._path("omar/spread1d", kind, 1, 0, tmp_path, opts)
+        return p.with_name(p.name + ext)
+
+    got = load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("expert",))
+    assert list(got) == ["expert"]
+    np.testing.assert_array_equal(got["expert"].obs, out["expert"].obs)
+    # another kind's arrays are not read: a corrupt medium file does not stop loading expert ...
+    raw = bytearray(path("medium", ".npz").read_bytes())
+    raw[-100] ^= 0xFF
+    path("medium", ".npz").write_bytes(bytes(raw))
+    assert list(load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("expert",))) == ["expert"]
+    # ... but loading medium itself verifies its checksum
+    with pytest.raises(DatasetError, match="checksum"):
+        load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("medium",))
+    # every card is still checked: a random card with other ref_scores is refused when loading expert
+    card = json.loads(path("random", ".json").read_text())
+    card["ref_scores"] = {"random": -1.0, "expert": 1.0}
+    path("random", ".json").write_text(json.dumps(card))
+    with pytest.raises(DatasetError, match="ref_scores"):
+        load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("expert",))
+    with pytest.raises(ValueError, match="bogus"):
+        load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("bogus",))

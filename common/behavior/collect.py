@@ -376,32 +376,52 @@ def load_or_generate(
     version: int = 1,
     root: str | Path | None = None,
     regenerate: bool = False,
+    kinds: Sequence[str] | None = None,
     **kw,
 ) -> dict[str, Dataset]:
     """Load the protocol's datasets of behavior seed ``seed`` from the cache (checksums verified by
     Dataset.load), or generate them with :func:`generate_protocol` (``kw`` passed on) and save them.
 
+    ``kinds`` (default: every kind of ``sizes``) are the datasets returned. From a cache only they are
+    read and checksummed; the other kinds' cards are still checked (sizes, env options, ref_scores),
+    which costs a JSON read instead of hashing ~1 GB per 1M-transition dataset. Generation always
+    makes the whole set (the protocol derives every kind from one behavior run).
+
     Paths: ``dataset_path("<env>/<kind>-v<version>")`` (under ``root`` instead of data_root() if
     given), with an ``-o<hash>`` suffix for non-empty env_options (:func:`options_suffix`) and a
     ``-seed<k>`` suffix for seeds other than 0. A cached set whose cards disagree
     with the request (sizes, env options) raises DatasetError: regenerate or bump the version."""
+    want_kinds = list(sizes) if kinds is None else list(kinds)
+    unknown = [k for k in want_kinds if k not in sizes]
+    if unknown:
+        raise ValueError(f"kinds {unknown} not in the requested sizes; valid: {list(sizes)}")
     benv = kw.get("behavior_env_options")
     paths = {k: _path(env_name, k, version, seed, root, env_options, benv) for k in sizes}
     have = all(p.with_name(p.name + ".npz").exists() and p.with_name(p.name + ".json").exists() for p in paths.values())
     if have and not regenerate:
-        out = {k: Dataset.load(p) for k, p in paths.items()}
-        for k, d in out.items():
-            prot = d.card.get("protocol") or {}
+        out = {k: Dataset.load(paths[k]) for k in want_kinds}
+        cards = {k: out[k].card if k in out else _read_card(paths[k]) for k in paths}
+        for k, card in cards.items():
+            prot = card.get("protocol") or {}
             want = {"sizes": dict(sizes), "env_options": _jsonable(dict(env_options or {}))}
             got = {"sizes": prot.get("sizes"), "env_options": prot.get("env_options")}
             if got != want:
                 raise DatasetError(f"{paths[k]}: cached dataset was made with {got}, requested {want}; "
                                    "pass regenerate=True or a new version")
-        refs = {json.dumps(d.card["ref_scores"], sort_keys=True) for d in out.values()}
+        refs = {json.dumps(c.get("ref_scores"), sort_keys=True) for c in cards.values()}
         if len(refs) != 1:
             raise DatasetError(f"cached datasets of {env_name} seed {seed} disagree on ref_scores: {sorted(refs)}")
         return out
     (out,) = generate_protocol(env_name, env_options, sizes, seeds=(seed,), version=version, **kw)
     for k, d in out.items():
         d.save(paths[k])
-    return out
+    return {k: out[k] for k in want_kinds}
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    """The JSON card beside a cached dataset, without reading its arrays."""
+    js = path.with_name(path.name + ".json")
+    try:
+        return json.loads(js.read_text())
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{js}: card is not valid JSON ({e})") from None

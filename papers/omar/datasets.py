@@ -214,6 +214,7 @@ def load_spec(spec: Mapping[str, Any], kind: str, log=print) -> Dataset:
         collect_envs=spec.get("collect_envs", 1), log=log,
         require_improvement=spec["version"] not in SMOKE_VERSIONS,
         behavior_env_options=spec.get("behavior_env_options"),
+        kinds=(kind,),  # read and checksum only this kind's arrays (a run needs one dataset)
     )
     return out[kind]
 
