@@ -702,6 +702,20 @@ class Dataset:
                     os.unlink(t)
         return base
 
+    @staticmethod
+    def read_card(path: str | os.PathLike) -> dict[str, Any]:
+        """The validated card ``<path>.json`` of a saved dataset, without reading its arrays."""
+        base = _resolve(path)
+        js = base.with_name(base.name + ".json")
+        if not js.exists():
+            raise DatasetError(f"dataset file missing: {js}")
+        try:
+            card = json.loads(js.read_text())
+        except json.JSONDecodeError as e:
+            raise DatasetError(f"{js}: card is not valid JSON ({e})") from None
+        _check_card(card, str(js))
+        return card
+
     @classmethod
     def load(cls, path: str | os.PathLike, *, generators: Mapping[str, Sequence[Any]] | None = None) -> "Dataset":
         """Load ``<path>.npz`` + ``<path>.json`` (``path`` may also be a dataset id), verifying
@@ -714,11 +728,7 @@ class Dataset:
         for p in (js, npz):
             if not p.exists():
                 raise DatasetError(f"dataset file missing: {p}")
-        try:
-            card = json.loads(js.read_text())
-        except json.JSONDecodeError as e:
-            raise DatasetError(f"{js}: card is not valid JSON ({e})") from None
-        _check_card(card, str(js))
+        card = cls.read_card(base)
         if generators is not None:
             g = card.get("generator") or {}
             name, ver = (g.get("name"), g.get("version")) if isinstance(g, Mapping) else (g, None)

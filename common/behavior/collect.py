@@ -400,7 +400,7 @@ def load_or_generate(
     have = all(p.with_name(p.name + ".npz").exists() and p.with_name(p.name + ".json").exists() for p in paths.values())
     if have and not regenerate:
         out = {k: Dataset.load(paths[k]) for k in want_kinds}
-        cards = {k: out[k].card if k in out else _read_card(paths[k]) for k in paths}
+        cards = {k: out[k].card if k in out else Dataset.read_card(paths[k]) for k in paths}
         for k, card in cards.items():
             prot = card.get("protocol") or {}
             want = {"sizes": dict(sizes), "env_options": _jsonable(dict(env_options or {}))}
@@ -417,11 +417,3 @@ def load_or_generate(
         d.save(paths[k])
     return {k: out[k] for k in want_kinds}
 
-
-def _read_card(path: Path) -> dict[str, Any]:
-    """The JSON card beside a cached dataset, without reading its arrays."""
-    js = path.with_name(path.name + ".json")
-    try:
-        return json.loads(js.read_text())
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"{js}: card is not valid JSON ({e})") from None
