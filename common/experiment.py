@@ -22,6 +22,11 @@ Record schema (``SCHEMA_VERSION`` 1), one JSON object per line::
     sacred_run_id, started, finished, hostname, device, resumed_from_step, versions
     (+ reused_from, reused_at on a record copied from an identical finished run; see run_cells)
 
+On disk the curve is stored column-wise, ``{"step": [...], "score": [...]}`` (``pack_curve``: the same
+numbers in half the bytes); ``load_records`` returns it as the list of points ``[{"step", "score"}, ...]``
+that the job logged. Older files store that list as is; both read the same, and
+``python -m common.experiment --compact FILE...`` rewrites a file in the packed form, losslessly.
+
 A claim verdict (for figure items) is a record with ``keys = {"claim": <id>}``, ``score: null``
 and ``extra = {"holds": bool, "evidence": str}``; write it with ``write_claim``.
 
@@ -199,14 +204,60 @@ def records_path(results_root: str | Path, profile: str, paper: str, item: str) 
     return Path(results_root) / profile / paper / f"{item}.jsonl"
 
 
+def pack_curve(curve: Any) -> Any:
+    """A curve stored column-wise: ``[{"step": 10, "score": 1.5}, ...]`` -> ``{"step": [10, ...],
+    "score": [1.5, ...]}``. Lossless (the same JSON numbers, in the same order) and about half the
+    bytes of the list of points. Only a list whose points all carry the same keys is packed; anything
+    else is returned unchanged. ``unpack_curve`` inverts it."""
+    if not isinstance(curve, list) or not curve or not all(isinstance(e, Mapping) for e in curve):
+        return curve
+    keys = list(curve[0])
+    if not keys or any(list(e) != keys for e in curve):
+        return curve
+    return {k: [e[k] for e in curve] for k in keys}
+
+
+def unpack_curve(curve: Any) -> Any:
+    """The list of points of a curve stored by ``pack_curve`` (a list is returned unchanged)."""
+    if not isinstance(curve, Mapping):
+        return curve
+    cols = list(curve.values())
+    if not cols or not all(isinstance(c, list) for c in cols) or len({len(c) for c in cols}) != 1:
+        shape = {k: len(v) if isinstance(v, list) else type(v).__name__ for k, v in curve.items()}
+        raise ValueError(f"a packed curve needs equal-length list columns, got lengths {shape}")
+    return [dict(zip(curve.keys(), point)) for point in zip(*cols)]
+
+
+def _record_line(record: Mapping[str, Any]) -> str:
+    rec = to_jsonable(record)
+    if "curve" in rec:
+        rec["curve"] = pack_curve(rec["curve"])
+    return json.dumps(rec, allow_nan=False, separators=(",", ":")) + "\n"
+
+
+def _open_locked_append(path: Path) -> int:
+    """An O_APPEND fd on ``path`` holding its exclusive flock, reopened if ``compact_records``
+    replaced the file while we waited for the lock (so no append lands in a replaced inode)."""
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def append_record(path: str | Path, record: Mapping[str, Any]) -> None:
-    """Append one JSON line under an exclusive ``flock``: a single ``O_APPEND`` write, then fsync."""
+    """Append one JSON line under an exclusive ``flock``: a single ``O_APPEND`` write, then fsync.
+    The curve is stored column-wise (``pack_curve``); ``load_records`` gives it back as points."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(to_jsonable(record), allow_nan=False) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    line = _record_line(record)
+    fd = _open_locked_append(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size:  # a writer killed mid-line left no newline: start ours on a fresh line
             with open(path, "rb") as f:
@@ -220,21 +271,64 @@ def append_record(path: str | Path, record: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+def compact_records(path: str | Path) -> tuple[int, int]:
+    """Rewrite a records file with every curve packed and compact separators; returns (bytes before,
+    bytes after). Lossless: ``load_records`` reads back equal records (checked before the file is
+    replaced). Holds the file's lock and replaces it atomically; appenders waiting meanwhile reopen it.
+    Corrupt lines are kept verbatim, so nothing is lost."""
+    path = Path(path)
+    fd = _open_locked_append(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+        lines = []
+        for line in raw.splitlines():
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
-                if not isinstance(rec, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as e:
-                warnings.warn(f"{path}:{lineno}: skipping corrupt record ({e})", stacklevel=3)
-                continue
-            out.append(rec)
+                ok = isinstance(rec, dict)
+            except ValueError:
+                ok = False
+            lines.append(_record_line(rec) if ok else line + "\n")
+        text = "".join(lines)
+        before = _read_jsonl_text(raw, path)
+        with warnings.catch_warnings():  # the same corrupt lines again: warned about just above
+            warnings.simplefilter("ignore")
+            after = _read_jsonl_text(text, path)
+        if before != after:
+            raise RuntimeError(f"{path}: compaction would change the records; file left as it was")
+        tmp = path.with_name(path.name + ".compact.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return len(raw.encode()), len(text.encode())
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _read_jsonl_text(text: str, path: Path) -> list[dict[str, Any]]:
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
+            if "curve" in rec:
+                rec["curve"] = unpack_curve(rec["curve"])
+        except ValueError as e:
+            warnings.warn(f"{path}:{lineno}: skipping corrupt record ({e})", stacklevel=4)
+            continue
+        out.append(rec)
     return out
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return _read_jsonl_text(path.read_text(encoding="utf-8"), path)
 
 
 def load_records(results_root: str | Path, profile: str, paper: str, item: str | None = None) -> list[dict]:
@@ -701,3 +795,21 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
     if not summary.ok:
         raise SystemExit(1)
     return summary
+
+
+def _compact_cli(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m common.experiment",
+        description="Rewrite records files with column-wise curves (lossless; load_records reads the same records).")
+    parser.add_argument("--compact", nargs="+", required=True, metavar="FILE", help="results .jsonl files")
+    args = parser.parse_args(argv)
+    for f in args.compact:
+        p = Path(f)
+        if not p.is_file() or p.suffix != ".jsonl":
+            parser.error(f"--compact: {f!r} is not a .jsonl records file")
+        before, after = compact_records(p)
+        print(f"{p}: {before:,} -> {after:,} bytes")
+
+
+if __name__ == "__main__":
+    _compact_cli()

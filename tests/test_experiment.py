@@ -11,12 +11,15 @@ import torch
 from common.experiment import (
     Cell,
     append_record,
+    compact_records,
     config_hash,
     load_records,
     main,
     make_parser,
+    pack_curve,
     records_path,
     run_cells,
+    unpack_curve,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
@@ -168,6 +171,71 @@ def test_append_concurrent_and_corrupt_lines(tmp_path):
     with pytest.warns(UserWarning, match=r"t\.jsonl:2: skipping corrupt record"):
         recs = load_records(tmp_path, "smoke", "toy")
     assert [r["seed"] for r in recs] == [0, 2]
+
+
+def test_pack_curve_is_lossless_and_packs_only_uniform_points():
+    curve = [{"step": 10, "score": 151.820263872544}, {"step": 20, "score": -0.1}, {"step": 30, "score": None}]
+    packed = pack_curve(curve)
+    assert packed == {"step": [10, 20, 30], "score": [151.820263872544, -0.1, None]}
+    assert unpack_curve(packed) == curve
+    assert unpack_curve(json.loads(json.dumps(packed))) == curve  # through JSON: the same floats
+    ragged = [{"step": 1, "score": 0.5}, {"step": 2, "loss": 3.0}]
+    for unchanged in (ragged, [], None, [1, 2]):
+        assert pack_curve(unchanged) == unchanged and unpack_curve(unchanged) == unchanged
+    with pytest.raises(ValueError, match=r"equal-length.*'step': 2, 'score': 1"):
+        unpack_curve({"step": [1, 2], "score": [0.5]})
+
+
+def test_records_store_curves_packed_and_compaction_is_lossless(tmp_path):
+    rp = records_path(tmp_path, "smoke", "toy", "t")
+    curve = [{"step": s, "score": s / 3} for s in range(1, 50)]
+    rp.parent.mkdir(parents=True)
+    old = [{"seed": 0, "curve": curve}, {"seed": 1, "curve": [{"step": 1, "a": 1}, {"step": 2, "b": 2}]}]
+    with open(rp, "w") as f:  # the older on-disk form: the curve as a list of points, default separators
+        for r in old:
+            f.write(json.dumps(r) + "\n")
+        f.write('{"seed": 9, "trunc\n')  # a corrupt line: compaction keeps it verbatim
+    append_record(rp, {"seed": 2, "curve": curve})
+    assert json.loads(rp.read_text().splitlines()[-1])["curve"] == {"step": list(range(1, 50)),
+                                                                    "score": [s / 3 for s in range(1, 50)]}
+    with pytest.warns(UserWarning, match="skipping corrupt record"):
+        before = load_records(tmp_path, "smoke", "toy")
+    assert [r["curve"] for r in before] == [curve, old[1]["curve"], curve]
+    size_before = rp.stat().st_size
+    with pytest.warns(UserWarning, match="skipping corrupt record"):
+        assert compact_records(rp) == (size_before, rp.stat().st_size)
+    assert rp.stat().st_size < 0.7 * size_before
+    assert '{"seed": 9, "trunc' in rp.read_text()
+    with pytest.warns(UserWarning, match="skipping corrupt record"):
+        assert load_records(tmp_path, "smoke", "toy") == before
+    out = subprocess.run([sys.executable, "-m", "common.experiment", "--compact", str(rp)], capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0 and f"{rp}:" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "common.experiment", "--compact", str(tmp_path / "nope.jsonl")],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert bad.returncode != 0 and "nope.jsonl" in bad.stderr
+
+
+def test_an_append_waiting_on_the_lock_lands_in_the_file_that_replaced_it(tmp_path):
+    import fcntl
+    import os
+    import threading
+    import time
+
+    rp = tmp_path / "r.jsonl"
+    append_record(rp, {"seed": 0})
+    holder = open(rp, "a")
+    fcntl.flock(holder, fcntl.LOCK_EX)  # as compact_records holds it while it rewrites
+    t = threading.Thread(target=append_record, args=(rp, {"seed": 1}))
+    t.start()
+    time.sleep(0.3)  # the appender has opened the old file and waits for the lock
+    tmp = tmp_path / "r.jsonl.new"
+    tmp.write_text(rp.read_text())
+    os.replace(tmp, rp)
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    holder.close()
+    t.join(10)
+    assert [json.loads(line)["seed"] for line in rp.read_text().splitlines()] == [0, 1]
 
 
 def test_cli(tmp_path, capsys):
