@@ -327,7 +327,9 @@ def _read_jsonl_text(text: str, path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of one ``.jsonl`` file, curves as lists of points (corrupt lines skipped, warned)."""
+    path = Path(path)
     return _read_jsonl_text(path.read_text(encoding="utf-8"), path)
 
 
@@ -341,7 +343,7 @@ def load_records(results_root: str | Path, profile: str, paper: str, item: str |
     out: list[dict] = []
     for p in files:
         if p.exists():
-            out.extend(_read_jsonl(p))
+            out.extend(read_records(p))
     return out
 
 

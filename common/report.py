@@ -11,7 +11,8 @@ Each paper's ``papers/<p>/published.py`` holds data only::
 
     PAPER = "omar"; TITLE = "..."
     ITEMS = {"table3": {"kind": "table", "title": "...", "rows": ["env", "dataset"], "cols": "method",
-                        "metric": "normalized", "precision": 1},          # precision optional
+                        "metric": "normalized", "precision": 1,           # precision optional
+                        "pool": {"env": ["omar/spread", ...]}},            # optional, see below
              "figure3": {"kind": "figure", "title": "...",
                          "plot": "curves" | "sweep" | "bar", "x": "tau", "group": "method",
                          "metric": "normalized"}}                           # plot keys optional
@@ -21,7 +22,9 @@ Each paper's ``papers/<p>/published.py`` holds data only::
 
 A table cell reads ``ours mean ± std (n) vs published mean ± std, Δ ours−published verdict``; the
 verdict is "within" (|Δ| ≤ published std, or ≤ our std where the paper gives none), "differs",
-"not run" (no record) or "no published". std is the population std (ddof=0, numpy's default,
+"not run" (no record), "no published", or "partial": records whose keys go beyond the table's rows
+and columns are pooled into their cell (Table 5 averages over tasks), and a cell that has not pooled
+every value its spec's ``pool`` lists gets no Δ and no verdict. std is the population std (ddof=0, numpy's default,
 as the papers print). Only the newest record of each (cell keys, seed) counts, so ``--force``
 reruns replace older ones. Claim verdicts are records with ``keys={"claim": id}`` and
 ``extra={"holds": bool, "evidence": str}`` (``common.experiment.write_claim``).
@@ -49,7 +52,7 @@ from common import stats
 from common.experiment import canonical_json, load_records, plan_path
 from common.profiles import PROFILE_NAMES, get_profile
 
-VERDICTS = ("within", "differs", "not run", "no published")
+VERDICTS = ("within", "differs", "partial", "not run", "no published")
 _REPORT_HEADERS = ["paper", "item", "kind", "title", "status", "newest", "report"]
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,8 +148,14 @@ def _key_names(records, entries, first: Sequence[str] = ()) -> list[str]:
 
 
 def compare_cells(records: Sequence[Mapping], entries: Sequence[Mapping], key_names: Sequence[str],
-                  metric: str) -> dict[tuple, dict]:
+                  metric: str, pool: Mapping[str, Sequence] | None = None) -> dict[tuple, dict]:
     """Cells keyed by the values of ``key_names``: published entry, our values, verdict, Δ.
+
+    Records whose keys go beyond ``key_names`` (e.g. Table 5's env, pooled because the paper averages
+    over tasks) are pooled into their cell; ``c["pooled"]`` counts the records per value of each such
+    key. With ``pool`` (the item spec's ``{"env": [every value the paper's number averages over]}``), a
+    cell that has not yet pooled every listed value (``c["pool_missing"]``) gets the verdict "partial"
+    and no Δ: a mean over some of the tasks is not comparable to the paper's mean over all of them.
 
     Order: cells as they appear in ``entries`` (published), then in ``records``.
     """
@@ -156,7 +165,8 @@ def compare_cells(records: Sequence[Mapping], entries: Sequence[Mapping], key_na
         k = tuple(canonical_json(keys.get(n)) for n in key_names)
         if k not in cells:
             cells[k] = {"keys": {n: keys.get(n) for n in key_names}, "pub": None, "values": [],
-                        "n_nonfinite": 0, "hashes": set(), "other_keys": set()}
+                        "n_nonfinite": 0, "hashes": set(), "pooled": {},
+                        "pool_missing": {}}
         return cells[k]
 
     for e in entries:
@@ -169,7 +179,15 @@ def compare_cells(records: Sequence[Mapping], entries: Sequence[Mapping], key_na
         else:
             c["values"].append(float(v))
         c["hashes"].add(r.get("config_hash"))
-        c["other_keys"] |= {k for k in r.get("keys", {}) if k not in key_names}
+        for k, v in (r.get("keys") or {}).items():
+            if k not in key_names:
+                counts = c["pooled"].setdefault(k, {})
+                counts[_label(v)] = counts.get(_label(v), 0) + 1
+    for c in cells.values():
+        for name, values in (pool or {}).items():
+            missing = [_label(v) for v in values if _label(v) not in c["pooled"].get(name, {})]
+            if missing:
+                c["pool_missing"][name] = missing
     for c in cells.values():
         pub, vals = c["pub"], c["values"]
         c["mean"], c["std"], c["n"] = mean_std(vals) if vals else (None, None, 0)
@@ -180,6 +198,8 @@ def compare_cells(records: Sequence[Mapping], entries: Sequence[Mapping], key_na
             c["verdict"] = "not run"
         elif c["pub_mean"] is None:
             c["verdict"] = "no published"
+        elif c["pool_missing"] and vals:
+            c["verdict"], c["delta"] = "partial", None
         elif c["delta"] is None:
             c["verdict"] = "differs"  # every run diverged
         else:
@@ -226,7 +246,7 @@ def render_table(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping],
     metric = spec.get("metric", "normalized")
     p = spec.get("precision", infer_precision(entries))
     key_names = rows + [col]
-    cells = compare_cells(records, entries, key_names, metric)
+    cells = compare_cells(records, entries, key_names, metric, spec.get("pool"))
 
     footnotes: list[str] = []
     markers: dict[tuple, str] = {}
@@ -237,8 +257,11 @@ def render_table(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping],
         if len(c["hashes"]) > 1:
             texts.append(f"{_cell_name(c['keys'])}: seeds ran with {len(c['hashes'])} different configs "
                          f"({', '.join(sorted(map(str, c['hashes'])))})")
-        if c["other_keys"]:
-            texts.append(f"{_cell_name(c['keys'])}: records also vary in keys {sorted(c['other_keys'])}, pooled here")
+        for name, counts in c["pooled"].items():
+            pooled = ", ".join(f"{v} ({n} run{'s' if n != 1 else ''})" for v, n in counts.items())
+            missing = c["pool_missing"].get(name)
+            texts.append(f"{_cell_name(c['keys'])}: pooled over {name} = {pooled}"
+                         + (f"; not run yet: {', '.join(missing)}, so no verdict (partial)" if missing else ""))
         if texts:
             marks = []
             for t in texts:
@@ -286,8 +309,8 @@ def render_table(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping],
         who = render_who_beats_whom(cells, rows, col, p, reps=reps)
     else:
         others = [k for k in key_names if k != cmp_key]
-        who = render_who_beats_whom(compare_cells(records, entries, others + [cmp_key], metric), others, cmp_key,
-                                    p, reps=reps)
+        who = render_who_beats_whom(compare_cells(records, entries, others + [cmp_key], metric, spec.get("pool")),
+                                    others, cmp_key, p, reps=reps)
     if who:
         out += ["### Who beats whom (IQM over seeds, 95% stratified-bootstrap CI; P(best > method))\n", who, ""]
     allnotes = [*footnotes, *([notes] if isinstance(notes, str) else list(notes))]
@@ -308,7 +331,7 @@ def render_who_beats_whom(cells: Mapping[tuple, Mapping], rows: Sequence[str], c
     """Per row with ≥2 methods that ran: IQM [CI] per method and P(best > method) [CI]."""
     by_row: dict[tuple, dict[str, list[float]]] = {}
     for k, c in cells.items():
-        if c["values"]:
+        if c["values"] and c["verdict"] != "partial":  # a partial pool is not comparable to a full one
             by_row.setdefault(k[:-1], {})[_label(c["keys"][col])] = c["values"]
     lines = []
     for r, methods in by_row.items():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from common.experiment import read_records
 from papers.omar import figure1, figure2, figure3, figure4, published
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ def _run(data_dir, item, *args):
 
 
 def _records(path):
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_records(path)
 
 
 @pytest.mark.parametrize("item", ["figure1", "figure2", "figure3", "figure4"])

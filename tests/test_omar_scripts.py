@@ -1,11 +1,12 @@
 """OMAR Table 1 end to end at --profile smoke: dataset generation, MA-CQL jobs, records, skip on rerun."""
 
-import json
 import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from common.experiment import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"schema", "run_id", "paper", "item", "keys", "method", "seed", "profile", "score", "normalized",
@@ -29,7 +30,7 @@ def test_table1_smoke_records_and_skip(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     path = res / "smoke" / "omar" / "table1.jsonl"
     text = path.read_text()
-    recs = [json.loads(line) for line in text.splitlines() if line.strip()]
+    recs = read_records(path)
     assert len(recs) == 6  # 3 actor lrs x 2 smoke seeds
     assert {r["keys"]["actor_lr"] for r in recs} == {"1e-2", "5e-2", "1e-1"}
     assert {r["seed"] for r in recs} == {0, 1}

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from common.experiment import read_records
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,8 +31,7 @@ def _run(data_dir, results, script, *args):
 
 
 def _records(results, item):
-    path = results / "smoke" / "omar" / f"{item}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_records(results / "smoke" / "omar" / f"{item}.jsonl")
 
 
 CASES = {

@@ -70,7 +70,7 @@ def test_table_cells_and_verdicts(world):
     assert "not run (pub 5.0 ± 1.0)" in md
     assert "2.0 ± 0.8 (3), no published" in md
     assert "1. CQL number read from the paper's figure" in md
-    assert "Verdicts: within 1, differs 1, not run 1, no published 1" in md
+    assert "Verdicts: within 1, differs 1, partial 0, not run 1, no published 1" in md
     assert "Who beats whom" in md and "| omar/spread | expert    | cql      | 20.0  | [20.0, 20.0] | best" in md
     assert "99.0" not in md  # superseded by the newer record of the same seed
     assert "Profile **quick** · status: partial 3/4 cells" in md
@@ -144,6 +144,40 @@ def test_who_beats_whom_compares_the_compare_key():
     best = {(ln.split("|")[1].strip(), ln.split("|")[2].strip()) for ln in who.splitlines()
             if ln.startswith("| ") and "| best" in ln}
     assert best == {("a", "y"), ("b", "y")}
+
+
+def test_a_pooled_cell_gets_a_verdict_only_once_every_listed_task_ran():
+    """Table 5's layout: rows = method, columns = dataset, records also keyed by env and pooled. With
+    only some of the spec's pool values run, the cell shows its mean but no delta and no verdict."""
+    from common.report import compare_cells, render_table
+
+    pub = [{"item": "t", "keys": {"method": m, "dataset": "d"}, "mean": 10.0, "std": 1.0} for m in ("a", "b")]
+    spread = [_rec("t", {"method": m, "dataset": "d", "env": "spread"}, seed, v)
+              for m, v in (("a", 10.0), ("b", 30.0)) for seed in range(2)]
+    tag = [_rec("t", {"method": m, "dataset": "d", "env": "tag"}, seed, v)
+           for m, v in (("a", 12.0), ("b", 40.0)) for seed in range(2)]
+    spec = {"kind": "table", "rows": ["method"], "cols": "dataset", "metric": "normalized", "compare": "method",
+            "pool": {"env": ["spread", "tag"]}}
+
+    cells = compare_cells(spread, pub, ["method", "dataset"], "normalized", spec["pool"])
+    a = next(c for c in cells.values() if c["keys"]["method"] == "a")
+    assert (a["verdict"], a["delta"], a["mean"], a["pool_missing"]) == ("partial", None, 10.0, {"env": ["tag"]})
+    md = render_table("t", spec, pub, spread, reps=50)
+    assert "10.0 ± 0.0 (2) vs 10.0 ± 1.0, partial" in md and "Δ" not in md.split("### Detail")[0].split("verdict")[1]
+    assert "pooled over env = spread (2 runs); not run yet: tag, so no verdict (partial)" in md
+    assert "Verdicts: within 0, differs 0, partial 2," in md
+    assert "### Who beats whom" not in md  # partial pools are not ranked
+
+    cells = compare_cells(spread + tag, pub, ["method", "dataset"], "normalized", spec["pool"])
+    a = next(c for c in cells.values() if c["keys"]["method"] == "a")
+    b = next(c for c in cells.values() if c["keys"]["method"] == "b")
+    assert (a["verdict"], a["mean"], a["n"], a["pooled"]) == ("within", 11.0, 4, {"env": {"spread": 2, "tag": 2}})
+    assert (b["verdict"], b["delta"]) == ("differs", 25.0)
+    md = render_table("t", spec, pub, spread + tag, reps=50)
+    assert "pooled over env = spread (2 runs), tag (2 runs)" in md and "not run yet" not in md
+    assert "### Who beats whom" in md
+    # without a pool spec the same records pool silently into a verdict, as before
+    assert compare_cells(spread, pub, ["method", "dataset"], "normalized")[("\"a\"", "\"d\"")]["verdict"] == "within"
 
 
 def test_rerendering_unchanged_results_leaves_the_files_alone(world):
