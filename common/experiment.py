@@ -27,6 +27,16 @@ numbers in half the bytes); ``load_records`` returns it as the list of points ``
 that the job logged. Older files store that list as is; both read the same, and
 ``python -m common.experiment --compact FILE...`` rewrites a file in the packed form, losslessly.
 
+Data identity: a job that trains on a cached dataset can say which one, by two attributes of
+``job_fn``: ``data_spec(config) -> Mapping | None`` (the dataset a cell trains on; records with equal
+specs train on the same data) and ``data_identity(spec) -> Mapping`` (``data_sha256``, ``dataset_size``
+and ``ref_scores`` of the dataset in the cache now, generating it if missing); the job returns the same
+fields in its metrics, so every record carries them in ``extra``. Datasets are regenerated on a fresh
+machine and generation is not bit-identical across CPUs, so before running, ``run_cells`` checks that
+the recorded runs of this item on each spec used the data now in the cache, and raises
+``DatasetMismatchError`` (naming the runs and both identities) rather than mix two generations in one
+table; ``reuse_from`` copies a run only when its data match too.
+
 A claim verdict (for figure items) is a record with ``keys = {"claim": <id>}``, ``score: null``
 and ``extra = {"holds": bool, "evidence": str}``; write it with ``write_claim``.
 
@@ -489,6 +499,91 @@ class RunSummary:
 _RESERVED = {"score", "normalized", "curve"}
 
 
+# ---- data identity ------------------------------------------------------------------------------
+DATA_FIELDS = ("data_sha256", "dataset_size", "ref_scores")
+
+
+class DatasetMismatchError(ValueError):
+    """Recorded runs of an item used another generation of a dataset than the one in the cache."""
+
+
+def same_data(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool | None:
+    """Whether two data identities (a record's ``extra``, or ``job_fn.data_identity(spec)``) name the
+    same dataset: by ``data_sha256`` when both have it, else by ``dataset_size`` and ``ref_scores``
+    (records written before the sha was recorded carry only those); None if either carries neither."""
+    a, b = a or {}, b or {}
+    if a.get("data_sha256") and b.get("data_sha256"):
+        return a["data_sha256"] == b["data_sha256"]
+    if a.get("dataset_size") is None or b.get("dataset_size") is None:
+        return None
+    return (int(a["dataset_size"]) == int(b["dataset_size"])
+            and canonical_json(a.get("ref_scores")) == canonical_json(b.get("ref_scores")))
+
+
+def _describe_data(ident: Mapping[str, Any]) -> str:
+    refs = ident.get("ref_scores") or {}
+    ref = "/".join("?" if refs.get(k) is None else f"{float(refs[k]):.6g}" for k in ("random", "expert"))
+    sha = ident.get("data_sha256")
+    return (f"size {ident.get('dataset_size')}, random/expert refs {ref}, "
+            f"sha256 {sha[:12] if sha else 'not recorded'}")
+
+
+def _spec_label(spec: Mapping[str, Any]) -> str:
+    parts = [str(spec[k]) for k in ("env", "kind") if k in spec]
+    return " ".join(parts) if parts else f"dataset {config_hash(dict(spec))}"
+
+
+def check_data(todo: Sequence[tuple[Cell, int]], job_fn: Callable, results_root: str | Path, profile: str,
+               force: bool = False) -> None:
+    """Raise ``DatasetMismatchError`` when a run in ``todo`` would join recorded runs of its item whose
+    dataset (same ``job_fn.data_spec``) was another generation than the one in the cache now. Records
+    that ``todo`` re-runs under ``force`` do not count; neither do records that carry no identity."""
+    spec_fn, ident_fn = getattr(job_fn, "data_spec", None), getattr(job_fn, "data_identity", None)
+    if spec_fn is None or ident_fn is None or not todo:
+        return
+    redo = {(c.item, c.keys_id(), s) for c, s in todo} if force else set()
+    by_item: dict[tuple[str, str], dict[str, list[dict]]] = {}
+    current: dict[str, Mapping[str, Any]] = {}
+    problems: list[str] = []
+    for cell, _ in todo:
+        if (cell.paper, cell.item) not in by_item:
+            newest: dict[tuple, dict] = {}
+            for r in load_records(results_root, profile, cell.paper, cell.item):
+                k = (r.get("item"), canonical_json(r.get("keys", {})), r.get("seed"))
+                if "claim" in (r.get("keys") or {}) or (k in redo):
+                    continue
+                if k not in newest or str(r.get("finished", "")) >= str(newest[k].get("finished", "")):
+                    newest[k] = r
+            groups: dict[str, list[dict]] = {}
+            for r in newest.values():
+                spec = spec_fn(r.get("config") or {})
+                if spec is not None:
+                    groups.setdefault(canonical_json(to_jsonable(spec)), []).append(r)
+            by_item[(cell.paper, cell.item)] = groups
+        spec = spec_fn(cell.config)
+        if spec is None:
+            continue
+        sid = canonical_json(to_jsonable(spec))
+        recs = by_item[(cell.paper, cell.item)].pop(sid, [])  # each spec checked once per item
+        if not recs:
+            continue
+        if sid not in current:
+            current[sid] = ident_fn(spec)
+        bad = [r for r in recs if same_data(r.get("extra"), current[sid]) is False]
+        if bad:
+            ids = sorted({_describe_data(r.get("extra") or {}) for r in bad})
+            problems.append(
+                f"{cell.paper}/{cell.item}, {_spec_label(spec)}: {len(bad)} recorded run(s) (e.g. {bad[0]['run_id']}) "
+                f"trained on {'; '.join(ids)}; the dataset in the cache now has {_describe_data(current[sid])}")
+    if problems:
+        raise DatasetMismatchError(
+            "the cached dataset differs from the one that recorded runs of this item trained on (datasets "
+            "are regenerated on a fresh machine, and generation is not bit-identical across CPUs), so new "
+            "runs would not be comparable with them:\n  " + "\n  ".join(problems) +
+            "\nRe-run every run of that dataset on the current data with --force and the grid filters "
+            "that select it (e.g. --env ENV --dataset KIND --force), or restore the dataset files they used.")
+
+
 def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device) -> dict[str, Any]:
     if not isinstance(metrics, Mapping) or "score" not in metrics:
         raise TypeError(f"job_fn must return a dict with at least 'score', got {metrics!r}")
@@ -547,15 +642,17 @@ def _sacred_experiment(name: str, sacred_dir: Path):
 
 
 def find_identical_run(results_root: str | Path, profile: str, cell: Cell, seed: int, items: Sequence[str],
-                       device: str = "cpu") -> dict[str, Any] | None:
+                       device: str = "cpu", data: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """A finished record of ``cell.paper`` in one of ``items`` with the same profile, seed, device
-    and config (hash and full config equal), or None. Claim verdicts are never donors."""
+    and config (hash and full config equal), or None. Claim verdicts are never donors. With ``data``
+    (the identity of the dataset the run would train on), only a record on that same data qualifies."""
     want = canonical_json(to_jsonable(cell.config))
     for item in dict.fromkeys(items):
         for r in load_records(results_root, profile, cell.paper, item):
             if (r.get("seed") == seed and r.get("config_hash") == cell.config_hash
                     and r.get("device", "cpu") == device and "claim" not in (r.get("keys") or {})
-                    and canonical_json(r.get("config", {})) == want):
+                    and canonical_json(r.get("config", {})) == want
+                    and (data is None or same_data(r.get("extra"), data) is True)):
                 return r
     return None
 
@@ -586,7 +683,14 @@ def run_one(cell: Cell, seed: int, job_fn: Callable, profile: Profile, results_r
         own = (cell.paper, cell.item, cell.keys_id(), seed, profile.name, cell.config_hash)
         if own in _finished_set(load_records(results_root, profile.name, cell.paper, cell.item)):
             return rid, "skipped", None  # another process finished it since this one planned its runs
-        donor = find_identical_run(results_root, profile.name, cell, seed, [cell.item, *reuse_from], device)
+        items = [cell.item, *reuse_from]
+        donor = find_identical_run(results_root, profile.name, cell, seed, items, device)
+        spec_fn, ident_fn = getattr(job_fn, "data_spec", None), getattr(job_fn, "data_identity", None)
+        spec = spec_fn(cell.config) if donor is not None and spec_fn is not None and ident_fn is not None else None
+        if spec is not None:  # a donor must have trained on the data this run would use
+            data = ident_fn(spec)
+            if same_data(donor.get("extra"), data) is not True:
+                donor = find_identical_run(results_root, profile.name, cell, seed, items, device, data)
         if donor is not None:
             append_record(records_path(results_root, profile.name, cell.paper, cell.item),
                           reused_record(donor, cell, profile.name, seed))
@@ -668,6 +772,7 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
             else:
                 todo.append((cell, seed))
 
+    check_data(todo, job_fn, results_root, profile.name, force)
     git = git_commit()
     reuse = None if force or reuse_from is None else tuple(reuse_from)
     results = []

@@ -348,3 +348,79 @@ def test_git_commit_records_what_a_dirty_tree_changed(tmp_path):
     (tmp_path / "b.py").write_text("y = 2\n")
     assert git_commit(tmp_path)["diff_sha256"] == d1["diff_sha256"]
     assert git_commit(tmp_path / "no-such-dir") is None
+
+
+# ---- data identity: runs on two generations of one dataset are never mixed -----------------------
+DATA: dict = {}  # dataset name -> its identity "in the cache now" (test-only)
+
+
+def data_job(cell, seed, ctx):
+    """Toy job on a named toy dataset; returns the dataset's identity as a real job does."""
+    return {"score": float(seed), **DATA[cell.config["dataset"]["name"]]}
+
+
+data_job.data_spec = lambda config: config.get("dataset")
+data_job.data_identity = lambda spec: DATA[spec["name"]]
+
+
+def _ident(sha, size=100, random=1.0, expert=2.0):
+    return {"data_sha256": sha, "dataset_size": size, "ref_scores": {"random": random, "expert": expert}}
+
+
+def _data_cells(item="table1", methods=("a", "b"), name="d1"):
+    return [Cell("toy", item, {"dataset": name, "method": m}, {"dataset": {"name": name}, "m": m}) for m in methods]
+
+
+def test_same_data_by_sha_else_size_and_reference_scores():
+    from common.experiment import same_data
+
+    assert same_data(_ident("x"), _ident("x", size=5)) is True  # the sha decides when both have it
+    assert same_data(_ident("x"), _ident("y")) is False
+    legacy = {"dataset_size": 100, "ref_scores": {"random": 1.0, "expert": 2.0}}  # written before the sha
+    assert same_data(legacy, _ident("y")) is True
+    assert same_data(legacy, _ident("y", expert=2.5)) is False
+    assert same_data(legacy, _ident("y", size=99)) is False
+    assert same_data({"other": 1}, _ident("y")) is None and same_data(None, _ident("y")) is None
+
+
+def test_a_regenerated_dataset_is_not_mixed_with_runs_on_the_old_one(tmp_path):
+    from common.experiment import DatasetMismatchError
+
+    DATA.update(d1=_ident("old"), d2=_ident("two"))
+    run_cells(_data_cells(methods=("a",)), data_job, "smoke", seeds=[0], results_root=tmp_path)
+    run_cells(_data_cells(methods=("a",), name="d2"), data_job, "smoke", seeds=[0], results_root=tmp_path)
+    assert load_records(tmp_path, "smoke", "toy", "table1")[0]["extra"]["data_sha256"] == "old"
+    # same data: more seeds and methods join
+    s = run_cells(_data_cells(), data_job, "smoke", seeds=[0, 1], results_root=tmp_path)
+    assert len(s.ran) == 3 and len(s.skipped) == 1
+    # d1 regenerated: a new seed or method on it is refused, naming the runs and both identities
+    DATA["d1"] = _ident("new", expert=2.5)
+    with pytest.raises(DatasetMismatchError) as e:
+        run_cells(_data_cells(methods=("c",)), data_job, "smoke", seeds=[0], results_root=tmp_path)
+    msg = str(e.value)
+    assert "toy/table1, dataset " in msg and "4 recorded run(s)" in msg
+    assert "sha256 old" in msg and "sha256 new" in msg and "random/expert refs 1/2.5" in msg and "--force" in msg
+    assert len(load_records(tmp_path, "smoke", "toy", "table1")) == 5  # nothing ran, nothing lost
+    # runs on the other dataset, and fully recorded grids (nothing to run), are unaffected
+    assert run_cells(_data_cells(methods=("c",), name="d2"), data_job, "smoke", seeds=[0], results_root=tmp_path).ran
+    assert len(run_cells(_data_cells(), data_job, "smoke", seeds=[0, 1], results_root=tmp_path).skipped) == 4
+    # --force on part of the d1 runs is still refused (the rest stay on the old data) ...
+    with pytest.raises(DatasetMismatchError):
+        run_cells(_data_cells(methods=("a",)), data_job, "smoke", seeds=[0, 1], results_root=tmp_path, force=True)
+    # ... --force on all of them re-runs them on the new data, after which new runs join freely
+    s = run_cells(_data_cells(), data_job, "smoke", seeds=[0, 1], results_root=tmp_path, force=True)
+    assert len(s.ran) == 4
+    assert run_cells(_data_cells(methods=("c",)), data_job, "smoke", seeds=[0], results_root=tmp_path).ran
+
+
+def test_reuse_needs_the_same_data(tmp_path):
+    DATA.update(d1=_ident("old"))
+    run_cells(_data_cells(methods=("a",)), data_job, "smoke", seeds=[0], results_root=tmp_path)
+    other = [Cell("toy", "figure3", {"tau": 0.5}, _data_cells(methods=("a",))[0].config)]
+    s = run_cells(other, data_job, "smoke", seeds=[0], results_root=tmp_path, reuse_from=("table1",))
+    assert s.reused == s.ran == ["smoke/toy/figure3/0.5/seed0"]
+    DATA["d1"] = _ident("new")
+    other = [Cell("toy", "figure4", {"tau": 0.5}, _data_cells(methods=("a",))[0].config)]
+    s = run_cells(other, data_job, "smoke", seeds=[0], results_root=tmp_path, reuse_from=("table1",))
+    assert s.ran and not s.reused  # the table1 run trained on the old data: run, not copied
+    assert load_records(tmp_path, "smoke", "toy", "figure4")[0]["extra"]["data_sha256"] == "new"

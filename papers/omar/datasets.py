@@ -266,6 +266,89 @@ def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_option
     return rows
 
 
+def cached_identity(spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The identity (``jobs.data_identity_of``'s fields) of the dataset ``spec`` names, from its cached
+    card alone (no arrays read), or None when it is not in the cache."""
+    base = spec_paths(spec)[spec["kind"]]
+    card = base.with_name(base.name + ".json")
+    if not card.exists() or not base.with_name(base.name + ".npz").exists():
+        return None
+    c = json.loads(card.read_text())
+    return {"data_sha256": c.get("sha256"), "dataset_size": c.get("size"), "ref_scores": c.get("ref_scores")}
+
+
+def record_generations(profile_name: str, results_root: str | Path = "results") -> list[dict[str, Any]]:
+    """Which generation of each dataset the recorded runs of ``profile_name`` trained on.
+
+    Datasets are regenerated on a fresh machine and generation is not bit-identical across CPUs, so
+    one (env, kind) may have several generations; each record names its own (``data_sha256``, else
+    ``dataset_size`` + ``ref_scores``; ``common.experiment.same_data``). One row per (env, kind,
+    generation) in order of first use: the runs per item, the first and last run dates, and whether
+    it is the one in the cache now."""
+    from common.experiment import canonical_json, load_records, same_data
+
+    groups: dict[str, list[dict[str, Any]]] = {}  # canonical spec -> generations
+    for r in sorted(load_records(results_root, profile_name, "omar"), key=lambda r: str(r.get("started", ""))):
+        cfg = r.get("config") or {}
+        spec = cfg.get("dataset") or (cfg.get("ma_cql") or {}).get("dataset")
+        extra = r.get("extra") or {}
+        if not spec or "claim" in (r.get("keys") or {}) or extra.get("dataset_size") is None or r.get("reused_from"):
+            continue
+        gens = groups.setdefault(canonical_json(spec), [])
+        g = next((g for g in gens if same_data(g["identity"], extra)), None)
+        if g is None:
+            g = {"env": spec["env"], "kind": spec["kind"], "env_options": spec.get("env_options") or {},
+                 "spec": spec, "identity": {k: extra.get(k) for k in ("data_sha256", "dataset_size", "ref_scores")},
+                 "generation": len(gens) + 1, "runs": {}, "first": r.get("started"), "last": r.get("started")}
+            gens.append(g)
+        if not g["identity"].get("data_sha256") and extra.get("data_sha256"):
+            g["identity"]["data_sha256"] = extra["data_sha256"]
+        g["runs"][r["item"]] = g["runs"].get(r["item"], 0) + 1
+        g["last"] = max(str(g["last"]), str(r.get("started")))
+    rows = []
+    for gens in groups.values():
+        for g in gens:
+            now = cached_identity(g["spec"])
+            g["in_cache"] = None if now is None else bool(same_data(g["identity"], now))
+            rows.append(g)
+    return sorted(rows, key=lambda g: (g["env"], canonical_json(g["env_options"]), DATASETS.index(g["kind"]),
+                                       g["generation"]))
+
+
+def render_generations(rows: Sequence[Mapping[str, Any]]) -> str:
+    from tabulate import tabulate
+
+    if not rows:
+        return ""
+    table = []
+    for g in rows:
+        i, refs = g["identity"], g["identity"].get("ref_scores") or {}
+        opts = f" {json.dumps(g['env_options'], sort_keys=True)}" if g["env_options"] else ""
+        table.append([
+            f"{g['env']}{opts}", g["kind"], g["generation"], _fmt(i.get("dataset_size"), 0),
+            f"{_fmt(refs.get('random'))} / {_fmt(refs.get('expert'))}",
+            (i.get("data_sha256") or "not recorded")[:12],
+            ", ".join(f"{item} {n}" for item, n in sorted(g["runs"].items())),
+            f"{str(g['first'])[:10]} – {str(g['last'])[:10]}",
+            {True: "yes", False: "no", None: "not cached"}[g["in_cache"]],
+        ])
+    head = ["env", "dataset", "generation", "transitions", "random / expert ref", "sha256", "runs (item n)",
+            "run dates", "in the cache now"]
+    return "\n".join([
+        "## Dataset generations behind the recorded runs",
+        "",
+        "A fresh machine regenerates the datasets, and generation is not bit-identical across CPUs, so a",
+        "dataset may exist in several generations. Every record names the one it trained on (sha256, or for",
+        "records older than that field the dataset size and the random / expert reference returns), and",
+        "the runner refuses to add runs on another generation to an item's runs of that dataset. Copied",
+        "runs (`reused_from`) are counted once, at their origin. 'in the cache now': whether this",
+        "machine's cached dataset is that generation ('not cached': not generated here).",
+        "",
+        tabulate(table, head, tablefmt="github", disable_numparse=True),
+        "",
+    ])
+
+
 def _fmt(x, nd=1) -> str:
     return "–" if x is None else f"{x:,.{nd}f}"
 
@@ -309,6 +392,8 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
 def write_report(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options=None, generate=False,
                  out: str | Path | None = None, log=print) -> tuple[str, Path]:
     text = render_report(report_rows(profile, envs_, env_options, generate, log), profile.name, env_options)
+    if env_options is None:  # the generations of the items' own datasets
+        text += "\n" + render_generations(record_generations(profile.name))
     path = Path(out) if out is not None else Path("results") / profile.name / "omar" / "datasets.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

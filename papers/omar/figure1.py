@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from common.experiment import Cell, main as run_main  # noqa: E402
 from papers.omar.config import PROFILE_OVERRIDES  # noqa: E402
 from papers.omar.datasets import load_spec  # noqa: E402
-from papers.omar.jobs import offline_config, offline_job  # noqa: E402
+from papers.omar.jobs import dataset_identity, offline_config, offline_job  # noqa: E402
 from papers.omar.landscape import (  # noqa: E402
     figure_after, fmt, landscape_config, landscape_job, plt, save, seed_means, write_claims,
 )
@@ -62,6 +62,11 @@ def figure1_job(cell, seed: int, ctx) -> dict[str, Any]:
     ds = cell.config["dataset"]
     out["behavior_return"] = load_spec(ds, ds["kind"]).card["returns"]["mean"]
     return out
+
+
+figure1_job.data_spec = lambda config: (config["ma_cql"]["dataset"] if "landscape" in config
+                                        else config.get("dataset"))
+figure1_job.data_identity = dataset_identity
 
 
 # ----------------------------------------------------------------------------------------------

@@ -88,6 +88,17 @@ def _evaluate(learner: ITD3, cfg: Mapping[str, Any], seed: int) -> float:
     return float(r.mean[0])
 
 
+def data_identity_of(data) -> dict[str, Any]:
+    """The fields by which a record names the dataset it trained on (common.experiment.same_data)."""
+    return {"data_sha256": data.card.get("sha256"), "dataset_size": data.size,
+            "ref_scores": data.card.get("ref_scores")}
+
+
+def dataset_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``data_identity_of`` the dataset ``spec`` (with its ``kind``) names, loaded (or generated) now."""
+    return data_identity_of(load_spec(spec, spec["kind"]))
+
+
 def offline_job(cell, seed: int, ctx) -> dict[str, Any]:
     cfg = cell.config
     data = load_spec(cfg["dataset"], cfg["dataset"]["kind"])
@@ -111,13 +122,17 @@ def offline_job(cell, seed: int, ctx) -> dict[str, Any]:
             if step % cfg["ckpt_every"] == 0 and step < U:
                 ctx.save_checkpoint({"learner": learner.state_dict(), "step": step}, step=step)
     score = ctx.curve[-1]["score"]
-    out: dict[str, Any] = {"score": score, "curve": list(ctx.curve), "dataset_size": data.size,
-                           "ref_scores": data.card.get("ref_scores")}
+    out: dict[str, Any] = {"score": score, "curve": list(ctx.curve), **data_identity_of(data)}
     try:
         out["normalized"] = normalize(score, data.card) if score is not None and math.isfinite(score) else None
     except ValueError:  # no (or degenerate) reference scores
         out["normalized"] = None
     return out
+
+
+# the dataset a cell trains on, and its identity now: run_cells refuses to mix dataset generations
+offline_job.data_spec = lambda config: config.get("dataset")
+offline_job.data_identity = dataset_identity
 
 
 def _filter_options(parser) -> None:

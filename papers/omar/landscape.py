@@ -43,7 +43,7 @@ from common.nets import clip_grad_norm_
 from common.profiles import Profile
 from papers.omar import published
 from papers.omar.datasets import load_spec
-from papers.omar.jobs import offline_config
+from papers.omar.jobs import data_identity_of, offline_config
 from papers.omar.omar import omar_actor_loss, search_action
 
 PAPER = "omar"
@@ -321,4 +321,5 @@ def landscape_job(cell, seed: int, ctx) -> dict[str, Any]:
         "mean_q_gain_agent0": float(diff[0].mean()),
         "mean_gap_to_grid_max": float((p["q_grid"].max(-1) - p["q_cur"]).mean()),
         "mean_q_gain_trained_omar": float((q_cql_at_omar_policy - p["q_cur"]).mean()),
+        **data_identity_of(data),
     }
