@@ -547,15 +547,12 @@ def check_data(todo: Sequence[tuple[Cell, int]], job_fn: Callable, results_root:
     problems: list[str] = []
     for cell, _ in todo:
         if (cell.paper, cell.item) not in by_item:
-            newest: dict[tuple, dict] = {}
-            for r in load_records(results_root, profile, cell.paper, cell.item):
-                k = (r.get("item"), canonical_json(r.get("keys", {})), r.get("seed"))
-                if "claim" in (r.get("keys") or {}) or (k in redo):
-                    continue
-                if k not in newest or str(r.get("finished", "")) >= str(newest[k].get("finished", "")):
-                    newest[k] = r
+            from common.report import latest_records  # report imports this module
+
             groups: dict[str, list[dict]] = {}
-            for r in newest.values():
+            for r in latest_records(load_records(results_root, profile, cell.paper, cell.item)):
+                if (r.get("item"), canonical_json(r.get("keys", {})), r.get("seed")) in redo:
+                    continue
                 spec = spec_fn(r.get("config") or {})
                 if spec is not None:
                     groups.setdefault(canonical_json(to_jsonable(spec)), []).append(r)

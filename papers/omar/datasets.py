@@ -285,7 +285,7 @@ def record_generations(profile_name: str, results_root: str | Path = "results") 
     ``dataset_size`` + ``ref_scores``; ``common.experiment.same_data``). One row per (env, kind,
     generation) in order of first use: the runs per item, the first and last run dates, and whether
     it is the one in the cache now."""
-    from common.experiment import canonical_json, load_records, same_data
+    from common.experiment import DATA_FIELDS, canonical_json, load_records, same_data
 
     groups: dict[str, list[dict[str, Any]]] = {}  # canonical spec -> generations
     for r in sorted(load_records(results_root, profile_name, "omar"), key=lambda r: str(r.get("started", ""))):
@@ -298,7 +298,7 @@ def record_generations(profile_name: str, results_root: str | Path = "results") 
         g = next((g for g in gens if same_data(g["identity"], extra)), None)
         if g is None:
             g = {"env": spec["env"], "kind": spec["kind"], "env_options": spec.get("env_options") or {},
-                 "spec": spec, "identity": {k: extra.get(k) for k in ("data_sha256", "dataset_size", "ref_scores")},
+                 "spec": spec, "identity": {k: extra.get(k) for k in DATA_FIELDS},
                  "generation": len(gens) + 1, "runs": {}, "first": r.get("started"), "last": r.get("started")}
             gens.append(g)
         if not g["identity"].get("data_sha256") and extra.get("data_sha256"):
