@@ -124,7 +124,8 @@ def test_spread1d_defaults_to_the_tables_1_2_task_and_the_cli_accepts_it(tmp_pat
 
 def test_record_generations_tell_dataset_generations_apart(tmp_path):
     """Records on two generations of one dataset (and a legacy record without the sha) give two rows,
-    in order of first use; a copied run is not counted again; a record on no dataset is ignored."""
+    in order of first use; a copied run is not counted again, nor a superseded one; a record on no
+    dataset is ignored."""
     from common.experiment import append_record, records_path
 
     spec = {"env": "omar/spread", "kind": "expert", "env_options": {}, "version": 99, "behavior_seed": 0}
@@ -139,11 +140,13 @@ def test_record_generations_tell_dataset_generations_apart(tmp_path):
     for r in (rec("table3", 0, old, "2026-11-21T10:00"), rec("table3", 1, old, "2026-11-21T11:00"),
               rec("table5", 0, new, "2026-11-22T10:00"), rec("table5", 1, {**new, "data_sha256": None}, "2026-11-22T11:00"),
               rec("figure3", 0, old, "2026-11-22T12:00", reused_from="full/omar/table3/m/seed0"),
-              rec("table6", 0, {"holds": True}, "2026-11-22T12:00")):
+              rec("table6", 0, {"holds": True}, "2026-11-22T12:00"),
+              # a --force re-run of table3 seed 1 on the new generation supersedes its old record
+              rec("table3", 1, new, "2026-11-22T13:00", finished="2026-11-22T13:05")):
         append_record(records_path(tmp_path, "full", "omar", r["item"]), r)
     rows = od.record_generations("full", tmp_path)
-    assert [(g["generation"], g["runs"]) for g in rows] == [(1, {"table3": 2}), (2, {"table5": 2})]
+    assert [(g["generation"], g["runs"]) for g in rows] == [(1, {"table3": 1}), (2, {"table5": 2, "table3": 1})]
     assert rows[1]["identity"]["data_sha256"] == "ab" * 32 and rows[0]["identity"]["data_sha256"] is None
     assert all(g["in_cache"] is None for g in rows)  # version 99 is never cached
     text = od.render_generations(rows)
-    assert "| omar/spread" in text and "table3 2" in text and "1.0 / 3.0" in text and "abababababab" in text
+    assert "| omar/spread" in text and "table3 1" in text and "1.0 / 3.0" in text and "abababababab" in text

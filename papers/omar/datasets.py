@@ -284,11 +284,14 @@ def record_generations(profile_name: str, results_root: str | Path = "results") 
     one (env, kind) may have several generations; each record names its own (``data_sha256``, else
     ``dataset_size`` + ``ref_scores``; ``common.experiment.same_data``). One row per (env, kind,
     generation) in order of first use: the runs per item, the first and last run dates, and whether
-    it is the one in the cache now."""
+    it is the one in the cache now. Only the newest record of each (item, keys, seed) counts, as in
+    the rendered tables: a run superseded by a ``--force`` re-run is not counted."""
     from common.experiment import DATA_FIELDS, canonical_json, load_records, same_data
+    from common.report import latest_records
 
     groups: dict[str, list[dict[str, Any]]] = {}  # canonical spec -> generations
-    for r in sorted(load_records(results_root, profile_name, "omar"), key=lambda r: str(r.get("started", ""))):
+    newest = latest_records(load_records(results_root, profile_name, "omar"))
+    for r in sorted(newest, key=lambda r: str(r.get("started", ""))):
         cfg = r.get("config") or {}
         spec = cfg.get("dataset") or (cfg.get("ma_cql") or {}).get("dataset")
         extra = r.get("extra") or {}
@@ -341,7 +344,8 @@ def render_generations(rows: Sequence[Mapping[str, Any]]) -> str:
         "dataset may exist in several generations. Every record names the one it trained on (sha256, or for",
         "records older than that field the dataset size and the random / expert reference returns), and",
         "the runner refuses to add runs on another generation to an item's runs of that dataset. Copied",
-        "runs (`reused_from`) are counted once, at their origin. 'in the cache now': whether this",
+        "runs (`reused_from`) are counted once, at their origin; a run superseded by a `--force` re-run",
+        "is not counted. 'in the cache now': whether this",
         "machine's cached dataset is that generation ('not cached': not generated here).",
         "",
         tabulate(table, head, tablefmt="github", disable_numparse=True),
