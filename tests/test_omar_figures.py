@@ -167,3 +167,26 @@ def test_claims_are_written_once(tmp_path):
         == ["gain_larger_multiagent"]
     with pytest.raises(ValueError):
         write_claims(tmp_path, "smoke", "figure2", {"omar_beats_cql_all_n": (True, "x")})
+
+
+# ---- --n-agents: part of Figures 1-2's grid ------------------------------------------------------
+@pytest.mark.parametrize("mod", [figure1, figure2])
+def test_n_agents_filter_selects_cells_and_rejects_n_outside_grid(mod):
+    import argparse
+
+    from common.profiles import get_profile
+    from papers.omar.config import PROFILE_OVERRIDES
+    from papers.omar.jobs import agents_filter
+
+    profile = get_profile("full", PROFILE_OVERRIDES)
+    configure, cells = agents_filter(mod.ITEM, mod.build_cells)
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    every = cells(profile, parser.parse_args([]))
+    assert every == list(mod.build_cells(profile))
+    part = cells(profile, parser.parse_args(["--n-agents", "2", "--n-agents", "4"]))
+    assert part and {c.keys["n_agents"] for c in part} == {2, 4}
+    assert part == [c for c in every if c.keys["n_agents"] in (2, 4)]  # grid order kept
+    smoke = get_profile("smoke", PROFILE_OVERRIDES)
+    with pytest.raises(SystemExit, match=r"--n-agents \[3\] not in the smoke grid; valid: \[1, 2\]"):
+        cells(smoke, parser.parse_args(["--n-agents", "3"]))

@@ -1,6 +1,6 @@
 """OMAR Figure 1 (b, c, d): MA-TD3+BC, MA-CQL and OMAR on spread1d medium-replay (Sec. 3.1).
 
-    python papers/omar/figure1.py --profile smoke      # or quick / full; --help for all options
+    python papers/omar/figure1.py --profile smoke      # or quick / full; --n-agents N (repeatable) runs part; --help
 
 Cells (official hyperparameters of config.py through papers.omar.jobs.offline_config):
   (b) n_agents 2 x method {ma_td3bc, ma_cql, omar}: learning curves (raw return vs gradient step);
@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from common.experiment import Cell, main as run_main  # noqa: E402
 from papers.omar.config import PROFILE_OVERRIDES  # noqa: E402
 from papers.omar.datasets import load_spec  # noqa: E402
-from papers.omar.jobs import dataset_identity, offline_config, offline_job  # noqa: E402
+from papers.omar.jobs import agents_filter, dataset_identity, offline_config, offline_job  # noqa: E402
 from papers.omar.landscape import (  # noqa: E402
     figure_after, fmt, landscape_config, landscape_job, plt, save, seed_means, write_claims,
 )
@@ -211,8 +211,10 @@ def finish(records: list[dict], results: Path, profile: str) -> None:
 
 
 def main(argv=None):
-    return run_main(__doc__.splitlines()[0], build_cells, figure1_job, "omar", ITEM,
-                    paper_overrides=PROFILE_OVERRIDES, argv=argv, after=figure_after(ITEM, finish))
+    configure, cells = agents_filter(ITEM, build_cells)
+    return run_main(__doc__.splitlines()[0], cells, figure1_job, "omar", ITEM,
+                    paper_overrides=PROFILE_OVERRIDES, argv=argv, configure_parser=configure,
+                    after=figure_after(ITEM, finish))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """OMAR Figure 2: improvement of OMAR over MA-CQL with n = 1..5 agents (spread1d, medium-replay).
 
-    python papers/omar/figure2.py --profile smoke      # or quick / full; --help for all options
+    python papers/omar/figure2.py --profile smoke      # or quick / full; --n-agents N (repeatable) runs part; --help
 
 Cells: n_agents 1..5 x method {ma_cql, omar} on omar/spread1d medium-replay, official hyperparameters
 (config.py via papers.omar.jobs.offline_config); smoke runs n = 1, 2 only (figure1.AGENTS).
@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from common.experiment import Cell, main as run_main  # noqa: E402
 from papers.omar.config import PROFILE_OVERRIDES  # noqa: E402
 from papers.omar.figure1 import AGENTS, ENV, KIND  # noqa: E402
-from papers.omar.jobs import OFFLINE_JOB_ITEMS, offline_config, offline_job  # noqa: E402
+from papers.omar.jobs import OFFLINE_JOB_ITEMS, agents_filter, offline_config, offline_job  # noqa: E402
 from papers.omar.landscape import figure_after, fmt, plt, save, seed_means, write_claims  # noqa: E402
 
 ITEM = "figure2"
@@ -105,8 +105,9 @@ def finish(records: list[dict], results: Path, profile: str) -> None:
 
 
 def main(argv=None):
-    return run_main(__doc__.splitlines()[0], build_cells, offline_job, "omar", ITEM,
-                    paper_overrides=PROFILE_OVERRIDES, argv=argv,
+    configure, cells = agents_filter(ITEM, build_cells)
+    return run_main(__doc__.splitlines()[0], cells, offline_job, "omar", ITEM,
+                    paper_overrides=PROFILE_OVERRIDES, argv=argv, configure_parser=configure,
                     reuse_from=OFFLINE_JOB_ITEMS, after=figure_after(ITEM, finish))
 
 

@@ -143,6 +143,29 @@ def _filter_options(parser) -> None:
     g.add_argument("--method", action="append", choices=METHODS, help="only this method")
 
 
+def agents_filter(item: str, build_cells):
+    """(configure_parser, cells) for common.experiment.main: ``--n-agents N`` (repeatable) runs only the
+    cells of ``build_cells(profile)`` with those n_agents (Figures 1-2; e.g. start n = 2 while the
+    datasets of the other n are still being generated). An n outside the profile's grid is an error."""
+
+    def configure(parser) -> None:
+        g = parser.add_argument_group("grid filters (default: the whole grid)")
+        g.add_argument("--n-agents", type=int, action="append", metavar="N",
+                       help="only the cells with this number of agents (repeatable)")
+
+    def cells(profile, args):
+        out = list(build_cells(profile))
+        if not args.n_agents:
+            return out
+        have = sorted({c.keys["n_agents"] for c in out})
+        bad = sorted(set(args.n_agents) - set(have))
+        if bad:
+            raise SystemExit(f"{item}: --n-agents {bad} not in the {profile.name} grid; valid: {have}")
+        return [c for c in out if c.keys["n_agents"] in args.n_agents]
+
+    return configure, cells
+
+
 def run_item(description: str, item: str, build_cells, job_fn, argv=None, **main_kw):
     """common.experiment.main for an OMAR item whose grid has env / dataset / method keys, with
     the grid filters above. ``build_cells(profile)`` returns the whole grid."""
