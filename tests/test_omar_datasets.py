@@ -150,3 +150,28 @@ def test_record_generations_tell_dataset_generations_apart(tmp_path):
     assert all(g["in_cache"] is None for g in rows)  # version 99 is never cached
     text = od.render_generations(rows)
     assert "| omar/spread" in text and "table3 1" in text and "1.0 / 3.0" in text and "abababababab" in text
+
+
+def test_spread1d_report_over_n_agents(tmp_path, monkeypatch):
+    """--n-agents: one report with a block of rows per n (Figures 1-2), each n's own dataset; bad
+    combinations are clear errors."""
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
+    out = tmp_path / "spread1d.md"
+    assert od.main(["--report", "--generate", "--profile", "smoke", "--env", "omar/spread1d",
+                    "--n-agents", "1", "--n-agents", "2", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "`n_agents` as in each row" in text
+    p = _profile("smoke")
+    for n in (1, 2):
+        spec = od.dataset_spec("omar/spread1d", p, {"n_agents": n})
+        assert od.is_cached(spec)
+        mean = od.load_spec(spec, "expert", log=lambda s: None).card["returns"]["mean"]
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"| omar/spread1d n={n} ") and "| expert" in ln)
+        assert f"{mean:,.1f} ±" in line
+    assert sum(ln.startswith("| omar/spread1d n=") for ln in text.splitlines()) == 2 * len(DATASETS)
+    for argv, msg in ((["--env", "omar/spread"], "needs --env omar/spread1d alone"),
+                      (["--env", "omar/spread1d", "--env-options", '{"n_agents": 3}'], "not both"),
+                      (["--env", "omar/spread1d", "--n-agents", "0"], "must be >= 1")):
+        with pytest.raises(SystemExit) as e:
+            od.main(["--report", "--profile", "smoke", "--n-agents", "1", *argv])
+        assert e.value.code == 2

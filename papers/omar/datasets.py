@@ -48,6 +48,7 @@ CLI (the dataset report, also written to results/<profile>/omar/datasets.md):
     python -m papers.omar.datasets --report --profile quick [--generate] [--env omar/spread ...]
     python -m papers.omar.datasets --generate --profile full --env omar/spread1d   # Tables 1-2's 2 agents
     python -m papers.omar.datasets --generate --profile full --env omar/spread1d --env-options '{"n_agents": 4}'
+    python -m papers.omar.datasets --report --profile full --env omar/spread1d --n-agents 1 --n-agents 2 ...  # Figures 1-2
 """
 
 from __future__ import annotations
@@ -357,7 +358,8 @@ def _fmt(x, nd=1) -> str:
     return "–" if x is None else f"{x:,.{nd}f}"
 
 
-def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_options=None) -> str:
+def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_options=None,
+                  options_note: str | None = None) -> str:
     from tabulate import tabulate
 
     table = []
@@ -382,7 +384,7 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
         "card, `../shared/reference/official_code.md` §1.7). Returns: spread = Σ_t mean_i r_i (ours) vs",
         "Σ_t r_0 (OMAR; equal up to the per-agent collision terms); tag/world = Σ_t r_0; HalfCheetah = Σ_t r.",
         "'medium at %' = 100 · (medium − random) / (expert − random) of the mean returns.",
-        ("Env options: as the OMAR items use them (`papers/omar/config.py` ENV_OPTIONS: "
+        options_note or ("Env options: as the OMAR items use them (`papers/omar/config.py` ENV_OPTIONS: "
          f"`{json.dumps(ENV_OPTIONS, sort_keys=True)}`; omar/spread1d: "
          f"`{json.dumps(SPREAD1D_DEFAULT_OPTIONS)}`, Tables 1-2's task)." if env_options is None else
          f"Env options of this report (every env): `{json.dumps(dict(env_options), sort_keys=True)}`."),
@@ -404,6 +406,24 @@ def write_report(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_optio
     return text, path
 
 
+def write_spread1d_report(profile: Profile, n_agents: Sequence[int], env_options=None, generate=False,
+                          out: str | Path | None = None, log=print) -> tuple[str, Path]:
+    """The report of omar/spread1d's datasets for each n in ``n_agents`` (Figures 1-2 use n = 1..5), one
+    block of rows per n, labelled ``omar/spread1d n=N``; default path results/<profile>/omar/datasets_spread1d.md."""
+    rows = []
+    for n in n_agents:
+        opts = {**dict(env_options or {}), "n_agents": int(n)}
+        rows += [dict(r, env=f"omar/spread1d n={n}") for r in report_rows(profile, ["omar/spread1d"], opts, generate, log)]
+    extra = {k: v for k, v in dict(env_options or {}).items() if k != "n_agents"}
+    note = ("Env options: `n_agents` as in each row (Figures 1-2: n = 1..5; Tables 1-2: n = 2)"
+            + (f", and `{json.dumps(extra, sort_keys=True)}`." if extra else "."))
+    text = render_report(rows, profile.name, options_note=note)
+    path = Path(out) if out is not None else Path("results") / profile.name / "omar" / "datasets_spread1d.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return text, path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m papers.omar.datasets", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -414,6 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--env-options", default=None,
                     help='JSON env options for every --env, e.g. \'{"prey": "v1"}\' (default: the options the '
                          "OMAR items use per env, papers/omar/config.py ENV_OPTIONS)")
+    ap.add_argument("--n-agents", type=int, action="append", metavar="N",
+                    help="with --env omar/spread1d alone: each of these n (repeatable), in one report, "
+                         "default --out results/<profile>/omar/datasets_spread1d.md (Figures 1-2's n = 1..5)")
     ap.add_argument("--generate", action="store_true", help="generate missing datasets first (else skip them)")
     ap.add_argument("--report", action="store_true", help="print the report and write it to --out")
     ap.add_argument("--out", default=None, help="report path (default results/<profile>/omar/datasets.md)")
@@ -425,6 +448,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error(f"--env-options must be a JSON object, got {a.env_options!r}")
     profile = get_profile(a.profile, PROFILE_OVERRIDES)
     envs_ = a.env or list(REPORT_ENVS)
+    if a.n_agents:
+        if envs_ != ["omar/spread1d"]:
+            ap.error(f"--n-agents needs --env omar/spread1d alone, got --env {envs_}")
+        if opts is not None and "n_agents" in opts:
+            ap.error("give n_agents either in --env-options or with --n-agents, not both")
+        bad = [n for n in a.n_agents if n < 1]
+        if bad:
+            ap.error(f"--n-agents must be >= 1, got {bad}")
+        if a.generate and not a.report:
+            for n in a.n_agents:
+                load_spec(dataset_spec("omar/spread1d", profile, {**(opts or {}), "n_agents": n}), "expert")
+            return 0
+        text, path = write_spread1d_report(profile, a.n_agents, opts, a.generate, a.out)
+        print(text)
+        print(f"written to {path}", file=sys.stderr)
+        return 0
     if a.generate and not a.report:
         for env in envs_:
             load_spec(dataset_spec(env, profile, default_env_options(env) if opts is None else opts), "expert")
