@@ -190,3 +190,22 @@ def test_n_agents_filter_selects_cells_and_rejects_n_outside_grid(mod):
     smoke = get_profile("smoke", PROFILE_OVERRIDES)
     with pytest.raises(SystemExit, match=r"--n-agents \[3\] not in the smoke grid; valid: \[1, 2\]"):
         cells(smoke, parser.parse_args(["--n-agents", "3"]))
+
+
+def test_figure2_copies_figure1s_identical_runs(data_dir, tmp_path):
+    """Figure 1's MA-CQL (every n) and OMAR (n = 2) cells are Figure 2's cells: Figure 2 copies them
+    (same config, seed and data) and runs only OMAR at the other n."""
+    res = str(tmp_path / "results")
+    p1 = _run(data_dir, "figure1", "--profile", "smoke", "--seeds", "0", "--no-report", "--results", res)
+    assert p1.returncode == 0, p1.stdout + p1.stderr
+    p2 = _run(data_dir, "figure2", "--profile", "smoke", "--seeds", "0", "--no-report", "--results", res)
+    assert p2.returncode == 0, p2.stdout + p2.stderr
+    assert "3 of those ran were copied from identical finished runs" in p2.stdout, p2.stdout
+    out = tmp_path / "results" / "smoke" / "omar"
+    one = {(r["keys"]["n_agents"], r["keys"]["method"]): r for r in _records(out / "figure1.jsonl")
+           if "claim" not in r["keys"]}
+    two = {(r["keys"]["n_agents"], r["keys"]["method"]): r for r in _records(out / "figure2.jsonl")
+           if "claim" not in r["keys"]}
+    for key in ((1, "ma_cql"), (2, "ma_cql"), (2, "omar")):
+        assert two[key]["reused_from"] == one[key]["run_id"] and two[key]["score"] == one[key]["score"]
+    assert not two[(1, "omar")].get("reused_from")

@@ -31,6 +31,9 @@ from papers.omar.landscape import figure_after, fmt, plt, save, seed_means, writ
 
 ITEM = "figure2"
 METHODS = ("ma_cql", "omar")
+# Figure 1's MA-CQL (n = 1..5) and OMAR (n = 2) cells are this figure's cells run by offline_job (figure1_job only
+# adds the dataset's mean return), so their finished runs on the same data are copied rather than re-run.
+REUSE_FROM = (*OFFLINE_JOB_ITEMS, "figure1")
 
 
 def build_cells(profile) -> list[Cell]:
@@ -108,7 +111,7 @@ def main(argv=None):
     configure, cells = agents_filter(ITEM, build_cells)
     return run_main(__doc__.splitlines()[0], cells, offline_job, "omar", ITEM,
                     paper_overrides=PROFILE_OVERRIDES, argv=argv, configure_parser=configure,
-                    reuse_from=OFFLINE_JOB_ITEMS, after=figure_after(ITEM, finish))
+                    reuse_from=REUSE_FROM, after=figure_after(ITEM, finish))
 
 
 if __name__ == "__main__":
