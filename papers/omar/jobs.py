@@ -157,6 +157,10 @@ def agents_filter(item: str, build_cells):
         out = list(build_cells(profile))
         if not args.n_agents:
             return out
+        if getattr(args, "results", None) is not None:  # the report's "done k/m" counts the whole grid, not this part
+            from common.experiment import _update_plan
+
+            _update_plan(args.results, profile.name, out, args.seeds or profile.seeds)
         have = sorted({c.keys["n_agents"] for c in out})
         bad = sorted(set(args.n_agents) - set(have))
         if bad:
