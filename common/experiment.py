@@ -735,7 +735,8 @@ def _worker_init() -> None:
 
 def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, seeds: Sequence[int] | None = None,
               force: bool = False, results_root: str | Path = "results", launcher: str = "inline", jobs: int = 1,
-              device: str = "cpu", reuse_from: Sequence[str] | None = None) -> RunSummary:
+              device: str = "cpu", reuse_from: Sequence[str] | None = None,
+              plan_cells: Sequence[Cell] | None = None) -> RunSummary:
     """Run every (cell, seed) that has no finished record (all of them if ``force``).
 
     A finished record matches paper, item, keys, seed, profile and config hash.
@@ -746,6 +747,10 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
     ``reused_from`` naming the original run (valid because a run is a deterministic function of
     (job_fn, config, seed): the tests check that the same seed gives identical records). None
     (default) never reuses; ``--force`` never reuses.
+
+    ``plan_cells``: the item's whole grid when ``cells`` is only part of it (a script's grid
+    filters); the plan file, the report's "done k/m", records the whole grid so that a partial run
+    reads as partial. None (default): ``cells`` is the whole grid.
     """
     if isinstance(profile, str):
         profile = get_profile(profile)
@@ -754,7 +759,14 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
     seeds = list(profile.seeds if seeds is None else seeds)
     results_root = Path(results_root)
     summary = RunSummary()
-    _update_plan(results_root, profile.name, cells, seeds)
+    if plan_cells is None:
+        plan_cells = cells
+    else:
+        grid = {(c.paper, c.item, c.keys_id()) for c in plan_cells}
+        outside = [c.keys for c in cells if (c.paper, c.item, c.keys_id()) not in grid]
+        if outside:
+            raise ValueError(f"plan_cells must hold every cell to run; not in it: {outside}")
+    _update_plan(results_root, profile.name, plan_cells, seeds)
 
     finished: dict[tuple[str, str], set] = {}
     todo: list[tuple[Cell, int]] = []
@@ -860,11 +872,14 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
          configure_parser: Callable[[argparse.ArgumentParser], None] | None = None,
          after: Callable[[argparse.Namespace, Profile, RunSummary], None] | None = None,
          default_seeds: Mapping[str, Sequence[int]] | None = None,
-         reuse_from: Sequence[str] | None = None) -> RunSummary:
+         reuse_from: Sequence[str] | None = None,
+         select: Callable[[Sequence[Cell], argparse.Namespace], Sequence[Cell]] | None = None) -> RunSummary:
     """Entry point of a paper script: parse args, build the grid for the profile, run, report.
 
-    ``build_cells(profile)`` returns the cells (``build_cells(profile, args)`` when the script adds
-    its own options with ``configure_parser(parser)``); ``paper_overrides`` is the paper's
+    ``build_cells(profile)`` returns the item's whole grid; a script with grid filters adds its
+    options with ``configure_parser(parser)`` and picks the part to run with ``select(cells, args)``
+    (the plan, the report's "done k/m", still records the whole grid: see ``run_cells``'s
+    ``plan_cells``). ``paper_overrides`` is the paper's
     profile-override dict (see common.profiles). ``after(args, profile, summary)`` runs once the
     cells are done and before the report (figures: plots and claim verdicts). ``default_seeds``
     maps a profile name to this item's seeds when ``--seeds`` is not given (else the profile's seeds).
@@ -877,12 +892,15 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
         configure_parser(parser)
     args = parser.parse_args(argv)
     profile = get_profile(args.profile, paper_overrides)
-    cells = list(build_cells(profile, args) if configure_parser is not None else build_cells(profile))
+    grid = list(build_cells(profile))
+    cells = grid if select is None else list(select(grid, args))
     seeds = args.seeds if args.seeds is not None else list((default_seeds or {}).get(profile.name, profile.seeds))
-    print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)} launcher={args.launcher}",
+    part = "" if len(cells) == len(grid) else f" of {len(grid)}"
+    print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)}{part} launcher={args.launcher}",
           flush=True)
     summary = run_cells(cells, job_fn, profile, seeds=seeds, force=args.force, results_root=args.results,
-                        launcher=args.launcher, jobs=args.jobs, device=args.device, reuse_from=reuse_from)
+                        launcher=args.launcher, jobs=args.jobs, device=args.device, reuse_from=reuse_from,
+                        plan_cells=grid)
     out = records_path(args.results, profile.name, paper, item)
     print(summary)
     print(f"[{paper}/{item}] profile={profile.name}: records in {out}", flush=True)

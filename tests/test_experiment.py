@@ -263,6 +263,24 @@ def test_item_default_seeds_apply_per_profile_and_yield_to_the_flag(tmp_path):
     assert run(tmp_path / "b", "--seeds", "2") == [2]
 
 
+def test_a_filtered_run_plans_the_whole_grid(tmp_path, capsys):
+    """main's ``select`` runs part of the grid; the plan (the report's "done k/m") keeps the whole
+    grid, so the item reads as partial until the rest runs. run_cells refuses cells outside the plan."""
+    def select(cells, args):
+        return [c for c in cells if c.config["v"] == 1]
+
+    s = main("toy table", lambda p: _cells([1, 2, 3]), det_job, "toy", "table1", select=select,
+             argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report"])
+    assert "cells=1 of 3" in capsys.readouterr().out and len(s.ran) == 1
+    plan = json.loads((tmp_path / "smoke" / "toy" / "table1.plan.json").read_text())["cells"]
+    assert sorted(e["keys"]["method"] for e in plan) == ["m1", "m2", "m3"]
+    from common.report import write_item_report
+
+    assert "partial" in write_item_report(tmp_path, "smoke", "toy", "table1").read_text()
+    with pytest.raises(ValueError, match="plan_cells must hold every cell"):
+        run_cells(_cells([4]), det_job, "smoke", seeds=[0], results_root=tmp_path, plan_cells=_cells([1]))
+
+
 def test_identical_runs_are_copied_from_the_named_items_not_rerun(tmp_path):
     """reuse_from: a (config, seed) that already ran in another item (or under other keys of this
     item) is filed from that record, with reused_from naming it; other configs, no reuse_from and

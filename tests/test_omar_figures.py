@@ -171,7 +171,7 @@ def test_claims_are_written_once(tmp_path):
 
 # ---- --n-agents: part of Figures 1-2's grid ------------------------------------------------------
 @pytest.mark.parametrize("mod", [figure1, figure2])
-def test_n_agents_filter_selects_cells_and_rejects_n_outside_grid(mod, tmp_path):
+def test_n_agents_filter_selects_cells_and_rejects_n_outside_grid(mod):
     import argparse
 
     from common.profiles import get_profile
@@ -179,22 +179,19 @@ def test_n_agents_filter_selects_cells_and_rejects_n_outside_grid(mod, tmp_path)
     from papers.omar.jobs import agents_filter
 
     profile = get_profile("full", PROFILE_OVERRIDES)
-    configure, cells = agents_filter(mod.ITEM, mod.build_cells)
+    kw = agents_filter(mod.ITEM)
     parser = argparse.ArgumentParser()
-    configure(parser)
-    every = cells(profile, parser.parse_args([]))
-    assert every == list(mod.build_cells(profile))
-    part = cells(profile, parser.parse_args(["--n-agents", "2", "--n-agents", "4"]))
+    parser.add_argument("--profile", default="full")
+    kw["configure_parser"](parser)
+    select = kw["select"]
+    every = list(mod.build_cells(profile))
+    assert select(every, parser.parse_args([])) == every
+    part = select(every, parser.parse_args(["--n-agents", "2", "--n-agents", "4"]))
     assert part and {c.keys["n_agents"] for c in part} == {2, 4}
     assert part == [c for c in every if c.keys["n_agents"] in (2, 4)]  # grid order kept
-    args = parser.parse_args(["--n-agents", "1"])
-    args.results, args.seeds = str(tmp_path), [0]
-    assert {c.keys["n_agents"] for c in cells(profile, args)} == {1}
-    plan = json.loads((tmp_path / "full" / "omar" / f"{mod.ITEM}.plan.json").read_text())
-    assert len(plan["cells"]) == len(every)  # the plan (the report's "done k/m") is the whole grid
-    smoke = get_profile("smoke", PROFILE_OVERRIDES)
+    smoke = list(mod.build_cells(get_profile("smoke", PROFILE_OVERRIDES)))
     with pytest.raises(SystemExit, match=r"--n-agents \[3\] not in the smoke grid; valid: \[1, 2\]"):
-        cells(smoke, parser.parse_args(["--n-agents", "3"]))
+        select(smoke, parser.parse_args(["--profile", "smoke", "--n-agents", "3"]))
 
 
 def test_figure2_copies_figure1s_identical_runs(data_dir, tmp_path):

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from common.experiment import read_records
+from common.experiment import canonical_json, read_records
+from common.profiles import get_profile
+from papers.omar.config import PROFILE_OVERRIDES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +82,13 @@ def test_table_smoke(item, data_dir, tmp_path):
         assert all(c["itd3"]["hidden"] == 256 and c["dataset"]["env"] == "mamujoco/halfcheetah-2x3"
                    for c in cfgs.values())
     assert (tmp_path / "smoke" / "omar" / f"{item}.md").exists()
+    # the plan (the report's "done k/m") is the whole grid, also when the filters ran only part of it
+    import importlib
+
+    grid = importlib.import_module(f"papers.omar.{item}").build_cells(get_profile("smoke", PROFILE_OVERRIDES))
+    plan = json.loads((tmp_path / "smoke" / "omar" / f"{item}.plan.json").read_text())["cells"]
+    assert sorted(canonical_json(e["keys"]) for e in plan) == sorted(canonical_json(c.keys) for c in grid)
+    assert len(plan) > len(keys) if args else len(plan) == len(keys)
 
 
 def test_same_seed_same_records(data_dir, tmp_path):
@@ -96,3 +105,5 @@ def test_same_seed_same_records(data_dir, tmp_path):
 def test_grid_filters_reject_unknown(data_dir, tmp_path):
     p = _run(data_dir, tmp_path, "table3", "--env", "omar/nowhere")
     assert p.returncode == 2 and "omar/nowhere" in p.stderr and "omar/spread" in p.stderr
+    p = _run(data_dir, tmp_path, "table3", "--env", "mamujoco/halfcheetah-2x3")  # a valid choice, but not table3's
+    assert p.returncode != 0 and "no cell of the grid passes" in p.stderr and "omar/spread" in p.stderr, p.stderr

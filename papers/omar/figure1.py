@@ -211,9 +211,8 @@ def finish(records: list[dict], results: Path, profile: str) -> None:
 
 
 def main(argv=None):
-    configure, cells = agents_filter(ITEM, build_cells)
-    return run_main(__doc__.splitlines()[0], cells, figure1_job, "omar", ITEM,
-                    paper_overrides=PROFILE_OVERRIDES, argv=argv, configure_parser=configure,
+    return run_main(__doc__.splitlines()[0], build_cells, figure1_job, "omar", ITEM,
+                    paper_overrides=PROFILE_OVERRIDES, argv=argv, **agents_filter(ITEM),
                     after=figure_after(ITEM, finish))
 
 

@@ -143,31 +143,44 @@ def _filter_options(parser) -> None:
     g.add_argument("--method", action="append", choices=METHODS, help="only this method")
 
 
-def agents_filter(item: str, build_cells):
-    """(configure_parser, cells) for common.experiment.main: ``--n-agents N`` (repeatable) runs only the
-    cells of ``build_cells(profile)`` with those n_agents (Figures 1-2; e.g. start n = 2 while the
-    datasets of the other n are still being generated). An n outside the profile's grid is an error."""
+def agents_filter(item: str) -> dict:
+    """``--n-agents N`` (repeatable) for Figures 1-2: keyword arguments (configure_parser, select) of
+    common.experiment.main that run only the grid's cells with those n_agents (e.g. start n = 2
+    while the datasets of the other n are still being generated). An n outside the profile's grid
+    is an error; the plan still records the whole grid (main's ``select``)."""
 
     def configure(parser) -> None:
         g = parser.add_argument_group("grid filters (default: the whole grid)")
         g.add_argument("--n-agents", type=int, action="append", metavar="N",
                        help="only the cells with this number of agents (repeatable)")
 
-    def cells(profile, args):
-        out = list(build_cells(profile))
+    def select(cells, args):
         if not args.n_agents:
-            return out
-        if getattr(args, "results", None) is not None:  # the report's "done k/m" counts the whole grid, not this part
-            from common.experiment import _update_plan
-
-            _update_plan(args.results, profile.name, out, args.seeds or profile.seeds)
-        have = sorted({c.keys["n_agents"] for c in out})
+            return list(cells)
+        have = sorted({c.keys["n_agents"] for c in cells})
         bad = sorted(set(args.n_agents) - set(have))
         if bad:
-            raise SystemExit(f"{item}: --n-agents {bad} not in the {profile.name} grid; valid: {have}")
-        return [c for c in out if c.keys["n_agents"] in args.n_agents]
+            raise SystemExit(f"{item}: --n-agents {bad} not in the {args.profile} grid; valid: {have}")
+        return [c for c in cells if c.keys["n_agents"] in args.n_agents]
 
-    return configure, cells
+    return {"configure_parser": configure, "select": select}
+
+
+def _select(cells, args):
+    """The cells that pass ``--env / --dataset / --method`` (a key the grid lacks filters nothing)."""
+    out = []
+    for c in cells:
+        k = c.keys
+        if (args.env and "env" in k and k["env"] not in args.env
+                or args.dataset and "dataset" in k and k["dataset"] not in args.dataset
+                or args.method and "method" in k and k["method"] not in args.method):
+            continue
+        out.append(c)
+    if cells and not out:
+        grid = {k: sorted({str(c.keys[k]) for c in cells if k in c.keys}) for k in ("env", "dataset", "method")}
+        raise SystemExit("no cell of the grid passes --env/--dataset/--method; the grid has "
+                         + "; ".join(f"{k}: {', '.join(v)}" for k, v in grid.items() if v))
+    return out
 
 
 def run_item(description: str, item: str, build_cells, job_fn, argv=None, **main_kw):
@@ -175,18 +188,7 @@ def run_item(description: str, item: str, build_cells, job_fn, argv=None, **main
     the grid filters above. ``build_cells(profile)`` returns the whole grid."""
     from common.experiment import main as run_main
 
-    def cells(profile, args):
-        out = []
-        for c in build_cells(profile):
-            k = c.keys
-            if (args.env and "env" in k and k["env"] not in args.env
-                    or args.dataset and "dataset" in k and k["dataset"] not in args.dataset
-                    or args.method and "method" in k and k["method"] not in args.method):
-                continue
-            out.append(c)
-        return out
-
     if job_fn is offline_job:
         main_kw.setdefault("reuse_from", OFFLINE_JOB_ITEMS)
-    return run_main(description, cells, job_fn, "omar", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
-                    configure_parser=_filter_options, **main_kw)
+    return run_main(description, build_cells, job_fn, "omar", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
+                    configure_parser=_filter_options, select=_select, **main_kw)
