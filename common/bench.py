@@ -1,6 +1,6 @@
 """Throughput of the batched offline learner (common/algos/itd3.py) against the per-agent loop.
 
-    python -m common.bench [--quick] [--reps R] [--updates U]
+    python -m common.bench [--quick] [--reps R] [--updates U] [--device cpu|cuda]
 
 Everything is measured in one process on one thread (``torch.set_num_threads(1)``), the variants
 interleaved (batched, batched without member chunking, per-member reference loop, repeat), and each
@@ -14,6 +14,10 @@ rate is the median over the repeats, so that a busy second core shifts all varia
     (5 elites) and CQL's three proposal groups x 10. FLOPs of one batched update are counted with
     ``torch.utils.flop_counter.FlopCounterMode``; GFLOP/s are set against this run's matmul peak
     (a [10240 x 256] @ [256 x 256] fp32 matmul).
+
+``--device cuda`` runs the same three variants on the GPU (the learner, its batches, the loop's
+agents and their noise all on it; clocks read after ``torch.cuda.synchronize()``); the matmul peak
+is then the GPU's fp32 peak at that shape. The CI never needs a GPU: the default is the CPU.
 
 "batched (no chunk)" is the learner with ``common.nets.CHUNK_BYTES = 0``, i.e. one baddbmm over all
 members whatever the activation size (the code before cache blocking).
@@ -33,7 +37,7 @@ import torch
 from common import nets
 from common.algos.itd3 import ITD3, ITD3Config, ReferenceAgent, reference_loop
 
-__all__ = ["matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "main"]
+__all__ = ["check_device", "matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "main"]
 
 OFFICIAL_AGENT_UPDATES_PER_S = (31.0, 34.0)  # OMAR official MPE update, 1 thread (stack.md section 6)
 
@@ -67,31 +71,60 @@ def algo_cfg(base: ITD3Config, algo: str) -> ITD3Config:
     return replace(base, **kw)
 
 
-def matmul_peak_gflops(reps: int = 20, rows: int = 10240, width: int = 256) -> float:
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device: str) -> torch.device:
+    """``device`` as a torch.device; a clear error for an unknown one or a GPU this machine lacks."""
+    kind = str(device).split(":")[0]
+    if kind not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: torch.cuda.is_available() is False on this machine; use --device cpu")
+    return torch.device(device)
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for the device's queued kernels before a clock is read (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak_gflops(reps: int = 20, rows: int = 10240, width: int = 256, device: str = "cpu") -> float:
     """Median GFLOP/s of a [rows x width] @ [width x width] fp32 matmul (this machine's ceiling)."""
-    a, w = torch.randn(rows, width), torch.randn(width, width)
-    out = torch.empty(rows, width)
+    dev = check_device(device)
+    a, w = torch.randn(rows, width, device=dev), torch.randn(width, width, device=dev)
+    out = torch.empty(rows, width, device=dev)
+    inner = 1 if dev.type == "cpu" else 50  # one GPU matmul is microseconds: time a run of them
     torch.mm(a, w, out=out)
     ts = []
     for _ in range(reps):
+        _sync(dev)
         t0 = time.perf_counter()
-        torch.mm(a, w, out=out)
-        ts.append(time.perf_counter() - t0)
+        for _ in range(inner):
+            torch.mm(a, w, out=out)
+        _sync(dev)
+        ts.append((time.perf_counter() - t0) / inner)
     return 2.0 * rows * width * width / statistics.median(ts) / 1e9
 
 
 def _setup(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim: int, n_batches: int,
-           size: int, seed: int = 0):
+           size: int, seed: int = 0, device: torch.device = torch.device("cpu")):
     g = torch.Generator().manual_seed(seed)
     N, O, A = n_agents, obs_dim, act_dim
     data = {"obs": torch.randn(size, N, O, generator=g), "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
             "rewards": torch.randn(size, N, generator=g), "next_obs": torch.randn(size, N, O, generator=g),
             "terminals": torch.zeros(size), "timeouts": (torch.arange(size) % 25 == 24).float()}
-    learner = ITD3([O] * N, [A] * N, n_seeds, cfg, seed=seed)
+    learner = ITD3([O] * N, [A] * N, n_seeds, cfg, seed=seed, device=device)
     d = learner.prepare_data(data)
     batches = [learner.sample_batch(d) for _ in range(n_batches)]
     agents = [ReferenceAgent.fresh(O, A, cfg) for _ in range(learner.n_members)]
+    for a in agents:  # Module.to keeps the Parameter objects, so the optimisers built in fresh() still hold them
+        for net in (a.actor, a.critic, a.actor_target, a.critic_target):
+            net.to(device)
     per_member = [[{k: v[m] for k, v in b.items()} for m in range(learner.n_members)] for b in batches]
+    if device.type != "cpu":  # the loop's noise is drawn on the device, as the learner's
+        g = torch.Generator(device=device).manual_seed(seed)
     return learner, batches, agents, per_member, g
 
 
@@ -105,12 +138,14 @@ def _count_flops(fn: Callable[[], object]) -> int:
 
 def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim: int, n_updates: int = 5,
             reps: int = 3, size: int | None = None, unchunked: bool = True, loop: bool = True,
-            seed: int = 0) -> dict[str, float]:
+            seed: int = 0, device: str = "cpu") -> dict[str, float]:
     """Updates/s (one update = all members) of the batched learner, optionally of the same learner
     with member chunking off, and of the per-member reference loop; medians over ``reps``
     interleaved rounds of ``n_updates`` updates each. Also GFLOP/s of the batched update."""
     size = size or max(4 * cfg.batch_size, 2000)
-    learner, batches, agents, per_member, g = _setup(cfg, n_seeds, n_agents, obs_dim, act_dim, n_updates, size, seed)
+    dev = check_device(device)
+    learner, batches, agents, per_member, g = _setup(cfg, n_seeds, n_agents, obs_dim, act_dim, n_updates, size, seed,
+                                                     dev)
     M = learner.n_members
     flops = _count_flops(lambda: learner.update(batches[0]))
     learner.update(batches[0])  # warm-up
@@ -120,17 +155,21 @@ def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim:
     def batched(chunk_bytes: int) -> float:
         old = nets.set_chunk_bytes(chunk_bytes)
         try:
+            _sync(dev)
             t0 = time.perf_counter()
             for b in batches:
                 learner.update(b)
+            _sync(dev)
             return n_updates / (time.perf_counter() - t0)
         finally:
             nets.set_chunk_bytes(old)
 
     def looped() -> float:
+        _sync(dev)
         t0 = time.perf_counter()
         for b in per_member:
             reference_loop(agents, b, g)
+        _sync(dev)
         return n_updates / (time.perf_counter() - t0)
 
     rates: dict[str, list[float]] = {"batched": [], "unchunked": [], "loop": []}
@@ -189,19 +228,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="few updates and repeats (< 30 s)")
     p.add_argument("--reps", type=int, default=None, help="interleaved rounds (median taken)")
     p.add_argument("--updates", type=int, default=None, help="updates per round")
+    p.add_argument("--device", default="cpu", help=f"where all variants run: {' | '.join(DEVICES)} (default cpu)")
     args = p.parse_args(argv)
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        p.error(str(e))
     torch.set_num_threads(1)
     kw = {k: v for k, v in (("reps", args.reps), ("n_updates", args.updates)) if v is not None}
+    kw["device"] = args.device
     t0 = time.perf_counter()
-    peak = matmul_peak_gflops(reps=5 if args.quick else 20)
+    peak = matmul_peak_gflops(reps=5 if args.quick else 20, device=args.device)
     mpe = mpe_suite(args.quick, **kw)
     mj = mujoco_suite(args.quick, **kw)
-    peak = max(peak, matmul_peak_gflops(reps=5 if args.quick else 20))  # measured again after the runs; the higher one
+    # measured again after the runs; the higher one
+    peak = max(peak, matmul_peak_gflops(reps=5 if args.quick else 20, device=args.device))
     head = (f"{'algo':<10} {'M':>3} {'batched':>8} {'nochunk':>8} {'loop':>8} {'b/loop':>7} {'nc/loop':>7} "
             f"{'agent-u/s':>8} {'GF/upd':>7} {'GFLOP/s':>7}")
-    print(f"1 thread; matmul peak [10240x256]@[256x256] fp32: {peak:.1f} GFLOP/s; updates/s are medians")
+    where = "1 CPU thread" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(args.device)})"
+    print(f"{where}; matmul peak [10240x256]@[256x256] fp32: {peak:.1f} GFLOP/s; updates/s are medians")
     print("(a) MPE size: 3 agents x 5 seeds, obs 18, act 2, hidden 64, batch 1024 "
-          f"(official OMAR: ~{OFFICIAL_AGENT_UPDATES_PER_S[0]:.0f}-{OFFICIAL_AGENT_UPDATES_PER_S[1]:.0f} agent-updates/s)")
+          f"(official OMAR, 1 CPU thread: ~{OFFICIAL_AGENT_UPDATES_PER_S[0]:.0f}-{OFFICIAL_AGENT_UPDATES_PER_S[1]:.0f} "
+          "agent-updates/s)")
     print(head + "   %peak")
     for name, r in mpe.items():
         print(_row(name, r, peak))
@@ -212,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(head + "   %peak")
     print(_row("OMAR", mj, peak))
     print(f"[{time.perf_counter() - t0:.1f} s]")
-    return {"peak_gflops": peak, "mpe": mpe, "mujoco": mj}
+    return {"device": args.device, "peak_gflops": peak, "mpe": mpe, "mujoco": mj}
 
 
 if __name__ == "__main__":

@@ -29,6 +29,23 @@ def test_bench_functions_tiny():
     _positive(mj)
 
 
+def test_device_is_checked_with_a_clear_error(capsys):
+    with pytest.raises(ValueError, match=r"unknown device 'tpu'; valid devices: cpu, cuda"):
+        bench.check_device("tpu")
+    assert bench.check_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch.cuda.is_available\\(\\) is False"):
+            bench.compare(TINY_CFG, **TINY, n_updates=1, reps=1, device="cuda")
+        with pytest.raises(SystemExit):
+            bench.main(["--quick", "--device", "cuda"])
+        assert "is False on this machine" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run on the device machine)")
+def test_bench_on_gpu_tiny():
+    _positive(bench.compare(TINY_CFG, **TINY, n_updates=1, reps=1, device="cuda"))
+
+
 def test_member_chunks():
     assert nets.member_chunks(15, 10240, 64, 4, 2 << 20) == [1] * 15
     assert nets.member_chunks(15, 1024, 64, 4, 2 << 20) == [8, 7]
