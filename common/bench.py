@@ -21,6 +21,8 @@ is then the GPU's fp32 peak at that shape. The CI never needs a GPU: the default
 
 "batched (no chunk)" is the learner with ``common.nets.CHUNK_BYTES = 0``, i.e. one baddbmm over all
 members whatever the activation size (the code before cache blocking).
+On the GPU the learner never chunks (common/nets.py), so there "batched" and "no chunk" are the
+same code.
 """
 
 from __future__ import annotations

@@ -104,7 +104,15 @@ def _flatten_members(x: Tensor, m: int) -> tuple[Tensor, torch.Size]:
 # the math identical (each member's rows go through the same kernels) and keeps the single
 # baddbmm when activations are small (batch 256 TD3+BC), where batching wins. 0 disables chunking.
 # Measured with ``python -m common.bench`` (see that module's docstring).
+# CPU only: on a GPU the chunks are only more kernel launches. Measured on an H100
+# (``python -m common.bench --device cuda``): OMAR at MPE size 22.4 updates/s chunked vs 59.4
+# unchunked, at MuJoCo size 18.4 vs 56.5; so tensors off the CPU are never chunked.
 CHUNK_BYTES: int = 2 << 20
+
+
+def _chunking(t: Tensor) -> bool:
+    """Whether member chunking applies to ``t`` (on, and on the CPU)."""
+    return CHUNK_BYTES > 0 and t.device.type == "cpu"
 
 
 def set_chunk_bytes(n_bytes: int) -> int:
@@ -250,7 +258,7 @@ class EnsembleBatchNorm1d(nn.Module):
                 factor = 1.0 / float(self.num_batches_tracked[0])
             else:
                 factor = self.momentum
-        if CHUNK_BYTES > 0 and m > 1 and x3.numel() * x3.element_size() > CHUNK_BYTES:
+        if _chunking(x3) and m > 1 and x3.numel() * x3.element_size() > CHUNK_BYTES:
             # large inputs (OMAR's [M, B*K, F] CQL / search rows): one member at a time on its own
             # contiguous [N, F] slice, no [N, M*F] transpose copy (measured: the copy and the
             # channel-strided batch_norm over 15 x 10240 x 20 cost more than the critic's matmuls).
@@ -352,7 +360,9 @@ class EnsembleMLP(nn.Module):
         if self.norm is not None:
             h = self.norm(h)
         width = max((*self.hidden, self.out_dim))
-        sizes = member_chunks(self.n_members, h.shape[1], width, h.element_size())
+        sizes = [self.n_members]
+        if _chunking(h):
+            sizes = member_chunks(self.n_members, h.shape[1], width, h.element_size())
         if len(sizes) == 1:
             h = self._layers(h, [(layer.weight, layer.bias) for layer in self.layers])
         else:  # cache blocking: members in chunks, each through all layers (same kernels per member)

@@ -35,7 +35,7 @@ def test_device_is_checked_with_a_clear_error(capsys):
     assert bench.check_device("cpu") == torch.device("cpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="torch.cuda.is_available\\(\\) is False"):
-            bench.compare(TINY_CFG, **TINY, n_updates=1, reps=1, device="cuda")
+            bench.compare(bench.algo_cfg(TINY_CFG, "OMAR"), **TINY, n_updates=1, reps=1, device="cuda")
         with pytest.raises(SystemExit):
             bench.main(["--quick", "--device", "cuda"])
         assert "is False on this machine" in capsys.readouterr().err
@@ -43,7 +43,7 @@ def test_device_is_checked_with_a_clear_error(capsys):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run on the device machine)")
 def test_bench_on_gpu_tiny():
-    _positive(bench.compare(TINY_CFG, **TINY, n_updates=1, reps=1, device="cuda"))
+    _positive(bench.compare(bench.algo_cfg(TINY_CFG, "OMAR"), **TINY, n_updates=1, reps=1, device="cuda"))
 
 
 def test_member_chunks():

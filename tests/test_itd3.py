@@ -52,9 +52,9 @@ def random_data(seed=0, dtype=torch.float64, t=T):
     return d
 
 
-def learner(method, dtype=torch.float64, **kw):
+def learner(method, dtype=torch.float64, device="cpu", **kw):
     cfg = ITD3Config(batch_size=B, **{**METHODS[method], **kw})
-    return ITD3([O] * N, [A] * N, S, cfg, seed=3, dtype=dtype)
+    return ITD3([O] * N, [A] * N, S, cfg, seed=3, dtype=dtype, device=device)
 
 
 def member_tensors(L, m):
@@ -72,7 +72,7 @@ def max_diff(sd1, sd2):
     for a, b in zip(sd1, sd2, strict=True):
         assert list(a) == list(b)
         for k in a:
-            err = max(err, (a[k].double() - b[k].double()).abs().max().item())
+            err = max(err, (a[k].double().cpu() - b[k].double().cpu()).abs().max().item())
     return err
 
 
@@ -82,7 +82,19 @@ def test_batched_equals_reference_loop(method, kw):
     """float64: 3 batched updates == 3 official-style per-member updates (with actor_updates=3: three
     actor steps on the critic's minibatch; joint: the seed's target joint action from all its agents'
     target actors, computed before any agent updates, as MATD3's update_all_targets order)."""
-    L = learner(method, **kw)
+    _check_reference(method, kw, "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run on the device machine)")
+@pytest.mark.parametrize("method, kw", [(m, {}) for m in METHODS] + [("omar", {**JOINT, **U3}), ("ma-icq", JOINT)],
+                         ids=lambda v: v if isinstance(v, str) else "-".join(map(str, v.values())) or "default")
+def test_batched_equals_reference_loop_on_gpu(method, kw):
+    """The same check with learner, batches, reference agents and noise on the GPU (--device cuda)."""
+    _check_reference(method, kw, "cuda")
+
+
+def _check_reference(method, kw, device):
+    L = learner(method, device=device, **kw)
     M = L.n_members
     refs = [ReferenceAgent.from_learner(L, m) for m in range(M)]
     data = L.prepare_data(random_data())
@@ -98,7 +110,7 @@ def test_batched_equals_reference_loop(method, kw):
         rng = L.gen.get_state()  # the reference replays the same noise (drawn at [M, ...], row m kept)
         L.update(batch)
         for m, r in enumerate(refs):
-            g = torch.Generator()
+            g = torch.Generator(device=device)
             g.set_state(rng)
             r.update(per_member[m], g, member=m, n_members=M)
     for m, r in enumerate(refs):  # parameters, BN running stats and targets

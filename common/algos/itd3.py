@@ -766,7 +766,7 @@ class ReferenceAgent:
         if cfg.critic_reg == "cql":
             a_r = (torch.rand((M, B, K, A), **kw)[member] * 2.0 - 1.0) * cfg.max_action  # [B, K, A]
             r1, r2 = self._q_many(self.critic, s, self._own(a_r, ja))
-            lp = torch.full((B, K), self.log_p_uniform, dtype=obs.dtype)
+            lp = torch.full((B, K), self.log_p_uniform, dtype=obs.dtype, device=obs.device)
             if cfg.cql_proposal == "mujoco":
                 n_cur = torch.randn((M, B, K, A), **kw)[member] * cfg.cql_noise
                 n_new = torch.randn((M, B, K, A), **kw)[member] * cfg.cql_noise
@@ -818,11 +818,11 @@ class ReferenceAgent:
             else:
                 with torch.no_grad():
                     def q_fn(acts: Tensor) -> Tensor:  # [M, B, K, A] -> [M, B, K], only row `member` is real
-                        out = torch.zeros(acts.shape[:3], dtype=acts.dtype)
+                        out = torch.zeros(acts.shape[:3], dtype=acts.dtype, device=acts.device)
                         out[member] = self._q_many(self.critic, s, self._own(acts[member], ja), q1_only=True)
                         return out
 
-                    pi_pad = torch.zeros((M, B, A), dtype=obs.dtype)
+                    pi_pad = torch.zeros((M, B, A), dtype=obs.dtype, device=obs.device)
                     pi_pad[member] = pi.detach()
                     a_hat = search_action(
                         q_fn, pi_pad, sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
