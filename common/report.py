@@ -115,6 +115,14 @@ def latest_records(records: Iterable[Mapping[str, Any]]) -> list[dict]:
     return list(best.values())
 
 
+def _natural(v: Any) -> tuple:
+    """Sort key of a cell key's value: numbers (also numeric strings, e.g. "20") by value, before text."""
+    try:
+        return (0, float(v), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(v))
+
+
 def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
     a = np.asarray(values, dtype=float)
     return float(a.mean()), float(a.std()), int(a.size)
@@ -517,7 +525,8 @@ def render_figure(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping]
         out += ["_no records yet: nothing plotted_\n"]
     cells = compare_cells(records, entries, _key_names(records, entries), metric)
     if cells:
-        rows = [[*(_label(v) for v in c["keys"].values()), format_cell(c, p)] for c in cells.values()]
+        ordered = sorted(cells.values(), key=lambda c: tuple(_natural(v) for v in c["keys"].values()))
+        rows = [[*(_label(v) for v in c["keys"].values()), format_cell(c, p)] for c in ordered]
         out += [f"Final `{metric}` per cell:\n",
                 _md(rows, headers=_key_names(records, entries) + ["ours vs published"]), ""]
     verdicts = claim_verdicts(claims, all_records)

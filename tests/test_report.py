@@ -209,3 +209,19 @@ def test_an_item_not_in_published_is_listed_as_a_table(world):
     assert "| table " in line and "(not in published.py)" in line
     md = (res / "quick" / "fake" / "diagnose.md").read_text()
     assert "| variant   | omar" in md and "3.0 ± 0.0 (1), no published" in md
+
+
+def test_figure_cell_rows_in_natural_key_order(world, tmp_path):
+    """A figure's "final per cell" rows sort by key value, numbers numerically (2 < 3 < 10), whatever
+    order the records were written in (e.g. a --n-agents 3 run before n = 2)."""
+    papers, _ = world
+    res = tmp_path / "other"
+    fig = records_path(res, "quick", "fake", "figure2")
+    for n in (3, 10, 2):
+        for m in ("omar", "cql"):
+            append_record(fig, _rec("figure2", {"n_agents": n, "method": m}, 0, float(n)))
+    md = report.write_item_report(res, "quick", "fake", "figure2", papers_root=papers).read_text()
+    table = md.split("per cell:")[1].split("###")[0]
+    rows = [ln.split("|")[1:3] for ln in table.splitlines() if ln.startswith("| ") and "n_agents" not in ln]
+    assert [(a.strip(), b.strip()) for a, b in rows] == [
+        (str(n), m) for n in (2, 3, 10) for m in ("cql", "omar")], md
