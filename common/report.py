@@ -115,12 +115,13 @@ def latest_records(records: Iterable[Mapping[str, Any]]) -> list[dict]:
     return list(best.values())
 
 
-def _natural(v: Any) -> tuple:
-    """Sort key of a cell key's value: numbers (also numeric strings, e.g. "20") by value, before text."""
+def _natural(v: Any, rank: int) -> tuple:
+    """Sort key of a cell key's value: numbers (also numeric strings, e.g. "20") by value, before text;
+    text (e.g. dataset kinds, methods) by ``rank``, the order it first appears in."""
     try:
-        return (0, float(v), "")
+        return (0, float(v))
     except (TypeError, ValueError):
-        return (1, 0.0, str(v))
+        return (1, float(rank))
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
@@ -525,7 +526,12 @@ def render_figure(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping]
         out += ["_no records yet: nothing plotted_\n"]
     cells = compare_cells(records, entries, _key_names(records, entries), metric)
     if cells:
-        ordered = sorted(cells.values(), key=lambda c: tuple(_natural(v) for v in c["keys"].values()))
+        first: dict[tuple[str, str], int] = {}  # text values keep the order they first appear in (the grid's)
+        for c in cells.values():
+            for k, v in c["keys"].items():
+                first.setdefault((k, str(v)), len(first))
+        ordered = sorted(cells.values(), key=lambda c: tuple(_natural(v, first[(k, str(v))])
+                                                             for k, v in c["keys"].items()))
         rows = [[*(_label(v) for v in c["keys"].values()), format_cell(c, p)] for c in ordered]
         out += [f"Final `{metric}` per cell:\n",
                 _md(rows, headers=_key_names(records, entries) + ["ours vs published"]), ""]
