@@ -37,9 +37,10 @@ from typing import Any
 import torch
 
 from common import nets
+from common.experiment import DEVICES, check_device
 from common.algos.itd3 import ITD3, ITD3Config, ReferenceAgent, reference_loop
 
-__all__ = ["check_device", "matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "main"]
+__all__ = ["matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "main"]
 
 OFFICIAL_AGENT_UPDATES_PER_S = (31.0, 34.0)  # OMAR official MPE update, 1 thread (stack.md section 6)
 
@@ -71,19 +72,6 @@ def algo_cfg(base: ITD3Config, algo: str) -> ITD3Config:
         unused += list(itd3._OMAR_FIELDS)
     kw.update({f: getattr(default, f) for f in unused})
     return replace(base, **kw)
-
-
-DEVICES = ("cpu", "cuda")
-
-
-def check_device(device: str) -> torch.device:
-    """``device`` as a torch.device; a clear error for an unknown one or a GPU this machine lacks."""
-    kind = str(device).split(":")[0]
-    if kind not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r}: torch.cuda.is_available() is False on this machine; use --device cpu")
-    return torch.device(device)
 
 
 def _sync(device: torch.device) -> None:

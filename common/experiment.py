@@ -149,6 +149,22 @@ class Cell:
         return canonical_json(self.keys)
 
 
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device: str):
+    """``device`` (cpu, cuda, cuda:N) as a torch.device; a clear ValueError for an unknown one or a GPU
+    this machine lacks (scripts' and the benchmark's ``--device``), before any work starts."""
+    import torch
+
+    kind = str(device).split(":")[0]
+    if kind not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: torch.cuda.is_available() is False on this machine; use --device cpu")
+    return torch.device(device)
+
+
 def seed_everything(seed: int) -> None:
     """Seed python ``random``, numpy's global RNG and torch (CPU and CUDA)."""
     random.seed(seed)
@@ -859,7 +875,7 @@ def make_parser(description: str) -> argparse.ArgumentParser:
                    help="smoke (CI), quick (one small machine) or full (the paper's protocol); default quick")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to run (default: the profile's)")
     p.add_argument("--force", action="store_true", help="re-run cells that already have a record")
-    p.add_argument("--device", default="cpu", help="torch device for the jobs (default cpu)")
+    p.add_argument("--device", default="cpu", help=f"torch device for the jobs: {', '.join(DEVICES)} (default cpu)")
     p.add_argument("--launcher", default="inline", choices=LAUNCHERS, help="where jobs run (default inline)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes for --launcher process")
     p.add_argument("--results", default="results", help="results root directory (default results)")
@@ -891,6 +907,10 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
     if configure_parser is not None:
         configure_parser(parser)
     args = parser.parse_args(argv)
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        parser.error(str(e))
     profile = get_profile(args.profile, paper_overrides)
     grid = list(build_cells(profile))
     cells = grid if select is None else list(select(grid, args))

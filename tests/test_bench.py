@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from common import bench, nets
+from common.experiment import check_device
 from common.algos.itd3 import ITD3Config
 
 TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
@@ -31,8 +32,8 @@ def test_bench_functions_tiny():
 
 def test_device_is_checked_with_a_clear_error(capsys):
     with pytest.raises(ValueError, match=r"unknown device 'tpu'; valid devices: cpu, cuda"):
-        bench.check_device("tpu")
-    assert bench.check_device("cpu") == torch.device("cpu")
+        check_device("tpu")
+    assert check_device("cpu") == torch.device("cpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="torch.cuda.is_available\\(\\) is False"):
             bench.compare(bench.algo_cfg(TINY_CFG, "OMAR"), **TINY, n_updates=1, reps=1, device="cuda")

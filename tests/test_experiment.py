@@ -242,6 +242,11 @@ def test_cli(tmp_path, capsys):
     with pytest.raises(SystemExit):
         make_parser("x").parse_args(["--profile", "medium"])
     assert "smoke" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a bad --device stops before any run, naming the valid ones
+        main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
+             argv=["--profile", "smoke", "--device", "tpu", "--results", str(tmp_path)])
+    assert "unknown device 'tpu'; valid devices: cpu, cuda" in capsys.readouterr().err
+    assert not (tmp_path / "smoke").exists()
     args = make_parser("x").parse_args([])
     assert (args.profile, args.device, args.results, args.seeds, args.force) == ("quick", "cpu", "results", None, False)
     s = main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
