@@ -274,6 +274,41 @@ class VelocityWorld(World):
             entity.state.p_pos = entity.state.p_pos + entity.state.p_vel * self.dt
 
 
+class OmarWorld(World):
+    """mpe2's World with the physics of OMAR's ``multiagent/core.py`` (ling-pan/OMAR @0e52ad6), which is the
+    original MPE's and not mpe2's:
+
+    - action force ``mass · accel · u`` when the agent has an ``accel`` (else ``mass · u``), on top of the
+      env's sensitivity scaling ``u = a · (accel or 5.0)``: a predator (accel 3) pushes with 9a, the prey
+      (accel 4) with 16a, a spread agent (no accel) with 5a (``World.apply_action_force``);
+    - semi-implicit Euler (``World.integrate_state``): damp the velocity, add force / mass · dt, cap the
+      speed at ``max_speed``, and only then move the position with the *new* velocity. mpe2 moves the
+      position with the old velocity first.
+
+    Contact forces are mpe2's, which equal OMAR's for OMAR's entities (all masses 1, no walls). No motor
+    noise (OMAR's worlds set none)."""
+
+    def apply_action_force(self, p_force):
+        for i, agent in enumerate(self.agents):
+            if agent.movable:
+                scale = agent.mass * agent.accel if agent.accel is not None else agent.mass
+                p_force[i] = scale * agent.action.u
+        return p_force
+
+    def integrate_state(self, p_force):
+        for i, entity in enumerate(self.entities):
+            if not entity.movable:
+                continue
+            entity.state.p_vel = entity.state.p_vel * (1 - self.damping)
+            if p_force[i] is not None:
+                entity.state.p_vel += (p_force[i] / entity.mass) * self.dt
+            if entity.max_speed is not None:
+                speed = np.sqrt(np.sum(np.square(entity.state.p_vel)))  # = OMAR's sqrt(v0² + v1²) in 2-D
+                if speed > entity.max_speed:
+                    entity.state.p_vel = entity.state.p_vel / speed * entity.max_speed
+            entity.state.p_pos = entity.state.p_pos + entity.state.p_vel * self.dt
+
+
 def _rehost(world: World, cls: type[World]) -> World:
     """The same world (agents, landmarks, parameters) as an instance of ``cls`` (e.g. VelocityWorld)."""
     out = cls()
@@ -296,7 +331,7 @@ class OmarSpreadScenario(SpreadScenario):
         world.dim_p = self.dim_p
         if self.dim_p != 2:
             world.dim_c = 0  # the 1-D variant has no (always-zero) comm entries in its obs
-        return world
+        return _rehost(world, OmarWorld)
 
     def reset_world(self, world, np_random):
         n = len(world.agents)
@@ -343,9 +378,12 @@ def _predator_team_reward(scenario, agent, world, catch_bonus: float) -> float:
 
 
 class OmarTagScenario(TagScenario):
-    """OMAR's simple_tag: mpe2's world and obs with ``shape=True`` on both sides.
+    """OMAR's simple_tag: mpe2's entities and obs with ``shape=True`` on both sides, in OMAR's physics.
     Predator (team): −0.1·Σ_adv min_prey dist + 10 per colliding (prey, predator) pair.
     Prey: +0.1·Σ_adv dist − 10 per colliding predator − Σ_axes bound(|x|)."""
+
+    def make_world(self, num_good: int = 1, num_adversaries: int = 3, num_obstacles: int = 2):
+        return _rehost(super().make_world(num_good, num_adversaries, num_obstacles), OmarWorld)
 
     def adversary_reward(self, agent, world) -> float:
         return _predator_team_reward(self, agent, world, catch_bonus=10.0)
@@ -367,7 +405,7 @@ class OmarWorldScenario(WorldCommScenario):
     prey vel, in_forest ×2] = 24; prey [vel, pos, 5 entities rel, 3 predators rel, in_forest ×2] = 22.
     Predator (team): −0.1·Σ_adv min_prey dist + 5 per colliding (prey, predator) pair.
     Prey: +0.1·Σ_adv dist − 5 per colliding predator − 2·Σ_axes bound(|x|) + 2 per food it touches
-    − 0.05·min_food dist (the original's sign)."""
+    + 0.05·min_food dist (OMAR's ``simple_world.py`` adds it; the original MPE's simple_world_comm subtracts)."""
 
     def make_world(self, num_good_agents=1, num_adversaries=3, num_landmarks=1, num_food=2, num_forests=2):
         world = super().make_world(num_good_agents, num_adversaries, num_landmarks, num_food, num_forests)
@@ -377,7 +415,7 @@ class OmarWorldScenario(WorldCommScenario):
             agent.silent = True
             agent.name = f"adversary_{n_adv}" if agent.adversary else "agent_0"
             n_adv += agent.adversary
-        return world
+        return _rehost(world, OmarWorld)
 
     def observation(self, agent, world) -> np.ndarray:
         entity_pos = [e.state.p_pos - agent.state.p_pos for e in world.landmarks if not e.boundary]
@@ -401,7 +439,7 @@ class OmarWorldScenario(WorldCommScenario):
             rew -= 5.0 * sum(self.is_collision(adv, agent) for adv in advs)
         rew -= 2.0 * sum(_bound(abs(x)) for x in agent.state.p_pos)
         rew += 2.0 * sum(self.is_collision(agent, food) for food in world.food)
-        rew -= 0.05 * min(_dist(food, agent) for food in world.food)
+        rew += 0.05 * min(_dist(food, agent) for food in world.food)  # OMAR's sign (simple_world.py)
         return rew
 
 
@@ -508,6 +546,24 @@ class ParticleEnv(MultiAgentEnv):
         self.scenario.reset_world(self.world, self._rng)
         self.last_prey_action = None
         return self._obs()
+
+    def reset_to(self, positions) -> np.ndarray:
+        """Start an episode from given positions, every entity at rest: ``positions`` [E, dim_p] in
+        ``world.entities`` order (world agents, the prey included, then landmarks; e.g. tag: 3 predators,
+        prey, 2 obstacles; world: 3 predators, prey, obstacle, 2 food, 2 forests). Used to replay recorded
+        episodes (the parity test against OMAR's own code). Draws one reset from the env's stream first,
+        so what reset() would set and these positions do not override (colors) is as after reset().
+        Returns obs [N, O]."""
+        ents = self.world.entities
+        pos = np.asarray(positions, dtype=np.float64)
+        if pos.shape != (len(ents), self.world.dim_p) or not np.all(np.isfinite(pos)):
+            raise ValueError(f"{self.spec.name}: positions must be {len(ents)} finite points of dimension "
+                             f"{self.world.dim_p} ({', '.join(e.name for e in ents)}); got shape {pos.shape}")
+        self.reset()
+        for e, p in zip(ents, pos):
+            e.state.p_pos = p.copy()
+            e.state.p_vel = np.zeros(self.world.dim_p)
+        return self._pad_obs(self._obs())
 
     def _step(self, actions):
         for agent, a in zip(self.learned, actions):

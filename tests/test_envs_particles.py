@@ -32,6 +32,11 @@ def _place(entities, positions):
         e.state.p_vel = np.zeros_like(e.state.p_pos)
 
 
+def _rewards_here(env):
+    """Every learned agent's reward for the world's current positions (the reward a step ending here gives)."""
+    return np.array([env.scenario.reward(a, env.world) for a in env.learned])
+
+
 # ---- specs, episodes, determinism, PettingZoo ------------------------------------------------------------
 @pytest.mark.parametrize(
     "name, opts, obs_dims, state_dim, act_dim, bound, shared",
@@ -92,15 +97,15 @@ def test_omar_spread_reward_with_collision():
     _place(w.agents, [(0.0, 0.0), (0.2, 0.0), (1.0, 1.0)])
     # landmark 0: nearest a0 at 0.5 -> 2; landmark 1: a2 at 0.05 -> min(20, 10) = 10; landmark 2: a1 at 0.25 -> 4
     _place(w.landmarks, [(0.0, 0.5), (1.0, 0.95), (0.2, -0.25)])
-    # from rest the first step moves nobody (mpe2 integrates the old velocity), so rewards see these positions
+    np.testing.assert_allclose(_rewards_here(env), [2 + 10 + 4 - 5, 2 + 10 + 4 - 5, 2 + 10 + 4], rtol=1e-12)
+    # a step reports the reward of the positions it ends in (the colliding pair is pushed apart first)
     _, r, term, trunc, _ = env.step(np.zeros((3, 2)))
-    np.testing.assert_allclose(r, [2 + 10 + 4 - 5, 2 + 10 + 4 - 5, 2 + 10 + 4], rtol=1e-6)
-    assert not term and not trunc
+    np.testing.assert_allclose(r, _rewards_here(env), rtol=1e-6)
+    assert not term and not trunc and w.agents[0].state.p_pos[0] < 0.0 < 0.2 < w.agents[1].state.p_pos[0]
     # agent on a landmark: min(1/0, 10) = 10, no error
     _place(w.agents, [(0.0, 0.5), (3.0, 3.0), (-3.0, -3.0)])
     _place(w.landmarks, [(0.0, 0.5), (0.0, 1.0), (0.0, 0.0)])
-    _, r, _, _, _ = env.step(np.zeros((3, 2)))
-    np.testing.assert_allclose(r, [10 + 2 + 2] * 3, rtol=1e-6)
+    np.testing.assert_allclose(_rewards_here(env), [10 + 2 + 2] * 3, rtol=1e-12)
 
 
 def _spread_reward_per_pair(scenario, agent, world) -> float:
@@ -131,6 +136,13 @@ def test_spread_reward_is_bitwise_the_per_pair_loop(name, opts):
             for e in [*w.agents, *w.landmarks]:
                 e.state.p_pos = rng.uniform(-0.2, 0.2, w.dim_p)
         for _ in range(5):
+            if ep % 2:  # crowded again before each step (contact forces push the pairs apart within a step)
+                for e in [*w.agents, *w.landmarks]:
+                    e.state.p_pos = rng.uniform(-0.2, 0.2, w.dim_p)
+                crowded = [_spread_reward_per_pair(sc, a, w) for a in w.agents]
+                assert [sc.reward(a, w) for a in w.agents] == crowded  # float64, exactly
+                n_hit += any(np.linalg.norm(a.state.p_pos - b.state.p_pos) < a.size + b.size
+                             for a in w.agents for b in w.agents if a is not b)
             _, r, _, _, _ = env.step(rng.uniform(-1, 1, (len(w.agents), w.dim_p)))
             ref = [_spread_reward_per_pair(sc, a, w) for a in w.agents]
             assert [sc.reward(a, w) for a in w.agents] == ref  # float64, exactly
@@ -162,16 +174,18 @@ def test_omar_tag_rewards():
     _place(w.landmarks, [(5.0, 5.0), (-5.0, 5.0)])
     # predator 0 is 0.1 from the prey (< 0.075 + 0.05: collision), predators 1, 2 at 0.4 and sqrt(0.01 + 1)
     _place(w.agents, [(0.0, 0.0), (0.5, 0.0), (0.0, -1.0), (0.1, 0.0)])
-    _, r, _, _, info = env.step(np.zeros((3, 2)))
     dists = 0.1 + 0.4 + np.sqrt(0.01 + 1.0)
-    np.testing.assert_allclose(r, [-0.1 * dists + 10] * 3, rtol=1e-6)
-    np.testing.assert_allclose(info["prey_reward"], 0.1 * dists - 10, rtol=1e-9)
+    np.testing.assert_allclose(_rewards_here(env), [-0.1 * dists + 10] * 3, rtol=1e-12)
+    np.testing.assert_allclose(env.scenario.reward(w.agents[3], w), 0.1 * dists - 10, rtol=1e-12)
     # no collision, prey near the border: bound(0.95) = 0.5, bound(1.2) = exp(0.4)
     _place(w.agents, [(0.0, 0.0), (0.95, 0.0), (-1.0, -1.2), (0.95, -1.2)])
-    _, r, _, _, info = env.step(np.zeros((3, 2)))
     d = [np.sqrt(0.95**2 + 1.2**2), 1.2, 1.95]
-    np.testing.assert_allclose(r, [-0.1 * sum(d)] * 3, rtol=1e-6)
-    np.testing.assert_allclose(info["prey_reward"], 0.1 * sum(d) - 0.5 - np.exp(0.4), rtol=1e-9)
+    np.testing.assert_allclose(_rewards_here(env), [-0.1 * sum(d)] * 3, rtol=1e-12)
+    np.testing.assert_allclose(env.scenario.reward(w.agents[3], w), 0.1 * sum(d) - 0.5 - np.exp(0.4), rtol=1e-12)
+    # a step's rewards are those of the positions it ends in
+    _, r, _, _, info = env.step(np.zeros((3, 2)))
+    np.testing.assert_allclose(r, _rewards_here(env), rtol=1e-6)
+    np.testing.assert_allclose(info["prey_reward"], env.scenario.reward(w.agents[3], w), rtol=1e-12)
 
 
 def test_omar_world_rewards_and_obs():
@@ -183,10 +197,11 @@ def test_omar_world_rewards_and_obs():
     # predator 0 at 0.1 from the prey (< 0.075 + 0.045: collision); prey on food 0 (0.02 < 0.045 + 0.03)
     # predator 2 in forest 0
     _place(w.agents, [(0.0, 0.0), (0.5, 0.0), (-1.0, -0.9), (0.1, 0.0)])
-    obs, r, _, _, info = env.step(np.zeros((3, 2)))
+    obs = env._pad_obs(env._obs())
     d = [0.1, 0.4, np.sqrt(1.1**2 + 0.9**2)]
-    np.testing.assert_allclose(r, [-0.1 * sum(d) + 5] * 3, rtol=1e-6)
-    np.testing.assert_allclose(info["prey_reward"], 0.1 * sum(d) - 5 + 2 - 0.05 * 0.02, rtol=1e-9)
+    np.testing.assert_allclose(_rewards_here(env), [-0.1 * sum(d) + 5] * 3, rtol=1e-12)
+    # OMAR's simple_world.py adds 0.05 x the nearest food's distance (the original MPE subtracts it)
+    np.testing.assert_allclose(env.scenario.reward(w.agents[3], w), 0.1 * sum(d) - 5 + 2 + 0.05 * 0.02, rtol=1e-12)
     # predator 2's obs: vel, pos, 5 entities rel, 3 others rel, prey vel, in_forest (forest 0 yes, forest 1 no)
     o = obs[2]
     np.testing.assert_allclose(o[2:4], [-1.0, -0.9], atol=1e-6)
@@ -209,17 +224,18 @@ def test_omar_spread1d_reward_and_action():
     # agents 0.2 apart (< 0.3: collide); landmark 0 at 0.3 of agent 1 -> 1/0.3, landmark 1 at 0.25 of agent 0 -> 4
     _place(w.agents, [(0.0,), (0.2,)])
     _place(w.landmarks, [(0.5,), (-0.25,)])
-    _, r, _, _, _ = env.step(np.zeros((2, 1)))
-    np.testing.assert_allclose(r, [1 / 0.3 + 4 - 5] * 2, rtol=1e-6)
-    # action effect: force = a * 5, dt 0.1, damping 0.25: from rest, after two steps x moves by a * 0.05
+    np.testing.assert_allclose(_rewards_here(env), [1 / 0.3 + 4 - 5] * 2, rtol=1e-12)
+    # action effect (OMAR's core): force a * 5, dt 0.1, damping 0.25, and the position moves with the new
+    # velocity: v1 = 0.5 a, x1 = x0 + 0.05 a; v2 = 0.875 a, x2 = x1 + 0.0875 a
     _place(w.agents, [(-1.0,), (1.0,)])
     obs, _, _, _, _ = env.step(np.array([[1.0], [-0.5]]))
     np.testing.assert_allclose(obs[:, 0], [0.5, -0.25], atol=1e-6)  # velocity a * 5 * 0.1
-    obs, _, _, _, _ = env.step(np.array([[1.0], [-0.5]]))
     np.testing.assert_allclose([a.state.p_pos[0] for a in w.agents], [-0.95, 0.975], atol=1e-12)
+    obs, _, _, _, _ = env.step(np.array([[1.0], [-0.5]]))
+    np.testing.assert_allclose([a.state.p_pos[0] for a in w.agents], [-0.8625, 0.93125], atol=1e-12)
     np.testing.assert_allclose(obs[:, 0], [0.5 * 0.75 + 0.5, -(0.25 * 0.75 + 0.25)], atol=1e-6)
     # obs layout [vel, pos, 2 landmarks rel, 1 other rel]
-    np.testing.assert_allclose(obs[0, 1:], [-0.95, 1.45, 0.7, 1.925], atol=1e-6)
+    np.testing.assert_allclose(obs[0, 1:], [-0.8625, 1.3625, 0.6125, 1.79375], atol=1e-6)
 
 
 def test_otc_navigation_velocity_and_reward():
@@ -285,8 +301,9 @@ def test_prey_policy_is_called_and_moves_the_prey(name, obs_dim):
     env.step(np.zeros((3, 2)))
     assert len(calls) == 2 and calls[0].shape == (obs_dim,) and calls[0].dtype == np.float32
     np.testing.assert_allclose(calls[0][2:4], [0.0, 0.0])  # the prey's own position, before the step
-    # force = a * accel 4.0; from rest the prey moves a * 4 * 0.1 * 0.1 after two steps
-    np.testing.assert_allclose(w.agents[3].state.p_pos, [0.04, -0.04], atol=1e-12)
+    # force = a * 4 * 4 (sensitivity x accel, OMAR's core): speed 1.6·√2 in each step, capped at max_speed 1.3
+    # along a; the position moves with the new velocity: 2 steps x 0.1 x 1.3 along (1, -1)/√2
+    np.testing.assert_allclose(w.agents[3].state.p_pos, 0.26 * np.array([1.0, -1.0]) / np.sqrt(2), atol=1e-12)
     # the predators did not move
     np.testing.assert_allclose(w.agents[0].state.p_pos, [-1.0, -1.0])
 
@@ -304,14 +321,13 @@ def test_default_prey_flees():
     _place(w.agents, [(0.3, 0.4), (-1.0, 1.0), (1.0, -1.0), (0.0, 0.0)])
     env.step(np.zeros((3, 2)))
     env.step(np.zeros((3, 2)))
-    # away from predator 0 (unit (-0.6, -0.8)), force 4.0
-    np.testing.assert_allclose(w.agents[3].state.p_pos, [-0.6 * 0.04, -0.8 * 0.04], atol=1e-12)
+    # away from predator 0 (unit (-0.6, -0.8)), force 16: at the max speed 1.3 from the first step on
+    np.testing.assert_allclose(w.agents[3].state.p_pos, [-0.6 * 0.26, -0.8 * 0.26], atol=1e-12)
     # at the edge x = 0.95 fleeing (0.6, -0.8) turns into (-0.6, -0.8): the prey brakes back inside
     _place(w.agents, [(0.65, 0.4), (-1.0, 1.0), (-1.0, -1.0), (0.95, 0.0)])
     _, _, _, _, info = env.step(np.zeros((3, 2)))
     np.testing.assert_allclose(info["prey_action"], [-0.6, -0.8], atol=1e-6)
-    env.step(np.zeros((3, 2)))
-    np.testing.assert_allclose(w.agents[3].state.p_pos[0], 0.95 - 0.6 * 0.04, atol=1e-6)
+    np.testing.assert_allclose(w.agents[3].state.p_pos, [0.95 - 0.6 * 0.13, -0.8 * 0.13], atol=1e-12)
 
 
 # ---- options -----------------------------------------------------------------------------------------------
@@ -336,59 +352,6 @@ def test_bad_options(name, opts, match):
         envs.make(name, **opts)
 
 
-# ---- physics parity with mpe2 ------------------------------------------------------------------------------
-def _five(a):
-    """OMAR's 2-D action -> mpe2's continuous [no-op, left, right, down, up] with the same u = [a2-a1, a4-a3]."""
-    a = np.asarray(a, dtype=np.float32)
-    return np.array([0, max(-a[0], 0), max(a[0], 0), max(-a[1], 0), max(a[1], 0)], dtype=np.float32)
-
-
-def _parity(ours, theirs, seed, with_prey=False, extra=None, atol=0.0):
-    """Step ours and mpe2 side by side from the same seed; entity positions and velocities must agree (exactly
-    unless atol: the prey's action goes to mpe2 as float32)."""
-    obs = ours.reset(seed)
-    theirs.reset(seed=seed)
-    tw, ow = theirs.unwrapped.world, ours.world
-    rng = np.random.default_rng(seed)
-    n = ours.spec.n_agents
-    for _ in range(25):
-        for a, b in zip(ow.entities, tw.entities):
-            np.testing.assert_allclose(a.state.p_pos, b.state.p_pos, rtol=0, atol=atol)
-            np.testing.assert_allclose(a.state.p_vel, b.state.p_vel, rtol=0, atol=atol)
-        act = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
-        obs, *_ = ours.step(act)
-        pz = {name: _five(act[i]) for i, name in enumerate(theirs.possible_agents[:n])}
-        if with_prey:  # the action our prey took (from the state before the step)
-            pz[theirs.possible_agents[n]] = _five(ours.last_prey_action)
-        if extra:
-            pz = {k: np.concatenate([v, np.zeros(extra.get(k, 0), np.float32)]) for k, v in pz.items()}
-        theirs.step(pz)
-    return obs
-
-
-def test_physics_equals_mpe2_simple_spread():
-    from mpe2 import simple_spread_v3
-
-    theirs = simple_spread_v3.parallel_env(N=3, continuous_actions=True, max_cycles=25)
-    ours = envs.make("omar/spread")
-    obs = _parity(ours, theirs, seed=7)
-    # identical obs layout (18 dims, comm zeros)
-    their_obs = [theirs.unwrapped.observe(a) for a in theirs.possible_agents]
-    np.testing.assert_array_equal(obs, np.stack(their_obs))
-    np.testing.assert_array_equal(ours.state(), theirs.unwrapped.state())
-
-
-def test_physics_equals_mpe2_simple_tag():
-    from mpe2 import simple_tag_v3
-
-    theirs = simple_tag_v3.parallel_env(num_good=1, num_adversaries=3, num_obstacles=2, continuous_actions=True)
-    _parity(envs.make("omar/tag"), theirs, seed=3, with_prey=True, atol=1e-6)
-
-
-def test_physics_equals_mpe2_simple_world_comm():
-    from mpe2 import simple_world_comm_v3
-
-    theirs = simple_world_comm_v3.parallel_env(num_good=1, num_adversaries=3, continuous_actions=True)
-    # mpe2's leader also says 4 comm dims (zeros here); physics ignores them
-    extra = {theirs.possible_agents[0]: 4}
-    _parity(envs.make("omar/world"), theirs, seed=4, with_prey=True, extra=extra, atol=1e-6)
+# Physics parity is against OMAR's own code now (tests/test_envs_omar_parity.py): OMAR's core is the original
+# MPE's semi-implicit Euler with force mass·accel·u, not mpe2's. The mpe/* envs keep mpe2's core and are
+# tested against mpe2 in tests/test_envs_farama_mpe.py.

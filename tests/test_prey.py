@@ -138,8 +138,10 @@ def test_learn_prey_exposes_the_prey_as_a_fourth_agent(name):
     act[3] = [1.0, -0.5]
     env.step(act)
     _, r, _, _, info = env.step(act)
-    # force a * 4.0 (accel); from rest mpe2 moves the prey by a * 4.0 * 0.1 * 0.1 after two steps
-    np.testing.assert_allclose(prey.state.p_pos - pos0, np.array([1.0, -0.5]) * 4.0 * 0.01, atol=1e-12)
+    # OMAR's force a * 4 * 4 (sensitivity x accel) gives speed 1.6 |a| > 1.3 in each step, capped at the prey's
+    # max_speed 1.3 along a; the position moves with the new velocity: 2 steps x 0.1 x 1.3 along a
+    a = np.array([1.0, -0.5])
+    np.testing.assert_allclose(prey.state.p_pos - pos0, 0.26 * a / np.linalg.norm(a), atol=1e-12)
     np.testing.assert_array_equal(info["prey_action"], act[3])
     assert r[3] == np.float32(info["prey_reward"])
     assert info["prey_reward"] == env.scenario.reward(prey, env.world)
