@@ -1,4 +1,4 @@
-"""OMAR's modified particle worlds and OTC's particle variants, built on mpe2's world and physics core.
+"""OMAR's modified particle worlds and OTC's particle variants, built on mpe2's entities and scenarios.
 
     omar/spread      OMAR's Cooperative Navigation (official_code.md §1.5)           3 agents, obs 18
     omar/tag         OMAR's Predator-Prey: 3 learned predators + 1 fixed prey        obs 16 (prey 14)
@@ -8,14 +8,18 @@
     otc/predator_prey OTC's Predator-Prey with a rule-based faster prey              obs 2n+6 (prey 2n+4)
 
 Every scenario SUBCLASSES mpe2's (``mpe2.simple_spread``, ``simple_tag``, ``simple_world_comm``) and every
-step runs mpe2's ``World.step`` (dt 0.1, damping 0.25, contact force 100, margin 1e-3); only the action
-conversion, the rewards, OMAR's observation changes and (for OTC) the integrator differ.
+step runs mpe2's ``World.step`` (dt 0.1, damping 0.25, contact force 100, margin 1e-3) with the force and
+integrator of the world's class: OMAR's worlds run :class:`OmarWorld`, the physics of OMAR's own
+``multiagent/core.py`` (force mass·accel·u on top of the env's sensitivity scaling; damp, add force, cap the
+speed, then move with the new velocity), which is not mpe2's; OTC's run :class:`VelocityWorld`. Parity with
+OMAR's code is tested by replaying episodes recorded from it (``tests/test_envs_omar_parity.py``, observations
+and rewards within 1e-6 at every step). Besides the physics, the action conversion, the rewards and OMAR's
+observation changes differ from mpe2.
 
 OMAR action convention (OMAR's ``multiagent/environment.py``, ``discrete_action=False``): each agent's action
-is ``a in [-1, 1]^2`` and the force is ``u = a * sensitivity`` with sensitivity = ``agent.accel`` if set else
-5.0 (spread 5.0; predators 3.0, prey 4.0). mpe2's continuous mode instead takes 5 dims in [0, 1] and uses
-``u = [a2 - a1, a4 - a3] * sensitivity``; the two are the same physics (``tests/test_envs_particles.py`` checks
-it step by step). No communication action (every agent is silent).
+is ``a in [-1, 1]^2``, ``u = a * sensitivity`` with sensitivity = ``agent.accel`` if set else 5.0, and OMAR's
+core then applies the force ``mass * accel * u`` (``mass * u`` without accel): spread 5a, predators 9a, prey 16a
+(mpe2 would apply u itself: 3a and 4a). No communication action (every agent is silent).
 
 OMAR rewards are per agent and not shared (``shared_reward = False`` in OMAR's env); in tag and world the
 predator reward is a team quantity, identical for all predators, so those specs say ``shared_reward=True``.
@@ -25,7 +29,7 @@ Fixed prey (tag, world; OTC's prey works the same way with its own rule, see bel
 dynamics: it is an mpe2 *scripted* agent (``action_callback``), so ``World.step`` sets its action from the
 state before the step, exactly as OMAR's env did when the frozen prey acted on the previous observation.
 ``prey_policy(obs) -> action in [-1, 1]^2`` maps the prey's own observation to its action (clipped to
-[-1, 1]); the prey's force is ``action * 4.0``.
+[-1, 1]); the prey's force is ``action * 4.0 * 4.0`` (sensitivity, then OMAR's accel factor).
 OMAR's real prey is a pretrained DDPG network shipped only in OMAR's dataset archives; ``prey_policy=None``
 uses :func:`flee_action` instead: the unit vector away from the nearest predator, with any component that
 would push the prey further out once ``|x| >= 0.9`` on that axis (where its boundary penalty starts)
@@ -34,9 +38,9 @@ The prey's reward (OMAR's formula) is returned in ``info["prey_reward"]``.
 
 Prey options of tag and world (JSON-able, so a dataset spec or evaluation config can name the prey):
 - ``prey="scripted"`` (default): :func:`flee_action` as above, or ``prey_policy`` when one is given.
-- ``prey="v1"``: our frozen learned prey, trained online by MATD3 against learning predators
-  (``python -m papers.omar.prey``, card ``envs/assets/prey/<tag|world>-v1.json``). Its actor is loaded from
-  ``envs/assets/prey/<tag|world>-v1.npz`` after its sha256 is checked against ``manifest.json`` and is run in
+- ``prey="v2"``: our frozen learned prey, trained online by MATD3 against learning predators in OMAR's physics
+  (``python -m papers.omar.prey``, card ``envs/assets/prey/<tag|world>-v2.json``; v1, trained in mpe2's
+  physics, was dropped with it). Its actor is loaded from ``envs/assets/prey/<tag|world>-v2.npz`` after its sha256 is checked against ``manifest.json`` and is run in
   numpy (:class:`NumpyActor`: [input BatchNorm, eval mode] -> (Linear -> ReLU)* -> Linear -> tanh), in float64.
 - ``learn_prey=True`` (training only): no fixed prey; the prey is a 4th, last agent (``agent_0``, obs 14 / 22
   padded to the predators' 16 / 24) that takes actions like the predators (force a · 4.0) and whose reward
@@ -148,12 +152,12 @@ def _prey_options(env_name: str, prey_policy, prey, learn_prey, obs_dim: int) ->
 
 # ---- learned, frozen prey ------------------------------------------------------------------------------
 PREY_DIR = Path(__file__).resolve().parent / "assets" / "prey"  # <key>-<version>.npz, cards, manifest.json
-PREY_VERSIONS = ("v1",)  # learned prey versions; "scripted" is the rule-based flee_action
+PREY_VERSIONS = ("v2",)  # learned prey versions; "scripted" is the rule-based flee_action
 PREY_KEYS = {"omar/tag": "tag", "omar/world": "world"}  # env name -> asset file prefix
 
 
 def prey_file(env_name: str, version: str) -> str:
-    """Asset file name of a learned prey, e.g. ``tag-v1.npz``."""
+    """Asset file name of a learned prey, e.g. ``tag-v2.npz``."""
     return f"{PREY_KEYS[env_name]}-{version}.npz"
 
 
@@ -639,7 +643,7 @@ def make_omar_tag(
     *, prey_policy: PreyPolicy | None = None, prey: str = "scripted", learn_prey: bool = False
 ) -> ParticleEnv:
     """OMAR's Predator-Prey: 3 learned predators (obs 16) + 1 fixed prey (obs 14, accel 4.0): ``prey`` =
-    "scripted" (or the ``prey_policy`` callable) or a frozen learned version ("v1"); ``learn_prey=True``
+    "scripted" (or the ``prey_policy`` callable) or a frozen learned version ("v2"); ``learn_prey=True``
     makes the prey a 4th learning agent instead."""
     scenario = OmarTagScenario()
     world = scenario.make_world(num_good=1, num_adversaries=3, num_obstacles=2)

@@ -342,7 +342,7 @@ def test_default_prey_flees():
         ("otc/predator_prey", {"n_predators": -1}, "n_predators=-1"),
         ("omar/tag", {"prey_policy": "flee"}, "prey_policy='flee'"),
         ("omar/world", {"prey_policy": 3}, "callable"),
-        ("omar/tag", {"prey": "v0"}, "prey must be one of 'scripted', 'v1'"),
+        ("omar/tag", {"prey": "v0"}, "prey must be one of 'scripted', 'v2'"),
         ("omar/world", {"learn_prey": "yes"}, "learn_prey='yes'"),
         ("omar/spread", {"n_agents": 3}, "unknown option"),
     ],

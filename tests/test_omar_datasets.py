@@ -25,16 +25,20 @@ def test_sizes_and_steps_per_profile():
     assert od.dataset_sizes(_profile("full"))["expert"] == 1_000_000  # paper §4.1.1
     assert od.behavior_steps(_profile("quick"), "omar/spread") == 100_000
     assert od.behavior_steps(_profile("quick"), "mamujoco/halfcheetah-2x3") == 100_000
-    assert len(set(od.VERSION.values())) == len(od.VERSION)  # a profile's cache never shadows another's
+    versions = [*od.VERSION.values(), *od.PARTICLE_VERSION.values()]
+    assert len(set(versions)) == len(versions)  # a profile's or family's cache never shadows another's
+    # the particle worlds' caches moved with OMAR's physics; HalfCheetah's did not
+    assert od.dataset_spec("omar/spread", _profile("quick"))["version"] == 1004
+    assert od.dataset_spec("mamujoco/halfcheetah-2x3", _profile("quick"))["version"] == 1003
 
 
 def test_env_options_are_part_of_the_spec_and_the_cache_path():
     p = _profile("quick")
-    plain, prey = od.dataset_spec("omar/tag", p), od.dataset_spec("omar/tag", p, {"prey": "v1"})
-    assert prey["env_options"] == {"prey": "v1"} and plain["env_options"] == {}
+    plain, prey = od.dataset_spec("omar/tag", p), od.dataset_spec("omar/tag", p, {"prey": "v2"})
+    assert prey["env_options"] == {"prey": "v2"} and plain["env_options"] == {}
     a, b = od.spec_paths(plain), od.spec_paths(prey)
     assert all(a[k] != b[k] for k in DATASETS)
-    assert a["expert"].name == "expert-v1003" and b["expert"].name.startswith("expert-v1003-o")
+    assert a["expert"].name == "expert-v1004" and b["expert"].name.startswith("expert-v1004-o")
 
 
 def test_published_stats_medium_positions():
@@ -110,7 +114,7 @@ def test_spread1d_defaults_to_the_tables_1_2_task_and_the_cli_accepts_it(tmp_pat
     from papers.omar import table1
 
     assert od.default_env_options("omar/spread1d") == table1.ENV_OPTIONS
-    assert od.default_env_options("omar/tag") == {"prey": "v1"}
+    assert od.default_env_options("omar/tag") == {"prey": "v2"}
     p = _profile("full")
     assert od.spec_paths(od.dataset_spec("omar/spread1d", p, od.default_env_options("omar/spread1d"))) == \
         od.spec_paths(table1.build_cells(p)[0].config["dataset"])

@@ -1,6 +1,6 @@
 """The prey options of omar/tag and omar/world (envs/particles.py) and the prey trainer (papers/omar/prey.py):
 export -> numpy forward equals the torch actor, checksum checks, prey="scripted" unchanged, learn_prey as a 4th
-agent (PettingZoo API included), the committed v1 assets, and a test-sized run of the trainer."""
+agent (PettingZoo API included), the committed v2 assets, and a test-sized run of the trainer."""
 
 from __future__ import annotations
 
@@ -45,49 +45,49 @@ def _torch_actions(actor, member, obs, width):
 def test_exported_prey_equals_torch_actor(tmp_path, name, input_norm, n_members, member):
     width, obs_dim = OBS[name]
     actor = _actor(n_members, width, input_norm)
-    export_prey(actor, member, name, "v1", tmp_path)
-    prey = load_prey(name, "v1", root=tmp_path)
+    export_prey(actor, member, name, "v2", tmp_path)
+    prey = load_prey(name, "v2", root=tmp_path)
     assert isinstance(prey, NumpyActor) and prey.obs_dim == obs_dim and prey.in_dim == width
     obs = np.random.default_rng(1).normal(size=(32, obs_dim)).astype(np.float32)
     ours = prey(obs)
     np.testing.assert_allclose(ours, _torch_actions(actor, member, obs, width), atol=1e-5)
     np.testing.assert_array_equal(prey(obs), ours)  # deterministic
     np.testing.assert_allclose(prey(obs[3]), ours[3], rtol=0, atol=1e-12)  # one obs at a time, as the env calls it
-    fname = f"{particles.PREY_KEYS[name]}-v1.npz"
+    fname = f"{particles.PREY_KEYS[name]}-v2.npz"
     assert json.loads((tmp_path / "manifest.json").read_text())[fname]["sha256"] == sha256_file(tmp_path / fname)
 
 
 def test_checksum_mismatch_and_missing_files_are_clear_errors(tmp_path):
-    path = export_prey(_actor(4, 16, False), 3, "omar/tag", "v1", tmp_path)
+    path = export_prey(_actor(4, 16, False), 3, "omar/tag", "v2", tmp_path)
     with open(path, "ab") as f:
         f.write(b"\0")
-    with pytest.raises(ValueError, match=r"checksum mismatch for prey weights .*tag-v1\.npz"):
-        load_prey("omar/tag", "v1", root=tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"world-v1\.npz"):
-        load_prey("omar/world", "v1", root=tmp_path)
+    with pytest.raises(ValueError, match=r"checksum mismatch for prey weights .*tag-v2\.npz"):
+        load_prey("omar/tag", "v2", root=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"world-v2\.npz"):
+        load_prey("omar/world", "v2", root=tmp_path)
     (tmp_path / "manifest.json").write_text("{}")
-    with pytest.raises(ValueError, match=r"no entry for tag-v1\.npz"):
-        load_prey("omar/tag", "v1", root=tmp_path)
+    with pytest.raises(ValueError, match=r"no entry for tag-v2\.npz"):
+        load_prey("omar/tag", "v2", root=tmp_path)
     (tmp_path / "manifest.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"manifest\.json is missing.*tag-v1\.npz"):
-        load_prey("omar/tag", "v1", root=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json is missing.*tag-v2\.npz"):
+        load_prey("omar/tag", "v2", root=tmp_path)
 
 
 @pytest.mark.parametrize("name", ["omar/tag", "omar/world"])
 def test_env_runs_the_frozen_prey(tmp_path, monkeypatch, name):
     width, obs_dim = OBS[name]
     actor = _actor(4, width, False, seed=5)
-    export_prey(actor, 3, name, "v1", tmp_path)
+    export_prey(actor, 3, name, "v2", tmp_path)
     monkeypatch.setattr(particles, "PREY_DIR", tmp_path)
-    env = envs.make(name, prey="v1")
-    assert env.spec.n_agents == 3 and env.spec.options["prey"] == "v1"
+    env = envs.make(name, prey="v2")
+    assert env.spec.n_agents == 3 and env.spec.options["prey"] == "v2"
     env.reset(2)
     for _ in range(5):
         prey_obs = env.scenario.observation(env.prey, env.world).astype(np.float32)  # before the step
         _, _, _, _, info = env.step(np.zeros((3, 2)))
         expected = np.clip(_torch_actions(actor, 3, prey_obs[None], width)[0], -1, 1)
         np.testing.assert_allclose(info["prey_action"], expected, atol=1e-5)
-    check_determinism(lambda: envs.make(name, prey="v1"))
+    check_determinism(lambda: envs.make(name, prey="v2"))
 
 
 def test_scripted_prey_is_the_default_and_unchanged():
@@ -106,12 +106,12 @@ def test_scripted_prey_is_the_default_and_unchanged():
 @pytest.mark.parametrize(
     "opts, match",
     [
-        ({"prey": "v2"}, r"prey='v2' is not allowed; prey must be one of 'scripted', 'v1'"),
+        ({"prey": "v1"}, r"prey='v1' is not allowed; prey must be one of 'scripted', 'v2'"),  # v1: mpe2's physics, dropped
         ({"prey": None}, "prey=None"),
         ({"learn_prey": 1}, "learn_prey=1"),
-        ({"learn_prey": True, "prey": "v1"}, "learn_prey=True"),
+        ({"learn_prey": True, "prey": "v2"}, "learn_prey=True"),
         ({"learn_prey": True, "prey_policy": lambda o: np.zeros(2)}, "learn_prey=True"),
-        ({"prey": "v1", "prey_policy": lambda o: np.zeros(2)}, "not both"),
+        ({"prey": "v2", "prey_policy": lambda o: np.zeros(2)}, "not both"),
     ],
 )
 def test_bad_prey_options(opts, match):
@@ -153,33 +153,33 @@ def test_learn_prey_exposes_the_prey_as_a_fourth_agent(name):
 
 # ---- the committed assets and the trainer -----------------------------------------------------------------
 @pytest.mark.parametrize("name", ["omar/tag", "omar/world"])
-def test_committed_v1_prey_loads_and_matches_its_manifest(name):
-    fname = f"{particles.PREY_KEYS[name]}-v1.npz"
+def test_committed_v2_prey_loads_and_matches_its_manifest(name):
+    fname = f"{particles.PREY_KEYS[name]}-v2.npz"
     manifest = json.loads((PREY_DIR / "manifest.json").read_text())
     assert manifest[fname]["sha256"] == sha256_file(PREY_DIR / fname)
     card = json.loads((PREY_DIR / manifest[fname]["card"]).read_text())
-    assert card["sha256"] == manifest[fname]["sha256"] and card["env"] == name and card["version"] == "v1"
+    assert card["sha256"] == manifest[fname]["sha256"] and card["env"] == name and card["version"] == "v2"
     assert card["training"]["steps"] > 0 and card["escape"]["stats"]
-    prey = load_prey(name, "v1")
+    prey = load_prey(name, "v2")
     assert prey.obs_dim == OBS[name][1]
-    a = rollout(envs.make(name, prey="v1"), seed=0)
-    b = rollout(envs.make(name, prey="v1"), seed=0)
+    a = rollout(envs.make(name, prey="v2"), seed=0)
+    b = rollout(envs.make(name, prey="v2"), seed=0)
     np.testing.assert_array_equal(a["state"], b["state"])
     assert np.all(np.isfinite(a["state"]))
 
 
 def test_trainer_smoke(tmp_path, capsys):
     main(["--env", "omar/tag", "--steps", "60", "--out", str(tmp_path), "--eval-episodes", "2", "--batch-size", "16"])
-    card = json.loads((tmp_path / "tag-v1.json").read_text())
+    card = json.loads((tmp_path / "tag-v2.json").read_text())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["tag-v1.npz"] == {"sha256": card["sha256"], "bytes": (tmp_path / "tag-v1.npz").stat().st_size,
-                                      "card": "tag-v1.json"}
+    assert manifest["tag-v2.npz"] == {"sha256": card["sha256"], "bytes": (tmp_path / "tag-v2.npz").stat().st_size,
+                                      "card": "tag-v2.json"}
     assert card["training"]["steps"] == 60 and card["training"]["n_updates"] > 0
     assert card["training"]["matd3_config"]["batch_size"] == 16
-    keys = {f"predators={p}, prey={q}" for p in ("random", "co-trained") for q in ("v1", "scripted", "random")}
+    keys = {f"predators={p}, prey={q}" for p in ("random", "co-trained") for q in ("v2", "scripted", "random")}
     assert set(card["escape"]["stats"]) == keys
     assert all(s["episodes"] == 2 for s in card["escape"]["stats"].values())
-    load_prey("omar/tag", "v1", root=tmp_path)
+    load_prey("omar/tag", "v2", root=tmp_path)
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "--steps" in capsys.readouterr().out

@@ -78,9 +78,10 @@ def tau_alpha(env: str, dataset: str) -> tuple[float, float]:
 
 
 # Env options every OMAR item uses (the dataset spec and the evaluation env both get them).
-# tag / world: our frozen prey v1 (papers/omar/prey.py; envs/assets/prey/*-v1.json cards), trained online
-# against learning predators as OMAR's was; OMAR's own pretrained prey is not downloadable.
-ENV_OPTIONS: dict[str, dict] = {"omar/tag": {"prey": "v1"}, "omar/world": {"prey": "v1"}}
+# tag / world: our frozen prey v2 (papers/omar/prey.py; envs/assets/prey/*-v2.json cards), trained online
+# against learning predators in OMAR's physics, as OMAR's was; OMAR's own pretrained prey is not downloadable.
+# (v1 was trained in mpe2's physics and is gone with it.)
+ENV_OPTIONS: dict[str, dict] = {"omar/tag": {"prey": "v2"}, "omar/world": {"prey": "v2"}}
 
 
 def env_options(env: str) -> dict:

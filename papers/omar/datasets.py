@@ -1,7 +1,7 @@
 """OMAR's datasets (paper §5.1, the D4RL-style protocol of common.behavior.collect) per profile.
 
     ds = get_dataset("omar/spread", "medium-replay", profile)                    # generated once, then loaded
-    ds = get_dataset("omar/tag", "expert", profile, env_options={"prey": "v1"})  # options are part of the key
+    ds = get_dataset("omar/tag", "expert", profile, env_options={"prey": "v2"})  # options are part of the key
 
 A thin wrapper over ``load_or_generate``: one MATD3 behavior run (behavior seed 0) makes all four
 kinds of an (env, env_options) pair, cached under ``$OFFMARL_DATA`` (default ./data); non-empty
@@ -36,7 +36,8 @@ Why these numbers (OMAR publishes no behavior runs, noise level or medium level)
   terminals = False), so the behavior critic bootstraps through it and the datasets mark it as a
   timeout (the offline learners bootstrap there too). MaMuJoCo's HalfCheetah never terminates.
 
-Each profile uses its own dataset version (smoke 1001, quick 1003, full 2), so a smoke cache never
+Each profile uses its own dataset version (MaMuJoCo: smoke 1001, quick 1003, full 2; particle worlds since
+OMAR's physics: smoke 1002, quick 1004, full 3), so a smoke cache never
 shadows a full one; bump VERSION when the protocol changes. "random" (RANDOM_POLICY) is the step-0
 MATD3 actor on MPE (OMAR: "a randomly initialised policy") and uniform actions on HalfCheetah (the
 step-0 actor stands still; uniform actions give OMAR's/D4RL's random level) and at smoke (on
@@ -80,10 +81,14 @@ BEHAVIOR_STEPS = {
 }
 # transitions of random / medium / expert per profile (None: the paper's 1M x profile.data_scale)
 DATASET_SIZE = {"smoke": None, "quick": 100_000, "full": None}
-VERSION = {"smoke": 1001, "quick": 1003, "full": 2}
+VERSION = {"smoke": 1001, "quick": 1003, "full": 2}  # MaMuJoCo (HalfCheetah 2x3)
+# OMAR's particle worlds: bumped when the worlds moved to OMAR's own physics (semi-implicit Euler, force
+# mass·accel·u, world prey's food sign; envs/particles.py OmarWorld), so no cache made in mpe2's physics is
+# ever loaded for them (the cell configs change too, so old records are other cells).
+PARTICLE_VERSION = {"smoke": 1002, "quick": 1004, "full": 3}
 # smoke datasets test the pipeline only: their 3,000-step behavior run need not beat random (on spread,
 # tag and world it does not), so generate_protocol keeps it and the card says beats_random = False.
-SMOKE_VERSIONS = (VERSION["smoke"],)
+SMOKE_VERSIONS = (VERSION["smoke"], PARTICLE_VERSION["smoke"])
 # "random" data: MPE the step-0 MATD3 actor (OMAR: "a randomly initialized policy"); HalfCheetah
 # uniform actions: the step-0 actor's near-zero actions stand still (-3 per episode), while OMAR's
 # random data score -283, D4RL's random level (-280), which uniform actions reproduce.
@@ -156,12 +161,18 @@ SPREAD1D_DEFAULT_OPTIONS = {"n_agents": 2}  # Tables 1-2's task (Figures 1-2 use
 
 def default_env_options(env: str) -> dict[str, Any]:
     """The env options a dataset of ``env`` is built with when none are given: the OMAR items' options
-    (config.ENV_OPTIONS, e.g. tag's v1 prey), and n_agents 2 on omar/spread1d (Tables 1-2)."""
+    (config.ENV_OPTIONS, e.g. tag's v2 prey), and n_agents 2 on omar/spread1d (Tables 1-2)."""
     return dict(SPREAD1D_DEFAULT_OPTIONS) if env == "omar/spread1d" else config_env_options(env)
 
 
 def family(env: str) -> str:
     return "mujoco" if env.startswith("mamujoco/") else "mpe"
+
+
+def dataset_version(profile: Profile, env: str) -> int:
+    """The cache version of ``env``'s datasets at ``profile`` (VERSION for MaMuJoCo, PARTICLE_VERSION else)."""
+    _check_profile(profile)
+    return (VERSION if family(env) == "mujoco" else PARTICLE_VERSION)[profile.name]
 
 
 def _check_profile(profile: Profile) -> None:
@@ -185,7 +196,7 @@ def dataset_spec(env: str, profile: Profile, env_options: Mapping[str, Any] | No
     """Everything that determines the dataset (goes into a cell's config, hence its hash)."""
     fam = family(env)
     return {"env": env, "env_options": dict(env_options or {}), "sizes": dataset_sizes(profile),
-            "behavior_steps": behavior_steps(profile, env), "version": VERSION[profile.name],
+            "behavior_steps": behavior_steps(profile, env), "version": dataset_version(profile, env),
             "behavior_cfg": BEHAVIOR_CFG[profile.name][fam], "random_policy": RANDOM_POLICY[profile.name][fam],
             "medium_fraction": MEDIUM_FRACTION.get(env, 0.31), "collect_envs": COLLECT_ENVS[fam],
             "return_mode": RETURN_MODE.get(env, "mean"), "behavior_seed": 0,
@@ -236,7 +247,7 @@ def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_option
                 generate: bool = False, log=print) -> list[dict[str, Any]]:
     """One row per env x kind: our dataset statistics (None where not generated) beside OMAR's.
     ``env_options`` None: each env's options as the OMAR items use them (config.env_options, e.g.
-    the v1 prey of tag and world)."""
+    the v2 prey of tag and world)."""
     rows = []
     for env in envs_:
         spec = dataset_spec(env, profile, default_env_options(env) if env_options is None else env_options)
@@ -432,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="env to include (repeatable; default: the four OMAR envs of Tables 3-6; omar/spread1d "
                          "takes its n_agents from --env-options, default 2 as in Tables 1-2)")
     ap.add_argument("--env-options", default=None,
-                    help='JSON env options for every --env, e.g. \'{"prey": "v1"}\' (default: the options the '
+                    help='JSON env options for every --env, e.g. \'{"prey": "v2"}\' (default: the options the '
                          "OMAR items use per env, papers/omar/config.py ENV_OPTIONS)")
     ap.add_argument("--n-agents", type=int, action="append", metavar="N",
                     help="with --env omar/spread1d alone: each of these n (repeatable), in one report, "

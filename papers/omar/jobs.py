@@ -7,7 +7,9 @@
   updates   gradient steps (the code's count, scaled by the profile)
   eval_every, eval_episodes, ckpt_every
 Evaluation: deterministic policy, env seeds ``eval_seed(seed)`` + episode (apart from training),
-return by config.RETURN_MODE; the score is the last evaluation's mean raw return.
+return by config.RETURN_MODE; the score is the last evaluation's mean raw return, and the record's extra
+also holds the best evaluation over training and the mean of the last 10 (score_best, score_last10, and
+their normalized_* values; :func:`score_readings`).
 """
 
 from __future__ import annotations
@@ -123,11 +125,25 @@ def offline_job(cell, seed: int, ctx) -> dict[str, Any]:
                 ctx.save_checkpoint({"learner": learner.state_dict(), "step": step}, step=step)
     score = ctx.curve[-1]["score"]
     out: dict[str, Any] = {"score": score, "curve": list(ctx.curve), **data_identity_of(data)}
-    try:
-        out["normalized"] = normalize(score, data.card) if score is not None and math.isfinite(score) else None
-    except ValueError:  # no (or degenerate) reference scores
-        out["normalized"] = None
+    out.update(score_readings(ctx.curve))
+    for k in ("score", "score_best", "score_last10"):
+        v = out[k]
+        try:
+            out[k.replace("score", "normalized")] = normalize(v, data.card) if v is not None and math.isfinite(v) else None
+        except ValueError:  # no (or degenerate) reference scores
+            out[k.replace("score", "normalized")] = None
     return out
+
+
+def score_readings(curve) -> dict[str, float]:
+    """Other readings of a run's evaluation curve than the last evaluation (the record's ``score``): the best
+    evaluation over training and the mean of the last 10 evaluations. The official code computes an
+    evaluation return every 1,000 steps but never logs it (main.py), so which reading the paper printed is
+    unknown; the records keep all three (in ``extra``) so every table can be re-read either way."""
+    scores = [float(p["score"]) for p in curve if p.get("score") is not None]
+    if not scores:
+        return {"score_best": None, "score_last10": None}
+    return {"score_best": max(scores), "score_last10": float(np.mean(scores[-10:]))}
 
 
 # the dataset a cell trains on, and its identity now: run_cells refuses to mix dataset generations

@@ -16,7 +16,7 @@ every dataset and every evaluation. Its weights ship only inside OMAR's dataset 
        and for the co-trained predators (deterministic), against the frozen prey, the scripted prey
        (``flee_action``) and a uniform-random prey.
 
-    python -m papers.omar.prey --env omar/tag --steps 100000 [--seed 0] [--out envs/assets/prey] [--version v1]
+    python -m papers.omar.prey --env omar/tag --steps 100000 [--seed 0] [--out envs/assets/prey] [--version v2]
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def escape_stats(env_name: str, prey: Callable | str, predators: Callable | None
                  seed: int = EVAL_SEED) -> dict[str, float]:
     """Predators' return Σ_t r_0 and (predator, prey) collisions per episode, mean ± std over n_episodes.
 
-    ``prey``: a version name ("scripted", "v1") or a callable obs [O_prey] -> [2]; ``predators``: obs [3, O]
+    ``prey``: a version name ("scripted", "v2") or a callable obs [O_prey] -> [2]; ``predators``: obs [3, O]
     -> actions [3, 2], or None for uniform-random actions (own generator seeded from ``seed``)."""
     opts = {"prey": prey} if isinstance(prey, str) else {"prey_policy": prey}
     env = envs.make(env_name, **opts)
@@ -150,7 +150,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def train_prey(env_name: str, steps: int, seed: int = 0, out_dir: Path | str = PREY_DIR, version: str = "v1",
+def train_prey(env_name: str, steps: int, seed: int = 0, out_dir: Path | str = PREY_DIR, version: str = "v2",
                eval_episodes: int = 100, batch_size: int | None = None, log=print) -> dict:
     """Train MATD3 with a learning prey, freeze and export the prey, measure its escape statistics and write
     its card. Returns the card."""
@@ -239,7 +239,7 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, required=True, help="training transitions (env steps)")
     p.add_argument("--seed", type=int, default=0, help="MATD3 seed (networks, exploration, training envs)")
     p.add_argument("--out", default=str(PREY_DIR), help="asset folder for the .npz, card and manifest.json")
-    p.add_argument("--version", default="v1", help="version name written into the file names")
+    p.add_argument("--version", default="v2", help="version name written into the file names")
     p.add_argument("--eval-episodes", type=int, default=100, help="episodes per escape statistic")
     p.add_argument("--batch-size", type=int, default=None, help="MATD3 minibatch per agent (default: the MPE preset's)")
     a = p.parse_args(argv)
