@@ -536,3 +536,47 @@ def test_checkpoint_from_before_a_new_config_field_loads_with_its_default():
     assert L2.step == 1
     with pytest.raises(ValueError, match=r"\['cql_slots'\]"):
         learner("ma-cql", critic_input="joint", cql_slots="all").load_state_dict(state)
+
+
+# ---- OMAR's job: the official loop's fixed minibatches, and the readings of a curve ---------------------------
+def test_official_minibatches_cycle_the_same_batches_and_repeat_on_resume():
+    from papers.omar.jobs import official_minibatches
+
+    L = learner("omar", dtype=torch.float32)
+    data = L.prepare_data(random_data(dtype=torch.float32))
+    assert official_minibatches(L, data, seed=0, n=0) is None  # default: a fresh draw every update
+    a = official_minibatches(L, data, seed=0, n=10)
+    b = official_minibatches(L, data, seed=0, n=10)  # a resumed run rebuilds the same ones
+    c = official_minibatches(L, data, seed=1, n=10)
+    assert len(a) == 10
+    for x, y in zip(a, b):
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    assert not torch.equal(a[0]["obs"], a[1]["obs"])  # ten different minibatches ...
+    assert not torch.equal(a[0]["obs"], c[0]["obs"])  # ... that depend on the run's seed
+    # the learner's own stream is untouched, so fresh draws are as without the option
+    g_before = L.gen.get_state()
+    official_minibatches(L, data, seed=0, n=10)
+    assert torch.equal(L.gen.get_state(), g_before)
+
+
+def test_official_minibatches_option_only_enters_the_config_when_set():
+    from common.profiles import get_profile
+    from papers.omar.jobs import offline_config
+
+    p = get_profile("smoke")
+    plain = offline_config(p, "omar/spread", "expert", "ma_cql")
+    assert "official_minibatches" not in plain  # existing configs (and hashes) are unchanged
+    assert offline_config(p, "omar/spread", "expert", "ma_cql", official_minibatches=10)["official_minibatches"] == 10
+    for bad in (-1, True, 2.5):
+        with pytest.raises(ValueError, match="official_minibatches="):
+            offline_config(p, "omar/spread", "expert", "ma_cql", official_minibatches=bad)
+
+
+def test_score_readings_by_hand():
+    from papers.omar.jobs import score_readings
+
+    curve = [{"step": 10 * i, "score": s} for i, s in enumerate([1.0, 5.0, 2.0] + [3.0] * 9 + [0.0])]
+    r = score_readings(curve)
+    assert r["score_best"] == 5.0
+    assert r["score_last10"] == pytest.approx((3.0 * 9 + 0.0) / 10)  # the last 10 of 13 evaluations
+    assert score_readings([{"step": 1, "score": 2.0}]) == {"score_best": 2.0, "score_last10": 2.0}

@@ -18,6 +18,7 @@ import math
 from typing import Any, Mapping
 
 import numpy as np
+import torch
 
 from common.algos.itd3 import ITD3, ITD3Config
 from common.data import normalize
@@ -57,8 +58,13 @@ def itd3_fields(method: str, env: str, kind: str) -> dict[str, Any]:
 
 
 def offline_config(profile: Profile, env: str, kind: str, method: str, env_options: Mapping[str, Any] | None = None,
-                   **itd3_overrides: Any) -> dict[str, Any]:
-    """A cell config: dataset spec, ITD3 fields (+ overrides such as actor_lr), update/eval counts."""
+                   official_minibatches: int = 0, **itd3_overrides: Any) -> dict[str, Any]:
+    """A cell config: dataset spec, ITD3 fields (+ overrides such as actor_lr), update/eval counts;
+    ``official_minibatches`` > 0 adds the official loop's fixed-minibatch quirk (:func:`official_minibatches`;
+    only then is the key in the config, so every other config, and its hash, is as before)."""
+    if isinstance(official_minibatches, bool) or not isinstance(official_minibatches, int) or official_minibatches < 0:
+        raise ValueError(f"official_minibatches={official_minibatches!r} is not allowed; give 0 (fresh minibatches "
+                         f"every update) or the number of fixed minibatches to cycle (10 in OMAR's code)")
     base = BASE_ENV.get(env, env)
     family = "mujoco" if base == C.ENV_CHEETAH else "mpe"
     paper_updates = C.UPDATES[base][kind]
@@ -80,6 +86,7 @@ def offline_config(profile: Profile, env: str, kind: str, method: str, env_optio
         "eval_every": eval_every,
         "eval_episodes": profile.n_eval_episodes(task.eval_episodes),
         "ckpt_every": max(eval_every, updates // 10),
+        **({"official_minibatches": official_minibatches} if official_minibatches else {}),
     }
 
 
@@ -114,9 +121,10 @@ def offline_job(cell, seed: int, ctx) -> dict[str, Any]:
         learner.load_state_dict(saved["learner"])
         step = int(saved["step"])
     U, k = int(cfg["updates"]), int(cfg["eval_every"])
+    fixed = official_minibatches(learner, tensors, seed, int(cfg.get("official_minibatches", 0)))
     with ctx.progress(U - step) as bar:
         while step < U:
-            learner.update(learner.sample_batch(tensors))
+            learner.update(fixed[step % len(fixed)] if fixed else learner.sample_batch(tensors))
             step += 1
             bar.update(1)
             if step % k == 0 or step == U:
@@ -133,6 +141,21 @@ def offline_job(cell, seed: int, ctx) -> dict[str, Any]:
         except ValueError:  # no (or degenerate) reference scores
             out[k.replace("score", "normalized")] = None
     return out
+
+
+def official_minibatches(learner: ITD3, tensors, seed: int, n: int) -> list | None:
+    """The official loop's minibatch quirk, opt-in (cell config ``official_minibatches: n``, n = 10 in OMAR's
+    code): ``main.py`` re-seeds ``np.random`` with seed + 100 at every evaluation (every 1,000 loop steps =
+    10 update rounds), so each agent draws the same ``n`` minibatches, cycled, for the whole run. Here the
+    ``n`` per-member minibatches come from a generator seeded by the run's seed alone, so a resumed run
+    cycles the same ones. ``n = 0`` (the default, absent from the config): a fresh draw every update."""
+    if n <= 0:
+        return None
+    g = torch.Generator(device=tensors["obs"].device).manual_seed(OFFICIAL_MINIBATCH_SEED + int(seed))
+    return [learner.sample_batch(tensors, generator=g) for _ in range(n)]
+
+
+OFFICIAL_MINIBATCH_SEED = 4_000_000  # generator seed offset of official_minibatches (apart from every other stream)
 
 
 def score_readings(curve) -> dict[str, float]:
