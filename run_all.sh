@@ -1,69 +1,100 @@
 #!/usr/bin/env bash
-# Reproduce every table and figure of the chosen papers, then write results/REPORT.md.
+# Reproduce every table and figure of the chosen papers on this machine, then write the report.
 #
 #   ./run_all.sh                         all papers at the quick profile
-#   ./run_all.sh --profile smoke         CI-sized run of everything (minutes)
-#   ./run_all.sh --paper omar --paper otc --profile full
-#   ./run_all.sh --list                  list the reproduction scripts and exit
+#   ./run_all.sh --profile smoke         CI-sized run of everything
+#   ./run_all.sh --paper omar --item table1 --profile smoke
+#   ./run_all.sh --list                  the items, with the measured wall time of their last runs
 #
-# Each item is one script papers/<paper>/<item>.py (table*.py, figure*.py); it writes its records to
-# results/<profile>/<paper>/<item>.jsonl. A failing item does not stop the others; the summary at the
-# end lists what ran, where its results are, and what failed (exit code 1 if anything failed).
+# Each item is one script papers/<paper>/<item>.py (table*.py, figure*.py). Its records go to this
+# machine's results root, runs/ (git-ignored; $OFFMARL_RESULTS overrides it), never to the committed
+# reference results/; runs/REPORT.md shows every cell as published | reference | this machine.
+# A failing item does not stop the others; the summary lists what ran and what failed (exit 1).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; cat <<'TXT'
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; cat <<'TXT'
 Options:
   --profile smoke|quick|full   scale of every run (default: quick)
   --paper NAME                 only this paper (repeatable): omar, cast_bcq, moma_ppo, otc
-  --list                       list the items that would run, and exit
+  --item NAME                  only this item (repeatable), e.g. table1 or omar/table1
+  --threads N                  torch threads per run (default 1; part of a run's identity)
   --force                      re-run cells that already have records
+  --results DIR                results root (default: runs/ or $OFFMARL_RESULTS)
+  --reference                  write to the committed reference results/ (maintainers only)
+  --list                       list the items that would run, with measured times, and exit
   -h, --help                   this help
 TXT
 }
 
-profile=quick; papers=(); list=0; force=()
+die() { echo "run_all.sh: $*; see ./run_all.sh --help" >&2; exit 2; }
+# the value of option $1, or a clear error when it is missing (next word absent or another option)
+value() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "option $1 needs a value"; printf '%s' "$2"; }
+
+profile=quick; papers=(); items_wanted=(); list=0; pass=(); threads=1; where=()
 all_papers=(omar cast_bcq moma_ppo otc)
 while [ $# -gt 0 ]; do
   case "$1" in
-    --profile) profile="${2:-}"; shift 2 ;;
+    --profile) profile="$(value "$@")" || exit 2; shift 2 ;;
     --profile=*) profile="${1#*=}"; shift ;;
-    --paper) papers+=("${2:-}"); shift 2 ;;
+    --paper) papers+=("$(value "$@")") || exit 2; shift 2 ;;
     --paper=*) papers+=("${1#*=}"); shift ;;
+    --item) items_wanted+=("$(value "$@")") || exit 2; shift 2 ;;
+    --item=*) items_wanted+=("${1#*=}"); shift ;;
+    --threads) threads="$(value "$@")" || exit 2; shift 2 ;;
+    --threads=*) threads="${1#*=}"; shift ;;
+    --results) where=(--results "$(value "$@")") || exit 2; shift 2 ;;
+    --results=*) where=(--results "${1#*=}"); shift ;;
+    --reference) where=(--reference); shift ;;
     --list) list=1; shift ;;
-    --force) force=(--force); shift ;;
+    --force) pass+=(--force); shift ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "unknown argument '$1'; see ./run_all.sh --help" >&2; exit 2 ;;
+    *) die "unknown argument '$1'" ;;
   esac
 done
-case "$profile" in smoke|quick|full) ;; *) echo "unknown profile '$profile'; valid: smoke, quick, full" >&2; exit 2 ;; esac
+case "$profile" in smoke|quick|full) ;; *) die "unknown profile '$profile'; valid: smoke, quick, full" ;; esac
+[[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads '$threads' must be a positive integer"
+[ ${#where[@]} -eq 2 ] && [ -z "${where[1]}" ] && die "--results needs a folder"
 [ ${#papers[@]} -eq 0 ] && papers=("${all_papers[@]}")
 for p in "${papers[@]}"; do
-  [[ " ${all_papers[*]} " == *" $p "* ]] || { echo "unknown paper '$p'; valid: ${all_papers[*]}" >&2; exit 2; }
+  [[ " ${all_papers[*]} " == *" $p "* ]] || die "unknown paper '$p'; valid: ${all_papers[*]}"
 done
 
 items=()
 for p in "${papers[@]}"; do
   for f in $(ls papers/"$p"/table*.py papers/"$p"/figure*.py 2>/dev/null | sort -V); do items+=("$f"); done
 done
+if [ ${#items_wanted[@]} -gt 0 ]; then
+  chosen=()
+  for w in "${items_wanted[@]}"; do
+    hit=0
+    for f in "${items[@]}"; do
+      stem="$(basename "$f" .py)"; pp="$(basename "$(dirname "$f")")"
+      if [ "$w" = "$stem" ] || [ "$w" = "$pp/$stem" ]; then
+        [[ " ${chosen[*]-} " == *" $f "* ]] || chosen+=("$f"); hit=1
+      fi
+    done
+    if [ "$hit" = 0 ]; then
+      known="$(for f in "${items[@]}"; do printf '%s/%s ' "$(basename "$(dirname "$f")")" "$(basename "$f" .py)"; done)"
+      die "unknown item '$w' for papers ${papers[*]}; valid: ${known:-none}"
+    fi
+  done
+  items=("${chosen[@]}")
+fi
 
 if [ "$list" = 1 ]; then
-  echo "profile: $profile"
-  for p in "${papers[@]}"; do
-    n=0; for f in "${items[@]}"; do [[ "$f" == papers/"$p"/* ]] && { echo "  $f"; n=$((n+1)); }; done
-    [ "$n" = 0 ] && echo "  papers/$p: no reproduction scripts yet"
-  done
-  exit 0
+  # standard library only: works before the virtual environment exists
+  exec "${OFFMARL_PY:-python3}" scripts/list_items.py --profile "$profile" "${where[@]}" -- "${items[@]}"
 fi
 
 source scripts/bootstrap.sh || { echo "set-up failed" >&2; exit 1; }
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 
 ok=(); failed=(); t_all=$(date +%s)
 for f in "${items[@]}"; do
   echo; echo "=== $f --profile $profile"
   t0=$(date +%s)
-  if "$OFFMARL_PY" "$f" --profile "$profile" "${force[@]}"; then
+  if "$OFFMARL_PY" "$f" --profile "$profile" --threads "$threads" "${where[@]}" "${pass[@]}"; then
     ok+=("$f ($(( $(date +%s) - t0 )) s)")
   else
     failed+=("$f (exit $?, $(( $(date +%s) - t0 )) s)")
@@ -71,12 +102,14 @@ for f in "${items[@]}"; do
 done
 
 echo; echo "=== report"
-"$OFFMARL_PY" -m common.report --profile "$profile" || failed+=("common.report")
+"$OFFMARL_PY" -m common.report --profile "$profile" "${where[@]}" || failed+=("common.report")
 
 echo; echo "================ summary (profile: $profile, $(( $(date +%s) - t_all )) s)"
 echo "papers: ${papers[*]}"
 [ ${#items[@]} -eq 0 ] && echo "no reproduction scripts exist yet for these papers"
 for x in "${ok[@]}"; do echo "  ran     $x"; done
 for x in "${failed[@]}"; do echo "  FAILED  $x"; done
-echo "records: results/$profile/<paper>/<item>.jsonl   tables: results/$profile/<paper>/<item>.md   report: results/REPORT.md"
+root="$("$OFFMARL_PY" -c 'import sys; from common.roots import REFERENCE_ROOT, runs_root
+a = sys.argv[1:]; print(REFERENCE_ROOT if a[:1] == ["--reference"] else (a[1] if a[:1] == ["--results"] else runs_root()))' "${where[@]}")"
+echo "records: $root/$profile/<paper>/<item>.jsonl   tables: $root/$profile/<paper>/<item>.md   report: $root/REPORT.md"
 [ ${#failed[@]} -eq 0 ]

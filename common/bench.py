@@ -9,7 +9,7 @@ rate is the median over the repeats, so that a busy second core shifts all varia
 (a) MPE size, as OMAR's official MPE code: 3 agents x 5 seeds = 15 members, obs 18, act 2, hidden
     64, batch 1024. OMAR (CQL 10 uniform actions + softmax search 3 x 10), MA-CQL, MA-TD3+BC.
     Agent-updates/s = updates/s x members, against the official code's measured ~31-34
-    agent-updates/s on one thread (../shared/reference/stack.md section 6).
+    agent-updates/s on one thread (docs/stack.md#benchmark-method-and-the-official-omar-update).
 (b) MuJoCo size: 2 agents x 5 seeds, obs 6, act 3, hidden 256, batch 256, OMAR with CEM 2 x 20
     (5 elites) and CQL's three proposal groups x 10. FLOPs of one batched update are counted with
     ``torch.utils.flop_counter.FlopCounterMode``; GFLOP/s are set against this run's matmul peak
@@ -42,7 +42,7 @@ from common.algos.itd3 import ITD3, ITD3Config, ReferenceAgent, reference_loop
 
 __all__ = ["matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "main"]
 
-OFFICIAL_AGENT_UPDATES_PER_S = (31.0, 34.0)  # OMAR official MPE update, 1 thread (stack.md section 6)
+OFFICIAL_AGENT_UPDATES_PER_S = (31.0, 34.0)  # OMAR official MPE update, 1 thread (docs/stack.md, benchmark)
 
 MPE = dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2)
 MPE_CFG = ITD3Config()  # OMAR MPE defaults: hidden 64, batch 1024, CQL 10, softmax 3 x 10

@@ -18,10 +18,12 @@ On disk a dataset is two files written atomically side by side: ``<path>.npz`` (
 compressed: float observations barely compress and loading stays fast) and ``<path>.json``, the
 card (schema in :func:`make_card`). Every :meth:`Dataset.load` re-hashes the ``.npz`` and compares
 it with the card's sha256, and checks every array's shape and dtype against the card; any mismatch
-raises :class:`DatasetError` naming what differs.
+raises :class:`DatasetError` naming what differs, the files, and how to regenerate them
+(:func:`regenerate_hint`: the card's ``regenerate_command`` when the generating code recorded one).
 
 Dataset ids read ``<env>/<kind>-v<k>`` (``omar/spread/medium-v1``) and live at
-``dataset_path(id)`` = ``$OFFMARL_DATA/<env>/<kind>-v<k>`` (default root ``./data``).
+``dataset_path(id)`` = ``$OFFMARL_DATA/<env>/<kind>-v<k>`` (default root: the repository's ``data/``,
+whatever the working directory).
 
 Minibatches for M members (members = seeds × agents) are drawn at once: :func:`sample_indices`
 gives ``[M, B]`` int64 indices, then :func:`gather` (joint layout, ``obs [M, B, N, O]``) or
@@ -41,12 +43,15 @@ import io
 import json
 import os
 import re
+import shlex
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
+
+from common.roots import REPO_ROOT
 
 # On-disk format of the .npz + card pair that this module writes and reads. Bump it when the
 # layout changes, and keep reading the old versions listed here.
@@ -129,8 +134,9 @@ def parse_dataset_id(ds_id: str) -> tuple[str, str, int]:
 
 
 def data_root() -> Path:
-    """The dataset cache root: ``$OFFMARL_DATA`` if set, else ``./data``."""
-    return Path(os.environ.get("OFFMARL_DATA") or "data").expanduser()
+    """The dataset cache root: ``$OFFMARL_DATA`` if set, else ``<repo>/data`` (not relative to the CWD)."""
+    env = os.environ.get("OFFMARL_DATA")
+    return Path(env).expanduser() if env else REPO_ROOT / "data"
 
 
 def dataset_path(ds_id: str) -> Path:
@@ -310,6 +316,7 @@ def make_card(
     generator: Any = None,
     n_actions: Sequence[int] | None = None,
     notes: str = "",
+    regenerate_command: str | None = None,
 ) -> dict[str, Any]:
     """The card: everything about a dataset except its arrays. Fields:
 
@@ -324,6 +331,8 @@ def make_card(
     ref_scores      {"random": .., "expert": ..} or null (used by normalize())
     behavior        free: behavior policies' scores, checkpoints, ...
     generator       free: the code that generated the data, e.g. {"name": .., "version": ..}
+    regenerate_command  shell command that makes the dataset again once its files are deleted (filled in
+                    by the paper module that generates it), or null; quoted by load errors
     libraries       {"python", "numpy", "torch", "mujoco", ...: version or null}
     arrays          {key: {"shape": [...], "dtype": "float32"}}
     sha256          hex digest of the .npz file (filled in by save())
@@ -354,6 +363,7 @@ def make_card(
         "ref_scores": ref,
         "behavior": behavior,
         "generator": generator,
+        "regenerate_command": regenerate_command,
         "libraries": library_versions(),
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()},
         "sha256": None,
@@ -450,6 +460,7 @@ class Dataset:
         behavior: Any = None,
         generator: Any = None,
         notes: str = "",
+        regenerate_command: str | None = None,
     ) -> "Dataset":
         """Build a dataset from flat step arrays (obs [T, N, O], ... see the module docstring).
 
@@ -514,7 +525,7 @@ class Dataset:
         card = make_card(
             arrays, env=env, kind=kind, version=version, obs_dims=obs_dims, act_dims=act_dims,
             return_mode=mode_name, protocol=protocol, ref_scores=ref_scores, behavior=behavior,
-            generator=generator, n_actions=n_actions, notes=notes,
+            generator=generator, n_actions=n_actions, notes=notes, regenerate_command=regenerate_command,
         )
         return cls(arrays, card)
 
@@ -704,17 +715,13 @@ class Dataset:
 
     @staticmethod
     def read_card(path: str | os.PathLike) -> dict[str, Any]:
-        """The validated card ``<path>.json`` of a saved dataset, without reading its arrays."""
+        """The validated card ``<path>.json`` of a saved dataset, without reading its arrays.
+        Errors end with :func:`regenerate_hint`."""
         base = _resolve(path)
-        js = base.with_name(base.name + ".json")
-        if not js.exists():
-            raise DatasetError(f"dataset file missing: {js}")
         try:
-            card = json.loads(js.read_text())
-        except json.JSONDecodeError as e:
-            raise DatasetError(f"{js}: card is not valid JSON ({e})") from None
-        _check_card(card, str(js))
-        return card
+            return _read_card(base)
+        except DatasetError as e:
+            raise DatasetError(f"{e}; {regenerate_hint(base)}") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, generators: Mapping[str, Sequence[Any]] | None = None) -> "Dataset":
@@ -722,13 +729,22 @@ class Dataset:
         the sha256, the format version, and every array's shape and dtype against the card.
 
         ``generators`` ({name: accepted versions}) optionally restricts the card's
-        ``generator`` ({"name", "version"}) to known data generators."""
+        ``generator`` ({"name", "version"}) to known data generators. Errors (DatasetError) name the
+        files and end with :func:`regenerate_hint`: what to delete and the command that regenerates them."""
         base = _resolve(path)
+        try:
+            arrays, card = cls._load_checked(base, generators)
+        except DatasetError as e:
+            raise DatasetError(f"{e}; {regenerate_hint(base)}") from None
+        return cls(arrays, card)
+
+    @staticmethod
+    def _load_checked(base: Path, generators) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         npz, js = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
         for p in (js, npz):
             if not p.exists():
                 raise DatasetError(f"dataset file missing: {p}")
-        card = cls.read_card(base)
+        card = _read_card(base)
         if generators is not None:
             g = card.get("generator") or {}
             name, ver = (g.get("name"), g.get("version")) if isinstance(g, Mapping) else (g, None)
@@ -741,8 +757,8 @@ class Dataset:
         digest = _sha256_bytes(raw)
         if digest != card.get("sha256"):
             raise DatasetError(
-                f"{npz}: checksum mismatch: file sha256 {digest}, card {js.name} says {card.get('sha256')}; "
-                "the file is corrupt or belongs to another card; regenerate the dataset"
+                f"{npz}: checksum mismatch: the file's sha256 is {digest}, its card {js} says "
+                f"{card.get('sha256')}; the file is corrupt or belongs to another card"
             )
         try:
             with np.load(io.BytesIO(raw), allow_pickle=False) as z:
@@ -750,7 +766,7 @@ class Dataset:
         except Exception as e:  # a corrupt zip or an object array
             raise DatasetError(f"{npz}: cannot read arrays ({type(e).__name__}: {e})") from None
         _check_arrays(arrays, card, str(npz))
-        return cls(arrays, card)
+        return arrays, card
 
     def verify(self) -> None:
         """Re-check the arrays against the card (shapes, dtypes, episode count)."""
@@ -816,6 +832,37 @@ class DatasetBuilder:
 # ---------------------------------------------------------------------------------------------
 # checks
 # ---------------------------------------------------------------------------------------------
+def regenerate_hint(path: str | os.PathLike) -> str:
+    """What to do about a missing or broken dataset at ``path`` (a base path): delete its files that
+    exist, named, then run the card's ``regenerate_command`` if it records one, else re-run the script
+    that needs the dataset (the paper scripts generate missing datasets)."""
+    base = _base(path)
+    npz, js = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
+    try:
+        card = json.loads(js.read_text())
+    except (OSError, ValueError):  # missing or not JSON
+        card = None
+    cmd = card.get("regenerate_command") if isinstance(card, dict) else None
+    files = [shlex.quote(str(p)) for p in (npz, js) if p.exists()]
+    delete = f"delete its files (rm {' '.join(files)}), then " if files else ""
+    if isinstance(cmd, str) and cmd:
+        return f"to regenerate it, {delete}run: {cmd}"
+    why = "" if card is None else "; its card records no regenerate_command"
+    return f"to regenerate it, {delete}re-run the script that needs it (paper scripts generate missing datasets{why})"
+
+
+def _read_card(base: Path) -> dict[str, Any]:
+    js = base.with_name(base.name + ".json")
+    if not js.exists():
+        raise DatasetError(f"dataset file missing: {js}")
+    try:
+        card = json.loads(js.read_text())
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{js}: card is not valid JSON ({e})") from None
+    _check_card(card, str(js))
+    return card
+
+
 _CARD_FIELDS = ("format_version", "id", "env", "kind", "version", "size", "n_episodes", "n_agents",
                 "obs_dims", "act_dims", "state_dim", "return_mode", "returns", "ref_scores", "sha256")
 
@@ -940,7 +987,8 @@ def _format_card(card: Mapping[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m common.data",
-        description="Inspect offmarl-repro datasets (.npz + .json card). Cache root: $OFFMARL_DATA or ./data.",
+        description="Inspect offmarl-repro datasets (.npz + .json card). Cache root: $OFFMARL_DATA or the "
+                    "repository's data/.",
     )
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("info", help="print a dataset's card and verify its checksum, shapes and dtypes")

@@ -75,6 +75,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from common.profiles import PROFILE_NAMES, Profile, get_profile
+from common.roots import REFERENCE_ROOT, RUNS_ENV, runs_root
 
 log = logging.getLogger("offmarl.experiment")
 
@@ -163,6 +164,49 @@ def check_device(device: str):
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: torch.cuda.is_available() is False on this machine; use --device cpu")
     return torch.device(device)
+
+
+MAX_SEED = 2**31 - 1
+
+
+def check_seeds(seeds: Sequence[Any]) -> list[int]:
+    """``seeds`` as a list of ints, or a ValueError naming the bad value: each an integer in
+    [0, 2**31 - 1], none repeated, at least one."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("no seeds given; give at least one, e.g. --seeds 0 1 2")
+    out = []
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise ValueError(f"seed {s!r} is not an integer; seeds are integers in [0, {MAX_SEED}]")
+        if not 0 <= int(s) <= MAX_SEED:
+            raise ValueError(f"seed {s} is out of range; seeds are integers in [0, {MAX_SEED}]")
+        if int(s) in out:
+            raise ValueError(f"seed {s} is given twice; give each seed once")
+        out.append(int(s))
+    return out
+
+
+def set_threads(n: int) -> int:
+    """Use ``n`` torch (intra-op) threads in this process and in the workers it spawns
+    (``OMP_NUM_THREADS``/``MKL_NUM_THREADS``); returns ``n``. Every entry point calls this before any
+    work: results depend on the thread count (float reductions split differently), so it is part of
+    a run's identity (``record_threads``) and recorded."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"threads {n!r}: give a positive integer (default 1)")
+    import torch
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(int(n))
+    torch.set_num_threads(int(n))
+    return int(n)
+
+
+def current_threads() -> int:
+    """The torch intra-op thread count of this process."""
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def seed_everything(seed: int) -> None:
@@ -373,10 +417,19 @@ def load_records(results_root: str | Path, profile: str, paper: str, item: str |
     return out
 
 
+def record_threads(rec: Mapping[str, Any]) -> int:
+    """The torch thread count a record was made with. Records written before the field existed count
+    as one thread: the package's runners (``run_all.sh``, ``run_tests.sh``) and the sessions that made
+    the committed reference all ran with ``OMP_NUM_THREADS=1``."""
+    t = rec.get("threads")
+    return 1 if t is None else int(t)
+
+
 def _finished_set(records: Iterable[Mapping[str, Any]]) -> set[tuple]:
+    """Identities of finished runs: (paper, item, keys, seed, profile, config hash, threads)."""
     return {
         (r.get("paper"), r.get("item"), canonical_json(r.get("keys", {})), r.get("seed"), r.get("profile"),
-         r.get("config_hash"))
+         r.get("config_hash"), record_threads(r))
         for r in records
     }
 
@@ -385,35 +438,59 @@ def plan_path(results_root: str | Path, profile: str, paper: str, item: str) -> 
     return Path(results_root) / profile / paper / f"{item}.plan.json"
 
 
+def _locked_plan(results_root: str | Path, profile: str, paper: str, item: str, change: Callable[[dict], None]) -> None:
+    """Read ``<item>.plan.json``, apply ``change`` to it and write it back atomically, under a lock."""
+    path = plan_path(results_root, profile, paper, item)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = Path(results_root) / profile / "checkpoints" / paper / f"{item}.plan.lock"  # git-ignored
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        plan = {"cells": []}
+        if path.exists():
+            try:
+                plan = json.loads(path.read_text())
+            except ValueError:
+                warnings.warn(f"{path}: corrupt plan file, rewriting it")
+        before = json.dumps(plan, indent=1)
+        change(plan)
+        after = json.dumps(plan, indent=1)
+        if after != before or not path.exists():
+            _atomic_write_text(path, after)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+
+
 def _update_plan(results_root: str | Path, profile: str, cells: Sequence[Cell], seeds: Sequence[int]) -> None:
     """Merge the planned (keys, seeds) of ``cells`` into ``<item>.plan.json`` (the report's n/m)."""
     by_item: dict[tuple[str, str], list[Cell]] = {}
     for c in cells:
         by_item.setdefault((c.paper, c.item), []).append(c)
     for (paper, item), group in by_item.items():
-        path = plan_path(results_root, profile, paper, item)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = Path(results_root) / profile / "checkpoints" / paper / f"{item}.plan.lock"  # git-ignored
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            plan = {"cells": []}
-            if path.exists():
-                try:
-                    plan = json.loads(path.read_text())
-                except ValueError:
-                    warnings.warn(f"{path}: corrupt plan file, rewriting it")
+        def change(plan, group=group):
             index = {canonical_json(e["keys"]): e for e in plan["cells"]}
             for c in group:
                 e = index.setdefault(c.keys_id(), {"keys": to_jsonable(c.keys), "seeds": []})
                 if e not in plan["cells"]:
                     plan["cells"].append(e)
                 e["seeds"] = sorted(set(e["seeds"]) | set(seeds))
-            _atomic_write_text(path, json.dumps(plan, indent=1))
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            os.close(lock)
+        _locked_plan(results_root, profile, paper, item, change)
+
+
+def record_item_run(results_root: str | Path, profile: str, paper: str, item: str, wall_s: float,
+                    summary: "RunSummary", threads: int, device: str) -> None:
+    """Store the wall time of this invocation of an item's script (runs, dataset generation, figures
+    and report included) as ``last_run`` in ``<item>.plan.json``, when it ran anything (``run_all.sh
+    --list`` shows it). ``runs``/``skipped`` say how much of the grid that time covers."""
+    info = {"wall_s": round(float(wall_s), 1), "finished": _now(), "runs": len(summary.ran),
+            "skipped": len(summary.skipped), "failed": len(summary.failed), "threads": int(threads),
+            "device": device, "hostname": socket.gethostname(), "cpus": os.cpu_count()}
+
+    def change(plan):
+        plan["last_run"] = info
+    _locked_plan(results_root, profile, paper, item, change)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -635,6 +712,7 @@ def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git
         "finished": _now(),
         "hostname": socket.gethostname(),
         "device": device,
+        "threads": current_threads(),
         "resumed_from_step": ctx.resumed_from_step,
         "versions": versions(),
     }
@@ -664,6 +742,7 @@ def find_identical_run(results_root: str | Path, profile: str, cell: Cell, seed:
         for r in load_records(results_root, profile, cell.paper, item):
             if (r.get("seed") == seed and r.get("config_hash") == cell.config_hash
                     and r.get("device", "cpu") == device and "claim" not in (r.get("keys") or {})
+                    and record_threads(r) == current_threads()
                     and canonical_json(r.get("config", {})) == want
                     and (data is None or same_data(r.get("extra"), data) is True)):
                 return r
@@ -693,7 +772,7 @@ def run_one(cell: Cell, seed: int, job_fn: Callable, profile: Profile, results_r
     results_root = Path(results_root)
     rid = cell.run_id(profile.name, seed)
     if reuse_from is not None:
-        own = (cell.paper, cell.item, cell.keys_id(), seed, profile.name, cell.config_hash)
+        own = (cell.paper, cell.item, cell.keys_id(), seed, profile.name, cell.config_hash, current_threads())
         if own in _finished_set(load_records(results_root, profile.name, cell.paper, cell.item)):
             return rid, "skipped", None  # another process finished it since this one planned its runs
         items = [cell.item, *reuse_from]
@@ -742,15 +821,12 @@ def run_one(cell: Cell, seed: int, job_fn: Callable, profile: Profile, results_r
     return rid, ("nonfinite" if rec["nonfinite"] else "ran"), None
 
 
-def _worker_init() -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
+def _worker_init(threads: int = 1) -> None:
+    set_threads(threads)
 
 
 def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, seeds: Sequence[int] | None = None,
-              force: bool = False, results_root: str | Path = "results", launcher: str = "inline", jobs: int = 1,
+              force: bool = False, results_root: str | Path | None = None, launcher: str = "inline", jobs: int = 1,
               device: str = "cpu", reuse_from: Sequence[str] | None = None,
               plan_cells: Sequence[Cell] | None = None) -> RunSummary:
     """Run every (cell, seed) that has no finished record (all of them if ``force``).
@@ -772,8 +848,11 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
         profile = get_profile(profile)
     if launcher not in LAUNCHERS:
         raise ValueError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
-    seeds = list(profile.seeds if seeds is None else seeds)
-    results_root = Path(results_root)
+    seeds = check_seeds(profile.seeds if seeds is None else seeds)  # before any side effect
+    if int(jobs) < 1:
+        raise ValueError(f"jobs {jobs!r}: give a positive number of worker processes")
+    results_root = runs_root() if results_root is None else Path(results_root)
+    threads = current_threads()
     summary = RunSummary()
     if plan_cells is None:
         plan_cells = cells
@@ -791,7 +870,7 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
             finished[(cell.paper, cell.item)] = _finished_set(
                 load_records(results_root, profile.name, cell.paper, cell.item))
         for seed in seeds:
-            key = (cell.paper, cell.item, cell.keys_id(), seed, profile.name, cell.config_hash)
+            key = (cell.paper, cell.item, cell.keys_id(), seed, profile.name, cell.config_hash, threads)
             if not force and key in finished[(cell.paper, cell.item)]:
                 summary.skipped.append(cell.run_id(profile.name, seed))
             else:
@@ -808,7 +887,8 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(threads,)) as pool:
             futs = [pool.submit(run_one, c, s, job_fn, profile, results_root, device, git, reuse) for c, s in todo]
             for (c, s), f in zip(todo, futs):
                 try:
@@ -869,16 +949,60 @@ def write_claim(results_root: str | Path, profile: str, paper: str, item: str, c
 # ----------------------------------------------------------------------------------------------
 # CLI for paper scripts
 # ----------------------------------------------------------------------------------------------
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} {text!r} is not an integer; give a positive integer") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} {v} must be a positive integer")
+        return v
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not an integer; seeds are integers in [0, {MAX_SEED}]") \
+            from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed {v} is out of range; seeds are integers in [0, {MAX_SEED}]")
+    return v
+
+
+def add_common_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every entry point that computes shares: ``--threads``, and where results go
+    (``--results DIR`` / ``--reference``; default this machine's runs root, see common.roots)."""
+    p.add_argument("--threads", type=_positive_int("threads"), default=1,
+                   help="torch threads of this process and of each worker (default 1; part of a run's identity: "
+                        "records made with different thread counts are kept apart)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--results", default=None, metavar="DIR",
+                       help=f"results root (default ${RUNS_ENV} or runs/ in the repository: this machine's runs)")
+    where.add_argument("--reference", action="store_true",
+                       help="write to the committed reference results/ (maintainers refreshing the reference)")
+    return p
+
+
+def results_root_of(args: argparse.Namespace) -> Path:
+    """The results root chosen by ``add_common_options``' options."""
+    if getattr(args, "reference", False):
+        return REFERENCE_ROOT
+    return Path(args.results) if getattr(args, "results", None) else runs_root()
+
+
 def make_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--profile", default="quick", choices=PROFILE_NAMES,
                    help="smoke (CI), quick (one small machine) or full (the paper's protocol); default quick")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to run (default: the profile's)")
+    p.add_argument("--seeds", type=_seed, nargs="+", default=None, help="seeds to run (default: the profile's)")
     p.add_argument("--force", action="store_true", help="re-run cells that already have a record")
     p.add_argument("--device", default="cpu", help=f"torch device for the jobs: {', '.join(DEVICES)} (default cpu)")
     p.add_argument("--launcher", default="inline", choices=LAUNCHERS, help="where jobs run (default inline)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes for --launcher process")
-    p.add_argument("--results", default="results", help="results root directory (default results)")
+    p.add_argument("--jobs", type=_positive_int("jobs"), default=1, help="worker processes for --launcher process")
+    add_common_options(p)
     p.add_argument("--no-report", action="store_true", help="do not regenerate this item's .md afterwards")
     return p
 
@@ -907,17 +1031,24 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
     if configure_parser is not None:
         configure_parser(parser)
     args = parser.parse_args(argv)
+    # every argument is checked before anything is written (plan files, records, datasets)
+    seeds = args.seeds if args.seeds is not None else list((default_seeds or {}).get(args.profile) or [])
     try:
         check_device(args.device)
+        if args.seeds is not None:
+            check_seeds(args.seeds)
     except ValueError as e:
         parser.error(str(e))
+    set_threads(args.threads)
+    args.results = str(results_root_of(args))
+    t_start = time.time()
     profile = get_profile(args.profile, paper_overrides)
     grid = list(build_cells(profile))
     cells = grid if select is None else list(select(grid, args))
-    seeds = args.seeds if args.seeds is not None else list((default_seeds or {}).get(profile.name, profile.seeds))
+    seeds = seeds or list(profile.seeds)
     part = "" if len(cells) == len(grid) else f" of {len(grid)}"
-    print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)}{part} launcher={args.launcher}",
-          flush=True)
+    print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)}{part} launcher={args.launcher} "
+          f"threads={args.threads} results={args.results}", flush=True)
     summary = run_cells(cells, job_fn, profile, seeds=seeds, force=args.force, results_root=args.results,
                         launcher=args.launcher, jobs=args.jobs, device=args.device, reuse_from=reuse_from,
                         plan_cells=grid)
@@ -930,10 +1061,13 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job_fn: C
         try:
             from common import report
 
-            md = report.write_item_report(args.results, profile.name, paper, item)
+            md = report.write_item_report(args.results, profile.name, paper, item, reference_root=REFERENCE_ROOT)
             print(f"[{paper}/{item}] report: {md}")
         except Exception as e:  # noqa: BLE001 - a report bug must not hide finished runs
             log.warning("could not render the report for %s/%s: %r", paper, item, e)
+    if summary.ran:
+        record_item_run(args.results, profile.name, paper, item, time.time() - t_start, summary, args.threads,
+                        args.device)
     if not summary.ok:
         raise SystemExit(1)
     return summary

@@ -1,6 +1,6 @@
 """Batched ("ensemble") networks: every parameter carries a leading member axis.
 
-Members are seeds x agents (ARCHITECTURE.md, "Learner"). One module holds all M members; its
+Members are seeds x agents (one learner trains all of them). One module holds all M members; its
 forward takes inputs ``[M, *, in]`` (any number of middle axes, usually one batch axis B) and
 returns ``[M, *, out]``. Members never interact: each member sees only its own slice of the input
 and its own parameters, so with the loss ``sum_m mean_b loss[m, b]`` one optimizer step over the
@@ -10,20 +10,21 @@ stacked parameters (Adam is elementwise) equals M separate per-member steps
 Axis vocabulary: M members, B batch, K samples per state, I/O/H input/output/hidden sizes,
 A action dim, L latent dim.
 
-Architectures follow the official code (../shared/reference/official_code.md):
-- OMAR (ling-pan/OMAR ``utils/networks.py``): optional BatchNorm1d on the input, Linear-ReLU-
-  Linear-ReLU-Linear, actor tanh output with last-layer weights U(+-3e-3) (bias keeps the default
-  init); the twin critic shares one input BatchNorm between its two Q heads (``TwinCritic``).
-- CAST-BCQ / BCQ (``agents/CAST.py``): VAE encoder 750-750 on (obs, a) -> mean, log_std clamped
-  [-4, 15]; decoder (obs, z) 750-750 -> tanh * max_action; latent 2 x act_dim; decode samples
-  z ~ N(0, 1) clamped to +-z_clip (``VAE``).
+Architectures follow each paper's official code:
+- OMAR (ling-pan/OMAR ``utils/networks.py``, docs/omar_official_code.md#hyperparameters): optional
+  BatchNorm1d on the input, Linear-ReLU-Linear-ReLU-Linear, actor tanh output with last-layer weights
+  U(+-3e-3) (bias keeps the default init); the twin critic shares one input BatchNorm between its two
+  Q heads (``TwinCritic``).
+- CAST-BCQ / BCQ (JinmingM/CAST-BCQ ``agents/CAST.py``): VAE encoder 750-750 on (obs, a) -> mean,
+  log_std clamped [-4, 15]; decoder (obs, z) 750-750 -> tanh * max_action; latent 2 x act_dim; decode
+  samples z ~ N(0, 1) clamped to +-z_clip (``VAE``).
 - MOMA-PPO (PBarde/moma-ppo): world-model Gaussian heads with log_std clamped [-6, 2], 4 hidden x
   1024 (``GaussianEnsembleModel``); PPO Gaussian policy with state-dependent log_std, heads scaled
   x0.1 with zero bias, no squashing (``GaussianActor(squash=False, head_init_scale=0.1)``).
 
-Implementation (../shared/reference/stack.md section 4): ``EnsembleLinear`` keeps weights
-``[M, in, out]`` and runs ``torch.baddbmm``; measured 2-4.5x faster than a Python loop of
-per-member modules at MPE sizes, equal at MuJoCo sizes (compute-bound).
+Implementation (docs/stack.md#batched-ensemble-layers): ``EnsembleLinear`` keeps weights
+``[M, in, out]`` and runs ``torch.baddbmm``; measured 2-2.7x faster than a Python loop of
+per-member modules at MPE sizes (4.5x under torch.compile), no faster at MuJoCo sizes (compute-bound).
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ import numpy as np
 from tabulate import tabulate
 
 from common import stats
-from common.experiment import canonical_json, load_records, plan_path
+from common.experiment import canonical_json, load_records, plan_path, record_threads
+from common.roots import REFERENCE_ROOT, RUNS_ENV, is_reference, runs_root
 from common.profiles import PROFILE_NAMES, get_profile
 
 VERDICTS = ("within", "differs", "partial", "not run", "no published")
@@ -104,15 +105,34 @@ def is_claim(rec: Mapping[str, Any]) -> bool:
 
 
 def latest_records(records: Iterable[Mapping[str, Any]]) -> list[dict]:
-    """The newest record (by ``finished``) of each (item, keys, seed), claims excluded; order kept."""
+    """The newest record (by ``finished``) of each (item, keys, seed, thread count), claims excluded;
+    order kept. See ``one_thread_setting`` for cells run under several thread counts."""
     best: dict[tuple, dict] = {}
     for r in records:
         if is_claim(r):
             continue
-        k = (r.get("item"), canonical_json(r.get("keys", {})), r.get("seed"))
+        k = (r.get("item"), canonical_json(r.get("keys", {})), r.get("seed"), record_threads(r))
         if k not in best or str(r.get("finished", "")) >= str(best[k].get("finished", "")):
             best[k] = dict(r)
     return list(best.values())
+
+
+def one_thread_setting(records: Sequence[Mapping[str, Any]]) -> tuple[list[dict], dict[int, int]]:
+    """Records of one thread count per cell, never averaged across thread counts (a run's numbers
+    depend on it): per (item, keys), the thread count with the most records (ties: the fewest threads).
+    Returns (kept, {threads: number of records left out})."""
+    by_cell: dict[tuple, dict[int, list]] = {}
+    for r in records:
+        k = (r.get("item"), canonical_json(r.get("keys", {})))
+        by_cell.setdefault(k, {}).setdefault(record_threads(r), []).append(r)
+    keep_ids, left_out = set(), {}
+    for groups in by_cell.values():
+        best = min(groups, key=lambda t: (-len(groups[t]), t))
+        keep_ids |= {id(r) for r in groups[best]}
+        for t, rs in groups.items():
+            if t != best:
+                left_out[t] = left_out.get(t, 0) + len(rs)
+    return [dict(r) for r in records if id(r) in keep_ids], left_out
 
 
 def _natural(v: Any, rank: int) -> tuple:
@@ -235,6 +255,16 @@ def format_cell(c: Mapping[str, Any], p: int, marker: str = "") -> str:
     return f"{ours} vs {pub}, {delta}{c['verdict']}{marker}"
 
 
+def format_ref(rc: Mapping[str, Any] | None, p: int) -> str:
+    """The reference (committed) value of a cell: ``192.8 ± 47.7 (3) differs``, or ``not run``."""
+    if rc is None or (rc["n"] == 0 and not rc["n_nonfinite"]):
+        return "not run"
+    nf = f" +{rc['n_nonfinite']} non-finite" if rc["n_nonfinite"] else ""
+    ours = f"{_fmt(rc['mean'], p)} ± {_fmt(rc['std'], p)} ({rc['n']}){nf}" if rc["n"] else \
+        f"non-finite ({rc['n_nonfinite']})"
+    return ours + ("" if rc["verdict"] in ("no published",) else f" {rc['verdict']}")
+
+
 def _md(rows, headers) -> str:
     """A GitHub-markdown table; numbers stay as we formatted them."""
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
@@ -248,14 +278,24 @@ def _label(v: Any) -> str:
 # Tables
 # ----------------------------------------------------------------------------------------------
 def render_table(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping], records: Sequence[Mapping],
-                 notes: Sequence[str] = (), reps: int = 1000) -> str:
-    """Markdown for a table item: paper layout, long-format detail, IQM / P(improvement), footnotes."""
+                 notes: Sequence[str] = (), reps: int = 1000, ref_records: Sequence[Mapping] | None = None) -> str:
+    """Markdown for a table item: paper layout, long-format detail, IQM / P(improvement), footnotes.
+
+    With ``ref_records`` (the committed reference's records, when ``records`` are this machine's),
+    each cell also shows the reference's value and verdict, and the detail table ours − reference."""
     rows = list(spec.get("rows", []))
     col = spec.get("cols", "method")
     metric = spec.get("metric", "normalized")
     p = spec.get("precision", infer_precision(entries))
     key_names = rows + [col]
     cells = compare_cells(records, entries, key_names, metric, spec.get("pool"))
+    ref_cells = None
+    if ref_records is not None:
+        ref_cells = compare_cells(ref_records, entries, key_names, metric, spec.get("pool"))
+        for k, rc in ref_cells.items():  # a cell only the reference ran still gets its row
+            if k not in cells:
+                cells[k] = compare_cells([], [rc["pub"]] if rc["pub"] else [{"keys": rc["keys"]}], key_names,
+                                         metric, spec.get("pool"))[k]
 
     footnotes: list[str] = []
     markers: dict[tuple, str] = {}
@@ -291,24 +331,39 @@ def render_table(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping],
         line = [_label(json.loads(v)) for v in r]
         for cid in col_ids:
             c = cells.get((*r, cid))
-            line.append(format_cell(c, p, markers.get((*r, cid), "")) if c else "")
+            text = format_cell(c, p, markers.get((*r, cid), "")) if c else ""
+            if c and ref_cells is not None:
+                text += f" · ref {format_ref(ref_cells.get((*r, cid)), p)}"
+            line.append(text)
         wide.append(line)
-    out = [f"Metric: `{metric}` · cell: ours mean ± std (n seeds) vs published mean ± std, "
-           f"Δ = ours − published, verdict\n",
+    who_ours = "ours (this machine)" if ref_cells is not None else "ours"
+    out = [f"Metric: `{metric}` · cell: {who_ours} mean ± std (n seeds) vs published mean ± std, "
+           f"Δ = ours − published, verdict"
+           + (" · ref: the committed reference's mean ± std (n) and verdict" if ref_cells is not None else "")
+           + "\n",
            _md(wide, headers=rows + col_labels) if wide else "_no cells_", ""]
 
     counts = {v: sum(c["verdict"] == v for c in cells.values()) for v in VERDICTS}
     out.append("Verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()) + "\n")
+    if ref_cells is not None:
+        rcounts = {v: sum(c["verdict"] == v for c in ref_cells.values()) for v in VERDICTS}
+        out.append("Reference verdicts: " + ", ".join(f"{v} {n}" for v, n in rcounts.items()) + "\n")
 
     out.append("### Detail\n")
     detail = []
     for k, c in cells.items():
-        detail.append([*(_label(v) for v in c["keys"].values()), _fmt(c["mean"], p), _fmt(c["std"], p), c["n"],
-                       c["n_nonfinite"] or "", _fmt(c["pub_mean"], p), _fmt(c["pub_std"], p),
-                       "—" if c["delta"] is None else f"{c['delta']:+.{p}f}", c["verdict"],
-                       markers.get(k, "").strip()])
+        row = [*(_label(v) for v in c["keys"].values()), _fmt(c["mean"], p), _fmt(c["std"], p), c["n"],
+               c["n_nonfinite"] or "", _fmt(c["pub_mean"], p), _fmt(c["pub_std"], p),
+               "—" if c["delta"] is None else f"{c['delta']:+.{p}f}", c["verdict"]]
+        if ref_cells is not None:
+            rc = ref_cells.get(k)
+            vs = (f"{c['mean'] - rc['mean']:+.{p}f}" if rc and rc["mean"] is not None and c["mean"] is not None
+                  else "—")
+            row += [format_ref(rc, p), vs]
+        detail.append(row + [markers.get(k, "").strip()])
+    ref_heads = ["reference", "ours − ref"] if ref_cells is not None else []
     out.append(_md(detail, headers=key_names + ["ours mean", "ours std", "n", "non-finite", "pub mean",
-                                                      "pub std", "Δ", "verdict", "notes"]))
+                                                "pub std", "Δ", "verdict", *ref_heads, "notes"]))
     out.append("")
 
     # who beats whom compares the values of spec["compare"] (default: the column key) within each
@@ -462,10 +517,18 @@ def plot_sweep(records: Sequence[Mapping], path: str | Path, x_key: str | None =
     return _save(fig, path)
 
 
+def tight_layout(fig) -> None:
+    """``fig.tight_layout()`` without matplotlib's "Tight layout not applied" warning: when the layout
+    cannot be tightened (e.g. a long legend) the figure is saved as drawn, which is all the warning says."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Tt]ight.?layout.*")
+        fig.tight_layout()
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    tight_layout(fig)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)
     os.replace(tmp, path)
@@ -494,15 +557,23 @@ def claim_verdicts(claims: Sequence[Mapping], records: Sequence[Mapping]) -> lis
     return out
 
 
-def render_claims(verdicts: Sequence[Mapping]) -> str:
-    return "\n".join(f"- **{v['verdict']}** — {v['text']} (`{v['id']}`)"
+def render_claims(verdicts: Sequence[Mapping], ref_verdicts: Sequence[Mapping] | None = None) -> str:
+    """One line per claim: verdict, text, evidence; with ``ref_verdicts``, the reference's verdict too."""
+    ref = {v["id"]: v["verdict"] for v in ref_verdicts or ()}
+    return "\n".join(f"- **{v['verdict']}**" + (f" (reference: {ref.get(v['id'], 'not checked')})"
+                                                   if ref_verdicts is not None else "")
+                     + f" — {v['text']} (`{v['id']}`)"
                      + (f": {v['evidence']}" if v["evidence"] else "") for v in verdicts)
 
 
 def render_figure(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping], records: Sequence[Mapping],
                   png_path: Path, claims: Sequence[Mapping] = (), all_records: Sequence[Mapping] = (),
-                  notes: Sequence[str] = ()) -> tuple[str, Path | None]:
-    """Markdown (summary table, image link, claims) and the PNG (None when nothing to plot)."""
+                  notes: Sequence[str] = (), ref_records: Sequence[Mapping] | None = None,
+                  ref_all_records: Sequence[Mapping] = ()) -> tuple[str, Path | None]:
+    """Markdown (summary table, image link, claims) and the PNG (None when nothing to plot).
+
+    With ``ref_records`` (the committed reference's newest records; ``ref_all_records`` with its
+    claim verdicts), the per-cell table and the claims show the reference beside ours."""
     metric = spec.get("metric", "normalized")
     p = spec.get("precision", infer_precision(entries))
     plot = spec.get("plot")
@@ -524,7 +595,14 @@ def render_figure(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping]
         out += [f"![{item}]({png.name})\n"]
     elif not panels:
         out += ["_no records yet: nothing plotted_\n"]
-    cells = compare_cells(records, entries, _key_names(records, entries), metric)
+    names = _key_names([*records, *(ref_records or [])], entries)
+    cells = compare_cells(records, entries, names, metric)
+    ref_cells = None
+    if ref_records is not None:
+        ref_cells = compare_cells(ref_records, entries, names, metric)
+        for k, rc in ref_cells.items():
+            if k not in cells:
+                cells[k] = compare_cells([], [rc["pub"]] if rc["pub"] else [{"keys": rc["keys"]}], names, metric)[k]
     if cells:
         first: dict[tuple[str, str], int] = {}  # text values keep the order they first appear in (the grid's)
         for c in cells.values():
@@ -532,12 +610,16 @@ def render_figure(item: str, spec: Mapping[str, Any], entries: Sequence[Mapping]
                 first.setdefault((k, str(v)), len(first))
         ordered = sorted(cells.values(), key=lambda c: tuple(_natural(v, first[(k, str(v))])
                                                              for k, v in c["keys"].items()))
-        rows = [[*(_label(v) for v in c["keys"].values()), format_cell(c, p)] for c in ordered]
+        by_id = {id(c): k for k, c in cells.items()}
+        rows = [[*(_label(v) for v in c["keys"].values()), format_cell(c, p)]
+                + ([format_ref(ref_cells.get(by_id[id(c)]), p)] if ref_cells is not None else []) for c in ordered]
         out += [f"Final `{metric}` per cell:\n",
-                _md(rows, headers=_key_names(records, entries) + ["ours vs published"]), ""]
+                _md(rows, headers=names + ["ours vs published"] + (["reference"] if ref_cells is not None else [])),
+                ""]
     verdicts = claim_verdicts(claims, all_records)
     if verdicts:
-        out += ["### Claims\n", render_claims(verdicts), ""]
+        ref_v = claim_verdicts(claims, ref_all_records) if ref_records is not None else None
+        out += ["### Claims\n", render_claims(verdicts, ref_v), ""]
     if notes:
         out += ["### Notes\n", *(f"- {t}" for t in ([notes] if isinstance(notes, str) else notes)), ""]
     return "\n".join(out), png
@@ -596,8 +678,12 @@ def _status_text(st: Mapping[str, Any]) -> str:
 
 
 def write_item_report(results_root: str | Path, profile: str, paper: str, item: str,
-                      published: Any = None, papers_root: str | Path | None = None) -> Path:
-    """Render ``<results_root>/<profile>/<paper>/<item>.md`` (and ``.png`` for figures); return its path."""
+                      published: Any = None, papers_root: str | Path | None = None,
+                      reference_root: str | Path | None = None) -> Path:
+    """Render ``<results_root>/<profile>/<paper>/<item>.md`` (and ``.png`` for figures); return its path.
+
+    With ``reference_root`` (the committed reference, when ``results_root`` holds this machine's
+    runs), every cell shows published | reference | this machine."""
     pub = published if isinstance(published, types.SimpleNamespace) else (
         normalize_published(published, paper) if published is not None else load_published(paper, papers_root))
     results_root = Path(results_root)
@@ -607,7 +693,11 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
         keys = dict.fromkeys(k for r in all_recs for k in (r.get("keys") or {}) if k not in ("method", "claim"))
         spec = {"kind": "table", "title": "(not listed in published.py)", "rows": list(keys),
                 "cols": "method", "metric": "normalized"}
-    recs = latest_records([r for r in all_recs if r.get("profile", profile) == profile])
+    recs, left_out = one_thread_setting(latest_records([r for r in all_recs if r.get("profile", profile) == profile]))
+    ref_recs = ref_all = None
+    if reference_root is not None and Path(reference_root).resolve() != results_root.resolve():
+        ref_all = load_records(reference_root, profile, paper, item)
+        ref_recs, _ = one_thread_setting(latest_records([r for r in ref_all if r.get("profile", profile) == profile]))
     entries = [e for e in pub.PUBLISHED if e.get("item") == item]
     notes = pub.NOTES.get(item, [])
     claims = [c for c in pub.CLAIMS if c.get("item") == item]
@@ -620,14 +710,26 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
     commits = sorted({str(g.get("commit"))[:10] + ("+dirty" if g.get("dirty") else "") for g in gits})
     if commits:
         head.append(f"Git commits: {', '.join(commits)}\n")
+    if ref_recs is not None:
+        ref_st = item_status(reference_root, profile, paper, item, entries, ref_all)
+        head.append(f"Records: this machine's under `{results_root}`; reference: the committed "
+                    f"`results/{profile}/{paper}/{item}.jsonl` ({_status_text(ref_st)}, newest record "
+                    f"{ref_st['newest'] or '—'})\n")
+    if left_out:
+        head.append("Left out (a cell's numbers are never averaged across thread counts; each cell keeps the "
+                    "thread count with the most records): "
+                    + ", ".join(f"{n} record{'s' if n != 1 else ''} made with {t} thread{'s' if t != 1 else ''}"
+                                for t, n in sorted(left_out.items())) + "\n")
     if pub.error:
         head.append(f"**published.py failed to load**: {pub.error}\n")
     if spec.get("kind") == "figure":
-        body, _ = render_figure(item, spec, entries, recs, base / f"{item}.png", claims, all_recs, notes)
+        body, _ = render_figure(item, spec, entries, recs, base / f"{item}.png", claims, all_recs, notes,
+                                ref_recs, ref_all or ())
     else:
-        body = render_table(item, spec, entries, recs, notes)
+        body = render_table(item, spec, entries, recs, notes, ref_records=ref_recs)
         if claims:
-            body += "\n### Claims\n\n" + render_claims(claim_verdicts(claims, all_recs)) + "\n"
+            ref_v = claim_verdicts(claims, ref_all) if ref_all is not None else None
+            body += "\n### Claims\n\n" + render_claims(claim_verdicts(claims, all_recs), ref_v) + "\n"
     base.mkdir(parents=True, exist_ok=True)
     path = base / f"{item}.md"
     _write_unless_only_timestamp_changed(path, "\n".join(head) + "\n" + body + "\n")
@@ -658,13 +760,19 @@ def profiles_with_records(results_root: str | Path) -> list[str]:
     return [p for p in PROFILE_NAMES if p in found] + sorted(p for p in found if p not in PROFILE_NAMES)
 
 
-def write_report(results_root: str | Path = "results", profiles: Sequence[str] | None = None,
-                 papers_root: str | Path | None = None, published: Mapping[str, Any] | None = None) -> Path:
+def write_report(results_root: str | Path | None = None, profiles: Sequence[str] | None = None,
+                 papers_root: str | Path | None = None, published: Mapping[str, Any] | None = None,
+                 reference_root: str | Path | None = None) -> Path:
     """Regenerate the item reports of ``profiles`` (default: all with records) and ``REPORT.md``.
 
-    ``published`` maps paper -> module (or namespace) and overrides the files under ``papers_root``.
+    ``results_root`` defaults to this machine's runs root (common.roots). ``published`` maps paper ->
+    module (or namespace) and overrides the files under ``papers_root``. With ``reference_root``
+    (the committed reference, for a runs root), item reports show the reference beside ours and
+    REPORT.md the reference's status beside this machine's.
     """
-    results_root = Path(results_root)
+    results_root = runs_root() if results_root is None else Path(results_root)
+    if reference_root is not None and Path(reference_root).resolve() == results_root.resolve():
+        reference_root = None
     papers = sorted(set(discover_papers(papers_root)) | set(published or {}))
     pubs = {}
     for paper in papers:
@@ -677,11 +785,18 @@ def write_report(results_root: str | Path = "results", profiles: Sequence[str] |
     for prof in regenerate:
         if prof not in with_records:
             print(f"profile {prof!r} has no records under {results_root}; nothing to regenerate for it")
+    whose = ("the committed reference results" if is_reference(results_root)
+             else f"this machine's runs (`{results_root}`), beside the committed reference")
+    regen = "python -m common.report --reference" if is_reference(results_root) else "python -m common.report"
     lines = ["# offmarl-repro — report\n",
-             f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}. "
+             f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} from {whose}. "
              "One section per profile with records; a profile's numbers are never mixed with another's. "
-             "Regenerate with `python -m common.report --all`.\n"]
-    if not sections:
+             f"Regenerate with `{regen}`.\n"]
+    headers = _REPORT_HEADERS if reference_root is None else _REPORT_HEADERS[:5] + ["reference"] + _REPORT_HEADERS[5:]
+    if not sections and reference_root is not None:
+        lines.append("_No runs on this machine yet_ (e.g. `./run_all.sh --profile smoke`, or "
+                     "`python papers/omar/table1.py --profile smoke`). The committed reference: `results/REPORT.md`.\n")
+    elif not sections:
         lines.append("_No results yet._ Items:\n")
         rows = [[paper, it, spec.get("kind"), spec.get("title", ""), "not run", "—", "—"]
                 for paper in papers for it, spec in pubs[paper].ITEMS.items()]
@@ -701,7 +816,7 @@ def write_report(results_root: str | Path = "results", profiles: Sequence[str] |
                 st = item_status(results_root, prof, paper, it, entries, recs)
                 link = "—"
                 if prof in regenerate:
-                    md = write_item_report(results_root, prof, paper, it, pub)
+                    md = write_item_report(results_root, prof, paper, it, pub, reference_root=reference_root)
                     link = f"[md]({md.relative_to(results_root).as_posix()})"
                     png = md.with_suffix(".png")
                     if png.exists():
@@ -713,8 +828,12 @@ def write_report(results_root: str | Path = "results", profiles: Sequence[str] |
                 if claims:
                     v = claim_verdicts(claims, recs)
                     status += f"; claims checked {sum(x['verdict'] != 'not checked' for x in v)}/{len(v)}"
-                rows.append([paper, it, spec.get("kind"), spec.get("title", ""), status, st["newest"] or "—", link])
-        lines.append(_md(rows, headers=_REPORT_HEADERS) if rows else "_no papers found_")
+                row = [paper, it, spec.get("kind"), spec.get("title", ""), status]
+                if reference_root is not None:
+                    ref_recs = load_records(reference_root, prof, paper, it)
+                    row.append(_status_text(item_status(reference_root, prof, paper, it, entries, ref_recs)))
+                rows.append(row + [st["newest"] or "—", link])
+        lines.append(_md(rows, headers=headers) if rows else "_no papers found_")
     results_root.mkdir(parents=True, exist_ok=True)
     path = results_root / "REPORT.md"
     _write_unless_only_timestamp_changed(path, "\n".join(lines) + "\n")
@@ -722,15 +841,26 @@ def write_report(results_root: str | Path = "results", profiles: Sequence[str] |
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
-    ap = argparse.ArgumentParser(description="Render results/<profile>/<paper>/<item>.md and results/REPORT.md "
-                                             "from the JSONL records and each paper's published.py.")
+    ap = argparse.ArgumentParser(
+        prog="python -m common.report",
+        description="Render <results>/<profile>/<paper>/<item>.md and <results>/REPORT.md from the JSONL records "
+                    "and each paper's published.py. <results> is this machine's runs root (runs/ or "
+                    f"${RUNS_ENV}), whose cells are shown beside the committed reference's; --reference renders "
+                    "the committed results/ itself (maintainers).")
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--profile", help="regenerate the item reports of this profile only")
+    g.add_argument("--profile", choices=PROFILE_NAMES, help="regenerate the item reports of this profile only")
     g.add_argument("--all", action="store_true", help="regenerate every profile that has records (default)")
-    ap.add_argument("--results", default="results", help="results root (default results)")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--results", default=None, metavar="DIR",
+                       help="results root (default: this machine's runs root)")
+    where.add_argument("--reference", action="store_true", help="render the committed reference results/")
     ap.add_argument("--papers", default=None, help="papers folder (default: the repository's papers/)")
     args = ap.parse_args(argv)
-    path = write_report(args.results, [args.profile] if args.profile else None, args.papers)
+    if args.papers is not None and not Path(args.papers).is_dir():
+        ap.error(f"--papers {args.papers!r} is not a folder")
+    root = REFERENCE_ROOT if args.reference else (Path(args.results) if args.results else runs_root())
+    ref = None if is_reference(root) else REFERENCE_ROOT
+    path = write_report(root, [args.profile] if args.profile else None, args.papers, reference_root=ref)
     print(f"wrote {path}")
     return path
 

@@ -18,7 +18,7 @@ from envs.base import EnvSpec, MultiAgentEnv, VecEnv
 
 # name -> (module, factory function). The factory's keyword arguments are the env's options.
 _REGISTRY: dict[str, tuple[str, str]] = {
-    # OMAR's particle worlds (official_code.md §1.5), built on mpe2's core
+    # OMAR's particle worlds (docs/omar_official_code.md#particle-environments), built on mpe2's core
     "omar/spread": ("envs.particles", "make_omar_spread"),
     "omar/tag": ("envs.particles", "make_omar_tag"),
     "omar/world": ("envs.particles", "make_omar_world"),

@@ -6,7 +6,7 @@
     mpe/simple_world_comm   mpe2.simple_world_comm_v3.parallel_env(continuous_actions=True, num_good, num_adversaries,
                                                                    num_obstacles, num_food, num_forests, max_cycles)
 
-What our boundary adds and nothing more (ref: ../shared/reference/stack.md §2):
+What our boundary adds and nothing more (mpe2's own API: docs/stack.md#mpe-through-mpe2):
 - Every mpe2 agent is one of our agents, in mpe2's ``possible_agents`` order (adversaries first, then
   good agents / prey; the world_comm leader is agent 0). No agent is scripted here.
 - Actions are mpe2's continuous ``Box(0, 1)``: 5 dims ``[no-op, left, right, down, up]`` per agent, 9 for the

@@ -10,8 +10,9 @@ probability that two independent behavior agents match, P(→)P(→) + P(←)P(�
 0.623), 0.5 (0.502), 0.25·0.75+0.75·0.25 = 0.375 (0.375), and Table 3 scores lie in [0, 1]. So a score
 is the reward of ONE play of the matrix game, and the Q-values of §5.2 are the one-shot payoffs (with
 γ > 0 over several plays they would exceed 1). The official code's 'toy' branches agree: world-model
-rollouts of k = 1 step and no memory (official_code.md §3.4). Hence ``episode_length = 1`` by default:
-an episode is one play of the game, and "iterated" means the game is played again episode after episode.
+rollouts of k = 1 step and no memory (docs/moma_ppo_official_code.md#iterated-coordination-game).
+Hence ``episode_length = 1`` by default: an episode is one play of the game, and "iterated" means the
+game is played again episode after episode.
 ``episode_length = T > 1`` plays T rounds in one episode (return in [0, T]; divide by T to compare with
 the paper's scores).
 

@@ -30,6 +30,9 @@ single-agent env). What this module adds:
 - One team reward (``spec.shared_reward``), ``terminated``/``truncated`` passed through from the v5 env
   (Hopper, Walker2d and Ant end early when unhealthy); episodes of 1000 steps (Reacher 50).
 - ``reset(seed)`` calls ``reset(seed=seed)`` of MaMuJoCo (hence of the v5 env); ``reset(None)`` continues its RNG.
+- Two known third-party messages that tell our users nothing are dropped where we trigger them (Farama's
+  Adroit notice on ``import gymnasium_robotics``; MuJoCo's ``settotalmass`` compiler warning, once per
+  HalfCheetah built); any other output of those calls passes (tests/test_noise.py).
 
 Observation index sets (indices into ``state``; the layouts of the v5 observations are
 HalfCheetah/Walker2d: 0 root z, 1 root angle, 2-7 joint angles [thigh, shin/leg, foot of the back/right
@@ -93,6 +96,10 @@ MOMA-PPO's datasets) drops column 10 (the always-zero z of fingertip − target)
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +191,56 @@ def obs_modes(task: str) -> list[str]:
     return list(_MODES[task])
 
 
+# ---- third-party output that tells our users nothing -------------------------------------------------
+# Each pattern is one known message, dropped only around the call of ours that triggers it; every other
+# line that call writes is passed on unchanged.
+# Farama's notice on the Adroit hand envs' rewards, printed to sys.stderr by ``import gymnasium_robotics``
+# (from the farama_notifications package) whatever envs one uses; we use none of them.
+_ADROIT_NOTICE = re.compile(r"^AdroitHand\w+-v1, .*reward functions were updated in v1\.2\.1")
+# MuJoCo's compiler warning on Gymnasium's half_cheetah.xml (``<compiler settotalmass="14"/>``), raised at
+# every compile of the model (every HalfCheetah env built) by C code that prints it to stderr and appends it
+# to MUJOCO_LOG.TXT in the working directory. The masses the attribute sets are the ones the env means.
+_MUJOCO_NOISE = re.compile(r"^compiler attribute 'settotalmass' is deprecated")
+
+
+def _import_mamujoco():
+    """``gymnasium_robotics.mamujoco_v1``; the first import's stderr without Farama's Adroit notice."""
+    if "gymnasium_robotics" not in sys.modules:
+        buf = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(buf):
+                import gymnasium_robotics  # noqa: F401
+        finally:
+            lines = buf.getvalue().splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not _ADROIT_NOTICE.match(line)))
+    from gymnasium_robotics import mamujoco_v1
+
+    return mamujoco_v1
+
+
+@contextlib.contextmanager
+def _quiet_mujoco_warnings():
+    """Within: MuJoCo warnings matching ``_MUJOCO_NOISE`` are dropped (neither printed nor logged); any
+    other goes to the warning handler set before, or with none to stderr as MuJoCo prints it."""
+    import mujoco
+
+    before = mujoco.get_mju_user_warning()
+
+    def handler(msg: str) -> None:
+        if _MUJOCO_NOISE.match(msg):
+            return
+        if before is not None:
+            before(msg)
+        else:
+            print(f"WARNING: {msg}", file=sys.stderr, flush=True)
+
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(before)
+
+
 # ---- the env ----------------------------------------------------------------------------------------
 
 
@@ -202,13 +259,13 @@ class MaMuJoCoEnv(MultiAgentEnv):
         gym_env=None,
         **mamujoco_kwargs,
     ):
-        from gymnasium_robotics import mamujoco_v1
-
+        mamujoco_v1 = _import_mamujoco()
         mode = _check_mode(name, task, obs_mode)
         kwargs = {**mamujoco_kwargs, **dict(mode.mamujoco_kwargs)}
         if gym_env is not None:
             kwargs["gym_env"] = gym_env
-        self.raw = mamujoco_v1.parallel_env(scenario, agent_conf, **kwargs)
+        with _quiet_mujoco_warnings():  # builds (compiles) the MuJoCo model
+            self.raw = mamujoco_v1.parallel_env(scenario, agent_conf, **kwargs)
         self.native = mode.obs_index is None  # per-agent obs are MaMuJoCo's own
         agents = tuple(self.raw.possible_agents)
         if self.native:

@@ -1,11 +1,13 @@
 """OMAR's modified particle worlds and OTC's particle variants, built on mpe2's entities and scenarios.
 
-    omar/spread      OMAR's Cooperative Navigation (official_code.md §1.5)           3 agents, obs 18
+    omar/spread      OMAR's Cooperative Navigation                                   3 agents, obs 18
     omar/tag         OMAR's Predator-Prey: 3 learned predators + 1 fixed prey        obs 16 (prey 14)
     omar/world       OMAR's World: 3 learned predators + 1 fixed prey, no comm       obs 24 (prey 22)
     omar/spread1d    OMAR's motivating example (Section 3.1): n agents on a line     obs 2n+1
     otc/navigation   OTC's Cooperative Navigation (appendix "Experiment Settings")   obs 4N+2
     otc/predator_prey OTC's Predator-Prey with a rule-based faster prey              obs 2n+6 (prey 2n+4)
+
+OMAR's worlds as its official code defines them: docs/omar_official_code.md#particle-environments.
 
 Every scenario SUBCLASSES mpe2's (``mpe2.simple_spread``, ``simple_tag``, ``simple_world_comm``) and every
 step runs mpe2's ``World.step`` (dt 0.1, damping 0.25, contact force 100, margin 1e-3) with the force and

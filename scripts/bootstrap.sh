@@ -2,7 +2,7 @@
 # Create or reuse the local virtual environment and install offmarl-repro into it.
 # Sourced by run_all.sh and run_tests.sh; safe to run on its own: `bash scripts/bootstrap.sh`.
 # Order matters: torch first as torch==2.13.0 (the CPU wheel where pip is configured to serve it;
-# an open torch range on an empty env would resolve the newest CUDA build, see stack.md §1),
+# an open torch range on an empty env would resolve the newest CUDA build, see docs/stack.md#install),
 # then the package with the exact versions of constraints.txt.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

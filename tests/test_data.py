@@ -10,10 +10,13 @@ The hand-built dataset (2 agents, obs dims (3, 2) padded to O=3, act dims (2, 1)
     4   [-1, 1]            terminal  -> episode 1: mean 3+0 = 3,   sum 6,  agent0 4
 """
 
+import importlib
 import json
 import os
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,7 +93,17 @@ def test_default_path_under_data_root(tmp_path, monkeypatch):
     assert (tmp_path / "omar/spread/medium-v1.npz").exists()
     assert Dataset.load("omar/spread/medium-v1").size == 5  # an id resolves under the root
     monkeypatch.delenv("OFFMARL_DATA")
-    assert str(D.data_root()) == "data"
+    assert D.data_root() == Path(ROOT) / "data"
+
+
+def test_default_root_is_the_repository_data_folder(tmp_path, monkeypatch):
+    """Without $OFFMARL_DATA the root is <repo>/data from any working directory (no stray ./data)."""
+    monkeypatch.delenv("OFFMARL_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert D.data_root() == Path(ROOT) / "data" and D.data_root().is_absolute()
+    assert D.dataset_path("omar/spread/medium-v1") == Path(ROOT) / "data" / "omar" / "spread" / "medium-v1"
+    monkeypatch.setenv("OFFMARL_DATA", "~/offmarl-data")
+    assert D.data_root() == Path.home() / "offmarl-data"
 
 
 def test_checksum_mismatch(tmp_path):
@@ -106,12 +119,80 @@ def test_checksum_mismatch(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(DatasetError, match="missing.*nope.json"):
+    with pytest.raises(DatasetError, match="missing.*nope.json") as e:
         Dataset.load(tmp_path / "nope")
+    assert str(e.value).endswith("to regenerate it, re-run the script that needs it (paper scripts generate "
+                                 "missing datasets)")  # no file to delete, no card to read
     base = make_ds().save(tmp_path / "ds")
     os.unlink(str(base) + ".npz")
-    with pytest.raises(DatasetError, match=r"missing.*ds\.npz"):
+    with pytest.raises(DatasetError, match=r"missing.*ds\.npz") as e:
         Dataset.load(base)
+    assert f"rm {base}.json)" in str(e.value)  # the half left behind
+
+
+REGEN = "python -m papers.omar.datasets --generate --profile quick --env omar/spread --env-options '{}'"
+
+
+def _corrupt(npz):
+    raw = bytearray(open(npz, "rb").read())
+    raw[len(raw) // 2] ^= 0xFF
+    open(npz, "wb").write(bytes(raw))
+
+
+def test_error_says_how_to_regenerate(tmp_path):
+    """A broken dataset's error names both files and both checksums, and ends with what to run: the
+    card's regenerate_command after deleting the files, or (no command) re-running the script."""
+    assert make_ds().card["regenerate_command"] is None
+    base = make_ds(regenerate_command=REGEN).save(tmp_path / "my data" / "ds")
+    npz, js = f"{base}.npz", f"{base}.json"
+    assert Dataset.load(base).card["regenerate_command"] == REGEN
+    good = D.sha256_file(npz)
+    _corrupt(npz)
+    with pytest.raises(DatasetError) as e:
+        Dataset.load(base)
+    msg = str(e.value)
+    assert f"{npz}: checksum mismatch" in msg and f"card {js} says {good}" in msg and D.sha256_file(npz) in msg
+    rm = f"rm {shlex.quote(npz)} {shlex.quote(js)}"
+    assert msg.endswith(f"to regenerate it, delete its files ({rm}), then run: {REGEN}")
+    rm = msg.split("(rm ")[1].split("), then")[0]
+    assert shlex.split(rm) == [npz, js]  # a shell-ready deletion, even with a space in the path
+
+    base = make_ds().save(tmp_path / "ds2")
+    _corrupt(f"{base}.npz")
+    with pytest.raises(DatasetError, match="checksum mismatch") as e:
+        Dataset.load(base)
+    assert str(e.value).endswith(f"to regenerate it, delete its files (rm {base}.npz {base}.json), then re-run the "
+                                 "script that needs it (paper scripts generate missing datasets; its card "
+                                 "records no regenerate_command)")
+    _rewrite(base, card_edit=lambda c: c.update(format_version=99, regenerate_command=REGEN))
+    with pytest.raises(DatasetError, match=f"format_version 99.*then run: {REGEN}$"):
+        Dataset.read_card(base)
+
+
+def test_load_or_generate_records_the_command(tmp_path, monkeypatch):
+    """The paper's command goes into every generated card; a corrupt file's error quotes it; deleting the
+    files as told makes the next call generate again."""
+    collect = importlib.import_module("common.behavior.collect")  # the package's `collect` is the function
+    sizes = {"random": 5, "expert": 5}
+    calls = []
+
+    def fake_protocol(env, env_options, sizes, **kw):  # stands in for the MATD3 behavior run
+        calls.append(env)
+        prot = {"sizes": dict(sizes), "env_options": {}}
+        return [{k: make_ds(kind=k).with_card(protocol=prot) for k in sizes}]
+
+    monkeypatch.setattr(collect, "generate_protocol", fake_protocol)
+    out = collect.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
+    base = tmp_path / "omar" / "spread" / "random-v1"
+    assert out["random"].card["regenerate_command"] == REGEN and Dataset.read_card(base)["regenerate_command"] == REGEN
+    _corrupt(f"{base}.npz")
+    with pytest.raises(DatasetError, match=f"checksum mismatch.*rm {base}.npz {base}.json\\), then run: {REGEN}$"):
+        collect.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
+    os.unlink(f"{base}.npz")
+    os.unlink(f"{base}.json")
+    collect.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
+    assert len(calls) == 2
+    assert collect.load_or_generate("omar/spread", None, sizes, root=tmp_path)["random"].size == 5
 
 
 def test_missing_key(tmp_path):

@@ -10,7 +10,7 @@ from env_checks import check_determinism, check_parallel_api, check_spec_and_epi
 
 import envs
 
-# name -> (mpe2 module, options, agents, obs dims, act dims, state dim)   (stack.md §2 table)
+# name -> (mpe2 module, options, agents, obs dims, act dims, state dim)   (docs/stack.md#mpe-through-mpe2, table)
 CASES = {
     "mpe/simple_spread": (
         "mpe2.simple_spread_v3",

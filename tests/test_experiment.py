@@ -17,10 +17,14 @@ from common.experiment import (
     main,
     make_parser,
     pack_curve,
+    plan_path,
+    record_threads,
     records_path,
+    results_root_of,
     run_cells,
     unpack_curve,
 )
+from common.roots import REFERENCE_ROOT, runs_root
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
 
@@ -248,13 +252,79 @@ def test_cli(tmp_path, capsys):
     assert "unknown device 'tpu'; valid devices: cpu, cuda" in capsys.readouterr().err
     assert not (tmp_path / "smoke").exists()
     args = make_parser("x").parse_args([])
-    assert (args.profile, args.device, args.results, args.seeds, args.force) == ("quick", "cpu", "results", None, False)
+    assert (args.profile, args.device, args.results, args.seeds, args.force, args.threads) == \
+        ("quick", "cpu", None, None, False, 1)
+    assert results_root_of(args) == runs_root()  # this machine's runs, never the committed reference
+    assert results_root_of(make_parser("x").parse_args(["--reference"])) == REFERENCE_ROOT
     s = main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
              argv=["--profile", "smoke", "--seeds", "3", "--results", str(tmp_path), "--no-report"])
     out = capsys.readouterr().out
     assert "profile=smoke" in out and str(tmp_path) in out and len(s.ran) == 1
     assert load_records(tmp_path, "smoke", "toy", "table1")[0]["seed"] == 3
     assert math.isfinite(load_records(tmp_path, "smoke", "toy", "table1")[0]["score"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "-1"], "seed -1 is out of range"),
+    (["--seeds", "x"], "seed 'x' is not an integer"),
+    (["--seeds"], "expected at least one argument"),
+    (["--seeds", "2", "2"], "seed 2 is given twice"),
+    (["--threads", "0"], "threads 0 must be a positive integer"),
+    (["--threads"], "expected one argument"),
+    (["--jobs", "0"], "jobs 0 must be a positive integer"),
+    (["--profile"], "expected one argument"),
+    (["--profile", "medium"], "invalid choice: 'medium'"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--results"], "expected one argument"),
+    (["--reference", "--results", "x"], "not allowed with argument"),
+])
+def test_bad_arguments_stop_before_any_side_effect(tmp_path, capsys, argv, message):
+    """Issue 27, point 2: a bad value (``--seeds -1`` used to be merged into the tracked plan file before
+    it was checked) or a missing one stops the script with a message naming it, and nothing is written."""
+    root = tmp_path / "res"
+    root.mkdir()
+    (root / "smoke" / "toy").mkdir(parents=True)
+    plan = root / "smoke" / "toy" / "table1.plan.json"
+    plan.write_text('{"cells": []}')
+    extra = [] if "--results" in argv or "--reference" in argv else ["--results", str(root)]
+    with pytest.raises(SystemExit) as e:
+        main("toy table", lambda p: _cells([1]), det_job, "toy", "table1", argv=["--profile", "smoke", *argv, *extra])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+    assert plan.read_text() == '{"cells": []}' and sorted(p.name for p in (root / "smoke" / "toy").iterdir()) == \
+        ["table1.plan.json"]
+    with pytest.raises(ValueError, match="seed -1 is out of range"):  # the library call checks too
+        run_cells(_cells([1]), det_job, "smoke", seeds=[-1], results_root=root)
+    assert plan.read_text() == '{"cells": []}'
+
+
+def test_threads_are_set_recorded_and_part_of_a_runs_identity(tmp_path):
+    """Issue 27, point 1: the script sets the thread count it records (default 1, whatever torch's default);
+    a run under another count is a different run (not skipped as done) and never reused as this one."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
+             argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report"])
+        (r1,) = load_records(tmp_path, "smoke", "toy", "table1")
+        assert r1["threads"] == 1 and torch.get_num_threads() == 1
+        s = main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
+                 argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report"])
+        assert len(s.skipped) == 1 and not s.ran
+        s = main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
+                 argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report",
+                       "--threads", "2"])
+        assert len(s.ran) == 1 and not s.reused
+        assert sorted(r["threads"] for r in load_records(tmp_path, "smoke", "toy", "table1")) == [1, 2]
+        legacy = dict(r1)
+        del legacy["threads"]  # records older than the field count as one thread
+        assert record_threads(legacy) == 1
+        last = json.loads(plan_path(tmp_path, "smoke", "toy", "table1").read_text())["last_run"]
+        assert last["threads"] == 2 and last["runs"] == 1 and last["wall_s"] >= 0
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_item_default_seeds_apply_per_profile_and_yield_to_the_flag(tmp_path):

@@ -42,7 +42,10 @@ def test_env_options_are_part_of_the_spec_and_the_cache_path():
 
 
 def test_published_stats_medium_positions():
-    """official_code.md §1.7: spread's medium data sit 31 % of the way from random to expert, etc."""
+    """Spread's medium data sit 31 % of the way from random to expert, etc.
+
+    Source: docs/omar_official_code.md#released-dataset-statistics.
+    """
     for env, frac in MEDIUM_FRACTION.items():
         s = od.PUBLISHED_STATS[env]
         pos = od.medium_position(s["random"][0], s["medium"][0], s["expert"][0])

@@ -1,6 +1,6 @@
 """`--profile full` is the official protocol: every cell of every OMAR item, built (not run) at full,
 carries the code's update counts, evaluation schedule and network sizes and the paper's dataset sizes
-(papers/omar/config.py, ../shared/reference/official_code.md §1.3, paper §4.1.1).
+(papers/omar/config.py, docs/omar_official_code.md#hyperparameters, paper §4.1.1).
 
 The values below are written out, not read back from config.py, so that a change to config.py (or to
 the profile scaling) that moves full away from the protocol fails here.
@@ -24,7 +24,8 @@ OFFICIAL_UPDATES = {
     **{("omar/world", k): 1_001 for k in C.DATASETS},
     **{("mamujoco/halfcheetah-2x3", k): 100_001 for k in C.DATASETS},
 }
-# The code's per-dataset (tau = omar_coe, alpha = cql_alpha), its env_config_map (official_code.md §1.3).
+# The code's per-dataset (tau = omar_coe, alpha = cql_alpha), its env_config_map
+# (docs/omar_official_code.md#per-dataset-tau-and-alpha).
 OFFICIAL_TAU_ALPHA = {
     "omar/spread": {"random": (1.0, 0.5), "medium-replay": (1.0, 1.0), "medium": (1.0, 5.0), "expert": (1.0, 5.0)},
     "omar/tag": {"random": (0.9, 0.5), "medium-replay": (0.9, 0.5), "medium": (0.7, 5.0), "expert": (0.9, 5.0)},

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from scipy.stats import trim_mean
@@ -184,13 +186,14 @@ def test_rerendering_unchanged_results_leaves_the_files_alone(world):
     """Only the 'generated' time would differ, so the .md files (and REPORT.md) are not rewritten;
     a new record changes the item's report."""
     papers, res = world
-    md = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers)
+    ref = report.REFERENCE_ROOT  # as report.main renders a non-reference root
+    md = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers, reference_root=ref)
     top = report.main(["--results", str(res), "--papers", str(papers)])
     old = {p: (p.read_text(), p.stat().st_mtime_ns) for p in (md, top)}
     for p in (md, top):  # make the files look old so that a rewrite would show in the time stamps
         p.write_text(p.read_text().replace("enerated 2026-", "enerated 2025-"))
     stamped = {p: p.read_text() for p in (md, top)}
-    report.write_item_report(res, "quick", "fake", "table1", papers_root=papers)
+    report.write_item_report(res, "quick", "fake", "table1", papers_root=papers, reference_root=ref)
     report.main(["--results", str(res), "--papers", str(papers)])
     assert all(p.read_text() == stamped[p] for p in (md, top))
     append_record(records_path(res, "quick", "fake", "table1"),
@@ -226,3 +229,38 @@ def test_figure_cell_rows_in_natural_key_order(world, tmp_path):
     rows = [ln.split("|")[1:3] for ln in table.splitlines() if ln.startswith("| ") and "n_agents" not in ln]
     assert [(a.strip(), b.strip()) for a, b in rows] == [
         (str(n), m) for n in (2, 3, 10) for m in ("omar", "cql")], md
+
+
+def test_this_machine_beside_the_reference_and_the_published(world, tmp_path):
+    """Issue 27: a runs root's report shows each cell as published | reference (committed) | this
+    machine, with the reference's verdict, ours − reference, and each claim's reference verdict."""
+    papers, ref = world  # the world's records play the committed reference
+    mine = tmp_path / "runs"
+    spread = {"env": "omar/spread", "dataset": "expert"}
+    for seed, v in enumerate([11.0, 13.0]):
+        append_record(records_path(mine, "quick", "fake", "table1"), _rec("table1", {**spread, "method": "omar"}, seed, v))
+    md = report.write_item_report(mine, "quick", "fake", "table1", papers_root=papers, reference_root=ref).read_text()
+    assert "12.0 ± 1.0 (2) vs 11.0 ± 2.0, Δ +1.0 within · ref 12.0 ± 1.6 (3) within" in md
+    assert "ref 20.0 ± 0.0 (3) differs" in md  # only the reference ran cql: its row is still there
+    assert re.search(r"\| 12.0 ± 1.6 \(3\) within +\| \+0.0 ", md)  # detail: reference, ours − ref
+    assert "Reference verdicts: within 1, differs 1" in md
+    assert "reference: the committed `results/quick/fake/table1.jsonl` (partial 3/4 cells" in md
+    append_record(records_path(mine, "quick", "fake", "figure2"),
+                  _rec("figure2", {"env": "omar/spread", "method": "omar"}, 0, 1.0, [{"step": 0, "score": 1.0}]))
+    fig = report.write_item_report(mine, "quick", "fake", "figure2", papers_root=papers, reference_root=ref).read_text()
+    assert "- **not checked** (reference: holds) — OMAR ends above CQL" in fig
+    top = report.write_report(mine, papers_root=papers, reference_root=ref).read_text()
+    # this machine: omar ran 2 of quick's 3 seeds; the reference: 3 of its 4 cells
+    assert re.search(r"\| fake +\| table1 +\| table +\| Main results +\| partial 0/3 cells +\| partial 3/4 cells", top)
+    assert "this machine's runs" in top
+
+
+def test_records_made_with_other_thread_counts_are_not_averaged_in(world):
+    """A cell's numbers come from one thread count (the one with the most records); the rest are
+    left out, and the report says so."""
+    papers, res = world
+    spread = {"env": "omar/spread", "dataset": "expert", "method": "omar"}
+    append_record(records_path(res, "quick", "fake", "table1"), {**_rec("table1", spread, 5, 1000.0), "threads": 2})
+    md = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers).read_text()
+    assert "12.0 ± 1.6 (3) vs 11.0 ± 2.0" in md and "1000" not in md
+    assert "1 record made with 2 threads" in md

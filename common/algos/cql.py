@@ -4,8 +4,9 @@ OMAR Eq. (1): the critic minimizes the TD error plus
     alpha * E_{o ~ D} [ log sum_a exp Q(o, a) - E_{a ~ D} Q(o, a) ],
 with the log-sum-exp estimated by importance sampling over K sampled actions:
     T * logsumexp_k( (Q(o, a_k) - log p(a_k)) / T )
-(official_code.md §1.2: MPE samples K = 10 actions from U(-1, 1)^d, log p = log 0.5^d, T = 1;
-HalfCheetah adds policy-centred groups). Shapes: M members, B batch, K sampled actions, A action dims.
+(docs/omar_official_code.md#critic-and-cql: MPE samples K = 10 actions from U(-1, 1)^d,
+log p = log 0.5^d, T = 1; HalfCheetah adds policy-centred groups).
+Shapes: M members, B batch, K sampled actions, A action dims.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ Options beyond the independent learner (both off by default; off = the learner a
                  would differ).
 
 Official code consulted: ling-pan/OMAR ``algorithms/maddpg.py``, ``utils/agents.py``,
-``utils/networks.py`` (described in ../shared/reference/official_code.md §1.2-1.3):
+``utils/networks.py`` (summarized in docs/omar_official_code.md#algorithm and #hyperparameters):
   - networks: BatchNorm1d on the input, Linear-ReLU-Linear-ReLU-Linear, hidden 64; actor tanh with last
     layer U(+-3e-3); twin critic heads share one input BN. All four networks (targets included) stay in
     train mode during updates, so BN uses batch statistics and updates running ones everywhere.
@@ -117,7 +117,7 @@ class ITD3Config:
     critic_lr: float = 0.01  # Adam lr of the critics (same as actor in OMAR)
     batch_size: int = 1024  # per-member minibatch (OMAR MPE 1024; HalfCheetah 256)
     replace: bool = False  # sample with replacement? OMAR's buffer samples without (np.random.choice)
-    gamma: float = 0.95  # discount (OMAR: 0.95 everywhere in effect, official_code.md §1.3)
+    gamma: float = 0.95  # discount (OMAR: 0.95 everywhere in effect, docs/omar_official_code.md#hyperparameters)
     tau_target: float = 0.01  # Polyak rate of the target networks (OMAR MPE 0.01; HalfCheetah 0.005)
     grad_clip: float = 0.5  # per-member gradient-norm clip of each network (OMAR: 0.5)
     input_norm: bool = True  # BatchNorm1d on the network inputs (OMAR's MLPNetwork.in_fn)
@@ -361,7 +361,7 @@ class ITD3:
 
     @classmethod
     def init(cls, spec, cfg: ITD3Config | None = None, seeds: Sequence[int] = (0,), **kw) -> "ITD3":
-        """ARCHITECTURE's Learner entry: spec with obs_dims / act_dims per agent."""
+        """The learner's constructor from an env spec (obs_dims / act_dims per agent) and the seeds."""
         return cls(spec.obs_dims, spec.act_dims, len(seeds), cfg, seeds=list(seeds), **kw)
 
     # ---- data ---------------------------------------------------------------------------------

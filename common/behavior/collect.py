@@ -1,4 +1,4 @@
-"""The D4RL-style dataset protocol of OMAR §5.1 (official_code.md §1.7), reused by later papers.
+"""The D4RL-style dataset protocol of OMAR §5.1 (docs/omar_official_code.md#protocol), reused by later papers.
 
     random         a randomly initialized MATD3 policy (or uniform actions) + Gaussian noise
     medium-replay  every transition of the behavior learner's replay buffer until its policy first
@@ -14,11 +14,12 @@ nor the medium level is published. Our choices (recorded in every card):
   ``random + medium_fraction · (expert − random)``, where random = the score of the random behavior
   policy and expert = the final score, both by the same deterministic evaluation. The default
   ``medium_fraction = 0.31`` is where OMAR's spread medium data sits between its random and expert
-  data (273.39 − 159.57) / (530.95 − 159.57) (§1.7 table). Since expert is only known at the end,
-  MATD3 is trained fully while actor snapshots are kept at every evaluation; the medium snapshot and
+  data (273.39 − 159.57) / (530.95 − 159.57) (docs/omar_official_code.md#released-dataset-statistics).
+  Since expert is only known at the end, MATD3 is trained fully while actor snapshots are kept at every evaluation; the medium snapshot and
   the medium-replay cut are chosen afterwards (the buffer is sized so that it never wraps);
 - reference scores: ``ref_scores = {random: mean return of the random dataset, expert: mean return
-  of the expert dataset}`` in all four cards (the §1.7 proxies: OMAR publishes no constants).
+  of the expert dataset}`` in all four cards (OMAR publishes no constants; these are the proxies of
+  docs/omar_official_code.md#normalization-constants).
 
 Episodes are complete except the last one of a dataset, which may be cut (``timeouts[-1] = True``).
 Rewards are per agent as the env gives them; ``episode_returns`` follow ``return_mode``.
@@ -36,7 +37,7 @@ import numpy as np
 
 import envs
 from common.behavior.matd3 import MATD3, MATD3Config, train
-from common.data import Dataset, DatasetError, dataset_id, dataset_path, data_root
+from common.data import Dataset, DatasetError, dataset_id, dataset_path, data_root, regenerate_hint
 from common.evaluate import eval_seed, evaluate
 
 __all__ = ["collect", "medium_replay_from_buffer", "generate_protocol", "load_or_generate", "GENERATOR"]
@@ -377,6 +378,7 @@ def load_or_generate(
     root: str | Path | None = None,
     regenerate: bool = False,
     kinds: Sequence[str] | None = None,
+    regenerate_command: str | None = None,
     **kw,
 ) -> dict[str, Dataset]:
     """Load the protocol's datasets of behavior seed ``seed`` from the cache (checksums verified by
@@ -390,7 +392,10 @@ def load_or_generate(
     Paths: ``dataset_path("<env>/<kind>-v<version>")`` (under ``root`` instead of data_root() if
     given), with an ``-o<hash>`` suffix for non-empty env_options (:func:`options_suffix`) and a
     ``-seed<k>`` suffix for seeds other than 0. A cached set whose cards disagree
-    with the request (sizes, env options) raises DatasetError: regenerate or bump the version."""
+    with the request (sizes, env options) raises DatasetError: regenerate or bump the version.
+
+    ``regenerate_command``: the shell command that makes this set again (e.g. the paper module's
+    ``--generate`` line), recorded in every generated card and quoted by load errors (a corrupt file)."""
     want_kinds = list(sizes) if kinds is None else list(kinds)
     unknown = [k for k in want_kinds if k not in sizes]
     if unknown:
@@ -407,13 +412,14 @@ def load_or_generate(
             got = {"sizes": prot.get("sizes"), "env_options": prot.get("env_options")}
             if got != want:
                 raise DatasetError(f"{paths[k]}: cached dataset was made with {got}, requested {want}; "
-                                   "pass regenerate=True or a new version")
+                                   f"pass regenerate=True or a new version, or {regenerate_hint(paths[k])}")
         refs = {json.dumps(c.get("ref_scores"), sort_keys=True) for c in cards.values()}
         if len(refs) != 1:
             raise DatasetError(f"cached datasets of {env_name} seed {seed} disagree on ref_scores: {sorted(refs)}")
         return out
     (out,) = generate_protocol(env_name, env_options, sizes, seeds=(seed,), version=version, **kw)
     for k, d in out.items():
+        d.card["regenerate_command"] = regenerate_command
         d.save(paths[k])
     return {k: out[k] for k in want_kinds}
 

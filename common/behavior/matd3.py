@@ -2,7 +2,7 @@
 
 Paper: Ackermann, Gabler, Osa, Sugiyama, "Reducing Overestimation Bias in Multi-Agent Domains Using
 Double Centralized Critics" (2019) = MADDPG (Lowe et al. 2017) with TD3's three fixes
-(Fujimoto et al. 2018). OMAR (§5.1, official_code.md §1.7) generates its MPE and HalfCheetah data
+(Fujimoto et al. 2018). OMAR (§5.1, docs/omar_official_code.md#protocol) generates its MPE and HalfCheetah data
 with MATD3 behavior policies; the generation code is not released, so the defaults below follow
 the MADDPG/MPE convention (hidden 64, γ 0.95, τ 0.01, batch 1024; maddpg-pytorch, which OMAR's code
 is built on) and TD3's MuJoCo convention (hidden 256, lr 3e-4, γ 0.99, τ 0.005, batch 256,

@@ -1,5 +1,5 @@
 """OMAR's hyperparameters as data: defaults = the official code (ling-pan/OMAR, described in
-../shared/reference/official_code.md §1.3), profile overrides as plain dicts.
+docs/omar_official_code.md#hyperparameters), profile overrides as plain dicts.
 
 Where the paper is silent the code decides; where they disagree the code is the default and the
 paper's variant is an option (papers/omar/README.md lists each case).
@@ -14,7 +14,7 @@ ENV_CHEETAH = "mamujoco/halfcheetah-2x3"
 DATASETS = ("random", "medium-replay", "medium", "expert")
 
 # Per-dataset (tau = imitation weight `omar_coe`, alpha = CQL weight), the code's `env_config_map`
-# (the CLI flags --omar_coe / --cql_alpha are ignored there). official_code.md §1.3.
+# (the CLI flags --omar_coe / --cql_alpha are ignored there). docs/omar_official_code.md#per-dataset-tau-and-alpha.
 TAU_ALPHA: dict[str, dict[str, tuple[float, float]]] = {
     "omar/spread": {"random": (1.0, 0.5), "medium-replay": (1.0, 1.0), "medium": (1.0, 5.0), "expert": (1.0, 5.0)},
     "omar/tag": {"random": (0.9, 0.5), "medium-replay": (0.9, 0.5), "medium": (0.7, 5.0), "expert": (0.9, 5.0)},
@@ -22,7 +22,8 @@ TAU_ALPHA: dict[str, dict[str, tuple[float, float]]] = {
     ENV_CHEETAH: {"random": (1.0, 1.0), "medium-replay": (0.9, 5.0), "medium": (0.7, 1.0), "expert": (0.5, 5.0)},
 }
 
-# Gradient steps per agent = num_steps / steps_per_update + 1 in the code's loop (official_code.md §1.3).
+# Gradient steps per agent = num_steps / steps_per_update + 1 in the code's loop
+# (docs/omar_official_code.md#update-counts).
 UPDATES = {
     "omar/spread": {"random": 6_001, "medium-replay": 2_001, "medium": 2_001, "expert": 2_001},
     "omar/tag": {"random": 2_001, "medium-replay": 1_001, "medium": 2_001, "expert": 2_001},
@@ -34,7 +35,7 @@ EVAL_EVERY = {"mpe": 10, "mujoco": 500}  # updates between evaluations (code: ev
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """Network and optimizer sizes per task family (official_code.md §1.3)."""
+    """Network and optimizer sizes per task family (docs/omar_official_code.md#hyperparameters)."""
 
     hidden: int  # MLP width, 2 hidden layers, BatchNorm1d on the input
     lr: float  # Adam, actor and critic
@@ -56,7 +57,8 @@ CHEETAH = TaskConfig(hidden=256, lr=3e-4, batch=256, gamma=0.95, target_tau=0.00
                      omar_elites=5, sampler="cem", cql_proposal="mujoco", episode_length=1000)
 
 # Dataset sizes of the full protocol (paper §4.1.1) and the medium-replay sizes / medium levels of
-# OMAR's released datasets (official_code.md §1.7), which our behavior runs aim for.
+# OMAR's released datasets (docs/omar_official_code.md#released-dataset-statistics), which our behavior
+# runs aim for.
 FULL_DATASET_SIZE = 1_000_000
 MEDIUM_REPLAY_TARGET = {"omar/spread": 97_500, "omar/tag": 62_500, "omar/world": 80_000, ENV_CHEETAH: 460_000}
 MEDIUM_FRACTION = {"omar/spread": 0.31, "omar/tag": 0.57, "omar/world": 0.79, ENV_CHEETAH: 0.51}
@@ -92,11 +94,14 @@ def env_options(env: str) -> dict:
 # Profile overrides (merged onto common/profiles.py's base profiles).
 #   max_evals: at most this many evaluations per offline run (None: the code's interval, i.e. 201 on MPE).
 #   mujoco_update_scale: replaces update_scale for HalfCheetah (its updates cost ~10x MPE's on a CPU).
+#   batch_size: replaces the code's minibatch (smoke only: 64 instead of 1,024 / 256, so that a
+#   smoke run of every OMAR item fits the 3-minute budget of issue 27; smoke checks plumbing, not numbers).
 #   quick: a quarter of the code's gradient steps on MPE (2,001 -> 500), 5 % on HalfCheetah (100,001 ->
 #   5,000) and at most 20 evaluations per run, so that every item's grid fits a few hours on 2 cores
 #   (papers/omar/README.md, "Profiles").
 PROFILE_OVERRIDES = {
-    "smoke": {"overrides": {"dataset_size": 2_000, "updates": 20, "behavior_steps": 2_000, "max_evals": 4}},
+    "smoke": {"overrides": {"dataset_size": 2_000, "updates": 20, "behavior_steps": 2_000, "max_evals": 4,
+                            "batch_size": 64}},
     "quick": {"update_scale": 0.25, "overrides": {"max_evals": 20, "mujoco_update_scale": 0.05}},
     "full": {"overrides": {"max_evals": None}},
 }

@@ -4,7 +4,7 @@
     ds = get_dataset("omar/tag", "expert", profile, env_options={"prey": "v2"})  # options are part of the key
 
 A thin wrapper over ``load_or_generate``: one MATD3 behavior run (behavior seed 0) makes all four
-kinds of an (env, env_options) pair, cached under ``$OFFMARL_DATA`` (default ./data); non-empty
+kinds of an (env, env_options) pair, cached under ``$OFFMARL_DATA`` (default: the repository's data/); non-empty
 env_options add a ``-o<hash>`` suffix to the cache path, so two options never share a file.
 
     profile  behavior MATD3 steps (MPE / HalfCheetah)   random / medium / expert   medium-replay
@@ -44,7 +44,8 @@ step-0 actor stands still; uniform actions give OMAR's/D4RL's random level) and 
 2-agent spread1d the step-0 actor scores above a 2-3k-step MATD3 run, which generate_protocol
 rightly refuses).
 
-CLI (the dataset report, also written to results/<profile>/omar/datasets.md):
+CLI (the dataset report, also written to <results>/<profile>/omar/datasets.md: this machine's runs root,
+runs/ by default, or with --reference the committed results/):
 
     python -m papers.omar.datasets --report --profile quick [--generate] [--env omar/spread ...]
     python -m papers.omar.datasets --generate --profile full --env omar/spread1d   # Tables 1-2's 2 agents
@@ -56,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -65,7 +67,9 @@ import numpy as np
 from common.behavior.collect import _path, load_or_generate
 from common.behavior.matd3 import MATD3Config
 from common.data import Dataset
+from common.experiment import add_common_options, results_root_of, set_threads
 from common.profiles import Profile, get_profile
+from common.roots import runs_root
 from papers.omar.config import ENV_OPTIONS
 from papers.omar.config import env_options as config_env_options
 from papers.omar.config import (
@@ -121,11 +125,11 @@ BEHAVIOR_CFG: dict[str, dict[str, dict[str, Any]]] = {
 # which the reward is made of). MATD3 with such actors barely learned here (60k steps: -26, with
 # a state critic: 58 at 30k), so the behavior actors see the whole 17-dim state (obs_mode "otc") and the
 # critics the state (critic_input "state"); the datasets are re-observed into OMAR's 6-dim observations
-# (collect.reobserve). OMAR's generation code is unreleased; its datasets store the state too (§1.6).
+# (collect.reobserve). OMAR's generation code is unreleased; its datasets store the state too (docs/omar_official_code.md#halfcheetah).
 BEHAVIOR_ENV_OPTIONS: dict[str, dict[str, Any] | None] = {"mpe": None, "mujoco": {"obs_mode": "otc"}}
 COLLECT_ENVS = {"mpe": 8, "mujoco": 1}  # env copies stepped together during collection (batched policy)
 
-# OMAR's released datasets (official_code.md §1.7, from OG-MARL's docs/dataset_cards/omar.md):
+# OMAR's released datasets (docs/omar_official_code.md#released-dataset-statistics, from OG-MARL's docs/dataset_cards/omar.md):
 # (return mean, std, min, max, transitions, episodes); "return" = Σ_t r_0 (agent 0's reward).
 PUBLISHED_STATS: dict[str, dict[str, tuple[float, float, float, float, int, int]]] = {
     "omar/spread": {
@@ -210,6 +214,13 @@ def spec_paths(spec: Mapping[str, Any]) -> dict[str, Path]:
             for k in DATASETS}
 
 
+def regenerate_command(spec: Mapping[str, Any]) -> str:
+    """The shell command that regenerates ``spec``'s datasets once their files are deleted (in their cards)."""
+    profile = {v: p for d in (VERSION, PARTICLE_VERSION) for p, v in d.items()}.get(spec["version"], "<profile>")
+    opts = shlex.quote(json.dumps(spec["env_options"], sort_keys=True))
+    return f"python -m papers.omar.datasets --generate --profile {profile} --env {spec['env']} --env-options {opts}"
+
+
 def is_cached(spec: Mapping[str, Any]) -> bool:
     return all(p.with_name(p.name + ".npz").exists() for p in spec_paths(spec).values())
 
@@ -227,6 +238,7 @@ def load_spec(spec: Mapping[str, Any], kind: str, log=print) -> Dataset:
         require_improvement=spec["version"] not in SMOKE_VERSIONS,
         behavior_env_options=spec.get("behavior_env_options"),
         kinds=(kind,),  # read and checksum only this kind's arrays (a run needs one dataset)
+        regenerate_command=regenerate_command(spec),
     )
     return out[kind]
 
@@ -289,7 +301,7 @@ def cached_identity(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"data_sha256": c.get("sha256"), "dataset_size": c.get("size"), "ref_scores": c.get("ref_scores")}
 
 
-def record_generations(profile_name: str, results_root: str | Path = "results") -> list[dict[str, Any]]:
+def record_generations(profile_name: str, results_root: str | Path | None = None) -> list[dict[str, Any]]:
     """Which generation of each dataset the recorded runs of ``profile_name`` trained on.
 
     Datasets are regenerated on a fresh machine and generation is not bit-identical across CPUs, so
@@ -302,7 +314,7 @@ def record_generations(profile_name: str, results_root: str | Path = "results") 
     from common.report import latest_records
 
     groups: dict[str, list[dict[str, Any]]] = {}  # canonical spec -> generations
-    newest = latest_records(load_records(results_root, profile_name, "omar"))
+    newest = latest_records(load_records(runs_root() if results_root is None else results_root, profile_name, "omar"))
     for r in sorted(newest, key=lambda r: str(r.get("started", ""))):
         cfg = r.get("config") or {}
         spec = cfg.get("dataset") or (cfg.get("ma_cql") or {}).get("dataset")
@@ -392,7 +404,7 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
         "",
         "Ours: generated by `papers/omar/datasets.py` (MATD3 behavior learner, D4RL-style protocol of",
         "`common/behavior/collect.py`). OMAR: the statistics of OMAR's released datasets (OG-MARL dataset",
-        "card, `../shared/reference/official_code.md` §1.7). Returns: spread = Σ_t mean_i r_i (ours) vs",
+        "card, `docs/omar_official_code.md#released-dataset-statistics`). Returns: spread = Σ_t mean_i r_i (ours) vs",
         "Σ_t r_0 (OMAR; equal up to the per-agent collision terms); tag/world = Σ_t r_0; HalfCheetah = Σ_t r.",
         "'medium at %' = 100 · (medium − random) / (expert − random) of the mean returns.",
         options_note or ("Env options: as the OMAR items use them (`papers/omar/config.py` ENV_OPTIONS: "
@@ -407,18 +419,23 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
 
 
 def write_report(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options=None, generate=False,
-                 out: str | Path | None = None, log=print) -> tuple[str, Path]:
+                 out: str | Path | None = None, log=print, results_root: str | Path | None = None) -> tuple[str, Path]:
+    """The dataset report, written to ``out`` (default ``<results_root>/<profile>/omar/datasets.md``;
+    ``results_root`` defaults to this machine's runs root, common.roots), with the generations behind
+    the records under ``results_root``."""
+    root = runs_root() if results_root is None else Path(results_root)
     text = render_report(report_rows(profile, envs_, env_options, generate, log), profile.name, env_options)
     if env_options is None:  # the generations of the items' own datasets
-        text += "\n" + render_generations(record_generations(profile.name))
-    path = Path(out) if out is not None else Path("results") / profile.name / "omar" / "datasets.md"
+        text += "\n" + render_generations(record_generations(profile.name, root))
+    path = Path(out) if out is not None else root / profile.name / "omar" / "datasets.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text, path
 
 
 def write_spread1d_report(profile: Profile, n_agents: Sequence[int], env_options=None, generate=False,
-                          out: str | Path | None = None, log=print) -> tuple[str, Path]:
+                          out: str | Path | None = None, log=print,
+                          results_root: str | Path | None = None) -> tuple[str, Path]:
     """The report of omar/spread1d's datasets for each n in ``n_agents`` (Figures 1-2 use n = 1..5), one
     block of rows per n, labelled ``omar/spread1d n=N``; default path results/<profile>/omar/datasets_spread1d.md."""
     rows = []
@@ -429,7 +446,8 @@ def write_spread1d_report(profile: Profile, n_agents: Sequence[int], env_options
     note = ("Env options: `n_agents` as in each row (Figures 1-2: n = 1..5; Tables 1-2: n = 2)"
             + (f", and `{json.dumps(extra, sort_keys=True)}`." if extra else "."))
     text = render_report(rows, profile.name, options_note=note)
-    path = Path(out) if out is not None else Path("results") / profile.name / "omar" / "datasets_spread1d.md"
+    root = runs_root() if results_root is None else Path(results_root)
+    path = Path(out) if out is not None else root / profile.name / "omar" / "datasets_spread1d.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text, path
@@ -447,16 +465,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "OMAR items use per env, papers/omar/config.py ENV_OPTIONS)")
     ap.add_argument("--n-agents", type=int, action="append", metavar="N",
                     help="with --env omar/spread1d alone: each of these n (repeatable), in one report, "
-                         "default --out results/<profile>/omar/datasets_spread1d.md (Figures 1-2's n = 1..5)")
+                         "default --out <results>/<profile>/omar/datasets_spread1d.md (Figures 1-2's n = 1..5)")
     ap.add_argument("--generate", action="store_true", help="generate missing datasets first (else skip them)")
     ap.add_argument("--report", action="store_true", help="print the report and write it to --out")
-    ap.add_argument("--out", default=None, help="report path (default results/<profile>/omar/datasets.md)")
+    ap.add_argument("--out", default=None, help="report path (default <results>/<profile>/omar/datasets.md, "
+                                                "<results> being this machine's runs root or, with --reference, results/)")
+    add_common_options(ap)
     a = ap.parse_args(argv)
     if not (a.report or a.generate):
         ap.error("nothing to do: pass --report and/or --generate")
-    opts = None if a.env_options is None else json.loads(a.env_options)
+    try:
+        opts = None if a.env_options is None else json.loads(a.env_options)
+    except ValueError as e:
+        ap.error(f"--env-options {a.env_options!r} is not valid JSON ({e}); e.g. '{{\"n_agents\": 3}}'")
     if opts is not None and not isinstance(opts, dict):
         ap.error(f"--env-options must be a JSON object, got {a.env_options!r}")
+    set_threads(a.threads)
+    root = results_root_of(a)
     profile = get_profile(a.profile, PROFILE_OVERRIDES)
     envs_ = a.env or list(REPORT_ENVS)
     if a.n_agents:
@@ -471,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for n in a.n_agents:
                 load_spec(dataset_spec("omar/spread1d", profile, {**(opts or {}), "n_agents": n}), "expert")
             return 0
-        text, path = write_spread1d_report(profile, a.n_agents, opts, a.generate, a.out)
+        text, path = write_spread1d_report(profile, a.n_agents, opts, a.generate, a.out, results_root=root)
         print(text)
         print(f"written to {path}", file=sys.stderr)
         return 0
@@ -479,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for env in envs_:
             load_spec(dataset_spec(env, profile, default_env_options(env) if opts is None else opts), "expert")
         return 0
-    text, path = write_report(profile, envs_, opts, a.generate, a.out)
+    text, path = write_report(profile, envs_, opts, a.generate, a.out, results_root=root)
     print(text)
     print(f"written to {path}", file=sys.stderr)
     return 0

@@ -81,7 +81,9 @@ def offline_config(profile: Profile, env: str, kind: str, method: str, env_optio
     return {
         "dataset": {**dataset_spec(env, profile, env_options), "kind": kind},
         "method": method,
-        "itd3": {**itd3_fields(method, env, kind), **itd3_overrides},
+        "itd3": {**itd3_fields(method, env, kind),
+                 **({"batch_size": int(profile.overrides["batch_size"])} if "batch_size" in profile.overrides else {}),
+                 **itd3_overrides},
         "updates": updates,
         "eval_every": eval_every,
         "eval_episodes": profile.n_eval_episodes(task.eval_episodes),

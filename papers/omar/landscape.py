@@ -41,6 +41,7 @@ from common.evaluate import eval_seed, evaluate
 from common.experiment import canonical_json, load_records, write_claim
 from common.nets import clip_grad_norm_
 from common.profiles import Profile
+from common.report import tight_layout
 from papers.omar import published
 from papers.omar.datasets import load_spec
 from papers.omar.jobs import data_identity_of, offline_config
@@ -143,7 +144,7 @@ def plt():
 
 def save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    tight_layout(fig)
     fig.savefig(path, dpi=110)
     plt().close(fig)
     return path

@@ -5,7 +5,7 @@ Implements the paper's actor rectification (Eq. 2, Eq. 3, Algorithm 1 lines 7-13
   - the rectified actor loss (`omar_actor_loss`).
 The critic is MA-CQL's (common/algos/cql.py, Eq. 1).
 
-Official code consulted (ling-pan/OMAR, described in ../shared/reference/official_code.md §1.2-1.3):
+Official code consulted (ling-pan/OMAR, summarized in docs/omar_official_code.md#action-search and #actor-loss):
   - MPE: mu0 = 0, sigma0 = 2, 3 iterations x 10 samples, samples clipped to [-1, 1]; the new mean is the
     softmax(Q1)-weighted mean of the samples (beta = 1, Eq. 3); the new sigma is the root-mean-square
     deviation of the samples around the NEW mean (the paper's Eq. 3 uses the old mean and a sum:

@@ -1,6 +1,6 @@
 """Train, freeze and version the learned prey of OMAR's predator-prey (``omar/tag``) and world (``omar/world``).
 
-OMAR (Pan et al., ICML 2022; official_code.md §1.5 "Pretrained prey weights") controls the prey of tag and world
+OMAR (Pan et al., ICML 2022; docs/omar_official_code.md#particle-environments) controls the prey of tag and world
 with a DDPG policy trained online against learning predators and then frozen; the same frozen prey generates
 every dataset and every evaluation. Its weights ship only inside OMAR's dataset archives, so we train our own:
 
@@ -16,13 +16,15 @@ every dataset and every evaluation. Its weights ship only inside OMAR's dataset 
        and for the co-trained predators (deterministic), against the frozen prey, the scripted prey
        (``flee_action``) and a uniform-random prey.
 
-    python -m papers.omar.prey --env omar/tag --steps 100000 [--seed 0] [--out envs/assets/prey] [--version v2]
+    python -m papers.omar.prey --env omar/tag --steps 100000 [--seed 0] [--version v2]   # into runs/prey
+    python -m papers.omar.prey --env omar/tag --steps 100000 --install                  # replace the committed prey
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -33,7 +35,9 @@ import torch
 
 import envs
 from common.behavior.matd3 import MATD3, MATD3Config, train
+from common.experiment import set_threads
 from common.nets import DeterministicActor
+from common.roots import REPO_ROOT, runs_root
 from envs.particles import PREY_DIR, PREY_KEYS, NumpyActor, prey_file, sha256_file
 
 EVAL_SEED = 3_000_000  # escape-statistics episodes use env seeds EVAL_SEED + e (no training run uses them)
@@ -238,13 +242,28 @@ def main(argv=None) -> None:
     p.add_argument("--env", required=True, choices=sorted(PREY_KEYS), help="environment whose prey to train")
     p.add_argument("--steps", type=int, required=True, help="training transitions (env steps)")
     p.add_argument("--seed", type=int, default=0, help="MATD3 seed (networks, exploration, training envs)")
-    p.add_argument("--out", default=str(PREY_DIR), help="asset folder for the .npz, card and manifest.json")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", default=None,
+                       help="folder for the .npz, card and manifest.json (default <runs root>/prey: this "
+                            "machine's runs, git-ignored; the envs keep using the committed prey)")
+    where.add_argument("--install", action="store_true",
+                       help=f"write into the package's prey assets ({PREY_DIR.relative_to(REPO_ROOT)}), which the "
+                            "envs load: maintainers replacing the committed prey")
     p.add_argument("--version", default="v2", help="version name written into the file names")
     p.add_argument("--eval-episodes", type=int, default=100, help="episodes per escape statistic")
     p.add_argument("--batch-size", type=int, default=None, help="MATD3 minibatch per agent (default: the MPE preset's)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
-    train_prey(a.env, a.steps, a.seed, a.out, a.version, a.eval_episodes, a.batch_size)
+    for name in ("steps", "eval_episodes", "threads") + (("batch_size",) if a.batch_size is not None else ()):
+        if getattr(a, name) < 1:
+            p.error(f"--{name.replace('_', '-')} {getattr(a, name)}: give a positive integer")
+    if a.seed < 0:
+        p.error(f"--seed {a.seed}: give a non-negative integer")
+    if not re.fullmatch(r"v\d+", a.version):
+        p.error(f"--version {a.version!r}: give v<number>, e.g. v2")
+    set_threads(a.threads)
+    out = PREY_DIR if a.install else (Path(a.out) if a.out else runs_root() / "prey")
+    train_prey(a.env, a.steps, a.seed, out, a.version, a.eval_episodes, a.batch_size)
 
 
 if __name__ == "__main__":

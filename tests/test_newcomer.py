@@ -1,0 +1,110 @@
+"""A newcomer's first hour (issue 27), checked on a temporary clone of this working tree.
+
+- A script started directly and the same script under ``run_all.sh`` write identical records (same
+  seed, same data), even when the direct run is started with torch's default thread count: every
+  entry point sets the thread count it records (one by default).
+- Runs write to this machine's results root (``runs/``, git-ignored), never to the committed
+  reference; after a smoke item, the report and the dataset report, ``git status`` is clean.
+- ``run_all.sh`` stops with a clear message on a missing or bad value (it used to loop forever on
+  ``--profile`` without a value) and answers ``--help`` and ``--list``.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.experiment import read_records
+
+ROOT = Path(__file__).resolve().parent.parent
+VOLATILE = {"started", "finished", "wall_time_s", "sacred_run_id", "run_id"}
+
+
+def _git(cwd, *args):
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    """This working tree (tracked and untracked-but-not-ignored files) as a fresh repository."""
+    dst = tmp_path_factory.mktemp("clone") / "repo"
+    files = _git(ROOT, "ls-files", "-co", "--exclude-standard", "-z").split("\0")
+    for f in filter(None, files):
+        src = ROOT / f
+        if src.is_file():
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / f)
+    _git(dst, "init", "-q")
+    _git(dst, "add", "-A")
+    _git(dst, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "snapshot")
+    return dst
+
+
+def _env(data: Path, **extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OFFMARL_RESULTS")}
+    env.update(OFFMARL_DATA=str(data), OFFMARL_VENV=str(Path(sys.executable).parent.parent), **extra)
+    return env
+
+
+def _comparable(path: Path) -> list[dict]:
+    recs = [{k: v for k, v in r.items() if k not in VOLATILE} for r in read_records(path)]
+    return sorted(recs, key=lambda r: json.dumps([r["keys"], r["seed"]], sort_keys=True))
+
+
+def test_direct_and_run_all_give_identical_records_and_leave_the_tree_clean(clone, tmp_path):
+    data = tmp_path / "data"
+    # 1. direct, as a user would type it, without OMP_NUM_THREADS (torch's default: one thread per core)
+    p = subprocess.run([sys.executable, "papers/omar/table1.py", "--profile", "smoke"], cwd=clone,
+                       env=_env(data), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    direct = clone / "runs" / "smoke" / "omar" / "table1.jsonl"
+    assert direct.exists() and "threads=1" in p.stdout
+    # 2. the same item under run_all.sh, into another results root
+    other = tmp_path / "other"
+    p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--paper", "omar", "--item", "table1",
+                        "--results", str(other)], cwd=clone, env=_env(data), capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    a, b = _comparable(direct), _comparable(other / "smoke" / "omar" / "table1.jsonl")
+    assert len(a) == 6 and {r["threads"] for r in a} == {1}
+    assert a == b  # scores, curves, configs, data identity, thread count: all equal
+    # 3. the reports a user would make, then nothing tracked changed and nothing untracked is left
+    for cmd in ([sys.executable, "-m", "common.report"],
+                [sys.executable, "-m", "papers.omar.datasets", "--report", "--profile", "smoke",
+                 "--env", "omar/spread1d"]):
+        p = subprocess.run(cmd, cwd=clone, env=_env(data), capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stdout + p.stderr
+    assert (clone / "runs" / "REPORT.md").exists() and (clone / "runs" / "smoke" / "omar" / "datasets.md").exists()
+    assert "· ref " in (clone / "runs" / "smoke" / "omar" / "table1.md").read_text()  # beside the reference
+    assert _git(clone, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile"], "option --profile needs a value"),
+    (["--paper"], "option --paper needs a value"),
+    (["--item"], "option --item needs a value"),
+    (["--threads"], "option --threads needs a value"),
+    (["--results"], "option --results needs a value"),
+    (["--profile", "--list"], "option --profile needs a value"),
+    (["--profile", "medium"], "unknown profile 'medium'"),
+    (["--paper", "nope"], "unknown paper 'nope'"),
+    (["--item", "table99"], "unknown item 'table99'"),
+    (["--threads", "0"], "--threads '0' must be a positive integer"),
+    (["--bogus"], "unknown argument '--bogus'"),
+])
+def test_run_all_rejects_missing_and_bad_values_without_hanging(args, message):
+    p = subprocess.run(["bash", "run_all.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+
+
+def test_run_all_help_and_list():
+    p = subprocess.run(["bash", "run_all.sh", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "--profile smoke|quick|full" in p.stdout and "--reference" in p.stdout
+    p = subprocess.run(["bash", "run_all.sh", "--list", "--paper", "omar", "--profile", "smoke"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "omar/table1" in p.stdout and "totals" in p.stdout and "smoke:" in p.stdout
