@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from common import nets
-from common.experiment import DEVICES, check_device
+from common.experiment import DEVICES, check_device, set_threads
 from common.algos.itd3 import ITD3, ITD3Config, ReferenceAgent, reference_loop
 
 __all__ = ["matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "main"]
@@ -220,11 +220,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--updates", type=int, default=None, help="updates per round")
     p.add_argument("--device", default="cpu", help=f"where all variants run: {' | '.join(DEVICES)} (default cpu)")
     args = p.parse_args(argv)
+    for name in ("reps", "updates"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name} {getattr(args, name)}: give a positive integer")
     try:
         check_device(args.device)
     except ValueError as e:
         p.error(str(e))
-    torch.set_num_threads(1)
+    set_threads(1)  # the benchmark's claim is per thread
     kw = {k: v for k, v in (("reps", args.reps), ("n_updates", args.updates)) if v is not None}
     kw["device"] = args.device
     t0 = time.perf_counter()

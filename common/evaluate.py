@@ -50,9 +50,14 @@ def evaluate(
     return_mode: str | Callable = "mean",
     env_options: dict | None = None,
     vec_env=None,
+    max_steps: int | None = None,
 ) -> EvalResult:
     """Roll out `policy` for n_policies x n_episodes episodes; policy p's episode e uses env seed
-    seeds[p] + e (an int `seeds` means the same episodes for every policy)."""
+    seeds[p] + e (an int `seeds` means the same episodes for every policy). ``max_steps`` cuts every
+    episode after that many steps (None: the env's own length; smoke runs use it to keep 1,000-step
+    MuJoCo episodes from dominating a plumbing test)."""
+    if max_steps is not None and (isinstance(max_steps, bool) or int(max_steps) < 1):
+        raise ValueError(f"max_steps={max_steps!r}: give a positive number of steps or None")
     fn, _ = episode_return_fn(return_mode)
     P, E = n_policies, n_episodes
     venv = vec_env if vec_env is not None else envs.make_vec(env_name, P * E, **(env_options or {}))
@@ -65,7 +70,7 @@ def evaluate(
     obs = venv.reset(seeds=[base[p] + e for p in range(P) for e in range(E)])  # [P*E, N, O]
     rewards, alive = [], []
     with torch.inference_mode():
-        while not venv.done.all():
+        while not venv.done.all() and (max_steps is None or len(rewards) < max_steps):
             act = np.asarray(policy(obs.reshape(P, E, spec.n_agents, spec.obs_dim)))
             was_alive = ~venv.done
             obs, r, _, _ = venv.step(act.reshape(P * E, spec.n_agents, -1))

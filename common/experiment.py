@@ -379,6 +379,23 @@ def compact_records(path: str | Path) -> tuple[int, int]:
         os.close(fd)
 
 
+class RecordWarning(UserWarning):
+    """A problem with a results file (e.g. a corrupt line); shown once per line, without source code."""
+
+
+_WARNED: set[tuple] = set()
+_format_warning = warnings.formatwarning
+
+
+def _format(message, category, filename, lineno, line=None):
+    if isinstance(category, type) and issubclass(category, RecordWarning):
+        return f"warning: {message}\n"
+    return _format_warning(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _format  # ours read as a sentence; every other warning is formatted as before
+
+
 def _read_jsonl_text(text: str, path: Path) -> list[dict[str, Any]]:
     out = []
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -391,7 +408,11 @@ def _read_jsonl_text(text: str, path: Path) -> list[dict[str, Any]]:
             if "curve" in rec:
                 rec["curve"] = unpack_curve(rec["curve"])
         except ValueError as e:
-            warnings.warn(f"{path}:{lineno}: skipping corrupt record ({e})", stacklevel=4)
+            key = (str(path), lineno, hashlib.sha256(line.encode()).hexdigest())
+            if key not in _WARNED:  # a file is read several times per script: say it once
+                _WARNED.add(key)
+                warnings.warn(f"{path}:{lineno}: skipping corrupt record ({e}); the other records are read",
+                              RecordWarning, stacklevel=2)
             continue
         out.append(rec)
     return out

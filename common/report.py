@@ -559,8 +559,8 @@ def claim_verdicts(claims: Sequence[Mapping], records: Sequence[Mapping]) -> lis
 
 def render_claims(verdicts: Sequence[Mapping], ref_verdicts: Sequence[Mapping] | None = None) -> str:
     """One line per claim: verdict, text, evidence; with ``ref_verdicts``, the reference's verdict too."""
-    ref = {v["id"]: v["verdict"] for v in ref_verdicts or ()}
-    return "\n".join(f"- **{v['verdict']}**" + (f" (reference: {ref.get(v['id'], 'not checked')})"
+    ref = {v["id"]: v["verdict"] for v in ref_verdicts or () if v["verdict"] != "not checked"}
+    return "\n".join(f"- **{v['verdict']}**" + (f" (reference: {ref.get(v['id'], 'no verdict yet')})"
                                                    if ref_verdicts is not None else "")
                      + f" — {v['text']} (`{v['id']}`)"
                      + (f": {v['evidence']}" if v["evidence"] else "") for v in verdicts)

@@ -40,9 +40,10 @@ leg, then of the front/left leg], 8 vx, 9 vz, 10 root angular velocity, 11-16 jo
 Hopper: 0 z, 1 angle, 2-4 thigh, leg, foot angles, 5 vx, 6 vz, 7 angular velocity, 8-10 joint velocities):
 
 HalfCheetah-2x3 (agent 0 = back leg, agent 1 = front leg)
-  omar      [4,13,3,12,2,11] | [7,16,6,15,5,14]                  OMAR (official_code.md §1.6): MaMuJoCo
-            agent_obsk=0, global_categories=(): own 3 joints' (qpos, qvel), foot first. 6 dims each.
-  cast_bcq  own + other agent + public, public = [0,1,8,9,10]:   CAST-BCQ's agent_obs_index (§2.2)
+  omar      [4,13,3,12,2,11] | [7,16,6,15,5,14]                  OMAR (docs/omar_official_code.md#halfcheetah):
+            MaMuJoCo agent_obsk=0, global_categories=(): own 3 joints' (qpos, qvel), foot first. 6 dims each.
+  cast_bcq  own + other agent + public, public = [0,1,8,9,10]:   CAST-BCQ's agent_obs_index
+            (docs/cast_bcq_official_code.md#observation-split)
             [4,13,3,12,2,11, 7,16,6,15,5,14, 0,1,8,9,10] | [7,16,6,15,5,14, 4,13,3,12,2,11, 0,1,8,9,10]
             (17 each: the whole state reordered, as CAST-BCQ's actors really see it).
   otc       [0..16] for every agent (OTC §4: each agent keeps the full state).
@@ -55,9 +56,9 @@ Hopper-3x1 (agent 0 thigh, 1 leg, 2 foot)
             [2,8, 3,9, 4,10, 0,1,5,6,7] | [3,9, 2,8, 4,10, 0,1,5,6,7] | [4,10, 2,8, 3,9, 0,1,5,6,7]
   otc       [0..10] for every agent.
   mamujoco  MaMuJoCo's default (obsk=1): [2,8,3,0,1,5,6,7] | [3,9,4,2,0,1,5,6,7] | [4,10,3,0,1,5,6,7].
-Reacher-2x1 (MOMA-PPO, official_code.md §3.4; v5 obs: 0,1 cos θ0, cos θ1; 2,3 sin θ0, sin θ1; 4,5 target
-  x, y; 6,7 ω0, ω1; 8,9 fingertip − target x, y. MOMA-PPO's gym-v2 obs had an 11th entry, the z of
-  fingertip − target, which is always 0 and is absent from v5)
+Reacher-2x1 (MOMA-PPO, docs/moma_ppo_official_code.md#reacher; v5 obs: 0,1 cos θ0, cos θ1; 2,3 sin θ0,
+  sin θ1; 4,5 target x, y; 6,7 ω0, ω1; 8,9 fingertip − target x, y. MOMA-PPO's gym-v2 obs had an 11th entry,
+  the z of fingertip − target, which is always 0 and is absent from v5)
   leader-only  [0,2,6, 1,3,7, 4,5] | [0,2,6, 1,3,7]   (MOMA-PPO "2x1first", its main task: agent 0 sees both
                arms (cos, sin, ω) and the target; agent 1 both arms only, not the target)
   independent  [0,2,6, 4,5] | [1,3,7, 4,5]            (MOMA-PPO "2x1notip": own arm + target)
@@ -78,8 +79,10 @@ Decisions where the papers are silent or their code disagrees with itself (also 
 - Walker2d: CAST-BCQ (old MaMuJoCo) gives agent 0 the global action dims [0,1,2] in that order; MaMuJoCo
   1.4 orders them (foot, leg, thigh) = [2,1,0]. We keep MaMuJoCo 1.4's order in every mode: it is a fixed
   permutation inside each agent's action vector, and ``split``/``join`` apply it to data consistently.
-- CAST-BCQ's index order (own, then the others in agent order, then public) follows the description of
-  ``agent_obs_index`` in official_code.md §2.2; each agent's obs is the full state reordered.
+- CAST-BCQ's index sets are its ``agent_obs_index`` (docs/cast_bcq_official_code.md#observation-split); each
+  agent's obs is the full state reordered. We put the agent's own set first, then the others in agent order,
+  then public; the official code uses agent order for every agent, which differs from ours only by a fixed
+  permutation of the inputs.
 
 The inverse map (single-agent D4RL-protocol data -> our per-agent arrays):
 
@@ -107,7 +110,8 @@ import numpy as np
 
 from envs.base import EnvSpec, MultiAgentEnv
 
-REACHER_REF_SCORES = {"random": -11.144625, "expert": -4.2370844}  # MOMA-PPO, per 50-step episode (§3.4)
+# MOMA-PPO, per 50-step episode (docs/moma_ppo_official_code.md#normalization)
+REACHER_REF_SCORES = {"random": -11.144625, "expert": -4.2370844}
 
 
 # ---- the per-agent index sets -----------------------------------------------------------------------

@@ -14,8 +14,10 @@ from env_checks import check_determinism, check_parallel_api, check_spec_and_epi
 import envs
 from envs.mamujoco import MaMuJoCoEnv, join_actions, split_transitions
 
-# The index sets written out by hand from the papers' code (official_code.md §1.6, §2.2, §3.4; MOMA-PPO's
-# obs_mapping/{reacher,ant}.py), independent of envs/mamujoco.py's construction of them.
+# The index sets written out by hand from the papers' code, independent of envs/mamujoco.py's construction
+# of them: docs/omar_official_code.md#halfcheetah; docs/cast_bcq_official_code.md#observation-split (in our
+# own-first order); docs/moma_ppo_official_code.md#reacher and docs/moma_ppo_official_code.md#ant (MOMA-PPO's
+# obs_mapping/{reacher,ant}.py).
 HC_CAST = [
     [4, 13, 3, 12, 2, 11, 7, 16, 6, 15, 5, 14, 0, 1, 8, 9, 10],
     [7, 16, 6, 15, 5, 14, 4, 13, 3, 12, 2, 11, 0, 1, 8, 9, 10],

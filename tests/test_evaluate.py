@@ -38,3 +38,26 @@ def test_evaluate_handles_early_termination():
         n += 1
         done = term or trunc
     assert res.lengths[0, 0] == n and np.isclose(res.returns[0, 0], total, rtol=1e-5)
+
+
+def test_max_steps_cuts_episodes_to_their_first_steps():
+    """``max_steps`` (smoke runs) returns the sum of each episode's first k rewards, nothing more."""
+    def policy(obs):
+        return np.tanh(obs[..., :2])
+
+    full = evaluate(policy, "omar/spread", 1, 2, seeds=7, return_mode="mean")
+    cut = evaluate(policy, "omar/spread", 1, 2, seeds=7, return_mode="mean", max_steps=5)
+    assert np.all(cut.lengths == 5) and np.all(full.lengths == 25)
+    env = envs.make("omar/spread")
+    for e in range(2):
+        obs, total = env.reset(7 + e), 0.0
+        for _ in range(5):
+            obs, r, *_ = env.step(policy(obs[None, None])[0, 0])
+            total += float(np.mean(r))
+        assert np.isclose(cut.returns[0, e], total, rtol=1e-5)
+    try:
+        evaluate(policy, "omar/spread", 1, 1, seeds=7, max_steps=0)
+    except ValueError as e:
+        assert "max_steps=0" in str(e)
+    else:
+        raise AssertionError("max_steps=0 accepted")

@@ -1,8 +1,9 @@
 """Tests of common/nets.py: batched members equal separate per-member torch modules.
 
-The key claim (ARCHITECTURE.md "Learner", STYLE.md 12): one Adam step over the stacked [M, ...]
-parameters with loss = sum_m mean_b loss[m, b] equals M separate Adam steps on plain
-nn.Linear / nn.BatchNorm1d modules, to 1e-6, step after step.
+Our learners hold all members (seeds x agents) in one module whose parameters carry a leading member
+axis, and update them all with one optimizer step (docs/stack.md#batched-ensemble-layers). The key claim:
+one Adam step over the stacked [M, ...] parameters with loss = sum_m mean_b loss[m, b] equals M separate
+Adam steps on plain nn.Linear / nn.BatchNorm1d modules, to 1e-6, step after step.
 """
 
 import math

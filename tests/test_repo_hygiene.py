@@ -3,11 +3,15 @@
 1. No tracked text file cites a path outside the repository: the team's working notes lived in a
    sibling ``shared`` folder that a user who clones the repository does not have. The facts the code
    needs are summarized in ``docs/`` instead.
-2. Every ``docs/<name>.md`` that a tracked ``.py`` or ``.md`` file cites exists, and so does the
+2. No text file cites one of those notes by its bare file name (the official-code and stack notes, the
+   architecture and style notes, the OMAR audit): the repository's own versions are ``docs/<name>.md``.
+   Inside ``docs/`` a bare name is a relative link and is fine when that file exists there.
+3. Every ``docs/<name>.md`` that a ``.py``, ``.md``, ``.cfg`` or ``.sh`` file cites exists, and so does the
    section when the citation names one (``docs/<name>.md#<anchor>``, GitHub's heading anchors).
-3. The relative Markdown links inside ``docs/`` (its index, cross-references) resolve.
+4. The relative Markdown links inside ``docs/`` (its index, cross-references) resolve.
 
-Tests 1 and 2 read the files ``git ls-files`` lists, so untracked scratch files never fail them.
+Tests 1 to 3 read the files ``git ls-files -co --exclude-standard`` lists: the tracked files and the new
+files not yet committed, but not the ignored ones (virtual environments, caches, local data).
 """
 
 from __future__ import annotations
@@ -23,12 +27,19 @@ ROOT = Path(__file__).resolve().parents[1]
 # Built in two pieces so that this file does not match itself.
 OUTSIDE_CITATION = "../" + "shared/"
 
+# File names of the team's working notes outside the repository (each followed by ".md" in a citation).
+OUTSIDE_NOTES = ("official_code", "stack", "ARCHITECTURE", "STYLE", "omar_audit")
+
+# A bare citation of one of those notes: the name is not part of a longer name ("omar_official_code.md",
+# "my-stack.md") and is not prefixed by "docs/". The ".md" is added here so that this file does not match.
+BARE_NOTE_CITATION = re.compile(r"(?<![\w.-])(?<!docs/)((?:" + "|".join(OUTSIDE_NOTES) + r")\.md)\b")
+
 # Never scanned: records kept as they were when they were superseded (history, not documentation).
 HISTORICAL = ("results/superseded/",)
 
 # Files and folders (ending in "/") that still cite the outside folder and are being fixed separately.
 # Remove an entry once its file is fixed; the test then guards it too.
-PENDING_OUTSIDE_CITATION_FIXES = ("README.md", "papers/omar/datasets.py", "results/")
+PENDING_OUTSIDE_CITATION_FIXES: tuple[str, ...] = ()  # none left
 
 # Paths under another project's docs/ folder that our text names (OG-MARL's dataset card of OMAR's
 # datasets); they are not ours to check.
@@ -43,12 +54,18 @@ DOCS_CITATION = re.compile(r"(?<![\w./-])(docs/[\w./-]*?\.md)(?:#([\w-]+))?")
 MD_LINK = re.compile(r"\]\((?!\w+://)([^)\s#]*)(?:#([\w-]+))?\)")
 
 
-def _tracked_files() -> list[str]:
+# Suffixes of the files whose docs/ citations test 3 checks.
+CITING_SUFFIXES = (".py", ".md", ".cfg", ".sh")
+
+
+def _repo_files() -> list[str]:
+    """Tracked files plus untracked files that git does not ignore, sorted, each once."""
+    cmd = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
     try:
-        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout (e.g. an installed copy): nothing to check")
-    return [p for p in out.decode("utf-8").split("\0") if p]
+    return sorted({p for p in out.decode("utf-8").split("\0") if p})
 
 
 def _skipped(path: str, prefixes: tuple[str, ...]) -> bool:
@@ -93,9 +110,21 @@ def test_github_anchor_matches_hand_computed_examples():
     assert github_anchor("MPE through mpe2") == "mpe-through-mpe2"
 
 
+def test_bare_note_pattern_on_hand_written_examples():
+    def hits(line):
+        return [m.group(1) for m in BARE_NOTE_CITATION.finditer(line)]
+
+    official, stack, style = (n + ".md" for n in ("official_code", "stack", "STYLE"))
+    assert hits(f"see {official} §1.2") == [official]
+    assert hits(f"({stack} §1.6)") == [stack]
+    assert hits(f"{style} 12, reference/{official}") == [style, official]
+    assert hits(f"docs/{stack}#install, docs/omar_{official}#protocol") == []
+    assert hits(f"cast_bcq_{official} my-{stack} stack.mdx") == []
+
+
 def test_no_tracked_file_cites_the_outside_shared_folder():
     offenders = []
-    for path in _tracked_files():
+    for path in _repo_files():
         if _skipped(path, HISTORICAL + PENDING_OUTSIDE_CITATION_FIXES):
             continue
         text = _read_text(path)
@@ -109,10 +138,28 @@ def test_no_tracked_file_cites_the_outside_shared_folder():
         "instead (docs/README.md lists the files and sections):\n" + "\n".join(offenders))
 
 
+def test_no_file_cites_an_outside_note_by_its_bare_name():
+    offenders = []
+    for path in _repo_files():
+        if _skipped(path, HISTORICAL + PENDING_OUTSIDE_CITATION_FIXES):
+            continue
+        text = _read_text(path)
+        if text is None:
+            continue
+        for n, line in enumerate(text.splitlines(), 1):
+            for m in BARE_NOTE_CITATION.finditer(line):
+                if path.startswith("docs/") and (ROOT / "docs" / m.group(1)).is_file():
+                    continue  # a relative link to a sibling page inside docs/
+                offenders.append(f"{path}:{n}: {m.group(1)}: {line.strip()}")
+    assert not offenders, (
+        f"{len(offenders)} bare citation(s) of notes that are not in the repository; cite "
+        "docs/<file>.md#<section> instead (docs/README.md lists the files and sections):\n" + "\n".join(offenders))
+
+
 def test_every_cited_docs_file_and_section_exists():
     missing, n_cited = [], 0
-    for path in _tracked_files():
-        if not path.endswith((".py", ".md")) or _skipped(path, HISTORICAL):
+    for path in _repo_files():
+        if not path.endswith(CITING_SUFFIXES) or _skipped(path, HISTORICAL):
             continue
         text = _read_text(path)
         if text is None:
@@ -148,3 +195,13 @@ def test_links_inside_docs_resolve():
                 elif anchor and (target.suffix != ".md" or anchor not in _anchors(target)):
                     broken.append(f"{where}: no such section")
     assert not broken, "broken links in docs/:\n" + "\n".join(broken)
+
+
+def test_readme_generated_blocks_are_current():
+    """README.md's status and timing tables are rendered from the committed records
+    (``python -m common.readme``): a change of the reference without re-rendering them fails here."""
+    from common import readme
+
+    text = readme.README.read_text(encoding="utf-8")
+    assert "<!-- generated:status -->" in text and "<!-- generated:timing -->" in text
+    assert readme.render(text) == text, "README.md is stale: run `python -m common.readme`"

@@ -249,6 +249,7 @@ def test_this_machine_beside_the_reference_and_the_published(world, tmp_path):
                   _rec("figure2", {"env": "omar/spread", "method": "omar"}, 0, 1.0, [{"step": 0, "score": 1.0}]))
     fig = report.write_item_report(mine, "quick", "fake", "figure2", papers_root=papers, reference_root=ref).read_text()
     assert "- **not checked** (reference: holds) — OMAR ends above CQL" in fig
+    assert "- **not checked** (reference: no verdict yet) — OMAR learns fast" in fig
     top = report.write_report(mine, papers_root=papers, reference_root=ref).read_text()
     # this machine: omar ran 2 of quick's 3 seeds; the reference: 3 of its 4 cells
     assert re.search(r"\| fake +\| table1 +\| table +\| Main results +\| partial 0/3 cells +\| partial 3/4 cells", top)

@@ -96,12 +96,14 @@ def env_options(env: str) -> dict:
 #   mujoco_update_scale: replaces update_scale for HalfCheetah (its updates cost ~10x MPE's on a CPU).
 #   batch_size: replaces the code's minibatch (smoke only: 64 instead of 1,024 / 256, so that a
 #   smoke run of every OMAR item fits the 3-minute budget of issue 27; smoke checks plumbing, not numbers).
+#   eval_max_steps: evaluation episodes cut after this many steps (smoke only: HalfCheetah's 1,000-step
+#   episodes were 85 % of a smoke run; the particle worlds' 25-step episodes are unaffected).
 #   quick: a quarter of the code's gradient steps on MPE (2,001 -> 500), 5 % on HalfCheetah (100,001 ->
 #   5,000) and at most 20 evaluations per run, so that every item's grid fits a few hours on 2 cores
 #   (papers/omar/README.md, "Profiles").
 PROFILE_OVERRIDES = {
     "smoke": {"overrides": {"dataset_size": 2_000, "updates": 20, "behavior_steps": 2_000, "max_evals": 4,
-                            "batch_size": 64}},
+                            "batch_size": 64, "eval_max_steps": 50}},
     "quick": {"update_scale": 0.25, "overrides": {"max_evals": 20, "mujoco_update_scale": 0.05}},
     "full": {"overrides": {"max_evals": None}},
 }

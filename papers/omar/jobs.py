@@ -89,13 +89,16 @@ def offline_config(profile: Profile, env: str, kind: str, method: str, env_optio
         "eval_episodes": profile.n_eval_episodes(task.eval_episodes),
         "ckpt_every": max(eval_every, updates // 10),
         **({"official_minibatches": official_minibatches} if official_minibatches else {}),
+        # smoke only: evaluation episodes cut after this many steps (absent from quick/full configs)
+        **({"eval_max_steps": int(profile.overrides["eval_max_steps"])} if "eval_max_steps" in profile.overrides
+           else {}),
     }
 
 
 def _evaluate(learner: ITD3, cfg: Mapping[str, Any], seed: int) -> float:
     ds = cfg["dataset"]
     r = evaluate(learner.policy(), ds["env"], 1, cfg["eval_episodes"], [eval_seed(seed)],
-                 return_mode=ds["return_mode"], env_options=ds["env_options"])
+                 return_mode=ds["return_mode"], env_options=ds["env_options"], max_steps=cfg.get("eval_max_steps"))
     return float(r.mean[0])
 
 
