@@ -29,11 +29,11 @@ from common.experiment import load_records
 from common.profiles import PROFILE_NAMES
 from common.report import _status_text, discover_papers, item_status, load_published
 from common.roots import REFERENCE_ROOT, REPO_ROOT
+from common.timings import fmt_seconds as _fmt_s
+from common.timings import item_time
 
 README = REPO_ROOT / "README.md"
 _BLOCK = re.compile(r"(<!-- generated:(\w+) -->\n)(.*?)(<!-- /generated:\2 -->)", re.S)
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-from list_items import _fmt_s, item_time  # noqa: E402  (the timing logic of run_all.sh --list)
 
 
 def _script(paper: str, item: str) -> Path:

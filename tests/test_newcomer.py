@@ -108,3 +108,25 @@ def test_run_all_help_and_list():
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "omar/table1" in p.stdout and "totals" in p.stdout and "smoke:" in p.stdout
+
+
+def test_item_time_prefers_the_measured_invocation_and_falls_back_to_the_runs_sum(tmp_path):
+    """``run_all.sh --list`` and the README's timing table: the item's last invocation (``last_run``) when
+    on record, else the sum of its newest records' times without copies of other runs (marked Σ)."""
+    from common.timings import fmt_seconds, item_time
+
+    base = tmp_path / "smoke" / "omar"
+    base.mkdir(parents=True)
+    assert item_time(tmp_path, "smoke", "omar", "table1") == (None, "")
+    lines = [{"keys": {"m": "a"}, "seed": 0, "wall_time_s": 2.0, "finished": "1"},
+             {"keys": {"m": "a"}, "seed": 0, "wall_time_s": 5.0, "finished": "2"},  # newer: replaces the first
+             {"keys": {"m": "b"}, "seed": 0, "wall_time_s": 3.0, "finished": "1"},
+             {"keys": {"m": "c"}, "seed": 0, "wall_time_s": 9.0, "finished": "1", "reused_from": "x"},
+             {"keys": {"claim": "k"}, "seed": None, "wall_time_s": 7.0}]
+    (base / "table1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines) + "{corrupt\n")
+    s, how = item_time(tmp_path, "smoke", "omar", "table1")
+    assert s == 8.0 and how.startswith("Σ of 3 runs")
+    (base / "table1.plan.json").write_text(json.dumps({"cells": [], "last_run": {"wall_s": 61.5, "runs": 3,
+                                                                                 "threads": 1, "finished": "2026"}}))
+    assert item_time(tmp_path, "smoke", "omar", "table1")[0] == 61.5
+    assert [fmt_seconds(x) for x in (None, 5, 600, 7200)] == ["—", "5 s", "10.0 min", "2.0 h"]
