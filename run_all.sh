@@ -19,6 +19,8 @@ Options:
   --paper NAME                 only this paper (repeatable): omar, cast_bcq, moma_ppo, otc
   --item NAME                  only this item (repeatable), e.g. table1 or omar/table1
   --threads N                  torch threads per run (default 1; part of a run's identity)
+  --jobs N                     worker processes per item (default 1; datasets are made first, once;
+                               records equal those of one process)
   --force                      re-run cells that already have records
   --results DIR                results root (default: runs/ or $OFFMARL_RESULTS)
   --reference                  write to the committed reference results/ (maintainers only)
@@ -31,7 +33,7 @@ die() { echo "run_all.sh: $*; see ./run_all.sh --help" >&2; exit 2; }
 # the value of option $1, or a clear error when it is missing (next word absent or another option)
 value() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "option $1 needs a value"; printf '%s' "$2"; }
 
-profile=quick; papers=(); items_wanted=(); list=0; pass=(); threads=1; where=()
+profile=quick; papers=(); items_wanted=(); list=0; pass=(); threads=1; where=(); jobs=1
 all_papers=(omar cast_bcq moma_ppo otc)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -43,6 +45,8 @@ while [ $# -gt 0 ]; do
     --item=*) items_wanted+=("${1#*=}"); shift ;;
     --threads) threads="$(value "$@")" || exit 2; shift 2 ;;
     --threads=*) threads="${1#*=}"; shift ;;
+    --jobs) jobs="$(value "$@")" || exit 2; shift 2 ;;
+    --jobs=*) jobs="${1#*=}"; shift ;;
     --results) where=(--results "$(value "$@")") || exit 2; shift 2 ;;
     --results=*) where=(--results "${1#*=}"); shift ;;
     --reference) where=(--reference); shift ;;
@@ -54,6 +58,8 @@ while [ $# -gt 0 ]; do
 done
 case "$profile" in smoke|quick|full) ;; *) die "unknown profile '$profile'; valid: smoke, quick, full" ;; esac
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads '$threads' must be a positive integer"
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs '$jobs' must be a positive integer"
+launch=(); [ "$jobs" -gt 1 ] && launch=(--launcher process --jobs "$jobs")
 [ ${#where[@]} -eq 2 ] && [ -z "${where[1]}" ] && die "--results needs a folder"
 [ ${#papers[@]} -eq 0 ] && papers=("${all_papers[@]}")
 for p in "${papers[@]}"; do
@@ -94,7 +100,7 @@ ok=(); failed=(); t_all=$(date +%s)
 for f in "${items[@]}"; do
   echo; echo "=== $f --profile $profile"
   t0=$(date +%s)
-  if "$OFFMARL_PY" "$f" --profile "$profile" --threads "$threads" "${where[@]}" "${pass[@]}"; then
+  if "$OFFMARL_PY" "$f" --profile "$profile" --threads "$threads" "${launch[@]}" "${where[@]}" "${pass[@]}"; then
     ok+=("$f ($(( $(date +%s) - t0 )) s)")
   else
     failed+=("$f (exit $?, $(( $(date +%s) - t0 )) s)")

@@ -695,6 +695,20 @@ def check_data(todo: Sequence[tuple[Cell, int]], job_fn: Callable, results_root:
             "that select it (e.g. --env ENV --dataset KIND --force), or restore the dataset files they used.")
 
 
+def prepare_data(todo: Sequence[tuple[Cell, int]], job_fn: Callable) -> None:
+    """Load (generating if missing) every dataset that ``todo`` trains on, once each, in this process:
+    before workers start, so that two workers never generate the same missing dataset at once."""
+    spec_fn, ident_fn = getattr(job_fn, "data_spec", None), getattr(job_fn, "data_identity", None)
+    if spec_fn is None or ident_fn is None:
+        return
+    seen: set[str] = set()
+    for cell, _ in todo:
+        spec = spec_fn(cell.config)
+        if spec is not None and canonical_json(to_jsonable(spec)) not in seen:
+            seen.add(canonical_json(to_jsonable(spec)))
+            ident_fn(spec)
+
+
 def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device) -> dict[str, Any]:
     if not isinstance(metrics, Mapping) or "score" not in metrics:
         raise TypeError(f"job_fn must return a dict with at least 'score', got {metrics!r}")
@@ -906,6 +920,8 @@ def run_cells(cells: Sequence[Cell], job_fn: Callable, profile: Profile | str, s
     elif launcher == "process":
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
+
+        prepare_data(todo, job_fn)  # missing datasets made here, one at a time, not twice by two workers
 
         ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,

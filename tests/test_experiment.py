@@ -20,6 +20,7 @@ from common.experiment import (
     make_parser,
     pack_curve,
     plan_path,
+    prepare_data,
     record_threads,
     records_path,
     results_root_of,
@@ -140,6 +141,21 @@ def test_failures_and_nonfinite(tmp_path, caplog):
     assert set(recs) == {"m1", "nan"}
     assert recs["nan"]["score"] is None and recs["nan"]["nonfinite"] == ["score", "normalized"]
     assert "FAILED smoke/toy/table1/bad/seed0" in str(s)
+
+
+def test_prepare_data_loads_each_dataset_once_in_the_parent():
+    """Before workers start, every dataset of the planned runs is loaded (made if missing) once, here."""
+    calls = []
+
+    def job(cell, seed, ctx):
+        return {"score": 0.0}
+
+    job.data_spec = lambda config: {"d": config["v"] % 2}
+    job.data_identity = lambda spec: calls.append(spec) or {"data_sha256": str(spec)}
+    todo = [(c, s) for c in _cells([1, 2, 3]) for s in (0, 1)]
+    prepare_data(todo, job)
+    assert calls == [{"d": 1}, {"d": 0}]
+    prepare_data(todo, det_job)  # a job without data identity: nothing to do
 
 
 def test_process_launcher_matches_inline(tmp_path):

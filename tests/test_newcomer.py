@@ -94,6 +94,8 @@ def test_direct_and_run_all_give_identical_records_and_leave_the_tree_clean(clon
     (["--paper", "nope"], "unknown paper 'nope'"),
     (["--item", "table99"], "unknown item 'table99'"),
     (["--threads", "0"], "--threads '0' must be a positive integer"),
+    (["--jobs", "x"], "--jobs 'x' must be a positive integer"),
+    (["--jobs"], "option --jobs needs a value"),
     (["--bogus"], "unknown argument '--bogus'"),
 ])
 def test_run_all_rejects_missing_and_bad_values_without_hanging(args, message):
