@@ -27,7 +27,7 @@ from tabulate import tabulate
 
 from common.experiment import load_records
 from common.profiles import PROFILE_NAMES
-from common.report import _status_text, discover_papers, item_status, load_published
+from common.report import status_text, discover_papers, item_status, load_published
 from common.roots import REFERENCE_ROOT, REPO_ROOT
 from common.timings import fmt_seconds as _fmt_s
 from common.timings import item_time
@@ -52,7 +52,7 @@ def status_block(root: Path = REFERENCE_ROOT) -> str:
                 entries = [e for e in pub.PUBLISHED if e.get("item") == item]
                 for prof in PROFILE_NAMES:
                     recs = load_records(root, prof, paper, item)
-                    row.append(_status_text(item_status(root, prof, paper, item, entries, recs)))
+                    row.append(status_text(item_status(root, prof, paper, item, entries, recs)))
             rows.append(row)
     done = {p: sum(r[0] == p and r[3 + PROFILE_NAMES.index("quick")].startswith("done") for r in rows)
             for p in discover_papers()}

@@ -673,7 +673,7 @@ def item_status(results_root, profile: str, paper: str, item: str, entries: Sequ
     return {"status": status, "done": done, "cells": m, "newest": newest}
 
 
-def _status_text(st: Mapping[str, Any]) -> str:
+def status_text(st: Mapping[str, Any]) -> str:
     return "not run" if st["status"] == "not run" else f"{st['status']} {st['done']}/{st['cells']} cells"
 
 
@@ -704,7 +704,7 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
     st = item_status(results_root, profile, paper, item, entries, all_recs)
     base = results_root / profile / paper
     head = [f"# {pub.TITLE or paper} — {item}: {spec.get('title', '')}\n",
-            f"Profile **{profile}** · status: {_status_text(st)} · newest record: {st['newest'] or '—'} · "
+            f"Profile **{profile}** · status: {status_text(st)} · newest record: {st['newest'] or '—'} · "
             f"generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}\n"]
     gits = [r["git_commit"] for r in recs if r.get("git_commit")]
     commits = sorted({str(g.get("commit"))[:10] + ("+dirty" if g.get("dirty") else "") for g in gits})
@@ -713,7 +713,7 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
     if ref_recs is not None:
         ref_st = item_status(reference_root, profile, paper, item, entries, ref_all)
         head.append(f"Records: this machine's under `{results_root}`; reference: the committed "
-                    f"`results/{profile}/{paper}/{item}.jsonl` ({_status_text(ref_st)}, newest record "
+                    f"`results/{profile}/{paper}/{item}.jsonl` ({status_text(ref_st)}, newest record "
                     f"{ref_st['newest'] or '—'})\n")
     if left_out:
         head.append("Left out (a cell's numbers are never averaged across thread counts; each cell keeps the "
@@ -824,14 +824,14 @@ def write_report(results_root: str | Path | None = None, profiles: Sequence[str]
                 elif (results_root / prof / paper / f"{it}.md").exists():
                     link = f"[md]({prof}/{paper}/{it}.md)"
                 claims = [c for c in pub.CLAIMS if c.get("item") == it]
-                status = _status_text(st)
+                status = status_text(st)
                 if claims:
                     v = claim_verdicts(claims, recs)
                     status += f"; claims checked {sum(x['verdict'] != 'not checked' for x in v)}/{len(v)}"
                 row = [paper, it, spec.get("kind"), spec.get("title", ""), status]
                 if reference_root is not None:
                     ref_recs = load_records(reference_root, prof, paper, it)
-                    row.append(_status_text(item_status(reference_root, prof, paper, it, entries, ref_recs)))
+                    row.append(status_text(item_status(reference_root, prof, paper, it, entries, ref_recs)))
                 rows.append(row + [st["newest"] or "—", link])
         lines.append(_md(rows, headers=headers) if rows else "_no papers found_")
     results_root.mkdir(parents=True, exist_ok=True)

@@ -37,9 +37,6 @@ BARE_NOTE_CITATION = re.compile(r"(?<![\w.-])(?<!docs/)((?:" + "|".join(OUTSIDE_
 # Never scanned: records kept as they were when they were superseded (history, not documentation).
 HISTORICAL = ("results/superseded/",)
 
-# Files and folders (ending in "/") that still cite the outside folder and are being fixed separately.
-# Remove an entry once its file is fixed; the test then guards it too.
-PENDING_OUTSIDE_CITATION_FIXES: tuple[str, ...] = ()  # none left
 
 # Paths under another project's docs/ folder that our text names (OG-MARL's dataset card of OMAR's
 # datasets); they are not ours to check.
@@ -122,17 +119,19 @@ def test_bare_note_pattern_on_hand_written_examples():
     assert hits(f"cast_bcq_{official} my-{stack} stack.mdx") == []
 
 
-def test_no_tracked_file_cites_the_outside_shared_folder():
-    offenders = []
+def _scanned_lines():
+    """(path, line number, line) of every tracked or new text file, history under HISTORICAL excepted."""
     for path in _repo_files():
-        if _skipped(path, HISTORICAL + PENDING_OUTSIDE_CITATION_FIXES):
+        if _skipped(path, HISTORICAL):
             continue
         text = _read_text(path)
-        if text is None:
-            continue
-        for n, line in enumerate(text.splitlines(), 1):
-            if OUTSIDE_CITATION in line:
-                offenders.append(f"{path}:{n}: {line.strip()}")
+        if text is not None:
+            for n, line in enumerate(text.splitlines(), 1):
+                yield path, n, line
+
+
+def test_no_tracked_file_cites_the_outside_shared_folder():
+    offenders = [f"{path}:{n}: {line.strip()}" for path, n, line in _scanned_lines() if OUTSIDE_CITATION in line]
     assert not offenders, (
         f"{len(offenders)} line(s) cite {OUTSIDE_CITATION!r}, which is not in the repository; cite docs/ "
         "instead (docs/README.md lists the files and sections):\n" + "\n".join(offenders))
@@ -140,17 +139,11 @@ def test_no_tracked_file_cites_the_outside_shared_folder():
 
 def test_no_file_cites_an_outside_note_by_its_bare_name():
     offenders = []
-    for path in _repo_files():
-        if _skipped(path, HISTORICAL + PENDING_OUTSIDE_CITATION_FIXES):
-            continue
-        text = _read_text(path)
-        if text is None:
-            continue
-        for n, line in enumerate(text.splitlines(), 1):
-            for m in BARE_NOTE_CITATION.finditer(line):
-                if path.startswith("docs/") and (ROOT / "docs" / m.group(1)).is_file():
-                    continue  # a relative link to a sibling page inside docs/
-                offenders.append(f"{path}:{n}: {m.group(1)}: {line.strip()}")
+    for path, n, line in _scanned_lines():
+        for m in BARE_NOTE_CITATION.finditer(line):
+            if path.startswith("docs/") and (ROOT / "docs" / m.group(1)).is_file():
+                continue  # a relative link to a sibling page inside docs/
+            offenders.append(f"{path}:{n}: {m.group(1)}: {line.strip()}")
     assert not offenders, (
         f"{len(offenders)} bare citation(s) of notes that are not in the repository; cite "
         "docs/<file>.md#<section> instead (docs/README.md lists the files and sections):\n" + "\n".join(offenders))
