@@ -37,8 +37,9 @@ from typing import Any
 import torch
 
 from common import nets
-from common.experiment import DEVICES, check_device, set_threads
-from common.algos.itd3 import ITD3, ITD3Config, ReferenceAgent, reference_loop
+from common.algos.itd3 import ITD3, ITD3Config
+from common.algos.reference import ReferenceAgent, reference_loop
+from common.runtime import DEVICES, check_device, set_threads
 
 __all__ = ["matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "main"]
 

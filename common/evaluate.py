@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import envs
-from common.data import episode_return_fn
+from common.returns import episode_return_fn
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation env seeds = EVAL_SEED_OFFSET + training seed * 1000 + episode
 

@@ -6,17 +6,18 @@ Three profiles are defined here, once:
 - ``quick``: one 2-core machine. Reduced data and gradient steps, 3 seeds; hours for a paper.
 - ``full``: the paper's protocol (its dataset sizes, gradient steps and evaluation), 5 seeds.
 
-A paper adapts a profile with *data*, never with branches: its ``config.py`` holds a dict keyed by
-profile name whose values override ``Profile`` fields, e.g.::
+A paper adapts a profile with *data*, never with branches, in one place: its ``config.py`` holds a
+``PaperProfiles`` whose ``by_profile`` maps a profile name to ``Profile`` fields to override, and whose
+``keys`` names (with its meaning) every paper-specific setting allowed in ``overrides``::
 
-    PROFILE_OVERRIDES = {
-        "smoke": {"eval_every": 50, "overrides": {"batch_size": 32}},
-        "quick": {"update_scale": 0.2},
-    }
-    profile = get_profile("quick", PROFILE_OVERRIDES)
+    PROFILES = PaperProfiles(
+        by_profile={"smoke": {"data_scale": 0.002, "overrides": {"batch_size": 32}},
+                    "quick": {"update_scale": 0.2}},
+        keys={"batch_size": "minibatch size instead of the paper's"})
+    profile = get_profile("quick", PROFILES)
 
-``overrides`` is a free dict for paper-specific settings (merged key by key, and validated by the
-paper's own config); every other key must be a ``Profile`` field, or ``validate_overrides`` raises.
+An unknown profile name, ``Profile`` field or paper setting is an error naming the allowed ones. Dataset
+sizes have one layer: ``data_scale`` (``Profile.n_data``) of the paper's size.
 """
 
 from __future__ import annotations
@@ -102,10 +103,28 @@ BASE_PROFILES: dict[str, dict[str, Any]] = {
 _FIELDS = tuple(f.name for f in dataclasses.fields(Profile) if f.name != "name")
 
 
-def validate_overrides(paper_overrides: Mapping[str, Mapping[str, Any]] | None) -> None:
+@dataclass(frozen=True)
+class PaperProfiles:
+    """A paper's profile overrides, validated on construction (see the module docstring)."""
+
+    by_profile: Mapping[str, Mapping[str, Any]]
+    keys: Mapping[str, str] = field(default_factory=dict)  # allowed ``overrides`` keys -> meaning
+
+    def __post_init__(self) -> None:
+        validate_overrides(self.by_profile)
+        for pname, over in self.by_profile.items():
+            unknown = sorted(set(over.get("overrides") or {}) - set(self.keys))
+            if unknown:
+                raise ValueError(f"unknown paper setting(s) {unknown} in the {pname!r} profile's overrides; "
+                                 f"allowed: {', '.join(sorted(self.keys)) or 'none'}")
+
+
+def validate_overrides(paper_overrides: Mapping[str, Mapping[str, Any]] | PaperProfiles | None) -> None:
     """Reject unknown profile names and unknown Profile fields in a paper's override dict."""
     if paper_overrides is None:
         return
+    if isinstance(paper_overrides, PaperProfiles):
+        paper_overrides = paper_overrides.by_profile
     if not isinstance(paper_overrides, Mapping):
         raise ValueError(f"paper overrides must be a dict keyed by profile name, got {type(paper_overrides).__name__}")
     for pname, over in paper_overrides.items():
@@ -120,14 +139,18 @@ def validate_overrides(paper_overrides: Mapping[str, Mapping[str, Any]] | None) 
             )
 
 
-def get_profile(name: str, paper_overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Profile:
+def get_profile(name: str, paper_overrides: Mapping[str, Mapping[str, Any]] | PaperProfiles | None = None) -> Profile:
     """The base profile ``name`` with the paper's overrides for that profile merged on top.
 
     ``overrides`` merges key by key; setting ``n_seeds`` without ``seeds`` gives ``range(n_seeds)``.
+    A plain dict of overrides (tests, sketches) leaves the paper settings unchecked; a ``PaperProfiles``
+    checks them.
     """
     if name not in BASE_PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
     validate_overrides(paper_overrides)
+    if isinstance(paper_overrides, PaperProfiles):
+        paper_overrides = paper_overrides.by_profile
     values = copy.deepcopy(BASE_PROFILES[name])
     values.setdefault("overrides", {})
     over = copy.deepcopy(dict((paper_overrides or {}).get(name, {})))

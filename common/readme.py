@@ -25,9 +25,10 @@ from typing import Callable, Mapping
 
 from tabulate import tabulate
 
-from common.experiment import load_records
+from common.records import load_records
 from common.profiles import PROFILE_NAMES
-from common.report import status_text, discover_papers, item_status, load_published
+from common.published import discover_papers, load_published
+from common.report import item_status, status_text
 from common.roots import REFERENCE_ROOT, REPO_ROOT
 from common.timings import fmt_seconds as _fmt_s
 from common.timings import item_time

@@ -1,7 +1,7 @@
 """Measured wall times of items, read from a results root (standard library only).
 
 ``item_time`` gives the wall time of an item's last invocation that ran something (``last_run`` in
-``<root>/<profile>/<paper>/<item>.plan.json``, written by ``common.experiment.main``: runs, dataset
+``<root>/<profile>/<paper>/<item>.plan.json``, written by ``common.cli.main``: runs, dataset
 generation, figures and report included), else the sum of its newest records' run times, marked
 ``Σ`` (a lower bound, without dataset generation). Used by ``run_all.sh --list`` (before the virtual
 environment exists) and by the README's generated timing table (``common.readme``).

@@ -163,12 +163,8 @@ def prey_file(env_name: str, version: str) -> str:
     return f"{PREY_KEYS[env_name]}-{version}.npz"
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 class NumpyActor:
-    """A deterministic actor exported from ``common.nets.DeterministicActor`` (one member), evaluated in numpy
+    """A deterministic actor exported from ``common.heads.DeterministicActor`` (one member), evaluated in numpy
     float64: ``x`` = obs zero-padded to the trained input width (the learner's padded obs),
     [``(x − mean) / sqrt(var + eps) · gamma + beta``, BatchNorm in eval mode, if exported], then
     (``x @ W_i + b_i`` -> ReLU) per hidden layer, ``max_action · tanh(x @ W_L + b_L)``.
@@ -231,7 +227,7 @@ def load_prey(env_name: str, version: str, root: Path | str | None = None) -> Nu
     entry = json.loads(manifest_path.read_text()).get(name)
     if entry is None:
         raise ValueError(f"{manifest_path} has no entry for {name}: cannot verify the checksum of {path}")
-    digest = sha256_file(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()  # a small file; envs/ imports nothing of ours
     if digest != entry["sha256"]:
         raise ValueError(f"checksum mismatch for prey weights {path}: sha256 {digest}, manifest says {entry['sha256']}")
     if digest not in _PREY_CACHE:

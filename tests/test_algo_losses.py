@@ -7,7 +7,7 @@ import torch
 
 from common.algos.cql import cql_penalty, uniform_log_density
 from common.algos.td3bc import td3bc_actor_loss
-from papers.omar.omar import omar_actor_loss, search_action
+from common.algos.omar import omar_actor_loss, search_action
 
 
 def test_cql_penalty_hand_computed():

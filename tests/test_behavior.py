@@ -12,7 +12,7 @@ import json
 
 from common.behavior import MATD3, MATD3Config, collect, generate_protocol, load_or_generate, medium_replay_from_buffer, train
 from common.behavior.matd3 import _env_seed
-from common.data import DatasetError
+from common.datacard import DatasetError
 from common.evaluate import eval_seed, evaluate
 
 collect_mod = importlib.import_module("common.behavior.collect")

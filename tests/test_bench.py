@@ -4,8 +4,8 @@ measures (common/nets.py CHUNK_BYTES) equal to the plain batched path."""
 import pytest
 import torch
 
-from common import bench, nets
-from common.experiment import check_device
+from common import bench, heads, nets
+from common.runtime import check_device
 from common.algos.itd3 import ITD3Config
 
 TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
@@ -60,7 +60,7 @@ def test_chunked_equals_unchunked_twin_critic(dtype):
     BN running statistics."""
     M, B, K, O, A = 4, 32, 5, 6, 2
     torch.manual_seed(0)
-    crit = [nets.TwinCritic(M, O, A, hidden=(16, 16), input_norm=True).to(dtype) for _ in range(2)]
+    crit = [heads.TwinCritic(M, O, A, hidden=(16, 16), input_norm=True).to(dtype) for _ in range(2)]
     crit[1].load_state_dict(crit[0].state_dict())
     obs = torch.randn(M, B, O, dtype=dtype)
     act = torch.rand(M, B, K, A, dtype=dtype) * 2 - 1

@@ -9,7 +9,7 @@ import pytest
 
 PAPER_SCRIPTS = [f"papers.omar.{s}" for s in ("table1", "table2", "table3", "table4", "table5", "table6",
                                                "figure1", "figure2", "figure3", "figure4", "diagnose_table5")]
-OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.data"]
+OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.datainfo"]
 
 # (argv, text expected in the error) for every paper script: the shared parser of common.experiment
 PAPER_BAD = [
@@ -34,7 +34,7 @@ OTHER_BAD = {
     "common.report": [(["--profile", "medium"], "invalid choice"), (["--results"], "expected one argument"),
                       (["--reference", "--results", "x"], "not allowed with argument")],
     "common.bench": [(["--reps", "0"], "--reps 0"), (["--device", "tpu"], "unknown device 'tpu'")],
-    "common.data": [([], "required"), (["info"], "required")],
+    "common.datainfo": [([], "required"), (["info"], "required")],
 }
 
 

@@ -1,4 +1,5 @@
-"""common.data: storage, checks, episodes, views, member sampling, normalize, CLI.
+"""common.data and its layer (datacard, returns, sampling, datainfo): storage, checks, episodes,
+views, member sampling, normalize, CLI.
 
 The hand-built dataset (2 agents, obs dims (3, 2) padded to O=3, act dims (2, 1) padded to A=2):
 
@@ -23,7 +24,9 @@ import pytest
 import torch
 
 from common import data as D
-from common.data import Dataset, DatasetError
+from common import datacard, returns, sampling
+from common.data import Dataset
+from common.datacard import DatasetError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REWARDS = np.array([[1, 3], [2, 0], [0, 4], [5, 1], [-1, 1]], dtype=np.float32)
@@ -60,7 +63,7 @@ def _rewrite(base, arrays=None, card_edit=None):
     if arrays is not None:
         with open(npz, "wb") as f:
             np.savez(f, **arrays)
-        card["sha256"] = D.sha256_file(npz)
+        card["sha256"] = datacard.sha256_file(npz)
     if card_edit:
         card_edit(card)
     open(js, "w").write(json.dumps(card))
@@ -72,38 +75,38 @@ def test_round_trip(tmp_path):
     base = ds.save(tmp_path / "ds")
     assert (tmp_path / "ds.npz").exists() and (tmp_path / "ds.json").exists()
     back = Dataset.load(tmp_path / "ds.npz")
-    assert set(back.arrays) == set(ds.arrays) == set(D.REQUIRED_KEYS) | {"state", "next_state"}
+    assert set(back.arrays) == set(ds.arrays) == set(datacard.REQUIRED_KEYS) | {"state", "next_state"}
     for k, v in ds.arrays.items():
         assert back.arrays[k].dtype == v.dtype
         np.testing.assert_array_equal(back.arrays[k], v)
     assert back.card == ds.card
-    assert back.card["sha256"] == D.sha256_file(str(base) + ".npz")
+    assert back.card["sha256"] == datacard.sha256_file(str(base) + ".npz")
     assert back.id == "omar/spread/medium-v1" and back.size == 5 and back.n_episodes == 2
     assert back.card["libraries"]["numpy"] == np.__version__
-    assert set(D.LIBRARIES) <= set(back.card["libraries"])
+    assert set(datacard.LIBRARIES) <= set(back.card["libraries"])
 
 
 def test_default_path_under_data_root(tmp_path, monkeypatch):
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path))
-    assert D.data_root() == tmp_path
-    assert D.dataset_path("omar/spread/medium-v1") == tmp_path / "omar" / "spread" / "medium-v1"
-    parsed = D.parse_dataset_id("mamujoco/halfcheetah-2x3/medium-replay-v2")
+    assert datacard.data_root() == tmp_path
+    assert datacard.dataset_path("omar/spread/medium-v1") == tmp_path / "omar" / "spread" / "medium-v1"
+    parsed = datacard.parse_dataset_id("mamujoco/halfcheetah-2x3/medium-replay-v2")
     assert parsed == ("mamujoco/halfcheetah-2x3", "medium-replay", 2)
     make_ds().save()
     assert (tmp_path / "omar/spread/medium-v1.npz").exists()
     assert Dataset.load("omar/spread/medium-v1").size == 5  # an id resolves under the root
     monkeypatch.delenv("OFFMARL_DATA")
-    assert D.data_root() == Path(ROOT) / "data"
+    assert datacard.data_root() == Path(ROOT) / "data"
 
 
 def test_default_root_is_the_repository_data_folder(tmp_path, monkeypatch):
     """Without $OFFMARL_DATA the root is <repo>/data from any working directory (no stray ./data)."""
     monkeypatch.delenv("OFFMARL_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert D.data_root() == Path(ROOT) / "data" and D.data_root().is_absolute()
-    assert D.dataset_path("omar/spread/medium-v1") == Path(ROOT) / "data" / "omar" / "spread" / "medium-v1"
+    assert datacard.data_root() == Path(ROOT) / "data" and datacard.data_root().is_absolute()
+    assert datacard.dataset_path("omar/spread/medium-v1") == Path(ROOT) / "data" / "omar" / "spread" / "medium-v1"
     monkeypatch.setenv("OFFMARL_DATA", "~/offmarl-data")
-    assert D.data_root() == Path.home() / "offmarl-data"
+    assert datacard.data_root() == Path.home() / "offmarl-data"
 
 
 def test_checksum_mismatch(tmp_path):
@@ -115,7 +118,7 @@ def test_checksum_mismatch(tmp_path):
     with pytest.raises(DatasetError, match="checksum mismatch") as e:
         Dataset.load(base)
     card = json.loads(open(str(base) + ".json").read())
-    assert card["sha256"] in str(e.value) and D.sha256_file(npz) in str(e.value)
+    assert card["sha256"] in str(e.value) and datacard.sha256_file(npz) in str(e.value)
 
 
 def test_missing_file(tmp_path):
@@ -146,12 +149,12 @@ def test_error_says_how_to_regenerate(tmp_path):
     base = make_ds(regenerate_command=REGEN).save(tmp_path / "my data" / "ds")
     npz, js = f"{base}.npz", f"{base}.json"
     assert Dataset.load(base).card["regenerate_command"] == REGEN
-    good = D.sha256_file(npz)
+    good = datacard.sha256_file(npz)
     _corrupt(npz)
     with pytest.raises(DatasetError) as e:
         Dataset.load(base)
     msg = str(e.value)
-    assert f"{npz}: checksum mismatch" in msg and f"card {js} says {good}" in msg and D.sha256_file(npz) in msg
+    assert f"{npz}: checksum mismatch" in msg and f"card {js} says {good}" in msg and datacard.sha256_file(npz) in msg
     rm = f"rm {shlex.quote(npz)} {shlex.quote(js)}"
     assert msg.endswith(f"to regenerate it, delete its files ({rm}), then run: {REGEN}")
     rm = msg.split("(rm ")[1].split("), then")[0]
@@ -249,7 +252,7 @@ def test_unknown_kind(tmp_path):
     with pytest.raises(DatasetError, match="unknown dataset kind 'bogus'"):
         Dataset.load(base)
     with pytest.raises(ValueError, match="allowed kinds"):
-        D.parse_dataset_id("omar/spread/bogus-v1")
+        datacard.parse_dataset_id("omar/spread/bogus-v1")
 
 
 def test_atomic_write_keeps_previous(tmp_path, monkeypatch):
@@ -311,7 +314,7 @@ def test_from_episodes_builder_and_concat():
     ds = make_ds()
     eps = [dict(e) for e in ds.episodes()]
     again = Dataset.from_episodes("omar/spread", "medium", eps, obs_dims=OBS_DIMS, act_dims=ACT_DIMS)
-    for k in D.STEP_KEYS:
+    for k in datacard.STEP_KEYS:
         np.testing.assert_array_equal(again.arrays[k], ds.arrays[k])
     # two envs stepped together; env 1 runs episode 1 then idles (inactive) while env 0 runs episode 0
     b = D.DatasetBuilder(n_envs=2)
@@ -323,7 +326,7 @@ def test_from_episodes_builder_and_concat():
     built = b.build("omar/spread", "medium", obs_dims=OBS_DIMS, act_dims=ACT_DIMS)
     # episodes in the order they finished: env 1's (steps 3-4) first
     order = [3, 4, 0, 1, 2]
-    for k in D.STEP_KEYS:
+    for k in datacard.STEP_KEYS:
         np.testing.assert_array_equal(built.arrays[k], ds.arrays[k][order])
     np.testing.assert_array_equal(built.episode_returns, [3.0, 5.0])
     cat = Dataset.concat([ds, make_ds(kind="expert")], kind="medium-expert")
@@ -342,7 +345,7 @@ def test_spec_supplies_dims_and_refs():
     d2 = Dataset.from_arrays("toy", "random", **a, spec=spec)
     assert d2.obs_dims == OBS_DIMS and d2.act_dims == ACT_DIMS
     np.testing.assert_array_equal(d2.obs_mask(), spec.obs_mask())
-    assert D.normalize(4.0, d2) == 50.0
+    assert returns.normalize(4.0, d2) == 50.0
 
 
 # ---- views ----------------------------------------------------------------------------------------
@@ -385,36 +388,36 @@ def _np(x):
 @pytest.mark.parametrize("T,B", [(1000, 64), (50, 40)])  # sparse and dense without-replacement paths
 def test_sample_indices_properties(backend, replace, T, B):
     M = 6
-    idx = _np(D.sample_indices(_rng(backend, 0), T, M, B, replace))
+    idx = _np(sampling.sample_indices(_rng(backend, 0), T, M, B, replace))
     assert idx.shape == (M, B) and idx.dtype == np.int64
     assert idx.min() >= 0 and idx.max() < T
     assert len({tuple(r) for r in idx}) == M  # members draw independently
     if not replace:
         assert all(len(set(r)) == B for r in idx)
-    np.testing.assert_array_equal(idx, _np(D.sample_indices(_rng(backend, 0), T, M, B, replace)))
-    assert not np.array_equal(idx, _np(D.sample_indices(_rng(backend, 1), T, M, B, replace)))
+    np.testing.assert_array_equal(idx, _np(sampling.sample_indices(_rng(backend, 0), T, M, B, replace)))
+    assert not np.array_equal(idx, _np(sampling.sample_indices(_rng(backend, 1), T, M, B, replace)))
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_sample_without_replacement_is_uniform(backend):
     # T=20, B=5: every index has probability 1/4 per row; 4000 rows -> 1000 expected hits each
-    idx = _np(D.sample_indices(_rng(backend, 3), 20, 4000, 5, replace=False))
+    idx = _np(sampling.sample_indices(_rng(backend, 3), 20, 4000, 5, replace=False))
     assert all(len(set(r)) == 5 for r in idx[:200])
     counts = np.bincount(idx.ravel(), minlength=20)
     assert np.all(np.abs(counts - 1000) < 150), counts  # ~5 sigma
     with pytest.raises(ValueError, match="batch_size 21 > dataset size 20"):
-        D.sample_indices(_rng(backend, 0), 20, 2, 21, replace=False)
+        sampling.sample_indices(_rng(backend, 0), 20, 2, 21, replace=False)
 
 
 def test_gather_and_member_gather():
     ds = make_ds()
     t = ds.to_torch()
     idx = ds.sample_indices(torch.Generator().manual_seed(0), 6, 4)  # [M=6, B=4], members = 3 seeds x 2 agents
-    g = D.gather(t, idx)
+    g = sampling.gather(t, idx)
     assert g["obs"].shape == (6, 4, 2, 3) and g["rewards"].shape == (6, 4, 2) and g["terminals"].shape == (6, 4)
-    agents = D.member_agents(3, 2)
+    agents = sampling.member_agents(3, 2)
     assert agents.tolist() == [0, 1, 0, 1, 0, 1]
-    gm = D.gather_members(t, idx, agents)
+    gm = sampling.gather_members(t, idx, agents)
     assert gm["obs"].shape == (6, 4, 3) and gm["actions"].shape == (6, 4, 2) and gm["rewards"].shape == (6, 4)
     assert gm["state"].shape == (6, 4, 4) and gm["terminals"].shape == (6, 4)
     for m in range(6):
@@ -426,38 +429,38 @@ def test_gather_and_member_gather():
             assert gm["rewards"][m, b] == t["rewards"][s, i]
             assert torch.equal(g["obs"][m, b], t["obs"][s])
     # numpy arrays work the same way
-    gn = D.gather_members({"obs": ds.obs}, idx.numpy(), agents.numpy())
+    gn = sampling.gather_members({"obs": ds.obs}, idx.numpy(), agents.numpy())
     np.testing.assert_array_equal(gn["obs"], gm["obs"].numpy())
 
 
 # ---- normalize and CLI ----------------------------------------------------------------------------
 def test_normalize():
     refs = {"random": 10.0, "expert": 30.0}
-    assert D.normalize(25.0, refs) == 75.0
-    assert D.normalize(10.0, {"ref_scores": refs}) == 0.0
-    np.testing.assert_allclose(D.normalize(np.array([30.0, 0.0]), refs), [100.0, -50.0])
-    assert D.normalize(-5.0, make_ds(ref_scores={"random": -10.0, "expert": 10.0})) == 25.0
+    assert returns.normalize(25.0, refs) == 75.0
+    assert returns.normalize(10.0, {"ref_scores": refs}) == 0.0
+    np.testing.assert_allclose(returns.normalize(np.array([30.0, 0.0]), refs), [100.0, -50.0])
+    assert returns.normalize(-5.0, make_ds(ref_scores={"random": -10.0, "expert": 10.0})) == 25.0
     with pytest.raises(ValueError, match="reference scores missing"):
-        D.normalize(1.0, make_ds())
+        returns.normalize(1.0, make_ds())
     with pytest.raises(ValueError, match="reference scores missing"):
-        D.normalize(1.0, {"random": 1.0})
+        returns.normalize(1.0, {"random": 1.0})
     with pytest.raises(ValueError, match="equal"):
-        D.normalize(1.0, {"random": 1.0, "expert": 1.0})
+        returns.normalize(1.0, {"random": 1.0, "expert": 1.0})
 
 
 def test_cli(tmp_path):
     base = make_ds(ref_scores={"random": 0.0, "expert": 8.0}).save(tmp_path / "ds")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
-    out = subprocess.run([sys.executable, "-m", "common.data", "info", str(base) + ".npz"],
+    out = subprocess.run([sys.executable, "-m", "common.datainfo", "info", str(base) + ".npz"],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "id: omar/spread/medium-v1" in out.stdout and "size: 5" in out.stdout
     assert "mean 4  std 1  min 3  max 5" in out.stdout and "normalized mean 50.00" in out.stdout
     assert "checksum OK" in out.stdout
-    h = subprocess.run([sys.executable, "-m", "common.data", "--help"], cwd=ROOT, env=env,
+    h = subprocess.run([sys.executable, "-m", "common.datainfo", "--help"], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     assert h.returncode == 0 and "info" in h.stdout
     open(str(base) + ".npz", "ab").write(b"x")
-    bad = subprocess.run([sys.executable, "-m", "common.data", "info", str(base)], cwd=ROOT, env=env,
+    bad = subprocess.run([sys.executable, "-m", "common.datainfo", "info", str(base)], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "checksum mismatch" in bad.stderr

@@ -9,24 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.experiment import (
-    Cell,
-    RecordWarning,
-    append_record,
-    compact_records,
-    config_hash,
-    load_records,
-    main,
-    make_parser,
-    pack_curve,
-    plan_path,
-    prepare_data,
-    record_threads,
-    records_path,
-    results_root_of,
-    run_cells,
-    unpack_curve,
-)
+from common.cli import main, make_parser, results_root_of
+from common.experiment import Cell, Job, as_job, prepare_data, run_cells
+from common.records import (RecordWarning, append_record, compact_records, config_hash, load_records, pack_curve,
+                            plan_path, record_threads, records_path, unpack_curve)
 from common.roots import REFERENCE_ROOT, runs_root
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
@@ -147,11 +133,8 @@ def test_prepare_data_loads_each_dataset_once_in_the_parent():
     """Before workers start, every dataset of the planned runs is loaded (made if missing) once, here."""
     calls = []
 
-    def job(cell, seed, ctx):
-        return {"score": 0.0}
-
-    job.data_spec = lambda config: {"d": config["v"] % 2}
-    job.data_identity = lambda spec: calls.append(spec) or {"data_sha256": str(spec)}
+    job = Job(run=lambda cell, seed, ctx: {"score": 0.0}, data_spec=lambda config: {"d": config["v"] % 2},
+              data_identity=lambda spec: calls.append(spec) or {"data_sha256": str(spec)})
     todo = [(c, s) for c in _cells([1, 2, 3]) for s in (0, 1)]
     prepare_data(todo, job)
     assert calls == [{"d": 1}, {"d": 0}]
@@ -177,7 +160,7 @@ def test_config_hash():
 
 def test_append_concurrent_and_corrupt_lines(tmp_path):
     path = tmp_path / "x.jsonl"
-    code = ("import sys; from common.experiment import append_record as a\n"
+    code = ("import sys; from common.records import append_record as a\n"
             "for i in range(200): a(sys.argv[1], {'w': sys.argv[2], 'i': i, 'pad': 'x' * 3000})")
     root = Path(__file__).resolve().parent.parent
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path), w], cwd=root) for w in "ab"]
@@ -233,10 +216,10 @@ def test_records_store_curves_packed_and_compaction_is_lossless(tmp_path):
     assert rp.stat().st_size < 0.7 * size_before
     assert '{"seed": 9, "trunc' in rp.read_text()
     assert load_records(tmp_path, "smoke", "toy") == before
-    out = subprocess.run([sys.executable, "-m", "common.experiment", "--compact", str(rp)], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "common.records", "--compact", str(rp)], capture_output=True,
                          text=True, cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0 and f"{rp}:" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "common.experiment", "--compact", str(tmp_path / "nope.jsonl")],
+    bad = subprocess.run([sys.executable, "-m", "common.records", "--compact", str(tmp_path / "nope.jsonl")],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert bad.returncode != 0 and "nope.jsonl" in bad.stderr
 
@@ -435,7 +418,7 @@ def test_a_run_finished_meanwhile_is_skipped_not_copied(tmp_path):
 def test_git_commit_records_what_a_dirty_tree_changed(tmp_path):
     import subprocess
 
-    from common.experiment import git_commit
+    from common.runtime import git_commit
 
     def git(*a):
         subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
@@ -468,13 +451,20 @@ def test_git_commit_records_what_a_dirty_tree_changed(tmp_path):
 DATA: dict = {}  # dataset name -> its identity "in the cache now" (test-only)
 
 
-def data_job(cell, seed, ctx):
+def _data_run(cell, seed, ctx):
     """Toy job on a named toy dataset; returns the dataset's identity as a real job does."""
     return {"score": float(seed), **DATA[cell.config["dataset"]["name"]]}
 
 
-data_job.data_spec = lambda config: config.get("dataset")
-data_job.data_identity = lambda spec: DATA[spec["name"]]
+def _data_spec(config):
+    return config.get("dataset")
+
+
+def _data_identity(spec):
+    return DATA[spec["name"]]
+
+
+data_job = Job(run=_data_run, data_spec=_data_spec, data_identity=_data_identity)
 
 
 def _ident(sha, size=100, random=1.0, expert=2.0):
@@ -538,3 +528,14 @@ def test_reuse_needs_the_same_data(tmp_path):
     s = run_cells(other, data_job, "smoke", seeds=[0], results_root=tmp_path, reuse_from=("table1",))
     assert s.ran and not s.reused  # the table1 run trained on the old data: run, not copied
     assert load_records(tmp_path, "smoke", "toy", "figure4")[0]["extra"]["data_sha256"] == "new"
+
+
+def test_job_protocol_is_explicit():
+    """A Job names what the runner needs; a plain function is a Job without a dataset; half a data protocol,
+    or a job that is no callable, is an error that says what to give."""
+    j = as_job(det_job)
+    assert j.run is det_job and j.data_spec is None and as_job(j) is j
+    with pytest.raises(TypeError, match="both data_spec and data_identity"):
+        Job(run=det_job, data_spec=_data_spec)
+    with pytest.raises(TypeError, match="function"):
+        as_job(42)

@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from common.algos.itd3 import (
-    ITD3,
-    ITD3Config,
-    ReferenceAgent,
-    joint_next_pi,
-    member_modules,
-    with_next_actions,
-)
-from papers.omar.omar import search_action
+from common.algos.itd3 import ITD3, ITD3Config, with_next_actions
+from common.algos.omar import search_action
+from common.algos.reference import ReferenceAgent, joint_next_pi, member_modules
 
 S, N, O, A, B, T = 2, 2, 5, 2, 32, 200
 
@@ -540,7 +534,7 @@ def test_checkpoint_from_before_a_new_config_field_loads_with_its_default():
 
 # ---- OMAR's job: the official loop's fixed minibatches, and the readings of a curve ---------------------------
 def test_official_minibatches_cycle_the_same_batches_and_repeat_on_resume():
-    from papers.omar.jobs import official_minibatches
+    from common.offline import fixed_minibatches as official_minibatches
 
     L = learner("omar", dtype=torch.float32)
     data = L.prepare_data(random_data(dtype=torch.float32))
@@ -573,7 +567,7 @@ def test_official_minibatches_option_only_enters_the_config_when_set():
 
 
 def test_score_readings_by_hand():
-    from papers.omar.jobs import score_readings
+    from common.offline import score_readings
 
     curve = [{"step": 10 * i, "score": s} for i, s in enumerate([1.0, 5.0, 2.0] + [3.0] * 9 + [0.0])]
     r = score_readings(curve)

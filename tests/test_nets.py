@@ -1,4 +1,4 @@
-"""Tests of common/nets.py: batched members equal separate per-member torch modules.
+"""Tests of common/nets.py and common/heads.py: batched members equal separate per-member torch modules.
 
 Our learners hold all members (seeds x agents) in one module whose parameters carry a leading member
 axis, and update them all with one optimizer step (docs/stack.md#batched-ensemble-layers). The key claim:
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import nets
+from common import heads, nets
 
 M, B = 5, 64
 TOL = 1e-6
@@ -93,7 +93,7 @@ def test_batched_adam_step_equals_separate_steps_twin_critic(dtype, lr):
     per-member grad-norm clipping (OMAR clips at 0.5)."""
     torch.manual_seed(1)
     obs_dim, act_dim, K, steps, clip = 6, 2, 4, 4, 0.5
-    critic = nets.TwinCritic(M, obs_dim, act_dim, hidden=(32, 32), input_norm=True).to(dtype)
+    critic = heads.TwinCritic(M, obs_dim, act_dim, hidden=(32, 32), input_norm=True).to(dtype)
     refs = [
         (critic.norm.member_module(m), critic.head1.member_module(m), critic.head2.member_module(m))
         for m in range(M)
@@ -230,12 +230,12 @@ def test_output_shapes(n):
     assert nets.EnsembleMLP(n, O, 3, input_norm=True)(obs).shape == (n, B, 3)
     assert nets.ValueNet(n, O, hidden=(16,))(obs).shape == (n, B, 1)
 
-    det = nets.DeterministicActor(n, O, A, max_action=2.0, input_norm=True, last_layer_init=3e-3)
+    det = heads.DeterministicActor(n, O, A, max_action=2.0, input_norm=True, last_layer_init=3e-3)
     a = det(obs)
     assert a.shape == (n, B, A) and a.abs().max() <= 2.0
 
     for squash in (True, False):
-        g = nets.GaussianActor(n, O, A, hidden=(16, 16), squash=squash, head_init_scale=0.1)
+        g = heads.GaussianActor(n, O, A, hidden=(16, 16), squash=squash, head_init_scale=0.1)
         mean, log_std = g(obs)
         assert mean.shape == log_std.shape == (n, B, A)
         s, lp = g.rsample(obs)
@@ -247,16 +247,16 @@ def test_output_shapes(n):
         assert g.mode(obs).shape == (n, B, A) and g.act(obs).shape == (n, B, A)
         if squash:
             assert s.abs().max() < 1.0
-    assert nets.GaussianActor(n, O, A, hidden=(8,))(obs)[0].shape == (n, B, A)
+    assert heads.GaussianActor(n, O, A, hidden=(8,))(obs)[0].shape == (n, B, A)
 
-    cat = nets.CategoricalActor(n, O, 4, hidden=(16,))
+    cat = heads.CategoricalActor(n, O, 4, hidden=(16,))
     assert cat(obs).shape == (n, B, 4)
     ca, clp = cat.sample(obs)
     assert ca.shape == clp.shape == (n, B) and ca.dtype == torch.long
     assert cat.log_prob(obs, ca).shape == cat.entropy(obs).shape == cat.mode(obs).shape == (n, B)
 
     for input_norm in (False, True):
-        c = nets.TwinCritic(n, O, A, hidden=(16, 16), input_norm=input_norm)
+        c = heads.TwinCritic(n, O, A, hidden=(16, 16), input_norm=input_norm)
         q1, q2 = c(obs, act)
         assert q1.shape == q2.shape == (n, B, 1)
         assert c.q1(obs, act).shape == (n, B, 1)
@@ -266,16 +266,16 @@ def test_output_shapes(n):
         c.eval()  # in eval mode many-action values equal the one-at-a-time values
         assert _maxdiff(c.q1_many(obs, acts)[..., 1], c.q1(obs, acts[:, :, 1]).squeeze(-1)) <= 1e-5
 
-    vae = nets.VAE(n, O, A, hidden=(16, 16))
+    vae = heads.VAE(n, O, A, hidden=(16, 16))
     assert vae.latent_dim == 2 * A
     recon, mu, std = vae(obs, act)
     assert recon.shape == (n, B, A) and mu.shape == std.shape == (n, B, 2 * A)
     assert vae.decode(obs).shape == (n, B, A)
     assert vae.decode(obs.unsqueeze(2).expand(n, B, K, O)).shape == (n, B, K, A)
     assert vae.loss(obs, act).shape == (n,)
-    assert nets.VAE(n, O, A, latent_dim=L, hidden=(8,))(obs, act)[1].shape == (n, B, L)
+    assert heads.VAE(n, O, A, latent_dim=L, hidden=(8,))(obs, act)[1].shape == (n, B, L)
 
-    wm = nets.GaussianEnsembleModel(n, O + A, O + 1, hidden=16, n_layers=4)
+    wm = heads.GaussianEnsembleModel(n, O + A, O + 1, hidden=16, n_layers=4)
     assert len(wm.net.layers) == 5
     mean, log_std = wm(torch.cat([obs, act], -1))
     assert mean.shape == log_std.shape == (n, B, O + 1)
@@ -290,7 +290,7 @@ def test_output_shapes(n):
 
 def _const_gaussian(squash, mean, log_std, max_action=1.0):
     """A GaussianActor whose output is the constant (mean, log_std) whatever the input."""
-    g = nets.GaussianActor(2, 3, len(mean), hidden=(8,), squash=squash, max_action=max_action)
+    g = heads.GaussianActor(2, 3, len(mean), hidden=(8,), squash=squash, max_action=max_action)
     with torch.no_grad():
         g.head.weight.zero_()
         g.head.bias.copy_(torch.tensor(list(mean) + list(log_std)).view(1, 1, -1))
@@ -299,7 +299,7 @@ def _const_gaussian(squash, mean, log_std, max_action=1.0):
 
 def test_gaussian_actor_unsquashed_log_prob_and_entropy_match_torch_normal():
     torch.manual_seed(0)
-    g = nets.GaussianActor(M, 5, 3, hidden=(16, 16), squash=False)
+    g = heads.GaussianActor(M, 5, 3, hidden=(16, 16), squash=False)
     obs, act = torch.randn(M, B, 5), torch.randn(M, B, 3)
     mean, log_std = g(obs)
     dist = torch.distributions.Normal(mean, log_std.exp())
@@ -331,11 +331,11 @@ def test_gaussian_actor_tanh_correction_hand_computed():
     g3 = _const_gaussian(True, [mu, mu], [ls, ls])
     got3 = g3.log_prob(obs, torch.full((2, 1, 2), math.tanh(u)))
     assert abs(got3[0, 0].item() - 2 * expected) <= 1e-5
-    ldj = nets.tanh_log_det_jacobian(torch.tensor([[u]])).item()
+    ldj = heads.tanh_log_det_jacobian(torch.tensor([[u]])).item()
     assert abs(ldj - math.log(1 - math.tanh(u) ** 2)) <= 1e-6
     # the log-prob returned with a sample equals log_prob of that sample
     torch.manual_seed(0)
-    g4 = nets.GaussianActor(M, 5, 2, hidden=(16,), max_action=2.0)
+    g4 = heads.GaussianActor(M, 5, 2, hidden=(16,), max_action=2.0)
     obs4 = torch.randn(M, B, 5)
     a, lp = g4.rsample(obs4)
     assert _maxdiff(lp, g4.log_prob(obs4, a)) <= 1e-3
@@ -344,7 +344,7 @@ def test_gaussian_actor_tanh_correction_hand_computed():
 
 def test_categorical_actor_matches_torch_categorical():
     torch.manual_seed(0)
-    c = nets.CategoricalActor(M, 5, 4, hidden=(16,))
+    c = heads.CategoricalActor(M, 5, 4, hidden=(16,))
     obs = torch.randn(M, B, 5)
     dist = torch.distributions.Categorical(logits=c(obs))
     a = torch.randint(0, 4, (M, B))
@@ -361,7 +361,7 @@ def test_categorical_actor_matches_torch_categorical():
 def test_vae_decode_clamps_z_and_loss_matches_bcq_formula():
     torch.manual_seed(0)
     O, A = 5, 2
-    vae = nets.VAE(M, O, A, hidden=(16, 16), max_action=2.0, z_clip=0.05)
+    vae = heads.VAE(M, O, A, hidden=(16, 16), max_action=2.0, z_clip=0.05)
     obs, act = torch.randn(M, B, O), torch.rand(M, B, A) * 4 - 2
     torch.manual_seed(7)
     a = vae.decode(obs)
@@ -388,7 +388,7 @@ def test_vae_decode_clamps_z_and_loss_matches_bcq_formula():
 
 def test_gaussian_model_nll_and_clamp():
     torch.manual_seed(0)
-    wm = nets.GaussianEnsembleModel(M, 4, 3, hidden=16, n_layers=2)
+    wm = heads.GaussianEnsembleModel(M, 4, 3, hidden=16, n_layers=2)
     x, t = torch.randn(M, B, 4), torch.randn(M, B, 3)
     mean, log_std = wm(x)
     ref = -torch.distributions.Normal(mean, log_std.exp()).log_prob(t).reshape(M, -1).mean(1)
@@ -449,8 +449,8 @@ def test_clip_grad_norm_per_member_equals_torch():
 
 def test_member_state_round_trip():
     torch.manual_seed(0)
-    a = nets.TwinCritic(M, 4, 2, hidden=(8, 8), input_norm=True)
-    b = nets.TwinCritic(3, 4, 2, hidden=(8, 8), input_norm=True)
+    a = heads.TwinCritic(M, 4, 2, hidden=(8, 8), input_norm=True)
+    b = heads.TwinCritic(3, 4, 2, hidden=(8, 8), input_norm=True)
     a(torch.randn(M, B, 4), torch.randn(M, B, 2))  # move the running stats off their init
     st = nets.member_state(a, 2)
     assert st["head1.layers.0.weight"].shape == (6, 8) and st["norm.running_mean"].shape == (6,)
@@ -478,11 +478,11 @@ def _modules_and_losses():
     O, A = 5, 2
     obs, act = torch.randn(M, B, O), torch.rand(M, B, A) * 2 - 1
     mlp = nets.EnsembleMLP(M, O, 3, hidden=(16, 16), input_norm=True)
-    critic = nets.TwinCritic(M, O, A, hidden=(16, 16), input_norm=True)
-    gauss = nets.GaussianActor(M, O, A, hidden=(16, 16))
-    cat = nets.CategoricalActor(M, O, 4, hidden=(16,), input_norm=True)
-    vae = nets.VAE(M, O, A, hidden=(16, 16))
-    wm = nets.GaussianEnsembleModel(M, O, 3, hidden=16, n_layers=2)
+    critic = heads.TwinCritic(M, O, A, hidden=(16, 16), input_norm=True)
+    gauss = heads.GaussianActor(M, O, A, hidden=(16, 16))
+    cat = heads.CategoricalActor(M, O, 4, hidden=(16,), input_norm=True)
+    vae = heads.VAE(M, O, A, hidden=(16, 16))
+    wm = heads.GaussianEnsembleModel(M, O, 3, hidden=16, n_layers=2)
     acts = torch.rand(M, B, 3, A)
     return [
         (mlp, lambda: mlp(obs).square().mean((1, 2))),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from common.experiment import read_records
+from common.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 VOLATILE = {"started", "finished", "wall_time_s", "sacred_run_id", "run_id"}
@@ -44,9 +44,12 @@ def clone(tmp_path_factory):
     return dst
 
 
-def _env(data: Path, **extra):
+def _env(data: Path, root: Path, **extra):
+    """A user's environment in clone ``root``: the package importable from the clone (as the clone's own
+    editable install would make it), torch's thread variables unset."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OFFMARL_RESULTS")}
-    env.update(OFFMARL_DATA=str(data), OFFMARL_VENV=str(Path(sys.executable).parent.parent), **extra)
+    env.update(OFFMARL_DATA=str(data), OFFMARL_VENV=str(Path(sys.executable).parent.parent), PYTHONPATH=str(root),
+               **extra)
     return env
 
 
@@ -59,14 +62,14 @@ def test_direct_and_run_all_give_identical_records_and_leave_the_tree_clean(clon
     data = tmp_path / "data"
     # 1. direct, as a user would type it, without OMP_NUM_THREADS (torch's default: one thread per core)
     p = subprocess.run([sys.executable, "papers/omar/table1.py", "--profile", "smoke"], cwd=clone,
-                       env=_env(data), capture_output=True, text=True, timeout=600)
+                       env=_env(data, clone), capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     direct = clone / "runs" / "smoke" / "omar" / "table1.jsonl"
     assert direct.exists() and "threads=1" in p.stdout
     # 2. the same item under run_all.sh, into another results root
     other = tmp_path / "other"
     p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--paper", "omar", "--item", "table1",
-                        "--results", str(other)], cwd=clone, env=_env(data), capture_output=True, text=True,
+                        "--results", str(other)], cwd=clone, env=_env(data, clone), capture_output=True, text=True,
                        timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     a, b = _comparable(direct), _comparable(other / "smoke" / "omar" / "table1.jsonl")
@@ -76,7 +79,7 @@ def test_direct_and_run_all_give_identical_records_and_leave_the_tree_clean(clon
     for cmd in ([sys.executable, "-m", "common.report"],
                 [sys.executable, "-m", "papers.omar.datasets", "--report", "--profile", "smoke",
                  "--env", "omar/spread1d"]):
-        p = subprocess.run(cmd, cwd=clone, env=_env(data), capture_output=True, text=True, timeout=600)
+        p = subprocess.run(cmd, cwd=clone, env=_env(data, clone), capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stdout + p.stderr
     assert (clone / "runs" / "REPORT.md").exists() and (clone / "runs" / "smoke" / "omar" / "datasets.md").exists()
     assert "· ref " in (clone / "runs" / "smoke" / "omar" / "table1.md").read_text()  # beside the reference

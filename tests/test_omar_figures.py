@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from common.experiment import read_records
+from common.records import read_records
 from papers.omar import figure1, figure2, figure3, figure4, published
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,15 +158,18 @@ def test_figure4_claims():
 
 
 def test_claims_are_written_once(tmp_path):
-    from papers.omar.landscape import write_claims
+    from common.figures import write_claims
+    from papers.omar.published import CLAIMS
+
+    def write(v):
+        return write_claims(tmp_path, "smoke", "omar", "figure2", v, CLAIMS)
 
     verdicts = {"omar_beats_cql_all_n": (True, "x"), "gain_larger_multiagent": (False, "y")}
-    assert len(write_claims(tmp_path, "smoke", "figure2", verdicts)) == 2
-    assert write_claims(tmp_path, "smoke", "figure2", verdicts) == []  # unchanged: nothing appended
-    assert write_claims(tmp_path, "smoke", "figure2", {**verdicts, "gain_larger_multiagent": (True, "z")}) \
-        == ["gain_larger_multiagent"]
-    with pytest.raises(ValueError):
-        write_claims(tmp_path, "smoke", "figure2", {"omar_beats_cql_all_n": (True, "x")})
+    assert len(write(verdicts)) == 2
+    assert write(verdicts) == []  # unchanged: nothing appended
+    assert write({**verdicts, "gain_larger_multiagent": (True, "z")}) == ["gain_larger_multiagent"]
+    with pytest.raises(ValueError, match="the published claims are"):
+        write({"omar_beats_cql_all_n": (True, "x")})
 
 
 # ---- --n-agents: part of Figures 1-2's grid ------------------------------------------------------

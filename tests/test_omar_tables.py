@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from common.experiment import canonical_json, read_records
+from common.records import canonical_json, read_records
 from common.profiles import get_profile
 from papers.omar.config import PROFILE_OVERRIDES
 

@@ -13,8 +13,9 @@ from env_checks import check_determinism, check_parallel_api, check_spec_and_epi
 
 import envs
 import envs.particles as particles
-from common.nets import DeterministicActor
-from envs.particles import PREY_DIR, NumpyActor, flee_action, load_prey, sha256_file
+from common.datacard import sha256_file
+from common.heads import DeterministicActor
+from envs.particles import PREY_DIR, NumpyActor, flee_action, load_prey
 from papers.omar.prey import export_prey, main
 
 OBS = {"omar/tag": (16, 14), "omar/world": (24, 22)}  # (predator obs, prey obs)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import trim_mean
 
-from common import report, stats
-from common.experiment import append_record, records_path, write_claim
+from common import plotting, report, stats
+from common.records import append_record, records_path, write_claim
 
 PUBLISHED_PY = '''
 PAPER = "fake"
@@ -86,7 +86,7 @@ def test_figure_png_and_claims(world):
     assert "![figure2](figure2.png)" in md
     assert "- **holds** — OMAR ends above CQL (`omar_wins`): final 4.5 vs 3.5" in md
     assert "- **not checked** — OMAR learns fast (`fast`)" in md
-    bar = report.plot_sweep(report.latest_records(report.load_records(res, "quick", "fake", "figure2")),
+    bar = plotting.plot_sweep(report.latest_records(report.load_records(res, "quick", "fake", "figure2")),
                             res / "bar.png", kind="bar")
     assert bar.exists()
 
@@ -131,7 +131,7 @@ def test_stats_hand_computed():
 def test_who_beats_whom_compares_the_compare_key():
     """With rows = sampler and columns = dataset, spec["compare"] = "sampler" ranks samplers within each
     dataset (not datasets within a sampler)."""
-    from common.report import render_table
+    from common.render import render_table
 
     recs = [_rec("t", {"sampler": s, "dataset": d}, seed, v + seed)
             for s, base in (("a", 10.0), ("b", 30.0)) for d, off in (("x", 0.0), ("y", 100.0))
@@ -151,7 +151,8 @@ def test_who_beats_whom_compares_the_compare_key():
 def test_a_pooled_cell_gets_a_verdict_only_once_every_listed_task_ran():
     """Table 5's layout: rows = method, columns = dataset, records also keyed by env and pooled. With
     only some of the spec's pool values run, the cell shows its mean but no delta and no verdict."""
-    from common.report import compare_cells, render_table
+    from common.cells import compare_cells
+    from common.render import render_table
 
     pub = [{"item": "t", "keys": {"method": m, "dataset": "d"}, "mean": 10.0, "std": 1.0} for m in ("a", "b")]
     spread = [_rec("t", {"method": m, "dataset": "d", "env": "spread"}, seed, v)

@@ -1,1 +1,43 @@
-"""Offline learners and losses shared by two or more papers (TD3+BC, CQL, ICQ, BCQ, IQL, AWAC, BC)."""
+"""Offline learners and losses shared by two or more papers, and the registry by which a job builds a
+learner by name (``build_learner("itd3", data, section, seed, device)``; common.offline).
+
+A builder takes the loaded dataset (``obs_dims``, ``act_dims``, ``size``), the learner's config section
+of the cell (a dict), the run's seed and the torch device, and returns a learner with the protocol of
+common.offline. Register a new one with ``register_learner(name, builder)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+
+def _build_itd3(data, section: Mapping[str, Any], seed: int, device) -> Any:
+    """Independent TD3 (+ CQL / OMAR / TD3+BC / ICQ regularisers) from ITD3Config fields."""
+    from common.algos.itd3 import ITD3, ITD3Config
+
+    fields = dict(section)
+    fields["batch_size"] = min(int(fields["batch_size"]), data.size)  # sampling is without replacement
+    return ITD3(data.obs_dims, data.act_dims, 1, ITD3Config(**fields), seeds=[seed], device=device)
+
+
+LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3}
+
+
+def register_learner(name: str, build: Callable[..., Any]) -> None:
+    """Make ``build(data, section, seed, device)`` available as learner ``name`` (a new name only)."""
+    if name in LEARNERS and LEARNERS[name] is not build:
+        raise ValueError(f"learner {name!r} is already registered")
+    LEARNERS[name] = build
+
+
+def get_learner(name: str) -> Callable[..., Any]:
+    """The builder of learner ``name``; a ValueError naming the valid learners for an unknown one."""
+    try:
+        return LEARNERS[name]
+    except KeyError:
+        raise ValueError(f"unknown learner {name!r}; valid learners: {', '.join(sorted(LEARNERS))}") from None
+
+
+def build_learner(name: str, data, section: Mapping[str, Any], seed: int, device) -> Any:
+    """A fresh learner ``name`` for one seed on ``data`` (see the module docstring)."""
+    return get_learner(name)(data, section, seed, device)

@@ -37,7 +37,8 @@ import numpy as np
 
 import envs
 from common.behavior.matd3 import MATD3, MATD3Config, train
-from common.data import Dataset, DatasetError, dataset_id, dataset_path, data_root, regenerate_hint
+from common.data import Dataset
+from common.datacard import DatasetError, dataset_id, dataset_path, data_root, regenerate_hint
 from common.evaluate import eval_seed, evaluate
 
 __all__ = ["collect", "medium_replay_from_buffer", "generate_protocol", "load_or_generate", "GENERATOR"]

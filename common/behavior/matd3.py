@@ -8,7 +8,7 @@ the MADDPG/MPE convention (hidden 64, γ 0.95, τ 0.01, batch 1024; maddpg-pytor
 is built on) and TD3's MuJoCo convention (hidden 256, lr 3e-4, γ 0.99, τ 0.005, batch 256,
 25k random start steps); see :func:`MATD3Config.preset`.
 
-For agent i of seed s (member m = s·N + i, seed-major as :func:`common.data.member_agents`):
+For agent i of seed s (member m = s·N + i, seed-major as :func:`common.sampling.member_agents`):
 
     actor        a_i = π_i(o_i)                                       decentralized, deterministic
     critic       Q_i^{1,2}(x, a_1..a_N), x = [o_1..o_N] (joint obs)   centralized, per-agent reward
@@ -42,7 +42,8 @@ import torch.nn.functional as F
 
 import envs
 from common.evaluate import eval_seed, evaluate
-from common.nets import DeterministicActor, TwinCritic, clip_grad_norm_, load_member, member_state, polyak_update
+from common.heads import DeterministicActor, TwinCritic
+from common.nets import clip_grad_norm_, load_member, member_state, polyak_update
 
 __all__ = ["MATD3Config", "MATD3", "ReplayBuffer", "train", "TrainResult"]
 

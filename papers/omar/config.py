@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.profiles import PaperProfiles
+
 ENVS_MPE = ("omar/spread", "omar/tag", "omar/world")
 ENV_CHEETAH = "mamujoco/halfcheetah-2x3"
 DATASETS = ("random", "medium-replay", "medium", "expert")
@@ -91,7 +93,10 @@ def env_options(env: str) -> dict:
     return dict(ENV_OPTIONS.get(env, {}))
 
 
-# Profile overrides (merged onto common/profiles.py's base profiles).
+# Profile overrides (merged onto common/profiles.py's base profiles), the one place for OMAR's profiles.
+#   data_scale: random / medium / expert transitions = data_scale x the paper's 1M (the one layer for dataset
+#   sizes): smoke 2,000; quick 100,000 (0.1, not the base profile's 0.25: collecting 3 x 250k MPE transitions
+#   alone took longer than the behavior run on 2 cores); full 1M. medium-replay is the medium cut.
 #   max_evals: at most this many evaluations per offline run (None: the code's interval, i.e. 201 on MPE).
 #   mujoco_update_scale: replaces update_scale for HalfCheetah (its updates cost ~10x MPE's on a CPU).
 #   batch_size: replaces the code's minibatch (smoke only: 64 instead of 1,024 / 256, so that a
@@ -101,9 +106,18 @@ def env_options(env: str) -> dict:
 #   quick: a quarter of the code's gradient steps on MPE (2,001 -> 500), 5 % on HalfCheetah (100,001 ->
 #   5,000) and at most 20 evaluations per run, so that every item's grid fits a few hours on 2 cores
 #   (papers/omar/README.md, "Profiles").
-PROFILE_OVERRIDES = {
-    "smoke": {"overrides": {"dataset_size": 2_000, "updates": 20, "behavior_steps": 2_000, "max_evals": 4,
-                            "batch_size": 64, "eval_max_steps": 50}},
-    "quick": {"update_scale": 0.25, "overrides": {"max_evals": 20, "mujoco_update_scale": 0.05}},
-    "full": {"overrides": {"max_evals": None}},
-}
+PROFILE_OVERRIDES = PaperProfiles(
+    by_profile={
+        "smoke": {"data_scale": 0.002, "overrides": {"updates": 20, "max_evals": 4, "batch_size": 64,
+                                                     "eval_max_steps": 50}},
+        "quick": {"data_scale": 0.1, "update_scale": 0.25, "overrides": {"max_evals": 20, "mujoco_update_scale": 0.05}},
+        "full": {"overrides": {"max_evals": None}},
+    },
+    keys={
+        "updates": "gradient steps of every offline run, whatever the paper's count (smoke)",
+        "max_evals": "at most this many evaluations per offline run (None: the code's interval)",
+        "mujoco_update_scale": "replaces update_scale for HalfCheetah",
+        "batch_size": "replaces the code's minibatch (smoke)",
+        "eval_max_steps": "evaluation episodes cut after this many steps (smoke)",
+    },
+)

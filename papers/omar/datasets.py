@@ -8,18 +8,19 @@ kinds of an (env, env_options) pair, cached under ``$OFFMARL_DATA`` (default: th
 env_options add a ``-o<hash>`` suffix to the cache path, so two options never share a file.
 
     profile  behavior MATD3 steps (MPE / HalfCheetah)   random / medium / expert   medium-replay
-    smoke    3,000 / 3,000                               2,000 (PROFILE_OVERRIDES)  the medium cut
-    quick    100,000 / 100,000                           100,000 (DATASET_SIZE)     the medium cut
+    smoke    3,000 / 3,000                               2,000                      the medium cut
+    quick    100,000 / 100,000                           100,000                    the medium cut
     full     300,000 / 1,000,000                         1,000,000 (paper §4.1.1)   the medium cut
+    (random / medium / expert: PROFILE_OVERRIDES' data_scale x the paper's 1M, config.py)
 
 Why these numbers (OMAR publishes no behavior runs, noise level or medium level):
 - quick is sized for the 2-core machine: behavior run plus collection took 12.5 min for spread
   (100k steps) on a shared 2-core machine; HalfCheetah runs 100k steps (about 100 s per 5k steps
   here, about 35 min). With OMAR's own 6-dim observations for the behavior actors, MATD3 on
   HalfCheetah-2x3 stayed near standing still (60k steps: final -26, uniform random -291), hence
-  BEHAVIOR_ENV_OPTIONS below (full-state behavior actors, state critic). quick's data are 100k transitions per kind (0.1 of the paper's
-  1M, not the profile's data_scale 0.25: collection of 3 x 250k MPE transitions alone took longer
-  than the behavior run). ``overrides.dataset_size`` of a profile still replaces the count.
+  BEHAVIOR_ENV_OPTIONS below (full-state behavior actors, state critic). quick's data are 100k transitions per kind (data_scale 0.1 of the
+  paper's 1M, not the base profile's 0.25: collection of 3 x 250k MPE transitions alone took longer
+  than the behavior run).
 - the behavior learner: MATD3Config's MPE preset (hidden 64, gamma 0.95, tau 0.01, batch 1024, an
   update every 4 transitions, exploration noise 0.1, centralized twin critics) with lr 3e-3; OMAR's
   online settings are unpublished. Deterministic spread scores (10 episodes, Σ_t mean_i r_i) at
@@ -67,7 +68,8 @@ import numpy as np
 from common.behavior.collect import _path, load_or_generate
 from common.behavior.matd3 import MATD3Config
 from common.data import Dataset
-from common.experiment import add_common_options, results_root_of, set_threads
+from common.cli import add_common_options, results_root_of
+from common.runtime import set_threads
 from common.profiles import Profile, get_profile
 from common.roots import runs_root
 from papers.omar.config import ENV_OPTIONS
@@ -83,8 +85,6 @@ BEHAVIOR_STEPS = {
     "quick": {"mpe": 100_000, "mujoco": 100_000},
     "full": {"mpe": 300_000, "mujoco": 1_000_000},
 }
-# transitions of random / medium / expert per profile (None: the paper's 1M x profile.data_scale)
-DATASET_SIZE = {"smoke": None, "quick": 100_000, "full": None}
 VERSION = {"smoke": 1001, "quick": 1003, "full": 2}  # MaMuJoCo (HalfCheetah 2x3)
 # OMAR's particle worlds: bumped when the worlds moved to OMAR's own physics (semi-implicit Euler, force
 # mass·accel·u, world prey's food sign; envs/particles.py OmarWorld), so no cache made in mpe2's physics is
@@ -186,8 +186,7 @@ def _check_profile(profile: Profile) -> None:
 
 def dataset_sizes(profile: Profile) -> dict[str, int | None]:
     _check_profile(profile)
-    default = DATASET_SIZE[profile.name] or profile.n_data(FULL_DATASET_SIZE)
-    n = int(profile.overrides.get("dataset_size", default))
+    n = profile.n_data(FULL_DATASET_SIZE)  # data_scale of PROFILE_OVERRIDES: the one layer for sizes
     return {"random": n, "medium-replay": None, "medium": n, "expert": n}
 
 
@@ -310,8 +309,9 @@ def record_generations(profile_name: str, results_root: str | Path | None = None
     generation) in order of first use: the runs per item, the first and last run dates, and whether
     it is the one in the cache now. Only the newest record of each (item, keys, seed) counts, as in
     the rendered tables: a run superseded by a ``--force`` re-run is not counted."""
-    from common.experiment import DATA_FIELDS, canonical_json, load_records, same_data
-    from common.report import latest_records
+    from common.experiment import DATA_FIELDS, same_data
+    from common.records import canonical_json, load_records
+    from common.records import latest_records
 
     groups: dict[str, list[dict[str, Any]]] = {}  # canonical spec -> generations
     newest = latest_records(load_records(runs_root() if results_root is None else results_root, profile_name, "omar"))

@@ -16,18 +16,16 @@ for MA-CQL and OMAR. Metric: normalized score and the learning curve.
 
 from __future__ import annotations
 
-import os
-import sys
+from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from common.cli import main as run_main
+from common.experiment import Cell
+from papers.omar import config as C
+from papers.omar.jobs import OFFLINE_JOB_ITEMS, offline_config, offline_job
 
-from common.experiment import Cell, main as run_main  # noqa: E402
-from papers.omar import config as C  # noqa: E402
-from papers.omar.jobs import OFFLINE_JOB_ITEMS, offline_config, offline_job  # noqa: E402
-
-ITEM, ENV, KIND = "diagnose_table5", "omar/spread", "expert"
+ITEM, ENV, KIND = Path(__file__).stem, "omar/spread", "expert"
 VARIANTS = (("local", None), ("joint", "own"), ("joint", "all"))
+CODE_UPDATES = {"smoke": False, "quick": True, "full": True}  # the official update count (not scaled)?
 
 
 def build_cells(profile) -> list[Cell]:
@@ -36,7 +34,7 @@ def build_cells(profile) -> list[Cell]:
         for critic, slots in VARIANTS:
             over = {} if critic == "local" else {"critic_input": "joint", "cql_slots": slots}
             cfg = offline_config(profile, ENV, KIND, method, **over)
-            if profile.name != "smoke":  # the code's count, whatever the profile's update scale
+            if CODE_UPDATES[profile.name]:  # the code's count, whatever the profile's update scale
                 cfg.update(updates=C.UPDATES[ENV][KIND], eval_every=100, ckpt_every=C.UPDATES[ENV][KIND])
             out.append(Cell("omar", ITEM, {"method": method, "critic": critic, "cql_slots": slots}, cfg))
     return out

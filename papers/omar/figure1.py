@@ -18,26 +18,22 @@ is the report's generic plot) and one verdict per claim of published.CLAIMS (fig
 
 from __future__ import annotations
 
-import os
-import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
-if __package__ in (None, ""):  # run as a file: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import numpy as np
 
-from pathlib import Path  # noqa: E402
-from typing import Any, Mapping, Sequence  # noqa: E402
+from common.cli import main as run_main
+from common.experiment import Cell, Job
+from common.figures import figure_after, fmt, seed_means, write_claims
+from common.plotting import plt, save
+from papers.omar.config import PROFILE_OVERRIDES
+from papers.omar.datasets import load_spec
+from papers.omar.jobs import agents_filter, dataset_identity, offline_config, offline_job
+from papers.omar.landscape import landscape_config, landscape_job
+from papers.omar.published import CLAIMS
 
-import numpy as np  # noqa: E402
-
-from common.experiment import Cell, main as run_main  # noqa: E402
-from papers.omar.config import PROFILE_OVERRIDES  # noqa: E402
-from papers.omar.datasets import load_spec  # noqa: E402
-from papers.omar.jobs import agents_filter, dataset_identity, offline_config, offline_job  # noqa: E402
-from papers.omar.landscape import (  # noqa: E402
-    figure_after, fmt, landscape_config, landscape_job, plt, save, seed_means, write_claims,
-)
-
-ITEM = "figure1"
+ITEM = Path(__file__).stem
 ENV, KIND = "omar/spread1d", "medium-replay"
 CURVE_METHODS = ("ma_td3bc", "ma_cql", "omar")
 # n of panel (c) per profile. smoke: n = 1, 2 (a pipeline check; smoke datasets need not beat random).
@@ -54,19 +50,22 @@ def build_cells(profile) -> list[Cell]:
     return out
 
 
-def figure1_job(cell, seed: int, ctx) -> dict[str, Any]:
+def figure1_run(cell, seed: int, ctx) -> dict[str, Any]:
     """The landscape job for (d); else offline_job plus the dataset's own mean return (for c)."""
     if "landscape" in cell.config:
         return landscape_job(cell, seed, ctx)
-    out = offline_job(cell, seed, ctx)
+    out = offline_job.run(cell, seed, ctx)
     ds = cell.config["dataset"]
     out["behavior_return"] = load_spec(ds, ds["kind"]).card["returns"]["mean"]
     return out
 
 
-figure1_job.data_spec = lambda config: (config["ma_cql"]["dataset"] if "landscape" in config
-                                        else config.get("dataset"))
-figure1_job.data_identity = dataset_identity
+def figure1_dataset(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The dataset a cell trains on: (d)'s MA-CQL dataset, else the cell's own."""
+    return config["ma_cql"]["dataset"] if "landscape" in config else config.get("dataset")
+
+
+figure1_job = Job(run=figure1_run, data_spec=figure1_dataset, data_identity=dataset_identity)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -157,7 +156,7 @@ def verdicts(records: Sequence[Mapping]) -> dict[str, tuple[bool, str]]:
 # plots
 # ----------------------------------------------------------------------------------------------
 def plot_b(records: Sequence[Mapping], path: Path) -> Path:
-    from common.report import plot_curves
+    from common.plotting import plot_curves
 
     recs = [r for r in records if r["keys"].get("n_agents") == 2 and r["keys"].get("method") in CURVE_METHODS]
     return plot_curves(recs, path, ["method"], "score", "Fig. 1(b): 2-agent spread1d, medium-replay")
@@ -207,13 +206,13 @@ def finish(records: list[dict], results: Path, profile: str) -> None:
         png = fn(records, out / f"{ITEM}_{name}.png")
         if png is not None:
             print(f"[omar/{ITEM}] wrote {png}", flush=True)
-    write_claims(results, profile, ITEM, verdicts(records))
+    write_claims(results, profile, "omar", ITEM, verdicts(records), CLAIMS)
 
 
 def main(argv=None):
     return run_main(__doc__.splitlines()[0], build_cells, figure1_job, "omar", ITEM,
                     paper_overrides=PROFILE_OVERRIDES, argv=argv, **agents_filter(ITEM),
-                    after=figure_after(ITEM, finish))
+                    after=figure_after("omar", ITEM, finish))
 
 
 if __name__ == "__main__":

@@ -12,24 +12,20 @@ Outputs: results/<profile>/omar/figure2_gain.png and one verdict per claim (publ
 
 from __future__ import annotations
 
-import os
-import sys
+from pathlib import Path
+from typing import Mapping, Sequence
 
-if __package__ in (None, ""):  # run as a file: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import numpy as np
 
-from pathlib import Path  # noqa: E402
-from typing import Mapping, Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from common.experiment import Cell, main as run_main  # noqa: E402
-from papers.omar.config import PROFILE_OVERRIDES  # noqa: E402
-from papers.omar.figure1 import AGENTS, ENV, KIND  # noqa: E402
-from papers.omar.jobs import OFFLINE_JOB_ITEMS, agents_filter, offline_config, offline_job  # noqa: E402
-from papers.omar.landscape import figure_after, fmt, plt, save, seed_means, write_claims  # noqa: E402
-
-ITEM = "figure2"
+from common.cli import main as run_main
+from common.experiment import Cell
+from common.figures import figure_after, fmt, seed_means, write_claims
+from common.plotting import plt, save
+from papers.omar.config import PROFILE_OVERRIDES
+from papers.omar.figure1 import AGENTS, ENV, KIND
+from papers.omar.jobs import OFFLINE_JOB_ITEMS, agents_filter, offline_config, offline_job
+from papers.omar.published import CLAIMS
+ITEM = Path(__file__).stem
 METHODS = ("ma_cql", "omar")
 # Figure 1's MA-CQL (n = 1..5) and OMAR (n = 2) cells are this figure's cells run by offline_job (figure1_job only
 # adds the dataset's mean return), so their finished runs on the same data are copied rather than re-run.
@@ -104,13 +100,13 @@ def plot(records: Sequence[Mapping], path: Path) -> Path:
 def finish(records: list[dict], results: Path, profile: str) -> None:
     png = plot(records, results / profile / "omar" / f"{ITEM}_gain.png")
     print(f"[omar/{ITEM}] wrote {png}", flush=True)
-    write_claims(results, profile, ITEM, verdicts(records))
+    write_claims(results, profile, "omar", ITEM, verdicts(records), CLAIMS)
 
 
 def main(argv=None):
     return run_main(__doc__.splitlines()[0], build_cells, offline_job, "omar", ITEM,
                     paper_overrides=PROFILE_OVERRIDES, argv=argv, **agents_filter(ITEM),
-                    reuse_from=REUSE_FROM, after=figure_after(ITEM, finish))
+                    reuse_from=REUSE_FROM, after=figure_after("omar", ITEM, finish))
 
 
 if __name__ == "__main__":

@@ -19,24 +19,19 @@ Outputs: results/<profile>/omar/figure4_sampling.png and one verdict per claim (
 
 from __future__ import annotations
 
-import os
-import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
-if __package__ in (None, ""):  # run as a file: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import numpy as np
 
-from pathlib import Path  # noqa: E402
-from typing import Any, Mapping, Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from common.experiment import Cell  # noqa: E402
-from papers.omar import config as C  # noqa: E402
-from papers.omar.figure3 import QUICK_SEEDS  # noqa: E402
-from papers.omar.jobs import offline_config, offline_job, run_item  # noqa: E402
-from papers.omar.landscape import averaged_over, figure_after, fmt, plt, save, write_claims  # noqa: E402
-
-ITEM = "figure4"
+from common.experiment import Cell
+from common.figures import averaged_over, figure_after, fmt, write_claims
+from common.plotting import plt, save
+from papers.omar import config as C
+from papers.omar.figure3 import QUICK_SEEDS
+from papers.omar.jobs import offline_config, offline_job, run_item
+from papers.omar.published import CLAIMS
+ITEM = Path(__file__).stem
 FIELDS = {"iters": "omar_iters", "samples": "omar_n_samples", "mu0": "omar_mu0", "sigma0": "omar_sigma0"}
 DEFAULT = {"iters": C.MPE.omar_iters, "samples": C.MPE.omar_samples, "mu0": 0.0, "sigma0": 2.0}
 GRIDS = {
@@ -133,11 +128,11 @@ def plot(records: Sequence[Mapping], path: Path) -> Path:
 def finish(records: list[dict], results: Path, profile: str) -> None:
     png = plot(records, results / profile / "omar" / f"{ITEM}_sampling.png")
     print(f"[omar/{ITEM}] wrote {png}", flush=True)
-    write_claims(results, profile, ITEM, verdicts(records))
+    write_claims(results, profile, "omar", ITEM, verdicts(records), CLAIMS)
 
 
 def main(argv=None):
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, offline_job, argv, after=figure_after(ITEM, finish),
+    return run_item(__doc__.splitlines()[0], ITEM, build_cells, offline_job, argv, after=figure_after("omar", ITEM, finish),
                     default_seeds=QUICK_SEEDS)
 
 

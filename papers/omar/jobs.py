@@ -1,28 +1,23 @@
-"""The offline training job of OMAR's items: one (cell, seed) -> {"score", "normalized", "curve"}.
+"""OMAR's cells for the generic offline job (common.offline): ``offline_config`` builds a cell config,
+``offline_job`` trains it (ITD3 on OMAR's datasets), ``run_item`` is the entry point of an item script.
 
-``offline_job(cell, seed, ctx)`` reads ``cell.config`` (built by :func:`offline_config`):
+A cell config (``offline_config``):
   dataset   the dataset spec of papers.omar.datasets (env, options, sizes, behavior run) + "kind"
   method    ma_cql | omar | ma_td3bc | ma_icq (all on ITD3 with decentralized critics)
   itd3      ITD3Config fields (MPE/HalfCheetah TaskConfig sizes, per-dataset tau/alpha of config.py)
   updates   gradient steps (the code's count, scaled by the profile)
-  eval_every, eval_episodes, ckpt_every
-Evaluation: deterministic policy, env seeds ``eval_seed(seed)`` + episode (apart from training),
-return by config.RETURN_MODE; the score is the last evaluation's mean raw return, and the record's extra
-also holds the best evaluation over training and the mean of the last 10 (score_best, score_last10, and
-their normalized_* values; :func:`score_readings`).
+  eval_every, eval_episodes, ckpt_every (+ official_minibatches, eval_max_steps when set)
+Evaluation and the record's readings (last, best, mean of the last 10): common.offline.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-import torch
-
-from common.algos.itd3 import ITD3, ITD3Config
-from common.data import normalize
-from common.evaluate import eval_seed, evaluate
+from common.cli import grid_filters
+from common.experiment import Cell
+from common.offline import identity_of
+from common.offline import offline_job as common_offline_job
 from common.profiles import Profile
 from papers.omar import config as C
 from papers.omar.datasets import dataset_spec, load_spec
@@ -60,7 +55,7 @@ def itd3_fields(method: str, env: str, kind: str) -> dict[str, Any]:
 def offline_config(profile: Profile, env: str, kind: str, method: str, env_options: Mapping[str, Any] | None = None,
                    official_minibatches: int = 0, **itd3_overrides: Any) -> dict[str, Any]:
     """A cell config: dataset spec, ITD3 fields (+ overrides such as actor_lr), update/eval counts;
-    ``official_minibatches`` > 0 adds the official loop's fixed-minibatch quirk (:func:`official_minibatches`;
+    ``official_minibatches`` > 0 adds the official loop's fixed-minibatch quirk (common.offline.fixed_minibatches;
     only then is the key in the config, so every other config, and its hash, is as before)."""
     if isinstance(official_minibatches, bool) or not isinstance(official_minibatches, int) or official_minibatches < 0:
         raise ValueError(f"official_minibatches={official_minibatches!r} is not allowed; give 0 (fresh minibatches "
@@ -95,144 +90,55 @@ def offline_config(profile: Profile, env: str, kind: str, method: str, env_optio
     }
 
 
-def _evaluate(learner: ITD3, cfg: Mapping[str, Any], seed: int) -> float:
-    ds = cfg["dataset"]
-    r = evaluate(learner.policy(), ds["env"], 1, cfg["eval_episodes"], [eval_seed(seed)],
-                 return_mode=ds["return_mode"], env_options=ds["env_options"], max_steps=cfg.get("eval_max_steps"))
-    return float(r.mean[0])
-
-
-def data_identity_of(data) -> dict[str, Any]:
-    """The fields by which a record names the dataset it trained on (common.experiment.same_data)."""
-    return {"data_sha256": data.card.get("sha256"), "dataset_size": data.size,
-            "ref_scores": data.card.get("ref_scores")}
+def load_dataset(spec: Mapping[str, Any]):
+    """The dataset a cell's ``dataset`` spec (with its ``kind``) names, loaded (generated if missing)."""
+    return load_spec(spec, spec["kind"])
 
 
 def dataset_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """``data_identity_of`` the dataset ``spec`` (with its ``kind``) names, loaded (or generated) now."""
-    return data_identity_of(load_spec(spec, spec["kind"]))
+    """The identity (common.offline.data_identity_of) of the dataset ``spec`` names, loaded now."""
+    return identity_of(spec, load_dataset)
 
 
-def offline_job(cell, seed: int, ctx) -> dict[str, Any]:
-    cfg = cell.config
-    data = load_spec(cfg["dataset"], cfg["dataset"]["kind"])
-    fields = dict(cfg["itd3"])
-    fields["batch_size"] = min(int(fields["batch_size"]), data.size)  # sampling is without replacement
-    learner = ITD3(data.obs_dims, data.act_dims, 1, ITD3Config(**fields), seeds=[seed], device=ctx.device)
-    tensors = learner.prepare_data(data.to_torch(ctx.device))
-    step = 0
-    saved = ctx.load_checkpoint()
-    if saved is not None:
-        learner.load_state_dict(saved["learner"])
-        step = int(saved["step"])
-    U, k = int(cfg["updates"]), int(cfg["eval_every"])
-    fixed = official_minibatches(learner, tensors, seed, int(cfg.get("official_minibatches", 0)))
-    with ctx.progress(U - step) as bar:
-        while step < U:
-            learner.update(fixed[step % len(fixed)] if fixed else learner.sample_batch(tensors))
-            step += 1
-            bar.update(1)
-            if step % k == 0 or step == U:
-                ctx.log(step, score=_evaluate(learner, cfg, seed))
-            if step % cfg["ckpt_every"] == 0 and step < U:
-                ctx.save_checkpoint({"learner": learner.state_dict(), "step": step}, step=step)
-    score = ctx.curve[-1]["score"]
-    out: dict[str, Any] = {"score": score, "curve": list(ctx.curve), **data_identity_of(data)}
-    out.update(score_readings(ctx.curve))
-    for k in ("score", "score_best", "score_last10"):
-        v = out[k]
-        try:
-            out[k.replace("score", "normalized")] = normalize(v, data.card) if v is not None and math.isfinite(v) else None
-        except ValueError:  # no (or degenerate) reference scores
-            out[k.replace("score", "normalized")] = None
-    return out
-
-
-def official_minibatches(learner: ITD3, tensors, seed: int, n: int) -> list | None:
-    """The official loop's minibatch quirk, opt-in (cell config ``official_minibatches: n``, n = 10 in OMAR's
-    code): ``main.py`` re-seeds ``np.random`` with seed + 100 at every evaluation (every 1,000 loop steps =
-    10 update rounds), so each agent draws the same ``n`` minibatches, cycled, for the whole run. Here the
-    ``n`` per-member minibatches come from a generator seeded by the run's seed alone, so a resumed run
-    cycles the same ones. ``n = 0`` (the default, absent from the config): a fresh draw every update."""
-    if n <= 0:
-        return None
-    g = torch.Generator(device=tensors["obs"].device).manual_seed(OFFICIAL_MINIBATCH_SEED + int(seed))
-    return [learner.sample_batch(tensors, generator=g) for _ in range(n)]
-
-
-OFFICIAL_MINIBATCH_SEED = 4_000_000  # generator seed offset of official_minibatches (apart from every other stream)
-
-
-def score_readings(curve) -> dict[str, float]:
-    """Other readings of a run's evaluation curve than the last evaluation (the record's ``score``): the best
-    evaluation over training and the mean of the last 10 evaluations. The official code computes an
-    evaluation return every 1,000 steps but never logs it (main.py), so which reading the paper printed is
-    unknown; the records keep all three (in ``extra``) so every table can be re-read either way."""
-    scores = [float(p["score"]) for p in curve if p.get("score") is not None]
-    if not scores:
-        return {"score_best": None, "score_last10": None}
-    return {"score_best": max(scores), "score_last10": float(np.mean(scores[-10:]))}
-
-
-# the dataset a cell trains on, and its identity now: run_cells refuses to mix dataset generations
-offline_job.data_spec = lambda config: config.get("dataset")
-offline_job.data_identity = dataset_identity
-
-
-def _filter_options(parser) -> None:
-    """--env / --dataset / --method: run part of an item's grid (each repeatable)."""
-    g = parser.add_argument_group("grid filters (default: the whole grid)")
-    g.add_argument("--env", action="append", choices=[*C.ENVS_MPE, C.ENV_CHEETAH], help="only this task")
-    g.add_argument("--dataset", action="append", choices=C.DATASETS, help="only this dataset kind")
-    g.add_argument("--method", action="append", choices=METHODS, help="only this method")
+# the generic offline job (common.offline) on ITD3 and OMAR's datasets: every table and Figures 2-4
+offline_job = common_offline_job("itd3", load_dataset)
 
 
 def agents_filter(item: str) -> dict:
-    """``--n-agents N`` (repeatable) for Figures 1-2: keyword arguments (configure_parser, select) of
-    common.experiment.main that run only the grid's cells with those n_agents (e.g. start n = 2
-    while the datasets of the other n are still being generated). An n outside the profile's grid
-    is an error; the plan still records the whole grid (main's ``select``)."""
-
-    def configure(parser) -> None:
-        g = parser.add_argument_group("grid filters (default: the whole grid)")
-        g.add_argument("--n-agents", type=int, action="append", metavar="N",
-                       help="only the cells with this number of agents (repeatable)")
-
-    def select(cells, args):
-        if not args.n_agents:
-            return list(cells)
-        have = sorted({c.keys["n_agents"] for c in cells})
-        bad = sorted(set(args.n_agents) - set(have))
-        if bad:
-            raise SystemExit(f"{item}: --n-agents {bad} not in the {args.profile} grid; valid: {have}")
-        return [c for c in cells if c.keys["n_agents"] in args.n_agents]
-
-    return {"configure_parser": configure, "select": select}
+    """``--n-agents N`` (repeatable) for Figures 1-2 (common.cli.grid_filters): run only the grid's cells
+    with those n_agents (e.g. start n = 2 while the datasets of the other n are still being generated)."""
+    return grid_filters({"n_agents": None}, label=item)
 
 
-def _select(cells, args):
-    """The cells that pass ``--env / --dataset / --method`` (a key the grid lacks filters nothing)."""
-    out = []
-    for c in cells:
-        k = c.keys
-        if (args.env and "env" in k and k["env"] not in args.env
-                or args.dataset and "dataset" in k and k["dataset"] not in args.dataset
-                or args.method and "method" in k and k["method"] not in args.method):
-            continue
-        out.append(c)
-    if cells and not out:
-        grid = {k: sorted({str(c.keys[k]) for c in cells if k in c.keys}) for k in ("env", "dataset", "method")}
-        raise SystemExit("no cell of the grid passes --env/--dataset/--method; the grid has "
-                         + "; ".join(f"{k}: {', '.join(v)}" for k, v in grid.items() if v))
-    return out
+def run_item(description: str, item: str, build_cells, job=None, argv=None, **main_kw):
+    """common.cli.main for an OMAR item with the grid filters ``--env / --dataset / --method``;
+    ``build_cells(profile)`` returns the whole grid; ``job`` defaults to ``offline_job``, whose identical
+    runs in the other offline-job items are copied rather than re-run."""
+    from common.cli import main as run_main
 
-
-def run_item(description: str, item: str, build_cells, job_fn, argv=None, **main_kw):
-    """common.experiment.main for an OMAR item whose grid has env / dataset / method keys, with
-    the grid filters above. ``build_cells(profile)`` returns the whole grid."""
-    from common.experiment import main as run_main
-
-    if job_fn is offline_job:
+    job = offline_job if job is None else job
+    if job is offline_job:
         main_kw.setdefault("reuse_from", OFFLINE_JOB_ITEMS)
-    return run_main(description, build_cells, job_fn, "omar", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
-                    configure_parser=_filter_options, select=_select, **main_kw)
+    filters = grid_filters({"env": [*C.ENVS_MPE, C.ENV_CHEETAH], "dataset": C.DATASETS, "method": METHODS}, item)
+    return run_main(description, build_cells, job, "omar", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
+                    **{**filters, **main_kw})
+
+
+def cql_sweep(item: str, key: str, values: Sequence[str], cast: Callable[[str], Any], description: str):
+    """Tables 1-2 (Section 3.1): MA-CQL on 2-agent spread1d medium-replay with one ITD3 field swept over
+    ``values`` (cell key ``key``: the value as the paper prints it; ``cast`` makes the field's value).
+    Returns the item's ``build_cells(profile)`` and ``main(argv=None)``."""
+    env, env_options, kind = "omar/spread1d", {"n_agents": 2}, "medium-replay"
+
+    def build_cells(profile) -> list[Cell]:
+        return [Cell("omar", item, {"method": "ma_cql", key: v},
+                     offline_config(profile, env, kind, "ma_cql", env_options, **{key: cast(v)}))
+                for v in values]
+
+    def main(argv=None):
+        from common.cli import main as run_main
+
+        return run_main(description.splitlines()[0], build_cells, offline_job, "omar", item,
+                        paper_overrides=C.PROFILE_OVERRIDES, argv=argv, reuse_from=OFFLINE_JOB_ITEMS)
+
+    return build_cells, main

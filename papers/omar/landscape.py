@@ -1,4 +1,4 @@
-"""Figure 1(d) of OMAR (Pan et al., ICML 2022): one agent's Q landscape, and the helpers figure1-4 share.
+"""Figure 1(d) of OMAR (Pan et al., ICML 2022): one agent's Q landscape.
 
 Figure 1(d) (Sec. 3.1 and "Discussion of the effect of OMAR"): during MA-CQL training on 2-agent
 spread1d medium-replay, plot agent 0's critic Q1(o, a) over its 1-D action a in [-1, 1] for one
@@ -19,149 +19,27 @@ The figure's state is the probe state where MA-CQL's pi(o) lies furthest below t
 (the paper shows one hand-picked state; ours is chosen by this rule, stated in the caption); the
 claim uses every probe state. No checkpoints: both runs are short (2 agents, MPE update counts).
 
-Shared by figure1-4 (each figure script passes ``after=`` to ``common.experiment.main``):
-:func:`item_records` (newest record per cell and seed), :func:`seed_means`, :func:`write_claims`
-(appends a verdict only when it differs from the newest one on file, so a rerun that changes
-nothing appends nothing; the report reads the newest verdict per claim).
 Shapes: M members (= N agents, one seed), P probe states, G grid points, O obs dim, A action dim.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from common.algos.itd3 import ITD3, ITD3Config
+from common.algos.omar import omar_actor_loss, search_action
 from common.evaluate import eval_seed, evaluate
-from common.experiment import canonical_json, load_records, write_claim
 from common.nets import clip_grad_norm_
+from common.offline import data_identity_of
 from common.profiles import Profile
-from common.report import tight_layout
-from papers.omar import published
 from papers.omar.datasets import load_spec
-from papers.omar.jobs import data_identity_of, offline_config
-from papers.omar.omar import omar_actor_loss, search_action
+from papers.omar.jobs import offline_config
 
-PAPER = "omar"
 LANDSCAPE_DEFAULTS = {"grid": 101, "n_probe": 256, "probe_steps": 1}
-
-
-# ----------------------------------------------------------------------------------------------
-# shared figure helpers
-# ----------------------------------------------------------------------------------------------
-def item_records(results_root: str | Path, profile: str, item: str) -> list[dict]:
-    """The newest record of each (keys, seed) of ``item`` (claim verdicts excluded)."""
-    from common.report import latest_records
-
-    recs = [r for r in load_records(results_root, profile, PAPER, item) if r.get("profile", profile) == profile]
-    return latest_records(recs)
-
-
-def seed_values(records: Iterable[Mapping], metric: str, **keys: Any) -> dict[int, float]:
-    """seed -> ``metric`` of the records whose keys contain ``keys`` (finite values only)."""
-    out: dict[int, float] = {}
-    for r in records:
-        k = r.get("keys", {})
-        if all(k.get(n) == v for n, v in keys.items()):
-            v = r.get(metric)
-            if v is not None and math.isfinite(float(v)):
-                out[int(r["seed"])] = float(v)
-    return out
-
-
-def seed_means(records: Iterable[Mapping], metric: str, **keys: Any) -> tuple[float | None, float | None, int]:
-    """(mean, population std, n) over seeds of ``metric`` for the matching records; (None, None, 0) if none."""
-    vals = list(seed_values(records, metric, **keys).values())
-    if not vals:
-        return None, None, 0
-    a = np.asarray(vals, dtype=float)
-    return float(a.mean()), float(a.std()), int(a.size)
-
-
-def averaged_over(records: Iterable[Mapping], metric: str, groups: Sequence[Mapping[str, Any]],
-                  **keys: Any) -> tuple[float | None, float | None, int]:
-    """Per seed, the mean of ``metric`` over ``groups`` (each a dict of keys, e.g. one per task);
-    then (mean, population std, n) over the seeds that have every group. (None, None, 0) if none."""
-    per_group = [seed_values(records, metric, **keys, **g) for g in groups]
-    seeds = set.intersection(*(set(v) for v in per_group)) if per_group else set()
-    vals = [float(np.mean([v[s] for v in per_group])) for s in sorted(seeds)]
-    if not vals:
-        return None, None, 0
-    a = np.asarray(vals, dtype=float)
-    return float(a.mean()), float(a.std()), int(a.size)
-
-
-def claim_ids(item: str) -> list[str]:
-    return [c["id"] for c in published.CLAIMS if c["item"] == item]
-
-
-def write_claims(results_root: str | Path, profile: str, item: str,
-                 verdicts: Mapping[str, tuple[bool, str]]) -> list[str]:
-    """Write one verdict per claim of ``item`` (every claim of published.CLAIMS must be given).
-    A verdict equal (holds, evidence) to the newest one on file is not appended again. Returns the
-    ids written."""
-    want = claim_ids(item)
-    if sorted(verdicts) != sorted(want):
-        raise ValueError(f"{item}: verdicts for {sorted(verdicts)}, published.CLAIMS lists {sorted(want)}")
-    newest: dict[str, Mapping] = {}
-    for r in load_records(results_root, profile, PAPER, item):
-        cid = (r.get("keys") or {}).get("claim")
-        if cid is None:
-            continue
-        if cid not in newest or str(r.get("finished", "")) >= str(newest[cid].get("finished", "")):
-            newest[cid] = r
-    written = []
-    for cid in want:
-        holds, evidence = verdicts[cid]
-        old = (newest.get(cid) or {}).get("extra", {})
-        if old.get("holds") == bool(holds) and old.get("evidence") == str(evidence):
-            continue
-        write_claim(results_root, profile, PAPER, item, cid, bool(holds), evidence)
-        written.append(cid)
-    for cid in want:
-        holds, evidence = verdicts[cid]
-        print(f"[{PAPER}/{item}] claim {cid}: {'holds' if holds else 'does not hold'} — {evidence}", flush=True)
-    return written
-
-
-def fmt(x: float | None, p: int = 1) -> str:
-    return "n/a" if x is None else f"{x:.{p}f}"
-
-
-def plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    return pyplot
-
-
-def save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tight_layout(fig)
-    fig.savefig(path, dpi=110)
-    plt().close(fig)
-    return path
-
-
-def figure_after(item: str, finish: Callable[[list[dict], Path, str], None]) -> Callable:
-    """An ``after(args, profile, summary)`` hook for common.experiment.main: on a clean run,
-    ``finish(records, out_dir, profile_name)`` draws the PNGs and writes the claims."""
-
-    def after(args, profile: Profile, summary) -> None:
-        if not summary.ok:
-            print(f"[{PAPER}/{item}] some runs failed: no figure and no claim verdicts this time", flush=True)
-            return
-        recs = item_records(args.results, profile.name, item)
-        finish(recs, Path(args.results), profile.name)
-
-    return after
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable
@@ -35,10 +34,11 @@ import torch
 
 import envs
 from common.behavior.matd3 import MATD3, MATD3Config, train
-from common.experiment import set_threads
-from common.nets import DeterministicActor
+from common.datacard import sha256_file
+from common.heads import DeterministicActor
 from common.roots import REPO_ROOT, runs_root
-from envs.particles import PREY_DIR, PREY_KEYS, NumpyActor, prey_file, sha256_file
+from common.runtime import git_commit, set_threads
+from envs.particles import PREY_DIR, PREY_KEYS, NumpyActor, prey_file
 
 EVAL_SEED = 3_000_000  # escape-statistics episodes use env seeds EVAL_SEED + e (no training run uses them)
 PREY_INDEX = 3  # the prey is the last of the 4 agents of learn_prey=True
@@ -145,13 +145,10 @@ def predator_policy(learner: MATD3) -> Callable[[np.ndarray], np.ndarray]:
 
 
 # ---- main ------------------------------------------------------------------------------------------------
-def git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def commit_label() -> str:
+    """The card's ``git_commit``: ``<sha>`` or ``<sha>-dirty`` (common.runtime.git_commit), "unknown" outside git."""
+    gc = git_commit()
+    return "unknown" if gc is None else gc["commit"] + ("-dirty" if gc["dirty"] else "")
 
 
 def train_prey(env_name: str, steps: int, seed: int = 0, out_dir: Path | str = PREY_DIR, version: str = "v2",
@@ -225,7 +222,7 @@ def train_prey(env_name: str, steps: int, seed: int = 0, out_dir: Path | str = P
                              "of episodes with >= 1 collision; prey return = Σ_t prey reward",
                    "eval_env_seeds": f"{EVAL_SEED} + episode", "stats": stats},
         "command": command,
-        "git_commit": git_commit(),
+        "git_commit": commit_label(),
         "torch": torch.__version__,
         "numpy": np.__version__,
     }

@@ -1,10 +1,13 @@
 """OMAR (Pan et al., ICML 2022): the items of the paper and their published numbers, as data only.
 
-Schema (consumed by common/report.py): ITEMS maps item id -> layout; PUBLISHED lists
-{"item", "keys", "mean", "std"} (mean ± std over 5 seeds, as printed); CLAIMS lists the stated claims
-a figure is checked against (the figures have no numbers in our copy of the paper). These numbers are
-never used to produce ours; they are only shown beside them.
+Typed (common.published, which checks every field): ITEMS maps item id -> Table | Figure; PUBLISHED
+lists Entry(item, keys, mean, std) (mean ± std over 5 seeds, as printed; normalized scores, or raw
+returns for Tables 1 and 2); CLAIMS lists the stated claims a figure is checked against (the figures
+have no numbers in our copy of the paper). These numbers are never used to produce ours; they are only
+shown beside them.
 """
+
+from common.published import Claim, Entry, Figure, Table, check_paper
 
 PAPER = "omar"
 TITLE = "Plan Better Amid Conservatism: Offline Multi-Agent RL with Actor Rectification (OMAR)"
@@ -13,37 +16,39 @@ DATASETS = ("random", "medium-replay", "medium", "expert")
 METHODS = ("ma_icq", "ma_td3bc", "ma_cql", "omar")
 
 ITEMS = {
-    "table1": {"kind": "table", "title": "MA-CQL with a larger actor learning rate (2-agent spread1d, medium-replay)",
-               "rows": ["method"], "cols": "actor_lr", "metric": "score"},
-    "table2": {"kind": "table", "title": "MA-CQL with more actor updates (2-agent spread1d, medium-replay)",
-               "rows": ["method"], "cols": "actor_updates", "metric": "score"},
-    "table3": {"kind": "table", "title": "Normalized score in the multi-agent particle environments",
-               "rows": ["dataset", "env"], "cols": "method", "metric": "normalized"},
-    "table4": {"kind": "table", "compare": "sampler", "title": "Sampling mechanisms of OMAR (cooperative navigation)",
-               "rows": ["sampler"], "cols": "dataset", "metric": "normalized"},
-    "table5": {"kind": "table", "compare": "method", "title": "Centralized critics (MATD3, CTDE)",
-               "rows": ["method"], "cols": "dataset", "metric": "normalized",
-               # each published number averages over tasks; ours pools these three (see NOTES)
-               "pool": {"env": ["omar/spread", "omar/tag", "omar/world"]}},
-    "table6": {"kind": "table", "compare": "method", "title": "Multi-agent HalfCheetah 2x3",
-               "rows": ["method"], "cols": "dataset", "metric": "normalized"},
-    "figure1": {"kind": "figure", "pngs": ["figure1_b.png", "figure1_c.png", "figure1_d.png"], "title": "MA-TD3+BC, MA-CQL and OMAR on spread1d medium-replay (b, c, d)"},
-    "figure2": {"kind": "figure", "pngs": ["figure2_gain.png"], "title": "Improvement of OMAR over MA-CQL, n = 1..5 agents"},
-    "figure3": {"kind": "figure", "pngs": ["figure3_tau.png"], "title": "Ablation of the regularization coefficient tau per dataset kind"},
-    "figure4": {"kind": "figure", "pngs": ["figure4_sampling.png"], "title": "Sampling hyperparameters (iterations, samples, mu0, sigma0)"},
+    "table1": Table(title="MA-CQL with a larger actor learning rate (2-agent spread1d, medium-replay)",
+                    rows=["method"], cols="actor_lr", metric="score"),
+    "table2": Table(title="MA-CQL with more actor updates (2-agent spread1d, medium-replay)",
+                    rows=["method"], cols="actor_updates", metric="score"),
+    "table3": Table(title="Normalized score in the multi-agent particle environments",
+                    rows=["dataset", "env"], cols="method", metric="normalized"),
+    "table4": Table(title="Sampling mechanisms of OMAR (cooperative navigation)", compare="sampler",
+                    rows=["sampler"], cols="dataset", metric="normalized"),
+    "table5": Table(title="Centralized critics (MATD3, CTDE)", compare="method",
+                    rows=["method"], cols="dataset", metric="normalized",
+                    # each published number averages over tasks; ours pools these three (see NOTES)
+                    pool={"env": ["omar/spread", "omar/tag", "omar/world"]}),
+    "table6": Table(title="Multi-agent HalfCheetah 2x3", compare="method",
+                    rows=["method"], cols="dataset", metric="normalized"),
+    "figure1": Figure(title="MA-TD3+BC, MA-CQL and OMAR on spread1d medium-replay (b, c, d)",
+                      pngs=["figure1_b.png", "figure1_c.png", "figure1_d.png"]),
+    "figure2": Figure(title="Improvement of OMAR over MA-CQL, n = 1..5 agents", pngs=["figure2_gain.png"]),
+    "figure3": Figure(title="Ablation of the regularization coefficient tau per dataset kind", pngs=["figure3_tau.png"]),
+    "figure4": Figure(title="Sampling hyperparameters (iterations, samples, mu0, sigma0)",
+                      pngs=["figure4_sampling.png"]),
 }
 
 
 def _rows(item, fixed, col_key, cols, values):
     """One PUBLISHED entry per (column, 'mean ± std') pair of a printed row."""
     out = []
-    for col, text in zip(cols, values):
+    for col, text in zip(cols, values, strict=True):
         mean, std = (float(x) for x in text.split("±"))
-        out.append({"item": item, "keys": {**fixed, col_key: col}, "mean": mean, "std": std})
+        out.append(Entry(item=item, keys={**fixed, col_key: col}, mean=mean, std=std))
     return out
 
 
-PUBLISHED: list[dict] = [
+PUBLISHED: list[Entry] = [
     # Table 1 / Table 2: raw return on 2-agent spread1d, medium-replay (Section 3.1)
     *_rows("table1", {"method": "ma_cql"}, "actor_lr", ("1e-2", "5e-2", "1e-1"),
            ("267.9 ± 19.0", "202.0 ± 38.9", "100.1 ± 36.4")),
@@ -102,15 +107,27 @@ NOTES = {
                "tasks; ours pools the three particle tasks (spread, tag, world): mean ± std over tasks × seeds."],
 }
 
-CLAIMS: list[dict] = [
-    {"item": "figure1", "id": "1b_omar_best", "text": "On 2-agent spread1d medium-replay OMAR beats MA-CQL and MA-TD3+BC (Fig. 1b)."},
-    {"item": "figure1", "id": "1c_cql_degrades", "text": "MA-CQL's improvement over the behavior policy shrinks as the number of agents grows (Fig. 1c)."},
-    {"item": "figure1", "id": "1d_rectified_action", "text": "OMAR's updated action has a higher Q than MA-CQL's, which stays in a local optimum (Fig. 1d)."},
-    {"item": "figure2", "id": "omar_beats_cql_all_n", "text": "OMAR outperforms MA-CQL for every number of agents n = 1..5."},
-    {"item": "figure2", "id": "gain_larger_multiagent", "text": "The improvement is larger with several agents than in the single-agent case."},
-    {"item": "figure3", "id": "best_tau_interior", "text": "The best tau is neither 0 nor 1."},
-    {"item": "figure3", "id": "every_tau_beats_cql", "text": "OMAR with every tau matches or outperforms MA-CQL."},
-    {"item": "figure3", "id": "tau_smaller_low_quality", "text": "The optimal tau is smaller for random and medium-replay than for medium and expert."},
-    {"item": "figure4", "id": "insensitive", "text": "The sampling is not sensitive to iterations, samples, mu0 and sigma0."},
-    {"item": "figure4", "id": "all_beat_cql", "text": "Every sampling setting stays above MA-CQL's level."},
+CLAIMS: list[Claim] = [
+    Claim(item="figure1", id="1b_omar_best",
+          text="On 2-agent spread1d medium-replay OMAR beats MA-CQL and MA-TD3+BC (Fig. 1b)."),
+    Claim(item="figure1", id="1c_cql_degrades",
+          text="MA-CQL's improvement over the behavior policy shrinks as the number of agents grows (Fig. 1c)."),
+    Claim(item="figure1", id="1d_rectified_action",
+          text="OMAR's updated action has a higher Q than MA-CQL's, which stays in a local optimum (Fig. 1d)."),
+    Claim(item="figure2", id="omar_beats_cql_all_n",
+          text="OMAR outperforms MA-CQL for every number of agents n = 1..5."),
+    Claim(item="figure2", id="gain_larger_multiagent",
+          text="The improvement is larger with several agents than in the single-agent case."),
+    Claim(item="figure3", id="best_tau_interior",
+          text="The best tau is neither 0 nor 1."),
+    Claim(item="figure3", id="every_tau_beats_cql",
+          text="OMAR with every tau matches or outperforms MA-CQL."),
+    Claim(item="figure3", id="tau_smaller_low_quality",
+          text="The optimal tau is smaller for random and medium-replay than for medium and expert."),
+    Claim(item="figure4", id="insensitive",
+          text="The sampling is not sensitive to iterations, samples, mu0 and sigma0."),
+    Claim(item="figure4", id="all_beat_cql",
+          text="Every sampling setting stays above MA-CQL's level."),
 ]
+
+check_paper(ITEMS, PUBLISHED, CLAIMS, NOTES)

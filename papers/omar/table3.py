@@ -10,17 +10,13 @@ official code's per-dataset (tau, alpha) and update counts (config.py); metric =
 
 from __future__ import annotations
 
-import os
-import sys
+from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from common.experiment import Cell
+from papers.omar import config as C
+from papers.omar.jobs import METHODS, offline_config, offline_job, run_item
 
-from common.experiment import Cell  # noqa: E402
-from papers.omar import config as C  # noqa: E402
-from papers.omar.jobs import METHODS, offline_config, offline_job, run_item  # noqa: E402
-
-ITEM = "table3"
+ITEM = Path(__file__).stem
 
 
 def build_cells(profile, envs=C.ENVS_MPE, datasets=C.DATASETS, methods=METHODS):

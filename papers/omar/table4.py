@@ -3,7 +3,7 @@
     python papers/omar/table4.py --profile smoke      # or quick / full; --help for all options
 
 Cells: sampler x dataset on omar/spread, OMAR with the official (tau, alpha) per dataset; only the
-action search of Eq. 3 changes (papers/omar/omar.py: search_action):
+action search of Eq. 3 changes (common/algos/omar.py: search_action):
   softmax  OMAR's softmax-weighted update (the code's default, 3 iterations x 10 samples)
   cem      top-k CEM with elites rejoining the pool (the HalfCheetah code's sampler), 3 elites of 10
            (the paper gives no MPE elite count; 3 = the HalfCheetah code's 5-of-20 fraction, rounded up)
@@ -14,17 +14,13 @@ Metric: normalized score.
 
 from __future__ import annotations
 
-import os
-import sys
+from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from common.experiment import Cell
+from papers.omar import config as C
+from papers.omar.jobs import offline_config, offline_job, run_item
 
-from common.experiment import Cell  # noqa: E402
-from papers.omar import config as C  # noqa: E402
-from papers.omar.jobs import offline_config, offline_job, run_item  # noqa: E402
-
-ITEM, ENV = "table4", "omar/spread"
+ITEM, ENV = Path(__file__).stem, "omar/spread"
 SAMPLERS = {"random": {"omar_sampler": "random"}, "cem": {"omar_sampler": "cem", "omar_n_elites": 3},
             "softmax": {"omar_sampler": "softmax"}}
 

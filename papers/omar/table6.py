@@ -13,17 +13,13 @@ would need about 7.5 core-hours against quick's 3 hours on 2 cores.
 
 from __future__ import annotations
 
-import os
-import sys
+from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from common.experiment import Cell
+from papers.omar import config as C
+from papers.omar.jobs import METHODS, offline_config, offline_job, run_item
 
-from common.experiment import Cell  # noqa: E402
-from papers.omar import config as C  # noqa: E402
-from papers.omar.jobs import METHODS, offline_config, offline_job, run_item  # noqa: E402
-
-ITEM, ENV = "table6", C.ENV_CHEETAH
+ITEM, ENV = Path(__file__).stem, C.ENV_CHEETAH
 QUICK_SEEDS = {"quick": (0, 1)}
 
 

@@ -1,0 +1,132 @@
+"""Where and how a run executes: devices, seeds, torch threads, and the provenance a record carries
+(git commit, library versions, time). Every entry point calls ``set_threads`` before any work."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import platform
+import random
+import subprocess
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device: str):
+    """``device`` (cpu, cuda, cuda:N) as a torch.device; a clear ValueError for an unknown one or a GPU
+    this machine lacks (scripts' and the benchmark's ``--device``), before any work starts."""
+    import torch
+
+    kind = str(device).split(":")[0]
+    if kind not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: torch.cuda.is_available() is False on this machine; use --device cpu")
+    return torch.device(device)
+
+
+MAX_SEED = 2**31 - 1
+
+
+def check_seeds(seeds: Sequence[Any]) -> list[int]:
+    """``seeds`` as a list of ints, or a ValueError naming the bad value: each an integer in
+    [0, 2**31 - 1], none repeated, at least one."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("no seeds given; give at least one, e.g. --seeds 0 1 2")
+    out = []
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise ValueError(f"seed {s!r} is not an integer; seeds are integers in [0, {MAX_SEED}]")
+        if not 0 <= int(s) <= MAX_SEED:
+            raise ValueError(f"seed {s} is out of range; seeds are integers in [0, {MAX_SEED}]")
+        if int(s) in out:
+            raise ValueError(f"seed {s} is given twice; give each seed once")
+        out.append(int(s))
+    return out
+
+
+def set_threads(n: int) -> int:
+    """Use ``n`` torch (intra-op) threads in this process and in the workers it spawns
+    (``OMP_NUM_THREADS``/``MKL_NUM_THREADS``); returns ``n``. Every entry point calls this before any
+    work: results depend on the thread count (float reductions split differently), so it is part of
+    a run's identity (``record_threads``) and recorded."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"threads {n!r}: give a positive integer (default 1)")
+    import torch
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(int(n))
+    torch.set_num_threads(int(n))
+    return int(n)
+
+
+def current_threads() -> int:
+    """The torch intra-op thread count of this process."""
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python ``random``, numpy's global RNG and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+def git_commit(repo: str | Path = _REPO_ROOT) -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of the repo holding this package; None outside a repo.
+
+    A dirty tree also records which tracked files differ from the commit (``changed``) and the
+    sha256 of ``git diff HEAD`` (``diff_sha256``), so that two records from dirty trees can be told
+    apart and a record can be matched to the diff that produced it. Files under ``results/`` (the
+    records and their reports, which runs themselves change) do not count.
+    """
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30,
+                              check=True).stdout
+
+    try:
+        sha = git("rev-parse", "HEAD").strip()
+        # results/ holds the records themselves: a run appending to a tracked .jsonl is not a code change
+        status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
+        out: dict[str, Any] = {"commit": sha, "dirty": bool(status.strip())}
+        if out["dirty"]:
+            out["changed"] = sorted(line[3:] for line in status.splitlines() if line.strip())
+            out["diff_sha256"] = hashlib.sha256(
+                git("diff", "HEAD", "--no-color", "--", ".", ":(exclude)results").encode()).hexdigest()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version(), "numpy": np.__version__, "torch": None}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second (records' ``started`` / ``finished``)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
