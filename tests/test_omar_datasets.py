@@ -112,11 +112,12 @@ def test_cli_help_and_nothing_to_do(capsys):
 
 
 def test_spread1d_defaults_to_the_tables_1_2_task_and_the_cli_accepts_it(tmp_path):
-    # omar/spread1d's dataset key defaults to Tables 1-2's 2 agents (table1.py's ENV_OPTIONS), so the
+    # omar/spread1d's dataset key defaults to Tables 1-2's 2 agents (jobs.SWEEP_TASK), so the
     # CLI generates and reports the very datasets those tables read
     from papers.omar import table1
+    from papers.omar.jobs import SWEEP_TASK
 
-    assert od.default_env_options("omar/spread1d") == table1.ENV_OPTIONS
+    assert od.default_env_options("omar/spread1d") == SWEEP_TASK[1]
     assert od.default_env_options("omar/tag") == {"prey": "v2"}
     p = _profile("full")
     assert od.spec_paths(od.dataset_spec("omar/spread1d", p, od.default_env_options("omar/spread1d"))) == \

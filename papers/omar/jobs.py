@@ -124,15 +124,18 @@ def run_item(description: str, item: str, build_cells, job=None, argv=None, **ma
                     **{**filters, **main_kw})
 
 
+SWEEP_TASK = ("omar/spread1d", {"n_agents": 2}, "medium-replay")  # Tables 1-2: env, env options, dataset kind
+
+
 def cql_sweep(item: str, key: str, values: Sequence[str], cast: Callable[[str], Any], description: str):
     """Tables 1-2 (Section 3.1): MA-CQL on 2-agent spread1d medium-replay with one ITD3 field swept over
     ``values`` (cell key ``key``: the value as the paper prints it; ``cast`` makes the field's value).
     Returns the item's ``build_cells(profile)`` and ``main(argv=None)``."""
-    env, env_options, kind = "omar/spread1d", {"n_agents": 2}, "medium-replay"
+    env, env_options, kind = SWEEP_TASK
 
     def build_cells(profile) -> list[Cell]:
         return [Cell("omar", item, {"method": "ma_cql", key: v},
-                     offline_config(profile, env, kind, "ma_cql", env_options, **{key: cast(v)}))
+                     offline_config(profile, env, kind, "ma_cql", dict(env_options), **{key: cast(v)}))
                 for v in values]
 
     def main(argv=None):
