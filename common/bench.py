@@ -1,6 +1,6 @@
 """Throughput of the batched offline learner (common/algos/itd3.py) against the per-agent loop.
 
-    python -m common.bench [--quick] [--reps R] [--updates U] [--device cpu|cuda]
+    python -m common.bench [--quick] [--reps R] [--updates U] [--device cpu|cuda] [--sac]
 
 Everything is measured in one process on one thread (``torch.set_num_threads(1)``), the variants
 interleaved (batched, batched without member chunking, per-member reference loop, repeat), and each
@@ -204,6 +204,54 @@ def mujoco_suite(quick: bool = False, size: dict | None = None, cfg: ITD3Config 
     return compare(algo_cfg(cfg or MUJOCO_CFG, "OMAR"), **(size or MUJOCO), **kw)
 
 
+SAC_SIZE = dict(n_members=4, obs_dim=17, act_dim=6)  # e.g. HalfCheetah + Walker2d x 2 seeds (rlkit SAC: 2x256)
+
+
+def compare_sac(n_members: int = 4, obs_dim: int = 17, act_dim: int = 6, n_updates: int = 20, reps: int = 3,
+                device: str = "cpu", cfg=None) -> dict[str, float]:
+    """SAC updates/s (one update = all members) of the batched learner against a loop over M one-member
+    learners doing the same math (common/behavior/sac.py), medians over interleaved rounds; plus GFLOP/s."""
+    import numpy as np
+
+    from common.behavior.sac import SAC, Member, SACConfig
+
+    cfg = replace(cfg or SACConfig(), device=device)
+    dev = check_device(device)
+    members = [Member("bench", s) for s in range(n_members)]
+    rng = np.random.default_rng(0)
+
+    def fill(lr: SAC) -> SAC:
+        for _ in range(2000):
+            lr.buffer.add(obs=rng.standard_normal((lr.M, obs_dim)), actions=rng.uniform(-1, 1, (lr.M, act_dim)),
+                          rewards=rng.standard_normal(lr.M), next_obs=rng.standard_normal((lr.M, obs_dim)),
+                          terminals=np.zeros(lr.M), timeouts=np.zeros(lr.M))
+        return lr
+
+    batched = fill(SAC(members, obs_dim, act_dim, cfg, 2000))
+    loop = [fill(SAC([m], obs_dim, act_dim, cfg, 2000)) for m in members]
+    flops = _count_flops(batched.update)
+    batched.update()
+    for lr in loop:
+        lr.update()
+
+    def timed(fn) -> float:
+        _sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(n_updates):
+            fn()
+        _sync(dev)
+        return n_updates / (time.perf_counter() - t0)
+
+    rates: dict[str, list[float]] = {"batched": [], "loop": []}
+    for _ in range(reps):
+        rates["batched"].append(timed(batched.update))
+        rates["loop"].append(timed(lambda: [lr.update() for lr in loop]))
+    b, lo = statistics.median(rates["batched"]), statistics.median(rates["loop"])
+    return {"members": float(n_members), "batched_updates_per_s": b, "loop_updates_per_s": lo,
+            "ratio_vs_loop": b / lo, "member_updates_per_s": b * n_members,
+            "gflop_per_update": flops / 1e9, "batched_gflops": b * flops / 1e9}
+
+
 def _row(name: str, r: dict[str, float], peak: float | None = None) -> str:
     s = (f"{name:<10} {int(r['members']):>3} {r['batched_updates_per_s']:>8.2f} "
          f"{r.get('unchunked_updates_per_s', float('nan')):>8.2f} {r.get('loop_updates_per_s', float('nan')):>8.2f} "
@@ -220,6 +268,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--reps", type=int, default=None, help="interleaved rounds (median taken)")
     p.add_argument("--updates", type=int, default=None, help="updates per round")
     p.add_argument("--device", default="cpu", help=f"where all variants run: {' | '.join(DEVICES)} (default cpu)")
+    p.add_argument("--sac", action="store_true",
+                   help="only the SAC behavior learner: batched members against a per-member loop (issue 21)")
     args = p.parse_args(argv)
     for name in ("reps", "updates"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
@@ -233,13 +283,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     kw["device"] = args.device
     t0 = time.perf_counter()
     peak = matmul_peak_gflops(reps=5 if args.quick else 20, device=args.device)
+    where = "1 CPU thread" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(args.device)})"
+    if args.sac:
+        out = {}
+        print(f"{where}; matmul peak fp32: {peak:.1f} GFLOP/s; SAC 2x256, batch 256, obs 17, act 6; medians")
+        print(f"{'M':>3} {'batched u/s':>11} {'loop u/s':>9} {'b/loop':>7} {'member-u/s':>10} {'GF/upd':>7} "
+              f"{'GFLOP/s':>8} {'%peak':>6}")
+        for m in ((1, 4) if args.quick else (1, 2, 4, 8)):
+            r = compare_sac(m, 17, 6, n_updates=args.updates or (5 if args.quick else 20),
+                            reps=args.reps or (2 if args.quick else 3), device=args.device)
+            out[m] = r
+            print(f"{m:>3} {r['batched_updates_per_s']:>11.1f} {r['loop_updates_per_s']:>9.1f} "
+                  f"{r['ratio_vs_loop']:>6.2f}x {r['member_updates_per_s']:>10.1f} {r['gflop_per_update']:>7.3f} "
+                  f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}%")
+        print(f"[{time.perf_counter() - t0:.1f} s]")
+        return {"device": args.device, "peak_gflops": peak, "sac": out}
     mpe = mpe_suite(args.quick, **kw)
     mj = mujoco_suite(args.quick, **kw)
     # measured again after the runs; the higher one
     peak = max(peak, matmul_peak_gflops(reps=5 if args.quick else 20, device=args.device))
     head = (f"{'algo':<10} {'M':>3} {'batched':>8} {'nochunk':>8} {'loop':>8} {'b/loop':>7} {'nc/loop':>7} "
             f"{'agent-u/s':>8} {'GF/upd':>7} {'GFLOP/s':>7}")
-    where = "1 CPU thread" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(args.device)})"
     print(f"{where}; matmul peak [10240x256]@[256x256] fp32: {peak:.1f} GFLOP/s; updates/s are medians")
     print("(a) MPE size: 3 agents x 5 seeds, obs 18, act 2, hidden 64, batch 1024 "
           f"(official OMAR, 1 CPU thread: ~{OFFICIAL_AGENT_UPDATES_PER_S[0]:.0f}-{OFFICIAL_AGENT_UPDATES_PER_S[1]:.0f} "

@@ -78,3 +78,13 @@ def test_chunked_equals_unchunked_twin_critic(dtype):
     (a1, a2, ap, ag, ab), (b1, b2, bp, bg, bb) = outs
     for x, y in [(a1, b1), (a2, b2), (ap, bp), *zip(ag, bg), *zip(ab, bb)]:
         assert torch.allclose(x.double(), y.double(), atol=tol, rtol=tol)
+
+
+def test_sac_bench_compares_batched_members_with_the_loop():
+    from common.behavior.sac import SACConfig
+    from common.bench import compare_sac
+
+    r = compare_sac(2, 5, 3, n_updates=2, reps=1, cfg=SACConfig(hidden=(16, 16), batch_size=32))
+    assert r["members"] == 2 and r["batched_updates_per_s"] > 0 and r["loop_updates_per_s"] > 0
+    assert r["ratio_vs_loop"] == pytest.approx(r["batched_updates_per_s"] / r["loop_updates_per_s"])
+    assert r["gflop_per_update"] > 0

@@ -9,7 +9,8 @@ import pytest
 
 PAPER_SCRIPTS = [f"papers.omar.{s}" for s in ("table1", "table2", "table3", "table4", "table5", "table6",
                                                "figure1", "figure2", "figure3", "figure4", "diagnose_table5")]
-OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.datainfo"]
+OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.datainfo",
+         "common.datasets.mujoco"]
 
 # (argv, text expected in the error) for every paper script: the shared parser of common.experiment
 PAPER_BAD = [
@@ -35,6 +36,10 @@ OTHER_BAD = {
                       (["--reference", "--results", "x"], "not allowed with argument")],
     "common.bench": [(["--reps", "0"], "--reps 0"), (["--device", "tpu"], "unknown device 'tpu'")],
     "common.datainfo": [([], "required"), (["info"], "required")],
+    "common.datasets.mujoco": [([], "nothing to do"), (["--task", "hopper"], "give --task and --kind together"),
+                               (["--all", "--profile", "huge"], "invalid choice: 'huge'"),
+                               (["--all", "--device", "tpu"], "unknown device 'tpu'"),
+                               (["--sac-only"], "--sac-only needs --task")],
 }
 
 

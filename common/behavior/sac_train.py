@@ -1,0 +1,223 @@
+"""Online SAC training of M members (task, seed) with evaluation, actor snapshots and exact-resume checkpoints.
+
+    run = train_sac(members, cfg, total_steps=300_000, eval_every=10_000, eval_episodes=5,
+                    checkpoint="data/mujoco/.../run.pt", checkpoint_every=20_000)
+    run.evals        [(step, scores [M])]  deterministic returns (step 0 = the initial policy)
+    run.snapshots    [(step, actor weights of all members)] at every evaluation
+    run.learner      the SAC learner (its buffer holds every training transition)
+
+Every member steps its own unwrapped Gymnasium v5 env (``envs.gym_mujoco``), one transition per step, and
+episodes end on the env's termination or at 1000 steps (``timeouts``). A checkpoint holds the learner
+(networks, optimizers, α, buffer, generators), every env's MuJoCo integration state and reset RNG, the
+current observations and episode counters, the evaluations and snapshots: a run killed after a checkpoint
+and started again with the same arguments continues from it and ends bit-identical to an uninterrupted run
+on the same machine (tests/test_sac.py). A checkpoint written by different arguments is an error naming
+the file, never silently reused.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from common.behavior.sac import SAC, Member, SACConfig
+from envs.gym_mujoco import EPISODE_LENGTH, current_obs, get_env_state, make_task, set_env_state, task_dims
+
+__all__ = ["SACRun", "train_sac", "evaluate_actor", "members_dims"]
+
+EVAL_SEED = 900_000  # evaluation episodes of member m use env seeds EVAL_SEED + 1000·seed + e (never training's)
+
+
+@dataclass
+class SACRun:
+    learner: SAC
+    evals: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    snapshots: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)
+    train_returns: list[list[float]] = field(default_factory=list)  # per member, finished training episodes
+    wall_time: float = 0.0  # summed over resumed pieces
+    update_time: float = 0.0
+    env_time: float = 0.0
+    eval_time: float = 0.0
+    resumed_from: int | None = None  # env step of the checkpoint this process started from
+
+    @property
+    def steps(self) -> list[int]:
+        return [s for s, _ in self.evals]
+
+    @property
+    def curve(self) -> np.ndarray:  # [n_evals, M]
+        return np.stack([v for _, v in self.evals])
+
+
+def members_dims(members: Sequence[Member]) -> tuple[int, int]:
+    """The common (obs dim, action dim) of the members' tasks; an error if they differ."""
+    dims = {m.task: task_dims(m.task) for m in members}
+    if len(set(dims.values())) != 1:
+        raise ValueError(f"members of one SAC learner need equal obs/action dims, got {dims}")
+    return next(iter(dims.values()))
+
+
+def _train_seed(member: Member) -> int:
+    return 10_000 * int(member.seed) + 1
+
+
+@torch.no_grad()
+def evaluate_actor(learner: SAC, eval_envs: list[list[Any]], actor=None) -> np.ndarray:
+    """Deterministic (tanh μ) return of every member over its evaluation envs (eval_envs[m][e], episode e
+    reset with seed EVAL_SEED + 1000·seed + e): scores [M] = the mean over episodes."""
+    M, E = learner.M, len(eval_envs[0])
+    obs = np.zeros((M, E, learner.O), np.float64)
+    for m, mem in enumerate(learner.members):
+        for e, env in enumerate(eval_envs[m]):
+            obs[m, e] = env.reset(seed=EVAL_SEED + 1000 * mem.seed + e)[0]
+    ret = np.zeros((M, E))
+    alive = np.ones((M, E), bool)
+    for _ in range(EPISODE_LENGTH):
+        act = learner.act(obs, deterministic=True, actor=actor)  # [M, E, A]
+        for m in range(M):
+            for e in range(E):
+                if alive[m, e]:
+                    o2, r, term, _, _ = eval_envs[m][e].step(act[m, e])
+                    obs[m, e] = o2
+                    ret[m, e] += r
+                    alive[m, e] = not term
+        if not alive.any():
+            break
+    return ret.mean(1)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_sac(
+    members: Sequence[Member],
+    cfg: SACConfig,
+    total_steps: int,
+    *,
+    eval_every: int,
+    eval_episodes: int = 5,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 0,
+    stop_at: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    identity: dict[str, Any] | None = None,
+    ignore: Sequence[str] = ("device",),
+) -> SACRun:
+    """Train ``members`` for ``total_steps`` transitions each (see the module docstring).
+
+    checkpoint / checkpoint_every: where and how often (in steps, 0 = only at the end) to write the
+    resumable state; an existing checkpoint with the same arguments is resumed. ``stop_at`` ends the
+    process early after the checkpoint at that step (tests: a "killed" run). ``progress(step, total)``
+    is called every 1000 steps. ``identity``: extra fields a resumed checkpoint must match; ``ignore``: config
+    fields that need not match (by default the device: a run may resume on another one)."""
+    cfg.validate()
+    if total_steps < 1 or eval_every < 1 or eval_episodes < 1 or checkpoint_every < 0:
+        raise ValueError(f"total_steps={total_steps}, eval_every={eval_every}, eval_episodes={eval_episodes}, "
+                         f"checkpoint_every={checkpoint_every}: need total_steps, eval_every, eval_episodes >= 1")
+    O, A = members_dims(members)
+    lr = SAC(members, O, A, cfg, capacity=total_steps)
+    M = lr.M
+    config = {k: v for k, v in cfg.to_dict().items() if k not in ignore}
+    ident = {"members": [m.key() for m in lr.members], "config": config, "total_steps": int(total_steps),
+             "eval_every": int(eval_every), "eval_episodes": int(eval_episodes), **(identity or {})}
+    envs_ = [make_task(m.task) for m in lr.members]
+    eval_envs = [[make_task(m.task) for _ in range(eval_episodes)] for m in lr.members]
+    run = SACRun(learner=lr, train_returns=[[] for _ in range(M)])
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    obs = np.zeros((M, O), np.float64)
+    ep_len = np.zeros(M, np.int64)
+    ep_ret = np.zeros(M, np.float64)
+    if ckpt is not None and ckpt.exists():
+        sd = torch.load(ckpt, weights_only=False, map_location="cpu")
+        if sd["identity"] != ident:
+            diff = sorted(k for k in set(ident) | set(sd["identity"]) if ident.get(k) != sd["identity"].get(k))
+            raise ValueError(f"checkpoint {ckpt} was written by a different run (differs in {diff}); "
+                             f"delete it to start over")
+        lr.load_state_dict(sd["learner"])
+        for env, st in zip(envs_, sd["envs"]):
+            set_env_state(env, st)
+        obs[:], ep_len[:], ep_ret[:] = sd["obs"], sd["ep_len"], sd["ep_ret"]
+        run.evals = [(int(s), np.asarray(v)) for s, v in sd["evals"]]
+        run.snapshots = list(sd["snapshots"])
+        run.train_returns = [list(r) for r in sd["train_returns"]]
+        run.wall_time, run.update_time, run.env_time, run.eval_time = sd["times"]
+        run.resumed_from = lr.env_steps
+    else:
+        for m, (mem, env) in enumerate(zip(lr.members, envs_)):
+            obs[m] = env.reset(seed=_train_seed(mem))[0]
+
+    t_start = time.perf_counter()
+    wall0 = run.wall_time
+
+    def save() -> None:
+        if ckpt is None:
+            return
+        run.wall_time = wall0 + time.perf_counter() - t_start
+        _atomic_save({
+            "identity": ident, "learner": lr.state_dict(), "envs": [get_env_state(e) for e in envs_],
+            "obs": obs.copy(), "ep_len": ep_len.copy(), "ep_ret": ep_ret.copy(),
+            "evals": [(s, np.asarray(v)) for s, v in run.evals], "snapshots": run.snapshots,
+            "train_returns": run.train_returns,
+            "times": (run.wall_time, run.update_time, run.env_time, run.eval_time),
+        }, ckpt)
+
+    def do_eval() -> None:
+        t = time.perf_counter()
+        run.evals.append((lr.env_steps, evaluate_actor(lr, eval_envs)))
+        run.snapshots.append((lr.env_steps, lr.actor_snapshot()))
+        run.eval_time += time.perf_counter() - t
+
+    if lr.env_steps == 0 and not run.evals:
+        do_eval()
+    while lr.env_steps < total_steps:
+        te = time.perf_counter()
+        act = lr.random_actions() if lr.env_steps < cfg.start_steps else lr.act(obs)
+        nobs = np.empty_like(obs)
+        rew = np.empty(M)
+        term = np.zeros(M, bool)
+        for m, env in enumerate(envs_):
+            o2, r, tm, _, _ = env.step(act[m])
+            nobs[m], rew[m], term[m] = o2, r, tm
+        ep_len += 1
+        ep_ret += rew
+        tout = (ep_len >= EPISODE_LENGTH) & ~term
+        lr.buffer.add(obs=obs, actions=act, rewards=rew, next_obs=nobs, terminals=term, timeouts=tout)
+        obs = nobs
+        for m in np.flatnonzero(term | tout):
+            run.train_returns[m].append(float(ep_ret[m]))
+            obs[m] = envs_[m].reset()[0]  # continues the env's own reset RNG
+            ep_len[m], ep_ret[m] = 0, 0.0
+        lr.env_steps += 1
+        run.env_time += time.perf_counter() - te
+        if lr.env_steps >= cfg.learning_starts:
+            tu = time.perf_counter()
+            lr.update()
+            run.update_time += time.perf_counter() - tu
+        if lr.env_steps % eval_every == 0 or lr.env_steps == total_steps:
+            do_eval()
+        if progress is not None and lr.env_steps % 1000 == 0:
+            progress(lr.env_steps, total_steps)
+        at_ckpt = checkpoint_every and lr.env_steps % checkpoint_every == 0
+        if at_ckpt or lr.env_steps == total_steps:
+            save()
+        if stop_at is not None and lr.env_steps >= stop_at:
+            break
+    run.wall_time = wall0 + time.perf_counter() - t_start
+    for e in envs_ + [x for row in eval_envs for x in row]:
+        e.close()
+    return run
+
+
+def current_observations(envs_: Sequence[Any]) -> np.ndarray:
+    """[M, O] observations of the envs' current states (a check for restored envs)."""
+    return np.stack([current_obs(e) for e in envs_])

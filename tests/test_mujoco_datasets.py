@@ -1,0 +1,133 @@
+"""MuJoCo datasets by D4RL's protocol (common/datasets/mujoco.py) at the smoke profile: the kinds' rules, the exact
+per-agent split, resume equality and the cache's errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import envs
+from common.data import Dataset
+from common.datacard import DatasetError
+from common.datasets import mujoco as mj
+
+
+@pytest.fixture(scope="module")
+def hopper(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mujoco-data")
+    kinds = ("random", "medium", "medium-replay", "full-replay", "expert", "mixed", "medium-expert")
+    return root, {k: mj.load("hopper", k, "smoke", root=root, progress=False) for k in kinds}
+
+
+def test_medium_is_the_first_snapshot_reaching_a_third_and_replay_ends_there(hopper):
+    _, ds = hopper
+    b = ds["medium"].card["behavior"]
+    steps, scores = b["eval_steps"], b["eval_scores"]
+    rand, expert = ds["random"].card["returns"]["mean"], scores[-1]
+    target = rand + (expert - rand) / 3
+    k = next((i for i in range(1, len(steps)) if scores[i] >= target), len(steps) - 1)
+    assert b["medium"]["step"] == steps[k] and b["medium"]["target"] == pytest.approx(target)
+    assert b["expert"]["step"] == steps[-1] == mj.PROFILES["smoke"].sac_steps
+    mr, fr = ds["medium-replay"], ds["full-replay"]
+    assert mr.size == b["medium"]["step"]  # the buffer until the medium snapshot ...
+    assert fr.size == mj.PROFILES["smoke"].sac_steps  # ... and the whole buffer
+    for key in ("obs", "actions", "rewards", "next_obs", "terminals"):
+        assert np.array_equal(mr.arrays[key], fr.arrays[key][: mr.size]), key
+    assert mr.timeouts[-1] or mr.terminals[-1]
+
+
+def test_collected_kinds_have_the_profile_size_and_whole_episodes(hopper):
+    _, ds = hopper
+    n = mj.PROFILES["smoke"].size
+    for kind in ("random", "medium", "expert", "mixed"):
+        d = ds[kind]
+        assert d.size == n and d.card["ref_scores"] == {"random": -20.272305, "expert": 3234.3}
+        ends = np.flatnonzero(d.terminals | d.timeouts)
+        lengths = np.diff(np.r_[-1, ends])
+        assert np.all(lengths[:-1] <= 1000) and ends[-1] == n - 1
+        assert np.all(np.abs(d.actions) <= 1.0)
+    me = ds["medium-expert"]
+    assert me.size == 2 * n
+    assert np.array_equal(me.obs[:n], ds["medium"].obs) and np.array_equal(me.obs[n:], ds["expert"].obs)
+
+
+def test_mixed_plays_every_combination_equally_often(hopper):
+    _, ds = hopper
+    b = ds["mixed"].card["behavior"]
+    counts = b["episodes_per_combination"]
+    assert list(counts) == ["MMM", "MME", "MEM", "MEE", "EMM", "EME", "EEM", "EEE"]
+    assert max(counts.values()) - min(counts.values()) <= 1
+    assert sum(counts.values()) == ds["mixed"].n_episodes
+
+
+def test_split_is_exact_and_replays_in_the_multi_agent_env(hopper):
+    _, ds = hopper
+    d = ds["random"]
+    ma = mj.split(d, "mamujoco/hopper-3x1", obs_mode="cast_bcq")
+    env = envs.make("mamujoco/hopper-3x1", obs_mode="cast_bcq")
+    assert np.array_equal(env.join(ma.actions), d.actions[:, 0])
+    assert np.array_equal(ma.state, d.obs[:, 0]) and np.array_equal(ma.rewards, np.repeat(d.rewards, 3, axis=1))
+    # episode 0 was collected from env seed 1_000_000: the multi-agent env replays it step for step
+    obs = env.reset(seed=1_000_000)
+    assert np.allclose(obs, ma.obs[0], atol=1e-6)
+    t = 0
+    while True:
+        obs, rew, term, trunc, _ = env.step(ma.actions[t])
+        assert np.allclose(obs, ma.next_obs[t], atol=1e-5) and np.allclose(rew, ma.rewards[t], atol=1e-5)
+        assert bool(term) == bool(ma.terminals[t])
+        if ma.terminals[t] or ma.timeouts[t]:
+            break
+        t += 1
+
+
+def test_a_killed_generation_resumes_to_the_same_dataset(hopper, tmp_path):
+    root, ds = hopper
+    mj.behavior_run("hopper", "smoke", root=tmp_path, progress=False, stop_at=1000)  # killed after a checkpoint
+    again = mj.load("hopper", "medium", "smoke", root=tmp_path, progress=False)
+    assert again.card["sha256"] == ds["medium"].card["sha256"]
+    replay = mj.load("hopper", "full-replay", "smoke", root=tmp_path, progress=False)
+    assert replay.card["sha256"] == ds["full-replay"].card["sha256"]
+
+
+def test_a_corrupt_cache_file_is_an_error_naming_it(hopper, tmp_path):
+    root, _ = hopper
+    src = mj.dataset_base("hopper", "random", "smoke", root)
+    dst = mj.dataset_base("hopper", "random", "smoke", tmp_path)
+    dst.parent.mkdir(parents=True)
+    for ext in (".npz", ".json"):
+        data = bytearray(src.with_name(src.name + ext).read_bytes())
+        if ext == ".npz":
+            data[-100] ^= 0xFF
+        dst.with_name(dst.name + ext).write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="random-v1"):
+        mj.load("hopper", "random", "smoke", root=tmp_path, progress=False)
+
+
+def test_bad_names_are_errors_listing_the_allowed_ones():
+    with pytest.raises(ValueError, match="allowed kinds: random, medium"):
+        mj.dataset_base("hopper", "medium-random", "smoke")
+    with pytest.raises(ValueError, match="allowed tasks: halfcheetah"):
+        mj.dataset_base("swimmer", "medium", "smoke")
+    with pytest.raises(ValueError, match="allowed profiles"):
+        mj.build("hopper", "medium", "huge")
+
+
+def test_card_records_the_protocol_and_behavior(hopper):
+    _, ds = hopper
+    c = ds["medium"].card
+    assert c["protocol"]["gym_env"] == "Hopper-v5" and "1/3" in c["protocol"]["rule"]
+    assert len(c["behavior"]["medium"]["actor_sha256"]) == 64
+    assert c["regenerate_command"].startswith("python -m common.datasets.mujoco --task hopper --kind medium")
+    assert Dataset.read_card(mj.dataset_base("hopper", "medium", "smoke", hopper[0]))["sha256"] == c["sha256"]
+
+
+def test_report_lists_every_built_dataset_beside_d4rl(hopper, tmp_path):
+    from common.datasets.report import report_text
+
+    root, ds = hopper
+    text = report_text("smoke", mj.PROFILES["smoke"], mj.built_cards("smoke", root))
+    for kind in ds:
+        assert f"| hopper | {kind} " in text
+    assert "| 2187 " in text  # D4RL v2 hopper-medium: 2,187 episodes (TFDS catalog)
+    assert "MMM" in text and "SAC behavior runs" in text
+
