@@ -14,7 +14,7 @@ from common import stats
 from common.cells import VERDICTS, cell_name, compare_cells, format_cell, format_ref, key_names, label, natural, \
     with_reference
 from common.plotting import plot_curves, plot_sweep
-from common.published import Figure, Item, Table, as_item, describe, fmt, fmt_delta, infer_precision
+from common.published import Figure, Item, Table, as_item, describe, fmt, fmt_delta, infer_precision, metric_value
 
 
 def md_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -115,6 +115,10 @@ def render_table(item: str, spec: Table | Mapping[str, Any], entries: Sequence, 
                                                  f"pub {pub_err}", "Δ", "verdict", *ref_heads, "notes"]))
     out.append("")
 
+    readings = render_readings(records, entries, names, metric, spec, p)
+    if readings:
+        out += ["### Other readings of the same runs\n", readings, ""]
+
     # who beats whom compares the values of spec.compare (default: the column key) within each
     # combination of the other keys, e.g. samplers per dataset when the paper's columns are datasets
     cmp_key = spec.compare or col
@@ -133,6 +137,38 @@ def render_table(item: str, spec: Table | Mapping[str, Any], entries: Sequence, 
             out.append(f"{i}. {t}" if i <= len(footnotes) else f"- {t}")
         out.append("")
     return "\n".join(out)
+
+
+READINGS = (("best", "best evaluation over training"), ("last10", "mean of the last 10 evaluations"))
+
+
+def render_readings(records: Sequence[Mapping], entries: Sequence, names: Sequence[str], metric: str, spec: Item,
+                    p: int) -> str:
+    """The table's cells read three ways from the same runs (when the records carry ``<metric>_best`` and
+    ``<metric>_last10``, common.offline.score_readings): the last evaluation (the table's own reading), the best
+    over training and the mean of the last 10, each with its verdict against the published number. A paper that
+    does not say which reading it printed can then be compared with each."""
+    present = [(r, text) for r, text in READINGS if any(metric_value(x, f"{metric}_{r}") is not None
+                                                        for x in records)]
+    if not present:
+        return ""
+    per = {"last": compare_cells(records, entries, names, metric, spec.pool, spec)}
+    for r, _ in present:
+        per[r] = compare_cells(records, entries, names, f"{metric}_{r}", spec.pool, spec)
+    rows = []
+    for k, c in per["last"].items():
+        if not c["n"]:
+            continue
+        line = [*(label(v) for v in c["keys"].values()), fmt(c["pub_mean"], p)]
+        for name in per:
+            o = per[name].get(k)
+            line.append("—" if o is None or o["mean"] is None else f"{fmt(o['mean'], p)} ({o['verdict']})")
+        rows.append(line)
+    counts = "; ".join(
+        f"{name}: " + ", ".join(f"{v} {n}" for v in VERDICTS if (n := sum(c['verdict'] == v for c in cs.values())))
+        for name, cs in per.items())
+    heads = [*names, "published", "last (the table's)", *(text for _, text in present)]
+    return md_table(rows, headers=heads) + f"\n\nVerdicts per reading: {counts}."
 
 
 def render_who_beats_whom(cells: Mapping[tuple, Mapping], rows: Sequence[str], col: str, p: int,

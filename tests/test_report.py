@@ -266,3 +266,28 @@ def test_records_made_with_other_thread_counts_are_not_averaged_in(world):
     md = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers).read_text()
     assert "12.0 ± 1.6 (3) vs 11.0 ± 2.0" in md and "1000" not in md
     assert "1 record made with 2 threads" in md
+
+
+def test_other_readings_show_best_and_last10_with_their_verdicts():
+    """Records carrying normalized_best / normalized_last10 get a table of the three readings, each judged
+    against the published number; records without them get no such section."""
+    from common.render import render_table
+
+    recs = []
+    for seed in range(3):
+        r = _rec("t", {"method": "m", "env": "e"}, seed, 10.0 + seed)  # last: 10, 11, 12
+        r.update(normalized_best=50.0 + seed, normalized_last10=12.0)
+        recs.append(r)
+    spec = {"kind": "table", "rows": ["env"], "cols": "method", "metric": "normalized"}
+    entries = [{"item": "t", "keys": {"env": "e", "method": "m"}, "mean": 51.0, "std": 1.0}]
+    text = render_table("t", spec, entries, recs, reps=50)
+    part = text.split("### Other readings of the same runs")[1]
+    row = next(ln for ln in part.splitlines() if ln.startswith("| e "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "51.0"  # published
+    assert cells[3].startswith("11.0 (differs)") and cells[4].startswith("51.0 (within)")
+    assert cells[5].startswith("12.0 (differs)")
+    assert "Verdicts per reading: last: differs 1; best: within 1; last10: differs 1." in part
+    for r in recs:
+        del r["normalized_best"], r["normalized_last10"]
+    assert "Other readings" not in render_table("t", spec, entries, recs, reps=50)
