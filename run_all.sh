@@ -96,14 +96,18 @@ fi
 source scripts/bootstrap.sh || { echo "set-up failed" >&2; exit 1; }
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 
-ok=(); failed=(); t_all=$(date +%s)
+ok=(); failed=(); needs=(); t_all=$(date +%s)
 for f in "${items[@]}"; do
   echo; echo "=== $f --profile $profile"
   t0=$(date +%s)
-  if "$OFFMARL_PY" "$f" --profile "$profile" --threads "$threads" "${launch[@]}" "${where[@]}" "${pass[@]}"; then
+  "$OFFMARL_PY" "$f" --profile "$profile" --threads "$threads" "${launch[@]}" "${where[@]}" "${pass[@]}"
+  rc=$?
+  if [ "$rc" = 0 ]; then
     ok+=("$f ($(( $(date +%s) - t0 )) s)")
+  elif [ "$rc" = 3 ]; then  # common.cli.EXIT_NEEDS: the item lacks something not built yet (its output says what)
+    needs+=("$f (see its output above)")
   else
-    failed+=("$f (exit $?, $(( $(date +%s) - t0 )) s)")
+    failed+=("$f (exit $rc, $(( $(date +%s) - t0 )) s)")
   fi
 done
 
@@ -114,6 +118,7 @@ echo; echo "================ summary (profile: $profile, $(( $(date +%s) - t_all
 echo "papers: ${papers[*]}"
 [ ${#items[@]} -eq 0 ] && echo "no reproduction scripts exist yet for these papers"
 for x in "${ok[@]}"; do echo "  ran     $x"; done
+for x in "${needs[@]}"; do echo "  NEEDS   $x"; done
 for x in "${failed[@]}"; do echo "  FAILED  $x"; done
 root="$("$OFFMARL_PY" -c 'import sys; from common.roots import REFERENCE_ROOT, runs_root
 a = sys.argv[1:]; print(REFERENCE_ROOT if a[:1] == ["--reference"] else (a[1] if a[:1] == ["--results"] else runs_root()))' "${where[@]}")"

@@ -13,11 +13,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 from common.experiment import LAUNCHERS, Cell, Job, RunSummary, run_cells
 from common.profiles import PROFILE_NAMES, Profile, get_profile
-from common.records import record_item_run, records_path
+from common.records import record_item_blocked, record_item_run, records_path
 from common.roots import REFERENCE_ROOT, RUNS_ENV, runs_root
 from common.runtime import DEVICES, MAX_SEED, check_device, check_seeds, set_threads
 
 log = logging.getLogger("offmarl.cli")
+EXIT_NEEDS = 3  # exit status of an item script whose ``needs()`` is unmet (run_all.sh: "needs", not "FAILED")
 
 
 def _positive_int(name: str):
@@ -84,7 +85,8 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
          after: Callable[[argparse.Namespace, Profile, RunSummary], None] | None = None,
          default_seeds: Mapping[str, Sequence[int]] | None = None,
          reuse_from: Sequence[str] | None = None,
-         select: Callable[[Sequence[Cell], argparse.Namespace], Sequence[Cell]] | None = None) -> RunSummary:
+         select: Callable[[Sequence[Cell], argparse.Namespace], Sequence[Cell]] | None = None,
+         needs: Callable[[], str | None] | None = None) -> RunSummary:
     """Entry point of a paper script: parse args, build the grid for the profile, run, report.
 
     ``build_cells(profile)`` returns the item's whole grid; a script with grid filters adds its
@@ -96,6 +98,9 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     maps a profile name to this item's seeds when ``--seeds`` is not given (else the profile's seeds).
     ``reuse_from``: items of this paper run by the same job whose identical runs are copied
     instead of re-run (see ``run_cells``).
+    ``needs()`` returns what the item still lacks on this installation (e.g. "SMAX": environments not built
+    yet), or None: then nothing runs, the plan file says so (the report shows "needs ...") and the script
+    exits with status EXIT_NEEDS (``run_all.sh`` lists it apart from failures).
     Exits with status 1 when a run failed.
     """
     parser = make_parser(description)
@@ -114,6 +119,12 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     args.results = str(results_root_of(args))
     t_start = time.time()
     profile = get_profile(args.profile, paper_overrides)
+    lacking = needs() if needs is not None else None
+    if lacking:
+        record_item_blocked(args.results, profile.name, paper, item, lacking)
+        print(f"[{paper}/{item}] cannot run yet: needs {lacking}. Nothing was run; the report shows the item as "
+              f"'needs {lacking}'.", flush=True)
+        raise SystemExit(EXIT_NEEDS)
     grid = list(build_cells(profile))
     cells = grid if select is None else list(select(grid, args))
     seeds = seeds or list(profile.seeds)

@@ -336,7 +336,25 @@ def record_item_run(results_root: str | Path, profile: str, paper: str, item: st
 
     def change(plan):
         plan["last_run"] = info
+        plan.pop("blocked", None)
     _locked_plan(results_root, profile, paper, item, change)
+
+
+def record_item_blocked(results_root: str | Path, profile: str, paper: str, item: str, needs: str) -> None:
+    """Mark an item that cannot run on this installation (e.g. ``needs="SMAX"``: its environments are not
+    built yet) in ``<item>.plan.json``, so that the report shows "needs SMAX" rather than "not run"."""
+    def change(plan):
+        plan["blocked"] = {"needs": str(needs), "checked": now()}
+    _locked_plan(results_root, profile, paper, item, change)
+
+
+def item_blocked(results_root: str | Path, profile: str, paper: str, item: str) -> str | None:
+    """What an item needs to run (``record_item_blocked``), or None."""
+    path = plan_path(results_root, profile, paper, item)
+    try:
+        return (json.loads(path.read_text()).get("blocked") or {}).get("needs")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def atomic_write_text(path: Path, text: str) -> None:

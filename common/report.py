@@ -38,7 +38,8 @@ from typing import Any, Mapping, Sequence
 
 from common.profiles import PROFILE_NAMES, get_profile
 from common.published import Item, Table, as_claim, as_entry, discover_papers, load_published, normalize_published
-from common.records import canonical_json, is_claim, latest_records, load_records, plan_path, record_threads
+from common.records import (canonical_json, is_claim, item_blocked, latest_records, load_records, plan_path,
+                            record_threads)
 from common.render import md_table, render_claims, render_figure, render_table
 from common.roots import REFERENCE_ROOT, RUNS_ENV, is_reference, runs_root
 
@@ -126,6 +127,9 @@ def item_status(results_root, profile: str, paper: str, item: str, entries: Sequ
     finished = [str(r.get("finished")) for r in records if r.get("finished")]
     newest = max(finished)[:10] if finished else None
     m = len(want)
+    needs = item_blocked(results_root, profile, paper, item)
+    if not records and needs:
+        return {"status": "blocked", "done": 0, "cells": m, "newest": None, "needs": needs}
     if not records:
         status = "not run"
     elif done == m and m > 0:
@@ -136,6 +140,8 @@ def item_status(results_root, profile: str, paper: str, item: str, entries: Sequ
 
 
 def status_text(st: Mapping[str, Any]) -> str:
+    if st["status"] == "blocked":
+        return f"needs {st['needs']}"
     return "not run" if st["status"] == "not run" else f"{st['status']} {st['done']}/{st['cells']} cells"
 
 

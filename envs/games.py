@@ -136,7 +136,9 @@ class CliffGrid(MultiAgentEnv):
     MOVES = (1, -1, 0)  # by action index
     R_GOAL, R_CLIFF, R_STEP = 10.0, -10.0, -1.0
 
-    def __init__(self, max_steps: int):
+    STARTS = ("fixed", "uniform")
+
+    def __init__(self, max_steps: int, start: str = "fixed"):
         super().__init__(
             EnvSpec(
                 name="games/cliff_grid",
@@ -147,9 +149,14 @@ class CliffGrid(MultiAgentEnv):
                 episode_length=max_steps,
                 n_actions=(3, 3),
                 shared_reward=True,
-                options={"max_steps": max_steps},
+                options={"max_steps": max_steps, "start": start},
             )
         )
+        self.start = start
+        # "uniform": the 23 cells other than the goal, in (x, y) order
+        self.cells = [(x, y) for x in range(1, self.WIDTH + 1) for y in range(1, self.HEIGHT + 1)
+                      if (x, y) != self.GOAL]
+        self._rng = np.random.default_rng(0)
         self.pos = self.START
 
     def _obs(self):
@@ -157,7 +164,12 @@ class CliffGrid(MultiAgentEnv):
         return [p, p.copy()]
 
     def _reset(self, seed):
-        self.pos = self.START
+        if self.start == "fixed":
+            self.pos = self.START
+        else:  # reset(seed) reseeds the start RNG, reset(None) continues it
+            if seed is not None:
+                self._rng = np.random.default_rng(int(seed))
+            self.pos = self.cells[int(self._rng.integers(len(self.cells)))]
         return self._obs()
 
     def _step(self, actions):
@@ -176,9 +188,16 @@ class CliffGrid(MultiAgentEnv):
         return np.array(self.pos, np.float32)
 
 
-def make_cliff_grid(*, max_steps=30) -> CliffGrid:
-    """CAST-BCQ §2.3: two agents steer one robot (x and y) to the goal of a 4x6 grid without falling off."""
-    return CliffGrid(_check_int("max_steps", max_steps, 1))
+def make_cliff_grid(*, max_steps=30, start="fixed") -> CliffGrid:
+    """CAST-BCQ §2.3: two agents steer one robot (x and y) to the goal of a 4x6 grid without falling off.
+
+    ``start``: "fixed" (the paper: every episode starts at the lower-left cell (1, 1)) or "uniform" (a
+    uniformly drawn non-goal cell, for collecting Figure 1's variant dataset: from the fixed start,
+    uniform-random play reaches the goal in ~0.5 % of episodes, so most 100-episode datasets hold no goal
+    transition at all; see papers/cast_bcq/README.md)."""
+    if start not in CliffGrid.STARTS:
+        raise ValueError(f"start={start!r} is not allowed; allowed: {', '.join(CliffGrid.STARTS)}")
+    return CliffGrid(_check_int("max_steps", max_steps, 1), start)
 
 
 # ---- OTC: non-stationary single-agent navigation -------------------------------------------------

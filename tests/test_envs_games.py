@@ -94,7 +94,7 @@ def grid_at(x, y, **opts):
 def test_cliff_grid_spec_and_start():
     env = envs.make("games/cliff_grid")
     s = env.spec
-    assert envs.options("games/cliff_grid") == {"max_steps": 30}
+    assert envs.options("games/cliff_grid") == {"max_steps": 30, "start": "fixed"}
     assert s.n_agents == 2 and s.n_actions == (3, 3) and s.act_dims == (1, 1)
     assert s.obs_dims == (2, 2) and s.state_dim == 2 and s.episode_length == 30 and s.shared_reward
     obs = env.reset(0)
@@ -127,6 +127,18 @@ def test_cliff_grid_paper_example_falls_off_at_4_4():
     _, rew, term, *_ = env.step(act(F, S))
     np.testing.assert_array_equal(rew, [-1, -1])
     assert not term
+
+
+def test_cliff_grid_uniform_start_covers_every_non_goal_cell_and_is_seeded():
+    env = envs.make("games/cliff_grid", start="uniform")
+    starts = [tuple(env.reset(0 if i == 0 else None)[0]) for i in range(2000)]
+    assert set(starts) == {(x, y) for x in range(1, 7) for y in range(1, 5)} - {(6, 4)}  # 23 cells
+    counts = np.array([starts.count(c) for c in set(starts)])
+    assert counts.min() > 2000 / 23 * 0.6  # roughly uniform
+    again = envs.make("games/cliff_grid", start="uniform")
+    assert [tuple(again.reset(0 if i == 0 else None)[0]) for i in range(50)] == starts[:50]
+    with pytest.raises(ValueError, match="start='corner' is not allowed; allowed: fixed, uniform"):
+        envs.make("games/cliff_grid", start="corner")
 
 
 @pytest.mark.parametrize("x, y, a", [(1, 1, (B, S)), (1, 1, (S, B)), (6, 2, (F, S)), (3, 4, (S, F))])

@@ -1,9 +1,10 @@
-"""The paper kit (issue 20) changed no number: smoke Table 3, run by the code before the kit
-(``BEFORE_KIT``, read from git history) and by this tree on the same cached data, gives records with the
-same config hashes, scores, curves and data identity for the same seeds.
+"""The paper kit (issue 20) changed no experiment: every quick and full cell of every OMAR item has the same
+config hash in the code before the kit (``BEFORE_KIT``, read from git history) and in this tree.
 
-Part of Table 3's smoke grid (one task x one dataset kind x the four methods x the smoke seeds) keeps
-the test short; every cell of every OMAR item is also checked for an unchanged config hash.
+Smoke cells are left out since issue 27 shortened the smoke behavior runs (papers/omar/datasets.py, smoke
+dataset versions 1005 / 1006): their dataset specs, hence their hashes, changed on purpose. The test that
+replayed smoke Table 3 with both trees on one data cache (equal records) passed in CI up to commit 19f8607
+and went with that change: smoke data made by the two trees now differ by design.
 """
 
 import io
@@ -16,12 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from common.records import read_records
-
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE_KIT = "a226af3"  # the last commit before common/ held the paper kit
-GRID = ["--env", "omar/spread", "--dataset", "expert"]
-SAME = ("config_hash", "config", "score", "normalized", "curve", "extra", "nonfinite", "method", "keys", "seed")
 HASHES = """
 import importlib, json, sys
 from common.profiles import get_profile
@@ -30,7 +27,7 @@ out = {}
 for item in ["table1", "table2", "table3", "table4", "table5", "table6", "figure1", "figure2", "figure3", "figure4",
              "diagnose_table5"]:
     mod = importlib.import_module("papers.omar." + item)
-    for prof in ("smoke", "quick", "full"):
+    for prof in ("quick", "full"):
         for c in mod.build_cells(get_profile(prof, C.PROFILE_OVERRIDES)):
             out[prof + "/" + item + "/" + json.dumps(c.keys, sort_keys=True)] = c.config_hash
 print(json.dumps(out, sort_keys=True))
@@ -64,22 +61,4 @@ def test_every_omar_cell_keeps_its_config_hash(before):
         return json.loads(p.stdout)
 
     old, new = hashes(before), hashes(ROOT)
-    assert len(new) > 700 and old == new
-
-
-def test_smoke_table3_records_equal_before_and_after_the_kit(before, tmp_path):
-    data = tmp_path / "data"  # one cache: the old run generates the datasets, the new run loads them
-    recs = {}
-    for name, root in (("before", before), ("after", ROOT)):
-        out = tmp_path / name
-        p = subprocess.run([sys.executable, "papers/omar/table3.py", "--profile", "smoke", *GRID, "--results",
-                            str(out), "--no-report"], cwd=root, env=_env(root, data), capture_output=True, text=True,
-                           timeout=900)
-        assert p.returncode == 0, p.stderr[-3000:]
-        recs[name] = {(json.dumps(r["keys"], sort_keys=True), r["seed"]): r
-                      for r in read_records(out / "smoke" / "omar" / "table3.jsonl")}
-    assert len(recs["after"]) == 4 * 2 and recs["after"].keys() == recs["before"].keys()
-    for k, new in recs["after"].items():
-        old = recs["before"][k]
-        assert {f: new.get(f) for f in SAME} == {f: old.get(f) for f in SAME}, k
-    assert any(r["score"] is not None for r in recs["after"].values())
+    assert len(new) > 500 and old == new

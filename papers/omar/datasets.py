@@ -8,7 +8,7 @@ kinds of an (env, env_options) pair, cached under ``$OFFMARL_DATA`` (default: th
 env_options add a ``-o<hash>`` suffix to the cache path, so two options never share a file.
 
     profile  behavior MATD3 steps (MPE / HalfCheetah)   random / medium / expert   medium-replay
-    smoke    3,000 / 3,000                               2,000                      the medium cut
+    smoke    1,000 / 1,000                               2,000                      the medium cut
     quick    100,000 / 100,000                           100,000                    the medium cut
     full     300,000 / 1,000,000                         1,000,000 (paper §4.1.1)   the medium cut
     (random / medium / expert: PROFILE_OVERRIDES' data_scale x the paper's 1M, config.py)
@@ -37,12 +37,12 @@ Why these numbers (OMAR publishes no behavior runs, noise level or medium level)
   terminals = False), so the behavior critic bootstraps through it and the datasets mark it as a
   timeout (the offline learners bootstrap there too). MaMuJoCo's HalfCheetah never terminates.
 
-Each profile uses its own dataset version (MaMuJoCo: smoke 1001, quick 1003, full 2; particle worlds since
-OMAR's physics: smoke 1002, quick 1004, full 3), so a smoke cache never
+Each profile uses its own dataset version (MaMuJoCo: smoke 1005, quick 1003, full 2; particle worlds since
+OMAR's physics: smoke 1006, quick 1004, full 3), so a smoke cache never
 shadows a full one; bump VERSION when the protocol changes. "random" (RANDOM_POLICY) is the step-0
 MATD3 actor on MPE (OMAR: "a randomly initialised policy") and uniform actions on HalfCheetah (the
 step-0 actor stands still; uniform actions give OMAR's/D4RL's random level) and at smoke (on
-2-agent spread1d the step-0 actor scores above a 2-3k-step MATD3 run, which generate_protocol
+2-agent spread1d the step-0 actor scores above a 1-3k-step MATD3 run, which generate_protocol
 rightly refuses).
 
 CLI (the dataset report, also written to <results>/<profile>/omar/datasets.md: this machine's runs root,
@@ -81,17 +81,19 @@ from papers.omar.config import (
 FAMILIES = ("mpe", "mujoco")
 # behavior MATD3 transitions per seed, per profile and env family
 BEHAVIOR_STEPS = {
-    "smoke": {"mpe": 3_000, "mujoco": 3_000},
+    "smoke": {"mpe": 1_000, "mujoco": 1_000},
     "quick": {"mpe": 100_000, "mujoco": 100_000},
     "full": {"mpe": 300_000, "mujoco": 1_000_000},
 }
-VERSION = {"smoke": 1001, "quick": 1003, "full": 2}  # MaMuJoCo (HalfCheetah 2x3)
+VERSION = {"smoke": 1005, "quick": 1003, "full": 2}  # MaMuJoCo (HalfCheetah 2x3)
 # OMAR's particle worlds: bumped when the worlds moved to OMAR's own physics (semi-implicit Euler, force
 # mass·accel·u, world prey's food sign; envs/particles.py OmarWorld), so no cache made in mpe2's physics is
 # ever loaded for them (the cell configs change too, so old records are other cells).
-PARTICLE_VERSION = {"smoke": 1002, "quick": 1004, "full": 3}
-# smoke datasets test the pipeline only: their 3,000-step behavior run need not beat random (on spread,
+PARTICLE_VERSION = {"smoke": 1006, "quick": 1004, "full": 3}
+# smoke datasets test the pipeline only: their 1,000-step behavior run need not beat random (on spread,
 # tag and world it does not), so generate_protocol keeps it and the card says beats_random = False.
+# Smoke behavior runs went from 3,000 to 1,000 steps (versions 1001 / 1002 -> 1005 / 1006, issue 27): the
+# nine smoke behavior runs of OMAR's items were ~75 % of a smoke run of the paper, over its 3-minute budget.
 SMOKE_VERSIONS = (VERSION["smoke"], PARTICLE_VERSION["smoke"])
 # "random" data: MPE the step-0 MATD3 actor (OMAR: "a randomly initialized policy"); HalfCheetah
 # uniform actions: the step-0 actor's near-zero actions stand still (-3 per episode), while OMAR's
@@ -107,7 +109,7 @@ BEHAVIOR_CFG: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "mpe": dict(eval_every=250, learning_starts=250, start_steps=250, eval_episodes=5, batch_size=256,
                     train_freq=2),
-        "mujoco": dict(eval_every=1000, learning_starts=1000, start_steps=1000, eval_episodes=1, train_freq=2,
+        "mujoco": dict(eval_every=500, learning_starts=500, start_steps=500, eval_episodes=1, train_freq=2,
                        critic_input="state"),
     },
     "quick": {
