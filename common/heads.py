@@ -30,6 +30,7 @@ from common.nets import Activation, EnsembleBatchNorm1d, EnsembleLinear, Ensembl
 
 __all__ = [
     "DeterministicActor",
+    "PerturbationActor",
     "GaussianActor",
     "CategoricalActor",
     "TwinCritic",
@@ -98,6 +99,38 @@ class DeterministicActor(nn.Module):
     def forward(self, obs: Tensor) -> Tensor:
         a = self.net(obs)  # [M, *, A] in (-1, 1)
         return a if self.max_action == 1.0 else a * self.max_action
+
+
+class PerturbationActor(nn.Module):
+    """BCQ's perturbation model xi (Fujimoto et al., ICML 2019, Sec. 4; JinmingM/CAST-BCQ ``agents/BCQ.py``):
+    xi(o, a) = clip(a + phi * max_action * tanh(MLP([o, a])), -max_action, max_action).
+
+    forward(obs [M, *, O], act [M, *, A]) -> [M, *, A]; the output lies within phi * max_action of ``act``.
+    BCQ uses phi = 0.05, CAST-BCQ's code 0.001, hidden (400, 300).
+    """
+
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (400, 300),
+        phi: float = 0.05,
+        max_action: float = 1.0,
+        activation: Activation = nn.ReLU,
+    ):
+        super().__init__()
+        if not phi >= 0.0:
+            raise ValueError(f"phi={phi!r} must be >= 0 (BCQ 0.05, CAST-BCQ 0.001)")
+        self.n_members = n_members
+        self.phi = float(phi)
+        self.max_action = float(max_action)
+        self.net = EnsembleMLP(n_members, obs_dim + act_dim, act_dim, hidden, activation=activation,
+                               output_activation=torch.tanh)
+
+    def forward(self, obs: Tensor, act: Tensor) -> Tensor:
+        delta = self.phi * self.max_action * self.net(torch.cat([obs, act], dim=-1))  # [M, *, A]
+        return (act + delta).clamp(-self.max_action, self.max_action)
 
 
 class GaussianActor(nn.Module):

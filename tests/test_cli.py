@@ -9,8 +9,9 @@ import pytest
 
 PAPER_SCRIPTS = [f"papers.omar.{s}" for s in ("table1", "table2", "table3", "table4", "table5", "table6",
                                                "figure1", "figure2", "figure3", "figure4", "diagnose_table5")]
+PAPER_SCRIPTS += [f"papers.cast_bcq.{s}" for s in ("figure1", "table1", "figure5")]
 OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.datainfo",
-         "common.datasets.mujoco"]
+         "common.datasets.mujoco", "papers.cast_bcq.datasets"]
 
 # (argv, text expected in the error) for every paper script: the shared parser of common.experiment
 PAPER_BAD = [
@@ -40,6 +41,8 @@ OTHER_BAD = {
                                (["--all", "--profile", "huge"], "invalid choice: 'huge'"),
                                (["--all", "--device", "tpu"], "unknown device 'tpu'"),
                                (["--sac-only"], "--sac-only needs --task")],
+    "papers.cast_bcq.datasets": [([], "the following arguments are required: --grid"),
+                                 (["--grid", "--start", "corner"], "invalid choice: 'corner'")],
 }
 
 

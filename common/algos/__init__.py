@@ -20,7 +20,35 @@ def _build_itd3(data, section: Mapping[str, Any], seed: int, device) -> Any:
     return ITD3(data.obs_dims, data.act_dims, 1, ITD3Config(**fields), seeds=[seed], device=device)
 
 
-LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3}
+def _build_bcq(data, section: Mapping[str, Any], seed: int, device) -> Any:
+    """BCQ (Fujimoto et al. 2019) from BCQConfig fields: I-BCQ (view="independent") or centralized BCQ
+    (view="central": the dataset's state and its env's join / split_actions)."""
+    from common.algos.bcq import BCQ, BCQConfig
+
+    if section.get("variant", "bcq") != "bcq":
+        raise ValueError(f"learner 'bcq' takes variant='bcq', got {section['variant']!r}; use learner 'mabcq'")
+    return BCQ.from_dataset(data, BCQConfig(**section), seeds=[seed], device=device)
+
+
+def _build_mabcq(data, section: Mapping[str, Any], seed: int, device) -> Any:
+    """MABCQ in the CAST-BCQ authors' form: BCQConfig fields with variant="mabcq" (common.algos.bcq)."""
+    from common.algos.bcq import BCQ, BCQConfig
+
+    if section.get("variant", "mabcq") != "mabcq":
+        raise ValueError(f"learner 'mabcq' takes variant='mabcq', got {section['variant']!r}")
+    fields = {**dict(section), "variant": "mabcq"}
+    return BCQ.from_dataset(data, BCQConfig(**fields), seeds=[seed], device=device)
+
+
+def _build_icq_ma(data, section: Mapping[str, Any], seed: int, device) -> Any:
+    """ICQ-MA in the CAST-BCQ authors' form from ICQMAConfig fields (common.algos.icq_ma); needs the dataset's state."""
+    from common.algos.icq_ma import build
+
+    return build(data, section, seed, device)
+
+
+LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3, "bcq": _build_bcq, "mabcq": _build_mabcq,
+                                            "icq_ma": _build_icq_ma}
 
 
 def register_learner(name: str, build: Callable[..., Any]) -> None:

@@ -1,0 +1,629 @@
+"""Continuous BCQ and MABCQ, batched over members = seeds x agents (or one member per seed, "central").
+
+Papers:
+- BCQ: Fujimoto, Meger & Precup, "Off-Policy Deep Reinforcement Learning without Exploration", ICML 2019,
+  Sec. 4 and Algorithm 1 (continuous BCQ: a conditional VAE G = {E, D} models the data's actions, a
+  perturbation model xi moves a decoded action by at most Phi, twin critics with the soft clipped double-Q
+  target).
+- The baselines of CAST-BCQ (Ma & Wu, AAMAS 2023, Sec. 4): I-BCQ (BCQ per agent on its own observation),
+  centralized BCQ ("applying centralized BCQ directly ... joint policies": one BCQ per seed on the global state
+  and the joint action) and MABCQ (Jiang & Lu 2021, arXiv 2108.01832) in the CAST authors' re-implementation.
+
+Equations (per member; B batch, K sampled actions, d terminal flag; D(o) = decode with z ~ N(0, I) clipped
+to +-z_clip; xi(o, a) = clip(a + Phi * max_action * tanh(MLP([o, a])), -max_action, max_action)):
+  VAE           (mu, sigma) = E(o, a),  a~ = D(o, mu + sigma * eps)
+                L_G = mean (a~ - a)^2 + kl_weight * mean[-0.5 (1 + log sigma^2 - mu^2 - sigma^2)]
+  BCQ target    y = r + gamma (1 - d) max_{k<K} [lambda min_j Q'_j(o', a'_k) + (1 - lambda) max_j Q'_j(o', a'_k)],
+                a'_k = xi'(o', D(o')),  K = n_target = 10,  lambda = 0.75
+  BCQ critic    L_Q = MSE(Q1(o, a), y) + MSE(Q2(o, a), y)
+  BCQ actor     L_xi = -mean Q1(o, xi(o, D(o)))
+  policy        pi(o) = argmax_{a_k} Q1(o, a_k),  a_k = xi(o, D(o)), k < n_select = 100
+  MABCQ         (the CAST authors' agents/MABCQ.py; docs/cast_bcq_official_code.md#mabcq-re-implementation-not-official)
+                a second VAE G1 on ([o, o'], a) trained beside G;
+                y = r + gamma (1 - d) max_k Q1'(o', xi'(o', D(o')))        (Q1 only, no lambda mixing)
+                weight_tn = mu_G(o, a) / mu_G1([o, o'], a)                 (elementwise, [B, L])
+                E_V = (Q1(o, a) - r) / gamma,  weight_vd = clip(1 + (y - E_V) / E_V, 0.2, 1.8)     ([B])
+                w = weight_vd * weight_tn                                  ([B, L], detached)
+                L_Q = mean_{B,L} w (Q1(o, a) - y)^2   (Q2 is never trained),  L_xi = -mean_{B,L} w Q1(o, xi(o, D(o)))
+  targets       theta' <- (1 - tau) theta' + tau theta for the critic and xi (every update); the VAEs have none.
+
+Order of one update (the official ``BCQ.train``): VAE step (G, and G1 for MABCQ), critic step (its target decodes
+with the just-updated VAE), actor step (on the just-updated critic), Polyak step of both targets.
+
+Official code consulted: JinmingM/CAST-BCQ ``agents/BCQ.py``, ``baselines/run_BCQ.py`` (I-BCQ; Fujimoto et al.'s
+sfujim/BCQ constants), ``agents/MABCQ.py``, ``baselines/run_MABCQ.py`` (docs/cast_bcq_official_code.md,
+#networks-and-constants and #mabcq-re-implementation-not-official). Constants: VAE 750-750, latent 2A, z clip
+0.5, KL weight 0.5; xi and the twin critic 400-300, Phi 0.05; Adam 1e-3 for all; tau 0.005; gamma 0.99;
+batch 1024, an independent minibatch per agent, drawn with replacement.
+
+Views (``BCQConfig.view``):
+  "independent"  I-BCQ: member m = s * N + i is agent i of seed s, learning on agent i's obs o_i and own action
+                 a_i (padded action dims are zeroed in every candidate), one independent minibatch per member.
+                 Which observation o_i is (own + public, or the full state as MABCQ's code uses) is the
+                 dataset's obs_mode.
+  "central"      centralized BCQ: one member per seed. Training obs = the dataset's ``state`` (the global state
+                 in its natural order) when it has one, else agent 0's obs; the action is the joint action,
+                 ``join(actions [T, N, A]) -> [T, J]``. The evaluation API (common.evaluate) hands a policy the
+                 per-agent obs [S, E, N, O] only, so the central policy reads **agent 0's obs row**: evaluate it
+                 on an env whose obs_mode gives every agent the full state in natural order (MaMuJoCo: "otc";
+                 tests/test_bcq.py checks that its agent-0 obs equals ``state``). A learner trained on ``state``
+                 refuses obs whose agents' rows differ. The chosen joint action goes back to the agents with
+                 ``split_actions([..., J]) -> [..., N, A]``. ``BCQ.from_dataset`` takes both maps from the
+                 dataset's env when it has them (MaMuJoCo's ``join`` / ``split_actions``: the robot's natural
+                 action order; Walker2d's per-agent dims are (foot, leg, thigh), so plain concatenation would
+                 permute the joint action), else consecutive slices of act_dims in agent order. The team reward
+                 is the mean of the agents' rewards (the shared reward itself in MaMuJoCo).
+
+Decisions where the sources are silent (ours, also in tests/test_bcq.py):
+- MABCQ's weight_tn uses the latent means of the forward pass that trains the VAEs (before their step); both
+  weights are computed once per update (from Q1 before the critic step) and used detached in both losses.
+- ``guard=True`` (default; a deviation from the code, which can divide by ~0): weight_tn is clipped to
+  [0, 10] (0/0 -> 0) and |E_V| >= 1e-6 with its sign kept (E_V = 0 counts as +).
+- Action selection draws its z from a generator of its own, seeded afresh by every ``policy()`` call: an
+  evaluation is a function of the parameters and the env seeds, and never moves the training stream.
+- Heterogeneous agents ("independent"): one latent size 2 * max(act_dims) for all members.
+
+Shapes: M members, B batch, K sampled actions, S seeds, N agents, E episodes, O obs dim, A action dim, L latent dim,
+J joint action dim, T dataset steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from common.algos.itd3 import _copy_members, critic_td_loss, td_target
+from common.heads import VAE, PerturbationActor, TwinCritic
+from common.nets import polyak_update
+from common.sampling import gather_members, member_agents, sample_indices
+
+__all__ = [
+    "BCQConfig",
+    "BCQ",
+    "VIEWS",
+    "VARIANTS",
+    "vae_loss",
+    "soft_clipped_q",
+    "candidate_target",
+    "bcq_actor_loss",
+    "mabcq_weights",
+    "mabcq_critic_loss",
+    "mabcq_actor_loss",
+    "join_slices",
+    "split_slices",
+    "env_action_maps",
+]
+
+VIEWS = ("independent", "central")
+VARIANTS = ("bcq", "mabcq")
+VD_CLIP = 0.8  # MABCQ's value-deviation weight lies in [1 - 0.8, 1 + 0.8] (the code's clip_param)
+GUARD_TN_MAX = 10.0  # guard: weight_tn clipped to [0, GUARD_TN_MAX] (ours)
+GUARD_EV_MIN = 1e-6  # guard: |E_V| >= GUARD_EV_MIN, sign kept (ours)
+ACT_STREAM = 0xB0C  # spawn key of the action-selection generator (apart from the training stream)
+BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
+
+
+@dataclass
+class BCQConfig:
+    """Defaults = I-BCQ of CAST-BCQ's code (agents/BCQ.py, baselines/run_BCQ.py), whose networks and constants
+    are Fujimoto et al.'s BCQ; MABCQ (variant="mabcq") shares them (agents/MABCQ.py)."""
+
+    hidden_vae: Sequence[int] = (750, 750)  # VAE encoder and decoder widths (code and BCQ paper: 750-750)
+    hidden: Sequence[int] = (400, 300)  # perturbation actor xi and twin critic widths (code: 400-300)
+    latent: int | None = None  # VAE latent size L; None = 2 * A (code: latent_dim = action_dim * 2)
+    z_clip: float = 0.5  # decode samples z ~ N(0, 1) clipped to +-z_clip (code: clamp(-0.5, 0.5))
+    phi: float = 0.05  # perturbation bound Phi (code: 0.05; CAST itself uses 0.001)
+    lmbda: float = 0.75  # soft clipped double-Q weight lambda (code and BCQ paper: 0.75); bcq only
+    n_target: int = 10  # sampled next actions per TD target (code: repeat_interleave(next_state, 10))
+    n_select: int = 100  # candidates per observation at action selection (code: repeat(100, 1))
+    lr: float = 1e-3  # Adam lr of the VAE(s), xi and the critic (code: 1e-3 for all three)
+    tau: float = 0.005  # Polyak rate of the critic and xi targets (code: 0.005)
+    gamma: float = 0.99  # discount (code: 0.99)
+    batch_size: int = 1024  # per-member minibatch (CAST-BCQ code: 1024; BCQ paper: 100)
+    replace: bool = True  # rows drawn with replacement (code: np.random.randint)
+    kl_weight: float = 0.5  # weight of the KL term of the VAE loss (code: 0.5)
+    max_action: float = 1.0  # action bound (MaMuJoCo: 1)
+    view: str = "independent"  # "independent" (I-BCQ, code) or "central" (centralized BCQ, CAST paper Sec. 4)
+    variant: str = "bcq"  # "bcq" (BCQ) or "mabcq" (the CAST authors' MABCQ, agents/MABCQ.py)
+    guard: bool = True  # mabcq only: weight_tn clipped to [0, 10], |E_V| >= 1e-6 (ours, a deviation; see module doc)
+    drop_terminals: bool = False  # the code's quirk: rows with terminals = 1 are never sampled (diagnostic only)
+    log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
+    check_finite_every: int = 1  # NaN guard period (one host sync per check)
+
+    def __post_init__(self) -> None:
+        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
+        for name in ("hidden_vae", "hidden"):
+            v = getattr(self, name)
+            if isinstance(v, (list, tuple)):
+                setattr(self, name, tuple(v))
+
+    def validate(self) -> "BCQConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"BCQConfig.{name}={getattr(self, name)!r} {rule}")
+
+        for name, allowed in (("view", VIEWS), ("variant", VARIANTS)):
+            if getattr(self, name) not in allowed:
+                fail(name, f"is not allowed; choose one of {list(allowed)}")
+        for name in ("hidden_vae", "hidden"):
+            v = getattr(self, name)
+            if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+                fail(name, "must be a non-empty sequence of integers >= 1, e.g. (400, 300)")
+        if self.latent is not None and not (_is_int(self.latent) and self.latent >= 1):
+            fail("latent", "must be None (= 2 * act_dim) or an integer >= 1")
+        for name in ("n_target", "n_select", "batch_size", "log_every", "check_finite_every"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "must be an integer >= 1")
+        for name in ("z_clip", "lr", "max_action"):
+            if not getattr(self, name) > 0:
+                fail(name, "must be > 0")
+        for name in ("phi", "kl_weight"):
+            if not getattr(self, name) >= 0:
+                fail(name, "must be >= 0")
+        for name, lo_open in (("lmbda", False), ("gamma", self.variant == "mabcq"), ("tau", True)):
+            v = getattr(self, name)
+            if not ((lo_open and 0.0 < v <= 1.0) or (not lo_open and 0.0 <= v <= 1.0)):
+                fail(name, f"must be in {'(0' if lo_open else '[0'}, 1]"
+                     + (" (MABCQ divides by gamma)" if name == "gamma" and lo_open else ""))
+        for name in ("replace", "guard", "drop_terminals"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                fail(name, "must be True or False")
+        # unused options are an error, not a silence
+        default = BCQConfig()
+        unused = [("lmbda", self.variant == "mabcq", "variant='bcq' (MABCQ's target is Q1 only)"),
+                  ("guard", self.variant == "bcq", "variant='mabcq'")]
+        for name, is_unused, needs in unused:
+            if is_unused and getattr(self, name) != getattr(default, name):
+                fail(name, f"is set but unused: it needs {needs} (variant={self.variant!r})")
+        return self
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+# ----------------------------------------------------------------------------------------------
+# named losses (the batched learner calls them on [M, ...] tensors; the tests on hand-made ones)
+# ----------------------------------------------------------------------------------------------
+
+
+def vae_loss(vae: VAE, obs: Tensor, act: Tensor, eps: Tensor, kl_weight: float) -> tuple[Tensor, Tensor]:
+    """BCQ's VAE loss per member [M] (Fujimoto et al. 2019, Sec. 4; the formula of ``common.heads.VAE.loss``,
+    with the noise passed in so that it comes from the learner's generator):
+        (mu, log sigma) = E(o, a),   a~ = D(o, mu + sigma * eps),
+        L_G = mean_{B,A} (a~ - a)^2 + kl_weight * mean_{B,L} [-0.5 (1 + log sigma^2 - mu^2 - sigma^2)].
+    obs [M, B, O], act [M, B, A], eps [M, B, L] ~ N(0, I) -> (L_G [M], mu [M, B, L] with its graph)."""
+    mean, log_std = vae.encode(obs, act)  # [M, B, L], log sigma clamped to [-4, 15]
+    std = log_std.exp()
+    recon = vae.decode(obs, mean + std * eps)  # [M, B, A]
+    m = mean.shape[0]
+    recon_loss = (recon - act).square().reshape(m, -1).mean(1)  # [M]
+    kl = -0.5 * (1.0 + 2.0 * log_std - mean.square() - std.square())  # [M, B, L]
+    return recon_loss + kl_weight * kl.reshape(m, -1).mean(1), mean
+
+
+def soft_clipped_q(q1: Tensor, q2: Tensor, lmbda: float) -> Tensor:
+    """BCQ's soft clipped double-Q (Fujimoto et al. 2019, Sec. 4): lambda min(Q1, Q2) + (1 - lambda) max(Q1, Q2),
+    elementwise (any shape). lambda = 1 is TD3's clipped double-Q, lambda = 0.5 the mean."""
+    return lmbda * torch.minimum(q1, q2) + (1.0 - lmbda) * torch.maximum(q1, q2)
+
+
+def candidate_target(rewards: Tensor, terminals: Tensor, q_next: Tensor, gamma: float) -> Tensor:
+    """BCQ's TD target over K sampled next actions (Fujimoto et al. 2019, Algorithm 1):
+        y = r + gamma * (1 - d) * max_k q_next[..., k].
+    rewards, terminals [M, B]; q_next [M, B, K] (already lambda-mixed for BCQ, Q1' for MABCQ) -> y [M, B]."""
+    return td_target(rewards, terminals, q_next.max(dim=-1).values, gamma)
+
+
+def bcq_actor_loss(q_pi: Tensor) -> Tensor:
+    """BCQ's perturbation-model loss per member [M] (Fujimoto et al. 2019, Sec. 4; DPG on Q1):
+        L_xi = -mean_B Q1(o, xi(o, D(o))).
+    q_pi [M, B] = Q1 at the perturbed decoded actions (gradient flows into xi only)."""
+    return -q_pi.mean(dim=-1)
+
+
+def mabcq_weights(mu_g: Tensor, mu_g1: Tensor, q1_data: Tensor, rewards: Tensor, y: Tensor, gamma: float,
+                  guard: bool = True) -> Tensor:
+    """MABCQ's loss weight w [M, B, L], detached (the CAST authors' agents/MABCQ.py):
+        weight_tn = mu_G(o, a) / mu_G1([o, o'], a)               elementwise on the latent means [M, B, L]
+        E_V       = (Q1(o, a) - r) / gamma                       [M, B]
+        weight_vd = clip(1 + (y - E_V) / E_V, 0.2, 1.8)          [M, B]   (V = y)
+        w         = weight_vd[..., None] * weight_tn
+    guard (ours): weight_tn clipped to [0, 10] (0/0 -> 0) and |E_V| >= 1e-6 with its sign kept (E_V = 0 -> +1e-6).
+    mu_g, mu_g1 [M, B, L]; q1_data, rewards, y [M, B]."""
+    tn = mu_g / mu_g1  # [M, B, L], unbounded in the code
+    ev = (q1_data - rewards) / gamma  # [M, B]
+    if guard:
+        tn = torch.nan_to_num(tn, nan=0.0, posinf=GUARD_TN_MAX, neginf=0.0).clamp(0.0, GUARD_TN_MAX)
+        sign = torch.where(ev < 0, -torch.ones_like(ev), torch.ones_like(ev))
+        ev = sign * ev.abs().clamp(min=GUARD_EV_MIN)
+    vd = (1.0 + (y - ev) / ev).clamp(1.0 - VD_CLIP, 1.0 + VD_CLIP)  # [M, B]
+    return (vd.unsqueeze(-1) * tn).detach()
+
+
+def mabcq_critic_loss(q1: Tensor, y: Tensor, w: Tensor) -> Tensor:
+    """MABCQ's weighted TD loss per member [M] (Q1 only; Q2 is never trained):
+        L_Q = mean_{B,L} w (Q1(o, a) - y)^2.
+    q1, y [M, B]; w [M, B, L]."""
+    m = q1.shape[0]
+    return (w * (q1 - y).square().unsqueeze(-1)).reshape(m, -1).mean(1)
+
+
+def mabcq_actor_loss(q_pi: Tensor, w: Tensor) -> Tensor:
+    """MABCQ's weighted perturbation-model loss per member [M]:
+        L_xi = -mean_{B,L} w Q1(o, xi(o, D(o))).
+    q_pi [M, B]; w [M, B, L] (detached)."""
+    m = q_pi.shape[0]
+    return -(w * q_pi.unsqueeze(-1)).reshape(m, -1).mean(1)
+
+
+# ----------------------------------------------------------------------------------------------
+# joint action <-> per-agent actions (central view)
+# ----------------------------------------------------------------------------------------------
+
+
+def join_slices(actions: np.ndarray, act_dims: Sequence[int]) -> np.ndarray:
+    """Default ``join``: per-agent actions [..., N, A] (padded) -> [..., J], each agent's real dims concatenated
+    in agent order (J = sum(act_dims))."""
+    a = np.asarray(actions)
+    return np.concatenate([a[..., i, :d] for i, d in enumerate(act_dims)], axis=-1)
+
+
+def split_slices(joint: np.ndarray, act_dims: Sequence[int]) -> np.ndarray:
+    """Default ``split_actions``: [..., J] -> [..., N, A] per-agent actions, consecutive slices of act_dims in
+    agent order, zero-padded to A = max(act_dims); the inverse of :func:`join_slices`."""
+    j = np.asarray(joint)
+    out = np.zeros(j.shape[:-1] + (len(act_dims), max(act_dims)), dtype=j.dtype)
+    start = 0
+    for i, d in enumerate(act_dims):
+        out[..., i, :d] = j[..., start:start + d]
+        start += d
+    return out
+
+
+def env_action_maps(env_name: str) -> tuple[Callable, Callable] | None:
+    """The env's (``join``, ``split_actions``) when env ``env_name`` is registered and has both (MaMuJoCo: the
+    robot's natural joint-action order, independent of obs_mode), else None (consecutive slices then)."""
+    import envs
+
+    if env_name not in envs.names():
+        return None
+    env = envs.make(env_name)
+    if callable(getattr(env, "join", None)) and callable(getattr(env, "split_actions", None)):
+        return env.join, env.split_actions
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched learner
+# ----------------------------------------------------------------------------------------------
+
+
+class BCQ:
+    """Batched continuous BCQ (or MABCQ, ``cfg.variant``); see the module docstring for the views.
+
+    BCQ(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, device, dtype, state_dim=None, join=None,
+    split_actions=None), or ``BCQ.from_dataset(data, cfg, seeds, device)``.
+    "independent": members m = s * N + i; "central": m = s (one per seed), trained on ``state`` (width
+    ``state_dim``) if given, else on agent 0's obs, with the joint action ``join(actions)`` (numpy
+    [..., N, A] -> [..., J]) and acting through ``split_actions`` ([..., J] -> [..., N, A]); both default to
+    consecutive slices of act_dims. A seed's networks are built from ``seeds[s]`` alone; the training
+    random stream (minibatches, VAE noise, decode z) is one torch.Generator for the whole learner.
+    """
+
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        cfg: BCQConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        state_dim: int | None = None,
+        join: Callable[[np.ndarray], np.ndarray] | None = None,
+        split_actions: Callable[[np.ndarray], np.ndarray] | None = None,
+    ):
+        self.cfg = cfg = (cfg or BCQConfig()).validate()
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
+        if len(self.obs_dims) != len(self.act_dims):
+            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
+        self.n_seeds, self.n_agents = n_seeds, len(self.obs_dims)
+        self.central, self.mabcq = cfg.view == "central", cfg.variant == "mabcq"
+        if self.central:
+            self.state_dim = None if state_dim is None else int(state_dim)
+            O = self.state_dim if self.state_dim is not None else self.obs_dims[0]
+            A = sum(self.act_dims)  # J
+            self.join = join or functools.partial(join_slices, act_dims=self.act_dims)
+            self.split_actions = split_actions or functools.partial(split_slices, act_dims=self.act_dims)
+            self.per_seed = 1
+        else:
+            if state_dim is not None or join is not None or split_actions is not None:
+                raise ValueError("state_dim, join and split_actions are for view='central' only "
+                                 f"(view={cfg.view!r})")
+            self.state_dim, O, A, self.per_seed = None, max(self.obs_dims), max(self.act_dims), self.n_agents
+        self.n_members = M = n_seeds * self.per_seed
+        self.obs_dim, self.act_dim = O, A
+        self.latent_dim = L = cfg.latent if cfg.latent is not None else 2 * A
+        self.device, self.dtype = torch.device(device), dtype
+        self.agents = member_agents(n_seeds, self.per_seed, device=self.device)  # [M] column of prepared data
+
+        def build(n: int) -> dict[str, torch.nn.Module]:
+            nets = {"vae": VAE(n, O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip),
+                    "actor": PerturbationActor(n, O, A, cfg.hidden, cfg.phi, cfg.max_action),
+                    "critic": TwinCritic(n, O, A, cfg.hidden)}
+            if self.mabcq:  # G1 on ([o, o'], a)
+                nets["vae1"] = VAE(n, 2 * O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip)
+            return nets
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            big = build(M)
+            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
+                torch.manual_seed(sd)
+                for name, net in build(self.per_seed).items():
+                    _copy_members(big[name], net, s * self.per_seed)
+        for net in big.values():
+            net.to(device=self.device, dtype=dtype).train()
+        self.vae, self.actor, self.critic = big["vae"], big["actor"], big["critic"]
+        self.vae1 = big.get("vae1")
+        self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
+        for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
+            p.requires_grad_(False)
+        vae_params = [*self.vae.parameters(), *(self.vae1.parameters() if self.mabcq else ())]
+        self.vae_opt = torch.optim.Adam(vae_params, lr=cfg.lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
+        act_ss = np.random.SeedSequence(self.seeds, spawn_key=(ACT_STREAM,))  # apart from the training stream
+        self.act_seed = int(act_ss.generate_state(1, np.uint64)[0] >> 1)
+        self.step = 0
+        # heterogeneous agents (independent view): padded action dims are zeroed in every candidate
+        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
+        hetero = not self.central and not bool(am.all())
+        self.act_mask = am[self.agents.cpu()].to(self.device)[:, None, :] if hetero else None  # [M, 1, A]
+
+    @classmethod
+    def from_dataset(cls, data, cfg: BCQConfig | None = None, seeds: Sequence[int] = (0,),
+                     device: str | torch.device = "cpu", **kw) -> "BCQ":
+        """The learner for a common.data.Dataset: its obs_dims / act_dims; "central" also its ``state`` width
+        (if it has a state) and its env's ``join`` / ``split_actions`` (``env_action_maps``)."""
+        cfg = (cfg or BCQConfig()).validate()
+        if cfg.view == "central":
+            kw.setdefault("state_dim", data.card.get("state_dim"))
+            maps = env_action_maps(data.card["env"])
+            if maps is not None:
+                kw.setdefault("join", maps[0])
+                kw.setdefault("split_actions", maps[1])
+        return cls(data.obs_dims, data.act_dims, len(seeds), cfg, seeds=list(seeds), device=device, **kw)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The step tensors the update reads, on the learner's device and dtype, with an agent axis:
+        independent: obs / next_obs [T, N, O], actions [T, N, A], rewards [T, N], terminals [T];
+        central: obs / next_obs [T, 1, O] (state or agent 0's obs), actions [T, 1, J] = join(actions),
+        rewards [T, 1] (mean over agents), terminals [T]. drop_terminals adds rows [T'] (the non-terminal rows)."""
+        dt = dict(device=self.device, dtype=self.dtype)
+        if self.central:
+            out = self._central_tensors(tensors)
+        else:
+            out = {k: tensors[k] for k in BATCH_KEYS}
+        out = {k: v.to(**dt) for k, v in out.items()}
+        if self.cfg.drop_terminals:  # the code's quirk: terminal rows never reach the buffer
+            out["rows"] = torch.nonzero(out["terminals"] == 0).squeeze(-1)  # [T'] int64
+            if out["rows"].numel() == 0:
+                raise ValueError("drop_terminals=True leaves no row to sample: every row is terminal")
+        return out
+
+    def _central_tensors(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        if self.state_dim is not None:
+            if "state" not in tensors:
+                raise KeyError(f"view='central' with state_dim={self.state_dim} needs the dataset's state/next_state")
+            obs, next_obs = tensors["state"], tensors["next_state"]  # [T, S]
+            if obs.shape[-1] != self.state_dim:
+                raise ValueError(f"state has {obs.shape[-1]} columns, the learner was built for {self.state_dim}")
+        else:  # no state: agent 0's own observation
+            obs, next_obs = tensors["obs"][:, 0, :self.obs_dim], tensors["next_obs"][:, 0, :self.obs_dim]  # [T, O]
+        acts = tensors["actions"]  # [T, N, A]
+        joint = torch.as_tensor(np.asarray(self.join(acts.detach().cpu().numpy())))  # [T, J]
+        if joint.shape != (acts.shape[0], self.act_dim):
+            raise ValueError(f"join gave joint actions of shape {tuple(joint.shape)}, need "
+                             f"[{acts.shape[0]}, {self.act_dim}] (sum of act_dims {self.act_dims})")
+        return {"obs": obs[:, None], "actions": joint[:, None], "rewards": tensors["rewards"].mean(-1, keepdim=True),
+                "next_obs": next_obs[:, None], "terminals": tensors["terminals"]}
+
+    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """One independent minibatch per member from ``prepare_data`` tensors (as ITD3's local critics):
+        obs / next_obs [M, B, O], actions [M, B, A], rewards / terminals [M, B]."""
+        g = self.gen if generator is None else generator
+        rows = data.get("rows")
+        if self.cfg.drop_terminals and rows is None:
+            raise KeyError("drop_terminals=True needs the row list: pass learner.prepare_data(tensors)")
+        T = data["obs"].shape[0] if rows is None else rows.shape[0]
+        idx = sample_indices(g, T, self.n_members, self.cfg.batch_size, replace=self.cfg.replace)  # [M, B]
+        if rows is not None:
+            idx = rows[idx]
+        return gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
+
+    # ---- pieces of the update -------------------------------------------------------------------
+    def _mask(self, a: Tensor) -> Tensor:
+        if self.act_mask is None:
+            return a
+        return a * self.act_mask.view(self.n_members, *([1] * (a.dim() - 2)), self.act_dim)
+
+    def _randn(self, shape: Sequence[int], generator: torch.Generator | None = None,
+               clip: float | None = None) -> Tensor:
+        z = torch.randn(tuple(shape), generator=self.gen if generator is None else generator,
+                        dtype=self.dtype, device=self.device)
+        return z if clip is None else z.clamp_(-clip, clip)
+
+    def _candidates(self, actor: PerturbationActor, obs: Tensor, z: Tensor) -> Tensor:
+        """xi(o, D(o, z)): obs [M, *, O], z [M, *, L] (clipped) -> [M, *, A]; the decoder gets no gradient."""
+        with torch.no_grad():
+            a = self._mask(self.vae.decode(obs, z))  # [M, *, A]
+        return self._mask(actor(obs, a))
+
+    def vae_losses(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
+        """L_G [M] (+ L_G1 for MABCQ) and the latent means (mu_G, mu_G1 or None) [M, B, L], detached."""
+        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        M, B = obs.shape[:2]
+        loss, mu = vae_loss(self.vae, obs, act, self._randn((M, B, self.latent_dim)), self.cfg.kl_weight)
+        if not self.mabcq:
+            return loss, mu.detach(), None
+        obs2 = torch.cat([obs, batch["next_obs"]], dim=-1)  # [M, B, 2O]
+        loss1, mu1 = vae_loss(self.vae1, obs2, act, self._randn((M, B, self.latent_dim)), self.cfg.kl_weight)
+        return loss + loss1, mu.detach(), mu1.detach()
+
+    @torch.no_grad()
+    def target_value(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """y [M, B] from K = n_target candidates xi'(o', D(o')) per next obs (BCQ: lambda-mixed twin Q';
+        MABCQ: Q1' only)."""
+        cfg = self.cfg
+        next_obs = batch["next_obs"]  # [M, B, O]
+        M, B, O = next_obs.shape
+        K = cfg.n_target
+        o_k = next_obs.unsqueeze(2).expand(M, B, K, O)  # [M, B, K, O]
+        a_k = self._candidates(self.actor_target, o_k, self._randn((M, B, K, self.latent_dim), clip=cfg.z_clip))
+        q1, q2 = self.critic_target(o_k, a_k)  # [M, B, K, 1] each
+        q = q1.squeeze(-1) if self.mabcq else soft_clipped_q(q1.squeeze(-1), q2.squeeze(-1), cfg.lmbda)  # [M, B, K]
+        return candidate_target(batch["rewards"], batch["terminals"], q, cfg.gamma)
+
+    def critic_loss(self, batch: Mapping[str, Tensor], mu: Tensor | None = None,
+                    mu1: Tensor | None = None) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
+        """(L_Q [M], MABCQ's weight w [M, B, L] or None, detached diagnostics). MABCQ needs the VAEs' means."""
+        obs, act, rew = batch["obs"], batch["actions"], batch["rewards"]  # [M, B, O], [M, B, A], [M, B]
+        y = self.target_value(batch)  # [M, B]
+        if not self.mabcq:
+            q1, q2 = self.critic(obs, act)
+            q1 = q1.squeeze(-1)  # [M, B]
+            return critic_td_loss(q1, q2.squeeze(-1), y), None, {"q1": q1.detach().mean(-1)}
+        q1 = self.critic.q1(obs, act).squeeze(-1)  # [M, B]
+        w = mabcq_weights(mu, mu1, q1.detach(), rew, y, self.cfg.gamma, self.cfg.guard)  # [M, B, L]
+        M = w.shape[0]
+        return mabcq_critic_loss(q1, y, w), w, {"q1": q1.detach().mean(-1), "w": w.reshape(M, -1).mean(1)}
+
+    def actor_loss(self, batch: Mapping[str, Tensor], w: Tensor | None = None) -> Tensor:
+        """L_xi [M]: -mean Q1(o, xi(o, D(o))), weighted by MABCQ's w [M, B, L] when given."""
+        obs = batch["obs"]  # [M, B, O]
+        M, B = obs.shape[:2]
+        pi = self._candidates(self.actor, obs, self._randn((M, B, self.latent_dim), clip=self.cfg.z_clip))
+        q_pi = self.critic.q1(obs, pi).squeeze(-1)  # [M, B]
+        return bcq_actor_loss(q_pi) if w is None else mabcq_actor_loss(q_pi, w)
+
+    def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """One update of all members: VAE step, critic step, actor step, Polyak step of the targets.
+        Returns detached [M] metrics every ``log_every`` updates, else {}."""
+        cfg = self.cfg
+        vloss, mu, mu1 = self.vae_losses(batch)
+        self.vae_opt.zero_grad(set_to_none=True)
+        vloss.sum().backward()
+        self.vae_opt.step()
+
+        closs, w, info = self.critic_loss(batch, mu, mu1)
+        self.critic_opt.zero_grad(set_to_none=True)
+        closs.sum().backward()
+        self.critic_opt.step()
+
+        aloss = self.actor_loss(batch, w)
+        self.actor_opt.zero_grad(set_to_none=True)
+        aloss.sum().backward(inputs=list(self.actor.parameters()))
+        self.actor_opt.step()
+
+        polyak_update(self.critic_target, self.critic, cfg.tau)
+        polyak_update(self.actor_target, self.actor, cfg.tau)
+        self.step += 1
+        losses = {"vae_loss": vloss.detach(), "critic_loss": closs.detach(), "actor_loss": aloss.detach()}
+        if self.step % cfg.check_finite_every == 0:
+            sums = torch.stack([v.sum() for v in losses.values()])
+            if not bool(torch.isfinite(sums).all()):
+                bad = [k for k, v in zip(losses, sums.tolist()) if not np.isfinite(v)]
+                raise FloatingPointError(f"{cfg.variant.upper()}: {bad[0]} is not finite at update {self.step} "
+                                         f"({ {k: v.tolist() for k, v in losses.items()} })")
+        if self.step % cfg.log_every:
+            return {}
+        return {**losses, **info}
+
+    # ---- acting -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def select(self, obs: Tensor, generator: torch.Generator) -> Tensor:
+        """BCQ's action selection: obs [M, E, O] -> [M, E, A], the argmax of Q1 over n_select candidates
+        xi(o, D(o)) per obs (z from ``generator``)."""
+        M, E, O = obs.shape
+        K = self.cfg.n_select
+        o_k = obs.unsqueeze(2).expand(M, E, K, O)  # [M, E, K, O]
+        z = self._randn((M, E, K, self.latent_dim), generator=generator, clip=self.cfg.z_clip)
+        cand = self._candidates(self.actor, o_k, z)  # [M, E, K, A]
+        best = self.critic.q1(o_k, cand).squeeze(-1).argmax(dim=-1)  # [M, E]
+        return cand.gather(2, best[:, :, None, None].expand(M, E, 1, cand.shape[-1])).squeeze(2)
+
+    def act(self, obs: np.ndarray | Tensor, generator: torch.Generator | None = None) -> np.ndarray | Tensor:
+        """obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out). ``generator`` draws the decode z
+        (None: a fresh one seeded with ``act_seed``); the training stream is untouched. "central" reads agent 0's
+        obs row and splits the chosen joint action with ``split_actions``."""
+        is_np = isinstance(obs, np.ndarray)
+        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
+        S, E, N, Ow = x.shape
+        if (S, N) != (self.n_seeds, self.n_agents):
+            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O], got {tuple(x.shape)}")
+        if self.central:
+            xm = self._central_obs(x)  # [S, E, O]
+        else:
+            if Ow != self.obs_dim:
+                raise ValueError(f"obs must be [S, E, N, O={self.obs_dim}], got {tuple(x.shape)}")
+            xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, Ow)  # [M, E, O], m = s * N + i
+        if generator is None:
+            generator = torch.Generator(device=self.device).manual_seed(self.act_seed)
+        with torch.inference_mode():
+            a = self.select(xm, generator)  # [M, E, A]
+        if self.central:
+            out = np.asarray(self.split_actions(a.cpu().numpy()))  # [S, E, N, A]
+            return out if is_np else torch.as_tensor(out, device=self.device)
+        out = a.reshape(S, self.n_agents, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
+        return out.cpu().numpy() if is_np else out
+
+    def _central_obs(self, x: Tensor) -> Tensor:
+        """Agent 0's obs row [S, E, O] of x [S, E, N, O_env]; trained on the state, every agent's row must be it."""
+        if x.shape[-1] < self.obs_dim:
+            raise ValueError(f"central BCQ needs obs rows of >= {self.obs_dim} entries, got {tuple(x.shape)}")
+        if self.state_dim is not None and not torch.equal(x, x[:, :, :1].expand_as(x)):
+            raise ValueError("central BCQ was trained on the state and acts on agent 0's obs row: evaluate it on an "
+                             "env whose obs_mode gives every agent the full state in natural order (MaMuJoCo: 'otc'); "
+                             "here the agents' obs rows differ")
+        return x[:, :, 0, :self.obs_dim]
+
+    def policy(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy. Its decode z
+        come from a generator seeded with ``act_seed`` at this call, advanced step by step."""
+        g = torch.Generator(device=self.device).manual_seed(self.act_seed)
+        return lambda obs: self.act(obs, generator=g)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def _modules(self) -> tuple[str, ...]:
+        nets = ("vae", "actor", "critic", "actor_target", "critic_target", "vae_opt", "actor_opt", "critic_opt")
+        return nets + (("vae1",) if self.mabcq else ())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step, "rng": self.gen.get_state(),
+                **{name: getattr(self, name).state_dict() for name in self._modules()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = {**asdict(BCQConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
+        if saved != asdict(self.cfg):
+            diff = {f.name for f in fields(BCQConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
+            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
+        for name in self._modules():
+            getattr(self, name).load_state_dict(state[name])
+        self.gen.set_state(state["rng"])
+        self.step = int(state["step"])
+        self.seeds = list(state["seeds"])

@@ -1,0 +1,541 @@
+"""ICQ-MA (continuous) as the CAST-BCQ authors run it, batched over members = seeds x agents.
+
+Papers:
+- ICQ: Yang, Ma, Li, Zheng, Zhang, Huang, Zhang & Zhao, "Believe What You See: Implicit Constraint Approach
+  for Offline Multi-Agent Reinforcement Learning", NeurIPS 2021 (ICQ-MA: SARSA-style critics on the data's
+  next actions, importance weights B * softmax_B(Q / alpha) on the targets, a mixer of per-agent Q values,
+  advantage-weighted behaviour cloning of the actors).
+- The ICQ-MA baseline of CAST-BCQ (Ma & Wu, AAMAS 2023, Sec. 4; Fig. 4, Table 2), in the CAST authors'
+  continuous adaptation.
+
+Official code consulted: JinmingM/CAST-BCQ ``agents/ICQMA.py`` and ``baselines/run_ICQ.py`` (MuJoCo archive;
+docs/cast_bcq_official_code.md#layout), as read for the team's reproduction spec (CAST-BCQ, Sec. 3.4 "ICQ-MA" and
+quirk 12). Constants: per-agent critic 400-300, actor 400-300-300, mixer embed 32, Adam 1e-3 for all, tau 0.005
+on the critic and mixer targets, gamma 0.99, batch 1024 shared by the agents, gradient-norm clip 20 on the
+critics and the mixer, 20,000 iterations, evaluation with the mean action.
+
+Networks (per seed s; agents i = 1..N; member m = s * N + i):
+  critic     Q_i(o_i, a_i): MLP 400-300 -> 1 on agent i's own (+ public) obs and own action. The code builds a
+             twin critic and uses only Q1 in every loss; Q2 gets no gradient, so Adam never moves it and it
+             changes no number: we build Q1 only.
+  actor      pi_i(a | o_i) = N(tanh(MLP_400-300-300(o_i)), sigma_i^2), diagonal, no squashing of samples;
+             state-independent log sigma_i = -6 + 6 * sigmoid(l_i) in [-6, 0], l_i a learned [A] vector
+             (init 0, log sigma = -3; rlkit's AWAC "values" std, which the code's "AWAC" actor follows).
+  mixer      per seed, QMIX-style hypernetworks on the global state s (embed E = 32):
+               W1(s) = |Linear(s) -> [N, E]|,  w_f(s) = |Linear(s) -> [E]|,
+               k(s) = W1(s) w_f(s) / sum_i (W1(s) w_f(s))_i       ([N], k_i >= 0, sum_i k_i = 1)
+               Q_tot(s, Q_1..Q_N) = sum_i k_i(s) Q_i.
+             No state bias: the code defines a V(s) head but never uses it in ``forward``; we do not build it.
+
+Equations (per seed; B batch rows, d terminal flag, r the team reward, a'_i the DATA's next action of agent i):
+  target (fixed, default)
+      Q'_i   = Q_i^targ(o'_i, a'_i)                                       (SARSA on the data)
+      w_i    = clamp(B * softmax_B(Q'_i / 100), 0, 1)                     (per agent, over the batch rows)
+      Q'_tot = sum_i k_i^targ(s') w_i Q'_i                                (target mixer)
+      y      = r + gamma (1 - d) * B * softmax_B(Q'_tot / 1000) * Q'_tot  (detached)
+  target (bug_compat=True, the code: reward and gamma applied twice)
+      y_i    = r + gamma (1 - d) w_i Q'_i;   u = sum_i k_i^targ(s') y_i   (= r + gamma (1 - d) Q'_tot)
+      y      = r + gamma (1 - d) * B * softmax_B(u / 1000) * u
+  critic      L_Q = mean_B (sum_i k_i(s) Q_i(o_i, a_i) - y)^2; grad-norm clip 20 on all critics + the mixer
+  actor       L_pi_i = -mean_B [ k_i(s) * log pi_i(a_i | o_i) * B * softmax_B(A_i / 100) ]   (weights detached)
+              A_i = r + gamma (1 - d) Q_i(o'_i, a'_i) - Q_i(o_i, a_i)
+  targets     theta' <- (1 - tau) theta' + tau theta for the critics and the mixer, every update (no actor target)
+
+Order of one update: critic + mixer step, then the actor step (its k(s) and A_i from the just-updated critic and
+mixer), then the Polyak step.
+
+Decisions where the sources are silent (ours; tests/test_icq_ma.py checks them):
+- A_i's Q_i(o', a') is the CURRENT critic's Q1 at the DATA's next action a'_i (the spec writes Q_i, not its
+  target, and ICQ stays on seen pairs), with (1 - d) as in the target; the spec's formula has no (1 - d)
+  because the code drops terminal rows (quirk 2: we keep them).
+- Rows that end by a time-out have no a'_data (common.algos.itd3.with_next_actions: next_valid = 0): weight 0 in
+  the critic loss and the actor loss; the losses are sum_b v_b (...) / max(sum_b v_b, 1), i.e. the plain batch
+  mean when no row is a time-out.
+- Every B * softmax_B runs over the rows where its argument is defined, scaled by their count n instead of B
+  (n = B when every row counts): the target weights over the rows that bootstrap (not terminal, not time-out),
+  the actor's over the rows with a defined advantage (not time-out). Other rows get weight 0 (they are
+  multiplied by (1 - d) = 0 or masked anyway). The code never meets such rows (it drops terminals and crosses
+  episode boundaries).
+- The team reward r is the mean of the agents' rewards (MaMuJoCo: the shared reward itself).
+- One gradient-norm clip per seed over all its agents' critics and its mixer (the code's one clip over the
+  parameters of its one critic optimizer); the actor is not clipped.
+- Hypernetworks are single Linear layers (pymarl's hypernet_layers = 1); all layers keep nn.Linear's default init.
+- Heterogeneous agents: padded action dims are left out of log pi and are 0 in the acted action.
+
+Shapes: S seeds, N agents, M = S * N members, B batch, E episodes, O obs dim, A action dim, SD state dim,
+T dataset steps.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from common.algos.itd3 import _copy_members, with_next_actions
+from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
+from common.sampling import member_agents, sample_indices
+
+__all__ = [
+    "ICQMAConfig",
+    "ICQMA",
+    "GaussianMeanActor",
+    "HyperMixer",
+    "batch_softmax_weights",
+    "icq_ma_target",
+    "icq_ma_critic_loss",
+    "icq_ma_actor_loss",
+    "build",
+]
+
+_LOG_SQRT_2PI = 0.5 * float(np.log(2.0 * np.pi))
+MEMBER_KEYS = ("obs", "actions", "next_obs", "next_actions")  # per member [M, B, .]
+SEED_KEYS = ("rewards", "terminals", "next_valid", "state", "next_state")  # per seed [S, B(, SD)]
+
+
+@dataclass
+class ICQMAConfig:
+    """Defaults = the CAST-BCQ authors' ICQ-MA (agents/ICQMA.py, baselines/run_ICQ.py)."""
+
+    hidden_critic: Sequence[int] = (400, 300)  # per-agent critic widths (code: twin 400-300, Q1 used)
+    hidden_actor: Sequence[int] = (400, 300, 300)  # actor widths before the tanh mean (code: 400-300-300)
+    mixer_embed: int = 32  # hypernetwork embedding E of the mixer (code: 32)
+    log_std_min: float = -6.0  # log sigma = min + (max - min) * sigmoid(l) (code: -6)
+    log_std_max: float = 0.0  # (code: 0)
+    lr: float = 1e-3  # Adam lr of the critics + mixer and of the actors (code: 1e-3 for all)
+    tau: float = 0.005  # Polyak rate of the critic and mixer targets (code: 0.005)
+    gamma: float = 0.99  # discount (code: 0.99)
+    batch_size: int = 1024  # rows per seed, shared by its agents (code: 1024, one batch for all agents)
+    replace: bool = True  # rows drawn with replacement (code: np.random.randint)
+    grad_clip: float = 20.0  # gradient-norm clip of the critics + mixer, one norm per seed (code: 20)
+    agent_temp: float = 100.0  # per-agent target weight clamp(B softmax_B(Q'_i / agent_temp), 0, 1) (code: 100)
+    total_temp: float = 1000.0  # target weight B softmax_B(Q'_tot / total_temp) (code: 1000)
+    actor_temp: float = 100.0  # actor weight B softmax_B(A_i / actor_temp) (code: 100)
+    bug_compat: bool = False  # True: the code's target with r and gamma applied twice (quirk 12); False: fixed
+    log_every: int = 100  # update() returns metrics (detached tensors) every log_every updates
+    check_finite_every: int = 1  # NaN guard period (one host sync per check)
+
+    def __post_init__(self) -> None:
+        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
+        for name in ("hidden_critic", "hidden_actor"):
+            v = getattr(self, name)
+            if isinstance(v, (list, tuple)):
+                setattr(self, name, tuple(v))
+
+    def validate(self) -> "ICQMAConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"ICQMAConfig.{name}={getattr(self, name)!r} {rule}")
+
+        for name in ("hidden_critic", "hidden_actor"):
+            v = getattr(self, name)
+            if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+                fail(name, "must be a non-empty sequence of integers >= 1, e.g. (400, 300)")
+        for name in ("mixer_embed", "batch_size", "log_every", "check_finite_every"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "must be an integer >= 1")
+        for name in ("lr", "grad_clip", "agent_temp", "total_temp", "actor_temp"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not v > 0:
+                fail(name, "must be a number > 0")
+        if not 0.0 <= self.gamma <= 1.0:
+            fail("gamma", "must be in [0, 1]")
+        if not 0.0 < self.tau <= 1.0:
+            fail("tau", "must be in (0, 1]")
+        if not self.log_std_min < self.log_std_max:
+            fail("log_std_min", f"must be < log_std_max={self.log_std_max!r}")
+        for name in ("replace", "bug_compat"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                fail(name, "must be True or False")
+        return self
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+# ----------------------------------------------------------------------------------------------
+# networks
+# ----------------------------------------------------------------------------------------------
+
+
+class GaussianMeanActor(nn.Module):
+    """ICQ-MA's "AWAC" actor (rlkit GaussianPolicy, std_architecture="values"): diagonal Gaussian with mean
+    tanh(MLP(o)) and a state-independent log sigma = lo + (hi - lo) * sigmoid(l), l [A] per member (init 0).
+    Samples are not squashed; the evaluation action is the mean. (common.heads.GaussianActor has a
+    state-dependent log sigma, hence this head.)
+
+    forward(obs [M, *, O]) -> (mean [M, *, A], log_std [M, 1.., A] broadcastable)."""
+
+    def __init__(self, n_members: int, obs_dim: int, act_dim: int, hidden: Sequence[int] = (400, 300, 300),
+                 log_std_bounds: tuple[float, float] = (-6.0, 0.0)):
+        super().__init__()
+        self.n_members, self.act_dim = n_members, act_dim
+        self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
+        self.net = EnsembleMLP(n_members, obs_dim, act_dim, hidden, output_activation=torch.tanh)
+        self.log_std_logit = nn.Parameter(torch.zeros(n_members, 1, act_dim))  # [M, 1, A]
+
+    def log_std(self) -> Tensor:
+        """[M, 1, A] in [log_std_min, log_std_max]."""
+        return self.log_std_min + (self.log_std_max - self.log_std_min) * torch.sigmoid(self.log_std_logit)
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        mean = self.net(obs)  # [M, *, A]
+        log_std = self.log_std().view(self.n_members, *([1] * (mean.dim() - 2)), self.act_dim)
+        return mean, log_std
+
+    def log_prob(self, obs: Tensor, act: Tensor, act_mask: Tensor | None = None) -> Tensor:
+        """log pi(act | obs) summed over the (real) action dims: obs [M, *, O], act [M, *, A] -> [M, *];
+        act_mask [M, 1.., A] (1 = a real dim) drops padded dims."""
+        mean, log_std = self(obs)
+        lp = -0.5 * ((act - mean) * torch.exp(-log_std)).square() - log_std - _LOG_SQRT_2PI  # [M, *, A]
+        if act_mask is not None:
+            lp = lp * act_mask
+        return lp.sum(-1)
+
+
+class HyperMixer(nn.Module):
+    """One QMIX-style mixer per seed with weights only (ICQ-MA): k(s) = normalize(|W1(s)| |w_f(s)|) over the
+    N agents, Q_tot = sum_i k_i(s) Q_i. Single-Linear hypernetworks W1: SD -> N*E, w_f: SD -> E.
+
+    weights(state [S, *, SD]) -> k [S, *, N];  forward(q [S, *, N], state [S, *, SD]) -> Q_tot [S, *]."""
+
+    def __init__(self, n_seeds: int, state_dim: int, n_agents: int, embed: int = 32):
+        super().__init__()
+        self.n_members, self.n_agents, self.embed = n_seeds, n_agents, embed
+        self.hyper_w1 = EnsembleLinear(n_seeds, state_dim, n_agents * embed)
+        self.hyper_wf = EnsembleLinear(n_seeds, state_dim, embed)
+
+    def weights(self, state: Tensor) -> Tensor:
+        w1 = self.hyper_w1(state).abs().unflatten(-1, (self.n_agents, self.embed))  # [S, *, N, E]
+        wf = self.hyper_wf(state).abs()  # [S, *, E]
+        k = (w1 * wf.unsqueeze(-2)).sum(-1)  # [S, *, N] = W1 w_f
+        return k / k.sum(-1, keepdim=True)
+
+    def forward(self, q: Tensor, state: Tensor) -> Tensor:
+        return (self.weights(state) * q).sum(-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# named losses (the batched learner calls them on [S, B(, N)] / [M, B] tensors; the tests on hand-made ones)
+# ----------------------------------------------------------------------------------------------
+
+
+def batch_softmax_weights(x: Tensor, temp: float, mask: Tensor | None = None, dim: int = -1) -> Tensor:
+    """ICQ's importance weights n * softmax_n(x / temp) along ``dim`` (the batch axis), over the entries where
+    ``mask`` (broadcastable to x; 1 = counts) is set, n = their number per slice; masked entries get 0. Without
+    a mask n = B, i.e. B * softmax_B(x / temp): weights with mean 1 over the batch. Detached."""
+    x = x.detach()
+    if mask is None:
+        return x.shape[dim] * torch.softmax(x / temp, dim=dim)
+    keep = (mask > 0).expand_as(x)
+    logits = torch.where(keep, x / temp, torch.full_like(x, -torch.inf))
+    p = torch.nan_to_num(torch.softmax(logits, dim=dim), nan=0.0)  # a slice with no entry: all 0
+    return keep.sum(dim, keepdim=True).to(x.dtype) * p
+
+
+def icq_ma_target(rewards: Tensor, terminals: Tensor, q_next: Tensor, k_next: Tensor, gamma: float,
+                  agent_temp: float = 100.0, total_temp: float = 1000.0, boot: Tensor | None = None,
+                  bug_compat: bool = False) -> Tensor:
+    """ICQ-MA's TD target y [S, B], detached (module docstring):
+        w_i = clamp(B softmax_B(Q'_i / agent_temp), 0, 1),  Q'_tot = sum_i k'_i w_i Q'_i,
+        fixed:      y = r + gamma (1 - d) B softmax_B(Q'_tot / total_temp) Q'_tot
+        bug_compat: u = sum_i k'_i (r + gamma (1 - d) w_i Q'_i),  y = r + gamma (1 - d) B softmax_B(u / total_temp) u
+    rewards, terminals [S, B]; q_next = Q_i^targ(o'_i, a'_i) [S, B, N]; k_next = k^targ(s') [S, B, N];
+    boot [S, B] (1 = the row bootstraps; the softmaxes run over those rows) or None (all rows)."""
+    q_next, k_next = q_next.detach(), k_next.detach()
+    cont = gamma * (1.0 - terminals)  # [S, B]
+    w = batch_softmax_weights(q_next, agent_temp, None if boot is None else boot.unsqueeze(-1), dim=1)
+    w = w.clamp(0.0, 1.0)  # [S, B, N]
+    if bug_compat:
+        y_i = rewards.unsqueeze(-1) + cont.unsqueeze(-1) * w * q_next  # [S, B, N] the code's per-agent targets
+        u = (k_next * y_i).sum(-1)  # [S, B] mixed by the target mixer (r counted here ...)
+    else:
+        u = (k_next * w * q_next).sum(-1)  # [S, B] Q'_tot
+    return rewards + cont * batch_softmax_weights(u, total_temp, boot, dim=1) * u  # (... and again here)
+
+
+def icq_ma_critic_loss(q_tot: Tensor, y: Tensor, valid: Tensor | None = None) -> Tensor:
+    """MSE(Q_tot, y) per seed [S]: sum_b v_b (Q_tot - y)^2 / max(sum_b v_b, 1), v = 0 on time-out rows
+    (no a'_data); the plain mean over B without ``valid``. q_tot, y, valid [S, B]."""
+    err = (q_tot - y).square()  # [S, B]
+    if valid is None:
+        return err.mean(-1)
+    return (valid * err).sum(-1) / valid.sum(-1).clamp(min=1.0)
+
+
+def icq_ma_actor_loss(logp: Tensor, k: Tensor, adv: Tensor, temp: float, valid: Tensor | None = None) -> Tensor:
+    """ICQ-MA's actor loss per member [M]: -mean_B[k_i(s) log pi_i(a_i | o_i) B softmax_B(A_i / temp)], the
+    weights k and softmax detached; rows with valid = 0 (time-outs: no A_i) are left out of the softmax and the
+    mean (sum_b v_b (...) / max(sum_b v_b, 1)). logp, k, adv, valid [M, B]."""
+    w = batch_softmax_weights(adv, temp, valid, dim=-1)  # [M, B]
+    terms = k.detach() * w * logp  # [M, B]
+    if valid is None:
+        return -terms.mean(-1)
+    return -(valid * terms).sum(-1) / valid.sum(-1).clamp(min=1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched learner
+# ----------------------------------------------------------------------------------------------
+
+
+class ICQMA:
+    """Batched ICQ-MA: members m = s * N + i (critic Q_i and actor pi_i of agent i of seed s), one mixer per seed.
+
+    ICQMA(obs_dims, act_dims, n_seeds, state_dim, cfg, seed=0, seeds=None, device, dtype), or
+    ``ICQMA.from_dataset(data, cfg, seeds, device)``. A seed's networks are built from ``seeds[s]`` alone; the
+    training random stream (the minibatch rows; the update itself draws nothing) is one torch.Generator.
+    """
+
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        state_dim: int,
+        cfg: ICQMAConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.cfg = cfg = (cfg or ICQMAConfig()).validate()
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
+        if len(self.obs_dims) != len(self.act_dims) or not self.obs_dims:
+            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} must be non-empty, same length")
+        if not (_is_int(state_dim) and state_dim >= 1):
+            raise ValueError(f"state_dim={state_dim!r} must be an integer >= 1 (ICQ-MA's mixer reads the state)")
+        self.n_seeds, self.n_agents, self.state_dim = n_seeds, len(self.obs_dims), int(state_dim)
+        self.n_members = M = n_seeds * self.n_agents
+        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
+        self.device, self.dtype = torch.device(device), dtype
+        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
+
+        def nets(n_seeds_here: int) -> dict[str, nn.Module]:
+            m = n_seeds_here * self.n_agents
+            return {"critic": EnsembleMLP(m, O + A, 1, cfg.hidden_critic),
+                    "actor": GaussianMeanActor(m, O, A, cfg.hidden_actor, (cfg.log_std_min, cfg.log_std_max)),
+                    "mixer": HyperMixer(n_seeds_here, self.state_dim, self.n_agents, cfg.mixer_embed)}
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            big = nets(n_seeds)
+            for s, sd in enumerate(self.seeds):  # seed before building: seed s's networks from seeds[s] only
+                torch.manual_seed(sd)
+                for name, net in nets(1).items():
+                    _copy_members(big[name], net, s if name == "mixer" else s * self.n_agents)
+        for net in big.values():
+            net.to(device=self.device, dtype=dtype).train()
+        self.critic, self.actor, self.mixer = big["critic"], big["actor"], big["mixer"]
+        self.critic_target, self.mixer_target = copy.deepcopy(self.critic), copy.deepcopy(self.mixer)
+        for p in [*self.critic_target.parameters(), *self.mixer_target.parameters()]:
+            p.requires_grad_(False)
+        self.critic_opt = torch.optim.Adam([*self.critic.parameters(), *self.mixer.parameters()], lr=cfg.lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
+        self.step = 0
+        # heterogeneous agents: padded action dims are out of log pi and 0 in the acted action
+        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
+        self.act_mask = None if bool(am.all()) else am[self.agents.cpu()].to(self.device)[:, None, :]  # [M, 1, A]
+
+    @classmethod
+    def from_dataset(cls, data, cfg: ICQMAConfig | None = None, seeds: Sequence[int] = (0,),
+                     device: str | torch.device = "cpu", **kw) -> "ICQMA":
+        """The learner for a common.data.Dataset: its obs_dims, act_dims and the width of its ``state``."""
+        if data.state is None:
+            raise ValueError(f"ICQ-MA mixes the agents' Q values with hypernetworks on the global state, but dataset "
+                             f"{data.card.get('env')!r}/{data.card.get('kind')!r} has no state / next_state; "
+                             "build it with state=... (Dataset.from_arrays) or from an env that has env.state()")
+        return cls(data.obs_dims, data.act_dims, len(seeds), int(data.state.shape[-1]), cfg, seeds=list(seeds),
+                   device=device, **kw)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The step tensors the update reads (Dataset.to_torch layout, contiguous episodes), on the learner's
+        device and dtype: obs / next_obs [T, N, O], actions / next_actions [T, N, A] (a'_data; 0 where the
+        episode ends), rewards [T] (the team reward: the mean over agents), terminals / next_valid [T]
+        (next_valid = 0 on time-out rows), state / next_state [T, SD]."""
+        missing = [k for k in ("state", "next_state") if k not in tensors]
+        if missing:
+            raise KeyError(f"ICQ-MA needs the dataset's global state for its mixer; missing {missing}")
+        if tensors["state"].shape[-1] != self.state_dim:
+            raise ValueError(f"state has {tensors['state'].shape[-1]} columns, the learner was built for "
+                             f"{self.state_dim}")
+        if tensors["rewards"].dim() != 2:
+            raise ValueError("rewards must be per agent [T, N] (Dataset.to_torch), got "
+                             f"{tuple(tensors['rewards'].shape)}")
+        if "next_actions" not in tensors:
+            tensors = with_next_actions(tensors)
+        out = {k: tensors[k] for k in (*MEMBER_KEYS, "terminals", "next_valid", "state", "next_state")}
+        out["rewards"] = tensors["rewards"].mean(-1)  # [T] team reward
+        return {k: v.to(device=self.device, dtype=self.dtype) for k, v in out.items()}
+
+    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """One minibatch of rows per seed, shared by its agents (the mixer needs all agents of a row):
+        obs / next_obs [M, B, O], actions / next_actions [M, B, A]; rewards / terminals / next_valid [S, B],
+        state / next_state [S, B, SD]."""
+        g = self.gen if generator is None else generator
+        if "next_valid" not in data:
+            raise KeyError("ICQ-MA needs next_actions / next_valid: pass learner.prepare_data(tensors)")
+        T, N = data["obs"].shape[0], self.n_agents
+        idx_s = sample_indices(g, T, self.n_seeds, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
+        idx = idx_s.repeat_interleave(N, dim=0)  # [M, B]: member s * N + i reads seed s's rows
+        out = {k: data[k][idx, self.agents[:, None]] for k in MEMBER_KEYS}  # [M, B, .]
+        out.update({k: data[k][idx_s] for k in SEED_KEYS})  # [S, B(, SD)]
+        return out
+
+    # ---- layout helpers -------------------------------------------------------------------------
+    def _by_seed(self, x: Tensor) -> Tensor:
+        """Member layout [M, B] -> seed layout [S, B, N]."""
+        return x.view(self.n_seeds, self.n_agents, -1).transpose(1, 2)
+
+    def _by_member(self, x: Tensor) -> Tensor:
+        """Seed layout [S, B, N] -> member layout [M, B]."""
+        return x.transpose(1, 2).reshape(self.n_members, -1)
+
+    def _per_member(self, x: Tensor) -> Tensor:
+        """A per-seed [S, B] tensor for every member of the seed: [M, B]."""
+        return x.repeat_interleave(self.n_agents, dim=0)
+
+    @staticmethod
+    def _q(net: nn.Module, obs: Tensor, act: Tensor) -> Tensor:
+        return net(torch.cat([obs, act], dim=-1)).squeeze(-1)  # [M, B]
+
+    # ---- pieces of the update -------------------------------------------------------------------
+    @torch.no_grad()
+    def target_value(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """y [S, B] from the target critics at (o', a'_data) and the target mixer at s'."""
+        cfg = self.cfg
+        rew, done = batch["rewards"], batch["terminals"]  # [S, B]
+        q_next = self._by_seed(self._q(self.critic_target, batch["next_obs"], batch["next_actions"]))  # [S, B, N]
+        k_next = self.mixer_target.weights(batch["next_state"])  # [S, B, N]
+        boot = batch["next_valid"] * (1.0 - done)  # [S, B] rows that bootstrap from a'_data
+        return icq_ma_target(rew, done, q_next, k_next, cfg.gamma, cfg.agent_temp, cfg.total_temp, boot,
+                             cfg.bug_compat)
+
+    def critic_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_Q per seed [S] (gradient into the critics and the mixer) and detached diagnostics."""
+        y = self.target_value(batch)  # [S, B]
+        q = self._q(self.critic, batch["obs"], batch["actions"])  # [M, B]
+        q_tot = self.mixer(self._by_seed(q), batch["state"])  # [S, B]
+        loss = icq_ma_critic_loss(q_tot, y, batch["next_valid"])
+        return loss, {"q_tot": q_tot.detach().mean(-1), "target": y.mean(-1)}
+
+    def actor_loss(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """L_pi per member [M]; k(s) and A_i from the current critic and mixer (detached)."""
+        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        B = obs.shape[1]
+        with torch.no_grad():
+            q_both = self._q(self.critic, torch.cat([obs, batch["next_obs"]], 1),
+                             torch.cat([act, batch["next_actions"]], 1))  # [M, 2B]
+            q, q_next = q_both[:, :B], q_both[:, B:]  # Q_i(o, a), Q_i(o', a'_data)
+            rew, cont = self._per_member(batch["rewards"]), self._per_member(1.0 - batch["terminals"])  # [M, B]
+            adv = rew + self.cfg.gamma * cont * q_next - q  # [M, B]
+            k = self._by_member(self.mixer.weights(batch["state"]))  # [M, B]
+        logp = self.actor.log_prob(obs, act, self.act_mask)  # [M, B]
+        return icq_ma_actor_loss(logp, k, adv, self.cfg.actor_temp, self._per_member(batch["next_valid"]))
+
+    @torch.no_grad()
+    def clip_critic_grads(self) -> Tensor:
+        """One gradient-norm clip per seed over its N critics and its mixer (torch's clip_grad_norm_ rule,
+        coef = min(1, max_norm / (norm + 1e-6))); returns the norms [S] before clipping."""
+        S, N, M = self.n_seeds, self.n_agents, self.n_members
+        cg = [p.grad for p in self.critic.parameters() if p.grad is not None]  # [M, ...] each
+        mg = [p.grad for p in self.mixer.parameters() if p.grad is not None]  # [S, ...] each
+        sq = sum(g.reshape(S, -1).square().sum(1) for g in cg + mg)  # [S]; member m = s * N + i is seed-major
+        if not torch.is_tensor(sq):
+            return torch.zeros(S, device=self.device)
+        norms = sq.sqrt()
+        coef = (self.cfg.grad_clip / (norms + 1e-6)).clamp_(max=1.0)  # [S]
+        coef_m = coef.repeat_interleave(N)  # [M]
+        for g in cg:
+            g.mul_(coef_m.view(M, *([1] * (g.dim() - 1))))
+        for g in mg:
+            g.mul_(coef.view(S, *([1] * (g.dim() - 1))))
+        return norms
+
+    def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """One update of all seeds and agents: critic + mixer step (clipped), actor step, Polyak step of the
+        critic and mixer targets. Returns detached metrics every ``log_every`` updates, else {}:
+        critic_loss / critic_grad_norm / q_tot / target [S], actor_loss / log_std [M]."""
+        cfg = self.cfg
+        closs, info = self.critic_loss(batch)
+        self.critic_opt.zero_grad(set_to_none=True)
+        closs.sum().backward()
+        cnorm = self.clip_critic_grads()
+        self.critic_opt.step()
+
+        aloss = self.actor_loss(batch)
+        self.actor_opt.zero_grad(set_to_none=True)
+        aloss.sum().backward()
+        self.actor_opt.step()
+
+        polyak_update(self.critic_target, self.critic, cfg.tau)
+        polyak_update(self.mixer_target, self.mixer, cfg.tau)
+        self.step += 1
+        losses = {"critic_loss": closs.detach(), "actor_loss": aloss.detach()}
+        if self.step % cfg.check_finite_every == 0:
+            sums = torch.stack([v.sum() for v in losses.values()])
+            if not bool(torch.isfinite(sums).all()):
+                bad = [k for k, v in zip(losses, sums.tolist()) if not np.isfinite(v)]
+                raise FloatingPointError(f"ICQ-MA: {bad[0]} is not finite at update {self.step} "
+                                         f"({ {k: v.tolist() for k, v in losses.items()} })")
+        if self.step % cfg.log_every:
+            return {}
+        return {**losses, **info, "critic_grad_norm": cnorm,
+                "log_std": self.actor.log_std().detach().mean(dim=(1, 2))}
+
+    # ---- acting -------------------------------------------------------------------------------
+    def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """The mean action tanh(MLP(o_i)): obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out);
+        padded action dims are 0. Draws nothing: the training stream is untouched."""
+        is_np = isinstance(obs, np.ndarray)
+        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
+        S, E, N, O = x.shape
+        if (S, N, O) != (self.n_seeds, self.n_agents, self.obs_dim):
+            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
+                             f"got {tuple(x.shape)}")
+        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
+        with torch.inference_mode():
+            a, _ = self.actor(xm)  # [M, E, A]
+            if self.act_mask is not None:
+                a = a * self.act_mask
+        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
+        return out.cpu().numpy() if is_np else out
+
+    def policy(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A callable for common.evaluate: obs [S, E, N, O] numpy -> mean actions [S, E, N, A] numpy."""
+        return lambda obs: self.act(obs)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    MODULES = ("critic", "critic_target", "mixer", "mixer_target", "actor", "critic_opt", "actor_opt")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step, "rng": self.gen.get_state(),
+                **{name: getattr(self, name).state_dict() for name in self.MODULES}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = {**asdict(ICQMAConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
+        saved = asdict(ICQMAConfig(**saved))  # lists from JSON -> tuples
+        if saved != asdict(self.cfg):
+            diff = {f.name for f in fields(ICQMAConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
+            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
+        for name in self.MODULES:
+            getattr(self, name).load_state_dict(state[name])
+        self.gen.set_state(state["rng"])
+        self.step = int(state["step"])
+        self.seeds = list(state["seeds"])
+
+
+def build(data, section: Mapping[str, Any], seed: int, device) -> ICQMA:
+    """Registry builder (common.algos): ICQ-MA for one seed from ICQMAConfig fields; the dataset must have a state."""
+    return ICQMA.from_dataset(data, ICQMAConfig(**dict(section)), seeds=[seed], device=device)

@@ -1,0 +1,605 @@
+"""CAST-BCQ for continuous control (multi-agent MuJoCo), batched over members = seeds x agents.
+
+Paper: Ma & Wu, "Learning to Coordinate from Offline Datasets with Uncoordinated Behavior Policies", AAMAS 2023,
+Sec. 3 (Eq. 2-10, Algorithm 1) and Sec. 4.3 (ablations, Figure 6). Reproduction spec:
+shared/reference/papers/cast_bcq.md §0, §2.2-2.5, §5, §6.2-6.3. The default is the official code's algorithm
+(JinmingM/CAST-BCQ ``agents/CAST.py`` and ``run_CAST.py`` from the ``Multi-agent MuJoCo.rar`` archive at commit
+c5587eb2, as summarised in the spec §2.2 and shared/reference/official_code.md §2.2-2.3), with its data bugs fixed
+(spec §5 quirks 1-4). Every line here is ours.
+
+Per member m = s * N + i (agent i of seed s): a VAE G_i = {E_i, D_i} on (o_i, a_i), a perturbation model xi_i, a
+central twin critic Q^c_i([s, a_{-i}], a_i) with targets Q^c' and xi', and an individual twin critic Q_i(o_i, a_i)
+(no target). Agents share no network; a seed's N members read one shared minibatch of rows.
+Notation: s = the dataset's ``state``, o_i = agent i's obs (whatever the dataset gives; the code: the full
+state, obs_mode "cast_bcq"), a_{-i} = the other agents' dataset actions in agent order, x_i = [s, a_{-i}],
+D(o) = decode with z ~ N(0, I) clipped to +-z_clip (0.05), xi(o, a) = clip(a + Phi tanh(MLP([o, a])), -1, 1)
+with Phi = 0.001, Q_lambda = lambda min_j Q_j + (1 - lambda) max_j Q_j with lambda = 0.9.
+
+  VAE            L_G = mean (a~ - a)^2 + 0.5 KL                                   [P Eq. 3; code]
+  central target y = r + gamma (1 - d) max_{k<10} Q^c'_lambda([s', a'_{-i,data}], xi'(o'_i, D_i(o'_i)))
+                 (a'_{-i,data} = the dataset's next actions of the partners: SARSA partners, spec §0.1)
+  central loss   L_c = sum_b v_b sum_j (Q^c_j(x_i, a_i) - y)^2 / max(sum_b v_b, 1),
+                 v_b = 0 on rows that end by a time-out (no a'_data), else 1          [code; time-outs ours]
+  credit         Delta_i = sum_{D} p(D) [Q^c_lambda(x_i^D, a_i) - Q^c_lambda(x_i^D, 0)]   (no grad, online Q^c)
+                 x_i^D = x_i with the action blocks of the agents in D zeroed (D = the sub-team that takes the
+                 default action 0; the other partners keep their dataset actions)     [P Eq. 8 with data partners]
+                 p = "code": N = 2 both D = {}, {j} with 1/2 (exact Shapley); N > 2 M = 6 draws, each
+                     k ~ U{1..N-1} then a uniform k-subset (D = {} never drawn), one draw per m for the whole
+                     batch; "uniform": M draws uniform over all 2^(N-1) subsets [P]; "shapley": exact weights
+                     |T|! (N-1-|T|)! / N! of the present partners T, enumerated       [spec §2.3]
+  individual     L_i = sum_j mean_b w_b (Q_{i,j}(o_i, a_i) - Delta_i)^2,
+                 w = clip(exp Delta_i, 0, 10) ("exp_clip", code's use_adv) or 1 ("none", P Eq. 9)
+  actor          L_xi = -mean Q_{i,1}(o_i, xi_i(o_i, D_i(o_i)))  (the individual critic)   [code]
+  policy         pi_i(o_i) = argmax_{k<100} Q_{i,1}(o_i, a_k),  a_k = xi_i(o_i, D_i(o_i))   [P Eq. 2; code]
+  targets        Q^c' and xi' Polyak tau = 0.005 every update ("hard": copied every update, Alg. 1 line 13)
+
+Ablations (Figure 6; spec §2.5, definitions ours): "wo_csaa" Delta_i := Q^c_lambda(x_i, a_i) (no sub-teams, no
+baseline); "wo_st" Delta_i := Q^c_lambda(x_i, a_i) - Q^c_lambda(x_i, 0) (D = {} only); "wo_cd" the single head
+Q^c_{i,1} replaces Q^c_lambda everywhere (target and credit), and only head 1 is trained.
+
+Order of one update (the code's per-agent ``train`` then ``train_Qi``, all members at once): VAE step; central
+critic step (its target decodes with the just-updated VAE); credit from the just-updated central critic; Q_i step;
+actor step (on the just-updated Q_i); target step of Q^c' and xi'. The training stream (one torch.Generator)
+draws, per update: the VAE noise [M, B, L], the target z [M, B, 10, L], the sub-team draws (sampled
+distributions only: ``torch.multinomial`` over the support, [M * R, n_subteams], R = B per row or 1), the
+actor's z [M, B, L].
+
+Decisions where the sources are silent [I] (also in tests/test_cast_bcq.py):
+- The sub-team sampler draws indices into the distribution's support (``subteam_support``) with the support's
+  probabilities: for "code" this is the law of "k ~ U{1..N-1}, then a uniform k-subset". Sampled draws are
+  evaluated on the support with count weights when the support has at most ``n_subteams`` entries (Hopper 3x1:
+  3 sub-teams instead of 6 draws; the same estimator, fewer forwards), else draw by draw.
+- Draws are independent per member (the code draws inside each agent's update).
+- "uniform" samples n_subteams draws (Eq. 8 is a sample average); "shapley" and the N <= 2 "code" path enumerate.
+  N = 1 gives Delta = Q(a) - Q(0).
+- "hard" target updates copy both targets (Q^c' and xi') every update; the Polyak step of Q^c' comes after the
+  actor step (no other loss reads Q^c', so this equals the code's order).
+- Rewards are agent i's reward column (MaMuJoCo's shared reward). A dataset without ``state`` is refused.
+- Heterogeneous agents: obs and actions are zero-padded to the widest agent (the partners' padded dims stay 0 in
+  x_i); padded action dims are zeroed in every candidate (BCQ's mask).
+- Action selection draws its z from a generator of its own seeded afresh by ``policy()`` (BCQ's ``act``): an
+  evaluation never moves the training stream.
+Not implemented yet: the paper's joint-critic form (``central="joint"``, ``partners="policy"``, spec §2.3);
+validate() refuses it.
+
+Shapes: M members, S seeds, N agents, B batch, K sub-teams or candidates, T dataset steps, E episodes, O obs dim,
+A action dim (padded), L latent dim, D state dim, X = D + (N - 1) A central obs width.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from common.algos import register_learner
+from common.algos.bcq import BCQ, bcq_actor_loss, candidate_target, soft_clipped_q, vae_loss
+from common.algos.itd3 import _copy_members, critic_td_loss, with_next_actions
+from common.heads import VAE, PerturbationActor, TwinCritic
+from common.nets import hard_update, polyak_update
+from common.sampling import gather_members, member_agents, sample_indices
+from papers.cast_bcq.grid import credit_loss
+
+__all__ = [
+    "CASTConfig",
+    "CASTBCQ",
+    "LEARNER_NAME",
+    "SUBTEAM_DISTS",
+    "ABLATIONS",
+    "subteam_support",
+    "sample_subteam_weights",
+    "counterfactual_credit",
+    "qi_weights",
+    "central_td_loss",
+    "individual_critic_loss",
+    "build_cast_bcq",
+]
+
+LEARNER_NAME = "cast_bcq"
+SUBTEAM_DISTS = ("code", "uniform", "shapley")
+QI_WEIGHTS = ("exp_clip", "none")
+TARGET_UPDATES = ("polyak", "hard")
+CENTRALS = ("per_agent", "joint")
+PARTNERS = ("data", "policy")
+ABLATIONS = (None, "wo_csaa", "wo_st", "wo_cd")
+MAX_AGENTS = 16  # the sub-team support has 2^(N-1) entries
+ACT_STREAM = 0xCA57  # spawn key of the action-selection generator (apart from the training stream)
+BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
+
+
+@dataclass
+class CASTConfig:
+    """Defaults = the official code's CAST (agents/CAST.py, run_CAST.py) with its data bugs fixed (spec §2.2-2.5).
+    Sources: [C] code, [P] paper, [I] ours."""
+
+    hidden_vae: Sequence[int] = (750, 750)  # [C] VAE encoder and decoder widths (quick profile: 256-256)
+    hidden: Sequence[int] = (400, 300)  # [C] widths of xi, the individual and the central twin critics
+    latent: int | None = None  # [C] VAE latent size; None = 2 * A (code: action_dim * 2)
+    z_clip: float = 0.05  # [C] decode z ~ N(0, 1) clipped to +-z_clip (code: clamp(-0.05, 0.05); BCQ 0.5)
+    phi: float = 0.001  # [C] perturbation bound Phi (code's CAST default; BCQ 0.05)
+    lmbda: float = 0.9  # [C] soft clipped double-Q lambda of the central target and the credit (P Eq. 10)
+    n_target: int = 10  # [C] sampled next actions per central TD target (repeat_interleave(next_state, 10))
+    n_select: int = 100  # [C] candidates per observation at action selection (repeat(100, 1))
+    n_subteams: int = 6  # [C] sub-team draws M for the sampled distributions (mc_times = 6)
+    subteam_dist: str = "code"  # [C] "code" | "uniform" [P ST(i) with {}] | "shapley" [I exact] (spec §2.3)
+    subteam_per_row: bool = False  # [C] False: one draw per m for the whole batch; True: per row [I]
+    qi_weight: str = "exp_clip"  # [C] Q_i loss weight clip(exp Delta, 0, qi_weight_max) (use_adv); "none" [P Eq. 9]
+    qi_weight_max: float = 10.0  # [C] the clip of exp Delta
+    lr: float = 1e-3  # [C] Adam lr of the VAE, xi, Q_i and Q^c
+    tau: float = 0.005  # [C] Polyak rate of the Q^c and xi targets
+    target_update: str = "polyak"  # [C] "polyak" | "hard" (copy every update, P Alg. 1 line 13)
+    gamma: float = 0.99  # [C] discount
+    batch_size: int = 1024  # [C] rows per seed per update, shared by the seed's agents
+    replace: bool = True  # [C] rows drawn with replacement (np.random.randint)
+    kl_weight: float = 0.5  # [C] weight of the KL term of the VAE loss
+    max_action: float = 1.0  # [C] action bound (MaMuJoCo: 1)
+    central: str = "per_agent"  # [C] one central critic per agent; "joint" (P Eq. 6) is not implemented yet
+    partners: str = "data"  # [C] unmasked partners keep dataset actions; "policy" (P Sec. 3.2) not implemented yet
+    ablation: str | None = None  # [P names, I definitions] None | "wo_csaa" | "wo_st" | "wo_cd" (Figure 6)
+    drop_terminals: bool = False  # [I] the code drops terminal rows (quirk 2); True only for a diagnostic cell
+    log_every: int = 100  # [I] update() returns metrics (detached [M] tensors) every log_every updates
+    check_finite_every: int = 1  # [I] NaN guard period (one host sync per check)
+
+    def __post_init__(self) -> None:
+        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
+        for name in ("hidden_vae", "hidden"):
+            v = getattr(self, name)
+            if isinstance(v, (list, tuple)):
+                setattr(self, name, tuple(v))
+
+    def validate(self) -> "CASTConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"CASTConfig.{name}={getattr(self, name)!r} {rule}")
+
+        for name, allowed in (("subteam_dist", SUBTEAM_DISTS), ("qi_weight", QI_WEIGHTS),
+                              ("target_update", TARGET_UPDATES), ("central", CENTRALS), ("partners", PARTNERS),
+                              ("ablation", ABLATIONS)):
+            if getattr(self, name) not in allowed:
+                fail(name, f"is not allowed; choose one of {list(allowed)}")
+        if self.central != "per_agent" or self.partners != "data":
+            raise ValueError(f"CASTConfig.central={self.central!r}, partners={self.partners!r}: the paper's "
+                             "joint-critic form is not implemented yet; use central='per_agent', partners='data' "
+                             "(the official code's algorithm)")
+        for name in ("hidden_vae", "hidden"):
+            v = getattr(self, name)
+            if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+                fail(name, "must be a non-empty sequence of integers >= 1, e.g. (400, 300)")
+        if self.latent is not None and not (_is_int(self.latent) and self.latent >= 1):
+            fail("latent", "must be None (= 2 * act_dim) or an integer >= 1")
+        for name in ("n_target", "n_select", "n_subteams", "batch_size", "log_every", "check_finite_every"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "must be an integer >= 1")
+        for name in ("z_clip", "lr", "max_action", "qi_weight_max"):
+            if not getattr(self, name) > 0:
+                fail(name, "must be > 0")
+        for name in ("phi", "kl_weight"):
+            if not getattr(self, name) >= 0:
+                fail(name, "must be >= 0")
+        if not 0.0 <= self.lmbda <= 1.0:
+            fail("lmbda", "must be in [0, 1]")
+        if not 0.0 <= self.gamma <= 1.0:
+            fail("gamma", "must be in [0, 1]")
+        if not 0.0 < self.tau <= 1.0:
+            fail("tau", "must be in (0, 1]")
+        for name in ("subteam_per_row", "replace", "drop_terminals"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                fail(name, "must be True or False")
+        # unused options are an error, not a silence
+        default = CASTConfig()
+        no_subteams = self.ablation in ("wo_csaa", "wo_st")
+        unused = [
+            ("subteam_dist", no_subteams, "ablation None or 'wo_cd' (wo_csaa / wo_st use no sub-teams)"),
+            ("n_subteams", no_subteams or self.subteam_dist == "shapley",
+             "a sampled sub-team distribution ('code' or 'uniform') and ablation None or 'wo_cd'"),
+            ("subteam_per_row", no_subteams or self.subteam_dist == "shapley",
+             "a sampled sub-team distribution ('code' or 'uniform') and ablation None or 'wo_cd'"),
+            ("lmbda", self.ablation == "wo_cd", "ablation != 'wo_cd' (w/o CD uses head 1 only)"),
+            ("qi_weight_max", self.qi_weight != "exp_clip", "qi_weight='exp_clip'"),
+            ("tau", self.target_update != "polyak", "target_update='polyak'"),
+        ]
+        for name, is_unused, needs in unused:
+            if is_unused and getattr(self, name) != getattr(default, name):
+                fail(name, f"is set but unused: it needs {needs} (subteam_dist={self.subteam_dist!r}, "
+                           f"ablation={self.ablation!r}, qi_weight={self.qi_weight!r}, "
+                           f"target_update={self.target_update!r})")
+        return self
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+# ----------------------------------------------------------------------------------------------
+# sub-teams and the counterfactual credit (pure; shared by the learner and the tests)
+# ----------------------------------------------------------------------------------------------
+
+
+def subteam_support(dist: str, n_agents: int) -> tuple[Tensor, Tensor]:
+    """The law of the sub-team D (the partners that take the default action) of one agent among ``n_agents``:
+    (drop [K, N-1] bool over the other agents in agent order, p [K] float64 > 0), subsets in bitmask order.
+      "code"     N <= 2: every subset with 1 / 2^(N-1) (the code's exact two-player path; N = 1: D = {});
+                 N > 2: |D| = k ~ U{1..N-1}, then a uniform k-subset: p(D) = 1 / ((N-1) C(N-1, |D|)), D = {} never
+      "uniform"  every subset of the N-1 partners with 1 / 2^(N-1), D = {} included (P: st ~ ST(i))
+      "shapley"  p(D) = |T|! (N-1-|T|)! / N!, T = the present partners (the Shapley weights)."""
+    if dist not in SUBTEAM_DISTS:
+        raise ValueError(f"subteam dist {dist!r} is not allowed; choose one of {list(SUBTEAM_DISTS)}")
+    if not 1 <= n_agents <= MAX_AGENTS:
+        raise ValueError(f"n_agents={n_agents} must be in 1..{MAX_AGENTS} (the support has 2^(N-1) sub-teams)")
+    n = n_agents - 1
+    bits = torch.arange(2**n)[:, None]
+    drop = (bits >> torch.arange(n)) & 1 == 1  # [2^n, n]
+    size = drop.sum(-1).tolist()
+    if dist == "uniform" or (dist == "code" and n_agents <= 2):
+        p = [0.5**n] * len(size)
+    elif dist == "code":
+        p = [0.0 if k == 0 else 1.0 / (n * math.comb(n, k)) for k in size]
+    else:
+        p = [math.factorial(n - k) * math.factorial(k) / math.factorial(n + 1) for k in size]
+    p = torch.tensor(p, dtype=torch.float64)
+    keep = p > 0
+    return drop[keep], p[keep]
+
+
+def sample_subteam_weights(p: Tensor, n_draws: int, shape: Sequence[int],
+                           generator: torch.Generator | None = None) -> Tensor:
+    """Indices into a support of probabilities ``p`` [K]: [*shape, n_draws] int64, i.i.d. per entry of ``shape``
+    (one ``torch.multinomial`` call, rows = prod(shape))."""
+    rows = int(np.prod(shape)) if len(shape) else 1
+    probs = p.to(device=generator.device if generator is not None else p.device).expand(rows, p.shape[0])
+    idx = torch.multinomial(probs, n_draws, replacement=True, generator=generator)  # [rows, n]
+    return idx.view(*shape, n_draws)
+
+
+def counterfactual_credit(critic, state: Tensor, others: Tensor, own: Tensor, drop: Tensor, weights: Tensor,
+                          lmbda: float | None, baseline: bool = True) -> Tensor:
+    """CAST's counterfactual credit (P Eq. 8 with the code's data partners), one batched critic forward:
+        Delta = sum_k weights_k [Q_mix([s, a_{-i} * keep_k], a_i) - Q_mix([s, a_{-i} * keep_k], 0)],
+    Q_mix = soft_clipped_q(Q1, Q2, lmbda), or Q1 when lmbda is None (w/o CD); baseline=False drops the second term
+    (w/o CSAA). keep_k zeroes the A action columns of each partner that ``drop`` marks.
+    critic: a TwinCritic-like object (forward_many, q1) on obs [M, B, 2K, X], act [M, B, 2K, A];
+    state [M, B, D], others [M, B, (N-1) A], own [M, B, A]; drop bool [K, N-1] or [M, R, K, N-1];
+    weights [M, R, K] (R = B or 1) -> Delta [M, B]."""
+    M, B, A = own.shape
+    keep = (~drop).to(others.dtype).repeat_interleave(A, dim=-1)  # [.., K, (N-1)A]
+    K = keep.shape[-2]
+    masked = (others.unsqueeze(2) * keep).expand(M, B, K, others.shape[-1])  # [M, B, K, (N-1)A]
+    x = torch.cat([state.unsqueeze(2).expand(M, B, K, state.shape[-1]), masked], dim=-1)  # [M, B, K, X]
+    a = own.unsqueeze(2).expand(M, B, K, A)  # [M, B, K, A]
+    if baseline:
+        x = torch.cat([x, x], dim=2)  # [M, B, 2K, X]
+        a = torch.cat([a, torch.zeros_like(a)], dim=2)  # [M, B, 2K, A]: a_i, then the default action 0
+    if lmbda is None:
+        q = critic.q1(x, a).squeeze(-1)  # [M, B, (2)K]
+    else:
+        q1, q2 = critic.forward_many(x, a)
+        q = soft_clipped_q(q1, q2, lmbda)  # [M, B, (2)K]
+    marginal = q[..., :K] - q[..., K:] if baseline else q  # [M, B, K]
+    return (weights * marginal).sum(dim=-1)
+
+
+def qi_weights(delta: Tensor, kind: str, w_max: float) -> Tensor | None:
+    """The Q_i loss weight [M, B] (detached): "exp_clip" clip(exp Delta, 0, w_max) (the code's use_adv), "none"
+    None (P Eq. 9)."""
+    if kind == "none":
+        return None
+    return delta.detach().exp().clamp(0.0, w_max)
+
+
+def central_td_loss(q1: Tensor, q2: Tensor | None, y: Tensor, valid: Tensor) -> Tensor:
+    """The central critic's TD loss per member [M]: sum_b v_b sum_j (Q^c_j - y)^2 / max(sum_b v_b, 1), v = 0 on
+    time-out rows (no dataset next action of the partners). q2 None (w/o CD): head 1 only. All [M, B]."""
+    if q2 is not None:
+        return critic_td_loss(q1, q2, y, valid)
+    return (valid * (q1 - y).square()).sum(dim=-1) / valid.sum(dim=-1).clamp(min=1.0)
+
+
+def individual_critic_loss(q1: Tensor, q2: Tensor, delta: Tensor, w: Tensor | None) -> Tensor:
+    """L_i = sum_j mean_b w (Q_{i,j}(o_i, a_i) - Delta_i)^2 per member [M] (P Eq. 9, the code's twin sum and
+    weight); q1, q2, delta, w [M, B], delta and w detached."""
+    return credit_loss(q1, delta, w) + credit_loss(q2, delta, w)
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched learner
+# ----------------------------------------------------------------------------------------------
+
+
+class CASTBCQ:
+    """Batched CAST-BCQ (the code's per-agent central critics); members m = s * N + i.
+
+    CASTBCQ(obs_dims, act_dims, state_dim, n_seeds, cfg, seed=0, seeds=None, device, dtype), or
+    ``CASTBCQ.from_dataset(data, cfg, seeds, device)``. Nets: ``vae`` (G_i), ``actor`` (xi_i), ``critic`` (the
+    individual critic Q_i; BCQ's action selection reads its head 1), ``central_critic`` (Q^c_i on [s, a_{-i}] and
+    a_i), ``actor_target``, ``central_target``. A seed's networks are built from ``seeds[s]`` alone; the training
+    random stream is one torch.Generator for the whole learner.
+    """
+
+    # action selection, acting and their helpers are BCQ's (common.algos.bcq): argmax Q_{i,1} over n_select
+    # candidates xi_i(o_i, D_i(o_i)), z from a generator of its own; ``critic`` is Q_i here
+    _randn = BCQ._randn
+    _mask = BCQ._mask
+    _candidates = BCQ._candidates
+    select = BCQ.select
+    act = BCQ.act
+    policy = BCQ.policy
+
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        state_dim: int,
+        n_seeds: int,
+        cfg: CASTConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.cfg = cfg = (cfg or CASTConfig()).validate()
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
+        if len(self.obs_dims) != len(self.act_dims):
+            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
+        self.n_seeds, self.n_agents = S, N = n_seeds, len(self.obs_dims)
+        self.n_members = M = S * N
+        self.obs_dim, self.act_dim, self.state_dim = O, A, D = max(self.obs_dims), max(self.act_dims), int(state_dim)
+        self.latent_dim = L = cfg.latent if cfg.latent is not None else 2 * A
+        self.central_obs_dim = X = D + (N - 1) * A
+        self.central = False  # BCQ.act's view flag: every member acts on its own o_i (never the central view)
+        self.device, self.dtype = torch.device(device), dtype
+        self.agents = member_agents(S, N, device=self.device)  # [M]
+        # agent i's partners in agent order [N, N-1]
+        self.others = torch.tensor([[j for j in range(N) if j != i] for i in range(N)], dtype=torch.int64,
+                                   device=self.device).view(N, N - 1)
+
+        # the credit's sub-team law: enumerated (weights = p) or sampled (n_subteams draws)
+        no_subteams = cfg.ablation in ("wo_csaa", "wo_st")  # D = {} only
+        dist = cfg.subteam_dist
+        self.enumerate = no_subteams or dist == "shapley" or (dist == "code" and N <= 2)
+        if no_subteams:
+            drop, p = torch.zeros(1, N - 1, dtype=torch.bool), torch.ones(1, dtype=torch.float64)
+        else:
+            drop, p = subteam_support(dist, N)
+            if self.enumerate and dist == "code" and (cfg.subteam_per_row or cfg.n_subteams != CASTConfig.n_subteams):
+                raise ValueError(f"CASTConfig.subteam_per_row / n_subteams are set but unused: subteam_dist='code' "
+                                 f"enumerates both sub-teams for N = {N} agents (the code's exact two-player path)")
+        self.subteam_drop = drop.to(self.device)  # [K, N-1]
+        self.subteam_p = p.to(device=self.device, dtype=dtype)  # [K]
+        self.on_support = self.enumerate or drop.shape[0] <= cfg.n_subteams  # count weights on the support
+
+        def build(n: int) -> dict[str, torch.nn.Module]:
+            return {"vae": VAE(n, O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip),
+                    "actor": PerturbationActor(n, O, A, cfg.hidden, cfg.phi, cfg.max_action),
+                    "critic": TwinCritic(n, O, A, cfg.hidden),
+                    "central": TwinCritic(n, X, A, cfg.hidden)}
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            big = build(M)
+            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
+                torch.manual_seed(sd)
+                for name, net in build(N).items():
+                    _copy_members(big[name], net, s * N)
+        for net in big.values():
+            net.to(device=self.device, dtype=dtype).train()
+        self.vae, self.actor, self.critic = big["vae"], big["actor"], big["critic"]
+        self.central_critic = big["central"]
+        self.actor_target, self.central_target = copy.deepcopy(self.actor), copy.deepcopy(self.central_critic)
+        for p_ in [*self.actor_target.parameters(), *self.central_target.parameters()]:
+            p_.requires_grad_(False)
+        self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        self.central_opt = torch.optim.Adam(self.central_critic.parameters(), lr=cfg.lr)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
+        act_ss = np.random.SeedSequence(self.seeds, spawn_key=(ACT_STREAM,))  # apart from the training stream
+        self.act_seed = int(act_ss.generate_state(1, np.uint64)[0] >> 1)
+        self.step = 0
+        # heterogeneous agents: padded action dims are zeroed in every candidate
+        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(N)], dtype=dtype)
+        self.act_mask = None if bool(am.all()) else am[self.agents.cpu()].to(self.device)[:, None, :]  # [M, 1, A]
+
+    @classmethod
+    def from_dataset(cls, data, cfg: CASTConfig | None = None, seeds: Sequence[int] = (0,),
+                     device: str | torch.device = "cpu", **kw) -> "CASTBCQ":
+        """The learner for a common.data.Dataset: its obs_dims / act_dims and its ``state`` width."""
+        if data.state is None:
+            raise ValueError("CAST-BCQ's central critic reads the dataset's state; this dataset has none")
+        return cls(data.obs_dims, data.act_dims, data.state.shape[-1], len(seeds), cfg, seeds=list(seeds),
+                   device=device, **kw)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The step tensors the update reads, on the learner's device and dtype: obs / next_obs [T, N, O],
+        actions / next_actions [T, N, A] (a'_data, 0 where the episode ends), rewards [T, N], terminals /
+        next_valid [T] (0 on time-out rows), state / next_state [T, D]; drop_terminals adds rows [T'] (the
+        non-terminal rows)."""
+        for k in ("state", "next_state"):
+            if k not in tensors:
+                raise KeyError(f"CAST-BCQ reads {k!r}; the dataset has none")
+        if tensors["state"].shape[-1] != self.state_dim:
+            raise ValueError(f"state has {tensors['state'].shape[-1]} columns, the learner was built for "
+                             f"{self.state_dim}")
+        t = tensors if "next_actions" in tensors else with_next_actions(tensors)
+        keys = BATCH_KEYS + ("state", "next_state", "next_actions", "next_valid")
+        out = {k: t[k].to(device=self.device, dtype=self.dtype) for k in keys}
+        if self.cfg.drop_terminals:  # the code's quirk: terminal rows never reach the buffer
+            out["rows"] = torch.nonzero(out["terminals"] == 0).squeeze(-1)  # [T'] int64
+            if out["rows"].numel() == 0:
+                raise ValueError("drop_terminals=True leaves no row to sample: every row is terminal")
+        return out
+
+    def _partners(self, joint: Tensor) -> Tensor:
+        """Seed rows' joint actions [S, B, N, A] -> each member's partners' actions [M, B, (N-1) A], agent order."""
+        S, B, N, A = joint.shape
+        return joint[:, :, self.others].permute(0, 2, 1, 3, 4).reshape(S * N, B, (N - 1) * A)
+
+    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """One row set per seed, shared by its N members: obs / next_obs [M, B, O], actions [M, B, A], rewards /
+        terminals / next_valid [M, B], state / next_state [M, B, D], others / next_others [M, B, (N-1) A] (the
+        partners' dataset actions a_{-i} and a'_{-i,data})."""
+        g = self.gen if generator is None else generator
+        rows = data.get("rows")
+        if self.cfg.drop_terminals and rows is None:
+            raise KeyError("drop_terminals=True needs the row list: pass learner.prepare_data(tensors)")
+        T = data["obs"].shape[0] if rows is None else rows.shape[0]
+        idx_s = sample_indices(g, T, self.n_seeds, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
+        if rows is not None:
+            idx_s = rows[idx_s]
+        idx = idx_s.repeat_interleave(self.n_agents, dim=0)  # [M, B]: member s * N + i reads seed s's rows
+        batch = gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
+        for k in ("state", "next_state", "next_valid"):
+            batch[k] = data[k][idx]
+        batch["others"] = self._partners(data["actions"][idx_s])
+        batch["next_others"] = self._partners(data["next_actions"][idx_s])
+        return batch
+
+    # ---- losses -------------------------------------------------------------------------------
+    @property
+    def _lmbda(self) -> float | None:
+        return None if self.cfg.ablation == "wo_cd" else self.cfg.lmbda
+
+    def vae_losses(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """L_G [M] (P Eq. 3; BCQ's vae_loss with the learner's noise)."""
+        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        M, B = obs.shape[:2]
+        return vae_loss(self.vae, obs, act, self._randn((M, B, self.latent_dim)), self.cfg.kl_weight)[0]
+
+    @torch.no_grad()
+    def target_value(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """y [M, B] = r + gamma (1 - d) max_k Q^c'_mix([s', a'_{-i,data}], xi'(o'_i, D_i(o'_i))), k < n_target."""
+        cfg = self.cfg
+        next_obs = batch["next_obs"]  # [M, B, O]
+        M, B, O = next_obs.shape
+        K = cfg.n_target
+        o_k = next_obs.unsqueeze(2).expand(M, B, K, O)  # [M, B, K, O]
+        a_k = self._candidates(self.actor_target, o_k, self._randn((M, B, K, self.latent_dim), clip=cfg.z_clip))
+        x_next = torch.cat([batch["next_state"], batch["next_others"]], dim=-1)  # [M, B, X]
+        if self._lmbda is None:
+            q = self.central_target.q1_many(x_next, a_k)  # [M, B, K]
+        else:
+            q1, q2 = self.central_target.forward_many(x_next, a_k)  # [M, B, K] each
+            q = soft_clipped_q(q1, q2, self._lmbda)
+        return candidate_target(batch["rewards"], batch["terminals"], q, cfg.gamma)
+
+    def central_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_c [M] (time-out rows weighted 0) and detached diagnostics."""
+        y = self.target_value(batch)  # [M, B]
+        x = torch.cat([batch["state"], batch["others"]], dim=-1)  # [M, B, X]
+        if self._lmbda is None:  # w/o CD: head 1 only
+            q1, q2 = self.central_critic.q1(x, batch["actions"]).squeeze(-1), None
+        else:
+            q1, q2 = (q.squeeze(-1) for q in self.central_critic(x, batch["actions"]))  # [M, B]
+        return central_td_loss(q1, q2, y, batch["next_valid"]), {"qc": q1.detach().mean(-1)}
+
+    @torch.no_grad()
+    def credit(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """Delta_i [M, B] from the online central critic (module docstring; ``counterfactual_credit``)."""
+        cfg = self.cfg
+        M, B = batch["actions"].shape[:2]
+        drop, p = self.subteam_drop, self.subteam_p  # [K, N-1], [K]
+        if self.enumerate:
+            weights = p.view(1, 1, -1)  # [1, 1, K]
+        else:
+            R = B if cfg.subteam_per_row else 1
+            idx = sample_subteam_weights(p, cfg.n_subteams, (M, R), self.gen)  # [M, R, n]
+            if self.on_support:  # count weights on the support: the same mean over draws
+                weights = F.one_hot(idx, p.shape[0]).to(self.dtype).mean(dim=2)  # [M, R, K]
+            else:  # draw by draw
+                drop = drop[idx]  # [M, R, n, N-1]
+                weights = torch.full(idx.shape, 1.0 / cfg.n_subteams, dtype=self.dtype, device=self.device)
+        return counterfactual_credit(self.central_critic, batch["state"], batch["others"], batch["actions"], drop,
+                                     weights, self._lmbda, baseline=cfg.ablation != "wo_csaa")
+
+    def individual_loss(self, batch: Mapping[str, Tensor], delta: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(L_i [M], the weight w [M, B] or None)."""
+        q1, q2 = self.critic(batch["obs"], batch["actions"])  # [M, B, 1] each
+        w = qi_weights(delta, self.cfg.qi_weight, self.cfg.qi_weight_max)
+        return individual_critic_loss(q1.squeeze(-1), q2.squeeze(-1), delta, w), w
+
+    def actor_loss(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """L_xi [M] = -mean Q_{i,1}(o_i, xi_i(o_i, D_i(o_i))) on the individual critic."""
+        obs = batch["obs"]  # [M, B, O]
+        M, B = obs.shape[:2]
+        pi = self._candidates(self.actor, obs, self._randn((M, B, self.latent_dim), clip=self.cfg.z_clip))
+        return bcq_actor_loss(self.critic.q1(obs, pi).squeeze(-1))
+
+    @staticmethod
+    def _step(opt: torch.optim.Optimizer, loss: Tensor, inputs: list[Tensor] | None = None) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward(inputs=inputs)
+        opt.step()
+
+    def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """One update of all members: VAE, central critic, credit + Q_i, actor, targets (module docstring).
+        Returns detached [M] metrics every ``log_every`` updates, else {}."""
+        cfg = self.cfg
+        vloss = self.vae_losses(batch)
+        self._step(self.vae_opt, vloss)
+        closs, info = self.central_loss(batch)
+        self._step(self.central_opt, closs)
+        delta = self.credit(batch)  # [M, B]
+        qloss, w = self.individual_loss(batch, delta)
+        self._step(self.critic_opt, qloss)
+        aloss = self.actor_loss(batch)
+        self._step(self.actor_opt, aloss, inputs=list(self.actor.parameters()))
+        if cfg.target_update == "polyak":
+            polyak_update(self.central_target, self.central_critic, cfg.tau)
+            polyak_update(self.actor_target, self.actor, cfg.tau)
+        else:
+            hard_update(self.central_target, self.central_critic)
+            hard_update(self.actor_target, self.actor)
+        self.step += 1
+        losses = {"vae_loss": vloss.detach(), "central_loss": closs.detach(), "qi_loss": qloss.detach(),
+                  "actor_loss": aloss.detach()}
+        if self.step % cfg.check_finite_every == 0:
+            sums = torch.stack([v.sum() for v in losses.values()])
+            if not bool(torch.isfinite(sums).all()):
+                bad = [k for k, v in zip(losses, sums.tolist()) if not np.isfinite(v)]
+                raise FloatingPointError(f"CAST-BCQ: {bad[0]} is not finite at update {self.step} "
+                                         f"({ {k: v.tolist() for k, v in losses.items()} })")
+        if self.step % cfg.log_every:
+            return {}
+        out = {**losses, **info, "credit": delta.mean(-1)}
+        if w is not None:
+            out["qi_w"] = w.mean(-1)
+        return out
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    _MODULES = ("vae", "actor", "critic", "central_critic", "actor_target", "central_target", "vae_opt", "actor_opt",
+                "critic_opt", "central_opt")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step, "rng": self.gen.get_state(),
+                **{name: getattr(self, name).state_dict() for name in self._MODULES}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = {**asdict(CASTConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
+        if saved != asdict(self.cfg):
+            diff = {f.name for f in fields(CASTConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
+            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
+        if list(state["seeds"]) != self.seeds:
+            raise ValueError(f"checkpoint seeds {list(state['seeds'])} differ from this learner's {self.seeds}")
+        for name in self._MODULES:
+            getattr(self, name).load_state_dict(state[name])
+        self.gen.set_state(state["rng"])
+        self.step = int(state["step"])
+
+
+def build_cast_bcq(data, section: Mapping[str, Any], seed: int, device) -> CASTBCQ:
+    """Registry builder of ``cast_bcq``: CASTConfig fields from the cell's section, one seed, the dataset's
+    obs_dims / act_dims and state width."""
+    return CASTBCQ.from_dataset(data, CASTConfig(**dict(section)), seeds=[seed], device=device)
+
+
+register_learner(LEARNER_NAME, build_cast_bcq)

@@ -1,0 +1,623 @@
+"""CAST-BCQ Figure 1 (Ma & Wu, AAMAS 2023, §2.3): discrete offline learners for the 2-agent 4x6 cliff grid.
+
+Three learners behind one registered name, ``cast_grid`` (``GridConfig.method`` picks the method), batched over
+members on the leading axis: the independent learners have members m = s * N + i (agent i of seed s, each with
+its own minibatch); CAST has per-agent nets with the same members and one joint critic per seed (one minibatch
+per seed, shared by its agents). "spec §x" below = the team's CAST-BCQ reproduction spec (§1.1 Figure 1, §2.1,
+§2.6 discrete CAST, §3.5 grid baselines, §4.1 data, §6.1 exact claims). No official code exists for the grid;
+the discrete BCQ parts follow Fujimoto et al. 2019b ("Benchmarking batch deep RL algorithms", sfujim/BCQ
+``discrete_BCQ/discrete_BCQ.py`` and ``main.py``).
+
+Equations (o = o_i, a = a_i of member m; B minibatch, d terminal flag, K = 3 actions: 0 fwd, 1 bwd, 2 stay):
+  BCQ filter     allowed(o) = {a : G(a|o) / max_a' G(a'|o) > tau_bcq},  tau_bcq = 0.3        [Fujimoto 2019b]
+  BC loss        L_G = CE(G(.|o), a) + 1e-2 * mean logits^2                                  [Fujimoto 2019b code]
+  I-BCQ          a* = argmax_{a in allowed(o')} Q(o', a),  y = r + gamma (1 - d) Q'(o', a*),
+                 L = Huber(Q(o, a), y) + L_G, one Adam over Q and G; act argmax_{allowed(o)} Q(o, .)   [spec §3.5]
+  I-ICQ          y = r + gamma (1 - d) w' Q'(o', a'_data),  w' = B_c softmax_c(Q'(o', a'_data) / alpha)
+                 (the softmax runs over the B_c rows that have a next dataset action; w' = 0 elsewhere),
+                 L_Q = sum_b v_b (Q(o_b, a_b) - y_b)^2 / max(sum_b v_b, 1), v = 0 on rows ending by a time-out;
+                 L_pi = -mean_b w_b log pi(a_b | o_b),  w = B softmax_B((Q(o, a) - V(o)) / beta),
+                 V(o) = sum_a pi(a|o) Q(o, a) (weights detached); act argmax pi               [spec §3.5; ICQ]
+  CAST           per-agent G_i (L_G above); one joint Q(s, a_1, a_2) per seed on [s, onehot a_1, onehot a_2]:
+                 y = r + gamma (1 - d) max_{a_1 in allowed_1(o'_1), a_2 in allowed_2(o'_2)} Q'(s', a_1, a_2),
+                 L_phi = MSE(Q(s, a_1, a_2), y)                                               [P Eq. 6; spec §2.6]
+                 credit, ST(i) = {emptyset, {j}} enumerated, default action d = stay:         [P Eq. 8]
+                 Delta_i(a_i) = 1/2 [(Q(s, a_i, a^_j) - Q(s, d, a^_j)) + (Q(s, a_i, d) - Q(s, d, d))]
+                 a^_j = the j-part of argmax over the allowed joint actions of Q(s, .) ("policy", the paper's
+                 reading) or the dataset's a_j ("data", the continuous code's);
+                 L_theta_i = mean_b w_b (Q_i(o_i, a_i) - Delta_i)^2, w = 1 (Eq. 9 as printed) or
+                 clip(exp Delta_i, 0, 10) (the continuous code's use_adv); act argmax_{allowed_i(o_i)} Q_i(o_i, .)
+
+Our decisions [I]:
+  - The joint critic takes the actions as inputs ([s, onehot a_1, onehot a_2] -> 64-64 -> 1), as spec §2.6 words
+    it and as the paper's Q(o, a) is; the 3x3 table at a state is one forward of its 9 rows (``joint_q_table``).
+  - Update order. I-BCQ: Fujimoto's (targets from the nets before the step, one optimizer). I-ICQ: one forward of
+    Q feeds both the critic loss and the policy's advantage weights (Q before this update's step). CAST follows
+    Algorithm 1: G step, joint critic step, then the credit from the *updated* joint critic (a no-grad forward),
+    the Q_i step, and the Polyak step. The BCQ filters at s and s' come from G before its step (as Fujimoto).
+  - CAST's reward is the team reward (the mean over agents; the grid's reward is shared). Its targets bootstrap
+    on time-out rows (the max over allowed joint actions needs no dataset next action).
+  - Spec §2.6 / §3.5 set hidden 64 and Adam 1e-3 (Fujimoto 2019b: 256 and 3e-4); we follow the spec.
+Shapes: M members, S seeds, N agents, B batch, T steps, E episodes, O obs dim, K actions, D state dim.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from common.algos import register_learner
+from common.algos.itd3 import with_next_actions
+from common.nets import EnsembleMLP, load_member, member_state, polyak_update
+from common.sampling import member_agents, sample_indices
+from envs.games import CliffGrid
+
+__all__ = [
+    "GridConfig",
+    "GridLearner",
+    "build_grid_learner",
+    "bcq_allowed",
+    "masked_argmax",
+    "bc_loss",
+    "td_error_loss",
+    "icq_target_weights",
+    "icq_policy_weights",
+    "awbc_loss",
+    "grid_credit",
+    "credit_loss",
+    "joint_q_table",
+    "optimal_joint_q",
+    "optimal_value",
+    "LEARNER_NAME",
+]
+
+LEARNER_NAME = "cast_grid"
+METHODS = ("i_bcq", "i_icq", "cast")
+PARTNERS = ("policy", "data")
+QI_WEIGHTS = ("none", "exp_clip")
+TD_LOSSES = ("huber", "mse")
+METHOD_TD_LOSS = {"i_bcq": "huber", "i_icq": "mse", "cast": "mse"}  # td_loss=None picks these
+STAY = CliffGrid.STAY  # the grid's no-op, CAST's default action (spec §2.6)
+
+# option groups: a field of a group must stay at its default unless one of its methods runs
+_GROUPS = (
+    (("bcq_threshold", "bc_logit_reg"), ("i_bcq", "cast")),
+    (("icq_alpha", "icq_beta"), ("i_icq",)),
+    (("partners", "qi_weight", "qi_weight_max", "default_action"), ("cast",)),
+)
+
+
+@dataclass
+class GridConfig:
+    """One config for the three grid learners; defaults = spec §2.6 / §3.5 (sources per field)."""
+
+    method: str = "cast"  # [I] "i_bcq" | "i_icq" (spec §3.5) | "cast" (spec §2.6)
+    hidden: int = 64  # width of both hidden layers of every net (spec §2.6/§3.5; Fujimoto 2019b: 256)
+    lr: float = 1e-3  # Adam lr of every net (spec §2.6/§3.5; Fujimoto 2019b: 3e-4)
+    batch_size: int = 64  # rows per minibatch (spec §2.6; Fujimoto 2019b: 64)
+    replace: bool = True  # sample rows with replacement (Fujimoto 2019b's ReplayBuffer.sample: randint)
+    gamma: float = 0.99  # discount (spec §1.1/§2.6; Fujimoto 2019b)
+    tau_target: float = 0.005  # Polyak rate of the target Q nets (spec §2.6/§3.5; Fujimoto 2019b)
+    td_loss: str | None = None  # None: the method's own, "huber" for i_bcq (spec §3.5, Fujimoto 2019b),
+    #                             "mse" for i_icq (ICQ) and cast (P Eq. 6); or force "huber" / "mse"
+    bcq_threshold: float = 0.3  # tau_bcq of the BCQ filter (spec §2.6/§3.5; Fujimoto 2019b); i_bcq, cast
+    bc_logit_reg: float = 1e-2  # weight of mean logits^2 in the BC loss (Fujimoto 2019b code); i_bcq, cast
+    icq_alpha: float = 1.0  # temperature of the critic's target weights B*softmax_B(Q'/alpha) (spec §3.5); i_icq
+    icq_beta: float = 1.0  # temperature of the policy's advantage weights (spec §3.5); i_icq
+    partners: str = "policy"  # cast: unmasked partner in Eq. 8, "policy" (paper, spec §2.6) or "data" (code)
+    qi_weight: str = "none"  # cast: weight of the Q_i regression, "none" (P Eq. 9) or "exp_clip" (code use_adv)
+    qi_weight_max: float = 10.0  # cast, qi_weight="exp_clip": w = clip(exp Delta, 0, qi_weight_max) (code: 10)
+    default_action: int = STAY  # cast: default action a^d of Eq. 8 (spec §2.6: stay = 2)
+    log_every: int = 100  # [I] update() returns metrics (detached tensors) every log_every updates
+    check_finite_every: int = 1  # [I] NaN guard period (one host sync per check)
+
+    def validate(self) -> "GridConfig":
+        def choice(name: str, allowed: Sequence[Any]) -> None:
+            v = getattr(self, name)
+            if v not in allowed:
+                raise ValueError(f"GridConfig.{name}={v!r} is not allowed; choose one of {list(allowed)}")
+
+        choice("method", METHODS)
+        choice("td_loss", (None, *TD_LOSSES))
+        choice("partners", PARTNERS)
+        choice("qi_weight", QI_WEIGHTS)
+        choice("default_action", (0, 1, 2))
+        for name in ("hidden", "batch_size", "log_every", "check_finite_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"GridConfig.{name}={v!r} must be an integer >= 1")
+        for name in ("lr", "icq_alpha", "icq_beta", "qi_weight_max"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"GridConfig.{name}={getattr(self, name)!r} must be > 0")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"GridConfig.gamma={self.gamma!r} must be in [0, 1]")
+        if not 0.0 < self.tau_target <= 1.0:
+            raise ValueError(f"GridConfig.tau_target={self.tau_target!r} must be in (0, 1]")
+        if not 0.0 <= self.bcq_threshold < 1.0:  # < 1: the most likely action must stay allowed
+            raise ValueError(f"GridConfig.bcq_threshold={self.bcq_threshold!r} must be in [0, 1)")
+        if not self.bc_logit_reg >= 0.0:
+            raise ValueError(f"GridConfig.bc_logit_reg={self.bc_logit_reg!r} must be >= 0")
+        default = GridConfig()
+        for names, methods in _GROUPS:  # unused options are an error, not a silence
+            for name in names:
+                if self.method not in methods and getattr(self, name) != getattr(default, name):
+                    raise ValueError(f"GridConfig.{name}={getattr(self, name)!r} is set but unused: it needs "
+                                     f"method in {list(methods)} (method={self.method!r})")
+        if self.qi_weight != "exp_clip" and self.qi_weight_max != default.qi_weight_max:
+            raise ValueError(f"GridConfig.qi_weight_max={self.qi_weight_max!r} is set but unused: it needs "
+                             f"qi_weight='exp_clip' (qi_weight={self.qi_weight!r})")
+        return self
+
+    @property
+    def td_kind(self) -> str:
+        return self.td_loss or METHOD_TD_LOSS[self.method]
+
+
+# ----------------------------------------------------------------------------------------------
+# named functions (pure; shared by the learner and the tests)
+# ----------------------------------------------------------------------------------------------
+
+
+def bcq_allowed(logits: Tensor, threshold: float) -> Tensor:
+    """Discrete BCQ filter (Fujimoto et al. 2019b): allowed(o) = {a : G(a|o) / max_a' G(a'|o) > threshold}.
+    logits [..., K] -> bool [..., K]; the most likely action is always allowed (threshold < 1)."""
+    p = torch.softmax(logits, dim=-1)
+    return p / p.amax(dim=-1, keepdim=True) > threshold
+
+
+def masked_argmax(q: Tensor, allowed: Tensor) -> Tensor:
+    """argmax over the allowed entries of the last axis: q, allowed [..., K] -> long [...] (first of ties)."""
+    return torch.where(allowed, q, torch.full_like(q, -torch.inf)).argmax(dim=-1)
+
+
+def _take(x: Tensor, a: Tensor) -> Tensor:
+    """x [..., K] at index a [...] -> [...]."""
+    return x.gather(-1, a.unsqueeze(-1)).squeeze(-1)
+
+
+def bc_loss(logits: Tensor, a: Tensor, logit_reg: float) -> Tensor:
+    """BC classifier loss per member [M]: mean_B CE(G(.|o), a) + logit_reg * mean logits^2 (Fujimoto 2019b).
+    logits [M, B, K], a [M, B] long."""
+    nll = -_take(F.log_softmax(logits, dim=-1), a)  # [M, B]
+    return nll.mean(dim=-1) + logit_reg * logits.square().mean(dim=(-2, -1))
+
+
+def td_error_loss(q: Tensor, y: Tensor, kind: str, weight: Tensor | None = None) -> Tensor:
+    """TD loss per member [M]: "huber" (delta 1, = F.smooth_l1_loss, Fujimoto 2019b) or "mse" of q - y [M, B];
+    with ``weight`` [M, B] the weighted mean sum_b w err / max(sum_b w, 1) (ICQ: time-out rows get w = 0)."""
+    if kind == "huber":
+        err = F.huber_loss(q, y, reduction="none", delta=1.0)
+    elif kind == "mse":
+        err = (q - y).square()
+    else:
+        raise ValueError(f"td loss {kind!r} is not allowed; choose one of {list(TD_LOSSES)}")
+    if weight is None:
+        return err.mean(dim=-1)
+    return (weight * err).sum(dim=-1) / weight.sum(dim=-1).clamp(min=1.0)
+
+
+def icq_target_weights(q_next: Tensor, has_next: Tensor, alpha: float) -> Tensor:
+    """ICQ's critic target weights [M, B]: B_c * softmax over the rows with a next dataset action (``has_next``
+    [M, B] 0/1, B_c of them) of Q'(o', a'_data) / alpha; 0 on the other rows (terminal or time-out)."""
+    z = (q_next / alpha).masked_fill(has_next <= 0, -torch.inf)
+    w = torch.nan_to_num(torch.softmax(z, dim=-1), nan=0.0)  # a member with no such row: all 0
+    return (w * has_next.sum(dim=-1, keepdim=True)).detach()
+
+
+def icq_policy_weights(q_data: Tensor, v: Tensor, beta: float) -> Tensor:
+    """ICQ's policy weights [M, B] = B * softmax_B((Q(o, a) - V(o)) / beta), detached; q_data, v [M, B]."""
+    B = q_data.shape[-1]
+    return (B * torch.softmax((q_data - v) / beta, dim=-1)).detach()
+
+
+def awbc_loss(logits: Tensor, a: Tensor, w: Tensor) -> Tensor:
+    """Advantage-weighted BC per member [M]: -mean_B w log pi(a|o); logits [M, B, K], a [M, B], w [M, B]."""
+    return -(w * _take(F.log_softmax(logits, dim=-1), a)).mean(dim=-1)
+
+
+def grid_credit(q_joint, a_i, a_j, agent, default: int = STAY) -> Tensor:
+    """Two-player CAST credit (P Eq. 8 with ST(i) = {emptyset, {j}} enumerated; the exact Shapley value):
+    Delta_i(a_i) = 1/2 [(Q(a_i, a_j) - Q(d, a_j)) + (Q(a_i, d) - Q(d, d))].
+
+    q_joint [..., K, K] indexed [a_1, a_2] (agent 0 moves x, agent 1 moves y); a_i = agent ``agent``'s action and
+    a_j = its partner's, ints or long tensors broadcastable to q_joint's leading axes [...]; ``agent`` 0 or 1 (an int,
+    or a long tensor broadcastable to [...]); ``default`` the default action d. Returns Delta_i [...]."""
+    q = torch.as_tensor(q_joint)
+    dev, K = q.device, q.shape[-1]
+    a_i, a_j, agent = (torch.as_tensor(v, device=dev).long() for v in (a_i, a_j, agent))
+    shape = torch.broadcast_shapes(q.shape[:-2], a_i.shape, a_j.shape, agent.shape)
+    own_first = torch.where((agent == 0)[..., None, None], q, q.transpose(-1, -2))  # [..., own, partner]
+    flat = own_first.expand(*shape, K, K).flatten(-2)  # [..., K*K]
+
+    def at(x, y) -> Tensor:
+        return _take(flat, (torch.as_tensor(x, device=dev).long() * K + y).expand(shape))
+
+    return 0.5 * ((at(a_i, a_j) - at(default, a_j)) + (at(a_i, default) - at(default, default)))
+
+
+def credit_loss(qi_data: Tensor, delta: Tensor, weight: Tensor | None = None) -> Tensor:
+    """CAST's individual critic loss per member [M] (P Eq. 9): mean_B w (Q_i(o_i, a_i) - Delta_i)^2, Delta_i and
+    w detached (w = 1 when None); all [M, B]."""
+    err = (qi_data - delta.detach()).square()
+    return (err if weight is None else weight.detach() * err).mean(dim=-1)
+
+
+def _joint_onehots(n_actions: int, like: Tensor) -> Tensor:
+    """[K*K, 2K]: row a_1 * K + a_2 = [onehot(a_1), onehot(a_2)]."""
+    eye = torch.eye(n_actions, dtype=like.dtype, device=like.device)
+    return torch.cat([eye.repeat_interleave(n_actions, dim=0), eye.repeat(n_actions, 1)], dim=-1)
+
+
+def joint_q_table(net: EnsembleMLP, state: Tensor, n_actions: int) -> Tensor:
+    """The joint critic's K x K table at each state: state [S, *, D] -> Q [S, *, K, K] indexed [a_1, a_2]
+    (one forward of the K*K rows [s, onehot a_1, onehot a_2] per state)."""
+    J = _joint_onehots(n_actions, state)  # [K*K, 2K]
+    lead = state.shape[:-1]
+    x = torch.cat([state.unsqueeze(-2).expand(*lead, J.shape[0], state.shape[-1]),
+                   J.expand(*lead, *J.shape)], dim=-1)  # [S, *, K*K, D + 2K]
+    return net(x).squeeze(-1).unflatten(-1, (n_actions, n_actions))
+
+
+# ----------------------------------------------------------------------------------------------
+# the reference optimum (spec §6.1)
+# ----------------------------------------------------------------------------------------------
+
+
+def optimal_joint_q(gamma: float, tol: float = 1e-12, max_iter: int = 10_000) -> np.ndarray:
+    """Q*[x, y, a_1, a_2] of the cliff grid (envs.games.CliffGrid dynamics, no time limit) by value iteration.
+
+    Shape [W + 1, H + 1, 3, 3] = [7, 5, 3, 3], indexed by the cell's own coordinates x in 1..6, y in 1..4 and
+    the action indices (0 fwd, 1 bwd, 2 stay); index 0 and the goal cell (6, 4), where nobody acts, are NaN."""
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma={gamma!r} must be in [0, 1]")
+    G = CliffGrid
+    W, H, moves = G.WIDTH, G.HEIGHT, G.MOVES
+    K = len(moves)
+    cells = [(x, y) for x in range(1, W + 1) for y in range(1, H + 1) if (x, y) != G.GOAL]
+    V = np.zeros((W + 1, H + 1))
+    Q = np.full((W + 1, H + 1, K, K), np.nan)
+    for _ in range(max_iter):
+        for x, y in cells:
+            for a1 in range(K):
+                for a2 in range(K):
+                    nx, ny = x + moves[a1], y + moves[a2]
+                    if not (1 <= nx <= W and 1 <= ny <= H):
+                        Q[x, y, a1, a2] = G.R_CLIFF
+                    elif (nx, ny) == G.GOAL:
+                        Q[x, y, a1, a2] = G.R_GOAL
+                    else:
+                        Q[x, y, a1, a2] = G.R_STEP + gamma * V[nx, ny]
+        V_new = np.zeros_like(V)
+        for x, y in cells:
+            V_new[x, y] = Q[x, y].max()
+        if np.max(np.abs(V_new - V)) < tol:
+            return Q
+        V = V_new
+    raise RuntimeError(f"value iteration did not converge in {max_iter} sweeps (gamma={gamma})")
+
+
+def optimal_value(gamma: float) -> np.ndarray:
+    """V*[x, y] = max_a Q*[x, y, a] ([7, 5]; index 0 and the goal NaN); V*(1, 1) is the optimal return."""
+    Q = optimal_joint_q(gamma)
+    V = np.full(Q.shape[:2], np.nan)
+    ok = ~np.isnan(Q[..., 0, 0])
+    V[ok] = Q[ok].reshape(int(ok.sum()), -1).max(axis=-1)
+    return V
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched learner
+# ----------------------------------------------------------------------------------------------
+
+
+class GridLearner:
+    """I-BCQ, I-ICQ or CAST (``cfg.method``) for the discrete grid, batched over seeds (and agents).
+
+    GridLearner(obs_dims, n_actions, n_seeds, cfg, seed=0, seeds=None, state_dim=None): per-agent nets have
+    members m = s * N + i, CAST's joint critic one member per seed. Each seed's nets are initialised from
+    ``seeds[s]`` alone, so a seed does not depend on which seeds run beside it. One torch.Generator (from all
+    the seeds) draws the minibatches. CAST needs N = 2 and ``state_dim`` (it reads the dataset's state).
+    """
+
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        n_actions: int | Sequence[int],
+        n_seeds: int,
+        cfg: GridConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        state_dim: int | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.cfg = cfg = (cfg or GridConfig()).validate()
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dims = tuple(int(o) for o in obs_dims)
+        ks = [int(n_actions)] * len(self.obs_dims) if np.isscalar(n_actions) else [int(k) for k in n_actions]
+        if len(ks) != len(self.obs_dims) or len(set(ks)) != 1:
+            raise ValueError(f"n_actions {n_actions!r}: need one equal count for every agent ({len(self.obs_dims)})")
+        self.n_actions = K = ks[0]
+        self.n_seeds, self.n_agents = S, N = n_seeds, len(self.obs_dims)
+        self.n_members = M = S * N
+        self.obs_dim = max(self.obs_dims)
+        self.cast = cfg.method == "cast"
+        if self.cast and (N != 2 or state_dim is None):
+            raise ValueError(f"method='cast' needs 2 agents and the dataset's state (got N={N}, state_dim={state_dim})")
+        self.state_dim = None if state_dim is None else int(state_dim)
+        self.device, self.dtype = torch.device(device), dtype
+        self.agents = member_agents(S, N, device=self.device)  # [M]
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            self.nets = self._build(S)
+            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
+                torch.manual_seed(sd)
+                for name, small in self._build(1).items():
+                    n = small.n_members
+                    for k in range(n):
+                        load_member(self.nets[name], s * n + k, member_state(small, k))
+        for net in self.nets.values():
+            net.to(device=self.device, dtype=dtype).train()
+        self.q_name = "qj" if self.cast else "q"  # the net with a Polyak target
+        self.target = copy.deepcopy(self.nets[self.q_name])
+        self.target.requires_grad_(False)
+        groups = {"i_bcq": {"q_bc": ("q", "bc")}, "i_icq": {"q": ("q",), "pi": ("pi",)},
+                  "cast": {"bc": ("bc",), "qj": ("qj",), "qi": ("qi",)}}[cfg.method]
+        self.opts = {k: torch.optim.Adam([p for n in v for p in self.nets[n].parameters()], lr=cfg.lr)
+                     for k, v in groups.items()}  # one Adam over Q and G for i_bcq, as Fujimoto's code
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
+        self.step = 0
+
+    def _build(self, n_seeds: int) -> dict[str, EnsembleMLP]:
+        """The method's nets for n_seeds seeds, built in a fixed order (per-agent nets: n_seeds * N members)."""
+        cfg, N, O, K = self.cfg, self.n_agents, self.obs_dim, self.n_actions
+        H = (cfg.hidden, cfg.hidden)
+
+        def agent_net() -> EnsembleMLP:
+            return EnsembleMLP(n_seeds * N, O, K, H)
+
+        if cfg.method == "i_bcq":
+            return {"q": agent_net(), "bc": agent_net()}
+        if cfg.method == "i_icq":
+            return {"q": agent_net(), "pi": agent_net()}
+        return {"bc": agent_net(), "qi": agent_net(),
+                "qj": EnsembleMLP(n_seeds, self.state_dim + N * K, 1, H)}
+
+    # ---- data ---------------------------------------------------------------------------------
+    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Step tensors (Dataset.to_torch layout) -> what the update reads, on the learner's device: obs /
+        next_obs [T, N, O], act [T, N] long (the action index), rewards [T, N], terminals [T]; i_icq adds
+        next_act [T, N] long, next_valid [T] (0 on time-out rows) and has_next [T] (a next dataset action
+        exists); cast adds state / next_state [T, D]."""
+        t = dict(tensors)
+        if self.cfg.method == "i_icq" and "next_actions" not in t:
+            t = with_next_actions(t)
+        dev, dt = self.device, self.dtype
+        out = {k: t[k].to(device=dev, dtype=dt) for k in ("obs", "next_obs", "rewards", "terminals")}
+        out["act"] = self._indices(t["actions"], "actions")
+        if self.cfg.method == "i_icq":
+            out["next_act"] = self._indices(t["next_actions"], "next_actions")
+            out["next_valid"] = t["next_valid"].to(device=dev, dtype=dt)
+            out["has_next"] = out["next_valid"] * (1.0 - out["terminals"])
+        if self.cast:
+            for k in ("state", "next_state"):
+                if k not in t:
+                    raise KeyError(f"method='cast' reads {k!r}; the dataset has none")
+                out[k] = t[k].to(device=dev, dtype=dt)
+        return out
+
+    def _indices(self, actions: Tensor, name: str) -> Tensor:
+        a = actions[..., 0].to(self.device)  # [T, N]
+        k = a.round().long()
+        if not bool(((a == k) & (k >= 0) & (k < self.n_actions)).all()):
+            raise ValueError(f"{name} must be action indices in 0..{self.n_actions - 1}")
+        return k
+
+    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """One minibatch from ``prepare_data`` tensors. i_bcq / i_icq: one row set per member, obs / next_obs
+        [M, B, O], act / rewards / terminals [M, B] (+ next_act, next_valid, has_next [M, B]). cast: one row set
+        per seed, obs / next_obs [S, B, N, O], act [S, B, N], rewards (team) / terminals [S, B], state /
+        next_state [S, B, D]."""
+        g = self.gen if generator is None else generator
+        T, B = data["obs"].shape[0], self.cfg.batch_size
+        if self.cast:
+            idx = sample_indices(g, T, self.n_seeds, B, replace=self.cfg.replace)  # [S, B]
+            batch = {k: data[k][idx] for k in ("obs", "next_obs", "act", "terminals", "state", "next_state")}
+            batch["rewards"] = data["rewards"][idx].mean(dim=-1)  # [S, B] team reward
+            return batch
+        idx = sample_indices(g, T, self.n_members, B, replace=self.cfg.replace)  # [M, B]
+        ag = self.agents[:, None]  # [M, 1]
+        batch = {k: data[k][idx, ag] for k in ("obs", "next_obs", "act", "rewards")}
+        batch["terminals"] = data["terminals"][idx]
+        if self.cfg.method == "i_icq":
+            batch["next_act"] = data["next_act"][idx, ag]
+            batch["next_valid"] = data["next_valid"][idx]
+            batch["has_next"] = data["has_next"][idx]
+        return batch
+
+    # ---- update -------------------------------------------------------------------------------
+    def _step(self, name: str, loss: Tensor) -> None:
+        opt = self.opts[name]
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+
+    def _bcq_update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        cfg = self.cfg
+        obs, o2 = batch["obs"], batch["next_obs"]  # [M, B, O]
+        a, r, d = batch["act"], batch["rewards"], batch["terminals"]  # [M, B]
+        B = obs.shape[1]
+        x = torch.cat([obs, o2], dim=1)  # [M, 2B, O]: one forward per net for o and o'
+        q_all, logits = self.nets["q"](x), self.nets["bc"](x)  # [M, 2B, K]
+        with torch.no_grad():
+            a_star = masked_argmax(q_all[:, B:], bcq_allowed(logits[:, B:], cfg.bcq_threshold))  # [M, B]
+            y = r + cfg.gamma * (1.0 - d) * _take(self.target(o2), a_star)  # [M, B]
+        q = _take(q_all[:, :B], a)  # [M, B]
+        lq = td_error_loss(q, y, cfg.td_kind)
+        lg = bc_loss(logits[:, :B], a, cfg.bc_logit_reg)
+        self._step("q_bc", lq + lg)
+        return {"q_loss": lq, "bc_loss": lg, "q": q.detach().mean(-1)}
+
+    def _icq_update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        cfg = self.cfg
+        obs, o2 = batch["obs"], batch["next_obs"]  # [M, B, O]
+        a, a2, r, d = batch["act"], batch["next_act"], batch["rewards"], batch["terminals"]  # [M, B]
+        with torch.no_grad():
+            q_next = _take(self.target(o2), a2)  # [M, B] Q'(o', a'_data)
+            w_t = icq_target_weights(q_next, batch["has_next"], cfg.icq_alpha)
+            y = r + cfg.gamma * (1.0 - d) * w_t * q_next
+        q_all = self.nets["q"](obs)  # [M, B, K]
+        q = _take(q_all, a)
+        lq = td_error_loss(q, y, cfg.td_kind, weight=batch["next_valid"])
+        logits = self.nets["pi"](obs)  # [M, B, K]
+        with torch.no_grad():
+            qd = q_all.detach()
+            v = (torch.softmax(logits, dim=-1) * qd).sum(dim=-1)  # [M, B] V(o) = sum_a pi(a|o) Q(o, a)
+            w = icq_policy_weights(_take(qd, a), v, cfg.icq_beta)
+        lp = awbc_loss(logits, a, w)
+        self._step("q", lq)
+        self._step("pi", lp)
+        return {"q_loss": lq, "pi_loss": lp, "q": q.detach().mean(-1)}
+
+    def _to_members(self, x: Tensor) -> Tensor:
+        """Seed layout [S, B, N, *] -> member layout [S*N, B, *] (m = s * N + i)."""
+        S, B, N = x.shape[:3]
+        return x.transpose(1, 2).reshape(S * N, B, *x.shape[3:])
+
+    def _to_seeds(self, x: Tensor) -> Tensor:
+        """Member layout [S*N, B, *] -> [S, N, B, *]."""
+        return x.view(self.n_seeds, self.n_agents, *x.shape[1:])
+
+    def _cast_update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        cfg, K = self.cfg, self.n_actions
+        a, r, d = batch["act"], batch["rewards"], batch["terminals"]  # [S, B, N], [S, B], [S, B]
+        s, s2 = batch["state"], batch["next_state"]  # [S, B, D]
+        om = self._to_members(torch.cat([batch["obs"], batch["next_obs"]], dim=1))  # [M, 2B, O]: o | o'
+        am = self._to_members(a.unsqueeze(-1)).squeeze(-1)  # [M, B]
+        B = a.shape[1]
+        # 1. BC classifiers G_i (P Eq. 3's role; discrete BCQ's classifier)
+        logits = self.nets["bc"](om)  # [M, 2B, K]
+        lg = bc_loss(logits[:, :B], am, cfg.bc_logit_reg)
+        self._step("bc", lg)
+        with torch.no_grad():
+            allowed = self._to_seeds(bcq_allowed(logits.detach(), cfg.bcq_threshold))  # [S, N, 2B, K]
+            joint_ok = allowed[:, 0, :, :, None] & allowed[:, 1, :, None, :]  # [S, 2B, K, K]
+            ok_s, ok_s2 = joint_ok[:, :B], joint_ok[:, B:]  # [S, B, K, K]
+            # 2. joint critic target (P Eq. 6): max over the allowed joint actions at s'
+            q2 = joint_q_table(self.target, s2, K).masked_fill(~ok_s2, -torch.inf)  # [S, B, K, K]
+            y = r + cfg.gamma * (1.0 - d) * q2.flatten(-2).amax(dim=-1)  # [S, B]
+        onehot = F.one_hot(a, K).to(s.dtype).flatten(-2)  # [S, B, N*K] = [onehot a_1, onehot a_2]
+        qd = self.nets["qj"](torch.cat([s, onehot], dim=-1)).squeeze(-1)  # [S, B]
+        lq = td_error_loss(qd, y, cfg.td_kind)
+        self._step("qj", lq)
+        # 3. credit (P Eq. 8) from the updated joint critic
+        with torch.no_grad():
+            tab = joint_q_table(self.nets["qj"], s, K)  # [S, B, K, K]
+            if cfg.partners == "policy":
+                g = masked_argmax(tab.flatten(-2), ok_s.flatten(-2))  # [S, B] joint greedy a^ = (g // K, g % K)
+                partner = torch.stack([g % K, g // K], dim=1)  # [S, N, B]: agent 0's partner a^_2, agent 1's a^_1
+            else:
+                partner = a.flip(-1).transpose(1, 2)  # [S, N, B]: the dataset's a_j
+            agent = torch.arange(self.n_agents, device=a.device).view(1, -1, 1)  # [1, N, 1]
+            delta = grid_credit(tab.unsqueeze(1), a.transpose(1, 2), partner, agent, cfg.default_action)  # [S, N, B]
+            delta = delta.reshape(self.n_members, B)  # [M, B]
+            w = None if cfg.qi_weight == "none" else delta.exp().clamp(0.0, cfg.qi_weight_max)
+        # 4. individual critics Q_i (P Eq. 9)
+        qi = _take(self.nets["qi"](om[:, :B]), am)  # [M, B]
+        lqi = credit_loss(qi, delta, w)
+        self._step("qi", lqi)
+        return {"bc_loss": lg, "qj_loss": lq, "qi_loss": lqi, "credit": delta.mean(-1), "qj": qd.detach().mean(-1)}
+
+    def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """One update of every member (the method's losses in order, then the target's Polyak step). Returns
+        detached metrics (per-member or per-seed tensors) every ``log_every`` updates, else {}."""
+        cfg = self.cfg
+        info = {"i_bcq": self._bcq_update, "i_icq": self._icq_update, "cast": self._cast_update}[cfg.method](batch)
+        polyak_update(self.target, self.nets[self.q_name], cfg.tau_target)
+        self.step += 1
+        losses = {k: v for k, v in info.items() if k.endswith("_loss")}
+        if self.step % cfg.check_finite_every == 0:
+            total = torch.stack([v.detach().sum() for v in losses.values()])
+            if not bool(torch.isfinite(total).all()):
+                raise FloatingPointError(f"GridLearner({cfg.method}): a loss is not finite at update {self.step}: "
+                                         f"{ {k: v.detach().tolist() for k, v in losses.items()} }")
+        if self.step % cfg.log_every:
+            return {}
+        return {k: v.detach() for k, v in info.items()}
+
+    # ---- acting -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def greedy(self, obs_m: Tensor) -> Tensor:
+        """Member-layout greedy actions: obs [M, E, O] -> long [M, E]. I-BCQ: argmax_{allowed} Q; I-ICQ: argmax
+        pi; CAST: argmax_{allowed_i} Q_i."""
+        cfg = self.cfg
+        if cfg.method == "i_icq":
+            return self.nets["pi"](obs_m).argmax(dim=-1)
+        q = self.nets["qi" if self.cast else "q"](obs_m)  # [M, E, K]
+        return masked_argmax(q, bcq_allowed(self.nets["bc"](obs_m), cfg.bcq_threshold))
+
+    def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """Greedy decentralized actions: obs [S, E, N, O] -> actions [S, E, N, 1], the action index as a float
+        (numpy in, numpy out). No state changes (the nets have no BatchNorm)."""
+        is_np = isinstance(obs, np.ndarray)
+        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
+        S, E, N, O = x.shape
+        if (S, N, O) != (self.n_seeds, self.n_agents, self.obs_dim):
+            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
+                             f"got {tuple(x.shape)}")
+        with torch.inference_mode():
+            a = self.greedy(x.transpose(1, 2).reshape(self.n_members, E, O))  # [M, E]
+        out = a.view(S, N, E).transpose(1, 2).unsqueeze(-1).to(torch.float32)  # [S, E, N, 1]
+        return out.cpu().numpy() if is_np else out
+
+    def policy(self):
+        """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, 1] numpy."""
+        return lambda obs: self.act(obs)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step,
+            "nets": {k: v.state_dict() for k, v in self.nets.items()}, "target": self.target.state_dict(),
+            "opts": {k: v.state_dict() for k, v in self.opts.items()}, "rng": self.gen.get_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = {**asdict(GridConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
+        if saved != asdict(self.cfg):
+            diff = sorted(f.name for f in fields(GridConfig) if saved.get(f.name) != getattr(self.cfg, f.name))
+            raise ValueError(f"checkpoint config differs from this learner's in {diff}")
+        if list(state["seeds"]) != self.seeds:
+            raise ValueError(f"checkpoint seeds {list(state['seeds'])} differ from this learner's {self.seeds}")
+        for k, net in self.nets.items():
+            net.load_state_dict(state["nets"][k])
+        self.target.load_state_dict(state["target"])
+        for k, opt in self.opts.items():
+            opt.load_state_dict(state["opts"][k])
+        self.gen.set_state(state["rng"])
+        self.step = int(state["step"])
+
+
+def build_grid_learner(data, section: Mapping[str, Any], seed: int, device) -> GridLearner:
+    """Registry builder of ``cast_grid``: GridConfig fields from the cell's section, one seed, the dataset's
+    obs_dims, n_actions (card) and state width."""
+    n_actions = data.card.get("n_actions")
+    if not n_actions:
+        raise ValueError(f"learner {LEARNER_NAME!r} needs a discrete dataset (card n_actions), got {n_actions!r}")
+    state = data.state
+    return GridLearner(data.obs_dims, n_actions, 1, GridConfig(**dict(section)), seeds=[seed],
+                       state_dim=None if state is None else state.shape[-1], device=device)
+
+
+register_learner(LEARNER_NAME, build_grid_learner)
