@@ -1,4 +1,4 @@
-"""ICQ-MA (common/algos/icq_ma.py): the fixed and the bug_compat target on a hand case (B = 2 rows + 1 terminal,
+"""ICQ-MA (papers/cast_bcq/icq_ma.py): the fixed and the bug_compat target on a hand case (B = 2 rows + 1 terminal,
 N = 2) with hand-set network outputs, the batch-softmax weights, the mixer's weights (>= 0, sum 1) and the actor's
 log sigma range on hand cases, time-out rows left out of both losses, the batched learner (2 seeds x 2 agents)
 against a per-seed loop written with plain modules for 3 updates, checkpoint -> resume, validate(), and the
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.algos import build_learner
-from common.algos.icq_ma import (
+from papers.cast_bcq.icq_ma import (
     ICQMA,
     MEMBER_KEYS,
     GaussianMeanActor,

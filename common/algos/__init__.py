@@ -40,15 +40,8 @@ def _build_mabcq(data, section: Mapping[str, Any], seed: int, device) -> Any:
     return BCQ.from_dataset(data, BCQConfig(**fields), seeds=[seed], device=device)
 
 
-def _build_icq_ma(data, section: Mapping[str, Any], seed: int, device) -> Any:
-    """ICQ-MA in the CAST-BCQ authors' form from ICQMAConfig fields (common.algos.icq_ma); needs the dataset's state."""
-    from common.algos.icq_ma import build
-
-    return build(data, section, seed, device)
-
-
-LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3, "bcq": _build_bcq, "mabcq": _build_mabcq,
-                                            "icq_ma": _build_icq_ma}
+# Learners of one paper register themselves at import (e.g. papers/cast_bcq/icq_ma.py, grid.py, cast_bcq.py).
+LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3, "bcq": _build_bcq, "mabcq": _build_mabcq}
 
 
 def register_learner(name: str, build: Callable[..., Any]) -> None:

@@ -1,11 +1,10 @@
 """CAST-BCQ for continuous control (multi-agent MuJoCo), batched over members = seeds x agents.
 
 Paper: Ma & Wu, "Learning to Coordinate from Offline Datasets with Uncoordinated Behavior Policies", AAMAS 2023,
-Sec. 3 (Eq. 2-10, Algorithm 1) and Sec. 4.3 (ablations, Figure 6). Reproduction spec:
-shared/reference/papers/cast_bcq.md §0, §2.2-2.5, §5, §6.2-6.3. The default is the official code's algorithm
+Sec. 3 (Eq. 2-10, Algorithm 1) and Sec. 4.3 (ablations, Figure 6). The default is the official code's algorithm
 (JinmingM/CAST-BCQ ``agents/CAST.py`` and ``run_CAST.py`` from the ``Multi-agent MuJoCo.rar`` archive at commit
-c5587eb2, as summarised in the spec §2.2 and shared/reference/official_code.md §2.2-2.3), with its data bugs fixed
-(spec §5 quirks 1-4). Every line here is ours.
+c5587eb2; docs/cast_bcq_official_code.md#training and #networks-and-constants), with its data bugs fixed
+(docs/cast_bcq_official_code.md#data-handling; papers/cast_bcq/README.md lists each). Every line here is ours.
 
 Per member m = s * N + i (agent i of seed s): a VAE G_i = {E_i, D_i} on (o_i, a_i), a perturbation model xi_i, a
 central twin critic Q^c_i([s, a_{-i}], a_i) with targets Q^c' and xi', and an individual twin critic Q_i(o_i, a_i)

@@ -77,6 +77,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from common.algos import register_learner
 from common.algos.itd3 import _copy_members, with_next_actions
 from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.sampling import member_agents, sample_indices
@@ -539,3 +540,7 @@ class ICQMA:
 def build(data, section: Mapping[str, Any], seed: int, device) -> ICQMA:
     """Registry builder (common.algos): ICQ-MA for one seed from ICQMAConfig fields; the dataset must have a state."""
     return ICQMA.from_dataset(data, ICQMAConfig(**dict(section)), seeds=[seed], device=device)
+
+
+LEARNER_NAME = "icq_ma"
+register_learner(LEARNER_NAME, build)
