@@ -1,6 +1,6 @@
 """Throughput of the batched offline learner (common/algos/itd3.py) against the per-agent loop.
 
-    python -m common.bench [--quick] [--reps R] [--updates U] [--device cpu|cuda] [--sac] [--cast]
+    python -m common.bench [--quick] [--reps R] [--updates U] [--device cpu|cuda] [--sac]
 
 Everything is measured in one process on one thread (``torch.set_num_threads(1)``), the variants
 interleaved (batched, batched without member chunking, per-member reference loop, repeat), and each
@@ -14,11 +14,6 @@ rate is the median over the repeats, so that a busy second core shifts all varia
     (5 elites) and CQL's three proposal groups x 10. FLOPs of one batched update are counted with
     ``torch.utils.flop_counter.FlopCounterMode``; GFLOP/s are set against this run's matmul peak
     (a [10240 x 256] @ [256 x 256] fp32 matmul).
-
-``--cast``: CAST-BCQ (papers/cast_bcq/cast_bcq.py), whose VAE dominates the cost, at the official code's
-sizes (VAE 750-750, critics 400-300, batch 1024) and the quick profile's (256-256, batch 256), HalfCheetah 2x3
-and Hopper 3x1 shapes: seeds batched into one learner (members = seeds x agents) against a loop over one-seed
-learners, updates/s, GFLOP/s and the fraction of the matmul peak, for 1 and 3 seeds.
 
 ``--device cuda`` runs the same three variants on the GPU (the learner, its batches, the loop's
 agents and their noise all on it; clocks read after ``torch.cuda.synchronize()``); the matmul peak
@@ -257,66 +252,6 @@ def compare_sac(n_members: int = 4, obs_dim: int = 17, act_dim: int = 6, n_updat
             "gflop_per_update": flops / 1e9, "batched_gflops": b * flops / 1e9}
 
 
-CAST_SHAPES = {"halfcheetah-2x3": dict(obs_dims=(17, 17), act_dims=(3, 3), state_dim=17),
-               "hopper-3x1": dict(obs_dims=(11, 11, 11), act_dims=(1, 1, 1), state_dim=11)}
-CAST_SIZES = {"code": dict(hidden_vae=(750, 750), hidden=(400, 300), batch_size=1024),
-              "quick": dict(hidden_vae=(256, 256), hidden=(256, 256), batch_size=256)}
-
-
-def _cast_tensors(shape: dict, rows: int, device) -> dict:
-    """Synthetic step tensors of CAST-BCQ's layout: ``rows`` steps in episodes of 100 (time-out at each end)."""
-    g = torch.Generator().manual_seed(0)
-    n, o, a, d = len(shape["obs_dims"]), max(shape["obs_dims"]), max(shape["act_dims"]), shape["state_dim"]
-    t = {"obs": torch.randn(rows, n, o, generator=g), "next_obs": torch.randn(rows, n, o, generator=g),
-         "actions": torch.rand(rows, n, a, generator=g) * 2 - 1, "rewards": torch.randn(rows, n, generator=g),
-         "state": torch.randn(rows, d, generator=g), "next_state": torch.randn(rows, d, generator=g),
-         "terminals": torch.zeros(rows), "timeouts": (torch.arange(rows) % 100 == 99).float()}
-    return {k: v.to(device) for k, v in t.items()}
-
-
-def compare_cast(task: str = "halfcheetah-2x3", size: str = "code", n_seeds: int = 3, n_updates: int = 3,
-                 reps: int = 3, device: str = "cpu", cfg_overrides: dict | None = None) -> dict[str, float]:
-    """CAST-BCQ updates/s (one update = every seed and agent) of one learner holding ``n_seeds`` seeds against
-    a loop over ``n_seeds`` one-seed learners (medians over interleaved rounds), plus GFLOP/s of the batched one."""
-    from papers.cast_bcq.cast_bcq import CASTBCQ, CASTConfig
-
-    dev = check_device(device)
-    shape = CAST_SHAPES[task]
-    cfg = CASTConfig(**{**CAST_SIZES[size], **(cfg_overrides or {})})
-    data = _cast_tensors(shape, 20_000, dev)
-    batched = CASTBCQ(shape["obs_dims"], shape["act_dims"], shape["state_dim"], n_seeds, cfg,
-                      seeds=list(range(n_seeds)), device=dev)
-    loop = [CASTBCQ(shape["obs_dims"], shape["act_dims"], shape["state_dim"], 1, cfg, seeds=[s], device=dev)
-            for s in range(n_seeds)]
-    bt = batched.prepare_data(data)
-    lt = [lr.prepare_data(data) for lr in loop]
-    flops = _count_flops(lambda: batched.update(batched.sample_batch(bt)))
-
-    def step_loop() -> None:
-        for lr, t in zip(loop, lt):
-            lr.update(lr.sample_batch(t))
-
-    def timed(fn) -> float:
-        _sync(dev)
-        t0 = time.perf_counter()
-        for _ in range(n_updates):
-            fn()
-        _sync(dev)
-        return n_updates / (time.perf_counter() - t0)
-
-    timed(lambda: batched.update(batched.sample_batch(bt)))  # warm-up
-    step_loop()
-    rates: dict[str, list[float]] = {"batched": [], "loop": []}
-    for _ in range(reps):
-        rates["batched"].append(timed(lambda: batched.update(batched.sample_batch(bt))))
-        rates["loop"].append(timed(step_loop))
-    b, lo = statistics.median(rates["batched"]), statistics.median(rates["loop"])
-    return {"seeds": float(n_seeds), "members": float(n_seeds * len(shape["obs_dims"])),
-            "batched_updates_per_s": b, "loop_updates_per_s": lo, "ratio_vs_loop": b / lo,
-            "gflop_per_update": flops / 1e9, "batched_gflops": b * flops / 1e9,
-            "s_per_20k_updates": 20_000 / b}
-
-
 def _row(name: str, r: dict[str, float], peak: float | None = None) -> str:
     s = (f"{name:<10} {int(r['members']):>3} {r['batched_updates_per_s']:>8.2f} "
          f"{r.get('unchunked_updates_per_s', float('nan')):>8.2f} {r.get('loop_updates_per_s', float('nan')):>8.2f} "
@@ -335,8 +270,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--device", default="cpu", help=f"where all variants run: {' | '.join(DEVICES)} (default cpu)")
     p.add_argument("--sac", action="store_true",
                    help="only the SAC behavior learner: batched members against a per-member loop (issue 21)")
-    p.add_argument("--cast", action="store_true",
-                   help="only CAST-BCQ: seeds batched against a per-seed loop, code and quick sizes (issue 22)")
     args = p.parse_args(argv)
     for name in ("reps", "updates"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
@@ -365,23 +298,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}%")
         print(f"[{time.perf_counter() - t0:.1f} s]")
         return {"device": args.device, "peak_gflops": peak, "sac": out}
-    if args.cast:
-        out = {}
-        print(f"{where}; matmul peak fp32: {peak:.1f} GFLOP/s; CAST-BCQ, one update = every seed and agent; medians")
-        print(f"{'task':<16} {'size':<6} {'S':>2} {'M':>3} {'batched u/s':>11} {'loop u/s':>9} {'b/loop':>7} "
-              f"{'GF/upd':>7} {'GFLOP/s':>8} {'%peak':>6} {'20k upd':>8}")
-        for task in CAST_SHAPES:
-            for size in (("quick",) if args.quick and args.device == "cpu" else tuple(CAST_SIZES)):
-                for n in ((1,) if args.quick else (1, 3)):
-                    r = compare_cast(task, size, n, n_updates=args.updates or (1 if args.quick else 3),
-                                     reps=args.reps or (1 if args.quick else 3), device=args.device)
-                    out[f"{task}/{size}/{n}"] = r
-                    print(f"{task:<16} {size:<6} {n:>2} {int(r['members']):>3} {r['batched_updates_per_s']:>11.2f} "
-                          f"{r['loop_updates_per_s']:>9.2f} {r['ratio_vs_loop']:>6.2f}x {r['gflop_per_update']:>7.1f} "
-                          f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}% "
-                          f"{r['s_per_20k_updates'] / 60:>6.1f} min")
-        print(f"[{time.perf_counter() - t0:.1f} s]")
-        return {"device": args.device, "peak_gflops": peak, "cast": out}
     mpe = mpe_suite(args.quick, **kw)
     mj = mujoco_suite(args.quick, **kw)
     # measured again after the runs; the higher one

@@ -92,3 +92,13 @@ def test_figure1_smoke_end_to_end(tmp_path):
     assert all("fixed-start data: no goal episode in the data, not checked" in e for e in claims.values())
     for d in C.GRID_DATA:
         assert (res / "smoke" / "cast_bcq" / f"figure1_{d}.png").stat().st_size > 1000
+
+
+def test_cast_bench_tiny():
+    """papers.cast_bcq.bench at a tiny size: rates positive, FLOPs counted (no timing assertions)."""
+    from papers.cast_bcq.bench import compare_cast
+
+    r = compare_cast("hopper-3x1", "quick", n_seeds=2, n_updates=1, reps=1,
+                     cfg_overrides={"hidden_vae": (8, 8), "hidden": (8, 8), "batch_size": 16})
+    assert r["members"] == 6 and r["batched_updates_per_s"] > 0 and r["loop_updates_per_s"] > 0
+    assert r["gflop_per_update"] > 0
