@@ -11,6 +11,8 @@ returns the record's metrics. A cell config for it holds:
     dataset         the dataset spec ``load(spec)`` understands; it must carry ``env``, ``env_options``
                     and ``return_mode`` (what evaluation needs) and ``kind``
     <learner name>  the learner's own section, e.g. "itd3": ITD3Config fields
+    learner         (only for a job made with ``offline_job(None, load)``) the learner's name: one job then
+                    trains cells of several learners (e.g. CAST-BCQ's Table 2 columns)
     method          the row's method name (any; it names the row, the learner section says what runs)
     updates, eval_every, eval_episodes, ckpt_every
     official_minibatches (optional, > 0): cycle that many fixed minibatches (see ``fixed_minibatches``)
@@ -60,10 +62,12 @@ def identity_of(spec: Mapping[str, Any], load: Callable[[Mapping[str, Any]], Any
     return data_identity_of(load(spec))
 
 
-def offline_job(learner: str, load: Callable[[Mapping[str, Any]], Any]) -> Job:
-    """The offline job of learner ``learner`` (a name in common.algos.LEARNERS) on datasets read by
-    ``load(spec) -> Dataset`` (a module-level function, so that workers can unpickle the job)."""
-    get_learner(learner)  # an unknown name fails here, naming the valid ones
+def offline_job(learner: str | None, load: Callable[[Mapping[str, Any]], Any]) -> Job:
+    """The offline job of learner ``learner`` (a name in common.algos.LEARNERS; None: each cell config's
+    ``learner`` names it) on datasets read by ``load(spec) -> Dataset`` (a module-level function, so that
+    workers can unpickle the job)."""
+    if learner is not None:
+        get_learner(learner)  # an unknown name fails here, naming the valid ones
     return Job(run=functools.partial(offline_run, learner=learner, load=load), data_spec=dataset_of,
                data_identity=functools.partial(identity_of, load=load))
 
@@ -76,9 +80,18 @@ def evaluate_policy(learner, cfg: Mapping[str, Any], seed: int) -> float:
     return float(r.mean[0])
 
 
-def offline_run(cell, seed: int, ctx, *, learner: str, load: Callable[[Mapping[str, Any]], Any]) -> dict[str, Any]:
-    """Train ``learner`` on the cell's dataset and return the record's metrics (module docstring)."""
+def offline_run(cell, seed: int, ctx, *, learner: str | None, load: Callable[[Mapping[str, Any]], Any]
+                ) -> dict[str, Any]:
+    """Train ``learner`` (None: the config's ``learner``) on the cell's dataset and return the record's
+    metrics (module docstring)."""
     cfg = cell.config
+    if learner is None:
+        if "learner" not in cfg:
+            from common.algos import LEARNERS
+
+            raise ValueError("this job takes the learner from the cell config, which has no 'learner' key; "
+                             f"valid learners: {', '.join(sorted(LEARNERS))}")
+        learner = str(cfg["learner"])
     data = load(cfg["dataset"])
     model = build_learner(learner, data, cfg[learner], seed, ctx.device)
     tensors = model.prepare_data(data.to_torch(ctx.device))

@@ -1,9 +1,9 @@
 """Multi-Agent MuJoCo (Gymnasium-Robotics ``mamujoco_v1`` 1.4.x) behind our array boundary, with the
 per-agent observations of each paper as an ``obs_mode`` option.
 
-    mamujoco/halfcheetah-2x3   obs_mode: omar (default) | cast_bcq | otc | mamujoco
-    mamujoco/hopper-3x1        obs_mode: cast_bcq (default) | otc | mamujoco
-    mamujoco/walker2d-2x3      obs_mode: cast_bcq (default) | otc | mamujoco
+    mamujoco/halfcheetah-2x3   obs_mode: omar (default) | cast_bcq | own_public | otc | mamujoco
+    mamujoco/hopper-3x1        obs_mode: cast_bcq (default) | own_public | otc | mamujoco
+    mamujoco/walker2d-2x3      obs_mode: cast_bcq (default) | own_public | otc | mamujoco
     mamujoco/reacher-2x1       obs_mode: leader-only (default) | independent | full
     mamujoco/ant-4x2           obs_mode: partial (default) | full
 
@@ -46,14 +46,17 @@ HalfCheetah-2x3 (agent 0 = back leg, agent 1 = front leg)
             (docs/cast_bcq_official_code.md#observation-split)
             [4,13,3,12,2,11, 7,16,6,15,5,14, 0,1,8,9,10] | [7,16,6,15,5,14, 4,13,3,12,2,11, 0,1,8,9,10]
             (17 each: the whole state reordered, as CAST-BCQ's actors really see it).
+  own_public  own + public: [4,13,3,12,2,11, 0,1,8,9,10] | [7,16,6,15,5,14, 0,1,8,9,10] (11 each): what the
+            CAST-BCQ code's baselines I-BCQ and ICQ-MA see (docs/cast_bcq_official_code.md#observation-split).
   otc       [0..16] for every agent (OTC §4: each agent keeps the full state).
   mamujoco  MaMuJoCo's default (agent_obsk=1, global qpos/qvel of the root), 12 each:
             [4,13,3,12,2,11,5,0,1,8,9,10] | [7,16,6,15,5,14,2,0,1,8,9,10].
 Walker2d-2x3 (agent 0 = right leg, agent 1 = left leg): the same index sets as HalfCheetah for
-  cast_bcq / otc / mamujoco (CAST-BCQ uses HalfCheetah's indices for Walker2d; so does MaMuJoCo).
+  cast_bcq / own_public / otc / mamujoco (CAST-BCQ uses HalfCheetah's indices for Walker2d; so does MaMuJoCo).
 Hopper-3x1 (agent 0 thigh, 1 leg, 2 foot)
   cast_bcq  own + others (agent order) + public [0,1,5,6,7], 11 each:
             [2,8, 3,9, 4,10, 0,1,5,6,7] | [3,9, 2,8, 4,10, 0,1,5,6,7] | [4,10, 2,8, 3,9, 0,1,5,6,7]
+  own_public  own + public, 7 each: [2,8, 0,1,5,6,7] | [3,9, 0,1,5,6,7] | [4,10, 0,1,5,6,7]
   otc       [0..10] for every agent.
   mamujoco  MaMuJoCo's default (obsk=1): [2,8,3,0,1,5,6,7] | [3,9,4,2,0,1,5,6,7] | [4,10,3,0,1,5,6,7].
 Reacher-2x1 (MOMA-PPO, docs/moma_ppo_official_code.md#reacher; v5 obs: 0,1 cos θ0, cos θ1; 2,3 sin θ0,
@@ -126,6 +129,11 @@ def _own_others_public(parts: list[list[int]], public: list[int]) -> tuple[tuple
     return tuple(out)
 
 
+def _own_public(parts: list[list[int]], public: list[int]) -> tuple[tuple[int, ...], ...]:
+    """CAST-BCQ's baselines' input (I-BCQ, ICQ-MA): the agent's own indices, then the public ones."""
+    return tuple(tuple(own + public) for own in parts)
+
+
 def _everyone(n_agents: int, state_dim: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(range(state_dim)) for _ in range(n_agents))
 
@@ -156,16 +164,19 @@ _MODES: dict[str, dict[str, _Mode]] = {
     "halfcheetah": {
         "omar": _Mode(None, (("agent_obsk", 0), ("global_categories", ()))),
         "cast_bcq": _Mode(_own_others_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
+        "own_public": _Mode(_own_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
         "otc": _Mode(_everyone(2, 17)),
         "mamujoco": _NATIVE_DEFAULT,
     },
     "walker2d": {
         "cast_bcq": _Mode(_own_others_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
+        "own_public": _Mode(_own_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
         "otc": _Mode(_everyone(2, 17)),
         "mamujoco": _NATIVE_DEFAULT,
     },
     "hopper": {
         "cast_bcq": _Mode(_own_others_public(_HOPPER_JOINTS, _HOPPER_PUBLIC)),
+        "own_public": _Mode(_own_public(_HOPPER_JOINTS, _HOPPER_PUBLIC)),
         "otc": _Mode(_everyone(3, 11)),
         "mamujoco": _NATIVE_DEFAULT,
     },

@@ -22,14 +22,17 @@ HC_CAST = [
     [4, 13, 3, 12, 2, 11, 7, 16, 6, 15, 5, 14, 0, 1, 8, 9, 10],
     [7, 16, 6, 15, 5, 14, 4, 13, 3, 12, 2, 11, 0, 1, 8, 9, 10],
 ]
+HC_OWN_PUBLIC = [[4, 13, 3, 12, 2, 11, 0, 1, 8, 9, 10], [7, 16, 6, 15, 5, 14, 0, 1, 8, 9, 10]]  # I-BCQ, ICQ-MA
 HC_NATIVE = [[4, 13, 3, 12, 2, 11, 5, 0, 1, 8, 9, 10], [7, 16, 6, 15, 5, 14, 2, 0, 1, 8, 9, 10]]
 ANT_TORSO = [0, 1, 2, 3, 4, 16, 17, 18, 13, 14, 15]
 EXPECTED_OBS = {
     ("mamujoco/halfcheetah-2x3", "omar"): [[4, 13, 3, 12, 2, 11], [7, 16, 6, 15, 5, 14]],
     ("mamujoco/halfcheetah-2x3", "cast_bcq"): HC_CAST,
+    ("mamujoco/halfcheetah-2x3", "own_public"): HC_OWN_PUBLIC,
     ("mamujoco/halfcheetah-2x3", "otc"): [list(range(17))] * 2,
     ("mamujoco/halfcheetah-2x3", "mamujoco"): HC_NATIVE,
     ("mamujoco/walker2d-2x3", "cast_bcq"): HC_CAST,
+    ("mamujoco/walker2d-2x3", "own_public"): HC_OWN_PUBLIC,
     ("mamujoco/walker2d-2x3", "otc"): [list(range(17))] * 2,
     ("mamujoco/walker2d-2x3", "mamujoco"): HC_NATIVE,
     ("mamujoco/hopper-3x1", "cast_bcq"): [
@@ -37,6 +40,7 @@ EXPECTED_OBS = {
         [3, 9, 2, 8, 4, 10, 0, 1, 5, 6, 7],
         [4, 10, 2, 8, 3, 9, 0, 1, 5, 6, 7],
     ],
+    ("mamujoco/hopper-3x1", "own_public"): [[2, 8, 0, 1, 5, 6, 7], [3, 9, 0, 1, 5, 6, 7], [4, 10, 0, 1, 5, 6, 7]],
     ("mamujoco/hopper-3x1", "otc"): [list(range(11))] * 3,
     ("mamujoco/hopper-3x1", "mamujoco"): [
         [2, 8, 3, 0, 1, 5, 6, 7],

@@ -80,6 +80,19 @@ def test_split_is_exact_and_replays_in_the_multi_agent_env(hopper):
         t += 1
 
 
+def test_a_split_is_named_by_its_source_and_options(hopper):
+    """A split is never saved: records name it by the source file's checksum and the split's env and options,
+    so two splits of one file with different obs modes are different data to the runner."""
+    _, ds = hopper
+    a = mj.split(ds["random"], "mamujoco/hopper-3x1", obs_mode="cast_bcq")
+    b = mj.split(ds["random"], "mamujoco/hopper-3x1", obs_mode="cast_bcq")
+    c = mj.split(ds["random"], "mamujoco/hopper-3x1", obs_mode="own_public")
+    d = mj.split(ds["medium"], "mamujoco/hopper-3x1", obs_mode="cast_bcq")
+    assert a.card["sha256"] == b.card["sha256"] and len(a.card["sha256"]) == 64
+    assert len({a.card["sha256"], c.card["sha256"], d.card["sha256"], ds["random"].card["sha256"]}) == 4
+    assert tuple(c.obs_dims) == (7, 7, 7) and tuple(a.obs_dims) == (11, 11, 11)
+
+
 def test_a_killed_generation_resumes_to_the_same_dataset(hopper, tmp_path):
     root, ds = hopper
     mj.behavior_run("hopper", "smoke", root=tmp_path, progress=False, stop_at=1000)  # killed after a checkpoint

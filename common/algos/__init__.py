@@ -40,8 +40,16 @@ def _build_mabcq(data, section: Mapping[str, Any], seed: int, device) -> Any:
     return BCQ.from_dataset(data, BCQConfig(**fields), seeds=[seed], device=device)
 
 
+def _build_awac(data, section: Mapping[str, Any], seed: int, device) -> Any:
+    """AWAC (Nair et al. 2020; OTC's base learner) from AWACConfig fields (common.algos.awac)."""
+    from common.algos.awac import build_awac
+
+    return build_awac(data, section, seed, device)
+
+
 # Learners of one paper register themselves at import (e.g. papers/cast_bcq/icq_ma.py, grid.py, cast_bcq.py).
-LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3, "bcq": _build_bcq, "mabcq": _build_mabcq}
+LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3, "bcq": _build_bcq, "mabcq": _build_mabcq,
+                                           "awac": _build_awac}
 
 
 def register_learner(name: str, build: Callable[..., Any]) -> None:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import json
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -378,13 +379,18 @@ def split(ds: Dataset, env_name: str, **options) -> Dataset:
     s, s2 = ds.obs[:, 0], ds.next_obs[:, 0]
     obs, act = env.split(s, ds.actions[:, 0])
     n = env.spec.n_agents
-    return Dataset.from_arrays(
+    out = Dataset.from_arrays(
         env_name, ds.card["kind"], obs, act, np.repeat(ds.rewards, n, axis=1), env.split_obs(s2),
         ds.terminals, ds.timeouts, state=s, next_state=s2, spec=env.spec, version=ds.card["version"],
         protocol={"split_of": ds.id, "sha256": ds.card["sha256"], "options": options, **(ds.card["protocol"] or {})},
         ref_scores=ds.card["ref_scores"], return_mode="mean", behavior=ds.card["behavior"],
         generator=ds.card["generator"], notes=ds.card.get("notes", ""),
         regenerate_command=ds.card.get("regenerate_command"))
+    # A split lives in memory only; its identity (what records name, common.offline.data_identity_of) is the
+    # source file's checksum with the env and options of the split, hashed.
+    out.card["sha256"] = hashlib.sha256(json.dumps([ds.card["sha256"], env_name, options], sort_keys=True,
+                                                   default=str).encode()).hexdigest()
+    return out
 
 
 # ---- command line ----------------------------------------------------------------------------------

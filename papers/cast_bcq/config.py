@@ -5,6 +5,9 @@ common/algos/bcq.py), each field citing its source.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Mapping
+
 from common.profiles import PaperProfiles
 
 GRID_ENV = "games/cliff_grid"
@@ -15,6 +18,65 @@ GRID_EVAL_EVERY = 100
 GRID_EVAL_EPISODES = 1
 GRID_DATA = ("uniform", "fixed")  # episode starts of the data: our variant (claims) and the paper's literal one
 GRID_METHODS = {"i_bcq": "i_bcq", "i_icq": "i_icq", "cast_bcq": "cast"}  # row key -> papers.cast_bcq.grid method
+
+# ---- MaMuJoCo items (Figure 4, Table 2, Figure 6) ------------------------------------------------------------
+# Data: the shared D4RL-protocol datasets (common.datasets.mujoco, built per profile) split per agent with each
+# method's observation mode. Kinds: "mixed" = the uncoordinated Medium-Expert data (Fig. 4, Table 2 row 1,
+# Fig. 6), "medium" / "expert" = the single-agent data with the action split (Table 2 rows 2-3).
+TASK_OF = {"mamujoco/halfcheetah-2x3": "halfcheetah", "mamujoco/hopper-3x1": "hopper",
+           "mamujoco/walker2d-2x3": "walker2d"}
+MUJOCO_ENVS = tuple(TASK_OF)  # Table 2's order
+MUJOCO_DATASETS = ("mixed", "medium", "expert")
+
+
+@dataclass(frozen=True)
+class MujocoMethod:
+    """How a column of Table 2 / Figure 4 / Figure 6 runs: the registered learner, its fixed config fields,
+    the env's obs_mode (what the CAST-BCQ code gives that method to see) and the code's evaluation episodes."""
+
+    learner: str
+    fields: Mapping[str, Any]
+    obs_mode: str
+    code_eval_episodes: int
+    source: str
+
+
+MUJOCO_METHODS: dict[str, MujocoMethod] = {
+    # [I] the code has no central script: Fujimoto et al.'s BCQ on the single-agent view (state, joint action),
+    # its constants as I-BCQ's; evaluated on obs_mode "otc" (every agent row = the state in natural order)
+    "bcq": MujocoMethod("bcq", {"view": "central"}, "otc", 10, "[I] BCQ on the joint action (paper §4.1)"),
+    "i_bcq": MujocoMethod("bcq", {"view": "independent"}, "own_public", 10, "[C] baselines/run_BCQ.py"),
+    "mabcq": MujocoMethod("mabcq", {}, "cast_bcq", 10, "[C] agents/MABCQ.py (full state per agent)"),
+    "icq_ma": MujocoMethod("icq_ma", {}, "own_public", 10, "[C] agents/ICQMA.py, target fixed"),
+    "cast_bcq": MujocoMethod("cast_bcq", {}, "cast_bcq", 3, "[C] agents/CAST.py, run_CAST.py"),
+    # Figure 6's ablations (paper §4.3.1-4.3.2 names; our definitions, papers/cast_bcq/cast_bcq.py)
+    "cast_bcq_wo_csaa": MujocoMethod("cast_bcq", {"ablation": "wo_csaa"}, "cast_bcq", 3, "[P names, I]"),
+    "cast_bcq_wo_st": MujocoMethod("cast_bcq", {"ablation": "wo_st"}, "cast_bcq", 3, "[P names, I]"),
+    "cast_bcq_wo_cd": MujocoMethod("cast_bcq", {"ablation": "wo_cd"}, "cast_bcq", 3, "[P names, I]"),
+}
+TABLE2_METHODS = ("bcq", "i_bcq", "mabcq", "icq_ma", "cast_bcq")
+ABLATION_METHODS = ("cast_bcq", "cast_bcq_wo_csaa", "cast_bcq_wo_st", "cast_bcq_wo_cd")
+
+# [C] run_CAST.py / baselines: max_timesteps 2e4 iterations, batch 1024, an evaluation every 100 iterations.
+# [I] full evaluates every 500 (40 points): the code's 200 evaluations x 10 episodes of the 100-candidate
+# action selection cost ~6 h per run on a CPU and dominate a GPU run too (a listed deviation).
+MUJOCO_UPDATES = 20_000
+MUJOCO_BATCH = 1024
+MUJOCO_EVALS = 40
+
+
+def width_fields(learner: str, width: int | None) -> dict[str, Any]:
+    """The learner's hidden-width fields at one width for every layer (quick: 256; smoke: 32), or {} (the code's
+    widths, the learners' config defaults: VAE 750-750, xi / critics 400-300, ICQ-MA actor 400-300-300)."""
+    if width is None:
+        return {}
+    w = int(width)
+    if learner in ("bcq", "mabcq", "cast_bcq"):
+        return {"hidden_vae": [w, w], "hidden": [w, w]}
+    if learner == "icq_ma":
+        return {"hidden_critic": [w, w], "hidden_actor": [w, w, w]}
+    raise ValueError(f"no width fields for learner {learner!r}; known: bcq, mabcq, cast_bcq, icq_ma")
+
 
 # StarCraft items (Table 1, Figure 5) run on SMAX, built by the StarCraft issue; until then their scripts
 # stop with "needs SMAX" (common.cli ``needs``).
@@ -29,17 +91,29 @@ def needs_smax() -> str | None:
 
 
 # Profile overrides (merged onto common/profiles.py's base profiles):
-#   full: the paper's 3 seeds ("mean and std of three runs", Fig. 4) instead of the base profile's 5;
-#   quick: Figure 1 is seconds per run, so quick runs the full grid protocol;
-#   smoke: Figure 1 with 300 gradient steps, evaluated every 50 (plumbing, not numbers).
+#   full: the paper's 3 seeds ("mean and std of three runs", Fig. 4) instead of the base profile's 5; the MaMuJoCo
+#         items at the code's sizes (above), each method with the code's evaluation episodes;
+#   quick: Figure 1 is seconds per run, so quick runs the full grid protocol; the MaMuJoCo items at 3,000
+#         iterations, batch 256, every hidden layer 256 wide, 10 evaluations x 5 episodes (all methods);
+#   smoke: Figure 1 with 300 gradient steps, evaluated every 50; MaMuJoCo with 20 iterations, batch 32, width 32,
+#         one evaluation of one episode cut at 50 steps (plumbing, not numbers).
 PROFILE_OVERRIDES = PaperProfiles(
     by_profile={
-        "smoke": {"overrides": {"grid_updates": 300, "grid_eval_every": 50}},
-        "quick": {"overrides": {}},
+        "smoke": {"overrides": {"grid_updates": 300, "grid_eval_every": 50, "mujoco_updates": 20,
+                                "mujoco_batch": 32, "mujoco_width": 32, "mujoco_evals": 1,
+                                "mujoco_eval_episodes": 1, "eval_max_steps": 50}},
+        "quick": {"overrides": {"mujoco_updates": 3_000, "mujoco_batch": 256, "mujoco_width": 256,
+                                "mujoco_evals": 10, "mujoco_eval_episodes": 5}},
         "full": {"n_seeds": 3},
     },
     keys={
         "grid_updates": "gradient steps of Figure 1's runs instead of 5,000 (smoke)",
         "grid_eval_every": "gradient steps between Figure 1's evaluations instead of 100 (smoke)",
+        "mujoco_updates": "iterations of the MaMuJoCo runs instead of the code's 20,000",
+        "mujoco_batch": "minibatch of the MaMuJoCo runs instead of the code's 1024",
+        "mujoco_width": "one width for every hidden layer of the MaMuJoCo learners instead of the code's",
+        "mujoco_evals": "evaluations per MaMuJoCo run (evenly spaced) instead of 40",
+        "mujoco_eval_episodes": "episodes per evaluation for every method instead of the code's (CAST 3, others 10)",
+        "eval_max_steps": "evaluation episodes cut after this many steps (smoke only)",
     },
 )

@@ -122,10 +122,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def mujoco_spec(env: str, kind: str, obs_mode: str, data_profile: str) -> dict[str, Any]:
+    """The ``dataset`` spec of a MaMuJoCo cell: the shared single-agent dataset (task, kind) of the data profile
+    ``data_profile`` (common.datasets.mujoco), split per agent on ``env`` with ``obs_mode``."""
+    from common.datasets import mujoco as mj
+
+    from papers.cast_bcq.config import TASK_OF
+
+    if env not in TASK_OF:
+        raise ValueError(f"no CAST-BCQ MaMuJoCo task for env {env!r}; valid: {', '.join(TASK_OF)}")
+    mj.check_kind(kind)
+    mj.check_profile(data_profile)
+    return {"env": env, "env_options": {"obs_mode": obs_mode}, "return_mode": "mean", "kind": kind,
+            "task": TASK_OF[env], "data_profile": data_profile}
+
+
 def load_spec(spec: Mapping[str, Any]) -> Dataset:
-    """The dataset a cell's ``dataset`` spec names (papers.cast_bcq.jobs)."""
+    """The dataset a cell's ``dataset`` spec names (papers.cast_bcq.jobs): a grid set, or a MaMuJoCo split
+    (built first, with its SAC behavior run, when the profile's files are missing)."""
     if spec["env"] == GRID_ENV:
         return grid_dataset(spec["data_start"], int(spec.get("data_seed", 0)))
+    if "task" in spec:
+        from common.datasets import mujoco as mj
+
+        ds = mj.load(spec["task"], spec["kind"], spec["data_profile"], progress=False)
+        return mj.split(ds, spec["env"], **spec["env_options"])
     raise ValueError(f"no CAST-BCQ dataset for env {spec['env']!r}")
 
 

@@ -7,6 +7,14 @@ A Figure 1 cell config (``grid_config``):
   cast_grid   GridConfig fields (papers/cast_bcq/grid.py), "method" among i_bcq / i_icq / cast
   method      the row key (i_bcq, i_icq, cast_bcq)
   updates, eval_every, eval_episodes, ckpt_every
+
+A MaMuJoCo cell config (``mujoco_config``; Figure 4, Table 2, Figure 6):
+  dataset     papers.cast_bcq.datasets.mujoco_spec: env, env_options {"obs_mode"}, return_mode "mean", kind,
+              task, data_profile
+  learner     the registered learner of the method (config.MUJOCO_METHODS): bcq, mabcq, icq_ma, cast_bcq
+  <learner>   its config fields: the method's fixed ones (view, ablation), batch size, widths (quick/smoke)
+  method      the column key (published.MUJOCO_METHODS / ABLATIONS)
+  updates, eval_every, eval_episodes, ckpt_every (+ eval_max_steps at smoke)
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from common.offline import offline_job as common_offline_job
 from common.profiles import Profile
 from papers.cast_bcq import config as C
 from papers.cast_bcq import cast_bcq, grid, icq_ma  # noqa: F401 - register the paper's learners
-from papers.cast_bcq.datasets import load_spec
+from papers.cast_bcq.datasets import load_spec, mujoco_spec
 
 GRID_LEARNER = grid.LEARNER_NAME
 
@@ -33,6 +41,10 @@ def dataset_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 grid_job = common_offline_job(GRID_LEARNER, load_dataset)
+mujoco_job = common_offline_job(None, load_dataset)  # the learner is the cell config's "learner"
+# the MaMuJoCo items whose runs are exactly mujoco_job(cell, seed): an identical (config, seed) run in one of
+# them is copied, not re-run (Figure 4's runs are Table 2's 'mixed' row; Figure 6's CAST-BCQ is Figure 4's)
+MUJOCO_ITEMS = ("figure4", "table2", "figure6")
 
 
 def grid_config(profile: Profile, method: str, data_start: str) -> dict[str, Any]:
@@ -54,6 +66,33 @@ def grid_config(profile: Profile, method: str, data_start: str) -> dict[str, Any
         "eval_episodes": C.GRID_EVAL_EPISODES,
         "ckpt_every": max(eval_every, updates // 5),
     }
+
+
+def mujoco_config(profile: Profile, env: str, kind: str, method: str) -> dict[str, Any]:
+    """The MaMuJoCo cell config of column ``method`` (config.MUJOCO_METHODS) on (``env``, ``kind``)."""
+    if method not in C.MUJOCO_METHODS:
+        raise ValueError(f"unknown MaMuJoCo method {method!r}; valid: {', '.join(C.MUJOCO_METHODS)}")
+    if kind not in C.MUJOCO_DATASETS:
+        raise ValueError(f"unknown CAST-BCQ dataset {kind!r}; valid: {', '.join(C.MUJOCO_DATASETS)}")
+    m = C.MUJOCO_METHODS[method]
+    o = profile.overrides
+    updates = int(o.get("mujoco_updates", C.MUJOCO_UPDATES))
+    eval_every = max(1, updates // int(o.get("mujoco_evals", C.MUJOCO_EVALS)))
+    fields = {**dict(m.fields), "batch_size": int(o.get("mujoco_batch", C.MUJOCO_BATCH)),
+              **C.width_fields(m.learner, o.get("mujoco_width"))}
+    cfg: dict[str, Any] = {
+        "dataset": mujoco_spec(env, kind, m.obs_mode, profile.name),
+        "learner": m.learner,
+        m.learner: fields,
+        "method": method,
+        "updates": updates,
+        "eval_every": eval_every,
+        "eval_episodes": int(o.get("mujoco_eval_episodes", m.code_eval_episodes)),
+        "ckpt_every": max(eval_every, updates // 10),
+    }
+    if "eval_max_steps" in o:
+        cfg["eval_max_steps"] = int(o["eval_max_steps"])
+    return cfg
 
 
 def run_item(description: str, item: str, build_cells, job, argv=None, **main_kw):

@@ -1,0 +1,514 @@
+"""AWAC, batched over members = seeds x agents (independent learners), as OTC uses it as a base learner.
+
+Papers:
+- AWAC: Nair, Gupta, Dalal & Levine, "AWAC: Accelerating Online Reinforcement Learning with Offline Datasets",
+  arXiv 2006.09359 (2020), Sec. 3 and Algorithm 1: a twin Q critic evaluated on the current policy and an actor
+  fitted by advantage-weighted maximum likelihood on the dataset's actions.
+- OTC: Jiang & Lu, "Online Tuning for Offline Decentralized Multi-Agent Reinforcement Learning", AAAI 2023,
+  Table 3 (AWAC column: gamma 0.99, batch 128, (256, 256) ReLU, actor lr 1e-4, critic lr 5e-4) and the team's
+  OTC reproduction spec ("spec" below): Sec. 4.3 (C18, the AWAC bullet), C3 (deterministic evaluation with the
+  mean), C11 (V(s') for d_q: the mean of Q1 over 10 policy samples), C14 (every component trains on the batch
+  it is given, e.g. OTC's prioritized one).
+
+Equations (per member; B batch, d terminal flag; pi(.|o) = N(mu(o), diag sigma^2) with a state-independent
+log sigma in [-6, 0]; samples are not squashed):
+  target     y = r + gamma (1 - d) min_j Q'_j(o', a'),  a' ~ pi(.|o')        (current policy, no entropy term)
+  critic     L_Q = MSE(Q1(o, a), y) + MSE(Q2(o, a), y)
+  advantage  A_b = min_j Q_j(o_b, a_b) - min_j Q_j(o_b, a~_b),  a~_b ~ pi(.|o_b)     (one sample)
+  weights    w = softmax_B(A / lambda)                                      (detached; sum_b w_b = 1)
+  actor      L_pi = -sum_b w_b log pi(a_b | o_b)                            (+ weight decay on the policy only)
+  targets    theta'_Q <- (1 - tau) theta'_Q + tau theta_Q                   (critic only: AWAC has no actor target)
+  acting     a = clip(mu(o), -max_action, max_action)                       (OTC C3: evaluation and deployment)
+  OTC C11    V(o) = mean_{k<n} Q1(o, a_k), a_k ~ pi(.|o), n = 10 (``AWAC.value``); Q1(o, a) (``AWAC.q1``)
+
+Order of one update (rlkit ``AWACTrainer.train_from_torch``): every quantity comes from the parameters before the
+update (y with the current policy; A and w from the critic before its step); then the critic step, the actor
+step, and the Polyak step of the critic target.
+
+Official code consulted: rail-berkeley/rlkit ``rlkit/torch/sac/awac_trainer.py`` (AWACTrainer),
+``rlkit/torch/sac/policies/gaussian_policy.py`` (GaussianPolicy, std_architecture="values"),
+``examples/awac/mujoco/awac1.py`` and ``examples/awac/hand/awac1.py`` (base trainer_kwargs: beta 1, alpha 0, no
+entropy tuning, awr_min_q=True, awr_sample_actions=False, awr_use_mle_for_vf=False, vf_K 1,
+normalize_over_batch=True, policy_weight_decay 1e-4, soft_target_tau 5e-3; batch 1024; lr 3e-4; offline
+pretraining 50,000 (mujoco) / 25,000 (hand) steps; the sweeps override beta: 2 (mujoco), 0.5 with clip_score
+0.5 and awr_use_mle_for_vf (hand)). rlkit's policy loss is mean_b(-log pi(a_b|o_b) * B * w_b), which is L_pi.
+
+Where rlkit and the spec differ, the defaults follow the spec (C18) and a config field selects rlkit's form:
+- the mean: spec "unsquashed" -> mu = MLP(o) (``mean_tanh=False``); rlkit's GaussianPolicy puts
+  ``output_activation=torch.tanh`` on the mean (``mean_tanh=True``: mu = max_action * tanh(MLP(o))). In both,
+  samples are plain Gaussian draws (rlkit: MultivariateDiagonalNormal), never squashed.
+- the log-std: spec "log-std in [-6, 0]", read as a clamp of a learned [A] vector (``log_std_param="clamp"``);
+  rlkit maps a learned logit l with log sigma = -6 + 6 * sigmoid(l) (``"sigmoid"``). Both start at log sigma = -3
+  (rlkit: l = 0).
+
+Decisions where the sources are silent (ours; tests/test_awac.py checks them):
+- Views: "independent" only (OTC: each agent learns alone on its own obs o_i and own action a_i); member
+  m = s * N + i, one independent minibatch per member, all members in one batched forward / backward.
+- Heterogeneous agents: padded action dims are zeroed in every sampled and acted action and left out of
+  log pi (they carry no probability mass).
+- Time-outs: as BCQ (common.algos.bcq), only ``terminals`` stop the bootstrap; a time-out row bootstraps from its
+  next_obs (common.data: "timeouts ... bootstrap").
+- The mean head's last layer is initialised U(+-1e-3) (weights and bias; rlkit init_w=1e-3); hidden layers and
+  the twin critic keep nn.Linear's default init (common.heads.TwinCritic, as BCQ).
+- Weight decay is torch Adam's ``weight_decay`` (L2 added to the gradient, as rlkit's optim.Adam) on every policy
+  parameter, the log-std vector included (rlkit: ``policy.parameters()``); the critic has none.
+- V(o) of ``value`` uses unclipped policy samples (as the advantage's a~ in training) and the current critic's
+  Q1; its noise comes from the training generator unless one is passed.
+- Noise of one update: eps' [M, B, A] for a' then eps~ [M, B, A] for a~, drawn from the learner's generator after
+  the minibatch (``draw_noise``); ``update(batch, noise)`` takes them explicitly for tests and replays.
+
+Shapes: M members, B batch, K policy samples, S seeds, N agents, E episodes, O obs dim, A action dim, T steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from common.algos.itd3 import _copy_members, critic_td_loss, td_target
+from common.heads import TwinCritic
+from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
+from common.sampling import gather_members, member_agents, sample_indices
+
+__all__ = [
+    "AWACConfig",
+    "AWAC",
+    "StateFreeGaussianActor",
+    "VIEWS",
+    "LOG_STD_PARAMS",
+    "N_VALUE",
+    "awac_target",
+    "awac_weights",
+    "awac_actor_loss",
+    "gaussian_log_prob",
+    "build_awac",
+]
+
+VIEWS = ("independent",)
+LOG_STD_PARAMS = ("clamp", "sigmoid")
+N_VALUE = 10  # policy samples per V(o) estimate (OTC spec C11: "AWAC, the mean over 10 pi samples")
+MEAN_INIT_W = 1e-3  # mean head's last layer U(+-MEAN_INIT_W), weights and bias (rlkit GaussianPolicy init_w)
+BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@dataclass
+class AWACConfig:
+    """Defaults = OTC's AWAC (Table 3 AWAC column; spec C18), rlkit's AWAC where OTC is silent."""
+
+    hidden: Sequence[int] = (256, 256)  # actor and twin-critic widths (OTC Table 3; rlkit awac1: Q 256-256, pi 4x256)
+    actor_lr: float = 1e-4  # Adam lr of the policy (OTC Table 3; rlkit awac1: 3e-4)
+    critic_lr: float = 5e-4  # Adam lr of Q1 and Q2 (OTC Table 3; rlkit awac1: 3e-4)
+    policy_weight_decay: float = 1e-4  # Adam weight_decay of the policy only (rlkit awac1; spec C18)
+    lam: float = 1.0  # temperature lambda of softmax_B(A / lambda) (spec C18; rlkit beta = 1, its MuJoCo sweep: 2)
+    tau: float = 0.005  # Polyak rate of the critic target (spec C18; rlkit awac1 soft_target_tau 5e-3)
+    gamma: float = 0.99  # discount (OTC Table 3; rlkit 0.99)
+    batch_size: int = 128  # per-member minibatch (OTC Table 3: 128; rlkit awac1: 1024)
+    replace: bool = True  # rows drawn with replacement (rlkit's replay buffer: np.random.randint)
+    log_std_bounds: Sequence[float] = (-6.0, 0.0)  # range of log sigma (spec C18; rlkit min/max_log_std -6, 0)
+    log_std_param: str = "clamp"  # "clamp" (spec C18: a learned [A] vector clamped) or "sigmoid" (rlkit "values")
+    log_std_init: float = -3.0  # initial log sigma (rlkit: sigmoid(0) -> the middle of [-6, 0])
+    mean_tanh: bool = False  # mean = max_action * tanh(MLP) as rlkit's GaussianPolicy; False = spec "unsquashed"
+    max_action: float = 1.0  # action bound: acting clips the mean to +-max_action (MaMuJoCo 1; OTC nav 0.1)
+    view: str = "independent"  # "independent" only: member m = agent i of seed s on its own obs and action
+    log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
+    check_finite_every: int = 1  # NaN guard period (one host sync per check)
+
+    def __post_init__(self) -> None:
+        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
+        for name in ("hidden", "log_std_bounds"):
+            v = getattr(self, name)
+            if isinstance(v, (list, tuple)):
+                setattr(self, name, tuple(v))
+
+    def validate(self) -> "AWACConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"AWACConfig.{name}={getattr(self, name)!r} {rule}")
+
+        for name, allowed in (("view", VIEWS), ("log_std_param", LOG_STD_PARAMS)):
+            if getattr(self, name) not in allowed:
+                fail(name, f"is not allowed; choose one of {list(allowed)}")
+        v = self.hidden
+        if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+            fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
+        for name in ("batch_size", "log_every", "check_finite_every"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "must be an integer >= 1")
+        for name in ("actor_lr", "critic_lr", "lam", "max_action"):
+            if not (_is_real(getattr(self, name)) and getattr(self, name) > 0):
+                fail(name, "must be a number > 0")
+        if not (_is_real(self.policy_weight_decay) and self.policy_weight_decay >= 0):
+            fail("policy_weight_decay", "must be a number >= 0")
+        if not (_is_real(self.gamma) and 0.0 <= self.gamma <= 1.0):
+            fail("gamma", "must be in [0, 1]")
+        if not (_is_real(self.tau) and 0.0 < self.tau <= 1.0):
+            fail("tau", "must be in (0, 1]")
+        b = self.log_std_bounds
+        if not (isinstance(b, tuple) and len(b) == 2 and all(_is_real(x) for x in b) and b[0] < b[1]):
+            fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
+        lo, hi = b
+        init = self.log_std_init
+        if self.log_std_param == "sigmoid" and not (_is_real(init) and lo < init < hi):
+            fail("log_std_init", f"must lie strictly inside log_std_bounds {b} with log_std_param='sigmoid'")
+        if self.log_std_param == "clamp" and not (_is_real(init) and lo <= init <= hi):
+            fail("log_std_init", f"must lie inside log_std_bounds {b}")
+        for name in ("replace", "mean_tanh"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                fail(name, "must be True or False")
+        return self
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+        and math.isfinite(float(v))
+
+
+# ----------------------------------------------------------------------------------------------
+# the policy head
+# ----------------------------------------------------------------------------------------------
+
+
+def _init_mean_head(layer: EnsembleLinear) -> None:
+    layer.init_uniform_(MEAN_INIT_W, MEAN_INIT_W)
+
+
+class StateFreeGaussianActor(nn.Module):
+    """pi(.|o) = N(mu(o), diag sigma^2) with a state-independent log sigma per member and action dim.
+
+    mu(o) = MLP(o) (``mean_tanh=False``) or max_action * tanh(MLP(o)); log sigma = clamp(p, lo, hi)
+    (``log_std_param="clamp"``) or lo + (hi - lo) * sigmoid(p) (``"sigmoid"``, rlkit's "values" std), p a learned
+    [M, A] parameter. (common.heads.GaussianActor has a state-dependent log sigma, hence this head.)
+
+    forward(obs [M, *, O]) -> (mean [M, *, A], log_std [M, 1.., A] broadcastable to the mean)."""
+
+    def __init__(self, n_members: int, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
+                 log_std_bounds: Sequence[float] = (-6.0, 0.0), log_std_param: str = "clamp",
+                 log_std_init: float = -3.0, mean_tanh: bool = False, max_action: float = 1.0):
+        super().__init__()
+        if log_std_param not in LOG_STD_PARAMS:
+            raise ValueError(f"log_std_param={log_std_param!r} is not allowed; choose one of {list(LOG_STD_PARAMS)}")
+        self.n_members, self.act_dim = n_members, act_dim
+        self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
+        self.log_std_param, self.mean_tanh, self.max_action = log_std_param, bool(mean_tanh), float(max_action)
+        self.net = EnsembleMLP(n_members, obs_dim, act_dim, hidden, last_layer_init=_init_mean_head)
+        if log_std_param == "clamp":
+            raw = float(log_std_init)
+        else:  # the logit whose sigmoid gives log_std_init (0 for the middle of the bounds)
+            u = (float(log_std_init) - self.log_std_min) / (self.log_std_max - self.log_std_min)
+            raw = math.log(u / (1.0 - u))
+        self.log_std_raw = nn.Parameter(torch.full((n_members, act_dim), raw))  # [M, A]
+
+    def log_std(self) -> Tensor:
+        """log sigma [M, A], within [log_std_min, log_std_max]."""
+        if self.log_std_param == "clamp":
+            return self.log_std_raw.clamp(self.log_std_min, self.log_std_max)
+        return self.log_std_min + (self.log_std_max - self.log_std_min) * torch.sigmoid(self.log_std_raw)
+
+    def mean(self, obs: Tensor) -> Tensor:
+        """mu(o) [M, *, A]."""
+        h = self.net(obs)
+        return self.max_action * torch.tanh(h) if self.mean_tanh else h
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        mean = self.mean(obs)  # [M, *, A]
+        log_std = self.log_std().view(self.n_members, *([1] * (mean.dim() - 2)), self.act_dim)  # [M, 1.., A]
+        return mean, log_std
+
+
+def gaussian_log_prob(mean: Tensor, log_std: Tensor, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Diagonal Gaussian log-density summed over the action dims: [M, *, A] -> [M, *]; ``mask`` (1 = a real
+    dim, broadcastable) leaves padded dims out."""
+    lp = -0.5 * ((x - mean) * torch.exp(-log_std)).square() - log_std - _LOG_SQRT_2PI  # [M, *, A]
+    if mask is not None:
+        lp = lp * mask
+    return lp.sum(-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# named losses (the batched learner calls them on [M, B] tensors; the tests on hand-made ones)
+# ----------------------------------------------------------------------------------------------
+
+
+def awac_target(rewards: Tensor, terminals: Tensor, q1_next: Tensor, q2_next: Tensor, gamma: float) -> Tensor:
+    """AWAC's TD target (Nair et al. 2020, Algorithm 1; rlkit with alpha = 0, i.e. no entropy term):
+        y = r + gamma (1 - d) min(Q1'(o', a'), Q2'(o', a')),  a' ~ pi(.|o').
+    rewards, terminals, q1_next, q2_next [M, B] -> y [M, B]."""
+    return td_target(rewards, terminals, torch.minimum(q1_next, q2_next), gamma)
+
+
+def awac_weights(q_data: Tensor, q_pi: Tensor, lam: float) -> Tensor:
+    """AWAC's advantage weights over the minibatch (Nair et al. 2020, Eq. 10 with rlkit's
+    normalize_over_batch=True), detached:
+        A = Q(o, a) - Q(o, a~),   w = softmax_B(A / lambda)   (each member's row sums to 1).
+    q_data = min_j Q_j(o, a), q_pi = min_j Q_j(o, a~) [M, B] -> w [M, B]."""
+    return torch.softmax((q_data - q_pi).detach() / lam, dim=-1)
+
+
+def awac_actor_loss(logp: Tensor, w: Tensor) -> Tensor:
+    """AWAC's actor loss per member [M] (weighted maximum likelihood of the data's actions):
+        L_pi = -sum_b w_b log pi(a_b | o_b)      (= rlkit's mean_b(-log pi * B * w)).
+    logp [M, B] with its graph; w [M, B] detached."""
+    return -(w.detach() * logp).sum(dim=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched learner
+# ----------------------------------------------------------------------------------------------
+
+
+class AWAC:
+    """Batched AWAC over members m = s * N + i (agent i of seed s, its own obs and action).
+
+    AWAC(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, device, dtype), or
+    ``AWAC.from_dataset(data, cfg, seeds, device)``. A seed's networks are built from ``seeds[s]`` alone; the
+    training random stream (minibatches, policy samples) is one torch.Generator for the whole learner.
+    Learner protocol (common.offline): prepare_data, sample_batch, update, policy, state_dict, load_state_dict;
+    for OTC also ``batch_at`` (a batch at given rows), ``q1`` and ``value`` (spec C11).
+    """
+
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        cfg: AWACConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.cfg = cfg = (cfg or AWACConfig()).validate()
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
+        if len(self.obs_dims) != len(self.act_dims):
+            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
+        self.n_seeds, self.n_agents = n_seeds, len(self.obs_dims)
+        self.n_members = M = n_seeds * self.n_agents
+        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
+        self.device, self.dtype = torch.device(device), dtype
+        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M] column of prepared data
+
+        def build(n: int) -> dict[str, nn.Module]:
+            return {"actor": StateFreeGaussianActor(n, O, A, cfg.hidden, cfg.log_std_bounds, cfg.log_std_param,
+                                                    cfg.log_std_init, cfg.mean_tanh, cfg.max_action),
+                    "critic": TwinCritic(n, O, A, cfg.hidden)}
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            big = build(M)
+            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
+                torch.manual_seed(sd)
+                for name, net in build(self.n_agents).items():
+                    _copy_members(big[name], net, s * self.n_agents)
+        for net in big.values():
+            net.to(device=self.device, dtype=dtype).train()
+        self.actor, self.critic = big["actor"], big["critic"]
+        self.critic_target = copy.deepcopy(self.critic)
+        for p in self.critic_target.parameters():
+            p.requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr,
+                                          weight_decay=cfg.policy_weight_decay)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
+        self.step = 0
+        # heterogeneous agents: padded action dims are zeroed in every action and left out of log pi
+        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
+        hetero = not bool(am.all())
+        self.act_mask = am[self.agents.cpu()].to(self.device)[:, None, :] if hetero else None  # [M, 1, A]
+
+    @classmethod
+    def from_dataset(cls, data, cfg: AWACConfig | None = None, seeds: Sequence[int] = (0,),
+                     device: str | torch.device = "cpu", **kw) -> "AWAC":
+        """The learner for a common.data.Dataset (its obs_dims / act_dims)."""
+        cfg = (cfg or AWACConfig()).validate()
+        return cls(data.obs_dims, data.act_dims, len(seeds), cfg, seeds=list(seeds), device=device, **kw)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The step tensors the update reads, on the learner's device and dtype: obs / next_obs [T, N, O],
+        actions [T, N, A], rewards [T, N], terminals [T]. ``timeouts`` is not read: a time-out row bootstraps
+        from its next_obs (as BCQ)."""
+        return {k: tensors[k].to(device=self.device, dtype=self.dtype) for k in BATCH_KEYS}
+
+    def batch_at(self, data: Mapping[str, Tensor], idx: Tensor) -> dict[str, Tensor]:
+        """The minibatch at rows ``idx`` [M, B] (member m reads agent agents[m] of rows idx[m]): obs / next_obs
+        [M, B, O], actions [M, B, A], rewards / terminals [M, B]. For samplers of one's own (OTC's Eq. 3)."""
+        return gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
+
+    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """One independent uniform minibatch per member from ``prepare_data`` tensors (``batch_at``)."""
+        g = self.gen if generator is None else generator
+        idx = sample_indices(g, data["obs"].shape[0], self.n_members, self.cfg.batch_size,
+                             replace=self.cfg.replace)  # [M, B]
+        return self.batch_at(data, idx)
+
+    # ---- the policy -----------------------------------------------------------------------------
+    def _mask(self, a: Tensor) -> Tensor:
+        if self.act_mask is None:
+            return a
+        return a * self.act_mask.view(self.n_members, *([1] * (a.dim() - 2)), self.act_dim)
+
+    def _mask_for(self, x: Tensor) -> Tensor | None:
+        return None if self.act_mask is None else self.act_mask.view(self.n_members, *([1] * (x.dim() - 2)),
+                                                                     self.act_dim)
+
+    def sample(self, obs: Tensor, eps: Tensor) -> Tensor:
+        """a = mu(o) + sigma * eps (unsquashed, unclipped; padded dims 0): obs [M, *, O], eps [M, *, A] -> [M, *, A]."""
+        mean, log_std = self.actor(obs)
+        return self._mask(mean + log_std.exp() * eps)
+
+    def log_prob(self, obs: Tensor, act: Tensor) -> Tensor:
+        """log pi(act | obs) over the real action dims: obs [M, *, O], act [M, *, A] -> [M, *]."""
+        mean, log_std = self.actor(obs)
+        return gaussian_log_prob(mean, log_std, act, self._mask_for(act))
+
+    def draw_noise(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """The standard normal noise of one update: eps' for a' ~ pi(.|o') ("next") and eps~ for a~ ~ pi(.|o)
+        ("pi"), each [M, B, A], drawn in that order."""
+        g = self.gen if generator is None else generator
+        shape = (self.n_members, int(batch_size), self.act_dim)
+        return {k: torch.randn(shape, generator=g, dtype=self.dtype, device=self.device) for k in ("next", "pi")}
+
+    # ---- pieces of the update -------------------------------------------------------------------
+    @torch.no_grad()
+    def target_value(self, batch: Mapping[str, Tensor], eps_next: Tensor) -> Tensor:
+        """y [M, B] = r + gamma (1 - d) min Q'(o', a'), a' = mu(o') + sigma eps' from the current policy."""
+        next_obs = batch["next_obs"]  # [M, B, O]
+        a_next = self.sample(next_obs, eps_next)  # [M, B, A]
+        q1, q2 = self.critic_target(next_obs, a_next)  # [M, B, 1] each
+        return awac_target(batch["rewards"], batch["terminals"], q1.squeeze(-1), q2.squeeze(-1), self.cfg.gamma)
+
+    def critic_loss(self, batch: Mapping[str, Tensor], eps_next: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """(L_Q [M], min_j Q_j(o, a) [M, B] detached, diagnostics) with the critic before its step."""
+        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        y = self.target_value(batch, eps_next)  # [M, B]
+        q1, q2 = self.critic(obs, act)
+        q1, q2 = q1.squeeze(-1), q2.squeeze(-1)  # [M, B]
+        info = {"q1": q1.detach().mean(-1), "target": y.mean(-1)}
+        return critic_td_loss(q1, q2, y), torch.minimum(q1, q2).detach(), info
+
+    def actor_loss(self, batch: Mapping[str, Tensor], eps_pi: Tensor,
+                   q_data: Tensor | None = None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """(L_pi [M], w [M, B], diagnostics): w from A = min Q(o, a) - min Q(o, a~), a~ = mu(o) + sigma eps~, with
+        the critic as it is now (``q_data`` = min Q(o, a) when already computed, e.g. by ``critic_loss``)."""
+        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        with torch.no_grad():
+            if q_data is None:
+                q1, q2 = self.critic(obs, act)
+                q_data = torch.minimum(q1, q2).squeeze(-1)  # [M, B]
+            q1p, q2p = self.critic(obs, self.sample(obs, eps_pi))
+            q_pi = torch.minimum(q1p, q2p).squeeze(-1)  # [M, B]
+        w = awac_weights(q_data, q_pi, self.cfg.lam)  # [M, B]
+        logp = self.log_prob(obs, act)  # [M, B]
+        info = {"adv": (q_data - q_pi).mean(-1), "w_max": w.max(-1).values, "logp": logp.detach().mean(-1),
+                "log_std": self.actor.log_std().detach().mean(-1)}
+        return awac_actor_loss(logp, w), w, info
+
+    def update(self, batch: Mapping[str, Tensor], noise: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """One update of all members: both losses from the current parameters, then the critic step, the actor
+        step and the Polyak step of the critic target. ``noise`` (``draw_noise``'s dict) defaults to a fresh draw
+        from the training generator. Returns detached [M] metrics every ``log_every`` updates, else {}."""
+        cfg = self.cfg
+        if noise is None:
+            noise = self.draw_noise(batch["obs"].shape[1])
+        closs, q_data, cinfo = self.critic_loss(batch, noise["next"])
+        aloss, _, ainfo = self.actor_loss(batch, noise["pi"], q_data)
+
+        self.critic_opt.zero_grad(set_to_none=True)
+        closs.sum().backward()
+        self.critic_opt.step()
+
+        self.actor_opt.zero_grad(set_to_none=True)
+        aloss.sum().backward()
+        self.actor_opt.step()
+
+        polyak_update(self.critic_target, self.critic, cfg.tau)
+        self.step += 1
+        losses = {"critic_loss": closs.detach(), "actor_loss": aloss.detach()}
+        if self.step % cfg.check_finite_every == 0:
+            sums = torch.stack([v.sum() for v in losses.values()])
+            if not bool(torch.isfinite(sums).all()):
+                bad = [k for k, v in zip(losses, sums.tolist()) if not np.isfinite(v)]
+                raise FloatingPointError(f"AWAC: {bad[0]} is not finite at update {self.step} "
+                                         f"({ {k: v.tolist() for k, v in losses.items()} })")
+        if self.step % cfg.log_every:
+            return {}
+        return {**losses, **cinfo, **ainfo}
+
+    # ---- OTC's d_q (spec C11) ---------------------------------------------------------------------
+    @torch.no_grad()
+    def q1(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Q1(o, a) of the current critic: obs [M, *, O], act [M, *, A] -> [M, *]."""
+        return self.critic.q1(obs, act).squeeze(-1)
+
+    @torch.no_grad()
+    def value(self, obs: Tensor, n: int = N_VALUE, generator: torch.Generator | None = None) -> Tensor:
+        """V(o) = mean_{k<n} Q1(o, a_k), a_k ~ pi(.|o) (OTC spec C11): obs [M, *, O] -> [M, *]. The n samples
+        ([M, *, n, A], unclipped as in training) come from ``generator`` (default: the training generator)."""
+        g = self.gen if generator is None else generator
+        o_k = obs.unsqueeze(-2).expand(*obs.shape[:-1], int(n), obs.shape[-1])  # [M, *, K, O]
+        eps = torch.randn((*o_k.shape[:-1], self.act_dim), generator=g, dtype=self.dtype, device=self.device)
+        return self.critic.q1(o_k, self.sample(o_k, eps)).squeeze(-1).mean(-1)
+
+    # ---- acting -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def select(self, obs: Tensor) -> Tensor:
+        """The deterministic action clip(mu(o), -max_action, max_action), padded dims 0: [M, E, O] -> [M, E, A]."""
+        a = self.actor.mean(obs).clamp(-self.cfg.max_action, self.cfg.max_action)
+        return self._mask(a)
+
+    def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out); no randomness, no training stream."""
+        is_np = isinstance(obs, np.ndarray)
+        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
+        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (self.n_seeds, self.n_agents, self.obs_dim):
+            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
+                             f"got {tuple(x.shape)}")
+        S, E, N, O = x.shape
+        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
+        with torch.inference_mode():
+            a = self.select(xm)  # [M, E, A]
+        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
+        return out.cpu().numpy() if is_np else out
+
+    def policy(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy (the clipped
+        mean; OTC spec C3)."""
+        return self.act
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    _MODULES = ("actor", "critic", "critic_target", "actor_opt", "critic_opt")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step, "rng": self.gen.get_state(),
+                **{name: getattr(self, name).state_dict() for name in self._MODULES}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = {**asdict(AWACConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
+        if saved != asdict(self.cfg):
+            diff = {f.name for f in fields(AWACConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
+            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
+        for name in self._MODULES:
+            getattr(self, name).load_state_dict(state[name])
+        self.gen.set_state(state["rng"])
+        self.step = int(state["step"])
+        self.seeds = list(state["seeds"])
+
+
+def build_awac(data, section: Mapping[str, Any], seed: int, device) -> AWAC:
+    """Registry builder (common.algos): AWAC for one seed from AWACConfig fields."""
+    return AWAC.from_dataset(data, AWACConfig(**dict(section)), seeds=[seed], device=device)

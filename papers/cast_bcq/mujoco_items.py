@@ -1,0 +1,91 @@
+"""What CAST-BCQ's three MaMuJoCo items (Figure 4, Table 2, Figure 6) share: their cells, their entry point with
+the grid filters ``--env / --dataset / --method``, the seed means their claims read, and the curve panels.
+
+A claim is checked only on a complete grid (every cell of the item has a record for every seed of the profile);
+otherwise the script says which cells are missing and writes no verdict, so a partial run never reads as
+"does not hold".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from common.cli import grid_filters
+from common.experiment import Cell
+from common.figures import figure_after, seed_means, write_claims
+from common.plotting import plot_curves
+from papers.cast_bcq import config as C
+from papers.cast_bcq.jobs import MUJOCO_ITEMS, mujoco_config, mujoco_job, run_item
+from papers.cast_bcq.published import CLAIMS
+
+LABELS = {"bcq": "BCQ", "i_bcq": "I-BCQ", "mabcq": "MABCQ", "icq_ma": "ICQ-MA", "cast_bcq": "CAST-BCQ (ours)",
+          "cast_bcq_wo_csaa": "ours w/o CSAA", "cast_bcq_wo_st": "ours w/o ST", "cast_bcq_wo_cd": "ours w/o CD"}
+SHORT = {e: e.split("/")[1] for e in C.MUJOCO_ENVS}  # "halfcheetah-2x3", ...
+
+
+def cells(item: str, profile, datasets: Sequence[str] | None, methods: Sequence[str]) -> list[Cell]:
+    """The item's grid: env x method (datasets None: the 'mixed' data, keys without 'dataset') or
+    env x dataset x method (Table 2)."""
+    if datasets is None:
+        return [Cell("cast_bcq", item, {"env": e, "method": m}, mujoco_config(profile, e, "mixed", m))
+                for e in C.MUJOCO_ENVS for m in methods]
+    return [Cell("cast_bcq", item, {"env": e, "dataset": d, "method": m}, mujoco_config(profile, e, d, m))
+            for d in datasets for e in C.MUJOCO_ENVS for m in methods]
+
+
+def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str],
+        datasets: Sequence[str] | None, argv=None):
+    """common.cli.main for a MaMuJoCo item: grid filters, runs copied from the other MaMuJoCo items when their
+    config and seed are the same, and ``finish(records, results, profile)`` after a clean run."""
+    options: dict[str, Any] = {"env": list(C.MUJOCO_ENVS), "method": list(methods)}
+    if datasets is not None:
+        options["dataset"] = list(datasets)
+    return run_item(description, item, build_cells, mujoco_job, argv=argv, reuse_from=MUJOCO_ITEMS,
+                    after=figure_after("cast_bcq", item, finish), **grid_filters(options, item))
+
+
+def finals(records: Sequence[Mapping], **keys: Any) -> tuple[float | None, int]:
+    """(mean over seeds of the final evaluation score, number of seeds) of the cell with ``keys``."""
+    mean, _, n = seed_means(records, "score", **keys)
+    return mean, n
+
+
+def missing_cells(records: Sequence[Mapping], grid: Sequence[Mapping[str, Any]], n_seeds: int) -> list[str]:
+    """The cells of ``grid`` (key dicts) with fewer than ``n_seeds`` finite records."""
+    out = []
+    for keys in grid:
+        _, n = finals(records, **keys)
+        if n < n_seeds:
+            out.append("/".join(str(v) for v in keys.values()) + f" ({n}/{n_seeds} seeds)")
+    return out
+
+
+def write_if_complete(records: Sequence[Mapping], results: Path, profile: str, item: str,
+                      grid: Sequence[Mapping[str, Any]], verdicts: Callable[[], dict[str, tuple[bool, str]]]) -> None:
+    """Write the item's claim verdicts when every cell of ``grid`` has all the profile's seeds; else say why not."""
+    from common.profiles import get_profile
+
+    n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
+    missing = missing_cells(records, grid, n_seeds)
+    if missing:
+        print(f"[cast_bcq/{item}] claims not checked: {len(missing)} cell(s) incomplete: "
+              f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}", flush=True)
+        return
+    write_claims(results, profile, "cast_bcq", item, verdicts(), CLAIMS)
+
+
+def curve_panels(records: Sequence[Mapping], out: Path, item: str, title: str, **keys: Any) -> None:
+    """One PNG per env (``<item>_<env>.png``): every method's evaluation curve, mean ± std over seeds."""
+    for env in C.MUJOCO_ENVS:
+        recs = [r for r in records if (r.get("keys") or {}).get("env") == env
+                and all((r.get("keys") or {}).get(k) == v for k, v in keys.items())]
+        if not recs:
+            continue
+        png = plot_curves(recs, out / f"{item}_{SHORT[env]}.png", ["method"], "score", f"{title}: {SHORT[env]}")
+        print(f"[cast_bcq/{item}] wrote {png}", flush=True)
+
+
+def describe(values: Mapping[str, float | None]) -> str:
+    """'I-BCQ 402.8, CAST-BCQ (ours) 3077.9' for a dict method -> value."""
+    return ", ".join(f"{LABELS.get(m, m)} {'n/a' if v is None else f'{v:.1f}'}" for m, v in values.items())

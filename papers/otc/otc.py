@@ -1,0 +1,493 @@
+"""OTC's sampler: transition similarity, rank-based prioritized sampling and the adaptive exponent, batched
+over members = seeds x agents.
+
+Paper: Jiang & Lu, "Online Tuning for Offline Decentralized Multi-Agent Reinforcement Learning", AAAI 2023,
+Sec. 3 (Eq. 1-4, Algorithm 1, Sec. 3.5). No official code exists; every line here is ours. "[P]" marks what
+the paper states, "[I]" a choice of ours where it is silent (each with its reason, below and at its function;
+they belong in papers/otc/README.md's list of deviations).
+
+One fine-tuning update of agent i (Algorithm 1, lines 10-15), per member, all members at once:
+  minibatches     B: |B| = 512 rows uniform from B_i^k;  D: |D| = 2000 rows uniform from D_i^k      [P Sec. 3.5]
+  best match      x*(b) = argmin_{x in D} d(s_b, a_b, s_x, a_x), exact ties uniform at random        [P Eq. 1]
+  similarity      d_b = d(s'_b, s'_{x*(b)})
+  d_e             a conditional VAE E(mu, sigma | s, a_i, s'), D(a_i | s, s', z); its mean mu(s, a_i, s')
+                  in R^10 replaces both e(s, a_i) and e(s')                                     [P Sec. 3.3, 3.5]
+                  match and similarity are then one quantity: d_b = min_{x in D} ||mu_b - mu_x||_1
+  d_q             match |Q(s, a_i) - Q(s*, a_i*)|;  d_b = |dev(s'_b) - dev(s'*)|,
+                  dev(s') = V(s') / E_{s'} V(s'),  V(s') = E_{a_i} Q(s', a_i)                        [P Sec. 3.3]
+                  E_{s'} V(s') = (Q1(s, a_i) - r) / gamma per transition (the authors' MABCQ,
+                  Jiang & Lu 2021, arXiv 2108.01832), or the minibatch mean of V (``dq_norm="batch"``) [I]
+  Eq. (3)         rank(j) = position of d_j in B sorted ascending (1 = most similar),
+                  p_j = 1 / rank(j),  P(j) = p_j^alpha / sum_m p_m^alpha                                [P Eq. 3]
+  update batch    128 indices into B drawn from P with replacement, no importance weights          [P Alg. 1]
+  Eq. (4)         alpha^k = alpha^{k-1} * DD^k / DD^{k-1} for k > 1,  alpha^1 = alpha^0 = 1.0,
+                  DD^k = E_{B^k} d(s', s'* of the best match in D^k)                                   [P Eq. 4]
+  Eq. (2)         the tabular check KL(P_D || P~_B) of the modified dynamics (a test, not training)     [P Eq. 2]
+
+Decisions where the paper is silent [I] (also in tests/test_otc_core.py):
+- Ranks are ordinal from a stable ascending sort: equal distances keep their index order, so P is a
+  deterministic function of d. NaN distances sort last (lowest priority), as ``torch.sort`` places them.
+- Exact ties of the best match are broken uniformly at random with one uniform number per B row, drawn
+  from the caller's generator on every call (whether or not a tie occurs), so the random stream never
+  depends on the data.
+- d_e matches by the l1 distance of the CVAE means (``torch.cdist(p=1)``, chunked over B rows so that the
+  [M, |B|, |D|] distance block stays under ``MATCH_CHUNK_BYTES``).
+- d_q matches in one dimension by sort + ``searchsorted``: the nearest Q values are the two neighbours of the
+  insertion point, and the tie set is the union of at most two runs of equal Q values in the sorted order.
+  Its best distance is bitwise the brute-force minimum (the same subtractions); its tie set is the set of D
+  rows whose Q equals one of the two nearest values (a brute force could also tie two different values
+  whose differences round to one float, which needs Q values ~1e7 times apart).
+- d_q guards: terminal rows get deviation 0 (V(s') of an absorbing state is not the learner's V); the
+  normalizer keeps its sign and |E V| >= 1e-6 + 1e-3 * mean_B |Q1(s, a_i)| (one floor per member, from the B
+  rows), so that the deviation stays finite where (Q1 - r) / gamma crosses 0. With ``dq_norm="batch"`` the
+  mean runs over the non-terminal rows of the same minibatch (B rows for B, D rows for D).
+- The CVAE is ``common.heads.VAE`` with obs = [s, s'] (encoder on [s, s', a_i], decoder on [s, s', z] ->
+  a_i, tanh * max_action), latent 10 [P Table 3], KL weight 0.5 and Adam 1e-3 (BCQ's VAE constants, the
+  closest model the paper names), hidden sizes = the base learner's.
+- Adaptive alpha: alpha keeps its value where DD^{k-1} is 0 or not finite, or DD^k is not finite; no clip.
+
+Shapes: M members, B rows of the minibatch B, D rows of the minibatch D, R any number of rows, L latent
+dim, O obs dim, A action dim, S tabular states, n drawn indices.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from common.algos.bcq import vae_loss
+from common.heads import VAE
+
+__all__ = [
+    "OTCConfig",
+    "DISTANCES",
+    "ALPHA_MODES",
+    "DQ_NORMS",
+    "ranks",
+    "rank_probabilities",
+    "prioritized_draw",
+    "TransitionCVAE",
+    "embedding_match",
+    "embedding_similarity",
+    "q_match",
+    "value_deviation",
+    "q_similarity",
+    "AdaptiveAlpha",
+    "improvement_percent",
+    "near_zero_baseline",
+    "ModifiedDynamics",
+    "kl_modified_dynamics",
+]
+
+DISTANCES = ("embedding", "q")  # d_e, d_q [P Sec. 3.3]
+ALPHA_MODES = ("adaptive", "fixed")  # Eq. (4), or alpha^k = alpha^0 (Fig. 4 and 8 ablations) [P]
+DQ_NORMS = ("transition", "batch")  # E_{s'} V(s'): (Q1 - r) / gamma per row, or the minibatch mean [I]
+EV_FLOOR_ABS = 1e-6  # |E V| >= EV_FLOOR_ABS + EV_FLOOR_REL * mean_B |Q1| [I]
+EV_FLOOR_REL = 1e-3
+MATCH_CHUNK_BYTES = 32 << 20  # largest [M, b, |D|] float block of one cdist chunk (d_e) [I]
+
+
+@dataclass
+class OTCConfig:
+    """OTC's sampler settings. Defaults = the paper (Table 3, Sec. 4.3) where it gives them, else ours [I]."""
+
+    distance: str = "embedding"  # "embedding" (d_e) or "q" (d_q) [P Sec. 3.3]
+    alpha0: float = 1.0  # initial exponent alpha^0 [P Sec. 4.3]
+    alpha_mode: str = "adaptive"  # "adaptive" (Eq. 4) or "fixed" (alpha^k = alpha0) [P Sec. 3.4, Fig. 4]
+    big_batch: int = 512  # |B|, uniform from B_i^k [P Table 3]
+    match_batch: int = 2000  # |D|, uniform from D_i^k (the newest online set) [P Table 3, Alg. 1 line 10]
+    batch_size: int = 128  # update batch drawn from B by Eq. (3), with replacement [P Table 3; I: replacement]
+    latent: int = 10  # CVAE embedding dim [P Table 3]
+    cvae_hidden: Sequence[int] | None = None  # CVAE widths; None = the base learner's [I]
+    cvae_kl_weight: float = 0.5  # CVAE KL weight [I: BCQ's VAE]
+    cvae_lr: float = 1e-3  # CVAE Adam lr [I: BCQ's VAE]
+    dq_norm: str = "transition"  # E_{s'} V: "transition" ((Q1 - r) / gamma) or "batch" (mean V) [I]
+    n_alpha_draws: int = 20  # (B, D) draws averaged into DD^k at the start of phase k [I]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cvae_hidden, (list, tuple)):
+            self.cvae_hidden = tuple(self.cvae_hidden)
+
+    def validate(self) -> "OTCConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"OTCConfig.{name}={getattr(self, name)!r} {rule}")
+
+        for name, allowed in (("distance", DISTANCES), ("alpha_mode", ALPHA_MODES), ("dq_norm", DQ_NORMS)):
+            if getattr(self, name) not in allowed:
+                fail(name, f"is not allowed; choose one of {list(allowed)}")
+        for name in ("big_batch", "match_batch", "batch_size", "latent", "n_alpha_draws"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
+                fail(name, "must be an integer >= 1")
+        if not (math.isfinite(self.alpha0) and self.alpha0 >= 0):
+            fail("alpha0", "must be a finite number >= 0")
+        if not self.cvae_lr > 0:
+            fail("cvae_lr", "must be > 0")
+        if not self.cvae_kl_weight >= 0:
+            fail("cvae_kl_weight", "must be >= 0")
+        h = self.cvae_hidden
+        if h is not None and not (isinstance(h, tuple) and h and all(isinstance(x, int) and x >= 1 for x in h)):
+            fail("cvae_hidden", "must be None (= the learner's) or a non-empty sequence of integers >= 1")
+        # unused options are an error, not a silence
+        default = OTCConfig()
+        unused = {"embedding": ("dq_norm",), "q": ("latent", "cvae_hidden", "cvae_kl_weight", "cvae_lr")}
+        for name in unused[self.distance]:
+            if getattr(self, name) != getattr(default, name):
+                other = "q" if self.distance == "embedding" else "embedding"
+                fail(name, f"is set but unused: it needs distance={other!r} (distance={self.distance!r})")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------
+# Eq. (3): ranks, probabilities, the prioritized draw
+# ----------------------------------------------------------------------------------------------
+
+
+def ranks(d: Tensor) -> Tensor:
+    """Ordinal ranks [M, B] int64 of d [M, B] per member: 1 = the smallest distance (most similar) [P Sec. 3.4].
+    [I] A stable ascending sort: equal distances keep their index order (deterministic). NaN ranks last."""
+    order = torch.sort(d, dim=-1, stable=True).indices  # [M, B]: order[m, r-1] = index of rank r
+    pos = torch.arange(1, d.shape[-1] + 1, device=d.device).expand_as(order)
+    return torch.empty_like(order).scatter_(-1, order, pos)
+
+
+def rank_probabilities(d: Tensor, alpha: float | Tensor) -> Tensor:
+    """Eq. (3) [P OTC Sec. 3.4 / Eq. (3)]: P(j) = p_j^alpha / sum_m p_m^alpha with p_j = 1 / rank(j), ranks from
+    ``ranks(d)`` (1 = smallest d). alpha = 0 gives the uniform 1/B (the constant f).
+
+    d [M, B] (any float dtype; only its order matters); alpha a float or a tensor [M] (one per member, >= 0).
+    -> P [M, B] in d's floating dtype (float32 for integer d), each row summing to 1."""
+    dtype = d.dtype if d.is_floating_point() else torch.float32
+    m, b = d.shape
+    order = torch.sort(d, dim=-1, stable=True).indices  # [M, B]
+    r = torch.arange(1, b + 1, device=d.device, dtype=dtype)  # [B] ranks
+    a = torch.as_tensor(alpha, device=d.device, dtype=dtype).reshape(-1, 1)  # [M or 1, 1]
+    w = r.pow(-a)  # [M or 1, B] = p_r^alpha by rank; alpha 0 -> exactly 1
+    by_rank = (w / w.sum(dim=-1, keepdim=True)).expand(m, b)  # [M, B]
+    return torch.empty((m, b), device=d.device, dtype=dtype).scatter_(-1, order, by_rank)
+
+
+def prioritized_draw(probs: Tensor, n: int, generator: torch.Generator) -> Tensor:
+    """The update batch [P OTC Alg. 1 line 14]: n indices [M, n] int64 into B per member, drawn from probs [M, B]
+    with replacement (``torch.multinomial``, one call for all members).
+    [I] With replacement, as PER's rank-based sampling; no importance-sampling weights (the point of OTC is to
+    change the transition distribution, Eq. 2)."""
+    return torch.multinomial(probs, int(n), replacement=True, generator=generator)
+
+
+# ----------------------------------------------------------------------------------------------
+# d_e: the conditional VAE and the l1 nearest neighbour
+# ----------------------------------------------------------------------------------------------
+
+
+class TransitionCVAE:
+    """The conditional VAE of d_e, one per member [P OTC Sec. 3.5]: E(mu, sigma | s, a_i, s'), D(a_i | s, s', z);
+    the embedding is the mean mu(s, a_i, s') in R^L, L = 10 [P Table 3].
+
+    Built as ``common.heads.VAE(M, obs_dim=2 O, act_dim=A, latent_dim=L, hidden)`` with obs = [s, s'], which is
+    exactly this model (encoder on [s, s', a], decoder on [s, s', z] -> max_action * tanh). [I] Loss and
+    optimizer as BCQ's VAE (``common.algos.bcq.vae_loss``: MSE + kl_weight * KL, both means; Adam 1e-3), the
+    closest model the paper uses; the member losses are summed before ``backward``, so one step equals M
+    separate per-member steps. The caller passes the generator of the noise (a stream of the CVAE's own [I],
+    so that the learner's stream does not depend on it).
+    """
+
+    def __init__(self, n_members: int, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64),
+                 latent: int = 10, kl_weight: float = 0.5, lr: float = 1e-3, max_action: float = 1.0,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
+        self.n_members, self.obs_dim, self.act_dim = int(n_members), int(obs_dim), int(act_dim)
+        self.latent, self.kl_weight, self.lr = int(latent), float(kl_weight), float(lr)
+        self.vae = VAE(self.n_members, 2 * self.obs_dim, self.act_dim, latent_dim=self.latent, hidden=tuple(hidden),
+                       max_action=max_action).to(device=device, dtype=dtype)
+        self.opt = torch.optim.Adam(self.vae.parameters(), lr=self.lr)
+
+    @classmethod
+    def from_config(cls, cfg: OTCConfig, n_members: int, obs_dim: int, act_dim: int,
+                    learner_hidden: Sequence[int], **kwargs) -> "TransitionCVAE":
+        """The CVAE of an ``OTCConfig`` (hidden = cfg.cvae_hidden, or the learner's when None)."""
+        hidden = cfg.cvae_hidden if cfg.cvae_hidden is not None else tuple(learner_hidden)
+        return cls(n_members, obs_dim, act_dim, hidden=hidden, latent=cfg.latent, kl_weight=cfg.cvae_kl_weight,
+                   lr=cfg.cvae_lr, **kwargs)
+
+    @torch.no_grad()
+    def embed(self, obs: Tensor, next_obs: Tensor, act: Tensor) -> Tensor:
+        """mu(s, a_i, s') [P OTC Sec. 3.5]: obs, next_obs [M, R, O], act [M, R, A] -> mu [M, R, L] (no grad)."""
+        return self.vae.encode(torch.cat([obs, next_obs], dim=-1), act)[0]
+
+    def loss(self, obs: Tensor, next_obs: Tensor, act: Tensor, eps: Tensor) -> Tensor:
+        """Per-member CVAE loss [M] with the reparameterization noise eps [M, R, L] ~ N(0, I) passed in
+        [I: BCQ's VAE loss on obs = [s, s']]."""
+        return vae_loss(self.vae, torch.cat([obs, next_obs], dim=-1), act, eps, self.kl_weight)[0]
+
+    def update(self, obs: Tensor, next_obs: Tensor, act: Tensor, generator: torch.Generator | None = None,
+               eps: Tensor | None = None) -> Tensor:
+        """One Adam step on a batch (obs, next_obs [M, R, O], act [M, R, A]); the noise comes from ``generator``
+        ([M, R, L] normals) or is given as ``eps``. -> the loss before the step, [M], detached.
+        [I] One step per fine-tuning update on that update's uniform B minibatch, so that the embedding follows
+        the merged data B^k."""
+        if (generator is None) == (eps is None):
+            raise ValueError("TransitionCVAE.update needs exactly one of generator and eps")
+        if eps is None:
+            m, r = act.shape[:2]
+            eps = torch.randn((m, r, self.latent), generator=generator, device=act.device, dtype=act.dtype)
+        loss = self.loss(obs, next_obs, act, eps)  # [M]
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.opt.step()
+        return loss.detach()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"vae": self.vae.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Copies the state in: Adam's ``load_state_dict`` keeps the given moment tensors when their dtype and
+        device already match, so an in-memory state would otherwise stay shared with its source."""
+        self.vae.load_state_dict(state["vae"])
+        self.opt.load_state_dict(copy.deepcopy(state["opt"]))
+
+
+def _uniform_rows(shape: Sequence[int], generator: torch.Generator, like: Tensor) -> Tensor:
+    """One U[0, 1) per row, float64 (exact floor(u * n) for any tie count), from the caller's generator."""
+    return torch.rand(tuple(shape), generator=generator, device=like.device, dtype=torch.float64)
+
+
+@torch.no_grad()
+def embedding_match(mu_b: Tensor, mu_d: Tensor, generator: torch.Generator,
+                    chunk_bytes: int | None = None) -> tuple[Tensor, Tensor]:
+    """Eq. (1) with d_e [P OTC Sec. 3.3, Eq. (1), Sec. 3.5]: the nearest neighbour of each B row in D under the l1
+    distance of the embeddings, and that distance, which is also the transition similarity d_e(s', s'*)
+    (mu replaces both e(s, a_i) and e(s')).
+
+    mu_b [M, B, L], mu_d [M, D, L] -> (match [M, B] int64 into D, distance [M, B]).
+    [P] Exact ties are broken uniformly at random ([I] one U[0, 1) per B row from ``generator`` on every call).
+    [I] ``torch.cdist(p=1)`` in chunks of B rows whose [M, b, D] block stays under ``chunk_bytes`` (default
+    ``MATCH_CHUNK_BYTES``); the tie pass (mask + cumsum) runs only on chunks that hold a tie."""
+    m, nb, _ = mu_b.shape
+    nd = mu_d.shape[1]
+    if nd < 1:
+        raise ValueError("embedding_match needs at least one D row")
+    limit = MATCH_CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes)
+    rows = max(1, limit // max(1, m * nd * mu_b.element_size()))
+    u = _uniform_rows((m, nb), generator, mu_b)  # [M, B], drawn whatever the data
+    idx_parts, dist_parts = [], []
+    for start in range(0, nb, rows):
+        dist = torch.cdist(mu_b[:, start:start + rows], mu_d, p=1.0)  # [M, b, D]
+        best, first = dist.min(dim=-1)  # [M, b]
+        tie = dist == best.unsqueeze(-1)  # [M, b, D]
+        n_tie = tie.sum(dim=-1)  # [M, b] >= 1
+        if bool((n_tie > 1).any()):
+            k = (u[:, start:start + rows] * n_tie).floor().long().clamp_(max=n_tie - 1)  # [M, b] in [0, n_tie)
+            # index of the (k+1)-th tied column = number of columns whose running tie count is <= k
+            first = (tie.cumsum(dim=-1) <= k.unsqueeze(-1)).sum(dim=-1)
+        idx_parts.append(first)
+        dist_parts.append(best)
+    return torch.cat(idx_parts, dim=1), torch.cat(dist_parts, dim=1)
+
+
+def embedding_similarity(cvae: TransitionCVAE, batch_b: Mapping[str, Tensor], batch_d: Mapping[str, Tensor],
+                         generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """d_e for one update [P OTC Sec. 3.3, 3.5]: embeds the B and D rows in one forward and matches them.
+    batch_b / batch_d hold "obs", "next_obs" [M, R, O] and "actions" [M, R, A] (R = B or D).
+    -> (match [M, B], similarity d [M, B]) as ``embedding_match``."""
+    nb = batch_b["obs"].shape[1]
+    mu = cvae.embed(*(torch.cat([batch_b[k], batch_d[k]], dim=1) for k in ("obs", "next_obs", "actions")))
+    return embedding_match(mu[:, :nb], mu[:, nb:], generator)  # [M, B + D, L] split
+
+
+# ----------------------------------------------------------------------------------------------
+# d_q: 1-D matching on Q and the value deviation
+# ----------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def q_match(q_b: Tensor, q_d: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Eq. (1) with d_q [P OTC Sec. 3.3, Eq. (1)]: match x*(b) = argmin_{x in D} |Q_b - Q_x|, exact ties uniform at
+    random [P]; q_b [M, B], q_d [M, D] (finite) -> (match [M, B] int64 into D, |Q_b - Q_match| [M, B]).
+
+    [I] A 1-D nearest neighbour by sort + ``searchsorted``, O((B + D) log D): the candidates are the largest
+    Q_x < Q_b (run of equal values ending at the insertion point) and the smallest Q_x >= Q_b (run starting
+    there); each side's distance is the brute-force subtraction, and the tie set is the union of the runs whose
+    distance equals the minimum. One U[0, 1) per B row from ``generator`` picks the k-th tied row."""
+    nd = q_d.shape[-1]
+    if nd < 1:
+        raise ValueError("q_match needs at least one D row")
+    vs, order = torch.sort(q_d, dim=-1, stable=True)  # [M, D]
+    q_b = q_b.to(vs.dtype).contiguous()
+    pos = torch.searchsorted(vs, q_b, right=False)  # [M, B] in [0, D]: vs[:pos] < q_b <= vs[pos:]
+    has_l, has_r = pos > 0, pos < nd
+    v_l = vs.gather(-1, (pos - 1).clamp(min=0))  # [M, B] largest value < q_b
+    v_r = vs.gather(-1, pos.clamp(max=nd - 1))  # [M, B] smallest value >= q_b
+    inf = torch.full_like(q_b, math.inf)
+    d_l = torch.where(has_l, q_b - v_l, inf)
+    d_r = torch.where(has_r, v_r - q_b, inf)
+    best = torch.minimum(d_l, d_r)  # [M, B]
+    start_l = torch.searchsorted(vs, v_l, right=False)  # run of v_l: [start_l, pos)
+    end_r = torch.searchsorted(vs, v_r, right=True)  # run of v_r: [pos, end_r)
+    n_l = torch.where(has_l & (d_l == best), pos - start_l, torch.zeros_like(pos))
+    n_r = torch.where(has_r & (d_r == best), end_r - pos, torch.zeros_like(pos))
+    n = n_l + n_r  # [M, B] >= 1
+    u = _uniform_rows(q_b.shape, generator, q_b)
+    k = (u * n).floor().long().clamp_(max=n - 1)  # [M, B] in [0, n)
+    sorted_idx = torch.where(k < n_l, start_l + k, pos + (k - n_l))  # [M, B] position in vs
+    return order.gather(-1, sorted_idx), best
+
+
+def value_deviation(v_next: Tensor, q: Tensor, rewards: Tensor, terminals: Tensor, gamma: float,
+                    floor: Tensor, norm: str = "transition") -> Tensor:
+    """dev(s') = V(s') / E_{s'} V(s') [P OTC Sec. 3.3], per row; all inputs [M, R], floor [M] -> dev [M, R].
+
+    E_{s'} V(s'): norm "transition" = (Q1(s, a_i) - r) / gamma per transition [I: the value deviation of the same
+    authors' MABCQ, whose V is the Bellman target of Q1]; "batch" = the mean of V(s') over the non-terminal rows
+    given [I: the plainest reading of E_{s'}]. [I] Guards: |E V| >= floor (sign kept, 0 counts as +), terminal
+    rows (terminals > 0) get dev = 0."""
+    if norm not in DQ_NORMS:
+        raise ValueError(f"norm={norm!r} is not allowed; choose one of {list(DQ_NORMS)}")
+    done = terminals > 0  # [M, R]
+    if norm == "transition":
+        ev = (q - rewards) / gamma  # [M, R]
+    else:
+        live = (~done).to(v_next.dtype)
+        ev = ((v_next * live).sum(-1, keepdim=True) / live.sum(-1, keepdim=True).clamp(min=1.0)).expand_as(v_next)
+    sign = torch.where(ev < 0, -torch.ones_like(ev), torch.ones_like(ev))
+    ev = sign * torch.maximum(ev.abs(), floor.unsqueeze(-1).to(ev.dtype))
+    return torch.where(done, torch.zeros_like(v_next), v_next / ev)
+
+
+@torch.no_grad()
+def q_similarity(q_b: Tensor, q_d: Tensor, v_next_b: Tensor, v_next_d: Tensor, rewards_b: Tensor, rewards_d: Tensor,
+                 terminals_b: Tensor, terminals_d: Tensor, gamma: float, generator: torch.Generator,
+                 norm: str = "transition") -> tuple[Tensor, Tensor]:
+    """d_q for one update [P OTC Sec. 3.3, Eq. (1)]: match by |Q(s, a_i) - Q(s*, a_i*)| (``q_match``), then
+    d_b = |dev(s'_b) - dev(s'*)| with ``value_deviation``.
+
+    q_* = Q1(s, a_i) of the rows, v_next_* = the learner's V(s') = E_{a_i} Q(s', a_i) (its estimator stays with the
+    learner), rewards_*, terminals_*: [M, B] for B and [M, D] for D. [I] The |E V| floor is
+    1e-6 + 1e-3 * mean_B |Q1| per member, from the B rows, for both sets.
+    -> (match [M, B] int64 into D, similarity d [M, B])."""
+    idx, _ = q_match(q_b, q_d, generator)
+    floor = EV_FLOOR_ABS + EV_FLOOR_REL * q_b.abs().mean(dim=-1)  # [M]
+    dev_b = value_deviation(v_next_b, q_b, rewards_b, terminals_b, gamma, floor, norm)  # [M, B]
+    dev_d = value_deviation(v_next_d, q_d, rewards_d, terminals_d, gamma, floor, norm)  # [M, D]
+    return idx, (dev_b - dev_d.gather(-1, idx)).abs()
+
+
+# ----------------------------------------------------------------------------------------------
+# Eq. (4): the adaptive exponent
+# ----------------------------------------------------------------------------------------------
+
+
+class AdaptiveAlpha:
+    """alpha_i^k per member [P OTC Sec. 3.4 / Eq. (4)]: alpha^1 = alpha^0, and for k > 1
+    alpha^k = alpha^{k-1} * DD^k / DD^{k-1}, where DD^k = E_{B^k} d(s', s'* of the best match in D^k) is the
+    expected similarity at deployment k. mode "fixed": alpha^k = alpha^0 (the ablation), DD still recorded.
+
+    ``step(dd_k)`` is called once per deployment k = 1, 2, ... with DD^k [M] and returns alpha^k [M].
+    [I] DD^k is estimated by the caller at the start of phase k, with the current model and before any
+    update (the mean of the per-transition similarity over ``OTCConfig.n_alpha_draws`` (B, D) draws): alpha^k
+    is needed before phase k. [I] alpha keeps its value where DD^{k-1} is 0 or not finite, or DD^k is not
+    finite; no clipping. The state is plain floats (JSON-friendly) and float64 internally."""
+
+    def __init__(self, n_members: int, alpha0: float = 1.0, mode: str = "adaptive"):
+        if mode not in ALPHA_MODES:
+            raise ValueError(f"mode={mode!r} is not allowed; choose one of {list(ALPHA_MODES)}")
+        self.n_members, self.alpha0, self.mode = int(n_members), float(alpha0), mode
+        self.alpha = torch.full((self.n_members,), self.alpha0, dtype=torch.float64)  # [M] current alpha^k
+        self.alphas: list[Tensor] = []  # alpha^1 .. alpha^k, each [M]
+        self.estimates: list[Tensor] = []  # DD^1 .. DD^k, each [M]
+
+    @property
+    def k(self) -> int:
+        """Deployments seen so far."""
+        return len(self.estimates)
+
+    def step(self, dd: Tensor | Sequence[float] | float) -> Tensor:
+        """Records DD^k [M] (or a scalar for all members) and returns alpha^k [M] (float64, a copy)."""
+        dd = torch.as_tensor(dd, dtype=torch.float64).detach().cpu().expand(self.n_members).clone()
+        if self.estimates and self.mode == "adaptive":
+            prev = self.estimates[-1]
+            ok = torch.isfinite(prev) & (prev != 0) & torch.isfinite(dd)
+            self.alpha = torch.where(ok, self.alpha * dd / torch.where(ok, prev, torch.ones_like(prev)), self.alpha)
+        self.estimates.append(dd)
+        self.alphas.append(self.alpha.clone())
+        return self.alpha.clone()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n_members": self.n_members, "alpha0": self.alpha0, "mode": self.mode,
+                "alpha": self.alpha.tolist(), "alphas": [a.tolist() for a in self.alphas],
+                "estimates": [d.tolist() for d in self.estimates]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        mine = (self.n_members, self.alpha0, self.mode)
+        theirs = (int(state["n_members"]), float(state["alpha0"]), state["mode"])
+        if mine != theirs:
+            raise ValueError(f"checkpoint (n_members, alpha0, mode) = {theirs}, this AdaptiveAlpha has {mine}")
+        f64 = dict(dtype=torch.float64)
+        self.alpha = torch.tensor(state["alpha"], **f64)
+        self.alphas = [torch.tensor(a, **f64) for a in state["alphas"]]
+        self.estimates = [torch.tensor(d, **f64) for d in state["estimates"]]
+
+
+# ----------------------------------------------------------------------------------------------
+# Metric and the tabular Eq. (2)
+# ----------------------------------------------------------------------------------------------
+
+
+def improvement_percent(s0: float | np.ndarray, s_k: float | np.ndarray) -> float | np.ndarray:
+    """Table 1's improvement [P OTC Sec. 4.2: "improvement (%) at the last deployment compared with the
+    offline-trained policies"]: 100 (S_K - S_0) / |S_0|, elementwise. [I] |S_0| in the denominator keeps the
+    sign meaningful when S_0 < 0 (random datasets). S_0 = 0 gives +-inf or nan (see ``near_zero_baseline``)."""
+    s0, s_k = np.asarray(s0, dtype=np.float64), np.asarray(s_k, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 100.0 * (s_k - s0) / np.abs(s0)
+    return float(out) if out.ndim == 0 else out
+
+
+def near_zero_baseline(s0: float | np.ndarray, ref_min: float, ref_max: float,
+                       frac: float = 0.01) -> bool | np.ndarray:
+    """[I] Flag for the report: |S_0| < frac * (ref_max - ref_min) (default 1 % of the dataset's reference range,
+    e.g. D4RL's random..expert), where the improvement % of ``improvement_percent`` is unstable."""
+    out = np.abs(np.asarray(s0, dtype=np.float64)) < frac * abs(float(ref_max) - float(ref_min))
+    return bool(out) if out.ndim == 0 else out
+
+
+@dataclass
+class ModifiedDynamics:
+    """Result of ``kl_modified_dynamics``: the modified P~_B [S], KL(P_D || P_B), KL(P_D || P~_B) computed
+    directly, and the same KL by the right-hand side of Eq. (2)."""
+
+    p_tilde: np.ndarray
+    kl_before: float
+    kl_after: float
+    kl_eq2: float
+
+
+def kl_modified_dynamics(p_b: np.ndarray, p_d: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
+                         d: np.ndarray) -> ModifiedDynamics:
+    """The modified dynamics and Eq. (2) on one (s, a_i) of a tabular problem [P OTC Sec. 3.2 / Eq. (2)]:
+        g(s') = sum_s^ P_D(s^) f(d(s', s^)),  Z = sum_s' P_B(s') g(s'),  P~_B(s') = P_B(s') g(s') / Z,
+        KL(P_D || P~_B) = KL(P_D || P_B) - sum_s' P_D(s') log(g(s') / Z)                         (Eq. 2)
+    p_b, p_d [S] (P_D > 0 where P_B > 0 is not required, but KL needs P~_B > 0 where P_D > 0); f maps the
+    distance matrix elementwise to acceptance values >= 0; d [S, S] = d(s', s^)."""
+    p_b, p_d = np.asarray(p_b, dtype=np.float64), np.asarray(p_d, dtype=np.float64)
+    g = (np.asarray(f(np.asarray(d, dtype=np.float64)), dtype=np.float64) * p_d[None, :]).sum(axis=1)  # [S]
+    z = float((p_b * g).sum())
+    p_tilde = p_b * g / z
+
+    def kl(p: np.ndarray, q: np.ndarray) -> float:
+        s = p > 0
+        return float((p[s] * np.log(p[s] / q[s])).sum())
+
+    kl_before = kl(p_d, p_b)
+    s = p_d > 0
+    return ModifiedDynamics(p_tilde=p_tilde, kl_before=kl_before, kl_after=kl(p_d, p_tilde),
+                            kl_eq2=kl_before - float((p_d[s] * np.log(g[s] / z)).sum()))

@@ -1,0 +1,126 @@
+"""CAST-BCQ's MaMuJoCo items (Figure 4, Table 2, Figure 6): cell configs per method and profile, the claim
+checkers on the paper's own numbers (they must reproduce the published verdicts, including the one the paper's
+table contradicts), no verdict on an incomplete grid, and a smoke run on Hopper where Figure 4 and Figure 6
+copy Table 2's identical runs instead of re-running them."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.profiles import get_profile
+from papers.cast_bcq import config as C
+from papers.cast_bcq import figure4, figure6, table2
+from papers.cast_bcq.jobs import mujoco_config
+from papers.cast_bcq.mujoco_items import missing_cells
+from papers.cast_bcq.published import EXPECTED_NOT_TO_HOLD, PUBLISHED
+
+ROOT = Path(__file__).resolve().parent.parent
+HOP = "mamujoco/hopper-3x1"
+
+
+def _profile(name):
+    return get_profile(name, C.PROFILE_OVERRIDES)
+
+
+def test_each_method_sees_what_the_official_code_gives_it():
+    want = {"bcq": ("bcq", "otc"), "i_bcq": ("bcq", "own_public"), "mabcq": ("mabcq", "cast_bcq"),
+            "icq_ma": ("icq_ma", "own_public"), "cast_bcq": ("cast_bcq", "cast_bcq"),
+            "cast_bcq_wo_cd": ("cast_bcq", "cast_bcq")}
+    for method, (learner, obs_mode) in want.items():
+        cfg = mujoco_config(_profile("quick"), HOP, "mixed", method)
+        assert cfg["learner"] == learner and cfg["dataset"]["env_options"] == {"obs_mode": obs_mode}
+        assert cfg["dataset"]["task"] == "hopper" and cfg["dataset"]["data_profile"] == "quick"
+    assert mujoco_config(_profile("quick"), HOP, "mixed", "bcq")["bcq"]["view"] == "central"
+    assert mujoco_config(_profile("quick"), HOP, "mixed", "i_bcq")["bcq"]["view"] == "independent"
+    assert mujoco_config(_profile("quick"), HOP, "mixed", "cast_bcq_wo_st")["cast_bcq"]["ablation"] == "wo_st"
+
+
+def test_profiles_scale_the_mujoco_runs():
+    full = mujoco_config(_profile("full"), HOP, "expert", "cast_bcq")
+    assert full["cast_bcq"] == {"batch_size": 1024}  # the code's widths: the learner's defaults
+    assert (full["updates"], full["eval_every"], full["eval_episodes"]) == (20_000, 500, 3)
+    assert mujoco_config(_profile("full"), HOP, "expert", "i_bcq")["eval_episodes"] == 10
+    quick = mujoco_config(_profile("quick"), HOP, "expert", "icq_ma")
+    assert quick["icq_ma"] == {"batch_size": 256, "hidden_critic": [256, 256], "hidden_actor": [256, 256, 256]}
+    assert (quick["updates"], quick["eval_every"], quick["eval_episodes"]) == (3000, 300, 5)
+    assert "eval_max_steps" not in quick and mujoco_config(_profile("smoke"), HOP, "mixed", "bcq")["eval_max_steps"] == 50
+    assert _profile("full").n_seeds == 3
+
+
+def test_bad_method_or_dataset_names_the_valid_ones():
+    with pytest.raises(ValueError, match="valid: bcq, i_bcq"):
+        mujoco_config(_profile("smoke"), HOP, "mixed", "qmix")
+    with pytest.raises(ValueError, match="valid: mixed, medium, expert"):
+        mujoco_config(_profile("smoke"), HOP, "medium-replay", "bcq")
+    with pytest.raises(ValueError, match="valid: mamujoco/halfcheetah-2x3"):
+        mujoco_config(_profile("smoke"), "mamujoco/ant-4x2", "mixed", "bcq")
+
+
+def _records(values, item_keys):
+    """Three identical seeds per published entry, as records of an item with keys ``item_keys``."""
+    out = []
+    for e in values:
+        keys = {k: e.keys[k] for k in item_keys}
+        out += [{"keys": keys, "seed": s, "score": e.mean} for s in range(3)]
+    return out
+
+
+def test_table2_and_figure4_checkers_on_the_published_table_give_the_published_verdicts():
+    t2 = [e for e in PUBLISHED if e.item == "table2"]
+    v = table2.verdicts(_records(t2, ("env", "dataset", "method")))
+    assert v["t2_ours_best_uncoordinated"][0] and v["t2_ours_beats_central_bcq_uncoordinated"][0]
+    assert "t2_ours_best_decentralized_d4rl" in EXPECTED_NOT_TO_HOLD
+    assert not v["t2_ours_best_decentralized_d4rl"][0]
+    assert "hopper-3x1 expert: no" in v["t2_ours_best_decentralized_d4rl"][1]
+    assert v["t2_split_easier"][0] and "in 10 of 15" in v["t2_split_easier"][1]  # the spec's count
+    mixed = [e for e in t2 if e.keys["dataset"] == "mixed"]
+    f4 = figure4.verdicts(_records(mixed, ("env", "method")))
+    assert all(holds for holds, _ in f4.values()), f4
+    assert "hopper-3x1 0.30" in f4["f4_icqma_poor"][1] and "walker2d-2x3 0.62" in f4["f4_mabcq_poor_walker_hopper"][1]
+
+
+def test_figure6_checker_on_hand_made_finals():
+    finals = {"mamujoco/halfcheetah-2x3": (3000, 1000, 2900, 2800), HOP: (3000, 900, 2700, 2600),
+              "mamujoco/walker2d-2x3": (1500, 400, 1300, 500)}  # ours, w/o CSAA, w/o ST, w/o CD
+    recs = [{"keys": {"env": e, "method": m}, "seed": s, "score": v + (10 * s if m == "cast_bcq" else 0)}
+            for e, vals in finals.items() for m, v in zip(C.ABLATION_METHODS, vals) for s in range(3)]
+    v = figure6.verdicts(recs)
+    assert all(h for h, _ in v.values()), v
+    recs_bad = [r if r["keys"]["method"] != "cast_bcq_wo_cd" else {**r, "score": r["score"] * 0 + 2950}
+                for r in recs]  # w/o CD close to ours everywhere, above it on HalfCheetah
+    assert not figure6.verdicts(recs_bad)["f6_wo_cd_drops"][0]
+
+
+def test_an_incomplete_grid_is_named_cell_by_cell():
+    grid = [{"env": HOP, "method": "bcq"}, {"env": HOP, "method": "cast_bcq"}]
+    recs = [{"keys": {"env": HOP, "method": "bcq"}, "seed": s, "score": 1.0} for s in range(3)]
+    recs.append({"keys": {"env": HOP, "method": "cast_bcq"}, "seed": 0, "score": float("nan")})
+    assert missing_cells(recs, grid, 3) == [f"{HOP}/cast_bcq (0/3 seeds)"]
+
+
+def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):
+    """Smoke, Hopper only: Table 2's 'mixed' row runs the five methods; Figure 4 then copies all of them (same
+    config and seed), and Figure 6 copies CAST-BCQ and runs the three ablations."""
+    from common.records import load_records
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    res = tmp_path / "runs"
+
+    def run(item, *args):
+        p = subprocess.run([sys.executable, f"papers/cast_bcq/{item}.py", "--profile", "smoke", "--results", str(res),
+                            "--env", HOP, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+        return p.stdout
+
+    assert "ran 10," in run("table2", "--dataset", "mixed")
+    assert "ran 10, skipped 0 (already finished), failed 0; 10 of those ran were copied" in run("figure4")
+    assert "ran 8, skipped 0 (already finished), failed 0; 2 of those ran were copied" in run("figure6")
+    t2 = {(r["keys"]["method"], r["seed"]): r["score"] for r in load_records(res, "smoke", "cast_bcq", "table2")}
+    f4 = {(r["keys"]["method"], r["seed"]): r["score"] for r in load_records(res, "smoke", "cast_bcq", "figure4")}
+    assert f4 == t2 and len(t2) == 10 and all(v is not None for v in t2.values())
+    f6 = load_records(res, "smoke", "cast_bcq", "figure6")
+    assert {r["keys"]["method"] for r in f6} == set(C.ABLATION_METHODS) and len(f6) == 8
+    assert (res / "smoke" / "cast_bcq" / "figure6_hopper-3x1.png").stat().st_size > 1000
