@@ -228,7 +228,8 @@ def render_figure(item: str, spec: Figure | Mapping[str, Any], entries: Sequence
     if records:
         title = spec.title or None
         if plot == "curves":
-            png = plot_curves(records, png_path, getattr(spec, "group", None), metric, title)
+            group = getattr(spec, "group", None)  # a key name: plot_curves takes a list of key names
+            png = plot_curves(records, png_path, [group] if isinstance(group, str) else group, metric, title)
         else:
             png = plot_sweep(records, png_path, getattr(spec, "x", None), getattr(spec, "group", None) or "method",
                              metric, "bar" if plot == "bar" else "line", title)

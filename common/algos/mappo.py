@@ -1,0 +1,731 @@
+"""MAPPO as MOMA-PPO uses it, batched over members = seeds x agents.
+
+Paper: Barde, Foerster, Nowrouzezahrai, Zhang, "A Model-Based Solution to the Offline Multi-Agent Reinforcement
+Learning Coordination Problem", AAMAS 2024, §3.2 (MAPPO with a QMIX-style value decomposition, GAE adapted to the
+rollout time-outs zeta_t) and Algorithm 1 ("train policies pi_i and value function V with MAPPO"). The same learner
+trains the online Reacher experts (§5.3) and the policies inside MOMA-PPO's model-based loop.
+Official code consulted (PBarde/moma-ppo at c276efc, paths under ``moma-ppo/offline_marl/offline_marl/``; summary in
+docs/moma_ppo_official_code.md#ppo-learner): ``multi_agent/mappo.py`` (``update_from_batch``, ``get_gae``),
+``single_agent/ppo.py``, ``single_agent/actors.py`` (``GaussianPolicy``, ``CategoricalPolicy``),
+``single_agent/critics.py``, ``multi_agent/mixer_networks.py``, ``utils/networks.py``, ``train_rl.py`` and
+``train_rl_model_based.py`` (defaults, ``ppo_general_lr``).
+
+Networks (per seed s; agent i is member m = s * N + i; x_i = [emb_i ⊕ o_i], emb_i the optional history embedding)
+  pi_i(a | x_i)   Gaussian N(mu(x_i), exp(log_std(x_i))^2), 2 x 256 ReLU, mean and log_std heads with weights
+                  x0.1 and bias 0, log_std clamped to [-6, 0], no squashing (unbounded actions, the env clips);
+                  or categorical (2 x 256 ReLU, plain init) for discrete games
+  V_i(x_i)        2 x 256 ReLU
+  mixer(o_joint)  2 x 256 ReLU -> (w_1..w_N, b) on the joint observation (no history);
+                  V_tot = sum_i w_i V_i + b, w unconstrained [code] or |w| (``mixer="monotonic"``, [paper] "QMIX")
+GAE with time-outs (one flat buffer of contiguous rollouts; V = V_tot of the parameters before the update)
+  delta_t = r_t + gamma m_t V(s'_t) - V(s_t)
+  A_t     = delta_t + gamma lambda m_t zeta_t A_{t+1}
+  G_t     = r_t + gamma m_t (zeta_t G_{t+1} + (1 - zeta_t) m_t V(s'_t))
+  A <- (A - mean A) / (std A + 1e-3)   (std unbiased, over the whole buffer of one seed)
+Losses (one minibatch of B rows of one seed; logpi = sum_i log pi_i(a_i | x_i), the joint log-prob)
+  ratio    rho = exp(min(logpi - logpi_old, 10)),  rho_c = clip(rho, 1 - 0.2, 1 + 0.2)
+  actor    L_pi = -mean_B min(rho A, rho_c A)
+  critic   L_V  = max(mean_B (V_c - G)^2, mean_B (V - G)^2),  V_c = V_old + clip(V - V_old, -0.2, 0.2)
+           (the max of the two batch-mean MSEs, not the mean of an elementwise max)
+  entropy  H    = min(-mean_B rho logpi, -mean_B rho_c logpi)
+           alpha <- max(0, alpha + 0.001 (H_target - H)),  H_target = -2 (on the joint log-prob),  alpha_0 = 0,
+           updated BEFORE the bonus of the same minibatch uses it (the code's order); L_H = -alpha H
+  penalty  e = sum_{i, dims} (1 - |mu_i|)^2 [|mu_i| > 1] on the mean actions, L_a = max(mean_B rho e, mean_B rho_c e)
+  total    L = L_pi + 0.5 L_V + L_H + 1.0 L_a;  one Adam (lr 5e-5) over all parameters; the gradient of one seed
+           (all its agents' actors and V's, its mixer, its encoders) clipped to norm 1.0 as one vector
+  5 epochs; each a fresh permutation of the n rows cut into floor(n / 64) minibatches, the remainder dropped.
+Gradients flow through rho in the entropy and penalty terms as in the code (nothing there is detached but alpha).
+
+Decisions where the sources are silent or where we had to choose ([inferred] unless said):
+- Gradient clipping "over all parameters": the code trains one seed per process and calls
+  ``clip_grad_norm_(self.parameters(), 1.0)`` on the whole MAPPO module, so here one seed's gradient (the N agents'
+  members, the mixer, and the encoder if any) is one vector clipped to 1.0; seeds never interact
+  (:func:`clip_grad_norm_per_seed_`; ``common.nets.clip_grad_norm_`` clips per member, i.e. per agent).
+- Seeds batched: every seed's buffer has the same length n (the tensors are [S, n, ...]). A rollout generator whose
+  seeds collect different numbers of transitions trims every buffer to the shortest one; the cut rollout then ends
+  in a time-out, which is exactly how the end of a buffer is treated anyway (next point).
+- The last row of a buffer always acts as a time-out (A_{n-1} = delta_{n-1}, G_{n-1} = r + gamma m V(s')): this is
+  what the code's initialisation ``running_returns = next_values[-1] * masks[-1]``, ``running_advants = 0`` gives.
+- Minibatch order: each seed draws its permutations from its own generator (seeded from its seed alone), so a seed
+  trained beside others gives the same result as trained alone (tests/test_mappo.py proves it). Action sampling
+  likewise uses one generator per seed unless one generator is passed.
+- The rollout reward is agent 0's column when rewards come per agent ([code] ``rewards = batches[0]['rewards']``;
+  fully cooperative tasks give every agent the same reward).
+- Categorical policies (the ICG, [code] ``CategoricalPolicy``): no head scaling, no log_std, no action penalty (the
+  code's penalty on argmax indices in {0, 1} is always 0); their entropy estimate is >= 0 > -2, so alpha stays 0.
+- Heterogeneous agents: observations are padded to O = max(obs_dims) (the mixer reads only the real entries), the
+  Gaussian's padded action dims are zeroed and left out of log-probs and of the penalty, a categorical agent's padded
+  actions get logit -1e10 (the code's illegal-move mask).
+- ``alpha_lr = 0`` switches the entropy term off entirely ([code] ``if ppo_entropy_bonus_coeff > 0``).
+- GAE is computed by a reverse linear scan in ceil(log2 n) doubling steps (11 for n = 2000) of O(n) vectorised work
+  each, over all seeds at once, instead of the code's n-step Python loop; it equals the loop up to float rounding.
+- A buffer shorter than one minibatch is an error (the code would silently skip the update).
+- Left out (off in every run of the paper by the code's defaults): ``ppo_double_V`` (min of two V's),
+  ``ppo_actor_squashing='tanh'`` (and its squared pre-tanh penalty), ``state_dependent_std=False`` and legal-move
+  masks other than the padding (every ICG move is legal).
+
+History hook (the self-attention history encoder is not built here). The learner takes an optional per-agent
+"memory" input that is prepended to the observation of the actor and of V (not of the mixer):
+- ``emb_dim = E > 0`` and no ``encoder``: ``memory`` / ``next_memory`` are precomputed embeddings [S, *, N, E],
+  used as constants (no gradient);
+- ``encoder``: an ``nn.Module`` with ``n_members = S * N`` whose every parameter carries that leading member axis,
+  mapping ``memory`` [M, *, L, D] (e.g. the last L (obs, action) pairs) to [M, *, E]; its parameters are trained by
+  the total loss, clipped with the rest of their seed and saved in ``state_dict`` (the code's ``lr_memory`` equals
+  ``ppo_general_lr``). ``memory`` / ``next_memory`` are then [S, *, N, L, D].
+
+Batch of ``update`` (one flat buffer of contiguous rollouts per seed; S seeds, n rows, N agents, O padded obs dim,
+A padded action dim): obs / next_obs [S, n, N, O], actions [S, n, N, A] (categorical: the index in [..., 0]),
+rewards [S, n] (or [S, n, N]), masks [S, n] (1 = not terminal, i.e. 1 - terminals), zetas [S, n] (1 = the rollout
+continues, 0 = time-out, i.e. 1 - timeouts), and memory / next_memory when the learner has one. Old log-probs and
+values are recomputed from the batch (the policy has not changed since collection); stored ones are ignored.
+
+Shapes: M members (= S * N), S seeds, N agents, B batch / minibatch, n buffer rows, E episodes, O obs dim, A action
+dim, Oj joint obs dim, L history length, D history step dim.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from common.algos.itd3 import _copy_members
+from common.heads import CategoricalActor, GaussianActor
+from common.nets import EnsembleMLP, ValueNet
+
+__all__ = [
+    "MAPPOConfig",
+    "MAPPO",
+    "POLICIES",
+    "MIXERS",
+    "gae_with_timeouts",
+    "normalize_advantages",
+    "joint_ratio",
+    "ppo_actor_loss",
+    "ppo_critic_loss",
+    "entropy_estimate",
+    "adaptive_alpha",
+    "action_bound_error",
+    "action_penalty",
+    "mix_values",
+    "n_minibatches",
+    "clip_grad_norm_per_seed_",
+]
+
+POLICIES = ("gaussian", "categorical")
+MIXERS = ("unconstrained", "monotonic")
+TRAIN_STREAM = 0x7A1  # spawn key of a seed's minibatch-order generator
+ACT_STREAM = 0xAC7  # spawn key of a seed's action-sampling generator
+ILLEGAL_LOGIT = -1e10  # logit offset of padded categorical actions ([code] ``logits - (1 - legal_move) * 1e10``)
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+BATCH_KEYS = ("obs", "next_obs", "actions", "rewards", "masks", "zetas")
+
+
+@dataclass
+class MAPPOConfig:
+    """Defaults = the official code's MOMA-PPO defaults (``train_rl_model_based.py``; ``train_rl.py`` for the online
+    Reacher experts differs only in ``minibatch_size`` = 256). docs/moma_ppo_official_code.md#ppo-learner."""
+
+    policy: str = "gaussian"  # "gaussian" (MaMuJoCo) or "categorical" (ICG; [code] CategoricalPolicy for 'toy' tasks)
+    hidden: Sequence[int] = (256, 256)  # actor, V_i and mixer widths ([code] hidden_size 256, 2 layers)
+    head_init_scale: float | None = 0.1  # gaussian: mean/log_std head weights x0.1, bias 0 ([code] set_final_bias)
+    log_std_bounds: tuple[float, float] = (-6.0, 0.0)  # gaussian: log_std clamp ([code] MIN/MAX_LOG_STD = -6, 0)
+    mixer: str = "unconstrained"  # "unconstrained" w ([code] MixerNetwork.mix) or "monotonic" |w| ([paper] §3.2 QMIX)
+    lr: float = 5e-5  # Adam lr of actor, V, mixer and encoder ([code] ppo_general_lr overrides lr_pi/lr_v/lr_memory)
+    grad_clip: float | None = 1.0  # one norm per seed over all its parameters ([code] grad_clip_norm); None = off
+    gamma: float = 0.99  # discount ([code] discount_factor)
+    lam: float = 0.98  # GAE lambda ([code] ppo_lamda)
+    epochs: int = 5  # passes over the buffer per update ([code] ppo_epochs_per_update)
+    minibatch_size: int = 64  # rows per minibatch, floor(n / size) per epoch ([code] batch_size; train_rl.py: 256)
+    clip: float = 0.2  # PPO ratio clip ([code] ppo_update_clip_param)
+    value_clip: float = 0.2  # value clip around V_old ([code] the same ppo_update_clip_param)
+    critic_coef: float = 0.5  # weight of the critic loss ([code] ppo_critic_loss_coeff)
+    alpha_lr: float = 0.001  # step of the adaptive entropy weight; 0 = no entropy term ([code] ppo_entropy_bonus_coeff)
+    entropy_target: float = -2.0  # target of the joint (summed) entropy estimate ([code] ppo_entropy_target)
+    alpha0: float = 0.0  # initial entropy weight ([code] entropy_alpha = 0)
+    action_penalty: float = 1.0  # gaussian: weight of the mean-action bound penalty ([code] ppo_action_penalty_coeff)
+    ratio_log_max: float = 10.0  # the ratio's exponent is clamped at this ([code] torch.clamp(..., max=10.))
+    adv_eps: float = 1e-3  # advantage normalisation (A - mean) / (std + adv_eps) ([code] get_gae)
+    check_finite: bool = True  # raise on a non-finite loss at the end of each update (one host sync per update)
+
+    def __post_init__(self) -> None:
+        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
+        if isinstance(self.hidden, (list, tuple)):
+            self.hidden = tuple(self.hidden)
+        if isinstance(self.log_std_bounds, (list, tuple)):
+            self.log_std_bounds = tuple(float(b) for b in self.log_std_bounds)
+
+    def validate(self) -> "MAPPOConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"MAPPOConfig.{name}={getattr(self, name)!r} {rule}")
+
+        for name, allowed in (("policy", POLICIES), ("mixer", MIXERS)):
+            if getattr(self, name) not in allowed:
+                fail(name, f"is not allowed; choose one of {list(allowed)}")
+        if not isinstance(self.hidden, tuple) or not self.hidden or not all(_is_int(h) and h >= 1 for h in self.hidden):
+            fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
+        b = self.log_std_bounds
+        if not (isinstance(b, tuple) and len(b) == 2 and all(_is_num(v) for v in b) and b[0] < b[1]):
+            fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
+        if self.head_init_scale is not None and not (_is_num(self.head_init_scale) and self.head_init_scale > 0):
+            fail("head_init_scale", "must be None (default init) or a number > 0")
+        if self.grad_clip is not None and not (_is_num(self.grad_clip) and self.grad_clip > 0):
+            fail("grad_clip", "must be None (no clipping) or a number > 0")
+        for name in ("epochs", "minibatch_size"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "must be an integer >= 1")
+        for name in ("lr", "clip", "ratio_log_max", "adv_eps"):
+            if not (_is_num(getattr(self, name)) and getattr(self, name) > 0):
+                fail(name, "must be a number > 0")
+        for name in ("value_clip", "critic_coef", "alpha_lr", "alpha0", "action_penalty"):
+            if not (_is_num(getattr(self, name)) and getattr(self, name) >= 0):
+                fail(name, "must be a number >= 0")
+        for name in ("gamma", "lam"):
+            if not (_is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
+                fail(name, "must be in [0, 1]")
+        if not _is_num(self.entropy_target):
+            fail("entropy_target", "must be a number")
+        if not isinstance(self.check_finite, (bool, np.bool_)):
+            fail("check_finite", "must be True or False")
+        # unused options are an error, not a silence
+        default = MAPPOConfig()
+        unused = [(name, self.policy == "categorical", "policy='gaussian'")
+                  for name in ("head_init_scale", "log_std_bounds", "action_penalty")]
+        unused += [(name, self.alpha_lr == 0, "alpha_lr > 0 (alpha_lr = 0 switches the entropy term off)")
+                   for name in ("entropy_target", "alpha0")]
+        for name, is_unused, needs in unused:
+            if is_unused and getattr(self, name) != getattr(default, name):
+                fail(name, f"is set but unused: it needs {needs}")
+        return self
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+        and math.isfinite(float(v))
+
+
+# ----------------------------------------------------------------------------------------------
+# named pieces (the batched learner calls them on [S, ...] tensors; the tests on hand-made ones)
+# ----------------------------------------------------------------------------------------------
+
+
+def _reverse_linear_scan(a: Tensor, c: Tensor) -> Tensor:
+    """x_t = a_t + c_t x_{t+1} along the last axis with x_n = 0, for every leading row at once.
+
+    Hillis-Steele doubling on the affine maps x_t = a_t + c_t x_{t+d}: after the step with offset d each (a_t, c_t)
+    spans 2d rows; ceil(log2 n) steps of O(n) vectorised work (11 for n = 2000) instead of n sequential steps.
+    Rows past the end contribute 0."""
+    n = a.shape[-1]
+    d = 1
+    while d < n:
+        a = torch.cat([a[..., :-d] + c[..., :-d] * a[..., d:], a[..., -d:]], dim=-1)
+        c = torch.cat([c[..., :-d] * c[..., d:], torch.zeros_like(c[..., -d:])], dim=-1)
+        d *= 2
+    return a
+
+
+def gae_with_timeouts(rewards: Tensor, values: Tensor, next_values: Tensor, masks: Tensor, zetas: Tensor,
+                      gamma: float, lam: float) -> tuple[Tensor, Tensor]:
+    """GAE and returns with rollout time-outs ([paper] §3.2 "we adapt the generalized advantage estimation to account
+    for the timeouts zeta_t"; [code] multi_agent/mappo.py ``get_gae``), before advantage normalisation:
+        delta_t = r_t + gamma m_t V(s'_t) - V(s_t)
+        A_t     = delta_t + gamma lam m_t zeta_t A_{t+1}
+        G_t     = r_t + gamma m_t (zeta_t G_{t+1} + (1 - zeta_t) m_t V(s'_t))
+    All inputs [*, n] (any leading axes, e.g. seeds), rows in buffer order: contiguous rollouts, each ending where
+    zeta = 0 (time-out: bootstrap on V(s')) or m = 0 (terminal). The last row always acts as a time-out (the code's
+    initialisation). Returns (advantages [*, n], returns [*, n])."""
+    zetas = zetas.clone()
+    zetas[..., -1] = 0.0  # the buffer's end: no row after it
+    adv = _reverse_linear_scan(rewards + gamma * masks * next_values - values, gamma * lam * masks * zetas)
+    ret = _reverse_linear_scan(rewards + gamma * masks * (1.0 - zetas) * masks * next_values, gamma * masks * zetas)
+    return adv, ret
+
+
+def normalize_advantages(adv: Tensor, eps: float = 1e-3) -> Tensor:
+    """(A - mean A) / (std A + eps) over the last axis (one buffer per leading row), std unbiased ([code] get_gae)."""
+    return (adv - adv.mean(-1, keepdim=True)) / (adv.std(-1, keepdim=True) + eps)
+
+
+def joint_ratio(logp: Tensor, logp_old: Tensor, log_max: float = 10.0) -> Tensor:
+    """The joint ratio exp(min(sum_i log pi_i - sum_i log pi_i^old, log_max)) ([code] ``torch.clamp(new_policy -
+    old_policy_samples, max=10.)``). logp, logp_old [*, N] per agent -> [*]."""
+    return torch.exp(torch.clamp(logp.sum(-1) - logp_old.sum(-1), max=log_max))
+
+
+def ppo_actor_loss(ratio: Tensor, adv: Tensor, clip: float) -> Tensor:
+    """Clipped surrogate [*]: -mean_B min(rho A, clip(rho, 1 - clip, 1 + clip) A). ratio, adv [*, B]."""
+    rc = ratio.clamp(1.0 - clip, 1.0 + clip)
+    return -torch.minimum(ratio * adv, rc * adv).mean(-1)
+
+
+def ppo_critic_loss(values: Tensor, old_values: Tensor, returns: Tensor, clip: float) -> Tensor:
+    """Clipped value loss [*] ([code] ``torch.max(criterion(clipped_values, G), criterion(values, G))`` with
+    ``criterion = MSELoss()``): the max of the two batch means, NOT the mean of an elementwise max:
+        max(mean_B (V_c - G)^2, mean_B (V - G)^2),  V_c = V_old + clip(V - V_old, -clip, clip).
+    values, old_values, returns [*, B]."""
+    vc = old_values + (values - old_values).clamp(-clip, clip)
+    return torch.maximum((vc - returns).square().mean(-1), (values - returns).square().mean(-1))
+
+
+def entropy_estimate(ratio: Tensor, logp_joint: Tensor, clip: float) -> Tensor:
+    """Sampled, ratio-corrected entropy of the joint policy [*] ([code]: the samples come from pi_old, hence rho):
+        H = min(-mean_B rho logpi, -mean_B clip(rho) logpi). ratio, logp_joint [*, B]."""
+    rc = ratio.clamp(1.0 - clip, 1.0 + clip)
+    return torch.minimum(-(ratio * logp_joint).mean(-1), -(rc * logp_joint).mean(-1))
+
+
+def adaptive_alpha(alpha: Tensor, entropy: Tensor, target: float, lr: float) -> Tensor:
+    """One step of the entropy weight [*]: max(0, alpha + lr (target - H)), H detached ([code] ``entropy_alpha +=
+    coeff * (target - entropy).detach(); clamp_min_(0)``)."""
+    return (alpha + lr * (target - entropy.detach())).clamp(min=0.0)
+
+
+def action_bound_error(mean_actions: Tensor, act_mask: Tensor | None = None) -> Tensor:
+    """e = sum_{agents, dims} (1 - |mu|)^2 [|mu| > 1] ([code] ``delta = 1 - |a|; ((delta < 0) * delta**2).sum``) on the
+    mean actions. mean_actions [*, N, A] (act_mask [N, A] or broadcastable: 1 = a real dim) -> [*]."""
+    delta = 1.0 - mean_actions.abs()
+    e = (delta < 0).to(delta.dtype) * delta.square()
+    if act_mask is not None:
+        e = e * act_mask
+    return e.sum((-2, -1))
+
+
+def action_penalty(ratio: Tensor, err: Tensor, clip: float) -> Tensor:
+    """Ratio-weighted bound penalty [*]: max(mean_B rho e, mean_B clip(rho) e). ratio, err [*, B]."""
+    rc = ratio.clamp(1.0 - clip, 1.0 + clip)
+    return torch.maximum((ratio * err).mean(-1), (rc * err).mean(-1))
+
+
+def mix_values(v: Tensor, w: Tensor, b: Tensor, monotonic: bool = False) -> Tensor:
+    """V_tot = sum_i w_i V_i + b ([paper] §3.2; [code] ``MixerNetwork.mix``); |w| if monotonic (QMIX).
+    v, w [*, N]; b [*] -> [*]."""
+    return ((w.abs() if monotonic else w) * v).sum(-1) + b
+
+
+def n_minibatches(n: int, size: int) -> int:
+    """floor(n / size) minibatches per epoch, the remainder dropped ([code] ``range(n // self.batch_size)``)."""
+    k = int(n) // int(size)
+    if k < 1:
+        raise ValueError(f"a buffer of {n} rows holds no minibatch of {size}: collect at least {size} rows "
+                         "or lower MAPPOConfig.minibatch_size")
+    return k
+
+
+@torch.no_grad()
+def clip_grad_norm_per_seed_(parameters: Iterable[Tensor], max_norm: float, n_seeds: int) -> Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` for each seed: every parameter carries a seed-major leading axis (S*N agent
+    members m = s * N + i, or S for the mixer), so ``g.reshape(S, -1)`` row s is seed s's slice; seed s's gradient is
+    rescaled by min(1, max_norm / (||g_s|| + 1e-6)), ||g_s|| the 2-norm over all its slices. Returns norms [S]."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(n_seeds)
+    per = torch.stack([torch.linalg.vector_norm(g.reshape(n_seeds, -1), dim=1) for g in grads])  # [P, S]
+    norms = torch.linalg.vector_norm(per, dim=0)  # [S]
+    coef = (max_norm / (norms + 1e-6)).clamp_(max=1.0)  # [S]
+    for g in grads:
+        g.view(n_seeds, -1).mul_(coef[:, None])
+    return norms
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched learner
+# ----------------------------------------------------------------------------------------------
+
+
+class MAPPO:
+    """Batched MAPPO (see the module docstring): members m = s * N + i for the actors and V's, one mixer per seed.
+
+    MAPPO(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, n_actions=None, emb_dim=0, encoder=None, device,
+    dtype). ``n_actions`` (choices per agent) is required for ``cfg.policy="categorical"`` (act_dims all 1) and
+    forbidden otherwise. A seed's networks are built from ``seeds[s]`` alone (``encoder``: the caller's). Random
+    streams: per seed, one generator for the minibatch order and one for action sampling, both in ``state_dict``.
+    """
+
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        cfg: MAPPOConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        n_actions: Sequence[int] | None = None,
+        emb_dim: int = 0,
+        encoder: nn.Module | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.cfg = cfg = (cfg or MAPPOConfig()).validate()
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
+        if len(self.obs_dims) != len(self.act_dims):
+            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
+        self.discrete = cfg.policy == "categorical"
+        if self.discrete:
+            if n_actions is None or len(n_actions) != len(self.act_dims) or any(int(k) < 1 for k in n_actions):
+                raise ValueError(f"policy='categorical' needs n_actions (choices per agent, >= 1), got {n_actions!r}")
+            if any(a != 1 for a in self.act_dims):
+                raise ValueError(f"policy='categorical' takes one action entry per agent (act_dims all 1), "
+                                 f"got {self.act_dims}")
+            self.n_actions = tuple(int(k) for k in n_actions)
+        elif n_actions is not None:
+            raise ValueError("n_actions is for policy='categorical' only (policy='gaussian')")
+        else:
+            self.n_actions = None
+        self.n_seeds, self.n_agents = S, N = n_seeds, len(self.obs_dims)
+        self.n_members = M = S * N
+        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
+        self.joint_obs_dim = sum(self.obs_dims)
+        self.emb_dim = int(emb_dim)
+        if self.emb_dim < 0 or (encoder is not None and self.emb_dim < 1):
+            raise ValueError(f"emb_dim={emb_dim!r} must be >= 0, and >= 1 (the encoder's output size) with an encoder")
+        self.device, self.dtype = torch.device(device), dtype
+        X = self.emb_dim + O  # actor / V input [emb ⊕ obs]
+        hidden = cfg.hidden
+
+        def build(n_agents_members: int, n_mixers: int) -> dict[str, nn.Module]:
+            if self.discrete:
+                actor = CategoricalActor(n_agents_members, X, max(self.n_actions), hidden)
+            else:
+                actor = GaussianActor(n_agents_members, X, A, hidden, squash=False, log_std_bounds=cfg.log_std_bounds,
+                                      head_init_scale=cfg.head_init_scale)
+            return {"actor": actor, "critic": ValueNet(n_agents_members, X, hidden),
+                    "mixer": EnsembleMLP(n_mixers, self.joint_obs_dim, N + 1, hidden)}
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            big = build(M, S)
+            for s, sd in enumerate(self.seeds):  # seed before building: seed s's networks from seeds[s] only
+                torch.manual_seed(sd)
+                small = build(N, 1)
+                for name, net in small.items():
+                    _copy_members(big[name], net, s * (1 if name == "mixer" else N))
+        for net in big.values():
+            net.to(device=self.device, dtype=dtype).train()
+        self.actor, self.critic, self.mixer = big["actor"], big["critic"], big["mixer"]
+        self.encoder = encoder
+        if encoder is not None:
+            if getattr(encoder, "n_members", None) != M:
+                got = getattr(encoder, "n_members", None)
+                raise ValueError(f"encoder must have n_members = S * N = {M}, got {got}")
+            bad = [k for k, p in encoder.named_parameters() if p.dim() == 0 or p.shape[0] != M]
+            if bad:
+                raise ValueError(f"encoder parameters {bad} lack the leading member axis of {M}")
+            encoder.to(device=self.device, dtype=dtype).train()
+        self.opt = torch.optim.Adam(self.parameters(), lr=cfg.lr)
+        self.alpha = torch.full((S,), float(cfg.alpha0), device=self.device, dtype=dtype)  # [S]
+
+        # masks of the padded entries
+        keep = [i * O + k for i in range(N) for k in range(self.obs_dims[i])]
+        self._joint_idx = torch.tensor(keep, device=self.device)  # [Oj] columns of obs.reshape(..., N * O)
+        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(N)], dtype=dtype)  # [N, A]
+        self.act_mask = am.to(self.device)  # [N, A]
+        self._act_mask_m = am.repeat(S, 1).to(self.device)[:, None, :]  # [M, 1, A]
+        if self.discrete:
+            K = max(self.n_actions)
+            lm = torch.tensor([[0.0 if k < self.n_actions[i] else ILLEGAL_LOGIT for k in range(K)] for i in range(N)],
+                              dtype=dtype)
+            self._logit_bias = lm.repeat(S, 1).to(self.device)[:, None, :]  # [M, 1, K]
+
+        def gen(sd: int, key: int) -> torch.Generator:
+            ss = np.random.SeedSequence(sd, spawn_key=(key,))
+            return torch.Generator(device=self.device).manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
+
+        self.gens = [gen(sd, TRAIN_STREAM) for sd in self.seeds]  # minibatch order, one per seed
+        self.act_gens = [gen(sd, ACT_STREAM) for sd in self.seeds]  # action sampling, one per seed
+        self.n_updates = 0  # update() calls (PPO iterations)
+        self.n_steps = 0  # optimizer steps (minibatches)
+
+    # ---- modules ------------------------------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        mods = {"actor": self.actor, "critic": self.critic, "mixer": self.mixer}
+        if self.encoder is not None:
+            mods["encoder"] = self.encoder
+        return mods
+
+    def parameters(self) -> list[Tensor]:
+        return [p for m in self.modules().values() for p in m.parameters()]
+
+    # ---- layout -------------------------------------------------------------------------------
+    def _to_members(self, x: Tensor) -> Tensor:
+        """[S, B, N, ...] -> [M, B, ...], m = s * N + i."""
+        S, B, N = x.shape[:3]
+        return x.transpose(1, 2).reshape(S * N, B, *x.shape[3:])
+
+    def _joint_obs(self, obs: Tensor) -> Tensor:
+        """[S, B, N, O] padded -> [S, B, Oj], the agents' real entries concatenated in agent order."""
+        S, B = obs.shape[:2]
+        return obs.reshape(S, B, -1).index_select(-1, self._joint_idx)
+
+    def _tensor(self, x: Any) -> Tensor:
+        return torch.as_tensor(x, device=self.device, dtype=self.dtype)
+
+    def _check_obs(self, obs: Tensor, name: str = "obs") -> None:
+        S, N, O = self.n_seeds, self.n_agents, self.obs_dim
+        if obs.dim() != 4 or (obs.shape[0], obs.shape[2], obs.shape[3]) != (S, N, O):
+            raise ValueError(f"{name} must be [S={S}, B, N={N}, O={O}], got {tuple(obs.shape)}")
+
+    def _memory_members(self, memory: Tensor | None, B: int, name: str = "memory") -> Tensor | None:
+        """memory [S, B, N, E] or [S, B, N, L, D] -> [M, B, ...] (None without a memory)."""
+        if self.emb_dim == 0 and self.encoder is None:
+            if memory is not None:
+                raise ValueError(f"{name} given but the learner has no memory (emb_dim=0, no encoder)")
+            return None
+        if memory is None:
+            raise KeyError(f"the learner has a memory input (emb_dim={self.emb_dim}, encoder="
+                           f"{type(self.encoder).__name__ if self.encoder is not None else None}): pass {name}")
+        m = self._tensor(memory)
+        S, N = self.n_seeds, self.n_agents
+        if m.shape[0] != S or m.shape[1] != B or m.shape[2] != N:
+            raise ValueError(f"{name} must be [S={S}, B={B}, N={N}, ...], got {tuple(m.shape)}")
+        if self.encoder is None and (m.dim() != 4 or m.shape[3] != self.emb_dim):
+            raise ValueError(f"{name} must be precomputed embeddings [S, B, N, E={self.emb_dim}], got {tuple(m.shape)}")
+        return self._to_members(m)
+
+    # ---- forward pieces -----------------------------------------------------------------------
+    def _inputs(self, obs_m: Tensor, mem_m: Tensor | None) -> Tensor:
+        """x [M, B, E + O] = [emb ⊕ obs] (obs alone without a memory)."""
+        if mem_m is None:
+            return obs_m
+        emb = self.encoder(mem_m) if self.encoder is not None else mem_m  # [M, B, E]
+        return torch.cat([emb, obs_m], dim=-1)
+
+    def _dist(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Gaussian: (mean [M, B, A], log_std [M, B, A] clamped); categorical: (log-probs [M, B, K], None)."""
+        if self.discrete:
+            return F.log_softmax(self.actor(x) + self._logit_bias, dim=-1), None
+        return self.actor(x)
+
+    def _log_prob(self, dist: tuple[Tensor, Tensor | None], act_m: Tensor) -> Tensor:
+        """log pi(a | x) [M, B]; act_m [M, B, A] (categorical: the index in [..., 0])."""
+        first, log_std = dist
+        if self.discrete:
+            return first.gather(-1, act_m[..., :1].long()).squeeze(-1)
+        z = (act_m - first) * torch.exp(-log_std)
+        return ((-0.5 * z.square() - log_std - _LOG_SQRT_2PI) * self._act_mask_m).sum(-1)
+
+    def _values(self, x: Tensor, joint: Tensor) -> Tensor:
+        """V_tot [S, B] from x [M, B, X] and the joint obs [S, B, Oj]."""
+        S, N = self.n_seeds, self.n_agents
+        v = self.critic(x).squeeze(-1)  # [M, B]
+        v = v.view(S, N, -1).transpose(1, 2)  # [S, B, N]
+        wb = self.mixer(joint)  # [S, B, N + 1]
+        return mix_values(v, wb[..., :N], wb[..., N], monotonic=self.cfg.mixer == "monotonic")
+
+    def _per_seed(self, y: Tensor) -> Tensor:
+        """[M, B, ...] -> [S, B, N, ...]."""
+        S, N = self.n_seeds, self.n_agents
+        return y.view(S, N, *y.shape[1:]).transpose(1, 2)
+
+    # ---- update -------------------------------------------------------------------------------
+    def prepare(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Checks a rollout batch and lays it out for the update: member tensors [M, n, ...], seed tensors [S, n]."""
+        missing = [k for k in BATCH_KEYS if k not in batch]
+        if missing:
+            raise KeyError(f"MAPPO batch lacks {missing}; it needs {list(BATCH_KEYS)} (+ memory / next_memory)")
+        obs, next_obs, act = (self._tensor(batch[k]) for k in ("obs", "next_obs", "actions"))
+        self._check_obs(obs)
+        S, n = obs.shape[:2]
+        if next_obs.shape != obs.shape:
+            raise ValueError(f"next_obs {tuple(next_obs.shape)} must have the shape of obs {tuple(obs.shape)}")
+        if act.shape != (S, n, self.n_agents, self.act_dim):
+            raise ValueError(f"actions must be [S, n, N, A={self.act_dim}] = {(S, n, self.n_agents, self.act_dim)}, "
+                             f"got {tuple(act.shape)}")
+        rew = self._tensor(batch["rewards"])
+        if rew.dim() == 3:  # per agent: agent 0's column ([code] rewards = batches[0]['rewards'])
+            rew = rew[..., 0]
+        seed_t = {"rewards": rew, "masks": self._tensor(batch["masks"]), "zetas": self._tensor(batch["zetas"])}
+        for k, v in seed_t.items():
+            if v.shape != (S, n):
+                raise ValueError(f"{k} must be [S, n] = {(S, n)}, got {tuple(v.shape)}")
+        return {"obs": self._to_members(obs), "next_obs": self._to_members(next_obs), "actions": self._to_members(act),
+                "joint": self._joint_obs(obs), "next_joint": self._joint_obs(next_obs),
+                "memory": self._memory_members(batch.get("memory"), n),
+                "next_memory": self._memory_members(batch.get("next_memory"), n, "next_memory"), **seed_t}
+
+    @torch.no_grad()
+    def targets(self, data: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Old quantities of the whole buffer (parameters before the update): joint log-prob, V_tot(s), V_tot(s'),
+        GAE advantages (normalised) and returns, all [S, n]."""
+        cfg = self.cfg
+        x = self._inputs(data["obs"], data["memory"])
+        nx = self._inputs(data["next_obs"], data["next_memory"])
+        logp = self._per_seed(self._log_prob(self._dist(x), data["actions"]))  # [S, n, N]
+        v, nv = self._values(x, data["joint"]), self._values(nx, data["next_joint"])  # [S, n]
+        adv, ret = gae_with_timeouts(data["rewards"], v, nv, data["masks"], data["zetas"], cfg.gamma, cfg.lam)
+        return {"logp": logp, "values": v, "returns": ret, "advantages": normalize_advantages(adv, cfg.adv_eps),
+                "raw_advantages": adv}
+
+    def losses(self, mb: Mapping[str, Tensor], alpha: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Total loss [S] of one minibatch and the new alpha [S] (see the module docstring for each term).
+        mb: obs / actions [M, B, ...], memory [M, B, ...] or None, joint [S, B, Oj], logp_old [S, B, N],
+        values_old / returns / advantages [S, B]."""
+        cfg = self.cfg
+        x = self._inputs(mb["obs"], mb["memory"])
+        dist = self._dist(x)
+        logp = self._per_seed(self._log_prob(dist, mb["actions"]))  # [S, B, N]
+        ratio = joint_ratio(logp, mb["logp_old"], cfg.ratio_log_max)  # [S, B]
+        actor = ppo_actor_loss(ratio, mb["advantages"], cfg.clip)  # [S]
+        values = self._values(x, mb["joint"])  # [S, B]
+        critic = ppo_critic_loss(values, mb["values_old"], mb["returns"], cfg.value_clip)  # [S]
+        total = actor + cfg.critic_coef * critic
+        zero = torch.zeros_like(actor)
+        entropy, bonus, penalty = zero, zero, zero
+        if cfg.alpha_lr > 0:
+            entropy = entropy_estimate(ratio, logp.sum(-1), cfg.clip)  # [S]
+            alpha = adaptive_alpha(alpha, entropy, cfg.entropy_target, cfg.alpha_lr)  # before its use ([code])
+            bonus = -alpha * entropy
+            total = total + bonus
+        if not self.discrete and cfg.action_penalty > 0:
+            err = action_bound_error(self._per_seed(dist[0]), self.act_mask)  # mean actions [S, B, N, A] -> [S, B]
+            penalty = cfg.action_penalty * action_penalty(ratio, err, cfg.clip)  # [S]
+            total = total + penalty
+        clipped = ((ratio - 1.0).abs() > cfg.clip).to(ratio.dtype).mean(-1)
+        info = {"actor_loss": actor, "critic_loss": critic, "entropy": entropy, "entropy_bonus": bonus,
+                "action_penalty": penalty, "ratio": ratio.mean(-1), "clip_frac": clipped}
+        return total, alpha, info
+
+    def update(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """One PPO iteration on a rollout batch (keys in the module docstring): old quantities and GAE once, then
+        ``epochs`` x floor(n / minibatch_size) Adam steps. Returns detached [S] metrics (means over the minibatches;
+        ``alpha`` is the value after the update)."""
+        cfg = self.cfg
+        S, N, M = self.n_seeds, self.n_agents, self.n_members
+        data = self.prepare(batch)
+        tg = self.targets(data)
+        n = data["rewards"].shape[1]
+        B = cfg.minibatch_size
+        k = n_minibatches(n, B)
+        ar_m = torch.arange(M, device=self.device)[:, None]  # [M, 1]
+        ar_s = torch.arange(S, device=self.device)[:, None]  # [S, 1]
+        params = self.parameters()
+        sums: dict[str, Tensor] = {}
+        for _ in range(cfg.epochs):
+            perm = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.gens])  # [S, n]
+            for j in range(k):
+                idx = perm[:, j * B:(j + 1) * B]  # [S, B]
+                idx_m = idx.repeat_interleave(N, dim=0)  # [M, B]
+                mb = {"obs": data["obs"][ar_m, idx_m], "actions": data["actions"][ar_m, idx_m],
+                      "memory": None if data["memory"] is None else data["memory"][ar_m, idx_m],
+                      "joint": data["joint"][ar_s, idx], "logp_old": tg["logp"][ar_s, idx],
+                      "values_old": tg["values"][ar_s, idx], "returns": tg["returns"][ar_s, idx],
+                      "advantages": tg["advantages"][ar_s, idx]}
+                loss, alpha, info = self.losses(mb, self.alpha)
+                self.alpha = alpha.detach()
+                self.opt.zero_grad(set_to_none=True)
+                loss.sum().backward()  # seeds never interact: d(sum_s L_s) / d theta_s = d L_s / d theta_s
+                if cfg.grad_clip is not None:
+                    info["grad_norm"] = clip_grad_norm_per_seed_(params, cfg.grad_clip, S)
+                self.opt.step()
+                self.n_steps += 1
+                info["loss"] = loss
+                for key, v in info.items():
+                    sums[key] = sums.get(key, 0.0) + v.detach()
+        self.n_updates += 1
+        out = {key: v / (cfg.epochs * k) for key, v in sums.items()}
+        out.update(alpha=self.alpha.clone(), value=tg["values"].mean(-1), returns=tg["returns"].mean(-1),
+                   rewards=data["rewards"].mean(-1))
+        if cfg.check_finite and not bool(torch.isfinite(out["loss"]).all()):
+            raise FloatingPointError(f"MAPPO: the loss is not finite in update {self.n_updates} "
+                                     f"(per seed {out['loss'].tolist()}; actor {out['actor_loss'].tolist()}, "
+                                     f"critic {out['critic_loss'].tolist()})")
+        return out
+
+    # ---- acting -------------------------------------------------------------------------------
+    def _act_inputs(self, obs: Any, memory: Any) -> tuple[Tensor, Tensor, bool]:
+        is_np = isinstance(obs, np.ndarray)
+        x = self._tensor(obs)
+        self._check_obs(x)
+        return x, self._inputs(self._to_members(x), self._memory_members(memory, x.shape[1])), is_np
+
+    def _out(self, y: Tensor, is_np: bool) -> np.ndarray | Tensor:
+        return y.cpu().numpy() if is_np else y
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray | Tensor, generator: torch.Generator | Sequence[torch.Generator] | None = None,
+            memory: np.ndarray | Tensor | None = None) -> tuple[np.ndarray | Tensor, np.ndarray | Tensor]:
+        """Sampled actions for rollouts: obs [S, E, N, O] -> (actions [S, E, N, A], log_probs [S, E, N]), numpy in,
+        numpy out. Gaussian a = mu + sigma eps (unbounded; padded dims 0); categorical: Gumbel-max, the index as a
+        float in [..., 0]. ``generator``: one for all seeds, a sequence of S (one per seed), or None (the learner's
+        per-seed sampling generators, saved in ``state_dict``)."""
+        x, inp, is_np = self._act_inputs(obs, memory)
+        S, E, N = x.shape[:3]
+        gens = self.act_gens if generator is None else generator
+        dist = self._dist(inp)
+        shape = dist[0].shape[1:]  # [E, A] or [E, K]
+        draw = torch.randn if not self.discrete else torch.rand
+        if isinstance(gens, torch.Generator):
+            noise = draw((self.n_members, *shape), generator=gens, device=self.device, dtype=self.dtype)
+        else:
+            if len(gens) != S:
+                raise ValueError(f"give one generator or {S} (one per seed), got {len(gens)}")
+            noise = torch.cat([draw((N, *shape), generator=g, device=self.device, dtype=self.dtype) for g in gens])
+        if self.discrete:
+            g = -torch.log(-torch.log(noise.clamp_(min=1e-20)))
+            a = (dist[0] + g).argmax(-1, keepdim=True).to(self.dtype)  # [M, E, 1]
+        else:
+            a = (dist[0] + noise * dist[1].exp()) * self._act_mask_m  # [M, E, A]
+        logp = self._log_prob(dist, a)  # [M, E]
+        return self._out(self._per_seed(a), is_np), self._out(self._per_seed(logp), is_np)
+
+    @torch.no_grad()
+    def greedy(self, obs: np.ndarray | Tensor, memory: np.ndarray | Tensor | None = None) -> np.ndarray | Tensor:
+        """Evaluation actions [S, E, N, A]: the Gaussian mean (the env clips) or the categorical argmax."""
+        x, inp, is_np = self._act_inputs(obs, memory)
+        dist = self._dist(inp)
+        a = dist[0].argmax(-1, keepdim=True).to(self.dtype) if self.discrete else dist[0] * self._act_mask_m
+        return self._out(self._per_seed(a), is_np)
+
+    @torch.no_grad()
+    def values(self, obs: np.ndarray | Tensor, memory: np.ndarray | Tensor | None = None) -> np.ndarray | Tensor:
+        """V_tot [S, E] of joint observations obs [S, E, N, O]."""
+        x, inp, is_np = self._act_inputs(obs, memory)
+        return self._out(self._values(inp, self._joint_obs(x)), is_np)
+
+    def policy(self):
+        """A callable for common.evaluate (greedy): obs [S, E, N, O] numpy -> actions numpy. Without a memory only:
+        a learner with one needs a wrapper that keeps the histories."""
+        if self.emb_dim or self.encoder is not None:
+            raise ValueError("this learner reads a memory input: wrap greedy(obs, memory) in a history-keeping policy")
+        return lambda obs: self.greedy(obs)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "n_updates": self.n_updates,
+                "n_steps": self.n_steps, "alpha": self.alpha.clone(), "opt": copy.deepcopy(self.opt.state_dict()),
+                "rng": [g.get_state() for g in self.gens], "act_rng": [g.get_state() for g in self.act_gens],
+                **{name: copy.deepcopy(m.state_dict()) for name, m in self.modules().items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = {**asdict(MAPPOConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
+        saved = asdict(MAPPOConfig(**saved))  # lists -> tuples
+        if saved != asdict(self.cfg):
+            diff = {f.name for f in fields(MAPPOConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
+            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
+        if ("encoder" in state) != (self.encoder is not None):
+            raise ValueError("checkpoint and learner disagree on having an encoder")
+        if len(state["seeds"]) != self.n_seeds:
+            raise ValueError(f"checkpoint has {len(state['seeds'])} seeds, this learner {self.n_seeds}")
+        for name, m in self.modules().items():
+            m.load_state_dict(state[name])
+        self.opt.load_state_dict(state["opt"])
+        self.alpha = state["alpha"].to(device=self.device, dtype=self.dtype).clone()
+        for g, st in zip(self.gens, state["rng"]):
+            g.set_state(st)
+        for g, st in zip(self.act_gens, state["act_rng"]):
+            g.set_state(st)
+        self.n_updates, self.n_steps = int(state["n_updates"]), int(state["n_steps"])
+        self.seeds = list(state["seeds"])
