@@ -72,7 +72,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,6 +83,7 @@ from common.algos.itd3 import _copy_members, critic_td_loss, td_target
 from common.heads import VAE, PerturbationActor, TwinCritic
 from common.nets import polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
+from common.algos.state import learner_state, load_learner_state
 
 __all__ = [
     "BCQConfig",
@@ -614,16 +615,7 @@ class BCQ:
         return nets + (("vae1",) if self.mabcq else ())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step, "rng": self.gen.get_state(),
-                **{name: getattr(self, name).state_dict() for name in self._modules()}}
+        return learner_state(self, self._modules())
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = {**asdict(BCQConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
-        if saved != asdict(self.cfg):
-            diff = {f.name for f in fields(BCQConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
-            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
-        for name in self._modules():
-            getattr(self, name).load_state_dict(state[name])
-        self.gen.set_state(state["rng"])
-        self.step = int(state["step"])
-        self.seeds = list(state["seeds"])
+        load_learner_state(self, state, self._modules())

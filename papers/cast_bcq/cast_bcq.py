@@ -70,7 +70,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,7 @@ from common.algos.itd3 import _copy_members, critic_td_loss, with_next_actions
 from common.heads import VAE, PerturbationActor, TwinCritic
 from common.nets import hard_update, polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
+from common.algos.state import learner_state, load_learner_state
 from papers.cast_bcq.grid import credit_loss
 
 __all__ = [
@@ -579,20 +580,10 @@ class CASTBCQ:
                 "critic_opt", "central_opt")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step, "rng": self.gen.get_state(),
-                **{name: getattr(self, name).state_dict() for name in self._MODULES}}
+        return learner_state(self, self._MODULES)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = {**asdict(CASTConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
-        if saved != asdict(self.cfg):
-            diff = {f.name for f in fields(CASTConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
-            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
-        if list(state["seeds"]) != self.seeds:
-            raise ValueError(f"checkpoint seeds {list(state['seeds'])} differ from this learner's {self.seeds}")
-        for name in self._MODULES:
-            getattr(self, name).load_state_dict(state[name])
-        self.gen.set_state(state["rng"])
-        self.step = int(state["step"])
+        load_learner_state(self, state, self._MODULES, same_seeds=True)
 
 
 def build_cast_bcq(data, section: Mapping[str, Any], seed: int, device) -> CASTBCQ:

@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,7 @@ from common.algos import register_learner
 from common.algos.itd3 import _copy_members, with_next_actions
 from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.sampling import member_agents, sample_indices
+from common.algos.state import learner_state, load_learner_state
 
 __all__ = [
     "ICQMAConfig",
@@ -521,20 +522,10 @@ class ICQMA:
     MODULES = ("critic", "critic_target", "mixer", "mixer_target", "actor", "critic_opt", "actor_opt")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step, "rng": self.gen.get_state(),
-                **{name: getattr(self, name).state_dict() for name in self.MODULES}}
+        return learner_state(self, self.MODULES)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = {**asdict(ICQMAConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
-        saved = asdict(ICQMAConfig(**saved))  # lists from JSON -> tuples
-        if saved != asdict(self.cfg):
-            diff = {f.name for f in fields(ICQMAConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
-            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
-        for name in self.MODULES:
-            getattr(self, name).load_state_dict(state[name])
-        self.gen.set_state(state["rng"])
-        self.step = int(state["step"])
-        self.seeds = list(state["seeds"])
+        load_learner_state(self, state, self.MODULES)
 
 
 def build(data, section: Mapping[str, Any], seed: int, device) -> ICQMA:
