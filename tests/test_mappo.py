@@ -1,5 +1,5 @@
 """MOMA-PPO's MAPPO learner (common/algos/mappo.py): GAE with time-outs (the spec's worked example, a terminal case
-by hand, the reverse scan against the official code's backward loop), each loss on a hand-computed case (joint-ratio
+by hand, the reverse scan against a plain backward loop of the definitions), each loss on a hand-computed case (joint-ratio
 surrogate, critic over batch means, entropy estimate and adaptive alpha, action penalty, mixer), the log_std clamp,
 the minibatch count, per-seed gradient clipping, batched seeds = each seed alone, two learning checks (a 2-agent
 coordination game with categorical policies, a continuous 2-agent bandit), the memory hook, checkpoint -> resume,
@@ -34,18 +34,18 @@ from common.nets import EnsembleMLP
 TINY = dict(hidden=(8, 8))
 
 
-def gae_code_loop(r, v, nv, m, z, gamma, lam):
-    """The official ``get_gae`` (multi_agent/mappo.py) transcribed: a backward loop over one buffer [n]."""
+def gae_reference_loop(r, v, nv, m, z, gamma, lam):
+    """Our plain reading of the definitions, one row at a time from the end of a buffer [n]:
+    delta_t = r_t + gamma m_t V(s'_t) - V(s_t); A_t = delta_t + gamma lam m_t zeta_t A_{t+1};
+    G_t = r_t + gamma m_t (zeta_t G_{t+1} + (1 - zeta_t) m_t V(s'_t)); past the end, A = 0 and G = m V(s')."""
     n = len(r)
-    ret, adv = torch.zeros(n, dtype=r.dtype), torch.zeros(n, dtype=r.dtype)
-    running_ret = nv[-1] * m[-1]
-    running_adv = 0.0
-    for t in reversed(range(n)):
-        running_ret = r[t] + gamma * m[t] * (running_ret * z[t] + (1.0 - z[t]) * nv[t] * m[t])
-        ret[t] = running_ret
-        delta = r[t] + gamma * nv[t] * m[t] - v[t]
-        running_adv = delta + (gamma * lam * running_adv * m[t]) * z[t]
-        adv[t] = running_adv
+    adv, ret = torch.zeros(n, dtype=r.dtype), torch.zeros(n, dtype=r.dtype)
+    a_next, g_next = torch.zeros((), dtype=r.dtype), nv[-1] * m[-1]
+    for t in range(n - 1, -1, -1):
+        delta = r[t] + gamma * m[t] * nv[t] - v[t]
+        adv[t] = delta + gamma * lam * m[t] * z[t] * a_next
+        ret[t] = r[t] + gamma * m[t] * (z[t] * g_next + (1 - z[t]) * m[t] * nv[t])
+        a_next, g_next = adv[t], ret[t]
     return adv, ret
 
 
@@ -89,7 +89,7 @@ def test_gae_scan_equals_the_code_loop():
     z[:, -1] = 1.0  # the buffer's end must act as a time-out even when zeta says "continue"
     adv, ret = gae_with_timeouts(r, v, nv, m, z, 0.99, 0.98)
     for s in range(S):
-        ea, er = gae_code_loop(r[s], v[s], nv[s], m[s], z[s], 0.99, 0.98)
+        ea, er = gae_reference_loop(r[s], v[s], nv[s], m[s], z[s], 0.99, 0.98)
         torch.testing.assert_close(adv[s], ea, atol=1e-10, rtol=1e-10)
         torch.testing.assert_close(ret[s], er, atol=1e-10, rtol=1e-10)
 
