@@ -134,11 +134,15 @@ class RunContext:
         self._sacred_run = sacred_run
 
     def log(self, step: int, **scalars: Any) -> None:
-        """Append ``{"step": step, **scalars}`` to the curve and log each scalar to Sacred."""
+        """Append ``{"step": step, **scalars}`` to the curve and log each scalar to Sacred (a list: one per entry)."""
         entry = {"step": int(step), **{k: to_jsonable(v) for k, v in scalars.items()}}
         self.curve.append(entry)
         if self._sacred_run is not None:
             for k, v in scalars.items():
+                if isinstance(v, (list, tuple)):  # per-agent values: Sacred takes scalars, one per name
+                    for i, x in enumerate(v):
+                        self._sacred_run.log_scalar(f"{k}_{i}", float(x) if x is not None else float("nan"), int(step))
+                    continue
                 self._sacred_run.log_scalar(k, float(v) if v is not None else float("nan"), int(step))
 
     def save_checkpoint(self, obj: Any, step: int | None = None) -> None:

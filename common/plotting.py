@@ -65,7 +65,7 @@ def curve_metric(records: Sequence[Mapping], metric: str) -> str:
 
 
 def plot_curves(records: Sequence[Mapping], path: str | Path, group_by: Sequence[str] | None = None,
-                metric: str = "normalized", title: str | None = None) -> Path:
+                metric: str = "normalized", title: str | None = None, xlabel: str = "gradient step") -> Path:
     """Learning curves: mean ± std over seeds per group (default: every key but seed) at common steps."""
     metric = curve_metric(records, metric)
     group_by = list(group_by) if group_by is not None else key_names(records)
@@ -82,7 +82,7 @@ def plot_curves(records: Sequence[Mapping], path: str | Path, group_by: Sequence
         m, sd = y.mean(0), y.std(0)
         ax.plot(steps, m, label=f"{name} (n={len(series)})")
         ax.fill_between(steps, m - sd, m + sd, alpha=0.2)
-    ax.set_xlabel("gradient step")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
     if title:
         ax.set_title(title)

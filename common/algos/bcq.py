@@ -125,6 +125,7 @@ class BCQConfig:
     n_target: int = 10  # sampled next actions per TD target (code: repeat_interleave(next_state, 10))
     n_select: int = 100  # candidates per observation at action selection (code: repeat(100, 1))
     lr: float = 1e-3  # Adam lr of the VAE(s), xi and the critic (code: 1e-3 for all three)
+    vae_lr: float | None = None  # Adam lr of the VAE(s) alone; None = lr (OTC: actor / critic 1e-4, VAE 1e-3)
     tau: float = 0.005  # Polyak rate of the critic and xi targets (code: 0.005)
     gamma: float = 0.99  # discount (code: 0.99)
     batch_size: int = 1024  # per-member minibatch (CAST-BCQ code: 1024; BCQ paper: 100)
@@ -164,6 +165,8 @@ class BCQConfig:
         for name in ("z_clip", "lr", "max_action"):
             if not getattr(self, name) > 0:
                 fail(name, "must be > 0")
+        if self.vae_lr is not None and not (isinstance(self.vae_lr, (int, float)) and self.vae_lr > 0):
+            fail("vae_lr", "must be None (= lr) or a number > 0")
         for name in ("phi", "kl_weight"):
             if not getattr(self, name) >= 0:
                 fail(name, "must be >= 0")
@@ -382,7 +385,7 @@ class BCQ:
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
         vae_params = [*self.vae.parameters(), *(self.vae1.parameters() if self.mabcq else ())]
-        self.vae_opt = torch.optim.Adam(vae_params, lr=cfg.lr)
+        self.vae_opt = torch.optim.Adam(vae_params, lr=cfg.lr if cfg.vae_lr is None else cfg.vae_lr)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
         self.gen = torch.Generator(device=self.device)
@@ -554,6 +557,21 @@ class BCQ:
         if self.step % cfg.log_every:
             return {}
         return {**losses, **info}
+
+    # ---- OTC's d_q (OTC spec C11) ----------------------------------------------------------------
+    @torch.no_grad()
+    def q1(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Q1(o, a) of the current critic: obs [M, *, O], act [M, *, A] -> [M, *]."""
+        return self.critic.q1(obs, self._mask(act)).squeeze(-1)
+
+    @torch.no_grad()
+    def value(self, obs: Tensor, n: int = 10, generator: torch.Generator | None = None) -> Tensor:
+        """V(o) = mean_{k<n} Q1(o, xi(o, D(o, z_k))), the critic's value under BCQ's action distribution (the n
+        perturbed VAE candidates of its TD target; OTC spec C11): obs [M, *, O] -> [M, *]. z from ``generator``
+        (default: the training generator), clipped to +-z_clip."""
+        o_k = obs.unsqueeze(-2).expand(*obs.shape[:-1], int(n), obs.shape[-1])  # [M, *, n, O]
+        z = self._randn((*o_k.shape[:-1], self.latent_dim), generator=generator, clip=self.cfg.z_clip)
+        return self.critic.q1(o_k, self._candidates(self.actor, o_k, z)).squeeze(-1).mean(-1)
 
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()

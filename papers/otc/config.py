@@ -1,0 +1,129 @@
+"""OTC's protocol as data: the MuJoCo items' settings, the methods (base learner x sampler), the base learners'
+sections (Table 3), and the profile overrides. [P] = the paper (Jiang & Lu, AAAI 2023; Table 3, Sec. 4.1-4.3,
+Algorithm 1), [I] = our choice where it is silent (each listed in papers/otc/README.md with its reason).
+
+A method key reads ``<learner>[_<sampler>]`` (papers/otc/published.py): ``bcq`` / ``awac`` alone = uniform
+sampling from the merged offline + online data (the paper's baseline columns); ``_otc_de`` / ``_otc_dq`` = OTC
+with the embedding / value distance and the adaptive alpha; ``_otc_de_fixed<a>`` = OTC with a fixed alpha = a;
+``_online`` = online data only; ``_br`` = Balanced Replay.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from common.profiles import PaperProfiles
+
+TASK_OF = {"mamujoco/halfcheetah-2x3": "halfcheetah", "mamujoco/walker2d-2x3": "walker2d",
+           "mamujoco/hopper-3x1": "hopper"}  # Table 1's order [P Sec. 4.2]
+MUJOCO_ENVS = tuple(TASK_OF)
+MUJOCO_DATASETS = ("random", "medium-replay", "medium")  # Table 1's row groups [P]
+OBS_MODE = "otc"  # every agent observes the robot's full state, acts on its own joints [P Sec. 4.2]
+
+LEARNERS = ("bcq", "awac")  # the MuJoCo items' base learners [P Table 1]
+SAMPLERS = ("uniform", "otc", "online", "br")
+
+# ---- the online-tuning protocol [P Sec. 4.1-4.2, Algorithm 1] ------------------------------------------------
+DEPLOYMENTS = 10  # K [P "K = 10"]
+DEPLOY_FRACTION = 0.01  # M = 1 % |B^0| online transitions per deployment [P]
+TUNE_UPDATES = {"bcq": 4000, "awac": 2000}  # L per deployment [P Table 3]
+OFFLINE_UPDATES = {"bcq": 300_000, "awac": 25_000}  # [I C4] BCQ's own MuJoCo length; rlkit AWAC's pretraining
+CVAE_OFFLINE_CAP = 100_000  # [I C4] d_e's CVAE trains offline as long as its learner, at most this
+EVAL_EPISODES = 10  # [I C3] deterministic episodes per evaluation of pi^k, k = 0..K
+
+# ---- base learners: Table 3's column, the rest from the learners' own papers [P Table 3; I C17, C18] ---------
+LEARNER_FIELDS: dict[str, dict[str, Any]] = {
+    # BCQ: every network (64, 64) [P Table 3 hidden sizes], actor and critic lr 1e-4 [P], batch 128 [P],
+    # VAE lr 1e-3, Phi 0.05, latent 2A, lambda 0.75, 10 target / 100 selection candidates [I C17: Fujimoto et al.]
+    "bcq": {"hidden": [64, 64], "hidden_vae": [64, 64], "lr": 1e-4, "vae_lr": 1e-3, "batch_size": 128,
+            "phi": 0.05, "view": "independent"},
+    # AWAC: (256, 256), actor lr 1e-4, critic lr 5e-4, batch 128 [P Table 3]; lambda 1, policy weight decay 1e-4,
+    # state-independent log-std [I C18: rlkit's AWAC configs] (AWACConfig's defaults)
+    "awac": {"batch_size": 128},
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """What a method key means: its base learner, its sampler and (OTC) the distance and alpha mode."""
+
+    key: str
+    learner: str
+    sampler: str  # uniform | otc | online | br
+    distance: str | None = None  # embedding | q (OTC only)
+    alpha_mode: str | None = None  # adaptive | fixed (OTC only)
+    alpha0: float = 1.0  # alpha^0 [P Sec. 4.3] or the fixed alpha
+
+
+_KEY = re.compile(r"^(?P<learner>[a-z0-9]+?)(?:_(?P<rest>otc_(?:de|dq)(?:_fixed(?P<alpha>[0-9.]+))?|online|br))?$")
+
+
+def parse_method(key: str) -> Method:
+    """The ``Method`` of a key like ``bcq``, ``bcq_otc_de``, ``awac_otc_dq``, ``bcq_otc_de_fixed1.0``,
+    ``bcq_online``, ``bcq_br``; a ValueError naming the forms and learners for anything else."""
+    m = _KEY.match(str(key))
+    if m is None or m.group("learner") not in LEARNERS:
+        raise ValueError(f"unknown OTC method {key!r}; a method is <learner>[_otc_de|_otc_dq[_fixed<alpha>]|_online|"
+                         f"_br] with learner one of {', '.join(LEARNERS)} (e.g. bcq_otc_de, awac, bcq_otc_de_fixed1.0)")
+    learner, rest = m.group("learner"), m.group("rest")
+    if rest is None:
+        return Method(key, learner, "uniform")
+    if rest in ("online", "br"):
+        return Method(key, learner, rest)
+    distance = "embedding" if rest.startswith("otc_de") else "q"
+    if m.group("alpha") is None:
+        return Method(key, learner, "otc", distance, "adaptive", 1.0)
+    try:
+        alpha = float(m.group("alpha"))
+    except ValueError:
+        raise ValueError(f"OTC method {key!r}: fixed alpha {m.group('alpha')!r} is not a number") from None
+    return Method(key, learner, "otc", distance, "fixed", alpha)
+
+
+# Profile overrides (merged onto common/profiles.py's base profiles), spec Sec. 7.2:
+#   quick: the quick MuJoCo datasets (100k transitions per kind, common.datasets.mujoco), M = 1 % of them, K = 10,
+#          L = 1/8 of the paper's (BCQ 500, AWAC 250), offline BCQ 2e4 / AWAC 1e4 updates, 5 evaluation episodes,
+#          3 seeds;
+#   smoke: the smoke datasets, K = 2 deployments of max(1 %, 20) steps, L = 10, 50 offline updates, |B| 64,
+#          |D| <= 64, batch 32, 1 evaluation episode cut at 50 steps, widths 32 (plumbing, not numbers).
+PROFILE_OVERRIDES = PaperProfiles(
+    by_profile={
+        "smoke": {"overrides": {"deployments": 2, "min_deploy": 20, "tune_scale": 10 / 4000, "offline_updates": 50,
+                                "big_batch": 64, "match_batch": 64, "batch_size": 32, "width": 32,
+                                "eval_episodes": 1, "eval_max_steps": 50, "n_alpha_draws": 2}},
+        "quick": {"overrides": {"tune_scale": 0.125, "offline_updates_bcq": 20_000, "offline_updates_awac": 10_000,
+                                "eval_episodes": 5}},
+    },
+    keys={
+        "deployments": "K deployments instead of 10",
+        "min_deploy": "at least this many online transitions per deployment (smoke: 1 % of tiny data is too few)",
+        "tune_scale": "fraction of the paper's L fine-tuning updates per deployment (BCQ 4000, AWAC 2000)",
+        "offline_updates": "offline updates of every learner instead of config.OFFLINE_UPDATES",
+        "offline_updates_bcq": "offline BCQ updates instead of 300,000",
+        "offline_updates_awac": "offline AWAC updates instead of 25,000",
+        "big_batch": "|B| instead of 512",
+        "match_batch": "|D| instead of 2000",
+        "batch_size": "update batch instead of 128",
+        "width": "one width for every hidden layer of the learners and the CVAE instead of Table 3's",
+        "eval_episodes": "evaluation episodes of each pi^k instead of 10",
+        "eval_max_steps": "evaluation and nothing else cut after this many steps (smoke only)",
+        "n_alpha_draws": "(B, D) draws averaged into DD^k instead of 20",
+    },
+)
+
+
+def learner_section(learner: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The learner's config section for a cell: Table 3's fields with the profile's batch and width."""
+    if learner not in LEARNER_FIELDS:
+        raise ValueError(f"unknown OTC learner {learner!r}; valid: {', '.join(LEARNER_FIELDS)}")
+    out = dict(LEARNER_FIELDS[learner])
+    if "batch_size" in overrides:
+        out["batch_size"] = int(overrides["batch_size"])
+    if "width" in overrides:
+        w = int(overrides["width"])
+        out["hidden"] = [w, w]
+        if learner == "bcq":
+            out["hidden_vae"] = [w, w]
+    return out

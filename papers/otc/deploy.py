@@ -1,0 +1,359 @@
+"""OTC's online-tuning job: an offline-trained joint policy pi^0, then K deployments of M steps, each followed
+by L fine-tuning updates on the merged data with the cell's sampler; one record per (cell, seed).
+
+Paper: Jiang & Lu, AAAI 2023, Algorithm 1 and Sec. 4.1-4.3 ([P]); our choices where it is silent are [I] with the
+spec's ids (papers/otc/README.md lists them). One seed's agents are the learner's members (m = agent i); every
+agent learns on its own dataset B_i^k = B_i^0 u D_i^1 u ... u D_i^k: the full state (obs_mode "otc"), its own
+action column only, the shared reward.
+
+    for k = 1..K:                                                                   [P Algorithm 1]
+        D^k   <- deploy pi^{k-1} (deterministic, no exploration) for M = 1 % |B^0| env steps   [P Sec. 4.1, 4.6; I C6]
+        B^k   <- B^{k-1} u D^k
+        alpha <- Eq. (4) from DD^k (OTC, adaptive)                                    [P; I C13]
+        L updates, each on a batch of the sampler:
+            uniform   128 rows uniform from B^k                                       [P Sec. 4.1: the baselines]
+            otc       B (512 uniform from B^k), D (min(2000, |D^k|) from D^k, no repeats), d(s', s'*) by d_e or
+                      d_q, 128 rows of B drawn by Eq. (3) with alpha                  [P Sec. 3.4-3.5; I C7-C12]
+            online    128 rows uniform from D^1 u ... u D^k                           [P Fig. 5; I C16]
+        S(pi^k) <- mean return of ``eval_episodes`` deterministic episodes on seeds apart from training [I C3]
+
+[I C5] pi^0 (and d_e's CVAE trained offline on B^0) is cached by (data, learner config, offline updates, seed,
+threads, device) under ``$OFFMARL_DATA/otc/offline/``, so every variant of a seed tunes the same pi^0 and the
+improvement is paired; its offline training checkpoints itself there and resumes after a kill.
+[I C6] Deployment k of seed s uses env seed DEPLOY_SEED_OFFSET + 1000 s + k for every variant (common random
+numbers); the last episode is cut at M steps (``timeouts``).
+
+Record: ``score`` = the improvement (%) 100 (S(pi^K) - S(pi^0)) / |S(pi^0)| [P Table 1; I C1]; the curve holds
+S(pi^k), k = 0..K (``score``), the deployment returns and, for OTC, alpha_i^k and DD_i^k; ``extra`` holds S(pi^0),
+S(pi^K) and both D4RL-normalized, ``near_zero_s0`` (|S(pi^0)| < 1 % of the reference range [I C2]) and the data
+identity. A run checkpoints after every deployment phase and resumes there.
+
+Shapes: M members (agents of one seed), T rows, n rows drawn, O obs dim, A action dim, N agents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from common.algos import build_learner
+from common.behavior.collect import collect
+from common.datacard import data_root
+from common.evaluate import eval_seed, evaluate
+from common.experiment import Job
+from common.offline import data_identity_of, dataset_of
+from common.returns import normalize
+from common.runtime import current_threads
+from common.sampling import gather_members, sample_indices
+from papers.otc import otc as O
+from papers.otc.config import SAMPLERS
+
+DEPLOY_SEED_OFFSET = 2_000_000  # env seeds of the deployments (apart from evaluation, 1_000_000 + ...)
+SAMPLER_STREAM, CVAE_STREAM = 0x07C, 0xCAE  # spawn keys of the sampler's and the CVAE's generators
+OFFLINE_VERSION = 1  # bump when the offline stage changes: cached pi^0 of older versions are not reused
+BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
+
+
+# ---- the cell's dataset ---------------------------------------------------------------------------------------
+
+def load_dataset(spec: Mapping[str, Any]):
+    """B^0 of a cell: the shared single-agent dataset (task, kind, data profile) split on the MaMuJoCo env with
+    OTC's obs_mode (common.datasets.mujoco; built first when missing)."""
+    from common.datasets import mujoco as mj
+
+    ds = mj.load(spec["task"], spec["kind"], spec["data_profile"], progress=False)
+    return mj.split(ds, spec["env"], **spec["env_options"])
+
+
+def dataset_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return data_identity_of(load_dataset(spec))
+
+
+def deploy_size(n_offline: int, fraction: float, minimum: int = 1) -> int:
+    """M = round(fraction |B^0|), at least ``minimum`` [P: 1 %; I: the smoke floor]."""
+    return max(int(minimum), int(round(float(fraction) * int(n_offline))))
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------------
+
+def _generator(seed: int, stream: int, device) -> torch.Generator:
+    s = int(np.random.SeedSequence([int(seed)], spawn_key=(int(stream),)).generate_state(1, np.uint64)[0] >> 1)
+    return torch.Generator(device=device).manual_seed(s)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _take(batch: Mapping[str, Tensor], sel: Tensor) -> dict[str, Tensor]:
+    """Rows ``sel`` [M, n] of every [M, R, ...] tensor of ``batch`` -> [M, n, ...]."""
+    m = torch.arange(sel.shape[0], device=sel.device)[:, None]
+    return {k: v[m, sel] for k, v in batch.items()}
+
+
+def _cat(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {k: torch.cat([a[k], b[k]], dim=0) for k in BATCH_KEYS}
+
+
+def evaluate_learner(learner, cfg: Mapping[str, Any], seed: int) -> float:
+    """S(pi): mean return of ``eval_episodes`` deterministic episodes on env seeds eval_seed(seed) + e [I C3]."""
+    ds = cfg["dataset"]
+    r = evaluate(learner.policy(), ds["env"], 1, int(cfg["eval_episodes"]), [eval_seed(seed)],
+                 return_mode=ds["return_mode"], env_options=ds["env_options"], max_steps=cfg.get("eval_max_steps"))
+    return float(r.mean[0])
+
+
+def offline_key(cfg: Mapping[str, Any], data, seed: int, device, what: str, section: Mapping[str, Any]) -> str:
+    """The cache key of an offline stage: everything its result depends on [I C5]."""
+    blob = {"version": OFFLINE_VERSION, "what": what, "data": data.card.get("sha256"), "section": section,
+            "updates": int(cfg["offline_updates"]) if what == "learner" else int(cfg["cvae_offline_updates"]),
+            "eval": [cfg["eval_episodes"], cfg.get("eval_max_steps")], "seed": int(seed),
+            "threads": current_threads(), "device": str(device), "torch": torch.__version__}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def offline_dir() -> Path:
+    return data_root() / "otc" / "offline"
+
+
+# ---- the offline stage: pi^0 and d_e's CVAE, cached [I C5] -------------------------------------------------------
+
+def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, progress) -> tuple[Any, float]:
+    """pi^0 of the cell's learner for ``seed`` and S(pi^0), from the cache or trained (and cached) now."""
+    name = str(cfg["learner"])
+    section = dict(cfg[name])
+    key = offline_key(cfg, data, seed, device, "learner", {"learner": name, **section})
+    path, part = offline_dir() / f"{name}-{key}.pt", offline_dir() / f"{name}-{key}.partial.pt"
+    learner = build_learner(name, data, section, seed, device)
+    if path.exists():
+        blob = torch.load(path, map_location=device, weights_only=False)
+        learner.load_state_dict(blob["learner"])
+        return learner, float(blob["s0"])
+    step, total = 0, int(cfg["offline_updates"])
+    every = max(1, total // 10)
+    if part.exists():
+        blob = torch.load(part, map_location=device, weights_only=False)
+        learner.load_state_dict(blob["learner"])
+        step = int(blob["step"])
+    with progress(total - step, f"offline {name} seed {seed}") as bar:
+        while step < total:
+            learner.update(learner.sample_batch(tensors))
+            step += 1
+            bar.update(1)
+            if step % every == 0 and step < total:
+                _atomic_save({"learner": learner.state_dict(), "step": step}, part)
+    s0 = evaluate_learner(learner, cfg, seed)
+    _atomic_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
+    if part.exists():
+        part.unlink()
+    return learner, s0
+
+
+def offline_cvae(cfg: Mapping[str, Any], data, tensors, learner, seed: int, device, progress) -> tuple[Any, Any]:
+    """d_e's conditional VAE trained on B^0 (``cvae_offline_updates`` steps on uniform |B| batches), cached; and
+    its generator (its own stream, so pi^0 never depends on it) [I C5, C10]."""
+    ocfg = O.OTCConfig(**cfg["otc"])
+    hidden = ocfg.cvae_hidden if ocfg.cvae_hidden is not None else tuple(learner.cfg.hidden)  # [I C10]
+    n, o, a = learner.n_members, learner.obs_dim, learner.act_dim
+    cvae = O.TransitionCVAE(n, o, a, hidden=hidden, latent=ocfg.latent, kl_weight=ocfg.cvae_kl_weight,
+                            lr=ocfg.cvae_lr, device=device)
+    gen = _generator(seed, CVAE_STREAM, device)
+    section = {"otc": {k: v for k, v in cfg["otc"].items()}, "hidden": list(hidden), "shape": [n, o, a]}
+    key = offline_key(cfg, data, seed, device, "cvae", section)
+    path = offline_dir() / f"cvae-{key}.pt"
+    if path.exists():
+        blob = torch.load(path, map_location=device, weights_only=False)
+        cvae.load_state_dict(blob["cvae"])
+        gen.set_state(blob["gen"])
+        return cvae, gen
+    agents = learner.agents
+    with progress(int(cfg["cvae_offline_updates"]), f"offline CVAE seed {seed}") as bar:
+        for _ in range(int(cfg["cvae_offline_updates"])):
+            idx = sample_indices(gen, tensors["obs"].shape[0], n, ocfg.big_batch)
+            b = gather_members({k: tensors[k] for k in ("obs", "next_obs", "actions")}, idx, agents)
+            cvae.update(b["obs"], b["next_obs"], b["actions"], generator=gen)
+            bar.update(1)
+    _atomic_save({"cvae": cvae.state_dict(), "gen": gen.get_state()}, path)
+    return cvae, gen
+
+
+# ---- deployments -------------------------------------------------------------------------------------------------
+
+def deploy(learner, cfg: Mapping[str, Any], seed: int, k: int, n_steps: int):
+    """D^k: ``n_steps`` transitions of pi^{k-1} acting deterministically (no exploration [P Sec. 4.6]) on the
+    cell's env from env seed DEPLOY_SEED_OFFSET + 1000 seed + k [I C6]; the last episode is cut."""
+    ds = cfg["dataset"]
+    act = learner.policy()  # obs [1, E, N, O] -> [1, E, N, A]
+    return collect(ds["env"], ds["env_options"], lambda obs: act(obs[None])[0], int(n_steps), 0.0,
+                   DEPLOY_SEED_OFFSET + 1000 * int(seed) + int(k), kind="custom", return_mode=ds["return_mode"],
+                   policy_description=f"pi^{k - 1} of the tuned learner, deterministic")
+
+
+# ---- samplers: one update batch [M, n, ...] ----------------------------------------------------------------------
+
+class Sampler:
+    """The update batches of one cell's sampler (``uniform``, ``otc``, ``online``), all members at once, from the
+    merged tensors [T, N, ...] (offline rows first, then D^1, ..., D^k) and the newest online set D^k."""
+
+    def __init__(self, kind: str, learner, cfg: Mapping[str, Any], seed: int, device, cvae=None, cvae_gen=None):
+        if kind not in SAMPLERS:
+            raise ValueError(f"unknown sampler {kind!r}; valid: {', '.join(SAMPLERS)}")
+        if kind == "br":
+            raise ValueError("sampler 'br' (Balanced Replay) is not built yet; valid now: uniform, otc, online")
+        self.kind, self.learner = kind, learner
+        self.ocfg = O.OTCConfig(**cfg["otc"]).validate() if kind == "otc" else None
+        self.gen = _generator(seed, SAMPLER_STREAM, device)
+        self.cvae, self.cvae_gen = cvae, cvae_gen
+        if kind == "otc" and self.ocfg.distance == "embedding" and cvae is None:
+            raise ValueError("OTC with distance='embedding' needs its CVAE")
+        n = learner.n_members
+        self.alpha = O.AdaptiveAlpha(n, self.ocfg.alpha0, self.ocfg.alpha_mode) if kind == "otc" else None
+        self.gamma = float(learner.cfg.gamma)
+
+    # -- OTC's pieces
+    def _pair(self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor]):
+        """The uniform B (|B| rows of B^k, with replacement) and D (min(|D|, |D^k|) rows of D^k, no repeats)."""
+        c, m, agents = self.ocfg, self.learner.n_members, self.learner.agents
+        idx_b = sample_indices(self.gen, merged["obs"].shape[0], m, c.big_batch)  # [M, |B|]
+        nd = min(c.match_batch, newest["obs"].shape[0])
+        idx_d = sample_indices(self.gen, newest["obs"].shape[0], m, nd, replace=False)  # [M, |D|]
+        return gather_members(merged, idx_b, agents), gather_members(newest, idx_d, agents)
+
+    def similarity(self, bb: Mapping[str, Tensor], bd: Mapping[str, Tensor]) -> Tensor:
+        """d(s', s'* of the best match in D) [M, |B|] by the cell's distance [P Eq. 1, Sec. 3.3]."""
+        if self.ocfg.distance == "embedding":
+            return O.embedding_similarity(self.cvae, bb, bd, self.gen)[1]
+        lr = self.learner
+        q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
+        v_b, v_d = lr.value(bb["next_obs"], generator=self.gen), lr.value(bd["next_obs"], generator=self.gen)
+        return O.q_similarity(q_b, q_d, v_b, v_d, bb["rewards"], bd["rewards"], bb["terminals"], bd["terminals"],
+                              self.gamma, self.gen, self.ocfg.dq_norm)[1]
+
+    @torch.no_grad()
+    def start_phase(self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor]) -> dict[str, list[float]]:
+        """At the start of phase k (before any update): DD^k = mean of d over ``n_alpha_draws`` (B, D) draws with
+        the current model, and alpha^k by Eq. (4) [P; I C13]. -> {"alpha": [M], "dd": [M]} ({} if not OTC)."""
+        if self.kind != "otc":
+            return {}
+        dd = torch.stack([self.similarity(*self._pair(merged, newest)).double().mean(-1)
+                          for _ in range(self.ocfg.n_alpha_draws)]).mean(0)  # [M]
+        alpha = self.alpha.step(dd)
+        return {"alpha": alpha.tolist(), "dd": dd.tolist()}
+
+    def batch(self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor], n_offline: int) -> dict[str, Tensor]:
+        """One update batch [M, n, ...] (n = the learner's batch size, or OTC's ``batch_size``)."""
+        lr = self.learner
+        if self.kind == "uniform":
+            return lr.sample_batch(merged, generator=self.gen)
+        if self.kind == "online":
+            t = merged["obs"].shape[0] - n_offline
+            idx = n_offline + sample_indices(self.gen, t, lr.n_members, lr.cfg.batch_size)
+            return gather_members({k: merged[k] for k in BATCH_KEYS}, idx, lr.agents)
+        bb, bd = self._pair(merged, newest)
+        with torch.no_grad():
+            d = self.similarity(bb, bd)  # [M, |B|]
+            probs = O.rank_probabilities(d, self.alpha.alpha.to(d.dtype).to(d.device))  # [M, |B|]
+            sel = O.prioritized_draw(probs, self.ocfg.batch_size, self.gen)  # [M, n]
+        if self.ocfg.distance == "embedding":  # [I C10] one CVAE step on this update's uniform B
+            self.cvae.update(bb["obs"], bb["next_obs"], bb["actions"], generator=self.cvae_gen)
+        return _take(bb, sel)
+
+    def state_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"gen": self.gen.get_state()}
+        if self.alpha is not None:
+            out["alpha"] = self.alpha.state_dict()
+        if self.cvae is not None:
+            out["cvae"], out["cvae_gen"] = self.cvae.state_dict(), self.cvae_gen.get_state()
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.gen.set_state(state["gen"])
+        if self.alpha is not None:
+            self.alpha.load_state_dict(state["alpha"])
+        if self.cvae is not None:
+            self.cvae.load_state_dict(state["cvae"])
+            self.cvae_gen.set_state(state["cvae_gen"])
+
+
+# ---- the job -----------------------------------------------------------------------------------------------------
+
+def _normalized(v: float | None, card) -> float | None:
+    if v is None or not math.isfinite(v):
+        return None
+    try:
+        return float(normalize(v, card))
+    except ValueError:
+        return None
+
+
+def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
+    """Offline pi^0 (cached), then K deployments with L updates each (module docstring). Config keys: dataset,
+    learner, <learner>, method, sampler, otc (OTC only), offline_updates, cvae_offline_updates (d_e),
+    deployments, deploy_fraction, min_deploy, tune_updates, eval_episodes, eval_max_steps (optional)."""
+    cfg = cell.config
+    device = ctx.device
+    data = load_dataset(cfg["dataset"])
+    tensors0 = {k: v.to(device) for k, v in data.to_torch(device, keys=BATCH_KEYS).items()}
+    learner, s0 = offline_learner(cfg, data, tensors0, seed, device, ctx.progress)
+    kind = str(cfg["sampler"])
+    cvae = cvae_gen = None
+    if kind == "otc" and cfg["otc"].get("distance", "embedding") == "embedding":
+        cvae, cvae_gen = offline_cvae(cfg, data, tensors0, learner, seed, device, ctx.progress)
+    sampler = Sampler(kind, learner, cfg, seed, device, cvae, cvae_gen)
+    n0 = data.size
+    m_steps = deploy_size(n0, cfg["deploy_fraction"], cfg.get("min_deploy", 1))
+    K, L = int(cfg["deployments"]), int(cfg["tune_updates"])
+    merged, newest, k0 = dict(tensors0), None, 0
+    saved = ctx.load_checkpoint()
+    if saved is not None:
+        learner.load_state_dict(saved["learner"])
+        sampler.load_state_dict(saved["sampler"])
+        online = {k: v.to(device) for k, v in saved["online"].items()}
+        merged, newest, k0 = _cat(tensors0, online), {k: v.to(device) for k, v in saved["newest"].items()}, saved["k"]
+    else:
+        ctx.log(0, score=s0)
+    for k in range(k0 + 1, K + 1):
+        d_k = deploy(learner, cfg, seed, k, m_steps)
+        newest = {key: v.to(device) for key, v in d_k.to_torch(device, keys=BATCH_KEYS).items()}
+        merged = _cat(merged, newest)
+        info = sampler.start_phase(merged, newest)
+        with ctx.progress(L, f"deployment {k}/{K}") as bar:
+            for _ in range(L):
+                learner.update(sampler.batch(merged, newest, n0))
+                bar.update(1)
+        ctx.log(k, score=evaluate_learner(learner, cfg, seed), deploy_return=float(d_k.card["returns"]["mean"]),
+                online_rows=int(merged["obs"].shape[0] - n0), **info)
+        if k < K:
+            ctx.save_checkpoint({"k": k, "learner": learner.state_dict(), "sampler": sampler.state_dict(),
+                                 "online": {key: v[n0:].cpu() for key, v in merged.items()},
+                                 "newest": {key: v.cpu() for key, v in newest.items()}}, step=k)
+    s_k = float(ctx.curve[-1]["score"])
+    out: dict[str, Any] = {
+        "score": O.improvement_percent(s0, s_k), "curve": list(ctx.curve), "s0": s0, "s_final": s_k,
+        "normalized_s0": _normalized(s0, data.card), "normalized_s_final": _normalized(s_k, data.card),
+        "deploy_steps": m_steps, **data_identity_of(data),
+    }
+    refs = data.card.get("ref_scores") or {}
+    if "random" in refs and "expert" in refs:
+        out["near_zero_s0"] = bool(O.near_zero_baseline(s0, refs["random"], refs["expert"]))
+    return out
+
+
+job = Job(run=tuning_run, data_spec=dataset_of, data_identity=dataset_identity)

@@ -1,0 +1,136 @@
+"""What OTC's MuJoCo items (Table 1, Figures 3 and 4) share: the cell config of (env, dataset, method) at a
+profile, the entry point with the grid filters ``--env / --dataset / --method``, and the seed means the claims
+read. A claim is checked only on a complete grid (every cell with every seed of the profile); otherwise the
+script names the missing cells and writes no verdict, so a partial run never reads as "does not hold".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from common.cli import grid_filters
+from common.cli import main as run_main
+from common.experiment import Cell
+from common.figures import figure_after, seed_means, seed_values, write_claims
+from common.profiles import Profile, get_profile
+from papers.otc import config as C
+from papers.otc.deploy import job
+from papers.otc.published import CLAIMS
+
+# items whose runs are exactly deploy.job(cell, seed): an identical (config, seed) run is copied between them
+MUJOCO_ITEMS = ("table1", "figure3", "figure4", "figure5")
+SHORT = {e: e.split("/")[1] for e in C.MUJOCO_ENVS}
+
+
+def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[str, Any]:
+    """The deploy.job config of ``method`` (config.parse_method) on (``env``, ``dataset``) at ``profile``."""
+    if env not in C.TASK_OF:
+        raise ValueError(f"unknown OTC MuJoCo env {env!r}; valid: {', '.join(C.TASK_OF)}")
+    if dataset not in C.MUJOCO_DATASETS:
+        raise ValueError(f"unknown OTC dataset {dataset!r}; valid: {', '.join(C.MUJOCO_DATASETS)}")
+    m = C.parse_method(method)
+    o = profile.overrides
+    offline = int(o.get(f"offline_updates_{m.learner}", o.get("offline_updates", C.OFFLINE_UPDATES[m.learner])))
+    cfg: dict[str, Any] = {
+        "dataset": {"env": env, "env_options": {"obs_mode": C.OBS_MODE}, "return_mode": "mean", "kind": dataset,
+                    "task": C.TASK_OF[env], "data_profile": profile.name},
+        "learner": m.learner,
+        m.learner: C.learner_section(m.learner, o),
+        "method": method,
+        "sampler": m.sampler,
+        "offline_updates": offline,
+        "deployments": int(o.get("deployments", C.DEPLOYMENTS)),
+        "deploy_fraction": C.DEPLOY_FRACTION,
+        "min_deploy": int(o.get("min_deploy", 1)),
+        "tune_updates": max(1, round(C.TUNE_UPDATES[m.learner] * float(o.get("tune_scale", 1.0)))),
+        "eval_episodes": int(o.get("eval_episodes", C.EVAL_EPISODES)),
+    }
+    if m.sampler == "otc":
+        cfg["otc"] = {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0,
+                      **{k: int(o[k]) for k in ("big_batch", "match_batch", "batch_size", "n_alpha_draws") if k in o}}
+        if m.distance == "embedding":
+            cfg["cvae_offline_updates"] = min(offline, C.CVAE_OFFLINE_CAP)
+    if "eval_max_steps" in o:
+        cfg["eval_max_steps"] = int(o["eval_max_steps"])
+    return cfg
+
+
+def cells(item: str, profile: Profile, grid: Sequence[tuple[str, str, str]]) -> list[Cell]:
+    """Cells of (env, dataset, method) triples, keys in Table 1's order (dataset, env, method)."""
+    return [Cell("otc", item, {"dataset": d, "env": e, "method": m}, cell_config(profile, e, d, m))
+            for e, d, m in grid]
+
+
+def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None):
+    """common.cli.main for an OTC MuJoCo item: grid filters, runs copied from the other MuJoCo items when their
+    config and seed are equal, ``finish(records, results, profile)`` after a clean run."""
+    options: dict[str, Any] = {"env": list(C.MUJOCO_ENVS), "dataset": list(C.MUJOCO_DATASETS),
+                               "method": list(methods)}
+    return run_main(description, build_cells, job, "otc", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
+                    reuse_from=MUJOCO_ITEMS, after=figure_after("otc", item, finish), **grid_filters(options, item))
+
+
+def mean_of(records: Sequence[Mapping], metric: str = "score", **keys: Any) -> tuple[float | None, float | None, int]:
+    """(mean, population std, n seeds) of ``metric`` over the records with ``keys``."""
+    return seed_means(records, metric, **keys)
+
+
+def curve_values(records: Sequence[Mapping], field: str, **keys: Any) -> np.ndarray:
+    """[seeds, K + 1] (or [seeds, K + 1, N] for per-agent fields) of a curve field over the matching records;
+    entries without the field are NaN."""
+    rows = []
+    for r in records:
+        if all((r.get("keys") or {}).get(k) == v for k, v in keys.items()):
+            rows.append([p.get(field, np.nan) if p.get(field) is not None else np.nan for p in r.get("curve") or []])
+    return np.asarray(rows, dtype=float)
+
+
+def missing_cells(records: Sequence[Mapping], grid: Sequence[Mapping[str, Any]], n_seeds: int) -> list[str]:
+    out = []
+    for keys in grid:
+        n = len(seed_values(records, "score", **keys))
+        if n < n_seeds:
+            out.append("/".join(str(v) for v in keys.values()) + f" ({n}/{n_seeds} seeds)")
+    return out
+
+
+def write_if_complete(records: Sequence[Mapping], results: Path, profile: str, item: str,
+                      grid: Sequence[Mapping[str, Any]], verdicts: Callable[[], dict[str, tuple[bool, str]]]) -> None:
+    """Write the item's claim verdicts when every cell of ``grid`` has all the profile's seeds; else say why not."""
+    n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
+    missing = missing_cells(records, grid, n_seeds)
+    if missing:
+        print(f"[otc/{item}] claims not checked: {len(missing)} cell(s) incomplete: "
+              f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}", flush=True)
+        return
+    write_claims(results, profile, "otc", item, verdicts(), CLAIMS)
+
+
+def curve_panels(records: Sequence[Mapping], out: Path, item: str, title: str,
+                 tasks: Sequence[tuple[str, str]], methods: Sequence[str]) -> list[Path]:
+    """One PNG per (env, dataset) task (``<item>_<env>_<dataset>.png``): S(pi^k) of every method over the
+    deployments k = 0..K, mean ± std over seeds."""
+    from common.plotting import plot_curves
+
+    pngs = []
+    for env, dataset in tasks:
+        recs = [r for r in records if (r.get("keys") or {}).get("env") == env
+                and (r.get("keys") or {}).get("dataset") == dataset and (r.get("keys") or {}).get("method") in methods]
+        if not recs:
+            continue
+        png = plot_curves(recs, out / f"{item}_{SHORT[env]}_{dataset}.png", ["method"], "score",
+                          f"{title}: {SHORT[env]} {dataset}", xlabel="deployment k")
+        print(f"[otc/{item}] wrote {png}", flush=True)
+        pngs.append(png)
+    return pngs
+
+
+def finals(records: Sequence[Mapping], **keys: Any) -> tuple[float | None, int]:
+    """(mean over seeds of S(pi^K), the last evaluation of the curve; number of seeds)."""
+    vals = [float(r["curve"][-1]["score"]) for r in records
+            if all((r.get("keys") or {}).get(k) == v for k, v in keys.items()) and r.get("curve")
+            and r["curve"][-1].get("score") is not None]
+    return (float(np.mean(vals)) if vals else None), len(vals)

@@ -1,0 +1,133 @@
+"""OTC's online-tuning job (papers/otc/deploy.py) and the MuJoCo items' cells (papers/otc/mujoco_items.py,
+table1.py): the method keys, the paper's protocol in the full config, the samplers' rows (an agent's batch holds
+only its own action column; online-only draws only online rows), the bookkeeping of spec T9 (|D^k| = 1 % |B^0|,
+|B^k| = |B^0| + k M, pi^0 and D^1 shared by every variant of a seed) and a killed run resuming to the same record."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from common.algos.bcq import BCQ, BCQConfig
+from common.profiles import get_profile
+from common.records import load_records
+from papers.otc import config as C
+from papers.otc import deploy as D
+from papers.otc import mujoco_items as M
+from papers.otc import table1
+
+HOP, HC = "mamujoco/hopper-3x1", "mamujoco/halfcheetah-2x3"
+
+
+def test_method_keys():
+    assert C.parse_method("bcq") == C.Method("bcq", "bcq", "uniform")
+    assert C.parse_method("awac_otc_dq") == C.Method("awac_otc_dq", "awac", "otc", "q", "adaptive", 1.0)
+    assert C.parse_method("bcq_otc_de_fixed0.5") == C.Method("bcq_otc_de_fixed0.5", "bcq", "otc", "embedding",
+                                                             "fixed", 0.5)
+    assert C.parse_method("bcq_online").sampler == "online" and C.parse_method("awac_br").sampler == "br"
+    for bad in ("td9_otc_de", "bcq_otc_dx", "bcq_otc_de_fixed", "bcq_uniform", "otc_de"):
+        with pytest.raises(ValueError, match="unknown OTC method"):
+            C.parse_method(bad)
+
+
+def test_full_config_is_the_papers_protocol():
+    full = get_profile("full", C.PROFILE_OVERRIDES)
+    bcq = M.cell_config(full, HC, "medium", "bcq_otc_de")
+    assert (bcq["deployments"], bcq["deploy_fraction"], bcq["tune_updates"]) == (10, 0.01, 4000)  # K, M, L [P]
+    assert bcq["bcq"]["hidden"] == [64, 64] and bcq["bcq"]["hidden_vae"] == [64, 64]  # Table 3
+    assert (bcq["bcq"]["lr"], bcq["bcq"]["batch_size"]) == (1e-4, 128)
+    assert bcq["otc"] == {"distance": "embedding", "alpha_mode": "adaptive", "alpha0": 1.0}  # |B|, |D| defaults
+    assert D.O.OTCConfig(**bcq["otc"]).validate().big_batch == 512
+    assert bcq["offline_updates"] == 300_000 and bcq["cvae_offline_updates"] == 100_000
+    awac = M.cell_config(full, HC, "medium", "awac")
+    assert (awac["tune_updates"], awac["offline_updates"], awac["sampler"]) == (2000, 25_000, "uniform")
+    assert "otc" not in awac and "cvae_offline_updates" not in awac
+    assert bcq["dataset"]["env_options"] == {"obs_mode": "otc"} and bcq["eval_episodes"] == 10
+    with pytest.raises(ValueError, match="unknown OTC dataset"):
+        M.cell_config(full, HC, "expert", "bcq")
+    assert len(table1.grid("full")) == 54 and {m for _, _, m in table1.grid("smoke")} == set(table1.TABLE1_METHODS)
+
+
+def test_deploy_size_is_one_percent():
+    assert D.deploy_size(1_000_000, 0.01) == 10_000
+    assert D.deploy_size(20_000, 0.01) == 200
+    assert D.deploy_size(3_000, 0.01, minimum=50) == 50
+
+
+def _toy(n_offline=40, n_online=12):
+    """A 2-agent BCQ and merged tensors whose rows encode (row, agent): actions = 10 row + agent, obs = row."""
+    learner = BCQ([3, 3], [1, 1], 1, BCQConfig(hidden=(8, 8), hidden_vae=(8, 8), batch_size=16), seeds=[0])
+    T = n_offline + n_online
+    rows = torch.arange(T, dtype=torch.float32)
+    merged = {"obs": rows[:, None, None].expand(T, 2, 3).clone(), "next_obs": rows[:, None, None].expand(T, 2, 3) + 1,
+              "actions": (10 * rows[:, None] + torch.arange(2.0))[..., None] / 1000.0,
+              "rewards": torch.zeros(T, 2), "terminals": torch.zeros(T)}
+    newest = {k: v[n_offline:] for k, v in merged.items()}
+    return learner, merged, newest
+
+
+@pytest.mark.parametrize("method", ["bcq", "bcq_online", "bcq_otc_dq", "bcq_otc_de"])
+def test_an_agents_batch_holds_only_its_own_action_column(method):
+    learner, merged, newest = _toy()
+    m = C.parse_method(method)
+    cfg = {"otc": {"distance": m.distance or "embedding", "alpha_mode": "adaptive", "alpha0": 1.0, "big_batch": 16,
+                   "match_batch": 8, "batch_size": 16, "n_alpha_draws": 2}}
+    cvae = cgen = None
+    if m.distance == "embedding":
+        cvae = D.O.TransitionCVAE(2, 3, 1, hidden=(8, 8))
+        cgen = torch.Generator().manual_seed(1)
+    s = D.Sampler(m.sampler, learner, cfg, 0, "cpu", cvae, cgen)
+    info = s.start_phase(merged, newest)
+    assert (set(info) == {"alpha", "dd"}) == (m.sampler == "otc")
+    b = s.batch(merged, newest, 40)
+    code = torch.round(b["actions"][..., 0] * 1000).long()  # [M, n] = 10 row + agent
+    assert torch.equal(code % 10, learner.agents[:, None].expand_as(code))  # member m = agent m
+    assert torch.equal(code // 10, b["obs"][..., 0].long())  # the action is the same row's
+    if m.sampler == "online":
+        assert bool((code // 10 >= 40).all())
+
+
+def test_br_is_refused_until_built():
+    learner, _, _ = _toy()
+    with pytest.raises(ValueError, match="Balanced Replay"):
+        D.Sampler("br", learner, {}, 0, "cpu")
+
+
+def _smoke(tmp_path, methods, seeds=("0",), env=HOP, extra=()):
+    argv = ["--profile", "smoke", "--env", env, "--dataset", "random", "--seeds", *seeds, "--results", str(tmp_path),
+            "--no-report", *extra]
+    for m in methods:
+        argv += ["--method", m]
+    table1.main(argv)
+    return {r["keys"]["method"]: r for r in load_records(tmp_path, "smoke", "otc", "table1") if "claim" not in r["keys"]}
+
+
+def test_variants_of_a_seed_share_pi0_and_the_first_deployment(tmp_path):
+    recs = _smoke(tmp_path, ["bcq", "bcq_otc_de", "bcq_otc_dq"])
+    assert len(recs) == 3
+    firsts = {(r["curve"][0]["score"], r["curve"][1]["deploy_return"]) for r in recs.values()}
+    assert len(firsts) == 1  # S(pi^0) and D^1 identical across variants [I C5, C6]
+    r = recs["bcq_otc_de"]
+    m = r["extra"]["deploy_steps"]
+    assert m == max(20, round(0.01 * r["extra"]["dataset_size"]))
+    assert [p.get("online_rows") for p in r["curve"]] == [None, m, 2 * m]  # |B^k| = |B^0| + k M
+    assert len(r["curve"][1]["alpha"]) == 3 and r["curve"][1]["alpha"] == [1.0, 1.0, 1.0]  # alpha^1 = alpha^0
+    assert r["score"] == pytest.approx(D.O.improvement_percent(r["extra"]["s0"], r["extra"]["s_final"]))
+
+
+def test_a_killed_run_resumes_to_the_same_record(tmp_path, monkeypatch):
+    whole = _smoke(tmp_path / "whole", ["bcq_otc_dq"])["bcq_otc_dq"]
+    real = D.deploy
+
+    def dies_at_the_second_deployment(learner, cfg, seed, k, n):
+        if k == 2:
+            raise RuntimeError("killed")
+        return real(learner, cfg, seed, k, n)
+
+    monkeypatch.setattr(D, "deploy", dies_at_the_second_deployment)
+    with pytest.raises(SystemExit):
+        _smoke(tmp_path / "cut", ["bcq_otc_dq"])
+    monkeypatch.setattr(D, "deploy", real)
+    again = _smoke(tmp_path / "cut", ["bcq_otc_dq"])["bcq_otc_dq"]
+    assert again["resumed_from_step"] == 1
+    assert again["curve"] == whole["curve"] and again["score"] == whole["score"]
