@@ -66,12 +66,13 @@ def _toy(n_offline=40, n_online=12):
     return learner, merged, newest
 
 
-@pytest.mark.parametrize("method", ["bcq", "bcq_online", "bcq_otc_dq", "bcq_otc_de"])
+@pytest.mark.parametrize("method", ["bcq", "bcq_online", "bcq_otc_dq", "bcq_otc_de", "bcq_br"])
 def test_an_agents_batch_holds_only_its_own_action_column(method):
     learner, merged, newest = _toy()
     m = C.parse_method(method)
     cfg = {"otc": {"distance": m.distance or "embedding", "alpha_mode": "adaptive", "alpha0": 1.0, "big_batch": 16,
-                   "match_batch": 8, "batch_size": 16, "n_alpha_draws": 2}}
+                   "match_batch": 8, "batch_size": 16, "n_alpha_draws": 2},
+           "br": {"hidden": [8, 8], "density_batch": 8}, "n_offline": 40, "capacity": 52}
     cvae = cgen = None
     if m.distance == "embedding":
         cvae = D.O.TransitionCVAE(2, 3, 1, hidden=(8, 8))
@@ -85,12 +86,9 @@ def test_an_agents_batch_holds_only_its_own_action_column(method):
     assert torch.equal(code // 10, b["obs"][..., 0].long())  # the action is the same row's
     if m.sampler == "online":
         assert bool((code // 10 >= 40).all())
-
-
-def test_br_is_refused_until_built():
-    learner, _, _ = _toy()
-    with pytest.raises(ValueError, match="Balanced Replay"):
-        D.Sampler("br", learner, {}, 0, "cpu")
+    if m.sampler == "br":  # the drawn rows' priorities were rewritten from the density net
+        p = s.br.priorities[0]
+        assert not torch.equal(p[code[0] // 10], torch.ones(16)) and float(p[:40].min()) > 0
 
 
 def _smoke(tmp_path, methods, seeds=("0",), env=HOP, extra=()):

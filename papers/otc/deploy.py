@@ -15,6 +15,8 @@ action column only, the shared reward.
             otc       B (512 uniform from B^k), D (min(2000, |D^k|) from D^k, no repeats), d(s', s'*) by d_e or
                       d_q, 128 rows of B drawn by Eq. (3) with alpha                  [P Sec. 3.4-3.5; I C7-C12]
             online    128 rows uniform from D^1 u ... u D^k                           [P Fig. 5; I C16]
+            br        Balanced Replay (Lee et al. 2021) as a sampler: 128 rows of B^k by priority, priorities from
+                      a density-ratio net per agent (papers/otc/balanced_replay.py)   [P Fig. 5; I C16]
         S(pi^k) <- mean return of ``eval_episodes`` deterministic episodes on seeds apart from training [I C3]
 
 [I C5] pi^0 (and d_e's CVAE trained offline on B^0) is cached by (data, learner config, offline updates, seed,
@@ -209,14 +211,12 @@ def deploy(learner, cfg: Mapping[str, Any], seed: int, k: int, n_steps: int):
 # ---- samplers: one update batch [M, n, ...] ----------------------------------------------------------------------
 
 class Sampler:
-    """The update batches of one cell's sampler (``uniform``, ``otc``, ``online``), all members at once, from the
+    """The update batches of one cell's sampler (``uniform``, ``otc``, ``online``, ``br``), all members at once, from the
     merged tensors [T, N, ...] (offline rows first, then D^1, ..., D^k) and the newest online set D^k."""
 
     def __init__(self, kind: str, learner, cfg: Mapping[str, Any], seed: int, device, cvae=None, cvae_gen=None):
         if kind not in SAMPLERS:
             raise ValueError(f"unknown sampler {kind!r}; valid: {', '.join(SAMPLERS)}")
-        if kind == "br":
-            raise ValueError("sampler 'br' (Balanced Replay) is not built yet; valid now: uniform, otc, online")
         self.kind, self.learner = kind, learner
         self.ocfg = O.OTCConfig(**cfg["otc"]).validate() if kind == "otc" else None
         self.gen = _generator(seed, SAMPLER_STREAM, device)
@@ -226,6 +226,13 @@ class Sampler:
         n = learner.n_members
         self.alpha = O.AdaptiveAlpha(n, self.ocfg.alpha0, self.ocfg.alpha_mode) if kind == "otc" else None
         self.gamma = float(learner.cfg.gamma)
+        self.br = None
+        if kind == "br":  # [P Fig. 5; I C16] Off2OnRL's sampler over B^k, its density net per member
+            from papers.otc.balanced_replay import BalancedReplay, BalancedReplayConfig
+
+            n0, cap = int(cfg["n_offline"]), int(cfg["capacity"])
+            self.br = BalancedReplay(n, learner.obs_dim, learner.act_dim, n0, cap, BalancedReplayConfig(**cfg.get(
+                "br", {})), device=device, seed=int(seed))
 
     # -- OTC's pieces
     def _pair(self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor]):
@@ -250,6 +257,9 @@ class Sampler:
     def start_phase(self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor]) -> dict[str, list[float]]:
         """At the start of phase k (before any update): DD^k = mean of d over ``n_alpha_draws`` (B, D) draws with
         the current model, and alpha^k by Eq. (4) [P; I C13]. -> {"alpha": [M], "dd": [M]} ({} if not OTC)."""
+        if self.kind == "br":  # the rows of D^k enter with the current max priority
+            self.br.add_online(int(newest["obs"].shape[0]))
+            return {}
         if self.kind != "otc":
             return {}
         dd = torch.stack([self.similarity(*self._pair(merged, newest)).double().mean(-1)
@@ -266,6 +276,8 @@ class Sampler:
             t = merged["obs"].shape[0] - n_offline
             idx = n_offline + sample_indices(self.gen, t, lr.n_members, lr.cfg.batch_size)
             return gather_members({k: merged[k] for k in BATCH_KEYS}, idx, lr.agents)
+        if self.kind == "br":
+            return self._br_batch(merged)
         bb, bd = self._pair(merged, newest)
         with torch.no_grad():
             d = self.similarity(bb, bd)  # [M, |B|]
@@ -275,8 +287,26 @@ class Sampler:
             self.cvae.update(bb["obs"], bb["next_obs"], bb["actions"], generator=self.cvae_gen)
         return _take(bb, sel)
 
+    def _br_batch(self, merged: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Balanced Replay: the update batch drawn by priority from B^k; then (Off2OnRL's order) the drawn rows get
+        new priorities from the density net before its step on 256 offline and 256 online rows."""
+        lr, br, agents = self.learner, self.br, self.learner.agents
+        if br.size != merged["obs"].shape[0]:
+            raise RuntimeError(f"Balanced Replay holds {br.size} rows, the merged data {merged['obs'].shape[0]}")
+        idx = br.sample(lr.cfg.batch_size, self.gen)  # [M, n]
+        batch = gather_members({k: merged[k] for k in BATCH_KEYS}, idx, agents)
+        off_i, on_i = br.density_indices(self.gen)  # [M, R] each
+        off = gather_members({k: merged[k] for k in ("obs", "actions")}, off_i, agents)
+        on = gather_members({k: merged[k] for k in ("obs", "actions")}, on_i, agents)
+        with torch.no_grad():
+            br.update_priorities(idx, batch["obs"], batch["actions"], off["obs"], off["actions"])
+        br.update_density(off, on)
+        return batch
+
     def state_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"gen": self.gen.get_state()}
+        if self.br is not None:
+            out["br"] = self.br.state_dict()
         if self.alpha is not None:
             out["alpha"] = self.alpha.state_dict()
         if self.cvae is not None:
@@ -285,6 +315,8 @@ class Sampler:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.gen.set_state(state["gen"])
+        if self.br is not None:
+            self.br.load_state_dict(state["br"])
         if self.alpha is not None:
             self.alpha.load_state_dict(state["alpha"])
         if self.cvae is not None:
@@ -316,10 +348,11 @@ def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
     cvae = cvae_gen = None
     if kind == "otc" and cfg["otc"].get("distance", "embedding") == "embedding":
         cvae, cvae_gen = offline_cvae(cfg, data, tensors0, learner, seed, device, ctx.progress)
-    sampler = Sampler(kind, learner, cfg, seed, device, cvae, cvae_gen)
     n0 = data.size
     m_steps = deploy_size(n0, cfg["deploy_fraction"], cfg.get("min_deploy", 1))
     K, L = int(cfg["deployments"]), int(cfg["tune_updates"])
+    sizes = {"n_offline": n0, "capacity": n0 + K * m_steps}
+    sampler = Sampler(kind, learner, {**cfg, **sizes}, seed, device, cvae, cvae_gen)
     merged, newest, k0 = dict(tensors0), None, 0
     saved = ctx.load_checkpoint()
     if saved is not None:
