@@ -10,9 +10,9 @@ import pytest
 PAPER_SCRIPTS = [f"papers.omar.{s}" for s in ("table1", "table2", "table3", "table4", "table5", "table6",
                                                "figure1", "figure2", "figure3", "figure4", "diagnose_table5")]
 PAPER_SCRIPTS += [f"papers.cast_bcq.{s}" for s in ("figure1", "table1", "figure5")]
-PAPER_SCRIPTS += [f"papers.otc.{s}" for s in ("table1", "figure3", "figure4", "figure5")]
+PAPER_SCRIPTS += [f"papers.otc.{s}" for s in ("table1", "figure3", "figure4", "figure5", "figure7", "figure8")]
 OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.datainfo",
-         "common.datasets.mujoco", "papers.cast_bcq.datasets"]
+         "common.datasets.mujoco", "papers.cast_bcq.datasets", "papers.otc.datasets"]
 
 # (argv, text expected in the error) for every paper script: the shared parser of common.experiment
 PAPER_BAD = [
@@ -38,6 +38,9 @@ OTHER_BAD = {
                       (["--reference", "--results", "x"], "not allowed with argument")],
     "common.bench": [(["--reps", "0"], "--reps 0"), (["--device", "tpu"], "unknown device 'tpu'")],
     "common.datainfo": [([], "required"), (["info"], "required")],
+    "papers.otc.datasets": [([], "required"), (["--env", "otc/nope", "--size", "5"], "invalid choice"),
+                            (["--env", "otc/navigation", "--size", "0"], "--size 0"),
+                            (["--env", "otc/navigation", "--size", "5", "--option", "n_agents"], "write key=value")],
     "common.datasets.mujoco": [([], "nothing to do"), (["--task", "hopper"], "give --task and --kind together"),
                                (["--all", "--profile", "huge"], "invalid choice: 'huge'"),
                                (["--all", "--device", "tpu"], "unknown device 'tpu'"),

@@ -129,3 +129,23 @@ def test_a_killed_run_resumes_to_the_same_record(tmp_path, monkeypatch):
     again = _smoke(tmp_path / "cut", ["bcq_otc_dq"])["bcq_otc_dq"]
     assert again["resumed_from_step"] == 1
     assert again["curve"] == whole["curve"] and again["score"] == whole["score"]
+
+
+def test_navigation_cells_and_random_data(tmp_path, monkeypatch):
+    from papers.otc import datasets as OD
+    from papers.otc import figure7, figure8
+    from papers.otc import nav_items as V
+
+    full = get_profile("full", C.PROFILE_OVERRIDES)
+    cfg = V.cell_config(full, 6, "td3bc_otc_dq")
+    assert cfg["dataset"]["size"] == 1_000_000 and cfg["dataset"]["env_options"] == {"n_agents": 6}
+    assert cfg["td3bc"] == {"batch_size": 128, "max_action": 0.1} and cfg["tune_updates"] == 2000
+    assert cfg["offline_updates"] == 100_000 and cfg["otc"]["distance"] == "q"
+    assert len(figure7.grid("full")) == 6 and len(figure8.grid("full")) == 14 and len(figure8.grid("quick")) == 7
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path))
+    a = OD.random_dataset("otc/navigation", {"n_agents": 3}, 60, seed=1)
+    b = OD.random_dataset("otc/navigation", {"n_agents": 3}, 60, seed=1)  # from the cache, checksum verified
+    assert a.size == 60 and a.card["sha256"] == b.card["sha256"] and float(abs(a.actions).max()) <= 0.1
+    assert a.card["regenerate_command"].startswith("python -m papers.otc.datasets --env otc/navigation --size 60")
+    with pytest.raises(ValueError, match="no OTC random dataset"):
+        OD.random_dataset("omar/spread", {}, 10)

@@ -47,9 +47,17 @@ def _build_awac(data, section: Mapping[str, Any], seed: int, device) -> Any:
     return build_awac(data, section, seed, device)
 
 
+def _build_td3bc(data, section: Mapping[str, Any], seed: int, device) -> Any:
+    """Independent TD3+BC as Fujimoto & Gu (target smoothing, policy delay, state normalization; OTC's base learner
+    on navigation) from TD3BCConfig fields (common.algos.itd3bc)."""
+    from common.algos.itd3bc import build_td3bc
+
+    return build_td3bc(data, section, seed, device)
+
+
 # Learners of one paper register themselves at import (e.g. papers/cast_bcq/icq_ma.py, grid.py, cast_bcq.py).
 LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3, "bcq": _build_bcq, "mabcq": _build_mabcq,
-                                           "awac": _build_awac}
+                                           "awac": _build_awac, "td3bc": _build_td3bc}
 
 
 def register_learner(name: str, build: Callable[..., Any]) -> None:

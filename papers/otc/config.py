@@ -22,14 +22,15 @@ MUJOCO_ENVS = tuple(TASK_OF)
 MUJOCO_DATASETS = ("random", "medium-replay", "medium")  # Table 1's row groups [P]
 OBS_MODE = "otc"  # every agent observes the robot's full state, acts on its own joints [P Sec. 4.2]
 
-LEARNERS = ("bcq", "awac")  # the MuJoCo items' base learners [P Table 1]
+LEARNERS = ("bcq", "awac", "td3bc")  # base learners: BCQ, AWAC [P Table 1], TD3+BC [P Figs. 7, 8]
 SAMPLERS = ("uniform", "otc", "online", "br")
 
 # ---- the online-tuning protocol [P Sec. 4.1-4.2, Algorithm 1] ------------------------------------------------
 DEPLOYMENTS = 10  # K [P "K = 10"]
 DEPLOY_FRACTION = 0.01  # M = 1 % |B^0| online transitions per deployment [P]
-TUNE_UPDATES = {"bcq": 4000, "awac": 2000}  # L per deployment [P Table 3]
-OFFLINE_UPDATES = {"bcq": 300_000, "awac": 25_000}  # [I C4] BCQ's own MuJoCo length; rlkit AWAC's pretraining
+TUNE_UPDATES = {"bcq": 4000, "awac": 2000, "td3bc": 2000}  # L per deployment [P Table 3]
+# [I C4] BCQ's own MuJoCo length; rlkit AWAC's pretraining; TD3+BC: enough for a Q at gamma 0.99 on 25-step episodes
+OFFLINE_UPDATES = {"bcq": 300_000, "awac": 25_000, "td3bc": 100_000}
 CVAE_OFFLINE_CAP = 100_000  # [I C4] d_e's CVAE trains offline as long as its learner, at most this
 EVAL_EPISODES = 10  # [I C3] deterministic episodes per evaluation of pi^k, k = 0..K
 
@@ -42,7 +43,14 @@ LEARNER_FIELDS: dict[str, dict[str, Any]] = {
     # AWAC: (256, 256), actor lr 1e-4, critic lr 5e-4, batch 128 [P Table 3]; lambda 1, policy weight decay 1e-4,
     # state-independent log-std [I C18: rlkit's AWAC configs] (AWACConfig's defaults)
     "awac": {"batch_size": 128},
+    # TD3+BC: (256, 256), lr 3e-4 both, batch 128 [P Table 3]; alpha 2.5, target smoothing 0.2 / 0.5, policy delay 2,
+    # tau 0.005, states normalized by B^0's statistics (fixed while tuning) [I C19: Fujimoto & Gu's code]
+    "td3bc": {"batch_size": 128},
 }
+# ---- cooperative navigation (Figures 7 and 8) ------------------------------------------------------------------
+NAV_ENV = "otc/navigation"
+NAV_SIZE = 1_000_000  # "uniform random policies, containing 1 x 10^6 transitions" [P Sec. 4.7]
+NAV_MAX_ACTION = 0.1  # actions in [-0.1, 0.1]^2 [P appendix]
 
 
 @dataclass(frozen=True)
@@ -84,17 +92,18 @@ def parse_method(key: str) -> Method:
 
 # Profile overrides (merged onto common/profiles.py's base profiles), spec Sec. 7.2:
 #   quick: the quick MuJoCo datasets (100k transitions per kind, common.datasets.mujoco), M = 1 % of them, K = 10,
-#          L = 1/8 of the paper's (BCQ 500, AWAC 250), offline BCQ 2e4 / AWAC 1e4 updates, 5 evaluation episodes,
-#          3 seeds;
+#          L = 1/8 of the paper's (BCQ 500, AWAC and TD3+BC 250), offline BCQ 2e4 / AWAC 1e4 / TD3+BC 5e3 updates,
+#          navigation data 250k transitions, 5 evaluation episodes (MuJoCo; 10 on navigation), 3 seeds;
 #   smoke: the smoke datasets, K = 2 deployments of max(1 %, 20) steps, L = 10, 50 offline updates, |B| 64,
 #          |D| <= 64, batch 32, 1 evaluation episode cut at 50 steps, widths 32 (plumbing, not numbers).
 PROFILE_OVERRIDES = PaperProfiles(
     by_profile={
         "smoke": {"overrides": {"deployments": 2, "min_deploy": 20, "tune_scale": 10 / 4000, "offline_updates": 50,
                                 "big_batch": 64, "match_batch": 64, "batch_size": 32, "width": 32,
-                                "eval_episodes": 1, "eval_max_steps": 50, "n_alpha_draws": 2}},
+                                "eval_episodes": 1, "eval_max_steps": 50, "n_alpha_draws": 2, "nav_size": 2_000}},
         "quick": {"overrides": {"tune_scale": 0.125, "offline_updates_bcq": 20_000, "offline_updates_awac": 10_000,
-                                "eval_episodes": 5}},
+                                "offline_updates_td3bc": 5_000, "nav_size": 250_000, "eval_episodes": 5,
+                                "nav_eval_episodes": 10}},
     },
     keys={
         "deployments": "K deployments instead of 10",
@@ -103,11 +112,14 @@ PROFILE_OVERRIDES = PaperProfiles(
         "offline_updates": "offline updates of every learner instead of config.OFFLINE_UPDATES",
         "offline_updates_bcq": "offline BCQ updates instead of 300,000",
         "offline_updates_awac": "offline AWAC updates instead of 25,000",
+        "offline_updates_td3bc": "offline TD3+BC updates instead of 100,000",
+        "nav_size": "transitions of the uniform-random navigation / predator-prey data instead of 1,000,000",
         "big_batch": "|B| instead of 512",
         "match_batch": "|D| instead of 2000",
         "batch_size": "update batch instead of 128",
         "width": "one width for every hidden layer of the learners and the CVAE instead of Table 3's",
         "eval_episodes": "evaluation episodes of each pi^k instead of 10",
+        "nav_eval_episodes": "evaluation episodes on the navigation / predator-prey envs (default: eval_episodes)",
         "eval_max_steps": "evaluation and nothing else cut after this many steps (smoke only)",
         "n_alpha_draws": "(B, D) draws averaged into DD^k instead of 20",
     },

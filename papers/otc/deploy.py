@@ -68,12 +68,11 @@ BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 # ---- the cell's dataset ---------------------------------------------------------------------------------------
 
 def load_dataset(spec: Mapping[str, Any]):
-    """B^0 of a cell: the shared single-agent dataset (task, kind, data profile) split on the MaMuJoCo env with
-    OTC's obs_mode (common.datasets.mujoco; built first when missing)."""
-    from common.datasets import mujoco as mj
+    """B^0 of a cell (papers/otc/datasets.py): the shared MuJoCo data split on the env with OTC's obs_mode, or the
+    uniform-random data of the particle and navigation envs (built first when missing)."""
+    from papers.otc.datasets import load_spec
 
-    ds = mj.load(spec["task"], spec["kind"], spec["data_profile"], progress=False)
-    return mj.split(ds, spec["env"], **spec["env_options"])
+    return load_spec(spec)
 
 
 def dataset_identity(spec: Mapping[str, Any]) -> dict[str, Any]:

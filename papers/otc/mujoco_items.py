@@ -64,13 +64,16 @@ def cells(item: str, profile: Profile, grid: Sequence[tuple[str, str, str]]) -> 
             for e, d, m in grid]
 
 
-def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None):
-    """common.cli.main for an OTC MuJoCo item: grid filters, runs copied from the other MuJoCo items when their
-    config and seed are equal, ``finish(records, results, profile)`` after a clean run."""
-    options: dict[str, Any] = {"env": list(C.MUJOCO_ENVS), "dataset": list(C.MUJOCO_DATASETS),
-                               "method": list(methods)}
+def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None,
+        options: Mapping[str, Any] | None = None, reuse_from: Sequence[str] = MUJOCO_ITEMS):
+    """common.cli.main for an OTC item run by deploy.job: grid filters (``options``, default the MuJoCo items'
+    env / dataset / method), runs copied from the items of ``reuse_from`` when their config and seed are equal,
+    ``finish(records, results, profile)`` after a clean run."""
+    if options is None:
+        options = {"env": list(C.MUJOCO_ENVS), "dataset": list(C.MUJOCO_DATASETS)}
+    options = {**options, "method": list(methods)}
     return run_main(description, build_cells, job, "otc", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
-                    reuse_from=MUJOCO_ITEMS, after=figure_after("otc", item, finish), **grid_filters(options, item))
+                    reuse_from=reuse_from, after=figure_after("otc", item, finish), **grid_filters(options, item))
 
 
 def mean_of(records: Sequence[Mapping], metric: str = "score", **keys: Any) -> tuple[float | None, float | None, int]:

@@ -1,0 +1,272 @@
+"""Independent TD3+BC as Fujimoto & Gu published it, batched over members = seeds x agents.
+
+Paper: Fujimoto & Gu, "A Minimalist Approach to Offline Reinforcement Learning", NeurIPS 2021, Sec. 5 and
+Algorithm 1 (TD3 with a behavior-cloning term and state normalization); official code sfujim/TD3_BC
+(``TD3_BC.py``, ``utils.py``) read for the constants. Used by OTC (Jiang & Lu, AAAI 2023) as a base learner on
+cooperative navigation (Figures 7 and 8), independently per agent on its own action (OTC spec C19).
+OMAR's MA-TD3+BC (``ITD3`` with ``actor_reg="td3bc"``) shares only the actor loss: it has no target smoothing,
+no policy delay and no state normalization, as OMAR's code.
+
+Equations (per member; B batch, d terminal flag; s~ = (s - mu) / sigma, mu / sigma of the training data, fixed):
+  target        a' = clip(pi'(s~') + clip(eps, -c max_a, c max_a), -max_a, max_a),  eps ~ N(0, (sigma_n max_a)^2)
+                y = r + gamma (1 - d) min_j Q'_j(s~', a'),   sigma_n = 0.2, c = 0.5
+  critic        L_Q = MSE(Q1(s~, a), y) + MSE(Q2(s~, a), y)                               (every update)
+  actor         L_pi = -lambda mean_B Q1(s~, pi(s~)) + mean_{B,A} (pi(s~) - a)^2,
+                lambda = alpha / mean_B |Q1(s~, pi(s~))| (detached), alpha = 2.5   (every ``policy_delay`` updates)
+  targets       Polyak rate tau = 0.005 on both, after each actor step (TD3's delayed target update)
+
+Constants (code): hidden (256, 256), Adam 3e-4 both, batch 256, gamma 0.99, state normalization with eps 1e-3
+(``normalize_states``: std + 1e-3). Members m = s * N + i: agent i of seed s on its own obs and action; the
+normalization statistics are per agent, computed once from the dataset the learner is built on
+(``from_dataset``) and kept in the checkpoint. Shapes: M members, B batch, S seeds, N agents, E episodes,
+O obs dim, A action dim.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from common.algos.itd3 import _copy_members, critic_td_loss, td_target
+from common.algos.state import learner_state, load_learner_state
+from common.algos.td3bc import td3bc_actor_loss
+from common.heads import DeterministicActor, TwinCritic
+from common.nets import polyak_update
+from common.sampling import gather_members, member_agents, sample_indices
+
+BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
+
+
+@dataclass
+class TD3BCConfig:
+    """Defaults = Fujimoto & Gu's code (TD3_BC.py / main.py); OTC's Table 3 sets batch 128 and lr 3e-4."""
+
+    hidden: Sequence[int] = (256, 256)  # actor and twin-critic widths (code: 256-256)
+    actor_lr: float = 3e-4  # Adam lr of the actor (code 3e-4; OTC Table 3 3e-4)
+    critic_lr: float = 3e-4  # Adam lr of the critic (code 3e-4; OTC Table 3 3e-4)
+    alpha: float = 2.5  # BC trade-off: lambda = alpha / mean|Q| (paper Sec. 5: 2.5)
+    gamma: float = 0.99  # discount (code 0.99)
+    tau: float = 0.005  # Polyak rate of both targets (code 0.005)
+    policy_noise: float = 0.2  # target smoothing std, fraction of max_action (code 0.2)
+    noise_clip: float = 0.5  # target smoothing clip, fraction of max_action (code 0.5)
+    policy_delay: int = 2  # critic steps per actor and target step (code policy_freq 2)
+    batch_size: int = 256  # per-member minibatch (code 256; OTC Table 3 128)
+    replace: bool = True  # rows drawn with replacement (code: np.random.randint)
+    normalize_obs: bool = True  # states normalized by the data's mean / std (code normalize True)
+    obs_eps: float = 1e-3  # std + obs_eps (code 1e-3)
+    max_action: float = 1.0  # action bound (MuJoCo 1; OTC navigation 0.1)
+    log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
+    check_finite_every: int = 1  # NaN guard period (one host sync per check)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, (list, tuple)):
+            self.hidden = tuple(self.hidden)
+
+    def validate(self) -> "TD3BCConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"TD3BCConfig.{name}={getattr(self, name)!r} {rule}")
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+        if not (isinstance(self.hidden, tuple) and self.hidden and all(is_int(h) and h >= 1 for h in self.hidden)):
+            fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
+        for name in ("policy_delay", "batch_size", "log_every", "check_finite_every"):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "must be an integer >= 1")
+        for name in ("actor_lr", "critic_lr", "max_action", "obs_eps"):
+            if not getattr(self, name) > 0:
+                fail(name, "must be > 0")
+        for name in ("alpha", "policy_noise", "noise_clip"):
+            if not getattr(self, name) >= 0:
+                fail(name, "must be >= 0")
+        if not 0.0 <= self.gamma <= 1.0:
+            fail("gamma", "must be in [0, 1]")
+        if not 0.0 < self.tau <= 1.0:
+            fail("tau", "must be in (0, 1]")
+        for name in ("replace", "normalize_obs"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                fail(name, "must be True or False")
+        return self
+
+
+def smoothed_target_action(pi_next: Tensor, eps: Tensor, policy_noise: float, noise_clip: float,
+                           max_action: float) -> Tensor:
+    """TD3's target policy smoothing: clip(pi'(s') + clip(sigma_n max_a eps, +-c max_a), +-max_a); eps ~ N(0, 1)."""
+    noise = (eps * policy_noise * max_action).clamp(-noise_clip * max_action, noise_clip * max_action)
+    return (pi_next + noise).clamp(-max_action, max_action)
+
+
+class TD3BC:
+    """Batched independent TD3+BC: TD3BC(obs_dims, act_dims, n_seeds, cfg, seeds=..., obs_mean=..., obs_std=...)
+    or ``TD3BC.from_dataset(data, cfg, seeds, device)`` (statistics from the data). A seed's networks are built
+    from its own seed; the training stream (minibatches, smoothing noise) is one torch.Generator."""
+
+    def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int, cfg: TD3BCConfig | None = None,
+                 seeds: Sequence[int] | None = None, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, obs_mean: Tensor | np.ndarray | None = None,
+                 obs_std: Tensor | np.ndarray | None = None):
+        self.cfg = cfg = (cfg or TD3BCConfig()).validate()
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
+        self.n_seeds, self.n_agents = n_seeds, len(self.obs_dims)
+        self.n_members = M = n_seeds * self.n_agents
+        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
+        self.device, self.dtype = torch.device(device), dtype
+        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
+
+        def build(n: int) -> dict[str, torch.nn.Module]:
+            return {"actor": DeterministicActor(n, O, A, cfg.hidden, cfg.max_action),
+                    "critic": TwinCritic(n, O, A, cfg.hidden)}
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            big = build(M)
+            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
+                torch.manual_seed(sd)
+                for name, net in build(self.n_agents).items():
+                    _copy_members(big[name], net, s * self.n_agents)
+        for net in big.values():
+            net.to(device=self.device, dtype=dtype).train()
+        self.actor, self.critic = big["actor"], big["critic"]
+        self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
+        for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
+            p.requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
+        self.step = 0
+        dt = dict(device=self.device, dtype=dtype)
+        mean = torch.zeros(self.n_agents, O, **dt) if obs_mean is None else torch.as_tensor(obs_mean, **dt)
+        std = torch.ones(self.n_agents, O, **dt) if obs_std is None else torch.as_tensor(obs_std, **dt)
+        if mean.shape != (self.n_agents, O) or std.shape != (self.n_agents, O):
+            raise ValueError(f"obs_mean / obs_std must be [N={self.n_agents}, O={O}], got {tuple(mean.shape)}, "
+                             f"{tuple(std.shape)}")
+        on = cfg.normalize_obs
+        self.obs_mean = mean[self.agents][:, None] if on else torch.zeros(M, 1, O, **dt)  # [M, 1, O]
+        self.obs_scale = (std[self.agents][:, None] + cfg.obs_eps) if on else torch.ones(M, 1, O, **dt)
+
+    @classmethod
+    def from_dataset(cls, data, cfg: TD3BCConfig | None = None, seeds: Sequence[int] = (0,),
+                     device: str | torch.device = "cpu", **kw) -> "TD3BC":
+        """The learner for a common.data.Dataset, normalized by its per-agent obs mean and std (ddof 0)."""
+        obs = np.asarray(data.obs, dtype=np.float64)  # [T, N, O]
+        return cls(data.obs_dims, data.act_dims, len(seeds), cfg, seeds=list(seeds), device=device,
+                   obs_mean=obs.mean(0), obs_std=obs.std(0), **kw)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return {k: tensors[k].to(device=self.device, dtype=self.dtype) for k in BATCH_KEYS}
+
+    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """One independent minibatch per member: obs / next_obs [M, B, O], actions [M, B, A], rewards /
+        terminals [M, B]."""
+        g = self.gen if generator is None else generator
+        idx = sample_indices(g, data["obs"].shape[0], self.n_members, self.cfg.batch_size, replace=self.cfg.replace)
+        return gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
+
+    def norm(self, obs: Tensor) -> Tensor:
+        """s~ = (s - mu) / (sigma + eps) per member: obs [M, *, O]."""
+        shape = (self.n_members, *([1] * (obs.dim() - 2)), self.obs_dim)
+        return (obs - self.obs_mean.view(shape)) / self.obs_scale.view(shape)
+
+    # ---- the update ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def target_value(self, batch: Mapping[str, Tensor], eps: Tensor) -> Tensor:
+        """y [M, B] with the smoothing noise eps [M, B, A] ~ N(0, 1) passed in."""
+        c = self.cfg
+        s2 = self.norm(batch["next_obs"])
+        a2 = smoothed_target_action(self.actor_target(s2), eps, c.policy_noise, c.noise_clip, c.max_action)
+        q1, q2 = self.critic_target(s2, a2)
+        return td_target(batch["rewards"], batch["terminals"], torch.minimum(q1, q2).squeeze(-1), c.gamma)
+
+    def critic_loss(self, batch: Mapping[str, Tensor], eps: Tensor) -> Tensor:
+        """L_Q [M]."""
+        q1, q2 = self.critic(self.norm(batch["obs"]), batch["actions"])
+        return critic_td_loss(q1.squeeze(-1), q2.squeeze(-1), self.target_value(batch, eps))
+
+    def actor_loss(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """L_pi [M] (Fujimoto & Gu Eq. 3)."""
+        s = self.norm(batch["obs"])
+        pi = self.actor(s)  # [M, B, A]
+        return td3bc_actor_loss(self.critic.q1(s, pi).squeeze(-1), pi, batch["actions"], self.cfg.alpha)
+
+    def update(self, batch: Mapping[str, Tensor], eps: Tensor | None = None) -> dict[str, Tensor]:
+        """A critic step; every ``policy_delay``-th call also an actor step and the Polyak step of both targets.
+        ``eps`` (the target smoothing noise [M, B, A]) defaults to a draw from the training generator."""
+        c = self.cfg
+        if eps is None:
+            eps = torch.randn(batch["actions"].shape, generator=self.gen, device=self.device, dtype=self.dtype)
+        closs = self.critic_loss(batch, eps)
+        self.critic_opt.zero_grad(set_to_none=True)
+        closs.sum().backward()
+        self.critic_opt.step()
+        self.step += 1
+        losses = {"critic_loss": closs.detach()}
+        if self.step % c.policy_delay == 0:
+            aloss = self.actor_loss(batch)
+            self.actor_opt.zero_grad(set_to_none=True)
+            aloss.sum().backward(inputs=list(self.actor.parameters()))
+            self.actor_opt.step()
+            polyak_update(self.critic_target, self.critic, c.tau)
+            polyak_update(self.actor_target, self.actor, c.tau)
+            losses["actor_loss"] = aloss.detach()
+        if self.step % c.check_finite_every == 0 and not bool(torch.isfinite(closs).all()):
+            raise FloatingPointError(f"TD3+BC: critic_loss is not finite at update {self.step} ({closs.tolist()})")
+        return {} if self.step % c.log_every else losses
+
+    # ---- OTC's d_q (OTC spec C11) -------------------------------------------------------------
+    @torch.no_grad()
+    def q1(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Q1(s~, a): obs [M, *, O], act [M, *, A] -> [M, *]."""
+        return self.critic.q1(self.norm(obs), act).squeeze(-1)
+
+    @torch.no_grad()
+    def value(self, obs: Tensor, n: int = 1, generator: torch.Generator | None = None) -> Tensor:
+        """V(s) = Q1(s~, pi(s~)) (the deterministic policy's value; ``n`` and ``generator`` unused): [M, *, O] -> [M, *]."""
+        s = self.norm(obs)
+        return self.critic.q1(s, self.actor(s)).squeeze(-1)
+
+    # ---- acting -------------------------------------------------------------------------------
+    def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """obs [S, E, N, O] -> actions [S, E, N, A] = pi(s~) (numpy in, numpy out)."""
+        is_np = isinstance(obs, np.ndarray)
+        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
+        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (self.n_seeds, self.n_agents, self.obs_dim):
+            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
+                             f"got {tuple(x.shape)}")
+        S, E, N, O = x.shape
+        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
+        with torch.inference_mode():
+            a = self.actor(self.norm(xm))  # [M, E, A]
+        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)
+        return out.cpu().numpy() if is_np else out
+
+    def policy(self) -> Callable[[np.ndarray], np.ndarray]:
+        return self.act
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    _MODULES = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**learner_state(self, self._MODULES), "obs_mean": self.obs_mean.clone(),
+                "obs_scale": self.obs_scale.clone()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        load_learner_state(self, state, self._MODULES)
+        self.obs_mean = state["obs_mean"].to(device=self.device, dtype=self.dtype).clone()
+        self.obs_scale = state["obs_scale"].to(device=self.device, dtype=self.dtype).clone()
+
+
+def build_td3bc(data, section: Mapping[str, Any], seed: int, device) -> TD3BC:
+    """Registry builder (common.algos): independent TD3+BC for one seed from TD3BCConfig fields."""
+    return TD3BC.from_dataset(data, TD3BCConfig(**dict(section)), seeds=[seed], device=device)

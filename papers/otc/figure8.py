@@ -1,0 +1,72 @@
+"""OTC Figure 8: ablations on 4- and 6-agent cooperative navigation: adaptive versus fixed alpha (left) and the
+sampling strategies (right), all on TD3+BC with the value distance d_q (Sec. 4.7, 4.3).
+
+    python papers/otc/figure8.py --profile smoke      # or quick / full; --help
+
+Cells: n_agents x {td3bc_otc_dq (adaptive alpha), td3bc_otc_dq_fixed<alpha> for alpha in {0.5, 1.0, 2.0} (not
+given in our copy: our choice [I C26]), td3bc_br (Balanced Replay), td3bc (uniform from the merged data),
+td3bc_online (online data only)}. The adaptive and uniform runs are Figure 7's (copied when Figure 7 ran them).
+Grids: full = N in {4, 6}; quick and smoke = N = 4 (the spec's cut). Outputs under <results>/<profile>/otc/:
+figure8_n<N>.png and the verdicts of f8_alpha_sensitive, f8_adaptive_best, f8_alpha_interior,
+f8_otc_best_sampling on a complete grid only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.plotting import plot_curves
+from papers.otc import mujoco_items as M
+from papers.otc import nav_items as V
+from papers.otc.published import FIG8_FIXED_ALPHAS, FIG8_METHODS, FIG8_N_AGENTS
+
+ITEM = Path(__file__).stem
+ADAPTIVE = "td3bc_otc_dq"
+FIXED = tuple(f"td3bc_otc_dq_fixed{a}" for a in FIG8_FIXED_ALPHAS)
+
+
+def n_agents(profile: str) -> tuple[int, ...]:
+    return FIG8_N_AGENTS if profile == "full" else FIG8_N_AGENTS[:1]
+
+
+def grid(profile: str) -> list[tuple[int, str]]:
+    return [(n, m) for n in n_agents(profile) for m in FIG8_METHODS]
+
+
+def build_cells(profile):
+    return V.cells(ITEM, profile, grid(profile.name))
+
+
+def verdicts(records, profile: str) -> dict[str, tuple[bool, str]]:
+    sens, best, interior, sampling, ev = True, True, True, True, []
+    for n in n_agents(profile):
+        f = {m: V.finals(records, n, m) for m in FIG8_METHODS}  # (mean, std, n)
+        fixed = [f[m][0] for m in FIXED]
+        sens &= max(fixed) - min(fixed) > sum(f[m][1] for m in FIXED) / len(FIXED)
+        best &= f[ADAPTIVE][0] >= max(fixed)
+        ladder = [f["td3bc"][0], *fixed]  # alpha = 0 (uniform), 0.5, 1.0, 2.0
+        interior &= ladder.index(max(ladder)) not in (0, len(ladder) - 1)
+        sampling &= all(f[ADAPTIVE][0] - f[m][0] > f[ADAPTIVE][1] for m in ("td3bc_br", "td3bc", "td3bc_online"))
+        ev.append(f"N = {n}: " + ", ".join(f"{m} {f[m][0]:.2f} ± {f[m][1]:.2f}" for m in FIG8_METHODS))
+    e = "S(pi^K), seed mean ± std; " + "; ".join(ev)
+    return {"f8_alpha_sensitive": (sens, e), "f8_adaptive_best": (best, e), "f8_alpha_interior": (interior, e),
+            "f8_otc_best_sampling": (sampling, e)}
+
+
+def finish(records, results: Path, profile: str) -> None:
+    for n in n_agents(profile):
+        recs = [r for r in records if (r.get("keys") or {}).get("n_agents") == n]
+        if recs:
+            png = plot_curves(recs, results / profile / "otc" / f"{ITEM}_n{n}.png", ["method"], "score",
+                              f"Fig. 8, cooperative navigation, N = {n}", xlabel="deployment k")
+            print(f"[otc/{ITEM}] wrote {png}", flush=True)
+    keys = [{"env": V.C.NAV_ENV, "n_agents": n, "method": m} for n, m in grid(profile)]
+    M.write_if_complete(records, results, profile, ITEM, keys, lambda: verdicts(records, profile))
+
+
+def main(argv=None):
+    return V.run(__doc__.splitlines()[0], ITEM, build_cells, finish, FIG8_METHODS, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""What OTC's cooperative-navigation items (Figures 7 and 8) share: the cell config of (n_agents, method) at a
+profile, the cells, and the entry point with the grid filters ``--n-agents / --method``.
+
+Data [P Sec. 4.7]: 1 x 10^6 transitions of uniform random policies on ``otc/navigation`` with N agents (actions
+in [-0.1, 0.1]^2; papers/otc/datasets.py); TD3+BC as the base learner with Table 3's column (max_action 0.1); the
+same deployment protocol as the MuJoCo items (K = 10, M = 1 % |B^0|, L = 2000; papers/otc/deploy.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from common.experiment import Cell
+from common.profiles import Profile
+from papers.otc import config as C
+from papers.otc import mujoco_items as M
+
+NAV_ITEMS = ("figure7", "figure8")  # identical (config, seed) runs are copied between them
+
+
+def cell_config(profile: Profile, n_agents: int, method: str) -> dict[str, Any]:
+    """The deploy.job config of ``method`` on ``otc/navigation`` with ``n_agents`` agents at ``profile``."""
+    if not (isinstance(n_agents, int) and n_agents >= 1):
+        raise ValueError(f"n_agents {n_agents!r}: give an integer >= 1")
+    m = C.parse_method(method)
+    o = profile.overrides
+    section = {**C.learner_section(m.learner, o), "max_action": C.NAV_MAX_ACTION}
+    offline = int(o.get(f"offline_updates_{m.learner}", o.get("offline_updates", C.OFFLINE_UPDATES[m.learner])))
+    cfg: dict[str, Any] = {
+        "dataset": {"env": C.NAV_ENV, "env_options": {"n_agents": n_agents}, "return_mode": "mean", "kind": "random",
+                    "size": int(o.get("nav_size", C.NAV_SIZE)), "data_seed": 0},
+        "learner": m.learner,
+        m.learner: section,
+        "method": method,
+        "sampler": m.sampler,
+        "offline_updates": offline,
+        "deployments": int(o.get("deployments", C.DEPLOYMENTS)),
+        "deploy_fraction": C.DEPLOY_FRACTION,
+        "min_deploy": int(o.get("min_deploy", 1)),
+        "tune_updates": max(1, round(C.TUNE_UPDATES[m.learner] * float(o.get("tune_scale", 1.0)))),
+        "eval_episodes": int(o.get("nav_eval_episodes", o.get("eval_episodes", C.EVAL_EPISODES))),
+    }
+    if m.sampler == "otc":
+        cfg["otc"] = {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0,
+                      **{k: int(o[k]) for k in ("big_batch", "match_batch", "batch_size", "n_alpha_draws") if k in o}}
+        if m.distance == "embedding":
+            cfg["cvae_offline_updates"] = min(offline, C.CVAE_OFFLINE_CAP)
+    if "eval_max_steps" in o:
+        cfg["eval_max_steps"] = int(o["eval_max_steps"])
+    return cfg
+
+
+def cells(item: str, profile: Profile, grid: Sequence[tuple[int, str]]) -> list[Cell]:
+    return [Cell("otc", item, {"env": C.NAV_ENV, "n_agents": n, "method": m}, cell_config(profile, n, m))
+            for n, m in grid]
+
+
+def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None):
+    return M.run(description, item, build_cells, finish, methods, argv, options={"n_agents": None},
+                 reuse_from=NAV_ITEMS)
+
+
+def finals(records, n_agents: int, method: str) -> tuple[float | None, float | None, int]:
+    """(mean, population std, n seeds) of S(pi^K) of a navigation cell."""
+    import numpy as np
+
+    vals = np.asarray([r["curve"][-1]["score"] for r in records if (r.get("keys") or {}).get("n_agents") == n_agents
+                       and (r.get("keys") or {}).get("method") == method and r.get("curve")], dtype=float)
+    return (float(vals.mean()), float(vals.std()), int(vals.size)) if vals.size else (None, None, 0)
