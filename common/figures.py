@@ -65,7 +65,8 @@ def claim_ids(claims: Iterable[Any], item: str) -> list[str]:
 
 def write_claims(results_root: str | Path, profile: str, paper: str, item: str,
                  verdicts: Mapping[str, tuple[bool, str]], claims: Iterable[Any]) -> list[str]:
-    """Write one verdict per claim of ``item`` (every published claim of the item must be given). A
+    """Write one verdict per claim of ``item`` (every published claim of the item must be given; a verdict
+    ``(None, reason)`` writes nothing, so the report shows the claim as not checked, and prints the reason). A
     verdict equal (holds, evidence) to the newest one on file is not appended again, so a rerun that
     changes nothing appends nothing; the report reads the newest verdict per claim. Returns the ids written."""
     want = claim_ids(claims, item)
@@ -81,6 +82,8 @@ def write_claims(results_root: str | Path, profile: str, paper: str, item: str,
     written = []
     for cid in want:
         holds, evidence = verdicts[cid]
+        if holds is None:  # not checkable here (e.g. a panel that needs an environment not built yet)
+            continue
         old = (newest.get(cid) or {}).get("extra", {})
         if old.get("holds") == bool(holds) and old.get("evidence") == str(evidence):
             continue
@@ -88,7 +91,8 @@ def write_claims(results_root: str | Path, profile: str, paper: str, item: str,
         written.append(cid)
     for cid in want:
         holds, evidence = verdicts[cid]
-        print(f"[{paper}/{item}] claim {cid}: {'holds' if holds else 'does not hold'} — {evidence}", flush=True)
+        said = "not checked" if holds is None else "holds" if holds else "does not hold"
+        print(f"[{paper}/{item}] claim {cid}: {said} — {evidence}", flush=True)
     return written
 
 

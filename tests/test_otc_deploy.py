@@ -149,3 +149,17 @@ def test_navigation_cells_and_random_data(tmp_path, monkeypatch):
     assert a.card["regenerate_command"].startswith("python -m papers.otc.datasets --env otc/navigation --size 60")
     with pytest.raises(ValueError, match="no OTC random dataset"):
         OD.random_dataset("omar/spread", {}, 10)
+
+
+def test_nonstationary_schedule():
+    from papers.otc import figure6
+
+    b = figure6.betas(10)
+    assert b["deploy"][0] == pytest.approx(0.1) and b["deploy"][-1] == pytest.approx(0.2)  # spec T14
+    assert b["eval"][0] == b["deploy"][0] and b["eval"][3] == b["deploy"][3] and b["eval"][10] == b["deploy"][9]
+    cfg = figure6.cell_config(get_profile("full", C.PROFILE_OVERRIDES), "c", "bcq_otc_de")
+    assert cfg["dataset"]["env_options"] == {"beta": None} and cfg["offline_updates"] == 50_000
+    assert D.env_options_at(cfg, "deploy", 1) == {"beta": pytest.approx(0.1)}  # deployment k = 1 at beta_1
+    assert D.env_options_at(cfg, "eval", 0) == {"beta": pytest.approx(0.1)}  # pi^0 faces beta_1 next
+    assert D.env_options_at(cfg, "eval", 10) == {"beta": pytest.approx(0.2)}
+    assert D.env_options_at({"dataset": {"env_options": {"n_agents": 3}}}, "eval", 4) == {"n_agents": 3}

@@ -113,11 +113,23 @@ def _cat(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {k: torch.cat([a[k], b[k]], dim=0) for k in BATCH_KEYS}
 
 
-def evaluate_learner(learner, cfg: Mapping[str, Any], seed: int) -> float:
-    """S(pi): mean return of ``eval_episodes`` deterministic episodes on env seeds eval_seed(seed) + e [I C3]."""
+def env_options_at(cfg: Mapping[str, Any], what: str, k: int) -> dict[str, Any]:
+    """The env options of deployment k (``what="deploy"``, k = 1..K) or of the evaluation of pi^k (``"eval"``,
+    k = 0..K): the dataset's, with the cell's ``env_schedule`` {"key", "deploy": [K values], "eval": [K + 1]}
+    applied (the non-stationary navigation's beta, OTC spec C22)."""
+    opts = dict(cfg["dataset"]["env_options"])
+    sched = cfg.get("env_schedule")
+    if sched:
+        opts[sched["key"]] = sched[what][k - 1 if what == "deploy" else k]
+    return opts
+
+
+def evaluate_learner(learner, cfg: Mapping[str, Any], seed: int, k: int = 0) -> float:
+    """S(pi^k): mean return of ``eval_episodes`` deterministic episodes on env seeds eval_seed(seed) + e [I C3]."""
     ds = cfg["dataset"]
     r = evaluate(learner.policy(), ds["env"], 1, int(cfg["eval_episodes"]), [eval_seed(seed)],
-                 return_mode=ds["return_mode"], env_options=ds["env_options"], max_steps=cfg.get("eval_max_steps"))
+                 return_mode=ds["return_mode"], env_options=env_options_at(cfg, "eval", k),
+                 max_steps=cfg.get("eval_max_steps"))
     return float(r.mean[0])
 
 
@@ -125,7 +137,8 @@ def offline_key(cfg: Mapping[str, Any], data, seed: int, device, what: str, sect
     """The cache key of an offline stage: everything its result depends on [I C5]."""
     blob = {"version": OFFLINE_VERSION, "what": what, "data": data.card.get("sha256"), "section": section,
             "updates": int(cfg["offline_updates"]) if what == "learner" else int(cfg["cvae_offline_updates"]),
-            "eval": [cfg["eval_episodes"], cfg.get("eval_max_steps")], "seed": int(seed),
+            "eval": [cfg["eval_episodes"], cfg.get("eval_max_steps"), env_options_at(cfg, "eval", 0)],
+            "seed": int(seed),
             "threads": current_threads(), "device": str(device), "torch": torch.__version__}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -153,6 +166,8 @@ def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, pr
         blob = torch.load(part, map_location=device, weights_only=False)
         learner.load_state_dict(blob["learner"])
         step = int(blob["step"])
+    if hasattr(learner, "attach"):  # a learner that draws its own rows (BREMEN's rollout starts) sees B^0
+        learner.attach(tensors)
     with progress(total - step, f"offline {name} seed {seed}") as bar:
         while step < total:
             learner.update(learner.sample_batch(tensors))
@@ -202,7 +217,7 @@ def deploy(learner, cfg: Mapping[str, Any], seed: int, k: int, n_steps: int):
     cell's env from env seed DEPLOY_SEED_OFFSET + 1000 seed + k [I C6]; the last episode is cut."""
     ds = cfg["dataset"]
     act = learner.policy()  # obs [1, E, N, O] -> [1, E, N, A]
-    return collect(ds["env"], ds["env_options"], lambda obs: act(obs[None])[0], int(n_steps), 0.0,
+    return collect(ds["env"], env_options_at(cfg, "deploy", k), lambda obs: act(obs[None])[0], int(n_steps), 0.0,
                    DEPLOY_SEED_OFFSET + 1000 * int(seed) + int(k), kind="custom", return_mode=ds["return_mode"],
                    policy_description=f"pi^{k - 1} of the tuned learner, deterministic")
 
@@ -365,12 +380,14 @@ def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
         d_k = deploy(learner, cfg, seed, k, m_steps)
         newest = {key: v.to(device) for key, v in d_k.to_torch(device, keys=BATCH_KEYS).items()}
         merged = _cat(merged, newest)
+        if hasattr(learner, "attach"):
+            learner.attach(merged)
         info = sampler.start_phase(merged, newest)
         with ctx.progress(L, f"deployment {k}/{K}") as bar:
             for _ in range(L):
                 learner.update(sampler.batch(merged, newest, n0))
                 bar.update(1)
-        ctx.log(k, score=evaluate_learner(learner, cfg, seed), deploy_return=float(d_k.card["returns"]["mean"]),
+        ctx.log(k, score=evaluate_learner(learner, cfg, seed, k), deploy_return=float(d_k.card["returns"]["mean"]),
                 online_rows=int(merged["obs"].shape[0] - n0), **info)
         if k < K:
             ctx.save_checkpoint({"k": k, "learner": learner.state_dict(), "sampler": sampler.state_dict(),

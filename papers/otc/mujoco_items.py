@@ -14,7 +14,7 @@ import numpy as np
 from common.cli import grid_filters
 from common.cli import main as run_main
 from common.experiment import Cell
-from common.figures import figure_after, seed_means, seed_values, write_claims
+from common.figures import figure_after, seed_means, write_claims
 from common.profiles import Profile, get_profile
 from papers.otc import config as C
 from papers.otc.deploy import job
@@ -92,9 +92,12 @@ def curve_values(records: Sequence[Mapping], field: str, **keys: Any) -> np.ndar
 
 
 def missing_cells(records: Sequence[Mapping], grid: Sequence[Mapping[str, Any]], n_seeds: int) -> list[str]:
+    """The cells of ``grid`` with fewer than ``n_seeds`` finished runs (a record with its curve; the improvement %
+    itself may be non-finite where S(pi^0) = 0, e.g. the non-stationary navigation)."""
     out = []
     for keys in grid:
-        n = len(seed_values(records, "score", **keys))
+        n = len({int(r["seed"]) for r in records if r.get("curve") and r.get("seed") is not None
+                 and all((r.get("keys") or {}).get(k) == v for k, v in keys.items())})
         if n < n_seeds:
             out.append("/".join(str(v) for v in keys.values()) + f" ({n}/{n_seeds} seeds)")
     return out

@@ -18,16 +18,22 @@ from papers.otc import mujoco_items as M
 NAV_ITEMS = ("figure7", "figure8")  # identical (config, seed) runs are copied between them
 
 
-def cell_config(profile: Profile, n_agents: int, method: str) -> dict[str, Any]:
-    """The deploy.job config of ``method`` on ``otc/navigation`` with ``n_agents`` agents at ``profile``."""
-    if not (isinstance(n_agents, int) and n_agents >= 1):
+def cell_config(profile: Profile, n_agents: int | None, method: str, env: str = C.NAV_ENV,
+                env_options: dict[str, Any] | None = None, max_action: float = C.NAV_MAX_ACTION,
+                offline: int | None = None) -> dict[str, Any]:
+    """The deploy.job config of ``method`` on ``env`` (default ``otc/navigation`` with ``n_agents`` agents; other
+    envs take ``env_options``) with uniform-random data, at ``profile``; ``offline`` overrides the learner's
+    offline updates of config.OFFLINE_UPDATES (before the profile's own override)."""
+    if env == C.NAV_ENV and not (isinstance(n_agents, int) and n_agents >= 1):
         raise ValueError(f"n_agents {n_agents!r}: give an integer >= 1")
     m = C.parse_method(method)
     o = profile.overrides
-    section = {**C.learner_section(m.learner, o), "max_action": C.NAV_MAX_ACTION}
-    offline = int(o.get(f"offline_updates_{m.learner}", o.get("offline_updates", C.OFFLINE_UPDATES[m.learner])))
+    section = {**C.learner_section(m.learner, o), "max_action": max_action}
+    base = C.OFFLINE_UPDATES[m.learner] if offline is None else int(offline)
+    offline = int(o.get(f"offline_updates_{m.learner}", o.get("offline_updates", base)))
+    opts = {"n_agents": n_agents} if env == C.NAV_ENV else dict(env_options or {})
     cfg: dict[str, Any] = {
-        "dataset": {"env": C.NAV_ENV, "env_options": {"n_agents": n_agents}, "return_mode": "mean", "kind": "random",
+        "dataset": {"env": env, "env_options": opts, "return_mode": "mean", "kind": "random",
                     "size": int(o.get("nav_size", C.NAV_SIZE)), "data_seed": 0},
         "learner": m.learner,
         m.learner: section,

@@ -1,0 +1,132 @@
+"""OTC Figure 6: (a) predator-prey and (b) 4-agent cooperative navigation with BREMEN as the base learner, (c) the
+non-stationary single-agent navigation with BCQ, (d) SMAC 5m_vs_6m with CQL (Sec. 4.4-4.6).
+
+    python papers/otc/figure6.py --profile smoke      # or quick / full; --help
+
+Panels (published.FIG6_PANELS), uniform-random data of 1 x 10^6 transitions [P] (papers/otc/datasets.py):
+  a  otc/predator_prey (3 predators):      bremen vs bremen_otc_de (OTC's d_e sampler feeds BREMEN's dynamics models)
+  b  otc/navigation, 4 agents:             bremen vs bremen_otc_de
+  c  games/nonstationary_nav (one agent):  bcq vs bcq_otc_de; the data draw beta ~ U[-0.2, 0.2] per episode;
+     deployment k runs at beta_k = 0.1 + 0.1 (k - 1) / (K - 1) and pi^k is evaluated at beta_{min(k + 1, K)}, the
+     beta it faces next (pi^0 at beta_1) [I C22]; BCQ offline 5 x 10^4 updates [I C4], max_action 1
+  d  SMAX 5m_vs_6m with discrete CQL: needs the SMAX environments (the StarCraft issue); not run, its claim is
+     shown as not checked.
+Panels a and b need the BREMEN learner (papers/otc/bremen.py); when it is not installed they are not run and say
+so. Grids: full and quick = the runnable panels; smoke = the same at smoke size. Outputs under
+<results>/<profile>/otc/: figure6_<panel>.png and the verdicts f6ab_otc_beats_bremen, f6c_offline_bcq_fails,
+f6c_otc_beats_bcq, f6d_otc_beats_cql (the last: not checked) on a complete grid only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.evaluate import eval_seed, evaluate
+from common.plotting import plot_curves
+from common.profiles import Profile
+from papers.otc import config as C
+from papers.otc import mujoco_items as M
+from papers.otc import nav_items as V
+from papers.otc.published import FIG6_PANELS
+
+ITEM = Path(__file__).stem
+NS_ENV = "games/nonstationary_nav"
+NS_OFFLINE_BCQ = 50_000  # [I C4] offline BCQ updates on the non-stationary navigation
+NS_SUCCESS = 10.0  # the env's reward for reaching the landmark (returns are 0 or 10)
+RANDOM_EPISODES = 200  # episodes of the uniform random policy behind f6c_offline_bcq_fails
+
+
+def has_bremen() -> bool:
+    return importlib.util.find_spec("papers.otc.bremen") is not None
+
+
+def panels() -> list[str]:
+    """The panels this installation can run: c always; a and b with the BREMEN learner; d needs SMAX."""
+    return (["a", "b"] if has_bremen() else []) + ["c"]
+
+
+def betas(k_total: int) -> dict[str, list[float]]:
+    """[I C22] deployment k = 1..K at beta_k = 0.1 + 0.1 (k - 1) / (K - 1); pi^k evaluated at beta_{min(k+1, K)}."""
+    dep = [0.1 + 0.1 * (k - 1) / max(1, k_total - 1) for k in range(1, k_total + 1)]
+    return {"deploy": dep, "eval": [dep[min(k, k_total - 1)] for k in range(k_total + 1)]}
+
+
+def cell_config(profile: Profile, panel: str, method: str) -> dict[str, Any]:
+    env = FIG6_PANELS[panel][0]
+    if panel == "c":
+        cfg = V.cell_config(profile, None, method, env=NS_ENV, env_options={"beta": None}, max_action=1.0,
+                            offline=NS_OFFLINE_BCQ)
+        cfg["env_schedule"] = {"key": "beta", **betas(cfg["deployments"])}
+        return cfg
+    if panel == "b":
+        return V.cell_config(profile, 4, method)
+    return V.cell_config(profile, None, method, env=env, env_options={})
+
+
+def grid(profile: str) -> list[tuple[str, str]]:
+    return [(p, m) for p in panels() for m in FIG6_PANELS[p][2:]]
+
+
+def build_cells(profile):
+    return [M.Cell("otc", ITEM, {"panel": p, "env": FIG6_PANELS[p][0], "method": m}, cell_config(profile, p, m))
+            for p, m in grid(profile.name)]
+
+
+def final(records, panel: str, method: str, k: int = -1) -> float | None:
+    vals = [r["curve"][k]["score"] for r in records if (r.get("keys") or {}).get("panel") == panel
+            and (r.get("keys") or {}).get("method") == method and r.get("curve")]
+    return float(np.mean(vals)) if vals else None
+
+
+def random_success(seed: int = 0) -> float:
+    """Success rate of the uniform random policy on the non-stationary navigation at beta_1 = 0.1."""
+    rng = np.random.default_rng(seed)
+    r = evaluate(lambda obs: rng.uniform(-1, 1, size=(*obs.shape[:-1], 2)), NS_ENV, 1, RANDOM_EPISODES,
+                 [eval_seed(seed)], env_options={"beta": 0.1})
+    return float((r.returns >= NS_SUCCESS).mean())
+
+
+def verdicts(records) -> dict[str, tuple[bool | None, str]]:
+    out: dict[str, tuple[bool | None, str]] = {}
+    if has_bremen():
+        ab = {p: (final(records, p, "bremen_otc_de"), final(records, p, "bremen")) for p in ("a", "b")}
+        out["f6ab_otc_beats_bremen"] = (all(o > b for o, b in ab.values()), "S(pi^K), seed means; " + "; ".join(
+            f"({p}) OTC {o:.2f} vs BREMEN {b:.2f}" for p, (o, b) in ab.items()))
+    else:
+        out["f6ab_otc_beats_bremen"] = (None, "panels a and b need the BREMEN learner (papers/otc/bremen.py)")
+    s0 = final(records, "c", "bcq", 0) / NS_SUCCESS  # returns are 0 or 10: mean / 10 = success rate
+    rand = random_success()
+    out["f6c_offline_bcq_fails"] = (s0 <= rand + 0.1, f"pi^0 success rate at beta_1 = 0.1: {s0:.2f}; uniform random "
+                                    f"policy {rand:.2f} ({RANDOM_EPISODES} episodes); holds if <= random + 0.1")
+    o, b = final(records, "c", "bcq_otc_de"), final(records, "c", "bcq")
+    out["f6c_otc_beats_bcq"] = (o > b, f"S(pi^K), seed means: OTC {o:.2f} vs BCQ {b:.2f}")
+    out["f6d_otc_beats_cql"] = (None, "panel d needs the SMAX environments (the StarCraft issue): not run")
+    return out
+
+
+def finish(records, results: Path, profile: str) -> None:
+    for p in panels():
+        recs = [r for r in records if (r.get("keys") or {}).get("panel") == p]
+        if recs:
+            png = plot_curves(recs, results / profile / "otc" / f"{ITEM}_{p}.png", ["method"], "score",
+                              f"Fig. 6{p}, {FIG6_PANELS[p][0]}", xlabel="deployment k")
+            print(f"[otc/{ITEM}] wrote {png}", flush=True)
+    if not has_bremen():
+        print(f"[otc/{ITEM}] panels a, b not run: they need the BREMEN learner (papers/otc/bremen.py)", flush=True)
+    print(f"[otc/{ITEM}] panel d not run: it needs the SMAX environments (the StarCraft issue)", flush=True)
+    keys = [{"panel": p, "env": FIG6_PANELS[p][0], "method": m} for p, m in grid(profile)]
+    M.write_if_complete(records, results, profile, ITEM, keys, lambda: verdicts(records))
+
+
+def main(argv=None):
+    methods = tuple(dict.fromkeys(m for p in FIG6_PANELS for m in FIG6_PANELS[p][2:]))
+    return M.run(__doc__.splitlines()[0], ITEM, build_cells, finish, methods, argv,
+                 options={"panel": list(FIG6_PANELS)}, reuse_from=(ITEM,))
+
+
+if __name__ == "__main__":
+    main()
