@@ -22,15 +22,17 @@ MUJOCO_ENVS = tuple(TASK_OF)
 MUJOCO_DATASETS = ("random", "medium-replay", "medium")  # Table 1's row groups [P]
 OBS_MODE = "otc"  # every agent observes the robot's full state, acts on its own joints [P Sec. 4.2]
 
-LEARNERS = ("bcq", "awac", "td3bc")  # base learners: BCQ, AWAC [P Table 1], TD3+BC [P Figs. 7, 8]
+LEARNERS = ("bcq", "awac", "td3bc", "bremen")  # BCQ, AWAC [P Table 1], TD3+BC [P Figs. 7, 8], BREMEN [P Fig. 6ab]
 SAMPLERS = ("uniform", "otc", "online", "br")
 
 # ---- the online-tuning protocol [P Sec. 4.1-4.2, Algorithm 1] ------------------------------------------------
 DEPLOYMENTS = 10  # K [P "K = 10"]
 DEPLOY_FRACTION = 0.01  # M = 1 % |B^0| online transitions per deployment [P]
-TUNE_UPDATES = {"bcq": 4000, "awac": 2000, "td3bc": 2000}  # L per deployment [P Table 3]
+TUNE_UPDATES = {"bcq": 4000, "awac": 2000, "td3bc": 2000, "bremen": 2000}  # L per deployment [P Table 3]
 # [I C4] BCQ's own MuJoCo length; rlkit AWAC's pretraining; TD3+BC: enough for a Q at gamma 0.99 on 25-step episodes
-OFFLINE_UPDATES = {"bcq": 300_000, "awac": 25_000, "td3bc": 100_000}
+# BREMEN: BC 1e4 updates, then 5 L policy updates on imagined rollouts after the model fit [I C4, C21]
+OFFLINE_UPDATES = {"bcq": 300_000, "awac": 25_000, "td3bc": 100_000, "bremen": 20_000}
+BREMEN_BC_UPDATES = 10_000
 CVAE_OFFLINE_CAP = 100_000  # [I C4] d_e's CVAE trains offline as long as its learner, at most this
 EVAL_EPISODES = 10  # [I C3] deterministic episodes per evaluation of pi^k, k = 0..K
 
@@ -46,6 +48,9 @@ LEARNER_FIELDS: dict[str, dict[str, Any]] = {
     # TD3+BC: (256, 256), lr 3e-4 both, batch 128 [P Table 3]; alpha 2.5, target smoothing 0.2 / 0.5, policy delay 2,
     # tau 0.005, states normalized by B^0's statistics (fixed while tuning) [I C19: Fujimoto & Gu's code]
     "td3bc": {"batch_size": 128},
+    # BREMEN (papers/otc/bremen.py): (256, 256), actor 1e-4, value 5e-4, batch 128 [P Table 3]; 5 models, horizon 25,
+    # PPO-clip instead of TRPO [I C21]; its first bc_updates updates behavior-clone (set per profile, below)
+    "bremen": {"batch_size": 128},
 }
 # ---- cooperative navigation (Figures 7 and 8) ------------------------------------------------------------------
 NAV_ENV = "otc/navigation"
@@ -100,9 +105,11 @@ PROFILE_OVERRIDES = PaperProfiles(
     by_profile={
         "smoke": {"overrides": {"deployments": 2, "min_deploy": 20, "tune_scale": 10 / 4000, "offline_updates": 50,
                                 "big_batch": 64, "match_batch": 64, "batch_size": 32, "width": 32,
-                                "eval_episodes": 1, "eval_max_steps": 50, "n_alpha_draws": 2, "nav_size": 2_000}},
+                                "eval_episodes": 1, "eval_max_steps": 50, "n_alpha_draws": 2, "nav_size": 2_000,
+                                "bremen_bc_updates": 25}},
         "quick": {"overrides": {"tune_scale": 0.125, "offline_updates_bcq": 20_000, "offline_updates_awac": 10_000,
-                                "offline_updates_td3bc": 5_000, "nav_size": 250_000, "eval_episodes": 5,
+                                "offline_updates_td3bc": 5_000, "offline_updates_bremen": 2_500,
+                                "bremen_bc_updates": 1_250, "nav_size": 250_000, "eval_episodes": 5,
                                 "nav_eval_episodes": 10}},
     },
     keys={
@@ -113,6 +120,8 @@ PROFILE_OVERRIDES = PaperProfiles(
         "offline_updates_bcq": "offline BCQ updates instead of 300,000",
         "offline_updates_awac": "offline AWAC updates instead of 25,000",
         "offline_updates_td3bc": "offline TD3+BC updates instead of 100,000",
+        "offline_updates_bremen": "offline BREMEN updates (BC, then policy updates) instead of 20,000",
+        "bremen_bc_updates": "BREMEN's behavior-cloning updates instead of 10,000 (at most its offline updates)",
         "nav_size": "transitions of the uniform-random navigation / predator-prey data instead of 1,000,000",
         "big_batch": "|B| instead of 512",
         "match_batch": "|D| instead of 2000",
@@ -131,6 +140,8 @@ def learner_section(learner: str, overrides: Mapping[str, Any]) -> dict[str, Any
     if learner not in LEARNER_FIELDS:
         raise ValueError(f"unknown OTC learner {learner!r}; valid: {', '.join(LEARNER_FIELDS)}")
     out = dict(LEARNER_FIELDS[learner])
+    if learner == "bremen":
+        out["bc_updates"] = int(overrides.get("bremen_bc_updates", BREMEN_BC_UPDATES))
     if "batch_size" in overrides:
         out["batch_size"] = int(overrides["batch_size"])
     if "width" in overrides:

@@ -56,6 +56,7 @@ from common.offline import data_identity_of, dataset_of
 from common.returns import normalize
 from common.runtime import current_threads
 from common.sampling import gather_members, sample_indices
+from papers.otc import bremen  # noqa: F401 - registers the learner "bremen" (Figure 6a, b)
 from papers.otc import otc as O
 from papers.otc.config import SAMPLERS
 

@@ -11,15 +11,13 @@ Panels (published.FIG6_PANELS), uniform-random data of 1 x 10^6 transitions [P] 
      beta it faces next (pi^0 at beta_1) [I C22]; BCQ offline 5 x 10^4 updates [I C4], max_action 1
   d  SMAX 5m_vs_6m with discrete CQL: needs the SMAX environments (the StarCraft issue); not run, its claim is
      shown as not checked.
-Panels a and b need the BREMEN learner (papers/otc/bremen.py); when it is not installed they are not run and say
-so. Grids: full and quick = the runnable panels; smoke = the same at smoke size. Outputs under
+Grids: full and quick = the runnable panels; smoke = the same at smoke size. Outputs under
 <results>/<profile>/otc/: figure6_<panel>.png and the verdicts f6ab_otc_beats_bremen, f6c_offline_bcq_fails,
 f6c_otc_beats_bcq, f6d_otc_beats_cql (the last: not checked) on a complete grid only.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +38,9 @@ NS_SUCCESS = 10.0  # the env's reward for reaching the landmark (returns are 0 o
 RANDOM_EPISODES = 200  # episodes of the uniform random policy behind f6c_offline_bcq_fails
 
 
-def has_bremen() -> bool:
-    return importlib.util.find_spec("papers.otc.bremen") is not None
-
-
 def panels() -> list[str]:
-    """The panels this installation can run: c always; a and b with the BREMEN learner; d needs SMAX."""
-    return (["a", "b"] if has_bremen() else []) + ["c"]
+    """The panels this installation runs: a, b (BREMEN) and c; d needs SMAX."""
+    return ["a", "b", "c"]
 
 
 def betas(k_total: int) -> dict[str, list[float]]:
@@ -92,12 +86,9 @@ def random_success(seed: int = 0) -> float:
 
 def verdicts(records) -> dict[str, tuple[bool | None, str]]:
     out: dict[str, tuple[bool | None, str]] = {}
-    if has_bremen():
-        ab = {p: (final(records, p, "bremen_otc_de"), final(records, p, "bremen")) for p in ("a", "b")}
-        out["f6ab_otc_beats_bremen"] = (all(o > b for o, b in ab.values()), "S(pi^K), seed means; " + "; ".join(
-            f"({p}) OTC {o:.2f} vs BREMEN {b:.2f}" for p, (o, b) in ab.items()))
-    else:
-        out["f6ab_otc_beats_bremen"] = (None, "panels a and b need the BREMEN learner (papers/otc/bremen.py)")
+    ab = {p: (final(records, p, "bremen_otc_de"), final(records, p, "bremen")) for p in ("a", "b")}
+    out["f6ab_otc_beats_bremen"] = (all(o > b for o, b in ab.values()), "S(pi^K), seed means; " + "; ".join(
+        f"({p}) OTC {o:.2f} vs BREMEN {b:.2f}" for p, (o, b) in ab.items()))
     s0 = final(records, "c", "bcq", 0) / NS_SUCCESS  # returns are 0 or 10: mean / 10 = success rate
     rand = random_success()
     out["f6c_offline_bcq_fails"] = (s0 <= rand + 0.1, f"pi^0 success rate at beta_1 = 0.1: {s0:.2f}; uniform random "
@@ -115,8 +106,6 @@ def finish(records, results: Path, profile: str) -> None:
             png = plot_curves(recs, results / profile / "otc" / f"{ITEM}_{p}.png", ["method"], "score",
                               f"Fig. 6{p}, {FIG6_PANELS[p][0]}", xlabel="deployment k")
             print(f"[otc/{ITEM}] wrote {png}", flush=True)
-    if not has_bremen():
-        print(f"[otc/{ITEM}] panels a, b not run: they need the BREMEN learner (papers/otc/bremen.py)", flush=True)
     print(f"[otc/{ITEM}] panel d not run: it needs the SMAX environments (the StarCraft issue)", flush=True)
     keys = [{"panel": p, "env": FIG6_PANELS[p][0], "method": m} for p, m in grid(profile)]
     M.write_if_complete(records, results, profile, ITEM, keys, lambda: verdicts(records))

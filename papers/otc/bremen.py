@@ -1,0 +1,595 @@
+"""BREMEN adapted to OTC's online tuning (Figures 6a, 6b), batched over members = seeds x agents.
+
+Papers:
+- BREMEN: Matsushima, Furuta, Matsuo, Nachum & Gu, "Deployment-Efficient Reinforcement Learning via Model-Based
+  Offline Optimization", ICLR 2021, Algorithm 1: an ensemble of deterministic dynamics models fit on the data,
+  a behavior-cloned Gaussian policy as the initial policy, then policy optimization on imagined rollouts of the
+  ensemble (a random model per step), with trust-region steps (TRPO) as the implicit behavior regularizer.
+- OTC: Jiang & Lu, "Online Tuning for Offline Decentralized Multi-Agent Reinforcement Learning", AAAI 2023,
+  Sec. 4.4 ("we adapt BREMEN to our setting, training the policies from the offline data and finetuning the
+  policies using limited online data at each deployment") and Table 3 (BREMEN column: (256, 256) ReLU, actor lr
+  1e-4, critic lr 5e-4, batch 128, gamma 0.99, L = 2000). The team's spec: Sec. 4.3 (C21, the BREMEN bullet),
+  C4 (offline: model fit, BC 1e4, then 5 L policy updates), C14 (the OTC batch trains BREMEN's models).
+
+Per member m = s * N + i (agent i of seed s, its own obs o_i, its own action a_i, the team reward r):
+  models     f_e(o, a) = (Delta o, r), e = 1..E (E = 5), deterministic, on normalized inputs and outputs:
+               x = ([o, a] - mu_x) / sd_x,  y = ([o' - o, r] - mu_y) / sd_y   (statistics of B_i^0, fixed)
+               L_f = sum_e mean_{B, dims} (f_e(x) - y)^2                                    (``model_loss``)
+  BC         L_bc = -mean_B log pi(a | o)   on B_i^0 (the offline stage)                    (``bc_loss``)
+  imagine    o_0 ~ U(B_i^k); for t < H = 25: a_t = mu(o_t) + sigma eps_t, e_t ~ U{1..E} (one per step),
+               (Delta o, r_t) = f_{e_t}(o_t, clip(a_t, +-max_action)), o_{t+1} = o_t + Delta o
+  GAE        delta_t = r_t + gamma V(o_{t+1}) - V(o_t);  A_t = delta_t + gamma lambda A_{t+1} (A_H = 0);
+             G_t = r_t + gamma G_{t+1}, G_{H-1} = r_{H-1} + gamma V(o_H)   (time-out at H: bootstrap on V)
+  PPO        rho = pi(a|o) / pi_old(a|o);  L_pi = -mean min(rho A^, clip(rho, 1 - 0.2, 1 + 0.2) A^),
+             A^ = the advantages normalized per member;  L_V = mean (V(o) - G)^2            (``ppo_losses``)
+
+One ``update(batch)`` (the job's contract, papers/otc/deploy.py: the offline stage calls
+``update(sample_batch(B^0))`` ``offline_updates`` times, each deployment L times on the sampler's batch):
+  1. one Adam step of the model ensemble on ``batch`` (so OTC's prioritized batch is what trains the models: spec
+     C14, "OTC + BREMEN: the OTC sampler (d_e) replaces uniform sampling in the dynamics-model minibatches");
+  2. while ``step < bc_updates`` (the first calls, in the offline stage): one BC step of the policy on ``batch``;
+     afterwards: one PPO iteration = one imagined rollout batch (``rollout_starts`` x H transitions per member,
+     start states uniform from the tensors given to ``attach``) and one epoch over it in ``ppo_minibatches``
+     minibatches (policy and value steps on each).
+  So the job's offline_updates should be bc_updates + 5 L (spec C4: BC 1e4, then 5 L policy updates).
+
+Deviations and choices (the spec is silent unless marked; papers/otc/README.md should list them):
+- PPO-clip 0.2 with Adam instead of BREMEN's TRPO [spec C21: Table 3 gives Adam learning rates].
+- Early stopping of the model fit [spec C21: "early stopping on a 10 % hold-out"], within the job's contract (the
+  model trains on every update, there is no separate fit stage): ``holdout_fraction`` of B^0's rows (at most
+  ``holdout_max``, for cost) are drawn per seed at build; while ``step < bc_updates``, ``sample_batch`` never draws
+  them (neither the model nor BC sees them). Every ``holdout_every`` updates of that stage, and at its end, each
+  (member, model) is scored by its normalized MSE on the hold-out and its best-so-far parameters are kept; at
+  ``step == bc_updates`` every model is reset to its best-so-far parameters (Adam's moments are kept). The model
+  then keeps training on every update's batch (uniform from B^k, or OTC's), with no further selection: a B^0
+  hold-out would reject exactly the online correction OTC aims at. (OTC's own sampler may draw hold-out rows
+  during tuning; that sampler draws its B itself.)
+- "A random ensemble member per step" [spec C21] is read literally: one model e_t per member and step for all of
+  its R rollouts, so a step evaluates one model, not E (OfflineRL draws one per row and step, at E times the cost).
+- All E models of a member train on the same batch (diversity from their initializations only); model lr 1e-3
+  (a common Adam rate for dynamics models; OTC's Table 3 has no model row).
+- The policy: a Gaussian with a state-independent log-std (a learned [M, A] vector, the rllab-style TRPO
+  policy), mean = MLP(o) unsquashed (common.algos.awac.StateFreeGaussianActor), log-std clamped to
+  ``log_std_bounds``; initialized at log(std of the agent's B^0 actions) per dim, so that imagined actions start
+  at the data's spread (OTC's MPE actions lie in +-0.1: a unit std would leave the data at once, and BC at actor
+  lr 1e-4 moves the log-std by at most ~1e-4 per step).
+  BC is maximum likelihood of mean and log-std with the policy's Adam (actor lr), Adam state kept for PPO.
+- Acting (evaluation, deployment): the mean, clipped to +-max_action [spec C3]. In imagination the model gets
+  the clipped action (as the env clips), log pi the unclipped sample.
+- Imagined next obs and rewards are clipped to B^0's range per member and dim (``clip_to_data``; OfflineRL's
+  BREMEN does the same); no termination model (OTC's MPE episodes only time out).
+- GAE lambda 0.95; value targets G = discounted rewards bootstrapped at the horizon (common.algos.ppo's
+  gae_with_timeouts); advantage normalization per member (eps 1e-3); no entropy bonus, no gradient clipping,
+  no value clipping (BREMEN's TRPO has none of them).
+- Agents must share obs and action dims (OTC's MPE tasks do); a dataset with mixed dims is refused.
+- Randomness of one PPO iteration (``draw_noise``): start rows [M, R], model index [M, H], eps [M, H, R, A]
+  and the minibatch permutation [M, R H], from the learner's generator; ``update(batch, noise)`` takes them
+  explicitly for tests. A seed's networks and hold-out rows come from ``seeds[s]`` alone.
+
+Official code consulted (read, not copied): matsuolab/BREMEN is not in our library; polixir/OfflineRL
+``offlinerl/algo/modelbase/bremen.py`` (its imagined rollouts: a random ensemble member per row and step, next
+obs and rewards clipped to the data's range, GAE, a value net trained by Adam on value + advantage targets; its
+models are probabilistic, BREMEN's and ours deterministic).
+
+Shapes: M members, E models per member, B batch, R rollouts per member, H horizon, S seeds, N agents,
+T data rows, O obs dim, A action dim.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from common.algos import register_learner
+from common.algos.awac import StateFreeGaussianActor
+from common.algos.itd3 import _copy_members
+from common.algos.ppo import gae_with_timeouts, joint_ratio, normalize_advantages, ppo_actor_loss
+from common.algos.state import learner_state, load_learner_state
+from common.heads import gaussian_log_prob
+from common.nets import EnsembleMLP
+from common.sampling import gather_members, member_agents, sample_indices
+
+__all__ = ["BREMENConfig", "BREMEN", "model_loss", "bc_loss", "ppo_losses", "data_stats", "build_bremen"]
+
+BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
+HOLDOUT_STREAM = 0xB4E  # spawn key of a seed's hold-out draw
+STD_FLOOR = 1e-6  # a data std below this (a constant dim) normalizes by 1 instead
+
+
+@dataclass
+class BREMENConfig:
+    """Defaults = OTC's BREMEN (Table 3 BREMEN column; spec C4, C21); [I] = ours where both are silent."""
+
+    hidden: Sequence[int] = (256, 256)  # policy, value net and each dynamics model (OTC Table 3; spec C21)
+    actor_lr: float = 1e-4  # Adam lr of the policy, BC and PPO (OTC Table 3 actor lr)
+    value_lr: float = 5e-4  # Adam lr of the value net (OTC Table 3 critic lr)
+    model_lr: float = 1e-3  # Adam lr of the dynamics models [I: BREMEN / ME-TRPO's 1e-3]
+    batch_size: int = 128  # model and BC minibatch per member (OTC Table 3)
+    gamma: float = 0.99  # discount (OTC Table 3)
+    gae_lambda: float = 0.95  # GAE lambda [I: the usual TRPO / PPO value]
+    n_models: int = 5  # dynamics models per member (spec C21; BREMEN)
+    horizon: int = 25  # imagined rollout length H (spec C21)
+    rollout_starts: int = 64  # imagined rollouts R per member per update [I: cost, 1600 transitions per update]
+    ppo_clip: float = 0.2  # PPO clip epsilon (spec C21)
+    ppo_minibatches: int = 4  # minibatches of one epoch over the R x H rollout transitions [I]
+    bc_updates: int = 10_000  # first updates that do BC instead of PPO (spec C4: BC 1e4)
+    holdout_fraction: float = 0.1  # share of B^0's rows held out for model selection (spec C21: 10 %)
+    holdout_max: int = 5_000  # at most this many hold-out rows per seed [I: cost of each evaluation]
+    holdout_every: int = 500  # hold-out evaluation period during the BC stage [I]
+    log_std_bounds: Sequence[float] = (-6.0, 0.0)  # clamp of the policy's log-std [I: AWAC's range, spec C18]
+    clip_to_data: bool = True  # clip imagined next obs and rewards to B^0's range [I: OfflineRL's BREMEN]
+    max_action: float = 1.0  # acting and the model's input clip the action to +-max_action (OTC MPE: 0.1)
+    log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
+    check_finite_every: int = 1  # NaN guard period (one host sync per check)
+
+    def __post_init__(self) -> None:
+        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
+        for name in ("hidden", "log_std_bounds"):
+            v = getattr(self, name)
+            if isinstance(v, (list, tuple)):
+                setattr(self, name, tuple(v))
+
+    def validate(self) -> "BREMENConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"BREMENConfig.{name}={getattr(self, name)!r} {rule}")
+
+        v = self.hidden
+        if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+            fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
+        for name in ("batch_size", "n_models", "horizon", "rollout_starts", "ppo_minibatches", "holdout_every",
+                     "log_every", "check_finite_every"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "must be an integer >= 1")
+        for name in ("bc_updates", "holdout_max"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 0):
+                fail(name, "must be an integer >= 0")
+        if self.ppo_minibatches > self.rollout_starts * self.horizon:
+            fail("ppo_minibatches", f"must be <= rollout_starts x horizon = {self.rollout_starts * self.horizon}")
+        for name in ("actor_lr", "value_lr", "model_lr", "ppo_clip", "max_action"):
+            if not (_is_real(getattr(self, name)) and getattr(self, name) > 0):
+                fail(name, "must be a number > 0")
+        for name in ("gamma", "gae_lambda"):
+            if not (_is_real(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
+                fail(name, "must be in [0, 1]")
+        if not (_is_real(self.holdout_fraction) and 0.0 <= self.holdout_fraction < 1.0):
+            fail("holdout_fraction", "must be in [0, 1)")
+        b = self.log_std_bounds
+        if not (isinstance(b, tuple) and len(b) == 2 and all(_is_real(x) for x in b) and b[0] < b[1]):
+            fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
+        if not isinstance(self.clip_to_data, (bool, np.bool_)):
+            fail("clip_to_data", "must be True or False")
+        return self
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+        and math.isfinite(float(v))
+
+
+# ----------------------------------------------------------------------------------------------
+# named losses (the batched learner calls them on [M, ...] tensors; the tests on hand-made ones)
+# ----------------------------------------------------------------------------------------------
+
+
+def model_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """The dynamics models' MSE in normalized units, per model: pred, target [K, B, D] (K = M x E models,
+    D = O + 1: Delta o then r) -> [K] = mean_{B, D} (f(x) - y)^2. Sum over models before ``backward``."""
+    return (pred - target).square().reshape(pred.shape[0], -1).mean(-1)
+
+
+def bc_loss(logp: Tensor) -> Tensor:
+    """Behavior cloning by maximum likelihood: logp = log pi(a_b | o_b) [M, B] -> [M] = -mean_B logp."""
+    return -logp.mean(-1)
+
+
+def ppo_losses(logp: Tensor, logp_old: Tensor, adv: Tensor, values: Tensor, returns: Tensor,
+               clip: float) -> tuple[Tensor, Tensor]:
+    """PPO-clip (Schulman et al. 2017, Eq. 7) and the value regression, per member:
+        rho = exp(log pi - log pi_old),  L_pi = -mean_B min(rho A, clip(rho, 1 - eps, 1 + eps) A)
+        L_V = mean_B (V - G)^2
+    logp (with its graph), logp_old, adv [M, B]; values (with its graph), returns [M, B] -> (L_pi [M], L_V [M])."""
+    ratio = joint_ratio(logp.unsqueeze(-1), logp_old.unsqueeze(-1))  # one agent per member: exp(min(dlogp, 10))
+    return ppo_actor_loss(ratio, adv, clip), (values - returns).square().mean(-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# data statistics (normalization and the clip of imagined outputs)
+# ----------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def data_stats(tensors: Mapping[str, Tensor], rows: int = 1 << 16) -> dict[str, Tensor]:
+    """Per-agent statistics of B^0 in float64, summed over row chunks (no copy of the data):
+    x_mean / x_std [N, O + A] of [o, a]; y_mean / y_std [N, O + 1] of [o' - o, r]; obs_lo / obs_hi [N, O] over
+    o and o'; r_lo / r_hi [N]. A std below STD_FLOOR (a constant dim) is replaced by 1."""
+    T = tensors["obs"].shape[0]
+    acc: dict[str, Any] = {}
+    for t0 in range(0, T, rows):
+        o, a = tensors["obs"][t0:t0 + rows].double(), tensors["actions"][t0:t0 + rows].double()  # [t, N, O], [t, N, A]
+        o2, r = tensors["next_obs"][t0:t0 + rows].double(), tensors["rewards"][t0:t0 + rows].double()
+        x, y = torch.cat([o, a], -1), torch.cat([o2 - o, r.unsqueeze(-1)], -1)  # [t, N, O+A], [t, N, O+1]
+        part = {"x1": x.sum(0), "x2": x.square().sum(0), "y1": y.sum(0), "y2": y.square().sum(0),
+                "lo": torch.minimum(o.amin(0), o2.amin(0)), "hi": torch.maximum(o.amax(0), o2.amax(0)),
+                "rlo": r.amin(0), "rhi": r.amax(0)}
+        for k, v in part.items():
+            if k not in acc:
+                acc[k] = v
+            elif k in ("lo", "rlo"):
+                acc[k] = torch.minimum(acc[k], v)
+            elif k in ("hi", "rhi"):
+                acc[k] = torch.maximum(acc[k], v)
+            else:
+                acc[k] = acc[k] + v
+
+    def mean_std(s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor]:
+        mean = s1 / T
+        std = (s2 / T - mean.square()).clamp(min=0.0).sqrt()
+        return mean, torch.where(std < STD_FLOOR, torch.ones_like(std), std)
+
+    (xm, xs), (ym, ys) = mean_std(acc["x1"], acc["x2"]), mean_std(acc["y1"], acc["y2"])
+    return {"x_mean": xm, "x_std": xs, "y_mean": ym, "y_std": ys, "obs_lo": acc["lo"], "obs_hi": acc["hi"],
+            "r_lo": acc["rlo"], "r_hi": acc["rhi"]}
+
+
+class _Buffers(nn.Module):
+    """The learner's fixed statistics per member and the model selection's best hold-out losses, as buffers (so
+    that they move with ``.to`` and travel in ``state_dict``)."""
+
+    def __init__(self, stats: Mapping[str, Tensor], n_models: int):
+        super().__init__()
+        for k, v in stats.items():
+            self.register_buffer(k, v.clone())
+        m = next(iter(stats.values())).shape[0]
+        self.register_buffer("best_loss", torch.full((m * n_models,), math.inf, dtype=stats["x_mean"].dtype))
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched learner
+# ----------------------------------------------------------------------------------------------
+
+
+class BREMEN:
+    """Batched BREMEN over members m = s * N + i (agent i of seed s, its own obs and action).
+
+    BREMEN(obs_dim, act_dim, n_agents, n_seeds, stats, n_offline, cfg, seeds, device, dtype), or
+    ``BREMEN.from_dataset(data, cfg, seeds, device)`` (statistics and hold-out from the dataset = B^0).
+    Learner protocol (papers/otc/deploy.py): sample_batch, update, attach, policy, state_dict, load_state_dict.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        n_agents: int,
+        n_seeds: int,
+        stats: Mapping[str, Tensor],
+        n_offline: int,
+        cfg: BREMENConfig | None = None,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.cfg = cfg = (cfg or BREMENConfig()).validate()
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dim, self.act_dim, self.n_agents, self.n_seeds = int(obs_dim), int(act_dim), int(n_agents), n_seeds
+        self.n_members = M = n_seeds * self.n_agents
+        O, A, E = self.obs_dim, self.act_dim, cfg.n_models
+        self.device, self.dtype = torch.device(device), dtype
+        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
+        self.member_seed = torch.arange(M, device=self.device) // self.n_agents  # [M] seed slot s of member m
+        self.n_offline = int(n_offline)
+
+        def build(n: int) -> dict[str, nn.Module]:
+            return {"actor": StateFreeGaussianActor(n, O, A, cfg.hidden, cfg.log_std_bounds, "clamp", 0.0),
+                    "value": EnsembleMLP(n, O, 1, cfg.hidden),
+                    "model": EnsembleMLP(n * E, O + A, O + 1, cfg.hidden)}
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            big = build(M)
+            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
+                torch.manual_seed(sd)
+                for name, net in build(self.n_agents).items():
+                    _copy_members(big[name], net, s * self.n_agents * (E if name == "model" else 1))
+        for net in big.values():
+            net.to(device=self.device, dtype=dtype).train()
+        self.actor, self.value, self.model = big["actor"], big["value"], big["model"]
+        self.model_best = copy.deepcopy(self.model)  # best-so-far on the hold-out (the BC stage's selection)
+        for p in self.model_best.parameters():
+            p.requires_grad_(False)
+        per_member = {k: v[self.agents.cpu()] for k, v in stats.items()}  # [M, ...] by the member's agent
+        self.buffers = _Buffers(per_member, E).to(device=self.device, dtype=dtype)
+        with torch.no_grad():  # [I] the policy starts at the data's action spread (the log-std of B^0's actions)
+            lo, hi = cfg.log_std_bounds
+            self.actor.log_std_raw.copy_(self.buffers.x_std[:, O:].log().clamp(lo, hi))
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.value_opt = torch.optim.Adam(self.value.parameters(), lr=cfg.value_lr)
+        self.model_opt = torch.optim.Adam(self.model.parameters(), lr=cfg.model_lr)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
+        self.step = 0
+        self.holdout, self.train_rows = self._holdout_rows()  # [S, H], [S, T0 - H]
+        self._data: dict[str, Tensor] | None = None
+
+    @classmethod
+    def from_dataset(cls, data, cfg: BREMENConfig | None = None, seeds: Sequence[int] = (0,),
+                     device: str | torch.device = "cpu", **kw) -> "BREMEN":
+        """The learner for a common.data.Dataset (B^0): its dims, statistics and size (for the hold-out)."""
+        obs_dims, act_dims = tuple(data.obs_dims), tuple(data.act_dims)
+        if len(set(obs_dims)) != 1 or len(set(act_dims)) != 1:
+            raise ValueError(f"BREMEN needs agents with equal obs and action dims, got obs {obs_dims}, act {act_dims}")
+        stats = data_stats(data.to_torch("cpu", keys=("obs", "actions", "rewards", "next_obs")))
+        return cls(obs_dims[0], act_dims[0], len(obs_dims), len(seeds), stats, data.size, cfg, seeds=list(seeds),
+                   device=device, **kw)
+
+    def _holdout_rows(self) -> tuple[Tensor, Tensor]:
+        """Each seed's hold-out rows of B^0 [S, H] and the rest [S, T0 - H] (both sorted), from seeds[s] alone."""
+        c, t0 = self.cfg, self.n_offline
+        h = min(int(round(c.holdout_fraction * t0)), c.holdout_max) if c.bc_updates > 0 else 0
+        held, rest = [], []
+        for sd in self.seeds:
+            s = int(np.random.SeedSequence([sd], spawn_key=(HOLDOUT_STREAM,)).generate_state(1, np.uint64)[0] >> 1)
+            perm = torch.randperm(t0, generator=torch.Generator().manual_seed(s))
+            held.append(perm[:h].sort().values)
+            rest.append(perm[h:].sort().values)
+        return torch.stack(held).to(self.device), torch.stack(rest).to(self.device)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def attach(self, tensors: Mapping[str, Tensor]) -> None:
+        """Keep a reference to the current merged data B^k (obs / next_obs [T, N, O], actions [T, N, A], rewards
+        [T, N]; rows 0..T0-1 = B^0): rollout start states and the hold-out rows are read from it."""
+        obs = tensors["obs"]
+        if obs.dim() != 3 or tuple(obs.shape[1:]) != (self.n_agents, self.obs_dim):
+            raise ValueError(f"attach: obs must be [T, N={self.n_agents}, O={self.obs_dim}], got {tuple(obs.shape)}")
+        if obs.shape[0] < self.n_offline:
+            raise ValueError(f"attach: {obs.shape[0]} rows, fewer than B^0's {self.n_offline}")
+        self._data = {k: tensors[k] for k in ("obs", "actions", "rewards", "next_obs")}
+
+    def _attached(self) -> dict[str, Tensor]:
+        if self._data is None:
+            raise RuntimeError("BREMEN: call attach(tensors) with the merged data before PPO updates")
+        return self._data
+
+    def sample_batch(self, tensors: Mapping[str, Tensor],
+                     generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """One uniform minibatch per member: obs / next_obs [M, B, O], actions [M, B, A], rewards / terminals
+        [M, B]. While ``step < bc_updates`` the seed's hold-out rows of B^0 are never drawn (module docstring)."""
+        g = self.gen if generator is None else generator
+        T, M, B = tensors["obs"].shape[0], self.n_members, self.cfg.batch_size
+        H = self.holdout.shape[1]
+        if self.step < self.cfg.bc_updates and H > 0:
+            if T < self.n_offline:
+                raise ValueError(f"sample_batch: {T} rows, fewer than B^0's {self.n_offline}")
+            j = sample_indices(g, T - H, M, B)  # [M, B] among the kept rows: B^0's train rows, then the rest
+            n_train = self.train_rows.shape[1]
+            own = self.train_rows[self.member_seed[:, None], j.clamp(max=n_train - 1)]  # [M, B]
+            idx = torch.where(j < n_train, own, j - n_train + self.n_offline)
+        else:
+            idx = sample_indices(g, T, M, B)  # [M, B]
+        return gather_members({k: tensors[k] for k in BATCH_KEYS}, idx, self.agents)
+
+    # ---- the models ---------------------------------------------------------------------------
+    def _model_forward(self, obs: Tensor, act: Tensor, net: nn.Module | None = None) -> Tensor:
+        """Every model's normalized prediction: obs [M, n, O], act [M, n, A] -> [M, E, n, O + 1]."""
+        b, E = self.buffers, self.cfg.n_models
+        x = (torch.cat([obs, act], -1) - b.x_mean[:, None]) / b.x_std[:, None]  # [M, n, O+A]
+        M, n, D = x.shape
+        y = (self.model if net is None else net)(x.unsqueeze(1).expand(M, E, n, D).reshape(M * E, n, D))
+        return y.reshape(M, E, n, -1)
+
+    def _targets(self, obs: Tensor, next_obs: Tensor, rewards: Tensor) -> Tensor:
+        """Normalized targets [(o' - o), r]: [M, n, O], [M, n, O], [M, n] -> [M, n, O + 1]."""
+        b = self.buffers
+        return (torch.cat([next_obs - obs, rewards.unsqueeze(-1)], -1) - b.y_mean[:, None]) / b.y_std[:, None]
+
+    def predict(self, obs: Tensor, act: Tensor, which: Tensor) -> tuple[Tensor, Tensor]:
+        """(o', r) of member m's model ``which[m]`` [M] (only that one runs): obs [M, n, O], act [M, n, A] ->
+        ([M, n, O], [M, n]), clipped to B^0's range when ``clip_to_data``."""
+        b, O = self.buffers, self.obs_dim
+        h = (torch.cat([obs, act], -1) - b.x_mean[:, None]) / b.x_std[:, None]  # [M, n, O+A]
+        rows = torch.arange(self.n_members, device=self.device) * self.cfg.n_models + which  # [M] model slots
+        last = len(self.model.layers) - 1
+        for i, layer in enumerate(self.model.layers):  # EnsembleMLP's layers with the chosen members' weights
+            h = torch.baddbmm(layer.bias[rows], h, layer.weight[rows])
+            h = self.model.activation(h) if i < last else h
+        y = h * b.y_std[:, None] + b.y_mean[:, None]  # [M, n, O+1]
+        next_obs, r = obs + y[..., :O], y[..., O]
+        if self.cfg.clip_to_data:
+            next_obs = torch.maximum(torch.minimum(next_obs, b.obs_hi[:, None]), b.obs_lo[:, None])
+            r = torch.maximum(torch.minimum(r, b.r_hi[:, None]), b.r_lo[:, None])
+        return next_obs, r
+
+    def model_step(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """One Adam step of all M x E models on ``batch`` (every model of member m on member m's rows) -> [M]."""
+        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        y = self._targets(obs, batch["next_obs"], batch["rewards"])  # [M, B, O+1]
+        pred = self._model_forward(obs, act)  # [M, E, B, O+1]
+        M, E = pred.shape[:2]
+        loss = model_loss(pred.reshape(M * E, *pred.shape[2:]),
+                          y.unsqueeze(1).expand_as(pred).reshape(M * E, *y.shape[1:]))  # [M x E]
+        self.model_opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.model_opt.step()
+        return loss.detach().view(M, E).mean(-1)
+
+    @torch.no_grad()
+    def holdout_loss(self, net: nn.Module | None = None, rows: int = 1024) -> Tensor:
+        """Normalized MSE [M x E] of every model on its seed's hold-out rows (of the attached data)."""
+        data, H = self._attached(), self.holdout.shape[1]
+        idx = self.holdout[self.member_seed]  # [M, H]
+        total = torch.zeros(self.n_members * self.cfg.n_models, dtype=self.dtype, device=self.device)
+        for h0 in range(0, H, rows):
+            b = gather_members(data, idx[:, h0:h0 + rows], self.agents)
+            b = {k: v.to(self.dtype) for k, v in b.items()}
+            pred = self._model_forward(b["obs"], b["actions"], net)  # [M, E, h, O+1]
+            y = self._targets(b["obs"], b["next_obs"], b["rewards"]).unsqueeze(1)  # [M, 1, h, O+1]
+            total += (pred - y).square().mean(-1).sum(-1).reshape(-1)
+        return total / H
+
+    @torch.no_grad()
+    def select_models(self) -> Tensor:
+        """Keep each model's parameters where its hold-out loss beats its best so far; -> the losses [M x E]."""
+        loss, best = self.holdout_loss(), self.buffers.best_loss
+        better = loss < best  # [M x E]
+        best.copy_(torch.where(better, loss, best))
+        for pb, p in zip(self.model_best.parameters(), self.model.parameters()):
+            pb.copy_(torch.where(better.view(-1, *([1] * (p.dim() - 1))), p, pb))
+        return loss
+
+    @torch.no_grad()
+    def restore_best_models(self) -> None:
+        """Early stopping's end: every model that has a best-so-far takes those parameters."""
+        has = torch.isfinite(self.buffers.best_loss)
+        for p, pb in zip(self.model.parameters(), self.model_best.parameters()):
+            p.copy_(torch.where(has.view(-1, *([1] * (p.dim() - 1))), pb, p))
+
+    # ---- the policy ---------------------------------------------------------------------------
+    def log_prob(self, obs: Tensor, act: Tensor) -> Tensor:
+        """log pi(act | obs): [M, *, O], [M, *, A] -> [M, *]."""
+        mean, log_std = self.actor(obs)
+        return gaussian_log_prob(mean, log_std, act)
+
+    def bc_step(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """One Adam step of the policy on -mean log pi(a | o) of ``batch`` -> [M]."""
+        loss = bc_loss(self.log_prob(batch["obs"], batch["actions"]))  # [M]
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.actor_opt.step()
+        return loss.detach()
+
+    def draw_noise(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """The randomness of one PPO iteration, in this order: start rows [M, R] of the attached data, model index
+        [M, H] (one per member and step), action noise eps [M, H, R, A], minibatch permutation [M, R H]."""
+        g, c, M = self.gen if generator is None else generator, self.cfg, self.n_members
+        T = self._attached()["obs"].shape[0]
+        R, H = c.rollout_starts, c.horizon
+        kw = {"generator": g, "device": self.device}
+        return {"start": sample_indices(g, T, M, R),
+                "model": torch.randint(0, c.n_models, (M, H), dtype=torch.int64, **kw),
+                "eps": torch.randn((M, H, R, self.act_dim), dtype=self.dtype, **kw),
+                "perm": torch.rand((M, R * H), dtype=self.dtype, **kw).argsort(-1)}
+
+    @torch.no_grad()
+    def imagine(self, start: Tensor, eps: Tensor, which: Tensor) -> dict[str, Tensor]:
+        """H-step rollouts of the policy in the ensemble: start [M, R, O], eps [M, H, R, A], which [M, H] ->
+        obs / next_obs [M, R, H, O], actions [M, R, H, A] (unclipped samples), logp / rewards [M, R, H]."""
+        o, steps = start, []
+        for t in range(eps.shape[1]):
+            mean, log_std = self.actor(o)  # [M, R, A], [M, 1, A]
+            a = mean + log_std.exp() * eps[:, t]  # [M, R, A]
+            o2, r = self.predict(o, a.clamp(-self.cfg.max_action, self.cfg.max_action), which[:, t])
+            steps.append((o, a, gaussian_log_prob(mean, log_std, a), r, o2))
+            o = o2
+        keys = ("obs", "actions", "logp", "rewards", "next_obs")
+        return {k: torch.stack([s[j] for s in steps], dim=2) for j, k in enumerate(keys)}
+
+    @torch.no_grad()
+    def advantages(self, roll: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """GAE and value targets of imagined rollouts (time-out at H: bootstrap on V(o_H)) -> ([M, R, H] x 2)."""
+        obs = torch.cat([roll["obs"], roll["next_obs"][:, :, -1:]], 2)  # [M, R, H+1, O]: o'_t = o_{t+1}
+        v_all = self.value(obs).squeeze(-1)  # [M, R, H+1]
+        v, v_next = v_all[..., :-1], v_all[..., 1:]  # [M, R, H] each
+        ones = torch.ones_like(v)
+        return gae_with_timeouts(roll["rewards"], v, v_next, ones, ones, self.cfg.gamma, self.cfg.gae_lambda)
+
+    def ppo_step(self, noise: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """One PPO iteration: rollouts from ``noise``'s start rows, then one epoch of policy and value steps over
+        ``ppo_minibatches`` minibatches. -> metrics [M]."""
+        c, M = self.cfg, self.n_members
+        start = gather_members({"obs": self._attached()["obs"]}, noise["start"], self.agents)["obs"]  # [M, R, O]
+        roll = self.imagine(start.to(self.dtype), noise["eps"], noise["model"])
+        adv, ret = self.advantages(roll)  # [M, R, H]
+        n = adv.shape[1] * adv.shape[2]
+        flat = {"obs": roll["obs"].reshape(M, n, -1), "actions": roll["actions"].reshape(M, n, -1),
+                "logp": roll["logp"].reshape(M, n), "adv": normalize_advantages(adv.reshape(M, n)),
+                "ret": ret.reshape(M, n)}
+        size = n // c.ppo_minibatches
+        a_loss = v_loss = 0.0
+        for k in range(c.ppo_minibatches):
+            sel = noise["perm"][:, k * size:(k + 1) * size]  # [M, n_mb]
+            mb = {key: v.gather(1, sel.view(M, -1, *([1] * (v.dim() - 2))).expand(M, sel.shape[1], *v.shape[2:]))
+                  for key, v in flat.items()}
+            pl, vl = ppo_losses(self.log_prob(mb["obs"], mb["actions"]), mb["logp"], mb["adv"],
+                                self.value(mb["obs"]).squeeze(-1), mb["ret"], c.ppo_clip)
+            self.actor_opt.zero_grad(set_to_none=True)
+            self.value_opt.zero_grad(set_to_none=True)
+            (pl.sum() + vl.sum()).backward()  # separate networks: each gets its own loss's gradient
+            self.actor_opt.step()
+            self.value_opt.step()
+            a_loss, v_loss = a_loss + pl.detach(), v_loss + vl.detach()
+        return {"actor_loss": a_loss / c.ppo_minibatches, "value_loss": v_loss / c.ppo_minibatches,
+                "imagined_reward": roll["rewards"].mean((1, 2)), "return_0": ret[:, :, 0].mean(-1)}
+
+    def update(self, batch: Mapping[str, Tensor], noise: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """One update of all members: a model step on ``batch``, then a BC step on it (the first ``bc_updates``
+        calls) or a PPO iteration on fresh imagined rollouts (``noise`` defaults to ``draw_noise()``). During the
+        BC stage the hold-out selection runs every ``holdout_every`` updates and at its end, which restores the
+        best models. Returns detached [M] metrics every ``log_every`` updates, else {}."""
+        c = self.cfg
+        out = {"model_loss": self.model_step(batch)}
+        if self.step < c.bc_updates:
+            out["bc_loss"] = self.bc_step(batch)
+        else:
+            out.update(self.ppo_step(self.draw_noise() if noise is None else noise))
+        self.step += 1
+        if self.step <= c.bc_updates and self.holdout.shape[1] > 0 \
+                and (self.step % c.holdout_every == 0 or self.step == c.bc_updates):
+            out["holdout_loss"] = self.select_models().view(self.n_members, -1).mean(-1)
+            if self.step == c.bc_updates:
+                self.restore_best_models()
+        if self.step % c.check_finite_every == 0:
+            sums = torch.stack([v.sum() for v in out.values()])
+            if not bool(torch.isfinite(sums).all()):
+                bad = [k for k, v in zip(out, sums.tolist()) if not np.isfinite(v)]
+                raise FloatingPointError(f"BREMEN: {bad[0]} is not finite at update {self.step} "
+                                         f"({ {k: v.tolist() for k, v in out.items()} })")
+        return {} if self.step % c.log_every else out
+
+    # ---- acting -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """obs [S, E, N, O] -> the clipped means [S, E, N, A] (numpy in, numpy out); no randomness."""
+        is_np = isinstance(obs, np.ndarray)
+        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
+        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (self.n_seeds, self.n_agents, self.obs_dim):
+            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
+                             f"got {tuple(x.shape)}")
+        S, E, N, O = x.shape
+        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
+        a = self.actor.mean(xm).clamp(-self.cfg.max_action, self.cfg.max_action)  # [M, E, A]
+        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
+        return out.cpu().numpy() if is_np else out
+
+    def policy(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A callable for common.evaluate and deployments: obs [S, E, N, O] -> actions [S, E, N, A] (the mean)."""
+        return self.act
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    _MODULES = ("actor", "value", "model", "model_best", "buffers", "actor_opt", "value_opt", "model_opt")
+
+    def state_dict(self) -> dict[str, Any]:
+        return learner_state(self, self._MODULES)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        load_learner_state(self, state, self._MODULES, same_seeds=True)  # the hold-out rows follow the seeds
+
+
+def build_bremen(data, section: Mapping[str, Any], seed: int, device) -> BREMEN:
+    """Registry builder: BREMEN for one seed on the dataset B^0 from BREMENConfig fields."""
+    return BREMEN.from_dataset(data, BREMENConfig(**dict(section)), seeds=[seed], device=device)
+
+
+register_learner("bremen", build_bremen)
