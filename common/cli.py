@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from common import launchers
 from common.experiment import LAUNCHERS, Cell, Job, RunSummary, run_cells
 from common.profiles import PROFILE_NAMES, Profile, get_profile
 from common.records import record_item_blocked, record_item_run, records_path
@@ -74,6 +75,11 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help=f"torch device for the jobs: {', '.join(DEVICES)} (default cpu)")
     p.add_argument("--launcher", default="inline", choices=LAUNCHERS, help="where jobs run (default inline)")
     p.add_argument("--jobs", type=_positive_int("jobs"), default=1, help="worker processes for --launcher process")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster for --launcher ray: HOST:PORT of its head (as `ray start --head` prints), auto "
+                        "(the cluster started on this machine) or local (a new one-machine instance); default "
+                        "$RAY_ADDRESS, else local. The results root and dataset cache must be on a filesystem "
+                        "shared by every node, at the same paths")
     add_common_options(p)
     p.add_argument("--no-report", action="store_true", help="do not regenerate this item's .md afterwards")
     return p
@@ -110,10 +116,19 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     # every argument is checked before anything is written (plan files, records, datasets)
     seeds = args.seeds if args.seeds is not None else list((default_seeds or {}).get(args.profile) or [])
     try:
-        check_device(args.device)
+        if args.launcher == "ray":  # the cluster's GPUs count, not this machine's; ray must be installed
+            launchers.check_device(args.device)
+            address = launchers.resolve_address(args.address)
+            launchers.require_ray()
+            launchers.check_reachable(address)
+        else:
+            check_device(args.device)
+            if args.address is not None:
+                raise ValueError(f"--address {args.address!r} is for --launcher ray (a Ray cluster), "
+                                 f"not --launcher {args.launcher}")
         if args.seeds is not None:
             check_seeds(args.seeds)
-    except ValueError as e:
+    except (ValueError, RuntimeError) as e:
         parser.error(str(e))
     set_threads(args.threads)
     args.results = str(results_root_of(args))
@@ -133,7 +148,7 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
           f"threads={args.threads} results={args.results}", flush=True)
     summary = run_cells(cells, job, profile, seeds=seeds, force=args.force, results_root=args.results,
                         launcher=args.launcher, jobs=args.jobs, device=args.device, reuse_from=reuse_from,
-                        plan_cells=grid)
+                        plan_cells=grid, address=args.address)
     out = records_path(args.results, profile.name, paper, item)
     print(summary)
     print(f"[{paper}/{item}] profile={profile.name}: records in {out}", flush=True)

@@ -26,9 +26,9 @@ than mix two generations in one table; ``reuse_from`` copies a run only when its
 
 Launchers: ``inline`` (default, this process), ``process`` (``ProcessPoolExecutor`` with ``jobs``
 spawned workers, each with the parent's torch thread count; the job must be importable, i.e. built from
-module-level functions) and ``ray`` (each job a ``ray.remote`` task with ``num_cpus=1`` on the
-cluster at ``$RAY_ADDRESS``; raises a clear error when ray is not installed — it is not a
-dependency of this package and the ray path is not exercised by the tests).
+module-level functions) and ``ray`` (each job a Ray task with one CPU per torch thread, and a GPU for
+cuda, on the cluster at ``address``/``$RAY_ADDRESS`` or a new local instance; a task whose worker dies is
+retried, resumes from its checkpoint and never records twice: ``run_once``; see common.launchers).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from common import launchers
 from common.profiles import Profile, get_profile
 from common.records import (SCHEMA_VERSION, append_record, canonical_json, config_hash, finished_set,
                             latest_records, load_records, record_threads, records_path, to_jsonable, update_plan)
@@ -388,6 +389,37 @@ def reused_record(donor: Mapping[str, Any], cell: Cell, profile: str, seed: int)
     return rec
 
 
+def checkpoint_path(results_root: str | Path, cell: Cell, profile: str, seed: int) -> Path:
+    """``<results>/<profile>/checkpoints/<paper>/<item>/<keys>/seed<k>/<config hash>.pt``."""
+    rid = cell.run_id(profile, seed)
+    return Path(results_root) / profile / "checkpoints" / Path(*rid.split("/")[1:]) / f"{cell.config_hash}.pt"
+
+
+def _own_key(cell: Cell, seed: int, profile: str, threads: int) -> tuple:
+    return cell.paper, cell.item, cell.keys_id(), seed, profile, cell.config_hash, threads
+
+
+def run_once(cell: Cell, seed: int, job: Job | Callable, profile: Profile, results_root: str | Path, device: str,
+             git: dict | None, reuse_from: Sequence[str] | None, recorded_before: int) -> tuple[str, str, str | None]:
+    """``run_one`` for a task that may be a retry (Ray re-runs a task whose worker died): when this run has
+    more finished records than ``recorded_before`` (the count when the driver planned it), an earlier
+    attempt recorded it before dying, so nothing is run and its leftover checkpoint is deleted. Test-only
+    fault points (common.launchers.fault_point) follow a checkpoint and the record."""
+    job = as_job(job)
+    rid = cell.run_id(profile.name, seed)
+    own = _own_key(cell, seed, profile.name, current_threads())
+    recs = load_records(results_root, profile.name, cell.paper, cell.item)
+    mine = [r for r in recs if finished_set([r]) == {own}]
+    if len(mine) > recorded_before:
+        checkpoint_path(results_root, cell, profile.name, seed).unlink(missing_ok=True)
+        status = "reused" if mine[-1].get("reused_from") else "nonfinite" if mine[-1].get("nonfinite") else "ran"
+        return rid, status, None
+    out = run_one(cell, seed, launchers.with_fault_injection(job), profile, results_root, device, git, reuse_from)
+    if out[1] in ("ran", "nonfinite", "reused"):  # a record was appended
+        launchers.fault_point("record")
+    return out
+
+
 def run_one(cell: Cell, seed: int, job: Job | Callable, profile: Profile, results_root: str | Path,
             device: str = "cpu", git: dict | None = None,
             reuse_from: Sequence[str] | None = None) -> tuple[str, str, str | None]:
@@ -417,7 +449,7 @@ def run_one(cell: Cell, seed: int, job: Job | Callable, profile: Profile, result
             append_record(records_path(results_root, profile.name, cell.paper, cell.item),
                           reused_record(donor, cell, profile.name, seed))
             return rid, "reused", None
-    ckpt = (results_root / profile.name / "checkpoints" / Path(*rid.split("/")[1:]) / f"{cell.config_hash}.pt")
+    ckpt = checkpoint_path(results_root, cell, profile.name, seed)
     ex = _sacred_experiment(rid, results_root / profile.name / "sacred")
     sacred_config = {
         "paper": cell.paper, "item": cell.item, "keys": to_jsonable(cell.keys),
@@ -458,7 +490,7 @@ def _worker_init(threads: int = 1) -> None:
 def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str, seeds: Sequence[int] | None = None,
               force: bool = False, results_root: str | Path | None = None, launcher: str = "inline", jobs: int = 1,
               device: str = "cpu", reuse_from: Sequence[str] | None = None,
-              plan_cells: Sequence[Cell] | None = None) -> RunSummary:
+              plan_cells: Sequence[Cell] | None = None, address: str | None = None) -> RunSummary:
     """Run every (cell, seed) that has no finished record (all of them if ``force``).
 
     A finished record matches paper, item, keys, seed, profile and config hash.
@@ -473,6 +505,9 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
     ``plan_cells``: the item's whole grid when ``cells`` is only part of it (a script's grid
     filters); the plan file, the report's "done k/m", records the whole grid so that a partial run
     reads as partial. None (default): ``cells`` is the whole grid.
+
+    ``address`` (``launcher="ray"`` only): the Ray cluster, checked before anything is written (see
+    common.launchers: HOST:PORT, auto or local; None: ``$RAY_ADDRESS``, else a new local instance).
     """
     if isinstance(profile, str):
         profile = get_profile(profile)
@@ -481,6 +516,12 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
     seeds = check_seeds(profile.seeds if seeds is None else seeds)  # before any side effect
     if int(jobs) < 1:
         raise ValueError(f"jobs {jobs!r}: give a positive number of worker processes")
+    if launcher == "ray":  # before any side effect: the address's form, ray installed, the device's form
+        launchers.require_ray()
+        launchers.check_device(device)
+        launchers.check_reachable(launchers.resolve_address(address))
+    elif address is not None:
+        raise ValueError(f"address {address!r} is for launcher='ray' (a Ray cluster), not {launcher!r}")
     results_root = runs_root() if results_root is None else Path(results_root)
     threads = current_threads()
     summary = RunSummary()
@@ -500,7 +541,7 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
             finished[(cell.paper, cell.item)] = finished_set(
                 load_records(results_root, profile.name, cell.paper, cell.item))
         for seed in seeds:
-            key = (cell.paper, cell.item, cell.keys_id(), seed, profile.name, cell.config_hash, threads)
+            key = _own_key(cell, seed, profile.name, threads)
             if not force and key in finished[(cell.paper, cell.item)]:
                 summary.skipped.append(cell.run_id(profile.name, seed))
             else:
@@ -529,22 +570,18 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
                 except Exception as e:  # the worker itself died (e.g. killed, unpicklable job)
                     log.error("worker for %s failed: %r", c.run_id(profile.name, s), e)
                     results.append((c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}"))
-    else:  # ray
-        try:
-            import ray
-        except ImportError as e:
-            raise RuntimeError(
-                "launcher='ray' needs the 'ray' package, which is not installed (pip install 'ray[default]'); "
-                "use --launcher process for a local pool") from e
-        if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS"))
-        remote = ray.remote(num_cpus=1)(run_one)
-        refs = [remote.remote(c, s, job, profile, str(results_root), device, git, reuse) for c, s in todo]
-        for (c, s), ref in zip(todo, refs):
-            try:
-                results.append(ray.get(ref))
-            except Exception as e:  # noqa: BLE001
-                results.append((c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}"))
+    else:  # ray: each (cell, seed) a task; it knows how many records it had, so that a retry never records twice
+        from common.datacard import data_root
+
+        prepare_data(todo, job)  # on this node, once each: the dataset cache must be shared with the workers
+        counts: dict[tuple, int] = {}
+        for r in (r for pi in finished for r in load_records(results_root, profile.name, *pi)):
+            for key in finished_set([r]):
+                counts[key] = counts.get(key, 0) + 1
+        calls = [(run_once, (c, s, job, profile, results_root, device, git, reuse,
+                             counts.get(_own_key(c, s, profile.name, threads), 0))) for c, s in todo]
+        results = launchers.run_ray(calls, [c.run_id(profile.name, s) for c, s in todo], threads=threads,
+                                    device=device, address=address, env={"OFFMARL_DATA": str(data_root())}, git=git)
 
     for rid, status, reason in results:
         if status == "failed":

@@ -25,6 +25,12 @@ PAPER_BAD = [
     (["--jobs", "-2"], "jobs -2 must be a positive integer"),
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--launcher", "slurm"], "invalid choice: 'slurm'"),
+    (["--launcher", "ray", "--address", "nohost"], "--address 'nohost' is not a Ray address"),
+    (["--launcher", "ray", "--address", "head:70000"], "--address 'head:70000' is not a Ray address"),
+    (["--launcher", "ray", "--address", "ray://head:10001"], "Ray Client addresses (ray://) are not supported"),
+    (["--launcher", "ray", "--address"], "expected one argument"),
+    (["--address", "head:6379"], "--address 'head:6379' is for --launcher ray"),
+    (["--launcher", "ray", "--device", "cuda:1"], "Ray assigns each task its GPU"),
     (["--results"], "expected one argument"),
     (["--no-such-option"], "unrecognized arguments"),
 ]

@@ -97,7 +97,8 @@ def _smoke(tmp_path, methods, seeds=("0",), env=HOP, extra=()):
     for m in methods:
         argv += ["--method", m]
     table1.main(argv)
-    return {r["keys"]["method"]: r for r in load_records(tmp_path, "smoke", "otc", "table1") if "claim" not in r["keys"]}
+    recs = load_records(tmp_path, "smoke", "otc", "table1")
+    return {r["keys"]["method"]: r for r in recs if "claim" not in r["keys"]}
 
 
 def test_variants_of_a_seed_share_pi0_and_the_first_deployment(tmp_path):

@@ -232,7 +232,7 @@ class TD3BC:
 
     @torch.no_grad()
     def value(self, obs: Tensor, n: int = 1, generator: torch.Generator | None = None) -> Tensor:
-        """V(s) = Q1(s~, pi(s~)) (the deterministic policy's value; ``n`` and ``generator`` unused): [M, *, O] -> [M, *]."""
+        """V(s) = Q1(s~, pi(s~)), the deterministic policy's value (``n``, ``generator`` unused): [M, *, O] -> [M, *]."""
         s = self.norm(obs)
         return self.critic.q1(s, self.actor(s)).squeeze(-1)
 

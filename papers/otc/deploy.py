@@ -226,8 +226,8 @@ def deploy(learner, cfg: Mapping[str, Any], seed: int, k: int, n_steps: int):
 # ---- samplers: one update batch [M, n, ...] ----------------------------------------------------------------------
 
 class Sampler:
-    """The update batches of one cell's sampler (``uniform``, ``otc``, ``online``, ``br``), all members at once, from the
-    merged tensors [T, N, ...] (offline rows first, then D^1, ..., D^k) and the newest online set D^k."""
+    """The update batches of one cell's sampler (``uniform``, ``otc``, ``online``, ``br``), all members at once, from
+    the merged tensors [T, N, ...] (offline rows first, then D^1, ..., D^k) and the newest online set D^k."""
 
     def __init__(self, kind: str, learner, cfg: Mapping[str, Any], seed: int, device, cvae=None, cvae_gen=None):
         if kind not in SAMPLERS:
