@@ -1,0 +1,71 @@
+"""MOMA-PPO's protocol as data: the Iterated Coordination Game items (Tables 1 and 3), the paper's (or, where it is
+silent, the official code's [C] or our [I]) choices, and the profile overrides. The learners' hyperparameters live
+in their config dataclasses (common/algos/iql.py IQLConfig, common/algos/mappo.py MAPPOConfig,
+papers/moma_ppo/worldmodel.py WorldModelConfig), each field citing its source; here are only the ICG's departures
+from them.
+"""
+
+from __future__ import annotations
+
+from common.profiles import PaperProfiles
+
+ICG_ENV = "games/coordination"
+# Table 1 (§5.2): behavior probabilities of going right (→, action 1) of agents 1 and 2
+ICG_BEHAVIOR = {"favorable": (0.75, 0.75), "neutral": (0.5, 0.5), "unfavorable": (0.25, 0.75)}
+ICG_PLAYS = 10_000  # [I] the dataset size is not published; 10,000 plays give an SE of ~0.005 on the means
+ICG_DATA_SEED = 0  # [I] one dataset per kind, shared by every seed of every method
+
+# Table 3 (§6): 10 seeds; "Evaluation is done for 100 episodes using the greedy policies"
+ICG_SEEDS = 10
+ICG_EVAL_EPISODES = 100
+T3_METHODS = ("iql", "maiql", "ibc", "moma_ppo")
+BASELINE_METHOD = {"iql": "iql", "maiql": "maiql", "ibc": "bc"}  # column -> common.algos.iql IQLConfig.method
+# Baselines [C] train_agents.py: 1e6 + 1 updates, an evaluation every 50 updates (5 greedy episodes). [I] full:
+# 1e5 updates (the one-state game converges in a few thousand, spec §7); we evaluate with the final protocol's 100
+# greedy episodes at every evaluation (the game is deterministic, so 5 or 100 episodes read the same).
+BASELINE_UPDATES = 100_000
+BASELINE_EVAL_EVERY = 50
+# MOMA-PPO on the ICG ([C] train_rl_model_based.py 'toy' branches): k = 1, no history, no clipping, no penalty;
+# an evaluation every 50 iterations [C]. [I] full: 1,000 iterations (spec §7: "until 1.0, <= 1e3").
+MOMA_ITERATIONS = 1_000
+MOMA_EVAL_EVERY = 50
+MOMA_ROLLOUT = {"k": 1, "batch": 2_000}  # [C] k_steps_rollouts forced to 1 for 'toy'; 2000 transitions per batch
+# [C] 'toy' skips clip_to_dataset and correct_rewards: no clipping and no penalty
+WM_ICG = {"clip_to_dataset": False, "lambda_g": 0.0, "lambda_r": 0.0}
+WM_SEED = 0  # [C] one world model per task, shared by every MOMA-PPO seed (load_wm_ensemble)
+MAPPO_ICG = {"policy": "categorical"}  # [C] CategoricalPolicy for 'toy'; the other MAPPOConfig fields as the code
+
+# Profile overrides (merged onto common/profiles.py's base profiles):
+#   full:  10 seeds (§6), the sizes above, the world model as the code (4 x 1024 T/R heads, 2 x 1024 mask head,
+#          1e4 + 1 updates);
+#   quick: the ICG is tiny, so quick runs the full data and seed protocol (10,000 plays, 10 seeds, 100 greedy
+#          episodes) with shorter training and narrower networks (one CPU core: a 2 x 256 network at batch 256
+#          costs ~30 ms per IQL update here): baselines 2 x 64 networks, 2,000 updates; MOMA-PPO 2 x 64 actors /
+#          critics / mixer, 30 iterations (it coordinates within ~20 on every dataset), a toy world model
+#          (2 x 64 layers [I]: the toy config is unpublished) trained 2,000 updates;
+#   smoke: 500 plays, 2 seeds, 2 x 32 networks, baselines 100 updates, MOMA-PPO 3 iterations, world model 50
+#          updates.
+PROFILES = PaperProfiles(
+    by_profile={
+        "smoke": {"n_seeds": 2, "overrides": {"icg_plays": 500, "icg_updates": 100, "icg_width": 32,
+                                              "icg_moma_iterations": 3, "icg_moma_eval_every": 1, "icg_mappo_width": 32,
+                                              "icg_wm_width": 32, "icg_wm_layers": 2, "icg_wm_updates": 50}},
+        "quick": {"n_seeds": ICG_SEEDS, "overrides": {"icg_updates": 2_000, "icg_width": 64,
+                                                      "icg_moma_iterations": 30, "icg_moma_eval_every": 5,
+                                                      "icg_mappo_width": 64, "icg_wm_width": 64, "icg_wm_layers": 2,
+                                                      "icg_wm_updates": 2_000}},
+        "full": {"n_seeds": ICG_SEEDS},
+    },
+    keys={
+        "icg_plays": "plays per ICG dataset instead of 10,000",
+        "icg_updates": "gradient steps of the ICG baselines (IQL, MAIQL, IBC) instead of 100,000",
+        "icg_eval_every": "updates between the ICG baselines' evaluations instead of 50",
+        "icg_width": "hidden width of the ICG baselines' networks instead of the code's 256",
+        "icg_mappo_width": "hidden width of MOMA-PPO's actors, critics and mixer instead of the code's 256",
+        "icg_moma_iterations": "MOMA-PPO iterations on the ICG instead of 1,000",
+        "icg_moma_eval_every": "MOMA-PPO iterations between evaluations instead of 50",
+        "icg_wm_width": "hidden width of every world-model head instead of the code's 1024",
+        "icg_wm_layers": "hidden layers of the world model's T and R heads instead of the code's 4",
+        "icg_wm_updates": "world-model updates instead of the code's 10,001",
+    },
+)

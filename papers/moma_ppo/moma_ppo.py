@@ -1,0 +1,135 @@
+"""MOMA-PPO: synthetic rollouts in the world-model ensemble, and MAPPO trained on them (Algorithm 1).
+
+Paper: Barde, Foerster, Nowrouzezahrai, Zhang, "A Model-Based Solution to the Offline Multi-Agent Reinforcement
+Learning Coordination Problem", AAMAS 2024, §3.2 and Algorithm 1:
+  1  train the world-model ensemble on D, keep the N = 5 elites          (papers/moma_ppo/worldmodel.py)
+  2  repeat: collect a batch of >= b synthetic transitions:
+       draw start states from D; roll the current policies for up to k steps in the model:
+       a ~ pi(o); (o', r~, m, eps) = model(o, a); zeta = 0 at step k or when eps_g >= l_eps (adaptive length);
+       a rollout ends at a predicted terminal (m = 0) or at zeta = 0
+  3    update pi_i and V with MAPPO on the batch (GAE with the time-outs zeta)   (common/algos/mappo.py)
+Official code consulted (PBarde/moma-ppo at c276efc): ``train_rl_model_based.py`` (``generate_transition_batches``,
+its 'toy' branches), ``train_model_based_agent.py``, ``multi_agent/worldmodel_ensemble.py`` (``sample``).
+
+Rollouts (``generate_rollouts``; one call per PPO iteration, every seed at once):
+  while fewer than b transitions: n = floor((b - collected) / k) + 1 new starts per seed, drawn uniformly from the
+  whole dataset ([code]; the first draw is b/k + 1, 2001 for b = 2000, k = 1); each start is rolled for at most k
+  steps; rows are stored rollout by rollout (contiguous, as GAE needs) with masks m (1 = not terminal) and zetas
+  (1 = the rollout continues).
+Decisions ([I] where the sources are silent):
+- ``truncation_rule="paper"`` (default): zeta = 0 when the unclamped eps_g >= l_eps ([paper] §3.2); "code" compares
+  the clamped eps_g with ``>`` and so never cuts (spec §8 Q1). Irrelevant for the ICG (k = 1: every row is a
+  time-out).
+- Seeds are batched as MAPPO's seeds: each draws its own starts (one generator per seed) and its buffer is cut to
+  the shortest seed's length (MAPPO needs one length; a cut rollout ends in a time-out, like the buffer's end).
+- No history encoder yet (the ICG has none: memory_len 0 [code]); MaMuJoCo's 10-step histories are still to come.
+Shapes: S seeds, B starts, N agents, O obs dim, A action dim, k rollout length, n buffer rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from common.algos.mappo import MAPPO
+from papers.moma_ppo.worldmodel import WorldModelEnsemble
+
+TRUNCATION_RULES = ("paper", "code")
+ROLLOUT_STREAM = 0x5A7  # spawn key of a seed's start-state generator
+
+
+@dataclass
+class RolloutConfig:
+    """Synthetic rollouts of one PPO iteration ([code] train_rl_model_based.py defaults; ICG: k = 1)."""
+
+    k: int = 10  # maximum rollout length ([code] k_steps_rollouts; forced to 1 for 'toy')
+    batch: int = 2_000  # transitions collected per iteration ([code] the PPO batch of 2000)
+    truncation_rule: str = "paper"  # "paper": eps_g (unclamped) >= l_eps cuts; "code": clamped eps_g > l_eps (never)
+
+    def validate(self) -> "RolloutConfig":
+        for name in ("k", "batch"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"RolloutConfig.{name}={v!r} must be an integer >= 1")
+        if self.truncation_rule not in TRUNCATION_RULES:
+            raise ValueError(f"RolloutConfig.truncation_rule={self.truncation_rule!r} is not allowed; "
+                             f"choose one of {list(TRUNCATION_RULES)}")
+        return self
+
+
+def start_generators(seeds: Sequence[int], device="cpu") -> list[torch.Generator]:
+    """One start-state generator per seed, from that seed alone."""
+    out = []
+    for sd in seeds:
+        ss = np.random.SeedSequence(int(sd), spawn_key=(ROLLOUT_STREAM,))
+        out.append(torch.Generator(device=device).manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1)))
+    return out
+
+
+def time_out(step: int, k: int, eps_g_raw: Tensor, eps_g: Tensor, threshold: float, rule: str) -> Tensor:
+    """zeta [*]: 0 at the last step (step == k - 1) or where the model is too uncertain (rule "paper": eps_g_raw >=
+    threshold; "code": the clamped eps_g > threshold, which never holds), else 1."""
+    cut = eps_g_raw >= threshold if rule == "paper" else eps_g > threshold
+    if step == k - 1:
+        cut = torch.ones_like(cut)
+    return (~cut).to(eps_g.dtype)
+
+
+@torch.no_grad()
+def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, cfg: RolloutConfig,
+                      gens: Sequence[torch.Generator]) -> dict[str, Any]:
+    """One iteration's synthetic batch for every seed of ``policy`` (module docstring). ``obs_data`` [T, N, O] the
+    dataset's observations (start states); ``wm`` one ensemble group shared by the seeds ([code] one world model per
+    task). Returns MAPPO's batch (obs / next_obs [S, n, N, O], actions [S, n, N, A], rewards [S, n, N], masks /
+    zetas [S, n]) and stats (rollout length, penalty, cut fraction)."""
+    S, T = policy.n_seeds, obs_data.shape[0]
+    per_seed: list[list[dict[str, Tensor]]] = [[] for _ in range(S)]
+    collected = torch.zeros(S, dtype=torch.long)
+    lengths, penalties = [], []
+    while int(collected.min()) < cfg.batch:
+        n = (cfg.batch - int(collected.min())) // cfg.k + 1  # [code] floor((b - collected) / k) + 1 starts
+        idx = torch.stack([torch.randint(T, (n,), generator=g, device=g.device) for g in gens]).to(obs_data.device)
+        obs = obs_data[idx]  # [S, n, N, O]
+        alive = torch.ones(S, n, dtype=torch.bool)
+        steps = []  # per step: dict of [S, n, ...]
+        for j in range(cfg.k):
+            act, _ = policy.act(obs)  # [S, n, N, A]
+            out = wm.sample(obs.reshape(S * n, *obs.shape[2:]), act.reshape(S * n, *act.shape[2:]))
+            unflat = {key: v.reshape(S, n, *v.shape[1:]) for key, v in out.items()}
+            zeta = time_out(j, cfg.k, unflat["eps_g_raw"], unflat["eps_g"], wm.cfg.threshold, cfg.truncation_rule)
+            mask = unflat["masks"][..., 0]  # [S, n] the same for every agent
+            steps.append({"obs": obs, "actions": act, "next_obs": unflat["next_obs"], "rewards": unflat["rewards"],
+                          "masks": mask, "zetas": zeta, "alive": alive.clone(), "penalty": unflat["penalty"]})
+            alive = alive & (mask > 0.5) & (zeta > 0.5)
+            obs = unflat["next_obs"]
+            if not bool(alive.any()):
+                break
+        # rollout-major order: start b's steps 0..k-1 contiguous, then start b + 1's
+        stacked = {key: torch.stack([st[key] for st in steps], dim=2) for key in steps[0]}  # [S, n, k', ...]
+        for s in range(S):
+            keep = stacked["alive"][s].reshape(-1)  # [n * k']
+            rows = {key: v[s].reshape(-1, *v.shape[3:])[keep] for key, v in stacked.items() if key != "alive"}
+            per_seed[s].append(rows)
+            collected[s] += int(keep.sum())
+        lengths.append(stacked["alive"].sum(-1).float().mean())
+        penalties.append(stacked["penalty"][stacked["alive"]].mean())
+    n_rows = int(collected.min())
+    batch = {key: torch.stack([torch.cat([p[key] for p in per_seed[s]])[:n_rows] for s in range(S)])
+             for key in ("obs", "actions", "next_obs", "rewards", "masks", "zetas")}
+    stats = {"rollout_len_mean": float(torch.stack(lengths).mean()),
+             "penalty_mean": float(torch.stack(penalties).mean()), "rows": n_rows}
+    return {"batch": batch, "stats": stats}
+
+
+def moma_iteration(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, cfg: RolloutConfig,
+                   gens: Sequence[torch.Generator]) -> dict[str, Any]:
+    """Algorithm 1, lines 2-3: one synthetic batch, then one MAPPO update on it. Returns MAPPO's [S] metrics and the
+    rollout stats."""
+    roll = generate_rollouts(wm, policy, obs_data, cfg, gens)
+    metrics = policy.update(roll["batch"])
+    return {**{k: v.detach() for k, v in metrics.items()}, **roll["stats"]}
