@@ -49,7 +49,7 @@ def _env(data: Path, root: Path, **extra):
     editable install would make it), torch's thread variables unset."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OFFMARL_RESULTS")}
     env.update(OFFMARL_DATA=str(data), OFFMARL_VENV=str(Path(sys.executable).parent.parent), PYTHONPATH=str(root),
-               **extra)
+               OFFMARL_NO_INSTALL="1", **extra)  # the running venv as it is: never re-pointed at the clone
     return env
 
 

@@ -72,11 +72,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from common.algos.itd3 import _copy_members, critic_td_loss, td_target
+from common.algos.itd3 import critic_td_loss, td_target
 from common.heads import TwinCritic
 from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
-from common.algos.state import learner_state, load_learner_state
+from common.algos.state import build_seed_members, learner_state, load_learner_state, member_act
 
 __all__ = [
     "AWACConfig",
@@ -307,15 +307,7 @@ class AWAC:
                                                     cfg.log_std_init, cfg.mean_tanh, cfg.max_action),
                     "critic": TwinCritic(n, O, A, cfg.hidden)}
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            big = build(M)
-            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
-                torch.manual_seed(sd)
-                for name, net in build(self.n_agents).items():
-                    _copy_members(big[name], net, s * self.n_agents)
-        for net in big.values():
-            net.to(device=self.device, dtype=dtype).train()
+        big = build_seed_members(build, self.seeds, self.n_agents, self.device, dtype)  # seed before building
         self.actor, self.critic = big["actor"], big["critic"]
         self.critic_target = copy.deepcopy(self.critic)
         for p in self.critic_target.parameters():
@@ -474,17 +466,7 @@ class AWAC:
 
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out); no randomness, no training stream."""
-        is_np = isinstance(obs, np.ndarray)
-        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (self.n_seeds, self.n_agents, self.obs_dim):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
-                             f"got {tuple(x.shape)}")
-        S, E, N, O = x.shape
-        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
-        with torch.inference_mode():
-            a = self.select(xm)  # [M, E, A]
-        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
-        return out.cpu().numpy() if is_np else out
+        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, self.select, self.dtype, self.device)
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy (the clipped

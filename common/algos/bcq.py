@@ -79,11 +79,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.algos.itd3 import _copy_members, critic_td_loss, td_target
+from common.algos.itd3 import critic_td_loss, td_target
 from common.heads import VAE, PerturbationActor, TwinCritic
 from common.nets import polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
-from common.algos.state import learner_state, load_learner_state
+from common.algos.state import build_seed_members, learner_state, load_learner_state
 
 __all__ = [
     "BCQConfig",
@@ -370,15 +370,7 @@ class BCQ:
                 nets["vae1"] = VAE(n, 2 * O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip)
             return nets
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            big = build(M)
-            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
-                torch.manual_seed(sd)
-                for name, net in build(self.per_seed).items():
-                    _copy_members(big[name], net, s * self.per_seed)
-        for net in big.values():
-            net.to(device=self.device, dtype=dtype).train()
+        big = build_seed_members(build, self.seeds, self.per_seed, self.device, dtype)  # seed before building
         self.vae, self.actor, self.critic = big["vae"], big["actor"], big["critic"]
         self.vae1 = big.get("vae1")
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.algos.itd3 import _copy_members, critic_td_loss, td_target
-from common.algos.state import learner_state, load_learner_state
+from common.algos.itd3 import critic_td_loss, td_target
+from common.algos.state import build_seed_members, learner_state, load_learner_state, member_act
 from common.algos.td3bc import td3bc_actor_loss
 from common.heads import DeterministicActor, TwinCritic
 from common.nets import polyak_update
@@ -127,15 +127,7 @@ class TD3BC:
             return {"actor": DeterministicActor(n, O, A, cfg.hidden, cfg.max_action),
                     "critic": TwinCritic(n, O, A, cfg.hidden)}
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            big = build(M)
-            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
-                torch.manual_seed(sd)
-                for name, net in build(self.n_agents).items():
-                    _copy_members(big[name], net, s * self.n_agents)
-        for net in big.values():
-            net.to(device=self.device, dtype=dtype).train()
+        big = build_seed_members(build, self.seeds, self.n_agents, self.device, dtype)  # seed before building
         self.actor, self.critic = big["actor"], big["critic"]
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
@@ -239,17 +231,8 @@ class TD3BC:
     # ---- acting -------------------------------------------------------------------------------
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """obs [S, E, N, O] -> actions [S, E, N, A] = pi(s~) (numpy in, numpy out)."""
-        is_np = isinstance(obs, np.ndarray)
-        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (self.n_seeds, self.n_agents, self.obs_dim):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
-                             f"got {tuple(x.shape)}")
-        S, E, N, O = x.shape
-        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
-        with torch.inference_mode():
-            a = self.actor(self.norm(xm))  # [M, E, A]
-        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)
-        return out.cpu().numpy() if is_np else out
+        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, lambda x: self.actor(self.norm(x)),
+                          self.dtype, self.device)
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         return self.act

@@ -91,7 +91,7 @@ from common.algos import register_learner
 from common.algos.awac import StateFreeGaussianActor
 from common.algos.itd3 import _copy_members
 from common.algos.ppo import gae_with_timeouts, joint_ratio, normalize_advantages, ppo_actor_loss
-from common.algos.state import learner_state, load_learner_state
+from common.algos.state import learner_state, load_learner_state, member_act
 from common.heads import gaussian_log_prob
 from common.nets import EnsembleMLP
 from common.sampling import gather_members, member_agents, sample_indices
@@ -562,16 +562,9 @@ class BREMEN:
     @torch.no_grad()
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """obs [S, E, N, O] -> the clipped means [S, E, N, A] (numpy in, numpy out); no randomness."""
-        is_np = isinstance(obs, np.ndarray)
-        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (self.n_seeds, self.n_agents, self.obs_dim):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
-                             f"got {tuple(x.shape)}")
-        S, E, N, O = x.shape
-        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
-        a = self.actor.mean(xm).clamp(-self.cfg.max_action, self.cfg.max_action)  # [M, E, A]
-        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
-        return out.cpu().numpy() if is_np else out
+        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim,
+                          lambda x: self.actor.mean(x).clamp(-self.cfg.max_action, self.cfg.max_action),
+                          self.dtype, self.device)
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A callable for common.evaluate and deployments: obs [S, E, N, O] -> actions [S, E, N, A] (the mean)."""

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.plotting import plot_curves
-from papers.otc import mujoco_items as M
 from papers.otc import nav_items as V
 from papers.otc.published import FIG8_FIXED_ALPHAS, FIG8_METHODS, FIG8_N_AGENTS
 
@@ -54,14 +52,7 @@ def verdicts(records, profile: str) -> dict[str, tuple[bool, str]]:
 
 
 def finish(records, results: Path, profile: str) -> None:
-    for n in n_agents(profile):
-        recs = [r for r in records if (r.get("keys") or {}).get("n_agents") == n]
-        if recs:
-            png = plot_curves(recs, results / profile / "otc" / f"{ITEM}_n{n}.png", ["method"], "score",
-                              f"Fig. 8, cooperative navigation, N = {n}", xlabel="deployment k")
-            print(f"[otc/{ITEM}] wrote {png}", flush=True)
-    keys = [{"env": V.C.NAV_ENV, "n_agents": n, "method": m} for n, m in grid(profile)]
-    M.write_if_complete(records, results, profile, ITEM, keys, lambda: verdicts(records, profile))
+    V.finish_panels(records, results, profile, ITEM, n_agents(profile), grid(profile), lambda: verdicts(records, profile))
 
 
 def main(argv=None):

@@ -48,14 +48,21 @@ def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[s
         "tune_updates": max(1, round(C.TUNE_UPDATES[m.learner] * float(o.get("tune_scale", 1.0)))),
         "eval_episodes": int(o.get("eval_episodes", C.EVAL_EPISODES)),
     }
+    return {**cfg, **sampler_fields(m, o, offline)}
+
+
+def sampler_fields(m: C.Method, o: Mapping[str, Any], offline: int) -> dict[str, Any]:
+    """The config keys a cell adds for its sampler and profile: OTC's section (distance, alpha, the profile's
+    |B| / |D| / batch / draws), d_e's CVAE offline updates, and the smoke evaluation cut."""
+    out: dict[str, Any] = {}
     if m.sampler == "otc":
-        cfg["otc"] = {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0,
+        out["otc"] = {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0,
                       **{k: int(o[k]) for k in ("big_batch", "match_batch", "batch_size", "n_alpha_draws") if k in o}}
         if m.distance == "embedding":
-            cfg["cvae_offline_updates"] = min(offline, C.CVAE_OFFLINE_CAP)
+            out["cvae_offline_updates"] = min(offline, C.CVAE_OFFLINE_CAP)
     if "eval_max_steps" in o:
-        cfg["eval_max_steps"] = int(o["eval_max_steps"])
-    return cfg
+        out["eval_max_steps"] = int(o["eval_max_steps"])
+    return out
 
 
 def cells(item: str, profile: Profile, grid: Sequence[tuple[str, str, str]]) -> list[Cell]:

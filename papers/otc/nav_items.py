@@ -46,14 +46,7 @@ def cell_config(profile: Profile, n_agents: int | None, method: str, env: str = 
         "tune_updates": max(1, round(C.TUNE_UPDATES[m.learner] * float(o.get("tune_scale", 1.0)))),
         "eval_episodes": int(o.get("nav_eval_episodes", o.get("eval_episodes", C.EVAL_EPISODES))),
     }
-    if m.sampler == "otc":
-        cfg["otc"] = {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0,
-                      **{k: int(o[k]) for k in ("big_batch", "match_batch", "batch_size", "n_alpha_draws") if k in o}}
-        if m.distance == "embedding":
-            cfg["cvae_offline_updates"] = min(offline, C.CVAE_OFFLINE_CAP)
-    if "eval_max_steps" in o:
-        cfg["eval_max_steps"] = int(o["eval_max_steps"])
-    return cfg
+    return {**cfg, **M.sampler_fields(m, o, offline)}
 
 
 def cells(item: str, profile: Profile, grid: Sequence[tuple[int, str]]) -> list[Cell]:
@@ -64,6 +57,22 @@ def cells(item: str, profile: Profile, grid: Sequence[tuple[int, str]]) -> list[
 def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None):
     return M.run(description, item, build_cells, finish, methods, argv, options={"n_agents": None},
                  reuse_from=NAV_ITEMS)
+
+
+def finish_panels(records, results, profile: str, item: str, n_values: Sequence[int], grid: Sequence[tuple[int, str]],
+                  verdicts: Callable[[], dict]) -> None:
+    """One PNG per N (``<item>_n<N>.png``: S(pi^k) over the deployments per method), then the claims on a complete
+    grid."""
+    from common.plotting import plot_curves
+
+    for n in n_values:
+        recs = [r for r in records if (r.get("keys") or {}).get("n_agents") == n]
+        if recs:
+            png = plot_curves(recs, results / profile / "otc" / f"{item}_n{n}.png", ["method"], "score",
+                              f"OTC {item}, cooperative navigation, N = {n}", xlabel="deployment k")
+            print(f"[otc/{item}] wrote {png}", flush=True)
+    keys = [{"env": C.NAV_ENV, "n_agents": n, "method": m} for n, m in grid]
+    M.write_if_complete(records, results, profile, item, keys, verdicts)
 
 
 def finals(records, n_agents: int, method: str) -> tuple[float | None, float | None, int]:
