@@ -84,3 +84,43 @@ def test_figure4_alpha_still_moving_is_not_stable():
     v = figure4.verdicts(recs)
     assert v["f4_alpha_grows_replay"][0] and not v["f4_alpha_stable_replay"][0]
     assert not v["f4_alpha_differs_random"][0]  # r = 2.5 and 2.0: same sign, ratio 1.25 is not > 1.25
+
+
+def test_t12_theorem1_bound_on_random_mdps():
+    """Spec T12: for random 3-state, 2-action MDPs, value iteration under P1 and P2 gives
+    ||V1* - V2*||_inf <= gamma r_max / (1 - gamma)^2 ||P1 - P2||_1, ||.||_1 = max_{s,a} sum_s' |.|."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    gamma = 0.9
+    for _ in range(100):
+        r = rng.uniform(0, 1, size=(3, 2))
+        p1, p2 = (rng.dirichlet(np.ones(3), size=(3, 2)) for _ in range(2))
+
+        def v_star(p):
+            v = np.zeros(3)
+            for _ in range(400):  # 0.9^400 ~ 5e-19: converged
+                v = (r + gamma * p @ v).max(axis=1)
+            return v
+
+        gap = np.abs(v_star(p1) - v_star(p2)).max()
+        bound = gamma * r.max() / (1 - gamma) ** 2 * np.abs(p1 - p2).sum(-1).max()
+        assert gap <= bound + 1e-9
+
+
+def test_t14_nonstationary_data_move_nowhere_on_average(tmp_path, monkeypatch):
+    """Spec T14: in the offline data (beta ~ U[-0.2, 0.2] per episode, uniform actions) the mean displacement of
+    each action-sign bin is ~ 0 (|mean| < 3 standard errors), so Q learned offline is ~ 0 everywhere [P Sec. 4.5]."""
+    import numpy as np
+
+    from papers.otc import datasets as OD
+
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path))
+    ds = OD.random_dataset("games/nonstationary_nav", {"beta": None}, 4000, seed=3)
+    move = ds.next_obs[:, 0, :2] - ds.obs[:, 0, :2]  # [T, 2] displacement = beta * a
+    for axis in (0, 1):
+        for sign in (-1, 1):
+            sel = np.sign(ds.actions[:, 0, axis]) == sign
+            x = move[sel, axis]
+            assert abs(x.mean()) < 3 * x.std() / np.sqrt(x.size), (axis, sign, x.mean())
+    assert float(np.abs(move).max()) <= 0.2 + 1e-6  # |beta * a| <= 0.2 per axis
