@@ -2,7 +2,9 @@
 
 A cell is one combination of the values of ``key_names`` (an item's rows and column). Our values are
 the records' ``metric`` in the item's scale (× 100 for a percent item), with the item's spread kind;
-the verdict is "within" (|Δ| ≤ the published spread, or ≤ ours where the paper prints none), "differs",
+the verdict is "within" (|Δ| ≤ the published spread, or ≤ ours where the paper prints none; a single value
+without a spread of ours uses its record's own standard error ``extra.se`` when it has one, e.g. a dataset
+statistic's sampling error), "differs",
 "not run" (no record), "no published", or "partial" (a pooled cell that has not pooled every value its
 item's ``pool`` lists: no Δ, no verdict). See common.published for scales and spreads.
 """
@@ -60,7 +62,7 @@ def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
 
 def _new_cell(keys: Mapping[str, Any], names: Sequence[str]) -> dict:
     return {"keys": {n: keys.get(n) for n in names}, "pub": None, "values": [], "n_nonfinite": 0,
-            "hashes": set(), "pooled": {}, "pool_missing": {}}
+            "hashes": set(), "pooled": {}, "pool_missing": {}, "se": []}
 
 
 def compare_cells(records: Sequence[Mapping], entries: Sequence[Entry | Mapping], key_names: Sequence[str],
@@ -99,6 +101,9 @@ def compare_cells(records: Sequence[Mapping], entries: Sequence[Entry | Mapping]
             c["n_nonfinite"] += 1
         else:
             c["values"].append(float(v) * spec.factor)
+            se = (r.get("extra") or {}).get("se")
+            if se is not None and math.isfinite(float(se)):
+                c["se"].append(float(se) * spec.factor)
         c["hashes"].add(r.get("config_hash"))
         for k, v in (r.get("keys") or {}).items():
             if k not in key_names:
@@ -131,6 +136,8 @@ def _judge(c: dict, spec: Item) -> None:
         c["verdict"] = "differs"  # every run diverged
     else:
         tol = c["pub_spread"] if c["pub_spread"] is not None else c["spread"]
+        if c["pub_spread"] is None and len(vals) == 1 and len(c["se"]) == 1:  # one value: its own standard error
+            tol = c["se"][0]
         c["verdict"] = "within" if abs(c["delta"]) <= (tol or 0.0) + 1e-9 else "differs"
 
 

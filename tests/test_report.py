@@ -291,3 +291,17 @@ def test_other_readings_show_best_and_last10_with_their_verdicts():
     for r in recs:
         del r["normalized_best"], r["normalized_last10"]
     assert "Other readings" not in render_table("t", spec, entries, recs, reps=50)
+
+
+def test_a_single_value_without_spread_is_judged_by_its_standard_error():
+    """A dataset statistic (one record, no published spread) is within when |Δ| <= its record's own ``se``."""
+    from common.cells import compare_cells
+
+    pub = [{"item": "t", "keys": {"q": "a"}, "mean": 0.623}, {"item": "t", "keys": {"q": "b"}, "mean": 0.5}]
+    recs = [{"keys": {"q": "a"}, "seed": 0, "score": 0.6221, "extra": {"se": 0.0048}},
+            {"keys": {"q": "b"}, "seed": 0, "score": 0.52, "extra": {"se": 0.005}}]
+    cells = {c["keys"]["q"]: c for c in compare_cells(recs, pub, ["q"], "score").values()}
+    assert cells["a"]["verdict"] == "within" and cells["b"]["verdict"] == "differs"
+    recs[0]["extra"] = {}
+    cells = {c["keys"]["q"]: c for c in compare_cells(recs, pub, ["q"], "score").values()}
+    assert cells["a"]["verdict"] == "differs"  # no spread at all: exact match needed, as before
