@@ -40,6 +40,17 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "games/coordination": ("envs.games", "make_coordination"),
     "games/cliff_grid": ("envs.games", "make_cliff_grid"),
     "games/nonstationary_nav": ("envs.games", "make_nonstationary_nav"),
+    # SMAC's maps on JaxMARL's SMAX (optional extra [smax]; jax is imported only when one is made)
+    "smax/2s3z": ("envs.smax", "make_2s3z"),
+    "smax/3s_vs_3z": ("envs.smax", "make_3s_vs_3z"),
+    "smax/5m_vs_6m": ("envs.smax", "make_5m_vs_6m"),
+    "smax/10m_vs_11m": ("envs.smax", "make_10m_vs_11m"),
+    "smax/MMM_no_medivac": ("envs.smax", "make_mmm_no_medivac"),  # a substitute: SMAX has no Medivac
+}
+
+# families that batch their copies themselves: name prefix -> (module, function(env, n) -> VecEnv)
+_VEC_REGISTRY: dict[str, tuple[str, str]] = {
+    "smax/": ("envs.smax", "make_vec"),
 }
 
 
@@ -72,9 +83,12 @@ def make(name: str, **opts) -> MultiAgentEnv:
 
 
 def make_vec(name: str, n: int, **opts) -> VecEnv:
-    """n independent copies of `make(name, **opts)`."""
+    """n independent copies of `make(name, **opts)` (one batched JAX env for the smax family)."""
     if n < 1:
         raise ValueError(f"make_vec needs n >= 1, got {n}")
+    for prefix, (module, fn) in _VEC_REGISTRY.items():
+        if name.startswith(prefix):
+            return getattr(importlib.import_module(module), fn)(make(name, **opts), n)
     return VecEnv([make(name, **opts) for _ in range(n)])
 
 

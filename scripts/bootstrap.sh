@@ -3,8 +3,9 @@
 # Sourced by run_all.sh and run_tests.sh; safe to run on its own: `bash scripts/bootstrap.sh`.
 # Order matters: torch first as torch==2.13.0 (the CPU wheel where pip is configured to serve it;
 # an open torch range on an empty env would resolve the newest CUDA build, see docs/stack.md#install),
-# then the package with the exact versions of constraints.txt, with its test and ray extras (the Ray
-# launcher's test starts a local Ray cluster; ray leaves the torch and numpy versions as they are).
+# then the package with the exact versions of constraints.txt, with its test, ray and smax extras (the Ray
+# launcher's test starts a local Ray cluster; smax = jaxmarl on CPU jax for the smax/<map> envs and their tests,
+# about 30 s and 0.6 GB more; neither changes the torch and numpy versions).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${OFFMARL_VENV:-$root/.venv}"
@@ -27,8 +28,8 @@ if [ "${OFFMARL_NO_INSTALL:-0}" != 1 ] && [ "$(cat "$stamp" 2>/dev/null)" != "$w
   echo "[bootstrap] installing torch==2.13.0 (CPU wheel)"
   "${pip[@]}" "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
   echo "[bootstrap] installing offmarl-repro and its pinned dependencies"
-  "${pip[@]}" -c "$root/constraints.txt" -e "$root[test,ray]" 2>&1 | grep -v "is ignored" || true
-  "$venv/bin/python" -W ignore -c "import torch, numpy, mujoco, gymnasium, gymnasium_robotics, pettingzoo, mpe2, sacred, tabulate, pytest, ray" \
+  "${pip[@]}" -c "$root/constraints.txt" -e "$root[test,ray,smax]" 2>&1 | grep -v "is ignored" || true
+  "$venv/bin/python" -W ignore -c "import torch, numpy, mujoco, gymnasium, gymnasium_robotics, pettingzoo, mpe2, sacred, tabulate, pytest, ray, jax, jaxmarl" \
     || { echo "[bootstrap] install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
   echo "[bootstrap] installed in $(( $(date +%s) - t0 )) s"

@@ -47,18 +47,19 @@ def test_fixed_start_data_rarely_hold_a_goal_episode():
 
 
 def test_starcraft_items_say_needs_smax_and_the_report_shows_it(tmp_path):
-    if C.needs_smax() is None:
-        pytest.skip("SMAX environments are registered: the StarCraft items run")
+    lacking = C.needs_smax()
+    if lacking is None:
+        pytest.skip("the SMAX datasets exist: the StarCraft items run")
     res = tmp_path / "runs"
     for item in ("table1", "figure5"):
         p = subprocess.run([sys.executable, f"papers/cast_bcq/{item}.py", "--profile", "smoke", "--results", str(res)],
                            cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
         assert p.returncode == EXIT_NEEDS, p.stderr[-2000:]
-        assert "needs SMAX" in p.stdout
-        assert item_blocked(res, "smoke", "cast_bcq", item) == "SMAX"
+        assert f"needs {lacking}" in p.stdout
+        assert item_blocked(res, "smoke", "cast_bcq", item) == lacking
         assert not (res / "smoke" / "cast_bcq" / f"{item}.jsonl").exists()  # nothing ran
     st = item_status(res, "smoke", "cast_bcq", "table1", [], [])
-    assert status_text(st) == "needs SMAX"
+    assert status_text(st) == f"needs {lacking}"
     assert status_text(item_status(res, "smoke", "cast_bcq", "figure4", [], [])) == "not run"
 
 

@@ -13,10 +13,11 @@ EXPECTED = {
     "mamujoco/ant-4x2",
     "games/coordination", "games/cliff_grid", "games/nonstationary_nav",
 }
+SMAX = {"smax/2s3z", "smax/3s_vs_3z", "smax/5m_vs_6m", "smax/10m_vs_11m", "smax/MMM_no_medivac"}  # test_envs_smax.py
 
 
 def test_names_lists_every_environment():
-    assert set(envs.names()) == EXPECTED
+    assert set(envs.names()) == EXPECTED | SMAX
 
 
 def test_unknown_name_lists_valid_names():

@@ -78,16 +78,22 @@ def width_fields(learner: str, width: int | None) -> dict[str, Any]:
     raise ValueError(f"no width fields for learner {learner!r}; known: bcq, mabcq, cast_bcq, icq_ma")
 
 
-# StarCraft items (Table 1, Figure 5) run on SMAX, built by the StarCraft issue; until then their scripts
-# stop with "needs SMAX" (common.cli ``needs``).
+# StarCraft items (Table 1, Figure 5) run on SMAX (envs/smax.py; its behavior policies and datasets are the StarCraft
+# issue's remaining part); until they exist the scripts stop with "needs SMAX datasets" (common.cli ``needs``).
 SMAX_MAPS = ("smax/3s_vs_3z", "smax/MMM", "smax/2s3z", "smax/10m_vs_11m")
 
 
-def needs_smax() -> str | None:
-    """"SMAX" while no ``smax/*`` environment is registered in envs, else None."""
-    import envs
+SMAX_DATA_MODULE = "common.datasets.smax"  # the StarCraft issue's behavior policies and datasets (not built yet)
 
-    return None if any(n.startswith("smax/") for n in envs.names()) else "SMAX"
+
+def needs_smax() -> str | None:
+    """What the StarCraft items still lack here, or None: the SMAX environments (the ``[smax]`` extra: jaxmarl), then
+    the SMAX behavior policies and datasets (``SMAX_DATA_MODULE``, the StarCraft issue's remaining part)."""
+    import importlib.util
+
+    if importlib.util.find_spec("jaxmarl") is None:
+        return "SMAX (pip install -e '.[smax]')"
+    return "SMAX datasets" if importlib.util.find_spec(SMAX_DATA_MODULE) is None else None
 
 
 # Profile overrides (merged onto common/profiles.py's base profiles):

@@ -2,12 +2,12 @@
 
     python papers/cast_bcq/figure5.py --profile smoke      # --help
 
-Not runnable yet: the StarCraft items run on SMAX (JaxMARL's StarCraft, an optional extra), whose environments,
-behaviour policies and datasets the StarCraft issue builds. Until an smax/* environment is registered in envs,
-this script runs nothing, says "needs SMAX", marks the item so in its plan file (the report shows "needs SMAX"
-instead of "not run") and exits with status 3 (common.cli.EXIT_NEEDS), which ./run_all.sh lists apart from
-failures. The published numbers are in papers/cast_bcq/published.py. Planned cells: map (config.SMAX_MAPS) x
-method {i_bcq, mabcq, icq_ma, cast_bcq}.
+Not runnable yet: the StarCraft items run on SMAX (JaxMARL's StarCraft, the ``[smax]`` extra; the environments
+are envs/smax.py), whose behaviour policies and datasets the StarCraft issue still has to build. Until they exist
+(config.needs_smax), this script runs nothing, says "needs SMAX datasets", marks the item so in its plan file (the
+report shows it instead of "not run") and exits with status 3 (common.cli.EXIT_NEEDS), which ./run_all.sh lists
+apart from failures. The published numbers are in papers/cast_bcq/published.py. Planned cells: map
+(config.SMAX_MAPS) x method {i_bcq, mabcq, icq_ma, cast_bcq}.
 """
 
 from __future__ import annotations

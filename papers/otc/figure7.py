@@ -42,7 +42,8 @@ def verdicts(records, profile: str) -> dict[str, tuple[bool, str]]:
 
 
 def finish(records, results: Path, profile: str) -> None:
-    V.finish_panels(records, results, profile, ITEM, n_agents(profile), grid(profile), lambda: verdicts(records, profile))
+    V.finish_panels(records, results, profile, ITEM, n_agents(profile), grid(profile),
+                    lambda: verdicts(records, profile))
 
 
 def main(argv=None):
