@@ -21,6 +21,10 @@ Options:
   --threads N                  torch threads per run (default 1; part of a run's identity)
   --jobs N                     worker processes per item (default 1; datasets are made first, once;
                                records equal those of one process)
+  --launcher NAME              inline, process or ray: where each item's runs go (default inline;
+                               process when --jobs > 1; ray: each run a Ray task, README 'Scaling out')
+  --address ADDR               with --launcher ray: the cluster, HOST:PORT of its head, auto or local
+                               (default $RAY_ADDRESS, else a new local instance)
   --force                      re-run cells that already have records
   --results DIR                results root (default: runs/ or $OFFMARL_RESULTS)
   --reference                  write to the committed reference results/ (maintainers only)
@@ -33,7 +37,7 @@ die() { echo "run_all.sh: $*; see ./run_all.sh --help" >&2; exit 2; }
 # the value of option $1, or a clear error when it is missing (next word absent or another option)
 value() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "option $1 needs a value"; printf '%s' "$2"; }
 
-profile=quick; papers=(); items_wanted=(); list=0; pass=(); threads=1; where=(); jobs=1
+profile=quick; papers=(); items_wanted=(); list=0; pass=(); threads=1; where=(); jobs=1; launcher=""; address=""
 all_papers=(omar cast_bcq moma_ppo otc)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,6 +55,10 @@ while [ $# -gt 0 ]; do
     --results=*) where=(--results "${1#*=}"); shift ;;
     --reference) where=(--reference); shift ;;
     --list) list=1; shift ;;
+    --launcher) launcher="$(value "$@")" || exit 2; shift 2 ;;
+    --launcher=*) launcher="${1#*=}"; shift ;;
+    --address) address="$(value "$@")" || exit 2; shift 2 ;;
+    --address=*) address="${1#*=}"; shift ;;
     --force) pass+=(--force); shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1'" ;;
@@ -59,7 +67,15 @@ done
 case "$profile" in smoke|quick|full) ;; *) die "unknown profile '$profile'; valid: smoke, quick, full" ;; esac
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads '$threads' must be a positive integer"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs '$jobs' must be a positive integer"
-launch=(); [ "$jobs" -gt 1 ] && launch=(--launcher process --jobs "$jobs")
+[ -z "$launcher" ] && { [ "$jobs" -gt 1 ] && launcher=process || launcher=inline; }
+case "$launcher" in inline|process|ray) ;; *) die "unknown launcher '$launcher'; valid: inline, process, ray" ;; esac
+[ "$jobs" -gt 1 ] && [ "$launcher" != process ] && die "--jobs $jobs needs --launcher process (got '$launcher')"
+[ -n "$address" ] && [ "$launcher" != ray ] && die "--address '$address' needs --launcher ray (got '$launcher')"
+launch=()
+case "$launcher" in
+  process) launch=(--launcher process --jobs "$jobs") ;;
+  ray) launch=(--launcher ray); [ -n "$address" ] && launch+=(--address "$address") ;;
+esac
 [ ${#where[@]} -eq 2 ] && [ -z "${where[1]}" ] && die "--results needs a folder"
 [ ${#papers[@]} -eq 0 ] && papers=("${all_papers[@]}")
 for p in "${papers[@]}"; do
@@ -94,6 +110,7 @@ if [ "$list" = 1 ]; then
 fi
 
 source scripts/bootstrap.sh || { echo "set-up failed" >&2; exit 1; }
+set +e  # bootstrap.sh runs under set -e; here an item that fails or exits 3 (needs) must not stop the others
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 
 ok=(); failed=(); needs=(); t_all=$(date +%s)

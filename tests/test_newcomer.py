@@ -100,6 +100,10 @@ def test_direct_and_run_all_give_identical_records_and_leave_the_tree_clean(clon
     (["--jobs", "x"], "--jobs 'x' must be a positive integer"),
     (["--jobs"], "option --jobs needs a value"),
     (["--bogus"], "unknown argument '--bogus'"),
+    (["--launcher", "warp"], "unknown launcher 'warp'; valid: inline, process, ray"),
+    (["--launcher"], "option --launcher needs a value"),
+    (["--address", "h:1"], "--address 'h:1' needs --launcher ray"),
+    (["--jobs", "2", "--launcher", "ray"], "--jobs 2 needs --launcher process"),
 ])
 def test_run_all_rejects_missing_and_bad_values_without_hanging(args, message):
     p = subprocess.run(["bash", "run_all.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
@@ -135,3 +139,43 @@ def test_item_time_prefers_the_measured_invocation_and_falls_back_to_the_runs_su
                                                                                  "threads": 1, "finished": "2026"}}))
     assert item_time(tmp_path, "smoke", "omar", "table1")[0] == 61.5
     assert [fmt_seconds(x) for x in (None, 5, 600, 7200)] == ["—", "5 s", "10.0 min", "2.0 h"]
+
+
+def _fake_venv(tmp_path, cases: str) -> dict:
+    """An environment whose venv python runs ``cases`` (sh ``case "$1"`` branches) before the real one."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    fake = venv / "bin" / "python"
+    fake.write_text(f"#!/bin/sh\ncase \"$1\" in\n{cases}esac\nexec {sys.executable} \"$@\"\n")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("OFFMARL_PY",)}
+    env.update(OFFMARL_VENV=str(venv), OFFMARL_NO_INSTALL="1", OFFMARL_DATA=str(tmp_path / "data"))
+    return env
+
+
+def test_run_all_passes_the_launcher_to_every_item(tmp_path):
+    """``--launcher ray --address …`` and ``--jobs N`` reach each item script unchanged."""
+    log = tmp_path / "argv.txt"
+    env = _fake_venv(tmp_path, f"  papers/*) echo \"$@\" >> {log}; exit 0;;\n")
+    for extra, want in ((["--launcher", "ray", "--address", "auto"], "--launcher ray --address auto"),
+                        (["--jobs", "2"], "--launcher process --jobs 2"), ([], "--threads 1 --results")):
+        log.unlink(missing_ok=True)
+        p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--paper", "moma_ppo", *extra, "--results",
+                            str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+        lines = log.read_text().splitlines()
+        assert p.returncode == 0 and len(lines) == 2 and all(want in x for x in lines), (p.stdout, p.stderr, lines)
+        assert extra or "--launcher" not in lines[0]
+
+
+def test_run_all_goes_on_after_a_failing_or_blocked_item(tmp_path):
+    """An item that fails (exit 1) or cannot run yet (exit 3, 'needs …') must not stop the others: every
+    item runs, the report is written and the summary lists each outcome (``bootstrap.sh`` runs under
+    ``set -e`` and is sourced, which once made the first non-zero exit end ``run_all.sh`` silently)."""
+    env = _fake_venv(tmp_path, "  papers/moma_ppo/table1.py) echo forced failure; exit 1;;\n"
+                               "  papers/moma_ppo/table3.py) echo forced needs; exit 3;;\n")
+    p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--paper", "moma_ppo", "--results",
+                        str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    out = p.stdout
+    assert p.returncode == 1, out + p.stderr
+    assert "FAILED  papers/moma_ppo/table1.py (exit 1" in out and "NEEDS   papers/moma_ppo/table3.py" in out, out
+    assert "=== report" in out and (tmp_path / "runs" / "REPORT.md").is_file()

@@ -101,6 +101,8 @@ def env_options(env: str) -> dict:
 #   mujoco_update_scale: replaces update_scale for HalfCheetah (its updates cost ~10x MPE's on a CPU).
 #   batch_size: replaces the code's minibatch (smoke only: 64 instead of 1,024 / 256, so that a
 #   smoke run of every OMAR item fits the 3-minute budget of issue 27; smoke checks plumbing, not numbers).
+#   smoke's 10 updates and 2 evaluations (from 20 and 4): the whole OMAR smoke took 189 s on the idle
+#   2-core machine with --jobs 2, over the budget; a run's cost was half updates, a third evaluation.
 #   eval_max_steps: evaluation episodes cut after this many steps (smoke only: HalfCheetah's 1,000-step
 #   episodes were 85 % of a smoke run; the particle worlds' 25-step episodes are unaffected).
 #   quick: a quarter of the code's gradient steps on MPE (2,001 -> 500), 5 % on HalfCheetah (100,001 ->
@@ -108,7 +110,7 @@ def env_options(env: str) -> dict:
 #   (papers/omar/README.md, "Profiles").
 PROFILE_OVERRIDES = PaperProfiles(
     by_profile={
-        "smoke": {"data_scale": 0.002, "overrides": {"updates": 20, "max_evals": 4, "batch_size": 64,
+        "smoke": {"data_scale": 0.002, "overrides": {"updates": 10, "max_evals": 2, "batch_size": 64,
                                                      "eval_max_steps": 50}},
         "quick": {"data_scale": 0.1, "update_scale": 0.25, "overrides": {"max_evals": 20, "mujoco_update_scale": 0.05}},
         "full": {"overrides": {"max_evals": None}},
