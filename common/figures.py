@@ -96,6 +96,39 @@ def write_claims(results_root: str | Path, profile: str, paper: str, item: str,
     return written
 
 
+def finite_seeds(records: Iterable[Mapping], keys: Mapping[str, Any]) -> int:
+    """How many seeds of the cell ``keys`` have a finite score (the default count of ``missing_cells``)."""
+    return seed_means(records, "score", **keys)[2]
+
+
+def missing_cells(records: Sequence[Mapping], grid: Sequence[Mapping[str, Any]], n_seeds: int,
+                  count: Callable[[Sequence[Mapping], Mapping[str, Any]], int] = finite_seeds) -> list[str]:
+    """The cells of ``grid`` (key dicts) with fewer than ``n_seeds`` seeds, as 'v1/v2 (k/n seeds)';
+    ``count(records, keys)`` says how many seeds a cell has (default: seeds with a finite score)."""
+    out = []
+    for keys in grid:
+        n = count(records, keys)
+        if n < n_seeds:
+            out.append("/".join(str(v) for v in keys.values()) + f" ({n}/{n_seeds} seeds)")
+    return out
+
+
+def claims_if_complete(records: Sequence[Mapping], results_root: str | Path, profile: str, paper: str, item: str,
+                       grid: Sequence[Mapping[str, Any]], n_seeds: int,
+                       verdicts: Callable[[], Mapping[str, tuple[bool, str]]], claims: Iterable[Any],
+                       count: Callable[[Sequence[Mapping], Mapping[str, Any]], int] = finite_seeds) -> bool:
+    """Write the item's claim verdicts (``write_claims``) only when every cell of ``grid`` has ``n_seeds``
+    seeds (``missing_cells``): a claim judged on part of a grid would compare what was run, not the paper's
+    statement. Otherwise print which cells are incomplete and return False."""
+    missing = missing_cells(records, grid, n_seeds, count)
+    if missing:
+        print(f"[{paper}/{item}] claims not checked: {len(missing)} cell(s) incomplete: "
+              f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}", flush=True)
+        return False
+    write_claims(results_root, profile, paper, item, verdicts(), claims)
+    return True
+
+
 def fmt(x: float | None, p: int = 1) -> str:
     """``x`` with ``p`` decimals, or "n/a"."""
     return "n/a" if x is None else f"{x:.{p}f}"

@@ -14,7 +14,7 @@ from common.profiles import get_profile
 from papers.cast_bcq import config as C
 from papers.cast_bcq import figure4, figure6, table2
 from papers.cast_bcq.jobs import mujoco_config
-from papers.cast_bcq.mujoco_items import missing_cells
+from common.figures import missing_cells
 from papers.cast_bcq.published import EXPECTED_NOT_TO_HOLD, PUBLISHED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +99,12 @@ def test_an_incomplete_grid_is_named_cell_by_cell():
     recs = [{"keys": {"env": HOP, "method": "bcq"}, "seed": s, "score": 1.0} for s in range(3)]
     recs.append({"keys": {"env": HOP, "method": "cast_bcq"}, "seed": 0, "score": float("nan")})
     assert missing_cells(recs, grid, 3) == [f"{HOP}/cast_bcq (0/3 seeds)"]
+    # OTC counts a finished run (a record with its curve) even where its improvement % is not finite
+    from papers.otc.mujoco_items import finished_seeds
+
+    recs[-1]["curve"] = [{"step": 0}]
+    assert missing_cells(recs, grid, 1, finished_seeds) == [f"{HOP}/bcq (0/1 seeds)"]  # bcq's records have no curve
+    assert missing_cells(recs, grid, 3, finished_seeds) == [f"{HOP}/bcq (0/3 seeds)", f"{HOP}/cast_bcq (1/3 seeds)"]
 
 
 def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):

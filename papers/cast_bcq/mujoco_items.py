@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from common.cli import grid_filters
 from common.experiment import Cell
-from common.figures import figure_after, seed_means, write_claims
+from common.figures import claims_if_complete, figure_after, seed_means
 from common.plotting import plot_curves
 from papers.cast_bcq import config as C
 from papers.cast_bcq.jobs import MUJOCO_ITEMS, mujoco_config, mujoco_job, run_item
@@ -51,28 +51,14 @@ def finals(records: Sequence[Mapping], **keys: Any) -> tuple[float | None, int]:
     return mean, n
 
 
-def missing_cells(records: Sequence[Mapping], grid: Sequence[Mapping[str, Any]], n_seeds: int) -> list[str]:
-    """The cells of ``grid`` (key dicts) with fewer than ``n_seeds`` finite records."""
-    out = []
-    for keys in grid:
-        _, n = finals(records, **keys)
-        if n < n_seeds:
-            out.append("/".join(str(v) for v in keys.values()) + f" ({n}/{n_seeds} seeds)")
-    return out
-
-
 def write_if_complete(records: Sequence[Mapping], results: Path, profile: str, item: str,
                       grid: Sequence[Mapping[str, Any]], verdicts: Callable[[], dict[str, tuple[bool, str]]]) -> None:
-    """Write the item's claim verdicts when every cell of ``grid`` has all the profile's seeds; else say why not."""
+    """Write the item's claim verdicts when every cell of ``grid`` has all the profile's seeds with a finite
+    final score; else say which cells are incomplete (common.figures.claims_if_complete)."""
     from common.profiles import get_profile
 
     n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
-    missing = missing_cells(records, grid, n_seeds)
-    if missing:
-        print(f"[cast_bcq/{item}] claims not checked: {len(missing)} cell(s) incomplete: "
-              f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}", flush=True)
-        return
-    write_claims(results, profile, "cast_bcq", item, verdicts(), CLAIMS)
+    claims_if_complete(records, results, profile, "cast_bcq", item, grid, n_seeds, verdicts, CLAIMS)
 
 
 def curve_panels(records: Sequence[Mapping], out: Path, item: str, title: str, **keys: Any) -> None:

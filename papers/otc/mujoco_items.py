@@ -14,7 +14,7 @@ import numpy as np
 from common.cli import grid_filters
 from common.cli import main as run_main
 from common.experiment import Cell
-from common.figures import figure_after, seed_means, write_claims
+from common.figures import claims_if_complete, figure_after, seed_means
 from common.profiles import Profile, get_profile
 from papers.otc import config as C
 from papers.otc.deploy import job
@@ -98,28 +98,19 @@ def curve_values(records: Sequence[Mapping], field: str, **keys: Any) -> np.ndar
     return np.asarray(rows, dtype=float)
 
 
-def missing_cells(records: Sequence[Mapping], grid: Sequence[Mapping[str, Any]], n_seeds: int) -> list[str]:
-    """The cells of ``grid`` with fewer than ``n_seeds`` finished runs (a record with its curve; the improvement %
-    itself may be non-finite where S(pi^0) = 0, e.g. the non-stationary navigation)."""
-    out = []
-    for keys in grid:
-        n = len({int(r["seed"]) for r in records if r.get("curve") and r.get("seed") is not None
-                 and all((r.get("keys") or {}).get(k) == v for k, v in keys.items())})
-        if n < n_seeds:
-            out.append("/".join(str(v) for v in keys.values()) + f" ({n}/{n_seeds} seeds)")
-    return out
+def finished_seeds(records: Sequence[Mapping], keys: Mapping[str, Any]) -> int:
+    """Seeds of the cell ``keys`` with a finished run (a record with its curve): OTC's improvement % itself may
+    be non-finite where S(pi^0) = 0 (e.g. the non-stationary navigation), and the run still counts."""
+    return len({int(r["seed"]) for r in records if r.get("curve") and r.get("seed") is not None
+                and all((r.get("keys") or {}).get(k) == v for k, v in keys.items())})
 
 
 def write_if_complete(records: Sequence[Mapping], results: Path, profile: str, item: str,
                       grid: Sequence[Mapping[str, Any]], verdicts: Callable[[], dict[str, tuple[bool, str]]]) -> None:
-    """Write the item's claim verdicts when every cell of ``grid`` has all the profile's seeds; else say why not."""
+    """Write the item's claim verdicts when every cell of ``grid`` has all the profile's seeds finished; else say
+    which cells are incomplete (common.figures.claims_if_complete)."""
     n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
-    missing = missing_cells(records, grid, n_seeds)
-    if missing:
-        print(f"[otc/{item}] claims not checked: {len(missing)} cell(s) incomplete: "
-              f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}", flush=True)
-        return
-    write_claims(results, profile, "otc", item, verdicts(), CLAIMS)
+    claims_if_complete(records, results, profile, "otc", item, grid, n_seeds, verdicts, CLAIMS, finished_seeds)
 
 
 def curve_panels(records: Sequence[Mapping], out: Path, item: str, title: str,
