@@ -2,6 +2,12 @@
 GAE over rollout time-outs, the joint-ratio clipped surrogate, the critic loss over batch means, the entropy
 estimate and its adaptive coefficient, the action-bound penalty, the value mixer, the minibatch count and the
 per-seed gradient clip. Each is a function of tensors, tested on hand-computed cases (tests/test_mappo.py).
+
+Masked pieces for the SMAX behavior learner (common/behavior/smax_ppo.py; tests/test_smax_behavior.py): rows of a
+padded buffer and unavailable discrete actions are left out through 0/1 weights and action masks, in the standard
+PPO-clip form (Schulman et al. 2017; the MAPPO of Yu et al. 2022 and JaxMARL's SMAX baselines): the elementwise
+clipped value loss, a weighted mean, a masked categorical and its entropy. ``ppo_actor_loss`` and
+``normalize_advantages`` take optional weights; without them they are unchanged.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+ILLEGAL_LOGIT = -1e10  # logit of an unavailable discrete action (exp underflows to exactly 0 in float32)
 
 # ----------------------------------------------------------------------------------------------
 # named pieces (the batched learner calls them on [S, ...] tensors; the tests on hand-made ones)
@@ -49,9 +56,19 @@ def gae_with_timeouts(rewards: Tensor, values: Tensor, next_values: Tensor, mask
     return adv, ret
 
 
-def normalize_advantages(adv: Tensor, eps: float = 1e-3) -> Tensor:
-    """(A - mean A) / (std A + eps) over the last axis (one buffer per leading row), std unbiased ([code] get_gae)."""
-    return (adv - adv.mean(-1, keepdim=True)) / (adv.std(-1, keepdim=True) + eps)
+def normalize_advantages(adv: Tensor, eps: float = 1e-3, weights: Tensor | None = None) -> Tensor:
+    """(A - mean A) / (std A + eps) over the last axis (one buffer per leading row), std unbiased ([code] get_gae).
+    With 0/1 ``weights`` (same shape) the mean and the (biased) std are taken over the rows of weight 1 only."""
+    if weights is None:
+        return (adv - adv.mean(-1, keepdim=True)) / (adv.std(-1, keepdim=True) + eps)
+    mean = masked_mean(adv, weights).unsqueeze(-1)
+    std = masked_mean((adv - mean).square(), weights).sqrt().unsqueeze(-1)
+    return (adv - mean) / (std + eps)
+
+
+def masked_mean(x: Tensor, weights: Tensor) -> Tensor:
+    """sum_B w x / sum_B w over the last axis [*] (0 where every weight is 0). x, weights [*, B]."""
+    return (x * weights).sum(-1) / weights.sum(-1).clamp(min=1e-8)
 
 
 def joint_ratio(logp: Tensor, logp_old: Tensor, log_max: float = 10.0) -> Tensor:
@@ -60,10 +77,35 @@ def joint_ratio(logp: Tensor, logp_old: Tensor, log_max: float = 10.0) -> Tensor
     return torch.exp(torch.clamp(logp.sum(-1) - logp_old.sum(-1), max=log_max))
 
 
-def ppo_actor_loss(ratio: Tensor, adv: Tensor, clip: float) -> Tensor:
-    """Clipped surrogate [*]: -mean_B min(rho A, clip(rho, 1 - clip, 1 + clip) A). ratio, adv [*, B]."""
+def ppo_actor_loss(ratio: Tensor, adv: Tensor, clip: float, weights: Tensor | None = None) -> Tensor:
+    """Clipped surrogate [*]: -mean_B min(rho A, clip(rho, 1 - clip, 1 + clip) A). ratio, adv [*, B]; with
+    ``weights`` [*, B] the weighted mean (padded rows and rows without a choice get weight 0)."""
     rc = ratio.clamp(1.0 - clip, 1.0 + clip)
-    return -torch.minimum(ratio * adv, rc * adv).mean(-1)
+    surrogate = torch.minimum(ratio * adv, rc * adv)
+    return -(surrogate.mean(-1) if weights is None else masked_mean(surrogate, weights))
+
+
+def clipped_value_loss(values: Tensor, old_values: Tensor, returns: Tensor, clip: float,
+                       weights: Tensor | None = None) -> Tensor:
+    """Clipped value loss [*] of PPO2 / MAPPO / JaxMARL (``0.5 * max(value_losses, value_losses_clipped).mean()``): the
+    mean of an ELEMENTWISE max, unlike :func:`ppo_critic_loss` (MOMA-PPO's max of two batch means):
+        0.5 mean_B max((V - G)^2, (V_c - G)^2),  V_c = V_old + clip(V - V_old, -clip, clip).
+    values, old_values, returns [*, B]; ``weights`` [*, B] for a weighted mean."""
+    vc = old_values + (values - old_values).clamp(-clip, clip)
+    err = torch.maximum((values - returns).square(), (vc - returns).square())
+    return 0.5 * (err.mean(-1) if weights is None else masked_mean(err, weights))
+
+
+def masked_log_softmax(logits: Tensor, avail: Tensor) -> Tensor:
+    """Log-probabilities [*, K] of a categorical restricted to the available actions: unavailable logits get
+    ILLEGAL_LOGIT (finite, so that p log p = 0 there and the entropy stays finite; JaxMARL's ``logits - (1 - avail)
+    * 1e10``). logits [*, K], avail [*, K] bool with at least one True per row."""
+    return torch.log_softmax(logits.masked_fill(~avail, ILLEGAL_LOGIT), dim=-1)
+
+
+def categorical_entropy(logp_all: Tensor) -> Tensor:
+    """H = -sum_k p_k log p_k [*] of log-probabilities [*, K] (unavailable actions, p = 0, add 0)."""
+    return -(logp_all.exp() * logp_all).sum(-1)
 
 
 def ppo_critic_loss(values: Tensor, old_values: Tensor, returns: Tensor, clip: float) -> Tensor:

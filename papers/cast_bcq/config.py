@@ -78,22 +78,26 @@ def width_fields(learner: str, width: int | None) -> dict[str, Any]:
     raise ValueError(f"no width fields for learner {learner!r}; known: bcq, mabcq, cast_bcq, icq_ma")
 
 
-# StarCraft items (Table 1, Figure 5) run on SMAX (envs/smax.py; its behavior policies and datasets are the StarCraft
-# issue's remaining part); until they exist the scripts stop with "needs SMAX datasets" (common.cli ``needs``).
+# StarCraft items (Table 1, Figure 5) run on SMAX (envs/smax.py); the SMAX behavior policies and datasets exist
+# (common/datasets/smax.py, kind "mixed"), the SMAC variant of CAST-BCQ and its discrete baselines do not yet: until
+# they do, the scripts stop with "needs ..." (common.cli ``needs``).
 SMAX_MAPS = ("smax/3s_vs_3z", "smax/MMM", "smax/2s3z", "smax/10m_vs_11m")
 
 
-SMAX_DATA_MODULE = "common.datasets.smax"  # the StarCraft issue's behavior policies and datasets (not built yet)
+SMAX_DATA_MODULE = "common.datasets.smax"  # the StarCraft issue's behavior policies and datasets
 
 
 def needs_smax() -> str | None:
-    """What the StarCraft items still lack here, or None: the SMAX environments (the ``[smax]`` extra: jaxmarl), then
-    the SMAX behavior policies and datasets (``SMAX_DATA_MODULE``, the StarCraft issue's remaining part)."""
+    """What the StarCraft items still lack here, or None: the SMAX environments (the ``[smax]`` extra: jaxmarl), the
+    SMAX datasets (``SMAX_DATA_MODULE``), then the discrete SMAC learners, which no module provides yet (when they
+    exist, this returns None and table1.py / figure5.py run)."""
     import importlib.util
 
     if importlib.util.find_spec("jaxmarl") is None:
         return "SMAX (pip install -e '.[smax]')"
-    return "SMAX datasets" if importlib.util.find_spec(SMAX_DATA_MODULE) is None else None
+    if importlib.util.find_spec(SMAX_DATA_MODULE) is None:
+        return "SMAX datasets"
+    return "SMAC learners (CAST-BCQ's discrete variant, baselines)"  # SMAX data exist: python -m common.datasets.smax
 
 
 # Profile overrides (merged onto common/profiles.py's base profiles):

@@ -3,9 +3,9 @@
     python papers/cast_bcq/table1.py --profile smoke      # --help
 
 Not runnable yet: the StarCraft items run on SMAX (JaxMARL's StarCraft, the ``[smax]`` extra; the environments
-are envs/smax.py), whose behaviour policies and datasets the StarCraft issue still has to build. Until they exist
-(config.needs_smax), this script runs nothing, says "needs SMAX datasets", marks the item so in its plan file (the
-report shows it instead of "not run") and exits with status 3 (common.cli.EXIT_NEEDS), which ./run_all.sh lists
+are envs/smax.py, the behavior policies and datasets common/datasets/smax.py); the SMAC variant of CAST-BCQ and its
+discrete baselines are the StarCraft issue's remaining part. Until they exist (config.needs_smax), this script runs
+nothing, says what it needs, marks the item so in its plan file (the report shows it instead of "not run") and exits with status 3 (common.cli.EXIT_NEEDS), which ./run_all.sh lists
 apart from failures. The published numbers are in papers/cast_bcq/published.py. Planned cells: map
 (config.SMAX_MAPS) x method {i_bcq, mabcq, icq_ma, cast_bcq}.
 """

@@ -9,8 +9,9 @@ Panels (published.FIG6_PANELS), uniform-random data of 1 x 10^6 transitions [P] 
   c  games/nonstationary_nav (one agent):  bcq vs bcq_otc_de; the data draw beta ~ U[-0.2, 0.2] per episode;
      deployment k runs at beta_k = 0.1 + 0.1 (k - 1) / (K - 1) and pi^k is evaluated at beta_{min(k + 1, K)}, the
      beta it faces next (pi^0 at beta_1) [I C22]; BCQ offline 5 x 10^4 updates [I C4], max_action 1
-  d  SMAX 5m_vs_6m with discrete CQL: needs SMAX's behavior policies and datasets (the StarCraft issue; the
-     environments exist, envs/smax.py); not run, its claim is shown as not checked.
+  d  SMAX 5m_vs_6m with discrete CQL: needs discrete CQL and OTC's deployments on SMAX (the StarCraft issue; the
+     environments and the medium data exist: python -m common.datasets.smax --map 5m_vs_6m --kind medium); not run,
+     its claim is shown as not checked.
 Grids: full and quick = the runnable panels; smoke = the same at smoke size. Outputs under
 <results>/<profile>/otc/: figure6_<panel>.png and the verdicts f6ab_otc_beats_bremen, f6c_offline_bcq_fails,
 f6c_otc_beats_bcq, f6d_otc_beats_cql (the last: not checked) on a complete grid only.
@@ -39,7 +40,7 @@ RANDOM_EPISODES = 200  # episodes of the uniform random policy behind f6c_offlin
 
 
 def panels() -> list[str]:
-    """The panels this installation runs: a, b (BREMEN) and c; d needs SMAX."""
+    """The panels this installation runs: a, b (BREMEN) and c; d needs discrete CQL and OTC on SMAX."""
     return ["a", "b", "c"]
 
 
@@ -95,8 +96,8 @@ def verdicts(records) -> dict[str, tuple[bool | None, str]]:
                                     f"policy {rand:.2f} ({RANDOM_EPISODES} episodes); holds if <= random + 0.1")
     o, b = final(records, "c", "bcq_otc_de"), final(records, "c", "bcq")
     out["f6c_otc_beats_bcq"] = (o > b, f"S(pi^K), seed means: OTC {o:.2f} vs BCQ {b:.2f}")
-    out["f6d_otc_beats_cql"] = (None, "panel d needs SMAX's behavior policies and datasets (the StarCraft issue): "
-                                      "not run")
+    out["f6d_otc_beats_cql"] = (None, "panel d needs discrete CQL and OTC's deployments on SMAX (the StarCraft "
+                                      "issue; the 5m_vs_6m medium data exist): not run")
     return out
 
 
@@ -107,8 +108,8 @@ def finish(records, results: Path, profile: str) -> None:
             png = plot_curves(recs, results / profile / "otc" / f"{ITEM}_{p}.png", ["method"], "score",
                               f"Fig. 6{p}, {FIG6_PANELS[p][0]}", xlabel="deployment k")
             print(f"[otc/{ITEM}] wrote {png}", flush=True)
-    print(f"[otc/{ITEM}] panel d not run: it needs SMAX's behavior policies and datasets (the StarCraft issue)",
-          flush=True)
+    print(f"[otc/{ITEM}] panel d not run: it needs discrete CQL and OTC's deployments on SMAX (the StarCraft issue; "
+          "the data exist: python -m common.datasets.smax --map 5m_vs_6m --kind medium)", flush=True)
     keys = [{"panel": p, "env": FIG6_PANELS[p][0], "method": m} for p, m in grid(profile)]
     M.write_if_complete(records, results, profile, ITEM, keys, lambda: verdicts(records))
 

@@ -1,0 +1,525 @@
+"""MAPPO and IPPO on SMAX: the online behavior learner behind the StarCraft datasets (common/datasets/smax.py).
+
+Papers: Yu et al., "The Surprising Effectiveness of PPO in Cooperative Multi-Agent Games" (NeurIPS 2022 D&B; MAPPO:
+a centralised value on the global state) and de Witt et al., "Is Independent Learning All You Need in the StarCraft
+Multi-Agent Challenge?" (2020; IPPO: a value per agent on its own observation). Hyperparameters from JaxMARL's SMAX
+baselines (FLAIROx/JaxMARL ``baselines/MAPPO/mappo_rnn_smax.py`` with ``config/mappo_homogenous_rnn_smax.yaml``, and
+``baselines/IPPO/config/ippo_rnn_smax.yaml``), the only published PPO settings for this engine.
+Facts and measurements: docs/smax.md#behavior-policies.
+
+Per seed s (member s of every network; the agents share parameters, as in both papers and in JaxMARL):
+    actor    pi(a | o_i, e_i) = softmax over the AVAILABLE actions of MLP([o_i, e_i]); e_i the agent's one-hot id
+    critic   mappo: V(s_t) on SMAX's world state (one value per step, every agent's advantage uses it)
+             ippo:  V(o_i, e_i) per agent
+    GAE      A_t = delta_t + gamma lam m_t zeta_t A_{t+1}, delta_t = r_t + gamma m_t V(s'_t) - V(s_t) per agent row
+             (common.algos.ppo.gae_with_timeouts): m = 0 after a terminal step (one side wiped out), zeta = 0 after a
+             time-out (SMAC's episode limit: V(s') bootstraps); A normalised over the seed's rows where the agent has
+             a choice
+    losses   L_pi = -mean min(rho A, clip(rho, 1 +- eps) A), rho = pi(a_i | o_i) / pi_old per agent (no joint ratio)
+             L_H  = -0.01 mean H(pi(. | o_i))        L_V = 0.5 mean max((V - G)^2, (V_c - G)^2), V_c = V_old +- eps
+             total = L_pi + L_H + 0.5 L_V; actor and critic gradients each clipped to norm 0.25 per seed; Adam eps 1e-5,
+             lr annealed linearly to 0 over the run's iterations; 4 epochs x 4 minibatches per iteration
+Means run over the rows that count: L_pi and H over (step, agent) rows of live steps where the agent has more than one
+available action (a dead unit can only stop: its row carries no gradient and would only dilute the mean), L_V over
+live steps. Unavailable actions get a logit of -1e10 (common.algos.ppo.masked_log_softmax), so they are never sampled.
+
+Where we differ from JaxMARL, and why:
+- MLP actor and critic (2 x 128 ReLU), no GRU: SMAX's unit_list observation carries each unit's last move and the
+  weapon cooldowns; a feed-forward policy is enough for behavior data (3s_vs_3z is won in 100 iterations,
+  docs/smax.md#profiles-and-cost), and cheaper on a CPU (no recurrence to unroll in the update).
+- Rollouts are whole episodes: E envs per seed are reset together and stepped until every episode ended
+  (``envs.make_vec`` freezes a finished copy until the next reset), pymarl's "episode runner"; JaxMARL steps 128
+  steps with auto-reset. The update sees each seed's live (step, agent) rows only; an epoch cuts a seed's n_s rows
+  into 4 minibatches of ceil(n_s / 4) (JaxMARL: 4 equal minibatches of its fixed-size buffer).
+- A time-out bootstraps V(s') (JaxMARL treats it as terminal).
+
+Batched seeds (members on one leading axis, ``common.nets.EnsembleMLP``): seed s's networks are built from seeds[s]
+alone; its envs, action noise and minibatch order come from generators seeded by (seeds[s], iteration) alone; its
+losses and gradient clipping never mix with another seed's. So seed s trained beside others follows the run of seed s
+alone (tests/test_smax_behavior.py) up to float rounding: the minibatches of all seeds share one size, so a seed
+with fewer live rows than another gets rows of weight 0, which change only the order of float sums. A checkpoint
+needs no random-generator state: a resumed run equals an uninterrupted one bit for bit.
+
+Snapshots: the actor of every evaluation (every ``eval_every`` iterations, and the initial and final policies) is kept
+with its win rates on ``eval_episodes`` fixed evaluation episodes, greedy (argmax) and sampled (the policy that
+generates data); the dataset module picks its behavior policies among them.
+
+Shapes: S seeds, G policy groups (seeds, or snapshots when collecting), E envs per group, C = G E copies, N agents,
+O obs dim, Sd state dim, K actions, T the map's episode limit, L the most live (step, agent) rows of a seed,
+B a minibatch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import envs
+from common.algos.ppo import (
+    categorical_entropy,
+    clip_grad_norm_per_seed_,
+    clipped_value_loss,
+    gae_with_timeouts,
+    masked_log_softmax,
+    masked_mean,
+    normalize_advantages,
+    ppo_actor_loss,
+)
+from common.algos.state import build_seed_members
+from common.nets import EnsembleMLP
+
+__all__ = ["SmaxPPOConfig", "SmaxPPO", "SmaxRun", "CRITICS", "train", "rollout", "masked_sample",
+           "actor_from_snapshots", "make_policy", "env_seeds", "generator"]
+
+CRITICS = ("mappo", "ippo")
+# spawn keys of the random streams (numpy SeedSequence([seed, stream, ...]))
+ENV_STREAM, ACT_STREAM, PERM_STREAM, EVAL_STREAM = 0x5E1, 0xAC7, 0x7A1, 0xE7A
+
+
+@dataclass
+class SmaxPPOConfig:
+    """Defaults = JaxMARL's SMAX MAPPO (mappo_homogenous_rnn_smax.yaml) where it applies; ours where marked."""
+
+    critic: str = "mappo"  # "mappo" V(world state) [Yu et al.] or "ippo" V(o_i, id) [de Witt et al.]
+    hidden: tuple[int, ...] = (128, 128)  # MLP widths of actor and critic (JaxMARL: FC 128 + GRU 128; ours: no GRU)
+    agent_id: bool = True  # append the agent's one-hot id to the shared actor's (and IPPO critic's) input [ours]
+    lr: float = 4e-3  # Adam lr of actor and critic (JaxMARL LR 4e-3)
+    anneal_lr: bool = True  # lr -> 0 linearly over the iterations (JaxMARL ANNEAL_LR)
+    adam_eps: float = 1e-5  # (JaxMARL optax.adam eps)
+    gamma: float = 0.99  # (JaxMARL GAMMA)
+    lam: float = 0.95  # GAE lambda (JaxMARL GAE_LAMBDA)
+    clip: float = 0.05  # ratio clip and value clip (JaxMARL CLIP_EPS, used for both)
+    ent_coef: float = 0.01  # entropy bonus (JaxMARL ENT_COEF)
+    vf_coef: float = 0.5  # weight of the value loss (JaxMARL VF_COEF; the loss itself has the 0.5 of PPO2)
+    max_grad_norm: float = 0.25  # per seed, actor and critic separately (JaxMARL MAX_GRAD_NORM, two optax chains)
+    epochs: int = 4  # passes over the buffer per iteration (JaxMARL UPDATE_EPOCHS)
+    n_minibatches: int = 4  # minibatches per epoch (JaxMARL NUM_MINIBATCHES)
+    n_envs: int = 64  # episodes per iteration and seed [ours; JaxMARL: 128 envs x 128 steps with auto-reset]
+    iterations: int = 200  # PPO iterations (rollout of n_envs episodes + update) [ours: profiles set it]
+    eval_every: int = 10  # iterations between greedy evaluations and actor snapshots
+    eval_episodes: int = 32  # greedy evaluation episodes per seed (the same env seeds at every evaluation)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, list):  # configs read back from JSON / checkpoints
+            self.hidden = tuple(self.hidden)
+
+    def validate(self) -> "SmaxPPOConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"SmaxPPOConfig.{name}={getattr(self, name)!r} {rule}")
+
+        if self.critic not in CRITICS:
+            fail("critic", f"is not allowed; choose one of {list(CRITICS)}")
+        if not (isinstance(self.hidden, tuple) and self.hidden and all(_is_int(h) and h >= 1 for h in self.hidden)):
+            fail("hidden", "must be a non-empty tuple of integers >= 1, e.g. (128, 128)")
+        for name in ("agent_id", "anneal_lr"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "must be True or False")
+        for name in ("lr", "adam_eps", "clip", "max_grad_norm"):
+            if not (_is_num(getattr(self, name)) and getattr(self, name) > 0):
+                fail(name, "must be a number > 0")
+        for name in ("ent_coef", "vf_coef"):
+            if not (_is_num(getattr(self, name)) and getattr(self, name) >= 0):
+                fail(name, "must be a number >= 0")
+        for name in ("gamma", "lam"):
+            if not (_is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
+                fail(name, "must be in [0, 1]")
+        for name in ("epochs", "n_minibatches", "n_envs", "iterations", "eval_every", "eval_episodes"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "must be an integer >= 1")
+        return self
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# ---- random streams: one per (seed, purpose, iteration, ...) --------------------------------------------
+
+
+def generator(seed: int, *keys: int) -> torch.Generator:
+    """A torch generator seeded by SeedSequence([seed, *keys]) alone (no state carried between iterations)."""
+    state = np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state >> 1))
+
+
+def env_seeds(seed: int, n: int, *keys: int) -> np.ndarray:
+    """[n] env reset seeds in [0, 2**32) from SeedSequence([seed, *keys]) alone."""
+    return np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(n, np.uint32).astype(np.int64)
+
+
+# ---- acting ---------------------------------------------------------------------------------------------
+
+
+def masked_sample(logits: Tensor, avail: Tensor, generators: Sequence[torch.Generator] | None) -> Tensor:
+    """Actions [G, R] from logits [G, R, K] restricted to avail [G, R, K] (bool): Gumbel-max with group g's noise from
+    generators[g] (the same draws whatever the other groups do), or the greedy argmax when ``generators`` is None.
+    An unavailable action is never chosen: its log-probability is about -1e10, while float32 Gumbel draws lie in
+    [-3.9, 16.7] and an available action's log-probability is finite (softmax over finite logits)."""
+    logp = masked_log_softmax(logits, avail)
+    if generators is None:
+        return logp.argmax(-1)
+    u = torch.stack([torch.rand(logp.shape[1:], generator=g, dtype=logp.dtype) for g in generators]).to(logp.device)
+    return (logp - torch.log(-torch.log(u.clamp_(min=1e-20)))).argmax(-1)
+
+
+def _with_id(obs: Tensor, agent_id: bool) -> Tensor:
+    """[..., N, O] -> [..., N, O + N] with each agent's one-hot id appended (unchanged without ids)."""
+    if not agent_id:
+        return obs
+    N = obs.shape[-2]
+    eye = torch.eye(N, dtype=obs.dtype, device=obs.device).expand(*obs.shape[:-2], N, N)
+    return torch.cat([obs, eye], dim=-1)
+
+
+def make_policy(actor: EnsembleMLP, agent_id: bool, generators: Sequence[torch.Generator] | None,
+                device: str | torch.device = "cpu") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """policy(obs [C, N, O], avail [C, N, K]) -> actions [C, N] for C = G E copies, group-major (copy c is run by
+    member c // E of ``actor``); sampled with ``generators`` (one per group) or greedy when None."""
+    G = actor.n_members
+
+    @torch.inference_mode()
+    def policy(obs: np.ndarray, avail: np.ndarray) -> np.ndarray:
+        C, N, _ = obs.shape
+        x = _with_id(torch.as_tensor(obs, device=device), agent_id).reshape(G, (C // G) * N, -1)  # [G, E N, O + N]
+        mask = torch.as_tensor(avail, device=device).reshape(G, (C // G) * N, -1)  # [G, E N, K]
+        return masked_sample(actor(x), mask, generators).reshape(C, N).cpu().numpy()
+
+    return policy
+
+
+def rollout(vec, policy: Callable[[np.ndarray, np.ndarray], np.ndarray], seeds: np.ndarray) -> dict[str, np.ndarray]:
+    """Whole episodes of every copy of ``vec`` (a SmaxVecEnv), reset with ``seeds`` [C], stepped until all ended.
+
+    Returns numpy arrays padded to the episode limit T: obs [C, T+1, N, O], state [C, T+1, Sd], avail [C, T+1, N, K]
+    (index t+1 = after step t), actions [C, T, N] int64, reward [C, T], live / terminated / truncated [C, T] bool
+    (step t ran / ended the episode by a wipe-out / by the limit), won [C] bool, length [C] (steps run)."""
+    spec = vec.spec
+    C, N, T, K = vec.n, spec.n_agents, spec.episode_length, spec.n_actions[0]
+    obs0 = vec.reset(seeds=seeds)
+    out = {"obs": np.zeros((C, T + 1, N, obs0.shape[-1]), np.float32),
+           "state": np.zeros((C, T + 1, spec.state_dim), np.float32),
+           "avail": np.zeros((C, T + 1, N, K), bool), "actions": np.zeros((C, T, N), np.int64),
+           "reward": np.zeros((C, T), np.float32), "live": np.zeros((C, T), bool),
+           "terminated": np.zeros((C, T), bool), "truncated": np.zeros((C, T), bool), "won": np.zeros(C, bool)}
+    out["obs"][:, 0], out["state"][:, 0], out["avail"][:, 0] = obs0, vec.state(), vec.avail_actions()
+    for t in range(T):
+        live = ~vec.done
+        a = policy(out["obs"][:, t], out["avail"][:, t])  # [C, N]
+        obs, rew, term, _ = vec.step(a)
+        info = vec.info
+        out["obs"][:, t + 1], out["state"][:, t + 1], out["avail"][:, t + 1] = obs, vec.state(), info["avail_actions"]
+        out["actions"][:, t], out["reward"][:, t], out["live"][:, t] = a, rew[:, 0], live
+        out["terminated"][:, t], out["truncated"][:, t] = term, info["truncated"]
+        out["won"] |= info["won"]
+        if vec.done.all():
+            break
+    out["length"] = out["live"].sum(1)
+    return out
+
+
+# ---- the learner ----------------------------------------------------------------------------------------
+
+
+class SmaxPPO:
+    """Batched MAPPO / IPPO (module docstring): member s of actor and critic is seed s.
+
+    SmaxPPO(n_agents, obs_dim, state_dim, n_actions, cfg, seeds, device)."""
+
+    def __init__(self, n_agents: int, obs_dim: int, state_dim: int, n_actions: int, cfg: SmaxPPOConfig | None = None,
+                 seeds: Sequence[int] = (0,), device: str | torch.device = "cpu"):
+        self.cfg = cfg = (cfg or SmaxPPOConfig()).validate()
+        self.seeds = [int(s) for s in seeds]
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct and at least one, got {list(seeds)}")
+        self.N, self.O, self.Sd, self.K = int(n_agents), int(obs_dim), int(state_dim), int(n_actions)
+        self.S = len(self.seeds)
+        self.device = torch.device(device)
+        self.actor_in = self.O + (self.N if cfg.agent_id else 0)
+        critic_in = self.Sd if cfg.critic == "mappo" else self.actor_in
+
+        def build(n: int) -> dict[str, EnsembleMLP]:
+            actor = EnsembleMLP(n, self.actor_in, self.K, cfg.hidden)
+            actor.layers[-1].scale_(0.01)  # near-uniform initial policy (JaxMARL: orthogonal(0.01) logits)
+            return {"actor": actor, "critic": EnsembleMLP(n, critic_in, 1, cfg.hidden)}
+
+        nets = build_seed_members(build, self.seeds, 1, self.device, torch.float32)  # seed before building
+        self.actor, self.critic = nets["actor"], nets["critic"]
+        self.opt = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=cfg.lr, eps=cfg.adam_eps)
+        self.iteration = 0  # update() calls so far
+
+    # ---- acting -------------------------------------------------------------------------------------
+    def policy(self, greedy: bool = False, stream: int = ACT_STREAM) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """The current actor as a rollout policy over C = S E copies (seed-major); sampled with generators
+        (seeds[s], stream, iteration) or greedy."""
+        gens = None if greedy else [generator(s, stream, self.iteration) for s in self.seeds]
+        return make_policy(self.actor, self.cfg.agent_id, gens, self.device)
+
+    def actor_snapshot(self) -> dict[str, Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.actor.state_dict().items()}
+
+    # ---- update -------------------------------------------------------------------------------------
+    def _values(self, crit_in: Tensor) -> Tensor:
+        return self.critic(crit_in).squeeze(-1)
+
+    def prepare(self, ro: dict[str, np.ndarray]) -> dict[str, Tensor]:
+        """A rollout of C = S E copies (seed-major) -> each seed's LIVE rows (step, agent) in buffer order, then one
+        padding row of weight 0: tensors [S, L + 1, ...], L = the most live rows of a seed (a seed with fewer is
+        padded with rows of weight 0). Adds the old log-probs and values, the GAE advantages (normalised) and
+        returns, the weights w_act / w_val and ``n_live`` [S]."""
+        S, N, cfg = self.S, self.N, self.cfg
+        dev = self.device
+        t = lambda k: torch.as_tensor(ro[k], device=dev)  # noqa: E731
+        obs, state, avail = t("obs"), t("state"), t("avail")  # [C, T+1, N, O], [C, T+1, Sd], [C, T+1, N, K]
+        C, T1 = obs.shape[:2]
+        T, E = T1 - 1, C // S
+        live = t("live").reshape(S, E, T).float()  # [S, E, T]
+        with torch.no_grad():
+            # V of every step and of the one after it, as GAE needs them
+            if cfg.critic == "mappo":
+                v = self._values(state.reshape(S, E * T1, -1)).reshape(S, E, T1, 1).expand(S, E, T1, N)
+            else:
+                v = self._values(_with_id(obs, cfg.agent_id).reshape(S, E * T1 * N, -1)).reshape(S, E, T1, N)
+            v = v.permute(0, 1, 3, 2)  # [S, E, N, T+1]
+            rew = t("reward").reshape(S, E, 1, T) * live[:, :, None]
+            m = (1.0 - t("terminated").float()).reshape(S, E, 1, T) * live[:, :, None]  # 0 after a wipe-out, padding
+            z = (1.0 - t("truncated").float()).reshape(S, E, 1, T) * live[:, :, None]  # 0 after a time-out, padding
+            shape = (S, E, N, T)
+            adv, ret = gae_with_timeouts(rew.expand(shape), v[..., :T], v[..., 1:], m.expand(shape), z.expand(shape),
+                                         cfg.gamma, cfg.lam)  # [S, E, N, T]
+            # rows r = (e, t, i) of the padded buffer; keep each seed's live rows first, in order
+            w_live = live[..., None].expand(S, E, T, N).reshape(S, E * T * N)
+            n_live = w_live.sum(1).long()  # [S]
+            order = torch.sort(w_live, dim=1, descending=True, stable=True).indices[:, :int(n_live.max())]  # [S, L]
+            ar = torch.arange(S, device=dev)[:, None]
+            step = order // N  # e T + t
+            flat = order + (order // (T * N)) * N  # the row's index in the [E, T+1, N] layout of obs / avail
+            rows = lambda y: y.permute(0, 1, 3, 2).reshape(S, E * T * N)[ar, order]  # noqa: E731  [S,E,N,T] -> [S,L]
+            o = obs.reshape(S, E * T1 * N, -1)[ar, flat]  # [S, L, O]
+            x = torch.cat([o, torch.eye(N, device=dev)[order % N]], -1) if cfg.agent_id else o  # [S, L, X]
+            data = {"x": x, "avail": avail.reshape(S, E * T1 * N, -1)[ar, flat],  # [S, L, K]
+                    "actions": t("actions").reshape(S, E * T * N)[ar, order],  # [S, L]
+                    "values_old": rows(v[..., :T]), "returns": rows(ret), "advantages": rows(adv),
+                    "w_val": w_live[ar, order]}
+            if cfg.critic == "mappo":
+                data["critic_in"] = state.reshape(S, E * T1, -1)[ar, step + step // T]  # [S, L, Sd]
+            else:
+                data["critic_in"] = x
+            data["w_act"] = data["w_val"] * (data["avail"].sum(-1) > 1).float()  # live rows where the agent can choose
+            # one padding row of weight 0 (the target of the minibatches' padding indices)
+            data = {k: torch.cat([v_, torch.zeros_like(v_[:, :1])], 1) for k, v_ in data.items()}
+            data["avail"][:, -1] = True
+            data["advantages"] = normalize_advantages(data["advantages"], 1e-8, data["w_act"])
+            logp_all = masked_log_softmax(self.actor(data["x"]), data["avail"])
+            data["logp_old"] = logp_all.gather(-1, data["actions"][..., None]).squeeze(-1)  # [S, L + 1]
+            data["n_live"] = n_live
+        return data
+
+    def losses(self, mb: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total loss [S] of one minibatch (module docstring) and its parts [S]."""
+        cfg = self.cfg
+        logp_all = masked_log_softmax(self.actor(mb["x"]), mb["avail"])  # [S, B, K]
+        logp = logp_all.gather(-1, mb["actions"][..., None]).squeeze(-1)  # [S, B]
+        ratio = torch.exp(logp - mb["logp_old"])
+        actor = ppo_actor_loss(ratio, mb["advantages"], cfg.clip, mb["w_act"])
+        entropy = masked_mean(categorical_entropy(logp_all), mb["w_act"])
+        value = clipped_value_loss(self._values(mb["critic_in"]), mb["values_old"], mb["returns"], cfg.clip,
+                                   mb["w_val"])
+        total = actor - cfg.ent_coef * entropy + cfg.vf_coef * value
+        clipped = masked_mean(((ratio - 1.0).abs() > cfg.clip).float(), mb["w_act"])
+        return total, {"actor_loss": actor, "value_loss": value, "entropy": entropy, "clip_frac": clipped}
+
+    def minibatches(self, n_live: Sequence[int], gens: Sequence[torch.Generator]) -> list[Tensor]:
+        """One epoch's minibatch indices [S, B] (n_minibatches of them): seed s permutes its own n_s live rows with
+        gens[s] and cuts them into chunks of ceil(n_s / n_minibatches); shorter chunks are padded with the index of
+        the padding row (n_max, weight 0) up to B = the largest chunk of any seed."""
+        k = self.cfg.n_minibatches
+        sizes = [max(-(-int(n) // k), 1) for n in n_live]
+        B, pad = max(sizes), int(max(n_live))
+        out = [torch.full((self.S, B), pad, dtype=torch.long) for _ in range(k)]
+        for s, (n, size, g) in enumerate(zip(n_live, sizes, gens)):
+            perm = torch.randperm(int(n), generator=g)
+            for j in range(k):
+                chunk = perm[j * size:(j + 1) * size]
+                out[j][s, :len(chunk)] = chunk
+        return [idx.to(self.device) for idx in out]
+
+    def update(self, ro: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One PPO iteration on a rollout of C = S n_envs copies; returns per-seed metrics [S] (numpy)."""
+        cfg, S = self.cfg, self.S
+        if cfg.anneal_lr:
+            for g in self.opt.param_groups:
+                g["lr"] = cfg.lr * (1.0 - self.iteration / cfg.iterations)
+        data = self.prepare(ro)
+        n_live = data.pop("n_live").tolist()
+        ar = torch.arange(S, device=self.device)[:, None]
+        gens = [generator(s, PERM_STREAM, self.iteration) for s in self.seeds]
+        sums: dict[str, Tensor] = {}
+        for _ in range(cfg.epochs):
+            for idx in self.minibatches(n_live, gens):  # [S, B]
+                loss, info = self.losses({k: v[ar, idx] for k, v in data.items()})
+                self.opt.zero_grad(set_to_none=True)
+                loss.sum().backward()  # seeds never interact: d(sum_s L_s) / d theta_s = d L_s / d theta_s
+                clip_grad_norm_per_seed_(self.actor.parameters(), cfg.max_grad_norm, S)
+                clip_grad_norm_per_seed_(self.critic.parameters(), cfg.max_grad_norm, S)
+                self.opt.step()
+                for k, v in {"loss": loss, **info}.items():
+                    sums[k] = sums.get(k, 0.0) + v.detach()
+        self.iteration += 1
+        out = {k: (v / (cfg.epochs * cfg.n_minibatches)).cpu().numpy() for k, v in sums.items()}
+        if not np.all(np.isfinite(out["loss"])):
+            raise FloatingPointError(f"SmaxPPO: non-finite loss in iteration {self.iteration}: {out}")
+        return out
+
+    # ---- checkpoints --------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "iteration": self.iteration,
+                "actor": self.actor.state_dict(), "critic": self.critic.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = asdict(SmaxPPOConfig(**state["cfg"]))
+        if saved != asdict(self.cfg) or list(state["seeds"]) != self.seeds:
+            diff = sorted(k for k in saved if saved[k] != asdict(self.cfg)[k])
+            raise ValueError(f"checkpoint differs from this learner in config fields {diff} or seeds "
+                             f"({list(state['seeds'])} vs {self.seeds})")
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.opt.load_state_dict(state["opt"])
+        self.iteration = int(state["iteration"])
+
+
+def actor_from_snapshots(cfg: SmaxPPOConfig, actor_in: int, n_actions: int,
+                         picks: Sequence[tuple[dict[str, Tensor], int]]) -> EnsembleMLP:
+    """An actor whose member g is member ``picks[g][1]`` of the snapshot ``picks[g][0]`` (e.g. snapshots of several
+    win-rate levels stacked to collect a mixture in one batched rollout)."""
+    actor = EnsembleMLP(len(picks), actor_in, n_actions, cfg.hidden)
+    actor.load_state_dict({k: torch.stack([snap[k][m] for snap, m in picks]) for k in actor.state_dict()})
+    return actor.eval()
+
+
+# ---- the training run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SmaxRun:
+    env_name: str
+    learner: SmaxPPO
+    log: list[dict[str, Any]] = field(default_factory=list)  # per iteration: env_steps, win_rate, return [S] ...
+    evals: list[dict[str, Any]] = field(default_factory=list)  # iteration, env_steps, (sampled_)win_rate / return [S]
+    snapshots: list[tuple[int, dict[str, Tensor]]] = field(default_factory=list)  # (iteration, actor state)
+    times: dict[str, float] = field(default_factory=lambda: {"wall": 0.0, "env": 0.0, "update": 0.0, "eval": 0.0})
+    resumed_from: int | None = None  # iteration of the checkpoint this process started from
+
+    def env_steps(self) -> np.ndarray:
+        """[S] environment steps (of live copies) run so far per seed."""
+        return np.sum([x["env_steps"] for x in self.log], axis=0) if self.log else np.zeros(self.learner.S, int)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _per_seed(x: np.ndarray, S: int) -> np.ndarray:
+    return x.reshape(S, -1).mean(1)
+
+
+def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, stop_at: int | None = None,
+          device: str = "cpu", progress: Callable[[SmaxRun], None] | None = None,
+          identity: dict[str, Any] | None = None) -> SmaxRun:
+    """Train ``cfg.iterations`` PPO iterations of every seed on ``env_name`` (an ``smax/<map>``).
+
+    checkpoint / checkpoint_every: the resumable state's file and period in iterations (0: only at the end); an
+    existing checkpoint of the same run (env, config, seeds, ``identity``) is resumed, another one is an error naming
+    the file. ``stop_at``: return after the checkpoint at that iteration (tests: a killed run). ``progress(run)``
+    after every iteration."""
+    cfg.validate()
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every={checkpoint_every} must be >= 0 (0: only at the end)")
+    spec = envs.make(env_name).spec
+    lr = SmaxPPO(spec.n_agents, spec.obs_dims[0], spec.state_dim, spec.n_actions[0], cfg, seeds, device)
+    S = lr.S
+    run = SmaxRun(env_name, lr)
+    ident = {"env": env_name, "env_options": spec.options, "cfg": asdict(cfg), "seeds": list(lr.seeds),
+             **(identity or {})}
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        sd = torch.load(ckpt, weights_only=False, map_location="cpu")
+        if sd["identity"] != ident:
+            diff = sorted(k for k in set(ident) | set(sd["identity"]) if ident.get(k) != sd["identity"].get(k))
+            raise ValueError(f"checkpoint {ckpt} was written by a different run (differs in {diff}); "
+                             f"delete it to start over")
+        lr.load_state_dict(sd["learner"])
+        run.log, run.evals, run.snapshots, run.times = sd["log"], sd["evals"], sd["snapshots"], sd["times"]
+        run.resumed_from = lr.iteration
+    vecs: dict[int, Any] = {}  # copies -> vec env, made on first use (a finished run loaded back compiles nothing)
+
+    def vec(copies: int):
+        if copies not in vecs:
+            vecs[copies] = envs.make_vec(env_name, copies)
+        return vecs[copies]
+
+    eval_seeds = np.concatenate([env_seeds(s, cfg.eval_episodes, EVAL_STREAM) for s in lr.seeds])
+    t0, wall0 = time.perf_counter(), run.times["wall"]
+
+    def save() -> None:
+        run.times["wall"] = wall0 + time.perf_counter() - t0
+        if ckpt is not None:
+            _atomic_save({"identity": ident, "learner": lr.state_dict(), "log": run.log, "evals": run.evals,
+                          "snapshots": run.snapshots, "times": run.times}, ckpt)
+
+    def evaluate() -> None:
+        """Greedy and sampled win rates of the current actor on the fixed evaluation episodes, and its snapshot."""
+        te = time.perf_counter()
+        ev = {"iteration": lr.iteration, "env_steps": run.env_steps().tolist()}
+        for prefix, greedy in (("", True), ("sampled_", False)):
+            ro = rollout(vec(S * cfg.eval_episodes), lr.policy(greedy, EVAL_STREAM), eval_seeds)
+            ev[prefix + "win_rate"] = _per_seed(ro["won"], S).tolist()
+            ev[prefix + "return"] = _per_seed(ro["reward"].sum(1), S).tolist()
+        run.evals.append(ev)
+        run.snapshots.append((lr.iteration, lr.actor_snapshot()))
+        run.times["eval"] += time.perf_counter() - te
+
+    while True:
+        it = lr.iteration
+        if (it % cfg.eval_every == 0 or it == cfg.iterations) and not any(e["iteration"] == it for e in run.evals):
+            evaluate()
+        if it >= cfg.iterations:
+            break
+        te = time.perf_counter()
+        seeds_it = np.concatenate([env_seeds(s, cfg.n_envs, ENV_STREAM, it) for s in lr.seeds])
+        ro = rollout(vec(S * cfg.n_envs), lr.policy(), seeds_it)
+        tu = time.perf_counter()
+        metrics = lr.update(ro)
+        run.times["env"] += tu - te
+        run.times["update"] += time.perf_counter() - tu
+        run.log.append({"iteration": it, "env_steps": ro["length"].reshape(S, -1).sum(1).tolist(),
+                        "win_rate": _per_seed(ro["won"], S).tolist(),
+                        "return": _per_seed(ro["reward"].sum(1), S).tolist(),
+                        "length": _per_seed(ro["length"], S).tolist(),
+                        **{k: v.tolist() for k, v in metrics.items()}})
+        if progress is not None:
+            progress(run)
+        done = lr.iteration >= cfg.iterations
+        if done:
+            evaluate()
+        if (checkpoint_every and lr.iteration % checkpoint_every == 0) or done:
+            save()
+        if stop_at is not None and lr.iteration >= stop_at:
+            break
+    run.times["wall"] = wall0 + time.perf_counter() - t0
+    return run
