@@ -1,6 +1,6 @@
 """Throughput of the batched offline learner (common/algos/itd3.py) against the per-agent loop.
 
-    python -m common.bench [--quick] [--reps R] [--updates U] [--device cpu|cuda] [--sac]
+    python -m common.bench [--quick] [--reps R] [--updates U] [--device cpu|cuda] [--sac | --members [--batch B]]
 
 Everything is measured in one process on one thread (``torch.set_num_threads(1)``), the variants
 interleaved (batched, batched without member chunking, per-member reference loop, repeat), and each
@@ -18,6 +18,15 @@ rate is the median over the repeats, so that a busy second core shifts all varia
 ``--device cuda`` runs the same three variants on the GPU (the learner, its batches, the loop's
 agents and their noise all on it; clocks read after ``torch.cuda.synchronize()``); the matmul peak
 is then the GPU's fp32 peak at that shape. The CI never needs a GPU: the default is the CPU.
+
+(c) ``--members``: cells as members (common/grouping.py). R one-seed OMAR runs at particle-world size (3
+    agents, obs 18, act 2, hidden 64; CQL 10 uniform actions, softmax search 3 x 10) for 15, 150 and 1,500
+    members (R = 5, 50, 500): ONE stacked learner (``ITD3.stack``; each run samples its own minibatch from
+    its own stream) against a loop that updates the R learners alone one after the other (what R separate
+    jobs on one device do, without their process overheads). Updates/s count updates of all R runs;
+    members/s = updates/s x members; GFLOP/s of the stacked update against the matmul peak. The batch is
+    ``--batch`` (default 64 on the CPU, where 1,500 members at OMAR's 1,024 need some 20 GB for the CQL
+    activations; 1,024 on cuda).
 
 "batched (no chunk)" is the learner with ``common.nets.CHUNK_BYTES = 0``, i.e. one baddbmm over all
 members whatever the activation size (the code before cache blocking).
@@ -41,7 +50,7 @@ from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.reference import ReferenceAgent, reference_loop
 from common.runtime import DEVICES, check_device, set_threads
 
-__all__ = ["matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "main"]
+__all__ = ["matmul_peak_gflops", "compare", "mpe_suite", "mujoco_suite", "compare_members", "main"]
 
 OFFICIAL_AGENT_UPDATES_PER_S = (31.0, 34.0)  # OMAR official MPE update, 1 thread (docs/stack.md, benchmark)
 
@@ -252,6 +261,70 @@ def compare_sac(n_members: int = 4, obs_dim: int = 17, act_dim: int = 6, n_updat
             "gflop_per_update": flops / 1e9, "batched_gflops": b * flops / 1e9}
 
 
+MEMBER_COUNTS = (15, 150, 1500)  # (c): members of the stacked learner = runs x 3 agents
+MEMBERS_SIZE = dict(n_agents=3, obs_dim=18, act_dim=2)  # particle-world sizes (omar/spread)
+
+
+def _random_data(size: int, n_agents: int, obs_dim: int, act_dim: int, seed: int, device) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    N, O, A = n_agents, obs_dim, act_dim
+    data = {"obs": torch.randn(size, N, O, generator=g), "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
+            "rewards": torch.randn(size, N, generator=g), "next_obs": torch.randn(size, N, O, generator=g),
+            "terminals": torch.zeros(size), "timeouts": (torch.arange(size) % 25 == 24).float()}
+    return {k: v.to(device) for k, v in data.items()}
+
+
+def compare_members(n_members: int, cfg: ITD3Config, n_agents: int = 3, obs_dim: int = 18, act_dim: int = 2,
+                    n_updates: int = 2, reps: int = 2, size: int | None = None, seed: int = 0,
+                    device: str = "cpu") -> dict[str, float]:
+    """(c): updates/s (one update = every run) of R = n_members / n_agents one-seed runs stacked into one learner
+    and of the loop over the R learners alone, medians over ``reps`` interleaved rounds of ``n_updates``
+    updates, minibatch sampling included in both; members/s and GFLOP/s of the stacked update. The runs share
+    one dataset (stored once in the stack); each draws its own minibatches."""
+    if n_members % n_agents:
+        raise ValueError(f"{n_members} members are not whole runs of {n_agents} agents")
+    dev = check_device(device)
+    R = n_members // n_agents
+    data = _random_data(size or max(4 * cfg.batch_size, 2000), n_agents, obs_dim, act_dim, seed, dev)
+    runs = [ITD3([obs_dim] * n_agents, [act_dim] * n_agents, 1, cfg, seeds=[seed + r], device=dev) for r in range(R)]
+    prepared = runs[0].prepare_data(data)
+    stack = ITD3.stack(runs)  # copies: the runs below keep training on their own
+    tensors = stack.stack_data([prepared] * R)
+
+    def stacked_update() -> None:
+        stack.update(stack.sample_batch(tensors))
+
+    def loop_update() -> None:
+        for lr in runs:
+            lr.update(lr.sample_batch(prepared))
+
+    flops = _count_flops(stacked_update)
+    loop_update()  # warm-up (the stack's was counted above)
+
+    def timed(fn) -> float:
+        _sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(n_updates):
+            fn()
+        _sync(dev)
+        return n_updates / (time.perf_counter() - t0)
+
+    rates: dict[str, list[float]] = {"stacked": [], "loop": []}
+    for _ in range(reps):
+        rates["stacked"].append(timed(stacked_update))
+        rates["loop"].append(timed(loop_update))
+    st, lo = statistics.median(rates["stacked"]), statistics.median(rates["loop"])
+    return {"members": float(n_members), "runs": float(R), "stacked_updates_per_s": st, "loop_updates_per_s": lo,
+            "ratio_vs_loop": st / lo, "stacked_members_per_s": st * n_members, "loop_members_per_s": lo * n_members,
+            "gflop_per_update": flops / 1e9, "stacked_gflops": st * flops / 1e9}
+
+
+def members_suite(batch: int, counts=MEMBER_COUNTS, device: str = "cpu", **kw) -> dict[int, dict[str, float]]:
+    """(c) for each member count of ``counts``: OMAR at particle-world size with minibatch ``batch``."""
+    cfg = replace(algo_cfg(MPE_CFG, "OMAR"), batch_size=batch)
+    return {m: compare_members(m, cfg, **MEMBERS_SIZE, device=device, **kw) for m in counts}
+
+
 def _row(name: str, r: dict[str, float], peak: float | None = None) -> str:
     s = (f"{name:<10} {int(r['members']):>3} {r['batched_updates_per_s']:>8.2f} "
          f"{r.get('unchunked_updates_per_s', float('nan')):>8.2f} {r.get('loop_updates_per_s', float('nan')):>8.2f} "
@@ -270,8 +343,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--device", default="cpu", help=f"where all variants run: {' | '.join(DEVICES)} (default cpu)")
     p.add_argument("--sac", action="store_true",
                    help="only the SAC behavior learner: batched members against a per-member loop (issue 21)")
+    p.add_argument("--members", action="store_true",
+                   help="only cells as members: OMAR runs stacked into one learner against a loop over them, "
+                        f"for {', '.join(map(str, MEMBER_COUNTS))} members (issue 26)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="minibatch of --members (default 64 on the CPU, 1024 on cuda)")
     args = p.parse_args(argv)
-    for name in ("reps", "updates"):
+    if args.sac and args.members:
+        p.error("give --sac or --members, not both")
+    if args.batch is not None and not args.members:
+        p.error(f"--batch {args.batch} is an option of --members")
+    for name in ("reps", "updates", "batch"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name} {getattr(args, name)}: give a positive integer")
     try:
@@ -298,6 +380,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}%")
         print(f"[{time.perf_counter() - t0:.1f} s]")
         return {"device": args.device, "peak_gflops": peak, "sac": out}
+    if args.members:
+        return _members_main(args, peak, where, t0)
     mpe = mpe_suite(args.quick, **kw)
     mj = mujoco_suite(args.quick, **kw)
     # measured again after the runs; the higher one
@@ -319,6 +403,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(_row("OMAR", mj, peak))
     print(f"[{time.perf_counter() - t0:.1f} s]")
     return {"device": args.device, "peak_gflops": peak, "mpe": mpe, "mujoco": mj}
+
+
+def _members_main(args: argparse.Namespace, peak: float, where: str, t0: float) -> dict[str, Any]:
+    batch = args.batch or (64 if args.device == "cpu" else 1024)
+    counts = MEMBER_COUNTS[:2] if args.quick else MEMBER_COUNTS
+    print(f"{where}; matmul peak fp32: {peak:.1f} GFLOP/s; OMAR runs of 3 agents, obs 18, act 2, hidden 64, "
+          f"batch {batch}; one stacked learner vs a loop over the runs; updates of all runs/s, medians")
+    print(f"{'M':>5} {'runs':>5} {'stacked u/s':>11} {'loop u/s':>9} {'st/loop':>7} {'stacked member-u/s':>18} "
+          f"{'loop member-u/s':>15} {'GF/upd':>7} {'GFLOP/s':>8} {'%peak':>6}")
+    out = {}
+    for m in counts:
+        r = members_suite(batch, (m,), args.device, n_updates=args.updates or (1 if args.quick else 2),
+                          reps=args.reps or (1 if args.quick else 2))[m]
+        out[m] = r
+        print(f"{m:>5} {int(r['runs']):>5} {r['stacked_updates_per_s']:>11.3f} {r['loop_updates_per_s']:>9.3f} "
+              f"{r['ratio_vs_loop']:>6.2f}x {r['stacked_members_per_s']:>18.1f} {r['loop_members_per_s']:>15.1f} "
+              f"{r['gflop_per_update']:>7.2f} {r['stacked_gflops']:>8.1f} {100 * r['stacked_gflops'] / peak:>5.1f}%",
+              flush=True)
+    print(f"[{time.perf_counter() - t0:.1f} s]")
+    return {"device": args.device, "peak_gflops": peak, "batch": batch, "members": out}
 
 
 if __name__ == "__main__":

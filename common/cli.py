@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from common import launchers
 from common.experiment import LAUNCHERS, Cell, Job, RunSummary, run_cells
+from common.grouping import GROUP_LAUNCHERS
 from common.profiles import PROFILE_NAMES, Profile, get_profile
 from common.records import record_item_blocked, record_item_run, records_path
 from common.roots import REFERENCE_ROOT, RUNS_ENV, runs_root
@@ -75,6 +76,11 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help=f"torch device for the jobs: {', '.join(DEVICES)} (default cpu)")
     p.add_argument("--launcher", default="inline", choices=LAUNCHERS, help="where jobs run (default inline)")
     p.add_argument("--jobs", type=_positive_int("jobs"), default=1, help="worker processes for --launcher process")
+    p.add_argument("--group", type=_positive_int("group"), default=1, metavar="N",
+                   help="train up to N (cell, seed) runs that share a learner and its shapes as ONE batched job "
+                        "(members = runs x agents; datasets, seeds and per-member hyperparameters may differ), one "
+                        "task of --launcher inline or process. Records as the runs alone's up to float rounding, "
+                        "which long training amplifies (docs/scaling.md). Default 1: every run alone")
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster for --launcher ray: HOST:PORT of its head (as `ray start --head` prints), auto "
                         "(the cluster started on this machine) or local (a new one-machine instance); default "
@@ -116,6 +122,9 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     # every argument is checked before anything is written (plan files, records, datasets)
     seeds = args.seeds if args.seeds is not None else list((default_seeds or {}).get(args.profile) or [])
     try:
+        if args.group > 1 and args.launcher not in GROUP_LAUNCHERS:
+            raise ValueError(f"--group {args.group} needs --launcher {' or '.join(GROUP_LAUNCHERS)}, not --launcher "
+                             f"{args.launcher} (a Ray task runs one (cell, seed)); drop --group")
         if args.launcher == "ray":  # the cluster's GPUs count, not this machine's; ray must be installed
             launchers.check_device(args.device)
             address = launchers.resolve_address(args.address)
@@ -144,11 +153,12 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     cells = grid if select is None else list(select(grid, args))
     seeds = seeds or list(profile.seeds)
     part = "" if len(cells) == len(grid) else f" of {len(grid)}"
-    print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)}{part} launcher={args.launcher} "
-          f"threads={args.threads} results={args.results}", flush=True)
+    grouped = f" group={args.group}" if args.group > 1 else ""
+    print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)}{part} launcher={args.launcher}"
+          f"{grouped} threads={args.threads} results={args.results}", flush=True)
     summary = run_cells(cells, job, profile, seeds=seeds, force=args.force, results_root=args.results,
                         launcher=args.launcher, jobs=args.jobs, device=args.device, reuse_from=reuse_from,
-                        plan_cells=grid, address=args.address)
+                        plan_cells=grid, address=args.address, group=args.group)
     out = records_path(args.results, profile.name, paper, item)
     print(summary)
     print(f"[{paper}/{item}] profile={profile.name}: records in {out}", flush=True)

@@ -24,6 +24,10 @@ across CPUs, so before running, ``run_cells`` checks that the recorded runs of t
 the data now in the cache, and raises ``DatasetMismatchError`` (naming the runs and both identities) rather
 than mix two generations in one table; ``reuse_from`` copies a run only when its data match too.
 
+Cells as members (``group=n``, ``--group n``): runs of equal ``Job.group_key`` train n at a time as ONE batched
+job (``Job.run_group``), each still with its own Sacred run and record, that of the run alone up to float
+rounding (common/grouping.py says which fields differ).
+
 Launchers: ``inline`` (default, this process), ``process`` (``ProcessPoolExecutor`` with ``jobs``
 spawned workers, each with the parent's torch thread count; the job must be importable, i.e. built from
 module-level functions) and ``ray`` (each job a Ray task with one CPU per torch thread, and a GPU for
@@ -48,6 +52,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from common import launchers
+from common.grouping import check_group, plan_groups, run_group
 from common.profiles import Profile, get_profile
 from common.records import (SCHEMA_VERSION, append_record, canonical_json, config_hash, finished_set,
                             latest_records, load_records, record_threads, records_path, to_jsonable, update_plan)
@@ -101,12 +106,18 @@ class Job:
     run: Callable[..., Mapping[str, Any]]
     data_spec: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None
     data_identity: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    # cells as members (common/grouping.py): group_key(config) -> str (equal: may train as one job) or None;
+    # run_group([(cell, seed, ctx)]) -> one metrics dict per run, in order
+    group_key: Callable[[Mapping[str, Any]], str | None] | None = None
+    run_group: Callable[..., Sequence[Mapping[str, Any]]] | None = None
 
     def __post_init__(self):
         if not callable(self.run):
             raise TypeError(f"Job.run must be callable, got {self.run!r}")
         if (self.data_spec is None) != (self.data_identity is None):
             raise TypeError("Job: give both data_spec and data_identity, or neither")
+        if (self.group_key is None) != (self.run_group is None):
+            raise TypeError("Job: give both group_key and run_group, or neither")
 
     def __call__(self, cell: "Cell", seed: int, ctx: "RunContext") -> Mapping[str, Any]:
         return self.run(cell, seed, ctx)
@@ -138,6 +149,10 @@ class RunContext:
         """Append ``{"step": step, **scalars}`` to the curve and log each scalar to Sacred (a list: one per entry)."""
         entry = {"step": int(step), **{k: to_jsonable(v) for k, v in scalars.items()}}
         self.curve.append(entry)
+        self.log_sacred(step, scalars)
+
+    def log_sacred(self, step: int, scalars: Mapping[str, Any]) -> None:
+        """Log each scalar to this run's Sacred run, if any (``log``; a group's runs replay their curves)."""
         if self._sacred_run is not None:
             for k, v in scalars.items():
                 if isinstance(v, (list, tuple)):  # per-agent values: Sacred takes scalars, one per name
@@ -190,6 +205,7 @@ class RunSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (run_id, reason)
     nonfinite: list[str] = field(default_factory=list)  # recorded, but the score was NaN/inf
     reused: list[str] = field(default_factory=list)  # recorded as a copy of an identical earlier run
+    groups: list[int] = field(default_factory=list)  # the sizes of the batched groups run (common.grouping)
 
     @property
     def ok(self) -> bool:
@@ -199,6 +215,8 @@ class RunSummary:
         lines = [f"ran {len(self.ran)}, skipped {len(self.skipped)} (already finished), failed {len(self.failed)}"]
         if self.reused:
             lines[0] += f"; {len(self.reused)} of those ran were copied from identical finished runs"
+        if self.groups:
+            lines[0] += f"; {sum(self.groups)} runs planned in {len(self.groups)} batched group(s)"
         if self.nonfinite:
             lines.append(f"non-finite scores recorded for: {', '.join(self.nonfinite)}")
         for rid, reason in self.failed:
@@ -304,7 +322,8 @@ def prepare_data(todo: Sequence[tuple[Cell, int]], job: Job | Callable) -> None:
             ident_fn(spec)
 
 
-def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device) -> dict[str, Any]:
+def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device,
+                  wall_time_s: float | None = None) -> dict[str, Any]:
     if not isinstance(metrics, Mapping) or "score" not in metrics:
         raise TypeError(f"a job must return a dict with at least 'score', got {metrics!r}")
     nonfinite = []
@@ -332,7 +351,7 @@ def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git
         "curve": to_jsonable(curve),
         "extra": to_jsonable({k: v for k, v in metrics.items() if k not in _RESERVED}),
         "nonfinite": nonfinite,
-        "wall_time_s": round(time.time() - t0, 3),
+        "wall_time_s": round(time.time() - t0 if wall_time_s is None else wall_time_s, 3),
         "config": to_jsonable(cell.config),
         "config_hash": cell.config_hash,
         "profile_settings": profile.to_dict(),
@@ -423,34 +442,62 @@ def run_once(cell: Cell, seed: int, job: Job | Callable, profile: Profile, resul
 def run_one(cell: Cell, seed: int, job: Job | Callable, profile: Profile, results_root: str | Path,
             device: str = "cpu", git: dict | None = None,
             reuse_from: Sequence[str] | None = None) -> tuple[str, str, str | None]:
-    """Run one (cell, seed) and append its record. Returns (run_id, status, reason).
-
-    status is "ran", "nonfinite" (recorded with a null score), "skipped" (with ``reuse_from``: the run
-    was finished meanwhile, e.g. by another process on an overlapping grid), "reused" (an identical finished run
-    was found in this item or one of ``reuse_from``, and its record copied; see ``run_cells``) or
-    "failed" (nothing recorded).
-    """
+    """Run one (cell, seed) and append its record. Returns (run_id, status, reason): status "ran", "nonfinite"
+    (recorded with a null score), "skipped" (with ``reuse_from``: finished meanwhile, e.g. by another process on
+    an overlapping grid), "reused" (an identical finished run's record copied; see ``run_cells``) or "failed"."""
     job = as_job(job)
-    results_root = Path(results_root)
+    settled = settle_run(cell, seed, job, profile, results_root, device, reuse_from)
+    if settled is not None:
+        return cell.run_id(profile.name, seed), settled, None
+    return record_run(cell, seed, profile, results_root, device, git, lambda ctx: job.run(cell, seed, ctx))
+
+
+def run_task(task: Sequence[tuple[Cell, int]], job: Job | Callable, profile: Profile, results_root: str | Path,
+             device: str, git: dict | None, reuse_from: Sequence[str] | None) -> list[tuple[str, str, str | None]]:
+    """One task of ``run_cells`` (common.grouping.plan_groups): ``run_one`` for a run alone; for a group, its runs
+    trained as one job (``job.run_group``) and recorded each by common.grouping.run_group, given these steps."""
+    job, pn = as_job(job), profile.name
+    if len(task) == 1:
+        return [run_one(*task[0], job, profile, results_root, device, git, reuse_from)]
+    return run_group(
+        task, job.run_group, run_id=lambda c, s: c.run_id(pn, s),
+        settle=lambda c, s: settle_run(c, s, job, profile, results_root, device, reuse_from),
+        alone=lambda c, s: run_one(c, s, job, profile, results_root, device, git),
+        context=lambda c, s: RunContext(s, profile, device, checkpoint_path(results_root, c, pn, s), c.run_id(pn, s)),
+        record=lambda c, s, *rest: record_run(c, s, profile, results_root, device, git, *rest))
+
+
+def settle_run(cell: Cell, seed: int, job: Job, profile: Profile, results_root: str | Path, device: str,
+               reuse_from: Sequence[str] | None) -> str | None:
+    """``run_one``'s first step (with ``reuse_from``): "skipped", "reused" (a record copied) or None (to compute)."""
+    if reuse_from is None:
+        return None
+    own = _own_key(cell, seed, profile.name, current_threads())
+    if own in finished_set(load_records(results_root, profile.name, cell.paper, cell.item)):
+        return "skipped"  # another process finished it since this one planned its runs
+    items = [cell.item, *reuse_from]
+    donor = find_identical_run(results_root, profile.name, cell, seed, items, device)
+    spec_fn, ident_fn = job.data_spec, job.data_identity
+    spec = spec_fn(cell.config) if donor is not None and spec_fn is not None else None
+    if spec is not None:  # a donor must have trained on the data this run would use
+        data = ident_fn(spec)
+        if same_data(donor.get("extra"), data) is not True:
+            donor = find_identical_run(results_root, profile.name, cell, seed, items, device, data)
+    if donor is None:
+        return None
+    append_record(records_path(results_root, profile.name, cell.paper, cell.item),
+                  reused_record(donor, cell, profile.name, seed))
+    return "reused"
+
+
+def record_run(cell: Cell, seed: int, profile: Profile, results_root: str | Path, device: str, git: dict | None,
+               compute: Callable[[RunContext], Mapping[str, Any]], started: str | None = None,
+               wall_time_s: float | None = None) -> tuple[str, str, str | None]:
+    """``compute(ctx) -> metrics`` in the run's own Sacred run (after ``seed_everything``), its record appended,
+    its checkpoint deleted; as ``run_one``. ``started`` / ``wall_time_s``: a group's (common.grouping)."""
     rid = cell.run_id(profile.name, seed)
-    if reuse_from is not None:
-        own = (cell.paper, cell.item, cell.keys_id(), seed, profile.name, cell.config_hash, current_threads())
-        if own in finished_set(load_records(results_root, profile.name, cell.paper, cell.item)):
-            return rid, "skipped", None  # another process finished it since this one planned its runs
-        items = [cell.item, *reuse_from]
-        donor = find_identical_run(results_root, profile.name, cell, seed, items, device)
-        spec_fn, ident_fn = job.data_spec, job.data_identity
-        spec = spec_fn(cell.config) if donor is not None and spec_fn is not None else None
-        if spec is not None:  # a donor must have trained on the data this run would use
-            data = ident_fn(spec)
-            if same_data(donor.get("extra"), data) is not True:
-                donor = find_identical_run(results_root, profile.name, cell, seed, items, device, data)
-        if donor is not None:
-            append_record(records_path(results_root, profile.name, cell.paper, cell.item),
-                          reused_record(donor, cell, profile.name, seed))
-            return rid, "reused", None
     ckpt = checkpoint_path(results_root, cell, profile.name, seed)
-    ex = _sacred_experiment(rid, results_root / profile.name / "sacred")
+    ex = _sacred_experiment(rid, Path(results_root) / profile.name / "sacred")
     sacred_config = {
         "paper": cell.paper, "item": cell.item, "keys": to_jsonable(cell.keys),
         "cell_config": to_jsonable(cell.config), "config_hash": cell.config_hash,
@@ -463,9 +510,10 @@ def run_one(cell: Cell, seed: int, job: Job | Callable, profile: Profile, result
     def _main(_run):
         seed_everything(seed)  # before the job builds anything
         ctx = RunContext(seed, profile, device, ckpt, rid, sacred_run=_run)
-        started, t0 = now(), time.time()
-        metrics = job.run(cell, seed, ctx)
-        out["record"] = _build_record(cell, seed, profile, metrics, ctx, started, t0, _run._id, git, device)
+        t_start, t0 = now(), time.time()
+        metrics = compute(ctx)
+        out["record"] = _build_record(cell, seed, profile, metrics, ctx, started or t_start, t0, _run._id, git, device,
+                                      wall_time_s)
         return out["record"]["score"]
 
     try:
@@ -483,14 +531,10 @@ def run_one(cell: Cell, seed: int, job: Job | Callable, profile: Profile, result
     return rid, ("nonfinite" if rec["nonfinite"] else "ran"), None
 
 
-def _worker_init(threads: int = 1) -> None:
-    set_threads(threads)
-
-
 def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str, seeds: Sequence[int] | None = None,
               force: bool = False, results_root: str | Path | None = None, launcher: str = "inline", jobs: int = 1,
               device: str = "cpu", reuse_from: Sequence[str] | None = None,
-              plan_cells: Sequence[Cell] | None = None, address: str | None = None) -> RunSummary:
+              plan_cells: Sequence[Cell] | None = None, address: str | None = None, group: int = 1) -> RunSummary:
     """Run every (cell, seed) that has no finished record (all of them if ``force``).
 
     A finished record matches paper, item, keys, seed, profile and config hash.
@@ -508,11 +552,15 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
 
     ``address`` (``launcher="ray"`` only): the Ray cluster, checked before anything is written (see
     common.launchers: HOST:PORT, auto or local; None: ``$RAY_ADDRESS``, else a new local instance).
+
+    ``group`` (inline and process launchers): up to this many runs of one ``job.group_key`` train as one
+    batched job, one task (common.grouping); 1 (default): every run alone.
     """
     if isinstance(profile, str):
         profile = get_profile(profile)
     if launcher not in LAUNCHERS:
         raise ValueError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
+    check_group(group, launcher)
     seeds = check_seeds(profile.seeds if seeds is None else seeds)  # before any side effect
     if int(jobs) < 1:
         raise ValueError(f"jobs {jobs!r}: give a positive number of worker processes")
@@ -552,28 +600,29 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
     git = git_commit()
     reuse = None if force or reuse_from is None else tuple(reuse_from)
     results = []
+    tasks = plan_groups(todo, job.group_key, group)  # one run per task, or the runs of a group
+    summary.groups = [len(t) for t in tasks if len(t) > 1]
+    if todo and (launcher != "inline" or group > 1):  # datasets made here first, once each: never twice by two
+        prepare_data(todo, job)  # workers at once (ray: on this node; its cache must be shared with the workers)
     if launcher == "inline" or not todo:
-        results = [run_one(c, s, job, profile, results_root, device, git, reuse) for c, s in todo]
+        results = [r for task in tasks for r in run_task(task, job, profile, results_root, device, git, reuse)]
     elif launcher == "process":
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        prepare_data(todo, job)  # missing datasets made here, one at a time, not twice by two workers
-
         ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=set_threads,
                                  initargs=(threads,)) as pool:
-            futs = [pool.submit(run_one, c, s, job, profile, results_root, device, git, reuse) for c, s in todo]
-            for (c, s), f in zip(todo, futs):
+            futs = [pool.submit(run_task, task, job, profile, results_root, device, git, reuse) for task in tasks]
+            for task, f in zip(tasks, futs):
                 try:
-                    results.append(f.result())
+                    results.extend(f.result())
                 except Exception as e:  # the worker itself died (e.g. killed, unpicklable job)
-                    log.error("worker for %s failed: %r", c.run_id(profile.name, s), e)
-                    results.append((c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}"))
+                    log.error("worker for %s failed: %r", [c.run_id(profile.name, s) for c, s in task], e)
+                    results += [(c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}") for c, s in task]
     else:  # ray: each (cell, seed) a task; it knows how many records it had, so that a retry never records twice
         from common.datacard import data_root
 
-        prepare_data(todo, job)  # on this node, once each: the dataset cache must be shared with the workers
         counts: dict[tuple, int] = {}
         for r in (r for pi in finished for r in load_records(results_root, profile.name, *pi)):
             for key in finished_set([r]):

@@ -90,6 +90,9 @@ def _flatten_members(x: Tensor, m: int) -> tuple[Tensor, torch.Size]:
 # (``python -m common.bench --device cuda``): OMAR at MPE size 22.4 updates/s chunked vs 59.4
 # unchunked, at MuJoCo size 18.4 vs 56.5; so tensors off the CPU are never chunked.
 CHUNK_BYTES: int = 2 << 20
+# EnsembleBatchNorm1d pads each member's channels to a multiple of this (the CPU batch-norm kernel's vector
+# block, 16 float32 lanes with AVX-512; a multiple of the AVX2 width too), see EnsembleBatchNorm1d.forward.
+BN_LANES: int = 16
 
 
 def _chunking(t: Tensor) -> bool:
@@ -258,18 +261,44 @@ class EnsembleBatchNorm1d(nn.Module):
                 for i in range(m)
             ]  # [N, F] each
             return torch.stack(ys).reshape(shape)  # [M, *, F]
-        xt = x3.transpose(0, 1).reshape(n, m * f)  # [N, M*F]: channel c = member * F + feature
+        fp = -(-f // BN_LANES) * BN_LANES  # each member's channels padded to a multiple of BN_LANES
+        if fp == f:
+            xt = x3.transpose(0, 1).reshape(n, m * f)  # [N, M*F]: channel c = member * F + feature
+            y = F.batch_norm(
+                xt,
+                self.running_mean.view(-1),  # views: F.batch_norm updates the [M, F] buffers in place
+                self.running_var.view(-1),
+                self.weight.reshape(-1) if self.affine else None,
+                self.bias.reshape(-1) if self.affine else None,
+                self.training,
+                factor,
+                self.eps,
+            )  # [N, M*F]
+            return y.view(n, m, f).transpose(0, 1).reshape(shape)  # [M, *, F]
+        # Padded layout: member i's features start at channel i * fp. The CPU kernel processes channels in
+        # vector blocks and rounds a trailing partial block differently (measured in the backward pass), so
+        # without padding a member's gradients depended on where it sat among the M * F channels, i.e. on how
+        # many members share the module; padded, a member computes the same bits alone or stacked with others
+        # (common.grouping's grouped runs equal runs alone). The zero channels normalise to 0 and are dropped.
+        pad = fp - f
+        xt = F.pad(x3, (0, pad)).transpose(0, 1).reshape(n, m * fp)  # [N, M*Fp]
+        rm = F.pad(self.running_mean, (0, pad)).reshape(-1)  # copies: written back below
+        rv = F.pad(self.running_var, (0, pad), value=1.0).reshape(-1)
         y = F.batch_norm(
             xt,
-            self.running_mean.view(-1),  # views: F.batch_norm updates the [M, F] buffers in place
-            self.running_var.view(-1),
-            self.weight.reshape(-1) if self.affine else None,
-            self.bias.reshape(-1) if self.affine else None,
+            rm,
+            rv,
+            F.pad(self.weight, (0, pad), value=1.0).reshape(-1) if self.affine else None,
+            F.pad(self.bias, (0, pad)).reshape(-1) if self.affine else None,
             self.training,
             factor,
             self.eps,
-        )  # [N, M*F]
-        return y.view(n, m, f).transpose(0, 1).reshape(shape)  # [M, *, F]
+        )  # [N, M*Fp]
+        if self.training:
+            with torch.no_grad():
+                self.running_mean.copy_(rm.view(m, fp)[:, :f])
+                self.running_var.copy_(rv.view(m, fp)[:, :f])
+        return y.view(n, m, fp)[:, :, :f].transpose(0, 1).reshape(shape)  # [M, *, F]
 
     def member_module(self, m: int) -> nn.BatchNorm1d:
         """Member m as a plain ``nn.BatchNorm1d`` (a copy, running stats included)."""

@@ -27,23 +27,38 @@ also holds the best evaluation over training and the mean of the last 10 (``scor
 Learner protocol (what a registered learner provides): ``prepare_data(tensors) -> tensors``,
 ``sample_batch(tensors, generator=None) -> batch``, ``update(batch) -> metrics``, ``policy()`` (a callable
 for common.evaluate: obs [S, E, N, O] numpy -> actions), ``state_dict()`` / ``load_state_dict(state)``.
+
+Cells as members (``run_cells(..., group=n)``, ``--group n``; common/grouping.py): the runs of one group
+(``group_key_of``: the same learner, env, update and evaluation schedule and learner config but for the
+learner's per-member fields ``GROUPABLE[name]``) train as ONE stacked learner (``offline_run_group``): each
+run's learner is built and resumed exactly as alone, then ``stack``ed (common.algos.state.StackableLearner):
+its own dataset rows, random stream and per-member CQL alpha / OMAR tau; evaluation is one vectorised
+rollout of every run's policy on its own evaluation seeds; checkpoints are each run's own, in the format of
+a run alone. The metrics of every run are those of ``offline_run`` up to float rounding (kernels see other
+member counts): tests/test_grouped_cells.py.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from common.algos import build_learner, get_learner
+from common.algos.itd3 import ITD3
 from common.evaluate import eval_seed, evaluate
 from common.experiment import Job
+from common.records import canonical_json, to_jsonable
 from common.returns import normalize
 
 OFFICIAL_MINIBATCH_SEED = 4_000_000  # generator seed offset of fixed_minibatches (apart from every other stream)
+# learners whose runs can train stacked (cells as members), with the config fields that may differ in a group
+GROUPABLE: dict[str, tuple[str, ...]] = {"itd3": ITD3.GROUP_FIELDS}
+# cell-config keys that only name a cell (the row's method name): they never keep two runs apart
+_NAME_KEYS = ("method",)
 
 
 def data_identity_of(data) -> dict[str, Any]:
@@ -69,15 +84,50 @@ def offline_job(learner: str | None, load: Callable[[Mapping[str, Any]], Any]) -
     if learner is not None:
         get_learner(learner)  # an unknown name fails here, naming the valid ones
     return Job(run=functools.partial(offline_run, learner=learner, load=load), data_spec=dataset_of,
-               data_identity=functools.partial(identity_of, load=load))
+               data_identity=functools.partial(identity_of, load=load),
+               group_key=functools.partial(group_key_of, learner=learner),
+               run_group=functools.partial(offline_run_group, learner=learner, load=load))
+
+
+def _learner_name(cfg: Mapping[str, Any], learner: str | None) -> str:
+    if learner is not None:
+        return learner
+    if "learner" not in cfg:
+        from common.algos import LEARNERS
+
+        raise ValueError("this job takes the learner from the cell config, which has no 'learner' key; "
+                         f"valid learners: {', '.join(sorted(LEARNERS))}")
+    return str(cfg["learner"])
+
+
+def group_key_of(cfg: Mapping[str, Any], learner: str | None) -> str | None:
+    """Runs with equal keys train as one stacked learner (``Job.group_key``); None: the run trains alone (its
+    learner cannot stack). The key holds everything but what may differ between the members of a stack: the
+    dataset (its env, options and return mode stay: one evaluation env), the learner's per-member fields
+    (``GROUPABLE``) and the row's name; what only the built learners show (e.g. a batch size cut to a small
+    dataset, a resumed step) splits a group again (``offline_run_group``)."""
+    name = cfg.get("learner", learner) if learner is None else learner
+    if name not in GROUPABLE or not isinstance(cfg.get(name), Mapping):
+        return None
+    ds = cfg["dataset"]
+    shared = {k: v for k, v in cfg.items() if k not in ("dataset", name, *_NAME_KEYS)}
+    section = {k: v for k, v in cfg[name].items() if k not in GROUPABLE[name]}
+    return canonical_json(to_jsonable({"learner": name, "env": ds.get("env"), "env_options": ds.get("env_options"),
+                                       "return_mode": ds.get("return_mode"), "section": section, "shared": shared}))
+
+
+def evaluate_policies(learner, cfg: Mapping[str, Any], seeds: Sequence[int]) -> list[float]:
+    """Mean return of ``cfg["eval_episodes"]`` deterministic episodes on the cell's dataset env for each of the
+    learner's seeds (one vectorised rollout; seed s plays its own evaluation episodes, ``eval_seed(s)``)."""
+    ds = cfg["dataset"]
+    r = evaluate(learner.policy(), ds["env"], len(seeds), cfg["eval_episodes"], [eval_seed(s) for s in seeds],
+                 return_mode=ds["return_mode"], env_options=ds["env_options"], max_steps=cfg.get("eval_max_steps"))
+    return [float(x) for x in r.mean]
 
 
 def evaluate_policy(learner, cfg: Mapping[str, Any], seed: int) -> float:
     """Mean return of ``cfg["eval_episodes"]`` deterministic episodes on the cell's dataset env."""
-    ds = cfg["dataset"]
-    r = evaluate(learner.policy(), ds["env"], 1, cfg["eval_episodes"], [eval_seed(seed)],
-                 return_mode=ds["return_mode"], env_options=ds["env_options"], max_steps=cfg.get("eval_max_steps"))
-    return float(r.mean[0])
+    return evaluate_policies(learner, cfg, [seed])[0]
 
 
 def offline_run(cell, seed: int, ctx, *, learner: str | None, load: Callable[[Mapping[str, Any]], Any]
@@ -85,13 +135,7 @@ def offline_run(cell, seed: int, ctx, *, learner: str | None, load: Callable[[Ma
     """Train ``learner`` (None: the config's ``learner``) on the cell's dataset and return the record's
     metrics (module docstring)."""
     cfg = cell.config
-    if learner is None:
-        if "learner" not in cfg:
-            from common.algos import LEARNERS
-
-            raise ValueError("this job takes the learner from the cell config, which has no 'learner' key; "
-                             f"valid learners: {', '.join(sorted(LEARNERS))}")
-        learner = str(cfg["learner"])
+    learner = _learner_name(cfg, learner)
     data = load(cfg["dataset"])
     model = build_learner(learner, data, cfg[learner], seed, ctx.device)
     tensors = model.prepare_data(data.to_torch(ctx.device))
@@ -111,8 +155,13 @@ def offline_run(cell, seed: int, ctx, *, learner: str | None, load: Callable[[Ma
                 ctx.log(step, score=evaluate_policy(model, cfg, seed))
             if step % cfg["ckpt_every"] == 0 and step < U:
                 ctx.save_checkpoint({"learner": model.state_dict(), "step": step}, step=step)
-    out: dict[str, Any] = {"score": ctx.curve[-1]["score"], "curve": list(ctx.curve), **data_identity_of(data)}
-    out.update(score_readings(ctx.curve))
+    return run_metrics(ctx.curve, data)
+
+
+def run_metrics(curve, data) -> dict[str, Any]:
+    """The record's metrics of a run from its evaluation curve and dataset (module docstring)."""
+    out: dict[str, Any] = {"score": curve[-1]["score"], "curve": list(curve), **data_identity_of(data)}
+    out.update(score_readings(curve))
     for key in ("score", "score_best", "score_last10"):
         v = out[key]
         try:
@@ -123,7 +172,74 @@ def offline_run(cell, seed: int, ctx, *, learner: str | None, load: Callable[[Ma
     return out
 
 
-def fixed_minibatches(learner, tensors, seed: int, n: int) -> list | None:
+def offline_run_group(runs: Sequence[tuple[Any, int, Any]], *, learner: str | None,
+                      load: Callable[[Mapping[str, Any]], Any]) -> list[dict[str, Any]]:
+    """Train the runs ``[(cell, seed, ctx)]`` of one group (equal ``group_key_of``) as stacked learners and
+    return each run's metrics, in order (module docstring). Each run's learner is built and resumed from its
+    checkpoint as ``offline_run`` does; those that cannot stack together (``stack_signature``: e.g. a batch
+    size cut to a small dataset, another resumed step) form stacks of their own."""
+    name = _learner_name(runs[0][0].config, learner)
+    datasets: dict[str, tuple[Any, Any]] = {}  # dataset spec -> (Dataset, prepared tensors): loaded once each
+    built = []  # per run: (learner, its dataset's card, prepared tensors, loop step)
+    for cell, seed, ctx in runs:
+        spec = canonical_json(to_jsonable(cell.config["dataset"]))
+        data, tensors = datasets.get(spec, (None, None))
+        if data is None:
+            data = load(cell.config["dataset"])
+        model = build_learner(name, data, cell.config[name], seed, ctx.device)
+        if tensors is None:  # prepared once per dataset (the learners differ only in per-member fields)
+            tensors = model.prepare_data(data.to_torch(ctx.device))
+            datasets[spec] = (data, tensors)
+        saved = ctx.load_checkpoint()
+        if saved is not None:
+            model.load_state_dict(saved["learner"])
+        built.append((model, _Card(data), tensors, 0 if saved is None else int(saved["step"])))
+    datasets.clear()  # the arrays: only the prepared tensors are needed from here
+    stacks: dict[tuple[int, str], list[int]] = {}
+    for k, (model, _, _, step) in enumerate(built):
+        stacks.setdefault((step, model.stack_signature()), []).append(k)
+    out: list[dict[str, Any]] = [{}] * len(runs)
+    for (step, _), members in stacks.items():
+        part = [(runs[k], built[k]) for k in members]
+        for k in members:
+            built[k] = None  # the stack will hold these runs' state
+        for k, metrics in zip(members, _train_stack(part, step)):
+            out[k] = metrics
+    return out
+
+
+class _Card:
+    """What a run's metrics need of its dataset (``run_metrics``): its card and size, not its arrays."""
+
+    def __init__(self, data):
+        self.card, self.size = data.card, data.size
+
+
+def _train_stack(part: list, step: int) -> list[dict[str, Any]]:
+    """``offline_run``'s loop on one stack: ``part`` = [((cell, seed, ctx), (learner, card, tensors, step))],
+    all resumed at loop step ``step``; emptied once stacked, so that only the stack holds the runs' state."""
+    runs, cards = [run for run, _ in part], [b[1] for _, b in part]
+    stack = type(part[0][1][0]).stack([b[0] for _, b in part])
+    tensors = stack.stack_data([b[2] for _, b in part])
+    part.clear()
+    cfg, seeds, ctxs = runs[0][0].config, [seed for _, seed, _ in runs], [ctx for _, _, ctx in runs]
+    U, k = int(cfg["updates"]), int(cfg["eval_every"])
+    fixed = fixed_minibatches(stack, tensors, seeds, int(cfg.get("official_minibatches", 0)))
+    with ctxs[0].progress(U - step, desc=f"stack of {len(runs)} runs") as bar:
+        while step < U:
+            stack.update(fixed[step % len(fixed)] if fixed else stack.sample_batch(tensors))
+            step += 1
+            bar.update(1)
+            if step % k == 0 or step == U:
+                for ctx, score in zip(ctxs, evaluate_policies(stack, cfg, seeds)):
+                    ctx.log(step, score=score)
+            if step % cfg["ckpt_every"] == 0 and step < U:
+                for ctx, state in zip(ctxs, stack.split_state()):
+                    ctx.save_checkpoint({"learner": state, "step": step}, step=step)
+    return [run_metrics(ctx.curve, card) for ctx, card in zip(ctxs, cards)]
+
+
+def fixed_minibatches(learner, tensors, seed: int | Sequence[int], n: int) -> list | None:
     """A loop quirk of OMAR's official code, opt-in (cell config ``official_minibatches: n``, n = 10 there):
     ``main.py`` re-seeds ``np.random`` with seed + 100 at every evaluation (every 1,000 loop steps = 10
     update rounds), so each agent draws the same ``n`` minibatches, cycled, for the whole run. Here the
@@ -131,7 +247,11 @@ def fixed_minibatches(learner, tensors, seed: int, n: int) -> list | None:
     cycles the same ones. ``n = 0`` (the default, absent from the config): a fresh draw every update."""
     if n <= 0:
         return None
-    g = torch.Generator(device=tensors["obs"].device).manual_seed(OFFICIAL_MINIBATCH_SEED + int(seed))
+    dev = tensors["obs"].device
+    if isinstance(seed, (int, np.integer)):
+        g = torch.Generator(device=dev).manual_seed(OFFICIAL_MINIBATCH_SEED + seed)
+    else:  # a stack of runs: each run's own generator, as alone (a list: one per stacked learner)
+        g = [torch.Generator(device=dev).manual_seed(OFFICIAL_MINIBATCH_SEED + int(s)) for s in seed]
     return [learner.sample_batch(tensors, generator=g) for _ in range(n)]
 
 

@@ -88,3 +88,22 @@ def test_sac_bench_compares_batched_members_with_the_loop():
     assert r["members"] == 2 and r["batched_updates_per_s"] > 0 and r["loop_updates_per_s"] > 0
     assert r["ratio_vs_loop"] == pytest.approx(r["batched_updates_per_s"] / r["loop_updates_per_s"])
     assert r["gflop_per_update"] > 0
+
+
+def test_members_bench_compares_stacked_runs_with_the_loop(capsys):
+    """(c) --members at a tiny size: 2 runs of 3 agents stacked vs the loop over them; and its option checks."""
+    cfg = bench.algo_cfg(TINY_CFG, "OMAR")
+    r = bench.compare_members(6, cfg, n_agents=3, obs_dim=4, act_dim=2, n_updates=1, reps=1)
+    assert r["members"] == 6 and r["runs"] == 2
+    for k in ("stacked_updates_per_s", "loop_updates_per_s", "stacked_members_per_s", "gflop_per_update",
+              "stacked_gflops"):
+        assert r[k] > 0, k
+    assert r["stacked_members_per_s"] == pytest.approx(6 * r["stacked_updates_per_s"])
+    with pytest.raises(ValueError, match="7 members are not whole runs of 3 agents"):
+        bench.compare_members(7, cfg)
+    for argv, msg in ((["--batch", "32"], "--batch 32 is an option of --members"),
+                      (["--members", "--sac"], "give --sac or --members, not both"),
+                      (["--members", "--batch", "0"], "--batch 0: give a positive integer")):
+        with pytest.raises(SystemExit):
+            bench.main(argv)
+        assert msg in capsys.readouterr().err

@@ -65,10 +65,11 @@ Shapes: M members, B batch, K sampled actions, S seeds, N agents, E episodes, O 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -77,25 +78,15 @@ from torch import Tensor, nn
 
 from common.algos.cql import cql_penalty
 from common.algos.omar import SAMPLERS, SIGMA_RULES, omar_actor_loss, search_action
+from common.algos.state import (StackableLearner, _copy_members, build_seed_members, learner_state,  # noqa: F401
+                                load_learner_state, member_act)  # _copy_members: imported from here by mappo.py
 from common.algos.td3bc import td3bc_actor_loss
 from common.heads import DeterministicActor, TwinCritic
 from common.nets import clip_grad_norm_, polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
 
-__all__ = [
-    "ITD3Config",
-    "ITD3",
-    "with_next_actions",
-    "ReferenceAgent",
-    "RefTwinCritic",
-    "member_modules",
-    "reference_loop",
-    "joint_next_pi",
-    "td_target",
-    "critic_td_loss",
-    "icq_actor_loss",
-    "mujoco_cql_log_density",
-]
+__all__ = ["ITD3Config", "ITD3", "with_next_actions", "td_target", "critic_td_loss", "icq_actor_loss",
+           "mujoco_cql_log_density"]
 
 CRITIC_REGS = ("none", "cql")
 ACTOR_REGS = ("none", "td3bc", "omar", "icq")
@@ -287,13 +278,17 @@ BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 ICQ_KEYS = ("next_actions", "next_valid")
 
 
-class ITD3:
+class ITD3(StackableLearner):
     """Batched independent TD3 (+ CQL / OMAR / TD3+BC / ICQ regularisers); members m = s * N + i.
 
     ITD3(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None) or ITD3.init(spec, cfg, seeds).
     Member (s, i) is initialised from ``seeds[s]`` alone (seeds default to seed, seed + 1, ...), so a
     seed's networks do not depend on which other seeds run beside it. The training random stream
     (minibatches, CQL/OMAR samples) is one torch.Generator for the whole learner.
+    ``ITD3.stack(learners)`` (common.algos.state.StackableLearner) makes one learner of several runs' learners
+    (cells as members): each run keeps its own generator and data rows, and ``GROUP_FIELDS`` (CQL alpha, OMAR
+    tau) may differ per member; an update of the stack is an update of each run alone, up to float rounding
+    (tests/test_grouped_cells.py, docs/scaling.md).
     """
 
     def __init__(
@@ -323,21 +318,14 @@ class ITD3:
         self.joint = cfg.critic_input == "joint"
         Oc, Ac = (self.n_agents * O, self.n_agents * A) if self.joint else (O, A)  # critic input widths
 
-        def build(n: int) -> tuple[DeterministicActor, TwinCritic]:
+        def build(n: int) -> dict[str, nn.Module]:
             actor = DeterministicActor(n, O, A, H, max_action=cfg.max_action, input_norm=cfg.input_norm,
                                        last_layer_init=3e-3)
-            return actor, TwinCritic(n, Oc, Ac, H, input_norm=cfg.input_norm)
+            return {"actor": actor, "critic": TwinCritic(n, Oc, Ac, H, input_norm=cfg.input_norm)}
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            self.actor, self.critic = build(M)
-            for s, sd in enumerate(self.seeds):  # seed before building: member (s, i) from seeds[s] only
-                torch.manual_seed(sd)
-                a_s, c_s = build(self.n_agents)
-                _copy_members(self.actor, a_s, s * self.n_agents)
-                _copy_members(self.critic, c_s, s * self.n_agents)
-        for net in (self.actor, self.critic):
-            net.to(device=self.device, dtype=dtype).train()
+        # seed before building: member (s, i) from seeds[s] only
+        nets = build_seed_members(build, self.seeds, self.n_agents, self.device, dtype)
+        self.actor, self.critic = nets["actor"], nets["critic"]
         self.actor_target = copy.deepcopy(self.actor)  # hard_update: parameters and BN buffers
         self.critic_target = copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
@@ -355,6 +343,10 @@ class ITD3:
         one = torch.zeros((), dtype=dtype, device=self.device)
         self.cql_alpha = _per_member(cfg.cql_alpha, M, one)
         self.omar_tau = _per_member(cfg.omar_tau, M, one)
+        # per-member tau enters the loss in float64: 1 - tau is then the complement a run alone computes from
+        # its Python float (float32 1 - tau differs by an ulp for tau = 0.9), so stacked gradients are its own
+        self.omar_tau_loss = (self.omar_tau if isinstance(self.omar_tau, float)
+                              else _per_member(cfg.omar_tau, M, one.double()))
         self.td3bc_alpha = _per_member(cfg.td3bc_alpha, M, one)
         # joint critic: member m's own slot i = agents[m] among the N action slots [M, 1, N, 1]
         self.own_slot = (self.agents[:, None] == torch.arange(self.n_agents, device=self.device)).view(
@@ -379,13 +371,14 @@ class ITD3:
         actions [M, B, A], rewards / terminals [M, B] (+ next_actions [M, B, A], next_valid [M, B]).
         critic_input="joint": one row set per seed, shared by its N members, plus joint_obs /
         joint_next_obs [M, B, N*O] and joint_actions [M, B, N*A] (+ joint_next_actions for ICQ)."""
-        g = self.gen if generator is None else generator
-        T, S, N = data["obs"].shape[0], self.n_seeds, self.n_agents
-        if self.joint:
-            idx_s = sample_indices(g, T, S, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
-            idx = idx_s.repeat_interleave(N, dim=0)  # [M, B], member s * N + i reads seed s's rows
+        T, S, N, B = data["obs"].shape[0], self.n_seeds, self.n_agents, self.cfg.batch_size
+        if self.streams is not None:  # a stack: each run samples its own rows from its own stream (list: generators)
+            idx = self.streams.indices(self.stream_rows, B, self.cfg.replace, self.joint, generator)  # [S or M, B]
         else:
-            idx = sample_indices(g, T, self.n_members, self.cfg.batch_size, replace=self.cfg.replace)  # [M, B]
+            g = self.gen if generator is None else generator
+            idx = sample_indices(g, T, S if self.joint else self.n_members, B, replace=self.cfg.replace)
+        if self.joint:
+            idx = idx.repeat_interleave(N, dim=0)  # [M, B], member s * N + i reads seed s's rows
         batch = gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
         if self.cfg.actor_reg == "icq":
             if "next_actions" not in data:
@@ -445,13 +438,13 @@ class ITD3:
         B, A, K = obs.shape[1], self.act_dim, cfg.cql_n_actions
         if cfg.cql_slots == "all":  # the whole joint action ~ U(-1, 1)^(sum_j d_j), for every slot
             return self._cql_all_slots(batch, x_obs, q1_data, q2_data)
-        u = torch.rand((M, B, K, A), generator=self.gen, dtype=obs.dtype, device=obs.device)
+        u = self._draw(torch.rand, (M, B, K, A), obs)
         a_rand = self._mask((2.0 * u - 1.0) * cfg.max_action)  # [M, B, K, A] ~ U(-1, 1)^d
         q1_r, q2_r = self.critic.forward_many(x_obs, self._critic_act(a_rand, batch))  # [M, B, K]
         logp = self.log_p_uniform  # [M, 1, 1]
         if cfg.cql_proposal == "mujoco":
-            n_cur = torch.randn((M, B, K, A), generator=self.gen, dtype=obs.dtype, device=obs.device) * cfg.cql_noise
-            n_new = torch.randn((M, B, K, A), generator=self.gen, dtype=obs.dtype, device=obs.device) * cfg.cql_noise
+            n_cur = self._draw(torch.randn, (M, B, K, A), obs) * cfg.cql_noise
+            n_new = self._draw(torch.randn, (M, B, K, A), obs) * cfg.cql_noise
             with torch.no_grad():  # actor in train mode (its BN statistics move, as in the code)
                 a_cur = self._mask((self._policy(self.actor, obs).unsqueeze(2) + n_cur).clamp(-1.0, 1.0))
                 a_new = self._mask((self._policy(self.actor, next_obs).unsqueeze(2) + n_new).clamp(-1.0, 1.0))
@@ -468,13 +461,20 @@ class ITD3:
         """cql_slots="all": K uniform joint actions [M, B, K, N*A] (padded dims of each slot masked)."""
         cfg, M, N, A, K = self.cfg, self.n_members, self.n_agents, self.act_dim, self.cfg.cql_n_actions
         B = x_obs.shape[1]
-        u = torch.rand((M, B, K, N * A), generator=self.gen, dtype=x_obs.dtype, device=x_obs.device)
+        u = self._draw(torch.rand, (M, B, K, N * A), x_obs)
         a = (2.0 * u - 1.0) * cfg.max_action
         if self.act_mask is not None:  # each seed's N members' masks side by side [M, 1, 1, N*A]
             a = a * self._seed_joint(self.act_mask).unsqueeze(2)
         q1_r, q2_r = self.critic.forward_many(x_obs, a)  # [M, B, K]
         logp = self.log_p_uniform.view(self.n_seeds, N).sum(1).repeat_interleave(N).view(M, 1, 1)
         return cql_penalty(q1_r, logp, q1_data, cfg.cql_temp) + cql_penalty(q2_r, logp, q2_data, cfg.cql_temp)
+
+    def _draw(self, fn, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        """``fn(shape)`` (torch.rand / randn) from the training stream: this learner's generator, or in a stack
+        each run's own (MemberStreams)."""
+        if self.streams is None:
+            return fn(shape, generator=self.gen, dtype=like.dtype, device=like.device)
+        return self.streams.draw(fn, shape, dtype=like.dtype, device=like.device)
 
     def act_mask_k(self) -> Tensor | None:
         return None if self.act_mask is None else self.act_mask.unsqueeze(2)  # [M, 1, 1, A]
@@ -522,14 +522,16 @@ class ITD3:
         elif cfg.actor_reg == "td3bc":
             loss = td3bc_actor_loss(q_pi, pi, act, self.td3bc_alpha)
         else:  # omar
-            with torch.no_grad():
+            # a stack routes the search's draws (generator=self.gen) to each run's own stream
+            noise = contextlib.nullcontext() if self.streams is None else self.streams.noise(self.gen)
+            with torch.no_grad(), noise:
                 a_hat = search_action(
                     lambda a: self.critic.q1_many(x_obs, self._critic_act(self._mask(a), batch)), pi.detach(),
                     sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
                     n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
                     sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action, generator=self.gen,
                 )
-            loss = omar_actor_loss(q_pi, pi, self._mask(a_hat), self.omar_tau, cfg.action_reg)
+            loss = omar_actor_loss(q_pi, pi, self._mask(a_hat), self.omar_tau_loss, cfg.action_reg)
         info["q_pi"] = q_pi.detach().mean(-1)
         return loss, info
 
@@ -570,51 +572,31 @@ class ITD3:
         in eval mode (running statistics); training state untouched."""
         if not deterministic:
             raise ValueError("ITD3 policies are deterministic (offline, no exploration noise); use deterministic=True")
-        is_np = isinstance(obs, np.ndarray)
-        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        S, E, N, O = x.shape
-        if (S, N, O) != (self.n_seeds, self.n_agents, self.obs_dim):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], got {tuple(x.shape)}")
-        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
         was = self.actor.training
         self.actor.eval()
         try:
-            with torch.inference_mode():
-                a = self._policy(self.actor, xm)  # [M, E, A]
+            return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, lambda xm: self._policy(self.actor, xm),
+                              self.dtype, self.device)
         finally:
             self.actor.train(was)
-        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
-        return out.cpu().numpy() if is_np else out
 
     def policy(self):
         """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions numpy."""
         return lambda obs: self.act(obs)
 
     # ---- checkpoints --------------------------------------------------------------------------
+    _NETS = ("actor", "critic", "actor_target", "critic_target")
+    _OPTS = ("actor_opt", "critic_opt")
+    GROUP_FIELDS = ("cql_alpha", "omar_tau")  # may differ between stacked runs: per-member scalars of the losses
+
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step,
-            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
-            "actor_target": self.actor_target.state_dict(), "critic_target": self.critic_target.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-            "rng": self.gen.get_state(),
-        }
+        return learner_state(self, self._NETS + self._OPTS)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = {**asdict(ITD3Config()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
-        if saved != asdict(self.cfg):
-            diff = {f.name for f in fields(ITD3Config) if saved.get(f.name) != getattr(self.cfg, f.name)}
-            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
-        for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
-            getattr(self, name).load_state_dict(state[name])
-        self.gen.set_state(state["rng"])
-        self.step = int(state["step"])
-        self.seeds = list(state["seeds"])
+        load_learner_state(self, state, self._NETS + self._OPTS)
 
+    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hook ----------
+    def _empty_stack(self, cfg: ITD3Config, seeds: Sequence[int]) -> "ITD3":
+        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
+                          dtype=self.dtype)
 
-@torch.no_grad()
-def _copy_members(big: nn.Module, small: nn.Module, start: int) -> None:
-    """Write small's members (all tensors carry a leading member axis) into big[start:start+n]."""
-    dst = big.state_dict()
-    for k, v in small.state_dict().items():
-        dst[k][start:start + v.shape[0]].copy_(v)

@@ -1,6 +1,8 @@
 """Checkpoints of the batched offline learners (BCQ, AWAC, CAST-BCQ, ICQ-MA, TD3+BC, BREMEN): one format and one
-check; and two pieces every batched learner with members m = s * N + i shares: its networks built per seed
-(``build_seed_members``) and acting on [S, E, N, O] observations (``member_act``).
+check; two pieces every batched learner with members m = s * N + i shares: its networks built per seed
+(``build_seed_members``) and acting on [S, E, N, O] observations (``member_act``); and stacking the learners of
+several runs into one (``StackableLearner``: cells as members, common/grouping.py), each run keeping its own
+random stream (``MemberStreams``) and data rows (``stack_rows``).
 
     def state_dict(self):            return learner_state(self, self._MODULES)
     def load_state_dict(self, s):    load_learner_state(self, s, self._MODULES)
@@ -12,12 +14,15 @@ the checkpoint take their defaults; JSON lists compare as the config's tuples), 
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+import copy
+import json
+from dataclasses import asdict, fields, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
+from torch.overrides import TorchFunctionMode
 
 
 def learner_state(learner, modules: Iterable[str]) -> dict[str, Any]:
@@ -48,8 +53,6 @@ def build_seed_members(build: Callable[[int], dict[str, Any]], seeds: Sequence[i
     """The learner's networks for every member, seed s's ``per_seed`` members built from ``seeds[s]`` alone (seed
     before building; the global random stream is left as it was): ``build(n)`` returns named modules of n members;
     each is built once for all members, then every seed's part is rebuilt under its own seed and copied in."""
-    from common.algos.itd3 import _copy_members
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeds[0]))
         big = build(len(seeds) * per_seed)
@@ -60,6 +63,14 @@ def build_seed_members(build: Callable[[int], dict[str, Any]], seeds: Sequence[i
     for net in big.values():
         net.to(device=device, dtype=dtype).train()
     return big
+
+
+@torch.no_grad()
+def _copy_members(big: torch.nn.Module, small: torch.nn.Module, start: int) -> None:
+    """Write small's members (all tensors carry a leading member axis) into big[start:start+n]."""
+    dst = big.state_dict()
+    for k, v in small.state_dict().items():
+        dst[k][start:start + v.shape[0]].copy_(v)
 
 
 def member_act(obs, n_seeds: int, n_agents: int, obs_dim: int, select: Callable[[Tensor], Tensor], dtype, device):
@@ -74,3 +85,207 @@ def member_act(obs, n_seeds: int, n_agents: int, obs_dim: int, select: Callable[
         a = select(x.permute(0, 2, 1, 3).reshape(S * N, E, O))  # [M, E, A]
     out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
     return out.cpu().numpy() if is_np else out
+
+
+# ----------------------------------------------------------------------------------------------
+# Stacking runs into one learner ("cells as members", common/grouping.py)
+# ----------------------------------------------------------------------------------------------
+# A run alone trains one learner whose tensors all carry the member axis first; R such learners of the
+# same shapes stack into one learner of their members side by side (run r's members follow run r-1's).
+# The helpers below copy module and Adam states in and out of the stack, concatenate the runs' data,
+# and keep every run's own random stream (``MemberStreams``), so that one update of the stack equals
+# one update of each run alone.
+
+
+def slice_module_state(module: torch.nn.Module, start: int, stop: int) -> dict[str, Tensor]:
+    """Members [start, stop) of ``module`` as a state_dict of a module of ``stop - start`` members (copies)."""
+    return {k: v[start:stop].clone() for k, v in module.state_dict().items()}
+
+
+def stack_optimizer_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The state_dict of one optimizer over the stacked parameters, from the state_dicts of the runs'
+    optimizers (same parameters, same settings, same step): per-parameter moments concatenated on the
+    member axis, the step count and ``param_groups`` taken from the first (checked equal)."""
+    first = states[0]
+    for k, st in enumerate(states[1:], 1):
+        if set(st["state"]) != set(first["state"]):
+            raise ValueError(f"optimizer state {k} holds parameters {sorted(st['state'])}, "
+                             f"state 0 {sorted(first['state'])}")
+    out: dict[int, dict[str, Any]] = {}
+    for p, slots in first["state"].items():
+        out[p] = {}
+        for name, v in slots.items():
+            vals = [st["state"][p][name] for st in states]
+            if name == "step":  # a shared count: every run took the same number of steps
+                if any(float(x) != float(v) for x in vals):
+                    raise ValueError(f"optimizer steps differ between the stacked runs: {[float(x) for x in vals]}")
+                out[p][name] = v.clone() if torch.is_tensor(v) else v
+            else:
+                out[p][name] = torch.cat(vals)
+    return {"state": out, "param_groups": copy.deepcopy(first["param_groups"])}
+
+
+def slice_optimizer_state(state: Mapping[str, Any], start: int, stop: int) -> dict[str, Any]:
+    """Inverse of ``stack_optimizer_states``: members [start, stop) of a stacked optimizer's state_dict."""
+    out = {p: {name: (v[start:stop].clone() if name != "step" and torch.is_tensor(v) else
+                      v.clone() if torch.is_tensor(v) else v) for name, v in slots.items()}
+           for p, slots in state["state"].items()}
+    return {"state": out, "param_groups": copy.deepcopy(state["param_groups"])}
+
+
+class StackableLearner:
+    """Stacking runs of a batched learner into one (a mixin). The learner has ``cfg`` (a config dataclass),
+    ``seeds``, ``step``, ``gen``, ``n_members``, ``n_seeds``, the modules ``_NETS`` and optimizers ``_OPTS``
+    (every tensor leads with the member axis), ``GROUP_FIELDS`` (config fields it reads per member, which may
+    differ between the stacked runs) and ``_empty_stack(cfg, seeds)`` (a fresh learner of those members). It
+    draws every random number through ``streams`` when set (``MemberStreams``) and samples each run's rows
+    (``stream_rows``)."""
+
+    _NETS: tuple[str, ...] = ()
+    _OPTS: tuple[str, ...] = ()
+    GROUP_FIELDS: tuple[str, ...] = ()
+    streams: "MemberStreams | None" = None  # None: one stream, the learner's own generator
+    stream_rows: list[tuple[int, int]] | None = None  # each stacked run's rows in the stacked data (stack_data)
+    run_cfgs: list[Any] | None = None  # the stacked runs' own configs (split_state)
+
+    def stack_signature(self) -> str:
+        """What runs must share to stack: agent dims, dtype, device, step and every config field but
+        ``GROUP_FIELDS``."""
+        cfg = {k: v for k, v in asdict(self.cfg).items() if k not in self.GROUP_FIELDS}
+        shape = [getattr(self, k, None) for k in ("obs_dims", "act_dims", "dtype", "device")]
+        return json.dumps([shape, self.step, cfg], sort_keys=True, default=str)
+
+    @classmethod
+    def stack(cls, learners: Sequence[Any]) -> Any:
+        """One learner whose members are those of ``learners`` side by side (learner r's after r - 1's; e.g. one
+        per (cell, seed)): modules (targets included) and optimizer moments copied in, ``GROUP_FIELDS`` per
+        member where the learners differ (a shared value stays a float, computed as alone), and each learner's
+        own generator as the random stream of its members, so that an update of the stack is an update of each
+        learner alone (up to the float rounding of kernels whose results depend on the member count). Train it
+        on ``stack_data``; ``split_state`` gives the learners' state_dicts back."""
+        first = learners[0]
+        bad = [k for k, lr in enumerate(learners) if lr.stack_signature() != first.stack_signature()]
+        if bad:
+            raise ValueError(f"{cls.__name__}.stack: learners {bad} differ from learner 0 in a config field other "
+                             f"than {list(cls.GROUP_FIELDS)}, or in agent dims, dtype, device or step")
+        per_member = {f: _stacked_value(learners, f) for f in cls.GROUP_FIELDS}
+        big = first._empty_stack(replace(first.cfg, **per_member), [s for lr in learners for s in lr.seeds])
+        start = 0
+        for lr in learners:
+            for name in cls._NETS:
+                _copy_members(getattr(big, name), getattr(lr, name), start)
+            start += lr.n_members
+        for name in cls._OPTS:
+            states = [getattr(lr, name).state_dict() for lr in learners]
+            getattr(big, name).load_state_dict(stack_optimizer_states(states))
+        big.step = first.step
+        big.streams = MemberStreams([lr.gen for lr in learners], [lr.n_members for lr in learners],
+                                    [lr.n_seeds for lr in learners])
+        big.run_cfgs = [lr.cfg for lr in learners]
+        return big
+
+    def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+        """The stacked learners' ``prepare_data`` tensors, one dict per learner (learners on one dataset pass
+        the same dict, stored once), as the stack's data: rows concatenated; learner r samples its own."""
+        if self.streams is None or len(parts) != len(self.run_cfgs):
+            raise ValueError(f"stack_data takes one data dict per learner of a stack ({type(self).__name__}.stack)")
+        data, self.stream_rows = stack_rows(parts)
+        return data
+
+    def split_state(self) -> list[dict[str, Any]]:
+        """Each stacked learner's ``learner_state`` as it would be alone (its config, seeds, generator state, its
+        members of every module and optimizer): a checkpoint that resumes the run alone or stacked again."""
+        if self.streams is None:
+            raise ValueError("split_state needs a stack of learners (stack)")
+        out, start, seed0, st = [], 0, 0, self.streams
+        for cfg, gen, m, s in zip(self.run_cfgs, st.generators, st.n_members, st.n_seeds):
+            state = {"cfg": asdict(cfg), "seeds": list(self.seeds[seed0:seed0 + s]), "step": self.step,
+                     "rng": gen.get_state()}
+            state.update({name: slice_module_state(getattr(self, name), start, start + m) for name in self._NETS})
+            state.update({name: slice_optimizer_state(getattr(self, name).state_dict(), start, start + m)
+                          for name in self._OPTS})
+            out.append(state)
+            start, seed0 = start + m, seed0 + s
+        return out
+
+
+def _stacked_value(learners: Sequence[Any], name: str) -> Any:
+    """Config field ``name`` of a stack of ``learners``: their shared number, else one value per member (a
+    learner's number repeated over its members, or its own per-member list)."""
+    values = [getattr(lr.cfg, name) for lr in learners]
+    if all(isinstance(v, (int, float)) for v in values) and len({float(v) for v in values}) == 1:
+        return values[0]
+    return [float(v) if isinstance(v, (int, float)) else float(v[m])
+            for lr, v in zip(learners, values) for m in range(lr.n_members)]
+
+
+def stack_rows(parts: Sequence[Mapping[str, Tensor]]) -> tuple[dict[str, Tensor], list[tuple[int, int]]]:
+    """The runs' step tensors ([T_r, ...] each; runs on one dataset pass the same dict, stored once)
+    concatenated on the row axis, and each run's rows as (start, count)."""
+    blocks: dict[int, tuple[int, Mapping[str, Tensor]]] = {}  # id(part) -> (start, part)
+    start = 0
+    for part in parts:
+        if id(part) not in blocks:
+            blocks[id(part)] = (start, part)
+            start += int(part["obs"].shape[0])
+    keys = list(parts[0])
+    if any(list(p) != keys for p in parts):
+        raise ValueError(f"the stacked runs' data must hold the same keys; run 0 has {keys}")
+    data = {k: torch.cat([p[k] for _, p in blocks.values()]) for k in keys}
+    rows = [(blocks[id(p)][0], int(p["obs"].shape[0])) for p in parts]
+    return data, rows
+
+
+class MemberStreams:
+    """The training random streams of a stack of runs: run r owns ``n_members[r]`` consecutive members
+    (``n_seeds[r]`` seeds) and draws their random numbers from its own generator (its learner's alone), the
+    very calls its learner alone makes, so its numbers do not depend on the runs beside it. The draws loop
+    over runs (one generator call each); everything else in an update stays one batched call."""
+
+    def __init__(self, generators: Sequence[torch.Generator], n_members: Sequence[int], n_seeds: Sequence[int]):
+        if not len(generators) == len(n_members) == len(n_seeds):
+            raise ValueError("MemberStreams: one generator, member count and seed count per run")
+        self.generators, self.n_members, self.n_seeds = list(generators), list(n_members), list(n_seeds)
+
+    def draw(self, fn: Callable[..., Tensor], shape: Sequence[int], generators=None, **kw) -> Tensor:
+        """``fn(shape, generator=g_r, **kw)`` (e.g. torch.rand) with the run's member count as the leading
+        size, for every run, concatenated on the member axis: [M, *shape[1:]]."""
+        if shape[0] != sum(self.n_members):
+            raise ValueError(f"a draw for the stack must lead with its {sum(self.n_members)} members, "
+                             f"got {tuple(shape)}")
+        gens = self.generators if generators is None else generators
+        return torch.cat([fn((m, *shape[1:]), generator=g, **kw) for g, m in zip(gens, self.n_members)])
+
+    def indices(self, rows: Sequence[tuple[int, int]], batch: int, replace: bool, per_seed: bool,
+                generators=None) -> Tensor:
+        """Minibatch rows of every run in the stacked data (``stack_rows``): run r samples from its own
+        ``rows[r] = (start, count)`` exactly as its learner alone samples from its data, one row set per
+        member ([M, B]) or, with ``per_seed``, one per seed ([S, B])."""
+        from common.sampling import sample_indices
+
+        gens = self.generators if generators is None else generators
+        units = self.n_seeds if per_seed else self.n_members
+        return torch.cat([sample_indices(g, count, n, batch, replace=replace) + start
+                          for g, n, (start, count) in zip(gens, units, rows)])
+
+    def noise(self, sentinel: torch.Generator):
+        """A context under which ``torch.randn(shape, generator=sentinel, ...)`` draws per run (``draw``):
+        for library code that takes one generator and draws all members at once (OMAR's ``search_action``)."""
+        return _StreamNoise(self, sentinel)
+
+
+class _StreamNoise(TorchFunctionMode):
+    """Routes ``torch.randn`` calls made with the sentinel generator to ``MemberStreams.draw``; every other
+    torch call passes through unchanged (a mode is off inside its own handler, so no recursion)."""
+
+    def __init__(self, streams: MemberStreams, sentinel: torch.Generator):
+        super().__init__()
+        self.streams, self.sentinel = streams, sentinel
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.randn and kwargs.get("generator") is self.sentinel:
+            shape = args[0] if len(args) == 1 and not isinstance(args[0], int) else args  # randn(size) or randn(*size)
+            rest = {k: v for k, v in kwargs.items() if k != "generator"}
+            return self.streams.draw(torch.randn, tuple(shape), **rest)
+        return func(*args, **kwargs)

@@ -8,6 +8,8 @@ A cell config (``offline_config``):
   updates   gradient steps (the code's count, scaled by the profile)
   eval_every, eval_episodes, ckpt_every (+ official_minibatches, eval_max_steps when set)
 Evaluation and the record's readings (last, best, mean of the last 10): common.offline.
+Every item takes ``--group N`` (cells as members: runs of one env, method and schedule, whatever their
+dataset kind, seed and per-dataset tau / alpha, train as one batched ITD3; common/grouping.py, docs/scaling.md).
 """
 
 from __future__ import annotations
