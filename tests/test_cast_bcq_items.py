@@ -1,5 +1,6 @@
 """CAST-BCQ's item scripts and Figure 1's data: the grid datasets (cards, cache, the fixed-start problem), the
-StarCraft items' "needs SMAX" path (exit status, plan file, report) and a smoke run of Figure 1."""
+StarCraft items' "needs SMAX" path when jaxmarl is missing (exit status, plan file, report; simulated in-process where
+jaxmarl is installed) and a smoke run of Figure 1. The StarCraft items' runs: tests/test_cast_bcq_smac.py."""
 
 import json
 import os
@@ -46,21 +47,47 @@ def test_fixed_start_data_rarely_hold_a_goal_episode():
     assert min(uniform) >= 1 and np.mean(uniform) > 3
 
 
+def _check_needs_path(res, lacking):
+    for item in ("table1", "figure5"):
+        assert item_blocked(res, "smoke", "cast_bcq", item) == lacking
+        assert not (res / "smoke" / "cast_bcq" / f"{item}.jsonl").exists()  # nothing ran
+    st = item_status(res, "smoke", "cast_bcq", "table1", [], [])
+    assert status_text(st) == f"needs {lacking}"
+    assert status_text(item_status(res, "smoke", "cast_bcq", "figure4", [], [])) == "not run"
+
+
 def test_starcraft_items_say_needs_smax_and_the_report_shows_it(tmp_path):
+    """Without jaxmarl the scripts exit EXIT_NEEDS (through the scripts; skipped where jaxmarl is installed, then
+    the in-process test below covers the path)."""
     lacking = C.needs_smax()
     if lacking is None:
-        pytest.skip("the SMAX datasets exist: the StarCraft items run")
+        pytest.skip("jaxmarl and the SMAX datasets exist: the StarCraft items run")
     res = tmp_path / "runs"
     for item in ("table1", "figure5"):
         p = subprocess.run([sys.executable, f"papers/cast_bcq/{item}.py", "--profile", "smoke", "--results", str(res)],
                            cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
         assert p.returncode == EXIT_NEEDS, p.stderr[-2000:]
         assert f"needs {lacking}" in p.stdout
-        assert item_blocked(res, "smoke", "cast_bcq", item) == lacking
-        assert not (res / "smoke" / "cast_bcq" / f"{item}.jsonl").exists()  # nothing ran
-    st = item_status(res, "smoke", "cast_bcq", "table1", [], [])
-    assert status_text(st) == f"needs {lacking}"
-    assert status_text(item_status(res, "smoke", "cast_bcq", "figure4", [], [])) == "not run"
+    _check_needs_path(res, lacking)
+
+
+def test_starcraft_items_needs_path_without_jaxmarl(tmp_path, monkeypatch, capsys):
+    """The same path with jaxmarl hidden (find_spec says it is missing), in-process."""
+    import importlib.util as u
+
+    from papers.cast_bcq import figure5, table1
+
+    real = u.find_spec
+    monkeypatch.setattr(u, "find_spec", lambda name, *a: None if name == "jaxmarl" else real(name, *a))
+    lacking = C.needs_smax()
+    assert lacking == "SMAX (pip install -e '.[smax]')"
+    res = tmp_path / "runs"
+    for mod in (table1, figure5):
+        with pytest.raises(SystemExit) as e:
+            mod.main(["--profile", "smoke", "--results", str(res)])
+        assert e.value.code == EXIT_NEEDS
+        assert f"needs {lacking}" in capsys.readouterr().out
+    _check_needs_path(res, lacking)
 
 
 def test_a_run_clears_the_needs_mark(tmp_path):

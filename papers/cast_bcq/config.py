@@ -78,26 +78,30 @@ def width_fields(learner: str, width: int | None) -> dict[str, Any]:
     raise ValueError(f"no width fields for learner {learner!r}; known: bcq, mabcq, cast_bcq, icq_ma")
 
 
-# StarCraft items (Table 1, Figure 5) run on SMAX (envs/smax.py); the SMAX behavior policies and datasets exist
-# (common/datasets/smax.py, kind "mixed"), the SMAC variant of CAST-BCQ and its discrete baselines do not yet: until
-# they do, the scripts stop with "needs ..." (common.cli ``needs``).
-SMAX_MAPS = ("smax/3s_vs_3z", "smax/MMM", "smax/2s3z", "smax/10m_vs_11m")
-
-
+# ---- StarCraft items (Table 1, Figure 5) on SMAX (envs/smax.py; papers/cast_bcq/smac.py, smac_items.py) ----------
+# A SUBSTITUTE for SMAC on StarCraft II: absolute win rates are not comparable, only orderings are compared.
+# SMAC's MMM has a Medivac, SMAX has none: the MMM cell runs smax/MMM_no_medivac, labelled, its claims not counted.
+SMAX_MAPS = ("smax/3s_vs_3z", "smax/MMM_no_medivac", "smax/2s3z", "smax/10m_vs_11m")  # Table 1's order
+SMAX_SUBSTITUTES = {"smax/MMM_no_medivac": "smax/MMM"}  # our map -> the paper's map it stands in for
 SMAX_DATA_MODULE = "common.datasets.smax"  # the StarCraft issue's behavior policies and datasets
+# [C] the SMAC code: 40,002 iterations, a test every 50 iterations of 20 episodes. [I] one update = one minibatch
+# of 256 time steps per seed (the code: 32 episodes); full evaluates 40 times (as the MaMuJoCo items), 20 episodes.
+SMAX_UPDATES = 40_000
+SMAX_BATCH = 256
+SMAX_EVALS = 40
+SMAX_EVAL_EPISODES = 20
 
 
 def needs_smax() -> str | None:
-    """What the StarCraft items still lack here, or None: the SMAX environments (the ``[smax]`` extra: jaxmarl), the
-    SMAX datasets (``SMAX_DATA_MODULE``), then the discrete SMAC learners, which no module provides yet (when they
-    exist, this returns None and table1.py / figure5.py run)."""
+    """What the StarCraft items still lack here, or None (they run): the SMAX environments (the ``[smax]`` extra:
+    jaxmarl) and the SMAX datasets module; the learners are papers/cast_bcq/smac.py."""
     import importlib.util
 
     if importlib.util.find_spec("jaxmarl") is None:
         return "SMAX (pip install -e '.[smax]')"
     if importlib.util.find_spec(SMAX_DATA_MODULE) is None:
         return "SMAX datasets"
-    return "SMAC learners (CAST-BCQ's discrete variant, baselines)"  # SMAX data exist: python -m common.datasets.smax
+    return None
 
 
 # Profile overrides (merged onto common/profiles.py's base profiles):
@@ -106,14 +110,19 @@ def needs_smax() -> str | None:
 #   quick: Figure 1 is seconds per run, so quick runs the full grid protocol; the MaMuJoCo items at 3,000
 #         iterations, batch 256, every hidden layer 256 wide, 10 evaluations x 5 episodes (all methods);
 #   smoke: Figure 1 with 300 gradient steps, evaluated every 50; MaMuJoCo with 20 iterations, batch 32, width 32,
-#         one evaluation of one episode cut at 50 steps (plumbing, not numbers).
+#         one evaluation of one episode cut at 50 steps (plumbing, not numbers);
+#   SMAX (Table 1, Figure 5): quick 4,000 updates (spec §8), 10 evaluations x 20 episodes, the quick datasets (1,000
+#         episodes); smoke 20 updates, batch 32, width 16, 2 sub-team draws, 2 evaluations x 2 episodes.
 PROFILE_OVERRIDES = PaperProfiles(
     by_profile={
         "smoke": {"overrides": {"grid_updates": 300, "grid_eval_every": 50, "mujoco_updates": 20,
                                 "mujoco_batch": 32, "mujoco_width": 32, "mujoco_evals": 1,
-                                "mujoco_eval_episodes": 1, "eval_max_steps": 50}},
+                                "mujoco_eval_episodes": 1, "eval_max_steps": 50,
+                                "smax_updates": 20, "smax_batch": 32, "smax_width": 16, "smax_subteams": 2,
+                                "smax_evals": 2, "smax_eval_episodes": 2}},
         "quick": {"overrides": {"mujoco_updates": 3_000, "mujoco_batch": 256, "mujoco_width": 256,
-                                "mujoco_evals": 10, "mujoco_eval_episodes": 5}},
+                                "mujoco_evals": 10, "mujoco_eval_episodes": 5,
+                                "smax_updates": 4_000, "smax_evals": 10}},
         "full": {"n_seeds": 3},
     },
     keys={
@@ -125,5 +134,11 @@ PROFILE_OVERRIDES = PaperProfiles(
         "mujoco_evals": "evaluations per MaMuJoCo run (evenly spaced) instead of 40",
         "mujoco_eval_episodes": "episodes per evaluation for every method instead of the code's (CAST 3, others 10)",
         "eval_max_steps": "evaluation episodes cut after this many steps (smoke only)",
+        "smax_updates": "updates of the SMAX runs instead of 40,000",
+        "smax_batch": "time steps per SMAX minibatch instead of 256",
+        "smax_width": "hidden width of every SMAX net (agent nets, joint critic, mixer) instead of 64 / 256",
+        "smax_subteams": "CAST's sub-team draws per agent on SMAX instead of the code's 10",
+        "smax_evals": "evaluations per SMAX run (evenly spaced) instead of 40",
+        "smax_eval_episodes": "test episodes per SMAX evaluation instead of the code's 20",
     },
 )

@@ -1,35 +1,33 @@
-"""CAST-BCQ Figure 5: learning curves (test win rate) on the four StarCraft maps (§4.2), on SMAX.
+"""CAST-BCQ Figure 5: learning curves (test win rate) on the StarCraft maps (§4.2), on SMAX, a SUBSTITUTE for SC2.
 
-    python papers/cast_bcq/figure5.py --profile smoke      # --help
+    python papers/cast_bcq/figure5.py --profile smoke      # or quick / full; --help
+    python papers/cast_bcq/figure5.py --env smax/2s3z --method icq_ma          # part of the grid
 
-Not runnable yet: the StarCraft items run on SMAX (JaxMARL's StarCraft, the ``[smax]`` extra; the environments
-are envs/smax.py, the behavior policies and datasets common/datasets/smax.py); the SMAC variant of CAST-BCQ and its
-discrete baselines are the StarCraft issue's remaining part. Until they exist (config.needs_smax), this script runs
-nothing, says what it needs, marks the item so in its plan file (the report shows it instead of "not run") and exits with status 3 (common.cli.EXIT_NEEDS), which ./run_all.sh lists
-apart from failures. The published numbers are in papers/cast_bcq/published.py. Planned cells: map
-(config.SMAX_MAPS) x method {i_bcq, mabcq, icq_ma, cast_bcq}.
+SMAX SUBSTITUTE (see table1.py): SMAX's engine and scripted enemy, our MAPPO-snapshot datasets; absolute win rates are
+NOT comparable to the paper's SC2 numbers, only the orderings are compared; the MMM panel is smax/MMM_no_medivac, a
+labelled substitute whose claims are not counted.
+Cells: map (config.SMAX_MAPS) x method {i_bcq, mabcq, icq_ma, cast_bcq}, the same runs as Table 1 (copied when
+present). Curves: the test win rate at each evaluation (config.SMAX_EVALS evenly spaced; quick 10), mean ± std over
+seeds. Outputs under <results>/<profile>/cast_bcq/: figure5_<map>.png and the verdicts of f5_ours_best,
+f5_ibcq_fails, f5_mabcq_poor, f5_icqma_and_ours_satisfactory (counted maps, complete grid only).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from common.experiment import Cell
-from papers.cast_bcq import config as C
-from papers.cast_bcq.jobs import grid_job, run_item
+from papers.cast_bcq import smac_items as S
 
 ITEM = Path(__file__).stem
-METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")
+METHODS = S.METHODS
 
 
-def build_cells(profile) -> list[Cell]:
-    """The planned grid (its configs come with the SMAX learners; needs_smax stops the script first)."""
-    return [Cell("cast_bcq", ITEM, {"env": m, "method": k}, {"env": m, "method": k}) for m in C.SMAX_MAPS
-            for k in METHODS]
+def build_cells(profile):
+    return S.cells(ITEM, profile)
 
 
 def main(argv=None):
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, grid_job, argv=argv, needs=C.needs_smax)
+    return S.run_smax_item(__doc__.splitlines()[0], ITEM, argv)
 
 
 if __name__ == "__main__":

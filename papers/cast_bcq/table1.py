@@ -1,35 +1,37 @@
-"""CAST-BCQ Table 1: test win rates (%) on SMAC's 3s_vs_3z, MMM, 2s3z and 10m_vs_11m (§4.2), on SMAX.
+"""CAST-BCQ Table 1: test win rates (%) on SMAC's maps (§4.2), on SMAX, a SUBSTITUTE (win rates not comparable to SC2).
 
-    python papers/cast_bcq/table1.py --profile smoke      # --help
+    python papers/cast_bcq/table1.py --profile smoke      # or quick / full; --help
+    python papers/cast_bcq/table1.py --env smax/3s_vs_3z --method cast_bcq     # part of the grid
 
-Not runnable yet: the StarCraft items run on SMAX (JaxMARL's StarCraft, the ``[smax]`` extra; the environments
-are envs/smax.py, the behavior policies and datasets common/datasets/smax.py); the SMAC variant of CAST-BCQ and its
-discrete baselines are the StarCraft issue's remaining part. Until they exist (config.needs_smax), this script runs
-nothing, says what it needs, marks the item so in its plan file (the report shows it instead of "not run") and exits with status 3 (common.cli.EXIT_NEEDS), which ./run_all.sh lists
-apart from failures. The published numbers are in papers/cast_bcq/published.py. Planned cells: map
-(config.SMAX_MAPS) x method {i_bcq, mabcq, icq_ma, cast_bcq}.
+SMAX SUBSTITUTE: the paper plays StarCraft II (SMAC, built-in AI at difficulty 7) on ICQ's datasets; we play JaxMARL's
+SMAX (envs/smax.py; scripted heuristic enemy, no shields) on our own multi-source datasets from MAPPO snapshots
+(common.datasets.smax, kind "mixed", built at the run's profile when missing). Absolute win rates are NOT comparable
+to the paper's; only the orderings (the claims) are compared. SMAX has no Medivac, so the MMM cell runs
+smax/MMM_no_medivac (7 marines + 2 marauders a side), a labelled substitute whose claims are not counted (its row
+stands apart from the published smax/MMM row in the report).
+Cells: map (config.SMAX_MAPS) x method {i_bcq, mabcq, icq_ma, cast_bcq} (papers/cast_bcq/smac.py; MLP agents in place
+of SMAC's GRUs). Score = the last evaluation's test win rate (greedy masked actions, 20 episodes at quick/full;
+stored as a fraction, shown in %). These runs are Figure 5's: a run done by either script is copied by the other.
+Claims t1_ours_best_most_maps and t1_ibcq_mabcq_low on the counted maps, on a complete grid only
+(papers/cast_bcq/smac_items.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from common.experiment import Cell
-from papers.cast_bcq import config as C
-from papers.cast_bcq.jobs import grid_job, run_item
+from papers.cast_bcq import smac_items as S
 
 ITEM = Path(__file__).stem
-METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")
+METHODS = S.METHODS
 
 
-def build_cells(profile) -> list[Cell]:
-    """The planned grid (its configs come with the SMAX learners; needs_smax stops the script first)."""
-    return [Cell("cast_bcq", ITEM, {"env": m, "method": k}, {"env": m, "method": k}) for m in C.SMAX_MAPS
-            for k in METHODS]
+def build_cells(profile):
+    return S.cells(ITEM, profile)
 
 
 def main(argv=None):
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, grid_job, argv=argv, needs=C.needs_smax)
+    return S.run_smax_item(__doc__.splitlines()[0], ITEM, argv)
 
 
 if __name__ == "__main__":

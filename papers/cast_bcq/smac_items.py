@@ -1,0 +1,211 @@
+"""What CAST-BCQ's StarCraft items on SMAX (Table 1, Figure 5) share: the cell config, the job (offline training of
+papers/cast_bcq/smac.py's learners with greedy masked win-rate evaluations on SMAX), the grid, the claims.
+
+SMAX SUBSTITUTE: the paper plays SMAC on StarCraft II against the built-in AI with ICQ's datasets; we play JaxMARL's
+SMAX against its scripted heuristic enemy with our MAPPO-snapshot datasets (common.datasets.smax, kind "mixed"), so
+absolute win rates are NOT comparable to the paper's; only the orderings (the claims) are compared. The MMM cell
+runs smax/MMM_no_medivac (no Medivac in SMAX): a labelled substitute whose claims are not counted.
+
+A cell config:
+  dataset     {"env": "smax/<map>", "map", "kind": "mixed", "data_profile"} (common.datasets.smax.load)
+  cast_smax   SmaxConfig fields (method, batch_size, widths, sub-team draws at smoke)
+  method      the column key (i_bcq, mabcq, icq_ma, cast_bcq)
+  updates, eval_every, eval_episodes, ckpt_every
+Score = the last evaluation's win rate as a fraction (the report shows %); the curve = every evaluation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+import envs
+from common.evaluate import eval_seed
+from common.experiment import Cell, Job
+from common.offline import data_identity_of, dataset_of, run_metrics
+from papers.cast_bcq import config as C
+from papers.cast_bcq.smac import LEARNER_NAME, SmaxConfig, SmaxLearner
+
+METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")
+LABELS = {"i_bcq": "I-BCQ", "mabcq": "MABCQ", "icq_ma": "ICQ-MA", "cast_bcq": "CAST-BCQ (ours)"}
+ITEMS = ("table1", "figure5")  # identical runs: one item's run is copied, not re-run, by the other
+
+
+def load_dataset(spec: Mapping[str, Any]):
+    """The SMAX dataset a cell's spec names (built first when missing: common.datasets.smax)."""
+    from common.datasets.smax import load
+
+    return load(spec["map"], spec["kind"], spec["data_profile"], progress=False)
+
+
+def dataset_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return data_identity_of(load_dataset(spec))
+
+
+def smax_config(profile, env: str, method: str) -> dict[str, Any]:
+    """The cell config of column ``method`` on map ``env`` (config.SMAX_MAPS) at ``profile``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown SMAX method {method!r}; valid: {', '.join(METHODS)}")
+    if env not in C.SMAX_MAPS:
+        raise ValueError(f"unknown SMAX map {env!r}; valid: {', '.join(C.SMAX_MAPS)}")
+    o = profile.overrides
+    updates = int(o.get("smax_updates", C.SMAX_UPDATES))
+    eval_every = max(1, updates // int(o.get("smax_evals", C.SMAX_EVALS)))
+    fields: dict[str, Any] = {"method": method, "batch_size": int(o.get("smax_batch", C.SMAX_BATCH))}
+    if "smax_width" in o:
+        fields["hidden"] = int(o["smax_width"])
+        if method in ("icq_ma", "cast_bcq"):
+            fields["critic_hidden"] = int(o["smax_width"])
+    if method == "cast_bcq" and "smax_subteams" in o:
+        fields["subteams"] = int(o["smax_subteams"])
+    return {
+        "dataset": {"env": env, "map": env.split("/", 1)[1], "kind": "mixed", "data_profile": profile.name,
+                    "env_options": {}, "return_mode": "mean"},
+        "learner": LEARNER_NAME,
+        LEARNER_NAME: fields,
+        "method": method,
+        "updates": updates,
+        "eval_every": eval_every,
+        "eval_episodes": int(o.get("smax_eval_episodes", C.SMAX_EVAL_EPISODES)),
+        "ckpt_every": max(eval_every, updates // 10),
+    }
+
+
+def cells(item: str, profile, methods: Sequence[str] = METHODS) -> list[Cell]:
+    return [Cell("cast_bcq", item, {"env": e, "method": m}, smax_config(profile, e, m))
+            for e in C.SMAX_MAPS for m in methods]
+
+
+@torch.no_grad()
+def win_rates(learner: SmaxLearner, env: str, seeds: Sequence[int], episodes: int) -> np.ndarray:
+    """Win rate [S] (fraction) of each seed's greedy masked policy over ``episodes`` SMAX test episodes, env seeds
+    eval_seed(seed) + e (apart from training); one batched env for all seeds and episodes."""
+    S, E = len(seeds), int(episodes)
+    venv = envs.make_vec(env, S * E)
+    obs = venv.reset(seeds=[eval_seed(s) + e for s in seeds for e in range(E)])
+    N, K = obs.shape[1], venv.avail_actions().shape[-1]
+    won = np.zeros(S * E, dtype=bool)
+    done = np.zeros(S * E, dtype=bool)
+    while not done.all():
+        a = learner.act(obs.reshape(S, E, N, -1), venv.avail_actions().reshape(S, E, N, K))
+        obs, _, _, done = venv.step(a.reshape(S * E, N))
+        won |= venv.info["won"]
+    venv.close()
+    return won.reshape(S, E).mean(axis=1)
+
+
+def build(data, section: Mapping[str, Any], seeds: Sequence[int], device="cpu") -> SmaxLearner:
+    return SmaxLearner(data.obs.shape[-1], data.state.shape[-1], data.obs.shape[1],
+                       data.extras["avail_actions"].shape[-1], SmaxConfig(**dict(section)), seeds=seeds, device=device)
+
+
+def run(cell, seed: int, ctx) -> dict[str, Any]:
+    """One (cell, seed): train offline, evaluate the win rate every ``eval_every`` updates (module docstring)."""
+    cfg = cell.config
+    data = load_dataset(cfg["dataset"])
+    learner = build(data, cfg[LEARNER_NAME], [seed], ctx.device)
+    tensors = learner.prepare_data({**data.to_torch(ctx.device), **data.extras_torch(ctx.device)})
+    step = 0
+    saved = ctx.load_checkpoint()
+    if saved is not None:
+        learner.load_state_dict(saved["learner"])
+        step = int(saved["step"])
+    U, k = int(cfg["updates"]), int(cfg["eval_every"])
+    with ctx.progress(U - step) as bar:
+        while step < U:
+            learner.update(learner.sample_batch(tensors))
+            step += 1
+            bar.update(1)
+            if step % k == 0 or step == U:
+                ctx.log(step, score=float(win_rates(learner, cfg["dataset"]["env"], [seed], cfg["eval_episodes"])[0]))
+            if step % cfg["ckpt_every"] == 0 and step < U:
+                ctx.save_checkpoint({"learner": learner.state_dict(), "step": step}, step=step)
+    out = run_metrics(ctx.curve, data)
+    out["data_win_rate"] = data.win_rate
+    return out
+
+
+JOB = Job(run=run, data_spec=dataset_of, data_identity=dataset_identity)
+
+
+# ---- claims (on a complete grid only; the MMM substitute is not counted) --------------------------------------
+
+COUNTED = tuple(e for e in C.SMAX_MAPS if e not in C.SMAX_SUBSTITUTES)
+
+
+def finals(records: Sequence[Mapping]) -> dict[str, dict[str, float | None]]:
+    from common.figures import seed_means
+
+    return {e: {m: seed_means(records, "score", env=e, method=m)[0] for m in METHODS} for e in C.SMAX_MAPS}
+
+
+def describe(fin: Mapping[str, Mapping[str, float | None]], maps: Sequence[str] = COUNTED) -> str:
+    return "; ".join(e.split("/")[1] + ": " + ", ".join(
+        f"{LABELS[m]} {'n/a' if v is None else f'{100 * v:.0f}%'}" for m, v in fin[e].items()) for e in maps)
+
+
+def verdicts(records: Sequence[Mapping], item: str) -> dict[str, tuple[bool, str]]:
+    """published.CLAIMS of ``item`` on the counted maps (SMAX win rates; the MMM substitute excluded)."""
+    fin = finals(records)
+    ev = f"SMAX substitute, counted maps only (MMM substitute excluded); final win rate, seed mean: {describe(fin)}"
+    base = ("i_bcq", "mabcq", "icq_ma")
+    if item == "table1":
+        best = {e: all(fin[e]["cast_bcq"] > fin[e][m] for m in base) for e in COUNTED}
+        s3 = fin["smax/3s_vs_3z"]
+        ok_3s = best["smax/3s_vs_3z"] or s3["cast_bcq"] >= s3["icq_ma"] - 0.02
+        others = [e for e in COUNTED if e != "smax/3s_vs_3z"]
+        low = all(max(fin[e]["i_bcq"], fin[e]["mabcq"]) <= 0.5 * min(fin[e]["icq_ma"], fin[e]["cast_bcq"])
+                  for e in others)
+        return {"t1_ours_best_most_maps": (ok_3s and all(best[e] for e in others),
+                                           "cast_bcq best on every counted map but 3s_vs_3z, there >= icq_ma - 2 pp; "
+                                           + ev),
+                "t1_ibcq_mabcq_low": (low, "max(i_bcq, mabcq) <= 1/2 min(icq_ma, cast_bcq) on "
+                                      + ", ".join(e.split('/')[1] for e in others) + "; " + ev)}
+    sat = all(min(fin[e]["icq_ma"], fin[e]["cast_bcq"]) >= max(0.2, max(fin[e]["i_bcq"], fin[e]["mabcq"]) + 0.1)
+              for e in COUNTED)
+    return {"f5_ours_best": (all(fin[e]["cast_bcq"] >= fin[e][m] for e in COUNTED for m in base), ev),
+            "f5_ibcq_fails": (all(fin[e]["i_bcq"] <= 0.1 for e in COUNTED),
+                              "i_bcq <= 10% on every counted map; " + ev),
+            "f5_mabcq_poor": (all(fin[e]["mabcq"] <= 0.1 for e in COUNTED),
+                              "mabcq <= 10% on every counted map; " + ev),
+            "f5_icqma_and_ours_satisfactory": (sat, "icq_ma and cast_bcq >= 20% and >= max(i_bcq, mabcq) + 10 pp; "
+                                               + ev)}
+
+
+def finish(item: str):
+    """The item's ``finish(records, results, profile)``: curves (Figure 5) and the claims on a complete grid."""
+
+    def _finish(records, results: Path, profile: str) -> None:
+        from common.figures import claims_if_complete
+        from common.plotting import plot_curves
+        from common.profiles import get_profile
+        from papers.cast_bcq.published import CLAIMS
+
+        if item == "figure5":
+            for env in C.SMAX_MAPS:
+                recs = [r for r in records if (r.get("keys") or {}).get("env") == env]
+                if recs:
+                    sub = " (SUBSTITUTE for MMM)" if env in C.SMAX_SUBSTITUTES else ""
+                    png = plot_curves(recs, results / profile / "cast_bcq" / f"{item}_{env.split('/')[1]}.png",
+                                      ["method"], "score", f"Fig. 5 on SMAX{sub}: {env.split('/')[1]} (win rate)")
+                    print(f"[cast_bcq/{item}] wrote {png}", flush=True)
+        grid = [{"env": e, "method": m} for e in C.SMAX_MAPS for m in METHODS]
+        n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
+        claims_if_complete(records, results, profile, "cast_bcq", item, grid, n_seeds,
+                           lambda: verdicts(records, item), CLAIMS)
+
+    return _finish
+
+
+def run_smax_item(description: str, item: str, argv=None):
+    """common.cli.main for a StarCraft item: grid filters --env / --method, runs shared with the other item."""
+    from common.cli import grid_filters
+    from common.figures import figure_after
+    from papers.cast_bcq.jobs import run_item
+
+    return run_item(description, item, lambda profile: cells(item, profile), JOB, argv=argv, needs=C.needs_smax,
+                    reuse_from=ITEMS, after=figure_after("cast_bcq", item, finish(item)),
+                    **grid_filters({"env": list(C.SMAX_MAPS), "method": list(METHODS)}, item))

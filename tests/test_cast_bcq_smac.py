@@ -1,0 +1,232 @@
+"""CAST-BCQ's SMAX learners (papers/cast_bcq/smac.py) and StarCraft items (table1.py / figure5.py on SMAX): every
+new loss and target on a hand-computed case, the masked greedy action never unavailable (random masks), one batched
+update of two seeds equal to the two seeds' separate updates, each method learning a one-step bandit, and with
+jaxmarl a smoke run of table1.py end to end (one map, one method; the smoke dataset is built, ~40 s)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from papers.cast_bcq import config as C
+from papers.cast_bcq.smac import (METHODS, STOP, SmaxConfig, SmaxLearner, bcq_target, cast_credit, filter_allowed,
+                                  icq_ma_target, mabcq_loss, mixer_weights, subteam_masks, vd_weight)
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
+needs_smax = pytest.mark.skipif(
+    not HAS_JAXMARL, reason="jaxmarl is not installed: pip install -c constraints.txt -e '.[smax]' (bootstrap does)"
+)
+T_ = torch.tensor
+
+
+# ---- hand-computed pieces -----------------------------------------------------------------------------------------
+
+
+def test_filter_allowed_is_the_bcq_ratio_over_available_actions():
+    logits = torch.log(T_([[0.5, 0.3, 0.1, 0.1], [0.7, 0.1, 0.1, 0.1]]))
+    avail = T_([[True, True, True, True], [False, True, True, False]])
+    # row 0: ratios 1, 0.6, 0.2, 0.2 -> > 0.3: {0, 1}; row 1: over the available {1, 2}: ratios 1, 1 -> both
+    assert filter_allowed(logits, avail, 0.3).tolist() == [[True, True, False, False], [False, True, True, False]]
+
+
+def test_bcq_target_argmax_over_allowed_and_terminal():
+    q2, q2t = T_([[1.0, 5.0, 3.0], [1.0, 5.0, 3.0]]), T_([[10.0, 20.0, 30.0], [10.0, 20.0, 30.0]])
+    allowed = T_([[True, False, True], [True, False, True]])  # action 1 (the largest Q) is not allowed
+    y, v = bcq_target(q2, q2t, allowed, r=T_([1.0, 1.0]), d=T_([0.0, 1.0]), gamma=0.5)
+    assert torch.allclose(y, T_([16.0, 1.0])) and torch.allclose(v, T_([30.0, 0.0]))
+
+
+def test_mabcq_value_deviation_weight_and_loss():
+    q, r = T_([3.0, 3.0, 3.0]), T_([1.0, 1.0, 1.0])  # E_V = (3 - 1) / 0.5 = 4
+    w = vd_weight(q, r, v_next=T_([5.0, 10.0, 0.0]), gamma=0.5, clip=0.8)
+    assert torch.allclose(w, T_([1.25, 1.8, 0.2]))  # 1 + 1/4; 1 + 6/4 clipped; 1 - 4/4 clipped
+    assert torch.allclose(mabcq_loss(T_([[1.0, 1.0]]), T_([[0.0, 3.0]]), T_([[1.0, 2.0]])), T_([4.5]))
+
+
+def test_icq_ma_mixer_weights_and_target():
+    assert torch.allclose(mixer_weights(T_([1.0, -3.0])), T_([0.25, 0.75]), atol=1e-6)
+    q2 = T_([[1.0, 2.0, 5.0]])
+    y = icq_ma_target(q2, r=T_([[0.0, 0.0, 1.0]]), d=T_([[0.0, 0.0, 1.0]]), has_next=T_([[1.0, 1.0, 0.0]]),
+                      gamma=1.0, alpha=1.0)
+    w = 2 * torch.softmax(T_([1.0, 2.0]), 0)  # B_c softmax over the 2 rows with a next action
+    assert torch.allclose(y, T_([[w[0] * 1.0, w[1] * 2.0, 1.0]]), atol=1e-6)
+
+
+def test_cast_credit_on_an_interaction_critic():
+    """Q = [agent 0 takes 1] * [agent 1 takes 1] (K = 6, zeroed blocks); all take action 1. Agent 0's draws mask
+    agent 1, then agent 2: credits 0 and 1 -> 0.5; agent 1 likewise 0.5; agent 2 never matters -> 0."""
+    N, K, D = 3, 6, 2
+
+    def q(x):  # [S, R, D + N*K] -> [S, R, 1]
+        return (x[..., D + 1] * x[..., D + K + 1])[..., None]
+
+    masks = torch.zeros(1, N, 2, N, dtype=torch.bool)
+    masks[0, 0, 0, 1] = masks[0, 0, 1, 2] = True
+    masks[0, 1, 0, 0] = masks[0, 1, 1, 2] = True
+    masks[0, 2, 0, 0] = masks[0, 2, 1, 1] = True
+    act = torch.ones(1, 4, N, dtype=torch.long)
+    delta = cast_credit(q, torch.zeros(1, 4, D), act, masks, K, "zero")
+    assert torch.allclose(delta, T_([0.5, 0.5, 0.0]).expand(1, 4, N))
+    # absent = the default action stop: with a linear critic Delta_i = c[i, a_i] - c[i, stop]
+    c = torch.arange(N * K, dtype=torch.float32)
+    lin = lambda x: (x[..., D:] @ c)[..., None]  # noqa: E731
+    delta = cast_credit(lin, torch.zeros(1, 4, D), act, masks, K, "default")
+    assert torch.allclose(delta, (1.0 - STOP) * torch.ones(1, 4, N))
+
+
+def test_subteam_masks_are_proper_nonempty_subsets_of_the_others():
+    g = torch.Generator().manual_seed(0)
+    m = subteam_masks(g, 2, 4, 200, "cpu")  # [S, N, C, N]
+    assert not m[:, torch.arange(4), :, torch.arange(4)].any()  # never the agent itself
+    k = m.sum(-1)
+    assert k.min() >= 1 and k.max() <= 3
+    assert len({tuple(r) for r in m[0, 0].tolist()}) == 7  # every nonempty subset of the 3 others drawn
+
+
+# ---- learners -----------------------------------------------------------------------------------------------------
+
+N, K, O, D = 3, 7, 5, 6
+
+
+def _data(T=200, seed=0, bandit=False):
+    """Step tensors as Dataset.to_torch + extras_torch give them (random, or a one-step bandit: r = mean [a_i == 5],
+    every step terminal, all actions available, uniform actions)."""
+    g = np.random.default_rng(seed)
+    act = g.integers(0, K, (T, N))
+    avail = g.random((T, N, K)) < 0.6
+    avail[np.arange(T)[:, None], np.arange(N), act] = True
+    nav = g.random((T, N, K)) < 0.6
+    nav[..., STOP] = True
+    term = g.random(T) < 0.1
+    rew = np.repeat(g.normal(size=(T, 1)), N, 1)
+    obs = g.normal(size=(T, N, O))
+    if bandit:
+        avail[:] = nav[:] = True
+        term[:] = True
+        obs[:] = 1.0
+        rew = np.repeat((act == 5).mean(1, keepdims=True), N, 1)
+    f = lambda x: torch.as_tensor(np.asarray(x, np.float32))  # noqa: E731
+    return {"obs": f(obs), "next_obs": f(g.normal(size=(T, N, O))), "actions": f(act[..., None]), "rewards": f(rew),
+            "terminals": f(term), "timeouts": f(np.r_[np.zeros(T - 1), 1.0] * (1 - term)),
+            "state": f(g.normal(size=(T, D))), "next_state": f(g.normal(size=(T, D))),
+            "avail_actions": torch.as_tensor(avail), "next_avail_actions": torch.as_tensor(nav)}
+
+
+def _learner(method, seeds, **kw):
+    if method in ("icq_ma", "cast_bcq"):
+        kw["critic_hidden"] = 16
+    cfg = SmaxConfig(method=method, hidden=16, batch_size=32, **kw)
+    return SmaxLearner(O, D, N, K, cfg, seeds=seeds)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_masked_greedy_never_picks_an_unavailable_action(method):
+    learner = _learner(method, [0, 1])
+    tensors = learner.prepare_data(_data())
+    for _ in range(5):
+        learner.update(learner.sample_batch(tensors))
+    g = np.random.default_rng(1)
+    for trial in range(30):
+        obs = g.normal(scale=1 + 10 * (trial % 3), size=(2, 9, N, O)).astype(np.float32)
+        avail = g.random((2, 9, N, K)) < [0.05, 0.3, 0.9][trial % 3]
+        avail[..., g.integers(0, K)] |= ~avail.any(-1)  # at least one available action (SMAX: stop when dead)
+        a = learner.act(obs, avail)
+        assert a.shape == (2, 9, N)
+        assert np.take_along_axis(avail, a[..., None], -1).all()
+
+
+@pytest.mark.parametrize("method,kw", [(m, {}) for m in METHODS]
+                         + [("cast_bcq", {"target": "policy", "absent": "default"})])
+def test_batched_seeds_equal_separate_runs(method, kw):
+    """Per-seed init and random streams: seeds [3, 7] in one learner sample the same rows (and sub-teams) and take
+    the same steps as two learners of one seed each."""
+    data = _data()
+    both, a, b = (_learner(method, s, **kw) for s in ([3, 7], [3], [7]))
+    tb, ta, tbb = (x.prepare_data(data) for x in (both, a, b))
+    for _ in range(3):
+        bb, ba, bs = both.sample_batch(tb), a.sample_batch(ta), b.sample_batch(tbb)
+        for k in bb:
+            assert torch.equal(bb[k], torch.cat([ba[k], bs[k]])), k
+        both.update(bb), a.update(ba), b.update(bs)
+    for name, net in both.nets.items():
+        for (pn, p), pa, pb in zip(net.named_parameters(), a.nets[name].parameters(), b.nets[name].parameters()):
+            assert torch.allclose(p, torch.cat([pa, pb]), atol=1e-5), (name, pn)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_learns_a_one_step_bandit(method):
+    """r = mean_i [a_i == 5], uniform data: every agent's greedy action becomes 5 (CAST with absent = stop, an
+    action in the data; the zeroed block of the code is never in the data, its credit extrapolates)."""
+    kw = {"absent": "default"} if method == "cast_bcq" else {}
+    torch.manual_seed(0)
+    learner = _learner(method, [0], lr=3e-3, **kw)
+    tensors = learner.prepare_data(_data(T=700, bandit=True))
+    for _ in range(300):
+        learner.update(learner.sample_batch(tensors))
+    a = learner.act(np.ones((1, 1, N, O), np.float32), np.ones((1, 1, N, K), bool))
+    assert (a == 5).all(), a
+
+
+def test_config_rejects_unknown_and_unused_options():
+    with pytest.raises(ValueError, match="method"):
+        SmaxConfig(method="qmix").validate()
+    with pytest.raises(ValueError, match="not used"):
+        SmaxConfig(method="i_bcq", subteams=3).validate()
+
+
+def test_needs_smax_says_what_is_missing(monkeypatch):
+    import importlib.util as u
+
+    real = u.find_spec
+    monkeypatch.setattr(u, "find_spec", lambda name, *a: None if name == "jaxmarl" else real(name, *a))
+    assert C.needs_smax() == "SMAX (pip install -e '.[smax]')"
+
+
+# ---- the item end to end ------------------------------------------------------------------------------------------
+
+
+@needs_smax
+def test_table1_smoke_end_to_end(tmp_path):
+    res = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "papers/cast_bcq/table1.py", "--profile", "smoke", "--results", str(res),
+                        "--env", "smax/3s_vs_3z", "--method", "cast_bcq"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    recs = [json.loads(x) for x in (res / "smoke" / "cast_bcq" / "table1.jsonl").read_text().splitlines()]
+    assert sorted(r["seed"] for r in recs) == [0, 1]
+    for r in recs:
+        assert r["keys"] == {"env": "smax/3s_vs_3z", "method": "cast_bcq"}
+        assert 0.0 <= r["score"] <= 1.0 and len(r["curve"]["step"]) == 2
+        assert r["config"]["cast_smax"]["method"] == "cast_bcq"
+    md = (res / "smoke" / "cast_bcq" / "table1.md").read_text()
+    assert "smax/3s_vs_3z" in md
+    assert "claims not checked" in p.stdout  # a partial grid: no verdict
+
+
+@pytest.mark.parametrize("method", ["icq_ma", "cast_bcq"])
+def test_checkpoint_resume_gives_identical_parameters(method):
+    data = _data()
+    a, b = _learner(method, [0, 1]), _learner(method, [0, 1])
+    ta, tb = a.prepare_data(data), b.prepare_data(data)
+    for _ in range(2):
+        a.update(a.sample_batch(ta))
+    buf = io.BytesIO()  # through bytes, as a checkpoint file (the optimizers' state would else share tensors)
+    torch.save(a.state_dict(), buf)
+    buf.seek(0)
+    b.load_state_dict(torch.load(buf, weights_only=False))
+    for _ in range(2):
+        a.update(a.sample_batch(ta)), b.update(b.sample_batch(tb))
+    for name in a.nets:
+        for pa, pb in zip(a.nets[name].parameters(), b.nets[name].parameters()):
+            assert torch.equal(pa, pb), name
