@@ -39,9 +39,12 @@ numpy at the boundary. Copy k reset with ``seed + k`` follows exactly the single
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import numbers
+import os
+import sys
 
 import numpy as np
 
@@ -82,6 +85,24 @@ DEVIATIONS = (
 
 
 @functools.lru_cache(maxsize=None)
+@contextlib.contextmanager
+def _quiet_stdout():
+    """File descriptor 1 sent to /dev/null for the block: a module on jaxmarl's import path rewraps sys.stdout,
+    so redirecting sys.stdout alone would not catch its prints; what Python buffered is flushed on each side."""
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    try:
+        yield
+    finally:
+        try:
+            sys.stdout.flush()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(null)
+
+
 def _core(map_name: str, max_steps: int, enemy_shoots: bool, attack_mode: str) -> "_Core":
     return _Core(map_name, max_steps, enemy_shoots, attack_mode)
 
@@ -93,10 +114,9 @@ class _Core:
         import jax
         import jax.numpy as jnp
 
-        # (importing jaxmarl prints "Submoduled environments not found. Skipping import.": harmless, about an
-        # optional package of other envs; a module on its import path rewraps sys.stdout, so it cannot be muted)
-        from jaxmarl.environments.smax.heuristic_enemy_smax_env import HeuristicEnemySMAX
-        from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO, Scenario, register_scenario
+        with _quiet_stdout():  # jaxmarl prints "Importing submoduled environments..." on import: no news for us
+            from jaxmarl.environments.smax.heuristic_enemy_smax_env import HeuristicEnemySMAX
+            from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO, Scenario, register_scenario
 
         m = MAPS[map_name]
         if m["units"] is not None and map_name not in MAP_NAME_TO_SCENARIO:
