@@ -84,7 +84,6 @@ DEVIATIONS = (
 # ---- the jitted core, one per (map, options), shared by every env of the process ----------------------
 
 
-@functools.lru_cache(maxsize=None)
 @contextlib.contextmanager
 def _quiet_stdout():
     """File descriptor 1 sent to /dev/null for the block: a module on jaxmarl's import path rewraps sys.stdout,
@@ -103,6 +102,7 @@ def _quiet_stdout():
             os.close(null)
 
 
+@functools.lru_cache(maxsize=None)
 def _core(map_name: str, max_steps: int, enemy_shoots: bool, attack_mode: str) -> "_Core":
     return _Core(map_name, max_steps, enemy_shoots, attack_mode)
 
