@@ -34,3 +34,20 @@ def is_reference(root: str | Path) -> bool:
         return Path(root).resolve() == REFERENCE_ROOT.resolve()
     except OSError:
         return False
+
+
+def add_root_options(parser, what: str = "the report") -> None:
+    """``--results DIR | --reference`` on a command that writes ``what`` under a results root (default this
+    machine's runs root; ``--reference``: the committed results/, for maintainers)."""
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("--results", default=None, metavar="DIR",
+                   help=f"results root of {what} (default ${RUNS_ENV} or runs/ in the repository: this machine's)")
+    g.add_argument("--reference", action="store_true",
+                   help=f"write {what} to the committed reference results/ (maintainers refreshing the reference)")
+
+
+def chosen_root(args) -> Path:
+    """The results root that ``add_root_options``' arguments name."""
+    if getattr(args, "reference", False):
+        return REFERENCE_ROOT
+    return Path(args.results).expanduser() if getattr(args, "results", None) else runs_root()

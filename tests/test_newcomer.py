@@ -179,3 +179,23 @@ def test_run_all_goes_on_after_a_failing_or_blocked_item(tmp_path):
     assert p.returncode == 1, out + p.stderr
     assert "FAILED  papers/moma_ppo/table1.py (exit 1" in out and "NEEDS   papers/moma_ppo/table3.py" in out, out
     assert "=== report" in out and (tmp_path / "runs" / "REPORT.md").is_file()
+
+
+def test_dataset_reports_write_to_this_machines_runs_root(monkeypatch, tmp_path):
+    """``python -m common.datasets.mujoco --report`` (and smax's) write under the runs root, never to the
+    committed results/ unless asked with ``--reference``; ``--results`` and ``--reference`` exclude each other."""
+    import argparse
+
+    from common.datasets import mujoco as mj
+    from common.roots import REFERENCE_ROOT, add_root_options, chosen_root
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("OFFMARL_RESULTS", str(runs))
+    p = argparse.ArgumentParser()
+    add_root_options(p)
+    assert chosen_root(p.parse_args([])) == runs and chosen_root(p.parse_args(["--reference"])) == REFERENCE_ROOT
+    assert chosen_root(p.parse_args(["--results", str(tmp_path / "x")])) == tmp_path / "x"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--results", "x", "--reference"])
+    assert mj.main(["--report", "--profile", "smoke", "--root", str(tmp_path / "data")]) == 0
+    assert (runs / "smoke" / "datasets" / "mujoco.md").is_file()

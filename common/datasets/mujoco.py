@@ -2,7 +2,7 @@
 
     python -m common.datasets.mujoco --task hopper --kind medium --profile quick     # one dataset (and its SAC run)
     python -m common.datasets.mujoco --all --profile quick                          # every (task, kind) below
-    python -m common.datasets.mujoco --report --profile quick                        # results/quick/datasets/mujoco.md
+    python -m common.datasets.mujoco --report --profile quick                        # runs/quick/datasets/mujoco.md
 
     ds = load("hopper", "medium", "quick")                   # single-agent Dataset, N = 1 (D4RL's layout)
     ma = split(ds, "mamujoco/hopper-3x1", obs_mode="otc")     # per-agent view, state = the single-agent obs
@@ -56,6 +56,7 @@ from common.behavior.sac_train import SACRun, train_sac
 from common.data import Dataset
 from common.runtime import check_device
 from common.datacard import DatasetError, data_root
+from common.roots import add_root_options, chosen_root
 from envs.gym_mujoco import D4RL_REF_SCORES, EPISODE_LENGTH, MULTI_AGENT, TASKS, check_task, make_task, task_dims
 
 __all__ = ["KINDS", "PROFILES", "MujocoProfile", "build", "load", "split", "behavior_run", "dataset_base",
@@ -425,8 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--root", default=None, help="data root (default $OFFMARL_DATA or the repository's data/)")
     p.add_argument("--sac-only", action="store_true",
                    help="only train (or resume) the SAC behavior runs of the tasks' groups; no dataset")
-    p.add_argument("--report", action="store_true", help="write results/<profile>/datasets/mujoco.md from the cards")
-    p.add_argument("--results", default=None, help="results root of --report (default the repository's results/)")
+    p.add_argument("--report", action="store_true", help="write <results>/<profile>/datasets/mujoco.md from the cards")
+    add_root_options(p, "--report")
     a = p.parse_args(argv)
     try:
         check_device(a.device)
@@ -458,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.report:
         from common.datasets.report import write_report
 
-        print(write_report(a.profile, check_profile(a.profile), built_cards(a.profile, a.root), results=a.results))
+        print(write_report(a.profile, check_profile(a.profile), built_cards(a.profile, a.root), results=chosen_root(a)))
     if not pairs and not a.report:
         p.error("nothing to do: give --task/--kind, --all or --report")
     return 0

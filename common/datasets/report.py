@@ -1,7 +1,7 @@
 """The MuJoCo dataset report: every (task, kind) built at a profile, from the cards, beside D4RL v2's published
 statistics (common/datasets/d4rl_reference.py, sources cited there).
 
-    python -m common.datasets.mujoco --report --profile quick    ->  results/quick/datasets/mujoco.md
+    python -m common.datasets.mujoco --report --profile quick    ->  runs/quick/datasets/mujoco.md (--reference: results/)
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from tabulate import tabulate
 from common.datasets.d4rl_reference import d4rl_stats
 from common.records import atomic_write_text
 from common.returns import normalize
-from common.roots import REPO_ROOT
 from envs.gym_mujoco import D4RL_REF_SCORES, TASKS
 
 __all__ = ["write_report", "report_text"]
@@ -102,8 +101,11 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
 
 
 def write_report(profile: str, prof, cards: dict[tuple[str, str], dict], results=None) -> Path:
-    """Write results/<profile>/datasets/mujoco.md (``results``: another results root)."""
-    path = Path(results or REPO_ROOT / "results") / profile / "datasets" / "mujoco.md"
+    """Write <results>/<profile>/datasets/mujoco.md (``results``: the results root, default this machine's runs
+    root; the committed one is common.roots.REFERENCE_ROOT)."""
+    from common.roots import runs_root
+
+    path = Path(results or runs_root()) / profile / "datasets" / "mujoco.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, report_text(profile, prof, cards))
     return path

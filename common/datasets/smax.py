@@ -3,7 +3,7 @@
     python -m common.datasets.smax --map 3s_vs_3z --kind mixed --profile quick     # CAST-BCQ Table 1 / Figure 5
     python -m common.datasets.smax --map 5m_vs_6m --kind medium --profile quick    # OTC Figure 6(d)
     python -m common.datasets.smax --all --profile quick                           # every (map, kind) in NEEDED
-    python -m common.datasets.smax --report --profile quick                        # results/quick/datasets/smax.md
+    python -m common.datasets.smax --report --profile quick                        # runs/quick/datasets/smax.md
 
     ds = load("3s_vs_3z", "mixed", "quick")    # SmaxDataset: a common.data.Dataset plus the action masks
     ds.obs [T, N, O], ds.actions [T, N, 1] (the action index), ds.state [T, S], ds.avail_actions [T, N, K] bool,
@@ -56,6 +56,7 @@ from common.behavior.smax_ppo import (SmaxPPOConfig, SmaxRun, actor_from_snapsho
 from common.data import Dataset
 from common.datacard import DatasetError, data_root, regenerate_hint, sha256_file
 from common.runtime import check_device
+from common.roots import add_root_options, chosen_root
 from envs.smax import MAPS
 
 __all__ = ["KINDS", "MAPS", "NEEDED", "PROFILES", "SmaxProfile", "SmaxDataset", "MIXED_LEVELS", "MEDIUM_LEVEL",
@@ -438,8 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="where MAPPO trains: cpu | cuda (default cpu)")
     p.add_argument("--root", default=None, help="data root (default $OFFMARL_DATA or the repository's data/)")
     p.add_argument("--behavior-only", action="store_true", help="only train (or resume) the MAPPO runs of --map")
-    p.add_argument("--report", action="store_true", help="write results/<profile>/datasets/smax.md from the cards")
-    p.add_argument("--results", default=None, help="results root of --report (default the repository's results/)")
+    p.add_argument("--report", action="store_true", help="write <results>/<profile>/datasets/smax.md from the cards")
+    add_root_options(p, "--report")
     a = p.parse_args(argv)
     if not 0 <= a.seed < 2**31:
         p.error(f"--seed {a.seed} must be in [0, 2**31)")
@@ -475,9 +476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"-> {base}.npz", flush=True)
     if a.report:
         from common.records import atomic_write_text
-        from common.roots import REPO_ROOT
 
-        path = Path(a.results or REPO_ROOT / "results") / a.profile / "datasets" / "smax.md"
+        path = chosen_root(a) / a.profile / "datasets" / "smax.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, report_text(a.profile, built_cards(a.profile, a.root)))
         print(path)
