@@ -25,6 +25,8 @@ Options:
                                process when --jobs > 1; ray: each run a Ray task, README 'Scaling out')
   --address ADDR               with --launcher ray: the cluster, HOST:PORT of its head, auto or local
                                (default $RAY_ADDRESS, else a new local instance)
+  --group N                    up to N runs of an item train as one batched learner (cells as members;
+                               records equal the runs alone; README 'Scaling out'); default 1
   --force                      re-run cells that already have records
   --results DIR                results root (default: runs/ or $OFFMARL_RESULTS)
   --reference                  write to the committed reference results/ (maintainers only)
@@ -59,6 +61,8 @@ while [ $# -gt 0 ]; do
     --launcher=*) launcher="${1#*=}"; shift ;;
     --address) address="$(value "$@")" || exit 2; shift 2 ;;
     --address=*) address="${1#*=}"; shift ;;
+    --group) pass+=(--group "$(value "$@")") || exit 2; shift 2 ;;
+    --group=*) pass+=(--group "${1#*=}"); shift ;;
     --force) pass+=(--force); shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1'" ;;
@@ -67,6 +71,11 @@ done
 case "$profile" in smoke|quick|full) ;; *) die "unknown profile '$profile'; valid: smoke, quick, full" ;; esac
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads '$threads' must be a positive integer"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs '$jobs' must be a positive integer"
+for ((k = 0; k < ${#pass[@]}; k++)); do
+  if [ "${pass[k]}" = --group ]; then
+    [[ "${pass[k+1]}" =~ ^[1-9][0-9]*$ ]] || die "--group '${pass[k+1]}' must be a positive integer"
+  fi
+done
 [ -z "$launcher" ] && { [ "$jobs" -gt 1 ] && launcher=process || launcher=inline; }
 case "$launcher" in inline|process|ray) ;; *) die "unknown launcher '$launcher'; valid: inline, process, ray" ;; esac
 [ "$jobs" -gt 1 ] && [ "$launcher" != process ] && die "--jobs $jobs needs --launcher process (got '$launcher')"

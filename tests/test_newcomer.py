@@ -104,6 +104,8 @@ def test_direct_and_run_all_give_identical_records_and_leave_the_tree_clean(clon
     (["--launcher"], "option --launcher needs a value"),
     (["--address", "h:1"], "--address 'h:1' needs --launcher ray"),
     (["--jobs", "2", "--launcher", "ray"], "--jobs 2 needs --launcher process"),
+    (["--group", "0"], "--group '0' must be a positive integer"),
+    (["--group"], "option --group needs a value"),
 ])
 def test_run_all_rejects_missing_and_bad_values_without_hanging(args, message):
     p = subprocess.run(["bash", "run_all.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
@@ -158,7 +160,8 @@ def test_run_all_passes_the_launcher_to_every_item(tmp_path):
     log = tmp_path / "argv.txt"
     env = _fake_venv(tmp_path, f"  papers/*) echo \"$@\" >> {log}; exit 0;;\n")
     for extra, want in ((["--launcher", "ray", "--address", "auto"], "--launcher ray --address auto"),
-                        (["--jobs", "2"], "--launcher process --jobs 2"), ([], "--threads 1 --results")):
+                        (["--jobs", "2"], "--launcher process --jobs 2"), ([], "--threads 1 --results"),
+                        (["--group", "8"], "--group 8")):
         log.unlink(missing_ok=True)
         p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--paper", "moma_ppo", *extra, "--results",
                             str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
