@@ -130,3 +130,15 @@ def versions() -> dict[str, str | None]:
 def now() -> str:
     """The current UTC time, ISO 8601 to the second (records' ``started`` / ``finished``)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def load_run_checkpoint(path: str | Path, identity: dict[str, Any]) -> dict[str, Any]:
+    """A behavior run's checkpoint (a dict with ``identity``), refused with an error naming the file and the
+    differing fields when another run (other arguments) wrote it: never silently resumed from."""
+    import torch
+
+    sd = torch.load(path, weights_only=False, map_location="cpu")
+    if sd["identity"] != identity:
+        diff = sorted(k for k in set(identity) | set(sd["identity"]) if identity.get(k) != sd["identity"].get(k))
+        raise ValueError(f"checkpoint {path} was written by a different run (differs in {diff}); delete it to start over")
+    return sd

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from common.behavior.sac import SAC, Member, SACConfig
+from common.runtime import load_run_checkpoint
 from envs.gym_mujoco import EPISODE_LENGTH, current_obs, get_env_state, make_task, set_env_state, task_dims
 
 __all__ = ["SACRun", "train_sac", "evaluate_actor", "members_dims"]
@@ -138,11 +139,7 @@ def train_sac(
     ep_len = np.zeros(M, np.int64)
     ep_ret = np.zeros(M, np.float64)
     if ckpt is not None and ckpt.exists():
-        sd = torch.load(ckpt, weights_only=False, map_location="cpu")
-        if sd["identity"] != ident:
-            diff = sorted(k for k in set(ident) | set(sd["identity"]) if ident.get(k) != sd["identity"].get(k))
-            raise ValueError(f"checkpoint {ckpt} was written by a different run (differs in {diff}); "
-                             f"delete it to start over")
+        sd = load_run_checkpoint(ckpt, ident)
         lr.load_state_dict(sd["learner"])
         for env, st in zip(envs_, sd["envs"]):
             set_env_state(env, st)

@@ -75,6 +75,7 @@ from common.algos.ppo import (
 )
 from common.algos.state import build_seed_members
 from common.nets import EnsembleMLP
+from common.runtime import load_run_checkpoint
 
 __all__ = ["SmaxPPOConfig", "SmaxPPO", "SmaxRun", "CRITICS", "train", "rollout", "masked_sample",
            "actor_from_snapshots", "make_policy", "env_seeds", "generator"]
@@ -458,11 +459,7 @@ def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
              **(identity or {})}
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        sd = torch.load(ckpt, weights_only=False, map_location="cpu")
-        if sd["identity"] != ident:
-            diff = sorted(k for k in set(ident) | set(sd["identity"]) if ident.get(k) != sd["identity"].get(k))
-            raise ValueError(f"checkpoint {ckpt} was written by a different run (differs in {diff}); "
-                             f"delete it to start over")
+        sd = load_run_checkpoint(ckpt, ident)
         lr.load_state_dict(sd["learner"])
         run.log, run.evals, run.snapshots, run.times = sd["log"], sd["evals"], sd["snapshots"], sd["times"]
         run.resumed_from = lr.iteration
