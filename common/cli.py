@@ -124,7 +124,7 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     try:
         if args.group > 1 and args.launcher not in GROUP_LAUNCHERS:
             raise ValueError(f"--group {args.group} needs --launcher {' or '.join(GROUP_LAUNCHERS)}, not --launcher "
-                             f"{args.launcher} (a Ray task runs one (cell, seed)); drop --group")
+                             f"{args.launcher}; drop --group")
         if args.launcher == "ray":  # the cluster's GPUs count, not this machine's; ray must be installed
             launchers.check_device(args.device)
             address = launchers.resolve_address(args.address)

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from common import launchers
+from common.datacheck import DATA_FIELDS, DatasetMismatchError, check_data, prepare_data, same_data  # noqa: F401
 from common.grouping import check_group, plan_groups, run_group
 from common.profiles import Profile, get_profile
 from common.records import (SCHEMA_VERSION, append_record, canonical_json, config_hash, finished_set,
@@ -227,101 +228,6 @@ class RunSummary:
 _RESERVED = {"score", "normalized", "curve"}
 
 
-DATA_FIELDS = ("data_sha256", "dataset_size", "ref_scores")
-
-
-class DatasetMismatchError(ValueError):
-    """Recorded runs of an item used another generation of a dataset than the one in the cache."""
-
-
-def same_data(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool | None:
-    """Whether two data identities (a record's ``extra``, or ``Job.data_identity(spec)``) name the
-    same dataset: by ``data_sha256`` when both have it, else by ``dataset_size`` and ``ref_scores``
-    (records written before the sha was recorded carry only those); None if either carries neither."""
-    a, b = a or {}, b or {}
-    if a.get("data_sha256") and b.get("data_sha256"):
-        return a["data_sha256"] == b["data_sha256"]
-    if a.get("dataset_size") is None or b.get("dataset_size") is None:
-        return None
-    return (int(a["dataset_size"]) == int(b["dataset_size"])
-            and canonical_json(a.get("ref_scores")) == canonical_json(b.get("ref_scores")))
-
-
-def _describe_data(ident: Mapping[str, Any]) -> str:
-    refs = ident.get("ref_scores") or {}
-    ref = "/".join("?" if refs.get(k) is None else f"{float(refs[k]):.6g}" for k in ("random", "expert"))
-    sha = ident.get("data_sha256")
-    return (f"size {ident.get('dataset_size')}, random/expert refs {ref}, "
-            f"sha256 {sha[:12] if sha else 'not recorded'}")
-
-
-def _spec_label(spec: Mapping[str, Any]) -> str:
-    parts = [str(spec[k]) for k in ("env", "kind") if k in spec]
-    return " ".join(parts) if parts else f"dataset {config_hash(dict(spec))}"
-
-
-def check_data(todo: Sequence[tuple[Cell, int]], job: Job | Callable, results_root: str | Path, profile: str,
-               force: bool = False) -> None:
-    """Raise ``DatasetMismatchError`` when a run in ``todo`` would join recorded runs of its item whose
-    dataset (same ``job.data_spec``) was another generation than the one in the cache now. Records
-    that ``todo`` re-runs under ``force`` do not count; neither do records that carry no identity."""
-    job = as_job(job)
-    spec_fn, ident_fn = job.data_spec, job.data_identity
-    if spec_fn is None or not todo:
-        return
-    redo = {(c.item, c.keys_id(), s) for c, s in todo} if force else set()
-    by_item: dict[tuple[str, str], dict[str, list[dict]]] = {}
-    current: dict[str, Mapping[str, Any]] = {}
-    problems: list[str] = []
-    for cell, _ in todo:
-        if (cell.paper, cell.item) not in by_item:
-            groups: dict[str, list[dict]] = {}
-            for r in latest_records(load_records(results_root, profile, cell.paper, cell.item)):
-                if (r.get("item"), canonical_json(r.get("keys", {})), r.get("seed")) in redo:
-                    continue
-                spec = spec_fn(r.get("config") or {})
-                if spec is not None:
-                    groups.setdefault(canonical_json(to_jsonable(spec)), []).append(r)
-            by_item[(cell.paper, cell.item)] = groups
-        spec = spec_fn(cell.config)
-        if spec is None:
-            continue
-        sid = canonical_json(to_jsonable(spec))
-        recs = by_item[(cell.paper, cell.item)].pop(sid, [])  # each spec checked once per item
-        if not recs:
-            continue
-        if sid not in current:
-            current[sid] = ident_fn(spec)
-        bad = [r for r in recs if same_data(r.get("extra"), current[sid]) is False]
-        if bad:
-            ids = sorted({_describe_data(r.get("extra") or {}) for r in bad})
-            problems.append(
-                f"{cell.paper}/{cell.item}, {_spec_label(spec)}: {len(bad)} recorded run(s) (e.g. {bad[0]['run_id']}) "
-                f"trained on {'; '.join(ids)}; the dataset in the cache now has {_describe_data(current[sid])}")
-    if problems:
-        raise DatasetMismatchError(
-            "the cached dataset differs from the one that recorded runs of this item trained on (datasets "
-            "are regenerated on a fresh machine, and generation is not bit-identical across CPUs), so new "
-            "runs would not be comparable with them:\n  " + "\n  ".join(problems) +
-            "\nRe-run every run of that dataset on the current data with --force and the grid filters "
-            "that select it (e.g. --env ENV --dataset KIND --force), or restore the dataset files they used.")
-
-
-def prepare_data(todo: Sequence[tuple[Cell, int]], job: Job | Callable) -> None:
-    """Load (generating if missing) every dataset that ``todo`` trains on, once each, in this process:
-    before workers start, so that two workers never generate the same missing dataset at once."""
-    job = as_job(job)
-    spec_fn, ident_fn = job.data_spec, job.data_identity
-    if spec_fn is None:
-        return
-    seen: set[str] = set()
-    for cell, _ in todo:
-        spec = spec_fn(cell.config)
-        if spec is not None and canonical_json(to_jsonable(spec)) not in seen:
-            seen.add(canonical_json(to_jsonable(spec)))
-            ident_fn(spec)
-
-
 def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device,
                   wall_time_s: float | None = None) -> dict[str, Any]:
     if not isinstance(metrics, Mapping) or "score" not in metrics:
@@ -418,25 +324,49 @@ def _own_key(cell: Cell, seed: int, profile: str, threads: int) -> tuple:
     return cell.paper, cell.item, cell.keys_id(), seed, profile, cell.config_hash, threads
 
 
+def _recorded_meanwhile(cell: Cell, seed: int, profile: Profile, results_root: str | Path,
+                        recorded_before: int) -> str | None:
+    """A Ray retry's check: the status of this run if it has more finished records than ``recorded_before`` (an
+    earlier attempt recorded it before dying; its leftover checkpoint is deleted), else None (to run)."""
+    own = _own_key(cell, seed, profile.name, current_threads())
+    recs = load_records(results_root, profile.name, cell.paper, cell.item)
+    mine = [r for r in recs if finished_set([r]) == {own}]
+    if len(mine) <= recorded_before:
+        return None
+    checkpoint_path(results_root, cell, profile.name, seed).unlink(missing_ok=True)
+    return "reused" if mine[-1].get("reused_from") else "nonfinite" if mine[-1].get("nonfinite") else "ran"
+
+
 def run_once(cell: Cell, seed: int, job: Job | Callable, profile: Profile, results_root: str | Path, device: str,
              git: dict | None, reuse_from: Sequence[str] | None, recorded_before: int) -> tuple[str, str, str | None]:
     """``run_one`` for a task that may be a retry (Ray re-runs a task whose worker died): when this run has
     more finished records than ``recorded_before`` (the count when the driver planned it), an earlier
     attempt recorded it before dying, so nothing is run and its leftover checkpoint is deleted. Test-only
     fault points (common.launchers.fault_point) follow a checkpoint and the record."""
-    job = as_job(job)
-    rid = cell.run_id(profile.name, seed)
-    own = _own_key(cell, seed, profile.name, current_threads())
-    recs = load_records(results_root, profile.name, cell.paper, cell.item)
-    mine = [r for r in recs if finished_set([r]) == {own}]
-    if len(mine) > recorded_before:
-        checkpoint_path(results_root, cell, profile.name, seed).unlink(missing_ok=True)
-        status = "reused" if mine[-1].get("reused_from") else "nonfinite" if mine[-1].get("nonfinite") else "ran"
-        return rid, status, None
-    out = run_one(cell, seed, launchers.with_fault_injection(job), profile, results_root, device, git, reuse_from)
-    if out[1] in ("ran", "nonfinite", "reused"):  # a record was appended
-        launchers.fault_point("record")
-    return out
+    return run_task_once([(cell, seed)], job, profile, results_root, device, git, reuse_from, [recorded_before])[0]
+
+
+def run_task_once(task: Sequence[tuple[Cell, int]], job: Job | Callable, profile: Profile, results_root: str | Path,
+                  device: str, git: dict | None, reuse_from: Sequence[str] | None,
+                  recorded_before: Sequence[int]) -> list[tuple[str, str, str | None]]:
+    """``run_task`` (one run, or a group) as a Ray task that may be a retry: the runs an earlier attempt recorded
+    (``_recorded_meanwhile``) are not run again; the others run as ``run_task`` runs them (a group of the rest
+    resumes each run from its checkpoint). A status per run, in order."""
+    job, pn = as_job(job), profile.name
+    status: dict[str, tuple[str, str, str | None]] = {}
+    rest = []
+    for (cell, seed), before in zip(task, recorded_before, strict=True):
+        done = _recorded_meanwhile(cell, seed, profile, results_root, before)
+        if done is None:
+            rest.append((cell, seed))
+        else:
+            status[cell.run_id(pn, seed)] = (cell.run_id(pn, seed), done, None)
+    if rest:
+        out = run_task(rest, launchers.with_fault_injection(job), profile, results_root, device, git, reuse_from)
+        status.update((o[0], o) for o in out)
+        if any(o[1] in ("ran", "nonfinite", "reused") for o in out):  # a record was appended
+            launchers.fault_point("record")
+    return [status[cell.run_id(pn, seed)] for cell, seed in task]
 
 
 def run_one(cell: Cell, seed: int, job: Job | Callable, profile: Profile, results_root: str | Path,
@@ -553,8 +483,8 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
     ``address`` (``launcher="ray"`` only): the Ray cluster, checked before anything is written (see
     common.launchers: HOST:PORT, auto or local; None: ``$RAY_ADDRESS``, else a new local instance).
 
-    ``group`` (inline and process launchers): up to this many runs of one ``job.group_key`` train as one
-    batched job, one task (common.grouping); 1 (default): every run alone.
+    ``group``: up to this many runs of one ``job.group_key`` train as one batched job, one task of any launcher
+    (a Ray task too: common.grouping); 1 (default): every run alone.
     """
     if isinstance(profile, str):
         profile = get_profile(profile)
@@ -620,17 +550,22 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
                 except Exception as e:  # the worker itself died (e.g. killed, unpicklable job)
                     log.error("worker for %s failed: %r", [c.run_id(profile.name, s) for c, s in task], e)
                     results += [(c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}") for c, s in task]
-    else:  # ray: each (cell, seed) a task; it knows how many records it had, so that a retry never records twice
-        from common.datacard import data_root
+    else:  # ray: each task (a run, or a group) a Ray task; it knows how many records each of its runs had, so
+        from common.datacard import data_root  # that a retry never records twice
 
         counts: dict[tuple, int] = {}
         for r in (r for pi in finished for r in load_records(results_root, profile.name, *pi)):
             for key in finished_set([r]):
                 counts[key] = counts.get(key, 0) + 1
-        calls = [(run_once, (c, s, job, profile, results_root, device, git, reuse,
-                             counts.get(_own_key(c, s, profile.name, threads), 0))) for c, s in todo]
-        results = launchers.run_ray(calls, [c.run_id(profile.name, s) for c, s in todo], threads=threads,
-                                    device=device, address=address, env={"OFFMARL_DATA": str(data_root())}, git=git)
+        calls = [(run_task_once, (task, job, profile, results_root, device, git, reuse,
+                                  [counts.get(_own_key(c, s, profile.name, threads), 0) for c, s in task]))
+                 for task in tasks]
+        labels = [" + ".join(c.run_id(profile.name, s) for c, s in task) for task in tasks]
+        out = launchers.run_ray(calls, labels, threads=threads, device=device, address=address,
+                                env={"OFFMARL_DATA": str(data_root())}, git=git)
+        for task, res in zip(tasks, out):  # a task failed for good: each of its runs failed with its reason
+            failed = isinstance(res, tuple) and len(res) == 3 and res[1] == "failed"
+            results += [(c.run_id(profile.name, s), "failed", res[2]) for c, s in task] if failed else list(res)
 
     for rid, status, reason in results:
         if status == "failed":

@@ -11,7 +11,8 @@ What groups: runs whose ``Job.group_key(config)`` is equal and not None (common.
 same learner, env, update / evaluation / checkpoint schedule and learner config, except the learner's
 per-member fields such as ITD3's CQL alpha and OMAR tau; datasets, dataset kinds and seeds may differ). In
 run order, up to ``group`` such runs form one task (``plan_groups``); a run with a None key, or alone with
-its key, is one task as without grouping. A task is one unit of the inline and process launchers.
+its key, is one task as without grouping. A task is one unit of every launcher (a Ray task too; a retried Ray
+task skips the runs its killed attempt recorded: common.experiment.run_task_once).
 
 What a group does (``run_group``): each run is first settled as ``run_one`` would (finished meanwhile:
 skipped; an identical finished run: its record copied); the others train together (``Job.run_group``, e.g.
@@ -44,7 +45,7 @@ from common.runtime import now, seed_everything
 
 log = logging.getLogger("offmarl.grouping")
 
-GROUP_LAUNCHERS = ("inline", "process")  # the launchers that run a group as one task
+GROUP_LAUNCHERS = ("inline", "process", "ray")  # the launchers that run a group as one task (all)
 Run = tuple[Any, int]  # (cell, seed)
 Status = tuple[str, str, "str | None"]  # (run_id, status, reason), as common.experiment.run_one returns
 
@@ -56,8 +57,7 @@ def check_group(group: Any, launcher: str) -> int:
         raise ValueError(f"group {group!r}: give a positive integer, the most (cell, seed) runs per batched job "
                          "(1: every run alone)")
     if group > 1 and launcher not in GROUP_LAUNCHERS:
-        raise ValueError(f"group {group} needs launcher {' or '.join(GROUP_LAUNCHERS)}, not {launcher!r} (a Ray task "
-                         "runs one (cell, seed)); give group 1 with launcher 'ray'")
+        raise ValueError(f"group {group} needs launcher {' or '.join(GROUP_LAUNCHERS)}, not {launcher!r}")
     return group
 
 

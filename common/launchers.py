@@ -117,14 +117,27 @@ def _faulty_run(run: Callable, cell, seed: int, ctx) -> Any:
     return run(cell, seed, ctx)
 
 
+def _faulty_group(run_group: Callable, runs: Sequence[tuple]) -> Any:
+    for _, _, ctx in runs:
+        save = ctx.save_checkpoint
+
+        def save_then_fault(obj, step=None, save=save):
+            save(obj, step)
+            fault_point("checkpoint")
+
+        ctx.save_checkpoint = save_then_fault
+    return run_group(runs)
+
+
 def with_fault_injection(job):
-    """``job`` (a common.experiment.Job) whose checkpoints pass ``fault_point("checkpoint")`` when
-    ``$OFFMARL_FAULT_DIR`` is set; ``job`` itself otherwise."""
+    """``job`` (a common.experiment.Job) whose checkpoints (a run's alone, or each run's of a group) pass
+    ``fault_point("checkpoint")`` when ``$OFFMARL_FAULT_DIR`` is set; ``job`` itself otherwise."""
     if not os.environ.get(FAULT_ENV):
         return job
     import dataclasses
 
-    return dataclasses.replace(job, run=functools.partial(_faulty_run, job.run))
+    group = None if job.run_group is None else functools.partial(_faulty_group, job.run_group)
+    return dataclasses.replace(job, run=functools.partial(_faulty_run, job.run), run_group=group)
 
 
 def _task(threads: int, payload: bytes, commit: str | None, driver_host: str) -> Any:

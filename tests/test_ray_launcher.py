@@ -1,7 +1,8 @@
 """The Ray launcher (common/launchers.py, ``--launcher ray``) end to end on a local two-node Ray cluster: a
 smoke item runs through it while two worker processes are killed (one just after its run's first
 checkpoint, one just after its run's record was appended), and every record is present exactly once,
-resumed where it was killed, and equal (scores, curves) to the same item run inline. Plus the checks
+resumed where it was killed, and equal (scores, curves) to the same item run inline; then again with the
+item's runs grouped (``--group 4``: a Ray task per group). Plus the checks
 that need no cluster: a missing ray and a bad address fail before anything is written.
 
 ray is the package's ``ray`` extra, which ``./run_tests.sh`` installs, so CI runs all of this."""
@@ -100,6 +101,24 @@ def test_cluster_run_in_a_fresh_process(cluster, tmp_path, monkeypatch, capsys):
     assert not again.ran and len(again.skipped) == 4
     assert "ran 0, skipped 4" in capsys.readouterr().out
     assert len(load_records(tmp_path / "runs", "smoke", "omar", "table3")) == 4
+
+    # the 4 runs grouped (--group 4: two Ray tasks, one per method, since the methods' learners differ), killed
+    # after a group's first checkpoint (each run resumes from its own, where it has one) and after a group's
+    # records; each record once, equal to the runs alone (grouping is bit-exact on the CPU)
+    faults2 = tmp_path / "faults2"
+    faults2.mkdir()
+    monkeypatch.setenv(launchers.FAULT_ENV, str(faults2))
+    grouped = table3.main([*ray_args, "--group", "4", "--results", str(tmp_path / "grouped")])
+    assert grouped.ok and sorted(grouped.ran) == sorted(inline.ran) and grouped.groups == [2, 2], str(grouped)
+    assert {p.name for p in faults2.iterdir()} == {"checkpoint", "record"}
+    got = load_records(tmp_path / "grouped", "smoke", "omar", "table3")
+    assert sorted(r["run_id"] for r in got) == sorted(want)
+    for r in got:
+        w = want[r["run_id"]]
+        assert (r["score"], r["normalized"], r["curve"]) == (w["score"], w["normalized"], w["curve"]), r["run_id"]
+    # the kill came at one run's first checkpoint: the retry resumes that run, its partner restarts
+    assert sum(r["resumed_from_step"] is not None for r in got) == 1
+    assert not list((tmp_path / "grouped" / "smoke" / "checkpoints").rglob("*.pt"))
 
 
 def _never(cell, seed, ctx):  # pragma: no cover - nothing may run in the tests below
