@@ -177,6 +177,22 @@ def test_each_method_learns_a_one_step_bandit(method):
     assert (a == 5).all(), a
 
 
+def test_reward_scale_multiplies_the_team_reward_and_nothing_else():
+    """r = mean_i r_i x reward_scale (SMAC's return scale from SMAX's); rewards / 8 with reward_scale x 8 (exact in
+    binary floating point) trains the bit-identical learner, so the scale acts only through r."""
+    data = _data()
+    small = {**data, "rewards": data["rewards"] / 8}
+    a, b = _learner("i_bcq", [0]), _learner("i_bcq", [0], reward_scale=80.0)
+    ta, tb = a.prepare_data(data), b.prepare_data(small)
+    assert torch.equal(ta["r"], data["rewards"].mean(-1) * 10.0)
+    assert torch.equal(ta["r"], tb["r"])
+    for _ in range(5):
+        a.update(a.sample_batch(ta)), b.update(b.sample_batch(tb))
+    assert all(torch.equal(x, y) for x, y in zip(a.nets["q"].parameters(), b.nets["q"].parameters()))
+    with pytest.raises(ValueError, match="reward_scale"):
+        SmaxConfig(reward_scale=0.0).validate()
+
+
 def test_config_rejects_unknown_and_unused_options():
     with pytest.raises(ValueError, match="method"):
         SmaxConfig(method="qmix").validate()

@@ -90,6 +90,8 @@ SMAX_UPDATES = 40_000
 SMAX_BATCH = 256
 SMAX_EVALS = 40
 SMAX_EVAL_EPISODES = 20
+# [I, measured] SMAX rewards x 10 = SMAC's scale (returns at most 20; SMAX's at most ~2): papers/cast_bcq/smac.py
+SMAX_REWARD_SCALE = 10.0
 
 
 def needs_smax() -> str | None:
