@@ -22,16 +22,18 @@ MUJOCO_ENVS = tuple(TASK_OF)
 MUJOCO_DATASETS = ("random", "medium-replay", "medium")  # Table 1's row groups [P]
 OBS_MODE = "otc"  # every agent observes the robot's full state, acts on its own joints [P Sec. 4.2]
 
-LEARNERS = ("bcq", "awac", "td3bc", "bremen")  # BCQ, AWAC [P Table 1], TD3+BC [P Figs. 7, 8], BREMEN [P Fig. 6ab]
+# BCQ, AWAC [P Table 1], TD3+BC [P Figs. 7, 8], BREMEN [P Fig. 6ab], discrete CQL [P Fig. 6d] (common/algos/
+# cql_discrete.py; its SMAX job is papers/otc/smax_items.py)
+LEARNERS = ("bcq", "awac", "td3bc", "bremen", "cql")
 SAMPLERS = ("uniform", "otc", "online", "br")
 
 # ---- the online-tuning protocol [P Sec. 4.1-4.2, Algorithm 1] ------------------------------------------------
 DEPLOYMENTS = 10  # K [P "K = 10"]
 DEPLOY_FRACTION = 0.01  # M = 1 % |B^0| online transitions per deployment [P]
-TUNE_UPDATES = {"bcq": 4000, "awac": 2000, "td3bc": 2000, "bremen": 2000}  # L per deployment [P Table 3]
+TUNE_UPDATES = {"bcq": 4000, "awac": 2000, "td3bc": 2000, "bremen": 2000, "cql": 2000}  # L per deployment [P Table 3]
 # [I C4] BCQ's own MuJoCo length; rlkit AWAC's pretraining; TD3+BC: enough for a Q at gamma 0.99 on 25-step episodes
-# BREMEN: BC 1e4 updates, then 5 L policy updates on imagined rollouts after the model fit [I C4, C21]
-OFFLINE_UPDATES = {"bcq": 300_000, "awac": 25_000, "td3bc": 100_000, "bremen": 20_000}
+# BREMEN: BC 1e4 updates, then 5 L policy updates on imagined rollouts after the model fit [I C4, C21]; CQL 1e5 [I C4]
+OFFLINE_UPDATES = {"bcq": 300_000, "awac": 25_000, "td3bc": 100_000, "bremen": 20_000, "cql": 100_000}
 BREMEN_BC_UPDATES = 10_000
 CVAE_OFFLINE_CAP = 100_000  # [I C4] d_e's CVAE trains offline as long as its learner, at most this
 EVAL_EPISODES = 10  # [I C3] deterministic episodes per evaluation of pi^k, k = 0..K
@@ -51,7 +53,18 @@ LEARNER_FIELDS: dict[str, dict[str, Any]] = {
     # BREMEN (papers/otc/bremen.py): (256, 256), actor 1e-4, value 5e-4, batch 128 [P Table 3]; 5 models, horizon 25,
     # PPO-clip instead of TRPO [I C21]; its first bc_updates updates behavior-clone (set per profile, below)
     "bremen": {"batch_size": 128},
+    # discrete CQL(H) on SMAX (Figure 6d): (256, 256), lr 1e-4, batch 128, gamma 0.99 [P Table 3; Table 3's "actor lr"
+    # has no use: discrete CQL has no actor]; alpha_cql 1.0, Polyak 0.005, the target's max over available actions
+    # [I C20] (DiscreteCQLConfig's defaults)
+    "cql": {"batch_size": 128},
 }
+# ---- SMAX 5m_vs_6m (Figure 6d; papers/otc/smax_items.py) [P Sec. 4.6; I C23] -----------------------------------
+SMAX_ENV = "smax/5m_vs_6m"  # SMAX substitutes SMAC's 5m_vs_6m (no StarCraft II here)
+SMAX_DATA_KIND = "medium"  # "medium policies ... 1 x 10^4 episodes" [P]; common.datasets.smax's rule [I C23]
+SMAX_DEPLOY_FRACTION = 0.01  # M = 1 % of the offline episodes per agent and deployment (100 of 10^4) [I C23]
+SMAX_EPSILON = 0.1  # the collecting agent's epsilon-greedy exploration; the others act greedily [P Sec. 4.6; I C23]
+SMAX_EVAL_EPISODES = 32  # greedy test episodes per evaluation of pi^k: win rate and return [I C23]
+SMAX_REWARD_SCALE = 10.0  # SMAX rewards x 10 = SMAC's scale (returns at most 20, SMAX's ~2) [I; smax_items.py]
 # ---- cooperative navigation (Figures 7 and 8) ------------------------------------------------------------------
 NAV_ENV = "otc/navigation"
 NAV_SIZE = 1_000_000  # "uniform random policies, containing 1 x 10^6 transitions" [P Sec. 4.7]
@@ -99,18 +112,21 @@ def parse_method(key: str) -> Method:
 #   quick: the quick MuJoCo datasets (100k transitions per kind, common.datasets.mujoco), M = 1 % of them, K = 10,
 #          L = 1/8 of the paper's (BCQ 500, AWAC and TD3+BC 250), offline BCQ 2e4 / AWAC 1e4 / TD3+BC 5e3 updates,
 #          navigation data 250k transitions, 5 evaluation episodes (MuJoCo; 10 on navigation), 3 seeds;
+#          Figure 6d: the quick SMAX data (2,500 medium episodes), M = 25 episodes per agent, L = 250 CQL updates,
+#          offline CQL 1e4 updates, 32 test episodes (about 15 CPU-min per seed and method on the 2-core machine);
 #   smoke: the smoke datasets, K = 2 deployments of max(1 %, 20) steps, L = 10, 50 offline updates, |B| 64,
-#          |D| <= 64, batch 32, 1 evaluation episode cut at 50 steps, widths 32 (plumbing, not numbers).
+#          |D| <= 64, batch 32, 1 evaluation episode cut at 50 steps, widths 32 (plumbing, not numbers);
+#          Figure 6d: the smoke SMAX data (4 episodes), M = 1 episode per agent, 2 test episodes.
 PROFILE_OVERRIDES = PaperProfiles(
     by_profile={
         "smoke": {"overrides": {"deployments": 2, "min_deploy": 20, "tune_scale": 10 / 4000, "offline_updates": 50,
                                 "big_batch": 64, "match_batch": 64, "batch_size": 32, "width": 32,
                                 "eval_episodes": 1, "eval_max_steps": 50, "n_alpha_draws": 2, "nav_size": 2_000,
-                                "bremen_bc_updates": 25}},
+                                "bremen_bc_updates": 25, "smax_min_deploy": 1, "smax_eval_episodes": 2}},
         "quick": {"overrides": {"tune_scale": 0.125, "offline_updates_bcq": 20_000, "offline_updates_awac": 10_000,
                                 "offline_updates_td3bc": 5_000, "offline_updates_bremen": 2_500,
                                 "bremen_bc_updates": 1_250, "nav_size": 250_000, "eval_episodes": 5,
-                                "nav_eval_episodes": 10}},
+                                "nav_eval_episodes": 10, "offline_updates_cql": 10_000}},
     },
     keys={
         "deployments": "K deployments instead of 10",
@@ -131,6 +147,9 @@ PROFILE_OVERRIDES = PaperProfiles(
         "nav_eval_episodes": "evaluation episodes on the navigation / predator-prey envs (default: eval_episodes)",
         "eval_max_steps": "evaluation and nothing else cut after this many steps (smoke only)",
         "n_alpha_draws": "(B, D) draws averaged into DD^k instead of 20",
+        "offline_updates_cql": "offline discrete-CQL updates (Figure 6d) instead of 100,000",
+        "smax_min_deploy": "at least this many episodes per agent and deployment on SMAX (smoke: 1 % of 4 is 0)",
+        "smax_eval_episodes": "greedy SMAX test episodes per evaluation of pi^k instead of 32",
     },
 )
 

@@ -9,12 +9,14 @@ Panels (published.FIG6_PANELS), uniform-random data of 1 x 10^6 transitions [P] 
   c  games/nonstationary_nav (one agent):  bcq vs bcq_otc_de; the data draw beta ~ U[-0.2, 0.2] per episode;
      deployment k runs at beta_k = 0.1 + 0.1 (k - 1) / (K - 1) and pi^k is evaluated at beta_{min(k + 1, K)}, the
      beta it faces next (pi^0 at beta_1) [I C22]; BCQ offline 5 x 10^4 updates [I C4], max_action 1
-  d  SMAX 5m_vs_6m with discrete CQL: needs discrete CQL and OTC's deployments on SMAX (the StarCraft issue; the
-     environments and the medium data exist: python -m common.datasets.smax --map 5m_vs_6m --kind medium); not run,
-     its claim is shown as not checked.
+  d  smax/5m_vs_6m (SMAX for SMAC's 5m_vs_6m), the "medium" data (common.datasets.smax; 1 x 10^4 episodes at full):
+     cql vs cql_otc_dq, discrete CQL(H) (common/algos/cql_discrete.py) with the paper's sequential online collection
+     (agent j epsilon-greedy while the others act greedily, M = 1 % of the episodes per agent), y = the greedy test
+     win rate (papers/otc/smax_items.py). Needs the [smax] extra (jaxmarl): without it panel d is reported as
+     "needs SMAX" and its claim is not checked.
 Grids: full and quick = the runnable panels; smoke = the same at smoke size. Outputs under
 <results>/<profile>/otc/: figure6_<panel>.png and the verdicts f6ab_otc_beats_bremen, f6c_offline_bcq_fails,
-f6c_otc_beats_bcq, f6d_otc_beats_cql (the last: not checked) on a complete grid only.
+f6c_otc_beats_bcq, f6d_otc_beats_cql on a complete grid only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from common.profiles import Profile
 from papers.otc import config as C
 from papers.otc import mujoco_items as M
 from papers.otc import nav_items as V
+from papers.otc import smax_items as X
 from papers.otc.published import FIG6_PANELS
 
 ITEM = Path(__file__).stem
@@ -40,8 +43,8 @@ RANDOM_EPISODES = 200  # episodes of the uniform random policy behind f6c_offlin
 
 
 def panels() -> list[str]:
-    """The panels this installation runs: a, b (BREMEN) and c; d needs discrete CQL and OTC on SMAX."""
-    return ["a", "b", "c"]
+    """The panels this installation runs: a, b (BREMEN), c, and d where SMAX (jaxmarl) is installed."""
+    return ["a", "b", "c"] + (["d"] if X.needs_smax() is None else [])
 
 
 def betas(k_total: int) -> dict[str, list[float]]:
@@ -59,6 +62,8 @@ def cell_config(profile: Profile, panel: str, method: str) -> dict[str, Any]:
         return cfg
     if panel == "b":
         return V.cell_config(profile, 4, method)
+    if panel == "d":
+        return X.cell_config(profile, method)
     return V.cell_config(profile, None, method, env=env, env_options={})
 
 
@@ -96,8 +101,13 @@ def verdicts(records) -> dict[str, tuple[bool | None, str]]:
                                     f"policy {rand:.2f} ({RANDOM_EPISODES} episodes); holds if <= random + 0.1")
     o, b = final(records, "c", "bcq_otc_de"), final(records, "c", "bcq")
     out["f6c_otc_beats_bcq"] = (o > b, f"S(pi^K), seed means: OTC {o:.2f} vs BCQ {b:.2f}")
-    out["f6d_otc_beats_cql"] = (None, "panel d needs discrete CQL and OTC's deployments on SMAX (the StarCraft "
-                                      "issue; the 5m_vs_6m medium data exist): not run")
+    lacking = X.needs_smax()
+    if lacking:
+        out["f6d_otc_beats_cql"] = (None, f"panel d needs {lacking}: not run")
+    else:
+        o, b = final(records, "d", "cql_otc_dq"), final(records, "d", "cql")
+        out["f6d_otc_beats_cql"] = (o > b, f"S(pi^K) = greedy test win rate on SMAX 5m_vs_6m (a substitute for SMAC), "
+                                           f"seed means: OTC (d_q) {o:.3f} vs CQL {b:.3f}")
     return out
 
 
@@ -105,11 +115,13 @@ def finish(records, results: Path, profile: str) -> None:
     for p in panels():
         recs = [r for r in records if (r.get("keys") or {}).get("panel") == p]
         if recs:
+            what = " (SMAX for SMAC), greedy test win rate" if p == "d" else ""
             png = plot_curves(recs, results / profile / "otc" / f"{ITEM}_{p}.png", ["method"], "score",
-                              f"Fig. 6{p}, {FIG6_PANELS[p][0]}", xlabel="deployment k")
+                              f"Fig. 6{p}, {FIG6_PANELS[p][0]}{what}", xlabel="deployment k")
             print(f"[otc/{ITEM}] wrote {png}", flush=True)
-    print(f"[otc/{ITEM}] panel d not run: it needs discrete CQL and OTC's deployments on SMAX (the StarCraft issue; "
-          "the data exist: python -m common.datasets.smax --map 5m_vs_6m --kind medium)", flush=True)
+    lacking = X.needs_smax()
+    if lacking:
+        print(f"[otc/{ITEM}] panel d not run: it needs {lacking}", flush=True)
     keys = [{"panel": p, "env": FIG6_PANELS[p][0], "method": m} for p, m in grid(profile)]
     M.write_if_complete(records, results, profile, ITEM, keys, lambda: verdicts(records))
 
@@ -117,7 +129,7 @@ def finish(records, results: Path, profile: str) -> None:
 def main(argv=None):
     methods = tuple(dict.fromkeys(m for p in FIG6_PANELS for m in FIG6_PANELS[p][2:]))
     return M.run(__doc__.splitlines()[0], ITEM, build_cells, finish, methods, argv,
-                 options={"panel": list(FIG6_PANELS)}, reuse_from=(ITEM,))
+                 options={"panel": list(FIG6_PANELS)}, reuse_from=(ITEM,), item_job=X.JOB)
 
 
 if __name__ == "__main__":

@@ -72,14 +72,14 @@ def cells(item: str, profile: Profile, grid: Sequence[tuple[str, str, str]]) -> 
 
 
 def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None,
-        options: Mapping[str, Any] | None = None, reuse_from: Sequence[str] = MUJOCO_ITEMS):
-    """common.cli.main for an OTC item run by deploy.job: grid filters (``options``, default the MuJoCo items'
-    env / dataset / method), runs copied from the items of ``reuse_from`` when their config and seed are equal,
-    ``finish(records, results, profile)`` after a clean run."""
+        options: Mapping[str, Any] | None = None, reuse_from: Sequence[str] = MUJOCO_ITEMS, item_job=None):
+    """common.cli.main for an OTC item run by deploy.job (or ``item_job``: Figure 6's, which adds the SMAX panel):
+    grid filters (``options``, default the MuJoCo items' env / dataset / method), runs copied from the items of
+    ``reuse_from`` when their config and seed are equal, ``finish(records, results, profile)`` after a clean run."""
     if options is None:
         options = {"env": list(C.MUJOCO_ENVS), "dataset": list(C.MUJOCO_DATASETS)}
     options = {**options, "method": list(methods)}
-    return run_main(description, build_cells, job, "otc", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
+    return run_main(description, build_cells, job if item_job is None else item_job, "otc", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
                     reuse_from=reuse_from, after=figure_after("otc", item, finish), **grid_filters(options, item))
 
 

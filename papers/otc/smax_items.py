@@ -1,0 +1,489 @@
+"""OTC's Figure 6(d): discrete CQL vs OTC (d_q) + CQL on SMAX 5m_vs_6m (SMAX substitutes SMAC's 5m_vs_6m), with
+the paper's sequential online collection. One record per (cell, seed). ``JOB`` is Figure 6's job: cells whose
+learner is ``cql`` run ``smax_tuning_run``, the other panels papers.otc.deploy's ``tuning_run``.
+
+Paper [P]: Jiang & Lu, AAAI 2023, Sec. 4.6: decentralized datasets of 1 x 10^4 episodes from "medium policies" on
+SMAC 5m_vs_6m; "we build OTC (d_q) on CQL ... and let the agents sequentially collect online experiences at each
+deployment": "when one agent collects online data, this agent takes the exploration policy, and other agents take
+the learned policies" (the one item with exploration during deployment; the cost grows linearly with N). Table 3's
+CQL column: (256, 256), lr 1e-4, |B| 512, |D| 2000, batch 128, gamma 0.99, L = 2000.
+
+    pi^0   <- CQL offline on B_i^0 (each agent its own observation and action column, the team reward, the masks);
+              cached and shared by both methods of a seed [I C4, C5]
+    for k = 1..K:
+        for j = 1..N (run side by side, the policies fixed during a deployment):                       [P Sec. 4.6]
+            M episodes of the joint policy with agent j epsilon-greedy (eps 0.1, over its available
+            actions) and every other agent greedy;  D_j^k <- agent j's transitions of those episodes   [I C23]
+        B_j^k <- B_j^{k-1} u D_j^k  (agent j's own online rows only)
+        alpha_j^k by Eq. (4) from DD_j^k (OTC; common to papers/otc/otc.py)                               [P; I C13]
+        L updates, each on a batch of the sampler:
+            cql        128 rows uniform from B_j^k                                                   [P Sec. 4.1]
+            cql_otc_dq B = 512 rows uniform from B_j^k, D = min(2000, |D_j^k|) rows of D_j^k without repeats,
+                       d_q with Q = the online Q-network's Q(o, a) and V(o') = max_{avail(o')} Q(o', .),
+                       E V = (Q(o, a) - r) / gamma; 128 rows of B by Eq. (3)           [P Sec. 3.3-3.5; I C7-C12]
+        S(pi^k) <- greedy win rate over ``eval_episodes`` SMAX test episodes (32 at full) on seeds apart  [I C23]
+
+Decisions where the paper is silent [I] (also in papers/otc/README.md):
+- M = 1 % of the offline episodes (100 of 10^4) per agent and deployment, whole episodes [I C23]; the N phases of a
+  deployment use the same pi^{k-1} and are independent, so they run as one batch of N x M SMAX copies (copy
+  c = j M + e has explorer j); the record counts all N x M episodes as the deployment's cost.
+- Env seeds of deployment k and the exploration stream come from (seed, k) alone, the same for both methods
+  (common random numbers: D^1 is identical across the methods of a seed).
+- Each member (agent) keeps its own online rows: the merged data B_j^k are the shared offline rows (its column)
+  and its own phase's rows. The |D| draw takes the same count for every member, min(|D|, min_j |D_j^k|).
+- Rewards x 10 (``reward_scale``): SMAC's return scale (at most 20; SMAX's at most ~2), on which Table 3's CQL
+  settings were used; CAST-BCQ's SMAX learners do the same, after measuring that on SMAX's raw scale their
+  Q-differences drowned in Adam's update noise (papers/cast_bcq/smac.py). The records' returns stay raw.
+- Terminal = one side wiped out (no bootstrap); SMAC's episode limit (70 steps) bootstraps (``timeouts``).
+- Score = S(pi^K), the final greedy test win rate (a fraction; Figure 6d's y is taken to be the test win rate);
+  the curve holds S(pi^k) and the mean test return for k = 0..K, the deployments' win rates / returns / env steps,
+  and alpha_j^k, DD_j^k (OTC). ``improvement`` = Table 1's % on the win rate (non-finite when S(pi^0) = 0).
+Shapes: M members (= the N agents of one seed), R rows, T rows of a dataset, E env copies, N agents, O obs dim,
+K actions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import envs
+from common.algos.cql_discrete import BATCH_KEYS, DiscreteCQL, DiscreteCQLConfig, epsilon_greedy
+from common.evaluate import eval_seed
+from common.experiment import Job
+from common.offline import data_identity_of, dataset_of
+from common.profiles import Profile
+from papers.otc import config as C
+from papers.otc import otc as O
+from papers.otc import deploy
+from papers.otc.deploy import SAMPLER_STREAM, _atomic_save, _generator, offline_dir, offline_key
+from papers.otc.mujoco_items import sampler_fields
+
+__all__ = ["needs_smax", "cell_config", "load_smax", "agent_view", "Buffers", "SmaxSampler", "deploy_episodes",
+           "deploy_env_seeds", "sequential_deployment", "evaluate_smax", "offline_cql", "smax_tuning_run",
+           "SMAX_METHODS", "JOB"]
+
+SMAX_METHODS = ("cql", "cql_otc_dq")  # Figure 6d: the baseline, OTC (d_q) [P]; cql_otc_dq_fixed<a> also runs
+OFFLINE_STREAM, EXPLORE_STREAM, DEPLOY_SEEDS = 0xC01, 0xE5B, 0xD5E  # spawn keys of this job's random streams
+
+
+def needs_smax() -> str | None:
+    """What panel d lacks on this installation (the SMAX environments: jaxmarl), or None."""
+    if importlib.util.find_spec("jaxmarl") is None:
+        return "SMAX (pip install -e '.[smax]')"
+    return None
+
+
+# ---- the cell ------------------------------------------------------------------------------------------------------
+
+def cell_config(profile: Profile, method: str) -> dict[str, Any]:
+    """The deploy.job config of ``method`` (``cql``, ``cql_otc_dq`` or ``cql_otc_dq_fixed<a>``) on SMAX 5m_vs_6m."""
+    m = C.parse_method(method)
+    if m.learner != "cql" or m.sampler not in ("uniform", "otc") or m.distance not in (None, "q"):
+        raise ValueError(f"method {method!r} is not built for SMAX; valid: cql, cql_otc_dq, cql_otc_dq_fixed<alpha>")
+    o = profile.overrides
+    offline = int(o.get("offline_updates_cql", o.get("offline_updates", C.OFFLINE_UPDATES["cql"])))
+    cfg: dict[str, Any] = {
+        "dataset": {"env": C.SMAX_ENV, "map": C.SMAX_ENV.split("/", 1)[1], "kind": C.SMAX_DATA_KIND,
+                    "data_profile": profile.name, "env_options": {}, "return_mode": "mean"},
+        "learner": "cql",
+        "cql": C.learner_section("cql", o),
+        "method": method,
+        "sampler": m.sampler,
+        "offline_updates": offline,
+        "deployments": int(o.get("deployments", C.DEPLOYMENTS)),
+        "deploy_fraction": C.SMAX_DEPLOY_FRACTION,
+        "min_deploy": int(o.get("smax_min_deploy", 1)),
+        "epsilon": C.SMAX_EPSILON,
+        "reward_scale": C.SMAX_REWARD_SCALE,
+        "tune_updates": max(1, round(C.TUNE_UPDATES["cql"] * float(o.get("tune_scale", 1.0)))),
+        "eval_episodes": int(o.get("smax_eval_episodes", C.SMAX_EVAL_EPISODES)),
+    }
+    out = {**cfg, **sampler_fields(m, o, offline)}
+    out.pop("eval_max_steps", None)  # a SMAX episode ends by itself within SMAC's limit (70 steps)
+    return out
+
+
+def load_smax(spec: Mapping[str, Any]):
+    """B^0 of a panel-d cell: common.datasets.smax's dataset (built first when missing), with its masks."""
+    from common.datasets.smax import load
+
+    return load(spec["map"], spec["kind"], spec["data_profile"], progress=False)
+
+
+def agent_view(data, device, reward_scale: float = 1.0) -> dict[str, Tensor]:
+    """The dataset as [T, N, ...] tensors, every key with an agent axis (member m reads column agents[m]): obs /
+    next_obs [T, N, O] float, actions [T, N] int64, rewards (x ``reward_scale``) / terminals [T, N] float, avail /
+    next_avail [T, N, K] bool. terminals = one side wiped out; time-outs bootstrap."""
+    t = data.to_torch(device, keys=("obs", "actions", "rewards", "next_obs", "terminals"))
+    x = data.extras_torch(device)
+    T, N = t["obs"].shape[:2]
+    out = {"obs": t["obs"].float(), "next_obs": t["next_obs"].float(), "actions": t["actions"][..., 0].round().long(),
+           "rewards": t["rewards"].float() * reward_scale,
+           "terminals": t["terminals"].float()[:, None].expand(T, N).contiguous(),
+           "avail": x["avail_actions"].bool(), "next_avail": x["next_avail_actions"].bool()}
+    if not bool(out["avail"].gather(-1, out["actions"].unsqueeze(-1)).all()):
+        raise ValueError("the SMAX dataset holds an action its avail_actions mark unavailable")
+    return out
+
+
+# ---- B_j^k of every member -----------------------------------------------------------------------------------------
+
+class Buffers:
+    """Each member's merged data B_j^k: the offline rows [T0, N, ...] (shared; member m reads column agents[m]) and
+    its agent's own online rows, stored compacted in column j of ``online`` [C, N, ...] (rows [0, count_j)). Row
+    index r of member m: r < T0 = offline row r, else online row r - T0. D_j^k = its rows of the newest deployment."""
+
+    def __init__(self, offline: Mapping[str, Tensor], agents: Tensor):
+        self.offline = dict(offline)
+        self.agents = agents  # [M]
+        self.n0 = int(self.offline["obs"].shape[0])
+        self.N = int(self.offline["obs"].shape[1])
+        self.online: dict[str, Tensor] | None = None
+        dev = agents.device
+        self.counts = torch.zeros(self.N, dtype=torch.int64, device=dev)  # online rows per agent
+        self.newest_start = torch.zeros(self.N, dtype=torch.int64, device=dev)  # D_j^k = [start, start + size)
+        self.newest_size = torch.zeros(self.N, dtype=torch.int64, device=dev)
+
+    def sizes(self) -> Tensor:
+        """|B_j^k| of each member [M]."""
+        return self.n0 + self.counts[self.agents]
+
+    def add(self, rows: Sequence[Mapping[str, Tensor]]) -> None:
+        """Append D_j^k for every agent j: rows[j] holds BATCH_KEYS of agent j's own transitions, [c_j, ...]."""
+        if len(rows) != self.N:
+            raise ValueError(f"need the online rows of {self.N} agents, got {len(rows)}")
+        c = torch.tensor([int(r["obs"].shape[0]) for r in rows], dtype=torch.int64, device=self.counts.device)
+        need = int((self.counts + c).max())
+        have = 0 if self.online is None else int(self.online["obs"].shape[0])
+        if need > have:  # grow once per deployment (never inside the update loop)
+            grown = {k: v.new_zeros((need - have, *v.shape[1:])) for k, v in self.offline.items()}
+            self.online = grown if self.online is None else {k: torch.cat([self.online[k], grown[k]]) for k in grown}
+        for j, r in enumerate(rows):  # N writes per deployment
+            a, n = int(self.counts[j]), int(c[j])
+            for k in BATCH_KEYS:
+                self.online[k][a:a + n, j] = r[k].to(self.online[k].dtype)
+        self.newest_start, self.newest_size = self.counts.clone(), c
+        self.counts = self.counts + c
+
+    def gather(self, idx: Tensor) -> dict[str, Tensor]:
+        """Member m's rows idx[m] (into [0, |B_m^k|)) -> BATCH_KEYS [M, R, ...]."""
+        cols = self.agents[:, None]
+        off = idx < self.n0  # [M, R]
+        i_off = idx.clamp(max=self.n0 - 1)
+        out = {k: v[i_off, cols] for k, v in self.offline.items()}
+        if self.online is None or bool(off.all()):
+            return out
+        i_on = (idx - self.n0).clamp(min=0, max=self.online["obs"].shape[0] - 1)
+        for k, v in self.online.items():
+            keep = off.reshape(*off.shape, *([1] * (out[k].dim() - 2)))
+            out[k] = torch.where(keep, out[k], v[i_on, cols])
+        return out
+
+    def sample(self, gen: torch.Generator, n: int) -> Tensor:
+        """n rows uniform (with replacement) from each member's B_m^k -> idx [M, n]."""
+        size = self.sizes().to(torch.float64)[:, None]
+        u = torch.rand((len(self.agents), int(n)), generator=gen, device=self.agents.device, dtype=torch.float64)
+        return torch.minimum((u * size).long(), size.long() - 1)
+
+    def sample_newest(self, gen: torch.Generator, n: int) -> Tensor:
+        """min(n, min_m |D_m^k|) rows of each member's newest online set, without repeats -> idx [M, n'] (into
+        B_m^k). One uniform key per slot of the largest D^k, the smallest keys of the valid slots win."""
+        size = self.newest_size[self.agents]  # [M]
+        if int(size.min()) < 1:
+            raise ValueError("an agent has no online rows in the newest deployment")
+        n = min(int(n), int(size.min()))
+        width = int(size.max())
+        keys = torch.rand((len(self.agents), width), generator=gen, device=self.agents.device)
+        keys = keys.masked_fill(torch.arange(width, device=keys.device)[None, :] >= size[:, None], 2.0)
+        pos = keys.topk(n, dim=-1, largest=False).indices  # [M, n] distinct valid slots
+        return self.n0 + self.newest_start[self.agents][:, None] + pos
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"online": None if self.online is None else {k: v.cpu() for k, v in self.online.items()},
+                "counts": self.counts.cpu(), "newest_start": self.newest_start.cpu(),
+                "newest_size": self.newest_size.cpu()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        dev = self.agents.device
+        self.online = None if state["online"] is None else {k: v.to(dev) for k, v in state["online"].items()}
+        self.counts, self.newest_start, self.newest_size = (state[k].to(dev) for k in
+                                                            ("counts", "newest_start", "newest_size"))
+
+
+# ---- the samplers: uniform (the CQL column) and OTC (d_q) -----------------------------------------------------------
+
+class SmaxSampler:
+    """Update batches [M, n, ...] of ``uniform`` (128 rows of B_j^k) or ``otc`` (d_q, Eq. 3, Eq. 4)."""
+
+    def __init__(self, kind: str, learner: DiscreteCQL, cfg: Mapping[str, Any], seed: int, device):
+        if kind not in ("uniform", "otc"):
+            raise ValueError(f"unknown SMAX sampler {kind!r}; valid: uniform, otc")
+        self.kind, self.learner = kind, learner
+        self.gen = _generator(seed, SAMPLER_STREAM, device)
+        self.ocfg = self.alpha = None
+        if kind == "otc":
+            self.ocfg = O.OTCConfig(**cfg["otc"]).validate()
+            if self.ocfg.distance != "q":
+                raise ValueError(f"OTC on SMAX uses d_q (Figure 6d); distance={self.ocfg.distance!r} is not built")
+            self.alpha = O.AdaptiveAlpha(learner.n_members, self.ocfg.alpha0, self.ocfg.alpha_mode)
+
+    def _pair(self, buf: Buffers) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        c = self.ocfg
+        return buf.gather(buf.sample(self.gen, c.big_batch)), buf.gather(buf.sample_newest(self.gen, c.match_batch))
+
+    def similarity(self, bb: Mapping[str, Tensor], bd: Mapping[str, Tensor]) -> Tensor:
+        """d_q(s', s'* of the best match in D) [M, |B|] (papers/otc/otc.py's q_similarity) [P Sec. 3.3; I C11]."""
+        lr = self.learner
+        q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
+        v_b, v_d = lr.value(bb["next_obs"], bb["next_avail"]), lr.value(bd["next_obs"], bd["next_avail"])
+        return O.q_similarity(q_b, q_d, v_b, v_d, bb["rewards"], bd["rewards"], bb["terminals"], bd["terminals"],
+                              float(lr.cfg.gamma), self.gen, self.ocfg.dq_norm)[1]
+
+    @torch.no_grad()
+    def start_phase(self, buf: Buffers) -> dict[str, list[float]]:
+        """DD^k over ``n_alpha_draws`` (B, D) draws with the current Q, then alpha^k (Eq. 4) [I C13]; {} if uniform."""
+        if self.kind != "otc":
+            return {}
+        dd = torch.stack([self.similarity(*self._pair(buf)).double().mean(-1)
+                          for _ in range(self.ocfg.n_alpha_draws)]).mean(0)  # [M]
+        return {"alpha": self.alpha.step(dd).tolist(), "dd": dd.tolist()}
+
+    def batch(self, buf: Buffers) -> dict[str, Tensor]:
+        lr = self.learner
+        if self.kind == "uniform":
+            return buf.gather(buf.sample(self.gen, lr.cfg.batch_size))
+        bb, bd = self._pair(buf)
+        with torch.no_grad():
+            d = self.similarity(bb, bd)  # [M, |B|]
+            probs = O.rank_probabilities(d, self.alpha.alpha.to(d.dtype).to(d.device))
+            sel = O.prioritized_draw(probs, self.ocfg.batch_size, self.gen)  # [M, n]
+        m = torch.arange(sel.shape[0], device=sel.device)[:, None]
+        return {k: v[m, sel] for k, v in bb.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"gen": self.gen.get_state()}
+        if self.alpha is not None:
+            out["alpha"] = self.alpha.state_dict()
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.gen.set_state(state["gen"])
+        if self.alpha is not None:
+            self.alpha.load_state_dict(state["alpha"])
+
+
+# ---- deployments and evaluation -------------------------------------------------------------------------------------
+
+def deploy_episodes(n_offline_episodes: int, fraction: float, minimum: int = 1) -> int:
+    """M = round(fraction x offline episodes) per agent and deployment, at least ``minimum`` [I C23]."""
+    return max(int(minimum), int(round(float(fraction) * int(n_offline_episodes))))
+
+
+def _stream(seed: int, k: int, key: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence([int(seed), int(k)], spawn_key=(int(key),))
+
+
+def deploy_env_seeds(seed: int, k: int, n: int) -> list[int]:
+    """Env seeds of deployment k's n episodes: from (seed, k) alone, the same for every method (common random
+    numbers), disjoint in practice from the evaluation seeds (< 2^31 vs eval_seed's 10^6 + 1000 seed + e)."""
+    s = _stream(seed, k, DEPLOY_SEEDS).generate_state(n, np.uint32) >> 1
+    return [int(x) | (1 << 30) for x in s]  # >= 2^30: apart from eval_seed's small range
+
+
+@torch.no_grad()
+def sequential_deployment(learner: DiscreteCQL, env: str, seed: int, k: int, episodes: int, epsilon: float,
+                          reward_scale: float = 1.0) -> tuple[list[dict[str, Tensor]], dict[str, Any]]:
+    """Deployment k [P Sec. 4.6; I C23]: for each agent j, ``episodes`` episodes of pi^{k-1} with agent j
+    epsilon-greedy and the others greedy (all N x M episodes as one batch of SMAX copies, copy c = j M + e).
+    -> (rows: for every agent j its own transitions of phase j, BATCH_KEYS [c_j, ...], rewards x ``reward_scale``;
+    stats, with the raw SMAX returns)."""
+    if learner.S != 1:
+        raise ValueError(f"a deployment runs one seed's agents; this learner holds {learner.S} seeds")
+    N, M = learner.n_agents, int(episodes)
+    E = N * M
+    dev = learner.device
+    venv = envs.make_vec(env, E)
+    obs = venv.reset(seeds=deploy_env_seeds(seed, k, E))  # [E, N, O]
+    gen = torch.Generator(device=dev).manual_seed(int(_stream(seed, k, EXPLORE_STREAM).generate_state(1)[0]))
+    explorer = (torch.arange(E, device=dev)[:, None] // M) == torch.arange(N, device=dev)[None, :]  # [E, N]
+    steps: list[dict[str, np.ndarray]] = []
+    ret, won = np.zeros(E), np.zeros(E, dtype=bool)
+    done = np.zeros(E, dtype=bool)
+    while not done.all():
+        avail = venv.avail_actions()  # [E, N, K]
+        av = torch.as_tensor(avail, device=dev)
+        o = torch.as_tensor(obs, device=dev)
+        greedy = learner.greedy(o.transpose(0, 1), av.transpose(0, 1)).transpose(0, 1)  # [E, N] (S = 1)
+        a = epsilon_greedy(greedy, av, explorer, epsilon, gen).cpu().numpy()
+        live = ~done
+        nxt, rew, term, done = venv.step(a)
+        info = venv.info
+        steps.append({"obs": obs, "actions": a, "rewards": rew * reward_scale, "next_obs": nxt,
+                      "terminals": term.astype(np.float32),
+                      "avail": avail, "next_avail": info["avail_actions"], "live": live})
+        ret += np.where(live, rew[:, 0], 0.0)
+        won |= info["won"]
+        obs = nxt
+    venv.close()
+    stack = {key: np.stack([s[key] for s in steps], axis=1) for key in steps[0]}  # [E, T, ...] (episode-major)
+    rows = []
+    for j in range(N):
+        sel = stack["live"][j * M:(j + 1) * M]  # [M, T] the live steps of phase j's episodes
+        r = {}
+        for key in BATCH_KEYS:
+            v = stack[key][j * M:(j + 1) * M]
+            v = v if key == "terminals" else v[:, :, j]  # agent j's column ([E, T] terminals have none)
+            r[key] = torch.as_tensor(v[sel], device=dev)
+        rows.append(r)
+    stats = {"deploy_win_rate": float(won.mean()), "deploy_return": float(ret.mean()),
+             "deploy_episodes": E, "deploy_env_steps": int(stack["live"].sum()),
+             "online_rows": [int(r["obs"].shape[0]) for r in rows]}
+    return rows, stats
+
+
+@torch.no_grad()
+def evaluate_smax(learner: DiscreteCQL, env: str, seeds: Sequence[int], episodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(win rate [S], mean return [S]) of each seed's greedy masked policy over ``episodes`` SMAX test episodes on
+    env seeds eval_seed(seed) + e (apart from training and deployments); one batched env for everything."""
+    S, E = len(seeds), int(episodes)
+    venv = envs.make_vec(env, S * E)
+    obs = venv.reset(seeds=[eval_seed(s) + e for s in seeds for e in range(E)])
+    N, K = obs.shape[1], venv.avail_actions().shape[-1]
+    won, ret = np.zeros(S * E, dtype=bool), np.zeros(S * E)
+    done = np.zeros(S * E, dtype=bool)
+    while not done.all():
+        a = learner.act(obs.reshape(S, E, N, -1), venv.avail_actions().reshape(S, E, N, K))
+        live = ~done
+        obs, rew, _, done = venv.step(a.reshape(S * E, N))
+        ret += np.where(live, rew[:, 0], 0.0)
+        won |= venv.info["won"]
+    venv.close()
+    return won.reshape(S, E).mean(axis=1), ret.reshape(S, E).mean(axis=1)
+
+
+# ---- the offline stage (pi^0, cached) [I C4, C5] --------------------------------------------------------------------
+
+def build_cql(data, section: Mapping[str, Any], seed: int, device) -> DiscreteCQL:
+    return DiscreteCQL(data.obs.shape[-1], data.extras["avail_actions"].shape[-1], data.obs.shape[1],
+                       DiscreteCQLConfig(**dict(section)), seeds=[seed], device=device)
+
+
+def offline_cql(cfg: Mapping[str, Any], data, buf: Buffers, seed: int, device, progress) -> tuple[DiscreteCQL, dict]:
+    """pi^0 of ``seed`` and its evaluation {"win_rate", "return"}, from the cache or trained (and cached) now; the
+    offline batches come from their own stream, checkpointed with the learner (resumes after a kill)."""
+    section = dict(cfg["cql"])
+    learner = build_cql(data, section, seed, device)
+    key = offline_key(cfg, data, seed, device, "learner", {"learner": "cql-smax", "reward_scale": cfg["reward_scale"],
+                                                           **section})
+    path, part = offline_dir() / f"cql-{key}.pt", offline_dir() / f"cql-{key}.partial.pt"
+    if path.exists():
+        blob = torch.load(path, map_location=device, weights_only=False)
+        learner.load_state_dict(blob["learner"])
+        return learner, dict(blob["s0"])
+    gen = _generator(seed, OFFLINE_STREAM, device)
+    step, total = 0, int(cfg["offline_updates"])
+    every = max(1, total // 10)
+    if part.exists():
+        blob = torch.load(part, map_location=device, weights_only=False)
+        learner.load_state_dict(blob["learner"])
+        gen.set_state(blob["gen"])
+        step = int(blob["step"])
+    with progress(total - step, f"offline cql seed {seed}") as bar:
+        while step < total:
+            learner.update(buf.gather(buf.sample(gen, learner.cfg.batch_size)))
+            step += 1
+            bar.update(1)
+            if step % every == 0 and step < total:
+                _atomic_save({"learner": learner.state_dict(), "gen": gen.get_state(), "step": step}, part)
+    win, ret = evaluate_smax(learner, cfg["dataset"]["env"], [seed], int(cfg["eval_episodes"]))
+    s0 = {"win_rate": float(win[0]), "return": float(ret[0])}
+    _atomic_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
+    if part.exists():
+        part.unlink()
+    return learner, s0
+
+
+# ---- the job ---------------------------------------------------------------------------------------------------------
+
+def _online_digest(buf: Buffers) -> str:
+    """sha256 of the online rows (a cheap identity of what the deployments collected; tests compare it)."""
+    h = hashlib.sha256(json.dumps(buf.counts.tolist()).encode())
+    for k in BATCH_KEYS:
+        if buf.online is not None:
+            h.update(buf.online[k].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def smax_tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
+    """pi^0 (cached), then K sequential deployments with L updates each (module docstring). Config keys: dataset,
+    learner ("cql"), cql, method, sampler, otc (OTC only), offline_updates, deployments, deploy_fraction, min_deploy,
+    epsilon, tune_updates, eval_episodes."""
+    cfg = cell.config
+    device = ctx.device
+    env = cfg["dataset"]["env"]
+    data = load_smax(cfg["dataset"])
+    offline = agent_view(data, device, float(cfg["reward_scale"]))
+    buf = Buffers(offline, torch.arange(data.obs.shape[1], device=device))  # one seed: member m = agent m
+    learner, s0 = offline_cql(cfg, data, buf, seed, device, ctx.progress)
+    n_eps = deploy_episodes(data.card["n_episodes"], cfg["deploy_fraction"], cfg.get("min_deploy", 1))
+    K, L = int(cfg["deployments"]), int(cfg["tune_updates"])
+    sampler = SmaxSampler(str(cfg["sampler"]), learner, cfg, seed, device)
+    k0 = 0
+    saved = ctx.load_checkpoint()
+    if saved is not None:
+        learner.load_state_dict(saved["learner"])
+        sampler.load_state_dict(saved["sampler"])
+        buf.load_state_dict(saved["buffers"])
+        k0 = int(saved["k"])
+    else:
+        ctx.log(0, score=s0["win_rate"], eval_return=s0["return"])
+    for k in range(k0 + 1, K + 1):
+        rows, stats = sequential_deployment(learner, env, seed, k, n_eps, float(cfg["epsilon"]),
+                                            float(cfg["reward_scale"]))
+        buf.add(rows)
+        info = sampler.start_phase(buf)
+        with ctx.progress(L, f"deployment {k}/{K}") as bar:
+            for _ in range(L):
+                learner.update(sampler.batch(buf))
+                bar.update(1)
+        win, ret = evaluate_smax(learner, env, [seed], int(cfg["eval_episodes"]))
+        ctx.log(k, score=float(win[0]), eval_return=float(ret[0]), **stats, **info)
+        if k < K:
+            ctx.save_checkpoint({"k": k, "learner": learner.state_dict(), "sampler": sampler.state_dict(),
+                                 "buffers": buf.state_dict()}, step=k)
+    s_k = float(ctx.curve[-1]["score"])
+    return {
+        "score": s_k, "curve": list(ctx.curve), "s0": s0["win_rate"], "s_final": s_k,
+        "return_s0": s0["return"], "return_final": float(ctx.curve[-1]["eval_return"]),
+        "improvement": O.improvement_percent(s0["win_rate"], s_k), "deploy_episodes_per_agent": n_eps,
+        "online_env_steps": int(sum(p.get("deploy_env_steps", 0) for p in ctx.curve)),
+        "online_digest": _online_digest(buf), "data_win_rate": data.win_rate, **data_identity_of(data),
+    }
+
+
+# ---- Figure 6's job: the SMAX panel here, the others deploy.py's ---------------------------------------------------
+
+def _is_smax(spec: Mapping[str, Any]) -> bool:
+    return str(spec["env"]).startswith("smax/")
+
+
+def item_run(cell, seed: int, ctx) -> dict[str, Any]:
+    """Figure 6's job: a ``cql`` cell (panel d) runs ``smax_tuning_run``, any other cell deploy.tuning_run."""
+    if cell.config["learner"] == "cql":
+        return smax_tuning_run(cell, seed, ctx)
+    return deploy.tuning_run(cell, seed, ctx)
+
+
+def item_data_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The data identity of a Figure 6 cell's dataset spec (SMAX's or deploy.py's)."""
+    return data_identity_of(load_smax(spec)) if _is_smax(spec) else deploy.dataset_identity(spec)
+
+
+JOB = Job(run=item_run, data_spec=dataset_of, data_identity=item_data_identity)
