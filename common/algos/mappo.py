@@ -64,8 +64,15 @@ Decisions where the sources are silent or where we had to choose ([inferred] unl
   ``ppo_actor_squashing='tanh'`` (and its squared pre-tanh penalty), ``state_dependent_std=False`` and legal-move
   masks other than the padding (every ICG move is legal).
 
-History hook (the self-attention history encoder is not built here). The learner takes an optional per-agent
-"memory" input that is prepended to the observation of the actor and of V (not of the mixer):
+History hook. The learner takes an optional per-agent "memory" input that is prepended to the observation of the
+actor and of V (not of the mixer):
+- ``cfg.memory_len = L > 0`` (the code's MOMA-PPO and online experts: 10): the learner builds the paper's
+  self-attention encoder (common/history.py, ``SelfAttentionHistoryEncoder``, E = ``memory_dim`` = 128), one per
+  agent and seed (member m = s * N + i, built after its actor, V and mixer), shared by the agent's actor and V,
+  trained with the one Adam (lr 5e-5: ``ppo_general_lr`` overrides ``lr_memory`` [code]) and clipped per seed.
+  ``memory`` / ``next_memory`` are the histories [S, *, N, L, O + A] (each agent's own (obs, action) pairs,
+  oldest first, zero-padded: common.history.DatasetHistories / shift_history) and ``policy()`` wraps ``greedy``
+  in a history-keeping common.history.HistoryPolicy;
 - ``emb_dim = E > 0`` and no ``encoder``: ``memory`` / ``next_memory`` are precomputed embeddings [S, *, N, E],
   used as constants (no gradient);
 - ``encoder``: an ``nn.Module`` with ``n_members = S * N`` whose every parameter carries that leading member axis,
@@ -98,6 +105,7 @@ from torch import Tensor, nn
 
 from common.algos.itd3 import _copy_members
 from common.heads import CategoricalActor, GaussianActor
+from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
 from common.nets import EnsembleMLP, ValueNet
 
 __all__ = [
@@ -154,6 +162,8 @@ class MAPPOConfig:
     ratio_log_max: float = 10.0  # the ratio's exponent is clamped at this ([code] torch.clamp(..., max=10.))
     adv_eps: float = 1e-3  # advantage normalisation (A - mean) / (std + adv_eps) ([code] get_gae)
     check_finite: bool = True  # raise on a non-finite loss at the end of each update (one host sync per update)
+    memory_len: int = 0  # history length L of the built-in self-attention encoder, 0 = none ([code] memory_len 10)
+    memory_dim: int = 128  # its embedding size E ([code] memory_out_size); used only with memory_len > 0
 
     def __post_init__(self) -> None:
         # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
@@ -194,12 +204,18 @@ class MAPPOConfig:
             fail("entropy_target", "must be a number")
         if not isinstance(self.check_finite, (bool, np.bool_)):
             fail("check_finite", "must be True or False")
+        for name in ("memory_len", "memory_dim"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= (0 if name == "memory_len" else 1)):
+                fail(name, "must be an integer >= " + ("0 (0 = no history)" if name == "memory_len" else "1"))
+        if self.memory_len > 0 and self.policy == "categorical":
+            fail("memory_len", "must be 0 with policy='categorical' (the ICG runs without histories, [code] 'toy')")
         # unused options are an error, not a silence
         default = MAPPOConfig()
         unused = [(name, self.policy == "categorical", "policy='gaussian'")
                   for name in ("head_init_scale", "log_std_bounds", "action_penalty")]
         unused += [(name, self.alpha_lr == 0, "alpha_lr > 0 (alpha_lr = 0 switches the entropy term off)")
                    for name in ("entropy_target", "alpha0")]
+        unused += [("memory_dim", self.memory_len == 0, "memory_len > 0")]
         for name, is_unused, needs in unused:
             if is_unused and getattr(self, name) != getattr(default, name):
                 fail(name, f"is set but unused: it needs {needs}")
@@ -280,6 +296,14 @@ class MAPPO:
         self.emb_dim = int(emb_dim)
         if self.emb_dim < 0 or (encoder is not None and self.emb_dim < 1):
             raise ValueError(f"emb_dim={emb_dim!r} must be >= 0, and >= 1 (the encoder's output size) with an encoder")
+        self.memory_len = L = int(cfg.memory_len)
+        if L > 0:
+            if encoder is not None or self.emb_dim:
+                raise ValueError(f"MAPPOConfig.memory_len={L} builds the self-attention encoder: pass no encoder and "
+                                 f"emb_dim=0 (got encoder={type(encoder).__name__ if encoder is not None else None}, "
+                                 f"emb_dim={emb_dim!r}), or set memory_len=0 to use your own")
+            self.emb_dim = int(cfg.memory_dim)
+            self.history_dim = O + A  # a step = [own obs ⊕ own action], padded
         self.device, self.dtype = torch.device(device), dtype
         X = self.emb_dim + O  # actor / V input [emb ⊕ obs]
         hidden = cfg.hidden
@@ -290,8 +314,11 @@ class MAPPO:
             else:
                 actor = GaussianActor(n_agents_members, X, A, hidden, squash=False, log_std_bounds=cfg.log_std_bounds,
                                       head_init_scale=cfg.head_init_scale)
-            return {"actor": actor, "critic": ValueNet(n_agents_members, X, hidden),
+            nets = {"actor": actor, "critic": ValueNet(n_agents_members, X, hidden),
                     "mixer": EnsembleMLP(n_mixers, self.joint_obs_dim, N + 1, hidden)}
+            if L > 0:  # built last: without histories the other networks are built as before
+                nets["encoder"] = SelfAttentionHistoryEncoder(n_agents_members, O + A, self.emb_dim, L)
+            return nets
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seeds[0])
@@ -304,7 +331,7 @@ class MAPPO:
         for net in big.values():
             net.to(device=self.device, dtype=dtype).train()
         self.actor, self.critic, self.mixer = big["actor"], big["critic"], big["mixer"]
-        self.encoder = encoder
+        self.encoder = big["encoder"] if L > 0 else encoder
         if encoder is not None:
             if getattr(encoder, "n_members", None) != M:
                 got = getattr(encoder, "n_members", None)
@@ -584,8 +611,11 @@ class MAPPO:
         return self._out(self._values(inp, self._joint_obs(x)), is_np)
 
     def policy(self):
-        """A callable for common.evaluate (greedy): obs [S, E, N, O] numpy -> actions numpy. Without a memory only:
-        a learner with one needs a wrapper that keeps the histories."""
+        """A callable for common.evaluate (greedy): obs [S, E, N, O] numpy -> actions numpy; with ``memory_len`` > 0
+        a fresh common.history.HistoryPolicy (zero histories at t = 0); a caller's own encoder needs its own."""
+        if self.memory_len > 0:
+            return HistoryPolicy(lambda obs, memory: self.greedy(obs, memory), self.memory_len, self.history_dim,
+                                 device=self.device, dtype=self.dtype)
         if self.emb_dim or self.encoder is not None:
             raise ValueError("this learner reads a memory input: wrap greedy(obs, memory) in a history-keeping policy")
         return lambda obs: self.greedy(obs)

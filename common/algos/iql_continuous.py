@@ -1,0 +1,572 @@
+"""IQL for continuous actions in three forms, batched over members, with optional history encoders: centralized
+IQL, MAIQL, and BC (IBC) with tanh-squashed Gaussian policies (MOMA-PPO's MaMuJoCo baselines, Tables 4a / 4b).
+
+Paper: Kostrikov, Nair, Levine, "Offline Reinforcement Learning with Implicit Q-Learning", ICLR 2022 (Eqs. 5-7);
+the multi-agent forms as MOMA-PPO (Barde et al., AAMAS 2024, §5.1, §6) runs them: "IQL" (centralized training and
+execution: one learner on the full observation choosing the joint action), "MAIQL" (per-agent IQL networks mixed
+by QMIX-style Q and V mixers), "IBC" (independent behavioral cloning). The discrete forms (the Iterated
+Coordination Game) are common/algos/iql.py, whose named losses this module reuses.
+Official code consulted (PBarde/moma-ppo at c276efc, under ``moma-ppo/offline_marl/offline_marl/``):
+``single_agent/iql.py`` (``IQLLearner``: update order, target encoder, ``memory_backprop_actor``),
+``multi_agent/ma_iql.py`` (``MaIQL``), ``multi_agent/iql_independent.py`` (``alg_name='bc'``),
+``single_agent/actors.py`` (``GaussianPolicy``: tanh squashing, ``epsilon = 1e-5``, log_std in [-6, 0]),
+``utils/histories.py``, ``train_agents.py`` (defaults). Summary: docs/moma_ppo_official_code.md#baseline-defaults.
+
+Equations (one unit u: an agent of a seed, or the seed's centralized learner; x = [emb(h) ⊕ o], emb the unit's
+history encoder, emb' its Polyak target copy, x' = [emb'(h) ⊕ o], x'_next = [emb'(h') ⊕ o'])
+  policy     pi(a | x): u ~ N(mu(x), exp(log_std(x))^2), log_std clamped to [-6, 0], a = tanh(u)
+             log pi(a | x) = sum_dims [log N(atanh(a~); mu, sigma) - log(1 - a~^2 + 1e-5)],
+             a~ = clamp(a, -(1 - 1e-5), 1 - 1e-5)                                 ([code] log_prob_density)
+  value      L_V  = expectile_0.7(q', V(x)),  q' = min(Q1', Q2')(x', a)
+  policy     L_pi = -mean_B w log pi(a | x),  w = min(exp(3 (q' - V(x'))), 100)   (V after its step)
+  critic     L_Q  = mean_B (y - Q1(x, a))^2 + (y - Q2(x, a))^2,  y = r + 0.99 m V(x'_next)
+  encoder    trained by L_V, L_Q and (``memory_backprop_actor``, [code] default True) L_pi, through its own Adam
+             (lr 3e-4, [code] lr_memory) stepped after each of the three losses; emb' <- Polyak 0.005 with Q'
+  order      V step, pi step, Q step, targets (Q1', Q2', Q-mixer', emb') ([code] update_from_batch)
+MAIQL (s = the joint observation, a = the joint action; the mixers read no history [code])
+  q'_tot = mix_Q'([s ⊕ a]; min(Q1_i', Q2_i')(x'_i, a_i)),  v_tot = mix_V(s; V_i(x_i)),  L_V = expectile(q'_tot, v_tot)
+  team weight w = min(exp(3 (q'_tot - mix_V(s; V_i(x'_i)))), 100),  L_pi = -mean_B w sum_i log pi_i
+  y = r + 0.99 m mix_V(s'; V_i(x'_next,i)),  L_Q = mean_B (y - mix_Q(Q1_i))^2 + (y - mix_Q(Q2_i))^2
+  mix(x; v) = sum_i w_i(x) v_i + b(x), weights unconstrained [code]; every network's gradient (each agent's V, pi,
+  Q1, Q2, encoder; each mixer) clipped to norm 1 per member before its step [code]
+BC         L_pi = -mean_B log pi_i(a_i | x_i) per agent; the encoder trained by it; no Q, no V
+Acting     greedy a = clamp(tanh(mu(x)), +-(1 - 1e-5)) ([code] squash_action(mean)); centralized IQL splits its
+           joint action back to the agents. With histories, ``policy()`` is a common.history.HistoryPolicy.
+
+Decisions ([inferred] where the sources are silent):
+- Centralized IQL's observation (``central_obs``): "joint" = the agents' real observation entries concatenated
+  (default; defined on every observation mode), or "agent0" = agent 0's observation, which in the full-observation
+  rows (the only rows IQL runs in, Tables 4a / 4b) is the single-agent observation the code trained on; the joint
+  one repeats it N times. Its history steps are [unit obs ⊕ joint action].
+- Q networks and mixers read the dataset actions as stored (Reacher: clipped to [-1, 1]; Ant: +-(1 - 1e-5) at
+  load, as the code's D4RL loader); only the log-likelihood clamps them before atanh. History actions are clipped
+  to +-(1 - 1e-5) (common/history.py).
+- Every network has its own Adam (lr 3e-4) as in the code; the encoder's Adam takes three steps per update.
+- One minibatch of rows per seed, shared by its agents ([code] centralized_training=True); each seed draws rows
+  from its own generator, so a seed trained beside others equals the seed trained alone.
+- Padded action entries (agents with fewer action dims) are left out of the log-likelihood and set to 0 in
+  actions; padded observation entries stay 0 in the unit inputs.
+Shapes: M members (S seeds x U units), S seeds, N agents, U units (N, or 1 for centralized IQL), B batch, L history
+length, D history step dim, E embedding dim, O / A padded obs / action dims, Oj / Aj joint dims, T dataset steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from common.algos import register_learner
+from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
+from common.algos.ppo import mix_values
+from common.algos.state import learner_state, load_learner_state
+from common.heads import GaussianActor
+from common.history import HISTORY_ACT_CLIP, HistoryPolicy, SelfAttentionHistoryEncoder, episode_starts, gather_history
+from common.nets import EnsembleMLP, clip_grad_norm_, polyak_update
+
+__all__ = ["ContinuousIQLConfig", "ContinuousIQL", "METHODS", "CENTRAL_OBS", "LEARNER_NAME",
+           "tanh_gaussian_log_prob", "squashed_mean", "MemberLayout", "build_continuous_iql"]
+
+LEARNER_NAME = "iql_continuous"
+METHODS = ("iql", "maiql", "bc")  # centralized IQL (joint action), MAIQL (mixers), independent BC
+CENTRAL_OBS = ("joint", "agent0")
+SAMPLE_STREAM = 0x1C0  # second entropy word of a seed's minibatch-row generator
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+        and math.isfinite(float(v))
+
+
+@dataclass
+class ContinuousIQLConfig:
+    """Defaults = the official code's ``train_agents.py`` (the paper gives none: its Appendix B is not public)."""
+
+    method: str = "maiql"  # "iql" (centralized, joint action), "maiql" or "bc" (alg_name iql / ma-iql / bc)
+    hidden: Sequence[int] = (256, 256)  # every network: 2 x 256 ReLU ([code] hidden_size 256)
+    lr: float = 3e-4  # Adam lr of Q, V, pi and the mixers ([code] iql_lr overrides lr_q, lr_v, lr_pi)
+    batch_size: int = 256  # rows per seed and update ([code] batch_size)
+    gamma: float = 0.99  # discount ([code] discount_factor)
+    expectile: float = 0.7  # tau of the expectile V loss ([code] expectile)
+    beta: float = 3.0  # AWR inverse temperature ([code] awr_temperature)
+    adv_max: float = 100.0  # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
+    tau: float = 0.005  # Polyak rate of the target Q nets, Q mixer and encoder ([code] target_update_coef)
+    grad_clip: float = 1.0  # maiql: per-network, per-member gradient-norm clip ([code] grad_clip_norm; only MaIQL)
+    action_aware_mixer: bool = True  # maiql: the Q mixer reads the joint action ([code] action_aware_mixer)
+    independent_awr: bool = False  # maiql: per-agent AWR weights instead of the team weight ([code] independent_awr)
+    log_std_bounds: tuple[float, float] = (-6.0, 0.0)  # policy log_std clamp ([code] MIN/MAX_LOG_STD)
+    act_eps: float = 1e-5  # actions clamped to +-(1 - act_eps) before atanh; Jacobian eps ([code] actors.epsilon)
+    memory_len: int = 10  # history length L of the self-attention encoder, 0 = none ([code] memory_len)
+    memory_dim: int = 128  # embedding size E ([code] memory_out_size)
+    lr_memory: float = 3e-4  # Adam lr of the encoder ([code] lr_memory)
+    memory_backprop_actor: bool = True  # the policy loss trains the encoder too ([code] memory_backprop_actor)
+    central_obs: str = "joint"  # iql: "joint" (agents' obs concatenated) or "agent0" (the FO single-agent obs)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, (list, tuple)):
+            self.hidden = tuple(self.hidden)
+        if isinstance(self.log_std_bounds, (list, tuple)):
+            self.log_std_bounds = tuple(float(b) for b in self.log_std_bounds)
+
+    def validate(self) -> "ContinuousIQLConfig":
+        def fail(name: str, rule: str) -> None:
+            raise ValueError(f"ContinuousIQLConfig.{name}={getattr(self, name)!r} {rule}")
+
+        if self.method not in METHODS:
+            fail("method", f"is not allowed; choose one of {list(METHODS)}")
+        if self.central_obs not in CENTRAL_OBS:
+            fail("central_obs", f"is not allowed; choose one of {list(CENTRAL_OBS)}")
+        if not self.hidden or not all(_is_int(h) and h >= 1 for h in self.hidden):
+            fail("hidden", "must be a non-empty sequence of integers >= 1")
+        if not (_is_int(self.batch_size) and self.batch_size >= 1):
+            fail("batch_size", "must be an integer >= 1")
+        if not (_is_int(self.memory_len) and self.memory_len >= 0):
+            fail("memory_len", "must be an integer >= 0 (0 = no history; the code's 10)")
+        if not (_is_int(self.memory_dim) and self.memory_dim >= 1):
+            fail("memory_dim", "must be an integer >= 1")
+        for name in ("lr", "beta", "adv_max", "grad_clip", "lr_memory"):
+            if not (_is_num(getattr(self, name)) and getattr(self, name) > 0):
+                fail(name, "must be a finite number > 0")
+        for name in ("gamma", "expectile", "tau"):
+            if not (_is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
+                fail(name, "must be in [0, 1]")
+        if not (_is_num(self.act_eps) and 0.0 < self.act_eps < 1.0):
+            fail("act_eps", "must be in (0, 1)")
+        b = self.log_std_bounds
+        if not (isinstance(b, tuple) and len(b) == 2 and all(_is_num(v) for v in b) and b[0] < b[1]):
+            fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
+        for name in ("action_aware_mixer", "independent_awr", "memory_backprop_actor"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                fail(name, "must be True or False")
+        default = ContinuousIQLConfig()
+        unused = {"bc": ("gamma", "expectile", "beta", "adv_max", "tau"), "iql": (), "maiql": ()}[self.method]
+        if self.method != "maiql":
+            unused += ("grad_clip", "action_aware_mixer", "independent_awr")
+        if self.method != "iql":
+            unused += ("central_obs",)
+        if self.memory_len == 0:
+            unused += ("memory_dim", "lr_memory", "memory_backprop_actor")
+        for name in unused:
+            if getattr(self, name) != getattr(default, name):
+                fail(name, f"is set but unused by method {self.method!r} with memory_len={self.memory_len}")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------
+# named pieces
+# ----------------------------------------------------------------------------------------------
+
+
+def tanh_gaussian_log_prob(mean: Tensor, log_std: Tensor, actions: Tensor, eps: float = 1e-5,
+                           mask: Tensor | None = None) -> Tensor:
+    """log pi(a) of a tanh-squashed diagonal Gaussian as the code computes it ([code] ``log_prob_density`` with
+    ``action_squashing='tanh'``): a~ = clamp(a, +-(1 - eps)), u = atanh(a~),
+    sum_dims [-(2 log_std + ((u - mean) / std)^2 + log 2 pi) / 2 - log(1 - a~^2 + eps)].
+    mean, log_std, actions [*, A]; mask [*, A] or broadcastable (0 = a padded entry, left out) -> [*]."""
+    a = actions.clamp(-1.0 + eps, 1.0 - eps)
+    u = torch.atanh(a)
+    z = (u - mean) * torch.exp(-log_std)
+    lp = -0.5 * (2.0 * log_std + z.square() + _LOG_2PI) - torch.log(1.0 - a.square() + eps)
+    if mask is not None:
+        lp = lp * mask
+    return lp.sum(-1)
+
+
+def squashed_mean(mean: Tensor, eps: float = 1e-5) -> Tensor:
+    """The greedy action clamp(tanh(mean), +-(1 - eps)) (= the code's tanh of the mean clamped at +-atanh(1 - eps))."""
+    return torch.tanh(mean).clamp(-1.0 + eps, 1.0 - eps)
+
+
+# ----------------------------------------------------------------------------------------------
+# what the continuous offline learners of MOMA-PPO share: member layout, rows, histories, checkpoints
+# ----------------------------------------------------------------------------------------------
+
+
+class MemberLayout:
+    """Members m = s * U + u over seeds s and units u (agents, or one centralized unit); per-seed generators of
+    minibatch rows; joint views; dataset histories. A subclass sets ``cfg`` (with batch_size, memory_len), calls
+    :meth:`_layout`, builds ``nets`` / ``targets`` / ``opts`` and implements ``update``."""
+
+    SAMPLE_STREAM = SAMPLE_STREAM
+
+    def _layout(self, obs_dims, act_dims, n_seeds, seeds, seed, central: bool, central_obs: str, device, dtype):
+        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
+        if len(self.seeds) != n_seeds:
+            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
+        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
+        if len(self.obs_dims) != len(self.act_dims) or min(self.act_dims) < 1 or min(self.obs_dims) < 1:
+            raise ValueError(f"need one obs dim and one action dim >= 1 per agent: obs_dims {self.obs_dims}, "
+                             f"act_dims {self.act_dims}")
+        self.n_seeds, self.n_agents = S, N = int(n_seeds), len(self.obs_dims)
+        self.central = central
+        self.n_units = U = 1 if central else N
+        self.n_members = S * U
+        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
+        self.joint_obs_dim, self.joint_act_dim = sum(self.obs_dims), sum(self.act_dims)
+        self.device, self.dtype = torch.device(device), dtype
+        dev = self.device
+        self._joint_obs_idx = torch.tensor([i * O + k for i in range(N) for k in range(self.obs_dims[i])], device=dev)
+        self._joint_act_idx = torch.tensor([i * A + k for i in range(N) for k in range(self.act_dims[i])], device=dev)
+        self._unit_obs_idx = (self._joint_obs_idx if central_obs == "joint"
+                              else torch.arange(self.obs_dims[0], device=dev))
+        self.unit_obs = (self.joint_obs_dim if central_obs == "joint" else self.obs_dims[0]) if central else O
+        self.unit_act = self.joint_act_dim if central else A
+        am = torch.tensor([[float(k < self.act_dims[i]) for k in range(A)] for i in range(N)], dtype=dtype)  # [N, A]
+        self.act_mask = am.to(dev)
+        self._unit_act_mask = (torch.ones(1, self.unit_act, dtype=dtype) if central else am).repeat(S, 1).to(dev)
+        self.memory_len = L = int(self.cfg.memory_len)
+        self.history_dim = self.unit_obs + self.unit_act if L > 0 else 0  # a step [unit obs ⊕ unit action]
+        self.gens = []
+        for sd in self.seeds:
+            g = torch.Generator(device=dev)
+            g.manual_seed(int(np.random.SeedSequence([sd, self.SAMPLE_STREAM]).generate_state(1, np.uint64)[0] >> 1))
+            self.gens.append(g)
+        self.step = 0
+
+    def _build_members(self, build) -> nn.ModuleDict:
+        """``build(n_seeds) -> {name: module}`` with U members per seed (names ending in "mix": 1); seed s's part
+        is rebuilt from ``seeds[s]`` alone (seed before building), the global random stream left as it was."""
+        U = self.n_units
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[0])
+            nets = nn.ModuleDict(build(self.n_seeds))
+            for s, sd in enumerate(self.seeds):
+                torch.manual_seed(sd)
+                for name, net in build(1).items():
+                    k = 1 if name.endswith("mix") else U
+                    dst = nets[name].state_dict()
+                    for key, v in net.state_dict().items():
+                        dst[key][s * k:(s + 1) * k].copy_(v)
+        return nets.to(device=self.device, dtype=self.dtype)
+
+    # ---- layout -------------------------------------------------------------------------------
+    def _units(self, x: Tensor, joint_idx: Tensor) -> Tensor:
+        """x [S, *, N, F] -> the units' view [M, *, F_u]: per agent (m = s * N + i), or the joint columns
+        ``joint_idx`` of the flattened agents (centralized, M = S)."""
+        if self.central:
+            return x.flatten(-2).index_select(-1, joint_idx)
+        return x.movedim(-2, 1).reshape(self.n_members, *x.shape[1:-2], x.shape[-1])
+
+    def _unit_obs_of(self, obs: Tensor) -> Tensor:
+        return self._units(obs, self._unit_obs_idx)
+
+    def _unit_act_of(self, actions: Tensor) -> Tensor:
+        return self._units(actions, self._joint_act_idx)
+
+    def _joint(self, x: Tensor, idx: Tensor) -> Tensor:
+        """[S, *, N, F] padded -> [S, *, F_joint] (the agents' real entries in agent order)."""
+        return x.flatten(-2).index_select(-1, idx)
+
+    def _per_seed(self, y: Tensor) -> Tensor:
+        """[M, B] -> [S, B, U]."""
+        return y.view(self.n_seeds, self.n_units, -1).transpose(1, 2)
+
+    def _to_agents(self, a_u: Tensor) -> Tensor:
+        """unit actions [M, E, A_u] -> [S, E, N, A] padded (centralized: the joint action split back)."""
+        S, N, A = self.n_seeds, self.n_agents, self.act_dim
+        if self.central:
+            out = a_u.new_zeros(S, a_u.shape[1], N * A)
+            out[..., self._joint_act_idx] = a_u
+            return out.view(S, -1, N, A)
+        return a_u.view(S, N, -1, A).transpose(1, 2) * self.act_mask
+
+    def _history_step(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """The units' history step [S, *, U, D] = [unit obs ⊕ clip(unit action)] from obs [S, *, N, O] and
+        actions [S, *, N, A] (per agent: [o_i ⊕ a_i]; centralized: [o_u ⊕ joint a])."""
+        a = actions.clamp(-HISTORY_ACT_CLIP, HISTORY_ACT_CLIP)
+        if not self.central:
+            return torch.cat([obs, a], dim=-1)
+        return torch.cat([self._joint(obs, self._unit_obs_idx), self._joint(a, self._joint_act_idx)], -1).unsqueeze(-2)
+
+    def _memory_units(self, memory: Tensor | None) -> Tensor | None:
+        """memory [S, *, U, L, D] -> [M, *, L, D]."""
+        if memory is None:
+            return None
+        S, U = self.n_seeds, self.n_units
+        if memory.shape[0] != S or memory.shape[-3:] != (U, self.memory_len, self.history_dim):
+            raise ValueError(f"memory must be [S={S}, *, U={U}, L={self.memory_len}, D={self.history_dim}], "
+                             f"got {tuple(memory.shape)}")
+        return memory.movedim(-3, 1).reshape(S * U, *memory.shape[1:-3], self.memory_len, self.history_dim)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Dataset.to_torch tensors -> obs / next_obs [T, N, O], actions [T, N, A], rewards [T] (agent 0's: the team
+        reward), masks [T] = 1 - terminals (time-outs bootstrap); with histories also starts [T] (the row where each
+        transition's episode begins, episodes cut at terminals and time-outs; common/history.py)."""
+        obs = tensors["obs"].to(self.device, self.dtype)
+        if obs.shape[1:] != (self.n_agents, self.obs_dim) or tensors["actions"].shape[1:] != (self.n_agents,
+                                                                                              self.act_dim):
+            raise ValueError(f"dataset obs {tuple(obs.shape)} / actions {tuple(tensors['actions'].shape)} do not match "
+                             f"N={self.n_agents}, O={self.obs_dim}, A={self.act_dim}")
+        out = {"obs": obs, "next_obs": tensors["next_obs"].to(self.device, self.dtype),
+               "actions": tensors["actions"].to(self.device, self.dtype),
+               "rewards": tensors["rewards"][:, 0].to(self.device, self.dtype),
+               "masks": 1.0 - tensors["terminals"].to(self.device, self.dtype)}
+        if self.memory_len > 0:
+            out["starts"] = episode_starts(tensors["terminals"], tensors["timeouts"]).to(self.device)
+        return out
+
+    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Rows [S, B] (one draw per seed from its own generator, with replacement; shared by the seed's agents):
+        obs / next_obs [S, B, N, O], actions [S, B, N, A], rewards / masks [S, B]; with histories memory /
+        next_memory [S, B, U, L, D] (the histories of s and s')."""
+        T, B = data["obs"].shape[0], self.cfg.batch_size
+        gens = [generator] * self.n_seeds if generator is not None else self.gens
+        rows = torch.stack([torch.randint(T, (B,), generator=g, device=g.device) for g in gens]).to(self.device)
+        out = {k: v[rows] for k, v in data.items() if k != "starts"}
+        if self.memory_len > 0:
+            for key, nxt in (("memory", False), ("next_memory", True)):
+                o = gather_history(data["obs"], rows, data["starts"], self.memory_len, nxt)  # [S, B, L, N, O]
+                a = gather_history(data["actions"], rows, data["starts"], self.memory_len, nxt)  # [S, B, L, N, A]
+                out[key] = self._history_step(o, a).movedim(-2, -3)  # [S, B, U, L, D] (zeros stay zeros)
+        return out
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    @property
+    def gen(self) -> torch.Generator:  # the first seed's stream (common.algos.state saves one generator)
+        return self.gens[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = learner_state(self, ("nets", "targets"))
+        state["opts"] = {k: copy.deepcopy(o.state_dict()) for k, o in self.opts.items()}
+        state["rngs"] = [g.get_state() for g in self.gens]
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        load_learner_state(self, state, ("nets", "targets"), same_seeds=True)
+        for k, o in self.opts.items():
+            o.load_state_dict(state["opts"][k])
+        for g, st in zip(self.gens, state["rngs"]):
+            g.set_state(st)
+
+    def _zero(self, *groups: str) -> None:
+        for g in groups:
+            self.opts[g].zero_grad(set_to_none=True)
+
+    def _clip(self, names: Sequence[str]) -> None:
+        for name in names:
+            clip_grad_norm_(self.nets[name].parameters(), self.cfg.grad_clip, self.nets[name].n_members)
+
+    def _embed(self, nets: Mapping[str, nn.Module], obs_u: Tensor, mem_u: Tensor | None) -> Tensor:
+        """x [M, B, E + X] = [emb(h) ⊕ o] with ``nets``' encoder (online or target); o alone without histories."""
+        if mem_u is None:
+            return obs_u
+        return torch.cat([nets["enc"](mem_u), obs_u], dim=-1)
+
+    def policy(self):
+        """A callable for common.evaluate (greedy): obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy; with
+        histories a fresh :class:`common.history.HistoryPolicy` (zero histories at t = 0)."""
+        if self.memory_len == 0:
+            return lambda obs: self.act(obs)
+        return HistoryPolicy(lambda obs, memory: self.act(obs, memory), self.memory_len, self.history_dim,
+                             step_fn=self._history_step, n_units=self.n_units, device=self.device, dtype=self.dtype)
+
+    def _act_input(self, obs: Any, memory: Any) -> tuple[Tensor, Tensor | None, bool]:
+        is_np = isinstance(obs, np.ndarray)
+        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
+        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (self.n_seeds, self.n_agents, self.obs_dim):
+            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
+                             f"got {tuple(x.shape)}")
+        if (memory is None) != (self.memory_len == 0):
+            raise ValueError(f"memory must be given exactly when memory_len > 0 (memory_len={self.memory_len})")
+        mem = None if memory is None else self._memory_units(torch.as_tensor(memory, dtype=self.dtype,
+                                                                             device=self.device))
+        return x, mem, is_np
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched learner
+# ----------------------------------------------------------------------------------------------
+
+
+class ContinuousIQL(MemberLayout):
+    """Centralized IQL, MAIQL or BC (``cfg.method``) on continuous actions, batched over members m = s * U + u.
+
+    ContinuousIQL(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None): each seed's networks are built from
+    ``seeds[s]`` alone; each seed draws its minibatch rows from its own generator. Learner protocol of
+    common.offline (``prepare_data``, ``sample_batch``, ``update``, ``policy``, ``state_dict``).
+    """
+
+    def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int,
+                 cfg: ContinuousIQLConfig | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+        self.cfg = cfg = (cfg or ContinuousIQLConfig()).validate()
+        self._layout(obs_dims, act_dims, n_seeds, seeds, seed, cfg.method == "iql", cfg.central_obs, device, dtype)
+        self.nets = self._build_members(self._build)
+        self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]) for k in ("q1", "q2", "qmix", "enc")
+                                      if k in self.nets and cfg.method != "bc"})
+        for p in self.targets.parameters():
+            p.requires_grad_(False)
+        groups = {"pi": ("pi",), "v": ("v", "vmix"), "q": ("q1", "q2", "qmix")}
+        self.opts = {g: torch.optim.Adam([p for k in names if k in self.nets for p in self.nets[k].parameters()],
+                                         lr=cfg.lr) for g, names in groups.items() if names[0] in self.nets}
+        if "enc" in self.nets:
+            self.opts["mem"] = torch.optim.Adam(self.nets["enc"].parameters(), lr=cfg.lr_memory)
+
+    def _build(self, n_seeds: int) -> dict[str, nn.Module]:
+        cfg, N = self.cfg, self.n_agents
+        m = n_seeds * self.n_units
+        X = self.unit_obs + (cfg.memory_dim if cfg.memory_len > 0 else 0)
+        nets = {"pi": GaussianActor(m, X, self.unit_act, cfg.hidden, squash=True, log_std_bounds=cfg.log_std_bounds)}
+        if cfg.method != "bc":
+            nets.update(q1=EnsembleMLP(m, X + self.unit_act, 1, cfg.hidden),
+                        q2=EnsembleMLP(m, X + self.unit_act, 1, cfg.hidden), v=EnsembleMLP(m, X, 1, cfg.hidden))
+        if cfg.method == "maiql":
+            q_in = self.joint_obs_dim + (self.joint_act_dim if cfg.action_aware_mixer else 0)
+            nets.update(qmix=EnsembleMLP(n_seeds, q_in, N + 1, cfg.hidden),
+                        vmix=EnsembleMLP(n_seeds, self.joint_obs_dim, N + 1, cfg.hidden))
+        if cfg.memory_len > 0:  # built last: without histories the other networks are built as before
+            nets["enc"] = SelfAttentionHistoryEncoder(m, self.history_dim, cfg.memory_dim, cfg.memory_len)
+        return nets
+
+    # ---- pieces -------------------------------------------------------------------------------
+    def _logp(self, x: Tensor, act_u: Tensor) -> Tensor:
+        """log pi(a | x) [M, B]."""
+        mean, log_std = self.nets["pi"](x)
+        return tanh_gaussian_log_prob(mean, log_std, act_u, self.cfg.act_eps, self._unit_act_mask[:, None, :])
+
+    def _q(self, nets: Mapping[str, nn.Module], x: Tensor, act_u: Tensor) -> tuple[Tensor, Tensor]:
+        xa = torch.cat([x, act_u], dim=-1)
+        return nets["q1"](xa).squeeze(-1), nets["q2"](xa).squeeze(-1)  # [M, B] each
+
+    def _v(self, x: Tensor) -> Tensor:
+        return self.nets["v"](x).squeeze(-1)  # [M, B]
+
+    def _mix(self, mixer: nn.Module, x: Tensor, values: Tensor) -> Tensor:
+        """values [S, B, N] mixed by mixer(x [S, B, X]) -> [S, B]."""
+        wb = mixer(x)
+        return mix_values(values, wb[..., :-1], wb[..., -1])
+
+    def _qmix_input(self, obs: Tensor, actions: Tensor) -> Tensor:
+        joint = self._joint(obs, self._joint_obs_idx)
+        if not self.cfg.action_aware_mixer:
+            return joint
+        return torch.cat([joint, self._joint(actions, self._joint_act_idx)], dim=-1)
+
+    def _step(self, group: str, loss: Tensor, clip: Sequence[str] = (), memory: bool = False) -> None:
+        """One Adam step of ``group`` (and of the encoder if ``memory``) on sum_m loss[m]: members never share
+        parameters, so each gets its own loss's gradient. ``clip``: networks clipped per member first."""
+        self._zero(group, *(("mem",) if "mem" in self.opts else ()))
+        loss.sum().backward()
+        self._clip(clip)
+        self.opts[group].step()
+        if memory:
+            self.opts["mem"].step()
+
+    # ---- update -------------------------------------------------------------------------------
+    def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """One update of every member on its seed's rows (module docstring). Returns detached [S] metrics."""
+        cfg, S = self.cfg, self.n_seeds
+        obs_u, act_u = self._unit_obs_of(batch["obs"]), self._unit_act_of(batch["actions"])  # [M, B, X0], [M, B, Au]
+        mem_u = self._memory_units(batch.get("memory")) if self.memory_len else None  # [M, B, L, D]
+        mem = self.memory_len > 0
+        if cfg.method == "bc":
+            loss_pi = awr_loss(self._logp(self._pi_input(obs_u, mem_u), act_u), torch.ones_like(act_u[..., 0]))  # [M]
+            self._step("pi", loss_pi, memory=mem and cfg.memory_backprop_actor)
+            self.step += 1
+            return {"loss_pi": loss_pi.detach().view(S, -1).sum(-1)}
+        nobs_u = self._unit_obs_of(batch["next_obs"])
+        nmem_u = self._memory_units(batch.get("next_memory")) if mem else None
+        with torch.no_grad():  # the target encoder's inputs (unchanged until the Polyak step at the end)
+            xt, nxt = self._embed(self.targets, obs_u, mem_u), self._embed(self.targets, nobs_u, nmem_u)
+        if cfg.method == "iql":
+            out = self._iql_update(batch, obs_u, act_u, mem_u, xt, nxt)
+        else:
+            out = self._maiql_update(batch, obs_u, act_u, mem_u, xt, nxt)
+        polyak_update(self.targets, nn.ModuleDict({k: self.nets[k] for k in self.targets}), cfg.tau)
+        self.step += 1
+        return out
+
+    def _pi_input(self, obs_u: Tensor, mem_u: Tensor | None) -> Tensor:
+        if mem_u is not None and not self.cfg.memory_backprop_actor:
+            with torch.no_grad():
+                return self._embed(self.nets, obs_u, mem_u)
+        return self._embed(self.nets, obs_u, mem_u)
+
+    def _iql_update(self, batch, obs_u, act_u, mem_u, xt, nxt) -> dict[str, Tensor]:
+        cfg, mem = self.cfg, mem_u is not None
+        with torch.no_grad():
+            q_t = torch.minimum(*self._q(self.targets, xt, act_u))  # [M, B]
+        loss_v = expectile_loss(q_t, self._v(self._embed(self.nets, obs_u, mem_u)), cfg.expectile)  # [M]
+        self._step("v", loss_v, memory=mem)
+        with torch.no_grad():
+            v = self._v(xt)  # the new V on the target encoder's input ([code] update_pi)
+            w = awr_weights(q_t, v, cfg.beta, cfg.adv_max)
+            y = batch["rewards"] + cfg.gamma * batch["masks"] * self._v(nxt)  # [S = M, B]
+        loss_pi = awr_loss(self._logp(self._pi_input(obs_u, mem_u), act_u), w)
+        self._step("pi", loss_pi, memory=mem and cfg.memory_backprop_actor)
+        q1, q2 = self._q(self.nets, self._embed(self.nets, obs_u, mem_u), act_u)
+        loss_q = twin_td_loss(q1, q2, y)
+        self._step("q", loss_q, memory=mem)
+        return {"loss_v": loss_v.detach(), "loss_pi": loss_pi.detach(), "loss_q": loss_q.detach(),
+                "v": v.mean(-1), "weight": w.mean(-1)}
+
+    def _maiql_update(self, batch, obs_u, act_u, mem_u, xt, nxt) -> dict[str, Tensor]:
+        cfg, mem = self.cfg, mem_u is not None
+        enc = ("enc",) if mem else ()
+        joint, joint_next = (self._joint(batch[k], self._joint_obs_idx) for k in ("obs", "next_obs"))  # [S, B, Oj]
+        qx = self._qmix_input(batch["obs"], batch["actions"])  # [S, B, Xq]
+        with torch.no_grad():
+            q_t = self._per_seed(torch.minimum(*self._q(self.targets, xt, act_u)))  # [S, B, N]
+            q_tot_t = self._mix(self.targets["qmix"], qx, q_t)  # [S, B]
+        v_i = self._per_seed(self._v(self._embed(self.nets, obs_u, mem_u)))
+        v_tot = self._mix(self.nets["vmix"], joint, v_i)
+        loss_v = expectile_loss(q_tot_t, v_tot, cfg.expectile)  # [S]
+        self._step("v", loss_v, clip=("v", "vmix", *enc), memory=mem)
+        with torch.no_grad():
+            v_i = self._per_seed(self._v(xt))  # [S, B, N] (the new V on the target encoder's input)
+            if cfg.independent_awr:
+                wq, wv = self.targets["qmix"](qx), self.nets["vmix"](joint)
+                adv = wq[..., :-1] * q_t + wq[..., -1:] - wv[..., :-1] * v_i - wv[..., -1:]
+                w = torch.exp(cfg.beta * adv).clamp(max=cfg.adv_max)  # [S, B, N]
+            else:
+                w = awr_weights(q_tot_t, self._mix(self.nets["vmix"], joint, v_i), cfg.beta, cfg.adv_max)  # [S, B]
+            y = batch["rewards"] + cfg.gamma * batch["masks"] * self._mix(self.nets["vmix"], joint_next,
+                                                                            self._per_seed(self._v(nxt)))
+        logp = self._per_seed(self._logp(self._pi_input(obs_u, mem_u), act_u))  # [S, B, N]
+        if cfg.independent_awr:
+            loss_pi = awr_loss(logp.transpose(1, 2), w.transpose(1, 2)).sum(-1)  # [S]
+        else:
+            loss_pi = awr_loss(logp.sum(-1), w)  # [S]
+        back = mem and cfg.memory_backprop_actor
+        self._step("pi", loss_pi, clip=("pi", *(enc if back else ())), memory=back)
+        q1, q2 = self._q(self.nets, self._embed(self.nets, obs_u, mem_u), act_u)
+        q1, q2 = (self._mix(self.nets["qmix"], qx, self._per_seed(q)) for q in (q1, q2))
+        loss_q = twin_td_loss(q1, q2, y)
+        self._step("q", loss_q, clip=("q1", "q2", "qmix", *enc), memory=mem)
+        return {"loss_v": loss_v.detach(), "loss_pi": loss_pi.detach(), "loss_q": loss_q.detach(),
+                "v": v_tot.detach().mean(-1), "weight": w.mean(dim=tuple(range(1, w.dim())))}
+
+    # ---- acting -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: np.ndarray | Tensor, memory: np.ndarray | Tensor | None = None) -> np.ndarray | Tensor:
+        """Greedy actions clamp(tanh(mean), +-(1 - 1e-5)): obs [S, E, N, O] (+ memory [S, E, U, L, D] with
+        histories) -> [S, E, N, A] (numpy in, numpy out)."""
+        x, mem_u, is_np = self._act_input(obs, memory)
+        mean, _ = self.nets["pi"](self._embed(self.nets, self._unit_obs_of(x), mem_u))  # [M, E, Au]
+        out = self._to_agents(squashed_mean(mean, self.cfg.act_eps))
+        return out.cpu().numpy() if is_np else out
+
+
+def build_continuous_iql(data, section: Mapping[str, Any], seed: int, device) -> ContinuousIQL:
+    """Registry builder of ``iql_continuous``: ContinuousIQLConfig fields from the cell's section, one seed, the
+    dataset's obs_dims and act_dims (card)."""
+    if data.card.get("n_actions"):
+        raise ValueError(f"learner {LEARNER_NAME!r} needs continuous actions; this dataset is discrete "
+                         f"(n_actions {data.card['n_actions']}): use learner 'iql_discrete'")
+    return ContinuousIQL(data.obs_dims, data.act_dims, 1, ContinuousIQLConfig(**dict(section)), seeds=[seed],
+                         device=device)
+
+
+register_learner(LEARNER_NAME, build_continuous_iql)
