@@ -115,6 +115,8 @@ from envs.base import EnvSpec, MultiAgentEnv
 
 # MOMA-PPO, per 50-step episode (docs/moma_ppo_official_code.md#normalization)
 REACHER_REF_SCORES = {"random": -11.144625, "expert": -4.2370844}
+# D4RL's ant REF_MIN / REF_MAX (MOMA-PPO Table 2 normalizes the Ant datasets and scores with them)
+ANT_REF_SCORES = {"random": -325.6, "expert": 3879.7}
 
 
 # ---- the per-agent index sets -----------------------------------------------------------------------
@@ -417,14 +419,16 @@ def make_reacher_2x1(*, obs_mode: str = "leader-only") -> MaMuJoCoEnv:
 
 
 def make_ant_4x2(*, obs_mode: str = "partial") -> MaMuJoCoEnv:
-    """Ant-v5 without contact forces in the obs (27-dim state), 4 agents of one leg (MOMA-PPO)."""
+    """Ant-v5 without contact forces in the obs (27-dim state), 4 agents of one leg (MOMA-PPO); D4RL's ant
+    reference scores (MOMA-PPO Table 2)."""
     import gymnasium
 
     name = "mamujoco/ant-4x2"
     _check_mode(name, "ant", obs_mode)  # before building the MuJoCo model
     gym_env = gymnasium.make("Ant-v5", include_cfrc_ext_in_observation=False)
     cats = [["qpos", "qvel"], ["qpos"]]  # MaMuJoCo's Ant default adds cfrc_ext, absent from this state
-    return MaMuJoCoEnv(name, "ant", "Ant", "4x2", obs_mode, 1000, gym_env=gym_env, local_categories=cats)
+    return MaMuJoCoEnv(name, "ant", "Ant", "4x2", obs_mode, 1000, ref_scores=ANT_REF_SCORES, gym_env=gym_env,
+                       local_categories=cats)
 
 
 # ---- module-level inverse map ---------------------------------------------------------------------
@@ -456,6 +460,7 @@ def join_actions(name_or_env, actions, **options) -> np.ndarray:
 
 
 __all__ = [
+    "ANT_REF_SCORES",
     "MaMuJoCoEnv",
     "REACHER_REF_SCORES",
     "join_actions",

@@ -1,0 +1,132 @@
+"""MOMA-PPO's Reacher data: the elbow-convention classifier, the expert-mix construction, the online MAPPO
+trainer's exact resume, and the per-agent split of a smoke build."""
+
+import numpy as np
+import pytest
+import torch
+
+from common.algos.mappo import MAPPOConfig
+from common.behavior.mappo_online import (
+    OnlineMAPPOConfig,
+    classify_convention,
+    elbow_angles,
+    to_batch,
+    train,
+)
+from common.data import Dataset
+from papers.moma_ppo.reacher import choose_experts, expert_mix
+
+
+def _states(theta2):
+    """Reacher states [..., 10] with elbow angle theta2 (other columns zero but cos θ1 = 1)."""
+    th = np.asarray(theta2, dtype=np.float64)
+    s = np.zeros(th.shape + (10,))
+    s[..., 0], s[..., 1], s[..., 3] = 1.0, np.cos(th), np.sin(th)
+    return s
+
+
+def test_elbow_angle_is_atan2_of_the_state():
+    th = np.array([-3.0, -1.0, 0.0, 0.5, 2.9])
+    assert np.allclose(elbow_angles(_states(th)), th)
+    with pytest.raises(ValueError, match="4 columns"):
+        elbow_angles(np.zeros((3, 2)))
+
+
+def test_convention_is_the_sign_of_the_mean_over_the_last_25_steps():
+    T = 50
+    a = np.full((2, T), -2.0)  # seed 0: first 25 steps far clockwise, last 25 at +0.3 -> ccw
+    a[:, 25:] = 0.3
+    b = np.full((2, T), 1.0)  # seed 1: last 25 steps mean -0.1 -> cw
+    b[:, 25:] = np.linspace(-0.6, 0.4, 25)
+    c = np.zeros((2, T))  # seed 2: exactly 0 -> ccw (θ₂ ≥ 0)
+    theta = elbow_angles(_states(np.stack([a, b, c])))
+    mean, conv = classify_convention(theta)
+    assert np.allclose(mean, [0.3, -0.1, 0.0]) and conv == ["ccw", "cw", "ccw"]
+    mean5, conv5 = classify_convention(theta, last=50)
+    assert np.isclose(mean5[0], (-2.0 + 0.3) / 2) and conv5[0] == "cw"
+    with pytest.raises(ValueError, match=r"\[S, E, T\]"):
+        classify_convention(np.zeros((3, 50)))
+    with pytest.raises(ValueError, match="last=60"):
+        classify_convention(theta, last=60)
+
+
+def test_choose_experts_one_per_convention_and_the_expert_level():
+    ev = {"return": [-4.0, -4.5, -4.1, -9.0], "theta2": [0.5, 0.4, -0.7, -0.2],
+          "convention": ["ccw", "ccw", "cw", "cw"]}
+    ex = choose_experts(ev, [10, 11, 12, 13], require=True)
+    assert ex["ccw"]["seed"] == 10 and ex["cw"]["seed"] == 12 and ex["ccw"]["expert_level"]
+    bad = dict(ev, convention=["ccw"] * 4)
+    with pytest.raises(RuntimeError, match="no seed bends its elbow cw"):
+        choose_experts(bad, [10, 11, 12, 13], require=True)
+    forced = choose_experts(bad, [10, 11, 12, 13], require=False)
+    assert forced["cw"]["forced"] and forced["cw"]["seed"] == 12  # the unused seed leaning most clockwise
+    with pytest.raises(RuntimeError, match="expert level"):
+        choose_experts(dict(ev, **{"return": [-4.0, -4.5, -9.0, -9.5]}), [10, 11, 12, 13], require=True)
+
+
+def _expert(offset: float, n_eps: int, T: int = 5) -> Dataset:
+    n = n_eps * T
+    t = np.zeros(n, bool)
+    to = np.zeros(n, bool)
+    to[T - 1::T] = True
+    obs = (offset + np.arange(n, dtype=np.float32))[:, None, None] * np.ones((1, 1, 10), np.float32)
+    return Dataset.from_arrays("mujoco/reacher", "expert", obs, np.zeros((n, 1, 2)), obs[:, :, 0] * 0 - 1.0,
+                               obs + 1, t, to, return_mode="sum")
+
+
+def test_expert_mix_takes_the_first_half_of_each_expert_with_timeouts_at_the_joint():
+    first, second = _expert(0.0, 4), _expert(1000.0, 4)
+    arr = expert_mix(first, second, 7)  # 7 is not a multiple of the episode length: the joint cuts an episode
+    assert arr["obs"].shape == (14, 10) and arr["actions"].shape == (14, 2) and arr["rewards"].shape == (14,)
+    assert np.array_equal(arr["obs"][:7, 0], np.arange(7)) and np.array_equal(arr["obs"][7:, 0], 1000 + np.arange(7))
+    assert np.flatnonzero(arr["timeouts"]).tolist() == [4, 6, 11, 13] and not arr["terminals"].any()
+    with pytest.raises(ValueError, match="fewer than mix=30"):
+        expert_mix(first, second, 30)
+
+
+def test_to_batch_keeps_live_rows_episode_major_and_ends_in_a_timeout():
+    S, E, T = 2, 2, 3
+    ro = {"obs": np.arange(S * E * T, dtype=np.float32).reshape(S, E, T, 1, 1),
+          "live": np.ones((S, E, T), bool), "terminated": np.zeros((S, E, T), bool)}
+    ro["next_obs"], ro["actions"], ro["rewards"] = ro["obs"] + 1, ro["obs"], ro["obs"][..., 0, 0]
+    ro["truncated"] = np.zeros((S, E, T), bool)
+    ro["truncated"][:, :, -1] = True
+    ro["live"][1, 1, 2] = False  # seed 1 has one row fewer: every seed is cut to 5 rows
+    ro["terminated"][1, 1, 1] = True
+    b = to_batch(ro)
+    assert b["obs"].shape == (2, 5, 1, 1) and b["obs"][0, :, 0, 0].tolist() == [0, 1, 2, 3, 4]
+    assert b["zetas"][0].tolist() == [1, 1, 0, 1, 0] and b["masks"][1].tolist() == [1, 1, 1, 1, 0]
+
+
+def _cfg(iterations):
+    return OnlineMAPPOConfig(iterations=iterations, steps_per_iteration=150, eval_every=2, eval_episodes=2,
+                             mappo=MAPPOConfig(minibatch_size=64, hidden=(16, 16)))
+
+
+def test_online_mappo_resume_is_bitwise_exact(tmp_path):
+    """2 iterations, a checkpoint, a new process's 2 more == 4 straight (weights, Adam, α, logs, evaluations)."""
+    ck = tmp_path / "run.pt"
+    part = train(_cfg(4), [3, 5], checkpoint=ck, checkpoint_every=2, stop_at=2)
+    assert part.iteration == 2 and ck.exists()
+    resumed = train(_cfg(4), [3, 5], checkpoint=ck, checkpoint_every=2)
+    straight = train(_cfg(4), [3, 5])
+    assert resumed.resumed_from == 2 and resumed.iteration == straight.iteration == 4
+    a, b = resumed.learner.state_dict(), straight.learner.state_dict()
+    for name in ("actor", "critic", "mixer"):
+        for k in a[name]:
+            assert torch.equal(a[name][k], b[name][k]), (name, k)
+    assert torch.equal(a["alpha"], b["alpha"])
+    assert all(torch.equal(x, y) for x, y in zip(a["rng"] + a["act_rng"], b["rng"] + b["act_rng"]))
+    assert resumed.log == straight.log and resumed.evals == straight.evals
+    assert set(straight.evals[-1]) >= {"return", "theta2", "convention"}
+
+
+def test_online_mappo_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="steps_per_iteration=0"):
+        OnlineMAPPOConfig(steps_per_iteration=0).validate()
+    with pytest.raises(ValueError, match="not a registered env"):
+        OnlineMAPPOConfig(env="mamujoco/nope").validate()
+    with pytest.raises(ValueError, match="memory_len=0"):
+        OnlineMAPPOConfig(mappo=MAPPOConfig(memory_len=10)).validate()
+    with pytest.raises(ValueError, match="multiple of the episode length 50"):
+        OnlineMAPPOConfig(steps_per_iteration=120).episodes_per_iteration(50)
