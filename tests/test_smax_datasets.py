@@ -26,11 +26,11 @@ MAP = "3s_vs_3z"
 class _Run:
     """The fields of an SmaxRun that choose_snapshot reads: evaluations and actor snapshots (seed axis of 1)."""
 
-    def __init__(self, wins):
+    def __init__(self, wins, returns=None):
         import torch
 
-        self.evals = [{"iteration": 5 * i, "env_steps": [100 * i], "sampled_win_rate": [w], "win_rate": [1.0 - w]}
-                      for i, w in enumerate(wins)]
+        self.evals = [{"iteration": 5 * i, "env_steps": [100 * i], "sampled_win_rate": [w], "win_rate": [1.0 - w],
+                       "sampled_return": [r]} for i, (w, r) in enumerate(zip(wins, returns or [0.0] * len(wins)))]
         self.snapshots = [(5 * i, {"w": torch.full((1, 2), float(i))}) for i in range(len(wins))]
 
 
@@ -41,8 +41,18 @@ def test_snapshot_rule_first_evaluation_reaching_the_level():
     run = _Run([0.0, 0.1, 0.45, 0.3, 0.7, 0.6, 0.8])
     picks = {lv: D.choose_snapshot(run, lv) for lv in D.MIXED_LEVELS}
     assert {lv: p["index"] for lv, p in picks.items()} == {0.0: 0, 0.5: 2, 0.75: 4, 1.0: 6}
-    assert picks[0.5]["target_win_rate"] == pytest.approx(0.4) and picks[0.5]["iteration"] == 10
+    assert picks[0.5]["target"] == pytest.approx(0.4) and picks[0.5]["iteration"] == 10
     assert picks[0.5]["actor_sha256"] != picks[0.75]["actor_sha256"]
+    assert {p["criterion"] for p in picks.values()} == {"sampled_win_rate"}
+
+
+def test_snapshot_rule_reads_the_return_when_the_final_policy_never_wins():
+    """W = 0 (5m_vs_6m at quick): levels on the sampled return, R_0 = 0.1, R_final = 0.5: targets 0.1, 0.3, 0.4,
+    0.5 -> evaluations 0, 2 (0.35; 3 dips to 0.2), 4 (0.45 >= 0.4) and 5 (0.5)."""
+    run = _Run([0.0] * 6, returns=[0.1, 0.25, 0.35, 0.2, 0.45, 0.5])
+    picks = {lv: D.choose_snapshot(run, lv) for lv in D.MIXED_LEVELS}
+    assert {lv: p["index"] for lv, p in picks.items()} == {0.0: 0, 0.5: 2, 0.75: 4, 1.0: 5}
+    assert picks[0.5]["target"] == pytest.approx(0.3) and {p["criterion"] for p in picks.values()} == {"sampled_return"}
 
 
 def test_command_line_rejects_bad_values_before_any_work(capsys, tmp_path, monkeypatch):
@@ -94,14 +104,16 @@ def test_smoke_mixed_dataset_end_to_end(built):
     c = ds.card
     assert c["id"] == f"smax/{MAP}/mixed-v1" and c["n_episodes"] == 8 and c["n_actions"] == [8, 8, 8]
     assert c["regenerate_command"] == f"python -m common.datasets.smax --map {MAP} --kind mixed --profile smoke"
-    assert c["protocol"]["rule"] == D.RULES["mixed"] and c["protocol"]["levels"] == list(D.MIXED_LEVELS)
+    no_win = c["behavior"]["sources"][0]["criterion"] == "sampled_return"  # a 2-iteration smoke run may never win
+    assert c["protocol"]["rule"] == D.RULES["mixed"] + ("; " + D.NO_WIN_RULE if no_win else "")
+    assert c["protocol"]["levels"] == list(D.MIXED_LEVELS)
     assert c["smax"]["win_rate"] == pytest.approx(ds.won.mean()) and set(c["returns"]) >= {"mean", "std", "quantiles"}
     b = c["behavior"]
     assert b["iterations"] == 2 and len(b["evals"]) == 3 and b["env_steps"] > 0
     assert [s["level"] for s in b["sources"]] == list(D.MIXED_LEVELS)
     for s in b["sources"]:
         assert len(s["actor_sha256"]) == 64 and s["episodes"] == 2 and 0 <= s["data_win_rate"] <= 1
-        assert s["sampled_win_rate"] >= s["target_win_rate"] - 1e-12
+        assert s[s["criterion"]] >= s["target"] - 1e-12
     assert b["sources"][0]["iteration"] == 0  # level 0 = the initial policy
     # equal shares: episode j comes from source j mod 4
     np.testing.assert_array_equal(ds.episode_source, np.arange(8) % 4)
@@ -131,8 +143,13 @@ def test_smoke_medium_dataset_uses_the_half_level_snapshot(built):
     src = ds.card["behavior"]["sources"]
     assert len(src) == 1 and src[0]["level"] == D.MEDIUM_LEVEL and ds.n_episodes == 4
     assert (ds.episode_source == 0).all()
-    wins = [w for _, _, w, _ in ds.card["behavior"]["evals"]]  # iteration, env steps, sampled, greedy
-    assert src[0]["index"] == next(i for i, w in enumerate(wins) if w >= 0.5 * wins[-1] - 1e-12)
+    evals = ds.card["behavior"]["evals"]  # iteration, env steps, sampled win, greedy win, sampled return
+    wins, rets = [e[2] for e in evals], [e[4] for e in evals]
+    if wins[-1] > 0:
+        want = next(i for i, w in enumerate(wins) if w >= 0.5 * wins[-1] - 1e-12)
+    else:  # the smoke run never wins: the return decides
+        want = next(i for i, r in enumerate(rets) if r >= rets[0] + 0.5 * (rets[-1] - rets[0]) - 1e-12)
+    assert src[0]["index"] == want
 
 
 @needs_smax

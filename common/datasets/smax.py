@@ -26,6 +26,8 @@ Collection runs ``collect_envs`` envs per batch; every episode is whole.
     medium  OTC's "1 x 10^4 episodes from medium policies" on 5m_vs_6m: the first snapshot whose sampled win rate
             reaches 0.5 x W (the OTC spec's rule [C23] reads the greedy win rate: we read the sampled one, the
             policy that generates the data); sampled actions
+    (both)  where W = 0 (the final policy never wins: 5m_vs_6m at quick) a level reads the sampled return instead,
+            R_0 + level x (R_final - R_0), R_0 the initial policy's [I]
 
 **Files**: ``$OFFMARL_DATA/smax/<profile>/<map>/<kind>-v1.{npz,json}`` (a common.data.Dataset: obs, actions,
 rewards (the team reward, every agent's column), next_obs, terminals (one side wiped out), timeouts (SMAC's
@@ -80,6 +82,8 @@ RULES = {
     "medium": "medium (OTC [C23]): every episode sampled from the first MAPPO evaluation snapshot whose sampled win "
               "rate reaches 0.5 x the final sampled win rate; whole episodes",
 }
+NO_WIN_RULE = ("the final policy never wins, so a level l reads the sampled return instead: the first snapshot whose "
+               "sampled return reaches R_0 + l x (R_final - R_0)")
 
 
 @dataclass(frozen=True)
@@ -177,15 +181,21 @@ def behavior_run(map_name: str, profile: str, *, root=None, seed: int = 0, devic
 
 def choose_snapshot(run: SmaxRun, level: float) -> dict[str, Any]:
     """The first evaluation (training order, the initial policy included) whose sampled win rate reaches
-    level x W, W = the final evaluation's sampled win rate (seed 0 of the run)."""
+    level x W, W = the final evaluation's sampled win rate (seed 0 of the run). Where the final policy never wins
+    (W = 0: every level would be the initial policy, e.g. 5m_vs_6m at quick), the sampled return decides instead:
+    the first evaluation whose return reaches R_0 + level x (R_final - R_0) [I]."""
     wins = [e["sampled_win_rate"][0] for e in run.evals]
     final = wins[-1]
-    target = level * final
-    k = next(i for i, w in enumerate(wins) if w >= target - 1e-12)
+    if final > 0:
+        criterion, values, target = "sampled_win_rate", wins, level * final
+    else:
+        values = [e["sampled_return"][0] for e in run.evals]
+        criterion, target = "sampled_return", values[0] + level * (values[-1] - values[0])
+    k = next(i for i, v in enumerate(values) if v >= target - 1e-12)
     e = run.evals[k]
-    return {"level": level, "target_win_rate": target, "final_win_rate": final, "index": k,
+    return {"level": level, "criterion": criterion, "target": target, "final_win_rate": final, "index": k,
             "iteration": e["iteration"], "env_steps": e["env_steps"][0], "sampled_win_rate": e["sampled_win_rate"][0],
-            "greedy_win_rate": e["win_rate"][0],
+            "greedy_win_rate": e["win_rate"][0], "sampled_return": e["sampled_return"][0],
             "actor_sha256": _weights_sha(run.snapshots[k][1])}
 
 
@@ -344,8 +354,8 @@ def build(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, d
     run = behavior_run(map_name, profile, root=root, seed=seed, device=device, progress=progress)
     sources = [choose_snapshot(run, lv) for lv in levels]
     if run.evals[-1]["sampled_win_rate"][0] == 0 and progress:
-        print(f"warning: the final MAPPO policy of smax/{map_name} ({profile}) wins no evaluation episode: every level "
-              "picks the initial policy", file=sys.stderr, flush=True)
+        print(f"note: the final MAPPO policy of smax/{map_name} ({profile}) wins no evaluation episode: the levels are "
+              "read on the sampled return instead (choose_snapshot)", file=sys.stderr, flush=True)
     lr = run.learner
     actor = actor_from_snapshots(lr.cfg, lr.actor_in, lr.K, [(run.snapshots[s["index"]][1], 0) for s in sources])
     env_name = f"smax/{map_name}"
@@ -356,14 +366,17 @@ def build(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, d
         "learner": f"common.behavior.smax_ppo ({lr.cfg.critic.upper()}), shared MLP actor over available actions",
         "ppo": asdict(lr.cfg), "seed": seed, "iterations": lr.iteration, "env_steps": int(run.env_steps()[0]),
         "train_wall_time_s": run.times["wall"],
-        "evals": [[e["iteration"], e["env_steps"][0], e["sampled_win_rate"][0], e["win_rate"][0]] for e in run.evals],
-        "evals_columns": ["iteration", "env_steps", "sampled_win_rate", "greedy_win_rate"], "sources": sources,
+        "evals": [[e["iteration"], e["env_steps"][0], e["sampled_win_rate"][0], e["win_rate"][0],
+                   e["sampled_return"][0]] for e in run.evals],
+        "evals_columns": ["iteration", "env_steps", "sampled_win_rate", "greedy_win_rate", "sampled_return"],
+        "sources": sources,
         "actions": "sampled from each snapshot's categorical over the available actions",
     }
     ds = Dataset.from_arrays(
         env_name, kind, arrays["obs"], arrays["actions"], arrays["rewards"], arrays["next_obs"], arrays["terminals"],
         arrays["timeouts"], state=arrays["state"], next_state=arrays["next_state"], spec=env.spec, version=VERSION,
-        protocol={"rule": RULES[kind], "profile": profile, "levels": list(levels), "episodes": n_eps,
+        protocol={"rule": RULES[kind] + ("" if sources[0]["criterion"] == "sampled_win_rate" else "; " + NO_WIN_RULE),
+                  "profile": profile, "levels": list(levels), "episodes": n_eps,
                   "env_options": env.spec.options, "collect_envs": prof.collect_envs, "env": env.card},
         return_mode="agent0", behavior=behavior, generator={"name": "common.datasets.smax", "version": VERSION},
         notes="SMAX (JaxMARL) substitute for SMAC: win rates are not comparable to SC2's" + (
