@@ -49,6 +49,20 @@ Options beyond the independent learner (both off by default; off = the learner a
                  actors inside every agent's update; only the targets' unused BN running statistics
                  would differ).
 
+MOMA-PPO's TD3 baselines (Barde et al., AAMAS 2024, Sec. 6; PBarde/moma-ppo ``single_agent/td3.py``
+``TD3Learner``, run per agent by ``multi_agent/itd3.py``; presets in common/algos/itd3_presets.py): options, all off
+by default (off = the learner above, bit for bit):
+  target_noise, target_noise_clip   y uses a~' = clip(pi'(o') + clip(eps, -c, c), -1, 1), eps ~ N(0, sigma^2) per
+                 member, row and action dim, drawn from the training stream right after the minibatch (0.2 / 0.5).
+  policy_delay = d   the actor step(s) and the Polyak step of ALL targets only on updates d, 2d, ... (code:
+                 total_it % policy_freq == 0, targets updated inside that branch); the critic every update.
+  grad_clip=None, input_norm=False, actor_last_init=None (torch's default init), shared_rows (one row set per
+                 seed for all its agents), gamma 0.99, replace=True (sampling with replacement).
+  bc_reduce="sum"   TD3+BC's BC term sum_dims (pi - a)^2 averaged over the batch (the code), not the mean.
+  cem_std="unbiased"   the CEM's sigma = torch.std(elites) (n - 1) + 1e-6 (the code); OMAR's is the biased std.
+  omar_bc_alpha = alpha > 0   the code's actor with both coefficients: (1 - tau) lambda (-Q1) + sum_dims BC +
+                 tau MSE(pi, a_hat) + 1e-3 pi^2, lambda = alpha / mean|Q1|; 0 = OMAR's Eq. 2 (lambda 1, no BC).
+  Left out: the code's self-attention history encoder (memory_len 10) is not an input here.
 Official code consulted: ling-pan/OMAR ``algorithms/maddpg.py``, ``utils/agents.py``,
 ``utils/networks.py`` (summarized in docs/omar_official_code.md#algorithm and #hyperparameters):
   - networks: BatchNorm1d on the input, Linear-ReLU-Linear-ReLU-Linear, hidden 64; actor tanh with last
@@ -77,7 +91,10 @@ import torch
 from torch import Tensor, nn
 
 from common.algos.cql import cql_penalty
-from common.algos.omar import SAMPLERS, SIGMA_RULES, omar_actor_loss, search_action
+from common.algos.itd3_losses import (BC_REDUCES, _per_member, critic_td_loss, icq_actor_loss, member_value,
+                                      mujoco_cql_log_density, smoothed_target_action, td3_mixed_actor_loss, td_target,
+                                      with_next_actions)
+from common.algos.omar import CEM_STDS, SAMPLERS, SIGMA_RULES, omar_actor_loss, search_action
 from common.algos.state import (StackableLearner, _copy_members, build_seed_members, learner_state,  # noqa: F401
                                 load_learner_state, member_act)  # _copy_members: imported from here by mappo.py
 from common.algos.td3bc import td3bc_actor_loss
@@ -86,7 +103,7 @@ from common.nets import clip_grad_norm_, polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
 
 __all__ = ["ITD3Config", "ITD3", "with_next_actions", "td_target", "critic_td_loss", "icq_actor_loss",
-           "mujoco_cql_log_density"]
+           "mujoco_cql_log_density", "member_value"]  # the losses live in itd3_losses.py (re-exported here)
 
 CRITIC_REGS = ("none", "cql")
 ACTOR_REGS = ("none", "td3bc", "omar", "icq")
@@ -97,7 +114,7 @@ CQL_SLOTS = ("own", "all")
 # option groups: a field of a group must stay at its default unless the group is in use
 _CQL_FIELDS = ("cql_alpha", "cql_n_actions", "cql_temp", "cql_proposal", "cql_noise", "cql_slots")
 _OMAR_FIELDS = ("omar_tau", "omar_sampler", "omar_iters", "omar_n_samples", "omar_n_elites",
-                "omar_mu0", "omar_sigma0", "omar_sigma_rule")
+                "omar_mu0", "omar_sigma0", "omar_sigma_rule", "cem_std", "omar_bc_alpha")
 
 
 @dataclass
@@ -111,8 +128,18 @@ class ITD3Config:
     replace: bool = False  # sample with replacement? OMAR's buffer samples without (np.random.choice)
     gamma: float = 0.95  # discount (OMAR: 0.95 everywhere in effect, docs/omar_official_code.md#hyperparameters)
     tau_target: float = 0.01  # Polyak rate of the target networks (OMAR MPE 0.01; HalfCheetah 0.005)
-    grad_clip: float = 0.5  # per-member gradient-norm clip of each network (OMAR: 0.5)
-    input_norm: bool = True  # BatchNorm1d on the network inputs (OMAR's MLPNetwork.in_fn)
+    grad_clip: float | None = 0.5  # per-member gradient-norm clip of each network (OMAR: 0.5); None = none
+    #                                 (MOMA-PPO's TD3Learner clips nothing)
+    input_norm: bool = True  # BatchNorm1d on the network inputs (OMAR's MLPNetwork.in_fn; MOMA-PPO: False)
+    actor_last_init: float | None = 3e-3  # actor's last layer U(+-x) (OMAR 3e-3); None = torch's default init
+    #                                       (MOMA-PPO's TD3Actor)
+    target_noise: float = 0.0  # std of TD3's target policy smoothing noise; 0 = off (OMAR); MOMA-PPO
+    #                            td3_policy_noise 0.2 (Fujimoto et al. 2018, Eq. 14)
+    target_noise_clip: float = 0.5  # the noise is clipped to +-this (MOMA-PPO td3_noise_clip 0.5; TD3's 0.5)
+    policy_delay: int = 1  # actor steps and target updates every this many critic updates (OMAR 1; MOMA-PPO
+    #                        td3_policy_freq 2: actor and all targets move on updates 2, 4, ...)
+    shared_rows: bool = False  # one minibatch of rows per seed shared by its agents (MOMA-PPO's independent
+    #                            learner samples one index set for all agents); False = one per member (OMAR)
     max_action: float = 1.0  # action bound; actions are max_action * tanh (OMAR: 1)
     action_reg: float = 1e-3  # weight of mean pi(o)^2 in the "none"/"omar" actor losses (OMAR code)
     critic_reg: str = "none"  # "none" (TD3) or "cql" (MA-CQL / OMAR critic, Eq. 1)
@@ -126,6 +153,8 @@ class ITD3Config:
     #                         diagnostic of Table 5; "uniform" proposals only). OMAR is silent here.
     actor_reg: str = "none"  # "none" (MA-CQL/ITD3), "omar" (Eq. 2), "td3bc" (MA-TD3+BC), "icq" (MA-ICQ)
     td3bc_alpha: float | Sequence[float] = 2.5  # TD3+BC alpha (Fujimoto & Gu 2021: 2.5); float or per member
+    bc_reduce: str = "mean"  # BC term of "td3bc" (and of "omar" with omar_bc_alpha > 0): "mean" over batch and
+    #                          action dims (TD3+BC's F.mse_loss) or "sum" over dims, mean over batch (MOMA-PPO)
     omar_tau: float | Sequence[float] = 0.9  # OMAR's tau = code's omar_coe, weight of imitation; float or per member
     omar_sampler: str = "softmax"  # search_action sampler: softmax (OMAR MPE), cem (HalfCheetah), random
     omar_iters: int = 3  # search iterations (OMAR MPE 3; HalfCheetah 2)
@@ -134,6 +163,10 @@ class ITD3Config:
     omar_mu0: float = 0.0  # initial sampling mean (OMAR 0)
     omar_sigma0: float = 2.0  # initial sampling std (OMAR 2.0)
     omar_sigma_rule: str = "code"  # "code" (RMS around the new mean) or "paper" (Eq. 3 as printed)
+    cem_std: str = "biased"  # "cem" sampler's new sigma: the elites' "biased" std (OMAR) or "unbiased" + 1e-6
+    #                          (MOMA-PPO's copy of the search)
+    omar_bc_alpha: float = 0.0  # MOMA-PPO's td3_bc_coeff beside OMAR: > 0 adds lambda = alpha / mean|Q1| to the Q
+    #                             term and a BC term (bc_reduce); 0 = OMAR's Eq. 2 (MOMA-PPO's IOMAR [inferred])
     icq_beta: float = 1.0  # temperature of ICQ's batch-softmax advantage weights (ICQ's alpha)
     actor_updates: int = 1  # actor gradient steps per update() on the critic's minibatch (OMAR Table 2: 1/5/20)
     critic_input: str = "local"  # "local" Q_i(o_i, a_i) (OMAR Sec. 5, independent TD3) or "joint"
@@ -154,6 +187,8 @@ class ITD3Config:
         choice("omar_sigma_rule", SIGMA_RULES)
         choice("critic_input", CRITIC_INPUTS)
         choice("cql_slots", CQL_SLOTS)
+        choice("bc_reduce", BC_REDUCES)
+        choice("cem_std", CEM_STDS)
         if self.cql_slots == "all" and (self.critic_input != "joint" or self.cql_proposal != "uniform"):
             raise ValueError(f"ITD3Config.cql_slots='all' needs critic_input='joint' and cql_proposal='uniform', "
                              f"got critic_input={self.critic_input!r}, cql_proposal={self.cql_proposal!r}")
@@ -161,10 +196,22 @@ class ITD3Config:
                      "omar_n_elites", "log_every", "check_finite_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"ITD3Config.{name}={getattr(self, name)!r} must be >= 1")
-        u = self.actor_updates
-        if isinstance(u, bool) or not isinstance(u, (int, np.integer)) or u < 1:
-            raise ValueError(f"ITD3Config.actor_updates={u!r} is not allowed; choose an integer >= 1 "
-                             "(OMAR Table 2: 1, 5, 20)")
+        for name, hint in (("actor_updates", "OMAR Table 2: 1, 5, 20"), ("policy_delay", "OMAR 1, MOMA-PPO 2")):
+            u = getattr(self, name)
+            if isinstance(u, bool) or not isinstance(u, (int, np.integer)) or u < 1:
+                raise ValueError(f"ITD3Config.{name}={u!r} is not allowed; choose an integer >= 1 ({hint})")
+        for name in ("grad_clip", "actor_last_init"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+                raise ValueError(f"ITD3Config.{name}={v!r} is not allowed; choose None or a number > 0")
+        for name in ("target_noise", "omar_bc_alpha"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < math.inf:
+                raise ValueError(f"ITD3Config.{name}={v!r} must be a finite number >= 0 (0 = off)")
+        if not self.target_noise_clip > 0:
+            raise ValueError(f"ITD3Config.target_noise_clip={self.target_noise_clip!r} must be > 0")
+        if not isinstance(self.shared_rows, (bool, np.bool_)):
+            raise ValueError(f"ITD3Config.shared_rows={self.shared_rows!r} must be True or False")
         for name in ("actor_lr", "critic_lr", "cql_temp", "cql_noise", "omar_sigma0", "icq_beta", "max_action"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ITD3Config.{name}={getattr(self, name)!r} must be > 0")
@@ -172,8 +219,6 @@ class ITD3Config:
             raise ValueError(f"ITD3Config.gamma={self.gamma!r} must be in [0, 1]")
         if not 0.0 < self.tau_target <= 1.0:
             raise ValueError(f"ITD3Config.tau_target={self.tau_target!r} must be in (0, 1]")
-        if not self.grad_clip > 0:
-            raise ValueError(f"ITD3Config.grad_clip={self.grad_clip!r} must be > 0")
         for name, lo, hi in (("omar_tau", 0.0, 1.0), ("cql_alpha", 0.0, math.inf), ("td3bc_alpha", 0.0, math.inf)):
             vals = np.atleast_1d(np.asarray(getattr(self, name), dtype=np.float64))
             if vals.ndim != 1 or vals.size == 0 or not np.all((vals >= lo) & (vals <= hi)):
@@ -183,7 +228,14 @@ class ITD3Config:
         groups = [(_CQL_FIELDS, self.critic_reg == "cql", "critic_reg='cql'"),
                   (_OMAR_FIELDS, self.actor_reg == "omar", "actor_reg='omar'"),
                   (("td3bc_alpha",), self.actor_reg == "td3bc", "actor_reg='td3bc'"),
-                  (("icq_beta",), self.actor_reg == "icq", "actor_reg='icq'")]
+                  (("icq_beta",), self.actor_reg == "icq", "actor_reg='icq'"),
+                  (("bc_reduce",), self.actor_reg == "td3bc" or (self.actor_reg == "omar" and self.omar_bc_alpha > 0),
+                   "actor_reg='td3bc', or actor_reg='omar' with omar_bc_alpha > 0"),
+                  (("cem_std",), self.actor_reg == "omar" and self.omar_sampler == "cem",
+                   "actor_reg='omar' and omar_sampler='cem'"),
+                  (("target_noise_clip",), self.target_noise > 0, "target_noise > 0"),
+                  (("shared_rows",), self.critic_input == "local", "critic_input='local' (joint critics share "
+                                                                   "rows per seed already)")]
         for names, used, needs in groups:
             for name in names:
                 if not used and _differs(getattr(self, name), getattr(default, name)):
@@ -193,6 +245,9 @@ class ITD3Config:
             raise ValueError("cql_proposal='mujoco' assumes max_action=1 (uniform log density log 0.5^d, as the code)")
         if self.actor_reg == "icq" and self.critic_reg == "cql":
             raise ValueError("actor_reg='icq' uses ICQ's own SARSA-style critic; set critic_reg='none'")
+        if self.actor_reg == "icq" and self.target_noise > 0:
+            raise ValueError(f"ITD3Config.target_noise={self.target_noise!r}: actor_reg='icq' targets the dataset's a' "
+                             "(no target policy to smooth); set target_noise=0")
         return self
 
 
@@ -200,74 +255,6 @@ def _differs(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
         return not np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
     return a != b
-
-
-# ----------------------------------------------------------------------------------------------
-# named losses (shared by the batched learner and the per-member reference)
-# ----------------------------------------------------------------------------------------------
-
-
-def td_target(rewards: Tensor, terminals: Tensor, q_next: Tensor, gamma: float) -> Tensor:
-    """y = r + gamma * (1 - d) * q_next; all [M, B] (or [B])."""
-    return rewards + gamma * (1.0 - terminals) * q_next
-
-
-def critic_td_loss(q1: Tensor, q2: Tensor, y: Tensor, weight: Tensor | None = None) -> Tensor:
-    """MSE(Q1, y) + MSE(Q2, y) per member [M] (means over B); with ``weight`` [M, B] a weighted mean
-    sum_b w (Q - y)^2 / max(sum_b w, 1) (ICQ drops time-out rows with w = 0)."""
-    err = (q1 - y).square() + (q2 - y).square()  # [M, B]
-    if weight is None:
-        return err.mean(dim=-1)
-    return (weight * err).sum(dim=-1) / weight.sum(dim=-1).clamp(min=1.0)
-
-
-def icq_actor_loss(pi: Tensor, a_data: Tensor, q_data: Tensor, v: Tensor, beta: float) -> Tensor:
-    """ICQ actor (implicit constraint, advantage-weighted BC) per member [M]:
-    sum_b w_b mean_A (pi_b - a_b)^2 with w = B * softmax_B((Q(o,a) - V(o)) / beta), detached.
-    pi, a_data [M, B, A]; q_data, v [M, B]."""
-    B = q_data.shape[-1]
-    w = (B * torch.softmax((q_data - v).detach() / beta, dim=-1)).detach()  # [M, B]
-    return (w * (pi - a_data).square().mean(dim=-1)).mean(dim=-1)
-
-
-def mujoco_cql_log_density(noise: Tensor, sigma: float, mask: Tensor | None = None) -> Tensor:
-    """OMAR HalfCheetah quirk: the "log density" subtracted for the noisy groups is the Gaussian
-    *pdf* prod_a N(noise_a; 0, sigma^2) of the noise (not its log). noise [..., A] -> [...]."""
-    logpdf = -0.5 * (noise / sigma).square() - math.log(sigma * math.sqrt(2.0 * math.pi))
-    if mask is not None:
-        logpdf = logpdf * mask
-    return logpdf.sum(dim=-1).exp()
-
-
-def with_next_actions(tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Adds ICQ's a'_data to step tensors (Dataset.to_torch layout, contiguous episodes):
-    next_actions [T, N, A] = actions[t + 1] where the episode continues (not terminal, not time-out),
-    0 elsewhere; next_valid [T] = 1 where the TD target is defined (the episode continues or ends by a
-    terminal), 0 on time-out rows."""
-    actions = tensors["actions"]  # [T, N, A]
-    term, tout = tensors["terminals"].bool(), tensors["timeouts"].bool()  # [T]
-    cont = ~(term | tout)  # [T]
-    nxt = torch.zeros_like(actions)
-    nxt[:-1] = actions[1:]
-    nxt = nxt * cont.to(actions.dtype)[:, None, None]
-    out = dict(tensors)
-    out["next_actions"] = nxt
-    out["next_valid"] = (cont | term).to(actions.dtype)
-    return out
-
-
-def _per_member(value: float | Sequence[float], m: int, like: Tensor) -> float | Tensor:
-    """A float stays a float; a sequence becomes a [M] tensor (must have M entries)."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    t = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=like.dtype, device=like.device)
-    if t.shape != (m,):
-        raise ValueError(f"per-member value needs {m} entries (members = seeds x agents), got {tuple(t.shape)}")
-    return t
-
-
-def member_value(value: float | Sequence[float], m: int) -> float:
-    return float(value) if isinstance(value, (int, float)) else float(value[m])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,7 +307,7 @@ class ITD3(StackableLearner):
 
         def build(n: int) -> dict[str, nn.Module]:
             actor = DeterministicActor(n, O, A, H, max_action=cfg.max_action, input_norm=cfg.input_norm,
-                                       last_layer_init=3e-3)
+                                       last_layer_init=cfg.actor_last_init)
             return {"actor": actor, "critic": TwinCritic(n, Oc, Ac, H, input_norm=cfg.input_norm)}
 
         # seed before building: member (s, i) from seeds[s] only
@@ -335,6 +322,7 @@ class ITD3(StackableLearner):
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
         self.step = 0
+        self.last_actor: tuple | None = None  # the last actor step's (loss, grad norm, info) (policy_delay > 1)
         # heterogeneous agents: padded action dims are masked to 0 everywhere
         am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
         self.act_mask = None if bool(am.all()) else am[self.agents.cpu()].to(self.device)[:, None, :]  # [M, 1, A]
@@ -372,12 +360,13 @@ class ITD3(StackableLearner):
         critic_input="joint": one row set per seed, shared by its N members, plus joint_obs /
         joint_next_obs [M, B, N*O] and joint_actions [M, B, N*A] (+ joint_next_actions for ICQ)."""
         T, S, N, B = data["obs"].shape[0], self.n_seeds, self.n_agents, self.cfg.batch_size
+        per_seed = self.joint or self.cfg.shared_rows  # one row set per seed, shared by its N members
         if self.streams is not None:  # a stack: each run samples its own rows from its own stream (list: generators)
-            idx = self.streams.indices(self.stream_rows, B, self.cfg.replace, self.joint, generator)  # [S or M, B]
+            idx = self.streams.indices(self.stream_rows, B, self.cfg.replace, per_seed, generator)  # [S or M, B]
         else:
             g = self.gen if generator is None else generator
-            idx = sample_indices(g, T, S if self.joint else self.n_members, B, replace=self.cfg.replace)
-        if self.joint:
+            idx = sample_indices(g, T, S if per_seed else self.n_members, B, replace=self.cfg.replace)
+        if per_seed:
             idx = idx.repeat_interleave(N, dim=0)  # [M, B], member s * N + i reads seed s's rows
         batch = gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
         if self.cfg.actor_reg == "icq":
@@ -490,6 +479,9 @@ class ITD3(StackableLearner):
                 a_next = batch["joint_next_actions"] if self.joint else batch["next_actions"]
             else:
                 a_next = self._policy(self.actor_target, next_obs)  # [M, B, A] pibar_i(o'_i)
+                if cfg.target_noise > 0:  # TD3 target policy smoothing (MOMA-PPO), drawn after the minibatch
+                    noise = self._draw(torch.randn, tuple(a_next.shape), a_next) * cfg.target_noise
+                    a_next = self._mask(smoothed_target_action(a_next, noise, cfg.target_noise_clip, cfg.max_action))
                 if self.joint:
                     a_next = self._seed_joint(a_next)  # [M, B, N*A] (pibar_1(o'_1), .., pibar_N(o'_N))
             q1_t, q2_t = self.critic_target(x_next, a_next)  # [M, B, 1]
@@ -519,8 +511,11 @@ class ITD3(StackableLearner):
         q_pi = self.critic.q1(x_obs, self._critic_act(pi, batch)).squeeze(-1)  # [M, B]
         if cfg.actor_reg == "none":
             loss = -q_pi.mean(-1) + cfg.action_reg * pi.square().mean(dim=(-2, -1))
-        elif cfg.actor_reg == "td3bc":
+        elif cfg.actor_reg == "td3bc" and cfg.bc_reduce == "mean":
             loss = td3bc_actor_loss(q_pi, pi, act, self.td3bc_alpha)
+        elif cfg.actor_reg == "td3bc":  # MOMA-PPO's ITD3+BC: lambda * (-Q1) + sum_dims BC
+            loss = td3_mixed_actor_loss(q_pi, pi, act, None, tau=0.0, bc_alpha=self.td3bc_alpha, action_reg=0.0,
+                                        bc_reduce=cfg.bc_reduce)
         else:  # omar
             # a stack routes the search's draws (generator=self.gen) to each run's own stream
             noise = contextlib.nullcontext() if self.streams is None else self.streams.noise(self.gen)
@@ -530,31 +525,50 @@ class ITD3(StackableLearner):
                     sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
                     n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
                     sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action, generator=self.gen,
+                    cem_std=cfg.cem_std,
                 )
-            loss = omar_actor_loss(q_pi, pi, self._mask(a_hat), self.omar_tau_loss, cfg.action_reg)
+            if cfg.omar_bc_alpha > 0:  # MOMA-PPO's TD3Learner with both td3_omar_coeff and td3_bc_coeff
+                loss = td3_mixed_actor_loss(q_pi, pi, act, self._mask(a_hat), tau=self.omar_tau_loss,
+                                            bc_alpha=cfg.omar_bc_alpha, action_reg=cfg.action_reg,
+                                            bc_reduce=cfg.bc_reduce)
+            else:
+                loss = omar_actor_loss(q_pi, pi, self._mask(a_hat), self.omar_tau_loss, cfg.action_reg)
         info["q_pi"] = q_pi.detach().mean(-1)
         return loss, info
 
+    def _clip(self, net: nn.Module, log: bool) -> Tensor | None:
+        """Per-member grad-norm clip (norms [M] before clipping); grad_clip=None: no clip, norms only to log."""
+        if self.cfg.grad_clip is not None:
+            return clip_grad_norm_(net, self.cfg.grad_clip, self.n_members)
+        return clip_grad_norm_(net, math.inf, self.n_members) if log else None  # inf: every factor is 1
+
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """One update of all members: critic step, ``actor_updates`` actor steps (same minibatch),
-        target Polyak step. Returns detached [M] metrics every ``log_every`` updates, else {}."""
-        cfg, M = self.cfg, self.n_members
+        """One update of all members: critic step; on every ``policy_delay``-th update ``actor_updates`` actor
+        steps (same minibatch) and the targets' Polyak step. Returns detached [M] metrics every ``log_every``
+        updates, else {} (actor metrics: those of the last actor step; zeros before the first)."""
+        cfg = self.cfg
+        log = (self.step + 1) % cfg.log_every == 0
         closs, cinfo = self.critic_loss(batch)
         self.critic_opt.zero_grad(set_to_none=True)
         closs.sum().backward()
-        cnorm = clip_grad_norm_(self.critic, cfg.grad_clip, M)
+        cnorm = self._clip(self.critic, log)
         self.critic_opt.step()
 
-        for _ in range(cfg.actor_updates):  # OMAR Table 2; each step recomputes the whole loss
-            aloss, ainfo = self.actor_loss(batch)
-            self.actor_opt.zero_grad(set_to_none=True)
-            aloss.sum().backward(inputs=list(self.actor.parameters()))
-            anorm = clip_grad_norm_(self.actor, cfg.grad_clip, M)
-            self.actor_opt.step()
-
-        polyak_update(self.critic_target, self.critic, cfg.tau_target)
-        polyak_update(self.actor_target, self.actor, cfg.tau_target)
+        if (self.step + 1) % cfg.policy_delay == 0:  # MOMA-PPO: total_it % policy_freq == 0
+            for _ in range(cfg.actor_updates):  # OMAR Table 2; each step recomputes the whole loss
+                aloss, ainfo = self.actor_loss(batch)
+                self.actor_opt.zero_grad(set_to_none=True)
+                aloss.sum().backward(inputs=list(self.actor.parameters()))
+                anorm = self._clip(self.actor, log or cfg.policy_delay > 1)  # a delayed actor's norm is logged later
+                self.actor_opt.step()
+            polyak_update(self.critic_target, self.critic, cfg.tau_target)
+            polyak_update(self.actor_target, self.actor, cfg.tau_target)
+            self.last_actor = (aloss.detach(), anorm, ainfo)
+        elif self.last_actor is None:  # before the first actor step
+            zero = torch.zeros_like(closs.detach())
+            self.last_actor = (zero, zero, {} if cfg.actor_reg == "icq" else {"q_pi": zero})
         self.step += 1
+        aloss, anorm, ainfo = self.last_actor
         if self.step % cfg.check_finite_every == 0:
             both = torch.stack([closs.detach().sum(), aloss.detach().sum()])
             if not bool(torch.isfinite(both).all()):
@@ -563,7 +577,7 @@ class ITD3(StackableLearner):
                                          f"(critic {closs.detach().tolist()}, actor {aloss.detach().tolist()})")
         if self.step % cfg.log_every:
             return {}
-        return {"critic_loss": closs.detach(), "actor_loss": aloss.detach(), "critic_grad_norm": cnorm,
+        return {"critic_loss": closs.detach(), "actor_loss": aloss, "critic_grad_norm": cnorm,
                 "actor_grad_norm": anorm, **cinfo, **ainfo}
 
     # ---- acting -------------------------------------------------------------------------------

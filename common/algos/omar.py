@@ -11,6 +11,9 @@ Official code consulted (ling-pan/OMAR, summarized in docs/omar_official_code.md
     deviation of the samples around the NEW mean (the paper's Eq. 3 uses the old mean and a sum:
     `sigma_rule="paper"`); a_hat = the best of the last iteration's samples or pi(o), by Q1.
   - HalfCheetah: top-k elite CEM (2 iterations x 20 samples, 5 elites; previous elites rejoin the pool).
+    The new sigma is the elites' biased std (``cem_std="biased"``, default); MOMA-PPO's copy of this search
+    (PBarde/moma-ppo ``single_agent/td3.py`` ``update_pi``) takes ``torch.std`` (unbiased) + 1e-6:
+    ``cem_std="unbiased"``.
   - Actor loss: tau * MSE(pi(o), a_hat) - (1 - tau) * mean Q1(o, pi(o)) + 1e-3 * mean(pi(o)^2);
     tau (the code's `omar_coe`) weighs the imitation term, as in the paper's Eq. 2.
 Shapes: M members, B batch, K samples, A action dims.
@@ -24,6 +27,7 @@ import torch
 
 SAMPLERS = ("softmax", "cem", "random")
 SIGMA_RULES = ("code", "paper")
+CEM_STDS = ("biased", "unbiased")
 
 QFn = Callable[[torch.Tensor], torch.Tensor]  # actions [M, B, K, A] -> Q1 [M, B, K]
 
@@ -43,16 +47,20 @@ def search_action(
     low: float = -1.0,
     high: float = 1.0,
     generator: torch.Generator | None = None,
+    cem_std: str = "biased",
 ) -> torch.Tensor:
     """a_hat [M, B, A]: the best of the sampled population and pi(o) under Q1.
 
     sampler "softmax" = OMAR's Eq. 3; "cem" = top-k elites (mean/std of the elites); "random" =
-    random shooting: iters x n_samples draws from N(mu0, sigma0) with no refinement.
+    random shooting: iters x n_samples draws from N(mu0, sigma0) with no refinement. ``cem_std`` (cem only):
+    "biased" = the elites' std over n (OMAR), "unbiased" = over n - 1, plus 1e-6 (MOMA-PPO's code).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; valid: {SAMPLERS}")
     if sigma_rule not in SIGMA_RULES:
         raise ValueError(f"unknown sigma_rule {sigma_rule!r}; valid: {SIGMA_RULES}")
+    if cem_std not in CEM_STDS:
+        raise ValueError(f"unknown cem_std {cem_std!r}; valid: {CEM_STDS}")
     if iters < 1 or n_samples < 1:
         raise ValueError(f"iters and n_samples must be >= 1, got {iters}, {n_samples}")
     M, B, A = pi.shape
@@ -86,12 +94,20 @@ def search_action(
                 idx = q.topk(k, dim=-1).indices  # [M, B, k]
                 elites = samples.gather(2, idx.unsqueeze(-1).expand(-1, -1, -1, A))
                 mu = elites.mean(dim=2, keepdim=True)
-                sigma = elites.std(dim=2, keepdim=True, unbiased=False)
+                sigma = cem_sigma(elites, cem_std)
     # Algorithm 1 line 12: argmax over the last population and pi(o)
     cand = torch.cat([samples, pi.unsqueeze(2)], dim=2)  # [M, B, K+1, A]
     q_all = torch.cat([q, q_fn(pi.unsqueeze(2))], dim=2)  # [M, B, K+1]
     best = q_all.argmax(dim=-1)  # [M, B]
     return cand.gather(2, best[..., None, None].expand(-1, -1, 1, A)).squeeze(2)
+
+
+def cem_sigma(elites: torch.Tensor, cem_std: str = "biased") -> torch.Tensor:
+    """The CEM's new std over the elites [M, B, k, A] -> [M, B, 1, A]: "biased" (OMAR) or "unbiased" + 1e-6
+    (MOMA-PPO: ``torch.std(elite_acs, dim=1) + 1e-6``, "to make sure sigma is not 0")."""
+    if cem_std == "biased":
+        return elites.std(dim=2, keepdim=True, unbiased=False)
+    return elites.std(dim=2, keepdim=True, unbiased=True) + 1e-6
 
 
 def omar_actor_loss(
