@@ -26,6 +26,7 @@ from common.algos.mappo import (
     mix_values,
     n_minibatches,
     normalize_advantages,
+    obs_moments,
     ppo_actor_loss,
     ppo_critic_loss,
 )
@@ -382,6 +383,53 @@ def test_checkpoint_resume_identical():
     with pytest.raises(ValueError, match=r"differs .* \['clip'\]"):
         MAPPO((3, 2), (2, 1), 2, MAPPOConfig(**TINY, minibatch_size=16, epochs=2, clip=0.3)).load_state_dict(
             A.state_dict())
+
+
+def test_obs_moments_by_hand():
+    """Mean and population std per seed and agent; the padding gets (0, 1); a constant feature gets the floor."""
+    obs = torch.zeros(1, 2, 2, 2)
+    obs[0, :, 0, 0] = torch.tensor([1.0, 3.0])  # mean 2, std 1
+    obs[0, :, 0, 1] = 5.0  # constant: std floored
+    obs[0, :, 1, 0] = torch.tensor([-2.0, 2.0])  # mean 0, std 2; agent 1's column 1 is padding (obs_dims 2, 1)
+    mu, sd = obs_moments(obs, (2, 1), floor=0.5)
+    torch.testing.assert_close(mu, torch.tensor([[[2.0, 5.0], [0.0, 0.0]]]))
+    torch.testing.assert_close(sd, torch.tensor([[[1.0, 0.5], [2.0, 1.0]]]))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        obs_moments(obs[:, :1], (2, 1))
+    with pytest.raises(ValueError, match=r"obs_dims \[3, 1\]"):
+        obs_moments(obs, (3, 1))
+
+
+def test_obs_norm_equals_a_raw_learner_on_normalized_obs():
+    """obs_norm=True with frozen statistics (mu, sigma) acts, values and updates exactly as the same learner without
+    it fed (o - mu) / sigma; acting before set_obs_stats is an error; the statistics are in the checkpoint."""
+    raw = MAPPO((3, 2), (2, 1), 2, MAPPOConfig(**TINY, minibatch_size=16, epochs=2), seeds=[1, 2], dtype=torch.float64)
+    cfg = MAPPOConfig(**TINY, minibatch_size=16, epochs=2, obs_norm=True)
+    nrm = MAPPO((3, 2), (2, 1), 2, cfg, seeds=[1, 2], dtype=torch.float64)
+    batch = rollout_batch(raw, 40, seed=0)
+    with pytest.raises(RuntimeError, match="call set_obs_stats"):
+        nrm.greedy(batch["obs"][:, :3])
+    sample = 3.0 + 5.0 * rollout_batch(raw, 30, seed=9)["obs"]  # off-centre, wide: normalization matters
+    nrm.set_obs_stats(sample)
+    mu, sd = obs_moments(sample, (3, 2))
+    assert torch.equal(nrm.obs_mu, mu) and torch.equal(nrm.obs_sd, sd) and sd[:, 1, 2].eq(1).all()
+
+    def scaled(o):
+        return (o - mu[:, None]) / sd[:, None]
+
+    obs = batch["obs"][:, :5]
+    torch.testing.assert_close(nrm.greedy(obs), raw.greedy(scaled(obs)))
+    torch.testing.assert_close(nrm.values(obs), raw.values(scaled(obs)))
+    out_n = nrm.update(batch)
+    out_r = raw.update({**batch, "obs": scaled(batch["obs"]), "next_obs": scaled(batch["next_obs"])})
+    for key in ("loss", "critic_loss", "grad_norm"):
+        torch.testing.assert_close(out_n[key], out_r[key])
+    B = MAPPO((3, 2), (2, 1), 2, cfg, seeds=[1, 2], dtype=torch.float64)
+    B.load_state_dict(nrm.state_dict())
+    assert B.obs_stats_set and torch.equal(B.obs_sd, nrm.obs_sd)
+    torch.testing.assert_close(B.greedy(obs), nrm.greedy(obs))
+    with pytest.raises(ValueError, match="obs_norm=True"):
+        raw.set_obs_stats(sample)
 
 
 def test_act_numpy_layout_and_greedy():

@@ -10,6 +10,7 @@ from common.behavior.mappo_online import (
     OnlineMAPPOConfig,
     classify_convention,
     elbow_angles,
+    select_seeds,
     to_batch,
     train,
 )
@@ -100,7 +101,7 @@ def test_to_batch_keeps_live_rows_episode_major_and_ends_in_a_timeout():
 
 def _cfg(iterations):
     return OnlineMAPPOConfig(iterations=iterations, steps_per_iteration=150, eval_every=2, eval_episodes=2,
-                             mappo=MAPPOConfig(minibatch_size=64, hidden=(16, 16)))
+                             mappo=MAPPOConfig(minibatch_size=64, hidden=(16, 16), obs_norm=True))
 
 
 def test_online_mappo_resume_is_bitwise_exact(tmp_path):
@@ -116,9 +117,23 @@ def test_online_mappo_resume_is_bitwise_exact(tmp_path):
         for k in a[name]:
             assert torch.equal(a[name][k], b[name][k]), (name, k)
     assert torch.equal(a["alpha"], b["alpha"])
+    assert all(torch.equal(x, y) for x, y in zip(a["obs_stats"][:2], b["obs_stats"][:2])) and a["obs_stats"][2]
     assert all(torch.equal(x, y) for x, y in zip(a["rng"] + a["act_rng"], b["rng"] + b["act_rng"]))
     assert resumed.log == straight.log and resumed.evals == straight.evals
     assert set(straight.evals[-1]) >= {"return", "theta2", "convention"}
+
+
+def test_stats_rollout_is_each_seeds_own_and_select_seeds_keeps_the_statistics():
+    """The obs_norm sample of a seed depends on that seed alone (trained beside another or alone: equal), and the
+    chosen experts keep their seeds' statistics."""
+    both = train(_cfg(1), [3, 5]).learner
+    alone = train(_cfg(1), [5]).learner
+    assert torch.equal(both.obs_mu[1:], alone.obs_mu) and torch.equal(both.obs_sd[1:], alone.obs_sd)
+    assert not torch.equal(both.obs_mu[0], both.obs_mu[1])
+    picked = select_seeds(both, [1])
+    assert picked.obs_stats_set and torch.equal(picked.obs_sd, alone.obs_sd)
+    obs = np.random.default_rng(0).normal(size=(1, 3, 2, both.obs_dim)).astype(np.float32)
+    assert np.array_equal(picked.greedy(obs), both.greedy(np.concatenate([obs, obs]))[1:])
 
 
 def test_online_mappo_config_rejects_bad_values():

@@ -13,6 +13,7 @@ import pytest
 
 from common.data import Dataset
 from papers.moma_ppo.published import PUBLISHED
+from papers.moma_ppo.reacher import VERSION
 from papers.moma_ppo.table2 import REFS, build_cells, table2_run, table2_stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,9 +93,9 @@ def test_table2_smoke_run(tmp_path):
     for e, d, _ in v:
         assert v[(e, d, "min")] <= v[(e, d, "median")] <= v[(e, d, "max")]
         assert v[(e, d, "min")] <= v[(e, d, "mean")] <= v[(e, d, "max")]
-    card = json.loads((tmp_path / "data/moma_ppo/reacher/smoke/expert-mix-v1.json").read_text())
+    card = json.loads((tmp_path / f"data/moma_ppo/reacher/smoke/expert-mix-v{VERSION}.json").read_text())
     assert card["convention"] == ["ccw", "cw"] and "NOT experts" in card["notes"]
     assert card["ref_scores"] == {"random": -11.144625, "expert": -4.2370844}
     assert set(card["behavior"]["our_ref_scores"]) == {"random", "expert"}
-    assert np.flatnonzero(np.load(tmp_path / "data/moma_ppo/reacher/smoke/expert-mix-v1.npz")["timeouts"])[
+    assert np.flatnonzero(np.load(tmp_path / f"data/moma_ppo/reacher/smoke/expert-mix-v{VERSION}.npz")["timeouts"])[
         [19, -1]].tolist() == [999, 1999]

@@ -57,6 +57,9 @@ Decisions where the sources are silent or where we had to choose ([inferred] unl
   Gaussian's padded action dims are zeroed and left out of log-probs and of the penalty, a categorical agent's padded
   actions get logit -1e10 (the code's illegal-move mask).
 - ``alpha_lr = 0`` switches the entropy term off entirely ([code] ``if ppo_entropy_bonus_coeff > 0``).
+- ``obs_norm`` (off by default, as the code): actor, V and mixer read (o - mu) / sigma, mu and sigma per seed and agent
+  frozen once by ``set_obs_stats`` (saved in ``state_dict``; histories stay raw). Online Reacher needs it: on raw
+  obs the joint velocities (|w| up to 50) let V and the mixer extrapolate and the time-out bootstraps diverge.
 - GAE is computed by a reverse linear scan in ceil(log2 n) doubling steps (11 for n = 2000) of O(n) vectorised work
   each, over all seeds at once, instead of the code's n-step Python loop; it equals the loop up to float rounding.
 - A buffer shorter than one minibatch is an error (the code would silently skip the update).
@@ -108,24 +111,9 @@ from common.heads import CategoricalActor, GaussianActor
 from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
 from common.nets import EnsembleMLP, ValueNet
 
-__all__ = [
-    "MAPPOConfig",
-    "MAPPO",
-    "POLICIES",
-    "MIXERS",
-    "gae_with_timeouts",
-    "normalize_advantages",
-    "joint_ratio",
-    "ppo_actor_loss",
-    "ppo_critic_loss",
-    "entropy_estimate",
-    "adaptive_alpha",
-    "action_bound_error",
-    "action_penalty",
-    "mix_values",
-    "n_minibatches",
-    "clip_grad_norm_per_seed_",
-]
+__all__ = ["MAPPOConfig", "MAPPO", "POLICIES", "MIXERS", "gae_with_timeouts", "normalize_advantages", "joint_ratio",
+           "ppo_actor_loss", "ppo_critic_loss", "entropy_estimate", "adaptive_alpha", "action_bound_error",
+           "action_penalty", "mix_values", "n_minibatches", "clip_grad_norm_per_seed_", "obs_moments"]
 
 POLICIES = ("gaussian", "categorical")
 MIXERS = ("unconstrained", "monotonic")
@@ -164,6 +152,7 @@ class MAPPOConfig:
     check_finite: bool = True  # raise on a non-finite loss at the end of each update (one host sync per update)
     memory_len: int = 0  # history length L of the built-in self-attention encoder, 0 = none ([code] memory_len 10)
     memory_dim: int = 128  # its embedding size E ([code] memory_out_size); used only with memory_len > 0
+    obs_norm: bool = False  # inputs (o - mu) / sigma, per seed and agent, frozen by set_obs_stats() [I]; [code]: raw
 
     def __post_init__(self) -> None:
         # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
@@ -202,8 +191,9 @@ class MAPPOConfig:
                 fail(name, "must be in [0, 1]")
         if not _is_num(self.entropy_target):
             fail("entropy_target", "must be a number")
-        if not isinstance(self.check_finite, (bool, np.bool_)):
-            fail("check_finite", "must be True or False")
+        for name in ("check_finite", "obs_norm"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                fail(name, "must be True or False")
         for name in ("memory_len", "memory_dim"):
             if not (_is_int(getattr(self, name)) and getattr(self, name) >= (0 if name == "memory_len" else 1)):
                 fail(name, "must be an integer >= " + ("0 (0 = no history)" if name == "memory_len" else "1"))
@@ -222,29 +212,10 @@ class MAPPOConfig:
         return self
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
-        and math.isfinite(float(v))
-
-
 from common.algos.ppo import (  # noqa: E402,F401 - the named pieces, re-exported
-    gae_with_timeouts,
-    normalize_advantages,
-    joint_ratio,
-    ppo_actor_loss,
-    ppo_critic_loss,
-    entropy_estimate,
-    adaptive_alpha,
-    action_bound_error,
-    action_penalty,
-    mix_values,
-    n_minibatches,
-    clip_grad_norm_per_seed_,
-)
+    gae_with_timeouts, normalize_advantages, joint_ratio, ppo_actor_loss, ppo_critic_loss, entropy_estimate,
+    adaptive_alpha, action_bound_error, action_penalty, mix_values, n_minibatches, clip_grad_norm_per_seed_,
+    obs_moments, is_int as _is_int, is_num as _is_num)
 
 
 class MAPPO:
@@ -342,6 +313,8 @@ class MAPPO:
             encoder.to(device=self.device, dtype=dtype).train()
         self.opt = torch.optim.Adam(self.parameters(), lr=cfg.lr)
         self.alpha = torch.full((S,), float(cfg.alpha0), device=self.device, dtype=dtype)  # [S]
+        self.obs_mu = torch.zeros(S, N, O, device=self.device, dtype=dtype)  # obs_norm statistics [S, N, O]
+        self.obs_sd, self.obs_stats_set = torch.ones_like(self.obs_mu), False
 
         # masks of the padded entries
         keep = [i * O + k for i in range(N) for k in range(self.obs_dims[i])]
@@ -387,6 +360,24 @@ class MAPPO:
 
     def _tensor(self, x: Any) -> Tensor:
         return torch.as_tensor(x, device=self.device, dtype=self.dtype)
+
+    def set_obs_stats(self, obs: Any) -> None:
+        """Freezes the ``obs_norm`` statistics: per seed and agent, mean and std of obs [S, n, N, O] over its n rows
+        (common.algos.ppo.obs_moments). The caller's sample: online MAPPO's first random rollout, a dataset."""
+        if not self.cfg.obs_norm:
+            raise ValueError("set_obs_stats needs MAPPOConfig.obs_norm=True")
+        x = self._tensor(obs)
+        self._check_obs(x)
+        self.obs_mu, self.obs_sd = obs_moments(x, self.obs_dims)
+        self.obs_stats_set = True
+
+    def _norm(self, obs: Tensor) -> Tensor:
+        """obs [S, B, N, O] -> the network input: (obs - mu) / sigma with ``obs_norm``, else obs."""
+        if not self.cfg.obs_norm:
+            return obs
+        if not self.obs_stats_set:
+            raise RuntimeError("MAPPOConfig.obs_norm=True: call set_obs_stats(obs) before acting or updating")
+        return (obs - self.obs_mu[:, None]) / self.obs_sd[:, None]
 
     def _check_obs(self, obs: Tensor, name: str = "obs") -> None:
         S, N, O = self.n_seeds, self.n_agents, self.obs_dim
@@ -456,6 +447,7 @@ class MAPPO:
         S, n = obs.shape[:2]
         if next_obs.shape != obs.shape:
             raise ValueError(f"next_obs {tuple(next_obs.shape)} must have the shape of obs {tuple(obs.shape)}")
+        obs, next_obs = self._norm(obs), self._norm(next_obs)
         if act.shape != (S, n, self.n_agents, self.act_dim):
             raise ValueError(f"actions must be [S, n, N, A={self.act_dim}] = {(S, n, self.n_agents, self.act_dim)}, "
                              f"got {tuple(act.shape)}")
@@ -564,6 +556,7 @@ class MAPPO:
         is_np = isinstance(obs, np.ndarray)
         x = self._tensor(obs)
         self._check_obs(x)
+        x = self._norm(x)
         return x, self._inputs(self._to_members(x), self._memory_members(memory, x.shape[1])), is_np
 
     def _out(self, y: Tensor, is_np: bool) -> np.ndarray | Tensor:
@@ -623,7 +616,8 @@ class MAPPO:
     # ---- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "n_updates": self.n_updates,
-                "n_steps": self.n_steps, "alpha": self.alpha.clone(), "opt": copy.deepcopy(self.opt.state_dict()),
+                "n_steps": self.n_steps, "alpha": self.alpha.clone(),
+                "obs_stats": (self.obs_mu.clone(), self.obs_sd.clone(), self.obs_stats_set), "opt": copy.deepcopy(self.opt.state_dict()),
                 "rng": [g.get_state() for g in self.gens], "act_rng": [g.get_state() for g in self.act_gens],
                 **{name: copy.deepcopy(m.state_dict()) for name, m in self.modules().items()}}
 
@@ -641,6 +635,9 @@ class MAPPO:
             m.load_state_dict(state[name])
         self.opt.load_state_dict(state["opt"])
         self.alpha = state["alpha"].to(device=self.device, dtype=self.dtype).clone()
+        if "obs_stats" in state:  # checkpoints older than obs_norm hold none (identity)
+            mu, sd, self.obs_stats_set = state["obs_stats"]
+            self.obs_mu, self.obs_sd = (t.to(device=self.device, dtype=self.dtype).clone() for t in (mu, sd))
         for g, st in zip(self.gens, state["rng"]):
             g.set_state(st)
         for g, st in zip(self.act_gens, state["act_rng"]):

@@ -12,12 +12,26 @@ clipped value loss, a weighted mean, a masked categorical and its entropy. ``ppo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 ILLEGAL_LOGIT = -1e10  # logit of an unavailable discrete action (exp underflows to exactly 0 in float32)
+
+
+def is_int(v: Any) -> bool:
+    """An integer, not a bool (config validation)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def is_num(v: Any) -> bool:
+    """A finite real number, not a bool (config validation)."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+        and math.isfinite(float(v))
 
 # ----------------------------------------------------------------------------------------------
 # named pieces (the batched learner calls them on [S, ...] tensors; the tests on hand-made ones)
@@ -180,3 +194,23 @@ def clip_grad_norm_per_seed_(parameters: Iterable[Tensor], max_norm: float, n_se
 # ----------------------------------------------------------------------------------------------
 # the batched learner
 # ----------------------------------------------------------------------------------------------
+
+
+def obs_moments(obs: Tensor, obs_dims: Iterable[int], floor: float = 1e-2) -> tuple[Tensor, Tensor]:
+    """Per-seed, per-agent input statistics for MAPPO's ``obs_norm``: obs [S, n, N, O] (padded) -> mean and
+    population std [S, N, O] over the n rows; the padding (entry k >= obs_dims[i]) gets (0, 1) so that it stays 0,
+    and stds are floored at ``floor`` (a feature constant in the sample is shifted, not blown up)."""
+    if obs.dim() != 4:
+        raise ValueError(f"obs must be [S, n, N, O], got shape {tuple(obs.shape)}")
+    dims = [int(d) for d in obs_dims]
+    if len(dims) != obs.shape[2] or any(not 1 <= d <= obs.shape[3] for d in dims):
+        raise ValueError(f"obs_dims {dims} must give one size in [1, O={obs.shape[3]}] per agent (N={obs.shape[2]})")
+    if obs.shape[1] < 2:
+        raise ValueError(f"obs statistics need at least 2 rows per seed, got n={obs.shape[1]}")
+    if not floor > 0:
+        raise ValueError(f"floor={floor!r} must be > 0")
+    real = torch.arange(obs.shape[3], device=obs.device)[None, :] < torch.tensor(dims, device=obs.device)[:, None]
+    mu = torch.where(real, obs.mean(1), torch.zeros((), dtype=obs.dtype, device=obs.device))
+    sd = torch.where(real, obs.std(1, unbiased=False).clamp_min(floor), torch.ones((), dtype=obs.dtype,
+                                                                                 device=obs.device))
+    return mu, sd

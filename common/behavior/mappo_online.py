@@ -26,6 +26,13 @@ One iteration, per seed s (every seed batched as members s * N + i of one MAPPO 
 
 Deviation (spec §7, quick): memory 0 (no history encoder); the code's experts read the last 10 (obs, action) pairs.
 The policies then see only the current observation, which fully describes the Reacher's state (FO).
+Deviation [I, measured]: normalized inputs (``MAPPOConfig.obs_norm``). Before iteration 0 each seed runs
+E episodes of N(0, 1) actions (env seeds and noise from SeedSequence([seed, STATS_STREAM])) and
+freezes its per-agent observation mean and std (``MAPPO.set_obs_stats``). With the code's raw inputs our runs
+diverged: on Reacher (seed 0, the code's settings, 2026-11-24) the arm learned to spin (|joint velocity| up to 50 rad/s),
+V and the unconstrained mixer extrapolated there, and the time-out bootstraps fed it back (critic loss ~1e3 -> 1e8,
+V_tot up to +5e3 with every reward < 0, by iteration 60-80; the monotonic mixer and lr 2e-5 diverged too). Scaling
+only the velocities by 0.1 was stable; normalized inputs stable and faster (greedy -7.3 at iteration 180).
 
 Exact resume: a checkpoint holds the learner (weights, Adam, α, its minibatch and sampling generators), the logs,
 and the iteration; env seeds depend on (seed, iteration) only, evaluation uses no randomness of the training
@@ -57,20 +64,22 @@ __all__ = ["OnlineMAPPOConfig", "OnlineRun", "train", "rollout", "evaluate_greed
            "classify_convention", "CONVENTIONS", "select_seeds", "env_seeds", "main"]
 
 # spawn keys of the random streams (numpy SeedSequence([seed, stream, ...]))
-ENV_STREAM, EVAL_STREAM = 0x5E1, 0xE7A
+ENV_STREAM, EVAL_STREAM, STATS_STREAM = 0x5E1, 0xE7A, 0x57A
 CONVENTIONS = ("ccw", "cw")  # elbow bent counter-clockwise (mean θ₂ ≥ 0) / clockwise (mean θ₂ < 0)
 CONVENTION_STEPS = 25  # θ₂ averaged over the last 25 steps of each evaluation episode (spec §3)
 REACHER_COS2, REACHER_SIN2 = 1, 3  # state columns of cos θ₂, sin θ₂ (Reacher-v5 obs: cos θ0, cos θ1, sin θ0, ...)
 
 
 def _online_mappo_default() -> MAPPOConfig:
-    # [code] train_rl.py: minibatch 256 (MOMA-PPO's model-based loop: 64); memory 0 is our quick deviation (§7)
-    return MAPPOConfig(minibatch_size=256, memory_len=0)
+    # [code] train_rl.py: minibatch 256 (MOMA-PPO's model-based loop: 64); memory 0 is our quick deviation (§7);
+    # obs_norm is ours (module docstring: raw Reacher obs diverge)
+    return MAPPOConfig(minibatch_size=256, memory_len=0, obs_norm=True)
 
 
 @dataclass
 class OnlineMAPPOConfig:
-    """Defaults = the official ``train_rl.py`` (FO 2-agent Reacher), except memory 0 (module docstring)."""
+    """Defaults = the official ``train_rl.py`` (FO 2-agent Reacher), except memory 0 and obs_norm (module
+    docstring)."""
 
     env: str = "mamujoco/reacher-2x1"  # the env trained on ([code] reacher-dataset-v0_2x1_full)
     obs_mode: str = "full"  # FO: both agents see the whole state ([code] 2x1_full)
@@ -215,11 +224,28 @@ def select_seeds(learner: MAPPO, picks: Sequence[int]) -> MAPPO:
     members = torch.tensor([p * N + i for p in picks for i in range(N)])
     out = MAPPO(learner.obs_dims, learner.act_dims, len(picks), learner.cfg, seeds=[learner.seeds[p] for p in picks],
                 device=learner.device, dtype=learner.dtype)
+    if learner.cfg.obs_norm:
+        out.obs_mu, out.obs_sd = learner.obs_mu[picks].clone(), learner.obs_sd[picks].clone()
+        out.obs_stats_set = learner.obs_stats_set
     for name in ("actor", "critic", "mixer"):
         idx = torch.tensor(picks) if name == "mixer" else members
         src = getattr(learner, name).state_dict()
         getattr(out, name).load_state_dict({k: v.index_select(0, idx.to(v.device)) for k, v in src.items()})
     return out
+
+
+def stats_rollout(vec, seeds: Sequence[int]) -> np.ndarray:
+    """Observations [S, n, N, O] of one episode per copy of ``vec`` (S E copies, seed-major) under N(0, 1) actions,
+    env seeds and noise from SeedSequence([seed, STATS_STREAM]) alone: the sample of ``MAPPO.set_obs_stats``."""
+    S, spec = len(seeds), vec.spec
+    E = vec.n // S
+    rngs = [np.random.default_rng(np.random.SeedSequence([int(s), STATS_STREAM])) for s in seeds]
+    reset = np.concatenate([env_seeds(s, E, STATS_STREAM) for s in seeds])
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return np.stack([g.standard_normal((E, spec.n_agents, spec.act_dim)) for g in rngs]).astype(np.float32)
+
+    return to_batch(rollout(vec, act, S, reset))["obs"]
 
 
 def evaluate_greedy(learner: MAPPO, vec, reset_seeds: np.ndarray) -> dict[str, Any]:
@@ -317,6 +343,8 @@ def train(cfg: OnlineMAPPOConfig, seeds: Sequence[int] = (0,), *, checkpoint: st
         run.evals.append({"iteration": lr.n_updates, "env_steps": lr.n_updates * E * T, **ev})
         run.times["eval"] += time.perf_counter() - te
 
+    if cfg.mappo.obs_norm and not lr.obs_stats_set:  # a fresh run (a checkpoint holds its statistics)
+        lr.set_obs_stats(stats_rollout(vec, seeds))
     while True:
         it = lr.n_updates
         if (it % cfg.eval_every == 0 or it == cfg.iterations) and not any(e["iteration"] == it for e in run.evals):

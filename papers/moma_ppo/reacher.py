@@ -59,7 +59,7 @@ from papers.moma_ppo import config as C
 __all__ = ["KINDS", "build", "train_experts", "choose_experts", "collect_expert", "expert_mix", "reacher_dataset",
            "dataset_base", "run_path", "main"]
 
-VERSION = 1  # bump when the protocol changes: old files are then other paths
+VERSION = 2  # bump when the protocol changes: old files are then other paths
 SOURCE_ENV = "mujoco/reacher"  # the stored files' env: single-agent layout (state, joint action)
 KINDS = ("expert", "expert-mix")
 GENERATOR = {"name": "papers.moma_ppo.reacher", "version": VERSION}
@@ -93,7 +93,7 @@ def expert_config(profile: str) -> OnlineMAPPOConfig:
     s = C.reacher_scale(profile)
     return OnlineMAPPOConfig(env=C.REACHER_ENV, obs_mode="full", steps_per_iteration=s.steps_per_iteration,
                              iterations=s.iterations, eval_every=s.eval_every, eval_episodes=s.eval_episodes,
-                             mappo=MAPPOConfig(minibatch_size=256, memory_len=0, hidden=s.hidden))
+                             mappo=MAPPOConfig(minibatch_size=256, memory_len=0, hidden=s.hidden, obs_norm=True))
 
 
 def train_experts(profile: str, *, root=None, device: str = "cpu", progress: bool = True,
