@@ -44,6 +44,12 @@ Decisions ([inferred] where the sources are silent):
 - Every network has its own Adam (lr 3e-4) as in the code; the encoder's Adam takes three steps per update.
 - One minibatch of rows per seed, shared by its agents ([code] centralized_training=True); each seed draws rows
   from its own generator, so a seed trained beside others equals the seed trained alone.
+- Cells as members (common/grouping.py, ``--group``): ``ContinuousIQL.stack(learners)`` (and ``MATD3BC.stack``;
+  common.algos.state.StackableLearner) makes one learner of several runs' learners, each keeping its seeds'
+  generators and drawing rows from its own part of the stacked data; ``GROUP_FIELDS`` (IQL's expectile and beta,
+  MATD3+BC's alpha) may differ per run. An update of the stack equals an update of each run alone up to float
+  rounding: one-member networks and the attention key bias round with the member count (docs/scaling.md,
+  tests/test_grouped_continuous.py).
 - Padded action entries (agents with fewer action dims) are left out of the log-likelihood and set to 0 in
   actions; padded observation entries stay 0 in the unit inputs.
 Shapes: M members (S seeds x U units), S seeds, N agents, U units (N, or 1 for centralized IQL), B batch, L history
@@ -65,7 +71,7 @@ from torch import Tensor, nn
 from common.algos import register_learner
 from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
 from common.algos.ppo import mix_values
-from common.algos.state import learner_state, load_learner_state
+from common.algos.state import StackableLearner, learner_state, load_learner_state
 from common.heads import GaussianActor
 from common.history import HISTORY_ACT_CLIP, HistoryPolicy, SelfAttentionHistoryEncoder, episode_starts, gather_history
 from common.nets import EnsembleMLP, clip_grad_norm_, polyak_update
@@ -89,6 +95,15 @@ def _is_num(v: Any) -> bool:
         and math.isfinite(float(v))
 
 
+def _values(v: Any) -> tuple:
+    """A config number, or a ``GROUP_FIELDS`` value given per member (a stack of runs), as the tuple of its values."""
+    return tuple(v) if isinstance(v, (tuple, list)) and len(v) else (v,)
+
+
+def _as_tuple(v: Any) -> Any:
+    return tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
+
+
 @dataclass
 class ContinuousIQLConfig:
     """Defaults = the official code's ``train_agents.py`` (the paper gives none: its Appendix B is not public)."""
@@ -98,8 +113,8 @@ class ContinuousIQLConfig:
     lr: float = 3e-4  # Adam lr of Q, V, pi and the mixers ([code] iql_lr overrides lr_q, lr_v, lr_pi)
     batch_size: int = 256  # rows per seed and update ([code] batch_size)
     gamma: float = 0.99  # discount ([code] discount_factor)
-    expectile: float = 0.7  # tau of the expectile V loss ([code] expectile)
-    beta: float = 3.0  # AWR inverse temperature ([code] awr_temperature)
+    expectile: float | Sequence[float] = 0.7  # tau of the expectile V loss ([code] expectile); or one per member
+    beta: float | Sequence[float] = 3.0  # AWR inverse temperature ([code] awr_temperature); or one per member
     adv_max: float = 100.0  # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
     tau: float = 0.005  # Polyak rate of the target Q nets, Q mixer and encoder ([code] target_update_coef)
     grad_clip: float = 1.0  # maiql: per-network, per-member gradient-norm clip ([code] grad_clip_norm; only MaIQL)
@@ -118,6 +133,7 @@ class ContinuousIQLConfig:
             self.hidden = tuple(self.hidden)
         if isinstance(self.log_std_bounds, (list, tuple)):
             self.log_std_bounds = tuple(float(b) for b in self.log_std_bounds)
+        self.expectile, self.beta = _as_tuple(self.expectile), _as_tuple(self.beta)
 
     def validate(self) -> "ContinuousIQLConfig":
         def fail(name: str, rule: str) -> None:
@@ -135,12 +151,15 @@ class ContinuousIQLConfig:
             fail("memory_len", "must be an integer >= 0 (0 = no history; the code's 10)")
         if not (_is_int(self.memory_dim) and self.memory_dim >= 1):
             fail("memory_dim", "must be an integer >= 1")
+        def values(name: str) -> tuple:  # a group field may hold one value per member (a stack of runs)
+            return _values(getattr(self, name)) if name in ContinuousIQL.GROUP_FIELDS else (getattr(self, name),)
+
         for name in ("lr", "beta", "adv_max", "grad_clip", "lr_memory"):
-            if not (_is_num(getattr(self, name)) and getattr(self, name) > 0):
-                fail(name, "must be a finite number > 0")
+            if not all(_is_num(v) and v > 0 for v in values(name)):
+                fail(name, "must be a finite number > 0" + (" (or one per member)" if name == "beta" else ""))
         for name in ("gamma", "expectile", "tau"):
-            if not (_is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
-                fail(name, "must be in [0, 1]")
+            if not all(_is_num(v) and 0.0 <= v <= 1.0 for v in values(name)):
+                fail(name, "must be in [0, 1]" + (" (or one such number per member)" if name == "expectile" else ""))
         if not (_is_num(self.act_eps) and 0.0 < self.act_eps < 1.0):
             fail("act_eps", "must be in (0, 1)")
         b = self.log_std_bounds
@@ -193,10 +212,13 @@ def squashed_mean(mean: Tensor, eps: float = 1e-5) -> Tensor:
 # ----------------------------------------------------------------------------------------------
 
 
-class MemberLayout:
+class MemberLayout(StackableLearner):
     """Members m = s * U + u over seeds s and units u (agents, or one centralized unit); per-seed generators of
-    minibatch rows; joint views; dataset histories. A subclass sets ``cfg`` (with batch_size, memory_len), calls
-    :meth:`_layout`, builds ``nets`` / ``targets`` / ``opts`` and implements ``update``."""
+    minibatch rows; joint views; dataset histories; stacking runs (``stack``: the seeds of every run side by side,
+    each with its generators and its rows of the stacked data). A subclass sets ``cfg`` (with batch_size,
+    memory_len), calls :meth:`_layout`, builds ``nets`` / ``targets`` / ``opts`` and implements ``update``."""
+
+    _NETS = ("nets", "targets")
 
     SAMPLE_STREAM = SAMPLE_STREAM
 
@@ -322,8 +344,14 @@ class MemberLayout:
         obs / next_obs [S, B, N, O], actions [S, B, N, A], rewards / masks [S, B]; with histories memory /
         next_memory [S, B, U, L, D] (the histories of s and s')."""
         T, B = data["obs"].shape[0], self.cfg.batch_size
-        gens = [generator] * self.n_seeds if generator is not None else self.gens
-        rows = torch.stack([torch.randint(T, (B,), generator=g, device=g.device) for g in gens]).to(self.device)
+        if generator is None:
+            gens = self.gens
+        else:  # one generator for all seeds; a stack: one per run (common.offline.fixed_minibatches)
+            gens = [generator] * self.n_seeds if isinstance(generator, torch.Generator) else self._per_seed_of_run(
+                generator)
+        spans = [(0, T)] * self.n_seeds if self.stream_rows is None else self._per_seed_of_run(self.stream_rows)
+        rows = torch.stack([torch.randint(n, (B,), generator=g, device=g.device) + start  # a stack: the run's rows
+                            for g, (start, n) in zip(gens, spans)]).to(self.device)
         out = {k: v[rows] for k, v in data.items() if k != "starts"}
         if self.memory_len > 0:
             for key, nxt in (("memory", False), ("next_memory", True)):
@@ -349,6 +377,47 @@ class MemberLayout:
             o.load_state_dict(state["opts"][k])
         for g, st in zip(self.gens, state["rngs"]):
             g.set_state(st)
+
+    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ------------
+    def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> Any:
+        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
+                          dtype=self.dtype)
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self.opts
+
+    def _stack_extra(self, learners: Sequence["MemberLayout"]) -> None:
+        self.gens = [g for lr in learners for g in lr.gens]  # each run's seeds keep drawing from their own streams
+
+    def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
+        state.update(opts=opt_states, rngs=[g.get_state() for g in self.gens[seeds]])
+        return state
+
+    def _per_seed_of_run(self, per_run: Sequence[Any]) -> list[Any]:
+        """One value per stacked run -> one per seed (a run's seeds are consecutive)."""
+        return [v for v, s in zip(per_run, self.streams.n_seeds) for _ in range(s)]
+
+    def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+        """StackableLearner.stack_data; the episode starts (row indices) shifted to their block's rows."""
+        data = super().stack_data(parts)
+        if "starts" in data:
+            blocks = {}  # id(part) -> (its first row in the stack, part), in stack_rows's order
+            for part, (start, _) in zip(parts, self.stream_rows):
+                blocks.setdefault(id(part), (start, part))
+            data["starts"] = torch.cat([part["starts"] + start for start, part in blocks.values()])
+        return data
+
+    def _seed_values(self, name: str) -> float | Tensor:
+        """Config field ``name`` (a ``GROUP_FIELDS`` one) as the losses read it: a number as given, or (one value
+        per member: a stack of runs) a tensor [S, 1], one value per seed, which its U units share."""
+        v = getattr(self.cfg, name)
+        if not isinstance(v, tuple):
+            return v
+        t = torch.tensor(v, dtype=self.dtype, device=self.device)  # rounded once, as a run alone's scalar is
+        if t.numel() != self.n_members or not bool((t.view(self.n_seeds, -1) == t.view(self.n_seeds, -1)[:, :1]).all()):
+            raise ValueError(f"{type(self.cfg).__name__}.{name}={v!r}: give one number, or one per member "
+                             f"({self.n_members}) equal within each seed")
+        return t.view(self.n_seeds, -1)[:, :1]
 
     def _zero(self, *groups: str) -> None:
         for g in groups:
@@ -398,6 +467,8 @@ class ContinuousIQL(MemberLayout):
     common.offline (``prepare_data``, ``sample_batch``, ``update``, ``policy``, ``state_dict``).
     """
 
+    GROUP_FIELDS = ("expectile", "beta")  # may differ between stacked runs: per-seed scalars of the losses
+
     def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int,
                  cfg: ContinuousIQLConfig | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
@@ -413,6 +484,7 @@ class ContinuousIQL(MemberLayout):
                                          lr=cfg.lr) for g, names in groups.items() if names[0] in self.nets}
         if "enc" in self.nets:
             self.opts["mem"] = torch.optim.Adam(self.nets["enc"].parameters(), lr=cfg.lr_memory)
+        self.expectile, self.beta = self._seed_values("expectile"), self._seed_values("beta")  # float or [S, 1]
 
     def _build(self, n_seeds: int) -> dict[str, nn.Module]:
         cfg, N = self.cfg, self.n_agents
@@ -498,11 +570,11 @@ class ContinuousIQL(MemberLayout):
         cfg, mem = self.cfg, mem_u is not None
         with torch.no_grad():
             q_t = torch.minimum(*self._q(self.targets, xt, act_u))  # [M, B]
-        loss_v = expectile_loss(q_t, self._v(self._embed(self.nets, obs_u, mem_u)), cfg.expectile)  # [M]
+        loss_v = expectile_loss(q_t, self._v(self._embed(self.nets, obs_u, mem_u)), self.expectile)  # [M]
         self._step("v", loss_v, memory=mem)
         with torch.no_grad():
             v = self._v(xt)  # the new V on the target encoder's input ([code] update_pi)
-            w = awr_weights(q_t, v, cfg.beta, cfg.adv_max)
+            w = awr_weights(q_t, v, self.beta, cfg.adv_max)
             y = batch["rewards"] + cfg.gamma * batch["masks"] * self._v(nxt)  # [S = M, B]
         loss_pi = awr_loss(self._logp(self._pi_input(obs_u, mem_u), act_u), w)
         self._step("pi", loss_pi, memory=mem and cfg.memory_backprop_actor)
@@ -522,16 +594,17 @@ class ContinuousIQL(MemberLayout):
             q_tot_t = self._mix(self.targets["qmix"], qx, q_t)  # [S, B]
         v_i = self._per_seed(self._v(self._embed(self.nets, obs_u, mem_u)))
         v_tot = self._mix(self.nets["vmix"], joint, v_i)
-        loss_v = expectile_loss(q_tot_t, v_tot, cfg.expectile)  # [S]
+        loss_v = expectile_loss(q_tot_t, v_tot, self.expectile)  # [S]
         self._step("v", loss_v, clip=("v", "vmix", *enc), memory=mem)
         with torch.no_grad():
             v_i = self._per_seed(self._v(xt))  # [S, B, N] (the new V on the target encoder's input)
             if cfg.independent_awr:
                 wq, wv = self.targets["qmix"](qx), self.nets["vmix"](joint)
                 adv = wq[..., :-1] * q_t + wq[..., -1:] - wv[..., :-1] * v_i - wv[..., -1:]
-                w = torch.exp(cfg.beta * adv).clamp(max=cfg.adv_max)  # [S, B, N]
+                beta = self.beta.unsqueeze(-1) if torch.is_tensor(self.beta) else self.beta  # [S, 1, 1]
+                w = torch.exp(beta * adv).clamp(max=cfg.adv_max)  # [S, B, N]
             else:
-                w = awr_weights(q_tot_t, self._mix(self.nets["vmix"], joint, v_i), cfg.beta, cfg.adv_max)  # [S, B]
+                w = awr_weights(q_tot_t, self._mix(self.nets["vmix"], joint, v_i), self.beta, cfg.adv_max)  # [S, B]
             y = batch["rewards"] + cfg.gamma * batch["masks"] * self._mix(self.nets["vmix"], joint_next,
                                                                             self._per_seed(self._v(nxt)))
         logp = self._per_seed(self._logp(self._pi_input(obs_u, mem_u), act_u))  # [S, B, N]

@@ -33,6 +33,9 @@ Decisions ([inferred]; the design above leaves these open):
   randomness, so a seed trained beside others equals the seed trained alone).
 - The actor is the code's TD3Actor: 2 x 256 ReLU, tanh output, default initialisation. Padded action entries
   (agents with fewer action dims) are zeroed in the actor's output and the target actions.
+- Cells as members (``MATD3BC.stack``, common/grouping.py): each stacked run keeps its seeds' row and noise
+  generators; alpha (``GROUP_FIELDS``) may differ per run: lambda = alpha * (1 / mean|Q|), which a run alone
+  computes with the same roundings whether alpha is its number or its seed's entry of a tensor.
 Shapes: M members (S seeds x N agents), S seeds, N agents, B batch, L history length, D step dim, O / A padded obs /
 action dims, Oj / Aj joint dims.
 """
@@ -50,7 +53,7 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.iql import twin_td_loss
-from common.algos.iql_continuous import MemberLayout, _is_int, _is_num
+from common.algos.iql_continuous import MemberLayout, _as_tuple, _is_int, _is_num, _values
 from common.algos.ppo import mix_values
 from common.heads import DeterministicActor
 from common.history import SelfAttentionHistoryEncoder
@@ -74,7 +77,8 @@ class MATD3BCConfig:
     policy_noise: float = 0.2  # std of the target-action noise ([code] td3_policy_noise)
     noise_clip: float = 0.5  # the noise is clipped to +-this ([code] td3_noise_clip)
     policy_freq: int = 2  # actor and target updates every this many critic updates ([code] td3_policy_freq)
-    alpha: float = 2.5  # TD3+BC's alpha: lambda = alpha / mean|Q_tot| ([code] td3_bc_coeff)
+    alpha: float | Sequence[float] = 2.5  # TD3+BC's alpha: lambda = alpha / mean|Q_tot| ([code] td3_bc_coeff);
+    #                                      or one per member (a stack of runs: per seed)
     grad_clip: float | None = None  # per-network, per-member gradient clip; None = none ([code] TD3: none)
     memory_len: int = 10  # history length L of the self-attention encoder, 0 = none ([code] memory_len)
     memory_dim: int = 128  # embedding size E ([code] memory_out_size)
@@ -84,6 +88,7 @@ class MATD3BCConfig:
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):
             self.hidden = tuple(self.hidden)
+        self.alpha = _as_tuple(self.alpha)
 
     def validate(self) -> "MATD3BCConfig":
         def fail(name: str, rule: str) -> None:
@@ -96,9 +101,10 @@ class MATD3BCConfig:
                 fail(name, "must be an integer >= 1")
         if not (_is_int(self.memory_len) and self.memory_len >= 0):
             fail("memory_len", "must be an integer >= 0 (0 = no history; the code's 10)")
-        for name in ("lr", "alpha", "lr_memory"):
-            if not (_is_num(getattr(self, name)) and getattr(self, name) > 0):
-                fail(name, "must be a finite number > 0")
+        for name in ("lr", "alpha", "lr_memory"):  # alpha: a group field (one value per member in a stack)
+            vals = _values(self.alpha) if name == "alpha" else (getattr(self, name),)
+            if not all(_is_num(v) and v > 0 for v in vals):
+                fail(name, "must be a finite number > 0" + (" (or one per member)" if name == "alpha" else ""))
         for name in ("policy_noise", "noise_clip"):
             if not (_is_num(getattr(self, name)) and getattr(self, name) >= 0):
                 fail(name, "must be a finite number >= 0")
@@ -128,12 +134,12 @@ def target_actions(next_actions: Tensor, noise: Tensor, noise_clip: float) -> Te
     return (next_actions + noise.clamp(-noise_clip, noise_clip)).clamp(-1.0, 1.0)
 
 
-def matd3bc_actor_loss(q_tot: Tensor, pi: Tensor, data_actions: Tensor, alpha: float,
+def matd3bc_actor_loss(q_tot: Tensor, pi: Tensor, data_actions: Tensor, alpha: float | Tensor,
                        mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """sum_i [-lambda_i mean_B Q_tot^(i) + mean_B sum_dims (pi_i - a_i)^2], lambda_i = alpha / mean_B |Q_tot^(i)|
-    (detached). q_tot [S, N, B] (variant i: agent i's action from its actor), pi / data_actions [S, B, N, A], mask
-    [N, A] (padded entries 0) -> (loss [S], lambda [S, N])."""
-    lam = alpha / q_tot.abs().mean(-1).detach()  # [S, N]
+    (detached). q_tot [S, N, B] (variant i: agent i's action from its actor), pi / data_actions [S, B, N, A], alpha a
+    number or [S, 1] (per seed), mask [N, A] (padded entries 0) -> (loss [S], lambda [S, N])."""
+    lam = alpha * q_tot.abs().mean(-1).detach().reciprocal()  # [S, N]; = torch's number / tensor, bit for bit
     sq = (pi - data_actions).square()
     if mask is not None:
         sq = sq * mask
@@ -152,6 +158,8 @@ class MATD3BC(MemberLayout):
     MATD3BC(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None): each seed's networks are built from ``seeds[s]``
     alone; per-seed generators for minibatch rows and target noise. Learner protocol of common.offline.
     """
+
+    GROUP_FIELDS = ("alpha",)  # may differ between stacked runs: a per-seed scalar of the actor loss
 
     def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int,
                  cfg: MATD3BCConfig | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
@@ -177,6 +185,7 @@ class MATD3BC(MemberLayout):
         self._act_mask_m = self.act_mask.repeat(self.n_seeds, 1)[:, None, :]  # [M, 1, A]
         zero = torch.zeros(self.n_seeds, device=self.device, dtype=self.dtype)
         self.last_actor: dict[str, Tensor] = {"loss_actor": zero, "lmbda": zero.clone()}  # until the first actor step
+        self.alpha = self._seed_values("alpha")  # a number, or [S, 1] in a stack of runs with other alphas
 
     def _build(self, n_seeds: int) -> dict[str, nn.Module]:
         cfg, N, O, A = self.cfg, self.n_agents, self.obs_dim, self.act_dim
@@ -273,7 +282,7 @@ class MATD3BC(MemberLayout):
         act_var = torch.where(eye[..., None], pi_a[:, None], a[:, None])  # [S, N, B, N, A]
         obs_var = batch["obs"][:, None].expand(-1, self.n_agents, *batch["obs"].shape[1:])  # [S, N, B, N, O]
         q_tot = self._mix(self.nets["qmix"], obs_var, act_var, q_var)  # [S, N, B]
-        loss, lam = matd3bc_actor_loss(q_tot, pi_a, a, cfg.alpha, self.act_mask)
+        loss, lam = matd3bc_actor_loss(q_tot, pi_a, a, self.alpha, self.act_mask)
         self._step("actor", loss, ("actor",), back)
         return {"loss_actor": loss.detach(), "lmbda": lam.mean(-1)}
 
@@ -285,6 +294,18 @@ class MATD3BC(MemberLayout):
         x, mem_u, is_np = self._act_input(obs, memory)
         out = self._to_agents(self._pi(self.nets, self._embed(self.nets, self._unit_obs_of(x), mem_u)))
         return out.cpu().numpy() if is_np else out
+
+    # ---- stacking runs: StackableLearner's hooks (MemberLayout's, plus target noise and the last actor metrics) ----
+    def _stack_extra(self, learners: Sequence["MATD3BC"]) -> None:
+        super()._stack_extra(learners)
+        self.noise_gens = [g for lr in learners for g in lr.noise_gens]
+        self.last_actor = {k: torch.cat([lr.last_actor[k] for lr in learners]) for k in self.last_actor}
+
+    def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
+        state = super()._run_state(state, opt_states, seeds)
+        state.update(noise_rngs=[g.get_state() for g in self.noise_gens[seeds]],
+                     last_actor={k: v[seeds].clone() for k, v in self.last_actor.items()})
+        return state
 
     # ---- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -97,9 +97,32 @@ def member_act(obs, n_seeds: int, n_agents: int, obs_dim: int, select: Callable[
 # one update of each run alone.
 
 
-def slice_module_state(module: torch.nn.Module, start: int, stop: int) -> dict[str, Tensor]:
-    """Members [start, stop) of ``module`` as a state_dict of a module of ``stop - start`` members (copies)."""
-    return {k: v[start:stop].clone() for k, v in module.state_dict().items()}
+def seed_rows(v: Tensor, seeds: slice, n_seeds: int) -> Tensor:
+    """The rows of seeds ``seeds`` (a slice of a stack's ``n_seeds`` seeds) of a tensor whose leading axis holds the
+    same number of rows per seed, seed by seed (members m = s * U + u, or one per seed: a QMIX mixer)."""
+    per = v.shape[0] // n_seeds
+    if per * n_seeds != v.shape[0]:
+        raise ValueError(f"a stacked tensor of {v.shape[0]} rows does not hold whole seeds of {n_seeds}")
+    return v[seeds.start * per:seeds.stop * per]
+
+
+def stack_module_states(big: torch.nn.Module, smalls: Sequence[torch.nn.Module]) -> None:
+    """Write the modules ``smalls`` side by side into ``big``: every tensor of ``big`` is those of ``smalls``
+    concatenated on its leading (member) axis, in order; each tensor keeps its own count (members or seeds)."""
+    dst = big.state_dict()
+    parts = [small.state_dict() for small in smalls]
+    with torch.no_grad():
+        for k, v in dst.items():
+            src = torch.cat([p[k] for p in parts])
+            if src.shape != v.shape:
+                raise ValueError(f"stacking {k}: the parts make {tuple(src.shape)}, the stack holds {tuple(v.shape)}")
+            v.copy_(src)
+
+
+def slice_module_state(module: torch.nn.Module, seeds: slice, n_seeds: int) -> dict[str, Tensor]:
+    """Seeds ``seeds`` of a stack of ``n_seeds`` seeds: ``module``'s state_dict as that of a module of those seeds'
+    members (copies)."""
+    return {k: seed_rows(v, seeds, n_seeds).clone() for k, v in module.state_dict().items()}
 
 
 def stack_optimizer_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -125,9 +148,9 @@ def stack_optimizer_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any
     return {"state": out, "param_groups": copy.deepcopy(first["param_groups"])}
 
 
-def slice_optimizer_state(state: Mapping[str, Any], start: int, stop: int) -> dict[str, Any]:
-    """Inverse of ``stack_optimizer_states``: members [start, stop) of a stacked optimizer's state_dict."""
-    out = {p: {name: (v[start:stop].clone() if name != "step" and torch.is_tensor(v) else
+def slice_optimizer_state(state: Mapping[str, Any], seeds: slice, n_seeds: int) -> dict[str, Any]:
+    """Inverse of ``stack_optimizer_states``: seeds ``seeds`` (of ``n_seeds``) of a stacked optimizer's state_dict."""
+    out = {p: {name: (seed_rows(v, seeds, n_seeds).clone() if name != "step" and torch.is_tensor(v) else
                       v.clone() if torch.is_tensor(v) else v) for name, v in slots.items()}
            for p, slots in state["state"].items()}
     return {"state": out, "param_groups": copy.deepcopy(state["param_groups"])}
@@ -135,11 +158,13 @@ def slice_optimizer_state(state: Mapping[str, Any], start: int, stop: int) -> di
 
 class StackableLearner:
     """Stacking runs of a batched learner into one (a mixin). The learner has ``cfg`` (a config dataclass),
-    ``seeds``, ``step``, ``gen``, ``n_members``, ``n_seeds``, the modules ``_NETS`` and optimizers ``_OPTS``
-    (every tensor leads with the member axis), ``GROUP_FIELDS`` (config fields it reads per member, which may
-    differ between the stacked runs) and ``_empty_stack(cfg, seeds)`` (a fresh learner of those members). It
-    draws every random number through ``streams`` when set (``MemberStreams``) and samples each run's rows
-    (``stream_rows``)."""
+    ``seeds``, ``step``, ``gen``, ``n_members``, ``n_seeds``, the modules ``_NETS`` and optimizers ``_OPTS`` (or
+    ``_optimizers()``; every tensor leads with an axis of whole seeds, seed by seed: its members, or one row per seed
+    for a mixer), ``GROUP_FIELDS`` (config fields it reads per member, which may differ between the stacked runs)
+    and ``_empty_stack(cfg, seeds)`` (a fresh learner of those members). It draws every random number through
+    ``streams`` when set (``MemberStreams``; or per-seed generators that ``_stack_extra`` gathers) and samples each
+    run's rows (``stream_rows``). ``_stack_extra`` / ``_run_state``: hooks for state beyond modules, optimizers,
+    step and ``gen``, and for a run's ``state_dict`` format."""
 
     _NETS: tuple[str, ...] = ()
     _OPTS: tuple[str, ...] = ()
@@ -170,19 +195,31 @@ class StackableLearner:
                              f"than {list(cls.GROUP_FIELDS)}, or in agent dims, dtype, device or step")
         per_member = {f: _stacked_value(learners, f) for f in cls.GROUP_FIELDS}
         big = first._empty_stack(replace(first.cfg, **per_member), [s for lr in learners for s in lr.seeds])
-        start = 0
-        for lr in learners:
-            for name in cls._NETS:
-                _copy_members(getattr(big, name), getattr(lr, name), start)
-            start += lr.n_members
-        for name in cls._OPTS:
-            states = [getattr(lr, name).state_dict() for lr in learners]
-            getattr(big, name).load_state_dict(stack_optimizer_states(states))
+        for name in cls._NETS:
+            stack_module_states(getattr(big, name), [getattr(lr, name) for lr in learners])
+        for name, opt in big._optimizers().items():
+            opt.load_state_dict(stack_optimizer_states([lr._optimizers()[name].state_dict() for lr in learners]))
         big.step = first.step
         big.streams = MemberStreams([lr.gen for lr in learners], [lr.n_members for lr in learners],
                                     [lr.n_seeds for lr in learners])
         big.run_cfgs = [lr.cfg for lr in learners]
+        big._stack_extra(learners)
         return big
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The learner's optimizers by name (default: the attributes named in ``_OPTS``)."""
+        return {name: getattr(self, name) for name in self._OPTS}
+
+    def _stack_extra(self, learners: Sequence[Any]) -> None:
+        """Hook of ``stack``: state beyond modules, optimizers, step and ``gen`` that the stack takes from
+        ``learners`` (e.g. per-seed generators). Default: none."""
+
+    def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
+        """Hook of ``split_state``: a run's ``state`` (cfg, seeds, step, rng and its ``_NETS``) and optimizer states
+        (by name) in the format of its learner's ``state_dict``; ``seeds``: the run's seeds in the stack. Default:
+        the optimizers under their names (``learner_state``)."""
+        state.update(opt_states)
+        return state
 
     def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
         """The stacked learners' ``prepare_data`` tensors, one dict per learner (learners on one dataset pass
@@ -197,15 +234,15 @@ class StackableLearner:
         members of every module and optimizer): a checkpoint that resumes the run alone or stacked again."""
         if self.streams is None:
             raise ValueError("split_state needs a stack of learners (stack)")
-        out, start, seed0, st = [], 0, 0, self.streams
-        for cfg, gen, m, s in zip(self.run_cfgs, st.generators, st.n_members, st.n_seeds):
-            state = {"cfg": asdict(cfg), "seeds": list(self.seeds[seed0:seed0 + s]), "step": self.step,
-                     "rng": gen.get_state()}
-            state.update({name: slice_module_state(getattr(self, name), start, start + m) for name in self._NETS})
-            state.update({name: slice_optimizer_state(getattr(self, name).state_dict(), start, start + m)
-                          for name in self._OPTS})
-            out.append(state)
-            start, seed0 = start + m, seed0 + s
+        out, seed0, st, S = [], 0, self.streams, self.n_seeds
+        opts = {name: opt.state_dict() for name, opt in self._optimizers().items()}
+        for cfg, gen, s in zip(self.run_cfgs, st.generators, st.n_seeds):
+            own = slice(seed0, seed0 + s)
+            state = {"cfg": asdict(cfg), "seeds": list(self.seeds[own]), "step": self.step, "rng": gen.get_state()}
+            state.update({name: slice_module_state(getattr(self, name), own, S) for name in self._NETS})
+            out.append(self._run_state(state, {name: slice_optimizer_state(o, own, S) for name, o in opts.items()},
+                                       own))
+            seed0 += s
         return out
 
 
