@@ -217,7 +217,8 @@ def build(profile: str, *, root=None, device: str = "cpu", progress: bool = True
     common_behavior = {
         "mappo": {"config": asdict(expert_config(profile)),
                   "seeds": list(run.learner.seeds), "iterations": run.iteration,
-                  "wall_time_s": run.times["wall"], "deviation": "memory 0 (no history encoder; the code: 10)"},
+                  "wall_time_s": run.times["wall"], "deviation": "memory 0 (no history encoder; the code: 10); "
+                  "normalized inputs (obs_norm; the code: raw, which diverged here)"},
         "final_eval": {k: final[k] for k in ("iteration", "return", "theta2", "convention")},
         "initial_eval": {k: start[k] for k in ("iteration", "return")},
         "experts": experts,
