@@ -27,7 +27,8 @@ How an item's numbers are read and shown (``common.render`` renders them):
   ``%``. Records always hold fractions as fractions (a win rate of 55% is recorded as 0.55), so for a
   ``percent`` item our values are multiplied by 100 (``Item.factor``) before anything is computed;
   published values are entered as the paper prints them (55.0 for 55%). Default: ``normalized`` for a
-  normalized metric, else ``raw``; ``normalized`` goes with normalized metrics only, and they with it.
+  normalized metric, else ``raw``; ``normalized`` goes with normalized metrics only, and they with it or with
+  ``fraction`` (a normalized score printed as a fraction, 1.0 = the expert: our × 100 values times 0.01).
 - ``spread``: what the paper's ``±`` is: ``std`` (population std over seeds, ddof 0, numpy's default, as
   the papers print), ``sem`` (standard error of the mean: sample std, ddof 1, over sqrt(n), as
   ``scipy.stats.sem``) or ``none`` (no ``±``). Ours is computed the same way (``spread_of``; under
@@ -146,16 +147,22 @@ class _Item(_Typed):
         if self.scale is None:
             object.__setattr__(self, "scale", "normalized" if self.metric.startswith("normalized") else "raw")
         _one_of(where, "scale", self.scale, SCALES)
-        if (self.scale == "normalized") != self.metric.startswith("normalized"):
+        normalized = self.metric.startswith("normalized")
+        if (self.scale == "normalized" and not normalized) or (normalized and self.scale not in ("normalized",
+                                                                                              "fraction")):
             raise PublishedError(f"{where}: scale {self.scale!r} does not go with metric {self.metric!r}: scale "
-                                 "'normalized' is for the normalized metrics, and they take no other scale")
+                                 "'normalized' is for the normalized metrics, and they take no other scale but "
+                                 "'fraction' (the paper prints them as fractions of the expert score)")
         _one_of(where, "spread", self.spread, SPREADS)
         _opt_int(where, "seeds", self.seeds, 1)
         _opt_int(where, "precision", self.precision, 0)
 
     @property
     def factor(self) -> float:
-        """What our (recorded) values are multiplied by to be in the paper's scale: 100 for percent."""
+        """What our (recorded) values are multiplied by to be in the paper's scale: 100 for percent; 0.01 for a
+        normalized metric (recorded × 100) printed as a fraction (1.0 = the expert)."""
+        if self.scale == "fraction" and self.metric.startswith("normalized"):
+            return 0.01
         return 100.0 if self.scale == "percent" else 1.0
 
     @property

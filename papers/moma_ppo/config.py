@@ -1,8 +1,8 @@
-"""MOMA-PPO's protocol as data: the Iterated Coordination Game items (Tables 1 and 3), the paper's (or, where it is
-silent, the official code's [C] or our [I]) choices, and the profile overrides. The learners' hyperparameters live
-in their config dataclasses (common/algos/iql.py IQLConfig, common/algos/mappo.py MAPPOConfig,
-papers/moma_ppo/worldmodel.py WorldModelConfig), each field citing its source; here are only the ICG's departures
-from them.
+"""MOMA-PPO's protocol as data: the Iterated Coordination Game items (Tables 1 and 3), the Reacher data and Table 4a,
+the paper's (or, where it is silent, the official code's [C] or our [I]) choices, and the profile overrides. The
+learners' hyperparameters live in their config dataclasses (common/algos/iql.py IQLConfig, common/algos/mappo.py
+MAPPOConfig, papers/moma_ppo/worldmodel.py WorldModelConfig), each field citing its source; here are only the
+departures from them of the ICG and of Reacher (Table 4a).
 """
 
 from __future__ import annotations
@@ -38,6 +38,48 @@ WM_ICG = {"clip_to_dataset": False, "lambda_g": 0.0, "lambda_r": 0.0}
 WM_SEED = 0  # [C] one world model per task, shared by every MOMA-PPO seed (load_wm_ensemble)
 MAPPO_ICG = {"policy": "categorical"}  # [C] CategoricalPolicy for 'toy'; the other MAPPOConfig fields as the code
 
+# ---- Table 4a: 2-agent Reacher expert-mix x 3 observation functions x 8 methods (§6, Table 4a; spec §2, §5, §7) ----
+# Columns (published.T4A_METHODS) -> how each runs. The baselines are common.offline's generic job on a registered
+# learner (papers/moma_ppo/jobs.py reacher_baseline_config); MOMA-PPO is jobs.moma_run (world model + MAPPO).
+T4A_SEEDS = (0, 1, 2)  # §6: "3 seeds" on MaMuJoCo
+T4A_EVAL_EPISODES = 100  # §6: "Evaluation is done for 100 episodes using the greedy policies"
+T4A_DATASET = "expert-mix"  # §5.3: the mixture of the two elbow conventions' experts (papers/moma_ppo/reacher.py)
+T4A_ROWS_OF = {"iql": ("full",)}  # IQL executes centrally: FO row only (Table 4a prints '—' in the PO rows)
+# column -> (learner, its config section). IQL: the code's single-agent learner on the full observation and the
+# joint action ([code] train_agents.py alg_name iql on reacher 2x1_full: central_obs "agent0" = the 10-dim state);
+# MAIQL / IBC: alg_name ma-iql / bc; MATD3+BC: [inferred] design (common/algos/matd3bc.py); ITD3+BC, ICQL, IOMAR:
+# common/algos/itd3_presets.py moma_ppo_preset (the code's TD3Learner settings; configs [inferred], spec Q12).
+T4A_LEARNERS = {
+    "iql": ("iql_continuous", {"method": "iql", "central_obs": "agent0"}),
+    "maiql": ("iql_continuous", {"method": "maiql"}),
+    "matd3bc": ("matd3bc", {}),
+    "ibc": ("iql_continuous", {"method": "bc"}),
+    "itd3bc": ("itd3", "itd3bc"),
+    "icql": ("itd3", "icql"),
+    "iomar": ("itd3", "iomar"),
+}
+T4A_UPDATES = 1_000_001  # [code] train_agents.py max_training_step int(1e6 + 1) (spec §5; the paper: "to convergence")
+T4A_EVALS = 50  # [I] evaluations per run (spec §2: "~50 points per run"; the code: 5 episodes every 50 updates)
+T4A_MEMORY = {"full": 10, "po": 10}  # [code] memory_len 10 in every row (ITD3: none, itd3_presets.py)
+MOMA_REACHER_ITERATIONS = 100_001  # [code] train_rl_model_based.py max_training_step int(1e5 + 1)
+MOMA_REACHER_ROLLOUT = {"k": 10, "batch": 2_000}  # [code] k_steps_rollouts 10; 2000 transitions per PPO batch
+# [I] deviation (README "Table 4a"): normalized MAPPO inputs (common/behavior/mappo_online.py's docstring: on raw
+# Reacher observations online MAPPO diverged), the statistics frozen from the dataset's observations; no history
+# encoder in the synthetic rollouts (memory 0; [code] memory_len 10)
+MAPPO_REACHER = {"obs_norm": True, "memory_len": 0}
+
+# Table 4a's profile scales (keys in PROFILES.keys). quick (costs measured on one loaded core in
+# papers/moma_ppo/README.md "Table 4a": ≈ 5.5 core-hours in all): baselines 2 x 128 networks, 10,000 updates (spec
+# §7), no histories in any row (spec §7 proposes 10 in the PO rows: they cost 4-14x per update, ≈ +6 core-hours even
+# with 32-dim embeddings; MOMA-PPO runs without them too), 10 evaluations of 100 episodes; MOMA-PPO a 4 x 256 world
+# model (spec §7 proposes 4 x 512) trained 5,000 updates, 2 x 128 MAPPO, 300 iterations of 2,000 transitions.
+# smoke: seconds, plumbing only (histories of 2 in the PO rows exercise the encoders).
+T4A_SMOKE = {"t4a_updates": 20, "t4a_evals": 1, "t4a_eval_episodes": 4, "t4a_width": 32,
+             "t4a_memory": {"full": 0, "po": 2}, "t4a_moma_iterations": 2, "t4a_moma_batch": 200,
+             "t4a_mappo_width": 32, "t4a_wm_width": 32, "t4a_wm_layers": 2, "t4a_wm_updates": 30}
+T4A_QUICK = {"t4a_updates": 10_000, "t4a_evals": 10, "t4a_width": 128, "t4a_memory": {"full": 0, "po": 0},
+             "t4a_moma_iterations": 300, "t4a_mappo_width": 128, "t4a_wm_width": 256, "t4a_wm_updates": 5_000}
+
 # Profile overrides (merged onto common/profiles.py's base profiles):
 #   full:  10 seeds (§6), the sizes above, the world model as the code (4 x 1024 T/R heads, 2 x 1024 mask head,
 #          1e4 + 1 updates);
@@ -52,11 +94,12 @@ PROFILES = PaperProfiles(
     by_profile={
         "smoke": {"n_seeds": 2, "overrides": {"icg_plays": 500, "icg_updates": 100, "icg_width": 32,
                                               "icg_moma_iterations": 3, "icg_moma_eval_every": 1, "icg_mappo_width": 32,
-                                              "icg_wm_width": 32, "icg_wm_layers": 2, "icg_wm_updates": 50}},
+                                              "icg_wm_width": 32, "icg_wm_layers": 2, "icg_wm_updates": 50,
+                                              **T4A_SMOKE}},
         "quick": {"n_seeds": ICG_SEEDS, "overrides": {"icg_updates": 2_000, "icg_width": 64,
                                                       "icg_moma_iterations": 30, "icg_moma_eval_every": 5,
                                                       "icg_mappo_width": 64, "icg_wm_width": 64, "icg_wm_layers": 2,
-                                                      "icg_wm_updates": 2_000}},
+                                                      "icg_wm_updates": 2_000, **T4A_QUICK}},
         "full": {"n_seeds": ICG_SEEDS},
     },
     keys={
@@ -70,6 +113,20 @@ PROFILES = PaperProfiles(
         "icg_wm_width": "hidden width of every world-model head instead of the code's 1024",
         "icg_wm_layers": "hidden layers of the world model's T and R heads instead of the code's 4",
         "icg_wm_updates": "world-model updates instead of the code's 10,001",
+        # Table 4a (Reacher expert-mix; T4A_* below)
+        "t4a_updates": "gradient steps of the Table 4a baselines instead of the code's 1,000,001",
+        "t4a_evals": "evaluations per Table 4a run (baselines and MOMA-PPO) instead of 50",
+        "t4a_eval_episodes": "greedy episodes per Table 4a evaluation instead of the paper's 100",
+        "t4a_width": "hidden width of the Table 4a baselines' networks instead of the code's 256",
+        "t4a_memory": "{'full': L, 'po': L}: history length of the baselines (IQL family, MATD3+BC) in the FO row "
+                      "and the PO rows instead of the code's 10",
+        "t4a_memory_dim": "embedding size of the baselines' history encoders instead of the code's 128",
+        "t4a_moma_iterations": "MOMA-PPO iterations on Reacher instead of the code's 100,001",
+        "t4a_moma_batch": "synthetic transitions per MOMA-PPO iteration instead of the code's 2,000",
+        "t4a_mappo_width": "hidden width of MOMA-PPO's actors, critics and mixer instead of the code's 256",
+        "t4a_wm_width": "hidden width of the Reacher world model's heads instead of the code's 1024",
+        "t4a_wm_layers": "hidden layers of the Reacher world model's T and R heads instead of the code's 4",
+        "t4a_wm_updates": "Reacher world-model updates instead of the code's 10,001",
     },
 )
 

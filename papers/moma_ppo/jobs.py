@@ -1,5 +1,6 @@
-"""MOMA-PPO's jobs for common.experiment: the Table 1 statistics job, the ICG cell configs, and the Table 3 job
-(the baselines through common.offline's generic job; MOMA-PPO: world model, then synthetic rollouts + MAPPO).
+"""MOMA-PPO's jobs for common.experiment: the Table 1 statistics job, the ICG cell configs, the Table 3 job, and the
+Reacher (Table 4a) cell configs and job (the baselines through common.offline's generic job; MOMA-PPO: world model,
+then synthetic rollouts + MAPPO).
 
 A Table 3 baseline cell config (``icg_baseline_config``, common.offline's layout):
   dataset        papers.moma_ppo.datasets.icg_spec(name, plays)
@@ -13,6 +14,14 @@ A MOMA-PPO cell config (``icg_moma_config``):
   mappo          MAPPOConfig fields (categorical policies)
   rollouts       RolloutConfig fields (k = 1, 2000 transitions)
   iterations, eval_every, eval_episodes, ckpt_every
+A Table 4a baseline cell config (``reacher_baseline_config``, common.offline's layout, the learner named per cell):
+  dataset        ``reacher_spec(obs_mode, profile)``: the expert-mix of papers/moma_ppo/reacher.py split per agent
+  learner        iql_continuous (iql, maiql, ibc), matd3bc, or itd3 (itd3bc, icql, iomar): config.T4A_LEARNERS
+  <learner>      its config fields (ContinuousIQLConfig / MATD3BCConfig / ITD3Config via moma_ppo_preset)
+  method, updates, eval_every, eval_episodes (100: §6), ckpt_every
+A Table 4a MOMA-PPO cell config (``reacher_moma_config``): as the ICG's, with the Reacher world model (the code's
+MaMuJoCo settings: clipping to the dataset box, l_eps = 2, lambda_g 0.1, lambda_r 0.05), k = 10, Gaussian MAPPO with
+normalized inputs (config.MAPPO_REACHER).
 Every record also carries ``score_last20pct`` in its extra: the mean of the last 20 % of the run's evaluations,
 the default per-seed score of the authors' benchmarking tool (alfred ``benchmark.py``,
 ``performance_aggregation='mean_on_last_20_percents'``; papers/moma_ppo/README.md, IBC on neutral).
@@ -30,11 +39,15 @@ import numpy as np
 import torch
 
 import common.algos.iql  # noqa: F401 - registers the learner iql_discrete
+import common.algos.iql_continuous  # noqa: F401 - registers iql_continuous (Table 4a's IQL, MAIQL, IBC)
+import common.algos.matd3bc  # noqa: F401 - registers matd3bc (Table 4a's MATD3+BC); itd3 is built in
+from common.algos.itd3_presets import moma_ppo_preset
 from common.algos.mappo import MAPPO, MAPPOConfig
 from common.datacard import data_root
 from common.evaluate import eval_seed, evaluate
 from common.experiment import Job
-from common.offline import data_identity_of, dataset_of, identity_of, offline_run, score_readings
+from common.offline import (data_identity_of, dataset_of, group_key_of, identity_of, offline_run, offline_run_group,
+                            run_metrics)
 from common.profiles import Profile
 from common.records import config_hash
 from papers.moma_ppo import config as C
@@ -45,8 +58,29 @@ from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
 BASELINE_LEARNER = common.algos.iql.LEARNER_NAME
 
 
+REACHER_SOURCE = "papers.moma_ppo.reacher"
+REACHER_BUILD_AT = ("smoke",)  # profiles at which a missing Reacher dataset is built by the item (seconds)
+
+
+def reacher_spec(obs_mode: str, profile: str) -> dict[str, Any]:
+    """The ``dataset`` spec of a Table 4a cell: the profile's expert-mix (papers/moma_ppo/reacher.py) split per agent
+    for ``obs_mode`` (what evaluation needs: env, env_options, return_mode; and which data)."""
+    from papers.moma_ppo.reacher import VERSION
+
+    if obs_mode not in C.REACHER_OBS_MODES:
+        raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(C.REACHER_OBS_MODES)}")
+    return {"env": C.REACHER_ENV, "env_options": {"obs_mode": obs_mode}, "return_mode": "sum",
+            "kind": C.T4A_DATASET, "profile": profile, "source": REACHER_SOURCE, "version": VERSION}
+
+
 def load_dataset(spec: Mapping[str, Any]):
-    """The dataset a cell's ``dataset`` spec names, loaded (generated if missing)."""
+    """The dataset a cell's ``dataset`` spec names: an ICG dataset (generated if missing) or a Reacher dataset (built
+    if missing at smoke only; at quick / full a FileNotFoundError names the command that builds it)."""
+    if spec.get("source") == REACHER_SOURCE:
+        from papers.moma_ppo.reacher import reacher_dataset
+
+        return reacher_dataset(spec["kind"], spec["env_options"]["obs_mode"], spec["profile"],
+                               build_missing=spec["profile"] in REACHER_BUILD_AT)
     return load_spec(spec)
 
 
@@ -141,7 +175,8 @@ def _world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | N
 
 
 def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
-    """Train MOMA-PPO on the cell's ICG dataset and return the record's metrics (Algorithm 1; eval greedy)."""
+    """Train MOMA-PPO on the cell's dataset (ICG or Reacher) and return the record's metrics (Algorithm 1; eval
+    greedy). With ``mappo.obs_norm`` the input statistics are frozen from the dataset's observations [I] (README)."""
     cfg = cell.config
     data = load_dataset(cfg["dataset"])
     saved = ctx.load_checkpoint()
@@ -150,13 +185,16 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
                    n_actions=data.card.get("n_actions"), device=ctx.device)
     rollouts = RolloutConfig(**cfg["rollouts"]).validate()
     gens = start_generators([seed], ctx.device)
-    step = 0
+    obs_data = torch.as_tensor(data.obs, device=ctx.device)  # [T, N, O] the start states
+    if policy.cfg.obs_norm:  # frozen from the dataset (a checkpoint holds the same statistics)
+        policy.set_obs_stats(obs_data[None])
+    step, lengths, obs_absmax = 0, [], 0.0  # rollout length per iteration; largest |synthetic next obs|
     if saved is not None:
         policy.load_state_dict(saved["mappo"])
         for g, st in zip(gens, saved["starts"]):
             g.set_state(st)
         step = int(saved["step"])
-    obs_data = torch.as_tensor(data.obs, device=ctx.device)
+        lengths, obs_absmax = list(saved.get("lengths", [])), float(saved.get("obs_absmax", 0.0))
     ds = cfg["dataset"]
     U, k = int(cfg["iterations"]), int(cfg["eval_every"])
     stats: dict[str, float] = {}
@@ -169,14 +207,20 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
                 r = evaluate(policy.policy(), ds["env"], 1, cfg["eval_episodes"], [eval_seed(seed)],
                              return_mode=ds["return_mode"], env_options=ds["env_options"])
                 ctx.log(step, score=float(r.mean[0]), rollout_len=m["rollout_len_mean"],
-                        reward=float(m["rewards"][0]), value=float(m["value"][0]))
-                stats = {"rollout_len_mean": m["rollout_len_mean"], "synthetic_reward": float(m["rewards"][0])}
+                        reward=float(m["rewards"][0]), value=float(m["value"][0]), penalty=m["penalty_mean"],
+                        cut=m["cut_fraction"])
+                stats = {"rollout_len_mean": m["rollout_len_mean"], "synthetic_reward": float(m["rewards"][0]),
+                         "penalty_mean": m["penalty_mean"], "cut_fraction": m["cut_fraction"]}
+            lengths.append(m["rollout_len_mean"])
+            obs_absmax = max(obs_absmax, m["obs_absmax"])
             if step % cfg["ckpt_every"] == 0 and step < U:
                 ctx.save_checkpoint({"mappo": policy.state_dict(), "world_model": wm.state_dict(),
-                                     "starts": [g.get_state() for g in gens], "step": step}, step=step)
-    out: dict[str, Any] = {"score": ctx.curve[-1]["score"], "curve": list(ctx.curve), **data_identity_of(data),
-                           "world_model_sha256": wm.checksum(), "wm_elites": wm.elites[0].tolist(), **stats}
-    out.update(score_readings(ctx.curve))
+                                     "starts": [g.get_state() for g in gens], "step": step, "lengths": lengths,
+                                     "obs_absmax": obs_absmax}, step=step)
+    out: dict[str, Any] = run_metrics(ctx.curve, data)  # score, curve, readings, normalized ones (Reacher), identity
+    out.update({"world_model_sha256": wm.checksum(), "wm_elites": wm.elites[0].tolist(), **stats,
+                "rollout_len_run_mean": float(np.mean(lengths)) if lengths else None, "wm_obs_absmax": obs_absmax,
+                "data_obs_absmax": float(np.abs(data.obs).max())})
     out["score_last20pct"] = last_fraction(ctx.curve)
     return out
 
@@ -192,6 +236,79 @@ def table3_run(cell, seed: int, ctx) -> dict[str, Any]:
 
 
 table3_job = Job(run=table3_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset))
+
+
+# ---- Table 4a (Reacher expert-mix) configs and job ---------------------------------------------------------------
+def _t4a(profile: Profile, key: str, default):
+    return profile.overrides.get(f"t4a_{key}", default)
+
+
+def _t4a_schedule(profile: Profile, steps: int) -> dict[str, int]:
+    evals = int(_t4a(profile, "evals", C.T4A_EVALS))
+    every = max(1, steps // evals)
+    return {"eval_every": every, "eval_episodes": int(_t4a(profile, "eval_episodes", C.T4A_EVAL_EPISODES)),
+            "ckpt_every": max(every, steps // 5)}
+
+
+def reacher_baseline_config(profile: Profile, obs_mode: str, method: str) -> dict[str, Any]:
+    """A Table 4a baseline cell (module docstring); ``method`` in config.T4A_LEARNERS, ``obs_mode`` in
+    config.REACHER_OBS_MODES (IQL: "full" only)."""
+    if method not in C.T4A_LEARNERS:
+        raise ValueError(f"unknown Table 4a baseline {method!r}; valid: {', '.join(C.T4A_LEARNERS)}")
+    spec = reacher_spec(obs_mode, profile.name)  # checks obs_mode
+    rows = C.T4A_ROWS_OF.get(method, C.REACHER_OBS_MODES)
+    if obs_mode not in rows:
+        raise ValueError(f"Table 4a has no {method!r} cell for obs_mode={obs_mode!r} (centralized execution needs the "
+                         f"full state); valid: {', '.join(rows)}")
+    learner, base = C.T4A_LEARNERS[method]
+    width = _t4a(profile, "width", None)
+    if learner == "itd3":  # the code's TD3Learner: no history encoder here (itd3_presets.py)
+        section = moma_ppo_preset(base, **({"hidden": int(width)} if width is not None else {}))
+    else:
+        section = dict(base)
+        if width is not None:
+            section["hidden"] = [int(width)] * 2
+        memory = _t4a(profile, "memory", C.T4A_MEMORY)["full" if obs_mode == "full" else "po"]
+        if int(memory) != 10:
+            section["memory_len"] = int(memory)
+        if int(memory) > 0 and _t4a(profile, "memory_dim", None) is not None:
+            section["memory_dim"] = int(_t4a(profile, "memory_dim", None))
+    updates = int(_t4a(profile, "updates", C.T4A_UPDATES))
+    return {"dataset": spec, "method": method, "learner": learner, learner: section,
+            "updates": updates, **_t4a_schedule(profile, updates)}
+
+
+def reacher_moma_config(profile: Profile, obs_mode: str) -> dict[str, Any]:
+    """A Table 4a MOMA-PPO cell (module docstring): WorldModelConfig's defaults are the code's MaMuJoCo settings."""
+    wm: dict[str, Any] = {}
+    if _t4a(profile, "wm_width", None) is not None:
+        wm["hidden"] = int(_t4a(profile, "wm_width", None))
+    if _t4a(profile, "wm_layers", None) is not None:
+        layers = int(_t4a(profile, "wm_layers", None))
+        wm.update(t_layers=layers, r_layers=layers, mask_layers=min(2, layers))
+    if _t4a(profile, "wm_updates", None) is not None:
+        wm["n_updates"] = int(_t4a(profile, "wm_updates", None))
+    mappo = dict(C.MAPPO_REACHER)
+    if _t4a(profile, "mappo_width", None) is not None:
+        mappo["hidden"] = [int(_t4a(profile, "mappo_width", None))] * 2
+    rollouts = {**C.MOMA_REACHER_ROLLOUT, "batch": int(_t4a(profile, "moma_batch", C.MOMA_REACHER_ROLLOUT["batch"]))}
+    iters = int(_t4a(profile, "moma_iterations", C.MOMA_REACHER_ITERATIONS))
+    return {"dataset": reacher_spec(obs_mode, profile.name), "method": "moma_ppo", "world_model": wm,
+            "wm_seed": C.WM_SEED, "mappo": mappo, "rollouts": rollouts, "iterations": iters,
+            **_t4a_schedule(profile, iters)}
+
+
+def table4a_run(cell, seed: int, ctx) -> dict[str, Any]:
+    """A Table 4a cell: MOMA-PPO (``moma_run``) or a baseline (common.offline's job on the cell's learner)."""
+    if cell.config["method"] == "moma_ppo":
+        return moma_run(cell, seed, ctx)
+    return offline_run(cell, seed, ctx, learner=None, load=load_dataset)
+
+
+# baselines of one learner may train stacked (--group; common/grouping.py); MOMA-PPO cells have no learner: alone
+table4a_job = Job(run=table4a_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
+                  group_key=functools.partial(group_key_of, learner=None),
+                  run_group=functools.partial(offline_run_group, learner=None, load=load_dataset))
 
 
 def run_item(description: str, item: str, build_cells, job, argv=None, **main_kw):

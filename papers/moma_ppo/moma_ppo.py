@@ -22,7 +22,10 @@ Decisions ([I] where the sources are silent):
   time-out).
 - Seeds are batched as MAPPO's seeds: each draws its own starts (one generator per seed) and its buffer is cut to
   the shortest seed's length (MAPPO needs one length; a cut rollout ends in a time-out, like the buffer's end).
-- No history encoder yet (the ICG has none: memory_len 0 [code]); MaMuJoCo's 10-step histories are still to come.
+- Continuous actions (Reacher, Table 4a): the sampled Gaussian actions are stored unbounded (MAPPO's log-probs are of
+  them); the world model clamps its input to +-(1 - 1e-5) ([code] transform_actions) and the env clips at evaluation.
+- No history encoder yet (the ICG has none: memory_len 0 [code]); MaMuJoCo's 10-step histories are not wired through
+  the rollouts (Table 4a runs MAPPO with memory 0: papers/moma_ppo/README.md "Table 4a").
 Shapes: S seeds, B starts, N agents, O obs dim, A action dim, k rollout length, n buffer rows.
 """
 
@@ -40,6 +43,7 @@ from common.algos.mappo import MAPPO
 from papers.moma_ppo.worldmodel import WorldModelEnsemble
 
 TRUNCATION_RULES = ("paper", "code")
+BUFFER_KEYS = ("obs", "actions", "next_obs", "rewards", "masks", "zetas")  # MAPPO's batch
 ROLLOUT_STREAM = 0x5A7  # spawn key of a seed's start-state generator
 
 
@@ -86,11 +90,14 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
     """One iteration's synthetic batch for every seed of ``policy`` (module docstring). ``obs_data`` [T, N, O] the
     dataset's observations (start states); ``wm`` one ensemble group shared by the seeds ([code] one world model per
     task). Returns MAPPO's batch (obs / next_obs [S, n, N, O], actions [S, n, N, A], rewards [S, n, N], masks /
-    zetas [S, n]) and stats (rollout length, penalty, cut fraction)."""
+    zetas [S, n]) and stats: rollout_len_mean (steps per rollout), penalty_mean (of the stored rows),
+    cut_fraction (share of rollouts cut by the uncertainty before step k), obs_absmax (largest |next obs| stored:
+    the no-clipping ablation's check), rows."""
     S, T = policy.n_seeds, obs_data.shape[0]
     per_seed: list[list[dict[str, Tensor]]] = [[] for _ in range(S)]
     collected = torch.zeros(S, dtype=torch.long)
-    lengths, penalties = [], []
+    lengths, penalties, cuts = [], [], []
+    absmax = torch.zeros((), dtype=obs_data.dtype, device=obs_data.device)
     while int(collected.min()) < cfg.batch:
         n = (cfg.batch - int(collected.min())) // cfg.k + 1  # [code] floor((b - collected) / k) + 1 starts
         idx = torch.stack([torch.randint(T, (n,), generator=g, device=g.device) for g in gens]).to(obs_data.device)
@@ -103,8 +110,10 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
             unflat = {key: v.reshape(S, n, *v.shape[1:]) for key, v in out.items()}
             zeta = time_out(j, cfg.k, unflat["eps_g_raw"], unflat["eps_g"], wm.cfg.threshold, cfg.truncation_rule)
             mask = unflat["masks"][..., 0]  # [S, n] the same for every agent
+            cut = (zeta < 0.5) if j < cfg.k - 1 else torch.zeros_like(zeta, dtype=torch.bool)  # [S, n] uncertainty
             steps.append({"obs": obs, "actions": act, "next_obs": unflat["next_obs"], "rewards": unflat["rewards"],
-                          "masks": mask, "zetas": zeta, "alive": alive.clone(), "penalty": unflat["penalty"]})
+                          "masks": mask, "zetas": zeta, "alive": alive.clone(), "penalty": unflat["penalty"],
+                          "cut": cut, "absmax": unflat["next_obs"].abs().flatten(2).amax(-1)})
             alive = alive & (mask > 0.5) & (zeta > 0.5)
             obs = unflat["next_obs"]
             if not bool(alive.any()):
@@ -113,16 +122,20 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
         stacked = {key: torch.stack([st[key] for st in steps], dim=2) for key in steps[0]}  # [S, n, k', ...]
         for s in range(S):
             keep = stacked["alive"][s].reshape(-1)  # [n * k']
-            rows = {key: v[s].reshape(-1, *v.shape[3:])[keep] for key, v in stacked.items() if key != "alive"}
+            rows = {key: v[s].reshape(-1, *v.shape[3:])[keep] for key, v in stacked.items() if key in BUFFER_KEYS}
             per_seed[s].append(rows)
             collected[s] += int(keep.sum())
-        lengths.append(stacked["alive"].sum(-1).float().mean())
-        penalties.append(stacked["penalty"][stacked["alive"]].mean())
+        alive_rows = stacked["alive"]  # [S, n, k']
+        lengths.append(alive_rows.sum(-1).float().mean())
+        penalties.append(stacked["penalty"][alive_rows].mean())
+        cuts.append((stacked["cut"] & alive_rows).any(-1).float().mean())  # share of rollouts cut by eps_g
+        absmax = torch.maximum(absmax, stacked["absmax"][alive_rows].max())
     n_rows = int(collected.min())
     batch = {key: torch.stack([torch.cat([p[key] for p in per_seed[s]])[:n_rows] for s in range(S)])
-             for key in ("obs", "actions", "next_obs", "rewards", "masks", "zetas")}
+             for key in BUFFER_KEYS}
     stats = {"rollout_len_mean": float(torch.stack(lengths).mean()),
-             "penalty_mean": float(torch.stack(penalties).mean()), "rows": n_rows}
+             "penalty_mean": float(torch.stack(penalties).mean()), "rows": n_rows,
+             "cut_fraction": float(torch.stack(cuts).mean()), "obs_absmax": float(absmax)}
     return {"batch": batch, "stats": stats}
 
 

@@ -75,14 +75,14 @@ ITEMS = {
     "table3": Table(title="Iterated Coordination Game: team performance (mean ± SEM over 10 seeds)",
                     rows=["dataset"], cols="method", metric="score", scale="fraction", spread="sem", seeds=10,
                     precision=2),
-    # Tables 4a/4b print fractions (1.0 = expert) but common.published pairs the normalized metric with the
-    # normalized scale only (× 100 in our records): scale="fraction" for a normalized metric is the change
-    # asked for in NOTES; until then the published fractions sit beside our × 100 scores.
+    # Tables 4a/4b print fractions (1.0 = expert): our records' normalized (× 100) is shown × 0.01
+    # (common.published: scale "fraction" with a normalized metric).
     "table4a": Table(title="Two-agent Reacher, mixture-of-experts dataset, observation functions (mean ± SEM, 3 seeds)",
-                     rows=["obs_mode"], cols="method", metric="normalized", spread="sem", seeds=3, precision=2),
-    "table4b": Table(title="Four-agent Ant, D4RL datasets and full/partial observability (mean ± SEM, 3 seeds)",
-                     rows=["obs_mode", "dataset"], cols="method", metric="normalized", spread="sem", seeds=3,
+                     rows=["obs_mode"], cols="method", metric="normalized", scale="fraction", spread="sem", seeds=3,
                      precision=2),
+    "table4b": Table(title="Four-agent Ant, D4RL datasets and full/partial observability (mean ± SEM, 3 seeds)",
+                     rows=["obs_mode", "dataset"], cols="method", metric="normalized", scale="fraction", spread="sem",
+                     seeds=3, precision=2),
     "figure6": Figure(title="Epistemic vs aleatoric (MOPO) penalty, with and without adaptive rollouts "
                             "(Ant full-replay, FO and PO; App. B.2)",
                       metric="normalized", spread="sem", plot="curves"),
@@ -184,10 +184,8 @@ _SEM = ("'±' is the standard error of the mean across seeds (§6: 'the mean eva
         "digit, not exactly 0.")
 _FRACTION = ("Scores are fractions (1.0 = the expert return, 0.0 = the random return: (S − S_random)/(S_expert − "
              "S_random) with Table 2's returns), printed with 2 decimals. Our records' 'normalized' is × 100 "
-             "(common.returns.normalize), and common.published does not yet allow scale='fraction' with a normalized "
-             "metric: until it does (a factor 0.01 for that pair), the report shows the published fractions beside "
-             "our × 100 scores and its Δ and verdicts for these cells are not meaningful. The claims' rules read our "
-             "scores / 100.")
+             "(common.returns.normalize); the item's scale 'fraction' shows it × 0.01 beside the published "
+             "fractions, and the claims' rules read our scores / 100.")
 _FINAL = ("The paper trains 'to convergence' and does not say whether a number is the last evaluation or the best "
           "one over training; the report shows the last evaluation (the item's reading); the official code saves "
           "the last model.")
