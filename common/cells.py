@@ -4,7 +4,7 @@ A cell is one combination of the values of ``key_names`` (an item's rows and col
 the records' ``metric`` in the item's scale (× 100 for a percent item), with the item's spread kind;
 the verdict is "within" (|Δ| ≤ the published spread, or ≤ ours where the paper prints none; a single value
 without a spread of ours uses its record's own standard error ``extra.se`` when it has one, e.g. a dataset
-statistic's sampling error), "differs",
+statistic's sampling error; plus the entry's ``rounding``, half a unit of its last printed digit), "differs",
 "not run" (no record), "no published", or "partial" (a pooled cell that has not pooled every value its
 item's ``pool`` lists: no Δ, no verdict). See common.published for scales and spreads.
 """
@@ -138,7 +138,8 @@ def _judge(c: dict, spec: Item) -> None:
         tol = c["pub_spread"] if c["pub_spread"] is not None else c["spread"]
         if c["pub_spread"] is None and len(vals) == 1 and len(c["se"]) == 1:  # one value: its own standard error
             tol = c["se"][0]
-        c["verdict"] = "within" if abs(c["delta"]) <= (tol or 0.0) + 1e-9 else "differs"
+        tol = (tol or 0.0) + (pub.rounding or 0.0)  # + half a unit of the paper's last printed digit
+        c["verdict"] = "within" if abs(c["delta"]) <= tol + 1e-9 else "differs"
 
 
 def _ours(c: Mapping[str, Any], p: int, spec: Item) -> str:

@@ -37,7 +37,8 @@ How an item's numbers are read and shown (``common.render`` renders them):
 
 The verdict compares like with like: Δ = ours − published in the item's scale, "within" when |Δ| is at
 most the published spread (of the item's kind), or at most ours (of the same kind) where the paper
-prints none.
+prints none, plus the entry's ``rounding`` (half a unit of the last digit the paper prints, where it
+rounds a value that is known exactly, e.g. 0.0005 for a normalization constant printed as −4.237).
 """
 
 from __future__ import annotations
@@ -238,7 +239,9 @@ def _number(where: str, name: str, v: Any, optional: bool) -> None:
 class Entry(_Typed):
     """One number the paper prints: item, the cell's keys, mean and its ``±`` as printed (``std`` or
     ``sem``, matching the item's spread; neither when the paper prints none), and an optional note
-    (a footnote of the cell)."""
+    (a footnote of the cell). ``rounding``: half a unit of the last printed digit (0.0005 for −4.237), added
+    to the verdict's tolerance, so that a number the paper rounds is not "differs" for its rounding alone;
+    None (the default) adds nothing. ``rounding_of("−4.237")`` computes it from the printed text."""
 
     item: str
     keys: Mapping[str, Any]
@@ -246,6 +249,7 @@ class Entry(_Typed):
     std: float | None = None
     sem: float | None = None
     note: str | None = None
+    rounding: float | None = None
 
     def __post_init__(self) -> None:
         where = f"Entry of {self.item!r} {dict(self.keys) if isinstance(self.keys, Mapping) else self.keys}"
@@ -259,6 +263,10 @@ class Entry(_Typed):
                 raise PublishedError(f"{where}: {name} {getattr(self, name)!r} must be >= 0")
         if self.std is not None and self.sem is not None:
             raise PublishedError(f"{where}: give std or sem, not both")
+        _number(where, "rounding", self.rounding, optional=True)
+        if self.rounding is not None and not 0 <= self.rounding <= 0.5:
+            raise PublishedError(f"{where}: rounding {self.rounding!r} must be half a unit of the last printed "
+                                 "digit, in [0, 0.5] (e.g. 0.0005 for a value printed with 3 decimals)")
 
     @property
     def spread(self) -> str:
@@ -269,6 +277,19 @@ class Entry(_Typed):
     def err(self) -> float | None:
         """The printed ``±`` value (std or sem), None when the paper prints none."""
         return self.std if self.std is not None else self.sem
+
+
+def rounding_of(text: str) -> float:
+    """Half a unit of the last digit of a number as printed: "-4.237" -> 0.0005, "6.4" -> 0.05, "-3" -> 0.5."""
+    s = text.strip().replace("−", "-")
+    try:
+        float(s)
+    except ValueError:
+        raise PublishedError(f"rounding_of: {text!r} is not a printed number (e.g. '-4.237')") from None
+    if "e" in s.lower():
+        raise PublishedError(f"rounding_of: {text!r}: exponent notation is not supported; give the rounding")
+    decimals = len(s.split(".")[1]) if "." in s else 0
+    return 0.5 * 10.0 ** -decimals
 
 
 @dataclass(frozen=True, kw_only=True)

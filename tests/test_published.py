@@ -195,3 +195,34 @@ def test_an_extra_reading_is_found_in_the_records_extra():
     recs = [_rec({"env": "e", "method": "m"}, s, 1.0, normalized_best=v) for s, v in enumerate([80.0, 90.0])]
     c = _one_cell(spec, [Entry(item="t", keys={"env": "e", "method": "m"}, mean=84.0, std=3.0)], recs)
     assert format_cell(c, 1, spec=spec) == "85.0 ± 5.0 (2) vs 84.0 ± 3.0, Δ +1.0 within"
+
+
+def test_a_rounded_published_number_is_within_its_rounding():
+    """A constant known exactly (-4.2370844) that the paper prints as -4.237: Δ -8.4e-5 is within half a unit of
+    the last printed digit (0.0005), not without it; the rounding is read off the printed text."""
+    from common.published import rounding_of
+
+    assert rounding_of("-4.237") == pytest.approx(0.0005) and rounding_of("6.4") == pytest.approx(0.05)
+    assert rounding_of("−3") == 0.5 and rounding_of(" 152.3 ") == pytest.approx(0.05)
+    with pytest.raises(PublishedError, match="'abc' is not a printed number"):
+        rounding_of("abc")
+    keys = {"env": "e", "method": "m"}
+    spec = Table(title="t", rows=["env"], metric="score")
+    ours = _recs([-4.2370844])
+    assert _one_cell(spec, [Entry(item="t", keys=keys, mean=-4.237)], ours)["verdict"] == "differs"
+    assert _one_cell(spec, [Entry(item="t", keys=keys, mean=-4.237, rounding=0.0005)], ours)["verdict"] == "within"
+    assert _one_cell(spec, [Entry(item="t", keys=keys, mean=-4.236, rounding=0.0005)], ours)["verdict"] == "differs"
+    with pytest.raises(PublishedError, match="rounding 0.7 must be half a unit"):
+        Entry(item="t", keys=keys, mean=1.0, rounding=0.7)
+
+
+def test_moma_ppo_bare_numbers_carry_their_printed_rounding():
+    from papers.moma_ppo import published as moma
+
+    reacher = next(e for e in moma.PUBLISHED if e.item == "table2" and e.keys.get("quantity") == "expert_return"
+                   and "reacher" in e.keys["env"])
+    assert reacher.rounding == pytest.approx(0.0005)
+    ant_min = next(e for e in moma.PUBLISHED if e.item == "table2" and e.keys.get("dataset") == "random"
+                   and e.keys.get("quantity") == "min" and "ant" in e.keys["env"])
+    assert ant_min.mean == -3.0 and ant_min.rounding == pytest.approx(0.05)  # '-3' beside '6.4': a dropped '.0'
+    assert all(e.rounding is None for e in moma.PUBLISHED if e.sem is not None)

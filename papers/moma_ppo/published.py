@@ -41,7 +41,7 @@ Conventions of the claims' rules:
   i.e. mean_a − mean_b > SEM_a + SEM_b; "matches" / "on par": |mean_a − mean_b| ≤ SEM_a + SEM_b.
 """
 
-from common.published import Claim, Entry, Figure, Table, check_paper
+from common.published import Claim, Entry, Figure, Table, check_paper, rounding_of
 
 PAPER = "moma_ppo"
 TITLE = "A Model-Based Solution to the Offline Multi-Agent RL Coordination Problem (MOMA-PPO)"
@@ -94,7 +94,11 @@ ITEMS = {
 
 def _row(item, fixed, col_key, cols, cells):
     """One PUBLISHED entry per printed cell of a row: 'mean ± sem' (Tables 3, 4), a bare number (Tables 1, 2),
-    or '—' (no entry)."""
+    or '—' (no entry). A bare number carries its printing's rounding (half a unit of its last digit,
+    common.published.rounding_of), the verdict's tolerance where the paper prints no spread; a bare integer
+    beside decimals ('-3' in a row of '6.4') takes the row's rounding (the paper drops a trailing '.0')."""
+    bare = [c.strip() for c in cells if c.strip() != "—" and "±" not in c]
+    row_rounding = min((rounding_of(c) for c in bare if "." in c), default=None)
     out = []
     for col, text in zip(cols, cells, strict=True):
         text = text.strip()
@@ -104,7 +108,8 @@ def _row(item, fixed, col_key, cols, cells):
             mean, sem = (float(x) for x in text.split("±"))
             out.append(Entry(item=item, keys={**fixed, col_key: col}, mean=mean, sem=sem))
         else:
-            out.append(Entry(item=item, keys={**fixed, col_key: col}, mean=float(text)))
+            rounding = rounding_of(text) if "." in text or row_rounding is None else row_rounding
+            out.append(Entry(item=item, keys={**fixed, col_key: col}, mean=float(text), rounding=rounding))
     return out
 
 
