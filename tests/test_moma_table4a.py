@@ -71,13 +71,15 @@ def test_baseline_configs_per_column():
 def test_moma_config_follows_the_code_on_mamujoco():
     full = reacher_moma_config(get_profile("full", C.PROFILES), "leader-only")
     assert full["world_model"] == {} and full["rollouts"] == {"k": 10, "batch": 2000}
-    assert full["mappo"] == {"obs_norm": True, "memory_len": 0} and full["iterations"] == 100_001
+    assert full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001  # [code] memory 10
     from papers.moma_ppo.worldmodel import WorldModelConfig
 
     wm = WorldModelConfig(**full["world_model"])
     assert (wm.clip_to_dataset, wm.threshold, wm.lambda_g, wm.lambda_r, wm.hidden) == (True, 2.0, 0.1, 0.05, 1024)
     quick = reacher_moma_config(get_profile("quick", C.PROFILES), "full")
     assert quick["world_model"]["hidden"] == 256 and quick["mappo"]["hidden"] == [128, 128]
+    assert quick["mappo"]["memory_len"] == 0  # quick: no histories (README "Table 4a")
+    assert reacher_moma_config(get_profile("smoke", C.PROFILES), "full")["mappo"]["memory_len"] == 2  # exercised
 
 
 # ---- continuous synthetic rollouts --------------------------------------------------------------------------------
@@ -220,3 +222,26 @@ def test_table4a_smoke_end_to_end(tmp_path):
     assert (res / "smoke" / "moma_ppo" / "table4a.md").exists()
     card = json.loads((tmp_path / "data/moma_ppo/reacher/smoke/expert-mix-v2.json").read_text())
     assert card["ref_scores"] == {"random": -11.144625, "expert": -4.2370844}
+
+
+def test_scores_count_the_team_reward_once():
+    """Reacher copies the team reward to both agents: the cells' return mode must count it once (the paper's
+    constants -11.144625 / -4.2370844 are single-copy returns). A zero-action episode's return under the spec's mode
+    equals the sum over time of agent 0's reward, and half of the both-agents sum."""
+    import envs
+    from common.returns import episode_return_fn
+    from papers.moma_ppo.jobs import reacher_spec
+
+    for mode in ("full", "independent", "leader-only"):
+        spec = reacher_spec(mode, "smoke")
+        assert spec["return_mode"] == "mean"
+        env = envs.make(spec["env"], **spec["env_options"])
+        env.reset(seed=3)
+        rews = []
+        for _ in range(50):
+            out = env.step(np.zeros((2, 1), np.float32))
+            rews.append(np.asarray(out[1], np.float64))
+        r = np.stack(rews)  # [T, 2]
+        assert np.array_equal(r[:, 0], r[:, 1])
+        fn, _ = episode_return_fn(spec["return_mode"])
+        assert fn(r) == pytest.approx(r[:, 0].sum()) and fn(r) == pytest.approx(0.5 * r.sum())

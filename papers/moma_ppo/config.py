@@ -65,8 +65,11 @@ MOMA_REACHER_ITERATIONS = 100_001  # [code] train_rl_model_based.py max_training
 MOMA_REACHER_ROLLOUT = {"k": 10, "batch": 2_000}  # [code] k_steps_rollouts 10; 2000 transitions per PPO batch
 # [I] deviation (README "Table 4a"): normalized MAPPO inputs (common/behavior/mappo_online.py's docstring: on raw
 # Reacher observations online MAPPO diverged), the statistics frozen from the dataset's observations; no history
-# encoder in the synthetic rollouts (memory 0; [code] memory_len 10)
-MAPPO_REACHER = {"obs_norm": True, "memory_len": 0}
+# histories: MOMA_MEMORY below, per profile
+MAPPO_REACHER = {"obs_norm": True}
+# MOMA-PPO's MAPPO history length on MaMuJoCo ([code] memory_len 10): the dataset's histories of the start states move
+# on through the synthetic rollouts (papers/moma_ppo/moma_ppo.py); profiles override it (t4a_/t4b_moma_memory)
+MOMA_MEMORY = 10
 
 # Table 4a's profile scales (keys in PROFILES.keys). quick (costs measured on one loaded core in
 # papers/moma_ppo/README.md "Table 4a": ≈ 5.5 core-hours in all): baselines 2 x 128 networks, 10,000 updates (spec
@@ -76,9 +79,51 @@ MAPPO_REACHER = {"obs_norm": True, "memory_len": 0}
 # smoke: seconds, plumbing only (histories of 2 in the PO rows exercise the encoders).
 T4A_SMOKE = {"t4a_updates": 20, "t4a_evals": 1, "t4a_eval_episodes": 4, "t4a_width": 32,
              "t4a_memory": {"full": 0, "po": 2}, "t4a_moma_iterations": 2, "t4a_moma_batch": 200,
-             "t4a_mappo_width": 32, "t4a_wm_width": 32, "t4a_wm_layers": 2, "t4a_wm_updates": 30}
+             "t4a_mappo_width": 32, "t4a_wm_width": 32, "t4a_wm_layers": 2, "t4a_wm_updates": 30, "t4a_moma_memory": 2}
 T4A_QUICK = {"t4a_updates": 10_000, "t4a_evals": 10, "t4a_width": 128, "t4a_memory": {"full": 0, "po": 0},
+             "t4a_moma_memory": 0,
              "t4a_moma_iterations": 300, "t4a_mappo_width": 128, "t4a_wm_width": 256, "t4a_wm_updates": 5_000}
+
+# ---- Table 4b: 4-agent Ant x 4 D4RL-protocol datasets x FO/PO x 8 methods (§6, Table 4b; spec §2-§3, §5, §7) --
+# Columns (published.T4B_METHODS): Table 4a's learners without MATD3+BC, plus MAIQL-ft. Rows: obs_mode {full (FO: the
+# 27-dim state for every agent), partial (PO: each agent its leg's 4 dims, agent 0 also the torso's 15)} x dataset.
+T4B_SEEDS = (0, 1, 2)  # §6: "3 seeds" on MaMuJoCo
+T4B_EVAL_EPISODES = 100  # §6: 100 greedy episodes (of 1,000 steps, ending early when the ant is unhealthy)
+T4B_ROWS_OF = {"iql": ("full",)}  # IQL executes centrally: FO rows only (Table 4b prints '—' in the PO rows)
+# MAIQL-ft [I] (README "Table 4b"): the paper fine-tunes MAIQL online in the ground-truth simulator after its offline
+# phase (§5.1, IQL's fine-tuning procedure [30]), with "intensive hyperparameter finetuning and filtering out
+# collapsed runs" whose values are unpublished. The online phase is not built (it needs set_state_from_obs and an
+# online replay buffer); ours is MAIQL with IQL's fine-tuning hyperparameters (Kostrikov et al. 2022, the AntMaze
+# runs it fine-tunes: expectile 0.9, AWR temperature 10), the same offline budget, and no run filtered out.
+T4B_MAIQL_FT = {"method": "maiql", "expectile": 0.9, "beta": 10.0}
+T4B_LEARNERS = {k: v for k, v in T4A_LEARNERS.items() if k != "matd3bc"} | {"maiql_ft": ("iql_continuous",
+                                                                                          T4B_MAIQL_FT)}
+# [code] check_algo_for_reward_normalization: on Ant, IQL / MAIQL(-ft) / BC train on rewards x 1000 / (max - min
+# episode return of the dataset) (spec §3); the ITD3 family and MOMA-PPO (world model included) see raw rewards.
+T4B_REWARD_SCALED = ("iql", "maiql", "maiql_ft", "ibc")
+T4B_REWARD_SCALE = 1000.0
+T4B_UPDATES = 1_000_001  # [code] train_agents.py max_training_step (MAIQL-ft [code]: 1e6 offline + 1e6 online)
+T4B_EVALS = 50  # [I] as Table 4a
+T4B_MEMORY = {"full": 10, "po": 10}  # [code] memory_len 10 (ITD3: none)
+MOMA_ANT_ITERATIONS = 100_001  # [code] max_training_step int(1e5 + 1)
+MOMA_ANT_ROLLOUT = {"k": 10, "batch": 2_000}  # [code] k 10, 2000 transitions per PPO batch
+# [I] as Reacher (README "Table 4a"): normalized MAPPO inputs frozen from the dataset; histories: MOMA_MEMORY
+MAPPO_ANT = {"obs_norm": True}
+# spec §7's quick cells: PO medium and full-replay have the largest published gaps; FO full-replay is shared with
+# Figure 6 / B.2. The rest are "not run at quick" (the script runs any cell: --obs-mode / --dataset / --method).
+T4B_QUICK_CELLS = (("full", "full-replay"), ("partial", "medium"), ("partial", "full-replay"))
+
+# Table 4b's profile scales (keys t4b_*). smoke: seconds, plumbing only (evaluation episodes cut at 50 steps).
+# quick (README "Table 4b", estimated from Table 4a's measured per-update costs scaled to 4 agents): as Table 4a's
+# quick (2 x 128, 10,000 updates, no histories; MOMA-PPO 4 x 256 world model, 5,000 updates, 300 iterations of
+# 2,000 transitions, 2 x 128 MAPPO); 5 evaluations per run of 100 full episodes (an Ant episode is 1,000 steps:
+# ≈ 25 s per 100-episode evaluation here, measured).
+T4B_SMOKE = {"t4b_updates": 20, "t4b_evals": 1, "t4b_eval_episodes": 2, "t4b_eval_max_steps": 50, "t4b_width": 32,
+             "t4b_memory": {"full": 0, "po": 2}, "t4b_moma_iterations": 2, "t4b_moma_batch": 200,
+             "t4b_mappo_width": 32, "t4b_wm_width": 32, "t4b_wm_layers": 2, "t4b_wm_updates": 30, "t4b_moma_memory": 2}
+T4B_QUICK = {"t4b_updates": 10_000, "t4b_evals": 5, "t4b_width": 128, "t4b_memory": {"full": 0, "po": 0},
+             "t4b_moma_memory": 0,
+             "t4b_moma_iterations": 300, "t4b_mappo_width": 128, "t4b_wm_width": 256, "t4b_wm_updates": 5_000}
 
 # Profile overrides (merged onto common/profiles.py's base profiles):
 #   full:  10 seeds (§6), the sizes above, the world model as the code (4 x 1024 T/R heads, 2 x 1024 mask head,
@@ -95,11 +140,12 @@ PROFILES = PaperProfiles(
         "smoke": {"n_seeds": 2, "overrides": {"icg_plays": 500, "icg_updates": 100, "icg_width": 32,
                                               "icg_moma_iterations": 3, "icg_moma_eval_every": 1, "icg_mappo_width": 32,
                                               "icg_wm_width": 32, "icg_wm_layers": 2, "icg_wm_updates": 50,
-                                              **T4A_SMOKE}},
+                                              **T4A_SMOKE, **T4B_SMOKE}},
         "quick": {"n_seeds": ICG_SEEDS, "overrides": {"icg_updates": 2_000, "icg_width": 64,
                                                       "icg_moma_iterations": 30, "icg_moma_eval_every": 5,
                                                       "icg_mappo_width": 64, "icg_wm_width": 64, "icg_wm_layers": 2,
-                                                      "icg_wm_updates": 2_000, **T4A_QUICK}},
+                                                      "icg_wm_updates": 2_000, **T4A_QUICK,
+                                                      **T4B_QUICK}},
         "full": {"n_seeds": ICG_SEEDS},
     },
     keys={
@@ -124,9 +170,26 @@ PROFILES = PaperProfiles(
         "t4a_moma_iterations": "MOMA-PPO iterations on Reacher instead of the code's 100,001",
         "t4a_moma_batch": "synthetic transitions per MOMA-PPO iteration instead of the code's 2,000",
         "t4a_mappo_width": "hidden width of MOMA-PPO's actors, critics and mixer instead of the code's 256",
+        "t4a_moma_memory": "history length of MOMA-PPO's MAPPO on Reacher instead of the code's 10 (0 = none)",
         "t4a_wm_width": "hidden width of the Reacher world model's heads instead of the code's 1024",
         "t4a_wm_layers": "hidden layers of the Reacher world model's T and R heads instead of the code's 4",
         "t4a_wm_updates": "Reacher world-model updates instead of the code's 10,001",
+        # Table 4b (Ant; T4B_* above)
+        "t4b_updates": "gradient steps of the Table 4b baselines instead of the code's 1,000,001",
+        "t4b_evals": "evaluations per Table 4b run (baselines and MOMA-PPO) instead of 50",
+        "t4b_eval_episodes": "greedy episodes per Table 4b evaluation instead of the paper's 100",
+        "t4b_eval_max_steps": "Table 4b evaluation episodes cut after this many steps (smoke only)",
+        "t4b_width": "hidden width of the Table 4b baselines' networks instead of the code's 256",
+        "t4b_memory": "{'full': L, 'po': L}: history length of the Table 4b IQL-family baselines in the FO and PO "
+                      "rows instead of the code's 10",
+        "t4b_memory_dim": "embedding size of the Table 4b baselines' history encoders instead of the code's 128",
+        "t4b_moma_iterations": "MOMA-PPO iterations on Ant instead of the code's 100,001",
+        "t4b_moma_batch": "synthetic transitions per MOMA-PPO iteration on Ant instead of the code's 2,000",
+        "t4b_mappo_width": "hidden width of MOMA-PPO's actors, critics and mixer on Ant instead of the code's 256",
+        "t4b_moma_memory": "history length of MOMA-PPO's MAPPO on Ant instead of the code's 10 (0 = none)",
+        "t4b_wm_width": "hidden width of the Ant world model's heads instead of the code's 1024",
+        "t4b_wm_layers": "hidden layers of the Ant world model's T and R heads instead of the code's 4",
+        "t4b_wm_updates": "Ant world-model updates instead of the code's 10,001",
     },
 )
 
@@ -136,6 +199,7 @@ REACHER_OBS_MODES = ("full", "independent", "leader-only")  # Table 4a's rows; t
 REACHER_COLLECT_ENV_SEED = 10101  # [C] generate_dataset_from_model.py: the collection env is seeded 10101
 REACHER_EXPERT_LEVEL = 0.9  # [I] "at the expert level (≈ −4.2)": greedy score normalized with the paper's constants
 ANT_ENV = "mamujoco/ant-4x2"
+ANT_OBS_MODES = ("full", "partial")  # Table 4b's FO / PO rows (envs/mamujoco.py obs modes)
 ANT_D4RL_REF_SCORES = ANT_REF_SCORES  # D4RL ant REF_MIN / REF_MAX (Table 2)
 
 

@@ -1,6 +1,6 @@
 """MOMA-PPO's jobs for common.experiment: the Table 1 statistics job, the ICG cell configs, the Table 3 job, and the
-Reacher (Table 4a) cell configs and job (the baselines through common.offline's generic job; MOMA-PPO: world model,
-then synthetic rollouts + MAPPO).
+Reacher (Table 4a) and Ant (Table 4b) cell configs and job (the baselines through common.offline's generic job;
+MOMA-PPO: world model, then synthetic rollouts + MAPPO).
 
 A Table 3 baseline cell config (``icg_baseline_config``, common.offline's layout):
   dataset        papers.moma_ppo.datasets.icg_spec(name, plays)
@@ -22,6 +22,10 @@ A Table 4a baseline cell config (``reacher_baseline_config``, common.offline's l
 A Table 4a MOMA-PPO cell config (``reacher_moma_config``): as the ICG's, with the Reacher world model (the code's
 MaMuJoCo settings: clipping to the dataset box, l_eps = 2, lambda_g 0.1, lambda_r 0.05), k = 10, Gaussian MAPPO with
 normalized inputs (config.MAPPO_REACHER).
+A Table 4b cell (``ant_baseline_config`` / ``ant_moma_config``): Table 4a's layouts on the Ant data (``ant_spec``:
+common.datasets.mujoco's kind split per agent for obs_mode full / partial; IQL, MAIQL(-ft) and IBC on rewards x 1000 /
+(max - min episode return), the code's scaling), the learners of config.T4B_LEARNERS (MAIQL-ft: MAIQL with IQL's
+fine-tuning hyperparameters [I]), the profile's t4b_* scales; the job is Table 4a's.
 Every record also carries ``score_last20pct`` in its extra: the mean of the last 20 % of the run's evaluations,
 the default per-seed score of the authors' benchmarking tool (alfred ``benchmark.py``,
 ``performance_aggregation='mean_on_last_20_percents'``; papers/moma_ppo/README.md, IBC on neutral).
@@ -30,6 +34,8 @@ the default per-seed score of the authors' benchmarking tool (alfred ``benchmark
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -45,6 +51,7 @@ from common.algos.itd3_presets import moma_ppo_preset
 from common.algos.mappo import MAPPO, MAPPOConfig
 from common.datacard import data_root
 from common.evaluate import eval_seed, evaluate
+from common.history import DatasetHistories
 from common.experiment import Job
 from common.offline import (data_identity_of, dataset_of, group_key_of, identity_of, offline_run, offline_run_group,
                             run_metrics)
@@ -64,18 +71,21 @@ REACHER_BUILD_AT = ("smoke",)  # profiles at which a missing Reacher dataset is 
 
 def reacher_spec(obs_mode: str, profile: str) -> dict[str, Any]:
     """The ``dataset`` spec of a Table 4a cell: the profile's expert-mix (papers/moma_ppo/reacher.py) split per agent
-    for ``obs_mode`` (what evaluation needs: env, env_options, return_mode; and which data)."""
+    for ``obs_mode`` (what evaluation needs: env, env_options, return_mode; and which data). return_mode "mean": the
+    team reward is copied to both agents, so "sum" would count it twice (the paper's -11.14 / -4.24 are one copy)."""
     from papers.moma_ppo.reacher import VERSION
 
     if obs_mode not in C.REACHER_OBS_MODES:
         raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(C.REACHER_OBS_MODES)}")
-    return {"env": C.REACHER_ENV, "env_options": {"obs_mode": obs_mode}, "return_mode": "sum",
+    return {"env": C.REACHER_ENV, "env_options": {"obs_mode": obs_mode}, "return_mode": "mean",
             "kind": C.T4A_DATASET, "profile": profile, "source": REACHER_SOURCE, "version": VERSION}
 
 
 def load_dataset(spec: Mapping[str, Any]):
-    """The dataset a cell's ``dataset`` spec names: an ICG dataset (generated if missing) or a Reacher dataset (built
-    if missing at smoke only; at quick / full a FileNotFoundError names the command that builds it)."""
+    """The dataset a cell's ``dataset`` spec names: an ICG dataset (generated if missing), a Reacher or an Ant dataset
+    (built if missing at smoke only; at quick / full a FileNotFoundError names the command that builds it)."""
+    if spec.get("source") == ANT_SOURCE:
+        return load_ant(spec)
     if spec.get("source") == REACHER_SOURCE:
         from papers.moma_ppo.reacher import reacher_dataset
 
@@ -188,6 +198,10 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
     obs_data = torch.as_tensor(data.obs, device=ctx.device)  # [T, N, O] the start states
     if policy.cfg.obs_norm:  # frozen from the dataset (a checkpoint holds the same statistics)
         policy.set_obs_stats(obs_data[None])
+    hist = None  # with mappo.memory_len L > 0: the dataset's L-step histories of the start states ([code] memory 10)
+    if policy.memory_len > 0:
+        hist = DatasetHistories(obs_data, torch.as_tensor(data.actions, device=ctx.device), data.terminals,
+                                data.timeouts, length=policy.memory_len)
     step, lengths, obs_absmax = 0, [], 0.0  # rollout length per iteration; largest |synthetic next obs|
     if saved is not None:
         policy.load_state_dict(saved["mappo"])
@@ -200,12 +214,13 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
     stats: dict[str, float] = {}
     with ctx.progress(U - step) as bar:
         while step < U:
-            m = moma_iteration(wm, policy, obs_data, rollouts, gens)
+            m = moma_iteration(wm, policy, obs_data, rollouts, gens, hist)
             step += 1
             bar.update(1)
             if step % k == 0 or step == U:
                 r = evaluate(policy.policy(), ds["env"], 1, cfg["eval_episodes"], [eval_seed(seed)],
-                             return_mode=ds["return_mode"], env_options=ds["env_options"])
+                             return_mode=ds["return_mode"], env_options=ds["env_options"],
+                             max_steps=cfg.get("eval_max_steps"))
                 ctx.log(step, score=float(r.mean[0]), rollout_len=m["rollout_len_mean"],
                         reward=float(m["rewards"][0]), value=float(m["value"][0]), penalty=m["penalty_mean"],
                         cut=m["cut_fraction"])
@@ -238,16 +253,46 @@ def table3_run(cell, seed: int, ctx) -> dict[str, Any]:
 table3_job = Job(run=table3_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset))
 
 
-# ---- Table 4a (Reacher expert-mix) configs and job ---------------------------------------------------------------
+# ---- Table 4a (Reacher expert-mix) and Table 4b (Ant) configs and jobs ------------------------------------------
+def _opt(profile: Profile, prefix: str, key: str, default):
+    """The profile's override ``<prefix>_<key>`` (prefix t4a: Table 4a, t4b: Table 4b), else ``default``."""
+    return profile.overrides.get(f"{prefix}_{key}", default)
+
+
+def _schedule(profile: Profile, prefix: str, steps: int, evals: int, episodes: int) -> dict[str, int]:
+    every = max(1, steps // int(_opt(profile, prefix, "evals", evals)))
+    out = {"eval_every": every, "eval_episodes": int(_opt(profile, prefix, "eval_episodes", episodes)),
+           "ckpt_every": max(every, steps // 5)}
+    if _opt(profile, prefix, "eval_max_steps", None) is not None:  # smoke only: 1,000-step Ant episodes cut short
+        out["eval_max_steps"] = int(_opt(profile, prefix, "eval_max_steps", None))
+    return out
+
+
 def _t4a(profile: Profile, key: str, default):
-    return profile.overrides.get(f"t4a_{key}", default)
+    return _opt(profile, "t4a", key, default)
 
 
 def _t4a_schedule(profile: Profile, steps: int) -> dict[str, int]:
-    evals = int(_t4a(profile, "evals", C.T4A_EVALS))
-    every = max(1, steps // evals)
-    return {"eval_every": every, "eval_episodes": int(_t4a(profile, "eval_episodes", C.T4A_EVAL_EPISODES)),
-            "ckpt_every": max(every, steps // 5)}
+    return _schedule(profile, "t4a", steps, C.T4A_EVALS, C.T4A_EVAL_EPISODES)
+
+
+def _baseline_section(profile: Profile, prefix: str, obs_mode: str, learner: str, base, memory: Mapping[str, int]
+                      ) -> dict[str, Any]:
+    """A baseline's learner section at ``profile``: the ITD3 family through moma_ppo_preset (no history encoder,
+    itd3_presets.py), the IQL family / MATD3+BC with the profile's width and history length (FO row: memory
+    ["full"], PO rows: memory["po"])."""
+    width = _opt(profile, prefix, "width", None)
+    if learner == "itd3":  # the code's TD3Learner: no history encoder here (itd3_presets.py)
+        return moma_ppo_preset(base, **({"hidden": int(width)} if width is not None else {}))
+    section = dict(base)
+    if width is not None:
+        section["hidden"] = [int(width)] * 2
+    length = _opt(profile, prefix, "memory", memory)["full" if obs_mode == "full" else "po"]
+    if int(length) != 10:
+        section["memory_len"] = int(length)
+    if int(length) > 0 and _opt(profile, prefix, "memory_dim", None) is not None:
+        section["memory_dim"] = int(_opt(profile, prefix, "memory_dim", None))
+    return section
 
 
 def reacher_baseline_config(profile: Profile, obs_mode: str, method: str) -> dict[str, Any]:
@@ -261,41 +306,139 @@ def reacher_baseline_config(profile: Profile, obs_mode: str, method: str) -> dic
         raise ValueError(f"Table 4a has no {method!r} cell for obs_mode={obs_mode!r} (centralized execution needs the "
                          f"full state); valid: {', '.join(rows)}")
     learner, base = C.T4A_LEARNERS[method]
-    width = _t4a(profile, "width", None)
-    if learner == "itd3":  # the code's TD3Learner: no history encoder here (itd3_presets.py)
-        section = moma_ppo_preset(base, **({"hidden": int(width)} if width is not None else {}))
-    else:
-        section = dict(base)
-        if width is not None:
-            section["hidden"] = [int(width)] * 2
-        memory = _t4a(profile, "memory", C.T4A_MEMORY)["full" if obs_mode == "full" else "po"]
-        if int(memory) != 10:
-            section["memory_len"] = int(memory)
-        if int(memory) > 0 and _t4a(profile, "memory_dim", None) is not None:
-            section["memory_dim"] = int(_t4a(profile, "memory_dim", None))
+    section = _baseline_section(profile, "t4a", obs_mode, learner, base, C.T4A_MEMORY)
     updates = int(_t4a(profile, "updates", C.T4A_UPDATES))
     return {"dataset": spec, "method": method, "learner": learner, learner: section,
             "updates": updates, **_t4a_schedule(profile, updates)}
 
 
+def _moma_sections(profile: Profile, prefix: str, mappo_base: Mapping[str, Any], rollout_base: Mapping[str, int],
+                   iterations: int) -> dict[str, Any]:
+    """A MuJoCo MOMA-PPO cell's world_model / mappo / rollouts / iterations at ``profile`` (WorldModelConfig's
+    defaults are the code's MaMuJoCo settings)."""
+    wm: dict[str, Any] = {}
+    if _opt(profile, prefix, "wm_width", None) is not None:
+        wm["hidden"] = int(_opt(profile, prefix, "wm_width", None))
+    if _opt(profile, prefix, "wm_layers", None) is not None:
+        layers = int(_opt(profile, prefix, "wm_layers", None))
+        wm.update(t_layers=layers, r_layers=layers, mask_layers=min(2, layers))
+    if _opt(profile, prefix, "wm_updates", None) is not None:
+        wm["n_updates"] = int(_opt(profile, prefix, "wm_updates", None))
+    mappo = {**mappo_base, "memory_len": int(_opt(profile, prefix, "moma_memory", C.MOMA_MEMORY))}
+    if _opt(profile, prefix, "mappo_width", None) is not None:
+        mappo["hidden"] = [int(_opt(profile, prefix, "mappo_width", None))] * 2
+    rollouts = {**rollout_base, "batch": int(_opt(profile, prefix, "moma_batch", rollout_base["batch"]))}
+    return {"world_model": wm, "wm_seed": C.WM_SEED, "mappo": mappo, "rollouts": rollouts,
+            "iterations": int(_opt(profile, prefix, "moma_iterations", iterations))}
+
+
 def reacher_moma_config(profile: Profile, obs_mode: str) -> dict[str, Any]:
     """A Table 4a MOMA-PPO cell (module docstring): WorldModelConfig's defaults are the code's MaMuJoCo settings."""
-    wm: dict[str, Any] = {}
-    if _t4a(profile, "wm_width", None) is not None:
-        wm["hidden"] = int(_t4a(profile, "wm_width", None))
-    if _t4a(profile, "wm_layers", None) is not None:
-        layers = int(_t4a(profile, "wm_layers", None))
-        wm.update(t_layers=layers, r_layers=layers, mask_layers=min(2, layers))
-    if _t4a(profile, "wm_updates", None) is not None:
-        wm["n_updates"] = int(_t4a(profile, "wm_updates", None))
-    mappo = dict(C.MAPPO_REACHER)
-    if _t4a(profile, "mappo_width", None) is not None:
-        mappo["hidden"] = [int(_t4a(profile, "mappo_width", None))] * 2
-    rollouts = {**C.MOMA_REACHER_ROLLOUT, "batch": int(_t4a(profile, "moma_batch", C.MOMA_REACHER_ROLLOUT["batch"]))}
-    iters = int(_t4a(profile, "moma_iterations", C.MOMA_REACHER_ITERATIONS))
-    return {"dataset": reacher_spec(obs_mode, profile.name), "method": "moma_ppo", "world_model": wm,
-            "wm_seed": C.WM_SEED, "mappo": mappo, "rollouts": rollouts, "iterations": iters,
-            **_t4a_schedule(profile, iters)}
+    sec = _moma_sections(profile, "t4a", C.MAPPO_REACHER, C.MOMA_REACHER_ROLLOUT, C.MOMA_REACHER_ITERATIONS)
+    return {"dataset": reacher_spec(obs_mode, profile.name), "method": "moma_ppo", **sec,
+            **_t4a_schedule(profile, sec["iterations"])}
+
+
+ANT_SOURCE = "common.datasets.mujoco"
+ANT_BUILD_AT = ("smoke",)  # profiles at which a missing Ant dataset is built by the item (seconds)
+
+
+def ant_spec(obs_mode: str, dataset: str, profile: str, reward_scale: bool = False) -> dict[str, Any]:
+    """The ``dataset`` spec of a Table 4b cell: common.datasets.mujoco's Ant ``dataset`` (D4RL's protocol on Ant-v5)
+    at ``profile``, split per agent for ``obs_mode``; ``reward_scale``: rewards x 1000 / (max - min episode return)
+    ([code] for IQL, MAIQL(-ft) and BC on Ant, spec §3). The team return is every agent's copy of the reward
+    (return_mode "mean"), the single-agent Ant return that D4RL's constants normalize."""
+    from papers.moma_ppo.published import ANT_DATASETS
+
+    if obs_mode not in C.ANT_OBS_MODES:
+        raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(C.ANT_OBS_MODES)}")
+    if dataset not in ANT_DATASETS:
+        raise ValueError(f"dataset={dataset!r} is not an Ant dataset of Table 4b; allowed: {', '.join(ANT_DATASETS)}")
+    spec = {"env": C.ANT_ENV, "env_options": {"obs_mode": obs_mode}, "return_mode": "mean", "kind": dataset,
+            "profile": profile, "source": ANT_SOURCE, "task": "ant"}
+    if reward_scale:
+        spec["reward_scale"] = C.T4B_REWARD_SCALE
+    return spec
+
+
+def ant_missing(kinds, profile: str) -> str | None:
+    """The command that builds the profile's missing Ant datasets among ``kinds`` (None when all are there, and at
+    the profiles where the item builds them itself)."""
+    from common.datasets.mujoco import dataset_base
+
+    if profile in ANT_BUILD_AT:
+        return None
+    lack = [k for k in kinds if not dataset_base("ant", k, profile).with_name(
+        dataset_base("ant", k, profile).name + ".json").exists()]
+    if not lack:
+        return None
+    return (f"the Ant datasets {', '.join(lack)} (python -m common.datasets.mujoco --task ant "
+            + " ".join(f"--kind {k}" for k in lack) + f" --profile {profile})")
+
+
+def scale_rewards(data, scale: float):
+    """``data`` with rewards x ``scale`` / (max - min episode return) ([code] IQL's locomotion normalization); the
+    card names the factor and its sha256 is rehashed, so records of scaled and raw data never mix."""
+    from common.data import Dataset
+
+    returns = np.asarray(data.episode_returns, dtype=np.float64)
+    span = float(returns.max() - returns.min())
+    if not np.isfinite(span) or span <= 0:
+        raise ValueError(f"{data.id}: cannot scale rewards, the episode returns span {span!r}")
+    factor = float(scale) / span
+    card = {**data.card, "reward_scale": {"rule": f"rewards x {scale:g} / (max - min episode return)",
+                                          "factor": factor, "source_sha256": data.card["sha256"]}}
+    card["sha256"] = hashlib.sha256(json.dumps([data.card["sha256"], "reward_scale", factor]).encode()).hexdigest()
+    arrays = {**data.arrays, "rewards": (data.rewards * factor).astype(data.rewards.dtype),
+              "episode_returns": returns * factor}
+    return Dataset(arrays, card)
+
+
+def load_ant(spec: Mapping[str, Any]):
+    """The per-agent Ant dataset of a Table 4b spec (built if missing at smoke only; at quick / full a
+    FileNotFoundError names the command that builds it)."""
+    from common.datasets import mujoco
+
+    kind, profile = spec["kind"], spec["profile"]
+    base = mujoco.dataset_base("ant", kind, profile)
+    if profile not in ANT_BUILD_AT and not base.with_name(base.name + ".json").exists():
+        raise FileNotFoundError(f"needs {ant_missing([kind], profile)}")
+    data = mujoco.split(mujoco.load("ant", kind, profile), C.ANT_ENV, **spec["env_options"])
+    if spec.get("reward_scale") is not None:
+        data = scale_rewards(data, float(spec["reward_scale"]))
+    return data
+
+
+def _t4b(profile: Profile, key: str, default):
+    return _opt(profile, "t4b", key, default)
+
+
+def _t4b_schedule(profile: Profile, steps: int) -> dict[str, int]:
+    return _schedule(profile, "t4b", steps, C.T4B_EVALS, C.T4B_EVAL_EPISODES)
+
+
+def ant_baseline_config(profile: Profile, obs_mode: str, dataset: str, method: str) -> dict[str, Any]:
+    """A Table 4b baseline cell (Table 4a's layout on Ant); ``method`` in config.T4B_LEARNERS (IQL: FO rows only),
+    ``obs_mode`` in config.ANT_OBS_MODES, ``dataset`` in published.ANT_DATASETS."""
+    if method not in C.T4B_LEARNERS:
+        raise ValueError(f"unknown Table 4b baseline {method!r}; valid: {', '.join(C.T4B_LEARNERS)}")
+    spec = ant_spec(obs_mode, dataset, profile.name, reward_scale=method in C.T4B_REWARD_SCALED)  # checks both
+    rows = C.T4B_ROWS_OF.get(method, C.ANT_OBS_MODES)
+    if obs_mode not in rows:
+        raise ValueError(f"Table 4b has no {method!r} cell for obs_mode={obs_mode!r} (centralized execution needs the "
+                         f"full state); valid: {', '.join(rows)}")
+    learner, base = C.T4B_LEARNERS[method]
+    section = _baseline_section(profile, "t4b", obs_mode, learner, base, C.T4B_MEMORY)
+    updates = int(_t4b(profile, "updates", C.T4B_UPDATES))
+    return {"dataset": spec, "method": method, "learner": learner, learner: section,
+            "updates": updates, **_t4b_schedule(profile, updates)}
+
+
+def ant_moma_config(profile: Profile, obs_mode: str, dataset: str) -> dict[str, Any]:
+    """A Table 4b MOMA-PPO cell: Table 4a's on the Ant data (raw rewards, as the code's world model sees them)."""
+    sec = _moma_sections(profile, "t4b", C.MAPPO_ANT, C.MOMA_ANT_ROLLOUT, C.MOMA_ANT_ITERATIONS)
+    return {"dataset": ant_spec(obs_mode, dataset, profile.name), "method": "moma_ppo", **sec,
+            **_t4b_schedule(profile, sec["iterations"])}
 
 
 def table4a_run(cell, seed: int, ctx) -> dict[str, Any]:
@@ -309,6 +452,11 @@ def table4a_run(cell, seed: int, ctx) -> dict[str, Any]:
 table4a_job = Job(run=table4a_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
                   group_key=functools.partial(group_key_of, learner=None),
                   run_group=functools.partial(offline_run_group, learner=None, load=load_dataset))
+
+
+# Table 4b runs as Table 4a (MAIQL-ft is MAIQL's learner with its own section: config.T4B_MAIQL_FT)
+table4b_run = table4a_run
+table4b_job = table4a_job
 
 
 def run_item(description: str, item: str, build_cells, job, argv=None, **main_kw):

@@ -24,8 +24,11 @@ Decisions ([I] where the sources are silent):
   the shortest seed's length (MAPPO needs one length; a cut rollout ends in a time-out, like the buffer's end).
 - Continuous actions (Reacher, Table 4a): the sampled Gaussian actions are stored unbounded (MAPPO's log-probs are of
   them); the world model clamps its input to +-(1 - 1e-5) ([code] transform_actions) and the env clips at evaluation.
-- No history encoder yet (the ICG has none: memory_len 0 [code]); MaMuJoCo's 10-step histories are not wired through
-  the rollouts (Table 4a runs MAPPO with memory 0: papers/moma_ppo/README.md "Table 4a").
+- Histories (MAPPO with ``memory_len`` L > 0; [code] memory_len 10 on MaMuJoCo, 0 on the ICG): a start's history is
+  the dataset's (``common.history.DatasetHistories``: its L previous (obs, action) pairs of the same episode,
+  zero-padded, actions clipped to +-(1 - 1e-5)); every model step moves it forward with (obs, clipped action)
+  ([code] ``next_histories``: the synthetic steps join the dataset's), and the batch carries memory / next_memory
+  [S, n, N, L, O + A] for MAPPO. Without histories (L = 0) nothing changes.
 Shapes: S seeds, B starts, N agents, O obs dim, A action dim, k rollout length, n buffer rows.
 """
 
@@ -40,10 +43,12 @@ import torch
 from torch import Tensor
 
 from common.algos.mappo import MAPPO
+from common.history import DatasetHistories, history_step, shift_history
 from papers.moma_ppo.worldmodel import WorldModelEnsemble
 
 TRUNCATION_RULES = ("paper", "code")
 BUFFER_KEYS = ("obs", "actions", "next_obs", "rewards", "masks", "zetas")  # MAPPO's batch
+MEMORY_KEYS = ("memory", "next_memory")  # + MAPPO's histories when it has a memory
 ROLLOUT_STREAM = 0x5A7  # spawn key of a seed's start-state generator
 
 
@@ -86,14 +91,24 @@ def time_out(step: int, k: int, eps_g_raw: Tensor, eps_g: Tensor, threshold: flo
 
 @torch.no_grad()
 def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, cfg: RolloutConfig,
-                      gens: Sequence[torch.Generator]) -> dict[str, Any]:
+                      gens: Sequence[torch.Generator], histories: DatasetHistories | None = None) -> dict[str, Any]:
     """One iteration's synthetic batch for every seed of ``policy`` (module docstring). ``obs_data`` [T, N, O] the
     dataset's observations (start states); ``wm`` one ensemble group shared by the seeds ([code] one world model per
-    task). Returns MAPPO's batch (obs / next_obs [S, n, N, O], actions [S, n, N, A], rewards [S, n, N], masks /
-    zetas [S, n]) and stats: rollout_len_mean (steps per rollout), penalty_mean (of the stored rows),
+    task); ``histories`` the dataset's (rows aligned with ``obs_data``), required when ``policy`` has a memory
+    (``memory_len`` > 0) and refused otherwise. Returns MAPPO's batch (obs / next_obs [S, n, N, O], actions
+    [S, n, N, A], rewards [S, n, N], masks / zetas [S, n]; with histories memory / next_memory [S, n, N, L, O + A])
+    and stats: rollout_len_mean (steps per rollout), penalty_mean (of the stored rows),
     cut_fraction (share of rollouts cut by the uncertainty before step k), obs_absmax (largest |next obs| stored:
     the no-clipping ablation's check), rows."""
     S, T = policy.n_seeds, obs_data.shape[0]
+    L = int(getattr(policy, "memory_len", 0))
+    if (L > 0) != (histories is not None):
+        raise ValueError(f"the policy's memory_len is {L}: give the dataset's histories exactly when it is > 0 "
+                         f"(got {'none' if histories is None else 'histories of length ' + str(histories.length)})")
+    if histories is not None and (histories.length != L or histories.obs.shape[0] != T):
+        raise ValueError(f"histories of length {histories.length} over {histories.obs.shape[0]} rows do not match the "
+                         f"policy's memory_len {L} and the {T} start states")
+    keys = BUFFER_KEYS + (MEMORY_KEYS if L else ())
     per_seed: list[list[dict[str, Tensor]]] = [[] for _ in range(S)]
     collected = torch.zeros(S, dtype=torch.long)
     lengths, penalties, cuts = [], [], []
@@ -102,10 +117,11 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
         n = (cfg.batch - int(collected.min())) // cfg.k + 1  # [code] floor((b - collected) / k) + 1 starts
         idx = torch.stack([torch.randint(T, (n,), generator=g, device=g.device) for g in gens]).to(obs_data.device)
         obs = obs_data[idx]  # [S, n, N, O]
+        mem = histories.histories(idx) if L else None  # [S, n, N, L, O + A] the dataset's history of each start
         alive = torch.ones(S, n, dtype=torch.bool)
         steps = []  # per step: dict of [S, n, ...]
         for j in range(cfg.k):
-            act, _ = policy.act(obs)  # [S, n, N, A]
+            act, _ = policy.act(obs, memory=mem) if L else policy.act(obs)  # [S, n, N, A]
             out = wm.sample(obs.reshape(S * n, *obs.shape[2:]), act.reshape(S * n, *act.shape[2:]))
             unflat = {key: v.reshape(S, n, *v.shape[1:]) for key, v in out.items()}
             zeta = time_out(j, cfg.k, unflat["eps_g_raw"], unflat["eps_g"], wm.cfg.threshold, cfg.truncation_rule)
@@ -114,6 +130,10 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
             steps.append({"obs": obs, "actions": act, "next_obs": unflat["next_obs"], "rewards": unflat["rewards"],
                           "masks": mask, "zetas": zeta, "alive": alive.clone(), "penalty": unflat["penalty"],
                           "cut": cut, "absmax": unflat["next_obs"].abs().flatten(2).amax(-1)})
+            if L:  # the history of s' = the history of s moved on by (s, clipped a) ([code] next_histories)
+                nmem = shift_history(mem, history_step(obs, act))
+                steps[-1].update(memory=mem, next_memory=nmem)
+                mem = nmem
             alive = alive & (mask > 0.5) & (zeta > 0.5)
             obs = unflat["next_obs"]
             if not bool(alive.any()):
@@ -122,7 +142,7 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
         stacked = {key: torch.stack([st[key] for st in steps], dim=2) for key in steps[0]}  # [S, n, k', ...]
         for s in range(S):
             keep = stacked["alive"][s].reshape(-1)  # [n * k']
-            rows = {key: v[s].reshape(-1, *v.shape[3:])[keep] for key, v in stacked.items() if key in BUFFER_KEYS}
+            rows = {key: v[s].reshape(-1, *v.shape[3:])[keep] for key, v in stacked.items() if key in keys}
             per_seed[s].append(rows)
             collected[s] += int(keep.sum())
         alive_rows = stacked["alive"]  # [S, n, k']
@@ -132,7 +152,7 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
         absmax = torch.maximum(absmax, stacked["absmax"][alive_rows].max())
     n_rows = int(collected.min())
     batch = {key: torch.stack([torch.cat([p[key] for p in per_seed[s]])[:n_rows] for s in range(S)])
-             for key in BUFFER_KEYS}
+             for key in keys}
     stats = {"rollout_len_mean": float(torch.stack(lengths).mean()),
              "penalty_mean": float(torch.stack(penalties).mean()), "rows": n_rows,
              "cut_fraction": float(torch.stack(cuts).mean()), "obs_absmax": float(absmax)}
@@ -140,9 +160,9 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
 
 
 def moma_iteration(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, cfg: RolloutConfig,
-                   gens: Sequence[torch.Generator]) -> dict[str, Any]:
+                   gens: Sequence[torch.Generator], histories: DatasetHistories | None = None) -> dict[str, Any]:
     """Algorithm 1, lines 2-3: one synthetic batch, then one MAPPO update on it. Returns MAPPO's [S] metrics and the
     rollout stats."""
-    roll = generate_rollouts(wm, policy, obs_data, cfg, gens)
+    roll = generate_rollouts(wm, policy, obs_data, cfg, gens, histories)
     metrics = policy.update(roll["batch"])
     return {**{k: v.detach() for k, v in metrics.items()}, **roll["stats"]}
