@@ -33,11 +33,12 @@ Cells as members (``run_cells(..., group=n)``, ``--group n``; common/grouping.py
 learner's per-member fields ``GROUPABLE[name]``) train as ONE stacked learner (``offline_run_group``): each
 run's learner is built and resumed exactly as alone, then ``stack``ed (common.algos.state.StackableLearner):
 its own dataset rows, random stream and per-member loss scalars (ITD3: CQL alpha / OMAR tau; IQL: expectile /
-beta; MATD3+BC: alpha); the groupable learners are ``GROUPABLE``'s: itd3 (OMAR's), iql_continuous and matd3bc
-(MOMA-PPO's baselines), every other learner runs alone. Evaluation is one vectorised rollout of every run's
+beta; MATD3+BC: alpha; BCQ: lambda / KL weight); the groupable learners are ``GROUPABLE``'s: itd3 (OMAR's),
+iql_continuous and matd3bc (MOMA-PPO's baselines), bcq and mabcq (CAST-BCQ's BCQ, I-BCQ and MABCQ columns),
+every other learner runs alone. Evaluation is one vectorised rollout of every run's
 policy on its own evaluation seeds; checkpoints are each run's own, in the format of a run alone. The metrics of
 every run are those of ``offline_run`` up to float rounding (kernels see other member counts):
-tests/test_grouped_cells.py, tests/test_grouped_continuous.py.
+tests/test_grouped_cells.py, tests/test_grouped_continuous.py, tests/test_grouped_bcq.py.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import numpy as np
 import torch
 
 from common.algos import build_learner, get_learner
+from common.algos.bcq import BCQ
 from common.algos.iql_continuous import ContinuousIQL
 from common.algos.itd3 import ITD3
 from common.algos.matd3bc import MATD3BC
@@ -61,7 +63,8 @@ from common.returns import normalize
 OFFICIAL_MINIBATCH_SEED = 4_000_000  # generator seed offset of fixed_minibatches (apart from every other stream)
 # learners whose runs can train stacked (cells as members), with the config fields that may differ in a group
 GROUPABLE: dict[str, tuple[str, ...]] = {"itd3": ITD3.GROUP_FIELDS, "iql_continuous": ContinuousIQL.GROUP_FIELDS,
-                                         "matd3bc": MATD3BC.GROUP_FIELDS}
+                                         "matd3bc": MATD3BC.GROUP_FIELDS, "bcq": BCQ.GROUP_FIELDS,
+                                         "mabcq": BCQ.GROUP_FIELDS}
 # cell-config keys that only name a cell (the row's method name): they never keep two runs apart
 _NAME_KEYS = ("method",)
 

@@ -62,6 +62,13 @@ Decisions where the sources are silent (ours, also in tests/test_bcq.py):
 - Action selection draws its z from a generator of its own, seeded afresh by every ``policy()`` call: an
   evaluation is a function of the parameters and the env seeds, and never moves the training stream.
 - Heterogeneous agents ("independent"): one latent size 2 * max(act_dims) for all members.
+- Cells as members (common/grouping.py, ``--group``): ``BCQ.stack(learners)`` (common.algos.state.StackableLearner)
+  makes one learner of the learners of several runs of one view and variant: each run keeps its own training
+  generator (minibatch rows, VAE noise, decode z: ``MemberStreams``), its own rows of the stacked data (with
+  ``drop_terminals`` its own non-terminal rows) and its own action-selection generator (``act_seeds``), so it draws
+  the very numbers it draws alone. ``GROUP_FIELDS`` (lambda, the KL weight) may differ per run: per-member tensors
+  of the numbers a run alone uses, in the same float operations. An update of the stack equals an update of each
+  run alone up to float rounding (centralized BCQ's one-member networks: docs/scaling.md, tests/test_grouped_bcq.py).
 
 Shapes: M members, B batch, K sampled actions, S seeds, N agents, E episodes, O obs dim, A action dim, L latent dim,
 J joint action dim, T dataset steps.
@@ -79,34 +86,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.algos.itd3 import critic_td_loss, td_target
+# the named losses and joint-action maps live in common.algos.bcq_losses; importing them from here still works
+from common.algos.bcq_losses import (GUARD_EV_MIN, GUARD_TN_MAX, VD_CLIP, bcq_actor_loss,  # noqa: F401
+                                     candidate_target, env_action_maps, join_slices, mabcq_actor_loss,
+                                     mabcq_critic_loss, mabcq_weights, soft_clipped_q, split_slices, vae_loss)
+from common.algos.itd3 import critic_td_loss
+from common.algos.state import (StackableLearner, build_seed_members, learner_state, load_learner_state,
+                                slice_module_state, stack_module_states)
 from common.heads import VAE, PerturbationActor, TwinCritic
 from common.nets import polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
-from common.algos.state import build_seed_members, learner_state, load_learner_state
 
-__all__ = [
-    "BCQConfig",
-    "BCQ",
-    "VIEWS",
-    "VARIANTS",
-    "vae_loss",
-    "soft_clipped_q",
-    "candidate_target",
-    "bcq_actor_loss",
-    "mabcq_weights",
-    "mabcq_critic_loss",
-    "mabcq_actor_loss",
-    "join_slices",
-    "split_slices",
-    "env_action_maps",
-]
+__all__ = ["BCQConfig", "BCQ", "VIEWS", "VARIANTS", "GROUP_FIELDS", "vae_loss", "soft_clipped_q", "candidate_target",
+           "bcq_actor_loss", "mabcq_weights", "mabcq_critic_loss", "mabcq_actor_loss", "join_slices", "split_slices",
+           "env_action_maps"]
 
 VIEWS = ("independent", "central")
 VARIANTS = ("bcq", "mabcq")
-VD_CLIP = 0.8  # MABCQ's value-deviation weight lies in [1 - 0.8, 1 + 0.8] (the code's clip_param)
-GUARD_TN_MAX = 10.0  # guard: weight_tn clipped to [0, GUARD_TN_MAX] (ours)
-GUARD_EV_MIN = 1e-6  # guard: |E_V| >= GUARD_EV_MIN, sign kept (ours)
+GROUP_FIELDS = ("lmbda", "kl_weight")  # may differ between the stacked runs of a group (BCQ.GROUP_FIELDS)
 ACT_STREAM = 0xB0C  # spawn key of the action-selection generator (apart from the training stream)
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 
@@ -121,7 +118,8 @@ class BCQConfig:
     latent: int | None = None  # VAE latent size L; None = 2 * A (code: latent_dim = action_dim * 2)
     z_clip: float = 0.5  # decode samples z ~ N(0, 1) clipped to +-z_clip (code: clamp(-0.5, 0.5))
     phi: float = 0.05  # perturbation bound Phi (code: 0.05; CAST itself uses 0.001)
-    lmbda: float = 0.75  # soft clipped double-Q weight lambda (code and BCQ paper: 0.75); bcq only
+    lmbda: float | Sequence[float] = 0.75  # soft clipped double-Q weight lambda (code and BCQ paper: 0.75); bcq
+    #                                       only; or one per member (a stack of runs, BCQ.GROUP_FIELDS)
     n_target: int = 10  # sampled next actions per TD target (code: repeat_interleave(next_state, 10))
     n_select: int = 100  # candidates per observation at action selection (code: repeat(100, 1))
     lr: float = 1e-3  # Adam lr of the VAE(s), xi and the critic (code: 1e-3 for all three)
@@ -130,7 +128,7 @@ class BCQConfig:
     gamma: float = 0.99  # discount (code: 0.99)
     batch_size: int = 1024  # per-member minibatch (CAST-BCQ code: 1024; BCQ paper: 100)
     replace: bool = True  # rows drawn with replacement (code: np.random.randint)
-    kl_weight: float = 0.5  # weight of the KL term of the VAE loss (code: 0.5)
+    kl_weight: float | Sequence[float] = 0.5  # weight of the KL term of the VAE loss (code: 0.5); or one per member
     max_action: float = 1.0  # action bound (MaMuJoCo: 1)
     view: str = "independent"  # "independent" (I-BCQ, code) or "central" (centralized BCQ, CAST paper Sec. 4)
     variant: str = "bcq"  # "bcq" (BCQ) or "mabcq" (the CAST authors' MABCQ, agents/MABCQ.py)
@@ -145,6 +143,10 @@ class BCQConfig:
             v = getattr(self, name)
             if isinstance(v, (list, tuple)):
                 setattr(self, name, tuple(v))
+        for name in GROUP_FIELDS:  # one value per member (a stack of runs): a tuple of floats
+            v = getattr(self, name)
+            if isinstance(v, (list, tuple, np.ndarray)):
+                setattr(self, name, tuple(float(x) for x in v))
 
     def validate(self) -> "BCQConfig":
         def fail(name: str, rule: str) -> None:
@@ -167,14 +169,16 @@ class BCQConfig:
                 fail(name, "must be > 0")
         if self.vae_lr is not None and not (isinstance(self.vae_lr, (int, float)) and self.vae_lr > 0):
             fail("vae_lr", "must be None (= lr) or a number > 0")
+        per = " (or one such number per member)"
         for name in ("phi", "kl_weight"):
-            if not getattr(self, name) >= 0:
-                fail(name, "must be >= 0")
+            if not all(_is_num(v) and v >= 0 for v in _values(self, name)):
+                fail(name, "must be >= 0" + (per if name in GROUP_FIELDS else ""))
         for name, lo_open in (("lmbda", False), ("gamma", self.variant == "mabcq"), ("tau", True)):
-            v = getattr(self, name)
-            if not ((lo_open and 0.0 < v <= 1.0) or (not lo_open and 0.0 <= v <= 1.0)):
+            if not all(_is_num(v) and ((lo_open and 0.0 < v <= 1.0) or (not lo_open and 0.0 <= v <= 1.0))
+                       for v in _values(self, name)):
                 fail(name, f"must be in {'(0' if lo_open else '[0'}, 1]"
-                     + (" (MABCQ divides by gamma)" if name == "gamma" and lo_open else ""))
+                     + (" (MABCQ divides by gamma)" if name == "gamma" and lo_open else "")
+                     + (per if name in GROUP_FIELDS else ""))
         for name in ("replace", "guard", "drop_terminals"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 fail(name, "must be True or False")
@@ -192,116 +196,14 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-# ----------------------------------------------------------------------------------------------
-# named losses (the batched learner calls them on [M, ...] tensors; the tests on hand-made ones)
-# ----------------------------------------------------------------------------------------------
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def vae_loss(vae: VAE, obs: Tensor, act: Tensor, eps: Tensor, kl_weight: float) -> tuple[Tensor, Tensor]:
-    """BCQ's VAE loss per member [M] (Fujimoto et al. 2019, Sec. 4; the formula of ``common.heads.VAE.loss``,
-    with the noise passed in so that it comes from the learner's generator):
-        (mu, log sigma) = E(o, a),   a~ = D(o, mu + sigma * eps),
-        L_G = mean_{B,A} (a~ - a)^2 + kl_weight * mean_{B,L} [-0.5 (1 + log sigma^2 - mu^2 - sigma^2)].
-    obs [M, B, O], act [M, B, A], eps [M, B, L] ~ N(0, I) -> (L_G [M], mu [M, B, L] with its graph)."""
-    mean, log_std = vae.encode(obs, act)  # [M, B, L], log sigma clamped to [-4, 15]
-    std = log_std.exp()
-    recon = vae.decode(obs, mean + std * eps)  # [M, B, A]
-    m = mean.shape[0]
-    recon_loss = (recon - act).square().reshape(m, -1).mean(1)  # [M]
-    kl = -0.5 * (1.0 + 2.0 * log_std - mean.square() - std.square())  # [M, B, L]
-    return recon_loss + kl_weight * kl.reshape(m, -1).mean(1), mean
-
-
-def soft_clipped_q(q1: Tensor, q2: Tensor, lmbda: float) -> Tensor:
-    """BCQ's soft clipped double-Q (Fujimoto et al. 2019, Sec. 4): lambda min(Q1, Q2) + (1 - lambda) max(Q1, Q2),
-    elementwise (any shape). lambda = 1 is TD3's clipped double-Q, lambda = 0.5 the mean."""
-    return lmbda * torch.minimum(q1, q2) + (1.0 - lmbda) * torch.maximum(q1, q2)
-
-
-def candidate_target(rewards: Tensor, terminals: Tensor, q_next: Tensor, gamma: float) -> Tensor:
-    """BCQ's TD target over K sampled next actions (Fujimoto et al. 2019, Algorithm 1):
-        y = r + gamma * (1 - d) * max_k q_next[..., k].
-    rewards, terminals [M, B]; q_next [M, B, K] (already lambda-mixed for BCQ, Q1' for MABCQ) -> y [M, B]."""
-    return td_target(rewards, terminals, q_next.max(dim=-1).values, gamma)
-
-
-def bcq_actor_loss(q_pi: Tensor) -> Tensor:
-    """BCQ's perturbation-model loss per member [M] (Fujimoto et al. 2019, Sec. 4; DPG on Q1):
-        L_xi = -mean_B Q1(o, xi(o, D(o))).
-    q_pi [M, B] = Q1 at the perturbed decoded actions (gradient flows into xi only)."""
-    return -q_pi.mean(dim=-1)
-
-
-def mabcq_weights(mu_g: Tensor, mu_g1: Tensor, q1_data: Tensor, rewards: Tensor, y: Tensor, gamma: float,
-                  guard: bool = True) -> Tensor:
-    """MABCQ's loss weight w [M, B, L], detached (the CAST authors' agents/MABCQ.py):
-        weight_tn = mu_G(o, a) / mu_G1([o, o'], a)               elementwise on the latent means [M, B, L]
-        E_V       = (Q1(o, a) - r) / gamma                       [M, B]
-        weight_vd = clip(1 + (y - E_V) / E_V, 0.2, 1.8)          [M, B]   (V = y)
-        w         = weight_vd[..., None] * weight_tn
-    guard (ours): weight_tn clipped to [0, 10] (0/0 -> 0) and |E_V| >= 1e-6 with its sign kept (E_V = 0 -> +1e-6).
-    mu_g, mu_g1 [M, B, L]; q1_data, rewards, y [M, B]."""
-    tn = mu_g / mu_g1  # [M, B, L], unbounded in the code
-    ev = (q1_data - rewards) / gamma  # [M, B]
-    if guard:
-        tn = torch.nan_to_num(tn, nan=0.0, posinf=GUARD_TN_MAX, neginf=0.0).clamp(0.0, GUARD_TN_MAX)
-        sign = torch.where(ev < 0, -torch.ones_like(ev), torch.ones_like(ev))
-        ev = sign * ev.abs().clamp(min=GUARD_EV_MIN)
-    vd = (1.0 + (y - ev) / ev).clamp(1.0 - VD_CLIP, 1.0 + VD_CLIP)  # [M, B]
-    return (vd.unsqueeze(-1) * tn).detach()
-
-
-def mabcq_critic_loss(q1: Tensor, y: Tensor, w: Tensor) -> Tensor:
-    """MABCQ's weighted TD loss per member [M] (Q1 only; Q2 is never trained):
-        L_Q = mean_{B,L} w (Q1(o, a) - y)^2.
-    q1, y [M, B]; w [M, B, L]."""
-    m = q1.shape[0]
-    return (w * (q1 - y).square().unsqueeze(-1)).reshape(m, -1).mean(1)
-
-
-def mabcq_actor_loss(q_pi: Tensor, w: Tensor) -> Tensor:
-    """MABCQ's weighted perturbation-model loss per member [M]:
-        L_xi = -mean_{B,L} w Q1(o, xi(o, D(o))).
-    q_pi [M, B]; w [M, B, L] (detached)."""
-    m = q_pi.shape[0]
-    return -(w * q_pi.unsqueeze(-1)).reshape(m, -1).mean(1)
-
-
-# ----------------------------------------------------------------------------------------------
-# joint action <-> per-agent actions (central view)
-# ----------------------------------------------------------------------------------------------
-
-
-def join_slices(actions: np.ndarray, act_dims: Sequence[int]) -> np.ndarray:
-    """Default ``join``: per-agent actions [..., N, A] (padded) -> [..., J], each agent's real dims concatenated
-    in agent order (J = sum(act_dims))."""
-    a = np.asarray(actions)
-    return np.concatenate([a[..., i, :d] for i, d in enumerate(act_dims)], axis=-1)
-
-
-def split_slices(joint: np.ndarray, act_dims: Sequence[int]) -> np.ndarray:
-    """Default ``split_actions``: [..., J] -> [..., N, A] per-agent actions, consecutive slices of act_dims in
-    agent order, zero-padded to A = max(act_dims); the inverse of :func:`join_slices`."""
-    j = np.asarray(joint)
-    out = np.zeros(j.shape[:-1] + (len(act_dims), max(act_dims)), dtype=j.dtype)
-    start = 0
-    for i, d in enumerate(act_dims):
-        out[..., i, :d] = j[..., start:start + d]
-        start += d
-    return out
-
-
-def env_action_maps(env_name: str) -> tuple[Callable, Callable] | None:
-    """The env's (``join``, ``split_actions``) when env ``env_name`` is registered and has both (MaMuJoCo: the
-    robot's natural joint-action order, independent of obs_mode), else None (consecutive slices then)."""
-    import envs
-
-    if env_name not in envs.names():
-        return None
-    env = envs.make(env_name)
-    if callable(getattr(env, "join", None)) and callable(getattr(env, "split_actions", None)):
-        return env.join, env.split_actions
-    return None
+def _values(cfg: BCQConfig, name: str) -> tuple:
+    """Config field ``name``'s values: a ``GROUP_FIELDS`` tuple (one per member) as it is, any other value alone."""
+    v = getattr(cfg, name)
+    return v if name in GROUP_FIELDS and isinstance(v, tuple) and v else (v,)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,7 +211,7 @@ def env_action_maps(env_name: str) -> tuple[Callable, Callable] | None:
 # ----------------------------------------------------------------------------------------------
 
 
-class BCQ:
+class BCQ(StackableLearner):
     """Batched continuous BCQ (or MABCQ, ``cfg.variant``); see the module docstring for the views.
 
     BCQ(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, device, dtype, state_dim=None, join=None,
@@ -318,8 +220,15 @@ class BCQ:
     ``state_dim``) if given, else on agent 0's obs, with the joint action ``join(actions)`` (numpy
     [..., N, A] -> [..., J]) and acting through ``split_actions`` ([..., J] -> [..., N, A]); both default to
     consecutive slices of act_dims. A seed's networks are built from ``seeds[s]`` alone; the training
-    random stream (minibatches, VAE noise, decode z) is one torch.Generator for the whole learner.
+    random stream (minibatches, VAE noise, decode z) is one torch.Generator for the whole learner; a stack of
+    runs (``BCQ.stack``, module docstring) draws each run's numbers from that run's generator.
     """
+
+    _NETS = ("vae", "actor", "critic", "actor_target", "critic_target")  # + MABCQ's vae1 (the stacking hooks)
+    _OPTS = ("vae_opt", "actor_opt", "critic_opt")
+    GROUP_FIELDS = GROUP_FIELDS  # lambda and the KL weight: per-member scalars of the losses
+    act_seeds: list[int] | None = None  # a stack: each run's action-selection seed (None: ``act_seed`` alone)
+    row_spans: list[tuple[int, int]] | None = None  # a stack with drop_terminals: each run's entries of data["rows"]
 
     def __init__(
         self,
@@ -389,6 +298,23 @@ class BCQ:
         am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
         hetero = not self.central and not bool(am.all())
         self.act_mask = am[self.agents.cpu()].to(self.device)[:, None, :] if hetero else None  # [M, 1, A]
+        # the loss scalars: numbers, or (a stack of runs with other values) per-member tensors of the same numbers
+        self.kl_weight = self._member_values("kl_weight", lambda v: v, 1)  # a number or [M]
+        self.lmbda = self._member_values("lmbda", lambda v: v, 3)  # a number or [M, 1, 1] (targets are [M, B, K])
+        self.one_minus_lmbda = (None if not torch.is_tensor(self.lmbda)  # a number: 1 - lambda computed in the loss
+                                else self._member_values("lmbda", lambda v: 1.0 - v, 3))
+
+    def _member_values(self, name: str, fn: Callable[[float], float], dims: int) -> float | Tensor:
+        """``fn`` of config field ``name`` (a ``GROUP_FIELDS`` one): a number as a run alone reads it, or (one value
+        per member: a stack of runs) a tensor [M, 1, ...] of ``dims`` axes, each entry ``fn`` of its member's value
+        in double precision rounded once to the learner's dtype, as a run alone's number is inside a kernel."""
+        v = getattr(self.cfg, name)
+        if not isinstance(v, tuple):
+            return v
+        if len(v) != self.n_members:
+            raise ValueError(f"BCQConfig.{name}={v!r}: give one number, or one per member ({self.n_members})")
+        t = torch.tensor([fn(x) for x in v], dtype=torch.float64).to(device=self.device, dtype=self.dtype)
+        return t.view(self.n_members, *([1] * (dims - 1)))
 
     @classmethod
     def from_dataset(cls, data, cfg: BCQConfig | None = None, seeds: Sequence[int] = (0,),
@@ -442,12 +368,16 @@ class BCQ:
     def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """One independent minibatch per member from ``prepare_data`` tensors (as ITD3's local critics):
         obs / next_obs [M, B, O], actions [M, B, A], rewards / terminals [M, B]."""
-        g = self.gen if generator is None else generator
         rows = data.get("rows")
         if self.cfg.drop_terminals and rows is None:
             raise KeyError("drop_terminals=True needs the row list: pass learner.prepare_data(tensors)")
-        T = data["obs"].shape[0] if rows is None else rows.shape[0]
-        idx = sample_indices(g, T, self.n_members, self.cfg.batch_size, replace=self.cfg.replace)  # [M, B]
+        if self.streams is not None:  # a stack: each run draws its own rows from its own stream (list: generators)
+            spans = self.stream_rows if rows is None else self.row_spans
+            idx = self.streams.indices(spans, self.cfg.batch_size, self.cfg.replace, False, generator)  # [M, B]
+        else:
+            T = data["obs"].shape[0] if rows is None else rows.shape[0]
+            g = self.gen if generator is None else generator
+            idx = sample_indices(g, T, self.n_members, self.cfg.batch_size, replace=self.cfg.replace)  # [M, B]
         if rows is not None:
             idx = rows[idx]
         return gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
@@ -458,10 +388,17 @@ class BCQ:
             return a
         return a * self.act_mask.view(self.n_members, *([1] * (a.dim() - 2)), self.act_dim)
 
-    def _randn(self, shape: Sequence[int], generator: torch.Generator | None = None,
+    def _randn(self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None = None,
                clip: float | None = None) -> Tensor:
-        z = torch.randn(tuple(shape), generator=self.gen if generator is None else generator,
-                        dtype=self.dtype, device=self.device)
+        """N(0, I) of ``shape`` [M, ...] from ``generator`` (None: the training stream), clipped to +-clip. A stack
+        of runs (``streams``; CASTBCQ borrows this method and never stacks) draws each run's members from its own
+        generator: the training one, or the run's entry of a list (``_act_generator``)."""
+        streams = getattr(self, "streams", None)
+        if streams is not None and (generator is None or isinstance(generator, list)):
+            z = streams.draw(torch.randn, tuple(shape), generator, dtype=self.dtype, device=self.device)
+        else:
+            z = torch.randn(tuple(shape), generator=self.gen if generator is None else generator,
+                            dtype=self.dtype, device=self.device)
         return z if clip is None else z.clamp_(-clip, clip)
 
     def _candidates(self, actor: PerturbationActor, obs: Tensor, z: Tensor) -> Tensor:
@@ -474,11 +411,11 @@ class BCQ:
         """L_G [M] (+ L_G1 for MABCQ) and the latent means (mu_G, mu_G1 or None) [M, B, L], detached."""
         obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
         M, B = obs.shape[:2]
-        loss, mu = vae_loss(self.vae, obs, act, self._randn((M, B, self.latent_dim)), self.cfg.kl_weight)
+        loss, mu = vae_loss(self.vae, obs, act, self._randn((M, B, self.latent_dim)), self.kl_weight)
         if not self.mabcq:
             return loss, mu.detach(), None
         obs2 = torch.cat([obs, batch["next_obs"]], dim=-1)  # [M, B, 2O]
-        loss1, mu1 = vae_loss(self.vae1, obs2, act, self._randn((M, B, self.latent_dim)), self.cfg.kl_weight)
+        loss1, mu1 = vae_loss(self.vae1, obs2, act, self._randn((M, B, self.latent_dim)), self.kl_weight)
         return loss + loss1, mu.detach(), mu1.detach()
 
     @torch.no_grad()
@@ -492,7 +429,10 @@ class BCQ:
         o_k = next_obs.unsqueeze(2).expand(M, B, K, O)  # [M, B, K, O]
         a_k = self._candidates(self.actor_target, o_k, self._randn((M, B, K, self.latent_dim), clip=cfg.z_clip))
         q1, q2 = self.critic_target(o_k, a_k)  # [M, B, K, 1] each
-        q = q1.squeeze(-1) if self.mabcq else soft_clipped_q(q1.squeeze(-1), q2.squeeze(-1), cfg.lmbda)  # [M, B, K]
+        if self.mabcq:
+            q = q1.squeeze(-1)  # [M, B, K]
+        else:
+            q = soft_clipped_q(q1.squeeze(-1), q2.squeeze(-1), self.lmbda, self.one_minus_lmbda)  # [M, B, K]
         return candidate_target(batch["rewards"], batch["terminals"], q, cfg.gamma)
 
     def critic_loss(self, batch: Mapping[str, Tensor], mu: Tensor | None = None,
@@ -567,9 +507,9 @@ class BCQ:
 
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
-    def select(self, obs: Tensor, generator: torch.Generator) -> Tensor:
+    def select(self, obs: Tensor, generator: torch.Generator | list[torch.Generator]) -> Tensor:
         """BCQ's action selection: obs [M, E, O] -> [M, E, A], the argmax of Q1 over n_select candidates
-        xi(o, D(o)) per obs (z from ``generator``)."""
+        xi(o, D(o)) per obs (z from ``generator``; a stack of runs: from each run's entry of a list)."""
         M, E, O = obs.shape
         K = self.cfg.n_select
         o_k = obs.unsqueeze(2).expand(M, E, K, O)  # [M, E, K, O]
@@ -578,10 +518,11 @@ class BCQ:
         best = self.critic.q1(o_k, cand).squeeze(-1).argmax(dim=-1)  # [M, E]
         return cand.gather(2, best[:, :, None, None].expand(M, E, 1, cand.shape[-1])).squeeze(2)
 
-    def act(self, obs: np.ndarray | Tensor, generator: torch.Generator | None = None) -> np.ndarray | Tensor:
+    def act(self, obs: np.ndarray | Tensor, generator: torch.Generator | list[torch.Generator] | None = None
+            ) -> np.ndarray | Tensor:
         """obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out). ``generator`` draws the decode z
-        (None: a fresh one seeded with ``act_seed``); the training stream is untouched. "central" reads agent 0's
-        obs row and splits the chosen joint action with ``split_actions``."""
+        (None: a fresh one seeded with ``act_seed``; a stack: one per run, ``_act_generator``); the training stream
+        is untouched. "central" reads agent 0's obs row and splits the chosen joint action with ``split_actions``."""
         is_np = isinstance(obs, np.ndarray)
         x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
         S, E, N, Ow = x.shape
@@ -594,7 +535,7 @@ class BCQ:
                 raise ValueError(f"obs must be [S, E, N, O={self.obs_dim}], got {tuple(x.shape)}")
             xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, Ow)  # [M, E, O], m = s * N + i
         if generator is None:
-            generator = torch.Generator(device=self.device).manual_seed(self.act_seed)
+            generator = _act_generator(self)
         with torch.inference_mode():
             a = self.select(xm, generator)  # [M, E, A]
         if self.central:
@@ -615,8 +556,9 @@ class BCQ:
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy. Its decode z
-        come from a generator seeded with ``act_seed`` at this call, advanced step by step."""
-        g = torch.Generator(device=self.device).manual_seed(self.act_seed)
+        come from a generator seeded with ``act_seed`` at this call, advanced step by step (a stack of runs: each
+        run's from its own, seeded with its ``act_seed`` alone)."""
+        g = _act_generator(self)
         return lambda obs: self.act(obs, generator=g)
 
     # ---- checkpoints --------------------------------------------------------------------------
@@ -629,3 +571,49 @@ class BCQ:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self._modules())
+
+    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ---------------
+    def stack_signature(self) -> str:
+        """StackableLearner's, and the central view's state width."""
+        return f"{super().stack_signature()}|state_dim={self.state_dim}"
+
+    def _empty_stack(self, cfg: BCQConfig, seeds: Sequence[int]) -> "BCQ":
+        maps = dict(state_dim=self.state_dim, join=self.join, split_actions=self.split_actions) if self.central else {}
+        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
+                          dtype=self.dtype, **maps)
+
+    def _stack_extra(self, learners: Sequence["BCQ"]) -> None:
+        if self.mabcq:  # G1: a module of MABCQ's only (not in _NETS)
+            stack_module_states(self.vae1, [lr.vae1 for lr in learners])
+        self.act_seeds = [lr.act_seed for lr in learners]  # each run selects actions with its own z, as alone
+
+    def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
+        if self.mabcq:
+            state["vae1"] = slice_module_state(self.vae1, seeds, self.n_seeds)
+        state.update(opt_states)
+        return state
+
+    def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+        """StackableLearner.stack_data; with drop_terminals the runs' row lists shifted to their blocks of the
+        stacked data, and each run's entries of the stacked list (``row_spans``), from which it samples."""
+        data = super().stack_data(parts)
+        if "rows" in data:
+            blocks: dict[int, tuple[int, int, Mapping[str, Tensor]]] = {}  # id(part) -> (block start, list start, part)
+            at = 0
+            for part, (start, _) in zip(parts, self.stream_rows):
+                if id(part) not in blocks:
+                    blocks[id(part)] = (start, at, part)
+                    at += int(part["rows"].shape[0])
+            data["rows"] = torch.cat([part["rows"] + start for start, _, part in blocks.values()])
+            self.row_spans = [(blocks[id(p)][1], int(p["rows"].shape[0])) for p in parts]
+        return data
+
+
+def _act_generator(learner: Any) -> torch.Generator | list[torch.Generator]:
+    """A fresh action-selection generator seeded with ``learner.act_seed``; a stack of runs: one per run, each seeded
+    with its run's (``act_seeds``), so that a run draws the z it draws alone. A function, not a method: CASTBCQ
+    borrows BCQ's ``act`` and ``policy`` (it has no ``act_seeds``)."""
+    seeds = getattr(learner, "act_seeds", None)
+    if seeds is None:
+        return torch.Generator(device=learner.device).manual_seed(learner.act_seed)
+    return [torch.Generator(device=learner.device).manual_seed(s) for s in seeds]
