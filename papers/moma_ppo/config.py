@@ -125,6 +125,32 @@ T4B_QUICK = {"t4b_updates": 10_000, "t4b_evals": 5, "t4b_width": 128, "t4b_memor
              "t4b_moma_memory": 0,
              "t4b_moma_iterations": 300, "t4b_mappo_width": 128, "t4b_wm_width": 256, "t4b_wm_updates": 5_000}
 
+# ---- Figure 6 and the App. B.2 ablations: MOMA-PPO variants on Ant full-replay (§6.3; spec §2, §7) ---------------
+# Every cell is Table 4b's MOMA-PPO cell at the same profile (t4b_* scales, the same cached world model) with one
+# change (jobs.ant_moma_variant_config): ``wm_sampling`` overrides of the ensemble's sample (WorldModelConfig fields
+# read by sample only; threshold "inf" = l_eps = inf, no adaptive cut), another k, or the ground-truth simulator.
+F6_DATASET = "full-replay"  # [paper] §6.3 "Ant-full-replay"; the ablations' task is not named: the same [I]
+F6_SEEDS = T4B_SEEDS  # [I] 3 seeds, as Table 4
+# penalty (published.FIGURE6_PENALTIES): MOMA-PPO's epistemic lambda_g eps_g + lambda_r eps_r (0.1, 0.05: the
+# WorldModelConfig defaults) or MOPO's aleatoric lambda max_m ||Sigma_m||_F with lambda in {1, 5} ("[67]'s parameter
+# search procedure") and no epistemic term [I: the text replaces the penalty]
+F6_PENALTIES = {"epistemic": {},
+                "aleatoric_1": {"lambda_aleatoric": 1.0, "lambda_g": 0.0, "lambda_r": 0.0},
+                "aleatoric_5": {"lambda_aleatoric": 5.0, "lambda_g": 0.0, "lambda_r": 0.0}}
+# rollouts (published.FIGURE6_ROLLOUTS): adaptive length (cut where eps_g >= l_eps = 2) or fixed (l_eps = inf)
+F6_ROLLOUTS = {"adaptive": {}, "fixed": {"threshold": "inf"}}
+# ablation variant (published.ABLATION_VARIANTS) -> jobs.ant_moma_variant_config keywords; default = Table 4b's cell
+ABLATIONS = {"default": {}, "ground_truth": {"simulator": "ground_truth"},
+             "no_clip": {"wm_sampling": {"clip_to_dataset": False}}, "no_lambda_g": {"wm_sampling": {"lambda_g": 0.0}},
+             "no_adaptive": {"wm_sampling": {"threshold": "inf"}}, "k5": {"k": 5}, "k20": {"k": 20}, "k50": {"k": 50}}
+# The grids per profile. spec §7: "Figure 6 and B.2: PO only, ablation (b) and k in {5, 10, 20}" at quick; the
+# default (k = 10) is Table 4b's PO full-replay cell and no_adaptive is Figure 6's (epistemic, fixed) cell, both
+# reused when those ran. full (and smoke, seconds): FO and PO, every variant, k in {5, 10, 20, 50} [I].
+F6_OBS = {"smoke": ("full", "partial"), "quick": ("partial",), "full": ("full", "partial")}
+ABLATION_OBS = F6_OBS
+ABLATION_VARIANTS_OF = {"smoke": tuple(ABLATIONS), "quick": ("default", "no_clip", "no_adaptive", "k5", "k20"),
+                        "full": tuple(ABLATIONS)}
+
 # Profile overrides (merged onto common/profiles.py's base profiles):
 #   full:  10 seeds (§6), the sizes above, the world model as the code (4 x 1024 T/R heads, 2 x 1024 mask head,
 #          1e4 + 1 updates);

@@ -26,6 +26,9 @@ A Table 4b cell (``ant_baseline_config`` / ``ant_moma_config``): Table 4a's layo
 common.datasets.mujoco's kind split per agent for obs_mode full / partial; IQL, MAIQL(-ft) and IBC on rewards x 1000 /
 (max - min episode return), the code's scaling), the learners of config.T4B_LEARNERS (MAIQL-ft: MAIQL with IQL's
 fine-tuning hyperparameters [I]), the profile's t4b_* scales; the job is Table 4a's.
+A Figure 6 / App. B.2 cell (``ant_moma_variant_config``): Table 4b's MOMA-PPO cell plus ``wm_sampling`` (overrides of
+the WorldModelConfig fields only ``sample`` reads: WM_SAMPLING_FIELDS; the trained ensemble and its cache are Table
+4b's), another rollout ``k``, or ``simulator: "ground_truth"`` (papers/moma_ppo/simulator.py, no world model).
 Every record also carries ``score_last20pct`` in its extra: the mean of the last 20 % of the run's evaluations,
 the default per-seed score of the authors' benchmarking tool (alfred ``benchmark.py``,
 ``performance_aggregation='mean_on_last_20_percents'``; papers/moma_ppo/README.md, IBC on neutral).
@@ -36,6 +39,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -60,6 +64,7 @@ from common.records import config_hash
 from papers.moma_ppo import config as C
 from papers.moma_ppo.datasets import icg_spec, load_spec, table1_stats
 from papers.moma_ppo.moma_ppo import RolloutConfig, moma_iteration, start_generators
+from papers.moma_ppo.simulator import GroundTruthSimulator
 from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
 
 BASELINE_LEARNER = common.algos.iql.LEARNER_NAME
@@ -163,16 +168,43 @@ def wm_cache_path(cfg: Mapping[str, Any], data) -> Path:
     return data_root() / "moma_ppo" / "world_models" / f"{data.card['sha256'][:16]}-{key}.pt"
 
 
+# WorldModelConfig fields that only ``sample`` reads (the penalty weights, the adaptive threshold l_eps, the clipping
+# to the dataset box): Figure 6 and the ablations vary them in a cell's ``wm_sampling`` section on the ensemble that
+# Table 4b trained (same ``world_model`` section, same cache file). threshold "inf" = no adaptive rollouts.
+WM_SAMPLING_FIELDS = ("lambda_g", "lambda_r", "lambda_aleatoric", "threshold", "clip_to_dataset")
+
+
+def wm_sampling_of(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The cell's ``wm_sampling`` overrides as WorldModelConfig values ({} when absent); "inf" -> math.inf (records
+    are JSON without infinities); an unknown field is an error naming the allowed ones."""
+    section = dict(cfg.get("wm_sampling") or {})
+    bad = sorted(set(section) - set(WM_SAMPLING_FIELDS))
+    if bad:
+        raise ValueError(f"wm_sampling fields {bad} are not allowed; allowed (read by sample only): "
+                         f"{', '.join(WM_SAMPLING_FIELDS)}")
+    if section.get("threshold") == "inf":
+        section["threshold"] = math.inf
+    return section
+
+
+def _with_sampling(state: Mapping[str, Any], sampling: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved ensemble's state with the sampling-only fields of its cfg replaced by ``sampling`` (they never enter
+    training, so one trained ensemble serves every sampling variant)."""
+    return {**state, "cfg": {**state["cfg"], **sampling}}
+
+
 def _world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None) -> WorldModelEnsemble:
     """The cell's ensemble: from the run's checkpoint, else from the cache, else trained on the dataset (seeded by
-    wm_seed alone, so every MOMA-PPO seed of a dataset uses the same ensemble) and cached."""
-    wm = WorldModelEnsemble.for_datasets(data, WorldModelConfig(**cfg["world_model"]), seeds=[int(cfg["wm_seed"])],
-                                         device=ctx.device)
+    wm_seed alone, so every MOMA-PPO seed of a dataset uses the same ensemble) and cached. The cell's
+    ``wm_sampling`` overrides apply to ``sample`` only (the cache is named by the ``world_model`` section)."""
+    wcfg = WorldModelConfig(**{**cfg["world_model"], **wm_sampling_of(cfg)})
+    wm = WorldModelEnsemble.for_datasets(data, wcfg, seeds=[int(cfg["wm_seed"])], device=ctx.device)
+    sampling = {f: getattr(wcfg, f) for f in WM_SAMPLING_FIELDS}
     path = wm_cache_path(cfg, data)
     if saved is not None:
-        wm.load_state_dict(saved["world_model"])
-    elif path.exists():
-        wm.load_state_dict(torch.load(path, map_location=ctx.device, weights_only=False))  # sha256 checked on load
+        wm.load_state_dict(_with_sampling(saved["world_model"], sampling))
+    elif path.exists():  # sha256 checked on load
+        wm.load_state_dict(_with_sampling(torch.load(path, map_location=ctx.device, weights_only=False), sampling))
     else:
         with torch.random.fork_rng(devices=[]):
             wm.fit(data)
@@ -190,7 +222,14 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
     cfg = cell.config
     data = load_dataset(cfg["dataset"])
     saved = ctx.load_checkpoint()
-    wm = _world_model(cfg, data, ctx, saved)
+    if cfg.get("simulator") == "ground_truth":  # the App. B.2 ablation: the true physics instead of the model
+        wm = GroundTruthSimulator(cfg["dataset"]["env"], cfg["dataset"]["env_options"], ctx.device)
+        if saved is not None:
+            wm.load_state_dict(saved["world_model"])
+    elif cfg.get("simulator") is not None:
+        raise ValueError(f"simulator={cfg['simulator']!r} is not allowed; allowed: 'ground_truth' (or none)")
+    else:
+        wm = _world_model(cfg, data, ctx, saved)
     policy = MAPPO(data.obs_dims, data.act_dims, 1, MAPPOConfig(**cfg["mappo"]), seeds=[seed],
                    n_actions=data.card.get("n_actions"), device=ctx.device)
     rollouts = RolloutConfig(**cfg["rollouts"]).validate()
@@ -233,7 +272,9 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
                                      "starts": [g.get_state() for g in gens], "step": step, "lengths": lengths,
                                      "obs_absmax": obs_absmax}, step=step)
     out: dict[str, Any] = run_metrics(ctx.curve, data)  # score, curve, readings, normalized ones (Reacher), identity
-    out.update({"world_model_sha256": wm.checksum(), "wm_elites": wm.elites[0].tolist(), **stats,
+    model = ({"simulator": "ground_truth"} if isinstance(wm, GroundTruthSimulator)
+             else {"world_model_sha256": wm.checksum(), "wm_elites": wm.elites[0].tolist()})
+    out.update({**model, **stats,
                 "rollout_len_run_mean": float(np.mean(lengths)) if lengths else None, "wm_obs_absmax": obs_absmax,
                 "data_obs_absmax": float(np.abs(data.obs).max())})
     out["score_last20pct"] = last_fraction(ctx.curve)
@@ -439,6 +480,30 @@ def ant_moma_config(profile: Profile, obs_mode: str, dataset: str) -> dict[str, 
     sec = _moma_sections(profile, "t4b", C.MAPPO_ANT, C.MOMA_ANT_ROLLOUT, C.MOMA_ANT_ITERATIONS)
     return {"dataset": ant_spec(obs_mode, dataset, profile.name), "method": "moma_ppo", **sec,
             **_t4b_schedule(profile, sec["iterations"])}
+
+
+def ant_moma_variant_config(profile: Profile, obs_mode: str, dataset: str = C.F6_DATASET, *,
+                            wm_sampling: Mapping[str, Any] | None = None, k: int | None = None,
+                            simulator: str | None = None) -> dict[str, Any]:
+    """A Figure 6 / App. B.2 cell: Table 4b's MOMA-PPO cell (``ant_moma_config``) with ``wm_sampling`` overrides of
+    the world model's sampling (penalty weights, threshold "inf", clipping: WM_SAMPLING_FIELDS), another maximum
+    rollout length ``k``, or ``simulator="ground_truth"`` (the true physics: no world model, no penalty, no cut).
+    With no change it is exactly Table 4b's cell (same config hash), so its finished runs are reused."""
+    cfg = ant_moma_config(profile, obs_mode, dataset)
+    if wm_sampling:
+        cfg["wm_sampling"] = dict(wm_sampling)
+        wm_sampling_of(cfg)  # checks the fields now, not in the run
+    if k is not None:
+        cfg["rollouts"] = {**cfg["rollouts"], "k": int(k)}
+        RolloutConfig(**cfg["rollouts"]).validate()
+    if simulator is not None:
+        if simulator != "ground_truth" or wm_sampling:
+            raise ValueError(f"simulator={simulator!r}: only 'ground_truth' is allowed, and without wm_sampling (the "
+                             f"true physics has no penalty, threshold or clipping)")
+        for key in ("world_model", "wm_seed"):
+            del cfg[key]
+        cfg["simulator"] = simulator
+    return cfg
 
 
 def table4a_run(cell, seed: int, ctx) -> dict[str, Any]:

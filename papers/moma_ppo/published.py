@@ -85,10 +85,12 @@ ITEMS = {
                      seeds=3, precision=2),
     "figure6": Figure(title="Epistemic vs aleatoric (MOPO) penalty, with and without adaptive rollouts "
                             "(Ant full-replay, FO and PO; App. B.2)",
-                      metric="normalized", spread="sem", plot="curves"),
+                      metric="normalized", spread="sem", plot="curves",
+                      pngs=["figure6_full.png", "figure6_partial.png"]),
     "ablations": Figure(title="MOMA-PPO ablations: ground-truth simulator, no clipping, no λ_g, no adaptive "
                               "rollouts, rollout length k (App. B.2)",
-                        metric="normalized", spread="sem", plot="bar", group="variant"),
+                        metric="normalized", spread="sem", plot="bar", group="variant",
+                        pngs=["ablations_panels.png"]),
 }
 
 
@@ -460,7 +462,7 @@ CLAIMS: list[Claim] = [
     Claim(item="ablations", id="ab_no_clip_rollouts_explode",
           text="'not clipping the generated next-states to the dataset's bounding box prevented generating length "
                "10 rollouts as the states' magnitude exploded after a few world-model steps' (§6.3). Check: for "
-               "no_clip, the mean synthetic rollout length over training (record extra 'rollout_len_mean') < 10 "
+               "no_clip, the mean synthetic rollout length over training (record extra 'rollout_len_run_mean') < 10 "
                "and < default's, and the largest |next obs| generated (extra 'wm_obs_absmax') > 10 × the dataset's "
                "largest |obs| (extra 'data_obs_absmax')."),
     Claim(item="ablations", id="ab_lambda_g_needed",

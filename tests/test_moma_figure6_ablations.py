@@ -1,0 +1,275 @@
+"""MOMA-PPO Figure 6 and the App. B.2 ablations: the grids per profile against published.py, the configs of every
+variant (penalty weights, threshold, clipping, k, the ground-truth simulator; the unchanged cells equal Table 4b's),
+the claims' rules on hand-made records (each holding and not holding; settings outside a profile's grid), the
+ground-truth simulator against the env's own step, and a smoke run of two cells of each script."""
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from common.experiment import Cell
+from common.profiles import get_profile
+from papers.moma_ppo import ablations, figure6
+from papers.moma_ppo import config as C
+from papers.moma_ppo.jobs import ant_moma_config, ant_moma_variant_config, wm_sampling_of
+from papers.moma_ppo.published import ABLATION_VARIANTS, CLAIMS, FIGURE6_PENALTIES, FIGURE6_ROLLOUTS, ITEMS
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = {n: get_profile(n, C.PROFILES) for n in ("smoke", "quick", "full")}
+
+
+def _hash(cfg):
+    return Cell("moma_ppo", "x", {}, cfg).config_hash
+
+
+# ---- grids ------------------------------------------------------------------------------------------------------
+def test_figure6_grid_per_profile():
+    for name, n, modes in (("smoke", 12, {"full", "partial"}), ("quick", 6, {"partial"}), ("full", 12,
+                                                                                          {"full", "partial"})):
+        cells = figure6.build_cells(PROFILES[name])
+        assert len(cells) == n and {c.keys["obs_mode"] for c in cells} == modes
+        assert {(c.keys["penalty"], c.keys["rollouts"]) for c in cells} == {
+            (p, r) for p in FIGURE6_PENALTIES for r in FIGURE6_ROLLOUTS}
+    assert ITEMS["figure6"].pngs == ("figure6_full.png", "figure6_partial.png")
+
+
+def test_ablation_grid_per_profile():
+    for name, n in (("smoke", 16), ("full", 16)):
+        cells = ablations.build_cells(PROFILES[name])
+        assert len(cells) == n and {c.keys["variant"] for c in cells} == set(ABLATION_VARIANTS)
+    quick = ablations.build_cells(PROFILES["quick"])  # spec §7: PO only, (b) and k in {5, 10, 20}; (d) is reused
+    assert [(c.keys["obs_mode"], c.keys["variant"]) for c in quick] == [
+        ("partial", v) for v in ("default", "no_clip", "no_adaptive", "k5", "k20")]
+
+
+# ---- configs ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_figure6_configs(profile):
+    p = PROFILES[profile]
+    cells = {(c.keys["obs_mode"], c.keys["penalty"], c.keys["rollouts"]): c for c in figure6.build_cells(p)}
+    for (o, pen, r), c in cells.items():
+        base = ant_moma_config(p, o, "full-replay")
+        assert c.config["world_model"] == base["world_model"]  # one trained ensemble for every variant
+        assert c.config["rollouts"] == base["rollouts"] and c.config["rollouts"]["k"] == 10
+        ws = wm_sampling_of(c.config)
+        if pen == "epistemic":
+            assert not {"lambda_g", "lambda_r", "lambda_aleatoric"} & set(ws)  # the defaults 0.1, 0.05, 0
+        else:
+            lam = {"aleatoric_1": 1.0, "aleatoric_5": 5.0}[pen]
+            assert (ws["lambda_aleatoric"], ws["lambda_g"], ws["lambda_r"]) == (lam, 0.0, 0.0)
+        assert ws.get("threshold", 2.0) == (math.inf if r == "fixed" else 2.0)
+        if (pen, r) == ("epistemic", "adaptive"):  # Table 4b's cell: same hash, so its finished runs are copied
+            assert c.config == base and c.config_hash == _hash(base)
+    assert figure6.REUSE_FROM == ("table4b",)
+
+
+def test_ablation_configs():
+    p = PROFILES["full"]
+    cfg = {c.keys["variant"]: c.config for c in ablations.build_cells(p) if c.keys["obs_mode"] == "partial"}
+    base = ant_moma_config(p, "partial", "full-replay")
+    assert cfg["default"] == base
+    assert wm_sampling_of(cfg["no_clip"]) == {"clip_to_dataset": False}
+    assert wm_sampling_of(cfg["no_lambda_g"]) == {"lambda_g": 0.0}  # lambda_r stays 0.05
+    assert wm_sampling_of(cfg["no_adaptive"]) == {"threshold": math.inf}
+    f6 = figure6.build_cells(p)
+    fixed = next(c for c in f6 if c.keys == {"obs_mode": "partial", "penalty": "epistemic", "rollouts": "fixed"})
+    assert cfg["no_adaptive"] == fixed.config  # copied from Figure 6 when it ran
+    for v, k in (("k5", 5), ("k20", 20), ("k50", 50)):
+        assert cfg[v]["rollouts"] == {**base["rollouts"], "k": k} and "wm_sampling" not in cfg[v]
+    gt = cfg["ground_truth"]
+    assert gt["simulator"] == "ground_truth" and "world_model" not in gt and "wm_seed" not in gt
+    assert {k: v for k, v in gt.items() if k != "simulator"} == {k: v for k, v in base.items()
+                                                                 if k not in ("world_model", "wm_seed")}
+    assert set(ablations.REUSE_FROM) == {"table4b", "figure6"}
+
+
+def test_bad_variants_are_errors():
+    p = PROFILES["smoke"]
+    with pytest.raises(ValueError, match="n_updates.*not allowed"):
+        ant_moma_variant_config(p, "full", wm_sampling={"n_updates": 3})
+    with pytest.raises(ValueError, match="only 'ground_truth'"):
+        ant_moma_variant_config(p, "full", simulator="mujoco")
+    with pytest.raises(ValueError, match="without wm_sampling"):
+        ant_moma_variant_config(p, "full", simulator="ground_truth", wm_sampling={"lambda_g": 0.0})
+    with pytest.raises(ValueError, match="k"):
+        ant_moma_variant_config(p, "full", k=0)
+
+
+# ---- claims: Figure 6 --------------------------------------------------------------------------------------------
+def _rec(keys, seed, frac, **extra):
+    return {"keys": keys, "seed": seed, "normalized": 100.0 * frac, "extra": extra}
+
+
+def _f6(means, sem_noise=0.01):
+    """3 seeds per Figure 6 cell around the given means (fractions): seeds at mean - d, mean, mean + d."""
+    out = []
+    for (o, p, r), m in means.items():
+        for s, d in enumerate((-sem_noise, 0.0, sem_noise)):
+            out.append(_rec({"obs_mode": o, "penalty": p, "rollouts": r}, s, m + d))
+    return out
+
+
+def _f6_means():
+    means = {(o, p, r): (0.5 if p == "epistemic" else 0.3) for o in ("full", "partial") for p in FIGURE6_PENALTIES
+             for r in FIGURE6_ROLLOUTS}
+    means[("full", "aleatoric_1", "adaptive")] = 0.49  # FO adaptive: within the SEMs of epistemic
+    return means
+
+
+def test_figure6_claims_hold_and_fail():
+    v = figure6.verdicts(_f6(_f6_means()))
+    assert v["f6_epistemic_beats_aleatoric"][0] is True and v["f6_fo_adaptive_not_significant"][0] is True
+    # one aleatoric cell within the SEMs of epistemic in PO fixed: not significant
+    v = figure6.verdicts(_f6(_f6_means() | {("partial", "aleatoric_5", "fixed"): 0.495}))
+    assert v["f6_epistemic_beats_aleatoric"][0] is False and "not significant" in v["f6_epistemic_beats_aleatoric"][1]
+    # FO adaptive: the better aleatoric (here aleatoric_5) significantly below epistemic
+    means = _f6_means() | {("full", "aleatoric_1", "adaptive"): 0.2, ("full", "aleatoric_5", "adaptive"): 0.4}
+    v = figure6.verdicts(_f6(means))
+    assert v["f6_fo_adaptive_not_significant"][0] is False and "aleatoric_5" in v["f6_fo_adaptive_not_significant"][1]
+
+
+def test_figure6_claims_on_a_po_only_grid_and_missing_cells():
+    recs = [r for r in _f6(_f6_means()) if r["keys"]["obs_mode"] == "partial"]
+    v = figure6.verdicts(recs, ("partial",))
+    assert v["f6_epistemic_beats_aleatoric"][0] is True and "not judged: full fixed" in v[
+        "f6_epistemic_beats_aleatoric"][1]
+    assert v["f6_fo_adaptive_not_significant"][0] is None
+    v = figure6.verdicts([r for r in recs if r["keys"]["penalty"] != "aleatoric_1"], ("partial",))
+    assert v["f6_epistemic_beats_aleatoric"][0] is None and "without a finite score" in v[
+        "f6_epistemic_beats_aleatoric"][1]
+    assert set(v) == {c.id for c in CLAIMS if c.item == "figure6"}
+
+
+# ---- claims: ablations -------------------------------------------------------------------------------------------
+def _ab(means, obs_modes=("full", "partial"), lengths=None, absmax=None, noise=0.01):
+    lengths = lengths or {}
+    absmax = absmax or {}
+    out = []
+    for o in obs_modes:
+        for v, m in means.items():
+            for s, d in enumerate((-noise, 0.0, noise)):
+                out.append(_rec({"obs_mode": o, "variant": v}, s, m + d,
+                                rollout_len_run_mean=lengths.get(v, 9.5), wm_obs_absmax=absmax.get(v, 10.0),
+                                data_obs_absmax=10.0))
+    return out
+
+
+GOOD = {"default": 0.5, "ground_truth": 0.7, "no_clip": 0.2, "no_lambda_g": 0.3, "no_adaptive": 0.3, "k5": 0.5,
+        "k20": 0.505, "k50": 0.495}
+
+
+def test_ablation_claims_hold():
+    v = ablations.verdicts(_ab(GOOD, lengths={"no_clip": 3.0}, absmax={"no_clip": None}))  # null = inf
+    assert {k: h for k, (h, _) in v.items()} == {c.id: True for c in CLAIMS if c.item == "ablations"}
+    assert "inf" in v["ab_no_clip_rollouts_explode"][1]
+
+
+@pytest.mark.parametrize("changes, lengths, absmax, flipped", [
+    ({"ground_truth": 0.45}, {}, {}, "ab_ground_truth_scores_higher"),
+    ({}, {"no_clip": 10.0}, {"no_clip": 1e6}, "ab_no_clip_rollouts_explode"),  # full-length rollouts
+    ({}, {"no_clip": 3.0}, {"no_clip": 50.0}, "ab_no_clip_rollouts_explode"),  # no explosion (< 10 x data)
+    ({}, {"no_clip": 5.0, "default": 4.0}, {"no_clip": 1e6}, "ab_no_clip_rollouts_explode"),  # not below default
+    ({"no_lambda_g": 0.49}, {}, {}, "ab_lambda_g_needed"),
+    ({"no_adaptive": 0.6}, {}, {}, "ab_adaptive_rollouts_needed"),
+    ({"k50": 0.3}, {}, {}, "ab_rollout_length_insensitive"),
+])
+def test_each_ablation_claim_can_fail(changes, lengths, absmax, flipped):
+    lengths = {"no_clip": 3.0, **lengths}
+    absmax = {"no_clip": 1e6, **absmax}
+    v = ablations.verdicts(_ab(GOOD | changes, lengths=lengths, absmax=absmax))
+    assert {k for k, (h, _) in v.items() if h is False} == {flipped}
+
+
+def test_ablation_claims_on_the_quick_grid():
+    variants = C.ABLATION_VARIANTS_OF["quick"]
+    recs = [r for r in _ab({k: GOOD[k] for k in variants}, ("partial",), {"no_clip": 3.0}, {"no_clip": 1e6})]
+    v = ablations.verdicts(recs, ("partial",), variants)
+    assert v["ab_ground_truth_scores_higher"][0] is None and "ground_truth" in v["ab_ground_truth_scores_higher"][1]
+    assert v["ab_lambda_g_needed"][0] is None
+    assert v["ab_no_clip_rollouts_explode"][0] is True and v["ab_adaptive_rollouts_needed"][0] is True
+    assert v["ab_rollout_length_insensitive"][0] is True and "k50" in v["ab_rollout_length_insensitive"][1]
+    v = ablations.verdicts([r for r in recs if r["keys"]["variant"] != "k20"], ("partial",), variants)
+    assert v["ab_rollout_length_insensitive"][0] is None
+
+
+# ---- the ground-truth simulator ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("obs_mode", ["full", "partial"])
+def test_simulator_matches_the_env_step(obs_mode):
+    """From the env's own observations, the stand-in's next obs equals the env's (float32) and its reward the env's:
+    exactly on the first step after reset, within 0.05 later (Gymnasium's Ant reads the torso's 'before' position
+    from data.xpos, one physics substep stale after a live step and current after set_state: simulator.py)."""
+    import envs
+    from papers.moma_ppo.simulator import GroundTruthSimulator
+
+    env = envs.make("mamujoco/ant-4x2", obs_mode=obs_mode)
+    sim = GroundTruthSimulator("mamujoco/ant-4x2", {"obs_mode": obs_mode})
+    obs = env.reset(seed=7)
+    rng = np.random.default_rng(0)
+    state = env.state()
+    np.testing.assert_array_equal(sim.states_of(obs[None])[0], state.astype(np.float64))  # the obs give the state
+    for t in range(8):
+        act = rng.uniform(-1, 1, (4, 2)).astype(np.float32)
+        out = sim.sample(torch.as_tensor(obs[None]), torch.as_tensor(act[None]))
+        obs, rew, term, _, _ = env.step(act)
+        np.testing.assert_allclose(out["next_obs"][0].numpy(), obs, rtol=1e-4, atol=1e-4)
+        assert out["rewards"][0].tolist() == pytest.approx([float(rew[0])] * 4, abs=1e-4 if t == 0 else 5e-2)
+        assert out["masks"][0].tolist() == [float(not term)] * 4
+        assert float(out["penalty"].abs().sum() + out["eps_g_raw"].abs().sum()) == 0.0
+        if term:
+            break
+    assert sim.cfg.threshold > 0 and sim.state_dict()["simulator"] == "ground_truth"
+
+
+def test_simulator_batches_and_flags_unhealthy_states():
+    from papers.moma_ppo.simulator import GroundTruthSimulator
+
+    sim = GroundTruthSimulator("mamujoco/ant-4x2", {"obs_mode": "full"})
+    obs = torch.as_tensor(sim.env.reset(seed=1))
+    low = obs.clone()
+    low[:, 0] = 1.5  # torso z above Ant-v5's healthy range [0.2, 1.0]: terminated
+    out = sim.sample(torch.stack([obs, low]), torch.zeros(2, 4, 2))
+    assert out["next_obs"].shape == (2, 4, 27) and out["masks"][:, 0].tolist() == [1.0, 0.0]
+    with pytest.raises(ValueError, match="supports the MaMuJoCo tasks"):
+        GroundTruthSimulator("mamujoco/hopper-3x1", {})
+
+
+# ---- the scripts --------------------------------------------------------------------------------------------------
+def test_smoke_figure6_then_ablations(tmp_path):
+    """Two Figure 6 cells (PO, adaptive: epistemic and aleatoric_5) on one shared world model, then two ablation cells
+    (PO default: copied from Figure 6's identical run; ground_truth: the simulator); the claims are printed as not
+    checked (cells missing), none written."""
+    from common.records import load_records
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    runs = str(tmp_path / "runs")
+
+    def run(script, *args):
+        p = subprocess.run([sys.executable, f"papers/moma_ppo/{script}.py", "--profile", "smoke", "--results", runs,
+                            "--obs-mode", "partial", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=240)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+        return p.stdout
+
+    out = run("figure6", "--penalty", "epistemic", "--penalty", "aleatoric_5", "--rollouts", "adaptive")
+    assert "claim f6_epistemic_beats_aleatoric: not checked" in out
+    f6 = {r["keys"]["penalty"]: r for r in load_records(runs, "smoke", "moma_ppo", "figure6")}
+    assert set(f6) == {"epistemic", "aleatoric_5"}
+    assert f6["epistemic"]["extra"]["world_model_sha256"] == f6["aleatoric_5"]["extra"]["world_model_sha256"]
+    assert f6["epistemic"]["extra"]["penalty_mean"] != f6["aleatoric_5"]["extra"]["penalty_mean"]
+    assert all(np.isfinite(r["score"]) for r in f6.values())
+    assert (tmp_path / "runs" / "smoke" / "moma_ppo" / "figure6_partial.png").exists()
+
+    out = run("ablations", "--variant", "default", "--variant", "ground_truth")
+    assert "1 of those ran were copied" in out and "claim ab_ground_truth_scores_higher: not checked" in out
+    ab = {r["keys"]["variant"]: r for r in load_records(runs, "smoke", "moma_ppo", "ablations")}
+    assert ab["default"]["reused_from"] == f6["epistemic"]["run_id"]
+    gt = ab["ground_truth"]["extra"]
+    assert gt["simulator"] == "ground_truth" and "world_model_sha256" not in gt
+    assert gt["penalty_mean"] == 0.0 and gt["cut_fraction"] == 0.0 and np.isfinite(ab["ground_truth"]["score"])
+    assert not [r for r in load_records(runs, "smoke", "moma_ppo", "ablations") if "claim" in r["keys"]]
