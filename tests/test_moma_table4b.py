@@ -1,5 +1,5 @@
 """MOMA-PPO Table 4b: the cells grid against published.py (60 cells: IQL only in the FO rows), the per-column configs
-at each profile (MAIQL-ft's [inferred] hyperparameters, the code's Ant reward scaling), the claims' rules on hand-made
+at each profile (MAIQL-ft's fine-tuning section, the code's Ant reward scaling), the claims' rules on hand-made
 records (each claim holding and not holding), the "needs" exit at quick without data, bad CLI values, and a smoke run
 of a few cells of papers/moma_ppo/table4b.py."""
 
@@ -65,14 +65,14 @@ def test_baseline_configs_per_column_and_profile():
     for m in ("itd3bc", "icql", "iomar"):
         assert "reward_scale" not in ant_baseline_config(full, "partial", "random", m)["dataset"]
     assert "reward_scale" not in ant_moma_config(full, "partial", "random")["dataset"]
-    # MAIQL-ft [I]: MAIQL with IQL's fine-tuning hyperparameters
-    ft = ant_baseline_config(full, "full", "expert", "maiql_ft")["iql_continuous"]
-    assert ft == {"method": "maiql", "expectile": 0.9, "beta": 10.0}
+    # MAIQL-ft: MAIQL's defaults [I] plus the fine-tuning phase (tests/test_moma_maiql_ft.py)
+    ft = ant_baseline_config(full, "full", "expert", "maiql_ft")
+    assert ft["iql_continuous"] == {"method": "maiql"} and ft["finetune"] == {"updates": 1_000_000}
     assert ant_baseline_config(full, "full", "expert", "maiql")["iql_continuous"] == {"method": "maiql"}
     # quick: 2 x 128, 10,000 updates, no histories, 5 evaluations of 100 episodes
     q = ant_baseline_config(quick, "partial", "full-replay", "maiql_ft")
-    assert q["iql_continuous"] == {"method": "maiql", "expectile": 0.9, "beta": 10.0, "hidden": [128, 128],
-                                   "memory_len": 0}
+    assert q["iql_continuous"] == {"method": "maiql", "hidden": [128, 128], "memory_len": 0}
+    assert q["finetune"] == {"updates": 10_000}
     assert (q["updates"], q["eval_every"], q["eval_episodes"]) == (10_000, 2_000, 100)
     assert ant_baseline_config(quick, "full", "medium", "iomar")["itd3"]["hidden"] == 128
     # smoke: histories of 2 in the PO rows, evaluation episodes cut at 50 steps

@@ -90,19 +90,23 @@ T4A_QUICK = {"t4a_updates": 10_000, "t4a_evals": 10, "t4a_width": 128, "t4a_memo
 T4B_SEEDS = (0, 1, 2)  # §6: "3 seeds" on MaMuJoCo
 T4B_EVAL_EPISODES = 100  # §6: 100 greedy episodes (of 1,000 steps, ending early when the ant is unhealthy)
 T4B_ROWS_OF = {"iql": ("full",)}  # IQL executes centrally: FO rows only (Table 4b prints '—' in the PO rows)
-# MAIQL-ft [I] (README "Table 4b"): the paper fine-tunes MAIQL online in the ground-truth simulator after its offline
-# phase (§5.1, IQL's fine-tuning procedure [30]), with "intensive hyperparameter finetuning and filtering out
-# collapsed runs" whose values are unpublished. The online phase is not built (it needs set_state_from_obs and an
-# online replay buffer); ours is MAIQL with IQL's fine-tuning hyperparameters (Kostrikov et al. 2022, the AntMaze
-# runs it fine-tunes: expectile 0.9, AWR temperature 10), the same offline budget, and no run filtered out.
-T4B_MAIQL_FT = {"method": "maiql", "expectile": 0.9, "beta": 10.0}
+# MAIQL-ft (README "Table 4b"; papers/moma_ppo/maiql_ft.py): [code] train_model_based_agent.py with mb_finetuning and
+# perfect_wm: MAIQL's offline updates, then a fine-tuning phase in which every 10 updates one dataset start state is
+# rolled 10 steps in the true simulator and stored in an online buffer mixed into the minibatches. [I] MAIQL's
+# defaults (expectile 0.7, beta 3) in both phases: the spec records no change of settings for the fine-tuning run, and
+# Kostrikov et al.'s 0.9 / 10 are their AntMaze settings for both phases, not fine-tuning ones (maiql_ft.py).
+T4B_MAIQL_FT = {"method": "maiql"}
+# the fine-tuning section (maiql_ft.FineTuneConfig: rollout_every 10 [code], rollout_len 10 [code], capacity 1e6
+# [code]); F = 1e6 updates [inferred spec §5: "for the same number of training steps", 1e6 online transitions = as
+# many as D4RL's 1e6 offline ones]; profiles override F (t4b_ft_updates)
+T4B_FT_UPDATES = 1_000_000
 T4B_LEARNERS = {k: v for k, v in T4A_LEARNERS.items() if k != "matd3bc"} | {"maiql_ft": ("iql_continuous",
                                                                                           T4B_MAIQL_FT)}
 # [code] check_algo_for_reward_normalization: on Ant, IQL / MAIQL(-ft) / BC train on rewards x 1000 / (max - min
 # episode return of the dataset) (spec §3); the ITD3 family and MOMA-PPO (world model included) see raw rewards.
 T4B_REWARD_SCALED = ("iql", "maiql", "maiql_ft", "ibc")
 T4B_REWARD_SCALE = 1000.0
-T4B_UPDATES = 1_000_001  # [code] train_agents.py max_training_step (MAIQL-ft [code]: 1e6 offline + 1e6 online)
+T4B_UPDATES = 1_000_001  # [code] train_agents.py max_training_step (MAIQL-ft: its offline phase; + T4B_FT_UPDATES)
 T4B_EVALS = 50  # [I] as Table 4a
 T4B_MEMORY = {"full": 10, "po": 10}  # [code] memory_len 10 (ITD3: none)
 MOMA_ANT_ITERATIONS = 100_001  # [code] max_training_step int(1e5 + 1)
@@ -116,12 +120,15 @@ T4B_QUICK_CELLS = (("full", "full-replay"), ("partial", "medium"), ("partial", "
 # Table 4b's profile scales (keys t4b_*). smoke: seconds, plumbing only (evaluation episodes cut at 50 steps).
 # quick (README "Table 4b", estimated from Table 4a's measured per-update costs scaled to 4 agents): as Table 4a's
 # quick (2 x 128, 10,000 updates, no histories; MOMA-PPO 4 x 256 world model, 5,000 updates, 300 iterations of
-# 2,000 transitions, 2 x 128 MAPPO); 5 evaluations per run of 100 full episodes (an Ant episode is 1,000 steps:
-# ≈ 25 s per 100-episode evaluation here, measured).
-T4B_SMOKE = {"t4b_updates": 20, "t4b_evals": 1, "t4b_eval_episodes": 2, "t4b_eval_max_steps": 50, "t4b_width": 32,
+# 2,000 transitions, 2 x 128 MAPPO); MAIQL-ft 10,000 offline + 10,000 fine-tuning updates (the paper's "same number
+# of training steps"; 10,000 online transitions); 5 evaluations per run (MAIQL-ft: per phase) of 100 full episodes
+# (an Ant episode is 1,000 steps: ≈ 25 s per 100-episode evaluation here, measured).
+T4B_SMOKE = {"t4b_updates": 20, "t4b_ft_updates": 20, "t4b_evals": 1, "t4b_eval_episodes": 2, "t4b_eval_max_steps": 50,
+             "t4b_width": 32,
              "t4b_memory": {"full": 0, "po": 2}, "t4b_moma_iterations": 2, "t4b_moma_batch": 200,
              "t4b_mappo_width": 32, "t4b_wm_width": 32, "t4b_wm_layers": 2, "t4b_wm_updates": 30, "t4b_moma_memory": 2}
-T4B_QUICK = {"t4b_updates": 10_000, "t4b_evals": 5, "t4b_width": 128, "t4b_memory": {"full": 0, "po": 0},
+T4B_QUICK = {"t4b_updates": 10_000, "t4b_ft_updates": 10_000, "t4b_evals": 5, "t4b_width": 128,
+             "t4b_memory": {"full": 0, "po": 0},
              "t4b_moma_memory": 0,
              "t4b_moma_iterations": 300, "t4b_mappo_width": 128, "t4b_wm_width": 256, "t4b_wm_updates": 5_000}
 
@@ -202,6 +209,7 @@ PROFILES = PaperProfiles(
         "t4a_wm_updates": "Reacher world-model updates instead of the code's 10,001",
         # Table 4b (Ant; T4B_* above)
         "t4b_updates": "gradient steps of the Table 4b baselines instead of the code's 1,000,001",
+        "t4b_ft_updates": "MAIQL-ft's fine-tuning updates (after its t4b_updates offline ones) instead of 1,000,000",
         "t4b_evals": "evaluations per Table 4b run (baselines and MOMA-PPO) instead of 50",
         "t4b_eval_episodes": "greedy episodes per Table 4b evaluation instead of the paper's 100",
         "t4b_eval_max_steps": "Table 4b evaluation episodes cut after this many steps (smoke only)",

@@ -24,8 +24,10 @@ MaMuJoCo settings: clipping to the dataset box, l_eps = 2, lambda_g 0.1, lambda_
 normalized inputs (config.MAPPO_REACHER).
 A Table 4b cell (``ant_baseline_config`` / ``ant_moma_config``): Table 4a's layouts on the Ant data (``ant_spec``:
 common.datasets.mujoco's kind split per agent for obs_mode full / partial; IQL, MAIQL(-ft) and IBC on rewards x 1000 /
-(max - min episode return), the code's scaling), the learners of config.T4B_LEARNERS (MAIQL-ft: MAIQL with IQL's
-fine-tuning hyperparameters [I]), the profile's t4b_* scales; the job is Table 4a's.
+(max - min episode return), the code's scaling), the learners of config.T4B_LEARNERS, the profile's t4b_* scales;
+the job is Table 4a's but for MAIQL-ft, whose cell adds a ``finetune`` section (maiql_ft.FineTuneConfig fields: the
+fine-tuning updates after the ``updates`` offline ones) and runs ``maiql_ft.maiql_ft_run`` (offline MAIQL, then
+online fine-tuning with rollouts in the ground-truth simulator), alone (never stacked by --group).
 A Figure 6 / App. B.2 cell (``ant_moma_variant_config``): Table 4b's MOMA-PPO cell plus ``wm_sampling`` (overrides of
 the WorldModelConfig fields only ``sample`` reads: WM_SAMPLING_FIELDS; the trained ensemble and its cache are Table
 4b's), another rollout ``k``, or ``simulator: "ground_truth"`` (papers/moma_ppo/simulator.py, no world model).
@@ -63,6 +65,7 @@ from common.profiles import Profile
 from common.records import config_hash
 from papers.moma_ppo import config as C
 from papers.moma_ppo.datasets import icg_spec, load_spec, table1_stats
+from papers.moma_ppo.maiql_ft import FineTuneConfig, maiql_ft_run
 from papers.moma_ppo.moma_ppo import RolloutConfig, moma_iteration, start_generators
 from papers.moma_ppo.simulator import GroundTruthSimulator
 from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
@@ -471,8 +474,12 @@ def ant_baseline_config(profile: Profile, obs_mode: str, dataset: str, method: s
     learner, base = C.T4B_LEARNERS[method]
     section = _baseline_section(profile, "t4b", obs_mode, learner, base, C.T4B_MEMORY)
     updates = int(_t4b(profile, "updates", C.T4B_UPDATES))
-    return {"dataset": spec, "method": method, "learner": learner, learner: section,
-            "updates": updates, **_t4b_schedule(profile, updates)}
+    cfg = {"dataset": spec, "method": method, "learner": learner, learner: section,
+           "updates": updates, **_t4b_schedule(profile, updates)}
+    if method == "maiql_ft":  # the fine-tuning phase (papers/moma_ppo/maiql_ft.py); evaluations as often as offline
+        cfg["finetune"] = {"updates": int(_t4b(profile, "ft_updates", C.T4B_FT_UPDATES))}
+        FineTuneConfig(**cfg["finetune"]).validate()
+    return cfg
 
 
 def ant_moma_config(profile: Profile, obs_mode: str, dataset: str) -> dict[str, Any]:
@@ -519,9 +526,23 @@ table4a_job = Job(run=table4a_run, data_spec=dataset_of, data_identity=functools
                   run_group=functools.partial(offline_run_group, learner=None, load=load_dataset))
 
 
-# Table 4b runs as Table 4a (MAIQL-ft is MAIQL's learner with its own section: config.T4B_MAIQL_FT)
-table4b_run = table4a_run
-table4b_job = table4a_job
+def table4b_run(cell, seed: int, ctx) -> dict[str, Any]:
+    """A Table 4b cell: MAIQL-ft (offline MAIQL, then online fine-tuning in the true simulator: maiql_ft.py),
+    otherwise as Table 4a's."""
+    if cell.config["method"] == "maiql_ft":
+        return maiql_ft_run(cell, seed, ctx, load=load_dataset)
+    return table4a_run(cell, seed, ctx)
+
+
+def table4b_group_key(cfg: Mapping[str, Any]) -> str | None:
+    """Table 4a's group key (baselines of one learner may stack, --group), None for MAIQL-ft (its online phase runs
+    alone: common.offline's stacked loop has none)."""
+    return None if cfg.get("method") == "maiql_ft" else group_key_of(cfg, learner=None)
+
+
+table4b_job = Job(run=table4b_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
+                  group_key=table4b_group_key,
+                  run_group=functools.partial(offline_run_group, learner=None, load=load_dataset))
 
 
 def run_item(description: str, item: str, build_cells, job, argv=None, **main_kw):

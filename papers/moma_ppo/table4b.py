@@ -11,7 +11,8 @@ icql, iomar (independent learners), moma_ppo (world model + MAPPO on synthetic r
 normalized with D4RL's Ant constants (S_random = −325.6, S_expert = 3879.7; the records' ``normalized`` is × 100,
 the table shows fractions as the paper does), mean ± SEM over seeds. Then one verdict per claim of published.CLAIMS
 (table4b). How each column runs: papers/moma_ppo/jobs.py (ant_baseline_config, ant_moma_config) and config.py
-(T4B_*: MAIQL-ft is an [inferred] stand-in, see papers/moma_ppo/README.md "Table 4b").
+(T4B_*) and maiql_ft.py (MAIQL-ft: offline MAIQL, then fine-tuned online in the ground-truth simulator; see
+papers/moma_ppo/README.md "Table 4b").
 
 Data: common.datasets.mujoco's Ant kinds at the run's profile, split per agent for each obs_mode (IQL, MAIQL(-ft)
 and IBC on rewards x 1000 / (max − min episode return), the code's scaling). At smoke missing data are built
