@@ -181,12 +181,14 @@ class Table(_Item):
     """A table: one cell per combination of ``rows`` keys and the ``cols`` key's values.
 
     ``compare``: the key whose values "who beats whom" ranks (default ``cols``); ``pool``: ``{key: [every
-    value the paper's number averages over]}`` for records pooled into a cell (e.g. tasks)."""
+    value the paper's number averages over]}`` for records pooled into a cell (e.g. tasks); ``pngs``: the
+    script's own plots (file names beside the report, e.g. the runs' learning curves), shown after the claims."""
 
     rows: tuple[str, ...] = ()
     cols: str = "method"
     compare: str | None = None
     pool: Mapping[str, tuple] | None = None
+    pngs: tuple[str, ...] = ()
     kind: ClassVar[str] = "table"
 
     def __post_init__(self) -> None:
@@ -199,6 +201,7 @@ class Table(_Item):
             if not isinstance(self.pool, Mapping):
                 raise PublishedError(f"{where}: pool {self.pool!r} must map a key to the values pooled")
             object.__setattr__(self, "pool", {k: tuple(v) for k, v in self.pool.items()})
+        object.__setattr__(self, "pngs", _strings(where, "pngs", self.pngs))
 
 
 @dataclass(frozen=True, kw_only=True)

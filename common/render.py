@@ -208,6 +208,12 @@ def render_claims(verdicts: Sequence[Mapping], ref_verdicts: Sequence[Mapping] |
                      + (f": {v['evidence']}" if v["evidence"] else "") for v in verdicts)
 
 
+def script_panels(item: str, spec: Item, folder: Path) -> list[str]:
+    """Markdown image lines of the item's own PNGs (``spec.pngs``) that exist in ``folder`` (the report's)."""
+    return [f"![{item} {Path(name).stem}]({name})\n" for name in getattr(spec, "pngs", ())
+            if (Path(folder) / name).exists()]
+
+
 def render_figure(item: str, spec: Figure | Mapping[str, Any], entries: Sequence, records: Sequence[Mapping],
                   png_path: Path, verdicts: Sequence[Mapping] = (), notes: Sequence[str] = (),
                   ref_records: Sequence[Mapping] | None = None,
@@ -233,10 +239,9 @@ def render_figure(item: str, spec: Figure | Mapping[str, Any], entries: Sequence
         else:
             png = plot_sweep(records, png_path, getattr(spec, "x", None), getattr(spec, "group", None) or "method",
                              metric, "bar" if plot == "bar" else "line", title)
-    out = []
     # the script's own panels (spec.pngs, drawn beside the records) come first when they exist
-    panels = [name for name in getattr(spec, "pngs", ()) if (Path(png_path).parent / name).exists()]
-    out += [f"![{item} {Path(name).stem}]({name})\n" for name in panels]
+    out = script_panels(item, spec, Path(png_path).parent)
+    panels = bool(out)
     if png is not None:
         out += [f"![{item}]({png.name})\n"]
     elif not panels:

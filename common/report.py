@@ -40,7 +40,7 @@ from common.profiles import PROFILE_NAMES, get_profile
 from common.published import Item, Table, as_claim, as_entry, discover_papers, load_published, normalize_published
 from common.records import (canonical_json, is_claim, item_blocked, latest_records, load_records, plan_path,
                             record_threads)
-from common.render import md_table, render_claims, render_figure, render_table
+from common.render import md_table, render_claims, render_figure, render_table, script_panels
 from common.roots import REFERENCE_ROOT, RUNS_ENV, is_reference, runs_root
 
 _REPORT_HEADERS = ["paper", "item", "kind", "title", "status", "newest", "report"]
@@ -198,6 +198,9 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
         body = render_table(item, spec, entries, recs, notes, ref_records=ref_recs)
         if claims:
             body += "\n### Claims\n\n" + render_claims(verdicts, ref_verdicts) + "\n"
+        panels = script_panels(item, spec, base)
+        if panels:
+            body += "\n### Plots drawn by the item's script\n\n" + "\n".join(panels)
     base.mkdir(parents=True, exist_ok=True)
     path = base / f"{item}.md"
     _write_unless_only_timestamp_changed(path, "\n".join(head) + "\n" + body + "\n")

@@ -74,15 +74,15 @@ ITEMS = {
                     rows=["env", "dataset"], cols="quantity", metric="normalized", spread="none"),
     "table3": Table(title="Iterated Coordination Game: team performance (mean ± SEM over 10 seeds)",
                     rows=["dataset"], cols="method", metric="score", scale="fraction", spread="sem", seeds=10,
-                    precision=2),
+                    precision=2, pngs=["table3_curves.png"]),
     # Tables 4a/4b print fractions (1.0 = expert): our records' normalized (× 100) is shown × 0.01
     # (common.published: scale "fraction" with a normalized metric).
     "table4a": Table(title="Two-agent Reacher, mixture-of-experts dataset, observation functions (mean ± SEM, 3 seeds)",
                      rows=["obs_mode"], cols="method", metric="normalized", scale="fraction", spread="sem", seeds=3,
-                     precision=2),
+                     precision=2, pngs=["table4a_curves.png"]),
     "table4b": Table(title="Four-agent Ant, D4RL datasets and full/partial observability (mean ± SEM, 3 seeds)",
                      rows=["obs_mode", "dataset"], cols="method", metric="normalized", scale="fraction", spread="sem",
-                     seeds=3, precision=2),
+                     seeds=3, precision=2, pngs=["table4b_curves.png"]),
     "figure6": Figure(title="Epistemic vs aleatoric (MOPO) penalty, with and without adaptive rollouts "
                             "(Ant full-replay, FO and PO; App. B.2)",
                       metric="normalized", spread="sem", plot="curves",

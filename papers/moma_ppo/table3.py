@@ -5,7 +5,8 @@
 Cells: dataset {favorable, neutral, unfavorable} x method {iql (centralized training and execution, the joint
 action), maiql, ibc (common/algos/iql.py), moma_ppo (world model + MAPPO on 1-step synthetic rollouts,
 papers/moma_ppo/moma_ppo.py)}; 10 seeds (quick and full), the final greedy policy scored over 100 episodes, mean ±
-SEM as the paper prints. Then one verdict per claim of published.CLAIMS (table3).
+SEM as the paper prints. Then one verdict per claim of published.CLAIMS (table3) and the learning curves,
+<results>/<profile>/moma_ppo/table3_curves.png (papers/moma_ppo/curves.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from common.cli import grid_filters
 from common.experiment import Cell
 from common.figures import figure_after, seed_values, write_claims
 from papers.moma_ppo import config as C
+from papers.moma_ppo import curves
 from papers.moma_ppo.jobs import icg_baseline_config, icg_moma_config, run_item, table3_job
 from papers.moma_ppo.published import CLAIMS
 
@@ -60,6 +62,7 @@ def verdicts(records) -> dict[str, tuple[bool, str]]:
 
 def finish(records, results, profile) -> None:
     write_claims(results, profile, "moma_ppo", ITEM, verdicts(records), CLAIMS)
+    curves.write(records, results, profile, ITEM, [(d,) for d in C.ICG_BEHAVIOR], C.T3_METHODS)
 
 
 def main(argv=None):

@@ -9,7 +9,8 @@ and execution: FO row only, the paper's '—' elsewhere), maiql, matd3bc (CTDE),
 MOMA-PPO), 3 seeds (§6), the final greedy policy scored over 100 episodes of 50 steps. Scores are normalized with
 the paper's Reacher constants (S_random = −11.144625, S_expert = −4.2370844; the records' ``normalized`` is × 100,
 the table shows fractions as the paper does), mean ± SEM over seeds. Then one verdict per claim of
-published.CLAIMS (table4a). How each column runs: papers/moma_ppo/jobs.py (reacher_baseline_config,
+published.CLAIMS (table4a) and the learning curves, <results>/<profile>/moma_ppo/table4a_curves.png (one panel per
+obs_mode, papers/moma_ppo/curves.py). How each column runs: papers/moma_ppo/jobs.py (reacher_baseline_config,
 reacher_moma_config) and config.py (T4A_*); the profiles' scales and the deviations: papers/moma_ppo/README.md
 "Table 4a".
 
@@ -29,6 +30,7 @@ from common.cli import grid_filters
 from common.experiment import Cell
 from common.figures import figure_after, missing_cells, seed_values, write_claims
 from papers.moma_ppo import config as C
+from papers.moma_ppo import curves
 from papers.moma_ppo.jobs import REACHER_BUILD_AT, reacher_baseline_config, reacher_moma_config, run_item, table4a_job
 from papers.moma_ppo.published import CLAIMS, CTDE_MODEL_FREE, INDEPENDENT, REACHER_OBS, T4A_METHODS
 
@@ -109,6 +111,7 @@ def verdicts(records) -> dict[str, tuple[bool | None, str]]:
 
 def finish(records, results, profile) -> None:
     write_claims(results, profile, "moma_ppo", ITEM, verdicts(records), CLAIMS)
+    curves.write(records, results, profile, ITEM, [(o,) for o in REACHER_OBS], T4A_METHODS)
 
 
 # ---- data ------------------------------------------------------------------------------------------------------

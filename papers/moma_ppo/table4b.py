@@ -10,9 +10,10 @@ icql, iomar (independent learners), moma_ppo (world model + MAPPO on synthetic r
 8 MOMA-PPO), 3 seeds (§6), the final greedy policy scored over 100 episodes of up to 1,000 steps. Scores are
 normalized with D4RL's Ant constants (S_random = −325.6, S_expert = 3879.7; the records' ``normalized`` is × 100,
 the table shows fractions as the paper does), mean ± SEM over seeds. Then one verdict per claim of published.CLAIMS
-(table4b). How each column runs: papers/moma_ppo/jobs.py (ant_baseline_config, ant_moma_config) and config.py
-(T4B_*) and maiql_ft.py (MAIQL-ft: offline MAIQL, then fine-tuned online in the ground-truth simulator; see
-papers/moma_ppo/README.md "Table 4b").
+(table4b) and the learning curves, <results>/<profile>/moma_ppo/table4b_curves.png (one panel per row that has
+records, papers/moma_ppo/curves.py). How each column runs: papers/moma_ppo/jobs.py (ant_baseline_config,
+ant_moma_config) and config.py (T4B_*) and maiql_ft.py (MAIQL-ft: offline MAIQL, then fine-tuned online in the
+ground-truth simulator; see papers/moma_ppo/README.md "Table 4b").
 
 Data: common.datasets.mujoco's Ant kinds at the run's profile, split per agent for each obs_mode (IQL, MAIQL(-ft)
 and IBC on rewards x 1000 / (max − min episode return), the code's scaling). At smoke missing data are built
@@ -33,6 +34,7 @@ from common.cli import grid_filters
 from common.experiment import Cell
 from common.figures import figure_after, missing_cells, seed_values, write_claims
 from papers.moma_ppo import config as C
+from papers.moma_ppo import curves
 from papers.moma_ppo.jobs import ant_baseline_config, ant_missing, ant_moma_config, run_item, table4b_job
 from papers.moma_ppo.published import (ANT_DATASETS, ANT_OBS, CLAIMS, INDEPENDENT, MODEL_FREE, PUBLISHED,
                                        T4B_METHODS)
@@ -185,6 +187,7 @@ def dataset_means_of(profile: str) -> dict[str, float] | None:
 
 def finish(records, results, profile) -> None:
     write_claims(results, profile, "moma_ppo", ITEM, verdicts(records, dataset_means_of(profile)), CLAIMS)
+    curves.write(records, results, profile, ITEM, ROWS, T4B_METHODS)
 
 
 # ---- data ------------------------------------------------------------------------------------------------------
