@@ -6,7 +6,7 @@
 #   ./run_all.sh --paper omar --item table1 --profile smoke
 #   ./run_all.sh --list                  the items, with the measured wall time of their last runs
 #
-# Each item is one script papers/<paper>/<item>.py (table*.py, figure*.py). Its records go to this
+# Each item is one script papers/<paper>/<item>.py (table*.py, figure*.py, ablations*.py). Its records go to this
 # machine's results root, runs/ (git-ignored; $OFFMARL_RESULTS overrides it), never to the committed
 # reference results/; runs/REPORT.md shows every cell as published | reference | this machine.
 # A failing item does not stop the others; the summary lists what ran and what failed (exit 1).
@@ -93,7 +93,9 @@ done
 
 items=()
 for p in "${papers[@]}"; do
-  for f in $(ls papers/"$p"/table*.py papers/"$p"/figure*.py 2>/dev/null | sort -V); do items+=("$f"); done
+  for f in $(ls papers/"$p"/table*.py papers/"$p"/figure*.py papers/"$p"/ablations*.py 2>/dev/null | sort -V); do
+    items+=("$f")
+  done
 done
 if [ ${#items_wanted[@]} -gt 0 ]; then
   chosen=()
