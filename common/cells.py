@@ -61,7 +61,7 @@ def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
 
 
 def _new_cell(keys: Mapping[str, Any], names: Sequence[str]) -> dict:
-    return {"keys": {n: keys.get(n) for n in names}, "pub": None, "values": [], "n_nonfinite": 0,
+    return {"keys": {n: keys.get(n) for n in names}, "pub": None, "values": [], "n_nonfinite": 0, "n_noreading": 0,
             "hashes": set(), "pooled": {}, "pool_missing": {}, "se": []}
 
 
@@ -98,7 +98,8 @@ def compare_cells(records: Sequence[Mapping], entries: Sequence[Entry | Mapping]
         c = cell(r.get("keys", {}))
         v = metric_value(r, metric)
         if v is None or not math.isfinite(float(v)):
-            c["n_nonfinite"] += 1
+            c["n_nonfinite"] += 1  # no value for the verdict; shown apart when the run has no such reading at all
+            c["n_noreading"] += int(v is None and not r.get("nonfinite"))  # e.g. an analysis cell without a score
         else:
             c["values"].append(float(v) * spec.factor)
             se = (r.get("extra") or {}).get("se")
@@ -143,10 +144,13 @@ def _judge(c: dict, spec: Item) -> None:
 
 
 def _ours(c: Mapping[str, Any], p: int, spec: Item) -> str:
-    nf = f" +{c['n_nonfinite']} non-finite" if c["n_nonfinite"] else ""
+    n_bad, n_none = c["n_nonfinite"] - c.get("n_noreading", 0), c.get("n_noreading", 0)
+    nf = (f" +{n_bad} non-finite" if n_bad else "") + (f" +{n_none} without this reading" if n_none else "")
     if c["n"]:
         return fmt_ours(c["mean"], c["spread"], c["n"], p, spec) + nf
-    return f"non-finite ({c['n_nonfinite']})"
+    if not n_bad:
+        return f"no such reading ({n_none})"  # runs that record no value of the metric (not a divergence)
+    return f"non-finite ({n_bad})" + (f" +{n_none} without this reading" if n_none else "")
 
 
 def format_cell(c: Mapping[str, Any], p: int, marker: str = "", spec: Item | None = None) -> str:

@@ -226,3 +226,17 @@ def test_moma_ppo_bare_numbers_carry_their_printed_rounding():
                    and e.keys.get("quantity") == "min" and "ant" in e.keys["env"])
     assert ant_min.mean == -3.0 and ant_min.rounding == pytest.approx(0.05)  # '-3' beside '6.4': a dropped '.0'
     assert all(e.rounding is None for e in moma.PUBLISHED if e.sem is not None)
+
+
+def test_a_run_without_the_reading_is_not_shown_as_non_finite():
+    """An analysis cell records no normalized score (None, nothing non-finite): 'no such reading', while a diverged
+    run (its record lists non-finite fields) stays 'non-finite'."""
+    spec = Table(title="t", rows=["env"], metric="normalized")
+    keys = {"env": "e", "method": "m"}
+    recs = [dict(_rec(keys, s, 1.0), normalized=None, nonfinite=[]) for s in range(3)]
+    assert format_cell(_one_cell(spec, [], recs), 1, spec=spec) == "no such reading (3), no published"
+    bad = [dict(r, nonfinite=["score"]) for r in recs]
+    assert format_cell(_one_cell(spec, [], bad), 1, spec=spec) == "non-finite (3), no published"
+    mixed = [dict(_rec(keys, 0, 1.0), normalized=50.0), recs[1], bad[2]]
+    assert format_cell(_one_cell(spec, [], mixed), 1, spec=spec).startswith(
+        "50.0 ± 0.0 (1) +1 non-finite +1 without this reading")
