@@ -45,7 +45,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -312,10 +312,6 @@ def _schedule(profile: Profile, prefix: str, steps: int, evals: int, episodes: i
     return out
 
 
-def _t4a(profile: Profile, key: str, default):
-    return _opt(profile, "t4a", key, default)
-
-
 def _t4a_schedule(profile: Profile, steps: int) -> dict[str, int]:
     return _schedule(profile, "t4a", steps, C.T4A_EVALS, C.T4A_EVAL_EPISODES)
 
@@ -339,21 +335,41 @@ def _baseline_section(profile: Profile, prefix: str, obs_mode: str, learner: str
     return section
 
 
+def _check_method(table: str, method: str, learners: Mapping[str, Any]) -> None:
+    if method not in learners:
+        raise ValueError(f"unknown Table {table} baseline {method!r}; valid: {', '.join(learners)}")
+
+
+def _check_baseline(table: str, method: str, obs_mode: str, learners: Mapping[str, Any],
+                    rows_of: Mapping[str, Sequence[str]], obs_modes: Sequence[str]) -> tuple[str, Any]:
+    """(learner, base) of a Table 4a / 4b baseline column, after checking that the row has the cell (IQL executes
+    centrally: FO rows only). Call after checking the method (``_check_method``) and the obs_mode (the dataset spec)."""
+    rows = rows_of.get(method, obs_modes)
+    if obs_mode not in rows:
+        raise ValueError(f"Table {table} has no {method!r} cell for obs_mode={obs_mode!r} (centralized execution needs "
+                         f"the full state); valid: {', '.join(rows)}")
+    return learners[method]
+
+
+def _baseline_cell(profile: Profile, prefix: str, spec: Mapping[str, Any], obs_mode: str, method: str,
+                   learner_base: tuple[str, Any], memory: Mapping[str, int], updates: int,
+                   evals: int, episodes: int) -> dict[str, Any]:
+    """A Table 4a / 4b baseline cell: the dataset spec, the learner's section and the profile's schedule."""
+    learner, base = learner_base
+    section = _baseline_section(profile, prefix, obs_mode, learner, base, memory)
+    steps = int(_opt(profile, prefix, "updates", updates))
+    return {"dataset": spec, "method": method, "learner": learner, learner: section, "updates": steps,
+            **_schedule(profile, prefix, steps, evals, episodes)}
+
+
 def reacher_baseline_config(profile: Profile, obs_mode: str, method: str) -> dict[str, Any]:
     """A Table 4a baseline cell (module docstring); ``method`` in config.T4A_LEARNERS, ``obs_mode`` in
     config.REACHER_OBS_MODES (IQL: "full" only)."""
-    if method not in C.T4A_LEARNERS:
-        raise ValueError(f"unknown Table 4a baseline {method!r}; valid: {', '.join(C.T4A_LEARNERS)}")
+    _check_method("4a", method, C.T4A_LEARNERS)
     spec = reacher_spec(obs_mode, profile.name)  # checks obs_mode
-    rows = C.T4A_ROWS_OF.get(method, C.REACHER_OBS_MODES)
-    if obs_mode not in rows:
-        raise ValueError(f"Table 4a has no {method!r} cell for obs_mode={obs_mode!r} (centralized execution needs the "
-                         f"full state); valid: {', '.join(rows)}")
-    learner, base = C.T4A_LEARNERS[method]
-    section = _baseline_section(profile, "t4a", obs_mode, learner, base, C.T4A_MEMORY)
-    updates = int(_t4a(profile, "updates", C.T4A_UPDATES))
-    return {"dataset": spec, "method": method, "learner": learner, learner: section,
-            "updates": updates, **_t4a_schedule(profile, updates)}
+    lb = _check_baseline("4a", method, obs_mode, C.T4A_LEARNERS, C.T4A_ROWS_OF, C.REACHER_OBS_MODES)
+    return _baseline_cell(profile, "t4a", spec, obs_mode, method, lb, C.T4A_MEMORY, C.T4A_UPDATES, C.T4A_EVALS,
+                          C.T4A_EVAL_EPISODES)
 
 
 def _moma_sections(profile: Profile, prefix: str, mappo_base: Mapping[str, Any], rollout_base: Mapping[str, int],
@@ -464,18 +480,11 @@ def _t4b_schedule(profile: Profile, steps: int) -> dict[str, int]:
 def ant_baseline_config(profile: Profile, obs_mode: str, dataset: str, method: str) -> dict[str, Any]:
     """A Table 4b baseline cell (Table 4a's layout on Ant); ``method`` in config.T4B_LEARNERS (IQL: FO rows only),
     ``obs_mode`` in config.ANT_OBS_MODES, ``dataset`` in published.ANT_DATASETS."""
-    if method not in C.T4B_LEARNERS:
-        raise ValueError(f"unknown Table 4b baseline {method!r}; valid: {', '.join(C.T4B_LEARNERS)}")
+    _check_method("4b", method, C.T4B_LEARNERS)
     spec = ant_spec(obs_mode, dataset, profile.name, reward_scale=method in C.T4B_REWARD_SCALED)  # checks both
-    rows = C.T4B_ROWS_OF.get(method, C.ANT_OBS_MODES)
-    if obs_mode not in rows:
-        raise ValueError(f"Table 4b has no {method!r} cell for obs_mode={obs_mode!r} (centralized execution needs the "
-                         f"full state); valid: {', '.join(rows)}")
-    learner, base = C.T4B_LEARNERS[method]
-    section = _baseline_section(profile, "t4b", obs_mode, learner, base, C.T4B_MEMORY)
-    updates = int(_t4b(profile, "updates", C.T4B_UPDATES))
-    cfg = {"dataset": spec, "method": method, "learner": learner, learner: section,
-           "updates": updates, **_t4b_schedule(profile, updates)}
+    lb = _check_baseline("4b", method, obs_mode, C.T4B_LEARNERS, C.T4B_ROWS_OF, C.ANT_OBS_MODES)
+    cfg = _baseline_cell(profile, "t4b", spec, obs_mode, method, lb, C.T4B_MEMORY, C.T4B_UPDATES, C.T4B_EVALS,
+                         C.T4B_EVAL_EPISODES)
     if method == "maiql_ft":  # the fine-tuning phase (papers/moma_ppo/maiql_ft.py); evaluations as often as offline
         cfg["finetune"] = {"updates": int(_t4b(profile, "ft_updates", C.T4B_FT_UPDATES))}
         FineTuneConfig(**cfg["finetune"]).validate()
