@@ -320,6 +320,10 @@ class RefMember:
         self.vae_opt.zero_grad()
         vloss.backward()
         self.vae_opt.step()
+        if eps1 is not None:  # MABCQ's second pass (agents/MABCQ.py): the stepped VAEs' latent means
+            with torch.no_grad():
+                mean = self.enc(torch.cat([o, a], 1)).chunk(2, -1)[0]
+                mean1 = self.enc1(torch.cat([o, o2, a], 1)).chunk(2, -1)[0]
         # critic
         with torch.no_grad():
             o2k = torch.repeat_interleave(o2, K, 0)

@@ -55,8 +55,11 @@ Views (``BCQConfig.view``):
                  is the mean of the agents' rewards (the shared reward itself in MaMuJoCo).
 
 Decisions where the sources are silent (ours, also in tests/test_bcq.py):
-- MABCQ's weight_tn uses the latent means of the forward pass that trains the VAEs (before their step); both
-  weights are computed once per update (from Q1 before the critic step) and used detached in both losses.
+- MABCQ's weights are computed once per update (from Q1 before the critic step) and used detached in both losses.
+  weight_tn uses the latent means of a second, no-grad pass through G and G1 *after* their Adam step, as the
+  code does (agents/MABCQ.py, the ``torch.no_grad()`` block before the critic step; replayed against the code's
+  own outputs in tests/test_cast_bcq_official_parity.py). Before 2026-11-24 ours used the means of the training
+  pass (before the step).
 - ``guard=True`` (default; a deviation from the code, which can divide by ~0): weight_tn is clipped to
   [0, 10] (0/0 -> 0) and |E_V| >= 1e-6 with its sign kept (E_V = 0 counts as +).
 - Action selection draws its z from a generator of its own, seeded afresh by every ``policy()`` call: an
@@ -407,16 +410,24 @@ class BCQ(StackableLearner):
             a = self._mask(self.vae.decode(obs, z))  # [M, *, A]
         return self._mask(actor(obs, a))
 
-    def vae_losses(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
-        """L_G [M] (+ L_G1 for MABCQ) and the latent means (mu_G, mu_G1 or None) [M, B, L], detached."""
+    def vae_losses(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """L_G [M] (+ L_G1 for MABCQ)."""
         obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
         M, B = obs.shape[:2]
-        loss, mu = vae_loss(self.vae, obs, act, self._randn((M, B, self.latent_dim)), self.kl_weight)
+        loss = vae_loss(self.vae, obs, act, self._randn((M, B, self.latent_dim)), self.kl_weight)[0]
         if not self.mabcq:
-            return loss, mu.detach(), None
+            return loss
         obs2 = torch.cat([obs, batch["next_obs"]], dim=-1)  # [M, B, 2O]
-        loss1, mu1 = vae_loss(self.vae1, obs2, act, self._randn((M, B, self.latent_dim)), self.kl_weight)
-        return loss + loss1, mu.detach(), mu1.detach()
+        return loss + vae_loss(self.vae1, obs2, act, self._randn((M, B, self.latent_dim)), self.kl_weight)[0]
+
+    @torch.no_grad()
+    def latent_means(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """The latent means of the current VAEs, no noise drawn: (mu_G(o, a), mu_G1([o, o'], a) or None), [M, B, L]."""
+        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
+        mu = self.vae.encode(obs, act)[0]
+        if not self.mabcq:
+            return mu, None
+        return mu, self.vae1.encode(torch.cat([obs, batch["next_obs"]], dim=-1), act)[0]
 
     @torch.no_grad()
     def target_value(self, batch: Mapping[str, Tensor]) -> Tensor:
@@ -461,11 +472,13 @@ class BCQ(StackableLearner):
         """One update of all members: VAE step, critic step, actor step, Polyak step of the targets.
         Returns detached [M] metrics every ``log_every`` updates, else {}."""
         cfg = self.cfg
-        vloss, mu, mu1 = self.vae_losses(batch)
+        vloss = self.vae_losses(batch)
         self.vae_opt.zero_grad(set_to_none=True)
         vloss.sum().backward()
         self.vae_opt.step()
 
+        # MABCQ: weight_tn from the just-stepped VAEs' latent means, as the code's second pass (module docstring)
+        mu, mu1 = self.latent_means(batch) if self.mabcq else (None, None)
         closs, w, info = self.critic_loss(batch, mu, mu1)
         self.critic_opt.zero_grad(set_to_none=True)
         closs.sum().backward()
