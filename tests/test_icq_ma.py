@@ -364,15 +364,24 @@ def test_seed_init_does_not_depend_on_other_seeds():
     assert max_diff(learner_tensors(a, 0), learner_tensors(b, 0)) > 0
 
 
-def test_clip_is_one_norm_per_seed_over_critics_and_mixer():
+def test_clip_is_one_norm_per_critic_and_one_for_the_mixer():
+    """As the code's optimizers (one per critic, one for the mixer, each clip_grad_norm_ at grad_clip): after the
+    clip every agent's critic gradient and every seed's mixer gradient has norm grad_clip; the returned norm is the
+    seed's joint norm before clipping."""
     L = learner(grad_clip=1e-3)
     batch = L.sample_batch(L.prepare_data(random_data()))
     L.critic_opt.zero_grad()
     L.critic_loss(batch)[0].sum().backward()
+    M = L.n_members
+    crit_norm = lambda: sum(p.grad.reshape(M, -1).square().sum(1) for p in L.critic.parameters()).sqrt()  # noqa: E731
+    mix_norm = lambda: sum(p.grad.reshape(S, -1).square().sum(1) for p in L.mixer.parameters()).sqrt()  # noqa: E731
+    crit0, mix0 = crit_norm(), mix_norm()  # [M], [S] before
     norms = L.clip_critic_grads()
-    grads = [p.grad for p in [*L.critic.parameters(), *L.mixer.parameters()]]
-    after = sum(g.reshape(S, -1).square().sum(1) for g in grads).sqrt()  # [S]
-    assert (norms > 1e-3).all() and torch.allclose(after, torch.full((S,), 1e-3, dtype=F64), rtol=1e-5)
+    assert (crit0 > 1e-3).all() and (mix0 > 1e-3).all()
+    # torch's rule: g * max_norm / (norm + 1e-6), so a clipped norm is max_norm * norm / (norm + 1e-6)
+    assert torch.allclose(crit_norm(), 1e-3 * crit0 / (crit0 + 1e-6), rtol=1e-12)
+    assert torch.allclose(mix_norm(), 1e-3 * mix0 / (mix0 + 1e-6), rtol=1e-12)
+    assert torch.allclose(norms, (crit0.square().view(S, -1).sum(1) + mix0.square()).sqrt(), rtol=1e-12)
 
 
 # ---- checkpoints, config, acting, the registry ----------------------------------------------------------------

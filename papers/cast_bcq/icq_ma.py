@@ -36,8 +36,11 @@ Equations (per seed; B batch rows, d terminal flag, r the team reward, a'_i the 
   target (bug_compat=True, the code: reward and gamma applied twice)
       y_i    = r + gamma (1 - d) w_i Q'_i;   u = sum_i k_i^targ(s') y_i   (= r + gamma (1 - d) Q'_tot)
       y      = r + gamma (1 - d) * B * softmax_B(u / 1000) * u
-  critic      L_Q = mean_B (sum_i k_i(s) Q_i(o_i, a_i) - y)^2; grad-norm clip 20 on all critics + the mixer
+  critic      L_Q = mean_B (sum_i k_i(s) Q_i(o_i, a_i) - y)^2; grad-norm clip 20 on each critic and on the mixer
   actor       L_pi_i = -mean_B [ k_i(s) * log pi_i(a_i | o_i) * B * softmax_B(A_i / 100) ]   (weights detached)
+              (the code's loss broadcasts log pi [B] against its weights [B, 1] to [B, B], so the softmax weights
+              sum out and it is -mean_B k_i log pi_i, plain k-weighted BC: a bug we fix, a deviation;
+              ``actor_temp=inf`` gives the code's loss exactly, tests/test_icq_ma_official_parity.py)
               A_i = r + gamma (1 - d) Q_i(o'_i, a'_i) - Q_i(o_i, a_i)
   targets     theta' <- (1 - tau) theta' + tau theta for the critics and the mixer, every update (no actor target)
 
@@ -57,8 +60,10 @@ Decisions where the sources are silent (ours; tests/test_icq_ma.py checks them):
   multiplied by (1 - d) = 0 or masked anyway). The code never meets such rows (it drops terminals and crosses
   episode boundaries).
 - The team reward r is the mean of the agents' rewards (MaMuJoCo: the shared reward itself).
-- One gradient-norm clip per seed over all its agents' critics and its mixer (the code's one clip over the
-  parameters of its one critic optimizer); the actor is not clipped.
+- Gradient-norm clips as the code (agents/ICQMA.py l. 374-378: one optimizer per critic and one for the mixer,
+  each clipped at 20 on its own norm); the actor is not clipped. Until 2026-11-24 ours clipped once per seed over
+  all critics and the mixer together, a misreading that the replay of the code's outputs found
+  (tests/test_icq_ma_official_parity.py).
 - Hypernetworks are single Linear layers (pymarl's hypernet_layers = 1); all layers keep nn.Linear's default init.
 - Heterogeneous agents: padded action dims are left out of log pi and are 0 in the acted action.
 
@@ -114,7 +119,7 @@ class ICQMAConfig:
     gamma: float = 0.99  # discount (code: 0.99)
     batch_size: int = 1024  # rows per seed, shared by its agents (code: 1024, one batch for all agents)
     replace: bool = True  # rows drawn with replacement (code: np.random.randint)
-    grad_clip: float = 20.0  # gradient-norm clip of the critics + mixer, one norm per seed (code: 20)
+    grad_clip: float = 20.0  # gradient-norm clip of each critic and of the mixer, each its own norm (code: 20)
     agent_temp: float = 100.0  # per-agent target weight clamp(B softmax_B(Q'_i / agent_temp), 0, 1) (code: 100)
     total_temp: float = 1000.0  # target weight B softmax_B(Q'_tot / total_temp) (code: 1000)
     actor_temp: float = 100.0  # actor weight B softmax_B(A_i / actor_temp) (code: 100)
@@ -448,22 +453,24 @@ class ICQMA:
 
     @torch.no_grad()
     def clip_critic_grads(self) -> Tensor:
-        """One gradient-norm clip per seed over its N critics and its mixer (torch's clip_grad_norm_ rule,
-        coef = min(1, max_norm / (norm + 1e-6))); returns the norms [S] before clipping."""
+        """The code's clips (agents/ICQMA.py l. 374-378: one optimizer per critic and one for the mixer, each
+        ``clip_grad_norm_`` at ``grad_clip``): agent i's critic by its own gradient norm [M], the mixer by its own [S]
+        (torch's rule, coef = min(1, max_norm / (norm + 1e-6))). Returns the joint norm of the seed's critics and
+        mixer before clipping [S] (a diagnostic)."""
         S, N, M = self.n_seeds, self.n_agents, self.n_members
         cg = [p.grad for p in self.critic.parameters() if p.grad is not None]  # [M, ...] each
         mg = [p.grad for p in self.mixer.parameters() if p.grad is not None]  # [S, ...] each
-        sq = sum(g.reshape(S, -1).square().sum(1) for g in cg + mg)  # [S]; member m = s * N + i is seed-major
-        if not torch.is_tensor(sq):
-            return torch.zeros(S, device=self.device)
-        norms = sq.sqrt()
-        coef = (self.cfg.grad_clip / (norms + 1e-6)).clamp_(max=1.0)  # [S]
-        coef_m = coef.repeat_interleave(N)  # [M]
-        for g in cg:
-            g.mul_(coef_m.view(M, *([1] * (g.dim() - 1))))
-        for g in mg:
-            g.mul_(coef.view(S, *([1] * (g.dim() - 1))))
-        return norms
+        sq = []
+        for grads, n in ((cg, M), (mg, S)):
+            if not grads:
+                sq.append(torch.zeros(n, device=self.device))
+                continue
+            sq_n = sum(g.reshape(n, -1).square().sum(1) for g in grads)  # [n]
+            coef = (self.cfg.grad_clip / (sq_n.sqrt() + 1e-6)).clamp_(max=1.0)  # [n]
+            for g in grads:
+                g.mul_(coef.view(n, *([1] * (g.dim() - 1))))
+            sq.append(sq_n)
+        return (sq[0].view(S, N).sum(1) + sq[1]).sqrt()  # member m = s * N + i is seed-major
 
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """One update of all seeds and agents: critic + mixer step (clipped), actor step, Polyak step of the
