@@ -525,7 +525,7 @@ class ITD3(StackableLearner):
                     sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
                     n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
                     sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action, generator=self.gen,
-                    cem_std=cfg.cem_std,
+                    cem_std=cfg.cem_std, q_pi=q_pi,
                 )
             if cfg.omar_bc_alpha > 0:  # MOMA-PPO's TD3Learner with both td3_omar_coeff and td3_bc_coeff
                 loss = td3_mixed_actor_loss(q_pi, pi, act, self._mask(a_hat), tau=self.omar_tau_loss,

@@ -48,8 +48,13 @@ def search_action(
     high: float = 1.0,
     generator: torch.Generator | None = None,
     cem_std: str = "biased",
+    q_pi: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """a_hat [M, B, A]: the best of the sampled population and pi(o) under Q1.
+
+    q_pi: Q1(o, pi(o)) [M, B] when the caller has it already (the learner's actor loss): the official code reuses
+    its ``pred_qvals`` (algorithms/maddpg.py l. 247, 326), and a second critic forward would step the critic's
+    BatchNorm running statistics once more (tests/test_omar_learner_official_parity.py). None: computed here.
 
     sampler "softmax" = OMAR's Eq. 3; "cem" = top-k elites (mean/std of the elites); "random" =
     random shooting: iters x n_samples draws from N(mu0, sigma0) with no refinement. ``cem_std`` (cem only):
@@ -97,7 +102,8 @@ def search_action(
                 sigma = cem_sigma(elites, cem_std)
     # Algorithm 1 line 12: argmax over the last population and pi(o)
     cand = torch.cat([samples, pi.unsqueeze(2)], dim=2)  # [M, B, K+1, A]
-    q_all = torch.cat([q, q_fn(pi.unsqueeze(2))], dim=2)  # [M, B, K+1]
+    q_last = q_fn(pi.unsqueeze(2)) if q_pi is None else q_pi.detach().unsqueeze(-1)  # [M, B, 1]
+    q_all = torch.cat([q, q_last], dim=2)  # [M, B, K+1]
     best = q_all.argmax(dim=-1)  # [M, B]
     return cand.gather(2, best[..., None, None].expand(-1, -1, 1, A)).squeeze(2)
 

@@ -218,10 +218,13 @@ class ReferenceAgent:
 
                     pi_pad = torch.zeros((M, B, A), dtype=obs.dtype, device=obs.device)
                     pi_pad[member] = pi.detach()
+                    q_pi_pad = torch.zeros((M, B), dtype=obs.dtype, device=obs.device)
+                    q_pi_pad[member] = q_pi.detach()  # the code reuses pred_qvals (no second critic forward)
                     a_hat = search_action(
                         q_fn, pi_pad, sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
                         n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
                         sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action, generator=g,
+                        q_pi=q_pi_pad,
                     )[member]
                 tau = self.omar_tau
                 ploss = tau * ((pi - a_hat) ** 2).mean() - (1.0 - tau) * q_pi.mean() + cfg.action_reg * (pi**2).mean()
