@@ -58,18 +58,18 @@ Rebuild the fixture (about 10 seconds, CPU; bit-identical on a rebuild with the 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
-import hashlib
-import importlib.util
 import json
-import random
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parity_common import (RecordedRandom, fixture_parser, load_module, losses_at_backward,  # noqa: E402
+                           require_files, sha256_of, summary, weight_values, write_fixture)
 
 FILES = ("agents/CAST.py", "agents/MABCQ.py", "common/agent_obs_index.py")
 ITERS = 2  # training iterations (each: every agent's train + train_Qi on one shared row set)
@@ -85,29 +85,8 @@ TASKS = {
     "halfcheetah2x3": ("HalfCheetah-v2-2x3", 2, 3, 17, 2),
 }
 MABCQ_TASK = "hopper3x1"  # the task of the MABCQ record
-
-
-def positions(numel: int) -> np.ndarray:
-    """The fixed flat positions of a parameter's summary: N_POS evenly spaced indices (all of them if fewer)."""
-    return np.unique(np.linspace(0, numel - 1, min(N_POS, numel)).round().astype(np.int64))
-
-
-def summary(t: torch.Tensor | None) -> np.ndarray:
-    """[N_POS + 2] float64: the entries at ``positions`` (zero-padded), the sum, the L2 norm; zeros for None (a
-    parameter without gradient: MABCQ's Q2 head)."""
-    out = np.zeros(N_POS + 2)
-    if t is None:
-        return out
-    flat = t.detach().reshape(-1).to(torch.float64).numpy()
-    pos = positions(flat.size)
-    out[: pos.size] = flat[pos]
-    out[N_POS], out[N_POS + 1] = flat.sum(), np.sqrt(np.square(flat).sum())
-    return out
-
-
-def weight_values(shape: tuple[int, ...], fan_in: int, gain: float, rs: np.random.RandomState) -> np.ndarray:
-    """The weight rule (the test applies the same one): U(-1, 1) * gain / sqrt(fan_in)."""
-    return rs.uniform(-1.0, 1.0, size=shape) * gain / np.sqrt(fan_in)
+CAST_REPO_HELP = "the 'Multi-agent MuJoCo' folder extracted from JinmingM/CAST-BCQ's archive (commit c5587eb2)"
+CAST_REPO_HINT = "pass --cast-repo the 'Multi-agent MuJoCo' folder of JinmingM/CAST-BCQ's archive (commit c5587eb2)"
 
 
 def param_list(agent) -> list[tuple[str, str, tuple[int, ...], int, float]]:
@@ -170,22 +149,6 @@ class _Noise:
         return out
 
 
-class _Subteams:
-    """Stand-in for CAST.py's ``random`` module: a seeded random.Random whose ``sample`` results are recorded."""
-
-    def __init__(self, seed: int):
-        self.r = random.Random(seed)
-        self.log: list[list[int]] = []
-
-    def randint(self, lo, hi):
-        return self.r.randint(lo, hi)
-
-    def sample(self, population, k):
-        out = self.r.sample(population, k)
-        self.log.append(list(out))
-        return out
-
-
 @contextlib.contextmanager
 def _patched(noise: _Noise):
     """torch.randn / randn_like from ``noise``; torch.FloatTensor returns float64 (the run is float64)."""
@@ -205,18 +168,10 @@ def _spy_steps(opt: torch.optim.Optimizer, names: list[str], record: dict[str, n
     def wrapped(*a, **k):
         params = [p for g in opt.param_groups for p in g["params"]]
         for name, p in zip(names, params, strict=True):
-            record[name] = summary(p.grad)
+            record[name] = summary(p.grad, N_POS)  # zeros for None (MABCQ's Q2 head)
         return step(*a, **k)
 
     opt.step = wrapped
-
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray], dict]:
@@ -243,7 +198,7 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
                     torch.from_numpy(weight_values(shape, fan_in, gain, wrs)))
         ag.actor_target = copy.deepcopy(ag.actor)  # CAST_BCQ.__init__: targets are deep copies
         ag.centralcritic_target = copy.deepcopy(ag.centralcritic)
-    initial = {net: np.stack([[summary(p) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
+    initial = {net: np.stack([[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
                for net in NETS}  # [N, P, N_POS + 2]: lets the test check its copy of the weight rule first
 
     # the buffers: run_CAST.py's populate_replay_buffer without its data bugs (module docstring)
@@ -262,14 +217,8 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
                       float(data["terminals"][t]))
         buffers.append(buf)
 
-    # spies: losses at backward, gradients at each optimizer's step
+    # spies: losses at backward (below), gradients at each optimizer's step
     losses: list[float] = []
-    backward = torch.Tensor.backward
-
-    def spy_backward(self, *a, **k):
-        losses.append(float(self.detach()))
-        return backward(self, *a, **k)
-
     grads: list[dict[str, np.ndarray]] = [dict() for _ in range(N)]
     opt_of = {"vae": "vae_optimizer", "actor": "actor_optimizer", "critic": "critic_optimizer",
               "centralcritic": "centralcritic_optimizer"}
@@ -278,7 +227,7 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
             names = [f"{net}.{n}" for n, _ in getattr(ag, net).named_parameters()]
             _spy_steps(getattr(ag, opt), names, grads[i])
 
-    noise, subteams = _Noise(10_000 + seed), _Subteams(20_000 + seed)
+    noise, subteams = _Noise(10_000 + seed), RecordedRandom(20_000 + seed)  # CAST.random: the sub-team draws
     cast.random = subteams
     out: dict[str, np.ndarray] = {f"{task}__{k}": v for k, v in data.items()}
     out[f"{task}__ind"] = ind
@@ -288,40 +237,36 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
     z_vae, z_actor = np.zeros((ITERS, N, BATCH, L), np.float32), np.zeros((ITERS, N, BATCH, L), np.float32)
     z_target = np.zeros((ITERS, N, BATCH, 10, L), np.float32)
     drops = np.zeros((ITERS, N, 6, max(N - 1, 1)), bool)
-    torch.Tensor.backward = spy_backward
-    try:
-        with _patched(noise):
-            for it in range(ITERS):
-                for i, ag in enumerate(agents):  # run_CAST.py main(): train, then train_Qi, agent by agent
-                    losses.clear()
-                    y, closs, _ = ag.train(buffers[i], BATCH, ind[it])
-                    credit, qloss = ag.train_Qi(buffers[i], BATCH, ind[it])
-                    assert len(losses) == 4  # vae, central, Q_i, actor: the returned ones are the 2nd and 3rd
-                    assert np.isclose(losses[1], float(closs)) and np.isclose(losses[2], float(qloss))
-                    loss_rec[it, i] = losses
-                    y_rec[it, i], credit_rec[it, i] = y[:, 0], credit[:, 0]
-                    for net in NETS:
-                        grad_rec[net][it, i] = [grads[i][f"{net}.{n}"] for n, _ in getattr(ag, net).named_parameters()]
-                    # the draws of this agent's update: VAE eps [B, L], target z [B*10, L], actor z [B, L]
-                    e, zt, za = noise.take(3)
-                    assert e.shape == (BATCH, L) and zt.shape == (BATCH * 10, L) and za.shape == (BATCH, L)
-                    z_vae[it, i], z_target[it, i], z_actor[it, i] = e, zt.reshape(BATCH, 10, L), za
-                    if N > 2:  # the 6 sub-teams (indices into the partners, agent order) whose actions are zeroed
-                        assert len(subteams.log) == 6
-                        for j, members in enumerate(subteams.log):
-                            drops[it, i, j, members] = True
-                    assert not subteams.log[6:] and not noise.log
-                    subteams.log.clear()
-            # select_action on the first rows of the file: 100 candidates, z [100, L] each
-            sel_obs = data["state"][:N_SELECT_OBS][:, obs_index]  # [E, O]
-            sel = np.zeros((N, N_SELECT_OBS, A))
-            z_sel = np.zeros((N, N_SELECT_OBS, 100, L), np.float32)
-            for i, ag in enumerate(agents):
-                for e in range(N_SELECT_OBS):
-                    sel[i, e] = ag.select_action(sel_obs[e].astype(np.float64))
-                    (z_sel[i, e],) = noise.take(1)
-    finally:
-        torch.Tensor.backward = backward
+    with losses_at_backward(losses), _patched(noise):
+        for it in range(ITERS):
+            for i, ag in enumerate(agents):  # run_CAST.py main(): train, then train_Qi, agent by agent
+                losses.clear()
+                y, closs, _ = ag.train(buffers[i], BATCH, ind[it])
+                credit, qloss = ag.train_Qi(buffers[i], BATCH, ind[it])
+                assert len(losses) == 4  # vae, central, Q_i, actor: the returned ones are the 2nd and 3rd
+                assert np.isclose(losses[1], float(closs)) and np.isclose(losses[2], float(qloss))
+                loss_rec[it, i] = losses
+                y_rec[it, i], credit_rec[it, i] = y[:, 0], credit[:, 0]
+                for net in NETS:
+                    grad_rec[net][it, i] = [grads[i][f"{net}.{n}"] for n, _ in getattr(ag, net).named_parameters()]
+                # the draws of this agent's update: VAE eps [B, L], target z [B*10, L], actor z [B, L]
+                e, zt, za = noise.take(3)
+                assert e.shape == (BATCH, L) and zt.shape == (BATCH * 10, L) and za.shape == (BATCH, L)
+                z_vae[it, i], z_target[it, i], z_actor[it, i] = e, zt.reshape(BATCH, 10, L), za
+                if N > 2:  # the 6 sub-teams (indices into the partners, agent order) whose actions are zeroed
+                    assert len(subteams.log) == 6
+                    for j, members in enumerate(subteams.log):
+                        drops[it, i, j, members] = True
+                assert not subteams.log[6:] and not noise.log
+                subteams.log.clear()
+        # select_action on the first rows of the file: 100 candidates, z [100, L] each
+        sel_obs = data["state"][:N_SELECT_OBS][:, obs_index]  # [E, O]
+        sel = np.zeros((N, N_SELECT_OBS, A))
+        z_sel = np.zeros((N, N_SELECT_OBS, 100, L), np.float32)
+        for i, ag in enumerate(agents):
+            for e in range(N_SELECT_OBS):
+                sel[i, e] = ag.select_action(sel_obs[e].astype(np.float64))
+                (z_sel[i, e],) = noise.take(1)
     out.update({f"{task}__losses": loss_rec, f"{task}__y": y_rec, f"{task}__credit": credit_rec,
                 f"{task}__z_vae": z_vae, f"{task}__z_target": z_target, f"{task}__z_actor": z_actor,
                 f"{task}__select_z": z_sel, f"{task}__select": sel})
@@ -332,7 +277,7 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
         out[f"{task}__param0__{net}"] = initial[net]
     for net in (*NETS, "actor_target", "centralcritic_target"):
         out[f"{task}__param__{net}"] = np.stack(
-            [[summary(p) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
+            [[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
     meta = {"index_key": key, "n_agents": N, "act_dim": A, "state_dim": D, "obs_dim": O, "latent_dim": L,
             "obs_index": obs_index.tolist(), "seed": seed, "weight_seeds": [1000 * seed + i for i in range(N)],
             "noise_seed": 10_000 + seed, "subteam_seed": 20_000 + seed,
@@ -378,7 +323,7 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
                 dict(getattr(ag, net).named_parameters())[name].copy_(
                     torch.from_numpy(weight_values(shape, fan_in, gain, wrs)))
         ag.actor_target, ag.critic_target = copy.deepcopy(ag.actor), copy.deepcopy(ag.critic)
-    initial = {net: np.stack([[summary(p) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
+    initial = {net: np.stack([[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
                for net in MABCQ_NETS}
 
     acts = data["actions"]
@@ -394,12 +339,6 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
         buffers.append(buf)
 
     losses: list[float] = []
-    backward = torch.Tensor.backward
-
-    def spy_backward(self, *a, **k):
-        losses.append(float(self.detach()))
-        return backward(self, *a, **k)
-
     grads: list[dict[str, np.ndarray]] = [dict() for _ in range(N)]
     for i, ag in enumerate(agents):
         for net, opt in MABCQ_OPTS.items():
@@ -409,27 +348,23 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
     grad_rec = {net: np.zeros((ITERS, N, sum(p[0] == net for p in plist), N_POS + 2)) for net in MABCQ_NETS}
     z = {k: np.zeros((ITERS, N, BATCH, L), np.float32) for k in ("z_vae", "z_vae1", "z_actor")}
     z["z_target"] = np.zeros((ITERS, N, BATCH, 10, L), np.float32)
-    torch.Tensor.backward = spy_backward
-    try:
-        with _patched(noise):
-            for it in range(ITERS):
-                for i, ag in enumerate(agents):
-                    losses.clear()
-                    y = ag.train(buffers[i], BATCH, ind[it, i])
-                    assert len(losses) == 4
-                    loss_rec[it, i], y_rec[it, i] = losses, y[:, 0]
-                    for net in MABCQ_NETS:
-                        grad_rec[net][it, i] = [grads[i][f"{net}.{n}"] for n, _ in getattr(ag, net).named_parameters()]
-                    # train's draws: eps of G and G1 (their training pass), eps of G and G1 again (the no-grad pass
-                    # that reads their latent means for weight_tn; the eps do not matter there), target z [B*10, L],
-                    # actor z [B, L]
-                    e, e1, _, _, zt, za = noise.take(6)
-                    assert e.shape == e1.shape == za.shape == (BATCH, L) and zt.shape == (BATCH * 10, L)
-                    z["z_vae"][it, i], z["z_vae1"][it, i], z["z_actor"][it, i] = e, e1, za
-                    z["z_target"][it, i] = zt.reshape(BATCH, 10, L)
-                    assert not noise.log
-    finally:
-        torch.Tensor.backward = backward
+    with losses_at_backward(losses), _patched(noise):
+        for it in range(ITERS):
+            for i, ag in enumerate(agents):
+                losses.clear()
+                y = ag.train(buffers[i], BATCH, ind[it, i])
+                assert len(losses) == 4
+                loss_rec[it, i], y_rec[it, i] = losses, y[:, 0]
+                for net in MABCQ_NETS:
+                    grad_rec[net][it, i] = [grads[i][f"{net}.{n}"] for n, _ in getattr(ag, net).named_parameters()]
+                # train's draws: eps of G and G1 (their training pass), eps of G and G1 again (the no-grad pass
+                # that reads their latent means for weight_tn; the eps do not matter there), target z [B*10, L],
+                # actor z [B, L]
+                e, e1, _, _, zt, za = noise.take(6)
+                assert e.shape == e1.shape == za.shape == (BATCH, L) and zt.shape == (BATCH * 10, L)
+                z["z_vae"][it, i], z["z_vae1"][it, i], z["z_actor"][it, i] = e, e1, za
+                z["z_target"][it, i] = zt.reshape(BATCH, 10, L)
+                assert not noise.log
     p = f"{task}__mabcq__"
     out = {p + "ind": ind, p + "losses": loss_rec, p + "y": y_rec, **{p + k: v for k, v in z.items()}}
     for net in MABCQ_NETS:
@@ -437,7 +372,7 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
         out[p + f"param0__{net}"] = initial[net]
     for net in (*MABCQ_NETS, "actor_target", "critic_target"):
         out[p + f"param__{net}"] = np.stack(
-            [[summary(q) for _, q in getattr(ag, net).named_parameters()] for ag in agents])
+            [[summary(q, N_POS) for _, q in getattr(ag, net).named_parameters()] for ag in agents])
     meta = {"obs_dim": O, "latent_dim": L, "n_agents": N, "act_dim": A, "row_seed": 100 + seed,
             "weight_seeds": [2000 * seed + i for i in range(N)], "noise_seed": 30_000 + seed,
             "params": [[net, name, list(shape), fan_in, gain] for net, name, shape, fan_in, gain in plist]}
@@ -445,15 +380,13 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
 
 
 def record(cast_repo: Path) -> dict[str, np.ndarray]:
-    missing = [f for f in FILES if not (cast_repo / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{cast_repo} lacks {', '.join(missing)}: pass --cast-repo the 'Multi-agent MuJoCo' "
-                                "folder of JinmingM/CAST-BCQ's archive (commit c5587eb2)")
+    require_files(cast_repo, FILES, CAST_REPO_HINT)
     torch.set_num_threads(1)
-    cast = _load(cast_repo / "agents" / "CAST.py", "cast_official_CAST")
-    obs_index_table = _load(cast_repo / "common" / "agent_obs_index.py", "cast_official_obs_index").agent_obs_index
+    cast = load_module(cast_repo / "agents" / "CAST.py", "cast_official_CAST", register=True)
+    obs_index_table = load_module(cast_repo / "common" / "agent_obs_index.py", "cast_official_obs_index",
+                                  register=True).agent_obs_index
     out: dict[str, np.ndarray] = {}
-    meta = {"cast_files_sha256": {f: hashlib.sha256((cast_repo / f).read_bytes()).hexdigest() for f in FILES},
+    meta = {"cast_files_sha256": sha256_of(cast_repo, FILES),
             "commit": "c5587eb2", "iters": ITERS, "batch": BATCH, "episodes": list(EPISODES), "n_pos": N_POS,
             "weight_rule": "RandomState(weight_seed).uniform(-1, 1, shape) * gain / sqrt(fan_in), params in order",
             "summary": "entries at unique(round(linspace(0, numel - 1, min(n_pos, numel)))), zero-padded to n_pos, "
@@ -462,7 +395,7 @@ def record(cast_repo: Path) -> dict[str, np.ndarray]:
     for task in TASKS:
         arrays, meta["tasks"][task] = record_task(task, cast, obs_index_table)
         out.update(arrays)
-    mabcq = _load(cast_repo / "agents" / "MABCQ.py", "cast_official_MABCQ")
+    mabcq = load_module(cast_repo / "agents" / "MABCQ.py", "cast_official_MABCQ", register=True)
     arrays, meta["mabcq"] = record_mabcq(MABCQ_TASK, mabcq, obs_index_table)
     out.update(arrays)
     out["meta"] = np.array(json.dumps(meta, sort_keys=True))
@@ -470,20 +403,8 @@ def record(cast_repo: Path) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> Path:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cast-repo", type=Path, required=True,
-                    help="the 'Multi-agent MuJoCo' folder extracted from JinmingM/CAST-BCQ's archive (commit c5587eb2)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "fixtures"
-                    / "cast_bcq_parity.npz", help="fixture file to write (default tests/fixtures/cast_bcq_parity.npz)")
-    args = ap.parse_args(argv)
-    arrays = record(args.cast_repo)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")
-    return args.out
+    args = fixture_parser(__doc__, "--cast-repo", CAST_REPO_HELP, "cast_bcq_parity.npz").parse_args(argv)
+    return write_fixture(record(args.cast_repo), args.out)
 
 
 if __name__ == "__main__":

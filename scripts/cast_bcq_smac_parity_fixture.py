@@ -57,13 +57,9 @@ Rebuild (a few seconds, CPU)::
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
-import hashlib
-import importlib.util
 import json
-import random
 import sys
 import types
 from pathlib import Path
@@ -77,6 +73,10 @@ sys.path.insert(0, str(ROOT))
 from common.nets import EnsembleMLP  # noqa: E402
 from papers.cast_bcq.smac import mixer_weights  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parity_common import (RecordedRandom, fixture_parser, load_module, sha256_of, weight_values,  # noqa: E402
+                           write_fixture)
+
 FILES = ("learners/cast_learner.py", "modules/critics/centralc.py", "learners/offpg_learner.py",
          "learners/mbcq_learner.py", "learners/q_learner.py", "utils/rl_utils.py")
 N, K, O, D = 3, 5, 6, 7
@@ -89,10 +89,6 @@ WIN_TERMINAL = (2, 5)
 EP_LEN = (4, 3, 2)  # transitions per episode of ``ep`` (T = 5)
 SEED = 7
 DRAW_SEED = 11
-
-
-def weight_values(shape, fan_in: int, gain: float, rs: np.random.RandomState) -> np.ndarray:
-    return rs.uniform(-1.0, 1.0, size=shape) * gain / np.sqrt(fan_in)
 
 
 def our_net(members: int, inp: int, out: int, hidden: int, rs: np.random.RandomState, gain: float = 1.0):
@@ -272,20 +268,8 @@ class AdamStandIn(torch.optim.Adam):
         return super().step(closure)
 
 
-class Draws:
+class Draws(RecordedRandom):
     """Stand-in for centralc's ``random``: a seeded random.Random, the ``sample`` results recorded."""
-
-    def __init__(self, seed: int):
-        self.r = random.Random(seed)
-        self.log: list[list[int]] = []
-
-    def randint(self, lo, hi):
-        return self.r.randint(lo, hi)
-
-    def sample(self, population, k):
-        out = self.r.sample(population, k)
-        self.log.append(list(out))
-        return out
 
     def masks(self, start: int) -> np.ndarray:
         """bool [N, C, N] from the samples start .. start + N * 10 (agent-major, as the code draws)."""
@@ -328,11 +312,7 @@ def spies(log: dict):
 
 
 def _load(src: Path, rel: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, src / rel)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(src / rel, name, register=True)
 
 
 def _np(t) -> np.ndarray:
@@ -525,7 +505,7 @@ def record(src: Path) -> dict[str, np.ndarray]:
     finally:
         torch.set_default_dtype(prev)
         sys.path.remove(str(src))
-    meta = {"files": {f: hashlib.sha256((src / f).read_bytes()).hexdigest() for f in FILES},
+    meta = {"files": sha256_of(src, FILES),
             "source": "github.com/JinmingM/CAST-BCQ SMAC.rar at c5587eb2", "N": N, "K": K, "O": O, "D": D, "H": H,
             "HC": HC, "lr": LR, "gamma": GAMMA, "clip": CLIP, "iters": ITERS, "seed": SEED, "draw_seed": DRAW_SEED,
             "torch": torch.__version__}
@@ -534,16 +514,10 @@ def record(src: Path) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> Path:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smac-repo", type=Path, required=True, help="the extracted SMAC folder (holds src/)")
-    ap.add_argument("--out", type=Path, default=ROOT / "tests/fixtures/cast_bcq_smac_parity.npz")
-    a = ap.parse_args(argv)
+    a = fixture_parser(__doc__, "--smac-repo", "the extracted SMAC folder (holds src/)",
+                       "cast_bcq_smac_parity.npz").parse_args(argv)
     src = a.smac_repo / "src" if (a.smac_repo / "src").is_dir() else a.smac_repo
-    arrays = record(src)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(a.out, **arrays)
-    print(f"wrote {a.out} ({a.out.stat().st_size / 1024:.0f} KB, {len(arrays)} arrays)")
-    return a.out
+    return write_fixture(record(src), a.out)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ docs/cast_bcq_official_code.md), builds one ``ICQ_MA`` (all agents of a task) an
 body (``baselines/run_ICQ.py``'s ``main``: per iteration one row index set ``ind``, then ``agents.train``) for
 ``ITERS`` iterations in float64, then the actors' deterministic forward (what ``ICQ_MA.select_action`` calls) on a
 few observations. Nothing of the official code is copied into this repository: the script imports it from the folder
-given on the command line. The same helpers as the CAST-BCQ fixture (``scripts/cast_bcq_parity_fixture.py``: the
-synthetic file, the weight rule, the summaries) are imported from it.
+given on the command line. The synthetic file and the gradient spies are the CAST-BCQ fixture's
+(``scripts/cast_bcq_parity_fixture.py``), the weight rule and the summaries ``scripts/parity_common.py``'s, as there.
 
 Fixed inputs (numpy's legacy ``RandomState``, whose streams numpy keeps frozen):
 - Data: ``cast_bcq_parity_fixture.make_data`` (T = 24 rows in 3 episodes; episodes 0 and 1 end by a terminal,
@@ -58,10 +58,8 @@ Rebuild the fixture (a few seconds, CPU; bit-identical on a rebuild with the sam
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
-import hashlib
 import json
 import sys
 import types
@@ -71,7 +69,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cast_bcq_parity_fixture import N_POS, _load, _spy_steps, make_data, summary, weight_values  # noqa: E402
+from cast_bcq_parity_fixture import CAST_REPO_HELP, CAST_REPO_HINT, N_POS, _spy_steps, make_data  # noqa: E402
+from parity_common import (fixture_parser, load_module, losses_at_backward, require_files, sha256_of,  # noqa: E402
+                           summary, weight_values, write_fixture)
 
 FILES = ("agents/ICQMA.py", "common/agent_obs_index.py")
 ITERS = 2  # training iterations (each: one ICQ_MA.train on one row set)
@@ -116,7 +116,7 @@ def _summaries(agent, plist, net: str, n_agents: int) -> np.ndarray:
     """[n, P, N_POS + 2] over the agents (n = N) or the mixer (n = 1)."""
     base = net.replace("_target", "")
     who = [-1] if base == "mixer" else list(range(n_agents))
-    return np.stack([[summary(dict(_module(agent, net, i).named_parameters())[name])
+    return np.stack([[summary(dict(_module(agent, net, i).named_parameters())[name], N_POS)
                       for n, j, name, *_ in plist if n == base and j == (i if base != "mixer" else -1)]
                      for i in who])
 
@@ -177,12 +177,8 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
     mse: list[tuple[np.ndarray, np.ndarray]] = []
     softmaxes: list[np.ndarray] = []
     norms: list[float] = []
-    backward, clip = torch.Tensor.backward, torch.nn.utils.clip_grad_norm_
+    clip = torch.nn.utils.clip_grad_norm_
     F = icq.F
-
-    def spy_backward(self, *a, **k):
-        losses.append(float(self.detach()))
-        return backward(self, *a, **k)
 
     def spy_mse(x, y, *a, **k):
         mse.append((x.detach().reshape(-1).numpy().copy(), y.detach().reshape(-1).numpy().copy()))
@@ -219,9 +215,9 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
                 for net in ("actor", "critic", "mixer")}
     icq.F = types.SimpleNamespace(**{k: getattr(F, k) for k in dir(F) if not k.startswith('__')})
     icq.F.softmax, icq.F.mse_loss = spy_softmax, spy_mse
-    torch.Tensor.backward, torch.nn.utils.clip_grad_norm_ = spy_backward, spy_clip
+    torch.nn.utils.clip_grad_norm_ = spy_clip
     try:
-        with _float64():
+        with losses_at_backward(losses), _float64():
             for it in range(ITERS):
                 losses.clear(), mse.clear(), softmaxes.clear(), norms.clear()
                 closs = agent.train(buf, BATCH, ind[it])
@@ -247,7 +243,7 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
                     sel[i] = a.numpy()
     finally:
         icq.F = F
-        torch.Tensor.backward, torch.nn.utils.clip_grad_norm_ = backward, clip
+        torch.nn.utils.clip_grad_norm_ = clip
     out.update({f"{task}__losses": loss_rec, f"{task}__q_tot": q_tot, f"{task}__y": y,
                 f"{task}__softmax_agent": w_agent, f"{task}__softmax_total": w_total,
                 f"{task}__softmax_actor": w_actor, f"{task}__softmax_unused": w_unused,
@@ -265,15 +261,13 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
 
 
 def record(cast_repo: Path) -> dict[str, np.ndarray]:
-    missing = [f for f in FILES if not (cast_repo / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{cast_repo} lacks {', '.join(missing)}: pass --cast-repo the 'Multi-agent MuJoCo' "
-                                "folder of JinmingM/CAST-BCQ's archive (commit c5587eb2)")
+    require_files(cast_repo, FILES, CAST_REPO_HINT)
     torch.set_num_threads(1)
-    icq = _load(cast_repo / "agents" / "ICQMA.py", "cast_official_ICQMA")
-    obs_index_table = _load(cast_repo / "common" / "agent_obs_index.py", "cast_official_obs_index").agent_obs_index
+    icq = load_module(cast_repo / "agents" / "ICQMA.py", "cast_official_ICQMA", register=True)
+    obs_index_table = load_module(cast_repo / "common" / "agent_obs_index.py", "cast_official_obs_index",
+                                  register=True).agent_obs_index
     out: dict[str, np.ndarray] = {}
-    meta = {"cast_files_sha256": {f: hashlib.sha256((cast_repo / f).read_bytes()).hexdigest() for f in FILES},
+    meta = {"cast_files_sha256": sha256_of(cast_repo, FILES),
             "commit": "c5587eb2", "iters": ITERS, "batch": BATCH, "n_pos": N_POS,
             "weight_rule": "RandomState(weight_seed).uniform(-1, 1, shape) * gain / sqrt(fan_in), params in order "
                            "(fan_in 1 for log_std_logits)",
@@ -288,20 +282,8 @@ def record(cast_repo: Path) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> Path:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cast-repo", type=Path, required=True,
-                    help="the 'Multi-agent MuJoCo' folder extracted from JinmingM/CAST-BCQ's archive (commit c5587eb2)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "fixtures"
-                    / "icq_ma_parity.npz", help="fixture file to write (default tests/fixtures/icq_ma_parity.npz)")
-    args = ap.parse_args(argv)
-    arrays = record(args.cast_repo)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")
-    return args.out
+    args = fixture_parser(__doc__, "--cast-repo", CAST_REPO_HELP, "icq_ma_parity.npz").parse_args(argv)
+    return write_fixture(record(args.cast_repo), args.out)
 
 
 if __name__ == "__main__":

@@ -62,18 +62,18 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
-import hashlib
 import json
 import logging
 import sys
 import types
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from moma_ppo_parity_fixture import _install_stand_ins, _pack, _patched, _round_params_to_float32, f32  # noqa: E402
+from moma_ppo_parity_fixture import (_pack, _patched, _round_params_to_float32, _spaces, f32,  # noqa: E402
+                                     official_float64)
+from parity_common import fixture_parser, sha256_of, write_fixture  # noqa: E402
 
 PKG_DIR = "moma-ppo/offline_marl"
 FILES = ("offline_marl/single_agent/iql.py", "offline_marl/single_agent/td3.py",
@@ -118,14 +118,6 @@ def train_agents_defaults(path: Path) -> dict:
     exec(compile(ast.Module(body=[fn], type_ignores=[]), str(path), "exec"), ns)
     d = vars(ns["get_training_argsparser"]().parse_args([]))
     return {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool, type(None)))}
-
-
-def _spaces():
-    from gym.spaces import Box
-
-    obs = [Box(low=-np.inf, high=np.inf, shape=(d,), dtype=np.float64) for d in OBS_DIMS]
-    act = [Box(low=-1.0, high=1.0, shape=(d,), dtype=np.float64) for d in ACT_DIMS]
-    return obs, act
 
 
 def _box(d: int):
@@ -221,7 +213,7 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
     from offline_marl.multi_agent.ma_iql import MaIQL
     from offline_marl.single_agent.iql import IQLLearner
 
-    obs_spaces, act_spaces = _spaces()
+    obs_spaces, act_spaces = _spaces(OBS_DIMS, ACT_DIMS)
     for part in ("iql", "maiql", "bc"):
         torch.manual_seed(SEED)
         if part == "iql":
@@ -309,7 +301,7 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
 
     from offline_marl.multi_agent.itd3 import ITD3Learner
 
-    obs_spaces, act_spaces = _spaces()
+    obs_spaces, act_spaces = _spaces(OBS_DIMS, ACT_DIMS)
 
     def as_float64(orig):  # torch.FloatTensor(n, d) / torch.cuda.FloatTensor(n, d): float64 on the CPU
         def f(*shape):
@@ -391,28 +383,15 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
 
 
 def record(moma_repo: Path) -> dict[str, np.ndarray]:
-    root = moma_repo / PKG_DIR
-    missing = [f for f in FILES if not (root / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{root} lacks {', '.join(missing)}: pass --moma-repo a checkout of PBarde/moma-ppo")
-    _install_stand_ins()
-    _more_stand_ins()
-    sys.path.insert(0, str(root))
-    import torch
-
-    warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*")
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float64)
     out: dict = {}
     layouts: dict[str, list] = {}
-    try:
+    with official_float64(moma_repo / PKG_DIR, FILES) as root:
+        _more_stand_ins()
         rng = np.random.default_rng(SEED)
         record_iql_family(rng, out, layouts)
         record_td3(rng, out, layouts)
-    finally:
-        torch.set_default_dtype(torch.float32)
     out = {k: v for k, v in out.items() if v is not None}
-    meta = {"moma_files_sha256": {f: hashlib.sha256((root / f).read_bytes()).hexdigest() for f in FILES},
+    meta = {"moma_files_sha256": sha256_of(root, FILES),
             "commit_read": "c276efc", "dtype": "float64", "seed": SEED, "obs_dims": OBS_DIMS, "act_dims": ACT_DIMS,
             "rows": ROWS, "td3_rows": TD3_ROWS, "updates": UPDATES, "hidden": HIDDEN, "lr": LR, "memory": MEMORY,
             "q_scale": Q_SCALE,
@@ -423,19 +402,9 @@ def record(moma_repo: Path) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> Path:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--moma-repo", type=Path, required=True, help="a checkout of github.com/PBarde/moma-ppo")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "fixtures"
-                    / "moma_ppo_baselines_parity.npz", help="fixture file to write")
-    args = ap.parse_args(argv)
-    arrays = record(args.moma_repo)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes, {len(arrays)} arrays)")
-    return args.out
+    args = fixture_parser(__doc__, "--moma-repo", "a checkout of github.com/PBarde/moma-ppo",
+                          "moma_ppo_baselines_parity.npz").parse_args(argv)
+    return write_fixture(record(args.moma_repo), args.out)
 
 
 if __name__ == "__main__":

@@ -67,11 +67,9 @@ The file's ``meta`` entry (JSON) holds the sha256 of each official file used, th
 
 from __future__ import annotations
 
-import argparse
 import ast
 import contextlib
 import copy
-import hashlib
 import json
 import sys
 import types
@@ -80,6 +78,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parity_common import fixture_parser, install_gym_stand_in, require_files, sha256_of, write_fixture  # noqa: E402
 
 PKG_DIR = "moma-ppo/offline_marl"  # the folder that holds the ``offline_marl`` package
 FILES = ("offline_marl/multi_agent/mappo.py", "offline_marl/multi_agent/mixer_networks.py",
@@ -107,16 +108,7 @@ ENC = dict(in_dim=5, emb_dim=16, length=10, batch=20)
 
 def _install_stand_ins() -> None:
     """``gym.spaces`` from gymnasium, a no-op ``nop.NOP`` and ``alfred.utils.recorder.Aggregator``, if absent."""
-    try:
-        import gym  # noqa: F401
-    except ImportError:
-        import gymnasium
-
-        spaces = types.ModuleType("gym.spaces")
-        spaces.Box, spaces.Discrete = gymnasium.spaces.Box, gymnasium.spaces.Discrete
-        gym = types.ModuleType("gym")
-        gym.spaces = spaces
-        sys.modules.update({"gym": gym, "gym.spaces": spaces})
+    install_gym_stand_in()
     try:
         import nop  # noqa: F401
     except ImportError:
@@ -151,6 +143,25 @@ def _functions_from(path: Path, names: tuple[str, ...]) -> dict:
     ns = {"np": np}
     exec(compile(ast.Module(body=defs, type_ignores=[]), str(path), "exec"), ns)
     return {n: ns[n] for n in names}
+
+
+@contextlib.contextmanager
+def official_float64(root: Path, files):
+    """While active: the official package in ``root`` (the folder that holds ``offline_marl``) importable (``files``
+    checked, the stand-ins installed), torch on one thread with float64 as its default dtype (float32 again
+    afterwards); yields ``root``."""
+    require_files(root, files, "pass --moma-repo a checkout of PBarde/moma-ppo")
+    _install_stand_ins()
+    sys.path.insert(0, str(root))
+    import torch
+
+    warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*")  # the code's Box()
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield root
+    finally:
+        torch.set_default_dtype(torch.float32)
 
 
 @contextlib.contextmanager
@@ -189,10 +200,11 @@ def f32(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
-def _spaces(act_dims=ACT_DIMS):
+def _spaces(obs_dims=OBS_DIMS, act_dims=ACT_DIMS):
+    """The code's per-agent gym Boxes: observations unbounded, actions in [-1, 1]."""
     from gym.spaces import Box
 
-    obs = [Box(low=-np.inf, high=np.inf, shape=(d,), dtype=np.float64) for d in OBS_DIMS]
+    obs = [Box(low=-np.inf, high=np.inf, shape=(d,), dtype=np.float64) for d in obs_dims]
     act = [Box(low=-1.0, high=1.0, shape=(d,), dtype=np.float64) for d in act_dims]
     return obs, act
 
@@ -355,7 +367,7 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
 
 
 def mappo_kwargs(epochs: int) -> dict:
-    obs_space, act_space = _spaces(PPO_ACT_DIMS)
+    obs_space, act_space = _spaces(act_dims=PPO_ACT_DIMS)
     return dict(alg_name="ma-ppo", n_learner=len(OBS_DIMS), grad_clip_norm=PPO["grad_clip"], batch_size=PPO["rows"],
                 ppo_epochs_per_update=epochs, ppo_update_clip_param=PPO["clip"], discount_factor=PPO["gamma"],
                 ppo_lamda=PPO["lam"], ppo_critic_loss_coeff=PPO["critic_coef"], ppo_entropy_bonus_coeff=PPO["alpha_lr"],
@@ -443,29 +455,16 @@ def record_encoder(rng: np.random.Generator, out: dict, layouts: dict) -> None:
 
 
 def record(moma_repo: Path) -> dict[str, np.ndarray]:
-    root = moma_repo / PKG_DIR
-    missing = [f for f in FILES if not (root / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{root} lacks {', '.join(missing)}: pass --moma-repo a checkout of PBarde/moma-ppo")
-    _install_stand_ins()
-    sys.path.insert(0, str(root))
-    import torch
-
-    warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*")  # the code's Box()
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float64)
     out: dict[str, np.ndarray] = {}
     layouts: dict[str, list] = {}
-    try:
+    with official_float64(moma_repo / PKG_DIR, FILES) as root:
         helpers = _functions_from(root / "offline_marl/train_rl_model_based.py", ("clip_to_dataset", "correct_rewards"))
         rng = np.random.default_rng(SEED)
         mappo = record_mappo(rng, out, layouts)
         record_gae(mappo, rng, out)
         record_world_model(rng, helpers, out, layouts)
         record_encoder(rng, out, layouts)
-    finally:
-        torch.set_default_dtype(torch.float32)
-    meta = {"moma_files_sha256": {f: hashlib.sha256((root / f).read_bytes()).hexdigest() for f in FILES},
+    meta = {"moma_files_sha256": sha256_of(root, FILES),
             "commit_read": "c276efc", "dtype": "float64", "seed": SEED, "obs_dims": OBS_DIMS, "act_dims": ACT_DIMS,
             "ppo_act_dims": PPO_ACT_DIMS, "wm": WM, "wm_sample_seed": WM_SAMPLE_SEED, "wm_eval_seed": WM_EVAL_SEED,
             "ppo": PPO, "ppo_stats": PPO_STATS, "gae_rows": GAE_ROWS, "enc": ENC, "layouts": layouts}
@@ -474,19 +473,9 @@ def record(moma_repo: Path) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> Path:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--moma-repo", type=Path, required=True, help="a checkout of github.com/PBarde/moma-ppo")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "fixtures"
-                    / "moma_ppo_parity.npz", help="fixture file to write (default tests/fixtures/moma_ppo_parity.npz)")
-    args = ap.parse_args(argv)
-    arrays = record(args.moma_repo)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes, {len(arrays)} arrays)")
-    return args.out
+    args = fixture_parser(__doc__, "--moma-repo", "a checkout of github.com/PBarde/moma-ppo",
+                          "moma_ppo_parity.npz").parse_args(argv)
+    return write_fixture(record(args.moma_repo), args.out)
 
 
 if __name__ == "__main__":

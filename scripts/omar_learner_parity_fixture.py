@@ -69,9 +69,7 @@ Rebuild the fixture (about 2 seconds, CPU; bit-identical on a rebuild with the s
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import hashlib
 import json
 import sys
 import warnings
@@ -79,6 +77,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parity_common import fixture_parser, require_files, sha256_of, summary, write_fixture  # noqa: E402
 
 FILES = ("algorithms/maddpg.py", "utils/agents.py", "utils/networks.py", "utils/misc.py", "utils/noise.py")
 N_AGENTS, OBS, ACT, HIDDEN, BATCH, ROUNDS = 3, 18, 2, 8, 32, 2
@@ -93,27 +94,8 @@ VARIANTS = {
 NETS = ("policy", "critic", "target_policy", "target_critic")  # TD3Agent attributes
 
 
-def positions(numel: int) -> np.ndarray:
-    """The fixed flat positions of a summary: N_POS evenly spaced indices (all of them if fewer)."""
-    return np.unique(np.linspace(0, numel - 1, min(N_POS, numel)).round().astype(np.int64))
-
-
-def summary(t: torch.Tensor | None) -> np.ndarray:
-    """[N_POS + 2] float64: the entries at ``positions`` (zero-padded), the sum, the L2 norm."""
-    out = np.zeros(N_POS + 2)
-    if t is None:
-        return out
-    flat = t.detach().reshape(-1).to(torch.float64).numpy()
-    pos = positions(flat.size)
-    out[: pos.size] = flat[pos]
-    out[N_POS], out[N_POS + 1] = flat.sum(), np.sqrt(np.square(flat).sum())
-    return out
-
-
 def _import_official(repo: Path):
-    missing = [f for f in FILES if not (repo / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{repo} lacks {', '.join(missing)}: pass --omar-repo a checkout of ling-pan/OMAR")
+    require_files(repo, FILES, "pass --omar-repo a checkout of ling-pan/OMAR")
     sys.path.insert(0, str(repo))
     import algorithms.maddpg as maddpg  # the official module, from the checkout
 
@@ -256,7 +238,7 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
             def wrapped(*a, _names=names, _opt=opt, _step=step, _g=grads[i], **k):
                 ps = [p for g in _opt.param_groups for p in g["params"]]
                 for nm, p in zip(_names, ps, strict=True):
-                    _g[nm] = summary(p.grad)
+                    _g[nm] = summary(p.grad, N_POS)
                 return _step(*a, **k)
 
             opt.step = wrapped
@@ -315,18 +297,19 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
                     g_act[r, i] = [grads[i][f"policy.{n}"] for n, _ in ma.agents[i].policy.named_parameters()]
                 ma.update_all_targets()
                 for i, ag in enumerate(ma.agents):
-                    param[r, i] = [summary(p) for net in ("policy", "critic")
+                    param[r, i] = [summary(p, N_POS) for net in ("policy", "critic")
                                    for _, p in getattr(ag, net).named_parameters()]
     finally:
         torch.Tensor.backward, maddpg.MSELoss, torch.logsumexp = backward, mse, lse
         torch.nn.utils.clip_grad_norm = clip
         maddpg.F = functional
     out["grad_critic"], out["grad_actor"], out["param"] = g_crit, g_act, param
-    out["target"] = np.stack([[summary(p) for net in ("target_policy", "target_critic")
+    out["target"] = np.stack([[summary(p, N_POS) for net in ("target_policy", "target_critic")
                                for _, p in getattr(ag, net).named_parameters()] for ag in ma.agents])
     # BN running statistics [N, 4 nets, 2 (mean, var), N_POS + 2] and counts [N, 4]
-    out["buffers"] = np.stack([[[summary(getattr(ag, net).in_fn.running_mean),
-                                 summary(getattr(ag, net).in_fn.running_var)] for net in NETS] for ag in ma.agents])
+    out["buffers"] = np.stack([[[summary(getattr(ag, net).in_fn.running_mean, N_POS),
+                                 summary(getattr(ag, net).in_fn.running_var, N_POS)] for net in NETS]
+                               for ag in ma.agents])
     out["bn_count"] = np.array([[int(getattr(ag, net).in_fn.num_batches_tracked) for net in NETS] for ag in ma.agents])
     checks = {"critic_clipped": int((out["norms"][..., 0] > 0.5).sum()),
               "actor_clipped": int((out["norms"][..., 1] > 0.5).sum()), "n_updates": R * N}
@@ -349,8 +332,7 @@ def record(repo: Path, seed: int = 0) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {k: v for k, v in batches.items()}
     out["init"] = np.stack([np.concatenate([p.detach().reshape(-1).numpy() for net in ("policy", "critic")
                                             for p in getattr(ag, net).parameters()]) for ag in ref.agents])
-    meta = {"commit": "0e52ad6", "omar_files_sha256": {f: hashlib.sha256((repo / f).read_bytes()).hexdigest()
-                                                       for f in FILES},
+    meta = {"commit": "0e52ad6", "omar_files_sha256": sha256_of(repo, FILES),
             "n_agents": N_AGENTS, "obs_dim": OBS, "act_dim": ACT, "hidden": HIDDEN, "batch": BATCH, "rounds": ROUNDS,
             "cql_n_actions": K_CQL, "omar_iters": OMAR_ITERS, "omar_n_samples": OMAR_SAMPLES, "n_pos": N_POS,
             "gamma": GAMMA, "tau_target": TAU, "lr": LR, "seed": seed, "torch": torch.__version__,
@@ -364,19 +346,12 @@ def record(repo: Path, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> Path:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--omar-repo", type=Path, required=True, help="a checkout of github.com/ling-pan/OMAR (0e52ad6)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "fixtures"
-                    / "omar_learner_parity.npz", help="fixture file (default tests/fixtures/omar_learner_parity.npz)")
+    ap = fixture_parser(__doc__, "--omar-repo", "a checkout of github.com/ling-pan/OMAR (0e52ad6)",
+                        "omar_learner_parity.npz")
     ap.add_argument("--seed", type=int, default=0, help="seed of the minibatches, the init and the draws (default 0)")
     args = ap.parse_args(argv)
     arrays = record(args.omar_repo, args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")
+    write_fixture(arrays, args.out)
     print(json.dumps(json.loads(str(arrays["meta"]))["checks"], indent=1))
     return args.out
 

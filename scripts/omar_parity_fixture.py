@@ -27,10 +27,7 @@ The file's ``meta`` entry (JSON) holds the sha256 of each OMAR file used, the se
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import hashlib
-import importlib.util
 import io
 import json
 import sys
@@ -38,6 +35,10 @@ import types
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parity_common import (fixture_parser, install_gym_stand_in, load_module, require_files,  # noqa: E402
+                           sha256_of, write_fixture)
 
 EPISODES, STEPS = 20, 25
 MPE_DIR = "multiagent-particle-envs"
@@ -53,28 +54,14 @@ SCENARIOS = {
 }
 
 
+class _Discrete:  # gym 0.9's Discrete accepted n = 0 (the 1-D world has no comm channel)
+    def __init__(self, n):
+        self.n = n
+
+
 def _install_stand_ins() -> None:
     """``gym`` (Env, spaces, envs.registration) from gymnasium and an empty ``seaborn``, if absent."""
-    try:
-        import gym  # noqa: F401
-    except ImportError:
-        import gymnasium
-
-        class Discrete:  # gym 0.9's Discrete accepted n = 0 (the 1-D world has no comm channel)
-            def __init__(self, n):
-                self.n = n
-
-        spaces = types.ModuleType("gym.spaces")
-        spaces.Box, spaces.Discrete = gymnasium.spaces.Box, Discrete
-        spaces.MultiDiscrete, spaces.Tuple = gymnasium.spaces.MultiDiscrete, gymnasium.spaces.Tuple
-        gym = types.ModuleType("gym")
-        gym.Env, gym.spaces = gymnasium.Env, spaces
-        envs_mod, reg = types.ModuleType("gym.envs"), types.ModuleType("gym.envs.registration")
-        reg.register = lambda *a, **k: None
-        reg.EnvSpec = object
-        envs_mod.registration = reg
-        gym.envs = envs_mod
-        sys.modules.update({"gym": gym, "gym.spaces": spaces, "gym.envs": envs_mod, "gym.envs.registration": reg})
+    install_gym_stand_in(discrete=_Discrete, env_api=True)
     try:
         import seaborn  # noqa: F401
     except ImportError:
@@ -83,27 +70,19 @@ def _install_stand_ins() -> None:
         sys.modules["seaborn"] = sns
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def record(omar_repo: Path, seed: int = 0) -> dict[str, np.ndarray]:
     root = omar_repo / MPE_DIR
-    missing = [f for f in FILES if not (root / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{root} lacks {', '.join(missing)}: pass --omar-repo a checkout of ling-pan/OMAR")
+    require_files(root, FILES, "pass --omar-repo a checkout of ling-pan/OMAR")
     _install_stand_ins()
     sys.path.insert(0, str(root))
     from multiagent.environment import MultiAgentEnv  # OMAR's, from the checkout
 
     out: dict[str, np.ndarray] = {}
-    meta = {"omar_files_sha256": {f: hashlib.sha256((root / f).read_bytes()).hexdigest() for f in FILES},
+    meta = {"omar_files_sha256": sha256_of(root, FILES),
             "episodes": EPISODES, "steps": STEPS, "seed": seed, "scenarios": {}}
     for i, (key, (fname, kwargs, one_d)) in enumerate(SCENARIOS.items()):
-        scenario = _load(root / "multiagent" / "scenarios" / f"{fname}.py", f"omar_{key}").Scenario()
+        scenario = load_module(root / "multiagent" / "scenarios" / f"{fname}.py", f"omar_{key}",
+                               register=False).Scenario()
         np.random.seed(seed + 1000 * i)  # OMAR's reset_world draws from the global numpy stream
         with contextlib.redirect_stdout(io.StringIO()):  # simple_spread prints its size
             world = scenario.make_world(**kwargs)
@@ -142,20 +121,10 @@ def record(omar_repo: Path, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> Path:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--omar-repo", type=Path, required=True, help="a checkout of github.com/ling-pan/OMAR")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "fixtures"
-                    / "omar_parity.npz", help="fixture file to write (default tests/fixtures/omar_parity.npz)")
+    ap = fixture_parser(__doc__, "--omar-repo", "a checkout of github.com/ling-pan/OMAR", "omar_parity.npz")
     ap.add_argument("--seed", type=int, default=0, help="seed of the resets and the random actions (default 0)")
     args = ap.parse_args(argv)
-    arrays = record(args.omar_repo, args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")
-    return args.out
+    return write_fixture(record(args.omar_repo, args.seed), args.out)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ what is compared there and for the one difference found (weight_tn's VAE means: 
 
 from __future__ import annotations
 
-import json
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +46,13 @@ import papers.cast_bcq.cast_bcq as cast_mod
 from common.algos.bcq import BCQ, BCQConfig
 from common.nets import polyak_update
 from papers.cast_bcq.cast_bcq import CASTBCQ, CASTConfig, subteam_support
+from scripts import parity_common
+from scripts.parity_common import load_fixture, summary
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "cast_bcq_parity.npz"
 RTOL = 1e-10  # float64 on both sides
+# entries and sums within RTOL of the parameter's norm, norms within RTOL
+assert_summaries_close = functools.partial(parity_common.assert_summaries_close, rtol=RTOL)
 TASKS = ("hopper3x1", "halfcheetah2x3")
 LOSSES = ("vae_loss", "central_loss", "qi_loss", "actor_loss")  # the fixture's order: vae, central, individual, actor
 # official network -> our learner attribute
@@ -60,9 +64,7 @@ OURS_MABCQ = {"vae": "vae", "vae1": "vae1", "actor": "actor", "critic": "critic"
 
 @pytest.fixture(scope="module")
 def fixture():
-    with np.load(FIXTURE, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    return arrays, json.loads(str(arrays["meta"]))
+    return load_fixture(FIXTURE)
 
 
 # ---- the official layout of our parameters -------------------------------------------------------
@@ -118,37 +120,12 @@ def load_official_weights(learner, meta: dict) -> None:
         learner.critic_target.load_state_dict(learner.critic.state_dict())
 
 
-def summary(t: torch.Tensor | None, n_pos: int) -> np.ndarray:
-    """The fixture's parameter summary: the entries at fixed flat positions (zero-padded), the sum, the L2 norm;
-    zeros for None (no gradient)."""
-    out = np.zeros(n_pos + 2)
-    if t is None:
-        return out
-    flat = t.detach().reshape(-1).to(torch.float64).numpy()
-    pos = np.unique(np.linspace(0, flat.size - 1, min(n_pos, flat.size)).round().astype(np.int64))
-    out[: pos.size] = flat[pos]
-    out[n_pos], out[n_pos + 1] = flat.sum(), np.sqrt(np.square(flat).sum())
-    return out
-
-
 def summaries(learner, meta: dict, task_meta: dict, net: str, grad: bool = False) -> np.ndarray:
     """[N, P, n_pos + 2] for every parameter of official network ``net`` (``*_target``: the online one's names)."""
     base = net.replace("_target", "")
     names = [name for n, name, *_ in task_meta["params"] if n == base]
     return np.stack([[summary(official_view(learner, net, name, m, task_meta["latent_dim"], grad), meta["n_pos"])
                       for name in names] for m in range(task_meta["n_agents"])])
-
-
-def assert_summaries_close(ours: np.ndarray, ref: np.ndarray, n_pos: int, what: str) -> float:
-    """Entries and sums within RTOL of the parameter's norm, norms within RTOL; returns the worst error / norm."""
-    norm = ref[..., n_pos + 1: n_pos + 2]  # [..., 1]
-    scale = np.maximum(norm, 1e-300)
-    err = np.abs(ours - ref)[..., : n_pos + 1] / scale
-    bad = np.argwhere(err > RTOL)
-    assert bad.size == 0, f"{what}: {len(bad)} summary entries differ, first at {bad[0].tolist()}: ours " \
-                          f"{ours[tuple(bad[0])]!r}, official {ref[tuple(bad[0])]!r}"
-    np.testing.assert_allclose(ours[..., n_pos + 1], ref[..., n_pos + 1], rtol=RTOL, atol=0, err_msg=f"{what}: norms")
-    return float(err.max())
 
 
 # ---- the replay ------------------------------------------------------------------------------------

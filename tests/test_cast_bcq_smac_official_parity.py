@@ -35,7 +35,6 @@ clips gradients (the code: norm 20).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ import torch.nn.functional as F
 import papers.cast_bcq.smac as smac
 from papers.cast_bcq.smac import SmaxConfig, SmaxLearner, bcq_target, filter_allowed, icq_policy_weights
 from papers.cast_bcq.grid import awbc_loss, credit_loss, masked_argmax
+from scripts.parity_common import load_fixture
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cast_bcq_smac_parity.npz"
 RTOL = 1e-10
@@ -54,9 +54,7 @@ RTOL = 1e-10
 @pytest.fixture(scope="module")
 def fx():
     torch.set_num_threads(1)
-    with np.load(FIXTURE) as z:
-        arrays = {k: z[k] for k in z.files}
-    return arrays, json.loads(str(arrays["meta"]))
+    return load_fixture(FIXTURE)
 
 
 def close(ours, ref, what: str) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import envs
+from scripts.parity_common import load_fixture
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "omar_parity.npz"
 TOL = dict(rtol=1e-6, atol=1e-6)  # our boundary is float32; the worlds themselves agree to ~1e-15
@@ -32,8 +33,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def fixture():
-    with np.load(FIXTURE, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return load_fixture(FIXTURE)[0]
 
 
 class _Replay:

@@ -40,7 +40,7 @@ deterministic actions.
 
 from __future__ import annotations
 
-import json
+import functools
 import math
 from pathlib import Path
 
@@ -50,9 +50,13 @@ import torch
 
 import papers.cast_bcq.icq_ma as icq_mod
 from papers.cast_bcq.icq_ma import ICQMA, ICQMAConfig
+from scripts import parity_common
+from scripts.parity_common import load_fixture, summary
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "icq_ma_parity.npz"
 RTOL = 1e-10  # float64 on both sides
+# entries and sums within RTOL of the parameter's norm, norms within RTOL
+assert_summaries_close = functools.partial(parity_common.assert_summaries_close, rtol=RTOL)
 TASKS = ("hopper3x1", "halfcheetah2x3")
 CLIP_TASK = "halfcheetah2x3"  # the code's clip acts there (module docstring)
 NETS = ("actor", "critic", "mixer")
@@ -61,9 +65,7 @@ ACTOR_LAYERS = {"net.0": 0, "net.2": 1, "net.4": 2, "mu_layer": 3}
 
 @pytest.fixture(scope="module")
 def fixture():
-    with np.load(FIXTURE, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    return arrays, json.loads(str(arrays["meta"]))
+    return load_fixture(FIXTURE)
 
 
 def _ref(arrays: dict, task: str, key: str) -> np.ndarray:
@@ -115,18 +117,6 @@ def load_official_weights(learner: ICQMA, tm: dict) -> None:
     learner.mixer_target.load_state_dict(learner.mixer.state_dict())
 
 
-def summary(t: torch.Tensor | None, n_pos: int) -> np.ndarray:
-    """The fixture's summary: entries at fixed flat positions (zero-padded), the sum, the L2 norm; zeros for None."""
-    out = np.zeros(n_pos + 2)
-    if t is None:
-        return out
-    flat = t.detach().reshape(-1).to(torch.float64).numpy()
-    pos = np.unique(np.linspace(0, flat.size - 1, min(n_pos, flat.size)).round().astype(np.int64))
-    out[: pos.size] = flat[pos]
-    out[n_pos], out[n_pos + 1] = flat.sum(), np.sqrt(np.square(flat).sum())
-    return out
-
-
 def _names(tm: dict, net: str) -> list[str]:
     base = net.replace("_target", "")
     first = -1 if base == "mixer" else 0
@@ -146,17 +136,6 @@ def summaries(learner: ICQMA, tm: dict, net: str, n_pos: int, grad: bool = False
     who = [0] if net.startswith("mixer") else range(tm["n_agents"])
     return np.stack([[summary(official_view(learner, net, name, i, grad), n_pos) for name in _names(tm, net)]
                      for i in who])
-
-
-def assert_summaries_close(ours: np.ndarray, ref: np.ndarray, n_pos: int, what: str) -> float:
-    """Entries and sums within RTOL of the parameter's norm, norms within RTOL; returns the worst error / norm."""
-    scale = np.maximum(ref[..., n_pos + 1: n_pos + 2], 1e-300)
-    err = np.abs(ours - ref)[..., : n_pos + 1] / scale
-    bad = np.argwhere(err > RTOL)
-    assert bad.size == 0, f"{what}: {len(bad)} summary entries differ, first at {bad[0].tolist()}: ours " \
-                          f"{ours[tuple(bad[0])]!r}, official {ref[tuple(bad[0])]!r}"
-    np.testing.assert_allclose(ours[..., n_pos + 1], ref[..., n_pos + 1], rtol=RTOL, atol=0, err_msg=f"{what}: norms")
-    return float(err.max())
 
 
 # ---- the replay ------------------------------------------------------------------------------------

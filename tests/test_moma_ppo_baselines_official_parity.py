@@ -57,7 +57,7 @@ exact gradient of 0 and is compared with ``KEY_BIAS_ATOL`` (rounding noise turne
 
 from __future__ import annotations
 
-import json
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,8 @@ from common.algos.iql_continuous import ContinuousIQL, ContinuousIQLConfig
 from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.itd3_presets import MOMA_PPO_TD3, moma_ppo_preset
 from common.history import sinusoidal_positions
+from scripts import parity_common
+from scripts.parity_common import load_fixture, t64, unpack
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "moma_ppo_baselines_parity.npz"
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -78,14 +80,15 @@ STEP_TOL = dict(rtol=1e-10, atol=1e-11)  # parameter changes after Adam steps (s
 # of ~1e-16 that Adam (eps 1e-8) turns into steps of up to lr * 1e-8 each: 6 steps at lr 1e-2 stay below 1e-9.
 KEY_BIAS_ATOL = 1e-9  # observed: |change| <= 7e-11 on both sides
 F64 = torch.float64
+# asserts equality within TOL (or the tolerances given) and returns the largest absolute difference
+assert_close = functools.partial(parity_common.assert_close, default_tol=TOL)
 TD3_PARTS = ("itd3bc", "icql", "iomar", "iomar_bc")
 
 
 @pytest.fixture(scope="module")
 def fx():
-    with np.load(FIXTURE, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
-    data["meta"] = json.loads(str(data["meta"]))
+    data, meta = load_fixture(FIXTURE)
+    data["meta"] = meta  # the parsed JSON in place of its raw entry
     return data
 
 
@@ -95,27 +98,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def t64(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float64))
-
-
-def assert_close(ours, theirs, what: str, **tol) -> float:
-    a = np.asarray(ours.detach().cpu().numpy() if isinstance(ours, torch.Tensor) else ours, dtype=np.float64)
-    b = np.asarray(theirs, dtype=np.float64)
-    np.testing.assert_allclose(a, b.reshape(a.shape), **(tol or TOL), err_msg=what)
-    return float(np.max(np.abs(a - b.reshape(a.shape)))) if a.size else 0.0
-
-
-def unpack(vec: np.ndarray, layout) -> dict[str, torch.Tensor]:
-    out, i = {}, 0
-    for name, shape in layout:
-        n = int(np.prod(shape, dtype=np.int64))
-        out[name] = t64(vec[i:i + n]).reshape(shape)
-        i += n
-    assert i == vec.size
-    return out
 
 
 # ----------------------------------------------------------------------------------------------

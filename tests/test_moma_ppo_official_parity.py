@@ -44,7 +44,7 @@ reproduced and covered. Our ``obs_norm`` option ([I]) is off, as in the code.
 
 from __future__ import annotations
 
-import json
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,8 @@ from common.algos.mappo import MAPPO, MAPPOConfig, gae_with_timeouts, normalize_
 from common.data import Dataset
 from common.history import SelfAttentionHistoryEncoder, history_step, shift_history, sinusoidal_positions
 from papers.moma_ppo.worldmodel import JointLayout, WMData, WorldModelConfig, WorldModelEnsemble
+from scripts import parity_common
+from scripts.parity_common import load_fixture, t64, unpack
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "moma_ppo_parity.npz"
 TOL = dict(rtol=1e-10, atol=1e-12)  # float64 on both sides (observed: <= 4e-14 relative, 1e-14 absolute)
@@ -63,29 +65,15 @@ TOL = dict(rtol=1e-10, atol=1e-12)  # float64 on both sides (observed: <= 4e-14 
 # of ~1e-17 into a step of up to lr * 1e-17 / 1e-8 = lr * 1e-9 that differs between the two implementations.
 STEP_TOL = dict(rtol=1e-10, atol=1e-11)  # observed: 6e-13 absolute on changes up to 5e-2 (lr 1e-2)
 F64 = torch.float64
+# asserts equality within TOL (or the tolerances given) and returns the largest absolute difference
+assert_close = functools.partial(parity_common.assert_close, default_tol=TOL)
 
 
 @pytest.fixture(scope="module")
 def fx():
-    with np.load(FIXTURE, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
-    data["meta"] = json.loads(str(data["meta"]))
+    data, meta = load_fixture(FIXTURE)
+    data["meta"] = meta  # the parsed JSON in place of its raw entry
     return data
-
-
-def t64(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float64))
-
-
-def unpack(vec: np.ndarray, layout) -> dict[str, torch.Tensor]:
-    """A flat vector of the fixture -> {official state_dict name: float64 tensor} (layout from ``meta``)."""
-    out, i = {}, 0
-    for name, shape in layout:
-        n = int(np.prod(shape, dtype=np.int64))
-        out[name] = t64(vec[i:i + n]).reshape(shape)
-        i += n
-    assert i == vec.size
-    return out
 
 
 def pad(x: np.ndarray, dims, width: int) -> torch.Tensor:
@@ -95,14 +83,6 @@ def pad(x: np.ndarray, dims, width: int) -> torch.Tensor:
     for i, p in enumerate(parts):
         out[..., i, : p.shape[-1]] = p
     return t64(out)
-
-
-def assert_close(ours, theirs, what: str, **tol) -> float:
-    """Asserts equality within TOL (or ``tol``) and returns the largest absolute difference."""
-    a = np.asarray(ours.detach().cpu().numpy() if isinstance(ours, torch.Tensor) else ours, dtype=np.float64)
-    b = np.asarray(theirs, dtype=np.float64)
-    np.testing.assert_allclose(a, b.reshape(a.shape), **(tol or TOL), err_msg=what)
-    return float(np.max(np.abs(a - b.reshape(a.shape)))) if a.size else 0.0
 
 
 # ----------------------------------------------------------------------------------------------

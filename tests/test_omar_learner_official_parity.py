@@ -52,7 +52,7 @@ to the search (``search_action(..., q_pi=)``), and every BatchNorm statistic equ
 
 from __future__ import annotations
 
-import json
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -61,18 +61,20 @@ import torch
 
 import common.algos.itd3 as itd3_mod
 from common.algos.itd3 import ITD3, ITD3Config
+from scripts import parity_common
+from scripts.parity_common import load_fixture, summary
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "omar_learner_parity.npz"
 RTOL = 1e-10  # float64 on both sides
 VARIANTS = ("td3", "macql", "omar")
 F64 = torch.float64
+# entries and sums within RTOL of the parameter's norm, norms within RTOL
+assert_summaries_close = functools.partial(parity_common.assert_summaries_close, rtol=RTOL)
 
 
 @pytest.fixture(scope="module")
 def fixture():
-    with np.load(FIXTURE, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    return arrays, json.loads(str(arrays["meta"]))
+    return load_fixture(FIXTURE)
 
 
 def config(meta: dict, variant: str) -> ITD3Config:
@@ -139,32 +141,11 @@ def load_official_weights(learner: ITD3, arrays: dict, meta: dict) -> None:
     learner.critic_target.load_state_dict(learner.critic.state_dict())
 
 
-def summary(t: torch.Tensor, n_pos: int) -> np.ndarray:
-    """The fixture's summary: the entries at fixed flat positions (zero-padded), the sum, the L2 norm."""
-    out = np.zeros(n_pos + 2)
-    flat = t.detach().reshape(-1).to(F64).numpy()
-    pos = np.unique(np.linspace(0, flat.size - 1, min(n_pos, flat.size)).round().astype(np.int64))
-    out[: pos.size] = flat[pos]
-    out[n_pos], out[n_pos + 1] = flat.sum(), np.sqrt(np.square(flat).sum())
-    return out
-
-
 def summaries(learner: ITD3, meta: dict, nets: tuple[str, ...], grad: bool = False, target: bool = False):
     """[N, P, n_pos + 2] over the official parameters of ``nets`` ("policy", "critic"), in the fixture's order."""
     names = [(net, name) for net, name, _ in meta["params"] if net in nets]
     return np.stack([[summary(official_view(learner, ("target_" if target else "") + net, name, m, grad),
                               meta["n_pos"]) for net, name in names] for m in range(meta["n_agents"])])
-
-
-def assert_summaries_close(ours: np.ndarray, ref: np.ndarray, n_pos: int, what: str) -> float:
-    """Entries and sums within RTOL of the parameter's norm, norms within RTOL; returns the worst error / norm."""
-    scale = np.maximum(ref[..., n_pos + 1: n_pos + 2], 1e-300)
-    err = np.abs(ours - ref)[..., : n_pos + 1] / scale
-    bad = np.argwhere(err > RTOL)
-    assert bad.size == 0, f"{what}: {len(bad)} summary entries differ, first at {bad[0].tolist()}: ours " \
-                          f"{ours[tuple(bad[0])]!r}, official {ref[tuple(bad[0])]!r}"
-    np.testing.assert_allclose(ours[..., n_pos + 1], ref[..., n_pos + 1], rtol=RTOL, atol=0, err_msg=f"{what}: norms")
-    return float(err.max())
 
 
 def close(ours, ref, what: str) -> float:
