@@ -22,6 +22,9 @@ to +-z_clip; xi(o, a) = clip(a + Phi * max_action * tanh(MLP([o, a])), -max_acti
                 a second VAE G1 on ([o, o'], a) trained beside G;
                 y = r + gamma (1 - d) max_k Q1'(o', xi'(o', D(o')))        (Q1 only, no lambda mixing)
                 weight_tn = mu_G(o, a) / mu_G1([o, o'], a)                 (elementwise, [B, L])
+                  the means from a second, no-grad pass through G and G1 *after* their Adam step, as the code
+                  (agents/MABCQ.py l. 204-208; replayed in tests/test_cast_bcq_official_parity.py; before
+                  2026-11-24 ours used the training pass's means, before the step)
                 E_V = (Q1(o, a) - r) / gamma,  weight_vd = clip(1 + (y - E_V) / E_V, 0.2, 1.8)     ([B])
                 w = weight_vd * weight_tn                                  ([B, L], detached)
                 L_Q = mean_{B,L} w (Q1(o, a) - y)^2   (Q2 is never trained),  L_xi = -mean_{B,L} w Q1(o, xi(o, D(o)))
@@ -56,10 +59,6 @@ Views (``BCQConfig.view``):
 
 Decisions where the sources are silent (ours, also in tests/test_bcq.py):
 - MABCQ's weights are computed once per update (from Q1 before the critic step) and used detached in both losses.
-  weight_tn uses the latent means of a second, no-grad pass through G and G1 *after* their Adam step, as the
-  code does (agents/MABCQ.py, the ``torch.no_grad()`` block before the critic step; replayed against the code's
-  own outputs in tests/test_cast_bcq_official_parity.py). Before 2026-11-24 ours used the means of the training
-  pass (before the step).
 - ``guard=True`` (default; a deviation from the code, which can divide by ~0): weight_tn is clipped to
   [0, 10] (0/0 -> 0) and |E_V| >= 1e-6 with its sign kept (E_V = 0 counts as +).
 - Action selection draws its z from a generator of its own, seeded afresh by every ``policy()`` call: an
