@@ -18,8 +18,10 @@ import pytest
 import torch
 
 from papers.cast_bcq import config as C
-from papers.cast_bcq.smac import (METHODS, STOP, SmaxConfig, SmaxLearner, bcq_target, cast_credit, filter_allowed,
-                                  icq_ma_target, mabcq_loss, mixer_weights, subteam_masks, vd_weight)
+from papers.cast_bcq import smac
+from papers.cast_bcq.smac import (METHODS, STOP, SmaxConfig, SmaxLearner, bcq_target, cast_credit, code_bcq_argmax,
+                                  code_filter, epsilon_at, filter_allowed, floored_policy, icq_ma_target, mabcq_loss, qmix_k,
+                                  subteam_masks, vd_weight)
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
@@ -39,27 +41,62 @@ def test_filter_allowed_is_the_bcq_ratio_over_available_actions():
     assert filter_allowed(logits, avail, 0.3).tolist() == [[True, True, False, False], [False, True, True, False]]
 
 
-def test_bcq_target_argmax_over_allowed_and_terminal():
-    q2, q2t = T_([[1.0, 5.0, 3.0], [1.0, 5.0, 3.0]]), T_([[10.0, 20.0, 30.0], [10.0, 20.0, 30.0]])
-    allowed = T_([[True, False, True], [True, False, True]])  # action 1 (the largest Q) is not allowed
-    y, v = bcq_target(q2, q2t, allowed, r=T_([1.0, 1.0]), d=T_([0.0, 1.0]), gamma=0.5)
-    assert torch.allclose(y, T_([16.0, 1.0])) and torch.allclose(v, T_([30.0, 0.0]))
+def test_code_filter_is_over_all_actions_and_its_argmax_prefers_unavailable_to_filtered():
+    """q_learner.py l. 99-105: G's softmax over all K actions, ratio + 1e-4 > 0.5; filtered-out actions score -1e8,
+    unavailable ones -9999999 (> -1e8)."""
+    logits = torch.log(T_([[0.5, 0.3, 0.1, 0.1], [0.4, 0.1999, 0.2, 0.2]]))
+    # row 0: ratios 1, 0.6, 0.2, 0.2 -> {0, 1}; row 1: 1, 0.49975 (+ 1e-4 = 0.49985, out), 0.5 (+ 1e-4, in), 0.5
+    assert code_filter(logits, 0.5).tolist() == [[True, True, False, False], [True, False, True, True]]
+    q = T_([[1.0, 2.0, 9.0, 0.0], [1.0, 2.0, 9.0, 0.0]])
+    allowed = T_([[True, True, False, False], [True, False, False, False]]).bool()
+    avail = T_([[True, True, True, True], [False, True, True, True]]).bool()
+    # row 0: allowed {0, 1} -> 1; row 1: the only allowed action 0 is unavailable -> every score is -1e8 or
+    # -9999999: action 0 (unavailable, -9999999) wins over the filtered available ones
+    assert code_bcq_argmax(q, allowed, avail).tolist() == [1, 0]
 
 
-def test_mabcq_value_deviation_weight_and_loss():
-    q, r = T_([3.0, 3.0, 3.0]), T_([1.0, 1.0, 1.0])  # E_V = (3 - 1) / 0.5 = 4
-    w = vd_weight(q, r, v_next=T_([5.0, 10.0, 0.0]), gamma=0.5, clip=0.8)
-    assert torch.allclose(w, T_([1.25, 1.8, 0.2]))  # 1 + 1/4; 1 + 6/4 clipped; 1 - 4/4 clipped
+def test_bcq_target_and_terminal():
+    q2t = T_([[10.0, 20.0, 30.0], [10.0, 20.0, 30.0]])
+    y = bcq_target(q2t, torch.tensor([2, 2]), r=T_([1.0, 1.0]), d=T_([0.0, 1.0]), gamma=0.5)
+    assert torch.allclose(y, T_([16.0, 1.0]))
+
+
+def test_mabcq_value_deviation_weight_as_the_code_and_its_gradient():
+    q, r = T_([3.0, 3.0, 3.0, 0.0]), T_([1.0, 1.0, 1.0, 1.0])  # E_V = (3 - 1) / 0.5 = 4; last: (0 - 1) / 0.5 = -2
+    w = vd_weight(q, r, y=T_([5.0, 10.0, 0.0, -1.0]), gamma=0.5, clip=0.8)
+    # 1 + 1/4; 1 + 6/4 clipped; 1 - 4/4 clipped; 1 + (-1 + 2) / (-2) = 0.5 (the code divides by E_V, not |E_V|)
+    assert torch.allclose(w, T_([1.25, 1.8, 0.2, 0.5]))
     assert torch.allclose(mabcq_loss(T_([[1.0, 1.0]]), T_([[0.0, 3.0]]), T_([[1.0, 2.0]])), T_([4.5]))
+    qg = T_([3.0]).requires_grad_()  # not detached: dw/dQ = -(y / E_V^2) / gamma = -(5 / 16) / 0.5 at E_V = 4
+    vd_weight(qg, T_([1.0]), T_([5.0]), 0.5, 0.8).sum().backward()
+    assert torch.allclose(qg.grad, T_([-0.625]))
 
 
-def test_icq_ma_mixer_weights_and_target():
-    assert torch.allclose(mixer_weights(T_([1.0, -3.0])), T_([0.25, 0.75]), atol=1e-6)
+def test_icq_ma_qmix_k_and_target():
+    raw = T_([1.0, -2.0, 3.0, 0.0, 2.0, -1.0])  # N = 2, E = 2: W_1 = [[1, -2], [3, 0]], w_final = [2, -1]
+    assert torch.allclose(qmix_k(raw, 2, 2), T_([0.4, 0.6]))  # |W_1| |w_f| = [2 + 2, 6 + 0] -> / 10
     q2 = T_([[1.0, 2.0, 5.0]])
-    y = icq_ma_target(q2, r=T_([[0.0, 0.0, 1.0]]), d=T_([[0.0, 0.0, 1.0]]), has_next=T_([[1.0, 1.0, 0.0]]),
+    y = icq_ma_target(q2, r=T_([[0.0, 0.0, 1.0]]), d=T_([[0.0, 0.0, 1.0]]), boot=T_([[1.0, 1.0, 0.0]]),
                       gamma=1.0, alpha=1.0)
-    w = 2 * torch.softmax(T_([1.0, 2.0]), 0)  # B_c softmax over the 2 rows with a next action
+    w = 3 * torch.softmax(T_([1.0, 2.0, 5.0]), 0)  # B softmax over all 3 rows (the code), terminal one included
     assert torch.allclose(y, T_([[w[0] * 1.0, w[1] * 2.0, 1.0]]), atol=1e-6)
+
+
+def test_test_epsilon_follows_the_codes_schedules():
+    assert epsilon_at("i_bcq", 0) == 1.0 and epsilon_at("mabcq", 1000) == pytest.approx(1.0 - 0.99 * 0.5)
+    assert epsilon_at("i_bcq", 2000) == pytest.approx(0.01) and epsilon_at("i_bcq", 10**6) == pytest.approx(0.01)
+    assert epsilon_at("cast_bcq", 400) == pytest.approx(0.5 - 0.499 * 0.2) and epsilon_at("icq_ma", 0) == 0.0
+
+
+def test_floored_policy_is_the_codes_training_time_pi():
+    """(1 - eps) softmax over all K + eps / K, unavailable zeroed, renormalized: logits log [0.5, 0.3, 0.2], eps 0.5,
+    action 2 unavailable: [0.25 + 1/6, 0.15 + 1/6, 0] / (0.4 + 1/3)."""
+    logits, avail = torch.log(T_([0.5, 0.3, 0.2])), T_([True, True, False]).bool()
+    p = floored_policy(logits, avail, 0.5)
+    want = T_([0.25 + 1 / 6, 0.15 + 1 / 6, 0.0]) / (0.4 + 1 / 3)
+    assert torch.allclose(p, want, atol=1e-6)
+    assert torch.allclose(floored_policy(logits, avail, 0.0), T_([0.625, 0.375, 0.0]), atol=1e-6)
+    assert epsilon_at("icq_ma", 1000, smac.TRAIN_EPSILON) == pytest.approx(0.5 - 0.45 * 0.2)
 
 
 def test_cast_credit_on_an_interaction_critic():
@@ -140,13 +177,14 @@ def test_masked_greedy_never_picks_an_unavailable_action(method):
         obs = g.normal(scale=1 + 10 * (trial % 3), size=(2, 9, N, O)).astype(np.float32)
         avail = g.random((2, 9, N, K)) < [0.05, 0.3, 0.9][trial % 3]
         avail[..., g.integers(0, K)] |= ~avail.any(-1)  # at least one available action (SMAX: stop when dead)
-        a = learner.act(obs, avail)
-        assert a.shape == (2, 9, N)
-        assert np.take_along_axis(avail, a[..., None], -1).all()
+        for eps in (0.0, 0.5, 1.0):  # greedy, and the code's epsilon-greedy test actions
+            a = learner.act(obs, avail, eps, torch.Generator().manual_seed(trial))
+            assert a.shape == (2, 9, N)
+            assert np.take_along_axis(avail, a[..., None], -1).all()
 
 
 @pytest.mark.parametrize("method,kw", [(m, {}) for m in METHODS]
-                         + [("cast_bcq", {"target": "policy", "absent": "default"})])
+                         + [("cast_bcq", {"target": "policy", "absent": "default"}), ("cast_bcq", {"agent": "q"})])
 def test_batched_seeds_equal_separate_runs(method, kw):
     """Per-seed init and random streams: seeds [3, 7] in one learner sample the same rows (and sub-teams) and take
     the same steps as two learners of one seed each."""
@@ -163,11 +201,17 @@ def test_batched_seeds_equal_separate_runs(method, kw):
             assert torch.allclose(p, torch.cat([pa, pb]), atol=1e-5), (name, pn)
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_each_method_learns_a_one_step_bandit(method):
+@pytest.mark.parametrize("method,agent", [(m, "pi") for m in METHODS] + [("cast_bcq", "q"), ("i_bcq", "huber")])
+def test_each_method_learns_a_one_step_bandit(method, agent):
     """r = mean_i [a_i == 5], uniform data: every agent's greedy action becomes 5 (CAST with absent = stop, an
     action in the data; the zeroed block of the code is never in the data, its credit extrapolates)."""
     kw = {"absent": "default"} if method == "cast_bcq" else {}
+    if method in ("icq_ma", "cast_bcq"):
+        kw["critic_lr"] = 3e-3
+    if agent == "q":
+        kw["agent"] = "q"
+    if agent == "huber":
+        kw.update(td_loss="huber", polyak=0.005)
     torch.manual_seed(0)
     learner = _learner(method, [0], lr=3e-3, **kw)
     tensors = learner.prepare_data(_data(T=700, bandit=True))
@@ -198,6 +242,32 @@ def test_config_rejects_unknown_and_unused_options():
         SmaxConfig(method="qmix").validate()
     with pytest.raises(ValueError, match="not used"):
         SmaxConfig(method="i_bcq", subteams=3).validate()
+    with pytest.raises(ValueError, match="not used"):
+        SmaxConfig(method="i_bcq", agent="q").validate()
+    with pytest.raises(ValueError, match=r"not used by method 'cast_bcq' with agent 'pi'"):
+        SmaxConfig(method="cast_bcq", bcq_threshold=0.3).validate()
+    with pytest.raises(ValueError, match="agent"):
+        SmaxConfig(agent="policy").validate()
+    SmaxConfig(method="cast_bcq", agent="q", bcq_threshold=0.3).validate()
+    with pytest.raises(ValueError, match="td_loss"):
+        SmaxConfig(method="i_bcq", td_loss="l1").validate()
+    with pytest.raises(ValueError, match="polyak or target_every"):
+        SmaxConfig(polyak=0.005, target_every=10).validate()
+
+
+def test_target_updates_hard_copies_or_polyak():
+    """Hard copies every target_every updates (the code's), or a Polyak step per update (our earlier form)."""
+    data = _data()
+    for kw, moved in (({"target_every": 3}, [False, False, True]), ({"polyak": 0.5}, [True, True, True])):
+        ln = _learner("i_bcq", [0], **kw)
+        t = ln.prepare_data(data)
+        before = [p.clone() for p in ln.targets["q"].parameters()]
+        for u in range(3):
+            ln.update(ln.sample_batch(t))
+            changed = any(not torch.equal(a, b) for a, b in zip(before, ln.targets["q"].parameters()))
+            assert changed == moved[u], (kw, u)
+            if "target_every" in kw and u == 2:
+                assert all(torch.equal(a, b) for a, b in zip(ln.targets["q"].parameters(), ln.nets["q"].parameters()))
 
 
 def test_needs_smax_says_what_is_missing(monkeypatch):

@@ -2,35 +2,57 @@
 code's own outputs recorded in ``tests/fixtures/cast_bcq_smac_parity.npz`` by ``scripts/cast_bcq_smac_parity_fixture.py``
 (official ``SMAC/src`` of github.com/JinmingM/CAST-BCQ, ``SMAC.rar`` at c5587eb2; sha256 of each file in ``meta``).
 
-Both sides run in float64 with the same weights (ours, copied into the code's modules / stand-ins) and the code's
-sub-team draws replayed into ``batch["subteam"]``; compared within RTOL = 1e-10 relative.
+Both sides run in float64 from the same initial weights (ours, copied into the code's stand-ins / modules), the
+code with its own learners, RMSprop optimizers (alpha 0.99, eps 1e-5) and clip_grad_norm_ at 20, ours through
+``SmaxLearner.update`` with our defaults (lr, critic_lr, grad_clip, icq_beta, the BCQ threshold, target periods,
+CAST ``agent="pi"``, ``target="data"``, ``absent="zero"``: asserted equal to the fixture's settings, not passed);
+the code's sub-team draws are replayed into ``batch["subteam"]``. Compared within RTOL = 1e-10 relative. The inputs
+make the clip at 20 act in at least one update of every optimizer (asserted), and leave it idle in others.
 
-Our documented SMAX choices (papers/cast_bcq/README.md, "StarCraft items on SMAX") and what the replay does with each:
-- reward x 10 (``reward_scale``): ``prepare_data`` (float32) is bypassed; our batches are built here with
-  r = the code's reward, i.e. rewards fed pre-scaled (SMAC's scale).
-- MLP agents with per-agent parameters instead of pymarl's shared GRU: the code's controller is a stand-in made of
-  our nets. Our per-agent losses are sums over agents of per-agent means, the code's means over agents: our
-  gradients are N x the code's (checked as such); the code's optimizer stand-in steps with N x its gradient.
-- Adam 5e-4 and Polyak targets instead of RMSprop and hard copies: Adam stand-ins at our lr on the code's side; the
-  code's targets are not copied within these few steps, so our targets are reset to the initial weights before a
-  second update.
-- one-step targets on transitions instead of TD(lambda) on episodes: the critic updates are replayed on two-step
-  windows (T = 2), where the code's TD(lambda) target is the one-step target and its per-time-step loop one update.
-- ICQ-MA's temperatures: the SMAC code's actor temperature is 0.1 (``learners/offpg_learner.py`` l. 85), ours 100
-  (the MuJoCo ICQ-MA code's); the replay sets ``icq_beta=0.1``.
-- MABCQ's V' (Jiang & Lu's next-state value; the code's V = the target y) and |E_V|: not replayed (shown apart).
+What agrees (asserted), every update against the code's own values:
+- I-BCQ / MABCQ, two ``train`` calls (two batches): the filtered next action a* (the code's filter over all actions
+  at 0.5 + 1e-4 and its -1e8 / -9999999 argmax; the batches include a* on an unavailable action), the target y,
+  MABCQ's clipped weight (some inside (0.2, 1.8), where its gradient through E_V counts), the loss (MSE / weighted
+  TD + BC NLL over all actions + 1e-2 mean logits^2), the pre-clip norm and gradients of Q and BC nets, the clipped
+  gradients, the parameters after both RMSprop steps.
+- ICQ-MA, two ``train_critic`` + ``train`` iterations: the critic target's weights B softmax_B(Q'_tot / 1000) over
+  all rows (terminal ones included) and the target y, QMIX's k from the code's own ``QMixer`` (our mix layer's
+  weights copied into hyper_w_1 / hyper_w_final), the critic + mixer loss, pre-clip norm, gradients before / after
+  the joint clip; then the actor from the critic and mixer *after* their step: Q_i(o, a), the weights
+  B softmax_B(A / 0.1), the loss, its pre-clip norm and gradients; all parameters after.
+- CAST (``agent="pi"``), two ``train_critic`` + ``train`` iterations: the central critic's target, loss, pre-clip
+  norm, gradients before / after the clip; the credits with the code's draws from the updated critic; pi(a|o) (the
+  softmax over the available actions), the agent loss (pi(a|o) regressed onto the credit), its pre-clip norm and
+  gradients before / after the clip; all parameters after. The credits also on every step of 3 episodes ending
+  early (padding included in the code's call).
 
-What agrees (asserted): CAST: the central critic's target, loss, gradient (the code's clip inactive, norm < 20,
-asserted), parameters after two updates, the credits with the code's draws (windows and every valid step of
-episodes that end early); the code's agent loss is our ``credit_loss`` of the code's regressed quantity. ICQ-MA:
-the critic target (with the code's batch softmax weights), critic + mixer loss, gradients and parameters after;
-our policy weights and actor loss from the code's Q values. MABCQ / I-BCQ: the BCQ-filtered next action a* and
-Q'(o', a*), the target y.
-Differences found (not asserted equal; see the fixture script and the README's parity section): CAST regresses
-the softmax probability pi(a|o) in the code, Q_i(o, a) in ours; ICQ-MA's policy step uses the critic and mixer
-after their step in the code (``run.py`` l. 188-189), before it in ours; the code's BC losses include padded and
-last steps and take the softmax over all actions; MABCQ's weight is not detached in the code; no SMAX learner
-clips gradients (the code: norm 20).
+Remaining differences (not asserted; module docstring of smac.py, papers/cast_bcq/README.md):
+- shared vs per-agent parameters: pymarl shares one GRU agent (agent id and last action in its input), ours are
+  per-agent MLPs on the agent's own observation. The replay's controller is a stand-in made of our nets; since
+  the code's losses are means over agents, its gradient, clip and RMSprop act on exactly our parameters.
+- episodes with TD(lambda) (lambda 0.75) vs our one-step targets on sampled time steps: the replay uses two-step
+  windows, where the code's TD(lambda) is the one-step target and its per-time-step critic loop one update. The
+  code's BC loss runs over every step of the episodes (last steps and padding included), ours over our rows: the
+  BCQ batches are "cyclic" windows (every step at t = 0 of one window and t = 1 of another) where the two coincide.
+  The code's ``terminated.float()`` rounds gamma (1 - d) to float32 in a float64 replay (``q_learner.py`` /
+  ``mbcq_learner.py`` l. 114): the BCQ replays use gamma = float32(0.99) on both sides (in float32 training, as
+  both run, the two agree).
+- target copy timing: the code copies I-BCQ / MABCQ targets when ``episode`` (+10 per iteration) passes 200 since
+  the last copy (after the 21st update, then every 20th), ours after every 20th update; ICQ / CAST every 600 critic
+  steps (the code: one per time step of the episodes), ours every 600 updates. No copy falls in these steps.
+- ICQ's critic is a dueling v + a head on obs + agent id (``OffPGCritic``), ours one output per action: a stand-in
+  of our net in the code's learner.
+- the ICQ softmaxes run over the 32 episodes at each time step in the code, over our B rows in ours: with windows
+  the two are the same sets.
+- the controller's training-mode epsilon floor (found in this replay's review; smac.py now has it, ``train_epsilon``,
+  ``floored_policy``): the code's policy learners read ``BasicMAC.forward(batch, t)`` with test_mode False, which
+  with ``mask_before_softmax: False`` (offpg_smac.yaml / cast_smac.yaml l. 7) returns (1 - eps) softmax_all + eps / K
+  (``controllers/basic_controller.py`` l. 43-51), then masked and renormalized (``offpg_learner.py`` l. 68-70,
+  ``cast_learner.py`` l. 64-66); eps is the action selector's, 0.5 at start and set from its schedule at every test
+  run (``action_selectors.py`` l. 21 / 54: ICQ 0.5 -> 0.05 over 500k t_env, CAST 0.5 -> 0.001 over 200k; ours reads
+  the schedule at every update). The stand-in controller leaves the floor out, so the replay runs ours with
+  ``train_epsilon=False`` (eps = 0); ``floored_policy`` is checked on a hand-computed case in
+  tests/test_cast_bcq_smac.py.
 """
 
 from __future__ import annotations
@@ -40,15 +62,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 import papers.cast_bcq.smac as smac
-from papers.cast_bcq.smac import SmaxConfig, SmaxLearner, bcq_target, filter_allowed, icq_policy_weights
-from papers.cast_bcq.grid import awbc_loss, credit_loss, masked_argmax
+from papers.cast_bcq.smac import SmaxConfig, SmaxLearner
+from papers.cast_bcq.grid import masked_argmax
 from scripts.parity_common import load_fixture
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cast_bcq_smac_parity.npz"
 RTOL = 1e-10
+GROUP_NORM = {"mabcq": {"q": "norm"}, "i_bcq": {"q": "norm"}, "icq": {"critic": "norm_q", "pi": "norm_pi"},
+              "cast": {"qj": "norm_qj", "pi": "norm_pi"}}
 
 
 @pytest.fixture(scope="module")
@@ -60,36 +83,33 @@ def fx():
 def close(ours, ref, what: str) -> None:
     ours = ours.detach().numpy() if isinstance(ours, torch.Tensor) else np.asarray(ours)
     ref = np.asarray(ref)
+    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} vs {ref.shape}"
     np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=RTOL * max(np.abs(ref).max(), 1e-300), err_msg=what)
 
 
-def learner(arrays, meta, method: str, bs: int, **kw) -> SmaxLearner:
-    cfg = SmaxConfig(method=method, hidden=meta["H"], lr=meta["lr"], batch_size=bs, gamma=meta["gamma"],
-                     log_every=1, **({"critic_hidden": meta["HC"]} if method in ("icq_ma", "cast_bcq") else {}), **kw)
+def learner(arrays, meta, method: str, prefix: str, **kw) -> SmaxLearner:
+    """Our learner at the fixture's sizes (our defaults otherwise), float64, the initial weights ``init.<prefix>``,
+    targets = the initial weights."""
+    default = SmaxConfig()
+    assert (default.lr, default.critic_lr, default.grad_clip, default.gamma) == (
+        meta["lr"], meta["critic_lr"], meta["clip"], meta["gamma"])
+    sizes = {"critic_hidden": meta["HC"]} if method in ("icq_ma", "cast_bcq") else {}
+    if method in ("icq_ma", "cast_bcq"):
+        kw.setdefault("train_epsilon", False)  # the stand-in controller has no epsilon floor (docstring)
+    cfg = SmaxConfig(method=method, hidden=meta["H"], batch_size=8, log_every=1, **sizes, **kw)
     ln = SmaxLearner(meta["O"], meta["D"], meta["N"], meta["K"], cfg, seeds=[0])
     with torch.no_grad():
         for name, net in ln.nets.items():
             net.double()
             for pn, p in net.named_parameters():
-                p.copy_(torch.from_numpy(arrays[f"init.{name}.{pn}"]))
-    reset_targets(ln)
+                p.copy_(torch.from_numpy(arrays[f"init.{prefix}.{name}.{pn}"]))
+        for name, t in ln.targets.items():
+            t.double().load_state_dict(ln.nets[name].state_dict())
     return ln
 
 
-def reset_targets(ln: SmaxLearner) -> None:
-    """The code's targets: the initial weights (no hard copy within these steps)."""
-    for k, t in ln.targets.items():
-        t.double()
-        with torch.no_grad():
-            for pn, p in t.named_parameters():
-                p.copy_(INIT[k][pn])
-
-
-INIT: dict = {}
-
-
 def windows(arrays, name: str) -> dict[str, torch.Tensor]:
-    """[S = 1, B] rows from two-step windows: t = 0 the transition, t = 1 the next step."""
+    """[S = 1, B] rows from two-step windows: t = 0 the transition, t = 1 the next step (r pre-scaled)."""
     g = {k[len(name) + 2:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith(name + "__")}
     act = g["actions"][..., 0].long()
     d = g["terminated"][:, 0, 0]
@@ -99,79 +119,188 @@ def windows(arrays, name: str) -> dict[str, torch.Tensor]:
             "r": g["reward"][None, :, 0, 0], "d": d[None], "has_next": (1 - d)[None], "valid": torch.ones_like(d)[None]}
 
 
-def spy_steps(ln: SmaxLearner, name: str, log: list) -> None:
-    opt = ln.opts[name]
-    step = opt.step
+class Spy:
+    """Records calls of smac-module functions (their arguments and outputs) and, per update, each optimizer group's
+    gradients before the clip with the norm (``clip_grad_norm_per_seed_``) and the gradients it steps with."""
 
-    def wrapped(*a, **k):
-        log.append([p.grad.detach().clone() for g in opt.param_groups for p in g["params"]])
-        return step(*a, **k)
+    def __init__(self, ln: SmaxLearner, monkeypatch, *functions: str):
+        self.calls: dict[str, list] = {f: [] for f in functions}
+        self.pre: dict[str, tuple[dict, torch.Tensor]] = {}
+        self.post: dict[str, dict] = {}
+        for f in functions:
+            monkeypatch.setattr(smac, f, self._wrap(f, getattr(smac, f)))
+        names = {id(p): f"{n}.{pn}" for n, net in ln.nets.items() for pn, p in net.named_parameters()}
+        group_of = {tuple(id(p) for p in ps): g for g, ps in ln.groups.items()}
+        clip = smac.clip_grad_norm_per_seed_
 
-    opt.step = wrapped
+        def spy_clip(params, max_norm, n_seeds):
+            ps = list(params)
+            grads = {names[id(p)]: p.grad.clone() for p in ps}
+            norms = clip(ps, max_norm, n_seeds)
+            self.pre[group_of[tuple(id(p) for p in ps)]] = (grads, norms.clone())
+            return norms
+
+        monkeypatch.setattr(smac, "clip_grad_norm_per_seed_", spy_clip)
+        for g, opt in ln.opts.items():
+            opt.step = self._wrap_step(g, opt, names)
+
+    def _wrap(self, name, fn):
+        def f(*a, **k):
+            out = fn(*a, **k)
+            self.calls[name].append((a, out))
+            return out
+        return f
+
+    def _wrap_step(self, group, opt, names):
+        step = opt.step
+
+        def wrapped(*a, **k):
+            self.post[group] = {names[id(p)]: p.grad.clone() for g in opt.param_groups for p in g["params"]}
+            return step(*a, **k)
+        return wrapped
+
+    def new_update(self):
+        self.pre, self.post = {}, {}
+        for v in self.calls.values():
+            v.clear()
 
 
-def _setup_init(arrays):
-    INIT.clear()
-    for k in ("q", "mix", "qj"):
-        INIT[k] = {key.split(".", 2)[2]: torch.from_numpy(v) for key, v in arrays.items()
-                   if key.startswith(f"init.{k}.")}
+def check_groups(arrays, p: str, spy: Spy, norms: dict[str, str], what: str) -> list[float]:
+    """Each group's pre-clip norm and gradients, and its clipped gradients, equal the code's (the fixture keeps the
+    code's pre-clip gradients only where its clip acted; elsewhere they are its clipped ones); returns the norms."""
+    assert set(spy.pre) == set(spy.post) == set(norms)
+    out = []
+    for group, key in norms.items():
+        code_norm = float(arrays[p + key])
+        grads, norm = spy.pre[group]
+        close(norm[0], code_norm, f"{what}: {group} pre-clip gradient norm")
+        for name, g in grads.items():
+            ref = arrays.get(f"{p}grad_pre.{name}")
+            if ref is None:
+                assert code_norm <= 20.0, f"{what}: {name}: the fixture lacks the clipped gradient's source"
+                ref = arrays[f"{p}grad.{name}"]
+            close(g, ref, f"{what}: gradient of {name} before the clip")
+        nets = {n.split(".")[0] for n in grads}
+        code = {k[len(p + "grad."):] for k in arrays if k.startswith(p + "grad.")}
+        assert set(spy.post[group]) == set(grads) == {n for n in code if n.split(".")[0] in nets}
+        for name, g in spy.post[group].items():
+            close(g, arrays[f"{p}grad.{name}"], f"{what}: gradient of {name} after the clip")
+        out.append(code_norm)
+    return out
+
+
+def check_params(arrays, p: str, ln: SmaxLearner, what: str) -> None:
+    for name, net in ln.nets.items():
+        for pn, prm in net.named_parameters():
+            close(prm, arrays[f"{p}param.{name}.{pn}"], f"{what}: {name}.{pn} after the updates")
 
 
 def test_fixture_provenance(fx):
     arrays, meta = fx
-    assert meta["source"].endswith("c5587eb2") and len(meta["files"]) == 6
+    assert meta["source"].endswith("c5587eb2") and len(meta["files"]) == 7
     assert all(len(h) == 64 for h in meta["files"].values())
+
+
+# ---- MABCQ / I-BCQ ----------------------------------------------------------------------------------------------
+
+def run_bcq(arrays, meta, method: str, monkeypatch, **kw) -> None:
+    ln = learner(arrays, meta, method, "bcq", gamma=meta["gamma_bcq"], **kw)
+    spy = Spy(ln, monkeypatch, "code_bcq_argmax", "bcq_target", "vd_weight")
+    norms, unavail, filtered = [], 0, 0
+    for it in range(2):
+        p = f"{method}_it{it}__"
+        b = windows(arrays, f"bcq_it{it}")
+        spy.new_update()
+        out = ln.update(b)
+        (q2, allowed, av2), a_star = spy.calls["code_bcq_argmax"][0]
+        np.testing.assert_array_equal(a_star.T.numpy(), arrays[p + "a_star"], f"{method} {it}: a*")
+        live = b["d"][0] == 0  # rows whose y reads Q'(o', a*)
+        unavail += int((~av2.gather(-1, a_star[..., None])[..., 0] & live).sum())  # the code's -9999999 > -1e8
+        filtered += int(((a_star != masked_argmax(q2, av2)) & live).sum())
+        close(spy.calls["bcq_target"][0][1].T, arrays[p + "y"], f"{method} {it}: target y")
+        if method == "mabcq":
+            close(spy.calls["vd_weight"][0][1].T, arrays[p + "w"], f"{method} {it}: value-deviation weight")
+        close(out["loss_q"][0] + out["loss_bc"][0], arrays[p + "loss"], f"{method} {it}: loss")
+        norms += check_groups(arrays, p, spy, GROUP_NORM[method], f"{method} {it}")
+    check_params(arrays, f"{method}_it1__", ln, method)
+    assert max(norms) > 20.0 and min(norms) < 20.0  # the clip acts in one update, not in the other
+    assert unavail > 0 and filtered > unavail  # live rows: a* on an unavailable action; a* moved by the filter
+    if method == "mabcq":
+        w = arrays["mabcq_it1__w_raw"]
+        assert ((w > 0.2) & (w < 1.8)).sum() >= 10  # weights inside the clip: their gradient through E_V counts
+    assert (ln.cfg.threshold, ln.cfg.target_period) == (0.5, 20)  # our defaults (the data asserted first)
+
+
+@pytest.mark.parametrize("method", ["mabcq", "i_bcq"])
+def test_bcq_update_equal_official(fx, monkeypatch, method):
+    run_bcq(*fx, method, monkeypatch)
+
+
+# ---- ICQ-MA -----------------------------------------------------------------------------------------------------
+
+def run_icq(arrays, meta, monkeypatch, **kw) -> None:
+    ln = learner(arrays, meta, "icq_ma", "icq", **kw)
+    spy = Spy(ln, monkeypatch, "icq_ma_target", "icq_target_weights", "icq_policy_weights")
+    b = windows(arrays, "icq_win")
+    assert b["d"].sum() == 2  # terminal rows: in the target softmax on both sides
+    norms = {"critic": [], "pi": []}
+    for it in range(meta["iters"]):
+        p = f"icq_it{it}__"
+        spy.new_update()
+        out = ln.update(b)
+        close(spy.calls["icq_target_weights"][0][1][0], arrays[p + "w_target"], f"ICQ {it}: B softmax_B(Q'_tot/1000)")
+        close(spy.calls["icq_ma_target"][0][1][0], arrays[p + "y"], f"ICQ {it}: critic target")
+        close(out["loss_q"][0], arrays[p + "loss_q"], f"ICQ {it}: critic + mixer loss")
+        (q_data, _, _), w = spy.calls["icq_policy_weights"][0]
+        close(q_data.T, arrays[p + "q_taken"], f"ICQ {it}: Q_i(o, a) of the updated critic")
+        close(w.T, arrays[p + "w_pi"], f"ICQ {it}: policy weights B softmax_B(A / 0.1)")
+        close(out["loss_pi"][0], arrays[p + "loss_pi"], f"ICQ {it}: actor loss")
+        for g, n in zip(("critic", "pi"), check_groups(arrays, p, spy, GROUP_NORM["icq"], f"ICQ {it}")):
+            norms[g].append(n)
+    check_params(arrays, f"icq_it{meta['iters'] - 1}__", ln, "ICQ")
+    assert all(max(v) > 20.0 for v in norms.values())  # both clips act
+    assert (ln.cfg.icq_beta, ln.cfg.icq_alpha, ln.cfg.target_period) == (0.1, 1000.0, 600)  # our defaults
+
+
+def test_icq_ma_update_equal_official(fx, monkeypatch):
+    run_icq(*fx, monkeypatch)
 
 
 # ---- CAST -------------------------------------------------------------------------------------------------------
 
-def test_cast_critic_credit_and_loss_equal_official(fx, monkeypatch):
-    arrays, meta = fx
-    _setup_init(arrays)
-    ln = learner(arrays, meta, "cast_bcq", 8)
-    b = windows(arrays, "win")
-    seen: dict = {"y": [], "credit": []}
-    td, cc = smac.td_error_loss, smac.cast_credit
-
-    def td_spy(q, y, kind, weight=None):
-        seen["y"].append(y.detach().clone())
-        return td(q, y, kind, weight)
-
-    def credit_spy(*a, **k):
-        out = cc(*a, **k)
-        seen["credit"].append(out.clone())
-        return out
-
-    monkeypatch.setattr(smac, "td_error_loss", td_spy)
-    monkeypatch.setattr(smac, "cast_credit", credit_spy)
-    grads: list = []
-    spy_steps(ln, "qj", grads)
-    names = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"]
+def run_cast(arrays, meta, monkeypatch, **kw) -> None:
+    ln = learner(arrays, meta, "cast_bcq", "cast", **kw)
+    spy = Spy(ln, monkeypatch, "cast_credit", "credit_loss")
+    q2: list = []
+    ln.targets["qj"].register_forward_hook(lambda m, i, o: q2.append(o[..., 0].detach()))
+    b = windows(arrays, "cast_win")
+    norms = {"qj": [], "pi": []}
     for it in range(meta["iters"]):
         p = f"cast_it{it}__"
-        if it:
-            reset_targets(ln)
+        spy.new_update()
+        q2.clear()
         out = ln.update({**b, "subteam": torch.from_numpy(arrays[p + "masks"])[None]})
-        close(seen["y"][it][0], arrays[p + "y"], f"iteration {it}: central TD target")
-        close(out["loss_qj"][0], arrays[p + "loss_qj"], f"iteration {it}: central critic loss")
-        assert arrays[p + "norm_qj"] < 20.0  # the code's clip at 20 does not act here (ours never clips)
-        ours = [t[0] for t in grads[it]]  # EnsembleLinear: W [I, O], b [1, O]
-        for j, layer in enumerate(ln.nets["qj"].layers):
-            close(ours[2 * j].T, arrays[p + "grad." + names[2 * j]], f"iteration {it}: grad {names[2 * j]}")
-            close(ours[2 * j + 1][0], arrays[p + "grad." + names[2 * j + 1]], f"iteration {it}: grad bias {j}")
-            close(layer.weight[0].T, arrays[p + "param." + names[2 * j]], f"iteration {it}: {names[2 * j]} after")
-            close(layer.bias[0, 0], arrays[p + "param." + names[2 * j + 1]], f"iteration {it}: bias {j} after")
-        close(seen["credit"][it][0], arrays[p + "credit"], f"iteration {it}: credits")
-        # the code's agent loss is our credit loss (mean over rows and agents) of its regressed quantity pi(a|o)
-        pi_taken = torch.from_numpy(arrays[p + "pi_taken"]).T  # [N, B]
-        credit = torch.from_numpy(arrays[p + "credit"]).T
-        close(credit_loss(pi_taken, credit).mean(), arrays[p + "loss_agent"], f"iteration {it}: agent loss form")
+        # the target smac.py forms from the target critic's Q'(s', a'_data): y = r + gamma has_next Q'
+        close((b["r"] + ln.cfg.gamma * b["has_next"] * q2[0])[0], arrays[p + "y"], f"CAST {it}: central target")
+        close(out["loss_qj"][0], arrays[p + "loss_qj"], f"CAST {it}: central critic loss")
+        close(spy.calls["cast_credit"][0][1][0], arrays[p + "credit"], f"CAST {it}: credits (updated critic)")
+        (pi_a, delta), _ = spy.calls["credit_loss"][0]
+        close(pi_a.T, arrays[p + "pi_taken"], f"CAST {it}: pi(a|o) over the available actions")
+        close(out["loss_pi"][0], arrays[p + "loss_pi"], f"CAST {it}: agent loss (pi(a|o) onto the credit)")
+        for g, n in zip(("qj", "pi"), check_groups(arrays, p, spy, GROUP_NORM["cast"], f"CAST {it}")):
+            norms[g].append(n)
+    check_params(arrays, f"cast_it{meta['iters'] - 1}__", ln, "CAST")
+    assert all(max(v) > 20.0 for v in norms.values())  # both clips act
+    assert (ln.cfg.agent, ln.cfg.target, ln.cfg.absent, ln.cfg.target_period) == ("pi", "data", "zero", 600)
+
+
+def test_cast_update_equal_official(fx, monkeypatch):
+    run_cast(*fx, monkeypatch)
 
 
 def test_cast_credit_on_episodes_equal_official(fx):
     arrays, meta = fx
-    _setup_init(arrays)
-    ln = learner(arrays, meta, "cast_bcq", 8)
+    ln = learner(arrays, meta, "cast_bcq", "cast")
     state = torch.from_numpy(arrays["ep__state"])
     act = torch.from_numpy(arrays["ep__actions"][..., 0]).long()
     filled, term = arrays["ep__filled"][..., 0], arrays["ep__terminated"][..., 0]
@@ -185,109 +314,3 @@ def test_cast_credit_on_episodes_equal_official(fx):
     with torch.no_grad():
         ours = smac.cast_credit(ln.nets["qj"], s, a, masks, meta["K"], "zero")[0]
     close(ours, arrays["cast_ep__credit"][rows[:, 0], rows[:, 1]], "credits at the episodes' valid steps")
-
-
-# ---- ICQ-MA -----------------------------------------------------------------------------------------------------
-
-def test_icq_ma_critic_equal_official(fx, monkeypatch):
-    arrays, meta = fx
-    _setup_init(arrays)
-    ln = learner(arrays, meta, "icq_ma", 8, icq_beta=0.1)
-    b = windows(arrays, "win_icq")
-    seen: list = []
-    tgt = smac.icq_ma_target
-
-    def spy(*a, **k):
-        y = tgt(*a, **k)
-        seen.append(y.clone())
-        return y
-
-    monkeypatch.setattr(smac, "icq_ma_target", spy)
-    grads: list = []
-    spy_steps(ln, "q", grads)
-    out = ln.update(b)
-    close(seen[0][0], arrays["icq__y"], "ICQ-MA target (with the code's batch softmax weights)")
-    close(out["loss_q"][0], arrays["icq__loss_q"], "critic + mixer loss")
-    assert arrays["icq__norm_q"] < 20.0  # the code's joint clip of critic + mixer does not act here
-    params = [(f"q.{n}", p) for n, p in ln.nets["q"].named_parameters()] + \
-             [(f"mix.{n}", p) for n, p in ln.nets["mix"].named_parameters()]
-    for (name, p), g in zip(params, grads[0], strict=True):
-        close(g, arrays[f"icq__grad.{name}"], f"gradient {name}")
-        close(p, arrays[f"icq__param.{name}"], f"{name} after the step")
-
-
-def test_icq_ma_policy_pieces_equal_official(fx):
-    """Our policy weights and actor loss, fed the code's Q values (its critic after its step), equal the code's."""
-    arrays, meta = fx
-    _setup_init(arrays)
-    ln = learner(arrays, meta, "icq_ma", 8, icq_beta=0.1)
-    b = windows(arrays, "win_icq")
-    N, K = meta["N"], meta["K"]
-    with torch.no_grad():
-        for name in ("q", "mix"):  # the code's critic and mixer after its critic step
-            for pn, p in ln.nets[name].named_parameters():
-                p.copy_(torch.from_numpy(arrays[f"icq__param.{name}.{pn}"]))
-    obs, a = ln._members(b["obs"]), ln._members(b["act"])
-    avail = ln._members(b["avail"])
-    q_all = ln.nets["q"](obs)
-    q_data = q_all.gather(-1, a[..., None])[..., 0]
-    close(q_data.T, arrays["icq__q_taken"], "Q_i(o, a) the code's actor step reads")
-    logits = smac.masked_logits(ln.nets["pi"](obs), avail)
-    pi = torch.softmax(logits, -1)
-    v = (pi * q_all.masked_fill(~avail, 0.0)).sum(-1)
-    w = icq_policy_weights(q_data, v, 0.1)
-    close(w.T, arrays["icq__w_pi"], "policy weights B softmax_B(A / 0.1)")
-    k = smac.mixer_weights(ln.nets["mix"](b["state"]))  # [1, B, N]
-    loss = awbc_loss(logits, a, w * ln._members(k))
-    close(loss.sum() / N, arrays["icq__loss_pi"], "actor loss (ours: sum over agents = N x the code's mean)")
-    loss.sum().backward()
-    for pn, p in ln.nets["pi"].named_parameters():
-        close(p.grad, N * torch.from_numpy(arrays[f"icq__grad.pi.{pn}"]), f"actor gradient {pn} (N x the code's)")
-
-
-# ---- MABCQ / I-BCQ ----------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("method", ["mabcq", "i_bcq"])
-def test_bcq_filter_and_target_equal_official(fx, method):
-    arrays, meta = fx
-    _setup_init(arrays)
-    ln = learner(arrays, meta, method, 8, bcq_threshold=0.5)  # the code's 0.5 for both (ours: I-BCQ 0.3)
-    obs = torch.from_numpy(arrays["ep__obs"])
-    avail = torch.from_numpy(arrays["ep__avail_actions"]).bool()
-    r = torch.from_numpy(arrays["ep__reward"][..., 0])
-    term = arrays["ep__terminated"][..., 0]
-    filled = arrays["ep__filled"][..., 0]
-    mask = filled[:, :-1].copy()
-    mask[:, 1:] *= 1 - term[:, :-2]
-    rows = np.argwhere(mask > 0)
-    bi, ti = rows[:, 0], rows[:, 1]
-    o2 = ln._members(obs[bi, ti + 1][None])  # [N, R, O]
-    av2 = ln._members(avail[bi, ti + 1][None])
-    d = torch.from_numpy(term[bi, ti])
-    with torch.no_grad():
-        allowed = filter_allowed(ln.nets["bc"](o2), av2, ln.cfg.threshold)
-        a_star = masked_argmax(ln.nets["q"](o2), allowed)
-        y, _ = bcq_target(ln.nets["q"](o2), ln.targets["q"](o2), allowed, r[bi, ti][None].expand(3, -1),
-                          d[None].expand(3, -1), meta["gamma"])
-    p = method + "__"
-    live = d.numpy() == 0  # a* after a terminal step is multiplied by 0 on both sides
-    # the filters coincide where G's most likely action over *all* actions is available: the code normalizes
-    # G(a|o') by the max over all actions (mbcq_learner.py l. 99-105), ours by the max over the available ones
-    with torch.no_grad():
-        g = torch.softmax(ln.nets["bc"](o2), -1)
-        top_avail = av2.gather(-1, g.argmax(-1, keepdim=True))[..., 0].T.numpy()
-        code_allowed = av2 & (g / g.amax(-1, keepdim=True) + 1e-4 > 0.5)
-        code_a_star = masked_argmax(ln.nets["q"](o2), code_allowed)
-    same = live[:, None] & top_avail
-    assert same.sum() == 19 and (live[:, None] & ~top_avail).sum() == 2  # the fixture's 2 entries where they may differ
-    np.testing.assert_array_equal(a_star.T.numpy()[same], arrays[p + "a_star"][bi, ti][same])
-    np.testing.assert_array_equal(code_a_star.T.numpy()[live], arrays[p + "a_star"][bi, ti][live])  # the diagnosis
-    assert (a_star.T.numpy() != arrays[p + "a_star"][bi, ti])[live[:, None] & ~top_avail].sum() == 1  # one a* differs
-    keep = same | ~live[:, None]
-    want = r[bi, ti][:, None].numpy() + meta["gamma"] * (1 - term[bi, ti])[:, None] * arrays[p + "q_next"][bi, ti]
-    close(y.T.numpy()[keep], want[keep], "targets y = r + gamma (1 - d) Q'(o', a*)")
-    if method == "mabcq":
-        # the code's ``terminated.float()`` makes gamma (1 - d) float32 in this float64 replay: gamma = float32(0.99)
-        g32 = float(np.float32(meta["gamma"]))
-        v = r[bi, ti][:, None].numpy() + g32 * (1 - term[bi, ti])[:, None] * arrays[p + "q_next"][bi, ti]
-        close(v, arrays[p + "V"][bi, ti], "the code's V (= its target y, with gamma = float32(0.99))")

@@ -1,48 +1,58 @@
-"""CAST-BCQ's StarCraft items (Table 1, Figure 5; Ma & Wu, AAMAS 2023, §4.2) on SMAX: discrete offline learners.
+"""CAST-BCQ's StarCraft items (Table 1, Figure 5; Ma & Wu, AAMAS 2023, §4.2) on SMAX: discrete offline learners as
+the official SMAC code trains them (github JinmingM/CAST-BCQ, ``SMAC.rar`` at c5587eb2, ``src/``: ``learners/
+q_learner.py`` = I-BCQ with ``iql_smac.yaml``, ``mbcq_learner.py`` = MABCQ, ``offpg_learner.py`` = ICQ-MA,
+``cast_learner.py`` + ``modules/critics/centralc.py`` = CAST; ``run.py``'s offline loop; ``config/``). "code l. n"
+cites those files; tests/test_cast_bcq_smac_official_parity.py replays their outputs.
 
 Four methods behind one class, ``SmaxLearner`` (``SmaxConfig.method``), batched over members on the leading axis:
 per-agent nets have members m = s * N + i (agent i of seed s), the seed-level nets (ICQ-MA's mixer, CAST's joint
-critic) one member per seed. One minibatch of B rows (time steps) per seed, shared by its agents. "spec §x" = the
-team's CAST-BCQ reproduction spec (§1.5 Table 1, §1.6 Figure 5, §2.6 discrete CAST, §3.6 SMAX baselines, §8).
-SMAX (envs/smax.py) replaces SC2; the data are common.datasets.smax ("mixed"). Discrete BCQ follows Fujimoto et
-al. 2019b (sfujim/BCQ ``discrete_BCQ``), the shared pieces are papers/cast_bcq/grid.py's (the Figure 1 learners).
+critic) one member per seed. One minibatch of B rows (time steps) per seed, shared by its agents. SMAX
+(envs/smax.py) replaces SC2; the data are common.datasets.smax ("mixed").
 
-Notation: o = o_i, a = a_i (the action index), avail(o) the SMAX mask, r the team reward, d terminal, K actions,
-allowed(o) = avail(o) & {a : G(a|o) / max_{a' in avail} G(a'|o) > tau}, G's softmax over the available actions.
-  I-BCQ     (spec §3.6) per agent: L_G = CE(G(.|o), a) + 1e-2 mean logits^2; a* = argmax_{allowed(o')} Q(o', .),
-            y = r + gamma (1 - d) Q'(o', a*), L_Q = Huber(Q(o, a), y); act argmax_{allowed(o)} Q(o, .), tau 0.3
-  MABCQ     (spec §3.6, the SMAC mbcq_learner's form) I-BCQ with tau = 0.5 and the value-deviation weight of Jiang
-            & Lu 2021: V' = (1 - d) Q'(o', a*), E_V = (Q(o, a) - r) / gamma (detached; |E_V| >= 1e-6),
-            w = clip(1 + (V' - E_V) / |E_V|, 1 - 0.8, 1 + 0.8), L_Q = mean w (Q(o, a) - y)^2
-  ICQ-MA    (spec §3.4 / §3.6, discrete ICQ, Yang et al. 2021, the target fixed as spec §3.4): per agent Q_i and
-            pi_i (softmax over avail); Q_tot(s, a) = sum_i k_i(s) Q_i(o_i, a_i), k(s) = |W(s)| / sum |W(s)|;
-            y = r + gamma (1 - d) w' Q'_tot(s', a'_data), w' = B_c softmax_B(Q'_tot / alpha) over the rows with a
-            next dataset action; L_Q = sum v (Q_tot - y)^2 / sum v (v = 0 on time-out rows);
-            L_pi = -mean k_i B softmax_B((Q_i(o, a) - sum_a pi Q_i(o, .)) / beta) log pi_i(a | o); act argmax pi
-  CAST      (spec §8 "code" form with §2.6's BCQ filter) per agent G_i (L_G above) and Q_i; one joint critic per
-            seed Q(s, onehot a_1 .. a_N) (MLP on [s, N*K one-hot]):
-            y = r + gamma (1 - d) Q'(s', a'), a' = the next dataset joint action (``target`` "data", the code's
-            SARSA, time-out rows weight 0) or each agent's greedy allowed action ("policy", P Eq. 6's a' ~ pi(o'));
-            credit (P Eq. 8; the code's mc_times draws): for m = 1..M, k ~ U{1..N-1} and a uniform k-subset D_m of
-            the other agents (one draw per seed, agent and m for the whole batch, as the code), D_m's blocks
-            "absent" (zeroed one-hot, the code) or at the default action (stop, ``absent="default"``),
-            Delta_i = 1/M sum_m [Q(s, a_i, a_{D_m -> absent}) - Q(s, absent_i, a_{D_m -> absent})] with the other
-            partners at their dataset actions, from the updated online critic (Algorithm 1's order);
-            L_theta_i = mean (Q_i(o_i, a_i) - Delta_i)^2 (P Eq. 9); act argmax_{allowed_i(o_i)} Q_i(o_i, .)
-Unavailable actions are never chosen: every argmax (acting and targets) runs over avail (& the BCQ filter).
+Notation: o = o_i, a = a_i (the action index), avail(o) the SMAX mask, r the team reward (x ``reward_scale``), d
+terminal, K actions; every per-agent loss is the mean over the seed's agents (the code's mean over agents).
+  I-BCQ   (q_learner.py l. 50-125) per agent a Q head and a BC head G: L = mean (Q(o, a) - y)^2 + NLL(G, a) + 1e-2
+          mean G_logits^2, G's softmax over *all* K actions; filter F(o') = {a : G(a|o') / max G(.|o') + 1e-4 > 0.5}
+          over all actions, a* = argmax of [Q(o', a) if a in F else -1e8, -9999999 if a unavailable] (the code's
+          order: an unavailable action outranks a filtered available one), y = r + gamma (1 - d) Q'(o', a*).
+  MABCQ   (mbcq_learner.py l. 100-125) I-BCQ with the value-deviation weight, *not* detached: E_V = (Q(o, a) - r) /
+          gamma, w = clip(1 + (y - E_V) / E_V, 0.2, 1.8) (V = y), L = mean w (Q(o, a) - y)^2 + the BC terms.
+  ICQ-MA  (offpg_learner.py; SMAC form) per agent Q_i(o, .) (256-256, the code's OffPGCritic width) and pi_i (64-64);
+          QMIX's k(s) = normalized |W_1(s)| |w_final(s)| (embed 32, modules/mixers/qmix.py ``k``);
+          critic (l. 119-160): y = r + gamma (1 - d) B softmax_B(Q'_tot(s', a') / 1000) Q'_tot(s', a'), the softmax
+          over all B rows; L = mean (k . Q(o, a) - y)^2; then the actor (l. 44-95) from the *updated* critic and
+          mixer (run.py l. 188-189: train_critic, then train): pi = softmax over avail, A = Q_i(o, a) - sum pi Q_i,
+          L_pi = -mean k_i B softmax_B(A / 0.1) log pi_i(a|o); act argmax_avail pi.
+  CAST    (cast_learner.py, ``agent="pi"``, the code) per agent a policy pi_i (softmax over avail) and one joint
+          critic per seed Q(s, onehot a_1 .. a_N) (256-256, centralc.py): y = r + gamma (1 - d) Q'(s', a'_data)
+          (SARSA; ``target="policy"``: a' = every agent's greedy action, P Eq. 6); credit (centralc.py l. 76-109):
+          for m = 1..M (10), k ~ U{1..N-1}, a uniform k-subset D_m of the others (one draw per agent and m for the
+          whole batch), Delta_i = 1/M sum_m [Q(s, a with D_m zeroed) - Q(s, a with D_m and i zeroed)] from the
+          updated critic; L_pi = mean (pi_i(a_i|o_i) - Delta_i)^2 (l. 81-102: the *probability* is regressed onto
+          the credit); act argmax_avail pi. ``agent="q"``: the paper's discrete form (P Eq. 9 with §2.6's BCQ filter,
+          our earlier default): Q_i regressed onto Delta_i, a BC head, act argmax over avail & the filter at 0.3
+          (over the available actions, Fujimoto et al. 2019b).
+Every net: RMSprop (alpha 0.99, eps 1e-5; default.yaml), agents lr 5e-4, ICQ-MA's critic + mixer and CAST's
+critic 1e-4 (``critic_lr``, offpg_smac.yaml / cast_smac.yaml), each optimizer's gradient clipped to norm 20 per seed
+(``grad_norm_clip``); targets hard-copied every 20 updates (I-BCQ / MABCQ: ``target_update_interval`` 200 episodes,
+run.py adds ``batch_size_run`` = 10 per iteration) or every 600 critic steps (ICQ-MA, CAST). Test actions are the
+code's epsilon-greedy ones (``test_epsilon``; action_selectors.py: the test-mode epsilon = 0 is commented out): epsilon
+from the linear schedule at t_env = 100 x updates (run.py l. 250): I-BCQ / MABCQ 1 -> 0.01, CAST 0.5 -> 0.001 over
+200,000; ICQ-MA's multinomial selector is greedy at test. In training the code's policies carry an epsilon floor
+(``train_epsilon``, ``floored_policy``): pi = (1 - eps) softmax over all K + eps / K, masked and renormalized, eps
+0.5 -> 0.001 (CAST) / 0.5 -> 0.05 (ICQ-MA, over 500,000) on the same clock.
 
 Reward scale [I, measured]: every learner trains on r x ``reward_scale`` = 10, SMAC's scale (SMAC rescales its
 returns to at most 20, ``reward_scale_rate``; SMAX's are at most ~2, docs/smax.md), so the code's hyperparameters
-(ICQ's temperatures 1000 / 100, BCQ's Huber threshold 1) apply as on SMAC. On SMAX's raw scale CAST's credits
-(|Delta| ~ 0.01) sit below the per-step jitter that Adam (lr 5e-4) puts on Q_i, whose argmax was then noise: on
-the quick 3s_vs_3z data, seed 0, 2,000 updates, CAST won 0 % of 20 test episodes at scale 1 and 25 % at scale 10;
-I-BCQ 10 % and 60 % (data 59 %); the same greedy actions under two different credits at scale 1 showed it.
+(ICQ's temperatures) apply as on SMAC. On SMAX's raw scale our earlier CAST's credits (|Delta| ~ 0.01) sat below
+the optimizer's per-step jitter (papers/cast_bcq/README.md).
 Our decisions [I]: MLP agent nets (64-64) on the agent's own SMAX observation instead of SMAC's GRU-64 with agent
 id and last action (the behavior data come from feed-forward MAPPO policies, docs/smax.md), per-agent parameters
-(no sharing, members = seeds x agents); one-step targets on transitions instead of the code's TD(lambda) on
-32-episode batches; Adam 5e-4 (pymarl's lr) for every net, Polyak 0.005 targets instead of RMSprop and hard copies
-every 200/600 steps; joint critic 256-256 (the code's centralc). ICQ's temperatures are the CAST ICQ-MA code's
-(1000, 100), on the rescaled rewards.
+(no sharing, members = seeds x agents; the code shares one network: its clip sees the sum of the agents'
+gradients, ours their concatenation); one-step targets on B sampled time steps instead of TD(lambda) on 32-episode
+batches with one critic step per time step (the code: ~max episode length critic steps per agent step, ours 1:1);
+ICQ-MA's critic an MLP with one output per action (the code's v + a dueling sum has the same outputs); the ICQ
+softmaxes over the B rows (the code: over the 32 episodes at each time step); time-out rows get no critic loss.
 Shapes: S seeds, N agents, M = S*N members, B batch, O obs, D state, K actions, C sub-team draws.
 """
 
@@ -59,44 +69,62 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.algos import register_learner
-from common.nets import EnsembleMLP, load_member, member_state, polyak_update
+from common.algos.ppo import clip_grad_norm_per_seed_
+from common.nets import EnsembleMLP, hard_update, load_member, member_state, polyak_update
 from common.sampling import sample_indices
-from papers.cast_bcq.grid import (awbc_loss, bc_loss, credit_loss, icq_policy_weights, icq_target_weights,
-                                  masked_argmax, td_error_loss)
+from papers.cast_bcq.grid import (bc_loss, credit_loss, icq_policy_weights, icq_target_weights,
+                                  masked_argmax)
 
-__all__ = ["SmaxConfig", "SmaxLearner", "METHODS", "LEARNER_NAME", "filter_allowed", "masked_logits",
-           "bcq_target", "vd_weight", "mabcq_loss", "mixer_weights", "icq_ma_target", "subteam_masks",
-           "cast_credit", "joint_input", "build_smax_learner"]
+__all__ = ["SmaxConfig", "SmaxLearner", "METHODS", "LEARNER_NAME", "filter_allowed", "code_filter", "code_bcq_argmax",
+           "masked_logits", "bcq_target", "vd_weight", "mabcq_loss", "qmix_k", "icq_ma_target", "subteam_masks",
+           "cast_credit", "joint_input", "epsilon_at", "floored_policy", "build_smax_learner"]
 
 LEARNER_NAME = "cast_smax"
 METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")
+AGENTS = ("pi", "q")  # cast_bcq: the code's policy regression, or the paper's Q_i with the BCQ filter
 STOP = 4  # SMAX's stop action: no no-op exists; the only action of a dead unit (envs/smax.py)
+T_ENV_PER_UPDATE = 100  # run.py l. 250: runner.t_env += 100 per iteration (the epsilon schedules' clock)
+# test-time epsilon (start, finish, anneal t_env) of each method's action selector [C: config/algs/*.yaml]
+TEST_EPSILON = {"i_bcq": (1.0, 0.01, 200_000), "mabcq": (1.0, 0.01, 200_000), "cast_bcq": (0.5, 0.001, 200_000),
+                "icq_ma": (0.0, 0.0, 1)}  # icq_ma: multinomial selector, greedy at test (test_greedy)
+# the policy learners' training-time epsilon floor: BasicMAC.forward(test_mode=False) mixes (1 - eps) softmax + eps / K
+# with its selector's epsilon (controllers/basic_controller.py l. 43-51; cast_smac.yaml / offpg_smac.yaml) [C]
+TRAIN_EPSILON = {"cast_bcq": (0.5, 0.001, 200_000), "icq_ma": (0.5, 0.05, 500_000)}
+QMIX_EMBED = 32  # offpg_smac.yaml mixing_embed_dim
 
 
 @dataclass
 class SmaxConfig:
-    """One config for the four SMAX learners; sources per field ([I] = ours, see the module docstring)."""
+    """One config for the four SMAX learners; sources per field ([C] the SMAC code's config, [I] ours)."""
 
     method: str = "cast_bcq"  # i_bcq | mabcq | icq_ma | cast_bcq (spec §1.5's columns)
     hidden: int = 64  # agent nets' two hidden layers (SMAC's GRU-64 agent, here an MLP) [I]
-    critic_hidden: int = 256  # CAST's joint critic / ICQ-MA's mixer hypernet, two layers (code centralc 256) [C]
-    lr: float = 5e-4  # Adam lr of every net (pymarl's 5e-4; the code's RMSprop) [I]
+    critic_hidden: int = 256  # CAST's joint critic, ICQ-MA's per-agent critic (centralc / offpg 256) [C]
+    lr: float = 5e-4  # RMSprop lr of the agent nets (default.yaml lr) [C]
+    critic_lr: float = 1e-4  # RMSprop lr of ICQ-MA's critic + mixer and CAST's critic (critic_lr) [C]
+    grad_clip: float = 20.0  # every optimizer's gradient norm, per seed (grad_norm_clip) [C]
     batch_size: int = 256  # time steps per seed per update [I] (the code: 32 episodes)
     gamma: float = 0.99  # discount [C]
-    tau_target: float = 0.005  # Polyak rate of the targets [I] (the code: hard copies)
-    bcq_threshold: float | None = None  # None: the method's (i_bcq, cast_bcq 0.3 Fujimoto 2019b; mabcq 0.5 spec §3.6)
-    bc_logit_reg: float = 1e-2  # mean logits^2 weight of the BC loss (Fujimoto 2019b code)
-    vd_clip: float = 0.8  # mabcq: value-deviation weight clipped to 1 +- vd_clip (spec §3.6)
+    target_every: int | None = None  # hard target copy every this many updates; None: 20 (I-BCQ / MABCQ), 600 [C]
+    polyak: float | None = None  # a Polyak rate per update instead of the hard copies (our earlier form: 0.005) [I]
+    td_loss: str = "mse"  # i_bcq / mabcq: "mse" (the code) or "huber" (delta 1, Fujimoto 2019b; our earlier I-BCQ)
+    bcq_threshold: float | None = None  # None: 0.5 (the code's filter, all but cast_bcq agent "q"), 0.3 (Fujimoto)
+    bc_logit_reg: float = 1e-2  # mean logits^2 weight of the BC loss (q_learner.py l. 121) [C]
+    vd_clip: float = 0.8  # mabcq: value-deviation weight clipped to 1 +- vd_clip (mbcq_learner.py) [C]
     reward_scale: float = 10.0  # r x this: SMAC's return scale (max 20) from SMAX's (max ~2) [I, module docstring]
-    icq_alpha: float = 1000.0  # icq_ma: critic target temperature (CAST ICQ-MA code) [C]
-    icq_beta: float = 100.0  # icq_ma: policy advantage temperature (CAST ICQ-MA code) [C]
+    icq_alpha: float = 1000.0  # icq_ma: critic target temperature (offpg_learner.py l. 127) [C]
+    icq_beta: float = 0.1  # icq_ma: policy advantage temperature (offpg_learner.py l. 85) [C]
     target: str = "data"  # cast_bcq: next joint action of the critic target, "data" (code SARSA) or "policy" (P Eq. 6)
-    subteams: int = 10  # cast_bcq: sub-team draws per agent (code mc_times = 10, spec §8)
+    subteams: int = 10  # cast_bcq: sub-team draws per agent (centralc.py mc_times = 10) [C]
     absent: str = "zero"  # cast_bcq: masked blocks zeroed ("zero", code) or at the default action stop ("default")
+    agent: str = "pi"  # cast_bcq: "pi" the code's pi(a|o) regression, "q" the paper's Q_i + BCQ filter (P Eq. 9)
+    test_epsilon: bool = True  # test actions epsilon-greedy on the code's schedule (TEST_EPSILON) [C]; False: greedy
+    train_epsilon: bool = True  # icq_ma / cast "pi": the code's epsilon floor on pi in training (TRAIN_EPSILON) [C]
     log_every: int = 100  # update() returns metrics every log_every updates [I]
 
     def validate(self) -> "SmaxConfig":
-        for name, allowed in (("method", METHODS), ("target", ("data", "policy")), ("absent", ("zero", "default"))):
+        for name, allowed in (("method", METHODS), ("target", ("data", "policy")), ("absent", ("zero", "default")),
+                              ("agent", AGENTS), ("td_loss", ("mse", "huber"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"SmaxConfig.{name}={getattr(self, name)!r} is not allowed; "
                                  f"choose one of {list(allowed)}")
@@ -104,29 +132,48 @@ class SmaxConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"SmaxConfig.{name}={v!r} must be an integer >= 1")
-        for name in ("lr", "icq_alpha", "icq_beta", "vd_clip", "reward_scale"):
+        if self.target_every is not None and (isinstance(self.target_every, bool) or self.target_every < 1):
+            raise ValueError(f"SmaxConfig.target_every={self.target_every!r} must be an integer >= 1 or None")
+        for name in ("lr", "critic_lr", "grad_clip", "icq_alpha", "icq_beta", "vd_clip", "reward_scale"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SmaxConfig.{name}={getattr(self, name)!r} must be > 0")
-        if not 0.0 <= self.gamma <= 1.0 or not 0.0 < self.tau_target <= 1.0:
-            raise ValueError(f"SmaxConfig: gamma={self.gamma!r} must be in [0, 1], "
-                             f"tau_target={self.tau_target!r} in (0, 1]")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"SmaxConfig.gamma={self.gamma!r} must be in [0, 1]")
+        if self.polyak is not None and not 0.0 < self.polyak <= 1.0:
+            raise ValueError(f"SmaxConfig.polyak={self.polyak!r} must be in (0, 1] or None")
+        if self.polyak is not None and self.target_every is not None:
+            raise ValueError("SmaxConfig: give polyak or target_every, not both")
         if self.bcq_threshold is not None and not 0.0 <= self.bcq_threshold < 1.0:
             raise ValueError(f"SmaxConfig.bcq_threshold={self.bcq_threshold!r} must be in [0, 1) or None")
-        own = {"i_bcq": ("bcq_threshold", "bc_logit_reg"), "mabcq": ("bcq_threshold", "bc_logit_reg", "vd_clip"),
-               "icq_ma": ("icq_alpha", "icq_beta", "critic_hidden"),
-               "cast_bcq": ("bcq_threshold", "bc_logit_reg", "target", "subteams", "absent", "critic_hidden")}
+        own = {"i_bcq": ("bcq_threshold", "bc_logit_reg", "td_loss"),
+               "mabcq": ("bcq_threshold", "bc_logit_reg", "vd_clip", "td_loss"),
+               "icq_ma": ("icq_alpha", "icq_beta", "critic_hidden", "critic_lr"),
+               "cast_bcq": ("target", "subteams", "absent", "critic_hidden", "critic_lr", "agent")
+               + (("bcq_threshold", "bc_logit_reg") if self.agent == "q" else ())}
         default = SmaxConfig()
-        unused = [f.name for f in fields(self) if f.name in {n for v in own.values() for n in v}
+        unused = [f.name for f in fields(self) if f.name in {n for v in own.values() for n in v} | {"agent"}
                   and f.name not in own[self.method] and getattr(self, f.name) != getattr(default, f.name)]
         if unused:
-            raise ValueError(f"SmaxConfig fields {unused} are not used by method {self.method!r}")
+            raise ValueError(f"SmaxConfig fields {unused} are not used by method {self.method!r}"
+                             + (f" with agent {self.agent!r}" if self.method == "cast_bcq" else ""))
         return self
 
     @property
     def threshold(self) -> float:
         if self.bcq_threshold is not None:
             return float(self.bcq_threshold)
-        return 0.5 if self.method == "mabcq" else 0.3
+        return 0.3 if self.paper_cast else 0.5
+
+    @property
+    def paper_cast(self) -> bool:
+        """CAST in the paper's form (Q_i regressed, a BC head, acting through the filter over avail)."""
+        return self.method == "cast_bcq" and self.agent == "q"
+
+    @property
+    def target_period(self) -> int:
+        if self.target_every is not None:
+            return int(self.target_every)
+        return 20 if self.method in ("i_bcq", "mabcq") else 600
 
 
 # ---- losses and pieces (each on a hand-computed case in tests/test_cast_bcq_smac.py) --------------------------
@@ -138,49 +185,74 @@ def masked_logits(logits: Tensor, avail: Tensor) -> Tensor:
 
 
 def filter_allowed(logits: Tensor, avail: Tensor, threshold: float) -> Tensor:
-    """Discrete BCQ filter over the available actions: avail & G(a|o) / max_{a' avail} G(a'|o) > threshold, G the
-    softmax over the available actions; bool [..., K]; the most likely available action is always allowed."""
+    """Discrete BCQ filter over the available actions (Fujimoto et al. 2019b; the paper form of CAST): avail &
+    G(a|o) / max_{a' avail} G(a'|o) > threshold, G the softmax over the available actions; bool [..., K]."""
     p = torch.softmax(masked_logits(logits, avail), dim=-1)
     return avail & (p / p.amax(dim=-1, keepdim=True) > threshold)
+
+
+def code_filter(logits: Tensor, threshold: float) -> Tensor:
+    """The SMAC code's BCQ filter (q_learner.py / mbcq_learner.py l. 99-101): G = softmax over *all* K actions,
+    allowed = G(a|o) / max_a' G(a'|o) + 1e-4 > threshold; bool [..., K] (availability not consulted)."""
+    p = torch.softmax(logits, dim=-1)
+    return p / p.amax(dim=-1, keepdim=True) + 1e-4 > threshold
+
+
+def code_bcq_argmax(q: Tensor, allowed: Tensor, avail: Tensor) -> Tensor:
+    """The code's filtered argmax (l. 103-105): score = Q where allowed else -1e8, then -9999999 where unavailable;
+    argmax (so an unavailable action outranks an available one the filter removed). q, allowed, avail [..., K]."""
+    score = torch.where(allowed, q, torch.full_like(q, -1e8))
+    return score.masked_fill(~avail, -9999999.0).argmax(dim=-1)
 
 
 def _take(x: Tensor, a: Tensor) -> Tensor:
     return x.gather(-1, a.unsqueeze(-1)).squeeze(-1)
 
 
-def bcq_target(q_next: Tensor, q_next_target: Tensor, allowed_next: Tensor, r: Tensor, d: Tensor,
-               gamma: float) -> tuple[Tensor, Tensor]:
-    """(y, V') of discrete BCQ: a* = argmax_{allowed(o')} Q(o', .), V' = (1 - d) Q'(o', a*), y = r + gamma V'.
-    q_next, q_next_target, allowed_next [..., K]; r, d [...]."""
-    a_star = masked_argmax(q_next, allowed_next)
-    v_next = (1.0 - d) * _take(q_next_target, a_star)
-    return r + gamma * v_next, v_next
+def floored_policy(logits: Tensor, avail: Tensor, eps: float) -> Tensor:
+    """The code's training-time policy (basic_controller.py l. 43-51, then offpg_learner.py l. 68-70 /
+    cast_learner.py l. 64-66): p = (1 - eps) softmax over *all* K actions + eps / K, zeroed where unavailable and
+    renormalized; eps = 0 gives the softmax over the available actions. logits, avail [..., K] -> [..., K]."""
+    p = torch.softmax(logits, dim=-1)
+    if eps > 0:
+        p = (1.0 - eps) * p + eps / logits.shape[-1]
+    p = p * avail
+    return p / p.sum(dim=-1, keepdim=True)
 
 
-def vd_weight(q_data: Tensor, r: Tensor, v_next: Tensor, gamma: float, clip: float) -> Tensor:
-    """MABCQ's value-deviation weight (Jiang & Lu 2021; spec §3.3/§3.6), detached: E_V = (Q(o, a) - r) / gamma
-    (|E_V| >= 1e-6), w = clip(1 + (V' - E_V) / |E_V|, 1 - clip, 1 + clip)."""
-    e_v = (q_data.detach() - r) / gamma
-    den = e_v.abs().clamp(min=1e-6)
-    return (1.0 + (v_next.detach() - e_v) / den).clamp(1.0 - clip, 1.0 + clip)
+def bcq_target(q_next_target: Tensor, a_star: Tensor, r: Tensor, d: Tensor, gamma: float) -> Tensor:
+    """y = r + gamma (1 - d) Q'(o', a*); q_next_target [..., K], a_star / r / d [...]."""
+    return r + gamma * (1.0 - d) * _take(q_next_target, a_star)
+
+
+def vd_weight(q_data: Tensor, r: Tensor, y: Tensor, gamma: float, clip: float) -> Tensor:
+    """MABCQ's value-deviation weight as the SMAC code (mbcq_learner.py l. 114-119), *not* detached (its gradient
+    reaches Q through E_V): E_V = (Q(o, a) - r) / gamma, w = clip(1 + (y - E_V) / E_V, 1 - clip, 1 + clip), V = y.
+    E_V = 0 exactly (the code: inf or nan) is read as 1e-12."""
+    e_v = (q_data - r) / gamma
+    e_v = torch.where(e_v == 0, torch.full_like(e_v, 1e-12), e_v)
+    return (1.0 + (y.detach() - e_v) / e_v).clamp(1.0 - clip, 1.0 + clip)
 
 
 def mabcq_loss(q_data: Tensor, y: Tensor, w: Tensor) -> Tensor:
-    """MABCQ critic loss per member [M]: mean_B w (Q(o, a) - y)^2 (w, y detached); all [M, B]."""
-    return (w.detach() * (q_data - y.detach()).square()).mean(dim=-1)
+    """MABCQ critic loss per member [M]: mean_B w (Q(o, a) - y)^2 (y detached, w as given: the code's is not)."""
+    return (w * (q_data - y.detach()).square()).mean(dim=-1)
 
 
-def mixer_weights(raw: Tensor) -> Tensor:
-    """ICQ-MA's mixing weights k(s) = |W(s)| / sum_i |W(s)| (CAST ICQ-MA code: normalized, no state bias); [..., N]."""
-    w = raw.abs() + 1e-8
-    return w / w.sum(dim=-1, keepdim=True)
+def qmix_k(raw: Tensor, n_agents: int, embed: int = QMIX_EMBED) -> Tensor:
+    """QMIX's k(s) (modules/mixers/qmix.py ``k``): raw [..., N*E + E] = [hyper_w_1(s), hyper_w_final(s)];
+    k_i = sum_e |W_1|_{i,e} |w_final|_e / sum_j (...); [..., N]."""
+    w1 = raw[..., : n_agents * embed].abs().unflatten(-1, (n_agents, embed))
+    k = (w1 * raw[..., n_agents * embed:].abs().unsqueeze(-2)).sum(-1)
+    return k / k.sum(dim=-1, keepdim=True)
 
 
-def icq_ma_target(q_tot_next: Tensor, r: Tensor, d: Tensor, has_next: Tensor, gamma: float, alpha: float) -> Tensor:
-    """ICQ-MA's critic target (spec §3.4, fixed): y = r + gamma (1 - d) w' Q'_tot, w' = B_c softmax(Q'_tot / alpha)
-    over the rows with a next dataset action (has_next 1), 0 elsewhere; all [S, B]."""
-    w = icq_target_weights(q_tot_next, has_next, alpha)
-    return r + gamma * (1.0 - d) * w * q_tot_next.detach()
+def icq_ma_target(q_tot_next: Tensor, r: Tensor, d: Tensor, boot: Tensor, gamma: float, alpha: float) -> Tensor:
+    """ICQ-MA's SMAC critic target (offpg_learner.py l. 121-131 in one-step form): y = r + gamma boot w' Q'_tot,
+    w' = B softmax_B(Q'_tot / alpha) over *all* B rows (the code: every episode of a time step, terminal and padded
+    included); boot = 1 - d on rows with a next step, 0 on time-outs; all [S, B]."""
+    w = icq_target_weights(q_tot_next, torch.ones_like(q_tot_next), alpha)
+    return r + gamma * boot * w * q_tot_next.detach()
 
 
 def subteam_masks(generator: torch.Generator, n_seeds: int, n_agents: int, draws: int, device) -> Tensor:
@@ -222,12 +294,21 @@ def cast_credit(joint_q, state: Tensor, act: Tensor, masks: Tensor, n_actions: i
     return (q[..., 0] - q[..., 1]).mean(dim=-1)
 
 
+def epsilon_at(method: str, updates: int, table: Mapping[str, tuple] = TEST_EPSILON) -> float:
+    """The code's epsilon after ``updates`` updates: ``table``'s (TEST_EPSILON, or TRAIN_EPSILON for the training
+    floor) linear schedule at t_env = 100 x updates (components/epsilon_schedules.py DecayThenFlatSchedule)."""
+    start, finish, anneal = table[method]
+    t_env = T_ENV_PER_UPDATE * int(updates)
+    return float(max(finish, start - (start - finish) * t_env / anneal))
+
+
 # ---- the learner ----------------------------------------------------------------------------------------------
 
 
 class SmaxLearner:
     """The four SMAX learners batched over seeds (module docstring). ``prepare_data`` -> ``sample_batch`` ->
-    ``update``; ``act(obs [S, E, N, O], avail [S, E, N, K]) -> actions [S, E, N]`` (greedy, masked)."""
+    ``update``; ``act(obs [S, E, N, O], avail [S, E, N, K]) -> actions [S, E, N]`` (greedy or the code's
+    epsilon-greedy, masked)."""
 
     def __init__(self, obs_dim: int, state_dim: int, n_agents: int, n_actions: int, cfg: SmaxConfig | None = None,
                  seeds: Sequence[int] = (0,), device: str | torch.device = "cpu"):
@@ -248,13 +329,17 @@ class SmaxLearner:
                         load_member(self.nets[name], s * n + k, member_state(small, k))
         for net in self.nets.values():
             net.to(self.device).train()
-        self.targets = {k: copy.deepcopy(self.nets[k]).requires_grad_(False)
-                        for k in ("q", "mix", "qj") if k in self.nets and not (k == "q" and cfg.method == "cast_bcq")}
-        groups = {"i_bcq": {"q": ("q", "bc")}, "mabcq": {"q": ("q", "bc")},
-                  "icq_ma": {"q": ("q", "mix"), "pi": ("pi",)},
-                  "cast_bcq": {"bc": ("bc",), "qj": ("qj",), "q": ("q",)}}[cfg.method]
-        self.opts = {k: torch.optim.Adam([p for n in v for p in self.nets[n].parameters()], lr=cfg.lr)
-                     for k, v in groups.items()}
+        targeted = {"i_bcq": ("q",), "mabcq": ("q",), "icq_ma": ("q", "mix"), "cast_bcq": ("qj",)}[cfg.method]
+        self.targets = {k: copy.deepcopy(self.nets[k]).requires_grad_(False) for k in targeted}
+        # optimizer groups: (nets, lr); each clipped per seed on its own norm (the code's optimizers)
+        groups = {"i_bcq": {"q": (("q", "bc"), cfg.lr)}, "mabcq": {"q": (("q", "bc"), cfg.lr)},
+                  "icq_ma": {"critic": (("q", "mix"), cfg.critic_lr), "pi": (("pi",), cfg.lr)},
+                  "cast_bcq": ({"bc": (("bc",), cfg.lr), "qj": (("qj",), cfg.critic_lr), "q": (("q",), cfg.lr)}
+                               if cfg.paper_cast else {"qj": (("qj",), cfg.critic_lr), "pi": (("pi",), cfg.lr)})}
+        self.groups = {k: [p for n in nets for p in self.nets[n].parameters()]
+                       for k, (nets, _) in groups[cfg.method].items()}
+        self.opts = {k: torch.optim.RMSprop(self.groups[k], lr=lr, alpha=0.99, eps=1e-5)
+                     for k, (_, lr) in groups[cfg.method].items()}
         self.gens = [torch.Generator(device=self.device) for _ in self.seeds]  # one stream per seed
         for g, sd in zip(self.gens, self.seeds):
             g.manual_seed(int(np.random.SeedSequence([sd, 0x5A]).generate_state(1, np.uint64)[0] >> 1))
@@ -263,15 +348,13 @@ class SmaxLearner:
     def _build(self, n_seeds: int) -> dict[str, EnsembleMLP]:
         cfg, N, O, K = self.cfg, self.N, self.O, self.K
         H, HC = (cfg.hidden, cfg.hidden), (cfg.critic_hidden, cfg.critic_hidden)
-        nets = {"q": EnsembleMLP(n_seeds * N, O, K, H)}
-        if cfg.method in ("i_bcq", "mabcq", "cast_bcq"):
-            nets["bc"] = EnsembleMLP(n_seeds * N, O, K, H)
+        if cfg.method in ("i_bcq", "mabcq") or cfg.paper_cast:
+            return {"q": EnsembleMLP(n_seeds * N, O, K, H), "bc": EnsembleMLP(n_seeds * N, O, K, H),
+                    **({"qj": EnsembleMLP(n_seeds, self.D + N * K, 1, HC)} if cfg.paper_cast else {})}
         if cfg.method == "icq_ma":
-            nets["pi"] = EnsembleMLP(n_seeds * N, O, K, H)
-            nets["mix"] = EnsembleMLP(n_seeds, self.D, N, HC)
-        if cfg.method == "cast_bcq":
-            nets["qj"] = EnsembleMLP(n_seeds, self.D + N * K, 1, HC)
-        return nets
+            return {"q": EnsembleMLP(n_seeds * N, O, K, HC), "pi": EnsembleMLP(n_seeds * N, O, K, H),
+                    "mix": EnsembleMLP(n_seeds, self.D, (N + 1) * QMIX_EMBED, ())}
+        return {"pi": EnsembleMLP(n_seeds * N, O, K, H), "qj": EnsembleMLP(n_seeds, self.D + N * K, 1, HC)}
 
     # ---- data -------------------------------------------------------------------------------------------------
     def prepare_data(self, t: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -319,17 +402,29 @@ class SmaxLearner:
         return x.repeat_interleave(self.N, dim=0)
 
     # ---- update -----------------------------------------------------------------------------------------------
-    def _step(self, name: str, loss: Tensor) -> None:
+    def _step(self, name: str, loss: Tensor) -> Tensor:
+        """One optimizer step on sum(loss) (seeds are independent: their losses add), each seed's gradient clipped
+        to ``grad_clip`` on this optimizer's parameters; returns the norms [S] before the clip."""
         opt = self.opts[name]
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
+        norms = clip_grad_norm_per_seed_(self.groups[name], self.cfg.grad_clip, self.S)
         opt.step()
+        return norms
 
-    def _bc(self, obs: Tensor, a: Tensor, avail: Tensor) -> tuple[Tensor, Tensor]:
+    def _agent_mean(self, per_member: Tensor) -> Tensor:
+        """per-member losses [M] -> per-seed means over the seed's agents [S] (the code's mean over agents)."""
+        return per_member.reshape(self.S, self.N).mean(dim=1)
+
+    def _bc(self, obs: Tensor, a: Tensor, avail: Tensor | None) -> Tensor:
+        """BC head loss per member [M]: NLL + logit_reg mean logits^2; the softmax over all K actions (the code) or,
+        with ``avail`` (the paper form), over the available ones."""
         logits = self.nets["bc"](obs)  # [M, B, K]
-        keep = avail | F.one_hot(a, self.K).bool()  # the softmax over the available actions
+        if avail is None:
+            return bc_loss(logits, a, self.cfg.bc_logit_reg)
+        keep = avail | F.one_hot(a, self.K).bool()
         nll = bc_loss(logits.masked_fill(~keep, -1e9), a, 0.0)
-        return nll + self.cfg.bc_logit_reg * logits.square().mean(dim=(-2, -1)), logits
+        return nll + self.cfg.bc_logit_reg * logits.square().mean(dim=(-2, -1))
 
     def _bcq_update(self, b: Mapping[str, Tensor]) -> dict[str, Tensor]:
         cfg = self.cfg
@@ -337,86 +432,123 @@ class SmaxLearner:
         a, av2 = self._members(b["act"]), self._members(b["next_avail"])  # [M, B], [M, B, K]
         r, d = self._team(b["r"]), self._team(b["d"])  # [M, B]
         with torch.no_grad():
-            allowed2 = filter_allowed(self.nets["bc"](o2), av2, cfg.threshold)
-            y, v_next = bcq_target(self.nets["q"](o2), self.targets["q"](o2), allowed2, r, d, cfg.gamma)
-        l_bc, _ = self._bc(obs, a, self._members(b["avail"]))
+            a_star = code_bcq_argmax(self.nets["q"](o2), code_filter(self.nets["bc"](o2), cfg.threshold), av2)
+            y = bcq_target(self.targets["q"](o2), a_star, r, d, cfg.gamma)
+        l_bc = self._bc(obs, a, None)
         q_data = _take(self.nets["q"](obs), a)
-        if cfg.method == "mabcq":
-            l_q = mabcq_loss(q_data, y, vd_weight(q_data, r, v_next, cfg.gamma, cfg.vd_clip))
+        if cfg.td_loss == "huber":
+            err = F.huber_loss(q_data, y.detach(), reduction="none", delta=1.0)
         else:
-            l_q = td_error_loss(q_data, y, "huber")
-        self._step("q", l_q + l_bc)
-        return {"loss_q": l_q, "loss_bc": l_bc}
+            err = (q_data - y.detach()).square()
+        if cfg.method == "mabcq":  # mabcq_loss's form, the weight on the chosen error
+            err = vd_weight(q_data, r, y, cfg.gamma, cfg.vd_clip) * err
+        l_q = err.mean(dim=-1)
+        l_q, l_bc = self._agent_mean(l_q), self._agent_mean(l_bc)
+        norm = self._step("q", l_q + l_bc)
+        return {"loss_q": l_q, "loss_bc": l_bc, "grad_norm": norm}
 
     def _icq_update(self, b: Mapping[str, Tensor]) -> dict[str, Tensor]:
         cfg = self.cfg
         obs, o2 = self._members(b["obs"]), self._members(b["next_obs"])
         a, a2 = self._members(b["act"]), self._members(b["next_act"])
+        avail = self._members(b["avail"])
         with torch.no_grad():
-            k2 = mixer_weights(self.targets["mix"](b["next_state"]))  # [S, B, N]
+            k2 = qmix_k(self.targets["mix"](b["next_state"]), self.N)  # [S, B, N]
             q2 = self._seeds(_take(self.targets["q"](o2), a2))  # [S, B, N]
             y = icq_ma_target((k2 * q2).sum(-1), b["r"], b["d"], b["has_next"], cfg.gamma, cfg.icq_alpha)
-        q_all = self.nets["q"](obs)  # [M, B, K]
-        q_data = _take(q_all, a)
-        k = mixer_weights(self.nets["mix"](b["state"]))  # [S, B, N]
-        q_tot = (k * self._seeds(q_data)).sum(-1)  # [S, B]
-        l_q = td_error_loss(q_tot, y, "mse", weight=b["valid"])
-        self._step("q", l_q)
-        logits = masked_logits(self.nets["pi"](obs), self._members(b["avail"]))
-        pi = torch.softmax(logits, dim=-1)
-        v = (pi * q_all.masked_fill(~self._members(b["avail"]), 0.0)).sum(-1)
-        w = icq_policy_weights(q_data, v, cfg.icq_beta) * self._members(k).detach()
-        l_pi = awbc_loss(logits, a, w)
+        q_tot = (qmix_k(self.nets["mix"](b["state"]), self.N) * self._seeds(_take(self.nets["q"](obs), a))).sum(-1)
+        v = b["valid"]
+        l_q = (v * (q_tot - y).square()).sum(-1) / v.sum(-1).clamp(min=1.0)  # [S]
+        norm = self._step("critic", l_q)
+        with torch.no_grad():  # the actor reads the critic and mixer after their step (run.py l. 188-189)
+            q_all = self.nets["q"](obs)  # [M, B, K]
+            k = self._members(qmix_k(self.nets["mix"](b["state"]), self.N))  # [M, B]
+        pi = floored_policy(self.nets["pi"](obs), avail, self.train_epsilon())
+        base = (pi.detach() * q_all.masked_fill(~avail, 0.0)).sum(-1)
+        w = icq_policy_weights(_take(q_all, a), base, cfg.icq_beta) * k
+        l_pi = self._agent_mean(-(w * torch.log(_take(pi, a))).mean(dim=-1))
         self._step("pi", l_pi)
-        return {"loss_q": l_q, "loss_pi": l_pi}
+        return {"loss_q": l_q, "loss_pi": l_pi, "grad_norm": norm}
+
+    def _greedy(self, obs: Tensor, avail: Tensor) -> Tensor:
+        """Greedy actions [M, B] of each member: argmax over avail of pi (icq_ma, cast "pi") or Q (i_bcq, mabcq),
+        over avail & the Fujimoto filter of Q_i (cast "q")."""
+        if self.cfg.paper_cast:
+            return masked_argmax(self.nets["q"](obs), filter_allowed(self.nets["bc"](obs), avail, self.cfg.threshold))
+        return masked_argmax(self.nets["q" if self.cfg.method in ("i_bcq", "mabcq") else "pi"](obs), avail)
 
     def _cast_update(self, b: Mapping[str, Tensor]) -> dict[str, Tensor]:
         cfg = self.cfg
         obs, o2 = self._members(b["obs"]), self._members(b["next_obs"])
-        a = self._members(b["act"])
-        l_bc, _ = self._bc(obs, a, self._members(b["avail"]))
-        with torch.no_grad():  # the BCQ filter at s' from G before its step (Fujimoto)
-            if cfg.target == "policy":  # P Eq. 6: a' = every agent's greedy allowed action; time-outs bootstrap
-                allowed2 = filter_allowed(self.nets["bc"](o2), self._members(b["next_avail"]), cfg.threshold)
-                a2, weight, boot = self._seeds(masked_argmax(self.nets["q"](o2), allowed2)), None, 1.0 - b["d"]
+        a, avail = self._members(b["act"]), self._members(b["avail"])
+        out: dict[str, Tensor] = {}
+        if cfg.paper_cast:
+            out["loss_bc"] = l_bc = self._agent_mean(self._bc(obs, a, avail))
+        with torch.no_grad():  # (the paper form's filter at s' from G before its step, Fujimoto)
+            if cfg.target == "policy":  # P Eq. 6: a' = every agent's greedy action; time-outs bootstrap
+                a2, weight, boot = self._seeds(self._greedy(o2, self._members(b["next_avail"]))), None, 1.0 - b["d"]
             else:  # the code's SARSA: the next dataset joint action; time-out rows have none (weight 0)
                 a2, weight, boot = b["next_act"], b["valid"], b["has_next"]
             q2 = self.targets["qj"](joint_input(b["next_state"], F.one_hot(a2, self.K).float()))[..., 0]  # [S, B]
             y = b["r"] + cfg.gamma * boot * q2
-        self._step("bc", l_bc)
+        if cfg.paper_cast:
+            self._step("bc", l_bc)
         qj = self.nets["qj"](joint_input(b["state"], F.one_hot(b["act"], self.K).float()))[..., 0]  # [S, B]
-        l_qj = td_error_loss(qj, y, "mse", weight=weight)
-        self._step("qj", l_qj)
+        err = (qj - y).square()
+        out["loss_qj"] = l_qj = err.mean(-1) if weight is None else (weight * err).sum(-1) / weight.sum(-1).clamp(min=1)
+        out["grad_norm"] = self._step("qj", l_qj)
         with torch.no_grad():
             delta = cast_credit(self.nets["qj"], b["state"], b["act"], b["subteam"], self.K, cfg.absent)
-        l_qi = credit_loss(_take(self.nets["q"](obs), a), self._members(delta))
-        self._step("q", l_qi)
-        return {"loss_bc": l_bc, "loss_qj": l_qj, "loss_qi": l_qi, "credit": delta.mean(dim=(1, 2))}
+        if cfg.paper_cast:
+            out["loss_qi"] = l = self._agent_mean(credit_loss(_take(self.nets["q"](obs), a), self._members(delta)))
+            self._step("q", l)
+        else:  # the code: pi(a|o) (softmax over avail) regressed onto the credit
+            pi_a = _take(floored_policy(self.nets["pi"](obs), avail, self.train_epsilon()), a)
+            out["loss_pi"] = l = self._agent_mean(credit_loss(pi_a, self._members(delta)))
+            self._step("pi", l)
+        out["credit"] = delta.mean(dim=(1, 2))
+        return out
 
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         m = self.cfg.method
         out = (self._icq_update if m == "icq_ma" else self._cast_update if m == "cast_bcq" else self._bcq_update)(batch)
-        for k, tgt in self.targets.items():
-            polyak_update(tgt, self.nets[k], self.cfg.tau_target)
         self.step += 1
+        if self.cfg.polyak is not None:
+            for k, tgt in self.targets.items():
+                polyak_update(tgt, self.nets[k], self.cfg.polyak)
+        elif self.step % self.cfg.target_period == 0:  # the code's hard copies
+            for k, tgt in self.targets.items():
+                hard_update(tgt, self.nets[k])
         if not all(bool(torch.isfinite(v).all()) for v in out.values()):
             raise FloatingPointError(f"{m}: non-finite loss at update {self.step}")
         return {k: v.detach() for k, v in out.items()} if self.step % self.cfg.log_every == 0 else {}
 
+    def train_epsilon(self) -> float:
+        """The policy's training-time epsilon floor now (``epsilon_at`` with TRAIN_EPSILON; 0 when train_epsilon is
+        False or the method has no policy)."""
+        on = self.cfg.train_epsilon and self.cfg.method in TRAIN_EPSILON and not self.cfg.paper_cast
+        return epsilon_at(self.cfg.method, self.step, TRAIN_EPSILON) if on else 0.0
+
     # ---- acting -----------------------------------------------------------------------------------------------
+    def test_epsilon(self) -> float:
+        """The test-time epsilon now (``epsilon_at`` at this learner's update count), 0 with test_epsilon False."""
+        return epsilon_at(self.cfg.method, self.step) if self.cfg.test_epsilon else 0.0
+
     @torch.no_grad()
-    def act(self, obs, avail) -> np.ndarray:
-        """Greedy masked actions [S, E, N] (int64) for obs [S, E, N, O] and avail [S, E, N, K] (numpy or torch):
-        argmax over allowed = avail & the BCQ filter (BCQ methods), over avail of pi (ICQ-MA)."""
+    def act(self, obs, avail, epsilon: float = 0.0, generator: torch.Generator | None = None) -> np.ndarray:
+        """Masked actions [S, E, N] (int64) for obs [S, E, N, O] and avail [S, E, N, K] (numpy or torch): greedy
+        (``_greedy``), each replaced with probability ``epsilon`` by a uniform available action (the code's
+        epsilon-greedy selector; ``generator`` draws both)."""
         o = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
         av = torch.as_tensor(np.asarray(avail), dtype=torch.bool, device=self.device)
         S, E, N = o.shape[:3]
         om = o.transpose(1, 2).reshape(S * N, E, -1)  # [M, E, O]
         avm = av.transpose(1, 2).reshape(S * N, E, -1)
-        if self.cfg.method == "icq_ma":
-            a = masked_argmax(self.nets["pi"](om), avm)
-        else:
-            a = masked_argmax(self.nets["q"](om), filter_allowed(self.nets["bc"](om), avm, self.cfg.threshold))
+        a = self._greedy(om, avm)
+        if epsilon > 0:
+            rand = torch.multinomial(avm.reshape(-1, self.K).float(), 1, generator=generator).reshape(a.shape)
+            pick = torch.rand(a.shape, generator=generator, device=self.device) < epsilon
+            a = torch.where(pick, rand, a)
         return a.reshape(S, N, E).transpose(1, 2).cpu().numpy()
 
     # ---- checkpoints ------------------------------------------------------------------------------------------

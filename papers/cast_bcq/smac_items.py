@@ -1,5 +1,6 @@
 """What CAST-BCQ's StarCraft items on SMAX (Table 1, Figure 5) share: the cell config, the job (offline training of
-papers/cast_bcq/smac.py's learners with greedy masked win-rate evaluations on SMAX), the grid, the claims.
+papers/cast_bcq/smac.py's learners, win-rate evaluations on SMAX with the code's epsilon-greedy test actions), the
+grid, the claims.
 
 SMAX SUBSTITUTE: the paper plays SMAC on StarCraft II against the built-in AI with ICQ's datasets; we play JaxMARL's
 SMAX against its scripted heuristic enemy with our MAPPO-snapshot datasets (common.datasets.smax, kind "mixed"), so
@@ -82,16 +83,20 @@ def cells(item: str, profile, methods: Sequence[str] = METHODS) -> list[Cell]:
 
 @torch.no_grad()
 def win_rates(learner: SmaxLearner, env: str, seeds: Sequence[int], episodes: int) -> np.ndarray:
-    """Win rate [S] (fraction) of each seed's greedy masked policy over ``episodes`` SMAX test episodes, env seeds
-    eval_seed(seed) + e (apart from training); one batched env for all seeds and episodes."""
+    """Win rate [S] (fraction) of each seed's masked test policy over ``episodes`` SMAX test episodes, env seeds
+    eval_seed(seed) + e (apart from training); one batched env for all seeds and episodes. Test actions are the
+    code's epsilon-greedy ones at the learner's update count (``SmaxLearner.test_epsilon``), the random draws from
+    a generator seeded by (eval_seed(seeds[0]), update count)."""
     S, E = len(seeds), int(episodes)
+    eps = learner.test_epsilon()
+    gen = torch.Generator(device=learner.device).manual_seed(eval_seed(seeds[0]) * 1_000_003 + learner.step)
     venv = envs.make_vec(env, S * E)
     obs = venv.reset(seeds=[eval_seed(s) + e for s in seeds for e in range(E)])
     N, K = obs.shape[1], venv.avail_actions().shape[-1]
     won = np.zeros(S * E, dtype=bool)
     done = np.zeros(S * E, dtype=bool)
     while not done.all():
-        a = learner.act(obs.reshape(S, E, N, -1), venv.avail_actions().reshape(S, E, N, K))
+        a = learner.act(obs.reshape(S, E, N, -1), venv.avail_actions().reshape(S, E, N, K), eps, gen)
         obs, _, _, done = venv.step(a.reshape(S * E, N))
         won |= venv.info["won"]
     venv.close()
