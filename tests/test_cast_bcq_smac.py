@@ -86,6 +86,14 @@ def test_test_epsilon_follows_the_codes_schedules():
     assert epsilon_at("i_bcq", 0) == 1.0 and epsilon_at("mabcq", 1000) == pytest.approx(1.0 - 0.99 * 0.5)
     assert epsilon_at("i_bcq", 2000) == pytest.approx(0.01) and epsilon_at("i_bcq", 10**6) == pytest.approx(0.01)
     assert epsilon_at("cast_bcq", 400) == pytest.approx(0.5 - 0.499 * 0.2) and epsilon_at("icq_ma", 0) == 0.0
+    ln = SmaxLearner(O, D, N, K, SmaxConfig(method="i_bcq", hidden=8, schedule_scale=10.0))
+    ln.step = 100  # the quick profile's clock: 100 updates = the code's 1,000 iterations
+    assert ln.test_epsilon() == pytest.approx(epsilon_at("i_bcq", 1000))
+    from common.profiles import get_profile
+    from papers.cast_bcq.smac_items import smax_config
+    quick = smax_config(get_profile("quick", C.PROFILE_OVERRIDES), "smax/3s_vs_3z", "icq_ma")
+    assert quick["cast_smax"]["schedule_scale"] * quick["updates"] == C.SMAX_UPDATES
+    assert "schedule_scale" not in smax_config(get_profile("full", C.PROFILE_OVERRIDES), "smax/2s3z", "icq_ma")["cast_smax"]
 
 
 def test_floored_policy_is_the_codes_training_time_pi():

@@ -40,7 +40,9 @@ code's epsilon-greedy ones (``test_epsilon``; action_selectors.py: the test-mode
 from the linear schedule at t_env = 100 x updates (run.py l. 250): I-BCQ / MABCQ 1 -> 0.01, CAST 0.5 -> 0.001 over
 200,000; ICQ-MA's multinomial selector is greedy at test. In training the code's policies carry an epsilon floor
 (``train_epsilon``, ``floored_policy``): pi = (1 - eps) softmax over all K + eps / K, masked and renormalized, eps
-0.5 -> 0.001 (CAST) / 0.5 -> 0.05 (ICQ-MA, over 500,000) on the same clock.
+0.5 -> 0.001 (CAST) / 0.5 -> 0.05 (ICQ-MA, over 500,000) on the same clock. A profile shorter than the code's 40,000
+iterations lays these schedules over its own updates (``schedule_scale`` = 40,000 / updates; quick: 10) [I], so
+its last evaluations use the code's final epsilons; full runs them on the code's clock.
 
 Reward scale [I, measured]: every learner trains on r x ``reward_scale`` = 10, SMAC's scale (SMAC rescales its
 returns to at most 20, ``reward_scale_rate``; SMAX's are at most ~2, docs/smax.md), so the code's hyperparameters
@@ -120,6 +122,8 @@ class SmaxConfig:
     agent: str = "pi"  # cast_bcq: "pi" the code's pi(a|o) regression, "q" the paper's Q_i + BCQ filter (P Eq. 9)
     test_epsilon: bool = True  # test actions epsilon-greedy on the code's schedule (TEST_EPSILON) [C]; False: greedy
     train_epsilon: bool = True  # icq_ma / cast "pi": the code's epsilon floor on pi in training (TRAIN_EPSILON) [C]
+    schedule_scale: float = 1.0  # the epsilon schedules' clock: t_env = 100 x updates x this (1: the code's; a
+    #   shorter profile lays the code's 40,000-iteration schedules over its own updates with 40,000 / updates) [I]
     log_every: int = 100  # update() returns metrics every log_every updates [I]
 
     def validate(self) -> "SmaxConfig":
@@ -134,7 +138,7 @@ class SmaxConfig:
                 raise ValueError(f"SmaxConfig.{name}={v!r} must be an integer >= 1")
         if self.target_every is not None and (isinstance(self.target_every, bool) or self.target_every < 1):
             raise ValueError(f"SmaxConfig.target_every={self.target_every!r} must be an integer >= 1 or None")
-        for name in ("lr", "critic_lr", "grad_clip", "icq_alpha", "icq_beta", "vd_clip", "reward_scale"):
+        for name in ("lr", "critic_lr", "grad_clip", "icq_alpha", "icq_beta", "vd_clip", "reward_scale", "schedule_scale"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SmaxConfig.{name}={getattr(self, name)!r} must be > 0")
         if not 0.0 <= self.gamma <= 1.0:
@@ -294,11 +298,12 @@ def cast_credit(joint_q, state: Tensor, act: Tensor, masks: Tensor, n_actions: i
     return (q[..., 0] - q[..., 1]).mean(dim=-1)
 
 
-def epsilon_at(method: str, updates: int, table: Mapping[str, tuple] = TEST_EPSILON) -> float:
-    """The code's epsilon after ``updates`` updates: ``table``'s (TEST_EPSILON, or TRAIN_EPSILON for the training
-    floor) linear schedule at t_env = 100 x updates (components/epsilon_schedules.py DecayThenFlatSchedule)."""
+def epsilon_at(method: str, updates: float, table: Mapping[str, tuple] = TEST_EPSILON) -> float:
+    """The code's epsilon after ``updates`` updates (iterations of the code): ``table``'s (TEST_EPSILON, or
+    TRAIN_EPSILON for the training floor) linear schedule at t_env = 100 x updates (components/epsilon_schedules.py
+    DecayThenFlatSchedule)."""
     start, finish, anneal = table[method]
-    t_env = T_ENV_PER_UPDATE * int(updates)
+    t_env = T_ENV_PER_UPDATE * float(updates)
     return float(max(finish, start - (start - finish) * t_env / anneal))
 
 
@@ -527,12 +532,12 @@ class SmaxLearner:
         """The policy's training-time epsilon floor now (``epsilon_at`` with TRAIN_EPSILON; 0 when train_epsilon is
         False or the method has no policy)."""
         on = self.cfg.train_epsilon and self.cfg.method in TRAIN_EPSILON and not self.cfg.paper_cast
-        return epsilon_at(self.cfg.method, self.step, TRAIN_EPSILON) if on else 0.0
+        return epsilon_at(self.cfg.method, self.step * self.cfg.schedule_scale, TRAIN_EPSILON) if on else 0.0
 
     # ---- acting -----------------------------------------------------------------------------------------------
     def test_epsilon(self) -> float:
         """The test-time epsilon now (``epsilon_at`` at this learner's update count), 0 with test_epsilon False."""
-        return epsilon_at(self.cfg.method, self.step) if self.cfg.test_epsilon else 0.0
+        return epsilon_at(self.cfg.method, self.step * self.cfg.schedule_scale) if self.cfg.test_epsilon else 0.0
 
     @torch.no_grad()
     def act(self, obs, avail, epsilon: float = 0.0, generator: torch.Generator | None = None) -> np.ndarray:

@@ -57,6 +57,8 @@ def smax_config(profile, env: str, method: str) -> dict[str, Any]:
     eval_every = max(1, updates // int(o.get("smax_evals", C.SMAX_EVALS)))
     fields: dict[str, Any] = {"method": method, "batch_size": int(o.get("smax_batch", C.SMAX_BATCH)),
                               "reward_scale": C.SMAX_REWARD_SCALE}
+    if updates != C.SMAX_UPDATES:  # the code's epsilon schedules laid over this profile's updates (smac.py)
+        fields["schedule_scale"] = C.SMAX_UPDATES / updates
     if "smax_width" in o:
         fields["hidden"] = int(o["smax_width"])
         if method in ("icq_ma", "cast_bcq"):
