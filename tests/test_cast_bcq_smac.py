@@ -324,3 +324,18 @@ def test_checkpoint_resume_gives_identical_parameters(method):
     for name in a.nets:
         for pa, pb in zip(a.nets[name].parameters(), b.nets[name].parameters()):
             assert torch.equal(pa, pb), name
+
+
+@pytest.mark.parametrize("script", ["smax_bcq_forms.py", "smax_official_bcq.py"])
+def test_smax_diagnosis_scripts_help(script):
+    p = subprocess.run([sys.executable, f"scripts/{script}", "--help"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.returncode == 0 and "usage" in p.stdout, p.stderr[-2000:]
+
+
+@needs_smax
+def test_smax_official_bcq_needs_the_official_checkout(tmp_path):
+    p = subprocess.run([sys.executable, "scripts/smax_official_bcq.py", "--smac-repo", str(tmp_path / "nowhere"),
+                        "--iterations", "2", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.returncode != 0 and "nowhere" in (p.stdout + p.stderr)
