@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from papers.cast_bcq import config as C
+from common.nets import EnsembleMLP
 from papers.cast_bcq import smac
 from papers.cast_bcq.smac import (METHODS, STOP, SmaxConfig, SmaxLearner, bcq_target, cast_credit, code_bcq_argmax,
                                   code_filter, epsilon_at, filter_allowed, floored_policy, icq_ma_target, mabcq_loss, qmix_k,
@@ -127,6 +128,23 @@ def test_cast_credit_on_an_interaction_critic():
     lin = lambda x: (x[..., D:] @ c)[..., None]  # noqa: E731
     delta = cast_credit(lin, torch.zeros(1, 4, D), act, masks, K, "default")
     assert torch.allclose(delta, (1.0 - STOP) * torch.ones(1, 4, N))
+
+
+@pytest.mark.parametrize("absent", ["zero", "default"])
+def test_factored_cast_credit_equals_built_inputs(absent):
+    """The EnsembleMLP fast path (first layer factored over the action blocks) gives the built-input credits: float64,
+    two seeds, random critic, a batch with repeated and varied actions, every draw size."""
+    S, B, N, K, D, C = 2, 5, 4, 7, 3, 6
+    torch.manual_seed(0)
+    q = EnsembleMLP(S, D + N * K, 1, (8, 8)).double()
+    state = torch.randn(S, B, D, dtype=torch.float64)
+    act = torch.randint(0, K, (S, B, N))
+    masks = subteam_masks(torch.Generator().manual_seed(1), S, N, C, "cpu")
+    fast = smac._factored_credit(q, state, act, masks, K, absent)
+    built = smac._direct_credit(q, state, act, masks, K, absent)
+    assert torch.allclose(fast, built, rtol=0, atol=1e-12)
+    assert fast.abs().max() > 1e-3  # not trivially zero
+    assert torch.equal(cast_credit(q, state, act, masks, K, absent), fast)  # the learner's path is the fast one
 
 
 def test_subteam_masks_are_proper_nonempty_subsets_of_the_others():

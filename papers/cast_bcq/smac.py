@@ -281,20 +281,73 @@ def cast_credit(joint_q, state: Tensor, act: Tensor, masks: Tensor, n_actions: i
     """CAST's credit Delta_i [S, B, N] (P Eq. 8 with the code's sub-team draws). joint_q: [S, R, D + N*K] -> [S, R, 1];
     state [S, B, D]; act [S, B, N] long (dataset actions); masks [S, N(i), C, N(j)] (subteam_masks). Draw c of agent
     i: partners in the sub-team are absent (zero block, or one-hot stop for absent="default"), the others keep
-    their dataset actions; Delta_i = mean_c [Q(.., a_i, ..) - Q(.., absent_i, ..)]."""
+    their dataset actions; Delta_i = mean_c [Q(.., a_i, ..) - Q(.., absent_i, ..)].
+
+    A plain ``EnsembleMLP`` critic (no input norm, no output activation) takes the factored path
+    (``_factored_credit``): the same numbers up to float rounding, about 3x faster on 10 agents; any other callable
+    gets the joint inputs built row by row (``_direct_credit``)."""
+    plain = (isinstance(joint_q, EnsembleMLP) and joint_q.norm is None and joint_q.output_activation is None
+             and len(joint_q.layers) > 1)
+    return (_factored_credit if plain else _direct_credit)(joint_q, state, act, masks, n_actions, absent)
+
+
+def _absent_blocks(masks: Tensor, S: int, B: int) -> Tensor:
+    """[S, B, N(i), C, 2, N(j)] bool: partner j's action block is absent in pair 0 (agent i at its action) or pair 1
+    (agent i absent too) of agent i's draw c."""
+    N, C = masks.shape[1], masks.shape[2]
+    eye = torch.eye(N, dtype=torch.bool, device=masks.device)
+    gone = masks[:, None, :, :, None, :].expand(S, B, N, C, 2, N).clone()
+    gone[..., 1, :] |= eye[None, None, :, None, :]
+    return gone
+
+
+def _direct_credit(joint_q, state: Tensor, act: Tensor, masks: Tensor, n_actions: int, absent: str) -> Tensor:
+    """cast_credit with every counterfactual joint input [s, onehot a_1 .. a_N] built and passed through joint_q."""
     S, B, N = act.shape
     C, K = masks.shape[2], n_actions
     onehot = F.one_hot(act, K).to(state.dtype)  # [S, B, N, K]
     away = torch.zeros(K, dtype=state.dtype, device=state.device)
     if absent == "default":
         away[STOP] = 1.0
-    eye = torch.eye(N, dtype=torch.bool, device=state.device)
-    # [S, B, N(i), C, 2, N(j), K]: pair 0 = agent i at its action, pair 1 = agent i absent
-    gone = masks[:, None, :, :, None, :].expand(S, B, N, C, 2, N).clone()
-    gone[..., 1, :] |= eye[None, None, :, None, :]
+    gone = _absent_blocks(masks, S, B)  # [S, B, N(i), C, 2, N(j)]
     x = torch.where(gone[..., None], away, onehot[:, :, None, None, None])
     inp = joint_input(state[:, :, None, None, None, :].expand(S, B, N, C, 2, state.shape[-1]), x)
     q = joint_q(inp.reshape(S, -1, inp.shape[-1])).reshape(S, B, N, C, 2)
+    return (q[..., 0] - q[..., 1]).mean(dim=-1)
+
+
+def _factored_credit(joint_q: EnsembleMLP, state: Tensor, act: Tensor, masks: Tensor, n_actions: int,
+                     absent: str) -> Tensor:
+    """cast_credit for a plain EnsembleMLP: its first layer is linear in [s, onehot a_1 .. a_N], so a counterfactual
+    row's pre-activation is W_s s + b + sum_j present_j W_j[a_j] (+ sum_j absent_j W_j[stop] for "default"): the
+    state part once per row of the batch, the action part one [N*C*2, N] x [N, H] product per row, instead of the
+    [N*C*2, D + N*K] x [D + N*K, H] product of the built inputs. Then the remaining layers as joint_q's."""
+    S, B, N = act.shape
+    C, K, D = masks.shape[2], n_actions, state.shape[-1]
+    first = joint_q.layers[0]
+    w, H = first.weight, first.weight.shape[-1]  # [S, D + N*K, H]
+    base = torch.bmm(state, w[:, :D])  # [S, B, H]
+    if first.bias is not None:
+        base = base + first.bias
+    blocks = w[:, D:].reshape(S, N, K, H)  # W_j[k]
+    idx = act.transpose(1, 2)[..., None].expand(S, N, B, H)
+    taken = blocks.gather(2, idx).transpose(1, 2).reshape(S * B, N, H)  # W_j[a_j] [S*B, N(j), H]
+    gone = _absent_blocks(masks, S, B)  # [S, B, N(i), C, 2, N(j)]
+    keep = (~gone).to(state.dtype).reshape(S * B, N * C * 2, N)
+    h = torch.baddbmm(base.reshape(S * B, 1, H), keep, taken)  # [S*B, N*C*2, H]
+    if absent == "default":
+        stop = blocks[:, :, STOP]  # [S, N(j), H]
+        h = h.reshape(S, -1, H).baddbmm_(gone.to(state.dtype).reshape(S, B * N * C * 2, N), stop)
+    h = h.reshape(S, -1, H)
+    last = len(joint_q.layers) - 1
+    for i, layer in enumerate(joint_q.layers):
+        if i:
+            h = torch.bmm(h, layer.weight) if layer.bias is None else torch.baddbmm(layer.bias, h, layer.weight)
+        if i < last and isinstance(joint_q.activation, torch.nn.ReLU):
+            h = h.relu_()  # (in place: the rows are large; relu's backward needs only its output)
+        elif i < last and joint_q.activation is not None:
+            h = joint_q.activation(h)
+    q = h.reshape(S, B, N, C, 2)
     return (q[..., 0] - q[..., 1]).mean(dim=-1)
 
 
