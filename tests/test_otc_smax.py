@@ -189,6 +189,30 @@ def test_panel_d_reports_needs_smax_without_jaxmarl(monkeypatch):
     assert verdict is None and "needs SMAX" in why
 
 
+def _panel_d_record(method, wins, ret, data_win=0.0):
+    return {"keys": {"panel": "d", "env": "smax/5m_vs_6m", "method": method}, "extra": {"data_win_rate": data_win},
+            "curve": [{"step": 0, "score": 0.0, "eval_return": 0.1}, {"step": 1, "score": wins, "eval_return": ret}]}
+
+
+@pytest.mark.parametrize("o, b, want", [(0.0, 0.0, None), (0.25, 0.0, True), (0.0, 0.25, False), (0.5, 0.5, False)])
+def test_panel_d_verdict_is_undecided_only_when_nobody_wins(monkeypatch, o, b, want):
+    """Both methods at a 0 win rate leave the claim undecided (with the returns shown), not 'does not hold'; any win
+    decides it by the win rate alone."""
+    from papers.otc import figure6
+    from papers.otc import smax_items as X
+
+    monkeypatch.setattr(X, "needs_smax", lambda: None)
+    monkeypatch.setattr(figure6, "random_success", lambda seed=0: 0.0)
+    recs = [_panel_d_record("cql_otc_dq", o, 0.9), _panel_d_record("cql", b, 0.4)]
+    for p, m in (("a", "bremen"), ("a", "bremen_otc_de"), ("b", "bremen"), ("b", "bremen_otc_de"), ("c", "bcq"),
+                 ("c", "bcq_otc_de")):
+        recs.append({"keys": {"panel": p, "method": m}, "curve": [{"score": 0.0}]})
+    verdict, why = figure6.verdicts(recs)["f6d_otc_beats_cql"]
+    assert verdict is want
+    if want is None:
+        assert "cannot order" in why and "OTC (d_q) 0.900 vs CQL 0.400" in why and "0.000" in why
+
+
 def test_panel_d_configs():
     from common.profiles import get_profile
     from papers.otc import config as C

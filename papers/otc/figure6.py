@@ -82,6 +82,13 @@ def final(records, panel: str, method: str, k: int = -1) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def _final_field(records, panel: str, method: str, field: str) -> float:
+    """Seed mean of curve[-1][field] of a panel's method (nan without records)."""
+    vals = [r["curve"][-1][field] for r in records if (r.get("keys") or {}).get("panel") == panel
+            and (r.get("keys") or {}).get("method") == method and r.get("curve")]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def random_success(seed: int = 0) -> float:
     """Success rate of the uniform random policy on the non-stationary navigation at beta_1 = 0.1."""
     rng = np.random.default_rng(seed)
@@ -106,8 +113,18 @@ def verdicts(records) -> dict[str, tuple[bool | None, str]]:
         out["f6d_otc_beats_cql"] = (None, f"panel d needs {lacking}: not run")
     else:
         o, b = final(records, "d", "cql_otc_dq"), final(records, "d", "cql")
-        out["f6d_otc_beats_cql"] = (o > b, f"S(pi^K) = greedy test win rate on SMAX 5m_vs_6m (a substitute for SMAC), "
-                                           f"seed means: OTC (d_q) {o:.3f} vs CQL {b:.3f}")
+        what = (f"S(pi^K) = greedy test win rate on SMAX 5m_vs_6m (a substitute for SMAC), seed means: "
+                f"OTC (d_q) {o:.3f} vs CQL {b:.3f}")
+        if o == 0.0 and b == 0.0:  # no method ever wins: the win rate cannot order them (not a 'does not hold')
+            ret = {m: _final_field(records, "d", m, "eval_return") for m in ("cql_otc_dq", "cql")}
+            wins = sorted({(r.get("extra") or {}).get("data_win_rate") for r in records
+                           if (r.get("keys") or {}).get("panel") == "d"} - {None})
+            out["f6d_otc_beats_cql"] = (None, f"{what}: neither wins a test episode, so the win rate cannot order "
+                                        f"them (the behavior data's win rate: {', '.join(f'{w:.3f}' for w in wins)}); "
+                                        f"final mean test return, shown, not judged: OTC (d_q) "
+                                        f"{ret['cql_otc_dq']:.3f} vs CQL {ret['cql']:.3f}")
+        else:
+            out["f6d_otc_beats_cql"] = (o > b, what)
     return out
 
 
