@@ -63,10 +63,15 @@ def claim_ids(claims: Iterable[Any], item: str) -> list[str]:
     return [c.id for c in claims if c.item == item]
 
 
+UNDECIDED = "undecided"  # a verdict's value when the check ran and cannot decide the claim (write_claims)
+
+
 def write_claims(results_root: str | Path, profile: str, paper: str, item: str,
                  verdicts: Mapping[str, tuple[bool, str]], claims: Iterable[Any]) -> list[str]:
     """Write one verdict per claim of ``item`` (every published claim of the item must be given; a verdict
-    ``(None, reason)`` writes nothing, so the report shows the claim as not checked, and prints the reason). A
+    ``(None, reason)`` writes nothing, so the report shows the claim as not checked, and prints the reason; a
+    verdict ``(UNDECIDED, reason)`` is a check whose runs cannot decide the claim, e.g. two methods that both win
+    nothing: it is written, superseding any earlier verdict, and the report shows "undecided"). A
     verdict equal (holds, evidence) to the newest one on file is not appended again, so a rerun that
     changes nothing appends nothing; the report reads the newest verdict per claim. Returns the ids written."""
     want = claim_ids(claims, item)
@@ -84,14 +89,15 @@ def write_claims(results_root: str | Path, profile: str, paper: str, item: str,
         holds, evidence = verdicts[cid]
         if holds is None:  # not checkable here (e.g. a panel that needs an environment not built yet)
             continue
+        holds = None if holds is UNDECIDED else bool(holds)  # UNDECIDED: checked, and the runs cannot decide it
         old = (newest.get(cid) or {}).get("extra", {})
-        if old.get("holds") == bool(holds) and old.get("evidence") == str(evidence):
+        if cid in newest and old.get("holds") == holds and old.get("evidence") == str(evidence):
             continue
-        write_claim(results_root, profile, paper, item, cid, bool(holds), evidence)
+        write_claim(results_root, profile, paper, item, cid, holds, evidence)
         written.append(cid)
     for cid in want:
         holds, evidence = verdicts[cid]
-        said = "not checked" if holds is None else "holds" if holds else "does not hold"
+        said = "not checked" if holds is None else "undecided" if holds is UNDECIDED else "holds" if holds else "does not hold"
         print(f"[{paper}/{item}] claim {cid}: {said} — {evidence}", flush=True)
     return written
 

@@ -18,7 +18,8 @@ appending to the same file. On disk the curve is stored column-wise, ``{"step": 
 and ``python -m common.records --compact FILE...`` rewrites a file in the packed form, losslessly.
 
 A claim verdict (for figure items) is a record with ``keys = {"claim": <id>}``, ``score: null`` and
-``extra = {"holds": bool, "evidence": str}``; write it with ``write_claim``.
+``extra = {"holds": bool | None, "evidence": str}`` (None: undecided, ``common.figures.UNDECIDED``); write it with
+``write_claim``.
 """
 
 from __future__ import annotations
@@ -366,7 +367,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_claim(results_root: str | Path, profile: str, paper: str, item: str, claim_id: str, holds: bool,
+def write_claim(results_root: str | Path, profile: str, paper: str, item: str, claim_id: str, holds: bool | None,
                 evidence: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Append a claim verdict record (``keys={"claim": id}``, ``extra={"holds", "evidence", ...}``)."""
     t = now()
@@ -374,7 +375,7 @@ def write_claim(results_root: str | Path, profile: str, paper: str, item: str, c
         "schema": SCHEMA_VERSION, "run_id": f"{profile}/{paper}/{item}/claim/{claim_id}",
         "paper": paper, "item": item, "keys": {"claim": claim_id}, "method": None, "seed": None,
         "profile": profile, "score": None, "normalized": None, "curve": [],
-        "extra": {"holds": bool(holds), "evidence": str(evidence), **to_jsonable(dict(data or {}))},
+        "extra": {"holds": None if holds is None else bool(holds), "evidence": str(evidence), **to_jsonable(dict(data or {}))},
         "nonfinite": [], "wall_time_s": 0.0, "config": {}, "config_hash": config_hash({}),
         "git_commit": git_commit(), "sacred_run_id": None, "started": t, "finished": t,
         "hostname": socket.gethostname(), "versions": versions(),

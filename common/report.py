@@ -20,7 +20,7 @@ cell that has not pooled every value its item's ``pool`` lists gets no Δ and no
 population std (ddof=0, numpy's default, as the papers print). Only the newest record of each (cell
 keys, seed) counts, so ``--force`` reruns replace older ones, and a cell's records come from one thread
 count (``one_thread_setting``). Claim verdicts are records with ``keys={"claim": id}`` and
-``extra={"holds": bool, "evidence": str}`` (``common.records.write_claim``).
+``extra={"holds": bool | None, "evidence": str}`` (``common.records.write_claim``; None: undecided).
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def one_thread_setting(records: Sequence[Mapping[str, Any]]) -> tuple[list[dict]
 
 
 def claim_verdicts(claims: Sequence[Mapping], records: Sequence[Mapping]) -> list[dict]:
-    """Each claim with verdict holds / does not hold / not checked (newest claim record wins)."""
+    """Each claim with verdict holds / does not hold / undecided (a claim record with holds None) / not checked (no
+    claim record); the newest claim record wins."""
     newest: dict[str, Mapping] = {}
     for r in records:
         if is_claim(r):
@@ -83,7 +84,8 @@ def claim_verdicts(claims: Sequence[Mapping], records: Sequence[Mapping]) -> lis
             out.append({**claim, "verdict": "not checked", "evidence": ""})
         else:
             ex = r.get("extra", {})
-            out.append({**claim, "verdict": "holds" if ex.get("holds") else "does not hold",
+            said = "undecided" if ex.get("holds") is None else "holds" if ex["holds"] else "does not hold"
+            out.append({**claim, "verdict": said,
                         "evidence": ex.get("evidence", "")})
     return out
 

@@ -172,6 +172,28 @@ def test_claims_are_written_once(tmp_path):
         write({"omar_beats_cql_all_n": (True, "x")})
 
 
+def test_undecided_supersedes_an_earlier_verdict_and_none_writes_nothing(tmp_path):
+    """(UNDECIDED, why) is written over an earlier verdict and shows as 'undecided'; (None, why) writes nothing, so
+    the earlier verdict stays; an unchanged UNDECIDED is not appended again."""
+    from common.figures import UNDECIDED, write_claims
+    from common.records import load_records
+    from common.report import claim_verdicts
+    from papers.omar.published import CLAIMS
+
+    def write(v):
+        return write_claims(tmp_path, "smoke", "omar", "figure2", v, CLAIMS)
+
+    def shown():
+        recs = load_records(tmp_path, "smoke", "omar", "figure2")
+        return {c["id"]: c["verdict"] for c in claim_verdicts([c for c in CLAIMS if c.item == "figure2"], recs)}
+
+    assert write({"omar_beats_cql_all_n": (True, "x"), "gain_larger_multiagent": (False, "y")})
+    assert write({"omar_beats_cql_all_n": (None, "needs X"), "gain_larger_multiagent": (UNDECIDED, "0 vs 0")}) == [
+        "gain_larger_multiagent"]
+    assert shown() == {"omar_beats_cql_all_n": "holds", "gain_larger_multiagent": "undecided"}
+    assert write({"omar_beats_cql_all_n": (True, "x"), "gain_larger_multiagent": (UNDECIDED, "0 vs 0")}) == []
+
+
 # ---- --n-agents: part of Figures 1-2's grid ------------------------------------------------------
 @pytest.mark.parametrize("mod", [figure1, figure2])
 def test_n_agents_filter_selects_cells_and_rejects_n_outside_grid(mod):

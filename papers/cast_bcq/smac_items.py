@@ -26,6 +26,7 @@ import torch
 import envs
 from common.evaluate import eval_seed
 from common.experiment import Cell, Job
+from common.figures import UNDECIDED
 from common.offline import data_identity_of, dataset_of, run_metrics
 from papers.cast_bcq import config as C
 from papers.cast_bcq.smac import LEARNER_NAME, SmaxConfig, SmaxLearner
@@ -155,7 +156,7 @@ def describe(fin: Mapping[str, Mapping[str, float | None]], maps: Sequence[str] 
         f"{LABELS[m]} {'n/a' if v is None else f'{100 * v:.0f}%'}" for m, v in fin[e].items()) for e in maps)
 
 
-def verdicts(records: Sequence[Mapping], item: str) -> dict[str, tuple[bool | None, str]]:
+def verdicts(records: Sequence[Mapping], item: str) -> dict[str, tuple[bool | str, str]]:
     """published.CLAIMS of ``item`` on the counted maps (SMAX win rates; the MMM substitute excluded)."""
     fin = finals(records)
     ev = f"SMAX substitute, counted maps only (MMM substitute excluded); final win rate, seed mean: {describe(fin)}"
@@ -165,12 +166,12 @@ def verdicts(records: Sequence[Mapping], item: str) -> dict[str, tuple[bool | No
         s3 = fin["smax/3s_vs_3z"]
         ok_3s = best["smax/3s_vs_3z"] or s3["cast_bcq"] >= s3["icq_ma"] - 0.02
         others = [e for e in COUNTED if e != "smax/3s_vs_3z"]
-        low: bool | None = all(max(fin[e]["i_bcq"], fin[e]["mabcq"]) <= 0.5 * min(fin[e]["icq_ma"], fin[e]["cast_bcq"])
+        low: bool | str = all(max(fin[e]["i_bcq"], fin[e]["mabcq"]) <= 0.5 * min(fin[e]["icq_ma"], fin[e]["cast_bcq"])
                                for e in others)
         why = "max(i_bcq, mabcq) <= 1/2 min(icq_ma, cast_bcq) on " + ", ".join(e.split('/')[1] for e in others)
         empty = [e.split('/')[1] for e in others if min(fin[e]["icq_ma"], fin[e]["cast_bcq"]) == 0]
         if low and empty:  # 0 <= 0: 'poor relative to the cooperative methods' says nothing where those win nothing
-            low, why = None, why + f"; undecided: icq_ma or cast_bcq wins nothing on {', '.join(empty)}"
+            low, why = UNDECIDED, why + f"; undecided: icq_ma or cast_bcq wins nothing on {', '.join(empty)}"
         return {"t1_ours_best_most_maps": (ok_3s and all(best[e] for e in others),
                                            "cast_bcq best on every counted map but 3s_vs_3z, there >= icq_ma - 2 pp; "
                                            + ev),

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from common.evaluate import eval_seed, evaluate
+from common.figures import UNDECIDED
 from common.plotting import plot_curves
 from common.profiles import Profile
 from papers.otc import config as C
@@ -97,7 +98,7 @@ def random_success(seed: int = 0) -> float:
     return float((r.returns >= NS_SUCCESS).mean())
 
 
-def verdicts(records) -> dict[str, tuple[bool | None, str]]:
+def verdicts(records) -> dict[str, tuple[bool | str | None, str]]:
     out: dict[str, tuple[bool | None, str]] = {}
     ab = {p: (final(records, p, "bremen_otc_de"), final(records, p, "bremen")) for p in ("a", "b")}
     out["f6ab_otc_beats_bremen"] = (all(o > b for o, b in ab.values()), "S(pi^K), seed means; " + "; ".join(
@@ -119,7 +120,7 @@ def verdicts(records) -> dict[str, tuple[bool | None, str]]:
             ret = {m: _final_field(records, "d", m, "eval_return") for m in ("cql_otc_dq", "cql")}
             wins = sorted({(r.get("extra") or {}).get("data_win_rate") for r in records
                            if (r.get("keys") or {}).get("panel") == "d"} - {None})
-            out["f6d_otc_beats_cql"] = (None, f"{what}: neither wins a test episode, so the win rate cannot order "
+            out["f6d_otc_beats_cql"] = (UNDECIDED, f"{what}: neither wins a test episode, so the win rate cannot order "
                                         f"them (the behavior data's win rate: {', '.join(f'{w:.3f}' for w in wins)}); "
                                         f"final mean test return, shown, not judged: OTC (d_q) "
                                         f"{ret['cql_otc_dq']:.3f} vs CQL {ret['cql']:.3f}")
