@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from papers.cast_bcq import config as C
 from common.nets import EnsembleMLP
+from papers.cast_bcq import config as C
 from papers.cast_bcq import smac
 from papers.cast_bcq.smac import (METHODS, STOP, SmaxConfig, SmaxLearner, bcq_target, cast_credit, code_bcq_argmax,
                                   code_filter, epsilon_at, filter_allowed, floored_policy, icq_ma_target, mabcq_loss, qmix_k,

@@ -284,7 +284,7 @@ def cast_credit(joint_q, state: Tensor, act: Tensor, masks: Tensor, n_actions: i
     their dataset actions; Delta_i = mean_c [Q(.., a_i, ..) - Q(.., absent_i, ..)].
 
     A plain ``EnsembleMLP`` critic (no input norm, no output activation) takes the factored path
-    (``_factored_credit``): the same numbers up to float rounding, about 3x faster on 10 agents; any other callable
+    (``_factored_credit``): the same numbers up to float rounding, 2.2x faster per update on 10 agents; any other callable
     gets the joint inputs built row by row (``_direct_credit``)."""
     plain = (isinstance(joint_q, EnsembleMLP) and joint_q.norm is None and joint_q.output_activation is None
              and len(joint_q.layers) > 1)
@@ -339,14 +339,11 @@ def _factored_credit(joint_q: EnsembleMLP, state: Tensor, act: Tensor, masks: Te
         stop = blocks[:, :, STOP]  # [S, N(j), H]
         h = h.reshape(S, -1, H).baddbmm_(gone.to(state.dtype).reshape(S, B * N * C * 2, N), stop)
     h = h.reshape(S, -1, H)
-    last = len(joint_q.layers) - 1
-    for i, layer in enumerate(joint_q.layers):
-        if i:
-            h = torch.bmm(h, layer.weight) if layer.bias is None else torch.baddbmm(layer.bias, h, layer.weight)
-        if i < last and isinstance(joint_q.activation, torch.nn.ReLU):
-            h = h.relu_()  # (in place: the rows are large; relu's backward needs only its output)
-        elif i < last and joint_q.activation is not None:
-            h = joint_q.activation(h)
+    if isinstance(joint_q.activation, torch.nn.ReLU):
+        h = h.relu_()  # (in place: the rows are large)
+    elif joint_q.activation is not None:
+        h = joint_q.activation(h)
+    h = joint_q._layers(h, [(layer.weight, layer.bias) for layer in joint_q.layers[1:]])  # joint_q's other layers
     q = h.reshape(S, B, N, C, 2)
     return (q[..., 0] - q[..., 1]).mean(dim=-1)
 

@@ -77,17 +77,11 @@ def build_cells(profile):
             for p, m in grid(profile.name)]
 
 
-def final(records, panel: str, method: str, k: int = -1) -> float | None:
-    vals = [r["curve"][k]["score"] for r in records if (r.get("keys") or {}).get("panel") == panel
+def final(records, panel: str, method: str, k: int = -1, field: str = "score") -> float | None:
+    """Seed mean of curve[k][field] of a panel's method (None without records)."""
+    vals = [r["curve"][k][field] for r in records if (r.get("keys") or {}).get("panel") == panel
             and (r.get("keys") or {}).get("method") == method and r.get("curve")]
     return float(np.mean(vals)) if vals else None
-
-
-def _final_field(records, panel: str, method: str, field: str) -> float:
-    """Seed mean of curve[-1][field] of a panel's method (nan without records)."""
-    vals = [r["curve"][-1][field] for r in records if (r.get("keys") or {}).get("panel") == panel
-            and (r.get("keys") or {}).get("method") == method and r.get("curve")]
-    return float(np.mean(vals)) if vals else float("nan")
 
 
 def random_success(seed: int = 0) -> float:
@@ -99,7 +93,7 @@ def random_success(seed: int = 0) -> float:
 
 
 def verdicts(records) -> dict[str, tuple[bool | str | None, str]]:
-    out: dict[str, tuple[bool | None, str]] = {}
+    out: dict[str, tuple[bool | str | None, str]] = {}
     ab = {p: (final(records, p, "bremen_otc_de"), final(records, p, "bremen")) for p in ("a", "b")}
     out["f6ab_otc_beats_bremen"] = (all(o > b for o, b in ab.values()), "S(pi^K), seed means; " + "; ".join(
         f"({p}) OTC {o:.2f} vs BREMEN {b:.2f}" for p, (o, b) in ab.items()))
@@ -117,7 +111,7 @@ def verdicts(records) -> dict[str, tuple[bool | str | None, str]]:
         what = (f"S(pi^K) = greedy test win rate on SMAX 5m_vs_6m (a substitute for SMAC), seed means: "
                 f"OTC (d_q) {o:.3f} vs CQL {b:.3f}")
         if o == 0.0 and b == 0.0:  # no method ever wins: the win rate cannot order them (not a 'does not hold')
-            ret = {m: _final_field(records, "d", m, "eval_return") for m in ("cql_otc_dq", "cql")}
+            ret = {m: final(records, "d", m, field="eval_return") for m in ("cql_otc_dq", "cql")}
             wins = sorted({(r.get("extra") or {}).get("data_win_rate") for r in records
                            if (r.get("keys") or {}).get("panel") == "d"} - {None})
             out["f6d_otc_beats_cql"] = (UNDECIDED, f"{what}: neither wins a test episode, so the win rate cannot order "
