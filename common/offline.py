@@ -34,11 +34,12 @@ learner's per-member fields ``GROUPABLE[name]``) train as ONE stacked learner (`
 run's learner is built and resumed exactly as alone, then ``stack``ed (common.algos.state.StackableLearner):
 its own dataset rows, random stream and per-member loss scalars (ITD3: CQL alpha / OMAR tau; IQL: expectile /
 beta; MATD3+BC: alpha; BCQ: lambda / KL weight); the groupable learners are ``GROUPABLE``'s: itd3 (OMAR's),
-iql_continuous and matd3bc (MOMA-PPO's baselines), bcq and mabcq (CAST-BCQ's BCQ, I-BCQ and MABCQ columns),
-every other learner runs alone. Evaluation is one vectorised rollout of every run's
+iql_continuous and matd3bc (MOMA-PPO's baselines), bcq and mabcq (CAST-BCQ's BCQ, I-BCQ and MABCQ columns), and
+those a paper registers with ``common.algos.register_learner(..., group_fields=...)`` (CAST-BCQ's cast_bcq and
+icq_ma); every other learner runs alone. Evaluation is one vectorised rollout of every run's
 policy on its own evaluation seeds; checkpoints are each run's own, in the format of a run alone. The metrics of
 every run are those of ``offline_run`` up to float rounding (kernels see other member counts):
-tests/test_grouped_cells.py, tests/test_grouped_continuous.py, tests/test_grouped_bcq.py.
+tests/test_grouped_cells.py, tests/test_grouped_continuous.py, tests/test_grouped_bcq.py, tests/test_grouped_cast.py.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from common.algos import build_learner, get_learner
+from common.algos import GROUPABLE, build_learner, get_learner
 from common.algos.bcq import BCQ
 from common.algos.iql_continuous import ContinuousIQL
 from common.algos.itd3 import ITD3
@@ -61,10 +62,10 @@ from common.records import canonical_json, to_jsonable
 from common.returns import normalize
 
 OFFICIAL_MINIBATCH_SEED = 4_000_000  # generator seed offset of fixed_minibatches (apart from every other stream)
-# learners whose runs can train stacked (cells as members), with the config fields that may differ in a group
-GROUPABLE: dict[str, tuple[str, ...]] = {"itd3": ITD3.GROUP_FIELDS, "iql_continuous": ContinuousIQL.GROUP_FIELDS,
-                                         "matd3bc": MATD3BC.GROUP_FIELDS, "bcq": BCQ.GROUP_FIELDS,
-                                         "mabcq": BCQ.GROUP_FIELDS}
+# learners whose runs can train stacked (cells as members), with the config fields that may differ in a group: the
+# built-in ones here, a paper's through common.algos.register_learner(..., group_fields=...) (one dict: common.algos')
+GROUPABLE.update({"itd3": ITD3.GROUP_FIELDS, "iql_continuous": ContinuousIQL.GROUP_FIELDS,
+                  "matd3bc": MATD3BC.GROUP_FIELDS, "bcq": BCQ.GROUP_FIELDS, "mabcq": BCQ.GROUP_FIELDS})
 # cell-config keys that only name a cell (the row's method name): they never keep two runs apart
 _NAME_KEYS = ("method",)
 

@@ -8,7 +8,7 @@ common.offline. Register a new one with ``register_learner(name, builder)``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 
 def _build_itd3(data, section: Mapping[str, Any], seed: int, device) -> Any:
@@ -60,11 +60,25 @@ LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3, "bcq": _build_bc
                                            "awac": _build_awac, "td3bc": _build_td3bc}
 
 
-def register_learner(name: str, build: Callable[..., Any]) -> None:
-    """Make ``build(data, section, seed, device)`` available as learner ``name`` (a new name only)."""
+# Learners whose runs can train stacked (cells as members), with the config fields that may differ between the
+# stacked runs: common.offline adds the built-in ones (itd3, iql_continuous, matd3bc, bcq, mabcq), a paper's learner
+# comes in through register_learner(..., group_fields=...) (e.g. papers/cast_bcq/cast_bcq.py, icq_ma.py).
+GROUPABLE: dict[str, tuple[str, ...]] = {}
+
+
+def register_learner(name: str, build: Callable[..., Any], group_fields: Sequence[str] | None = None) -> None:
+    """Make ``build(data, section, seed, device)`` available as learner ``name`` (a new name only). ``group_fields``
+    (a StackableLearner's ``GROUP_FIELDS``, possibly empty): its runs may train stacked (``GROUPABLE``); None: they
+    always train alone."""
     if name in LEARNERS and LEARNERS[name] is not build:
         raise ValueError(f"learner {name!r} is already registered")
+    if group_fields is not None and (isinstance(group_fields, str) or
+                                     not all(isinstance(f, str) for f in group_fields)):
+        raise ValueError(f"group_fields={group_fields!r}: give the names of the config fields that may differ "
+                         "between stacked runs (a tuple of str, possibly empty), or None")
     LEARNERS[name] = build
+    if group_fields is not None:
+        GROUPABLE[name] = tuple(group_fields)
 
 
 def get_learner(name: str) -> Callable[..., Any]:

@@ -94,7 +94,7 @@ from common.algos.bcq_losses import (GUARD_EV_MIN, GUARD_TN_MAX, VD_CLIP, bcq_ac
                                      mabcq_critic_loss, mabcq_weights, soft_clipped_q, split_slices, vae_loss)
 from common.algos.itd3 import critic_td_loss
 from common.algos.state import (StackableLearner, build_seed_members, learner_state, load_learner_state,
-                                slice_module_state, stack_module_states)
+                                slice_module_state, stack_module_states, stack_row_lists)
 from common.heads import VAE, PerturbationActor, TwinCritic
 from common.nets import polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
@@ -393,7 +393,7 @@ class BCQ(StackableLearner):
     def _randn(self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None = None,
                clip: float | None = None) -> Tensor:
         """N(0, I) of ``shape`` [M, ...] from ``generator`` (None: the training stream), clipped to +-clip. A stack
-        of runs (``streams``; CASTBCQ borrows this method and never stacks) draws each run's members from its own
+        of runs (``streams``; CASTBCQ borrows this method) draws each run's members from its own
         generator: the training one, or the run's entry of a list (``_act_generator``)."""
         streams = getattr(self, "streams", None)
         if streams is not None and (generator is None or isinstance(generator, list)):
@@ -610,14 +610,7 @@ class BCQ(StackableLearner):
         stacked data, and each run's entries of the stacked list (``row_spans``), from which it samples."""
         data = super().stack_data(parts)
         if "rows" in data:
-            blocks: dict[int, tuple[int, int, Mapping[str, Tensor]]] = {}  # id(part) -> (block start, list start, part)
-            at = 0
-            for part, (start, _) in zip(parts, self.stream_rows):
-                if id(part) not in blocks:
-                    blocks[id(part)] = (start, at, part)
-                    at += int(part["rows"].shape[0])
-            data["rows"] = torch.cat([part["rows"] + start for start, _, part in blocks.values()])
-            self.row_spans = [(blocks[id(p)][1], int(p["rows"].shape[0])) for p in parts]
+            data["rows"], self.row_spans = stack_row_lists(parts, self.stream_rows)
         return data
 
 

@@ -273,6 +273,22 @@ def stack_rows(parts: Sequence[Mapping[str, Tensor]]) -> tuple[dict[str, Tensor]
     return data, rows
 
 
+def stack_row_lists(parts: Sequence[Mapping[str, Tensor]], stream_rows: Sequence[tuple[int, int]]
+                    ) -> tuple[Tensor, list[tuple[int, int]]]:
+    """The runs' sampling row lists (``parts[r]["rows"]``: indices into run r's own data, e.g. drop_terminals'
+    non-terminal rows) as one list into the stacked data (``stack_rows``: run r's block starts at
+    ``stream_rows[r][0]``; runs on one dataset share one entry), and each run's (start, count) in that list, from
+    which it samples (``MemberStreams.indices``)."""
+    blocks: dict[int, tuple[int, int, Mapping[str, Tensor]]] = {}  # id(part) -> (block start, list start, part)
+    at = 0
+    for part, (start, _) in zip(parts, stream_rows):
+        if id(part) not in blocks:
+            blocks[id(part)] = (start, at, part)
+            at += int(part["rows"].shape[0])
+    rows = torch.cat([part["rows"] + start for start, _, part in blocks.values()])
+    return rows, [(blocks[id(p)][1], int(p["rows"].shape[0])) for p in parts]
+
+
 class MemberStreams:
     """The training random streams of a stack of runs: run r owns ``n_members[r]`` consecutive members
     (``n_seeds[r]`` seeds) and draws their random numbers from its own generator (its learner's alone), the

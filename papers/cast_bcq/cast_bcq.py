@@ -58,6 +58,14 @@ Decisions where the sources are silent [I] (also in tests/test_cast_bcq.py):
   x_i); padded action dims are zeroed in every candidate (BCQ's mask).
 - Action selection draws its z from a generator of its own seeded afresh by ``policy()`` (BCQ's ``act``): an
   evaluation never moves the training stream.
+
+Cells as members (common/grouping.py, ``--group``): ``CASTBCQ.stack(learners)`` (common.algos.state.StackableLearner)
+puts the runs of a group (other seeds, other datasets of one env) side by side on the member axis. Each run draws
+every random number of its update (its minibatch rows, with drop_terminals from its own non-terminal rows; the VAE
+noise; the target and actor z; the sub-team draws) from its own training generator, and its actions from its own
+action generator, the very calls it makes alone, so a stacked update is each run's update alone (bit for bit on the
+CPU: tests/test_grouped_cast.py). No config field may differ between stacked runs (``GROUP_FIELDS`` is empty: the
+items vary the dataset, the seed and, between groups, the ablation).
 Not implemented yet: the paper's joint-critic form (``central="joint"``, ``partners="policy"``, spec §2.3);
 validate() refuses it.
 
@@ -84,7 +92,7 @@ from common.algos.itd3 import _copy_members, critic_td_loss, with_next_actions
 from common.heads import VAE, PerturbationActor, TwinCritic
 from common.nets import hard_update, polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
-from common.algos.state import learner_state, load_learner_state
+from common.algos.state import StackableLearner, learner_state, load_learner_state, stack_row_lists
 from papers.cast_bcq.grid import credit_loss
 
 __all__ = [
@@ -311,15 +319,21 @@ def individual_critic_loss(q1: Tensor, q2: Tensor, delta: Tensor, w: Tensor | No
 # ----------------------------------------------------------------------------------------------
 
 
-class CASTBCQ:
+class CASTBCQ(StackableLearner):
     """Batched CAST-BCQ (the code's per-agent central critics); members m = s * N + i.
 
     CASTBCQ(obs_dims, act_dims, state_dim, n_seeds, cfg, seed=0, seeds=None, device, dtype), or
     ``CASTBCQ.from_dataset(data, cfg, seeds, device)``. Nets: ``vae`` (G_i), ``actor`` (xi_i), ``critic`` (the
     individual critic Q_i; BCQ's action selection reads its head 1), ``central_critic`` (Q^c_i on [s, a_{-i}] and
     a_i), ``actor_target``, ``central_target``. A seed's networks are built from ``seeds[s]`` alone; the training
-    random stream is one torch.Generator for the whole learner.
+    random stream is one torch.Generator for the whole learner (a stack of runs: one per run, ``streams``).
     """
+
+    _NETS = ("vae", "actor", "critic", "central_critic", "actor_target", "central_target")
+    _OPTS = ("vae_opt", "actor_opt", "critic_opt", "central_opt")
+    GROUP_FIELDS: tuple[str, ...] = ()  # every config field is shared by the stacked runs
+    act_seeds: list[int] | None = None  # a stack: each run's action-selection seed (None: ``act_seed`` alone)
+    row_spans: list[tuple[int, int]] | None = None  # a stack with drop_terminals: each run's entries of data["rows"]
 
     # action selection, acting and their helpers are BCQ's (common.algos.bcq): argmax Q_{i,1} over n_select
     # candidates xi_i(o_i, D_i(o_i)), z from a generator of its own; ``critic`` is Q_i here
@@ -448,12 +462,16 @@ class CASTBCQ:
         """One row set per seed, shared by its N members: obs / next_obs [M, B, O], actions [M, B, A], rewards /
         terminals / next_valid [M, B], state / next_state [M, B, D], others / next_others [M, B, (N-1) A] (the
         partners' dataset actions a_{-i} and a'_{-i,data})."""
-        g = self.gen if generator is None else generator
         rows = data.get("rows")
         if self.cfg.drop_terminals and rows is None:
             raise KeyError("drop_terminals=True needs the row list: pass learner.prepare_data(tensors)")
-        T = data["obs"].shape[0] if rows is None else rows.shape[0]
-        idx_s = sample_indices(g, T, self.n_seeds, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
+        if self.streams is not None:  # a stack: each run draws its seeds' rows from its own stream (list: generators)
+            spans = self.stream_rows if rows is None else self.row_spans
+            idx_s = self.streams.indices(spans, self.cfg.batch_size, self.cfg.replace, True, generator)  # [S, B]
+        else:
+            T = data["obs"].shape[0] if rows is None else rows.shape[0]
+            g = self.gen if generator is None else generator
+            idx_s = sample_indices(g, T, self.n_seeds, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
         if rows is not None:
             idx_s = rows[idx_s]
         idx = idx_s.repeat_interleave(self.n_agents, dim=0)  # [M, B]: member s * N + i reads seed s's rows
@@ -512,7 +530,11 @@ class CASTBCQ:
             weights = p.view(1, 1, -1)  # [1, 1, K]
         else:
             R = B if cfg.subteam_per_row else 1
-            idx = sample_subteam_weights(p, cfg.n_subteams, (M, R), self.gen)  # [M, R, n]
+            if self.streams is None:
+                idx = sample_subteam_weights(p, cfg.n_subteams, (M, R), self.gen)  # [M, R, n]
+            else:  # a stack: each run's members from its own stream, as alone
+                idx = self.streams.draw(lambda shape, generator: sample_subteam_weights(p, cfg.n_subteams, shape,
+                                                                                        generator), (M, R))
             if self.on_support:  # count weights on the support: the same mean over draws
                 weights = F.one_hot(idx, p.shape[0]).to(self.dtype).mean(dim=2)  # [M, R, K]
             else:  # draw by draw
@@ -585,6 +607,26 @@ class CASTBCQ:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self._MODULES, same_seeds=True)
 
+    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ---------------
+    def stack_signature(self) -> str:
+        """StackableLearner's, and the central critic's state width."""
+        return f"{super().stack_signature()}|state_dim={self.state_dim}"
+
+    def _empty_stack(self, cfg: CASTConfig, seeds: Sequence[int]) -> "CASTBCQ":
+        return type(self)(self.obs_dims, self.act_dims, self.state_dim, len(seeds), cfg, seeds=seeds,
+                          device=self.device, dtype=self.dtype)
+
+    def _stack_extra(self, learners: Sequence["CASTBCQ"]) -> None:
+        self.act_seeds = [lr.act_seed for lr in learners]  # each run selects actions with its own z, as alone
+
+    def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+        """StackableLearner.stack_data; with drop_terminals the runs' row lists shifted to their blocks of the
+        stacked data, and each run's entries of the stacked list (``row_spans``), from which it samples."""
+        data = super().stack_data(parts)
+        if "rows" in data:
+            data["rows"], self.row_spans = stack_row_lists(parts, self.stream_rows)
+        return data
+
 
 def build_cast_bcq(data, section: Mapping[str, Any], seed: int, device) -> CASTBCQ:
     """Registry builder of ``cast_bcq``: CASTConfig fields from the cell's section, one seed, the dataset's
@@ -592,4 +634,4 @@ def build_cast_bcq(data, section: Mapping[str, Any], seed: int, device) -> CASTB
     return CASTBCQ.from_dataset(data, CASTConfig(**dict(section)), seeds=[seed], device=device)
 
 
-register_learner(LEARNER_NAME, build_cast_bcq)
+register_learner(LEARNER_NAME, build_cast_bcq, group_fields=CASTBCQ.GROUP_FIELDS)

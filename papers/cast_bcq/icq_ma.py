@@ -67,6 +67,12 @@ Decisions where the sources are silent (ours; tests/test_icq_ma.py checks them):
 - Hypernetworks are single Linear layers (pymarl's hypernet_layers = 1); all layers keep nn.Linear's default init.
 - Heterogeneous agents: padded action dims are left out of log pi and are 0 in the acted action.
 
+Cells as members (common/grouping.py, ``--group``): ``ICQMA.stack(learners)`` (common.algos.state.StackableLearner)
+puts the runs of a group (other seeds, other datasets of one env) side by side: agents' critics and actors on the
+member axis, the mixers on the seed axis, one Adam over them as alone. The update draws nothing but the minibatch
+rows, which each run draws from its own generator, from its own rows of the stacked data, so a stacked update is each
+run's update alone (tests/test_grouped_cast.py). ``GROUP_FIELDS`` is empty: no config field may differ.
+
 Shapes: S seeds, N agents, M = S * N members, B batch, E episodes, O obs dim, A action dim, SD state dim,
 T dataset steps.
 """
@@ -86,7 +92,7 @@ from common.algos import register_learner
 from common.algos.itd3 import _copy_members, with_next_actions
 from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.sampling import member_agents, sample_indices
-from common.algos.state import learner_state, load_learner_state
+from common.algos.state import StackableLearner, learner_state, load_learner_state
 
 __all__ = [
     "ICQMAConfig",
@@ -291,13 +297,18 @@ def icq_ma_actor_loss(logp: Tensor, k: Tensor, adv: Tensor, temp: float, valid: 
 # ----------------------------------------------------------------------------------------------
 
 
-class ICQMA:
+class ICQMA(StackableLearner):
     """Batched ICQ-MA: members m = s * N + i (critic Q_i and actor pi_i of agent i of seed s), one mixer per seed.
 
     ICQMA(obs_dims, act_dims, n_seeds, state_dim, cfg, seed=0, seeds=None, device, dtype), or
     ``ICQMA.from_dataset(data, cfg, seeds, device)``. A seed's networks are built from ``seeds[s]`` alone; the
-    training random stream (the minibatch rows; the update itself draws nothing) is one torch.Generator.
+    training random stream (the minibatch rows; the update itself draws nothing) is one torch.Generator (a stack of
+    runs: one per run, ``streams``).
     """
+
+    _NETS = ("critic", "critic_target", "mixer", "mixer_target", "actor")
+    _OPTS = ("critic_opt", "actor_opt")
+    GROUP_FIELDS: tuple[str, ...] = ()  # every config field is shared by the stacked runs
 
     def __init__(
         self,
@@ -390,11 +401,14 @@ class ICQMA:
         """One minibatch of rows per seed, shared by its agents (the mixer needs all agents of a row):
         obs / next_obs [M, B, O], actions / next_actions [M, B, A]; rewards / terminals / next_valid [S, B],
         state / next_state [S, B, SD]."""
-        g = self.gen if generator is None else generator
         if "next_valid" not in data:
             raise KeyError("ICQ-MA needs next_actions / next_valid: pass learner.prepare_data(tensors)")
         T, N = data["obs"].shape[0], self.n_agents
-        idx_s = sample_indices(g, T, self.n_seeds, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
+        if self.streams is not None:  # a stack: each run draws its seeds' rows from its own stream (list: generators)
+            idx_s = self.streams.indices(self.stream_rows, self.cfg.batch_size, self.cfg.replace, True, generator)
+        else:
+            g = self.gen if generator is None else generator
+            idx_s = sample_indices(g, T, self.n_seeds, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
         idx = idx_s.repeat_interleave(N, dim=0)  # [M, B]: member s * N + i reads seed s's rows
         out = {k: data[k][idx, self.agents[:, None]] for k in MEMBER_KEYS}  # [M, B, .]
         out.update({k: data[k][idx_s] for k in SEED_KEYS})  # [S, B(, SD)]
@@ -534,6 +548,15 @@ class ICQMA:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self.MODULES)
 
+    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ---------------
+    def stack_signature(self) -> str:
+        """StackableLearner's, and the mixer's state width."""
+        return f"{super().stack_signature()}|state_dim={self.state_dim}"
+
+    def _empty_stack(self, cfg: ICQMAConfig, seeds: Sequence[int]) -> "ICQMA":
+        return type(self)(self.obs_dims, self.act_dims, len(seeds), self.state_dim, cfg, seeds=seeds,
+                          device=self.device, dtype=self.dtype)
+
 
 def build(data, section: Mapping[str, Any], seed: int, device) -> ICQMA:
     """Registry builder (common.algos): ICQ-MA for one seed from ICQMAConfig fields; the dataset must have a state."""
@@ -541,4 +564,4 @@ def build(data, section: Mapping[str, Any], seed: int, device) -> ICQMA:
 
 
 LEARNER_NAME = "icq_ma"
-register_learner(LEARNER_NAME, build)
+register_learner(LEARNER_NAME, build, group_fields=ICQMA.GROUP_FIELDS)
