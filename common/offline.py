@@ -34,7 +34,8 @@ learner's per-member fields ``GROUPABLE[name]``) train as ONE stacked learner (`
 run's learner is built and resumed exactly as alone, then ``stack``ed (common.algos.state.StackableLearner):
 its own dataset rows, random stream and per-member loss scalars (ITD3: CQL alpha / OMAR tau; IQL: expectile /
 beta; MATD3+BC: alpha; BCQ: lambda / KL weight); the groupable learners are ``GROUPABLE``'s: itd3 (OMAR's),
-iql_continuous and matd3bc (MOMA-PPO's baselines), bcq and mabcq (CAST-BCQ's BCQ, I-BCQ and MABCQ columns), and
+iql_continuous and matd3bc (MOMA-PPO's baselines), bcq and mabcq (CAST-BCQ's BCQ, I-BCQ and MABCQ columns), awac
+and td3bc (OTC's base learners: its offline stage, papers/otc/deploy.py), and
 those a paper registers with ``common.algos.register_learner(..., group_fields=...)`` (CAST-BCQ's cast_bcq and
 icq_ma); every other learner runs alone. Evaluation is one vectorised rollout of every run's
 policy on its own evaluation seeds; checkpoints are each run's own, in the format of a run alone. The metrics of
@@ -52,8 +53,10 @@ import numpy as np
 import torch
 
 from common.algos import GROUPABLE, build_learner, get_learner
+from common.algos.awac import AWAC
 from common.algos.bcq import BCQ
 from common.algos.iql_continuous import ContinuousIQL
+from common.algos.itd3bc import TD3BC
 from common.algos.itd3 import ITD3
 from common.algos.matd3bc import MATD3BC
 from common.evaluate import eval_seed, evaluate
@@ -65,7 +68,8 @@ OFFICIAL_MINIBATCH_SEED = 4_000_000  # generator seed offset of fixed_minibatche
 # learners whose runs can train stacked (cells as members), with the config fields that may differ in a group: the
 # built-in ones here, a paper's through common.algos.register_learner(..., group_fields=...) (one dict: common.algos')
 GROUPABLE.update({"itd3": ITD3.GROUP_FIELDS, "iql_continuous": ContinuousIQL.GROUP_FIELDS,
-                  "matd3bc": MATD3BC.GROUP_FIELDS, "bcq": BCQ.GROUP_FIELDS, "mabcq": BCQ.GROUP_FIELDS})
+                  "matd3bc": MATD3BC.GROUP_FIELDS, "bcq": BCQ.GROUP_FIELDS, "mabcq": BCQ.GROUP_FIELDS,
+                  "awac": AWAC.GROUP_FIELDS, "td3bc": TD3BC.GROUP_FIELDS})
 # cell-config keys that only name a cell (the row's method name): they never keep two runs apart
 _NAME_KEYS = ("method",)
 

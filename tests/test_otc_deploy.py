@@ -164,3 +164,49 @@ def test_nonstationary_schedule():
     assert D.env_options_at(cfg, "eval", 0) == {"beta": pytest.approx(0.1)}  # pi^0 faces beta_1 next
     assert D.env_options_at(cfg, "eval", 10) == {"beta": pytest.approx(0.2)}
     assert D.env_options_at({"dataset": {"env_options": {"n_agents": 3}}}, "eval", 4) == {"n_agents": 3}
+
+
+def test_grouped_offline_stage_gives_the_records_of_the_runs_alone(tmp_path, monkeypatch):
+    """Cells as members (``--group``): the pi^0 of a group (2 datasets x 2 seeds, shared by two samplers each) train
+    as one stacked I-BCQ, those of AWAC's cells as another stack; every record and every cached pi^0 equals the run
+    alone's, bit for bit."""
+    from common.experiment import run_cells
+
+    smoke = get_profile("smoke", C.PROFILE_OVERRIDES)
+    grid = [(HOP, d, m) for d in ("random", "medium") for m in ("bcq", "bcq_otc_dq", "awac")]
+    cells = M.cells("grouped", smoke, grid)
+    keys = [D.offline_group_key(c.config) for c in cells]
+    assert len(set(keys)) == 2 and None not in keys  # BCQ's and AWAC's: datasets and samplers may differ
+    assert D.offline_group_key(M.cell_config(smoke, HOP, "random", "bremen")) is None  # BREMEN does not stack
+    stacked, calls = D.train_offline_stack, []
+
+    def counted(todo, progress):
+        calls.append(len(todo))
+        return stacked(todo, progress)
+
+    monkeypatch.setattr(D, "train_offline_stack", counted)
+    out = {}
+    for tag, group in (("alone", 1), ("grouped", 8)):
+        monkeypatch.setattr(D, "offline_dir", lambda tag=tag: tmp_path / tag / "offline")
+        summary = run_cells(cells, D.job, "smoke", seeds=(0, 1), results_root=tmp_path / tag, group=group)
+        assert summary.ok and len(summary.ran) == 12 and summary.groups == ([8, 4] if group > 1 else [])
+        out[tag] = {(r["keys"]["dataset"], r["keys"]["method"], r["seed"]): r
+                    for r in load_records(tmp_path / tag, "smoke", "otc", "grouped")}
+    assert calls == [4, 4]  # a stack of the 4 pi^0 (2 datasets x 2 seeds) per learner, none alone
+    assert len(out["alone"]) == len(out["grouped"]) == 12
+    for key, a in out["alone"].items():
+        g = out["grouped"][key]
+        assert g["curve"] == a["curve"] and g["score"] == a["score"], key
+        assert g["extra"]["s0"] == a["extra"]["s0"] and g["extra"]["data_sha256"] == a["extra"]["data_sha256"]
+    assert len({r["extra"]["s0"] for r in out["grouped"].values()}) == 8  # the 8 pi^0 differ (the test can fail)
+    caches = {tag: sorted((tmp_path / tag / "offline").glob("*.pt")) for tag in out}
+    assert [p.name for p in caches["alone"]] == [p.name for p in caches["grouped"]] and len(caches["alone"]) == 8
+    for pa, pg in zip(caches["alone"], caches["grouped"]):
+        a, g = (torch.load(p, weights_only=False) for p in (pa, pg))
+        assert a["s0"] == g["s0"] and a["updates"] == g["updates"] and torch.equal(a["learner"]["rng"],
+                                                                                   g["learner"]["rng"])
+        nets = [n for n, st in a["learner"].items() if n not in ("cfg", "rng") and isinstance(st, dict)
+                and "state" not in st]
+        assert {"actor", "critic", "critic_target"} <= set(nets)
+        for name in nets:
+            assert all(torch.equal(v, g["learner"][name][k]) for k, v in a["learner"][name].items()), name

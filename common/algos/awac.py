@@ -76,7 +76,7 @@ from common.algos.itd3 import critic_td_loss, td_target
 from common.heads import TwinCritic
 from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
-from common.algos.state import build_seed_members, learner_state, load_learner_state, member_act
+from common.algos.state import StackableLearner, build_seed_members, learner_state, load_learner_state, member_act
 
 __all__ = [
     "AWACConfig",
@@ -268,7 +268,7 @@ def awac_actor_loss(logp: Tensor, w: Tensor) -> Tensor:
 # ----------------------------------------------------------------------------------------------
 
 
-class AWAC:
+class AWAC(StackableLearner):
     """Batched AWAC over members m = s * N + i (agent i of seed s, its own obs and action).
 
     AWAC(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, device, dtype), or
@@ -276,7 +276,15 @@ class AWAC:
     training random stream (minibatches, policy samples) is one torch.Generator for the whole learner.
     Learner protocol (common.offline): prepare_data, sample_batch, update, policy, state_dict, load_state_dict;
     for OTC also ``batch_at`` (a batch at given rows), ``q1`` and ``value`` (spec C11).
+
+    Cells as members (common/grouping.py): ``AWAC.stack(learners)`` (common.algos.state.StackableLearner) trains the
+    runs of a group side by side, each drawing its rows and its policy noise from its own generator (the calls it
+    makes alone), so a stacked update is each run's update alone; no config field may differ (``GROUP_FIELDS``).
     """
+
+    _NETS = ("actor", "critic", "critic_target")
+    _OPTS = ("actor_opt", "critic_opt")
+    GROUP_FIELDS: tuple[str, ...] = ()  # every config field is shared by the stacked runs
 
     def __init__(
         self,
@@ -344,10 +352,21 @@ class AWAC:
 
     def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """One independent uniform minibatch per member from ``prepare_data`` tensors (``batch_at``)."""
-        g = self.gen if generator is None else generator
-        idx = sample_indices(g, data["obs"].shape[0], self.n_members, self.cfg.batch_size,
-                             replace=self.cfg.replace)  # [M, B]
+        if self.streams is not None:  # a stack: each run draws its rows from its own stream (list: generators)
+            idx = self.streams.indices(self.stream_rows, self.cfg.batch_size, self.cfg.replace, False, generator)
+        else:
+            g = self.gen if generator is None else generator
+            idx = sample_indices(g, data["obs"].shape[0], self.n_members, self.cfg.batch_size,
+                                 replace=self.cfg.replace)  # [M, B]
         return self.batch_at(data, idx)
+
+    def _randn(self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None) -> Tensor:
+        """N(0, I) of ``shape`` [M, ...] from ``generator`` (None: the training stream); a stack of runs draws each
+        run's members from its own generator (the training one, or the run's entry of a list)."""
+        if self.streams is not None and (generator is None or isinstance(generator, list)):
+            return self.streams.draw(torch.randn, tuple(shape), generator, dtype=self.dtype, device=self.device)
+        return torch.randn(tuple(shape), generator=self.gen if generator is None else generator, dtype=self.dtype,
+                           device=self.device)
 
     # ---- the policy -----------------------------------------------------------------------------
     def _mask(self, a: Tensor) -> Tensor:
@@ -372,9 +391,8 @@ class AWAC:
     def draw_noise(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """The standard normal noise of one update: eps' for a' ~ pi(.|o') ("next") and eps~ for a~ ~ pi(.|o)
         ("pi"), each [M, B, A], drawn in that order."""
-        g = self.gen if generator is None else generator
         shape = (self.n_members, int(batch_size), self.act_dim)
-        return {k: torch.randn(shape, generator=g, dtype=self.dtype, device=self.device) for k in ("next", "pi")}
+        return {k: self._randn(shape, generator) for k in ("next", "pi")}
 
     # ---- pieces of the update -------------------------------------------------------------------
     @torch.no_grad()
@@ -452,9 +470,8 @@ class AWAC:
     def value(self, obs: Tensor, n: int = N_VALUE, generator: torch.Generator | None = None) -> Tensor:
         """V(o) = mean_{k<n} Q1(o, a_k), a_k ~ pi(.|o) (OTC spec C11): obs [M, *, O] -> [M, *]. The n samples
         ([M, *, n, A], unclipped as in training) come from ``generator`` (default: the training generator)."""
-        g = self.gen if generator is None else generator
         o_k = obs.unsqueeze(-2).expand(*obs.shape[:-1], int(n), obs.shape[-1])  # [M, *, K, O]
-        eps = torch.randn((*o_k.shape[:-1], self.act_dim), generator=g, dtype=self.dtype, device=self.device)
+        eps = self._randn((*o_k.shape[:-1], self.act_dim), generator)
         return self.critic.q1(o_k, self.sample(o_k, eps)).squeeze(-1).mean(-1)
 
     # ---- acting -------------------------------------------------------------------------------
@@ -481,6 +498,11 @@ class AWAC:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self._MODULES)
+
+    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hook -------------------
+    def _empty_stack(self, cfg: AWACConfig, seeds: Sequence[int]) -> "AWAC":
+        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
+                          dtype=self.dtype)
 
 
 def build_awac(data, section: Mapping[str, Any], seed: int, device) -> AWAC:

@@ -34,7 +34,8 @@ import torch
 from torch import Tensor
 
 from common.algos.itd3 import critic_td_loss, td_target
-from common.algos.state import build_seed_members, learner_state, load_learner_state, member_act
+from common.algos.state import (StackableLearner, build_seed_members, learner_state, load_learner_state, member_act,
+                                seed_rows)
 from common.algos.td3bc import td3bc_actor_loss
 from common.heads import DeterministicActor, TwinCritic
 from common.nets import polyak_update
@@ -103,10 +104,19 @@ def smoothed_target_action(pi_next: Tensor, eps: Tensor, policy_noise: float, no
     return (pi_next + noise).clamp(-max_action, max_action)
 
 
-class TD3BC:
+class TD3BC(StackableLearner):
     """Batched independent TD3+BC: TD3BC(obs_dims, act_dims, n_seeds, cfg, seeds=..., obs_mean=..., obs_std=...)
     or ``TD3BC.from_dataset(data, cfg, seeds, device)`` (statistics from the data). A seed's networks are built
-    from its own seed; the training stream (minibatches, smoothing noise) is one torch.Generator."""
+    from its own seed; the training stream (minibatches, smoothing noise) is one torch.Generator.
+
+    Cells as members (common/grouping.py): ``TD3BC.stack(learners)`` (common.algos.state.StackableLearner) trains the
+    runs of a group side by side, each with its own normalization statistics (those of its dataset) and drawing its
+    rows and smoothing noise from its own generator, so a stacked update is each run's update alone; no config field
+    may differ (``GROUP_FIELDS``)."""
+
+    _NETS = ("actor", "critic", "actor_target", "critic_target")
+    _OPTS = ("actor_opt", "critic_opt")
+    GROUP_FIELDS: tuple[str, ...] = ()  # every config field is shared by the stacked runs
 
     def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int, cfg: TD3BCConfig | None = None,
                  seeds: Sequence[int] | None = None, device: str | torch.device = "cpu",
@@ -162,8 +172,12 @@ class TD3BC:
     def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """One independent minibatch per member: obs / next_obs [M, B, O], actions [M, B, A], rewards /
         terminals [M, B]."""
-        g = self.gen if generator is None else generator
-        idx = sample_indices(g, data["obs"].shape[0], self.n_members, self.cfg.batch_size, replace=self.cfg.replace)
+        if self.streams is not None:  # a stack: each run draws its rows from its own stream (list: generators)
+            idx = self.streams.indices(self.stream_rows, self.cfg.batch_size, self.cfg.replace, False, generator)
+        else:
+            g = self.gen if generator is None else generator
+            idx = sample_indices(g, data["obs"].shape[0], self.n_members, self.cfg.batch_size,
+                                 replace=self.cfg.replace)
         return gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
 
     def norm(self, obs: Tensor) -> Tensor:
@@ -197,7 +211,11 @@ class TD3BC:
         ``eps`` (the target smoothing noise [M, B, A]) defaults to a draw from the training generator."""
         c = self.cfg
         if eps is None:
-            eps = torch.randn(batch["actions"].shape, generator=self.gen, device=self.device, dtype=self.dtype)
+            if self.streams is not None:  # a stack: each run's noise from its own stream
+                eps = self.streams.draw(torch.randn, tuple(batch["actions"].shape), device=self.device,
+                                        dtype=self.dtype)
+            else:
+                eps = torch.randn(batch["actions"].shape, generator=self.gen, device=self.device, dtype=self.dtype)
         closs = self.critic_loss(batch, eps)
         self.critic_opt.zero_grad(set_to_none=True)
         closs.sum().backward()
@@ -248,6 +266,21 @@ class TD3BC:
         load_learner_state(self, state, self._MODULES)
         self.obs_mean = state["obs_mean"].to(device=self.device, dtype=self.dtype).clone()
         self.obs_scale = state["obs_scale"].to(device=self.device, dtype=self.dtype).clone()
+
+    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ---------------
+    def _empty_stack(self, cfg: TD3BCConfig, seeds: Sequence[int]) -> "TD3BC":
+        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
+                          dtype=self.dtype)
+
+    def _stack_extra(self, learners: Sequence["TD3BC"]) -> None:
+        self.obs_mean = torch.cat([lr.obs_mean for lr in learners])  # [M, 1, O]: each run its own data's statistics
+        self.obs_scale = torch.cat([lr.obs_scale for lr in learners])
+
+    def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
+        state.update(opt_states)
+        state["obs_mean"] = seed_rows(self.obs_mean, seeds, self.n_seeds).clone()
+        state["obs_scale"] = seed_rows(self.obs_scale, seeds, self.n_seeds).clone()
+        return state
 
 
 def build_td3bc(data, section: Mapping[str, Any], seed: int, device) -> TD3BC:

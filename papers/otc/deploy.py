@@ -30,6 +30,15 @@ S(pi^k), k = 0..K (``score``), the deployment returns and, for OTC, alpha_i^k an
 S(pi^K) and both D4RL-normalized, ``near_zero_s0`` (|S(pi^0)| < 1 % of the reference range [I C2]) and the data
 identity. A run checkpoints after every deployment phase and resumes there.
 
+Cells as members (``--group N``, common/grouping.py): runs whose pi^0 trains with one groupable learner (BCQ,
+AWAC, TD3+BC: common.offline.GROUPABLE), its section and offline length (``offline_group_key``; datasets, seeds and samplers may
+differ) form one task, ``tuning_run_group``: the pi^0 of theirs not cached yet train as ONE stacked learner
+(``train_offline_stack``: each run's rows and random stream as alone, partial checkpoints and the cache entry per
+pi^0 exactly as ``offline_learner`` writes them, S(pi^0) evaluated on the run's own learner), then every run tunes
+as alone from the cache. The offline stage is the long part (BCQ: 300,000 updates against K L = 40,000 tuning
+updates at full); the online tuning (deployments, samplers) is not stacked. Records equal the runs alone's
+(tests/test_otc_deploy.py: bit for bit for I-BCQ, AWAC and TD3+BC).
+
 Shapes: M members (agents of one seed), T rows, n rows drawn, O obs dim, A action dim, N agents.
 """
 
@@ -47,12 +56,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.algos import build_learner
+from common.algos import GROUPABLE, build_learner
 from common.behavior.collect import collect
 from common.datacard import data_root
 from common.evaluate import eval_seed, evaluate
 from common.experiment import Job
 from common.offline import data_identity_of, dataset_of
+from common.records import canonical_json, to_jsonable
 from common.returns import normalize
 from common.runtime import current_threads
 from common.sampling import gather_members, sample_indices
@@ -150,12 +160,18 @@ def offline_dir() -> Path:
 
 # ---- the offline stage: pi^0 and d_e's CVAE, cached [I C5] -------------------------------------------------------
 
+def offline_paths(cfg: Mapping[str, Any], data, seed: int, device) -> tuple[Path, Path]:
+    """(the cache entry, the partial checkpoint) of the cell's pi^0 for ``seed`` [I C5]."""
+    name = str(cfg["learner"])
+    key = offline_key(cfg, data, seed, device, "learner", {"learner": name, **dict(cfg[name])})
+    return offline_dir() / f"{name}-{key}.pt", offline_dir() / f"{name}-{key}.partial.pt"
+
+
 def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, progress) -> tuple[Any, float]:
     """pi^0 of the cell's learner for ``seed`` and S(pi^0), from the cache or trained (and cached) now."""
     name = str(cfg["learner"])
     section = dict(cfg[name])
-    key = offline_key(cfg, data, seed, device, "learner", {"learner": name, **section})
-    path, part = offline_dir() / f"{name}-{key}.pt", offline_dir() / f"{name}-{key}.partial.pt"
+    path, part = offline_paths(cfg, data, seed, device)
     learner = build_learner(name, data, section, seed, device)
     if path.exists():
         blob = torch.load(path, map_location=device, weights_only=False)
@@ -406,4 +422,84 @@ def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
     return out
 
 
-job = Job(run=tuning_run, data_spec=dataset_of, data_identity=dataset_identity)
+# ---- cells as members: the offline stage of a group as one stacked learner ---------------------------------------
+
+def offline_group_key(cfg: Mapping[str, Any]) -> str | None:
+    """``Job.group_key``: runs with equal keys may train their pi^0 as one stacked learner: the same groupable learner
+    (common.offline.GROUPABLE), learner section, offline length and env; the dataset (kind, size, seed), the sampler
+    and the tuning settings may differ. None (the run's task is its own): a learner that cannot stack."""
+    name = str(cfg.get("learner"))
+    if name not in GROUPABLE or not isinstance(cfg.get(name), Mapping):
+        return None
+    ds = cfg["dataset"]
+    return canonical_json(to_jsonable({"learner": name, "section": cfg[name], "offline_updates": cfg["offline_updates"],
+                                       "env": ds["env"], "env_options": ds.get("env_options")}))
+
+
+def train_offline_stack(todo: list[tuple[Mapping[str, Any], Any, int, Any]], progress) -> None:
+    """Train the pi^0 of ``todo`` = [(cell config, dataset, seed, device)] (distinct, not cached, one group key) as
+    stacked learners and cache each exactly as ``offline_learner`` does: each resumes from its partial checkpoint;
+    those at one step with one ``stack_signature`` form one stack; partial checkpoints every tenth of the updates;
+    S(pi^0) on the run's own learner, rebuilt from its split state."""
+    built = []
+    for cfg, data, seed, device in todo:
+        name = str(cfg["learner"])
+        learner = build_learner(name, data, dict(cfg[name]), seed, device)
+        part = offline_paths(cfg, data, seed, device)[1]
+        step = 0
+        if part.exists():
+            blob = torch.load(part, map_location=device, weights_only=False)
+            learner.load_state_dict(blob["learner"])
+            step = int(blob["step"])
+        built.append((learner, step))
+    stacks: dict[tuple[int, str], list[int]] = {}
+    for k, (learner, step) in enumerate(built):
+        stacks.setdefault((step, learner.stack_signature()), []).append(k)
+    for (step, _), members in stacks.items():
+        runs = [todo[k] for k in members]
+        stack = type(built[members[0]][0]).stack([built[k][0] for k in members])
+        for k in members:
+            built[k] = None  # the stack holds these learners' state
+        parts: dict[int, dict[str, Tensor]] = {}  # id(dataset) -> its tensors: runs on one dataset store them once
+        for _, data, _, device in runs:
+            parts.setdefault(id(data), {k: v.to(device) for k, v in data.to_torch(device, keys=BATCH_KEYS).items()})
+        tensors = stack.stack_data([parts[id(data)] for _, data, _, _ in runs])
+        parts.clear()
+        total = int(runs[0][0]["offline_updates"])
+        every = max(1, total // 10)
+        with progress(total - step, f"offline {runs[0][0]['learner']}: stack of {len(runs)}") as bar:
+            while step < total:
+                stack.update(stack.sample_batch(tensors))
+                step += 1
+                bar.update(1)
+                if step % every == 0 and step < total:
+                    for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
+                        _atomic_save({"learner": state, "step": step}, offline_paths(cfg, data, seed, device)[1])
+        for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
+            name = str(cfg["learner"])
+            own = build_learner(name, data, dict(cfg[name]), seed, device)
+            own.load_state_dict(state)
+            path, part = offline_paths(cfg, data, seed, device)
+            _atomic_save({"learner": state, "s0": evaluate_learner(own, cfg, seed), "updates": total}, path)
+            if part.exists():
+                part.unlink()
+
+
+def tuning_run_group(runs) -> list[dict[str, Any]]:
+    """``Job.run_group``: the runs [(cell, seed, ctx)] of one group (equal ``offline_group_key``): their pi^0 not
+    cached yet train as stacked learners (``train_offline_stack``; a pi^0 shared by several runs, e.g. the samplers
+    of one seed, once), then each run tunes as alone (``tuning_run``, which finds its pi^0 cached)."""
+    todo: dict[Path, tuple[Mapping[str, Any], Any, int, Any]] = {}
+    for cell, seed, ctx in runs:
+        data = load_dataset(cell.config["dataset"])
+        path = offline_paths(cell.config, data, seed, ctx.device)[0]
+        if path not in todo and not path.exists():
+            todo[path] = (cell.config, data, seed, ctx.device)
+    if len(todo) > 1:
+        train_offline_stack(list(todo.values()), runs[0][2].progress)
+    todo.clear()
+    return [tuning_run(cell, seed, ctx) for cell, seed, ctx in runs]
+
+
+job = Job(run=tuning_run, data_spec=dataset_of, data_identity=dataset_identity, group_key=offline_group_key,
+          run_group=tuning_run_group)
