@@ -28,12 +28,60 @@ def test_medium_is_the_first_snapshot_reaching_a_third_and_replay_ends_there(hop
     k = next((i for i in range(1, len(steps)) if scores[i] >= target), len(steps) - 1)
     assert b["medium"]["step"] == steps[k] and b["medium"]["target"] == pytest.approx(target)
     assert b["expert"]["step"] == steps[-1] == mj.PROFILES["smoke"].sac_steps
+    assert b["snapshot_rule"]["name"] == mj.PROFILES["smoke"].snapshots == "final"
     mr, fr = ds["medium-replay"], ds["full-replay"]
     assert mr.size == b["medium"]["step"]  # the buffer until the medium snapshot ...
     assert fr.size == mj.PROFILES["smoke"].sac_steps  # ... and the whole buffer
     for key in ("obs", "actions", "rewards", "next_obs", "terminals"):
         assert np.array_equal(mr.arrays[key], fr.arrays[key][: mr.size]), key
     assert mr.timeouts[-1] or mr.terminals[-1]
+
+
+def test_snapshot_rule_final_is_d4rls_and_best_takes_the_highest_expert_and_the_medium_nearest_a_third():
+    steps = [0, 10, 20, 30, 40, 50]
+    scores = [0.0, 90.0, 40.0, 300.0, 120.0, 150.0]
+    f = mj.choose_snapshots(steps, scores, random_return=0.0, rule="final")
+    # final: expert = the last evaluation (150), target 50, the first after step 0 reaching it: 90 at step 10
+    assert (f["expert_index"], f["expert_score"], f["target"], f["index"], f["step"]) == (5, 150.0, 50.0, 1, 10)
+    b = mj.choose_snapshots(steps, scores, random_return=0.0, rule="best")
+    # best: expert = the highest (300 at step 30), target 100, nearest among steps 10..30: 90 at step 10
+    assert (b["expert_index"], b["expert_step"], b["target"], b["index"], b["score"]) == (3, 30, 100.0, 1, 90.0)
+    assert b["rule"] == "best" and f["rule"] == "final"
+    # ties: the latest of equal maxima is the expert, the earliest of equally near snapshots the medium
+    t = mj.choose_snapshots([0, 1, 2, 3, 4], [10.0, 40.0, 60.0, 70.0, 70.0], random_return=10.0, rule="best")
+    assert t["expert_index"] == 4 and t["target"] == 30.0 and t["index"] == 1  # |40-30| = 10 < |60-30|
+    t = mj.choose_snapshots([0, 1, 2, 3], [0.0, 20.0, 40.0, 90.0], random_return=0.0, rule="best")
+    assert t["index"] == 1  # |20-30| = |40-30|: the earlier
+    # the medium is never after the expert, even when a later snapshot is nearer the target
+    t = mj.choose_snapshots([0, 1, 2, 3], [0.0, 300.0, 90.0, 100.0], random_return=0.0, rule="best")
+    assert t["expert_index"] == 1 and t["index"] == 1  # 100 at step 3 is the nearest, but after the expert
+    # a random-level start: the target sits below every later evaluation, medium = the nearest of them
+    t = mj.choose_snapshots([0, 5, 10], [-50.0, 200.0, 600.0], random_return=-50.0, rule="best")
+    assert t["index"] == 1 and t["target"] == pytest.approx(-50.0 + 650.0 / 3)
+    with pytest.raises(ValueError, match="allowed: final, best"):
+        mj.choose_snapshots(steps, scores, 0.0, rule="median")
+    with pytest.raises(ValueError, match="snapshots='x' is not a snapshot rule; allowed: final, best"):
+        mj.MujocoProfile(10, 10, 5, 1, 5, mj.SACConfig(), snapshots="x")
+
+
+def test_a_profile_with_the_best_rule_writes_its_snapshots_and_rule_on_the_cards(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setitem(mj.PROFILES, "smoke", replace(mj.PROFILES["smoke"], snapshots="best", version=7))
+    med = mj.load("hopper", "medium", "smoke", root=tmp_path, progress=False)
+    exp = mj.load("hopper", "expert", "smoke", root=tmp_path, progress=False)
+    assert mj.dataset_base("hopper", "medium", "smoke", tmp_path).name == "medium-v7"
+    assert med.card["version"] == 7 and (tmp_path / "mujoco" / "smoke" / "sac-hopper-seed0-v7.pt").exists()
+    b = med.card["behavior"]
+    want = mj.choose_snapshots(b["eval_steps"], b["eval_scores"], b["our_ref_scores"]["random"], "best")
+    assert b["medium"]["step"] == want["step"] and b["expert"]["step"] == want["expert_step"]
+    assert b["expert"]["score"] == max(b["eval_scores"]) and b["snapshot_rule"]["name"] == "best"
+    assert exp.card["behavior"]["expert"] == b["expert"]
+    assert "closest to" in med.card["protocol"]["rule"] and "highest" in exp.card["protocol"]["rule"]
+    from common.datasets.report import report_text
+
+    text = report_text("smoke", mj.PROFILES["smoke"], mj.built_cards("smoke", tmp_path))
+    assert "Snapshot rule `best`" in text and " E" in text
 
 
 def test_collected_kinds_have_the_profile_size_and_whole_episodes(hopper):

@@ -18,7 +18,7 @@ itself and resumes after a kill.
                    "a randomly initialized policy": the two disagree, we follow the script, as the issue asks)
     medium         the first evaluation snapshot (after step 0) whose deterministic return reaches
                    random + ⅓ (expert − random) (random = the random data's mean episode return, expert = the
-                   final evaluation), actions sampled from its stochastic policy
+                   expert snapshot's evaluation), actions sampled from its stochastic policy
     medium-replay  every transition of the SAC replay buffer before the medium snapshot was taken
     full-replay    every transition of the SAC replay buffer (the whole run)
     expert         the final policy, sampled actions
@@ -26,6 +26,14 @@ itself and resumes after a kill.
     mixed          CAST-BCQ's uncoordinated data: episode j gives agent i of the robot's MaMuJoCo split the level
                    ℓ_i ∈ {medium, expert} of combination j mod 2^N (round robin over MM, ME, EM, EE, ...); the agent
                    executes its slice of that level's sampled joint action, both computed from the full state
+
+**Snapshot rules** (``MujocoProfile.snapshots``). ``"final"`` (full and smoke) is the rule above, D4RL's: the expert
+is the final policy of a long run. ``"best"`` (quick) is ours, for a run of 100k steps whose evaluations still swing
+by hundreds (Hopper at quick: 1,054 at 25k steps, 41 at 35k, 1,065 at 45k): the expert is the evaluated snapshot
+with the highest deterministic return (the latest among equals), and the medium the snapshot after step 0 and not
+after the expert whose return is closest to random + ⅓ (expert − random) (the earliest among equals), so that one
+lucky or unlucky evaluation decides neither (with "final" the quick Hopper expert scored 190.9, below its 259.6
+medium, and Walker2d's medium was a snapshot of the uniform start phase). Both are written on every card.
 
 Collected kinds (random, medium, expert, mixed) step 10 envs in parallel and keep whole episodes in the order they
 started until ``size`` transitions; the last one is cut (``timeouts[-1]``). Episodes end at 1000 steps
@@ -62,7 +70,7 @@ from envs.gym_mujoco import D4RL_REF_SCORES, EPISODE_LENGTH, MULTI_AGENT, TASKS,
 __all__ = ["KINDS", "PROFILES", "MujocoProfile", "build", "load", "split", "behavior_run", "dataset_base",
            "GROUPS", "main"]
 
-VERSION = 1  # bump when the generation changes: old files are then refused by their card
+VERSION = 1  # bump when the generation changes: old files are then refused by their card (a profile may bump its own)
 KINDS = ("random", "medium", "medium-replay", "full-replay", "expert", "medium-expert", "mixed")
 GROUPS = (("halfcheetah", "walker2d"), ("hopper",), ("ant",))  # SAC members trained together
 N_COLLECT_ENVS = 10
@@ -79,7 +87,8 @@ NEEDED: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class MujocoProfile:
-    """Scale of one profile. full = D4RL's (1M SAC steps, 1M transitions)."""
+    """Scale of one profile. full = D4RL's (1M SAC steps, 1M transitions). ``snapshots``: which evaluation snapshots
+    are the medium and expert policies (``SNAPSHOT_RULES``); ``version``: the generation of this profile's files."""
 
     sac_steps: int
     size: int  # transitions of each collected kind
@@ -87,12 +96,29 @@ class MujocoProfile:
     eval_episodes: int
     checkpoint_every: int
     sac: SACConfig
+    snapshots: str = "final"
+    version: int = VERSION
+
+    def __post_init__(self) -> None:
+        if self.snapshots not in SNAPSHOT_RULES:
+            raise ValueError(f"snapshots={self.snapshots!r} is not a snapshot rule; allowed: "
+                             f"{', '.join(SNAPSHOT_RULES)}")
+
+
+SNAPSHOT_RULES = {
+    "final": ("the first evaluation snapshot after step 0 whose deterministic return reaches random + 1/3 (expert - "
+              "random)", "the final SAC policy"),
+    "best": ("the evaluation snapshot after step 0, not after the expert's, whose deterministic return is closest to "
+             "random + 1/3 (expert - random) (the earliest among equals)",
+             "the evaluation snapshot with the highest deterministic return (the latest among equals)"),
+}
 
 
 PROFILES: dict[str, MujocoProfile] = {
     "smoke": MujocoProfile(1500, 3000, 500, 1, 500,
                            SACConfig(hidden=(32, 32), batch_size=64, start_steps=300, learning_starts=300)),
-    "quick": MujocoProfile(100_000, 100_000, 5_000, 5, 10_000, SACConfig()),
+    # quick v2 (2026-11-25): the "best" snapshot rule and 10 evaluation episodes (v1: "final", 5 episodes)
+    "quick": MujocoProfile(100_000, 100_000, 5_000, 10, 10_000, SACConfig(), snapshots="best", version=2),
     "full": MujocoProfile(1_000_000, 1_000_000, 10_000, 10, 50_000, SACConfig()),
 }
 
@@ -121,11 +147,12 @@ def dataset_base(task: str, kind: str, profile: str, root: str | Path | None = N
     """Base path (without .npz/.json) of a dataset."""
     check_kind(kind)
     name = f"mixed-{MULTI_AGENT[task].split('-')[-1]}" if kind == "mixed" else kind
-    return _root(profile, root) / check_task(task) / f"{name}-v{VERSION}"
+    return _root(profile, root) / check_task(task) / f"{name}-v{check_profile(profile).version}"
 
 
 def _run_path(task: str, profile: str, root, seed: int) -> Path:
-    return _root(profile, root) / f"sac-{'+'.join(group_of(task))}-seed{seed}.pt"
+    version = check_profile(profile).version
+    return _root(profile, root) / f"sac-{'+'.join(group_of(task))}-seed{seed}{'' if version == 1 else f'-v{version}'}.pt"
 
 
 # ---- behavior --------------------------------------------------------------------------------------
@@ -157,7 +184,7 @@ def behavior_run(task: str, profile: str, *, root=None, seed: int = 0, device: s
     # the device is not part of the run's identity: a run may resume on another device
     run = train_sac(members, cfg, prof.sac_steps, eval_every=prof.eval_every, eval_episodes=prof.eval_episodes,
                     checkpoint=path, checkpoint_every=prof.checkpoint_every, progress=tick, stop_at=stop_at,
-                    identity={"profile": profile, "version": VERSION})
+                    identity={"profile": profile, "version": prof.version})
     if bar is not None:
         bar.close()
     return run, group.index(task)
@@ -179,16 +206,36 @@ def _weights_sha(actor: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def choose_medium(run: SACRun, m: int, random_return: float) -> dict[str, Any]:
-    """The medium snapshot of member m: the first evaluation after step 0 reaching
-    random + MEDIUM_FRACTION·(expert − random), expert = the final evaluation (the last one if none reaches)."""
-    steps = run.steps
-    scores = run.curve[:, m]
-    expert = float(scores[-1])
+def choose_snapshots(steps: Sequence[int], scores: Sequence[float], random_return: float,
+                     rule: str = "final") -> dict[str, Any]:
+    """The medium and expert evaluation snapshots (indices into ``steps``) of one member's evaluations ``scores``
+    (``SNAPSHOT_RULES``). "final": expert = the last evaluation; medium = the first after step 0 reaching
+    random + MEDIUM_FRACTION·(expert − random) (the last one if none reaches). "best": expert = the highest
+    evaluation (the latest among equals); medium = the evaluation after step 0 and not after the expert's closest
+    to that target (the earliest among equals; the expert's own when it is the first after step 0)."""
+    if rule not in SNAPSHOT_RULES:
+        raise ValueError(f"rule={rule!r} is not a snapshot rule; allowed: {', '.join(SNAPSHOT_RULES)}")
+    scores = [float(x) for x in scores]
+    if len(scores) != len(steps) or len(scores) < 2:
+        raise ValueError(f"need >= 2 evaluations with one step each, got {len(scores)} scores and {len(steps)} steps")
+    if rule == "final":
+        e = len(scores) - 1
+    else:
+        e = max(range(len(scores)), key=lambda i: (scores[i], i))
+    expert = scores[e]
     target = random_return + MEDIUM_FRACTION * (expert - random_return)
-    k = next((i for i in range(1, len(steps)) if scores[i] >= target), len(steps) - 1)
-    return {"index": k, "step": int(steps[k]), "score": float(scores[k]), "target": float(target),
-            "expert_score": expert, "random_return": float(random_return)}
+    if rule == "final":
+        k = next((i for i in range(1, len(steps)) if scores[i] >= target), len(steps) - 1)
+    else:
+        k = min(range(1, max(e, 1) + 1), key=lambda i: (abs(scores[i] - target), i))
+    return {"index": k, "step": int(steps[k]), "score": scores[k], "target": float(target),
+            "expert_index": e, "expert_step": int(steps[e]), "expert_score": expert,
+            "random_return": float(random_return), "rule": rule}
+
+
+def choose_medium(run: SACRun, m: int, random_return: float, rule: str = "final") -> dict[str, Any]:
+    """``choose_snapshots`` on member m of a SAC run."""
+    return choose_snapshots(run.steps, run.curve[:, m], random_return, rule)
 
 
 # ---- collection ------------------------------------------------------------------------------------
@@ -278,11 +325,11 @@ def _dataset(task: str, kind: str, profile: str, arrays: dict[str, np.ndarray], 
     cmd = f"python -m common.datasets.mujoco --task {task} --kind {kind} --profile {profile}"
     return Dataset.from_arrays(
         f"mujoco/{task}", kind, arrays["obs"][:, None], arrays["actions"][:, None], arrays["rewards"][:, None],
-        arrays["next_obs"][:, None], arrays["terminals"], arrays["timeouts"], version=VERSION,
+        arrays["next_obs"][:, None], arrays["terminals"], arrays["timeouts"], version=check_profile(profile).version,
         protocol={"rule": protocol, "profile": profile, "gym_env": TASKS[task][0], "gym_kwargs": TASKS[task][1],
                   "episode_length": EPISODE_LENGTH},
         ref_scores=refs, return_mode="sum", behavior=behavior,
-        generator={"name": "common.datasets.mujoco", "version": VERSION}, notes=notes, regenerate_command=cmd)
+        generator={"name": "common.datasets.mujoco", "version": check_profile(profile).version}, notes=notes, regenerate_command=cmd)
 
 
 RULES = {
@@ -298,6 +345,16 @@ RULES = {
 }
 
 
+def rule_of(kind: str, profile: str) -> str:
+    """The card's rule of ``kind`` at ``profile``: RULES, with the medium and expert snapshots of the profile's
+    snapshot rule (RULES' own wording at "final")."""
+    snaps = check_profile(profile).snapshots
+    if snaps == "final" or kind not in ("medium", "expert"):
+        return RULES[check_kind(kind)]
+    medium, expert = SNAPSHOT_RULES[snaps]
+    return f"actions sampled from {medium if kind == 'medium' else expert}, whole episodes in start order, last cut"
+
+
 def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu", seed: int = 0,
           progress: bool = True) -> Path:
     """Make the dataset (and what it needs) unless its files exist and verify; returns its base path."""
@@ -309,38 +366,42 @@ def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu",
     if kind == "random":
         rng, n_act = np.random.default_rng([seed, 0]), task_dims(task)[1]
         arrays, _ = collect(task, prof.size, seed, lambda o, c: rng.uniform(-1.0, 1.0, (len(o), n_act)))
-        ds = _dataset(task, kind, profile, arrays, RULES[kind], {"policy": "uniform"})
+        ds = _dataset(task, kind, profile, arrays, rule_of(kind, profile), {"policy": "uniform"})
         return ds.save(base)
     if kind == "medium-expert":
         med, exp = (load(task, k, profile, root=root, device=device, progress=progress) for k in ("medium", "expert"))
         ds = Dataset.concat([med, exp], "medium-expert")
-        ds = ds.with_card(protocol={**med.card["protocol"], "rule": RULES[kind]},
+        ds = ds.with_card(protocol={**med.card["protocol"], "rule": rule_of(kind, profile)},
                           behavior={"medium": med.card["behavior"], "expert": exp.card["behavior"],
                                     "sources": [med.card["sha256"], exp.card["sha256"]]})
         return ds.save(base)
     run, m = behavior_run(task, profile, root=root, seed=seed, device=device, progress=progress)
     rand = load(task, "random", profile, root=root, device=device, progress=progress)
-    med = choose_medium(run, m, float(rand.card["returns"]["mean"]))
-    final_step, final = run.snapshots[-1]
+    chosen = choose_medium(run, m, float(rand.card["returns"]["mean"]), prof.snapshots)
+    exp_step, exp_weights = run.snapshots[chosen["expert_index"]]
+    assert exp_step == chosen["expert_step"], (exp_step, chosen)
+    med = {k: chosen[k] for k in ("index", "step", "score", "target", "expert_score", "random_return")}
     med_actor = _member_actor(run, run.snapshots[med["index"]][1], m)
-    exp_actor = _member_actor(run, final, m)
+    exp_actor = _member_actor(run, exp_weights, m)
     lr = run.learner
     behavior = {
         "sac": lr.cfg.to_dict() | {"steps": lr.env_steps, "seed": seed, "members": [x.key() for x in lr.members]},
         "eval_steps": run.steps, "eval_scores": [float(x) for x in run.curve[:, m]],
         "medium": med | {"actor_sha256": _weights_sha(med_actor)},
-        "expert": {"step": int(final_step), "score": med["expert_score"], "actor_sha256": _weights_sha(exp_actor)},
+        "expert": {"step": int(exp_step), "score": med["expert_score"], "actor_sha256": _weights_sha(exp_actor)},
+        "snapshot_rule": {"name": prof.snapshots, "medium": SNAPSHOT_RULES[prof.snapshots][0],
+                          "expert": SNAPSHOT_RULES[prof.snapshots][1]},
         "our_ref_scores": {"random": med["random_return"], "expert": med["expert_score"]},
         "sac_wall_time_s": run.wall_time,
     }
     if kind in ("medium-replay", "full-replay"):
         stop = med["step"] if kind == "medium-replay" else lr.buffer.n_added
-        ds = _dataset(task, kind, profile, _from_buffer(run, m, stop), RULES[kind], behavior)
+        ds = _dataset(task, kind, profile, _from_buffer(run, m, stop), rule_of(kind, profile), behavior)
         return ds.save(base)
     if kind in ("medium", "expert"):
         sampler = _Sampler(med_actor if kind == "medium" else exp_actor, lr.cfg, seed=[seed, KINDS.index(kind)])
         arrays, _ = collect(task, prof.size, seed + 1, lambda o, c: sampler(o))
-        return _dataset(task, kind, profile, arrays, RULES[kind], behavior).save(base)
+        return _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior).save(base)
     # mixed
     env_name = MULTI_AGENT[task]
     import envs
@@ -361,7 +422,7 @@ def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu",
     behavior = behavior | {"split": env_name, "combinations": names,
                            "episodes_per_combination": dict(zip(names, counts.tolist())),
                            "combination_of_episode": "j mod 2^N in start order (round robin)"}
-    return _dataset(task, kind, profile, arrays, RULES[kind], behavior).save(base)
+    return _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior).save(base)
 
 
 def load(task: str, kind: str, profile: str, *, root=None, device: str = "cpu", progress: bool = True) -> Dataset:

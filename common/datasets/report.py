@@ -35,7 +35,8 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
         "",
         "Normalized = 100 (R − random) / (expert − random) with D4RL's reference returns "
         + ", ".join(f"{t} {r['random']} / {r['expert']}" for t, r in D4RL_REF_SCORES.items())
-        + "; *ours* uses this profile's own random (uniform-action data) and expert (final SAC evaluation) returns.",
+        + "; *ours* uses this profile's own random (uniform-action data) and expert (the expert snapshot's evaluation) "
+        "returns.",
         "",
     ]
     if not cards:
@@ -75,12 +76,28 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
                      _f(b["medium"]["target"]), f"{_f(b['expert']['score'])} @ {b['expert']['step']:,}",
                      f"{b['sac_wall_time_s'] / 60:.0f}"])
     if runs:
+        from common.datasets.mujoco import SNAPSHOT_RULES
+
+        medium, expert = SNAPSHOT_RULES[prof.snapshots]
         lines += ["## SAC behavior runs", "",
-                  "medium = the first evaluation reaching random + ⅓ (expert − random); expert = the final policy. "
+                  f"Snapshot rule `{prof.snapshots}` (common/datasets/mujoco.py): medium = {medium}; expert = {expert}. "
                   "Wall time: the whole SAC run of the group (members trained together), one CPU thread unless "
                   "the card's `sac.device` says otherwise.", "",
                   tabulate(runs, headers=["task", "SAC steps", "trained with", "random return", "medium @ step",
                                           "medium target", "expert @ step", "SAC wall min"], tablefmt="github"), ""]
+        lines += ["Every evaluation of each run (step in thousands: deterministic return; M = medium, E = expert):", ""]
+        for task in TASKS:
+            c = next((cards[(task, k)] for k in ("medium", "expert", "medium-replay", "full-replay", "mixed")
+                      if (task, k) in cards), None)
+            if c is None:
+                continue
+            b = c["behavior"]
+            marks = {b["medium"]["step"]: " M", b["expert"]["step"]: " E"}
+            if b["medium"]["step"] == b["expert"]["step"]:
+                marks = {b["medium"]["step"]: " ME"}
+            lines.append(f"- {task}: " + ", ".join(f"{st / 1000:g}k: {sc:.0f}{marks.get(st, '')}"
+                                                  for st, sc in zip(b["eval_steps"], b["eval_scores"])))
+        lines.append("")
     mixed = [(t, c) for (t, k), c in cards.items() if k == "mixed"]
     if mixed:
         lines += ["## Uncoordinated `mixed` data (CAST-BCQ)", ""]
