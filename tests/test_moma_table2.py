@@ -99,3 +99,17 @@ def test_table2_smoke_run(tmp_path):
     assert set(card["behavior"]["our_ref_scores"]) == {"random", "expert"}
     assert np.flatnonzero(np.load(tmp_path / f"data/moma_ppo/reacher/smoke/expert-mix-v{VERSION}.npz")["timeouts"])[
         [19, -1]].tolist() == [999, 1999]
+
+
+def test_env_filter_asks_only_for_the_selected_rows_data(tmp_path, monkeypatch):
+    """--env mamujoco/ant-4x2 refreshes the Ant rows without the Reacher experts: what is missing names only the
+    Ant datasets; the whole table names both."""
+    from papers.moma_ppo import table2
+
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path))
+    both = table2.missing("quick")
+    assert len(both) == 2 and "Reacher" in both[0] and "--task ant" in both[1]
+    ant = table2.missing("quick", ("mamujoco/ant-4x2",))
+    assert len(ant) == 1 and "--task ant" in ant[0] and "Reacher" not in ant[0]
+    assert table2.missing("quick", ("mamujoco/reacher-2x1",)) == both[:1]
+    assert table2._profile_and_envs(["--profile", "full", "--env", "mamujoco/ant-4x2"]) == ("full", ("mamujoco/ant-4x2",))

@@ -2,6 +2,7 @@
 full-replay / expert) and the normalization returns.
 
     python papers/moma_ppo/table2.py --profile smoke      # or quick / full; --help
+    python papers/moma_ppo/table2.py --env mamujoco/ant-4x2   # the Ant rows only (no Reacher experts needed)
 
 Cells: (env, dataset) x quantity. min, mean, median, max = the per-episode returns of the dataset normalized with the
 paper's constants, in % (common.returns.normalize): Reacher S_random = −11.144625, S_expert = −4.2370844 (the
@@ -23,6 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from common.cli import grid_filters
 from common.data import Dataset
 from common.experiment import Cell, Job
 from common.offline import data_identity_of, dataset_of, identity_of
@@ -67,16 +69,16 @@ def _ant_base(kind: str, profile: str):
     return dataset_base("ant", kind, profile)
 
 
-def missing(profile: str) -> list[str]:
-    """What is not built at ``profile``, as the commands that build it."""
+def missing(profile: str, envs=(ENV_REACHER, ENV_ANT)) -> list[str]:
+    """What the rows of ``envs`` lack at ``profile``, as the commands that build it."""
     from papers.moma_ppo.reacher import dataset_base
 
     out = []
     base = dataset_base("expert-mix", profile)
-    if not base.with_name(base.name + ".json").exists():
+    if ENV_REACHER in envs and not base.with_name(base.name + ".json").exists():
         out.append(f"the Reacher experts and expert-mix (python -m papers.moma_ppo.reacher --profile {profile})")
-    kinds = [k for k in ANT_DATASETS if not _ant_base(k, profile).with_name(_ant_base(k, profile).name + ".json")
-             .exists()]
+    kinds = [k for k in ANT_DATASETS if ENV_ANT in envs
+             and not _ant_base(k, profile).with_name(_ant_base(k, profile).name + ".json").exists()]
     if kinds:
         out.append(f"the Ant datasets {', '.join(kinds)} (python -m common.datasets.mujoco --task ant "
                    + " ".join(f"--kind {k}" for k in kinds) + f" --profile {profile})")
@@ -128,23 +130,26 @@ def table2_run(cell, seed: int, ctx) -> dict[str, Any]:
 table2_job = Job(run=table2_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset))
 
 
-def _profile_of(argv) -> str:
+def _profile_and_envs(argv) -> tuple[str, tuple[str, ...]]:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--profile", default="quick")
-    return p.parse_known_args(argv)[0].profile
+    p.add_argument("--env", action="append")
+    a = p.parse_known_args(argv)[0]
+    return a.profile, tuple(a.env or (ENV_REACHER, ENV_ANT))
 
 
 def main(argv=None):
-    profile = _profile_of(argv)
+    profile, envs = _profile_and_envs(argv)
 
     def needs() -> str | None:
         if profile in BUILD_AT or profile not in C.REACHER_SCALES:
             return None
-        lack = missing(profile)
+        lack = missing(profile, envs)
         return "; ".join(lack) if lack else None
 
     return run_item(__doc__.splitlines()[0], ITEM, build_cells, table2_job, argv=argv,
-                    default_seeds={p: [0] for p in ("smoke", "quick", "full")}, needs=needs)
+                    default_seeds={p: [0] for p in ("smoke", "quick", "full")}, needs=needs,
+                    **grid_filters({"env": [ENV_REACHER, ENV_ANT]}, ITEM))
 
 
 if __name__ == "__main__":
