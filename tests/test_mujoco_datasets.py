@@ -58,6 +58,13 @@ def test_snapshot_rule_final_is_d4rls_and_best_takes_the_highest_expert_and_the_
     # a random-level start: the target sits below every later evaluation, medium = the nearest of them
     t = mj.choose_snapshots([0, 5, 10], [-50.0, 200.0, 600.0], random_return=-50.0, rule="best")
     assert t["index"] == 1 and t["target"] == pytest.approx(-50.0 + 650.0 / 3)
+    # best: snapshots of the uniform start phase are never chosen (steps <= start_steps), here the 554 at 10
+    w = [0, 5, 10, 15, 20, 25]
+    t = mj.choose_snapshots(w, [67.0, 179.0, 554.0, 12.0, 136.0, 301.0], random_return=1.0, rule="best", start_steps=10)
+    assert (t["expert_step"], t["step"], t["target"]) == (25, 20, 101.0)  # |136 - 101| < |12 - 101|
+    assert mj.choose_snapshots(w, [0, 1, 2, 3, 4, 5], 0.0, rule="final", start_steps=10)["expert_step"] == 25
+    # no snapshot after the start steps: every one after step 0 is a candidate
+    assert mj.choose_snapshots([0, 5, 10], [0.0, 9.0, 3.0], 0.0, rule="best", start_steps=10)["expert_step"] == 5
     with pytest.raises(ValueError, match="allowed: final, best"):
         mj.choose_snapshots(steps, scores, 0.0, rule="median")
     with pytest.raises(ValueError, match="snapshots='x' is not a snapshot rule; allowed: final, best"):
@@ -73,9 +80,12 @@ def test_a_profile_with_the_best_rule_writes_its_snapshots_and_rule_on_the_cards
     assert mj.dataset_base("hopper", "medium", "smoke", tmp_path).name == "medium-v7"
     assert med.card["version"] == 7 and (tmp_path / "mujoco" / "smoke" / "sac-hopper-seed0-v7.pt").exists()
     b = med.card["behavior"]
-    want = mj.choose_snapshots(b["eval_steps"], b["eval_scores"], b["our_ref_scores"]["random"], "best")
+    start = mj.PROFILES["smoke"].sac.start_steps
+    want = mj.choose_snapshots(b["eval_steps"], b["eval_scores"], b["our_ref_scores"]["random"], "best", start)
     assert b["medium"]["step"] == want["step"] and b["expert"]["step"] == want["expert_step"]
-    assert b["expert"]["score"] == max(b["eval_scores"]) and b["snapshot_rule"]["name"] == "best"
+    after = [x for st, x in zip(b["eval_steps"], b["eval_scores"]) if st > start]
+    assert b["expert"]["score"] == max(after) and b["snapshot_rule"]["name"] == "best"
+    assert b["medium"]["step"] > start and b["expert"]["step"] > start
     assert exp.card["behavior"]["expert"] == b["expert"]
     assert "closest to" in med.card["protocol"]["rule"] and "highest" in exp.card["protocol"]["rule"]
     from common.datasets.report import report_text

@@ -29,11 +29,12 @@ itself and resumes after a kill.
 
 **Snapshot rules** (``MujocoProfile.snapshots``). ``"final"`` (full and smoke) is the rule above, D4RL's: the expert
 is the final policy of a long run. ``"best"`` (quick) is ours, for a run of 100k steps whose evaluations still swing
-by hundreds (Hopper at quick: 1,054 at 25k steps, 41 at 35k, 1,065 at 45k): the expert is the evaluated snapshot
-with the highest deterministic return (the latest among equals), and the medium the snapshot after step 0 and not
-after the expert whose return is closest to random + ⅓ (expert − random) (the earliest among equals), so that one
-lucky or unlucky evaluation decides neither (with "final" the quick Hopper expert scored 190.9, below its 259.6
-medium, and Walker2d's medium was a snapshot of the uniform start phase). Both are written on every card.
+by hundreds (Hopper at quick: 1,054 at 25k steps, 41 at 35k, 1,065 at 45k). Among the snapshots taken after SAC's
+uniform start steps (10k: policies the run acted with and trained on their own transitions), the expert is the one
+with the highest deterministic return (the latest among equals), and the medium the one not after the expert whose
+return is closest to random + ⅓ (expert − random) (the earliest among equals), so that one lucky or unlucky
+evaluation decides neither (with "final" the quick Hopper expert scored 190.9, below its 259.6 medium; Walker2d's
+best evaluation, 554, is its 10k snapshot, which never acted). Both are written on every card.
 
 Collected kinds (random, medium, expert, mixed) step 10 envs in parallel and keep whole episodes in the order they
 started until ``size`` transitions; the last one is cut (``timeouts[-1]``). Episodes end at 1000 steps
@@ -108,9 +109,10 @@ class MujocoProfile:
 SNAPSHOT_RULES = {
     "final": ("the first evaluation snapshot after step 0 whose deterministic return reaches random + 1/3 (expert - "
               "random)", "the final SAC policy"),
-    "best": ("the evaluation snapshot after step 0, not after the expert's, whose deterministic return is closest to "
-             "random + 1/3 (expert - random) (the earliest among equals)",
-             "the evaluation snapshot with the highest deterministic return (the latest among equals)"),
+    "best": ("the evaluation snapshot after SAC's uniform start steps, not after the expert's, whose deterministic "
+             "return is closest to random + 1/3 (expert - random) (the earliest among equals)",
+             "the evaluation snapshot after SAC's uniform start steps with the highest deterministic return (the "
+             "latest among equals)"),
 }
 
 
@@ -207,12 +209,13 @@ def _weights_sha(actor: torch.nn.Module) -> str:
 
 
 def choose_snapshots(steps: Sequence[int], scores: Sequence[float], random_return: float,
-                     rule: str = "final") -> dict[str, Any]:
+                     rule: str = "final", start_steps: int = 0) -> dict[str, Any]:
     """The medium and expert evaluation snapshots (indices into ``steps``) of one member's evaluations ``scores``
     (``SNAPSHOT_RULES``). "final": expert = the last evaluation; medium = the first after step 0 reaching
-    random + MEDIUM_FRACTION·(expert − random) (the last one if none reaches). "best": expert = the highest
-    evaluation (the latest among equals); medium = the evaluation after step 0 and not after the expert's closest
-    to that target (the earliest among equals; the expert's own when it is the first after step 0)."""
+    random + MEDIUM_FRACTION·(expert − random) (the last one if none reaches). "best": only snapshots taken after
+    SAC's ``start_steps`` uniform-action steps (policies the run has acted with; all after step 0 if none is);
+    expert = the highest of them (the latest among equals); medium = the one not after the expert's closest to that
+    target (the earliest among equals; the expert's own when it is the first candidate)."""
     if rule not in SNAPSHOT_RULES:
         raise ValueError(f"rule={rule!r} is not a snapshot rule; allowed: {', '.join(SNAPSHOT_RULES)}")
     scores = [float(x) for x in scores]
@@ -221,13 +224,14 @@ def choose_snapshots(steps: Sequence[int], scores: Sequence[float], random_retur
     if rule == "final":
         e = len(scores) - 1
     else:
-        e = max(range(len(scores)), key=lambda i: (scores[i], i))
+        cand = [i for i in range(1, len(steps)) if steps[i] > start_steps] or list(range(1, len(steps)))
+        e = max(cand, key=lambda i: (scores[i], i))
     expert = scores[e]
     target = random_return + MEDIUM_FRACTION * (expert - random_return)
     if rule == "final":
         k = next((i for i in range(1, len(steps)) if scores[i] >= target), len(steps) - 1)
     else:
-        k = min(range(1, max(e, 1) + 1), key=lambda i: (abs(scores[i] - target), i))
+        k = min((i for i in cand if i <= e), key=lambda i: (abs(scores[i] - target), i))
     return {"index": k, "step": int(steps[k]), "score": scores[k], "target": float(target),
             "expert_index": e, "expert_step": int(steps[e]), "expert_score": expert,
             "random_return": float(random_return), "rule": rule}
@@ -235,7 +239,7 @@ def choose_snapshots(steps: Sequence[int], scores: Sequence[float], random_retur
 
 def choose_medium(run: SACRun, m: int, random_return: float, rule: str = "final") -> dict[str, Any]:
     """``choose_snapshots`` on member m of a SAC run."""
-    return choose_snapshots(run.steps, run.curve[:, m], random_return, rule)
+    return choose_snapshots(run.steps, run.curve[:, m], random_return, rule, run.learner.cfg.start_steps)
 
 
 # ---- collection ------------------------------------------------------------------------------------
