@@ -76,11 +76,13 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
                      _f(b["medium"]["target"]), f"{_f(b['expert']['score'])} @ {b['expert']['step']:,}",
                      f"{b['sac_wall_time_s'] / 60:.0f}"])
     if runs:
-        from common.datasets.mujoco import SNAPSHOT_RULES
-
-        medium, expert = SNAPSHOT_RULES[prof.snapshots]
+        rule = next((c["behavior"]["snapshot_rule"] for c in cards.values()
+                     if "snapshot_rule" in (c.get("behavior") or {})), None)  # the cards say which rule made them
+        rule = rule or {"name": "final", "medium": "the first evaluation reaching random + 1/3 (expert - random)",
+                        "expert": "the final policy"}
         lines += ["## SAC behavior runs", "",
-                  f"Snapshot rule `{prof.snapshots}` (common/datasets/mujoco.py): medium = {medium}; expert = {expert}. "
+                  f"Snapshot rule `{rule['name']}` (common/datasets/mujoco.py): medium = {rule['medium']}; "
+                  f"expert = {rule['expert']}. "
                   "Wall time: the whole SAC run of the group (members trained together), one CPU thread unless "
                   "the card's `sac.device` says otherwise.", "",
                   tabulate(runs, headers=["task", "SAC steps", "trained with", "random return", "medium @ step",
