@@ -64,13 +64,14 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
                                       "normalized min / mean / median / max", "normalized mean (ours)",
                                       "D4RL v2 size", "D4RL v2 episodes", "D4RL v2 normalized min/mean/median/max"],
                        tablefmt="github"), ""]
-    runs = []
+    behaviors = {}  # task -> the behavior section of one of its SAC-made cards
     for task in TASKS:
         c = next((cards[(task, k)] for k in ("medium", "expert", "medium-replay", "full-replay", "mixed")
                   if (task, k) in cards), None)
-        if c is None:
-            continue
-        b = c["behavior"]
+        if c is not None:
+            behaviors[task] = c["behavior"]
+    runs = []
+    for task, b in behaviors.items():
         runs.append([task, b["sac"]["steps"], "+".join(m.split("/")[0] for m in b["sac"]["members"]),
                      _f(b["our_ref_scores"]["random"]), f"{_f(b['medium']['score'])} @ {b['medium']['step']:,}",
                      _f(b["medium"]["target"]), f"{_f(b['expert']['score'])} @ {b['expert']['step']:,}",
@@ -88,12 +89,7 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
                   tabulate(runs, headers=["task", "SAC steps", "trained with", "random return", "medium @ step",
                                           "medium target", "expert @ step", "SAC wall min"], tablefmt="github"), ""]
         lines += ["Every evaluation of each run (step in thousands: deterministic return; M = medium, E = expert):", ""]
-        for task in TASKS:
-            c = next((cards[(task, k)] for k in ("medium", "expert", "medium-replay", "full-replay", "mixed")
-                      if (task, k) in cards), None)
-            if c is None:
-                continue
-            b = c["behavior"]
+        for task, b in behaviors.items():
             marks = {b["medium"]["step"]: " M", b["expert"]["step"]: " E"}
             if b["medium"]["step"] == b["expert"]["step"]:
                 marks = {b["medium"]["step"]: " ME"}
