@@ -65,7 +65,24 @@ def figure1_dataset(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return config["ma_cql"]["dataset"] if "landscape" in config else config.get("dataset")
 
 
-figure1_job = Job(run=figure1_run, data_spec=figure1_dataset, data_identity=dataset_identity)
+def figure1_group_key(config: Mapping[str, Any]) -> str | None:
+    """(b) and (c)'s runs group as offline_job's do (common/grouping.py); (d)'s landscape job trains two
+    learners of its own in sequence and runs alone (None)."""
+    return None if "landscape" in config else offline_job.group_key(config)
+
+
+def figure1_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
+    """(b) and (c)'s runs ``[(cell, seed, ctx)]`` of one group trained as ONE stacked learner
+    (offline_job.run_group), each given its dataset's mean return as ``figure1_run`` gives a run alone."""
+    outs = list(offline_job.run_group(runs))
+    for out, (cell, _, _) in zip(outs, runs):
+        ds = cell.config["dataset"]
+        out["behavior_return"] = load_spec(ds, ds["kind"]).card["returns"]["mean"]
+    return outs
+
+
+figure1_job = Job(run=figure1_run, data_spec=figure1_dataset, data_identity=dataset_identity,
+                  group_key=figure1_group_key, run_group=figure1_run_group)
 
 
 # ----------------------------------------------------------------------------------------------
