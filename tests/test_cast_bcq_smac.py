@@ -227,6 +227,51 @@ def test_batched_seeds_equal_separate_runs(method, kw):
             assert torch.allclose(p, torch.cat([pa, pb]), atol=1e-5), (name, pn)
 
 
+@pytest.mark.parametrize("method,kw", [(m, {}) for m in METHODS] + [("cast_bcq", {"agent": "q"})])
+def test_stacked_runs_equal_the_runs_alone(method, kw):
+    """Cells as members (smac_items.run_group): learners of seeds [3] and [7], one resumed from the other's
+    checkpoint format, stacked (SmaxLearner.stack) and updated together take the steps each takes alone; the stack's
+    split_state is each run's state_dict; epsilon-greedy test actions with per-seed generators are each run's own.
+    I-BCQ and MABCQ (N members per seed in every net) bit for bit; ICQ-MA's mixer and CAST's joint critic (one member
+    per seed) round with the member count (docs/scaling.md): 1e-5."""
+    data = _data()
+    alone = [_learner(method, [s], **kw) for s in (3, 7)]
+    tensors = [x.prepare_data(data) for x in alone]
+    for x, t in zip(alone, tensors):
+        x.update(x.sample_batch(t))  # the stack starts from a trained state (moments, step, streams)
+    stack = SmaxLearner.stack(alone)
+    st = stack.prepare_data(data)
+    for _ in range(4):
+        for x, t in zip(alone, tensors):
+            x.update(x.sample_batch(t))
+        stack.update(stack.sample_batch(st))
+    exact = method in ("i_bcq", "mabcq")
+    same = (lambda a, b: torch.equal(a, b)) if exact else (lambda a, b: torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+    for x, state in zip(alone, stack.split_state()):
+        own = x.state_dict()
+        assert state["seeds"] == own["seeds"] and state["step"] == own["step"]
+        for group in ("nets", "targets"):
+            for name, sd in own[group].items():
+                for k, v in sd.items():
+                    assert same(state[group][name][k], v), (group, name, k)
+        for name, sd in own["opts"].items():
+            for p_, slots in sd["state"].items():
+                for k, v in slots.items():
+                    assert same(state["opts"][name]["state"][p_][k], v), (name, p_, k)
+        assert all(torch.equal(a, b) for a, b in zip(state["gens"], own["gens"]))
+    g = np.random.default_rng(0)
+    obs = g.normal(size=(2, 6, N, O)).astype(np.float32)
+    avail = g.random((2, 6, N, K)) < 0.5
+    avail[..., 0] = True
+    acts = stack.act(obs, avail, 0.5, [torch.Generator().manual_seed(s) for s in (11, 12)])
+    for s, (x, gs) in enumerate(zip(alone, (11, 12))):
+        assert np.array_equal(acts[s], x.act(obs[s:s + 1], avail[s:s + 1], 0.5, torch.Generator().manual_seed(gs))[0])
+    with pytest.raises(ValueError, match="differ from learner 0"):
+        SmaxLearner.stack([alone[0], _learner(method, [5], **kw)])  # another update count
+    with pytest.raises(ValueError, match="one per seed"):
+        stack.act(obs, avail, 0.5, [torch.Generator()])
+
+
 @pytest.mark.parametrize("method,agent", [(m, "pi") for m in METHODS] + [("cast_bcq", "q"), ("i_bcq", "huber")])
 def test_each_method_learns_a_one_step_bandit(method, agent):
     """r = mean_i [a_i == 5], uniform data: every agent's greedy action becomes 5 (CAST with absent = stop, an
@@ -324,6 +369,16 @@ def test_table1_smoke_end_to_end(tmp_path):
     md = (res / "smoke" / "cast_bcq" / "table1.md").read_text()
     assert "smax/3s_vs_3z" in md
     assert "claims not checked" in p.stdout  # a partial grid: no verdict
+    # cells as members: the two seeds as one stacked learner (smac_items.run_group) give the same records
+    res2 = tmp_path / "grouped"
+    p = subprocess.run([sys.executable, "papers/cast_bcq/table1.py", "--profile", "smoke", "--results", str(res2),
+                        "--env", "smax/3s_vs_3z", "--method", "cast_bcq", "--group", "2", "--no-report"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert "2 runs planned in 1 batched group(s)" in p.stdout
+    grouped = {r["seed"]: r for r in map(json.loads, (res2 / "smoke" / "cast_bcq" / "table1.jsonl").read_text().splitlines())}
+    for r in recs:  # win rates: fractions of a few episodes, so float rounding of the joint critic cannot move them
+        assert grouped[r["seed"]]["curve"] == r["curve"] and grouped[r["seed"]]["score"] == r["score"]
 
 
 @pytest.mark.parametrize("method", ["icq_ma", "cast_bcq"])

@@ -72,6 +72,7 @@ from torch import Tensor
 
 from common.algos import register_learner
 from common.algos.ppo import clip_grad_norm_per_seed_
+from common.algos.state import slice_module_state, slice_optimizer_state, stack_module_states, stack_optimizer_states
 from common.nets import EnsembleMLP, hard_update, load_member, member_state, polyak_update
 from common.sampling import sample_indices
 from papers.cast_bcq.grid import (bc_loss, credit_loss, icq_policy_weights, icq_target_weights,
@@ -590,10 +591,12 @@ class SmaxLearner:
         return epsilon_at(self.cfg.method, self.step * self.cfg.schedule_scale) if self.cfg.test_epsilon else 0.0
 
     @torch.no_grad()
-    def act(self, obs, avail, epsilon: float = 0.0, generator: torch.Generator | None = None) -> np.ndarray:
+    def act(self, obs, avail, epsilon: float = 0.0,
+            generator: torch.Generator | Sequence[torch.Generator] | None = None) -> np.ndarray:
         """Masked actions [S, E, N] (int64) for obs [S, E, N, O] and avail [S, E, N, K] (numpy or torch): greedy
         (``_greedy``), each replaced with probability ``epsilon`` by a uniform available action (the code's
-        epsilon-greedy selector; ``generator`` draws both)."""
+        epsilon-greedy selector; ``generator`` draws both; a list of S generators: seed s's draws from its own, the
+        very draws a learner of seed s alone makes with it, e.g. in a stack of runs)."""
         o = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
         av = torch.as_tensor(np.asarray(avail), dtype=torch.bool, device=self.device)
         S, E, N = o.shape[:3]
@@ -601,10 +604,67 @@ class SmaxLearner:
         avm = av.transpose(1, 2).reshape(S * N, E, -1)
         a = self._greedy(om, avm)
         if epsilon > 0:
-            rand = torch.multinomial(avm.reshape(-1, self.K).float(), 1, generator=generator).reshape(a.shape)
-            pick = torch.rand(a.shape, generator=generator, device=self.device) < epsilon
-            a = torch.where(pick, rand, a)
+            gens = generator if isinstance(generator, (list, tuple)) else None
+            if gens is not None and len(gens) != S:
+                raise ValueError(f"act: {len(gens)} generators for {S} seeds; give one per seed, or one for all")
+            parts = [(avm, a, generator)] if gens is None else \
+                [(avm[s * N:(s + 1) * N], a[s * N:(s + 1) * N], g) for s, g in enumerate(gens)]
+            a = torch.cat([self._epsilon_greedy(av_s, a_s, epsilon, g) for av_s, a_s, g in parts])
         return a.reshape(S, N, E).transpose(1, 2).cpu().numpy()
+
+    def _epsilon_greedy(self, avail: Tensor, greedy: Tensor, epsilon: float, generator) -> Tensor:
+        """Each greedy action [m, E] replaced with probability ``epsilon`` by a uniform available one (avail
+        [m, E, K]): a multinomial draw for every entry, then a uniform, both from ``generator``."""
+        rand = torch.multinomial(avail.reshape(-1, self.K).float(), 1, generator=generator).reshape(greedy.shape)
+        pick = torch.rand(greedy.shape, generator=generator, device=self.device) < epsilon
+        return torch.where(pick, rand, greedy)
+
+    # ---- stacking runs (cells as members, common/grouping.py) -------------------------------------------------
+    run_seeds: list[int] | None = None  # a stack: each stacked run's seed count, in order (None: one run)
+
+    @classmethod
+    def stack(cls, learners: Sequence["SmaxLearner"]) -> "SmaxLearner":
+        """One learner whose seeds are those of ``learners`` side by side (e.g. one per (cell, seed) run): networks,
+        targets, RMSprop states and per-seed generators copied in. The learner already keeps one random stream per
+        seed and clips each seed's gradient on its own norm, so an update of the stack is an update of each learner
+        alone (I-BCQ and MABCQ bit for bit: N members per seed in every network; ICQ-MA's mixer and CAST's joint
+        critic, one member per seed, up to the float rounding of a batched product over another member count,
+        docs/scaling.md). ``split_state`` gives the learners' state_dicts back."""
+        first = learners[0]
+        sig = lambda lr: (asdict(lr.cfg), lr.O, lr.D, lr.N, lr.K, str(lr.device), lr.step)  # noqa: E731
+        bad = [k for k, lr in enumerate(learners) if sig(lr) != sig(first)]
+        if bad:
+            raise ValueError(f"SmaxLearner.stack: learners {bad} differ from learner 0 in config, shapes, device "
+                             "or update count")
+        big = cls(first.O, first.D, first.N, first.K, first.cfg, seeds=[s for lr in learners for s in lr.seeds],
+                  device=first.device)
+        for name in big.nets:
+            stack_module_states(big.nets[name], [lr.nets[name] for lr in learners])
+        for name in big.targets:
+            stack_module_states(big.targets[name], [lr.targets[name] for lr in learners])
+        for name, opt in big.opts.items():
+            opt.load_state_dict(stack_optimizer_states([lr.opts[name].state_dict() for lr in learners]))
+        for g, own in zip(big.gens, [g for lr in learners for g in lr.gens]):
+            g.set_state(own.get_state())
+        big.step, big.run_seeds = first.step, [lr.S for lr in learners]
+        return big
+
+    def split_state(self) -> list[dict[str, Any]]:
+        """Each stacked run's ``state_dict`` as its learner alone would write it (a checkpoint that resumes the run
+        alone or stacked again)."""
+        if self.run_seeds is None:
+            raise ValueError("split_state needs a stack of learners (SmaxLearner.stack)")
+        out, s0 = [], 0
+        opts = {k: v.state_dict() for k, v in self.opts.items()}
+        for n in self.run_seeds:
+            own = slice(s0, s0 + n)
+            out.append({"cfg": asdict(self.cfg), "seeds": self.seeds[own], "step": self.step,
+                        "nets": {k: slice_module_state(v, own, self.S) for k, v in self.nets.items()},
+                        "targets": {k: slice_module_state(v, own, self.S) for k, v in self.targets.items()},
+                        "opts": {k: slice_optimizer_state(v, own, self.S) for k, v in opts.items()},
+                        "gens": [g.get_state() for g in self.gens[own]]})
+            s0 += n
+        return out
 
     # ---- checkpoints ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

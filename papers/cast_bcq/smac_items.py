@@ -13,6 +13,8 @@ A cell config:
   method      the column key (i_bcq, mabcq, icq_ma, cast_bcq)
   updates, eval_every, eval_episodes, ckpt_every
 Score = the last evaluation's win rate as a fraction (the report shows %); the curve = every evaluation.
+Cells as members (``--group N``, common/grouping.py): the seeds of one cell train as one stacked SmaxLearner
+(``run_group``), with the records of the runs alone (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from common.evaluate import eval_seed
 from common.experiment import Cell, Job
 from common.figures import UNDECIDED
 from common.offline import data_identity_of, dataset_of, run_metrics
+from common.records import canonical_json, to_jsonable
 from papers.cast_bcq import config as C
 from papers.cast_bcq.smac import LEARNER_NAME, SmaxConfig, SmaxLearner
 
@@ -88,11 +91,12 @@ def cells(item: str, profile, methods: Sequence[str] = METHODS) -> list[Cell]:
 def win_rates(learner: SmaxLearner, env: str, seeds: Sequence[int], episodes: int) -> np.ndarray:
     """Win rate [S] (fraction) of each seed's masked test policy over ``episodes`` SMAX test episodes, env seeds
     eval_seed(seed) + e (apart from training); one batched env for all seeds and episodes. Test actions are the
-    code's epsilon-greedy ones at the learner's update count (``SmaxLearner.test_epsilon``), the random draws from
-    a generator seeded by (eval_seed(seeds[0]), update count)."""
+    code's epsilon-greedy ones at the learner's update count (``SmaxLearner.test_epsilon``), each seed's random
+    draws from its own generator seeded by (eval_seed(seed), update count): a seed's win rate does not depend on the
+    seeds beside it (a stack of runs, ``run_group``)."""
     S, E = len(seeds), int(episodes)
     eps = learner.test_epsilon()
-    gen = torch.Generator(device=learner.device).manual_seed(eval_seed(seeds[0]) * 1_000_003 + learner.step)
+    gen = [torch.Generator(device=learner.device).manual_seed(eval_seed(s) * 1_000_003 + learner.step) for s in seeds]
     venv = envs.make_vec(env, S * E)
     obs = venv.reset(seeds=[eval_seed(s) + e for s in seeds for e in range(E)])
     N, K = obs.shape[1], venv.avail_actions().shape[-1]
@@ -137,7 +141,52 @@ def run(cell, seed: int, ctx) -> dict[str, Any]:
     return out
 
 
-JOB = Job(run=run, data_spec=dataset_of, data_identity=dataset_identity)
+def group_key(config: Mapping[str, Any]) -> str:
+    """Cells as members (common/grouping.py, ``--group``): the seeds of one cell (map, method, dataset, learner
+    config and schedule all equal) train as one stacked SmaxLearner."""
+    return canonical_json(to_jsonable(config))
+
+
+def run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
+    """The runs ``[(cell, seed, ctx)]`` of one ``group_key``: each learner built and resumed as ``run`` does, those
+    at one update count stacked (``SmaxLearner.stack``) and trained as one; each run's evaluations, checkpoints
+    (its own, in the format of a run alone) and metrics as ``run``'s."""
+    cfg = runs[0][0].config
+    data = load_dataset(cfg["dataset"])
+    dev = runs[0][2].device
+    learners, by_step = [], {}
+    for k, (_, seed, ctx) in enumerate(runs):
+        learner = build(data, cfg[LEARNER_NAME], [seed], dev)
+        saved = ctx.load_checkpoint()
+        if saved is not None:
+            learner.load_state_dict(saved["learner"])
+        learners.append(learner)
+        by_step.setdefault(0 if saved is None else int(saved["step"]), []).append(k)
+    tensors = learners[0].prepare_data({**data.to_torch(dev), **data.extras_torch(dev)})
+    U, every = int(cfg["updates"]), int(cfg["eval_every"])
+    for step, ks in by_step.items():
+        stack = SmaxLearner.stack([learners[k] for k in ks])
+        seeds, ctxs = [runs[k][1] for k in ks], [runs[k][2] for k in ks]
+        with ctxs[0].progress(U - step, desc=f"stack of {len(ks)} runs") as bar:
+            while step < U:
+                stack.update(stack.sample_batch(tensors))
+                step += 1
+                bar.update(1)
+                if step % every == 0 or step == U:
+                    for ctx, score in zip(ctxs, win_rates(stack, cfg["dataset"]["env"], seeds, cfg["eval_episodes"])):
+                        ctx.log(step, score=float(score))
+                if step % cfg["ckpt_every"] == 0 and step < U:
+                    for ctx, state in zip(ctxs, stack.split_state()):
+                        ctx.save_checkpoint({"learner": state, "step": step}, step=step)
+    outs = []
+    for _, _, ctx in runs:
+        out = run_metrics(ctx.curve, data)
+        out["data_win_rate"] = data.win_rate
+        outs.append(out)
+    return outs
+
+
+JOB = Job(run=run, data_spec=dataset_of, data_identity=dataset_identity, group_key=group_key, run_group=run_group)
 
 
 # ---- claims (on a complete grid only; the MMM substitute is not counted) --------------------------------------
