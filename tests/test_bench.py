@@ -107,3 +107,17 @@ def test_members_bench_compares_stacked_runs_with_the_loop(capsys):
         with pytest.raises(SystemExit):
             bench.main(argv)
         assert msg in capsys.readouterr().err
+
+
+def test_moma_ppo_bench_tiny():
+    """papers.moma_ppo.bench at a tiny size (histories on): rates positive, FLOPs counted, the rollouts fill the
+    batch (no timing assertions)."""
+    from papers.moma_ppo import bench as mb
+
+    wm = mb.compare_world_model("ant-4x2-po", "tiny", n_updates=1, reps=1)
+    it = mb.compare_iteration("reacher-2x1", "tiny", n_seeds=2, n_updates=1, reps=1, batch=60, k=3)
+    for r, keys in ((wm, ("batched_updates_per_s", "loop_updates_per_s", "gflop_per_update")),
+                    (it, ("batched_iters_per_s", "loop_iters_per_s", "gflop_per_iter", "s_per_100k_iters"))):
+        for k in keys:
+            assert r[k] > 0, k
+    assert it["members"] == 4 and 60 <= it["rows_per_seed"] <= 62  # b to b + k - 1 rows per seed

@@ -1,0 +1,230 @@
+"""MOMA-PPO's benchmark (issue 23): its two hot paths, batched against a loop, in one run.
+
+    python -m papers.moma_ppo.bench [--quick] [--device cpu|cuda] [--reps R] [--updates U]
+
+(a) World-model update (papers/moma_ppo/worldmodel.py): one Adam step of the K = 7 members of an ensemble held as
+    ONE module (members on the leading axis, one batched product per layer) against a loop over 7 one-member
+    ensembles, each on its own minibatch of 256 rows. The code's sizes: 4 hidden layers of 1,024 (T and R heads), a
+    2-layer mask head; the quick profile's: width 256.
+(b) MOMA-PPO iteration (papers/moma_ppo/moma_ppo.py ``moma_iteration``): one synthetic batch of 2,000 transitions
+    (rollouts of at most k = 10 steps in the ensemble's elites) and one MAPPO update on it (5 epochs of minibatches of
+    64), S seeds batched as MAPPO's members (one policy of S seeds, one world model shared by the seeds) against a
+    loop over S one-seed policies. The code's sizes: MAPPO 2 x 256 with a 10-step history encoder; quick's: 2 x 128,
+    no history.
+Shapes: 2-agent Reacher (obs 8 and 6, one action each) and 4-agent Ant under partial observability (obs 15, 4, 4, 4;
+two actions each). The data are synthetic (random rows in a box): the cost of an update or an iteration does not
+depend on the numbers, only on the shapes (the rollouts run their k steps: nothing is cut, the box is wide and the
+predicted terminals are rare at initialisation; the rows each iteration collects are printed).
+
+Everything runs on one thread, the variants interleaved round by round and each rate the median over the rounds
+(common.bench's method), so that a busy second core shifts both alike; GFLOP/s of the batched variant are counted
+with torch's FlopCounterMode and set against this run's matmul peak. ``s per 100k`` is the time of the code's
+100,001 MOMA-PPO iterations on Reacher at that rate (the issue's GPU goal: one Reacher cell, 3 seeds, in 2 hours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from common.bench import _count_flops, _sync, matmul_peak_gflops
+from common.runtime import DEVICES, check_device, set_threads
+
+SHAPES = {"reacher-2x1": dict(obs_dims=(8, 6), act_dims=(1, 1)),
+          "ant-4x2-po": dict(obs_dims=(15, 4, 4, 4), act_dims=(2, 2, 2, 2))}
+WM_SIZES = {"code": dict(hidden=1024, t_layers=4, r_layers=4, mask_layers=2),
+            "quick": dict(hidden=256, t_layers=4, r_layers=4, mask_layers=2),
+            "tiny": dict(hidden=16, t_layers=2, r_layers=2, mask_layers=1)}  # tiny: the test's
+MAPPO_SIZES = {"code": dict(hidden=(256, 256), memory_len=10), "quick": dict(hidden=(128, 128), memory_len=0),
+               "tiny": dict(hidden=(16, 16), memory_len=2, memory_dim=8, minibatch_size=16)}
+ROWS = 20_000  # synthetic dataset rows (start states, world-model minibatches)
+
+
+def _synthetic(shape: dict, rows: int, device, seed: int = 0) -> dict[str, Any]:
+    """A dataset's arrays in the Dataset layout (padded per agent): obs / next_obs [T, N, O], actions [T, N, A] in
+    [-1, 1], rewards [T, N], terminals / timeouts [T] (episodes of 50 steps)."""
+    g = np.random.default_rng(seed)
+    n, o, a = len(shape["obs_dims"]), max(shape["obs_dims"]), max(shape["act_dims"])
+    obs = g.normal(size=(rows, n, o)).astype(np.float32)
+    for i, d in enumerate(shape["obs_dims"]):
+        obs[:, i, d:] = 0.0  # padding
+    return {"obs": obs, "next_obs": obs + 0.1 * g.normal(size=obs.shape).astype(np.float32) * (obs != 0),
+            "actions": g.uniform(-1, 1, size=(rows, n, a)).astype(np.float32),
+            "rewards": g.normal(size=(rows, n)).astype(np.float32),
+            "terminals": np.zeros(rows, dtype=bool), "timeouts": (np.arange(rows) % 50) == 49}
+
+
+def _world_model(shape: dict, size: str, n_members: int, device, seed: int = 0):
+    """An ensemble of ``n_members`` (its elites the first 5 members; a wide box). One member: an ensemble whose
+    heads and optimizer hold a single member (a world model alone, to train only: an ensemble needs >= 2 elites)."""
+    from papers.moma_ppo.worldmodel import JointLayout, WMHeads, WorldModelConfig, WorldModelEnsemble  # noqa: PLC0415
+
+    cfg = WorldModelConfig(n_members=max(n_members, 5), n_elites=5, **WM_SIZES[size])
+    wm = WorldModelEnsemble(JointLayout(shape["obs_dims"], shape["act_dims"]), cfg, seeds=[seed], device=device)
+    if n_members == 1:
+        lay = wm.layout
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            wm.heads = WMHeads(1, lay.in_dim, lay.joint_obs_dim, lay.n_agents, cfg).to(device).train()
+        wm.optim = torch.optim.Adam(wm.heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        wm.n_per_group = wm.n_members = 1
+        return wm
+    for k, v in wm.box.items():
+        wm.box[k] = torch.full_like(v, -100.0 if k.endswith("low") else 100.0)
+    wm.set_elites(list(range(cfg.n_elites)))
+    return wm
+
+
+def _wm_data(wm, arrays: dict, device):
+    from papers.moma_ppo.worldmodel import WMData  # noqa: PLC0415
+
+    lay = wm.layout
+    obs, act = torch.as_tensor(arrays["obs"], device=device), torch.as_tensor(arrays["actions"], device=device)
+    T = obs.shape[0]
+    return WMData(inputs=lay.inputs(obs, act), next_obs=lay.joint_obs(torch.as_tensor(arrays["next_obs"], device=device)),
+                  rewards=torch.as_tensor(arrays["rewards"], device=device),
+                  masks=torch.ones(T, lay.n_agents, device=device), train=[torch.arange(T, device=device)],
+                  valid=[torch.arange(T, device=device)])
+
+
+def _rates(variants: dict[str, Callable[[], None]], n_updates: int, reps: int, device) -> dict[str, float]:
+    """Calls per second of each variant: one warm-up call, then ``reps`` interleaved rounds of ``n_updates`` calls;
+    the median round."""
+    def timed(fn) -> float:
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(n_updates):
+            fn()
+        _sync(device)
+        return n_updates / (time.perf_counter() - t0)
+
+    for fn in variants.values():
+        fn()
+    rates: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(reps):
+        for k, fn in variants.items():
+            rates[k].append(timed(fn))
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def compare_world_model(task: str = "reacher-2x1", size: str = "code", n_updates: int = 3, reps: int = 3,
+                        device: str = "cpu") -> dict[str, float]:
+    """World-model updates/s (one update = all 7 members) of the 7-member ensemble against a loop over 7 one-member
+    ensembles, and GFLOP/s of the batched one."""
+    dev = check_device(device)
+    shape, arrays = SHAPES[task], _synthetic(SHAPES[task], ROWS, "cpu")
+    batched = _world_model(shape, size, 7, dev)
+    data = _wm_data(batched, arrays, dev)
+    loop = [_world_model(shape, size, 1, dev, seed=s) for s in range(7)]
+    flops = _count_flops(lambda: batched.update(batched.sample_batch(data)))
+
+    def step_loop() -> None:
+        for wm in loop:
+            wm.update(wm.sample_batch(data))
+
+    r = _rates({"batched": lambda: batched.update(batched.sample_batch(data)), "loop": step_loop}, n_updates, reps, dev)
+    return {"members": 7.0, "batched_updates_per_s": r["batched"], "loop_updates_per_s": r["loop"],
+            "ratio_vs_loop": r["batched"] / r["loop"], "gflop_per_update": flops / 1e9,
+            "batched_gflops": r["batched"] * flops / 1e9}
+
+
+def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: int = 3, n_updates: int = 1,
+                      reps: int = 3, device: str = "cpu", batch: int = 2_000, k: int = 10) -> dict[str, float]:
+    """MOMA-PPO iterations/s (one iteration = every seed: rollouts + MAPPO update) of one policy of ``n_seeds`` seeds
+    against a loop over ``n_seeds`` one-seed policies (both on one shared 7-member world model), and GFLOP/s of the
+    batched one."""
+    from common.algos.mappo import MAPPO, MAPPOConfig  # noqa: PLC0415
+    from common.history import DatasetHistories  # noqa: PLC0415
+    from papers.moma_ppo.moma_ppo import RolloutConfig, moma_iteration, start_generators  # noqa: PLC0415
+
+    dev = check_device(device)
+    shape, arrays = SHAPES[task], _synthetic(SHAPES[task], ROWS, "cpu")
+    wm = _world_model(shape, size, 7, dev)
+    cfg = MAPPOConfig(**MAPPO_SIZES[size])
+    obs = torch.as_tensor(arrays["obs"], device=dev)
+    hist = None
+    if cfg.memory_len > 0:
+        hist = DatasetHistories(obs, torch.as_tensor(arrays["actions"], device=dev), arrays["terminals"],
+                                arrays["timeouts"], length=cfg.memory_len)
+    roll = RolloutConfig(k=k, batch=batch).validate()
+
+    def policy(seeds):
+        p = MAPPO(shape["obs_dims"], shape["act_dims"], len(seeds), cfg, seeds=seeds, device=dev)
+        return p, start_generators(seeds, dev)
+
+    batched, gens = policy(list(range(n_seeds)))
+    loop = [policy([s]) for s in range(n_seeds)]
+    rows: list[int] = []
+
+    def step_batched() -> None:
+        rows.append(int(moma_iteration(wm, batched, obs, roll, gens, hist)["rows"]))
+
+    def step_loop() -> None:
+        for p, g in loop:
+            moma_iteration(wm, p, obs, roll, g, hist)
+
+    flops = _count_flops(step_batched)
+    r = _rates({"batched": step_batched, "loop": step_loop}, n_updates, reps, dev)
+    return {"seeds": float(n_seeds), "members": float(n_seeds * len(shape["obs_dims"])),
+            "batched_iters_per_s": r["batched"], "loop_iters_per_s": r["loop"], "ratio_vs_loop": r["batched"] / r["loop"],
+            "gflop_per_iter": flops / 1e9, "batched_gflops": r["batched"] * flops / 1e9,
+            "rows_per_seed": float(np.mean(rows)), "s_per_100k_iters": 100_001 / r["batched"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m papers.moma_ppo.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="Reacher, the quick sizes, one seed, one round (< 1 min on a CPU)")
+    p.add_argument("--reps", type=int, default=None, help="interleaved rounds (median taken; default 3, --quick 1)")
+    p.add_argument("--updates", type=int, default=None, help="updates or iterations per round (default 3 / 1)")
+    p.add_argument("--device", default="cpu", help=f"where it runs: {' | '.join(DEVICES)} (default cpu)")
+    args = p.parse_args(argv)
+    for name in ("reps", "updates"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name} {getattr(args, name)}: give a positive integer")
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        p.error(str(e))
+    set_threads(1)
+    t0 = time.perf_counter()
+    peak = matmul_peak_gflops(reps=5 if args.quick else 20, device=args.device)
+    where = "1 CPU thread" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(args.device)})"
+    reps = args.reps or (1 if args.quick else 3)
+    tasks = ("reacher-2x1",) if args.quick else tuple(SHAPES)
+    sizes = ("quick",) if args.quick else ("quick", "code")
+    out: dict[str, Any] = {"device": args.device, "peak_gflops": peak, "world_model": {}, "iteration": {}}
+    print(f"{where}; matmul peak fp32: {peak:.1f} GFLOP/s; medians over {reps} interleaved round(s)")
+    print("(a) world-model update, 7 members: one ensemble module vs a loop over 7 one-member ensembles")
+    print(f"{'task':<12} {'size':<6} {'batched u/s':>11} {'loop u/s':>9} {'b/loop':>7} {'GF/upd':>7} {'GFLOP/s':>8} "
+          f"{'%peak':>6}")
+    for task in tasks:
+        for size in sizes:
+            r = compare_world_model(task, size, args.updates or (1 if args.quick else 3), reps, args.device)
+            out["world_model"][f"{task}/{size}"] = r
+            print(f"{task:<12} {size:<6} {r['batched_updates_per_s']:>11.2f} {r['loop_updates_per_s']:>9.2f} "
+                  f"{r['ratio_vs_loop']:>6.2f}x {r['gflop_per_update']:>7.2f} {r['batched_gflops']:>8.1f} "
+                  f"{100 * r['batched_gflops'] / peak:>5.0f}%", flush=True)
+    print("(b) MOMA-PPO iteration (2,000 synthetic transitions, k = 10, + one MAPPO update): S seeds in one policy vs "
+          "a loop over S one-seed policies")
+    print(f"{'task':<12} {'size':<6} {'S':>2} {'M':>3} {'batched it/s':>12} {'loop it/s':>9} {'b/loop':>7} "
+          f"{'GF/it':>6} {'GFLOP/s':>8} {'%peak':>6} {'rows':>6} {'100k it':>8}")
+    for task in tasks:
+        for size in sizes:
+            for n in ((1,) if args.quick else (1, 3)):
+                r = compare_iteration(task, size, n, 1, reps, args.device)
+                out["iteration"][f"{task}/{size}/{n}"] = r
+                print(f"{task:<12} {size:<6} {n:>2} {int(r['members']):>3} {r['batched_iters_per_s']:>12.3f} "
+                      f"{r['loop_iters_per_s']:>9.3f} {r['ratio_vs_loop']:>6.2f}x {r['gflop_per_iter']:>6.1f} "
+                      f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}% "
+                      f"{r['rows_per_seed']:>6.0f} {r['s_per_100k_iters'] / 3600:>6.1f} h", flush=True)
+    print(f"[{time.perf_counter() - t0:.1f} s]")
+    return out
+
+
+if __name__ == "__main__":
+    main()
