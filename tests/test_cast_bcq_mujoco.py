@@ -130,3 +130,26 @@ def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):
     f6 = load_records(res, "smoke", "cast_bcq", "figure6")
     assert {r["keys"]["method"] for r in f6} == set(C.ABLATION_METHODS) and len(f6) == 8
     assert (res / "smoke" / "cast_bcq" / "figure6_hopper-3x1.png").stat().st_size > 1000
+
+
+def test_each_claim_is_judged_once_its_own_cells_are_complete(tmp_path, capsys):
+    """Table 2 with only its 'mixed' row (3 seeds, quick): the two 'mixed' claims get verdicts, the two that read the
+    'medium' / 'expert' rows stay not checked and name what they miss; Figure 6 with only w/o CSAA run next to ours:
+    only f6_wo_csaa_worse is judged."""
+    from common.records import load_records
+    from papers.cast_bcq.mujoco_items import write_verdicts
+
+    t2 = [e for e in PUBLISHED if e.item == "table2" and e.keys["dataset"] == "mixed"]
+    out = write_verdicts(_records(t2, ("env", "dataset", "method")), tmp_path, "quick", "table2", table2.CHECKS)
+    assert out["t2_ours_best_uncoordinated"][0] is True and out["t2_ours_beats_central_bcq_uncoordinated"][0] is True
+    assert out["t2_ours_best_decentralized_d4rl"][0] is None and out["t2_split_easier"][0] is None
+    assert "cells incomplete" in out["t2_split_easier"][1] and "medium" in out["t2_split_easier"][1]
+    written = {r["keys"]["claim"]: r["extra"]["holds"] for r in load_records(tmp_path, "quick", "cast_bcq", "table2")}
+    assert written == {"t2_ours_best_uncoordinated": True, "t2_ours_beats_central_bcq_uncoordinated": True}
+    assert "claim t2_split_easier: not checked" in capsys.readouterr().out
+    recs = [{"keys": {"env": e, "method": m}, "seed": s, "score": v + 10 * s}
+            for e in C.MUJOCO_ENVS for m, v in (("cast_bcq", 3000), ("cast_bcq_wo_csaa", 1000)) for s in range(3)]
+    out = write_verdicts(recs, tmp_path, "quick", "figure6", figure6.CHECKS)
+    assert out["f6_wo_csaa_worse"][0] is True and out["f6_wo_st_close"][0] is None and out["f6_wo_cd_drops"][0] is None
+    recs = recs[:-1]  # one seed short: nothing judged
+    assert write_verdicts(recs, tmp_path / "b", "quick", "figure6", figure6.CHECKS)["f6_wo_csaa_worse"][0] is None

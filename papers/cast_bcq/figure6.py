@@ -9,7 +9,7 @@ the other two panels are taken to be Figure 4's envs. The ablations (papers/cast
   wo_st    the counterfactual baseline with the empty sub-team only (COMA-style);
   wo_cd    the single head Q^c_1 instead of the clipped double-Q mix, in the target and the credit.
 The cast_bcq cells are Figure 4's (copied when run there). Outputs: figure6_<env>.png and the verdicts of
-f6_wo_csaa_worse, f6_wo_st_close and f6_wo_cd_drops (on a complete grid only).
+f6_wo_csaa_worse, f6_wo_st_close and f6_wo_cd_drops (each once ours and its ablation are complete on every env).
 """
 
 from __future__ import annotations
@@ -31,33 +31,48 @@ def build_cells(profile):
     return M.cells(ITEM, profile, None, METHODS)
 
 
-def verdicts(records) -> dict[str, tuple[bool, str]]:
-    fin = {e: {m: M.finals(records, env=e, method=m)[0] for m in METHODS} for e in C.MUJOCO_ENVS}
+def _fin(records, method: str) -> dict[str, float | None]:
+    return {e: M.finals(records, env=e, method=method)[0] for e in C.MUJOCO_ENVS}
+
+
+def _csaa(records) -> tuple[bool, str]:
+    ours, wo = _fin(records, "cast_bcq"), _fin(records, "cast_bcq_wo_csaa")
     std = {e: seed_means(records, "score", env=e, method="cast_bcq")[1] for e in C.MUJOCO_ENVS}
-    ours = {e: fin[e]["cast_bcq"] for e in C.MUJOCO_ENVS}
-    ev = "; ".join(f"{M.SHORT[e]}: {M.describe(fin[e])}" for e in C.MUJOCO_ENVS)
-    csaa = all(ours[e] - fin[e]["cast_bcq_wo_csaa"] > std[e] for e in C.MUJOCO_ENVS)
-    st_close = all(fin[e]["cast_bcq_wo_st"] >= 0.8 * ours[e] for e in C.MUJOCO_ENVS) and \
-        ours[WALKER] > fin[WALKER]["cast_bcq_wo_st"]
-    drop = {e: 1 - fin[e]["cast_bcq_wo_cd"] / ours[e] if ours[e] > 0 else float("nan") for e in C.MUJOCO_ENVS}
-    cd = all(fin[e]["cast_bcq_wo_cd"] < ours[e] for e in C.MUJOCO_ENVS) and \
+    return all(ours[e] - wo[e] > std[e] for e in C.MUJOCO_ENVS), "ours − w/o CSAA vs ours' std over seeds: " + ", ".join(
+        f"{M.SHORT[e]} {ours[e] - wo[e]:.1f} vs {std[e]:.1f}" for e in C.MUJOCO_ENVS)
+
+
+def _st(records) -> tuple[bool, str]:
+    ours, wo = _fin(records, "cast_bcq"), _fin(records, "cast_bcq_wo_st")
+    holds = all(wo[e] >= 0.8 * ours[e] for e in C.MUJOCO_ENVS) and ours[WALKER] > wo[WALKER]
+    return holds, "w/o ST / ours: " + ", ".join(
+        f"{M.SHORT[e]} {wo[e] / ours[e]:.2f}" if ours[e] else f"{M.SHORT[e]} n/a" for e in C.MUJOCO_ENVS) + "; " + \
+        "; ".join(f"{M.SHORT[e]}: {M.describe({'cast_bcq': ours[e], 'cast_bcq_wo_st': wo[e]})}" for e in C.MUJOCO_ENVS)
+
+
+def _cd(records) -> tuple[bool, str]:
+    ours, wo = _fin(records, "cast_bcq"), _fin(records, "cast_bcq_wo_cd")
+    drop = {e: 1 - wo[e] / ours[e] if ours[e] > 0 else float("nan") for e in C.MUJOCO_ENVS}
+    holds = all(wo[e] < ours[e] for e in C.MUJOCO_ENVS) and \
         bool(np.nanargmax([drop[e] for e in C.MUJOCO_ENVS]) == C.MUJOCO_ENVS.index(WALKER)) \
         if not all(np.isnan(list(drop.values()))) else False
-    return {
-        "f6_wo_csaa_worse": (csaa, "ours − w/o CSAA vs ours' std over seeds: " + ", ".join(
-            f"{M.SHORT[e]} {ours[e] - fin[e]['cast_bcq_wo_csaa']:.1f} vs {std[e]:.1f}" for e in C.MUJOCO_ENVS)),
-        "f6_wo_st_close": (st_close, "w/o ST / ours: " + ", ".join(
-            f"{M.SHORT[e]} {fin[e]['cast_bcq_wo_st'] / ours[e]:.2f}" if ours[e] else f"{M.SHORT[e]} n/a"
-            for e in C.MUJOCO_ENVS) + "; " + ev),
-        "f6_wo_cd_drops": (cd, "relative drop 1 − w/o CD / ours: " + ", ".join(
-            f"{M.SHORT[e]} {drop[e]:.2f}" for e in C.MUJOCO_ENVS)),
-    }
+    return holds, "relative drop 1 − w/o CD / ours: " + ", ".join(f"{M.SHORT[e]} {drop[e]:.2f}" for e in C.MUJOCO_ENVS)
+
+
+CHECKS: dict[str, M.Check] = {  # claim -> (the cells it reads: ours and one ablation on every env, its judge)
+    "f6_wo_csaa_worse": (M.grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_csaa")), _csaa),
+    "f6_wo_st_close": (M.grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_st")), _st),
+    "f6_wo_cd_drops": (M.grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_cd")), _cd),
+}
+
+
+def verdicts(records) -> dict[str, tuple[bool, str]]:
+    return M.judge_all(CHECKS, records)
 
 
 def finish(records, results: Path, profile: str) -> None:
     M.curve_panels(records, results / profile / "cast_bcq", ITEM, "Fig. 6, ablations (uncoordinated data)")
-    grid = [{"env": e, "method": m} for e in C.MUJOCO_ENVS for m in METHODS]
-    M.write_if_complete(records, results, profile, ITEM, grid, lambda: verdicts(records))
+    M.write_verdicts(records, results, profile, ITEM, CHECKS)
 
 
 def main(argv=None):
