@@ -128,6 +128,46 @@ def _setup(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim: 
     return learner, batches, agents, per_member, g
 
 
+def interleaved_rates(variants: dict[str, Callable[[], object]], n_calls: int, reps: int, device) -> dict[str, float]:
+    """Calls per second of each variant (a paper's benchmark): one warm-up call each, then ``reps`` interleaved
+    rounds of ``n_calls`` calls, clocks read after a device sync; the median round per variant."""
+    def timed(fn) -> float:
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(n_calls):
+            fn()
+        _sync(device)
+        return n_calls / (time.perf_counter() - t0)
+
+    for fn in variants.values():
+        fn()
+    rates: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(reps):
+        for k, fn in variants.items():
+            rates[k].append(timed(fn))
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def paper_bench_args(prog: str, description: str, quick_help: str, argv: list[str] | None) -> argparse.Namespace:
+    """The command line of a paper's benchmark (``--quick --reps --updates --device``), checked (positive counts, a
+    known device), with one torch thread set."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--reps", type=int, default=None, help="interleaved rounds (median taken)")
+    p.add_argument("--updates", type=int, default=None, help="updates or iterations per round")
+    p.add_argument("--device", default="cpu", help=f"where it runs: {' | '.join(DEVICES)} (default cpu)")
+    args = p.parse_args(argv)
+    for name in ("reps", "updates"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name} {getattr(args, name)}: give a positive integer")
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        p.error(str(e))
+    set_threads(1)
+    return args
+
+
 def _count_flops(fn: Callable[[], object]) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -239,23 +279,9 @@ def compare_sac(n_members: int = 4, obs_dim: int = 17, act_dim: int = 6, n_updat
     batched = fill(SAC(members, obs_dim, act_dim, cfg, 2000))
     loop = [fill(SAC([m], obs_dim, act_dim, cfg, 2000)) for m in members]
     flops = _count_flops(batched.update)
-    batched.update()
-    for lr in loop:
-        lr.update()
-
-    def timed(fn) -> float:
-        _sync(dev)
-        t0 = time.perf_counter()
-        for _ in range(n_updates):
-            fn()
-        _sync(dev)
-        return n_updates / (time.perf_counter() - t0)
-
-    rates: dict[str, list[float]] = {"batched": [], "loop": []}
-    for _ in range(reps):
-        rates["batched"].append(timed(batched.update))
-        rates["loop"].append(timed(lambda: [lr.update() for lr in loop]))
-    b, lo = statistics.median(rates["batched"]), statistics.median(rates["loop"])
+    r = interleaved_rates({"batched": batched.update, "loop": lambda: [lr.update() for lr in loop]}, n_updates, reps,
+                          dev)
+    b, lo = r["batched"], r["loop"]
     return {"members": float(n_members), "batched_updates_per_s": b, "loop_updates_per_s": lo,
             "ratio_vs_loop": b / lo, "member_updates_per_s": b * n_members,
             "gflop_per_update": flops / 1e9, "batched_gflops": b * flops / 1e9}

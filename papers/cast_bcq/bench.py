@@ -10,14 +10,12 @@ seeds, on one thread, medians over interleaved rounds.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import time
 
 import torch
 
-from common.bench import _count_flops, _sync, matmul_peak_gflops
-from common.runtime import DEVICES, check_device, set_threads
+from common.bench import _count_flops, interleaved_rates, matmul_peak_gflops, paper_bench_args
+from common.runtime import check_device
 
 CAST_SHAPES = {"halfcheetah-2x3": dict(obs_dims=(17, 17), act_dims=(3, 3), state_dim=17),
                "hopper-3x1": dict(obs_dims=(11, 11, 11), act_dims=(1, 1, 1), state_dim=11)}
@@ -58,21 +56,9 @@ def compare_cast(task: str = "halfcheetah-2x3", size: str = "code", n_seeds: int
         for lr, t in zip(loop, lt):
             lr.update(lr.sample_batch(t))
 
-    def timed(fn) -> float:
-        _sync(dev)
-        t0 = time.perf_counter()
-        for _ in range(n_updates):
-            fn()
-        _sync(dev)
-        return n_updates / (time.perf_counter() - t0)
-
-    timed(lambda: batched.update(batched.sample_batch(bt)))  # warm-up
-    step_loop()
-    rates: dict[str, list[float]] = {"batched": [], "loop": []}
-    for _ in range(reps):
-        rates["batched"].append(timed(lambda: batched.update(batched.sample_batch(bt))))
-        rates["loop"].append(timed(step_loop))
-    b, lo = statistics.median(rates["batched"]), statistics.median(rates["loop"])
+    r = interleaved_rates({"batched": lambda: batched.update(batched.sample_batch(bt)), "loop": step_loop},
+                          n_updates, reps, dev)
+    b, lo = r["batched"], r["loop"]
     return {"seeds": float(n_seeds), "members": float(n_seeds * len(shape["obs_dims"])),
             "batched_updates_per_s": b, "loop_updates_per_s": lo, "ratio_vs_loop": b / lo,
             "gflop_per_update": flops / 1e9, "batched_gflops": b * flops / 1e9,
@@ -80,20 +66,8 @@ def compare_cast(task: str = "halfcheetah-2x3", size: str = "code", n_seeds: int
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m papers.cast_bcq.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="one seed, few updates (< 30 s on a CPU)")
-    p.add_argument("--reps", type=int, default=None, help="interleaved rounds (median taken)")
-    p.add_argument("--updates", type=int, default=None, help="updates per round")
-    p.add_argument("--device", default="cpu", help=f"where it runs: {' | '.join(DEVICES)} (default cpu)")
-    args = p.parse_args(argv)
-    for name in ("reps", "updates"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name} {getattr(args, name)}: give a positive integer")
-    try:
-        check_device(args.device)
-    except ValueError as e:
-        p.error(str(e))
-    set_threads(1)
+    args = paper_bench_args("python -m papers.cast_bcq.bench", __doc__.split("\n\n")[0],
+                            "one seed, few updates (< 30 s on a CPU)", argv)
     t0 = time.perf_counter()
     peak = matmul_peak_gflops(reps=5 if args.quick else 20, device=args.device)
     where = "1 CPU thread" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(args.device)})"

@@ -24,16 +24,14 @@ with torch's FlopCounterMode and set against this run's matmul peak. ``s per 100
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import time
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from common.bench import _count_flops, _sync, matmul_peak_gflops
-from common.runtime import DEVICES, check_device, set_threads
+from common.bench import _count_flops, interleaved_rates, matmul_peak_gflops, paper_bench_args
+from common.runtime import check_device
 
 SHAPES = {"reacher-2x1": dict(obs_dims=(8, 6), act_dims=(1, 1)),
           "ant-4x2-po": dict(obs_dims=(15, 4, 4, 4), act_dims=(2, 2, 2, 2))}
@@ -92,26 +90,6 @@ def _wm_data(wm, arrays: dict, device):
                   valid=[torch.arange(T, device=device)])
 
 
-def _rates(variants: dict[str, Callable[[], None]], n_updates: int, reps: int, device) -> dict[str, float]:
-    """Calls per second of each variant: one warm-up call, then ``reps`` interleaved rounds of ``n_updates`` calls;
-    the median round."""
-    def timed(fn) -> float:
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(n_updates):
-            fn()
-        _sync(device)
-        return n_updates / (time.perf_counter() - t0)
-
-    for fn in variants.values():
-        fn()
-    rates: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(reps):
-        for k, fn in variants.items():
-            rates[k].append(timed(fn))
-    return {k: statistics.median(v) for k, v in rates.items()}
-
-
 def compare_world_model(task: str = "reacher-2x1", size: str = "code", n_updates: int = 3, reps: int = 3,
                         device: str = "cpu") -> dict[str, float]:
     """World-model updates/s (one update = all 7 members) of the 7-member ensemble against a loop over 7 one-member
@@ -127,7 +105,7 @@ def compare_world_model(task: str = "reacher-2x1", size: str = "code", n_updates
         for wm in loop:
             wm.update(wm.sample_batch(data))
 
-    r = _rates({"batched": lambda: batched.update(batched.sample_batch(data)), "loop": step_loop}, n_updates, reps, dev)
+    r = interleaved_rates({"batched": lambda: batched.update(batched.sample_batch(data)), "loop": step_loop}, n_updates, reps, dev)
     return {"members": 7.0, "batched_updates_per_s": r["batched"], "loop_updates_per_s": r["loop"],
             "ratio_vs_loop": r["batched"] / r["loop"], "gflop_per_update": flops / 1e9,
             "batched_gflops": r["batched"] * flops / 1e9}
@@ -169,7 +147,7 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
             moma_iteration(wm, p, obs, roll, g, hist)
 
     flops = _count_flops(step_batched)
-    r = _rates({"batched": step_batched, "loop": step_loop}, n_updates, reps, dev)
+    r = interleaved_rates({"batched": step_batched, "loop": step_loop}, n_updates, reps, dev)
     return {"seeds": float(n_seeds), "members": float(n_seeds * len(shape["obs_dims"])),
             "batched_iters_per_s": r["batched"], "loop_iters_per_s": r["loop"], "ratio_vs_loop": r["batched"] / r["loop"],
             "gflop_per_iter": flops / 1e9, "batched_gflops": r["batched"] * flops / 1e9,
@@ -177,20 +155,8 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m papers.moma_ppo.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="Reacher, the quick sizes, one seed, one round (< 1 min on a CPU)")
-    p.add_argument("--reps", type=int, default=None, help="interleaved rounds (median taken; default 3, --quick 1)")
-    p.add_argument("--updates", type=int, default=None, help="updates or iterations per round (default 3 / 1)")
-    p.add_argument("--device", default="cpu", help=f"where it runs: {' | '.join(DEVICES)} (default cpu)")
-    args = p.parse_args(argv)
-    for name in ("reps", "updates"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name} {getattr(args, name)}: give a positive integer")
-    try:
-        check_device(args.device)
-    except ValueError as e:
-        p.error(str(e))
-    set_threads(1)
+    args = paper_bench_args("python -m papers.moma_ppo.bench", __doc__.split("\n\n")[0],
+                            "Reacher, the quick sizes, one seed, one round (< 1 min on a CPU)", argv)
     t0 = time.perf_counter()
     peak = matmul_peak_gflops(reps=5 if args.quick else 20, device=args.device)
     where = "1 CPU thread" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(args.device)})"
