@@ -67,12 +67,13 @@ class _StubModel:
 
 def test_rollouts_are_contiguous_k_steps():
     """k = 3 with a stub model: each start gives 3 rows in order (obs t, t+1, t+2), zetas (1, 1, 0); the first draw is
-    floor(b / k) + 1 starts; every seed's buffer has the same length."""
+    floor(b / k) + 1 starts; here (no cuts) every seed's buffer has the same length."""
     pol = MAPPO((1, 1), (1, 1), 2, MAPPOConfig(policy="categorical", hidden=(8, 8)), seeds=[0, 1], n_actions=(2, 2))
     starts = torch.arange(10, dtype=torch.float32)[:, None, None].expand(10, 2, 1).contiguous()
     out = generate_rollouts(_StubModel(), pol, starts, RolloutConfig(k=3, batch=12), start_generators([0, 1]))
     b = out["batch"]
-    assert b["obs"].shape == (2, 15, 2, 1) and out["stats"]["rows"] == 15  # 12 // 3 + 1 = 5 starts x 3 steps
+    assert b["obs"].shape == (2, 15, 2, 1) and out["stats"]["rows"] == [15, 15]  # 12 // 3 + 1 = 5 starts x 3 steps
+    assert b["lengths"].tolist() == [15, 15]
     o = b["obs"][..., 0, 0].reshape(2, 5, 3)
     assert torch.equal(o[..., 1] - o[..., 0], torch.ones(2, 5)) and torch.equal(o[..., 2] - o[..., 1], torch.ones(2, 5))
     assert b["zetas"].reshape(2, 5, 3)[..., :].tolist() == [[[1.0, 1.0, 0.0]] * 5] * 2

@@ -41,9 +41,13 @@ Decisions where the sources are silent or where we had to choose ([inferred] unl
   ``clip_grad_norm_(self.parameters(), 1.0)`` on the whole MAPPO module, so here one seed's gradient (the N agents'
   members, the mixer, and the encoder if any) is one vector clipped to 1.0; seeds never interact
   (:func:`clip_grad_norm_per_seed_`; ``common.nets.clip_grad_norm_`` clips per member, i.e. per agent).
-- Seeds batched: every seed's buffer has the same length n (the tensors are [S, n, ...]). A rollout generator whose
-  seeds collect different numbers of transitions trims every buffer to the shortest one; the cut rollout then ends
-  in a time-out, which is exactly how the end of a buffer is treated anyway (next point).
+- Seeds batched: the tensors are [S, n, ...]. Seeds whose buffers differ in length (MOMA-PPO's synthetic batches: b to
+  b + k rows each) pass ``lengths`` [S] in the batch, every buffer padded to n = max(lengths): seed s's GAE ends
+  at row lengths[s] - 1 (its last row acts as the buffer's end, next point; padded rows never reach a real one), its
+  advantages are normalised over its own rows, its permutations are of its own rows, and its metrics are means over
+  them; every seed must then hold the same number of minibatches floor(lengths[s] / minibatch_size) (one shared Adam
+  step count), else a ValueError. ``stack`` / ``split_state`` put the learners of several runs into one and back
+  (cells as members, common/grouping.py).
 - The last row of a buffer always acts as a time-out (A_{n-1} = delta_{n-1}, G_{n-1} = r + gamma m V(s')): this is
   what the code's initialisation ``running_returns = next_values[-1] * masks[-1]``, ``running_advants = 0`` gives.
 - Minibatch order: each seed draws its permutations from its own generator (seeded from its seed alone), so a seed
@@ -107,6 +111,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.algos.itd3 import _copy_members
+from common.algos.state import slice_module_state, slice_optimizer_state, stack_module_states, stack_optimizer_states
 from common.heads import CategoricalActor, GaussianActor
 from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
 from common.nets import EnsembleMLP, ValueNet
@@ -215,7 +220,7 @@ class MAPPOConfig:
 from common.algos.ppo import (  # noqa: E402,F401 - the named pieces, re-exported
     gae_with_timeouts, normalize_advantages, joint_ratio, ppo_actor_loss, ppo_critic_loss, entropy_estimate,
     adaptive_alpha, action_bound_error, action_penalty, mix_values, n_minibatches, clip_grad_norm_per_seed_,
-    obs_moments, is_int as _is_int, is_num as _is_num)
+    obs_moments, masked_mean, is_int as _is_int, is_num as _is_num)
 
 
 class MAPPO:
@@ -463,17 +468,43 @@ class MAPPO:
                 "memory": self._memory_members(batch.get("memory"), n),
                 "next_memory": self._memory_members(batch.get("next_memory"), n, "next_memory"), **seed_t}
 
+    def _lengths(self, lengths: Any, n: int) -> Tensor | None:
+        """The batch's per-seed buffer lengths [S] (long), None when absent or all equal to n (the plain path)."""
+        if lengths is None:
+            return None
+        out = torch.as_tensor(lengths, device=self.device).long().reshape(-1)
+        if out.shape[0] != self.n_seeds or bool((out < 1).any()) or bool((out > n).any()):
+            raise ValueError(f"lengths must give one buffer length in [1, n={n}] per seed (S={self.n_seeds}), "
+                             f"got {out.tolist()}")
+        return None if bool((out == n).all()) else out
+
+    def _row_weights(self, lengths: Tensor, n: int) -> Tensor:
+        """[S, n] 1 on each seed's own rows, 0 on the padding."""
+        return (torch.arange(n, device=self.device)[None] < lengths[:, None]).to(self.dtype)
+
     @torch.no_grad()
-    def targets(self, data: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def targets(self, data: Mapping[str, Tensor], lengths: Tensor | None = None) -> dict[str, Tensor]:
         """Old quantities of the whole buffer (parameters before the update): joint log-prob, V_tot(s), V_tot(s'),
-        GAE advantages (normalised) and returns, all [S, n]."""
+        GAE advantages (normalised) and returns, all [S, n]. ``lengths`` [S]: seed s's buffer is its first
+        lengths[s] rows (its row lengths[s] - 1 a time-out; advantages normalised over its rows, unbiased std)."""
         cfg = self.cfg
         x = self._inputs(data["obs"], data["memory"])
         nx = self._inputs(data["next_obs"], data["next_memory"])
         logp = self._per_seed(self._log_prob(self._dist(x), data["actions"]))  # [S, n, N]
         v, nv = self._values(x, data["joint"]), self._values(nx, data["next_joint"])  # [S, n]
-        adv, ret = gae_with_timeouts(data["rewards"], v, nv, data["masks"], data["zetas"], cfg.gamma, cfg.lam)
-        return {"logp": logp, "values": v, "returns": ret, "advantages": normalize_advantages(adv, cfg.adv_eps),
+        if lengths is None:
+            adv, ret = gae_with_timeouts(data["rewards"], v, nv, data["masks"], data["zetas"], cfg.gamma, cfg.lam)
+            return {"logp": logp, "values": v, "returns": ret, "advantages": normalize_advantages(adv, cfg.adv_eps),
+                    "raw_advantages": adv}
+        n = v.shape[1]
+        w = self._row_weights(lengths, n)
+        last = F.one_hot(lengths - 1, n).to(self.dtype)  # [S, n] each seed's last row
+        zetas = data["zetas"] * w * (1.0 - last)  # every seed's buffer ends at its own last row; padding cut off
+        adv, ret = gae_with_timeouts(data["rewards"] * w, v * w, nv * w, data["masks"] * w, zetas, cfg.gamma,
+                                     cfg.lam)
+        mean = masked_mean(adv, w).unsqueeze(-1)
+        std = ((adv - mean).square() * w).sum(-1).div(lengths.to(self.dtype) - 1).sqrt().unsqueeze(-1)  # unbiased
+        return {"logp": logp, "values": v, "returns": ret, "advantages": (adv - mean) / (std + cfg.adv_eps) * w,
                 "raw_advantages": adv}
 
     def losses(self, mb: Mapping[str, Tensor], alpha: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
@@ -512,16 +543,25 @@ class MAPPO:
         cfg = self.cfg
         S, N, M = self.n_seeds, self.n_agents, self.n_members
         data = self.prepare(batch)
-        tg = self.targets(data)
         n = data["rewards"].shape[1]
+        lengths = self._lengths(batch.get("lengths"), n)  # None: every seed's buffer is all n rows
+        tg = self.targets(data, lengths)
         B = cfg.minibatch_size
-        k = n_minibatches(n, B)
+        ks = {n_minibatches(c, B) for c in (lengths.tolist() if lengths is not None else [n])}
+        if len(ks) > 1:
+            raise ValueError(f"buffers of lengths {lengths.tolist()} hold different numbers of minibatches of {B} "
+                             f"({sorted(ks)}): seeds updated together must take the same number of Adam steps")
+        k = ks.pop()
         ar_m = torch.arange(M, device=self.device)[:, None]  # [M, 1]
         ar_s = torch.arange(S, device=self.device)[:, None]  # [S, 1]
         params = self.parameters()
         sums: dict[str, Tensor] = {}
         for _ in range(cfg.epochs):
-            perm = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.gens])  # [S, n]
+            if lengths is None:
+                perm = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.gens])  # [S, n]
+            else:  # each seed a permutation of its own rows (only the first k * B are read)
+                perm = torch.stack([F.pad(torch.randperm(int(c), generator=g, device=self.device), (0, n - int(c)))
+                                    for g, c in zip(self.gens, lengths.tolist())])
             for j in range(k):
                 idx = perm[:, j * B:(j + 1) * B]  # [S, B]
                 idx_m = idx.repeat_interleave(N, dim=0)  # [M, B]
@@ -543,8 +583,13 @@ class MAPPO:
                     sums[key] = sums.get(key, 0.0) + v.detach()
         self.n_updates += 1
         out = {key: v / (cfg.epochs * k) for key, v in sums.items()}
-        out.update(alpha=self.alpha.clone(), value=tg["values"].mean(-1), returns=tg["returns"].mean(-1),
-                   rewards=data["rewards"].mean(-1))
+        if lengths is None:
+            out.update(alpha=self.alpha.clone(), value=tg["values"].mean(-1), returns=tg["returns"].mean(-1),
+                       rewards=data["rewards"].mean(-1))
+        else:
+            w = self._row_weights(lengths, n)
+            out.update(alpha=self.alpha.clone(), value=masked_mean(tg["values"], w),
+                       returns=masked_mean(tg["returns"], w), rewards=masked_mean(data["rewards"], w))
         if cfg.check_finite and not bool(torch.isfinite(out["loss"]).all()):
             raise FloatingPointError(f"MAPPO: the loss is not finite in update {self.n_updates} "
                                      f"(per seed {out['loss'].tolist()}; actor {out['actor_loss'].tolist()}, "
@@ -564,23 +609,37 @@ class MAPPO:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray | Tensor, generator: torch.Generator | Sequence[torch.Generator] | None = None,
-            memory: np.ndarray | Tensor | None = None) -> tuple[np.ndarray | Tensor, np.ndarray | Tensor]:
+            memory: np.ndarray | Tensor | None = None, counts: Sequence[int] | None = None
+            ) -> tuple[np.ndarray | Tensor, np.ndarray | Tensor]:
         """Sampled actions for rollouts: obs [S, E, N, O] -> (actions [S, E, N, A], log_probs [S, E, N]), numpy in,
         numpy out. Gaussian a = mu + sigma eps (unbounded; padded dims 0); categorical: Gumbel-max, the index as a
         float in [..., 0]. ``generator``: one for all seeds, a sequence of S (one per seed), or None (the learner's
-        per-seed sampling generators, saved in ``state_dict``)."""
+        per-seed sampling generators, saved in ``state_dict``). ``counts`` [S] (per-seed generators only): seed s
+        draws noise for its first counts[s] rows alone, as a learner of that seed alone acting on those rows would;
+        its other rows (padding) get a fixed finite draw and are not meant to be used. None: all E rows."""
         x, inp, is_np = self._act_inputs(obs, memory)
         S, E, N = x.shape[:3]
         gens = self.act_gens if generator is None else generator
         dist = self._dist(inp)
         shape = dist[0].shape[1:]  # [E, A] or [E, K]
         draw = torch.randn if not self.discrete else torch.rand
+        if counts is not None and isinstance(gens, torch.Generator):
+            raise ValueError("counts needs per-seed generators (a sequence of S, or None for the learner's own)")
         if isinstance(gens, torch.Generator):
             noise = draw((self.n_members, *shape), generator=gens, device=self.device, dtype=self.dtype)
         else:
             if len(gens) != S:
                 raise ValueError(f"give one generator or {S} (one per seed), got {len(gens)}")
-            noise = torch.cat([draw((N, *shape), generator=g, device=self.device, dtype=self.dtype) for g in gens])
+            if counts is None:
+                noise = torch.cat([draw((N, *shape), generator=g, device=self.device, dtype=self.dtype) for g in gens])
+            else:
+                if len(counts) != S or any(not 0 <= int(c) <= shape[0] for c in counts):
+                    raise ValueError(f"counts must give one row count in [0, E={shape[0]}] per seed (S={S}), "
+                                     f"got {list(counts)}")
+                fill = 0.5 if self.discrete else 0.0  # padding rows: a finite draw (Gumbel of 0.5 / the mean)
+                noise = torch.cat([F.pad(draw((N, int(c), *shape[1:]), generator=g, device=self.device,
+                                              dtype=self.dtype), (0, 0, 0, shape[0] - int(c)), value=fill)
+                                   for g, c in zip(gens, counts)])
         if self.discrete:
             g = -torch.log(-torch.log(noise.clamp_(min=1e-20)))
             a = (dist[0] + g).argmax(-1, keepdim=True).to(self.dtype)  # [M, E, 1]
@@ -612,6 +671,62 @@ class MAPPO:
         if self.emb_dim or self.encoder is not None:
             raise ValueError("this learner reads a memory input: wrap greedy(obs, memory) in a history-keeping policy")
         return lambda obs: self.greedy(obs)
+
+    # ---- cells as members ---------------------------------------------------------------------
+    @classmethod
+    def stack(cls, learners: Sequence["MAPPO"]) -> "MAPPO":
+        """One learner whose seeds are those of ``learners`` side by side (e.g. one per (cell, seed) run of a
+        MOMA-PPO group): modules and Adam moments copied in, alpha and obs statistics per seed, and each learner's
+        own per-seed generators (minibatch order, action sampling) as those of its seeds, so that an update of the
+        stack is an update of each learner alone, up to the float rounding of kernels whose results depend on the
+        member count. The learners must share config, agent dims, dtype, device and update count (and hold no
+        caller's encoder). ``split_state`` gives their state_dicts back."""
+        first = learners[0]
+
+        def sig(lr: "MAPPO") -> tuple:
+            return (asdict(lr.cfg), lr.obs_dims, lr.act_dims, lr.n_actions, lr.emb_dim, str(lr.dtype), str(lr.device),
+                    lr.n_updates, lr.n_steps, lr.obs_stats_set)
+
+        bad = [k for k, lr in enumerate(learners) if sig(lr) != sig(first)]
+        if bad:
+            raise ValueError(f"MAPPO.stack: learners {bad} differ from learner 0 in config, agent dims, dtype, device, "
+                             "update count or obs statistics being set")
+        if any(lr.encoder is not None and lr.memory_len == 0 for lr in learners):
+            raise ValueError("MAPPO.stack: a caller's own encoder cannot be stacked (memory_len > 0 builds one that can)")
+        big = cls(first.obs_dims, first.act_dims, sum(lr.n_seeds for lr in learners), first.cfg,
+                  seeds=[s for lr in learners for s in lr.seeds], n_actions=first.n_actions, device=first.device,
+                  dtype=first.dtype)
+        for name, mod in big.modules().items():
+            stack_module_states(mod, [lr.modules()[name] for lr in learners])
+        big.opt.load_state_dict(stack_optimizer_states([lr.opt.state_dict() for lr in learners]))
+        big.alpha = torch.cat([lr.alpha for lr in learners])
+        big.obs_mu, big.obs_sd = (torch.cat([getattr(lr, k) for lr in learners]) for k in ("obs_mu", "obs_sd"))
+        big.obs_stats_set = first.obs_stats_set
+        big.gens = [g for lr in learners for g in lr.gens]
+        big.act_gens = [g for lr in learners for g in lr.act_gens]
+        big.n_updates, big.n_steps = first.n_updates, first.n_steps
+        big.run_seeds = [lr.n_seeds for lr in learners]
+        return big
+
+    def split_state(self) -> list[dict[str, Any]]:
+        """Each stacked learner's ``state_dict`` as it would be alone (``stack``'s inverse): a checkpoint that
+        resumes the run alone or stacked again."""
+        runs = getattr(self, "run_seeds", None)
+        if runs is None:
+            raise ValueError("split_state needs a stack of learners (MAPPO.stack)")
+        S, out, s0 = self.n_seeds, [], 0
+        opt = self.opt.state_dict()
+        for n in runs:
+            own = slice(s0, s0 + n)
+            out.append({"cfg": asdict(self.cfg), "seeds": list(self.seeds[own]), "n_updates": self.n_updates,
+                        "n_steps": self.n_steps, "alpha": self.alpha[own].clone(),
+                        "obs_stats": (self.obs_mu[own].clone(), self.obs_sd[own].clone(), self.obs_stats_set),
+                        "opt": slice_optimizer_state(opt, own, S),
+                        "rng": [g.get_state() for g in self.gens[own]],
+                        "act_rng": [g.get_state() for g in self.act_gens[own]],
+                        **{name: slice_module_state(m, own, S) for name, m in self.modules().items()}})
+            s0 += n
+        return out
 
     # ---- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -8,8 +8,9 @@
     2-layer mask head; the quick profile's: width 256.
 (b) MOMA-PPO iteration (papers/moma_ppo/moma_ppo.py ``moma_iteration``): one synthetic batch of 2,000 transitions
     (rollouts of at most k = 10 steps in the ensemble's elites) and one MAPPO update on it (5 epochs of minibatches of
-    64), S seeds batched as MAPPO's members (one policy of S seeds, one world model shared by the seeds) against a
-    loop over S one-seed policies. The code's sizes: MAPPO 2 x 256 with a 10-step history encoder; quick's: 2 x 128,
+    64), S seeds batched as MAPPO's members (one policy of S seeds, one world model shared by the seeds, each seed
+    drawing its starts, noise and elite choices from its own streams, as the runs of a ``--group`` do:
+    jobs.moma_run_group) against a loop over S one-seed policies. The code's sizes: MAPPO 2 x 256 with a 10-step history encoder; quick's: 2 x 128,
     no history.
 Shapes: 2-agent Reacher (obs 8 and 6, one action each) and 4-agent Ant under partial observability (obs 15, 4, 4, 4;
 two actions each). The data are synthetic (random rows in a box): the cost of an update or an iteration does not
@@ -136,11 +137,12 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
         return p, start_generators(seeds, dev)
 
     batched, gens = policy(list(range(n_seeds)))
+    wm_gens = [torch.Generator(device=wm.gen.device).manual_seed(s) for s in range(n_seeds)]  # as a group's runs
     loop = [policy([s]) for s in range(n_seeds)]
     rows: list[int] = []
 
     def step_batched() -> None:
-        rows.append(int(moma_iteration(wm, batched, obs, roll, gens, hist)["rows"]))
+        rows.extend(moma_iteration(wm, batched, obs, roll, gens, hist, wm_gens=wm_gens)["rows"])
 
     def step_loop() -> None:
         for p, g in loop:

@@ -62,7 +62,7 @@ from common.experiment import Job
 from common.offline import (data_identity_of, dataset_of, group_key_of, identity_of, offline_run, offline_run_group,
                             run_metrics)
 from common.profiles import Profile
-from common.records import config_hash
+from common.records import canonical_json, config_hash, to_jsonable
 from papers.moma_ppo import config as C
 from papers.moma_ppo.datasets import icg_spec, load_spec, table1_stats
 from papers.moma_ppo.maiql_ft import FineTuneConfig, maiql_ft_run
@@ -219,69 +219,170 @@ def _world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | N
     return wm
 
 
-def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
-    """Train MOMA-PPO on the cell's dataset (ICG or Reacher) and return the record's metrics (Algorithm 1; eval
-    greedy). With ``mappo.obs_norm`` the input statistics are frozen from the dataset's observations [I] (README)."""
-    cfg = cell.config
-    data = load_dataset(cfg["dataset"])
-    saved = ctx.load_checkpoint()
+def _moma_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None):
+    """The cell's model: the ground-truth simulator (App. B.2 ablation) or the world-model ensemble."""
     if cfg.get("simulator") == "ground_truth":  # the App. B.2 ablation: the true physics instead of the model
         wm = GroundTruthSimulator(cfg["dataset"]["env"], cfg["dataset"]["env_options"], ctx.device)
         if saved is not None:
             wm.load_state_dict(saved["world_model"])
-    elif cfg.get("simulator") is not None:
+        return wm
+    if cfg.get("simulator") is not None:
         raise ValueError(f"simulator={cfg['simulator']!r} is not allowed; allowed: 'ground_truth' (or none)")
-    else:
-        wm = _world_model(cfg, data, ctx, saved)
+    return _world_model(cfg, data, ctx, saved)
+
+
+def _moma_learner(cfg: Mapping[str, Any], data, seed: int, ctx, obs_data, saved: Mapping[str, Any] | None):
+    """A run's MAPPO learner, start-state generator and progress (step, rollout lengths, largest |synthetic obs|),
+    built from its seed and resumed from its checkpoint. With ``mappo.obs_norm`` the input statistics are frozen
+    from the dataset's observations [I] (README)."""
     policy = MAPPO(data.obs_dims, data.act_dims, 1, MAPPOConfig(**cfg["mappo"]), seeds=[seed],
                    n_actions=data.card.get("n_actions"), device=ctx.device)
-    rollouts = RolloutConfig(**cfg["rollouts"]).validate()
-    gens = start_generators([seed], ctx.device)
-    obs_data = torch.as_tensor(data.obs, device=ctx.device)  # [T, N, O] the start states
+    gen = start_generators([seed], ctx.device)[0]
     if policy.cfg.obs_norm:  # frozen from the dataset (a checkpoint holds the same statistics)
         policy.set_obs_stats(obs_data[None])
-    hist = None  # with mappo.memory_len L > 0: the dataset's L-step histories of the start states ([code] memory 10)
-    if policy.memory_len > 0:
-        hist = DatasetHistories(obs_data, torch.as_tensor(data.actions, device=ctx.device), data.terminals,
-                                data.timeouts, length=policy.memory_len)
-    step, lengths, obs_absmax = 0, [], 0.0  # rollout length per iteration; largest |synthetic next obs|
+    progress = {"step": 0, "lengths": [], "obs_absmax": 0.0}  # rollout length per iteration; largest |next obs|
     if saved is not None:
         policy.load_state_dict(saved["mappo"])
-        for g, st in zip(gens, saved["starts"]):
-            g.set_state(st)
-        step = int(saved["step"])
-        lengths, obs_absmax = list(saved.get("lengths", [])), float(saved.get("obs_absmax", 0.0))
-    ds = cfg["dataset"]
-    U, k = int(cfg["iterations"]), int(cfg["eval_every"])
-    stats: dict[str, float] = {}
-    with ctx.progress(U - step) as bar:
-        while step < U:
-            m = moma_iteration(wm, policy, obs_data, rollouts, gens, hist)
-            step += 1
-            bar.update(1)
-            if step % k == 0 or step == U:
-                r = evaluate(policy.policy(), ds["env"], 1, cfg["eval_episodes"], [eval_seed(seed)],
-                             return_mode=ds["return_mode"], env_options=ds["env_options"],
-                             max_steps=cfg.get("eval_max_steps"))
-                ctx.log(step, score=float(r.mean[0]), rollout_len=m["rollout_len_mean"],
-                        reward=float(m["rewards"][0]), value=float(m["value"][0]), penalty=m["penalty_mean"],
-                        cut=m["cut_fraction"])
-                stats = {"rollout_len_mean": m["rollout_len_mean"], "synthetic_reward": float(m["rewards"][0]),
-                         "penalty_mean": m["penalty_mean"], "cut_fraction": m["cut_fraction"]}
-            lengths.append(m["rollout_len_mean"])
-            obs_absmax = max(obs_absmax, m["obs_absmax"])
-            if step % cfg["ckpt_every"] == 0 and step < U:
-                ctx.save_checkpoint({"mappo": policy.state_dict(), "world_model": wm.state_dict(),
-                                     "starts": [g.get_state() for g in gens], "step": step, "lengths": lengths,
-                                     "obs_absmax": obs_absmax}, step=step)
+        gen.set_state(saved["starts"][0])
+        progress = {"step": int(saved["step"]), "lengths": list(saved.get("lengths", [])),
+                    "obs_absmax": float(saved.get("obs_absmax", 0.0))}
+    return policy, gen, progress
+
+
+def _moma_histories(policy: MAPPO, data, obs_data, device) -> DatasetHistories | None:
+    """With mappo.memory_len L > 0: the dataset's L-step histories of the start states ([code] memory 10)."""
+    if policy.memory_len == 0:
+        return None
+    return DatasetHistories(obs_data, torch.as_tensor(data.actions, device=device), data.terminals, data.timeouts,
+                            length=policy.memory_len)
+
+
+def _iteration_stats(m: Mapping[str, Any], r: int) -> dict[str, float]:
+    """Run r's (seed index r's) synthetic-batch readings of one MOMA-PPO iteration."""
+    return {"rollout_len_mean": m["rollout_len_mean"][r], "synthetic_reward": float(m["rewards"][r]),
+            "penalty_mean": m["penalty_mean"][r], "cut_fraction": m["cut_fraction"][r]}
+
+
+def _moma_log(ctx, step: int, score: float, m: Mapping[str, Any], r: int) -> None:
+    ctx.log(step, score=score, rollout_len=m["rollout_len_mean"][r], reward=float(m["rewards"][r]),
+            value=float(m["value"][r]), penalty=m["penalty_mean"][r], cut=m["cut_fraction"][r])
+
+
+def _moma_metrics(ctx, data, wm, stats: Mapping[str, float], progress: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's metrics of a finished MOMA-PPO run."""
     out: dict[str, Any] = run_metrics(ctx.curve, data)  # score, curve, readings, normalized ones (Reacher), identity
     model = ({"simulator": "ground_truth"} if isinstance(wm, GroundTruthSimulator)
              else {"world_model_sha256": wm.checksum(), "wm_elites": wm.elites[0].tolist()})
+    lengths = progress["lengths"]
     out.update({**model, **stats,
-                "rollout_len_run_mean": float(np.mean(lengths)) if lengths else None, "wm_obs_absmax": obs_absmax,
-                "data_obs_absmax": float(np.abs(data.obs).max())})
+                "rollout_len_run_mean": float(np.mean(lengths)) if lengths else None,
+                "wm_obs_absmax": progress["obs_absmax"], "data_obs_absmax": float(np.abs(data.obs).max())})
     out["score_last20pct"] = last_fraction(ctx.curve)
     return out
+
+
+def _eval_moma(policy: MAPPO, cfg: Mapping[str, Any], seeds: Sequence[int]) -> list[float]:
+    """Greedy evaluation of each seed of ``policy`` on its own episodes (eval_seed(seed))."""
+    ds = cfg["dataset"]
+    r = evaluate(policy.policy(), ds["env"], len(seeds), cfg["eval_episodes"], [eval_seed(s) for s in seeds],
+                 return_mode=ds["return_mode"], env_options=ds["env_options"], max_steps=cfg.get("eval_max_steps"))
+    return [float(x) for x in r.mean]
+
+
+def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
+    """Train MOMA-PPO on the cell's dataset (ICG, Reacher or Ant) and return the record's metrics (Algorithm 1; eval
+    greedy)."""
+    cfg = cell.config
+    data = load_dataset(cfg["dataset"])
+    saved = ctx.load_checkpoint()
+    wm = _moma_model(cfg, data, ctx, saved)
+    obs_data = torch.as_tensor(data.obs, device=ctx.device)  # [T, N, O] the start states
+    policy, gen, progress = _moma_learner(cfg, data, seed, ctx, obs_data, saved)
+    hist = _moma_histories(policy, data, obs_data, ctx.device)
+    rollouts = RolloutConfig(**cfg["rollouts"]).validate()
+    step, U, k = progress["step"], int(cfg["iterations"]), int(cfg["eval_every"])
+    stats: dict[str, float] = {}
+    with ctx.progress(U - step) as bar:
+        while step < U:
+            m = moma_iteration(wm, policy, obs_data, rollouts, [gen], hist)
+            step += 1
+            bar.update(1)
+            if step % k == 0 or step == U:
+                _moma_log(ctx, step, _eval_moma(policy, cfg, [seed])[0], m, 0)
+                stats = _iteration_stats(m, 0)
+            progress["lengths"].append(m["rollout_len_mean"][0])
+            progress["obs_absmax"] = max(progress["obs_absmax"], m["obs_absmax"][0])
+            if step % cfg["ckpt_every"] == 0 and step < U:
+                ctx.save_checkpoint({"mappo": policy.state_dict(), "world_model": wm.state_dict(),
+                                     "starts": [gen.get_state()], "step": step, "lengths": progress["lengths"],
+                                     "obs_absmax": progress["obs_absmax"]}, step=step)
+    return _moma_metrics(ctx, data, wm, stats, progress)
+
+
+def moma_group_key(cfg: Mapping[str, Any]) -> str | None:
+    """Cells as members (common/grouping.py, ``--group``): the seeds of one MOMA-PPO cell train as one stacked MAPPO
+    (``moma_run_group``). None (alone) for the ground-truth simulator (its MuJoCo steps are per row on the CPU:
+    nothing to batch) and where two seeds' buffers (b to b + k rows: floor((b - c) / k) + 1 starts of up to k rows
+    each after c < b rows) could hold different numbers of minibatches (they could not share Adam's step count):
+    floor(b / B) != floor((b + k) / B)."""
+    if cfg.get("method") != "moma_ppo" or cfg.get("simulator") is not None:
+        return None
+    roll, B = RolloutConfig(**cfg["rollouts"]), MAPPOConfig(**cfg["mappo"]).minibatch_size
+    if roll.batch // B != (roll.batch + roll.k) // B:
+        return None
+    return canonical_json(to_jsonable({"moma_ppo": cfg}))
+
+
+def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
+    """The runs ``[(cell, seed, ctx)]`` of one ``moma_group_key`` (one cell's seeds): each run's learner, start
+    generator and elite-choice stream built and resumed as ``moma_run`` does; those at one iteration count stacked
+    (``MAPPO.stack``) and trained as one, each seed's rollouts drawn from its own streams
+    (``generate_rollouts(..., wm_gens=...)``); each run's evaluations, checkpoints (its own, in the format of a run
+    alone) and metrics as ``moma_run``'s. The ensemble is the cell's one (the cache's weights, shared read-only)."""
+    cfg = runs[0][0].config
+    data = load_dataset(cfg["dataset"])
+    dev = runs[0][2].device
+    saved = [ctx.load_checkpoint() for _, _, ctx in runs]
+    wm = _moma_model(cfg, data, runs[0][2], None)  # weights from the cache; each run's elite stream below
+    fresh = wm.gen.get_state()  # the stream of a run that starts now (the cached ensemble's, as alone)
+    obs_data = torch.as_tensor(data.obs, device=dev)
+    parts = []
+    for (_, seed, ctx), sv in zip(runs, saved):
+        policy, gen, progress = _moma_learner(cfg, data, seed, ctx, obs_data, sv)
+        wm_gen = torch.Generator(device=wm.gen.device)
+        wm_gen.set_state(fresh if sv is None else sv["world_model"]["rng"])
+        parts.append({"policy": policy, "gen": gen, "wm_gen": wm_gen, "progress": progress, "stats": {}})
+    hist = _moma_histories(parts[0]["policy"], data, obs_data, dev)
+    rollouts = RolloutConfig(**cfg["rollouts"]).validate()
+    U, k = int(cfg["iterations"]), int(cfg["eval_every"])
+    by_step: dict[int, list[int]] = {}
+    for r, part in enumerate(parts):
+        by_step.setdefault(part["progress"]["step"], []).append(r)
+    for step, rs in by_step.items():
+        stack = MAPPO.stack([parts[r]["policy"] for r in rs])
+        seeds, ctxs = [runs[r][1] for r in rs], [runs[r][2] for r in rs]
+        gens, wm_gens = [parts[r]["gen"] for r in rs], [parts[r]["wm_gen"] for r in rs]
+        with ctxs[0].progress(U - step, desc=f"stack of {len(rs)} runs") as bar:
+            while step < U:
+                m = moma_iteration(wm, stack, obs_data, rollouts, gens, hist, wm_gens=wm_gens)
+                step += 1
+                bar.update(1)
+                if step % k == 0 or step == U:
+                    for i, (r, score) in enumerate(zip(rs, _eval_moma(stack, cfg, seeds))):
+                        _moma_log(ctxs[i], step, score, m, i)
+                        parts[r]["stats"] = _iteration_stats(m, i)
+                for i, r in enumerate(rs):
+                    pg = parts[r]["progress"]
+                    pg["lengths"].append(m["rollout_len_mean"][i])
+                    pg["obs_absmax"] = max(pg["obs_absmax"], m["obs_absmax"][i])
+                if step % cfg["ckpt_every"] == 0 and step < U:
+                    for i, (r, state) in enumerate(zip(rs, stack.split_state())):
+                        pg = parts[r]["progress"]
+                        ctxs[i].save_checkpoint({"mappo": state, "world_model": {**wm.state_dict(),
+                                                                                 "rng": wm_gens[i].get_state()},
+                                                 "starts": [gens[i].get_state()], "step": step,
+                                                 "lengths": pg["lengths"], "obs_absmax": pg["obs_absmax"]}, step=step)
+    return [_moma_metrics(ctx, data, wm, part["stats"], part["progress"]) for (_, _, ctx), part in zip(runs, parts)]
 
 
 # ---- Table 3's job ---------------------------------------------------------------------------------------------
@@ -294,7 +395,24 @@ def table3_run(cell, seed: int, ctx) -> dict[str, Any]:
     return out
 
 
-table3_job = Job(run=table3_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset))
+def _with_moma_groups(cfg: Mapping[str, Any], key=None) -> str | None:
+    """A job's group key: ``moma_group_key`` for a MOMA-PPO cell, ``key`` (None: alone) for the others."""
+    if cfg.get("method") == "moma_ppo":
+        return moma_group_key(cfg)
+    return key(cfg) if key is not None else None
+
+
+def _run_moma_or(runs, run_group=None) -> list[dict[str, Any]]:
+    """A job's run_group: ``moma_run_group`` for a MOMA-PPO group, ``run_group`` for the others (module level and
+    partials only: the process and Ray launchers pickle the job)."""
+    if runs[0][0].config.get("method") == "moma_ppo":
+        return moma_run_group(runs)
+    return run_group(runs)
+
+
+# MOMA-PPO cells: each cell's seeds may train stacked (--group); the ICG baselines (iql_discrete) alone
+table3_job = Job(run=table3_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
+                 group_key=_with_moma_groups, run_group=moma_run_group)
 
 
 # ---- Table 4a (Reacher expert-mix) and Table 4b (Ant) configs and jobs ------------------------------------------
@@ -529,10 +647,11 @@ def table4a_run(cell, seed: int, ctx) -> dict[str, Any]:
     return offline_run(cell, seed, ctx, learner=None, load=load_dataset)
 
 
-# baselines of one learner may train stacked (--group; common/grouping.py); MOMA-PPO cells have no learner: alone
+# baselines of one learner may train stacked (--group; common/grouping.py), and a MOMA-PPO cell's seeds
 table4a_job = Job(run=table4a_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
-                  group_key=functools.partial(group_key_of, learner=None),
-                  run_group=functools.partial(offline_run_group, learner=None, load=load_dataset))
+                  group_key=functools.partial(_with_moma_groups, key=functools.partial(group_key_of, learner=None)),
+                  run_group=functools.partial(_run_moma_or, run_group=functools.partial(offline_run_group, learner=None,
+                                                                                          load=load_dataset)))
 
 
 def table4b_run(cell, seed: int, ctx) -> dict[str, Any]:
@@ -544,14 +663,15 @@ def table4b_run(cell, seed: int, ctx) -> dict[str, Any]:
 
 
 def table4b_group_key(cfg: Mapping[str, Any]) -> str | None:
-    """Table 4a's group key (baselines of one learner may stack, --group), None for MAIQL-ft (its online phase runs
+    """Table 4a's baseline group key (baselines of one learner may stack, --group), None for MAIQL-ft (its online phase runs
     alone: common.offline's stacked loop has none)."""
     return None if cfg.get("method") == "maiql_ft" else group_key_of(cfg, learner=None)
 
 
 table4b_job = Job(run=table4b_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
-                  group_key=table4b_group_key,
-                  run_group=functools.partial(offline_run_group, learner=None, load=load_dataset))
+                  group_key=functools.partial(_with_moma_groups, key=table4b_group_key),
+                  run_group=functools.partial(_run_moma_or, run_group=functools.partial(offline_run_group, learner=None,
+                                                                                          load=load_dataset)))
 
 
 def run_item(description: str, item: str, build_cells, job, argv=None, **main_kw):

@@ -20,8 +20,11 @@ Decisions ([I] where the sources are silent):
 - ``truncation_rule="paper"`` (default): zeta = 0 when the unclamped eps_g >= l_eps ([paper] §3.2); "code" compares
   the clamped eps_g with ``>`` and so never cuts (spec §8 Q1). Irrelevant for the ICG (k = 1: every row is a
   time-out).
-- Seeds are batched as MAPPO's seeds: each draws its own starts (one generator per seed) and its buffer is cut to
-  the shortest seed's length (MAPPO needs one length; a cut rollout ends in a time-out, like the buffer's end).
+- Seeds are batched as MAPPO's seeds, each exactly as alone: its own starts (one generator per seed), its own start
+  count per draw (from its own collected count), its own rollouts stopping when all its starts are cut, and, given
+  ``wm_gens``, its own stream of elite choices; its buffer keeps every row it collected (b to b + k) and the
+  batch carries ``lengths`` [S] (MAPPO pads and masks). This is what lets the runs of several cells or seeds train
+  as one job (``jobs.moma_run_group``) with each run's numbers those of the run alone.
 - Continuous actions (Reacher, Table 4a): the sampled Gaussian actions are stored unbounded (MAPPO's log-probs are of
   them); the world model clamps its input to +-(1 - 1e-5) ([code] transform_actions) and the env clips at evaluation.
 - Histories (MAPPO with ``memory_len`` L > 0; [code] memory_len 10 on MaMuJoCo, 0 on the ICG): a start's history is
@@ -40,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from common.algos.mappo import MAPPO
@@ -71,6 +75,11 @@ class RolloutConfig:
         return self
 
 
+def _pad_rows(x: Tensor, n: int) -> Tensor:
+    """x [m, ...] with zero rows appended up to n rows."""
+    return torch.cat([x, x.new_zeros(n - x.shape[0], *x.shape[1:])]) if x.shape[0] < n else x
+
+
 def start_generators(seeds: Sequence[int], device="cpu") -> list[torch.Generator]:
     """One start-state generator per seed, from that seed alone."""
     out = []
@@ -91,15 +100,17 @@ def time_out(step: int, k: int, eps_g_raw: Tensor, eps_g: Tensor, threshold: flo
 
 @torch.no_grad()
 def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, cfg: RolloutConfig,
-                      gens: Sequence[torch.Generator], histories: DatasetHistories | None = None) -> dict[str, Any]:
+                      gens: Sequence[torch.Generator], histories: DatasetHistories | None = None,
+                      wm_gens: Sequence[torch.Generator] | None = None) -> dict[str, Any]:
     """One iteration's synthetic batch for every seed of ``policy`` (module docstring). ``obs_data`` [T, N, O] the
     dataset's observations (start states); ``wm`` one ensemble group shared by the seeds ([code] one world model per
-    task); ``histories`` the dataset's (rows aligned with ``obs_data``), required when ``policy`` has a memory
+    task); ``wm_gens`` one elite-choice generator per seed (each as the ensemble's own stream in a run alone; None:
+    the model draws from its own stream for all rows); ``histories`` the dataset's (rows aligned with ``obs_data``), required when ``policy`` has a memory
     (``memory_len`` > 0) and refused otherwise. Returns MAPPO's batch (obs / next_obs [S, n, N, O], actions
-    [S, n, N, A], rewards [S, n, N], masks / zetas [S, n]; with histories memory / next_memory [S, n, N, L, O + A])
-    and stats: rollout_len_mean (steps per rollout), penalty_mean (of the stored rows),
-    cut_fraction (share of rollouts cut by the uncertainty before step k), obs_absmax (largest |next obs| stored:
-    the no-clipping ablation's check), rows."""
+    [S, n, N, A], rewards [S, n, N], masks / zetas [S, n]; with histories memory / next_memory [S, n, N, L, O + A];
+    lengths [S] each seed's rows, padded with zeros to n = max(lengths)) and per-seed stats (lists of S):
+    rollout_len_mean (steps per rollout), penalty_mean (of the stored rows), cut_fraction (share of rollouts cut by
+    the uncertainty before step k), obs_absmax (largest |next obs| stored: the no-clipping ablation's check), rows."""
     S, T = policy.n_seeds, obs_data.shape[0]
     L = int(getattr(policy, "memory_len", 0))
     if (L > 0) != (histories is not None):
@@ -109,20 +120,37 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
         raise ValueError(f"histories of length {histories.length} over {histories.obs.shape[0]} rows do not match the "
                          f"policy's memory_len {L} and the {T} start states")
     keys = BUFFER_KEYS + (MEMORY_KEYS if L else ())
+    if wm_gens is not None and len(wm_gens) != S:
+        raise ValueError(f"give one elite-choice generator per seed ({S}), got {len(wm_gens)}")
     per_seed: list[list[dict[str, Tensor]]] = [[] for _ in range(S)]
-    collected = torch.zeros(S, dtype=torch.long)
-    lengths, penalties, cuts = [], [], []
-    absmax = torch.zeros((), dtype=obs_data.dtype, device=obs_data.device)
-    while int(collected.min()) < cfg.batch:
-        n = (cfg.batch - int(collected.min())) // cfg.k + 1  # [code] floor((b - collected) / k) + 1 starts
-        idx = torch.stack([torch.randint(T, (n,), generator=g, device=g.device) for g in gens]).to(obs_data.device)
+    collected = [0] * S
+    lengths, penalties, cuts = ([[] for _ in range(S)] for _ in range(3))  # per seed, one entry per draw
+    absmax = [torch.zeros((), dtype=obs_data.dtype, device=obs_data.device) for _ in range(S)]
+    while min(collected) < cfg.batch:
+        # [code] floor((b - collected) / k) + 1 starts, each seed from its own count; a full seed draws none
+        counts = [(cfg.batch - c) // cfg.k + 1 if c < cfg.batch else 0 for c in collected]
+        n = max(counts)
+        idx = torch.stack([F.pad(torch.randint(T, (c,), generator=g, device=g.device), (0, n - c))
+                           for g, c in zip(gens, counts)]).to(obs_data.device)  # [S, n] (padding: row 0)
         obs = obs_data[idx]  # [S, n, N, O]
         mem = histories.histories(idx) if L else None  # [S, n, N, L, O + A] the dataset's history of each start
-        alive = torch.ones(S, n, dtype=torch.bool)
+        dev = obs_data.device
+        alive = torch.arange(n, device=dev)[None] < torch.tensor(counts, device=dev)[:, None]  # [S, n] padding: dead
         steps = []  # per step: dict of [S, n, ...]
         for j in range(cfg.k):
-            act, _ = policy.act(obs, memory=mem) if L else policy.act(obs)  # [S, n, N, A]
-            out = wm.sample(obs.reshape(S * n, *obs.shape[2:]), act.reshape(S * n, *act.shape[2:]))
+            live = alive.any(1).tolist()  # seeds still rolling: only they draw (as alone, where the loop has ended)
+            now = [c if a else 0 for c, a in zip(counts, live)]
+            ragged = any(c != n for c in now)
+            kw = {"counts": now} if ragged else {}
+            act, _ = policy.act(obs, memory=mem, **kw) if L else policy.act(obs, **kw)  # [S, n, N, A]
+            flat_obs, flat_act = obs.reshape(S * n, *obs.shape[2:]), act.reshape(S * n, *act.shape[2:])
+            if wm_gens is None:
+                out = wm.sample(flat_obs, flat_act)
+            else:  # each seed's elite choices from its own stream, as the ensemble's own draw in a run alone
+                E = wm.cfg.n_elites
+                choice = torch.cat([F.pad(torch.randint(E, (1, c), generator=g, device=g.device), (0, n - c))
+                                    for g, c in zip(wm_gens, now)], dim=1)  # [1, S * n]
+                out = wm.sample(flat_obs, flat_act, choice=choice)
             unflat = {key: v.reshape(S, n, *v.shape[1:]) for key, v in out.items()}
             zeta = time_out(j, cfg.k, unflat["eps_g_raw"], unflat["eps_g"], wm.cfg.threshold, cfg.truncation_rule)
             mask = unflat["masks"][..., 0]  # [S, n] the same for every agent
@@ -141,28 +169,33 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
         # rollout-major order: start b's steps 0..k-1 contiguous, then start b + 1's
         stacked = {key: torch.stack([st[key] for st in steps], dim=2) for key in steps[0]}  # [S, n, k', ...]
         for s in range(S):
-            keep = stacked["alive"][s].reshape(-1)  # [n * k']
-            rows = {key: v[s].reshape(-1, *v.shape[3:])[keep] for key, v in stacked.items() if key in keys}
+            c = counts[s]
+            if c == 0:
+                continue
+            keep = stacked["alive"][s, :c].reshape(-1)  # [c * k']
+            rows = {key: v[s, :c].reshape(-1, *v.shape[3:])[keep] for key, v in stacked.items() if key in keys}
             per_seed[s].append(rows)
             collected[s] += int(keep.sum())
-        alive_rows = stacked["alive"]  # [S, n, k']
-        lengths.append(alive_rows.sum(-1).float().mean())
-        penalties.append(stacked["penalty"][alive_rows].mean())
-        cuts.append((stacked["cut"] & alive_rows).any(-1).float().mean())  # share of rollouts cut by eps_g
-        absmax = torch.maximum(absmax, stacked["absmax"][alive_rows].max())
-    n_rows = int(collected.min())
-    batch = {key: torch.stack([torch.cat([p[key] for p in per_seed[s]])[:n_rows] for s in range(S)])
+            alive_rows = stacked["alive"][s, :c]  # [c, k']
+            lengths[s].append(alive_rows.sum(-1).float().mean())
+            penalties[s].append(stacked["penalty"][s, :c][alive_rows].mean())
+            cuts[s].append((stacked["cut"][s, :c] & alive_rows).any(-1).float().mean())  # rollouts cut by eps_g
+            absmax[s] = torch.maximum(absmax[s], stacked["absmax"][s, :c][alive_rows].max())
+    n_rows = max(collected)
+    batch = {key: torch.stack([_pad_rows(torch.cat([p[key] for p in per_seed[s]]), n_rows) for s in range(S)])
              for key in keys}
-    stats = {"rollout_len_mean": float(torch.stack(lengths).mean()),
-             "penalty_mean": float(torch.stack(penalties).mean()), "rows": n_rows,
-             "cut_fraction": float(torch.stack(cuts).mean()), "obs_absmax": float(absmax)}
+    batch["lengths"] = torch.tensor(collected)
+    stats = {"rollout_len_mean": [float(torch.stack(v).mean()) for v in lengths],
+             "penalty_mean": [float(torch.stack(v).mean()) for v in penalties], "rows": list(collected),
+             "cut_fraction": [float(torch.stack(v).mean()) for v in cuts], "obs_absmax": [float(a) for a in absmax]}
     return {"batch": batch, "stats": stats}
 
 
 def moma_iteration(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, cfg: RolloutConfig,
-                   gens: Sequence[torch.Generator], histories: DatasetHistories | None = None) -> dict[str, Any]:
+                   gens: Sequence[torch.Generator], histories: DatasetHistories | None = None,
+                   wm_gens: Sequence[torch.Generator] | None = None) -> dict[str, Any]:
     """Algorithm 1, lines 2-3: one synthetic batch, then one MAPPO update on it. Returns MAPPO's [S] metrics and the
-    rollout stats."""
-    roll = generate_rollouts(wm, policy, obs_data, cfg, gens, histories)
+    rollout stats (lists of S)."""
+    roll = generate_rollouts(wm, policy, obs_data, cfg, gens, histories, wm_gens)
     metrics = policy.update(roll["batch"])
     return {**{k: v.detach() for k, v in metrics.items()}, **roll["stats"]}

@@ -637,13 +637,16 @@ class WorldModelEnsemble:
 
     # ---- sampling -----------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample(self, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None,
+               choice: Tensor | None = None) -> dict[str, Tensor]:
         """One synthetic step for a batch of joint (o, a) on the elites ([paper] §3.1; [code]
         worldmodel_ensemble.py ``sample`` + train_rl_model_based.py ``clip_to_dataset``, ``correct_rewards``).
 
         obs [G, B, N, O] and actions [G, B, N, A] in the Dataset layout (padded; discrete: the index in
         [..., 0]); with one group the G axis may be left out (and is then left out of the outputs).
-        ``generator`` draws the elite of each transition (default: the ensemble's own).
+        ``generator`` draws the elite of each transition (default: the ensemble's own); ``choice`` [G, B] (long, in
+        [0, n_elites)) gives the elite slots instead, drawn by the caller (several runs' streams side by side:
+        moma_ppo.generate_rollouts with ``wm_gens``), and nothing is drawn.
 
         Returns (tensors, [G,] B leading):
           next_obs [B, N, O]      the chosen elite's mean next joint obs, split per agent, re-padded, clipped
@@ -682,8 +685,16 @@ class WorldModelEnsemble:
         alea_raw = aleatoric_norm(log_std_t, log_std_r)  # [G, B]
         eps_g, eps_r, alea = (v.clamp_max(cfg.threshold) for v in (eps_g_raw, eps_r_raw, alea_raw))
 
-        gen = self.gen if generator is None else generator
-        choice = torch.randint(E, (G, B), generator=gen, device=gen.device).to(self.device)  # [G, B] elite slot
+        if choice is None:
+            gen = self.gen if generator is None else generator
+            choice = torch.randint(E, (G, B), generator=gen, device=gen.device).to(self.device)  # [G, B] elite slot
+        else:
+            if generator is not None:
+                raise ValueError("give the elite slots (choice) or a generator to draw them, not both")
+            choice = choice.to(self.device).long().reshape(G, B) if choice.numel() == G * B else choice
+            if choice.shape != (G, B) or bool((choice < 0).any()) or bool((choice >= E).any()):
+                raise ValueError(f"choice must be [G={G}, B={B}] elite slots in [0, {E}), got shape "
+                                 f"{tuple(choice.shape)}")
         pick = choice[None, :, :, None]  # [1, G, B, 1]
 
         def chosen(v: Tensor) -> Tensor:  # [E, G, B, F] -> [G, B, F]
