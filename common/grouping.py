@@ -12,7 +12,7 @@ same learner, env, update / evaluation / checkpoint schedule and learner config,
 per-member fields such as ITD3's CQL alpha and OMAR tau, IQL's expectile and beta, MATD3+BC's alpha, BCQ's lambda
 and KL weight; datasets, dataset kinds and seeds may differ; the learners that can stack: common.offline.GROUPABLE,
 today itd3, iql_continuous, matd3bc, bcq, mabcq, awac, td3bc, cast_bcq and icq_ma; jobs of their own may group
-too: OMAR Figure 1's, OTC's offline stage, CAST-BCQ's SMAX learner, MOMA-PPO's model-based MAPPO). In run order, up to ``group`` such runs form one task (``plan_groups``); a run with a None key, or alone with
+too: OMAR Figure 1's, OTC's offline stage and tuning, CAST-BCQ's SMAX learner, MOMA-PPO's model-based MAPPO). In run order, up to ``group`` such runs form one task (``plan_groups``); a run with a None key, or alone with
 its key, is one task as without grouping. A task is one unit of every launcher (a Ray task too; a retried Ray
 task skips the runs its killed attempt recorded: common.experiment.run_task_once).
 

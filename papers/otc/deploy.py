@@ -35,9 +35,10 @@ AWAC, TD3+BC: common.offline.GROUPABLE), its section and offline length (``offli
 differ) form one task, ``tuning_run_group``: the pi^0 of theirs not cached yet train as ONE stacked learner
 (``train_offline_stack``: each run's rows and random stream as alone, partial checkpoints and the cache entry per
 pi^0 exactly as ``offline_learner`` writes them, S(pi^0) evaluated on the run's own learner), then every run tunes
-as alone from the cache. The offline stage is the long part (BCQ: 300,000 updates against K L = 40,000 tuning
-updates at full); the online tuning (deployments, samplers) is not stacked. Records equal the runs alone's
-(tests/test_otc_deploy.py: bit for bit for I-BCQ, AWAC and TD3+BC).
+from the cache; the seeds of one cell then tune as one stack too (papers/otc/tuning_stack.py: each run deploys,
+draws and is evaluated as alone, the networks of all runs called once per update; samplers uniform, online and otc;
+Balanced Replay tunes alone). Records equal the runs alone's, bit for bit (tests/test_otc_deploy.py: the offline
+stage of I-BCQ, AWAC and TD3+BC; tests/test_otc_tuning_stack.py: the tuning).
 
 Shapes: M members (agents of one seed), T rows, n rows drawn, O obs dim, A action dim, N agents.
 """
@@ -410,6 +411,11 @@ def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
             ctx.save_checkpoint({"k": k, "learner": learner.state_dict(), "sampler": sampler.state_dict(),
                                  "online": {key: v[n0:].cpu() for key, v in merged.items()},
                                  "newest": {key: v.cpu() for key, v in newest.items()}}, step=k)
+    return tuning_metrics(ctx, data, s0, m_steps)
+
+
+def tuning_metrics(ctx, data, s0: float, m_steps: int) -> dict[str, Any]:
+    """The record's metrics of a finished tuning run (its curve holds S(pi^0) .. S(pi^K))."""
     s_k = float(ctx.curve[-1]["score"])
     out: dict[str, Any] = {
         "score": O.improvement_percent(s0, s_k), "curve": list(ctx.curve), "s0": s0, "s_final": s_k,
@@ -488,7 +494,8 @@ def train_offline_stack(todo: list[tuple[Mapping[str, Any], Any, int, Any]], pro
 def tuning_run_group(runs) -> list[dict[str, Any]]:
     """``Job.run_group``: the runs [(cell, seed, ctx)] of one group (equal ``offline_group_key``): their pi^0 not
     cached yet train as stacked learners (``train_offline_stack``; a pi^0 shared by several runs, e.g. the samplers
-    of one seed, once), then each run tunes as alone (``tuning_run``, which finds its pi^0 cached)."""
+    of one seed, once); then the seeds of one cell tune as one stack (``tuning_stack.tuning_run_stack``: sampler
+    uniform, online or otc) and every other run as alone (``tuning_run``, which finds its pi^0 cached)."""
     todo: dict[Path, tuple[Mapping[str, Any], Any, int, Any]] = {}
     for cell, seed, ctx in runs:
         data = load_dataset(cell.config["dataset"])
@@ -498,7 +505,18 @@ def tuning_run_group(runs) -> list[dict[str, Any]]:
     if len(todo) > 1:
         train_offline_stack(list(todo.values()), runs[0][2].progress)
     todo.clear()
-    return [tuning_run(cell, seed, ctx) for cell, seed, ctx in runs]
+    from papers.otc.tuning_stack import stackable, tune_key, tuning_run_stack
+
+    stacks: dict[str, list[int]] = {}  # one cell's seeds tune as one stack (papers/otc/tuning_stack.py)
+    for i, (cell, _, _) in enumerate(runs):
+        if stackable(cell.config):
+            stacks.setdefault(tune_key(cell.config), []).append(i)
+    out: list[dict[str, Any] | None] = [None] * len(runs)
+    for members in stacks.values():
+        if len(members) > 1:
+            for i, metrics in zip(members, tuning_run_stack([runs[i] for i in members])):
+                out[i] = metrics
+    return [tuning_run(*run) if o is None else o for run, o in zip(runs, out)]
 
 
 job = Job(run=tuning_run, data_spec=dataset_of, data_identity=dataset_identity, group_key=offline_group_key,

@@ -207,6 +207,7 @@ class TransitionCVAE:
                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
         self.n_members, self.obs_dim, self.act_dim = int(n_members), int(obs_dim), int(act_dim)
         self.latent, self.kl_weight, self.lr = int(latent), float(kl_weight), float(lr)
+        self.hidden, self.max_action = tuple(int(h) for h in hidden), float(max_action)
         self.vae = VAE(self.n_members, 2 * self.obs_dim, self.act_dim, latent_dim=self.latent, hidden=tuple(hidden),
                        max_action=max_action).to(device=device, dtype=dtype)
         self.opt = torch.optim.Adam(self.vae.parameters(), lr=self.lr)
