@@ -36,7 +36,7 @@ differ) form one task, ``tuning_run_group``: the pi^0 of theirs not cached yet t
 (``train_offline_stack``: each run's rows and random stream as alone, partial checkpoints and the cache entry per
 pi^0 exactly as ``offline_learner`` writes them, S(pi^0) evaluated on the run's own learner), then every run tunes
 from the cache; the seeds of one cell then tune as one stack too (papers/otc/tuning_stack.py: each run deploys,
-draws and is evaluated as alone, the networks of all runs called once per update; samplers uniform, online and otc;
+and draws as alone, the networks of all runs called once per update and the evaluations in one rollout; samplers uniform, online and otc;
 Balanced Replay tunes alone). Records equal the runs alone's, bit for bit (tests/test_otc_deploy.py: the offline
 stage of I-BCQ, AWAC and TD3+BC; tests/test_otc_tuning_stack.py: the tuning).
 
@@ -138,11 +138,16 @@ def env_options_at(cfg: Mapping[str, Any], what: str, k: int) -> dict[str, Any]:
 
 def evaluate_learner(learner, cfg: Mapping[str, Any], seed: int, k: int = 0) -> float:
     """S(pi^k): mean return of ``eval_episodes`` deterministic episodes on env seeds eval_seed(seed) + e [I C3]."""
+    return evaluate_learners(learner, cfg, [seed], k)[0]
+
+
+def evaluate_learners(learner, cfg: Mapping[str, Any], seeds, k: int = 0) -> list[float]:
+    """S(pi^k) of each seed of ``learner`` (a stack of runs: each run's seed), in one vectorised rollout."""
     ds = cfg["dataset"]
-    r = evaluate(learner.policy(), ds["env"], 1, int(cfg["eval_episodes"]), [eval_seed(seed)],
+    r = evaluate(learner.policy(), ds["env"], len(seeds), int(cfg["eval_episodes"]), [eval_seed(s) for s in seeds],
                  return_mode=ds["return_mode"], env_options=env_options_at(cfg, "eval", k),
                  max_steps=cfg.get("eval_max_steps"))
-    return float(r.mean[0])
+    return [float(x) for x in r.mean]
 
 
 def offline_key(cfg: Mapping[str, Any], data, seed: int, device, what: str, section: Mapping[str, Any]) -> str:

@@ -12,8 +12,9 @@ alone. Here each deployment phase k of those runs is:
                draw, the CVAE's noise) from its own sampler's and CVAE's streams, in the order its sampler alone
                draws them; every network call (Q1, V, the CVAE's embedding and step, the learner's update) batched
                over all runs' members
-    split      each run's learner (and CVAE) back from the stack, evaluated alone (S(pi^k)), logged and
-               checkpointed in the format of a run alone
+    evaluate   S(pi^k) of every run in one vectorised rollout (each on its own evaluation episodes)
+    split      each run's learner (and CVAE) back from the stack, logged and checkpointed in the format of a run
+               alone
 
 So a run's record equals its run alone's up to the float rounding of kernels whose results depend on the member
 count (tests/test_otc_tuning_stack.py). What runs alone instead (``stackable``): the ``br`` sampler (Balanced
@@ -235,14 +236,15 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any
                     stack.update(sampler.batch())
                     bar.update(1)
             sampler.finish()
+            scores = D.evaluate_learners(stack, cfg, [runs[r][1] for r in rs], k)  # S(pi^k), one vectorised rollout
             for r, state in zip(rs, stack.split_state()):
                 parts[r]["learner"] = own = build_learner(name, data, dict(cfg[name]), runs[r][1], device)
                 own.load_state_dict(state)
                 parts[r]["sampler"].learner = own
             del stack, sampler
-            for r, info in zip(rs, infos):
+            for r, info, score in zip(rs, infos, scores):
                 p, (_, seed, ctx) = parts[r], runs[r]
-                ctx.log(k, score=D.evaluate_learner(p["learner"], cfg, seed, k), deploy_return=p["deploy_return"],
+                ctx.log(k, score=score, deploy_return=p["deploy_return"],
                         online_rows=int(p["merged"]["obs"].shape[0] - n0), **info)
                 if k < K:
                     ctx.save_checkpoint({"k": k, "learner": p["learner"].state_dict(),
