@@ -7,7 +7,8 @@
 - ``generate_rollouts`` with per-seed elite streams (``wm_gens``) on a real (untrained, so often cut) ensemble: the
   rows, lengths and stats of each seed of a stack are those of the seed alone.
 - End to end: a smoke Table 4a MOMA-PPO cell of two seeds with ``--group 2`` is planned as one batched group and gives
-  the records of the runs alone (to 1e-6 relative); ICG (Table 3) likewise, there bit for bit.
+  the records of the runs alone (to 1e-6 relative); ICG (Table 3) likewise, there bit for bit; a group killed
+  mid-run resumes from the checkpoints its stack wrote to the records of a group never killed.
 """
 
 import json
@@ -244,3 +245,39 @@ def test_the_table4a_job_plans_a_moma_cells_seeds_as_one_group():
     cells = [c for c in build_cells(prof) if c.keys["method"] == "moma_ppo"]
     tasks = plan_groups([(c, s) for c in cells for s in (0, 1, 2)], table4a_job.group_key, 8)
     assert sorted(len(t) for t in tasks) == [3, 3, 3]  # each obs mode's cell: its 3 seeds
+
+
+def test_a_killed_moma_group_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch):
+    """ICG smoke (3 iterations, a checkpoint after each): a group of two seeds killed in its second iteration (the
+    runs alone it falls back to die there too) resumes, grouped, from the checkpoints the stack wrote, to the records
+    of the group that was never killed, bit for bit."""
+    from papers.moma_ppo import jobs
+    from papers.moma_ppo import table3
+
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
+
+    def run(tag):
+        argv = ["--profile", "smoke", "--results", str(tmp_path / tag), "--method", "moma_ppo", "--dataset",
+                "unfavorable", "--seeds", "0", "1", "--group", "2", "--no-report"]
+        table3.main(argv)
+        return _records(tmp_path / tag / "smoke" / "moma_ppo" / "table3.jsonl")
+
+    whole = run("whole")
+    real, calls = jobs.moma_iteration, []
+
+    def dies_in_the_second_iteration(*a, **kw):
+        calls.append(len(a[1].seeds))
+        if len(calls) >= 2:
+            raise RuntimeError("killed")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(jobs, "moma_iteration", dies_in_the_second_iteration)
+    with pytest.raises(SystemExit):
+        run("cut")
+    assert calls[:2] == [2, 2]  # the stack of both seeds ran the first iteration and died in the second
+    monkeypatch.setattr(jobs, "moma_iteration", real)
+    again = run("cut")
+    for seed, w in whole.items():
+        a = again[seed]
+        assert a["resumed_from_step"] == 1, seed
+        assert a["curve"] == w["curve"] and a["score"] == w["score"] and a["extra"] == w["extra"], seed
