@@ -219,7 +219,6 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any
         by_phase.setdefault(p["k"], []).append(r)
     for k0, rs in by_phase.items():
         for k in range(k0 + 1, K + 1):
-            infos = []
             for r in rs:  # deployments: each run's pi^{k-1} alone
                 p, seed = parts[r], runs[r][1]
                 d_k = D.deploy(p["learner"], cfg, seed, k, m_steps)
