@@ -188,7 +188,55 @@ def test_rollouts_of_a_stack_equal_each_seed_alone():
             assert out["stats"][key][s] == pytest.approx(v[0], rel=1e-5), key
 
 
-def test_group_key_groups_a_cells_seeds_unless_buffers_could_split():
+def _ensemble(ds, seed):
+    wm = WorldModelEnsemble.for_datasets(ds, WorldModelConfig(n_members=3, n_elites=2, hidden=8, t_layers=1,
+                                                              r_layers=1, mask_layers=1, n_updates=0, threshold=0.3),
+                                         seeds=[seed])
+    with torch.no_grad():  # never terminal: rollouts run until cut by the uncertainty or step k
+        wm.heads.mask.layers[-1].bias.fill_(10.0)
+    wm.set_elites([0, 2] if seed else [0, 1])
+    return wm
+
+
+def test_rollouts_of_a_stack_of_cells_equal_each_run_alone():
+    """Seeds of two cells (two datasets, each with its own ensemble) in one stack: each seed draws its starts from
+    its own dataset and steps in its own cell's group of ``WorldModelEnsemble.stack``, as alone."""
+    data = [_tiny_dataset(T=64, seed=0), _tiny_dataset(T=80, seed=3)]
+    wms = [_ensemble(d, s) for d, s in zip(data, (0, 1))]
+    starts = [w.gen.get_state() for w in wms]
+    obs = [torch.as_tensor(d.obs) for d in data]
+    cfg = RolloutConfig(k=4, batch=40).validate()
+    runs = [(0, 0), (1, 0), (1, 1)]  # (cell, seed)
+    alone = []
+    for c, s in runs:
+        wms[c].gen.set_state(starts[c])
+        pol = MAPPO(data[c].obs_dims, data[c].act_dims, 1, MAPPOConfig(hidden=(8,)), seeds=[s])
+        alone.append(generate_rollouts(wms[c], pol, obs[c], cfg, start_generators([s])))
+    wm_gens = []
+    for c, _ in runs:
+        g = torch.Generator()
+        g.set_state(starts[c])
+        wm_gens.append(g)
+    seeds = [s for _, s in runs]
+    stack = MAPPO.stack([MAPPO(data[c].obs_dims, data[c].act_dims, 1, MAPPOConfig(hidden=(8,)), seeds=[s])
+                         for c, s in runs])
+    big = WorldModelEnsemble.stack(wms)
+    assert big.n_groups == 2 and torch.equal(big.elites, torch.tensor([[0, 1], [0, 2]]))
+    out = generate_rollouts(big, stack, [obs[c] for c, _ in runs], cfg, start_generators(seeds), wm_gens=wm_gens,
+                            wm_groups=[c for c, _ in runs])
+    rows = [a["stats"]["rows"][0] for a in alone]
+    assert out["batch"]["lengths"].tolist() == rows
+    for r, a in enumerate(alone):
+        n = rows[r]
+        for key, v in a["batch"].items():
+            if key != "lengths":
+                torch.testing.assert_close(out["batch"][key][r, :n], v[0], rtol=1e-5, atol=1e-6, msg=key)
+        for key, v in a["stats"].items():
+            assert out["stats"][key][r] == pytest.approx(v[0], rel=1e-5), key
+    assert not torch.equal(alone[0]["batch"]["obs"][0, :5], alone[1]["batch"]["obs"][0, :5])  # the cells differ
+
+
+def test_group_key_groups_a_cells_seeds_and_datasets_unless_buffers_could_split():
     prof = get_profile("smoke", C.PROFILES)
     cfg = reacher_moma_config(prof, "full")
     assert moma_group_key(cfg) is not None and moma_group_key(cfg) == moma_group_key(json.loads(json.dumps(cfg)))
@@ -197,7 +245,11 @@ def test_group_key_groups_a_cells_seeds_unless_buffers_could_split():
     split = {**cfg, "rollouts": {**cfg["rollouts"], "batch": 2 * B - 2, "k": 2}}  # 2B - 2 to 2B rows: 1 or 2
     assert moma_group_key(split) is None
     other = reacher_moma_config(prof, "independent")
-    assert moma_group_key(other) != moma_group_key(cfg)
+    assert moma_group_key(other) != moma_group_key(cfg)  # another observation layout
+    from papers.moma_ppo.jobs import ant_moma_config
+
+    kinds = {moma_group_key(ant_moma_config(prof, "partial", d)) for d in ("random", "medium", "full-replay", "expert")}
+    assert len(kinds) == 1  # Table 4b's datasets of one obs mode stack: each run on its own data and ensemble
 
 
 def _env(tmp_path):
@@ -205,26 +257,30 @@ def _env(tmp_path):
 
 
 def _records(path: Path) -> dict:
-    return {r["seed"]: r for r in map(json.loads, path.read_text().splitlines()) if r.get("seed") is not None}
+    """(dataset or obs mode, seed) -> record."""
+    return {(json.dumps(r["keys"], sort_keys=True), r["seed"]): r for r in map(json.loads, path.read_text().splitlines())
+            if r.get("seed") is not None}
 
 
 @pytest.mark.parametrize("item,filters,exact", [
     ("table4a", ["--obs-mode", "full"], False),
     ("table3", ["--dataset", "unfavorable"], True),
+    ("table3", [], False),  # the three ICG datasets: 3 cells x 2 seeds in one group, each on its own ensemble
 ])
 def test_grouped_smoke_cell_gives_the_records_of_its_runs_alone(tmp_path, item, filters, exact):
     env = _env(tmp_path)
     recs = {}
-    for name, extra in (("alone", []), ("grouped", ["--group", "2"])):
+    for name, extra in (("alone", []), ("grouped", ["--group", "2" if filters else "6"])):
         res = tmp_path / name
         p = subprocess.run([sys.executable, f"papers/moma_ppo/{item}.py", "--profile", "smoke", "--results", str(res),
                             "--method", "moma_ppo", *filters, "--seeds", "0", "1", "--no-report", *extra],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stderr[-3000:]
         if extra:
-            assert "2 runs planned in 1 batched group(s)" in p.stdout + p.stderr
+            n = 2 if filters else 6
+            assert f"{n} runs planned in 1 batched group(s)" in p.stdout + p.stderr
         recs[name] = _records(res / "smoke" / "moma_ppo" / f"{item}.jsonl")
-    assert sorted(recs["alone"]) == sorted(recs["grouped"]) == [0, 1]
+    assert sorted(recs["alone"]) == sorted(recs["grouped"]) and len(recs["alone"]) == (2 if filters else 6)
     for seed, r in recs["alone"].items():
         g = recs["grouped"][seed]
         if exact:
@@ -277,7 +333,7 @@ def test_a_killed_moma_group_resumes_from_its_runs_checkpoints(tmp_path, monkeyp
     assert calls[:2] == [2, 2]  # the stack of both seeds ran the first iteration and died in the second
     monkeypatch.setattr(jobs, "moma_iteration", real)
     again = run("cut")
-    for seed, w in whole.items():
-        a = again[seed]
-        assert a["resumed_from_step"] == 1, seed
-        assert a["curve"] == w["curve"] and a["score"] == w["score"] and a["extra"] == w["extra"], seed
+    for key, w in whole.items():
+        a = again[key]
+        assert a["resumed_from_step"] == 1, key
+        assert a["curve"] == w["curve"] and a["score"] == w["score"] and a["extra"] == w["extra"], key

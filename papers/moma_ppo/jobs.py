@@ -320,39 +320,54 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
 
 
 def moma_group_key(cfg: Mapping[str, Any]) -> str | None:
-    """Cells as members (common/grouping.py, ``--group``): the seeds of one MOMA-PPO cell train as one stacked MAPPO
-    (``moma_run_group``). None (alone) for the ground-truth simulator (its MuJoCo steps are per row on the CPU:
-    nothing to batch) and where two seeds' buffers (b to b + k rows: floor((b - c) / k) + 1 starts of up to k rows
-    each after c < b rows) could hold different numbers of minibatches (they could not share Adam's step count):
-    floor(b / B) != floor((b + k) / B)."""
+    """Cells as members (common/grouping.py, ``--group``): MOMA-PPO runs whose cells differ at most in the dataset
+    (its kind; env, env options and return mode stay: one evaluation env and one observation layout) train as one
+    stacked MAPPO (``moma_run_group``), each on its own cell's data and ensemble. None (alone) for the ground-truth
+    simulator (its MuJoCo steps are per row on the CPU: nothing to batch) and where two seeds' buffers (b to b + k
+    rows: floor((b - c) / k) + 1 starts of up to k rows each after c < b rows) could hold different numbers of
+    minibatches (they could not share Adam's step count): floor(b / B) != floor((b + k) / B)."""
     if cfg.get("method") != "moma_ppo" or cfg.get("simulator") is not None:
         return None
     roll, B = RolloutConfig(**cfg["rollouts"]), MAPPOConfig(**cfg["mappo"]).minibatch_size
     if roll.batch // B != (roll.batch + roll.k) // B:
         return None
-    return canonical_json(to_jsonable({"moma_ppo": cfg}))
+    ds = cfg["dataset"]
+    shared = {k: v for k, v in cfg.items() if k != "dataset"}
+    return canonical_json(to_jsonable({"moma_ppo": shared, "env": ds.get("env"), "env_options": ds.get("env_options"),
+                                       "return_mode": ds.get("return_mode")}))
 
 
 def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
-    """The runs ``[(cell, seed, ctx)]`` of one ``moma_group_key`` (one cell's seeds): each run's learner, start
-    generator and elite-choice stream built and resumed as ``moma_run`` does; those at one iteration count stacked
-    (``MAPPO.stack``) and trained as one, each seed's rollouts drawn from its own streams
-    (``generate_rollouts(..., wm_gens=...)``); each run's evaluations, checkpoints (its own, in the format of a run
-    alone) and metrics as ``moma_run``'s. The ensemble is the cell's one (the cache's weights, shared read-only)."""
-    cfg = runs[0][0].config
-    data = load_dataset(cfg["dataset"])
+    """The runs ``[(cell, seed, ctx)]`` of one ``moma_group_key`` (seeds of one cell, or of cells that differ in
+    their dataset): each run's learner, start generator and elite-choice stream built and resumed as ``moma_run``
+    does, on its own cell's data and ensemble; those at one iteration count stacked (``MAPPO.stack``) and trained
+    as one, each seed's rollouts drawn from its own streams and start table and stepped in its own cell's ensemble
+    (``generate_rollouts(..., wm_gens=, wm_groups=)`` on ``WorldModelEnsemble.stack`` of the cells' ensembles when
+    there are several); each run's evaluations, checkpoints (its own, in the format of a run alone) and metrics as
+    ``moma_run``'s."""
     dev = runs[0][2].device
-    saved = [ctx.load_checkpoint() for _, _, ctx in runs]
-    wm = _moma_model(cfg, data, runs[0][2], None)  # weights from the cache; each run's elite stream below
-    fresh = wm.gen.get_state()  # the stream of a run that starts now (the cached ensemble's, as alone)
-    obs_data = torch.as_tensor(data.obs, device=dev)
+    cells: dict[str, dict[str, Any]] = {}  # one entry per distinct cell config: its data and ensemble
+    for cell, _, ctx in runs:
+        key = canonical_json(to_jsonable(cell.config))
+        if key not in cells:
+            data = load_dataset(cell.config["dataset"])
+            wm = _moma_model(cell.config, data, ctx, None)  # weights from the cache; each run's elite stream below
+            obs_data = torch.as_tensor(data.obs, device=dev)
+            cells[key] = {"data": data, "wm": wm, "fresh": wm.gen.get_state(), "obs": obs_data,
+                          "group": len(cells)}
+    cfg = runs[0][0].config
     parts = []
-    for (_, seed, ctx), sv in zip(runs, saved):
-        policy, gen, progress = _moma_learner(cfg, data, seed, ctx, obs_data, sv)
-        wm_gen = torch.Generator(device=wm.gen.device)
-        wm_gen.set_state(fresh if sv is None else sv["world_model"]["rng"])
-        parts.append({"policy": policy, "gen": gen, "wm_gen": wm_gen, "progress": progress, "stats": {}})
-    hist = _moma_histories(parts[0]["policy"], data, obs_data, dev)
+    for cell, seed, ctx in runs:
+        c = cells[canonical_json(to_jsonable(cell.config))]
+        saved = ctx.load_checkpoint()
+        policy, gen, progress = _moma_learner(cell.config, c["data"], seed, ctx, c["obs"], saved)
+        wm_gen = torch.Generator(device=c["wm"].gen.device)
+        wm_gen.set_state(c["fresh"] if saved is None else saved["world_model"]["rng"])  # as alone: cache or ckpt
+        parts.append({"policy": policy, "gen": gen, "wm_gen": wm_gen, "progress": progress, "stats": {}, "cell": c,
+                      "hist": _moma_histories(policy, c["data"], c["obs"], dev)})
+    several = len(cells) > 1
+    wm = (WorldModelEnsemble.stack([c["wm"] for c in cells.values()]) if several
+          else next(iter(cells.values()))["wm"])
     rollouts = RolloutConfig(**cfg["rollouts"]).validate()
     U, k = int(cfg["iterations"]), int(cfg["eval_every"])
     by_step: dict[int, list[int]] = {}
@@ -362,9 +377,14 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
         stack = MAPPO.stack([parts[r]["policy"] for r in rs])
         seeds, ctxs = [runs[r][1] for r in rs], [runs[r][2] for r in rs]
         gens, wm_gens = [parts[r]["gen"] for r in rs], [parts[r]["wm_gen"] for r in rs]
+        hist = None if parts[rs[0]]["hist"] is None else [parts[r]["hist"] for r in rs]
+        if several:
+            starts, groups = [parts[r]["cell"]["obs"] for r in rs], [parts[r]["cell"]["group"] for r in rs]
+        else:
+            starts, groups, hist = parts[rs[0]]["cell"]["obs"], None, None if hist is None else hist[0]
         with ctxs[0].progress(U - step, desc=f"stack of {len(rs)} runs") as bar:
             while step < U:
-                m = moma_iteration(wm, stack, obs_data, rollouts, gens, hist, wm_gens=wm_gens)
+                m = moma_iteration(wm, stack, starts, rollouts, gens, hist, wm_gens=wm_gens, wm_groups=groups)
                 step += 1
                 bar.update(1)
                 if step % k == 0 or step == U:
@@ -377,12 +397,13 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
                     pg["obs_absmax"] = max(pg["obs_absmax"], m["obs_absmax"][i])
                 if step % cfg["ckpt_every"] == 0 and step < U:
                     for i, (r, state) in enumerate(zip(rs, stack.split_state())):
-                        pg = parts[r]["progress"]
-                        ctxs[i].save_checkpoint({"mappo": state, "world_model": {**wm.state_dict(),
+                        pg, own = parts[r]["progress"], parts[r]["cell"]["wm"]
+                        ctxs[i].save_checkpoint({"mappo": state, "world_model": {**own.state_dict(),
                                                                                  "rng": wm_gens[i].get_state()},
                                                  "starts": [gens[i].get_state()], "step": step,
                                                  "lengths": pg["lengths"], "obs_absmax": pg["obs_absmax"]}, step=step)
-    return [_moma_metrics(ctx, data, wm, part["stats"], part["progress"]) for (_, _, ctx), part in zip(runs, parts)]
+    return [_moma_metrics(ctx, part["cell"]["data"], part["cell"]["wm"], part["stats"], part["progress"])
+            for (_, _, ctx), part in zip(runs, parts)]
 
 
 # ---- Table 3's job ---------------------------------------------------------------------------------------------

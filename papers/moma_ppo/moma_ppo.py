@@ -23,8 +23,10 @@ Decisions ([I] where the sources are silent):
 - Seeds are batched as MAPPO's seeds, each exactly as alone: its own starts (one generator per seed), its own start
   count per draw (from its own collected count), its own rollouts stopping when all its starts are cut, and, given
   ``wm_gens``, its own stream of elite choices; its buffer keeps every row it collected (b to b + k) and the
-  batch carries ``lengths`` [S] (MAPPO pads and masks). This is what lets the runs of several cells or seeds train
-  as one job (``jobs.moma_run_group``) with each run's numbers those of the run alone.
+  batch carries ``lengths`` [S] (MAPPO pads and masks). Seeds of different cells (datasets) draw their starts from
+  their own tables and step in their own cell's ensemble (``wm_groups``: one group of a ``WorldModelEnsemble.stack``
+  per cell). This is what lets the runs of several cells or seeds train as one job (``jobs.moma_run_group``) with
+  each run's numbers those of the run alone.
 - Continuous actions (Reacher, Table 4a): the sampled Gaussian actions are stored unbounded (MAPPO's log-probs are of
   them); the world model clamps its input to +-(1 - 1e-5) ([code] transform_actions) and the env clips at evaluation.
 - Histories (MAPPO with ``memory_len`` L > 0; [code] memory_len 10 on MaMuJoCo, 0 on the ICG): a start's history is
@@ -99,42 +101,61 @@ def time_out(step: int, k: int, eps_g_raw: Tensor, eps_g: Tensor, threshold: flo
 
 
 @torch.no_grad()
-def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, cfg: RolloutConfig,
-                      gens: Sequence[torch.Generator], histories: DatasetHistories | None = None,
-                      wm_gens: Sequence[torch.Generator] | None = None) -> dict[str, Any]:
+def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor | Sequence[Tensor], cfg: RolloutConfig,
+                      gens: Sequence[torch.Generator], histories: DatasetHistories | Sequence | None = None,
+                      wm_gens: Sequence[torch.Generator] | None = None,
+                      wm_groups: Sequence[int] | None = None) -> dict[str, Any]:
     """One iteration's synthetic batch for every seed of ``policy`` (module docstring). ``obs_data`` [T, N, O] the
-    dataset's observations (start states); ``wm`` one ensemble group shared by the seeds ([code] one world model per
-    task); ``wm_gens`` one elite-choice generator per seed (each as the ensemble's own stream in a run alone; None:
-    the model draws from its own stream for all rows); ``histories`` the dataset's (rows aligned with ``obs_data``), required when ``policy`` has a memory
-    (``memory_len`` > 0) and refused otherwise. Returns MAPPO's batch (obs / next_obs [S, n, N, O], actions
+    dataset's observations (start states), or one such table per seed (the runs of several cells in one stack);
+    ``wm`` one ensemble group shared by the seeds ([code] one world model per task), or with ``wm_groups`` (one
+    group index per seed) each seed's rows through its own group (``WorldModelEnsemble.stack`` of the cells'
+    ensembles); ``wm_gens`` one elite-choice generator per seed (each as the ensemble's own stream in a run alone;
+    None: the model draws from its own stream for all rows); ``histories`` the dataset's (rows aligned with
+    ``obs_data``; per seed with per-seed tables), required when ``policy`` has a memory (``memory_len`` > 0) and
+    refused otherwise. Returns MAPPO's batch (obs / next_obs [S, n, N, O], actions
     [S, n, N, A], rewards [S, n, N], masks / zetas [S, n]; with histories memory / next_memory [S, n, N, L, O + A];
     lengths [S] each seed's rows, padded with zeros to n = max(lengths)) and per-seed stats (lists of S):
     rollout_len_mean (steps per rollout), penalty_mean (of the stored rows), cut_fraction (share of rollouts cut by
     the uncertainty before step k), obs_absmax (largest |next obs| stored: the no-clipping ablation's check), rows."""
-    S, T = policy.n_seeds, obs_data.shape[0]
+    S = policy.n_seeds
+    tables = isinstance(obs_data, (list, tuple))  # one start table per seed
+    if tables and len(obs_data) != S:
+        raise ValueError(f"give one start table per seed ({S}), got {len(obs_data)}")
+    Ts = [int(t.shape[0]) for t in obs_data] if tables else [int(obs_data.shape[0])] * S
     L = int(getattr(policy, "memory_len", 0))
     if (L > 0) != (histories is not None):
+        got = "none" if histories is None else "histories"
         raise ValueError(f"the policy's memory_len is {L}: give the dataset's histories exactly when it is > 0 "
-                         f"(got {'none' if histories is None else 'histories of length ' + str(histories.length)})")
-    if histories is not None and (histories.length != L or histories.obs.shape[0] != T):
-        raise ValueError(f"histories of length {histories.length} over {histories.obs.shape[0]} rows do not match the "
-                         f"policy's memory_len {L} and the {T} start states")
+                         f"(got {got})")
+    hists = (list(histories) if tables else [histories] * S) if histories is not None else []
+    for h, T in zip(hists, Ts):
+        if h.length != L or h.obs.shape[0] != T:
+            raise ValueError(f"histories of length {h.length} over {h.obs.shape[0]} rows do not match the "
+                             f"policy's memory_len {L} and the {T} start states")
+    if wm_groups is not None and (wm_gens is None or len(wm_groups) != S):
+        raise ValueError(f"wm_groups needs wm_gens and one group index per seed ({S}), got {list(wm_groups)}")
+    groups = None if wm_groups is None else torch.as_tensor(list(wm_groups), dtype=torch.long)
+    first = obs_data[0] if tables else obs_data
     keys = BUFFER_KEYS + (MEMORY_KEYS if L else ())
     if wm_gens is not None and len(wm_gens) != S:
         raise ValueError(f"give one elite-choice generator per seed ({S}), got {len(wm_gens)}")
     per_seed: list[list[dict[str, Tensor]]] = [[] for _ in range(S)]
     collected = [0] * S
     lengths, penalties, cuts = ([[] for _ in range(S)] for _ in range(3))  # per seed, one entry per draw
-    absmax = [torch.zeros((), dtype=obs_data.dtype, device=obs_data.device) for _ in range(S)]
+    absmax = [torch.zeros((), dtype=first.dtype, device=first.device) for _ in range(S)]
     while min(collected) < cfg.batch:
         # [code] floor((b - collected) / k) + 1 starts, each seed from its own count; a full seed draws none
         counts = [(cfg.batch - c) // cfg.k + 1 if c < cfg.batch else 0 for c in collected]
         n = max(counts)
         idx = torch.stack([F.pad(torch.randint(T, (c,), generator=g, device=g.device), (0, n - c))
-                           for g, c in zip(gens, counts)]).to(obs_data.device)  # [S, n] (padding: row 0)
-        obs = obs_data[idx]  # [S, n, N, O]
-        mem = histories.histories(idx) if L else None  # [S, n, N, L, O + A] the dataset's history of each start
-        dev = obs_data.device
+                           for g, c, T in zip(gens, counts, Ts)]).to(first.device)  # [S, n] (padding: row 0)
+        if tables:  # each seed's starts from its own table (and histories)
+            obs = torch.stack([t[i] for t, i in zip(obs_data, idx)])
+            mem = torch.cat([h.histories(i[None]) for h, i in zip(hists, idx)]) if L else None
+        else:
+            obs = obs_data[idx]  # [S, n, N, O]
+            mem = histories.histories(idx) if L else None  # [S, n, N, L, O + A] the dataset's history of each start
+        dev = first.device
         alive = torch.arange(n, device=dev)[None] < torch.tensor(counts, device=dev)[:, None]  # [S, n] padding: dead
         steps = []  # per step: dict of [S, n, ...]
         for j in range(cfg.k):
@@ -144,7 +165,13 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
             kw = {"counts": now} if ragged else {}
             act, _ = policy.act(obs, memory=mem, **kw) if L else policy.act(obs, **kw)  # [S, n, N, A]
             flat_obs, flat_act = obs.reshape(S * n, *obs.shape[2:]), act.reshape(S * n, *act.shape[2:])
-            if wm_gens is None:
+            if groups is not None:  # each seed's block through its cell's ensemble group
+                E = wm.cfg.n_elites
+                choice = torch.stack([F.pad(torch.randint(E, (c,), generator=g, device=g.device), (0, n - c))
+                                      for g, c in zip(wm_gens, now)])  # [S, n]
+                out = wm.sample(obs, act, choice=choice, groups=groups)
+                out = {key: v.reshape(S * n, *v.shape[2:]) for key, v in out.items()}
+            elif wm_gens is None:
                 out = wm.sample(flat_obs, flat_act)
             else:  # each seed's elite choices from its own stream, as the ensemble's own draw in a run alone
                 E = wm.cfg.n_elites
@@ -191,11 +218,12 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, c
     return {"batch": batch, "stats": stats}
 
 
-def moma_iteration(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor, cfg: RolloutConfig,
-                   gens: Sequence[torch.Generator], histories: DatasetHistories | None = None,
-                   wm_gens: Sequence[torch.Generator] | None = None) -> dict[str, Any]:
-    """Algorithm 1, lines 2-3: one synthetic batch, then one MAPPO update on it. Returns MAPPO's [S] metrics and the
-    rollout stats (lists of S)."""
-    roll = generate_rollouts(wm, policy, obs_data, cfg, gens, histories, wm_gens)
+def moma_iteration(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor | Sequence[Tensor], cfg: RolloutConfig,
+                   gens: Sequence[torch.Generator], histories: DatasetHistories | Sequence | None = None,
+                   wm_gens: Sequence[torch.Generator] | None = None,
+                   wm_groups: Sequence[int] | None = None) -> dict[str, Any]:
+    """Algorithm 1, lines 2-3: one synthetic batch, then one MAPPO update on it (arguments as
+    ``generate_rollouts``). Returns MAPPO's [S] metrics and the rollout stats (lists of S)."""
+    roll = generate_rollouts(wm, policy, obs_data, cfg, gens, histories, wm_gens, wm_groups)
     metrics = policy.update(roll["batch"])
     return {**{k: v.detach() for k, v in metrics.items()}, **roll["stats"]}

@@ -638,7 +638,7 @@ class WorldModelEnsemble:
     # ---- sampling -----------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None,
-               choice: Tensor | None = None) -> dict[str, Tensor]:
+               choice: Tensor | None = None, groups: Tensor | None = None) -> dict[str, Tensor]:
         """One synthetic step for a batch of joint (o, a) on the elites ([paper] §3.1; [code]
         worldmodel_ensemble.py ``sample`` + train_rl_model_based.py ``clip_to_dataset``, ``correct_rewards``).
 
@@ -646,7 +646,9 @@ class WorldModelEnsemble:
         [..., 0]); with one group the G axis may be left out (and is then left out of the outputs).
         ``generator`` draws the elite of each transition (default: the ensemble's own); ``choice`` [G, B] (long, in
         [0, n_elites)) gives the elite slots instead, drawn by the caller (several runs' streams side by side:
-        moma_ppo.generate_rollouts with ``wm_gens``), and nothing is drawn.
+        moma_ppo.generate_rollouts with ``wm_gens``), and nothing is drawn. ``groups`` [G'] (long): block g' of
+        obs [G', B, N, O] goes through group groups[g'] (its elites and box; blocks may share a group: the runs of a
+        stack, each on its cell's ensemble); the outputs then lead with G'. Default: block g = group g.
 
         Returns (tensors, [G,] B leading):
           next_obs [B, N, O]      the chosen elite's mean next joint obs, split per agent, re-padded, clipped
@@ -659,9 +661,18 @@ class WorldModelEnsemble:
           member [B] long         the chosen elite's member index in its group
         """
         cfg, G, E = self.cfg, self.n_groups, self.cfg.n_elites
+        elites, box = self.elites, self.box
+        if groups is not None:  # one block per entry of groups, each on its group's elites and box
+            groups = torch.as_tensor(groups, device=self.device).long().reshape(-1)
+            if bool((groups < 0).any()) or bool((groups >= G).any()):
+                raise ValueError(f"groups must name groups in [0, {G}), got {groups.tolist()}")
+            elites, box = elites[groups], {k: v[groups] for k, v in box.items()}
+            gid, G = groups, int(groups.shape[0])
+        else:
+            gid = torch.arange(G, device=self.device)
         if bool((self.elites < 0).any()):
             raise RuntimeError("no elites yet: call select_elites (or fit, or set_elites) before sample")
-        if cfg.clip_to_dataset and not all(bool(torch.isfinite(v).all()) for v in self.box.values()):
+        if cfg.clip_to_dataset and not all(bool(torch.isfinite(v).all()) for v in box.values()):
             raise RuntimeError("clip_to_dataset=True but the dataset box is not set: call set_box(datasets)")
         squeeze = obs.dim() == 3
         if squeeze:
@@ -674,7 +685,7 @@ class WorldModelEnsemble:
         self.heads.eval()
         x = self.layout.inputs(obs.to(self.device, self.dtype), actions.to(self.device, self.dtype))  # [G, B, I]
         B = x.shape[1]
-        idx = (torch.arange(G, device=self.device)[:, None] * self.n_per_group + self.elites).reshape(-1)  # [G*E]
+        idx = (gid[:, None] * self.n_per_group + elites).reshape(-1)  # [G*E]
         xe = x.unsqueeze(1).expand(G, E, B, x.shape[-1]).reshape(G * E, B, -1)  # [G*E, B, I]
         outs = self.heads.forward_members(idx, xe)
         # [E, G, B, F] each: elites first, as the statistics reduce axis 0
@@ -714,8 +725,8 @@ class WorldModelEnsemble:
         n = self.layout.n_agents
         rewards = r_bar[..., None].expand(G, B, n)  # [G, B, N]
         if cfg.clip_to_dataset:
-            next_obs = torch.clamp(next_obs, self.box["obs_low"][:, None], self.box["obs_high"][:, None])
-            rewards = torch.clamp(rewards, self.box["rew_low"][:, None], self.box["rew_high"][:, None])
+            next_obs = torch.clamp(next_obs, box["obs_low"][:, None], box["obs_high"][:, None])
+            rewards = torch.clamp(rewards, box["rew_low"][:, None], box["rew_high"][:, None])
         penalty = reward_penalty(eps_g, eps_r, alea, cfg)  # [G, B]
         out = {
             "next_obs": next_obs,
@@ -725,9 +736,31 @@ class WorldModelEnsemble:
             "penalty": penalty,
             "eps_g": eps_g, "eps_r": eps_r, "aleatoric": alea,
             "eps_g_raw": eps_g_raw, "eps_r_raw": eps_r_raw, "aleatoric_raw": alea_raw,
-            "member": self.elites.gather(1, choice),
+            "member": elites.gather(1, choice),
         }
         return {k: v.squeeze(0) for k, v in out.items()} if squeeze else out
+
+    # ---- cells as members ---------------------------------------------------------------------
+    @classmethod
+    def stack(cls, ensembles: Sequence["WorldModelEnsemble"]) -> "WorldModelEnsemble":
+        """One ensemble whose groups are those of ``ensembles`` side by side (e.g. the trained ensembles of
+        several MOMA-PPO cells), for ``sample`` only: heads, elites, elite scores and boxes copied in (no optimizer
+        state, no training stream). Config, layout, dtype and device must agree."""
+        first = ensembles[0]
+        bad = [k for k, e in enumerate(ensembles) if (asdict(e.cfg), e.layout, e.dtype, e.device)
+               != (asdict(first.cfg), first.layout, first.dtype, first.device)]
+        if bad:
+            raise ValueError(f"WorldModelEnsemble.stack: ensembles {bad} differ from ensemble 0 in config, layout, "
+                             "dtype or device")
+        big = cls(first.layout, first.cfg, [s for e in ensembles for s in e.seeds], device=first.device,
+                  dtype=first.dtype)
+        with torch.no_grad():
+            for name, v in big.heads.state_dict().items():
+                v.copy_(torch.cat([e.heads.state_dict()[name] for e in ensembles]))
+        big.elites = torch.cat([e.elites for e in ensembles]).clone()
+        big.elite_scores = torch.cat([e.elite_scores for e in ensembles]).clone()
+        big.box = {k: torch.cat([e.box[k] for e in ensembles]).clone() for k in _BOX_KEYS}
+        return big
 
     # ---- checkpoints --------------------------------------------------------------------------
     def model_state(self) -> dict[str, Tensor]:
