@@ -32,9 +32,9 @@ def test_a_cells_seeds_tune_as_one_stack_with_the_records_of_the_runs_alone(tmp_
     assert [TS.stackable(c.config) for c in cells] == [m != "bcq_br" for m in METHODS]
     real, stacks = TS.tuning_run_stack, []
 
-    def counted(runs):
+    def counted(runs, kit):
         stacks.append(sorted((cell.keys["method"], seed) for cell, seed, _ in runs))
-        return real(runs)
+        return real(runs, kit)
 
     monkeypatch.setattr(TS, "tuning_run_stack", counted)
     alone = _run(tmp_path, "alone", cells, 1, monkeypatch)

@@ -102,7 +102,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
@@ -111,7 +111,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.algos.itd3 import _copy_members
-from common.algos.state import slice_module_state, slice_optimizer_state, stack_module_states, stack_optimizer_states
+from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
+from common.algos.mappo_stack import MAPPOStacking
 from common.heads import CategoricalActor, GaussianActor
 from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
 from common.nets import EnsembleMLP, ValueNet
@@ -120,101 +121,11 @@ __all__ = ["MAPPOConfig", "MAPPO", "POLICIES", "MIXERS", "gae_with_timeouts", "n
            "ppo_actor_loss", "ppo_critic_loss", "entropy_estimate", "adaptive_alpha", "action_bound_error",
            "action_penalty", "mix_values", "n_minibatches", "clip_grad_norm_per_seed_", "obs_moments"]
 
-POLICIES = ("gaussian", "categorical")
-MIXERS = ("unconstrained", "monotonic")
 TRAIN_STREAM = 0x7A1  # spawn key of a seed's minibatch-order generator
 ACT_STREAM = 0xAC7  # spawn key of a seed's action-sampling generator
 ILLEGAL_LOGIT = -1e10  # logit offset of padded categorical actions ([code] ``logits - (1 - legal_move) * 1e10``)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 BATCH_KEYS = ("obs", "next_obs", "actions", "rewards", "masks", "zetas")
-
-
-@dataclass
-class MAPPOConfig:
-    """Defaults = the official code's MOMA-PPO defaults (``train_rl_model_based.py``; ``train_rl.py`` for the online
-    Reacher experts differs only in ``minibatch_size`` = 256). docs/moma_ppo_official_code.md#ppo-learner."""
-
-    policy: str = "gaussian"  # "gaussian" (MaMuJoCo) or "categorical" (ICG; [code] CategoricalPolicy for 'toy' tasks)
-    hidden: Sequence[int] = (256, 256)  # actor, V_i and mixer widths ([code] hidden_size 256, 2 layers)
-    head_init_scale: float | None = 0.1  # gaussian: mean/log_std head weights x0.1, bias 0 ([code] set_final_bias)
-    log_std_bounds: tuple[float, float] = (-6.0, 0.0)  # gaussian: log_std clamp ([code] MIN/MAX_LOG_STD = -6, 0)
-    mixer: str = "unconstrained"  # "unconstrained" w ([code] MixerNetwork.mix) or "monotonic" |w| ([paper] §3.2 QMIX)
-    lr: float = 5e-5  # Adam lr of actor, V, mixer and encoder ([code] ppo_general_lr overrides lr_pi/lr_v/lr_memory)
-    grad_clip: float | None = 1.0  # one norm per seed over all its parameters ([code] grad_clip_norm); None = off
-    gamma: float = 0.99  # discount ([code] discount_factor)
-    lam: float = 0.98  # GAE lambda ([code] ppo_lamda)
-    epochs: int = 5  # passes over the buffer per update ([code] ppo_epochs_per_update)
-    minibatch_size: int = 64  # rows per minibatch, floor(n / size) per epoch ([code] batch_size; train_rl.py: 256)
-    clip: float = 0.2  # PPO ratio clip ([code] ppo_update_clip_param)
-    value_clip: float = 0.2  # value clip around V_old ([code] the same ppo_update_clip_param)
-    critic_coef: float = 0.5  # weight of the critic loss ([code] ppo_critic_loss_coeff)
-    alpha_lr: float = 0.001  # step of the adaptive entropy weight; 0 = no entropy term ([code] ppo_entropy_bonus_coeff)
-    entropy_target: float = -2.0  # target of the joint (summed) entropy estimate ([code] ppo_entropy_target)
-    alpha0: float = 0.0  # initial entropy weight ([code] entropy_alpha = 0)
-    action_penalty: float = 1.0  # gaussian: weight of the mean-action bound penalty ([code] ppo_action_penalty_coeff)
-    ratio_log_max: float = 10.0  # the ratio's exponent is clamped at this ([code] torch.clamp(..., max=10.))
-    adv_eps: float = 1e-3  # advantage normalisation (A - mean) / (std + adv_eps) ([code] get_gae)
-    check_finite: bool = True  # raise on a non-finite loss at the end of each update (one host sync per update)
-    memory_len: int = 0  # history length L of the built-in self-attention encoder, 0 = none ([code] memory_len 10)
-    memory_dim: int = 128  # its embedding size E ([code] memory_out_size); used only with memory_len > 0
-    obs_norm: bool = False  # inputs (o - mu) / sigma, per seed and agent, frozen by set_obs_stats() [I]; [code]: raw
-
-    def __post_init__(self) -> None:
-        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
-        if isinstance(self.hidden, (list, tuple)):
-            self.hidden = tuple(self.hidden)
-        if isinstance(self.log_std_bounds, (list, tuple)):
-            self.log_std_bounds = tuple(float(b) for b in self.log_std_bounds)
-
-    def validate(self) -> "MAPPOConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"MAPPOConfig.{name}={getattr(self, name)!r} {rule}")
-
-        for name, allowed in (("policy", POLICIES), ("mixer", MIXERS)):
-            if getattr(self, name) not in allowed:
-                fail(name, f"is not allowed; choose one of {list(allowed)}")
-        if not isinstance(self.hidden, tuple) or not self.hidden or not all(_is_int(h) and h >= 1 for h in self.hidden):
-            fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
-        b = self.log_std_bounds
-        if not (isinstance(b, tuple) and len(b) == 2 and all(_is_num(v) for v in b) and b[0] < b[1]):
-            fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
-        if self.head_init_scale is not None and not (_is_num(self.head_init_scale) and self.head_init_scale > 0):
-            fail("head_init_scale", "must be None (default init) or a number > 0")
-        if self.grad_clip is not None and not (_is_num(self.grad_clip) and self.grad_clip > 0):
-            fail("grad_clip", "must be None (no clipping) or a number > 0")
-        for name in ("epochs", "minibatch_size"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        for name in ("lr", "clip", "ratio_log_max", "adv_eps"):
-            if not (_is_num(getattr(self, name)) and getattr(self, name) > 0):
-                fail(name, "must be a number > 0")
-        for name in ("value_clip", "critic_coef", "alpha_lr", "alpha0", "action_penalty"):
-            if not (_is_num(getattr(self, name)) and getattr(self, name) >= 0):
-                fail(name, "must be a number >= 0")
-        for name in ("gamma", "lam"):
-            if not (_is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
-                fail(name, "must be in [0, 1]")
-        if not _is_num(self.entropy_target):
-            fail("entropy_target", "must be a number")
-        for name in ("check_finite", "obs_norm"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                fail(name, "must be True or False")
-        for name in ("memory_len", "memory_dim"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= (0 if name == "memory_len" else 1)):
-                fail(name, "must be an integer >= " + ("0 (0 = no history)" if name == "memory_len" else "1"))
-        if self.memory_len > 0 and self.policy == "categorical":
-            fail("memory_len", "must be 0 with policy='categorical' (the ICG runs without histories, [code] 'toy')")
-        # unused options are an error, not a silence
-        default = MAPPOConfig()
-        unused = [(name, self.policy == "categorical", "policy='gaussian'")
-                  for name in ("head_init_scale", "log_std_bounds", "action_penalty")]
-        unused += [(name, self.alpha_lr == 0, "alpha_lr > 0 (alpha_lr = 0 switches the entropy term off)")
-                   for name in ("entropy_target", "alpha0")]
-        unused += [("memory_dim", self.memory_len == 0, "memory_len > 0")]
-        for name, is_unused, needs in unused:
-            if is_unused and getattr(self, name) != getattr(default, name):
-                fail(name, f"is set but unused: it needs {needs}")
-        return self
 
 
 from common.algos.ppo import (  # noqa: E402,F401 - the named pieces, re-exported
@@ -223,7 +134,7 @@ from common.algos.ppo import (  # noqa: E402,F401 - the named pieces, re-exporte
     obs_moments, masked_mean, is_int as _is_int, is_num as _is_num)
 
 
-class MAPPO:
+class MAPPO(MAPPOStacking):
     """Batched MAPPO (see the module docstring): members m = s * N + i for the actors and V's, one mixer per seed.
 
     MAPPO(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, n_actions=None, emb_dim=0, encoder=None, device,
@@ -671,62 +582,6 @@ class MAPPO:
         if self.emb_dim or self.encoder is not None:
             raise ValueError("this learner reads a memory input: wrap greedy(obs, memory) in a history-keeping policy")
         return lambda obs: self.greedy(obs)
-
-    # ---- cells as members ---------------------------------------------------------------------
-    @classmethod
-    def stack(cls, learners: Sequence["MAPPO"]) -> "MAPPO":
-        """One learner whose seeds are those of ``learners`` side by side (e.g. one per (cell, seed) run of a
-        MOMA-PPO group): modules and Adam moments copied in, alpha and obs statistics per seed, and each learner's
-        own per-seed generators (minibatch order, action sampling) as those of its seeds, so that an update of the
-        stack is an update of each learner alone, up to the float rounding of kernels whose results depend on the
-        member count. The learners must share config, agent dims, dtype, device and update count (and hold no
-        caller's encoder). ``split_state`` gives their state_dicts back."""
-        first = learners[0]
-
-        def sig(lr: "MAPPO") -> tuple:
-            return (asdict(lr.cfg), lr.obs_dims, lr.act_dims, lr.n_actions, lr.emb_dim, str(lr.dtype), str(lr.device),
-                    lr.n_updates, lr.n_steps, lr.obs_stats_set)
-
-        bad = [k for k, lr in enumerate(learners) if sig(lr) != sig(first)]
-        if bad:
-            raise ValueError(f"MAPPO.stack: learners {bad} differ from learner 0 in config, agent dims, dtype, device, "
-                             "update count or obs statistics being set")
-        if any(lr.encoder is not None and lr.memory_len == 0 for lr in learners):
-            raise ValueError("MAPPO.stack: a caller's own encoder cannot be stacked (memory_len > 0 builds one that can)")
-        big = cls(first.obs_dims, first.act_dims, sum(lr.n_seeds for lr in learners), first.cfg,
-                  seeds=[s for lr in learners for s in lr.seeds], n_actions=first.n_actions, device=first.device,
-                  dtype=first.dtype)
-        for name, mod in big.modules().items():
-            stack_module_states(mod, [lr.modules()[name] for lr in learners])
-        big.opt.load_state_dict(stack_optimizer_states([lr.opt.state_dict() for lr in learners]))
-        big.alpha = torch.cat([lr.alpha for lr in learners])
-        big.obs_mu, big.obs_sd = (torch.cat([getattr(lr, k) for lr in learners]) for k in ("obs_mu", "obs_sd"))
-        big.obs_stats_set = first.obs_stats_set
-        big.gens = [g for lr in learners for g in lr.gens]
-        big.act_gens = [g for lr in learners for g in lr.act_gens]
-        big.n_updates, big.n_steps = first.n_updates, first.n_steps
-        big.run_seeds = [lr.n_seeds for lr in learners]
-        return big
-
-    def split_state(self) -> list[dict[str, Any]]:
-        """Each stacked learner's ``state_dict`` as it would be alone (``stack``'s inverse): a checkpoint that
-        resumes the run alone or stacked again."""
-        runs = getattr(self, "run_seeds", None)
-        if runs is None:
-            raise ValueError("split_state needs a stack of learners (MAPPO.stack)")
-        S, out, s0 = self.n_seeds, [], 0
-        opt = self.opt.state_dict()
-        for n in runs:
-            own = slice(s0, s0 + n)
-            out.append({"cfg": asdict(self.cfg), "seeds": list(self.seeds[own]), "n_updates": self.n_updates,
-                        "n_steps": self.n_steps, "alpha": self.alpha[own].clone(),
-                        "obs_stats": (self.obs_mu[own].clone(), self.obs_sd[own].clone(), self.obs_stats_set),
-                        "opt": slice_optimizer_state(opt, own, S),
-                        "rng": [g.get_state() for g in self.gens[own]],
-                        "act_rng": [g.get_state() for g in self.act_gens[own]],
-                        **{name: slice_module_state(m, own, S) for name, m in self.modules().items()}})
-            s0 += n
-        return out
 
     # ---- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

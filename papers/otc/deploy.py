@@ -49,6 +49,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -519,7 +520,7 @@ def tuning_run_group(runs) -> list[dict[str, Any]]:
     out: list[dict[str, Any] | None] = [None] * len(runs)
     for members in stacks.values():
         if len(members) > 1:
-            for i, metrics in zip(members, tuning_run_stack([runs[i] for i in members])):
+            for i, metrics in zip(members, tuning_run_stack([runs[i] for i in members], sys.modules[__name__])):
                 out[i] = metrics
     return [tuning_run(*run) if o is None else o for run, o in zip(runs, out)]
 

@@ -176,12 +176,12 @@ class StackedSampler:
             self.cvae.split()
 
 
-def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
+def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, Any]]:
     """The runs ``[(cell, seed, ctx)]`` of one ``tune_key`` (``stackable``), each built and resumed as
     ``deploy.tuning_run`` does (pi^0 from the cache, its CVAE, its sampler, its checkpoint), tuned phase by phase as
-    one stack (module docstring); each run's curve, checkpoints and metrics as ``tuning_run``'s."""
-    from papers.otc import deploy as D
-
+    one stack (module docstring); each run's curve, checkpoints and metrics as ``tuning_run``'s. ``D``: the module
+    papers.otc.deploy, whose building blocks this uses (passed in by ``deploy.tuning_run_group``, so that the two
+    modules do not import each other)."""
     cfg = runs[0][0].config
     device = runs[0][2].device
     data = D.load_dataset(cfg["dataset"])

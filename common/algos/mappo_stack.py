@@ -1,0 +1,75 @@
+"""Cells as members for MAPPO (common/algos/mappo.py, common/grouping.py): ``MAPPO.stack`` puts the learners of several
+runs side by side as one learner of all their seeds, ``split_state`` gives each run's ``state_dict`` back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import torch
+
+from common.algos.state import slice_module_state, slice_optimizer_state, stack_module_states, stack_optimizer_states
+
+__all__ = ["MAPPOStacking"]
+
+
+class MAPPOStacking:
+    """The stacking half of ``MAPPO`` (a mixin: it reads the learner's modules, optimizer, alpha, observation
+    statistics and per-seed generators)."""
+
+    # ---- cells as members ---------------------------------------------------------------------
+    @classmethod
+    def stack(cls, learners: Sequence["MAPPOStacking"]) -> "MAPPOStacking":
+        """One learner whose seeds are those of ``learners`` side by side (e.g. one per (cell, seed) run of a
+        MOMA-PPO group): modules and Adam moments copied in, alpha and obs statistics per seed, and each learner's
+        own per-seed generators (minibatch order, action sampling) as those of its seeds, so that an update of the
+        stack is an update of each learner alone, up to the float rounding of kernels whose results depend on the
+        member count. The learners must share config, agent dims, dtype, device and update count (and hold no
+        caller's encoder). ``split_state`` gives their state_dicts back."""
+        first = learners[0]
+
+        def sig(lr: "MAPPOStacking") -> tuple:
+            return (asdict(lr.cfg), lr.obs_dims, lr.act_dims, lr.n_actions, lr.emb_dim, str(lr.dtype), str(lr.device),
+                    lr.n_updates, lr.n_steps, lr.obs_stats_set)
+
+        bad = [k for k, lr in enumerate(learners) if sig(lr) != sig(first)]
+        if bad:
+            raise ValueError(f"MAPPO.stack: learners {bad} differ from learner 0 in config, agent dims, dtype, device, "
+                             "update count or obs statistics being set")
+        if any(lr.encoder is not None and lr.memory_len == 0 for lr in learners):
+            raise ValueError("MAPPO.stack: a caller's own encoder cannot be stacked (memory_len > 0 builds one that can)")
+        big = cls(first.obs_dims, first.act_dims, sum(lr.n_seeds for lr in learners), first.cfg,
+                  seeds=[s for lr in learners for s in lr.seeds], n_actions=first.n_actions, device=first.device,
+                  dtype=first.dtype)
+        for name, mod in big.modules().items():
+            stack_module_states(mod, [lr.modules()[name] for lr in learners])
+        big.opt.load_state_dict(stack_optimizer_states([lr.opt.state_dict() for lr in learners]))
+        big.alpha = torch.cat([lr.alpha for lr in learners])
+        big.obs_mu, big.obs_sd = (torch.cat([getattr(lr, k) for lr in learners]) for k in ("obs_mu", "obs_sd"))
+        big.obs_stats_set = first.obs_stats_set
+        big.gens = [g for lr in learners for g in lr.gens]
+        big.act_gens = [g for lr in learners for g in lr.act_gens]
+        big.n_updates, big.n_steps = first.n_updates, first.n_steps
+        big.run_seeds = [lr.n_seeds for lr in learners]
+        return big
+
+    def split_state(self) -> list[dict[str, Any]]:
+        """Each stacked learner's ``state_dict`` as it would be alone (``stack``'s inverse): a checkpoint that
+        resumes the run alone or stacked again."""
+        runs = getattr(self, "run_seeds", None)
+        if runs is None:
+            raise ValueError("split_state needs a stack of learners (MAPPO.stack)")
+        S, out, s0 = self.n_seeds, [], 0
+        opt = self.opt.state_dict()
+        for n in runs:
+            own = slice(s0, s0 + n)
+            out.append({"cfg": asdict(self.cfg), "seeds": list(self.seeds[own]), "n_updates": self.n_updates,
+                        "n_steps": self.n_steps, "alpha": self.alpha[own].clone(),
+                        "obs_stats": (self.obs_mu[own].clone(), self.obs_sd[own].clone(), self.obs_stats_set),
+                        "opt": slice_optimizer_state(opt, own, S),
+                        "rng": [g.get_state() for g in self.gens[own]],
+                        "act_rng": [g.get_state() for g in self.act_gens[own]],
+                        **{name: slice_module_state(m, own, S) for name, m in self.modules().items()}})
+            s0 += n
+        return out
