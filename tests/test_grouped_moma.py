@@ -22,9 +22,9 @@ import pytest
 import torch
 
 from common.algos.mappo import MAPPO, MAPPOConfig
-from common.data import Dataset
 from common.grouping import plan_groups
 from common.profiles import get_profile
+from moma_data import tiny_reacher_dataset
 from papers.moma_ppo import config as C
 from papers.moma_ppo.jobs import moma_group_key, reacher_moma_config, table4a_job
 from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts, start_generators
@@ -134,24 +134,11 @@ def test_ragged_buffers_with_different_minibatch_counts_are_refused():
         _learner("gaussian", 0).split_state()
 
 
-def _tiny_dataset(T=64, seed=0):
-    rng = np.random.default_rng(seed)
-    obs = rng.uniform(-1, 1, (T, 2, 3)).astype(np.float32)
-    nxt = rng.uniform(-1, 1, (T, 2, 3)).astype(np.float32)
-    act = rng.uniform(-1, 1, (T, 2, 1)).astype(np.float32)
-    r = np.repeat(rng.uniform(-0.5, 0.0, (T, 1)), 2, axis=1).astype(np.float32)
-    to = np.zeros(T, bool)
-    to[9::10] = True
-    to[-1] = True
-    return Dataset.from_arrays("mamujoco/reacher-2x1", "expert-mix", obs, act, r, nxt, np.zeros(T, bool), to,
-                               return_mode="sum")
-
-
 def test_rollouts_of_a_stack_equal_each_seed_alone():
     """An untrained 3-member ensemble (2 elites, never terminal) with a low threshold l_eps, so that rollouts are cut
     at different steps and the seeds' buffers and draws are ragged (42 and 43 rows); each seed alone draws its elites from the ensemble's stream
     (reset to the same state), the stack from one copy of that stream per seed."""
-    ds = _tiny_dataset()
+    ds = tiny_reacher_dataset()
     wm = WorldModelEnsemble.for_datasets(ds, WorldModelConfig(n_members=3, n_elites=2, hidden=8, t_layers=1,
                                                               r_layers=1, mask_layers=1, n_updates=0, threshold=0.3),
                                          seeds=[0])
@@ -201,7 +188,7 @@ def _ensemble(ds, seed):
 def test_rollouts_of_a_stack_of_cells_equal_each_run_alone():
     """Seeds of two cells (two datasets, each with its own ensemble) in one stack: each seed draws its starts from
     its own dataset and steps in its own cell's group of ``WorldModelEnsemble.stack``, as alone."""
-    data = [_tiny_dataset(T=64, seed=0), _tiny_dataset(T=80, seed=3)]
+    data = [tiny_reacher_dataset(T=64, seed=0), tiny_reacher_dataset(T=80, seed=3)]
     wms = [_ensemble(d, s) for d, s in zip(data, (0, 1))]
     starts = [w.gen.get_state() for w in wms]
     obs = [torch.as_tensor(d.obs) for d in data]

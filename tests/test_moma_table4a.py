@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.data import Dataset
 from common.profiles import get_profile
+from moma_data import tiny_reacher_dataset
 from papers.moma_ppo import config as C
 from papers.moma_ppo.jobs import reacher_baseline_config, reacher_moma_config
 from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts, start_generators
@@ -125,19 +125,6 @@ def test_rollouts_cut_where_eps_g_reaches_the_threshold():
     assert code["stats"]["cut_fraction"] == [0.0] and code["stats"]["rollout_len_mean"] == [5.0]
 
 
-def _tiny_dataset(T=64, seed=0):
-    rng = np.random.default_rng(seed)
-    obs = rng.uniform(-1, 1, (T, 2, 3)).astype(np.float32)
-    nxt = rng.uniform(-1, 1, (T, 2, 3)).astype(np.float32)
-    act = rng.uniform(-1, 1, (T, 2, 1)).astype(np.float32)
-    r = np.repeat(rng.uniform(-0.5, 0.0, (T, 1)), 2, axis=1).astype(np.float32)
-    to = np.zeros(T, bool)
-    to[9::10] = True
-    to[-1] = True
-    return Dataset.from_arrays("mamujoco/reacher-2x1", "expert-mix", obs, act, r, nxt, np.zeros(T, bool), to,
-                               return_mode="sum")
-
-
 def test_continuous_rollouts_stay_in_the_dataset_box():
     """A real (untrained, so wildly extrapolating) world model and Gaussian MAPPO policies whose inputs are scaled
     x50: every synthetic next obs lies in the per-agent, per-dim [min, max] of obs ∪ next_obs (hand-computed from
@@ -146,7 +133,7 @@ def test_continuous_rollouts_stay_in_the_dataset_box():
     from common.algos.mappo import MAPPO, MAPPOConfig
     from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
 
-    ds = _tiny_dataset()
+    ds = tiny_reacher_dataset()
     wm = WorldModelEnsemble.for_datasets(ds, WorldModelConfig(n_members=3, n_elites=2, hidden=8, t_layers=1,
                                                               r_layers=1, mask_layers=1, n_updates=0), seeds=[0])
     wm.set_elites([0, 1])

@@ -373,6 +373,19 @@ def _normalized(v: float | None, card) -> float | None:
         return None
 
 
+def resume_state(ctx, learner, sampler, tensors0, s0: float, device):
+    """A tuning run's (merged rows, newest deployment, last finished phase): from its checkpoint (the learner and the
+    sampler restored in place), else the offline rows alone at phase 0, logging pi^0's score ``s0``."""
+    saved = ctx.load_checkpoint()
+    if saved is None:
+        ctx.log(0, score=s0)
+        return dict(tensors0), None, 0
+    learner.load_state_dict(saved["learner"])
+    sampler.load_state_dict(saved["sampler"])
+    online = {k: v.to(device) for k, v in saved["online"].items()}
+    return _cat(tensors0, online), {k: v.to(device) for k, v in saved["newest"].items()}, int(saved["k"])
+
+
 def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
     """Offline pi^0 (cached), then K deployments with L updates each (module docstring). Config keys: dataset,
     learner, <learner>, method, sampler, otc (OTC only), offline_updates, cvae_offline_updates (d_e),
@@ -391,15 +404,7 @@ def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
     K, L = int(cfg["deployments"]), int(cfg["tune_updates"])
     sizes = {"n_offline": n0, "capacity": n0 + K * m_steps}
     sampler = Sampler(kind, learner, {**cfg, **sizes}, seed, device, cvae, cvae_gen)
-    merged, newest, k0 = dict(tensors0), None, 0
-    saved = ctx.load_checkpoint()
-    if saved is not None:
-        learner.load_state_dict(saved["learner"])
-        sampler.load_state_dict(saved["sampler"])
-        online = {k: v.to(device) for k, v in saved["online"].items()}
-        merged, newest, k0 = _cat(tensors0, online), {k: v.to(device) for k, v in saved["newest"].items()}, saved["k"]
-    else:
-        ctx.log(0, score=s0)
+    merged, newest, k0 = resume_state(ctx, learner, sampler, tensors0, s0, device)
     for k in range(k0 + 1, K + 1):
         d_k = deploy(learner, cfg, seed, k, m_steps)
         newest = {key: v.to(device) for key, v in d_k.to_torch(device, keys=BATCH_KEYS).items()}

@@ -202,16 +202,7 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
         if kind == "otc" and cfg["otc"].get("distance", "embedding") == "embedding":
             cvae, cvae_gen = D.offline_cvae(cfg, data, tensors0, learner, seed, device, ctx.progress)
         sampler = D.Sampler(kind, learner, {**cfg, **sizes}, seed, device, cvae, cvae_gen)
-        merged, newest, k0 = dict(tensors0), None, 0
-        saved = ctx.load_checkpoint()
-        if saved is not None:
-            learner.load_state_dict(saved["learner"])
-            sampler.load_state_dict(saved["sampler"])
-            online = {k: v.to(device) for k, v in saved["online"].items()}
-            merged, newest, k0 = D._cat(tensors0, online), {k: v.to(device) for k, v in saved["newest"].items()}, \
-                saved["k"]
-        else:
-            ctx.log(0, score=s0)
+        merged, newest, k0 = D.resume_state(ctx, learner, sampler, tensors0, s0, device)
         parts.append({"learner": learner, "s0": s0, "sampler": sampler, "merged": merged, "newest": newest,
                       "k": int(k0)})
     by_phase: dict[int, list[int]] = {}
