@@ -1,0 +1,122 @@
+"""MOMA-PPO Reacher world-model probe: the trained ensemble's reward and penalty against the true simulator.
+
+For ``--rows`` states of the profile's expert-mix data, each of four action families (the dataset's own actions,
+uniform in [-1, 1], +-0.5 and +-1 per joint) goes through the Table 4a world model of ``--obs-mode`` (the cached
+ensemble, trained first if missing) and through MuJoCo's Reacher-v5 set to the same state. Printed per family: the
+true reward, the elites' predicted reward before the penalty (r-bar), their mean absolute error, the penalty, eps_g
+and the share of rows over the rollout threshold l_eps. A world model that predicts the control cost of large
+actions, or disagrees on them, keeps MAPPO from exploiting them; one that does neither lets it (README, "Table 4a").
+
+    python papers/moma_ppo/wm_probe.py --profile quick --obs-mode full
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from common.profiles import get_profile  # noqa: E402
+from papers.moma_ppo import config as C  # noqa: E402
+
+FAMILIES = ("dataset", "uniform", "half", "saturated")
+
+
+def true_rewards(states: np.ndarray, joint_actions: np.ndarray) -> np.ndarray:
+    """Reacher-v5's reward of one step from each 10-dim state (cos, sin of both joints, target x, y, both joint
+    velocities, fingertip - target) under its joint action [B, 2] (clipped to the bounds, as our env does):
+    the simulator set to (qpos, qvel) = ((theta0, theta1, target), (omega0, omega1, 0, 0)) and stepped once."""
+    import gymnasium
+
+    s = np.asarray(states, dtype=np.float64)
+    a = np.clip(np.asarray(joint_actions, dtype=np.float64), -1.0, 1.0)
+    if s.ndim != 2 or s.shape[1] != 10 or a.shape != (len(s), 2):
+        raise ValueError(f"states [B, 10] and joint actions [B, 2] expected, got {s.shape} and {a.shape}")
+    env = gymnasium.make("Reacher-v5").unwrapped  # what mamujoco/reacher-2x1 steps (envs/mamujoco.py)
+    env.reset(seed=0)
+    out = np.empty(len(s))
+    for i in range(len(s)):  # a diagnostic, not a hot path: one MuJoCo step per row
+        qpos = np.array([np.arctan2(s[i, 2], s[i, 0]), np.arctan2(s[i, 3], s[i, 1]), s[i, 4], s[i, 5]])
+        env.set_state(qpos, np.array([s[i, 6], s[i, 7], 0.0, 0.0]))
+        out[i] = env.step(a[i])[1]
+    env.close()
+    return out
+
+
+def family_actions(name: str, data_actions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per-agent actions [B, N, A] of one family (FAMILIES)."""
+    shape = data_actions.shape
+    if name == "dataset":
+        return np.asarray(data_actions, dtype=np.float32)
+    if name == "uniform":
+        return rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+    if name == "half":
+        return rng.choice([-0.5, 0.5], shape).astype(np.float32)
+    if name == "saturated":
+        return rng.choice([-1.0, 1.0], shape).astype(np.float32)
+    raise ValueError(f"action family {name!r} is not known; allowed: {', '.join(FAMILIES)}")
+
+
+def probe(wm, data, rows: int, seed: int = 0) -> list[dict[str, float]]:
+    """One dict per action family (module docstring) on ``rows`` random rows of ``data`` (a per-agent Reacher
+    dataset whose ``state`` holds the 10-dim state)."""
+    from envs import make as make_env
+
+    env = make_env(C.REACHER_ENV, obs_mode="full")
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(data.size, min(int(rows), data.size), replace=False))
+    obs, states = torch.as_tensor(data.obs[idx]), np.asarray(data.state[idx])
+    out = []
+    for name in FAMILIES:
+        a = family_actions(name, data.actions[idx], rng)
+        with torch.no_grad():
+            s = wm.sample(obs, torch.as_tensor(a), generator=torch.Generator().manual_seed(seed))
+        pred = s["rewards_clipped"][:, 0].double().numpy()
+        true = true_rewards(states, env.join(a))
+        out.append({"actions": name, "mean |a|": float(np.abs(a).mean()), "true r": float(true.mean()),
+                    "predicted r": float(pred.mean()), "MAE": float(np.abs(pred - true).mean()),
+                    "penalty": float(s["penalty"].mean()), "eps_g": float(s["eps_g_raw"].mean()),
+                    "share eps_g > l_eps": float((s["eps_g_raw"] > wm.cfg.threshold).double().mean())})
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tabulate import tabulate
+
+    from papers.moma_ppo.jobs import _world_model, reacher_moma_config
+    from papers.moma_ppo.reacher import reacher_dataset
+
+    p = argparse.ArgumentParser(prog="python papers/moma_ppo/wm_probe.py", description=__doc__.splitlines()[0])
+    p.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick", help="scale (default quick)")
+    p.add_argument("--obs-mode", choices=C.REACHER_OBS_MODES, default="full",
+                   help="Table 4a's observation function of the world model (default full)")
+    p.add_argument("--rows", type=int, default=4000, help="dataset states probed (default 4000)")
+    p.add_argument("--seed", type=int, default=0, help="row and action draws (default 0)")
+    args = p.parse_args(argv)
+    if args.rows < 1:
+        p.error(f"--rows must be >= 1, got {args.rows}")
+    torch.set_num_threads(1)
+    cfg = reacher_moma_config(get_profile(args.profile, C.PROFILES), args.obs_mode)
+    data = reacher_dataset("expert-mix", args.obs_mode, args.profile, build_missing=args.profile == "smoke")
+
+    class _Ctx:
+        device = "cpu"
+
+    wm = _world_model(cfg, data, _Ctx, None)  # the cached ensemble of Table 4a's cell (trained and cached if missing)
+    rows = probe(wm, data, args.rows, args.seed)
+    print(f"Reacher {args.obs_mode} world model ({args.profile}; elites {wm.elites.tolist()[0]}, l_eps "
+          f"{wm.cfg.threshold}, lambda_g {wm.cfg.lambda_g}, lambda_r {wm.cfg.lambda_r}); data mean |a| "
+          f"{float(np.abs(data.actions).mean()):.3f}, max {float(np.abs(data.actions).max()):.3f}")
+    print(tabulate(rows, headers="keys", floatfmt=".4f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
