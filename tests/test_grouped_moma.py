@@ -7,7 +7,8 @@
 - ``generate_rollouts`` with per-seed elite streams (``wm_gens``) on a real (untrained, so often cut) ensemble: the
   rows, lengths and stats of each seed of a stack are those of the seed alone.
 - End to end: a smoke Table 4a MOMA-PPO cell of two seeds with ``--group 2`` is planned as one batched group and gives
-  the records of the runs alone (to 1e-6 relative); ICG (Table 3) likewise, there bit for bit; a group killed
+  the records of the runs alone (to 1e-6 relative); ICG (Table 3) likewise, there with equal team scores and floats
+  within 1e-5 (bit for bit on the Intel Xeon project machine, not on the AMD EPYC one); a group killed
   mid-run resumes from the checkpoints its stack wrote to the records of a group never killed.
 """
 
@@ -249,6 +250,24 @@ def _records(path: Path) -> dict:
             if r.get("seed") is not None}
 
 
+def _assert_close(a, b, where: str, rel: float = 1e-5) -> None:
+    """Equal structure and non-float values; floats within ``rel``. Stacked and lone float32 forwards are bit for bit
+    equal on the Intel Xeon project machine but not on the AMD EPYC one (measured 2026-11-25: ICG unfavorable's MAPPO
+    value curve 2.6e-6 relative apart after 3 iterations, the scores equal), where the kernels sum in another order."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b), where
+        for k in a:
+            _assert_close(a[k], b[k], f"{where}.{k}", rel)
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_close(x, y, f"{where}[{i}]", rel)
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=rel, abs=1e-9), where
+    else:
+        assert a == b, where
+
+
 @pytest.mark.parametrize("item,filters,exact", [
     ("table4a", ["--obs-mode", "full"], False),
     ("table3", ["--dataset", "unfavorable"], True),
@@ -270,8 +289,10 @@ def test_grouped_smoke_cell_gives_the_records_of_its_runs_alone(tmp_path, item, 
     assert sorted(recs["alone"]) == sorted(recs["grouped"]) and len(recs["alone"]) == (2 if filters else 6)
     for seed, r in recs["alone"].items():
         g = recs["grouped"][seed]
-        if exact:
-            assert g["curve"] == r["curve"] and g["score"] == r["score"] and g["extra"] == r["extra"]
+        if exact:  # ICG: the team score (a fraction of 100 greedy episodes) is equal, every float within rounding
+            assert g["score"] == r["score"] and g["curve"]["score"] == r["curve"]["score"]
+            _assert_close(g["curve"], r["curve"], "curve")
+            _assert_close(g["extra"], r["extra"], "extra")
         else:
             assert g["score"] == pytest.approx(r["score"], rel=1e-6)
             assert g["curve"]["step"] == r["curve"]["step"]
