@@ -1,13 +1,19 @@
-"""MOMA-PPO Reacher world-model probe: the trained ensemble's reward and penalty against the true simulator.
+"""MOMA-PPO world-model probe (Reacher, Ant): the trained ensemble's reward and penalty against the true simulator.
 
-For ``--rows`` states of the profile's expert-mix data, each of four action families (the dataset's own actions,
-uniform in [-1, 1], +-0.5 and +-1 per joint) goes through the Table 4a world model of ``--obs-mode`` (the cached
-ensemble, trained first if missing) and through MuJoCo's Reacher-v5 set to the same state. Printed per family: the
-true reward, the elites' predicted reward before the penalty (r-bar), their mean absolute error, the penalty, eps_g
-and the share of rows over the rollout threshold l_eps. A world model that predicts the control cost of large
-actions, or disagrees on them, keeps MAPPO from exploiting them; one that does neither lets it (README, "Table 4a").
+For ``--rows`` states of a cell's data, each of four action families (the dataset's own actions, uniform in
+[-1, 1], +-0.5 and +-1 per joint) goes through the cell's world model (the cached ensemble, trained first if
+missing) and through the true MuJoCo model set to the same state. ``--task reacher``: Table 4a's expert-mix data and
+world model of ``--obs-mode``, Reacher-v5 set to the state. ``--task ant``: Table 4b's ``--dataset`` (default
+full-replay, Figure 6's and the ablations') and world model of ``--obs-mode`` (full or partial), stepped by the
+ground-truth simulator of the ablation (a) (papers/moma_ppo/simulator.py: Ant-v5 set to the state the joint
+observation determines; its forward reward is within a few 1e-3 of a live step's). Printed per family: the true
+reward, the elites' predicted reward before the penalty (r-bar, clipped to the data's range as in rollouts), their
+mean absolute error, the penalty, eps_g and the share of rows over the rollout threshold l_eps. A world model that
+predicts the control cost of large actions, or disagrees on them, keeps MAPPO from exploiting them; one that does
+neither lets it (README, "Table 4a (quick)", "Table 4b (quick)").
 
     python papers/moma_ppo/wm_probe.py --profile quick --obs-mode full
+    python papers/moma_ppo/wm_probe.py --profile quick --task ant --obs-mode partial --dataset full-replay
 """
 
 from __future__ import annotations
@@ -64,22 +70,37 @@ def family_actions(name: str, data_actions: np.ndarray, rng: np.random.Generator
     raise ValueError(f"action family {name!r} is not known; allowed: {', '.join(FAMILIES)}")
 
 
-def probe(wm, data, rows: int, seed: int = 0) -> list[dict[str, float]]:
-    """One dict per action family (module docstring) on ``rows`` random rows of ``data`` (a per-agent Reacher
-    dataset whose ``state`` holds the 10-dim state)."""
+def reacher_truth(data, idx: np.ndarray):
+    """``true(a)`` -> Reacher-v5's reward of each probed row (``data.state`` holds the 10-dim state) under the
+    per-agent actions a [B, N, A]."""
     from envs import make as make_env
 
-    env = make_env(C.REACHER_ENV, obs_mode="full")
+    env, states = make_env(C.REACHER_ENV, obs_mode="full"), np.asarray(data.state[idx])
+    return lambda a: true_rewards(states, env.join(a))
+
+
+def ant_truth(data, idx: np.ndarray, obs_mode: str):
+    """``true(a)`` -> Ant-v5's reward of each probed row under the per-agent actions a [B, N, A], from the state
+    that the row's joint observation determines (simulator.GroundTruthSimulator, both obs modes)."""
+    from papers.moma_ppo.simulator import GroundTruthSimulator
+
+    sim, obs = GroundTruthSimulator(C.ANT_ENV, {"obs_mode": obs_mode}), torch.as_tensor(data.obs[idx])
+    return lambda a: sim.sample(obs, torch.as_tensor(a))["rewards"][:, 0].double().numpy()
+
+
+def probe(wm, data, rows: int, seed: int = 0, truth=reacher_truth) -> list[dict[str, float]]:
+    """One dict per action family (module docstring) on ``rows`` random rows of ``data``; ``truth(data, idx)``
+    returns the true-reward function of those rows (``reacher_truth``, or ``ant_truth`` with its obs mode bound)."""
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(data.size, min(int(rows), data.size), replace=False))
-    obs, states = torch.as_tensor(data.obs[idx]), np.asarray(data.state[idx])
+    obs, true_of = torch.as_tensor(data.obs[idx]), truth(data, idx)
     out = []
     for name in FAMILIES:
         a = family_actions(name, data.actions[idx], rng)
         with torch.no_grad():
             s = wm.sample(obs, torch.as_tensor(a), generator=torch.Generator().manual_seed(seed))
         pred = s["rewards_clipped"][:, 0].double().numpy()
-        true = true_rewards(states, env.join(a))
+        true = true_of(a)
         out.append({"actions": name, "mean |a|": float(np.abs(a).mean()), "true r": float(true.mean()),
                     "predicted r": float(pred.mean()), "MAE": float(np.abs(pred - true).mean()),
                     "penalty": float(s["penalty"].mean()), "eps_g": float(s["eps_g_raw"].mean()),
@@ -88,30 +109,51 @@ def probe(wm, data, rows: int, seed: int = 0) -> list[dict[str, float]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import functools
+
     from tabulate import tabulate
 
-    from papers.moma_ppo.jobs import _world_model, reacher_moma_config
-    from papers.moma_ppo.reacher import reacher_dataset
+    from papers.moma_ppo.jobs import _world_model, ant_moma_config, load_dataset, reacher_moma_config
+    from papers.moma_ppo.published import ANT_DATASETS
 
     p = argparse.ArgumentParser(prog="python papers/moma_ppo/wm_probe.py", description=__doc__.splitlines()[0])
     p.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick", help="scale (default quick)")
-    p.add_argument("--obs-mode", choices=C.REACHER_OBS_MODES, default="full",
-                   help="Table 4a's observation function of the world model (default full)")
+    p.add_argument("--task", choices=("reacher", "ant"), default="reacher",
+                   help="reacher: Table 4a's world model; ant: Table 4b's (default reacher)")
+    modes = sorted(set(C.REACHER_OBS_MODES) | set(C.ANT_OBS_MODES))
+    p.add_argument("--obs-mode", choices=modes, default="full",
+                   help=f"the world model's observation function: Reacher {', '.join(C.REACHER_OBS_MODES)}; Ant "
+                        f"{', '.join(C.ANT_OBS_MODES)} (default full)")
+    p.add_argument("--dataset", choices=ANT_DATASETS, default=C.F6_DATASET,
+                   help=f"Ant dataset (default {C.F6_DATASET}; Reacher always probes its expert-mix)")
     p.add_argument("--rows", type=int, default=4000, help="dataset states probed (default 4000)")
     p.add_argument("--seed", type=int, default=0, help="row and action draws (default 0)")
     args = p.parse_args(argv)
     if args.rows < 1:
         p.error(f"--rows must be >= 1, got {args.rows}")
+    allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
+    if args.obs_mode not in allowed:
+        p.error(f"--obs-mode {args.obs_mode} is not one of {args.task}'s: {', '.join(allowed)}")
     torch.set_num_threads(1)
-    cfg = reacher_moma_config(get_profile(args.profile, C.PROFILES), args.obs_mode)
-    data = reacher_dataset("expert-mix", args.obs_mode, args.profile, build_missing=args.profile == "smoke")
+    prof = get_profile(args.profile, C.PROFILES)
+    if args.task == "reacher":
+        from papers.moma_ppo.reacher import reacher_dataset
+
+        cfg, truth = reacher_moma_config(prof, args.obs_mode), reacher_truth
+        data = reacher_dataset("expert-mix", args.obs_mode, args.profile, build_missing=args.profile == "smoke")
+        what = f"Reacher {args.obs_mode}"
+    else:
+        cfg, truth = ant_moma_config(prof, args.obs_mode, args.dataset), functools.partial(ant_truth,
+                                                                                           obs_mode=args.obs_mode)
+        data = load_dataset(cfg["dataset"])  # built if missing at smoke only; else the error names the command
+        what = f"Ant {args.obs_mode} {args.dataset}"
 
     class _Ctx:
         device = "cpu"
 
-    wm = _world_model(cfg, data, _Ctx, None)  # the cached ensemble of Table 4a's cell (trained and cached if missing)
-    rows = probe(wm, data, args.rows, args.seed)
-    print(f"Reacher {args.obs_mode} world model ({args.profile}; elites {wm.elites.tolist()[0]}, l_eps "
+    wm = _world_model(cfg, data, _Ctx, None)  # the cell's cached ensemble (trained and cached if missing)
+    rows = probe(wm, data, args.rows, args.seed, truth)
+    print(f"{what} world model ({args.profile}; elites {wm.elites.tolist()[0]}, l_eps "
           f"{wm.cfg.threshold}, lambda_g {wm.cfg.lambda_g}, lambda_r {wm.cfg.lambda_r}); data mean |a| "
           f"{float(np.abs(data.actions).mean()):.3f}, max {float(np.abs(data.actions).max()):.3f}")
     print(tabulate(rows, headers="keys", floatfmt=".4f"))
