@@ -128,9 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"Ant dataset (default {C.F6_DATASET}; Reacher always probes its expert-mix)")
     p.add_argument("--rows", type=int, default=4000, help="dataset states probed (default 4000)")
     p.add_argument("--seed", type=int, default=0, help="row and action draws (default 0)")
+    p.add_argument("--more-updates", type=int, default=0, metavar="N",
+                   help="train the cached ensemble N more updates first, then re-select its elites, in memory only "
+                        "(the cache is not changed): is the profile's world model under-trained? (default 0)")
     args = p.parse_args(argv)
     if args.rows < 1:
         p.error(f"--rows must be >= 1, got {args.rows}")
+    if args.more_updates < 0:
+        p.error(f"--more-updates must be >= 0, got {args.more_updates}")
     allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
     if args.obs_mode not in allowed:
         p.error(f"--obs-mode {args.obs_mode} is not one of {args.task}'s: {', '.join(allowed)}")
@@ -152,8 +157,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = "cpu"
 
     wm = _world_model(cfg, data, _Ctx, None)  # the cell's cached ensemble (trained and cached if missing)
+    if args.more_updates:
+        wm_data = wm.prepare_data(data)
+        before = wm.validation_scores(wm_data)
+        wm.train(wm_data, n_updates=args.more_updates)
+        wm.select_elites(wm_data)
+        print(f"trained {args.more_updates} more updates (to step {wm.step}, in memory): validation scores "
+              f"{[round(float(v), 4) for v in before]} -> {[round(float(v), 4) for v in wm.elite_scores]}")
     rows = probe(wm, data, args.rows, args.seed, truth)
-    print(f"{what} world model ({args.profile}; elites {wm.elites.tolist()[0]}, l_eps "
+    print(f"{what} world model ({args.profile}, step {wm.step}; elites {wm.elites.tolist()[0]}, l_eps "
           f"{wm.cfg.threshold}, lambda_g {wm.cfg.lambda_g}, lambda_r {wm.cfg.lambda_r}); data mean |a| "
           f"{float(np.abs(data.actions).mean()):.3f}, max {float(np.abs(data.actions).max()):.3f}")
     print(tabulate(rows, headers="keys", floatfmt=".4f"))
