@@ -142,16 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     prof = get_profile(args.profile, C.PROFILES)
     if args.task == "reacher":
-        from papers.moma_ppo.reacher import reacher_dataset
-
-        cfg, truth = reacher_moma_config(prof, args.obs_mode), reacher_truth
-        data = reacher_dataset("expert-mix", args.obs_mode, args.profile, build_missing=args.profile == "smoke")
-        what = f"Reacher {args.obs_mode}"
+        cfg, truth, what = reacher_moma_config(prof, args.obs_mode), reacher_truth, f"Reacher {args.obs_mode}"
     else:
-        cfg, truth = ant_moma_config(prof, args.obs_mode, args.dataset), functools.partial(ant_truth,
-                                                                                           obs_mode=args.obs_mode)
-        data = load_dataset(cfg["dataset"])  # built if missing at smoke only; else the error names the command
-        what = f"Ant {args.obs_mode} {args.dataset}"
+        cfg, what = ant_moma_config(prof, args.obs_mode, args.dataset), f"Ant {args.obs_mode} {args.dataset}"
+        truth = functools.partial(ant_truth, obs_mode=args.obs_mode)
+    data = load_dataset(cfg["dataset"])  # the cell's data, built if missing at smoke only (else the error names how)
 
     class _Ctx:
         device = "cpu"
