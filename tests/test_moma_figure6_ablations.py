@@ -43,9 +43,9 @@ def test_ablation_grid_per_profile():
     for name, n in (("smoke", 16), ("full", 16)):
         cells = ablations.build_cells(PROFILES[name])
         assert len(cells) == n and {c.keys["variant"] for c in cells} == set(ABLATION_VARIANTS)
-    quick = ablations.build_cells(PROFILES["quick"])  # spec §7: PO only, (b) and k in {5, 10, 20}; (d) is reused
-    assert [(c.keys["obs_mode"], c.keys["variant"]) for c in quick] == [
-        ("partial", v) for v in ("default", "no_clip", "no_adaptive", "k5", "k20")]
+    quick = ablations.build_cells(PROFILES["quick"])  # spec §7: PO only, (b) and k in {5, 10, 20}; (d) is reused;
+    assert [(c.keys["obs_mode"], c.keys["variant"]) for c in quick] == [  # (a): is the critic's divergence MAPPO's?
+        ("partial", v) for v in ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20")]
 
 
 # ---- configs ------------------------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_ablation_claims_on_the_quick_grid():
     variants = C.ABLATION_VARIANTS_OF["quick"]
     recs = [r for r in _ab({k: GOOD[k] for k in variants}, ("partial",), {"no_clip": 3.0}, {"no_clip": 1e6})]
     v = ablations.verdicts(recs, ("partial",), variants)
-    assert v["ab_ground_truth_scores_higher"][0] is None and "ground_truth" in v["ab_ground_truth_scores_higher"][1]
+    assert v["ab_ground_truth_scores_higher"][0] is True  # (a) joined the quick grid (README "Table 4b")
     assert v["ab_lambda_g_needed"][0] is None
     assert v["ab_no_clip_rollouts_explode"][0] is True and v["ab_adaptive_rollouts_needed"][0] is True
     assert v["ab_rollout_length_insensitive"][0] is True and "k50" in v["ab_rollout_length_insensitive"][1]
@@ -273,3 +273,28 @@ def test_smoke_figure6_then_ablations(tmp_path):
     assert gt["simulator"] == "ground_truth" and "world_model_sha256" not in gt
     assert gt["penalty_mean"] == 0.0 and gt["cut_fraction"] == 0.0 and np.isfinite(ab["ground_truth"]["score"])
     assert not [r for r in load_records(runs, "smoke", "moma_ppo", "ablations") if "claim" in r["keys"]]
+
+
+def test_claims_do_not_compare_cells_on_different_world_models():
+    """A claim whose cells sampled different trained ensembles (e.g. records from before and after a change of the
+    profile's world-model settings) is undecided, naming the ensembles; the ground-truth simulator's records (no
+    world model) and one shared ensemble leave the verdicts as they were."""
+    from common.figures import UNDECIDED
+
+    def with_wm(recs, sha_of):
+        return [r | {"extra": r["extra"] | ({"world_model_sha256": sha_of(r)} if sha_of(r) else {})} for r in recs]
+
+    lengths, absmax = {"no_clip": 3.0}, {"no_clip": 1e6}
+    same = with_wm(_ab(GOOD, lengths=lengths, absmax=absmax),
+                   lambda r: None if r["keys"]["variant"] == "ground_truth" else "a" * 64)
+    assert all(h is True for h, _ in ablations.verdicts(same).values())
+    mixed = with_wm(same, lambda r: "b" * 64 if r["keys"]["variant"] in ("no_clip", "no_adaptive") else
+                    r["extra"].get("world_model_sha256"))
+    v = ablations.verdicts(mixed)
+    for cid in ("ab_no_clip_rollouts_explode", "ab_adaptive_rollouts_needed"):
+        assert v[cid][0] == UNDECIDED and "different world models" in v[cid][1] and "bbbbbbbbbbbb" in v[cid][1]
+    assert v["ab_ground_truth_scores_higher"][0] is True and v["ab_lambda_g_needed"][0] is True
+    f6 = with_wm(_f6(_f6_means()), lambda r: "c" * 64 if r["keys"]["penalty"] == "aleatoric_5" else "a" * 64)
+    v = figure6.verdicts(f6)
+    assert v["f6_epistemic_beats_aleatoric"][0] == UNDECIDED and v["f6_fo_adaptive_not_significant"][0] == UNDECIDED
+    assert figure6.verdicts(with_wm(_f6(_f6_means()), lambda r: "a" * 64))["f6_epistemic_beats_aleatoric"][0] is True

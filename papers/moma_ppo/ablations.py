@@ -9,7 +9,9 @@ physics instead of the learned model: papers/moma_ppo/simulator.py; no penalty, 
 states and rewards not clipped to the dataset's box), (c) no_lambda_g (lambda_g = 0, lambda_r kept), (d) no_adaptive
 (l_eps = inf: Figure 6's (epistemic, fixed) cell, copied when it ran), (e) k5, k20, k50 (maximum rollout length).
 Grids (config.ABLATION_OBS / ABLATION_VARIANTS_OF): smoke and full FO and PO x all 8 = 16 cells; quick PO x {default,
-no_clip, no_adaptive, k5, k20} = 5 cells (spec §7: "PO only, ablation (b) and k in {5, 10, 20}"). 3 seeds (smoke 1).
+ground_truth, no_clip, no_adaptive, k5, k20} = 6 cells (spec §7: "PO only, ablation (b) and k in {5, 10, 20}"; (a)
+added: README "Table 4b"). 3 seeds (smoke 1). Cells compared by a claim must share one world model (records' extra
+world_model_sha256, figure6.world_model_mismatch), else the claim is undecided.
 Outputs under <results>/<profile>/moma_ppo/: ablations_panels.png (per obs_mode: final normalized score, mean synthetic
 rollout length over training, largest |synthetic next obs| / the dataset's) and one verdict per claim; a claim is
 judged on the obs_modes / variants of the profile's grid and says which it left out ("significantly": published.py's
@@ -29,10 +31,10 @@ import numpy as np
 
 from common.cli import grid_filters
 from common.experiment import Cell
-from common.figures import figure_after, write_claims
+from common.figures import UNDECIDED, figure_after, write_claims
 from common.plotting import plt, save
 from papers.moma_ppo import config as C
-from papers.moma_ppo.figure6 import RULE, final_stats, show, significantly_above
+from papers.moma_ppo.figure6 import RULE, final_stats, show, significantly_above, world_model_mismatch
 from papers.moma_ppo.jobs import ant_missing, ant_moma_variant_config, run_item, table4b_job
 from papers.moma_ppo.published import ABLATION_VARIANTS, ANT_OBS, CLAIMS
 
@@ -72,6 +74,9 @@ def _per_obs(records, obs_modes, variants, rule, how: str = RULE) -> tuple[bool 
         lack = [v for v, s in st.items() if s is None]
         if lack:
             return None, f"{o}: cells without a finite score: {', '.join(lack)}"
+        mismatch = world_model_mismatch(records, [{"obs_mode": o, "variant": v} for v in variants])
+        if mismatch:
+            return UNDECIDED, f"{o}: {mismatch}"
         ok, text = rule(o, st)
         holds &= ok
         parts.append(text)
@@ -128,6 +133,9 @@ def _no_clip(records, obs_modes) -> tuple[bool | None, str]:
                     for key in ("wm_obs_absmax", "data_obs_absmax"))
         if not (ln and ld and ab and data):
             return None, f"{o}: no_clip or default has no record with rollout statistics yet"
+        mismatch = world_model_mismatch(records, [{"obs_mode": o, "variant": v} for v in ("no_clip", "default")])
+        if mismatch:
+            return UNDECIDED, f"{o}: {mismatch}"
         mn, md, amax, dmax = float(np.mean(ln)), float(np.mean(ld)), max(ab), max(data)
         ok = mn < k and mn < md and amax > 10 * dmax
         holds &= ok

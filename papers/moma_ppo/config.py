@@ -75,14 +75,15 @@ MOMA_MEMORY = 10
 # papers/moma_ppo/README.md "Table 4a": ≈ 5.5 core-hours in all): baselines 2 x 128 networks, 10,000 updates (spec
 # §7), no histories in any row (spec §7 proposes 10 in the PO rows: they cost 4-14x per update, ≈ +6 core-hours even
 # with 32-dim embeddings; MOMA-PPO runs without them too), 10 evaluations of 100 episodes; MOMA-PPO a 4 x 256 world
-# model (spec §7 proposes 4 x 512) trained 5,000 updates, 2 x 128 MAPPO, 300 iterations of 2,000 transitions.
+# model (spec §7 proposes 4 x 512) trained the code's 10,001 updates (5,000 until 2026-11-25: under-trained, README
+# "Table 4a (quick)" / "Table 4b"), 2 x 128 MAPPO, 300 iterations of 2,000 transitions.
 # smoke: seconds, plumbing only (histories of 2 in the PO rows exercise the encoders).
 T4A_SMOKE = {"t4a_updates": 20, "t4a_evals": 1, "t4a_eval_episodes": 4, "t4a_width": 32,
              "t4a_memory": {"full": 0, "po": 2}, "t4a_moma_iterations": 2, "t4a_moma_batch": 200,
              "t4a_mappo_width": 32, "t4a_wm_width": 32, "t4a_wm_layers": 2, "t4a_wm_updates": 30, "t4a_moma_memory": 2}
 T4A_QUICK = {"t4a_updates": 10_000, "t4a_evals": 10, "t4a_width": 128, "t4a_memory": {"full": 0, "po": 0},
              "t4a_moma_memory": 0,
-             "t4a_moma_iterations": 300, "t4a_mappo_width": 128, "t4a_wm_width": 256, "t4a_wm_updates": 5_000}
+             "t4a_moma_iterations": 300, "t4a_mappo_width": 128, "t4a_wm_width": 256}
 
 # ---- Table 4b: 4-agent Ant x 4 D4RL-protocol datasets x FO/PO x 8 methods (§6, Table 4b; spec §2-§3, §5, §7) --
 # Columns (published.T4B_METHODS): Table 4a's learners without MATD3+BC, plus MAIQL-ft. Rows: obs_mode {full (FO: the
@@ -119,10 +120,10 @@ T4B_QUICK_CELLS = (("full", "full-replay"), ("partial", "medium"), ("partial", "
 
 # Table 4b's profile scales (keys t4b_*). smoke: seconds, plumbing only (evaluation episodes cut at 50 steps).
 # quick (README "Table 4b", estimated from Table 4a's measured per-update costs scaled to 4 agents): as Table 4a's
-# quick (2 x 128, 10,000 updates, no histories; MOMA-PPO 4 x 256 world model, 5,000 updates, 300 iterations of
-# 2,000 transitions, 2 x 128 MAPPO); MAIQL-ft 10,000 offline + 10,000 fine-tuning updates (the paper's "same number
-# of training steps"; 10,000 online transitions); 5 evaluations per run (MAIQL-ft: per phase) of 100 full episodes
-# (an Ant episode is 1,000 steps: ≈ 25 s per 100-episode evaluation here, measured).
+# quick (2 x 128, 10,000 updates, no histories; MOMA-PPO 4 x 256 world model, the code's 10,001 updates, 300
+# iterations of 2,000 transitions, 2 x 128 MAPPO); MAIQL-ft 10,000 offline + 10,000 fine-tuning updates (the
+# paper's "same number of training steps"; 10,000 online transitions); 5 evaluations per run (MAIQL-ft: per phase)
+# of 100 full episodes (an Ant episode is 1,000 steps: ≈ 25 s per 100-episode evaluation here, measured).
 T4B_SMOKE = {"t4b_updates": 20, "t4b_ft_updates": 20, "t4b_evals": 1, "t4b_eval_episodes": 2, "t4b_eval_max_steps": 50,
              "t4b_width": 32,
              "t4b_memory": {"full": 0, "po": 2}, "t4b_moma_iterations": 2, "t4b_moma_batch": 200,
@@ -130,7 +131,7 @@ T4B_SMOKE = {"t4b_updates": 20, "t4b_ft_updates": 20, "t4b_evals": 1, "t4b_eval_
 T4B_QUICK = {"t4b_updates": 10_000, "t4b_ft_updates": 10_000, "t4b_evals": 5, "t4b_width": 128,
              "t4b_memory": {"full": 0, "po": 0},
              "t4b_moma_memory": 0,
-             "t4b_moma_iterations": 300, "t4b_mappo_width": 128, "t4b_wm_width": 256, "t4b_wm_updates": 5_000}
+             "t4b_moma_iterations": 300, "t4b_mappo_width": 128, "t4b_wm_width": 256}
 
 # ---- Figure 6 and the App. B.2 ablations: MOMA-PPO variants on Ant full-replay (§6.3; spec §2, §7) ---------------
 # Every cell is Table 4b's MOMA-PPO cell at the same profile (t4b_* scales, the same cached world model) with one
@@ -150,12 +151,15 @@ F6_ROLLOUTS = {"adaptive": {}, "fixed": {"threshold": "inf"}}
 ABLATIONS = {"default": {}, "ground_truth": {"simulator": "ground_truth"},
              "no_clip": {"wm_sampling": {"clip_to_dataset": False}}, "no_lambda_g": {"wm_sampling": {"lambda_g": 0.0}},
              "no_adaptive": {"wm_sampling": {"threshold": "inf"}}, "k5": {"k": 5}, "k20": {"k": 20}, "k50": {"k": 50}}
-# The grids per profile. spec §7: "Figure 6 and B.2: PO only, ablation (b) and k in {5, 10, 20}" at quick; the
-# default (k = 10) is Table 4b's PO full-replay cell and no_adaptive is Figure 6's (epistemic, fixed) cell, both
-# reused when those ran. full (and smoke, seconds): FO and PO, every variant, k in {5, 10, 20, 50} [I].
+# The grids per profile. spec §7: "Figure 6 and B.2: PO only, ablation (b) and k in {5, 10, 20}" at quick, plus
+# (a) ground_truth (added 2026-11-25: MAPPO's critic diverges on the quick world model, README "Table 4b"; the true
+# simulator tells whether it diverges without one); the default (k = 10) is Table 4b's PO full-replay cell and
+# no_adaptive is Figure 6's (epistemic, fixed) cell, both reused when those ran. full (and smoke, seconds): FO and
+# PO, every variant, k in {5, 10, 20, 50} [I].
 F6_OBS = {"smoke": ("full", "partial"), "quick": ("partial",), "full": ("full", "partial")}
 ABLATION_OBS = F6_OBS
-ABLATION_VARIANTS_OF = {"smoke": tuple(ABLATIONS), "quick": ("default", "no_clip", "no_adaptive", "k5", "k20"),
+ABLATION_VARIANTS_OF = {"smoke": tuple(ABLATIONS),
+                        "quick": ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20"),
                         "full": tuple(ABLATIONS)}
 
 # Profile overrides (merged onto common/profiles.py's base profiles):

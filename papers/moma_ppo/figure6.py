@@ -25,7 +25,7 @@ import numpy as np
 
 from common.cli import grid_filters
 from common.experiment import Cell
-from common.figures import figure_after, seed_values, write_claims
+from common.figures import UNDECIDED, figure_after, seed_values, write_claims
 from common.plotting import plt, save
 from common.returns import normalize
 from papers.moma_ppo import config as C
@@ -68,6 +68,23 @@ def significantly_above(a: tuple[float, float, int], b: tuple[float, float, int]
     return a[0] - b[0] > a[1] + b[1]
 
 
+def world_model_mismatch(records: Sequence[Mapping], cells: Sequence[Mapping]) -> str | None:
+    """None when the records of ``cells`` (key dicts) that sampled a learned world model all name one ensemble
+    (``extra.world_model_sha256``; the ground-truth simulator names none); else the reason they are not compared:
+    cells trained on different ensembles (e.g. before and after a change of the profile's world-model settings)
+    differ in more than the claim's variable."""
+    shas: dict[str, set[str]] = {}
+    for keys in cells:
+        got = {(r.get("extra") or {}).get("world_model_sha256") for r in records
+               if all((r.get("keys") or {}).get(k) == v for k, v in keys.items())} - {None}
+        if got:
+            shas["/".join(str(v) for v in keys.values())] = got
+    if len(set().union(*shas.values()) if shas else ()) <= 1:
+        return None
+    return ("the compared cells ran on different world models, so they are not compared: "
+            + "; ".join(f"{c} {', '.join(x[:12] for x in sorted(v))}" for c, v in shas.items()))
+
+
 def _stats_or_missing(records, cells: Sequence[Mapping]) -> tuple[dict, list[str]]:
     st, lack = {}, []
     for keys in cells:
@@ -92,6 +109,8 @@ def verdicts(records: Sequence[Mapping], obs_modes: Sequence[str] = ANT_OBS) -> 
         out["f6_epistemic_beats_aleatoric"] = (None, f"none of its settings is in this profile's grid ({obs_modes})")
     elif lack:
         out["f6_epistemic_beats_aleatoric"] = (None, f"cells without a finite score: {', '.join(lack)}")
+    elif world_model_mismatch(records, cells):
+        out["f6_epistemic_beats_aleatoric"] = (UNDECIDED, world_model_mismatch(records, cells))
     else:
         parts, holds = [], True
         for o, r in ran:
@@ -112,6 +131,8 @@ def verdicts(records: Sequence[Mapping], obs_modes: Sequence[str] = ANT_OBS) -> 
         st, lack = _stats_or_missing(records, cells)
         if lack:
             out["f6_fo_adaptive_not_significant"] = (None, f"cells without a finite score: {', '.join(lack)}")
+        elif world_model_mismatch(records, cells):
+            out["f6_fo_adaptive_not_significant"] = (UNDECIDED, world_model_mismatch(records, cells))
         else:
             e = st[("full", "epistemic", "adaptive")]
             best = max(FIGURE6_PENALTIES[1:], key=lambda p: st[("full", p, "adaptive")][0])
