@@ -40,12 +40,13 @@ def test_figure6_grid_per_profile():
 
 
 def test_ablation_grid_per_profile():
-    for name, n in (("smoke", 16), ("full", 16)):
+    for name, n in (("smoke", 18), ("full", 18)):
         cells = ablations.build_cells(PROFILES[name])
-        assert len(cells) == n and {c.keys["variant"] for c in cells} == set(ABLATION_VARIANTS)
+        assert len(cells) == n and {c.keys["variant"] for c in cells} == set(ABLATION_VARIANTS) | {"monotonic_mixer"}
+    assert ablations.VARIANTS == ABLATION_VARIANTS + ("monotonic_mixer",)  # the paper's, then ours
     quick = ablations.build_cells(PROFILES["quick"])  # spec §7: PO only, (b) and k in {5, 10, 20}; (d) is reused;
     assert [(c.keys["obs_mode"], c.keys["variant"]) for c in quick] == [  # (a): is the critic's divergence MAPPO's?
-        ("partial", v) for v in ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20")]
+        ("partial", v) for v in ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20", "monotonic_mixer")]
 
 
 # ---- configs ------------------------------------------------------------------------------------------------------
@@ -87,6 +88,9 @@ def test_ablation_configs():
     assert {k: v for k, v in gt.items() if k != "simulator"} == {k: v for k, v in base.items()
                                                                  if k not in ("world_model", "wm_seed")}
     assert set(ablations.REUSE_FROM) == {"table4b", "figure6"}
+    mono = cfg["monotonic_mixer"]  # ours: Table 4b's cell with the paper's QMIX |w| mixer, same world model
+    assert mono["mappo"] == {**base["mappo"], "mixer": "monotonic"} and base["mappo"].get("mixer") is None
+    assert {k: v for k, v in mono.items() if k != "mappo"} == {k: v for k, v in base.items() if k != "mappo"}
 
 
 def test_bad_variants_are_errors():
@@ -99,6 +103,8 @@ def test_bad_variants_are_errors():
         ant_moma_variant_config(p, "full", simulator="ground_truth", wm_sampling={"lambda_g": 0.0})
     with pytest.raises(ValueError, match="k"):
         ant_moma_variant_config(p, "full", k=0)
+    with pytest.raises(ValueError, match="mixer='qmix'.*unconstrained"):
+        ant_moma_variant_config(p, "full", mappo={"mixer": "qmix"})
 
 
 # ---- claims: Figure 6 --------------------------------------------------------------------------------------------
@@ -161,7 +167,7 @@ def _ab(means, obs_modes=("full", "partial"), lengths=None, absmax=None, noise=0
 
 
 GOOD = {"default": 0.5, "ground_truth": 0.7, "no_clip": 0.2, "no_lambda_g": 0.3, "no_adaptive": 0.3, "k5": 0.5,
-        "k20": 0.505, "k50": 0.495}
+        "k20": 0.505, "k50": 0.495, "monotonic_mixer": 0.6}  # ours: no claim reads it
 
 
 def test_ablation_claims_hold():

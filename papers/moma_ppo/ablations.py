@@ -7,9 +7,10 @@ Cells (config.ABLATIONS, jobs.ant_moma_variant_config): Ant full-replay [I: the 
 variant: default (Table 4b's MOMA-PPO cell, k = 10: its finished runs are copied), (a) ground_truth (the true MuJoCo
 physics instead of the learned model: papers/moma_ppo/simulator.py; no penalty, no adaptive cut), (b) no_clip (next
 states and rewards not clipped to the dataset's box), (c) no_lambda_g (lambda_g = 0, lambda_r kept), (d) no_adaptive
-(l_eps = inf: Figure 6's (epistemic, fixed) cell, copied when it ran), (e) k5, k20, k50 (maximum rollout length).
-Grids (config.ABLATION_OBS / ABLATION_VARIANTS_OF): smoke and full FO and PO x all 8 = 16 cells; quick PO x {default,
-ground_truth, no_clip, no_adaptive, k5, k20} = 6 cells (spec §7: "PO only, ablation (b) and k in {5, 10, 20}"; (a)
+(l_eps = inf: Figure 6's (epistemic, fixed) cell, copied when it ran), (e) k5, k20, k50 (maximum rollout length); and one of ours (config.OUR_ABLATIONS: no published number, no claim):
+monotonic_mixer (MAPPO's V mixer with |w|, the paper's §3.2 QMIX, instead of the code's unconstrained w).
+Grids (config.ABLATION_OBS / ABLATION_VARIANTS_OF): smoke and full FO and PO x all 9 = 18 cells; quick PO x {default,
+ground_truth, no_clip, no_adaptive, k5, k20, monotonic_mixer} = 7 cells (spec §7: "PO only, ablation (b) and k in {5, 10, 20}"; (a)
 added: README "Table 4b"). 3 seeds (smoke 1). Cells compared by a claim must share one world model (records' extra
 world_model_sha256, figure6.world_model_mismatch), else the claim is undecided.
 Outputs under <results>/<profile>/moma_ppo/: ablations_panels.png (per obs_mode: final normalized score, mean synthetic
@@ -40,6 +41,7 @@ from papers.moma_ppo.published import ABLATION_VARIANTS, ANT_OBS, CLAIMS
 
 ITEM = Path(__file__).stem
 REUSE_FROM = ("table4b", "figure6")  # default = Table 4b's cell, no_adaptive = Figure 6's (epistemic, fixed)
+VARIANTS = ABLATION_VARIANTS + tuple(C.OUR_ABLATIONS)  # the paper's, then ours
 K_VARIANTS = {"k5": 5, "default": C.MOMA_ANT_ROLLOUT["k"], "k20": 20, "k50": 50}  # (e), in k's order
 
 
@@ -183,7 +185,7 @@ def main(argv=None):
                     default_seeds={p: list(C.F6_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
                     needs=lambda: ant_missing([C.F6_DATASET], profile), reuse_from=REUSE_FROM,
                     after=figure_after("moma_ppo", ITEM, finish),
-                    **grid_filters({"obs_mode": list(ANT_OBS), "variant": list(ABLATION_VARIANTS)}, ITEM))
+                    **grid_filters({"obs_mode": list(ANT_OBS), "variant": list(VARIANTS)}, ITEM))
 
 
 if __name__ == "__main__":

@@ -151,6 +151,12 @@ F6_ROLLOUTS = {"adaptive": {}, "fixed": {"threshold": "inf"}}
 ABLATIONS = {"default": {}, "ground_truth": {"simulator": "ground_truth"},
              "no_clip": {"wm_sampling": {"clip_to_dataset": False}}, "no_lambda_g": {"wm_sampling": {"lambda_g": 0.0}},
              "no_adaptive": {"wm_sampling": {"threshold": "inf"}}, "k5": {"k": 5}, "k20": {"k": 20}, "k50": {"k": 50}}
+# Ablations of ours (not in the paper's App. B.2, no published number, no claim): monotonic_mixer = MAPPO's V mixer
+# with |w| ([paper] §3.2 "QMIX") instead of the code's unconstrained w (MixerNetwork.mix), added 2026-11-26: on the
+# quick world model the code's mixer lets the critic diverge, the monotonic one did not (critic_probe.py, README
+# "Why the critic diverges").
+OUR_ABLATIONS = {"monotonic_mixer": {"mappo": {"mixer": "monotonic"}}}
+ABLATIONS = {**ABLATIONS, **OUR_ABLATIONS}
 # The grids per profile. spec §7: "Figure 6 and B.2: PO only, ablation (b) and k in {5, 10, 20}" at quick, plus
 # (a) ground_truth (added 2026-11-25: MAPPO's critic diverges on the quick world model, README "Table 4b"; the true
 # simulator tells whether it diverges without one); the default (k = 10) is Table 4b's PO full-replay cell and
@@ -159,7 +165,7 @@ ABLATIONS = {"default": {}, "ground_truth": {"simulator": "ground_truth"},
 F6_OBS = {"smoke": ("full", "partial"), "quick": ("partial",), "full": ("full", "partial")}
 ABLATION_OBS = F6_OBS
 ABLATION_VARIANTS_OF = {"smoke": tuple(ABLATIONS),
-                        "quick": ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20"),
+                        "quick": ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20", "monotonic_mixer"),
                         "full": tuple(ABLATIONS)}
 
 # Profile overrides (merged onto common/profiles.py's base profiles):

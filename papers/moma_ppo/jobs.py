@@ -639,12 +639,16 @@ def ant_moma_config(profile: Profile, obs_mode: str, dataset: str) -> dict[str, 
 
 def ant_moma_variant_config(profile: Profile, obs_mode: str, dataset: str = C.F6_DATASET, *,
                             wm_sampling: Mapping[str, Any] | None = None, k: int | None = None,
-                            simulator: str | None = None) -> dict[str, Any]:
+                            simulator: str | None = None, mappo: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A Figure 6 / App. B.2 cell: Table 4b's MOMA-PPO cell (``ant_moma_config``) with ``wm_sampling`` overrides of
     the world model's sampling (penalty weights, threshold "inf", clipping: WM_SAMPLING_FIELDS), another maximum
     rollout length ``k``, or ``simulator="ground_truth"`` (the true physics: no world model, no penalty, no cut).
-    With no change it is exactly Table 4b's cell (same config hash), so its finished runs are reused."""
+    ``mappo`` overrides MAPPOConfig fields (our monotonic_mixer ablation). With no change it is exactly Table 4b's
+    cell (same config hash), so its finished runs are reused."""
     cfg = ant_moma_config(profile, obs_mode, dataset)
+    if mappo:
+        cfg["mappo"] = {**cfg["mappo"], **mappo}
+        MAPPOConfig(**cfg["mappo"]).validate()  # checks the fields now, not in the run
     if wm_sampling:
         cfg["wm_sampling"] = dict(wm_sampling)
         wm_sampling_of(cfg)  # checks the fields now, not in the run

@@ -1,0 +1,171 @@
+"""MOMA-PPO critic probe (Reacher, Ant): where MAPPO's value estimate grows along the synthetic rollouts.
+
+Trains one seed of a Table 4a / 4b MOMA-PPO cell for ``--iterations`` iterations on the cell's world model (the
+cached ensemble, trained first if missing), as ``jobs.moma_run`` does but without evaluations or records, and every
+``--every`` iterations reads the synthetic batch before the update: per rollout step j = 0 .. k - 1 (j = 0: the
+dataset's start states, j >= 1: the ensemble's predicted states) the mean V_tot(s_j) of the old parameters, the mean
+V_tot(s'_j), the mean GAE return G_j and the largest |MAPPO input| of s'_j (normalized with ``obs_norm``, raw
+otherwise), plus the batch's mean reward. A critic that stays bounded has V(s_j) of the order of the rewards' sum
+(|r| / (1 - gamma) at most); one that diverges rises along j (V(s'_{k-1}), where the time-outs bootstrap, above
+V(s_0)) and from one reading to the next while the reward does not (README, "Table 4b (quick)", "Why the critic
+diverges"). ``--mappo`` overrides fields of the cell's MAPPOConfig (e.g. the code's raw inputs, widths, histories or
+the monotonic mixer) to tell which setting the divergence needs; ``--out`` writes the readings as JSON.
+
+    python papers/moma_ppo/critic_probe.py --profile quick --task ant --obs-mode partial --dataset full-replay
+    python papers/moma_ppo/critic_probe.py --profile quick --task ant --obs-mode partial --mappo '{"obs_norm": false}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from common.profiles import get_profile  # noqa: E402
+from papers.moma_ppo import config as C  # noqa: E402
+
+
+def rollout_steps(masks: torch.Tensor, zetas: torch.Tensor) -> torch.Tensor:
+    """Each buffer row's step j within its rollout (rows rollout-major: a rollout ends at a row with mask 0 or
+    zeta 0, the next row starts the next one at j = 0). masks, zetas [n] -> [n] long."""
+    ends = ((masks < 0.5) | (zetas < 0.5)).tolist()
+    out, j = [], 0
+    for end in ends:
+        out.append(j)
+        j = 0 if end else j + 1
+    return torch.tensor(out, dtype=torch.long)
+
+
+def read_batch(policy, batch: Mapping[str, Any], k: int) -> dict[str, Any]:
+    """Seed 0's per-step readings of one synthetic batch under ``policy``'s current (old) parameters."""
+    with torch.no_grad():
+        d = policy.prepare(batch)
+        n = d["rewards"].shape[1]
+        L = int(batch["lengths"][0])
+        tg = policy.targets(d, policy._lengths(batch["lengths"], n))
+        step = rollout_steps(d["masks"][0, :L], d["zetas"][0, :L])
+        nv = policy._values(policy._inputs(d["next_obs"], d["next_memory"]), d["next_joint"])[0, :L]
+        absmax = d["next_obs"].abs().amax(-1)  # [M, n] members = agents of seed 0
+        absmax = absmax.amax(0)[:L]
+
+        def by_step(x: torch.Tensor) -> list[float | None]:
+            return [round(float(x[step == j].mean()), 3) if bool((step == j).any()) else None for j in range(k)]
+
+        return {"V": by_step(tg["values"][0, :L]), "V_next": by_step(nv), "G": by_step(tg["returns"][0, :L]),
+                "input_absmax": by_step(absmax), "reward": round(float(d["rewards"][0, :L].mean()), 4),
+                "done_fraction": round(float((d["masks"][0, :L] < 0.5).float().mean()), 4), "rows": L}
+
+
+def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progress=None) -> list[dict[str, Any]]:
+    """Train seed ``seed`` of the MOMA-PPO cell ``cfg`` for ``iterations`` iterations; the readings at iteration 1
+    and every ``every``-th (before that iteration's update)."""
+    from papers.moma_ppo.jobs import _moma_histories, _moma_learner, _world_model, load_dataset
+    from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts
+
+    class _Ctx:
+        device = "cpu"
+
+    data = load_dataset(cfg["dataset"])
+    wm = _world_model(cfg, data, _Ctx, None)
+    obs_data = torch.as_tensor(data.obs)
+    policy, gen, _ = _moma_learner(cfg, data, seed, _Ctx, obs_data, None)
+    hist = _moma_histories(policy, data, obs_data, "cpu")
+    roll = RolloutConfig(**cfg["rollouts"]).validate()
+    out = []
+    for it in range(1, iterations + 1):
+        batch = generate_rollouts(wm, policy, obs_data, roll, [gen], hist)["batch"]
+        if it == 1 or it % every == 0:
+            out.append({"iteration": it, **read_batch(policy, batch, roll.k)})
+            if progress is not None:
+                progress(out[-1])
+        policy.update(batch)
+    return out
+
+
+def _cell(args) -> dict[str, Any]:
+    from papers.moma_ppo.jobs import ant_moma_config, reacher_moma_config
+
+    prof = get_profile(args.profile, C.PROFILES)
+    cfg = (reacher_moma_config(prof, args.obs_mode) if args.task == "reacher"
+           else ant_moma_config(prof, args.obs_mode, args.dataset))
+    cfg["mappo"] = {**cfg["mappo"], **args.mappo}
+    return cfg
+
+
+def _mappo_overrides(text: str) -> dict[str, Any]:
+    from dataclasses import fields
+
+    from common.algos.mappo_config import MAPPOConfig
+
+    try:
+        over = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"--mappo must be a JSON object, got {text!r} ({e})") from None
+    allowed = sorted(f.name for f in fields(MAPPOConfig))
+    if not isinstance(over, dict) or any(k not in allowed for k in over):
+        bad = sorted(set(over) - set(allowed)) if isinstance(over, dict) else over
+        raise argparse.ArgumentTypeError(f"--mappo: unknown MAPPOConfig field(s) {bad}; allowed: {', '.join(allowed)}")
+    return over
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tabulate import tabulate
+
+    from papers.moma_ppo.published import ANT_DATASETS
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick", help="scale (default quick)")
+    p.add_argument("--task", choices=("reacher", "ant"), default="ant", help="Table 4a (reacher) or 4b (ant, default)")
+    modes = sorted(set(C.REACHER_OBS_MODES) | set(C.ANT_OBS_MODES))
+    p.add_argument("--obs-mode", choices=modes, default="partial",
+                   help="observation function (reacher: full, independent, leader-only; ant: full, partial; "
+                        "default partial)")
+    p.add_argument("--dataset", choices=ANT_DATASETS, default=C.F6_DATASET,
+                   help=f"Ant dataset (default {C.F6_DATASET}; ignored for reacher)")
+    p.add_argument("--seed", type=int, default=0, help="MAPPO seed (default 0)")
+    p.add_argument("--iterations", type=int, default=150, help="MOMA-PPO iterations (default 150)")
+    p.add_argument("--every", type=int, default=10, help="read the batch every N iterations (default 10)")
+    p.add_argument("--mappo", type=_mappo_overrides, default={}, metavar="JSON",
+                   help='MAPPOConfig overrides, e.g. \'{"obs_norm": false, "hidden": [256, 256]}\' (default none)')
+    p.add_argument("--out", type=Path, default=None, help="write the readings (and the cell config) as JSON here")
+    args = p.parse_args(argv)
+    allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
+    if args.obs_mode not in allowed:
+        p.error(f"--obs-mode {args.obs_mode} is not one of {args.task}'s: {', '.join(allowed)}")
+    for name in ("iterations", "every"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    torch.set_num_threads(1)
+    cfg = _cell(args)
+    print(f"MOMA-PPO {args.task} {args.obs_mode} ({args.profile}), seed {args.seed}: mappo {cfg['mappo']}, "
+          f"world model {cfg.get('world_model')}, rollouts {cfg['rollouts']}", flush=True)
+
+    def show(r: Mapping[str, Any]) -> None:
+        head = {"it": r["iteration"], "reward": r["reward"], "done": r["done_fraction"]}
+        rows = [{**(head if j == 0 else {}), "j": j, "V(s_j)": r["V"][j], "V(s'_j)": r["V_next"][j], "G_j": r["G"][j],
+                 "max|input s'_j|": r["input_absmax"][j]} for j in range(len(r["V"]))]
+        print(tabulate(rows, headers="keys", floatfmt=".3f"), flush=True)
+
+    readings = probe(cfg, args.seed, args.iterations, args.every, progress=show)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                       "config": cfg, "readings": readings}, f, indent=1)
+        os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
