@@ -304,3 +304,24 @@ def test_claims_do_not_compare_cells_on_different_world_models():
     v = figure6.verdicts(f6)
     assert v["f6_epistemic_beats_aleatoric"][0] == UNDECIDED and v["f6_fo_adaptive_not_significant"][0] == UNDECIDED
     assert figure6.verdicts(with_wm(_f6(_f6_means()), lambda r: "a" * 64))["f6_epistemic_beats_aleatoric"][0] is True
+
+
+def test_claims_do_not_compare_cells_with_different_mappo_settings():
+    """Cells whose records trained different MAPPO configurations (e.g. quick's Ant MOMA-PPO before and after it took
+    the code's 10-step histories) are not compared: the claim is undecided and names both settings; one shared
+    setting (and records without a config) leave the verdicts as they were."""
+    from common.figures import UNDECIDED
+
+    def with_mappo(recs, mappo_of):
+        return [r | {"config": {"mappo": mappo_of(r)}} if mappo_of(r) is not None else r for r in recs]
+
+    base = _ab(GOOD, lengths={"no_clip": 3.0}, absmax={"no_clip": 1e6})
+    same = with_mappo(base, lambda r: {"memory_len": 10})
+    assert all(h is True for h, _ in ablations.verdicts(same).values())
+    assert all(h is True for h, _ in ablations.verdicts(with_mappo(base, lambda r: None)).values())
+    old = with_mappo(base, lambda r: {"memory_len": 0 if r["keys"]["variant"] == "no_clip" else 10})
+    v = ablations.verdicts(old)
+    assert v["ab_no_clip_rollouts_explode"][0] == UNDECIDED
+    assert "different MAPPO settings" in v["ab_no_clip_rollouts_explode"][1]
+    assert '"memory_len": 0' in v["ab_no_clip_rollouts_explode"][1]
+    assert v["ab_adaptive_rollouts_needed"][0] is True  # default and no_adaptive share one setting

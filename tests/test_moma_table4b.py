@@ -91,7 +91,7 @@ def test_moma_configs_per_profile():
     assert quick["mappo"]["hidden"] == [128, 128] and quick["eval_every"] == 60
     smoke = ant_moma_config(get_profile("smoke", C.PROFILES), "full", "random")
     assert smoke["rollouts"] == {"k": 10, "batch": 200} and smoke["eval_max_steps"] == 50
-    assert smoke["mappo"]["memory_len"] == 2 and quick["mappo"]["memory_len"] == 0
+    assert smoke["mappo"]["memory_len"] == 2 and quick["mappo"]["memory_len"] == 10  # [code] 10 (0 until 2026-11-26)
 
 
 def test_bad_cell_values_are_errors():

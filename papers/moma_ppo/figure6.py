@@ -17,6 +17,8 @@ final scores (SEM over seeds, ddof 1; 0 with one seed, so smoke compares means).
 
 from __future__ import annotations
 
+import json
+
 import math
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -70,19 +72,29 @@ def significantly_above(a: tuple[float, float, int], b: tuple[float, float, int]
 
 def world_model_mismatch(records: Sequence[Mapping], cells: Sequence[Mapping]) -> str | None:
     """None when the records of ``cells`` (key dicts) that sampled a learned world model all name one ensemble
-    (``extra.world_model_sha256``; the ground-truth simulator names none); else the reason they are not compared:
-    cells trained on different ensembles (e.g. before and after a change of the profile's world-model settings)
-    differ in more than the claim's variable."""
+    (``extra.world_model_sha256``; the ground-truth simulator names none) and all trained one MAPPO configuration
+    (``config.mappo``); else the reason they are not compared: cells trained on different ensembles (e.g. before
+    and after a change of the profile's world-model settings) or with different MAPPO settings (e.g. before and
+    after quick's Ant MOMA-PPO took the code's 10-step histories, 2026-11-26) differ in more than the claim's
+    variable."""
     shas: dict[str, set[str]] = {}
+    mappos: dict[str, set[str]] = {}
     for keys in cells:
-        got = {(r.get("extra") or {}).get("world_model_sha256") for r in records
-               if all((r.get("keys") or {}).get(k) == v for k, v in keys.items())} - {None}
+        mine = [r for r in records if all((r.get("keys") or {}).get(k) == v for k, v in keys.items())]
+        name = "/".join(str(v) for v in keys.values())
+        got = {(r.get("extra") or {}).get("world_model_sha256") for r in mine} - {None}
         if got:
-            shas["/".join(str(v) for v in keys.values())] = got
-    if len(set().union(*shas.values()) if shas else ()) <= 1:
-        return None
-    return ("the compared cells ran on different world models, so they are not compared: "
-            + "; ".join(f"{c} {', '.join(x[:12] for x in sorted(v))}" for c, v in shas.items()))
+            shas[name] = got
+        conf = {json.dumps((r.get("config") or {}).get("mappo"), sort_keys=True) for r in mine} - {"null"}
+        if conf:
+            mappos[name] = conf
+    if len(set().union(*shas.values()) if shas else ()) > 1:
+        return ("the compared cells ran on different world models, so they are not compared: "
+                + "; ".join(f"{c} {', '.join(x[:12] for x in sorted(v))}" for c, v in shas.items()))
+    if len(set().union(*mappos.values()) if mappos else ()) > 1:
+        return ("the compared cells trained different MAPPO settings, so they are not compared: "
+                + "; ".join(f"{c} {' | '.join(sorted(v))}" for c, v in mappos.items()))
+    return None
 
 
 def _stats_or_missing(records, cells: Sequence[Mapping]) -> tuple[dict, list[str]]:
