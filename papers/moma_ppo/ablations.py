@@ -9,8 +9,8 @@ physics instead of the learned model: papers/moma_ppo/simulator.py; no penalty, 
 states and rewards not clipped to the dataset's box), (c) no_lambda_g (lambda_g = 0, lambda_r kept), (d) no_adaptive
 (l_eps = inf: Figure 6's (epistemic, fixed) cell, copied when it ran), (e) k5, k20, k50 (maximum rollout length); and one of ours (config.OUR_ABLATIONS: no published number, no claim):
 monotonic_mixer (MAPPO's V mixer with |w|, the paper's §3.2 QMIX, instead of the code's unconstrained w).
-Grids (config.ABLATION_OBS / ABLATION_VARIANTS_OF): smoke and full FO and PO x all 9 = 18 cells; quick PO x {default,
-ground_truth, no_clip, no_adaptive, k5, k20, monotonic_mixer} = 7 cells (spec §7: "PO only, ablation (b) and k in {5, 10, 20}"; (a)
+Grids (config.ABLATION_OBS / ABLATION_VARIANTS_OF): smoke FO and PO x all 9 = 18 cells, full the paper's 8 = 16;
+quick PO x {default, ground_truth, no_clip, no_adaptive, k5, k20} = 6 cells (spec §7: "PO only, ablation (b) and k in {5, 10, 20}"; (a)
 added: README "Table 4b"). 3 seeds (smoke 1). Cells compared by a claim must share one world model (records' extra
 world_model_sha256, figure6.world_model_mismatch), else the claim is undecided.
 Outputs under <results>/<profile>/moma_ppo/: ablations_panels.png (per obs_mode: final normalized score, mean synthetic
