@@ -128,10 +128,10 @@ T4B_SMOKE = {"t4b_updates": 20, "t4b_ft_updates": 20, "t4b_evals": 1, "t4b_eval_
              "t4b_width": 32,
              "t4b_memory": {"full": 0, "po": 2}, "t4b_moma_iterations": 2, "t4b_moma_batch": 200,
              "t4b_mappo_width": 32, "t4b_wm_width": 32, "t4b_wm_layers": 2, "t4b_wm_updates": 30, "t4b_moma_memory": 2}
-# MOMA-PPO on Ant keeps the code's 10-step histories at quick (since 2026-11-26; 0 before): without them MAPPO's
-# critic diverged on the quick world model (Table 4b's PO full-replay cell: 3 of 3 seeds), with them the same seed
-# that diverged without stayed bounded (critic_probe.py, seed 2, 150 iterations; README "Table 4b", "Why the critic
-# diverged"). An iteration costs ~5x more (8.5 s vs 1.5 s on one loaded core).
+# MOMA-PPO on Ant keeps the code's 10-step histories at quick (since 2026-11-26; 0 before): the code's setting, and
+# without them MAPPO's critic diverged on the quick world model in 3 of 3 seeds by iteration 300; with them it still
+# diverged on seed 0 and later on seed 1 (README "Table 4b", "Why the critic diverged": histories delay it, they do not
+# prevent it). An iteration costs ~5x more (8.5 s vs 1.5 s on one loaded core; ~55 min per seed and cell).
 T4B_QUICK = {"t4b_updates": 10_000, "t4b_ft_updates": 10_000, "t4b_evals": 5, "t4b_width": 128,
              "t4b_memory": {"full": 0, "po": 0},
              "t4b_moma_iterations": 300, "t4b_mappo_width": 128, "t4b_wm_width": 256}

@@ -51,11 +51,11 @@ def read_batch(policy, batch: Mapping[str, Any], k: int) -> dict[str, Any]:
         d = policy.prepare(batch)
         n = d["rewards"].shape[1]
         L = int(batch["lengths"][0])
-        tg = policy.targets(d, policy._lengths(batch["lengths"], n))
+        lengths = torch.as_tensor(batch["lengths"]).long()
+        tg = policy.targets(d, None if bool((lengths == n).all()) else lengths)
         step = rollout_steps(d["masks"][0, :L], d["zetas"][0, :L])
-        nv = policy._values(policy._inputs(d["next_obs"], d["next_memory"]), d["next_joint"])[0, :L]
-        absmax = d["next_obs"].abs().amax(-1)  # [M, n] members = agents of seed 0
-        absmax = absmax.amax(0)[:L]
+        nv = policy.values(batch["next_obs"], batch.get("next_memory"))[0, :L]
+        absmax = d["next_obs"].abs().amax(-1).amax(0)[:L]  # [M, n] (members = agents of seed 0) -> [L]
 
         def by_step(x: torch.Tensor) -> list[float | None]:
             return [round(float(x[step == j].mean()), 3) if bool((step == j).any()) else None for j in range(k)]

@@ -18,7 +18,6 @@ final scores (SEM over seeds, ddof 1; 0 with one seed, so smoke compares means).
 from __future__ import annotations
 
 import json
-
 import math
 from pathlib import Path
 from typing import Mapping, Sequence
