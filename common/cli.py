@@ -46,6 +46,29 @@ def _seed(text: str) -> int:
     return v
 
 
+def json_overrides(cls: type, flag: str) -> Callable[[str], dict[str, Any]]:
+    """An argparse ``type`` for ``flag``: a JSON object whose keys are fields of the dataclass ``cls`` (probes'
+    ``--mappo``, ``--world-model``); bad JSON or an unknown field is an error naming it and the allowed fields."""
+    import dataclasses
+    import json
+
+    allowed = sorted(f.name for f in dataclasses.fields(cls))
+
+    def parse(text: str) -> dict[str, Any]:
+        try:
+            over = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise argparse.ArgumentTypeError(f"{flag} must be a JSON object, got {text!r} ({e})") from None
+        if not isinstance(over, dict):
+            raise argparse.ArgumentTypeError(f"{flag} must be a JSON object, got {text!r}")
+        bad = sorted(set(over) - set(allowed))
+        if bad:
+            raise argparse.ArgumentTypeError(f"{flag}: unknown {cls.__name__} field(s) {bad}; allowed: "
+                                             f"{', '.join(allowed)}")
+        return over
+    return parse
+
+
 def add_common_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options every entry point that computes shares: ``--threads``, and where results go
     (``--results DIR`` / ``--reference``; default this machine's runs root, see common.roots)."""

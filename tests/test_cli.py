@@ -51,6 +51,10 @@ OTHER_BAD = {
                                (["--all", "--profile", "huge"], "invalid choice: 'huge'"),
                                (["--all", "--device", "tpu"], "unknown device 'tpu'"),
                                (["--sac-only"], "--sac-only needs --task")],
+    "papers.moma_ppo.wm_probe": [(["--world-model", '{"hiden": 1024}'],
+                                  "--world-model: unknown WorldModelConfig field(s) ['hiden']; allowed: "),
+                                 (["--world-model", "1024"], "--world-model must be a JSON object, got '1024'"),
+                                 (["--world-model", "{hidden: 1}"], "--world-model must be a JSON object")],
     "papers.cast_bcq.datasets": [([], "the following arguments are required: --grid"),
                                  (["--grid", "--start", "corner"], "invalid choice: 'corner'")],
 }

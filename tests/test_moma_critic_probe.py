@@ -33,8 +33,30 @@ def test_bad_input_is_named(capsys):
         critic_probe.main(["--profile", "smoke", "--mappo", '{"mixr": "monotonic"}'])
     assert "unknown MAPPOConfig field(s) ['mixr']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
+        critic_probe.main(["--profile", "smoke", "--world-model", '{"n_member": 3}'])
+    assert "unknown WorldModelConfig field(s) ['n_member']; allowed: action_eps," in capsys.readouterr().err
+    with pytest.raises(SystemExit):
         critic_probe.main(["--profile", "smoke", "--task", "reacher", "--obs-mode", "partial"])
     assert "not one of reacher's" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         critic_probe.main(["--profile", "smoke", "--iterations", "0"])
     assert "--iterations must be >= 1" in capsys.readouterr().err
+
+
+def test_overrides_reach_the_cell_config():
+    """--mappo and --world-model replace only the named fields of the cell's sections (the world model then gets its
+    own cache entry: jobs.wm_cache_path hashes the whole section)."""
+    import argparse
+
+    from papers.moma_ppo.jobs import wm_cache_path
+
+    args = argparse.Namespace(profile="smoke", task="reacher", obs_mode="full", dataset="full-replay",
+                              mappo={"obs_norm": False}, world_model={"hidden": 16})
+    base = critic_probe._cell(argparse.Namespace(**{**vars(args), "mappo": {}, "world_model": {}}))
+    got = critic_probe._cell(args)
+    assert got["world_model"] == {**base["world_model"], "hidden": 16} and base["world_model"]["hidden"] != 16
+    assert got["mappo"] == {**base["mappo"], "obs_norm": False}
+
+    class _Data:
+        card = {"sha256": "0" * 64}
+    assert wm_cache_path(got, _Data) != wm_cache_path(base, _Data)

@@ -14,6 +14,7 @@ neither lets it (README, "Table 4a (quick)", "Table 4b (quick)").
 
     python papers/moma_ppo/wm_probe.py --profile quick --obs-mode full
     python papers/moma_ppo/wm_probe.py --profile quick --task ant --obs-mode partial --dataset full-replay
+    python papers/moma_ppo/wm_probe.py --profile quick --obs-mode full --world-model '{"hidden": 1024}'
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from common.cli import json_overrides  # noqa: E402
 from common.profiles import get_profile  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
+from papers.moma_ppo.worldmodel import WorldModelConfig  # noqa: E402
 
 FAMILIES = ("dataset", "uniform", "half", "saturated")
 
@@ -128,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"Ant dataset (default {C.F6_DATASET}; Reacher always probes its expert-mix)")
     p.add_argument("--rows", type=int, default=4000, help="dataset states probed (default 4000)")
     p.add_argument("--seed", type=int, default=0, help="row and action draws (default 0)")
+    p.add_argument("--world-model", type=json_overrides(WorldModelConfig, "--world-model"), default={}, metavar="JSON",
+                   help='WorldModelConfig overrides of the cell\'s, e.g. the code\'s heads at quick \'{"hidden": 1024}\' '
+                        '(default none; an ensemble of other settings is trained once and cached under its own name)')
     p.add_argument("--more-updates", type=int, default=0, metavar="N",
                    help="train the cached ensemble N more updates first, then re-select its elites, in memory only "
                         "(the cache is not changed): is the profile's world model under-trained? (default 0)")
@@ -146,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         cfg, what = ant_moma_config(prof, args.obs_mode, args.dataset), f"Ant {args.obs_mode} {args.dataset}"
         truth = functools.partial(ant_truth, obs_mode=args.obs_mode)
+    cfg["world_model"] = {**cfg["world_model"], **args.world_model}
     data = load_dataset(cfg["dataset"])  # the cell's data, built if missing at smoke only (else the error names how)
 
     class _Ctx:
