@@ -1,6 +1,7 @@
 """papers/moma_ppo/critic_probe.py: the rollout-step bookkeeping by hand, a smoke run end to end, bad input."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -18,7 +19,8 @@ def test_rollout_steps_by_hand():
 
 def test_smoke_run_writes_per_step_readings(tmp_path):
     out = tmp_path / "probe.json"
-    assert critic_probe.main(["--profile", "smoke", "--iterations", "2", "--every", "1", "--out", str(out)]) == 0
+    assert critic_probe.main(["--profile", "smoke", "--iterations", "2", "--every", "1", "--evaluate",
+                              "--out", str(out)]) == 0
     got = json.loads(out.read_text())
     k = got["config"]["rollouts"]["k"]
     assert [r["iteration"] for r in got["readings"]] == [1, 2]
@@ -26,6 +28,7 @@ def test_smoke_run_writes_per_step_readings(tmp_path):
         assert len(r["V"]) == len(r["V_next"]) == len(r["G"]) == len(r["input_absmax"]) == k
         assert r["V"][0] is not None and all(abs(v) < 1e3 for v in r["V"] if v is not None)  # two updates: bounded
         assert r["rows"] >= got["config"]["rollouts"]["batch"]
+        assert math.isfinite(r["return"]) and math.isfinite(r["normalized"])  # --evaluate: the true env's return
 
 
 def test_bad_input_is_named(capsys):

@@ -9,10 +9,15 @@ otherwise), plus the batch's mean reward. A critic that stays bounded has V(s_j)
 (|r| / (1 - gamma) at most); one that diverges rises along j (V(s'_{k-1}), where the time-outs bootstrap, above
 V(s_0)) and from one reading to the next while the reward does not (README, "Table 4b (quick)", "Why the critic
 diverges"). ``--mappo`` overrides fields of the cell's MAPPOConfig (e.g. the code's raw inputs, widths, histories or
-the monotonic mixer) to tell which setting the divergence needs; ``--out`` writes the readings as JSON.
+the monotonic mixer) to tell which setting the divergence needs, ``--world-model`` fields of its WorldModelConfig (an
+ensemble of other settings is trained once and cached under its own name); ``--evaluate`` adds the greedy policy's
+true return at every reading (synthetic reward up while the true return falls: the model is exploited); ``--out``
+writes the readings as JSON.
 
     python papers/moma_ppo/critic_probe.py --profile quick --task ant --obs-mode partial --dataset full-replay
     python papers/moma_ppo/critic_probe.py --profile quick --task ant --obs-mode partial --mappo '{"obs_norm": false}'
+    python papers/moma_ppo/critic_probe.py --profile quick --task reacher --obs-mode full --world-model '{"hidden": 512}' \
+        --iterations 300 --every 30 --evaluate
 """
 
 from __future__ import annotations
@@ -68,10 +73,14 @@ def read_batch(policy, batch: Mapping[str, Any], k: int) -> dict[str, Any]:
                 "done_fraction": round(float((d["masks"][0, :L] < 0.5).float().mean()), 4), "rows": L}
 
 
-def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progress=None) -> list[dict[str, Any]]:
+def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progress=None,
+          evaluate: bool = False) -> list[dict[str, Any]]:
     """Train seed ``seed`` of the MOMA-PPO cell ``cfg`` for ``iterations`` iterations; the readings at iteration 1
-    and every ``every``-th (before that iteration's update)."""
-    from papers.moma_ppo.jobs import _moma_histories, _moma_learner, _world_model, load_dataset
+    and every ``every``-th (before that iteration's update). ``evaluate``: each reading also holds the greedy policy's
+    return in the true environment (``jobs._eval_moma``: the cell's episodes and evaluation seed, as a record's
+    evaluation) and its normalized score (the dataset card's reference scores, x 100)."""
+    from common.returns import normalize
+    from papers.moma_ppo.jobs import _eval_moma, _moma_histories, _moma_learner, _world_model, load_dataset
     from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts
 
     class _Ctx:
@@ -88,6 +97,11 @@ def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progre
         batch = generate_rollouts(wm, policy, obs_data, roll, [gen], hist)["batch"]
         if it == 1 or it % every == 0:
             out.append({"iteration": it, **read_batch(policy, batch, roll.k)})
+            if evaluate:
+                ret = _eval_moma(policy, cfg, [seed])[0]
+                out[-1]["return"] = round(ret, 4)
+                out[-1]["normalized"] = round(float(normalize(ret, data.card)), 2) if data.card.get("ref_scores") \
+                    else None
             if progress is not None:
                 progress(out[-1])
         policy.update(batch)
@@ -128,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--world-model", type=json_overrides(WorldModelConfig, "--world-model"), default={}, metavar="JSON",
                    help='WorldModelConfig overrides, e.g. the code\'s heads \'{"hidden": 1024}\' (default none: the '
                         'profile\'s; an ensemble of other settings is trained once and cached under its own name)')
+    p.add_argument("--evaluate", action="store_true",
+                   help="also evaluate the greedy policy in the true environment at every reading (the cell's "
+                        "episodes: real return next to the synthetic reward, i.e. model exploitation)")
     p.add_argument("--out", type=Path, default=None, help="write the readings (and the cell config) as JSON here")
     args = p.parse_args(argv)
     allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
@@ -142,12 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"world model {cfg.get('world_model')}, rollouts {cfg['rollouts']}", flush=True)
 
     def show(r: Mapping[str, Any]) -> None:
-        head = {"it": r["iteration"], "reward": r["reward"], "done": r["done_fraction"]}
+        head = {"it": r["iteration"], "reward": r["reward"], "done": r["done_fraction"],
+                **({"return": r["return"], "normalized": r["normalized"]} if "return" in r else {})}
         rows = [{**(head if j == 0 else {}), "j": j, "V(s_j)": r["V"][j], "V(s'_j)": r["V_next"][j], "G_j": r["G"][j],
                  "max|input s'_j|": r["input_absmax"][j]} for j in range(len(r["V"]))]
         print(tabulate(rows, headers="keys", floatfmt=".3f"), flush=True)
 
-    readings = probe(cfg, args.seed, args.iterations, args.every, progress=show)
+    readings = probe(cfg, args.seed, args.iterations, args.every, progress=show, evaluate=args.evaluate)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
