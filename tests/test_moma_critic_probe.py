@@ -54,7 +54,7 @@ def test_overrides_reach_the_cell_config():
     from papers.moma_ppo.jobs import wm_cache_path
 
     args = argparse.Namespace(profile="smoke", task="reacher", obs_mode="full", dataset="full-replay",
-                              mappo={"obs_norm": False}, world_model={"hidden": 16})
+                              mappo={"obs_norm": False}, world_model={"hidden": 16}, simulator=None)
     base = critic_probe._cell(argparse.Namespace(**{**vars(args), "mappo": {}, "world_model": {}}))
     got = critic_probe._cell(args)
     assert got["world_model"] == {**base["world_model"], "hidden": 16} and base["world_model"]["hidden"] != 16
@@ -63,3 +63,19 @@ def test_overrides_reach_the_cell_config():
     class _Data:
         card = {"sha256": "0" * 64}
     assert wm_cache_path(got, _Data) != wm_cache_path(base, _Data)
+    assert "simulator" not in got
+    assert critic_probe._cell(argparse.Namespace(**{**vars(args), "world_model": {}, "simulator": "ground_truth"}))[
+        "simulator"] == "ground_truth"
+
+
+def test_ground_truth_reacher_smoke_run(tmp_path, capsys):
+    """--simulator ground_truth: Reacher rolls out in the true physics (no uncertainty: penalty 0, no cut)."""
+    out = tmp_path / "gt.json"
+    assert critic_probe.main(["--profile", "smoke", "--task", "reacher", "--obs-mode", "independent", "--simulator",
+                              "ground_truth", "--iterations", "1", "--evaluate", "--out", str(out)]) == 0
+    got = json.loads(out.read_text())
+    assert got["config"]["simulator"] == "ground_truth" and math.isfinite(got["readings"][0]["return"])
+    assert got["readings"][0]["done_fraction"] == 0.0  # Reacher never terminates
+    with pytest.raises(SystemExit):
+        critic_probe.main(["--profile", "smoke", "--simulator", "ground_truth", "--world-model", '{"hidden": 8}'])
+    assert '--world-model {"hidden": 8} has no effect with --simulator ground_truth' in capsys.readouterr().err

@@ -80,14 +80,14 @@ def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progre
     return in the true environment (``jobs._eval_moma``: the cell's episodes and evaluation seed, as a record's
     evaluation) and its normalized score (the dataset card's reference scores, x 100)."""
     from common.returns import normalize
-    from papers.moma_ppo.jobs import _eval_moma, _moma_histories, _moma_learner, _world_model, load_dataset
+    from papers.moma_ppo.jobs import _eval_moma, _moma_histories, _moma_learner, _moma_model, load_dataset
     from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts
 
     class _Ctx:
         device = "cpu"
 
     data = load_dataset(cfg["dataset"])
-    wm = _world_model(cfg, data, _Ctx, None)
+    wm = _moma_model(cfg, data, _Ctx, None)  # the cell's ensemble, or the true physics (cfg['simulator'])
     obs_data = torch.as_tensor(data.obs)
     policy, gen, _ = _moma_learner(cfg, data, seed, _Ctx, obs_data, None)
     hist = _moma_histories(policy, data, obs_data, "cpu")
@@ -116,6 +116,8 @@ def _cell(args) -> dict[str, Any]:
            else ant_moma_config(prof, args.obs_mode, args.dataset))
     cfg["mappo"] = {**cfg["mappo"], **args.mappo}
     cfg["world_model"] = {**cfg["world_model"], **args.world_model}  # its own cache entry when it differs
+    if args.simulator is not None:
+        cfg["simulator"] = args.simulator  # jobs._moma_model: the true physics instead of the ensemble
     return cfg
 
 
@@ -142,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--world-model", type=json_overrides(WorldModelConfig, "--world-model"), default={}, metavar="JSON",
                    help='WorldModelConfig overrides, e.g. the code\'s heads \'{"hidden": 1024}\' (default none: the '
                         'profile\'s; an ensemble of other settings is trained once and cached under its own name)')
+    p.add_argument("--simulator", choices=("ground_truth",), default=None,
+                   help="ground_truth: roll out in the true MuJoCo physics instead of the world model (App. B.2's "
+                        "ablation; simulator.GroundTruthSimulator: Ant and Reacher), to tell the model's share of a "
+                        "failure from MAPPO's (default: the cell's world model)")
     p.add_argument("--evaluate", action="store_true",
                    help="also evaluate the greedy policy in the true environment at every reading (the cell's "
                         "episodes: real return next to the synthetic reward, i.e. model exploitation)")
@@ -150,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
     if args.obs_mode not in allowed:
         p.error(f"--obs-mode {args.obs_mode} is not one of {args.task}'s: {', '.join(allowed)}")
+    if args.simulator is not None and args.world_model:
+        p.error(f"--world-model {json.dumps(args.world_model)} has no effect with --simulator {args.simulator}")
     for name in ("iterations", "every"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")

@@ -19,12 +19,17 @@ What ``sample(obs, actions)`` does, per transition b (no state is kept between c
               time limit) -> next state, the team reward (copied to every agent), terminated (unhealthy ant)
   returns next_obs = the env's per-agent split of the next state, rewards, masks = 1 - terminated, and
               penalty, eps_g, eps_r, aleatoric (clamped and raw) = 0, member = -1.
+Reacher (``mamujoco/reacher-2x1``, Table 4a's task; added for the ground-truth probe of the Table 4a MOMA-PPO, README
+"Table 4a (quick)"): the 10-dim state is Reacher-v5's observation (cos theta0, cos theta1, sin theta0, sin theta1,
+target x, y, omega0, omega1, fingertip - target x, y); qpos = (atan2(sin, cos) of both joints, target x, y),
+qvel = (omega0, omega1, 0, 0) (the target does not move), as wm_probe.true_rewards; dims 8-9 follow from qpos, so
+only dims 0-7 must be observed (every Reacher obs mode covers them jointly). Reacher never terminates.
 One known difference from a live episode: Gymnasium's Ant reads the torso position "before" a step from
 ``data.xpos``, which after a live step lags the state by one physics substep, while after ``set_state`` it is
 current; the forward reward of a step from a rebuilt state therefore differs from the live one by a few 1e-3 (the
 next state is the same to float32 precision). The code's ``perfect_wm`` resets the same way, so it has the same
-reward. Only Ant is supported (Reacher's rebuild, angles from (cos, sin) and the target, is not needed here).
-Shapes: B transitions, N agents, O padded obs dim, A padded action dim, S state dim (27).
+reward. Reacher's reward from a rebuilt state equals the live step's (tests). Shapes: B transitions, N agents, O
+padded obs dim, A padded action dim, S state dim (Ant 27, Reacher 10).
 """
 
 from __future__ import annotations
@@ -36,8 +41,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-SUPPORTED_TASKS = ("ant",)
+SUPPORTED_TASKS = ("ant", "reacher")
 ANT_XY = (1.0, 1.0)  # [code] perfect_wm: the unobserved torso x, y are set to 1, 1
+REACHER_NEEDED = 8  # Reacher state dims the rebuild reads (0-7); 8-9 (fingertip - target) follow from them
+
+
+def _ant_qpos_qvel(state: np.ndarray, nq: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([ANT_XY, state[: nq - 2]]), state[nq - 2:]
+
+
+def _reacher_qpos_qvel(state: np.ndarray, nq: int) -> tuple[np.ndarray, np.ndarray]:
+    qpos = np.array([np.arctan2(state[2], state[0]), np.arctan2(state[3], state[1]), state[4], state[5]])
+    return qpos, np.array([state[6], state[7], 0.0, 0.0])
 
 
 @dataclass(frozen=True)
@@ -62,18 +77,21 @@ class GroundTruthSimulator:
         if task not in SUPPORTED_TASKS:
             raise ValueError(f"the ground-truth simulator supports the MaMuJoCo tasks {list(SUPPORTED_TASKS)}; "
                              f"{env_name!r} is task {task!r}")
-        self.sim = self.env.raw.single_agent_env.unwrapped  # Gymnasium's Ant-v5, without the TimeLimit wrapper
+        self.sim = self.env.raw.single_agent_env.unwrapped  # Gymnasium's Ant-v5 / Reacher-v5, no TimeLimit wrapper
         self.state_dim = int(self.env.spec.state_dim)
+        self.task = task
         covered = np.zeros(self.state_dim, dtype=bool)
         for ix in self.env.obs_index:
             covered[ix] = True
-        if not covered.all():
+        needed = self.state_dim if task == "ant" else REACHER_NEEDED
+        if not covered[:needed].all():
             raise ValueError(f"{env_name} obs_mode={self.env.obs_mode!r}: the agents' observations miss state dims "
-                             f"{np.flatnonzero(~covered).tolist()}, so the state cannot be rebuilt from them")
+                             f"{np.flatnonzero(~covered[:needed]).tolist()}, so the state cannot be rebuilt from them")
         nq, nv = int(self.sim.model.nq), int(self.sim.model.nv)
-        if nq - 2 + nv != self.state_dim:
+        if task == "ant" and nq - 2 + nv != self.state_dim:
             raise ValueError(f"{env_name}: state of {self.state_dim} dims, but qpos[2:] + qvel has {nq - 2 + nv}")
         self.nq = nq
+        self._qpos_qvel = _ant_qpos_qvel if task == "ant" else _reacher_qpos_qvel
         self.cfg = SimulatorConfig()
         self.device = torch.device(device)
         self.n_agents = self.env.spec.n_agents
@@ -89,8 +107,7 @@ class GroundTruthSimulator:
 
     def step_state(self, state: np.ndarray, joint_action: np.ndarray) -> tuple[np.ndarray, float, bool]:
         """One true step from ``state`` [S] with the joint action [J]: (next state [S], reward, terminated)."""
-        qpos = np.concatenate([ANT_XY, state[: self.nq - 2]])
-        qvel = state[self.nq - 2:]
+        qpos, qvel = self._qpos_qvel(state, self.nq)
         self.sim.set_state(qpos, qvel)
         next_state, reward, terminated, _, _ = self.sim.step(np.clip(joint_action, -1.0, 1.0))
         return np.asarray(next_state, dtype=np.float64), float(reward), bool(terminated)
