@@ -23,6 +23,7 @@ def test_smoke_run_writes_per_step_readings(tmp_path):
                               "--out", str(out)]) == 0
     got = json.loads(out.read_text())
     k = got["config"]["rollouts"]["k"]
+    assert len(got["git"]["commit"]) == 40 and got["wall_s"] > 0  # what produced the readings
     assert [r["iteration"] for r in got["readings"]] == [1, 2]
     for r in got["readings"]:
         assert len(r["V"]) == len(r["V_next"]) == len(r["G"]) == len(r["input_absmax"]) == k

@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -38,6 +40,7 @@ if __package__ in (None, ""):
 from common.algos.mappo_config import MAPPOConfig  # noqa: E402
 from common.cli import json_overrides  # noqa: E402
 from common.profiles import get_profile  # noqa: E402
+from common.runtime import git_commit  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
 from papers.moma_ppo.worldmodel import WorldModelConfig  # noqa: E402
 
@@ -173,13 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "max|input s'_j|": r["input_absmax"][j]} for j in range(len(r["V"]))]
         print(tabulate(rows, headers="keys", floatfmt=".3f"), flush=True)
 
+    t0 = time.time()
     readings = probe(cfg, args.seed, args.iterations, args.every, progress=show, evaluate=args.evaluate)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                       "config": cfg, "readings": readings}, f, indent=1)
+                       "config": cfg, "git": git_commit(), "machine": platform.processor() or platform.machine(),
+                       "wall_s": round(time.time() - t0, 1), "readings": readings}, f, indent=1)
         os.replace(tmp, args.out)
     return 0
 
