@@ -77,6 +77,10 @@ def test_ground_truth_reacher_smoke_run(tmp_path, capsys):
     got = json.loads(out.read_text())
     assert got["config"]["simulator"] == "ground_truth" and math.isfinite(got["readings"][0]["return"])
     assert got["readings"][0]["done_fraction"] == 0.0  # Reacher never terminates
+    hyb = tmp_path / "hybrid.json"
+    assert critic_probe.main(["--profile", "smoke", "--task", "reacher", "--obs-mode", "full", "--simulator",
+                              "wm_dynamics_true_reward", "--iterations", "1", "--out", str(hyb)]) == 0
+    assert json.loads(hyb.read_text())["readings"][0]["reward"] < 0  # Reacher's true reward is never positive
     with pytest.raises(SystemExit):
         critic_probe.main(["--profile", "smoke", "--simulator", "ground_truth", "--world-model", '{"hidden": 8}'])
     assert '--world-model {"hidden": 8} has no effect with --simulator ground_truth' in capsys.readouterr().err

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -347,3 +348,34 @@ def test_claims_do_not_compare_cells_with_different_mappo_settings():
     assert "different MAPPO settings" in v["ab_no_clip_rollouts_explode"][1]
     assert '"memory_len": 0' in v["ab_no_clip_rollouts_explode"][1]
     assert v["ab_adaptive_rollouts_needed"][0] is True  # default and no_adaptive share one setting
+
+
+def test_hybrid_models_take_each_half_from_the_named_model():
+    """simulator.HybridModel (critic_probe's diagnostic): a stand-in ensemble whose next obs is the input + 1 and whose
+    reward is 5 with penalty 0.25. wm_dynamics_true_reward keeps the ensemble's next obs and penalty and takes the
+    physics' reward (minus the penalty); true_dynamics_wm_reward the physics' next obs with the ensemble's reward."""
+    import envs
+    from papers.moma_ppo.simulator import GroundTruthSimulator, HybridModel
+
+    class FakeWM:
+        cfg = types.SimpleNamespace(threshold=2.0)
+
+        def sample(self, obs, actions, generator=None, choice=None):
+            B, N = obs.shape[:2]
+            return {"next_obs": obs + 1, "rewards": torch.full((B, N), 4.75), "rewards_clipped": torch.full((B, N), 5.0),
+                    "masks": torch.ones(B, N), "penalty": torch.full((B,), 0.25), "eps_g_raw": torch.full((B,), 0.5)}
+
+    env = envs.make("mamujoco/reacher-2x1", obs_mode="full")
+    sim = GroundTruthSimulator("mamujoco/reacher-2x1", {"obs_mode": "full"})
+    obs = torch.as_tensor(env.reset(seed=2))[None]
+    act = torch.tensor([[[0.7], [-0.4]]])
+    truth = sim.sample(obs, act)
+    a = HybridModel(FakeWM(), sim, "wm_dynamics_true_reward").sample(obs, act)
+    assert torch.equal(a["next_obs"], obs + 1) and float(a["penalty"][0]) == 0.25
+    assert torch.allclose(a["rewards"], truth["rewards"] - 0.25) and torch.allclose(a["rewards_clipped"], truth["rewards"])
+    b = HybridModel(FakeWM(), sim, "true_dynamics_wm_reward").sample(obs, act)
+    assert torch.equal(b["next_obs"], truth["next_obs"]) and b["rewards"].tolist() == [[4.75, 4.75]]
+    assert float(b["eps_g_raw"][0]) == 0.5  # the ensemble's uncertainty still drives the cut
+    assert float(truth["rewards"][0, 0]) < -0.65  # the physics charges the control cost 0.7^2 + 0.4^2
+    with pytest.raises(ValueError, match="allowed: wm_dynamics_true_reward, true_dynamics_wm_reward"):
+        HybridModel(FakeWM(), sim, "both")

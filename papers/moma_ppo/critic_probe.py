@@ -11,12 +11,16 @@ V(s_0)) and from one reading to the next while the reward does not (README, "Tab
 diverges"). ``--mappo`` overrides fields of the cell's MAPPOConfig (e.g. the code's raw inputs, widths, histories or
 the monotonic mixer) to tell which setting the divergence needs, ``--world-model`` fields of its WorldModelConfig (an
 ensemble of other settings is trained once and cached under its own name); ``--evaluate`` adds the greedy policy's
-true return at every reading (synthetic reward up while the true return falls: the model is exploited); ``--out``
-writes the readings as JSON.
+true return at every reading (synthetic reward up while the true return falls: the model is exploited);
+``--simulator ground_truth`` rolls out in the true physics instead (MAPPO's share of a failure), and the two hybrids
+take the next states from one of (world model, physics) and the reward from the other (which half is exploited);
+``--out`` writes the readings as JSON.
 
     python papers/moma_ppo/critic_probe.py --profile quick --task ant --obs-mode partial --dataset full-replay
     python papers/moma_ppo/critic_probe.py --profile quick --task ant --obs-mode partial --mappo '{"obs_norm": false}'
     python papers/moma_ppo/critic_probe.py --profile quick --task reacher --obs-mode full --world-model '{"hidden": 512}' \
+        --iterations 300 --every 30 --evaluate
+    python papers/moma_ppo/critic_probe.py --profile quick --task reacher --obs-mode full --simulator ground_truth \
         --iterations 300 --every 30 --evaluate
 """
 
@@ -42,6 +46,7 @@ from common.cli import json_overrides  # noqa: E402
 from common.profiles import get_profile  # noqa: E402
 from common.runtime import git_commit  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
+from papers.moma_ppo.simulator import HYBRIDS  # noqa: E402
 from papers.moma_ppo.worldmodel import WorldModelConfig  # noqa: E402
 
 
@@ -85,12 +90,17 @@ def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progre
     from common.returns import normalize
     from papers.moma_ppo.jobs import _eval_moma, _moma_histories, _moma_learner, _moma_model, load_dataset
     from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts
+    from papers.moma_ppo.simulator import HYBRIDS, GroundTruthSimulator, HybridModel
 
     class _Ctx:
         device = "cpu"
 
     data = load_dataset(cfg["dataset"])
-    wm = _moma_model(cfg, data, _Ctx, None)  # the cell's ensemble, or the true physics (cfg['simulator'])
+    hybrid = cfg.get("simulator") in HYBRIDS
+    wm = _moma_model({k: v for k, v in cfg.items() if k != "simulator"} if hybrid else cfg, data, _Ctx, None)
+    if hybrid:  # one half from the ensemble, the other from the true physics (simulator.HybridModel)
+        ds = cfg["dataset"]
+        wm = HybridModel(wm, GroundTruthSimulator(ds["env"], ds["env_options"]), cfg["simulator"])
     obs_data = torch.as_tensor(data.obs)
     policy, gen, _ = _moma_learner(cfg, data, seed, _Ctx, obs_data, None)
     hist = _moma_histories(policy, data, obs_data, "cpu")
@@ -147,10 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--world-model", type=json_overrides(WorldModelConfig, "--world-model"), default={}, metavar="JSON",
                    help='WorldModelConfig overrides, e.g. the code\'s heads \'{"hidden": 1024}\' (default none: the '
                         'profile\'s; an ensemble of other settings is trained once and cached under its own name)')
-    p.add_argument("--simulator", choices=("ground_truth",), default=None,
+    p.add_argument("--simulator", choices=("ground_truth", *HYBRIDS), default=None,
                    help="ground_truth: roll out in the true MuJoCo physics instead of the world model (App. B.2's "
                         "ablation; simulator.GroundTruthSimulator: Ant and Reacher), to tell the model's share of a "
-                        "failure from MAPPO's (default: the cell's world model)")
+                        "failure from MAPPO's; wm_dynamics_true_reward / true_dynamics_wm_reward: one half from the "
+                        "world model, the other from the physics (simulator.HybridModel), to tell which half is "
+                        "exploited (default: the cell's world model)")
     p.add_argument("--evaluate", action="store_true",
                    help="also evaluate the greedy policy in the true environment at every reading (the cell's "
                         "episodes: real return next to the synthetic reward, i.e. model exploitation)")
@@ -159,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
     if args.obs_mode not in allowed:
         p.error(f"--obs-mode {args.obs_mode} is not one of {args.task}'s: {', '.join(allowed)}")
-    if args.simulator is not None and args.world_model:
+    if args.simulator == "ground_truth" and args.world_model:
         p.error(f"--world-model {json.dumps(args.world_model)} has no effect with --simulator {args.simulator}")
     for name in ("iterations", "every"):
         if getattr(args, name) < 1:

@@ -147,3 +147,40 @@ class GroundTruthSimulator:
         if state.get("simulator") != "ground_truth" or state.get("env") != self.env.spec.name:
             raise ValueError(f"checkpoint holds {dict(state)!r}, not the ground-truth simulator of "
                              f"{self.env.spec.name}")
+
+
+HYBRIDS = ("wm_dynamics_true_reward", "true_dynamics_wm_reward")
+
+
+class HybridModel:
+    """A diagnostic model (critic_probe ``--simulator``; no record uses it) that takes the next states from one of
+    (world model, true physics) and the reward from the other, to tell which half of a world model MAPPO exploits:
+
+    - ``wm_dynamics_true_reward``: the ensemble's next obs, masks, uncertainties and penalty; the reward the true
+      physics gives for a step from the (predicted) state with the action, minus the ensemble's penalty (the state is
+      rebuilt from the predicted obs as from a dataset one).
+    - ``true_dynamics_wm_reward``: the true next obs and masks; the ensemble's penalized (and clipped) reward and its
+      uncertainties (so its adaptive cut still applies).
+    """
+
+    def __init__(self, wm, sim: GroundTruthSimulator, kind: str):
+        if kind not in HYBRIDS:
+            raise ValueError(f"hybrid model {kind!r} is not known; allowed: {', '.join(HYBRIDS)}")
+        self.wm, self.sim, self.kind = wm, sim, kind
+        self.cfg = wm.cfg  # the adaptive threshold of the ensemble's uncertainty
+
+    @torch.no_grad()
+    def sample(self, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None,
+               choice: Tensor | None = None) -> dict[str, Tensor]:
+        w = self.wm.sample(obs, actions, generator=generator, choice=choice)
+        t = self.sim.sample(obs, actions)
+        if self.kind == "wm_dynamics_true_reward":
+            out = dict(w)
+            out["rewards_clipped"] = t["rewards"].to(w["rewards"].dtype)
+            out["rewards"] = out["rewards_clipped"] - w["penalty"][:, None]
+        else:
+            out = {**w, "next_obs": t["next_obs"].to(w["next_obs"].dtype), "masks": t["masks"].to(w["masks"].dtype)}
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        raise RuntimeError("HybridModel is a probe's diagnostic: nothing checkpoints it")
