@@ -197,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dump({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                        "config": cfg, "git": git_commit(), "machine": platform.processor() or platform.machine(),
                        "wall_s": round(time.time() - t0, 1), "readings": readings}, f, indent=1)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the readings are shared like any record
         os.replace(tmp, args.out)
     return 0
 
