@@ -54,7 +54,8 @@ OTHER_BAD = {
     "papers.moma_ppo.wm_probe": [(["--world-model", '{"hiden": 1024}'],
                                   "--world-model: unknown WorldModelConfig field(s) ['hiden']; allowed: "),
                                  (["--world-model", "1024"], "--world-model must be a JSON object, got '1024'"),
-                                 (["--world-model", "{hidden: 1}"], "--world-model must be a JSON object")],
+                                 (["--world-model", "{hidden: 1}"], "--world-model must be a JSON object"),
+                                 (["--device", "tpu"], "--device: unknown device 'tpu'")],
     "papers.cast_bcq.datasets": [([], "the following arguments are required: --grid"),
                                  (["--grid", "--start", "corner"], "invalid choice: 'corner'")],
 }

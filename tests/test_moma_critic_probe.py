@@ -43,6 +43,9 @@ def test_bad_input_is_named(capsys):
         critic_probe.main(["--profile", "smoke", "--task", "reacher", "--obs-mode", "partial"])
     assert "not one of reacher's" in capsys.readouterr().err
     with pytest.raises(SystemExit):
+        critic_probe.main(["--profile", "smoke", "--device", "tpu"])
+    assert "--device: unknown device 'tpu'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
         critic_probe.main(["--profile", "smoke", "--iterations", "0"])
     assert "--iterations must be >= 1" in capsys.readouterr().err
 

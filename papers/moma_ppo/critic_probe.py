@@ -44,7 +44,7 @@ if __package__ in (None, ""):
 from common.algos.mappo_config import MAPPOConfig  # noqa: E402
 from common.cli import json_overrides  # noqa: E402
 from common.profiles import get_profile  # noqa: E402
-from common.runtime import git_commit  # noqa: E402
+from common.runtime import check_device, git_commit  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
 from papers.moma_ppo.simulator import HYBRIDS  # noqa: E402
 from papers.moma_ppo.worldmodel import WorldModelConfig  # noqa: E402
@@ -82,28 +82,30 @@ def read_batch(policy, batch: Mapping[str, Any], k: int) -> dict[str, Any]:
 
 
 def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progress=None,
-          evaluate: bool = False) -> list[dict[str, Any]]:
+          evaluate: bool = False, device: str = "cpu") -> list[dict[str, Any]]:
     """Train seed ``seed`` of the MOMA-PPO cell ``cfg`` for ``iterations`` iterations; the readings at iteration 1
     and every ``every``-th (before that iteration's update). ``evaluate``: each reading also holds the greedy policy's
     return in the true environment (``jobs._eval_moma``: the cell's episodes and evaluation seed, as a record's
-    evaluation) and its normalized score (the dataset card's reference scores, x 100)."""
+    evaluation) and its normalized score (the dataset card's reference scores, x 100). ``device``: where the
+    ensemble (trained there if not cached) and MAPPO run, as a job's ``--device``."""
     from common.returns import normalize
     from papers.moma_ppo.jobs import _eval_moma, _moma_histories, _moma_learner, _moma_model, load_dataset
     from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts
     from papers.moma_ppo.simulator import HYBRIDS, GroundTruthSimulator, HybridModel
 
     class _Ctx:
-        device = "cpu"
+        pass
 
+    _Ctx.device = str(device)
     data = load_dataset(cfg["dataset"])
     hybrid = cfg.get("simulator") in HYBRIDS
     wm = _moma_model({k: v for k, v in cfg.items() if k != "simulator"} if hybrid else cfg, data, _Ctx, None)
     if hybrid:  # one half from the ensemble, the other from the true physics (simulator.HybridModel)
         ds = cfg["dataset"]
         wm = HybridModel(wm, GroundTruthSimulator(ds["env"], ds["env_options"]), cfg["simulator"])
-    obs_data = torch.as_tensor(data.obs)
+    obs_data = torch.as_tensor(data.obs, device=_Ctx.device)
     policy, gen, _ = _moma_learner(cfg, data, seed, _Ctx, obs_data, None)
-    hist = _moma_histories(policy, data, obs_data, "cpu")
+    hist = _moma_histories(policy, data, obs_data, _Ctx.device)
     roll = RolloutConfig(**cfg["rollouts"]).validate()
     out = []
     for it in range(1, iterations + 1):
@@ -166,11 +168,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--evaluate", action="store_true",
                    help="also evaluate the greedy policy in the true environment at every reading (the cell's "
                         "episodes: real return next to the synthetic reward, i.e. model exploitation)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of the ensemble and MAPPO: cpu, cuda, cuda:N (default cpu; the code's 4 x 1024 "
+                        "ensemble needs a GPU: ~6 h of one CPU core)")
     p.add_argument("--out", type=Path, default=None, help="write the readings (and the cell config) as JSON here")
     args = p.parse_args(argv)
     allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
     if args.obs_mode not in allowed:
         p.error(f"--obs-mode {args.obs_mode} is not one of {args.task}'s: {', '.join(allowed)}")
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        p.error(f"--device: {e}")
     if args.simulator == "ground_truth" and args.world_model:
         p.error(f"--world-model {json.dumps(args.world_model)} has no effect with --simulator {args.simulator}")
     for name in ("iterations", "every"):
@@ -189,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(tabulate(rows, headers="keys", floatfmt=".3f"), flush=True)
 
     t0 = time.time()
-    readings = probe(cfg, args.seed, args.iterations, args.every, progress=show, evaluate=args.evaluate)
+    readings = probe(cfg, args.seed, args.iterations, args.every, progress=show, evaluate=args.evaluate,
+                     device=args.device)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
