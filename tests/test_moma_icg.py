@@ -117,3 +117,60 @@ def test_table3_smoke_end_to_end(tmp_path):
     assert all(r["extra"]["score_last20pct"] is not None for r in runs)
     assert len([r for r in recs if "claim" in r["keys"]]) == 5
     assert (res / "smoke" / "moma_ppo" / "table3.md").exists()
+
+
+class _Killed(Exception):
+    pass
+
+
+class _Ctx:
+    """The slice of a run context that jobs._world_model reads: the device, a progress bar factory."""
+
+    device = "cpu"
+
+    def __init__(self, kill_after: int | None = None):
+        self.kill_after, self.updates = kill_after, []
+
+    def progress(self, total, desc=None):
+        ctx = self
+
+        class Bar:
+            def update(self, n):
+                ctx.updates.append(n)
+                if ctx.kill_after is not None and len(ctx.updates) == ctx.kill_after:
+                    raise _Killed
+
+            def close(self):
+                pass
+
+        return Bar()
+
+
+def test_world_model_training_killed_resumes_from_its_partial_file(tmp_path, monkeypatch):
+    """A job's world model trained in chunks: killed after two chunks of WM_SAVE_EVERY updates, the next job on the
+    same cache resumes from ``<cache>.partial`` (the bar starts at the saved step), stores the same ensemble as an
+    uninterrupted training in another cache, and removes the partial file."""
+    from common.profiles import get_profile
+    from papers.moma_ppo import jobs
+    from papers.moma_ppo.config import PROFILES
+
+    monkeypatch.setattr(jobs, "WM_SAVE_EVERY", 20)
+    cfg = jobs.icg_moma_config(get_profile("smoke", PROFILES), "unfavorable")  # 50 updates at smoke
+    assert cfg["world_model"]["n_updates"] == 50
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "whole"))
+    data = jobs.load_dataset(cfg["dataset"])
+    whole = jobs._world_model(cfg, data, _Ctx(), None)
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "killed"))
+    data = jobs.load_dataset(cfg["dataset"])
+    path = jobs.wm_cache_path(cfg, data)
+    partial = path.with_name(path.name + ".partial")
+    with pytest.raises(_Killed):
+        jobs._world_model(cfg, data, _Ctx(kill_after=2), None)
+    assert partial.exists() and not path.exists()
+    ctx = _Ctx()
+    resumed = jobs._world_model(cfg, data, ctx, None)
+    assert ctx.updates == [40, 10]
+    assert path.exists() and not partial.exists()
+    assert resumed.checksum() == whole.checksum() and resumed.step == 50
+    again = _Ctx()
+    assert jobs._world_model(cfg, data, again, None).checksum() == whole.checksum() and again.updates == []

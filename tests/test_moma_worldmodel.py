@@ -497,6 +497,47 @@ def test_state_dict_roundtrip_resume_and_checksum():
     assert weights_sha256({"a": torch.zeros(2)}) != weights_sha256({"a": torch.zeros(3)})
 
 
+class _Killed(Exception):
+    pass
+
+
+def test_fit_killed_mid_training_resumes_from_its_partial_file_bit_for_bit(tmp_path):
+    """fit(partial=...) writes the training state every save_every updates; a fit killed after two chunks
+    and a new fit on the same file end with the uninterrupted ensemble's weights, Adam state and elites."""
+    cfg = tiny_cfg(n_members=3, n_elites=2, batch_size=8, n_updates=7)
+    ds = random_dataset()
+    whole = WorldModelEnsemble.for_datasets(ds, cfg, seeds=[5])
+    whole.fit(ds)
+    partial = tmp_path / "wm.pt.partial"
+    chunks = []
+
+    def kill_after_two(n):
+        chunks.append(n)
+        if len(chunks) == 2:
+            raise _Killed
+
+    first = WorldModelEnsemble.for_datasets(ds, cfg, seeds=[5])
+    with pytest.raises(_Killed):
+        first.fit(ds, partial=partial, save_every=3, on_updates=kill_after_two)
+    assert chunks == [3, 3] and torch.load(partial, weights_only=False)["step"] == 6
+    assert oct(partial.stat().st_mode & 0o777) == "0o644"
+    seen = []
+    resumed = WorldModelEnsemble.for_datasets(ds, cfg, seeds=[5])
+    resumed.fit(ds, partial=partial, save_every=3, on_updates=seen.append)
+    assert seen == [6, 1]  # the progress it found, then the one update left
+    assert resumed.step == whole.step == 7
+    assert resumed.checksum() == whole.checksum()
+    assert torch.equal(resumed.elites, whole.elites)
+    for a, b in zip(resumed.optim.state_dict()["state"].values(), whole.optim.state_dict()["state"].values()):
+        assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+    other = WorldModelEnsemble.for_datasets(ds, tiny_cfg(n_members=3, n_elites=2, batch_size=8, n_updates=7,
+                                                         lr=1e-3), seeds=[5])
+    with pytest.raises(ValueError, match="lr"):  # a partial file of another configuration is refused
+        other.fit(ds, partial=partial)
+    with pytest.raises(ValueError, match="save_every=0"):
+        other.fit(ds, partial=partial, save_every=0)
+
+
 def test_ensemble_fits_a_small_linear_system():
     """s' = W [o; a] and r = mean(o) are deterministic: the validation error of Gaussian samples falls
     from about the noise of the untrained sigma (~1 per dim) to a fraction of it."""

@@ -89,23 +89,20 @@ def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progre
     evaluation) and its normalized score (the dataset card's reference scores, x 100). ``device``: where the
     ensemble (trained there if not cached) and MAPPO run, as a job's ``--device``."""
     from common.returns import normalize
-    from papers.moma_ppo.jobs import _eval_moma, _moma_histories, _moma_learner, _moma_model, load_dataset
+    from papers.moma_ppo.jobs import ProbeContext, _eval_moma, _moma_histories, _moma_learner, _moma_model, load_dataset
     from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts
     from papers.moma_ppo.simulator import HYBRIDS, GroundTruthSimulator, HybridModel
 
-    class _Ctx:
-        pass
-
-    _Ctx.device = str(device)
+    ctx = ProbeContext(device)
     data = load_dataset(cfg["dataset"])
     hybrid = cfg.get("simulator") in HYBRIDS
-    wm = _moma_model({k: v for k, v in cfg.items() if k != "simulator"} if hybrid else cfg, data, _Ctx, None)
+    wm = _moma_model({k: v for k, v in cfg.items() if k != "simulator"} if hybrid else cfg, data, ctx, None)
     if hybrid:  # one half from the ensemble, the other from the true physics (simulator.HybridModel)
         ds = cfg["dataset"]
         wm = HybridModel(wm, GroundTruthSimulator(ds["env"], ds["env_options"]), cfg["simulator"])
-    obs_data = torch.as_tensor(data.obs, device=_Ctx.device)
-    policy, gen, _ = _moma_learner(cfg, data, seed, _Ctx, obs_data, None)
-    hist = _moma_histories(policy, data, obs_data, _Ctx.device)
+    obs_data = torch.as_tensor(data.obs, device=ctx.device)
+    policy, gen, _ = _moma_learner(cfg, data, seed, ctx, obs_data, None)
+    hist = _moma_histories(policy, data, obs_data, ctx.device)
     roll = RolloutConfig(**cfg["rollouts"]).validate()
     out = []
     for it in range(1, iterations + 1):

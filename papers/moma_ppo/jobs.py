@@ -38,11 +38,13 @@ the default per-seed score of the authors' benchmarking tool (alfred ``benchmark
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -206,17 +208,51 @@ def _world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | N
     path = wm_cache_path(cfg, data)
     if saved is not None:
         wm.load_state_dict(_with_sampling(saved["world_model"], sampling))
-    elif path.exists():  # sha256 checked on load
-        wm.load_state_dict(_with_sampling(torch.load(path, map_location=ctx.device, weights_only=False), sampling))
-    else:
+        return wm
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:  # one trainer per ensemble; the others wait
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            _train_world_model(wm, data, path, ctx)
+    wm.load_state_dict(_with_sampling(torch.load(path, map_location=ctx.device, weights_only=False), sampling))
+    return wm  # loaded back from the cache (sha256 checked on load): a fresh and a cached run see the same ensemble
+
+
+def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
+    """Train ``wm`` on ``data`` and store it at ``path`` (atomic). Resumable: the training state goes to
+    ``<path>.partial`` every ``WM_SAVE_EVERY`` updates and a killed training resumes from it (bit for bit,
+    WorldModelEnsemble.fit), so hours of a large ensemble on a CPU are never lost."""
+    partial = path.with_name(path.name + ".partial")
+    bar = ctx.progress(wm.cfg.n_updates, desc=f"world model {path.stem}") if hasattr(ctx, "progress") else None
+    try:
         with torch.random.fork_rng(devices=[]):
-            wm.fit(data)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        torch.save(wm.state_dict(), tmp)
-        os.replace(tmp, path)
-    return wm
+            wm.fit(data, partial=partial, save_every=WM_SAVE_EVERY, on_updates=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    torch.save(wm.state_dict(), tmp)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    partial.unlink(missing_ok=True)
+
+
+class ProbeContext:
+    """The slice of a run context (common.experiment) that ``_world_model`` / ``_moma_model`` read, for scripts that
+    build a cell's model outside a run (wm_probe.py, critic_probe.py): the device and a progress bar (a tqdm bar on a
+    terminal, as a run's)."""
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        self.device = str(device)
+
+    def progress(self, total: int, desc: str | None = None):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, disable=bool(os.environ.get("CI")) or not sys.stderr.isatty(), leave=False)
+
+
+WM_SAVE_EVERY = 500  # world-model updates between two writes of the resumable training state (4 x 256: ~1.5 min)
 
 
 def _moma_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None):

@@ -50,8 +50,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -582,10 +585,34 @@ class WorldModelEnsemble:
                 history.append({"step": self.step, **m})
         return history
 
-    def fit(self, datasets, log_every: int = 100) -> list[dict[str, Any]]:
-        """Split, train cfg.n_updates updates, then select the elites on the validation split."""
+    def fit(self, datasets, log_every: int = 100, partial: str | os.PathLike | None = None,
+            save_every: int = 500, on_updates: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        """Split, train cfg.n_updates updates, then select the elites on the validation split.
+
+        ``partial``: a file that makes the training resumable. The full state (:meth:`state_dict`: weights,
+        Adam, the minibatch generator, the step) is written there atomically every ``save_every`` updates,
+        and a fit that finds the file resumes from it; the resumed ensemble equals the uninterrupted one
+        bit for bit (the split is a fixed permutation and every minibatch comes from ``self.gen``). The
+        caller removes the file once the finished ensemble is stored. A file from another configuration,
+        layout or seed set is an error (:meth:`load_state_dict`). ``on_updates(n)`` is called after
+        every chunk of updates with the number of updates just done (a progress bar's ``update``);
+        ``history`` holds the metrics of this call's updates only."""
+        if save_every < 1:
+            raise ValueError(f"save_every={save_every!r} must be >= 1")
         data = self.prepare_data(datasets)
-        history = self.train(data, log_every=log_every)
+        path = None if partial is None else Path(partial)
+        if path is not None and path.exists():
+            self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+            if on_updates is not None and self.step:
+                on_updates(self.step)
+        total, history = self.cfg.n_updates, []
+        while self.step < total:
+            n = min(total - self.step, save_every if path is not None else total - self.step)
+            history += self.train(data, n_updates=n, log_every=log_every)
+            if path is not None and self.step < total:
+                _atomic_torch_save(self.state_dict(), path)
+            if on_updates is not None:
+                on_updates(n)
         self.select_elites(data)
         return history
 
@@ -821,6 +848,21 @@ def _dataset_list(datasets, seeds: Sequence[int] | None) -> list:
             raise ValueError(f"{len(ds)} datasets for {len(seeds)} groups (seeds {list(seeds)})")
         return ds
     return [datasets] * (1 if seeds is None else len(seeds))
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temp file beside ``path`` (mode 644), then ``os.replace``: a killed write leaves the
+    previous file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _derived_seed(seeds: Sequence[int], stream: int) -> int:
