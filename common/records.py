@@ -367,6 +367,24 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` to a temp file beside ``path`` (mode 644), then ``os.replace``: a reader never sees a
+    half-written file and a killed write leaves the previous one intact. Parent folders are created."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def write_claim(results_root: str | Path, profile: str, paper: str, item: str, claim_id: str, holds: bool | None,
                 evidence: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Append a claim verdict record (``keys={"claim": id}``, ``extra={"holds", "evidence", ...}``)."""

@@ -45,11 +45,10 @@ O padded obs dim, A padded action dim, n = E T buffer rows per seed, D state dim
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -58,6 +57,7 @@ import torch
 
 import envs
 from common.algos.mappo import MAPPO, MAPPOConfig
+from common.records import atomic_torch_save
 from common.runtime import load_run_checkpoint
 
 __all__ = ["OnlineMAPPOConfig", "OnlineRun", "train", "rollout", "evaluate_greedy", "elbow_angles",
@@ -281,12 +281,6 @@ class OnlineRun:
         return self.evals[-1]
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
 
 def identity_of(cfg: OnlineMAPPOConfig, seeds: Sequence[int], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: config (iterations excluded: a finished run may be extended),
@@ -334,7 +328,7 @@ def train(cfg: OnlineMAPPOConfig, seeds: Sequence[int] = (0,), *, checkpoint: st
     def save() -> None:
         run.times["wall"] = wall0 + time.perf_counter() - t0
         if ckpt is not None:
-            _atomic_save({"identity": ident, "learner": lr.state_dict(), "log": run.log, "evals": run.evals,
+            atomic_torch_save({"identity": ident, "learner": lr.state_dict(), "log": run.log, "evals": run.evals,
                           "times": run.times}, ckpt)
 
     def evaluate() -> None:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from common.behavior.sac import SAC, Member, SACConfig
+from common.records import atomic_torch_save
 from common.runtime import load_run_checkpoint
 from envs.gym_mujoco import EPISODE_LENGTH, current_obs, get_env_state, make_task, set_env_state, task_dims
 
@@ -93,12 +94,6 @@ def evaluate_actor(learner: SAC, eval_envs: list[list[Any]], actor=None) -> np.n
     return ret.mean(1)
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
 
 def train_sac(
     members: Sequence[Member],
@@ -160,7 +155,7 @@ def train_sac(
         if ckpt is None:
             return
         run.wall_time = wall0 + time.perf_counter() - t_start
-        _atomic_save({
+        atomic_torch_save({
             "identity": ident, "learner": lr.state_dict(), "envs": [get_env_state(e) for e in envs_],
             "obs": obs.copy(), "ep_len": ep_len.copy(), "ep_ret": ep_ret.copy(),
             "evals": [(s, np.asarray(v)) for s, v in run.evals], "snapshots": run.snapshots,

@@ -75,6 +75,7 @@ from common.algos.ppo import (
 )
 from common.algos.state import build_seed_members
 from common.nets import EnsembleMLP
+from common.records import atomic_torch_save
 from common.runtime import load_run_checkpoint
 
 __all__ = ["SmaxPPOConfig", "SmaxPPO", "SmaxRun", "CRITICS", "train", "rollout", "masked_sample",
@@ -427,12 +428,6 @@ class SmaxRun:
         return np.sum([x["env_steps"] for x in self.log], axis=0) if self.log else np.zeros(self.learner.S, int)
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
 
 def _per_seed(x: np.ndarray, S: int) -> np.ndarray:
     return x.reshape(S, -1).mean(1)
@@ -476,7 +471,7 @@ def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
     def save() -> None:
         run.times["wall"] = wall0 + time.perf_counter() - t0
         if ckpt is not None:
-            _atomic_save({"identity": ident, "learner": lr.state_dict(), "log": run.log, "evals": run.evals,
+            atomic_torch_save({"identity": ident, "learner": lr.state_dict(), "log": run.log, "evals": run.evals,
                           "snapshots": run.snapshots, "times": run.times}, ckpt)
 
     def evaluate() -> None:

@@ -45,7 +45,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -64,7 +63,7 @@ from common.experiment import Job
 from common.offline import (data_identity_of, dataset_of, group_key_of, identity_of, offline_run, offline_run_group,
                             run_metrics)
 from common.profiles import Profile
-from common.records import canonical_json, config_hash, to_jsonable
+from common.records import atomic_torch_save, canonical_json, config_hash, to_jsonable
 from papers.moma_ppo import config as C
 from papers.moma_ppo.datasets import icg_spec, load_spec, table1_stats
 from papers.moma_ppo.maiql_ft import FineTuneConfig, maiql_ft_run
@@ -230,11 +229,7 @@ def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
     finally:
         if bar is not None:
             bar.close()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    torch.save(wm.state_dict(), tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    atomic_torch_save(wm.state_dict(), path)
     partial.unlink(missing_ok=True)
 
 

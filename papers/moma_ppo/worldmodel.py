@@ -51,7 +51,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -64,6 +63,7 @@ from torch import Tensor, nn
 
 from common.heads import GaussianEnsembleModel
 from common.nets import EnsembleMLP, clip_grad_norm_
+from common.records import atomic_torch_save
 
 __all__ = [
     "WorldModelConfig",
@@ -610,7 +610,7 @@ class WorldModelEnsemble:
             n = min(total - self.step, save_every if path is not None else total - self.step)
             history += self.train(data, n_updates=n, log_every=log_every)
             if path is not None and self.step < total:
-                _atomic_torch_save(self.state_dict(), path)
+                atomic_torch_save(self.state_dict(), path)
             if on_updates is not None:
                 on_updates(n)
         self.select_elites(data)
@@ -848,21 +848,6 @@ def _dataset_list(datasets, seeds: Sequence[int] | None) -> list:
             raise ValueError(f"{len(ds)} datasets for {len(seeds)} groups (seeds {list(seeds)})")
         return ds
     return [datasets] * (1 if seeds is None else len(seeds))
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file beside ``path`` (mode 644), then ``os.replace``: a killed write leaves the
-    previous file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _derived_seed(seeds: Sequence[int], stream: int) -> int:

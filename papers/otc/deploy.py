@@ -48,9 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -64,7 +62,7 @@ from common.datacard import data_root
 from common.evaluate import eval_seed, evaluate
 from common.experiment import Job
 from common.offline import data_identity_of, dataset_of
-from common.records import canonical_json, to_jsonable
+from common.records import atomic_torch_save, canonical_json, to_jsonable
 from common.returns import normalize
 from common.runtime import current_threads
 from common.sampling import gather_members, sample_indices
@@ -103,17 +101,6 @@ def _generator(seed: int, stream: int, device) -> torch.Generator:
     s = int(np.random.SeedSequence([int(seed)], spawn_key=(int(stream),)).generate_state(1, np.uint64)[0] >> 1)
     return torch.Generator(device=device).manual_seed(s)
 
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _take(batch: Mapping[str, Tensor], sel: Tensor) -> dict[str, Tensor]:
@@ -198,9 +185,9 @@ def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, pr
             step += 1
             bar.update(1)
             if step % every == 0 and step < total:
-                _atomic_save({"learner": learner.state_dict(), "step": step}, part)
+                atomic_torch_save({"learner": learner.state_dict(), "step": step}, part)
     s0 = evaluate_learner(learner, cfg, seed)
-    _atomic_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
+    atomic_torch_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
     if part.exists():
         part.unlink()
     return learner, s0
@@ -230,7 +217,7 @@ def offline_cvae(cfg: Mapping[str, Any], data, tensors, learner, seed: int, devi
             b = gather_members({k: tensors[k] for k in ("obs", "next_obs", "actions")}, idx, agents)
             cvae.update(b["obs"], b["next_obs"], b["actions"], generator=gen)
             bar.update(1)
-    _atomic_save({"cvae": cvae.state_dict(), "gen": gen.get_state()}, path)
+    atomic_torch_save({"cvae": cvae.state_dict(), "gen": gen.get_state()}, path)
     return cvae, gen
 
 
@@ -491,13 +478,13 @@ def train_offline_stack(todo: list[tuple[Mapping[str, Any], Any, int, Any]], pro
                 bar.update(1)
                 if step % every == 0 and step < total:
                     for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
-                        _atomic_save({"learner": state, "step": step}, offline_paths(cfg, data, seed, device)[1])
+                        atomic_torch_save({"learner": state, "step": step}, offline_paths(cfg, data, seed, device)[1])
         for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
             name = str(cfg["learner"])
             own = build_learner(name, data, dict(cfg[name]), seed, device)
             own.load_state_dict(state)
             path, part = offline_paths(cfg, data, seed, device)
-            _atomic_save({"learner": state, "s0": evaluate_learner(own, cfg, seed), "updates": total}, path)
+            atomic_torch_save({"learner": state, "s0": evaluate_learner(own, cfg, seed), "updates": total}, path)
             if part.exists():
                 part.unlink()
 

@@ -59,10 +59,11 @@ from common.evaluate import eval_seed
 from common.experiment import Job
 from common.offline import data_identity_of, dataset_of
 from common.profiles import Profile
+from common.records import atomic_torch_save
 from papers.otc import config as C
 from papers.otc import otc as O
 from papers.otc import deploy
-from papers.otc.deploy import SAMPLER_STREAM, _atomic_save, _generator, offline_dir, offline_key
+from papers.otc.deploy import SAMPLER_STREAM, _generator, offline_dir, offline_key
 from papers.otc.mujoco_items import sampler_fields
 
 __all__ = ["needs_smax", "cell_config", "load_smax", "agent_view", "Buffers", "SmaxSampler", "deploy_episodes",
@@ -401,10 +402,10 @@ def offline_cql(cfg: Mapping[str, Any], data, buf: Buffers, seed: int, device, p
             step += 1
             bar.update(1)
             if step % every == 0 and step < total:
-                _atomic_save({"learner": learner.state_dict(), "gen": gen.get_state(), "step": step}, part)
+                atomic_torch_save({"learner": learner.state_dict(), "gen": gen.get_state(), "step": step}, part)
     win, ret = evaluate_smax(learner, cfg["dataset"]["env"], [seed], int(cfg["eval_episodes"]))
     s0 = {"win_rate": float(win[0]), "return": float(ret[0])}
-    _atomic_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
+    atomic_torch_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
     if part.exists():
         part.unlink()
     return learner, s0
