@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 source scripts/bootstrap.sh
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-exec "$OFFMARL_PY" -m pytest -q "$@"
+# Two worker processes (pytest-xdist), one per core of the 2-core project machine; OFFMARL_TEST_WORKERS=0 runs the
+# suite in this one process (e.g. to debug with -s / --pdb).
+exec "$OFFMARL_PY" -m pytest -q -n "${OFFMARL_TEST_WORKERS:-2}" "$@"
