@@ -63,6 +63,18 @@ def test_missing_seed_and_non_finite_point():
     assert curves.curve_data(only_nan, "table3", [("unfavorable",)], ("maiql",)) == {}
 
 
+def test_only_the_newest_record_of_a_seed_is_drawn():
+    """A cell re-run keeps its older records in the JSONL as history; the curve, as the table, uses the newest."""
+    keys = {"dataset": "neutral", "method": "iql"}
+    old = rec(keys, 0, [(10, 0.0), (20, 0.0)]) | {"finished": "2026-11-25T10:00:00+00:00"}
+    new = rec(keys, 0, [(10, 1.0), (20, 1.0)]) | {"finished": "2026-11-26T10:00:00+00:00"}
+    other = rec(keys, 1, [(10, 0.5), (20, 0.5)]) | {"finished": "2026-11-25T09:00:00+00:00"}
+    for records in ([old, new, other], [new, old, other]):
+        s = curves.curve_data(records, "table3", [("neutral",)], ("iql",))[("neutral",)]["iql"]
+        assert s.seeds == 2
+        np.testing.assert_allclose(s.mean, [0.75, 0.75])
+
+
 def test_table4_scores_are_normalized_fractions():
     refs = {"random": -10.0, "expert": 10.0}
     keys = {"obs_mode": "full", "dataset": "medium", "method": "ibc"}

@@ -25,6 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from common.plotting import plt, save
+from common.records import latest_records
 from common.returns import normalize
 from papers.moma_ppo.published import ITEMS
 
@@ -91,8 +92,11 @@ def cell_series(records: Sequence[Mapping], item: str) -> Series | None:
 def curve_data(records: Sequence[Mapping], item: str, rows: Sequence[tuple],
                methods: Sequence[str]) -> dict[tuple, dict[str, Series]]:
     """{row: {method: Series}} for the rows (tuples of ITEMS[item].rows' values, the panels, in this order) and
-    methods with records; rows without any are left out, methods without a curve are left out of their row."""
+    methods with records; rows without any are left out, methods without a curve are left out of their row. Only
+    the newest record of each (cell, seed) counts (``common.records.latest_records``, the report's rule), so runs a
+    cell superseded (kept in the JSONL as history) are not drawn beside the ones its table shows."""
     spec = ITEMS[item]
+    records = latest_records(records)
     out: dict[tuple, dict[str, Series]] = {}
     for row in rows:
         keys = dict(zip(spec.rows, row, strict=True))
