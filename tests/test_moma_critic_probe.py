@@ -24,12 +24,31 @@ def test_smoke_run_writes_per_step_readings(tmp_path):
     got = json.loads(out.read_text())
     k = got["config"]["rollouts"]["k"]
     assert len(got["git"]["commit"]) == 40 and got["wall_s"] > 0  # what produced the readings
-    assert [r["iteration"] for r in got["readings"]] == [1, 2]
+    assert [r["iteration"] for r in got["readings"]] == [1, 2] and got["complete"] is True and got["device"] == "cpu"
     for r in got["readings"]:
         assert len(r["V"]) == len(r["V_next"]) == len(r["G"]) == len(r["input_absmax"]) == k
         assert r["V"][0] is not None and all(abs(v) < 1e3 for v in r["V"] if v is not None)  # two updates: bounded
         assert r["rows"] >= got["config"]["rollouts"]["batch"]
         assert math.isfinite(r["return"]) and math.isfinite(r["normalized"])  # --evaluate: the true env's return
+
+
+def test_a_killed_probe_keeps_the_readings_it_took(tmp_path, monkeypatch):
+    """--out is rewritten after every reading: a probe stopped after two readings leaves those two, marked incomplete."""
+    reading = {"V": [0.0], "V_next": [0.0], "G": [0.0], "input_absmax": [1.0], "reward": -0.1, "done_fraction": 0.0,
+               "rows": 10}
+
+    def stopped(cfg, seed, iterations, every, progress=None, evaluate=False, device="cpu"):
+        progress({"iteration": 1, **reading})
+        progress({"iteration": 2, **reading})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(critic_probe, "probe", stopped)
+    out = tmp_path / "probe.json"
+    with pytest.raises(KeyboardInterrupt):
+        critic_probe.main(["--profile", "smoke", "--out", str(out)])
+    got = json.loads(out.read_text())
+    assert got["complete"] is False and [r["iteration"] for r in got["readings"]] == [1, 2]
+    assert list(tmp_path.iterdir()) == [out]  # no temporary file left beside it
 
 
 def test_bad_input_is_named(capsys):

@@ -14,7 +14,7 @@ ensemble of other settings is trained once and cached under its own name); ``--e
 true return at every reading (synthetic reward up while the true return falls: the model is exploited);
 ``--simulator ground_truth`` rolls out in the true physics instead (MAPPO's share of a failure), and the two hybrids
 take the next states from one of (world model, physics) and the reward from the other (which half is exploited);
-``--out`` writes the readings as JSON.
+``--out`` writes the readings as JSON, after every reading (``"complete": false`` until the last).
 
     python papers/moma_ppo/critic_probe.py --profile quick --task ant --obs-mode partial --dataset full-replay
     python papers/moma_ppo/critic_probe.py --profile quick --task ant --obs-mode partial --mappo '{"obs_norm": false}'
@@ -133,6 +133,10 @@ def _cell(args) -> dict[str, Any]:
     return cfg
 
 
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from tabulate import tabulate
 
@@ -195,17 +199,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(tabulate(rows, headers="keys", floatfmt=".3f"), flush=True)
 
     t0 = time.time()
-    readings = probe(cfg, args.seed, args.iterations, args.every, progress=show, evaluate=args.evaluate,
-                     device=args.device)
-    if args.out is not None:
+    so_far: list[dict[str, Any]] = []
+
+    def write(readings: list[dict[str, Any]], complete: bool) -> None:
+        """The readings so far, atomically: a probe killed mid-way keeps every reading it took."""
+        if args.out is None:
+            return
         args.out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                        "config": cfg, "git": git_commit(), "machine": platform.processor() or platform.machine(),
+                       "device": _device_name(args.device), "complete": complete,
                        "wall_s": round(time.time() - t0, 1), "readings": readings}, f, indent=1)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the readings are shared like any record
         os.replace(tmp, args.out)
+
+    def progress(r: Mapping[str, Any]) -> None:
+        show(r)
+        so_far.append(dict(r))
+        write(so_far, complete=False)
+
+    readings = probe(cfg, args.seed, args.iterations, args.every, progress=progress, evaluate=args.evaluate,
+                     device=args.device)
+    write(readings, complete=True)
     return 0
 
 
