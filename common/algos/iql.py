@@ -407,7 +407,7 @@ class DiscreteIQL:
         for k, o in self.opts.items():
             o.load_state_dict(state["opts"][k])
         for g, st in zip(self.gens, state["rngs"]):
-            g.set_state(st)
+            g.set_state(st.cpu())
 
 
 def build_discrete_iql(data, section: Mapping[str, Any], seed: int, device) -> DiscreteIQL:

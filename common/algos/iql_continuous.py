@@ -376,7 +376,7 @@ class MemberLayout(StackableLearner):
         for k, o in self.opts.items():
             o.load_state_dict(state["opts"][k])
         for g, st in zip(self.gens, state["rngs"]):
-            g.set_state(st)
+            g.set_state(st.cpu())
 
     # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ------------
     def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> Any:

@@ -609,8 +609,8 @@ class MAPPO(MAPPOStacking):
             mu, sd, self.obs_stats_set = state["obs_stats"]
             self.obs_mu, self.obs_sd = (t.to(device=self.device, dtype=self.dtype).clone() for t in (mu, sd))
         for g, st in zip(self.gens, state["rng"]):
-            g.set_state(st)
+            g.set_state(st.cpu())
         for g, st in zip(self.act_gens, state["act_rng"]):
-            g.set_state(st)
+            g.set_state(st.cpu())
         self.n_updates, self.n_steps = int(state["n_updates"]), int(state["n_steps"])
         self.seeds = list(state["seeds"])

@@ -317,7 +317,7 @@ class MATD3BC(MemberLayout):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         for g, st in zip(self.noise_gens, state["noise_rngs"]):
-            g.set_state(st)
+            g.set_state(st.cpu())
         self.last_actor = {k: v.clone() for k, v in state.get("last_actor", {}).items()}
 
 

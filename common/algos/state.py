@@ -43,7 +43,7 @@ def load_learner_state(learner, state: Mapping[str, Any], modules: Iterable[str]
         raise ValueError(f"checkpoint seeds {list(state['seeds'])} differ from this learner's {list(learner.seeds)}")
     for name in modules:
         getattr(learner, name).load_state_dict(state[name])
-    learner.gen.set_state(state["rng"])
+    learner.gen.set_state(state["rng"].cpu())
     learner.step = int(state["step"])
     learner.seeds = list(state["seeds"])
 

@@ -420,7 +420,7 @@ class MATD3:
         for r, st in zip(self.np_rngs, sd["np_rngs"]):
             r.bit_generator.state = st
         for g, st in zip(self.torch_rngs, sd["torch_rngs"]):
-            g.set_state(st)
+            g.set_state(st.cpu())
         self.n_updates, self.env_steps = int(sd["n_updates"]), int(sd["env_steps"])
 
 

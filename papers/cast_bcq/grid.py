@@ -605,7 +605,7 @@ class GridLearner:
         self.target.load_state_dict(state["target"])
         for k, opt in self.opts.items():
             opt.load_state_dict(state["opts"][k])
-        self.gen.set_state(state["rng"])
+        self.gen.set_state(state["rng"].cpu())
         self.step = int(state["step"])
 
 

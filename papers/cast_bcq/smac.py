@@ -680,7 +680,7 @@ class SmaxLearner:
             for k, v in own.items():
                 v.load_state_dict(state[group][k])
         for g, s in zip(self.gens, state["gens"]):
-            g.set_state(s)
+            g.set_state(s.cpu())
         self.step = int(state["step"])
 
 

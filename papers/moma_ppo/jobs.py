@@ -274,7 +274,7 @@ def _moma_learner(cfg: Mapping[str, Any], data, seed: int, ctx, obs_data, saved:
     progress = {"step": 0, "lengths": [], "obs_absmax": 0.0}  # rollout length per iteration; largest |next obs|
     if saved is not None:
         policy.load_state_dict(saved["mappo"])
-        gen.set_state(saved["starts"][0])
+        gen.set_state(saved["starts"][0].cpu())
         progress = {"step": int(saved["step"]), "lengths": list(saved.get("lengths", [])),
                     "obs_absmax": float(saved.get("obs_absmax", 0.0))}
     return policy, gen, progress

@@ -240,7 +240,7 @@ def maiql_ft_run(cell, seed: int, ctx, *, load: Callable[[Mapping[str, Any]], An
         model.load_state_dict(saved["learner"])
         for b, st in zip(buffers, saved["online"]):
             b.load_state_dict(st)
-        gen.set_state(saved["rollout_rng"])
+        gen.set_state(saved["rollout_rng"].cpu())
         step, lengths = int(saved["step"]), list(saved["lengths"])
     U, F, every = int(cfg["updates"]), ft.updates, int(cfg["eval_every"])
     with ctx.progress(U + F - step) as bar:

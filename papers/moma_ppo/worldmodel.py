@@ -830,7 +830,7 @@ class WorldModelEnsemble:
             self.box[k] = model[f"box.{k}"].to(device=self.device, dtype=self.dtype).clone()
         self.elite_scores = state["elite_scores"].to(device=self.device, dtype=self.dtype).clone()
         self.optim.load_state_dict(state["optim"])
-        self.gen.set_state(state["rng"])
+        self.gen.set_state(state["rng"].cpu())
         self.step = int(state["step"])
 
     # ---- helpers ------------------------------------------------------------------------------

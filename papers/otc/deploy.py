@@ -208,7 +208,7 @@ def offline_cvae(cfg: Mapping[str, Any], data, tensors, learner, seed: int, devi
     if path.exists():
         blob = torch.load(path, map_location=device, weights_only=False)
         cvae.load_state_dict(blob["cvae"])
-        gen.set_state(blob["gen"])
+        gen.set_state(blob["gen"].cpu())
         return cvae, gen
     agents = learner.agents
     with progress(int(cfg["cvae_offline_updates"]), f"offline CVAE seed {seed}") as bar:
@@ -339,14 +339,14 @@ class Sampler:
         return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.gen.set_state(state["gen"])
+        self.gen.set_state(state["gen"].cpu())
         if self.br is not None:
             self.br.load_state_dict(state["br"])
         if self.alpha is not None:
             self.alpha.load_state_dict(state["alpha"])
         if self.cvae is not None:
             self.cvae.load_state_dict(state["cvae"])
-            self.cvae_gen.set_state(state["cvae_gen"])
+            self.cvae_gen.set_state(state["cvae_gen"].cpu())
 
 
 # ---- the job -----------------------------------------------------------------------------------------------------

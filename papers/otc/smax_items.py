@@ -275,7 +275,7 @@ class SmaxSampler:
         return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.gen.set_state(state["gen"])
+        self.gen.set_state(state["gen"].cpu())
         if self.alpha is not None:
             self.alpha.load_state_dict(state["alpha"])
 
@@ -394,7 +394,7 @@ def offline_cql(cfg: Mapping[str, Any], data, buf: Buffers, seed: int, device, p
     if part.exists():
         blob = torch.load(part, map_location=device, weights_only=False)
         learner.load_state_dict(blob["learner"])
-        gen.set_state(blob["gen"])
+        gen.set_state(blob["gen"].cpu())
         step = int(blob["step"])
     with progress(total - step, f"offline cql seed {seed}") as bar:
         while step < total:
