@@ -148,10 +148,13 @@ def interleaved_rates(variants: dict[str, Callable[[], object]], n_calls: int, r
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
-def paper_bench_args(prog: str, description: str, quick_help: str, argv: list[str] | None) -> argparse.Namespace:
-    """The command line of a paper's benchmark (``--quick --reps --updates --device``), checked (positive counts, a
-    known device), with one torch thread set."""
+def paper_bench_args(prog: str, description: str, quick_help: str, argv: list[str] | None,
+                     extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The command line of a paper's benchmark (``--quick --reps --updates --device``, and the paper's own options
+    added by ``extra``), checked (positive counts, a known device), with one torch thread set."""
     p = argparse.ArgumentParser(prog=prog, description=description)
+    if extra is not None:
+        extra(p)
     p.add_argument("--quick", action="store_true", help=quick_help)
     p.add_argument("--reps", type=int, default=None, help="interleaved rounds (median taken)")
     p.add_argument("--updates", type=int, default=None, help="updates or iterations per round")

@@ -112,6 +112,7 @@ from torch import Tensor, nn
 
 from common.algos.itd3 import _copy_members
 from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
+from common.algos.mappo_graph import MinibatchGraph, eager_adam
 from common.algos.mappo_stack import MAPPOStacking
 from common.heads import CategoricalActor, GaussianActor
 from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
@@ -156,6 +157,7 @@ class MAPPO(MAPPOStacking):
         encoder: nn.Module | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        cuda_graph: bool | None = None,
     ):
         self.cfg = cfg = (cfg or MAPPOConfig()).validate()
         self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
@@ -192,6 +194,13 @@ class MAPPO(MAPPOStacking):
             self.emb_dim = int(cfg.memory_dim)
             self.history_dim = O + A  # a step = [own obs ⊕ own action], padded
         self.device, self.dtype = torch.device(device), dtype
+        if cuda_graph and self.device.type != "cuda":
+            raise ValueError(f"cuda_graph=True needs a cuda device, got device={str(self.device)!r} (cuda_graph: "
+                             "None = on for cuda, False = off)")
+        # minibatch steps: "graph" (CUDA graph, common/algos/mappo_graph.py), "eager", or "buffers" (the graph's
+        # static-buffer step without a graph: tests); a run-time choice, not part of the config
+        self.step_mode = "graph" if (self.device.type == "cuda" if cuda_graph is None else cuda_graph) else "eager"
+        self._graph: MinibatchGraph | None = None
         X = self.emb_dim + O  # actor / V input [emb ⊕ obs]
         hidden = cfg.hidden
 
@@ -467,6 +476,12 @@ class MAPPO(MAPPOStacking):
         ar_s = torch.arange(S, device=self.device)[:, None]  # [S, 1]
         params = self.parameters()
         sums: dict[str, Tensor] = {}
+        graph = self._minibatch_graph()
+        if graph is not None:  # static buffers (and a CUDA graph): common/algos/mappo_graph.py
+            graph.load({"obs": data["obs"], "actions": data["actions"], "memory": data["memory"],
+                        "joint": data["joint"], "logp_old": tg["logp"], "values_old": tg["values"],
+                        "returns": tg["returns"], "advantages": tg["advantages"]}, n)
+            graph.zero_sums()
         for _ in range(cfg.epochs):
             if lengths is None:
                 perm = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.gens])  # [S, n]
@@ -475,6 +490,10 @@ class MAPPO(MAPPOStacking):
                                     for g, c in zip(self.gens, lengths.tolist())])
             for j in range(k):
                 idx = perm[:, j * B:(j + 1) * B]  # [S, B]
+                self.n_steps += 1
+                if graph is not None:
+                    graph.step(idx)
+                    continue
                 idx_m = idx.repeat_interleave(N, dim=0)  # [M, B]
                 mb = {"obs": data["obs"][ar_m, idx_m], "actions": data["actions"][ar_m, idx_m],
                       "memory": None if data["memory"] is None else data["memory"][ar_m, idx_m],
@@ -488,10 +507,11 @@ class MAPPO(MAPPOStacking):
                 if cfg.grad_clip is not None:
                     info["grad_norm"] = clip_grad_norm_per_seed_(params, cfg.grad_clip, S)
                 self.opt.step()
-                self.n_steps += 1
                 info["loss"] = loss
                 for key, v in info.items():
                     sums[key] = sums.get(key, 0.0) + v.detach()
+        if graph is not None:
+            sums = {key: v.clone() for key, v in graph.sums.items()}
         self.n_updates += 1
         out = {key: v / (cfg.epochs * k) for key, v in sums.items()}
         if lengths is None:
@@ -506,6 +526,18 @@ class MAPPO(MAPPOStacking):
                                      f"(per seed {out['loss'].tolist()}; actor {out['actor_loss'].tolist()}, "
                                      f"critic {out['critic_loss'].tolist()})")
         return out
+
+    def _minibatch_graph(self) -> MinibatchGraph | None:
+        """The static-buffer step of ``step_mode`` "graph" / "buffers" (built on first use, kept across updates),
+        None for "eager"."""
+        if self.step_mode not in ("eager", "graph", "buffers"):
+            raise ValueError(f"step_mode={self.step_mode!r}; allowed: 'eager', 'graph' (cuda), 'buffers'")
+        if self.step_mode == "eager":
+            return None
+        capture = self.step_mode == "graph"
+        if self._graph is None or self._graph.capture != capture:
+            self._graph = MinibatchGraph(self, capture=capture)
+        return self._graph
 
     # ---- acting -------------------------------------------------------------------------------
     def _act_inputs(self, obs: Any, memory: Any) -> tuple[Tensor, Tensor, bool]:
@@ -603,7 +635,9 @@ class MAPPO(MAPPOStacking):
             raise ValueError(f"checkpoint has {len(state['seeds'])} seeds, this learner {self.n_seeds}")
         for name, m in self.modules().items():
             m.load_state_dict(state[name])
+        self._graph = None  # it holds the optimizer's old state tensors and alpha: the next update re-captures
         self.opt.load_state_dict(state["opt"])
+        eager_adam(self.opt)
         self.alpha = state["alpha"].to(device=self.device, dtype=self.dtype).clone()
         if "obs_stats" in state:  # checkpoints older than obs_norm hold none (identity)
             mu, sd, self.obs_stats_set = state["obs_stats"]

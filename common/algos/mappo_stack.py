@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from common.algos.mappo_graph import eager_adam
 from common.algos.state import slice_module_state, slice_optimizer_state, stack_module_states, stack_optimizer_states
 
 __all__ = ["MAPPOStacking"]
@@ -45,6 +46,8 @@ class MAPPOStacking:
         for name, mod in big.modules().items():
             stack_module_states(mod, [lr.modules()[name] for lr in learners])
         big.opt.load_state_dict(stack_optimizer_states([lr.opt.state_dict() for lr in learners]))
+        eager_adam(big.opt)  # the stack's graph (if any) re-captures on its first update
+        big.step_mode = first.step_mode
         big.alpha = torch.cat([lr.alpha for lr in learners])
         big.obs_mu, big.obs_sd = (torch.cat([getattr(lr, k) for lr in learners]) for k in ("obs_mu", "obs_sd"))
         big.obs_stats_set = first.obs_stats_set

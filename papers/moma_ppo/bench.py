@@ -11,7 +11,9 @@
     64), S seeds batched as MAPPO's members (one policy of S seeds, one world model shared by the seeds, each seed
     drawing its starts, noise and elite choices from its own streams, as the runs of a ``--group`` do:
     jobs.moma_run_group) against a loop over S one-seed policies. The code's sizes: MAPPO 2 x 256 with a 10-step history encoder; quick's: 2 x 128,
-    no history.
+    no history. On a GPU MAPPO captures its minibatch step in a CUDA graph (common/algos/mappo_graph.py), both
+    variants alike; a third variant, the batched policy with the eager step (``cuda_graph=False``), gives the
+    ``graph/eager`` column (nan on a CPU, where there is no graph).
 Shapes: 2-agent Reacher (obs 8 and 6, one action each) and 4-agent Ant under partial observability (obs 15, 4, 4, 4;
 two actions each). The data are synthetic (random rows in a box): the cost of an update or an iteration does not
 depend on the numbers, only on the shapes (the rollouts run their k steps: nothing is cut, the box is wide and the
@@ -132,11 +134,13 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
                                 arrays["timeouts"], length=cfg.memory_len)
     roll = RolloutConfig(k=k, batch=batch).validate()
 
-    def policy(seeds):
-        p = MAPPO(shape["obs_dims"], shape["act_dims"], len(seeds), cfg, seeds=seeds, device=dev)
+    def policy(seeds, cuda_graph=None):
+        p = MAPPO(shape["obs_dims"], shape["act_dims"], len(seeds), cfg, seeds=seeds, device=dev, cuda_graph=cuda_graph)
         return p, start_generators(seeds, dev)
 
-    batched, gens = policy(list(range(n_seeds)))
+    batched, gens = policy(list(range(n_seeds)))  # on cuda: the minibatch step in a CUDA graph (MAPPO's default)
+    on_gpu = batched.step_mode == "graph"
+    eager, eager_gens = policy(list(range(n_seeds)), cuda_graph=False) if on_gpu else (None, None)
     wm_gens = [torch.Generator(device=wm.gen.device).manual_seed(s) for s in range(n_seeds)]  # as a group's runs
     loop = [policy([s]) for s in range(n_seeds)]
     rows: list[int] = []
@@ -148,48 +152,70 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
         for p, g in loop:
             moma_iteration(wm, p, obs, roll, g, hist)
 
+    def step_eager() -> None:
+        moma_iteration(wm, eager, obs, roll, eager_gens, hist, wm_gens=wm_gens)
+
     flops = _count_flops(step_batched)
-    r = interleaved_rates({"batched": step_batched, "loop": step_loop}, n_updates, reps, dev)
+    variants = {"batched": step_batched, "loop": step_loop, **({"eager": step_eager} if on_gpu else {})}
+    r = interleaved_rates(variants, n_updates, reps, dev)
     return {"seeds": float(n_seeds), "members": float(n_seeds * len(shape["obs_dims"])),
             "batched_iters_per_s": r["batched"], "loop_iters_per_s": r["loop"], "ratio_vs_loop": r["batched"] / r["loop"],
+            "eager_iters_per_s": r.get("eager", float("nan")),
+            "graph_vs_eager": r["batched"] / r["eager"] if on_gpu else float("nan"),
             "gflop_per_iter": flops / 1e9, "batched_gflops": r["batched"] * flops / 1e9,
             "rows_per_seed": float(np.mean(rows)), "s_per_100k_iters": 100_001 / r["batched"]}
 
 
 def main(argv: list[str] | None = None) -> dict:
+    def options(p) -> None:
+        p.add_argument("--part", choices=("all", "world-model", "iteration"), default="all",
+                       help="time both hot paths (default) or one")
+        p.add_argument("--tasks", nargs="+", choices=tuple(SHAPES), default=None,
+                       help="shapes to time (default: all; --quick: reacher-2x1)")
+        p.add_argument("--sizes", nargs="+", choices=("quick", "code"), default=None,
+                       help="network sizes to time (default: quick code; --quick: quick)")
+        p.add_argument("--n-seeds", nargs="+", type=int, choices=(1, 3), default=None,
+                       help="seeds per iteration row (default: 1 3; --quick: 1)")
+
     args = paper_bench_args("python -m papers.moma_ppo.bench", __doc__.split("\n\n")[0],
-                            "Reacher, the quick sizes, one seed, one round (< 1 min on a CPU)", argv)
+                            "Reacher, the quick sizes, one seed, one round (< 1 min on a CPU)", argv, options)
     t0 = time.perf_counter()
     peak = matmul_peak_gflops(reps=5 if args.quick else 20, device=args.device)
     where = "1 CPU thread" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(args.device)})"
     reps = args.reps or (1 if args.quick else 3)
-    tasks = ("reacher-2x1",) if args.quick else tuple(SHAPES)
-    sizes = ("quick",) if args.quick else ("quick", "code")
+    tasks = tuple(args.tasks or (("reacher-2x1",) if args.quick else SHAPES))
+    sizes = tuple(args.sizes or (("quick",) if args.quick else ("quick", "code")))
+    n_seeds = tuple(args.n_seeds or ((1,) if args.quick else (1, 3)))
     out: dict[str, Any] = {"device": args.device, "peak_gflops": peak, "world_model": {}, "iteration": {}}
     print(f"{where}; matmul peak fp32: {peak:.1f} GFLOP/s; medians over {reps} interleaved round(s)")
-    print("(a) world-model update, 7 members: one ensemble module vs a loop over 7 one-member ensembles")
-    print(f"{'task':<12} {'size':<6} {'batched u/s':>11} {'loop u/s':>9} {'b/loop':>7} {'GF/upd':>7} {'GFLOP/s':>8} "
-          f"{'%peak':>6}")
-    for task in tasks:
+    if args.part in ("all", "world-model"):
+        print("(a) world-model update, 7 members: one ensemble module vs a loop over 7 one-member ensembles")
+        print(f"{'task':<12} {'size':<6} {'batched u/s':>11} {'loop u/s':>9} {'b/loop':>7} {'GF/upd':>7} "
+              f"{'GFLOP/s':>8} {'%peak':>6}")
+    for task in (tasks if args.part in ("all", "world-model") else ()):
         for size in sizes:
             r = compare_world_model(task, size, args.updates or (1 if args.quick else 3), reps, args.device)
             out["world_model"][f"{task}/{size}"] = r
             print(f"{task:<12} {size:<6} {r['batched_updates_per_s']:>11.2f} {r['loop_updates_per_s']:>9.2f} "
                   f"{r['ratio_vs_loop']:>6.2f}x {r['gflop_per_update']:>7.2f} {r['batched_gflops']:>8.1f} "
                   f"{100 * r['batched_gflops'] / peak:>5.0f}%", flush=True)
+    if args.part == "world-model":
+        print(f"[{time.perf_counter() - t0:.1f} s]")
+        return out
     print("(b) MOMA-PPO iteration (2,000 synthetic transitions, k = 10, + one MAPPO update): S seeds in one policy vs "
           "a loop over S one-seed policies")
     print(f"{'task':<12} {'size':<6} {'S':>2} {'M':>3} {'batched it/s':>12} {'loop it/s':>9} {'b/loop':>7} "
-          f"{'GF/it':>6} {'GFLOP/s':>8} {'%peak':>6} {'rows':>6} {'100k it':>8}")
+          f"{'GF/it':>6} {'GFLOP/s':>8} {'%peak':>6} {'rows':>6} {'100k it':>8} {'graph/eager':>11}")
     for task in tasks:
         for size in sizes:
-            for n in ((1,) if args.quick else (1, 3)):
+            for n in n_seeds:
                 r = compare_iteration(task, size, n, 1, reps, args.device)
                 out["iteration"][f"{task}/{size}/{n}"] = r
                 print(f"{task:<12} {size:<6} {n:>2} {int(r['members']):>3} {r['batched_iters_per_s']:>12.3f} "
                       f"{r['loop_iters_per_s']:>9.3f} {r['ratio_vs_loop']:>6.2f}x {r['gflop_per_iter']:>6.1f} "
                       f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}% "
-                      f"{r['rows_per_seed']:>6.0f} {r['s_per_100k_iters'] / 3600:>6.1f} h", flush=True)
+                      f"{r['rows_per_seed']:>6.0f} {r['s_per_100k_iters'] / 3600:>6.1f} h "
+                      f"{r['graph_vs_eager']:>10.2f}x", flush=True)
     print(f"[{time.perf_counter() - t0:.1f} s]")
     return out
 

@@ -1,0 +1,161 @@
+"""MAPPO's minibatch step captured in one CUDA graph (issue 23's GPU goal; common/algos/mappo.py ``cuda_graph``).
+
+Why: on a GPU a MOMA-PPO iteration is launch-bound, not arithmetic-bound (papers/moma_ppo/README.md "Cost and the
+benchmark": ≈ 2,300 kernel launches per minibatch step, 155 sequential steps per update, the same rate at quick's
+sizes as at the code's). The step's shapes are static (B rows per seed) and it holds no host synchronisation, so the
+whole step - gather of the minibatch rows, the losses, the alpha rule, backward, the per-seed gradient clip and the
+Adam step - is recorded once and replayed with one launch per step.
+
+How (the PyTorch "whole-network capture" recipe):
+- Static inputs: the update's buffers (member tensors [M, n, ...], seed tensors [S, n, ...]) are copied into
+  buffers of ``capacity`` rows (>= n; rows n.. are stale and never read: a minibatch index is < the seed's length),
+  and each step's row indices into one static [S, B] tensor. A larger n re-allocates and re-captures.
+- The first ``WARMUP`` steps of a graph run eagerly on a side stream (they are ordinary training steps: the same
+  body, the same minibatches, in order); the next step is captured (recording runs nothing) and replayed at once, so
+  the sequence of optimizer steps is the eager one's.
+- State the graph reads and writes in place: the parameters (``load_state_dict`` copies into them), their ``.grad``
+  (allocated in the graph's pool at capture), Adam's moments and step (``capturable=True``, switched on here; the
+  step counts move to the device), ``learner.alpha`` (updated with ``copy_``) and the metric sums. Anything that
+  replaces one of them (``MAPPO.load_state_dict``, building a stack) drops the graph; the next update re-captures.
+- Equality: the body is the eager step's code, read from the static buffers. Against the eager learner the only
+  difference is capturable Adam's device-side bias correction (float rounding; tests/test_mappo_graph.py checks
+  both on a GPU). ``capture=False`` runs the same body from the same static buffers without a graph: the CPU tests
+  use it to prove the buffer logic equal to the eager update bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from common.algos.ppo import clip_grad_norm_per_seed_
+
+__all__ = ["MinibatchGraph", "WARMUP", "SEED_KEYS", "MEMBER_KEYS", "eager_adam"]
+
+WARMUP = 3  # eager steps on a side stream before a capture (the recipe's warm-up; they are real steps)
+MEMBER_KEYS = ("obs", "actions", "memory")  # [M, n, ...] gathered with the member index
+SEED_KEYS = ("joint", "logp_old", "values_old", "returns", "advantages")  # [S, n, ...] gathered with the seed index
+
+
+def eager_adam(opt: torch.optim.Optimizer) -> None:
+    """Undoes ``MinibatchGraph``'s switch to capturable Adam after a state is loaded (a checkpoint written on a GPU
+    in graph mode carries ``capturable=True`` and device step counts; capturable Adam does not run on a CPU): plain
+    Adam with its step counts on the CPU, as a fresh one. A graph switches it back when it captures."""
+    for group in opt.param_groups:
+        group["capturable"] = False
+    for st in opt.state.values():
+        if "step" in st and torch.is_tensor(st["step"]) and st["step"].device.type != "cpu":
+            st["step"] = st["step"].to(device="cpu", dtype=torch.float32)
+
+
+class MinibatchGraph:
+    """The minibatch step of one MAPPO learner (``learner``) over static buffers, replayed from a CUDA graph
+    (``capture=True``, CUDA only) or run eagerly from the same buffers (``capture=False``).
+
+    Per update: ``load(src, n)`` (src: the member and seed tensors of ``MEMBER_KEYS`` / ``SEED_KEYS``, n rows; memory
+    may be None), ``zero_sums()``, then ``step(idx)`` per minibatch (idx [S, B] long rows), then ``sums`` holds the
+    per-key sums over the steps of the update (the eager update's ``sums``)."""
+
+    def __init__(self, learner: Any, capture: bool = True):
+        if capture and learner.device.type != "cuda":
+            raise ValueError(f"a CUDA graph needs a cuda learner, this one is on {learner.device}")
+        self.lr, self.capture = learner, bool(capture)
+        self.bufs: dict[str, Tensor | None] = {}
+        self.capacity = 0
+        self.idx: Tensor | None = None
+        self.sums: dict[str, Tensor] = {}
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.warm = 0
+        self.captures = 0  # graphs recorded so far (tests, benchmark)
+        self.replays = 0
+
+    # ---- buffers ------------------------------------------------------------------------------
+    def load(self, src: Mapping[str, Tensor | None], n: int) -> None:
+        """Copies the update's tensors (n rows each, on axis 1) into the static buffers, growing them (and dropping
+        the graph) when n exceeds the capacity or a shape changes."""
+        shapes = {k: (None if src[k] is None else (src[k].shape[0], *src[k].shape[2:])) for k in MEMBER_KEYS + SEED_KEYS}
+        have = {k: (None if b is None else (b.shape[0], *b.shape[2:])) for k, b in self.bufs.items()}
+        if n > self.capacity or shapes != have:
+            cap = max(n, self.capacity)
+            self.bufs = {k: (None if s is None else torch.zeros((s[0], cap, *s[1:]), dtype=src[k].dtype,
+                                                                device=src[k].device)) for k, s in shapes.items()}
+            self.capacity = cap
+            self.reset()
+        for k, b in self.bufs.items():
+            if b is not None:
+                b[:, :n].copy_(src[k])
+
+    def reset(self) -> None:
+        """Drops the graph (the next step warms up and captures again); buffers stay."""
+        self.graph, self.warm, self.sums = None, 0, {}
+
+    def zero_sums(self) -> None:
+        for v in self.sums.values():
+            v.zero_()
+
+    # ---- the step -----------------------------------------------------------------------------
+    def _body(self) -> None:
+        """One minibatch step from the static buffers: the eager update's code (common/algos/mappo.py ``update``),
+        every output written in place."""
+        lr, cfg, b, idx = self.lr, self.lr.cfg, self.bufs, self.idx
+        S, N, M = lr.n_seeds, lr.n_agents, lr.n_members
+        ar_m = torch.arange(M, device=idx.device)[:, None]
+        ar_s = torch.arange(S, device=idx.device)[:, None]
+        idx_m = idx.repeat_interleave(N, dim=0)  # [M, B]
+        mb = {k: (None if b[k] is None else b[k][ar_m, idx_m]) for k in MEMBER_KEYS}
+        mb.update({k: b[k][ar_s, idx] for k in SEED_KEYS})
+        loss, alpha, info = lr.losses(mb, lr.alpha)
+        lr.alpha.copy_(alpha.detach())
+        lr.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        if cfg.grad_clip is not None:
+            info["grad_norm"] = clip_grad_norm_per_seed_(lr.parameters(), cfg.grad_clip, S)
+        lr.opt.step()
+        info["loss"] = loss
+        if not self.sums:
+            self.sums = {k: torch.zeros_like(v.detach()) for k, v in info.items()}
+        for k, v in info.items():
+            self.sums[k].add_(v.detach())
+
+    def _capturable(self) -> None:
+        """Adam with its step counts on the device (needed inside a graph)."""
+        opt = self.lr.opt
+        for group in opt.param_groups:
+            group["capturable"] = True
+        for st in opt.state.values():
+            if "step" in st and torch.is_tensor(st["step"]) and st["step"].device != self.lr.device:
+                st["step"] = st["step"].to(device=self.lr.device, dtype=torch.float32)
+
+    def step(self, idx: Tensor) -> None:
+        """One optimizer step on rows ``idx`` [S, B] of the loaded buffers."""
+        if self.idx is None or self.idx.shape != idx.shape:
+            self.idx = torch.zeros_like(idx)
+            self.reset()
+        self.idx.copy_(idx)
+        if not self.capture:
+            self._body()
+            return
+        if self.graph is not None:
+            self.graph.replay()
+            self.replays += 1
+            return
+        self._capturable()
+        if self.warm < WARMUP:
+            side = torch.cuda.Stream(device=self.lr.device)
+            side.wait_stream(torch.cuda.current_stream(self.lr.device))
+            with torch.cuda.stream(side):
+                self._body()
+            torch.cuda.current_stream(self.lr.device).wait_stream(side)
+            self.warm += 1
+            return
+        self.lr.opt.zero_grad(set_to_none=True)  # the graph allocates the gradients in its pool
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._body()
+        self.graph = graph
+        self.captures += 1
+        graph.replay()  # recording ran nothing: this is the step
+        self.replays += 1
