@@ -199,10 +199,59 @@ def test_claim_below_ibc_or_data():
     assert _verdicts(no_ibc_gap)["t4b_model_free_sometimes_below_ibc_or_data"] is False
 
 
-def test_verdicts_need_every_cell():
+def test_verdicts_need_a_complete_row():
     recs = _records({("full", "random", "ibc"): (0.3, 0.0)})
     v = verdicts(recs, published_dataset_means())
     assert set(v) == set(T4B_CLAIMS) and all(h is None and "cells without a finite score" in e for h, e in v.values())
+
+
+QUICK_ROWS = [("full", "full-replay"), ("partial", "medium"), ("partial", "full-replay")]  # config.T4B_QUICK_CELLS
+
+
+def _partial(changes=None, rows=QUICK_ROWS):
+    cells = {k: v for k, v in _published().items() if (k[0], k[1]) in rows}
+    return _verdicts({**cells, **(changes or {})})
+
+
+def test_partial_rows_decide_only_what_they_can():
+    """quick's 3 rows with the paper's numbers: every "in every row" claim holds so far and stays not checked, as do
+    the majority rules (3 of 8 rows cannot make 5) and the claims that need rows not run; the existence rule holds
+    (e.g. PO full-replay ICQL 0.09 < IBC 0.21, and model-free means below their datasets' means)."""
+    assert tuple(QUICK_ROWS) == C.T4B_QUICK_CELLS
+    v = _partial()
+    assert v.pop("t4b_model_free_sometimes_below_ibc_or_data") is True
+    assert all(h is None for h in v.values()), v
+    h, why = verdicts(_records({k: x for k, x in _published().items() if (k[0], k[1]) in QUICK_ROWS}),
+                      published_dataset_means())["t4b_moma_best_all_rows"]
+    assert h is None and "holds in the 3 rows run (FO full-replay, PO medium, PO full-replay)" in why
+    assert "rows not run: FO random, FO medium, FO expert, PO random, PO expert" in why
+
+
+@pytest.mark.parametrize("changes, refuted", [
+    ({("partial", "full-replay", "moma_ppo"): (0.03, 0.13)},  # what quick measured
+     {"t4b_moma_best_all_rows", "t4b_moma_significant_all_rows", "t4b_moma_steers_under_po"}),
+    ({("full", "full-replay", "iql"): (1.50, 0.01)},
+     {"t4b_moma_best_all_rows", "t4b_moma_significant_all_rows", "t4b_model_free_surpassed_in_fo",
+      "t4b_iql_on_par_with_model_free"}),
+    ({("partial", "medium", "maiql_ft"): (0.40, 0.01)},  # far above MAIQL's 0.14 in one row
+     {"t4b_maiql_ft_no_better", "t4b_moma_significant_all_rows"}),
+])
+def test_one_row_refutes_a_rule_over_every_row(changes, refuted):
+    v = _partial(changes)
+    assert {cid for cid, h in v.items() if h is False} == refuted
+    assert all(h is None for cid, h in v.items() if cid not in refuted | {"t4b_model_free_sometimes_below_ibc_or_data"})
+
+
+def test_majority_rules_fail_once_four_rows_break_them():
+    """The independent-beat-CTDE tendency needs 5 of 8 rows: 4 complete rows where CTDE wins already refute it, 3
+    do not."""
+    pub = _published()
+    ctde_wins = {k: ((2.0, 0.0) if k[2] == "maiql" else v) for k, v in pub.items()}
+    four = [("full", "random"), ("full", "medium"), ("full", "full-replay"), ("full", "expert")]
+    three = four[:3]
+    for rows, want in ((three, None), (four, False)):
+        cells = {k: x for k, x in ctde_wins.items() if (k[0], k[1]) in rows}
+        assert _verdicts(cells)["t4b_independent_beat_ctde"] is want
 
 
 # ---- the script ---------------------------------------------------------------------------------------------------
