@@ -329,11 +329,20 @@ class MaMuJoCoEnv(MultiAgentEnv):
         return self._obs()
 
     def _step(self, actions):
-        agents = self.spec.agent_ids
-        local = {a: np.asarray(actions[i], dtype=np.float64) for i, a in enumerate(agents)}
-        _, rew, term, trunc, info = self.raw.step(local)
-        rewards = np.array([rew[a] for a in agents], dtype=np.float64)
-        return self._obs(), rewards, any(term.values()), any(trunc.values()), {"mamujoco": info[agents[0]]}
+        # MaMuJoCo's ``step`` (mujoco_multi.py) less its per-agent observations, which we read from ``state()``:
+        # the local actions mapped to the global one (``map_local_actions_to_global_action``: every dim set once,
+        # checked in __init__), the single-agent env's step, its reward for every agent, and the agents cleared
+        # when the episode ends. Its ``_get_obs`` (obsk.build_obs per agent) and dict building were ~20 % of an Ant
+        # evaluation step here (2026-11-26); tests/test_envs_mamujoco.py's step parity against MaMuJoCo's own step
+        # holds bit for bit.
+        g = np.full(self.joint_act_dim, np.nan)
+        for ix, a in zip(self.act_index, actions):
+            g[ix] = a
+        _, rew, term, trunc, info = self.raw.single_agent_env.step(g)
+        if term or trunc:
+            self.raw.agents = []
+        rewards = np.full(self.spec.n_agents, rew, dtype=np.float64)
+        return self._obs(), rewards, bool(term), bool(trunc), {"mamujoco": info}
 
     def state(self) -> np.ndarray:
         return np.asarray(self.raw.state(), dtype=np.float32)
