@@ -225,6 +225,14 @@ def test_partial_rows_decide_only_what_they_can():
                       published_dataset_means())["t4b_moma_best_all_rows"]
     assert h is None and "holds in the 3 rows run (FO full-replay, PO medium, PO full-replay)" in why
     assert "rows not run: FO random, FO medium, FO expert, PO random, PO expert" in why
+    # the dataset means of the rows run are enough for the existence rule (quick builds no expert data)
+    po_fr = _records({k: x for k, x in _published().items() if (k[0], k[1]) == ("partial", "full-replay")})
+    h, why = verdicts(po_fr, {"full-replay": 0.0})["t4b_model_free_sometimes_below_ibc_or_data"]
+    assert h is True and "below the dataset's mean (e.g. partial full-replay maiql_ft)" in why
+    h, why = verdicts(po_fr, {"expert": 0.5})["t4b_model_free_sometimes_below_ibc_or_data"]
+    assert h is None and "(PO full-replay) are not known" in why
+    h, why = verdicts(po_fr, {"full-replay": 0.0})["t4b_model_free_surpassed_in_fo"]
+    assert h is None and why == "none of its rows run (FO random, FO medium, FO full-replay, FO expert)"
 
 
 @pytest.mark.parametrize("changes, refuted", [
