@@ -66,6 +66,8 @@ class MinibatchGraph:
         self.bufs: dict[str, Tensor | None] = {}
         self.capacity = 0
         self.idx: Tensor | None = None
+        self.ar_m: Tensor | None = None
+        self.ar_s: Tensor | None = None
         self.sums: dict[str, Tensor] = {}
         self.graph: torch.cuda.CUDAGraph | None = None
         self.warm = 0
@@ -101,12 +103,12 @@ class MinibatchGraph:
         """One minibatch step from the static buffers: the eager update's code (common/algos/mappo.py ``update``),
         every output written in place."""
         lr, cfg, b, idx = self.lr, self.lr.cfg, self.bufs, self.idx
-        S, N, M = lr.n_seeds, lr.n_agents, lr.n_members
-        ar_m = torch.arange(M, device=idx.device)[:, None]
-        ar_s = torch.arange(S, device=idx.device)[:, None]
-        idx_m = idx.repeat_interleave(N, dim=0)  # [M, B]
-        mb = {k: (None if b[k] is None else b[k][ar_m, idx_m]) for k in MEMBER_KEYS}
-        mb.update({k: b[k][ar_s, idx] for k in SEED_KEYS})
+        S, N, M, B = lr.n_seeds, lr.n_agents, lr.n_members, idx.shape[1]
+        # seed s's rows for its N members m = s * N + i (the eager update's repeat_interleave, whose int form may
+        # copy the count to the device: not allowed while capturing)
+        idx_m = idx[:, None, :].expand(S, N, B).reshape(M, B)
+        mb = {k: (None if b[k] is None else b[k][self.ar_m, idx_m]) for k in MEMBER_KEYS}
+        mb.update({k: b[k][self.ar_s, idx] for k in SEED_KEYS})
         loss, alpha, info = lr.losses(mb, lr.alpha)
         lr.alpha.copy_(alpha.detach())
         lr.opt.zero_grad(set_to_none=True)
@@ -133,6 +135,8 @@ class MinibatchGraph:
         """One optimizer step on rows ``idx`` [S, B] of the loaded buffers."""
         if self.idx is None or self.idx.shape != idx.shape:
             self.idx = torch.zeros_like(idx)
+            self.ar_m = torch.arange(self.lr.n_members, device=idx.device)[:, None]  # [M, 1]
+            self.ar_s = torch.arange(self.lr.n_seeds, device=idx.device)[:, None]  # [S, 1]
             self.reset()
         self.idx.copy_(idx)
         if not self.capture:
