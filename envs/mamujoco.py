@@ -332,9 +332,9 @@ class MaMuJoCoEnv(MultiAgentEnv):
         # MaMuJoCo's ``step`` (mujoco_multi.py) less its per-agent observations, which we read from ``state()``:
         # the local actions mapped to the global one (``map_local_actions_to_global_action``: every dim set once,
         # checked in __init__), the single-agent env's step, its reward for every agent, and the agents cleared
-        # when the episode ends. Its ``_get_obs`` (obsk.build_obs per agent) and dict building were ~20 % of an Ant
-        # evaluation step here (2026-11-26); tests/test_envs_mamujoco.py's step parity against MaMuJoCo's own step
-        # holds bit for bit.
+        # when the episode ends. Its ``_get_obs`` (obsk.build_obs per agent) and dict building cost 10-15 % of an Ant
+        # step here (2026-11-26, A/B in one process beside two training runs on the 2 cores); tests/
+        # test_envs_mamujoco.py's step parity against MaMuJoCo's own step holds bit for bit.
         g = np.full(self.joint_act_dim, np.nan)
         for ix, a in zip(self.act_index, actions):
             g[ix] = a
