@@ -461,7 +461,7 @@ class MAPPO(MAPPOStacking):
         ``epochs`` x floor(n / minibatch_size) Adam steps. Returns detached [S] metrics (means over the minibatches;
         ``alpha`` is the value after the update)."""
         cfg = self.cfg
-        S, N, M = self.n_seeds, self.n_agents, self.n_members
+        S, M = self.n_seeds, self.n_members
         data = self.prepare(batch)
         n = data["rewards"].shape[1]
         lengths = self._lengths(batch.get("lengths"), n)  # None: every seed's buffer is all n rows
@@ -474,13 +474,13 @@ class MAPPO(MAPPOStacking):
         k = ks.pop()
         ar_m = torch.arange(M, device=self.device)[:, None]  # [M, 1]
         ar_s = torch.arange(S, device=self.device)[:, None]  # [S, 1]
-        params = self.parameters()
+        member = {"obs": data["obs"], "actions": data["actions"], "memory": data["memory"]}
+        seed = {"joint": data["joint"], "logp_old": tg["logp"], "values_old": tg["values"],
+                "returns": tg["returns"], "advantages": tg["advantages"]}
         sums: dict[str, Tensor] = {}
         graph = self._minibatch_graph()
-        if graph is not None:  # static buffers (and a CUDA graph): common/algos/mappo_graph.py
-            graph.load({"obs": data["obs"], "actions": data["actions"], "memory": data["memory"],
-                        "joint": data["joint"], "logp_old": tg["logp"], "values_old": tg["values"],
-                        "returns": tg["returns"], "advantages": tg["advantages"]}, n)
+        if graph is not None:  # the same step over static buffers (and in a CUDA graph): common/algos/mappo_graph.py
+            graph.load({**member, **seed}, n)
             graph.zero_sums()
         for _ in range(cfg.epochs):
             if lengths is None:
@@ -494,21 +494,7 @@ class MAPPO(MAPPOStacking):
                 if graph is not None:
                     graph.step(idx)
                     continue
-                idx_m = idx.repeat_interleave(N, dim=0)  # [M, B]
-                mb = {"obs": data["obs"][ar_m, idx_m], "actions": data["actions"][ar_m, idx_m],
-                      "memory": None if data["memory"] is None else data["memory"][ar_m, idx_m],
-                      "joint": data["joint"][ar_s, idx], "logp_old": tg["logp"][ar_s, idx],
-                      "values_old": tg["values"][ar_s, idx], "returns": tg["returns"][ar_s, idx],
-                      "advantages": tg["advantages"][ar_s, idx]}
-                loss, alpha, info = self.losses(mb, self.alpha)
-                self.alpha = alpha.detach()
-                self.opt.zero_grad(set_to_none=True)
-                loss.sum().backward()  # seeds never interact: d(sum_s L_s) / d theta_s = d L_s / d theta_s
-                if cfg.grad_clip is not None:
-                    info["grad_norm"] = clip_grad_norm_per_seed_(params, cfg.grad_clip, S)
-                self.opt.step()
-                info["loss"] = loss
-                for key, v in info.items():
+                for key, v in self.minibatch_step(member, seed, idx, ar_m, ar_s).items():
                     sums[key] = sums.get(key, 0.0) + v.detach()
         if graph is not None:
             sums = {key: v.clone() for key, v in graph.sums.items()}
@@ -526,6 +512,30 @@ class MAPPO(MAPPOStacking):
                                      f"(per seed {out['loss'].tolist()}; actor {out['actor_loss'].tolist()}, "
                                      f"critic {out['critic_loss'].tolist()})")
         return out
+
+    def minibatch_step(self, member: Mapping[str, Tensor | None], seed: Mapping[str, Tensor], idx: Tensor,
+                       ar_m: Tensor, ar_s: Tensor) -> dict[str, Tensor]:
+        """One Adam step on rows ``idx`` [S, B] of the update's tensors - member [M, n, ...] (obs, actions, memory or
+        None) and seed [S, n, ...] (joint, logp_old, values_old, returns, advantages); ar_m [M, 1] and ar_s [S, 1]
+        are aranges. Writes alpha in place. Returns the step's [S] metrics (not detached). The one step body of both
+        the eager update and the static-buffer / CUDA-graph one (common/algos/mappo_graph.py): nothing in it may
+        synchronise with the host."""
+        cfg = self.cfg
+        S, N, M, B = self.n_seeds, self.n_agents, self.n_members, idx.shape[1]
+        # member m = s * N + i reads seed s's rows (an expand, not repeat_interleave: its int form may copy the count
+        # to the device, which a capture does not allow)
+        idx_m = idx[:, None, :].expand(S, N, B).reshape(M, B)
+        mb = {k: (None if v is None else v[ar_m, idx_m]) for k, v in member.items()}
+        mb.update({k: v[ar_s, idx] for k, v in seed.items()})
+        loss, alpha, info = self.losses(mb, self.alpha)
+        self.alpha.copy_(alpha.detach())  # in place: a graph replays into the same tensor (exports clone it)
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()  # seeds never interact: d(sum_s L_s) / d theta_s = d L_s / d theta_s
+        if cfg.grad_clip is not None:
+            info["grad_norm"] = clip_grad_norm_per_seed_(self.parameters(), cfg.grad_clip, S)
+        self.opt.step()
+        info["loss"] = loss
+        return info
 
     def _minibatch_graph(self) -> MinibatchGraph | None:
         """The static-buffer step of ``step_mode`` "graph" / "buffers" (built on first use, kept across updates),

@@ -17,7 +17,7 @@ How (the PyTorch "whole-network capture" recipe):
   (allocated in the graph's pool at capture), Adam's moments and step (``capturable=True``, switched on here; the
   step counts move to the device), ``learner.alpha`` (updated with ``copy_``) and the metric sums. Anything that
   replaces one of them (``MAPPO.load_state_dict``, building a stack) drops the graph; the next update re-captures.
-- Equality: the body is the eager step's code, read from the static buffers. Against the eager learner the only
+- Equality: the body is the eager step's function (``MAPPO.minibatch_step``), read from the static buffers. Against the eager learner the only
   difference is capturable Adam's device-side bias correction (float rounding; tests/test_mappo_graph.py checks
   both on a GPU). ``capture=False`` runs the same body from the same static buffers without a graph: the CPU tests
   use it to prove the buffer logic equal to the eager update bit for bit.
@@ -30,8 +30,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-
-from common.algos.ppo import clip_grad_norm_per_seed_
 
 __all__ = ["MinibatchGraph", "WARMUP", "SEED_KEYS", "MEMBER_KEYS", "eager_adam"]
 
@@ -100,23 +98,11 @@ class MinibatchGraph:
 
     # ---- the step -----------------------------------------------------------------------------
     def _body(self) -> None:
-        """One minibatch step from the static buffers: the eager update's code (common/algos/mappo.py ``update``),
-        every output written in place."""
-        lr, cfg, b, idx = self.lr, self.lr.cfg, self.bufs, self.idx
-        S, N, M, B = lr.n_seeds, lr.n_agents, lr.n_members, idx.shape[1]
-        # seed s's rows for its N members m = s * N + i (the eager update's repeat_interleave, whose int form may
-        # copy the count to the device: not allowed while capturing)
-        idx_m = idx[:, None, :].expand(S, N, B).reshape(M, B)
-        mb = {k: (None if b[k] is None else b[k][self.ar_m, idx_m]) for k in MEMBER_KEYS}
-        mb.update({k: b[k][self.ar_s, idx] for k in SEED_KEYS})
-        loss, alpha, info = lr.losses(mb, lr.alpha)
-        lr.alpha.copy_(alpha.detach())
-        lr.opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        if cfg.grad_clip is not None:
-            info["grad_norm"] = clip_grad_norm_per_seed_(lr.parameters(), cfg.grad_clip, S)
-        lr.opt.step()
-        info["loss"] = loss
+        """One minibatch step from the static buffers (``MAPPO.minibatch_step``, the eager update's step), its
+        metrics added in place to ``sums``."""
+        b = self.bufs
+        info = self.lr.minibatch_step({k: b[k] for k in MEMBER_KEYS}, {k: b[k] for k in SEED_KEYS}, self.idx,
+                                      self.ar_m, self.ar_s)
         if not self.sums:
             self.sums = {k: torch.zeros_like(v.detach()) for k, v in info.items()}
         for k, v in info.items():
