@@ -283,3 +283,104 @@ def test_load_or_generate_kinds_reads_only_those_arrays_but_checks_every_card(pr
         load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("expert",))
     with pytest.raises(ValueError, match="bogus"):
         load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("bogus",))
+
+
+# ---- a killed behavior run resumes from its checkpoint ----------------------------------------------------------
+CKPT_CFG = dict(**{**SMALL, "eval_every": 100}, eval_episodes=2)
+CKPT_SIZES = {"random": 50, "medium-replay": None, "medium": 50, "expert": 50}
+
+
+class _Killed(Exception):
+    pass
+
+
+def _protocol(tmp_path, name="run.behavior.pt", **kw):
+    cfg = MATD3Config(**CKPT_CFG)
+    (out,) = generate_protocol("omar/spread1d", {"n_agents": 1}, CKPT_SIZES, 0.31, 300, seeds=(0,), cfg=cfg,
+                               require_improvement=False, checkpoint=tmp_path / name, checkpoint_every_s=0.0, **kw)
+    return out
+
+
+def _same_sets(a, b):
+    assert list(a) == list(b)
+    for k in a:
+        for f in ("obs", "actions", "rewards", "next_obs", "terminals", "timeouts"):
+            np.testing.assert_array_equal(getattr(a[k], f), getattr(b[k], f), err_msg=f"{k}.{f}")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    cfg = MATD3Config(**CKPT_CFG)
+    (out,) = generate_protocol("omar/spread1d", {"n_agents": 1}, CKPT_SIZES, 0.31, 300, seeds=(0,), cfg=cfg,
+                               require_improvement=False)
+    return out
+
+
+def test_checkpointing_does_not_change_the_run_and_a_kill_in_collection_resumes_bit_equal(uninterrupted, tmp_path,
+                                                                                          monkeypatch):
+    _same_sets(_protocol(tmp_path, "a.pt"), uninterrupted)  # writing checkpoints touches no random stream
+    real, calls = collect_mod.collect, []
+
+    def dies_on_medium(*a, kind=None, **k):
+        calls.append(kind)
+        if kind == "medium":
+            raise _Killed
+        return real(*a, kind=kind, **k)
+
+    monkeypatch.setattr(collect_mod, "collect", dies_on_medium)
+    with pytest.raises(_Killed):
+        _protocol(tmp_path, "b.pt")
+    monkeypatch.setattr(collect_mod, "collect", real)
+    assert (tmp_path / "b.pt").exists()
+    monkeypatch.setattr(collect_mod, "train", lambda *a, **k: pytest.fail("training was complete: no train call"))
+    again = _protocol(tmp_path, "b.pt")
+    _same_sets(again, uninterrupted)  # the trained learner and its snapshots were restored exactly
+    assert "resumed_at" not in again["expert"].card["behavior"]
+
+
+def test_a_kill_in_training_resumes_from_the_last_checkpoint(uninterrupted, tmp_path):
+    def dies_at_200(msg):
+        if "step 200:" in msg:
+            raise _Killed  # after the snapshot, before the checkpoint of step 200: the step-100 one is kept
+
+    with pytest.raises(_Killed):
+        _protocol(tmp_path, log=dies_at_200)
+    state = torch.load(tmp_path / "run.behavior.pt", weights_only=False)
+    assert state["learner"]["env_steps"] == 100 and [s["step"] for s in state["snaps"]] == [0, 100]
+    msgs = []
+    out = _protocol(tmp_path, log=msgs.append)
+    beh = out["expert"].card["behavior"]
+    assert any("resumed from" in m and "step 100 of 300" in m for m in msgs), msgs
+    assert beh["resumed_at"] == [100] and beh["train_steps"] == 300
+    assert beh["curve"]["steps"] == [0, 100, 200, 300]
+    # the step-0 and step-100 snapshots are the uninterrupted run's: the random dataset is bit-equal
+    np.testing.assert_array_equal(out["random"].obs, uninterrupted["random"].obs)
+    np.testing.assert_array_equal(out["medium-replay"].obs[:100], uninterrupted["medium-replay"].obs[:100])
+    for d in out.values():
+        d.verify()
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    with pytest.raises(_Killed):
+        _protocol(tmp_path, log=lambda m: (_ for _ in ()).throw(_Killed) if "step 100:" in m else None)
+    cfg = MATD3Config(**{**CKPT_CFG, "hidden": (8, 8)})
+    with pytest.raises(ValueError, match="another run"):
+        generate_protocol("omar/spread1d", {"n_agents": 1}, CKPT_SIZES, 0.31, 300, seeds=(0,), cfg=cfg,
+                          require_improvement=False, checkpoint=tmp_path / "run.behavior.pt")
+
+
+def test_load_or_generate_deletes_the_behavior_checkpoint_once_the_set_is_saved(tmp_path, monkeypatch):
+    seen = {}
+    real = collect_mod.generate_protocol
+
+    def spy(*a, checkpoint=None, **k):
+        seen["ckpt"] = checkpoint
+        out = real(*a, checkpoint=checkpoint, checkpoint_every_s=0.0, **k)
+        assert checkpoint.exists()
+        return out
+
+    monkeypatch.setattr(collect_mod, "generate_protocol", spy)
+    got = load_or_generate("omar/spread1d", {"n_agents": 1}, CKPT_SIZES, root=tmp_path, cfg=MATD3Config(**CKPT_CFG),
+                           train_steps=300, require_improvement=False)
+    assert seen["ckpt"].name.endswith(".behavior.pt") and "expert" in seen["ckpt"].name
+    assert not seen["ckpt"].exists() and set(got) == set(CKPT_SIZES)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -40,6 +41,7 @@ from common.behavior.matd3 import MATD3, MATD3Config, train
 from common.data import Dataset
 from common.datacard import DatasetError, dataset_id, dataset_path, data_root, regenerate_hint
 from common.evaluate import eval_seed, evaluate
+from common.records import atomic_torch_save
 
 __all__ = ["collect", "medium_replay_from_buffer", "generate_protocol", "load_or_generate", "GENERATOR"]
 
@@ -222,6 +224,8 @@ def generate_protocol(
     require_improvement: bool = True,
     behavior_env_options: dict | None = None,
     log: Callable[[str], None] | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every_s: float = 600.0,
 ) -> list[dict[str, Dataset]]:
     """Train MATD3 once for every seed (batched) and collect OMAR's four datasets per seed.
 
@@ -234,6 +238,12 @@ def generate_protocol(
     collects (e.g. MaMuJoCo ``obs_mode="otc"``: actors that see the whole state), when they differ from
     the datasets' ``env_options``; every dataset is then re-observed (:func:`reobserve`) into
     ``env_options``' per-agent observations. Transitions, returns and the medium cut are the same.
+    ``checkpoint``: a file for the behavior run's state (learner with its replay buffer, every random generator,
+    the evaluation snapshots), written atomically at an evaluation once ``checkpoint_every_s`` seconds have passed
+    since the last write, and when training ends. A run started again with the same file resumes from it (a file of
+    another run - env, options, config, seeds, steps - raises ValueError); the caller deletes it once the datasets
+    are saved. Resumed envs start fresh episodes (common/behavior/matd3.py), so a resumed run is a valid run of the
+    protocol but not bit-equal to an uninterrupted one; the cards list the steps it resumed at (``resumed_at``).
     Returns one {kind: Dataset} per seed, every card carrying the same ref_scores."""
     unknown = sorted(set(sizes) - set(PROTOCOL_KINDS))
     if unknown:
@@ -261,13 +271,45 @@ def generate_protocol(
         return reobserve(d, env_name, env_options) if redo else d
 
     snaps: list[dict] = []
+    identity = {"env": env_name, "behavior_env_options": _jsonable(benv), "config": _jsonable(cfg.to_dict()),
+                "seeds": [int(x) for x in seeds], "train_steps": int(train_steps), "return_mode": return_mode}
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    resumed_at: list[int] = []
+    learner = None
+    if ckpt is not None and ckpt.exists():
+        import torch
+
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state.get("identity") != identity:
+            raise ValueError(f"{ckpt}: a behavior checkpoint of another run ({state.get('identity')}), this run is "
+                             f"{identity}; delete the file to start over")
+        learner = MATD3(envs.make_vec(env_name, 1, **benv).spec, cfg, seeds)
+        learner.load_state_dict(state["learner"])
+        snaps, resumed_at = list(state["snaps"]), list(state["resumed_at"])
+        if learner.env_steps < train_steps:  # training goes on from here with fresh episodes
+            resumed_at.append(learner.env_steps)
+        say(f"[matd3 {env_name}] resumed from {ckpt} at step {learner.env_steps} of {train_steps}")
+    last_save = [time.monotonic()]
+
+    def save(learner) -> None:
+        if ckpt is not None:
+            atomic_torch_save({"identity": identity, "learner": learner.state_dict(), "snaps": snaps,
+                               "resumed_at": resumed_at}, ckpt)
+            last_save[0] = time.monotonic()
 
     def keep(step, learner, scores):
         snaps.append({"step": int(step), "actor": learner.actor_snapshot(), "scores": np.asarray(scores, float)})
         say(f"[matd3 {env_name}] step {step}: eval {np.round(scores, 2).tolist()}")
+        if time.monotonic() - last_save[0] >= checkpoint_every_s and learner.env_steps < train_steps:
+            save(learner)
 
-    res = train(env_name, benv, cfg, seeds, train_steps, callback=keep, return_mode=return_mode)
-    lr = res.learner
+    left = train_steps - (learner.env_steps if learner is not None else 0)
+    if left > 0:
+        res = train(env_name, benv, cfg, seeds, left, callback=keep, return_mode=return_mode, learner=learner)
+        lr = res.learner
+        save(lr)  # the trained run: a kill during the collection below keeps it
+    else:
+        lr = learner
     if snaps[-1]["step"] != lr.env_steps:  # make sure the final policy is evaluated
         r = evaluate(lambda o: lr.act(o, 0.0), env_name, lr.S, cfg.eval_episodes,
                      [eval_seed(s) for s in lr.seeds], return_mode, benv)
@@ -306,6 +348,7 @@ def generate_protocol(
             "medium_is_final": j == len(snaps) - 1,  # True: the curve only passed the threshold at the end
             "beats_random": bool(hi[s] > lo[s]),  # False only when require_improvement=False (smoke)
             "curve": {"steps": [sn["step"] for sn in snaps], "scores": curve[:, s].round(4).tolist()},
+            **({"resumed_at": resumed_at} if resumed_at else {}),  # a resumed run: fresh episodes at these steps
         }
         base_prot = {"paper_protocol": "OMAR §5.1 / D4RL", "random_policy": random_policy,
                      "env_options": _jsonable(env_options), "sizes": dict(sizes),
@@ -369,6 +412,13 @@ def _path(env_name: str, kind: str, version: int, seed: int, root: str | Path | 
     return p if seed == 0 else p.with_name(f"{p.name}-seed{seed}")
 
 
+def behavior_checkpoint_path(paths: Mapping[str, Path]) -> Path:
+    """The behavior run's checkpoint beside a dataset set (``paths``: kind -> cache path without suffix): the
+    expert path (or the first) + ".behavior.pt"; it exists only while the set is being generated."""
+    p = paths.get("expert") or next(iter(paths.values()))
+    return p.with_name(p.name + ".behavior.pt")
+
+
 def load_or_generate(
     env_name: str,
     env_options: dict | None,
@@ -395,6 +445,9 @@ def load_or_generate(
     ``-seed<k>`` suffix for seeds other than 0. A cached set whose cards disagree
     with the request (sizes, env options) raises DatasetError: regenerate or bump the version.
 
+    Generation resumes a killed behavior run from its checkpoint (:func:`behavior_checkpoint_path`, written every
+    10 minutes of training and once training ends; deleted when the set is saved).
+
     ``regenerate_command``: the shell command that makes this set again (e.g. the paper module's
     ``--generate`` line), recorded in every generated card and quoted by load errors (a corrupt file)."""
     want_kinds = list(sizes) if kinds is None else list(kinds)
@@ -418,9 +471,11 @@ def load_or_generate(
         if len(refs) != 1:
             raise DatasetError(f"cached datasets of {env_name} seed {seed} disagree on ref_scores: {sorted(refs)}")
         return out
-    (out,) = generate_protocol(env_name, env_options, sizes, seeds=(seed,), version=version, **kw)
+    ckpt = behavior_checkpoint_path(paths)
+    (out,) = generate_protocol(env_name, env_options, sizes, seeds=(seed,), version=version, checkpoint=ckpt, **kw)
     for k, d in out.items():
         d.card["regenerate_command"] = regenerate_command
         d.save(paths[k])
+    ckpt.unlink(missing_ok=True)  # every dataset is saved: the behavior run is no longer needed
     return {k: out[k] for k in want_kinds}
 
