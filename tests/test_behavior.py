@@ -384,3 +384,19 @@ def test_load_or_generate_deletes_the_behavior_checkpoint_once_the_set_is_saved(
                            train_steps=300, require_improvement=False)
     assert seen["ckpt"].name.endswith(".behavior.pt") and "expert" in seen["ckpt"].name
     assert not seen["ckpt"].exists() and set(got) == set(CKPT_SIZES)
+
+
+def test_buffer_checkpoint_stores_only_the_filled_rows_and_restores_them():
+    lr = MATD3(envs.make_vec("omar/spread", 1).spec, MATD3Config(**SMALL), [0, 1])
+    _fill(lr, 37, np.random.default_rng(0))
+    sd = lr.buffer.state_dict()
+    assert {a.shape[1] for a in sd["arrays"].values()} == {37}
+    other = MATD3(envs.make_vec("omar/spread", 1).spec, MATD3Config(**SMALL), [0, 1])
+    _fill(other, 50, np.random.default_rng(1))  # stale rows beyond 37 must not survive the load
+    other.buffer.load_state_dict(sd)
+    for k, v in lr.buffer.np.items():
+        np.testing.assert_array_equal(other.buffer.np[k], v, err_msg=k)
+    assert other.buffer.size == 37
+    small = MATD3(envs.make_vec("omar/spread", 1).spec, MATD3Config(**{**SMALL, "buffer_size": 20}), [0, 1])
+    with pytest.raises(ValueError, match="does not fit"):
+        small.buffer.load_state_dict(sd)
