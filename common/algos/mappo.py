@@ -112,7 +112,7 @@ from torch import Tensor, nn
 
 from common.algos.itd3 import _copy_members
 from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
-from common.algos.mappo_graph import MinibatchGraph, eager_adam
+from common.algos.mappo_graph import MinibatchGraph, MinibatchStep, eager_adam
 from common.algos.mappo_stack import MAPPOStacking
 from common.heads import CategoricalActor, GaussianActor
 from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
@@ -135,7 +135,7 @@ from common.algos.ppo import (  # noqa: E402,F401 - the named pieces, re-exporte
     obs_moments, masked_mean, is_int as _is_int, is_num as _is_num)
 
 
-class MAPPO(MAPPOStacking):
+class MAPPO(MinibatchStep, MAPPOStacking):
     """Batched MAPPO (see the module docstring): members m = s * N + i for the actors and V's, one mixer per seed.
 
     MAPPO(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, n_actions=None, emb_dim=0, encoder=None, device,
@@ -512,42 +512,6 @@ class MAPPO(MAPPOStacking):
                                      f"(per seed {out['loss'].tolist()}; actor {out['actor_loss'].tolist()}, "
                                      f"critic {out['critic_loss'].tolist()})")
         return out
-
-    def minibatch_step(self, member: Mapping[str, Tensor | None], seed: Mapping[str, Tensor], idx: Tensor,
-                       ar_m: Tensor, ar_s: Tensor) -> dict[str, Tensor]:
-        """One Adam step on rows ``idx`` [S, B] of the update's tensors - member [M, n, ...] (obs, actions, memory or
-        None) and seed [S, n, ...] (joint, logp_old, values_old, returns, advantages); ar_m [M, 1] and ar_s [S, 1]
-        are aranges. Writes alpha in place. Returns the step's [S] metrics (not detached). The one step body of both
-        the eager update and the static-buffer / CUDA-graph one (common/algos/mappo_graph.py): nothing in it may
-        synchronise with the host."""
-        cfg = self.cfg
-        S, N, M, B = self.n_seeds, self.n_agents, self.n_members, idx.shape[1]
-        # member m = s * N + i reads seed s's rows (an expand, not repeat_interleave: its int form may copy the count
-        # to the device, which a capture does not allow)
-        idx_m = idx[:, None, :].expand(S, N, B).reshape(M, B)
-        mb = {k: (None if v is None else v[ar_m, idx_m]) for k, v in member.items()}
-        mb.update({k: v[ar_s, idx] for k, v in seed.items()})
-        loss, alpha, info = self.losses(mb, self.alpha)
-        self.alpha.copy_(alpha.detach())  # in place: a graph replays into the same tensor (exports clone it)
-        self.opt.zero_grad(set_to_none=True)
-        loss.sum().backward()  # seeds never interact: d(sum_s L_s) / d theta_s = d L_s / d theta_s
-        if cfg.grad_clip is not None:
-            info["grad_norm"] = clip_grad_norm_per_seed_(self.parameters(), cfg.grad_clip, S)
-        self.opt.step()
-        info["loss"] = loss
-        return info
-
-    def _minibatch_graph(self) -> MinibatchGraph | None:
-        """The static-buffer step of ``step_mode`` "graph" / "buffers" (built on first use, kept across updates),
-        None for "eager"."""
-        if self.step_mode not in ("eager", "graph", "buffers"):
-            raise ValueError(f"step_mode={self.step_mode!r}; allowed: 'eager', 'graph' (cuda), 'buffers'")
-        if self.step_mode == "eager":
-            return None
-        capture = self.step_mode == "graph"
-        if self._graph is None or self._graph.capture != capture:
-            self._graph = MinibatchGraph(self, capture=capture)
-        return self._graph
 
     # ---- acting -------------------------------------------------------------------------------
     def _act_inputs(self, obs: Any, memory: Any) -> tuple[Tensor, Tensor, bool]:

@@ -1,4 +1,5 @@
-"""MAPPO's minibatch step captured in one CUDA graph (issue 23's GPU goal; common/algos/mappo.py ``cuda_graph``).
+"""MAPPO's minibatch step (``MinibatchStep``, a mixin of MAPPO: the one step body) and the same step captured in one
+CUDA graph (``MinibatchGraph``; issue 23's GPU goal; common/algos/mappo.py ``cuda_graph``).
 
 Why: on a GPU a MOMA-PPO iteration is launch-bound, not arithmetic-bound (papers/moma_ppo/README.md "Cost and the
 benchmark": ≈ 2,300 kernel launches per minibatch step, 155 sequential steps per update, the same rate at quick's
@@ -31,7 +32,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["MinibatchGraph", "WARMUP", "SEED_KEYS", "MEMBER_KEYS", "eager_adam"]
+from common.algos.ppo import clip_grad_norm_per_seed_
+
+__all__ = ["MinibatchStep", "MinibatchGraph", "WARMUP", "SEED_KEYS", "MEMBER_KEYS", "eager_adam"]
 
 WARMUP = 3  # eager steps on a side stream before a capture (the recipe's warm-up; they are real steps)
 MEMBER_KEYS = ("obs", "actions", "memory")  # [M, n, ...] gathered with the member index
@@ -47,6 +50,47 @@ def eager_adam(opt: torch.optim.Optimizer) -> None:
     for st in opt.state.values():
         if "step" in st and torch.is_tensor(st["step"]) and st["step"].device.type != "cpu":
             st["step"] = st["step"].to(device="cpu", dtype=torch.float32)
+
+
+class MinibatchStep:
+    """MAPPO's minibatch step (a mixin of ``common.algos.mappo.MAPPO``: it reads the learner's losses, modules,
+    optimizer and alpha): the one step body of the eager update and of ``MinibatchGraph``."""
+
+    def minibatch_step(self, member: Mapping[str, Tensor | None], seed: Mapping[str, Tensor], idx: Tensor,
+                       ar_m: Tensor, ar_s: Tensor) -> dict[str, Tensor]:
+        """One Adam step on rows ``idx`` [S, B] of the update's tensors - member [M, n, ...] (obs, actions, memory or
+        None) and seed [S, n, ...] (joint, logp_old, values_old, returns, advantages); ar_m [M, 1] and ar_s [S, 1]
+        are aranges. Writes alpha in place. Returns the step's [S] metrics (not detached). The one step body of both
+        the eager update and the static-buffer / CUDA-graph one (common/algos/mappo_graph.py): nothing in it may
+        synchronise with the host."""
+        cfg = self.cfg
+        S, N, M, B = self.n_seeds, self.n_agents, self.n_members, idx.shape[1]
+        # member m = s * N + i reads seed s's rows (an expand, not repeat_interleave: its int form may copy the count
+        # to the device, which a capture does not allow)
+        idx_m = idx[:, None, :].expand(S, N, B).reshape(M, B)
+        mb = {k: (None if v is None else v[ar_m, idx_m]) for k, v in member.items()}
+        mb.update({k: v[ar_s, idx] for k, v in seed.items()})
+        loss, alpha, info = self.losses(mb, self.alpha)
+        self.alpha.copy_(alpha.detach())  # in place: a graph replays into the same tensor (exports clone it)
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()  # seeds never interact: d(sum_s L_s) / d theta_s = d L_s / d theta_s
+        if cfg.grad_clip is not None:
+            info["grad_norm"] = clip_grad_norm_per_seed_(self.parameters(), cfg.grad_clip, S)
+        self.opt.step()
+        info["loss"] = loss
+        return info
+
+    def _minibatch_graph(self) -> MinibatchGraph | None:
+        """The static-buffer step of ``step_mode`` "graph" / "buffers" (built on first use, kept across updates),
+        None for "eager"."""
+        if self.step_mode not in ("eager", "graph", "buffers"):
+            raise ValueError(f"step_mode={self.step_mode!r}; allowed: 'eager', 'graph' (cuda), 'buffers'")
+        if self.step_mode == "eager":
+            return None
+        capture = self.step_mode == "graph"
+        if self._graph is None or self._graph.capture != capture:
+            self._graph = MinibatchGraph(self, capture=capture)
+        return self._graph
 
 
 class MinibatchGraph:
