@@ -364,7 +364,7 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path):
     with pytest.raises(_Killed):
         _protocol(tmp_path, log=lambda m: (_ for _ in ()).throw(_Killed) if "step 100:" in m else None)
     cfg = MATD3Config(**{**CKPT_CFG, "hidden": (8, 8)})
-    with pytest.raises(ValueError, match="another run"):
+    with pytest.raises(ValueError, match="different run"):
         generate_protocol("omar/spread1d", {"n_agents": 1}, CKPT_SIZES, 0.31, 300, seeds=(0,), cfg=cfg,
                           require_improvement=False, checkpoint=tmp_path / "run.behavior.pt")
 

@@ -42,6 +42,7 @@ from common.data import Dataset
 from common.datacard import DatasetError, dataset_id, dataset_path, data_root, regenerate_hint
 from common.evaluate import eval_seed, evaluate
 from common.records import atomic_torch_save
+from common.runtime import load_run_checkpoint
 
 __all__ = ["collect", "medium_replay_from_buffer", "generate_protocol", "load_or_generate", "GENERATOR"]
 
@@ -277,12 +278,7 @@ def generate_protocol(
     resumed_at: list[int] = []
     learner = None
     if ckpt is not None and ckpt.exists():
-        import torch
-
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if state.get("identity") != identity:
-            raise ValueError(f"{ckpt}: a behavior checkpoint of another run ({state.get('identity')}), this run is "
-                             f"{identity}; delete the file to start over")
+        state = load_run_checkpoint(ckpt, identity)  # another run's file: ValueError naming what differs
         learner = MATD3(envs.make_vec(env_name, 1, **benv).spec, cfg, seeds)
         learner.load_state_dict(state["learner"])
         snaps, resumed_at = list(state["snaps"]), list(state["resumed_at"])
