@@ -82,6 +82,34 @@ def test_report_renders_from_smoke_datasets(smoke_report):
     assert rows[0]["ours"] is None and rows[0]["published"]["mean"] == 159.57
 
 
+def test_report_keeps_published_cards_when_the_cache_is_empty(smoke_report, tmp_path, monkeypatch):
+    """The report publishes each generated dataset's card beside itself; on a machine whose cache lacks the
+    arrays (a fresh clone) the same rows are rendered from those cards, marked, instead of 'not generated'."""
+    text, path, data, spec = smoke_report
+    for kind, d in data.items():
+        card = od.published_card_path(path.parent / "cards", spec, kind)
+        assert card.exists() and __import__("json").loads(card.read_text())["sha256"] == d.card["sha256"]
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "empty-cache"))
+    assert not od.is_cached(spec)
+    again, _ = od.write_report(_profile("smoke"), [ENV], OPTS, generate=False, out=path, log=lambda s: None)
+    assert "not generated" not in again and again.count("(published card) |") == len(DATASETS)
+    for kind, d in data.items():
+        r = d.card["returns"]
+        assert f"{r['mean']:,.1f} ± {r['std']:,.1f}" in again and d.card["sha256"][:12] in again
+    rows = od.report_rows(_profile("smoke"), [ENV], OPTS, cards_dir=path.parent / "cards")
+    assert [r["ours"]["transitions"] for r in rows] == [data[k].size for k in DATASETS]
+    assert [r["ours"]["episodes"] for r in rows] == [data[k].n_episodes for k in DATASETS]
+    # without published cards (another report path) the rows are not generated, as before
+    other, _ = od.write_report(_profile("smoke"), [ENV], OPTS, generate=False, out=tmp_path / "r" / "d.md",
+                               log=lambda s: None)
+    assert "not generated" in other
+    monkeypatch.undo()  # the generated cache again: the same rows, read from the arrays' own cards
+    cached = od.report_rows(_profile("smoke"), [ENV], OPTS)
+    assert [dict(r, ours={**r["ours"], "source": None}) for r in rows] == \
+        [dict(r, ours={**r["ours"], "source": None}) for r in cached]
+    assert {r["ours"]["source"] for r in rows} == {"published card"} and {r["ours"]["source"] for r in cached} == {"cache"}
+
+
 def test_protocol_invariants_of_the_smoke_datasets(smoke_report):
     _, _, data, spec = smoke_report
     refs = {"random": data["random"].episode_returns.mean(), "expert": data["expert"].episode_returns.mean()}

@@ -68,6 +68,7 @@ import numpy as np
 from common.behavior.collect import _path, load_or_generate
 from common.behavior.matd3 import MATD3Config
 from common.data import Dataset
+from common.records import to_jsonable
 from common.cli import add_common_options, results_root_of
 from common.runtime import set_threads
 from common.profiles import Profile, get_profile
@@ -256,29 +257,56 @@ def medium_position(random: float, medium: float, expert: float) -> float | None
     return None if expert == random else 100.0 * (medium - random) / (expert - random)
 
 
+def published_card_path(cards_dir: str | Path, spec: Mapping[str, Any], kind: str) -> Path:
+    """Where the report publishes the card of ``spec``'s ``kind``: ``<cards_dir>/<env>/<cache file name>.json``
+    (the cache name carries the version and the env options' hash, so two generations' protocols never share
+    a published card)."""
+    return Path(cards_dir) / spec["env"] / (spec_paths(spec)[kind].name + ".json")
+
+
+def publish_cards(cards_dir: str | Path, spec: Mapping[str, Any], cards: Mapping[str, Mapping[str, Any]]) -> None:
+    """Write the cached datasets' cards beside the report (atomically), so the report keeps their statistics
+    on a machine that has not generated them (the arrays are regenerated, the cards are committed)."""
+    for kind, card in cards.items():
+        path = published_card_path(cards_dir, spec, kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(to_jsonable(card), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+
+
 def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options: Mapping[str, Any] | None = None,
-                generate: bool = False, log=print) -> list[dict[str, Any]]:
+                generate: bool = False, log=print, cards_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """One row per env x kind: our dataset statistics (None where not generated) beside OMAR's.
     ``env_options`` None: each env's options as the OMAR items use them (config.env_options, e.g.
-    the v2 prey of tag and world)."""
+    the v2 prey of tag and world). ``cards_dir``: the published cards (``publish_cards``): the cached
+    datasets' cards are written there, and an env whose datasets are not cached here is rendered from its
+    published cards (the row's ``ours["source"]`` is then ``"published card"``)."""
     rows = []
     for env in envs_:
         spec = dataset_spec(env, profile, default_env_options(env) if env_options is None else env_options)
-        ours: dict[str, Dataset] = {}
+        cards: dict[str, Mapping[str, Any]] = {}
+        source = "cache"
         if generate or is_cached(spec):
-            ours = {k: load_spec(spec, k, log=log) for k in DATASETS}
-        means = {k: d.card["returns"]["mean"] for k, d in ours.items()}
+            cards = {k: load_spec(spec, k, log=log).card for k in DATASETS}
+            if cards_dir is not None:
+                publish_cards(cards_dir, spec, cards)
+        elif cards_dir is not None and all(published_card_path(cards_dir, spec, k).exists() for k in DATASETS):
+            cards = {k: json.loads(published_card_path(cards_dir, spec, k).read_text()) for k in DATASETS}
+            source = "published card"
+        means = {k: c["returns"]["mean"] for k, c in cards.items()}
         pub = PUBLISHED_STATS.get(env, {})
         for kind in DATASETS:
-            d = ours.get(kind)
+            c = cards.get(kind)
             p = pub.get(kind)
             row = {"env": env, "kind": kind, "ours": None, "published": None}
-            if d is not None:
-                r = d.card["returns"]
-                beh = d.card.get("behavior") or {}
-                row["ours"] = {"transitions": d.size, "episodes": d.n_episodes, "mean": r["mean"], "std": r["std"],
-                               "min": r["min"], "max": r["max"], "medium_step": beh.get("medium_step"),
-                               "train_steps": beh.get("train_steps")}
+            if c is not None:
+                r = c["returns"]
+                beh = c.get("behavior") or {}
+                row["ours"] = {"transitions": c["size"], "episodes": c["n_episodes"], "mean": r["mean"],
+                               "std": r["std"], "min": r["min"], "max": r["max"],
+                               "medium_step": beh.get("medium_step"), "train_steps": beh.get("train_steps"),
+                               "sha256": c.get("sha256"), "source": source}
                 if kind == "medium":
                     row["ours"]["position"] = medium_position(means["random"], means["medium"], means["expert"])
             if p is not None:
@@ -395,11 +423,13 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
             _fmt(o.get("transitions"), 0), _fmt(o.get("episodes"), 0),
             f"{_fmt(o.get('mean'))} ± {_fmt(o.get('std'))}" if o else "not generated",
             _fmt(o.get("min")), _fmt(o.get("max")), _fmt(o.get("position")) if "position" in o else "",
+            ((o.get("sha256") or "–")[:12] + (" (published card)" if o.get("source") == "published card" else ""))
+            if o else "",
             _fmt(p.get("transitions"), 0), _fmt(p.get("episodes"), 0),
             f"{_fmt(p.get('mean'))} ± {_fmt(p.get('std'))}" if p else "–",
             _fmt(p.get("min")), _fmt(p.get("max")), _fmt(p.get("position")) if "position" in p else "",
         ])
-    head = ["env", "dataset", "transitions", "episodes", "return mean ± std", "min", "max", "medium at %",
+    head = ["env", "dataset", "transitions", "episodes", "return mean ± std", "min", "max", "medium at %", "sha256",
             "OMAR transitions", "OMAR episodes", "OMAR return", "OMAR min", "OMAR max", "OMAR medium at %"]
     notes = [
         f"# OMAR datasets — profile `{profile_name}`",
@@ -409,6 +439,9 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
         "card, `docs/omar_official_code.md#released-dataset-statistics`). Returns: spread = Σ_t mean_i r_i (ours) vs",
         "Σ_t r_0 (OMAR; equal up to the per-agent collision terms); tag/world = Σ_t r_0; HalfCheetah = Σ_t r.",
         "'medium at %' = 100 · (medium − random) / (expert − random) of the mean returns.",
+        "Each generated dataset's card is published under `cards/` beside this report (`<env>/<cache name>.json`);",
+        "'(published card)': the row is read from that card because this machine's cache does not hold the arrays",
+        "(regenerated on demand; generation is not bit-identical across CPUs, so the sha256 names the generation).",
         options_note or ("Env options: as the OMAR items use them (`papers/omar/config.py` ENV_OPTIONS: "
          f"`{json.dumps(ENV_OPTIONS, sort_keys=True)}`; omar/spread1d: "
          f"`{json.dumps(SPREAD1D_DEFAULT_OPTIONS)}`, Tables 1-2's task)." if env_options is None else
@@ -426,11 +459,12 @@ def write_report(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_optio
     ``results_root`` defaults to this machine's runs root, common.roots), with the generations behind
     the records under ``results_root``."""
     root = runs_root() if results_root is None else Path(results_root)
-    text = render_report(report_rows(profile, envs_, env_options, generate, log), profile.name, env_options)
-    if env_options is None:  # the generations of the items' own datasets
-        text += "\n" + render_generations(record_generations(profile.name, root))
     path = Path(out) if out is not None else root / profile.name / "omar" / "datasets.md"
     path.parent.mkdir(parents=True, exist_ok=True)
+    cards_dir = path.parent / "cards"  # published beside the report
+    text = render_report(report_rows(profile, envs_, env_options, generate, log, cards_dir), profile.name, env_options)
+    if env_options is None:  # the generations of the items' own datasets
+        text += "\n" + render_generations(record_generations(profile.name, root))
     path.write_text(text)
     return text, path
 
@@ -440,17 +474,19 @@ def write_spread1d_report(profile: Profile, n_agents: Sequence[int], env_options
                           results_root: str | Path | None = None) -> tuple[str, Path]:
     """The report of omar/spread1d's datasets for each n in ``n_agents`` (Figures 1-2 use n = 1..5), one
     block of rows per n, labelled ``omar/spread1d n=N``; default path results/<profile>/omar/datasets_spread1d.md."""
+    root = runs_root() if results_root is None else Path(results_root)
+    path = Path(out) if out is not None else root / profile.name / "omar" / "datasets_spread1d.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cards_dir = path.parent / "cards"  # published beside the report
     rows = []
     for n in n_agents:
         opts = {**dict(env_options or {}), "n_agents": int(n)}
-        rows += [dict(r, env=f"omar/spread1d n={n}") for r in report_rows(profile, ["omar/spread1d"], opts, generate, log)]
+        rows += [dict(r, env=f"omar/spread1d n={n}")
+                 for r in report_rows(profile, ["omar/spread1d"], opts, generate, log, cards_dir)]
     extra = {k: v for k, v in dict(env_options or {}).items() if k != "n_agents"}
     note = ("Env options: `n_agents` as in each row (Figures 1-2: n = 1..5; Tables 1-2: n = 2)"
             + (f", and `{json.dumps(extra, sort_keys=True)}`." if extra else "."))
     text = render_report(rows, profile.name, options_note=note)
-    root = runs_root() if results_root is None else Path(results_root)
-    path = Path(out) if out is not None else root / profile.name / "omar" / "datasets_spread1d.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text, path
 
