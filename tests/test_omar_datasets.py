@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -88,7 +90,7 @@ def test_report_keeps_published_cards_when_the_cache_is_empty(smoke_report, tmp_
     text, path, data, spec = smoke_report
     for kind, d in data.items():
         card = od.published_card_path(path.parent / "cards", spec, kind)
-        assert card.exists() and __import__("json").loads(card.read_text())["sha256"] == d.card["sha256"]
+        assert card.exists() and json.loads(card.read_text())["sha256"] == d.card["sha256"]
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "empty-cache"))
     assert not od.is_cached(spec)
     again, _ = od.write_report(_profile("smoke"), [ENV], OPTS, generate=False, out=path, log=lambda s: None)

@@ -68,7 +68,7 @@ import numpy as np
 from common.behavior.collect import _path, load_or_generate
 from common.behavior.matd3 import MATD3Config
 from common.data import Dataset
-from common.records import to_jsonable
+from common.records import atomic_write_text, to_jsonable
 from common.cli import add_common_options, results_root_of
 from common.runtime import set_threads
 from common.profiles import Profile, get_profile
@@ -270,9 +270,7 @@ def publish_cards(cards_dir: str | Path, spec: Mapping[str, Any], cards: Mapping
     for kind, card in cards.items():
         path = published_card_path(cards_dir, spec, kind)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(to_jsonable(card), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(to_jsonable(card), indent=2, sort_keys=True) + "\n")
 
 
 def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options: Mapping[str, Any] | None = None,
