@@ -8,7 +8,8 @@ import os
 import pytest
 
 PAPER_SCRIPTS = [f"papers.omar.{s}" for s in ("table1", "table2", "table3", "table4", "table5", "table6",
-                                               "figure1", "figure2", "figure3", "figure4", "diagnose_table5")]
+                                               "figure1", "figure2", "figure3", "figure4", "diagnose_table5",
+                                               "diagnose_minibatches")]
 PAPER_SCRIPTS += [f"papers.cast_bcq.{s}" for s in ("figure1", "table1", "figure5")]
 PAPER_SCRIPTS += [f"papers.otc.{s}" for s in ("table1", "table2", "figure3", "figure4", "figure5", "figure6", "figure7", "figure8")]
 OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.datainfo",

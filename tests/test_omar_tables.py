@@ -48,6 +48,9 @@ CASES = {
                [{"method": m, "dataset": "expert", "env": "omar/spread"} for m in ("ma_icq", "ma_td3bc", "ma_cql", "omar")]),
     "diagnose_table5": ((), [{"method": m, "critic": c, "cql_slots": k} for m in ("ma_cql", "omar")
                                for c, k in (("local", None), ("joint", "own"), ("joint", "all"))]),
+    "diagnose_minibatches": (("--env", "omar/world", "--dataset", "medium", "--method", "ma_cql"),
+                             [{"dataset": "medium", "env": "omar/world", "method": "ma_cql", "minibatches": v}
+                              for v in ("fresh", "official")]),
     "table6": (("--dataset", "medium-replay", "--method", "omar", "--method", "ma_td3bc"),
                [{"method": m, "dataset": "medium-replay"} for m in ("omar", "ma_td3bc")]),
 }
@@ -78,6 +81,11 @@ def test_table_smoke(item, data_dir, tmp_path):
         for c in cfgs.values():
             joint = c["itd3"].get("critic_input") == "joint"
             assert c["itd3"].get("cql_slots", "own") in (("own", "all") if joint else ("own",))
+    if item == "diagnose_minibatches":  # the quirk's key only in the official variant: fresh = Table 3's config
+        assert {k: c.get("official_minibatches") for k, c in cfgs.items()} == {
+            json.dumps(k, sort_keys=True): (10 if k["minibatches"] == "official" else None) for k in keys}
+        fresh, official = (_curves(recs, v) for v in ("fresh", "official"))
+        assert fresh != official  # the fixed minibatches change the training
     if item == "table6":
         assert all(c["itd3"]["hidden"] == 256 and c["dataset"]["env"] == "mamujoco/halfcheetah-2x3"
                    for c in cfgs.values())
@@ -89,6 +97,10 @@ def test_table_smoke(item, data_dir, tmp_path):
     plan = json.loads((tmp_path / "smoke" / "omar" / f"{item}.plan.json").read_text())["cells"]
     assert sorted(canonical_json(e["keys"]) for e in plan) == sorted(canonical_json(c.keys) for c in grid)
     assert len(plan) > len(keys) if args else len(plan) == len(keys)
+
+
+def _curves(recs, variant):
+    return sorted((r["seed"], [p["score"] for p in r["curve"]]) for r in recs if r["keys"]["minibatches"] == variant)
 
 
 def test_same_seed_same_records(data_dir, tmp_path):

@@ -29,7 +29,7 @@ METHODS = ("ma_cql", "omar", "ma_td3bc", "ma_icq")
 # one of them is copied rather than re-run (common.experiment.run_cells(reuse_from=...)), e.g. the
 # MA-CQL reference of Figures 3-4 is Table 3's MA-CQL run. Figure 1 is not here: its job differs.
 OFFLINE_JOB_ITEMS = ("table1", "table2", "table3", "table4", "table5", "table6", "figure2", "figure3", "figure4",
-                     "diagnose_table5")
+                     "diagnose_table5", "diagnose_minibatches")
 BASE_ENV = {"omar/spread1d": "omar/spread"}  # spread1d has no table of its own: spread's tau/alpha/updates
 
 
