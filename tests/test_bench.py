@@ -117,7 +117,21 @@ def test_moma_ppo_bench_tiny():
     wm = mb.compare_world_model("ant-4x2-po", "tiny", n_updates=1, reps=1)
     it = mb.compare_iteration("reacher-2x1", "tiny", n_seeds=2, n_updates=1, reps=1, batch=60, k=3)
     for r, keys in ((wm, ("batched_updates_per_s", "loop_updates_per_s", "gflop_per_update")),
-                    (it, ("batched_iters_per_s", "loop_iters_per_s", "gflop_per_iter", "s_per_100k_iters"))):
+                    (it, ("batched_iters_per_s", "loop_iters_per_s", "gflop_per_iter", "s_per_100k_iters",
+                          "rollout_s", "update_s"))):
         for k in keys:
             assert r[k] > 0, k
-    assert it["members"] == 4 and 60 <= it["rows_per_seed"] <= 62  # b to b + k - 1 rows per seed
+    assert it["members"] == 4 and it["rows_per_seed"] == 63  # [code] floor(b / k) + 1 = 21 starts of k = 3 steps
+    assert it["rollout_len_mean"] == 3.0  # every rollout runs its k steps, as real iterations do (no terminals)
+
+
+def test_moma_ppo_rollout_profile_tiny(capsys):
+    """The rollout profiler (papers.moma_ppo.rollout_profile) at a tiny size: every piece clocked, the rollouts run
+    their k = 10 steps (10 policy and ensemble calls each, as real iterations)."""
+    from papers.moma_ppo import rollout_profile
+
+    rollout_profile.main(["--size", "tiny", "--n-seeds", "2", "--batch", "60", "--top", "3"])
+    out = capsys.readouterr().out
+    for piece in ("wm.sample", "policy.act", "shift_history", "history_step", "histories(starts)"):
+        assert piece in out, piece
+    assert "10.0 calls" in out and "one rollout unsynced" in out

@@ -13,7 +13,8 @@ PAPER_SCRIPTS = [f"papers.omar.{s}" for s in ("table1", "table2", "table3", "tab
 PAPER_SCRIPTS += [f"papers.cast_bcq.{s}" for s in ("figure1", "table1", "figure5")]
 PAPER_SCRIPTS += [f"papers.otc.{s}" for s in ("table1", "table2", "figure3", "figure4", "figure5", "figure6", "figure7", "figure8")]
 OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.datainfo",
-         "common.datasets.mujoco", "papers.cast_bcq.datasets", "papers.otc.datasets", "papers.moma_ppo.wm_probe"]
+         "common.datasets.mujoco", "papers.cast_bcq.datasets", "papers.otc.datasets", "papers.moma_ppo.wm_probe",
+         "papers.moma_ppo.rollout_profile"]
 
 # (argv, text expected in the error) for every paper script: the shared parser of common.experiment
 PAPER_BAD = [

@@ -51,3 +51,47 @@ def test_mappo_saved_then_loaded_onto_cuda_restores_its_generators():
     ga = [g.get_state() for g in a.gens] + [g.get_state() for g in a.act_gens]
     gb = [g.get_state() for g in b.gens] + [g.get_state() for g in b.act_gens]
     assert all(torch.equal(x, y) for x, y in zip(ga, gb))
+
+
+def test_generator_state_from_another_device_type_reseeds_deterministically_with_a_warning():
+    """A CUDA generator's state (16 bytes) cannot continue a CPU generator (5,056) nor the reverse: found on an
+    H200 on 2026-11-27, when a GPU MAPPO checkpoint failed to resume on a CPU. ``restore_generator`` re-seeds from
+    the given key instead, deterministically, and warns; a state of the same device type still continues."""
+    from common.algos.state import restore_generator
+
+    cuda_like = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA (Philox) generator's state
+    a, b = torch.Generator(), torch.Generator()
+    with pytest.warns(RuntimeWarning, match="another device type"):
+        assert not restore_generator(a, cuda_like, 3, 7, 12)
+    with pytest.warns(RuntimeWarning):
+        restore_generator(b, cuda_like, 3, 7, 12)
+    assert torch.equal(torch.rand(5, generator=a), torch.rand(5, generator=b))  # same key, same stream
+    with pytest.warns(RuntimeWarning):
+        restore_generator(b, cuda_like, 3, 7, 13)  # another step: another stream
+    assert not torch.equal(torch.rand(5, generator=a), torch.rand(5, generator=b))
+    src = torch.Generator().manual_seed(11)
+    torch.rand(3, generator=src)
+    assert restore_generator(a, src.get_state(), 0)  # same type: the saved stream continues
+    assert torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=src))
+
+
+def test_mappo_checkpoint_with_gpu_generator_states_resumes_on_cpu():
+    """A MAPPO checkpoint as a GPU run writes it (generator states of 16 bytes) loads into a CPU learner and trains:
+    weights restored exactly, the generators re-seeded (the one warning per generator)."""
+    from tests.test_mappo_graph import CFG, _batch
+
+    cfg = MAPPOConfig(**CFG)
+    src = MAPPO((3, 2), (2, 1), 2, cfg, seeds=[3, 7], dtype=torch.float64)
+    batch = _batch(src, 48, 0, 0)
+    src.update(batch)
+    state = src.state_dict()
+    state["rng"] = [torch.zeros(16, dtype=torch.uint8) for _ in state["rng"]]
+    state["act_rng"] = [torch.zeros(16, dtype=torch.uint8) for _ in state["act_rng"]]
+    dst = MAPPO((3, 2), (2, 1), 2, cfg, seeds=[3, 7], dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="another device type") as caught:
+        dst.load_state_dict(state)
+    assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 4  # 2 seeds x 2 streams
+    for name in src.modules():
+        for k, v in src.state_dict()[name].items():
+            assert torch.equal(v, dst.state_dict()[name][k]), (name, k)
+    assert torch.isfinite(dst.update(batch)["loss"]).all()

@@ -191,7 +191,14 @@ def rollout_batch(learner, n, seed=0, reward=None, memory=False):
         shape = (S, n, N, *memory)
         mem = {"memory": torch.randn(*shape, generator=g, dtype=dt), "next_memory": torch.randn(*shape, generator=g,
                                                                                                 dtype=dt)}
-    actions, _ = learner.act(obs, generator=g, memory=mem.get("memory"))
+    dev = torch.device(learner.device)
+    if dev.type == "cpu":
+        actions, _ = learner.act(obs, generator=g, memory=mem.get("memory"))
+    else:  # a GPU learner samples with a generator of its device; the buffer stays on the CPU
+        ga = torch.Generator(device=dev).manual_seed(seed)
+        m = mem.get("memory")
+        actions, _ = learner.act(obs.to(dev), generator=ga, memory=None if m is None else m.to(dev))
+        actions = actions.cpu()
     rewards = torch.randn(S, n, generator=g, dtype=dt) if reward is None else reward(actions)
     masks = (torch.rand(S, n, generator=g) > 0.05).to(dt)
     zetas = (torch.rand(S, n, generator=g) > 0.1).to(dt)

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.ppo import mix_values
-from common.algos.state import learner_state, load_learner_state
+from common.algos.state import learner_state, load_learner_state, restore_generator
 from common.nets import EnsembleMLP, clip_grad_norm_, polyak_update
 
 __all__ = ["IQLConfig", "DiscreteIQL", "METHODS", "LEARNER_NAME", "expectile_loss", "awr_weights", "awr_loss",
@@ -406,8 +406,8 @@ class DiscreteIQL:
         load_learner_state(self, state, ("nets", "targets"), same_seeds=True)
         for k, o in self.opts.items():
             o.load_state_dict(state["opts"][k])
-        for g, st in zip(self.gens, state["rngs"]):
-            g.set_state(st.cpu())
+        for i, (g, st) in enumerate(zip(self.gens, state["rngs"])):
+            restore_generator(g, st, int(state["seeds"][0]), i, int(state.get("step", 0)))
 
 
 def build_discrete_iql(data, section: Mapping[str, Any], seed: int, device) -> DiscreteIQL:

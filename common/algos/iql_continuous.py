@@ -71,7 +71,7 @@ from torch import Tensor, nn
 from common.algos import register_learner
 from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
 from common.algos.ppo import mix_values
-from common.algos.state import StackableLearner, learner_state, load_learner_state
+from common.algos.state import StackableLearner, learner_state, load_learner_state, restore_generator
 from common.heads import GaussianActor
 from common.history import HISTORY_ACT_CLIP, HistoryPolicy, SelfAttentionHistoryEncoder, episode_starts, gather_history
 from common.nets import EnsembleMLP, clip_grad_norm_, polyak_update
@@ -375,8 +375,8 @@ class MemberLayout(StackableLearner):
         load_learner_state(self, state, ("nets", "targets"), same_seeds=True)
         for k, o in self.opts.items():
             o.load_state_dict(state["opts"][k])
-        for g, st in zip(self.gens, state["rngs"]):
-            g.set_state(st.cpu())
+        for i, (g, st) in enumerate(zip(self.gens, state["rngs"])):
+            restore_generator(g, st, int(state["seeds"][0]), i, int(state.get("step", 0)))
 
     # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ------------
     def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> Any:

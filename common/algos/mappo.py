@@ -114,6 +114,7 @@ from common.algos.itd3 import _copy_members
 from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
 from common.algos.mappo_graph import MinibatchGraph, MinibatchStep, eager_adam
 from common.algos.mappo_stack import MAPPOStacking
+from common.algos.state import restore_generator
 from common.heads import CategoricalActor, GaussianActor
 from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
 from common.nets import EnsembleMLP, ValueNet
@@ -616,9 +617,9 @@ class MAPPO(MinibatchStep, MAPPOStacking):
         if "obs_stats" in state:  # checkpoints older than obs_norm hold none (identity)
             mu, sd, self.obs_stats_set = state["obs_stats"]
             self.obs_mu, self.obs_sd = (t.to(device=self.device, dtype=self.dtype).clone() for t in (mu, sd))
-        for g, st in zip(self.gens, state["rng"]):
-            g.set_state(st.cpu())
-        for g, st in zip(self.act_gens, state["act_rng"]):
-            g.set_state(st.cpu())
+        for g, st, sd in zip(self.gens, state["rng"], state["seeds"]):
+            restore_generator(g, st, int(sd), TRAIN_STREAM, int(state["n_updates"]))
+        for g, st, sd in zip(self.act_gens, state["act_rng"], state["seeds"]):
+            restore_generator(g, st, int(sd), ACT_STREAM, int(state["n_updates"]))
         self.n_updates, self.n_steps = int(state["n_updates"]), int(state["n_steps"])
         self.seeds = list(state["seeds"])

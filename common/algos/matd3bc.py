@@ -55,6 +55,7 @@ from common.algos import register_learner
 from common.algos.iql import twin_td_loss
 from common.algos.iql_continuous import MemberLayout, _as_tuple, _is_int, _is_num, _values
 from common.algos.ppo import mix_values
+from common.algos.state import restore_generator
 from common.heads import DeterministicActor
 from common.history import SelfAttentionHistoryEncoder
 from common.nets import EnsembleMLP, polyak_update
@@ -316,8 +317,8 @@ class MATD3BC(MemberLayout):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        for g, st in zip(self.noise_gens, state["noise_rngs"]):
-            g.set_state(st.cpu())
+        for i, (g, st) in enumerate(zip(self.noise_gens, state["noise_rngs"])):
+            restore_generator(g, st, int(state["seeds"][0]), 0xD3 + i, int(state.get("step", 0)))
         self.last_actor = {k: v.clone() for k, v in state.get("last_actor", {}).items()}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from dataclasses import asdict, fields, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -23,6 +24,24 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
+
+
+def restore_generator(gen: torch.Generator, saved: Tensor, *key: int) -> bool:
+    """Set ``gen`` to a saved ``get_state()``. A state saved by a generator of another device type (a CPU
+    generator's state is 5,056 bytes, a CUDA one's 16: a checkpoint written on a GPU and resumed on a CPU, or the
+    reverse) cannot continue on this one: ``gen`` is then re-seeded from ``key`` (non-negative ints: the seed, the
+    stream, the step reached), so the resumed run is deterministic but draws a new stream, and a RuntimeWarning
+    says so. Returns True when the saved stream continues."""
+    st = saved.cpu()
+    if st.numel() == gen.get_state().numel():
+        gen.set_state(st)
+        return True
+    ss = np.random.SeedSequence(int(key[0]), spawn_key=tuple(int(k) for k in key[1:]))
+    gen.manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
+    warnings.warn(f"a random generator's state of {st.numel()} bytes was saved on another device type than this "
+                  f"{gen.device.type} generator's ({gen.get_state().numel()} bytes): re-seeded from {tuple(key)}, "
+                  f"the run continues on a new random stream", RuntimeWarning, stacklevel=2)
+    return False
 
 
 def learner_state(learner, modules: Iterable[str]) -> dict[str, Any]:
@@ -43,7 +62,7 @@ def load_learner_state(learner, state: Mapping[str, Any], modules: Iterable[str]
         raise ValueError(f"checkpoint seeds {list(state['seeds'])} differ from this learner's {list(learner.seeds)}")
     for name in modules:
         getattr(learner, name).load_state_dict(state[name])
-    learner.gen.set_state(state["rng"].cpu())
+    restore_generator(learner.gen, state["rng"], int(state["seeds"][0]), len(state["seeds"]), int(state["step"]))
     learner.step = int(state["step"])
     learner.seeds = list(state["seeds"])
 

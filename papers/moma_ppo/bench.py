@@ -17,12 +17,18 @@
 Shapes: 2-agent Reacher (obs 8 and 6, one action each) and 4-agent Ant under partial observability (obs 15, 4, 4, 4;
 two actions each). The data are synthetic (random rows in a box): the cost of an update or an iteration does not
 depend on the numbers, only on the shapes (the rollouts run their k steps: nothing is cut, the box is wide and the
-predicted terminals are rare at initialisation; the rows each iteration collects are printed).
+mask head's output bias is set so that terminals are never predicted, as a trained Reacher model never predicts
+them; the rows each iteration collects are printed). Before 2026-11-27 the mask head was left at its initialisation
+(p ~ 0.5: half the rollouts ended at every step, ~ 1.8 steps a rollout, ~ 14 rounds of starts and ~ 144 policy and
+ensemble calls an iteration instead of the real runs' 10), so the iteration rates measured before then overstate
+the rollouts' cost.
 
 Everything runs on one thread, the variants interleaved round by round and each rate the median over the rounds
 (common.bench's method), so that a busy second core shifts both alike; GFLOP/s of the batched variant are counted
 with torch's FlopCounterMode and set against this run's matmul peak. ``s per 100k`` is the time of the code's
 100,001 MOMA-PPO iterations on Reacher at that rate (the issue's GPU goal: one Reacher cell, 3 seeds, in 2 hours).
+``roll s`` and ``upd s`` split one batched iteration into its rollouts and its MAPPO update (seconds, median over the
+rounds, each half clocked after a device sync).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from common.bench import _count_flops, interleaved_rates, matmul_peak_gflops, paper_bench_args
+from common.bench import _count_flops, _sync, interleaved_rates, matmul_peak_gflops, paper_bench_args
 from common.runtime import check_device
 
 SHAPES = {"reacher-2x1": dict(obs_dims=(8, 6), act_dims=(1, 1)),
@@ -77,6 +83,9 @@ def _world_model(shape: dict, size: str, n_members: int, device, seed: int = 0):
         return wm
     for k, v in wm.box.items():
         wm.box[k] = torch.full_like(v, -100.0 if k.endswith("low") else 100.0)
+    with torch.no_grad():  # "not terminal" with p ~ 1, as a trained Reacher / Ant model predicts: the rollouts run their
+        last = list(wm.heads.mask.parameters())[-1]  # k steps, as real iterations do (rollout_len_mean ~ 10 in quick's
+        last.fill_(10.0)  # Table 4a records); at initialisation p ~ 0.5 would end half the rollouts at every step
     wm.set_elites(list(range(cfg.n_elites)))
     return wm
 
@@ -121,7 +130,8 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
     batched one."""
     from common.algos.mappo import MAPPO, MAPPOConfig  # noqa: PLC0415
     from common.history import DatasetHistories  # noqa: PLC0415
-    from papers.moma_ppo.moma_ppo import RolloutConfig, moma_iteration, start_generators  # noqa: PLC0415
+    from papers.moma_ppo.moma_ppo import (RolloutConfig, generate_rollouts, moma_iteration,  # noqa: PLC0415
+                                          start_generators)
 
     dev = check_device(device)
     shape, arrays = SHAPES[task], _synthetic(SHAPES[task], ROWS, "cpu")
@@ -145,8 +155,12 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
     loop = [policy([s]) for s in range(n_seeds)]
     rows: list[int] = []
 
+    lens: list[float] = []
+
     def step_batched() -> None:
-        rows.extend(moma_iteration(wm, batched, obs, roll, gens, hist, wm_gens=wm_gens)["rows"])
+        out = moma_iteration(wm, batched, obs, roll, gens, hist, wm_gens=wm_gens)
+        rows.extend(out["rows"])
+        lens.extend(out["rollout_len_mean"])
 
     def step_loop() -> None:
         for p, g in loop:
@@ -158,12 +172,24 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
     flops = _count_flops(step_batched)
     variants = {"batched": step_batched, "loop": step_loop, **({"eager": step_eager} if on_gpu else {})}
     r = interleaved_rates(variants, n_updates, reps, dev)
+    split = {"rollout": [], "update": []}  # the batched iteration's two halves, each clocked after a device sync
+    for _ in range(reps):
+        _sync(dev)
+        t0 = time.perf_counter()
+        roll_out = generate_rollouts(wm, batched, obs, roll, gens, hist, wm_gens)
+        _sync(dev)
+        t1 = time.perf_counter()
+        batched.update(roll_out["batch"])
+        _sync(dev)
+        split["rollout"].append(t1 - t0)
+        split["update"].append(time.perf_counter() - t1)
     return {"seeds": float(n_seeds), "members": float(n_seeds * len(shape["obs_dims"])),
             "batched_iters_per_s": r["batched"], "loop_iters_per_s": r["loop"], "ratio_vs_loop": r["batched"] / r["loop"],
             "eager_iters_per_s": r.get("eager", float("nan")),
             "graph_vs_eager": r["batched"] / r["eager"] if on_gpu else float("nan"),
             "gflop_per_iter": flops / 1e9, "batched_gflops": r["batched"] * flops / 1e9,
-            "rows_per_seed": float(np.mean(rows)), "s_per_100k_iters": 100_001 / r["batched"]}
+            "rows_per_seed": float(np.mean(rows)), "rollout_len_mean": float(np.mean(lens)), "s_per_100k_iters": 100_001 / r["batched"],
+            "rollout_s": float(np.median(split["rollout"])), "update_s": float(np.median(split["update"]))}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -205,7 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
     print("(b) MOMA-PPO iteration (2,000 synthetic transitions, k = 10, + one MAPPO update): S seeds in one policy vs "
           "a loop over S one-seed policies")
     print(f"{'task':<12} {'size':<6} {'S':>2} {'M':>3} {'batched it/s':>12} {'loop it/s':>9} {'b/loop':>7} "
-          f"{'GF/it':>6} {'GFLOP/s':>8} {'%peak':>6} {'rows':>6} {'100k it':>8} {'graph/eager':>11}")
+          f"{'GF/it':>6} {'GFLOP/s':>8} {'%peak':>6} {'rows':>6} {'100k it':>8} {'graph/eager':>11} "
+          f"{'roll s':>7} {'upd s':>7}")
     for task in tasks:
         for size in sizes:
             for n in n_seeds:
@@ -215,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
                       f"{r['loop_iters_per_s']:>9.3f} {r['ratio_vs_loop']:>6.2f}x {r['gflop_per_iter']:>6.1f} "
                       f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}% "
                       f"{r['rows_per_seed']:>6.0f} {r['s_per_100k_iters'] / 3600:>6.1f} h "
-                      f"{r['graph_vs_eager']:>10.2f}x", flush=True)
+                      f"{r['graph_vs_eager']:>10.2f}x {r['rollout_s']:>7.3f} {r['update_s']:>7.3f}", flush=True)
     print(f"[{time.perf_counter() - t0:.1f} s]")
     return out
 

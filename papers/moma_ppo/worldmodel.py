@@ -61,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from common.algos.state import restore_generator
 from common.heads import GaussianEnsembleModel
 from common.nets import EnsembleMLP, clip_grad_norm_
 from common.records import atomic_torch_save
@@ -830,7 +831,7 @@ class WorldModelEnsemble:
             self.box[k] = model[f"box.{k}"].to(device=self.device, dtype=self.dtype).clone()
         self.elite_scores = state["elite_scores"].to(device=self.device, dtype=self.dtype).clone()
         self.optim.load_state_dict(state["optim"])
-        self.gen.set_state(state["rng"].cpu())
+        restore_generator(self.gen, state["rng"], int(self.seeds[0]), len(self.seeds), int(state["step"]))
         self.step = int(state["step"])
 
     # ---- helpers ------------------------------------------------------------------------------
