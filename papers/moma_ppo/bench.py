@@ -83,9 +83,11 @@ def _world_model(shape: dict, size: str, n_members: int, device, seed: int = 0):
         return wm
     for k, v in wm.box.items():
         wm.box[k] = torch.full_like(v, -100.0 if k.endswith("low") else 100.0)
-    with torch.no_grad():  # "not terminal" with p ~ 1, as a trained Reacher / Ant model predicts: the rollouts run their
-        last = list(wm.heads.mask.parameters())[-1]  # k steps, as real iterations do (rollout_len_mean ~ 10 in quick's
-        last.fill_(10.0)  # Table 4a records); at initialisation p ~ 0.5 would end half the rollouts at every step
+    # "not terminal" with p ~ 1, as a trained Reacher / Ant model predicts: the rollouts run their k steps, as real
+    # iterations do (rollout_len_mean ~ 10 in quick's Table 4a records); at initialisation p ~ 0.5 would end half the
+    # rollouts at every step
+    with torch.no_grad():
+        list(wm.heads.mask.parameters())[-1].fill_(10.0)
     wm.set_elites(list(range(cfg.n_elites)))
     return wm
 
@@ -123,26 +125,35 @@ def compare_world_model(task: str = "reacher-2x1", size: str = "code", n_updates
             "batched_gflops": r["batched"] * flops / 1e9}
 
 
+def iteration_setup(task: str, size: str, device, batch: int = 2_000, k: int = 10):
+    """What a MOMA-PPO iteration of the benchmark runs on: (world model, MAPPO config, start observations [T, N, O]
+    on ``device``, the dataset's histories or None, rollout config). Shared with papers.moma_ppo.rollout_profile."""
+    from common.algos.mappo import MAPPOConfig  # noqa: PLC0415
+    from common.history import DatasetHistories  # noqa: PLC0415
+    from papers.moma_ppo.moma_ppo import RolloutConfig  # noqa: PLC0415
+
+    shape, arrays = SHAPES[task], _synthetic(SHAPES[task], ROWS, "cpu")
+    wm = _world_model(shape, size, 7, device)
+    cfg = MAPPOConfig(**MAPPO_SIZES[size])
+    obs = torch.as_tensor(arrays["obs"], device=device)
+    hist = None
+    if cfg.memory_len > 0:
+        hist = DatasetHistories(obs, torch.as_tensor(arrays["actions"], device=device), arrays["terminals"],
+                                arrays["timeouts"], length=cfg.memory_len)
+    return wm, cfg, obs, hist, RolloutConfig(k=k, batch=batch).validate()
+
+
 def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: int = 3, n_updates: int = 1,
                       reps: int = 3, device: str = "cpu", batch: int = 2_000, k: int = 10) -> dict[str, float]:
     """MOMA-PPO iterations/s (one iteration = every seed: rollouts + MAPPO update) of one policy of ``n_seeds`` seeds
     against a loop over ``n_seeds`` one-seed policies (both on one shared 7-member world model), and GFLOP/s of the
     batched one."""
-    from common.algos.mappo import MAPPO, MAPPOConfig  # noqa: PLC0415
-    from common.history import DatasetHistories  # noqa: PLC0415
-    from papers.moma_ppo.moma_ppo import (RolloutConfig, generate_rollouts, moma_iteration,  # noqa: PLC0415
-                                          start_generators)
+    from common.algos.mappo import MAPPO  # noqa: PLC0415
+    from papers.moma_ppo.moma_ppo import generate_rollouts, moma_iteration, start_generators  # noqa: PLC0415
 
     dev = check_device(device)
-    shape, arrays = SHAPES[task], _synthetic(SHAPES[task], ROWS, "cpu")
-    wm = _world_model(shape, size, 7, dev)
-    cfg = MAPPOConfig(**MAPPO_SIZES[size])
-    obs = torch.as_tensor(arrays["obs"], device=dev)
-    hist = None
-    if cfg.memory_len > 0:
-        hist = DatasetHistories(obs, torch.as_tensor(arrays["actions"], device=dev), arrays["terminals"],
-                                arrays["timeouts"], length=cfg.memory_len)
-    roll = RolloutConfig(k=k, batch=batch).validate()
+    shape = SHAPES[task]
+    wm, cfg, obs, hist, roll = iteration_setup(task, size, dev, batch, k)
 
     def policy(seeds, cuda_graph=None):
         p = MAPPO(shape["obs_dims"], shape["act_dims"], len(seeds), cfg, seeds=seeds, device=dev, cuda_graph=cuda_graph)
@@ -154,7 +165,6 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
     wm_gens = [torch.Generator(device=wm.gen.device).manual_seed(s) for s in range(n_seeds)]  # as a group's runs
     loop = [policy([s]) for s in range(n_seeds)]
     rows: list[int] = []
-
     lens: list[float] = []
 
     def step_batched() -> None:
@@ -188,7 +198,8 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
             "eager_iters_per_s": r.get("eager", float("nan")),
             "graph_vs_eager": r["batched"] / r["eager"] if on_gpu else float("nan"),
             "gflop_per_iter": flops / 1e9, "batched_gflops": r["batched"] * flops / 1e9,
-            "rows_per_seed": float(np.mean(rows)), "rollout_len_mean": float(np.mean(lens)), "s_per_100k_iters": 100_001 / r["batched"],
+            "rows_per_seed": float(np.mean(rows)), "rollout_len_mean": float(np.mean(lens)),
+            "s_per_100k_iters": 100_001 / r["batched"],
             "rollout_s": float(np.median(split["rollout"])), "update_s": float(np.median(split["update"]))}
 
 

@@ -32,20 +32,12 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     import papers.moma_ppo.moma_ppo as mm
-    from common.algos.mappo import MAPPO, MAPPOConfig
-    from common.history import DatasetHistories
+    from common.algos.mappo import MAPPO
     from papers.moma_ppo import bench as mb
 
     dev = check_device(a.device)
-    shape, arrays = mb.SHAPES[a.task], mb._synthetic(mb.SHAPES[a.task], mb.ROWS, "cpu")
-    wm = mb._world_model(shape, a.size, 7, dev)
-    cfg = MAPPOConfig(**mb.MAPPO_SIZES[a.size])
-    obs = torch.as_tensor(arrays["obs"], device=dev)
-    hist = None
-    if cfg.memory_len > 0:
-        hist = DatasetHistories(obs, torch.as_tensor(arrays["actions"], device=dev), arrays["terminals"],
-                                arrays["timeouts"], length=cfg.memory_len)
-    roll = mm.RolloutConfig(k=10, batch=a.batch).validate()
+    shape = mb.SHAPES[a.task]
+    wm, cfg, obs, hist, roll = mb.iteration_setup(a.task, a.size, dev, a.batch)
     seeds = list(range(a.n_seeds))
     pol = MAPPO(shape["obs_dims"], shape["act_dims"], len(seeds), cfg, seeds=seeds, device=dev)
     gens = mm.start_generators(seeds, dev)
@@ -94,7 +86,9 @@ def main(argv=None) -> None:
     run()
     _sync(dev)
     print(f"one rollout unsynced: {(time.perf_counter() - t0) * 1e3:.1f} ms")
-    acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    acts = [torch.profiler.ProfilerActivity.CPU]
+    if dev.type == "cuda":
+        acts.append(torch.profiler.ProfilerActivity.CUDA)
     with torch.profiler.profile(activities=acts) as prof:
         run()
         _sync(dev)
@@ -102,7 +96,7 @@ def main(argv=None) -> None:
     if dev.type == "cuda":
         print(ka.table(sort_by="self_cuda_time_total", row_limit=a.top, max_name_column_width=48))
         launches = sum(e.count for e in ka if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC"))
-        syncs = sum(e.count for e in ka if "Synchronize" in e.key or e.key in ("cudaMemcpyAsync", "cudaStreamSynchronize"))
+        syncs = sum(e.count for e in ka if "Synchronize" in e.key or e.key == "cudaMemcpyAsync")
         print(f"kernel launches {launches}, memcpy/sync calls {syncs}")
     print(ka.table(sort_by="cpu_time_total", row_limit=a.top, max_name_column_width=48))
 
