@@ -8,6 +8,7 @@ import hashlib
 import os
 import platform
 import random
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Sequence
@@ -91,12 +92,16 @@ def seed_everything(seed: int) -> None:
 
 
 def git_commit(repo: str | Path = _REPO_ROOT) -> dict[str, Any] | None:
-    """``{"commit": sha, "dirty": bool}`` of the repo holding this package; None outside a repo.
+    """``{"commit": sha, "dirty": bool}`` of the repo holding this package.
 
     A dirty tree also records which tracked files differ from the commit (``changed``) and the
     sha256 of ``git diff HEAD`` (``diff_sha256``), so that two records from dirty trees can be told
     apart and a record can be matched to the diff that produced it. Files under ``results/`` (the
     records and their reports, which runs themselves change) do not count.
+
+    Outside a repo (a copy of the tree without ``.git``: a lent GPU machine, a worker), the commit the sender
+    declares in ``$OFFMARL_GIT_COMMIT`` (40 hex digits; the sender checks its tree is clean at that commit) is
+    recorded as ``{"commit": sha, "dirty": False, "declared": True}``: it cannot be checked there. None without it.
     """
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30,
@@ -112,8 +117,18 @@ def git_commit(repo: str | Path = _REPO_ROOT) -> dict[str, Any] | None:
             out["diff_sha256"] = hashlib.sha256(
                 git("diff", "HEAD", "--no-color", "--", ".", ":(exclude)results").encode()).hexdigest()
     except (OSError, subprocess.SubprocessError):
-        return None
+        return _declared_commit()
     return out
+
+
+def _declared_commit() -> dict[str, Any] | None:
+    sha = os.environ.get("OFFMARL_GIT_COMMIT", "").strip()
+    if not sha:
+        return None
+    if not re.fullmatch(r"[0-9a-f]{40}", sha):
+        raise ValueError(f"OFFMARL_GIT_COMMIT={sha!r} is not a commit: allowed is a full sha, 40 hex digits "
+                         "(git rev-parse HEAD), or unset")
+    return {"commit": sha, "dirty": False, "declared": True}
 
 
 def versions() -> dict[str, str | None]:

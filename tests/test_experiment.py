@@ -447,6 +447,19 @@ def test_git_commit_records_what_a_dirty_tree_changed(tmp_path):
     assert git_commit(tmp_path / "no-such-dir") is None
 
 
+def test_git_commit_outside_a_repo_reads_the_declared_commit(tmp_path, monkeypatch):
+    """A tree copied without .git (a lent GPU machine) records the commit its sender declares, marked declared."""
+    from common.runtime import git_commit
+
+    monkeypatch.delenv("OFFMARL_GIT_COMMIT", raising=False)
+    assert git_commit(tmp_path) is None
+    monkeypatch.setenv("OFFMARL_GIT_COMMIT", "ab" * 20)
+    assert git_commit(tmp_path) == {"commit": "ab" * 20, "dirty": False, "declared": True}
+    monkeypatch.setenv("OFFMARL_GIT_COMMIT", "8ed93a6")
+    with pytest.raises(ValueError, match="'8ed93a6' is not a commit.*40 hex"):
+        git_commit(tmp_path)
+
+
 # ---- data identity: runs on two generations of one dataset are never mixed -----------------------
 DATA: dict = {}  # dataset name -> its identity "in the cache now" (test-only)
 
