@@ -4,6 +4,7 @@ generic plots of records (learning curves, final values against a swept key or p
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -35,13 +36,19 @@ def tight_layout(fig) -> None:
 
 def save(fig, path: str | Path) -> Path:
     """Lay out ``fig``, write it to ``path`` as a PNG atomically (a temporary file renamed over it, so a
-    reader never sees half a file), close it and return ``path``."""
+    reader never sees half a file; a name of its own, so that processes saving one figure at once do not race),
+    close it and return ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tight_layout(fig)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=DPI, format="png")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, dpi=DPI, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     fig.clear()
     plt().close(fig)
     return path
