@@ -7,7 +7,11 @@
 #
 #   carry:   .whl  data/mujoco/quick/ant/full-replay-v2.npz  data/mujoco/quick/ant/full-replay-v2.json
 #            (.whl: the wheels the image lacks, for its python3: mujoco, mujoco-core, gymnasium,
-#            farama-notifications, sacred, docopt-ng, jsonpickle, munch, gitpython, gitdb, smmap)
+#            farama-notifications, sacred, docopt-ng, jsonpickle, munch, gitpython, gitdb, smmap, glfw, pyopengl,
+#            pettingzoo; .site: gymnasium_robotics 1.4.2 unpacked without its adroit_hand, kitchen_franka and stls
+#            assets, 26 MB that MaMuJoCo's Ant never reads; both folders listed in .git/info/exclude)
+#   carry list: [".whl", ".site", "data/mujoco/quick/ant/full-replay-v2.npz", "data/mujoco/quick/ant/full-replay-v2.json"]
+#   (the tree must fit 64 MiB with them: move results/superseded aside for the call, and back)
 #   command: OFFMARL_GIT_COMMIT=$(git rev-parse HEAD) bash scripts/device_moma_ppo_quick.sh [deadline_s]
 #            (a clean tree at that commit: the copy has no .git, records carry the declared commit)
 # Back under $OUT: figure6.jsonl and ablations.jsonl (every record there, old and new: copy them over
@@ -22,7 +26,7 @@ T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
 if [ "$DEVICE" = cuda ] && [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
+  export PYTHONPATH=/tmp/site:$PWD/.site:$PWD
 else
   export PYTHONPATH=$PWD
 fi
