@@ -15,7 +15,7 @@
 #   command: OFFMARL_GIT_COMMIT=$(git rev-parse HEAD) bash scripts/device_moma_ppo_quick.sh [deadline_s]
 #            (a clean tree at that commit: the copy has no .git, records carry the declared commit)
 # Back under $OUT: figure6.jsonl and ablations.jsonl (every record there, old and new: copy them over
-# results/quick/moma_ppo/ and render the reports here), logs.tar.gz, setup.log.
+# results/quick/moma_ppo/ and render the reports here), logs.tar.gz, setup.log, progress.log (rewritten every 20 s).
 # A local dry run of the plumbing: PROFILE=smoke DEVICE=cpu OUT=/tmp/o bash scripts/device_moma_ppo_quick.sh 120
 # (with RESULTS=/tmp/r to leave results/ alone).
 set -u
@@ -37,10 +37,17 @@ common=(--profile "$PROFILE" --device "$DEVICE" --group 3 --no-report "${where[@
   torch.cuda.is_available(), 'mujoco', mujoco.__version__)"; echo "commit ${OFFMARL_GIT_COMMIT:-none}"; } \
   > "$OUT/setup.log" 2>&1
 mkdir -p /tmp/logs
-cell() {  # name, script, filters...: one cell, stopped at the deadline
-  local name=$1 script=$2; shift 2
-  timeout $(( DEADLINE - $(el) )) python3 "papers/moma_ppo/$script.py" "${common[@]}" "$@" > "/tmp/logs/$name.log" 2>&1
+cell() {  # name, script, filters...: one cell, stopped at the deadline; not started with under 30 s left
+  local name=$1 script=$2 left=$(( DEADLINE - $(el) )); shift 2
+  if [ "$left" -lt 30 ]; then echo "$name not started: $left s left" >> "$OUT/setup.log"; return; fi
+  timeout -k 5 "$left" python3 "papers/moma_ppo/$script.py" "${common[@]}" "$@" > "/tmp/logs/$name.log" 2>&1
   echo "$name rc $? at $(el) s" >> "$OUT/setup.log"
+}
+snapshot() {  # what has come so far, under $OUT: records, the logs' last lines (progress), the GPU's load
+  local res=${RESULTS:-results}
+  cp "$res/$PROFILE/moma_ppo/figure6.jsonl" "$res/$PROFILE/moma_ppo/ablations.jsonl" "$OUT/" 2>/dev/null
+  { date -u +%T; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>&1
+    for f in /tmp/logs/*.log; do echo "== $f"; tail -c 400 "$f" | tr '\r' '\n' | tail -n 2; done; } > "$OUT/progress.log"
 }
 # Figure 6 (partial at quick): the epistemic cells, then the ablations they stand for (default = (epistemic,
 # adaptive), no_adaptive = (epistemic, fixed): copied, same device) once both have finished
@@ -52,10 +59,9 @@ for p in aleatoric_1 aleatoric_5; do
   for r in adaptive fixed; do cell "f6_${p}_$r" figure6 --penalty $p --rollouts $r & done
 done
 for v in no_clip k5 k20; do cell "ab_$v" ablations --variant $v & done
-while [ "$(jobs -r | wc -l)" -gt 0 ] && [ "$(el)" -lt "$DEADLINE" ]; do sleep 10; done
-wait
-nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv >> "$OUT/setup.log" 2>&1
-res=${RESULTS:-results}
-cp "$res/$PROFILE/moma_ppo/figure6.jsonl" "$res/$PROFILE/moma_ppo/ablations.jsonl" "$OUT/" 2>> "$OUT/setup.log"
+# the caller's timeout_s must exceed the deadline by a minute: the cells are stopped at it (TERM, then KILL 5 s
+# later), the snapshot below is taken every 20 s and once more at the end
+while [ "$(jobs -r | wc -l)" -gt 0 ] && [ "$(el)" -lt $(( DEADLINE + 15 )) ]; do snapshot; sleep 20; done
+snapshot
 tar -czf "$OUT/logs.tar.gz" -C /tmp logs
 cat "$OUT/setup.log"; for f in /tmp/logs/*.log; do echo "== $f"; tail -n 3 "$f"; done
