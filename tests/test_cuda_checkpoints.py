@@ -95,3 +95,31 @@ def test_mappo_checkpoint_with_gpu_generator_states_resumes_on_cpu():
         for k, v in src.state_dict()[name].items():
             assert torch.equal(v, dst.state_dict()[name][k]), (name, k)
     assert torch.isfinite(dst.update(batch)["loss"]).all()
+
+
+def test_discrete_iql_checkpoint_with_gpu_generator_states_resumes_on_cpu_warning_once_per_seed():
+    """DiscreteIQL saves one generator per seed (``rngs``) beside the common ``rng``: a GPU checkpoint re-seeds each
+    seed's generator once (load_learner_state(rng=False) leaves them to the learner; before, the first seed's was
+    restored twice, warning twice)."""
+    from common.algos.iql import DiscreteIQL, IQLConfig
+
+    src = DiscreteIQL((3, 2), (2, 3), 2, IQLConfig(), seeds=[3, 7])
+    state = src.state_dict()
+    state["rng"] = torch.zeros(16, dtype=torch.uint8)
+    state["rngs"] = [torch.zeros(16, dtype=torch.uint8) for _ in state["rngs"]]
+    dst = DiscreteIQL((3, 2), (2, 3), 2, IQLConfig(), seeds=[3, 7])
+    with pytest.warns(RuntimeWarning, match="another device type") as caught:
+        dst.load_state_dict(state)
+    assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 2  # one per seed
+    assert not torch.equal(dst.gens[0].get_state(), dst.gens[1].get_state())
+
+
+def test_derived_seed_is_numpys_seed_sequence():
+    """MAPPO's per-seed streams and restore_generator's re-seed: SeedSequence(seed, spawn_key) -> 63 bits."""
+    import numpy as np
+
+    from common.algos.state import derived_seed
+
+    want = int(np.random.SeedSequence(3, spawn_key=(7,)).generate_state(1, np.uint64)[0] >> 1)
+    assert derived_seed(3, 7) == want and 0 <= want < 2**63
+    assert derived_seed(3, 7) != derived_seed(3, 8) != derived_seed(4, 7)

@@ -372,7 +372,7 @@ class MemberLayout(StackableLearner):
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        load_learner_state(self, state, ("nets", "targets"), same_seeds=True)
+        load_learner_state(self, state, ("nets", "targets"), same_seeds=True, rng=False)  # every seed's below
         for k, o in self.opts.items():
             o.load_state_dict(state["opts"][k])
         for i, (g, st) in enumerate(zip(self.gens, state["rngs"])):

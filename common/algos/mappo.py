@@ -114,7 +114,7 @@ from common.algos.itd3 import _copy_members
 from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
 from common.algos.mappo_graph import MinibatchGraph, MinibatchStep, eager_adam
 from common.algos.mappo_stack import MAPPOStacking
-from common.algos.state import restore_generator
+from common.algos.state import derived_seed, restore_generator
 from common.heads import CategoricalActor, GaussianActor
 from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
 from common.nets import EnsembleMLP, ValueNet
@@ -255,8 +255,7 @@ class MAPPO(MinibatchStep, MAPPOStacking):
             self._logit_bias = lm.repeat(S, 1).to(self.device)[:, None, :]  # [M, 1, K]
 
         def gen(sd: int, key: int) -> torch.Generator:
-            ss = np.random.SeedSequence(sd, spawn_key=(key,))
-            return torch.Generator(device=self.device).manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
+            return torch.Generator(device=self.device).manual_seed(derived_seed(sd, key))
 
         self.gens = [gen(sd, TRAIN_STREAM) for sd in self.seeds]  # minibatch order, one per seed
         self.act_gens = [gen(sd, ACT_STREAM) for sd in self.seeds]  # action sampling, one per seed

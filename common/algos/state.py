@@ -26,6 +26,13 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
 
+def derived_seed(seed: int, *spawn: int) -> int:
+    """A torch seed (63 bits) for the stream ``spawn`` of ``seed``: numpy's SeedSequence(seed, spawn_key=spawn), so
+    streams of one seed are independent; MAPPO's per-seed generators and ``restore_generator``'s re-seed use it."""
+    ss = np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in spawn))
+    return int(ss.generate_state(1, np.uint64)[0] >> 1)
+
+
 def restore_generator(gen: torch.Generator, saved: Tensor, *key: int) -> bool:
     """Set ``gen`` to a saved ``get_state()``. A state saved by a generator of another device type (a CPU
     generator's state is 5,056 bytes, a CUDA one's 16: a checkpoint written on a GPU and resumed on a CPU, or the
@@ -36,8 +43,7 @@ def restore_generator(gen: torch.Generator, saved: Tensor, *key: int) -> bool:
     if st.numel() == gen.get_state().numel():
         gen.set_state(st)
         return True
-    ss = np.random.SeedSequence(int(key[0]), spawn_key=tuple(int(k) for k in key[1:]))
-    gen.manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
+    gen.manual_seed(derived_seed(*key))
     warnings.warn(f"a random generator's state of {st.numel()} bytes was saved on another device type than this "
                   f"{gen.device.type} generator's ({gen.get_state().numel()} bytes): re-seeded from {tuple(key)}, "
                   f"the run continues on a new random stream", RuntimeWarning, stacklevel=2)
@@ -50,9 +56,11 @@ def learner_state(learner, modules: Iterable[str]) -> dict[str, Any]:
             "rng": learner.gen.get_state(), **{name: getattr(learner, name).state_dict() for name in modules}}
 
 
-def load_learner_state(learner, state: Mapping[str, Any], modules: Iterable[str], *, same_seeds: bool = False) -> None:
+def load_learner_state(learner, state: Mapping[str, Any], modules: Iterable[str], *, same_seeds: bool = False,
+                       rng: bool = True) -> None:
     """Restore ``learner_state``'s output into ``learner``; ``same_seeds`` also refuses a checkpoint of other
-    seeds (else the learner takes the checkpoint's seeds)."""
+    seeds (else the learner takes the checkpoint's seeds); ``rng=False`` leaves ``learner.gen`` to the caller (a
+    learner that saves one generator per seed restores them all itself)."""
     cls = type(learner.cfg)
     saved = asdict(cls(**{**asdict(cls()), **state["cfg"]}))  # newer fields: defaults; lists -> the config's tuples
     if saved != asdict(learner.cfg):
@@ -62,7 +70,8 @@ def load_learner_state(learner, state: Mapping[str, Any], modules: Iterable[str]
         raise ValueError(f"checkpoint seeds {list(state['seeds'])} differ from this learner's {list(learner.seeds)}")
     for name in modules:
         getattr(learner, name).load_state_dict(state[name])
-    restore_generator(learner.gen, state["rng"], int(state["seeds"][0]), len(state["seeds"]), int(state["step"]))
+    if rng:
+        restore_generator(learner.gen, state["rng"], int(state["seeds"][0]), len(state["seeds"]), int(state["step"]))
     learner.step = int(state["step"])
     learner.seeds = list(state["seeds"])
 
