@@ -45,6 +45,7 @@ def save(fig, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, dpi=DPI, format="png")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the figure private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -19,6 +19,7 @@ def test_save_writes_a_png_and_leaves_no_temporary(tmp_path):
     _save_many(str(tmp_path / "f.png"), 1)
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
+    assert (tmp_path / "f.png").stat().st_mode & 0o777 == 0o644
 
 
 def test_processes_saving_one_figure_at_once_do_not_race(tmp_path):
