@@ -43,7 +43,6 @@ import os
 import re
 import socket
 import sys
-import tempfile
 import time
 import traceback
 import warnings
@@ -55,8 +54,9 @@ from common import launchers
 from common.datacheck import DATA_FIELDS, DatasetMismatchError, check_data, prepare_data, same_data  # noqa: F401
 from common.grouping import check_group, plan_groups, run_group
 from common.profiles import Profile, get_profile
-from common.records import (SCHEMA_VERSION, append_record, canonical_json, config_hash, finished_set,
-                            latest_records, load_records, record_threads, records_path, to_jsonable, update_plan)
+from common.records import (SCHEMA_VERSION, append_record, atomic_torch_save, canonical_json, config_hash,
+                            finished_set, latest_records, load_records, record_threads, records_path, to_jsonable,
+                            update_plan)
 from common.roots import runs_root
 from common.runtime import check_seeds, current_threads, git_commit, now, seed_everything, set_threads, versions
 
@@ -163,18 +163,8 @@ class RunContext:
                 self._sacred_run.log_scalar(k, float(v) if v is not None else float("nan"), int(step))
 
     def save_checkpoint(self, obj: Any, step: int | None = None) -> None:
-        """``torch.save`` ``obj`` (with the curve so far) to a temp file, then ``os.replace``."""
-        import torch
-
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.checkpoint_path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save({"user": obj, "curve": list(self.curve), "step": step}, tmp)
-            os.replace(tmp, self.checkpoint_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        """``torch.save`` ``obj`` (with the curve so far) atomically (``common.records.atomic_torch_save``)."""
+        atomic_torch_save({"user": obj, "curve": list(self.curve), "step": step}, self.checkpoint_path)
 
     def load_checkpoint(self) -> Any:
         """The object last saved by this run (same cell, seed, profile, config), or None."""

@@ -3,8 +3,6 @@ generic plots of records (learning curves, final values against a swept key or p
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -12,6 +10,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from common.cells import key_names, label, mean_std
+from common.records import atomic_write
 
 DPI = 110
 
@@ -35,21 +34,11 @@ def tight_layout(fig) -> None:
 
 
 def save(fig, path: str | Path) -> Path:
-    """Lay out ``fig``, write it to ``path`` as a PNG atomically (a temporary file renamed over it, so a
-    reader never sees half a file; a name of its own, so that processes saving one figure at once do not race),
-    close it and return ``path``."""
+    """Lay out ``fig``, write it to ``path`` as a PNG (``common.records.atomic_write``: a reader never sees half
+    a file, processes saving one figure at once do not race), close it and return ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tight_layout(fig)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, dpi=DPI, format="png")
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the figure private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: fig.savefig(f, dpi=DPI, format="png"))
     fig.clear()
     plt().close(fig)
     return path

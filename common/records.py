@@ -358,31 +358,39 @@ def item_blocked(results_root: str | Path, profile: str, paper: str, item: str) 
         return None
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj)`` to a temp file beside ``path`` (mode 644), then ``os.replace``: a reader never sees a
-    half-written file and a killed write leaves the previous one intact. Parent folders are created."""
-    import torch
-
+def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None]) -> Path:
+    """Write ``path`` atomically: ``writer(f)`` fills a binary file object of a temporary file of its own beside
+    ``path`` (so processes writing one path at once do not race), which is flushed, fsynced, given mode 644
+    (``mkstemp`` makes it private) and renamed over ``path``. A reader never sees half a file, a killed write leaves
+    the previous file intact, and a failed one leaves no temporary behind. Parent folders are created; returns
+    ``path``. Every atomic write of the package goes through here."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(obj, tmp)
+        with os.fdopen(fd, "wb") as f:
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """``text`` (UTF-8) to ``path`` through ``atomic_write``."""
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` through ``atomic_write``."""
+    import torch
+
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def write_claim(results_root: str | Path, profile: str, paper: str, item: str, claim_id: str, holds: bool | None,

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
 import re
 import sys
 import types
@@ -38,7 +37,7 @@ from typing import Any, Mapping, Sequence
 
 from common.profiles import PROFILE_NAMES, get_profile
 from common.published import Item, Table, as_claim, as_entry, discover_papers, load_published, normalize_published
-from common.records import (canonical_json, is_claim, item_blocked, latest_records, load_records, plan_path,
+from common.records import (atomic_write_text, canonical_json, is_claim, item_blocked, latest_records, load_records, plan_path,
                             record_threads)
 from common.render import md_table, render_claims, render_figure, render_table, script_panels
 from common.roots import REFERENCE_ROOT, RUNS_ENV, is_reference, runs_root
@@ -221,9 +220,7 @@ def _write_unless_only_timestamp_changed(path: Path, text: str) -> bool:
 
     if path.exists() and strip(path.read_text(encoding="utf-8")) == strip(text):
         return False
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
     return True
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from common.records import atomic_write_text  # noqa: E402
 
 FORMS = {"code": {}, "huber": {"td_loss": "huber"}, "polyak": {"polyak": 0.005},
          "huber+polyak": {"td_loss": "huber", "polyak": 0.005}}
@@ -93,9 +94,7 @@ def main(argv=None) -> int:
             ws = [r["win"] for r in rs]
             per = ", ".join(f"s{r['seed']}: {100 * r['win']:.0f} %" for r in rs)
             lines.append(f"| {form} | {per} | {100 * sum(ws) / len(ws):.0f} % |")
-    tmp = out / f".smax_ibcq_forms_{args.map}.md.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(out / f"smax_ibcq_forms_{args.map}.md")
+    atomic_write_text(out / f"smax_ibcq_forms_{args.map}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

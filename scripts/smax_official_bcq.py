@@ -116,6 +116,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common.records import atomic_write_text  # noqa: E402
 from parity_common import load_module, require_files, sha256_of  # noqa: E402
 
 FILES = ("run.py", "main.py", "learners/q_learner.py", "controllers/basic_controller.py",
@@ -384,9 +385,7 @@ def write_table(path: Path, rows: list[dict], head: dict) -> None:
     for r in rows:
         lines.append(f"| {r['iteration']} | {r['t_env']} | {r['epsilon']:.4f} | {r['win_rate']:.2f} | "
                      f"{r['loss']:.4g} | {r['mean_loss']:.4g} | {r['wall_s']:.0f} |")
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 # ---- command line ---------------------------------------------------------------------------------------------

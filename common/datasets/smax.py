@@ -42,9 +42,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -57,6 +55,7 @@ from common.behavior.smax_ppo import (SmaxPPOConfig, SmaxRun, actor_from_snapsho
                                       make_policy, rollout, train)
 from common.data import Dataset
 from common.datacard import DatasetError, data_root, regenerate_hint, sha256_file
+from common.records import atomic_write, atomic_write_text
 from common.runtime import check_device
 from common.roots import add_root_options, chosen_root
 from envs.smax import MAPS
@@ -303,18 +302,8 @@ def _check_extras(extras: dict[str, np.ndarray], card: dict, where: str) -> None
 
 def _write_extras(path: Path, extras: dict[str, np.ndarray]) -> str:
     """Write the extras .npz atomically; returns its sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **extras)
-            f.flush()
-            os.fsync(f.fileno())
-        digest = sha256_file(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda f: np.savez(f, **extras))
+    digest = sha256_file(path)
     return digest
 
 
@@ -502,8 +491,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{c['smax']['win_rate']:.3f}, return {c['returns']['mean']:.2f} ± {c['returns']['std']:.2f} "
               f"-> {base}.npz", flush=True)
     if a.report:
-        from common.records import atomic_write_text
-
         path = chosen_root(a) / a.profile / "datasets" / "smax.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, report_text(a.profile, built_cards(a.profile, a.root)))

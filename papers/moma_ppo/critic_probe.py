@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -44,6 +42,7 @@ if __package__ in (None, ""):
 from common.algos.mappo_config import MAPPOConfig  # noqa: E402
 from common.cli import json_overrides  # noqa: E402
 from common.profiles import get_profile  # noqa: E402
+from common.records import atomic_write_text  # noqa: E402
 from common.runtime import check_device, git_commit  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
 from papers.moma_ppo.simulator import HYBRIDS  # noqa: E402
@@ -205,15 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         """The readings so far, atomically: a probe killed mid-way keeps every reading it took."""
         if args.out is None:
             return
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                       "config": cfg, "git": git_commit(), "machine": platform.processor() or platform.machine(),
-                       "device": _device_name(args.device), "complete": complete,
-                       "wall_s": round(time.time() - t0, 1), "readings": readings}, f, indent=1)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the readings are shared like any record
-        os.replace(tmp, args.out)
+        atomic_write_text(args.out, json.dumps(
+            {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+             "config": cfg, "git": git_commit(), "machine": platform.processor() or platform.machine(),
+             "device": _device_name(args.device), "complete": complete,
+             "wall_s": round(time.time() - t0, 1), "readings": readings}, indent=1))
 
     def progress(r: Mapping[str, Any]) -> None:
         show(r)
