@@ -9,8 +9,8 @@ checks every array's shape and dtype against the card (:data:`ARRAYS`); any mism
 (:func:`regenerate_hint`: the card's ``regenerate_command`` when the generating code recorded one).
 
 Dataset ids read ``<env>/<kind>-v<k>`` (``omar/spread/medium-v1``) and live at
-``dataset_path(id)`` = ``$OFFMARL_DATA/<env>/<kind>-v<k>`` (default root: the repository's ``data/``,
-whatever the working directory).
+``dataset_path(id)`` = ``<cache>/<env>/<kind>-v<k>``, the cache being :func:`common.roots.cache_root`
+(``$OFFMARL_DATA``, else ``$XDG_CACHE_HOME/offmarl-repro``, else ``~/.cache/offmarl-repro``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from common.returns import return_stats
-from common.roots import REPO_ROOT
+from common.roots import cache_root
 
 # On-disk format of the .npz + card pair that common.data writes and this module checks. Bump it
 # when the layout changes, and keep reading the old versions listed here.
@@ -103,9 +103,9 @@ def parse_dataset_id(ds_id: str) -> tuple[str, str, int]:
 
 
 def data_root() -> Path:
-    """The dataset cache root: ``$OFFMARL_DATA`` if set, else ``<repo>/data`` (not relative to the CWD)."""
-    env = os.environ.get("OFFMARL_DATA")
-    return Path(env).expanduser() if env else REPO_ROOT / "data"
+    """The dataset cache root = :func:`common.roots.cache_root` (``$OFFMARL_DATA``, else
+    ``$XDG_CACHE_HOME/offmarl-repro``, else ``~/.cache/offmarl-repro``)."""
+    return cache_root()
 
 
 def dataset_path(ds_id: str) -> Path:

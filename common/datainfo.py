@@ -49,8 +49,8 @@ def _format_card(card: Mapping[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m common.datainfo",
-        description="Inspect offmarl-repro datasets (.npz + .json card). Cache root: $OFFMARL_DATA or the "
-                    "repository's data/.",
+        description="Inspect offmarl-repro datasets (.npz + .json card). Cache root: $OFFMARL_DATA, else "
+                    "$XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro.",
     )
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("info", help="print a dataset's card and verify its checksum, shapes and dtypes")

@@ -57,7 +57,7 @@ from common.profiles import Profile, get_profile
 from common.records import (SCHEMA_VERSION, append_record, atomic_torch_save, canonical_json, config_hash,
                             finished_set, latest_records, load_records, record_threads, records_path, to_jsonable,
                             update_plan)
-from common.roots import runs_root
+from common.roots import checkpoints_root, runs_root
 from common.runtime import check_seeds, current_threads, git_commit, now, seed_everything, set_threads, versions
 
 log = logging.getLogger("offmarl.experiment")
@@ -140,7 +140,7 @@ class RunContext:
         self.seed = seed
         self.profile = profile
         self.device = device
-        self.checkpoint_path = checkpoint_path  # results/<profile>/checkpoints/<paper>/.../seed<k>/<hash>.pt
+        self.checkpoint_path = checkpoint_path  # <cache>/checkpoints/<root>/<profile>/<paper>/.../seed<k>/<hash>.pt
         self.run_id = run_id
         self.curve: list[dict[str, Any]] = []  # filled by log(); restored from a checkpoint
         self.resumed_from_step: int | None = None
@@ -305,9 +305,9 @@ def reused_record(donor: Mapping[str, Any], cell: Cell, profile: str, seed: int)
 
 
 def checkpoint_path(results_root: str | Path, cell: Cell, profile: str, seed: int) -> Path:
-    """``<results>/<profile>/checkpoints/<paper>/<item>/<keys>/seed<k>/<config hash>.pt``."""
+    """``<checkpoints_root(results, profile)>/<paper>/<item>/<keys>/seed<k>/<config hash>.pt`` (in the user cache)."""
     rid = cell.run_id(profile, seed)
-    return Path(results_root) / profile / "checkpoints" / Path(*rid.split("/")[1:]) / f"{cell.config_hash}.pt"
+    return checkpoints_root(results_root, profile) / Path(*rid.split("/")[1:]) / f"{cell.config_hash}.pt"
 
 
 def _own_key(cell: Cell, seed: int, profile: str, threads: int) -> tuple:

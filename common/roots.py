@@ -3,6 +3,8 @@
 - **Reference** (``results/`` in the repository, committed): the package's reference results, the
   records behind the published comparison. Only maintainers write there, explicitly
   (``--reference`` on a paper script, ``python -m common.report --reference``).
+- **Cache** (:func:`cache_root`, outside the repository): datasets, behavior runs and the resumable
+  checkpoints of long runs, kept between work trees, clones and sessions on one machine.
 - **Runs** (``runs/`` in the repository, git-ignored; ``$OFFMARL_RESULTS`` overrides it): where a
   user's runs go by default, so that ``./run_all.sh`` on a fresh clone reproduces on this machine
   instead of finding the reference's records and skipping every cell, and no command a user runs
@@ -20,12 +22,40 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_ROOT = REPO_ROOT / "results"
 RUNS_ENV = "OFFMARL_RESULTS"
+CACHE_ENV = "OFFMARL_DATA"
+CACHE_NAME = "offmarl-repro"
+
+
+def cache_root() -> Path:
+    """The user cache of datasets, behavior runs, world models and resumable checkpoints, outside the
+    repository so that it outlives a work tree: ``$OFFMARL_DATA`` if set, else ``$XDG_CACHE_HOME/offmarl-repro``,
+    else ``~/.cache/offmarl-repro`` (the convention of Minari, D4RL and Hugging Face). Never relative to the CWD."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser().absolute()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).expanduser().is_absolute() else Path.home() / ".cache"
+    return base / CACHE_NAME
 
 
 def runs_root() -> Path:
     """This machine's results root: ``$OFFMARL_RESULTS`` if set, else ``<repo>/runs``."""
     env = os.environ.get(RUNS_ENV)
     return Path(env).expanduser() if env else REPO_ROOT / "runs"
+
+
+def checkpoints_root(results_root: str | Path, profile: str) -> Path:
+    """Where the resumable checkpoints of the runs filed under ``results_root`` live: in the cache, so that a
+    killed run resumes in a new work tree on the same machine. ``<cache>/checkpoints/<key>/<profile>``, the key
+    being ``reference`` for the committed results/ and ``<folder name>-<hash of its absolute path>`` otherwise."""
+    import hashlib
+
+    if is_reference(results_root):
+        key = "reference"
+    else:
+        path = Path(results_root).expanduser().absolute()
+        key = f"{path.name or 'root'}-{hashlib.sha256(str(path).encode()).hexdigest()[:10]}"
+    return cache_root() / "checkpoints" / key / profile
 
 
 def is_reference(root: str | Path) -> bool:

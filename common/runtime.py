@@ -142,6 +142,19 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def cpu_model() -> str:
+    """This machine's CPU model (``/proc/cpuinfo``'s model name, else the platform's processor string): results are
+    bit-identical on one CPU type, not across types, so long runs record the CPU of each piece."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def now() -> str:
     """The current UTC time, ISO 8601 to the second (records' ``started`` / ``finished``)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -95,18 +95,45 @@ def test_default_path_under_data_root(tmp_path, monkeypatch):
     make_ds().save()
     assert (tmp_path / "omar/spread/medium-v1.npz").exists()
     assert Dataset.load("omar/spread/medium-v1").size == 5  # an id resolves under the root
-    monkeypatch.delenv("OFFMARL_DATA")
-    assert datacard.data_root() == Path(ROOT) / "data"
 
 
-def test_default_root_is_the_repository_data_folder(tmp_path, monkeypatch):
-    """Without $OFFMARL_DATA the root is <repo>/data from any working directory (no stray ./data)."""
+def test_default_root_is_the_user_cache(tmp_path, monkeypatch):
+    """Without $OFFMARL_DATA the root is $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro: outside the
+    repository, absolute from any working directory."""
     monkeypatch.delenv("OFFMARL_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert datacard.data_root() == Path(ROOT) / "data" and datacard.data_root().is_absolute()
-    assert datacard.dataset_path("omar/spread/medium-v1") == Path(ROOT) / "data" / "omar" / "spread" / "medium-v1"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert datacard.data_root() == tmp_path / "xdg" / "offmarl-repro"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec: relative paths are invalid
+    assert datacard.data_root() == Path.home() / ".cache" / "offmarl-repro"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert datacard.data_root() == tmp_path / "home" / ".cache" / "offmarl-repro"
+    assert not datacard.data_root().is_relative_to(Path(ROOT))
+    assert datacard.dataset_path("omar/spread/medium-v1") == \
+        tmp_path / "home" / ".cache" / "offmarl-repro" / "omar" / "spread" / "medium-v1"
     monkeypatch.setenv("OFFMARL_DATA", "~/offmarl-data")
-    assert datacard.data_root() == Path.home() / "offmarl-data"
+    assert datacard.data_root() == tmp_path / "home" / "offmarl-data"
+    monkeypatch.setenv("OFFMARL_DATA", "rel")  # an explicit relative root is made absolute once, here
+    assert datacard.data_root() == tmp_path / "rel"
+
+
+def test_tests_use_their_own_cache():
+    """The suite's cache is a temporary folder of its own (tests/conftest.py), never the user's."""
+    root = datacard.data_root()
+    assert str(root) == os.environ["OFFMARL_TEST_DATA"]
+    users = Path.home() / ".cache" / "offmarl-repro"
+    assert root != users and not root.is_relative_to(Path(ROOT))
+
+
+def test_checkpoints_live_in_the_cache(tmp_path, monkeypatch):
+    from common.roots import REFERENCE_ROOT, checkpoints_root
+
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "cache"))
+    assert checkpoints_root(REFERENCE_ROOT, "full") == tmp_path / "cache" / "checkpoints" / "reference" / "full"
+    a, b = checkpoints_root(tmp_path / "a" / "runs", "quick"), checkpoints_root(tmp_path / "b" / "runs", "quick")
+    assert a != b and a.parent.parent == tmp_path / "cache" / "checkpoints" and a.name == "quick"
+    assert a.parent.name.startswith("runs-")
 
 
 def test_checksum_mismatch(tmp_path):

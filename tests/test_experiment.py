@@ -13,7 +13,7 @@ from common.cli import main, make_parser, results_root_of
 from common.experiment import Cell, Job, as_job, prepare_data, run_cells
 from common.records import (RecordWarning, append_record, compact_records, config_hash, load_records, pack_curve,
                             plan_path, record_threads, records_path, unpack_curve)
-from common.roots import REFERENCE_ROOT, runs_root
+from common.roots import REFERENCE_ROOT, checkpoints_root, runs_root
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
 
@@ -79,7 +79,7 @@ def test_records_schema_skip_force(tmp_path):
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 1
     assert json.loads((run_dir / "metrics.json").read_text())["score"]["values"][:2] == [4.0, 5.0]
     # checkpoints are removed after the record is written
-    assert not list((tmp_path / "smoke" / "checkpoints").rglob("*.pt"))
+    assert not list(checkpoints_root(tmp_path, "smoke").rglob("*.pt"))
 
     CONTROL["starts"] = []
     s2 = run_cells(_cells(), det_job, "smoke", seeds=[0, 1], results_root=tmp_path)
@@ -101,7 +101,7 @@ def test_kill_and_resume(tmp_path):
     s = run_cells(_cells([1]), det_job, "smoke", seeds=[0], results_root=tmp_path)
     assert len(s.failed) == 1 and "simulated kill" in s.failed[0][1] and not s.ran
     assert load_records(tmp_path, "smoke", "toy", "table1") == []
-    assert list((tmp_path / "smoke" / "checkpoints").rglob("*.pt"))
+    assert list(checkpoints_root(tmp_path, "smoke").rglob("*.pt"))
     CONTROL["starts"] = []
     s = run_cells(_cells([1]), det_job, "smoke", seeds=[0], results_root=tmp_path)
     assert s.ran and CONTROL["starts"] == [("smoke/toy/table1/omar/spread/expert/m1/seed0", 4)]
@@ -113,7 +113,7 @@ def test_kill_and_resume(tmp_path):
     plain = load_records(other, "smoke", "toy", "table1")
     for k in ("score", "normalized", "curve", "extra", "config_hash"):
         assert resumed[0][k] == plain[0][k], k
-    assert not list((tmp_path / "smoke" / "checkpoints").rglob("*.pt"))
+    assert not list(checkpoints_root(tmp_path, "smoke").rglob("*.pt"))
 
 
 def test_failures_and_nonfinite(tmp_path, caplog):

@@ -21,6 +21,7 @@ import torch
 from common.algos.bcq import BCQ, BCQConfig
 from common.experiment import Cell, RunContext, run_cells
 from common.offline import GROUPABLE, group_key_of, offline_job
+from common.roots import checkpoints_root
 from common.records import load_records
 
 OBS_DIMS, ACT_DIMS, SD = (4, 3), (2, 1), 5  # heterogeneous agents (padded obs / action entries); state width
@@ -325,8 +326,8 @@ def test_killed_group_resumes_to_the_same_records(runs, tmp_path, monkeypatch):
     with pytest.raises(_Killed):
         run_cells(cells, job, "smoke", seeds=(0, 1), results_root=tmp_path, group=4)
     monkeypatch.setattr(RunContext, "save_checkpoint", save)
-    assert not _records(tmp_path) and len(list((tmp_path / "smoke" / "checkpoints").rglob("*.pt"))) == 4
+    assert not _records(tmp_path) and len(list(checkpoints_root(tmp_path, "smoke").rglob("*.pt"))) == 4
     summary = run_cells(cells, job, "smoke", seeds=(0, 1), results_root=tmp_path, group=4)
-    assert summary.ok and summary.groups == [4] and not list((tmp_path / "smoke" / "checkpoints").rglob("*.pt"))
+    assert summary.ok and summary.groups == [4] and not list(checkpoints_root(tmp_path, "smoke").rglob("*.pt"))
     for key, r in _records(tmp_path).items():
         assert r["resumed_from_step"] == 2 and r["curve"] == runs["grouped"][key]["curve"], key

@@ -25,6 +25,7 @@ import torch
 from common.algos.itd3 import ITD3, ITD3Config
 from common.experiment import Cell, Job, RunContext, run_cells
 from common.profiles import get_profile
+from common.roots import checkpoints_root
 from common.records import load_records
 from papers.omar import config as C
 from papers.omar import figure3, table3
@@ -213,9 +214,9 @@ def test_killed_group_resumes_to_the_same_records(grouped, alone, tmp_path, monk
         with pytest.raises(_Killed):
             run_cells(cells, offline_job, PROFILE, seeds=SEEDS, results_root=root, group=4)
         monkeypatch.setattr(RunContext, "save_checkpoint", save)
-        assert not _records(root) and len(list((root / "smoke" / "checkpoints").rglob("*.pt"))) == 4
+        assert not _records(root) and len(list(checkpoints_root(root, "smoke").rglob("*.pt"))) == 4
         summary = run_cells(cells, offline_job, PROFILE, seeds=SEEDS, results_root=root, group=group)
-        assert summary.ok and len(summary.ran) == 4 and not list((root / "smoke" / "checkpoints").rglob("*.pt"))
+        assert summary.ok and len(summary.ran) == 4 and not list(checkpoints_root(root, "smoke").rglob("*.pt"))
         resumed = _records(root)
         assert {r["resumed_from_step"] for r in resumed.values()} == {5}
         reference = grouped if tag == "grouped" else alone

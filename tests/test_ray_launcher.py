@@ -16,6 +16,7 @@ import pytest
 
 from common import launchers
 from common.experiment import Cell, run_cells
+from common.roots import checkpoints_root
 from common.records import load_records, plan_path
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]' (./run_tests.sh does)")
@@ -94,7 +95,7 @@ def test_cluster_run_in_a_fresh_process(cluster, tmp_path, monkeypatch, capsys):
     resumed = [r for r in got if r["resumed_from_step"] is not None]
     assert len(resumed) == 1 and resumed[0]["resumed_from_step"] == resumed[0]["config"]["ckpt_every"]
     assert all(w["resumed_from_step"] is None for w in want.values())
-    assert not list((tmp_path / "runs" / "smoke" / "checkpoints").rglob("*.pt"))  # none left behind
+    assert not list(checkpoints_root(tmp_path / "runs", "smoke").rglob("*.pt"))  # none left behind
 
     capsys.readouterr()
     again = table3.main(ray_args)  # a finished (cell, seed) is skipped: nothing runs, nothing is appended
@@ -118,7 +119,7 @@ def test_cluster_run_in_a_fresh_process(cluster, tmp_path, monkeypatch, capsys):
         assert (r["score"], r["normalized"], r["curve"]) == (w["score"], w["normalized"], w["curve"]), r["run_id"]
     # the kill came at one run's first checkpoint: the retry resumes that run, its partner restarts
     assert sum(r["resumed_from_step"] is not None for r in got) == 1
-    assert not list((tmp_path / "grouped" / "smoke" / "checkpoints").rglob("*.pt"))
+    assert not list(checkpoints_root(tmp_path / "grouped", "smoke").rglob("*.pt"))
 
 
 def _never(cell, seed, ctx):  # pragma: no cover - nothing may run in the tests below

@@ -73,8 +73,9 @@ def test_update_steps_each_loss_into_its_own_parameters_only():
     critic_grads = torch.autograd.grad(lr.losses(batch, eps)["critic_loss"], list(lr.critic.parameters()))
     actor_grads = torch.autograd.grad(lr.losses(batch, eps)["actor_loss"], list(lr.actor.parameters()))
     lr.update(batch, eps)
-    for opt, grads in ((lr.critic_opt, critic_grads), (lr.actor_opt, actor_grads)):
-        params = opt.param_groups[0]["params"]
+    for group, grads in ((1, critic_grads), (0, actor_grads)):  # the optimizer's groups: actor, critics, log α
+        params = lr.opt.param_groups[group]["params"]
+        assert len(params) == len(grads)
         for p, g in zip(params, grads):
             assert torch.allclose(p.grad, g, atol=1e-6)  # the actor loss put nothing into the critics' grads
 
@@ -138,6 +139,13 @@ def test_train_resumes_from_a_checkpoint_bit_identically(tmp_path):
         assert torch.equal(p, q)
     assert [s for s, _ in whole.evals] == [s for s, _ in rest.evals] == [0, 100, 200, 300]
     assert np.array_equal(whole.curve, rest.curve)
+    # each process's piece of the run, with the CPU that made it (results are bit-identical on one CPU type only)
+    assert [(p["start"], p["stop"]) for p in rest.pieces] == [(0, 200), (200, 300)]
+    assert [(p["start"], p["stop"]) for p in whole.pieces] == [(0, 300)] and whole.pieces[0]["cpu"]
+    # checkpoints written by time as well change nothing in the run
+    timed = train_sac(members, TINY, 300, checkpoint=tmp_path / "c.pt", checkpoint_seconds=1e-9, **kw)
+    for p, q in zip(whole.learner.actor.parameters(), timed.learner.actor.parameters()):
+        assert torch.equal(p, q)
     # a checkpoint of different arguments is refused, naming the file
     with pytest.raises(ValueError, match="b.pt.*differs in"):
         train_sac(members, TINY, 400, checkpoint=tmp_path / "b.pt", **kw)

@@ -28,7 +28,7 @@ import torch
 
 from common.behavior.sac import SAC, Member, SACConfig
 from common.records import atomic_torch_save
-from common.runtime import load_run_checkpoint
+from common.runtime import cpu_model, load_run_checkpoint
 from envs.gym_mujoco import EPISODE_LENGTH, current_obs, get_env_state, make_task, set_env_state, task_dims
 
 __all__ = ["SACRun", "train_sac", "evaluate_actor", "members_dims"]
@@ -47,6 +47,7 @@ class SACRun:
     env_time: float = 0.0
     eval_time: float = 0.0
     resumed_from: int | None = None  # env step of the checkpoint this process started from
+    pieces: list[dict[str, Any]] = field(default_factory=list)  # per process: steps [start, stop), CPU, wall time
 
     @property
     def steps(self) -> list[int]:
@@ -104,6 +105,7 @@ def train_sac(
     eval_episodes: int = 5,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 0,
+    checkpoint_seconds: float = 0.0,
     stop_at: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     identity: dict[str, Any] | None = None,
@@ -111,15 +113,17 @@ def train_sac(
 ) -> SACRun:
     """Train ``members`` for ``total_steps`` transitions each (see the module docstring).
 
-    checkpoint / checkpoint_every: where and how often (in steps, 0 = only at the end) to write the
-    resumable state; an existing checkpoint with the same arguments is resumed. ``stop_at`` ends the
+    checkpoint / checkpoint_every / checkpoint_seconds: where, every how many steps (0 = only at the end) and
+    also after how many seconds since the last write (0 = never by time) to write the resumable state; an existing
+    checkpoint with the same arguments is resumed. When a checkpoint is written changes nothing in the run. ``stop_at`` ends the
     process early after the checkpoint at that step (tests: a "killed" run). ``progress(step, total)``
     is called every 1000 steps. ``identity``: extra fields a resumed checkpoint must match; ``ignore``: config
     fields that need not match (by default the device: a run may resume on another one)."""
     cfg.validate()
-    if total_steps < 1 or eval_every < 1 or eval_episodes < 1 or checkpoint_every < 0:
+    if total_steps < 1 or eval_every < 1 or eval_episodes < 1 or checkpoint_every < 0 or checkpoint_seconds < 0:
         raise ValueError(f"total_steps={total_steps}, eval_every={eval_every}, eval_episodes={eval_episodes}, "
-                         f"checkpoint_every={checkpoint_every}: need total_steps, eval_every, eval_episodes >= 1")
+                         f"checkpoint_every={checkpoint_every}, checkpoint_seconds={checkpoint_seconds}: need total_steps, "
+                         "eval_every, eval_episodes >= 1 and checkpoint_every, checkpoint_seconds >= 0")
     O, A = members_dims(members)
     lr = SAC(members, O, A, cfg, capacity=total_steps)
     M = lr.M
@@ -143,6 +147,7 @@ def train_sac(
         run.snapshots = list(sd["snapshots"])
         run.train_returns = [list(r) for r in sd["train_returns"]]
         run.wall_time, run.update_time, run.env_time, run.eval_time = sd["times"]
+        run.pieces = list(sd.get("pieces", []))
         run.resumed_from = lr.env_steps
     else:
         for m, (mem, env) in enumerate(zip(lr.members, envs_)):
@@ -150,17 +155,23 @@ def train_sac(
 
     t_start = time.perf_counter()
     wall0 = run.wall_time
+    piece = {"start": lr.env_steps, "stop": lr.env_steps, "cpu": cpu_model(), "wall_s": 0.0}
+    if lr.env_steps < total_steps:
+        run.pieces.append(piece)
+    last_save = [t_start]
 
     def save() -> None:
+        run.wall_time = wall0 + time.perf_counter() - t_start
+        piece.update(stop=lr.env_steps, wall_s=round(run.wall_time - wall0, 1))
         if ckpt is None:
             return
-        run.wall_time = wall0 + time.perf_counter() - t_start
+        last_save[0] = time.perf_counter()
         atomic_torch_save({
             "identity": ident, "learner": lr.state_dict(), "envs": [get_env_state(e) for e in envs_],
             "obs": obs.copy(), "ep_len": ep_len.copy(), "ep_ret": ep_ret.copy(),
             "evals": [(s, np.asarray(v)) for s, v in run.evals], "snapshots": run.snapshots,
             "train_returns": run.train_returns,
-            "times": (run.wall_time, run.update_time, run.env_time, run.eval_time),
+            "times": (run.wall_time, run.update_time, run.env_time, run.eval_time), "pieces": run.pieces,
         }, ckpt)
 
     def do_eval() -> None:
@@ -200,11 +211,13 @@ def train_sac(
         if progress is not None and lr.env_steps % 1000 == 0:
             progress(lr.env_steps, total_steps)
         at_ckpt = checkpoint_every and lr.env_steps % checkpoint_every == 0
-        if at_ckpt or lr.env_steps == total_steps:
+        late = checkpoint_seconds and time.perf_counter() - last_save[0] >= checkpoint_seconds
+        if at_ckpt or late or lr.env_steps == total_steps:
             save()
         if stop_at is not None and lr.env_steps >= stop_at:
             break
     run.wall_time = wall0 + time.perf_counter() - t_start
+    piece.update(stop=lr.env_steps, wall_s=round(run.wall_time - wall0, 1))
     for e in envs_ + [x for row in eval_envs for x in row]:
         e.close()
     return run

@@ -75,6 +75,7 @@ VERSION = 1  # bump when the generation changes: old files are then refused by t
 KINDS = ("random", "medium", "medium-replay", "full-replay", "expert", "medium-expert", "mixed")
 GROUPS = (("halfcheetah", "walker2d"), ("hopper",), ("ant",))  # SAC members trained together
 N_COLLECT_ENVS = 10
+CHECKPOINT_SECONDS = 600.0  # a long SAC run also checkpoints every 10 minutes (besides every checkpoint_every steps)
 MEDIUM_FRACTION = 1.0 / 3.0
 
 # what each paper trains on (the issue's list); `--all` builds these
@@ -185,7 +186,8 @@ def behavior_run(task: str, profile: str, *, root=None, seed: int = 0, device: s
 
     # the device is not part of the run's identity: a run may resume on another device
     run = train_sac(members, cfg, prof.sac_steps, eval_every=prof.eval_every, eval_episodes=prof.eval_episodes,
-                    checkpoint=path, checkpoint_every=prof.checkpoint_every, progress=tick, stop_at=stop_at,
+                    checkpoint=path, checkpoint_every=prof.checkpoint_every,
+                    checkpoint_seconds=CHECKPOINT_SECONDS, progress=tick, stop_at=stop_at,
                     identity={"profile": profile, "version": prof.version})
     if bar is not None:
         bar.close()
@@ -488,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    + "; ".join(f"{t}: {', '.join(k)}" for t, k in NEEDED.items()))
     p.add_argument("--profile", default="quick", choices=list(PROFILES), help="scale (default quick)")
     p.add_argument("--device", default="cpu", help="where SAC trains: cpu | cuda (default cpu)")
-    p.add_argument("--root", default=None, help="data root (default $OFFMARL_DATA or the repository's data/)")
+    p.add_argument("--root", default=None, help="data root (default: $OFFMARL_DATA, else $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro)")
     p.add_argument("--sac-only", action="store_true",
                    help="only train (or resume) the SAC behavior runs of the tasks' groups; no dataset")
     p.add_argument("--report", action="store_true", help="write <results>/<profile>/datasets/mujoco.md from the cards")

@@ -453,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--profile", default="quick", choices=list(PROFILES), help="scale (default quick)")
     p.add_argument("--seed", type=int, default=0, help="seed of the behavior run and the collection (default 0)")
     p.add_argument("--device", default="cpu", help="where MAPPO trains: cpu | cuda (default cpu)")
-    p.add_argument("--root", default=None, help="data root (default $OFFMARL_DATA or the repository's data/)")
+    p.add_argument("--root", default=None, help="data root (default: $OFFMARL_DATA, else $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro)")
     p.add_argument("--behavior-only", action="store_true", help="only train (or resume) the MAPPO runs of --map")
     p.add_argument("--report", action="store_true", help="write <results>/<profile>/datasets/smax.md from the cards")
     add_root_options(p, "--report")

@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--below-expert-ok", action="store_true",
                    help="build the data even if a convention's best seed is below the expert level")
     p.add_argument("--device", default="cpu", help="torch device of the MAPPO learner (default cpu)")
-    p.add_argument("--root", default=None, help="data root (default $OFFMARL_DATA or the repository's data/)")
+    p.add_argument("--root", default=None, help="data root (default: $OFFMARL_DATA, else $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     if a.experts_only:

@@ -4,7 +4,7 @@
     ds = get_dataset("omar/tag", "expert", profile, env_options={"prey": "v2"})  # options are part of the key
 
 A thin wrapper over ``load_or_generate``: one MATD3 behavior run (behavior seed 0) makes all four
-kinds of an (env, env_options) pair, cached under ``$OFFMARL_DATA`` (default: the repository's data/); non-empty
+kinds of an (env, env_options) pair, cached under the user cache (``common.roots.cache_root``); non-empty
 env_options add a ``-o<hash>`` suffix to the cache path, so two options never share a file.
 
     profile  behavior MATD3 steps (MPE / HalfCheetah)   random / medium / expert   medium-replay
