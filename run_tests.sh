@@ -6,5 +6,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 source scripts/bootstrap.sh
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # Two worker processes (pytest-xdist), one per core of the 2-core project machine; OFFMARL_TEST_WORKERS=0 runs the
-# suite in this one process (e.g. to debug with -s / --pdb).
-exec "$OFFMARL_PY" -m pytest -q -n "${OFFMARL_TEST_WORKERS:-2}" "$@"
+# suite in this one process (e.g. to debug with -s / --pdb). -rs: the reason of every skipped test;
+# --durations=15: the 15 slowest tests.
+exec "$OFFMARL_PY" -m pytest -q -rs --durations=15 -n "${OFFMARL_TEST_WORKERS:-2}" "$@"
