@@ -54,9 +54,10 @@ from common import launchers
 from common.datacheck import DATA_FIELDS, DatasetMismatchError, check_data, prepare_data, same_data  # noqa: F401
 from common.grouping import check_group, plan_groups, run_group
 from common.profiles import Profile, get_profile
+from common.progress import failure, failures_text, report_progress, reset_failures
 from common.records import (SCHEMA_VERSION, append_record, atomic_torch_save, canonical_json, config_hash,
-                            finished_set, latest_records, load_records, record_threads, records_path, to_jsonable,
-                            update_plan)
+                            finished_set, latest_records, load_records, record_threads, records_path, replace_record,
+                            to_jsonable, update_plan)
 from common.roots import checkpoints_root, runs_root
 from common.runtime import check_seeds, current_threads, git_commit, now, seed_everything, set_threads, versions
 
@@ -210,8 +211,8 @@ class RunSummary:
             lines[0] += f"; {sum(self.groups)} runs planned in {len(self.groups)} batched group(s)"
         if self.nonfinite:
             lines.append(f"non-finite scores recorded for: {', '.join(self.nonfinite)}")
-        for rid, reason in self.failed:
-            lines.append(f"FAILED {rid}: {reason}")
+        if self.failed:  # one block per distinct reason: a failure shared by many runs is said once
+            lines.append(failures_text(self.failed))
         return "\n".join(lines)
 
 
@@ -328,17 +329,19 @@ def _recorded_meanwhile(cell: Cell, seed: int, profile: Profile, results_root: s
 
 
 def run_once(cell: Cell, seed: int, job: Job | Callable, profile: Profile, results_root: str | Path, device: str,
-             git: dict | None, reuse_from: Sequence[str] | None, recorded_before: int) -> tuple[str, str, str | None]:
+             git: dict | None, reuse_from: Sequence[str] | None, recorded_before: int,
+             replace: bool = False) -> tuple[str, str, str | None]:
     """``run_one`` for a task that may be a retry (Ray re-runs a task whose worker died): when this run has
     more finished records than ``recorded_before`` (the count when the driver planned it), an earlier
     attempt recorded it before dying, so nothing is run and its leftover checkpoint is deleted. Test-only
     fault points (common.launchers.fault_point) follow a checkpoint and the record."""
-    return run_task_once([(cell, seed)], job, profile, results_root, device, git, reuse_from, [recorded_before])[0]
+    return run_task_once([(cell, seed)], job, profile, results_root, device, git, reuse_from, [recorded_before],
+                         replace)[0]
 
 
 def run_task_once(task: Sequence[tuple[Cell, int]], job: Job | Callable, profile: Profile, results_root: str | Path,
                   device: str, git: dict | None, reuse_from: Sequence[str] | None,
-                  recorded_before: Sequence[int]) -> list[tuple[str, str, str | None]]:
+                  recorded_before: Sequence[int], replace: bool = False) -> list[tuple[str, str, str | None]]:
     """``run_task`` (one run, or a group) as a Ray task that may be a retry: the runs an earlier attempt recorded
     (``_recorded_meanwhile``) are not run again; the others run as ``run_task`` runs them (a group of the rest
     resumes each run from its checkpoint). A status per run, in order."""
@@ -352,7 +355,8 @@ def run_task_once(task: Sequence[tuple[Cell, int]], job: Job | Callable, profile
         else:
             status[cell.run_id(pn, seed)] = (cell.run_id(pn, seed), done, None)
     if rest:
-        out = run_task(rest, launchers.with_fault_injection(job), profile, results_root, device, git, reuse_from)
+        out = run_task(rest, launchers.with_fault_injection(job), profile, results_root, device, git, reuse_from,
+                       replace)
         status.update((o[0], o) for o in out)
         if any(o[1] in ("ran", "nonfinite", "reused") for o in out):  # a record was appended
             launchers.fault_point("record")
@@ -361,30 +365,37 @@ def run_task_once(task: Sequence[tuple[Cell, int]], job: Job | Callable, profile
 
 def run_one(cell: Cell, seed: int, job: Job | Callable, profile: Profile, results_root: str | Path,
             device: str = "cpu", git: dict | None = None,
-            reuse_from: Sequence[str] | None = None) -> tuple[str, str, str | None]:
-    """Run one (cell, seed) and append its record. Returns (run_id, status, reason): status "ran", "nonfinite"
+            reuse_from: Sequence[str] | None = None, replace: bool = False) -> tuple[str, str, str | None]:
+    """Run one (cell, seed) and append its record (``replace``, with ``--force``: in place of its run's earlier
+    records, ``common.records.replace_record``). Returns (run_id, status, reason): status "ran", "nonfinite"
     (recorded with a null score), "skipped" (with ``reuse_from``: finished meanwhile, e.g. by another process on
     an overlapping grid), "reused" (an identical finished run's record copied; see ``run_cells``) or "failed"."""
     job = as_job(job)
     settled = settle_run(cell, seed, job, profile, results_root, device, reuse_from)
     if settled is not None:
         return cell.run_id(profile.name, seed), settled, None
-    return record_run(cell, seed, profile, results_root, device, git, lambda ctx: job.run(cell, seed, ctx))
+    return record_run(cell, seed, profile, results_root, device, git, lambda ctx: job.run(cell, seed, ctx),
+                      replace=replace)
 
 
 def run_task(task: Sequence[tuple[Cell, int]], job: Job | Callable, profile: Profile, results_root: str | Path,
-             device: str, git: dict | None, reuse_from: Sequence[str] | None) -> list[tuple[str, str, str | None]]:
+             device: str, git: dict | None, reuse_from: Sequence[str] | None,
+             replace: bool = False) -> list[tuple[str, str, str | None]]:
     """One task of ``run_cells`` (common.grouping.plan_groups): ``run_one`` for a run alone; for a group, its runs
     trained as one job (``job.run_group``) and recorded each by common.grouping.run_group, given these steps."""
     job, pn = as_job(job), profile.name
     if len(task) == 1:
-        return [run_one(*task[0], job, profile, results_root, device, git, reuse_from)]
-    return run_group(
-        task, job.run_group, run_id=lambda c, s: c.run_id(pn, s),
-        settle=lambda c, s: settle_run(c, s, job, profile, results_root, device, reuse_from),
-        alone=lambda c, s: run_one(c, s, job, profile, results_root, device, git),
-        context=lambda c, s: RunContext(s, profile, device, checkpoint_path(results_root, c, pn, s), c.run_id(pn, s)),
-        record=lambda c, s, *rest: record_run(c, s, profile, results_root, device, git, *rest))
+        out = [run_one(*task[0], job, profile, results_root, device, git, reuse_from, replace)]
+    else:
+        out = run_group(
+            task, job.run_group, run_id=lambda c, s: c.run_id(pn, s),
+            settle=lambda c, s: settle_run(c, s, job, profile, results_root, device, reuse_from),
+            alone=lambda c, s: run_one(c, s, job, profile, results_root, device, git, replace=replace),
+            context=lambda c, s: RunContext(s, profile, device, checkpoint_path(results_root, c, pn, s),
+                                            c.run_id(pn, s)),
+            record=lambda c, s, *rest: record_run(c, s, profile, results_root, device, git, *rest, replace=replace))
+    report_progress(out)
+    return out
 
 
 def settle_run(cell: Cell, seed: int, job: Job, profile: Profile, results_root: str | Path, device: str,
@@ -412,7 +423,7 @@ def settle_run(cell: Cell, seed: int, job: Job, profile: Profile, results_root: 
 
 def record_run(cell: Cell, seed: int, profile: Profile, results_root: str | Path, device: str, git: dict | None,
                compute: Callable[[RunContext], Mapping[str, Any]], started: str | None = None,
-               wall_time_s: float | None = None) -> tuple[str, str, str | None]:
+               wall_time_s: float | None = None, replace: bool = False) -> tuple[str, str, str | None]:
     """``compute(ctx) -> metrics`` in the run's own Sacred run (after ``seed_everything``), its record appended,
     its checkpoint deleted; as ``run_one``. ``started`` / ``wall_time_s``: a group's (common.grouping)."""
     rid = cell.run_id(profile.name, seed)
@@ -441,11 +452,10 @@ def record_run(cell: Cell, seed: int, profile: Profile, results_root: str | Path
     except BaseException as e:  # noqa: BLE001 - a job may raise anything; SystemExit/KeyboardInterrupt too
         if isinstance(e, KeyboardInterrupt):
             raise
-        tb = traceback.format_exc()
-        log.error("run %s failed:\n%s", rid, tb)
-        return rid, "failed", f"{type(e).__name__}: {e}"
+        return rid, "failed", failure(rid, e, traceback.format_exc())
     rec = out["record"]
-    append_record(records_path(results_root, profile.name, cell.paper, cell.item), rec)
+    (replace_record if replace else append_record)(records_path(results_root, profile.name, cell.paper, cell.item),
+                                                   rec)
     if ckpt.exists():
         ckpt.unlink()
     return rid, ("nonfinite" if rec["nonfinite"] else "ran"), None
@@ -501,6 +511,7 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
         if outside:
             raise ValueError(f"plan_cells must hold every cell to run; not in it: {outside}")
     update_plan(results_root, profile.name, plan_cells, seeds)
+    reset_failures()
 
     finished: dict[tuple[str, str], set] = {}
     todo: list[tuple[Cell, int]] = []
@@ -525,7 +536,7 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
     if todo and (launcher != "inline" or group > 1):  # datasets made here first, once each: never twice by two
         prepare_data(todo, job)  # workers at once (ray: on this node; its cache must be shared with the workers)
     if launcher == "inline" or not todo:
-        results = [r for task in tasks for r in run_task(task, job, profile, results_root, device, git, reuse)]
+        results = [r for task in tasks for r in run_task(task, job, profile, results_root, device, git, reuse, force)]
     elif launcher == "process":
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -533,13 +544,16 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
         ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=set_threads,
                                  initargs=(threads,)) as pool:
-            futs = [pool.submit(run_task, task, job, profile, results_root, device, git, reuse) for task in tasks]
+            futs = [pool.submit(run_task, task, job, profile, results_root, device, git, reuse, force)
+                    for task in tasks]
             for task, f in zip(tasks, futs):
                 try:
                     results.extend(f.result())
                 except Exception as e:  # the worker itself died (e.g. killed, unpicklable job)
                     log.error("worker for %s failed: %r", [c.run_id(profile.name, s) for c, s in task], e)
-                    results += [(c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}") for c, s in task]
+                    died = [(c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}") for c, s in task]
+                    report_progress(died)
+                    results += died
     else:  # ray: each task (a run, or a group) a Ray task; it knows how many records each of its runs had, so
         from common.datacard import data_root  # that a retry never records twice
 
@@ -548,13 +562,15 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
             for key in finished_set([r]):
                 counts[key] = counts.get(key, 0) + 1
         calls = [(run_task_once, (task, job, profile, results_root, device, git, reuse,
-                                  [counts.get(_own_key(c, s, profile.name, threads), 0) for c, s in task]))
+                                  [counts.get(_own_key(c, s, profile.name, threads), 0) for c, s in task], force))
                  for task in tasks]
         labels = [" + ".join(c.run_id(profile.name, s) for c, s in task) for task in tasks]
         out = launchers.run_ray(calls, labels, threads=threads, device=device, address=address,
                                 env={"OFFMARL_DATA": str(data_root())}, git=git)
         for task, res in zip(tasks, out):  # a task failed for good: each of its runs failed with its reason
             failed = isinstance(res, tuple) and len(res) == 3 and res[1] == "failed"
+            if failed:
+                report_progress([(c.run_id(profile.name, s), "failed", res[2]) for c, s in task])
             results += [(c.run_id(profile.name, s), "failed", res[2]) for c, s in task] if failed else list(res)
 
     for rid, status, reason in results:
@@ -569,5 +585,5 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
             if status == "nonfinite":
                 summary.nonfinite.append(rid)
     if summary.failed:
-        log.error("%d run(s) failed:\n%s", len(summary.failed), "\n".join(f"  {r}: {m}" for r, m in summary.failed))
+        log.error("%s", failures_text(summary.failed, tracebacks=True))
     return summary

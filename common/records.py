@@ -1,8 +1,8 @@
 """The record store: one JSON line per finished run, the item's plan file, and claim verdicts.
 
 Layout: ``<results root>/<profile>/<paper>/<item>.jsonl`` (records) and ``<item>.plan.json`` (the grid a
-script planned, and its last invocation's wall time). Both the runner (common.experiment) and the report
-read and write through this module.
+script planned, and its last invocation's wall time: common.plans). Both the runner (common.experiment) and
+the report read and write through this module (which re-exports common.plans and common.atomic).
 
 Record schema (``SCHEMA_VERSION`` 1), one JSON object per line::
 
@@ -12,7 +12,8 @@ Record schema (``SCHEMA_VERSION`` 1), one JSON object per line::
     (+ reused_from, reused_at on a record copied from an identical finished run; see common.experiment)
 
 Appends are a single locked ``O_APPEND`` write (``fcntl.flock`` + fsync), safe with several processes
-appending to the same file. On disk the curve is stored column-wise, ``{"step": [...], "score": [...]}``
+appending to the same file. A forced re-run (``--force``) replaces its run's record instead (``replace_record``:
+the file rewritten under the same lock and renamed over the old one), so a file holds one record per run. On disk the curve is stored column-wise, ``{"step": [...], "score": [...]}``
 (``pack_curve``: the same numbers in half the bytes); ``load_records`` returns it as the list of points
 ``[{"step", "score"}, ...]`` that the job logged. Older files store that list as is; both read the same,
 and ``python -m common.records --compact FILE...`` rewrites a file in the packed form, losslessly.
@@ -32,13 +33,15 @@ import json
 import math
 import os
 import socket
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from common.atomic import atomic_torch_save, atomic_write, atomic_write_text  # noqa: F401 (re-exported)
+from common.plans import (item_blocked, plan_path, record_item_blocked, record_item_run,  # noqa: F401 (re-exported)
+                          update_plan)
 from common.runtime import git_commit, now, versions
 
 SCHEMA_VERSION = 1
@@ -147,15 +150,64 @@ def append_record(path: str | Path, record: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
+def _rewrite_locked(path: Path, rewrite: Callable[[str], str]) -> tuple[str, str]:
+    """Under the file's append lock: ``rewrite(old text) -> new text``, written to a temporary file beside ``path``
+    and renamed over it (``atomic_write_text``); appenders waiting meanwhile reopen the new file
+    (``_open_locked_append``). ``rewrite`` raising leaves the file as it was. Returns (old text, new text)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = _open_locked_append(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+        text = rewrite(raw)
+        atomic_write_text(path, text)
+        return raw, text
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def run_identity(rec: Mapping[str, Any]) -> tuple:
+    """The run a record belongs to: (paper, item, keys, seed, profile, thread count). A forced re-run replaces the
+    records of its run whatever their config (``replace_record``)."""
+    return (rec.get("paper"), rec.get("item"), canonical_json(rec.get("keys", {})), rec.get("seed"),
+            rec.get("profile"), record_threads(rec))
+
+
+def replace_record(path: str | Path, record: Mapping[str, Any]) -> int:
+    """``record`` in place of every record of its run (``run_identity``; claims are never replaced), atomically:
+    the file rewritten under its lock with the other lines verbatim and ``record`` last. Returns how many records
+    it replaced (0: it was appended). Used by ``--force``, so that a file holds one record per run."""
+    path, line, ident = Path(path), _record_line(record), run_identity(record)
+    dropped = []
+
+    def rewrite(raw: str) -> str:
+        keep = []
+        for old in raw.splitlines():
+            if not old.strip():
+                continue
+            try:
+                rec = json.loads(old)
+                same = isinstance(rec, dict) and not is_claim(rec) and run_identity(rec) == ident
+            except ValueError:  # a corrupt line is kept as it is (load_records skips it, warned)
+                same = False
+            if same:
+                dropped.append(old)
+            else:
+                keep.append(old + "\n")
+        return "".join(keep) + line
+
+    _rewrite_locked(path, rewrite)
+    return len(dropped)
+
+
 def compact_records(path: str | Path) -> tuple[int, int]:
     """Rewrite a records file with every curve packed and compact separators; returns (bytes before,
     bytes after). Lossless: ``load_records`` reads back equal records (checked before the file is
     replaced). Holds the file's lock and replaces it atomically; appenders waiting meanwhile reopen it.
     Corrupt lines are kept verbatim, so nothing is lost."""
     path = Path(path)
-    fd = _open_locked_append(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
+
+    def rewrite(raw: str) -> str:
         lines = []
         for line in raw.splitlines():
             if not line.strip():
@@ -173,16 +225,10 @@ def compact_records(path: str | Path) -> tuple[int, int]:
             after = _read_jsonl_text(text, path)
         if before != after:
             raise RuntimeError(f"{path}: compaction would change the records; file left as it was")
-        tmp = path.with_name(path.name + ".compact.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return len(raw.encode()), len(text.encode())
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        return text
+
+    raw, text = _rewrite_locked(path, rewrite)
+    return len(raw.encode()), len(text.encode())
 
 
 class RecordWarning(UserWarning):
@@ -279,118 +325,6 @@ def finished_set(records: Iterable[Mapping[str, Any]]) -> set[tuple]:
          r.get("config_hash"), record_threads(r))
         for r in records
     }
-
-
-def plan_path(results_root: str | Path, profile: str, paper: str, item: str) -> Path:
-    return Path(results_root) / profile / paper / f"{item}.plan.json"
-
-
-def _locked_plan(results_root: str | Path, profile: str, paper: str, item: str, change: Callable[[dict], None]) -> None:
-    """Read ``<item>.plan.json``, apply ``change`` to it and write it back atomically, under a lock."""
-    path = plan_path(results_root, profile, paper, item)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = Path(results_root) / profile / "checkpoints" / paper / f"{item}.plan.lock"  # git-ignored
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        plan = {"cells": []}
-        if path.exists():
-            try:
-                plan = json.loads(path.read_text())
-            except ValueError:
-                warnings.warn(f"{path}: corrupt plan file, rewriting it")
-        before = json.dumps(plan, indent=1)
-        change(plan)
-        after = json.dumps(plan, indent=1)
-        if after != before or not path.exists():
-            atomic_write_text(path, after)
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        os.close(lock)
-
-
-def update_plan(results_root: str | Path, profile: str, cells: Sequence[Any], seeds: Sequence[int]) -> None:
-    """Merge the planned (keys, seeds) of ``cells`` (``common.experiment.Cell``) into ``<item>.plan.json`` (the report's n/m)."""
-    by_item: dict[tuple[str, str], list[Any]] = {}
-    for c in cells:
-        by_item.setdefault((c.paper, c.item), []).append(c)
-    for (paper, item), group in by_item.items():
-        def change(plan, group=group):
-            index = {canonical_json(e["keys"]): e for e in plan["cells"]}
-            for c in group:
-                e = index.setdefault(c.keys_id(), {"keys": to_jsonable(c.keys), "seeds": []})
-                if e not in plan["cells"]:
-                    plan["cells"].append(e)
-                e["seeds"] = sorted(set(e["seeds"]) | set(seeds))
-        _locked_plan(results_root, profile, paper, item, change)
-
-
-def record_item_run(results_root: str | Path, profile: str, paper: str, item: str, wall_s: float,
-                    summary: Any, threads: int, device: str) -> None:
-    """Store the wall time of this invocation of an item's script (runs, dataset generation, figures
-    and report included) as ``last_run`` in ``<item>.plan.json``, when it ran anything (``run_all.sh
-    --list`` shows it). ``runs``/``skipped`` say how much of the grid that time covers."""
-    info = {"wall_s": round(float(wall_s), 1), "finished": now(), "runs": len(summary.ran),
-            "skipped": len(summary.skipped), "failed": len(summary.failed), "threads": int(threads),
-            "device": device, "hostname": socket.gethostname(), "cpus": os.cpu_count()}
-
-    def change(plan):
-        plan["last_run"] = info
-        plan.pop("blocked", None)
-    _locked_plan(results_root, profile, paper, item, change)
-
-
-def record_item_blocked(results_root: str | Path, profile: str, paper: str, item: str, needs: str) -> None:
-    """Mark an item that cannot run on this installation (e.g. ``needs="SMAX"``: its environments are not
-    built yet) in ``<item>.plan.json``, so that the report shows "needs SMAX" rather than "not run"."""
-    def change(plan):
-        plan["blocked"] = {"needs": str(needs), "checked": now()}
-    _locked_plan(results_root, profile, paper, item, change)
-
-
-def item_blocked(results_root: str | Path, profile: str, paper: str, item: str) -> str | None:
-    """What an item needs to run (``record_item_blocked``), or None."""
-    path = plan_path(results_root, profile, paper, item)
-    try:
-        return (json.loads(path.read_text()).get("blocked") or {}).get("needs")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None]) -> Path:
-    """Write ``path`` atomically: ``writer(f)`` fills a binary file object of a temporary file of its own beside
-    ``path`` (so processes writing one path at once do not race), which is flushed, fsynced, given mode 644
-    (``mkstemp`` makes it private) and renamed over ``path``. A reader never sees half a file, a killed write leaves
-    the previous file intact, and a failed one leaves no temporary behind. Parent folders are created; returns
-    ``path``. Every atomic write of the package goes through here."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """``text`` (UTF-8) to ``path`` through ``atomic_write``."""
-    data = text.encode("utf-8")
-    return atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj)`` to ``path`` through ``atomic_write``."""
-    import torch
-
-    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def write_claim(results_root: str | Path, profile: str, paper: str, item: str, claim_id: str, holds: bool | None,

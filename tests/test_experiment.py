@@ -87,7 +87,8 @@ def test_records_schema_skip_force(tmp_path):
     s3 = run_cells(_cells([2]), det_job, "smoke", seeds=[1], results_root=tmp_path, force=True)
     assert s3.ran == ["smoke/toy/table1/omar/spread/expert/m2/seed1"]
     recs2 = load_records(tmp_path, "smoke", "toy", "table1")
-    assert len(recs2) == 5
+    assert len(recs2) == 4  # --force replaced the run's record (issue 62: it used to append a second one)
+    assert recs2[:3] == [x for x in recs if x["run_id"] != r["run_id"]]  # the others untouched
     # same seed, same record (but for timestamps / run ids)
     assert _stable([recs2[-1]]) == _stable([r])
     # a changed config is not "finished"
