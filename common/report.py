@@ -1,11 +1,15 @@
 """Reports: our records next to the published numbers, per item and for the whole project.
 
-``python -m common.report [--profile P | --all] [--results DIR | --reference] [--papers DIR]`` writes
+``python -m common.report [--profile P | --all | --check] [--results DIR | --reference] [--papers DIR]`` writes
 
 - ``results/<profile>/<paper>/<item>.md`` for every item of every paper (and ``<item>.png`` for
   figures with records), for each profile that has records (or the one asked for);
-- ``results/REPORT.md``: one section per profile that has records, every item of every paper with
-  its status (done n/m cells, partial n/m cells, not run), the date of its newest record and links.
+- ``results/REPORT.md``: the answer page (common.answer: per paper, each published claim's verdict at smoke,
+  quick and full with its one-line reason; each table item's cells within / differs and its headline cells as
+  published | ours | Δ), then one section per profile that has records, every item of every paper with its
+  status (done n/m cells, partial n/m cells, not run), the date of its newest record and links.
+  ``--check`` writes nothing and exits 1 while REPORT.md is stale against the records (a test runs it on the
+  committed reference).
 
 This module picks the records and writes the files; the pieces live apart: each paper's
 ``papers/<p>/published.py`` holds its items, published numbers and claims as typed data
@@ -19,7 +23,7 @@ go beyond the table's rows and columns are pooled into their cell (Table 5 avera
 cell that has not pooled every value its item's ``pool`` lists gets no Δ and no verdict. std is the
 population std (ddof=0, numpy's default, as the papers print). Only the newest record of each (cell
 keys, seed) counts, so ``--force`` reruns replace older ones, and a cell's records come from one thread
-count (``one_thread_setting``). Claim verdicts are records with ``keys={"claim": id}`` and
+count (``common.outcomes.one_thread_setting``). Claim verdicts are records with ``keys={"claim": id}`` and
 ``extra={"holds": bool | None, "evidence": str}`` (``common.records.write_claim``; None: undecided).
 """
 
@@ -27,125 +31,29 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import re
 import sys
 import types
-import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from common.profiles import PROFILE_NAMES, get_profile
-from common.published import Item, Table, as_claim, as_entry, discover_papers, load_published, normalize_published
-from common.records import (atomic_write_text, canonical_json, is_claim, item_blocked, latest_records, load_records, plan_path,
-                            record_threads)
+from common.answer import answer_lines
+from common.outcomes import claim_verdicts, counted_records, item_status, one_thread_setting, status_text
+from common.profiles import PROFILE_NAMES
+from common.published import Item, Table, discover_papers, load_published, normalize_published
+from common.records import atomic_write_text, latest_records, load_records
 from common.render import md_table, render_claims, render_figure, render_table, script_panels
 from common.roots import REFERENCE_ROOT, RUNS_ENV, is_reference, runs_root
+
+__all__ = ["claim_verdicts", "counted_records", "item_status", "is_stale", "latest_records", "load_records", "main",
+           "one_thread_setting", "report_text", "status_text", "write_item_report", "write_report"]
 
 _REPORT_HEADERS = ["paper", "item", "kind", "title", "status", "newest", "report"]
 
 
 # ----------------------------------------------------------------------------------------------
-# Aggregation
-# ----------------------------------------------------------------------------------------------
-def one_thread_setting(records: Sequence[Mapping[str, Any]]) -> tuple[list[dict], dict[int, int]]:
-    """Records of one thread count per cell, never averaged across thread counts (a run's numbers
-    depend on it): per (item, keys), the thread count with the most records (ties: the fewest threads).
-    Returns (kept, {threads: number of records left out})."""
-    by_cell: dict[tuple, dict[int, list]] = {}
-    for r in records:
-        k = (r.get("item"), canonical_json(r.get("keys", {})))
-        by_cell.setdefault(k, {}).setdefault(record_threads(r), []).append(r)
-    keep_ids, left_out = set(), {}
-    for groups in by_cell.values():
-        best = min(groups, key=lambda t: (-len(groups[t]), t))
-        keep_ids |= {id(r) for r in groups[best]}
-        for t, rs in groups.items():
-            if t != best:
-                left_out[t] = left_out.get(t, 0) + len(rs)
-    return [dict(r) for r in records if id(r) in keep_ids], left_out
-
-
-def claim_verdicts(claims: Sequence[Mapping], records: Sequence[Mapping]) -> list[dict]:
-    """Each claim with verdict holds / does not hold / undecided (a claim record with holds None) / not checked (no
-    claim record); the newest claim record wins."""
-    newest: dict[str, Mapping] = {}
-    for r in records:
-        if is_claim(r):
-            cid = r["keys"]["claim"]
-            if cid not in newest or str(r.get("finished", "")) >= str(newest[cid].get("finished", "")):
-                newest[cid] = r
-    out = []
-    for c in map(as_claim, claims):
-        r = newest.get(c.id)
-        claim = {"item": c.item, "id": c.id, "text": c.text}
-        if r is None:
-            out.append({**claim, "verdict": "not checked", "evidence": ""})
-        else:
-            ex = r.get("extra", {})
-            said = "undecided" if ex.get("holds") is None else "holds" if ex["holds"] else "does not hold"
-            out.append({**claim, "verdict": said,
-                        "evidence": ex.get("evidence", "")})
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
 # Item reports and REPORT.md
 # ----------------------------------------------------------------------------------------------
-def _planned(results_root, profile, paper, item) -> list[dict] | None:
-    path = plan_path(results_root, profile, paper, item)
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())["cells"]
-    except (ValueError, KeyError):
-        warnings.warn(f"{path}: corrupt plan file, ignored")
-        return None
-
-
-def item_status(results_root, profile: str, paper: str, item: str, entries: Sequence[Mapping],
-                records: Sequence[Mapping]) -> dict[str, Any]:
-    """status ("done", "partial", "not run"), n done / m cells, newest record date."""
-    recs = latest_records(records)
-    seeds_by_cell: dict[str, set] = {}
-    for r in recs:
-        seeds_by_cell.setdefault(canonical_json(r.get("keys", {})), set()).add(r.get("seed"))
-    plan = _planned(results_root, profile, paper, item)
-    if plan is not None:
-        want = {canonical_json(e["keys"]): set(e["seeds"]) for e in plan}
-    else:
-        try:
-            n_seeds = get_profile(profile).n_seeds
-        except ValueError:
-            n_seeds = 1
-        want = {canonical_json(as_entry(e).keys): n_seeds for e in entries}
-        for k in seeds_by_cell:
-            want.setdefault(k, n_seeds)
-    done = 0
-    for k, w in want.items():
-        have = seeds_by_cell.get(k, set())
-        done += (w <= have) if isinstance(w, set) else (len(have) >= w)
-    finished = [str(r.get("finished")) for r in records if r.get("finished")]
-    newest = max(finished)[:10] if finished else None
-    m = len(want)
-    needs = item_blocked(results_root, profile, paper, item)
-    if not records and needs:
-        return {"status": "blocked", "done": 0, "cells": m, "newest": None, "needs": needs}
-    if not records:
-        status = "not run"
-    elif done == m and m > 0:
-        status = "done"
-    else:
-        status = "partial"
-    return {"status": status, "done": done, "cells": m, "newest": newest}
-
-
-def status_text(st: Mapping[str, Any]) -> str:
-    if st["status"] == "blocked":
-        return f"needs {st['needs']}"
-    return "not run" if st["status"] == "not run" else f"{st['status']} {st['done']}/{st['cells']} cells"
-
-
 def write_item_report(results_root: str | Path, profile: str, paper: str, item: str,
                       published: Any = None, papers_root: str | Path | None = None,
                       reference_root: str | Path | None = None) -> Path:
@@ -230,39 +138,31 @@ def profiles_with_records(results_root: str | Path) -> list[str]:
     return [p for p in PROFILE_NAMES if p in found] + sorted(p for p in found if p not in PROFILE_NAMES)
 
 
-def write_report(results_root: str | Path | None = None, profiles: Sequence[str] | None = None,
-                 papers_root: str | Path | None = None, published: Mapping[str, Any] | None = None,
-                 reference_root: str | Path | None = None) -> Path:
-    """Regenerate the item reports of ``profiles`` (default: all with records) and ``REPORT.md``.
-
-    ``results_root`` defaults to this machine's runs root (common.roots). ``published`` maps paper ->
-    module (or namespace) and overrides the files under ``papers_root``. With ``reference_root``
-    (the committed reference, for a runs root), item reports show the reference beside ours and
-    REPORT.md the reference's status beside this machine's.
-    """
-    results_root = runs_root() if results_root is None else Path(results_root)
-    if reference_root is not None and Path(reference_root).resolve() == results_root.resolve():
-        reference_root = None
+def _publisheds(papers_root: str | Path | None, published: Mapping[str, Any] | None) -> tuple[list[str], dict]:
+    """The papers (those under ``papers_root`` and those ``published`` names) and each one's published data."""
     papers = sorted(set(discover_papers(papers_root)) | set(published or {}))
     pubs = {}
     for paper in papers:
         mod = (published or {}).get(paper)
         pubs[paper] = (mod if isinstance(mod, types.SimpleNamespace) else normalize_published(mod, paper)) \
             if mod is not None else load_published(paper, papers_root)
-    with_records = profiles_with_records(results_root)
-    regenerate = list(profiles) if profiles is not None else with_records
-    sections = with_records
-    for prof in regenerate:
-        if prof not in with_records:
-            print(f"profile {prof!r} has no records under {results_root}; nothing to regenerate for it")
-    whose = ("the committed reference results" if is_reference(results_root)
-             else f"this machine's runs (`{results_root}`), beside the committed reference")
-    regen = "python -m common.report --reference" if is_reference(results_root) else "python -m common.report"
-    lines = ["# offmarl-repro — report\n",
-             f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} from {whose}. "
-             "One section per profile with records; a profile's numbers are never mixed with another's. "
-             f"Regenerate with `{regen}`.\n"]
+    return papers, pubs
+
+
+def _links(results_root: Path, prof: str, paper: str, item: str) -> str:
+    md = results_root / prof / paper / f"{item}.md"
+    if not md.exists():
+        return "—"
+    png = md.with_suffix(".png")
+    return f"[md]({prof}/{paper}/{item}.md)" + (f" · [png]({prof}/{paper}/{item}.png)" if png.exists() else "")
+
+
+def status_sections(results_root: Path, papers: Sequence[str], pubs: Mapping[str, Any],
+                    papers_root: str | Path | None = None, reference_root: str | Path | None = None) -> list[str]:
+    """One section per profile with records: every item of every paper, its status, newest record and links."""
+    sections = profiles_with_records(results_root)
     headers = _REPORT_HEADERS if reference_root is None else _REPORT_HEADERS[:5] + ["reference"] + _REPORT_HEADERS[5:]
+    lines = []
     if not sections and reference_root is not None:
         lines.append("_No runs on this machine yet_ (e.g. `./run_all.sh --profile smoke`, or "
                      "`python papers/omar/table1.py --profile smoke`). The committed reference: `results/REPORT.md`.\n")
@@ -284,15 +184,6 @@ def write_report(results_root: str | Path | None = None, profiles: Sequence[str]
                 recs = load_records(results_root, prof, paper, it)
                 entries = [e for e in pub.PUBLISHED if e.item == it]
                 st = item_status(results_root, prof, paper, it, entries, recs)
-                link = "—"
-                if prof in regenerate:
-                    md = write_item_report(results_root, prof, paper, it, pub, reference_root=reference_root)
-                    link = f"[md]({md.relative_to(results_root).as_posix()})"
-                    png = md.with_suffix(".png")
-                    if png.exists():
-                        link += f" · [png]({png.relative_to(results_root).as_posix()})"
-                elif (results_root / prof / paper / f"{it}.md").exists():
-                    link = f"[md]({prof}/{paper}/{it}.md)"
                 claims = [c for c in pub.CLAIMS if c.item == it]
                 status = status_text(st)
                 if claims:
@@ -302,24 +193,84 @@ def write_report(results_root: str | Path | None = None, profiles: Sequence[str]
                 if reference_root is not None:
                     ref_recs = load_records(reference_root, prof, paper, it)
                     row.append(status_text(item_status(reference_root, prof, paper, it, entries, ref_recs)))
-                rows.append(row + [st["newest"] or "—", link])
+                rows.append(row + [st["newest"] or "—", _links(results_root, prof, paper, it)])
         lines.append(md_table(rows, headers=headers) if rows else "_no papers found_")
+    return lines
+
+
+def report_text(results_root: str | Path | None = None, papers_root: str | Path | None = None,
+                published: Mapping[str, Any] | None = None, reference_root: str | Path | None = None) -> str:
+    """REPORT.md of ``results_root`` as it would be written now, from its records alone (no file is written):
+    the answer page (common.answer), then each profile's item status. See ``write_report``."""
+    results_root = runs_root() if results_root is None else Path(results_root)
+    if reference_root is not None and Path(reference_root).resolve() == results_root.resolve():
+        reference_root = None
+    papers, pubs = _publisheds(papers_root, published)
+    whose = ("the committed reference results" if is_reference(results_root)
+             else f"this machine's runs (`{results_root}`), beside the committed reference")
+    regen = "python -m common.report --reference" if is_reference(results_root) else "python -m common.report"
+    lines = ["# offmarl-repro — which published claims reproduce here\n",
+             f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} from {whose}, "
+             f"by `{regen}` (`{regen} --check` fails while this page is stale against the records). "
+             "A profile's numbers are never mixed with another's.\n"]
+    lines += answer_lines(results_root, pubs, papers, reference_root)
+    lines += ["## Items per profile\n", "Every item of every paper: its cells done, its claims checked, its newest "
+              "record, and its report (every cell, plot, claim and footnote)."]
+    lines += status_sections(results_root, papers, pubs, papers_root, reference_root)
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results_root: str | Path | None = None, profiles: Sequence[str] | None = None,
+                 papers_root: str | Path | None = None, published: Mapping[str, Any] | None = None,
+                 reference_root: str | Path | None = None) -> Path:
+    """Regenerate the item reports of ``profiles`` (default: all with records) and ``REPORT.md``.
+
+    ``results_root`` defaults to this machine's runs root (common.roots). ``published`` maps paper ->
+    module (or namespace) and overrides the files under ``papers_root``. With ``reference_root``
+    (the committed reference, for a runs root), item reports show the reference beside ours and
+    REPORT.md the reference's verdicts and status beside this machine's.
+    """
+    results_root = runs_root() if results_root is None else Path(results_root)
+    if reference_root is not None and Path(reference_root).resolve() == results_root.resolve():
+        reference_root = None
+    papers, pubs = _publisheds(papers_root, published)
+    with_records = profiles_with_records(results_root)
+    for prof in list(profiles) if profiles is not None else with_records:
+        if prof not in with_records:
+            print(f"profile {prof!r} has no records under {results_root}; nothing to regenerate for it")
+            continue
+        on_disk = {p.name for p in (results_root / prof).iterdir() if p.is_dir()}
+        for paper in sorted(set(papers) | (on_disk - {"sacred", "checkpoints"})):
+            pub = pubs.get(paper) or load_published(paper, papers_root)
+            extra = sorted(p.stem for p in (results_root / prof / paper).glob("*.jsonl") if p.stem not in pub.ITEMS)
+            for it in [*pub.ITEMS, *extra]:
+                write_item_report(results_root, prof, paper, it, pub, reference_root=reference_root)
     results_root.mkdir(parents=True, exist_ok=True)
     path = results_root / "REPORT.md"
-    _write_unless_only_timestamp_changed(path, "\n".join(lines) + "\n")
+    _write_unless_only_timestamp_changed(path, report_text(results_root, papers_root, published, reference_root))
     return path
+
+
+def is_stale(path: str | Path, text: str) -> bool:
+    """Whether the file at ``path`` differs from ``text`` beyond its "generated" time stamp (or is missing)."""
+    path = Path(path)
+    return not path.exists() or _GENERATED.sub(r"\1 <time>", path.read_text(encoding="utf-8")) != \
+        _GENERATED.sub(r"\1 <time>", text)
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
     ap = argparse.ArgumentParser(
         prog="python -m common.report",
-        description="Render <results>/<profile>/<paper>/<item>.md and <results>/REPORT.md from the JSONL records "
-                    "and each paper's published.py. <results> is this machine's runs root (runs/ or "
+        description="Render <results>/<profile>/<paper>/<item>.md and <results>/REPORT.md (the answer page: which "
+                    "published claims reproduce, per paper and profile, then each item's status) from the JSONL "
+                    "records and each paper's published.py. <results> is this machine's runs root (runs/ or "
                     f"${RUNS_ENV}), whose cells are shown beside the committed reference's; --reference renders "
                     "the committed results/ itself (maintainers).")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--profile", choices=PROFILE_NAMES, help="regenerate the item reports of this profile only")
     g.add_argument("--all", action="store_true", help="regenerate every profile that has records (default)")
+    g.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if <results>/REPORT.md is stale against the records")
     where = ap.add_mutually_exclusive_group()
     where.add_argument("--results", default=None, metavar="DIR",
                        help="results root (default: this machine's runs root)")
@@ -330,6 +281,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
         ap.error(f"--papers {args.papers!r} is not a folder")
     root = REFERENCE_ROOT if args.reference else (Path(args.results) if args.results else runs_root())
     ref = None if is_reference(root) else REFERENCE_ROOT
+    if args.check:
+        path = Path(root) / "REPORT.md"
+        if is_stale(path, report_text(root, args.papers, reference_root=ref)):
+            regen = "python -m common.report" + (" --reference" if is_reference(root) else f" --results {root}")
+            print(f"{path} is stale against the records: run `{regen}`", file=sys.stderr)
+            raise SystemExit(1)
+        print(f"{path} is up to date")
+        return path
     path = write_report(root, [args.profile] if args.profile else None, args.papers, reference_root=ref)
     print(f"wrote {path}")
     return path

@@ -95,7 +95,7 @@ def test_report_md(world):
     papers, res = world
     path = report.main(["--results", str(res), "--papers", str(papers)])
     text = path.read_text()
-    assert "## Profile `quick`" in text and "smoke" not in text and "`full`" not in text
+    assert "## Profile `quick`" in text and "## Profile `smoke`" not in text and "## Profile `full`" not in text
     assert "| fake    | table1  | table  | Main results    | partial 3/4 cells" in text
     assert "partial 3/4 cells" in text and "[md](quick/fake/table1.md)" in text
     # quick wants 3 seeds per cell; the figure ran 2
