@@ -119,22 +119,23 @@ class AnswerPage:
                     return f"[{item}]({Path(os.path.relpath(md, self.store.root)).as_posix()})"
         return item
 
-    def claim_rows(self, paper: str) -> tuple[list[list[str]], dict[str, list[str]]]:
-        """One row per claim: item, claim (id), a verdict per profile, the reason; and per profile the list
-        of verdicts (with "⚠" appended where it rests on superseded data) for the summary."""
-        rows, tally = [], {p: [] for p in self.profiles}
+    def claim_rows(self, paper: str) -> tuple[list[list[str]], dict[str, dict[str, list[str]]]]:
+        """One row per claim: item, claim (id), a verdict per profile, the reason; and the tally for the summary:
+        ``{"ours" | "ref": {profile: [verdict, with "⚠" appended where it rests on superseded data]}}``."""
+        rows, tally = [], {"ours": {p: [] for p in self.profiles}, "ref": {p: [] for p in self.profiles}}
         for c in map(as_claim, self.pubs[paper].CLAIMS):
             row, reason = [self._link(paper, c.item), f"{claim_text(c.text)} (`{c.id}`)"], ""
             for prof in self.profiles:
                 v = self.verdict(self.store, prof, paper, c)
-                tally[prof].append(v["verdict"] + (SUPERSEDED_MARK if v["superseded"] else ""))
+                tally["ours"][prof].append(v["verdict"] + (SUPERSEDED_MARK if v["superseded"] else ""))
                 cell = v["verdict"] + (f" {SUPERSEDED_MARK}" if v["superseded"] else "")
                 if self.ref is not None:
                     r = self.verdict(self.ref, prof, paper, c)
+                    tally["ref"][prof].append(r["verdict"] + (SUPERSEDED_MARK if r["superseded"] else ""))
                     if r["verdict"] != v["verdict"]:
                         cell += f" (ref: {r['verdict']}{' ' + SUPERSEDED_MARK if r['superseded'] else ''})"
                     if v["verdict"] == "not checked" and r["verdict"] != "not checked":
-                        v = {**r, "evidence": r["evidence"], "ref": True}
+                        v = {**r, "ref": True}
                 row.append(cell)
                 if v["verdict"] != "not checked":
                     said = v["evidence"] or "no evidence recorded"
@@ -143,15 +144,18 @@ class AnswerPage:
             rows.append(row + [reason or "—"])
         return rows, tally
 
-    def summary(self, tallies: Mapping[str, Mapping[str, list[str]]]) -> str:
+    def summary(self, tallies: Mapping[str, Mapping[str, Mapping[str, list[str]]]]) -> str:
+        def counted(verdicts: Sequence[str]) -> str:
+            marked = sum(v.endswith(SUPERSEDED_MARK) for v in verdicts)
+            text = _count([v.rstrip(SUPERSEDED_MARK) for v in verdicts], CLAIM_VERDICTS)
+            return text + (f" ({marked} {SUPERSEDED_MARK})" if marked else "")
+
         rows = []
         for paper, tally in tallies.items():
-            row = [paper, str(len(next(iter(tally.values()), [])))]
+            row = [paper, str(len(self.pubs[paper].CLAIMS))]
             for prof in self.profiles:
-                plain = [v.rstrip(SUPERSEDED_MARK) for v in tally[prof]]
-                text = _count(plain, CLAIM_VERDICTS)
-                marked = sum(v.endswith(SUPERSEDED_MARK) for v in tally[prof])
-                row.append(text + (f" ({marked} {SUPERSEDED_MARK})" if marked else ""))
+                row.append(counted(tally["ours"][prof])
+                           + (f"; ref: {counted(tally['ref'][prof])}" if self.ref is not None else ""))
             rows.append(row)
         return md_table(rows, headers=["paper", "claims", *self.profiles])
 

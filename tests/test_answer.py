@@ -116,6 +116,9 @@ def test_a_runs_root_shows_the_references_verdict_where_it_differs(world, tmp_pa
     mine = tmp_path / "runs"
     write_claim(mine, "quick", "fake", "figure2", "fast", True, "mine is fast")
     text = report.write_report(mine, papers_root=papers, reference_root=ref).read_text()
+    assert _cells(_row(text.split("## fake")[0], "| fake "))[2:4] == [
+        "not checked 3; ref: does not hold 1 · not checked 2",
+        "holds 1 · not checked 2; ref: holds 1 · does not hold 1 · not checked 1 (1 ⚠)"]
     wins = _cells(_row(text, "`wins`"))
     assert wins[2:] == ["not checked (ref: does not hold)", "not checked (ref: holds)", "not checked",
                         "quick (ref): final 4.5 vs 3.5"]
