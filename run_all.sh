@@ -9,20 +9,26 @@
 # Each item is one script papers/<paper>/<item>.py (table*.py, figure*.py, ablations*.py). Its records go to this
 # machine's results root, runs/ (git-ignored; $OFFMARL_RESULTS overrides it), never to the committed
 # reference results/; runs/REPORT.md shows every cell as published | reference | this machine.
-# A failing item does not stop the others; the summary lists what ran and what failed (exit 1).
+# First the plan (items, cells, runs, predicted time from measured times), then one progress bar over all
+# runs with an ETA; each item's output goes to runs/<profile>/logs/<paper>/<item>.log (--verbose: here too).
+# Ctrl-C or SIGTERM stops it; the same command resumes. A failing item does not stop the others; the
+# summary lists what ran and what failed (exit 1), each distinct failure once.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; cat <<'TXT'
+cores="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; sed "s/JOBS_DEFAULT/$cores/" <<'TXT'
 Options:
   --profile smoke|quick|full   scale of every run (default: quick)
   --paper NAME                 only this paper (repeatable): omar, cast_bcq, moma_ppo, otc
   --item NAME                  only this item (repeatable), e.g. table1 or omar/table1
   --threads N                  torch threads per run (default 1; part of a run's identity)
-  --jobs N                     worker processes per item (default 1; datasets are made first, once;
-                               records equal those of one process)
-  --launcher NAME              inline, process or ray: where each item's runs go (default inline;
-                               process when --jobs > 1; ray: each run a Ray task, README 'Scaling out')
+  --jobs N                     worker processes per item (default: the number of cores, here JOBS_DEFAULT;
+                               datasets are made first, once; records equal those of one process)
+  --launcher NAME              inline, process or ray: where each item's runs go (default process, inline
+                               with --jobs 1; ray: each run a Ray task, README 'Scaling out')
+  --device DEV                 torch device of the runs: cpu (default), cuda or cuda:N (checked first)
+  --verbose                    each item's output on the terminal too (always in its log file)
   --address ADDR               with --launcher ray: the cluster, HOST:PORT of its head, auto or local
                                (default $RAY_ADDRESS, else a new local instance)
   --group N                    up to N runs of an item train as one batched learner (cells as members;
@@ -39,7 +45,9 @@ die() { echo "run_all.sh: $*; see ./run_all.sh --help" >&2; exit 2; }
 # the value of option $1, or a clear error when it is missing (next word absent or another option)
 value() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "option $1 needs a value"; printf '%s' "$2"; }
 
-profile=quick; papers=(); items_wanted=(); list=0; pass=(); threads=1; where=(); jobs=1; launcher=""; address=""
+command="./run_all.sh"; for arg in "$@"; do command+=" $(printf '%q' "$arg")"; done  # to resume with
+profile=quick; papers=(); items_wanted=(); list=0; pass=(); threads=1; where=(); jobs=""; launcher=""; address=""
+device=cpu; verbose=()
 all_papers=(omar cast_bcq moma_ppo otc)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -64,27 +72,31 @@ while [ $# -gt 0 ]; do
     --group) pass+=(--group "$(value "$@")") || exit 2; shift 2 ;;
     --group=*) pass+=(--group "${1#*=}"); shift ;;
     --force) pass+=(--force); shift ;;
+    --device) device="$(value "$@")" || exit 2; shift 2 ;;
+    --device=*) device="${1#*=}"; shift ;;
+    --verbose) verbose=(--verbose); shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1'" ;;
   esac
 done
 case "$profile" in smoke|quick|full) ;; *) die "unknown profile '$profile'; valid: smoke, quick, full" ;; esac
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads '$threads' must be a positive integer"
-[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs '$jobs' must be a positive integer"
+[ -z "$jobs" ] || [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs '$jobs' must be a positive integer"
+[[ "$device" =~ ^(cpu|cuda(:[0-9]+)?)$ ]] || die "unknown device '$device'; valid: cpu, cuda, cuda:N"
 for ((k = 0; k < ${#pass[@]}; k++)); do
   if [ "${pass[k]}" = --group ]; then
     [[ "${pass[k+1]}" =~ ^[1-9][0-9]*$ ]] || die "--group '${pass[k+1]}' must be a positive integer"
   fi
 done
+case "$launcher" in ""|inline|process|ray) ;; *) die "unknown launcher '$launcher'; valid: inline, process, ray" ;; esac
+[ -n "$jobs" ] && [ "$jobs" -gt 1 ] && [ -n "$launcher" ] && [ "$launcher" != process ] \
+  && die "--jobs $jobs needs --launcher process (got '$launcher')"
+[ -z "$jobs" ] && { [ -z "$launcher" ] || [ "$launcher" = process ]; } && jobs="$cores"  # every core by default
+[ -z "$jobs" ] && jobs=1
 [ -z "$launcher" ] && { [ "$jobs" -gt 1 ] && launcher=process || launcher=inline; }
-case "$launcher" in inline|process|ray) ;; *) die "unknown launcher '$launcher'; valid: inline, process, ray" ;; esac
-[ "$jobs" -gt 1 ] && [ "$launcher" != process ] && die "--jobs $jobs needs --launcher process (got '$launcher')"
 [ -n "$address" ] && [ "$launcher" != ray ] && die "--address '$address' needs --launcher ray (got '$launcher')"
-launch=()
-case "$launcher" in
-  process) launch=(--launcher process --jobs "$jobs") ;;
-  ray) launch=(--launcher ray); [ -n "$address" ] && launch+=(--address "$address") ;;
-esac
+launch=(--launcher "$launcher" --jobs "$jobs")
+[ -n "$address" ] && launch+=(--address "$address")
 [ ${#where[@]} -eq 2 ] && [ -z "${where[1]}" ] && die "--results needs a folder"
 [ ${#papers[@]} -eq 0 ] && papers=("${all_papers[@]}")
 for p in "${papers[@]}"; do
@@ -121,34 +133,8 @@ if [ "$list" = 1 ]; then
 fi
 
 source scripts/bootstrap.sh || { echo "set-up failed" >&2; exit 1; }
-set +e  # bootstrap.sh runs under set -e; here an item that fails or exits 3 (needs) must not stop the others
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
-
-ok=(); failed=(); needs=(); t_all=$(date +%s)
-for f in "${items[@]}"; do
-  echo; echo "=== $f --profile $profile"
-  t0=$(date +%s)
-  "$OFFMARL_PY" "$f" --profile "$profile" --threads "$threads" "${launch[@]}" "${where[@]}" "${pass[@]}"
-  rc=$?
-  if [ "$rc" = 0 ]; then
-    ok+=("$f ($(( $(date +%s) - t0 )) s)")
-  elif [ "$rc" = 3 ]; then  # common.cli.EXIT_NEEDS: the item lacks something not built yet (its output says what)
-    needs+=("$f (see its output above)")
-  else
-    failed+=("$f (exit $rc, $(( $(date +%s) - t0 )) s)")
-  fi
-done
-
-echo; echo "=== report"
-"$OFFMARL_PY" -m common.report --profile "$profile" "${where[@]}" || failed+=("common.report")
-
-echo; echo "================ summary (profile: $profile, $(( $(date +%s) - t_all )) s)"
-echo "papers: ${papers[*]}"
-[ ${#items[@]} -eq 0 ] && echo "no reproduction scripts exist yet for these papers"
-for x in "${ok[@]}"; do echo "  ran     $x"; done
-for x in "${needs[@]}"; do echo "  NEEDS   $x"; done
-for x in "${failed[@]}"; do echo "  FAILED  $x"; done
-root="$("$OFFMARL_PY" -c 'import sys; from common.roots import REFERENCE_ROOT, runs_root
-a = sys.argv[1:]; print(REFERENCE_ROOT if a[:1] == ["--reference"] else (a[1] if a[:1] == ["--results"] else runs_root()))' "${where[@]}")"
-echo "records: $root/$profile/<paper>/<item>.jsonl   tables: $root/$profile/<paper>/<item>.md   report: $root/REPORT.md"
-[ ${#failed[@]} -eq 0 ]
+# the plan, one progress bar, a log per item, the report and the summary: common/run_all.py (it checks the device
+# before anything runs; exec: Ctrl-C and SIGTERM reach it, and it stops the running item and says how to resume)
+exec "$OFFMARL_PY" -m common.run_all --profile "$profile" --threads "$threads" "${launch[@]}" --device "$device" \
+  "${where[@]}" "${pass[@]}" "${verbose[@]}" --command "$command" -- "${items[@]}"

@@ -6,13 +6,15 @@ failed; ``add_common_options`` gives every entry point that computes ``--threads
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from common import launchers
-from common.experiment import LAUNCHERS, Cell, Job, RunSummary, run_cells
+from common.experiment import LAUNCHERS, Cell, Job, RunSummary, pending_runs, run_cells
 from common.grouping import GROUP_LAUNCHERS
 from common.profiles import PROFILE_NAMES, Profile, get_profile
 from common.records import record_item_blocked, record_item_run, records_path
@@ -21,6 +23,41 @@ from common.runtime import DEVICES, MAX_SEED, check_device, check_seeds, set_thr
 
 log = logging.getLogger("offmarl.cli")
 EXIT_NEEDS = 3  # exit status of an item script whose ``needs()`` is unmet (run_all.sh: "needs", not "FAILED")
+
+
+@dataclass
+class ItemPlan:
+    """What one invocation of an item script would run (``planning``): its cells and seeds, how many of those runs
+    have a finished record already (skipped unless ``--force``), or what the item still needs to run."""
+
+    paper: str
+    item: str
+    cells: int = 0  # the cells this invocation runs (a grid filter may pick part of the grid)
+    grid: int = 0  # the item's whole grid at this profile
+    seeds: list[int] = field(default_factory=list)
+    runs: int = 0  # cells x seeds
+    done: int = 0  # of those, finished already (0 with --force)
+    needs: str | None = None  # set: nothing runs (the item's needs())
+    grid_keys: list[str] = field(default_factory=list)  # each cell of the whole grid: its keys' canonical JSON
+
+    @property
+    def todo(self) -> int:
+        return self.runs - self.done
+
+
+_PLANS: list[ItemPlan] | None = None  # set by ``planning``: main() plans, runs nothing
+
+
+@contextlib.contextmanager
+def planning():
+    """Within: ``main`` checks its arguments, builds the grid, appends an ``ItemPlan`` to the yielded list and exits
+    (``SystemExit(0)``) before running or writing anything. ``run_all.sh`` plans every item in one process this way."""
+    global _PLANS
+    before, _PLANS = _PLANS, []
+    try:
+        yield _PLANS
+    finally:
+        _PLANS = before
 
 
 def _positive_int(name: str):
@@ -167,6 +204,9 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     t_start = time.time()
     profile = get_profile(args.profile, paper_overrides)
     lacking = needs() if needs is not None else None
+    if lacking and _PLANS is not None:
+        _PLANS.append(ItemPlan(paper, item, needs=str(lacking)))
+        raise SystemExit(0)
     if lacking:
         record_item_blocked(args.results, profile.name, paper, item, lacking)
         print(f"[{paper}/{item}] cannot run yet: needs {lacking}. Nothing was run; the report shows the item as "
@@ -177,6 +217,11 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     seeds = seeds or list(profile.seeds)
     part = "" if len(cells) == len(grid) else f" of {len(grid)}"
     grouped = f" group={args.group}" if args.group > 1 else ""
+    if _PLANS is not None:
+        todo = pending_runs(cells, seeds, profile.name, args.results, force=args.force)
+        _PLANS.append(ItemPlan(paper, item, len(cells), len(grid), list(seeds), len(cells) * len(seeds),
+                               len(cells) * len(seeds) - len(todo), grid_keys=[c.keys_id() for c in grid]))
+        raise SystemExit(0)
     print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)}{part} launcher={args.launcher}"
           f"{grouped} threads={args.threads} results={args.results}", flush=True)
     summary = run_cells(cells, job, profile, seeds=seeds, force=args.force, results_root=args.results,

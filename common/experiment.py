@@ -17,7 +17,7 @@ lists the fields) because divergence is a result of the method, and counted in t
 
 Data identity: a ``Job`` that trains on a cached dataset says which one: ``data_spec(config) -> Mapping |
 None`` (the dataset a cell trains on; records with equal specs train on the same data) and
-``data_identity(spec) -> Mapping`` (``data_sha256``, ``dataset_size`` and ``ref_scores`` of the dataset in
+``data_identity(spec) -> Mapping`` (``data_sha256``, ``data_identity`` where the card has one, ``dataset_size`` and ``ref_scores`` of the dataset in
 the cache now, generating it if missing); the job returns the same fields in its metrics, so every record
 carries them in ``extra``. Datasets are regenerated on a fresh machine and generation is not bit-identical
 across CPUs, so before running, ``run_cells`` checks that the recorded runs of this item on each spec used
@@ -64,6 +64,7 @@ from common.runtime import check_seeds, current_threads, git_commit, now, seed_e
 log = logging.getLogger("offmarl.experiment")
 
 LAUNCHERS = ("inline", "process", "ray")
+PLAN_ONLY_ENV = "OFFMARL_PLAN_ONLY"  # set while run_all.sh plans (common.run_all): run_cells refuses to run
 
 
 def _path_part(value: Any) -> str:
@@ -461,6 +462,20 @@ def record_run(cell: Cell, seed: int, profile: Profile, results_root: str | Path
     return rid, ("nonfinite" if rec["nonfinite"] else "ran"), None
 
 
+def pending_runs(cells: Sequence[Cell], seeds: Sequence[int], profile: str, results_root: str | Path,
+                 force: bool = False, finished: dict[tuple[str, str], set] | None = None) -> list[tuple[Cell, int]]:
+    """The (cell, seed) runs of ``cells`` x ``seeds`` without a finished record under this process's thread count (all
+    of them with ``force``), in order. ``finished`` (filled here): each item's finished identities."""
+    finished = {} if finished is None else finished
+    threads, todo = current_threads(), []
+    for cell in cells:
+        if (cell.paper, cell.item) not in finished:
+            finished[(cell.paper, cell.item)] = finished_set(load_records(results_root, profile, cell.paper, cell.item))
+        todo += [(cell, seed) for seed in seeds
+                 if force or _own_key(cell, seed, profile, threads) not in finished[(cell.paper, cell.item)]]
+    return todo
+
+
 def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str, seeds: Sequence[int] | None = None,
               force: bool = False, results_root: str | Path | None = None, launcher: str = "inline", jobs: int = 1,
               device: str = "cpu", reuse_from: Sequence[str] | None = None,
@@ -486,6 +501,9 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
     ``group``: up to this many runs of one ``job.group_key`` train as one batched job, one task of any launcher
     (a Ray task too: common.grouping); 1 (default): every run alone.
     """
+    if os.environ.get(PLAN_ONLY_ENV):  # run_all.sh plans items in one process: an item must plan, not run
+        raise RuntimeError(f"${PLAN_ONLY_ENV} is set: planning only, nothing runs (an item script that plans through "
+                           "common.cli.main never gets here)")
     if isinstance(profile, str):
         profile = get_profile(profile)
     if launcher not in LAUNCHERS:
@@ -514,17 +532,9 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
     reset_failures()
 
     finished: dict[tuple[str, str], set] = {}
-    todo: list[tuple[Cell, int]] = []
-    for cell in cells:
-        if (cell.paper, cell.item) not in finished:
-            finished[(cell.paper, cell.item)] = finished_set(
-                load_records(results_root, profile.name, cell.paper, cell.item))
-        for seed in seeds:
-            key = _own_key(cell, seed, profile.name, threads)
-            if not force and key in finished[(cell.paper, cell.item)]:
-                summary.skipped.append(cell.run_id(profile.name, seed))
-            else:
-                todo.append((cell, seed))
+    todo = pending_runs(cells, seeds, profile.name, results_root, force, finished)
+    pending = {(id(c), s) for c, s in todo}
+    summary.skipped += [c.run_id(profile.name, s) for c in cells for s in seeds if (id(c), s) not in pending]
 
     job = as_job(job)
     check_data(todo, job, results_root, profile.name, force)

@@ -235,21 +235,29 @@ def _import_mamujoco():
     return mamujoco_v1
 
 
+def _warn_to_stderr(msg: str) -> None:
+    """MuJoCo's warnings as MuJoCo prints them (``WARNING: ...`` on stderr), without its log file: MuJoCo's own
+    default also appends each to MUJOCO_LOG.TXT in the working directory (the repository, under run_all.sh and the
+    tests), e.g. "Nan, Inf or huge value in QACC" from an unstable simulation. The known noise is dropped."""
+    if not _MUJOCO_NOISE.match(msg):
+        print(f"WARNING: {msg}", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def _quiet_mujoco_warnings():
     """Within: MuJoCo warnings matching ``_MUJOCO_NOISE`` are dropped (neither printed nor logged); any
-    other goes to the warning handler set before, or with none to stderr as MuJoCo prints it."""
+    other goes to the warning handler set before. With none set, ``_warn_to_stderr`` becomes this process's handler
+    first (here and after the block: every env of ours is built in this block, so MuJoCo never writes its log file)."""
     import mujoco
 
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(_warn_to_stderr)
     before = mujoco.get_mju_user_warning()
 
     def handler(msg: str) -> None:
         if _MUJOCO_NOISE.match(msg):
             return
-        if before is not None:
-            before(msg)
-        else:
-            print(f"WARNING: {msg}", file=sys.stderr, flush=True)
+        before(msg)
 
     mujoco.set_mju_user_warning(handler)
     try:

@@ -26,3 +26,15 @@ os.environ.pop("XDG_CACHE_HOME", None)
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+# MuJoCo's default warning handler appends to MUJOCO_LOG.TXT in the working directory (the repository here);
+# envs/mamujoco.py routes MuJoCo's warnings to stderr instead. A test session that leaves the file fails (issue 62).
+_MUJOCO_LOG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "MUJOCO_LOG.TXT")
+_MUJOCO_LOG_BEFORE = os.path.exists(_MUJOCO_LOG)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _MUJOCO_LOG_BEFORE and os.path.exists(_MUJOCO_LOG):
+        print(f"\nERROR: the tests left {_MUJOCO_LOG} (a MuJoCo warning outside envs/mamujoco.py's handler; the "
+              "file names it)", file=sys.stderr)
+        session.exitstatus = 1

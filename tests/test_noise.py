@@ -15,7 +15,7 @@ import textwrap
 import mujoco
 import numpy as np
 
-from envs.mamujoco import _quiet_mujoco_warnings
+from envs.mamujoco import _quiet_mujoco_warnings, _warn_to_stderr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOISE = ("AdroitHand", "reward functions were updated in v1.2.1", "settotalmass", "mj_setTotalmass")
@@ -69,9 +69,13 @@ def test_other_import_output_passes(tmp_path):
     assert "AdroitHand" not in p.stderr
 
 
-def test_other_mujoco_warnings_pass(capfd):
+def test_other_mujoco_warnings_pass(capfd, tmp_path, monkeypatch):
     """A real MuJoCo warning (an unstable simulation) raised inside the quiet block is still printed; the
-    settotalmass one is dropped; the warning handler set before is restored and receives the others."""
+    settotalmass one is dropped; the warning handler set before is restored and receives the others. With none
+    set before, the block leaves ``_warn_to_stderr`` as the process's handler: a warning raised after it is printed
+    too, and MuJoCo writes no MUJOCO_LOG.TXT into the working directory (issue 62)."""
+    monkeypatch.chdir(tmp_path)
+    mujoco.set_mju_user_warning(None)  # as in a fresh process (another test of this worker may have built an env)
     xml = "<mujoco><worldbody><body><freejoint/><geom size='.1'/></body></worldbody></mujoco>"
     m = mujoco.MjModel.from_xml_string(xml)
     d = mujoco.MjData(m)
@@ -82,7 +86,13 @@ def test_other_mujoco_warnings_pass(capfd):
     err = capfd.readouterr().err
     assert "settotalmass" not in err
     assert "WARNING: Nan, Inf or huge value in QVEL" in err
-    assert mujoco.get_mju_user_warning() is None
+    assert mujoco.get_mju_user_warning() is _warn_to_stderr
+    d2 = mujoco.MjData(m)
+    d2.qacc_warmstart[:] = 0
+    d2.qvel[:] = np.inf  # outside any block: MuJoCo's default would print it and append it to MUJOCO_LOG.TXT
+    mujoco.mj_step(m, d2)
+    assert "WARNING: Nan, Inf or huge value in QVEL" in capfd.readouterr().err
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
 
     got = []
 
