@@ -16,7 +16,8 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-cores="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
+# the cores this process may use (nproc alone would answer $OMP_NUM_THREADS when it is set)
+cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; sed "s/JOBS_DEFAULT/$cores/" <<'TXT'
 Options:
   --profile smoke|quick|full   scale of every run (default: quick)

@@ -265,6 +265,11 @@ def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git
     }
 
 
+def _sacred_failed_line(rec: logging.LogRecord) -> bool:
+    """False for Sacred's "Failed after 0:00:01!" line (one per failed run; the runner says it once per reason)."""
+    return not str(rec.msg).startswith("Failed after")
+
+
 def _sacred_experiment(name: str, sacred_dir: Path):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pkg_resources.*")
@@ -275,6 +280,9 @@ def _sacred_experiment(name: str, sacred_dir: Path):
     ex.observers.append(FileStorageObserver(str(sacred_dir), copy_sources=False))
     sl = logging.getLogger("offmarl.sacred")
     sl.setLevel(logging.WARNING)
+    run_log = sl.getChild(name)  # Sacred's logger of this run
+    if _sacred_failed_line not in run_log.filters:  # a failed run is reported once by record_run (common.progress)
+        run_log.addFilter(_sacred_failed_line)
     ex.logger = sl
     return ex
 

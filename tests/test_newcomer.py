@@ -106,6 +106,8 @@ def test_direct_and_run_all_give_identical_records_and_leave_the_tree_clean(clon
     (["--jobs", "2", "--launcher", "ray"], "--jobs 2 needs --launcher process"),
     (["--group", "0"], "--group '0' must be a positive integer"),
     (["--group"], "option --group needs a value"),
+    (["--device", "tpu"], "unknown device 'tpu'; valid: cpu, cuda, cuda:N"),
+    (["--device"], "option --device needs a value"),
 ])
 def test_run_all_rejects_missing_and_bad_values_without_hanging(args, message):
     p = subprocess.run(["bash", "run_all.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
@@ -156,7 +158,7 @@ def _fake_venv(tmp_path, cases: str) -> dict:
 
 
 def test_run_all_passes_the_launcher_to_every_item(tmp_path):
-    """``--launcher ray --address …`` and ``--jobs N`` reach each item script unchanged."""
+    """``--launcher ray --address …`` and ``--jobs N`` reach each item script unchanged; by default every core."""
     log = tmp_path / "argv.txt"
     env = _fake_venv(tmp_path, f"  papers/*) echo \"$@\" >> {log}; exit 0;;\n")
     paper = ROOT / "papers" / "moma_ppo"
@@ -164,16 +166,18 @@ def test_run_all_passes_the_launcher_to_every_item(tmp_path):
     from papers.moma_ppo.published import ITEMS
 
     assert n_items == len(ITEMS)  # every published item has its script, and run_all.sh runs it
+    cores = len(os.sched_getaffinity(0))  # nproc
     for extra, want in ((["--launcher", "ray", "--address", "auto"], "--launcher ray --address auto"),
-                        (["--jobs", "2"], "--launcher process --jobs 2"), ([], "--threads 1 --results"),
-                        (["--group", "8"], "--group 8")):
+                        (["--jobs", "2"], "--launcher process --jobs 2"), (["--jobs", "1"], "--threads 1 --device cpu"),
+                        (["--group", "8"], "--group 8"),
+                        ([], f"--launcher process --jobs {cores}" if cores > 1 else "--threads 1")):
         log.unlink(missing_ok=True)
         p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--paper", "moma_ppo", *extra, "--results",
                             str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
         lines = log.read_text().splitlines()
-        assert p.returncode == 0 and len(lines) == n_items and all(want in x for x in lines), (p.stdout, p.stderr,
+        assert p.returncode == 0 and len(lines) == n_items and all(want in x for x in lines), (extra, lines[0], p.stderr,
                                                                                               lines)
-        assert extra or "--launcher" not in lines[0]
+        assert extra != ["--jobs", "1"] or "--launcher" not in lines[0]
 
 
 def test_run_all_goes_on_after_a_failing_or_blocked_item(tmp_path):
@@ -184,13 +188,16 @@ def test_run_all_goes_on_after_a_failing_or_blocked_item(tmp_path):
                                "  papers/moma_ppo/table3.py) echo forced needs; exit 3;;\n"
                                "  papers/*) echo ran \"$1\"; exit 0;;\n")  # the others: instant (their runs are tested
     # elsewhere; real smoke runs of every MOMA-PPO item took over this test's 120 s on a loaded machine)
-    p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--paper", "moma_ppo", "--results",
+    p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--paper", "moma_ppo", "--verbose", "--results",
                         str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     out = p.stdout
     assert p.returncode == 1, out + p.stderr
     assert "FAILED  papers/moma_ppo/table1.py (exit 1" in out and "NEEDS   papers/moma_ppo/table3.py" in out, out
     assert "=== report" in out and (tmp_path / "runs" / "REPORT.md").is_file()
     assert "ran papers/moma_ppo/table4b.py" in out and "ran papers/moma_ppo/ablations.py" in out, out  # went on
+    log = tmp_path / "runs" / "smoke" / "logs" / "moma_ppo"
+    assert "forced failure" in (log / "table1.log").read_text()  # each item's output in its log (--verbose: here too)
+    assert "forced failure" in out.split("summary")[1]  # a failed item without run events: its log's last lines
 
 
 def test_dataset_reports_write_to_this_machines_runs_root(monkeypatch, tmp_path):
@@ -198,7 +205,6 @@ def test_dataset_reports_write_to_this_machines_runs_root(monkeypatch, tmp_path)
     committed results/ unless asked with ``--reference``; ``--results`` and ``--reference`` exclude each other."""
     import argparse
 
-    from common.datasets import mujoco as mj
     from common.roots import REFERENCE_ROOT, add_root_options, chosen_root
 
     runs = tmp_path / "runs"
@@ -209,5 +215,7 @@ def test_dataset_reports_write_to_this_machines_runs_root(monkeypatch, tmp_path)
     assert chosen_root(p.parse_args(["--results", str(tmp_path / "x")])) == tmp_path / "x"
     with pytest.raises(SystemExit):
         p.parse_args(["--results", "x", "--reference"])
-    assert mj.main(["--report", "--profile", "smoke", "--root", str(tmp_path / "data")]) == 0
+    from common.datasets.mujoco.cli import main as mujoco_main
+
+    assert mujoco_main(["--report", "--profile", "smoke", "--root", str(tmp_path / "data")]) == 0
     assert (runs / "smoke" / "datasets" / "mujoco.md").is_file()

@@ -1,0 +1,211 @@
+"""``./run_all.sh``'s first run (issue 62), cheaply: its plan, its progress events, --force replacing records,
+failures said once, a stop that says how to resume, and each committed smoke reference against the code's grid.
+
+Item runs are faked (a venv python that answers for papers/*) or replaced by toy jobs; planning is real (every
+item script's own ``main`` under ``common.cli.planning``: a few seconds for all 31)."""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from common import cli
+from common.experiment import Cell, run_cells
+from common.progress import RunFailure, failures_text, read_progress, report_progress
+from common.records import append_record, canonical_json, is_claim, load_records, replace_record
+from common.roots import REFERENCE_ROOT
+from common.run_all import Item, measured_per_run, plan_items, print_plan, parse_args, stopped_message, Stop
+
+ROOT = Path(__file__).resolve().parent.parent
+ITEMS = sorted(str(p.relative_to(ROOT)) for pat in ("table*.py", "figure*.py", "ablations*.py")
+               for p in (ROOT / "papers").glob(f"*/{pat}"))
+# Cells of the code's smoke grid that a committed smoke reference lacks, and why (issue 62, point 5). Regenerating
+# needs the reference's smoke Ant datasets: a regeneration here differs in sha256 (generation is not bit-identical),
+# and check_data refuses to mix two generations in one item; a --force re-run of the whole item on new data would
+# leave it on other data than the Table 4b / Figure 6 smoke runs it copies. So: marked, for the maintainers.
+MISSING_IN_SMOKE_REFERENCE = {
+    ("moma_ppo", "ablations"): {'{"obs_mode":"full","variant":"monotonic_mixer"}',
+                                '{"obs_mode":"partial","variant":"monotonic_mixer"}'},
+}
+
+
+@pytest.fixture(scope="module")
+def smoke_plans():
+    return plan_items([str(ROOT / f) for f in ITEMS], ["--profile", "smoke", "--results", "/nonexistent/offmarl"])
+
+
+def test_every_item_plans_without_running(smoke_plans):
+    assert [f"{p.plan.paper}/{p.plan.item}" for p in smoke_plans] == [f"{Path(f).parent.name}/{Path(f).stem}"
+                                                                      for f in ITEMS]
+    for it in smoke_plans:
+        p = it.plan
+        assert p.needs or (p.cells == p.grid == len(p.grid_keys) > 0 and p.runs == p.cells * len(p.seeds)), p
+        assert p.done == 0 and p.todo == p.runs  # nothing recorded in an empty results root
+    assert "OFFMARL_PLAN_ONLY" not in os.environ
+
+
+def test_smoke_references_hold_the_codes_grid(smoke_plans):
+    """Each committed smoke reference (results/smoke/<paper>/<item>.jsonl) has a record for every (cell, seed) of the
+    code's smoke grid and no cell outside it, but for the cells marked in MISSING_IN_SMOKE_REFERENCE."""
+    problems = []
+    for it in smoke_plans:
+        p = it.plan
+        if p.needs:
+            continue
+        recs = [r for r in load_records(REFERENCE_ROOT, "smoke", p.paper, p.item) if not is_claim(r)]
+        have = {(canonical_json(r["keys"]), r["seed"]) for r in recs}
+        missing_ok = MISSING_IN_SMOKE_REFERENCE.get((p.paper, p.item), set())
+        want = {(k, s) for k in p.grid_keys if k not in missing_ok for s in p.seeds}
+        if want - have:
+            problems.append(f"{p.paper}/{p.item}: no record for {sorted(want - have)[:4]}")
+        extra = {k for k, _ in have} - set(p.grid_keys)
+        if extra:
+            problems.append(f"{p.paper}/{p.item}: cells outside the code's grid {sorted(extra)[:4]}")
+        still = {k for k, _ in have} & missing_ok
+        if still:
+            problems.append(f"{p.paper}/{p.item}: {sorted(still)} recorded now: drop the mark")
+    assert not problems, "\n".join(problems)
+
+
+def test_plan_counts_finished_runs_and_predicts_from_measured_times(tmp_path, capsys):
+    res = tmp_path / "res"
+    base = res / "smoke" / "omar"
+    base.mkdir(parents=True)
+    items = plan_items([str(ROOT / "papers/omar/table1.py")], ["--profile", "smoke", "--results", str(res)])
+    assert (items[0].plan.runs, items[0].plan.done) == (6, 0)
+    assert not list(res.rglob("*.json*"))  # planning writes nothing
+    # one finished run on record: 5 left; with --force, all 6
+    ref = load_records(REFERENCE_ROOT, "smoke", "omar", "table1")  # a run as this code makes it
+    append_record(base / "table1.jsonl", next(r for r in ref if r["seed"] == 0))
+    again = plan_items([str(ROOT / "papers/omar/table1.py")], ["--profile", "smoke", "--results", str(res)])
+    assert again[0].plan.done == 1 and again[0].plan.todo == 5
+    forced = plan_items([str(ROOT / "papers/omar/table1.py")], ["--profile", "smoke", "--results", str(res), "--force"])
+    assert forced[0].plan.todo == 6
+    # prediction: the last invocation's wall time over the runs it ran
+    (base / "table1.plan.json").write_text(json.dumps({"cells": [], "last_run": {"wall_s": 60.0, "runs": 6,
+                                                                                 "finished": "2026-01-02T00:00"}}))
+    assert measured_per_run(res, "smoke", "omar", "table1") == (10.0, "2026-01-02")
+    it = again[0]
+    it.per_run_s, it.basis = 10.0, "here 2026-01-02"
+    print_plan([it], parse_args(["--profile", "smoke"]), tmp_path / "logs")
+    out = capsys.readouterr().out
+    assert "1 items, 3 cells, 6 runs (5 to run, 1 finished before)" in out
+    assert "3 cells x 2 seeds = 6 runs, 5 to run  ~50 s (here 2026-01-02)" in out and "predicted time: 50 s" in out
+
+
+def test_driver_checks_arguments_before_importing_torch():
+    code = ("import sys\nfrom common.run_all import parse_args\ntry:\n    parse_args(['--device', 'tpu'])\n"
+            "except SystemExit as e:\n    print('exit', e.code, 'torch' in sys.modules)\n")
+    t0 = time.time()
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "exit 2 False" and "unknown device 'tpu'" in p.stderr, p.stdout + p.stderr
+    assert time.time() - t0 < 15
+
+
+def _fake_env(tmp_path, cases: str) -> dict:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    fake = venv / "bin" / "python"
+    fake.write_text(f"#!/bin/sh\ncase \"$1\" in\n{cases}esac\nexec {sys.executable} \"$@\"\n")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "OFFMARL_PY"}
+    env.update(OFFMARL_VENV=str(venv), OFFMARL_NO_INSTALL="1", OFFMARL_DATA=str(tmp_path / "data"))
+    return env
+
+
+def test_device_cuda_is_passed_through_or_refused_clearly(tmp_path):
+    import torch
+
+    log = tmp_path / "argv.txt"
+    env = _fake_env(tmp_path, f"  papers/*) echo \"$@\" >> {log}; exit 0;;\n")
+    p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--item", "omar/table1", "--device", "cuda",
+                        "--results", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env=env)
+    if torch.cuda.is_available():
+        assert p.returncode == 0 and "--device cuda" in log.read_text(), p.stdout + p.stderr
+    else:
+        assert p.returncode == 2 and "torch.cuda.is_available() is False" in p.stderr, p.stdout + p.stderr
+        assert not log.exists()
+
+
+def test_sigterm_stops_the_item_and_says_how_to_resume(tmp_path):
+    env = _fake_env(tmp_path, "  papers/*) exec sleep 60;;\n")
+    cmd = ["bash", "run_all.sh", "--profile", "smoke", "--item", "omar/table1", "--results", str(tmp_path / "runs")]
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    for line in p.stdout:  # the plan first, then the item starts
+        lines.append(line)
+        if line.startswith("(planned in"):
+            break
+    time.sleep(1.5)
+    p.send_signal(signal.SIGTERM)
+    out = "".join(lines) + p.stdout.read()
+    assert p.wait(timeout=60) == 128 + signal.SIGTERM, out
+    assert "run_all.sh plan: profile smoke, 1 items, 3 cells, 6 runs (6 to run" in out
+    assert "stopped by SIGTERM" in out and "stopped in: omar/table1 (0/6" in out
+    assert "The same command resumes" in out and f"./run_all.sh --profile smoke --item omar/table1 --results " in out
+    ps = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout.split()
+    children = [x for x in ps if Path(f"/proc/{x}/environ").exists()
+                and str(tmp_path).encode() in Path(f"/proc/{x}/environ").read_bytes()]
+    assert not children  # the item's process was stopped with it
+
+
+def test_stopped_message_lists_what_finished():
+    a = parse_args(["--command", "./run_all.sh --profile quick"])
+    done = Item("papers/omar/table1.py", cli.ItemPlan("omar", "table1", runs=6), events=[{}] * 6)
+    cur = Item("papers/omar/table2.py", cli.ItemPlan("omar", "table2", runs=6), events=[{}] * 2)
+    rest = Item("papers/omar/table3.py", cli.ItemPlan("omar", "table3", runs=6))
+    assert stopped_message(Stop(signal.SIGINT), [done, cur, rest], [done], a, 5.0) == 130
+
+
+def test_progress_events_round_trip(tmp_path, monkeypatch):
+    path = tmp_path / "progress.jsonl"
+    monkeypatch.setenv("OFFMARL_PROGRESS", str(path))
+    report_progress([("smoke/omar/table1/a/seed0", "ran", None), ("smoke/omar/table1/b/seed0", "failed", "E: x")])
+    with open(path, "a") as f:
+        f.write('{"run_id": "half')  # a line being written: read next time
+    events, off = read_progress(path)
+    assert [e["status"] for e in events] == ["ran", "failed"] and events[1]["reason"] == "E: x"
+    assert read_progress(path, off) == ([], off)
+
+
+def test_force_replaces_the_runs_record_atomically(tmp_path):
+    path = tmp_path / "t.jsonl"
+    rec = {"paper": "p", "item": "t", "keys": {"m": "a"}, "seed": 0, "profile": "smoke", "score": 1.0, "threads": 1}
+    append_record(path, rec)
+    append_record(path, {**rec, "keys": {"m": "b"}})
+    append_record(path, {**rec, "keys": {"claim": "c"}, "seed": None})
+    with open(path, "a") as f:
+        f.write("{corrupt\n")
+    before = path.read_text().splitlines()
+    assert replace_record(path, {**rec, "score": 2.0}) == 1
+    after = path.read_text().splitlines()
+    assert after[:3] == before[1:] and json.loads(after[3])["score"] == 2.0 and len(after) == 4
+    assert replace_record(path, {**rec, "threads": 2}) == 0  # another thread count: another run, appended
+    assert len(path.read_text().splitlines()) == 5
+    assert not [p for p in tmp_path.iterdir() if p.name != "t.jsonl"]  # no temporary left
+
+
+def _same_failure(cell, seed, ctx):
+    raise ValueError("dataset d1 is corrupt; to regenerate it, run: make-d1")
+
+
+def test_a_failure_shared_by_all_runs_is_said_once(tmp_path, caplog):
+    cells = [Cell("toy", "t", {"m": f"m{k}"}, {"v": k}) for k in range(4)]
+    s = run_cells(cells, _same_failure, "smoke", seeds=[0, 1], results_root=tmp_path)
+    assert len(s.failed) == 8
+    text = str(s)
+    assert text.count("dataset d1 is corrupt") == 1 and "FAILED 8 runs with the same error: ValueError" in text
+    assert caplog.text.count("Traceback (most recent call last)") == 1
+    assert caplog.text.count("failed: ValueError: dataset d1 is corrupt") == 1  # the first run's line
+    assert caplog.text.count("failed with the same error as run smoke/toy/t/m0/seed0") == 7
+    assert "Failed after" not in caplog.text  # Sacred's own line per failed run
+    reason = s.failed[0][1]
+    assert pickle.loads(pickle.dumps(reason)).traceback == reason.traceback != ""  # travels from a worker
+    assert failures_text([("r1", RunFailure("E: a")), ("r2", "E: b")]) == "FAILED r1: E: a\nFAILED r2: E: b"
