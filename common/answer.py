@@ -47,11 +47,15 @@ TEXT_CHARS, REASON_CHARS = 110, 170
 def on_superseded_data(record: Mapping[str, Any]) -> bool:
     """Whether a run record was trained on a superseded MuJoCo dataset: a ``mujoco/<task>`` dataset of
     ``common.datasets.mujoco`` (named by ``source`` or by its ``task``) of data profile quick (``data_profile``
-    or ``profile`` of the record's dataset spec), built with 100k SAC steps (issue 68)."""
+    or ``profile`` of the record's dataset spec), built with 100k SAC steps (issue 68). Since then quick trains on
+    full's datasets, whose cards carry an ``identity`` that every record names (``extra.data_identity``): a record
+    with one is on the current data."""
     ds = (record.get("config") or {}).get("dataset")
     if not isinstance(ds, Mapping):
         return False
     mujoco = ds.get("source") == MUJOCO_SOURCE or ds.get("task") in MUJOCO_TASKS
+    if (record.get("extra") or {}).get("data_identity"):
+        return False
     return bool(mujoco) and (ds.get("data_profile") or ds.get("profile")) in SUPERSEDED_DATA_PROFILES
 
 

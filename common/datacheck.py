@@ -12,7 +12,7 @@ from common.records import canonical_json, config_hash, latest_records, load_rec
 
 __all__ = ["DATA_FIELDS", "DatasetMismatchError", "same_data", "check_data", "prepare_data"]
 
-DATA_FIELDS = ("data_sha256", "dataset_size", "ref_scores")
+DATA_FIELDS = ("data_sha256", "data_identity", "dataset_size", "ref_scores")
 
 
 class DatasetMismatchError(ValueError):
@@ -21,9 +21,13 @@ class DatasetMismatchError(ValueError):
 
 def same_data(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool | None:
     """Whether two data identities (a record's ``extra``, or ``Job.data_identity(spec)``) name the
-    same dataset: by ``data_sha256`` when both have it, else by ``dataset_size`` and ``ref_scores``
-    (records written before the sha was recorded carry only those); None if either carries neither."""
+    same dataset: by ``data_identity`` when both have it (the protocol and its policies' checksums: a dataset rebuilt
+    from committed policies on another CPU type is the same data, as far as physics allows), else by
+    ``data_sha256``, else by ``dataset_size`` and ``ref_scores`` (records written before the sha was recorded carry
+    only those); None if either carries neither."""
     a, b = a or {}, b or {}
+    if a.get("data_identity") and b.get("data_identity"):
+        return a["data_identity"] == b["data_identity"]
     if a.get("data_sha256") and b.get("data_sha256"):
         return a["data_sha256"] == b["data_sha256"]
     if a.get("dataset_size") is None or b.get("dataset_size") is None:
@@ -35,9 +39,9 @@ def same_data(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool 
 def _describe_data(ident: Mapping[str, Any]) -> str:
     refs = ident.get("ref_scores") or {}
     ref = "/".join("?" if refs.get(k) is None else f"{float(refs[k]):.6g}" for k in ("random", "expert"))
-    sha = ident.get("data_sha256")
+    sha, idn = ident.get("data_sha256"), ident.get("data_identity")
     return (f"size {ident.get('dataset_size')}, random/expert refs {ref}, "
-            f"sha256 {sha[:12] if sha else 'not recorded'}")
+            f"sha256 {sha[:12] if sha else 'not recorded'}" + (f", identity {idn[:12]}" if idn else ""))
 
 
 def _spec_label(spec: Mapping[str, Any]) -> str:

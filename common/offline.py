@@ -76,8 +76,10 @@ _NAME_KEYS = ("method",)
 
 def data_identity_of(data) -> dict[str, Any]:
     """The fields by which a record names the dataset it trained on (common.experiment.same_data)."""
-    return {"data_sha256": data.card.get("sha256"), "dataset_size": data.size,
-            "ref_scores": data.card.get("ref_scores")}
+    out = {"data_sha256": data.card.get("sha256"), "dataset_size": data.size, "ref_scores": data.card.get("ref_scores")}
+    if data.card.get("identity"):  # datasets rebuilt from committed policies: protocol + policies' checksums
+        out["data_identity"] = data.card["identity"]
+    return out
 
 
 def dataset_of(config: Mapping[str, Any]) -> Mapping[str, Any] | None:

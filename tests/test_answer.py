@@ -109,6 +109,8 @@ def test_superseded_data_is_the_quick_mujoco_generation_only():
     assert not on({"config": {"dataset": {"source": "papers.moma_ppo.reacher", "profile": "quick"}}})
     assert not on({"config": {"dataset": {"env": "smax/3s_vs_3z", "data_profile": "quick"}}})
     assert not on({"config": {"dataset": None}}) and not on({})
+    # quick on full's datasets (2026-11-27 on): the record names the dataset's identity
+    assert not on({"config": MUJOCO_QUICK, "extra": {"data_identity": "ab" * 32}})
 
 
 def test_a_runs_root_shows_the_references_verdict_where_it_differs(world, tmp_path):

@@ -499,6 +499,11 @@ def test_same_data_by_sha_else_size_and_reference_scores():
     assert same_data(legacy, _ident("y", expert=2.5)) is False
     assert same_data(legacy, _ident("y", size=99)) is False
     assert same_data({"other": 1}, _ident("y")) is None and same_data(None, _ident("y")) is None
+    # the identity (protocol + policies' checksums) decides when both carry it: a rebuild on another CPU type has
+    # other bytes but the same identity; a different identity is different data whatever the bytes
+    assert same_data({**_ident("x"), "data_identity": "i"}, {**_ident("y"), "data_identity": "i"}) is True
+    assert same_data({**_ident("x"), "data_identity": "i"}, {**_ident("x"), "data_identity": "j"}) is False
+    assert same_data({**_ident("x"), "data_identity": "i"}, _ident("y")) is False  # a record without it: the sha
 
 
 def test_a_regenerated_dataset_is_not_mixed_with_runs_on_the_old_one(tmp_path):

@@ -1,4 +1,4 @@
-"""MuJoCo datasets by D4RL's protocol (common/datasets/mujoco.py) at the smoke profile: the kinds' rules, the exact
+"""MuJoCo datasets by D4RL's protocol (common/datasets/mujoco/) at the smoke profile: the kinds' rules, the exact
 per-agent split, resume equality and the cache's errors."""
 
 from __future__ import annotations
@@ -202,3 +202,59 @@ def test_report_lists_every_built_dataset_beside_d4rl(hopper, tmp_path):
     assert "| 2187 " in text  # D4RL v2 hopper-medium: 2,187 episodes (TFDS catalog)
     assert "MMM" in text and "SAC behavior runs" in text
 
+
+
+def test_every_kind_rebuilds_from_the_committed_policies_without_sac(hopper, tmp_path, monkeypatch):
+    """A fresh clone's path: the policy set committed, an empty cache; every kind is rebuilt from the policies alone
+    (no SAC run), with the same identity and, on this CPU type, the same bytes and statistics."""
+    from common.datasets.mujoco import policies
+
+    root, ds = hopper
+    committed = tmp_path / "committed"
+    src = root / "mujoco" / "smoke" / "policies" / "hopper"
+    (committed / "smoke").mkdir(parents=True)
+    for ext in (".npz", ".json"):
+        (committed / "smoke" / f"hopper{ext}").write_bytes(src.with_suffix(ext).read_bytes())
+    monkeypatch.setattr(policies, "COMMITTED", committed)
+    fresh = tmp_path / "fresh"
+    for kind, old in ds.items():
+        new = mj.load("hopper", kind, "smoke", root=fresh, progress=False)
+        assert new.card["identity"] == old.card["identity"], kind
+        assert new.card["sha256"] == old.card["sha256"], kind  # bit-identical on one CPU type
+        r_new, r_old = new.card["returns"]["mean"], old.card["returns"]["mean"]
+        assert abs(r_new - r_old) <= 0.01 * abs(r_old), kind
+        if kind not in ("random", "medium-expert"):
+            assert new.card["behavior"]["policies"]["source"] == "committed", kind
+    assert not list((fresh / "mujoco" / "smoke").glob("sac-*.pt"))  # no SAC run was needed
+    assert not (fresh / "mujoco" / "smoke" / "policies").exists()
+
+
+def test_policy_sets_are_plain_arrays_checked_by_checksum(hopper, tmp_path):
+    from common.datacard import DatasetError
+    from common.datasets.mujoco.policies import load_policy_set
+
+    root, ds = hopper
+    base = root / "mujoco" / "smoke" / "policies" / "hopper"
+    ps = load_policy_set(base)
+    with np.load(base.with_suffix(".npz"), allow_pickle=False) as z:  # no pickled object in the file
+        assert all(z[k].dtype == np.float32 for k in z.files)
+    assert set(ps.shas()) >= {"medium", "expert"} and ps.shas()["medium"] == \
+        ds["medium"].card["behavior"]["medium"]["actor_sha256"]
+    series = ps.replay_series()
+    assert series[0][0] == 0 and series[-1][1] == mj.PROFILES["smoke"].sac_steps
+    assert all(a[1] == b[0] for a, b in zip(series, series[1:]))  # contiguous segments
+    assert ps.card["buffer_returns"]["full-replay"]["size"] == mj.PROFILES["smoke"].sac_steps
+    bad = tmp_path / "hopper"
+    data = bytearray(base.with_suffix(".npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.with_suffix(".npz").write_bytes(bytes(data))
+    bad.with_suffix(".json").write_bytes(base.with_suffix(".json").read_bytes())
+    with pytest.raises(DatasetError, match="hopper.npz.*corrupt"):
+        load_policy_set(bad)
+
+
+def test_quick_trains_on_full_datasets():
+    assert mj.dataset_base("hopper", "medium", "quick") == mj.dataset_base("hopper", "medium", "full")
+    assert mj.check_profile("quick") is mj.PROFILES["full"] and mj.data_profile("quick") == "full"
+    with pytest.raises(ValueError, match="allowed profiles: smoke, full, quick"):
+        mj.check_profile("huge")

@@ -1,0 +1,333 @@
+"""MuJoCo datasets by D4RL's protocol, generated here once and shared by every paper through the cache.
+
+    python -m common.datasets.mujoco --task hopper --kind medium --profile quick     # one dataset (and its SAC run)
+    python -m common.datasets.mujoco --all --profile quick                          # every (task, kind) below
+    python -m common.datasets.mujoco --report --profile quick                        # runs/quick/datasets/mujoco.md
+
+    ds = load("hopper", "medium", "quick")                   # single-agent Dataset, N = 1 (D4RL's layout)
+    ma = split(ds, "mamujoco/hopper-3x1", obs_mode="otc")     # per-agent view, state = the single-agent obs
+
+**Behavior.** One SAC run per robot (``common.behavior.sac``, rlkit's SAC as D4RL; HalfCheetah and Walker2d,
+both 17/6-dimensional, train as two members of one batched learner) with the profile's steps, evaluated every
+``eval_every`` steps by the deterministic return; the actor of every evaluation is kept. The run checkpoints
+itself and resumes after a kill.
+
+**Kinds** (D4RL v2's definitions; each card repeats its rule):
+
+    random         uniform actions in [−1, 1] (D4RL's released script, ``env.action_space.sample()``; its paper says
+                   "a randomly initialized policy": the two disagree, we follow the script, as the issue asks)
+    medium         the first evaluation snapshot (after step 0) whose deterministic return reaches
+                   random + ⅓ (expert − random) (random = the random data's mean episode return, expert = the
+                   expert snapshot's evaluation), actions sampled from its stochastic policy
+    medium-replay  every transition of the SAC replay buffer before the medium snapshot was taken
+    full-replay    every transition of the SAC replay buffer (the whole run)
+    expert         the final policy, sampled actions
+    medium-expert  medium then expert, concatenated
+    mixed          CAST-BCQ's uncoordinated data: episode j gives agent i of the robot's MaMuJoCo split the level
+                   ℓ_i ∈ {medium, expert} of combination j mod 2^N (round robin over MM, ME, EM, EE, ...); the agent
+                   executes its slice of that level's sampled joint action, both computed from the full state
+
+**Snapshot rules** (``MujocoProfile.snapshots``). ``"final"`` (full and smoke) is the rule above, D4RL's: the expert
+is the final policy of a long run. ``"best"`` (quick) is ours, for a run of 100k steps whose evaluations still swing
+by hundreds (Hopper at quick: 1,054 at 25k steps, 41 at 35k, 1,065 at 45k). Among the snapshots taken after SAC's
+uniform start steps (10k: policies the run acted with and trained on their own transitions), the expert is the one
+with the highest deterministic return (the latest among equals), and the medium the one not after the expert whose
+return is closest to random + ⅓ (expert − random) (the earliest among equals), so that one lucky or unlucky
+evaluation decides neither (with "final" the quick Hopper expert scored 190.9, below its 259.6 medium; Walker2d's
+best evaluation, 554, is its 10k snapshot, which never acted). Both are written on every card.
+
+Collected kinds (random, medium, expert, mixed) step 10 envs in parallel and keep whole episodes in the order they
+started until ``size`` transitions; the last one is cut (``timeouts[-1]``). Episodes end at 1000 steps
+(``timeouts``) or when the robot falls (``terminals``).
+
+**Files**: ``$OFFMARL_DATA/mujoco/<profile>/<task>/<kind>-v1.{npz,json}`` (mixed: ``mixed-<split>-v1``), the
+SAC run beside them (``sac-<group>.pt``). Cards carry the D4RL reference returns and ours, the behavior
+policies' hashes and scores, the protocol, the profile and sha256; a mismatched or corrupt file is an error
+naming it (``common.data``), never regenerated over silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from common.behavior.sac import Member, SACConfig
+from common.behavior.sac_train import SACRun, train_sac
+from common.datasets.mujoco.policies import PolicySet, from_run, load_policy_set, policy_path, save_policy_set
+from common.datasets.mujoco.rollouts import Sampler, collect, replay
+from common.datasets.mujoco.protocol import (ALIASES, CHECKPOINT_SECONDS, GROUPS, KINDS, MEDIUM_FRACTION,  # noqa: F401
+                                             NEEDED, PROFILES, RULES, SNAPSHOT_RULES, VERSION, MujocoProfile,
+                                             check_kind, check_profile, choose_snapshots, data_profile, group_of,
+                                             rule_of)
+from common.data import Dataset
+from common.datacard import DatasetError, data_root
+from common.returns import return_stats
+from envs.gym_mujoco import D4RL_REF_SCORES, EPISODE_LENGTH, MULTI_AGENT, TASKS, check_task, task_dims
+
+__all__ = ["KINDS", "PROFILES", "ALIASES", "MujocoProfile", "build", "load", "split", "behavior_run", "policy_set",
+           "dataset_base", "data_profile", "check_profile", "GROUPS", "built_cards", "all_pairs"]
+
+def _root(profile: str, root: str | Path | None) -> Path:
+    return (Path(root) if root is not None else data_root()) / "mujoco" / data_profile(profile)
+
+
+def dataset_base(task: str, kind: str, profile: str, root: str | Path | None = None) -> Path:
+    """Base path (without .npz/.json) of a dataset."""
+    check_kind(kind)
+    name = f"mixed-{MULTI_AGENT[task].split('-')[-1]}" if kind == "mixed" else kind
+    return _root(profile, root) / check_task(task) / f"{name}-v{check_profile(profile).version}"
+
+
+def _run_path(task: str, profile: str, root, seed: int) -> Path:
+    version = check_profile(profile).version
+    return _root(profile, root) / f"sac-{'+'.join(group_of(task))}-seed{seed}{'' if version == 1 else f'-v{version}'}.pt"
+
+
+# ---- behavior --------------------------------------------------------------------------------------
+
+
+def behavior_run(task: str, profile: str, *, root=None, seed: int = 0, device: str = "cpu",
+                 progress: bool = True, stop_at: int | None = None) -> tuple[SACRun, int]:
+    """The (finished) SAC run of ``task``'s group: trained, resumed or loaded from its checkpoint. Returns the
+    run and the member index of ``task``. ``stop_at``: end early after the checkpoint at that step (tests)."""
+    prof = check_profile(profile)
+    group = group_of(task)
+    members = [Member(t, seed) for t in group]
+    cfg = replace(prof.sac, device=device)
+    path = _run_path(task, profile, root, seed)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=prof.sac_steps, desc=f"SAC {'+'.join(group)} ({profile})", unit="step",
+                   disable=not sys.stderr.isatty(), leave=False)
+
+    def tick(step: int, total: int) -> None:
+        if bar is not None and not bar.disable:
+            bar.n = step
+            bar.refresh()
+        elif progress and step % max(total // 20, 1000) == 0:  # a log line every 5 % when not on a terminal
+            print(f"SAC {'+'.join(group)} ({profile}): {step}/{total} steps", file=sys.stderr, flush=True)
+
+    # the device is not part of the run's identity: a run may resume on another device
+    run = train_sac(members, cfg, prof.sac_steps, eval_every=prof.eval_every, eval_episodes=prof.eval_episodes,
+                    checkpoint=path, checkpoint_every=prof.checkpoint_every,
+                    checkpoint_seconds=CHECKPOINT_SECONDS, progress=tick, stop_at=stop_at,
+                    identity={"profile": profile, "version": prof.version})
+    if bar is not None:
+        bar.close()
+    return run, group.index(task)
+
+
+def choose_medium(run: SACRun, m: int, random_return: float, rule: str = "final") -> dict[str, Any]:
+    """``choose_snapshots`` on member m of a SAC run."""
+    return choose_snapshots(run.steps, run.curve[:, m], random_return, rule, run.learner.cfg.start_steps)
+
+
+def _identity(task: str, kind: str, profile: str, seed: int, sources: Any) -> str:
+    """A dataset's identity: its protocol (task, kind, the profile's data version, size and snapshot rule, the rule's
+    text, the collection seed) and the checksums of what made it (policies or source datasets). Two builds with one
+    identity are the same data as far as physics allows (bit-identical on one CPU type); records compare it."""
+    prof = check_profile(profile)
+    spec = {"task": task, "kind": kind, "version": prof.version, "size": prof.size, "sac_steps": prof.sac_steps,
+            "snapshots": prof.snapshots, "replay_segment": prof.replay_segment, "rule": rule_of(kind, profile),
+            "seed": seed, "sources": sources, "gym": TASKS[task]}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _dataset(task: str, kind: str, profile: str, arrays: dict[str, np.ndarray], protocol: str,
+             behavior: dict[str, Any], *, seed: int, policies: dict[str, str] | None = None, notes: str = "") -> Dataset:
+    refs = D4RL_REF_SCORES[task]
+    cmd = f"python -m common.datasets.mujoco --task {task} --kind {kind} --profile {profile}"
+    ds = Dataset.from_arrays(
+        f"mujoco/{task}", kind, arrays["obs"][:, None], arrays["actions"][:, None], arrays["rewards"][:, None],
+        arrays["next_obs"][:, None], arrays["terminals"], arrays["timeouts"], version=check_profile(profile).version,
+        protocol={"rule": protocol, "profile": profile, "gym_env": TASKS[task][0], "gym_kwargs": TASKS[task][1],
+                  "episode_length": EPISODE_LENGTH, "policies_sha256": policies or {}},
+        ref_scores=refs, return_mode="sum", behavior=behavior,
+        generator={"name": "common.datasets.mujoco", "version": check_profile(profile).version}, notes=notes,
+        regenerate_command=cmd)
+    return ds.with_card(identity=_identity(task, kind, profile, seed, policies or {"policy": "uniform"}))
+
+
+class _Bar:
+    """A progress bar on a terminal (tqdm), else a log line every 10 %; nothing when ``on`` is false."""
+
+    def __init__(self, desc: str, total: int, on: bool):
+        self.desc, self.total, self.on, self.bar, self.shown = desc, total, on, None, 0
+        if on and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False)
+
+    def __call__(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.n = n
+            self.bar.refresh()
+        elif self.on and n >= self.shown + self.total // 10:
+            self.shown = n
+            print(f"{self.desc}: {n:,}/{self.total:,} transitions", file=sys.stderr, flush=True)
+
+
+def policy_set(task: str, profile: str, *, root=None, device: str = "cpu", seed: int = 0,
+               progress: bool = True) -> PolicySet:
+    """``task``'s behavior policies (common.datasets.mujoco.policies): the committed set if there is one, else the cache's,
+    else exported from this machine's SAC run (trained, resumed or loaded) into the cache."""
+    prof = check_profile(profile)
+    base, source = policy_path(task, profile, _root(profile, root))
+    if base.with_suffix(".json").exists():
+        return load_policy_set(base, source)
+    run, m = behavior_run(task, profile, root=root, seed=seed, device=device, progress=progress)
+    rand = load(task, "random", profile, root=root, device=device, progress=progress)
+    chosen = choose_medium(run, m, float(rand.card["returns"]["mean"]), prof.snapshots)
+    ps = from_run(run, m, task, profile, chosen, prof.replay_segment)
+    ps.card["snapshot_rule"] = {"name": prof.snapshots, "medium": SNAPSHOT_RULES[prof.snapshots][0],
+                                "expert": SNAPSHOT_RULES[prof.snapshots][1]}
+    ps.card["buffer_returns"] = _buffer_returns(run, m, chosen["step"])
+    ps.source = "cache"
+    return save_policy_set(ps, base)
+
+
+def _buffer_returns(run: SACRun, m: int, medium_step: int) -> dict[str, Any]:
+    """Statistics of the true SAC buffer's episodes (until the medium snapshot, and all), for the report."""
+    b = run.learner.buffer
+    out = {}
+    for kind, stop in (("medium-replay", medium_step), ("full-replay", b.n_added)):
+        rows = b.rows(m, 0, stop)
+        ends = np.flatnonzero((rows["terminals"] > 0.5) | (rows["timeouts"] > 0.5))
+        rets = [float(x.sum()) for x in np.split(rows["rewards"].astype(np.float64), ends + 1)[:len(ends)]]
+        out[kind] = {"size": int(stop), "episodes": len(rets), **return_stats(np.array(rets))}
+    return out
+
+
+def _behavior(ps: PolicySet, seed: int) -> dict[str, Any]:
+    """The card's ``behavior`` field from a policy set."""
+    c, ch = ps.card, ps.card["chosen"]
+    med = {k: ch[k] for k in ("index", "step", "score", "target", "expert_score", "random_return")}
+    return {
+        "sac": {**c["sac"], "seed": seed, "members": [c["member"]]},
+        "eval_steps": c["eval_steps"], "eval_scores": c["eval_scores"],
+        "medium": med | {"actor_sha256": ps.shas()["medium"]},
+        "expert": {"step": int(ch["expert_step"]), "score": ch["expert_score"], "actor_sha256": ps.shas()["expert"]},
+        "snapshot_rule": c["snapshot_rule"],
+        "our_ref_scores": {"random": med["random_return"], "expert": med["expert_score"]},
+        "sac_wall_time_s": c["sac_wall_time_s"], "sac_pieces": c["sac_pieces"],
+        "policies": {"source": ps.source, "file": f"{ps.path.name}.npz" if ps.path else None,
+                     "npz_sha256": c.get("npz_sha256")},
+    }
+
+
+def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu", seed: int = 0,
+          progress: bool = True) -> Path:
+    """Make the dataset (and what it needs) unless its files exist and verify; returns its base path."""
+    base = dataset_base(task, kind, profile, root)
+    if base.with_name(base.name + ".json").exists():
+        Dataset.load(base)  # verifies the checksum and the card: a bad file raises DatasetError naming it
+        return base
+    prof = check_profile(profile)
+    bar = _Bar(f"{task} {kind} ({profile})", prof.sac_steps if kind.endswith("replay") else prof.size, progress)
+    if kind == "random":
+        rng, n_act = np.random.default_rng([seed, 0]), task_dims(task)[1]
+        arrays, _ = collect(task, prof.size, seed, lambda o, c: rng.uniform(-1.0, 1.0, (len(o), n_act)), progress=bar)
+        ds = _dataset(task, kind, profile, arrays, rule_of(kind, profile), {"policy": "uniform"}, seed=seed)
+        return ds.save(base)
+    if kind == "medium-expert":
+        med, exp = (load(task, k, profile, root=root, device=device, progress=progress) for k in ("medium", "expert"))
+        ds = Dataset.concat([med, exp], "medium-expert")
+        ds = ds.with_card(protocol={**med.card["protocol"], "rule": rule_of(kind, profile)},
+                          behavior={"medium": med.card["behavior"], "expert": exp.card["behavior"],
+                                    "sources": [med.card["sha256"], exp.card["sha256"]]},
+                          identity=_identity(task, kind, profile, seed, [med.card["identity"], exp.card["identity"]]))
+        return ds.save(base)
+    ps = policy_set(task, profile, root=root, device=device, seed=seed, progress=progress)
+    cfg, behavior = ps.sac_config(), _behavior(ps, seed)
+    if kind in ("medium-replay", "full-replay"):
+        stop = int(ps.card["chosen"]["step"]) if kind == "medium-replay" else int(ps.card["sac"]["steps"])
+        series = [(a, min(b, stop), ps.actor(n)) for a, b, n in ps.replay_series() if a < stop]
+        arrays = replay(task, series, cfg, seed, progress=bar)
+        used = sorted({n for a, b, n in ps.replay_series() if a < stop})
+        ds = _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior, seed=seed,
+                      policies={n: ps.shas()[n] for n in used})
+        return ds.save(base)
+    if kind in ("medium", "expert"):
+        sampler = Sampler(ps.actor(kind), cfg, seed=[seed, KINDS.index(kind)])
+        arrays, _ = collect(task, prof.size, seed + 1, lambda o, c: sampler(o), progress=bar)
+        return _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior, seed=seed,
+                        policies={kind: ps.shas()[kind]}).save(base)
+    # mixed
+    env_name = MULTI_AGENT[task]
+    import envs
+
+    ma = envs.make(env_name)
+    n = ma.spec.n_agents
+    combos = np.array(list(itertools.product((0, 1), repeat=n)))  # [C, N]: 0 medium, 1 expert
+    dim_agent = np.zeros(int(ps.card["act_dim"]), np.int64)
+    for i, ix in enumerate(ma.act_index):
+        dim_agent[ix] = i
+    expert_dims = combos[:, dim_agent].astype(bool)  # [C, A]
+    s_med = Sampler(ps.actor("medium"), cfg, seed=[seed, 10])
+    s_exp = Sampler(ps.actor("expert"), cfg, seed=[seed, 11])
+    arrays, kept = collect(task, prof.size, seed + 2, lambda o, c: np.where(expert_dims[c], s_exp(o), s_med(o)),
+                           n_combos=len(combos), progress=bar)
+    counts = np.bincount(kept, minlength=len(combos))
+    names = ["".join("E" if x else "M" for x in row) for row in combos]
+    behavior = behavior | {"split": env_name, "combinations": names,
+                           "episodes_per_combination": dict(zip(names, counts.tolist())),
+                           "combination_of_episode": "j mod 2^N in start order (round robin)"}
+    return _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior, seed=seed,
+                    policies={k: ps.shas()[k] for k in ("medium", "expert")}).save(base)
+
+
+def load(task: str, kind: str, profile: str, *, root=None, device: str = "cpu", progress: bool = True) -> Dataset:
+    """The dataset, built first when its files are missing (see :func:`build`)."""
+    return Dataset.load(build(task, kind, profile, root=root, device=device, progress=progress))
+
+
+def split(ds: Dataset, env_name: str, **options) -> Dataset:
+    """Per-agent view of a single-agent MuJoCo dataset on a MaMuJoCo env (``envs.make(env_name, **options)``):
+    obs/actions split by the env's map, the reward copied to every agent, state = the single-agent obs."""
+    import envs
+
+    env = envs.make(env_name, **options)
+    if ds.n_agents != 1:
+        raise DatasetError(f"{ds.id} is not a single-agent dataset (n_agents={ds.n_agents})")
+    s, s2 = ds.obs[:, 0], ds.next_obs[:, 0]
+    obs, act = env.split(s, ds.actions[:, 0])
+    n = env.spec.n_agents
+    out = Dataset.from_arrays(
+        env_name, ds.card["kind"], obs, act, np.repeat(ds.rewards, n, axis=1), env.split_obs(s2),
+        ds.terminals, ds.timeouts, state=s, next_state=s2, spec=env.spec, version=ds.card["version"],
+        protocol={"split_of": ds.id, "sha256": ds.card["sha256"], "options": options, **(ds.card["protocol"] or {})},
+        ref_scores=ds.card["ref_scores"], return_mode="mean", behavior=ds.card["behavior"],
+        generator=ds.card["generator"], notes=ds.card.get("notes", ""),
+        regenerate_command=ds.card.get("regenerate_command"))
+    # A split lives in memory only; its checksum and identity (what records name, common.offline.data_identity_of)
+    # are the source file's with the env and options of the split, hashed.
+    for key in ("sha256", "identity"):
+        if ds.card.get(key):
+            out.card[key] = hashlib.sha256(json.dumps([ds.card[key], env_name, options], sort_keys=True,
+                                                      default=str).encode()).hexdigest()
+    return out
+
+
+def built_cards(profile: str, root=None) -> dict[tuple[str, str], dict]:
+    """{(task, kind): card} of every dataset of ``profile`` present under the data root."""
+    out = {}
+    for task in TASKS:
+        for kind in KINDS:
+            base = dataset_base(task, kind, profile, root)
+            if base.with_name(base.name + ".json").exists():
+                out[(task, kind)] = Dataset.read_card(base)
+    return out
+
+
+def all_pairs() -> list[tuple[str, str]]:
+    return [(t, k) for t, kinds in NEEDED.items() for k in kinds]
