@@ -3,7 +3,7 @@
 Progress: when ``$OFFMARL_PROGRESS`` names a file, every finished run (in whichever process ran it: the item's,
 a ``--launcher process`` worker or a Ray task, which gets the variable forwarded) appends one JSON line
 ``{"run_id", "status", "reason"}`` to it (``report_progress``); ``common.run_all`` reads them (``read_progress``)
-to move its one progress bar over all the runs of all items. A line is one ``O_APPEND`` write, so processes
+to move its one progress bar over all the runs of all items (``Bar``). A line is one ``O_APPEND`` write, so processes
 appending at once never interleave.
 
 Failures: a run that raises ends with a ``RunFailure``, its one-line reason (``Type: message``: for a dataset
@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -108,3 +110,42 @@ def read_progress(path: str | Path, offset: int = 0) -> tuple[list[dict[str, Any
         except ValueError:
             continue
     return events, offset + end
+
+
+class Bar:
+    """One progress bar over all runs (tqdm on a terminal; one line per finished item otherwise), with an ETA from
+    the predicted times scaled by this machine's pace so far."""
+
+    def __init__(self, items: Sequence[Any]):  # common.run_all.Item
+        from tqdm.auto import tqdm
+
+        self.items, self.t0 = items, time.time()
+        self.total = sum(i.plan.todo for i in items)
+        self.tty = sys.stderr.isatty() and not os.environ.get("CI")
+        self.tqdm = tqdm(total=self.total, unit="run", disable=not self.tty, dynamic_ncols=True, smoothing=0,
+                         bar_format="{desc} {percentage:3.0f}%|{bar}| {n}/{total} runs [{elapsed}, {postfix}]")
+
+    def eta(self) -> str:
+        from common.timings import fmt_seconds
+
+        done = sum(len(i.events) * (i.per_run_s or 0) for i in self.items)
+        left = sum(max(i.plan.todo - len(i.events), 0) * (i.per_run_s or 0) for i in self.items)
+        if not left:
+            return "ETA —"
+        pace = (time.time() - self.t0) / done if done else 1.0
+        return f"ETA {fmt_seconds(left * pace)}"
+
+    def show(self, k: int, item: Any) -> None:
+        self.tqdm.set_description_str(f"[{k}/{len(self.items)}] {item.name}", refresh=False)
+        self.tqdm.set_postfix_str(self.eta(), refresh=False)
+        self.tqdm.n = min(sum(len(i.events) for i in self.items), self.total)
+        self.tqdm.refresh()
+
+    def write(self, text: str) -> None:
+        if self.tty:
+            self.tqdm.write(text)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        self.tqdm.close()

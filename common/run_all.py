@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from common.progress import PROGRESS_ENV, read_progress
+from common.progress import PROGRESS_ENV, Bar, read_progress
 from common.roots import REFERENCE_ROOT, runs_root
 from common.timings import fmt_seconds
 
@@ -183,43 +183,6 @@ def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None
           f"last run of the item; ref: the committed reference's, one item at a time, with --jobs 1 or more"
           f"{'; not measured: ' + ', '.join(unknown) if unknown else ''})")
     print(f"logs: {logs}/<paper>/<item>.log{'' if a.verbose else ' (--verbose: on the terminal too)'}")
-
-
-class Bar:
-    """One progress bar over all runs (tqdm on a terminal; one line per finished item otherwise), with an ETA from
-    the predicted times scaled by this machine's pace so far."""
-
-    def __init__(self, items: Sequence[Item]):
-        from tqdm.auto import tqdm
-
-        self.items, self.t0 = items, time.time()
-        self.total = sum(i.plan.todo for i in items)
-        self.tty = sys.stderr.isatty() and not os.environ.get("CI")
-        self.tqdm = tqdm(total=self.total, unit="run", disable=not self.tty, dynamic_ncols=True, smoothing=0,
-                         bar_format="{desc} {percentage:3.0f}%|{bar}| {n}/{total} runs [{elapsed}, {postfix}]")
-
-    def eta(self) -> str:
-        done = sum(len(i.events) * (i.per_run_s or 0) for i in self.items)
-        left = sum(max(i.plan.todo - len(i.events), 0) * (i.per_run_s or 0) for i in self.items)
-        if not left:
-            return "ETA —"
-        pace = (time.time() - self.t0) / done if done else 1.0
-        return f"ETA {fmt_seconds(left * pace)}"
-
-    def show(self, k: int, item: Item) -> None:
-        self.tqdm.set_description_str(f"[{k}/{len(self.items)}] {item.name}", refresh=False)
-        self.tqdm.set_postfix_str(self.eta(), refresh=False)
-        self.tqdm.n = min(sum(len(i.events) for i in self.items), self.total)
-        self.tqdm.refresh()
-
-    def write(self, text: str) -> None:
-        if self.tty:
-            self.tqdm.write(text)
-        else:
-            print(text, flush=True)
-
-    def close(self) -> None:
-        self.tqdm.close()
 
 
 class Stop(Exception):
