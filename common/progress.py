@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -122,8 +123,9 @@ class Bar:
         self.items, self.t0 = items, time.time()
         self.total = sum(i.plan.todo for i in items)
         self.tty = sys.stderr.isatty() and not os.environ.get("CI")
-        self.tqdm = tqdm(total=self.total, unit="run", disable=not self.tty, dynamic_ncols=True, smoothing=0,
-                         bar_format="{desc} {percentage:3.0f}%|{bar}| {n}/{total} runs [{elapsed}, {postfix}]")
+        width = shutil.get_terminal_size((100, 20)).columns or 100  # a terminal of unknown width: 100
+        self.tqdm = tqdm(total=self.total, unit="run", disable=not self.tty, ncols=width, smoothing=0,
+                         bar_format="{desc} {percentage:3.0f}%|{bar}| {n}/{total} runs [{elapsed}{postfix}]")
 
     def eta(self) -> str:
         from common.timings import fmt_seconds
