@@ -1,0 +1,109 @@
+"""A hot path of the current tree against an older commit's, in one run (``python -m common.bench --baseline REV``).
+
+The older commit is checked out with ``git worktree add --detach`` in a temporary folder (removed at the end, even
+on an error). Each tree gets a child process running common/bench/worker.py's text from its own root, so each
+imports its own modules and nothing is shared through ``sys.modules``; the parent interleaves their rounds (new,
+old, new, old, ...: while one runs the other waits on its pipe, so load on the machine shifts both alike) and takes
+each one's median round. new/old > 1: the current tree is faster. The current tree is the working tree as it is
+(the page records its commit and ``+dirty`` when it has changes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from common.bench.core import REPO
+from common.bench.worker import PATHS, PREFIX
+
+WORKER = Path(__file__).with_name("worker.py")
+
+
+@contextlib.contextmanager
+def worktree(rev: str, repo: Path = REPO) -> Iterator[Path]:
+    """A detached checkout of ``rev`` in a temporary folder, removed (``git worktree remove --force``) on exit."""
+    full = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=repo, capture_output=True,
+                          text=True)
+    if full.returncode:
+        raise ValueError(f"--baseline {rev!r} is not a commit of {repo}: {full.stderr.strip()}")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
+    path = tmp / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(path), full.stdout.strip()], cwd=repo,
+                   check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=repo, capture_output=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=repo, capture_output=True)
+        with contextlib.suppress(OSError):
+            tmp.rmdir()
+
+
+class Worker:
+    """A child process timing hot path ``path`` of the tree at ``root`` (protocol: common/bench/worker.py)."""
+
+    def __init__(self, root: Path, path: str, size: dict, device: str):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+        self.root = root
+        self.proc = subprocess.Popen([sys.executable, "-c", WORKER.read_text()], cwd=root, env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        hello = self._ask({"path": path, "device": device, "size": size})
+        self.flops = float(hello["flops"])
+        if Path(hello["root"]).resolve() != (root / "common").resolve():
+            raise RuntimeError(f"the worker in {root} imported common from {hello['root']}")
+
+    def _ask(self, req: dict) -> dict:
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith(PREFIX):
+                return json.loads(line[len(PREFIX):])
+        err = self.proc.stderr.read()[-3000:]
+        raise RuntimeError(f"the benchmark worker in {self.root} ended ({self.proc.wait()}):\n{err}")
+
+    def seconds(self, calls: int) -> float:
+        return float(self._ask({"calls": calls})["seconds"])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write(json.dumps({"quit": True}) + "\n")
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def compare_trees(path: str, rev: str, size: dict, n_calls: int, reps: int, device: str = "cpu",
+                  between: Callable[[], object] | None = None, repo: Path = REPO) -> dict[str, float]:
+    """Calls/s of hot path ``path`` (a key of worker.PATHS) in the current tree (``repo``'s working tree) and at
+    commit ``rev``, their rounds interleaved (``between`` is called after each pair: e.g. a peak reading); medians,
+    new/old, and each one's FLOPs per call."""
+    if path not in PATHS:
+        raise ValueError(f"unknown hot path {path!r}; valid: {', '.join(PATHS)}")
+    with worktree(rev, repo) as old_root:
+        workers: dict[str, Worker] = {}
+        try:
+            workers["new"] = Worker(repo, path, size, device)
+            workers["old"] = Worker(old_root, path, size, device)
+            rates: dict[str, list[float]] = {"new": [], "old": []}
+            for r in range(reps):
+                for k in (("new", "old") if r % 2 == 0 else ("old", "new")):  # alternate who goes first
+                    rates[k].append(n_calls / workers[k].seconds(n_calls))
+                if between is not None:
+                    between()
+        finally:
+            for w in workers.values():
+                w.close()
+    new, old = statistics.median(rates["new"]), statistics.median(rates["old"])
+    return {"new_per_s": new, "old_per_s": old, "ratio": new / old, "rev": rev,
+            "new_gflop_per_call": workers["new"].flops / 1e9, "old_gflop_per_call": workers["old"].flops / 1e9,
+            "new_rounds": rates["new"], "old_rounds": rates["old"]}

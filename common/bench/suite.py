@@ -1,0 +1,253 @@
+"""``python -m common.bench --all``: every paper's hot paths in one run, each against what it is compared with in
+that same run, the matmul peak read before, between and after them (a median of >= 30 readings, with its spread),
+and the page ``results/bench/<machine>.md`` written from the run (machine, versions, load before and after).
+
+``--quick`` runs every entry at tiny sizes (the test's plumbing check, seconds): its rates say nothing about speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+from common.bench import itd3 as I
+from common.bench.core import REPO, Peak, machine_info, machine_slug
+
+TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)  # --quick: sizes that only check the plumbing
+TINY_CFG = I.ITD3Config(hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2)
+TINY_MUJOCO_CFG = replace(TINY_CFG, cql_proposal="mujoco", omar_sampler="cem")
+SAC_TINY = dict(hidden=(16, 16), batch_size=32)
+
+
+@dataclass
+class Row:
+    """One hot path's line: its rate, GFLOP/s (None where FLOPs are not counted), and a ratio with what it is
+    against (both measured in this run)."""
+
+    path: str
+    rate: float
+    unit: str
+    gflops: float | None
+    ratio: float | None
+    against: str
+
+
+@dataclass
+class Ctx:
+    quick: bool
+    device: str
+    baseline: str | None = None
+
+    def n(self, full: int) -> int:
+        """Updates or rounds: ``full``, or 1 under --quick."""
+        return 1 if self.quick else full
+
+
+def itd3_rows(ctx: Ctx) -> list[Row]:
+    """(a) OMAR, MA-CQL, MA-TD3+BC at MPE size and (b) OMAR at MuJoCo size: batched vs the per-member loop."""
+    rows = []
+    for algo in I.ALGOS:
+        r = I.compare(I.algo_cfg(TINY_CFG if ctx.quick else I.MPE_CFG, algo), **(TINY if ctx.quick else I.MPE),
+                      n_updates=ctx.n(3), reps=ctx.n(3), unchunked=False, device=ctx.device)
+        rows.append(Row(f"{algo} update, {'tiny' if ctx.quick else 'MPE'} size, {int(r['members'])} members", r["batched_updates_per_s"],
+                        "updates/s", r["batched_gflops"], r["ratio_vs_loop"], "per-member reference loop"))
+    r = I.compare(I.algo_cfg(TINY_MUJOCO_CFG if ctx.quick else I.MUJOCO_CFG, "OMAR"),
+                  **(TINY if ctx.quick else I.MUJOCO), n_updates=ctx.n(2), reps=ctx.n(3), unchunked=False,
+                  device=ctx.device)
+    rows.append(Row(f"OMAR update, {'tiny' if ctx.quick else 'MuJoCo'} size, {int(r['members'])} members", r["batched_updates_per_s"],
+                    "updates/s", r["batched_gflops"], r["ratio_vs_loop"], "per-member reference loop"))
+    return rows
+
+
+def sac_rows(ctx: Ctx) -> list[Row]:
+    """SAC (rlkit 2 x 256, batch 256, HalfCheetah's obs 17 / act 6): 4 members batched vs a loop of 4 learners."""
+    from common.behavior.sac import SACConfig
+    from common.bench.sac import compare_sac
+
+    cfg = SACConfig(**SAC_TINY) if ctx.quick else None
+    r = compare_sac(4, 17, 6, n_updates=ctx.n(10), reps=ctx.n(3), device=ctx.device, cfg=cfg)
+    return [Row(f"SAC update, {'tiny' if ctx.quick else 'rlkit'} size, 4 members", r["batched_updates_per_s"], "updates/s", r["batched_gflops"],
+                r["ratio_vs_loop"], "loop over 4 one-member learners")]
+
+
+def members_rows(ctx: Ctx) -> list[Row]:
+    """(c) cells as members: OMAR runs (3 agents, particle-world size) stacked vs a loop over them."""
+    batch = 16 if ctx.quick else (64 if ctx.device == "cpu" else 1024)
+    cfg = replace(I.algo_cfg(TINY_CFG if ctx.quick else I.MPE_CFG, "OMAR"), batch_size=batch)
+    size = dict(n_agents=3, obs_dim=4, act_dim=2) if ctx.quick else I.MEMBERS_SIZE
+    counts = (6,) if ctx.quick else ((15, 150) if ctx.device == "cpu" else I.MEMBER_COUNTS)
+    rows = []
+    for m in counts:
+        r = I.compare_members(m, cfg, **size, n_updates=ctx.n(2), reps=ctx.n(2), device=ctx.device)
+        rows.append(Row(f"members as cells: {m} members ({int(r['runs'])} OMAR runs, batch {batch})",
+                        r["stacked_updates_per_s"], "updates of all runs/s", r["stacked_gflops"], r["ratio_vs_loop"],
+                        f"loop over the {int(r['runs'])} runs alone"))
+    return rows
+
+
+def moma_rows(ctx: Ctx) -> list[Row]:
+    """MOMA-PPO (papers/moma_ppo/bench.py): world-model update (7 members) and one iteration (3 seeds), quick sizes."""
+    from papers.moma_ppo import bench as mb
+
+    size = "tiny" if ctx.quick else "quick"
+    wm = mb.compare_world_model("reacher-2x1", size, n_updates=ctx.n(2), reps=ctx.n(2), device=ctx.device)
+    it = mb.compare_iteration("reacher-2x1", size, n_seeds=2 if ctx.quick else 3, n_updates=1,
+                              reps=ctx.n(2), device=ctx.device, **(dict(batch=60, k=3) if ctx.quick else {}))
+    s = int(it["seeds"])
+    return [Row(f"MOMA-PPO world-model update, {size} size, 7 members", wm["batched_updates_per_s"], "updates/s",
+                wm["batched_gflops"], wm["ratio_vs_loop"], "loop over 7 one-member ensembles"),
+            Row(f"MOMA-PPO iteration (Reacher, {size} size, {s} seeds)", it["batched_iters_per_s"], "iterations/s",
+                it["batched_gflops"], it["ratio_vs_loop"], f"loop over {s} one-seed policies")]
+
+
+def cast_rows(ctx: Ctx) -> list[Row]:
+    """CAST-BCQ (papers/cast_bcq/bench.py) at the official code's sizes (VAE 750-750, batch 1024), 3 seeds."""
+    from papers.cast_bcq import bench as cb
+
+    over = dict(hidden_vae=(16, 16), hidden=(16, 16), batch_size=32) if ctx.quick else None
+    r = cb.compare_cast("halfcheetah-2x3", "quick" if ctx.quick else "code", 3, n_updates=1, reps=ctx.n(2),
+                        device=ctx.device, cfg_overrides=over)
+    return [Row(f"CAST-BCQ update, {'tiny' if ctx.quick else 'code'} size, HalfCheetah 2x3, 3 seeds",
+                r["batched_updates_per_s"], "updates/s", r["batched_gflops"], r["ratio_vs_loop"],
+                "loop over 3 one-seed learners")]
+
+
+@contextlib.contextmanager
+def _empty_data_root() -> Iterator[None]:
+    """$OFFMARL_DATA pointed at an empty folder: OTC's Table 2 then times random tensors of its dataset's shapes
+    (an update's time does not depend on the values) and never reads the user's cache."""
+    old = os.environ.get("OFFMARL_DATA")
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        os.environ["OFFMARL_DATA"] = tmp
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("OFFMARL_DATA", None)
+            else:
+                os.environ["OFFMARL_DATA"] = old
+
+
+def otc_rows(ctx: Ctx) -> list[Row]:
+    """OTC Table 2's measurement (papers/otc/table2.py ``measure``): a fine-tuning update with d_e's and d_q's
+    prioritized sampling against plain BCQ, interleaved in rotated order; fewer updates than the table's 5 x 500."""
+    from papers.otc import table2 as t2
+
+    cfg = t2.timing_config("smoke" if ctx.quick else "quick")
+    cfg["timing"] = {"warmup": 2, "reps": 2, "updates": 3} if ctx.quick else {"warmup": 10, "reps": 5, "updates": 50}
+    with _empty_data_root():
+        m = t2.measure(cfg, 0, ctx.device)
+    rows = []
+    for method in ("bcq_otc_de", "bcq_otc_dq"):
+        rows.append(Row(f"OTC update {method} (HalfCheetah 2x3, batch {cfg['otc']['batch_size']})",
+                        1e3 / m["ms"][method], "updates/s", None, m["ratio_to_bcq"][method],
+                        "plain BCQ update (time ratio: > 1 is slower; paper 1.22 / 1.19)"))
+    return rows
+
+
+def baseline_rows(ctx: Ctx, peak: Peak) -> list[Row]:
+    """The current tree against commit ``ctx.baseline`` (common/bench/baseline.py): SAC at 1 and 4 members."""
+    from common.bench.baseline import compare_trees
+
+    rows = []
+    for m in (1, 4):
+        size = dict(members=m, obs_dim=17, act_dim=6, **(SAC_TINY if ctx.quick else {}))
+        r = compare_trees("sac", ctx.baseline, size, n_calls=ctx.n(10), reps=ctx.n(5) + 1, device=ctx.device,
+                          between=lambda: peak.read(1))
+        rows.append(Row(f"SAC update, {'tiny' if ctx.quick else 'rlkit'} size, {m} member{'s' * (m > 1)}: this tree", r["new_per_s"], "updates/s",
+                        r["new_per_s"] * r["new_gflop_per_call"], r["ratio"],
+                        f"commit {ctx.baseline} ({r['old_per_s']:.1f} updates/s), worker processes interleaved"))
+    return rows
+
+
+ENTRIES: dict[str, Callable[[Ctx], list[Row]]] = {
+    "itd3": itd3_rows, "sac": sac_rows, "members": members_rows, "moma_ppo": moma_rows, "cast_bcq": cast_rows,
+    "otc": otc_rows}
+
+
+def run_suite(ctx: Ctx, entries: tuple[str, ...] = tuple(ENTRIES), log: Callable[[str], None] = print) -> dict:
+    """Every entry of ``entries`` (and the baseline's rows when ``ctx.baseline``), the peak read before (10), between
+    (3 after each entry) and after (10) them; an entry that fails gives a line saying why, not a crash."""
+    t0 = time.perf_counter()
+    before = machine_info(ctx.device)
+    peak = Peak(ctx.device).read(3 if ctx.quick else 10)
+    rows: list[Row] = []
+    failed: dict[str, str] = {}
+    todo: list[tuple[str, Callable[[], list[Row]]]] = [(e, lambda e=e: ENTRIES[e](ctx)) for e in entries]
+    if ctx.baseline:
+        todo.append((f"baseline {ctx.baseline}", lambda: baseline_rows(ctx, peak)))
+    for name, fn in todo:
+        t = time.perf_counter()
+        try:
+            new = fn()
+        except Exception as e:  # noqa: BLE001 - one entry's failure is reported on the page, the others still run
+            failed[name] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+            traceback.print_exc(file=sys.stderr)
+            new = []
+        rows += new
+        log(f"{name}: {len(new)} row(s) in {time.perf_counter() - t:.1f} s" + (f"; FAILED {failed[name]}"
+                                                                               if name in failed else ""))
+        peak.read(1 if ctx.quick else 3)
+    peak.read(3 if ctx.quick else 10)
+    after = machine_info(ctx.device)
+    return {"before": before, "after": after, "peak": peak, "rows": rows, "failed": failed,
+            "wall_s": time.perf_counter() - t0, "quick": ctx.quick}
+
+
+def _fmt(x: float | None, spec: str, suffix: str = "") -> str:
+    return "–" if x is None else f"{x:{spec}}{suffix}"
+
+
+def table(rows: list[Row], peak: float) -> str:
+    """The github-markdown table: hot path | rate | GFLOP/s | % of peak | ratio | against."""
+    from tabulate import tabulate
+
+    body = [[r.path, f"{r.rate:.3g} {r.unit}", _fmt(r.gflops, ".1f"),
+             _fmt(None if r.gflops is None else 100 * r.gflops / peak, ".0f", " %"), _fmt(r.ratio, ".2f", "×"),
+             r.against] for r in rows]
+    return tabulate(body, headers=["hot path", "rate", "GFLOP/s", "% of peak", "ratio", "against (same run)"],
+                    tablefmt="github", disable_numparse=True)
+
+
+def render(res: dict, command: str) -> str:
+    """The page of one run: where and when it ran, the peak with its spread, the table, what failed."""
+    b, a, peak = res["before"], res["after"], res["peak"]
+    gpu = f"; GPU {b['gpu']}" if b["gpu"] else ""
+    lines = [f"# Benchmark: {b['gpu'] or b['cpu']}", "",
+             f"Written by `{command}` ({res['wall_s']:.0f} s); not edited by hand. Every ratio below was measured in "
+             "this run, its two sides interleaved round by round (medians of the rounds); % of peak = GFLOP/s "
+             "(torch's FLOP counter) over the median of the matmul readings taken before, between and after the "
+             "hot paths. Method: common/bench/__init__.py.", ""]
+    if res["quick"]:
+        lines += ["**--quick: tiny sizes, one round: a check of the plumbing, the rates say nothing about speed.**",
+                  ""]
+    s = peak.spread()
+    lines += [f"- machine: {b['cpu']} ({b['logical_cores']} logical cores){gpu}; device {b['device']}, "
+              f"{b['threads']} torch thread(s)",
+              f"- python {b['python']}, torch {b['torch']}, numpy {b['numpy']}",
+              f"- date {b['date']} to {a['date']}; commit {b['commit']}",
+              f"- load average (1, 5, 15 min): {b['load']} before, {a['load']} after (on a busy machine the absolute "
+              "rates are lower, the same-run ratios much less so)",
+              f"- {peak.describe()}", "", table(res["rows"], s["median"]), ""]
+    for name, why in res["failed"].items():
+        lines.append(f"- **{name} failed**: {why}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_page(res: dict, command: str, out_dir: str | os.PathLike | None = None) -> os.PathLike:
+    """results/bench/<machine>.md (``-quick`` appended under --quick), written atomically."""
+    from pathlib import Path
+
+    from common.atomic import atomic_write_text
+
+    out = Path(out_dir) if out_dir is not None else REPO / "results" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{machine_slug(res['before'])}{'-quick' if res['quick'] else ''}.md"
+    atomic_write_text(path, render(res, command))
+    return path
