@@ -13,7 +13,7 @@ PAPER_SCRIPTS = [f"papers.omar.{s}" for s in ("table1", "table2", "table3", "tab
 PAPER_SCRIPTS += [f"papers.cast_bcq.{s}" for s in ("figure1", "table1", "figure5")]
 PAPER_SCRIPTS += [f"papers.otc.{s}" for s in ("table1", "table2", "figure3", "figure4", "figure5", "figure6", "figure7", "figure8")]
 OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.datainfo",
-         "common.datasets.mujoco", "papers.cast_bcq.datasets", "papers.otc.datasets", "papers.moma_ppo.wm_probe",
+         "common.datasets.mujoco.cli", "papers.cast_bcq.datasets", "papers.otc.datasets", "papers.moma_ppo.wm_probe",
          "papers.moma_ppo.rollout_profile"]
 
 # (argv, text expected in the error) for every paper script: the shared parser of common.experiment
@@ -49,7 +49,7 @@ OTHER_BAD = {
     "papers.otc.datasets": [([], "required"), (["--env", "otc/nope", "--size", "5"], "invalid choice"),
                             (["--env", "otc/navigation", "--size", "0"], "--size 0"),
                             (["--env", "otc/navigation", "--size", "5", "--option", "n_agents"], "write key=value")],
-    "common.datasets.mujoco": [([], "nothing to do"), (["--task", "hopper"], "give --task and --kind together"),
+    "common.datasets.mujoco.cli": [([], "nothing to do"), (["--task", "hopper"], "give --task and --kind together"),
                                (["--all", "--profile", "huge"], "invalid choice: 'huge'"),
                                (["--all", "--device", "tpu"], "unknown device 'tpu'"),
                                (["--sac-only"], "--sac-only needs --task")],

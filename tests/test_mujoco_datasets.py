@@ -201,6 +201,10 @@ def test_report_lists_every_built_dataset_beside_d4rl(hopper, tmp_path):
         assert f"| hopper | {kind} " in text
     assert "| 2187 " in text  # D4RL v2 hopper-medium: 2,187 episodes (TFDS catalog)
     assert "MMM" in text and "SAC behavior runs" in text
+    # the replay kinds beside the SAC buffer they approximate, and each path's cost
+    replay = text.split("rebuilt from the policy series vs the SAC run's buffer")[1].split("##")[0]
+    assert "| hopper | full-replay " in replay and "| hopper | medium-replay " in replay
+    assert "Cost of each path" in text and "| hopper | medium " in text.split("Cost of each path")[1]
 
 
 
@@ -251,6 +255,15 @@ def test_policy_sets_are_plain_arrays_checked_by_checksum(hopper, tmp_path):
     bad.with_suffix(".json").write_bytes(base.with_suffix(".json").read_bytes())
     with pytest.raises(DatasetError, match="hopper.npz.*corrupt"):
         load_policy_set(bad)
+
+
+def test_report_writes_the_sac_curves_png(hopper, tmp_path):
+    from common.datasets.report import write_report
+
+    root, _ = hopper
+    path = write_report("smoke", mj.PROFILES["smoke"], mj.built_cards("smoke", root), results=tmp_path)
+    png = path.with_name("mujoco-sac.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "](mujoco-sac.png)" in path.read_text()
 
 
 def test_quick_trains_on_full_datasets():

@@ -72,10 +72,13 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
             behaviors[task] = c["behavior"]
     runs = []
     for task, b in behaviors.items():
+        pieces = b.get("sac_pieces") or []
+        cpus = ", ".join(dict.fromkeys(p["cpu"] for p in pieces)) or "not recorded"
+        pol = b.get("policies") or {}
         runs.append([task, b["sac"]["steps"], "+".join(m.split("/")[0] for m in b["sac"]["members"]),
                      _f(b["our_ref_scores"]["random"]), f"{_f(b['medium']['score'])} @ {b['medium']['step']:,}",
                      _f(b["medium"]["target"]), f"{_f(b['expert']['score'])} @ {b['expert']['step']:,}",
-                     f"{b['sac_wall_time_s'] / 60:.0f}"])
+                     f"{b['sac_wall_time_s'] / 3600:.2f}", f"{len(pieces)} on {cpus}", pol.get("source", "–")])
     if runs:
         rule = next((c["behavior"]["snapshot_rule"] for c in cards.values()
                      if "snapshot_rule" in (c.get("behavior") or {})), None)  # the cards say which rule made them
@@ -87,7 +90,9 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
                   "Wall time: the whole SAC run of the group (members trained together), one CPU thread unless "
                   "the card's `sac.device` says otherwise.", "",
                   tabulate(runs, headers=["task", "SAC steps", "trained with", "random return", "medium @ step",
-                                          "medium target", "expert @ step", "SAC wall min"], tablefmt="github"), ""]
+                                          "medium target", "expert @ step", "SAC wall h", "pieces (CPU)",
+                                          "policies"], tablefmt="github"), ""]
+        lines += _replay_section(cards) + _build_section(cards)
         lines += ["Every evaluation of each run (step in thousands: deterministic return; M = medium, E = expert):", ""]
         for task, b in behaviors.items():
             marks = {b["medium"]["step"]: " M", b["expert"]["step"]: " E"}
@@ -115,6 +120,71 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
     return "\n".join(lines)
 
 
+def _replay_section(cards: dict[tuple[str, str], dict]) -> list[str]:
+    """The replay kinds rebuilt from the policy series beside the SAC run's own buffer (the policy card's statistics)."""
+    rows = []
+    for (task, kind), c in cards.items():
+        buf = ((c.get("behavior") or {}).get("buffer_returns") or {}).get(kind)
+        if kind.endswith("replay") and buf:
+            r = c["returns"]
+            rows.append([task, kind, f"{c['size']:,}", c["n_episodes"], f"{_f(r['mean'])} ± {_f(r['std'])}",
+                         _f(normalize(r["mean"], c)), f"{buf['size']:,}", buf["episodes"],
+                         f"{_f(buf['mean'])} ± {_f(buf['std'])}", _f(normalize(buf["mean"], c))])
+    if not rows:
+        return []
+    return ["## Replay kinds: rebuilt from the policy series vs the SAC run's buffer", "",
+            "The replay kinds are rebuilt from the committed policy series (one snapshot per segment, "
+            "common/datasets/mujoco/rollouts.py) so that anyone can make them; the SAC buffer they approximate "
+            "changed its policy after every update. Both, from the same run:", "",
+            tabulate(rows, headers=["task", "kind", "size", "episodes", "return mean ± std", "normalized",
+                                    "buffer size", "buffer episodes", "buffer return mean ± std",
+                                    "buffer normalized"], tablefmt="github"), ""]
+
+
+def _build_section(cards: dict[tuple[str, str], dict]) -> list[str]:
+    """How long each path takes: rebuilding every kind from policies (the rollouts) against the SAC runs."""
+    rows, total = [], 0.0
+    for (task, kind), c in cards.items():
+        if c.get("build_s") is not None:
+            total += float(c["build_s"])
+            rows.append([task, kind, f"{float(c['build_s']):.0f}", c.get("built_on", "–")])
+    if not rows:
+        return []
+    return ["## Cost of each path", "",
+            f"Every kind is rebuilt from the behavior policies alone (no SAC run needed once they are committed): "
+            f"{total / 60:.1f} min of rollouts in all on one thread, listed below; the SAC runs that made the "
+            "policies took the wall hours of the table above.", "",
+            tabulate(rows, headers=["task", "kind", "rollout s", "CPU"], tablefmt="github"), ""]
+
+
+def plot_sac_curves(cards: dict[tuple[str, str], dict], path: Path) -> Path | None:
+    """One PNG of every robot's SAC evaluation curve, D4RL-normalized, medium and expert snapshots marked."""
+    from common.plotting import plt, save, tight_layout
+
+    behaviors = {}
+    for (task, kind), c in cards.items():
+        b = c.get("behavior") or {}
+        if "eval_steps" in b and task not in behaviors:
+            behaviors[task] = (b, c)
+    if not behaviors:
+        return None
+    pyplot = plt()
+    fig, ax = pyplot.subplots(figsize=(7, 4))
+    for task, (b, c) in behaviors.items():
+        y = [normalize(v, c) for v in b["eval_scores"]]
+        (line,) = ax.plot(b["eval_steps"], y, label=task)
+        for which, marker in (("medium", "o"), ("expert", "*")):
+            st = b[which]["step"]
+            if st in b["eval_steps"]:
+                ax.plot([st], [y[b["eval_steps"].index(st)]], marker, color=line.get_color(), ms=8)
+    ax.set_xlabel("SAC environment steps")
+    ax.set_ylabel("D4RL-normalized deterministic return")
+    ax.set_title("SAC behavior runs (o medium, * expert snapshot)")
+    ax.legend()
+    tight_layout(fig)
+    return save(fig, path)
+
+
 def write_report(profile: str, prof, cards: dict[tuple[str, str], dict], results=None) -> Path:
     """Write <results>/<profile>/datasets/mujoco.md (``results``: the results root, default this machine's runs
     root; the committed one is common.roots.REFERENCE_ROOT)."""
@@ -122,5 +192,9 @@ def write_report(profile: str, prof, cards: dict[tuple[str, str], dict], results
 
     path = Path(results or runs_root()) / profile / "datasets" / "mujoco.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, report_text(profile, prof, cards))
+    text = report_text(profile, prof, cards)
+    png = plot_sac_curves(cards, path.with_name("mujoco-sac.png"))
+    if png is not None:
+        text += f"\n![SAC curves]({png.name})\n"
+    atomic_write_text(path, text)
     return path

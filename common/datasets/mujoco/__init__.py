@@ -52,6 +52,7 @@ import hashlib
 import itertools
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -70,6 +71,7 @@ from common.datasets.mujoco.protocol import (ALIASES, CHECKPOINT_SECONDS, GROUPS
 from common.data import Dataset
 from common.datacard import DatasetError, data_root
 from common.returns import return_stats
+from common.runtime import cpu_model
 from envs.gym_mujoco import D4RL_REF_SCORES, EPISODE_LENGTH, MULTI_AGENT, TASKS, check_task, task_dims
 
 __all__ = ["KINDS", "PROFILES", "ALIASES", "MujocoProfile", "build", "load", "split", "behavior_run", "policy_set",
@@ -222,23 +224,37 @@ def _behavior(ps: PolicySet, seed: int) -> dict[str, Any]:
         "sac_wall_time_s": c["sac_wall_time_s"], "sac_pieces": c["sac_pieces"],
         "policies": {"source": ps.source, "file": f"{ps.path.name}.npz" if ps.path else None,
                      "npz_sha256": c.get("npz_sha256")},
+        "buffer_returns": c.get("buffer_returns"),
     }
 
 
 def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu", seed: int = 0,
           progress: bool = True) -> Path:
-    """Make the dataset (and what it needs) unless its files exist and verify; returns its base path."""
+    """Make the dataset (and what it needs) unless its files exist and verify; returns its base path. The card
+    records how long the rollouts took (``build_s``: this kind alone, its sources and SAC excluded)."""
     base = dataset_base(task, kind, profile, root)
     if base.with_name(base.name + ".json").exists():
         Dataset.load(base)  # verifies the checksum and the card: a bad file raises DatasetError naming it
         return base
+    if kind != "random":  # what this kind needs first, so that its own time is its own
+        policy_set(task, profile, root=root, device=device, seed=seed, progress=progress)
+    if kind == "medium-expert":
+        for k in ("medium", "expert"):
+            build(task, k, profile, root=root, device=device, seed=seed, progress=progress)
+    t0 = time.perf_counter()
+    ds = _make(task, kind, profile, root=root, device=device, seed=seed, progress=progress)
+    return ds.with_card(build_s=round(time.perf_counter() - t0, 1), built_on=cpu_model()).save(base)
+
+
+def _make(task: str, kind: str, profile: str, *, root, device: str, seed: int, progress: bool) -> Dataset:
+    """The dataset ``kind`` of ``task`` (not saved); its policies or sources exist already (``build``)."""
     prof = check_profile(profile)
     bar = _Bar(f"{task} {kind} ({profile})", prof.sac_steps if kind.endswith("replay") else prof.size, progress)
     if kind == "random":
         rng, n_act = np.random.default_rng([seed, 0]), task_dims(task)[1]
         arrays, _ = collect(task, prof.size, seed, lambda o, c: rng.uniform(-1.0, 1.0, (len(o), n_act)), progress=bar)
         ds = _dataset(task, kind, profile, arrays, rule_of(kind, profile), {"policy": "uniform"}, seed=seed)
-        return ds.save(base)
+        return ds
     if kind == "medium-expert":
         med, exp = (load(task, k, profile, root=root, device=device, progress=progress) for k in ("medium", "expert"))
         ds = Dataset.concat([med, exp], "medium-expert")
@@ -246,7 +262,7 @@ def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu",
                           behavior={"medium": med.card["behavior"], "expert": exp.card["behavior"],
                                     "sources": [med.card["sha256"], exp.card["sha256"]]},
                           identity=_identity(task, kind, profile, seed, [med.card["identity"], exp.card["identity"]]))
-        return ds.save(base)
+        return ds
     ps = policy_set(task, profile, root=root, device=device, seed=seed, progress=progress)
     cfg, behavior = ps.sac_config(), _behavior(ps, seed)
     if kind in ("medium-replay", "full-replay"):
@@ -256,12 +272,12 @@ def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu",
         used = sorted({n for a, b, n in ps.replay_series() if a < stop})
         ds = _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior, seed=seed,
                       policies={n: ps.shas()[n] for n in used})
-        return ds.save(base)
+        return ds
     if kind in ("medium", "expert"):
         sampler = Sampler(ps.actor(kind), cfg, seed=[seed, KINDS.index(kind)])
         arrays, _ = collect(task, prof.size, seed + 1, lambda o, c: sampler(o), progress=bar)
         return _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior, seed=seed,
-                        policies={kind: ps.shas()[kind]}).save(base)
+                        policies={kind: ps.shas()[kind]})
     # mixed
     env_name = MULTI_AGENT[task]
     import envs
@@ -283,7 +299,7 @@ def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu",
                            "episodes_per_combination": dict(zip(names, counts.tolist())),
                            "combination_of_episode": "j mod 2^N in start order (round robin)"}
     return _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior, seed=seed,
-                    policies={k: ps.shas()[k] for k in ("medium", "expert")}).save(base)
+                    policies={k: ps.shas()[k] for k in ("medium", "expert")})
 
 
 def load(task: str, kind: str, profile: str, *, root=None, device: str = "cpu", progress: bool = True) -> Dataset:
