@@ -102,7 +102,7 @@ def test_members_bench_compares_stacked_runs_with_the_loop(capsys):
     with pytest.raises(ValueError, match="7 members are not whole runs of 3 agents"):
         bench.compare_members(7, cfg)
     for argv, msg in ((["--batch", "32"], "--batch 32 is an option of --members"),
-                      (["--members", "--sac"], "give --sac or --members, not both"),
+                      (["--members", "--sac"], "give one of --all, --sac, --members"),
                       (["--members", "--batch", "0"], "--batch 0: give a positive integer")):
         with pytest.raises(SystemExit):
             bench.main(argv)

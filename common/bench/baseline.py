@@ -28,16 +28,20 @@ WORKER = Path(__file__).with_name("worker.py")
 
 @contextlib.contextmanager
 def worktree(rev: str, repo: Path = REPO) -> Iterator[Path]:
-    """A detached checkout of ``rev`` in a temporary folder, removed (``git worktree remove --force``) on exit."""
+    """A detached checkout of ``rev`` (its code: all but results/ and tests/) in a temporary folder, removed
+    (``git worktree remove --force``) on exit."""
     full = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=repo, capture_output=True,
                           text=True)
     if full.returncode:
         raise ValueError(f"--baseline {rev!r} is not a commit of {repo}: {full.stderr.strip()}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
     path = tmp / "tree"
-    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(path), full.stdout.strip()], cwd=repo,
-                   check=True, capture_output=True)
     try:
+        subprocess.run(["git", "worktree", "add", "--detach", "--no-checkout", "--quiet", str(path),
+                        full.stdout.strip()], cwd=repo, check=True, capture_output=True)
+        # the code only: results/ and tests/ are most of the tree's bytes and no hot path imports them
+        subprocess.run(["git", "checkout", "HEAD", "--", ".", ":!results", ":!tests"], cwd=path, check=True,
+                       capture_output=True)
         yield path
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=repo, capture_output=True)
@@ -54,14 +58,26 @@ class Worker:
         self.root = root
         self.proc = subprocess.Popen([sys.executable, "-c", WORKER.read_text()], cwd=root, env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        hello = self._ask({"path": path, "device": device, "size": size})
-        self.flops = float(hello["flops"])
-        if Path(hello["root"]).resolve() != (root / "common").resolve():
-            raise RuntimeError(f"the worker in {root} imported common from {hello['root']}")
+        self._send({"path": path, "device": device, "size": size})  # it starts (imports, builds) meanwhile
+        self.flops = 0.0
 
-    def _ask(self, req: dict) -> dict:
+    def ready(self) -> Worker:
+        """Wait for its hot path to be built (and its FLOPs counted, one warm-up call made)."""
+        hello = self._read()
+        self.flops = float(hello["flops"])
+        if Path(hello["root"]).resolve() != (self.root / "common").resolve():
+            raise RuntimeError(f"the worker in {self.root} imported common from {hello['root']}")
+        return self
+
+    def _send(self, req: dict) -> None:
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
+
+    def _ask(self, req: dict) -> dict:
+        self._send(req)
+        return self._read()
+
+    def _read(self) -> dict:
         for line in self.proc.stdout:
             if line.startswith(PREFIX):
                 return json.loads(line[len(PREFIX):])
@@ -92,8 +108,10 @@ def compare_trees(path: str, rev: str, size: dict, n_calls: int, reps: int, devi
     with worktree(rev, repo) as old_root:
         workers: dict[str, Worker] = {}
         try:
-            workers["new"] = Worker(repo, path, size, device)
+            workers["new"] = Worker(repo, path, size, device)  # both start at once, then are waited for
             workers["old"] = Worker(old_root, path, size, device)
+            for w in workers.values():
+                w.ready()
             rates: dict[str, list[float]] = {"new": [], "old": []}
             for r in range(reps):
                 for k in (("new", "old") if r % 2 == 0 else ("old", "new")):  # alternate who goes first

@@ -149,8 +149,10 @@ def machine_info(device: str = "cpu") -> dict[str, str]:
     import numpy as np
 
     gpu = torch.cuda.get_device_name(device) if device.startswith("cuda") else ""
-    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
-    if _git("status", "--porcelain", "--untracked-files=no"):
+    commit = _git("rev-parse", "--short", "HEAD")
+    if not commit:  # a copy without .git (the lent GPU machine's): the commit its caller declares
+        commit = os.environ.get("OFFMARL_GIT_COMMIT", "unknown")[:12]
+    elif _git("status", "--porcelain", "--untracked-files=no"):
         commit += "+dirty"
     return {"cpu": cpu_model(), "logical_cores": str(os.cpu_count()), "gpu": gpu, "device": device,
             "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,

@@ -139,7 +139,7 @@ def otc_rows(ctx: Ctx) -> list[Row]:
     prioritized sampling against plain BCQ, interleaved in rotated order; fewer updates than the table's 5 x 500."""
     from papers.otc import table2 as t2
 
-    cfg = t2.timing_config("smoke" if ctx.quick else "quick")
+    cfg = t2.timing_config("smoke" if ctx.quick else "full")  # full: Table 3's sizes (quick's are the same)
     cfg["timing"] = {"warmup": 2, "reps": 2, "updates": 3} if ctx.quick else {"warmup": 10, "reps": 5, "updates": 50}
     with _empty_data_root():
         m = t2.measure(cfg, 0, ctx.device)
@@ -158,7 +158,7 @@ def baseline_rows(ctx: Ctx, peak: Peak) -> list[Row]:
     rows = []
     for m in (1, 4):
         size = dict(members=m, obs_dim=17, act_dim=6, **(SAC_TINY if ctx.quick else {}))
-        r = compare_trees("sac", ctx.baseline, size, n_calls=ctx.n(10), reps=ctx.n(5) + 1, device=ctx.device,
+        r = compare_trees("sac", ctx.baseline, size, n_calls=ctx.n(20), reps=ctx.n(14) + 1, device=ctx.device,
                           between=lambda: peak.read(1))
         rows.append(Row(f"SAC update, {'tiny' if ctx.quick else 'rlkit'} size, {m} member{'s' * (m > 1)}: this tree", r["new_per_s"], "updates/s",
                         r["new_per_s"] * r["new_gflop_per_call"], r["ratio"],
@@ -234,7 +234,8 @@ def render(res: dict, command: str) -> str:
               f"- date {b['date']} to {a['date']}; commit {b['commit']}",
               f"- load average (1, 5, 15 min): {b['load']} before, {a['load']} after (on a busy machine the absolute "
               "rates are lower, the same-run ratios much less so)",
-              f"- {peak.describe()}", "", table(res["rows"], s["median"]), ""]
+              f"- {peak.describe()}; the spread is the load's swings: a hot path timed in a calmer moment than "
+              "the median reading can show more than 100 %", "", table(res["rows"], s["median"]), ""]
     for name, why in res["failed"].items():
         lines.append(f"- **{name} failed**: {why}")
     return "\n".join(lines).rstrip() + "\n"
