@@ -8,7 +8,7 @@
 #   1. the GPU-only tests (those skipped without CUDA): member-equals-alone on the GPU, CUDA checkpoints, MAPPO's
 #      CUDA graph, the benchmark on the GPU                                               -> pytest_gpu.log
 #   2. python -m common.bench --all --device cuda: every hot path with its same-run ratio and % of the GPU's fp32
-#      matmul peak, members as cells up to 1,500 members                                 -> bench/<gpu>.md, bench_all.log
+#      matmul peak, members as cells up to 1,500 members                   -> bench/<gpu>.md, bench_all.log
 #   3. one full-profile slice per paper that needs no dataset: OTC Table 2 at full (a microbenchmark: random tensors of
 #      its dataset's shapes), CAST-BCQ's update at the code's sizes (time of 20k updates), MOMA-PPO's iteration at the
 #      code's sizes, 3 seeds (time of a full cell's 100k iterations). OMAR's full tables train on MPE datasets that
@@ -34,7 +34,8 @@ Q=(); [ "$QUICK" = 1 ] && Q=(--quick)
   nvidia-smi -L 2>&1 | head -n 4
   "$PY" -c "import torch, numpy, platform; print('python', platform.python_version(), 'torch', torch.__version__, \
 'numpy', numpy.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
-  echo "commit ${OFFMARL_GIT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "commit ${OFFMARL_GIT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+  echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$OUT/setup.log" 2>&1
 step() {  # name, cap_s, command...: run it with min(cap, time left) seconds, its output in $OUT/<name>.log
   local name=$1 cap=$2 left=$(( DEADLINE - $(el) )); shift 2
@@ -44,8 +45,9 @@ step() {  # name, cap_s, command...: run it with min(cap, time left) seconds, it
   timeout -k 5 "$left" "$@" > "$OUT/$name.log" 2>&1
   echo "$name rc $? in $(( $(date +%s) - t )) s (at $(el) s)" >> "$OUT/setup.log"
 }
-step pytest_gpu 150 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda_checkpoints.py tests/test_mappo_graph.py \
-  "tests/test_bench.py::test_bench_on_gpu_tiny" "tests/test_itd3.py::test_batched_equals_reference_loop_on_gpu"
+step pytest_gpu 150 "$PY" -m pytest -q -rs -p no:cacheprovider \
+  tests/test_cuda_checkpoints.py tests/test_mappo_graph.py "tests/test_bench.py::test_bench_on_gpu_tiny" \
+  "tests/test_itd3.py::test_batched_equals_reference_loop_on_gpu"
 step bench_all 240 "$PY" -m common.bench --all --device "$DEVICE" "${Q[@]}" --out "$OUT/bench"
 if "$PY" -c "import sacred" > /dev/null 2>&1; then
   if [ "$QUICK" = 1 ]; then P=smoke; else P=full; fi

@@ -1,7 +1,8 @@
 """Throughput of the package's hot paths, each against a comparison measured in the same run (issue 63).
 
     python -m common.bench --all [--quick] [--device cpu|cuda] [--baseline REV] [--out DIR]
-    python -m common.bench [--quick] [--reps R] [--updates U] [--device cpu|cuda] [--sac [--baseline REV] | --members [--batch B]]
+    python -m common.bench [--quick] [--reps R] [--updates U] [--device cpu|cuda]
+                           [--sac [--baseline REV] | --members [--batch B]]
 
 Method. Everything runs in one process on one thread (``torch.set_num_threads(1)``; a ``--baseline`` tree in a
 worker process of one thread of its own), the variants interleaved round by round, and each rate is the median over
@@ -69,5 +70,7 @@ from common.bench.itd3 import (  # noqa: F401
 from common.bench.sac import SAC_SIZE, compare_sac  # noqa: F401
 from common.bench.cli import main  # noqa: E402  (after the modules it reads)
 
-__all__ = ["matmul_peak_gflops", "Peak", "compare", "mpe_suite", "mujoco_suite", "compare_members", "compare_sac",
-           "main"]
+__all__ = ["ALGOS", "MEMBER_COUNTS", "MEMBERS_SIZE", "MIN_PEAK_READINGS", "MPE", "MPE_CFG", "MUJOCO", "MUJOCO_CFG",
+           "Peak", "SAC_SIZE", "_count_flops", "_sync", "algo_cfg", "compare", "compare_members", "compare_sac",
+           "interleaved_rates", "machine_info", "machine_slug", "main", "matmul_peak_gflops", "members_suite",
+           "mpe_suite", "mujoco_suite", "paper_bench_args"]

@@ -55,12 +55,14 @@ def itd3_rows(ctx: Ctx) -> list[Row]:
     for algo in I.ALGOS:
         r = I.compare(I.algo_cfg(TINY_CFG if ctx.quick else I.MPE_CFG, algo), **(TINY if ctx.quick else I.MPE),
                       n_updates=ctx.n(3), reps=ctx.n(3), unchunked=False, device=ctx.device)
-        rows.append(Row(f"{algo} update, {'tiny' if ctx.quick else 'MPE'} size, {int(r['members'])} members", r["batched_updates_per_s"],
+        size = "tiny" if ctx.quick else "MPE"
+        rows.append(Row(f"{algo} update, {size} size, {int(r['members'])} members", r["batched_updates_per_s"],
                         "updates/s", r["batched_gflops"], r["ratio_vs_loop"], "per-member reference loop"))
     r = I.compare(I.algo_cfg(TINY_MUJOCO_CFG if ctx.quick else I.MUJOCO_CFG, "OMAR"),
                   **(TINY if ctx.quick else I.MUJOCO), n_updates=ctx.n(2), reps=ctx.n(3), unchunked=False,
                   device=ctx.device)
-    rows.append(Row(f"OMAR update, {'tiny' if ctx.quick else 'MuJoCo'} size, {int(r['members'])} members", r["batched_updates_per_s"],
+    size = "tiny" if ctx.quick else "MuJoCo"
+    rows.append(Row(f"OMAR update, {size} size, {int(r['members'])} members", r["batched_updates_per_s"],
                     "updates/s", r["batched_gflops"], r["ratio_vs_loop"], "per-member reference loop"))
     return rows
 
@@ -72,7 +74,8 @@ def sac_rows(ctx: Ctx) -> list[Row]:
 
     cfg = SACConfig(**SAC_TINY) if ctx.quick else None
     r = compare_sac(4, 17, 6, n_updates=ctx.n(10), reps=ctx.n(3), device=ctx.device, cfg=cfg)
-    return [Row(f"SAC update, {'tiny' if ctx.quick else 'rlkit'} size, 4 members", r["batched_updates_per_s"], "updates/s", r["batched_gflops"],
+    size = "tiny" if ctx.quick else "rlkit"
+    return [Row(f"SAC update, {size} size, 4 members", r["batched_updates_per_s"], "updates/s", r["batched_gflops"],
                 r["ratio_vs_loop"], "loop over 4 one-member learners")]
 
 
@@ -160,7 +163,8 @@ def baseline_rows(ctx: Ctx, peak: Peak) -> list[Row]:
         size = dict(members=m, obs_dim=17, act_dim=6, **(SAC_TINY if ctx.quick else {}))
         r = compare_trees("sac", ctx.baseline, size, n_calls=ctx.n(20), reps=ctx.n(14) + 1, device=ctx.device,
                           between=lambda: peak.read(1))
-        rows.append(Row(f"SAC update, {'tiny' if ctx.quick else 'rlkit'} size, {m} member{'s' * (m > 1)}: this tree", r["new_per_s"], "updates/s",
+        label = f"SAC update, {'tiny' if ctx.quick else 'rlkit'} size, {m} member{'s' * (m > 1)}: this tree"
+        rows.append(Row(label, r["new_per_s"], "updates/s",
                         r["new_per_s"] * r["new_gflop_per_call"], r["ratio"],
                         f"commit {ctx.baseline} ({r['old_per_s']:.1f} updates/s), worker processes interleaved"))
     return rows
