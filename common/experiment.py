@@ -39,10 +39,9 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 from common import launchers
 from common.datacheck import DATA_FIELDS, DatasetMismatchError, check_data, prepare_data, same_data  # noqa: F401
@@ -51,6 +50,7 @@ from common.profiles import Profile, get_profile
 from common.progress import failures_text, report_progress, reset_failures
 from common.records import canonical_json, config_hash, finished_set, latest_records, load_records, update_plan  # noqa: F401
 from common.roots import runs_root
+from common.job import Cell, Job, as_job  # noqa: F401 (re-exported: where they lived first)
 from common.runs import (RunContext, _build_record, _own_key, checkpoint_path, find_identical_run,  # noqa: F401
                          record_run, reused_record, settle_run)
 from common.runtime import check_seeds, current_threads, git_commit, set_threads
@@ -59,74 +59,6 @@ log = logging.getLogger("offmarl.experiment")
 
 LAUNCHERS = ("inline", "process", "ray")
 PLAN_ONLY_ENV = "OFFMARL_PLAN_ONLY"  # set while run_all.sh plans (common.run_all): run_cells refuses to run
-
-
-def _path_part(value: Any) -> str:
-    s = value if isinstance(value, str) else canonical_json(value)
-    return re.sub(r"[^A-Za-z0-9._=+/-]", "_", s).strip("/") or "_"
-
-
-@dataclass
-class Cell:
-    """One table/figure cell: which paper item it fills, its keys, and the job's config."""
-
-    paper: str  # e.g. "omar"
-    item: str  # e.g. "table3"
-    keys: dict[str, Any]  # env, dataset, method, options... (order = identity order)
-    config: dict[str, Any] = field(default_factory=dict)  # everything the job needs; hashed
-
-    @property
-    def method(self) -> Any:
-        return self.keys.get("method")
-
-    @property
-    def config_hash(self) -> str:
-        return config_hash(self.config)
-
-    def run_id(self, profile: str, seed: int) -> str:
-        """``<profile>/<paper>/<item>/<key values joined by />/seed<k>``."""
-        parts = [profile, self.paper, self.item, *(_path_part(v) for v in self.keys.values()), f"seed{seed}"]
-        return "/".join(parts)
-
-    def keys_id(self) -> str:
-        return canonical_json(self.keys)
-
-
-@dataclass(frozen=True)
-class Job:
-    """What the runner needs of a job: ``run(cell, seed, ctx) -> metrics`` (a dict with at least
-    ``score``; ``normalized`` and ``curve`` are read too, everything else lands in the record's
-    ``extra``), and, for a job that trains on a cached dataset, ``data_spec(config) -> Mapping | None``
-    and ``data_identity(spec) -> Mapping`` (see the module docstring). Built from module-level
-    functions (or ``functools.partial`` of them) so that process and Ray workers can unpickle it."""
-
-    run: Callable[..., Mapping[str, Any]]
-    data_spec: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None
-    data_identity: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
-    # cells as members (common/grouping.py): group_key(config) -> str (equal: may train as one job) or None;
-    # run_group([(cell, seed, ctx)]) -> one metrics dict per run, in order
-    group_key: Callable[[Mapping[str, Any]], str | None] | None = None
-    run_group: Callable[..., Sequence[Mapping[str, Any]]] | None = None
-
-    def __post_init__(self):
-        if not callable(self.run):
-            raise TypeError(f"Job.run must be callable, got {self.run!r}")
-        if (self.data_spec is None) != (self.data_identity is None):
-            raise TypeError("Job: give both data_spec and data_identity, or neither")
-        if (self.group_key is None) != (self.run_group is None):
-            raise TypeError("Job: give both group_key and run_group, or neither")
-
-    def __call__(self, cell: "Cell", seed: int, ctx: "RunContext") -> Mapping[str, Any]:
-        return self.run(cell, seed, ctx)
-
-
-def as_job(job: "Job | Callable") -> Job:
-    """``job`` itself, or a plain ``job_fn(cell, seed, ctx)`` wrapped as a ``Job`` without a dataset."""
-    if isinstance(job, Job):
-        return job
-    if not callable(job):
-        raise TypeError(f"a job is a common.experiment.Job or a function (cell, seed, ctx) -> metrics, got {job!r}")
-    return Job(run=job)
 
 
 @dataclass

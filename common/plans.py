@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from common.atomic import atomic_write_text
+from common.jsonable import canonical_json, to_jsonable
 from common.runtime import now
 
 
@@ -47,7 +48,6 @@ def _locked_plan(results_root: str | Path, profile: str, paper: str, item: str, 
 
 def update_plan(results_root: str | Path, profile: str, cells: Sequence[Any], seeds: Sequence[int]) -> None:
     """Merge the planned (keys, seeds) of ``cells`` (``common.experiment.Cell``) into ``<item>.plan.json`` (the report's n/m)."""
-    from common.records import canonical_json, to_jsonable  # here: common.records imports this module
 
     by_item: dict[tuple[str, str], list[Any]] = {}
     for c in cells:

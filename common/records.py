@@ -26,52 +26,23 @@ A claim verdict (for figure items) is a record with ``keys = {"claim": <id>}``, 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import fcntl
 import hashlib
 import json
-import math
 import os
 import socket
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import numpy as np
 
+from common.jsonable import canonical_json, to_jsonable  # noqa: F401 (re-exported)
 from common.atomic import atomic_torch_save, atomic_write, atomic_write_text  # noqa: F401 (re-exported)
 from common.plans import (item_blocked, plan_path, record_item_blocked, record_item_run,  # noqa: F401 (re-exported)
                           update_plan)
 from common.runtime import git_commit, now, versions
 
 SCHEMA_VERSION = 1
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types from numpy scalars/arrays, tuples, dataclasses, paths; non-finite -> None."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, (str, int, bool)) or obj is None:
-        return obj
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item") and callable(obj.item):  # torch scalars
-        return to_jsonable(obj.item())
-    raise TypeError(f"cannot store a {type(obj).__name__} in a record: {obj!r}")
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def config_hash(config: Mapping[str, Any]) -> str:

@@ -29,7 +29,7 @@ from common.roots import checkpoints_root
 from common.runtime import current_threads, now, seed_everything, versions
 
 if TYPE_CHECKING:
-    from common.experiment import Cell, Job
+    from common.job import Cell, Job
     from common.profiles import Profile
 
 log = logging.getLogger("offmarl.experiment")

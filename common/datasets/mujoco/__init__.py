@@ -55,12 +55,11 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
-import torch
 
-from common.behavior.sac import Member, SACConfig
+from common.behavior.sac import Member, SACConfig  # noqa: F401 (SACConfig re-exported: profiles are built from it)
 from common.behavior.sac_train import SACRun, train_sac
 from common.datasets.mujoco.policies import PolicySet, from_run, load_policy_set, policy_path, save_policy_set
 from common.datasets.mujoco.rollouts import Sampler, collect, replay
