@@ -14,10 +14,13 @@ from common.bench.sac import compare_sac
 from common.runtime import DEVICES, check_device, set_threads
 
 
-def _parser() -> argparse.ArgumentParser:
-    from common.bench import __doc__ as doc
+DESCRIPTION = ("Throughput of the package's hot paths on this machine, each as a ratio with what it is compared with in "
+               "the same run and as a share of the matmul peak read in that run (the docstring of common/bench/ "
+               "says what each entry measures).")
 
-    p = argparse.ArgumentParser(prog="python -m common.bench", description=doc.split("\n\n")[0])
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m common.bench", description=DESCRIPTION)
     p.add_argument("--quick", action="store_true",
                    help="few updates and repeats (< 30 s); with --all: tiny sizes, a plumbing check (seconds)")
     p.add_argument("--reps", type=int, default=None, help="interleaved rounds (median taken)")

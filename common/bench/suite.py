@@ -7,13 +7,11 @@ and the page ``results/bench/<machine>.md`` written from the run (machine, versi
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from common.bench import itd3 as I
@@ -94,66 +92,6 @@ def members_rows(ctx: Ctx) -> list[Row]:
     return rows
 
 
-def moma_rows(ctx: Ctx) -> list[Row]:
-    """MOMA-PPO (papers/moma_ppo/bench.py): world-model update (7 members) and one iteration (3 seeds), quick sizes."""
-    from papers.moma_ppo import bench as mb
-
-    size = "tiny" if ctx.quick else "quick"
-    wm = mb.compare_world_model("reacher-2x1", size, n_updates=ctx.n(2), reps=ctx.n(2), device=ctx.device)
-    it = mb.compare_iteration("reacher-2x1", size, n_seeds=2 if ctx.quick else 3, n_updates=1,
-                              reps=ctx.n(2), device=ctx.device, **(dict(batch=60, k=3) if ctx.quick else {}))
-    s = int(it["seeds"])
-    return [Row(f"MOMA-PPO world-model update, {size} size, 7 members", wm["batched_updates_per_s"], "updates/s",
-                wm["batched_gflops"], wm["ratio_vs_loop"], "loop over 7 one-member ensembles"),
-            Row(f"MOMA-PPO iteration (Reacher, {size} size, {s} seeds)", it["batched_iters_per_s"], "iterations/s",
-                it["batched_gflops"], it["ratio_vs_loop"], f"loop over {s} one-seed policies")]
-
-
-def cast_rows(ctx: Ctx) -> list[Row]:
-    """CAST-BCQ (papers/cast_bcq/bench.py) at the official code's sizes (VAE 750-750, batch 1024), 3 seeds."""
-    from papers.cast_bcq import bench as cb
-
-    over = dict(hidden_vae=(16, 16), hidden=(16, 16), batch_size=32) if ctx.quick else None
-    r = cb.compare_cast("halfcheetah-2x3", "quick" if ctx.quick else "code", 3, n_updates=1, reps=ctx.n(2),
-                        device=ctx.device, cfg_overrides=over)
-    return [Row(f"CAST-BCQ update, {'tiny' if ctx.quick else 'code'} size, HalfCheetah 2x3, 3 seeds",
-                r["batched_updates_per_s"], "updates/s", r["batched_gflops"], r["ratio_vs_loop"],
-                "loop over 3 one-seed learners")]
-
-
-@contextlib.contextmanager
-def _empty_data_root() -> Iterator[None]:
-    """$OFFMARL_DATA pointed at an empty folder: OTC's Table 2 then times random tensors of its dataset's shapes
-    (an update's time does not depend on the values) and never reads the user's cache."""
-    old = os.environ.get("OFFMARL_DATA")
-    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
-        os.environ["OFFMARL_DATA"] = tmp
-        try:
-            yield
-        finally:
-            if old is None:
-                os.environ.pop("OFFMARL_DATA", None)
-            else:
-                os.environ["OFFMARL_DATA"] = old
-
-
-def otc_rows(ctx: Ctx) -> list[Row]:
-    """OTC Table 2's measurement (papers/otc/table2.py ``measure``): a fine-tuning update with d_e's and d_q's
-    prioritized sampling against plain BCQ, interleaved in rotated order; fewer updates than the table's 5 x 500."""
-    from papers.otc import table2 as t2
-
-    cfg = t2.timing_config("smoke" if ctx.quick else "full")  # full: Table 3's sizes (quick's are the same)
-    cfg["timing"] = {"warmup": 2, "reps": 2, "updates": 3} if ctx.quick else {"warmup": 10, "reps": 5, "updates": 50}
-    with _empty_data_root():
-        m = t2.measure(cfg, 0, ctx.device)
-    rows = []
-    for method in ("bcq_otc_de", "bcq_otc_dq"):
-        rows.append(Row(f"OTC update {method} (HalfCheetah 2x3, batch {cfg['otc']['batch_size']})",
-                        1e3 / m["ms"][method], "updates/s", None, m["ratio_to_bcq"][method],
-                        "plain BCQ update (time ratio: > 1 is slower; paper 1.22 / 1.19)"))
-    return rows
-
-
 def baseline_rows(ctx: Ctx, peak: Peak) -> list[Row]:
     """The current tree against commit ``ctx.baseline`` (common/bench/baseline.py): SAC at 1 and 4 members."""
     from common.bench.baseline import compare_trees
@@ -170,9 +108,21 @@ def baseline_rows(ctx: Ctx, peak: Peak) -> list[Row]:
     return rows
 
 
+# The papers' entries are plugins: ``papers/<paper>/bench.py`` defines ``bench_rows(ctx) -> list[Row]``, loaded by
+# name when ``--all`` runs (common never imports papers: the layers are envs <- common <- papers).
+PAPER_ENTRIES = ("moma_ppo", "cast_bcq", "otc")
+
+
+def paper_entry(paper: str) -> Callable[[Ctx], list[Row]]:
+    """``bench_rows`` of ``papers/<paper>/bench.py`` (a plugin, found by name)."""
+    import importlib
+
+    return importlib.import_module(f"papers.{paper}.bench").bench_rows
+
+
 ENTRIES: dict[str, Callable[[Ctx], list[Row]]] = {
-    "itd3": itd3_rows, "sac": sac_rows, "members": members_rows, "moma_ppo": moma_rows, "cast_bcq": cast_rows,
-    "otc": otc_rows}
+    "itd3": itd3_rows, "sac": sac_rows, "members": members_rows,
+    **{p: (lambda ctx, p=p: paper_entry(p)(ctx)) for p in PAPER_ENTRIES}}
 
 
 def run_suite(ctx: Ctx, entries: tuple[str, ...] = tuple(ENTRIES), log: Callable[[str], None] = print) -> dict:

@@ -15,6 +15,7 @@ import time
 import torch
 
 from common.bench import _count_flops, interleaved_rates, matmul_peak_gflops, paper_bench_args
+from common.bench.suite import Ctx, Row
 from common.runtime import check_device
 
 CAST_SHAPES = {"halfcheetah-2x3": dict(obs_dims=(17, 17), act_dims=(3, 3), state_dim=17),
@@ -91,3 +92,16 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
+
+
+# ---- python -m common.bench --all (a plugin of common/bench/suite.py) ----
+
+
+def bench_rows(ctx: Ctx) -> list[Row]:
+    """CAST-BCQ (papers/cast_bcq/bench.py) at the official code's sizes (VAE 750-750, batch 1024), 3 seeds."""
+    over = dict(hidden_vae=(16, 16), hidden=(16, 16), batch_size=32) if ctx.quick else None
+    r = compare_cast("halfcheetah-2x3", "quick" if ctx.quick else "code", 3, n_updates=1, reps=ctx.n(2),
+                        device=ctx.device, cfg_overrides=over)
+    return [Row(f"CAST-BCQ update, {'tiny' if ctx.quick else 'code'} size, HalfCheetah 2x3, 3 seeds",
+                r["batched_updates_per_s"], "updates/s", r["batched_gflops"], r["ratio_vs_loop"],
+                "loop over 3 one-seed learners")]

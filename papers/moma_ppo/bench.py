@@ -34,12 +34,13 @@ rounds, each half clocked after a device sync).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from common.bench import _count_flops, _sync, interleaved_rates, matmul_peak_gflops, paper_bench_args
+from common.bench.suite import Ctx, Row
 from common.runtime import check_device
 
 SHAPES = {"reacher-2x1": dict(obs_dims=(8, 6), act_dims=(1, 1)),
@@ -260,3 +261,19 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
+
+
+# ---- python -m common.bench --all (a plugin of common/bench/suite.py) ----
+
+
+def bench_rows(ctx: Ctx) -> list[Row]:
+    """MOMA-PPO (papers/moma_ppo/bench.py): world-model update (7 members) and one iteration (3 seeds), quick sizes."""
+    size = "tiny" if ctx.quick else "quick"
+    wm = compare_world_model("reacher-2x1", size, n_updates=ctx.n(2), reps=ctx.n(2), device=ctx.device)
+    it = compare_iteration("reacher-2x1", size, n_seeds=2 if ctx.quick else 3, n_updates=1,
+                              reps=ctx.n(2), device=ctx.device, **(dict(batch=60, k=3) if ctx.quick else {}))
+    s = int(it["seeds"])
+    return [Row(f"MOMA-PPO world-model update, {size} size, 7 members", wm["batched_updates_per_s"], "updates/s",
+                wm["batched_gflops"], wm["ratio_vs_loop"], "loop over 7 one-member ensembles"),
+            Row(f"MOMA-PPO iteration (Reacher, {size} size, {s} seeds)", it["batched_iters_per_s"], "iterations/s",
+                it["batched_gflops"], it["ratio_vs_loop"], f"loop over {s} one-seed policies")]

@@ -144,7 +144,7 @@ def task_tensors(cfg: Mapping[str, Any], seed: int, device: torch.device) -> tup
         merged = {k: v.to(device) for k, v in data.to_torch(device, keys=D.BATCH_KEYS).items()}
         about = {"data": f"{data.id} ({spec['data_profile']}), split on {spec['env']}", **data_identity_of(data)}
     else:
-        T = mj.PROFILES[spec["data_profile"]].size
+        T = mj.check_profile(spec["data_profile"]).size
         g = torch.Generator().manual_seed(int(seed))
         merged = {"obs": torch.randn(T, N_AGENTS, OBS_DIM, generator=g),
                   "actions": torch.rand(T, N_AGENTS, ACT_DIM, generator=g) * 2 - 1,
