@@ -61,19 +61,34 @@ import numpy as np
 
 from common.behavior.sac import Member, SACConfig  # noqa: F401 (SACConfig re-exported: profiles are built from it)
 from common.behavior.sac_train import SACRun, train_sac
-from common.datasets.mujoco.policies import PolicySet, from_run, load_policy_set, policy_path, save_policy_set
-from common.datasets.mujoco.rollouts import Sampler, collect, replay
-from common.datasets.mujoco.protocol import (ALIASES, CHECKPOINT_SECONDS, GROUPS, KINDS, MEDIUM_FRACTION,  # noqa: F401
-                                             NEEDED, PROFILES, RULES, SNAPSHOT_RULES, VERSION, MujocoProfile,
-                                             check_kind, check_profile, choose_snapshots, data_profile, group_of,
-                                             rule_of)
 from common.data import Dataset
 from common.datacard import DatasetError, data_root
+from common.datasets.mujoco.policies import PolicySet, from_run, load_policy_set, policy_path, save_policy_set
+from common.datasets.mujoco.protocol import (  # noqa: F401
+    ALIASES,
+    CHECKPOINT_SECONDS,
+    GROUPS,
+    KINDS,
+    MEDIUM_FRACTION,
+    NEEDED,
+    PROFILES,
+    RULES,
+    SNAPSHOT_RULES,
+    VERSION,
+    MujocoProfile,
+    check_kind,
+    check_profile,
+    choose_snapshots,
+    data_profile,
+    group_of,
+    rule_of,
+)
+from common.datasets.mujoco.rollouts import Sampler, collect, replay
 from common.returns import return_stats
 from common.runtime import cpu_model
 from envs.gym_mujoco import D4RL_REF_SCORES, EPISODE_LENGTH, MULTI_AGENT, TASKS, check_task, task_dims
 
-__all__ = ["KINDS", "PROFILES", "ALIASES", "MujocoProfile", "build", "load", "split", "behavior_run", "policy_set",
+__all__ = ["KINDS", "PROFILES", "ALIASES", "MujocoProfile", "build", "load", "split", "behavior_run", "policy_set", "has_policies",
            "dataset_base", "data_profile", "check_profile", "GROUPS", "built_cards", "all_pairs"]
 
 def _root(profile: str, root: str | Path | None) -> Path:
@@ -176,6 +191,11 @@ class _Bar:
         elif self.on and n >= self.shown + self.total // 10:
             self.shown = n
             print(f"{self.desc}: {n:,}/{self.total:,} transitions", file=sys.stderr, flush=True)
+
+
+def has_policies(task: str, profile: str, root=None) -> bool:
+    """Whether ``task``'s policy set exists (committed or in the cache): its datasets then need no SAC run."""
+    return policy_path(task, profile, _root(profile, root))[0].with_suffix(".json").exists()
 
 
 def policy_set(task: str, profile: str, *, root=None, device: str = "cpu", seed: int = 0,

@@ -9,15 +9,31 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Sequence
 
 import torch
 
 from common.data import Dataset
-from common.datasets.mujoco import (ALIASES, KINDS, NEEDED, PROFILES, all_pairs, behavior_run, build, built_cards,
-                                    check_profile, data_profile, group_of, policy_set)
+from common.datasets.mujoco import (
+    ALIASES,
+    KINDS,
+    NEEDED,
+    PROFILES,
+    all_pairs,
+    behavior_run,
+    build,
+    built_cards,
+    check_profile,
+    data_profile,
+    group_of,
+    has_policies,
+    policy_set,
+)
 from common.datasets.mujoco.policies import COMMITTED, load_policy_set
 from common.roots import add_root_options, chosen_root
 from common.runtime import check_device
@@ -39,6 +55,23 @@ def export_policies(task: str, profile: str, root=None) -> str:
     return f"{task}: {dest}.npz ({dest.with_suffix('.npz').stat().st_size / 1e6:.1f} MB)"
 
 
+def _build_task(job: tuple, echo: bool = False) -> list[str]:
+    """Build the kinds of one robot in order (a worker of ``--jobs``); one line per dataset."""
+    task, kinds, profile, root, device = job
+    torch.set_num_threads(1)
+    lines = []
+    for kind in kinds:
+        t0 = time.perf_counter()
+        base = build(task, kind, profile, root=root, device=device)
+        card = Dataset.read_card(base)
+        lines.append(f"{task} {kind}: {card['size']} transitions, {card['n_episodes']} episodes, "
+                     f"return {card['returns']['mean']:.1f} ± {card['returns']['std']:.1f} -> {base}.npz "
+                     f"({time.perf_counter() - t0:.0f} s)")
+        if echo:
+            print(lines[-1], flush=True)
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m common.datasets.mujoco",
@@ -57,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--export-policies", action="store_true",
                    help="maintainers: copy the tasks' policy sets from the cache to the committed "
                         "common/datasets/mujoco/committed/<profile>/ (after their SAC runs)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="robots built at once, one process each (default: the number of cores); SAC runs that "
+                        "are still needed always run one at a time")
     p.add_argument("--report", action="store_true", help="write <results>/<profile>/datasets/mujoco.md from the cards")
     add_root_options(p, "--report")
     a = p.parse_args(argv)
@@ -64,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_device(a.device)
     except ValueError as e:
         p.error(str(e))
+    if a.jobs < 1:
+        p.error(f"--jobs {a.jobs} must be a positive integer")
     torch.set_num_threads(1)
     if a.all:
         pairs = all_pairs()
@@ -86,13 +124,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"(update {run.update_time:.0f} s, env {run.env_time:.0f} s, eval {run.eval_time:.0f} s); "
                   f"final eval {dict(zip(group, run.curve[-1].round(1).tolist()))}", flush=True)
         return 0
-    for task, kind in pairs:
-        t0 = time.perf_counter()
-        base = build(task, kind, a.profile, root=a.root, device=a.device)
-        card = Dataset.read_card(base)
-        print(f"{task} {kind}: {card['size']} transitions, {card['n_episodes']} episodes, "
-              f"return {card['returns']['mean']:.1f} ± {card['returns']['std']:.1f} -> {base}.npz "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    tasks = list(dict.fromkeys(t for t, _ in pairs))
+    ready = all(has_policies(t, a.profile, a.root) for t in tasks)
+    if a.jobs > 1 and len(tasks) > 1 and ready:  # rollouts only: one robot per process
+        with ProcessPoolExecutor(max_workers=min(a.jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
+            for lines in pool.map(_build_task, [(t, [k for u, k in pairs if u == t], a.profile, a.root, a.device)
+                                                for t in tasks]):
+                print("\n".join(lines), flush=True)
+    else:
+        if a.jobs > 1 and len(tasks) > 1:
+            print("SAC runs are still needed (no policy set for some robot): building one robot at a time",
+                  flush=True)
+        for t in tasks:
+            _build_task((t, [k for u, k in pairs if u == t], a.profile, a.root, a.device), echo=True)
     if a.report:
         from common.datasets.report import write_report
 
