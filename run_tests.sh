@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Set up (or reuse) .venv and run the whole test suite with one torch thread.
+# Set up (or reuse) .venv, lint the tree with ruff, and run the whole test suite with one torch thread.
 # Extra arguments go to pytest, e.g. ./run_tests.sh -k envs -x
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 source scripts/bootstrap.sh
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# lint first (ruff, pinned in constraints.txt, config in pyproject.toml): any finding fails the run before pytest
+"$(dirname "$OFFMARL_PY")/ruff" check .
 # Two worker processes (pytest-xdist), one per core of the 2-core project machine; OFFMARL_TEST_WORKERS=0 runs the
 # suite in this one process (e.g. to debug with -s / --pdb). -rs: the reason of every skipped test;
 # --durations=15: the 15 slowest tests.

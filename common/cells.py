@@ -17,8 +17,17 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from common.published import Entry, Item, Table, as_entry, fmt_delta, fmt_ours, fmt_published, metric_value, \
-    spread_of
+from common.published import (
+    Entry,
+    Item,
+    Table,
+    as_entry,
+    fmt_delta,
+    fmt_ours,
+    fmt_published,
+    metric_value,
+    spread_of,
+)
 from common.records import canonical_json
 
 VERDICTS = ("within", "differs", "partial", "not run", "no published")

@@ -37,17 +37,17 @@ from common.datacard import (
     ARRAYS,
     STEP_KEYS,
     DatasetError,
-    _base,
-    _check_arrays,
-    _check_card,
-    _read_card,
-    _resolve,
-    _sha256_bytes,
+    base_path,
+    check_arrays,
+    check_card,
     check_kind,
     dataset_id,
     dataset_path,
     make_card,
+    read_card_json,
     regenerate_hint,
+    resolve_dataset,
+    sha256_bytes,
     sha256_file,
 )
 from common.returns import RETURN_MODES, episode_return_fn
@@ -61,8 +61,8 @@ class Dataset:
     def __init__(self, arrays: Mapping[str, np.ndarray], card: Mapping[str, Any]):
         self.card: dict[str, Any] = dict(card)
         self.arrays: dict[str, np.ndarray] = dict(arrays)
-        _check_card(self.card, "<in memory>")
-        _check_arrays(self.arrays, self.card, "<in memory>")
+        check_card(self.card, "<in memory>")
+        check_arrays(self.arrays, self.card, "<in memory>")
 
     # ---- array attributes ---------------------------------------------------------------------
     obs = property(lambda self: self.arrays["obs"])  # [T, N, O]
@@ -367,7 +367,7 @@ class Dataset:
         """Write ``<path>.npz`` and ``<path>.json`` atomically (temp file + os.replace), default
         path ``dataset_path(self.id)``. Fills in the card's sha256 and created time; returns the
         base path. A failure leaves any previous files in place and no temporary files behind."""
-        base = dataset_path(self.id) if path is None else _base(path)
+        base = dataset_path(self.id) if path is None else base_path(path)
         base.parent.mkdir(parents=True, exist_ok=True)
         npz, js = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
         tmp_npz = _tmp_name(npz)
@@ -399,9 +399,9 @@ class Dataset:
     def read_card(path: str | os.PathLike) -> dict[str, Any]:
         """The validated card ``<path>.json`` of a saved dataset, without reading its arrays.
         Errors end with :func:`regenerate_hint`."""
-        base = _resolve(path)
+        base = resolve_dataset(path)
         try:
-            return _read_card(base)
+            return read_card_json(base)
         except DatasetError as e:
             raise DatasetError(f"{e}; {regenerate_hint(base)}") from None
 
@@ -413,7 +413,7 @@ class Dataset:
         ``generators`` ({name: accepted versions}) optionally restricts the card's
         ``generator`` ({"name", "version"}) to known data generators. Errors (DatasetError) name the
         files and end with :func:`regenerate_hint`: what to delete and the command that regenerates them."""
-        base = _resolve(path)
+        base = resolve_dataset(path)
         try:
             arrays, card = cls._load_checked(base, generators)
         except DatasetError as e:
@@ -426,7 +426,7 @@ class Dataset:
         for p in (js, npz):
             if not p.exists():
                 raise DatasetError(f"dataset file missing: {p}")
-        card = _read_card(base)
+        card = read_card_json(base)
         if generators is not None:
             g = card.get("generator") or {}
             name, ver = (g.get("name"), g.get("version")) if isinstance(g, Mapping) else (g, None)
@@ -436,7 +436,7 @@ class Dataset:
                     + ", ".join(f"{n} {list(v)}" for n, v in generators.items())
                 )
         raw = npz.read_bytes()  # hash and parse the same bytes
-        digest = _sha256_bytes(raw)
+        digest = sha256_bytes(raw)
         if digest != card.get("sha256"):
             raise DatasetError(
                 f"{npz}: checksum mismatch: the file's sha256 is {digest}, its card {js} says "
@@ -447,13 +447,13 @@ class Dataset:
                 arrays = {k: z[k] for k in z.files}
         except Exception as e:  # a corrupt zip or an object array
             raise DatasetError(f"{npz}: cannot read arrays ({type(e).__name__}: {e})") from None
-        _check_arrays(arrays, card, str(npz))
+        check_arrays(arrays, card, str(npz))
         return arrays, card
 
     def verify(self) -> None:
         """Re-check the arrays against the card (shapes, dtypes, episode count)."""
-        _check_card(self.card, self.id)
-        _check_arrays(self.arrays, self.card, self.id)
+        check_card(self.card, self.id)
+        check_arrays(self.arrays, self.card, self.id)
 
 
 class DatasetBuilder:

@@ -127,13 +127,13 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
-def _base(path: str | os.PathLike) -> Path:
+def base_path(path: str | os.PathLike) -> Path:
     """Accept ``x``, ``x.npz`` or ``x.json``; return ``x``."""
     p = Path(path)
     return p.with_suffix("") if p.suffix in (".npz", ".json") else p
 
 
-def _sha256_bytes(b: bytes) -> str:
+def sha256_bytes(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
@@ -226,7 +226,7 @@ def regenerate_hint(path: str | os.PathLike) -> str:
     """What to do about a missing or broken dataset at ``path`` (a base path): delete its files that
     exist, named, then run the card's ``regenerate_command`` if it records one, else re-run the script
     that needs the dataset (the paper scripts generate missing datasets)."""
-    base = _base(path)
+    base = base_path(path)
     npz, js = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
     try:
         card = json.loads(js.read_text())
@@ -241,7 +241,7 @@ def regenerate_hint(path: str | os.PathLike) -> str:
     return f"to regenerate it, {delete}re-run the script that needs it (paper scripts generate missing datasets{why})"
 
 
-def _read_card(base: Path) -> dict[str, Any]:
+def read_card_json(base: Path) -> dict[str, Any]:
     js = base.with_name(base.name + ".json")
     if not js.exists():
         raise DatasetError(f"dataset file missing: {js}")
@@ -249,7 +249,7 @@ def _read_card(base: Path) -> dict[str, Any]:
         card = json.loads(js.read_text())
     except json.JSONDecodeError as e:
         raise DatasetError(f"{js}: card is not valid JSON ({e})") from None
-    _check_card(card, str(js))
+    check_card(card, str(js))
     return card
 
 
@@ -257,7 +257,7 @@ _CARD_FIELDS = ("format_version", "id", "env", "kind", "version", "size", "n_epi
                 "obs_dims", "act_dims", "state_dim", "return_mode", "returns", "ref_scores", "sha256")
 
 
-def _check_card(card: Mapping[str, Any], where: str) -> None:
+def check_card(card: Mapping[str, Any], where: str) -> None:
     v = card.get("format_version")
     if v not in SUPPORTED_FORMAT_VERSIONS:
         raise DatasetError(
@@ -277,7 +277,7 @@ def _check_card(card: Mapping[str, Any], where: str) -> None:
         raise DatasetError(f"{where}: card n_agents={N} but obs_dims={card['obs_dims']}, act_dims={card['act_dims']}")
 
 
-def _check_arrays(arrays: Mapping[str, np.ndarray], card: Mapping[str, Any], where: str) -> None:
+def check_arrays(arrays: Mapping[str, np.ndarray], card: Mapping[str, Any], where: str) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
         raise DatasetError(f"{where}: missing arrays {missing} (has {sorted(arrays)}; needs {list(REQUIRED_KEYS)})")
@@ -313,9 +313,9 @@ def _check_arrays(arrays: Mapping[str, np.ndarray], card: Mapping[str, Any], whe
         raise DatasetError(f"{where}: card says n_episodes={card['n_episodes']}, the episode flags give {n_ep}")
 
 
-def _resolve(path: str | os.PathLike) -> Path:
+def resolve_dataset(path: str | os.PathLike) -> Path:
     """A file path (with or without extension), else a dataset id under data_root()."""
-    base = _base(path)
+    base = base_path(path)
     if base.with_name(base.name + ".json").exists() or base.with_name(base.name + ".npz").exists():
         return base
     if isinstance(path, str) and _ID_RE.match(path):

@@ -46,13 +46,28 @@ from typing import Callable, Sequence
 from common import launchers
 from common.datacheck import DATA_FIELDS, DatasetMismatchError, check_data, prepare_data, same_data  # noqa: F401
 from common.grouping import check_group, plan_groups, run_group
+from common.job import Cell, Job, as_job  # noqa: F401 (re-exported: where they lived first)
 from common.profiles import Profile, get_profile
 from common.progress import failures_text, report_progress, reset_failures
-from common.records import canonical_json, config_hash, finished_set, latest_records, load_records, update_plan  # noqa: F401
+from common.records import (  # noqa: F401
+    canonical_json,
+    config_hash,
+    finished_set,
+    latest_records,
+    load_records,
+    update_plan,
+)
 from common.roots import runs_root
-from common.job import Cell, Job, as_job  # noqa: F401 (re-exported: where they lived first)
-from common.runs import (RunContext, _build_record, _own_key, checkpoint_path, find_identical_run,  # noqa: F401
-                         record_run, reused_record, settle_run)
+from common.runs import (  # noqa: F401
+    RunContext,
+    build_record,
+    checkpoint_path,
+    find_identical_run,
+    own_key,
+    record_run,
+    reused_record,
+    settle_run,
+)
 from common.runtime import check_seeds, current_threads, git_commit, set_threads
 
 log = logging.getLogger("offmarl.experiment")
@@ -91,7 +106,7 @@ def _recorded_meanwhile(cell: Cell, seed: int, profile: Profile, results_root: s
                         recorded_before: int) -> str | None:
     """A Ray retry's check: the status of this run if it has more finished records than ``recorded_before`` (an
     earlier attempt recorded it before dying; its leftover checkpoint is deleted), else None (to run)."""
-    own = _own_key(cell, seed, profile.name, current_threads())
+    own = own_key(cell, seed, profile.name, current_threads())
     recs = load_records(results_root, profile.name, cell.paper, cell.item)
     mine = [r for r in recs if finished_set([r]) == {own}]
     if len(mine) <= recorded_before:
@@ -180,7 +195,7 @@ def pending_runs(cells: Sequence[Cell], seeds: Sequence[int], profile: str, resu
         if (cell.paper, cell.item) not in finished:
             finished[(cell.paper, cell.item)] = finished_set(load_records(results_root, profile, cell.paper, cell.item))
         todo += [(cell, seed) for seed in seeds
-                 if force or _own_key(cell, seed, profile, threads) not in finished[(cell.paper, cell.item)]]
+                 if force or own_key(cell, seed, profile, threads) not in finished[(cell.paper, cell.item)]]
     return todo
 
 
@@ -280,7 +295,7 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
             for key in finished_set([r]):
                 counts[key] = counts.get(key, 0) + 1
         calls = [(run_task_once, (task, job, profile, results_root, device, git, reuse,
-                                  [counts.get(_own_key(c, s, profile.name, threads), 0) for c, s in task], force))
+                                  [counts.get(own_key(c, s, profile.name, threads), 0) for c, s in task], force))
                  for task in tasks]
         labels = [" + ".join(c.run_id(profile.name, s) for c, s in task) for task in tasks]
         out = launchers.run_ray(calls, labels, threads=threads, device=device, address=address,

@@ -56,8 +56,8 @@ from common.algos import GROUPABLE, build_learner, get_learner
 from common.algos.awac import AWAC
 from common.algos.bcq import BCQ
 from common.algos.iql_continuous import ContinuousIQL
-from common.algos.itd3bc import TD3BC
 from common.algos.itd3 import ITD3
+from common.algos.itd3bc import TD3BC
 from common.algos.matd3bc import MATD3BC
 from common.evaluate import eval_seed, evaluate
 from common.experiment import Job

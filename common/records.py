@@ -35,11 +35,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-
-from common.jsonable import canonical_json, to_jsonable  # noqa: F401 (re-exported)
 from common.atomic import atomic_torch_save, atomic_write, atomic_write_text  # noqa: F401 (re-exported)
-from common.plans import (item_blocked, plan_path, record_item_blocked, record_item_run,  # noqa: F401 (re-exported)
-                          update_plan)
+from common.jsonable import canonical_json, to_jsonable  # noqa: F401 (re-exported)
+from common.plans import item_blocked, plan_path, record_item_blocked, record_item_run, update_plan  # noqa: F401 (re-exported)
 from common.runtime import git_commit, now, versions
 
 SCHEMA_VERSION = 1

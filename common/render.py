@@ -11,10 +11,29 @@ from typing import Any, Mapping, Sequence
 from tabulate import tabulate
 
 from common import stats
-from common.cells import VERDICTS, cell_name, compare_cells, format_cell, format_ref, key_names, label, natural, \
-    with_reference
+from common.cells import (
+    VERDICTS,
+    cell_name,
+    compare_cells,
+    format_cell,
+    format_ref,
+    key_names,
+    label,
+    natural,
+    with_reference,
+)
 from common.plotting import plot_curves, plot_sweep
-from common.published import Figure, Item, Table, as_item, describe, fmt, fmt_delta, infer_precision, metric_value
+from common.published import (
+    Figure,
+    Item,
+    Table,
+    as_item,
+    describe,
+    fmt,
+    fmt_delta,
+    infer_precision,
+    metric_value,
+)
 
 
 def md_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:

@@ -1,7 +1,7 @@
 """One run of the experiment runner (common.experiment): its context, its Sacred run and record, and the reuse of an
 identical finished run.
 
-``record_run`` seeds, runs ``compute(ctx)`` inside the run's own Sacred run, builds the record (``_build_record``)
+``record_run`` seeds, runs ``compute(ctx)`` inside the run's own Sacred run, builds the record (``build_record``)
 and appends it (or, with ``--force``, replaces its run's earlier record: ``common.records.replace_record``), then
 deletes the run's checkpoint; a run that raises ends as a ``common.progress.RunFailure``. ``settle_run`` finds a
 run that needs no computing: finished meanwhile ("skipped") or identical to a finished run ("reused", its record
@@ -23,8 +23,18 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from common.datacheck import same_data
 from common.progress import failure
-from common.records import (SCHEMA_VERSION, append_record, atomic_torch_save, canonical_json, finished_set,
-                            load_records, record_threads, records_path, replace_record, to_jsonable)
+from common.records import (
+    SCHEMA_VERSION,
+    append_record,
+    atomic_torch_save,
+    canonical_json,
+    finished_set,
+    load_records,
+    record_threads,
+    records_path,
+    replace_record,
+    to_jsonable,
+)
 from common.roots import checkpoints_root
 from common.runtime import current_threads, now, seed_everything, versions
 
@@ -94,7 +104,7 @@ class RunContext:
 _RESERVED = {"score", "normalized", "curve"}
 
 
-def _build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device,
+def build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device,
                   wall_time_s: float | None = None) -> dict[str, Any]:
     if not isinstance(metrics, Mapping) or "score" not in metrics:
         raise TypeError(f"a job must return a dict with at least 'score', got {metrics!r}")
@@ -189,7 +199,7 @@ def record_run(cell: Cell, seed: int, profile: Profile, results_root: str | Path
         ctx = RunContext(seed, profile, device, ckpt, rid, sacred_run=_run)
         t_start, t0 = now(), time.time()
         metrics = compute(ctx)
-        out["record"] = _build_record(cell, seed, profile, metrics, ctx, started or t_start, t0, _run._id, git, device,
+        out["record"] = build_record(cell, seed, profile, metrics, ctx, started or t_start, t0, _run._id, git, device,
                                       wall_time_s)
         return out["record"]["score"]
 
@@ -233,7 +243,7 @@ def reused_record(donor: Mapping[str, Any], cell: Cell, profile: str, seed: int)
     return rec
 
 
-def _own_key(cell: Cell, seed: int, profile: str, threads: int) -> tuple:
+def own_key(cell: Cell, seed: int, profile: str, threads: int) -> tuple:
     return cell.paper, cell.item, cell.keys_id(), seed, profile, cell.config_hash, threads
 
 
@@ -242,7 +252,7 @@ def settle_run(cell: Cell, seed: int, job: Job, profile: Profile, results_root: 
     """``run_one``'s first step (with ``reuse_from``): "skipped", "reused" (a record copied) or None (to compute)."""
     if reuse_from is None:
         return None
-    own = _own_key(cell, seed, profile.name, current_threads())
+    own = own_key(cell, seed, profile.name, current_threads())
     if own in finished_set(load_records(results_root, profile.name, cell.paper, cell.item)):
         return "skipped"  # another process finished it since this one planned its runs
     items = [cell.item, *reuse_from]

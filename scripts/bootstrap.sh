@@ -31,7 +31,7 @@ if [ "${OFFMARL_NO_INSTALL:-0}" != 1 ] && [ "$(cat "$stamp" 2>/dev/null)" != "$w
   "${pip[@]}" -c "$root/constraints.txt" -e "$root[test,ray,smax]" 2>&1 | grep -v "is ignored" || true
   # stdout discarded: gymnasium_robotics prints an Adroit notice on import, no news for our users (errors: stderr)
   "$venv/bin/python" -W ignore -c "import torch, numpy, mujoco, gymnasium, gymnasium_robotics, pettingzoo, mpe2, sacred, tabulate, pytest, xdist, ray, jax, jaxmarl" \
-    >/dev/null \
+    >/dev/null && "$venv/bin/ruff" --version >/dev/null \
     || { echo "[bootstrap] install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
   echo "[bootstrap] installed in $(( $(date +%s) - t0 )) s"

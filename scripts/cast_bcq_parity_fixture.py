@@ -68,8 +68,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parity_common import (RecordedRandom, fixture_parser, load_module, losses_at_backward,  # noqa: E402
-                           require_files, sha256_of, summary, weight_values, write_fixture)
+from parity_common import (  # noqa: E402
+    RecordedRandom,
+    fixture_parser,
+    load_module,
+    losses_at_backward,
+    require_files,
+    sha256_of,
+    summary,
+    weight_values,
+    write_fixture,
+)
 
 FILES = ("agents/CAST.py", "agents/MABCQ.py", "common/agent_obs_index.py")
 ITERS = 2  # training iterations (each: every agent's train + train_Qi on one shared row set)

@@ -90,8 +90,7 @@ sys.path.insert(0, str(ROOT))
 from common.nets import EnsembleMLP  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parity_common import (RecordedRandom, fixture_parser, load_module, sha256_of, weight_values,  # noqa: E402
-                           write_fixture)
+from parity_common import RecordedRandom, fixture_parser, load_module, sha256_of, weight_values, write_fixture  # noqa: E402
 
 FILES = ("learners/cast_learner.py", "modules/critics/centralc.py", "learners/offpg_learner.py",
          "learners/mbcq_learner.py", "learners/q_learner.py", "utils/rl_utils.py", "modules/mixers/qmix.py")

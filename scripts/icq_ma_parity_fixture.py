@@ -70,8 +70,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cast_bcq_parity_fixture import CAST_REPO_HELP, CAST_REPO_HINT, N_POS, _spy_steps, make_data  # noqa: E402
-from parity_common import (fixture_parser, load_module, losses_at_backward, require_files, sha256_of,  # noqa: E402
-                           summary, weight_values, write_fixture)
+from parity_common import (  # noqa: E402
+    fixture_parser,
+    load_module,
+    losses_at_backward,
+    require_files,
+    sha256_of,
+    summary,
+    weight_values,
+    write_fixture,
+)
 
 FILES = ("agents/ICQMA.py", "common/agent_obs_index.py")
 ITERS = 2  # training iterations (each: one ICQ_MA.train on one row set)

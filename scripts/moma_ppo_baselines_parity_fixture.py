@@ -71,8 +71,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from moma_ppo_parity_fixture import (_pack, _patched, _round_params_to_float32, _spaces, f32,  # noqa: E402
-                                     official_float64)
+from moma_ppo_parity_fixture import _pack, _patched, _round_params_to_float32, _spaces, f32, official_float64  # noqa: E402
 from parity_common import fixture_parser, sha256_of, write_fixture  # noqa: E402
 
 PKG_DIR = "moma-ppo/offline_marl"
@@ -179,7 +178,6 @@ def _store_batches(out: dict, part: str, u: int, batches: list[dict]) -> None:
 
 def _scale_q_heads(learner, scale: float) -> None:
     import torch
-
     from offline_marl.single_agent.critics import DoubleQ
 
     with torch.no_grad():
@@ -208,7 +206,6 @@ class _Outputs:
 
 def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> None:
     import torch
-
     from offline_marl.multi_agent.iql_independent import IQLIndependentLearner
     from offline_marl.multi_agent.ma_iql import MaIQL
     from offline_marl.single_agent.iql import IQLLearner
@@ -298,7 +295,6 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
 def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
     import torch
     import torch.nn.functional as F
-
     from offline_marl.multi_agent.itd3 import ITD3Learner
 
     obs_spaces, act_spaces = _spaces(OBS_DIMS, ACT_DIMS)

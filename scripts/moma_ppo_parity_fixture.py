@@ -235,7 +235,6 @@ def record_gae(mappo, rng: np.random.Generator, out: dict) -> None:
 
 def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layouts: dict) -> None:
     import torch
-
     from offline_marl.multi_agent.worldmodel_ensemble import WorldModelEnsemble
 
     obs_space, act_space = _spaces()
@@ -380,7 +379,6 @@ def mappo_kwargs(epochs: int) -> dict:
 
 def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
     import torch
-
     from offline_marl.multi_agent.mappo import MAPPO
     from offline_marl.utils.histories import next_histories
 
@@ -435,7 +433,6 @@ def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
 
 def record_encoder(rng: np.random.Generator, out: dict, layouts: dict) -> None:
     import torch
-
     from offline_marl.utils.histories import HistoryEncoder
 
     torch.manual_seed(SEED)

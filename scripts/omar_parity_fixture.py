@@ -37,8 +37,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parity_common import (fixture_parser, install_gym_stand_in, load_module, require_files,  # noqa: E402
-                           sha256_of, write_fixture)
+from parity_common import (  # noqa: E402
+    fixture_parser,
+    install_gym_stand_in,
+    load_module,
+    require_files,
+    sha256_of,
+    write_fixture,
+)
 
 EPISODES, STEPS = 20, 25
 MPE_DIR = "multiagent-particle-envs"

@@ -40,7 +40,7 @@ def rollout(env, seed: int, action_seed: int = 0, max_steps: int | None = None):
 
 def check_spec_and_episode(env, expect_len: int | None = None):
     spec = env.spec
-    N, O, A = spec.n_agents, spec.obs_dim, spec.act_dim
+    N, O = spec.n_agents, spec.obs_dim
     ep = rollout(env, seed=0)
     assert ep["obs"].shape[1:] == (N, O) and ep["obs"].dtype == np.float32
     assert ep["rewards"].shape[1:] == (N,)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from common.algos.cql import cql_penalty, uniform_log_density
-from common.algos.td3bc import td3bc_actor_loss
 from common.algos.omar import omar_actor_loss, search_action
+from common.algos.td3bc import td3bc_actor_loss
 
 
 def test_cql_penalty_hand_computed():
@@ -57,7 +57,10 @@ def two_peaks(a):
 def test_sampler_escapes_local_optimum(sampler):
     torch.manual_seed(0)
     M, B = 3, 64
-    q_fn = lambda acts: two_peaks(acts[..., 0]) * 10.0  # [M, B, K]  (scale: beta * Q spreads the softmax)
+
+    def q_fn(acts):  # [M, B, K]  (scale: beta * Q spreads the softmax)
+        return two_peaks(acts[..., 0]) * 10.0
+
     pi0 = torch.full((M, B, 1), -0.6)
     # gradient ascent from the wrong basin stays at the local peak
     a = pi0.clone().requires_grad_(True)

@@ -18,7 +18,6 @@ from common.algos.awac import (
     awac_actor_loss,
     awac_target,
     awac_weights,
-    build_awac,
     gaussian_log_prob,
 )
 from common.data import Dataset

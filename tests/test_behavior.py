@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import json
+
 import numpy as np
 import pytest
 import torch
 
 import envs
-import importlib
-import json
-
-from common.behavior import MATD3, MATD3Config, collect, generate_protocol, load_or_generate, medium_replay_from_buffer, train
+from common.behavior import (
+    MATD3,
+    MATD3Config,
+    collect,
+    generate_protocol,
+    load_or_generate,
+    medium_replay_from_buffer,
+    train,
+)
 from common.behavior.matd3 import _env_seed
 from common.datacard import DatasetError
 from common.evaluate import eval_seed, evaluate
@@ -109,7 +117,7 @@ def test_state_critic_reads_the_global_state_and_matches_a_hand_computed_td_loss
     _, b = lr.sample()
     assert b["state"].shape == (spec.n_agents, SMALL["batch_size"], spec.state_dim)
     loss, _ = lr.critic_loss(b)
-    M, B, N = lr.M, cfg.batch_size, lr.N
+    M, B = lr.M, cfg.batch_size
     with torch.no_grad():
         a2 = lr._joint_target_actions(b["next_obs"]).reshape(M, B, -1)
         q1t, q2t = lr.critic_targ(b["next_state"], a2)
@@ -235,7 +243,7 @@ def test_load_or_generate_loads_verified_cache(protocol, tmp_path, monkeypatch):
     out, sizes = protocol
     opts = {"n_agents": 1}
     for k, d in out.items():
-        d.save(collect_mod._path("omar/spread1d", k, 1, 0, tmp_path, opts))
+        d.save(collect_mod.generated_dataset_path("omar/spread1d", k, 1, 0, tmp_path, opts))
 
     def boom(*a, **k):
         raise AssertionError("should load, not generate")
@@ -245,7 +253,7 @@ def test_load_or_generate_loads_verified_cache(protocol, tmp_path, monkeypatch):
     np.testing.assert_array_equal(got["expert"].obs, out["expert"].obs)
     with pytest.raises(DatasetError, match="requested"):
         load_or_generate("omar/spread1d", {"n_agents": 1}, {**sizes, "random": 50}, root=tmp_path)
-    p = collect_mod._path("omar/spread1d", "medium", 1, 0, tmp_path, opts)
+    p = collect_mod.generated_dataset_path("omar/spread1d", "medium", 1, 0, tmp_path, opts)
     raw = bytearray(p.with_name(p.name + ".npz").read_bytes())
     raw[-100] ^= 0xFF
     p.with_name(p.name + ".npz").write_bytes(bytes(raw))
@@ -257,11 +265,11 @@ def test_load_or_generate_kinds_reads_only_those_arrays_but_checks_every_card(pr
     out, sizes = protocol
     opts = {"n_agents": 1}
     for k, d in out.items():
-        d.save(collect_mod._path("omar/spread1d", k, 1, 0, tmp_path, opts))
+        d.save(collect_mod.generated_dataset_path("omar/spread1d", k, 1, 0, tmp_path, opts))
     monkeypatch.setattr(collect_mod, "generate_protocol", lambda *a, **k: pytest.fail("should load, not generate"))
 
     def path(kind, ext):
-        p = collect_mod._path("omar/spread1d", kind, 1, 0, tmp_path, opts)
+        p = collect_mod.generated_dataset_path("omar/spread1d", kind, 1, 0, tmp_path, opts)
         return p.with_name(p.name + ext)
 
     got = load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("expert",))

@@ -91,8 +91,8 @@ def test_starcraft_items_needs_path_without_jaxmarl(tmp_path, monkeypatch, capsy
 
 
 def test_a_run_clears_the_needs_mark(tmp_path):
-    from common.records import record_item_run
     from common.experiment import RunSummary
+    from common.records import record_item_run
 
     record_item_blocked(tmp_path, "smoke", "cast_bcq", "table1", "SMAX")
     assert item_blocked(tmp_path, "smoke", "cast_bcq", "table1") == "SMAX"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from common.figures import missing_cells
 from common.profiles import get_profile
 from papers.cast_bcq import config as C
 from papers.cast_bcq import figure4, figure6, table2
 from papers.cast_bcq.jobs import mujoco_config
-from common.figures import missing_cells
 from papers.cast_bcq.published import EXPECTED_NOT_TO_HOLD, PUBLISHED
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -165,9 +165,9 @@ def replay(task: str, arrays: dict, meta: dict) -> dict:
     """Our learner through the fixture's inputs: per iteration the losses, y, credit and gradient summaries; after
     the last one the parameter summaries and the selected actions."""
     tm = meta["tasks"][task]
-    N, A, D, O, L = tm["n_agents"], tm["act_dim"], tm["state_dim"], tm["obs_dim"], tm["latent_dim"]
+    N, A, D, O = tm["n_agents"], tm["act_dim"], tm["state_dim"], tm["obs_dim"]
     g = {k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith(task + "__")}
-    B, iters, n_pos = meta["batch"], meta["iters"], meta["n_pos"]
+    B, iters = meta["batch"], meta["iters"]
     learner = CASTBCQ([O] * N, [A] * N, D, 1, CASTConfig(batch_size=B, log_every=1), seeds=[0], dtype=torch.float64)
     load_official_weights(learner, tm)
     out = {"param0": {net: summaries(learner, meta, tm, net) for net in ("vae", "actor", "critic", "centralcritic")}}

@@ -20,9 +20,24 @@ import torch
 from common.nets import EnsembleMLP
 from papers.cast_bcq import config as C
 from papers.cast_bcq import smac
-from papers.cast_bcq.smac import (METHODS, STOP, SmaxConfig, SmaxLearner, bcq_target, cast_credit, code_bcq_argmax,
-                                  code_filter, epsilon_at, filter_allowed, floored_policy, icq_ma_target, mabcq_loss, qmix_k,
-                                  subteam_masks, vd_weight)
+from papers.cast_bcq.smac import (
+    METHODS,
+    STOP,
+    SmaxConfig,
+    SmaxLearner,
+    bcq_target,
+    cast_credit,
+    code_bcq_argmax,
+    code_filter,
+    epsilon_at,
+    filter_allowed,
+    floored_policy,
+    icq_ma_target,
+    mabcq_loss,
+    qmix_k,
+    subteam_masks,
+    vd_weight,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None

@@ -64,8 +64,8 @@ import pytest
 import torch
 
 import papers.cast_bcq.smac as smac
-from papers.cast_bcq.smac import SmaxConfig, SmaxLearner
 from papers.cast_bcq.grid import masked_argmax
+from papers.cast_bcq.smac import SmaxConfig, SmaxLearner
 from scripts.parity_common import load_fixture
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cast_bcq_smac_parity.npz"

@@ -11,7 +11,6 @@ import torch
 from common.algos.mappo import MAPPO
 from common.algos.mappo_config import MAPPOConfig
 from papers.moma_ppo.worldmodel import WorldModelEnsemble
-
 from tests.test_moma_worldmodel import random_dataset, tiny_cfg
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -6,9 +6,9 @@ import importlib
 
 import numpy as np
 import pytest
-from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, random_actions
 
 import envs
+from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, random_actions
 
 # name -> (mpe2 module, options, agents, obs dims, act dims, state dim)   (docs/stack.md#mpe-through-mpe2, table)
 CASES = {

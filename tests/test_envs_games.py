@@ -6,9 +6,9 @@ import re
 
 import numpy as np
 import pytest
-from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, rollout
 
 import envs
+from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, rollout
 
 L, R = 0, 1  # coordination: left, right
 F, B, S = 0, 1, 2  # cliff grid: forward, backward, stay

@@ -9,9 +9,9 @@ import warnings
 import gymnasium
 import numpy as np
 import pytest
-from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, random_actions, rollout
 
 import envs
+from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, random_actions, rollout
 from envs.mamujoco import MaMuJoCoEnv, join_actions, split_transitions
 
 # The index sets written out by hand from the papers' code, independent of envs/mamujoco.py's construction

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from env_checks import check_determinism, check_parallel_api, check_spec_and_episode
 
 import envs
+from env_checks import check_determinism, check_parallel_api, check_spec_and_episode
 from envs.particles import flee_action
 
 ALL = [

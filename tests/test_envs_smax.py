@@ -13,9 +13,9 @@ import sys
 
 import numpy as np
 import pytest
-from env_checks import check_determinism, check_parallel_api, check_spec_and_episode
 
 import envs
+from env_checks import check_determinism, check_parallel_api, check_spec_and_episode
 
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
 needs_smax = pytest.mark.skipif(

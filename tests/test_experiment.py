@@ -11,8 +11,18 @@ import torch
 
 from common.cli import main, make_parser, results_root_of
 from common.experiment import Cell, Job, as_job, prepare_data, run_cells
-from common.records import (RecordWarning, append_record, compact_records, config_hash, load_records, pack_curve,
-                            plan_path, record_threads, records_path, unpack_curve)
+from common.records import (
+    RecordWarning,
+    append_record,
+    compact_records,
+    config_hash,
+    load_records,
+    pack_curve,
+    plan_path,
+    record_threads,
+    records_path,
+    unpack_curve,
+)
 from common.roots import REFERENCE_ROOT, checkpoints_root, runs_root
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")

@@ -21,8 +21,8 @@ import torch
 from common.algos.bcq import BCQ, BCQConfig
 from common.experiment import Cell, RunContext, run_cells
 from common.offline import GROUPABLE, group_key_of, offline_job
-from common.roots import checkpoints_root
 from common.records import load_records
+from common.roots import checkpoints_root
 
 OBS_DIMS, ACT_DIMS, SD = (4, 3), (2, 1), 5  # heterogeneous agents (padded obs / action entries); state width
 RUNS = [(0, 1, 60), (1, 1, 60), (0, 2, 45)]  # (seed, dataset seed, dataset rows): seeds and datasets differ

@@ -25,8 +25,8 @@ import torch
 from common.algos.itd3 import ITD3, ITD3Config
 from common.experiment import Cell, Job, RunContext, run_cells
 from common.profiles import get_profile
-from common.roots import checkpoints_root
 from common.records import load_records
+from common.roots import checkpoints_root
 from papers.omar import config as C
 from papers.omar import figure3, table3
 from papers.omar.jobs import offline_job

@@ -18,7 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -315,8 +314,7 @@ def test_a_killed_moma_group_resumes_from_its_runs_checkpoints(tmp_path, monkeyp
     """ICG smoke (3 iterations, a checkpoint after each): a group of two seeds killed in its second iteration (the
     runs alone it falls back to die there too) resumes, grouped, from the checkpoints the stack wrote, to the records
     of the group that was never killed, bit for bit."""
-    from papers.moma_ppo import jobs
-    from papers.moma_ppo import table3
+    from papers.moma_ppo import jobs, table3
 
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
 

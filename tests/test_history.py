@@ -10,8 +10,16 @@ import torch
 import torch.nn.functional as F
 
 from common.algos.mappo import MAPPO, MAPPOConfig
-from common.history import (HISTORY_ACT_CLIP, DatasetHistories, HistoryPolicy, SelfAttentionHistoryEncoder,
-                            episode_starts, history_step, shift_history, sinusoidal_positions)
+from common.history import (
+    HISTORY_ACT_CLIP,
+    DatasetHistories,
+    HistoryPolicy,
+    SelfAttentionHistoryEncoder,
+    episode_starts,
+    history_step,
+    shift_history,
+    sinusoidal_positions,
+)
 
 C = HISTORY_ACT_CLIP
 

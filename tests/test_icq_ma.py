@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.algos import build_learner
+from common.data import Dataset
 from papers.cast_bcq.icq_ma import (
     ICQMA,
     MEMBER_KEYS,
@@ -24,7 +25,6 @@ from papers.cast_bcq.icq_ma import (
     icq_ma_critic_loss,
     icq_ma_target,
 )
-from common.data import Dataset
 
 S, N, O, A, SD, B, T = 2, 2, 5, 2, 6, 32, 200
 TINY = dict(hidden_critic=(16, 16), hidden_actor=(16, 16, 16), mixer_embed=4, batch_size=B)

@@ -11,7 +11,12 @@ import pytest
 import torch
 
 from common.algos import build_learner
-from common.algos.iql_continuous import (ContinuousIQL, ContinuousIQLConfig, squashed_mean, tanh_gaussian_log_prob)
+from common.algos.iql_continuous import (
+    ContinuousIQL,
+    ContinuousIQLConfig,
+    squashed_mean,
+    tanh_gaussian_log_prob,
+)
 from common.data import Dataset
 from common.evaluate import evaluate
 from common.history import HistoryPolicy

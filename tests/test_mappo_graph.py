@@ -13,7 +13,6 @@ import torch
 
 from common.algos.mappo import MAPPO, MAPPOConfig
 from common.algos.mappo_graph import WARMUP, MinibatchGraph
-
 from tests.test_mappo import rollout_batch
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -124,7 +124,7 @@ class _Killed(Exception):
 
 
 class _Ctx:
-    """The slice of a run context that jobs._world_model reads: the device, a progress bar factory."""
+    """The slice of a run context that jobs.world_model reads: the device, a progress bar factory."""
 
     device = "cpu"
 
@@ -159,18 +159,18 @@ def test_world_model_training_killed_resumes_from_its_partial_file(tmp_path, mon
     assert cfg["world_model"]["n_updates"] == 50
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "whole"))
     data = jobs.load_dataset(cfg["dataset"])
-    whole = jobs._world_model(cfg, data, _Ctx(), None)
+    whole = jobs.world_model(cfg, data, _Ctx(), None)
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "killed"))
     data = jobs.load_dataset(cfg["dataset"])
     path = jobs.wm_cache_path(cfg, data)
     partial = path.with_name(path.name + ".partial")
     with pytest.raises(_Killed):
-        jobs._world_model(cfg, data, _Ctx(kill_after=2), None)
+        jobs.world_model(cfg, data, _Ctx(kill_after=2), None)
     assert partial.exists() and not path.exists()
     ctx = _Ctx()
-    resumed = jobs._world_model(cfg, data, ctx, None)
+    resumed = jobs.world_model(cfg, data, ctx, None)
     assert ctx.updates == [40, 10]
     assert path.exists() and not partial.exists()
     assert resumed.checksum() == whole.checksum() and resumed.step == 50
     again = _Ctx()
-    assert jobs._world_model(cfg, data, again, None).checksum() == whole.checksum() and again.updates == []
+    assert jobs.world_model(cfg, data, again, None).checksum() == whole.checksum() and again.updates == []

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from common.algos.iql import (DiscreteIQL, IQLConfig, awr_loss, awr_weights, expectile_loss, joint_index, split_joint,
-                              twin_td_loss)
+from common.algos.iql import (
+    DiscreteIQL,
+    IQLConfig,
+    awr_loss,
+    awr_weights,
+    expectile_loss,
+    joint_index,
+    split_joint,
+    twin_td_loss,
+)
 from common.evaluate import evaluate
 from papers.moma_ppo.datasets import make_icg_dataset
 

@@ -259,7 +259,7 @@ def test_t1_otc_below_offline_in_exactly_two_cells():
 
 
 def test_t2_overhead_is_22_and_19_percent():
-    t2 = _t2()
+    _t2()
     assert 14.2 / 11.6 - 1 == pytest.approx(0.2241, abs=1e-4) and 13.8 / 11.6 - 1 == pytest.approx(0.1897, abs=1e-4)
     assert _overhead_below_25pct() and _dq_not_slower()
 

@@ -10,8 +10,16 @@ import math
 import pytest
 import torch
 
-from common.algos.cql_discrete import (DiscreteCQL, DiscreteCQLConfig, cql_loss, epsilon_greedy, masked_argmax,
-                                       masked_logsumexp, masked_max, td_target)
+from common.algos.cql_discrete import (
+    DiscreteCQL,
+    DiscreteCQLConfig,
+    cql_loss,
+    epsilon_greedy,
+    masked_argmax,
+    masked_logsumexp,
+    masked_max,
+    td_target,
+)
 
 T, F = True, False
 

@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, rollout
 
 import envs
 import envs.particles as particles
 from common.datacard import sha256_file
 from common.heads import DeterministicActor
+from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, rollout
 from envs.particles import PREY_DIR, NumpyActor, flee_action, load_prey
 from papers.omar.prey import export_prey, main
 

@@ -6,8 +6,20 @@ import math
 import pytest
 
 from common.cells import compare_cells, format_cell
-from common.published import (METRICS, SCALES, SPREADS, Claim, Entry, Figure, PublishedError, Table, as_item,
-                              check_paper, load_published, spread_of)
+from common.published import (
+    METRICS,
+    SCALES,
+    SPREADS,
+    Claim,
+    Entry,
+    Figure,
+    PublishedError,
+    Table,
+    as_item,
+    check_paper,
+    load_published,
+    spread_of,
+)
 from common.render import render_table
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from common import launchers
 from common.experiment import Cell, run_cells
-from common.roots import checkpoints_root
 from common.records import load_records, plan_path
+from common.roots import checkpoints_root
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]' (./run_tests.sh does)")
 

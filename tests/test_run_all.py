@@ -20,7 +20,7 @@ from common.experiment import Cell, run_cells
 from common.progress import RunFailure, failures_text, read_progress, report_progress
 from common.records import append_record, canonical_json, is_claim, load_records, replace_record
 from common.roots import REFERENCE_ROOT
-from common.run_all import Item, measured_per_run, plan_items, print_plan, parse_args, stopped_message, Stop
+from common.run_all import Item, Stop, measured_per_run, parse_args, plan_items, print_plan, stopped_message
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = sorted(str(p.relative_to(ROOT)) for pat in ("table*.py", "figure*.py", "ablations*.py")
@@ -149,7 +149,7 @@ def test_sigterm_stops_the_item_and_says_how_to_resume(tmp_path):
     assert p.wait(timeout=60) == 128 + signal.SIGTERM, out
     assert "run_all.sh plan: profile smoke, 1 items, 3 cells, 6 runs (6 to run" in out
     assert "stopped by SIGTERM" in out and "stopped in: omar/table1 (0/6" in out
-    assert "The same command resumes" in out and f"./run_all.sh --profile smoke --item omar/table1 --results " in out
+    assert "The same command resumes" in out and "./run_all.sh --profile smoke --item omar/table1 --results " in out
     ps = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout.split()
     children = [x for x in ps if Path(f"/proc/{x}/environ").exists()
                 and str(tmp_path).encode() in Path(f"/proc/{x}/environ").read_bytes()]

@@ -73,10 +73,17 @@ import torch
 from torch import Tensor, nn
 
 from common.algos.itd3 import critic_td_loss, td_target
+from common.algos.state import (
+    StackableLearner,
+    build_seed_members,
+    learner_state,
+    load_learner_state,
+    member_act,
+)
 from common.heads import TwinCritic
 from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
-from common.algos.state import StackableLearner, build_seed_members, learner_state, load_learner_state, member_act
+from common.validate import is_int, is_num
 
 __all__ = [
     "AWACConfig",
@@ -137,42 +144,33 @@ class AWACConfig:
             if getattr(self, name) not in allowed:
                 fail(name, f"is not allowed; choose one of {list(allowed)}")
         v = self.hidden
-        if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+        if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
             fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
         for name in ("batch_size", "log_every", "check_finite_every"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "must be an integer >= 1")
         for name in ("actor_lr", "critic_lr", "lam", "max_action"):
-            if not (_is_real(getattr(self, name)) and getattr(self, name) > 0):
+            if not (is_num(getattr(self, name)) and getattr(self, name) > 0):
                 fail(name, "must be a number > 0")
-        if not (_is_real(self.policy_weight_decay) and self.policy_weight_decay >= 0):
+        if not (is_num(self.policy_weight_decay) and self.policy_weight_decay >= 0):
             fail("policy_weight_decay", "must be a number >= 0")
-        if not (_is_real(self.gamma) and 0.0 <= self.gamma <= 1.0):
+        if not (is_num(self.gamma) and 0.0 <= self.gamma <= 1.0):
             fail("gamma", "must be in [0, 1]")
-        if not (_is_real(self.tau) and 0.0 < self.tau <= 1.0):
+        if not (is_num(self.tau) and 0.0 < self.tau <= 1.0):
             fail("tau", "must be in (0, 1]")
         b = self.log_std_bounds
-        if not (isinstance(b, tuple) and len(b) == 2 and all(_is_real(x) for x in b) and b[0] < b[1]):
+        if not (isinstance(b, tuple) and len(b) == 2 and all(is_num(x) for x in b) and b[0] < b[1]):
             fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
         lo, hi = b
         init = self.log_std_init
-        if self.log_std_param == "sigmoid" and not (_is_real(init) and lo < init < hi):
+        if self.log_std_param == "sigmoid" and not (is_num(init) and lo < init < hi):
             fail("log_std_init", f"must lie strictly inside log_std_bounds {b} with log_std_param='sigmoid'")
-        if self.log_std_param == "clamp" and not (_is_real(init) and lo <= init <= hi):
+        if self.log_std_param == "clamp" and not (is_num(init) and lo <= init <= hi):
             fail("log_std_init", f"must lie inside log_std_bounds {b}")
         for name in ("replace", "mean_tanh"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 fail(name, "must be True or False")
         return self
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
-        and math.isfinite(float(v))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -305,7 +303,7 @@ class AWAC(StackableLearner):
         if len(self.obs_dims) != len(self.act_dims):
             raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
         self.n_seeds, self.n_agents = n_seeds, len(self.obs_dims)
-        self.n_members = M = n_seeds * self.n_agents
+        self.n_members = n_seeds * self.n_agents
         self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
         self.device, self.dtype = torch.device(device), dtype
         self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M] column of prepared data

@@ -89,15 +89,35 @@ import torch
 from torch import Tensor
 
 # the named losses and joint-action maps live in common.algos.bcq_losses; importing them from here still works
-from common.algos.bcq_losses import (GUARD_EV_MIN, GUARD_TN_MAX, VD_CLIP, bcq_actor_loss,  # noqa: F401
-                                     candidate_target, env_action_maps, join_slices, mabcq_actor_loss,
-                                     mabcq_critic_loss, mabcq_weights, soft_clipped_q, split_slices, vae_loss)
+from common.algos.bcq_losses import (  # noqa: F401
+    GUARD_EV_MIN,
+    GUARD_TN_MAX,
+    VD_CLIP,
+    bcq_actor_loss,
+    candidate_target,
+    env_action_maps,
+    join_slices,
+    mabcq_actor_loss,
+    mabcq_critic_loss,
+    mabcq_weights,
+    soft_clipped_q,
+    split_slices,
+    vae_loss,
+)
 from common.algos.itd3 import critic_td_loss
-from common.algos.state import (StackableLearner, build_seed_members, learner_state, load_learner_state,
-                                slice_module_state, stack_module_states, stack_row_lists)
+from common.algos.state import (
+    StackableLearner,
+    build_seed_members,
+    learner_state,
+    load_learner_state,
+    slice_module_state,
+    stack_module_states,
+    stack_row_lists,
+)
 from common.heads import VAE, PerturbationActor, TwinCritic
 from common.nets import polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
+from common.validate import is_int
 
 __all__ = ["BCQConfig", "BCQ", "VIEWS", "VARIANTS", "GROUP_FIELDS", "vae_loss", "soft_clipped_q", "candidate_target",
            "bcq_actor_loss", "mabcq_weights", "mabcq_critic_loss", "mabcq_actor_loss", "join_slices", "split_slices",
@@ -159,12 +179,12 @@ class BCQConfig:
                 fail(name, f"is not allowed; choose one of {list(allowed)}")
         for name in ("hidden_vae", "hidden"):
             v = getattr(self, name)
-            if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+            if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
                 fail(name, "must be a non-empty sequence of integers >= 1, e.g. (400, 300)")
-        if self.latent is not None and not (_is_int(self.latent) and self.latent >= 1):
+        if self.latent is not None and not (is_int(self.latent) and self.latent >= 1):
             fail("latent", "must be None (= 2 * act_dim) or an integer >= 1")
         for name in ("n_target", "n_select", "batch_size", "log_every", "check_finite_every"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "must be an integer >= 1")
         for name in ("z_clip", "lr", "max_action"):
             if not getattr(self, name) > 0:
@@ -192,10 +212,6 @@ class BCQConfig:
             if is_unused and getattr(self, name) != getattr(default, name):
                 fail(name, f"is set but unused: it needs {needs} (variant={self.variant!r})")
         return self
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _is_num(v: Any) -> bool:
@@ -267,7 +283,7 @@ class BCQ(StackableLearner):
                 raise ValueError("state_dim, join and split_actions are for view='central' only "
                                  f"(view={cfg.view!r})")
             self.state_dim, O, A, self.per_seed = None, max(self.obs_dims), max(self.act_dims), self.n_agents
-        self.n_members = M = n_seeds * self.per_seed
+        self.n_members = n_seeds * self.per_seed
         self.obs_dim, self.act_dim = O, A
         self.latent_dim = L = cfg.latent if cfg.latent is not None else 2 * A
         self.device, self.dtype = torch.device(device), dtype

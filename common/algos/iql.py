@@ -338,7 +338,7 @@ class DiscreteIQL:
                 "v": v.mean(-1), "weight": w.mean(-1)}
 
     def _maiql_update(self, batch, obs_u, act_u) -> dict[str, Tensor]:
-        cfg, S = self.cfg, self.n_seeds
+        cfg = self.cfg
         joint, joint_next = self._joint(batch["obs"]), self._joint(batch["next_obs"])  # [S, B, Oj]
         qx = self._qmix_input(batch["obs"], batch["actions"])  # [S, B, Xq]
         with torch.no_grad():

@@ -73,8 +73,15 @@ from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
 from common.algos.ppo import mix_values
 from common.algos.state import StackableLearner, learner_state, load_learner_state, restore_generator
 from common.heads import GaussianActor
-from common.history import HISTORY_ACT_CLIP, HistoryPolicy, SelfAttentionHistoryEncoder, episode_starts, gather_history
+from common.history import (
+    HISTORY_ACT_CLIP,
+    HistoryPolicy,
+    SelfAttentionHistoryEncoder,
+    episode_starts,
+    gather_history,
+)
 from common.nets import EnsembleMLP, clip_grad_norm_, polyak_update
+from common.validate import is_int, is_num
 
 __all__ = ["ContinuousIQLConfig", "ContinuousIQL", "METHODS", "CENTRAL_OBS", "LEARNER_NAME",
            "tanh_gaussian_log_prob", "squashed_mean", "MemberLayout", "build_continuous_iql"]
@@ -86,21 +93,12 @@ SAMPLE_STREAM = 0x1C0  # second entropy word of a seed's minibatch-row generator
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
-        and math.isfinite(float(v))
-
-
-def _values(v: Any) -> tuple:
+def config_values(v: Any) -> tuple:
     """A config number, or a ``GROUP_FIELDS`` value given per member (a stack of runs), as the tuple of its values."""
     return tuple(v) if isinstance(v, (tuple, list)) and len(v) else (v,)
 
 
-def _as_tuple(v: Any) -> Any:
+def as_tuple(v: Any) -> Any:
     return tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
 
 
@@ -133,7 +131,7 @@ class ContinuousIQLConfig:
             self.hidden = tuple(self.hidden)
         if isinstance(self.log_std_bounds, (list, tuple)):
             self.log_std_bounds = tuple(float(b) for b in self.log_std_bounds)
-        self.expectile, self.beta = _as_tuple(self.expectile), _as_tuple(self.beta)
+        self.expectile, self.beta = as_tuple(self.expectile), as_tuple(self.beta)
 
     def validate(self) -> "ContinuousIQLConfig":
         def fail(name: str, rule: str) -> None:
@@ -143,27 +141,27 @@ class ContinuousIQLConfig:
             fail("method", f"is not allowed; choose one of {list(METHODS)}")
         if self.central_obs not in CENTRAL_OBS:
             fail("central_obs", f"is not allowed; choose one of {list(CENTRAL_OBS)}")
-        if not self.hidden or not all(_is_int(h) and h >= 1 for h in self.hidden):
+        if not self.hidden or not all(is_int(h) and h >= 1 for h in self.hidden):
             fail("hidden", "must be a non-empty sequence of integers >= 1")
-        if not (_is_int(self.batch_size) and self.batch_size >= 1):
+        if not (is_int(self.batch_size) and self.batch_size >= 1):
             fail("batch_size", "must be an integer >= 1")
-        if not (_is_int(self.memory_len) and self.memory_len >= 0):
+        if not (is_int(self.memory_len) and self.memory_len >= 0):
             fail("memory_len", "must be an integer >= 0 (0 = no history; the code's 10)")
-        if not (_is_int(self.memory_dim) and self.memory_dim >= 1):
+        if not (is_int(self.memory_dim) and self.memory_dim >= 1):
             fail("memory_dim", "must be an integer >= 1")
         def values(name: str) -> tuple:  # a group field may hold one value per member (a stack of runs)
-            return _values(getattr(self, name)) if name in ContinuousIQL.GROUP_FIELDS else (getattr(self, name),)
+            return config_values(getattr(self, name)) if name in ContinuousIQL.GROUP_FIELDS else (getattr(self, name),)
 
         for name in ("lr", "beta", "adv_max", "grad_clip", "lr_memory"):
-            if not all(_is_num(v) and v > 0 for v in values(name)):
+            if not all(is_num(v) and v > 0 for v in values(name)):
                 fail(name, "must be a finite number > 0" + (" (or one per member)" if name == "beta" else ""))
         for name in ("gamma", "expectile", "tau"):
-            if not all(_is_num(v) and 0.0 <= v <= 1.0 for v in values(name)):
+            if not all(is_num(v) and 0.0 <= v <= 1.0 for v in values(name)):
                 fail(name, "must be in [0, 1]" + (" (or one such number per member)" if name == "expectile" else ""))
-        if not (_is_num(self.act_eps) and 0.0 < self.act_eps < 1.0):
+        if not (is_num(self.act_eps) and 0.0 < self.act_eps < 1.0):
             fail("act_eps", "must be in (0, 1)")
         b = self.log_std_bounds
-        if not (isinstance(b, tuple) and len(b) == 2 and all(_is_num(v) for v in b) and b[0] < b[1]):
+        if not (isinstance(b, tuple) and len(b) == 2 and all(is_num(v) for v in b) and b[0] < b[1]):
             fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
         for name in ("action_aware_mixer", "independent_awr", "memory_backprop_actor"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):

@@ -91,12 +91,26 @@ import torch
 from torch import Tensor, nn
 
 from common.algos.cql import cql_penalty
-from common.algos.itd3_losses import (BC_REDUCES, _per_member, critic_td_loss, icq_actor_loss, member_value,
-                                      mujoco_cql_log_density, smoothed_target_action, td3_mixed_actor_loss, td_target,
-                                      with_next_actions)
+from common.algos.itd3_losses import (
+    BC_REDUCES,
+    critic_td_loss,
+    icq_actor_loss,
+    member_value,
+    mujoco_cql_log_density,
+    per_member,
+    smoothed_target_action,
+    td3_mixed_actor_loss,
+    td_target,
+    with_next_actions,
+)
 from common.algos.omar import CEM_STDS, SAMPLERS, SIGMA_RULES, omar_actor_loss, search_action
-from common.algos.state import (StackableLearner, _copy_members, build_seed_members, learner_state,  # noqa: F401
-                                load_learner_state, member_act)  # _copy_members: imported from here by mappo.py
+from common.algos.state import (
+    StackableLearner,
+    build_seed_members,
+    learner_state,
+    load_learner_state,
+    member_act,
+)
 from common.algos.td3bc import td3bc_actor_loss
 from common.heads import DeterministicActor, TwinCritic
 from common.nets import clip_grad_norm_, polyak_update
@@ -112,8 +126,8 @@ CQL_PROPOSALS = ("uniform", "mujoco")
 CQL_SLOTS = ("own", "all")
 
 # option groups: a field of a group must stay at its default unless the group is in use
-_CQL_FIELDS = ("cql_alpha", "cql_n_actions", "cql_temp", "cql_proposal", "cql_noise", "cql_slots")
-_OMAR_FIELDS = ("omar_tau", "omar_sampler", "omar_iters", "omar_n_samples", "omar_n_elites",
+CQL_FIELDS = ("cql_alpha", "cql_n_actions", "cql_temp", "cql_proposal", "cql_noise", "cql_slots")
+OMAR_FIELDS = ("omar_tau", "omar_sampler", "omar_iters", "omar_n_samples", "omar_n_elites",
                 "omar_mu0", "omar_sigma0", "omar_sigma_rule", "cem_std", "omar_bc_alpha")
 
 
@@ -225,8 +239,8 @@ class ITD3Config:
                 raise ValueError(f"ITD3Config.{name}={getattr(self, name)!r}: every value must be in [{lo}, {hi}]")
         # unused options are an error, not a silence
         default = ITD3Config()
-        groups = [(_CQL_FIELDS, self.critic_reg == "cql", "critic_reg='cql'"),
-                  (_OMAR_FIELDS, self.actor_reg == "omar", "actor_reg='omar'"),
+        groups = [(CQL_FIELDS, self.critic_reg == "cql", "critic_reg='cql'"),
+                  (OMAR_FIELDS, self.actor_reg == "omar", "actor_reg='omar'"),
                   (("td3bc_alpha",), self.actor_reg == "td3bc", "actor_reg='td3bc'"),
                   (("icq_beta",), self.actor_reg == "icq", "actor_reg='icq'"),
                   (("bc_reduce",), self.actor_reg == "td3bc" or (self.actor_reg == "omar" and self.omar_bc_alpha > 0),
@@ -329,13 +343,13 @@ class ITD3(StackableLearner):
         d = torch.tensor([self.act_dims[i] for i in self.agents.cpu().tolist()], dtype=dtype, device=self.device)
         self.log_p_uniform = (-d * math.log(2.0 * cfg.max_action)).view(M, 1, 1)  # [M, 1, 1] log U(-1,1)^d
         one = torch.zeros((), dtype=dtype, device=self.device)
-        self.cql_alpha = _per_member(cfg.cql_alpha, M, one)
-        self.omar_tau = _per_member(cfg.omar_tau, M, one)
+        self.cql_alpha = per_member(cfg.cql_alpha, M, one)
+        self.omar_tau = per_member(cfg.omar_tau, M, one)
         # per-member tau enters the loss in float64: 1 - tau is then the complement a run alone computes from
         # its Python float (float32 1 - tau differs by an ulp for tau = 0.9), so stacked gradients are its own
         self.omar_tau_loss = (self.omar_tau if isinstance(self.omar_tau, float)
-                              else _per_member(cfg.omar_tau, M, one.double()))
-        self.td3bc_alpha = _per_member(cfg.td3bc_alpha, M, one)
+                              else per_member(cfg.omar_tau, M, one.double()))
+        self.td3bc_alpha = per_member(cfg.td3bc_alpha, M, one)
         # joint critic: member m's own slot i = agents[m] among the N action slots [M, 1, N, 1]
         self.own_slot = (self.agents[:, None] == torch.arange(self.n_agents, device=self.device)).view(
             M, 1, self.n_agents, 1)

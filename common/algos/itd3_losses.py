@@ -73,7 +73,7 @@ def with_next_actions(tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _per_member(value: float | Sequence[float], m: int, like: Tensor) -> float | Tensor:
+def per_member(value: float | Sequence[float], m: int, like: Tensor) -> float | Tensor:
     """A float stays a float; a sequence becomes a [M] tensor (must have M entries)."""
     if isinstance(value, (int, float)):
         return float(value)

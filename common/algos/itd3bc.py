@@ -34,12 +34,19 @@ import torch
 from torch import Tensor
 
 from common.algos.itd3 import critic_td_loss, td_target
-from common.algos.state import (StackableLearner, build_seed_members, learner_state, load_learner_state, member_act,
-                                seed_rows)
+from common.algos.state import (
+    StackableLearner,
+    build_seed_members,
+    learner_state,
+    load_learner_state,
+    member_act,
+    seed_rows,
+)
 from common.algos.td3bc import td3bc_actor_loss
 from common.heads import DeterministicActor, TwinCritic
 from common.nets import polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
+from common.validate import is_int
 
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 
@@ -72,9 +79,6 @@ class TD3BCConfig:
     def validate(self) -> "TD3BCConfig":
         def fail(name: str, rule: str) -> None:
             raise ValueError(f"TD3BCConfig.{name}={getattr(self, name)!r} {rule}")
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
         if not (isinstance(self.hidden, tuple) and self.hidden and all(is_int(h) and h >= 1 for h in self.hidden)):
             fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")

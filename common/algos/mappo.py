@@ -110,11 +110,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.algos.itd3 import _copy_members
 from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
 from common.algos.mappo_graph import MinibatchGraph, MinibatchStep, eager_adam
 from common.algos.mappo_stack import MAPPOStacking
-from common.algos.state import derived_seed, restore_generator
+from common.algos.state import copy_members, derived_seed, restore_generator
 from common.heads import CategoricalActor, GaussianActor
 from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
 from common.nets import EnsembleMLP, ValueNet
@@ -131,9 +130,21 @@ BATCH_KEYS = ("obs", "next_obs", "actions", "rewards", "masks", "zetas")
 
 
 from common.algos.ppo import (  # noqa: E402,F401 - the named pieces, re-exported
-    gae_with_timeouts, normalize_advantages, joint_ratio, ppo_actor_loss, ppo_critic_loss, entropy_estimate,
-    adaptive_alpha, action_bound_error, action_penalty, mix_values, n_minibatches, clip_grad_norm_per_seed_,
-    obs_moments, masked_mean, is_int as _is_int, is_num as _is_num)
+    action_bound_error,
+    action_penalty,
+    adaptive_alpha,
+    clip_grad_norm_per_seed_,
+    entropy_estimate,
+    gae_with_timeouts,
+    joint_ratio,
+    masked_mean,
+    mix_values,
+    n_minibatches,
+    normalize_advantages,
+    obs_moments,
+    ppo_actor_loss,
+    ppo_critic_loss,
+)
 
 
 class MAPPO(MinibatchStep, MAPPOStacking):
@@ -224,7 +235,7 @@ class MAPPO(MinibatchStep, MAPPOStacking):
                 torch.manual_seed(sd)
                 small = build(N, 1)
                 for name, net in small.items():
-                    _copy_members(big[name], net, s * (1 if name == "mixer" else N))
+                    copy_members(big[name], net, s * (1 if name == "mixer" else N))
         for net in big.values():
             net.to(device=self.device, dtype=dtype).train()
         self.actor, self.critic, self.mixer = big["actor"], big["critic"], big["mixer"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.algos.ppo import is_int as _is_int, is_num as _is_num
+from common.validate import is_int, is_num
 
 __all__ = ["MAPPOConfig", "POLICIES", "MIXERS"]
 
@@ -60,34 +60,34 @@ class MAPPOConfig:
         for name, allowed in (("policy", POLICIES), ("mixer", MIXERS)):
             if getattr(self, name) not in allowed:
                 fail(name, f"is not allowed; choose one of {list(allowed)}")
-        if not isinstance(self.hidden, tuple) or not self.hidden or not all(_is_int(h) and h >= 1 for h in self.hidden):
+        if not isinstance(self.hidden, tuple) or not self.hidden or not all(is_int(h) and h >= 1 for h in self.hidden):
             fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
         b = self.log_std_bounds
-        if not (isinstance(b, tuple) and len(b) == 2 and all(_is_num(v) for v in b) and b[0] < b[1]):
+        if not (isinstance(b, tuple) and len(b) == 2 and all(is_num(v) for v in b) and b[0] < b[1]):
             fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
-        if self.head_init_scale is not None and not (_is_num(self.head_init_scale) and self.head_init_scale > 0):
+        if self.head_init_scale is not None and not (is_num(self.head_init_scale) and self.head_init_scale > 0):
             fail("head_init_scale", "must be None (default init) or a number > 0")
-        if self.grad_clip is not None and not (_is_num(self.grad_clip) and self.grad_clip > 0):
+        if self.grad_clip is not None and not (is_num(self.grad_clip) and self.grad_clip > 0):
             fail("grad_clip", "must be None (no clipping) or a number > 0")
         for name in ("epochs", "minibatch_size"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "must be an integer >= 1")
         for name in ("lr", "clip", "ratio_log_max", "adv_eps"):
-            if not (_is_num(getattr(self, name)) and getattr(self, name) > 0):
+            if not (is_num(getattr(self, name)) and getattr(self, name) > 0):
                 fail(name, "must be a number > 0")
         for name in ("value_clip", "critic_coef", "alpha_lr", "alpha0", "action_penalty"):
-            if not (_is_num(getattr(self, name)) and getattr(self, name) >= 0):
+            if not (is_num(getattr(self, name)) and getattr(self, name) >= 0):
                 fail(name, "must be a number >= 0")
         for name in ("gamma", "lam"):
-            if not (_is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
+            if not (is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
                 fail(name, "must be in [0, 1]")
-        if not _is_num(self.entropy_target):
+        if not is_num(self.entropy_target):
             fail("entropy_target", "must be a number")
         for name in ("check_finite", "obs_norm"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 fail(name, "must be True or False")
         for name in ("memory_len", "memory_dim"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= (0 if name == "memory_len" else 1)):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= (0 if name == "memory_len" else 1)):
                 fail(name, "must be an integer >= " + ("0 (0 = no history)" if name == "memory_len" else "1"))
         if self.memory_len > 0 and self.policy == "categorical":
             fail("memory_len", "must be 0 with policy='categorical' (the ICG runs without histories, [code] 'toy')")

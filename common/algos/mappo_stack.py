@@ -10,7 +10,12 @@ from typing import Any
 import torch
 
 from common.algos.mappo_graph import eager_adam
-from common.algos.state import slice_module_state, slice_optimizer_state, stack_module_states, stack_optimizer_states
+from common.algos.state import (
+    slice_module_state,
+    slice_optimizer_state,
+    stack_module_states,
+    stack_optimizer_states,
+)
 
 __all__ = ["MAPPOStacking"]
 

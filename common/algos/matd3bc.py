@@ -53,12 +53,13 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.iql import twin_td_loss
-from common.algos.iql_continuous import MemberLayout, _as_tuple, _is_int, _is_num, _values
+from common.algos.iql_continuous import MemberLayout, as_tuple, config_values
 from common.algos.ppo import mix_values
 from common.algos.state import restore_generator
 from common.heads import DeterministicActor
 from common.history import SelfAttentionHistoryEncoder
 from common.nets import EnsembleMLP, polyak_update
+from common.validate import is_int, is_num
 
 __all__ = ["MATD3BCConfig", "MATD3BC", "LEARNER_NAME", "target_actions", "matd3bc_actor_loss", "build_matd3bc"]
 
@@ -89,30 +90,30 @@ class MATD3BCConfig:
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):
             self.hidden = tuple(self.hidden)
-        self.alpha = _as_tuple(self.alpha)
+        self.alpha = as_tuple(self.alpha)
 
     def validate(self) -> "MATD3BCConfig":
         def fail(name: str, rule: str) -> None:
             raise ValueError(f"MATD3BCConfig.{name}={getattr(self, name)!r} {rule}")
 
-        if not self.hidden or not all(_is_int(h) and h >= 1 for h in self.hidden):
+        if not self.hidden or not all(is_int(h) and h >= 1 for h in self.hidden):
             fail("hidden", "must be a non-empty sequence of integers >= 1")
         for name in ("batch_size", "policy_freq", "memory_dim"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "must be an integer >= 1")
-        if not (_is_int(self.memory_len) and self.memory_len >= 0):
+        if not (is_int(self.memory_len) and self.memory_len >= 0):
             fail("memory_len", "must be an integer >= 0 (0 = no history; the code's 10)")
         for name in ("lr", "alpha", "lr_memory"):  # alpha: a group field (one value per member in a stack)
-            vals = _values(self.alpha) if name == "alpha" else (getattr(self, name),)
-            if not all(_is_num(v) and v > 0 for v in vals):
+            vals = config_values(self.alpha) if name == "alpha" else (getattr(self, name),)
+            if not all(is_num(v) and v > 0 for v in vals):
                 fail(name, "must be a finite number > 0" + (" (or one per member)" if name == "alpha" else ""))
         for name in ("policy_noise", "noise_clip"):
-            if not (_is_num(getattr(self, name)) and getattr(self, name) >= 0):
+            if not (is_num(getattr(self, name)) and getattr(self, name) >= 0):
                 fail(name, "must be a finite number >= 0")
         for name in ("gamma", "tau"):
-            if not (_is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
+            if not (is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
                 fail(name, "must be in [0, 1]")
-        if self.grad_clip is not None and not (_is_num(self.grad_clip) and self.grad_clip > 0):
+        if self.grad_clip is not None and not (is_num(self.grad_clip) and self.grad_clip > 0):
             fail("grad_clip", "must be None (no clipping) or a number > 0")
         if not isinstance(self.memory_backprop_actor, (bool, np.bool_)):
             fail("memory_backprop_actor", "must be True or False")

@@ -12,26 +12,13 @@ clipped value loss, a weighted mean, a masked categorical and its entropy. ``ppo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 ILLEGAL_LOGIT = -1e10  # logit of an unavailable discrete action (exp underflows to exactly 0 in float32)
 
-
-def is_int(v: Any) -> bool:
-    """An integer, not a bool (config validation)."""
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def is_num(v: Any) -> bool:
-    """A finite real number, not a bool (config validation)."""
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
-        and math.isfinite(float(v))
 
 # ----------------------------------------------------------------------------------------------
 # named pieces (the batched learner calls them on [S, ...] tensors; the tests on hand-made ones)

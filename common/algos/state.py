@@ -87,14 +87,14 @@ def build_seed_members(build: Callable[[int], dict[str, Any]], seeds: Sequence[i
         for s, sd in enumerate(seeds):
             torch.manual_seed(int(sd))
             for name, net in build(per_seed).items():
-                _copy_members(big[name], net, s * per_seed)
+                copy_members(big[name], net, s * per_seed)
     for net in big.values():
         net.to(device=device, dtype=dtype).train()
     return big
 
 
 @torch.no_grad()
-def _copy_members(big: torch.nn.Module, small: torch.nn.Module, start: int) -> None:
+def copy_members(big: torch.nn.Module, small: torch.nn.Module, start: int) -> None:
     """Write small's members (all tensors carry a leading member axis) into big[start:start+n]."""
     dst = big.state_dict()
     for k, v in small.state_dict().items():

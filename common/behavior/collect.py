@@ -39,7 +39,7 @@ import numpy as np
 import envs
 from common.behavior.matd3 import MATD3, MATD3Config, train
 from common.data import Dataset
-from common.datacard import DatasetError, dataset_id, dataset_path, data_root, regenerate_hint
+from common.datacard import DatasetError, data_root, dataset_id, dataset_path, regenerate_hint
 from common.evaluate import eval_seed, evaluate
 from common.records import atomic_torch_save
 from common.runtime import load_run_checkpoint
@@ -395,7 +395,7 @@ def options_suffix(env_options: Mapping[str, Any] | None) -> str:
     return "-o" + hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
-def _path(env_name: str, kind: str, version: int, seed: int, root: str | Path | None,
+def generated_dataset_path(env_name: str, kind: str, version: int, seed: int, root: str | Path | None,
           env_options: Mapping[str, Any] | None = None, behavior_env_options: Mapping[str, Any] | None = None) -> Path:
     ds_id = dataset_id(env_name, kind, version)
     p = dataset_path(ds_id)
@@ -451,7 +451,7 @@ def load_or_generate(
     if unknown:
         raise ValueError(f"kinds {unknown} not in the requested sizes; valid: {list(sizes)}")
     benv = kw.get("behavior_env_options")
-    paths = {k: _path(env_name, k, version, seed, root, env_options, benv) for k in sizes}
+    paths = {k: generated_dataset_path(env_name, k, version, seed, root, env_options, benv) for k in sizes}
     have = all(p.with_name(p.name + ".npz").exists() and p.with_name(p.name + ".json").exists() for p in paths.values())
     if have and not regenerate:
         out = {k: Dataset.load(paths[k]) for k in want_kinds}

@@ -51,7 +51,6 @@ B a minibatch.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -77,6 +76,7 @@ from common.algos.state import build_seed_members
 from common.nets import EnsembleMLP
 from common.records import atomic_torch_save
 from common.runtime import load_run_checkpoint
+from common.validate import is_int, is_num
 
 __all__ = ["SmaxPPOConfig", "SmaxPPO", "SmaxRun", "CRITICS", "train", "rollout", "masked_sample",
            "actor_from_snapshots", "make_policy", "env_seeds", "generator"]
@@ -119,32 +119,24 @@ class SmaxPPOConfig:
 
         if self.critic not in CRITICS:
             fail("critic", f"is not allowed; choose one of {list(CRITICS)}")
-        if not (isinstance(self.hidden, tuple) and self.hidden and all(_is_int(h) and h >= 1 for h in self.hidden)):
+        if not (isinstance(self.hidden, tuple) and self.hidden and all(is_int(h) and h >= 1 for h in self.hidden)):
             fail("hidden", "must be a non-empty tuple of integers >= 1, e.g. (128, 128)")
         for name in ("agent_id", "anneal_lr"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "must be True or False")
         for name in ("lr", "adam_eps", "clip", "max_grad_norm"):
-            if not (_is_num(getattr(self, name)) and getattr(self, name) > 0):
+            if not (is_num(getattr(self, name)) and getattr(self, name) > 0):
                 fail(name, "must be a number > 0")
         for name in ("ent_coef", "vf_coef"):
-            if not (_is_num(getattr(self, name)) and getattr(self, name) >= 0):
+            if not (is_num(getattr(self, name)) and getattr(self, name) >= 0):
                 fail(name, "must be a number >= 0")
         for name in ("gamma", "lam"):
-            if not (_is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
+            if not (is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
                 fail(name, "must be in [0, 1]")
         for name in ("epochs", "n_minibatches", "n_envs", "iterations", "eval_every", "eval_episodes"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "must be an integer >= 1")
         return self
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 # ---- random streams: one per (seed, purpose, iteration, ...) --------------------------------------------

@@ -41,11 +41,12 @@ then the GPU's fp32 peak at that shape. On the GPU the learner never chunks (com
 GPU: the default is the CPU.
 """
 
+from common.bench.cli import main  # noqa: E402  (after the modules it reads)
 from common.bench.core import (  # noqa: F401 - the papers' benchmarks import these from common.bench
     MIN_PEAK_READINGS,
     Peak,
-    _count_flops,
-    _sync,
+    count_flops,
+    device_sync,
     interleaved_rates,
     machine_info,
     machine_slug,
@@ -68,9 +69,8 @@ from common.bench.itd3 import (  # noqa: F401
     mujoco_suite,
 )
 from common.bench.sac import SAC_SIZE, compare_sac  # noqa: F401
-from common.bench.cli import main  # noqa: E402  (after the modules it reads)
 
 __all__ = ["ALGOS", "MEMBER_COUNTS", "MEMBERS_SIZE", "MIN_PEAK_READINGS", "MPE", "MPE_CFG", "MUJOCO", "MUJOCO_CFG",
-           "Peak", "SAC_SIZE", "_count_flops", "_sync", "algo_cfg", "compare", "compare_members", "compare_sac",
+           "Peak", "SAC_SIZE", "count_flops", "device_sync", "algo_cfg", "compare", "compare_members", "compare_sac",
            "interleaved_rates", "machine_info", "machine_slug", "main", "matmul_peak_gflops", "members_suite",
            "mpe_suite", "mujoco_suite", "paper_bench_args"]

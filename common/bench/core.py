@@ -23,7 +23,7 @@ PEAK_SHAPE = (10240, 256)  # [rows x width] @ [width x width] fp32: the shape of
 MIN_PEAK_READINGS = 30  # a median of 5 readings came out at 45 GFLOP/s against 63 of 30 (issue 63): never fewer
 
 
-def _sync(device: torch.device) -> None:
+def device_sync(device: torch.device) -> None:
     """Wait for the device's queued kernels before a clock is read (a no-op on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -46,11 +46,11 @@ class Peak:
     def read(self, n: int = 1) -> Peak:
         """Take ``n`` more readings."""
         for _ in range(n):
-            _sync(self.device)
+            device_sync(self.device)
             t0 = time.perf_counter()
             for _ in range(self.inner):
                 torch.mm(self.a, self.w, out=self.out)
-            _sync(self.device)
+            device_sync(self.device)
             s = (time.perf_counter() - t0) / self.inner
             self.readings.append(2.0 * self.rows * self.width * self.width / s / 1e9)
         return self
@@ -83,11 +83,11 @@ def interleaved_rates(variants: dict[str, Callable[[], object]], n_calls: int, r
     """Calls per second of each variant (a paper's benchmark): one warm-up call each, then ``reps`` interleaved
     rounds of ``n_calls`` calls, clocks read after a device sync; the median round per variant."""
     def timed(fn) -> float:
-        _sync(device)
+        device_sync(device)
         t0 = time.perf_counter()
         for _ in range(n_calls):
             fn()
-        _sync(device)
+        device_sync(device)
         return n_calls / (time.perf_counter() - t0)
 
     for fn in variants.values():
@@ -122,7 +122,7 @@ def paper_bench_args(prog: str, description: str, quick_help: str, argv: list[st
     return args
 
 
-def _count_flops(fn: Callable[[], object]) -> int:
+def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs of one call of ``fn`` (torch's FlopCounterMode: matmuls and convolutions)."""
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -15,7 +15,7 @@ import torch
 from common import nets
 from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.reference import ReferenceAgent, reference_loop
-from common.bench.core import _count_flops, _sync
+from common.bench.core import count_flops, device_sync
 from common.runtime import check_device
 
 MPE = dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2)
@@ -41,9 +41,9 @@ def algo_cfg(base: ITD3Config, algo: str) -> ITD3Config:
     default = ITD3Config()
     unused = []
     if kw["critic_reg"] != "cql":
-        unused += list(itd3._CQL_FIELDS)
+        unused += list(itd3.CQL_FIELDS)
     if kw["actor_reg"] != "omar":
-        unused += list(itd3._OMAR_FIELDS)
+        unused += list(itd3.OMAR_FIELDS)
     kw.update({f: getattr(default, f) for f in unused})
     return replace(base, **kw)
 
@@ -80,7 +80,7 @@ def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim:
     learner, batches, agents, per_member, g = _setup(cfg, n_seeds, n_agents, obs_dim, act_dim, n_updates, size, seed,
                                                      dev)
     M = learner.n_members
-    flops = _count_flops(lambda: learner.update(batches[0]))
+    flops = count_flops(lambda: learner.update(batches[0]))
     learner.update(batches[0])  # warm-up
     if loop:
         reference_loop(agents, per_member[0], g)
@@ -88,21 +88,21 @@ def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim:
     def batched(chunk_bytes: int) -> float:
         old = nets.set_chunk_bytes(chunk_bytes)
         try:
-            _sync(dev)
+            device_sync(dev)
             t0 = time.perf_counter()
             for b in batches:
                 learner.update(b)
-            _sync(dev)
+            device_sync(dev)
             return n_updates / (time.perf_counter() - t0)
         finally:
             nets.set_chunk_bytes(old)
 
     def looped() -> float:
-        _sync(dev)
+        device_sync(dev)
         t0 = time.perf_counter()
         for b in per_member:
             reference_loop(agents, b, g)
-        _sync(dev)
+        device_sync(dev)
         return n_updates / (time.perf_counter() - t0)
 
     rates: dict[str, list[float]] = {"batched": [], "unchunked": [], "loop": []}
@@ -183,15 +183,15 @@ def compare_members(n_members: int, cfg: ITD3Config, n_agents: int = 3, obs_dim:
         for lr in runs:
             lr.update(lr.sample_batch(prepared))
 
-    flops = _count_flops(stacked_update)
+    flops = count_flops(stacked_update)
     loop_update()  # warm-up (the stack's was counted above)
 
     def timed(fn) -> float:
-        _sync(dev)
+        device_sync(dev)
         t0 = time.perf_counter()
         for _ in range(n_updates):
             fn()
-        _sync(dev)
+        device_sync(dev)
         return n_updates / (time.perf_counter() - t0)
 
     rates: dict[str, list[float]] = {"stacked": [], "loop": []}

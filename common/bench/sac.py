@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common.bench.core import _count_flops, interleaved_rates
+from common.bench.core import count_flops, interleaved_rates
 from common.runtime import check_device
 
 SAC_SIZE = dict(n_members=4, obs_dim=17, act_dim=6)  # e.g. HalfCheetah + Walker2d x 2 seeds (rlkit SAC: 2x256)
@@ -33,7 +33,7 @@ def compare_sac(n_members: int = 4, obs_dim: int = 17, act_dim: int = 6, n_updat
 
     batched = fill(SAC(members, obs_dim, act_dim, cfg, 2000))
     loop = [fill(SAC([m], obs_dim, act_dim, cfg, 2000)) for m in members]
-    flops = _count_flops(batched.update)
+    flops = count_flops(batched.update)
     r = interleaved_rates({"batched": batched.update, "loop": lambda: [lr.update() for lr in loop]}, n_updates, reps,
                           dev)
     b, lo = r["batched"], r["loop"]

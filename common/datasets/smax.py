@@ -51,13 +51,21 @@ import numpy as np
 import torch
 
 import envs
-from common.behavior.smax_ppo import (SmaxPPOConfig, SmaxRun, actor_from_snapshots, env_seeds, generator,
-                                      make_policy, rollout, train)
+from common.behavior.smax_ppo import (
+    SmaxPPOConfig,
+    SmaxRun,
+    actor_from_snapshots,
+    env_seeds,
+    generator,
+    make_policy,
+    rollout,
+    train,
+)
 from common.data import Dataset
 from common.datacard import DatasetError, data_root, regenerate_hint, sha256_file
 from common.records import atomic_write, atomic_write_text
-from common.runtime import check_device
 from common.roots import add_root_options, chosen_root
+from common.runtime import check_device
 from envs.smax import MAPS
 
 __all__ = ["KINDS", "MAPS", "NEEDED", "PROFILES", "SmaxProfile", "SmaxDataset", "MIXED_LEVELS", "MEDIUM_LEVEL",

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from common.bench import _count_flops, interleaved_rates, matmul_peak_gflops, paper_bench_args
+from common.bench import count_flops, interleaved_rates, matmul_peak_gflops, paper_bench_args
 from common.bench.suite import Ctx, Row
 from common.runtime import check_device
 
@@ -51,7 +51,7 @@ def compare_cast(task: str = "halfcheetah-2x3", size: str = "code", n_seeds: int
             for s in range(n_seeds)]
     bt = batched.prepare_data(data)
     lt = [lr.prepare_data(data) for lr in loop]
-    flops = _count_flops(lambda: batched.update(batched.sample_batch(bt)))
+    flops = count_flops(lambda: batched.update(batched.sample_batch(bt)))
 
     def step_loop() -> None:
         for lr, t in zip(loop, lt):

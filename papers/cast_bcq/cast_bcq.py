@@ -88,11 +88,18 @@ from torch import Tensor
 
 from common.algos import register_learner
 from common.algos.bcq import BCQ, bcq_actor_loss, candidate_target, soft_clipped_q, vae_loss
-from common.algos.itd3 import _copy_members, critic_td_loss, with_next_actions
+from common.algos.itd3 import critic_td_loss, with_next_actions
+from common.algos.state import (
+    StackableLearner,
+    copy_members,
+    learner_state,
+    load_learner_state,
+    stack_row_lists,
+)
 from common.heads import VAE, PerturbationActor, TwinCritic
 from common.nets import hard_update, polyak_update
 from common.sampling import gather_members, member_agents, sample_indices
-from common.algos.state import StackableLearner, learner_state, load_learner_state, stack_row_lists
+from common.validate import is_int
 from papers.cast_bcq.grid import credit_loss
 
 __all__ = [
@@ -177,12 +184,12 @@ class CASTConfig:
                              "(the official code's algorithm)")
         for name in ("hidden_vae", "hidden"):
             v = getattr(self, name)
-            if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+            if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
                 fail(name, "must be a non-empty sequence of integers >= 1, e.g. (400, 300)")
-        if self.latent is not None and not (_is_int(self.latent) and self.latent >= 1):
+        if self.latent is not None and not (is_int(self.latent) and self.latent >= 1):
             fail("latent", "must be None (= 2 * act_dim) or an integer >= 1")
         for name in ("n_target", "n_select", "n_subteams", "batch_size", "log_every", "check_finite_every"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "must be an integer >= 1")
         for name in ("z_clip", "lr", "max_action", "qi_weight_max"):
             if not getattr(self, name) > 0:
@@ -218,10 +225,6 @@ class CASTConfig:
                            f"ablation={self.ablation!r}, qi_weight={self.qi_weight!r}, "
                            f"target_update={self.target_update!r})")
         return self
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -402,7 +405,7 @@ class CASTBCQ(StackableLearner):
             for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
                 torch.manual_seed(sd)
                 for name, net in build(N).items():
-                    _copy_members(big[name], net, s * N)
+                    copy_members(big[name], net, s * N)
         for net in big.values():
             net.to(device=self.device, dtype=dtype).train()
         self.vae, self.actor, self.critic = big["vae"], big["actor"], big["critic"]

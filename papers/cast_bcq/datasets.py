@@ -126,7 +126,6 @@ def mujoco_spec(env: str, kind: str, obs_mode: str, data_profile: str) -> dict[s
     """The ``dataset`` spec of a MaMuJoCo cell: the shared single-agent dataset (task, kind) of the data profile
     ``data_profile`` (common.datasets.mujoco), split per agent on ``env`` with ``obs_mode``."""
     from common.datasets import mujoco as mj
-
     from papers.cast_bcq.config import TASK_OF
 
     if env not in TASK_OF:

@@ -16,7 +16,7 @@ seeds) and f1_cast_reaches_goal (>= 0, i.e. the goal within 11 steps, in a major
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from common.experiment import Cell
 from common.figures import figure_after, seed_values, write_claims

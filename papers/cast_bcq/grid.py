@@ -346,9 +346,9 @@ class GridLearner:
         ks = [int(n_actions)] * len(self.obs_dims) if np.isscalar(n_actions) else [int(k) for k in n_actions]
         if len(ks) != len(self.obs_dims) or len(set(ks)) != 1:
             raise ValueError(f"n_actions {n_actions!r}: need one equal count for every agent ({len(self.obs_dims)})")
-        self.n_actions = K = ks[0]
+        self.n_actions = ks[0]
         self.n_seeds, self.n_agents = S, N = n_seeds, len(self.obs_dims)
-        self.n_members = M = S * N
+        self.n_members = S * N
         self.obs_dim = max(self.obs_dims)
         self.cast = cfg.method == "cast"
         if self.cast and (N != 2 or state_dim is None):

@@ -89,10 +89,11 @@ import torch
 from torch import Tensor, nn
 
 from common.algos import register_learner
-from common.algos.itd3 import _copy_members, with_next_actions
+from common.algos.itd3 import with_next_actions
+from common.algos.state import StackableLearner, copy_members, learner_state, load_learner_state
 from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.sampling import member_agents, sample_indices
-from common.algos.state import StackableLearner, learner_state, load_learner_state
+from common.validate import is_int
 
 __all__ = [
     "ICQMAConfig",
@@ -146,10 +147,10 @@ class ICQMAConfig:
 
         for name in ("hidden_critic", "hidden_actor"):
             v = getattr(self, name)
-            if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+            if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
                 fail(name, "must be a non-empty sequence of integers >= 1, e.g. (400, 300)")
         for name in ("mixer_embed", "batch_size", "log_every", "check_finite_every"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "must be an integer >= 1")
         for name in ("lr", "grad_clip", "agent_temp", "total_temp", "actor_temp"):
             v = getattr(self, name)
@@ -165,10 +166,6 @@ class ICQMAConfig:
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 fail(name, "must be True or False")
         return self
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,10 +326,10 @@ class ICQMA(StackableLearner):
         self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
         if len(self.obs_dims) != len(self.act_dims) or not self.obs_dims:
             raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} must be non-empty, same length")
-        if not (_is_int(state_dim) and state_dim >= 1):
+        if not (is_int(state_dim) and state_dim >= 1):
             raise ValueError(f"state_dim={state_dim!r} must be an integer >= 1 (ICQ-MA's mixer reads the state)")
         self.n_seeds, self.n_agents, self.state_dim = n_seeds, len(self.obs_dims), int(state_dim)
-        self.n_members = M = n_seeds * self.n_agents
+        self.n_members = n_seeds * self.n_agents
         self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
         self.device, self.dtype = torch.device(device), dtype
         self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
@@ -349,7 +346,7 @@ class ICQMA(StackableLearner):
             for s, sd in enumerate(self.seeds):  # seed before building: seed s's networks from seeds[s] only
                 torch.manual_seed(sd)
                 for name, net in nets(1).items():
-                    _copy_members(big[name], net, s if name == "mixer" else s * self.n_agents)
+                    copy_members(big[name], net, s if name == "mixer" else s * self.n_agents)
         for net in big.values():
             net.to(device=self.device, dtype=dtype).train()
         self.critic, self.actor, self.mixer = big["critic"], big["actor"], big["mixer"]

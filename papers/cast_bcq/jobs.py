@@ -24,8 +24,8 @@ from typing import Any, Mapping
 from common.offline import identity_of
 from common.offline import offline_job as common_offline_job
 from common.profiles import Profile
-from papers.cast_bcq import config as C
 from papers.cast_bcq import cast_bcq, grid, icq_ma  # noqa: F401 - register the paper's learners
+from papers.cast_bcq import config as C
 from papers.cast_bcq.datasets import load_spec, mujoco_spec
 
 GRID_LEARNER = grid.LEARNER_NAME

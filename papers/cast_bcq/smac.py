@@ -72,11 +72,15 @@ from torch import Tensor
 
 from common.algos import register_learner
 from common.algos.ppo import clip_grad_norm_per_seed_
-from common.algos.state import slice_module_state, slice_optimizer_state, stack_module_states, stack_optimizer_states
+from common.algos.state import (
+    slice_module_state,
+    slice_optimizer_state,
+    stack_module_states,
+    stack_optimizer_states,
+)
 from common.nets import EnsembleMLP, hard_update, load_member, member_state, polyak_update
 from common.sampling import sample_indices
-from papers.cast_bcq.grid import (bc_loss, credit_loss, icq_policy_weights, icq_target_weights,
-                                  masked_argmax)
+from papers.cast_bcq.grid import bc_loss, credit_loss, icq_policy_weights, icq_target_weights, masked_argmax
 
 __all__ = ["SmaxConfig", "SmaxLearner", "METHODS", "LEARNER_NAME", "filter_allowed", "code_filter", "code_bcq_argmax",
            "masked_logits", "bcq_target", "vd_weight", "mabcq_loss", "qmix_k", "icq_ma_target", "subteam_masks",
@@ -556,12 +560,12 @@ class SmaxLearner:
         with torch.no_grad():
             delta = cast_credit(self.nets["qj"], b["state"], b["act"], b["subteam"], self.K, cfg.absent)
         if cfg.paper_cast:
-            out["loss_qi"] = l = self._agent_mean(credit_loss(_take(self.nets["q"](obs), a), self._members(delta)))
-            self._step("q", l)
+            out["loss_qi"] = l_qi = self._agent_mean(credit_loss(_take(self.nets["q"](obs), a), self._members(delta)))
+            self._step("q", l_qi)
         else:  # the code: pi(a|o) (softmax over avail) regressed onto the credit
             pi_a = _take(floored_policy(self.nets["pi"](obs), avail, self.train_epsilon()), a)
-            out["loss_pi"] = l = self._agent_mean(credit_loss(pi_a, self._members(delta)))
-            self._step("pi", l)
+            out["loss_pi"] = l_pi = self._agent_mean(credit_loss(pi_a, self._members(delta)))
+            self._step("pi", l_pi)
         out["credit"] = delta.mean(dim=(1, 2))
         return out
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.bench import _count_flops, _sync, interleaved_rates, matmul_peak_gflops, paper_bench_args
+from common.bench import count_flops, device_sync, interleaved_rates, matmul_peak_gflops, paper_bench_args
 from common.bench.suite import Ctx, Row
 from common.runtime import check_device
 
@@ -114,7 +114,7 @@ def compare_world_model(task: str = "reacher-2x1", size: str = "code", n_updates
     batched = _world_model(shape, size, 7, dev)
     data = _wm_data(batched, arrays, dev)
     loop = [_world_model(shape, size, 1, dev, seed=s) for s in range(7)]
-    flops = _count_flops(lambda: batched.update(batched.sample_batch(data)))
+    flops = count_flops(lambda: batched.update(batched.sample_batch(data)))
 
     def step_loop() -> None:
         for wm in loop:
@@ -180,18 +180,18 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
     def step_eager() -> None:
         moma_iteration(wm, eager, obs, roll, eager_gens, hist, wm_gens=wm_gens)
 
-    flops = _count_flops(step_batched)
+    flops = count_flops(step_batched)
     variants = {"batched": step_batched, "loop": step_loop, **({"eager": step_eager} if on_gpu else {})}
     r = interleaved_rates(variants, n_updates, reps, dev)
     split = {"rollout": [], "update": []}  # the batched iteration's two halves, each clocked after a device sync
     for _ in range(reps):
-        _sync(dev)
+        device_sync(dev)
         t0 = time.perf_counter()
         roll_out = generate_rollouts(wm, batched, obs, roll, gens, hist, wm_gens)
-        _sync(dev)
+        device_sync(dev)
         t1 = time.perf_counter()
         batched.update(roll_out["batch"])
-        _sync(dev)
+        device_sync(dev)
         split["rollout"].append(t1 - t0)
         split["update"].append(time.perf_counter() - t1)
     return {"seeds": float(n_seeds), "members": float(n_seeds * len(shape["obs_dims"])),

@@ -84,24 +84,31 @@ def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progre
           evaluate: bool = False, device: str = "cpu") -> list[dict[str, Any]]:
     """Train seed ``seed`` of the MOMA-PPO cell ``cfg`` for ``iterations`` iterations; the readings at iteration 1
     and every ``every``-th (before that iteration's update). ``evaluate``: each reading also holds the greedy policy's
-    return in the true environment (``jobs._eval_moma``: the cell's episodes and evaluation seed, as a record's
+    return in the true environment (``jobs.eval_moma``: the cell's episodes and evaluation seed, as a record's
     evaluation) and its normalized score (the dataset card's reference scores, x 100). ``device``: where the
     ensemble (trained there if not cached) and MAPPO run, as a job's ``--device``."""
     from common.returns import normalize
-    from papers.moma_ppo.jobs import ProbeContext, _eval_moma, _moma_histories, _moma_learner, _moma_model, load_dataset
+    from papers.moma_ppo.jobs import (
+        ProbeContext,
+        eval_moma,
+        load_dataset,
+        moma_histories,
+        moma_learner,
+        moma_model,
+    )
     from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts
     from papers.moma_ppo.simulator import HYBRIDS, GroundTruthSimulator, HybridModel
 
     ctx = ProbeContext(device)
     data = load_dataset(cfg["dataset"])
     hybrid = cfg.get("simulator") in HYBRIDS
-    wm = _moma_model({k: v for k, v in cfg.items() if k != "simulator"} if hybrid else cfg, data, ctx, None)
+    wm = moma_model({k: v for k, v in cfg.items() if k != "simulator"} if hybrid else cfg, data, ctx, None)
     if hybrid:  # one half from the ensemble, the other from the true physics (simulator.HybridModel)
         ds = cfg["dataset"]
         wm = HybridModel(wm, GroundTruthSimulator(ds["env"], ds["env_options"]), cfg["simulator"])
     obs_data = torch.as_tensor(data.obs, device=ctx.device)
-    policy, gen, _ = _moma_learner(cfg, data, seed, ctx, obs_data, None)
-    hist = _moma_histories(policy, data, obs_data, ctx.device)
+    policy, gen, _ = moma_learner(cfg, data, seed, ctx, obs_data, None)
+    hist = moma_histories(policy, data, obs_data, ctx.device)
     roll = RolloutConfig(**cfg["rollouts"]).validate()
     out = []
     for it in range(1, iterations + 1):
@@ -109,7 +116,7 @@ def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progre
         if it == 1 or it % every == 0:
             out.append({"iteration": it, **read_batch(policy, batch, roll.k)})
             if evaluate:
-                ret = _eval_moma(policy, cfg, [seed])[0]
+                ret = eval_moma(policy, cfg, [seed])[0]
                 out[-1]["return"] = round(ret, 4)
                 out[-1]["normalized"] = round(float(normalize(ret, data.card)), 2) if data.card.get("ref_scores") \
                     else None
@@ -128,7 +135,7 @@ def _cell(args) -> dict[str, Any]:
     cfg["mappo"] = {**cfg["mappo"], **args.mappo}
     cfg["world_model"] = {**cfg["world_model"], **args.world_model}  # its own cache entry when it differs
     if args.simulator is not None:
-        cfg["simulator"] = args.simulator  # jobs._moma_model: the true physics instead of the ensemble
+        cfg["simulator"] = args.simulator  # jobs.moma_model: the true physics instead of the ensemble
     return cfg
 
 

@@ -58,10 +58,17 @@ from common.algos.itd3_presets import moma_ppo_preset
 from common.algos.mappo import MAPPO, MAPPOConfig
 from common.datacard import data_root
 from common.evaluate import eval_seed, evaluate
-from common.history import DatasetHistories
 from common.experiment import Job
-from common.offline import (data_identity_of, dataset_of, group_key_of, identity_of, offline_run, offline_run_group,
-                            run_metrics)
+from common.history import DatasetHistories
+from common.offline import (
+    data_identity_of,
+    dataset_of,
+    group_key_of,
+    identity_of,
+    offline_run,
+    offline_run_group,
+    run_metrics,
+)
 from common.profiles import Profile
 from common.records import atomic_torch_save, canonical_json, config_hash, to_jsonable
 from papers.moma_ppo import config as C
@@ -197,7 +204,7 @@ def _with_sampling(state: Mapping[str, Any], sampling: Mapping[str, Any]) -> dic
     return {**state, "cfg": {**state["cfg"], **sampling}}
 
 
-def _world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None) -> WorldModelEnsemble:
+def world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None) -> WorldModelEnsemble:
     """The cell's ensemble: from the run's checkpoint, else from the cache, else trained on the dataset (seeded by
     wm_seed alone, so every MOMA-PPO seed of a dataset uses the same ensemble) and cached. The cell's
     ``wm_sampling`` overrides apply to ``sample`` only (the cache is named by the ``world_model`` section)."""
@@ -234,7 +241,7 @@ def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
 
 
 class ProbeContext:
-    """The slice of a run context (common.experiment) that ``_world_model`` / ``_moma_model`` read, for scripts that
+    """The slice of a run context (common.experiment) that ``world_model`` / ``moma_model`` read, for scripts that
     build a cell's model outside a run (wm_probe.py, critic_probe.py): the device and a progress bar (a tqdm bar on a
     terminal, as a run's)."""
 
@@ -250,7 +257,7 @@ class ProbeContext:
 WM_SAVE_EVERY = 500  # world-model updates between two writes of the resumable training state (4 x 256: ~1.5 min)
 
 
-def _moma_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None):
+def moma_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None):
     """The cell's model: the ground-truth simulator (App. B.2 ablation) or the world-model ensemble."""
     if cfg.get("simulator") == "ground_truth":  # the App. B.2 ablation: the true physics instead of the model
         wm = GroundTruthSimulator(cfg["dataset"]["env"], cfg["dataset"]["env_options"], ctx.device)
@@ -259,10 +266,10 @@ def _moma_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | No
         return wm
     if cfg.get("simulator") is not None:
         raise ValueError(f"simulator={cfg['simulator']!r} is not allowed; allowed: 'ground_truth' (or none)")
-    return _world_model(cfg, data, ctx, saved)
+    return world_model(cfg, data, ctx, saved)
 
 
-def _moma_learner(cfg: Mapping[str, Any], data, seed: int, ctx, obs_data, saved: Mapping[str, Any] | None):
+def moma_learner(cfg: Mapping[str, Any], data, seed: int, ctx, obs_data, saved: Mapping[str, Any] | None):
     """A run's MAPPO learner, start-state generator and progress (step, rollout lengths, largest |synthetic obs|),
     built from its seed and resumed from its checkpoint. With ``mappo.obs_norm`` the input statistics are frozen
     from the dataset's observations [I] (README)."""
@@ -280,7 +287,7 @@ def _moma_learner(cfg: Mapping[str, Any], data, seed: int, ctx, obs_data, saved:
     return policy, gen, progress
 
 
-def _moma_histories(policy: MAPPO, data, obs_data, device) -> DatasetHistories | None:
+def moma_histories(policy: MAPPO, data, obs_data, device) -> DatasetHistories | None:
     """With mappo.memory_len L > 0: the dataset's L-step histories of the start states ([code] memory 10)."""
     if policy.memory_len == 0:
         return None
@@ -312,7 +319,7 @@ def _moma_metrics(ctx, data, wm, stats: Mapping[str, float], progress: Mapping[s
     return out
 
 
-def _eval_moma(policy: MAPPO, cfg: Mapping[str, Any], seeds: Sequence[int]) -> list[float]:
+def eval_moma(policy: MAPPO, cfg: Mapping[str, Any], seeds: Sequence[int]) -> list[float]:
     """Greedy evaluation of each seed of ``policy`` on its own episodes (eval_seed(seed))."""
     ds = cfg["dataset"]
     r = evaluate(policy.policy(), ds["env"], len(seeds), cfg["eval_episodes"], [eval_seed(s) for s in seeds],
@@ -326,10 +333,10 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
     cfg = cell.config
     data = load_dataset(cfg["dataset"])
     saved = ctx.load_checkpoint()
-    wm = _moma_model(cfg, data, ctx, saved)
+    wm = moma_model(cfg, data, ctx, saved)
     obs_data = torch.as_tensor(data.obs, device=ctx.device)  # [T, N, O] the start states
-    policy, gen, progress = _moma_learner(cfg, data, seed, ctx, obs_data, saved)
-    hist = _moma_histories(policy, data, obs_data, ctx.device)
+    policy, gen, progress = moma_learner(cfg, data, seed, ctx, obs_data, saved)
+    hist = moma_histories(policy, data, obs_data, ctx.device)
     rollouts = RolloutConfig(**cfg["rollouts"]).validate()
     step, U, k = progress["step"], int(cfg["iterations"]), int(cfg["eval_every"])
     stats: dict[str, float] = {}
@@ -339,7 +346,7 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
             step += 1
             bar.update(1)
             if step % k == 0 or step == U:
-                _moma_log(ctx, step, _eval_moma(policy, cfg, [seed])[0], m, 0)
+                _moma_log(ctx, step, eval_moma(policy, cfg, [seed])[0], m, 0)
                 stats = _iteration_stats(m, 0)
             progress["lengths"].append(m["rollout_len_mean"][0])
             progress["obs_absmax"] = max(progress["obs_absmax"], m["obs_absmax"][0])
@@ -382,7 +389,7 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
         key = canonical_json(to_jsonable(cell.config))
         if key not in cells:
             data = load_dataset(cell.config["dataset"])
-            wm = _moma_model(cell.config, data, ctx, None)  # weights from the cache; each run's elite stream below
+            wm = moma_model(cell.config, data, ctx, None)  # weights from the cache; each run's elite stream below
             obs_data = torch.as_tensor(data.obs, device=dev)
             cells[key] = {"data": data, "wm": wm, "fresh": wm.gen.get_state(), "obs": obs_data,
                           "group": len(cells)}
@@ -391,11 +398,11 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
     for cell, seed, ctx in runs:
         c = cells[canonical_json(to_jsonable(cell.config))]
         saved = ctx.load_checkpoint()
-        policy, gen, progress = _moma_learner(cell.config, c["data"], seed, ctx, c["obs"], saved)
+        policy, gen, progress = moma_learner(cell.config, c["data"], seed, ctx, c["obs"], saved)
         wm_gen = torch.Generator(device=c["wm"].gen.device)
         wm_gen.set_state(c["fresh"] if saved is None else saved["world_model"]["rng"])  # as alone: cache or ckpt
         parts.append({"policy": policy, "gen": gen, "wm_gen": wm_gen, "progress": progress, "stats": {}, "cell": c,
-                      "hist": _moma_histories(policy, c["data"], c["obs"], dev)})
+                      "hist": moma_histories(policy, c["data"], c["obs"], dev)})
     several = len(cells) > 1
     wm = (WorldModelEnsemble.stack([c["wm"] for c in cells.values()]) if several
           else next(iter(cells.values()))["wm"])
@@ -419,7 +426,7 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
                 step += 1
                 bar.update(1)
                 if step % k == 0 or step == U:
-                    for i, (r, score) in enumerate(zip(rs, _eval_moma(stack, cfg, seeds))):
+                    for i, (r, score) in enumerate(zip(rs, eval_moma(stack, cfg, seeds))):
                         _moma_log(ctxs[i], step, score, m, i)
                         parts[r]["stats"] = _iteration_stats(m, i)
                 for i, r in enumerate(rs):

@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import torch
 
-from common.bench import _sync
+from common.bench import device_sync
 from common.runtime import check_device
 
 
@@ -53,10 +53,10 @@ def main(argv=None) -> None:
 
     def timed(name, fn):
         def wrapper(*args, **kw):
-            _sync(dev)
+            device_sync(dev)
             t0 = time.perf_counter()
             r = fn(*args, **kw)
-            _sync(dev)
+            device_sync(dev)
             clock[name] += time.perf_counter() - t0
             calls[name] += 1
             return r
@@ -68,11 +68,11 @@ def main(argv=None) -> None:
     if hist is not None:
         hist.histories = timed("histories(starts)", hist.histories)
     reps = 3
-    _sync(dev)
+    device_sync(dev)
     t0 = time.perf_counter()
     for _ in range(reps):
         run()
-    _sync(dev)
+    device_sync(dev)
     total = (time.perf_counter() - t0) / reps
     pol.act, wm.sample, mm.shift_history, mm.history_step = orig
     if hist is not None:
@@ -81,17 +81,17 @@ def main(argv=None) -> None:
     for k in sorted(clock, key=clock.get, reverse=True):
         print(f"  {k:<20} {clock[k] / reps * 1e3:8.1f} ms per rollout, {calls[k] / reps:5.1f} calls")
     print(f"  {'rest':<20} {(total - sum(clock.values()) / reps) * 1e3:8.1f} ms")
-    _sync(dev)
+    device_sync(dev)
     t0 = time.perf_counter()
     run()
-    _sync(dev)
+    device_sync(dev)
     print(f"one rollout unsynced: {(time.perf_counter() - t0) * 1e3:.1f} ms")
     acts = [torch.profiler.ProfilerActivity.CPU]
     if dev.type == "cuda":
         acts.append(torch.profiler.ProfilerActivity.CUDA)
     with torch.profiler.profile(activities=acts) as prof:
         run()
-        _sync(dev)
+        device_sync(dev)
     ka = prof.key_averages()
     if dev.type == "cuda":
         print(ka.table(sort_by="self_cuda_time_total", row_limit=a.top, max_name_column_width=48))

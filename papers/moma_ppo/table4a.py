@@ -31,7 +31,13 @@ from common.experiment import Cell
 from common.figures import figure_after, missing_cells, seed_values, write_claims
 from papers.moma_ppo import config as C
 from papers.moma_ppo import curves
-from papers.moma_ppo.jobs import REACHER_BUILD_AT, reacher_baseline_config, reacher_moma_config, run_item, table4a_job
+from papers.moma_ppo.jobs import (
+    REACHER_BUILD_AT,
+    reacher_baseline_config,
+    reacher_moma_config,
+    run_item,
+    table4a_job,
+)
 from papers.moma_ppo.published import CLAIMS, CTDE_MODEL_FREE, INDEPENDENT, REACHER_OBS, T4A_METHODS
 
 ITEM = Path(__file__).stem

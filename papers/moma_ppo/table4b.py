@@ -36,8 +36,15 @@ from common.figures import figure_after, missing_cells, seed_values, write_claim
 from papers.moma_ppo import config as C
 from papers.moma_ppo import curves
 from papers.moma_ppo.jobs import ant_baseline_config, ant_missing, ant_moma_config, run_item, table4b_job
-from papers.moma_ppo.published import (ANT_DATASETS, ANT_OBS, CLAIMS, INDEPENDENT, MODEL_FREE, PUBLISHED,
-                                       T4B_METHODS)
+from papers.moma_ppo.published import (
+    ANT_DATASETS,
+    ANT_OBS,
+    CLAIMS,
+    INDEPENDENT,
+    MODEL_FREE,
+    PUBLISHED,
+    T4B_METHODS,
+)
 
 ITEM = Path(__file__).stem
 CTDE = ("maiql", "maiql_ft")  # Table 4b's CTDE model-free columns

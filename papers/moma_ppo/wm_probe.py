@@ -119,7 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tabulate import tabulate
 
-    from papers.moma_ppo.jobs import ProbeContext, _world_model, ant_moma_config, load_dataset, reacher_moma_config
+    from papers.moma_ppo.jobs import (
+        ProbeContext,
+        ant_moma_config,
+        load_dataset,
+        reacher_moma_config,
+        world_model,
+    )
     from papers.moma_ppo.published import ANT_DATASETS
 
     p = argparse.ArgumentParser(prog="python papers/moma_ppo/wm_probe.py", description=__doc__.splitlines()[0])
@@ -165,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg["world_model"] = {**cfg["world_model"], **args.world_model}
     data = load_dataset(cfg["dataset"])  # the cell's data, built if missing at smoke only (else the error names how)
 
-    wm = _world_model(cfg, data, ProbeContext(args.device), None)  # the cell's cached ensemble (trained and cached if missing)
+    wm = world_model(cfg, data, ProbeContext(args.device), None)  # the cell's cached ensemble (trained and cached if missing)
     if args.more_updates:
         wm_data = wm.prepare_data(data)
         before = wm.validation_scores(wm_data)

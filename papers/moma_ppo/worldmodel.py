@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.algos.state import restore_generator
+from common.algos.state import copy_members, restore_generator
 from common.heads import GaussianEnsembleModel
 from common.nets import EnsembleMLP, clip_grad_norm_
 from common.records import atomic_torch_save
@@ -480,7 +480,7 @@ class WorldModelEnsemble:
             self.heads = WMHeads(M, *dims, cfg)  # with one group: already the lone ensemble of seeds[0]
             for g, s in enumerate(self.seeds if G > 1 else []):  # member (g, k) from seeds[g] only
                 torch.manual_seed(s)
-                _copy_members(self.heads, WMHeads(K, *dims, cfg), g * K)
+                copy_members(self.heads, WMHeads(K, *dims, cfg), g * K)
         self.heads.to(device=self.device, dtype=dtype).train()
         self.optim = torch.optim.Adam(self.heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.gen = torch.Generator(device=self.device)
@@ -858,11 +858,3 @@ def _derived_seed(seeds: Sequence[int], stream: int) -> int:
 
 def _randn(shape, generator: torch.Generator, like: Tensor) -> Tensor:
     return torch.randn(shape, generator=generator, device=generator.device, dtype=like.dtype).to(like.device)
-
-
-@torch.no_grad()
-def _copy_members(big: nn.Module, small: nn.Module, start: int) -> None:
-    """Write small's members (every tensor has a leading member axis) into big[start:start + n]."""
-    dst = big.state_dict()
-    for k, v in small.state_dict().items():
-        dst[k][start:start + v.shape[0]].copy_(v)

@@ -65,19 +65,25 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from common.behavior.collect import _path, load_or_generate
+from common.behavior.collect import generated_dataset_path, load_or_generate
 from common.behavior.matd3 import MATD3Config
-from common.data import Dataset
-from common.records import atomic_write_text, to_jsonable
 from common.cli import add_common_options, results_root_of
-from common.runtime import set_threads
+from common.data import Dataset
 from common.profiles import Profile, get_profile
+from common.records import atomic_write_text, to_jsonable
 from common.roots import runs_root
-from papers.omar.config import ENV_OPTIONS
-from papers.omar.config import env_options as config_env_options
+from common.runtime import set_threads
 from papers.omar.config import (
-    DATASETS, ENV_CHEETAH, ENVS_MPE, FULL_DATASET_SIZE, MEDIUM_FRACTION, PROFILE_OVERRIDES, RETURN_MODE,
+    DATASETS,
+    ENV_CHEETAH,
+    ENV_OPTIONS,
+    ENVS_MPE,
+    FULL_DATASET_SIZE,
+    MEDIUM_FRACTION,
+    PROFILE_OVERRIDES,
+    RETURN_MODE,
 )
+from papers.omar.config import env_options as config_env_options
 
 FAMILIES = ("mpe", "mujoco")
 # behavior MATD3 transitions per seed, per profile and env family
@@ -211,7 +217,7 @@ def dataset_spec(env: str, profile: Profile, env_options: Mapping[str, Any] | No
 
 def spec_paths(spec: Mapping[str, Any]) -> dict[str, Path]:
     """Cache base paths (no extension) of the four kinds of a spec."""
-    return {k: _path(spec["env"], k, spec["version"], spec["behavior_seed"], None,
+    return {k: generated_dataset_path(spec["env"], k, spec["version"], spec["behavior_seed"], None,
                      env_options=spec["env_options"], behavior_env_options=spec.get("behavior_env_options"))
             for k in DATASETS}
 
@@ -338,8 +344,7 @@ def record_generations(profile_name: str, results_root: str | Path | None = None
     it is the one in the cache now. Only the newest record of each (item, keys, seed) counts, as in
     the rendered tables: a run superseded by a ``--force`` re-run is not counted."""
     from common.experiment import DATA_FIELDS, same_data
-    from common.records import canonical_json, load_records
-    from common.records import latest_records
+    from common.records import canonical_json, latest_records, load_records
 
     groups: dict[str, list[dict[str, Any]]] = {}  # canonical spec -> generations
     newest = latest_records(load_records(runs_root() if results_root is None else results_root, profile_name, "omar"))

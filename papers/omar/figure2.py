@@ -25,6 +25,7 @@ from papers.omar.config import PROFILE_OVERRIDES
 from papers.omar.figure1 import AGENTS, ENV, KIND
 from papers.omar.jobs import OFFLINE_JOB_ITEMS, agents_filter, offline_config, offline_job
 from papers.omar.published import CLAIMS
+
 ITEM = Path(__file__).stem
 METHODS = ("ma_cql", "omar")
 # Figure 1's MA-CQL (n = 1..5) and OMAR (n = 2) cells are this figure's cells run by offline_job (figure1_job only

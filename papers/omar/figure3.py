@@ -32,6 +32,7 @@ from common.plotting import plt, save
 from papers.omar import config as C
 from papers.omar.jobs import offline_config, offline_job, run_item
 from papers.omar.published import CLAIMS
+
 ITEM = Path(__file__).stem
 TAUS = {"smoke": (0.5, 1.0), "quick": (0.0, 0.5, 0.9, 1.0), "full": (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)}
 MPE_TASKS = tuple((env, None) for env in C.ENVS_MPE)

@@ -31,6 +31,7 @@ from papers.omar import config as C
 from papers.omar.figure3 import QUICK_SEEDS
 from papers.omar.jobs import offline_config, offline_job, run_item
 from papers.omar.published import CLAIMS
+
 ITEM = Path(__file__).stem
 FIELDS = {"iters": "omar_iters", "samples": "omar_n_samples", "mu0": "omar_mu0", "sigma0": "omar_sigma0"}
 DEFAULT = {"iters": C.MPE.omar_iters, "samples": C.MPE.omar_samples, "mu0": 0.0, "sigma0": 2.0}

@@ -103,7 +103,7 @@ def escape_stats(env_name: str, prey: Callable | str, predators: Callable | None
     opts = {"prey": prey} if isinstance(prey, str) else {"prey_policy": prey}
     env = envs.make(env_name, **opts)
     rng = np.random.default_rng([seed, 7])
-    scenario, world = env.scenario, env.world
+    scenario = env.scenario
     returns, collisions, prey_returns = [], [], []
     for e in range(n_episodes):
         obs = env.reset(seed + e)

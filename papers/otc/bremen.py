@@ -89,12 +89,12 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.awac import StateFreeGaussianActor
-from common.algos.itd3 import _copy_members
 from common.algos.ppo import gae_with_timeouts, joint_ratio, normalize_advantages, ppo_actor_loss
-from common.algos.state import learner_state, load_learner_state, member_act
+from common.algos.state import copy_members, learner_state, load_learner_state, member_act
 from common.heads import gaussian_log_prob
 from common.nets import EnsembleMLP
 from common.sampling import gather_members, member_agents, sample_indices
+from common.validate import is_int, is_num
 
 __all__ = ["BREMENConfig", "BREMEN", "model_loss", "bc_loss", "ppo_losses", "data_stats", "build_bremen"]
 
@@ -141,40 +141,31 @@ class BREMENConfig:
             raise ValueError(f"BREMENConfig.{name}={getattr(self, name)!r} {rule}")
 
         v = self.hidden
-        if not isinstance(v, tuple) or not v or not all(_is_int(h) and h >= 1 for h in v):
+        if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
             fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
         for name in ("batch_size", "n_models", "horizon", "rollout_starts", "ppo_minibatches", "holdout_every",
                      "log_every", "check_finite_every"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 1):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "must be an integer >= 1")
         for name in ("bc_updates", "holdout_max"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 0):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 0):
                 fail(name, "must be an integer >= 0")
         if self.ppo_minibatches > self.rollout_starts * self.horizon:
             fail("ppo_minibatches", f"must be <= rollout_starts x horizon = {self.rollout_starts * self.horizon}")
         for name in ("actor_lr", "value_lr", "model_lr", "ppo_clip", "max_action"):
-            if not (_is_real(getattr(self, name)) and getattr(self, name) > 0):
+            if not (is_num(getattr(self, name)) and getattr(self, name) > 0):
                 fail(name, "must be a number > 0")
         for name in ("gamma", "gae_lambda"):
-            if not (_is_real(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
+            if not (is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
                 fail(name, "must be in [0, 1]")
-        if not (_is_real(self.holdout_fraction) and 0.0 <= self.holdout_fraction < 1.0):
+        if not (is_num(self.holdout_fraction) and 0.0 <= self.holdout_fraction < 1.0):
             fail("holdout_fraction", "must be in [0, 1)")
         b = self.log_std_bounds
-        if not (isinstance(b, tuple) and len(b) == 2 and all(_is_real(x) for x in b) and b[0] < b[1]):
+        if not (isinstance(b, tuple) and len(b) == 2 and all(is_num(x) for x in b) and b[0] < b[1]):
             fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
         if not isinstance(self.clip_to_data, (bool, np.bool_)):
             fail("clip_to_data", "must be True or False")
         return self
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
-        and math.isfinite(float(v))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -303,7 +294,7 @@ class BREMEN:
             for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
                 torch.manual_seed(sd)
                 for name, net in build(self.n_agents).items():
-                    _copy_members(big[name], net, s * self.n_agents * (E if name == "model" else 1))
+                    copy_members(big[name], net, s * self.n_agents * (E if name == "model" else 1))
         for net in big.values():
             net.to(device=self.device, dtype=dtype).train()
         self.actor, self.value, self.model = big["actor"], big["value"], big["model"]

@@ -97,7 +97,7 @@ def deploy_size(n_offline: int, fraction: float, minimum: int = 1) -> int:
 
 # ---- helpers ----------------------------------------------------------------------------------------------------
 
-def _generator(seed: int, stream: int, device) -> torch.Generator:
+def stream_generator(seed: int, stream: int, device) -> torch.Generator:
     s = int(np.random.SeedSequence([int(seed)], spawn_key=(int(stream),)).generate_state(1, np.uint64)[0] >> 1)
     return torch.Generator(device=device).manual_seed(s)
 
@@ -201,7 +201,7 @@ def offline_cvae(cfg: Mapping[str, Any], data, tensors, learner, seed: int, devi
     n, o, a = learner.n_members, learner.obs_dim, learner.act_dim
     cvae = O.TransitionCVAE(n, o, a, hidden=hidden, latent=ocfg.latent, kl_weight=ocfg.cvae_kl_weight,
                             lr=ocfg.cvae_lr, device=device)
-    gen = _generator(seed, CVAE_STREAM, device)
+    gen = stream_generator(seed, CVAE_STREAM, device)
     section = {"otc": {k: v for k, v in cfg["otc"].items()}, "hidden": list(hidden), "shape": [n, o, a]}
     key = offline_key(cfg, data, seed, device, "cvae", section)
     path = offline_dir() / f"cvae-{key}.pt"
@@ -244,7 +244,7 @@ class Sampler:
             raise ValueError(f"unknown sampler {kind!r}; valid: {', '.join(SAMPLERS)}")
         self.kind, self.learner = kind, learner
         self.ocfg = O.OTCConfig(**cfg["otc"]).validate() if kind == "otc" else None
-        self.gen = _generator(seed, SAMPLER_STREAM, device)
+        self.gen = stream_generator(seed, SAMPLER_STREAM, device)
         self.cvae, self.cvae_gen = cvae, cvae_gen
         if kind == "otc" and self.ocfg.distance == "embedding" and cvae is None:
             raise ValueError("OTC with distance='embedding' needs its CVAE")

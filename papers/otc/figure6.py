@@ -30,7 +30,6 @@ from common.evaluate import eval_seed, evaluate
 from common.figures import UNDECIDED
 from common.plotting import plot_curves
 from common.profiles import Profile
-from papers.otc import config as C
 from papers.otc import mujoco_items as M
 from papers.otc import nav_items as V
 from papers.otc import smax_items as X

@@ -61,9 +61,9 @@ from common.offline import data_identity_of, dataset_of
 from common.profiles import Profile
 from common.records import atomic_torch_save
 from papers.otc import config as C
-from papers.otc import otc as O
 from papers.otc import deploy
-from papers.otc.deploy import SAMPLER_STREAM, _generator, offline_dir, offline_key
+from papers.otc import otc as O
+from papers.otc.deploy import SAMPLER_STREAM, offline_dir, offline_key, stream_generator
 from papers.otc.mujoco_items import sampler_fields
 
 __all__ = ["needs_smax", "cell_config", "load_smax", "agent_view", "Buffers", "SmaxSampler", "deploy_episodes",
@@ -227,7 +227,7 @@ class SmaxSampler:
         if kind not in ("uniform", "otc"):
             raise ValueError(f"unknown SMAX sampler {kind!r}; valid: uniform, otc")
         self.kind, self.learner = kind, learner
-        self.gen = _generator(seed, SAMPLER_STREAM, device)
+        self.gen = stream_generator(seed, SAMPLER_STREAM, device)
         self.ocfg = self.alpha = None
         if kind == "otc":
             self.ocfg = O.OTCConfig(**cfg["otc"]).validate()
@@ -388,7 +388,7 @@ def offline_cql(cfg: Mapping[str, Any], data, buf: Buffers, seed: int, device, p
         blob = torch.load(path, map_location=device, weights_only=False)
         learner.load_state_dict(blob["learner"])
         return learner, dict(blob["s0"])
-    gen = _generator(seed, OFFLINE_STREAM, device)
+    gen = stream_generator(seed, OFFLINE_STREAM, device)
     step, total = 0, int(cfg["offline_updates"])
     every = max(1, total // 10)
     if part.exists():

@@ -40,6 +40,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from common.algos.bcq import BCQ, BCQConfig
+from common.bench.core import device_sync
 from common.cli import grid_filters
 from common.cli import main as run_main
 from common.experiment import Cell, Job
@@ -125,11 +126,6 @@ def device_name(device: torch.device) -> str:
     return f"{model} ({os.cpu_count()} logical cores)"
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def task_tensors(cfg: Mapping[str, Any], seed: int, device: torch.device) -> tuple[dict, dict, int, dict]:
     """(merged [T, N, ...], newest [T_new, N, ...], n_offline, about the data). merged = the profile's cached
     halfcheetah medium data split with obs_mode "otc" when on disk, else random tensors of its shapes and size;
@@ -177,7 +173,7 @@ def method_step(method: str, cfg: Mapping[str, Any], merged, newest, n_offline: 
         ocfg = O.OTCConfig(**scfg["otc"]).validate()
         cvae = O.TransitionCVAE.from_config(ocfg, learner.n_members, learner.obs_dim, learner.act_dim,
                                             learner.cfg.hidden, device=device)
-        cvae_gen = D._generator(seed, D.CVAE_STREAM, device)
+        cvae_gen = D.stream_generator(seed, D.CVAE_STREAM, device)
     sampler = D.Sampler(m.sampler, learner, scfg, seed, device, cvae, cvae_gen)
     sampler.start_phase(merged, newest)
 
@@ -202,11 +198,11 @@ def measure(cfg: Mapping[str, Any], seed: int, device: str | torch.device) -> di
     seconds: dict[str, list[float]] = {m: [] for m in methods}
     for r in range(int(t["reps"])):
         for m in methods[r % len(methods):] + methods[:r % len(methods)]:  # rotated order
-            _sync(dev)
+            device_sync(dev)
             t0 = time.perf_counter()
             for _ in range(int(t["updates"])):
                 steps[m]()
-            _sync(dev)
+            device_sync(dev)
             seconds[m].append((time.perf_counter() - t0) / int(t["updates"]))
     return {**summarize(seconds), "device_name": device_name(dev), "threads": current_threads(),
             "loadavg_1min": [round(load0[0], 2), round(os.getloadavg()[0], 2)],

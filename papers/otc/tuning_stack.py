@@ -34,7 +34,12 @@ import torch
 from torch import Tensor
 
 from common.algos import build_learner
-from common.algos.state import slice_module_state, slice_optimizer_state, stack_module_states, stack_optimizer_states
+from common.algos.state import (
+    slice_module_state,
+    slice_optimizer_state,
+    stack_module_states,
+    stack_optimizer_states,
+)
 from common.records import canonical_json, to_jsonable
 from common.runtime import seed_everything
 from common.sampling import gather_members, sample_indices
