@@ -159,7 +159,7 @@ class _Noise:
 
 
 @contextlib.contextmanager
-def _patched(noise: _Noise):
+def patched_attr(noise: _Noise):
     """torch.randn / randn_like from ``noise``; torch.FloatTensor returns float64 (the run is float64)."""
     saved = torch.randn, torch.randn_like, torch.FloatTensor
     torch.randn, torch.randn_like = noise.randn, noise.randn_like
@@ -170,7 +170,7 @@ def _patched(noise: _Noise):
         torch.randn, torch.randn_like, torch.FloatTensor = saved
 
 
-def _spy_steps(opt: torch.optim.Optimizer, names: list[str], record: dict[str, np.ndarray]) -> None:
+def spy_steps(opt: torch.optim.Optimizer, names: list[str], record: dict[str, np.ndarray]) -> None:
     """Record the summary of every parameter's gradient at the optimizer's step (before the step)."""
     step = opt.step
 
@@ -234,7 +234,7 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
     for i, ag in enumerate(agents):
         for net, opt in opt_of.items():
             names = [f"{net}.{n}" for n, _ in getattr(ag, net).named_parameters()]
-            _spy_steps(getattr(ag, opt), names, grads[i])
+            spy_steps(getattr(ag, opt), names, grads[i])
 
     noise, subteams = _Noise(10_000 + seed), RecordedRandom(20_000 + seed)  # CAST.random: the sub-team draws
     cast.random = subteams
@@ -246,7 +246,7 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
     z_vae, z_actor = np.zeros((ITERS, N, BATCH, L), np.float32), np.zeros((ITERS, N, BATCH, L), np.float32)
     z_target = np.zeros((ITERS, N, BATCH, 10, L), np.float32)
     drops = np.zeros((ITERS, N, 6, max(N - 1, 1)), bool)
-    with losses_at_backward(losses), _patched(noise):
+    with losses_at_backward(losses), patched_attr(noise):
         for it in range(ITERS):
             for i, ag in enumerate(agents):  # run_CAST.py main(): train, then train_Qi, agent by agent
                 losses.clear()
@@ -351,13 +351,13 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
     grads: list[dict[str, np.ndarray]] = [dict() for _ in range(N)]
     for i, ag in enumerate(agents):
         for net, opt in MABCQ_OPTS.items():
-            _spy_steps(getattr(ag, opt), [f"{net}.{n}" for n, _ in getattr(ag, net).named_parameters()], grads[i])
+            spy_steps(getattr(ag, opt), [f"{net}.{n}" for n, _ in getattr(ag, net).named_parameters()], grads[i])
     noise = _Noise(30_000 + seed)
     loss_rec, y_rec = np.zeros((ITERS, N, 4)), np.zeros((ITERS, N, BATCH))
     grad_rec = {net: np.zeros((ITERS, N, sum(p[0] == net for p in plist), N_POS + 2)) for net in MABCQ_NETS}
     z = {k: np.zeros((ITERS, N, BATCH, L), np.float32) for k in ("z_vae", "z_vae1", "z_actor")}
     z["z_target"] = np.zeros((ITERS, N, BATCH, 10, L), np.float32)
-    with losses_at_backward(losses), _patched(noise):
+    with losses_at_backward(losses), patched_attr(noise):
         for it in range(ITERS):
             for i, ag in enumerate(agents):
                 losses.clear()

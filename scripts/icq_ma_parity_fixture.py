@@ -69,7 +69,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cast_bcq_parity_fixture import CAST_REPO_HELP, CAST_REPO_HINT, N_POS, _spy_steps, make_data  # noqa: E402
+from cast_bcq_parity_fixture import CAST_REPO_HELP, CAST_REPO_HINT, N_POS, make_data, spy_steps  # noqa: E402
 from parity_common import (  # noqa: E402
     fixture_parser,
     load_module,
@@ -206,9 +206,9 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
     for i in range(N):
         for net, opt in (("critic", agent.critic_optimizer[i]), ("actor", agent.actor_optimizer[i])):
             grads[f"{net}{i}"] = {}
-            _spy_steps(opt, [n for n, _ in _module(agent, net, i).named_parameters()], grads[f"{net}{i}"])
+            spy_steps(opt, [n for n, _ in _module(agent, net, i).named_parameters()], grads[f"{net}{i}"])
     grads["mixer"] = {}
-    _spy_steps(agent.mixer_optimizer, [n for n, _ in agent.mixer.named_parameters()], grads["mixer"])
+    spy_steps(agent.mixer_optimizer, [n for n, _ in agent.mixer.named_parameters()], grads["mixer"])
 
     out: dict[str, np.ndarray] = {f"{task}__{k}": v for k, v in data.items()}
     out[f"{task}__ind"] = ind

@@ -71,7 +71,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from moma_ppo_parity_fixture import _pack, _patched, _round_params_to_float32, _spaces, f32, official_float64  # noqa: E402
+from moma_ppo_parity_fixture import (  # noqa: E402
+    box_spaces,
+    f32,
+    official_float64,
+    pack_params,
+    patched_attr,
+    round_params_to_float32,
+)
 from parity_common import fixture_parser, sha256_of, write_fixture  # noqa: E402
 
 PKG_DIR = "moma-ppo/offline_marl"
@@ -210,7 +217,7 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
     from offline_marl.multi_agent.ma_iql import MaIQL
     from offline_marl.single_agent.iql import IQLLearner
 
-    obs_spaces, act_spaces = _spaces(OBS_DIMS, ACT_DIMS)
+    obs_spaces, act_spaces = box_spaces(OBS_DIMS, ACT_DIMS)
     for part in ("iql", "maiql", "bc"):
         torch.manual_seed(SEED)
         if part == "iql":
@@ -225,12 +232,12 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
             learner = IQLIndependentLearner(**base_kwargs("bc", True), n_learner=len(OBS_DIMS), obs_space=obs_spaces,
                                             act_space=act_spaces)
             units = list(learner.learners)
-        _round_params_to_float32(learner)
+        round_params_to_float32(learner)
         if part != "bc":
             for unit in units:
                 _scale_q_heads(unit, Q_SCALE[part])
         skip = ("_pos_encoding",) + (("doubleQ", ".V.") if part == "bc" else ())  # BC trains no Q, no V
-        vec, layouts[part] = _pack(learner, skip)
+        vec, layouts[part] = pack_params(learner, skip)
         out[f"{part}__init"] = vec.astype(np.float32)
         for u in range(UPDATES):
             batches = agent_batches(rng, memory=True)
@@ -254,7 +261,7 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
                     return n
                 return f
 
-            with _patched(torch, "clamp", clamp), _patched(torch.nn.utils, "clip_grad_norm_", clip):
+            with patched_attr(torch, "clamp", clamp), patched_attr(torch.nn.utils, "clip_grad_norm_", clip):
                 if part == "iql":
                     stats = learner.update_from_batch(copy.deepcopy(joint_batch(batches)), "cpu")
                 elif part == "maiql":
@@ -264,7 +271,7 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
                     stats = {"loss_pi": sum(np.asarray(s["loss_pi"], dtype=np.float64).item() for s in st)}
             hooks.remove()
             if u == UPDATES - 1:
-                out[f"{part}__after"] = _pack(learner, skip)[0]
+                out[f"{part}__after"] = pack_params(learner, skip)[0]
             for k in ("loss_v", "loss_pi", "loss_q"):
                 out[f"{part}__u{u}__{k}"] = np.asarray(stats[k], dtype=np.float64).reshape(()) if k in stats else None
             if part == "bc":
@@ -297,7 +304,7 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
     import torch.nn.functional as F
     from offline_marl.multi_agent.itd3 import ITD3Learner
 
-    obs_spaces, act_spaces = _spaces(OBS_DIMS, ACT_DIMS)
+    obs_spaces, act_spaces = box_spaces(OBS_DIMS, ACT_DIMS)
 
     def as_float64(orig):  # torch.FloatTensor(n, d) / torch.cuda.FloatTensor(n, d): float64 on the CPU
         def f(*shape):
@@ -333,21 +340,21 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
         torch.manual_seed(SEED)
         learner = ITD3Learner(**base_kwargs("itd3", False), **method, n_learner=len(OBS_DIMS), obs_space=obs_spaces,
                               act_space=act_spaces)
-        _round_params_to_float32(learner)
+        round_params_to_float32(learner)
         with torch.no_grad():
             for agent, bias in zip(learner.learners, ACTOR_BIAS):
                 agent.policy.l3.bias.copy_(torch.tensor(bias))
                 agent.policytarget.l3.bias.copy_(torch.tensor(bias))
-        vec, layouts[part] = _pack(learner)
+        vec, layouts[part] = pack_params(learner)
         out[f"{part}__init"] = vec.astype(np.float32)
         for u in range(UPDATES):
             batches = td3_batches[u]
             for i, agent in enumerate(learner.learners):
                 created, noise, cem, searched = [], [], [], []
                 hooks = _Outputs({"q1": agent.doubleQtarget.q1.network, "q2": agent.doubleQtarget.q2.network})
-                with _patched(torch, "FloatTensor", as_float64), _patched(torch.cuda, "FloatTensor", as_float64), \
-                        _patched(torch, "randn_like", recorded), \
-                        _patched(torch.distributions.Normal, "sample", sample), _patched(F, "mse_loss", mse):
+                with patched_attr(torch, "FloatTensor", as_float64), patched_attr(torch.cuda, "FloatTensor", as_float64), \
+                        patched_attr(torch, "randn_like", recorded), \
+                        patched_attr(torch.distributions.Normal, "sample", sample), patched_attr(F, "mse_loss", mse):
                     stats = agent.update_from_batch(copy.deepcopy(batches[i]), "cpu")
                 hooks.remove()
                 p = f"{part}__u{u}__a{i}__"
@@ -375,7 +382,7 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
                             out[p + "cem_z"] = torch.stack(cem).numpy()  # [iters, n_samples, B, d]
                             (s,) = searched
                             out[p + "searched"] = s.numpy()
-        out[f"{part}__after"] = _pack(learner)[0]
+        out[f"{part}__after"] = pack_params(learner)[0]
 
 
 def record(moma_repo: Path) -> dict[str, np.ndarray]:

@@ -165,7 +165,7 @@ def official_float64(root: Path, files):
 
 
 @contextlib.contextmanager
-def _patched(module, name, fn):
+def patched_attr(module, name, fn):
     orig = getattr(module, name)
     setattr(module, name, fn(orig))
     try:
@@ -174,7 +174,7 @@ def _patched(module, name, fn):
         setattr(module, name, orig)
 
 
-def _pack(module, skip=("_pos_encoding",)) -> tuple[np.ndarray, list]:
+def pack_params(module, skip=("_pos_encoding",)) -> tuple[np.ndarray, list]:
     """Every floating tensor of ``module.state_dict()`` (but ``skip``) flattened into one float64 vector, and its
     layout [(name, shape), ...] in that order (written to ``meta``)."""
     items = [(k, v) for k, v in module.state_dict().items()
@@ -183,7 +183,7 @@ def _pack(module, skip=("_pos_encoding",)) -> tuple[np.ndarray, list]:
     return vec, [[k, list(v.shape)] for k, v in items]
 
 
-def _round_params_to_float32(module) -> None:
+def round_params_to_float32(module) -> None:
     """Round every trained parameter to a float32 value (kept in float64): the initial weights are then stored
     exactly as float32 (half the fixture's size); they are arbitrary starting points either way. The fixed
     positional encodings (a parameter without gradient) keep their float64 values."""
@@ -200,7 +200,7 @@ def f32(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
-def _spaces(obs_dims=OBS_DIMS, act_dims=ACT_DIMS):
+def box_spaces(obs_dims=OBS_DIMS, act_dims=ACT_DIMS):
     """The code's per-agent gym Boxes: observations unbounded, actions in [-1, 1]."""
     from gym.spaces import Box
 
@@ -237,7 +237,7 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
     import torch
     from offline_marl.multi_agent.worldmodel_ensemble import WorldModelEnsemble
 
-    obs_space, act_space = _spaces()
+    obs_space, act_space = box_spaces()
     K, Oj, N, Aj = WM["n_members"], sum(OBS_DIMS), len(OBS_DIMS), sum(ACT_DIMS)
     torch.manual_seed(SEED)
     ens = WorldModelEnsemble(
@@ -248,9 +248,9 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
     with torch.no_grad():
         for wm in ens.wms:
             wm._model.mask.network.fc3.bias.add_(WM["mask_bias_shift"])  # both mask outcomes occur in (c)
-            _round_params_to_float32(wm._model)
+            round_params_to_float32(wm._model)
     init = copy.deepcopy([wm._model.state_dict() for wm in ens.wms])
-    packed = [_pack(wm._model) for wm in ens.wms]
+    packed = [pack_params(wm._model) for wm in ens.wms]
     out["wm__init"] = np.stack([v for v, _ in packed])  # [K, P]
     layouts["wm"] = packed[0][1]
 
@@ -280,7 +280,7 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
     for key in train[0][0]:
         out[f"wm__train__{key}"] = np.array([[b[key] for b in bs] for bs in train], dtype=np.float32)  # [U, K, B, F]
     out["wm__train_losses"] = np.array(losses)  # [U, K, 3]: NLL_T, NLL_R, BCE before each update
-    out["wm__after"] = np.stack([_pack(wm._model)[0] for wm in ens.wms])  # [K, P]
+    out["wm__after"] = np.stack([pack_params(wm._model)[0] for wm in ens.wms])  # [K, P]
 
     # (b) elites on the initial weights: one evaluation episode on a fixed validation batch
     for wm, sd in zip(ens.wms, init):
@@ -310,7 +310,7 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
         return randn_like
 
     torch.manual_seed(SEED + 1)
-    with _patched(torch, "randn_like", from_generator):
+    with patched_attr(torch, "randn_like", from_generator):
         stats = ens.evaluate(fixed, fixed, max_eval_episode=1, batch_size=V)
     if calls != [(V, Oj), (V, N)] * (2 * K):
         raise RuntimeError(f"unexpected randn_like calls in evaluate: {calls}")
@@ -346,7 +346,7 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
                 return x
             return randint
 
-        with _patched(torch, "randint", seeded):
+        with patched_attr(torch, "randint", seeded):
             data = ens.sample(copy.deepcopy(s_batches), cfg, "cpu")
         out[f"wm__sample_{tag}__choice"] = picks[0].numpy().astype(np.int64)
         out[f"wm__sample_{tag}__next_obs"] = np.concatenate([d["next_observations"] for d in data], axis=1)
@@ -366,7 +366,7 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
 
 
 def mappo_kwargs(epochs: int) -> dict:
-    obs_space, act_space = _spaces(act_dims=PPO_ACT_DIMS)
+    obs_space, act_space = box_spaces(act_dims=PPO_ACT_DIMS)
     return dict(alg_name="ma-ppo", n_learner=len(OBS_DIMS), grad_clip_norm=PPO["grad_clip"], batch_size=PPO["rows"],
                 ppo_epochs_per_update=epochs, ppo_update_clip_param=PPO["clip"], discount_factor=PPO["gamma"],
                 ppo_lamda=PPO["lam"], ppo_critic_loss_coeff=PPO["critic_coef"], ppo_entropy_bonus_coeff=PPO["alpha_lr"],
@@ -387,7 +387,7 @@ def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
         torch.manual_seed(SEED)
         learner = MAPPO(**mappo_kwargs(epochs))
         learner.double()  # entropy_alpha is created float32 explicitly
-        _round_params_to_float32(learner)
+        round_params_to_float32(learner)
         with torch.no_grad():
             for agent, mb in zip(learner.learners, PPO["mean_bias"]):
                 agent.policy.log_std_layer.bias.fill_(PPO["log_std_bias"])
@@ -395,7 +395,7 @@ def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
         return learner
 
     base = build(PPO["epochs"][0])
-    vec, layouts["mappo"] = _pack(base)
+    vec, layouts["mappo"] = pack_params(base)
     out["mappo__init"] = vec.astype(np.float32)
 
     n, L = PPO["rows"], PPO["memory_len"]
@@ -426,7 +426,7 @@ def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
         learner = build(epochs)
         torch.manual_seed(SEED + 3)  # the minibatch order (one minibatch = the whole buffer: no effect on means)
         stats = learner.update_from_batch(copy.deepcopy(batches), "cpu")
-        out[f"mappo__e{epochs}__after"] = _pack(learner)[0]
+        out[f"mappo__e{epochs}__after"] = pack_params(learner)[0]
         out[f"mappo__e{epochs}__stats"] = np.array([np.asarray(stats[k], dtype=np.float64).item() for k in PPO_STATS])
     return base
 
@@ -438,8 +438,8 @@ def record_encoder(rng: np.random.Generator, out: dict, layouts: dict) -> None:
     torch.manual_seed(SEED)
     enc = HistoryEncoder(num_in=ENC["in_dim"], num_out=ENC["emb_dim"], hidden_size=16, lr=1e-3,
                          reduce_op="self-attention", max_history_len=ENC["length"], train_device="cpu", weight_decay=0)
-    _round_params_to_float32(enc)
-    vec, layouts["enc"] = _pack(enc)
+    round_params_to_float32(enc)
+    vec, layouts["enc"] = pack_params(enc)
     out["enc__weights"] = vec.astype(np.float32)
     out["enc__positions"] = enc.network._pos_encoding.detach().numpy()[0]  # [L, E]
     h = f32(rng.normal(size=(ENC["batch"], ENC["length"], ENC["in_dim"])))
