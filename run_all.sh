@@ -38,6 +38,7 @@ Options:
   --results DIR                results root (default: runs/ or $OFFMARL_RESULTS)
   --reference                  write to the committed reference results/ (maintainers only)
   --list                       list the items that would run, with measured times, and exit
+  --plan                       print the plan (items, cells, runs, predicted time) and exit: nothing runs
   -h, --help                   this help
 TXT
 }
@@ -66,6 +67,7 @@ while [ $# -gt 0 ]; do
     --results=*) where=(--results "${1#*=}"); shift ;;
     --reference) where=(--reference); shift ;;
     --list) list=1; shift ;;
+    --plan) pass+=(--plan); shift ;;
     --launcher) launcher="$(value "$@")" || exit 2; shift 2 ;;
     --launcher=*) launcher="${1#*=}"; shift ;;
     --address) address="$(value "$@")" || exit 2; shift 2 ;;

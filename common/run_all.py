@@ -72,6 +72,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--group", type=int, default=1)
     p.add_argument("--force", action="store_true")
     p.add_argument("--verbose", action="store_true", help="item logs on the terminal too")
+    p.add_argument("--plan", action="store_true", help="print the plan and exit: nothing runs")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--results", default=None)
     where.add_argument("--reference", action="store_true")
@@ -296,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     predict(items, a.profile, mine)
     print_plan(items, a, logs)
     print(f"(planned in {time.time() - t0:.1f} s)", flush=True)
+    if a.plan:
+        return 0
     state: dict = {"by_name": {f"{i.plan.paper}/{i.plan.item}": i for i in items}}
     logs.mkdir(parents=True, exist_ok=True)
     progress = logs / f".progress-{os.getpid()}.jsonl"

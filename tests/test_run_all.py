@@ -209,3 +209,13 @@ def test_a_failure_shared_by_all_runs_is_said_once(tmp_path, caplog):
     reason = s.failed[0][1]
     assert pickle.loads(pickle.dumps(reason)).traceback == reason.traceback != ""  # travels from a worker
     assert failures_text([("r1", RunFailure("E: a")), ("r2", "E: b")]) == "FAILED r1: E: a\nFAILED r2: E: b"
+
+
+def test_plan_only_prints_the_plan_and_runs_nothing(tmp_path, capsys):
+    from common.run_all import main
+
+    res = tmp_path / "res"
+    assert main(["--plan", "--profile", "smoke", "--results", str(res), "--", str(ROOT / "papers/omar/table1.py")]) == 0
+    out = capsys.readouterr().out
+    assert "1 items, 3 cells, 6 runs (6 to run, 0 finished before)" in out and "planned in" in out
+    assert not list(res.rglob("*.jsonl")) and not (res / "smoke" / "logs").exists()  # nothing ran, no log
