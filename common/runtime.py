@@ -143,16 +143,29 @@ def versions() -> dict[str, str | None]:
 
 
 def cpu_model() -> str:
-    """This machine's CPU model (``/proc/cpuinfo``'s model name, else the platform's processor string): results are
+    """This machine's CPU type: ``/proc/cpuinfo``'s model name with its family and model numbers and widest vector
+    extension, e.g. "AMD EPYC (family 25 model 17, avx512)" (else the platform's processor string). Results are
     bit-identical on one CPU type, not across types, so long runs record the CPU of each piece."""
+    info: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model", "flags") and key not in info:
+                    info[key] = value.strip()
+                if not line.strip() and info:
+                    break  # the first processor's block is enough
     except OSError:  # pragma: no cover - not Linux
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    if "model name" not in info:
+        return platform.processor() or platform.machine() or "unknown"
+    flags = set(info.get("flags", "").split())
+    simd = next((x for x in ("avx512f", "avx2", "avx", "sse4_2") if x in flags), None)
+    extra = [f"family {info['cpu family']} model {info['model']}" if "cpu family" in info and "model" in info else "",
+             {"avx512f": "avx512"}.get(simd, simd) if simd else ""]
+    extra = [x for x in extra if x]
+    return info["model name"] + (f" ({', '.join(extra)})" if extra else "")
 
 
 def now() -> str:
