@@ -301,12 +301,17 @@ def time_command(argv: Sequence[str], status: Path = STATUS) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m common.readme", description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if a generated block is out of date")
-    ap.add_argument("--time", nargs=argparse.REMAINDER, metavar="COMMAND",
-                    help="run COMMAND (after --), log its wall time in docs/status.md, then re-render")
+    ap.add_argument("--time", action="store_true",
+                    help="--time -- COMMAND...: run COMMAND, log its wall time in docs/status.md, then re-render")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd: list[str] = []
+    if "--time" in argv:  # everything after --time (and an optional --) is the command, never our options
+        k = argv.index("--time")
+        argv, cmd = argv[:k + 1], argv[k + 1:]
+        cmd = cmd[1:] if cmd[:1] == ["--"] else cmd
     a = ap.parse_args(argv)
     rc = 0
-    if a.time is not None:
-        cmd = a.time[1:] if a.time[:1] == ["--"] else a.time
+    if a.time:
         if not cmd:
             ap.error("--time needs a command, e.g. --time -- ./run_tests.sh")
         rc = time_command(cmd)

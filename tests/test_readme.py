@@ -136,3 +136,17 @@ def test_time_logs_a_row_that_the_block_reads(tmp_path):
 
 def test_committed_readme_and_status_page_are_current():
     assert readme.main(["--check"]) == 0, "README.md or docs/status.md is stale: run `python -m common.readme`"
+
+
+def test_time_takes_the_command_after_a_double_dash(monkeypatch):
+    """``python -m common.readme --time -- ./run_tests.sh`` (the documented form) hands the whole command over."""
+    from common import readme
+
+    seen = []
+    monkeypatch.setattr(readme, "time_command", lambda cmd: seen.append(cmd) or 0)
+    monkeypatch.setattr(readme, "FILES", [])
+    assert readme.main(["--time", "--", "./run_all.sh", "--profile", "smoke", "--jobs", "2"]) == 0
+    assert readme.main(["--time", "echo", "--check"]) == 0
+    assert seen == [["./run_all.sh", "--profile", "smoke", "--jobs", "2"], ["echo", "--check"]]
+    with pytest.raises(SystemExit):
+        readme.main(["--time", "--"])
