@@ -52,10 +52,10 @@ def make_task(task: str):
     """The unwrapped Gymnasium v5 env of ``task`` (no TimeLimit, no checker: the caller cuts episodes)."""
     import gymnasium
 
-    from envs.mamujoco import _quiet_mujoco_warnings
+    from envs.mamujoco import quiet_mujoco_warnings
 
     env_id, kwargs = TASKS[check_task(task)]
-    with _quiet_mujoco_warnings():  # HalfCheetah's settotalmass compiler notice (see envs/mamujoco.py)
+    with quiet_mujoco_warnings():  # HalfCheetah's settotalmass compiler notice (see envs/mamujoco.py)
         return gymnasium.make(env_id, **kwargs).unwrapped
 
 

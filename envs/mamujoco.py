@@ -244,7 +244,7 @@ def _warn_to_stderr(msg: str) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_mujoco_warnings():
+def quiet_mujoco_warnings():
     """Within: MuJoCo warnings matching ``_MUJOCO_NOISE`` are dropped (neither printed nor logged); any
     other goes to the warning handler set before. With none set, ``_warn_to_stderr`` becomes this process's handler
     first (here and after the block: every env of ours is built in this block, so MuJoCo never writes its log file)."""
@@ -289,7 +289,7 @@ class MaMuJoCoEnv(MultiAgentEnv):
         kwargs = {**mamujoco_kwargs, **dict(mode.mamujoco_kwargs)}
         if gym_env is not None:
             kwargs["gym_env"] = gym_env
-        with _quiet_mujoco_warnings():  # builds (compiles) the MuJoCo model
+        with quiet_mujoco_warnings():  # builds (compiles) the MuJoCo model
             self.raw = mamujoco_v1.parallel_env(scenario, agent_conf, **kwargs)
         self.native = mode.obs_index is None  # per-agent obs are MaMuJoCo's own
         agents = tuple(self.raw.possible_agents)
@@ -486,6 +486,6 @@ __all__ = [
     "make_hopper_3x1",
     "make_reacher_2x1",
     "make_walker2d_2x3",
-    "obs_modes",
+    "obs_modes", "quiet_mujoco_warnings",
     "split_transitions",
 ]

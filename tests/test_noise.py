@@ -15,7 +15,7 @@ import textwrap
 import mujoco
 import numpy as np
 
-from envs.mamujoco import _quiet_mujoco_warnings, _warn_to_stderr
+from envs.mamujoco import _warn_to_stderr, quiet_mujoco_warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOISE = ("AdroitHand", "reward functions were updated in v1.2.1", "settotalmass", "mj_setTotalmass")
@@ -80,7 +80,7 @@ def test_other_mujoco_warnings_pass(capfd, tmp_path, monkeypatch):
     m = mujoco.MjModel.from_xml_string(xml)
     d = mujoco.MjData(m)
     d.qvel[:] = np.nan
-    with _quiet_mujoco_warnings():
+    with quiet_mujoco_warnings():
         mujoco.get_mju_user_warning()("compiler attribute 'settotalmass' is deprecated and will be removed")
         mujoco.mj_step(m, d)
     err = capfd.readouterr().err
@@ -101,7 +101,7 @@ def test_other_mujoco_warnings_pass(capfd, tmp_path, monkeypatch):
 
     mujoco.set_mju_user_warning(keep)
     try:
-        with _quiet_mujoco_warnings():
+        with quiet_mujoco_warnings():
             mujoco.get_mju_user_warning()("compiler attribute 'settotalmass' is deprecated")
             mujoco.get_mju_user_warning()("something else")
         assert mujoco.get_mju_user_warning() is keep

@@ -45,7 +45,7 @@ from torch import Tensor
 from common.heads import tanh_log_det_jacobian
 from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
 
-__all__ = ["SACConfig", "SAC", "SACBuffer", "Member"]
+__all__ = ["SACConfig", "SAC", "SACBuffer", "Member", "Actor"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -154,7 +154,7 @@ def _relu_mlp(layers: Sequence[EnsembleLinear], x: Tensor) -> Tensor:
     return layers[-1](x)
 
 
-class _Actor(torch.nn.Module):
+class Actor(torch.nn.Module):
     """Tanh-Gaussian policy: trunk MLP then one linear head to [μ | log σ] (= rlkit's two last layers)."""
 
     def __init__(self, M: int, O: int, A: int, hidden: Sequence[int]):
@@ -225,7 +225,7 @@ class SAC:
         self.cfg, self.O, self.A, self.M = cfg, int(obs_dim), int(act_dim), len(self.members)
         self.device = torch.device(cfg.device)
         M, O, A, H = self.M, self.O, self.A, cfg.hidden
-        self.actor = _Actor(M, O, A, H)
+        self.actor = Actor(M, O, A, H)
         self.critic = _Critic(M, O, A, H)
         for m, mem in enumerate(self.members):  # order: actor, Q¹, Q², each input layer first
             gen = torch.Generator().manual_seed(_stream(mem, 0))
@@ -291,7 +291,7 @@ class SAC:
 
     def snapshot_actor(self, snapshot: dict[str, Tensor]) -> torch.nn.Module:
         """An actor module holding ``snapshot``'s weights (all members), for :meth:`act` with ``actor=``."""
-        a = _Actor(self.M, self.O, self.A, self.cfg.hidden)
+        a = Actor(self.M, self.O, self.A, self.cfg.hidden)
         a.load_state_dict(snapshot)
         return a.to(self.device)
 

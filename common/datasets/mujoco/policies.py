@@ -3,7 +3,7 @@ them in minutes (common.datasets.mujoco) instead of re-running SAC for hours.
 
 A policy set of one robot = ``<task>.npz`` (float32 arrays only, read with ``allow_pickle=False``) + ``<task>.json``
 (its card). Arrays are named ``<policy>/<parameter>`` with the parameters of a one-member
-:class:`common.behavior.sac._Actor`; the policies are
+:class:`common.behavior.sac.Actor`; the policies are
 
     medium, expert      the medium and expert snapshots of the SAC run (the profile's snapshot rule, on the card)
     replay<step>        the replay series: the snapshot at the middle of every ``replay_segment`` steps of the run,
@@ -29,7 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from common.behavior.sac import SACConfig, _Actor
+from common.behavior.sac import Actor, SACConfig
 from common.datacard import DatasetError
 from common.records import atomic_write, atomic_write_text
 
@@ -66,12 +66,12 @@ class PolicySet:
     path: Path | None = None
     source: str = "memory"
 
-    def actor(self, name: str) -> _Actor:
+    def actor(self, name: str) -> Actor:
         """A one-member actor holding policy ``name``'s weights."""
         if name not in self.states:
             raise KeyError(f"policy {name!r} is not in the set; it has {', '.join(sorted(self.states))}")
         cfg = self.card["sac"]
-        a = _Actor(1, int(self.card["obs_dim"]), int(self.card["act_dim"]), tuple(cfg["hidden"]))
+        a = Actor(1, int(self.card["obs_dim"]), int(self.card["act_dim"]), tuple(cfg["hidden"]))
         a.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.states[name].items()})
         return a
 

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from common.behavior.sac import SACConfig, _Actor
+from common.behavior.sac import Actor, SACConfig
 from envs.gym_mujoco import EPISODE_LENGTH, make_task
 
 __all__ = ["Sampler", "collect", "replay", "KEYS"]
@@ -29,12 +29,12 @@ KEYS = ("obs", "actions", "rewards", "next_obs", "terminals", "timeouts")
 
 
 class Sampler:
-    """Stochastic tanh-Gaussian actions of one actor (a one-member common.behavior.sac._Actor) for K observations,
+    """Stochastic tanh-Gaussian actions of one actor (a one-member common.behavior.sac.Actor) for K observations,
     noise from its own generator. The forward pass runs in float32 numpy: at the batch of one env step (1 to 10
     rows) torch's per-call overhead is most of the time, and the rollouts are what a fresh clone spends its
     rebuild on."""
 
-    def __init__(self, actor: _Actor, cfg: SACConfig, seed):
+    def __init__(self, actor: Actor, cfg: SACConfig, seed):
         self.lo, self.hi = cfg.log_std_bounds
         self.rng = np.random.default_rng(seed)
         lins = [*actor.trunk.layers, actor.head]
@@ -112,7 +112,7 @@ def collect(task: str, size: int, seed: int, choose_action: Callable[[np.ndarray
     return _arrays(rows[:size]), np.array(combos, np.int64)
 
 
-def replay(task: str, series: list[tuple[int, int, _Actor | None]], cfg: SACConfig, seed: int,
+def replay(task: str, series: list[tuple[int, int, Actor | None]], cfg: SACConfig, seed: int,
            progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """The replay rebuilt from a policy series (see the module docstring): ``series`` = [(start, stop, actor)]
     covering [0, T) in order (actor None: uniform actions), one env stepping through all of it.
