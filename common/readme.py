@@ -44,6 +44,7 @@ from common.outcomes import item_status, status_text
 from common.profiles import PROFILE_NAMES
 from common.published import discover_papers, load_published
 from common.records import load_records
+from common.runtime import cpu_model
 from common.roots import REFERENCE_ROOT, REPO_ROOT, cache_root
 from common.timings import fmt_seconds as _fmt_s
 from common.timings import item_time
@@ -249,14 +250,7 @@ def render(text: str) -> str:
 # Timing a command
 # ------------------------------------------------------------------------------------------------
 def _machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()  # the CPU type (family, model, vector width): results differ across types
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"{model or 'CPU'}, {os.cpu_count()} cores, load {load:.1f} before"
 
