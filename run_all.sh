@@ -137,7 +137,7 @@ fi
 
 source scripts/bootstrap.sh || { echo "set-up failed" >&2; exit 1; }
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
-# the plan, one progress bar, a log per item, the report and the summary: common/run_all.py (it checks the device
+# the plan, one progress bar, a log per item, the report and the summary: common/running/run_all.py (it checks the device
 # before anything runs; exec: Ctrl-C and SIGTERM reach it, and it stops the running item and says how to resume)
-exec "$OFFMARL_PY" -m common.run_all --profile "$profile" --threads "$threads" "${launch[@]}" --device "$device" \
+exec "$OFFMARL_PY" -m common.running.run_all --profile "$profile" --threads "$threads" "${launch[@]}" --device "$device" \
   "${where[@]}" "${pass[@]}" "${verbose[@]}" --command "$command" -- "${items[@]}"

@@ -164,7 +164,7 @@ def prey_file(env_name: str, version: str) -> str:
 
 
 class NumpyActor:
-    """A deterministic actor exported from ``common.heads.DeterministicActor`` (one member), evaluated in numpy
+    """A deterministic actor exported from ``common.networks.heads.DeterministicActor`` (one member), evaluated in numpy
     float64: ``x`` = obs zero-padded to the trained input width (the learner's padded obs),
     [``(x − mean) / sqrt(var + eps) · gamma + beta``, BatchNorm in eval mode, if exported], then
     (``x @ W_i + b_i`` -> ReLU) per hidden layer, ``max_action · tanh(x @ W_L + b_L)``.

@@ -16,7 +16,7 @@ Stand-ins (only for what pymarl builds around a learner, or for a documented dev
   batch as the plain dict ``run.py`` builds from ICQ's h5 files (obs, state, actions, actions_onehot, avail_actions,
   reward, terminated, filled, batch_size, max_seq_length).
 - The MAC (pymarl's ``BasicMAC`` + GRU agents, parameters shared by the agents) is replaced by our agent networks
-  (``common.nets.EnsembleMLP``, one member per agent: our "MLP agents on the agent's own observation, per-agent
+  (``common.networks.nets.EnsembleMLP``, one member per agent: our "MLP agents on the agent's own observation, per-agent
   parameters"). ``forward(batch, t)`` returns what the learner reads from the controller: CAST / ICQ the softmax over
   all actions of the policy net's logits (``mask_before_softmax: False``; the training-mode epsilon floor of
   ``BasicMAC.forward`` is left out: a difference, see the test's docstring); MABCQ / I-BCQ (``RNNAgent1``) the
@@ -87,7 +87,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from common.nets import EnsembleMLP  # noqa: E402
+from common.networks.nets import EnsembleMLP  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parity_common import RecordedRandom, fixture_parser, load_module, sha256_of, weight_values, write_fixture  # noqa: E402

@@ -11,7 +11,7 @@ build or evaluate in MuJoCo (world-model probes, Table 4a/4b cells) do.
 pack (here, with network): downloads the wheels of the simulator stack at the versions installed in this venv for the
 device's Python (``--python``; its platform manylinux x86_64), unpacks them without the assets no paper of ours
 loads (gymnasium-robotics' adroit_hand, kitchen_franka and stls: 45 MB), and writes ``<out>/site.tar.xz``. Each
-``--dataset`` npz (as common.data writes them: stored, not compressed) goes as ``<out>/data/<its path>.xz`` with the
+``--dataset`` npz (as common.datasets.dataset writes them: stored, not compressed) goes as ``<out>/data/<its path>.xz`` with the
 bytes of ``next_obs`` zeroed (next_obs[t] = obs[t + 1] inside an episode: about half of an npz that xz then
 squeezes to almost nothing), the rows where that does not hold in ``.rows.npz`` beside it, and its card (``.json``)
 as is. ``<out>`` must be ignored by git (add it to .git/info/exclude) and named in the device call's ``carry``.

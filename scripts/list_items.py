@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common.roots import REFERENCE_ROOT, runs_root  # noqa: E402  (standard library only)
-from common.timings import fmt_seconds as _fmt_s  # noqa: E402
-from common.timings import item_time  # noqa: E402
+from common.running.roots import REFERENCE_ROOT, runs_root  # noqa: E402  (standard library only)
+from common.running.timings import fmt_seconds as _fmt_s  # noqa: E402
+from common.running.timings import item_time  # noqa: E402
 
 PROFILES = ("smoke", "quick", "full")
 

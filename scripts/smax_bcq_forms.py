@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from common.records import atomic_write_text  # noqa: E402
+from common.running.records import atomic_write_text  # noqa: E402
 
 FORMS = {"code": {}, "huber": {"td_loss": "huber"}, "polyak": {"polyak": 0.005},
          "huber+polyak": {"td_loss": "huber", "polyak": 0.005}}
@@ -47,8 +47,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     from common.datasets.smax import load
-    from common.profiles import get_profile
-    from common.runtime import git_commit
+    from common.running.profiles import get_profile
+    from common.running.runtime import git_commit
     from papers.cast_bcq import config as C
     from papers.cast_bcq import smac_items as I
 

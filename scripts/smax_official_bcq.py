@@ -35,7 +35,7 @@ i.e. every 20 iterations, as in the code.
 Evaluation (every ``--eval-every`` iterations, default N/10, and after the last): after the iteration's ``train``,
 at that iteration's ``t_env`` (run.py tests after ``train`` and before ``t_env += 100``), the official controller
 plays ``--episodes`` (20) SMAX test episodes of ``envs.make_vec("smax/<map>", E)``, env seeds
-``common.evaluate.eval_seed(seed) + e`` (as papers/cast_bcq/smac_items.py ``win_rates``), in the parallel
+``common.running.evaluate.eval_seed(seed) + e`` (as papers/cast_bcq/smac_items.py ``win_rates``), in the parallel
 runner's order (runners/parallel_runner.py l. 87-172): ``mac.init_hidden(E)``; the pre-transition data (state,
 avail_actions, obs) stored at t = 0; then per step ``mac.select_actions(batch, t_ep=t, t_env=t_env,
 bs=envs_not_terminated, test_mode=True)`` (the GRU hidden state carried over the steps; the agent id and the last
@@ -116,7 +116,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common.records import atomic_write_text  # noqa: E402
+from common.running.records import atomic_write_text  # noqa: E402
 from parity_common import load_module, require_files, sha256_of  # noqa: E402
 
 FILES = ("run.py", "main.py", "learners/q_learner.py", "controllers/basic_controller.py",
@@ -448,8 +448,8 @@ def main(argv=None) -> int:
 
     import envs
     from common.datasets.smax import load
-    from common.evaluate import eval_seed
-    from common.runtime import git_commit
+    from common.running.evaluate import eval_seed
+    from common.running.runtime import git_commit
     from papers.cast_bcq.config import SMAX_REWARD_SCALE
 
     mods = load_code(a.src)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.data import Dataset
+from common.datasets.dataset import Dataset
 
 
 def tiny_reacher_dataset(T: int = 64, seed: int = 0) -> Dataset:

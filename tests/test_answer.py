@@ -1,4 +1,4 @@
-"""The answer page (common.answer) at the top of REPORT.md: claims' verdicts per profile with their reason,
+"""The answer page (common.reporting.answer) at the top of REPORT.md: claims' verdicts per profile with their reason,
 each table item's within / differs counts and headline cells, the superseded-data marking, and the check that
 fails while a REPORT.md is stale against its records (the committed one included)."""
 
@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from common import answer, report
-from common.records import append_record, records_path, write_claim
-from common.roots import REFERENCE_ROOT
+from common.reporting import answer, report
+from common.running.records import append_record, records_path, write_claim
+from common.running.roots import REFERENCE_ROOT
 
 PUBLISHED_PY = '''
 PAPER = "fake"
@@ -146,10 +146,10 @@ def test_check_fails_while_report_md_is_stale(world, capsys):
 
 def test_the_committed_report_is_current(tmp_path):
     """results/REPORT.md, regenerated from the committed records into a temporary folder, equals the committed
-    one up to its time stamp: run `python -m common.report --reference` after changing records or claims."""
+    one up to its time stamp: run `python -m common.reporting.report --reference` after changing records or claims."""
     fresh = tmp_path / "REPORT.md"
     fresh.write_text(report.report_text(REFERENCE_ROOT), encoding="utf-8")
     committed = REFERENCE_ROOT / "REPORT.md"
     assert not report.is_stale(committed, fresh.read_text(encoding="utf-8")), (
-        "results/REPORT.md is stale against the committed records: run `python -m common.report --reference`")
+        "results/REPORT.md is stale against the committed records: run `python -m common.reporting.report --reference`")
     assert "## Summary: claims per paper and profile" in fresh.read_text(encoding="utf-8")

@@ -1,11 +1,11 @@
-"""common.records.atomic_write: the one temporary-and-rename write behind text, torch checkpoints and figures."""
+"""common.running.records.atomic_write: the one temporary-and-rename write behind text, torch checkpoints and figures."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from common.records import atomic_torch_save, atomic_write, atomic_write_text
+from common.running.records import atomic_torch_save, atomic_write, atomic_write_text
 
 
 def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):

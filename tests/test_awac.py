@@ -20,8 +20,8 @@ from common.algos.awac import (
     awac_weights,
     gaussian_log_prob,
 )
-from common.data import Dataset
-from common.evaluate import evaluate
+from common.datasets.dataset import Dataset
+from common.running.evaluate import evaluate
 
 F64 = torch.float64
 C = math.log(2.0) - 0.5 * math.log(2.0 * math.pi)  # log N(x; mu, 0.5^2) at x = mu

@@ -27,8 +27,8 @@ from common.algos.bcq import (
     vae_loss,
 )
 from common.algos.itd3 import critic_td_loss
-from common.data import Dataset
-from common.heads import VAE, PerturbationActor
+from common.datasets.dataset import Dataset
+from common.networks.heads import VAE, PerturbationActor
 
 S, N, O, A, B, T, SD = 2, 2, 5, 2, 16, 200, 6
 TINY = dict(hidden_vae=(16, 16), hidden=(16, 16), batch_size=B)
@@ -97,7 +97,7 @@ def test_vae_loss_by_hand_and_equals_heads_vae_loss():
     kl = sum(-0.5 * (1 + 2 * s - m**2 - math.exp(2 * s)) for m, s in zip(mu, ls)) / 2
     assert loss.item() == pytest.approx(recon + 0.5 * kl, abs=1e-12)
     assert mean[0, 1].tolist() == pytest.approx(mu)
-    # random weights: the same number as common.heads.VAE.loss given the same noise
+    # random weights: the same number as common.networks.heads.VAE.loss given the same noise
     torch.manual_seed(0)
     v = VAE(3, 4, 2, hidden=(8, 8)).double()
     o, a = torch.randn(3, 5, 4, dtype=torch.float64), torch.rand(3, 5, 2, dtype=torch.float64) * 2 - 1

@@ -20,8 +20,8 @@ from common.behavior import (
     train,
 )
 from common.behavior.matd3 import _env_seed
-from common.datacard import DatasetError
-from common.evaluate import eval_seed, evaluate
+from common.datasets.card import DatasetError
+from common.running.evaluate import eval_seed, evaluate
 
 collect_mod = importlib.import_module("common.behavior.collect")
 SMALL = dict(hidden=(16, 16), batch_size=32, buffer_size=1000, learning_starts=60, start_steps=30, train_freq=2, eval_every=0)

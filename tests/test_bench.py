@@ -1,12 +1,13 @@
 """common/bench.py at a tiny size (rates positive, no timing assertions), and the member chunking it
-measures (common/nets.py CHUNK_BYTES) equal to the plain batched path."""
+measures (common/networks/nets.py CHUNK_BYTES) equal to the plain batched path."""
 
 import pytest
 import torch
 
-from common import bench, heads, nets
+from common import bench
 from common.algos.itd3 import ITD3Config
-from common.runtime import check_device
+from common.networks import heads, nets
+from common.running.runtime import check_device
 
 TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
 TINY_CFG = ITD3Config(hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2)

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from common.algos import build_learner
 from common.algos.bcq import soft_clipped_q
-from common.data import Dataset
-from common.heads import TwinCritic
+from common.datasets.dataset import Dataset
+from common.networks.heads import TwinCritic
 from papers.cast_bcq.cast_bcq import (
     CASTBCQ,
     CASTConfig,

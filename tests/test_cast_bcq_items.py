@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.cli import EXIT_NEEDS
-from common.records import item_blocked, record_item_blocked
-from common.report import item_status, status_text
+from common.reporting.report import item_status, status_text
+from common.running.cli import EXIT_NEEDS
+from common.running.records import item_blocked, record_item_blocked
 from papers.cast_bcq import config as C
 from papers.cast_bcq.datasets import goal_episodes, grid_dataset, make_grid_dataset
 
@@ -91,8 +91,8 @@ def test_starcraft_items_needs_path_without_jaxmarl(tmp_path, monkeypatch, capsy
 
 
 def test_a_run_clears_the_needs_mark(tmp_path):
-    from common.experiment import RunSummary
-    from common.records import record_item_run
+    from common.running.experiment import RunSummary
+    from common.running.records import record_item_run
 
     record_item_blocked(tmp_path, "smoke", "cast_bcq", "table1", "SMAX")
     assert item_blocked(tmp_path, "smoke", "cast_bcq", "table1") == "SMAX"
@@ -105,7 +105,7 @@ def test_a_run_clears_the_needs_mark(tmp_path):
 def test_figure1_smoke_end_to_end(tmp_path):
     """Smoke Figure 1: both data sets x three learners x 2 seeds train, evaluate from (1, 1), plot and write
     the three claim verdicts (the fixed-start data of seed 0 hold no goal episode: checked on uniform only)."""
-    from common.records import load_records
+    from common.running.records import load_records
 
     res = tmp_path / "runs"
     p = subprocess.run([sys.executable, "papers/cast_bcq/figure1.py", "--profile", "smoke", "--results", str(res)],

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from common.figures import missing_cells
-from common.profiles import get_profile
+from common.reporting.figures import missing_cells
+from common.running.profiles import get_profile
 from papers.cast_bcq import config as C
 from papers.cast_bcq import figure4, figure6, table2
 from papers.cast_bcq.jobs import mujoco_config
@@ -110,7 +110,7 @@ def test_an_incomplete_grid_is_named_cell_by_cell():
 def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):
     """Smoke, Hopper only: Table 2's 'mixed' row runs the five methods; Figure 4 then copies all of them (same
     config and seed), and Figure 6 copies CAST-BCQ and runs the three ablations."""
-    from common.records import load_records
+    from common.running.records import load_records
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
     res = tmp_path / "runs"
@@ -136,7 +136,7 @@ def test_each_claim_is_judged_once_its_own_cells_are_complete(tmp_path, capsys):
     """Table 2 with only its 'mixed' row (3 seeds, quick): the two 'mixed' claims get verdicts, the two that read the
     'medium' / 'expert' rows stay not checked and name what they miss; Figure 6 with only w/o CSAA run next to ours:
     only f6_wo_csaa_worse is judged."""
-    from common.records import load_records
+    from common.running.records import load_records
     from papers.cast_bcq.mujoco_items import write_verdicts
 
     t2 = [e for e in PUBLISHED if e.item == "table2" and e.keys["dataset"] == "mixed"]

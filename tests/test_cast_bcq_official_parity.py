@@ -44,7 +44,7 @@ import torch
 import common.algos.bcq as bcq_mod
 import papers.cast_bcq.cast_bcq as cast_mod
 from common.algos.bcq import BCQ, BCQConfig
-from common.nets import polyak_update
+from common.networks.nets import polyak_update
 from papers.cast_bcq.cast_bcq import CASTBCQ, CASTConfig, subteam_support
 from scripts import parity_common
 from scripts.parity_common import load_fixture, summary

@@ -3,7 +3,7 @@ table claims recomputed from those numbers (which hold, and which the paper's ow
 
 import pytest
 
-from common.published import Claim, Entry, Figure, Table, check_paper, load_published
+from common.reporting.published import Claim, Entry, Figure, Table, check_paper, load_published
 from papers.cast_bcq import published as P
 
 HC, HOP, WALK = "mamujoco/halfcheetah-2x3", "mamujoco/hopper-3x1", "mamujoco/walker2d-2x3"

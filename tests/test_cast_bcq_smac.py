@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.nets import EnsembleMLP
+from common.networks.nets import EnsembleMLP
 from papers.cast_bcq import config as C
 from papers.cast_bcq import smac
 from papers.cast_bcq.smac import (
@@ -105,7 +105,7 @@ def test_test_epsilon_follows_the_codes_schedules():
     ln = SmaxLearner(O, D, N, K, SmaxConfig(method="i_bcq", hidden=8, schedule_scale=10.0))
     ln.step = 100  # the quick profile's clock: 100 updates = the code's 1,000 iterations
     assert ln.test_epsilon() == pytest.approx(epsilon_at("i_bcq", 1000))
-    from common.profiles import get_profile
+    from common.running.profiles import get_profile
     from papers.cast_bcq.smac_items import smax_config
     quick = smax_config(get_profile("quick", C.PROFILE_OVERRIDES), "smax/3s_vs_3z", "icq_ma")
     assert quick["cast_smax"]["schedule_scale"] * quick["updates"] == C.SMAX_UPDATES

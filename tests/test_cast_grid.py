@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from common.algos import build_learner
-from common.data import Dataset
-from common.evaluate import evaluate
+from common.datasets.dataset import Dataset
+from common.running.evaluate import evaluate
 from envs.games import CliffGrid, make_cliff_grid
 from papers.cast_bcq.grid import (
     LEARNER_NAME,

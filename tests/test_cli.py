@@ -12,11 +12,11 @@ PAPER_SCRIPTS = [f"papers.omar.{s}" for s in ("table1", "table2", "table3", "tab
                                                "diagnose_minibatches")]
 PAPER_SCRIPTS += [f"papers.cast_bcq.{s}" for s in ("figure1", "table1", "figure5")]
 PAPER_SCRIPTS += [f"papers.otc.{s}" for s in ("table1", "table2", "figure3", "figure4", "figure5", "figure6", "figure7", "figure8")]
-OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.report", "common.bench", "common.datainfo",
+OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.reporting.report", "common.bench", "common.datasets.info",
          "common.datasets.mujoco.cli", "papers.cast_bcq.datasets", "papers.otc.datasets", "papers.moma_ppo.wm_probe",
          "papers.moma_ppo.rollout_profile"]
 
-# (argv, text expected in the error) for every paper script: the shared parser of common.experiment
+# (argv, text expected in the error) for every paper script: the shared parser of common.running.experiment
 PAPER_BAD = [
     (["--profile"], "expected one argument"),
     (["--profile", "medium"], "invalid choice: 'medium'"),
@@ -42,10 +42,10 @@ OTHER_BAD = {
                              (["--report", "--threads", "0"], "threads 0 must be a positive integer"), ([], "nothing to do")],
     "papers.omar.prey": [(["--env", "omar/tag", "--steps", "0"], "--steps 0"), (["--env"], "expected one argument"),
                          (["--env", "omar/tag", "--steps", "5", "--version", "2"], "--version '2'")],
-    "common.report": [(["--profile", "medium"], "invalid choice"), (["--results"], "expected one argument"),
+    "common.reporting.report": [(["--profile", "medium"], "invalid choice"), (["--results"], "expected one argument"),
                       (["--reference", "--results", "x"], "not allowed with argument")],
     "common.bench": [(["--reps", "0"], "--reps 0"), (["--device", "tpu"], "unknown device 'tpu'")],
-    "common.datainfo": [([], "required"), (["info"], "required")],
+    "common.datasets.info": [([], "required"), (["info"], "required")],
     "papers.otc.datasets": [([], "required"), (["--env", "otc/nope", "--size", "5"], "invalid choice"),
                             (["--env", "otc/navigation", "--size", "0"], "--size 0"),
                             (["--env", "otc/navigation", "--size", "5", "--option", "n_agents"], "write key=value")],

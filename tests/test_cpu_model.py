@@ -1,11 +1,11 @@
-"""The CPU type that records and long runs name (common.runtime.cpu_model): results are bit-identical on one CPU type,
+"""The CPU type that records and long runs name (common.running.runtime.cpu_model): results are bit-identical on one CPU type,
 not across types, so the name must tell types apart (the model name alone reads "AMD EPYC" for several generations)."""
 
 from __future__ import annotations
 
 import platform
 
-from common import runtime
+from common.running import runtime
 
 
 def test_cpu_model_names_the_family_model_and_vector_width(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""common.data and its layer (datacard, returns, sampling, datainfo): storage, checks, episodes,
+"""common.datasets.dataset and its layer (datacard, returns, sampling, datainfo): storage, checks, episodes,
 views, member sampling, normalize, CLI.
 
 The hand-built dataset (2 agents, obs dims (3, 2) padded to O=3, act dims (2, 1) padded to A=2):
@@ -23,10 +23,11 @@ import numpy as np
 import pytest
 import torch
 
-from common import data as D
-from common import datacard, returns, sampling
-from common.data import Dataset
-from common.datacard import DatasetError
+from common.datasets import card as datacard
+from common.datasets import dataset as D
+from common.datasets import returns, sampling
+from common.datasets.card import DatasetError
+from common.datasets.dataset import Dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REWARDS = np.array([[1, 3], [2, 0], [0, 4], [5, 1], [-1, 1]], dtype=np.float32)
@@ -127,7 +128,7 @@ def test_tests_use_their_own_cache():
 
 
 def test_checkpoints_live_in_the_cache(tmp_path, monkeypatch):
-    from common.roots import REFERENCE_ROOT, checkpoints_root
+    from common.running.roots import REFERENCE_ROOT, checkpoints_root
 
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "cache"))
     assert checkpoints_root(REFERENCE_ROOT, "full") == tmp_path / "cache" / "checkpoints" / "reference" / "full"
@@ -478,16 +479,16 @@ def test_normalize():
 def test_cli(tmp_path):
     base = make_ds(ref_scores={"random": 0.0, "expert": 8.0}).save(tmp_path / "ds")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
-    out = subprocess.run([sys.executable, "-m", "common.datainfo", "info", str(base) + ".npz"],
+    out = subprocess.run([sys.executable, "-m", "common.datasets.info", "info", str(base) + ".npz"],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "id: omar/spread/medium-v1" in out.stdout and "size: 5" in out.stdout
     assert "mean 4  std 1  min 3  max 5" in out.stdout and "normalized mean 50.00" in out.stdout
     assert "checksum OK" in out.stdout
-    h = subprocess.run([sys.executable, "-m", "common.datainfo", "--help"], cwd=ROOT, env=env,
+    h = subprocess.run([sys.executable, "-m", "common.datasets.info", "--help"], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     assert h.returncode == 0 and "info" in h.stdout
     open(str(base) + ".npz", "ab").write(b"x")
-    bad = subprocess.run([sys.executable, "-m", "common.datainfo", "info", str(base)], cwd=ROOT, env=env,
+    bad = subprocess.run([sys.executable, "-m", "common.datasets.info", "info", str(base)], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "checksum mismatch" in bad.stderr

@@ -1,7 +1,7 @@
 import numpy as np
 
 import envs
-from common.evaluate import evaluate
+from common.running.evaluate import evaluate
 
 
 def test_evaluate_matches_sequential_rollouts():

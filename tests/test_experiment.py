@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.cli import main, make_parser, results_root_of
-from common.experiment import Cell, Job, as_job, prepare_data, run_cells
-from common.records import (
+from common.running.cli import main, make_parser, results_root_of
+from common.running.experiment import Cell, Job, as_job, prepare_data, run_cells
+from common.running.records import (
     RecordWarning,
     append_record,
     compact_records,
@@ -23,7 +23,7 @@ from common.records import (
     records_path,
     unpack_curve,
 )
-from common.roots import REFERENCE_ROOT, checkpoints_root, runs_root
+from common.running.roots import REFERENCE_ROOT, checkpoints_root, runs_root
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
 
@@ -171,7 +171,7 @@ def test_config_hash():
 
 def test_append_concurrent_and_corrupt_lines(tmp_path):
     path = tmp_path / "x.jsonl"
-    code = ("import sys; from common.records import append_record as a\n"
+    code = ("import sys; from common.running.records import append_record as a\n"
             "for i in range(200): a(sys.argv[1], {'w': sys.argv[2], 'i': i, 'pad': 'x' * 3000})")
     root = Path(__file__).resolve().parent.parent
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path), w], cwd=root) for w in "ab"]
@@ -227,10 +227,10 @@ def test_records_store_curves_packed_and_compaction_is_lossless(tmp_path):
     assert rp.stat().st_size < 0.7 * size_before
     assert '{"seed": 9, "trunc' in rp.read_text()
     assert load_records(tmp_path, "smoke", "toy") == before
-    out = subprocess.run([sys.executable, "-m", "common.records", "--compact", str(rp)], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "common.running.records", "--compact", str(rp)], capture_output=True,
                          text=True, cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0 and f"{rp}:" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "common.records", "--compact", str(tmp_path / "nope.jsonl")],
+    bad = subprocess.run([sys.executable, "-m", "common.running.records", "--compact", str(tmp_path / "nope.jsonl")],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert bad.returncode != 0 and "nope.jsonl" in bad.stderr
 
@@ -364,7 +364,7 @@ def test_a_filtered_run_plans_the_whole_grid(tmp_path, capsys):
     assert "cells=1 of 3" in capsys.readouterr().out and len(s.ran) == 1
     plan = json.loads((tmp_path / "smoke" / "toy" / "table1.plan.json").read_text())["cells"]
     assert sorted(e["keys"]["method"] for e in plan) == ["m1", "m2", "m3"]
-    from common.report import write_item_report
+    from common.reporting.report import write_item_report
 
     assert "partial" in write_item_report(tmp_path, "smoke", "toy", "table1").read_text()
     with pytest.raises(ValueError, match="plan_cells must hold every cell"):
@@ -415,8 +415,8 @@ def test_identical_runs_are_copied_from_the_named_items_not_rerun(tmp_path):
 def test_a_run_finished_meanwhile_is_skipped_not_copied(tmp_path):
     """With reuse_from, run_one re-checks its own item just before running: a (cell, seed) that another
     process finished after this one planned its runs is skipped (no second record)."""
-    from common.experiment import run_one
-    from common.profiles import get_profile
+    from common.running.experiment import run_one
+    from common.running.profiles import get_profile
 
     cell = _cells((1,))[0]
     run_cells([cell], det_job, "smoke", seeds=[0], results_root=tmp_path)
@@ -429,7 +429,7 @@ def test_a_run_finished_meanwhile_is_skipped_not_copied(tmp_path):
 def test_git_commit_records_what_a_dirty_tree_changed(tmp_path):
     import subprocess
 
-    from common.runtime import git_commit
+    from common.running.runtime import git_commit
 
     def git(*a):
         subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
@@ -460,7 +460,7 @@ def test_git_commit_records_what_a_dirty_tree_changed(tmp_path):
 
 def test_git_commit_outside_a_repo_reads_the_declared_commit(tmp_path, monkeypatch):
     """A tree copied without .git (a lent GPU machine) records the commit its sender declares, marked declared."""
-    from common.runtime import git_commit
+    from common.running.runtime import git_commit
 
     monkeypatch.delenv("OFFMARL_GIT_COMMIT", raising=False)
     assert git_commit(tmp_path) is None
@@ -500,7 +500,7 @@ def _data_cells(item="table1", methods=("a", "b"), name="d1"):
 
 
 def test_same_data_by_sha_else_size_and_reference_scores():
-    from common.experiment import same_data
+    from common.running.experiment import same_data
 
     assert same_data(_ident("x"), _ident("x", size=5)) is True  # the sha decides when both have it
     assert same_data(_ident("x"), _ident("y")) is False
@@ -517,7 +517,7 @@ def test_same_data_by_sha_else_size_and_reference_scores():
 
 
 def test_a_regenerated_dataset_is_not_mixed_with_runs_on_the_old_one(tmp_path):
-    from common.experiment import DatasetMismatchError
+    from common.running.experiment import DatasetMismatchError
 
     DATA.update(d1=_ident("old"), d2=_ident("two"))
     run_cells(_data_cells(methods=("a",)), data_job, "smoke", seeds=[0], results_root=tmp_path)

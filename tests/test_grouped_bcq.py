@@ -10,7 +10,7 @@ states stacked again continue exactly (a group's checkpoint and resume). Equal m
 (two members per run in every network) and to 1e-5 relative in float32 for centralized BCQ (one member per run: alone,
 ``baddbmm`` runs a batch of 1, which the CPU rounds otherwise than a stack's batched product; docs/scaling.md).
 Refusals: runs of another non-group config, state width or agents; per-member values of the wrong length or range.
-Runner level: bcq and mabcq cells grouped through common.offline give the records of the runs alone, and a group
+Runner level: bcq and mabcq cells grouped through common.running.offline give the records of the runs alone, and a group
 killed after its checkpoint resumes, grouped, to the records of the uninterrupted group.
 """
 
@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from common.algos.bcq import BCQ, BCQConfig
-from common.experiment import Cell, RunContext, run_cells
-from common.offline import GROUPABLE, group_key_of, offline_job
-from common.records import load_records
-from common.roots import checkpoints_root
+from common.running.experiment import Cell, RunContext, run_cells
+from common.running.offline import GROUPABLE, group_key_of, offline_job
+from common.running.records import load_records
+from common.running.roots import checkpoints_root
 
 OBS_DIMS, ACT_DIMS, SD = (4, 3), (2, 1), 5  # heterogeneous agents (padded obs / action entries); state width
 RUNS = [(0, 1, 60), (1, 1, 60), (0, 2, 45)]  # (seed, dataset seed, dataset rows): seeds and datasets differ
@@ -175,7 +175,7 @@ def test_group_checkpoint_resumes_stacked_exactly(case):
 
 
 def test_runs_of_several_seeds_and_fixed_minibatch_generators():
-    """A run may hold several seeds; ``sample_batch(generator=[one per run])`` (common.offline.fixed_minibatches)
+    """A run may hold several seeds; ``sample_batch(generator=[one per run])`` (common.running.offline.fixed_minibatches)
     draws each run's rows from its own generator, as alone (drop_terminals: from its own non-terminal rows)."""
     fields = {"drop_terminals": True}
     prepared = [_learner(fields, 0).prepare_data(_tensors(d, n)) for d, n in ((1, 40), (2, 30))]
@@ -231,13 +231,13 @@ def test_group_fields_per_member_in_the_config():
 
 
 # ---------------------------------------------------------------------------------------------
-# runner level: stacked groups through common.offline
+# runner level: stacked groups through common.running.offline
 # ---------------------------------------------------------------------------------------------
 
 
 def load_toy(spec):
     """A small dataset of random omar/spread transitions, a pure function of the spec."""
-    from common.data import Dataset
+    from common.datasets.dataset import Dataset
 
     rng = np.random.default_rng(spec["seed"])
     T, N = spec["size"], 3

@@ -10,7 +10,7 @@ relative at most in its networks after 200 updates of this test's runs, measured
 actions; a split state resumes its run alone, and split states stacked again continue exactly (a group's checkpoint
 and resume: the same kernels on the same member counts).
 Refusals: runs of another config, state width or agents.
-Runner level: cast_bcq and icq_ma cells grouped through common.offline give the records of the runs alone (CAST-BCQ
+Runner level: cast_bcq and icq_ma cells grouped through common.running.offline give the records of the runs alone (CAST-BCQ
 exactly, ICQ-MA to float rounding).
 """
 
@@ -20,9 +20,9 @@ import torch
 
 import papers.cast_bcq.cast_bcq  # noqa: F401 - registers cast_bcq
 import papers.cast_bcq.icq_ma  # noqa: F401 - registers icq_ma
-from common.experiment import Cell, run_cells
-from common.offline import GROUPABLE, group_key_of, offline_job
-from common.records import load_records
+from common.running.experiment import Cell, run_cells
+from common.running.offline import GROUPABLE, group_key_of, offline_job
+from common.running.records import load_records
 from papers.cast_bcq.cast_bcq import CASTBCQ, CASTConfig
 from papers.cast_bcq.icq_ma import ICQMA, ICQMAConfig
 
@@ -185,14 +185,14 @@ def test_stack_refuses_runs_that_cannot_stack(cls_case):
 
 
 # ---------------------------------------------------------------------------------------------
-# runner level: stacked groups through common.offline
+# runner level: stacked groups through common.running.offline
 # ---------------------------------------------------------------------------------------------
 
 
 def load_toy(spec):
     """A small dataset of random 2-agent transitions with a state, a pure function of the spec (evaluated on
     MaMuJoCo HalfCheetah 2x3's own + public observation, obs_mode "own_public")."""
-    from common.data import Dataset
+    from common.datasets.dataset import Dataset
 
     rng = np.random.default_rng(spec["seed"])
     T, N, Ow, Aw = spec["size"], 2, 11, 3

@@ -11,7 +11,7 @@ else to 1e-5 relative in float32 (1e-10 in float64): a one-member network (centr
 runs ``baddbmm`` with a batch of 1 alone, which the CPU rounds otherwise than a stack's batched product, and in
 float32 the attention key bias of the history encoder (zero gradient in exact math; rounding noise that Adam
 normalises, which depends on the member count) is left out (docs/scaling.md). Runner level: a group of
-``iql_continuous`` and ``matd3bc`` cells stacked through common.offline gives the records of the runs alone.
+``iql_continuous`` and ``matd3bc`` cells stacked through common.running.offline gives the records of the runs alone.
 """
 
 import numpy as np
@@ -20,7 +20,7 @@ import torch
 
 from common.algos.iql_continuous import ContinuousIQL, ContinuousIQLConfig
 from common.algos.matd3bc import MATD3BC, MATD3BCConfig
-from common.offline import GROUPABLE, group_key_of
+from common.running.offline import GROUPABLE, group_key_of
 
 OBS_DIMS, ACT_DIMS = (3, 2), (2, 1)  # heterogeneous agents: padded obs / action entries
 F64 = torch.float64
@@ -180,7 +180,7 @@ def test_split_states_stack_again_and_continue_exactly():
 
 def test_runs_of_several_seeds_and_fixed_minibatch_generators():
     """A run may hold several seeds (its seeds stay consecutive in the stack); ``sample_batch(generator=[one per
-    run])`` (common.offline.fixed_minibatches) draws each run's rows from its own generator, as alone."""
+    run])`` (common.running.offline.fixed_minibatches) draws each run's rows from its own generator, as alone."""
     cfg = _td3(alpha=1.0)
     tensors = [_tensors(d, n) for d, n in ((1, 40), (2, 30))]
     alone = [MATD3BC(OBS_DIMS, ACT_DIMS, 2, cfg, seeds=[0, 1]), MATD3BC(OBS_DIMS, ACT_DIMS, 1, _td3(), seeds=[5])]
@@ -239,13 +239,13 @@ def test_group_fields_per_member_in_the_config():
 
 
 # ---------------------------------------------------------------------------------------------
-# runner level: stacked groups through common.offline
+# runner level: stacked groups through common.running.offline
 # ---------------------------------------------------------------------------------------------
 
 
 def load_toy(spec):
     """A small dataset of random omar/spread transitions, a pure function of the spec."""
-    from common.data import Dataset
+    from common.datasets.dataset import Dataset
 
     rng = np.random.default_rng(spec["seed"])
     T, N = spec["size"], 3
@@ -259,7 +259,7 @@ def load_toy(spec):
 
 
 def _cells(learner, sections):
-    from common.experiment import Cell
+    from common.running.experiment import Cell
 
     out = []
     for k, (kind, seed, section) in enumerate(sections):
@@ -282,8 +282,8 @@ SECTIONS = {  # per cell: (dataset kind, dataset seed, learner section); the gro
 
 @pytest.mark.parametrize("learner", sorted(SECTIONS))
 def test_grouped_cells_give_the_records_of_the_runs_alone(learner, tmp_path):
-    from common.experiment import run_cells
-    from common.offline import offline_job
+    from common.running.experiment import run_cells
+    from common.running.offline import offline_job
 
     assert learner in GROUPABLE
     cells = _cells(learner, SECTIONS[learner])
@@ -296,7 +296,7 @@ def test_grouped_cells_give_the_records_of_the_runs_alone(learner, tmp_path):
     for tag, group in (("alone", 1), ("grouped", 8)):
         summary = run_cells(cells, job, "smoke", seeds=(0, 1), results_root=tmp_path / tag, group=group)
         assert summary.ok and len(summary.ran) == 6 and summary.groups == ([6] if group > 1 else [])
-        from common.records import load_records
+        from common.running.records import load_records
 
         recs[tag] = {(r["keys"]["cell"], r["seed"]): r for r in load_records(tmp_path / tag, "smoke", "toy", "grouped")}
     assert recs["alone"].keys() == recs["grouped"].keys() and len(recs["alone"]) == 6

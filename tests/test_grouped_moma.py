@@ -22,8 +22,8 @@ import pytest
 import torch
 
 from common.algos.mappo import MAPPO, MAPPOConfig
-from common.grouping import plan_groups
-from common.profiles import get_profile
+from common.running.grouping import plan_groups
+from common.running.profiles import get_profile
 from moma_data import tiny_reacher_dataset
 from papers.moma_ppo import config as C
 from papers.moma_ppo.jobs import moma_group_key, reacher_moma_config, table4a_job

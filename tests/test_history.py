@@ -1,4 +1,4 @@
-"""common/history.py: the dataset history builder on a hand-made dataset with terminals and time-outs (exact arrays),
+"""common/networks/history.py: the dataset history builder on a hand-made dataset with terminals and time-outs (exact arrays),
 the s' shift, the evaluation buffer, the self-attention encoder (the spec's formula evaluated by hand per member,
 shapes, permutation properties, member independence), and its wiring into MAPPO (common/algos/mappo.py)."""
 
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from common.algos.mappo import MAPPO, MAPPOConfig
-from common.history import (
+from common.networks.history import (
     HISTORY_ACT_CLIP,
     DatasetHistories,
     HistoryPolicy,

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.algos import build_learner
-from common.data import Dataset
+from common.datasets.dataset import Dataset
 from papers.cast_bcq.icq_ma import (
     ICQMA,
     MEMBER_KEYS,

@@ -17,9 +17,9 @@ from common.algos.iql_continuous import (
     squashed_mean,
     tanh_gaussian_log_prob,
 )
-from common.data import Dataset
-from common.evaluate import evaluate
-from common.history import HistoryPolicy
+from common.datasets.dataset import Dataset
+from common.networks.history import HistoryPolicy
+from common.running.evaluate import evaluate
 
 EPS = 1e-5
 F64 = torch.float64  # the hand cases run in float64: near |a| = 1 float32 rounds log(1 - a^2 + 1e-5) by ~1e-2

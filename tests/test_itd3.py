@@ -534,7 +534,7 @@ def test_checkpoint_from_before_a_new_config_field_loads_with_its_default():
 
 # ---- OMAR's job: the official loop's fixed minibatches, and the readings of a curve ---------------------------
 def test_official_minibatches_cycle_the_same_batches_and_repeat_on_resume():
-    from common.offline import fixed_minibatches as official_minibatches
+    from common.running.offline import fixed_minibatches as official_minibatches
 
     L = learner("omar", dtype=torch.float32)
     data = L.prepare_data(random_data(dtype=torch.float32))
@@ -554,7 +554,7 @@ def test_official_minibatches_cycle_the_same_batches_and_repeat_on_resume():
 
 
 def test_official_minibatches_option_only_enters_the_config_when_set():
-    from common.profiles import get_profile
+    from common.running.profiles import get_profile
     from papers.omar.jobs import offline_config
 
     p = get_profile("smoke")
@@ -567,7 +567,7 @@ def test_official_minibatches_option_only_enters_the_config_when_set():
 
 
 def test_score_readings_by_hand():
-    from common.offline import score_readings
+    from common.running.offline import score_readings
 
     curve = [{"step": 10 * i, "score": s} for i, s in enumerate([1.0, 5.0, 2.0] + [3.0] * 9 + [0.0])]
     r = score_readings(curve)

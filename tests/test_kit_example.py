@@ -5,16 +5,16 @@ Nothing here imports papers/omar: what a new paper needs is in common/."""
 
 import numpy as np
 
-from common.cli import main
-from common.experiment import Cell
-from common.figures import item_records, seed_means, write_claims
-from common.offline import offline_job
-from common.published import load_published
-from common.records import load_records
-from common.report import write_item_report
+from common.reporting.figures import item_records, seed_means, write_claims
+from common.reporting.published import load_published
+from common.reporting.report import write_item_report
+from common.running.cli import main
+from common.running.experiment import Cell
+from common.running.offline import offline_job
+from common.running.records import load_records
 
 PUBLISHED = '''
-from common.published import Claim, Entry, Table, check_paper
+from common.reporting.published import Claim, Entry, Table, check_paper
 
 PAPER, TITLE = "toy", "A toy paper"
 ITEMS = {"table1": Table(title="ITD3 on spread, two actor learning rates", rows=["method"], cols="actor_lr",
@@ -28,7 +28,7 @@ check_paper(ITEMS, PUBLISHED, CLAIMS)
 
 def load_toy(spec):
     """A small dataset of random omar/spread transitions, a pure function of the spec (the paper's loader)."""
-    from common.data import Dataset
+    from common.datasets.dataset import Dataset
 
     rng = np.random.default_rng(spec["seed"])
     T, N = spec["size"], 3

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BEFORE_KIT = "a226af3"  # the last commit before common/ held the paper kit
 HASHES = """
 import importlib, json, sys
-from common.profiles import get_profile
+from common.running.profiles import get_profile
 from papers.omar import config as C
 out = {}
 for item in ["table1", "table2", "table3", "table4", "table5", "table6", "figure1", "figure2", "figure3", "figure4",

@@ -61,7 +61,7 @@ GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 
 def test_the_walk_sees_our_imports():
     """The walker itself: known edges (one at function level) are found, so a clean result means something."""
-    assert "common.records" in GRAPH["common.experiment"]
+    assert "common.running.records" in GRAPH["common.running.experiment"]
     assert "common.algos.itd3" in GRAPH["common.algos"]  # imported inside the builder function
     assert "papers.omar.jobs" in GRAPH["papers.omar.table3"]
 
@@ -132,11 +132,11 @@ BIG_MODULES = {  # path: lines
     "common/behavior/mappo_online.py": 431,
     "common/behavior/matd3.py": 545,
     "common/behavior/smax_ppo.py": 509,
-    "common/data.py": 526,
+    "common/datasets/dataset.py": 526,
     "common/datasets/smax.py": 510,
-    "common/heads.py": 455,
-    "common/nets.py": 503,
-    "common/published.py": 474,
+    "common/networks/heads.py": 455,
+    "common/networks/nets.py": 503,
+    "common/reporting/published.py": 474,
     "envs/mamujoco.py": 491,
     "envs/particles.py": 697,
     "envs/smax.py": 411,
@@ -156,7 +156,7 @@ BIG_MODULES = {  # path: lines
 BIG_DEFS = {  # path::qualified name: lines
     "common/behavior/collect.py::generate_protocol": 176,
     "common/behavior/sac_train.py::train_sac": 125,
-    "common/experiment.py::run_cells": 121,
+    "common/running/experiment.py::run_cells": 121,
     "papers/moma_ppo/table4b.py::verdicts": 160,
 }
 

@@ -30,7 +30,7 @@ from common.algos.mappo import (
     ppo_actor_loss,
     ppo_critic_loss,
 )
-from common.nets import EnsembleMLP
+from common.networks.nets import EnsembleMLP
 
 TINY = dict(hidden=(8, 8))
 

@@ -11,8 +11,8 @@ import torch
 
 from common.algos import build_learner
 from common.algos.matd3bc import MATD3BC, MATD3BCConfig, matd3bc_actor_loss, target_actions
-from common.data import Dataset
-from common.history import HistoryPolicy
+from common.datasets.dataset import Dataset
+from common.networks.history import HistoryPolicy
 
 F64 = torch.float64
 

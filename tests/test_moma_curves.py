@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from common.published import Table
-from common.render import script_panels
+from common.reporting.published import Table
+from common.reporting.render import script_panels
 from papers.moma_ppo import curves, table3
 from papers.moma_ppo.published import ITEMS
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.experiment import Cell
-from common.profiles import get_profile
+from common.running.experiment import Cell
+from common.running.profiles import get_profile
 from papers.moma_ppo import ablations, figure6
 from papers.moma_ppo import config as C
 from papers.moma_ppo.jobs import ant_moma_config, ant_moma_variant_config, wm_sampling_of
@@ -273,7 +273,7 @@ def test_smoke_figure6_then_ablations(tmp_path):
     """Two Figure 6 cells (PO, adaptive: epistemic and aleatoric_5) on one shared world model, then two ablation cells
     (PO default: copied from Figure 6's identical run; ground_truth: the simulator); the claims are printed as not
     checked (cells missing), none written."""
-    from common.records import load_records
+    from common.running.records import load_records
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
     runs = str(tmp_path / "runs")
@@ -308,7 +308,7 @@ def test_claims_do_not_compare_cells_on_different_world_models():
     """A claim whose cells sampled different trained ensembles (e.g. records from before and after a change of the
     profile's world-model settings) is undecided, naming the ensembles; the ground-truth simulator's records (no
     world model) and one shared ensemble leave the verdicts as they were."""
-    from common.figures import UNDECIDED
+    from common.reporting.figures import UNDECIDED
 
     def with_wm(recs, sha_of):
         return [r | {"extra": r["extra"] | ({"world_model_sha256": sha_of(r)} if sha_of(r) else {})} for r in recs]
@@ -333,7 +333,7 @@ def test_claims_do_not_compare_cells_with_different_mappo_settings():
     """Cells whose records trained different MAPPO configurations (e.g. quick's Ant MOMA-PPO before and after it took
     the code's 10-step histories) are not compared: the claim is undecided and names both settings; one shared
     setting (and records without a config) leave the verdicts as they were."""
-    from common.figures import UNDECIDED
+    from common.reporting.figures import UNDECIDED
 
     def with_mappo(recs, mappo_of):
         return [r | {"config": {"mappo": mappo_of(r)}} if mappo_of(r) is not None else r for r in recs]

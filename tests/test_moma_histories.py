@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.history import HISTORY_ACT_CLIP, DatasetHistories
+from common.networks.history import HISTORY_ACT_CLIP, DatasetHistories
 from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts, moma_iteration, start_generators
 
 

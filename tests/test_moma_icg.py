@@ -86,7 +86,7 @@ def test_last_fraction_is_alfreds_mean_on_last_20_percents():
 
 
 def test_table1_smoke_end_to_end(tmp_path):
-    from common.records import load_records
+    from common.running.records import load_records
 
     res = tmp_path / "runs"
     p = subprocess.run([sys.executable, "papers/moma_ppo/table1.py", "--profile", "smoke", "--results", str(res)],
@@ -102,7 +102,7 @@ def test_table1_smoke_end_to_end(tmp_path):
 def test_table3_smoke_end_to_end(tmp_path):
     """Smoke Table 3: 4 methods x 3 datasets x 2 seeds train, score over 100 greedy episodes (0 or 1 on the one-play
     game), write the 5 claim verdicts; the world model is trained once per dataset and cached."""
-    from common.records import load_records
+    from common.running.records import load_records
 
     res = tmp_path / "runs"
     p = subprocess.run([sys.executable, "papers/moma_ppo/table3.py", "--profile", "smoke", "--results", str(res)],
@@ -150,7 +150,7 @@ def test_world_model_training_killed_resumes_from_its_partial_file(tmp_path, mon
     """A job's world model trained in chunks: killed after two chunks of WM_SAVE_EVERY updates, the next job on the
     same cache resumes from ``<cache>.partial`` (the bar starts at the saved step), stores the same ensemble as an
     uninterrupted training in another cache, and removes the partial file."""
-    from common.profiles import get_profile
+    from common.running.profiles import get_profile
     from papers.moma_ppo import jobs
     from papers.moma_ppo.config import PROFILES
 

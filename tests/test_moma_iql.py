@@ -17,7 +17,7 @@ from common.algos.iql import (
     split_joint,
     twin_td_loss,
 )
-from common.evaluate import evaluate
+from common.running.evaluate import evaluate
 from papers.moma_ppo.datasets import make_icg_dataset
 
 

@@ -15,9 +15,9 @@ import torch
 
 import envs
 from common.algos.iql_continuous import ContinuousIQL, ContinuousIQLConfig
-from common.data import DatasetBuilder
-from common.experiment import Cell, RunContext
-from common.profiles import get_profile
+from common.datasets.dataset import DatasetBuilder
+from common.running.experiment import Cell, RunContext
+from common.running.profiles import get_profile
 from papers.moma_ppo import config as C
 from papers.moma_ppo import maiql_ft as FT
 from papers.moma_ppo.jobs import ant_baseline_config, scale_rewards, table4b_group_key
@@ -155,9 +155,9 @@ def test_rollout_schedule_rewards_and_buffer_count(tmp_path, monkeypatch):
 
 
 def test_offline_phase_is_the_maiql_run(tmp_path):
-    """The score right before fine-tuning is common.offline's MAIQL run of the same seed and settings (same rows, same
+    """The score right before fine-tuning is common.running.offline's MAIQL run of the same seed and settings (same rows, same
     stream): the MAIQL-ft column differs from MAIQL's only by the fine-tuning."""
-    from common.offline import offline_run
+    from common.running.offline import offline_run
 
     data = _data("full")
     ft = FT.maiql_ft_run(_cell("full"), 0, _ctx(tmp_path, "ft"), load=lambda spec: data)
@@ -242,7 +242,7 @@ def test_maiql_ft_cells_and_group_key():
 def test_smoke_table4b_maiql_ft_cell(tmp_path):
     """papers/moma_ppo/table4b.py --profile smoke, PO random maiql_ft: 20 offline + 20 fine-tuning updates, 2
     rollouts, the record's fine-tuning fields."""
-    from common.records import load_records
+    from common.running.records import load_records
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
     p = subprocess.run([sys.executable, "papers/moma_ppo/table4b.py", "--profile", "smoke", "--dataset", "random",

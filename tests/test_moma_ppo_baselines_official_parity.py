@@ -69,7 +69,7 @@ import common.algos.itd3 as itd3
 from common.algos.iql_continuous import ContinuousIQL, ContinuousIQLConfig
 from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.itd3_presets import MOMA_PPO_TD3, moma_ppo_preset
-from common.history import sinusoidal_positions
+from common.networks.history import sinusoidal_positions
 from scripts import parity_common
 from scripts.parity_common import load_fixture, t64, unpack
 

@@ -52,8 +52,13 @@ import pytest
 import torch
 
 from common.algos.mappo import MAPPO, MAPPOConfig, gae_with_timeouts, normalize_advantages
-from common.data import Dataset
-from common.history import SelfAttentionHistoryEncoder, history_step, shift_history, sinusoidal_positions
+from common.datasets.dataset import Dataset
+from common.networks.history import (
+    SelfAttentionHistoryEncoder,
+    history_step,
+    shift_history,
+    sinusoidal_positions,
+)
 from papers.moma_ppo.worldmodel import JointLayout, WMData, WorldModelConfig, WorldModelEnsemble
 from scripts import parity_common
 from scripts.parity_common import load_fixture, t64, unpack
@@ -61,7 +66,7 @@ from scripts.parity_common import load_fixture, t64, unpack
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "moma_ppo_parity.npz"
 TOL = dict(rtol=1e-10, atol=1e-12)  # float64 on both sides (observed: <= 4e-14 relative, 1e-14 absolute)
 # Parameters after Adam steps are compared as changes (after - before). Where the exact gradient is 0 but float64
-# leaves rounding noise (the attention key bias b_k: common/history.py "Numerics"), Adam's normalisation turns noise
+# leaves rounding noise (the attention key bias b_k: common/networks/history.py "Numerics"), Adam's normalisation turns noise
 # of ~1e-17 into a step of up to lr * 1e-17 / 1e-8 = lr * 1e-9 that differs between the two implementations.
 STEP_TOL = dict(rtol=1e-10, atol=1e-11)  # observed: 6e-13 absolute on changes up to 5e-2 (lr 1e-2)
 F64 = torch.float64

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from common.published import Claim, Entry, Figure, Table, check_paper, load_published, spread_of
+from common.reporting.published import Claim, Entry, Figure, Table, check_paper, load_published, spread_of
 from papers.moma_ppo import published as P
 
 FO, IND, LEAD = "full", "independent", "leader-only"

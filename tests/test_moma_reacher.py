@@ -14,7 +14,7 @@ from common.behavior.mappo_online import (
     to_batch,
     train,
 )
-from common.data import Dataset
+from common.datasets.dataset import Dataset
 from papers.moma_ppo.reacher import choose_experts, expert_mix
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from common.data import Dataset
+from common.datasets.dataset import Dataset
 from papers.moma_ppo.published import PUBLISHED
 from papers.moma_ppo.reacher import VERSION
 from papers.moma_ppo.table2 import REFS, build_cells, table2_run, table2_stats

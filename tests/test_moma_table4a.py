@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.profiles import get_profile
+from common.running.profiles import get_profile
 from moma_data import tiny_reacher_dataset
 from papers.moma_ppo import config as C
 from papers.moma_ppo.jobs import reacher_baseline_config, reacher_moma_config
@@ -190,7 +190,7 @@ def test_quick_without_data_names_the_command(tmp_path):
 def test_table4a_smoke_end_to_end(tmp_path):
     """Smoke Table 4a: builds the smoke Reacher data (seconds), trains the 22 cells x 1 seed, scores each over 4
     greedy episodes, writes the 7 claim verdicts and the report; one world model per obs mode, cached."""
-    from common.records import load_records
+    from common.running.records import load_records
 
     res = tmp_path / "runs"
     p = subprocess.run([sys.executable, "papers/moma_ppo/table4a.py", "--profile", "smoke", "--results", str(res)],
@@ -216,7 +216,7 @@ def test_scores_count_the_team_reward_once():
     constants -11.144625 / -4.2370844 are single-copy returns). A zero-action episode's return under the spec's mode
     equals the sum over time of agent 0's reward, and half of the both-agents sum."""
     import envs
-    from common.returns import episode_return_fn
+    from common.datasets.returns import episode_return_fn
     from papers.moma_ppo.jobs import reacher_spec
 
     for mode in ("full", "independent", "leader-only"):

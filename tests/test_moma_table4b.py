@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.data import Dataset
-from common.profiles import get_profile
+from common.datasets.dataset import Dataset
+from common.running.profiles import get_profile
 from papers.moma_ppo import config as C
 from papers.moma_ppo.jobs import ant_baseline_config, ant_moma_config, ant_spec, scale_rewards
 from papers.moma_ppo.published import CLAIMS, EXPECTED_NOT_TO_HOLD, ITEMS, PUBLISHED
@@ -282,7 +282,7 @@ def test_table4b_smoke_subset(tmp_path):
     """Smoke Table 4b on the random data (built here in seconds): IQL, MAIQL-ft and MOMA-PPO in both rows = 5 cells
     (IQL has no PO cell), normalized with D4RL's Ant constants, one world model per obs mode; the 11 claims are
     not checked (cells missing): printed, not written."""
-    from common.records import load_records
+    from common.running.records import load_records
 
     p = _run(tmp_path, "--profile", "smoke", "--dataset", "random", "--method", "iql", "--method", "maiql_ft",
              "--method", "moma_ppo", timeout=300)

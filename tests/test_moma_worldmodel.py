@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from common.data import Dataset
+from common.datasets.dataset import Dataset
 from papers.moma_ppo.worldmodel import (
     JointLayout,
     WorldModelConfig,

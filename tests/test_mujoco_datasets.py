@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import envs
-from common.data import Dataset
-from common.datacard import DatasetError
 from common.datasets import mujoco as mj
+from common.datasets.card import DatasetError
+from common.datasets.dataset import Dataset
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +234,7 @@ def test_every_kind_rebuilds_from_the_committed_policies_without_sac(hopper, tmp
 
 
 def test_policy_sets_are_plain_arrays_checked_by_checksum(hopper, tmp_path):
-    from common.datacard import DatasetError
+    from common.datasets.card import DatasetError
     from common.datasets.mujoco.policies import load_policy_set
 
     root, ds = hopper

@@ -1,4 +1,4 @@
-"""Tests of common/nets.py and common/heads.py: batched members equal separate per-member torch modules.
+"""Tests of common/networks/nets.py and common/networks/heads.py: batched members equal separate per-member torch modules.
 
 Our learners hold all members (seeds x agents) in one module whose parameters carry a leading member
 axis, and update them all with one optimizer step (docs/stack.md#batched-ensemble-layers). The key claim:
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import heads, nets
+from common.networks import heads, nets
 
 M, B = 5, 64
 TOL = 1e-6
@@ -525,7 +525,7 @@ def test_ensemble_batchnorm_member_bits_do_not_depend_on_its_neighbours(monkeypa
     """A member's output and gradients are bit-identical alone and stacked among others (grouped cells equal
     cells run alone): each member's channels start at a multiple of the kernel's vector block (BN_LANES).
     With the padding off (lanes=1) the trailing channels of a member round differently once stacked."""
-    import common.nets as nets
+    import common.networks.nets as nets
 
     monkeypatch.setattr(nets, "BN_LANES", lanes)
     torch.manual_seed(0)

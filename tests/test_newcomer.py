@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from common.records import read_records
+from common.running.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 VOLATILE = {"started", "finished", "wall_time_s", "sacred_run_id", "run_id"}
@@ -76,7 +76,7 @@ def test_direct_and_run_all_give_identical_records_and_leave_the_tree_clean(clon
     assert len(a) == 6 and {r["threads"] for r in a} == {1}
     assert a == b  # scores, curves, configs, data identity, thread count: all equal
     # 3. the reports a user would make, then nothing tracked changed and nothing untracked is left
-    for cmd in ([sys.executable, "-m", "common.report"],
+    for cmd in ([sys.executable, "-m", "common.reporting.report"],
                 [sys.executable, "-m", "papers.omar.datasets", "--report", "--profile", "smoke",
                  "--env", "omar/spread1d"]):
         p = subprocess.run(cmd, cwd=clone, env=_env(data, clone), capture_output=True, text=True, timeout=600)
@@ -126,7 +126,7 @@ def test_run_all_help_and_list():
 def test_item_time_prefers_the_measured_invocation_and_falls_back_to_the_runs_sum(tmp_path):
     """``run_all.sh --list`` and the README's timing table: the item's last invocation (``last_run``) when
     on record, else the sum of its newest records' times without copies of other runs (marked Σ)."""
-    from common.timings import fmt_seconds, item_time
+    from common.running.timings import fmt_seconds, item_time
 
     base = tmp_path / "smoke" / "omar"
     base.mkdir(parents=True)
@@ -205,7 +205,7 @@ def test_dataset_reports_write_to_this_machines_runs_root(monkeypatch, tmp_path)
     committed results/ unless asked with ``--reference``; ``--results`` and ``--reference`` exclude each other."""
     import argparse
 
-    from common.roots import REFERENCE_ROOT, add_root_options, chosen_root
+    from common.running.roots import REFERENCE_ROOT, add_root_options, chosen_root
 
     runs = tmp_path / "runs"
     monkeypatch.setenv("OFFMARL_RESULTS", str(runs))

@@ -9,7 +9,7 @@ import pytest
 
 import envs
 from common.behavior.matd3 import _env_seed
-from common.profiles import get_profile
+from common.running.profiles import get_profile
 from papers.omar import datasets as od
 from papers.omar.config import DATASETS, MEDIUM_FRACTION, PROFILE_OVERRIDES
 
@@ -164,7 +164,7 @@ def test_record_generations_tell_dataset_generations_apart(tmp_path):
     """Records on two generations of one dataset (and a legacy record without the sha) give two rows,
     in order of first use; a copied run is not counted again, nor a superseded one; a record on no
     dataset is ignored."""
-    from common.records import append_record, records_path
+    from common.running.records import append_record, records_path
 
     spec = {"env": "omar/spread", "kind": "expert", "env_options": {}, "version": 99, "behavior_seed": 0}
     old = {"dataset_size": 100, "ref_scores": {"random": 1.0, "expert": 2.0}}

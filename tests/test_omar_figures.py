@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from common.records import read_records
+from common.running.records import read_records
 from papers.omar import figure1, figure2, figure3, figure4, published
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +158,7 @@ def test_figure4_claims():
 
 
 def test_claims_are_written_once(tmp_path):
-    from common.figures import write_claims
+    from common.reporting.figures import write_claims
     from papers.omar.published import CLAIMS
 
     def write(v):
@@ -175,9 +175,9 @@ def test_claims_are_written_once(tmp_path):
 def test_undecided_supersedes_an_earlier_verdict_and_none_writes_nothing(tmp_path):
     """(UNDECIDED, why) is written over an earlier verdict and shows as 'undecided'; (None, why) writes nothing, so
     the earlier verdict stays; an unchanged UNDECIDED is not appended again."""
-    from common.figures import UNDECIDED, write_claims
-    from common.records import load_records
-    from common.report import claim_verdicts
+    from common.reporting.figures import UNDECIDED, write_claims
+    from common.reporting.report import claim_verdicts
+    from common.running.records import load_records
     from papers.omar.published import CLAIMS
 
     def write(v):
@@ -199,7 +199,7 @@ def test_undecided_supersedes_an_earlier_verdict_and_none_writes_nothing(tmp_pat
 def test_n_agents_filter_selects_cells_and_rejects_n_outside_grid(mod):
     import argparse
 
-    from common.profiles import get_profile
+    from common.running.profiles import get_profile
     from papers.omar.config import PROFILE_OVERRIDES
     from papers.omar.jobs import agents_filter
 

@@ -12,7 +12,7 @@ import importlib
 
 import pytest
 
-from common.profiles import get_profile
+from common.running.profiles import get_profile
 from papers.omar import config as C
 
 # The code's gradient steps (num_steps / steps_per_update + 1) per (task, dataset kind).

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common.records import read_records
+from common.running.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"schema", "run_id", "paper", "item", "keys", "method", "seed", "profile", "score", "normalized",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from common.profiles import get_profile
-from common.records import canonical_json, read_records
+from common.running.profiles import get_profile
+from common.running.records import canonical_json, read_records
 from papers.omar.config import PROFILE_OVERRIDES
 
 ROOT = Path(__file__).resolve().parent.parent

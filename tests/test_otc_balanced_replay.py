@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from common.nets import load_member, member_state
+from common.networks.nets import load_member, member_state
 from papers.otc.balanced_replay import (
     BalancedReplay,
     BalancedReplayConfig,

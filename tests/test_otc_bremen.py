@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from common.algos import LEARNERS, build_learner
-from common.data import Dataset
+from common.datasets.dataset import Dataset
 from papers.otc.bremen import BREMEN, BREMENConfig, bc_loss, data_stats, model_loss, ppo_losses
 
 F64 = torch.float64

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.nets import load_member, member_state
-from common.sampling import sample_indices
+from common.datasets.sampling import sample_indices
+from common.networks.nets import load_member, member_state
 from papers.otc.otc import (
     AdaptiveAlpha,
     OTCConfig,

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from common.algos.bcq import BCQ, BCQConfig
-from common.profiles import get_profile
-from common.records import load_records
+from common.running.profiles import get_profile
+from common.running.records import load_records
 from papers.otc import config as C
 from papers.otc import deploy as D
 from papers.otc import mujoco_items as M
@@ -170,7 +170,7 @@ def test_grouped_offline_stage_gives_the_records_of_the_runs_alone(tmp_path, mon
     """Cells as members (``--group``): the pi^0 of a group (2 datasets x 2 seeds, shared by two samplers each) train
     as one stacked I-BCQ, those of AWAC's cells as another stack; every record and every cached pi^0 equals the run
     alone's, bit for bit."""
-    from common.experiment import run_cells
+    from common.running.experiment import run_cells
 
     smoke = get_profile("smoke", C.PROFILE_OVERRIDES)
     grid = [(HOP, d, m) for d in ("random", "medium") for m in ("bcq", "bcq_otc_dq", "awac")]

@@ -4,8 +4,8 @@ claims recomputed from those numbers (which hold, and which the paper's own tabl
 import pytest
 
 import envs
-from common.datacard import KINDS as DATASET_KINDS
-from common.published import Claim, Entry, Figure, Table, check_paper, load_published
+from common.datasets.card import KINDS as DATASET_KINDS
+from common.reporting.published import Claim, Entry, Figure, Table, check_paper, load_published
 from papers.otc import published as P
 
 HC, WALK, HOP = "mamujoco/halfcheetah-2x3", "mamujoco/walker2d-2x3", "mamujoco/hopper-3x1"

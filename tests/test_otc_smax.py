@@ -222,7 +222,7 @@ def test_panel_d_verdict_is_undecided_only_when_nobody_wins(monkeypatch, o, b, w
 
 
 def test_panel_d_configs():
-    from common.profiles import get_profile
+    from common.running.profiles import get_profile
     from papers.otc import config as C
     from papers.otc import smax_items as X
 
@@ -241,7 +241,7 @@ def test_panel_d_configs():
 
 def _run_panel_d(tmp_path, monkeypatch, tag, methods=("cql", "cql_otc_dq")):
     pytest.importorskip("jaxmarl")
-    from common.records import load_records
+    from common.running.records import load_records
     from papers.otc import figure6
     from papers.otc import smax_items as X
 

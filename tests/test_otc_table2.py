@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from common.profiles import get_profile
-from common.records import latest_records, load_records
+from common.running.profiles import get_profile
+from common.running.records import latest_records, load_records
 from papers.otc import config as C
 from papers.otc import deploy as D
 from papers.otc import table2 as T2

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from common.experiment import run_cells
-from common.profiles import get_profile
-from common.records import load_records
+from common.running.experiment import run_cells
+from common.running.profiles import get_profile
+from common.running.records import load_records
 from papers.otc import config as C
 from papers.otc import deploy as D
 from papers.otc import mujoco_items as M

@@ -1,4 +1,4 @@
-"""common.plotting.save: atomic PNG writes that several processes may do at once."""
+"""common.reporting.plotting.save: atomic PNG writes that several processes may do at once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _save_many(path: str, n: int) -> None:
-    from common.plotting import plt, save
+    from common.reporting.plotting import plt, save
 
     for i in range(n):
         fig = plt().figure(figsize=(1, 1))

@@ -12,8 +12,8 @@ import torch
 
 import envs
 import envs.particles as particles
-from common.datacard import sha256_file
-from common.heads import DeterministicActor
+from common.datasets.card import sha256_file
+from common.networks.heads import DeterministicActor
 from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, rollout
 from envs.particles import PREY_DIR, NumpyActor, flee_action, load_prey
 from papers.omar.prey import export_prey, main

@@ -1,6 +1,6 @@
 import pytest
 
-from common.profiles import BASE_PROFILES, PROFILE_NAMES, Profile, get_profile, validate_overrides
+from common.running.profiles import BASE_PROFILES, PROFILE_NAMES, Profile, get_profile, validate_overrides
 
 
 def test_base_profiles():

@@ -1,12 +1,12 @@
-"""common.published: typed published numbers are checked when built, and an item's scale and spread decide
+"""common.reporting.published: typed published numbers are checked when built, and an item's scale and spread decide
 how ours and the paper's numbers are shown and compared (hand-computed strings)."""
 
 import math
 
 import pytest
 
-from common.cells import compare_cells, format_cell
-from common.published import (
+from common.reporting.cells import compare_cells, format_cell
+from common.reporting.published import (
     METRICS,
     SCALES,
     SPREADS,
@@ -20,7 +20,7 @@ from common.published import (
     load_published,
     spread_of,
 )
-from common.render import render_table
+from common.reporting.render import render_table
 
 
 def _rec(keys, seed, value, **extra):
@@ -212,7 +212,7 @@ def test_an_extra_reading_is_found_in_the_records_extra():
 def test_a_rounded_published_number_is_within_its_rounding():
     """A constant known exactly (-4.2370844) that the paper prints as -4.237: Δ -8.4e-5 is within half a unit of
     the last printed digit (0.0005), not without it; the rounding is read off the printed text."""
-    from common.published import rounding_of
+    from common.reporting.published import rounding_of
 
     assert rounding_of("-4.237") == pytest.approx(0.0005) and rounding_of("6.4") == pytest.approx(0.05)
     assert rounding_of("−3") == 0.5 and rounding_of(" 152.3 ") == pytest.approx(0.05)

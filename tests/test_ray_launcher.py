@@ -1,4 +1,4 @@
-"""The Ray launcher (common/launchers.py, ``--launcher ray``) end to end on a local two-node Ray cluster: a
+"""The Ray launcher (common/running/launchers.py, ``--launcher ray``) end to end on a local two-node Ray cluster: a
 smoke item runs through it while two worker processes are killed (one just after its run's first
 checkpoint, one just after its run's record was appended), and every record is present exactly once,
 resumed where it was killed, and equal (scores, curves) to the same item run inline; then again with the
@@ -14,10 +14,10 @@ import re
 
 import pytest
 
-from common import launchers
-from common.experiment import Cell, run_cells
-from common.records import load_records, plan_path
-from common.roots import checkpoints_root
+from common.running import launchers
+from common.running.experiment import Cell, run_cells
+from common.running.records import load_records, plan_path
+from common.running.roots import checkpoints_root
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]' (./run_tests.sh does)")
 
@@ -138,8 +138,8 @@ def test_a_retry_never_records_twice(tmp_path):
     """``run_once`` (what a Ray task runs): a run with more records than the driver counted when it planned
     was recorded by an earlier attempt, so it is not run again and its leftover checkpoint goes; with as
     many records as counted (``--force``) it runs."""
-    from common.experiment import checkpoint_path, run_once
-    from common.profiles import get_profile
+    from common.running.experiment import checkpoint_path, run_once
+    from common.running.profiles import get_profile
 
     profile = get_profile("smoke")
     cell = CELLS[0]

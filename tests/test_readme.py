@@ -1,6 +1,6 @@
 """The README a newcomer reads (issue 62): short, true, every time in it generated from a measurement.
 
-``common.readme`` renders the README's blocks (claims per paper, the commands' measured times) and
+``common.reporting.readme`` renders the README's blocks (claims per paper, the commands' measured times) and
 docs/status.md's tables; ``--check`` fails while any is stale; ``--time`` logs a command's wall time."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from common import readme
-from common.roots import REPO_ROOT
+from common.reporting import readme
+from common.running.roots import REPO_ROOT
 
 LOG_HEAD = ("<!-- measurements -->\n| date | command | setting | wall_s | parts | code | machine |\n"
             "|---|---|---|---|---|---|---|\n")
@@ -37,7 +37,7 @@ def test_readme_is_short_and_has_its_generated_blocks():
 def test_readme_states_no_time_by_hand():
     """Outside the generated blocks the README names no duration: a time typed by hand goes stale."""
     hits = TIME.findall(_without_blocks(readme.README.read_text(encoding="utf-8")))
-    assert not hits, f"times typed by hand in README.md (generate them in common/readme.py): {hits}"
+    assert not hits, f"times typed by hand in README.md (generate them in common/reporting/readme.py): {hits}"
 
 
 def test_time_pattern_on_hand_written_examples():
@@ -135,13 +135,12 @@ def test_time_logs_a_row_that_the_block_reads(tmp_path):
 
 
 def test_committed_readme_and_status_page_are_current():
-    assert readme.main(["--check"]) == 0, "README.md or docs/status.md is stale: run `python -m common.readme`"
+    assert readme.main(["--check"]) == 0, "README.md or docs/status.md is stale: run `python -m common.reporting.readme`"
 
 
 def test_time_takes_the_command_after_a_double_dash(monkeypatch):
-    """``python -m common.readme --time -- ./run_tests.sh`` (the documented form) hands the whole command over."""
-    from common import readme
-
+    """``python -m common.reporting.readme --time -- ./run_tests.sh`` (the documented form) hands the whole command over."""
+    from common.reporting import readme
     seen = []
     monkeypatch.setattr(readme, "time_command", lambda cmd: seen.append(cmd) or 0)
     monkeypatch.setattr(readme, "FILES", [])

@@ -192,9 +192,8 @@ def test_links_inside_docs_resolve():
 
 def test_readme_generated_blocks_are_current():
     """README.md's status and timing tables are rendered from the committed records
-    (``python -m common.readme``): a change of the reference without re-rendering them fails here."""
-    from common import readme
-
+    (``python -m common.reporting.readme``): a change of the reference without re-rendering them fails here."""
+    from common.reporting import readme
     text = readme.README.read_text(encoding="utf-8")
     assert "<!-- generated:status -->" in text and "<!-- generated:timing -->" in text
-    assert readme.render(text) == text, "README.md is stale: run `python -m common.readme`"
+    assert readme.render(text) == text, "README.md is stale: run `python -m common.reporting.readme`"

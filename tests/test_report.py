@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import trim_mean
 
-from common import plotting, report, stats
-from common.records import append_record, records_path, write_claim
+from common.reporting import plotting, report, stats
+from common.running.records import append_record, records_path, write_claim
 
 PUBLISHED_PY = '''
 PAPER = "fake"
@@ -131,7 +131,7 @@ def test_stats_hand_computed():
 def test_who_beats_whom_compares_the_compare_key():
     """With rows = sampler and columns = dataset, spec["compare"] = "sampler" ranks samplers within each
     dataset (not datasets within a sampler)."""
-    from common.render import render_table
+    from common.reporting.render import render_table
 
     recs = [_rec("t", {"sampler": s, "dataset": d}, seed, v + seed)
             for s, base in (("a", 10.0), ("b", 30.0)) for d, off in (("x", 0.0), ("y", 100.0))
@@ -151,8 +151,8 @@ def test_who_beats_whom_compares_the_compare_key():
 def test_a_pooled_cell_gets_a_verdict_only_once_every_listed_task_ran():
     """Table 5's layout: rows = method, columns = dataset, records also keyed by env and pooled. With
     only some of the spec's pool values run, the cell shows its mean but no delta and no verdict."""
-    from common.cells import compare_cells
-    from common.render import render_table
+    from common.reporting.cells import compare_cells
+    from common.reporting.render import render_table
 
     pub = [{"item": "t", "keys": {"method": m, "dataset": "d"}, "mean": 10.0, "std": 1.0} for m in ("a", "b")]
     spread = [_rec("t", {"method": m, "dataset": "d", "env": "spread"}, seed, v)
@@ -271,7 +271,7 @@ def test_records_made_with_other_thread_counts_are_not_averaged_in(world):
 def test_other_readings_show_best_and_last10_with_their_verdicts():
     """Records carrying normalized_best / normalized_last10 get a table of the three readings, each judged
     against the published number; records without them get no such section."""
-    from common.render import render_table
+    from common.reporting.render import render_table
 
     recs = []
     for seed in range(3):
@@ -295,7 +295,7 @@ def test_other_readings_show_best_and_last10_with_their_verdicts():
 
 def test_a_single_value_without_spread_is_judged_by_its_standard_error():
     """A dataset statistic (one record, no published spread) is within when |Δ| <= its record's own ``se``."""
-    from common.cells import compare_cells
+    from common.reporting.cells import compare_cells
 
     pub = [{"item": "t", "keys": {"q": "a"}, "mean": 0.623}, {"item": "t", "keys": {"q": "b"}, "mean": 0.5}]
     recs = [{"keys": {"q": "a"}, "seed": 0, "score": 0.6221, "extra": {"se": 0.0048}},

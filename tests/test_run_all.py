@@ -2,7 +2,7 @@
 failures said once, a stop that says how to resume, and each committed smoke reference against the code's grid.
 
 Item runs are faked (a venv python that answers for papers/*) or replaced by toy jobs; planning is real (every
-item script's own ``main`` under ``common.cli.planning``: a few seconds for all 31)."""
+item script's own ``main`` under ``common.running.cli.planning``: a few seconds for all 31)."""
 
 import json
 import os
@@ -15,12 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from common import cli
-from common.experiment import Cell, run_cells
-from common.progress import RunFailure, failures_text, read_progress, report_progress
-from common.records import append_record, canonical_json, is_claim, load_records, replace_record
-from common.roots import REFERENCE_ROOT
-from common.run_all import Item, Stop, measured_per_run, parse_args, plan_items, print_plan, stopped_message
+from common.running import cli
+from common.running.experiment import Cell, run_cells
+from common.running.progress import RunFailure, failures_text, read_progress, report_progress
+from common.running.records import append_record, canonical_json, is_claim, load_records, replace_record
+from common.running.roots import REFERENCE_ROOT
+from common.running.run_all import (
+    Item,
+    Stop,
+    measured_per_run,
+    parse_args,
+    plan_items,
+    print_plan,
+    stopped_message,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = sorted(str(p.relative_to(ROOT)) for pat in ("table*.py", "figure*.py", "ablations*.py")
@@ -100,7 +108,7 @@ def test_plan_counts_finished_runs_and_predicts_from_measured_times(tmp_path, ca
 
 
 def test_driver_checks_arguments_before_importing_torch():
-    code = ("import sys\nfrom common.run_all import parse_args\ntry:\n    parse_args(['--device', 'tpu'])\n"
+    code = ("import sys\nfrom common.running.run_all import parse_args\ntry:\n    parse_args(['--device', 'tpu'])\n"
             "except SystemExit as e:\n    print('exit', e.code, 'torch' in sys.modules)\n")
     t0 = time.time()
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -212,7 +220,7 @@ def test_a_failure_shared_by_all_runs_is_said_once(tmp_path, caplog):
 
 
 def test_plan_only_prints_the_plan_and_runs_nothing(tmp_path, capsys):
-    from common.run_all import main
+    from common.running.run_all import main
 
     res = tmp_path / "res"
     assert main(["--plan", "--profile", "smoke", "--results", str(res), "--", str(ROOT / "papers/omar/table1.py")]) == 0

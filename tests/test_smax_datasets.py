@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from common.datacard import DatasetError
 from common.datasets import smax as D
+from common.datasets.card import DatasetError
 
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
 needs_smax = pytest.mark.skipif(

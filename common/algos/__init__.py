@@ -1,9 +1,9 @@
 """Offline learners and losses shared by two or more papers, and the registry by which a job builds a
-learner by name (``build_learner("itd3", data, section, seed, device)``; common.offline).
+learner by name (``build_learner("itd3", data, section, seed, device)``; common.running.offline).
 
 A builder takes the loaded dataset (``obs_dims``, ``act_dims``, ``size``), the learner's config section
 of the cell (a dict), the run's seed and the torch device, and returns a learner with the protocol of
-common.offline. Register a new one with ``register_learner(name, builder)``.
+common.running.offline. Register a new one with ``register_learner(name, builder)``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3, "bcq": _build_bc
 
 
 # Learners whose runs can train stacked (cells as members), with the config fields that may differ between the
-# stacked runs: common.offline adds the built-in ones (itd3, iql_continuous, matd3bc, bcq, mabcq), a paper's learner
+# stacked runs: common.running.offline adds the built-in ones (itd3, iql_continuous, matd3bc, bcq, mabcq), a paper's learner
 # comes in through register_learner(..., group_fields=...) (e.g. papers/cast_bcq/cast_bcq.py, icq_ma.py).
 GROUPABLE: dict[str, tuple[str, ...]] = {}
 

@@ -47,9 +47,9 @@ Decisions where the sources are silent (ours; tests/test_awac.py checks them):
 - Heterogeneous agents: padded action dims are zeroed in every sampled and acted action and left out of
   log pi (they carry no probability mass).
 - Time-outs: as BCQ (common.algos.bcq), only ``terminals`` stop the bootstrap; a time-out row bootstraps from its
-  next_obs (common.data: "timeouts ... bootstrap").
+  next_obs (common.datasets.dataset: "timeouts ... bootstrap").
 - The mean head's last layer is initialised U(+-1e-3) (weights and bias; rlkit init_w=1e-3); hidden layers and
-  the twin critic keep nn.Linear's default init (common.heads.TwinCritic, as BCQ).
+  the twin critic keep nn.Linear's default init (common.networks.heads.TwinCritic, as BCQ).
 - Weight decay is torch Adam's ``weight_decay`` (L2 added to the gradient, as rlkit's optim.Adam) on every policy
   parameter, the log-std vector included (rlkit: ``policy.parameters()``); the critic has none.
 - V(o) of ``value`` uses unclipped policy samples (as the advantage's a~ in training) and the current critic's
@@ -80,10 +80,10 @@ from common.algos.state import (
     load_learner_state,
     member_act,
 )
-from common.heads import TwinCritic
-from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
-from common.sampling import gather_members, member_agents, sample_indices
-from common.validate import is_int, is_num
+from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.networks.heads import TwinCritic
+from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
+from common.running.validate import is_int, is_num
 
 __all__ = [
     "AWACConfig",
@@ -187,7 +187,7 @@ class StateFreeGaussianActor(nn.Module):
 
     mu(o) = MLP(o) (``mean_tanh=False``) or max_action * tanh(MLP(o)); log sigma = clamp(p, lo, hi)
     (``log_std_param="clamp"``) or lo + (hi - lo) * sigmoid(p) (``"sigmoid"``, rlkit's "values" std), p a learned
-    [M, A] parameter. (common.heads.GaussianActor has a state-dependent log sigma, hence this head.)
+    [M, A] parameter. (common.networks.heads.GaussianActor has a state-dependent log sigma, hence this head.)
 
     forward(obs [M, *, O]) -> (mean [M, *, A], log_std [M, 1.., A] broadcastable to the mean)."""
 
@@ -272,10 +272,10 @@ class AWAC(StackableLearner):
     AWAC(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, device, dtype), or
     ``AWAC.from_dataset(data, cfg, seeds, device)``. A seed's networks are built from ``seeds[s]`` alone; the
     training random stream (minibatches, policy samples) is one torch.Generator for the whole learner.
-    Learner protocol (common.offline): prepare_data, sample_batch, update, policy, state_dict, load_state_dict;
+    Learner protocol (common.running.offline): prepare_data, sample_batch, update, policy, state_dict, load_state_dict;
     for OTC also ``batch_at`` (a batch at given rows), ``q1`` and ``value`` (spec C11).
 
-    Cells as members (common/grouping.py): ``AWAC.stack(learners)`` (common.algos.state.StackableLearner) trains the
+    Cells as members (common/running/grouping.py): ``AWAC.stack(learners)`` (common.algos.state.StackableLearner) trains the
     runs of a group side by side, each drawing its rows and its policy noise from its own generator (the calls it
     makes alone), so a stacked update is each run's update alone; no config field may differ (``GROUP_FIELDS``).
     """
@@ -332,7 +332,7 @@ class AWAC(StackableLearner):
     @classmethod
     def from_dataset(cls, data, cfg: AWACConfig | None = None, seeds: Sequence[int] = (0,),
                      device: str | torch.device = "cpu", **kw) -> "AWAC":
-        """The learner for a common.data.Dataset (its obs_dims / act_dims)."""
+        """The learner for a common.datasets.dataset.Dataset (its obs_dims / act_dims)."""
         cfg = (cfg or AWACConfig()).validate()
         return cls(data.obs_dims, data.act_dims, len(seeds), cfg, seeds=list(seeds), device=device, **kw)
 
@@ -484,7 +484,7 @@ class AWAC(StackableLearner):
         return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, self.select, self.dtype, self.device)
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy (the clipped
+        """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy (the clipped
         mean; OTC spec C3)."""
         return self.act
 
@@ -497,7 +497,7 @@ class AWAC(StackableLearner):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self._MODULES)
 
-    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hook -------------------
+    # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hook -------------------
     def _empty_stack(self, cfg: AWACConfig, seeds: Sequence[int]) -> "AWAC":
         return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
                           dtype=self.dtype)

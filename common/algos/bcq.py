@@ -46,7 +46,7 @@ Views (``BCQConfig.view``):
                  dataset's obs_mode.
   "central"      centralized BCQ: one member per seed. Training obs = the dataset's ``state`` (the global state
                  in its natural order) when it has one, else agent 0's obs; the action is the joint action,
-                 ``join(actions [T, N, A]) -> [T, J]``. The evaluation API (common.evaluate) hands a policy the
+                 ``join(actions [T, N, A]) -> [T, J]``. The evaluation API (common.running.evaluate) hands a policy the
                  per-agent obs [S, E, N, O] only, so the central policy reads **agent 0's obs row**: evaluate it
                  on an env whose obs_mode gives every agent the full state in natural order (MaMuJoCo: "otc";
                  tests/test_bcq.py checks that its agent-0 obs equals ``state``). A learner trained on ``state``
@@ -64,7 +64,7 @@ Decisions where the sources are silent (ours, also in tests/test_bcq.py):
 - Action selection draws its z from a generator of its own, seeded afresh by every ``policy()`` call: an
   evaluation is a function of the parameters and the env seeds, and never moves the training stream.
 - Heterogeneous agents ("independent"): one latent size 2 * max(act_dims) for all members.
-- Cells as members (common/grouping.py, ``--group``): ``BCQ.stack(learners)`` (common.algos.state.StackableLearner)
+- Cells as members (common/running/grouping.py, ``--group``): ``BCQ.stack(learners)`` (common.algos.state.StackableLearner)
   makes one learner of the learners of several runs of one view and variant: each run keeps its own training
   generator (minibatch rows, VAE noise, decode z: ``MemberStreams``), its own rows of the stacked data (with
   ``drop_terminals`` its own non-terminal rows) and its own action-selection generator (``act_seeds``), so it draws
@@ -114,10 +114,10 @@ from common.algos.state import (
     stack_module_states,
     stack_row_lists,
 )
-from common.heads import VAE, PerturbationActor, TwinCritic
-from common.nets import polyak_update
-from common.sampling import gather_members, member_agents, sample_indices
-from common.validate import is_int
+from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.networks.heads import VAE, PerturbationActor, TwinCritic
+from common.networks.nets import polyak_update
+from common.running.validate import is_int
 
 __all__ = ["BCQConfig", "BCQ", "VIEWS", "VARIANTS", "GROUP_FIELDS", "vae_loss", "soft_clipped_q", "candidate_target",
            "bcq_actor_loss", "mabcq_weights", "mabcq_critic_loss", "mabcq_actor_loss", "join_slices", "split_slices",
@@ -337,7 +337,7 @@ class BCQ(StackableLearner):
     @classmethod
     def from_dataset(cls, data, cfg: BCQConfig | None = None, seeds: Sequence[int] = (0,),
                      device: str | torch.device = "cpu", **kw) -> "BCQ":
-        """The learner for a common.data.Dataset: its obs_dims / act_dims; "central" also its ``state`` width
+        """The learner for a common.datasets.dataset.Dataset: its obs_dims / act_dims; "central" also its ``state`` width
         (if it has a state) and its env's ``join`` / ``split_actions`` (``env_action_maps``)."""
         cfg = (cfg or BCQConfig()).validate()
         if cfg.view == "central":
@@ -583,7 +583,7 @@ class BCQ(StackableLearner):
         return x[:, :, 0, :self.obs_dim]
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy. Its decode z
+        """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy. Its decode z
         come from a generator seeded with ``act_seed`` at this call, advanced step by step (a stack of runs: each
         run's from its own, seeded with its ``act_seed`` alone)."""
         g = _act_generator(self)
@@ -600,7 +600,7 @@ class BCQ(StackableLearner):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self._modules())
 
-    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ---------------
+    # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ---------------
     def stack_signature(self) -> str:
         """StackableLearner's, and the central view's state width."""
         return f"{super().stack_signature()}|state_dim={self.state_dim}"

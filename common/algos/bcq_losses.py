@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from common.algos.itd3 import td_target
-from common.heads import VAE
+from common.networks.heads import VAE
 
 __all__ = ["vae_loss", "soft_clipped_q", "candidate_target", "bcq_actor_loss", "mabcq_weights", "mabcq_critic_loss",
            "mabcq_actor_loss", "join_slices", "split_slices", "env_action_maps", "VD_CLIP", "GUARD_TN_MAX",
@@ -35,7 +35,7 @@ GUARD_EV_MIN = 1e-6  # guard: |E_V| >= GUARD_EV_MIN, sign kept (ours)
 
 
 def vae_loss(vae: VAE, obs: Tensor, act: Tensor, eps: Tensor, kl_weight: float | Tensor) -> tuple[Tensor, Tensor]:
-    """BCQ's VAE loss per member [M] (Fujimoto et al. 2019, Sec. 4; the formula of ``common.heads.VAE.loss``,
+    """BCQ's VAE loss per member [M] (Fujimoto et al. 2019, Sec. 4; the formula of ``common.networks.heads.VAE.loss``,
     with the noise passed in so that it comes from the learner's generator):
         (mu, log sigma) = E(o, a),   a~ = D(o, mu + sigma * eps),
         L_G = mean_{B,A} (a~ - a)^2 + kl_weight * mean_{B,L} [-0.5 (1 + log sigma^2 - mu^2 - sigma^2)].

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.nets import EnsembleMLP, load_member, member_state, polyak_update
+from common.networks.nets import EnsembleMLP, load_member, member_state, polyak_update
 
 __all__ = ["DiscreteCQLConfig", "DiscreteCQL", "masked_max", "masked_argmax", "masked_logsumexp", "td_target",
            "cql_loss", "epsilon_greedy", "BATCH_KEYS"]

@@ -56,7 +56,7 @@ from torch import Tensor, nn
 from common.algos import register_learner
 from common.algos.ppo import mix_values
 from common.algos.state import learner_state, load_learner_state, restore_generator
-from common.nets import EnsembleMLP, clip_grad_norm_, polyak_update
+from common.networks.nets import EnsembleMLP, clip_grad_norm_, polyak_update
 
 __all__ = ["IQLConfig", "DiscreteIQL", "METHODS", "LEARNER_NAME", "expectile_loss", "awr_weights", "awr_loss",
            "twin_td_loss", "joint_index", "split_joint", "build_discrete_iql"]
@@ -166,7 +166,7 @@ class DiscreteIQL:
 
     DiscreteIQL(obs_dims, n_actions, n_seeds, cfg, seed=0, seeds=None): each seed's networks are built from
     ``seeds[s]`` alone (seed before building), so a seed trained beside others equals the seed trained alone;
-    each seed draws its minibatch rows from its own generator. Learner protocol of common.offline.
+    each seed draws its minibatch rows from its own generator. Learner protocol of common.running.offline.
     """
 
     def __init__(self, obs_dims: Sequence[int], n_actions: Sequence[int], n_seeds: int, cfg: IQLConfig | None = None,
@@ -388,7 +388,7 @@ class DiscreteIQL:
         return out.cpu().numpy() if is_np else out
 
     def policy(self):
-        """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, 1] numpy."""
+        """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, 1] numpy."""
         return lambda obs: self.act(obs)
 
     # ---- checkpoints --------------------------------------------------------------------------

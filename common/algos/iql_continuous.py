@@ -31,7 +31,7 @@ MAIQL (s = the joint observation, a = the joint action; the mixers read no histo
   Q1, Q2, encoder; each mixer) clipped to norm 1 per member before its step [code]
 BC         L_pi = -mean_B log pi_i(a_i | x_i) per agent; the encoder trained by it; no Q, no V
 Acting     greedy a = clamp(tanh(mu(x)), +-(1 - 1e-5)) ([code] squash_action(mean)); centralized IQL splits its
-           joint action back to the agents. With histories, ``policy()`` is a common.history.HistoryPolicy.
+           joint action back to the agents. With histories, ``policy()`` is a common.networks.history.HistoryPolicy.
 
 Decisions ([inferred] where the sources are silent):
 - Centralized IQL's observation (``central_obs``): "joint" = the agents' real observation entries concatenated
@@ -40,11 +40,11 @@ Decisions ([inferred] where the sources are silent):
   one repeats it N times. Its history steps are [unit obs ⊕ joint action].
 - Q networks and mixers read the dataset actions as stored (Reacher: clipped to [-1, 1]; Ant: +-(1 - 1e-5) at
   load, as the code's D4RL loader); only the log-likelihood clamps them before atanh. History actions are clipped
-  to +-(1 - 1e-5) (common/history.py).
+  to +-(1 - 1e-5) (common/networks/history.py).
 - Every network has its own Adam (lr 3e-4) as in the code; the encoder's Adam takes three steps per update.
 - One minibatch of rows per seed, shared by its agents ([code] centralized_training=True); each seed draws rows
   from its own generator, so a seed trained beside others equals the seed trained alone.
-- Cells as members (common/grouping.py, ``--group``): ``ContinuousIQL.stack(learners)`` (and ``MATD3BC.stack``;
+- Cells as members (common/running/grouping.py, ``--group``): ``ContinuousIQL.stack(learners)`` (and ``MATD3BC.stack``;
   common.algos.state.StackableLearner) makes one learner of several runs' learners, each keeping its seeds'
   generators and drawing rows from its own part of the stacked data; ``GROUP_FIELDS`` (IQL's expectile and beta,
   MATD3+BC's alpha) may differ per run. An update of the stack equals an update of each run alone up to float
@@ -72,16 +72,16 @@ from common.algos import register_learner
 from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
 from common.algos.ppo import mix_values
 from common.algos.state import StackableLearner, learner_state, load_learner_state, restore_generator
-from common.heads import GaussianActor
-from common.history import (
+from common.networks.heads import GaussianActor
+from common.networks.history import (
     HISTORY_ACT_CLIP,
     HistoryPolicy,
     SelfAttentionHistoryEncoder,
     episode_starts,
     gather_history,
 )
-from common.nets import EnsembleMLP, clip_grad_norm_, polyak_update
-from common.validate import is_int, is_num
+from common.networks.nets import EnsembleMLP, clip_grad_norm_, polyak_update
+from common.running.validate import is_int, is_num
 
 __all__ = ["ContinuousIQLConfig", "ContinuousIQL", "METHODS", "CENTRAL_OBS", "LEARNER_NAME",
            "tanh_gaussian_log_prob", "squashed_mean", "MemberLayout", "build_continuous_iql"]
@@ -323,7 +323,7 @@ class MemberLayout(StackableLearner):
     def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Dataset.to_torch tensors -> obs / next_obs [T, N, O], actions [T, N, A], rewards [T] (agent 0's: the team
         reward), masks [T] = 1 - terminals (time-outs bootstrap); with histories also starts [T] (the row where each
-        transition's episode begins, episodes cut at terminals and time-outs; common/history.py)."""
+        transition's episode begins, episodes cut at terminals and time-outs; common/networks/history.py)."""
         obs = tensors["obs"].to(self.device, self.dtype)
         if obs.shape[1:] != (self.n_agents, self.obs_dim) or tensors["actions"].shape[1:] != (self.n_agents,
                                                                                               self.act_dim):
@@ -344,7 +344,7 @@ class MemberLayout(StackableLearner):
         T, B = data["obs"].shape[0], self.cfg.batch_size
         if generator is None:
             gens = self.gens
-        else:  # one generator for all seeds; a stack: one per run (common.offline.fixed_minibatches)
+        else:  # one generator for all seeds; a stack: one per run (common.running.offline.fixed_minibatches)
             gens = [generator] * self.n_seeds if isinstance(generator, torch.Generator) else self._per_seed_of_run(
                 generator)
         spans = [(0, T)] * self.n_seeds if self.stream_rows is None else self._per_seed_of_run(self.stream_rows)
@@ -376,7 +376,7 @@ class MemberLayout(StackableLearner):
         for i, (g, st) in enumerate(zip(self.gens, state["rngs"])):
             restore_generator(g, st, int(state["seeds"][0]), i, int(state.get("step", 0)))
 
-    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ------------
+    # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ------------
     def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> Any:
         return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
                           dtype=self.dtype)
@@ -432,8 +432,8 @@ class MemberLayout(StackableLearner):
         return torch.cat([nets["enc"](mem_u), obs_u], dim=-1)
 
     def policy(self):
-        """A callable for common.evaluate (greedy): obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy; with
-        histories a fresh :class:`common.history.HistoryPolicy` (zero histories at t = 0)."""
+        """A callable for common.running.evaluate (greedy): obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy; with
+        histories a fresh :class:`common.networks.history.HistoryPolicy` (zero histories at t = 0)."""
         if self.memory_len == 0:
             return lambda obs: self.act(obs)
         return HistoryPolicy(lambda obs, memory: self.act(obs, memory), self.memory_len, self.history_dim,
@@ -462,7 +462,7 @@ class ContinuousIQL(MemberLayout):
 
     ContinuousIQL(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None): each seed's networks are built from
     ``seeds[s]`` alone; each seed draws its minibatch rows from its own generator. Learner protocol of
-    common.offline (``prepare_data``, ``sample_batch``, ``update``, ``policy``, ``state_dict``).
+    common.running.offline (``prepare_data``, ``sample_batch``, ``update``, ``policy``, ``state_dict``).
     """
 
     GROUP_FIELDS = ("expectile", "beta")  # may differ between stacked runs: per-seed scalars of the losses

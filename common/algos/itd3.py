@@ -112,9 +112,9 @@ from common.algos.state import (
     member_act,
 )
 from common.algos.td3bc import td3bc_actor_loss
-from common.heads import DeterministicActor, TwinCritic
-from common.nets import clip_grad_norm_, polyak_update
-from common.sampling import gather_members, member_agents, sample_indices
+from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.networks.heads import DeterministicActor, TwinCritic
+from common.networks.nets import clip_grad_norm_, polyak_update
 
 __all__ = ["ITD3Config", "ITD3", "with_next_actions", "td_target", "critic_td_loss", "icq_actor_loss",
            "mujoco_cql_log_density", "member_value"]  # the losses live in itd3_losses.py (re-exported here)
@@ -609,7 +609,7 @@ class ITD3(StackableLearner):
             self.actor.train(was)
 
     def policy(self):
-        """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions numpy."""
+        """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions numpy."""
         return lambda obs: self.act(obs)
 
     # ---- checkpoints --------------------------------------------------------------------------
@@ -623,7 +623,7 @@ class ITD3(StackableLearner):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self._NETS + self._OPTS)
 
-    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hook ----------
+    # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hook ----------
     def _empty_stack(self, cfg: ITD3Config, seeds: Sequence[int]) -> "ITD3":
         return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
                           dtype=self.dtype)

@@ -43,10 +43,10 @@ from common.algos.state import (
     seed_rows,
 )
 from common.algos.td3bc import td3bc_actor_loss
-from common.heads import DeterministicActor, TwinCritic
-from common.nets import polyak_update
-from common.sampling import gather_members, member_agents, sample_indices
-from common.validate import is_int
+from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.networks.heads import DeterministicActor, TwinCritic
+from common.networks.nets import polyak_update
+from common.running.validate import is_int
 
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 
@@ -113,7 +113,7 @@ class TD3BC(StackableLearner):
     or ``TD3BC.from_dataset(data, cfg, seeds, device)`` (statistics from the data). A seed's networks are built
     from its own seed; the training stream (minibatches, smoothing noise) is one torch.Generator.
 
-    Cells as members (common/grouping.py): ``TD3BC.stack(learners)`` (common.algos.state.StackableLearner) trains the
+    Cells as members (common/running/grouping.py): ``TD3BC.stack(learners)`` (common.algos.state.StackableLearner) trains the
     runs of a group side by side, each with its own normalization statistics (those of its dataset) and drawing its
     rows and smoothing noise from its own generator, so a stacked update is each run's update alone; no config field
     may differ (``GROUP_FIELDS``)."""
@@ -164,7 +164,7 @@ class TD3BC(StackableLearner):
     @classmethod
     def from_dataset(cls, data, cfg: TD3BCConfig | None = None, seeds: Sequence[int] = (0,),
                      device: str | torch.device = "cpu", **kw) -> "TD3BC":
-        """The learner for a common.data.Dataset, normalized by its per-agent obs mean and std (ddof 0)."""
+        """The learner for a common.datasets.dataset.Dataset, normalized by its per-agent obs mean and std (ddof 0)."""
         obs = np.asarray(data.obs, dtype=np.float64)  # [T, N, O]
         return cls(data.obs_dims, data.act_dims, len(seeds), cfg, seeds=list(seeds), device=device,
                    obs_mean=obs.mean(0), obs_std=obs.std(0), **kw)
@@ -271,7 +271,7 @@ class TD3BC(StackableLearner):
         self.obs_mean = state["obs_mean"].to(device=self.device, dtype=self.dtype).clone()
         self.obs_scale = state["obs_scale"].to(device=self.device, dtype=self.dtype).clone()
 
-    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ---------------
+    # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ---------------
     def _empty_stack(self, cfg: TD3BCConfig, seeds: Sequence[int]) -> "TD3BC":
         return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
                           dtype=self.dtype)

@@ -40,14 +40,14 @@ Decisions where the sources are silent or where we had to choose ([inferred] unl
 - Gradient clipping "over all parameters": the code trains one seed per process and calls
   ``clip_grad_norm_(self.parameters(), 1.0)`` on the whole MAPPO module, so here one seed's gradient (the N agents'
   members, the mixer, and the encoder if any) is one vector clipped to 1.0; seeds never interact
-  (:func:`clip_grad_norm_per_seed_`; ``common.nets.clip_grad_norm_`` clips per member, i.e. per agent).
+  (:func:`clip_grad_norm_per_seed_`; ``common.networks.nets.clip_grad_norm_`` clips per member, i.e. per agent).
 - Seeds batched: the tensors are [S, n, ...]. Seeds whose buffers differ in length (MOMA-PPO's synthetic batches: b to
   b + k rows each) pass ``lengths`` [S] in the batch, every buffer padded to n = max(lengths): seed s's GAE ends
   at row lengths[s] - 1 (its last row acts as the buffer's end, next point; padded rows never reach a real one), its
   advantages are normalised over its own rows, its permutations are of its own rows, and its metrics are means over
   them; every seed must then hold the same number of minibatches floor(lengths[s] / minibatch_size) (one shared Adam
   step count), else a ValueError. ``stack`` / ``split_state`` put the learners of several runs into one and back
-  (cells as members, common/grouping.py).
+  (cells as members, common/running/grouping.py).
 - The last row of a buffer always acts as a time-out (A_{n-1} = delta_{n-1}, G_{n-1} = r + gamma m V(s')): this is
   what the code's initialisation ``running_returns = next_values[-1] * masks[-1]``, ``running_advants = 0`` gives.
 - Minibatch order: each seed draws its permutations from its own generator (seeded from its seed alone), so a seed
@@ -74,12 +74,12 @@ Decisions where the sources are silent or where we had to choose ([inferred] unl
 History hook. The learner takes an optional per-agent "memory" input that is prepended to the observation of the
 actor and of V (not of the mixer):
 - ``cfg.memory_len = L > 0`` (the code's MOMA-PPO and online experts: 10): the learner builds the paper's
-  self-attention encoder (common/history.py, ``SelfAttentionHistoryEncoder``, E = ``memory_dim`` = 128), one per
+  self-attention encoder (common/networks/history.py, ``SelfAttentionHistoryEncoder``, E = ``memory_dim`` = 128), one per
   agent and seed (member m = s * N + i, built after its actor, V and mixer), shared by the agent's actor and V,
   trained with the one Adam (lr 5e-5: ``ppo_general_lr`` overrides ``lr_memory`` [code]) and clipped per seed.
   ``memory`` / ``next_memory`` are the histories [S, *, N, L, O + A] (each agent's own (obs, action) pairs,
-  oldest first, zero-padded: common.history.DatasetHistories / shift_history) and ``policy()`` wraps ``greedy``
-  in a history-keeping common.history.HistoryPolicy;
+  oldest first, zero-padded: common.networks.history.DatasetHistories / shift_history) and ``policy()`` wraps ``greedy``
+  in a history-keeping common.networks.history.HistoryPolicy;
 - ``emb_dim = E > 0`` and no ``encoder``: ``memory`` / ``next_memory`` are precomputed embeddings [S, *, N, E],
   used as constants (no gradient);
 - ``encoder``: an ``nn.Module`` with ``n_members = S * N`` whose every parameter carries that leading member axis,
@@ -114,9 +114,9 @@ from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
 from common.algos.mappo_graph import MinibatchGraph, MinibatchStep, eager_adam
 from common.algos.mappo_stack import MAPPOStacking
 from common.algos.state import copy_members, derived_seed, restore_generator
-from common.heads import CategoricalActor, GaussianActor
-from common.history import HistoryPolicy, SelfAttentionHistoryEncoder
-from common.nets import EnsembleMLP, ValueNet
+from common.networks.heads import CategoricalActor, GaussianActor
+from common.networks.history import HistoryPolicy, SelfAttentionHistoryEncoder
+from common.networks.nets import EnsembleMLP, ValueNet
 
 __all__ = ["MAPPOConfig", "MAPPO", "POLICIES", "MIXERS", "gae_with_timeouts", "normalize_advantages", "joint_ratio",
            "ppo_actor_loss", "ppo_critic_loss", "entropy_estimate", "adaptive_alpha", "action_bound_error",
@@ -591,8 +591,8 @@ class MAPPO(MinibatchStep, MAPPOStacking):
         return self._out(self._values(inp, self._joint_obs(x)), is_np)
 
     def policy(self):
-        """A callable for common.evaluate (greedy): obs [S, E, N, O] numpy -> actions numpy; with ``memory_len`` > 0
-        a fresh common.history.HistoryPolicy (zero histories at t = 0); a caller's own encoder needs its own."""
+        """A callable for common.running.evaluate (greedy): obs [S, E, N, O] numpy -> actions numpy; with ``memory_len`` > 0
+        a fresh common.networks.history.HistoryPolicy (zero histories at t = 0); a caller's own encoder needs its own."""
         if self.memory_len > 0:
             return HistoryPolicy(lambda obs, memory: self.greedy(obs, memory), self.memory_len, self.history_dim,
                                  device=self.device, dtype=self.dtype)

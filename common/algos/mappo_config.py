@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.validate import is_int, is_num
+from common.running.validate import is_int, is_num
 
 __all__ = ["MAPPOConfig", "POLICIES", "MIXERS"]
 

@@ -1,4 +1,4 @@
-"""Cells as members for MAPPO (common/algos/mappo.py, common/grouping.py): ``MAPPO.stack`` puts the learners of several
+"""Cells as members for MAPPO (common/algos/mappo.py, common/running/grouping.py): ``MAPPO.stack`` puts the learners of several
 runs side by side as one learner of all their seeds, ``split_state`` gives each run's ``state_dict`` back."""
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ Decisions ([inferred]; the design above leaves these open):
   randomness, so a seed trained beside others equals the seed trained alone).
 - The actor is the code's TD3Actor: 2 x 256 ReLU, tanh output, default initialisation. Padded action entries
   (agents with fewer action dims) are zeroed in the actor's output and the target actions.
-- Cells as members (``MATD3BC.stack``, common/grouping.py): each stacked run keeps its seeds' row and noise
+- Cells as members (``MATD3BC.stack``, common/running/grouping.py): each stacked run keeps its seeds' row and noise
   generators; alpha (``GROUP_FIELDS``) may differ per run: lambda = alpha * (1 / mean|Q|), which a run alone
   computes with the same roundings whether alpha is its number or its seed's entry of a tensor.
 Shapes: M members (S seeds x N agents), S seeds, N agents, B batch, L history length, D step dim, O / A padded obs /
@@ -56,10 +56,10 @@ from common.algos.iql import twin_td_loss
 from common.algos.iql_continuous import MemberLayout, as_tuple, config_values
 from common.algos.ppo import mix_values
 from common.algos.state import restore_generator
-from common.heads import DeterministicActor
-from common.history import SelfAttentionHistoryEncoder
-from common.nets import EnsembleMLP, polyak_update
-from common.validate import is_int, is_num
+from common.networks.heads import DeterministicActor
+from common.networks.history import SelfAttentionHistoryEncoder
+from common.networks.nets import EnsembleMLP, polyak_update
+from common.running.validate import is_int, is_num
 
 __all__ = ["MATD3BCConfig", "MATD3BC", "LEARNER_NAME", "target_actions", "matd3bc_actor_loss", "build_matd3bc"]
 
@@ -158,7 +158,7 @@ class MATD3BC(MemberLayout):
     """MATD3+BC (module docstring), batched over members m = s * N + i, one Q mixer per seed.
 
     MATD3BC(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None): each seed's networks are built from ``seeds[s]``
-    alone; per-seed generators for minibatch rows and target noise. Learner protocol of common.offline.
+    alone; per-seed generators for minibatch rows and target noise. Learner protocol of common.running.offline.
     """
 
     GROUP_FIELDS = ("alpha",)  # may differ between stacked runs: a per-seed scalar of the actor loss

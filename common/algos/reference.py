@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from common.algos.itd3 import ITD3, ITD3Config, member_value, mujoco_cql_log_density
 from common.algos.omar import search_action
-from common.heads import TwinCritic
+from common.networks.heads import TwinCritic
 
 
 class RefTwinCritic(nn.Module):

@@ -1,7 +1,7 @@
 """Checkpoints of the batched offline learners (BCQ, AWAC, CAST-BCQ, ICQ-MA, TD3+BC, BREMEN): one format and one
 check; two pieces every batched learner with members m = s * N + i shares: its networks built per seed
 (``build_seed_members``) and acting on [S, E, N, O] observations (``member_act``); and stacking the learners of
-several runs into one (``StackableLearner``: cells as members, common/grouping.py), each run keeping its own
+several runs into one (``StackableLearner``: cells as members, common/running/grouping.py), each run keeping its own
 random stream (``MemberStreams``) and data rows (``stack_rows``).
 
     def state_dict(self):            return learner_state(self, self._MODULES)
@@ -116,7 +116,7 @@ def member_act(obs, n_seeds: int, n_agents: int, obs_dim: int, select: Callable[
 
 
 # ----------------------------------------------------------------------------------------------
-# Stacking runs into one learner ("cells as members", common/grouping.py)
+# Stacking runs into one learner ("cells as members", common/running/grouping.py)
 # ----------------------------------------------------------------------------------------------
 # A run alone trains one learner whose tensors all carry the member axis first; R such learners of the
 # same shapes stack into one learner of their members side by side (run r's members follow run r-1's).
@@ -342,7 +342,7 @@ class MemberStreams:
         """Minibatch rows of every run in the stacked data (``stack_rows``): run r samples from its own
         ``rows[r] = (start, count)`` exactly as its learner alone samples from its data, one row set per
         member ([M, B]) or, with ``per_seed``, one per seed ([S, B])."""
-        from common.sampling import sample_indices
+        from common.datasets.sampling import sample_indices
 
         gens = self.generators if generators is None else generators
         units = self.n_seeds if per_seed else self.n_members

@@ -38,11 +38,11 @@ import numpy as np
 
 import envs
 from common.behavior.matd3 import MATD3, MATD3Config, train
-from common.data import Dataset
-from common.datacard import DatasetError, data_root, dataset_id, dataset_path, regenerate_hint
-from common.evaluate import eval_seed, evaluate
-from common.records import atomic_torch_save
-from common.runtime import load_run_checkpoint
+from common.datasets.card import DatasetError, data_root, dataset_id, dataset_path, regenerate_hint
+from common.datasets.dataset import Dataset
+from common.running.evaluate import eval_seed, evaluate
+from common.running.records import atomic_torch_save
+from common.running.runtime import load_run_checkpoint
 
 __all__ = ["collect", "medium_replay_from_buffer", "generate_protocol", "load_or_generate", "GENERATOR"]
 

@@ -57,8 +57,8 @@ import torch
 
 import envs
 from common.algos.mappo import MAPPO, MAPPOConfig
-from common.records import atomic_torch_save
-from common.runtime import load_run_checkpoint
+from common.running.records import atomic_torch_save
+from common.running.runtime import load_run_checkpoint
 
 __all__ = ["OnlineMAPPOConfig", "OnlineRun", "train", "rollout", "evaluate_greedy", "elbow_angles",
            "classify_convention", "CONVENTIONS", "select_seeds", "env_seeds", "main"]

@@ -8,7 +8,7 @@ the MADDPG/MPE convention (hidden 64, γ 0.95, τ 0.01, batch 1024; maddpg-pytor
 is built on) and TD3's MuJoCo convention (hidden 256, lr 3e-4, γ 0.99, τ 0.005, batch 256,
 25k random start steps); see :func:`MATD3Config.preset`.
 
-For agent i of seed s (member m = s·N + i, seed-major as :func:`common.sampling.member_agents`):
+For agent i of seed s (member m = s·N + i, seed-major as :func:`common.datasets.sampling.member_agents`):
 
     actor        a_i = π_i(o_i)                                       decentralized, deterministic
     critic       Q_i^{1,2}(x, a_1..a_N), x = [o_1..o_N] (joint obs)   centralized, per-agent reward
@@ -19,7 +19,7 @@ For agent i of seed s (member m = s·N + i, seed-major as :func:`common.sampling
     targets      polyak(τ) on actors and critics after each actor update (TD3)
 
 Timeouts bootstrap (only ``terminated`` stops the bootstrap), as in TD3. All S·N members are one
-batched forward/backward (``common.nets`` ensembles); every seed has its own env copies, its own
+batched forward/backward (``common.networks.nets`` ensembles); every seed has its own env copies, its own
 buffer rows, its own sampling / noise generators and its own network initialisation, so seed s of
 a run with seeds [0, 1, 2] behaves as a run with seeds [s] alone (tests/test_behavior.py).
 
@@ -41,9 +41,9 @@ import torch
 import torch.nn.functional as F
 
 import envs
-from common.evaluate import eval_seed, evaluate
-from common.heads import DeterministicActor, TwinCritic
-from common.nets import clip_grad_norm_, load_member, member_state, polyak_update
+from common.networks.heads import DeterministicActor, TwinCritic
+from common.networks.nets import clip_grad_norm_, load_member, member_state, polyak_update
+from common.running.evaluate import eval_seed, evaluate
 
 __all__ = ["MATD3Config", "MATD3", "ReplayBuffer", "train", "TrainResult"]
 
@@ -443,7 +443,7 @@ class TrainResult:
 
 
 def _env_seed(seed: int, k: int) -> int:
-    return 10_000 * int(seed) + k  # training env seeds; evaluation uses common.evaluate.eval_seed
+    return 10_000 * int(seed) + k  # training env seeds; evaluation uses common.running.evaluate.eval_seed
 
 
 def train(

@@ -20,7 +20,7 @@ the initial policy; the reference specs ask for uniform start steps), and update
 ``learning_starts`` transitions, one update per transition (rlkit: 1000 steps then 1000 updates per loop).
 
 **Members.** One learner trains M members = (task, seed) pairs whose tasks have the same observation and
-action dims (HalfCheetah and Walker2d: 17/6) as one batched forward/backward (``common.nets`` ensembles:
+action dims (HalfCheetah and Walker2d: 17/6) as one batched forward/backward (``common.networks.nets`` ensembles:
 weights [M, in, out]). Member m has its own initialisation (drawn from its own seed), its own env, its own
 buffer rows and its own generators for actions, minibatch indices and the policy noise of the update; losses
 are summed over members and Adam is elementwise, so member m of a batched run equals a run of m alone
@@ -42,8 +42,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.heads import tanh_log_det_jacobian
-from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
+from common.networks.heads import tanh_log_det_jacobian
+from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
 
 __all__ = ["SACConfig", "SAC", "SACBuffer", "Member", "Actor"]
 

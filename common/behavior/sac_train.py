@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from common.behavior.sac import SAC, Member, SACConfig
-from common.records import atomic_torch_save
-from common.runtime import cpu_model, load_run_checkpoint
+from common.running.records import atomic_torch_save
+from common.running.runtime import cpu_model, load_run_checkpoint
 from envs.gym_mujoco import EPISODE_LENGTH, current_obs, get_env_state, make_task, set_env_state, task_dims
 
 __all__ = ["SACRun", "train_sac", "evaluate_actor", "members_dims"]

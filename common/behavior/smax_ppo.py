@@ -33,7 +33,7 @@ Where we differ from JaxMARL, and why:
   into 4 minibatches of ceil(n_s / 4) (JaxMARL: 4 equal minibatches of its fixed-size buffer).
 - A time-out bootstraps V(s') (JaxMARL treats it as terminal).
 
-Batched seeds (members on one leading axis, ``common.nets.EnsembleMLP``): seed s's networks are built from seeds[s]
+Batched seeds (members on one leading axis, ``common.networks.nets.EnsembleMLP``): seed s's networks are built from seeds[s]
 alone; its envs, action noise and minibatch order come from generators seeded by (seeds[s], iteration) alone; its
 losses and gradient clipping never mix with another seed's. So seed s trained beside others follows the run of seed s
 alone (tests/test_smax_behavior.py) up to float rounding: the minibatches of all seeds share one size, so a seed
@@ -73,10 +73,10 @@ from common.algos.ppo import (
     ppo_actor_loss,
 )
 from common.algos.state import build_seed_members
-from common.nets import EnsembleMLP
-from common.records import atomic_torch_save
-from common.runtime import load_run_checkpoint
-from common.validate import is_int, is_num
+from common.networks.nets import EnsembleMLP
+from common.running.records import atomic_torch_save
+from common.running.runtime import load_run_checkpoint
+from common.running.validate import is_int, is_num
 
 __all__ = ["SmaxPPOConfig", "SmaxPPO", "SmaxRun", "CRITICS", "train", "rollout", "masked_sample",
            "actor_from_snapshots", "make_policy", "env_seeds", "generator"]

@@ -24,11 +24,11 @@ sampling overhead over BCQ (papers/otc/table2.py). ``--quick`` runs them all at 
 Without --all (the older views, kept):
 (a) MPE size, as OMAR's official MPE code: 3 agents x 5 seeds = 15 members, obs 18, act 2, hidden 64, batch 1024.
     OMAR (CQL 10 uniform actions + softmax search 3 x 10), MA-CQL, MA-TD3+BC: batched, batched without member
-    chunking (``common.nets.CHUNK_BYTES = 0``: one baddbmm over all members whatever the activation size), and the
+    chunking (``common.networks.nets.CHUNK_BYTES = 0``: one baddbmm over all members whatever the activation size), and the
     per-member reference loop (common/algos/reference.py). Agent-updates/s = updates/s x members.
 (b) MuJoCo size: 2 agents x 5 seeds, obs 6, act 3, hidden 256, batch 256, OMAR with CEM 2 x 20 (5 elites) and
     CQL's three proposal groups x 10.
-(c) ``--members``: cells as members (common/grouping.py). R one-seed OMAR runs at particle-world size for 15, 150
+(c) ``--members``: cells as members (common/running/grouping.py). R one-seed OMAR runs at particle-world size for 15, 150
     and 1,500 members (R = 5, 50, 500): ONE stacked learner (``ITD3.stack``; each run samples its own minibatch from
     its own stream) against a loop that updates the R learners alone one after the other. The batch is ``--batch``
     (default 64 on the CPU, where 1,500 members at OMAR's 1,024 need some 20 GB for the CQL activations; 1,024 on
@@ -37,7 +37,7 @@ Without --all (the older views, kept):
 learners.
 
 ``--device cuda`` runs the same variants on the GPU (clocks read after ``torch.cuda.synchronize()``); the peak is
-then the GPU's fp32 peak at that shape. On the GPU the learner never chunks (common/nets.py). The CI never needs a
+then the GPU's fp32 peak at that shape. On the GPU the learner never chunks (common/networks/nets.py). The CI never needs a
 GPU: the default is the CPU.
 """
 

@@ -11,7 +11,7 @@ from typing import Any
 from common.bench import itd3 as I
 from common.bench.core import Peak, where
 from common.bench.sac import compare_sac
-from common.runtime import DEVICES, check_device, set_threads
+from common.running.runtime import DEVICES, check_device, set_threads
 
 DESCRIPTION = ("Throughput of the package's hot paths on this machine, each as a ratio with what it is compared with in "
                "the same run and as a share of the matmul peak read in that run (the docstring of common/bench/ "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from common.runtime import DEVICES, check_device, cpu_model, set_threads
+from common.running.runtime import DEVICES, check_device, cpu_model, set_threads
 
 REPO = Path(__file__).resolve().parents[2]
 PEAK_SHAPE = (10240, 256)  # [rows x width] @ [width x width] fp32: the shape of the learners' widest products

@@ -1,6 +1,6 @@
 """The offline learner's hot paths (common/algos/itd3.py): (a) OMAR, MA-CQL and MA-TD3+BC at MPE size and (b) OMAR
 at MuJoCo size, the batched learner against the per-member reference loop of the same math
-(common/algos/reference.py); (c) cells as members (common/grouping.py): R one-seed OMAR runs stacked into one
+(common/algos/reference.py); (c) cells as members (common/running/grouping.py): R one-seed OMAR runs stacked into one
 learner against a loop over the R learners. Sizes and method: common/bench/__init__.py."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
-from common import nets
 from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.reference import ReferenceAgent, reference_loop
 from common.bench.core import count_flops, device_sync
-from common.runtime import check_device
+from common.networks import nets
+from common.running.runtime import check_device
 
 MPE = dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2)
 MPE_CFG = ITD3Config()  # OMAR MPE defaults: hidden 64, batch 1024, CQL 10, softmax 3 x 10

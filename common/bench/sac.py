@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from common.bench.core import count_flops, interleaved_rates
-from common.runtime import check_device
+from common.running.runtime import check_device
 
 SAC_SIZE = dict(n_members=4, obs_dim=17, act_dim=6)  # e.g. HalfCheetah + Walker2d x 2 seeds (rlkit SAC: 2x256)
 

@@ -199,7 +199,7 @@ def write_page(res: dict, command: str, out_dir: str | os.PathLike | None = None
     """results/bench/<machine>.md (``-quick`` appended under --quick), written atomically."""
     from pathlib import Path
 
-    from common.atomic import atomic_write_text
+    from common.running.atomic import atomic_write_text
 
     out = Path(out_dir) if out_dir is not None else REPO / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from common.datasets.d4rl_reference import d4rl_stats
-from common.records import atomic_write_text
-from common.returns import normalize
+from common.datasets.returns import normalize
+from common.running.records import atomic_write_text
 from envs.gym_mujoco import D4RL_REF_SCORES, TASKS
 
 __all__ = ["write_report", "report_text"]
@@ -159,7 +159,7 @@ def _build_section(cards: dict[tuple[str, str], dict]) -> list[str]:
 
 def plot_sac_curves(cards: dict[tuple[str, str], dict], path: Path) -> Path | None:
     """One PNG of every robot's SAC evaluation curve, D4RL-normalized, medium and expert snapshots marked."""
-    from common.plotting import plt, save, tight_layout
+    from common.reporting.plotting import plt, save, tight_layout
 
     behaviors = {}
     for (task, kind), c in cards.items():
@@ -187,8 +187,8 @@ def plot_sac_curves(cards: dict[tuple[str, str], dict], path: Path) -> Path | No
 
 def write_report(profile: str, prof, cards: dict[tuple[str, str], dict], results=None) -> Path:
     """Write <results>/<profile>/datasets/mujoco.md (``results``: the results root, default this machine's runs
-    root; the committed one is common.roots.REFERENCE_ROOT)."""
-    from common.roots import runs_root
+    root; the committed one is common.running.roots.REFERENCE_ROOT)."""
+    from common.running.roots import runs_root
 
     path = Path(results or runs_root()) / profile / "datasets" / "mujoco.md"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@
     python -m common.datasets.smax --all --profile quick                           # every (map, kind) in NEEDED
     python -m common.datasets.smax --report --profile quick                        # runs/quick/datasets/smax.md
 
-    ds = load("3s_vs_3z", "mixed", "quick")    # SmaxDataset: a common.data.Dataset plus the action masks
+    ds = load("3s_vs_3z", "mixed", "quick")    # SmaxDataset: a common.datasets.dataset.Dataset plus the action masks
     ds.obs [T, N, O], ds.actions [T, N, 1] (the action index), ds.state [T, S], ds.avail_actions [T, N, K] bool,
     ds.next_avail_actions [T, N, K], ds.won [E], ds.episode_source [E], ds.terminals / ds.timeouts [T]
 
@@ -29,7 +29,7 @@ Collection runs ``collect_envs`` envs per batch; every episode is whole.
     (both)  where W = 0 (the final policy never wins: 5m_vs_6m at quick) a level reads the sampled return instead,
             R_0 + level x (R_final - R_0), R_0 the initial policy's [I]
 
-**Files**: ``$OFFMARL_DATA/smax/<profile>/<map>/<kind>-v1.{npz,json}`` (a common.data.Dataset: obs, actions,
+**Files**: ``$OFFMARL_DATA/smax/<profile>/<map>/<kind>-v1.{npz,json}`` (a common.datasets.dataset.Dataset: obs, actions,
 rewards (the team reward, every agent's column), next_obs, terminals (one side wiped out), timeouts (SMAC's
 episode limit), state / next_state (SMAX's world state)), ``<kind>-v1.smax.npz`` beside it (avail_actions,
 next_avail_actions, won, episode_source: arrays the Dataset format has no slot for; its sha256 is on the card and
@@ -61,11 +61,11 @@ from common.behavior.smax_ppo import (
     rollout,
     train,
 )
-from common.data import Dataset
-from common.datacard import DatasetError, data_root, regenerate_hint, sha256_file
-from common.records import atomic_write, atomic_write_text
-from common.roots import add_root_options, chosen_root
-from common.runtime import check_device
+from common.datasets.card import DatasetError, data_root, regenerate_hint, sha256_file
+from common.datasets.dataset import Dataset
+from common.running.records import atomic_write, atomic_write_text
+from common.running.roots import add_root_options, chosen_root
+from common.running.runtime import check_device
 from envs.smax import MAPS
 
 __all__ = ["KINDS", "MAPS", "NEEDED", "PROFILES", "SmaxProfile", "SmaxDataset", "MIXED_LEVELS", "MEDIUM_LEVEL",
@@ -275,7 +275,7 @@ def collect(env_name: str, actor, agent_id: bool, n_episodes: int, copies: int, 
 
 
 class SmaxDataset(Dataset):
-    """A :class:`common.data.Dataset` with SMAX's extra arrays: ``avail_actions`` / ``next_avail_actions`` [T, N, K]
+    """A :class:`common.datasets.dataset.Dataset` with SMAX's extra arrays: ``avail_actions`` / ``next_avail_actions`` [T, N, K]
     bool (the masks at s and s'), ``won`` [E] bool (the episode's win), ``episode_source`` [E] (the index of its
     behavior snapshot in ``card["behavior"]["sources"]``)."""
 

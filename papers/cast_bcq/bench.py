@@ -16,7 +16,7 @@ import torch
 
 from common.bench import count_flops, interleaved_rates, matmul_peak_gflops, paper_bench_args
 from common.bench.suite import Ctx, Row
-from common.runtime import check_device
+from common.running.runtime import check_device
 
 CAST_SHAPES = {"halfcheetah-2x3": dict(obs_dims=(17, 17), act_dims=(3, 3), state_dim=17),
                "hopper-3x1": dict(obs_dims=(11, 11, 11), act_dims=(1, 1, 1), state_dim=11)}

@@ -59,7 +59,7 @@ Decisions where the sources are silent [I] (also in tests/test_cast_bcq.py):
 - Action selection draws its z from a generator of its own seeded afresh by ``policy()`` (BCQ's ``act``): an
   evaluation never moves the training stream.
 
-Cells as members (common/grouping.py, ``--group``): ``CASTBCQ.stack(learners)`` (common.algos.state.StackableLearner)
+Cells as members (common/running/grouping.py, ``--group``): ``CASTBCQ.stack(learners)`` (common.algos.state.StackableLearner)
 puts the runs of a group (other seeds, other datasets of one env) side by side on the member axis. Each run draws
 every random number of its update (its minibatch rows, with drop_terminals from its own non-terminal rows; the VAE
 noise; the target and actor z; the sub-team draws) from its own training generator, and its actions from its own
@@ -96,10 +96,10 @@ from common.algos.state import (
     load_learner_state,
     stack_row_lists,
 )
-from common.heads import VAE, PerturbationActor, TwinCritic
-from common.nets import hard_update, polyak_update
-from common.sampling import gather_members, member_agents, sample_indices
-from common.validate import is_int
+from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.networks.heads import VAE, PerturbationActor, TwinCritic
+from common.networks.nets import hard_update, polyak_update
+from common.running.validate import is_int
 from papers.cast_bcq.grid import credit_loss
 
 __all__ = [
@@ -429,7 +429,7 @@ class CASTBCQ(StackableLearner):
     @classmethod
     def from_dataset(cls, data, cfg: CASTConfig | None = None, seeds: Sequence[int] = (0,),
                      device: str | torch.device = "cpu", **kw) -> "CASTBCQ":
-        """The learner for a common.data.Dataset: its obs_dims / act_dims and its ``state`` width."""
+        """The learner for a common.datasets.dataset.Dataset: its obs_dims / act_dims and its ``state`` width."""
         if data.state is None:
             raise ValueError("CAST-BCQ's central critic reads the dataset's state; this dataset has none")
         return cls(data.obs_dims, data.act_dims, data.state.shape[-1], len(seeds), cfg, seeds=list(seeds),
@@ -610,7 +610,7 @@ class CASTBCQ(StackableLearner):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self._MODULES, same_seeds=True)
 
-    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ---------------
+    # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ---------------
     def stack_signature(self) -> str:
         """StackableLearner's, and the central critic's state width."""
         return f"{super().stack_signature()}|state_dim={self.state_dim}"

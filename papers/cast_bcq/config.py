@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from common.profiles import PaperProfiles
+from common.running.profiles import PaperProfiles
 
 GRID_ENV = "games/cliff_grid"
 # Figure 1 (paper §2.3 gives no training protocol): [I] 5,000 gradient steps, a greedy evaluation every 100,
@@ -106,7 +106,7 @@ def needs_smax() -> str | None:
     return None
 
 
-# Profile overrides (merged onto common/profiles.py's base profiles):
+# Profile overrides (merged onto common/running/profiles.py's base profiles):
 #   full: the paper's 3 seeds ("mean and std of three runs", Fig. 4) instead of the base profile's 5; the MaMuJoCo
 #         items at the code's sizes (above), each method with the code's evaluation episodes;
 #   quick: Figure 1 is seconds per run, so quick runs the full grid protocol; the MaMuJoCo items at 3,000

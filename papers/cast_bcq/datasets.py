@@ -26,8 +26,8 @@ import numpy as np
 
 import envs
 from common.behavior.collect import options_suffix
-from common.data import Dataset
-from common.datacard import data_root, dataset_id, dataset_path
+from common.datasets.card import data_root, dataset_id, dataset_path
+from common.datasets.dataset import Dataset
 
 GRID_ENV = "games/cliff_grid"
 GRID_EPISODES = 100  # [P] §2.3 "stored 100 trajectories"

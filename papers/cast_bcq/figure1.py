@@ -18,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from common.experiment import Cell
-from common.figures import figure_after, seed_values, write_claims
-from common.plotting import plot_curves
+from common.reporting.figures import figure_after, seed_values, write_claims
+from common.reporting.plotting import plot_curves
+from common.running.experiment import Cell
 from papers.cast_bcq import config as C
 from papers.cast_bcq.datasets import goal_episodes, grid_dataset
 from papers.cast_bcq.jobs import grid_config, grid_job, run_item

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.figures import seed_means
+from common.reporting.figures import seed_means
 from papers.cast_bcq import config as C
 from papers.cast_bcq import mujoco_items as M
 

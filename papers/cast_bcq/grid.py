@@ -55,8 +55,8 @@ from torch import Tensor
 
 from common.algos import register_learner
 from common.algos.itd3 import with_next_actions
-from common.nets import EnsembleMLP, load_member, member_state, polyak_update
-from common.sampling import member_agents, sample_indices
+from common.datasets.sampling import member_agents, sample_indices
+from common.networks.nets import EnsembleMLP, load_member, member_state, polyak_update
 from envs.games import CliffGrid
 
 __all__ = [
@@ -582,7 +582,7 @@ class GridLearner:
         return out.cpu().numpy() if is_np else out
 
     def policy(self):
-        """A callable for common.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, 1] numpy."""
+        """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, 1] numpy."""
         return lambda obs: self.act(obs)
 
     # ---- checkpoints --------------------------------------------------------------------------

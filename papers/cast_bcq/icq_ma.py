@@ -67,7 +67,7 @@ Decisions where the sources are silent (ours; tests/test_icq_ma.py checks them):
 - Hypernetworks are single Linear layers (pymarl's hypernet_layers = 1); all layers keep nn.Linear's default init.
 - Heterogeneous agents: padded action dims are left out of log pi and are 0 in the acted action.
 
-Cells as members (common/grouping.py, ``--group``): ``ICQMA.stack(learners)`` (common.algos.state.StackableLearner)
+Cells as members (common/running/grouping.py, ``--group``): ``ICQMA.stack(learners)`` (common.algos.state.StackableLearner)
 puts the runs of a group (other seeds, other datasets of one env) side by side: agents' critics and actors on the
 member axis, the mixers on the seed axis, one Adam over them as alone. The update draws nothing but the minibatch
 rows, which each run draws from its own generator, from its own rows of the stacked data, so a stacked update is each
@@ -91,9 +91,9 @@ from torch import Tensor, nn
 from common.algos import register_learner
 from common.algos.itd3 import with_next_actions
 from common.algos.state import StackableLearner, copy_members, learner_state, load_learner_state
-from common.nets import EnsembleLinear, EnsembleMLP, polyak_update
-from common.sampling import member_agents, sample_indices
-from common.validate import is_int
+from common.datasets.sampling import member_agents, sample_indices
+from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
+from common.running.validate import is_int
 
 __all__ = [
     "ICQMAConfig",
@@ -176,7 +176,7 @@ class ICQMAConfig:
 class GaussianMeanActor(nn.Module):
     """ICQ-MA's "AWAC" actor (rlkit GaussianPolicy, std_architecture="values"): diagonal Gaussian with mean
     tanh(MLP(o)) and a state-independent log sigma = lo + (hi - lo) * sigmoid(l), l [A] per member (init 0).
-    Samples are not squashed; the evaluation action is the mean. (common.heads.GaussianActor has a
+    Samples are not squashed; the evaluation action is the mean. (common.networks.heads.GaussianActor has a
     state-dependent log sigma, hence this head.)
 
     forward(obs [M, *, O]) -> (mean [M, *, A], log_std [M, 1.., A] broadcastable)."""
@@ -365,7 +365,7 @@ class ICQMA(StackableLearner):
     @classmethod
     def from_dataset(cls, data, cfg: ICQMAConfig | None = None, seeds: Sequence[int] = (0,),
                      device: str | torch.device = "cpu", **kw) -> "ICQMA":
-        """The learner for a common.data.Dataset: its obs_dims, act_dims and the width of its ``state``."""
+        """The learner for a common.datasets.dataset.Dataset: its obs_dims, act_dims and the width of its ``state``."""
         if data.state is None:
             raise ValueError(f"ICQ-MA mixes the agents' Q values with hypernetworks on the global state, but dataset "
                              f"{data.card.get('env')!r}/{data.card.get('kind')!r} has no state / next_state; "
@@ -533,7 +533,7 @@ class ICQMA(StackableLearner):
         return out.cpu().numpy() if is_np else out
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """A callable for common.evaluate: obs [S, E, N, O] numpy -> mean actions [S, E, N, A] numpy."""
+        """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> mean actions [S, E, N, A] numpy."""
         return lambda obs: self.act(obs)
 
     # ---- checkpoints --------------------------------------------------------------------------
@@ -545,7 +545,7 @@ class ICQMA(StackableLearner):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self.MODULES)
 
-    # ---- stacking runs (cells as members, common/grouping.py): StackableLearner's hooks ---------------
+    # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ---------------
     def stack_signature(self) -> str:
         """StackableLearner's, and the mixer's state width."""
         return f"{super().stack_signature()}|state_dim={self.state_dim}"

@@ -1,4 +1,4 @@
-"""CAST-BCQ's cells for the generic offline job (common.offline): a cell config per item, the job that trains
+"""CAST-BCQ's cells for the generic offline job (common.running.offline): a cell config per item, the job that trains
 it and ``run_item``, the entry point of an item script.
 
 A Figure 1 cell config (``grid_config``):
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from common.offline import identity_of
-from common.offline import offline_job as common_offline_job
-from common.profiles import Profile
+from common.running.offline import identity_of
+from common.running.offline import offline_job as common_offline_job
+from common.running.profiles import Profile
 from papers.cast_bcq import cast_bcq, grid, icq_ma  # noqa: F401 - register the paper's learners
 from papers.cast_bcq import config as C
 from papers.cast_bcq.datasets import load_spec, mujoco_spec
@@ -96,8 +96,8 @@ def mujoco_config(profile: Profile, env: str, kind: str, method: str) -> dict[st
 
 
 def run_item(description: str, item: str, build_cells, job, argv=None, **main_kw):
-    """common.cli.main for a CAST-BCQ item."""
-    from common.cli import main as run_main
+    """common.running.cli.main for a CAST-BCQ item."""
+    from common.running.cli import main as run_main
 
     return run_main(description, build_cells, job, "cast_bcq", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
                     **main_kw)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from common.cli import grid_filters
-from common.experiment import Cell
-from common.figures import figure_after, finite_seeds, missing_cells, seed_means, write_claims
-from common.plotting import plot_curves
+from common.reporting.figures import figure_after, finite_seeds, missing_cells, seed_means, write_claims
+from common.reporting.plotting import plot_curves
+from common.running.cli import grid_filters
+from common.running.experiment import Cell
 from papers.cast_bcq import config as C
 from papers.cast_bcq.jobs import MUJOCO_ITEMS, mujoco_config, mujoco_job, run_item
 from papers.cast_bcq.published import CLAIMS
@@ -37,7 +37,7 @@ def cells(item: str, profile, datasets: Sequence[str] | None, methods: Sequence[
 
 def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str],
         datasets: Sequence[str] | None, argv=None):
-    """common.cli.main for a MaMuJoCo item: grid filters, runs copied from the other MaMuJoCo items when their
+    """common.running.cli.main for a MaMuJoCo item: grid filters, runs copied from the other MaMuJoCo items when their
     config and seed are the same, and ``finish(records, results, profile)`` after a clean run."""
     options: dict[str, Any] = {"env": list(C.MUJOCO_ENVS), "method": list(methods)}
     if datasets is not None:
@@ -73,7 +73,7 @@ def write_verdicts(records: Sequence[Mapping], results: Path, profile: str, item
                    checks: Mapping[str, Check]) -> dict[str, Verdict | tuple[None, str]]:
     """Write the verdict of each claim of ``item`` whose cells all have the profile's seeds with a finite final score;
     the others stay not checked, with the cells they miss printed. Returns what was judged."""
-    from common.profiles import get_profile
+    from common.running.profiles import get_profile
 
     n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
     out: dict[str, Verdict | tuple[None, str]] = {}

@@ -1,6 +1,6 @@
 """CAST-BCQ (Ma & Wu, AAMAS 2023): the items of the paper and their published numbers, as data only.
 
-Typed with common.published (Table, Figure, Entry, Claim), as papers/omar/published.py. These numbers are
+Typed with common.reporting.published (Table, Figure, Entry, Claim), as papers/omar/published.py. These numbers are
 never used to produce ours; they are only shown beside them.
 
 Keys (the cells of the experiment scripts use the same ones):
@@ -24,7 +24,7 @@ rule a checker applies; EXPECTED_NOT_TO_HOLD names the claims that the paper's o
 contradict (see NOTES).
 """
 
-from common.published import Claim, Entry, Figure, Table, check_paper
+from common.reporting.published import Claim, Entry, Figure, Table, check_paper
 
 PAPER = "cast_bcq"
 TITLE = "Learning to Coordinate from Offline Datasets with Uncoordinated Behavior Policies (CAST-BCQ)"

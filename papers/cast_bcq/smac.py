@@ -78,8 +78,8 @@ from common.algos.state import (
     stack_module_states,
     stack_optimizer_states,
 )
-from common.nets import EnsembleMLP, hard_update, load_member, member_state, polyak_update
-from common.sampling import sample_indices
+from common.datasets.sampling import sample_indices
+from common.networks.nets import EnsembleMLP, hard_update, load_member, member_state, polyak_update
 from papers.cast_bcq.grid import bc_loss, credit_loss, icq_policy_weights, icq_target_weights, masked_argmax
 
 __all__ = ["SmaxConfig", "SmaxLearner", "METHODS", "LEARNER_NAME", "filter_allowed", "code_filter", "code_bcq_argmax",
@@ -623,7 +623,7 @@ class SmaxLearner:
         pick = torch.rand(greedy.shape, generator=generator, device=self.device) < epsilon
         return torch.where(pick, rand, greedy)
 
-    # ---- stacking runs (cells as members, common/grouping.py) -------------------------------------------------
+    # ---- stacking runs (cells as members, common/running/grouping.py) -------------------------------------------------
     run_seeds: list[int] | None = None  # a stack: each stacked run's seed count, in order (None: one run)
 
     @classmethod

@@ -13,7 +13,7 @@ A cell config:
   method      the column key (i_bcq, mabcq, icq_ma, cast_bcq)
   updates, eval_every, eval_episodes, ckpt_every
 Score = the last evaluation's win rate as a fraction (the report shows %); the curve = every evaluation.
-Cells as members (``--group N``, common/grouping.py): the seeds of one cell train as one stacked SmaxLearner
+Cells as members (``--group N``, common/running/grouping.py): the seeds of one cell train as one stacked SmaxLearner
 (``run_group``), with the records of the runs alone (docs/scaling.md).
 """
 
@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 import envs
-from common.evaluate import eval_seed
-from common.experiment import Cell, Job
-from common.figures import UNDECIDED
-from common.offline import data_identity_of, dataset_of, run_metrics
-from common.records import canonical_json, to_jsonable
+from common.reporting.figures import UNDECIDED
+from common.running.evaluate import eval_seed
+from common.running.experiment import Cell, Job
+from common.running.offline import data_identity_of, dataset_of, run_metrics
+from common.running.records import canonical_json, to_jsonable
 from papers.cast_bcq import config as C
 from papers.cast_bcq.smac import LEARNER_NAME, SmaxConfig, SmaxLearner
 
@@ -142,7 +142,7 @@ def run(cell, seed: int, ctx) -> dict[str, Any]:
 
 
 def group_key(config: Mapping[str, Any]) -> str:
-    """Cells as members (common/grouping.py, ``--group``): the seeds of one cell (map, method, dataset, learner
+    """Cells as members (common/running/grouping.py, ``--group``): the seeds of one cell (map, method, dataset, learner
     config and schedule all equal) train as one stacked SmaxLearner."""
     return canonical_json(to_jsonable(config))
 
@@ -195,7 +195,7 @@ COUNTED = tuple(e for e in C.SMAX_MAPS if e not in C.SMAX_SUBSTITUTES)
 
 
 def finals(records: Sequence[Mapping]) -> dict[str, dict[str, float | None]]:
-    from common.figures import seed_means
+    from common.reporting.figures import seed_means
 
     return {e: {m: seed_means(records, "score", env=e, method=m)[0] for m in METHODS} for e in C.SMAX_MAPS}
 
@@ -240,9 +240,9 @@ def finish(item: str):
     """The item's ``finish(records, results, profile)``: curves (Figure 5) and the claims on a complete grid."""
 
     def _finish(records, results: Path, profile: str) -> None:
-        from common.figures import claims_if_complete
-        from common.plotting import plot_curves
-        from common.profiles import get_profile
+        from common.reporting.figures import claims_if_complete
+        from common.reporting.plotting import plot_curves
+        from common.running.profiles import get_profile
         from papers.cast_bcq.published import CLAIMS
 
         if item == "figure5":
@@ -262,9 +262,9 @@ def finish(item: str):
 
 
 def run_smax_item(description: str, item: str, argv=None):
-    """common.cli.main for a StarCraft item: grid filters --env / --method, runs shared with the other item."""
-    from common.cli import grid_filters
-    from common.figures import figure_after
+    """common.running.cli.main for a StarCraft item: grid filters --env / --method, runs shared with the other item."""
+    from common.reporting.figures import figure_after
+    from common.running.cli import grid_filters
     from papers.cast_bcq.jobs import run_item
 
     return run_item(description, item, lambda profile: cells(item, profile), JOB, argv=argv, needs=C.needs_smax,

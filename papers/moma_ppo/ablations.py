@@ -30,10 +30,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from common.cli import grid_filters
-from common.experiment import Cell
-from common.figures import UNDECIDED, figure_after, write_claims
-from common.plotting import plt, save
+from common.reporting.figures import UNDECIDED, figure_after, write_claims
+from common.reporting.plotting import plt, save
+from common.running.cli import grid_filters
+from common.running.experiment import Cell
 from papers.moma_ppo import config as C
 from papers.moma_ppo.figure6 import RULE, final_stats, show, significantly_above, world_model_mismatch
 from papers.moma_ppo.jobs import ant_missing, ant_moma_variant_config, run_item, table4b_job

@@ -41,7 +41,7 @@ import torch
 
 from common.bench import count_flops, device_sync, interleaved_rates, matmul_peak_gflops, paper_bench_args
 from common.bench.suite import Ctx, Row
-from common.runtime import check_device
+from common.running.runtime import check_device
 
 SHAPES = {"reacher-2x1": dict(obs_dims=(8, 6), act_dims=(1, 1)),
           "ant-4x2-po": dict(obs_dims=(15, 4, 4, 4), act_dims=(2, 2, 2, 2))}
@@ -130,7 +130,7 @@ def iteration_setup(task: str, size: str, device, batch: int = 2_000, k: int = 1
     """What a MOMA-PPO iteration of the benchmark runs on: (world model, MAPPO config, start observations [T, N, O]
     on ``device``, the dataset's histories or None, rollout config). Shared with papers.moma_ppo.rollout_profile."""
     from common.algos.mappo import MAPPOConfig  # noqa: PLC0415
-    from common.history import DatasetHistories  # noqa: PLC0415
+    from common.networks.history import DatasetHistories  # noqa: PLC0415
     from papers.moma_ppo.moma_ppo import RolloutConfig  # noqa: PLC0415
 
     shape, arrays = SHAPES[task], _synthetic(SHAPES[task], ROWS, "cpu")

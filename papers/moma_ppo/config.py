@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.profiles import PaperProfiles
+from common.running.profiles import PaperProfiles
 from envs.mamujoco import ANT_REF_SCORES
 
 ICG_ENV = "games/coordination"
@@ -39,7 +39,7 @@ WM_SEED = 0  # [C] one world model per task, shared by every MOMA-PPO seed (load
 MAPPO_ICG = {"policy": "categorical"}  # [C] CategoricalPolicy for 'toy'; the other MAPPOConfig fields as the code
 
 # ---- Table 4a: 2-agent Reacher expert-mix x 3 observation functions x 8 methods (§6, Table 4a; spec §2, §5, §7) ----
-# Columns (published.T4A_METHODS) -> how each runs. The baselines are common.offline's generic job on a registered
+# Columns (published.T4A_METHODS) -> how each runs. The baselines are common.running.offline's generic job on a registered
 # learner (papers/moma_ppo/jobs.py reacher_baseline_config); MOMA-PPO is jobs.moma_run (world model + MAPPO).
 T4A_SEEDS = (0, 1, 2)  # §6: "3 seeds" on MaMuJoCo
 T4A_EVAL_EPISODES = 100  # §6: "Evaluation is done for 100 episodes using the greedy policies"
@@ -172,7 +172,7 @@ ABLATION_VARIANTS_OF = {"smoke": tuple(ABLATIONS),
                         "quick": ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20"),
                         "full": tuple(v for v in ABLATIONS if v not in OUR_ABLATIONS)}  # ours: smoke (or add it)
 
-# Profile overrides (merged onto common/profiles.py's base profiles):
+# Profile overrides (merged onto common/running/profiles.py's base profiles):
 #   full:  10 seeds (§6), the sizes above, the world model as the code (4 x 1024 T/R heads, 2 x 1024 mask head,
 #          1e4 + 1 updates);
 #   quick: the ICG is tiny, so quick runs the full data and seed protocol (10,000 plays, 10 seeds, 100 greedy

@@ -40,10 +40,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from common.algos.mappo_config import MAPPOConfig  # noqa: E402
-from common.cli import json_overrides  # noqa: E402
-from common.profiles import get_profile  # noqa: E402
-from common.records import atomic_write_text  # noqa: E402
-from common.runtime import check_device, git_commit  # noqa: E402
+from common.running.cli import json_overrides  # noqa: E402
+from common.running.profiles import get_profile  # noqa: E402
+from common.running.records import atomic_write_text  # noqa: E402
+from common.running.runtime import check_device, git_commit  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
 from papers.moma_ppo.simulator import HYBRIDS  # noqa: E402
 from papers.moma_ppo.worldmodel import WorldModelConfig  # noqa: E402
@@ -87,7 +87,7 @@ def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progre
     return in the true environment (``jobs.eval_moma``: the cell's episodes and evaluation seed, as a record's
     evaluation) and its normalized score (the dataset card's reference scores, x 100). ``device``: where the
     ensemble (trained there if not cached) and MAPPO run, as a job's ``--device``."""
-    from common.returns import normalize
+    from common.datasets.returns import normalize
     from papers.moma_ppo.jobs import (
         ProbeContext,
         eval_moma,

@@ -24,9 +24,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from common.plotting import plt, save
-from common.records import latest_records
-from common.returns import normalize
+from common.datasets.returns import normalize
+from common.reporting.plotting import plt, save
+from common.running.records import latest_records
 from papers.moma_ppo.published import ITEMS
 
 PAPER = "moma_ppo"
@@ -93,7 +93,7 @@ def curve_data(records: Sequence[Mapping], item: str, rows: Sequence[tuple],
                methods: Sequence[str]) -> dict[tuple, dict[str, Series]]:
     """{row: {method: Series}} for the rows (tuples of ITEMS[item].rows' values, the panels, in this order) and
     methods with records; rows without any are left out, methods without a curve are left out of their row. Only
-    the newest record of each (cell, seed) counts (``common.records.latest_records``, the report's rule), so runs a
+    the newest record of each (cell, seed) counts (``common.running.records.latest_records``, the report's rule), so runs a
     cell superseded (kept in the JSONL as history) are not drawn beside the ones its table shows."""
     spec = ITEMS[item]
     records = latest_records(records)

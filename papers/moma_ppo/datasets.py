@@ -20,8 +20,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 import envs
-from common.data import Dataset
-from common.datacard import data_root, dataset_id, dataset_path
+from common.datasets.card import data_root, dataset_id, dataset_path
+from common.datasets.dataset import Dataset
 from papers.moma_ppo.config import ICG_BEHAVIOR, ICG_DATA_SEED, ICG_ENV, ICG_PLAYS
 
 ICG_KIND = "custom"  # the card's kind; the ICG dataset's name (favorable, neutral, unfavorable) is in its protocol

@@ -24,11 +24,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from common.cli import grid_filters
-from common.experiment import Cell
-from common.figures import UNDECIDED, figure_after, seed_values, write_claims
-from common.plotting import plt, save
-from common.returns import normalize
+from common.datasets.returns import normalize
+from common.reporting.figures import UNDECIDED, figure_after, seed_values, write_claims
+from common.reporting.plotting import plt, save
+from common.running.cli import grid_filters
+from common.running.experiment import Cell
 from papers.moma_ppo import config as C
 from papers.moma_ppo.jobs import ant_missing, ant_moma_variant_config, run_item, table4b_job
 from papers.moma_ppo.published import ANT_OBS, CLAIMS, FIGURE6_PENALTIES, FIGURE6_ROLLOUTS

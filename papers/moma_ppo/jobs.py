@@ -1,8 +1,8 @@
-"""MOMA-PPO's jobs for common.experiment: the Table 1 statistics job, the ICG cell configs, the Table 3 job, and the
-Reacher (Table 4a) and Ant (Table 4b) cell configs and job (the baselines through common.offline's generic job;
+"""MOMA-PPO's jobs for common.running.experiment: the Table 1 statistics job, the ICG cell configs, the Table 3 job, and the
+Reacher (Table 4a) and Ant (Table 4b) cell configs and job (the baselines through common.running.offline's generic job;
 MOMA-PPO: world model, then synthetic rollouts + MAPPO).
 
-A Table 3 baseline cell config (``icg_baseline_config``, common.offline's layout):
+A Table 3 baseline cell config (``icg_baseline_config``, common.running.offline's layout):
   dataset        papers.moma_ppo.datasets.icg_spec(name, plays)
   iql_discrete   IQLConfig fields (common/algos/iql.py): method iql / maiql / bc (+ hidden at quick and smoke)
   method         the column key (iql, maiql, ibc)
@@ -14,7 +14,7 @@ A MOMA-PPO cell config (``icg_moma_config``):
   mappo          MAPPOConfig fields (categorical policies)
   rollouts       RolloutConfig fields (k = 1, 2000 transitions)
   iterations, eval_every, eval_episodes, ckpt_every
-A Table 4a baseline cell config (``reacher_baseline_config``, common.offline's layout, the learner named per cell):
+A Table 4a baseline cell config (``reacher_baseline_config``, common.running.offline's layout, the learner named per cell):
   dataset        ``reacher_spec(obs_mode, profile)``: the expert-mix of papers/moma_ppo/reacher.py split per agent
   learner        iql_continuous (iql, maiql, ibc), matd3bc, or itd3 (itd3bc, icql, iomar): config.T4A_LEARNERS
   <learner>      its config fields (ContinuousIQLConfig / MATD3BCConfig / ITD3Config via moma_ppo_preset)
@@ -56,11 +56,11 @@ import common.algos.iql_continuous  # noqa: F401 - registers iql_continuous (Tab
 import common.algos.matd3bc  # noqa: F401 - registers matd3bc (Table 4a's MATD3+BC); itd3 is built in
 from common.algos.itd3_presets import moma_ppo_preset
 from common.algos.mappo import MAPPO, MAPPOConfig
-from common.datacard import data_root
-from common.evaluate import eval_seed, evaluate
-from common.experiment import Job
-from common.history import DatasetHistories
-from common.offline import (
+from common.datasets.card import data_root
+from common.networks.history import DatasetHistories
+from common.running.evaluate import eval_seed, evaluate
+from common.running.experiment import Job
+from common.running.offline import (
     data_identity_of,
     dataset_of,
     group_key_of,
@@ -69,8 +69,8 @@ from common.offline import (
     offline_run_group,
     run_metrics,
 )
-from common.profiles import Profile
-from common.records import atomic_torch_save, canonical_json, config_hash, to_jsonable
+from common.running.profiles import Profile
+from common.running.records import atomic_torch_save, canonical_json, config_hash, to_jsonable
 from papers.moma_ppo import config as C
 from papers.moma_ppo.datasets import icg_spec, load_spec, table1_stats
 from papers.moma_ppo.maiql_ft import FineTuneConfig, maiql_ft_run
@@ -241,7 +241,7 @@ def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
 
 
 class ProbeContext:
-    """The slice of a run context (common.experiment) that ``world_model`` / ``moma_model`` read, for scripts that
+    """The slice of a run context (common.running.experiment) that ``world_model`` / ``moma_model`` read, for scripts that
     build a cell's model outside a run (wm_probe.py, critic_probe.py): the device and a progress bar (a tqdm bar on a
     terminal, as a run's)."""
 
@@ -358,7 +358,7 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
 
 
 def moma_group_key(cfg: Mapping[str, Any]) -> str | None:
-    """Cells as members (common/grouping.py, ``--group``): MOMA-PPO runs whose cells differ at most in the dataset
+    """Cells as members (common/running/grouping.py, ``--group``): MOMA-PPO runs whose cells differ at most in the dataset
     (its kind; env, env options and return mode stay: one evaluation env and one observation layout) train as one
     stacked MAPPO (``moma_run_group``), each on its own cell's data and ensemble. None (alone) for the ground-truth
     simulator (its MuJoCo steps are per row on the CPU: nothing to batch) and where two seeds' buffers (b to b + k
@@ -446,7 +446,7 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
 
 # ---- Table 3's job ---------------------------------------------------------------------------------------------
 def table3_run(cell, seed: int, ctx) -> dict[str, Any]:
-    """A Table 3 cell: MOMA-PPO (``moma_run``) or a baseline (common.offline's job on ``iql_discrete``)."""
+    """A Table 3 cell: MOMA-PPO (``moma_run``) or a baseline (common.running.offline's job on ``iql_discrete``)."""
     if cell.config["method"] == "moma_ppo":
         return moma_run(cell, seed, ctx)
     out = offline_run(cell, seed, ctx, learner=BASELINE_LEARNER, load=load_dataset)
@@ -616,7 +616,7 @@ def ant_missing(kinds, profile: str) -> str | None:
 def scale_rewards(data, scale: float):
     """``data`` with rewards x ``scale`` / (max - min episode return) ([code] IQL's locomotion normalization); the
     card names the factor and its sha256 is rehashed, so records of scaled and raw data never mix."""
-    from common.data import Dataset
+    from common.datasets.dataset import Dataset
 
     returns = np.asarray(data.episode_returns, dtype=np.float64)
     span = float(returns.max() - returns.min())
@@ -704,13 +704,13 @@ def ant_moma_variant_config(profile: Profile, obs_mode: str, dataset: str = C.F6
 
 
 def table4a_run(cell, seed: int, ctx) -> dict[str, Any]:
-    """A Table 4a cell: MOMA-PPO (``moma_run``) or a baseline (common.offline's job on the cell's learner)."""
+    """A Table 4a cell: MOMA-PPO (``moma_run``) or a baseline (common.running.offline's job on the cell's learner)."""
     if cell.config["method"] == "moma_ppo":
         return moma_run(cell, seed, ctx)
     return offline_run(cell, seed, ctx, learner=None, load=load_dataset)
 
 
-# baselines of one learner may train stacked (--group; common/grouping.py), and a MOMA-PPO cell's seeds
+# baselines of one learner may train stacked (--group; common/running/grouping.py), and a MOMA-PPO cell's seeds
 table4a_job = Job(run=table4a_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
                   group_key=functools.partial(_with_moma_groups, key=functools.partial(group_key_of, learner=None)),
                   run_group=functools.partial(_run_moma_or, run_group=functools.partial(offline_run_group, learner=None,
@@ -727,7 +727,7 @@ def table4b_run(cell, seed: int, ctx) -> dict[str, Any]:
 
 def table4b_group_key(cfg: Mapping[str, Any]) -> str | None:
     """Table 4a's baseline group key (baselines of one learner may stack, --group), None for MAIQL-ft (its online phase runs
-    alone: common.offline's stacked loop has none)."""
+    alone: common.running.offline's stacked loop has none)."""
     return None if cfg.get("method") == "maiql_ft" else group_key_of(cfg, learner=None)
 
 
@@ -738,8 +738,8 @@ table4b_job = Job(run=table4b_run, data_spec=dataset_of, data_identity=functools
 
 
 def run_item(description: str, item: str, build_cells, job, argv=None, **main_kw):
-    """common.cli.main for a MOMA-PPO item."""
-    from common.cli import main as run_main
+    """common.running.cli.main for a MOMA-PPO item."""
+    from common.running.cli import main as run_main
 
     return run_main(description, build_cells, job, "moma_ppo", item, paper_overrides=C.PROFILES, argv=argv,
                     **main_kw)

@@ -16,7 +16,7 @@ minibatch takes the fraction n_data / (n_data + n_online) of its rows from the d
 The run (``maiql_ft_run``, one run = one seed, the learner batched over that seed's agents; any number of seeds in
 the pieces below):
   offline    updates u = 1 .. U: MAIQL's update (common/algos/iql_continuous.py) on the dataset's minibatches,
-             exactly common.offline's ``offline_run`` (same rows, same stream: the score right before fine-tuning
+             exactly common.running.offline's ``offline_run`` (same rows, same stream: the score right before fine-tuning
              is the MAIQL cell's of the same seed and settings)
   fine-tune  updates u = U + 1 .. U + F, t = u - U - 1:
              if t % k == 0: one rollout per seed (``collect``): a start row drawn uniformly from the dataset,
@@ -57,9 +57,9 @@ import torch
 from torch import Tensor
 
 from common.algos import build_learner
-from common.history import gather_history, shift_history
-from common.offline import evaluate_policy, run_metrics
-from common.returns import normalize
+from common.datasets.returns import normalize
+from common.networks.history import gather_history, shift_history
+from common.running.offline import evaluate_policy, run_metrics
 from papers.moma_ppo.simulator import GroundTruthSimulator
 
 LEARNER = "iql_continuous"
@@ -217,7 +217,7 @@ def _normalized(v: float | None, card) -> float | None:
 
 
 def maiql_ft_run(cell, seed: int, ctx, *, load: Callable[[Mapping[str, Any]], Any]) -> dict[str, Any]:
-    """Train MAIQL-ft on the cell's dataset (module docstring) and return the record's metrics: common.offline's
+    """Train MAIQL-ft on the cell's dataset (module docstring) and return the record's metrics: common.running.offline's
     (score, curve, readings, data identity) plus the fine-tuning's (``score_before_ft``, ``normalized_before_ft``,
     ``online_transitions``, ``online_rollouts``, ``online_fraction_final``, ``ft_updates``)."""
     cfg = cell.config

@@ -30,7 +30,7 @@ Decisions ([I] where the sources are silent):
 - Continuous actions (Reacher, Table 4a): the sampled Gaussian actions are stored unbounded (MAPPO's log-probs are of
   them); the world model clamps its input to +-(1 - 1e-5) ([code] transform_actions) and the env clips at evaluation.
 - Histories (MAPPO with ``memory_len`` L > 0; [code] memory_len 10 on MaMuJoCo, 0 on the ICG): a start's history is
-  the dataset's (``common.history.DatasetHistories``: its L previous (obs, action) pairs of the same episode,
+  the dataset's (``common.networks.history.DatasetHistories``: its L previous (obs, action) pairs of the same episode,
   zero-padded, actions clipped to +-(1 - 1e-5)); every model step moves it forward with (obs, clipped action)
   ([code] ``next_histories``: the synthetic steps join the dataset's), and the batch carries memory / next_memory
   [S, n, N, L, O + A] for MAPPO. Without histories (L = 0) nothing changes.
@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.algos.mappo import MAPPO
-from common.history import DatasetHistories, history_step, shift_history
+from common.networks.history import DatasetHistories, history_step, shift_history
 from papers.moma_ppo.worldmodel import WorldModelEnsemble
 
 TRUNCATION_RULES = ("paper", "code")

@@ -1,6 +1,6 @@
 """MOMA-PPO (Barde et al., AAMAS 2024): the items of the paper and their published numbers, as data only.
 
-Typed with common.published (Table, Figure, Entry, Claim), as papers/omar/published.py and
+Typed with common.reporting.published (Table, Figure, Entry, Claim), as papers/omar/published.py and
 papers/cast_bcq/published.py. These numbers are never used to produce ours; they are only shown beside them.
 
 Keys (the cells of the experiment scripts use the same ones):
@@ -35,13 +35,13 @@ the exact rule a checker applies; EXPECTED_NOT_TO_HOLD names the claims that the
 Conventions of the claims' rules:
 
 - "final": a cell's reading (its record's metric: the last evaluation, 100 greedy episodes), averaged over
-  seeds; "SEM": the standard error of the mean over seeds (ddof 1 over sqrt(n), ``common.published.spread_of``).
+  seeds; "SEM": the standard error of the mean over seeds (ddof 1 over sqrt(n), ``common.reporting.published.spread_of``).
 - Tables 4a/4b and Figure 6/ablations are read as fractions: our records' ``normalized`` / 100 (see NOTES).
 - "significantly above" (the paper's "significantly"): the two cells' mean ± SEM intervals do not overlap,
   i.e. mean_a − mean_b > SEM_a + SEM_b; "matches" / "on par": |mean_a − mean_b| ≤ SEM_a + SEM_b.
 """
 
-from common.published import Claim, Entry, Figure, Table, check_paper, rounding_of
+from common.reporting.published import Claim, Entry, Figure, Table, check_paper, rounding_of
 
 PAPER = "moma_ppo"
 TITLE = "A Model-Based Solution to the Offline Multi-Agent RL Coordination Problem (MOMA-PPO)"
@@ -76,7 +76,7 @@ ITEMS = {
                     rows=["dataset"], cols="method", metric="score", scale="fraction", spread="sem", seeds=10,
                     precision=2, pngs=["table3_curves.png"]),
     # Tables 4a/4b print fractions (1.0 = expert): our records' normalized (× 100) is shown × 0.01
-    # (common.published: scale "fraction" with a normalized metric).
+    # (common.reporting.published: scale "fraction" with a normalized metric).
     "table4a": Table(title="Two-agent Reacher, mixture-of-experts dataset, observation functions (mean ± SEM, 3 seeds)",
                      rows=["obs_mode"], cols="method", metric="normalized", scale="fraction", spread="sem", seeds=3,
                      precision=2, pngs=["table4a_curves.png"]),
@@ -97,7 +97,7 @@ ITEMS = {
 def _row(item, fixed, col_key, cols, cells):
     """One PUBLISHED entry per printed cell of a row: 'mean ± sem' (Tables 3, 4), a bare number (Tables 1, 2),
     or '—' (no entry). A bare number carries its printing's rounding (half a unit of its last digit,
-    common.published.rounding_of), the verdict's tolerance where the paper prints no spread; a bare integer
+    common.reporting.published.rounding_of), the verdict's tolerance where the paper prints no spread; a bare integer
     beside decimals ('-3' in a row of '6.4') takes the row's rounding (the paper drops a trailing '.0')."""
     bare = [c.strip() for c in cells if c.strip() != "—" and "±" not in c]
     row_rounding = min((rounding_of(c) for c in bare if "." in c), default=None)
@@ -191,7 +191,7 @@ _SEM = ("'±' is the standard error of the mean across seeds (§6: 'the mean eva
         "digit, not exactly 0.")
 _FRACTION = ("Scores are fractions (1.0 = the expert return, 0.0 = the random return: (S − S_random)/(S_expert − "
              "S_random) with Table 2's returns), printed with 2 decimals. Our records' 'normalized' is × 100 "
-             "(common.returns.normalize); the item's scale 'fraction' shows it × 0.01 beside the published "
+             "(common.datasets.returns.normalize); the item's scale 'fraction' shows it × 0.01 beside the published "
              "fractions, and the claims' rules read our scores / 100.")
 _FINAL = ("The paper trains 'to convergence' and does not say whether a number is the last evaluation or the best "
           "one over training; the report shows the last evaluation (the item's reading); the official code saves "
@@ -213,7 +213,7 @@ NOTES = {
         f"Table 2 sits in §5.3, caption 'Normalized measures of datasets' scores distributions and normalization "
         f"performances'. {_SOURCE}",
         "min/mean/median/max are in % of the normalized per-episode return, the package's 'normalized' scale "
-        "(common.returns.normalize, × 100); expert_return and random_return are raw returns (not %), shown in the "
+        "(common.datasets.returns.normalize, × 100); expert_return and random_return are raw returns (not %), shown in the "
         "same columns: a table2 record carries them in its 'normalized' reading as raw numbers.",
         "The Ant expert and random returns (3879.7, −325.6) are " + _ANT_CONSTANTS_NOTE + "; the Ant medium, "
         "full-replay and expert rows have no expert_return / random_return entries (the same constants apply).",

@@ -49,10 +49,10 @@ from common.behavior.mappo_online import (
     select_seeds,
     train,
 )
-from common.data import Dataset
-from common.datacard import data_root
+from common.datasets.card import data_root
+from common.datasets.dataset import Dataset
 from common.datasets.mujoco import split
-from common.returns import normalize
+from common.datasets.returns import normalize
 from envs.mamujoco import REACHER_REF_SCORES
 from papers.moma_ppo import config as C
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 import torch
 
 from common.bench import device_sync
-from common.runtime import check_device
+from common.running.runtime import check_device
 
 
 def main(argv=None) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.experiment import Cell
-from common.figures import figure_after, seed_values, write_claims
+from common.reporting.figures import figure_after, seed_values, write_claims
+from common.running.experiment import Cell
 from papers.moma_ppo import config as C
 from papers.moma_ppo.datasets import icg_spec
 from papers.moma_ppo.jobs import run_item, table1_job

@@ -5,7 +5,7 @@ full-replay / expert) and the normalization returns.
     python papers/moma_ppo/table2.py --env mamujoco/ant-4x2   # the Ant rows only (no Reacher experts needed)
 
 Cells: (env, dataset) x quantity. min, mean, median, max = the per-episode returns of the dataset normalized with the
-paper's constants, in % (common.returns.normalize): Reacher S_random = −11.144625, S_expert = −4.2370844 (the
+paper's constants, in % (common.datasets.returns.normalize): Reacher S_random = −11.144625, S_expert = −4.2370844 (the
 official code's constants); Ant D4RL's −325.6 / 3879.7. expert_return and random_return = those constants (raw, as
 the paper prints them; the Ant pair on the random row only, as printed once for the four rows); every record also
 carries our own levels (``our_ref_scores`` from the card) in its extra. One dataset per cell, so one "seed" (0).
@@ -24,11 +24,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from common.cli import grid_filters
-from common.data import Dataset
-from common.experiment import Cell, Job
-from common.offline import data_identity_of, dataset_of, identity_of
-from common.returns import normalize
+from common.datasets.dataset import Dataset
+from common.datasets.returns import normalize
+from common.running.cli import grid_filters
+from common.running.experiment import Cell, Job
+from common.running.offline import data_identity_of, dataset_of, identity_of
 from envs.mamujoco import REACHER_REF_SCORES
 from papers.moma_ppo import config as C
 from papers.moma_ppo.jobs import run_item

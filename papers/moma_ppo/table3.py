@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import grid_filters
-from common.experiment import Cell
-from common.figures import figure_after, seed_values, write_claims
+from common.reporting.figures import figure_after, seed_values, write_claims
+from common.running.cli import grid_filters
+from common.running.experiment import Cell
 from papers.moma_ppo import config as C
 from papers.moma_ppo import curves
 from papers.moma_ppo.jobs import icg_baseline_config, icg_moma_config, run_item, table3_job

@@ -30,9 +30,9 @@ from typing import Mapping
 
 import numpy as np
 
-from common.cli import grid_filters
-from common.experiment import Cell
-from common.figures import figure_after, missing_cells, seed_values, write_claims
+from common.reporting.figures import figure_after, missing_cells, seed_values, write_claims
+from common.running.cli import grid_filters
+from common.running.experiment import Cell
 from papers.moma_ppo import config as C
 from papers.moma_ppo import curves
 from papers.moma_ppo.jobs import ant_baseline_config, ant_missing, ant_moma_config, run_item, table4b_job
@@ -255,9 +255,9 @@ def verdicts(records, dataset_means: Mapping[str, float] | None = None) -> dict[
 def dataset_means_of(profile: str) -> dict[str, float]:
     """Mean normalized episode return (fraction, D4RL's constants) of each Ant dataset of ``profile`` that is built,
     from its card (the datasets not built are left out)."""
-    from common.data import Dataset
+    from common.datasets.dataset import Dataset
     from common.datasets.mujoco import dataset_base
-    from common.returns import normalize
+    from common.datasets.returns import normalize
 
     out = {}
     for d in ANT_DATASETS:

@@ -62,9 +62,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.algos.state import copy_members, restore_generator
-from common.heads import GaussianEnsembleModel
-from common.nets import EnsembleMLP, clip_grad_norm_
-from common.records import atomic_torch_save
+from common.networks.heads import GaussianEnsembleModel
+from common.networks.nets import EnsembleMLP, clip_grad_norm_
+from common.running.records import atomic_torch_save
 
 __all__ = [
     "WorldModelConfig",
@@ -208,7 +208,7 @@ class JointLayout:
 
     @classmethod
     def from_dataset(cls, dataset, action_eps: float = 1e-5) -> "JointLayout":
-        """The layout of a :class:`common.data.Dataset` (its card's obs_dims, act_dims, n_actions)."""
+        """The layout of a :class:`common.datasets.dataset.Dataset` (its card's obs_dims, act_dims, n_actions)."""
         n_act = dataset.card.get("n_actions")
         return cls(dataset.obs_dims, dataset.act_dims, None if n_act is None else tuple(n_act), action_eps)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.profiles import PaperProfiles
+from common.running.profiles import PaperProfiles
 
 ENVS_MPE = ("omar/spread", "omar/tag", "omar/world")
 ENV_CHEETAH = "mamujoco/halfcheetah-2x3"
@@ -93,7 +93,7 @@ def env_options(env: str) -> dict:
     return dict(ENV_OPTIONS.get(env, {}))
 
 
-# Profile overrides (merged onto common/profiles.py's base profiles), the one place for OMAR's profiles.
+# Profile overrides (merged onto common/running/profiles.py's base profiles), the one place for OMAR's profiles.
 #   data_scale: random / medium / expert transitions = data_scale x the paper's 1M (the one layer for dataset
 #   sizes): smoke 2,000; quick 100,000 (0.1, not the base profile's 0.25: collecting 3 x 250k MPE transitions
 #   alone took longer than the behavior run on 2 cores); full 1M. medium-replay is the medium cut.

@@ -4,7 +4,7 @@
     ds = get_dataset("omar/tag", "expert", profile, env_options={"prey": "v2"})  # options are part of the key
 
 A thin wrapper over ``load_or_generate``: one MATD3 behavior run (behavior seed 0) makes all four
-kinds of an (env, env_options) pair, cached under the user cache (``common.roots.cache_root``); non-empty
+kinds of an (env, env_options) pair, cached under the user cache (``common.running.roots.cache_root``); non-empty
 env_options add a ``-o<hash>`` suffix to the cache path, so two options never share a file.
 
     profile  behavior MATD3 steps (MPE / HalfCheetah)   random / medium / expert   medium-replay
@@ -67,12 +67,12 @@ import numpy as np
 
 from common.behavior.collect import generated_dataset_path, load_or_generate
 from common.behavior.matd3 import MATD3Config
-from common.cli import add_common_options, results_root_of
-from common.data import Dataset
-from common.profiles import Profile, get_profile
-from common.records import atomic_write_text, to_jsonable
-from common.roots import runs_root
-from common.runtime import set_threads
+from common.datasets.dataset import Dataset
+from common.running.cli import add_common_options, results_root_of
+from common.running.profiles import Profile, get_profile
+from common.running.records import atomic_write_text, to_jsonable
+from common.running.roots import runs_root
+from common.running.runtime import set_threads
 from papers.omar.config import (
     DATASETS,
     ENV_CHEETAH,
@@ -339,12 +339,12 @@ def record_generations(profile_name: str, results_root: str | Path | None = None
 
     Datasets are regenerated on a fresh machine and generation is not bit-identical across CPUs, so
     one (env, kind) may have several generations; each record names its own (``data_sha256``, else
-    ``dataset_size`` + ``ref_scores``; ``common.experiment.same_data``). One row per (env, kind,
+    ``dataset_size`` + ``ref_scores``; ``common.running.experiment.same_data``). One row per (env, kind,
     generation) in order of first use: the runs per item, the first and last run dates, and whether
     it is the one in the cache now. Only the newest record of each (item, keys, seed) counts, as in
     the rendered tables: a run superseded by a ``--force`` re-run is not counted."""
-    from common.experiment import DATA_FIELDS, same_data
-    from common.records import canonical_json, latest_records, load_records
+    from common.running.experiment import DATA_FIELDS, same_data
+    from common.running.records import canonical_json, latest_records, load_records
 
     groups: dict[str, list[dict[str, Any]]] = {}  # canonical spec -> generations
     newest = latest_records(load_records(runs_root() if results_root is None else results_root, profile_name, "omar"))
@@ -459,7 +459,7 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
 def write_report(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options=None, generate=False,
                  out: str | Path | None = None, log=print, results_root: str | Path | None = None) -> tuple[str, Path]:
     """The dataset report, written to ``out`` (default ``<results_root>/<profile>/omar/datasets.md``;
-    ``results_root`` defaults to this machine's runs root, common.roots), with the generations behind
+    ``results_root`` defaults to this machine's runs root, common.running.roots), with the generations behind
     the records under ``results_root``."""
     root = runs_root() if results_root is None else Path(results_root)
     path = Path(out) if out is not None else root / profile.name / "omar" / "datasets.md"

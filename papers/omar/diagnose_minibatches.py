@@ -10,7 +10,7 @@ trains on the same 10 minibatches of 1,024 transitions, cycled, for the whole ru
 (docs/omar_official_code.md#evaluation). Our items draw a fresh minibatch at every update. This script
 measures what the quirk does to Table 3's cells:
   minibatches=fresh     Table 3's cell as is (its runs are copied from table3 when they exist)
-  minibatches=official  the same cell cycling 10 fixed minibatches per agent (common.offline.fixed_minibatches)
+  minibatches=official  the same cell cycling 10 fixed minibatches per agent (common.running.offline.fixed_minibatches)
 Cells: env x dataset x method x minibatches (filters --env / --dataset / --method); metric = Table 3's
 normalized score (last evaluation; the record also keeps the best and the mean of the last 10).
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.experiment import Cell
+from common.running.experiment import Cell
 from papers.omar import config as C
 from papers.omar.jobs import METHODS, offline_config, offline_job, run_item
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.cli import main as run_main
-from common.experiment import Cell
+from common.running.cli import main as run_main
+from common.running.experiment import Cell
 from papers.omar import config as C
 from papers.omar.jobs import OFFLINE_JOB_ITEMS, offline_config, offline_job
 

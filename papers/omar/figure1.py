@@ -23,10 +23,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from common.cli import main as run_main
-from common.experiment import Cell, Job
-from common.figures import figure_after, fmt, seed_means, write_claims
-from common.plotting import plt, save
+from common.reporting.figures import figure_after, fmt, seed_means, write_claims
+from common.reporting.plotting import plt, save
+from common.running.cli import main as run_main
+from common.running.experiment import Cell, Job
 from papers.omar.config import PROFILE_OVERRIDES
 from papers.omar.datasets import load_spec
 from papers.omar.jobs import agents_filter, dataset_identity, offline_config, offline_job
@@ -66,7 +66,7 @@ def figure1_dataset(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def figure1_group_key(config: Mapping[str, Any]) -> str | None:
-    """(b) and (c)'s runs group as offline_job's do (common/grouping.py); (d)'s landscape job trains two
+    """(b) and (c)'s runs group as offline_job's do (common/running/grouping.py); (d)'s landscape job trains two
     learners of its own in sequence and runs alone (None)."""
     return None if "landscape" in config else offline_job.group_key(config)
 
@@ -173,7 +173,7 @@ def verdicts(records: Sequence[Mapping]) -> dict[str, tuple[bool, str]]:
 # plots
 # ----------------------------------------------------------------------------------------------
 def plot_b(records: Sequence[Mapping], path: Path) -> Path:
-    from common.plotting import plot_curves
+    from common.reporting.plotting import plot_curves
 
     recs = [r for r in records if r["keys"].get("n_agents") == 2 and r["keys"].get("method") in CURVE_METHODS]
     return plot_curves(recs, path, ["method"], "score", "Fig. 1(b): 2-agent spread1d, medium-replay")

@@ -17,10 +17,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from common.cli import main as run_main
-from common.experiment import Cell
-from common.figures import figure_after, fmt, seed_means, write_claims
-from common.plotting import plt, save
+from common.reporting.figures import figure_after, fmt, seed_means, write_claims
+from common.reporting.plotting import plt, save
+from common.running.cli import main as run_main
+from common.running.experiment import Cell
 from papers.omar.config import PROFILE_OVERRIDES
 from papers.omar.figure1 import AGENTS, ENV, KIND
 from papers.omar.jobs import OFFLINE_JOB_ITEMS, agents_filter, offline_config, offline_job

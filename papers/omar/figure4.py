@@ -24,9 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from common.experiment import Cell
-from common.figures import averaged_over, figure_after, fmt, write_claims
-from common.plotting import plt, save
+from common.reporting.figures import averaged_over, figure_after, fmt, write_claims
+from common.reporting.plotting import plt, save
+from common.running.experiment import Cell
 from papers.omar import config as C
 from papers.omar.figure3 import QUICK_SEEDS
 from papers.omar.jobs import offline_config, offline_job, run_item

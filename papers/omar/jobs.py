@@ -1,4 +1,4 @@
-"""OMAR's cells for the generic offline job (common.offline): ``offline_config`` builds a cell config,
+"""OMAR's cells for the generic offline job (common.running.offline): ``offline_config`` builds a cell config,
 ``offline_job`` trains it (ITD3 on OMAR's datasets), ``run_item`` is the entry point of an item script.
 
 A cell config (``offline_config``):
@@ -7,26 +7,26 @@ A cell config (``offline_config``):
   itd3      ITD3Config fields (MPE/HalfCheetah TaskConfig sizes, per-dataset tau/alpha of config.py)
   updates   gradient steps (the code's count, scaled by the profile)
   eval_every, eval_episodes, ckpt_every (+ official_minibatches, eval_max_steps when set)
-Evaluation and the record's readings (last, best, mean of the last 10): common.offline.
+Evaluation and the record's readings (last, best, mean of the last 10): common.running.offline.
 Every item takes ``--group N`` (cells as members: runs of one env, method and schedule, whatever their
-dataset kind, seed and per-dataset tau / alpha, train as one batched ITD3; common/grouping.py, docs/scaling.md).
+dataset kind, seed and per-dataset tau / alpha, train as one batched ITD3; common/running/grouping.py, docs/scaling.md).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from common.cli import grid_filters
-from common.experiment import Cell
-from common.offline import identity_of
-from common.offline import offline_job as common_offline_job
-from common.profiles import Profile
+from common.running.cli import grid_filters
+from common.running.experiment import Cell
+from common.running.offline import identity_of
+from common.running.offline import offline_job as common_offline_job
+from common.running.profiles import Profile
 from papers.omar import config as C
 from papers.omar.datasets import dataset_spec, load_spec
 
 METHODS = ("ma_cql", "omar", "ma_td3bc", "ma_icq")
 # The items whose runs are exactly offline_job(cell, seed): a run with the same config and seed in
-# one of them is copied rather than re-run (common.experiment.run_cells(reuse_from=...)), e.g. the
+# one of them is copied rather than re-run (common.running.experiment.run_cells(reuse_from=...)), e.g. the
 # MA-CQL reference of Figures 3-4 is Table 3's MA-CQL run. Figure 1 is not here: its job differs.
 OFFLINE_JOB_ITEMS = ("table1", "table2", "table3", "table4", "table5", "table6", "figure2", "figure3", "figure4",
                      "diagnose_table5", "diagnose_minibatches")
@@ -57,7 +57,7 @@ def itd3_fields(method: str, env: str, kind: str) -> dict[str, Any]:
 def offline_config(profile: Profile, env: str, kind: str, method: str, env_options: Mapping[str, Any] | None = None,
                    official_minibatches: int = 0, **itd3_overrides: Any) -> dict[str, Any]:
     """A cell config: dataset spec, ITD3 fields (+ overrides such as actor_lr), update/eval counts;
-    ``official_minibatches`` > 0 adds the official loop's fixed-minibatch quirk (common.offline.fixed_minibatches;
+    ``official_minibatches`` > 0 adds the official loop's fixed-minibatch quirk (common.running.offline.fixed_minibatches;
     only then is the key in the config, so every other config, and its hash, is as before)."""
     if isinstance(official_minibatches, bool) or not isinstance(official_minibatches, int) or official_minibatches < 0:
         raise ValueError(f"official_minibatches={official_minibatches!r} is not allowed; give 0 (fresh minibatches "
@@ -98,25 +98,25 @@ def load_dataset(spec: Mapping[str, Any]):
 
 
 def dataset_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The identity (common.offline.data_identity_of) of the dataset ``spec`` names, loaded now."""
+    """The identity (common.running.offline.data_identity_of) of the dataset ``spec`` names, loaded now."""
     return identity_of(spec, load_dataset)
 
 
-# the generic offline job (common.offline) on ITD3 and OMAR's datasets: every table and Figures 2-4
+# the generic offline job (common.running.offline) on ITD3 and OMAR's datasets: every table and Figures 2-4
 offline_job = common_offline_job("itd3", load_dataset)
 
 
 def agents_filter(item: str) -> dict:
-    """``--n-agents N`` (repeatable) for Figures 1-2 (common.cli.grid_filters): run only the grid's cells
+    """``--n-agents N`` (repeatable) for Figures 1-2 (common.running.cli.grid_filters): run only the grid's cells
     with those n_agents (e.g. start n = 2 while the datasets of the other n are still being generated)."""
     return grid_filters({"n_agents": None}, label=item)
 
 
 def run_item(description: str, item: str, build_cells, job=None, argv=None, **main_kw):
-    """common.cli.main for an OMAR item with the grid filters ``--env / --dataset / --method``;
+    """common.running.cli.main for an OMAR item with the grid filters ``--env / --dataset / --method``;
     ``build_cells(profile)`` returns the whole grid; ``job`` defaults to ``offline_job``, whose identical
     runs in the other offline-job items are copied rather than re-run."""
-    from common.cli import main as run_main
+    from common.running.cli import main as run_main
 
     job = offline_job if job is None else job
     if job is offline_job:
@@ -141,7 +141,7 @@ def cql_sweep(item: str, key: str, values: Sequence[str], cast: Callable[[str], 
                 for v in values]
 
     def main(argv=None):
-        from common.cli import main as run_main
+        from common.running.cli import main as run_main
 
         return run_main(description.splitlines()[0], build_cells, offline_job, "omar", item,
                         paper_overrides=C.PROFILE_OVERRIDES, argv=argv, reuse_from=OFFLINE_JOB_ITEMS)

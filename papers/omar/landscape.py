@@ -32,10 +32,10 @@ import torch
 
 from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.omar import omar_actor_loss, search_action
-from common.evaluate import eval_seed, evaluate
-from common.nets import clip_grad_norm_
-from common.offline import data_identity_of
-from common.profiles import Profile
+from common.networks.nets import clip_grad_norm_
+from common.running.evaluate import eval_seed, evaluate
+from common.running.offline import data_identity_of
+from common.running.profiles import Profile
 from papers.omar.datasets import load_spec
 from papers.omar.jobs import offline_config
 

@@ -34,10 +34,10 @@ import torch
 
 import envs
 from common.behavior.matd3 import MATD3, MATD3Config, train
-from common.datacard import sha256_file
-from common.heads import DeterministicActor
-from common.roots import REPO_ROOT, runs_root
-from common.runtime import git_commit, set_threads
+from common.datasets.card import sha256_file
+from common.networks.heads import DeterministicActor
+from common.running.roots import REPO_ROOT, runs_root
+from common.running.runtime import git_commit, set_threads
 from envs.particles import PREY_DIR, PREY_KEYS, NumpyActor, prey_file
 
 EVAL_SEED = 3_000_000  # escape-statistics episodes use env seeds EVAL_SEED + e (no training run uses them)
@@ -146,7 +146,7 @@ def predator_policy(learner: MATD3) -> Callable[[np.ndarray], np.ndarray]:
 
 # ---- main ------------------------------------------------------------------------------------------------
 def commit_label() -> str:
-    """The card's ``git_commit``: ``<sha>`` or ``<sha>-dirty`` (common.runtime.git_commit), "unknown" outside git."""
+    """The card's ``git_commit``: ``<sha>`` or ``<sha>-dirty`` (common.running.runtime.git_commit), "unknown" outside git."""
     gc = git_commit()
     return "unknown" if gc is None else gc["commit"] + ("-dirty" if gc["dirty"] else "")
 

@@ -1,13 +1,13 @@
 """OMAR (Pan et al., ICML 2022): the items of the paper and their published numbers, as data only.
 
-Typed (common.published, which checks every field): ITEMS maps item id -> Table | Figure; PUBLISHED
+Typed (common.reporting.published, which checks every field): ITEMS maps item id -> Table | Figure; PUBLISHED
 lists Entry(item, keys, mean, std) (mean ± std over 5 seeds, as printed; normalized scores, or raw
 returns for Tables 1 and 2); CLAIMS lists the stated claims a figure is checked against (the figures
 have no numbers in our copy of the paper). These numbers are never used to produce ours; they are only
 shown beside them.
 """
 
-from common.published import Claim, Entry, Figure, Table, check_paper
+from common.reporting.published import Claim, Entry, Figure, Table, check_paper
 
 PAPER = "omar"
 TITLE = "Plan Better Amid Conservatism: Offline Multi-Agent RL with Actor Rectification (OMAR)"

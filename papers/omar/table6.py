@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.experiment import Cell
+from common.running.experiment import Cell
 from papers.omar import config as C
 from papers.omar.jobs import METHODS, offline_config, offline_job, run_item
 

@@ -36,7 +36,7 @@ Decisions where the paper and code are silent, and our readings of the code [I]:
   selects an empty row; rows at or beyond ``size`` have p = 0 and are never drawn). Writes recompute the touched
   sums bottom-up. Fan-out 32 by measurement at M = 15, |B^k| = 1.1e6, n = 256, one CPU thread of a shared
   2-core machine: 2-5 ms a draw and 1-3 ms a priority write, 10-15x less than with 1024-row blocks.
-- Hidden layers keep common.nets' ``nn.Linear`` default init (rlkit: fanin_init weights, zero biases); the last
+- Hidden layers keep common.networks.nets' ``nn.Linear`` default init (rlkit: fanin_init weights, zero biases); the last
   layer's weights are U(+-3e-3) as rlkit's Mlp, its bias 1 [P].
 
 Shapes: M members, R rows, n drawn indices, O obs dim, A action dim, C capacity (max rows of B^k), K children.
@@ -53,7 +53,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from common.nets import EnsembleMLP
+from common.networks.nets import EnsembleMLP
 
 __all__ = ["BalancedReplayConfig", "BalancedReplay", "br_loss", "priority_from_density"]
 

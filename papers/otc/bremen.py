@@ -91,10 +91,10 @@ from common.algos import register_learner
 from common.algos.awac import StateFreeGaussianActor
 from common.algos.ppo import gae_with_timeouts, joint_ratio, normalize_advantages, ppo_actor_loss
 from common.algos.state import copy_members, learner_state, load_learner_state, member_act
-from common.heads import gaussian_log_prob
-from common.nets import EnsembleMLP
-from common.sampling import gather_members, member_agents, sample_indices
-from common.validate import is_int, is_num
+from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.networks.heads import gaussian_log_prob
+from common.networks.nets import EnsembleMLP
+from common.running.validate import is_int, is_num
 
 __all__ = ["BREMENConfig", "BREMEN", "model_loss", "bc_loss", "ppo_losses", "data_stats", "build_bremen"]
 
@@ -318,7 +318,7 @@ class BREMEN:
     @classmethod
     def from_dataset(cls, data, cfg: BREMENConfig | None = None, seeds: Sequence[int] = (0,),
                      device: str | torch.device = "cpu", **kw) -> "BREMEN":
-        """The learner for a common.data.Dataset (B^0): its dims, statistics and size (for the hold-out)."""
+        """The learner for a common.datasets.dataset.Dataset (B^0): its dims, statistics and size (for the hold-out)."""
         obs_dims, act_dims = tuple(data.obs_dims), tuple(data.act_dims)
         if len(set(obs_dims)) != 1 or len(set(act_dims)) != 1:
             raise ValueError(f"BREMEN needs agents with equal obs and action dims, got obs {obs_dims}, act {act_dims}")
@@ -558,7 +558,7 @@ class BREMEN:
                           self.dtype, self.device)
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """A callable for common.evaluate and deployments: obs [S, E, N, O] -> actions [S, E, N, A] (the mean)."""
+        """A callable for common.running.evaluate and deployments: obs [S, E, N, O] -> actions [S, E, N, A] (the mean)."""
         return self.act
 
     # ---- checkpoints --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from common.profiles import PaperProfiles
+from common.running.profiles import PaperProfiles
 
 TASK_OF = {"mamujoco/halfcheetah-2x3": "halfcheetah", "mamujoco/walker2d-2x3": "walker2d",
            "mamujoco/hopper-3x1": "hopper"}  # Table 1's order [P Sec. 4.2]
@@ -108,7 +108,7 @@ def parse_method(key: str) -> Method:
     return Method(key, learner, "otc", distance, "fixed", alpha)
 
 
-# Profile overrides (merged onto common/profiles.py's base profiles), spec Sec. 7.2:
+# Profile overrides (merged onto common/running/profiles.py's base profiles), spec Sec. 7.2:
 #   quick: the quick MuJoCo datasets (100k transitions per kind, common.datasets.mujoco), M = 1 % of them, K = 10,
 #          L = 1/8 of the paper's (BCQ 500, AWAC and TD3+BC 250), offline BCQ 2e4 / AWAC 1e4 / TD3+BC 5e3 updates,
 #          navigation data 250k transitions, 5 evaluation episodes (MuJoCo; 10 on navigation), 3 seeds;

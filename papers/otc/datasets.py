@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from common.behavior.collect import collect, options_suffix
-from common.data import Dataset
-from common.datacard import dataset_id, dataset_path
+from common.datasets.card import dataset_id, dataset_path
+from common.datasets.dataset import Dataset
 
 VERSION = 1  # bump when the generation changes: old files are then other paths
 RANDOM_ENVS = ("otc/navigation", "otc/predator_prey", "games/nonstationary_nav")

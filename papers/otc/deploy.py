@@ -30,8 +30,8 @@ S(pi^k), k = 0..K (``score``), the deployment returns and, for OTC, alpha_i^k an
 S(pi^K) and both D4RL-normalized, ``near_zero_s0`` (|S(pi^0)| < 1 % of the reference range [I C2]) and the data
 identity. A run checkpoints after every deployment phase and resumes there.
 
-Cells as members (``--group N``, common/grouping.py): runs whose pi^0 trains with one groupable learner (BCQ,
-AWAC, TD3+BC: common.offline.GROUPABLE), its section and offline length (``offline_group_key``; datasets, seeds and samplers may
+Cells as members (``--group N``, common/running/grouping.py): runs whose pi^0 trains with one groupable learner (BCQ,
+AWAC, TD3+BC: common.running.offline.GROUPABLE), its section and offline length (``offline_group_key``; datasets, seeds and samplers may
 differ) form one task, ``tuning_run_group``: the pi^0 of theirs not cached yet train as ONE stacked learner
 (``train_offline_stack``: each run's rows and random stream as alone, partial checkpoints and the cache entry per
 pi^0 exactly as ``offline_learner`` writes them, S(pi^0) evaluated on the run's own learner), then every run tunes
@@ -58,14 +58,14 @@ from torch import Tensor
 
 from common.algos import GROUPABLE, build_learner
 from common.behavior.collect import collect
-from common.datacard import data_root
-from common.evaluate import eval_seed, evaluate
-from common.experiment import Job
-from common.offline import data_identity_of, dataset_of
-from common.records import atomic_torch_save, canonical_json, to_jsonable
-from common.returns import normalize
-from common.runtime import current_threads
-from common.sampling import gather_members, sample_indices
+from common.datasets.card import data_root
+from common.datasets.returns import normalize
+from common.datasets.sampling import gather_members, sample_indices
+from common.running.evaluate import eval_seed, evaluate
+from common.running.experiment import Job
+from common.running.offline import data_identity_of, dataset_of
+from common.running.records import atomic_torch_save, canonical_json, to_jsonable
+from common.running.runtime import current_threads
 from papers.otc import bremen  # noqa: F401 - registers the learner "bremen" (Figure 6a, b)
 from papers.otc import otc as O
 from papers.otc.config import SAMPLERS
@@ -430,7 +430,7 @@ def tuning_metrics(ctx, data, s0: float, m_steps: int) -> dict[str, Any]:
 
 def offline_group_key(cfg: Mapping[str, Any]) -> str | None:
     """``Job.group_key``: runs with equal keys may train their pi^0 as one stacked learner: the same groupable learner
-    (common.offline.GROUPABLE), learner section, offline length and env; the dataset (kind, size, seed), the sampler
+    (common.running.offline.GROUPABLE), learner section, offline length and env; the dataset (kind, size, seed), the sampler
     and the tuning settings may differ. None (the run's task is its own): a learner that cannot stack."""
     name = str(cfg.get("learner"))
     if name not in GROUPABLE or not isinstance(cfg.get(name), Mapping):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.plotting import plt, save
+from common.reporting.plotting import plt, save
 from papers.otc import mujoco_items as M
 from papers.otc.published import FIG4_CELLS, FIG4_METHODS
 

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from common.evaluate import eval_seed, evaluate
-from common.figures import UNDECIDED
-from common.plotting import plot_curves
-from common.profiles import Profile
+from common.reporting.figures import UNDECIDED
+from common.reporting.plotting import plot_curves
+from common.running.evaluate import eval_seed, evaluate
+from common.running.profiles import Profile
 from papers.otc import mujoco_items as M
 from papers.otc import nav_items as V
 from papers.otc import smax_items as X

@@ -11,11 +11,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from common.cli import grid_filters
-from common.cli import main as run_main
-from common.experiment import Cell
-from common.figures import claims_if_complete, figure_after, seed_means
-from common.profiles import Profile, get_profile
+from common.reporting.figures import claims_if_complete, figure_after, seed_means
+from common.running.cli import grid_filters
+from common.running.cli import main as run_main
+from common.running.experiment import Cell
+from common.running.profiles import Profile, get_profile
 from papers.otc import config as C
 from papers.otc.deploy import job
 from papers.otc.published import CLAIMS
@@ -73,7 +73,7 @@ def cells(item: str, profile: Profile, grid: Sequence[tuple[str, str, str]]) -> 
 
 def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None,
         options: Mapping[str, Any] | None = None, reuse_from: Sequence[str] = MUJOCO_ITEMS, item_job=None):
-    """common.cli.main for an OTC item run by deploy.job (or ``item_job``: Figure 6's, which adds the SMAX panel):
+    """common.running.cli.main for an OTC item run by deploy.job (or ``item_job``: Figure 6's, which adds the SMAX panel):
     grid filters (``options``, default the MuJoCo items' env / dataset / method), runs copied from the items of
     ``reuse_from`` when their config and seed are equal, ``finish(records, results, profile)`` after a clean run."""
     if options is None:
@@ -108,7 +108,7 @@ def finished_seeds(records: Sequence[Mapping], keys: Mapping[str, Any]) -> int:
 def write_if_complete(records: Sequence[Mapping], results: Path, profile: str, item: str,
                       grid: Sequence[Mapping[str, Any]], verdicts: Callable[[], dict[str, tuple[bool, str]]]) -> None:
     """Write the item's claim verdicts when every cell of ``grid`` has all the profile's seeds finished; else say
-    which cells are incomplete (common.figures.claims_if_complete)."""
+    which cells are incomplete (common.reporting.figures.claims_if_complete)."""
     n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
     claims_if_complete(records, results, profile, "otc", item, grid, n_seeds, verdicts, CLAIMS, finished_seeds)
 
@@ -117,7 +117,7 @@ def curve_panels(records: Sequence[Mapping], out: Path, item: str, title: str,
                  tasks: Sequence[tuple[str, str]], methods: Sequence[str]) -> list[Path]:
     """One PNG per (env, dataset) task (``<item>_<env>_<dataset>.png``): S(pi^k) of every method over the
     deployments k = 0..K, mean ± std over seeds."""
-    from common.plotting import plot_curves
+    from common.reporting.plotting import plot_curves
 
     pngs = []
     for env, dataset in tasks:

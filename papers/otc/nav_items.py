@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from common.experiment import Cell
-from common.profiles import Profile
+from common.running.experiment import Cell
+from common.running.profiles import Profile
 from papers.otc import config as C
 from papers.otc import mujoco_items as M
 
@@ -63,7 +63,7 @@ def finish_panels(records, results, profile: str, item: str, n_values: Sequence[
                   verdicts: Callable[[], dict]) -> None:
     """One PNG per N (``<item>_n<N>.png``: S(pi^k) over the deployments per method), then the claims on a complete
     grid."""
-    from common.plotting import plot_curves
+    from common.reporting.plotting import plot_curves
 
     for n in n_values:
         recs = [r for r in records if (r.get("keys") or {}).get("n_agents") == n]

@@ -41,7 +41,7 @@ Decisions where the paper is silent [I] (also in tests/test_otc_core.py):
   normalizer keeps its sign and |E V| >= 1e-6 + 1e-3 * mean_B |Q1(s, a_i)| (one floor per member, from the B
   rows), so that the deviation stays finite where (Q1 - r) / gamma crosses 0. With ``dq_norm="batch"`` the
   mean runs over the non-terminal rows of the same minibatch (B rows for B, D rows for D).
-- The CVAE is ``common.heads.VAE`` with obs = [s, s'] (encoder on [s, s', a_i], decoder on [s, s', z] ->
+- The CVAE is ``common.networks.heads.VAE`` with obs = [s, s'] (encoder on [s, s', a_i], decoder on [s, s', z] ->
   a_i, tanh * max_action), latent 10 [P Table 3], KL weight 0.5 and Adam 1e-3 (BCQ's VAE constants, the
   closest model the paper names), hidden sizes = the base learner's.
 - Adaptive alpha: alpha keeps its value where DD^{k-1} is 0 or not finite, or DD^k is not finite; no clip.
@@ -63,7 +63,7 @@ import torch
 from torch import Tensor
 
 from common.algos.bcq import vae_loss
-from common.heads import VAE
+from common.networks.heads import VAE
 
 __all__ = [
     "OTCConfig",
@@ -194,7 +194,7 @@ class TransitionCVAE:
     """The conditional VAE of d_e, one per member [P OTC Sec. 3.5]: E(mu, sigma | s, a_i, s'), D(a_i | s, s', z);
     the embedding is the mean mu(s, a_i, s') in R^L, L = 10 [P Table 3].
 
-    Built as ``common.heads.VAE(M, obs_dim=2 O, act_dim=A, latent_dim=L, hidden)`` with obs = [s, s'], which is
+    Built as ``common.networks.heads.VAE(M, obs_dim=2 O, act_dim=A, latent_dim=L, hidden)`` with obs = [s, s'], which is
     exactly this model (encoder on [s, s', a], decoder on [s, s', z] -> max_action * tanh). [I] Loss and
     optimizer as BCQ's VAE (``common.algos.bcq.vae_loss``: MSE + kl_weight * KL, both means; Adam 1e-3), the
     closest model the paper uses; the member losses are summed before ``backward``, so one step equals M

@@ -1,6 +1,6 @@
 """OTC (Jiang & Lu, AAAI 2023): the items of the paper and their published numbers, as data only.
 
-Typed with common.published (Table, Figure, Entry, Claim), as papers/omar/published.py and
+Typed with common.reporting.published (Table, Figure, Entry, Claim), as papers/omar/published.py and
 papers/cast_bcq/published.py. These numbers are never used to produce ours; they are only shown beside them.
 
 Keys (the cells of the experiment scripts use the same ones):
@@ -36,7 +36,7 @@ cell's evaluation return of π^K (after the K = 10th tuning phase), averaged ove
 otherwise. EXPECTED_NOT_TO_HOLD names the claims that the paper's own Table 1 already contradicts.
 """
 
-from common.published import Claim, Entry, Figure, Table, check_paper
+from common.reporting.published import Claim, Entry, Figure, Table, check_paper
 
 PAPER = "otc"
 TITLE = "Online Tuning for Offline Decentralized Multi-Agent Reinforcement Learning (OTC)"

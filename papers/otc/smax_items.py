@@ -55,11 +55,11 @@ from torch import Tensor
 
 import envs
 from common.algos.cql_discrete import BATCH_KEYS, DiscreteCQL, DiscreteCQLConfig, epsilon_greedy
-from common.evaluate import eval_seed
-from common.experiment import Job
-from common.offline import data_identity_of, dataset_of
-from common.profiles import Profile
-from common.records import atomic_torch_save
+from common.running.evaluate import eval_seed
+from common.running.experiment import Job
+from common.running.offline import data_identity_of, dataset_of
+from common.running.profiles import Profile
+from common.running.records import atomic_torch_save
 from papers.otc import config as C
 from papers.otc import deploy
 from papers.otc import otc as O

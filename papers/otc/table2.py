@@ -41,13 +41,13 @@ import torch
 
 from common.algos.bcq import BCQ, BCQConfig
 from common.bench.core import device_sync
-from common.cli import grid_filters
-from common.cli import main as run_main
-from common.experiment import Cell, Job
-from common.figures import figure_after, seed_means, write_claims
-from common.profiles import PROFILE_NAMES
-from common.records import canonical_json
-from common.runtime import current_threads
+from common.reporting.figures import figure_after, seed_means, write_claims
+from common.running.cli import grid_filters
+from common.running.cli import main as run_main
+from common.running.experiment import Cell, Job
+from common.running.profiles import PROFILE_NAMES
+from common.running.records import canonical_json
+from common.running.runtime import current_threads
 from papers.otc import config as C
 from papers.otc import deploy as D
 from papers.otc import otc as O
@@ -131,7 +131,7 @@ def task_tensors(cfg: Mapping[str, Any], seed: int, device: torch.device) -> tup
     halfcheetah medium data split with obs_mode "otc" when on disk, else random tensors of its shapes and size;
     newest (D^k) = its last max(1 % T, |D|) rows, so that |D| is the table's size."""
     from common.datasets import mujoco as mj
-    from common.offline import data_identity_of
+    from common.running.offline import data_identity_of
 
     spec = cfg["dataset"]
     base = mj.dataset_base(spec["task"], spec["kind"], spec["data_profile"])

@@ -1,4 +1,4 @@
-"""OTC's online tuning of several runs as ONE stacked learner (cells as members, common/grouping.py, issue 26).
+"""OTC's online tuning of several runs as ONE stacked learner (cells as members, common/running/grouping.py, issue 26).
 
 ``deploy.tuning_run_group`` trains the pi^0 of a group as one stack (the offline stage), then hands the runs that
 share their whole cell config but the seed (one cell's seeds) and can stack here, the rest to ``tuning_run``
@@ -40,9 +40,9 @@ from common.algos.state import (
     stack_module_states,
     stack_optimizer_states,
 )
-from common.records import canonical_json, to_jsonable
-from common.runtime import seed_everything
-from common.sampling import gather_members, sample_indices
+from common.datasets.sampling import gather_members, sample_indices
+from common.running.records import canonical_json, to_jsonable
+from common.running.runtime import seed_everything
 from papers.otc import otc as O
 
 __all__ = ["stackable", "tune_key", "StackedSampler", "tuning_run_stack"]

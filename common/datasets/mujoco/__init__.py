@@ -43,7 +43,7 @@ started until ``size`` transitions; the last one is cut (``timeouts[-1]``). Epis
 **Files**: ``$OFFMARL_DATA/mujoco/<profile>/<task>/<kind>-v1.{npz,json}`` (mixed: ``mixed-<split>-v1``), the
 SAC run beside them (``sac-<group>.pt``). Cards carry the D4RL reference returns and ours, the behavior
 policies' hashes and scores, the protocol, the profile and sha256; a mismatched or corrupt file is an error
-naming it (``common.data``), never regenerated over silently.
+naming it (``common.datasets.dataset``), never regenerated over silently.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ import numpy as np
 
 from common.behavior.sac import Member, SACConfig  # noqa: F401 (SACConfig re-exported: profiles are built from it)
 from common.behavior.sac_train import SACRun, train_sac
-from common.data import Dataset
-from common.datacard import DatasetError, data_root
+from common.datasets.card import DatasetError, data_root
+from common.datasets.dataset import Dataset
 from common.datasets.mujoco.policies import PolicySet, from_run, load_policy_set, policy_path, save_policy_set
 from common.datasets.mujoco.protocol import (  # noqa: F401
     ALIASES,
@@ -84,8 +84,8 @@ from common.datasets.mujoco.protocol import (  # noqa: F401
     rule_of,
 )
 from common.datasets.mujoco.rollouts import Sampler, collect, replay
-from common.returns import return_stats
-from common.runtime import cpu_model
+from common.datasets.returns import return_stats
+from common.running.runtime import cpu_model
 from envs.gym_mujoco import D4RL_REF_SCORES, EPISODE_LENGTH, MULTI_AGENT, TASKS, check_task, task_dims
 
 __all__ = ["KINDS", "PROFILES", "ALIASES", "MujocoProfile", "build", "load", "split", "behavior_run", "policy_set", "has_policies",
@@ -344,7 +344,7 @@ def split(ds: Dataset, env_name: str, **options) -> Dataset:
         ref_scores=ds.card["ref_scores"], return_mode="mean", behavior=ds.card["behavior"],
         generator=ds.card["generator"], notes=ds.card.get("notes", ""),
         regenerate_command=ds.card.get("regenerate_command"))
-    # A split lives in memory only; its checksum and identity (what records name, common.offline.data_identity_of)
+    # A split lives in memory only; its checksum and identity (what records name, common.running.offline.data_identity_of)
     # are the source file's with the env and options of the split, hashed.
     for key in ("sha256", "identity"):
         if ds.card.get(key):

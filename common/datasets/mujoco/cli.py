@@ -18,7 +18,7 @@ from typing import Sequence
 
 import torch
 
-from common.data import Dataset
+from common.datasets.dataset import Dataset
 from common.datasets.mujoco import (
     ALIASES,
     KINDS,
@@ -35,8 +35,8 @@ from common.datasets.mujoco import (
     policy_set,
 )
 from common.datasets.mujoco.policies import COMMITTED, load_policy_set
-from common.roots import add_root_options, chosen_root
-from common.runtime import check_device
+from common.running.roots import add_root_options, chosen_root
+from common.running.runtime import check_device
 from envs.gym_mujoco import TASKS
 
 __all__ = ["main", "export_policies"]

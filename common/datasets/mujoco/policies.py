@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from common.behavior.sac import Actor, SACConfig
-from common.datacard import DatasetError
-from common.records import atomic_write, atomic_write_text
+from common.datasets.card import DatasetError
+from common.running.records import atomic_write, atomic_write_text
 
 __all__ = ["PolicySet", "COMMITTED", "policy_path", "weights_sha", "save_policy_set", "load_policy_set"]
 

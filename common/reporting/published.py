@@ -1,0 +1,474 @@
+"""Typed published numbers: a paper's items, the values it prints and its claims, checked when built.
+
+Each ``papers/<p>/published.py`` holds data only, built from these types::
+
+    from common.reporting.published import Claim, Entry, Figure, Table, check_paper
+
+    PAPER = "omar"; TITLE = "..."
+    ITEMS = {"table3": Table(title="...", rows=["env", "dataset"], cols="method", metric="normalized"),
+             "figure3": Figure(title="...", plot="sweep", x="tau")}
+    PUBLISHED = [Entry(item="table3", keys={...}, mean=114.9, std=2.6, note="...")]
+    CLAIMS = [Claim(item="figure3", id="tau_interior", text="the best tau is neither 0 nor 1")]
+    NOTES = {"table3": ["footnote", ...]}                                   # optional
+    check_paper(ITEMS, PUBLISHED, CLAIMS, NOTES)                            # cross-references
+
+Every type takes keywords only; an unknown keyword (e.g. ``metirc``) or a value outside its allowed set
+raises ``PublishedError`` naming the bad key or value and the allowed ones. Plain dicts (the older form,
+with ``"kind": "table" | "figure"`` on items) are converted by ``as_item``/``as_entry``/``as_claim`` with
+the same checks, so a paper file not yet converted still loads.
+
+How an item's numbers are read and shown (``common.reporting.render`` renders them):
+
+- ``metric``: the record reading compared: ``score`` or ``normalized`` (a record's top-level values), or
+  an extra reading of the run (``score_best``, ``score_last10``, ``normalized_best``,
+  ``normalized_last10``; looked up in the record's ``extra``).
+- ``scale``: how the paper prints the number. ``raw`` (a return) and ``normalized`` (a normalized score)
+  are shown as they are; ``fraction`` (0..1, e.g. a success rate 0.55) as it is; ``percent`` with a
+  ``%``. Records always hold fractions as fractions (a win rate of 55% is recorded as 0.55), so for a
+  ``percent`` item our values are multiplied by 100 (``Item.factor``) before anything is computed;
+  published values are entered as the paper prints them (55.0 for 55%). Default: ``normalized`` for a
+  normalized metric, else ``raw``; ``normalized`` goes with normalized metrics only, and they with it or with
+  ``fraction`` (a normalized score printed as a fraction, 1.0 = the expert: our × 100 values times 0.01).
+- ``spread``: what the paper's ``±`` is: ``std`` (population std over seeds, ddof 0, numpy's default, as
+  the papers print), ``sem`` (standard error of the mean: sample std, ddof 1, over sqrt(n), as
+  ``scipy.stats.sem``) or ``none`` (no ``±``). Ours is computed the same way (``spread_of``; under
+  ``none``, ours shows the std). An entry's ``std=``/``sem=`` must match its item's ``spread``.
+- ``seeds``: the number of seeds behind the paper's numbers, when it says.
+
+The verdict compares like with like: Δ = ours − published in the item's scale, "within" when |Δ| is at
+most the published spread (of the item's kind), or at most ours (of the same kind) where the paper
+prints none, plus the entry's ``rounding`` (half a unit of the last digit the paper prints, where it
+rounds a value that is known exactly, e.g. 0.0005 for a normalization constant printed as −4.237).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import types
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from common.running.roots import REPO_ROOT
+
+METRICS = ("score", "normalized", "score_best", "score_last10", "normalized_best", "normalized_last10")
+SCALES = ("raw", "normalized", "fraction", "percent")
+SPREADS = ("std", "sem", "none")
+KINDS = ("table", "figure")
+PLOTS = ("curves", "sweep", "bar")
+SEM_DDOF = 1  # the standard error uses the sample std (scipy.stats.sem's default)
+PAPERS_ROOT = REPO_ROOT / "papers"
+
+
+class PublishedError(ValueError):
+    """A published.py value that is not what its field allows."""
+
+
+def _allowed(values: Sequence[Any]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _one_of(where: str, name: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        raise PublishedError(f"{where}: {name} {value!r} is not allowed; allowed: {_allowed(allowed)}")
+
+
+def _names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
+class _Typed:
+    """Keyword-only construction that names an unknown keyword and the allowed ones; read access by field
+    name (``x["id"]``, ``x.get("title", "")``) for readers written against the older plain dicts."""
+
+    def __new__(cls, *args: Any, **kw: Any):
+        if args:
+            raise PublishedError(f"{cls.__name__} takes keywords only ({_allowed(_names(cls))}), "
+                                 f"got {len(args)} positional argument(s)")
+        bad = [k for k in kw if k not in _names(cls)]
+        if bad:
+            raise PublishedError(f"{cls.__name__}{_label_of(kw)}: unknown key {bad[0]!r}; allowed: "
+                                 f"{_allowed(_names(cls))}")
+        return super().__new__(cls)
+
+    def _field(self, key: str) -> Any:
+        if key != "kind" and key not in _names(type(self)):
+            raise KeyError(f"{type(self).__name__} has no field {key!r}; fields: {_allowed(_names(type(self)))}")
+        return getattr(self, key)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._field(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        v = self._field(key)
+        return default if v is None else v
+
+
+def _label_of(kw: Mapping[str, Any]) -> str:
+    for k in ("item", "title", "id"):
+        if isinstance(kw.get(k), str) and kw[k]:
+            return f" {kw[k]!r}"
+    return ""
+
+
+def _opt_int(where: str, name: str, v: Any, lo: int) -> None:
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
+        raise PublishedError(f"{where}: {name} {v!r} must be an integer >= {lo} (or left out)")
+
+
+def _strings(where: str, name: str, v: Any) -> tuple[str, ...]:
+    if isinstance(v, str) or not all(isinstance(x, str) for x in v):
+        raise PublishedError(f"{where}: {name} {v!r} must be a list of key names")
+    return tuple(v)
+
+
+# ----------------------------------------------------------------------------------------------
+# Items
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class _Item(_Typed):
+    """What every item has: its title and how its numbers are read (metric) and shown (scale, spread)."""
+
+    title: str = ""
+    metric: str = "normalized"
+    scale: str | None = None  # None: "normalized" for a normalized metric, else "raw"
+    spread: str = "std"
+    seeds: int | None = None
+    precision: int | None = None  # decimals; None: as many as the published means show (at most 3)
+    kind: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        where = f"{type(self).__name__} {self.title!r}"
+        _one_of(where, "metric", self.metric, METRICS)
+        if self.scale is None:
+            object.__setattr__(self, "scale", "normalized" if self.metric.startswith("normalized") else "raw")
+        _one_of(where, "scale", self.scale, SCALES)
+        normalized = self.metric.startswith("normalized")
+        if (self.scale == "normalized" and not normalized) or (normalized and self.scale not in ("normalized",
+                                                                                              "fraction")):
+            raise PublishedError(f"{where}: scale {self.scale!r} does not go with metric {self.metric!r}: scale "
+                                 "'normalized' is for the normalized metrics, and they take no other scale but "
+                                 "'fraction' (the paper prints them as fractions of the expert score)")
+        _one_of(where, "spread", self.spread, SPREADS)
+        _opt_int(where, "seeds", self.seeds, 1)
+        _opt_int(where, "precision", self.precision, 0)
+
+    @property
+    def factor(self) -> float:
+        """What our (recorded) values are multiplied by to be in the paper's scale: 100 for percent; 0.01 for a
+        normalized metric (recorded × 100) printed as a fraction (1.0 = the expert)."""
+        if self.scale == "fraction" and self.metric.startswith("normalized"):
+            return 0.01
+        return 100.0 if self.scale == "percent" else 1.0
+
+    @property
+    def unit(self) -> str:
+        return "%" if self.scale == "percent" else ""
+
+    @property
+    def ours_spread(self) -> str:
+        """The spread kind of our column: the paper's, or std where the paper prints none."""
+        return "std" if self.spread == "none" else self.spread
+
+
+@dataclass(frozen=True, kw_only=True)
+class Table(_Item):
+    """A table: one cell per combination of ``rows`` keys and the ``cols`` key's values.
+
+    ``compare``: the key whose values "who beats whom" ranks (default ``cols``); ``pool``: ``{key: [every
+    value the paper's number averages over]}`` for records pooled into a cell (e.g. tasks); ``pngs``: the
+    script's own plots (file names beside the report, e.g. the runs' learning curves), shown after the claims."""
+
+    rows: tuple[str, ...] = ()
+    cols: str = "method"
+    compare: str | None = None
+    pool: Mapping[str, tuple] | None = None
+    pngs: tuple[str, ...] = ()
+    kind: ClassVar[str] = "table"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        where = f"Table {self.title!r}"
+        object.__setattr__(self, "rows", _strings(where, "rows", self.rows))
+        if not isinstance(self.cols, str):
+            raise PublishedError(f"{where}: cols {self.cols!r} must be one key name")
+        if self.pool is not None:
+            if not isinstance(self.pool, Mapping):
+                raise PublishedError(f"{where}: pool {self.pool!r} must map a key to the values pooled")
+            object.__setattr__(self, "pool", {k: tuple(v) for k, v in self.pool.items()})
+        object.__setattr__(self, "pngs", _strings(where, "pngs", self.pngs))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figure(_Item):
+    """A figure: its plot of the records (``plot``: curves, sweep over key ``x``, or bar; default: curves
+    when records carry curves, else a sweep when ``x`` is given, else bars), grouped by ``group``, and the
+    script's own panels ``pngs`` (file names beside the report) shown first."""
+
+    plot: str | None = None
+    x: str | None = None
+    group: str | None = None
+    pngs: tuple[str, ...] = ()
+    kind: ClassVar[str] = "figure"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        where = f"Figure {self.title!r}"
+        if self.plot is not None:
+            _one_of(where, "plot", self.plot, PLOTS)
+        object.__setattr__(self, "pngs", _strings(where, "pngs", self.pngs))
+
+
+Item = Table | Figure
+_ITEM_TYPES: dict[str, type] = {"table": Table, "figure": Figure}
+
+
+# ----------------------------------------------------------------------------------------------
+# Published values and claims
+# ----------------------------------------------------------------------------------------------
+def _number(where: str, name: str, v: Any, optional: bool) -> None:
+    if v is None and optional:
+        return
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise PublishedError(f"{where}: {name} {v!r} must be a finite number")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry(_Typed):
+    """One number the paper prints: item, the cell's keys, mean and its ``±`` as printed (``std`` or
+    ``sem``, matching the item's spread; neither when the paper prints none), and an optional note
+    (a footnote of the cell). ``rounding``: half a unit of the last printed digit (0.0005 for −4.237), added
+    to the verdict's tolerance, so that a number the paper rounds is not "differs" for its rounding alone;
+    None (the default) adds nothing. ``rounding_of("−4.237")`` computes it from the printed text."""
+
+    item: str
+    keys: Mapping[str, Any]
+    mean: float
+    std: float | None = None
+    sem: float | None = None
+    note: str | None = None
+    rounding: float | None = None
+
+    def __post_init__(self) -> None:
+        where = f"Entry of {self.item!r} {dict(self.keys) if isinstance(self.keys, Mapping) else self.keys}"
+        if not isinstance(self.keys, Mapping):
+            raise PublishedError(f"{where}: keys must map key names to values")
+        object.__setattr__(self, "keys", dict(self.keys))
+        _number(where, "mean", self.mean, optional=False)
+        for name in ("std", "sem"):
+            _number(where, name, getattr(self, name), optional=True)
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise PublishedError(f"{where}: {name} {getattr(self, name)!r} must be >= 0")
+        if self.std is not None and self.sem is not None:
+            raise PublishedError(f"{where}: give std or sem, not both")
+        _number(where, "rounding", self.rounding, optional=True)
+        if self.rounding is not None and not 0 <= self.rounding <= 0.5:
+            raise PublishedError(f"{where}: rounding {self.rounding!r} must be half a unit of the last printed "
+                                 "digit, in [0, 0.5] (e.g. 0.0005 for a value printed with 3 decimals)")
+
+    @property
+    def spread(self) -> str:
+        """The kind of this entry's ``±``: std, sem, or none."""
+        return "std" if self.std is not None else "sem" if self.sem is not None else "none"
+
+    @property
+    def err(self) -> float | None:
+        """The printed ``±`` value (std or sem), None when the paper prints none."""
+        return self.std if self.std is not None else self.sem
+
+
+def rounding_of(text: str) -> float:
+    """Half a unit of the last digit of a number as printed: "-4.237" -> 0.0005, "6.4" -> 0.05, "-3" -> 0.5."""
+    s = text.strip().replace("−", "-")
+    try:
+        float(s)
+    except ValueError:
+        raise PublishedError(f"rounding_of: {text!r} is not a printed number (e.g. '-4.237')") from None
+    if "e" in s.lower():
+        raise PublishedError(f"rounding_of: {text!r}: exponent notation is not supported; give the rounding")
+    decimals = len(s.split(".")[1]) if "." in s else 0
+    return 0.5 * 10.0 ** -decimals
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim(_Typed):
+    """A stated claim a figure (or table) is checked against: verdicts are records ``keys={"claim": id}``."""
+
+    item: str
+    id: str
+    text: str
+
+    def __post_init__(self) -> None:
+        for name in ("item", "id", "text"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise PublishedError(f"Claim {self.id!r}: {name} must be a non-empty string")
+
+
+# ----------------------------------------------------------------------------------------------
+# Plain dicts (the older form) and whole papers
+# ----------------------------------------------------------------------------------------------
+def as_item(spec: Item | Mapping[str, Any], name: str = "") -> Item:
+    """``spec`` as a Table or Figure; a dict needs ``"kind": "table" | "figure"``."""
+    if isinstance(spec, (Table, Figure)):
+        return spec
+    if not isinstance(spec, Mapping):
+        raise PublishedError(f"item {name!r}: {spec!r} is not a Table, a Figure or a dict")
+    kind = spec.get("kind")
+    if kind not in _ITEM_TYPES:
+        raise PublishedError(f"item {name!r} has kind {kind!r}; allowed: {_allowed(KINDS)}")
+    try:
+        return _ITEM_TYPES[kind](**{k: v for k, v in spec.items() if k != "kind"})
+    except PublishedError as e:
+        raise PublishedError(f"item {name!r}: {e}") from None
+
+
+def as_entry(e: Entry | Mapping[str, Any]) -> Entry:
+    return e if isinstance(e, Entry) else Entry(**e)
+
+
+def as_claim(c: Claim | Mapping[str, Any]) -> Claim:
+    return c if isinstance(c, Claim) else Claim(**c)
+
+
+def check_paper(items: Mapping[str, Item], published: Sequence[Entry], claims: Sequence[Claim] = (),
+                notes: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Cross-references: every entry, claim and note names a listed item; an entry's ``±`` is of its
+    item's spread kind and its keys are the item's; no cell or claim id is given twice."""
+    seen: set[tuple] = set()
+    for e in published:
+        spec = items.get(e.item)
+        if spec is None:
+            raise PublishedError(f"entry {e.keys} names item {e.item!r}; items: {_allowed(items)}")
+        if e.spread not in ("none", spec.spread):
+            raise PublishedError(f"entry {e.item} {e.keys}: gives {e.spread} but the item's spread is "
+                                 f"{spec.spread!r} (allowed: {_allowed(SPREADS)})")
+        if isinstance(spec, Table) and set(e.keys) != {*spec.rows, spec.cols}:
+            raise PublishedError(f"entry {e.item} {e.keys}: keys {sorted(e.keys)} are not the table's "
+                                 f"rows and cols {sorted({*spec.rows, spec.cols})}")
+        cell = (e.item, tuple(sorted((k, repr(v)) for k, v in e.keys.items())))
+        if cell in seen:
+            raise PublishedError(f"entry {e.item} {e.keys} is given twice")
+        seen.add(cell)
+    ids: set[tuple[str, str]] = set()
+    for c in claims:
+        if c.item not in items:
+            raise PublishedError(f"claim {c.id!r} names item {c.item!r}; items: {_allowed(items)}")
+        if (c.item, c.id) in ids:
+            raise PublishedError(f"claim {c.id!r} of {c.item!r} is given twice")
+        ids.add((c.item, c.id))
+    for it in notes or {}:
+        if it not in items:
+            raise PublishedError(f"NOTES names item {it!r}; items: {_allowed(items)}")
+
+
+def normalize_published(module: Any, paper: str | None = None) -> types.SimpleNamespace:
+    """A paper's published.py as a namespace: PAPER, TITLE, ITEMS (name -> Table | Figure), PUBLISHED
+    (Entry list), CLAIMS (Claim list), NOTES (defaults when absent; dicts converted), checked with
+    ``check_paper``; ``found`` (a module was given) and ``error`` (None)."""
+    g = (lambda k, d: getattr(module, k, d)) if module is not None else (lambda k, d: d)
+    paper = g("PAPER", paper)
+    items = {name: as_item(spec, name) for name, spec in dict(g("ITEMS", {}) or {}).items()}
+    entries = [as_entry(e) for e in g("PUBLISHED", []) or []]
+    claims = [as_claim(c) for c in g("CLAIMS", []) or []]
+    notes = dict(g("NOTES", {}) or {})
+    try:
+        check_paper(items, entries, claims, notes)
+    except PublishedError as e:
+        raise PublishedError(f"{paper}: {e}") from None
+    return types.SimpleNamespace(PAPER=paper, TITLE=g("TITLE", paper or ""), ITEMS=items, PUBLISHED=entries,
+                                 CLAIMS=claims, NOTES=notes, found=module is not None, error=None)
+
+
+def load_published(paper: str, papers_root: str | Path | None = None) -> types.SimpleNamespace:
+    """Import ``<papers_root>/<paper>/published.py`` by path; a missing file gives an empty paper, a
+    broken or invalid one an empty paper whose ``error`` says what is wrong (and a warning)."""
+    path = Path(papers_root or PAPERS_ROOT) / paper / "published.py"
+    if not path.exists():
+        return normalize_published(None, paper)
+    try:
+        spec = importlib.util.spec_from_file_location(f"_offmarl_published_{paper}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return normalize_published(mod, paper)
+    except Exception as e:  # noqa: BLE001 - report what is wrong, render the rest
+        warnings.warn(f"{path}: could not load ({type(e).__name__}: {e})")
+        ns = normalize_published(None, paper)
+        ns.error = f"{type(e).__name__}: {e}"
+        return ns
+
+
+def discover_papers(papers_root: str | Path | None = None) -> list[str]:
+    """The papers under ``papers_root`` (default: the repository's papers/): folders with a published.py."""
+    root = Path(papers_root or PAPERS_ROOT)
+    return sorted(p.name for p in root.iterdir() if (p / "published.py").exists()) if root.exists() else []
+
+
+# ----------------------------------------------------------------------------------------------
+# Our numbers in the paper's terms, and both as the paper shows them
+# ----------------------------------------------------------------------------------------------
+def spread_of(values: Sequence[float], kind: str) -> float | None:
+    """The spread of ``values`` of ``kind``: std (ddof 0), sem (ddof 1 over sqrt(n); None for n < 2);
+    ``none`` gives the std (what our column shows where the paper prints no spread)."""
+    _one_of("spread_of", "kind", kind, SPREADS)
+    a = np.asarray(values, dtype=float)
+    if kind == "sem":
+        return float(a.std(ddof=SEM_DDOF) / math.sqrt(a.size)) if a.size >= 2 else None
+    return float(a.std())
+
+
+def fmt(x: float | None, p: int) -> str:
+    return "—" if x is None else f"{x:.{p}f}"
+
+
+def fmt_published(mean: float, err: float | None, p: int, spec: Item) -> str:
+    """The paper's value as it prints it: ``114.9 ± 2.6``, ``0.55 ± 0.11 (se)``, ``55.0 ± 11.0%``."""
+    if err is None:
+        return f"{fmt(mean, p)}{spec.unit}"
+    return f"{fmt(mean, p)} ± {fmt(err, p)}{spec.unit}" + (" (se)" if spec.spread == "sem" else "")
+
+
+def fmt_ours(mean: float, err: float | None, n: int, p: int, spec: Item) -> str:
+    """Our value beside it: ``12.0 ± 1.6 (3)`` (n seeds), ``0.60 ± 0.06 (se, 3)``, ``60.0 ± 8.2% (3)``."""
+    tag = "se, " if spec.ours_spread == "sem" else ""
+    return f"{fmt(mean, p)} ± {fmt(err, p)}{spec.unit} ({tag}{n})"
+
+
+def fmt_delta(delta: float, p: int, spec: Item) -> str:
+    """Δ ours − published: ``+1.0``; percentage points for a percent item: ``+5.0 pp``."""
+    return f"{delta:+.{p}f}" + (" pp" if spec.scale == "percent" else "")
+
+
+def describe(spec: Item) -> tuple[str, str, str]:
+    """The header's words: our cell (``mean ± std``), the paper's (``mean ± se over 5 seeds``), and a note
+    on the scale ("" for raw and normalized numbers, which are shown as recorded)."""
+    ours = "mean ± se" if spec.ours_spread == "sem" else "mean ± std"
+    pub = {"std": "mean ± std", "sem": "mean ± se", "none": "mean"}[spec.spread]
+    pub += f" over {spec.seeds} seeds" if spec.seeds else ""
+    note = {"percent": " · in %: ours are the records' fractions × 100, Δ in percentage points (pp)",
+            "fraction": " · fractions (0..1)"}.get(spec.scale, "")
+    return ours, pub, note
+
+
+def infer_precision(entries: Sequence[Entry | Mapping[str, Any]], default: int = 1) -> int:
+    """Decimals as printed by the paper: the most decimals among published means (at most 3)."""
+    best = None
+    for e in entries:
+        m = e.mean if isinstance(e, Entry) else e.get("mean")
+        if isinstance(m, float):
+            dec = len(repr(m).split(".")[1]) if "." in repr(m) and "e" not in repr(m) else 0
+            best = max(best or 0, min(dec, 3))
+        elif isinstance(m, int) and not isinstance(m, bool):
+            best = max(best or 0, 0)
+    return default if best is None else best
+
+
+def metric_value(record: Mapping[str, Any], metric: str) -> Any:
+    """A record's reading ``metric``: top level (score, normalized), else from its ``extra``."""
+    if metric in record:
+        return record.get(metric)
+    return (record.get("extra") or {}).get(metric)

@@ -1,0 +1,374 @@
+"""``./run_all.sh``'s driver: plan every item, then run them one after another under one progress bar.
+
+``run_all.sh`` checks its arguments (bash, instantly), sets up the virtual environment and hands over to
+``python -m common.running.run_all`` with the item scripts to run. This module
+
+1. checks its own arguments and the device before importing torch (``--device cuda`` without a GPU is an error
+   naming the fix, before anything runs);
+2. plans: runs every item script's ``main`` in this one process under ``common.running.cli.planning`` (its argument checks,
+   its grid at the profile, its seeds; nothing runs, nothing is written) and prints the plan: items, cells, runs,
+   how many of those are done already, and the predicted time from measured times (``predict``);
+3. runs each item script as its own process (as a user would start it), its output to a log file per item
+   (``--verbose``: on the terminal too), and moves ONE progress bar over all runs of all items, with an ETA, from
+   the events each finished run reports (common.running.progress, ``$OFFMARL_PROGRESS``);
+4. on SIGTERM or Ctrl-C stops the running item, says what finished and that the same command resumes (finished runs
+   are skipped, a stopped run resumes from its last checkpoint);
+5. writes the report and a summary: what ran, what needs something, what failed (each distinct failure once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from common.running.progress import PROGRESS_ENV, Bar, read_progress
+from common.running.roots import REFERENCE_ROOT, runs_root
+from common.running.timings import fmt_seconds
+
+PROFILES = ("smoke", "quick", "full")
+DEVICES = ("cpu", "cuda")
+EXIT_NEEDS = 3  # common.running.cli.EXIT_NEEDS (not imported: common.running.cli imports the runner)
+
+
+@dataclass
+class Item:
+    """One item script, its plan and what became of it."""
+
+    script: str  # papers/<paper>/<item>.py
+    plan: Any = None  # common.running.cli.ItemPlan
+    per_run_s: float | None = None  # predicted seconds per run
+    basis: str = ""  # where the prediction comes from
+    events: list[dict] = field(default_factory=list)  # finished runs reported by the item's processes
+    rc: int | None = None
+    wall_s: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{Path(self.script).parent.name}/{Path(self.script).stem}"
+
+    @property
+    def predicted_s(self) -> float | None:
+        return None if self.per_run_s is None else self.per_run_s * self.plan.todo
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="run_all.sh", description=__doc__.split("\n\n")[0])
+    p.add_argument("--profile", choices=PROFILES, default="quick")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--launcher", choices=("inline", "process", "ray"), default="inline")
+    p.add_argument("--address", default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--group", type=int, default=1)
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="item logs on the terminal too")
+    p.add_argument("--plan", action="store_true", help="print the plan and exit: nothing runs")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--results", default=None)
+    where.add_argument("--reference", action="store_true")
+    p.add_argument("--command", default="./run_all.sh", help="the command the user typed (to resume with)")
+    p.add_argument("items", nargs="*", help="item scripts papers/<paper>/<item>.py")
+    a = p.parse_args(argv)
+    if str(a.device).split(":")[0] not in DEVICES:  # the form, before torch is imported
+        p.error(f"unknown device {a.device!r}; valid devices: {', '.join(DEVICES)} (cuda:N for one GPU)")
+    for name in ("threads", "jobs", "group"):
+        if getattr(a, name) < 1:
+            p.error(f"--{name} {getattr(a, name)} must be a positive integer")
+    return a
+
+
+def item_argv(a: argparse.Namespace) -> list[str]:
+    """The options every item script gets (the same for its plan and its run)."""
+    out = ["--profile", a.profile, "--threads", str(a.threads), "--device", a.device]
+    if a.launcher == "process":
+        out += ["--launcher", "process", "--jobs", str(a.jobs)]
+    elif a.launcher == "ray":
+        out += ["--launcher", "ray"] + (["--address", a.address] if a.address else [])
+    out += ["--reference"] if a.reference else (["--results", a.results] if a.results else [])
+    out += (["--group", str(a.group)] if a.group > 1 else []) + (["--force"] if a.force else [])
+    return out
+
+
+def plan_items(scripts: Sequence[str], argv: Sequence[str]) -> list[Item]:
+    """Each script's ``ItemPlan``, from its own ``main`` run here under ``common.running.cli.planning`` (its argument checks,
+    grid, seeds, needs; ``$OFFMARL_PLAN_ONLY`` makes ``run_cells`` refuse, should a script not plan). An item whose
+    arguments are refused raises SystemExit(2) after its message."""
+    from common.running import cli
+    from common.running.experiment import PLAN_ONLY_ENV
+
+    items, saved = [], (sys.argv[:], os.environ.get(PLAN_ONLY_ENV))
+    os.environ[PLAN_ONLY_ENV] = "1"
+    try:
+        with cli.planning() as plans:
+            for script in scripts:
+                sys.argv = [script, *argv]
+                n = len(plans)
+                try:
+                    runpy.run_path(script, run_name="__main__")
+                except SystemExit as e:
+                    if e.code not in (0, None):
+                        print(f"run_all.sh: {script} refused the arguments above (exit {e.code})", file=sys.stderr)
+                        raise SystemExit(2) from None
+                if len(plans) != n + 1:
+                    raise RuntimeError(f"{script} did not plan through common.running.cli.main")
+                items.append(Item(script, plans[-1]))
+    finally:
+        sys.argv = saved[0]
+        if saved[1] is None:
+            os.environ.pop(PLAN_ONLY_ENV, None)
+    return items
+
+
+def measured_per_run(root: Path, profile: str, paper: str, item: str) -> tuple[float | None, str]:
+    """(seconds per run, when) measured in ``root``: the item's last invocation (``last_run``: its wall time,
+    dataset generation and report included, over the runs it ran), else the mean of its newest records' run times."""
+    base = root / profile / paper
+    try:
+        last = json.loads((base / f"{item}.plan.json").read_text()).get("last_run") or {}
+    except (OSError, ValueError, AttributeError):
+        last = {}
+    if last.get("wall_s") is not None and last.get("runs"):
+        return float(last["wall_s"]) / int(last["runs"]), str(last.get("finished", ""))[:10]
+    from common.running.timings import item_time
+
+    total, how = item_time(root, profile, paper, item)
+    if total and how.startswith("Σ of "):
+        n = int(how.split()[2])
+        return total / max(n, 1), "Σ of runs"
+    return None, ""
+
+
+def predict(items: Sequence[Item], profile: str, mine: Path) -> None:
+    """Each item's predicted seconds per run: this machine's measurement where there is one, else the committed
+    reference's (``measured_per_run``); ``basis`` says which."""
+    for it in items:
+        paper, name = it.plan.paper, it.plan.item
+        for label, root in (("here", mine), ("ref", REFERENCE_ROOT)):
+            s, when = measured_per_run(root, profile, paper, name)
+            if s is not None:
+                it.per_run_s, it.basis = s, f"{label} {when}".strip()
+                break
+
+
+def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None:
+    runs, todo = sum(i.plan.runs for i in items), sum(i.plan.todo for i in items)
+    cells = sum(i.plan.cells for i in items)
+    launch = f"--launcher {a.launcher}" + (f" --jobs {a.jobs}" if a.launcher == "process" else "")
+    print(f"run_all.sh plan: profile {a.profile}, {len(items)} items, {cells} cells, {runs} runs "
+          f"({todo} to run, {runs - todo} finished before{', --force: all rerun' if a.force else ''}); {launch}, "
+          f"threads {a.threads}, device {a.device}")
+    width = max([len(i.name) for i in items] + [4])
+    for i in items:
+        p = i.plan
+        if p.needs:
+            print(f"  {i.name.ljust(width)}  needs {p.needs}: not run")
+            continue
+        part = f" of {p.grid}" if p.cells != p.grid else ""
+        when = "—" if i.predicted_s is None else f"~{fmt_seconds(i.predicted_s)} ({i.basis})"
+        print(f"  {i.name.ljust(width)}  {p.cells}{part} cells x {len(p.seeds)} seeds = {p.runs} runs, "
+              f"{p.todo} to run  {when}")
+    known = [i for i in items if i.predicted_s is not None and i.plan.todo]
+    unknown = [i.name for i in items if i.predicted_s is None and i.plan.todo and not i.plan.needs]
+    total = sum(i.predicted_s for i in known)
+    print(f"predicted time: {fmt_seconds(total)} for {len(known)} items from measured times (here: this machine's "
+          f"last run of the item; ref: the committed reference's, one item at a time, with --jobs 1 or more"
+          f"{'; not measured: ' + ', '.join(unknown) if unknown else ''})")
+    print(f"logs: {logs}/<paper>/<item>.log{'' if a.verbose else ' (--verbose: on the terminal too)'}")
+
+
+class Stop(Exception):
+    """SIGTERM or Ctrl-C: the running item was stopped."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def run_item(item: Item, argv: Sequence[str], log_path: Path, progress: Path, bar: Bar, k: int, verbose: bool,
+             state: dict) -> None:
+    """Run one item script as its own process (its own session: a signal reaches it only through ``stop``), its
+    output to ``log_path`` (and the terminal with ``verbose``), the bar moved by its runs' progress events."""
+    py = os.environ.get("OFFMARL_PY") or sys.executable
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    with open(log_path, "ab") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {item.script} {' '.join(argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen([py, item.script, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, env={**os.environ, PROGRESS_ENV: str(progress)})
+        state["proc"] = proc
+
+        def copy():
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                if verbose:
+                    bar.write(line.decode(errors="replace").rstrip("\n"))
+        reader = threading.Thread(target=copy, daemon=True)
+        reader.start()
+        while proc.poll() is None:
+            poll_events(state, progress)
+            bar.show(k, item)
+            if state.get("stop"):
+                break
+            time.sleep(0.5)
+        if state.get("stop"):
+            stop_process(proc)
+        proc.wait()
+        reader.join(timeout=10)
+    state["proc"] = None
+    poll_events(state, progress)
+    item.rc, item.wall_s = proc.returncode, time.time() - t0
+    if state.get("stop"):
+        raise Stop(state["stop"])
+
+
+def poll_events(state: dict, progress: Path) -> None:
+    """Hand each new progress event to its item (by the run id's profile/paper/item prefix)."""
+    events, state["offset"] = read_progress(progress, state.get("offset", 0))
+    for e in events:
+        key = "/".join(str(e.get("run_id", "")).split("/")[1:3])
+        if key in state["by_name"]:
+            state["by_name"][key].events.append(e)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM to the item's process group (its worker processes too), SIGKILL after 20 s."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def outcome(item: Item) -> str:
+    """``ran``, ``NEEDS`` or ``FAILED`` and the item's times and failures (each distinct reason once)."""
+    if item.rc == 0:
+        return f"  ran     {item.script} ({item.wall_s:.0f} s, {len(item.events)} runs)"
+    if item.rc == EXIT_NEEDS:
+        return f"  NEEDS   {item.script} (needs {item.plan.needs or 'see its log'})"
+    lines = [f"  FAILED  {item.script} (exit {item.rc}, {item.wall_s:.0f} s)"]
+    reasons: dict[str, int] = {}
+    for e in item.events:
+        if e.get("status") == "failed":
+            reasons[str(e.get("reason"))] = reasons.get(str(e.get("reason")), 0) + 1
+    for reason, n in reasons.items():
+        lines.append(f"            {n} run{'s' if n > 1 else ''}{' with the same error' if n > 1 else ''}: {reason}")
+    return "\n".join(lines)
+
+
+def log_tail(path: Path, n: int = 6) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("            " + x for x in lines[-n:])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = parse_args(argv)
+    from common.running.runtime import check_device  # imports torch: after the arguments are checked
+
+    try:
+        check_device(a.device)
+    except ValueError as e:
+        print(f"run_all.sh: {e}; see ./run_all.sh --help", file=sys.stderr)
+        return 2
+    mine = REFERENCE_ROOT if a.reference else (Path(a.results) if a.results else runs_root())
+    logs = (runs_root() if a.reference else mine) / a.profile / "logs"
+    argv_items = item_argv(a)
+    t0 = time.time()
+    items = plan_items(a.items, argv_items)
+    predict(items, a.profile, mine)
+    print_plan(items, a, logs)
+    print(f"(planned in {time.time() - t0:.1f} s)", flush=True)
+    if a.plan:
+        return 0
+    state: dict = {"by_name": {f"{i.plan.paper}/{i.plan.item}": i for i in items}}
+    logs.mkdir(parents=True, exist_ok=True)
+    progress = logs / f".progress-{os.getpid()}.jsonl"
+    progress.unlink(missing_ok=True)
+
+    def on_signal(signum, frame):
+        if state.get("stop") and state.get("proc") is not None:  # a second Ctrl-C: no more waiting
+            os.killpg(state["proc"].pid, signal.SIGKILL)
+        state["stop"] = signum
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+
+    bar, done, stopped = Bar(items), [], None
+    try:
+        for k, item in enumerate(items, 1):
+            if state.get("stop"):
+                raise Stop(state["stop"])
+            run_item(item, argv_items, logs / item.plan.paper / f"{item.plan.item}.log", progress, bar, k, a.verbose,
+                     state)
+            done.append(item)
+            bar.write(f"[{k}/{len(items)}] {item.name}: {outcome(item).split(None, 1)[0].lower()} in "
+                      f"{fmt_seconds(item.wall_s)}; {bar.tqdm.n}/{bar.total} runs done, {bar.eta()}")
+    except Stop as e:
+        stopped = e
+    finally:
+        bar.close()
+        progress.unlink(missing_ok=True)
+    if stopped is not None:
+        return stopped_message(stopped, items, done, a, time.time() - t0)
+    return finish(items, a, mine, logs, time.time() - t0)
+
+
+def stopped_message(stop: Stop, items: Sequence[Item], done: Sequence[Item], a: argparse.Namespace,
+                    elapsed: float) -> int:
+    left = [i for i in items if i not in done]
+    ran = sum(len(i.events) for i in items)
+    print(f"\n================ stopped by {stop} after {fmt_seconds(elapsed)}")
+    print(f"finished items ({len(done)}/{len(items)}): {', '.join(i.name for i in done) or 'none'}")
+    if left:
+        cur = left[0]
+        print(f"stopped in: {cur.name} ({len(cur.events)}/{cur.plan.todo} of its runs recorded); not started: "
+              f"{', '.join(i.name for i in left[1:]) or 'none'}")
+    print(f"{ran} runs recorded in this invocation; nothing recorded is lost. The same command resumes (finished "
+          f"runs are skipped, a stopped run resumes from its last checkpoint):\n  {a.command}")
+    return 128 + stop.signum
+
+
+def finish(items: Sequence[Item], a: argparse.Namespace, mine: Path, logs: Path, elapsed: float) -> int:
+    """The report, then the summary; 0 unless an item or the report failed."""
+    print("\n=== report", flush=True)
+    py = os.environ.get("OFFMARL_PY") or sys.executable
+    where = ["--reference"] if a.reference else (["--results", a.results] if a.results else [])
+    with open(logs / "report.log", "ab") as log:
+        rep = subprocess.run([py, "-m", "common.reporting.report", "--profile", a.profile, *where], stdout=log,
+                             stderr=subprocess.STDOUT)
+    print(f"report: {mine / 'REPORT.md'}" + ("" if rep.returncode == 0 else f" FAILED (log: {logs / 'report.log'})"))
+    print(f"\n================ summary (profile: {a.profile}, {elapsed:.0f} s)")
+    if not items:
+        print("no reproduction scripts exist yet for these papers")
+    for item in items:
+        print(outcome(item))
+        if item.rc not in (0, EXIT_NEEDS):
+            if not any(e.get("status") == "failed" for e in item.events):
+                print(log_tail(logs / item.plan.paper / f"{item.plan.item}.log"))
+            print(f"            log: {logs / item.plan.paper / (item.plan.item + '.log')}")
+    print(f"records: {mine}/{a.profile}/<paper>/<item>.jsonl   tables: {mine}/{a.profile}/<paper>/<item>.md   "
+          f"report: {mine}/REPORT.md   logs: {logs}")
+    failed = [i for i in items if i.rc not in (0, EXIT_NEEDS)]
+    return 1 if failed or rep.returncode != 0 else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

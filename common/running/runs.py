@@ -1,0 +1,270 @@
+"""One run of the experiment runner (common.running.experiment): its context, its Sacred run and record, and the reuse of an
+identical finished run.
+
+``record_run`` seeds, runs ``compute(ctx)`` inside the run's own Sacred run, builds the record (``build_record``)
+and appends it (or, with ``--force``, replaces its run's earlier record: ``common.running.records.replace_record``), then
+deletes the run's checkpoint; a run that raises ends as a ``common.running.progress.RunFailure``. ``settle_run`` finds a
+run that needs no computing: finished meanwhile ("skipped") or identical to a finished run ("reused", its record
+copied). common.running.experiment re-exports these names.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from common.datasets.check import same_data
+from common.running.progress import failure
+from common.running.records import (
+    SCHEMA_VERSION,
+    append_record,
+    atomic_torch_save,
+    canonical_json,
+    finished_set,
+    load_records,
+    record_threads,
+    records_path,
+    replace_record,
+    to_jsonable,
+)
+from common.running.roots import checkpoints_root
+from common.running.runtime import current_threads, now, seed_everything, versions
+
+if TYPE_CHECKING:
+    from common.running.job import Cell, Job
+    from common.running.profiles import Profile
+
+log = logging.getLogger("offmarl.experiment")
+
+
+class RunContext:
+    """What a job sees: seed, profile, device, checkpointing, logging and a progress bar."""
+
+    def __init__(self, seed: int, profile: Profile, device: str, checkpoint_path: Path, run_id: str, sacred_run=None):
+        self.seed = seed
+        self.profile = profile
+        self.device = device
+        self.checkpoint_path = checkpoint_path  # <cache>/checkpoints/<root>/<profile>/<paper>/.../seed<k>/<hash>.pt
+        self.run_id = run_id
+        self.curve: list[dict[str, Any]] = []  # filled by log(); restored from a checkpoint
+        self.resumed_from_step: int | None = None
+        self._sacred_run = sacred_run
+
+    def log(self, step: int, **scalars: Any) -> None:
+        """Append ``{"step": step, **scalars}`` to the curve and log each scalar to Sacred (a list: one per entry)."""
+        entry = {"step": int(step), **{k: to_jsonable(v) for k, v in scalars.items()}}
+        self.curve.append(entry)
+        self.log_sacred(step, scalars)
+
+    def log_sacred(self, step: int, scalars: Mapping[str, Any]) -> None:
+        """Log each scalar to this run's Sacred run, if any (``log``; a group's runs replay their curves)."""
+        if self._sacred_run is not None:
+            for k, v in scalars.items():
+                if isinstance(v, (list, tuple)):  # per-agent values: Sacred takes scalars, one per name
+                    for i, x in enumerate(v):
+                        self._sacred_run.log_scalar(f"{k}_{i}", float(x) if x is not None else float("nan"), int(step))
+                    continue
+                self._sacred_run.log_scalar(k, float(v) if v is not None else float("nan"), int(step))
+
+    def save_checkpoint(self, obj: Any, step: int | None = None) -> None:
+        """``torch.save`` ``obj`` (with the curve so far) atomically (``common.running.records.atomic_torch_save``)."""
+        atomic_torch_save({"user": obj, "curve": list(self.curve), "step": step}, self.checkpoint_path)
+
+    def load_checkpoint(self) -> Any:
+        """The object last saved by this run (same cell, seed, profile, config), or None."""
+        if not self.checkpoint_path.exists():
+            return None
+        import torch
+
+        blob = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.curve = list(blob.get("curve", []))
+        step = blob.get("step")
+        if step is None and self.curve:
+            step = self.curve[-1]["step"]
+        self.resumed_from_step = step
+        log.info("%s: resuming from checkpoint (step %s)", self.run_id, step)
+        return blob["user"]
+
+    def progress(self, total: int, desc: str | None = None):
+        """A tqdm bar; disabled when stderr is not a TTY or ``$CI`` is set."""
+        from tqdm.auto import tqdm
+
+        disable = bool(os.environ.get("CI")) or not sys.stderr.isatty()
+        return tqdm(total=total, desc=desc or self.run_id, disable=disable, leave=False)
+
+
+_RESERVED = {"score", "normalized", "curve"}
+
+
+def build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device,
+                  wall_time_s: float | None = None) -> dict[str, Any]:
+    if not isinstance(metrics, Mapping) or "score" not in metrics:
+        raise TypeError(f"a job must return a dict with at least 'score', got {metrics!r}")
+    nonfinite = []
+    vals = {}
+    for k in ("score", "normalized"):
+        v = metrics.get(k)
+        if v is not None:
+            v = float(v)
+            if not math.isfinite(v):
+                nonfinite.append(k)
+                v = None
+        vals[k] = v
+    curve = metrics.get("curve", ctx.curve)
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": cell.run_id(profile.name, seed),
+        "paper": cell.paper,
+        "item": cell.item,
+        "keys": to_jsonable(cell.keys),
+        "method": to_jsonable(cell.keys.get("method")),
+        "seed": seed,
+        "profile": profile.name,
+        "score": vals["score"],
+        "normalized": vals["normalized"],
+        "curve": to_jsonable(curve),
+        "extra": to_jsonable({k: v for k, v in metrics.items() if k not in _RESERVED}),
+        "nonfinite": nonfinite,
+        "wall_time_s": round(time.time() - t0 if wall_time_s is None else wall_time_s, 3),
+        "config": to_jsonable(cell.config),
+        "config_hash": cell.config_hash,
+        "profile_settings": profile.to_dict(),
+        "git_commit": git,
+        "sacred_run_id": sacred_id,
+        "started": started,
+        "finished": now(),
+        "hostname": socket.gethostname(),
+        "device": device,
+        "threads": current_threads(),
+        "resumed_from_step": ctx.resumed_from_step,
+        "versions": versions(),
+    }
+
+
+def _sacred_failed_line(rec: logging.LogRecord) -> bool:
+    """False for Sacred's "Failed after 0:00:01!" line (one per failed run; the runner says it once per reason)."""
+    return not str(rec.msg).startswith("Failed after")
+
+
+def _sacred_experiment(name: str, sacred_dir: Path):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+        from sacred import Experiment
+        from sacred.observers import FileStorageObserver
+
+    ex = Experiment(name, interactive=True, save_git_info=False)
+    ex.observers.append(FileStorageObserver(str(sacred_dir), copy_sources=False))
+    sl = logging.getLogger("offmarl.sacred")
+    sl.setLevel(logging.WARNING)
+    run_log = sl.getChild(name)  # Sacred's logger of this run
+    if _sacred_failed_line not in run_log.filters:  # a failed run is reported once by record_run (common.running.progress)
+        run_log.addFilter(_sacred_failed_line)
+    ex.logger = sl
+    return ex
+
+
+def checkpoint_path(results_root: str | Path, cell: Cell, profile: str, seed: int) -> Path:
+    """``<checkpoints_root(results, profile)>/<paper>/<item>/<keys>/seed<k>/<config hash>.pt`` (in the user cache)."""
+    rid = cell.run_id(profile, seed)
+    return checkpoints_root(results_root, profile) / Path(*rid.split("/")[1:]) / f"{cell.config_hash}.pt"
+
+
+def record_run(cell: Cell, seed: int, profile: Profile, results_root: str | Path, device: str, git: dict | None,
+               compute: Callable[[RunContext], Mapping[str, Any]], started: str | None = None,
+               wall_time_s: float | None = None, replace: bool = False) -> tuple[str, str, str | None]:
+    """``compute(ctx) -> metrics`` in the run's own Sacred run (after ``seed_everything``), its record appended,
+    its checkpoint deleted; as ``run_one``. ``started`` / ``wall_time_s``: a group's (common.running.grouping)."""
+    rid = cell.run_id(profile.name, seed)
+    ckpt = checkpoint_path(results_root, cell, profile.name, seed)
+    ex = _sacred_experiment(rid, Path(results_root) / profile.name / "sacred")
+    sacred_config = {
+        "paper": cell.paper, "item": cell.item, "keys": to_jsonable(cell.keys),
+        "cell_config": to_jsonable(cell.config), "config_hash": cell.config_hash,
+        "seed": seed, "profile": profile.name, "profile_settings": profile.to_dict(),
+    }
+    ex.add_config(sacred_config)
+    out: dict[str, Any] = {}
+
+    @ex.main
+    def _main(_run):
+        seed_everything(seed)  # before the job builds anything
+        ctx = RunContext(seed, profile, device, ckpt, rid, sacred_run=_run)
+        t_start, t0 = now(), time.time()
+        metrics = compute(ctx)
+        out["record"] = build_record(cell, seed, profile, metrics, ctx, started or t_start, t0, _run._id, git, device,
+                                      wall_time_s)
+        return out["record"]["score"]
+
+    try:
+        ex.run(options={"--capture": "no", "--loglevel": "WARNING"})
+    except BaseException as e:  # noqa: BLE001 - a job may raise anything; SystemExit/KeyboardInterrupt too
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return rid, "failed", failure(rid, e, traceback.format_exc())
+    rec = out["record"]
+    (replace_record if replace else append_record)(records_path(results_root, profile.name, cell.paper, cell.item),
+                                                   rec)
+    if ckpt.exists():
+        ckpt.unlink()
+    return rid, ("nonfinite" if rec["nonfinite"] else "ran"), None
+
+def find_identical_run(results_root: str | Path, profile: str, cell: Cell, seed: int, items: Sequence[str],
+                       device: str = "cpu", data: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """A finished record of ``cell.paper`` in one of ``items`` with the same profile, seed, device
+    and config (hash and full config equal), or None. Claim verdicts are never donors. With ``data``
+    (the identity of the dataset the run would train on), only a record on that same data qualifies."""
+    want = canonical_json(to_jsonable(cell.config))
+    for item in dict.fromkeys(items):
+        for r in load_records(results_root, profile, cell.paper, item):
+            if (r.get("seed") == seed and r.get("config_hash") == cell.config_hash
+                    and r.get("device", "cpu") == device and "claim" not in (r.get("keys") or {})
+                    and record_threads(r) == current_threads()
+                    and canonical_json(r.get("config", {})) == want
+                    and (data is None or same_data(r.get("extra"), data) is True)):
+                return r
+    return None
+
+
+def reused_record(donor: Mapping[str, Any], cell: Cell, profile: str, seed: int) -> dict[str, Any]:
+    """``donor`` re-filed under ``cell``: the same run's results (scores, curve, config, commit,
+    timings) with this cell's run_id / item / keys, and ``reused_from`` naming the run that computed it."""
+    rec = dict(donor)
+    rec.update(run_id=cell.run_id(profile, seed), item=cell.item, keys=to_jsonable(cell.keys),
+               method=to_jsonable(cell.keys.get("method")),
+               reused_from=donor.get("reused_from") or donor["run_id"], reused_at=now())
+    return rec
+
+
+def own_key(cell: Cell, seed: int, profile: str, threads: int) -> tuple:
+    return cell.paper, cell.item, cell.keys_id(), seed, profile, cell.config_hash, threads
+
+
+def settle_run(cell: Cell, seed: int, job: Job, profile: Profile, results_root: str | Path, device: str,
+               reuse_from: Sequence[str] | None) -> str | None:
+    """``run_one``'s first step (with ``reuse_from``): "skipped", "reused" (a record copied) or None (to compute)."""
+    if reuse_from is None:
+        return None
+    own = own_key(cell, seed, profile.name, current_threads())
+    if own in finished_set(load_records(results_root, profile.name, cell.paper, cell.item)):
+        return "skipped"  # another process finished it since this one planned its runs
+    items = [cell.item, *reuse_from]
+    donor = find_identical_run(results_root, profile.name, cell, seed, items, device)
+    spec_fn, ident_fn = job.data_spec, job.data_identity
+    spec = spec_fn(cell.config) if donor is not None and spec_fn is not None else None
+    if spec is not None:  # a donor must have trained on the data this run would use
+        data = ident_fn(spec)
+        if same_data(donor.get("extra"), data) is not True:
+            donor = find_identical_run(results_root, profile.name, cell, seed, items, device, data)
+    if donor is None:
+        return None
+    append_record(records_path(results_root, profile.name, cell.paper, cell.item),
+                  reused_record(donor, cell, profile.name, seed))
+    return "reused"
