@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_ROOT = REPO_ROOT / "results"
 RUNS_ENV = "OFFMARL_RESULTS"
 CACHE_ENV = "OFFMARL_DATA"

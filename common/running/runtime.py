@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 DEVICES = ("cpu", "cuda")
