@@ -28,7 +28,8 @@ from moma_data import tiny_reacher_dataset
 from papers.moma_ppo import config as C
 from papers.moma_ppo.jobs import moma_group_key, reacher_moma_config, table4a_job
 from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts, start_generators
-from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
+from papers.moma_ppo.worldmodel import WorldModelEnsemble
+from papers.moma_ppo.worldmodel_data import WorldModelConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -146,7 +146,6 @@ BIG_MODULES = {  # path: lines
     "papers/cast_bcq/smac.py": 697,
     "papers/moma_ppo/jobs.py": 746,
     "papers/moma_ppo/published.py": 488,
-    "papers/moma_ppo/worldmodel.py": 860,
     "papers/omar/datasets.py": 556,
     "papers/otc/bremen.py": 579,
     "papers/otc/deploy.py": 521,

@@ -59,7 +59,8 @@ from common.networks.history import (
     shift_history,
     sinusoidal_positions,
 )
-from papers.moma_ppo.worldmodel import JointLayout, WMData, WorldModelConfig, WorldModelEnsemble
+from papers.moma_ppo.worldmodel import WorldModelEnsemble
+from papers.moma_ppo.worldmodel_data import JointLayout, WMData, WorldModelConfig
 from scripts import parity_common
 from scripts.parity_common import load_fixture, t64, unpack
 

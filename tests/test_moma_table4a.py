@@ -72,7 +72,7 @@ def test_moma_config_follows_the_code_on_mamujoco():
     full = reacher_moma_config(get_profile("full", C.PROFILES), "leader-only")
     assert full["world_model"] == {} and full["rollouts"] == {"k": 10, "batch": 2000}
     assert full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001  # [code] memory 10
-    from papers.moma_ppo.worldmodel import WorldModelConfig
+    from papers.moma_ppo.worldmodel_data import WorldModelConfig
 
     wm = WorldModelConfig(**full["world_model"])
     assert (wm.clip_to_dataset, wm.threshold, wm.lambda_g, wm.lambda_r, wm.hidden) == (True, 2.0, 0.1, 0.05, 1024)
@@ -131,7 +131,8 @@ def test_continuous_rollouts_stay_in_the_dataset_box():
     the arrays), every reward before the penalty in [r_min, r_max], and the stored reward is that minus the
     penalty; the sampled actions are stored unbounded (some |a| > 1)."""
     from common.algos.mappo import MAPPO, MAPPOConfig
-    from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
+    from papers.moma_ppo.worldmodel import WorldModelEnsemble
+    from papers.moma_ppo.worldmodel_data import WorldModelConfig
 
     ds = tiny_reacher_dataset()
     wm = WorldModelEnsemble.for_datasets(ds, WorldModelConfig(n_members=3, n_elites=2, hidden=8, t_layers=1,

@@ -1,4 +1,4 @@
-"""MOMA-PPO's world-model ensemble (papers/moma_ppo/worldmodel.py): hand-computed losses and
+"""MOMA-PPO's world-model ensemble (papers/moma_ppo/worldmodel*.py): hand-computed losses and
 uncertainties, the sampling options, the clipping box, batched == per-member training, elite
 selection, checkpoints, and a small learning check. Tiny widths; the defaults stay the paper's."""
 
@@ -13,20 +13,16 @@ import torch
 import torch.nn.functional as F
 
 from common.datasets.dataset import Dataset
-from papers.moma_ppo.worldmodel import (
+from papers.moma_ppo.worldmodel import WorldModelEnsemble
+from papers.moma_ppo.worldmodel_data import (
     JointLayout,
     WorldModelConfig,
-    WorldModelEnsemble,
-    aleatoric_norm,
     dataset_box,
     dataset_tensors,
-    epistemic_general,
-    epistemic_reward,
-    gaussian_nll,
-    mask_bce,
     split_indices,
-    weights_sha256,
 )
+from papers.moma_ppo.worldmodel_nets import gaussian_nll, mask_bce, weights_sha256
+from papers.moma_ppo.worldmodel_sample import aleatoric_norm, epistemic_general, epistemic_reward
 
 OBS_DIMS, ACT_DIMS = (2, 3), (1, 2)  # heterogeneous agents: padding to O = 3, A = 2
 TINY = dict(hidden=8, t_layers=1, r_layers=1, mask_layers=1)

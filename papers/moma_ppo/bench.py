@@ -70,7 +70,9 @@ def _synthetic(shape: dict, rows: int, device, seed: int = 0) -> dict[str, Any]:
 def _world_model(shape: dict, size: str, n_members: int, device, seed: int = 0):
     """An ensemble of ``n_members`` (its elites the first 5 members; a wide box). One member: an ensemble whose
     heads and optimizer hold a single member (a world model alone, to train only: an ensemble needs >= 2 elites)."""
-    from papers.moma_ppo.worldmodel import JointLayout, WMHeads, WorldModelConfig, WorldModelEnsemble  # noqa: PLC0415
+    from papers.moma_ppo.worldmodel import WorldModelEnsemble  # noqa: PLC0415
+    from papers.moma_ppo.worldmodel_data import JointLayout, WorldModelConfig  # noqa: PLC0415
+    from papers.moma_ppo.worldmodel_nets import WMHeads  # noqa: PLC0415
 
     cfg = WorldModelConfig(n_members=max(n_members, 5), n_elites=5, **WM_SIZES[size])
     wm = WorldModelEnsemble(JointLayout(shape["obs_dims"], shape["act_dims"]), cfg, seeds=[seed], device=device)
@@ -94,7 +96,7 @@ def _world_model(shape: dict, size: str, n_members: int, device, seed: int = 0):
 
 
 def _wm_data(wm, arrays: dict, device):
-    from papers.moma_ppo.worldmodel import WMData  # noqa: PLC0415
+    from papers.moma_ppo.worldmodel_data import WMData  # noqa: PLC0415
 
     lay = wm.layout
     obs, act = torch.as_tensor(arrays["obs"], device=device), torch.as_tensor(arrays["actions"], device=device)

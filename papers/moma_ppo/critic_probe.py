@@ -46,7 +46,7 @@ from common.running.records import atomic_write_text  # noqa: E402
 from common.running.runtime import check_device, git_commit  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
 from papers.moma_ppo.simulator import HYBRIDS  # noqa: E402
-from papers.moma_ppo.worldmodel import WorldModelConfig  # noqa: E402
+from papers.moma_ppo.worldmodel_data import WorldModelConfig  # noqa: E402
 
 
 def rollout_steps(masks: torch.Tensor, zetas: torch.Tensor) -> torch.Tensor:

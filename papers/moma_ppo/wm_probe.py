@@ -34,7 +34,7 @@ from common.running.cli import json_overrides  # noqa: E402
 from common.running.profiles import get_profile  # noqa: E402
 from common.running.runtime import check_device  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
-from papers.moma_ppo.worldmodel import WorldModelConfig  # noqa: E402
+from papers.moma_ppo.worldmodel_data import WorldModelConfig  # noqa: E402
 
 FAMILIES = ("dataset", "uniform", "half", "saturated")
 
