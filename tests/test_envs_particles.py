@@ -8,7 +8,7 @@ import pytest
 
 import envs
 from env_checks import check_determinism, check_parallel_api, check_spec_and_episode
-from envs.particles import flee_action
+from envs.particle_prey import flee_action
 
 ALL = [
     ("omar/spread", {}),

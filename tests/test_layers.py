@@ -138,7 +138,6 @@ BIG_MODULES = {  # path: lines
     "common/networks/nets.py": 503,
     "common/reporting/published.py": 474,
     "envs/mamujoco.py": 491,
-    "envs/particles.py": 697,
     "envs/smax.py": 411,
     "papers/cast_bcq/cast_bcq.py": 640,
     "papers/cast_bcq/grid.py": 623,

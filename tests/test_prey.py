@@ -1,4 +1,4 @@
-"""The prey options of omar/tag and omar/world (envs/particles.py) and the prey trainer (papers/omar/prey.py):
+"""The prey options of omar/tag and omar/world (envs/particles.py, envs/particle_prey.py) and the prey trainer (papers/omar/prey.py):
 export -> numpy forward equals the torch actor, checksum checks, prey="scripted" unchanged, learn_prey as a 4th
 agent (PettingZoo API included), the committed v2 assets, and a test-sized run of the trainer."""
 
@@ -11,11 +11,11 @@ import pytest
 import torch
 
 import envs
-import envs.particles as particles
+import envs.particle_prey as particle_prey
 from common.datasets.card import sha256_file
 from common.networks.heads import DeterministicActor
 from env_checks import check_determinism, check_parallel_api, check_spec_and_episode, rollout
-from envs.particles import PREY_DIR, NumpyActor, flee_action, load_prey
+from envs.particle_prey import PREY_DIR, NumpyActor, flee_action, load_prey
 from papers.omar.prey import export_prey, main
 
 OBS = {"omar/tag": (16, 14), "omar/world": (24, 22)}  # (predator obs, prey obs)
@@ -54,7 +54,7 @@ def test_exported_prey_equals_torch_actor(tmp_path, name, input_norm, n_members,
     np.testing.assert_allclose(ours, _torch_actions(actor, member, obs, width), atol=1e-5)
     np.testing.assert_array_equal(prey(obs), ours)  # deterministic
     np.testing.assert_allclose(prey(obs[3]), ours[3], rtol=0, atol=1e-12)  # one obs at a time, as the env calls it
-    fname = f"{particles.PREY_KEYS[name]}-v2.npz"
+    fname = f"{particle_prey.PREY_KEYS[name]}-v2.npz"
     assert json.loads((tmp_path / "manifest.json").read_text())[fname]["sha256"] == sha256_file(tmp_path / fname)
 
 
@@ -79,7 +79,7 @@ def test_env_runs_the_frozen_prey(tmp_path, monkeypatch, name):
     width, obs_dim = OBS[name]
     actor = _actor(4, width, False, seed=5)
     export_prey(actor, 3, name, "v2", tmp_path)
-    monkeypatch.setattr(particles, "PREY_DIR", tmp_path)
+    monkeypatch.setattr(particle_prey, "PREY_DIR", tmp_path)
     env = envs.make(name, prey="v2")
     assert env.spec.n_agents == 3 and env.spec.options["prey"] == "v2"
     env.reset(2)
@@ -155,7 +155,7 @@ def test_learn_prey_exposes_the_prey_as_a_fourth_agent(name):
 # ---- the committed assets and the trainer -----------------------------------------------------------------
 @pytest.mark.parametrize("name", ["omar/tag", "omar/world"])
 def test_committed_v2_prey_loads_and_matches_its_manifest(name):
-    fname = f"{particles.PREY_KEYS[name]}-v2.npz"
+    fname = f"{particle_prey.PREY_KEYS[name]}-v2.npz"
     manifest = json.loads((PREY_DIR / "manifest.json").read_text())
     assert manifest[fname]["sha256"] == sha256_file(PREY_DIR / fname)
     card = json.loads((PREY_DIR / manifest[fname]["card"]).read_text())

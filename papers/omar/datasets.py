@@ -94,7 +94,7 @@ BEHAVIOR_STEPS = {
 }
 VERSION = {"smoke": 1005, "quick": 1003, "full": 2}  # MaMuJoCo (HalfCheetah 2x3)
 # OMAR's particle worlds: bumped when the worlds moved to OMAR's own physics (semi-implicit Euler, force
-# mass·accel·u, world prey's food sign; envs/particles.py OmarWorld), so no cache made in mpe2's physics is
+# mass·accel·u, world prey's food sign; envs/particle_worlds.py OmarWorld), so no cache made in mpe2's physics is
 # ever loaded for them (the cell configs change too, so old records are other cells).
 PARTICLE_VERSION = {"smoke": 1006, "quick": 1004, "full": 3}
 # smoke datasets test the pipeline only: their 1,000-step behavior run need not beat random (on spread,

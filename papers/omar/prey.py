@@ -8,7 +8,7 @@ every dataset and every evaluation. Its weights ship only inside OMAR's dataset 
        the 3 predators on their team reward, the prey (last agent, obs zero-padded to the predators' width)
        on OMAR's prey reward. Each agent has its own centralized twin critic on its own reward.
     2. Freeze the prey: its deterministic actor (member 3 of seed slot 0) is exported to
-       ``<out>/<tag|world>-<version>.npz`` (numpy arrays, run by ``envs.particles.NumpyActor``), its sha256
+       ``<out>/<tag|world>-<version>.npz`` (numpy arrays, run by ``envs.particle_prey.NumpyActor``), its sha256
        is written into ``<out>/manifest.json``; from then on ``envs.make(env, prey="<version>")`` uses it.
     3. Escape statistics of the frozen prey (card ``<out>/<tag|world>-<version>.json``): over ``--eval-episodes``
        episodes (env seeds ``EVAL_SEED + e``), the predators' return Σ_t r_0 (OMAR's metric, the team reward
@@ -38,7 +38,7 @@ from common.datasets.card import sha256_file
 from common.networks.heads import DeterministicActor
 from common.running.roots import REPO_ROOT, runs_root
 from common.running.runtime import git_commit, set_threads
-from envs.particles import PREY_DIR, PREY_KEYS, NumpyActor, prey_file
+from envs.particle_prey import PREY_DIR, PREY_KEYS, NumpyActor, prey_file
 
 EVAL_SEED = 3_000_000  # escape-statistics episodes use env seeds EVAL_SEED + e (no training run uses them)
 PREY_INDEX = 3  # the prey is the last of the 4 agents of learn_prey=True
@@ -46,7 +46,7 @@ PREY_INDEX = 3  # the prey is the last of the 4 agents of learn_prey=True
 
 # ---- export / manifest -----------------------------------------------------------------------------------
 def actor_arrays(actor: DeterministicActor, member: int, obs_dim: int) -> dict[str, np.ndarray]:
-    """One member of a ``DeterministicActor`` as the arrays of :class:`envs.particles.NumpyActor` (float32).
+    """One member of a ``DeterministicActor`` as the arrays of :class:`envs.particle_prey.NumpyActor` (float32).
     The input width stays the learner's (padded) one; ``obs_dim`` is the real prey obs size."""
     net = actor.net
     out: dict[str, np.ndarray] = {
