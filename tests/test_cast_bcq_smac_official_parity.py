@@ -64,7 +64,7 @@ import pytest
 import torch
 
 import papers.cast_bcq.smac as smac
-from papers.cast_bcq.grid import masked_argmax
+from papers.cast_bcq.grid_losses import masked_argmax
 from papers.cast_bcq.smac import SmaxConfig, SmaxLearner
 from scripts.parity_common import load_fixture
 

@@ -1,4 +1,4 @@
-"""CAST-BCQ Figure 1 grid learners (papers/cast_bcq/grid.py): the spec's exact claims (§6.1: value iteration,
+"""CAST-BCQ Figure 1 grid learners (papers/cast_bcq/grid*.py): the spec's exact claims (§6.1: value iteration,
 the Q* table at (4, 4), the two-player credit), the BCQ filter and ICQ weights on hand cases, batched seeds =
 seeds alone, checkpoint -> resume, validate(), the registry, and a small learning check of CAST."""
 
@@ -12,19 +12,17 @@ from common.algos import build_learner
 from common.datasets.dataset import Dataset
 from common.running.evaluate import evaluate
 from envs.games import CliffGrid, make_cliff_grid
-from papers.cast_bcq.grid import (
-    LEARNER_NAME,
-    GridConfig,
-    GridLearner,
+from papers.cast_bcq.grid import GridLearner
+from papers.cast_bcq.grid_config import LEARNER_NAME, GridConfig
+from papers.cast_bcq.grid_losses import (
     bcq_allowed,
     grid_credit,
     icq_policy_weights,
     icq_target_weights,
     masked_argmax,
-    optimal_joint_q,
-    optimal_value,
     td_error_loss,
 )
+from papers.cast_bcq.grid_optimum import optimal_joint_q, optimal_value
 
 FWD, BWD, STAY = CliffGrid.FORWARD, CliffGrid.BACKWARD, CliffGrid.STAY
 METHODS = ("i_bcq", "i_icq", "cast")

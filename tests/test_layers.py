@@ -140,7 +140,6 @@ BIG_MODULES = {  # path: lines
     "envs/mamujoco.py": 491,
     "envs/smax.py": 411,
     "papers/cast_bcq/cast_bcq.py": 640,
-    "papers/cast_bcq/grid.py": 623,
     "papers/cast_bcq/icq_ma.py": 564,
     "papers/cast_bcq/smac.py": 697,
     "papers/moma_ppo/jobs.py": 746,

@@ -39,13 +39,14 @@ Our decisions [I]:
     on time-out rows (the max over allowed joint actions needs no dataset next action).
   - Spec §2.6 / §3.5 set hidden 64 and Adam 1e-3 (Fujimoto 2019b: 256 and 3e-4); we follow the spec.
 Shapes: M members, S seeds, N agents, B batch, T steps, E episodes, O obs dim, K actions, D state dim.
+Config: papers/cast_bcq/grid_config.py; the named loss functions: papers/cast_bcq/grid_losses.py.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
@@ -57,264 +58,22 @@ from common.algos import register_learner
 from common.algos.itd3 import with_next_actions
 from common.datasets.sampling import member_agents, sample_indices
 from common.networks.nets import EnsembleMLP, load_member, member_state, polyak_update
-from envs.games import CliffGrid
-
-__all__ = [
-    "GridConfig",
-    "GridLearner",
-    "build_grid_learner",
-    "bcq_allowed",
-    "masked_argmax",
-    "bc_loss",
-    "td_error_loss",
-    "icq_target_weights",
-    "icq_policy_weights",
-    "awbc_loss",
-    "grid_credit",
-    "credit_loss",
-    "joint_q_table",
-    "optimal_joint_q",
-    "optimal_value",
-    "LEARNER_NAME",
-]
-
-LEARNER_NAME = "cast_grid"
-METHODS = ("i_bcq", "i_icq", "cast")
-PARTNERS = ("policy", "data")
-QI_WEIGHTS = ("none", "exp_clip")
-TD_LOSSES = ("huber", "mse")
-METHOD_TD_LOSS = {"i_bcq": "huber", "i_icq": "mse", "cast": "mse"}  # td_loss=None picks these
-STAY = CliffGrid.STAY  # the grid's no-op, CAST's default action (spec §2.6)
-
-# option groups: a field of a group must stay at its default unless one of its methods runs
-_GROUPS = (
-    (("bcq_threshold", "bc_logit_reg"), ("i_bcq", "cast")),
-    (("icq_alpha", "icq_beta"), ("i_icq",)),
-    (("partners", "qi_weight", "qi_weight_max", "default_action"), ("cast",)),
+from papers.cast_bcq.grid_config import LEARNER_NAME, GridConfig
+from papers.cast_bcq.grid_losses import (
+    awbc_loss,
+    bc_loss,
+    bcq_allowed,
+    credit_loss,
+    grid_credit,
+    icq_policy_weights,
+    icq_target_weights,
+    joint_q_table,
+    masked_argmax,
+    take_action,
+    td_error_loss,
 )
 
-
-@dataclass
-class GridConfig:
-    """One config for the three grid learners; defaults = spec §2.6 / §3.5 (sources per field)."""
-
-    method: str = "cast"  # [I] "i_bcq" | "i_icq" (spec §3.5) | "cast" (spec §2.6)
-    hidden: int = 64  # width of both hidden layers of every net (spec §2.6/§3.5; Fujimoto 2019b: 256)
-    lr: float = 1e-3  # Adam lr of every net (spec §2.6/§3.5; Fujimoto 2019b: 3e-4)
-    batch_size: int = 64  # rows per minibatch (spec §2.6; Fujimoto 2019b: 64)
-    replace: bool = True  # sample rows with replacement (Fujimoto 2019b's ReplayBuffer.sample: randint)
-    gamma: float = 0.99  # discount (spec §1.1/§2.6; Fujimoto 2019b)
-    tau_target: float = 0.005  # Polyak rate of the target Q nets (spec §2.6/§3.5; Fujimoto 2019b)
-    td_loss: str | None = None  # None: the method's own, "huber" for i_bcq (spec §3.5, Fujimoto 2019b),
-    #                             "mse" for i_icq (ICQ) and cast (P Eq. 6); or force "huber" / "mse"
-    bcq_threshold: float = 0.3  # tau_bcq of the BCQ filter (spec §2.6/§3.5; Fujimoto 2019b); i_bcq, cast
-    bc_logit_reg: float = 1e-2  # weight of mean logits^2 in the BC loss (Fujimoto 2019b code); i_bcq, cast
-    icq_alpha: float = 1.0  # temperature of the critic's target weights B*softmax_B(Q'/alpha) (spec §3.5); i_icq
-    icq_beta: float = 1.0  # temperature of the policy's advantage weights (spec §3.5); i_icq
-    partners: str = "policy"  # cast: unmasked partner in Eq. 8, "policy" (paper, spec §2.6) or "data" (code)
-    qi_weight: str = "none"  # cast: weight of the Q_i regression, "none" (P Eq. 9) or "exp_clip" (code use_adv)
-    qi_weight_max: float = 10.0  # cast, qi_weight="exp_clip": w = clip(exp Delta, 0, qi_weight_max) (code: 10)
-    default_action: int = STAY  # cast: default action a^d of Eq. 8 (spec §2.6: stay = 2)
-    log_every: int = 100  # [I] update() returns metrics (detached tensors) every log_every updates
-    check_finite_every: int = 1  # [I] NaN guard period (one host sync per check)
-
-    def validate(self) -> "GridConfig":
-        def choice(name: str, allowed: Sequence[Any]) -> None:
-            v = getattr(self, name)
-            if v not in allowed:
-                raise ValueError(f"GridConfig.{name}={v!r} is not allowed; choose one of {list(allowed)}")
-
-        choice("method", METHODS)
-        choice("td_loss", (None, *TD_LOSSES))
-        choice("partners", PARTNERS)
-        choice("qi_weight", QI_WEIGHTS)
-        choice("default_action", (0, 1, 2))
-        for name in ("hidden", "batch_size", "log_every", "check_finite_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"GridConfig.{name}={v!r} must be an integer >= 1")
-        for name in ("lr", "icq_alpha", "icq_beta", "qi_weight_max"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"GridConfig.{name}={getattr(self, name)!r} must be > 0")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"GridConfig.gamma={self.gamma!r} must be in [0, 1]")
-        if not 0.0 < self.tau_target <= 1.0:
-            raise ValueError(f"GridConfig.tau_target={self.tau_target!r} must be in (0, 1]")
-        if not 0.0 <= self.bcq_threshold < 1.0:  # < 1: the most likely action must stay allowed
-            raise ValueError(f"GridConfig.bcq_threshold={self.bcq_threshold!r} must be in [0, 1)")
-        if not self.bc_logit_reg >= 0.0:
-            raise ValueError(f"GridConfig.bc_logit_reg={self.bc_logit_reg!r} must be >= 0")
-        default = GridConfig()
-        for names, methods in _GROUPS:  # unused options are an error, not a silence
-            for name in names:
-                if self.method not in methods and getattr(self, name) != getattr(default, name):
-                    raise ValueError(f"GridConfig.{name}={getattr(self, name)!r} is set but unused: it needs "
-                                     f"method in {list(methods)} (method={self.method!r})")
-        if self.qi_weight != "exp_clip" and self.qi_weight_max != default.qi_weight_max:
-            raise ValueError(f"GridConfig.qi_weight_max={self.qi_weight_max!r} is set but unused: it needs "
-                             f"qi_weight='exp_clip' (qi_weight={self.qi_weight!r})")
-        return self
-
-    @property
-    def td_kind(self) -> str:
-        return self.td_loss or METHOD_TD_LOSS[self.method]
-
-
-# ----------------------------------------------------------------------------------------------
-# named functions (pure; shared by the learner and the tests)
-# ----------------------------------------------------------------------------------------------
-
-
-def bcq_allowed(logits: Tensor, threshold: float) -> Tensor:
-    """Discrete BCQ filter (Fujimoto et al. 2019b): allowed(o) = {a : G(a|o) / max_a' G(a'|o) > threshold}.
-    logits [..., K] -> bool [..., K]; the most likely action is always allowed (threshold < 1)."""
-    p = torch.softmax(logits, dim=-1)
-    return p / p.amax(dim=-1, keepdim=True) > threshold
-
-
-def masked_argmax(q: Tensor, allowed: Tensor) -> Tensor:
-    """argmax over the allowed entries of the last axis: q, allowed [..., K] -> long [...] (first of ties)."""
-    return torch.where(allowed, q, torch.full_like(q, -torch.inf)).argmax(dim=-1)
-
-
-def _take(x: Tensor, a: Tensor) -> Tensor:
-    """x [..., K] at index a [...] -> [...]."""
-    return x.gather(-1, a.unsqueeze(-1)).squeeze(-1)
-
-
-def bc_loss(logits: Tensor, a: Tensor, logit_reg: float) -> Tensor:
-    """BC classifier loss per member [M]: mean_B CE(G(.|o), a) + logit_reg * mean logits^2 (Fujimoto 2019b).
-    logits [M, B, K], a [M, B] long."""
-    nll = -_take(F.log_softmax(logits, dim=-1), a)  # [M, B]
-    return nll.mean(dim=-1) + logit_reg * logits.square().mean(dim=(-2, -1))
-
-
-def td_error_loss(q: Tensor, y: Tensor, kind: str, weight: Tensor | None = None) -> Tensor:
-    """TD loss per member [M]: "huber" (delta 1, = F.smooth_l1_loss, Fujimoto 2019b) or "mse" of q - y [M, B];
-    with ``weight`` [M, B] the weighted mean sum_b w err / max(sum_b w, 1) (ICQ: time-out rows get w = 0)."""
-    if kind == "huber":
-        err = F.huber_loss(q, y, reduction="none", delta=1.0)
-    elif kind == "mse":
-        err = (q - y).square()
-    else:
-        raise ValueError(f"td loss {kind!r} is not allowed; choose one of {list(TD_LOSSES)}")
-    if weight is None:
-        return err.mean(dim=-1)
-    return (weight * err).sum(dim=-1) / weight.sum(dim=-1).clamp(min=1.0)
-
-
-def icq_target_weights(q_next: Tensor, has_next: Tensor, alpha: float) -> Tensor:
-    """ICQ's critic target weights [M, B]: B_c * softmax over the rows with a next dataset action (``has_next``
-    [M, B] 0/1, B_c of them) of Q'(o', a'_data) / alpha; 0 on the other rows (terminal or time-out)."""
-    z = (q_next / alpha).masked_fill(has_next <= 0, -torch.inf)
-    w = torch.nan_to_num(torch.softmax(z, dim=-1), nan=0.0)  # a member with no such row: all 0
-    return (w * has_next.sum(dim=-1, keepdim=True)).detach()
-
-
-def icq_policy_weights(q_data: Tensor, v: Tensor, beta: float) -> Tensor:
-    """ICQ's policy weights [M, B] = B * softmax_B((Q(o, a) - V(o)) / beta), detached; q_data, v [M, B]."""
-    B = q_data.shape[-1]
-    return (B * torch.softmax((q_data - v) / beta, dim=-1)).detach()
-
-
-def awbc_loss(logits: Tensor, a: Tensor, w: Tensor) -> Tensor:
-    """Advantage-weighted BC per member [M]: -mean_B w log pi(a|o); logits [M, B, K], a [M, B], w [M, B]."""
-    return -(w * _take(F.log_softmax(logits, dim=-1), a)).mean(dim=-1)
-
-
-def grid_credit(q_joint, a_i, a_j, agent, default: int = STAY) -> Tensor:
-    """Two-player CAST credit (P Eq. 8 with ST(i) = {emptyset, {j}} enumerated; the exact Shapley value):
-    Delta_i(a_i) = 1/2 [(Q(a_i, a_j) - Q(d, a_j)) + (Q(a_i, d) - Q(d, d))].
-
-    q_joint [..., K, K] indexed [a_1, a_2] (agent 0 moves x, agent 1 moves y); a_i = agent ``agent``'s action and
-    a_j = its partner's, ints or long tensors broadcastable to q_joint's leading axes [...]; ``agent`` 0 or 1 (an int,
-    or a long tensor broadcastable to [...]); ``default`` the default action d. Returns Delta_i [...]."""
-    q = torch.as_tensor(q_joint)
-    dev, K = q.device, q.shape[-1]
-    a_i, a_j, agent = (torch.as_tensor(v, device=dev).long() for v in (a_i, a_j, agent))
-    shape = torch.broadcast_shapes(q.shape[:-2], a_i.shape, a_j.shape, agent.shape)
-    own_first = torch.where((agent == 0)[..., None, None], q, q.transpose(-1, -2))  # [..., own, partner]
-    flat = own_first.expand(*shape, K, K).flatten(-2)  # [..., K*K]
-
-    def at(x, y) -> Tensor:
-        return _take(flat, (torch.as_tensor(x, device=dev).long() * K + y).expand(shape))
-
-    return 0.5 * ((at(a_i, a_j) - at(default, a_j)) + (at(a_i, default) - at(default, default)))
-
-
-def credit_loss(qi_data: Tensor, delta: Tensor, weight: Tensor | None = None) -> Tensor:
-    """CAST's individual critic loss per member [M] (P Eq. 9): mean_B w (Q_i(o_i, a_i) - Delta_i)^2, Delta_i and
-    w detached (w = 1 when None); all [M, B]."""
-    err = (qi_data - delta.detach()).square()
-    return (err if weight is None else weight.detach() * err).mean(dim=-1)
-
-
-def _joint_onehots(n_actions: int, like: Tensor) -> Tensor:
-    """[K*K, 2K]: row a_1 * K + a_2 = [onehot(a_1), onehot(a_2)]."""
-    eye = torch.eye(n_actions, dtype=like.dtype, device=like.device)
-    return torch.cat([eye.repeat_interleave(n_actions, dim=0), eye.repeat(n_actions, 1)], dim=-1)
-
-
-def joint_q_table(net: EnsembleMLP, state: Tensor, n_actions: int) -> Tensor:
-    """The joint critic's K x K table at each state: state [S, *, D] -> Q [S, *, K, K] indexed [a_1, a_2]
-    (one forward of the K*K rows [s, onehot a_1, onehot a_2] per state)."""
-    J = _joint_onehots(n_actions, state)  # [K*K, 2K]
-    lead = state.shape[:-1]
-    x = torch.cat([state.unsqueeze(-2).expand(*lead, J.shape[0], state.shape[-1]),
-                   J.expand(*lead, *J.shape)], dim=-1)  # [S, *, K*K, D + 2K]
-    return net(x).squeeze(-1).unflatten(-1, (n_actions, n_actions))
-
-
-# ----------------------------------------------------------------------------------------------
-# the reference optimum (spec §6.1)
-# ----------------------------------------------------------------------------------------------
-
-
-def optimal_joint_q(gamma: float, tol: float = 1e-12, max_iter: int = 10_000) -> np.ndarray:
-    """Q*[x, y, a_1, a_2] of the cliff grid (envs.games.CliffGrid dynamics, no time limit) by value iteration.
-
-    Shape [W + 1, H + 1, 3, 3] = [7, 5, 3, 3], indexed by the cell's own coordinates x in 1..6, y in 1..4 and
-    the action indices (0 fwd, 1 bwd, 2 stay); index 0 and the goal cell (6, 4), where nobody acts, are NaN."""
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma={gamma!r} must be in [0, 1]")
-    G = CliffGrid
-    W, H, moves = G.WIDTH, G.HEIGHT, G.MOVES
-    K = len(moves)
-    cells = [(x, y) for x in range(1, W + 1) for y in range(1, H + 1) if (x, y) != G.GOAL]
-    V = np.zeros((W + 1, H + 1))
-    Q = np.full((W + 1, H + 1, K, K), np.nan)
-    for _ in range(max_iter):
-        for x, y in cells:
-            for a1 in range(K):
-                for a2 in range(K):
-                    nx, ny = x + moves[a1], y + moves[a2]
-                    if not (1 <= nx <= W and 1 <= ny <= H):
-                        Q[x, y, a1, a2] = G.R_CLIFF
-                    elif (nx, ny) == G.GOAL:
-                        Q[x, y, a1, a2] = G.R_GOAL
-                    else:
-                        Q[x, y, a1, a2] = G.R_STEP + gamma * V[nx, ny]
-        V_new = np.zeros_like(V)
-        for x, y in cells:
-            V_new[x, y] = Q[x, y].max()
-        if np.max(np.abs(V_new - V)) < tol:
-            return Q
-        V = V_new
-    raise RuntimeError(f"value iteration did not converge in {max_iter} sweeps (gamma={gamma})")
-
-
-def optimal_value(gamma: float) -> np.ndarray:
-    """V*[x, y] = max_a Q*[x, y, a] ([7, 5]; index 0 and the goal NaN); V*(1, 1) is the optimal return."""
-    Q = optimal_joint_q(gamma)
-    V = np.full(Q.shape[:2], np.nan)
-    ok = ~np.isnan(Q[..., 0, 0])
-    V[ok] = Q[ok].reshape(int(ok.sum()), -1).max(axis=-1)
-    return V
-
-
-# ----------------------------------------------------------------------------------------------
-# the batched learner
-# ----------------------------------------------------------------------------------------------
+__all__ = ["GridLearner", "build_grid_learner"]
 
 
 class GridLearner:
@@ -462,8 +221,8 @@ class GridLearner:
         q_all, logits = self.nets["q"](x), self.nets["bc"](x)  # [M, 2B, K]
         with torch.no_grad():
             a_star = masked_argmax(q_all[:, B:], bcq_allowed(logits[:, B:], cfg.bcq_threshold))  # [M, B]
-            y = r + cfg.gamma * (1.0 - d) * _take(self.target(o2), a_star)  # [M, B]
-        q = _take(q_all[:, :B], a)  # [M, B]
+            y = r + cfg.gamma * (1.0 - d) * take_action(self.target(o2), a_star)  # [M, B]
+        q = take_action(q_all[:, :B], a)  # [M, B]
         lq = td_error_loss(q, y, cfg.td_kind)
         lg = bc_loss(logits[:, :B], a, cfg.bc_logit_reg)
         self._step("q_bc", lq + lg)
@@ -474,17 +233,17 @@ class GridLearner:
         obs, o2 = batch["obs"], batch["next_obs"]  # [M, B, O]
         a, a2, r, d = batch["act"], batch["next_act"], batch["rewards"], batch["terminals"]  # [M, B]
         with torch.no_grad():
-            q_next = _take(self.target(o2), a2)  # [M, B] Q'(o', a'_data)
+            q_next = take_action(self.target(o2), a2)  # [M, B] Q'(o', a'_data)
             w_t = icq_target_weights(q_next, batch["has_next"], cfg.icq_alpha)
             y = r + cfg.gamma * (1.0 - d) * w_t * q_next
         q_all = self.nets["q"](obs)  # [M, B, K]
-        q = _take(q_all, a)
+        q = take_action(q_all, a)
         lq = td_error_loss(q, y, cfg.td_kind, weight=batch["next_valid"])
         logits = self.nets["pi"](obs)  # [M, B, K]
         with torch.no_grad():
             qd = q_all.detach()
             v = (torch.softmax(logits, dim=-1) * qd).sum(dim=-1)  # [M, B] V(o) = sum_a pi(a|o) Q(o, a)
-            w = icq_policy_weights(_take(qd, a), v, cfg.icq_beta)
+            w = icq_policy_weights(take_action(qd, a), v, cfg.icq_beta)
         lp = awbc_loss(logits, a, w)
         self._step("q", lq)
         self._step("pi", lp)
@@ -534,7 +293,7 @@ class GridLearner:
             delta = delta.reshape(self.n_members, B)  # [M, B]
             w = None if cfg.qi_weight == "none" else delta.exp().clamp(0.0, cfg.qi_weight_max)
         # 4. individual critics Q_i (P Eq. 9)
-        qi = _take(self.nets["qi"](om[:, :B]), am)  # [M, B]
+        qi = take_action(self.nets["qi"](om[:, :B]), am)  # [M, B]
         lqi = credit_loss(qi, delta, w)
         self._step("qi", lqi)
         return {"bc_loss": lg, "qj_loss": lq, "qi_loss": lqi, "credit": delta.mean(-1), "qj": qd.detach().mean(-1)}
