@@ -1,4 +1,4 @@
-"""CAST-BCQ's SMAX learners (papers/cast_bcq/smac.py) and StarCraft items (table1.py / figure5.py on SMAX): every
+"""CAST-BCQ's SMAX learners (papers/cast_bcq/smac*.py) and StarCraft items (table1.py / figure5.py on SMAX): every
 new loss and target on a hand-computed case, the masked greedy action never unavailable (random masks), one batched
 update of two seeds equal to the two seeds' separate updates, each method learning a one-step bandit, and with
 jaxmarl a smoke run of table1.py end to end (one map, one method; the smoke dataset is built, ~40 s)."""
@@ -19,12 +19,10 @@ import torch
 
 from common.networks.nets import EnsembleMLP
 from papers.cast_bcq import config as C
-from papers.cast_bcq import smac
-from papers.cast_bcq.smac import (
-    METHODS,
-    STOP,
-    SmaxConfig,
-    SmaxLearner,
+from papers.cast_bcq import smac_losses
+from papers.cast_bcq.smac import SmaxLearner
+from papers.cast_bcq.smac_config import METHODS, STOP, TRAIN_EPSILON, SmaxConfig
+from papers.cast_bcq.smac_losses import (
     bcq_target,
     cast_credit,
     code_bcq_argmax,
@@ -120,7 +118,7 @@ def test_floored_policy_is_the_codes_training_time_pi():
     want = T_([0.25 + 1 / 6, 0.15 + 1 / 6, 0.0]) / (0.4 + 1 / 3)
     assert torch.allclose(p, want, atol=1e-6)
     assert torch.allclose(floored_policy(logits, avail, 0.0), T_([0.625, 0.375, 0.0]), atol=1e-6)
-    assert epsilon_at("icq_ma", 1000, smac.TRAIN_EPSILON) == pytest.approx(0.5 - 0.45 * 0.2)
+    assert epsilon_at("icq_ma", 1000, TRAIN_EPSILON) == pytest.approx(0.5 - 0.45 * 0.2)
 
 
 def test_cast_credit_on_an_interaction_critic():
@@ -155,8 +153,8 @@ def test_factored_cast_credit_equals_built_inputs(absent):
     state = torch.randn(S, B, D, dtype=torch.float64)
     act = torch.randint(0, K, (S, B, N))
     masks = subteam_masks(torch.Generator().manual_seed(1), S, N, C, "cpu")
-    fast = smac._factored_credit(q, state, act, masks, K, absent)
-    built = smac._direct_credit(q, state, act, masks, K, absent)
+    fast = smac_losses._factored_credit(q, state, act, masks, K, absent)
+    built = smac_losses._direct_credit(q, state, act, masks, K, absent)
     assert torch.allclose(fast, built, rtol=0, atol=1e-12)
     assert fast.abs().max() > 1e-3  # not trivially zero
     assert torch.equal(cast_credit(q, state, act, masks, K, absent), fast)  # the learner's path is the fast one

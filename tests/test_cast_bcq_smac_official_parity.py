@@ -64,8 +64,10 @@ import pytest
 import torch
 
 import papers.cast_bcq.smac as smac
+import papers.cast_bcq.smac_losses as smac_losses
 from papers.cast_bcq.grid_losses import masked_argmax
-from papers.cast_bcq.smac import SmaxConfig, SmaxLearner
+from papers.cast_bcq.smac import SmaxLearner
+from papers.cast_bcq.smac_config import SmaxConfig
 from scripts.parity_common import load_fixture
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cast_bcq_smac_parity.npz"
@@ -120,15 +122,18 @@ def windows(arrays, name: str) -> dict[str, torch.Tensor]:
 
 
 class Spy:
-    """Records calls of smac-module functions (their arguments and outputs) and, per update, each optimizer group's
+    """Records calls of the SMAX learner's functions (smac, smac_losses; their arguments and outputs) and, per update, each optimizer group's
     gradients before the clip with the norm (``clip_grad_norm_per_seed_``) and the gradients it steps with."""
 
     def __init__(self, ln: SmaxLearner, monkeypatch, *functions: str):
         self.calls: dict[str, list] = {f: [] for f in functions}
         self.pre: dict[str, tuple[dict, torch.Tensor]] = {}
         self.post: dict[str, dict] = {}
-        for f in functions:
-            monkeypatch.setattr(smac, f, self._wrap(f, getattr(smac, f)))
+        for f in functions:  # wrapped in each module that calls it by name
+            wrapped = self._wrap(f, getattr(smac_losses, f, None) or getattr(smac, f))
+            for mod in (smac, smac_losses):
+                if hasattr(mod, f):
+                    monkeypatch.setattr(mod, f, wrapped)
         names = {id(p): f"{n}.{pn}" for n, net in ln.nets.items() for pn, p in net.named_parameters()}
         group_of = {tuple(id(p) for p in ps): g for g, ps in ln.groups.items()}
         clip = smac.clip_grad_norm_per_seed_
@@ -312,5 +317,5 @@ def test_cast_credit_on_episodes_equal_official(fx):
     a = act[rows[:, 0], rows[:, 1]][None]
     masks = torch.from_numpy(arrays["cast_ep__masks"])[None]
     with torch.no_grad():
-        ours = smac.cast_credit(ln.nets["qj"], s, a, masks, meta["K"], "zero")[0]
+        ours = smac_losses.cast_credit(ln.nets["qj"], s, a, masks, meta["K"], "zero")[0]
     close(ours, arrays["cast_ep__credit"][rows[:, 0], rows[:, 1]], "credits at the episodes' valid steps")

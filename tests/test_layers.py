@@ -141,7 +141,6 @@ BIG_MODULES = {  # path: lines
     "envs/smax.py": 411,
     "papers/cast_bcq/cast_bcq.py": 640,
     "papers/cast_bcq/icq_ma.py": 564,
-    "papers/cast_bcq/smac.py": 697,
     "papers/moma_ppo/jobs.py": 746,
     "papers/moma_ppo/published.py": 488,
     "papers/omar/datasets.py": 556,

@@ -56,13 +56,14 @@ batches with one critic step per time step (the code: ~max episode length critic
 ICQ-MA's critic an MLP with one output per action (the code's v + a dueling sum has the same outputs); the ICQ
 softmaxes over the B rows (the code: over the 32 episodes at each time step); time-out rows get no critic loss.
 Shapes: S seeds, N agents, M = S*N members, B batch, O obs, D state, K actions, C sub-team draws.
+Config: papers/cast_bcq/smac_config.py; the named pieces: papers/cast_bcq/smac_losses.py; checkpoints and stacking:
+papers/cast_bcq/smac_state.py.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -72,300 +73,33 @@ from torch import Tensor
 
 from common.algos import register_learner
 from common.algos.ppo import clip_grad_norm_per_seed_
-from common.algos.state import (
-    slice_module_state,
-    slice_optimizer_state,
-    stack_module_states,
-    stack_optimizer_states,
-)
 from common.datasets.sampling import sample_indices
 from common.networks.nets import EnsembleMLP, hard_update, load_member, member_state, polyak_update
-from papers.cast_bcq.grid import bc_loss, credit_loss, icq_policy_weights, icq_target_weights, masked_argmax
+from papers.cast_bcq.grid_losses import bc_loss, credit_loss, icq_policy_weights, masked_argmax, take_action
+from papers.cast_bcq.smac_config import LEARNER_NAME, QMIX_EMBED, TRAIN_EPSILON, SmaxConfig
+from papers.cast_bcq.smac_losses import (
+    bcq_target,
+    cast_credit,
+    code_bcq_argmax,
+    code_filter,
+    epsilon_at,
+    filter_allowed,
+    floored_policy,
+    icq_ma_target,
+    joint_input,
+    qmix_k,
+    subteam_masks,
+    vd_weight,
+)
+from papers.cast_bcq.smac_state import SmaxRunState
 
-__all__ = ["SmaxConfig", "SmaxLearner", "METHODS", "LEARNER_NAME", "filter_allowed", "code_filter", "code_bcq_argmax",
-           "masked_logits", "bcq_target", "vd_weight", "mabcq_loss", "qmix_k", "icq_ma_target", "subteam_masks",
-           "cast_credit", "joint_input", "epsilon_at", "floored_policy", "build_smax_learner"]
-
-LEARNER_NAME = "cast_smax"
-METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")
-AGENTS = ("pi", "q")  # cast_bcq: the code's policy regression, or the paper's Q_i with the BCQ filter
-STOP = 4  # SMAX's stop action: no no-op exists; the only action of a dead unit (envs/smax.py)
-T_ENV_PER_UPDATE = 100  # run.py l. 250: runner.t_env += 100 per iteration (the epsilon schedules' clock)
-# test-time epsilon (start, finish, anneal t_env) of each method's action selector [C: config/algs/*.yaml]
-TEST_EPSILON = {"i_bcq": (1.0, 0.01, 200_000), "mabcq": (1.0, 0.01, 200_000), "cast_bcq": (0.5, 0.001, 200_000),
-                "icq_ma": (0.0, 0.0, 1)}  # icq_ma: multinomial selector, greedy at test (test_greedy)
-# the policy learners' training-time epsilon floor: BasicMAC.forward(test_mode=False) mixes (1 - eps) softmax + eps / K
-# with its selector's epsilon (controllers/basic_controller.py l. 43-51; cast_smac.yaml / offpg_smac.yaml) [C]
-TRAIN_EPSILON = {"cast_bcq": (0.5, 0.001, 200_000), "icq_ma": (0.5, 0.05, 500_000)}
-QMIX_EMBED = 32  # offpg_smac.yaml mixing_embed_dim
-
-
-@dataclass
-class SmaxConfig:
-    """One config for the four SMAX learners; sources per field ([C] the SMAC code's config, [I] ours)."""
-
-    method: str = "cast_bcq"  # i_bcq | mabcq | icq_ma | cast_bcq (spec §1.5's columns)
-    hidden: int = 64  # agent nets' two hidden layers (SMAC's GRU-64 agent, here an MLP) [I]
-    critic_hidden: int = 256  # CAST's joint critic, ICQ-MA's per-agent critic (centralc / offpg 256) [C]
-    lr: float = 5e-4  # RMSprop lr of the agent nets (default.yaml lr) [C]
-    critic_lr: float = 1e-4  # RMSprop lr of ICQ-MA's critic + mixer and CAST's critic (critic_lr) [C]
-    grad_clip: float = 20.0  # every optimizer's gradient norm, per seed (grad_norm_clip) [C]
-    batch_size: int = 256  # time steps per seed per update [I] (the code: 32 episodes)
-    gamma: float = 0.99  # discount [C]
-    target_every: int | None = None  # hard target copy every this many updates; None: 20 (I-BCQ / MABCQ), 600 [C]
-    polyak: float | None = None  # a Polyak rate per update instead of the hard copies (our earlier form: 0.005) [I]
-    td_loss: str = "mse"  # i_bcq / mabcq: "mse" (the code) or "huber" (delta 1, Fujimoto 2019b; our earlier I-BCQ)
-    bcq_threshold: float | None = None  # None: 0.5 (the code's filter, all but cast_bcq agent "q"), 0.3 (Fujimoto)
-    bc_logit_reg: float = 1e-2  # mean logits^2 weight of the BC loss (q_learner.py l. 121) [C]
-    vd_clip: float = 0.8  # mabcq: value-deviation weight clipped to 1 +- vd_clip (mbcq_learner.py) [C]
-    reward_scale: float = 10.0  # r x this: SMAC's return scale (max 20) from SMAX's (max ~2) [I, module docstring]
-    icq_alpha: float = 1000.0  # icq_ma: critic target temperature (offpg_learner.py l. 127) [C]
-    icq_beta: float = 0.1  # icq_ma: policy advantage temperature (offpg_learner.py l. 85) [C]
-    target: str = "data"  # cast_bcq: next joint action of the critic target, "data" (code SARSA) or "policy" (P Eq. 6)
-    subteams: int = 10  # cast_bcq: sub-team draws per agent (centralc.py mc_times = 10) [C]
-    absent: str = "zero"  # cast_bcq: masked blocks zeroed ("zero", code) or at the default action stop ("default")
-    agent: str = "pi"  # cast_bcq: "pi" the code's pi(a|o) regression, "q" the paper's Q_i + BCQ filter (P Eq. 9)
-    test_epsilon: bool = True  # test actions epsilon-greedy on the code's schedule (TEST_EPSILON) [C]; False: greedy
-    train_epsilon: bool = True  # icq_ma / cast "pi": the code's epsilon floor on pi in training (TRAIN_EPSILON) [C]
-    schedule_scale: float = 1.0  # the epsilon schedules' clock: t_env = 100 x updates x this (1: the code's; a
-    #   shorter profile lays the code's 40,000-iteration schedules over its own updates with 40,000 / updates) [I]
-    log_every: int = 100  # update() returns metrics every log_every updates [I]
-
-    def validate(self) -> "SmaxConfig":
-        for name, allowed in (("method", METHODS), ("target", ("data", "policy")), ("absent", ("zero", "default")),
-                              ("agent", AGENTS), ("td_loss", ("mse", "huber"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"SmaxConfig.{name}={getattr(self, name)!r} is not allowed; "
-                                 f"choose one of {list(allowed)}")
-        for name in ("hidden", "critic_hidden", "batch_size", "subteams", "log_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"SmaxConfig.{name}={v!r} must be an integer >= 1")
-        if self.target_every is not None and (isinstance(self.target_every, bool) or self.target_every < 1):
-            raise ValueError(f"SmaxConfig.target_every={self.target_every!r} must be an integer >= 1 or None")
-        for name in ("lr", "critic_lr", "grad_clip", "icq_alpha", "icq_beta", "vd_clip", "reward_scale", "schedule_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"SmaxConfig.{name}={getattr(self, name)!r} must be > 0")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"SmaxConfig.gamma={self.gamma!r} must be in [0, 1]")
-        if self.polyak is not None and not 0.0 < self.polyak <= 1.0:
-            raise ValueError(f"SmaxConfig.polyak={self.polyak!r} must be in (0, 1] or None")
-        if self.polyak is not None and self.target_every is not None:
-            raise ValueError("SmaxConfig: give polyak or target_every, not both")
-        if self.bcq_threshold is not None and not 0.0 <= self.bcq_threshold < 1.0:
-            raise ValueError(f"SmaxConfig.bcq_threshold={self.bcq_threshold!r} must be in [0, 1) or None")
-        own = {"i_bcq": ("bcq_threshold", "bc_logit_reg", "td_loss"),
-               "mabcq": ("bcq_threshold", "bc_logit_reg", "vd_clip", "td_loss"),
-               "icq_ma": ("icq_alpha", "icq_beta", "critic_hidden", "critic_lr"),
-               "cast_bcq": ("target", "subteams", "absent", "critic_hidden", "critic_lr", "agent")
-               + (("bcq_threshold", "bc_logit_reg") if self.agent == "q" else ())}
-        default = SmaxConfig()
-        unused = [f.name for f in fields(self) if f.name in {n for v in own.values() for n in v} | {"agent"}
-                  and f.name not in own[self.method] and getattr(self, f.name) != getattr(default, f.name)]
-        if unused:
-            raise ValueError(f"SmaxConfig fields {unused} are not used by method {self.method!r}"
-                             + (f" with agent {self.agent!r}" if self.method == "cast_bcq" else ""))
-        return self
-
-    @property
-    def threshold(self) -> float:
-        if self.bcq_threshold is not None:
-            return float(self.bcq_threshold)
-        return 0.3 if self.paper_cast else 0.5
-
-    @property
-    def paper_cast(self) -> bool:
-        """CAST in the paper's form (Q_i regressed, a BC head, acting through the filter over avail)."""
-        return self.method == "cast_bcq" and self.agent == "q"
-
-    @property
-    def target_period(self) -> int:
-        if self.target_every is not None:
-            return int(self.target_every)
-        return 20 if self.method in ("i_bcq", "mabcq") else 600
-
-
-# ---- losses and pieces (each on a hand-computed case in tests/test_cast_bcq_smac.py) --------------------------
-
-
-def masked_logits(logits: Tensor, avail: Tensor) -> Tensor:
-    """logits [..., K] with the unavailable actions (avail [..., K] bool False) at -inf."""
-    return logits.masked_fill(~avail, -torch.inf)
-
-
-def filter_allowed(logits: Tensor, avail: Tensor, threshold: float) -> Tensor:
-    """Discrete BCQ filter over the available actions (Fujimoto et al. 2019b; the paper form of CAST): avail &
-    G(a|o) / max_{a' avail} G(a'|o) > threshold, G the softmax over the available actions; bool [..., K]."""
-    p = torch.softmax(masked_logits(logits, avail), dim=-1)
-    return avail & (p / p.amax(dim=-1, keepdim=True) > threshold)
-
-
-def code_filter(logits: Tensor, threshold: float) -> Tensor:
-    """The SMAC code's BCQ filter (q_learner.py / mbcq_learner.py l. 99-101): G = softmax over *all* K actions,
-    allowed = G(a|o) / max_a' G(a'|o) + 1e-4 > threshold; bool [..., K] (availability not consulted)."""
-    p = torch.softmax(logits, dim=-1)
-    return p / p.amax(dim=-1, keepdim=True) + 1e-4 > threshold
-
-
-def code_bcq_argmax(q: Tensor, allowed: Tensor, avail: Tensor) -> Tensor:
-    """The code's filtered argmax (l. 103-105): score = Q where allowed else -1e8, then -9999999 where unavailable;
-    argmax (so an unavailable action outranks an available one the filter removed). q, allowed, avail [..., K]."""
-    score = torch.where(allowed, q, torch.full_like(q, -1e8))
-    return score.masked_fill(~avail, -9999999.0).argmax(dim=-1)
-
-
-def _take(x: Tensor, a: Tensor) -> Tensor:
-    return x.gather(-1, a.unsqueeze(-1)).squeeze(-1)
-
-
-def floored_policy(logits: Tensor, avail: Tensor, eps: float) -> Tensor:
-    """The code's training-time policy (basic_controller.py l. 43-51, then offpg_learner.py l. 68-70 /
-    cast_learner.py l. 64-66): p = (1 - eps) softmax over *all* K actions + eps / K, zeroed where unavailable and
-    renormalized; eps = 0 gives the softmax over the available actions. logits, avail [..., K] -> [..., K]."""
-    p = torch.softmax(logits, dim=-1)
-    if eps > 0:
-        p = (1.0 - eps) * p + eps / logits.shape[-1]
-    p = p * avail
-    return p / p.sum(dim=-1, keepdim=True)
-
-
-def bcq_target(q_next_target: Tensor, a_star: Tensor, r: Tensor, d: Tensor, gamma: float) -> Tensor:
-    """y = r + gamma (1 - d) Q'(o', a*); q_next_target [..., K], a_star / r / d [...]."""
-    return r + gamma * (1.0 - d) * _take(q_next_target, a_star)
-
-
-def vd_weight(q_data: Tensor, r: Tensor, y: Tensor, gamma: float, clip: float) -> Tensor:
-    """MABCQ's value-deviation weight as the SMAC code (mbcq_learner.py l. 114-119), *not* detached (its gradient
-    reaches Q through E_V): E_V = (Q(o, a) - r) / gamma, w = clip(1 + (y - E_V) / E_V, 1 - clip, 1 + clip), V = y.
-    E_V = 0 exactly (the code: inf or nan) is read as 1e-12."""
-    e_v = (q_data - r) / gamma
-    e_v = torch.where(e_v == 0, torch.full_like(e_v, 1e-12), e_v)
-    return (1.0 + (y.detach() - e_v) / e_v).clamp(1.0 - clip, 1.0 + clip)
-
-
-def mabcq_loss(q_data: Tensor, y: Tensor, w: Tensor) -> Tensor:
-    """MABCQ critic loss per member [M]: mean_B w (Q(o, a) - y)^2 (y detached, w as given: the code's is not)."""
-    return (w * (q_data - y.detach()).square()).mean(dim=-1)
-
-
-def qmix_k(raw: Tensor, n_agents: int, embed: int = QMIX_EMBED) -> Tensor:
-    """QMIX's k(s) (modules/mixers/qmix.py ``k``): raw [..., N*E + E] = [hyper_w_1(s), hyper_w_final(s)];
-    k_i = sum_e |W_1|_{i,e} |w_final|_e / sum_j (...); [..., N]."""
-    w1 = raw[..., : n_agents * embed].abs().unflatten(-1, (n_agents, embed))
-    k = (w1 * raw[..., n_agents * embed:].abs().unsqueeze(-2)).sum(-1)
-    return k / k.sum(dim=-1, keepdim=True)
-
-
-def icq_ma_target(q_tot_next: Tensor, r: Tensor, d: Tensor, boot: Tensor, gamma: float, alpha: float) -> Tensor:
-    """ICQ-MA's SMAC critic target (offpg_learner.py l. 121-131 in one-step form): y = r + gamma boot w' Q'_tot,
-    w' = B softmax_B(Q'_tot / alpha) over *all* B rows (the code: every episode of a time step, terminal and padded
-    included); boot = 1 - d on rows with a next step, 0 on time-outs; all [S, B]."""
-    w = icq_target_weights(q_tot_next, torch.ones_like(q_tot_next), alpha)
-    return r + gamma * boot * w * q_tot_next.detach()
-
-
-def subteam_masks(generator: torch.Generator, n_seeds: int, n_agents: int, draws: int, device) -> Tensor:
-    """The code's sub-team draws (spec §2.2 / §8): bool [S, N(i), C, N(j)], True = partner j is in the masked
-    sub-team of agent i's draw c: k ~ U{1..N-1}, then a uniform k-subset of the other agents (never i itself)."""
-    S, N, C = n_seeds, n_agents, draws
-    if N < 2:
-        return torch.zeros(S, N, C, N, dtype=torch.bool, device=device)
-    k = torch.randint(1, N, (S, N, C, 1), generator=generator, device=device)
-    score = torch.rand(S, N, C, N, generator=generator, device=device)
-    score = score.masked_fill(torch.eye(N, dtype=torch.bool, device=device)[None, :, None, :], 2.0)  # self last
-    rank = score.argsort(dim=-1).argsort(dim=-1)  # rank of partner j among the others
-    return rank < k
-
-
-def joint_input(state: Tensor, onehot: Tensor) -> Tensor:
-    """[s, onehot a_1 .. a_N]: state [..., D], onehot [..., N, K] -> [..., D + N*K]."""
-    return torch.cat([state, onehot.flatten(-2)], dim=-1)
-
-
-def cast_credit(joint_q, state: Tensor, act: Tensor, masks: Tensor, n_actions: int, absent: str) -> Tensor:
-    """CAST's credit Delta_i [S, B, N] (P Eq. 8 with the code's sub-team draws). joint_q: [S, R, D + N*K] -> [S, R, 1];
-    state [S, B, D]; act [S, B, N] long (dataset actions); masks [S, N(i), C, N(j)] (subteam_masks). Draw c of agent
-    i: partners in the sub-team are absent (zero block, or one-hot stop for absent="default"), the others keep
-    their dataset actions; Delta_i = mean_c [Q(.., a_i, ..) - Q(.., absent_i, ..)].
-
-    A plain ``EnsembleMLP`` critic (no input norm, no output activation) takes the factored path
-    (``_factored_credit``): the same numbers up to float rounding, 2.2x faster per update on 10 agents; any other callable
-    gets the joint inputs built row by row (``_direct_credit``)."""
-    plain = (isinstance(joint_q, EnsembleMLP) and joint_q.norm is None and joint_q.output_activation is None
-             and len(joint_q.layers) > 1)
-    return (_factored_credit if plain else _direct_credit)(joint_q, state, act, masks, n_actions, absent)
-
-
-def _absent_blocks(masks: Tensor, S: int, B: int) -> Tensor:
-    """[S, B, N(i), C, 2, N(j)] bool: partner j's action block is absent in pair 0 (agent i at its action) or pair 1
-    (agent i absent too) of agent i's draw c."""
-    N, C = masks.shape[1], masks.shape[2]
-    eye = torch.eye(N, dtype=torch.bool, device=masks.device)
-    gone = masks[:, None, :, :, None, :].expand(S, B, N, C, 2, N).clone()
-    gone[..., 1, :] |= eye[None, None, :, None, :]
-    return gone
-
-
-def _direct_credit(joint_q, state: Tensor, act: Tensor, masks: Tensor, n_actions: int, absent: str) -> Tensor:
-    """cast_credit with every counterfactual joint input [s, onehot a_1 .. a_N] built and passed through joint_q."""
-    S, B, N = act.shape
-    C, K = masks.shape[2], n_actions
-    onehot = F.one_hot(act, K).to(state.dtype)  # [S, B, N, K]
-    away = torch.zeros(K, dtype=state.dtype, device=state.device)
-    if absent == "default":
-        away[STOP] = 1.0
-    gone = _absent_blocks(masks, S, B)  # [S, B, N(i), C, 2, N(j)]
-    x = torch.where(gone[..., None], away, onehot[:, :, None, None, None])
-    inp = joint_input(state[:, :, None, None, None, :].expand(S, B, N, C, 2, state.shape[-1]), x)
-    q = joint_q(inp.reshape(S, -1, inp.shape[-1])).reshape(S, B, N, C, 2)
-    return (q[..., 0] - q[..., 1]).mean(dim=-1)
-
-
-def _factored_credit(joint_q: EnsembleMLP, state: Tensor, act: Tensor, masks: Tensor, n_actions: int,
-                     absent: str) -> Tensor:
-    """cast_credit for a plain EnsembleMLP: its first layer is linear in [s, onehot a_1 .. a_N], so a counterfactual
-    row's pre-activation is W_s s + b + sum_j present_j W_j[a_j] (+ sum_j absent_j W_j[stop] for "default"): the
-    state part once per row of the batch, the action part one [N*C*2, N] x [N, H] product per row, instead of the
-    [N*C*2, D + N*K] x [D + N*K, H] product of the built inputs. Then the remaining layers as joint_q's."""
-    S, B, N = act.shape
-    C, K, D = masks.shape[2], n_actions, state.shape[-1]
-    first = joint_q.layers[0]
-    w, H = first.weight, first.weight.shape[-1]  # [S, D + N*K, H]
-    base = torch.bmm(state, w[:, :D])  # [S, B, H]
-    if first.bias is not None:
-        base = base + first.bias
-    blocks = w[:, D:].reshape(S, N, K, H)  # W_j[k]
-    idx = act.transpose(1, 2)[..., None].expand(S, N, B, H)
-    taken = blocks.gather(2, idx).transpose(1, 2).reshape(S * B, N, H)  # W_j[a_j] [S*B, N(j), H]
-    gone = _absent_blocks(masks, S, B)  # [S, B, N(i), C, 2, N(j)]
-    keep = (~gone).to(state.dtype).reshape(S * B, N * C * 2, N)
-    h = torch.baddbmm(base.reshape(S * B, 1, H), keep, taken)  # [S*B, N*C*2, H]
-    if absent == "default":
-        stop = blocks[:, :, STOP]  # [S, N(j), H]
-        h = h.reshape(S, -1, H).baddbmm_(gone.to(state.dtype).reshape(S, B * N * C * 2, N), stop)
-    h = h.reshape(S, -1, H)
-    if isinstance(joint_q.activation, torch.nn.ReLU):
-        h = h.relu_()  # (in place: the rows are large)
-    elif joint_q.activation is not None:
-        h = joint_q.activation(h)
-    h = joint_q._layers(h, [(layer.weight, layer.bias) for layer in joint_q.layers[1:]])  # joint_q's other layers
-    q = h.reshape(S, B, N, C, 2)
-    return (q[..., 0] - q[..., 1]).mean(dim=-1)
-
-
-def epsilon_at(method: str, updates: float, table: Mapping[str, tuple] = TEST_EPSILON) -> float:
-    """The code's epsilon after ``updates`` updates (iterations of the code): ``table``'s (TEST_EPSILON, or
-    TRAIN_EPSILON for the training floor) linear schedule at t_env = 100 x updates (components/epsilon_schedules.py
-    DecayThenFlatSchedule)."""
-    start, finish, anneal = table[method]
-    t_env = T_ENV_PER_UPDATE * float(updates)
-    return float(max(finish, start - (start - finish) * t_env / anneal))
+__all__ = ["SmaxLearner", "build_smax_learner"]
 
 
 # ---- the learner ----------------------------------------------------------------------------------------------
 
 
-class SmaxLearner:
+class SmaxLearner(SmaxRunState):
     """The four SMAX learners batched over seeds (module docstring). ``prepare_data`` -> ``sample_batch`` ->
     ``update``; ``act(obs [S, E, N, O], avail [S, E, N, K]) -> actions [S, E, N]`` (greedy or the code's
     epsilon-greedy, masked)."""
@@ -495,7 +229,7 @@ class SmaxLearner:
             a_star = code_bcq_argmax(self.nets["q"](o2), code_filter(self.nets["bc"](o2), cfg.threshold), av2)
             y = bcq_target(self.targets["q"](o2), a_star, r, d, cfg.gamma)
         l_bc = self._bc(obs, a, None)
-        q_data = _take(self.nets["q"](obs), a)
+        q_data = take_action(self.nets["q"](obs), a)
         if cfg.td_loss == "huber":
             err = F.huber_loss(q_data, y.detach(), reduction="none", delta=1.0)
         else:
@@ -514,9 +248,9 @@ class SmaxLearner:
         avail = self._members(b["avail"])
         with torch.no_grad():
             k2 = qmix_k(self.targets["mix"](b["next_state"]), self.N)  # [S, B, N]
-            q2 = self._seeds(_take(self.targets["q"](o2), a2))  # [S, B, N]
+            q2 = self._seeds(take_action(self.targets["q"](o2), a2))  # [S, B, N]
             y = icq_ma_target((k2 * q2).sum(-1), b["r"], b["d"], b["has_next"], cfg.gamma, cfg.icq_alpha)
-        q_tot = (qmix_k(self.nets["mix"](b["state"]), self.N) * self._seeds(_take(self.nets["q"](obs), a))).sum(-1)
+        q_tot = (qmix_k(self.nets["mix"](b["state"]), self.N) * self._seeds(take_action(self.nets["q"](obs), a))).sum(-1)
         v = b["valid"]
         l_q = (v * (q_tot - y).square()).sum(-1) / v.sum(-1).clamp(min=1.0)  # [S]
         norm = self._step("critic", l_q)
@@ -525,8 +259,8 @@ class SmaxLearner:
             k = self._members(qmix_k(self.nets["mix"](b["state"]), self.N))  # [M, B]
         pi = floored_policy(self.nets["pi"](obs), avail, self.train_epsilon())
         base = (pi.detach() * q_all.masked_fill(~avail, 0.0)).sum(-1)
-        w = icq_policy_weights(_take(q_all, a), base, cfg.icq_beta) * k
-        l_pi = self._agent_mean(-(w * torch.log(_take(pi, a))).mean(dim=-1))
+        w = icq_policy_weights(take_action(q_all, a), base, cfg.icq_beta) * k
+        l_pi = self._agent_mean(-(w * torch.log(take_action(pi, a))).mean(dim=-1))
         self._step("pi", l_pi)
         return {"loss_q": l_q, "loss_pi": l_pi, "grad_norm": norm}
 
@@ -560,10 +294,10 @@ class SmaxLearner:
         with torch.no_grad():
             delta = cast_credit(self.nets["qj"], b["state"], b["act"], b["subteam"], self.K, cfg.absent)
         if cfg.paper_cast:
-            out["loss_qi"] = l_qi = self._agent_mean(credit_loss(_take(self.nets["q"](obs), a), self._members(delta)))
+            out["loss_qi"] = l_qi = self._agent_mean(credit_loss(take_action(self.nets["q"](obs), a), self._members(delta)))
             self._step("q", l_qi)
         else:  # the code: pi(a|o) (softmax over avail) regressed onto the credit
-            pi_a = _take(floored_policy(self.nets["pi"](obs), avail, self.train_epsilon()), a)
+            pi_a = take_action(floored_policy(self.nets["pi"](obs), avail, self.train_epsilon()), a)
             out["loss_pi"] = l_pi = self._agent_mean(credit_loss(pi_a, self._members(delta)))
             self._step("pi", l_pi)
         out["credit"] = delta.mean(dim=(1, 2))
@@ -622,70 +356,6 @@ class SmaxLearner:
         rand = torch.multinomial(avail.reshape(-1, self.K).float(), 1, generator=generator).reshape(greedy.shape)
         pick = torch.rand(greedy.shape, generator=generator, device=self.device) < epsilon
         return torch.where(pick, rand, greedy)
-
-    # ---- stacking runs (cells as members, common/running/grouping.py) -------------------------------------------------
-    run_seeds: list[int] | None = None  # a stack: each stacked run's seed count, in order (None: one run)
-
-    @classmethod
-    def stack(cls, learners: Sequence["SmaxLearner"]) -> "SmaxLearner":
-        """One learner whose seeds are those of ``learners`` side by side (e.g. one per (cell, seed) run): networks,
-        targets, RMSprop states and per-seed generators copied in. The learner already keeps one random stream per
-        seed and clips each seed's gradient on its own norm, so an update of the stack is an update of each learner
-        alone (I-BCQ and MABCQ bit for bit: N members per seed in every network; ICQ-MA's mixer and CAST's joint
-        critic, one member per seed, up to the float rounding of a batched product over another member count,
-        docs/scaling.md). ``split_state`` gives the learners' state_dicts back."""
-        first = learners[0]
-        sig = lambda lr: (asdict(lr.cfg), lr.O, lr.D, lr.N, lr.K, str(lr.device), lr.step)  # noqa: E731
-        bad = [k for k, lr in enumerate(learners) if sig(lr) != sig(first)]
-        if bad:
-            raise ValueError(f"SmaxLearner.stack: learners {bad} differ from learner 0 in config, shapes, device "
-                             "or update count")
-        big = cls(first.O, first.D, first.N, first.K, first.cfg, seeds=[s for lr in learners for s in lr.seeds],
-                  device=first.device)
-        for name in big.nets:
-            stack_module_states(big.nets[name], [lr.nets[name] for lr in learners])
-        for name in big.targets:
-            stack_module_states(big.targets[name], [lr.targets[name] for lr in learners])
-        for name, opt in big.opts.items():
-            opt.load_state_dict(stack_optimizer_states([lr.opts[name].state_dict() for lr in learners]))
-        for g, own in zip(big.gens, [g for lr in learners for g in lr.gens]):
-            g.set_state(own.get_state())
-        big.step, big.run_seeds = first.step, [lr.S for lr in learners]
-        return big
-
-    def split_state(self) -> list[dict[str, Any]]:
-        """Each stacked run's ``state_dict`` as its learner alone would write it (a checkpoint that resumes the run
-        alone or stacked again)."""
-        if self.run_seeds is None:
-            raise ValueError("split_state needs a stack of learners (SmaxLearner.stack)")
-        out, s0 = [], 0
-        opts = {k: v.state_dict() for k, v in self.opts.items()}
-        for n in self.run_seeds:
-            own = slice(s0, s0 + n)
-            out.append({"cfg": asdict(self.cfg), "seeds": self.seeds[own], "step": self.step,
-                        "nets": {k: slice_module_state(v, own, self.S) for k, v in self.nets.items()},
-                        "targets": {k: slice_module_state(v, own, self.S) for k, v in self.targets.items()},
-                        "opts": {k: slice_optimizer_state(v, own, self.S) for k, v in opts.items()},
-                        "gens": [g.get_state() for g in self.gens[own]]})
-            s0 += n
-        return out
-
-    # ---- checkpoints ------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {"cfg": asdict(self.cfg), "seeds": self.seeds, "step": self.step,
-                "nets": {k: v.state_dict() for k, v in self.nets.items()},
-                "targets": {k: v.state_dict() for k, v in self.targets.items()},
-                "opts": {k: v.state_dict() for k, v in self.opts.items()}, "gens": [g.get_state() for g in self.gens]}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if dict(state["cfg"]) != asdict(self.cfg) or list(state["seeds"]) != self.seeds:
-            raise ValueError("checkpoint config or seeds differ from this learner's")
-        for group, own in (("nets", self.nets), ("targets", self.targets), ("opts", self.opts)):
-            for k, v in own.items():
-                v.load_state_dict(state[group][k])
-        for g, s in zip(self.gens, state["gens"]):
-            g.set_state(s.cpu())
-        self.step = int(state["step"])
 
 
 def build_smax_learner(data, section: Mapping[str, Any], seed: int, device) -> SmaxLearner:
