@@ -19,7 +19,7 @@ from common.behavior import (
     medium_replay_from_buffer,
     train,
 )
-from common.behavior.matd3 import _env_seed
+from common.behavior.matd3_train import _env_seed
 from common.datasets.card import DatasetError
 from common.running.evaluate import eval_seed, evaluate
 
@@ -162,7 +162,7 @@ def test_collect_valid_dataset_and_replays_exactly():
 def test_reobserve_gives_the_dataset_collected_under_the_other_observations():
     """HalfCheetah 2x3, uniform actions, same seed: collected with full-state observations ("otc") and
     re-observed into OMAR's 6-dim ones equals collecting under "omar" directly (same transitions)."""
-    from common.behavior.collect import reobserve
+    from common.behavior.rollouts import reobserve
 
     name = "mamujoco/halfcheetah-2x3"
     full = collect(name, {"obs_mode": "otc"}, None, 1200, 0.0, seed=4, kind="random")

@@ -128,9 +128,7 @@ BIG_MODULES = {  # path: lines
     "common/algos/iql_continuous.py": 643,
     "common/algos/itd3.py": 630,
     "common/algos/mappo.py": 635,
-    "common/behavior/collect.py": 477,
     "common/behavior/mappo_online.py": 431,
-    "common/behavior/matd3.py": 545,
     "common/behavior/smax_ppo.py": 509,
     "common/datasets/dataset.py": 526,
     "common/datasets/smax.py": 510,
@@ -150,7 +148,6 @@ BIG_MODULES = {  # path: lines
     "papers/otc/smax_items.py": 490,
 }
 BIG_DEFS = {  # path::qualified name: lines
-    "common/behavior/collect.py::generate_protocol": 176,
     "common/behavior/sac_train.py::train_sac": 125,
     "common/running/experiment.py::run_cells": 121,
     "papers/moma_ppo/table4b.py::verdicts": 160,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import envs
-from common.behavior.matd3 import _env_seed
+from common.behavior.matd3_train import _env_seed
 from common.running.profiles import get_profile
 from papers.omar import datasets as od
 from papers.omar.config import DATASETS, MEDIUM_FRACTION, PROFILE_OVERRIDES

@@ -3,8 +3,11 @@
     from common.behavior import MATD3Config, train, collect, generate_protocol, load_or_generate
 """
 
-from common.behavior.collect import collect, generate_protocol, load_or_generate, medium_replay_from_buffer
-from common.behavior.matd3 import MATD3, MATD3Config, ReplayBuffer, TrainResult, train
+from common.behavior.collect import generate_protocol, load_or_generate
+from common.behavior.matd3 import MATD3, MATD3Config
+from common.behavior.matd3_train import TrainResult, train
+from common.behavior.replay import ReplayBuffer
+from common.behavior.rollouts import collect, medium_replay_from_buffer
 
 __all__ = [
     "MATD3", "MATD3Config", "ReplayBuffer", "TrainResult", "train",

@@ -37,175 +37,19 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 import envs
-from common.behavior.matd3 import MATD3, MATD3Config, train
+from common.behavior.matd3 import MATD3, MATD3Config
+from common.behavior.matd3_train import train
+from common.behavior.rollouts import collect, medium_replay_from_buffer, plain_json, reobserve
 from common.datasets.card import DatasetError, data_root, dataset_id, dataset_path, regenerate_hint
 from common.datasets.dataset import Dataset
 from common.running.evaluate import eval_seed, evaluate
 from common.running.records import atomic_torch_save
 from common.running.runtime import load_run_checkpoint
 
-__all__ = ["collect", "medium_replay_from_buffer", "generate_protocol", "load_or_generate", "GENERATOR"]
+__all__ = ["generate_protocol", "load_or_generate", "generated_dataset_path", "options_suffix", "PROTOCOL_KINDS"]
 
-GENERATOR = {"name": "common.behavior.collect", "version": 1}
 PROTOCOL_KINDS = ("random", "medium-replay", "medium", "expert")
 DEFAULT_NOISE = 0.1  # collection noise std, fraction of the action bound (see the module docstring)
-
-
-def collect(
-    env_name: str,
-    env_options: dict | None,
-    policy_fn: Callable[[np.ndarray], np.ndarray] | None,
-    n_transitions: int,
-    noise_std: float,
-    seed: int,
-    *,
-    kind: str = "custom",
-    return_mode: str = "mean",
-    n_envs: int = 1,
-    version: int = 1,
-    policy_description: str | None = None,
-    behavior: dict | None = None,
-    ref_scores: Mapping[str, float] | None = None,
-) -> Dataset:
-    """Roll out ``policy_fn`` (obs [n_envs, N, O] -> actions [n_envs, N, A], deterministic) plus
-    Gaussian noise of std ``noise_std · max_action`` (clipped to the bounds) for exactly
-    ``n_transitions`` transitions. ``policy_fn=None`` draws uniform actions in the bounds (no noise).
-
-    Env copy k starts with ``reset(seed + k)`` and continues its own RNG with ``reset(None)``; the
-    noise comes from ``np.random.default_rng([seed, 2])``. Episodes enter the dataset in the order
-    they finish; the last is cut to hit n_transitions (``timeouts[-1] = True``); unfinished episodes
-    of the other copies are dropped. state / next_state come from ``env.state()``."""
-    if n_transitions < 1:
-        raise ValueError(f"n_transitions must be >= 1, got {n_transitions}")
-    if noise_std < 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
-    venv = envs.make_vec(env_name, n_envs, **(env_options or {}))
-    spec = venv.spec
-    if spec.discrete:
-        raise ValueError(f"collect() handles continuous actions; {env_name} is discrete")
-    lo, hi = float(spec.act_low), float(spec.act_high)
-    mask = spec.act_mask()
-    rng = np.random.default_rng([int(seed), 2])
-    E, N = n_envs, spec.n_agents
-    keys = ("obs", "actions", "rewards", "next_obs", "state", "next_state")
-    cur: list[dict[str, list]] = [{k: [] for k in keys} for _ in range(E)]
-    episodes: list[dict[str, Any]] = []
-    n_done = 0
-    obs = np.stack([e.reset(int(seed) + k) for k, e in enumerate(venv.envs)])  # [E, N, O]
-    state = np.stack([e.state() for e in venv.envs])  # [E, S]
-    while n_done < n_transitions:
-        if policy_fn is None:
-            act = rng.uniform(lo, hi, size=(E, N, spec.act_dim))
-        else:
-            act = np.asarray(policy_fn(obs), dtype=np.float64).reshape(E, N, spec.act_dim)
-            if noise_std > 0:
-                act = act + rng.normal(0.0, noise_std * hi, size=act.shape)
-        act = (np.clip(act, lo, hi) * mask).astype(np.float32)
-        for k, env in enumerate(venv.envs):
-            o2, r, term, trunc, _ = env.step(act[k])
-            s2 = env.state()
-            c = cur[k]
-            for key, v in zip(keys, (obs[k], act[k], r, o2, state[k], s2)):
-                c[key].append(np.array(v, dtype=np.float32))
-            if term or trunc:
-                ep = {key: np.stack(v) for key, v in c.items()}
-                ep["terminated"] = bool(term)
-                episodes.append(ep)
-                n_done += len(ep["obs"])
-                cur[k] = {key: [] for key in keys}
-                o2 = env.reset(None)
-                s2 = env.state()
-            obs[k], state[k] = o2, s2
-    extra = n_done - n_transitions
-    if extra:  # cut the last finished episode
-        last = episodes[-1]
-        L = len(last["obs"]) - extra
-        if L <= 0:  # cannot happen: n_done exceeded n only through the last episode
-            raise AssertionError("episode cut below one step")
-        episodes[-1] = {k: (v[:L] if isinstance(v, np.ndarray) else False) for k, v in last.items()}
-    desc = policy_description or ("uniform random actions" if policy_fn is None else "given policy")
-    protocol = {
-        "policy": desc,
-        "noise_std": 0.0 if policy_fn is None else float(noise_std),
-        "noise": "Gaussian N(0, (noise_std*max_action)^2) per action dim, clipped to the bounds",
-        "seed": int(seed),
-        "n_envs": int(n_envs),
-        "env_options": _jsonable(env_options or {}),
-        "episodes": "complete; the last may be cut (timeouts[-1] = True)",
-    }
-    ds = Dataset.from_episodes(
-        env_name, kind, episodes, spec=spec, version=version, protocol=protocol, return_mode=return_mode,
-        behavior=behavior, generator=GENERATOR, ref_scores=ref_scores,
-    )
-    ds.card["behavior"] = {**(behavior or {}), "score": ds.card["returns"]["mean"]}
-    return ds
-
-
-def medium_replay_from_buffer(
-    learner: MATD3,
-    n_transitions: int,
-    seed_index: int = 0,
-    *,
-    env_name: str | None = None,
-    kind: str = "medium-replay",
-    return_mode: str = "mean",
-    version: int = 1,
-    behavior: dict | None = None,
-    protocol: dict | None = None,
-) -> Dataset:
-    """Every transition of seed slot ``seed_index``'s replay buffer among the first ``n_transitions``
-    the learner added (rounded down to whole env steps), as a Dataset. With n_envs copies per seed
-    the interleaved rows are regrouped copy by copy, so episodes are contiguous; each copy's
-    unfinished trailing episode is kept and cut (timeouts = True). Raises if the buffer wrapped."""
-    E = learner.cfg.n_envs
-    n = (int(n_transitions) // E) * E
-    if n < 1:
-        raise ValueError(f"medium-replay needs at least one env step ({E} transitions), got {n_transitions}")
-    p = learner.buffer.prefix(n, seed_index)
-    T = n // E
-
-    def regroup(v):  # [T*E, ...] -> copy-major [E*T, ...]
-        return v.reshape(T, E, *v.shape[1:]).swapaxes(0, 1).reshape(n, *v.shape[1:])
-
-    a = {k: regroup(v) for k, v in p.items()}
-    term = a["terminals"] > 0.5
-    tout = a["timeouts"] > 0.5
-    for k in range(E):  # each copy's last step ends an episode (cut if unfinished)
-        if not term[(k + 1) * T - 1]:
-            tout[(k + 1) * T - 1] = True
-    spec = learner.spec
-    prot = {"rule": "every replay-buffer transition until the policy first reached the medium level",
-            "n_transitions_per_seed": n, "seed": learner.seeds[seed_index], **(protocol or {})}
-    return Dataset.from_arrays(
-        env_name or spec.name, kind, a["obs"], a["actions"], a["rewards"], a["next_obs"], term, tout,
-        state=a.get("state"), next_state=a.get("next_state"), spec=spec, version=version,
-        protocol=prot, return_mode=return_mode, behavior=behavior, generator=GENERATOR,
-    )
-
-
-def reobserve(ds: Dataset, env_name: str, env_options: Mapping[str, Any] | None) -> Dataset:
-    """The same transitions seen through another observation layout: obs / next_obs re-derived from
-    the stored state / next_state by ``envs.make(env_name, **env_options).split_obs`` (MaMuJoCo, whose
-    per-agent observations are index sets of the state). Card (protocol, behavior, returns) kept."""
-    if ds.state is None:
-        raise DatasetError(f"{ds.card.get('id')}: reobserve needs state / next_state, the dataset has none")
-    env = envs.make(env_name, **dict(env_options or {}))
-    if not hasattr(env, "split_obs"):
-        raise ValueError(f"{env_name} cannot re-derive observations from the state (no split_obs)")
-    out = Dataset.from_arrays(
-        env_name, ds.card["kind"], env.split_obs(ds.state), ds.actions, ds.rewards, env.split_obs(ds.next_state),
-        ds.terminals, ds.timeouts, state=ds.state, next_state=ds.next_state, spec=env.spec,
-        version=ds.card.get("version", 1), return_mode=ds.card.get("return_mode", "mean"), generator=GENERATOR,
-    )
-    for k in ("protocol", "behavior", "ref_scores", "notes"):
-        if k in ds.card:
-            out.card[k] = ds.card[k]
-    out.card["protocol"] = {**(ds.card.get("protocol") or {}), "env_options": _jsonable(dict(env_options or {}))}
-    return out
-
-
-def _jsonable(x):
-    return json.loads(json.dumps(x, default=repr))
 
 
 def generate_protocol(
@@ -246,18 +90,7 @@ def generate_protocol(
     are saved. Resumed envs start fresh episodes (common/behavior/matd3.py), so a resumed run is a valid run of the
     protocol but not bit-equal to an uninterrupted one; the cards list the steps it resumed at (``resumed_at``).
     Returns one {kind: Dataset} per seed, every card carrying the same ref_scores."""
-    unknown = sorted(set(sizes) - set(PROTOCOL_KINDS))
-    if unknown:
-        raise ValueError(f"unknown dataset kinds {unknown}; the protocol makes {list(PROTOCOL_KINDS)}")
-    for k in ("random", "expert"):
-        if not sizes.get(k):
-            raise ValueError(f"sizes[{k!r}] is required (a positive transition count): it sets ref_scores")
-    if sizes.get("medium-replay") not in (None, 0) and "medium-replay" in sizes:
-        raise ValueError("sizes['medium-replay'] must be None: its size is set by the medium cut")
-    if not 0.0 < medium_fraction < 1.0:
-        raise ValueError(f"medium_fraction must be in (0, 1), got {medium_fraction}")
-    if random_policy not in ("init", "uniform"):
-        raise ValueError(f"random_policy must be 'init' or 'uniform', got {random_policy!r}")
+    _check_protocol(sizes, medium_fraction, random_policy)
     say = log or (lambda s: None)
     cfg = dataclasses.replace(cfg or MATD3Config.preset(env_name))
     if not cfg.eval_every:
@@ -271,53 +104,11 @@ def generate_protocol(
     def as_data(d: Dataset) -> Dataset:
         return reobserve(d, env_name, env_options) if redo else d
 
-    snaps: list[dict] = []
-    identity = {"env": env_name, "behavior_env_options": _jsonable(benv), "config": _jsonable(cfg.to_dict()),
-                "seeds": [int(x) for x in seeds], "train_steps": int(train_steps), "return_mode": return_mode}
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    resumed_at: list[int] = []
-    learner = None
-    if ckpt is not None and ckpt.exists():
-        state = load_run_checkpoint(ckpt, identity)  # another run's file: ValueError naming what differs
-        learner = MATD3(envs.make_vec(env_name, 1, **benv).spec, cfg, seeds)
-        learner.load_state_dict(state["learner"])
-        snaps, resumed_at = list(state["snaps"]), list(state["resumed_at"])
-        if learner.env_steps < train_steps:  # training goes on from here with fresh episodes
-            resumed_at.append(learner.env_steps)
-        say(f"[matd3 {env_name}] resumed from {ckpt} at step {learner.env_steps} of {train_steps}")
-    last_save = [time.monotonic()]
-
-    def save(learner) -> None:
-        if ckpt is not None:
-            atomic_torch_save({"identity": identity, "learner": learner.state_dict(), "snaps": snaps,
-                               "resumed_at": resumed_at}, ckpt)
-            last_save[0] = time.monotonic()
-
-    def keep(step, learner, scores):
-        snaps.append({"step": int(step), "actor": learner.actor_snapshot(), "scores": np.asarray(scores, float)})
-        say(f"[matd3 {env_name}] step {step}: eval {np.round(scores, 2).tolist()}")
-        if time.monotonic() - last_save[0] >= checkpoint_every_s and learner.env_steps < train_steps:
-            save(learner)
-
-    left = train_steps - (learner.env_steps if learner is not None else 0)
-    if left > 0:
-        res = train(env_name, benv, cfg, seeds, left, callback=keep, return_mode=return_mode, learner=learner)
-        lr = res.learner
-        save(lr)  # the trained run: a kill during the collection below keeps it
-    else:
-        lr = learner
-    if snaps[-1]["step"] != lr.env_steps:  # make sure the final policy is evaluated
-        r = evaluate(lambda o: lr.act(o, 0.0), env_name, lr.S, cfg.eval_episodes,
-                     [eval_seed(s) for s in lr.seeds], return_mode, benv)
-        keep(lr.env_steps, lr, r.mean)
+    lr, snaps, resumed_at = _train_behavior(env_name, benv, cfg, seeds, train_steps, return_mode, ckpt,
+                                            checkpoint_every_s, say)
     curve = np.stack([s["scores"] for s in snaps])  # [n_evals, S]
-    if random_policy == "init":
-        lo = curve[0]
-    else:
-        urng = np.random.default_rng(12345)
-        a_lo, a_hi, m = lr.spec.act_low, lr.spec.act_high, lr.spec.act_mask()
-        lo = evaluate(lambda o: urng.uniform(a_lo, a_hi, (*o.shape[:-1], lr.A)) * m, env_name, lr.S,
-                      cfg.eval_episodes, [eval_seed(s) for s in lr.seeds], return_mode, benv).mean
+    lo = curve[0] if random_policy == "init" else _uniform_score(lr, env_name, cfg.eval_episodes, return_mode, benv)
     hi = curve[-1]
     out = []
     for s, seed in enumerate(lr.seeds):
@@ -329,15 +120,11 @@ def generate_protocol(
                 f"{env_name} seed {seed}: the trained policy ({hi[s]:.3f}) is not better than random "
                 f"({lo[s]:.3f}); train longer or check the config"
             )
-        thr = lo[s] + medium_fraction * (hi[s] - lo[s])
-        # the medium policy is a learned one: snapshots taken before the first update (step-0 actor
-        # copies, which can pass the threshold when "random" is uniform actions) are skipped
-        learned = [j for j in range(1, len(snaps)) if snaps[j]["step"] > cfg.learning_starts] or [len(snaps) - 1]
-        j = next((j for j in learned if curve[j, s] >= thr), len(snaps) - 1)
+        thr, j = _medium_cut(snaps, curve[:, s], lo[s], hi[s], medium_fraction, cfg.learning_starts)
         med_step = snaps[j]["step"]
         info = {
             "learner": "MATD3 (common.behavior.matd3)", "train_seed": seed, "train_steps": int(lr.env_steps),
-            "config": _jsonable(cfg.to_dict()), "eval": f"deterministic, {cfg.eval_episodes} episodes, return_mode {return_mode}",
+            "config": plain_json(cfg.to_dict()), "eval": f"deterministic, {cfg.eval_episodes} episodes, return_mode {return_mode}",
             "random_eval_score": float(lo[s]), "expert_eval_score": float(hi[s]),
             "medium_fraction": medium_fraction, "medium_threshold": float(thr),
             "medium_step": med_step, "medium_eval_score": float(curve[j, s]),
@@ -347,8 +134,8 @@ def generate_protocol(
             **({"resumed_at": resumed_at} if resumed_at else {}),  # a resumed run: fresh episodes at these steps
         }
         base_prot = {"paper_protocol": "OMAR §5.1 / D4RL", "random_policy": random_policy,
-                     "env_options": _jsonable(env_options), "sizes": dict(sizes),
-                     **({"behavior_env_options": _jsonable(benv),
+                     "env_options": plain_json(env_options), "sizes": dict(sizes),
+                     **({"behavior_env_options": plain_json(benv),
                          "observations": "re-derived from state / next_state for env_options (the behavior "
                                          "policy acted on behavior_env_options' observations)"} if redo else {}),
                      "episode_end": (f"step {lr.spec.episode_length} of an episode is a time-limit truncation: "
@@ -386,12 +173,97 @@ def generate_protocol(
     return out
 
 
+def _check_protocol(sizes: Mapping[str, int | None], medium_fraction: float, random_policy: str) -> None:
+    """The protocol's arguments: known kinds, random and expert sizes given (they set ref_scores), no size for
+    medium-replay (the medium cut sets it), medium_fraction in (0, 1), random_policy "init" or "uniform"."""
+    unknown = sorted(set(sizes) - set(PROTOCOL_KINDS))
+    if unknown:
+        raise ValueError(f"unknown dataset kinds {unknown}; the protocol makes {list(PROTOCOL_KINDS)}")
+    for k in ("random", "expert"):
+        if not sizes.get(k):
+            raise ValueError(f"sizes[{k!r}] is required (a positive transition count): it sets ref_scores")
+    if sizes.get("medium-replay") not in (None, 0) and "medium-replay" in sizes:
+        raise ValueError("sizes['medium-replay'] must be None: its size is set by the medium cut")
+    if not 0.0 < medium_fraction < 1.0:
+        raise ValueError(f"medium_fraction must be in (0, 1), got {medium_fraction}")
+    if random_policy not in ("init", "uniform"):
+        raise ValueError(f"random_policy must be 'init' or 'uniform', got {random_policy!r}")
+
+
+def _train_behavior(env_name: str, benv: dict, cfg: MATD3Config, seeds: Sequence[int], train_steps: int,
+                    return_mode: str, ckpt: Path | None, checkpoint_every_s: float,
+                    say: Callable[[str], None]) -> tuple[MATD3, list[dict], list[int]]:
+    """The behavior MATD3 run of :func:`generate_protocol`, resumable from ``ckpt``: returns the trained learner,
+    its evaluation snapshots ({"step", "actor", "scores" [S]} at every evaluation, the final policy's last) and the
+    steps a resumed run went on from (``resumed_at``)."""
+    snaps: list[dict] = []
+    identity = {"env": env_name, "behavior_env_options": plain_json(benv), "config": plain_json(cfg.to_dict()),
+                "seeds": [int(x) for x in seeds], "train_steps": int(train_steps), "return_mode": return_mode}
+    resumed_at: list[int] = []
+    learner = None
+    if ckpt is not None and ckpt.exists():
+        state = load_run_checkpoint(ckpt, identity)  # another run's file: ValueError naming what differs
+        learner = MATD3(envs.make_vec(env_name, 1, **benv).spec, cfg, seeds)
+        learner.load_state_dict(state["learner"])
+        snaps, resumed_at = list(state["snaps"]), list(state["resumed_at"])
+        if learner.env_steps < train_steps:  # training goes on from here with fresh episodes
+            resumed_at.append(learner.env_steps)
+        say(f"[matd3 {env_name}] resumed from {ckpt} at step {learner.env_steps} of {train_steps}")
+    last_save = [time.monotonic()]
+
+    def save(learner) -> None:
+        if ckpt is not None:
+            atomic_torch_save({"identity": identity, "learner": learner.state_dict(), "snaps": snaps,
+                               "resumed_at": resumed_at}, ckpt)
+            last_save[0] = time.monotonic()
+
+    def keep(step, learner, scores):
+        snaps.append({"step": int(step), "actor": learner.actor_snapshot(), "scores": np.asarray(scores, float)})
+        say(f"[matd3 {env_name}] step {step}: eval {np.round(scores, 2).tolist()}")
+        if time.monotonic() - last_save[0] >= checkpoint_every_s and learner.env_steps < train_steps:
+            save(learner)
+
+    left = train_steps - (learner.env_steps if learner is not None else 0)
+    if left > 0:
+        res = train(env_name, benv, cfg, seeds, left, callback=keep, return_mode=return_mode, learner=learner)
+        lr = res.learner
+        save(lr)  # the trained run: a kill during the collection below keeps it
+    else:
+        lr = learner
+    if snaps[-1]["step"] != lr.env_steps:  # make sure the final policy is evaluated
+        r = evaluate(lambda o: lr.act(o, 0.0), env_name, lr.S, cfg.eval_episodes,
+                     [eval_seed(s) for s in lr.seeds], return_mode, benv)
+        keep(lr.env_steps, lr, r.mean)
+    return lr, snaps, resumed_at
+
+
+def _uniform_score(lr: MATD3, env_name: str, episodes: int, return_mode: str, benv: dict) -> np.ndarray:
+    """The "random" level of random_policy="uniform": each seed's deterministic-evaluation score [S] of uniform
+    actions in the bounds (their own generator, seed 12345)."""
+    urng = np.random.default_rng(12345)
+    a_lo, a_hi, m = lr.spec.act_low, lr.spec.act_high, lr.spec.act_mask()
+    return evaluate(lambda o: urng.uniform(a_lo, a_hi, (*o.shape[:-1], lr.A)) * m, env_name, lr.S,
+                    episodes, [eval_seed(s) for s in lr.seeds], return_mode, benv).mean
+
+
+def _medium_cut(snaps: Sequence[dict], curve: np.ndarray, lo: float, hi: float, medium_fraction: float,
+                learning_starts: int) -> tuple[float, int]:
+    """(threshold, j): the medium level random + medium_fraction (expert - random) of one seed and the first
+    snapshot j whose score (``curve`` [n_evals]) reaches it (the last one if none does)."""
+    thr = lo + medium_fraction * (hi - lo)
+    # the medium policy is a learned one: snapshots taken before the first update (step-0 actor
+    # copies, which can pass the threshold when "random" is uniform actions) are skipped
+    learned = [j for j in range(1, len(snaps)) if snaps[j]["step"] > learning_starts] or [len(snaps) - 1]
+    j = next((j for j in learned if curve[j] >= thr), len(snaps) - 1)
+    return thr, j
+
+
 def options_suffix(env_options: Mapping[str, Any] | None) -> str:
     """'' for no env options, else '-o' + 8 hex digits of the sha256 of their sorted JSON: datasets of
     different env options (e.g. another fixed prey) never share a cache path."""
     if not env_options:
         return ""
-    blob = json.dumps(_jsonable(dict(env_options)), sort_keys=True)
+    blob = json.dumps(plain_json(dict(env_options)), sort_keys=True)
     return "-o" + hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
@@ -458,7 +330,7 @@ def load_or_generate(
         cards = {k: out[k].card if k in out else Dataset.read_card(paths[k]) for k in paths}
         for k, card in cards.items():
             prot = card.get("protocol") or {}
-            want = {"sizes": dict(sizes), "env_options": _jsonable(dict(env_options or {}))}
+            want = {"sizes": dict(sizes), "env_options": plain_json(dict(env_options or {}))}
             got = {"sizes": prot.get("sizes"), "env_options": prot.get("env_options")}
             if got != want:
                 raise DatasetError(f"{paths[k]}: cached dataset was made with {got}, requested {want}; "

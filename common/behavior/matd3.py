@@ -26,26 +26,25 @@ a run with seeds [0, 1, 2] behaves as a run with seeds [s] alone (tests/test_beh
 Checkpoints: :meth:`MATD3.state_dict` holds networks, optimizers, the replay buffer, counters and
 every random generator. The envs are not part of it: :func:`train` resumed from a learner starts
 fresh episodes (env RNG best-effort: reset with seeds derived from the step count).
+The replay buffer is in common/behavior/replay.py, the training loop in common/behavior/matd3_train.py.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-import envs
+from common.behavior.replay import ReplayBuffer
 from common.networks.heads import DeterministicActor, TwinCritic
 from common.networks.nets import clip_grad_norm_, load_member, member_state, polyak_update
-from common.running.evaluate import eval_seed, evaluate
 
-__all__ = ["MATD3Config", "MATD3", "ReplayBuffer", "train", "TrainResult"]
+__all__ = ["MATD3Config", "MATD3"]
 
 
 @dataclass
@@ -132,71 +131,6 @@ class MATD3Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-class ReplayBuffer:
-    """Preallocated ring buffer, one row block per seed: ``obs [S, C, N, O]``, ``actions [S, C, N, A]``,
-    ``rewards [S, C, N]``, ``next_obs``, ``terminals [S, C]``, ``timeouts [S, C]``, optional
-    ``state``/``next_state [S, C, Sd]``. All seeds add one transition per env copy per step, so the
-    write pointer is shared; sampling indices are drawn per seed. Transition t of the run sits at
-    row ``t % C`` (``n_added`` counts them); with n_envs copies, row t belongs to copy ``t % n_envs``."""
-
-    def __init__(self, n_seeds, capacity, n_agents, obs_dim, act_dim, state_dim=None):
-        S, C, N = n_seeds, capacity, n_agents
-        z = np.zeros
-        self.np = {
-            "obs": z((S, C, N, obs_dim), np.float32),
-            "actions": z((S, C, N, act_dim), np.float32),
-            "rewards": z((S, C, N), np.float32),
-            "next_obs": z((S, C, N, obs_dim), np.float32),
-            "terminals": z((S, C), np.float32),
-            "timeouts": z((S, C), np.float32),
-        }
-        if state_dim is not None:
-            self.np["state"] = z((S, C, state_dim), np.float32)
-            self.np["next_state"] = z((S, C, state_dim), np.float32)
-        self.t = {k: torch.from_numpy(v) for k, v in self.np.items()}  # shares memory (CPU)
-        self.capacity = C
-        self.n_added = 0
-
-    @property
-    def size(self) -> int:
-        return min(self.n_added, self.capacity)
-
-    @property
-    def wrapped(self) -> bool:
-        return self.n_added > self.capacity
-
-    def add(self, **step) -> None:
-        """One transition per seed: obs [S, N, O], ..., terminals [S], timeouts [S], state [S, Sd]."""
-        row = self.n_added % self.capacity
-        for k, v in self.np.items():
-            v[:, row] = step[k]
-        self.n_added += 1
-
-    def prefix(self, n: int, seed_index: int) -> dict[str, np.ndarray]:
-        """The first n transitions ever added for one seed (raises if overwritten)."""
-        if n > self.n_added:
-            raise ValueError(f"asked for the first {n} transitions, the buffer received only {self.n_added}")
-        if self.wrapped:  # transition 0 is overwritten as soon as more than C were added
-            raise ValueError(
-                f"the buffer (capacity {self.capacity}) has wrapped ({self.n_added} added): its first "
-                f"{n} transitions are overwritten; use buffer_size >= total transitions per seed"
-            )
-        return {k: v[seed_index, :n].copy() for k, v in self.np.items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        """A copy of the filled rows and the count: a 1M-row buffer holding 300k transitions checkpoints 300k rows."""
-        return {"arrays": {k: v[:, :self.size].copy() for k, v in self.np.items()}, "n_added": self.n_added}
-
-    def load_state_dict(self, sd: dict[str, Any]) -> None:
-        for k, v in self.np.items():
-            a = sd["arrays"][k]
-            if a.shape[0] != v.shape[0] or a.shape[2:] != v.shape[2:] or a.shape[1] > self.capacity:
-                raise ValueError(f"buffer array {k!r} of shape {a.shape} does not fit this buffer {v.shape}")
-            v[:, :a.shape[1]] = a
-            v[:, a.shape[1]:] = 0
-        self.n_added = int(sd["n_added"])
 
 
 class MATD3:
@@ -425,121 +359,3 @@ class MATD3:
         for g, st in zip(self.torch_rngs, sd["torch_rngs"]):
             g.set_state(st.cpu())
         self.n_updates, self.env_steps = int(sd["n_updates"]), int(sd["env_steps"])
-
-
-@dataclass
-class TrainResult:
-    learner: MATD3
-    steps: list[int] = field(default_factory=list)  # transitions per seed at each evaluation
-    scores: list[np.ndarray] = field(default_factory=list)  # [S] deterministic eval score at each evaluation
-    wall_time: float = 0.0
-    env_time: float = 0.0
-    update_time: float = 0.0
-    n_updates: int = 0
-
-    @property
-    def curve(self) -> np.ndarray:  # [n_evals, S]
-        return np.stack(self.scores) if self.scores else np.zeros((0, self.learner.S))
-
-
-def _env_seed(seed: int, k: int) -> int:
-    return 10_000 * int(seed) + k  # training env seeds; evaluation uses common.running.evaluate.eval_seed
-
-
-def train(
-    env_name: str,
-    env_options: dict | None,
-    cfg: MATD3Config,
-    seeds: Sequence[int],
-    total_steps: int,
-    callback: Callable[[int, MATD3, np.ndarray], Any] | None = None,
-    return_mode: str = "mean",
-    learner: MATD3 | None = None,
-) -> TrainResult:
-    """Train S = len(seeds) MATD3 runs for `total_steps` transitions per seed.
-
-    Every ``cfg.eval_every`` transitions (and at step 0) each seed's deterministic policy is
-    evaluated on ``cfg.eval_episodes`` episodes (env seeds ``eval_seed(seed) + e``) and
-    ``callback(step, learner, scores [S])`` is called; a callback returning True stops training.
-    Pass ``learner`` (e.g. one restored by load_state_dict) to continue a run: envs start fresh
-    episodes. Returns a :class:`TrainResult` with the learning curve and timings."""
-    cfg.validate()
-    env_options = dict(env_options or {})
-    S, E = len(seeds), cfg.n_envs
-    venv = envs.make_vec(env_name, S * E, **env_options)
-    spec = venv.spec
-    lr = learner if learner is not None else MATD3(spec, cfg, seeds)
-    eval_venv = envs.make_vec(env_name, S * cfg.eval_episodes, **env_options) if cfg.eval_every else None
-    res = TrainResult(learner=lr)
-    t0 = time.perf_counter()
-
-    def do_eval(step: int) -> bool:
-        if not cfg.eval_every:
-            return False
-        r = evaluate(lambda o: lr.act(o, 0.0), env_name, S, cfg.eval_episodes,
-                     [eval_seed(s) for s in lr.seeds], return_mode, env_options, vec_env=eval_venv)
-        res.steps.append(step)
-        res.scores.append(r.mean)
-        return bool(callback(step, lr, r.mean)) if callback is not None else False
-
-    env_list = venv.envs  # copy k of seed slot s = env_list[s * E + k]; auto-reset on episode end
-    restart = lr.env_steps
-    obs = np.stack([env_list[s * E + k].reset(_env_seed(seed, k) + restart)
-                    for s, seed in enumerate(lr.seeds) for k in range(E)]).reshape(S, E, spec.n_agents, -1)
-    state = np.stack([e.state() for e in env_list]).reshape(S, E, -1) if cfg.store_state else None
-    if restart == 0 and do_eval(0):
-        res.wall_time = time.perf_counter() - t0
-        return res
-    buf = lr.buffer
-    end = lr.env_steps + total_steps
-    next_eval = (lr.env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
-    env_time = upd_time = 0.0
-    while lr.env_steps < end:
-        te = time.perf_counter()
-        if lr.env_steps < cfg.start_steps:
-            act = lr.random_actions((E,))  # [S, E, N, A]
-        else:
-            act = lr.act(obs, cfg.expl_noise)
-        nobs = np.empty_like(obs)
-        rew = np.empty((S, E, spec.n_agents), np.float32)
-        term = np.zeros((S, E), bool)
-        trunc = np.zeros((S, E), bool)
-        nstate = np.empty_like(state) if state is not None else None
-        for s in range(S):
-            for k in range(E):
-                env = env_list[s * E + k]
-                o2, r, tm, tr, _ = env.step(act[s, k])
-                nobs[s, k], rew[s, k], term[s, k], trunc[s, k] = o2, r, tm, tr
-                if nstate is not None:
-                    nstate[s, k] = env.state()
-        env_time += time.perf_counter() - te
-        for k in range(E):
-            step = {"obs": obs[:, k], "actions": act[:, k], "rewards": rew[:, k], "next_obs": nobs[:, k],
-                    "terminals": term[:, k], "timeouts": trunc[:, k] & ~term[:, k]}
-            if state is not None:
-                step["state"], step["next_state"] = state[:, k], nstate[:, k]
-            buf.add(**step)
-        obs = nobs
-        state = nstate
-        for s in range(S):  # auto-reset finished copies (each continues its own env RNG stream)
-            for k in range(E):
-                if term[s, k] or trunc[s, k]:
-                    env = env_list[s * E + k]
-                    obs[s, k] = env.reset(None)
-                    if state is not None:
-                        state[s, k] = env.state()
-        before = lr.env_steps
-        lr.env_steps += E
-        if lr.env_steps >= cfg.learning_starts and buf.size >= 1:
-            rounds = lr.env_steps // cfg.train_freq - before // cfg.train_freq
-            tu = time.perf_counter()
-            for _ in range(rounds * cfg.gradient_steps):
-                lr.update()
-            upd_time += time.perf_counter() - tu
-        if next_eval is not None and lr.env_steps >= next_eval:
-            next_eval += cfg.eval_every
-            if do_eval(lr.env_steps):
-                break
-    res.wall_time = time.perf_counter() - t0
-    res.env_time, res.update_time, res.n_updates = env_time, upd_time, lr.n_updates
-    return res

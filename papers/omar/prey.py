@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 import envs
-from common.behavior.matd3 import MATD3, MATD3Config, train
+from common.behavior.matd3 import MATD3, MATD3Config
+from common.behavior.matd3_train import train
 from common.datasets.card import sha256_file
 from common.networks.heads import DeterministicActor
 from common.running.roots import REPO_ROOT, runs_root

@@ -16,7 +16,8 @@ import argparse
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from common.behavior.collect import collect, options_suffix
+from common.behavior.collect import options_suffix
+from common.behavior.rollouts import collect
 from common.datasets.card import dataset_id, dataset_path
 from common.datasets.dataset import Dataset
 

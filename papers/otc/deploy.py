@@ -57,7 +57,7 @@ import torch
 from torch import Tensor
 
 from common.algos import GROUPABLE, build_learner
-from common.behavior.collect import collect
+from common.behavior.rollouts import collect
 from common.datasets.card import data_root
 from common.datasets.returns import normalize
 from common.datasets.sampling import gather_members, sample_indices
