@@ -24,8 +24,8 @@ import pytest
 import torch
 
 from common.datasets import card as datacard
-from common.datasets import dataset as D
 from common.datasets import returns, sampling
+from common.datasets.builder import DatasetBuilder
 from common.datasets.card import DatasetError
 from common.datasets.dataset import Dataset
 
@@ -345,7 +345,7 @@ def test_from_episodes_builder_and_concat():
     for k in datacard.STEP_KEYS:
         np.testing.assert_array_equal(again.arrays[k], ds.arrays[k])
     # two envs stepped together; env 1 runs episode 1 then idles (inactive) while env 0 runs episode 0
-    b = D.DatasetBuilder(n_envs=2)
+    b = DatasetBuilder(n_envs=2)
     keys = ("obs", "actions", "rewards", "next_obs", "state", "next_state")
     for t in range(3):
         t1 = min(t + 3, 4)

@@ -15,7 +15,7 @@ import torch
 
 import envs
 from common.algos.iql_continuous import ContinuousIQL, ContinuousIQLConfig
-from common.datasets.dataset import DatasetBuilder
+from common.datasets.builder import DatasetBuilder
 from common.running.experiment import Cell, RunContext
 from common.running.profiles import get_profile
 from papers.moma_ppo import config as C

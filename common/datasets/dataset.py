@@ -1,4 +1,4 @@
-"""Offline multi-agent datasets: the :class:`Dataset` container (arrays + a card) and its builder.
+"""Offline multi-agent datasets: the :class:`Dataset` container (arrays + a card) and its constructors.
 
 A :class:`Dataset` holds T transitions of N agents, per-agent vectors padded to O / A with zeros
 (the layout of :class:`envs.base.EnvSpec`)::
@@ -15,20 +15,15 @@ Discrete actions are stored as the choice index in ``actions[..., 0]`` (float32 
 must end one (mark a cut-off episode with ``timeouts[-1] = True``).
 
 :meth:`Dataset.save` writes ``<path>.npz`` + ``<path>.json`` atomically and :meth:`Dataset.load`
-verifies them; the card schema, ids and paths under ``$OFFMARL_DATA``, checksums and checks are
-:mod:`common.datasets.card`'s. Around the container: :mod:`common.datasets.returns` (return modes, statistics,
+verifies them (common.datasets.storage); the card schema, ids and paths under ``$OFFMARL_DATA``, checksums and
+checks are :mod:`common.datasets.card`'s. Around the container: :mod:`common.datasets.builder` (``DatasetBuilder``),
+:mod:`common.datasets.returns` (return modes, statistics,
 normalized scores), :mod:`common.datasets.sampling` (member minibatches from :meth:`Dataset.to_torch`), and
 :mod:`common.datasets.info` (``python -m common.datasets.info info PATH_OR_ID`` prints a card and verifies it).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import io
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -36,27 +31,22 @@ import numpy as np
 from common.datasets.card import (
     ARRAYS,
     STEP_KEYS,
-    DatasetError,
-    base_path,
     check_arrays,
     check_card,
     check_kind,
     dataset_id,
-    dataset_path,
     make_card,
-    read_card_json,
-    regenerate_hint,
-    resolve_dataset,
-    sha256_bytes,
-    sha256_file,
 )
 from common.datasets.returns import RETURN_MODES, episode_return_fn
 from common.datasets.sampling import sample_indices
+from common.datasets.storage import DatasetFiles
+
+__all__ = ["Dataset"]
 
 
-class Dataset:
+class Dataset(DatasetFiles):
     """Arrays (see the module docstring) and a card. Build with :meth:`from_arrays`,
-    :meth:`from_episodes` or :class:`DatasetBuilder`; store with :meth:`save` / :meth:`load`."""
+    :meth:`from_episodes` or :class:`common.datasets.builder.DatasetBuilder`; store with :meth:`save` / :meth:`load`."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray], card: Mapping[str, Any]):
         self.card: dict[str, Any] = dict(card)
@@ -362,154 +352,6 @@ class Dataset:
         """[M, B] int64 indices into [0, T); see :func:`common.datasets.sampling.sample_indices`."""
         return sample_indices(rng, self.size, n_members, batch_size, replace)
 
-    # ---- storage ------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Write ``<path>.npz`` and ``<path>.json`` atomically (temp file + os.replace), default
-        path ``dataset_path(self.id)``. Fills in the card's sha256 and created time; returns the
-        base path. A failure leaves any previous files in place and no temporary files behind."""
-        base = dataset_path(self.id) if path is None else base_path(path)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        npz, js = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
-        tmp_npz = _tmp_name(npz)
-        tmp_js = _tmp_name(js)
-        try:
-            with open(tmp_npz, "wb") as f:
-                np.savez(f, **self.arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            card = {**self.card, "sha256": sha256_file(tmp_npz),
-                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-            with open(tmp_js, "w") as f:
-                json.dump(card, f, indent=2)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            # The card goes last: a crash between the two replaces leaves a new .npz beside the
-            # old card, which the next load reports as a checksum mismatch (never a silent mix).
-            os.replace(tmp_npz, npz)
-            os.replace(tmp_js, js)
-            self.card = card
-        finally:
-            for t in (tmp_npz, tmp_js):
-                if os.path.exists(t):
-                    os.unlink(t)
-        return base
-
-    @staticmethod
-    def read_card(path: str | os.PathLike) -> dict[str, Any]:
-        """The validated card ``<path>.json`` of a saved dataset, without reading its arrays.
-        Errors end with :func:`regenerate_hint`."""
-        base = resolve_dataset(path)
-        try:
-            return read_card_json(base)
-        except DatasetError as e:
-            raise DatasetError(f"{e}; {regenerate_hint(base)}") from None
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, *, generators: Mapping[str, Sequence[Any]] | None = None) -> "Dataset":
-        """Load ``<path>.npz`` + ``<path>.json`` (``path`` may also be a dataset id), verifying
-        the sha256, the format version, and every array's shape and dtype against the card.
-
-        ``generators`` ({name: accepted versions}) optionally restricts the card's
-        ``generator`` ({"name", "version"}) to known data generators. Errors (DatasetError) name the
-        files and end with :func:`regenerate_hint`: what to delete and the command that regenerates them."""
-        base = resolve_dataset(path)
-        try:
-            arrays, card = cls._load_checked(base, generators)
-        except DatasetError as e:
-            raise DatasetError(f"{e}; {regenerate_hint(base)}") from None
-        return cls(arrays, card)
-
-    @staticmethod
-    def _load_checked(base: Path, generators) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        npz, js = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
-        for p in (js, npz):
-            if not p.exists():
-                raise DatasetError(f"dataset file missing: {p}")
-        card = read_card_json(base)
-        if generators is not None:
-            g = card.get("generator") or {}
-            name, ver = (g.get("name"), g.get("version")) if isinstance(g, Mapping) else (g, None)
-            if name not in generators or ver not in generators[name]:
-                raise DatasetError(
-                    f"{js}: unknown generator {name!r} version {ver!r}; supported: "
-                    + ", ".join(f"{n} {list(v)}" for n, v in generators.items())
-                )
-        raw = npz.read_bytes()  # hash and parse the same bytes
-        digest = sha256_bytes(raw)
-        if digest != card.get("sha256"):
-            raise DatasetError(
-                f"{npz}: checksum mismatch: the file's sha256 is {digest}, its card {js} says "
-                f"{card.get('sha256')}; the file is corrupt or belongs to another card"
-            )
-        try:
-            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except Exception as e:  # a corrupt zip or an object array
-            raise DatasetError(f"{npz}: cannot read arrays ({type(e).__name__}: {e})") from None
-        check_arrays(arrays, card, str(npz))
-        return arrays, card
-
-    def verify(self) -> None:
-        """Re-check the arrays against the card (shapes, dtypes, episode count)."""
-        check_card(self.card, self.id)
-        check_arrays(self.arrays, self.card, self.id)
-
-
-class DatasetBuilder:
-    """Collect steps from one env or ``n_envs`` envs stepped together (VecEnv), then :meth:`build`.
-
-    ``add`` takes one step: obs [N, O] (or [n_envs, N, O]), actions, rewards [N] (or [n_envs, N]),
-    next_obs, terminated / truncated (bool or [n_envs]), optional state / next_state [S] (or
-    [n_envs, S]), and ``active`` [n_envs] to skip finished copies of a VecEnv. A copy's episode is
-    kept when it ends (terminated or truncated); unfinished episodes are dropped by build()
-    unless ``keep_partial=True`` (then cut with timeouts[-1] = True)."""
-
-    def __init__(self, n_envs: int = 1):
-        self.n_envs = n_envs
-        self._current: list[dict[str, list]] = [self._empty() for _ in range(n_envs)]
-        self.episodes: list[dict[str, np.ndarray]] = []
-
-    @staticmethod
-    def _empty() -> dict[str, list]:
-        return {k: [] for k in ("obs", "actions", "rewards", "next_obs", "state", "next_state")}
-
-    @property
-    def n_steps(self) -> int:
-        return sum(len(e["obs"]) for e in self.episodes) + sum(len(c["obs"]) for c in self._current)
-
-    def add(self, obs, actions, rewards, next_obs, terminated, truncated, state=None, next_state=None, active=None):
-        batched = self.n_envs > 1 or np.ndim(obs) == 3
-        step = {"obs": obs, "actions": actions, "rewards": rewards, "next_obs": next_obs,
-                "state": state, "next_state": next_state}
-        term = np.asarray(terminated, dtype=bool).reshape(-1)
-        trunc = np.asarray(truncated, dtype=bool).reshape(-1)
-        act = np.ones(self.n_envs, bool) if active is None else np.asarray(active, dtype=bool).reshape(-1)
-        for k in range(self.n_envs):
-            if not act[k]:
-                continue
-            cur = self._current[k]
-            for key, v in step.items():
-                if v is not None:
-                    cur[key].append(np.array(v[k] if batched else v, copy=True))
-            if term[k] or trunc[k]:
-                self._finish(k, bool(term[k]))
-
-    def _finish(self, k: int, terminated: bool) -> None:
-        cur = self._current[k]
-        ep = {key: np.stack(v) for key, v in cur.items() if v}
-        ep["terminated"] = terminated
-        self.episodes.append(ep)
-        self._current[k] = self._empty()
-
-    def build(self, env: str, kind: str, keep_partial: bool = False, **kw) -> Dataset:
-        """A Dataset of the finished episodes (in the order they finished); kw go to from_arrays."""
-        if keep_partial:
-            for k in range(self.n_envs):
-                if self._current[k]["obs"]:
-                    self._finish(k, terminated=False)
-        return Dataset.from_episodes(env, kind, self.episodes, **kw)
-
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -519,8 +361,3 @@ def _bounds(ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.concatenate([[0], stops[:-1]]).astype(np.int64)
     return starts, stops
 
-
-def _tmp_name(target: Path) -> str:
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    return name
