@@ -7,6 +7,7 @@ import re
 import pytest
 
 from common.reporting import answer, report
+from common.running.record import Record
 from common.running.records import append_record, records_path, write_claim
 from common.running.roots import REFERENCE_ROOT
 
@@ -102,7 +103,9 @@ def test_items_show_within_differs_counts_and_headline_cells(world):
 
 
 def test_superseded_data_is_the_quick_mujoco_generation_only():
-    on = answer.on_superseded_data
+    def on(line):
+        return answer.on_superseded_data(Record.from_dict(line))
+
     assert on({"config": MUJOCO_QUICK})
     assert on({"config": {"dataset": {"source": "common.datasets.mujoco", "profile": "quick", "kind": "expert"}}})
     assert not on({"config": {"dataset": {**MUJOCO_QUICK["dataset"], "data_profile": "full"}}})

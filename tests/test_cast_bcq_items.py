@@ -51,9 +51,9 @@ def _check_needs_path(res, lacking):
     for item in ("table1", "figure5"):
         assert item_blocked(res, "smoke", "cast_bcq", item) == lacking
         assert not (res / "smoke" / "cast_bcq" / f"{item}.jsonl").exists()  # nothing ran
-    st = item_status(res, "smoke", "cast_bcq", "table1", [], [])
+    st = item_status(res, "smoke", "cast_bcq", "table1", [])
     assert status_text(st) == f"needs {lacking}"
-    assert status_text(item_status(res, "smoke", "cast_bcq", "figure4", [], [])) == "not run"
+    assert status_text(item_status(res, "smoke", "cast_bcq", "figure4", [])) == "not run"
 
 
 def test_starcraft_items_say_needs_smax_and_the_report_shows_it(tmp_path):

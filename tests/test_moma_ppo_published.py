@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from common.reporting.published import Claim, Entry, Figure, Table, check_paper, load_published, spread_of
+from common.reporting.numbers import spread_of
+from common.reporting.published import Claim, Entry, Figure, Table, check_paper, load_published
 from papers.moma_ppo import published as P
 
 FO, IND, LEAD = "full", "independent", "leader-only"

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from common.reporting.claims import UNDECIDED, Evidence, write_claims
+from common.reporting.report import claim_verdicts
 from common.running.records import read_records
-from papers.omar import figure1, figure2, figure3, figure4, published
+from common.running.store import item_file
+from papers.omar import claims, figure1, figure2
 
 ROOT = Path(__file__).resolve().parent.parent
 PNGS = {"figure1": ["figure1_b.png", "figure1_c.png", "figure1_d.png"], "figure2": ["figure2_gain.png"],
@@ -43,10 +46,10 @@ def test_figure_smoke_pngs_claims_and_skip(data_dir, tmp_path, item):
     path = out / f"{item}.jsonl"
     text = path.read_text()
     recs = _records(path)
-    claims = [r for r in recs if "claim" in r["keys"]]
-    want = sorted(c["id"] for c in published.CLAIMS if c["item"] == item)
-    assert sorted(r["keys"]["claim"] for r in claims) == want  # exactly one verdict per claim
-    for r in claims:
+    verdicts = [r for r in recs if "claim" in r["keys"]]
+    want = sorted(c.id for c in claims.CLAIMS if c.item == item)
+    assert sorted(r["keys"]["claim"] for r in verdicts) == want  # exactly one verdict per claim
+    for r in verdicts:
         assert isinstance(r["extra"]["holds"], bool) and r["extra"]["evidence"]
     runs = [r for r in recs if "claim" not in r["keys"]]
     assert runs and all(r["score"] is not None for r in runs)
@@ -75,30 +78,40 @@ def rec(seed, score=None, normalized=None, extra=None, **keys):
     return {"keys": keys, "seed": seed, "score": score, "normalized": normalized, "extra": extra or {}}
 
 
+def check(claim_id, records):
+    """(holds, evidence) of the claim ``claim_id`` (papers/omar/claims.py) on ``records``."""
+    claim = next(c for c in claims.CLAIMS if c.id == claim_id)
+    return claim.check(Evidence(records))
+
+
+def verdicts(item, records):
+    return {c.id: c.check(Evidence(records)) for c in claims.CLAIMS if c.item == item}
+
+
 def test_figure1_claims():
     good = [rec(s, v, n_agents=2, method=m) for s in (0, 1)
             for m, v in (("ma_td3bc", 10), ("ma_cql", 20), ("omar", 30))]
-    assert figure1.claim_1b(good)[0]
+    assert check("1b_omar_best", good)[0]
     bad = [rec(s, v, n_agents=2, method=m) for s in (0, 1) for m, v in (("ma_td3bc", 40), ("ma_cql", 20), ("omar", 30))]
-    assert not figure1.claim_1b(bad)[0]
+    assert not check("1b_omar_best", bad)[0]
 
     def cql(n, score, b=100.0):
         return rec(0, score, extra={"behavior_return": b}, n_agents=n, method="ma_cql")
 
-    assert figure1.improvement_pct(cql(1, 150.0)) == pytest.approx(50.0)
+    assert claims.improvement_pct(Evidence([cql(1, 150.0)]).runs[0]) == pytest.approx(50.0)
     shrinking = [cql(n, 100.0 + 50.0 / n) for n in range(1, 6)]
-    holds, ev = figure1.claim_1c(shrinking)
+    holds, ev = check("1c_cql_degrades", shrinking)
     assert holds and "rho(n, improvement) = -1.00" in ev
-    assert not figure1.claim_1c([cql(n, 100.0 + 10.0 * n) for n in range(1, 6)])[0]
-    assert not figure1.claim_1c([cql(n, 100.0 + 50.0 / n) for n in (1, 2)])[0]  # too few n
-    assert figure1.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert not check("1c_cql_degrades", [cql(n, 100.0 + 10.0 * n) for n in range(1, 6)])[0]
+    assert not check("1c_cql_degrades", [cql(n, 100.0 + 50.0 / n) for n in (1, 2)])[0]  # too few n
+    assert claims.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
 
     def land(gain):
         ex = {"mean_q_gain": gain, "frac_omar_higher": 0.5, "mean_gap_to_grid_max": 1.0, "probe_steps": 1, "n_probe": 8}
         return rec(0, 1.0, extra=ex, n_agents=2, method="landscape")
 
-    assert figure1.claim_1d([land(0.2)])[0] and not figure1.claim_1d([land(-0.2)])[0]
-    assert not figure1.claim_1d([])[0]
+    assert check("1d_rectified_action", [land(0.2)])[0] and not check("1d_rectified_action", [land(-0.2)])[0]
+    assert not check("1d_rectified_action", [])[0]
 
 
 def _f2(values):
@@ -107,10 +120,10 @@ def _f2(values):
 
 def test_figure2_claims():
     good = _f2({1: {"ma_cql": 100, "omar": 105}, 2: {"ma_cql": 100, "omar": 150}, 3: {"ma_cql": 100, "omar": 140}})
-    assert figure2.claim_all_n(good)[0] and figure2.claim_multiagent(good)[0]
-    assert figure2.per_n(good)[2]["gain"] == pytest.approx(50.0)
+    assert check("omar_beats_cql_all_n", good)[0] and check("gain_larger_multiagent", good)[0]
+    assert claims.per_n(Evidence(good).runs)[2]["gain"] == pytest.approx(50.0)
     bad = _f2({1: {"ma_cql": 100, "omar": 160}, 2: {"ma_cql": 100, "omar": 90}})
-    assert not figure2.claim_all_n(bad)[0] and not figure2.claim_multiagent(bad)[0]
+    assert not check("omar_beats_cql_all_n", bad)[0] and not check("gain_larger_multiagent", bad)[0]
 
 
 def _f3(best, cql=10.0):
@@ -127,10 +140,10 @@ def _f3(best, cql=10.0):
 
 def test_figure3_claims():
     good = _f3({"random": 0.5, "medium-replay": 0.5, "medium": 0.9, "expert": 0.9})
-    v = figure3.verdicts(good)
+    v = verdicts("figure3", good)
     assert v["best_tau_interior"][0] and v["every_tau_beats_cql"][0] and v["tau_smaller_low_quality"][0]
     bad = _f3({"random": 1.0, "medium-replay": 0.9, "medium": 0.5, "expert": 0.0}, cql=60.0)
-    v = figure3.verdicts(bad)
+    v = verdicts("figure3", bad)
     assert not v["best_tau_interior"][0] and not v["every_tau_beats_cql"][0] and not v["tau_smaller_low_quality"][0]
 
 
@@ -150,42 +163,34 @@ def _f4(spread, cql=10.0):
 
 
 def test_figure4_claims():
-    v = figure4.verdicts(_f4(spread=1.0))
+    v = verdicts("figure4", _f4(spread=1.0))
     assert v["insensitive"][0] and v["all_beat_cql"][0]
-    assert set(figure4.sweeps(_f4(1.0))["iters"]) == {1, 3, 5}  # the default joins each sweep
-    v = figure4.verdicts(_f4(spread=20.0, cql=200.0))
+    assert set(claims.sweeps(Evidence(_f4(1.0)).runs)["iters"]) == {1, 3, 5}  # the default joins each sweep
+    v = verdicts("figure4", _f4(spread=20.0, cql=200.0))
     assert not v["insensitive"][0] and not v["all_beat_cql"][0]
 
 
 def test_claims_are_written_once(tmp_path):
-    from common.reporting.figures import write_claims
-    from papers.omar.published import CLAIMS
-
     def write(v):
-        return write_claims(tmp_path, "smoke", "omar", "figure2", v, CLAIMS)
+        return write_claims(tmp_path, "smoke", "omar", "figure2", v, claims.CLAIMS)
 
     verdicts = {"omar_beats_cql_all_n": (True, "x"), "gain_larger_multiagent": (False, "y")}
     assert len(write(verdicts)) == 2
     assert write(verdicts) == []  # unchanged: nothing appended
     assert write({**verdicts, "gain_larger_multiagent": (True, "z")}) == ["gain_larger_multiagent"]
-    with pytest.raises(ValueError, match="the published claims are"):
+    with pytest.raises(ValueError, match="the listed claims are"):
         write({"omar_beats_cql_all_n": (True, "x")})
 
 
 def test_undecided_supersedes_an_earlier_verdict_and_none_writes_nothing(tmp_path):
     """(UNDECIDED, why) is written over an earlier verdict and shows as 'undecided'; (None, why) writes nothing, so
     the earlier verdict stays; an unchanged UNDECIDED is not appended again."""
-    from common.reporting.figures import UNDECIDED, write_claims
-    from common.reporting.report import claim_verdicts
-    from common.running.records import load_records
-    from papers.omar.published import CLAIMS
-
     def write(v):
-        return write_claims(tmp_path, "smoke", "omar", "figure2", v, CLAIMS)
+        return write_claims(tmp_path, "smoke", "omar", "figure2", v, claims.CLAIMS)
 
     def shown():
-        recs = load_records(tmp_path, "smoke", "omar", "figure2")
-        return {c["id"]: c["verdict"] for c in claim_verdicts([c for c in CLAIMS if c.item == "figure2"], recs)}
+        newest = item_file(tmp_path, "smoke", "omar", "figure2").newest_verdicts
+        return {c["id"]: c["verdict"] for c in claim_verdicts([c for c in claims.CLAIMS if c.item == "figure2"], newest)}
 
     assert write({"omar_beats_cql_all_n": (True, "x"), "gain_larger_multiagent": (False, "y")})
     assert write({"omar_beats_cql_all_n": (None, "needs X"), "gain_larger_multiagent": (UNDECIDED, "0 vs 0")}) == [

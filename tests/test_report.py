@@ -6,6 +6,7 @@ from scipy.stats import trim_mean
 
 from common.reporting import plotting, report, stats
 from common.running.records import append_record, records_path, write_claim
+from common.running.store import item_runs
 
 PUBLISHED_PY = '''
 PAPER = "fake"
@@ -86,7 +87,7 @@ def test_figure_png_and_claims(world):
     assert "![figure2](figure2.png)" in md
     assert "- **holds** — OMAR ends above CQL (`omar_wins`): final 4.5 vs 3.5" in md
     assert "- **not checked** — OMAR learns fast (`fast`)" in md
-    bar = plotting.plot_sweep(report.latest_records(report.load_records(res, "quick", "fake", "figure2")),
+    bar = plotting.plot_sweep(item_runs(res, "quick", "fake", "figure2"),
                             res / "bar.png", kind="bar")
     assert bar.exists()
 

@@ -5,7 +5,7 @@
 
 1. a summary: per paper, how many of its claims hold, do not hold, are undecided or not checked, per profile;
 2. per paper, one row per published claim (``papers/<p>/published.py`` ``CLAIMS``): its verdict at smoke,
-   quick and full, read from the claim records (``common.reporting.outcomes.claim_verdicts``), and the one-line reason:
+   quick and full, read from the claims' verdicts (``common.reporting.outcomes.claim_verdicts``), and the one-line reason:
    the evidence of the most complete profile with a verdict (full, else quick, else smoke);
 3. per paper, each table item's cells judged within / differs against the printed numbers, per profile, and
    its headline cells (the paper's own method where the item has it) as published | ours | Δ.
@@ -27,12 +27,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from common.reporting.cells import VERDICTS, cell_name, compare_cells
+from common.reporting.numbers import fmt_delta, fmt_ours, fmt_published, infer_precision
 from common.reporting.outcomes import claim_verdicts, counted_records
-from common.reporting.published import as_claim, as_entry, fmt_delta, fmt_ours, fmt_published, infer_precision
+from common.reporting.published import as_claim, as_entry
 from common.reporting.render import md_table
 from common.running.profiles import PROFILE_NAMES
-from common.running.records import canonical_json, load_records
+from common.running.record import Record
+from common.running.records import canonical_json
 from common.running.roots import REPO_ROOT
+from common.running.store import ItemFile, Runs, item_file
 from envs.gym_mujoco import TASKS as MUJOCO_TASKS
 
 CLAIM_VERDICTS = ("holds", "does not hold", "undecided", "not checked")
@@ -44,17 +47,17 @@ HEADLINE_CELLS = 8  # at most this many headline cells per item; the item's repo
 TEXT_CHARS, REASON_CHARS = 110, 170
 
 
-def on_superseded_data(record: Mapping[str, Any]) -> bool:
+def on_superseded_data(record: Record) -> bool:
     """Whether a run record was trained on a superseded MuJoCo dataset: a ``mujoco/<task>`` dataset of
     ``common.datasets.mujoco`` (named by ``source`` or by its ``task``) of data profile quick (``data_profile``
     or ``profile`` of the record's dataset spec), built with 100k SAC steps (issue 68). Since then quick trains on
     full's datasets, whose cards carry an ``identity`` that every record names (``extra.data_identity``): a record
     with one is on the current data."""
-    ds = (record.get("config") or {}).get("dataset")
+    ds = record.config.get("dataset")
     if not isinstance(ds, Mapping):
         return False
     mujoco = ds.get("source") == MUJOCO_SOURCE or ds.get("task") in MUJOCO_TASKS
-    if (record.get("extra") or {}).get("data_identity"):
+    if record.extra.get("data_identity"):
         return False
     return bool(mujoco) and (ds.get("data_profile") or ds.get("profile")) in SUPERSEDED_DATA_PROFILES
 
@@ -74,21 +77,21 @@ def claim_text(text: str) -> str:
 
 
 class Store:
-    """The records of one results root, loaded once per (profile, paper, item)."""
+    """The records of one results root, through the item store (common.running.store)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self._cache: dict[tuple, list[dict]] = {}
+        self._runs: dict[tuple, Runs] = {}
 
-    def all(self, profile: str, paper: str, item: str) -> list[dict]:
+    def all(self, profile: str, paper: str, item: str) -> ItemFile:
+        return item_file(self.root, profile, paper, item)
+
+    def runs(self, profile: str, paper: str, item: str) -> Runs:
+        """The runs that count (newest per seed, one thread count per cell)."""
         key = (profile, paper, item)
-        if key not in self._cache:
-            self._cache[key] = load_records(self.root, profile, paper, item)
-        return self._cache[key]
-
-    def runs(self, profile: str, paper: str, item: str) -> list[dict]:
-        """The run records that count (newest per seed, one thread count per cell)."""
-        return counted_records(self.all(profile, paper, item), profile)
+        if key not in self._runs:
+            self._runs[key] = counted_records(self.all(profile, paper, item).runs, profile)
+        return self._runs[key]
 
     def superseded(self, profile: str, paper: str, item: str) -> bool:
         return any(on_superseded_data(r) for r in self.runs(profile, paper, item))
@@ -109,7 +112,7 @@ class AnswerPage:
     # Claims
     # ------------------------------------------------------------------------------------------
     def verdict(self, store: Store, profile: str, paper: str, claim) -> dict:
-        v = claim_verdicts([claim], store.all(profile, paper, claim.item))[0]
+        v = claim_verdicts([claim], store.all(profile, paper, claim.item).newest_verdicts)[0]
         v["superseded"] = v["verdict"] != "not checked" and store.superseded(profile, paper, claim.item)
         return v
 
@@ -173,7 +176,7 @@ class AnswerPage:
         names = [*spec.rows, spec.cols]
         runs = store.runs(profile, paper, item)
         cells = compare_cells(runs, entries, names, spec.metric, spec.pool, spec)
-        stale = {tuple(canonical_json(r.get("keys", {}).get(n)) for n in names) for r in runs if on_superseded_data(r)}
+        stale = {tuple(canonical_json(r.key(n)) for n in names) for r in runs if on_superseded_data(r)}
         for k, c in cells.items():
             c["superseded"] = k in stale
         return cells

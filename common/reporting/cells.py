@@ -17,18 +17,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.published import (
-    Entry,
-    Item,
-    Table,
-    as_entry,
-    fmt_delta,
-    fmt_ours,
-    fmt_published,
-    metric_value,
-    spread_of,
-)
+from common.reporting.numbers import fmt_delta, fmt_ours, fmt_published, spread_of
+from common.reporting.published import Entry, Item, Table, as_entry
+from common.running.record import Record
 from common.running.records import canonical_json
+from common.running.store import Runs
 
 VERDICTS = ("within", "differs", "partial", "not run", "no published")
 _PLAIN = Table()  # how cells are read and shown without an item: raw numbers, mean ± std
@@ -43,12 +36,13 @@ def cell_name(keys: Mapping[str, Any]) -> str:
     return "/".join(label(v) for v in keys.values())
 
 
-def key_names(records: Sequence[Mapping], entries: Sequence[Entry | Mapping] = (), first: Sequence[str] = ()) -> list[str]:
+def key_names(records: Sequence[Record | Mapping], entries: Sequence[Entry | Mapping] = (),
+              first: Sequence[str] = ()) -> list[str]:
     """Every key name of ``entries`` then ``records``, in the order first seen, after ``first``."""
     names = list(first)
-    for src in (entries, records):
+    for src in (map(as_entry, entries), Runs(records)):
         for e in src:
-            for k in (e.keys if isinstance(e, Entry) else e.get("keys", {})):
+            for k in e.keys:
                 if k not in names:
                     names.append(k)
     return names
@@ -74,7 +68,7 @@ def _new_cell(keys: Mapping[str, Any], names: Sequence[str]) -> dict:
             "hashes": set(), "pooled": {}, "pool_missing": {}, "se": []}
 
 
-def compare_cells(records: Sequence[Mapping], entries: Sequence[Entry | Mapping], key_names: Sequence[str],
+def compare_cells(records: Sequence[Record | Mapping], entries: Sequence[Entry | Mapping], key_names: Sequence[str],
                   metric: str, pool: Mapping[str, Sequence] | None = None, spec: Item | None = None,
                   cells_only: Sequence[Mapping[str, Any]] = ()) -> dict[tuple, dict]:
     """Cells keyed by the JSON of the values of ``key_names``: published entry, our values, verdict, Δ.
@@ -103,19 +97,19 @@ def compare_cells(records: Sequence[Mapping], entries: Sequence[Entry | Mapping]
         cell(e.keys)["pub"] = e
     for keys in cells_only:
         cell(keys)
-    for r in records:
-        c = cell(r.get("keys", {}))
-        v = metric_value(r, metric)
+    for r in Runs(records):
+        c = cell(r.keys)
+        v = r.value(metric)
         if v is None or not math.isfinite(float(v)):
             c["n_nonfinite"] += 1  # no value for the verdict; shown apart when the run has no such reading at all
-            c["n_noreading"] += int(v is None and not r.get("nonfinite"))  # e.g. an analysis cell without a score
+            c["n_noreading"] += int(v is None and not r.nonfinite)  # e.g. an analysis cell without a score
         else:
             c["values"].append(float(v) * spec.factor)
-            se = (r.get("extra") or {}).get("se")
+            se = r.extra.get("se")
             if se is not None and math.isfinite(float(se)):
                 c["se"].append(float(se) * spec.factor)
-        c["hashes"].add(r.get("config_hash"))
-        for k, v in (r.get("keys") or {}).items():
+        c["hashes"].add(r.config_hash)
+        for k, v in r.keys.items():
             if k not in key_names:
                 counts = c["pooled"].setdefault(k, {})
                 counts[label(v)] = counts.get(label(v), 0) + 1

@@ -15,7 +15,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from common.reporting.claims import UNDECIDED
 from common.running.records import latest_records, load_records, write_claim
+from common.running.store import Runs, item_runs
 
 
 def item_records(results_root: str | Path, profile: str, paper: str, item: str) -> list[dict]:
@@ -63,7 +65,6 @@ def claim_ids(claims: Iterable[Any], item: str) -> list[str]:
     return [c.id for c in claims if c.item == item]
 
 
-UNDECIDED = "undecided"  # a verdict's value when the check ran and cannot decide the claim (write_claims)
 
 
 def write_claims(results_root: str | Path, profile: str, paper: str, item: str,
@@ -138,6 +139,20 @@ def claims_if_complete(records: Sequence[Mapping], results_root: str | Path, pro
 def fmt(x: float | None, p: int = 1) -> str:
     """``x`` with ``p`` decimals, or "n/a"."""
     return "n/a" if x is None else f"{x:.{p}f}"
+
+
+def item_after(paper: str, item: str, finish: Callable[[Runs, Path, str], None]) -> Callable:
+    """An ``after(args, profile, summary)`` hook for common.running.cli.main: on a clean run,
+    ``finish(runs, results_root, profile_name)`` draws the PNGs and writes the claims' verdicts; ``runs`` are the
+    item's counted runs (common.running.store.item_runs)."""
+
+    def after(args, profile, summary) -> None:
+        if not summary.ok:
+            print(f"[{paper}/{item}] some runs failed: no figure and no claim verdicts this time", flush=True)
+            return
+        finish(item_runs(args.results, profile.name, paper, item), Path(args.results), profile.name)
+
+    return after
 
 
 def figure_after(paper: str, item: str, finish: Callable[[list[dict], Path, str], None]) -> Callable:

@@ -1,9 +1,9 @@
-"""What an item's records say: the records that count (newest per seed, one thread count per cell), the
-claims' verdicts, and the item's status (done n/m cells, partial, not run, blocked).
+"""What an item's records say: the runs that count (newest per seed, one thread count per cell), the claims'
+verdicts, and the item's status (done n/m cells, partial, not run, blocked).
 
-Shared by the item reports and REPORT.md (common.reporting.report), the answer page (common.reporting.answer) and the README's
-generated blocks (common.reporting.readme). Claim verdicts are records with ``keys={"claim": id}`` and
-``extra={"holds": bool | None, "evidence": str}`` (``common.running.records.write_claim``; None: undecided).
+Shared by the item reports and REPORT.md (common.reporting.report), the answer page (common.reporting.answer) and the
+README's generated blocks (common.reporting.readme); they read the records through the item store
+(common.running.store: runs as ``Record``, claims' verdicts as ``Verdict``).
 """
 
 from __future__ import annotations
@@ -14,27 +14,21 @@ from typing import Any, Mapping, Sequence
 
 from common.reporting.published import as_claim, as_entry
 from common.running.profiles import get_profile
-from common.running.records import (
-    canonical_json,
-    is_claim,
-    item_blocked,
-    latest_records,
-    plan_path,
-    record_threads,
-)
+from common.running.record import Record, Verdict
+from common.running.records import canonical_json, item_blocked, plan_path
+from common.running.store import ItemFile, Runs, item_file, of_profile
 
 
 # ----------------------------------------------------------------------------------------------
 # Aggregation
 # ----------------------------------------------------------------------------------------------
-def one_thread_setting(records: Sequence[Mapping[str, Any]]) -> tuple[list[dict], dict[int, int]]:
+def one_thread_setting(records: Sequence[Record]) -> tuple[Runs, dict[int, int]]:
     """Records of one thread count per cell, never averaged across thread counts (a run's numbers
     depend on it): per (item, keys), the thread count with the most records (ties: the fewest threads).
     Returns (kept, {threads: number of records left out})."""
     by_cell: dict[tuple, dict[int, list]] = {}
     for r in records:
-        k = (r.get("item"), canonical_json(r.get("keys", {})))
-        by_cell.setdefault(k, {}).setdefault(record_threads(r), []).append(r)
+        by_cell.setdefault((r.item, canonical_json(r.keys)), {}).setdefault(r.n_threads, []).append(r)
     keep_ids, left_out = set(), {}
     for groups in by_cell.values():
         best = min(groups, key=lambda t: (-len(groups[t]), t))
@@ -42,29 +36,17 @@ def one_thread_setting(records: Sequence[Mapping[str, Any]]) -> tuple[list[dict]
         for t, rs in groups.items():
             if t != best:
                 left_out[t] = left_out.get(t, 0) + len(rs)
-    return [dict(r) for r in records if id(r) in keep_ids], left_out
+    return Runs(r for r in records if id(r) in keep_ids), left_out
 
 
-def claim_verdicts(claims: Sequence[Mapping], records: Sequence[Mapping]) -> list[dict]:
-    """Each claim with verdict holds / does not hold / undecided (a claim record with holds None) / not checked (no
-    claim record); the newest claim record wins."""
-    newest: dict[str, Mapping] = {}
-    for r in records:
-        if is_claim(r):
-            cid = r["keys"]["claim"]
-            if cid not in newest or str(r.get("finished", "")) >= str(newest[cid].get("finished", "")):
-                newest[cid] = r
+def claim_verdicts(claims: Sequence[Any], verdicts: Mapping[str, Verdict]) -> list[dict]:
+    """Each claim (item, id, text) with its verdict: holds / does not hold / undecided (the newest of ``verdicts``,
+    claim id -> ``Verdict``, e.g. ``ItemFile.newest_verdicts``), or not checked (none), and its evidence."""
     out = []
     for c in map(as_claim, claims):
-        r = newest.get(c.id)
-        claim = {"item": c.item, "id": c.id, "text": c.text}
-        if r is None:
-            out.append({**claim, "verdict": "not checked", "evidence": ""})
-        else:
-            ex = r.get("extra", {})
-            said = "undecided" if ex.get("holds") is None else "holds" if ex["holds"] else "does not hold"
-            out.append({**claim, "verdict": said,
-                        "evidence": ex.get("evidence", "")})
+        v = verdicts.get(c.id)
+        out.append({"item": c.item, "id": c.id, "text": c.text, "verdict": "not checked" if v is None else v.said,
+                    "evidence": "" if v is None else v.evidence})
     return out
 
 
@@ -80,12 +62,13 @@ def _planned(results_root, profile, paper, item) -> list[dict] | None:
 
 
 def item_status(results_root, profile: str, paper: str, item: str, entries: Sequence[Mapping],
-                records: Sequence[Mapping]) -> dict[str, Any]:
-    """status ("done", "partial", "not run"), n done / m cells, newest record date."""
-    recs = latest_records(records)
+                file: ItemFile | None = None) -> dict[str, Any]:
+    """status ("done", "partial", "not run", "blocked"), n done / m cells, newest record date, from the item's
+    records file (``file``: read from the item store when not given)."""
+    file = item_file(results_root, profile, paper, item) if file is None else file
     seeds_by_cell: dict[str, set] = {}
-    for r in recs:
-        seeds_by_cell.setdefault(canonical_json(r.get("keys", {})), set()).add(r.get("seed"))
+    for r in file.runs.newest():
+        seeds_by_cell.setdefault(canonical_json(r.keys), set()).add(r.seed)
     plan = _planned(results_root, profile, paper, item)
     if plan is not None:
         want = {canonical_json(e["keys"]): set(e["seeds"]) for e in plan}
@@ -101,19 +84,17 @@ def item_status(results_root, profile: str, paper: str, item: str, entries: Sequ
     for k, w in want.items():
         have = seeds_by_cell.get(k, set())
         done += (w <= have) if isinstance(w, set) else (len(have) >= w)
-    finished = [str(r.get("finished")) for r in records if r.get("finished")]
-    newest = max(finished)[:10] if finished else None
     m = len(want)
     needs = item_blocked(results_root, profile, paper, item)
-    if not records and needs:
+    if not file and needs:
         return {"status": "blocked", "done": 0, "cells": m, "newest": None, "needs": needs}
-    if not records:
+    if not file:
         status = "not run"
     elif done == m and m > 0:
         status = "done"
     else:
         status = "partial"
-    return {"status": status, "done": done, "cells": m, "newest": newest}
+    return {"status": status, "done": done, "cells": m, "newest": file.newest}
 
 
 def status_text(st: Mapping[str, Any]) -> str:
@@ -122,7 +103,7 @@ def status_text(st: Mapping[str, Any]) -> str:
     return "not run" if st["status"] == "not run" else f"{st['status']} {st['done']}/{st['cells']} cells"
 
 
-def counted_records(records: Sequence[Mapping[str, Any]], profile: str) -> list[dict]:
-    """The run records of ``profile`` that an item's numbers use: the newest of each (cell, seed), of one thread
-    count per cell (claims excluded)."""
-    return one_thread_setting(latest_records([r for r in records if r.get("profile", profile) == profile]))[0]
+def counted_records(runs: Sequence[Record], profile: str) -> Runs:
+    """The runs of ``profile`` that an item's numbers use: the newest of each (cell, seed), of one thread count per
+    cell."""
+    return one_thread_setting(Runs(runs).where(lambda r: of_profile(r, profile)).newest())[0]

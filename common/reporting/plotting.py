@@ -10,7 +10,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from common.reporting.cells import key_names, label, mean_std
+from common.running.record import Record
 from common.running.records import atomic_write
+from common.running.store import Runs
 
 DPI = 110
 
@@ -44,31 +46,32 @@ def save(fig, path: str | Path) -> Path:
     return path
 
 
-def group_records(records: Sequence[Mapping], names: Sequence[str]) -> dict[str, list[Mapping]]:
+def group_records(records: Sequence[Record], names: Sequence[str]) -> dict[str, list[Record]]:
     """Records grouped by the values of the keys ``names``; the label joins them ("all" for none)."""
-    groups: dict[str, list[Mapping]] = {}
+    groups: dict[str, list[Record]] = {}
     for r in records:
-        groups.setdefault(", ".join(label(r["keys"].get(k)) for k in names) or "all", []).append(r)
+        groups.setdefault(", ".join(label(r.key(k)) for k in names) or "all", []).append(r)
     return groups
 
 
-def curve_metric(records: Sequence[Mapping], metric: str) -> str:
+def curve_metric(records: Sequence[Record], metric: str) -> str:
     """``metric`` if the curves carry it, else ``score``."""
     for r in records:
-        for e in r.get("curve") or []:
+        for e in r.curve or []:
             if e.get(metric) is not None:
                 return metric
     return "score"
 
 
-def plot_curves(records: Sequence[Mapping], path: str | Path, group_by: Sequence[str] | None = None,
+def plot_curves(records: Sequence[Record | Mapping], path: str | Path, group_by: Sequence[str] | None = None,
                 metric: str = "normalized", title: str | None = None, xlabel: str = "gradient step") -> Path:
     """Learning curves: mean ± std over seeds per group (default: every key but seed) at common steps."""
+    records = Runs(records)
     metric = curve_metric(records, metric)
     group_by = list(group_by) if group_by is not None else key_names(records)
     fig, ax = plt().subplots(figsize=(6, 4))
     for name, recs in group_records(records, group_by).items():
-        series = [{e["step"]: e.get(metric) for e in r.get("curve") or [] if e.get(metric) is not None} for r in recs]
+        series = [{e["step"]: e.get(metric) for e in r.curve or [] if e.get(metric) is not None} for r in recs]
         series = [s for s in series if s]
         if not series:
             continue
@@ -88,9 +91,11 @@ def plot_curves(records: Sequence[Mapping], path: str | Path, group_by: Sequence
     return save(fig, path)
 
 
-def plot_sweep(records: Sequence[Mapping], path: str | Path, x_key: str | None = None, group_key: str | None = "method",
-               metric: str = "normalized", kind: str = "line", title: str | None = None) -> Path:
+def plot_sweep(records: Sequence[Record | Mapping], path: str | Path, x_key: str | None = None,
+               group_key: str | None = "method", metric: str = "normalized", kind: str = "line",
+               title: str | None = None) -> Path:
     """Final ``metric`` (mean ± std over seeds) against a swept key (line) or per cell (bar)."""
+    records = Runs(records)
     fig, ax = plt().subplots(figsize=(6, 4))
     keys = key_names(records)
     if kind == "bar" or x_key is None:
@@ -98,7 +103,7 @@ def plot_sweep(records: Sequence[Mapping], path: str | Path, x_key: str | None =
         groups = group_records(records, names + ([group_key] if group_key in keys else []))
         labels, ms, sds = [], [], []
         for name, recs in groups.items():
-            vals = [r[metric] for r in recs if r.get(metric) is not None]
+            vals = [r.value(metric) for r in recs if r.value(metric) is not None]
             if vals:
                 m, sd, n = mean_std(vals)
                 labels.append(f"{name}\n(n={n})")
@@ -111,8 +116,8 @@ def plot_sweep(records: Sequence[Mapping], path: str | Path, x_key: str | None =
         for name, recs in group_records(records, gkeys).items():
             xs: dict[Any, list[float]] = {}
             for r in recs:
-                if r.get(metric) is not None:
-                    xs.setdefault(r["keys"].get(x_key), []).append(r[metric])
+                if r.value(metric) is not None:
+                    xs.setdefault(r.key(x_key), []).append(r.value(metric))
             numeric = all(isinstance(v, (int, float)) for v in xs)
             order = sorted(xs) if numeric else sorted(xs, key=str)
             if not order:

@@ -52,8 +52,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
-import numpy as np
-
 from common.running.roots import REPO_ROOT
 
 METRICS = ("score", "normalized", "score_best", "score_last10", "normalized_best", "normalized_last10")
@@ -61,7 +59,6 @@ SCALES = ("raw", "normalized", "fraction", "percent")
 SPREADS = ("std", "sem", "none")
 KINDS = ("table", "figure")
 PLOTS = ("curves", "sweep", "bar")
-SEM_DDOF = 1  # the standard error uses the sample std (scipy.stats.sem's default)
 PAPERS_ROOT = REPO_ROOT / "papers"
 
 
@@ -73,7 +70,7 @@ def _allowed(values: Sequence[Any]) -> str:
     return ", ".join(str(v) for v in values)
 
 
-def _one_of(where: str, name: str, value: Any, allowed: Sequence[Any]) -> None:
+def one_of(where: str, name: str, value: Any, allowed: Sequence[Any]) -> None:
     if value not in allowed:
         raise PublishedError(f"{where}: {name} {value!r} is not allowed; allowed: {_allowed(allowed)}")
 
@@ -144,17 +141,17 @@ class _Item(_Typed):
 
     def __post_init__(self) -> None:
         where = f"{type(self).__name__} {self.title!r}"
-        _one_of(where, "metric", self.metric, METRICS)
+        one_of(where, "metric", self.metric, METRICS)
         if self.scale is None:
             object.__setattr__(self, "scale", "normalized" if self.metric.startswith("normalized") else "raw")
-        _one_of(where, "scale", self.scale, SCALES)
+        one_of(where, "scale", self.scale, SCALES)
         normalized = self.metric.startswith("normalized")
         if (self.scale == "normalized" and not normalized) or (normalized and self.scale not in ("normalized",
                                                                                               "fraction")):
             raise PublishedError(f"{where}: scale {self.scale!r} does not go with metric {self.metric!r}: scale "
                                  "'normalized' is for the normalized metrics, and they take no other scale but "
                                  "'fraction' (the paper prints them as fractions of the expert score)")
-        _one_of(where, "spread", self.spread, SPREADS)
+        one_of(where, "spread", self.spread, SPREADS)
         _opt_int(where, "seeds", self.seeds, 1)
         _opt_int(where, "precision", self.precision, 0)
 
@@ -220,7 +217,7 @@ class Figure(_Item):
         super().__post_init__()
         where = f"Figure {self.title!r}"
         if self.plot is not None:
-            _one_of(where, "plot", self.plot, PLOTS)
+            one_of(where, "plot", self.plot, PLOTS)
         object.__setattr__(self, "pngs", _strings(where, "pngs", self.pngs))
 
 
@@ -331,8 +328,10 @@ def as_entry(e: Entry | Mapping[str, Any]) -> Entry:
     return e if isinstance(e, Entry) else Entry(**e)
 
 
-def as_claim(c: Claim | Mapping[str, Any]) -> Claim:
-    return c if isinstance(c, Claim) else Claim(**c)
+def as_claim(c: Any) -> Any:
+    """A claim as given (any object with ``item``, ``id`` and ``text``, e.g. common.reporting.claims.Claim), or the
+    older form's dict as a Claim."""
+    return Claim(**c) if isinstance(c, Mapping) else c
 
 
 def check_paper(items: Mapping[str, Item], published: Sequence[Entry], claims: Sequence[Claim] = (),
@@ -366,15 +365,16 @@ def check_paper(items: Mapping[str, Item], published: Sequence[Entry], claims: S
             raise PublishedError(f"NOTES names item {it!r}; items: {_allowed(items)}")
 
 
-def normalize_published(module: Any, paper: str | None = None) -> types.SimpleNamespace:
+def normalize_published(module: Any, paper: str | None = None, claims_module: Any = None) -> types.SimpleNamespace:
     """A paper's published.py as a namespace: PAPER, TITLE, ITEMS (name -> Table | Figure), PUBLISHED
-    (Entry list), CLAIMS (Claim list), NOTES (defaults when absent; dicts converted), checked with
-    ``check_paper``; ``found`` (a module was given) and ``error`` (None)."""
+    (Entry list), CLAIMS (the claims_module's (the paper's claims.py) list, else the older published.py's own),
+    NOTES (defaults when absent; dicts converted), checked with ``check_paper``; ``found`` (a module was given) and
+    ``error`` (None)."""
     g = (lambda k, d: getattr(module, k, d)) if module is not None else (lambda k, d: d)
     paper = g("PAPER", paper)
     items = {name: as_item(spec, name) for name, spec in dict(g("ITEMS", {}) or {}).items()}
     entries = [as_entry(e) for e in g("PUBLISHED", []) or []]
-    claims = [as_claim(c) for c in g("CLAIMS", []) or []]
+    claims = [as_claim(c) for c in (getattr(claims_module, "CLAIMS", None) or g("CLAIMS", []) or [])]
     notes = dict(g("NOTES", {}) or {})
     try:
         check_paper(items, entries, claims, notes)
@@ -384,17 +384,23 @@ def normalize_published(module: Any, paper: str | None = None) -> types.SimpleNa
                                  CLAIMS=claims, NOTES=notes, found=module is not None, error=None)
 
 
+def _module_at(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def load_published(paper: str, papers_root: str | Path | None = None) -> types.SimpleNamespace:
-    """Import ``<papers_root>/<paper>/published.py`` by path; a missing file gives an empty paper, a
-    broken or invalid one an empty paper whose ``error`` says what is wrong (and a warning)."""
+    """Import ``<papers_root>/<paper>/published.py`` (and its claims.py, when there is one) by path; a missing file
+    gives an empty paper, a broken or invalid one an empty paper whose ``error`` says what is wrong (and a warning)."""
     path = Path(papers_root or PAPERS_ROOT) / paper / "published.py"
     if not path.exists():
         return normalize_published(None, paper)
     try:
-        spec = importlib.util.spec_from_file_location(f"_offmarl_published_{paper}", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return normalize_published(mod, paper)
+        claims = path.with_name("claims.py")
+        claims = _module_at(claims, f"_offmarl_claims_{paper}") if claims.exists() else None
+        return normalize_published(_module_at(path, f"_offmarl_published_{paper}"), paper, claims)
     except Exception as e:  # noqa: BLE001 - report what is wrong, render the rest
         warnings.warn(f"{path}: could not load ({type(e).__name__}: {e})")
         ns = normalize_published(None, paper)
@@ -406,69 +412,3 @@ def discover_papers(papers_root: str | Path | None = None) -> list[str]:
     """The papers under ``papers_root`` (default: the repository's papers/): folders with a published.py."""
     root = Path(papers_root or PAPERS_ROOT)
     return sorted(p.name for p in root.iterdir() if (p / "published.py").exists()) if root.exists() else []
-
-
-# ----------------------------------------------------------------------------------------------
-# Our numbers in the paper's terms, and both as the paper shows them
-# ----------------------------------------------------------------------------------------------
-def spread_of(values: Sequence[float], kind: str) -> float | None:
-    """The spread of ``values`` of ``kind``: std (ddof 0), sem (ddof 1 over sqrt(n); None for n < 2);
-    ``none`` gives the std (what our column shows where the paper prints no spread)."""
-    _one_of("spread_of", "kind", kind, SPREADS)
-    a = np.asarray(values, dtype=float)
-    if kind == "sem":
-        return float(a.std(ddof=SEM_DDOF) / math.sqrt(a.size)) if a.size >= 2 else None
-    return float(a.std())
-
-
-def fmt(x: float | None, p: int) -> str:
-    return "—" if x is None else f"{x:.{p}f}"
-
-
-def fmt_published(mean: float, err: float | None, p: int, spec: Item) -> str:
-    """The paper's value as it prints it: ``114.9 ± 2.6``, ``0.55 ± 0.11 (se)``, ``55.0 ± 11.0%``."""
-    if err is None:
-        return f"{fmt(mean, p)}{spec.unit}"
-    return f"{fmt(mean, p)} ± {fmt(err, p)}{spec.unit}" + (" (se)" if spec.spread == "sem" else "")
-
-
-def fmt_ours(mean: float, err: float | None, n: int, p: int, spec: Item) -> str:
-    """Our value beside it: ``12.0 ± 1.6 (3)`` (n seeds), ``0.60 ± 0.06 (se, 3)``, ``60.0 ± 8.2% (3)``."""
-    tag = "se, " if spec.ours_spread == "sem" else ""
-    return f"{fmt(mean, p)} ± {fmt(err, p)}{spec.unit} ({tag}{n})"
-
-
-def fmt_delta(delta: float, p: int, spec: Item) -> str:
-    """Δ ours − published: ``+1.0``; percentage points for a percent item: ``+5.0 pp``."""
-    return f"{delta:+.{p}f}" + (" pp" if spec.scale == "percent" else "")
-
-
-def describe(spec: Item) -> tuple[str, str, str]:
-    """The header's words: our cell (``mean ± std``), the paper's (``mean ± se over 5 seeds``), and a note
-    on the scale ("" for raw and normalized numbers, which are shown as recorded)."""
-    ours = "mean ± se" if spec.ours_spread == "sem" else "mean ± std"
-    pub = {"std": "mean ± std", "sem": "mean ± se", "none": "mean"}[spec.spread]
-    pub += f" over {spec.seeds} seeds" if spec.seeds else ""
-    note = {"percent": " · in %: ours are the records' fractions × 100, Δ in percentage points (pp)",
-            "fraction": " · fractions (0..1)"}.get(spec.scale, "")
-    return ours, pub, note
-
-
-def infer_precision(entries: Sequence[Entry | Mapping[str, Any]], default: int = 1) -> int:
-    """Decimals as printed by the paper: the most decimals among published means (at most 3)."""
-    best = None
-    for e in entries:
-        m = e.mean if isinstance(e, Entry) else e.get("mean")
-        if isinstance(m, float):
-            dec = len(repr(m).split(".")[1]) if "." in repr(m) and "e" not in repr(m) else 0
-            best = max(best or 0, min(dec, 3))
-        elif isinstance(m, int) and not isinstance(m, bool):
-            best = max(best or 0, 0)
-    return default if best is None else best
-
-
-def metric_value(record: Mapping[str, Any], metric: str) -> Any:
-    """A record's reading ``metric``: top level (score, normalized), else from its ``extra``."""
-    if metric in record:
-        return record.get(metric)
-    return (record.get("extra") or {}).get(metric)

@@ -43,7 +43,6 @@ from common.reporting.answer import AnswerPage, Store
 from common.reporting.outcomes import item_status, status_text
 from common.running.profiles import PROFILE_NAMES
 from common.reporting.published import discover_papers, load_published
-from common.running.records import load_records
 from common.running.runtime import cpu_model
 from common.running.roots import REFERENCE_ROOT, REPO_ROOT, cache_root
 from common.running.timings import fmt_seconds as _fmt_s
@@ -181,8 +180,7 @@ def _item_states(root: Path) -> dict[str, list[list[str]]]:
             else:
                 entries = [e for e in pub.PUBLISHED if e.get("item") == item]
                 for prof in PROFILE_NAMES:
-                    recs = load_records(root, prof, paper, item)
-                    row.append(status_text(item_status(root, prof, paper, item, entries, recs)))
+                    row.append(status_text(item_status(root, prof, paper, item, entries)))
             out.setdefault(paper, []).append(row)
     return out
 

@@ -22,18 +22,11 @@ from common.reporting.cells import (
     natural,
     with_reference,
 )
+from common.reporting.numbers import describe, fmt, fmt_delta, infer_precision
 from common.reporting.plotting import plot_curves, plot_sweep
-from common.reporting.published import (
-    Figure,
-    Item,
-    Table,
-    as_item,
-    describe,
-    fmt,
-    fmt_delta,
-    infer_precision,
-    metric_value,
-)
+from common.reporting.published import Figure, Item, Table, as_item
+from common.running.record import Record
+from common.running.store import Runs
 
 
 def md_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -48,13 +41,15 @@ def _notes_list(notes: Sequence[str] | str) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 # Tables
 # ----------------------------------------------------------------------------------------------
-def render_table(item: str, spec: Table | Mapping[str, Any], entries: Sequence, records: Sequence[Mapping],
-                 notes: Sequence[str] = (), reps: int = 1000, ref_records: Sequence[Mapping] | None = None) -> str:
+def render_table(item: str, spec: Table | Mapping[str, Any], entries: Sequence, records: Sequence[Record | Mapping],
+                 notes: Sequence[str] = (), reps: int = 1000,
+                 ref_records: Sequence[Record | Mapping] | None = None) -> str:
     """Markdown for a table item: paper layout, long-format detail, IQM / P(improvement), footnotes.
 
     With ``ref_records`` (the committed reference's records, when ``records`` are this machine's),
     each cell also shows the reference's value and verdict, and the detail table ours − reference."""
-    spec = as_item(spec, item)
+    spec, records = as_item(spec, item), Runs(records)
+    ref_records = None if ref_records is None else Runs(ref_records)
     rows, col, metric = list(spec.rows), spec.cols, spec.metric
     p = spec.precision if spec.precision is not None else infer_precision(entries)
     names = rows + [col]
@@ -161,14 +156,13 @@ def render_table(item: str, spec: Table | Mapping[str, Any], entries: Sequence, 
 READINGS = (("best", "best evaluation over training"), ("last10", "mean of the last 10 evaluations"))
 
 
-def render_readings(records: Sequence[Mapping], entries: Sequence, names: Sequence[str], metric: str, spec: Item,
+def render_readings(records: Sequence[Record], entries: Sequence, names: Sequence[str], metric: str, spec: Item,
                     p: int) -> str:
     """The table's cells read three ways from the same runs (when the records carry ``<metric>_best`` and
     ``<metric>_last10``, common.running.offline.score_readings): the last evaluation (the table's own reading), the best
     over training and the mean of the last 10, each with its verdict against the published number. A paper that
     does not say which reading it printed can then be compared with each."""
-    present = [(r, text) for r, text in READINGS if any(metric_value(x, f"{metric}_{r}") is not None
-                                                        for x in records)]
+    present = [(r, text) for r, text in READINGS if any(x.value(f"{metric}_{r}") is not None for x in records)]
     if not present:
         return ""
     per = {"last": compare_cells(records, entries, names, metric, spec.pool, spec)}
@@ -233,9 +227,9 @@ def script_panels(item: str, spec: Item, folder: Path) -> list[str]:
             if (Path(folder) / name).exists()]
 
 
-def render_figure(item: str, spec: Figure | Mapping[str, Any], entries: Sequence, records: Sequence[Mapping],
+def render_figure(item: str, spec: Figure | Mapping[str, Any], entries: Sequence, records: Sequence[Record | Mapping],
                   png_path: Path, verdicts: Sequence[Mapping] = (), notes: Sequence[str] = (),
-                  ref_records: Sequence[Mapping] | None = None,
+                  ref_records: Sequence[Record | Mapping] | None = None,
                   ref_verdicts: Sequence[Mapping] | None = None) -> tuple[str, Path | None]:
     """Markdown (the script's panels and our plot, the final value per cell, claims) and our PNG (None
     when there is nothing to plot). ``verdicts``: the claims' verdicts (``report.claim_verdicts``).
@@ -243,11 +237,12 @@ def render_figure(item: str, spec: Figure | Mapping[str, Any], entries: Sequence
     With ``ref_records`` (the committed reference's newest records; ``ref_verdicts`` its claim
     verdicts), the per-cell table and the claims show the reference beside ours."""
     spec: Item = as_item(spec, item)
+    records, ref_records = Runs(records), None if ref_records is None else Runs(ref_records)
     metric = spec.metric
     p = spec.precision if spec.precision is not None else infer_precision(entries)
     plot = getattr(spec, "plot", None)
     if plot is None:
-        has_curves = any(len(r.get("curve") or []) >= 2 for r in records)
+        has_curves = any(len(r.curve or []) >= 2 for r in records)
         plot = "curves" if has_curves else ("sweep" if getattr(spec, "x", None) else "bar")
     png = None
     if records:

@@ -23,8 +23,8 @@ go beyond the table's rows and columns are pooled into their cell (Table 5 avera
 cell that has not pooled every value its item's ``pool`` lists gets no Δ and no verdict. std is the
 population std (ddof=0, numpy's default, as the papers print). Only the newest record of each (cell
 keys, seed) counts, so ``--force`` reruns replace older ones, and a cell's records come from one thread
-count (``common.reporting.outcomes.one_thread_setting``). Claim verdicts are records with ``keys={"claim": id}`` and
-``extra={"holds": bool | None, "evidence": str}`` (``common.running.records.write_claim``; None: undecided).
+count (``common.reporting.outcomes.one_thread_setting``). The claims' verdicts are read from the same records file
+(common.running.record.Verdict; judged and written by common.reporting.claims).
 """
 
 from __future__ import annotations
@@ -48,11 +48,12 @@ from common.reporting.outcomes import (
 from common.reporting.published import Item, Table, discover_papers, load_published, normalize_published
 from common.reporting.render import md_table, render_claims, render_figure, render_table, script_panels
 from common.running.profiles import PROFILE_NAMES
-from common.running.records import atomic_write_text, latest_records, load_records
+from common.running.records import atomic_write_text
 from common.running.roots import REFERENCE_ROOT, RUNS_ENV, is_reference, runs_root
+from common.running.store import item_file, of_profile
 
-__all__ = ["claim_verdicts", "counted_records", "item_status", "is_stale", "latest_records", "load_records", "main",
-           "one_thread_setting", "report_text", "status_text", "write_item_report", "write_report"]
+__all__ = ["claim_verdicts", "counted_records", "item_status", "is_stale", "main", "one_thread_setting", "report_text",
+           "status_text", "write_item_report", "write_report"]
 
 _REPORT_HEADERS = ["paper", "item", "kind", "title", "status", "newest", "report"]
 
@@ -70,30 +71,30 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
     pub = published if isinstance(published, types.SimpleNamespace) else (
         normalize_published(published, paper) if published is not None else load_published(paper, papers_root))
     results_root = Path(results_root)
-    all_recs = load_records(results_root, profile, paper, item)
+    file = item_file(results_root, profile, paper, item)
     spec: Item | None = pub.ITEMS.get(item)
     if spec is None:  # an item of ours (e.g. a diagnostic): one row per combination of its other keys
-        keys = dict.fromkeys(k for r in all_recs for k in (r.get("keys") or {}) if k not in ("method", "claim"))
+        keys = dict.fromkeys(k for r in file.runs for k in r.keys if k != "method")
         spec = Table(title="(not listed in published.py)", rows=list(keys), cols="method", metric="normalized")
-    recs, left_out = one_thread_setting(latest_records([r for r in all_recs if r.get("profile", profile) == profile]))
-    ref_recs = ref_all = None
+    recs, left_out = one_thread_setting(file.runs.where(lambda r: of_profile(r, profile)).newest())
+    ref_recs = ref_file = None
     if reference_root is not None and Path(reference_root).resolve() != results_root.resolve():
-        ref_all = load_records(reference_root, profile, paper, item)
-        ref_recs, _ = one_thread_setting(latest_records([r for r in ref_all if r.get("profile", profile) == profile]))
+        ref_file = item_file(reference_root, profile, paper, item)
+        ref_recs, _ = one_thread_setting(ref_file.runs.where(lambda r: of_profile(r, profile)).newest())
     entries = [e for e in pub.PUBLISHED if e.item == item]
     notes = pub.NOTES.get(item, [])
     claims = [c for c in pub.CLAIMS if c.item == item]
-    st = item_status(results_root, profile, paper, item, entries, all_recs)
+    st = item_status(results_root, profile, paper, item, entries, file)
     base = results_root / profile / paper
     head = [f"# {pub.TITLE or paper} — {item}: {spec.title}\n",
             f"Profile **{profile}** · status: {status_text(st)} · newest record: {st['newest'] or '—'} · "
             f"generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}\n"]
-    gits = [r["git_commit"] for r in recs if r.get("git_commit")]
+    gits = [r.git_commit for r in recs if r.git_commit]
     commits = sorted({str(g.get("commit"))[:10] + ("+dirty" if g.get("dirty") else "") for g in gits})
     if commits:
         head.append(f"Git commits: {', '.join(commits)}\n")
     if ref_recs is not None:
-        ref_st = item_status(reference_root, profile, paper, item, entries, ref_all)
+        ref_st = item_status(reference_root, profile, paper, item, entries, ref_file)
         head.append(f"Records: this machine's under `{results_root}`; reference: the committed "
                     f"`results/{profile}/{paper}/{item}.jsonl` ({status_text(ref_st)}, newest record "
                     f"{ref_st['newest'] or '—'})\n")
@@ -104,8 +105,8 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
                                 for t, n in sorted(left_out.items())) + "\n")
     if pub.error:
         head.append(f"**published.py failed to load**: {pub.error}\n")
-    verdicts = claim_verdicts(claims, all_recs)
-    ref_verdicts = claim_verdicts(claims, ref_all) if ref_all is not None else None
+    verdicts = claim_verdicts(claims, file.newest_verdicts)
+    ref_verdicts = claim_verdicts(claims, ref_file.newest_verdicts) if ref_file is not None else None
     if spec.kind == "figure":
         body, _ = render_figure(item, spec, entries, recs, base / f"{item}.png", verdicts, notes, ref_recs,
                                 ref_verdicts)
@@ -187,18 +188,17 @@ def status_sections(results_root: Path, papers: Sequence[str], pubs: Mapping[str
             extra_items = sorted(p.stem for p in (results_root / prof / paper).glob("*.jsonl") if p.stem not in listed)
             for it in listed + extra_items:
                 spec = pub.ITEMS.get(it) or Table(title="(not in published.py)")
-                recs = load_records(results_root, prof, paper, it)
+                file = item_file(results_root, prof, paper, it)
                 entries = [e for e in pub.PUBLISHED if e.item == it]
-                st = item_status(results_root, prof, paper, it, entries, recs)
+                st = item_status(results_root, prof, paper, it, entries, file)
                 claims = [c for c in pub.CLAIMS if c.item == it]
                 status = status_text(st)
                 if claims:
-                    v = claim_verdicts(claims, recs)
+                    v = claim_verdicts(claims, file.newest_verdicts)
                     status += f"; claims checked {sum(x['verdict'] != 'not checked' for x in v)}/{len(v)}"
                 row = [paper, it, spec.kind, spec.title, status]
                 if reference_root is not None:
-                    ref_recs = load_records(reference_root, prof, paper, it)
-                    row.append(status_text(item_status(reference_root, prof, paper, it, entries, ref_recs)))
+                    row.append(status_text(item_status(reference_root, prof, paper, it, entries)))
                 rows.append(row + [st["newest"] or "—", _links(results_root, prof, paper, it)])
         lines.append(md_table(rows, headers=headers) if rows else "_no papers found_")
     return lines

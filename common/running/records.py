@@ -4,12 +4,10 @@ Layout: ``<results root>/<profile>/<paper>/<item>.jsonl`` (records) and ``<item>
 script planned, and its last invocation's wall time: common.running.plans). Both the runner (common.running.experiment) and
 the report read and write through this module (which re-exports common.running.plans and common.running.atomic).
 
-Record schema (``SCHEMA_VERSION`` 1), one JSON object per line::
-
-    schema, run_id, paper, item, keys, method, seed, profile, score, normalized, curve,
-    extra, nonfinite, wall_time_s, config, config_hash, profile_settings, git_commit,
-    sacred_run_id, started, finished, hostname, device, threads, resumed_from_step, versions
-    (+ reused_from, reused_at on a record copied from an identical finished run; see common.running.experiment)
+One JSON object per line: a run's record or a claim's verdict, typed by common.running.record (``Record``,
+``Verdict``: the schema, and the exact line each writes), read once per process and kept while the file is
+unchanged by common.running.store (the item store the report, the figures and the item scripts read through).
+``load_records`` gives the lines as plain dicts, for the runner's own bookkeeping.
 
 Appends are a single locked ``O_APPEND`` write (``fcntl.flock`` + fsync), safe with several processes
 appending to the same file. A forced re-run (``--force``) replaces its run's record instead (``replace_record``:
@@ -18,9 +16,8 @@ the file rewritten under the same lock and renamed over the old one), so a file 
 ``[{"step", "score"}, ...]`` that the job logged. Older files store that list as is; both read the same,
 and ``python -m common.running.records --compact FILE...`` rewrites a file in the packed form, losslessly.
 
-A claim verdict (for figure items) is a record with ``keys = {"claim": <id>}``, ``score: null`` and
-``extra = {"holds": bool | None, "evidence": str}`` (None: undecided, ``common.reporting.figures.UNDECIDED``); write it with
-``write_claim``.
+A claim's verdict is stored as a line of its item's file (``keys = {"claim": <id>}``; common.running.record.Verdict);
+write it with ``write_claim``.
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ import fcntl
 import hashlib
 import json
 import os
-import socket
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -38,9 +34,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from common.running.atomic import atomic_torch_save, atomic_write, atomic_write_text  # noqa: F401 (re-exported)
 from common.running.jsonable import canonical_json, to_jsonable  # noqa: F401 (re-exported)
 from common.running.plans import item_blocked, plan_path, record_item_blocked, record_item_run, update_plan  # noqa: F401 (re-exported)
-from common.running.runtime import git_commit, now, versions
-
-SCHEMA_VERSION = 1
+from common.running.record import (  # noqa: F401 (pack_curve, unpack_curve, SCHEMA_VERSION re-exported)
+    SCHEMA_VERSION,
+    Record,
+    Verdict,
+    is_claim,
+    pack_curve,
+    record_line,
+    unpack_curve,
+)
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -50,37 +52,6 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 def records_path(results_root: str | Path, profile: str, paper: str, item: str) -> Path:
     return Path(results_root) / profile / paper / f"{item}.jsonl"
-
-
-def pack_curve(curve: Any) -> Any:
-    """A curve stored column-wise: ``[{"step": 10, "score": 1.5}, ...]`` -> ``{"step": [10, ...],
-    "score": [1.5, ...]}``. Lossless (the same JSON numbers, in the same order) and about half the
-    bytes of the list of points. Only a list whose points all carry the same keys is packed; anything
-    else is returned unchanged. ``unpack_curve`` inverts it."""
-    if not isinstance(curve, list) or not curve or not all(isinstance(e, Mapping) for e in curve):
-        return curve
-    keys = list(curve[0])
-    if not keys or any(list(e) != keys for e in curve):
-        return curve
-    return {k: [e[k] for e in curve] for k in keys}
-
-
-def unpack_curve(curve: Any) -> Any:
-    """The list of points of a curve stored by ``pack_curve`` (a list is returned unchanged)."""
-    if not isinstance(curve, Mapping):
-        return curve
-    cols = list(curve.values())
-    if not cols or not all(isinstance(c, list) for c in cols) or len({len(c) for c in cols}) != 1:
-        shape = {k: len(v) if isinstance(v, list) else type(v).__name__ for k, v in curve.items()}
-        raise ValueError(f"a packed curve needs equal-length list columns, got lengths {shape}")
-    return [dict(zip(curve.keys(), point)) for point in zip(*cols)]
-
-
-def _record_line(record: Mapping[str, Any]) -> str:
-    rec = to_jsonable(record)
-    if "curve" in rec:
-        rec["curve"] = pack_curve(rec["curve"])
-    return json.dumps(rec, allow_nan=False, separators=(",", ":")) + "\n"
 
 
 def _open_locked_append(path: Path) -> int:
@@ -98,12 +69,12 @@ def _open_locked_append(path: Path) -> int:
         os.close(fd)
 
 
-def append_record(path: str | Path, record: Mapping[str, Any]) -> None:
-    """Append one JSON line under an exclusive ``flock``: a single ``O_APPEND`` write, then fsync.
-    The curve is stored column-wise (``pack_curve``); ``load_records`` gives it back as points."""
+def append_record(path: str | Path, record: Mapping[str, Any] | Record) -> None:
+    """Append one JSON line (a dict or a ``Record``) under an exclusive ``flock``: a single ``O_APPEND`` write, then
+    fsync. The curve is stored column-wise (``pack_curve``); ``load_records`` gives it back as points."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = _record_line(record)
+    line = record.to_json() + "\n" if isinstance(record, Record) else record_line(record)
     fd = _open_locked_append(path)
     try:
         size = os.fstat(fd).st_size
@@ -146,7 +117,7 @@ def replace_record(path: str | Path, record: Mapping[str, Any]) -> int:
     """``record`` in place of every record of its run (``run_identity``; claims are never replaced), atomically:
     the file rewritten under its lock with the other lines verbatim and ``record`` last. Returns how many records
     it replaced (0: it was appended). Used by ``--force``, so that a file holds one record per run."""
-    path, line, ident = Path(path), _record_line(record), run_identity(record)
+    path, line, ident = Path(path), record_line(record), run_identity(record)
     dropped = []
 
     def rewrite(raw: str) -> str:
@@ -186,7 +157,7 @@ def compact_records(path: str | Path) -> tuple[int, int]:
                 ok = isinstance(rec, dict)
             except ValueError:
                 ok = False
-            lines.append(_record_line(rec) if ok else line + "\n")
+            lines.append(record_line(rec) if ok else line + "\n")
         text = "".join(lines)
         before = _read_jsonl_text(raw, path)
         with warnings.catch_warnings():  # the same corrupt lines again: warned about just above
@@ -231,14 +202,19 @@ def _read_jsonl_text(text: str, path: Path) -> list[dict[str, Any]]:
             if "curve" in rec:
                 rec["curve"] = unpack_curve(rec["curve"])
         except ValueError as e:
-            key = (str(path), lineno, hashlib.sha256(line.encode()).hexdigest())
-            if key not in _WARNED:  # a file is read several times per script: say it once
-                _WARNED.add(key)
-                warnings.warn(f"{path}:{lineno}: skipping corrupt record ({e}); the other records are read",
-                              RecordWarning, stacklevel=2)
+            warn_corrupt(path, lineno, line, e)
             continue
         out.append(rec)
     return out
+
+
+def warn_corrupt(path: Path, lineno: int, line: str, error: Exception) -> None:
+    """Say once per process that line ``lineno`` of ``path`` is skipped (a file is read several times per script)."""
+    key = (str(path), lineno, hashlib.sha256(line.encode()).hexdigest())
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(f"{path}:{lineno}: skipping corrupt record ({error}); the other records are read",
+                      RecordWarning, stacklevel=3)
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -269,11 +245,6 @@ def record_threads(rec: Mapping[str, Any]) -> int:
     return 1 if t is None else int(t)
 
 
-def is_claim(rec: Mapping[str, Any]) -> bool:
-    """Whether ``rec`` is a claim verdict (``keys = {"claim": id}``) rather than a run."""
-    return "claim" in (rec.get("keys") or {})
-
-
 def latest_records(records: Iterable[Mapping[str, Any]]) -> list[dict]:
     """The newest record (by ``finished``) of each (item, keys, seed, thread count), claims excluded;
     order kept. See ``common.reporting.report.one_thread_setting`` for cells run under several thread counts."""
@@ -297,20 +268,11 @@ def finished_set(records: Iterable[Mapping[str, Any]]) -> set[tuple]:
 
 
 def write_claim(results_root: str | Path, profile: str, paper: str, item: str, claim_id: str, holds: bool | None,
-                evidence: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Append a claim verdict record (``keys={"claim": id}``, ``extra={"holds", "evidence", ...}``)."""
-    t = now()
-    rec = {
-        "schema": SCHEMA_VERSION, "run_id": f"{profile}/{paper}/{item}/claim/{claim_id}",
-        "paper": paper, "item": item, "keys": {"claim": claim_id}, "method": None, "seed": None,
-        "profile": profile, "score": None, "normalized": None, "curve": [],
-        "extra": {"holds": None if holds is None else bool(holds), "evidence": str(evidence), **to_jsonable(dict(data or {}))},
-        "nonfinite": [], "wall_time_s": 0.0, "config": {}, "config_hash": config_hash({}),
-        "git_commit": git_commit(), "sacred_run_id": None, "started": t, "finished": t,
-        "hostname": socket.gethostname(), "versions": versions(),
-    }
-    append_record(records_path(results_root, profile, paper, item), rec)
-    return rec
+                evidence: str, data: Mapping[str, Any] | None = None) -> Verdict:
+    """Append a claim's verdict judged now (``Verdict.new``; holds None: undecided) to the item's records file."""
+    verdict = Verdict.new(paper, item, profile, claim_id, holds, evidence, data)
+    append_record(records_path(results_root, profile, paper, item), verdict.to_record())
+    return verdict
 
 
 def _compact_cli(argv: Sequence[str] | None = None) -> None:

@@ -35,7 +35,7 @@ the exact rule a checker applies; EXPECTED_NOT_TO_HOLD names the claims that the
 Conventions of the claims' rules:
 
 - "final": a cell's reading (its record's metric: the last evaluation, 100 greedy episodes), averaged over
-  seeds; "SEM": the standard error of the mean over seeds (ddof 1 over sqrt(n), ``common.reporting.published.spread_of``).
+  seeds; "SEM": the standard error of the mean over seeds (ddof 1 over sqrt(n), ``common.reporting.numbers.spread_of``).
 - Tables 4a/4b and Figure 6/ablations are read as fractions: our records' ``normalized`` / 100 (see NOTES).
 - "significantly above" (the paper's "significantly"): the two cells' mean ± SEM intervals do not overlap,
   i.e. mean_a − mean_b > SEM_a + SEM_b; "matches" / "on par": |mean_a − mean_b| ≤ SEM_a + SEM_b.

@@ -344,27 +344,27 @@ def record_generations(profile_name: str, results_root: str | Path | None = None
     it is the one in the cache now. Only the newest record of each (item, keys, seed) counts, as in
     the rendered tables: a run superseded by a ``--force`` re-run is not counted."""
     from common.running.experiment import DATA_FIELDS, same_data
-    from common.running.records import canonical_json, latest_records, load_records
+    from common.running.records import canonical_json
+    from common.running.store import Runs, read_item_file
 
     groups: dict[str, list[dict[str, Any]]] = {}  # canonical spec -> generations
-    newest = latest_records(load_records(runs_root() if results_root is None else results_root, profile_name, "omar"))
-    for r in sorted(newest, key=lambda r: str(r.get("started", ""))):
-        cfg = r.get("config") or {}
-        spec = cfg.get("dataset") or (cfg.get("ma_cql") or {}).get("dataset")
-        extra = r.get("extra") or {}
-        if not spec or "claim" in (r.get("keys") or {}) or extra.get("dataset_size") is None or r.get("reused_from"):
+    base = Path(runs_root() if results_root is None else results_root) / profile_name / "omar"
+    newest = Runs(r for p in sorted(base.glob("*.jsonl")) for r in read_item_file(p).runs).newest()
+    for r in sorted(newest, key=lambda r: str(r.started or "")):
+        spec = r.config.get("dataset") or (r.config.get("ma_cql") or {}).get("dataset")
+        if not spec or r.extra.get("dataset_size") is None or r.reused_from:
             continue
         gens = groups.setdefault(canonical_json(spec), [])
-        g = next((g for g in gens if same_data(g["identity"], extra)), None)
+        g = next((g for g in gens if same_data(g["identity"], r.extra)), None)
         if g is None:
             g = {"env": spec["env"], "kind": spec["kind"], "env_options": spec.get("env_options") or {},
-                 "spec": spec, "identity": {k: extra.get(k) for k in DATA_FIELDS},
-                 "generation": len(gens) + 1, "runs": {}, "first": r.get("started"), "last": r.get("started")}
+                 "spec": spec, "identity": {k: r.extra.get(k) for k in DATA_FIELDS},
+                 "generation": len(gens) + 1, "runs": {}, "first": r.started, "last": r.started}
             gens.append(g)
-        if not g["identity"].get("data_sha256") and extra.get("data_sha256"):
-            g["identity"]["data_sha256"] = extra["data_sha256"]
-        g["runs"][r["item"]] = g["runs"].get(r["item"], 0) + 1
-        g["last"] = max(str(g["last"]), str(r.get("started")))
+        if not g["identity"].get("data_sha256") and r.extra.get("data_sha256"):
+            g["identity"]["data_sha256"] = r.extra["data_sha256"]
+        g["runs"][r.item] = g["runs"].get(r.item, 0) + 1
+        g["last"] = max(str(g["last"]), str(r.started))
     rows = []
     for gens in groups.values():
         for g in gens:

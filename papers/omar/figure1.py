@@ -9,11 +9,8 @@ Cells (official hyperparameters of config.py through papers.omar.jobs.offline_co
       medium-replay dataset (its card's ``returns.mean``, recorded as ``behavior_return``);
   (d) n_agents 2 x "landscape": papers/omar/landscape.py (agent 0's Q1(o, a) on MA-CQL's critic).
 Outputs under results/<profile>/omar/: figure1_b.png, figure1_c.png, figure1_d.png (figure1.png
-is the report's generic plot) and one verdict per claim of published.CLAIMS (figure1):
-  1b_omar_best         mean final score of OMAR > that of MA-CQL and of MA-TD3+BC (n = 2);
-  1c_cql_degrades      Spearman rank correlation between n and MA-CQL's mean improvement <= -0.5
-                       (at least 3 values of n);
-  1d_rectified_action  mean over seeds of mean_P,N [Q(a_OMAR) - Q(a_MA-CQL)] > 0 on MA-CQL's critic.
+is the report's generic plot) and one verdict per claim of figure1 (papers/omar/claims.py: 1b_omar_best,
+1c_cql_degrades, 1d_rectified_action, each with its rule).
 """
 
 from __future__ import annotations
@@ -23,22 +20,22 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.figures import figure_after, fmt, seed_means, write_claims
+from common.reporting.claims import Evidence, check_claims
+from common.reporting.figures import item_after
 from common.reporting.plotting import plt, save
 from common.running.cli import main as run_main
 from common.running.experiment import Cell, Job
+from common.running.store import Runs
+from papers.omar.claims import CLAIMS, CURVE_METHODS, improvements
 from papers.omar.config import PROFILE_OVERRIDES
 from papers.omar.datasets import load_spec
 from papers.omar.jobs import agents_filter, dataset_identity, offline_config, offline_job
 from papers.omar.landscape import landscape_config, landscape_job
-from papers.omar.published import CLAIMS
 
 ITEM = Path(__file__).stem
 ENV, KIND = "omar/spread1d", "medium-replay"
-CURVE_METHODS = ("ma_td3bc", "ma_cql", "omar")
 # n of panel (c) per profile. smoke: n = 1, 2 (a pipeline check; smoke datasets need not beat random).
 AGENTS = {"smoke": (1, 2), "quick": (1, 2, 3, 4, 5), "full": (1, 2, 3, 4, 5)}
-LABELS = {"ma_td3bc": "MA-TD3+BC", "ma_cql": "MA-CQL", "omar": "OMAR"}
 
 
 def build_cells(profile) -> list[Cell]:
@@ -86,100 +83,16 @@ figure1_job = Job(run=figure1_run, data_spec=figure1_dataset, data_identity=data
 
 
 # ----------------------------------------------------------------------------------------------
-# numbers and claims (pure functions of the records)
-# ----------------------------------------------------------------------------------------------
-def improvement_pct(record: Mapping[str, Any]) -> float | None:
-    """100 (score - behavior_return) / |behavior_return| of one MA-CQL record."""
-    b, s = (record.get("extra") or {}).get("behavior_return"), record.get("score")
-    if b is None or s is None or b == 0:
-        return None
-    return 100.0 * (float(s) - float(b)) / abs(float(b))
-
-
-def improvements(records: Sequence[Mapping]) -> dict[int, list[float]]:
-    """n_agents -> MA-CQL's improvement (%) per seed."""
-    out: dict[int, list[float]] = {}
-    for r in records:
-        k = r.get("keys", {})
-        if k.get("method") == "ma_cql":
-            v = improvement_pct(r)
-            if v is not None:
-                out.setdefault(int(k["n_agents"]), []).append(v)
-    return dict(sorted(out.items()))
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation (average ranks for ties); nan when a side is constant."""
-    def ranks(v):
-        v = np.asarray(v, dtype=float)
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(1, len(v) + 1)
-        for u in np.unique(v):  # average the ranks of ties
-            r[v == u] = r[v == u].mean()
-        return r
-
-    rx, ry = ranks(x), ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def claim_1b(records: Sequence[Mapping]) -> tuple[bool, str]:
-    means = {m: seed_means(records, "score", n_agents=2, method=m) for m in CURVE_METHODS}
-    text = ", ".join(f"{LABELS[m]} {fmt(mu)} ± {fmt(sd)} (n={k})" for m, (mu, sd, k) in means.items())
-    if any(v[0] is None for v in means.values()):
-        return False, f"final raw return, 2 agents: {text}; a method has no record"
-    holds = means["omar"][0] > max(means["ma_cql"][0], means["ma_td3bc"][0])
-    return holds, f"final raw return, 2 agents (mean ± std over seeds): {text}; OMAR best: {holds}"
-
-
-def claim_1c(records: Sequence[Mapping], threshold: float = -0.5) -> tuple[bool, str]:
-    imp = improvements(records)
-    ns = sorted(imp)
-    means = [float(np.mean(imp[n])) for n in ns]
-    per_n = ", ".join(f"n={n}: {m:+.1f}%" for n, m in zip(ns, means))
-    if len(ns) < 3:
-        return False, f"MA-CQL improvement over the behavior policy: {per_n or 'none'}; fewer than 3 values of n"
-    rho = spearman(ns, means)
-    slope = float(np.polyfit(ns, means, 1)[0])
-    holds = bool(np.isfinite(rho) and rho <= threshold)
-    return holds, (f"MA-CQL improvement 100 (S - R_behavior)/|R_behavior|, mean over seeds: {per_n}; Spearman "
-                   f"rho(n, improvement) = {rho:+.2f} (holds if <= {threshold}), least-squares slope "
-                   f"{slope:+.2f} %/agent")
-
-
-def claim_1d(records: Sequence[Mapping]) -> tuple[bool, str]:
-    recs = [r for r in records if r.get("keys", {}).get("method") == "landscape"]
-    if not recs:
-        return False, "no landscape record"
-    ex = [r["extra"] for r in recs]
-    gain = float(np.mean([e["mean_q_gain"] for e in ex]))
-    frac = float(np.mean([e["frac_omar_higher"] for e in ex]))
-    gap = float(np.mean([e["mean_gap_to_grid_max"] for e in ex]))
-    holds = gain > 0
-    return holds, (f"on MA-CQL's critic after {ex[0]['probe_steps']} actor step(s) from the same snapshot, "
-                   f"over {ex[0]['n_probe']} dataset states x 2 agents x {len(ex)} seed(s): mean Q(a_OMAR) - "
-                   f"Q(a_MA-CQL) = {gain:+.4f}, OMAR's Q higher on {100 * frac:.0f}% of (state, agent) pairs; "
-                   f"MA-CQL's pi(o) lies {gap:.4f} below the grid's best Q on average")
-
-
-def verdicts(records: Sequence[Mapping]) -> dict[str, tuple[bool, str]]:
-    return {"1b_omar_best": claim_1b(records), "1c_cql_degrades": claim_1c(records),
-            "1d_rectified_action": claim_1d(records)}
-
-
-# ----------------------------------------------------------------------------------------------
 # plots
 # ----------------------------------------------------------------------------------------------
-def plot_b(records: Sequence[Mapping], path: Path) -> Path:
+def plot_b(records: Runs, path: Path) -> Path:
     from common.reporting.plotting import plot_curves
 
-    recs = [r for r in records if r["keys"].get("n_agents") == 2 and r["keys"].get("method") in CURVE_METHODS]
+    recs = records.where(lambda r: r.key("n_agents") == 2 and r.key("method") in CURVE_METHODS)
     return plot_curves(recs, path, ["method"], "score", "Fig. 1(b): 2-agent spread1d, medium-replay")
 
 
-def plot_c(records: Sequence[Mapping], path: Path) -> Path:
+def plot_c(records: Runs, path: Path) -> Path:
     imp = improvements(records)
     p = plt()
     fig, ax = p.subplots(figsize=(5, 3.5))
@@ -193,11 +106,11 @@ def plot_c(records: Sequence[Mapping], path: Path) -> Path:
     return save(fig, path)
 
 
-def plot_d(records: Sequence[Mapping], path: Path) -> Path | None:
-    recs = sorted((r for r in records if r["keys"].get("method") == "landscape"), key=lambda r: r["seed"])
+def plot_d(records: Runs, path: Path) -> Path | None:
+    recs = sorted(records.select(method="landscape"), key=lambda r: r.seed)
     if not recs:
         return None
-    e, seed = recs[0]["extra"], recs[0]["seed"]
+    e, seed = recs[0].extra, recs[0].seed
     p = plt()
     fig, (a1, a2) = p.subplots(1, 2, figsize=(9, 3.6))
     a1.plot(e["grid"], e["q_grid_ma_cql"], color="k", lw=1)
@@ -217,19 +130,19 @@ def plot_d(records: Sequence[Mapping], path: Path) -> Path | None:
     return save(fig, path)
 
 
-def finish(records: list[dict], results: Path, profile: str) -> None:
+def finish(records: Runs, results: Path, profile: str) -> None:
     out = results / profile / "omar"
     for name, fn in (("b", plot_b), ("c", plot_c), ("d", plot_d)):
         png = fn(records, out / f"{ITEM}_{name}.png")
         if png is not None:
             print(f"[omar/{ITEM}] wrote {png}", flush=True)
-    write_claims(results, profile, "omar", ITEM, verdicts(records), CLAIMS)
+    check_claims(results, "omar", ITEM, CLAIMS, Evidence(records, profile))
 
 
 def main(argv=None):
     return run_main(__doc__.splitlines()[0], build_cells, figure1_job, "omar", ITEM,
                     paper_overrides=PROFILE_OVERRIDES, argv=argv, **agents_filter(ITEM),
-                    after=figure_after("omar", ITEM, finish))
+                    after=item_after("omar", ITEM, finish))
 
 
 if __name__ == "__main__":

@@ -5,26 +5,26 @@
 Cells: n_agents 1..5 x method {ma_cql, omar} on omar/spread1d medium-replay, official hyperparameters
 (config.py via papers.omar.jobs.offline_config); smoke runs n = 1, 2 only (figure1.AGENTS).
 Improvement (%) per n = 100 (mean S_OMAR - mean S_MA-CQL) / |mean S_MA-CQL| (raw returns, means over seeds).
-Outputs: results/<profile>/omar/figure2_gain.png and one verdict per claim (published.CLAIMS):
-  omar_beats_cql_all_n     mean S_OMAR > mean S_MA-CQL for every n that ran;
-  gain_larger_multiagent   the mean improvement over n >= 2 exceeds the improvement at n = 1.
+Outputs: results/<profile>/omar/figure2_gain.png and one verdict per claim of figure2 (papers/omar/claims.py:
+omar_beats_cql_all_n, gain_larger_multiagent, each with its rule).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.figures import figure_after, fmt, seed_means, write_claims
+from common.reporting.claims import Evidence, check_claims
+from common.reporting.figures import item_after
 from common.reporting.plotting import plt, save
 from common.running.cli import main as run_main
 from common.running.experiment import Cell
+from common.running.store import Runs
+from papers.omar.claims import CLAIMS, per_n
 from papers.omar.config import PROFILE_OVERRIDES
 from papers.omar.figure1 import AGENTS, ENV, KIND
 from papers.omar.jobs import OFFLINE_JOB_ITEMS, agents_filter, offline_config, offline_job
-from papers.omar.published import CLAIMS
 
 ITEM = Path(__file__).stem
 METHODS = ("ma_cql", "omar")
@@ -38,45 +38,7 @@ def build_cells(profile) -> list[Cell]:
             for n in AGENTS[profile.name] for m in METHODS]
 
 
-def per_n(records: Sequence[Mapping]) -> dict[int, dict[str, float]]:
-    """n -> {cql, cql_std, omar, omar_std, gain (%)} for every n where both methods have records."""
-    out = {}
-    for n in sorted({int(r["keys"]["n_agents"]) for r in records if "n_agents" in r.get("keys", {})}):
-        c, cs, _ = seed_means(records, "score", n_agents=n, method="ma_cql")
-        o, os_, _ = seed_means(records, "score", n_agents=n, method="omar")
-        if c is None or o is None:
-            continue
-        gain = 100.0 * (o - c) / abs(c) if c != 0 else float("nan")
-        out[n] = {"cql": c, "cql_std": cs, "omar": o, "omar_std": os_, "gain": gain}
-    return out
-
-
-def claim_all_n(records: Sequence[Mapping]) -> tuple[bool, str]:
-    t = per_n(records)
-    if not t:
-        return False, "no n with both methods"
-    text = "; ".join(f"n={n}: OMAR {fmt(v['omar'])} vs MA-CQL {fmt(v['cql'])} ({v['gain']:+.1f}%)"
-                     for n, v in t.items())
-    holds = all(v["omar"] > v["cql"] for v in t.values())
-    return holds, f"mean final raw return over seeds: {text}; OMAR higher for every n: {holds}"
-
-
-def claim_multiagent(records: Sequence[Mapping]) -> tuple[bool, str]:
-    t = per_n(records)
-    multi = [v["gain"] for n, v in t.items() if n >= 2]
-    if 1 not in t or not multi:
-        return False, f"needs n = 1 and some n >= 2; have n = {sorted(t)}"
-    m = float(np.mean(multi))
-    holds = m > t[1]["gain"]
-    each = ", ".join(f"n={n}: {v['gain']:+.1f}%" for n, v in t.items() if n >= 2)
-    return holds, f"improvement of OMAR over MA-CQL: n=1 {t[1]['gain']:+.1f}%, mean over n >= 2 {m:+.1f}% ({each})"
-
-
-def verdicts(records: Sequence[Mapping]) -> dict[str, tuple[bool, str]]:
-    return {"omar_beats_cql_all_n": claim_all_n(records), "gain_larger_multiagent": claim_multiagent(records)}
-
-
-def plot(records: Sequence[Mapping], path: Path) -> Path:
+def plot(records: Runs, path: Path) -> Path:
     t = per_n(records)
     ns = list(t)
     p = plt()
@@ -98,16 +60,16 @@ def plot(records: Sequence[Mapping], path: Path) -> Path:
     return save(fig, path)
 
 
-def finish(records: list[dict], results: Path, profile: str) -> None:
+def finish(records: Runs, results: Path, profile: str) -> None:
     png = plot(records, results / profile / "omar" / f"{ITEM}_gain.png")
     print(f"[omar/{ITEM}] wrote {png}", flush=True)
-    write_claims(results, profile, "omar", ITEM, verdicts(records), CLAIMS)
+    check_claims(results, "omar", ITEM, CLAIMS, Evidence(records, profile))
 
 
 def main(argv=None):
     return run_main(__doc__.splitlines()[0], build_cells, offline_job, "omar", ITEM,
                     paper_overrides=PROFILE_OVERRIDES, argv=argv, **agents_filter(ITEM),
-                    reuse_from=REUSE_FROM, after=figure_after("omar", ITEM, finish))
+                    reuse_from=REUSE_FROM, after=item_after("omar", ITEM, finish))
 
 
 if __name__ == "__main__":

@@ -11,30 +11,26 @@ The paper's grids are not stated in our copy; ours:
   quick  iters {1,3,5}, samples {5,10,20}, mu0 {-0.5,0,0.5}, sigma0 {1,2,3} (fewer values), all four kinds,
          seeds 0, 1 (figure3.QUICK_SEEDS; 80 runs);
   smoke  one alternative per parameter, medium-replay only; pipeline check only.
-Outputs: results/<profile>/omar/figure4_sampling.png and one verdict per claim (published.CLAIMS):
-  insensitive   for each parameter, max - min of the setting means <= the pooled seed std (root of
-                the mean over its settings of the per-setting variance over seeds);
-  all_beat_cql  every setting's mean > MA-CQL's mean.
+Outputs: results/<profile>/omar/figure4_sampling.png and one verdict per claim of figure4 (papers/omar/claims.py:
+insensitive, all_beat_cql, each with its rule).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
 
-import numpy as np
-
-from common.reporting.figures import averaged_over, figure_after, fmt, write_claims
+from common.reporting.claims import Evidence, check_claims
+from common.reporting.figures import item_after
 from common.reporting.plotting import plt, save
 from common.running.experiment import Cell
+from common.running.store import Runs
 from papers.omar import config as C
+from papers.omar.claims import CLAIMS, SAMPLING, sweeps
 from papers.omar.figure3 import QUICK_SEEDS
 from papers.omar.jobs import offline_config, offline_job, run_item
-from papers.omar.published import CLAIMS
 
 ITEM = Path(__file__).stem
-FIELDS = {"iters": "omar_iters", "samples": "omar_n_samples", "mu0": "omar_mu0", "sigma0": "omar_sigma0"}
-DEFAULT = {"iters": C.MPE.omar_iters, "samples": C.MPE.omar_samples, "mu0": 0.0, "sigma0": 2.0}
+FIELDS = dict(zip(SAMPLING, ("omar_iters", "omar_n_samples", "omar_mu0", "omar_sigma0")))  # the config's fields
 GRIDS = {
     "smoke": {"iters": (1,), "samples": (5,), "mu0": (0.5,), "sigma0": (1.0,)},
     "quick": {"iters": (1, 5), "samples": (5, 20), "mu0": (-0.5, 0.5), "sigma0": (1.0, 3.0)},
@@ -59,57 +55,7 @@ def build_cells(profile) -> list[Cell]:
     return out
 
 
-def sweeps(records: Sequence[Mapping]) -> dict[str, Any]:
-    """{"cql": (mean, std, n), param: {value: (mean, std, n)}} of the kind-averaged normalized score;
-    each param's sweep includes the default setting at its default value."""
-    kinds = sorted({r["keys"]["dataset"] for r in records if "dataset" in r.get("keys", {})})
-    groups = [{"dataset": k} for k in kinds]
-    out: dict[str, Any] = {"cql": averaged_over(records, "normalized", groups, method="ma_cql")}
-    default = averaged_over(records, "normalized", groups, method="omar", param="default")
-    for param in FIELDS:
-        values = sorted({r["keys"]["value"] for r in records if r["keys"].get("param") == param})
-        s = {v: averaged_over(records, "normalized", groups, method="omar", param=param, value=v) for v in values}
-        if default[0] is not None:
-            s[DEFAULT[param]] = default
-        out[param] = {v: s[v] for v in sorted(s) if s[v][0] is not None}
-    return out
-
-
-def claim_insensitive(records: Sequence[Mapping]) -> tuple[bool, str]:
-    s = sweeps(records)
-    parts, ok = [], []
-    for param in FIELDS:
-        sw = s[param]
-        if len(sw) < 2:
-            parts.append(f"{param}: fewer than 2 settings")
-            ok.append(False)
-            continue
-        means = [m for m, _, _ in sw.values()]
-        spread = max(means) - min(means)
-        pooled = float(np.sqrt(np.mean([sd ** 2 for _, sd, _ in sw.values()])))
-        ok.append(spread <= pooled)
-        parts.append(f"{param} range {spread:.1f} vs pooled std {pooled:.1f} over {len(sw)} settings")
-    holds = all(ok)
-    return holds, f"kind-averaged normalized score: {'; '.join(parts)}; insensitive (range <= pooled std): {holds}"
-
-
-def claim_all_beat(records: Sequence[Mapping]) -> tuple[bool, str]:
-    s = sweeps(records)
-    c = s["cql"][0]
-    settings = [(p, v, m) for p in FIELDS for v, (m, _, _) in s[p].items()]
-    if c is None or not settings:
-        return False, "needs MA-CQL and OMAR records with a normalized score"
-    low = min(settings, key=lambda x: x[2])
-    holds = all(m > c for _, _, m in settings)
-    return holds, (f"MA-CQL {fmt(c)} ± {fmt(s['cql'][1])}; lowest OMAR setting {low[0]}={low[1]} at {fmt(low[2])} "
-                   f"({len(settings)} (param, value) settings); all above MA-CQL: {holds}")
-
-
-def verdicts(records: Sequence[Mapping]) -> dict[str, tuple[bool, str]]:
-    return {"insensitive": claim_insensitive(records), "all_beat_cql": claim_all_beat(records)}
-
-
-def plot(records: Sequence[Mapping], path: Path) -> Path:
+def plot(records: Runs, path: Path) -> Path:
     s = sweeps(records)
     p = plt()
     fig, axes = p.subplots(1, 4, figsize=(12, 3.2))
@@ -126,14 +72,14 @@ def plot(records: Sequence[Mapping], path: Path) -> Path:
     return save(fig, path)
 
 
-def finish(records: list[dict], results: Path, profile: str) -> None:
+def finish(records: Runs, results: Path, profile: str) -> None:
     png = plot(records, results / profile / "omar" / f"{ITEM}_sampling.png")
     print(f"[omar/{ITEM}] wrote {png}", flush=True)
-    write_claims(results, profile, "omar", ITEM, verdicts(records), CLAIMS)
+    check_claims(results, "omar", ITEM, CLAIMS, Evidence(records, profile))
 
 
 def main(argv=None):
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, offline_job, argv, after=figure_after("omar", ITEM, finish),
+    return run_item(__doc__.splitlines()[0], ITEM, build_cells, offline_job, argv, after=item_after("omar", ITEM, finish),
                     default_seeds=QUICK_SEEDS)
 
 

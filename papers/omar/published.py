@@ -2,12 +2,12 @@
 
 Typed (common.reporting.published, which checks every field): ITEMS maps item id -> Table | Figure; PUBLISHED
 lists Entry(item, keys, mean, std) (mean ± std over 5 seeds, as printed; normalized scores, or raw
-returns for Tables 1 and 2); CLAIMS lists the stated claims a figure is checked against (the figures
-have no numbers in our copy of the paper). These numbers are never used to produce ours; they are only
-shown beside them.
+returns for Tables 1 and 2). The stated claims a figure is checked against (the figures have no numbers in our
+copy of the paper) are in claims.py, each beside its rule. These numbers are never used to produce ours; they are
+only shown beside them.
 """
 
-from common.reporting.published import Claim, Entry, Figure, Table, check_paper
+from common.reporting.published import Entry, Figure, Table, check_paper
 
 PAPER = "omar"
 TITLE = "Plan Better Amid Conservatism: Offline Multi-Agent RL with Actor Rectification (OMAR)"
@@ -107,27 +107,4 @@ NOTES = {
                "tasks; ours pools the three particle tasks (spread, tag, world): mean ± std over tasks × seeds."],
 }
 
-CLAIMS: list[Claim] = [
-    Claim(item="figure1", id="1b_omar_best",
-          text="On 2-agent spread1d medium-replay OMAR beats MA-CQL and MA-TD3+BC (Fig. 1b)."),
-    Claim(item="figure1", id="1c_cql_degrades",
-          text="MA-CQL's improvement over the behavior policy shrinks as the number of agents grows (Fig. 1c)."),
-    Claim(item="figure1", id="1d_rectified_action",
-          text="OMAR's updated action has a higher Q than MA-CQL's, which stays in a local optimum (Fig. 1d)."),
-    Claim(item="figure2", id="omar_beats_cql_all_n",
-          text="OMAR outperforms MA-CQL for every number of agents n = 1..5."),
-    Claim(item="figure2", id="gain_larger_multiagent",
-          text="The improvement is larger with several agents than in the single-agent case."),
-    Claim(item="figure3", id="best_tau_interior",
-          text="The best tau is neither 0 nor 1."),
-    Claim(item="figure3", id="every_tau_beats_cql",
-          text="OMAR with every tau matches or outperforms MA-CQL."),
-    Claim(item="figure3", id="tau_smaller_low_quality",
-          text="The optimal tau is smaller for random and medium-replay than for medium and expert."),
-    Claim(item="figure4", id="insensitive",
-          text="The sampling is not sensitive to iterations, samples, mu0 and sigma0."),
-    Claim(item="figure4", id="all_beat_cql",
-          text="Every sampling setting stays above MA-CQL's level."),
-]
-
-check_paper(ITEMS, PUBLISHED, CLAIMS, NOTES)
+check_paper(ITEMS, PUBLISHED, notes=NOTES)
