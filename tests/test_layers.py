@@ -142,7 +142,6 @@ BIG_MODULES = {  # path: lines
     "papers/moma_ppo/published.py": 488,
     "papers/omar/datasets.py": 556,
     "papers/otc/bremen.py": 579,
-    "papers/otc/deploy.py": 521,
     "papers/otc/otc.py": 494,
     "papers/otc/smax_items.py": 490,
 }
