@@ -35,307 +35,54 @@ episode limit), state / next_state (SMAX's world state)), ``<kind>-v1.smax.npz``
 next_avail_actions, won, episode_source: arrays the Dataset format has no slot for; its sha256 is on the card and
 checked on every load), and the behavior run ``mappo-seed<k>.pt``. A mismatched or corrupt file is an error naming
 it and the command that regenerates it, never regenerated over silently. docs/smax.md#behavior-policies-and-datasets.
+The protocol's pieces are in common/datasets/smax_protocol.py, the container and its extras file in
+common/datasets/smax_dataset.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 import envs
-from common.behavior.smax_ppo import (
-    SmaxPPOConfig,
-    SmaxRun,
-    actor_from_snapshots,
-    env_seeds,
-    generator,
-    make_policy,
-    rollout,
-    train,
-)
-from common.datasets.card import DatasetError, data_root, regenerate_hint, sha256_file
+from common.behavior.smax_ppo import actor_from_snapshots
 from common.datasets.dataset import Dataset
-from common.running.records import atomic_write, atomic_write_text
+from common.datasets.smax_dataset import EXTRA_KEYS, SmaxDataset, extras_path, read_extras, write_extras
+from common.datasets.smax_protocol import (
+    KINDS,
+    MEDIUM_LEVEL,
+    MIXED_LEVELS,
+    NEEDED,
+    NO_WIN_RULE,
+    PROFILES,
+    RULES,
+    VERSION,
+    SmaxProfile,
+    behavior_run,
+    check_profile,
+    choose_snapshot,
+    collect,
+    dataset_base,
+    regenerate_command,
+)
+from common.running.records import atomic_write_text
 from common.running.roots import add_root_options, chosen_root
 from common.running.runtime import check_device
 from envs.smax import MAPS
 
-__all__ = ["KINDS", "MAPS", "NEEDED", "PROFILES", "SmaxProfile", "SmaxDataset", "MIXED_LEVELS", "MEDIUM_LEVEL",
-           "behavior_run", "choose_snapshot", "collect", "build", "load", "dataset_base", "main"]
-
-VERSION = 1  # bump when the generation changes: old files are then refused by their card
-KINDS = ("mixed", "medium")
-NEEDED: dict[str, tuple[str, ...]] = {  # what the papers train on: CAST-BCQ Table 1 / Figure 5, OTC Figure 6(d)
-    "3s_vs_3z": ("mixed",), "2s3z": ("mixed",), "10m_vs_11m": ("mixed",), "MMM_no_medivac": ("mixed",),
-    "5m_vs_6m": ("medium",),
-}
-MIXED_LEVELS = (0.0, 0.5, 0.75, 1.0)  # fractions of the final greedy win rate W
-MEDIUM_LEVEL = 0.5
-COLLECT_ENV, COLLECT_ACT = 0xC011, 0xC0AC  # random streams of the collection (with the seed, kind, batch)
-EXTRA_KEYS = {"avail_actions": ("T", "N", "K"), "next_avail_actions": ("T", "N", "K"), "won": ("E",),
-              "episode_source": ("E",)}
-RULES = {
-    "mixed": "multi-source (CAST-BCQ / ICQ): episode j sampled from the MAPPO snapshot of level j mod L, level l = the "
-             "first evaluation snapshot (training order, the initial policy included) whose sampled win rate reaches "
-             "MIXED_LEVELS[l] x the final sampled win rate; equal shares, whole episodes",
-    "medium": "medium (OTC [C23]): every episode sampled from the first MAPPO evaluation snapshot whose sampled win "
-              "rate reaches 0.5 x the final sampled win rate; whole episodes",
-}
-NO_WIN_RULE = ("the final policy never wins, so a level l reads the sampled return instead: the first snapshot whose "
-               "sampled return reaches R_0 + l x (R_final - R_0)")
-
-
-@dataclass(frozen=True)
-class SmaxProfile:
-    """Scale of one profile: the MAPPO run (iterations per map), the episodes per kind, the collection batch."""
-
-    ppo: SmaxPPOConfig  # the behavior learner's config; iterations and eval_every are set per map from the fields below
-    iterations: dict[str, int]  # PPO iterations per map (each = ppo.n_envs episodes)
-    evals: int  # evaluations (and snapshots) per run after the initial one: eval_every = iterations // evals
-    episodes: dict[str, int]  # episodes per kind
-    collect_envs: int  # envs per collection batch (a multiple of len(MIXED_LEVELS))
-    checkpoint_every: int  # iterations between checkpoints of the behavior run
-    ppo_maps: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-map changes to ``ppo`` (e.g. n_envs)
-
-    def ppo_for(self, map_name: str) -> SmaxPPOConfig:
-        its = self.iterations[check_map(map_name)]
-        return replace(self.ppo, iterations=its, eval_every=max(its // self.evals, 1), **self.ppo_maps.get(map_name, {}))
-
-
-# quick: 3s_vs_3z measured (its sampled win rate reaches 1.0 at iteration 70 of 100); the other maps get as many
-# iterations as fit in under an hour each at the measured cost per env step even if every episode ran to the map's
-# limit (docs/smax.md#profiles-and-cost)
-_QUICK_ITERS = {"3s_vs_3z": 100, "2s3z": 300, "5m_vs_6m": 750, "10m_vs_11m": 1000, "MMM_no_medivac": 300}
-# 10m_vs_11m: 250 iterations left one won episode in 1,000 (data win rate 0.001); 1,000 end at 11 % sampled, 19 %
-# greedy wins (measured).
-# 5m_vs_6m: 64 episodes per iteration (~1,000 env steps: its episodes last ~15 steps) never won in 1,000 iterations;
-# 256 per iteration (~4,000 steps, nearer JaxMARL's 16,384 per update) won 1-3 % within 250 (measured), so quick
-# runs 750 of those (~2.9M env steps)
-_QUICK_PPO_MAPS = {"5m_vs_6m": {"n_envs": 256}}
-PROFILES: dict[str, SmaxProfile] = {
-    "smoke": SmaxProfile(SmaxPPOConfig(hidden=(16, 16), n_envs=4, eval_episodes=4), {m: 2 for m in MAPS}, 2,
-                         {"mixed": 8, "medium": 4}, 4, 1),
-    "quick": SmaxProfile(SmaxPPOConfig(n_envs=64, eval_episodes=64), _QUICK_ITERS, 20,
-                         {"mixed": 1000, "medium": 2500}, 64, 25, _QUICK_PPO_MAPS),
-    # full: ~1e7 env steps per map (JaxMARL's TOTAL_TIMESTEPS) at ~80 steps per episode; the papers' dataset sizes
-    "full": SmaxProfile(SmaxPPOConfig(n_envs=64, eval_episodes=64), {m: 2000 for m in MAPS}, 100,
-                        {"mixed": 3000, "medium": 10_000}, 64, 50),
-}
-
-
-def check_profile(profile: str) -> SmaxProfile:
-    if profile not in PROFILES:
-        raise ValueError(f"profile={profile!r} is not known; allowed profiles: {', '.join(PROFILES)}")
-    return PROFILES[profile]
-
-
-def check_map(map_name: str) -> str:
-    if map_name not in MAPS:
-        raise ValueError(f"map={map_name!r} is not an SMAX map; allowed maps: {', '.join(MAPS)}")
-    return map_name
-
-
-def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"kind={kind!r} is not an SMAX dataset kind; allowed kinds: {', '.join(KINDS)}")
-    return kind
-
-
-def _root(profile: str, root) -> Path:
-    return (Path(root) if root is not None else data_root()) / "smax" / profile
-
-
-def dataset_base(map_name: str, kind: str, profile: str, root=None) -> Path:
-    """Base path (without .npz/.json) of a dataset."""
-    check_profile(profile)
-    return _root(profile, root) / check_map(map_name) / f"{check_kind(kind)}-v{VERSION}"
-
-
-def _extras_path(base: Path) -> Path:
-    return base.with_name(base.name + ".smax.npz")
+__all__ = ["build", "load", "report_text", "built_cards", "main"]
 
 
 def _per_map(prof: SmaxProfile) -> str:
     """' (map: field value, ...)' for the maps whose MAPPO config differs from the profile's, else ''."""
     parts = [f"{m}: " + ", ".join(f"{k} {v}" for k, v in ch.items()) for m, ch in prof.ppo_maps.items()]
     return f" ({'; '.join(parts)})" if parts else ""
-
-
-def _command(map_name: str, kind: str, profile: str, seed: int) -> str:
-    extra = f" --seed {seed}" if seed else ""
-    return f"python -m common.datasets.smax --map {map_name} --kind {kind} --profile {profile}{extra}"
-
-
-# ---- behavior ------------------------------------------------------------------------------------------
-
-
-def behavior_run(map_name: str, profile: str, *, root=None, seed: int = 0, device: str = "cpu",
-                 progress: bool = True, stop_at: int | None = None) -> SmaxRun:
-    """The (finished) MAPPO run of ``map_name``: trained, resumed or loaded from its checkpoint
-    ``<root>/smax/<profile>/<map>/mappo-seed<seed>.pt``. ``stop_at``: end after the checkpoint at that iteration."""
-    prof = check_profile(profile)
-    cfg = prof.ppo_for(map_name)
-    path = _root(profile, root) / map_name / f"mappo-seed{seed}.pt"
-    every = max(cfg.iterations // 20, 1)
-
-    def tick(run: SmaxRun) -> None:
-        x = run.log[-1]
-        i = x["iteration"] + 1
-        if progress and (i % every == 0 or i == cfg.iterations):
-            print(f"MAPPO smax/{map_name} ({profile}): iteration {i}/{cfg.iterations}, "
-                  f"{int(run.env_steps()[0]):,} env steps, sampled win rate {x['win_rate'][0]:.2f}, "
-                  f"return {x['return'][0]:.2f}, {run.times['env'] + run.times['update']:.0f} s",
-                  file=sys.stderr, flush=True)
-
-    return train(f"smax/{map_name}", cfg, [seed], checkpoint=path, checkpoint_every=prof.checkpoint_every,
-                 stop_at=stop_at, device=device, progress=tick, identity={"profile": profile, "version": VERSION})
-
-
-def choose_snapshot(run: SmaxRun, level: float) -> dict[str, Any]:
-    """The first evaluation (training order, the initial policy included) whose sampled win rate reaches
-    level x W, W = the final evaluation's sampled win rate (seed 0 of the run). Where the final policy never wins
-    (W = 0: every level would be the initial policy, e.g. 5m_vs_6m at quick), the sampled return decides instead:
-    the first evaluation whose return reaches R_0 + level x (R_final - R_0) [I]."""
-    wins = [e["sampled_win_rate"][0] for e in run.evals]
-    final = wins[-1]
-    if final > 0:
-        criterion, values, target = "sampled_win_rate", wins, level * final
-    else:
-        values = [e["sampled_return"][0] for e in run.evals]
-        criterion, target = "sampled_return", values[0] + level * (values[-1] - values[0])
-    k = next(i for i, v in enumerate(values) if v >= target - 1e-12)
-    e = run.evals[k]
-    return {"level": level, "criterion": criterion, "target": target, "final_win_rate": final, "index": k,
-            "iteration": e["iteration"], "env_steps": e["env_steps"][0], "sampled_win_rate": e["sampled_win_rate"][0],
-            "greedy_win_rate": e["win_rate"][0], "sampled_return": e["sampled_return"][0],
-            "actor_sha256": _weights_sha(run.snapshots[k][1])}
-
-
-def _weights_sha(state: dict[str, torch.Tensor]) -> str:
-    """sha256 of member 0's weights of an actor snapshot (the run's seed)."""
-    h = hashlib.sha256()
-    for k, v in sorted(state.items()):
-        h.update(k.encode())
-        h.update(v[0].detach().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-
-# ---- collection ------------------------------------------------------------------------------------------
-
-
-def collect(env_name: str, actor, agent_id: bool, n_episodes: int, copies: int, seed: int, key: int,
-            progress: str | None = None) -> dict[str, np.ndarray]:
-    """``n_episodes`` whole episodes sampled from the G members of ``actor`` (a mixture: episode j from member
-    j mod G), ``copies`` envs per batch (a multiple of G). Env seeds and action noise of batch b come from
-    (seed, key, b) alone. Returns the dataset's step arrays [T, ...] and per-episode ``won`` / ``episode_source``."""
-    G = actor.n_members
-    if copies % G:
-        raise ValueError(f"copies={copies} must be a multiple of the {G} policies of the mixture")
-    E = copies // G
-    vec = envs.make_vec(env_name, copies)
-    # episode order inside a batch: (k, g) for copy c = g E + k, so that episode j = b copies + k G + g has source g
-    order = np.arange(copies).reshape(G, E).T.reshape(-1)
-    cols: dict[str, list[np.ndarray]] = {}
-    won, source, n, b = [], [], 0, 0
-    report_every = max(-(-n_episodes // copies) // 10, 1)  # batches between progress lines (about 10 in all)
-    while n < n_episodes:
-        gens = [generator(seed, COLLECT_ACT, key, b, g) for g in range(G)]
-        ro = rollout(vec, make_policy(actor, agent_id, gens), env_seeds(seed, copies, COLLECT_ENV, key, b))
-        for c in order[: n_episodes - n]:
-            L = int(ro["length"][c])
-            N = ro["obs"].shape[2]
-            ep = {"obs": ro["obs"][c, :L], "next_obs": ro["obs"][c, 1:L + 1], "state": ro["state"][c, :L],
-                  "next_state": ro["state"][c, 1:L + 1], "avail_actions": ro["avail"][c, :L],
-                  "next_avail_actions": ro["avail"][c, 1:L + 1],
-                  "actions": ro["actions"][c, :L, :, None].astype(np.float32),
-                  "rewards": np.repeat(ro["reward"][c, :L, None], N, axis=1),
-                  "terminals": ro["terminated"][c, :L], "timeouts": ro["truncated"][c, :L]}
-            for k, v in ep.items():  # copies: a view would keep the whole padded batch alive
-                cols.setdefault(k, []).append(np.array(v, copy=True))
-            won.append(bool(ro["won"][c]))
-            source.append(c // E)
-        n = len(won)
-        b += 1
-        if progress and (b % report_every == 0 or n >= n_episodes):
-            print(f"{progress}: {n}/{n_episodes} episodes", file=sys.stderr, flush=True)
-    out = {k: np.concatenate(v) for k, v in cols.items()}
-    out["won"], out["episode_source"] = np.array(won, bool), np.array(source, np.int64)
-    return out
-
-
-# ---- the dataset ------------------------------------------------------------------------------------------
-
-
-class SmaxDataset(Dataset):
-    """A :class:`common.datasets.dataset.Dataset` with SMAX's extra arrays: ``avail_actions`` / ``next_avail_actions`` [T, N, K]
-    bool (the masks at s and s'), ``won`` [E] bool (the episode's win), ``episode_source`` [E] (the index of its
-    behavior snapshot in ``card["behavior"]["sources"]``)."""
-
-    def __init__(self, arrays, card, extras: dict[str, np.ndarray]):
-        super().__init__(arrays, card)
-        self.extras = dict(extras)
-        _check_extras(self.extras, self.card, "<in memory>")
-
-    avail_actions = property(lambda self: self.extras["avail_actions"])  # [T, N, K]
-    next_avail_actions = property(lambda self: self.extras["next_avail_actions"])  # [T, N, K]
-    won = property(lambda self: self.extras["won"])  # [E]
-    episode_source = property(lambda self: self.extras["episode_source"])  # [E]
-
-    @property
-    def win_rate(self) -> float:
-        return float(self.won.mean())
-
-    def extras_torch(self, device="cpu") -> dict[str, torch.Tensor]:
-        """avail_actions / next_avail_actions as bool tensors [T, N, K] on ``device`` (for gather with the rows)."""
-        return {k: torch.from_numpy(self.extras[k]).to(device) for k in ("avail_actions", "next_avail_actions")}
-
-
-def _check_extras(extras: dict[str, np.ndarray], card: dict, where: str) -> None:
-    dims = {"T": card["size"], "N": card["n_agents"], "K": max(card["n_actions"]), "E": card["n_episodes"]}
-    for k, axes in EXTRA_KEYS.items():
-        if k not in extras:
-            raise DatasetError(f"{where}: missing array {k!r} (needs {list(EXTRA_KEYS)})")
-        want = tuple(dims[a] for a in axes)
-        if extras[k].shape != want:
-            raise DatasetError(f"{where}: array {k!r} has shape {extras[k].shape}, the card expects {want}")
-
-
-def _write_extras(path: Path, extras: dict[str, np.ndarray]) -> str:
-    """Write the extras .npz atomically; returns its sha256."""
-    atomic_write(path, lambda f: np.savez(f, **extras))
-    digest = sha256_file(path)
-    return digest
-
-
-def _read_extras(base: Path, card: dict) -> dict[str, np.ndarray]:
-    path = _extras_path(base)
-    info = card.get("smax") or {}
-    try:
-        if not path.exists():
-            raise DatasetError(f"dataset file missing: {path}")
-        raw = path.read_bytes()
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != info.get("sha256"):
-            raise DatasetError(f"{path}: checksum mismatch: the file's sha256 is {digest}, its card "
-                               f"{base.name}.json says {info.get('sha256')}; the file is corrupt or belongs to "
-                               "another card")
-        try:
-            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-                extras = {k: z[k] for k in z.files}
-        except Exception as e:  # a corrupt zip
-            raise DatasetError(f"{path}: cannot read arrays ({type(e).__name__}: {e})") from None
-        _check_extras(extras, card, str(path))
-    except DatasetError as e:
-        raise DatasetError(f"{e}; {regenerate_hint(base)}") from None
-    return extras
 
 
 def _summary(arrays: dict[str, np.ndarray], returns: np.ndarray, sources: list[dict]) -> list[dict]:
@@ -391,12 +138,12 @@ def build(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, d
         return_mode="agent0", behavior=behavior, generator={"name": "common.datasets.smax", "version": VERSION},
         notes="SMAX (JaxMARL) substitute for SMAC: win rates are not comparable to SC2's" + (
             f"; {env.card['substitute']}" if env.card["substitute"] else ""),
-        regenerate_command=_command(map_name, kind, profile, seed))
+        regenerate_command=regenerate_command(map_name, kind, profile, seed))
     extras = {k: arrays[k] for k in EXTRA_KEYS}
     behavior["sources"] = _summary(arrays, ds.episode_returns, sources)
-    digest = _write_extras(_extras_path(base), extras)  # first: the card, written last, names its checksum
+    digest = write_extras(extras_path(base), extras)  # first: the card, written last, names its checksum
     ds = ds.with_card(behavior=behavior, smax={
-        "file": _extras_path(base).name, "sha256": digest, "win_rate": float(arrays["won"].mean()),
+        "file": extras_path(base).name, "sha256": digest, "win_rate": float(arrays["won"].mean()),
         "episodes_won": int(arrays["won"].sum()),
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in extras.items()}})
     return ds.save(base)
@@ -404,7 +151,7 @@ def build(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, d
 
 def _load(base: Path) -> SmaxDataset:
     ds = Dataset.load(base)  # the main file: sha256, shapes, dtypes
-    return SmaxDataset(ds.arrays, ds.card, _read_extras(base, ds.card))
+    return SmaxDataset(ds.arrays, ds.card, read_extras(base, ds.card))
 
 
 def load(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, device: str = "cpu",
