@@ -25,7 +25,9 @@ from common.algos.ppo import (
     ppo_actor_loss,
     ppo_critic_loss,
 )
-from common.behavior.smax_ppo import SmaxPPO, SmaxPPOConfig, generator, masked_sample, train
+from common.behavior.smax_acting import generator, masked_sample
+from common.behavior.smax_ppo import SmaxPPO, SmaxPPOConfig
+from common.behavior.smax_ppo_train import train
 
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
 needs_smax = pytest.mark.skipif(

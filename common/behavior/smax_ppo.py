@@ -43,6 +43,7 @@ needs no random-generator state: a resumed run equals an uninterrupted one bit f
 Snapshots: the actor of every evaluation (every ``eval_every`` iterations, and the initial and final policies) is kept
 with its win rates on ``eval_episodes`` fixed evaluation episodes, greedy (argmax) and sampled (the policy that
 generates data); the dataset module picks its behavior policies among them.
+Acting and rollouts: common/behavior/smax_acting.py; the training run: common/behavior/smax_ppo_train.py.
 
 Shapes: S seeds, G policy groups (seeds, or snapshots when collecting), E envs per group, C = G E copies, N agents,
 O obs dim, Sd state dim, K actions, T the map's episode limit, L the most live (step, agent) rows of a seed,
@@ -51,17 +52,13 @@ B a minibatch.
 
 from __future__ import annotations
 
-import os
-import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-import envs
 from common.algos.ppo import (
     categorical_entropy,
     clip_grad_norm_per_seed_,
@@ -73,17 +70,13 @@ from common.algos.ppo import (
     ppo_actor_loss,
 )
 from common.algos.state import build_seed_members
+from common.behavior.smax_acting import ACT_STREAM, PERM_STREAM, generator, make_policy, with_agent_id
 from common.networks.nets import EnsembleMLP
-from common.running.records import atomic_torch_save
-from common.running.runtime import load_run_checkpoint
 from common.running.validate import is_int, is_num
 
-__all__ = ["SmaxPPOConfig", "SmaxPPO", "SmaxRun", "CRITICS", "train", "rollout", "masked_sample",
-           "actor_from_snapshots", "make_policy", "env_seeds", "generator"]
+__all__ = ["SmaxPPOConfig", "SmaxPPO", "CRITICS", "actor_from_snapshots"]
 
 CRITICS = ("mappo", "ippo")
-# spawn keys of the random streams (numpy SeedSequence([seed, stream, ...]))
-ENV_STREAM, ACT_STREAM, PERM_STREAM, EVAL_STREAM = 0x5E1, 0xAC7, 0x7A1, 0xE7A
 
 
 @dataclass
@@ -137,90 +130,6 @@ class SmaxPPOConfig:
             if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "must be an integer >= 1")
         return self
-
-
-# ---- random streams: one per (seed, purpose, iteration, ...) --------------------------------------------
-
-
-def generator(seed: int, *keys: int) -> torch.Generator:
-    """A torch generator seeded by SeedSequence([seed, *keys]) alone (no state carried between iterations)."""
-    state = np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state >> 1))
-
-
-def env_seeds(seed: int, n: int, *keys: int) -> np.ndarray:
-    """[n] env reset seeds in [0, 2**32) from SeedSequence([seed, *keys]) alone."""
-    return np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(n, np.uint32).astype(np.int64)
-
-
-# ---- acting ---------------------------------------------------------------------------------------------
-
-
-def masked_sample(logits: Tensor, avail: Tensor, generators: Sequence[torch.Generator] | None) -> Tensor:
-    """Actions [G, R] from logits [G, R, K] restricted to avail [G, R, K] (bool): Gumbel-max with group g's noise from
-    generators[g] (the same draws whatever the other groups do), or the greedy argmax when ``generators`` is None.
-    An unavailable action is never chosen: its log-probability is about -1e10, while float32 Gumbel draws lie in
-    [-3.9, 16.7] and an available action's log-probability is finite (softmax over finite logits)."""
-    logp = masked_log_softmax(logits, avail)
-    if generators is None:
-        return logp.argmax(-1)
-    u = torch.stack([torch.rand(logp.shape[1:], generator=g, dtype=logp.dtype) for g in generators]).to(logp.device)
-    return (logp - torch.log(-torch.log(u.clamp_(min=1e-20)))).argmax(-1)
-
-
-def _with_id(obs: Tensor, agent_id: bool) -> Tensor:
-    """[..., N, O] -> [..., N, O + N] with each agent's one-hot id appended (unchanged without ids)."""
-    if not agent_id:
-        return obs
-    N = obs.shape[-2]
-    eye = torch.eye(N, dtype=obs.dtype, device=obs.device).expand(*obs.shape[:-2], N, N)
-    return torch.cat([obs, eye], dim=-1)
-
-
-def make_policy(actor: EnsembleMLP, agent_id: bool, generators: Sequence[torch.Generator] | None,
-                device: str | torch.device = "cpu") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """policy(obs [C, N, O], avail [C, N, K]) -> actions [C, N] for C = G E copies, group-major (copy c is run by
-    member c // E of ``actor``); sampled with ``generators`` (one per group) or greedy when None."""
-    G = actor.n_members
-
-    @torch.inference_mode()
-    def policy(obs: np.ndarray, avail: np.ndarray) -> np.ndarray:
-        C, N, _ = obs.shape
-        x = _with_id(torch.as_tensor(obs, device=device), agent_id).reshape(G, (C // G) * N, -1)  # [G, E N, O + N]
-        mask = torch.as_tensor(avail, device=device).reshape(G, (C // G) * N, -1)  # [G, E N, K]
-        return masked_sample(actor(x), mask, generators).reshape(C, N).cpu().numpy()
-
-    return policy
-
-
-def rollout(vec, policy: Callable[[np.ndarray, np.ndarray], np.ndarray], seeds: np.ndarray) -> dict[str, np.ndarray]:
-    """Whole episodes of every copy of ``vec`` (a SmaxVecEnv), reset with ``seeds`` [C], stepped until all ended.
-
-    Returns numpy arrays padded to the episode limit T: obs [C, T+1, N, O], state [C, T+1, Sd], avail [C, T+1, N, K]
-    (index t+1 = after step t), actions [C, T, N] int64, reward [C, T], live / terminated / truncated [C, T] bool
-    (step t ran / ended the episode by a wipe-out / by the limit), won [C] bool, length [C] (steps run)."""
-    spec = vec.spec
-    C, N, T, K = vec.n, spec.n_agents, spec.episode_length, spec.n_actions[0]
-    obs0 = vec.reset(seeds=seeds)
-    out = {"obs": np.zeros((C, T + 1, N, obs0.shape[-1]), np.float32),
-           "state": np.zeros((C, T + 1, spec.state_dim), np.float32),
-           "avail": np.zeros((C, T + 1, N, K), bool), "actions": np.zeros((C, T, N), np.int64),
-           "reward": np.zeros((C, T), np.float32), "live": np.zeros((C, T), bool),
-           "terminated": np.zeros((C, T), bool), "truncated": np.zeros((C, T), bool), "won": np.zeros(C, bool)}
-    out["obs"][:, 0], out["state"][:, 0], out["avail"][:, 0] = obs0, vec.state(), vec.avail_actions()
-    for t in range(T):
-        live = ~vec.done
-        a = policy(out["obs"][:, t], out["avail"][:, t])  # [C, N]
-        obs, rew, term, _ = vec.step(a)
-        info = vec.info
-        out["obs"][:, t + 1], out["state"][:, t + 1], out["avail"][:, t + 1] = obs, vec.state(), info["avail_actions"]
-        out["actions"][:, t], out["reward"][:, t], out["live"][:, t] = a, rew[:, 0], live
-        out["terminated"][:, t], out["truncated"][:, t] = term, info["truncated"]
-        out["won"] |= info["won"]
-        if vec.done.all():
-            break
-    out["length"] = out["live"].sum(1)
-    return out
 
 
 # ---- the learner ----------------------------------------------------------------------------------------
@@ -284,7 +193,7 @@ class SmaxPPO:
             if cfg.critic == "mappo":
                 v = self._values(state.reshape(S, E * T1, -1)).reshape(S, E, T1, 1).expand(S, E, T1, N)
             else:
-                v = self._values(_with_id(obs, cfg.agent_id).reshape(S, E * T1 * N, -1)).reshape(S, E, T1, N)
+                v = self._values(with_agent_id(obs, cfg.agent_id).reshape(S, E * T1 * N, -1)).reshape(S, E, T1, N)
             v = v.permute(0, 1, 3, 2)  # [S, E, N, T+1]
             rew = t("reward").reshape(S, E, 1, T) * live[:, :, None]
             m = (1.0 - t("terminated").float()).reshape(S, E, 1, T) * live[:, :, None]  # 0 after a wipe-out, padding
@@ -400,110 +309,3 @@ def actor_from_snapshots(cfg: SmaxPPOConfig, actor_in: int, n_actions: int,
     actor = EnsembleMLP(len(picks), actor_in, n_actions, cfg.hidden)
     actor.load_state_dict({k: torch.stack([snap[k][m] for snap, m in picks]) for k in actor.state_dict()})
     return actor.eval()
-
-
-# ---- the training run -------------------------------------------------------------------------------------
-
-
-@dataclass
-class SmaxRun:
-    env_name: str
-    learner: SmaxPPO
-    log: list[dict[str, Any]] = field(default_factory=list)  # per iteration: env_steps, win_rate, return [S] ...
-    evals: list[dict[str, Any]] = field(default_factory=list)  # iteration, env_steps, (sampled_)win_rate / return [S]
-    snapshots: list[tuple[int, dict[str, Tensor]]] = field(default_factory=list)  # (iteration, actor state)
-    times: dict[str, float] = field(default_factory=lambda: {"wall": 0.0, "env": 0.0, "update": 0.0, "eval": 0.0})
-    resumed_from: int | None = None  # iteration of the checkpoint this process started from
-
-    def env_steps(self) -> np.ndarray:
-        """[S] environment steps (of live copies) run so far per seed."""
-        return np.sum([x["env_steps"] for x in self.log], axis=0) if self.log else np.zeros(self.learner.S, int)
-
-
-
-def _per_seed(x: np.ndarray, S: int) -> np.ndarray:
-    return x.reshape(S, -1).mean(1)
-
-
-def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
-          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, stop_at: int | None = None,
-          device: str = "cpu", progress: Callable[[SmaxRun], None] | None = None,
-          identity: dict[str, Any] | None = None) -> SmaxRun:
-    """Train ``cfg.iterations`` PPO iterations of every seed on ``env_name`` (an ``smax/<map>``).
-
-    checkpoint / checkpoint_every: the resumable state's file and period in iterations (0: only at the end); an
-    existing checkpoint of the same run (env, config, seeds, ``identity``) is resumed, another one is an error naming
-    the file. ``stop_at``: return after the checkpoint at that iteration (tests: a killed run). ``progress(run)``
-    after every iteration."""
-    cfg.validate()
-    if checkpoint_every < 0:
-        raise ValueError(f"checkpoint_every={checkpoint_every} must be >= 0 (0: only at the end)")
-    spec = envs.make(env_name).spec
-    lr = SmaxPPO(spec.n_agents, spec.obs_dims[0], spec.state_dim, spec.n_actions[0], cfg, seeds, device)
-    S = lr.S
-    run = SmaxRun(env_name, lr)
-    ident = {"env": env_name, "env_options": spec.options, "cfg": asdict(cfg), "seeds": list(lr.seeds),
-             **(identity or {})}
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and ckpt.exists():
-        sd = load_run_checkpoint(ckpt, ident)
-        lr.load_state_dict(sd["learner"])
-        run.log, run.evals, run.snapshots, run.times = sd["log"], sd["evals"], sd["snapshots"], sd["times"]
-        run.resumed_from = lr.iteration
-    vecs: dict[int, Any] = {}  # copies -> vec env, made on first use (a finished run loaded back compiles nothing)
-
-    def vec(copies: int):
-        if copies not in vecs:
-            vecs[copies] = envs.make_vec(env_name, copies)
-        return vecs[copies]
-
-    eval_seeds = np.concatenate([env_seeds(s, cfg.eval_episodes, EVAL_STREAM) for s in lr.seeds])
-    t0, wall0 = time.perf_counter(), run.times["wall"]
-
-    def save() -> None:
-        run.times["wall"] = wall0 + time.perf_counter() - t0
-        if ckpt is not None:
-            atomic_torch_save({"identity": ident, "learner": lr.state_dict(), "log": run.log, "evals": run.evals,
-                          "snapshots": run.snapshots, "times": run.times}, ckpt)
-
-    def evaluate() -> None:
-        """Greedy and sampled win rates of the current actor on the fixed evaluation episodes, and its snapshot."""
-        te = time.perf_counter()
-        ev = {"iteration": lr.iteration, "env_steps": run.env_steps().tolist()}
-        for prefix, greedy in (("", True), ("sampled_", False)):
-            ro = rollout(vec(S * cfg.eval_episodes), lr.policy(greedy, EVAL_STREAM), eval_seeds)
-            ev[prefix + "win_rate"] = _per_seed(ro["won"], S).tolist()
-            ev[prefix + "return"] = _per_seed(ro["reward"].sum(1), S).tolist()
-        run.evals.append(ev)
-        run.snapshots.append((lr.iteration, lr.actor_snapshot()))
-        run.times["eval"] += time.perf_counter() - te
-
-    while True:
-        it = lr.iteration
-        if (it % cfg.eval_every == 0 or it == cfg.iterations) and not any(e["iteration"] == it for e in run.evals):
-            evaluate()
-        if it >= cfg.iterations:
-            break
-        te = time.perf_counter()
-        seeds_it = np.concatenate([env_seeds(s, cfg.n_envs, ENV_STREAM, it) for s in lr.seeds])
-        ro = rollout(vec(S * cfg.n_envs), lr.policy(), seeds_it)
-        tu = time.perf_counter()
-        metrics = lr.update(ro)
-        run.times["env"] += tu - te
-        run.times["update"] += time.perf_counter() - tu
-        run.log.append({"iteration": it, "env_steps": ro["length"].reshape(S, -1).sum(1).tolist(),
-                        "win_rate": _per_seed(ro["won"], S).tolist(),
-                        "return": _per_seed(ro["reward"].sum(1), S).tolist(),
-                        "length": _per_seed(ro["length"], S).tolist(),
-                        **{k: v.tolist() for k, v in metrics.items()}})
-        if progress is not None:
-            progress(run)
-        done = lr.iteration >= cfg.iterations
-        if done:
-            evaluate()
-        if (checkpoint_every and lr.iteration % checkpoint_every == 0) or done:
-            save()
-        if stop_at is not None and lr.iteration >= stop_at:
-            break
-    run.times["wall"] = wall0 + time.perf_counter() - t0
-    return run

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 
 import envs
-from common.behavior.smax_ppo import SmaxPPOConfig, SmaxRun, env_seeds, generator, make_policy, rollout, train
+from common.behavior.smax_acting import env_seeds, generator, make_policy, rollout
+from common.behavior.smax_ppo import SmaxPPOConfig
+from common.behavior.smax_ppo_train import SmaxRun, train
 from common.datasets.card import data_root
 from envs.smax import MAPS
 
