@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from common.reporting.claims import Evidence
 from common.reporting.figures import missing_cells
 from common.running.profiles import get_profile
 from papers.cast_bcq import config as C
-from papers.cast_bcq import figure4, figure6, table2
+from papers.cast_bcq.claims import CLAIMS, EXPECTED_NOT_TO_HOLD
 from papers.cast_bcq.jobs import mujoco_config
-from papers.cast_bcq.published import EXPECTED_NOT_TO_HOLD, PUBLISHED
+from papers.cast_bcq.published import PUBLISHED
 
 ROOT = Path(__file__).resolve().parent.parent
 HOP = "mamujoco/hopper-3x1"
@@ -68,16 +69,21 @@ def _records(values, item_keys):
     return out
 
 
+def _verdicts(item, records):
+    """Every claim of ``item`` (papers/cast_bcq/claims.py) judged on ``records``, complete or not."""
+    return {c.id: c.check(Evidence(records)) for c in CLAIMS if c.item == item}
+
+
 def test_table2_and_figure4_checkers_on_the_published_table_give_the_published_verdicts():
     t2 = [e for e in PUBLISHED if e.item == "table2"]
-    v = table2.verdicts(_records(t2, ("env", "dataset", "method")))
+    v = _verdicts("table2", _records(t2, ("env", "dataset", "method")))
     assert v["t2_ours_best_uncoordinated"][0] and v["t2_ours_beats_central_bcq_uncoordinated"][0]
     assert "t2_ours_best_decentralized_d4rl" in EXPECTED_NOT_TO_HOLD
     assert not v["t2_ours_best_decentralized_d4rl"][0]
     assert "hopper-3x1 expert: no" in v["t2_ours_best_decentralized_d4rl"][1]
     assert v["t2_split_easier"][0] and "in 10 of 15" in v["t2_split_easier"][1]  # the spec's count
     mixed = [e for e in t2 if e.keys["dataset"] == "mixed"]
-    f4 = figure4.verdicts(_records(mixed, ("env", "method")))
+    f4 = _verdicts("figure4", _records(mixed, ("env", "method")))
     assert all(holds for holds, _ in f4.values()), f4
     assert "hopper-3x1 0.30" in f4["f4_icqma_poor"][1] and "walker2d-2x3 0.62" in f4["f4_mabcq_poor_walker_hopper"][1]
 
@@ -87,11 +93,11 @@ def test_figure6_checker_on_hand_made_finals():
               "mamujoco/walker2d-2x3": (1500, 400, 1300, 500)}  # ours, w/o CSAA, w/o ST, w/o CD
     recs = [{"keys": {"env": e, "method": m}, "seed": s, "score": v + (10 * s if m == "cast_bcq" else 0)}
             for e, vals in finals.items() for m, v in zip(C.ABLATION_METHODS, vals) for s in range(3)]
-    v = figure6.verdicts(recs)
+    v = _verdicts("figure6", recs)
     assert all(h for h, _ in v.values()), v
     recs_bad = [r if r["keys"]["method"] != "cast_bcq_wo_cd" else {**r, "score": r["score"] * 0 + 2950}
                 for r in recs]  # w/o CD close to ours everywhere, above it on HalfCheetah
-    assert not figure6.verdicts(recs_bad)["f6_wo_cd_drops"][0]
+    assert not _verdicts("figure6", recs_bad)["f6_wo_cd_drops"][0]
 
 
 def test_an_incomplete_grid_is_named_cell_by_cell():
@@ -140,7 +146,7 @@ def test_each_claim_is_judged_once_its_own_cells_are_complete(tmp_path, capsys):
     from papers.cast_bcq.mujoco_items import write_verdicts
 
     t2 = [e for e in PUBLISHED if e.item == "table2" and e.keys["dataset"] == "mixed"]
-    out = write_verdicts(_records(t2, ("env", "dataset", "method")), tmp_path, "quick", "table2", table2.CHECKS)
+    out = write_verdicts(_records(t2, ("env", "dataset", "method")), tmp_path, "quick", "table2")
     assert out["t2_ours_best_uncoordinated"][0] is True and out["t2_ours_beats_central_bcq_uncoordinated"][0] is True
     assert out["t2_ours_best_decentralized_d4rl"][0] is None and out["t2_split_easier"][0] is None
     assert "cells incomplete" in out["t2_split_easier"][1] and "medium" in out["t2_split_easier"][1]
@@ -149,7 +155,7 @@ def test_each_claim_is_judged_once_its_own_cells_are_complete(tmp_path, capsys):
     assert "claim t2_split_easier: not checked" in capsys.readouterr().out
     recs = [{"keys": {"env": e, "method": m}, "seed": s, "score": v + 10 * s}
             for e in C.MUJOCO_ENVS for m, v in (("cast_bcq", 3000), ("cast_bcq_wo_csaa", 1000)) for s in range(3)]
-    out = write_verdicts(recs, tmp_path, "quick", "figure6", figure6.CHECKS)
+    out = write_verdicts(recs, tmp_path, "quick", "figure6")
     assert out["f6_wo_csaa_worse"][0] is True and out["f6_wo_st_close"][0] is None and out["f6_wo_cd_drops"][0] is None
     recs = recs[:-1]  # one seed short: nothing judged
-    assert write_verdicts(recs, tmp_path / "b", "quick", "figure6", figure6.CHECKS)["f6_wo_csaa_worse"][0] is None
+    assert write_verdicts(recs, tmp_path / "b", "quick", "figure6")["f6_wo_csaa_worse"][0] is None

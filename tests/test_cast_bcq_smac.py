@@ -381,7 +381,7 @@ def test_table1_smoke_end_to_end(tmp_path):
         assert r["config"]["cast_smax"]["method"] == "cast_bcq"
     md = (res / "smoke" / "cast_bcq" / "table1.md").read_text()
     assert "smax/3s_vs_3z" in md
-    assert "claims not checked" in p.stdout  # a partial grid: no verdict
+    assert "not checked — 15 of its 16 cells incomplete" in p.stdout  # a partial grid: no verdict
     # cells as members: the two seeds as one stacked learner (smac_items.run_group) give the same records
     res2 = tmp_path / "grouped"
     p = subprocess.run([sys.executable, "papers/cast_bcq/table1.py", "--profile", "smoke", "--results", str(res2),
@@ -430,10 +430,11 @@ def test_smax_official_bcq_needs_the_official_checkout(tmp_path):
 @pytest.mark.parametrize("coop, want", [(0.0, "undecided"), (0.3, True)])
 def test_t1_ibcq_mabcq_low_is_undecided_where_the_cooperative_methods_win_nothing(coop, want):
     """0 <= 1/2 x 0 would pass vacuously: where ICQ-MA or CAST-BCQ win nothing the claim is left undecided."""
-    from papers.cast_bcq import smac_items
+    from common.reporting.claims import Evidence
+    from papers.cast_bcq.claims import CLAIMS
 
     recs = [{"keys": {"env": e, "method": m}, "seed": s, "score": (coop if m in ("icq_ma", "cast_bcq") else 0.0)}
             for e in C.SMAX_MAPS for m in METHODS for s in (0, 1)]
-    verdict, why = smac_items.verdicts(recs, "table1")["t1_ibcq_mabcq_low"]
+    verdict, why = next(c for c in CLAIMS if c.id == "t1_ibcq_mabcq_low").check(Evidence(recs))
     assert verdict == want and type(verdict) is type(want)
     assert ("undecided" in why) == (want == "undecided")

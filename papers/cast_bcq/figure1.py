@@ -9,27 +9,25 @@ on 100 episodes of uniform-random play (papers/cast_bcq/datasets.py) and evaluat
   data "uniform": our variant, episodes from uniform non-goal cells; the claims are checked on it, and on the
                   fixed-start data only when that holds a goal episode.
 Outputs under <results>/<profile>/cast_bcq/: figure1_curves.png (one panel per data set) and one verdict per
-claim of published.CLAIMS (figure1): f1_ibcq_fails, f1_iicq_fails (final greedy return < 0 in a majority of
-seeds) and f1_cast_reaches_goal (>= 0, i.e. the goal within 11 steps, in a majority of seeds).
+claim of figure1 (papers/cast_bcq/claims.py): f1_ibcq_fails, f1_iicq_fails (final greedy return < 0 in a majority
+of seeds) and f1_cast_reaches_goal (>= 0, i.e. the goal within 11 steps, in a majority of seeds).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
 
-from common.reporting.figures import figure_after, seed_values, write_claims
+from common.reporting.claims import Evidence, check_claims
+from common.reporting.figures import item_after
 from common.reporting.plotting import plot_curves
 from common.running.experiment import Cell
+from common.running.store import Runs
 from papers.cast_bcq import config as C
+from papers.cast_bcq.claims import CLAIMS
 from papers.cast_bcq.datasets import goal_episodes, grid_dataset
 from papers.cast_bcq.jobs import grid_config, grid_job, run_item
-from papers.cast_bcq.published import CLAIMS
 
 ITEM = Path(__file__).stem
-LABELS = {"i_bcq": "I-BCQ", "i_icq": "I-ICQ", "cast_bcq": "CAST-BCQ"}
-CLAIM_OF = {"i_bcq": ("f1_ibcq_fails", False), "i_icq": ("f1_iicq_fails", False),
-            "cast_bcq": ("f1_cast_reaches_goal", True)}  # method -> (claim, should it reach the goal)
 
 
 def build_cells(profile) -> list[Cell]:
@@ -37,47 +35,20 @@ def build_cells(profile) -> list[Cell]:
             for d in C.GRID_DATA for m in C.GRID_METHODS]
 
 
-def claim(records: Sequence[Mapping], method: str, goal_in_data: Mapping[str, int]) -> tuple[bool, str]:
-    """Majority of seeds reach the goal (final greedy return >= 0) or not, per data set with a goal episode."""
-    _, want_goal = CLAIM_OF[method]
-    parts, verdicts = [], []
-    for d in C.GRID_DATA:
-        finals = seed_values(records, "score", data=d, method=method)
-        if goal_in_data[d] == 0:
-            parts.append(f"{d}-start data: no goal episode in the data, not checked")
-            continue
-        if not finals:
-            parts.append(f"{d}-start data: no record")
-            verdicts.append(False)
-            continue
-        reached = sum(v >= 0 for v in finals.values())
-        ok = (reached * 2 > len(finals)) == want_goal
-        verdicts.append(ok)
-        vals = ", ".join(f"seed {s}: {v:g}" for s, v in sorted(finals.items()))
-        parts.append(f"{d}-start data ({goal_in_data[d]} goal episodes): goal reached in {reached}/{len(finals)} "
-                     f"seeds ({vals})")
-    holds = bool(verdicts) and all(verdicts)
-    return holds, f"{LABELS[method]}, final greedy return from (1, 1): " + "; ".join(parts)
-
-
-def verdicts(records: Sequence[Mapping]) -> dict[str, tuple[bool, str]]:
-    goal_in_data = {d: goal_episodes(grid_dataset(d)) for d in C.GRID_DATA}
-    return {CLAIM_OF[m][0]: claim(records, m, goal_in_data) for m in C.GRID_METHODS}
-
-
-def finish(records: list[dict], results: Path, profile: str) -> None:
+def finish(records: Runs, results: Path, profile: str) -> None:
     out = results / profile / "cast_bcq"
     for d in C.GRID_DATA:
-        recs = [r for r in records if (r.get("keys") or {}).get("data") == d and "method" in r.get("keys", {})]
+        recs = records.where(lambda r: r.key("data") == d and "method" in r.keys)
         png = plot_curves(recs, out / f"{ITEM}_{d}.png", ["method"], "score",
                           f"Fig. 1: cliff grid, {d}-start data (greedy return from (1, 1); optimum 6)")
         print(f"[cast_bcq/{ITEM}] wrote {png}", flush=True)
-    write_claims(results, profile, "cast_bcq", ITEM, verdicts(records), CLAIMS)
+    goals = {d: goal_episodes(grid_dataset(d)) for d in C.GRID_DATA}  # claims are judged on data with a goal
+    check_claims(results, "cast_bcq", ITEM, CLAIMS, Evidence(records, profile, data={"goal_episodes": goals}))
 
 
 def main(argv=None):
     return run_item(__doc__.splitlines()[0], ITEM, build_cells, grid_job, argv=argv,
-                    after=figure_after("cast_bcq", ITEM, finish))
+                    after=item_after("cast_bcq", ITEM, finish))
 
 
 if __name__ == "__main__":

@@ -16,63 +16,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from common.reporting.figures import seed_means
 from papers.cast_bcq import config as C
 from papers.cast_bcq import mujoco_items as M
 
 ITEM = Path(__file__).stem
 METHODS = C.ABLATION_METHODS
-WALKER = "mamujoco/walker2d-2x3"
 
 
 def build_cells(profile):
     return M.cells(ITEM, profile, None, METHODS)
 
 
-def _fin(records, method: str) -> dict[str, float | None]:
-    return {e: M.finals(records, env=e, method=method)[0] for e in C.MUJOCO_ENVS}
-
-
-def _csaa(records) -> tuple[bool, str]:
-    ours, wo = _fin(records, "cast_bcq"), _fin(records, "cast_bcq_wo_csaa")
-    std = {e: seed_means(records, "score", env=e, method="cast_bcq")[1] for e in C.MUJOCO_ENVS}
-    return all(ours[e] - wo[e] > std[e] for e in C.MUJOCO_ENVS), "ours − w/o CSAA vs ours' std over seeds: " + ", ".join(
-        f"{M.SHORT[e]} {ours[e] - wo[e]:.1f} vs {std[e]:.1f}" for e in C.MUJOCO_ENVS)
-
-
-def _st(records) -> tuple[bool, str]:
-    ours, wo = _fin(records, "cast_bcq"), _fin(records, "cast_bcq_wo_st")
-    holds = all(wo[e] >= 0.8 * ours[e] for e in C.MUJOCO_ENVS) and ours[WALKER] > wo[WALKER]
-    return holds, "w/o ST / ours: " + ", ".join(
-        f"{M.SHORT[e]} {wo[e] / ours[e]:.2f}" if ours[e] else f"{M.SHORT[e]} n/a" for e in C.MUJOCO_ENVS) + "; " + \
-        "; ".join(f"{M.SHORT[e]}: {M.describe({'cast_bcq': ours[e], 'cast_bcq_wo_st': wo[e]})}" for e in C.MUJOCO_ENVS)
-
-
-def _cd(records) -> tuple[bool, str]:
-    ours, wo = _fin(records, "cast_bcq"), _fin(records, "cast_bcq_wo_cd")
-    drop = {e: 1 - wo[e] / ours[e] if ours[e] > 0 else float("nan") for e in C.MUJOCO_ENVS}
-    holds = all(wo[e] < ours[e] for e in C.MUJOCO_ENVS) and \
-        bool(np.nanargmax([drop[e] for e in C.MUJOCO_ENVS]) == C.MUJOCO_ENVS.index(WALKER)) \
-        if not all(np.isnan(list(drop.values()))) else False
-    return holds, "relative drop 1 − w/o CD / ours: " + ", ".join(f"{M.SHORT[e]} {drop[e]:.2f}" for e in C.MUJOCO_ENVS)
-
-
-CHECKS: dict[str, M.Check] = {  # claim -> (the cells it reads: ours and one ablation on every env, its judge)
-    "f6_wo_csaa_worse": (M.grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_csaa")), _csaa),
-    "f6_wo_st_close": (M.grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_st")), _st),
-    "f6_wo_cd_drops": (M.grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_cd")), _cd),
-}
-
-
-def verdicts(records) -> dict[str, tuple[bool, str]]:
-    return M.judge_all(CHECKS, records)
-
-
 def finish(records, results: Path, profile: str) -> None:
     M.curve_panels(records, results / profile / "cast_bcq", ITEM, "Fig. 6, ablations (uncoordinated data)")
-    M.write_verdicts(records, results, profile, ITEM, CHECKS)
+    M.write_verdicts(records, results, profile, ITEM)
 
 
 def main(argv=None):

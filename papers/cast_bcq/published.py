@@ -1,7 +1,7 @@
 """CAST-BCQ (Ma & Wu, AAMAS 2023): the items of the paper and their published numbers, as data only.
 
-Typed with common.reporting.published (Table, Figure, Entry, Claim), as papers/omar/published.py. These numbers are
-never used to produce ours; they are only shown beside them.
+Typed with common.reporting.published (Table, Figure, Entry), as papers/omar/published.py. These numbers are never
+used to produce ours; they are only shown beside them. The claims, each with its rule, are in claims.py.
 
 Keys (the cells of the experiment scripts use the same ones):
 
@@ -19,12 +19,10 @@ Keys (the cells of the experiment scripts use the same ones):
   Figure 6: ``cast_bcq``, ``cast_bcq_wo_csaa``, ``cast_bcq_wo_st``, ``cast_bcq_wo_cd``.
 
 Numbers: Table 2 is the raw undiscounted return ("average score", not normalized) and Table 1 the test win
-rate in %, each as printed, with no ``±`` and no seed count. CLAIMS carry the paper's words and the exact
-rule a checker applies; EXPECTED_NOT_TO_HOLD names the claims that the paper's own tables already
-contradict (see NOTES).
+rate in %, each as printed, with no ``±`` and no seed count.
 """
 
-from common.reporting.published import Claim, Entry, Figure, Table, check_paper
+from common.reporting.published import Entry, Figure, Table, check_paper
 
 PAPER = "cast_bcq"
 TITLE = "Learning to Coordinate from Offline Datasets with Uncoordinated Behavior Policies (CAST-BCQ)"
@@ -147,104 +145,4 @@ NOTES = {
                 "are taken to be Walker2d 2x3 and Hopper 3x1 on the 'mixed' data, as Figure 4."],
 }
 
-# "final" below: a cell's last evaluation (the record's metric), averaged over seeds; "every env": the three
-# MaMuJoCo envs on the 'mixed' data unless the claim says otherwise.
-CLAIMS: list[Claim] = [
-    # Figure 1 (§2.3)
-    Claim(item="figure1", id="f1_ibcq_fails",
-          text="'both I-BCQ and I-ICQ failed to learn an effective policy even in such a sample domain' (§2.3). "
-               "Check: I-BCQ's final greedy episode from the start (1,1) returns < 0 in a majority of seeds "
-               "(return >= 0 iff the goal is reached within 11 steps: goal at step k gives 11 - k, optimal 6; "
-               "a fall at step k gives -9 - k; a time-out -30). Only on data with >= 1 goal transition."),
-    Claim(item="figure1", id="f1_iicq_fails",
-          text="'both I-BCQ and I-ICQ failed to learn an effective policy even in such a sample domain' (§2.3). "
-               "Check: I-ICQ's final greedy return from the start is < 0 in a majority of seeds. Only on data "
-               "with >= 1 goal transition."),
-    Claim(item="figure1", id="f1_cast_reaches_goal",
-          text="Implied, not stated: CAST-BCQ learns the coordination the independent learners miss. Check: "
-               "CAST-BCQ's final greedy return from the start is >= 0 (goal within 11 steps) in a majority of "
-               "seeds. Only on data with >= 1 goal transition."),
-    # Figure 4 (§4.1)
-    Claim(item="figure4", id="f4_ours_best_all",
-          text="'our method substantially outperformed all the compared baselines in all the tested tasks, in "
-               "terms of convergence speed, learning stability, and policy quality' (§4.1). Check: on every env, "
-               "cast_bcq's final score > the final score of each of bcq, i_bcq, mabcq, icq_ma (speed and "
-               "stability are not checked). Holds on Table 2's 'mixed' rows."),
-    Claim(item="figure4", id="f4_icqma_poor",
-          text="'Surprisingly, ICQ-MA also performed poorly in our tests' (§4.1). Check: on every env, icq_ma's "
-               "final score <= 2/3 of cast_bcq's (Table 2 'mixed': ratios 0.56, 0.30, 0.16)."),
-    Claim(item="figure4", id="f4_mabcq_poor_walker_hopper",
-          text="'the Walker and Hopper domains require very tightly coupled coordination ... Here, even MABCQ does "
-               "not achieve good results' (§4.1). Check: on hopper-3x1 and walker2d-2x3, mabcq's final score "
-               "<= 2/3 of cast_bcq's (Table 2 'mixed': ratios 0.44, 0.62)."),
-    # Table 2 (§4.3.3)
-    Claim(item="table2", id="t2_ours_best_uncoordinated",
-          text="'our method outperformed all the baselines for the uncoordinated datasets (Multi-Agent MuJoCo)' "
-               "(§4.3.3). Check: for dataset 'mixed', on every env, cast_bcq > each of bcq, i_bcq, mabcq, icq_ma. "
-               "Holds in the published table (3 of 3 rows)."),
-    Claim(item="table2", id="t2_ours_beats_central_bcq_uncoordinated",
-          text="'even better than the centralized approach (BCQ)' (§4.3.3). Check: for dataset 'mixed', on every "
-               "env, cast_bcq > bcq. Holds in the published table."),
-    Claim(item="table2", id="t2_ours_best_decentralized_d4rl",
-          text="'For the coordination datasets (D4RL), our method achieved the best performance compared to the "
-               "decentralized baselines' (§4.3.3). Check: for datasets 'medium' and 'expert', on every env, "
-               "cast_bcq > i_bcq and cast_bcq > icq_ma (BCQ and MABCQ need joint observations, §4.1). EXPECTED "
-               "NOT TO HOLD: the paper's own table fails it on hopper-3x1 'expert' (ICQ-MA 2870.0 > Ours 2428.4), "
-               "the only failing row of 6."),
-    Claim(item="table2", id="t2_split_easier",
-          text="'splitting the action from D4RL datasets will generate easier datasets for offline MARL because "
-               "the agents' behavior policies are coordinated and consistent' (§4.3.3). Check (soft): per method "
-               "and env, the 'medium' score >= the 'mixed' score in a majority (>= 8) of the 15 method x env "
-               "pairs. The published table has 10 of 15 (not MABCQ and Ours on Hopper; not MABCQ, ICQ-MA and "
-               "Ours on Walker2d); not weighted in the verdicts."),
-    # Figure 6 (§4.3.1, §4.3.2)
-    Claim(item="figure6", id="f6_wo_csaa_worse",
-          text="'the method without CSAA (Ours w/o CSAA) performs significantly worse' (§4.3.1). Check: on every "
-               "env, cast_bcq's final score - cast_bcq_wo_csaa's > cast_bcq's std over seeds."),
-    Claim(item="figure6", id="f6_wo_st_close",
-          text="'our method without subteam masking (Ours w/o ST) also works well in the multi-agent MuJoCo "
-               "domains ... The advantage of the proposed method becomes apparent in the Walker domain' "
-               "(§4.3.1). Check: on every env, cast_bcq_wo_st's final score >= 0.8 x cast_bcq's, and on "
-               "walker2d-2x3 cast_bcq's final score > cast_bcq_wo_st's (the 'stability' part is not checked)."),
-    Claim(item="figure6", id="f6_wo_cd_drops",
-          text="'without it (Ours w/o CD), the overall performance dropped sharply, especially in the Walker2d "
-               "environment' (§4.3.2). Check: on every env, cast_bcq_wo_cd's final score < cast_bcq's, and the "
-               "relative drop 1 - wo_cd / cast_bcq is largest on walker2d-2x3."),
-    # Table 1 (§4.2)
-    Claim(item="table1", id="t1_ours_best_most_maps",
-          text="'our method outperforms all baselines and achieves state-of-the-art performance in most of the "
-               "maps' (§4.2). Check: cast_bcq's win rate > each of i_bcq, mabcq, icq_ma on >= 3 of the 4 maps, "
-               "and >= icq_ma - 2 pp on 3s_vs_3z. Holds in the published table (best on MMM, 2s3z, 10m_vs_11m; "
-               "81 vs ICQ-MA 83 on 3s_vs_3z)."),
-    Claim(item="table1", id="t1_ibcq_mabcq_low",
-          text="'single-agent offline RL methods (I-BCQ) fail ... The multi-agent offline RL approaches (MABCQ) "
-               "also performed poorly' (§4.2). Check: on MMM, 2s3z and 10m_vs_11m, max(i_bcq, mabcq) <= 1/2 x "
-               "min(icq_ma, cast_bcq). Holds in the published table (4 vs 89, 8 vs 61, 0 vs 21)."),
-    # Figure 5 (§4.2)
-    Claim(item="figure5", id="f5_ours_best",
-          text="'As shown in Figure 5, our method outperformed all the compared methods and achieves good results "
-               "in all the maps' (§4.2). Check: on every map, cast_bcq's final win rate >= each of i_bcq, mabcq, "
-               "icq_ma. EXPECTED NOT TO HOLD: Table 1 has ICQ-MA 83 > Ours 81 on 3s_vs_3z."),
-    Claim(item="figure5", id="f5_ibcq_fails",
-          text="'As expected, single-agent offline RL methods (I-BCQ) fail to learn a policy that successfully "
-               "defeats the enemy' (§4.2). Check: on every map, i_bcq's final win rate <= 10%. EXPECTED NOT TO "
-               "HOLD: Table 1 has I-BCQ at 58% on 3s_vs_3z (4, 8, 0 on the others)."),
-    Claim(item="figure5", id="f5_mabcq_poor",
-          text="'The multi-agent offline RL approaches (MABCQ) also performed poorly due to the lack of cooperation "
-               "mechanism' (§4.2). Check: on every map, mabcq's final win rate <= 10% (Table 1: 6, 0, 1, 0)."),
-    Claim(item="figure5", id="f5_icqma_and_ours_satisfactory",
-          text="'ICQ-MA and ours achieved satisfactory performance thanks to their respective cooperation "
-               "mechanisms' (§4.2). Check: on every map, icq_ma's and cast_bcq's final win rates are each >= 20% "
-               "and >= max(i_bcq, mabcq) + 10 pp (Table 1: lowest 21 on 10m_vs_11m; smallest margin 81 - 58 = 23 "
-               "on 3s_vs_3z)."),
-]
-
-# Claims the paper's own tables contradict (NOTES of table1 and table2): id -> the table cell that breaks it.
-# A verdict of "does not hold" on these is the paper's, not a failure of ours. (Claim has no field for this.)
-EXPECTED_NOT_TO_HOLD = {
-    "t2_ours_best_decentralized_d4rl": "Table 2, hopper-3x1 expert: ICQ-MA 2870.0 > Ours 2428.4",
-    "f5_ours_best": "Table 1, 3s_vs_3z: ICQ-MA 83 > Ours 81",
-    "f5_ibcq_fails": "Table 1, 3s_vs_3z: I-BCQ wins 58%",
-}
-
-check_paper(ITEMS, PUBLISHED, CLAIMS, NOTES)
+check_paper(ITEMS, PUBLISHED, notes=NOTES)

@@ -4,8 +4,9 @@ grid, the claims.
 
 SMAX SUBSTITUTE: the paper plays SMAC on StarCraft II against the built-in AI with ICQ's datasets; we play JaxMARL's
 SMAX against its scripted heuristic enemy with our MAPPO-snapshot datasets (common.datasets.smax, kind "mixed"), so
-absolute win rates are NOT comparable to the paper's; only the orderings (the claims) are compared. The MMM cell
-runs smax/MMM_no_medivac (no Medivac in SMAX): a labelled substitute whose claims are not counted.
+absolute win rates are NOT comparable to the paper's; only the orderings (the claims, papers/cast_bcq/claims.py) are
+compared. The MMM cell runs smax/MMM_no_medivac (no Medivac in SMAX): a labelled substitute whose claims are not
+counted.
 
 A cell config:
   dataset     {"env": "smax/<map>", "map", "kind": "mixed", "data_profile"} (common.datasets.smax.load)
@@ -26,16 +27,14 @@ import numpy as np
 import torch
 
 import envs
-from common.reporting.figures import UNDECIDED
 from common.running.evaluate import eval_seed
 from common.running.experiment import Cell, Job
 from common.running.offline import data_identity_of, dataset_of, run_metrics
 from common.running.records import canonical_json, to_jsonable
 from papers.cast_bcq import config as C
+from papers.cast_bcq.claims import SMAX_METHODS as METHODS
 from papers.cast_bcq.smac import LEARNER_NAME, SmaxConfig, SmaxLearner
 
-METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")
-LABELS = {"i_bcq": "I-BCQ", "mabcq": "MABCQ", "icq_ma": "ICQ-MA", "cast_bcq": "CAST-BCQ (ours)"}
 ITEMS = ("table1", "figure5")  # identical runs: one item's run is copied, not re-run, by the other
 
 
@@ -189,84 +188,35 @@ def run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
 JOB = Job(run=run, data_spec=dataset_of, data_identity=dataset_identity, group_key=group_key, run_group=run_group)
 
 
-# ---- claims (on a complete grid only; the MMM substitute is not counted) --------------------------------------
-
-COUNTED = tuple(e for e in C.SMAX_MAPS if e not in C.SMAX_SUBSTITUTES)
-
-
-def finals(records: Sequence[Mapping]) -> dict[str, dict[str, float | None]]:
-    from common.reporting.figures import seed_means
-
-    return {e: {m: seed_means(records, "score", env=e, method=m)[0] for m in METHODS} for e in C.SMAX_MAPS}
-
-
-def describe(fin: Mapping[str, Mapping[str, float | None]], maps: Sequence[str] = COUNTED) -> str:
-    return "; ".join(e.split("/")[1] + ": " + ", ".join(
-        f"{LABELS[m]} {'n/a' if v is None else f'{100 * v:.0f}%'}" for m, v in fin[e].items()) for e in maps)
-
-
-def verdicts(records: Sequence[Mapping], item: str) -> dict[str, tuple[bool | str, str]]:
-    """published.CLAIMS of ``item`` on the counted maps (SMAX win rates; the MMM substitute excluded)."""
-    fin = finals(records)
-    ev = f"SMAX substitute, counted maps only (MMM substitute excluded); final win rate, seed mean: {describe(fin)}"
-    base = ("i_bcq", "mabcq", "icq_ma")
-    if item == "table1":
-        best = {e: all(fin[e]["cast_bcq"] > fin[e][m] for m in base) for e in COUNTED}
-        s3 = fin["smax/3s_vs_3z"]
-        ok_3s = best["smax/3s_vs_3z"] or s3["cast_bcq"] >= s3["icq_ma"] - 0.02
-        others = [e for e in COUNTED if e != "smax/3s_vs_3z"]
-        low: bool | str = all(max(fin[e]["i_bcq"], fin[e]["mabcq"]) <= 0.5 * min(fin[e]["icq_ma"], fin[e]["cast_bcq"])
-                               for e in others)
-        why = "max(i_bcq, mabcq) <= 1/2 min(icq_ma, cast_bcq) on " + ", ".join(e.split('/')[1] for e in others)
-        empty = [e.split('/')[1] for e in others if min(fin[e]["icq_ma"], fin[e]["cast_bcq"]) == 0]
-        if low and empty:  # 0 <= 0: 'poor relative to the cooperative methods' says nothing where those win nothing
-            low, why = UNDECIDED, why + f"; undecided: icq_ma or cast_bcq wins nothing on {', '.join(empty)}"
-        return {"t1_ours_best_most_maps": (ok_3s and all(best[e] for e in others),
-                                           "cast_bcq best on every counted map but 3s_vs_3z, there >= icq_ma - 2 pp; "
-                                           + ev),
-                "t1_ibcq_mabcq_low": (low, why + "; " + ev)}
-    sat = all(min(fin[e]["icq_ma"], fin[e]["cast_bcq"]) >= max(0.2, max(fin[e]["i_bcq"], fin[e]["mabcq"]) + 0.1)
-              for e in COUNTED)
-    return {"f5_ours_best": (all(fin[e]["cast_bcq"] >= fin[e][m] for e in COUNTED for m in base), ev),
-            "f5_ibcq_fails": (all(fin[e]["i_bcq"] <= 0.1 for e in COUNTED),
-                              "i_bcq <= 10% on every counted map; " + ev),
-            "f5_mabcq_poor": (all(fin[e]["mabcq"] <= 0.1 for e in COUNTED),
-                              "mabcq <= 10% on every counted map; " + ev),
-            "f5_icqma_and_ours_satisfactory": (sat, "icq_ma and cast_bcq >= 20% and >= max(i_bcq, mabcq) + 10 pp; "
-                                               + ev)}
-
-
 def finish(item: str):
     """The item's ``finish(records, results, profile)``: curves (Figure 5) and the claims on a complete grid."""
 
     def _finish(records, results: Path, profile: str) -> None:
-        from common.reporting.figures import claims_if_complete
+        from common.reporting.claims import Evidence, check_claims
         from common.reporting.plotting import plot_curves
         from common.running.profiles import get_profile
-        from papers.cast_bcq.published import CLAIMS
+        from papers.cast_bcq.claims import CLAIMS
 
         if item == "figure5":
             for env in C.SMAX_MAPS:
-                recs = [r for r in records if (r.get("keys") or {}).get("env") == env]
+                recs = records.select(env=env)
                 if recs:
                     sub = " (SUBSTITUTE for MMM)" if env in C.SMAX_SUBSTITUTES else ""
                     png = plot_curves(recs, results / profile / "cast_bcq" / f"{item}_{env.split('/')[1]}.png",
                                       ["method"], "score", f"Fig. 5 on SMAX{sub}: {env.split('/')[1]} (win rate)")
                     print(f"[cast_bcq/{item}] wrote {png}", flush=True)
-        grid = [{"env": e, "method": m} for e in C.SMAX_MAPS for m in METHODS]
-        n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
-        claims_if_complete(records, results, profile, "cast_bcq", item, grid, n_seeds,
-                           lambda: verdicts(records, item), CLAIMS)
+        n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds  # claims.smax_grid: each cell with every seed
+        check_claims(results, "cast_bcq", item, CLAIMS, Evidence(records, profile), n_seeds)
 
     return _finish
 
 
 def run_smax_item(description: str, item: str, argv=None):
     """common.running.cli.main for a StarCraft item: grid filters --env / --method, runs shared with the other item."""
-    from common.reporting.figures import figure_after
+    from common.reporting.figures import item_after
     from common.running.cli import grid_filters
     from papers.cast_bcq.jobs import run_item
 
     return run_item(description, item, lambda profile: cells(item, profile), JOB, argv=argv, needs=C.needs_smax,
-                    reuse_from=ITEMS, after=figure_after("cast_bcq", item, finish(item)),
+                    reuse_from=ITEMS, after=item_after("cast_bcq", item, finish(item)),
                     **grid_filters({"env": list(C.SMAX_MAPS), "method": list(METHODS)}, item))
