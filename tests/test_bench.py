@@ -1,12 +1,12 @@
 """common/bench.py at a tiny size (rates positive, no timing assertions), and the member chunking it
-measures (common/networks/nets.py CHUNK_BYTES) equal to the plain batched path."""
+measures (common/networks/chunking.py CHUNK_BYTES) equal to the plain batched path."""
 
 import pytest
 import torch
 
 from common import bench
 from common.algos.itd3 import ITD3Config
-from common.networks import heads, nets
+from common.networks import chunking, heads
 from common.running.runtime import check_device
 
 TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
@@ -49,10 +49,10 @@ def test_bench_on_gpu_tiny():
 
 
 def test_member_chunks():
-    assert nets.member_chunks(15, 10240, 64, 4, 2 << 20) == [1] * 15
-    assert nets.member_chunks(15, 1024, 64, 4, 2 << 20) == [8, 7]
-    assert nets.member_chunks(15, 256, 64, 4, 2 << 20) == [15]
-    assert nets.member_chunks(15, 10240, 64, 4, 0) == [15]
+    assert chunking.member_chunks(15, 10240, 64, 4, 2 << 20) == [1] * 15
+    assert chunking.member_chunks(15, 1024, 64, 4, 2 << 20) == [8, 7]
+    assert chunking.member_chunks(15, 256, 64, 4, 2 << 20) == [15]
+    assert chunking.member_chunks(15, 10240, 64, 4, 0) == [15]
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -67,13 +67,13 @@ def test_chunked_equals_unchunked_twin_critic(dtype):
     act = torch.rand(M, B, K, A, dtype=dtype) * 2 - 1
     outs = []
     for c, chunk in zip(crit, (0, 1024), strict=True):  # 1 KB: every member its own chunk
-        old = nets.set_chunk_bytes(chunk)
+        old = chunking.set_chunk_bytes(chunk)
         try:
             q1, q2 = c.forward_many(obs, act)
             p = c.q1(obs, act[:, :, 0])
             (q1.square().sum() + q2.sum() + p.sum()).backward()
         finally:
-            nets.set_chunk_bytes(old)
+            chunking.set_chunk_bytes(old)
         outs.append((q1, q2, p, [t.grad for t in c.parameters()], list(c.buffers())))
     tol = 1e-12 if dtype == torch.float64 else 1e-5
     (a1, a2, ap, ag, ab), (b1, b2, bp, bg, bb) = outs

@@ -129,8 +129,6 @@ BIG_MODULES = {  # path: lines
     "common/algos/itd3.py": 630,
     "common/algos/mappo.py": 635,
     "common/behavior/mappo_online.py": 431,
-    "common/networks/heads.py": 455,
-    "common/networks/nets.py": 503,
     "common/reporting/published.py": 474,
     "envs/mamujoco.py": 491,
     "envs/smax.py": 411,

@@ -1,4 +1,4 @@
-"""Tests of common/networks/nets.py and common/networks/heads.py: batched members equal separate per-member torch modules.
+"""Tests of common/networks/ (nets, batchnorm, chunking, gaussian, heads): batched members equal separate per-member torch modules.
 
 Our learners hold all members (seeds x agents) in one module whose parameters carry a leading member
 axis, and update them all with one optimizer step (docs/stack.md#batched-ensemble-layers). The key claim:
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.networks import heads, nets
+from common.networks import batchnorm, gaussian, heads, nets
 
 M, B = 5, 64
 TOL = 1e-6
@@ -189,7 +189,7 @@ def test_ensemble_linear_equals_f_linear_and_nn_linear_init():
 def test_ensemble_batchnorm_equals_torch_per_member(momentum):
     torch.manual_seed(0)
     f = 6
-    bn = nets.EnsembleBatchNorm1d(M, f, momentum=momentum)
+    bn = batchnorm.EnsembleBatchNorm1d(M, f, momentum=momentum)
     with torch.no_grad():
         bn.weight.uniform_(0.5, 1.5)
         bn.bias.uniform_(-0.5, 0.5)
@@ -275,7 +275,7 @@ def test_output_shapes(n):
     assert vae.loss(obs, act).shape == (n,)
     assert heads.VAE(n, O, A, latent_dim=L, hidden=(8,))(obs, act)[1].shape == (n, B, L)
 
-    wm = heads.GaussianEnsembleModel(n, O + A, O + 1, hidden=16, n_layers=4)
+    wm = gaussian.GaussianEnsembleModel(n, O + A, O + 1, hidden=16, n_layers=4)
     assert len(wm.net.layers) == 5
     mean, log_std = wm(torch.cat([obs, act], -1))
     assert mean.shape == log_std.shape == (n, B, O + 1)
@@ -331,7 +331,7 @@ def test_gaussian_actor_tanh_correction_hand_computed():
     g3 = _const_gaussian(True, [mu, mu], [ls, ls])
     got3 = g3.log_prob(obs, torch.full((2, 1, 2), math.tanh(u)))
     assert abs(got3[0, 0].item() - 2 * expected) <= 1e-5
-    ldj = heads.tanh_log_det_jacobian(torch.tensor([[u]])).item()
+    ldj = gaussian.tanh_log_det_jacobian(torch.tensor([[u]])).item()
     assert abs(ldj - math.log(1 - math.tanh(u) ** 2)) <= 1e-6
     # the log-prob returned with a sample equals log_prob of that sample
     torch.manual_seed(0)
@@ -388,7 +388,7 @@ def test_vae_decode_clamps_z_and_loss_matches_bcq_formula():
 
 def test_gaussian_model_nll_and_clamp():
     torch.manual_seed(0)
-    wm = heads.GaussianEnsembleModel(M, 4, 3, hidden=16, n_layers=2)
+    wm = gaussian.GaussianEnsembleModel(M, 4, 3, hidden=16, n_layers=2)
     x, t = torch.randn(M, B, 4), torch.randn(M, B, 3)
     mean, log_std = wm(x)
     ref = -torch.distributions.Normal(mean, log_std.exp()).log_prob(t).reshape(M, -1).mean(1)
@@ -482,7 +482,7 @@ def _modules_and_losses():
     gauss = heads.GaussianActor(M, O, A, hidden=(16, 16))
     cat = heads.CategoricalActor(M, O, 4, hidden=(16,), input_norm=True)
     vae = heads.VAE(M, O, A, hidden=(16, 16))
-    wm = heads.GaussianEnsembleModel(M, O, 3, hidden=16, n_layers=2)
+    wm = gaussian.GaussianEnsembleModel(M, O, 3, hidden=16, n_layers=2)
     acts = torch.rand(M, B, 3, A)
     return [
         (mlp, lambda: mlp(obs).square().mean((1, 2))),
@@ -525,16 +525,14 @@ def test_ensemble_batchnorm_member_bits_do_not_depend_on_its_neighbours(monkeypa
     """A member's output and gradients are bit-identical alone and stacked among others (grouped cells equal
     cells run alone): each member's channels start at a multiple of the kernel's vector block (BN_LANES).
     With the padding off (lanes=1) the trailing channels of a member round differently once stacked."""
-    import common.networks.nets as nets
-
-    monkeypatch.setattr(nets, "BN_LANES", lanes)
+    monkeypatch.setattr(batchnorm, "BN_LANES", lanes)
     torch.manual_seed(0)
     f, n, m, at = 18, 1024, 5, 3  # OMAR's particle-world critic input, its minibatch
     x = torch.randn(m, n, f) * 3 + 1
     up = torch.randn(m, n, f)
 
     def run(members: slice):
-        bn = nets.EnsembleBatchNorm1d(members.stop - members.start, f)
+        bn = batchnorm.EnsembleBatchNorm1d(members.stop - members.start, f)
         xi = x[members].clone().requires_grad_(True)
         y = bn(xi)
         (y * up[members]).sum().backward()

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.networks.heads import tanh_log_det_jacobian
+from common.networks.gaussian import tanh_log_det_jacobian
 from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
 
 __all__ = ["SACConfig", "SAC", "SACBuffer", "Member", "Actor"]

@@ -24,7 +24,7 @@ sampling overhead over BCQ (papers/otc/table2.py). ``--quick`` runs them all at 
 Without --all (the older views, kept):
 (a) MPE size, as OMAR's official MPE code: 3 agents x 5 seeds = 15 members, obs 18, act 2, hidden 64, batch 1024.
     OMAR (CQL 10 uniform actions + softmax search 3 x 10), MA-CQL, MA-TD3+BC: batched, batched without member
-    chunking (``common.networks.nets.CHUNK_BYTES = 0``: one baddbmm over all members whatever the activation size), and the
+    chunking (``common.networks.chunking.CHUNK_BYTES = 0``: one baddbmm over all members whatever the activation size), and the
     per-member reference loop (common/algos/reference.py). Agent-updates/s = updates/s x members.
 (b) MuJoCo size: 2 agents x 5 seeds, obs 6, act 3, hidden 256, batch 256, OMAR with CEM 2 x 20 (5 elites) and
     CQL's three proposal groups x 10.

@@ -15,7 +15,7 @@ import torch
 from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.reference import ReferenceAgent, reference_loop
 from common.bench.core import count_flops, device_sync
-from common.networks import nets
+from common.networks import chunking
 from common.running.runtime import check_device
 
 MPE = dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2)
@@ -86,7 +86,7 @@ def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim:
         reference_loop(agents, per_member[0], g)
 
     def batched(chunk_bytes: int) -> float:
-        old = nets.set_chunk_bytes(chunk_bytes)
+        old = chunking.set_chunk_bytes(chunk_bytes)
         try:
             device_sync(dev)
             t0 = time.perf_counter()
@@ -95,7 +95,7 @@ def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim:
             device_sync(dev)
             return n_updates / (time.perf_counter() - t0)
         finally:
-            nets.set_chunk_bytes(old)
+            chunking.set_chunk_bytes(old)
 
     def looped() -> float:
         device_sync(dev)
@@ -106,7 +106,7 @@ def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim:
         return n_updates / (time.perf_counter() - t0)
 
     rates: dict[str, list[float]] = {"batched": [], "unchunked": [], "loop": []}
-    default = nets.CHUNK_BYTES
+    default = chunking.CHUNK_BYTES
     for _ in range(reps):
         rates["batched"].append(batched(default))
         if unchunked:

@@ -13,8 +13,8 @@ Architectures follow each paper's official code:
   log_std clamped [-4, 15]; decoder (obs, z) 750-750 -> tanh * max_action; latent 2 x act_dim; decode
   samples z ~ N(0, 1) clamped to +-z_clip (``VAE``).
 - MOMA-PPO (PBarde/moma-ppo): world-model Gaussian heads with log_std clamped [-6, 2], 4 hidden x
-  1024 (``GaussianEnsembleModel``); PPO Gaussian policy with state-dependent log_std, heads scaled
-  x0.1 with zero bias, no squashing (``GaussianActor(squash=False, head_init_scale=0.1)``).
+  1024 (``common.networks.gaussian.GaussianEnsembleModel``); PPO Gaussian policy with state-dependent
+  log_std, heads scaled x0.1 with zero bias, no squashing (``GaussianActor(squash=False, head_init_scale=0.1)``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.networks.nets import Activation, EnsembleBatchNorm1d, EnsembleLinear, EnsembleMLP
+from common.networks.batchnorm import EnsembleBatchNorm1d
+from common.networks.gaussian import LOG_SQRT_2PI, gaussian_log_prob, tanh_log_det_jacobian
+from common.networks.nets import Activation, EnsembleLinear, EnsembleMLP
 
 __all__ = [
     "DeterministicActor",
@@ -35,29 +37,7 @@ __all__ = [
     "CategoricalActor",
     "TwinCritic",
     "VAE",
-    "GaussianEnsembleModel",
-    "gaussian_log_prob",
-    "tanh_log_det_jacobian",
 ]
-
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-_LOG2 = math.log(2.0)
-
-
-# ----------------------------------------------------------------------------------------------
-# Distributions (hand-written: cheaper than torch.distributions objects inside the update)
-# ----------------------------------------------------------------------------------------------
-
-
-def gaussian_log_prob(mean: Tensor, log_std: Tensor, x: Tensor) -> Tensor:
-    """Diagonal Gaussian log-density summed over the last axis: [M, *, A] -> [M, *]."""
-    z = (x - mean) * torch.exp(-log_std)
-    return (-0.5 * z.square() - log_std - _LOG_SQRT_2PI).sum(-1)
-
-
-def tanh_log_det_jacobian(u: Tensor) -> Tensor:
-    """sum_a log(1 - tanh(u_a)^2), stable form 2 (log 2 - u - softplus(-2u)): [M, *, A] -> [M, *]."""
-    return (2.0 * (_LOG2 - u - F.softplus(-2.0 * u))).sum(-1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,7 +177,7 @@ class GaussianActor(nn.Module):
         mean, log_std = self(obs)
         eps = torch.randn_like(mean)
         u = mean + eps * log_std.exp()  # [M, *, A]
-        logp = (-0.5 * eps.square() - log_std - _LOG_SQRT_2PI).sum(-1)  # [M, *]
+        logp = (-0.5 * eps.square() - log_std - LOG_SQRT_2PI).sum(-1)  # [M, *]
         return self._squash(u, logp) if self.squash else (u, logp)
 
     def _log_prob(self, mean: Tensor, log_std: Tensor, action: Tensor) -> Tensor:
@@ -218,12 +198,12 @@ class GaussianActor(nn.Module):
         """Entropy of the (pre-squash) Gaussian, summed over action dims: [M, *]. Exact for
         squash=False; for squash=True it is the base distribution's (no closed form after tanh)."""
         _, log_std = self(obs)
-        return (0.5 + _LOG_SQRT_2PI + log_std).sum(-1)
+        return (0.5 + LOG_SQRT_2PI + log_std).sum(-1)
 
     def evaluate(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         """(log_prob [M, *], entropy [M, *]) from one forward pass (PPO's ratio and bonus)."""
         mean, log_std = self(obs)
-        return self._log_prob(mean, log_std, action), (0.5 + _LOG_SQRT_2PI + log_std).sum(-1)
+        return self._log_prob(mean, log_std, action), (0.5 + LOG_SQRT_2PI + log_std).sum(-1)
 
     def mode(self, obs: Tensor) -> Tensor:
         """Deterministic action: max_action * tanh(mean), or the mean if unsquashed. [M, *, A]."""
@@ -413,43 +393,3 @@ class VAE(nn.Module):
         recon_loss = (recon - act).square().reshape(m, -1).mean(1)  # [M]
         kl = -0.5 * (1.0 + 2.0 * log_std - mean.square() - std.square())
         return recon_loss + kl_weight * kl.reshape(m, -1).mean(1)  # [M]
-
-
-class GaussianEnsembleModel(nn.Module):
-    """Gaussian regression head for world models (MOMA-PPO's T and R heads).
-
-    n_layers hidden layers of width ``hidden`` -> (mean [M, *, O], log_std [M, *, O] clamped
-    [-6, 2]). For a model ensemble the M axis holds (seed x ensemble member).
-    """
-
-    def __init__(
-        self,
-        n_members: int,
-        in_dim: int,
-        out_dim: int,
-        hidden: int = 1024,
-        n_layers: int = 4,
-        activation: Activation = nn.ReLU,
-        log_std_bounds: tuple[float, float] = (-6.0, 2.0),
-    ):
-        super().__init__()
-        self.n_members = n_members
-        self.out_dim = out_dim
-        self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
-        self.net = EnsembleMLP(n_members, in_dim, 2 * out_dim, (hidden,) * n_layers, activation=activation)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mean, log_std = self.net(x).chunk(2, dim=-1)  # [M, *, O] each
-        return mean, log_std.clamp(self.log_std_min, self.log_std_max)
-
-    def sample(self, x: Tensor) -> Tensor:
-        mean, log_std = self(x)
-        return mean + log_std.exp() * torch.randn_like(mean)
-
-    def nll(self, x: Tensor, target: Tensor) -> Tensor:
-        """Per-member Gaussian negative log-likelihood [M], mean over the batch and output dims
-        (constant 0.5 log 2 pi included). Sum over members before ``backward``."""
-        mean, log_std = self(x)
-        z = (target - mean) * torch.exp(-log_std)
-        nll = 0.5 * z.square() + log_std + _LOG_SQRT_2PI  # [M, *, O]
-        return nll.reshape(self.n_members, -1).mean(1)

@@ -9,10 +9,10 @@ stacked parameters (Adam is elementwise) equals M separate per-member steps
 
 Axis vocabulary: M members, B batch, I/O/H input/output/hidden sizes.
 
-This module holds the layers (``EnsembleLinear``, ``EnsembleBatchNorm1d``, ``EnsembleMLP``,
-``ValueNet``), the CPU member chunking, and the per-member parameter helpers (target updates,
-gradient clipping, one member's state). The paper-specific policies, critics and models built from
-them live in :mod:`common.networks.heads`.
+This module holds the layers (``EnsembleLinear``, ``EnsembleMLP``, ``ValueNet``) and the per-member parameter
+helpers (target updates, gradient clipping, one member's state); ``EnsembleBatchNorm1d`` is in
+:mod:`common.networks.batchnorm` and the CPU member chunking in :mod:`common.networks.chunking`. The paper-specific
+policies, critics and models built from them live in :mod:`common.networks.heads`.
 
 Implementation (docs/stack.md#batched-ensemble-layers): ``EnsembleLinear`` keeps weights
 ``[M, in, out]`` and runs ``torch.baddbmm``; measured 2-2.7x faster than a Python loop of
@@ -25,12 +25,13 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from common.networks.batchnorm import EnsembleBatchNorm1d
+from common.networks.chunking import chunking_on, flatten_members, member_chunks
 
 __all__ = [
     "EnsembleLinear",
-    "EnsembleBatchNorm1d",
     "EnsembleMLP",
     "ValueNet",
     "polyak_update",
@@ -63,63 +64,6 @@ def _as_module(act: Activation) -> nn.Module | None:
     if callable(act):
         return _Fn(act)
     raise TypeError(f"activation must be an nn.Module class, a module or a function, got {act!r}")
-
-
-def _flatten_members(x: Tensor, m: int) -> tuple[Tensor, torch.Size]:
-    """x [M, *, D] -> ([M, N, D], original shape); a no-op view for 3-d inputs."""
-    if x.shape[0] != m:
-        raise ValueError(f"leading axis must be the {m} members, got input of shape {tuple(x.shape)}")
-    if x.dim() == 3:
-        return x, x.shape
-    return x.reshape(m, -1, x.shape[-1]), x.shape
-
-
-# ----------------------------------------------------------------------------------------------
-# Member chunking (cache blocking)
-# ----------------------------------------------------------------------------------------------
-
-# Largest activation (bytes) one chunk of members may produce in an ``EnsembleMLP`` layer. When
-# one baddbmm over all M members makes an activation far larger than the CPU cache (OMAR's CQL /
-# action-search forwards: 15 members x 10240 rows x 64 = 39 MB), every layer streams it through
-# memory and the batched learner runs slower than a per-member loop (measured: baddbmm 37 vs 68
-# GFLOP/s, ReLU 18 ms). Splitting the members into chunks whose activations stay in cache keeps
-# the math identical (each member's rows go through the same kernels) and keeps the single
-# baddbmm when activations are small (batch 256 TD3+BC), where batching wins. 0 disables chunking.
-# Measured with ``python -m common.bench`` (see that module's docstring).
-# CPU only: on a GPU the chunks are only more kernel launches. Measured on an H100
-# (``python -m common.bench --device cuda``): OMAR at MPE size 22.4 updates/s chunked vs 59.4
-# unchunked, at MuJoCo size 18.4 vs 56.5; so tensors off the CPU are never chunked.
-CHUNK_BYTES: int = 2 << 20
-# EnsembleBatchNorm1d pads each member's channels to a multiple of this (the CPU batch-norm kernel's vector
-# block, 16 float32 lanes with AVX-512; a multiple of the AVX2 width too), see EnsembleBatchNorm1d.forward.
-BN_LANES: int = 16
-
-
-def _chunking(t: Tensor) -> bool:
-    """Whether member chunking applies to ``t`` (on, and on the CPU)."""
-    return CHUNK_BYTES > 0 and t.device.type == "cpu"
-
-
-def set_chunk_bytes(n_bytes: int) -> int:
-    """Sets ``CHUNK_BYTES`` (0 = never chunk); returns the previous value."""
-    global CHUNK_BYTES
-    old, CHUNK_BYTES = CHUNK_BYTES, int(n_bytes)
-    return old
-
-
-def member_chunks(n_members: int, rows: int, width: int, itemsize: int = 4,
-                  chunk_bytes: int | None = None) -> list[int]:
-    """Sizes of balanced member chunks whose activation [chunk, rows, width] fits ``chunk_bytes``
-    (default ``CHUNK_BYTES``); ``[n_members]`` (one chunk, the plain batched path) when all fit or
-    chunking is off. E.g. (15, 10240, 64) -> 15 chunks of 1; (15, 1024, 64) -> [8, 7]; (15, 256, 64) -> [15]."""
-    limit = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
-    per_member = rows * width * itemsize
-    if limit <= 0 or n_members <= 1 or per_member * n_members <= limit:
-        return [n_members]
-    per_chunk = max(1, limit // max(per_member, 1))
-    n_chunks = -(-n_members // per_chunk)
-    base, extra = divmod(n_members, n_chunks)
-    return [base + (i < extra) for i in range(n_chunks)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -173,7 +117,7 @@ class EnsembleLinear(nn.Module):
         return self
 
     def forward(self, x: Tensor) -> Tensor:
-        x3, shape = _flatten_members(x, self.n_members)  # [M, N, I]
+        x3, shape = flatten_members(x, self.n_members)  # [M, N, I]
         if self.bias is None:
             y = torch.bmm(x3, self.weight)  # [M, N, O]
         else:
@@ -197,129 +141,6 @@ class EnsembleLinear(nn.Module):
             f"out_features={self.out_features}, bias={self.bias is not None}"
         )
 
-
-class EnsembleBatchNorm1d(nn.Module):
-    """M independent ``nn.BatchNorm1d(F)``: own affine params [M, F] and own running statistics.
-
-    Input [M, *, F]: statistics are taken per member over all middle axes (as ``nn.BatchNorm1d``
-    on the member's input flattened to [N, F]). Train mode normalises with the batch statistics and
-    updates the running ones (unbiased variance, ``momentum``); eval mode uses the running ones.
-    Computed by one ``F.batch_norm`` over M*F channels, so it equals ``nn.BatchNorm1d`` per member.
-    """
-
-    def __init__(
-        self,
-        n_members: int,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-    ):
-        super().__init__()
-        self.n_members = n_members
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.affine = affine
-        if affine:
-            self.weight = nn.Parameter(torch.ones(n_members, num_features))  # [M, F]
-            self.bias = nn.Parameter(torch.zeros(n_members, num_features))  # [M, F]
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        self.register_buffer("running_mean", torch.zeros(n_members, num_features))  # [M, F]
-        self.register_buffer("running_var", torch.ones(n_members, num_features))  # [M, F]
-        # [M] (all equal; one per member so that every tensor here has the member axis first)
-        self.register_buffer("num_batches_tracked", torch.zeros(n_members, dtype=torch.long))
-
-    def forward(self, x: Tensor) -> Tensor:
-        m, f = self.n_members, self.num_features
-        x3, shape = _flatten_members(x, m)  # [M, N, F]
-        n = x3.shape[1]
-        factor = 0.0
-        if self.training:
-            self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative moving average, as nn.BatchNorm1d
-                factor = 1.0 / float(self.num_batches_tracked[0])
-            else:
-                factor = self.momentum
-        if _chunking(x3) and m > 1 and x3.numel() * x3.element_size() > CHUNK_BYTES:
-            # large inputs (OMAR's [M, B*K, F] CQL / search rows): one member at a time on its own
-            # contiguous [N, F] slice, no [N, M*F] transpose copy (measured: the copy and the
-            # channel-strided batch_norm over 15 x 10240 x 20 cost more than the critic's matmuls).
-            ys = [
-                F.batch_norm(
-                    x3[i],
-                    self.running_mean[i],  # views: updated in place
-                    self.running_var[i],
-                    self.weight[i] if self.affine else None,
-                    self.bias[i] if self.affine else None,
-                    self.training,
-                    factor,
-                    self.eps,
-                )
-                for i in range(m)
-            ]  # [N, F] each
-            return torch.stack(ys).reshape(shape)  # [M, *, F]
-        fp = -(-f // BN_LANES) * BN_LANES  # each member's channels padded to a multiple of BN_LANES
-        if fp == f:
-            xt = x3.transpose(0, 1).reshape(n, m * f)  # [N, M*F]: channel c = member * F + feature
-            y = F.batch_norm(
-                xt,
-                self.running_mean.view(-1),  # views: F.batch_norm updates the [M, F] buffers in place
-                self.running_var.view(-1),
-                self.weight.reshape(-1) if self.affine else None,
-                self.bias.reshape(-1) if self.affine else None,
-                self.training,
-                factor,
-                self.eps,
-            )  # [N, M*F]
-            return y.view(n, m, f).transpose(0, 1).reshape(shape)  # [M, *, F]
-        # Padded layout: member i's features start at channel i * fp. The CPU kernel processes channels in
-        # vector blocks and rounds a trailing partial block differently (measured in the backward pass), so
-        # without padding a member's gradients depended on where it sat among the M * F channels, i.e. on how
-        # many members share the module; padded, a member computes the same bits alone or stacked with others
-        # (common.running.grouping's grouped runs equal runs alone). The zero channels normalise to 0 and are dropped.
-        pad = fp - f
-        xt = F.pad(x3, (0, pad)).transpose(0, 1).reshape(n, m * fp)  # [N, M*Fp]
-        rm = F.pad(self.running_mean, (0, pad)).reshape(-1)  # copies: written back below
-        rv = F.pad(self.running_var, (0, pad), value=1.0).reshape(-1)
-        y = F.batch_norm(
-            xt,
-            rm,
-            rv,
-            F.pad(self.weight, (0, pad), value=1.0).reshape(-1) if self.affine else None,
-            F.pad(self.bias, (0, pad)).reshape(-1) if self.affine else None,
-            self.training,
-            factor,
-            self.eps,
-        )  # [N, M*Fp]
-        if self.training:
-            with torch.no_grad():
-                self.running_mean.copy_(rm.view(m, fp)[:, :f])
-                self.running_var.copy_(rv.view(m, fp)[:, :f])
-        return y.view(n, m, fp)[:, :, :f].transpose(0, 1).reshape(shape)  # [M, *, F]
-
-    def member_module(self, m: int) -> nn.BatchNorm1d:
-        """Member m as a plain ``nn.BatchNorm1d`` (a copy, running stats included)."""
-        rm = self.running_mean
-        bn = nn.BatchNorm1d(self.num_features, eps=self.eps, momentum=self.momentum, affine=self.affine,
-                            device=rm.device, dtype=rm.dtype)  # built in the buffers' dtype: no rounding
-        with torch.no_grad():
-            if self.affine:
-                bn.weight.copy_(self.weight[m])
-                bn.bias.copy_(self.bias[m])
-            bn.running_mean.copy_(self.running_mean[m])
-            bn.running_var.copy_(self.running_var[m])
-            bn.num_batches_tracked.copy_(self.num_batches_tracked[m])
-        bn.train(self.training)
-        return bn
-
-    def extra_repr(self) -> str:
-        return (
-            f"n_members={self.n_members}, num_features={self.num_features}, eps={self.eps}, "
-            f"momentum={self.momentum}, affine={self.affine}"
-        )
 
 
 class EnsembleMLP(nn.Module):
@@ -367,12 +188,12 @@ class EnsembleMLP(nn.Module):
             last_layer_init(self.layers[-1])
 
     def forward(self, x: Tensor) -> Tensor:
-        h, shape = _flatten_members(x, self.n_members)  # [M, N, I]
+        h, shape = flatten_members(x, self.n_members)  # [M, N, I]
         if self.norm is not None:
             h = self.norm(h)
         width = max((*self.hidden, self.out_dim))
         sizes = [self.n_members]
-        if _chunking(h):
+        if chunking_on(h):
             sizes = member_chunks(self.n_members, h.shape[1], width, h.element_size())
         if len(sizes) == 1:
             h = self._layers(h, [(layer.weight, layer.bias) for layer in self.layers])

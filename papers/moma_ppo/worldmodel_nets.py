@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.networks.heads import GaussianEnsembleModel
+from common.networks.gaussian import GaussianEnsembleModel
 from common.networks.nets import EnsembleMLP
 from papers.moma_ppo.worldmodel_data import WorldModelConfig
 
