@@ -136,7 +136,6 @@ BIG_MODULES = {  # path: lines
     "papers/cast_bcq/icq_ma.py": 564,
     "papers/moma_ppo/jobs.py": 746,
     "papers/moma_ppo/published.py": 488,
-    "papers/omar/datasets.py": 556,
     "papers/otc/bremen.py": 579,
     "papers/otc/otc.py": 494,
     "papers/otc/smax_items.py": 490,

@@ -1,4 +1,4 @@
-"""OMAR's dataset protocol per profile (papers/omar/datasets.py) and its dataset report."""
+"""OMAR's dataset protocol per profile (papers/omar/data_protocol.py), its dataset report (dataset_report.py) and command line (datasets.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 import envs
 from common.behavior.matd3_train import _env_seed
 from common.running.profiles import get_profile
+from papers.omar import data_protocol as dp
+from papers.omar import dataset_report as dr
 from papers.omar import datasets as od
 from papers.omar.config import DATASETS, MEDIUM_FRACTION, PROFILE_OVERRIDES
 
@@ -21,24 +23,24 @@ def _profile(name):
 
 
 def test_sizes_and_steps_per_profile():
-    assert od.dataset_sizes(_profile("smoke")) == {"random": 2_000, "medium-replay": None, "medium": 2_000,
+    assert dp.dataset_sizes(_profile("smoke")) == {"random": 2_000, "medium-replay": None, "medium": 2_000,
                                                    "expert": 2_000}
-    assert od.dataset_sizes(_profile("quick"))["expert"] == 100_000
-    assert od.dataset_sizes(_profile("full"))["expert"] == 1_000_000  # paper §4.1.1
-    assert od.behavior_steps(_profile("quick"), "omar/spread") == 100_000
-    assert od.behavior_steps(_profile("quick"), "mamujoco/halfcheetah-2x3") == 100_000
-    versions = [*od.VERSION.values(), *od.PARTICLE_VERSION.values()]
+    assert dp.dataset_sizes(_profile("quick"))["expert"] == 100_000
+    assert dp.dataset_sizes(_profile("full"))["expert"] == 1_000_000  # paper §4.1.1
+    assert dp.behavior_steps(_profile("quick"), "omar/spread") == 100_000
+    assert dp.behavior_steps(_profile("quick"), "mamujoco/halfcheetah-2x3") == 100_000
+    versions = [*dp.VERSION.values(), *dp.PARTICLE_VERSION.values()]
     assert len(set(versions)) == len(versions)  # a profile's or family's cache never shadows another's
     # the particle worlds' caches moved with OMAR's physics; HalfCheetah's did not
-    assert od.dataset_spec("omar/spread", _profile("quick"))["version"] == 1004
-    assert od.dataset_spec("mamujoco/halfcheetah-2x3", _profile("quick"))["version"] == 1003
+    assert dp.dataset_spec("omar/spread", _profile("quick"))["version"] == 1004
+    assert dp.dataset_spec("mamujoco/halfcheetah-2x3", _profile("quick"))["version"] == 1003
 
 
 def test_env_options_are_part_of_the_spec_and_the_cache_path():
     p = _profile("quick")
-    plain, prey = od.dataset_spec("omar/tag", p), od.dataset_spec("omar/tag", p, {"prey": "v2"})
+    plain, prey = dp.dataset_spec("omar/tag", p), dp.dataset_spec("omar/tag", p, {"prey": "v2"})
     assert prey["env_options"] == {"prey": "v2"} and plain["env_options"] == {}
-    a, b = od.spec_paths(plain), od.spec_paths(prey)
+    a, b = dp.spec_paths(plain), dp.spec_paths(prey)
     assert all(a[k] != b[k] for k in DATASETS)
     assert a["expert"].name == "expert-v1004" and b["expert"].name.startswith("expert-v1004-o")
 
@@ -49,10 +51,10 @@ def test_published_stats_medium_positions():
     Source: docs/omar_official_code.md#released-dataset-statistics.
     """
     for env, frac in MEDIUM_FRACTION.items():
-        s = od.PUBLISHED_STATS[env]
-        pos = od.medium_position(s["random"][0], s["medium"][0], s["expert"][0])
+        s = dr.PUBLISHED_STATS[env]
+        pos = dr.medium_position(s["random"][0], s["medium"][0], s["expert"][0])
         assert pos == pytest.approx(100 * frac, abs=1.0), env
-    assert od.PUBLISHED_STATS["omar/spread"]["medium-replay"][4] == 97_500
+    assert dr.PUBLISHED_STATS["omar/spread"]["medium-replay"][4] == 97_500
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +64,11 @@ def smoke_report(tmp_path_factory):
     mp.setenv("OFFMARL_DATA", str(root))
     p = _profile("smoke")
     out = tmp_path_factory.mktemp("results") / "datasets.md"
-    text, path = od.write_report(p, [ENV, "omar/spread"], OPTS, generate=False, out=out, log=lambda s: None)
+    text, path = dr.write_report(p, [ENV, "omar/spread"], OPTS, generate=False, out=out, log=lambda s: None)
     assert "not generated" in text  # nothing cached yet, nothing generated
-    text, path = od.write_report(p, [ENV], OPTS, generate=True, out=out, log=lambda s: None)
-    spec = od.dataset_spec(ENV, p, OPTS)
-    data = {k: od.load_spec(spec, k, log=lambda s: None) for k in DATASETS}
+    text, path = dr.write_report(p, [ENV], OPTS, generate=True, out=out, log=lambda s: None)
+    spec = dp.dataset_spec(ENV, p, OPTS)
+    data = {k: dp.load_spec(spec, k, log=lambda s: None) for k in DATASETS}
     yield text, path, data, spec
     mp.undo()
 
@@ -79,8 +81,8 @@ def test_report_renders_from_smoke_datasets(smoke_report):
         r = d.card["returns"]
         assert f"| {kind} " in text.replace("|  ", "| ")
         assert f"{r['mean']:,.1f} ± {r['std']:,.1f}" in text
-    assert od.is_cached(spec)
-    rows = od.report_rows(_profile("smoke"), ["omar/spread"], None)
+    assert dp.is_cached(spec)
+    rows = dr.report_rows(_profile("smoke"), ["omar/spread"], None)
     assert rows[0]["ours"] is None and rows[0]["published"]["mean"] == 159.57
 
 
@@ -89,24 +91,24 @@ def test_report_keeps_published_cards_when_the_cache_is_empty(smoke_report, tmp_
     arrays (a fresh clone) the same rows are rendered from those cards, marked, instead of 'not generated'."""
     text, path, data, spec = smoke_report
     for kind, d in data.items():
-        card = od.published_card_path(path.parent / "cards", spec, kind)
+        card = dr.published_card_path(path.parent / "cards", spec, kind)
         assert card.exists() and json.loads(card.read_text())["sha256"] == d.card["sha256"]
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "empty-cache"))
-    assert not od.is_cached(spec)
-    again, _ = od.write_report(_profile("smoke"), [ENV], OPTS, generate=False, out=path, log=lambda s: None)
+    assert not dp.is_cached(spec)
+    again, _ = dr.write_report(_profile("smoke"), [ENV], OPTS, generate=False, out=path, log=lambda s: None)
     assert "not generated" not in again and again.count("(published card) |") == len(DATASETS)
     for kind, d in data.items():
         r = d.card["returns"]
         assert f"{r['mean']:,.1f} ± {r['std']:,.1f}" in again and d.card["sha256"][:12] in again
-    rows = od.report_rows(_profile("smoke"), [ENV], OPTS, cards_dir=path.parent / "cards")
+    rows = dr.report_rows(_profile("smoke"), [ENV], OPTS, cards_dir=path.parent / "cards")
     assert [r["ours"]["transitions"] for r in rows] == [data[k].size for k in DATASETS]
     assert [r["ours"]["episodes"] for r in rows] == [data[k].n_episodes for k in DATASETS]
     # without published cards (another report path) the rows are not generated, as before
-    other, _ = od.write_report(_profile("smoke"), [ENV], OPTS, generate=False, out=tmp_path / "r" / "d.md",
+    other, _ = dr.write_report(_profile("smoke"), [ENV], OPTS, generate=False, out=tmp_path / "r" / "d.md",
                                log=lambda s: None)
     assert "not generated" in other
     monkeypatch.undo()  # the generated cache again: the same rows, read from the arrays' own cards
-    cached = od.report_rows(_profile("smoke"), [ENV], OPTS)
+    cached = dr.report_rows(_profile("smoke"), [ENV], OPTS)
     assert [dict(r, ours={**r["ours"], "source": None}) for r in rows] == \
         [dict(r, ours={**r["ours"], "source": None}) for r in cached]
     assert {r["ours"]["source"] for r in rows} == {"published card"} and {r["ours"]["source"] for r in cached} == {"cache"}
@@ -147,12 +149,12 @@ def test_spread1d_defaults_to_the_tables_1_2_task_and_the_cli_accepts_it(tmp_pat
     from papers.omar import table1
     from papers.omar.jobs import SWEEP_TASK
 
-    assert od.default_env_options("omar/spread1d") == SWEEP_TASK[1]
-    assert od.default_env_options("omar/tag") == {"prey": "v2"}
+    assert dp.default_env_options("omar/spread1d") == SWEEP_TASK[1]
+    assert dp.default_env_options("omar/tag") == {"prey": "v2"}
     p = _profile("full")
-    assert od.spec_paths(od.dataset_spec("omar/spread1d", p, od.default_env_options("omar/spread1d"))) == \
-        od.spec_paths(table1.build_cells(p)[0].config["dataset"])
-    rows = od.report_rows(_profile("smoke"), ["omar/spread1d"], {"n_agents": 5})  # not generated: no rows' data
+    assert dp.spec_paths(dp.dataset_spec("omar/spread1d", p, dp.default_env_options("omar/spread1d"))) == \
+        dp.spec_paths(table1.build_cells(p)[0].config["dataset"])
+    rows = dr.report_rows(_profile("smoke"), ["omar/spread1d"], {"n_agents": 5})  # not generated: no rows' data
     assert [r["kind"] for r in rows] == list(DATASETS) and all(r["published"] is None for r in rows)
     out = tmp_path / "report.md"
     assert od.main(["--report", "--profile", "smoke", "--env", "omar/spread1d", "--env-options",
@@ -182,11 +184,11 @@ def test_record_generations_tell_dataset_generations_apart(tmp_path):
               # a --force re-run of table3 seed 1 on the new generation supersedes its old record
               rec("table3", 1, new, "2026-11-22T13:00", finished="2026-11-22T13:05")):
         append_record(records_path(tmp_path, "full", "omar", r["item"]), r)
-    rows = od.record_generations("full", tmp_path)
+    rows = dr.record_generations("full", tmp_path)
     assert [(g["generation"], g["runs"]) for g in rows] == [(1, {"table3": 1}), (2, {"table5": 2, "table3": 1})]
     assert rows[1]["identity"]["data_sha256"] == "ab" * 32 and rows[0]["identity"]["data_sha256"] is None
     assert all(g["in_cache"] is None for g in rows)  # version 99 is never cached
-    text = od.render_generations(rows)
+    text = dr.render_generations(rows)
     assert "| omar/spread" in text and "table3 1" in text and "1.0 / 3.0" in text and "abababababab" in text
 
 
@@ -201,9 +203,9 @@ def test_spread1d_report_over_n_agents(tmp_path, monkeypatch):
     assert "`n_agents` as in each row" in text
     p = _profile("smoke")
     for n in (1, 2):
-        spec = od.dataset_spec("omar/spread1d", p, {"n_agents": n})
-        assert od.is_cached(spec)
-        mean = od.load_spec(spec, "expert", log=lambda s: None).card["returns"]["mean"]
+        spec = dp.dataset_spec("omar/spread1d", p, {"n_agents": n})
+        assert dp.is_cached(spec)
+        mean = dp.load_spec(spec, "expert", log=lambda s: None).card["returns"]["mean"]
         line = next(ln for ln in text.splitlines() if ln.startswith(f"| omar/spread1d n={n} ") and "| expert" in ln)
         assert f"{mean:,.1f} ±" in line
     assert sum(ln.startswith("| omar/spread1d n=") for ln in text.splitlines()) == 2 * len(DATASETS)

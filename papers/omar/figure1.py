@@ -28,7 +28,7 @@ from common.running.experiment import Cell, Job
 from common.running.store import Runs
 from papers.omar.claims import CLAIMS, CURVE_METHODS, improvements
 from papers.omar.config import PROFILE_OVERRIDES
-from papers.omar.datasets import load_spec
+from papers.omar.data_protocol import load_spec
 from papers.omar.jobs import agents_filter, dataset_identity, offline_config, offline_job
 from papers.omar.landscape import landscape_config, landscape_job
 

@@ -36,7 +36,7 @@ from common.networks.nets import clip_grad_norm_
 from common.running.evaluate import eval_seed, evaluate
 from common.running.offline import data_identity_of
 from common.running.profiles import Profile
-from papers.omar.datasets import load_spec
+from papers.omar.data_protocol import load_spec
 from papers.omar.jobs import offline_config
 
 LANDSCAPE_DEFAULTS = {"grid": 101, "n_probe": 256, "probe_steps": 1}
