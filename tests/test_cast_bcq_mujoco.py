@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from common.reporting.claims import Evidence
-from common.reporting.figures import missing_cells
+from common.reporting.claims import Evidence, missing_cells
 from common.running.profiles import get_profile
 from papers.cast_bcq import config as C
 from papers.cast_bcq.claims import CLAIMS, EXPECTED_NOT_TO_HOLD
@@ -106,7 +105,7 @@ def test_an_incomplete_grid_is_named_cell_by_cell():
     recs.append({"keys": {"env": HOP, "method": "cast_bcq"}, "seed": 0, "score": float("nan")})
     assert missing_cells(recs, grid, 3) == [f"{HOP}/cast_bcq (0/3 seeds)"]
     # OTC counts a finished run (a record with its curve) even where its improvement % is not finite
-    from papers.otc.mujoco_items import finished_seeds
+    from papers.otc.claims import finished_seeds
 
     recs[-1]["curve"] = [{"step": 0}]
     assert missing_cells(recs, grid, 1, finished_seeds) == [f"{HOP}/bcq (0/1 seeds)"]  # bcq's records have no curve

@@ -1,12 +1,23 @@
-"""OTC's claim checkers on hand-made records: each verdict follows the rule its published text states
-(papers/otc/published.py), on the numbers of the paper's own Table 1 where the rule is about Table 1."""
+"""OTC's claim checkers on hand-made records: each verdict follows the rule its text states (papers/otc/claims.py),
+on the numbers of the paper's own Table 1 where the rule is about Table 1."""
 
 import pytest
 
-from papers.otc import figure4, figure8, table1
+from common.reporting.claims import Evidence
+from papers.otc import config as C
+from papers.otc.claims import CLAIMS
 from papers.otc.published import PUBLISHED, TABLE1_METHODS
 
-HC, WALKER, HOPPER = table1.C.MUJOCO_ENVS
+HC, WALKER, HOPPER = C.MUJOCO_ENVS
+
+
+def verdicts(item, recs, grid=()):
+    """Every claim of ``item`` on ``recs``, with the item's grid ``grid`` (key dicts)."""
+    return {c.id: c.check(Evidence(recs, "quick", grid)) for c in CLAIMS if c.item == item}
+
+
+def t1_grid(cells):
+    return [{"dataset": d, "env": e, "method": m} for e, d, m in cells]
 
 
 def _rec(keys, seed, score, curve=None, extra=None):
@@ -25,7 +36,7 @@ def test_table1_checkers_on_the_published_table():
         cells.append((k["env"], k["dataset"], k["method"]))
         # two seeds mean +- std reproduce the printed mean and population std
         recs += [_rec(dict(k), 0, e.mean - e.std), _rec(dict(k), 1, e.mean + e.std)]
-    v = table1.verdicts(recs, cells)
+    v = verdicts("table1", recs, t1_grid(cells))
     assert v["t1_otc_beats_uniform"][0] and "34 of 34" in v["t1_otc_beats_uniform"][1]
     assert v["t1_otc_substantially_better"][0] and "24 of 34" in v["t1_otc_substantially_better"][1]
     assert v["t1_dq_not_commonly_better"][0] and "7 of 17" in v["t1_dq_not_commonly_better"][1]
@@ -37,10 +48,10 @@ def test_table1_checkers_on_the_published_table():
 def test_awac_footnote_claim_reads_pi0():
     keys = {"dataset": "random", "env": HC, "method": "awac"}
     recs = [_rec(keys, s, 0.0, extra={"normalized_s0": v}) for s, v in enumerate([2.0, 4.9, 7.0])]
-    v = table1.verdicts(recs, [(HC, "random", "awac")])
+    v = verdicts("table1", recs, t1_grid([(HC, "random", "awac")]))
     assert v["t1_awac_fails_hc_random"][0] and "in 2 of 3 seeds" in v["t1_awac_fails_hc_random"][1]
     recs[1]["extra"]["normalized_s0"] = 5.0
-    assert not table1.verdicts(recs, [(HC, "random", "awac")])["t1_awac_fails_hc_random"][0]
+    assert not verdicts("table1", recs, t1_grid([(HC, "random", "awac")]))["t1_awac_fails_hc_random"][0]
 
 
 def _curve(scores, alphas=None):
@@ -56,7 +67,7 @@ def test_figure4_alpha_rules():
             _rec({"env": HC, "dataset": "random", "method": "bcq_otc_de"}, 0, 0,
                  _curve([0, 1, 1, 1, 1], [[1, 1], [1.2, 0.9], [1.3, 0.8], [1.3, 0.7]])),
             _rec({"env": HC, "dataset": "random", "method": "bcq_otc_de_fixed1.0"}, 0, 0, _curve([0, 1, 1, 1, 2]))]
-    v = figure4.verdicts(recs)
+    v = verdicts("figure4", recs)
     assert v["f4_alpha_grows_replay"][0] and v["f4_alpha_stable_replay"][0]
     assert v["f4_alpha_differs_random"][0]  # r = 1.3 and 0.7: signs of r - 1 differ
     assert not v["f4_adaptive_beats_fixed"][0]  # random: adaptive 1 < fixed 2
@@ -71,7 +82,7 @@ def test_figure4_alpha_rules():
 def test_figure8_rules(finals, holds):
     recs = [_rec({"env": "otc/navigation", "n_agents": 4, "method": m}, s, 0, _curve([0, v + d]))
             for m, v in finals.items() for s, d in enumerate((-0.2, 0.2))]  # std 0.2 per cell
-    v = figure8.verdicts(recs, "quick")
+    v = verdicts("figure8", recs, [{"env": "otc/navigation", "n_agents": 4, "method": m} for m in finals])
     got = tuple(v[c][0] for c in ("f8_alpha_sensitive", "f8_adaptive_best", "f8_alpha_interior",
                                   "f8_otc_best_sampling"))
     assert got == holds
@@ -81,7 +92,7 @@ def test_figure4_alpha_still_moving_is_not_stable():
     moving = [[1.0, 1.0], [1.2, 1.1], [1.4, 1.2], [2.5, 2.0]]  # the last step is the largest: not stable
     recs = [_rec({"env": HC, "dataset": d, "method": m}, 0, 0, _curve([0, 1, 2, 3, 4], moving))
             for d in ("medium-replay", "random") for m in ("bcq_otc_de", "bcq_otc_de_fixed1.0")]
-    v = figure4.verdicts(recs)
+    v = verdicts("figure4", recs)
     assert v["f4_alpha_grows_replay"][0] and not v["f4_alpha_stable_replay"][0]
     assert not v["f4_alpha_differs_random"][0]  # r = 2.5 and 2.0: same sign, ratio 1.25 is not > 1.25
 

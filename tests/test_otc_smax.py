@@ -191,10 +191,16 @@ def test_panel_d_reports_needs_smax_without_jaxmarl(monkeypatch):
 
     monkeypatch.setattr(X, "needs_smax", lambda: "SMAX (pip install -e '.[smax]')")
     assert figure6.panels() == ["a", "b", "c"] and all(p != "d" for p, _ in figure6.grid("smoke"))
-    monkeypatch.setattr(figure6, "final", lambda *a, **k: 1.0)
-    monkeypatch.setattr(figure6, "random_success", lambda seed=0: 0.0)
-    verdict, why = figure6.verdicts([])["f6d_otc_beats_cql"]
+    verdict, why = _f6d([], X.needs_smax())
     assert verdict is None and "needs SMAX" in why
+
+
+def _f6d(recs, smax_missing):
+    """f6d_otc_beats_cql (papers/otc/claims_nav.py) on ``recs``, with panel d's SMAX ``smax_missing`` (None: installed)."""
+    from common.reporting.claims import Evidence
+    from papers.otc.claims_nav import f6d_otc_beats_cql
+
+    return f6d_otc_beats_cql(Evidence(recs, data={"random_success": lambda: 0.0, "smax_missing": smax_missing}))
 
 
 def _panel_d_record(method, wins, ret, data_win=0.0):
@@ -206,16 +212,11 @@ def _panel_d_record(method, wins, ret, data_win=0.0):
 def test_panel_d_verdict_is_undecided_only_when_nobody_wins(monkeypatch, o, b, want):
     """Both methods at a 0 win rate leave the claim undecided (with the returns shown), not 'does not hold'; any win
     decides it by the win rate alone."""
-    from papers.otc import figure6
-    from papers.otc import smax_items as X
-
-    monkeypatch.setattr(X, "needs_smax", lambda: None)
-    monkeypatch.setattr(figure6, "random_success", lambda seed=0: 0.0)
     recs = [_panel_d_record("cql_otc_dq", o, 0.9), _panel_d_record("cql", b, 0.4)]
     for p, m in (("a", "bremen"), ("a", "bremen_otc_de"), ("b", "bremen"), ("b", "bremen_otc_de"), ("c", "bcq"),
                  ("c", "bcq_otc_de")):
         recs.append({"keys": {"panel": p, "method": m}, "curve": [{"score": 0.0}]})
-    verdict, why = figure6.verdicts(recs)["f6d_otc_beats_cql"]
+    verdict, why = _f6d(recs, None)
     assert verdict == want and type(verdict) is type(want)
     if want == "undecided":
         assert "cannot order" in why and "OTC (d_q) 0.900 vs CQL 0.400" in why and "0.000" in why

@@ -83,6 +83,11 @@ def check_claims_list(items: Iterable[str], claims: Sequence[Claim]) -> None:
         seen.add((c.item, c.id))
 
 
+def whole_grid(ev: Evidence) -> tuple[Mapping[str, Any], ...]:
+    """A claim's ``reads`` when its rule reads its item's whole grid at the profile (``ev.grid``)."""
+    return ev.grid
+
+
 def of_item(claims: Iterable[Claim], item: str) -> list[Claim]:
     """The claims of ``item``, in their listed order."""
     return [c for c in claims if c.item == item]

@@ -7,8 +7,9 @@ Cells: (halfcheetah-2x3, random | medium-replay) x {bcq_otc_de (adaptive alpha, 
 copied when Table 1 ran them), bcq_otc_de_fixed1.0 (alpha = 1 throughout)}. The text names the two tasks for the
 right panel; the left panel is read to use the same two [I]. Outputs under <results>/<profile>/otc/:
 figure4_halfcheetah-2x3_<dataset>.png (S(pi^k) of both), figure4_alpha.png (alpha_i^k per agent: seed mean as a
-dotted line, every seed as a point; the paper draws violins over seeds) and the verdicts of f4_adaptive_beats_fixed,
-f4_alpha_grows_replay, f4_alpha_stable_replay, f4_alpha_differs_random on a complete grid only. alpha^1 = alpha^0
+dotted line, every seed as a point; the paper draws violins over seeds) and the verdicts (papers/otc/claims.py) of
+f4_adaptive_beats_fixed, f4_alpha_grows_replay, f4_alpha_stable_replay, f4_alpha_differs_random on a complete grid
+only. alpha^1 = alpha^0
 = 1 (Eq. 4 adapts from the second deployment on), so alpha_i^K is also the ratio r_i of the claims.
 """
 
@@ -20,11 +21,10 @@ import numpy as np
 
 from common.reporting.plotting import plt, save
 from papers.otc import mujoco_items as M
+from papers.otc.claims import alphas
 from papers.otc.published import FIG4_CELLS, FIG4_METHODS
 
 ITEM = Path(__file__).stem
-ADAPTIVE, FIXED = FIG4_METHODS
-HC = FIG4_CELLS[0][0]
 
 
 def grid(profile: str) -> list[tuple[str, str, str]]:
@@ -33,37 +33,6 @@ def grid(profile: str) -> list[tuple[str, str, str]]:
 
 def build_cells(profile):
     return M.cells(ITEM, profile, grid(profile.name))
-
-
-def alphas(records, dataset: str) -> np.ndarray:
-    """alpha_i^k of the adaptive runs: [seeds, K, N] (deployments k = 1..K)."""
-    rows = [[p["alpha"] for p in r["curve"][1:]] for r in records
-            if (r.get("keys") or {}).get("method") == ADAPTIVE and (r.get("keys") or {}).get("dataset") == dataset
-            and (r.get("keys") or {}).get("env") == HC]
-    return np.asarray(rows, dtype=float)
-
-
-def verdicts(records) -> dict[str, tuple[bool, str]]:
-    fin = {(d, m): M.finals(records, env=HC, dataset=d, method=m)[0] for _, d in FIG4_CELLS for m in FIG4_METHODS}
-    better = {d: fin[(d, ADAPTIVE)] > fin[(d, FIXED)] for _, d in FIG4_CELLS}
-    rep, ran = alphas(records, "medium-replay").mean(0), alphas(records, "random").mean(0)  # [K, N] seed means
-    grows = bool((rep[-1] > rep[0]).all())
-    stable = bool((np.abs(rep[-1] - rep[-3]) < np.abs(rep[-3] - rep[0])).all()) if len(rep) >= 3 else False
-    r = ran[-1] / ran[0]
-    differs = bool(np.sign(r[0] - 1) != np.sign(r[1] - 1) or r.max() / r.min() > 1.25)
-
-    def fmt(a) -> str:
-        return ", ".join(f"agent {i}: " + " -> ".join(f"{x:.2f}" for x in a[[0, -3, -1] if len(a) >= 3 else [0, -1], i])
-                         for i in range(a.shape[1]))
-
-    return {
-        "f4_adaptive_beats_fixed": (all(better.values()), "S(pi^K), seed means: " + "; ".join(
-            f"{d}: adaptive {fin[(d, ADAPTIVE)]:.1f} vs fixed {fin[(d, FIXED)]:.1f}" for _, d in FIG4_CELLS)),
-        "f4_alpha_grows_replay": (grows, f"medium-replay alpha^1 -> alpha^(K-2) -> alpha^K: {fmt(rep)}"),
-        "f4_alpha_stable_replay": (stable, f"|alpha^K - alpha^(K-2)| < |alpha^(K-2) - alpha^1| per agent; {fmt(rep)}"),
-        "f4_alpha_differs_random": (differs, "random r_i = alpha_i^K / alpha_i^1: " + ", ".join(f"{x:.2f}" for x in r)
-                                    + " (holds if the signs of r_i - 1 differ or max/min > 1.25)"),
-    }
 
 
 def plot_alpha(records, path: Path) -> Path | None:
@@ -92,7 +61,7 @@ def finish(records, results: Path, profile: str) -> None:
     if png is not None:
         print(f"[otc/{ITEM}] wrote {png}", flush=True)
     keys = [{"dataset": d, "env": e, "method": m} for e, d, m in grid(profile)]
-    M.write_if_complete(records, results, profile, ITEM, keys, lambda: verdicts(records))
+    M.write_if_complete(records, results, profile, ITEM, keys)
 
 
 def main(argv=None):

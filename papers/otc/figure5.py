@@ -21,7 +21,6 @@ from papers.otc import mujoco_items as M
 from papers.otc.published import FIG5_CELLS, FIG5_METHODS
 
 ITEM = Path(__file__).stem
-OTC, BR, UNIFORM, ONLINE = FIG5_METHODS
 
 
 def tasks(profile: str) -> list[tuple[str, str]]:
@@ -40,32 +39,11 @@ def build_cells(profile):
     return M.cells(ITEM, profile, grid(profile.name))
 
 
-def verdicts(records, profile: str) -> dict[str, tuple[bool, str]]:
-    best, sus, insuff, overfit, rows, ev_over = True, True, True, False, [], []
-    for e, d in tasks(profile):
-        f = {m: M.finals(records, env=e, dataset=d, method=m)[0] for m in FIG5_METHODS}
-        best &= all(f[OTC] > f[m] for m in (BR, UNIFORM, ONLINE))
-        sus &= f[BR] < f[OTC] and f[UNIFORM] < f[OTC]
-        insuff &= f[ONLINE] < f[OTC]
-        rows.append(f"{d}/{M.SHORT[e]}: " + ", ".join(f"{m} {f[m]:.1f}" for m in FIG5_METHODS))
-        on = M.curve_values(records, "score", env=e, dataset=d, method=ONLINE)  # [seeds, K + 1]
-        if on.shape[1] >= 3:
-            mean, last_std = on.mean(0), on[:, -1].std()
-            falls = mean[1:-1].max() - mean[-1] > last_std
-            overfit |= bool(falls)
-            ev_over.append(f"{d}/{M.SHORT[e]}: peak {mean[1:-1].max():.1f} (k = 1..K-1), final {mean[-1]:.1f}, "
-                           f"std at K {last_std:.1f}")
-    ev = "S(pi^K), seed means; " + "; ".join(rows)
-    return {"f5_otc_best": (best, ev), "f5_br_uniform_susceptible": (sus, ev),
-            "f5_online_only_insufficient": (insuff, ev),
-            "f5_online_only_overfits": (overfit, "; ".join(ev_over) or "no curve with >= 3 points")}
-
-
 def finish(records, results: Path, profile: str) -> None:
     M.curve_panels(records, results / profile / "otc", ITEM, "Fig. 5, sampling strategies", tasks(profile),
                    FIG5_METHODS)
     keys = [{"dataset": d, "env": e, "method": m} for e, d, m in grid(profile)]
-    M.write_if_complete(records, results, profile, ITEM, keys, lambda: verdicts(records, profile))
+    M.write_if_complete(records, results, profile, ITEM, keys)
 
 
 def main(argv=None):

@@ -15,8 +15,8 @@ Panels (published.FIG6_PANELS), uniform-random data of 1 x 10^6 transitions [P] 
      win rate (papers/otc/smax_items.py). Needs the [smax] extra (jaxmarl): without it panel d is reported as
      "needs SMAX" and its claim is not checked.
 Grids: full and quick = the runnable panels; smoke = the same at smoke size. Outputs under
-<results>/<profile>/otc/: figure6_<panel>.png and the verdicts f6ab_otc_beats_bremen, f6c_offline_bcq_fails,
-f6c_otc_beats_bcq, f6d_otc_beats_cql on a complete grid only.
+<results>/<profile>/otc/: figure6_<panel>.png and the verdicts (papers/otc/claims.py) f6ab_otc_beats_bremen,
+f6c_offline_bcq_fails, f6c_otc_beats_bcq, f6d_otc_beats_cql on a complete grid only.
 """
 
 from __future__ import annotations
@@ -26,20 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from common.reporting.figures import UNDECIDED
 from common.reporting.plotting import plot_curves
 from common.running.evaluate import eval_seed, evaluate
 from common.running.profiles import Profile
 from papers.otc import mujoco_items as M
 from papers.otc import nav_items as V
 from papers.otc import smax_items as X
+from papers.otc.claims_nav import NS_SUCCESS, RANDOM_EPISODES
 from papers.otc.published import FIG6_PANELS
 
 ITEM = Path(__file__).stem
 NS_ENV = "games/nonstationary_nav"
 NS_OFFLINE_BCQ = 50_000  # [I C4] offline BCQ updates on the non-stationary navigation
-NS_SUCCESS = 10.0  # the env's reward for reaching the landmark (returns are 0 or 10)
-RANDOM_EPISODES = 200  # episodes of the uniform random policy behind f6c_offline_bcq_fails
 
 
 def panels() -> list[str]:
@@ -76,13 +74,6 @@ def build_cells(profile):
             for p, m in grid(profile.name)]
 
 
-def final(records, panel: str, method: str, k: int = -1, field: str = "score") -> float | None:
-    """Seed mean of curve[k][field] of a panel's method (None without records)."""
-    vals = [r["curve"][k][field] for r in records if (r.get("keys") or {}).get("panel") == panel
-            and (r.get("keys") or {}).get("method") == method and r.get("curve")]
-    return float(np.mean(vals)) if vals else None
-
-
 def random_success(seed: int = 0) -> float:
     """Success rate of the uniform random policy on the non-stationary navigation at beta_1 = 0.1."""
     rng = np.random.default_rng(seed)
@@ -91,40 +82,9 @@ def random_success(seed: int = 0) -> float:
     return float((r.returns >= NS_SUCCESS).mean())
 
 
-def verdicts(records) -> dict[str, tuple[bool | str | None, str]]:
-    out: dict[str, tuple[bool | str | None, str]] = {}
-    ab = {p: (final(records, p, "bremen_otc_de"), final(records, p, "bremen")) for p in ("a", "b")}
-    out["f6ab_otc_beats_bremen"] = (all(o > b for o, b in ab.values()), "S(pi^K), seed means; " + "; ".join(
-        f"({p}) OTC {o:.2f} vs BREMEN {b:.2f}" for p, (o, b) in ab.items()))
-    s0 = final(records, "c", "bcq", 0) / NS_SUCCESS  # returns are 0 or 10: mean / 10 = success rate
-    rand = random_success()
-    out["f6c_offline_bcq_fails"] = (s0 <= rand + 0.1, f"pi^0 success rate at beta_1 = 0.1: {s0:.2f}; uniform random "
-                                    f"policy {rand:.2f} ({RANDOM_EPISODES} episodes); holds if <= random + 0.1")
-    o, b = final(records, "c", "bcq_otc_de"), final(records, "c", "bcq")
-    out["f6c_otc_beats_bcq"] = (o > b, f"S(pi^K), seed means: OTC {o:.2f} vs BCQ {b:.2f}")
-    lacking = X.needs_smax()
-    if lacking:
-        out["f6d_otc_beats_cql"] = (None, f"panel d needs {lacking}: not run")
-    else:
-        o, b = final(records, "d", "cql_otc_dq"), final(records, "d", "cql")
-        what = (f"S(pi^K) = greedy test win rate on SMAX 5m_vs_6m (a substitute for SMAC), seed means: "
-                f"OTC (d_q) {o:.3f} vs CQL {b:.3f}")
-        if o == 0.0 and b == 0.0:  # no method ever wins: the win rate cannot order them (not a 'does not hold')
-            ret = {m: final(records, "d", m, field="eval_return") for m in ("cql_otc_dq", "cql")}
-            wins = sorted({(r.get("extra") or {}).get("data_win_rate") for r in records
-                           if (r.get("keys") or {}).get("panel") == "d"} - {None})
-            out["f6d_otc_beats_cql"] = (UNDECIDED, f"{what}: neither wins a test episode, so the win rate cannot order "
-                                        f"them (the behavior data's win rate: {', '.join(f'{w:.3f}' for w in wins)}); "
-                                        f"final mean test return, shown, not judged: OTC (d_q) "
-                                        f"{ret['cql_otc_dq']:.3f} vs CQL {ret['cql']:.3f}")
-        else:
-            out["f6d_otc_beats_cql"] = (o > b, what)
-    return out
-
-
 def finish(records, results: Path, profile: str) -> None:
     for p in panels():
-        recs = [r for r in records if (r.get("keys") or {}).get("panel") == p]
+        recs = records.select(panel=p)
         if recs:
             what = " (SMAX for SMAC), greedy test win rate" if p == "d" else ""
             png = plot_curves(recs, results / profile / "otc" / f"{ITEM}_{p}.png", ["method"], "score",
@@ -134,7 +94,8 @@ def finish(records, results: Path, profile: str) -> None:
     if lacking:
         print(f"[otc/{ITEM}] panel d not run: it needs {lacking}", flush=True)
     keys = [{"panel": p, "env": FIG6_PANELS[p][0], "method": m} for p, m in grid(profile)]
-    M.write_if_complete(records, results, profile, ITEM, keys, lambda: verdicts(records))
+    M.write_if_complete(records, results, profile, ITEM, keys,
+                        {"random_success": random_success, "smax_missing": lacking})  # random_success: when judged
 
 
 def main(argv=None):

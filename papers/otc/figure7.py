@@ -32,18 +32,8 @@ def build_cells(profile):
     return V.cells(ITEM, profile, grid(profile.name))
 
 
-def verdicts(records, profile: str) -> dict[str, tuple[bool, str]]:
-    rows, ok = [], True
-    for n in n_agents(profile):
-        otc, base = V.finals(records, n, "td3bc_otc_dq")[0], V.finals(records, n, "td3bc")[0]
-        ok &= otc > base
-        rows.append(f"N = {n}: OTC {otc:.2f} vs TD3+BC {base:.2f}")
-    return {"f7_scales_with_agents": (ok, "S(pi^K), seed means; " + "; ".join(rows))}
-
-
 def finish(records, results: Path, profile: str) -> None:
-    V.finish_panels(records, results, profile, ITEM, n_agents(profile), grid(profile),
-                    lambda: verdicts(records, profile))
+    V.finish_panels(records, results, profile, ITEM, n_agents(profile), grid(profile))
 
 
 def main(argv=None):

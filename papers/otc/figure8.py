@@ -16,11 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from papers.otc import nav_items as V
-from papers.otc.published import FIG8_FIXED_ALPHAS, FIG8_METHODS, FIG8_N_AGENTS
+from papers.otc.published import FIG8_METHODS, FIG8_N_AGENTS
 
 ITEM = Path(__file__).stem
-ADAPTIVE = "td3bc_otc_dq"
-FIXED = tuple(f"td3bc_otc_dq_fixed{a}" for a in FIG8_FIXED_ALPHAS)
 
 
 def n_agents(profile: str) -> tuple[int, ...]:
@@ -35,25 +33,8 @@ def build_cells(profile):
     return V.cells(ITEM, profile, grid(profile.name))
 
 
-def verdicts(records, profile: str) -> dict[str, tuple[bool, str]]:
-    sens, best, interior, sampling, ev = True, True, True, True, []
-    for n in n_agents(profile):
-        f = {m: V.finals(records, n, m) for m in FIG8_METHODS}  # (mean, std, n)
-        fixed = [f[m][0] for m in FIXED]
-        sens &= max(fixed) - min(fixed) > sum(f[m][1] for m in FIXED) / len(FIXED)
-        best &= f[ADAPTIVE][0] >= max(fixed)
-        ladder = [f["td3bc"][0], *fixed]  # alpha = 0 (uniform), 0.5, 1.0, 2.0
-        interior &= ladder.index(max(ladder)) not in (0, len(ladder) - 1)
-        sampling &= all(f[ADAPTIVE][0] - f[m][0] > f[ADAPTIVE][1] for m in ("td3bc_br", "td3bc", "td3bc_online"))
-        ev.append(f"N = {n}: " + ", ".join(f"{m} {f[m][0]:.2f} ± {f[m][1]:.2f}" for m in FIG8_METHODS))
-    e = "S(pi^K), seed mean ± std; " + "; ".join(ev)
-    return {"f8_alpha_sensitive": (sens, e), "f8_adaptive_best": (best, e), "f8_alpha_interior": (interior, e),
-            "f8_otc_best_sampling": (sampling, e)}
-
-
 def finish(records, results: Path, profile: str) -> None:
-    V.finish_panels(records, results, profile, ITEM, n_agents(profile), grid(profile),
-                    lambda: verdicts(records, profile))
+    V.finish_panels(records, results, profile, ITEM, n_agents(profile), grid(profile))
 
 
 def main(argv=None):

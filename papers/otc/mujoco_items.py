@@ -1,7 +1,7 @@
 """What OTC's MuJoCo items (Table 1, Figures 3 and 4) share: the cell config of (env, dataset, method) at a
-profile, the entry point with the grid filters ``--env / --dataset / --method``, and the seed means the claims
-read. A claim is checked only on a complete grid (every cell with every seed of the profile); otherwise the
-script names the missing cells and writes no verdict, so a partial run never reads as "does not hold".
+profile, the entry point with the grid filters ``--env / --dataset / --method``, the claims' verdicts and the
+curve panels. A claim is checked only on a complete grid (papers/otc/claims.py: every cell with every seed of the
+profile); otherwise it stays not checked, with the cells it misses, so a partial run never reads as "does not hold".
 """
 
 from __future__ import annotations
@@ -9,20 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
-from common.reporting.figures import claims_if_complete, figure_after, seed_means
+from common.reporting.claims import Evidence, check_claims
+from common.reporting.figures import item_after
 from common.running.cli import grid_filters
 from common.running.cli import main as run_main
 from common.running.experiment import Cell
 from common.running.profiles import Profile, get_profile
+from common.running.store import Runs
 from papers.otc import config as C
+from papers.otc.claims import CLAIMS, SHORT, finished_seeds
 from papers.otc.deploy import job
-from papers.otc.published import CLAIMS
 
 # items whose runs are exactly deploy.job(cell, seed): an identical (config, seed) run is copied between them
 MUJOCO_ITEMS = ("table1", "figure3", "figure4", "figure5")
-SHORT = {e: e.split("/")[1] for e in C.MUJOCO_ENVS}
 
 
 def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[str, Any]:
@@ -80,40 +79,19 @@ def run(description: str, item: str, build_cells: Callable, finish: Callable, me
         options = {"env": list(C.MUJOCO_ENVS), "dataset": list(C.MUJOCO_DATASETS)}
     options = {**options, "method": list(methods)}
     return run_main(description, build_cells, job if item_job is None else item_job, "otc", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
-                    reuse_from=reuse_from, after=figure_after("otc", item, finish), **grid_filters(options, item))
+                    reuse_from=reuse_from, after=item_after("otc", item, finish), **grid_filters(options, item))
 
 
-def mean_of(records: Sequence[Mapping], metric: str = "score", **keys: Any) -> tuple[float | None, float | None, int]:
-    """(mean, population std, n seeds) of ``metric`` over the records with ``keys``."""
-    return seed_means(records, metric, **keys)
-
-
-def curve_values(records: Sequence[Mapping], field: str, **keys: Any) -> np.ndarray:
-    """[seeds, K + 1] (or [seeds, K + 1, N] for per-agent fields) of a curve field over the matching records;
-    entries without the field are NaN."""
-    rows = []
-    for r in records:
-        if all((r.get("keys") or {}).get(k) == v for k, v in keys.items()):
-            rows.append([p.get(field, np.nan) if p.get(field) is not None else np.nan for p in r.get("curve") or []])
-    return np.asarray(rows, dtype=float)
-
-
-def finished_seeds(records: Sequence[Mapping], keys: Mapping[str, Any]) -> int:
-    """Seeds of the cell ``keys`` with a finished run (a record with its curve): OTC's improvement % itself may
-    be non-finite where S(pi^0) = 0 (e.g. the non-stationary navigation), and the run still counts."""
-    return len({int(r["seed"]) for r in records if r.get("curve") and r.get("seed") is not None
-                and all((r.get("keys") or {}).get(k) == v for k, v in keys.items())})
-
-
-def write_if_complete(records: Sequence[Mapping], results: Path, profile: str, item: str,
-                      grid: Sequence[Mapping[str, Any]], verdicts: Callable[[], dict[str, tuple[bool, str]]]) -> None:
-    """Write the item's claim verdicts when every cell of ``grid`` has all the profile's seeds finished; else say
-    which cells are incomplete (common.reporting.figures.claims_if_complete)."""
+def write_if_complete(records: Runs, results: Path, profile: str, item: str, grid: Sequence[Mapping[str, Any]],
+                      data: Mapping[str, Any] | None = None) -> None:
+    """Judge and write the claims of ``item`` (papers/otc/claims.py) on its ``grid`` (key dicts), each once every
+    cell has all the profile's seeds finished (``claims.finished_seeds``); ``data``: facts a rule reads that are
+    not runs."""
     n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
-    claims_if_complete(records, results, profile, "otc", item, grid, n_seeds, verdicts, CLAIMS, finished_seeds)
+    check_claims(results, "otc", item, CLAIMS, Evidence(records, profile, grid, data or {}), n_seeds, finished_seeds)
 
 
-def curve_panels(records: Sequence[Mapping], out: Path, item: str, title: str,
+def curve_panels(records: Runs, out: Path, item: str, title: str,
                  tasks: Sequence[tuple[str, str]], methods: Sequence[str]) -> list[Path]:
     """One PNG per (env, dataset) task (``<item>_<env>_<dataset>.png``): S(pi^k) of every method over the
     deployments k = 0..K, mean ± std over seeds."""
@@ -121,8 +99,8 @@ def curve_panels(records: Sequence[Mapping], out: Path, item: str, title: str,
 
     pngs = []
     for env, dataset in tasks:
-        recs = [r for r in records if (r.get("keys") or {}).get("env") == env
-                and (r.get("keys") or {}).get("dataset") == dataset and (r.get("keys") or {}).get("method") in methods]
+        recs = records.where(lambda r: r.key("env") == env and r.key("dataset") == dataset
+                             and r.key("method") in methods)
         if not recs:
             continue
         png = plot_curves(recs, out / f"{item}_{SHORT[env]}_{dataset}.png", ["method"], "score",
@@ -131,10 +109,3 @@ def curve_panels(records: Sequence[Mapping], out: Path, item: str, title: str,
         pngs.append(png)
     return pngs
 
-
-def finals(records: Sequence[Mapping], **keys: Any) -> tuple[float | None, int]:
-    """(mean over seeds of S(pi^K), the last evaluation of the curve; number of seeds)."""
-    vals = [float(r["curve"][-1]["score"]) for r in records
-            if all((r.get("keys") or {}).get(k) == v for k, v in keys.items()) and r.get("curve")
-            and r["curve"][-1].get("score") is not None]
-    return (float(np.mean(vals)) if vals else None), len(vals)

@@ -59,26 +59,18 @@ def run(description: str, item: str, build_cells: Callable, finish: Callable, me
                  reuse_from=NAV_ITEMS)
 
 
-def finish_panels(records, results, profile: str, item: str, n_values: Sequence[int], grid: Sequence[tuple[int, str]],
-                  verdicts: Callable[[], dict]) -> None:
+def finish_panels(records, results, profile: str, item: str, n_values: Sequence[int],
+                  grid: Sequence[tuple[int, str]]) -> None:
     """One PNG per N (``<item>_n<N>.png``: S(pi^k) over the deployments per method), then the claims on a complete
     grid."""
     from common.reporting.plotting import plot_curves
 
     for n in n_values:
-        recs = [r for r in records if (r.get("keys") or {}).get("n_agents") == n]
+        recs = records.select(n_agents=n)
         if recs:
             png = plot_curves(recs, results / profile / "otc" / f"{item}_n{n}.png", ["method"], "score",
                               f"OTC {item}, cooperative navigation, N = {n}", xlabel="deployment k")
             print(f"[otc/{item}] wrote {png}", flush=True)
     keys = [{"env": C.NAV_ENV, "n_agents": n, "method": m} for n, m in grid]
-    M.write_if_complete(records, results, profile, item, keys, verdicts)
+    M.write_if_complete(records, results, profile, item, keys)
 
-
-def finals(records, n_agents: int, method: str) -> tuple[float | None, float | None, int]:
-    """(mean, population std, n seeds) of S(pi^K) of a navigation cell."""
-    import numpy as np
-
-    vals = np.asarray([r["curve"][-1]["score"] for r in records if (r.get("keys") or {}).get("n_agents") == n_agents
-                       and (r.get("keys") or {}).get("method") == method and r.get("curve")], dtype=float)
-    return (float(vals.mean()), float(vals.std()), int(vals.size)) if vals.size else (None, None, 0)

@@ -31,12 +31,10 @@ printed; our records hold the improvement already in percent (papers.otc.otc.imp
 item's scale is ``raw`` (no x 100). The three "–" cells of Table 1 (AWAC's columns on halfcheetah-random,
 footnote †) are not entries: they are listed in ``MISSING_CELLS`` and in NOTES. Table 2 prints no ``±``.
 
-CLAIMS carry the paper's words and the exact rule a checker applies ("Check: ..."); "final" below means a
-cell's evaluation return of π^K (after the K = 10th tuning phase), averaged over seeds, unless the claim says
-otherwise. EXPECTED_NOT_TO_HOLD names the claims that the paper's own Table 1 already contradicts.
+The claims, each with the paper's words, the exact rule ("Check: ...") and its code, are in claims.py.
 """
 
-from common.reporting.published import Claim, Entry, Figure, Table, check_paper
+from common.reporting.published import Entry, Figure, Table, check_paper
 
 PAPER = "otc"
 TITLE = "Online Tuning for Offline Decentralized Multi-Agent Reinforcement Learning (OTC)"
@@ -209,132 +207,4 @@ NOTES = {
     ],
 }
 
-# "final": a cell's evaluation return of π^K averaged over seeds; "std": its std over seeds (ddof 0).
-CLAIMS: list[Claim] = [
-    # Table 1 (§4.2, abstract)
-    Claim(item="table1", id="t1_otc_beats_uniform",
-          text="'The empirical results show that OTC with d_e (embedding-based distance) or d_q (value-based "
-               "distance) substantially outperforms the baselines ... Since the online experiences are limited, "
-               "uniformly sampling from the merged dataset is not effective at correcting the difference between "
-               "transition dynamics' (§4.2). Check: in every (dataset, env) row and learner (bcq, awac), both "
-               "<learner>_otc_de and <learner>_otc_dq have a mean improvement > <learner>'s. Holds in the "
-               "published table: 34 of 34 comparisons (the 3 '–' cells excluded)."),
-    Claim(item="table1", id="t1_otc_substantially_better",
-          text="'OTC ... substantially outperforms the baselines' (§4.2). Check: of the comparisons of "
-               "t1_otc_beats_uniform, a majority (> half) have OTC's mean - the uniform's mean > the larger of the "
-               "two cells' std. Holds in the published table: 24 of 34."),
-    Claim(item="table1", id="t1_dq_not_commonly_better",
-          text="'But d_q does not commonly outperform d_e' (§4.2). Check: <learner>_otc_dq's mean improvement > "
-               "<learner>_otc_de's in at most half of the (dataset, env, learner) rows (bcq and awac pooled). "
-               "Holds in the published table: 7 of 17 (BCQ 4 of 9, AWAC 3 of 8)."),
-    Claim(item="table1", id="t1_otc_improves_offline",
-          text="'OTC is simple yet effective to increase data efficiency and improve agent policies in online "
-               "tuning' (abstract). Check: every OTC cell (<learner>_otc_de, <learner>_otc_dq) has a mean "
-               "improvement > 0, i.e. π^K beats the offline-trained π^0. EXPECTED NOT TO HOLD: the published table "
-               "has walker2d-random d_q+AWAC -14.8 and walker2d-medium-replay d_e+AWAC -8.0 (32 of 34 > 0)."),
-    Claim(item="table1", id="t1_awac_fails_hc_random",
-          text="'AWAC does not work on halfcheetah-random, which is consistent with the result in AWAC paper' "
-               "(Table 1, footnote †). Check (our reading of 'does not work'): on (random, halfcheetah-2x3), "
-               "awac's offline-trained policy π^0 has a D4RL-normalized score < 5 (a random policy scores 0) in "
-               "a majority of seeds. No published number (the cells print '–')."),
-    # Table 2 (§4.2)
-    Claim(item="table2", id="t2_overhead_below_25pct",
-          text="'The computation of transition similarity is on GPU, which is fully parallelized and very "
-               "efficient ... The computation of transition similarity in OTC costs less than 25% of the BCQ "
-               "training time' (§4.2). Check: ratio_to_bcq < 1.25 for both bcq_otc_de and bcq_otc_dq, timed on "
-               "the same machine (the record names the device). Holds in the published table: 1.224 and 1.190."),
-    Claim(item="table2", id="t2_dq_not_slower",
-          text="Implied, not stated as a timing: 'by reusing the learned Q values, d_q does not introduce "
-               "additional modules' (§4.2). Check: ms_per_update of bcq_otc_dq <= that of bcq_otc_de on the same "
-               "machine. Holds in the published table: 13.8 <= 14.2 ms."),
-    # Figure 3 (§4.2)
-    Claim(item="figure3", id="f3_otc_above_bcq",
-          text="'We plot the learning curves along with the number of deployments ... in Figure 3' and 'OTC with "
-               "d_e ... or d_q ... substantially outperforms the baselines' (§4.2). Check: on every plotted (env, "
-               "dataset), bcq_otc_de's and bcq_otc_dq's final returns are > bcq's. Table 1's BCQ columns (the same "
-               "runs' final values) agree on all 9 rows."),
-    # Figure 4 (§4.3)
-    Claim(item="figure4", id="f4_adaptive_beats_fixed",
-          text="'Figure 4 (left) shows that adaptive α can improve the performance of online tuning' (§4.3). "
-               "Check: on each FIG4_CELLS task, bcq_otc_de's (adaptive, α^0 = 1.0) final return > "
-               "bcq_otc_de_fixed1.0's."),
-    Claim(item="figure4", id="f4_alpha_grows_replay",
-          text="'In halfcheetah-replay, α of both two agents grows, indicating the difference between B_i^k and "
-               "D_i^k increases as the agents are further improved' (§4.3). Check: on (halfcheetah-2x3, "
-               "medium-replay), bcq_otc_de's seed-mean α_i^K > α_i^1 for both agents i."),
-    Claim(item="figure4", id="f4_alpha_stable_replay",
-          text="'and α becomes stable in the latter deployments, meaning the convergence of online tuning' (§4.3). "
-               "Check: on (halfcheetah-2x3, medium-replay), for both agents, |α_i^K - α_i^(K-2)| < "
-               "|α_i^(K-2) - α_i^1| (seed means)."),
-    Claim(item="figure4", id="f4_alpha_differs_random",
-          text="'In halfcheetah-random, two agents have different trends of α, which means that the agents are "
-               "influenced differently by the update of other agent' (§4.3). Check: on (halfcheetah-2x3, random), "
-               "with r_i = α_i^K / α_i^1 (seed means), the signs of r_1 - 1 and r_2 - 1 differ, or "
-               "max(r_1, r_2) / min(r_1, r_2) > 1.25."),
-    # Figure 5 (§4.3)
-    Claim(item="figure5", id="f5_otc_best",
-          text="'By considering the transition bias, OTC obtains the performance gain over the other three "
-               "sampling strategies' (§4.3). Check: on every FIG5_CELLS panel, bcq_otc_de's final return > each "
-               "of bcq_br's, bcq's and bcq_online's. Table 1 agrees for the uniform part (d_e+BCQ > BCQ on all "
-               "four panels)."),
-    Claim(item="figure5", id="f5_br_uniform_susceptible",
-          text="'Balanced Replay (Lee et al. 2021) and uniformly sampling are susceptible to the difference "
-               "between P_B and P_D' (§4.3). Check: on every panel, bcq_br's and bcq's final returns are both < "
-               "bcq_otc_de's."),
-    Claim(item="figure5", id="f5_online_only_insufficient",
-          text="'Since the online dataset is very limited, finetuning the agents with online samples only is "
-               "insufficient' (§4.3). Check: on every panel, bcq_online's final return < bcq_otc_de's."),
-    Claim(item="figure5", id="f5_online_only_overfits",
-          text="'and the small dataset can cause overfitting, e.g., Figure 5d' (§4.3). Check: on at least one "
-               "panel, bcq_online's seed-mean return at k = K is below its own peak over k = 1..K-1 by more than "
-               "its std over seeds at k = K (the curve falls back)."),
-    # Figure 6 (§4.4-4.6)
-    Claim(item="figure6", id="f6ab_otc_beats_bremen",
-          text="'As shown in Figures 6a and 6b, OTC also outperforms the deployment-efficiency baseline in online "
-               "tuning' (§4.4). Check: on otc/predator_prey (a) and otc/navigation with n_agents 4 (b), "
-               "bremen_otc_de's final return > bremen's."),
-    Claim(item="figure6", id="f6c_offline_bcq_fails",
-          text="'Thus Q-values learned from the offline dataset are all equal to 0, and the agent cannot solve "
-               "this task after offline training' (§4.5). Check: on games/nonstationary_nav, the offline-trained "
-               "π^0's success rate (episodes reaching the landmark) at β_1 = 0.1 is <= a uniform random "
-               "policy's + 0.1 (seed means)."),
-    Claim(item="figure6", id="f6c_otc_beats_bcq",
-          text="'OTC modifies the offline transition probabilities to be close to the online ones, and thus "
-               "outperforms BCQ, which shows OTC helps the finetuning in non-stationary single-agent settings' "
-               "(§4.5). Check: on games/nonstationary_nav, bcq_otc_de's final return > bcq's."),
-    Claim(item="figure6", id="f6d_otc_beats_cql",
-          text="'As shown in Figure 6d, OTC outperforms the baseline' (§4.6). Check: on smax/5m_vs_6m (SMAX for "
-               "SMAC), cql_otc_dq's final test win rate > cql's (both with sequential online collection)."),
-    # Figure 7 (§4.7)
-    Claim(item="figure7", id="f7_scales_with_agents",
-          text="'Figure 7 shows that OTC scales well with agent number' (§4.7). Check: on otc/navigation with "
-               "every n_agents in FIG7_N_AGENTS, td3bc_otc_dq's final return > td3bc's."),
-    # Figure 8 (§4.7, §4.3)
-    Claim(item="figure8", id="f8_alpha_sensitive",
-          text="'The effectiveness of adaptive α is obvious since the performance is sensitive to α' (§4.7). "
-               "Check: for each n_agents in FIG8_N_AGENTS, the range (max - min) of the final returns of "
-               "td3bc_otc_dq_fixed<α> over FIG8_FIXED_ALPHAS > the mean of their stds over seeds."),
-    Claim(item="figure8", id="f8_adaptive_best",
-          text="'The effectiveness of adaptive α is obvious' (§4.7). Check: for each n_agents in FIG8_N_AGENTS, "
-               "td3bc_otc_dq's (adaptive) final return >= the largest final return of td3bc_otc_dq_fixed<α> over "
-               "FIG8_FIXED_ALPHAS."),
-    Claim(item="figure8", id="f8_alpha_interior",
-          text="'It is observed that if α is too small, OTC has weak effects on correcting the transition "
-               "dynamics. Otherwise, the overly modified transition dynamics will deviate from the real transition "
-               "dynamics and degrade the performance' (§4.3). Check: for each n_agents in FIG8_N_AGENTS, among "
-               "α ∈ {0 (td3bc, uniform), 0.5, 1.0, 2.0} (fixed), the best final return is at neither end "
-               "(α = 0.5 or 1.0)."),
-    Claim(item="figure8", id="f8_otc_best_sampling",
-          text="'By considering the transition bias, OTC obtains the significant performance gain over the other "
-               "sampling strategies' (§4.7). Check: for each n_agents in FIG8_N_AGENTS, td3bc_otc_dq's final "
-               "return - each of td3bc_br's, td3bc's and td3bc_online's > td3bc_otc_dq's std over seeds."),
-]
-
-# Claims the paper's own tables contradict (NOTES of table1): id -> the cells that break it.
-# A verdict of "does not hold" on these is the paper's, not a failure of ours. (Claim has no field for this.)
-EXPECTED_NOT_TO_HOLD = {
-    "t1_otc_improves_offline": "Table 1: walker2d-random d_q+AWAC -14.8 and walker2d-medium-replay d_e+AWAC -8.0 "
-                               "are below 0 (OTC ends below the offline-trained policy)",
-}
-
-check_paper(ITEMS, PUBLISHED, CLAIMS, NOTES)
+check_paper(ITEMS, PUBLISHED, notes=NOTES)

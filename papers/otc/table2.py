@@ -41,7 +41,8 @@ import torch
 
 from common.algos.bcq import BCQ, BCQConfig
 from common.bench.core import device_sync
-from common.reporting.figures import figure_after, seed_means, write_claims
+from common.reporting.claims import Evidence, check_claims
+from common.reporting.figures import item_after
 from common.running.cli import grid_filters
 from common.running.cli import main as run_main
 from common.running.experiment import Cell, Job
@@ -51,14 +52,14 @@ from common.running.runtime import current_threads
 from papers.otc import config as C
 from papers.otc import deploy as D
 from papers.otc import otc as O
-from papers.otc.published import CLAIMS, QUANTITIES, TABLE2_METHODS
+from papers.otc.claims import CLAIMS
+from papers.otc.published import QUANTITIES, TABLE2_METHODS
 
 ITEM = Path(__file__).stem
 METHODS = TABLE2_METHODS  # bcq_otc_de, bcq_otc_dq, bcq: the paper's order
 BASELINE = "bcq"
 ENV, TASK, KIND = "mamujoco/halfcheetah-2x3", "halfcheetah", "medium"
 N_AGENTS, OBS_DIM, ACT_DIM = 2, 17, 3  # HalfCheetah split 2 x 3 joints, every agent the full 17-dim state
-OVERHEAD_LIMIT = 1.25  # t2_overhead_below_25pct: "costs less than 25 % of the BCQ training time"
 
 _TABLE3 = {"big_batch": 512, "match_batch": 2000, "batch_size": 128}  # |B|, |D|, update batch [P Table 3]
 TIMING: dict[str, dict[str, int]] = {
@@ -232,43 +233,15 @@ def timing_run(cell: Cell, seed: int, ctx) -> dict[str, Any]:
 job = Job(run=timing_run)
 
 
-# ---- claims ------------------------------------------------------------------------------------------------------
-
-def verdicts(records: Sequence[Mapping]) -> dict[str, tuple[bool, str]] | None:
-    """Both claims from the ratio_to_bcq records (mean over seeds; one seed by default), or None when one of
-    the three is missing."""
-    ratio = {m: seed_means(records, "score", method=m, quantity="ratio_to_bcq")[0] for m in METHODS}
-    if any(v is None for v in ratio.values()):
-        return None
-    ex = next((r.get("extra") or {} for r in records
-               if (r.get("keys") or {}).get("quantity") == "ratio_to_bcq"), {})
-    ms = ex.get("ms") or {}
-    where = (f"{ex.get('device_name', '?')}, {ex.get('threads', '?')} thread(s), load average "
-             f"{ex.get('loadavg_1min', '?')}; ms per update d_e+BCQ {ms.get('bcq_otc_de', float('nan')):.2f}, "
-             f"d_q+BCQ {ms.get('bcq_otc_dq', float('nan')):.2f}, BCQ {ms.get('bcq', float('nan')):.2f}")
-    de, dq = ratio["bcq_otc_de"], ratio["bcq_otc_dq"]
-    return {
-        "t2_overhead_below_25pct": (de < OVERHEAD_LIMIT and dq < OVERHEAD_LIMIT,
-                                    f"ratio_to_bcq d_e {de:.3f}, d_q {dq:.3f} (holds if both < {OVERHEAD_LIMIT}; "
-                                    f"published 1.224, 1.190 on a GTX 1080Ti) on {where}"),
-        "t2_dq_not_slower": (dq <= de, f"ratio_to_bcq d_q {dq:.3f} <= d_e {de:.3f}? (same BCQ baseline, so the "
-                                       f"same order as the ms; published 13.8 <= 14.2 ms) on {where}"),
-    }
-
-
 def finish(records, results: Path, profile: str) -> None:
-    v = verdicts(records)
-    if v is None:
-        print(f"[otc/{ITEM}] claims not checked: a ratio_to_bcq record of {', '.join(METHODS)} is missing",
-              flush=True)
-        return
-    write_claims(results, profile, "otc", ITEM, v, CLAIMS)
+    """The claims' verdicts (papers/otc/claims.py: not checked while a ratio_to_bcq record is missing)."""
+    check_claims(results, "otc", ITEM, CLAIMS, Evidence(records, profile))
 
 
 def main(argv=None):
     _MEASURED.clear()
     return run_main(__doc__.splitlines()[0], build_cells, job, "otc", ITEM, paper_overrides=C.PROFILE_OVERRIDES,
-                    argv=argv, after=figure_after("otc", ITEM, finish),
+                    argv=argv, after=item_after("otc", ITEM, finish),
                     default_seeds={p: [0] for p in PROFILE_NAMES},  # one seed: M = 2 members [spec Sec. 7.3]
                     **grid_filters({"method": list(METHODS), "quantity": list(QUANTITIES)}, ITEM))
 
