@@ -19,19 +19,17 @@ from common.datasets.sampling import sample_indices
 from common.networks.nets import load_member, member_state
 from papers.otc.otc import (
     AdaptiveAlpha,
-    OTCConfig,
     TransitionCVAE,
     embedding_match,
     embedding_similarity,
-    improvement_percent,
-    kl_modified_dynamics,
-    near_zero_baseline,
     prioritized_draw,
     q_match,
     q_similarity,
     rank_probabilities,
     ranks,
 )
+from papers.otc.otc_config import OTCConfig
+from papers.otc.otc_metrics import improvement_percent, kl_modified_dynamics, near_zero_baseline
 
 F64 = torch.float64
 

@@ -68,6 +68,7 @@ from common.running.records import atomic_torch_save, canonical_json, to_jsonabl
 from common.running.runtime import current_threads
 from papers.otc import bremen  # noqa: F401 - registers the learner "bremen" (Figure 6a, b)
 from papers.otc import otc as O
+from papers.otc.otc_metrics import improvement_percent, near_zero_baseline
 from papers.otc.sampler import (
     BATCH_KEYS,
     SAMPLER_STREAM,  # noqa: F401 - re-exported for papers/otc/smax_items.py
@@ -294,13 +295,13 @@ def tuning_metrics(ctx, data, s0: float, m_steps: int) -> dict[str, Any]:
     """The record's metrics of a finished tuning run (its curve holds S(pi^0) .. S(pi^K))."""
     s_k = float(ctx.curve[-1]["score"])
     out: dict[str, Any] = {
-        "score": O.improvement_percent(s0, s_k), "curve": list(ctx.curve), "s0": s0, "s_final": s_k,
+        "score": improvement_percent(s0, s_k), "curve": list(ctx.curve), "s0": s0, "s_final": s_k,
         "normalized_s0": _normalized(s0, data.card), "normalized_s_final": _normalized(s_k, data.card),
         "deploy_steps": m_steps, **data_identity_of(data),
     }
     refs = data.card.get("ref_scores") or {}
     if "random" in refs and "expert" in refs:
-        out["near_zero_s0"] = bool(O.near_zero_baseline(s0, refs["random"], refs["expert"]))
+        out["near_zero_s0"] = bool(near_zero_baseline(s0, refs["random"], refs["expert"]))
     return out
 
 

@@ -1,5 +1,6 @@
 """OTC's sampler: transition similarity, rank-based prioritized sampling and the adaptive exponent, batched
-over members = seeds x agents.
+over members = seeds x agents. Its settings: papers/otc/otc_config.py; the record metric and the tabular Eq. (2)
+check: papers/otc/otc_metrics.py.
 
 Paper: Jiang & Lu, "Online Tuning for Offline Decentralized Multi-Agent Reinforcement Learning", AAAI 2023,
 Sec. 3 (Eq. 1-4, Algorithm 1, Sec. 3.5). No official code exists; every line here is ours. "[P]" marks what
@@ -54,22 +55,18 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from common.algos.bcq import vae_loss
 from common.networks.heads import VAE
+from papers.otc.otc_config import ALPHA_MODES, DQ_NORMS, OTCConfig
+from papers.otc.otc_metrics import improvement_percent  # noqa: F401 - re-exported for papers/otc/smax_items.py
 
 __all__ = [
-    "OTCConfig",
-    "DISTANCES",
-    "ALPHA_MODES",
-    "DQ_NORMS",
     "ranks",
     "rank_probabilities",
     "prioritized_draw",
@@ -80,72 +77,11 @@ __all__ = [
     "value_deviation",
     "q_similarity",
     "AdaptiveAlpha",
-    "improvement_percent",
-    "near_zero_baseline",
-    "ModifiedDynamics",
-    "kl_modified_dynamics",
 ]
 
-DISTANCES = ("embedding", "q")  # d_e, d_q [P Sec. 3.3]
-ALPHA_MODES = ("adaptive", "fixed")  # Eq. (4), or alpha^k = alpha^0 (Fig. 4 and 8 ablations) [P]
-DQ_NORMS = ("transition", "batch")  # E_{s'} V(s'): (Q1 - r) / gamma per row, or the minibatch mean [I]
 EV_FLOOR_ABS = 1e-6  # |E V| >= EV_FLOOR_ABS + EV_FLOOR_REL * mean_B |Q1| [I]
 EV_FLOOR_REL = 1e-3
 MATCH_CHUNK_BYTES = 32 << 20  # largest [M, b, |D|] float block of one cdist chunk (d_e) [I]
-
-
-@dataclass
-class OTCConfig:
-    """OTC's sampler settings. Defaults = the paper (Table 3, Sec. 4.3) where it gives them, else ours [I]."""
-
-    distance: str = "embedding"  # "embedding" (d_e) or "q" (d_q) [P Sec. 3.3]
-    alpha0: float = 1.0  # initial exponent alpha^0 [P Sec. 4.3]
-    alpha_mode: str = "adaptive"  # "adaptive" (Eq. 4) or "fixed" (alpha^k = alpha0) [P Sec. 3.4, Fig. 4]
-    big_batch: int = 512  # |B|, uniform from B_i^k [P Table 3]
-    match_batch: int = 2000  # |D|, uniform from D_i^k (the newest online set) [P Table 3, Alg. 1 line 10]
-    batch_size: int = 128  # update batch drawn from B by Eq. (3), with replacement [P Table 3; I: replacement]
-    latent: int = 10  # CVAE embedding dim [P Table 3]
-    cvae_hidden: Sequence[int] | None = None  # CVAE widths; None = the base learner's [I]
-    cvae_kl_weight: float = 0.5  # CVAE KL weight [I: BCQ's VAE]
-    cvae_lr: float = 1e-3  # CVAE Adam lr [I: BCQ's VAE]
-    dq_norm: str = "transition"  # E_{s'} V: "transition" ((Q1 - r) / gamma) or "batch" (mean V) [I]
-    n_alpha_draws: int = 20  # (B, D) draws averaged into DD^k at the start of phase k [I]
-
-    def __post_init__(self) -> None:
-        if isinstance(self.cvae_hidden, (list, tuple)):
-            self.cvae_hidden = tuple(self.cvae_hidden)
-
-    def validate(self) -> "OTCConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"OTCConfig.{name}={getattr(self, name)!r} {rule}")
-
-        for name, allowed in (("distance", DISTANCES), ("alpha_mode", ALPHA_MODES), ("dq_norm", DQ_NORMS)):
-            if getattr(self, name) not in allowed:
-                fail(name, f"is not allowed; choose one of {list(allowed)}")
-        for name in ("big_batch", "match_batch", "batch_size", "latent", "n_alpha_draws"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
-                fail(name, "must be an integer >= 1")
-        if not (math.isfinite(self.alpha0) and self.alpha0 >= 0):
-            fail("alpha0", "must be a finite number >= 0")
-        if not self.cvae_lr > 0:
-            fail("cvae_lr", "must be > 0")
-        if not self.cvae_kl_weight >= 0:
-            fail("cvae_kl_weight", "must be >= 0")
-        h = self.cvae_hidden
-        if h is not None and not (isinstance(h, tuple) and h and all(isinstance(x, int) and x >= 1 for x in h)):
-            fail("cvae_hidden", "must be None (= the learner's) or a non-empty sequence of integers >= 1")
-        # unused options are an error, not a silence
-        default = OTCConfig()
-        unused = {"embedding": ("dq_norm",), "q": ("latent", "cvae_hidden", "cvae_kl_weight", "cvae_lr")}
-        for name in unused[self.distance]:
-            if getattr(self, name) != getattr(default, name):
-                other = "q" if self.distance == "embedding" else "embedding"
-                fail(name, f"is set but unused: it needs distance={other!r} (distance={self.distance!r})")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -436,59 +372,3 @@ class AdaptiveAlpha:
         self.alpha = torch.tensor(state["alpha"], **f64)
         self.alphas = [torch.tensor(a, **f64) for a in state["alphas"]]
         self.estimates = [torch.tensor(d, **f64) for d in state["estimates"]]
-
-
-# ----------------------------------------------------------------------------------------------
-# Metric and the tabular Eq. (2)
-# ----------------------------------------------------------------------------------------------
-
-
-def improvement_percent(s0: float | np.ndarray, s_k: float | np.ndarray) -> float | np.ndarray:
-    """Table 1's improvement [P OTC Sec. 4.2: "improvement (%) at the last deployment compared with the
-    offline-trained policies"]: 100 (S_K - S_0) / |S_0|, elementwise. [I] |S_0| in the denominator keeps the
-    sign meaningful when S_0 < 0 (random datasets). S_0 = 0 gives +-inf or nan (see ``near_zero_baseline``)."""
-    s0, s_k = np.asarray(s0, dtype=np.float64), np.asarray(s_k, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = 100.0 * (s_k - s0) / np.abs(s0)
-    return float(out) if out.ndim == 0 else out
-
-
-def near_zero_baseline(s0: float | np.ndarray, ref_min: float, ref_max: float,
-                       frac: float = 0.01) -> bool | np.ndarray:
-    """[I] Flag for the report: |S_0| < frac * (ref_max - ref_min) (default 1 % of the dataset's reference range,
-    e.g. D4RL's random..expert), where the improvement % of ``improvement_percent`` is unstable."""
-    out = np.abs(np.asarray(s0, dtype=np.float64)) < frac * abs(float(ref_max) - float(ref_min))
-    return bool(out) if out.ndim == 0 else out
-
-
-@dataclass
-class ModifiedDynamics:
-    """Result of ``kl_modified_dynamics``: the modified P~_B [S], KL(P_D || P_B), KL(P_D || P~_B) computed
-    directly, and the same KL by the right-hand side of Eq. (2)."""
-
-    p_tilde: np.ndarray
-    kl_before: float
-    kl_after: float
-    kl_eq2: float
-
-
-def kl_modified_dynamics(p_b: np.ndarray, p_d: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
-                         d: np.ndarray) -> ModifiedDynamics:
-    """The modified dynamics and Eq. (2) on one (s, a_i) of a tabular problem [P OTC Sec. 3.2 / Eq. (2)]:
-        g(s') = sum_s^ P_D(s^) f(d(s', s^)),  Z = sum_s' P_B(s') g(s'),  P~_B(s') = P_B(s') g(s') / Z,
-        KL(P_D || P~_B) = KL(P_D || P_B) - sum_s' P_D(s') log(g(s') / Z)                         (Eq. 2)
-    p_b, p_d [S] (P_D > 0 where P_B > 0 is not required, but KL needs P~_B > 0 where P_D > 0); f maps the
-    distance matrix elementwise to acceptance values >= 0; d [S, S] = d(s', s^)."""
-    p_b, p_d = np.asarray(p_b, dtype=np.float64), np.asarray(p_d, dtype=np.float64)
-    g = (np.asarray(f(np.asarray(d, dtype=np.float64)), dtype=np.float64) * p_d[None, :]).sum(axis=1)  # [S]
-    z = float((p_b * g).sum())
-    p_tilde = p_b * g / z
-
-    def kl(p: np.ndarray, q: np.ndarray) -> float:
-        s = p > 0
-        return float((p[s] * np.log(p[s] / q[s])).sum())
-
-    kl_before = kl(p_d, p_b)
-    s = p_d > 0
-    return ModifiedDynamics(p_tilde=p_tilde, kl_before=kl_before, kl_after=kl(p_d, p_tilde),
-                            kl_eq2=kl_before - float((p_d[s] * np.log(g[s] / z)).sum()))
