@@ -34,46 +34,7 @@ single-agent env). What this module adds:
   Adroit notice on ``import gymnasium_robotics``; MuJoCo's ``settotalmass`` compiler warning, once per
   HalfCheetah built); any other output of those calls passes (tests/test_noise.py).
 
-Observation index sets (indices into ``state``; the layouts of the v5 observations are
-HalfCheetah/Walker2d: 0 root z, 1 root angle, 2-7 joint angles [thigh, shin/leg, foot of the back/right
-leg, then of the front/left leg], 8 vx, 9 vz, 10 root angular velocity, 11-16 joint velocities;
-Hopper: 0 z, 1 angle, 2-4 thigh, leg, foot angles, 5 vx, 6 vz, 7 angular velocity, 8-10 joint velocities):
-
-HalfCheetah-2x3 (agent 0 = back leg, agent 1 = front leg)
-  omar      [4,13,3,12,2,11] | [7,16,6,15,5,14]                  OMAR (docs/omar_official_code.md#halfcheetah):
-            MaMuJoCo agent_obsk=0, global_categories=(): own 3 joints' (qpos, qvel), foot first. 6 dims each.
-  cast_bcq  own + other agent + public, public = [0,1,8,9,10]:   CAST-BCQ's agent_obs_index
-            (docs/cast_bcq_official_code.md#observation-split)
-            [4,13,3,12,2,11, 7,16,6,15,5,14, 0,1,8,9,10] | [7,16,6,15,5,14, 4,13,3,12,2,11, 0,1,8,9,10]
-            (17 each: the whole state reordered, as CAST-BCQ's actors really see it).
-  own_public  own + public: [4,13,3,12,2,11, 0,1,8,9,10] | [7,16,6,15,5,14, 0,1,8,9,10] (11 each): what the
-            CAST-BCQ code's baselines I-BCQ and ICQ-MA see (docs/cast_bcq_official_code.md#observation-split).
-  otc       [0..16] for every agent (OTC §4: each agent keeps the full state).
-  mamujoco  MaMuJoCo's default (agent_obsk=1, global qpos/qvel of the root), 12 each:
-            [4,13,3,12,2,11,5,0,1,8,9,10] | [7,16,6,15,5,14,2,0,1,8,9,10].
-Walker2d-2x3 (agent 0 = right leg, agent 1 = left leg): the same index sets as HalfCheetah for
-  cast_bcq / own_public / otc / mamujoco (CAST-BCQ uses HalfCheetah's indices for Walker2d; so does MaMuJoCo).
-Hopper-3x1 (agent 0 thigh, 1 leg, 2 foot)
-  cast_bcq  own + others (agent order) + public [0,1,5,6,7], 11 each:
-            [2,8, 3,9, 4,10, 0,1,5,6,7] | [3,9, 2,8, 4,10, 0,1,5,6,7] | [4,10, 2,8, 3,9, 0,1,5,6,7]
-  own_public  own + public, 7 each: [2,8, 0,1,5,6,7] | [3,9, 0,1,5,6,7] | [4,10, 0,1,5,6,7]
-  otc       [0..10] for every agent.
-  mamujoco  MaMuJoCo's default (obsk=1): [2,8,3,0,1,5,6,7] | [3,9,4,2,0,1,5,6,7] | [4,10,3,0,1,5,6,7].
-Reacher-2x1 (MOMA-PPO, docs/moma_ppo_official_code.md#reacher; v5 obs: 0,1 cos θ0, cos θ1; 2,3 sin θ0,
-  sin θ1; 4,5 target x, y; 6,7 ω0, ω1; 8,9 fingertip − target x, y. MOMA-PPO's gym-v2 obs had an 11th entry,
-  the z of fingertip − target, which is always 0 and is absent from v5)
-  leader-only  [0,2,6, 1,3,7, 4,5] | [0,2,6, 1,3,7]   (MOMA-PPO "2x1first", its main task: agent 0 sees both
-               arms (cos, sin, ω) and the target; agent 1 both arms only, not the target)
-  independent  [0,2,6, 4,5] | [1,3,7, 4,5]            (MOMA-PPO "2x1notip": own arm + target)
-  full         [0..9] for both agents                 (MOMA-PPO "full", less the always-zero z entry)
-Ant-4x2 (MOMA-PPO; state = qpos[2:] then qvel: 0 torso z, 1-4 quaternion, 5-12 joint angles hip1, ankle1,
-  hip2, ankle2, hip3, ankle3, hip4, ankle4, 13-15 torso vx, vy, vz, 16-18 torso angular velocity, 19-26 joint
-  velocities in the same joint order)
-  partial  agent k (leg k = front-left, front-right, back-left, back-right): [5+2k, 19+2k, 6+2k, 20+2k]
-           (hip θ, hip ω, ankle θ, ankle ω); agent 0 also sees the torso first, in MOMA-PPO's order
-           [0,1,2,3,4,16,17,18,13,14,15] (z, quaternion, angular velocity, then vx, vy, vz): 15 | 4 | 4 | 4.
-           This is MOMA-PPO's "t4x2" configuration at obsk "0" ("only agent 0 sees the torso").
-  full     [0..26] for every agent.
+Observation index sets of each mode: envs/mamujoco_modes.py.
 
 Decisions where the papers are silent or their code disagrees with itself (also in the report):
 - Ant: MOMA-PPO pairs agent k's observation (leg k's joints, qpos order) with action dims [2k, 2k+1], but
@@ -106,106 +67,16 @@ import contextlib
 import io
 import re
 import sys
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from envs.base import EnvSpec, MultiAgentEnv
+from envs.mamujoco_modes import check_mode
 
 # MOMA-PPO, per 50-step episode (docs/moma_ppo_official_code.md#normalization)
 REACHER_REF_SCORES = {"random": -11.144625, "expert": -4.2370844}
 # D4RL's ant REF_MIN / REF_MAX (MOMA-PPO Table 2 normalizes the Ant datasets and scores with them)
 ANT_REF_SCORES = {"random": -325.6, "expert": 3879.7}
-
-
-# ---- the per-agent index sets -----------------------------------------------------------------------
-
-
-def _own_others_public(parts: list[list[int]], public: list[int]) -> tuple[tuple[int, ...], ...]:
-    """CAST-BCQ's actor input: own indices, then every other agent's (agent order), then the public ones."""
-    out = []
-    for i, own in enumerate(parts):
-        others = [x for j, p in enumerate(parts) if j != i for x in p]
-        out.append(tuple(own + others + public))
-    return tuple(out)
-
-
-def _own_public(parts: list[list[int]], public: list[int]) -> tuple[tuple[int, ...], ...]:
-    """CAST-BCQ's baselines' input (I-BCQ, ICQ-MA): the agent's own indices, then the public ones."""
-    return tuple(tuple(own + public) for own in parts)
-
-
-def _everyone(n_agents: int, state_dim: int) -> tuple[tuple[int, ...], ...]:
-    return tuple(tuple(range(state_dim)) for _ in range(n_agents))
-
-
-_CHEETAH_LEGS = [[4, 13, 3, 12, 2, 11], [7, 16, 6, 15, 5, 14]]  # foot, shin, thigh: (qpos, qvel) pairs
-_CHEETAH_PUBLIC = [0, 1, 8, 9, 10]  # root z, root angle, vx, vz, root angular velocity
-_HOPPER_JOINTS = [[2, 8], [3, 9], [4, 10]]
-_HOPPER_PUBLIC = [0, 1, 5, 6, 7]
-
-_REACHER_ARM = [[0, 2, 6], [1, 3, 7]]  # cos, sin, omega of joint 0 / joint 1 (MOMA-PPO's OBSERVATION_INDEXES)
-_REACHER_TARGET = [4, 5]
-
-_ANT_TORSO = [0, 1, 2, 3, 4, 16, 17, 18, 13, 14, 15]  # MOMA-PPO: torso_no_vel, then x, y, z velocity
-_ANT_LEGS = [[5 + 2 * k, 19 + 2 * k, 6 + 2 * k, 20 + 2 * k] for k in range(4)]  # hip θ, ω, ankle θ, ω
-
-
-@dataclass(frozen=True)
-class _Mode:
-    """One observation mode: fixed index sets, or MaMuJoCo's own observations with these constructor args."""
-
-    obs_index: tuple[tuple[int, ...], ...] | None = None  # None: MaMuJoCo's observation_factorization
-    mamujoco_kwargs: tuple[tuple[str, Any], ...] = ()  # extra parallel_env(...) args of a native mode
-
-
-_NATIVE_DEFAULT = _Mode(None, ())  # MaMuJoCo's default observations (agent_obsk=1, root qpos/qvel global)
-
-_MODES: dict[str, dict[str, _Mode]] = {
-    "halfcheetah": {
-        "omar": _Mode(None, (("agent_obsk", 0), ("global_categories", ()))),
-        "cast_bcq": _Mode(_own_others_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
-        "own_public": _Mode(_own_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
-        "otc": _Mode(_everyone(2, 17)),
-        "mamujoco": _NATIVE_DEFAULT,
-    },
-    "walker2d": {
-        "cast_bcq": _Mode(_own_others_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
-        "own_public": _Mode(_own_public(_CHEETAH_LEGS, _CHEETAH_PUBLIC)),
-        "otc": _Mode(_everyone(2, 17)),
-        "mamujoco": _NATIVE_DEFAULT,
-    },
-    "hopper": {
-        "cast_bcq": _Mode(_own_others_public(_HOPPER_JOINTS, _HOPPER_PUBLIC)),
-        "own_public": _Mode(_own_public(_HOPPER_JOINTS, _HOPPER_PUBLIC)),
-        "otc": _Mode(_everyone(3, 11)),
-        "mamujoco": _NATIVE_DEFAULT,
-    },
-    "reacher": {
-        "leader-only": _Mode(
-            (tuple(_REACHER_ARM[0] + _REACHER_ARM[1] + _REACHER_TARGET), tuple(_REACHER_ARM[0] + _REACHER_ARM[1]))
-        ),
-        "independent": _Mode(tuple(tuple(arm + _REACHER_TARGET) for arm in _REACHER_ARM)),
-        "full": _Mode(_everyone(2, 10)),
-    },
-    "ant": {
-        "partial": _Mode(tuple(tuple((_ANT_TORSO if k == 0 else []) + leg) for k, leg in enumerate(_ANT_LEGS))),
-        "full": _Mode(_everyone(4, 27)),
-    },
-}
-
-
-def _check_mode(name: str, task: str, obs_mode: str) -> _Mode:
-    modes = _MODES[task]
-    if obs_mode not in modes:
-        raise ValueError(f"obs_mode={obs_mode!r} is not allowed for {name}; allowed obs modes: {', '.join(modes)}")
-    return modes[obs_mode]
-
-
-def obs_modes(task: str) -> list[str]:
-    """The obs_mode values of a task ('halfcheetah', 'hopper', 'walker2d', 'reacher', 'ant')."""
-    return list(_MODES[task])
 
 
 # ---- third-party output that tells our users nothing -------------------------------------------------
@@ -285,7 +156,7 @@ class MaMuJoCoEnv(MultiAgentEnv):
         **mamujoco_kwargs,
     ):
         mamujoco_v1 = _import_mamujoco()
-        mode = _check_mode(name, task, obs_mode)
+        mode = check_mode(name, task, obs_mode)
         kwargs = {**mamujoco_kwargs, **dict(mode.mamujoco_kwargs)}
         if gym_env is not None:
             kwargs["gym_env"] = gym_env
@@ -441,7 +312,7 @@ def make_ant_4x2(*, obs_mode: str = "partial") -> MaMuJoCoEnv:
     import gymnasium
 
     name = "mamujoco/ant-4x2"
-    _check_mode(name, "ant", obs_mode)  # before building the MuJoCo model
+    check_mode(name, "ant", obs_mode)  # before building the MuJoCo model
     gym_env = gymnasium.make("Ant-v5", include_cfrc_ext_in_observation=False)
     cats = [["qpos", "qvel"], ["qpos"]]  # MaMuJoCo's Ant default adds cfrc_ext, absent from this state
     return MaMuJoCoEnv(name, "ant", "Ant", "4x2", obs_mode, 1000, ref_scores=ANT_REF_SCORES, gym_env=gym_env,
@@ -486,6 +357,6 @@ __all__ = [
     "make_hopper_3x1",
     "make_reacher_2x1",
     "make_walker2d_2x3",
-    "obs_modes", "quiet_mujoco_warnings",
+    "quiet_mujoco_warnings",
     "split_transitions",
 ]

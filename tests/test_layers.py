@@ -130,7 +130,6 @@ BIG_MODULES = {  # path: lines
     "common/algos/mappo.py": 635,
     "common/behavior/mappo_online.py": 431,
     "common/reporting/published.py": 474,
-    "envs/mamujoco.py": 491,
     "envs/smax.py": 411,
     "papers/cast_bcq/cast_bcq.py": 640,
     "papers/cast_bcq/icq_ma.py": 564,
