@@ -128,7 +128,6 @@ BIG_MODULES = {  # path: lines
     "common/algos/iql_continuous.py": 643,
     "common/algos/itd3.py": 630,
     "common/algos/mappo.py": 635,
-    "common/behavior/mappo_online.py": 431,
     "common/reporting/published.py": 474,
     "envs/smax.py": 411,
     "papers/cast_bcq/cast_bcq.py": 640,

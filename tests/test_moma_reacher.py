@@ -6,14 +6,8 @@ import pytest
 import torch
 
 from common.algos.mappo import MAPPOConfig
-from common.behavior.mappo_online import (
-    OnlineMAPPOConfig,
-    classify_convention,
-    elbow_angles,
-    select_seeds,
-    to_batch,
-    train,
-)
+from common.behavior.mappo_online import OnlineMAPPOConfig, train
+from common.behavior.mappo_rollouts import classify_convention, elbow_angles, select_seeds, to_batch
 from common.datasets.dataset import Dataset
 from papers.moma_ppo.reacher import choose_experts, expert_mix
 

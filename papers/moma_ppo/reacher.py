@@ -40,15 +40,8 @@ import torch
 
 import envs
 from common.algos.mappo import MAPPOConfig
-from common.behavior.mappo_online import (
-    CONVENTIONS,
-    OnlineMAPPOConfig,
-    OnlineRun,
-    progress_printer,
-    rollout,
-    select_seeds,
-    train,
-)
+from common.behavior.mappo_online import OnlineMAPPOConfig, OnlineRun, progress_printer, train
+from common.behavior.mappo_rollouts import CONVENTIONS, rollout, select_seeds
 from common.datasets.card import data_root
 from common.datasets.dataset import Dataset
 from common.datasets.mujoco import split
