@@ -10,6 +10,7 @@ import pytest
 
 from common.reporting.published import Table
 from common.reporting.render import script_panels
+from common.running.record import Record
 from papers.moma_ppo import curves, table3
 from papers.moma_ppo.published import ITEMS
 
@@ -51,7 +52,7 @@ def test_missing_seed_and_non_finite_point():
     records = [rec(keys, 0, [(10, 0.2), (20, float("nan")), (30, 1.0), (40, 1.0)]),  # drawn up to step 10
                rec(keys, 1, [(10, 0.4), (20, 0.6), (30, 0.8), (40, None)]),  # None: the record's non-finite
                rec(keys, 3, [(10, 0.6), (20, 0.8), (30, 1.0), (40, 0.0)])]  # seed 2 is missing
-    assert curves.run_points(records[0], "table3") == {10: 0.2}
+    assert curves.run_points(Record.from_dict(records[0]), "table3") == {10: 0.2}
     s = curves.curve_data(records, "table3", [("unfavorable",)], ("maiql",))[("unfavorable",)]["maiql"]
     np.testing.assert_allclose(s.x, [0.25, 0.5, 0.75, 1.0])  # the cell's last step (40) is 1.0
     assert s.n.tolist() == [3, 2, 2, 1] and s.seeds == 3
@@ -83,7 +84,8 @@ def test_table4_scores_are_normalized_fractions():
     np.testing.assert_allclose(s.mean, [0.25, 0.9])  # (0.5 + 0) / 2, (1 + 0.8) / 2: 1.0 = expert
     np.testing.assert_allclose(s.sem, [sem([0.5, 0.0]), sem([1.0, 0.8])])
     with pytest.raises(ValueError, match="nrefs.*reference scores missing"):
-        curves.run_points(rec({"obs_mode": "full", "method": "ibc"}, 0, [(1, 0.0)], None, "nrefs"), "table4a")
+        curves.run_points(Record.from_dict(rec({"obs_mode": "full", "method": "ibc"}, 0, [(1, 0.0)], None, "nrefs")),
+                          "table4a")
 
 
 def test_png_written_under_the_name_the_report_embeds(tmp_path):

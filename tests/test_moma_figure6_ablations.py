@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 import torch
 
+from common.reporting.claims import Evidence
 from common.running.experiment import Cell
 from common.running.profiles import get_profile
 from papers.moma_ppo import ablations, figure6
 from papers.moma_ppo import config as C
+from papers.moma_ppo.claims import CLAIMS
 from papers.moma_ppo.jobs import ant_moma_config, ant_moma_variant_config, wm_sampling_of
-from papers.moma_ppo.published import ABLATION_VARIANTS, CLAIMS, FIGURE6_PENALTIES, FIGURE6_ROLLOUTS, ITEMS
+from papers.moma_ppo.published import ABLATION_VARIANTS, ANT_OBS, FIGURE6_PENALTIES, FIGURE6_ROLLOUTS, ITEMS
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = {n: get_profile(n, C.PROFILES) for n in ("smoke", "quick", "full")}
@@ -110,6 +112,18 @@ def test_bad_variants_are_errors():
 
 
 # ---- claims: Figure 6 --------------------------------------------------------------------------------------------
+def f6_verdicts(records, obs_modes=ANT_OBS):
+    """Every Figure 6 claim (papers/moma_ppo/claims_ant.py) on ``records``, on a grid of ``obs_modes``."""
+    ev = Evidence(records, grid=[{"obs_mode": o} for o in obs_modes])
+    return {c.id: c.check(ev) for c in CLAIMS if c.item == "figure6"}
+
+
+def ab_verdicts(records, obs_modes=ANT_OBS, variants=ABLATION_VARIANTS):
+    """Every ablation claim on ``records``, on the grid ``obs_modes`` x ``variants``."""
+    ev = Evidence(records, grid=[{"obs_mode": o, "variant": v} for o in obs_modes for v in variants])
+    return {c.id: c.check(ev) for c in CLAIMS if c.item == "ablations"}
+
+
 def _rec(keys, seed, frac, **extra):
     return {"keys": keys, "seed": seed, "normalized": 100.0 * frac, "extra": extra}
 
@@ -131,24 +145,24 @@ def _f6_means():
 
 
 def test_figure6_claims_hold_and_fail():
-    v = figure6.verdicts(_f6(_f6_means()))
+    v = f6_verdicts(_f6(_f6_means()))
     assert v["f6_epistemic_beats_aleatoric"][0] is True and v["f6_fo_adaptive_not_significant"][0] is True
     # one aleatoric cell within the SEMs of epistemic in PO fixed: not significant
-    v = figure6.verdicts(_f6(_f6_means() | {("partial", "aleatoric_5", "fixed"): 0.495}))
+    v = f6_verdicts(_f6(_f6_means() | {("partial", "aleatoric_5", "fixed"): 0.495}))
     assert v["f6_epistemic_beats_aleatoric"][0] is False and "not significant" in v["f6_epistemic_beats_aleatoric"][1]
     # FO adaptive: the better aleatoric (here aleatoric_5) significantly below epistemic
     means = _f6_means() | {("full", "aleatoric_1", "adaptive"): 0.2, ("full", "aleatoric_5", "adaptive"): 0.4}
-    v = figure6.verdicts(_f6(means))
+    v = f6_verdicts(_f6(means))
     assert v["f6_fo_adaptive_not_significant"][0] is False and "aleatoric_5" in v["f6_fo_adaptive_not_significant"][1]
 
 
 def test_figure6_claims_on_a_po_only_grid_and_missing_cells():
     recs = [r for r in _f6(_f6_means()) if r["keys"]["obs_mode"] == "partial"]
-    v = figure6.verdicts(recs, ("partial",))
+    v = f6_verdicts(recs, ("partial",))
     assert v["f6_epistemic_beats_aleatoric"][0] is True and "not judged: full fixed" in v[
         "f6_epistemic_beats_aleatoric"][1]
     assert v["f6_fo_adaptive_not_significant"][0] is None
-    v = figure6.verdicts([r for r in recs if r["keys"]["penalty"] != "aleatoric_1"], ("partial",))
+    v = f6_verdicts([r for r in recs if r["keys"]["penalty"] != "aleatoric_1"], ("partial",))
     assert v["f6_epistemic_beats_aleatoric"][0] is None and "without a finite score" in v[
         "f6_epistemic_beats_aleatoric"][1]
     assert set(v) == {c.id for c in CLAIMS if c.item == "figure6"}
@@ -173,7 +187,7 @@ GOOD = {"default": 0.5, "ground_truth": 0.7, "no_clip": 0.2, "no_lambda_g": 0.3,
 
 
 def test_ablation_claims_hold():
-    v = ablations.verdicts(_ab(GOOD, lengths={"no_clip": 3.0}, absmax={"no_clip": None}))  # null = inf
+    v = ab_verdicts(_ab(GOOD, lengths={"no_clip": 3.0}, absmax={"no_clip": None}))  # null = inf
     assert {k: h for k, (h, _) in v.items()} == {c.id: True for c in CLAIMS if c.item == "ablations"}
     assert "inf" in v["ab_no_clip_rollouts_explode"][1]
 
@@ -190,19 +204,19 @@ def test_ablation_claims_hold():
 def test_each_ablation_claim_can_fail(changes, lengths, absmax, flipped):
     lengths = {"no_clip": 3.0, **lengths}
     absmax = {"no_clip": 1e6, **absmax}
-    v = ablations.verdicts(_ab(GOOD | changes, lengths=lengths, absmax=absmax))
+    v = ab_verdicts(_ab(GOOD | changes, lengths=lengths, absmax=absmax))
     assert {k for k, (h, _) in v.items() if h is False} == {flipped}
 
 
 def test_ablation_claims_on_the_quick_grid():
     variants = C.ABLATION_VARIANTS_OF["quick"]
     recs = [r for r in _ab({k: GOOD[k] for k in variants}, ("partial",), {"no_clip": 3.0}, {"no_clip": 1e6})]
-    v = ablations.verdicts(recs, ("partial",), variants)
+    v = ab_verdicts(recs, ("partial",), variants)
     assert v["ab_ground_truth_scores_higher"][0] is True  # (a) joined the quick grid (README "Table 4b")
     assert v["ab_lambda_g_needed"][0] is None
     assert v["ab_no_clip_rollouts_explode"][0] is True and v["ab_adaptive_rollouts_needed"][0] is True
     assert v["ab_rollout_length_insensitive"][0] is True and "k50" in v["ab_rollout_length_insensitive"][1]
-    v = ablations.verdicts([r for r in recs if r["keys"]["variant"] != "k20"], ("partial",), variants)
+    v = ab_verdicts([r for r in recs if r["keys"]["variant"] != "k20"], ("partial",), variants)
     assert v["ab_rollout_length_insensitive"][0] is None
 
 
@@ -316,17 +330,17 @@ def test_claims_do_not_compare_cells_on_different_world_models():
     lengths, absmax = {"no_clip": 3.0}, {"no_clip": 1e6}
     same = with_wm(_ab(GOOD, lengths=lengths, absmax=absmax),
                    lambda r: None if r["keys"]["variant"] == "ground_truth" else "a" * 64)
-    assert all(h is True for h, _ in ablations.verdicts(same).values())
+    assert all(h is True for h, _ in ab_verdicts(same).values())
     mixed = with_wm(same, lambda r: "b" * 64 if r["keys"]["variant"] in ("no_clip", "no_adaptive") else
                     r["extra"].get("world_model_sha256"))
-    v = ablations.verdicts(mixed)
+    v = ab_verdicts(mixed)
     for cid in ("ab_no_clip_rollouts_explode", "ab_adaptive_rollouts_needed"):
         assert v[cid][0] == UNDECIDED and "different world models" in v[cid][1] and "bbbbbbbbbbbb" in v[cid][1]
     assert v["ab_ground_truth_scores_higher"][0] is True and v["ab_lambda_g_needed"][0] is True
     f6 = with_wm(_f6(_f6_means()), lambda r: "c" * 64 if r["keys"]["penalty"] == "aleatoric_5" else "a" * 64)
-    v = figure6.verdicts(f6)
+    v = f6_verdicts(f6)
     assert v["f6_epistemic_beats_aleatoric"][0] == UNDECIDED and v["f6_fo_adaptive_not_significant"][0] == UNDECIDED
-    assert figure6.verdicts(with_wm(_f6(_f6_means()), lambda r: "a" * 64))["f6_epistemic_beats_aleatoric"][0] is True
+    assert f6_verdicts(with_wm(_f6(_f6_means()), lambda r: "a" * 64))["f6_epistemic_beats_aleatoric"][0] is True
 
 
 def test_claims_do_not_compare_cells_with_different_mappo_settings():
@@ -340,10 +354,10 @@ def test_claims_do_not_compare_cells_with_different_mappo_settings():
 
     base = _ab(GOOD, lengths={"no_clip": 3.0}, absmax={"no_clip": 1e6})
     same = with_mappo(base, lambda r: {"memory_len": 10})
-    assert all(h is True for h, _ in ablations.verdicts(same).values())
-    assert all(h is True for h, _ in ablations.verdicts(with_mappo(base, lambda r: None)).values())
+    assert all(h is True for h, _ in ab_verdicts(same).values())
+    assert all(h is True for h, _ in ab_verdicts(with_mappo(base, lambda r: None)).values())
     old = with_mappo(base, lambda r: {"memory_len": 0 if r["keys"]["variant"] == "no_clip" else 10})
-    v = ablations.verdicts(old)
+    v = ab_verdicts(old)
     assert v["ab_no_clip_rollouts_explode"][0] == UNDECIDED
     assert "different MAPPO settings" in v["ab_no_clip_rollouts_explode"][1]
     assert '"memory_len": 0' in v["ab_no_clip_rollouts_explode"][1]

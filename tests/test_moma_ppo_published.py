@@ -6,8 +6,10 @@ import math
 
 import pytest
 
+from common.reporting.claims import Claim
 from common.reporting.numbers import spread_of
-from common.reporting.published import Claim, Entry, Figure, Table, check_paper, load_published
+from common.reporting.published import Entry, Figure, Table, check_paper, load_published
+from papers.moma_ppo import claims as K
 from papers.moma_ppo import published as P
 
 FO, IND, LEAD = "full", "independent", "leader-only"
@@ -60,13 +62,14 @@ T4B_ROWS = [(o, d) for o in (FO, PO) for d in ANT_DS]
 # loads, items, counts, keys
 # ----------------------------------------------------------------------------------------------
 def test_the_paper_is_valid_and_loads_without_error():
-    check_paper(P.ITEMS, P.PUBLISHED, P.CLAIMS, P.NOTES)
+    check_paper(P.ITEMS, P.PUBLISHED, K.CLAIMS, P.NOTES)
     ns = load_published("moma_ppo")
     assert ns.error is None and ns.found
     assert len(ns.PUBLISHED) == 127 and len(ns.CLAIMS) == 32
     assert set(ns.ITEMS) == {"table1", "table2", "table3", "table4a", "table4b", "figure6", "ablations"}
     assert set(ns.NOTES) == set(ns.ITEMS)
-    assert all(isinstance(e, Entry) for e in P.PUBLISHED) and all(isinstance(c, Claim) for c in P.CLAIMS)
+    assert all(isinstance(e, Entry) for e in P.PUBLISHED) and all(isinstance(c, Claim) for c in K.CLAIMS)
+    assert not hasattr(P, "CLAIMS")  # the claims live beside their rules
 
 
 def test_items_read_the_numbers_as_the_paper_prints_them():
@@ -183,10 +186,10 @@ def test_table3_sems_against_binary_seeds():
 # ----------------------------------------------------------------------------------------------
 def test_every_claim_of_the_paper_is_listed_once_on_its_item():
     got: dict[str, list[str]] = {}
-    for c in P.CLAIMS:
+    for c in K.CLAIMS:
         got.setdefault(c.item, []).append(c.id)
     assert got == CLAIM_IDS
-    for c in P.CLAIMS:
+    for c in K.CLAIMS:
         assert "Check" in c.text and "'" in c.text, c.id  # quotes the paper and gives the rule
 
 
@@ -284,12 +287,12 @@ def test_every_table_claim_has_a_recomputed_rule():
 
 def test_expected_not_to_hold_is_what_the_numbers_give():
     verdicts = _table_claims()
-    assert {cid for cid, holds in verdicts.items() if not holds} == set(P.EXPECTED_NOT_TO_HOLD)
-    assert set(P.EXPECTED_NOT_TO_HOLD) == {"t4a_independent_learners_fail", "t4b_moma_significant_all_rows"}
-    ids = {c.id: c for c in P.CLAIMS}
-    for cid in P.EXPECTED_NOT_TO_HOLD:
+    assert {cid for cid, holds in verdicts.items() if not holds} == set(K.EXPECTED_NOT_TO_HOLD)
+    assert set(K.EXPECTED_NOT_TO_HOLD) == {"t4a_independent_learners_fail", "t4b_moma_significant_all_rows"}
+    ids = {c.id: c for c in K.CLAIMS}
+    for cid in K.EXPECTED_NOT_TO_HOLD:
         assert "EXPECTED NOT TO HOLD" in ids[cid].text
-    assert not [c.id for c in P.CLAIMS if c.id not in P.EXPECTED_NOT_TO_HOLD and "EXPECTED NOT TO HOLD" in c.text]
+    assert not [c.id for c in K.CLAIMS if c.id not in K.EXPECTED_NOT_TO_HOLD and "EXPECTED NOT TO HOLD" in c.text]
     notes = " ".join(P.NOTES["table4a"] + P.NOTES["table4b"])
     assert "1.02 ± 0.01" in notes and "0.42 ± 0.05" in notes and "0.34 ± 0.04" in notes
 

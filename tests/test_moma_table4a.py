@@ -16,10 +16,11 @@ import torch
 from common.running.profiles import get_profile
 from moma_data import tiny_reacher_dataset
 from papers.moma_ppo import config as C
+from papers.moma_ppo.claims import t4a_cells as cell_keys
 from papers.moma_ppo.jobs import reacher_baseline_config, reacher_moma_config
 from papers.moma_ppo.moma_ppo import RolloutConfig, generate_rollouts, start_generators
 from papers.moma_ppo.published import ITEMS, PUBLISHED
-from papers.moma_ppo.table4a import build_cells, cell_keys, verdicts
+from papers.moma_ppo.table4a import build_cells
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,6 +159,14 @@ def test_continuous_rollouts_stay_in_the_dataset_box():
     assert (nxt >= torch.as_tensor(lo) - 1e-6).all() and (nxt <= torch.as_tensor(hi) + 1e-6).all()
     assert out["stats"]["obs_absmax"][0] <= float(np.abs(np.stack([lo, hi])).max()) + 1e-6
     assert float(b["actions"].abs().max()) > 1.0  # stored as sampled (MAPPO's log-probs are of these)
+
+
+def verdicts(records):
+    """Every Table 4a claim (papers/moma_ppo/claims.py) on ``records``."""
+    from common.reporting.claims import Evidence
+    from papers.moma_ppo.claims import CLAIMS
+
+    return {c.id: c.check(Evidence(records)) for c in CLAIMS if c.item == "table4a"}
 
 
 def test_verdicts_need_every_cell():

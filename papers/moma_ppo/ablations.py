@@ -23,26 +23,26 @@ data_obs_absmax, written by jobs.moma_run).
 from __future__ import annotations
 
 import argparse
-import math
-from itertools import combinations
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from common.reporting.figures import UNDECIDED, figure_after, write_claims
+from common.reporting.claims import Evidence, check_claims
+from common.reporting.figures import item_after
 from common.reporting.plotting import plt, save
 from common.running.cli import grid_filters
 from common.running.experiment import Cell
+from common.running.store import Runs
 from papers.moma_ppo import config as C
-from papers.moma_ppo.figure6 import RULE, final_stats, show, significantly_above, world_model_mismatch
+from papers.moma_ppo.claims import CLAIMS
+from papers.moma_ppo.claims_ant import extra_values, final_stats
 from papers.moma_ppo.jobs import ant_missing, ant_moma_variant_config, run_item, table4b_job
-from papers.moma_ppo.published import ABLATION_VARIANTS, ANT_OBS, CLAIMS
+from papers.moma_ppo.published import ABLATION_VARIANTS, ANT_OBS
 
 ITEM = Path(__file__).stem
 REUSE_FROM = ("table4b", "figure6")  # default = Table 4b's cell, no_adaptive = Figure 6's (epistemic, fixed)
 VARIANTS = ABLATION_VARIANTS + tuple(C.OUR_ABLATIONS)  # the paper's, then ours
-K_VARIANTS = {"k5": 5, "default": C.MOMA_ANT_ROLLOUT["k"], "k20": 20, "k50": 50}  # (e), in k's order
 
 
 def grid(profile: str) -> list[tuple[str, str]]:
@@ -55,98 +55,7 @@ def build_cells(profile) -> list[Cell]:
             for o, v in grid(profile.name)]
 
 
-# ---- numbers from records --------------------------------------------------------------------------------------
-def extra_values(records: Sequence[Mapping], key: str, **keys) -> list[float]:
-    """The records' ``extra[key]`` for the cell ``keys`` (every seed); a key present with null (JSON has no inf: a
-    non-finite value was written as null) reads as inf."""
-    out = []
-    for r in records:
-        if all((r.get("keys") or {}).get(k) == v for k, v in keys.items()) and key in (r.get("extra") or {}):
-            v = r["extra"][key]
-            out.append(math.inf if v is None else float(v))
-    return out
-
-
-def _per_obs(records, obs_modes, variants, rule, how: str = RULE) -> tuple[bool | None, str]:
-    """Apply ``rule(o, stats) -> (holds, text)`` per obs_mode of the grid with the final-score stats of
-    ``variants``; None when a variant is not in the grid or a cell has no finite score."""
-    parts, holds = [], True
-    for o in obs_modes:
-        st = {v: final_stats(records, obs_mode=o, variant=v) for v in variants}
-        lack = [v for v, s in st.items() if s is None]
-        if lack:
-            return None, f"{o}: cells without a finite score: {', '.join(lack)}"
-        mismatch = world_model_mismatch(records, [{"obs_mode": o, "variant": v} for v in variants])
-        if mismatch:
-            return UNDECIDED, f"{o}: {mismatch}"
-        ok, text = rule(o, st)
-        holds &= ok
-        parts.append(text)
-    return holds, f"{how}. " + "; ".join(parts)
-
-
-def verdicts(records: Sequence[Mapping], obs_modes: Sequence[str] = ANT_OBS,
-             variants: Sequence[str] = ABLATION_VARIANTS) -> dict[str, tuple[bool | None, str]]:
-    """One verdict per ablation claim (published.CLAIMS; rules in their texts) over the grid's ``obs_modes`` and
-    ``variants``; a claim whose variants are not in the grid is not checked (None, saying so)."""
-
-    def needs(*vs):
-        missing = [v for v in vs if v not in variants]
-        return (None, f"not in this profile's grid: {', '.join(missing)}") if missing else None
-
-    out: dict[str, tuple[bool | None, str]] = {}
-    out["ab_ground_truth_scores_higher"] = needs("ground_truth", "default") or _per_obs(
-        records, obs_modes, ("ground_truth", "default"),
-        lambda o, st: (st["ground_truth"][0] > st["default"][0],
-                       f"{o}: ground_truth {show(st['ground_truth'])} vs default {show(st['default'])}"),
-        "higher: ground_truth's mean > default's")
-    out["ab_no_clip_rollouts_explode"] = needs("no_clip", "default") or _no_clip(records, obs_modes)
-    for cid, v in (("ab_lambda_g_needed", "no_lambda_g"), ("ab_adaptive_rollouts_needed", "no_adaptive")):
-        out[cid] = needs(v, "default") or _per_obs(
-            records, obs_modes, ("default", v),
-            lambda o, st, v=v: (significantly_above(st["default"], st[v]),
-                                f"{o}: default {show(st['default'])} vs {v} {show(st[v])} (Δ "
-                                f"{st['default'][0] - st[v][0]:+.4f}, summed SEM {st['default'][1] + st[v][1]:.4f})"))
-    ks = [v for v in K_VARIANTS if v in variants]
-    if len(ks) < 2:
-        out["ab_rollout_length_insensitive"] = (None, f"fewer than two k in this profile's grid ({ks})")
-    else:
-        def same(o, st):
-            pairs = [(a, b) for a, b in combinations(ks, 2) if abs(st[a][0] - st[b][0]) > st[a][1] + st[b][1]]
-            return not pairs, (f"{o}: " + ", ".join(f"k={K_VARIANTS[v]} {show(st[v])}" for v in ks)
-                               + f"; pairs beyond the summed SEMs: {', '.join(f'{a}/{b}' for a, b in pairs) or 'none'}")
-
-        left = [v for v in K_VARIANTS if v not in variants]
-        holds, text = _per_obs(records, obs_modes, ks, same)
-        out["ab_rollout_length_insensitive"] = (holds, text + (f"; not in this profile's grid: {', '.join(left)}"
-                                                               if left and holds is not None else ""))
-    return out
-
-
-def _no_clip(records, obs_modes) -> tuple[bool | None, str]:
-    """ab_no_clip_rollouts_explode: no_clip's mean rollout length over training (extra rollout_len_run_mean, mean
-    over seeds) < k = 10 and < default's, and its largest |synthetic next obs| (wm_obs_absmax, max over seeds) > 10 x
-    the dataset's largest |obs| (data_obs_absmax)."""
-    k = K_VARIANTS["default"]
-    parts, holds = [], True
-    for o in obs_modes:
-        ln, ld = (extra_values(records, "rollout_len_run_mean", obs_mode=o, variant=v) for v in ("no_clip", "default"))
-        ab, data = (extra_values(records, key, obs_mode=o, variant="no_clip")
-                    for key in ("wm_obs_absmax", "data_obs_absmax"))
-        if not (ln and ld and ab and data):
-            return None, f"{o}: no_clip or default has no record with rollout statistics yet"
-        mismatch = world_model_mismatch(records, [{"obs_mode": o, "variant": v} for v in ("no_clip", "default")])
-        if mismatch:
-            return UNDECIDED, f"{o}: {mismatch}"
-        mn, md, amax, dmax = float(np.mean(ln)), float(np.mean(ld)), max(ab), max(data)
-        ok = mn < k and mn < md and amax > 10 * dmax
-        holds &= ok
-        parts.append(f"{o}: rollout length no_clip {mn:.2f} vs default {md:.2f} (k = {k}); largest |next obs| "
-                     f"no_clip {amax:.3g} vs 10 x data {10 * dmax:.3g}")
-    return holds, "; ".join(parts)
-
-
-def plot(records: Sequence[Mapping], obs_modes: Sequence[str], variants: Sequence[str], path: Path) -> Path:
+def plot(records: Runs, obs_modes: Sequence[str], variants: Sequence[str], path: Path) -> Path:
     """Per obs_mode (columns): final normalized score (mean ± SEM), mean rollout length over training, and the
     largest |synthetic next obs| relative to the dataset's, per variant."""
     fig, axes = plt().subplots(3, len(obs_modes), figsize=(4.2 * len(obs_modes), 8), squeeze=False)
@@ -170,11 +79,12 @@ def plot(records: Sequence[Mapping], obs_modes: Sequence[str], variants: Sequenc
     return save(fig, path)
 
 
-def finish(records: list[dict], results: Path, profile: str) -> None:
+def finish(records: Runs, results: Path, profile: str) -> None:
     obs_modes, variants = C.ABLATION_OBS[profile], C.ABLATION_VARIANTS_OF[profile]
     png = plot(records, obs_modes, variants, results / profile / "moma_ppo" / f"{ITEM}_panels.png")
     print(f"[moma_ppo/{ITEM}] wrote {png}", flush=True)
-    write_claims(results, profile, "moma_ppo", ITEM, verdicts(records, obs_modes, variants), CLAIMS)
+    cells = [{"obs_mode": o, "variant": v} for o, v in grid(profile)]
+    check_claims(results, "moma_ppo", ITEM, CLAIMS, Evidence(records, profile, cells))
 
 
 def main(argv=None):
@@ -184,7 +94,7 @@ def main(argv=None):
     return run_item(__doc__.splitlines()[0], ITEM, build_cells, table4b_job, argv=argv,
                     default_seeds={p: list(C.F6_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
                     needs=lambda: ant_missing([C.F6_DATASET], profile), reuse_from=REUSE_FROM,
-                    after=figure_after("moma_ppo", ITEM, finish),
+                    after=item_after("moma_ppo", ITEM, finish),
                     **grid_filters({"obs_mode": list(ANT_OBS), "variant": list(VARIANTS)}, ITEM))
 
 

@@ -26,7 +26,8 @@ import numpy as np
 
 from common.datasets.returns import normalize
 from common.reporting.plotting import plt, save
-from common.running.records import latest_records
+from common.running.record import Record
+from common.running.store import Runs
 from papers.moma_ppo.published import ITEMS
 
 PAPER = "moma_ppo"
@@ -52,12 +53,12 @@ def _finite(v) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def run_points(record: Mapping, item: str) -> dict[int, float]:
+def run_points(record: Record, item: str) -> dict[int, float]:
     """step -> the evaluation's score in ``item``'s table scale, up to (not including) the first non-finite one."""
     spec = ITEMS[item]
-    refs = (record.get("extra") or {}).get("ref_scores") if spec.metric.startswith("normalized") else None
+    refs = record.extra.get("ref_scores") if spec.metric.startswith("normalized") else None
     out: dict[int, float] = {}
-    for p in sorted(record.get("curve") or [], key=lambda p: p["step"]):
+    for p in sorted(record.curve or [], key=lambda p: p["step"]):
         v = _finite(p.get("score"))
         if v is None:
             break
@@ -65,16 +66,16 @@ def run_points(record: Mapping, item: str) -> dict[int, float]:
             try:
                 v = float(normalize(v, refs))
             except ValueError as e:
-                raise ValueError(f"{record.get('run_id')}: {e}") from None
+                raise ValueError(f"{record.run_id}: {e}") from None
         out[int(p["step"])] = v * spec.factor
     return out
 
 
-def cell_series(records: Sequence[Mapping], item: str) -> Series | None:
+def cell_series(records: Sequence[Record], item: str) -> Series | None:
     """Mean ± SEM over the seeds of one cell's ``records`` at every evaluated step (None: no curve)."""
     if not records:
         return None
-    total = max((int(p["step"]) for r in records for p in r.get("curve") or []), default=0)
+    total = max((int(p["step"]) for r in records for p in r.curve or []), default=0)
     runs = [run_points(r, item) for r in records]
     steps = sorted({s for c in runs for s in c})
     if not steps or total <= 0:
@@ -89,21 +90,21 @@ def cell_series(records: Sequence[Mapping], item: str) -> Series | None:
                   total)
 
 
-def curve_data(records: Sequence[Mapping], item: str, rows: Sequence[tuple],
+def curve_data(records: Sequence[Record | Mapping], item: str, rows: Sequence[tuple],
                methods: Sequence[str]) -> dict[tuple, dict[str, Series]]:
     """{row: {method: Series}} for the rows (tuples of ITEMS[item].rows' values, the panels, in this order) and
     methods with records; rows without any are left out, methods without a curve are left out of their row. Only
-    the newest record of each (cell, seed) counts (``common.running.records.latest_records``, the report's rule), so runs a
+    the newest record of each (cell, seed) counts (``common.running.store.Runs.newest``, the report's rule), so runs a
     cell superseded (kept in the JSONL as history) are not drawn beside the ones its table shows."""
     spec = ITEMS[item]
-    records = latest_records(records)
+    records = Runs(records).newest()
     out: dict[tuple, dict[str, Series]] = {}
     for row in rows:
         keys = dict(zip(spec.rows, row, strict=True))
         lines = {}
         for m in methods:
             want = {**keys, spec.cols: m}
-            s = cell_series([r for r in records if r.get("keys") == want], item)
+            s = cell_series([r for r in records if r.keys == want], item)
             if s is not None:
                 lines[m] = s
         if lines:

@@ -29,8 +29,8 @@ Keys (the cells of the experiment scripts use the same ones):
 Numbers: Tables 3 and 4 print mean ± the standard error of the mean across seeds (10 seeds on the ICG, 3 on
 MAMuJoCo: §6), entered as ``sem=``; their scores are fractions (1.0 = the expert; the ICG score is the raw
 reward in [0, 1]). Table 2 is in % (the package's ``normalized`` scale, × 100); Table 1 prints probabilities and
-a mean reward, no ``±``. Every number is entered as printed ("1." as 1.0). CLAIMS carry the paper's words and
-the exact rule a checker applies; EXPECTED_NOT_TO_HOLD names the claims that the paper's own tables contradict.
+a mean reward, no ``±``. Every number is entered as printed ("1." as 1.0). The claims, with the paper's words,
+the exact rule and its code, are in claims.py (and claims_table4b.py, claims_ant.py).
 
 Conventions of the claims' rules:
 
@@ -41,7 +41,7 @@ Conventions of the claims' rules:
   i.e. mean_a − mean_b > SEM_a + SEM_b; "matches" / "on par": |mean_a − mean_b| ≤ SEM_a + SEM_b.
 """
 
-from common.reporting.published import Claim, Entry, Figure, Table, check_paper, rounding_of
+from common.reporting.published import Entry, Figure, Table, check_paper, rounding_of
 
 PAPER = "moma_ppo"
 TITLE = "A Model-Based Solution to the Offline Multi-Agent RL Coordination Problem (MOMA-PPO)"
@@ -307,182 +307,4 @@ NOTES = {
     ],
 }
 
-# Every rule reads a cell's final score averaged over seeds (Tables 4, Figure 6, ablations: as fractions, our
-# normalized / 100); "SEM"/"significantly"/"matches" as in the module docstring.
-CLAIMS: list[Claim] = [
-    # Table 1 (§5.2)
-    Claim(item="table1", id="t1_scores_are_agreement_rates",
-          text="'Policies used to collect the datasets ... and resulting average scores of the datasets' (Table 1): "
-               "the average score is the rate at which two independent behavior policies agree. Check: on every "
-               "dataset, |avg_score − (p1·p2 + (1 − p1)(1 − p2))| ≤ 0.01, with p1, p2 the dataset's "
-               "p_right_agent1, p_right_agent2 (published: 0.623 vs 0.625, 0.502 vs 0.5, 0.375 vs 0.375)."),
-    Claim(item="table1", id="t1_datasets_mix_behaviors",
-          text="'In the most favorable dataset, data is collected by coordinated agents that select the same option "
-               "of going right most of the time. In the less favorable setting, agent 1 goes left most of the time "
-               "while agent 2 is more likely to go right. In the neutral setting, agents act uniformly. However, each "
-               "dataset does contain both coordinated and uncoordinated behaviors' (§5.2). Check: favorable: both "
-               "p_right > 0.5; unfavorable: p_right_agent1 < 0.5 < p_right_agent2; neutral: both within 0.5 ± 0.02; "
-               "and 0 < avg_score < 1 on every dataset (published: 0.75/0.75, 0.25/0.75, 0.5/0.5; 0.375..0.623)."),
-    # Table 3 (§6.1)
-    Claim(item="table3", id="t3_moma_only_decentralized_solver",
-          text="'MOMA-PPO is the only decentralized execution method to solve it for all the datasets' (Table 3 "
-               "caption). Check: moma_ppo's final score ≥ 0.99 on favorable, neutral and unfavorable, and each other "
-               "decentralized-execution method of the table (maiql, ibc) is < 0.99 on at least one dataset "
-               "(published: MOMA-PPO 1., 1., 1.; MAIQL 0.9 on neutral, 0. on unfavorable; IBC 0.55, 0.)."),
-    Claim(item="table3", id="t3_iql_and_moma_coordinate_any_dataset",
-          text="'the centralized execution (IQL) and model-based (MOMA-PPO) approaches are able to coordinate agents "
-               "regardless of the datasets' (§6.1). Check: iql's and moma_ppo's final scores are ≥ 0.99 on all three "
-               "datasets (published: 1. ± 0. in all six cells)."),
-    Claim(item="table3", id="t3_ibc_coordinates_only_on_coordinated_data",
-          text="'independent BC agents imitate the dataset behavior and therefore coordinate only if the dataset "
-               "majorly demonstrates coordination' (§6.1). Check: ibc's final score is ≥ 0.99 on favorable (every "
-               "seed), < 0.99 on neutral, and ≤ 0.01 on unfavorable (every seed 0: the BC argmaxes are ← for agent 1 "
-               "and → for agent 2) (published: 1., 0.55, 0.)."),
-    Claim(item="table3", id="t3_maiql_breaks_symmetry_on_neutral",
-          text="'Surprisingly, the CTDE model-free approach MAIQL is able to break symmetry and coordinate agents in "
-               "the neutral dataset' (§6.1). Check: maiql's final score on neutral is ≥ 0.8 and above ibc's on "
-               "neutral (published: 0.9 ± 0.1, i.e. 9 of 10 seeds, vs IBC 0.55)."),
-    Claim(item="table3", id="t3_maiql_fails_on_unfavorable",
-          text="'Unfortunately, the conservatism of model-free methods forces agents to stay close to the "
-               "demonstrated behaviors and prevails over this brittle symmetry-breaking mechanism in the unfavorable "
-               "– i.e., uncoordinated – dataset' (§6.1). Check: maiql's final score on unfavorable is ≤ 0.01 "
-               "(every seed 0; published: 0. ± 0.)."),
-    # Table 4a (§6.1)
-    Claim(item="table4a", id="t4a_moma_matches_or_beats_all",
-          text="'MOMA-PPO matches or significantly outperforms all other baselines' (§6.1). Check: in every row "
-               "(full, independent, leader-only), for every other method b, moma_ppo − b ≥ −(SEM_moma + SEM_b), i.e. "
-               "no baseline is above MOMA-PPO beyond the summed SEMs (published: MOMA-PPO's mean ≥ every baseline's "
-               "in all 3 rows; matches IQL in FO and MAIQL in independent, significantly above the rest)."),
-    Claim(item="table4a", id="t4a_moma_on_par_with_iql",
-          text="'our model-based CTDE approach MOMA-PPO solves strategy agreement and performs on par with "
-               "centralized execution (IQL), a setting that sidesteps the strategy agreement issue altogether' "
-               "(§6.1). Check: in the full row, |moma_ppo − iql| ≤ SEM_moma + SEM_iql (published: 1.07 ± 0.01 "
-               "both)."),
-    Claim(item="table4a", id="t4a_ibc_best_independent",
-          text="'Interestingly, IBC fares best among independent learners' (§6.1). Check: in every row, ibc's mean "
-               "> the means of itd3bc, icql and iomar (published: 1.02 vs ≤ 0.78; 0.76 vs ≤ 0.46; 0.84 vs ≤ 0.48)."),
-    Claim(item="table4a", id="t4a_ctde_fare_better_than_independent",
-          text="'Again, CTDE methods – particularly MAIQL – tend to fare better than independent learners' (§6.1). "
-               "Check (a tendency): in every row, the mean over the CTDE model-free methods (maiql, matd3bc) > the "
-               "mean over the independent learners (ibc, itd3bc, icql, iomar), and maiql's average over the 3 rows > "
-               "each independent learner's average (published: 1.00 vs 0.75, 0.755 vs 0.49, 0.765 vs 0.505; MAIQL "
-               "0.893 vs IBC 0.873; cell by cell IBC beats MAIQL in FO and leader-only)."),
-    Claim(item="table4a", id="t4a_model_free_worse_under_po",
-          text="'model-free methods struggle with strategy agreement, especially under partial observability' "
-               "(§6.1). Check: every decentralized model-free method (maiql, matd3bc, ibc, itd3bc, icql, iomar) "
-               "scores lower in each PO row (independent, leader-only) than in the full row (published: holds for "
-               "all 6)."),
-    Claim(item="table4a", id="t4a_independent_fail_under_po",
-          text="'Independent learners fail on datasets that contain a mixture of incompatible experts while "
-               "MOMA-PPO (and to some extent MAIQL) are able to coordinate agents' (Table 4a caption), read with "
-               "§6.1's 'especially under partial observability'. Check: in the independent and leader-only rows, "
-               "every independent learner (ibc, itd3bc, icql, iomar) has mean ≤ 0.9 and ≤ moma_ppo − 0.1, "
-               "moma_ppo's mean ≥ 0.9, and maiql's ≥ 0.75 (published: independent learners ≤ 0.76 and ≤ 0.84; "
-               "MOMA-PPO 0.95, 1.00; MAIQL 0.92, 0.80)."),
-    Claim(item="table4a", id="t4a_independent_learners_fail",
-          text="'(a) Independent learners fail on datasets that contain a mixture of incompatible experts' (Table 4a "
-               "caption, unqualified). Check: in every row, full included, every independent learner (ibc, itd3bc, "
-               "icql, iomar) has mean ≤ 0.9. EXPECTED NOT TO HOLD: the paper's own FO row has IBC at 1.02 ± 0.01."),
-    # Table 4b (§6.2, §7)
-    Claim(item="table4b", id="t4b_moma_best_all_rows",
-          text="'MOMA-PPO significantly outperforms the baseline across all settings' (Table 4b caption), read on "
-               "the means. Check: in all 8 rows (full/partial × random, medium, full-replay, expert), moma_ppo's "
-               "mean > every other method's mean (published: the smallest margins are FO full-replay 1.42 vs 1.33, "
-               "PO expert 0.18 vs 0.16, PO random 0.42 vs 0.34)."),
-    Claim(item="table4b", id="t4b_moma_significant_all_rows",
-          text="'MOMA-PPO significantly outperforms the baseline across all settings' (Table 4b caption); "
-               "'Our method ... significantly outperforms model-free alternatives' (§7). Check: in all 8 rows, for "
-               "every other method b, moma_ppo − b > SEM_moma + SEM_b. EXPECTED NOT TO HOLD: the paper's own PO "
-               "random row has MOMA-PPO 0.42 ± 0.05 vs MAIQL-ft 0.34 ± 0.04 (0.08 ≤ 0.09), the only failing pair."),
-    Claim(item="table4b", id="t4b_model_free_surpassed_in_fo",
-          text="'model-free methods (even when centralized) are unable to perform strategy fine-tuning. Indeed, "
-               "they are surpassed by our model-based method, MOMA-PPO' (§6.2); 'it also outperforms the fully "
-               "centralized model-free method IQL' (§7). Check: in the 4 full rows, moma_ppo's mean > the mean of "
-               "every model-free method, iql included (published: vs IQL 0.52/0.12, 1.29/0.97, 1.42/1.22, "
-               "1.49/1.26)."),
-    Claim(item="table4b", id="t4b_iql_on_par_with_model_free",
-          text="'First, IQL performs on par with the other model-free methods' (§6.2). Check: in every full row, "
-               "iql's mean ≥ the lowest mean of the other model-free methods (maiql, maiql_ft, ibc, itd3bc, icql, "
-               "iomar) and ≤ their highest mean + the summed SEMs of IQL and that method (published: FO expert 1.26 "
-               "± 0.01 vs ITD3+BC 1.25 ± 0.02 is the closest call)."),
-    Claim(item="table4b", id="t4b_independent_beat_ctde",
-          text="'For model-free methods, independent learners tend to outperform CTDE ones' (§6.2). Check (a "
-               "tendency): the best independent learner's mean (ibc, itd3bc, icql, iomar) > the best CTDE "
-               "model-free mean (maiql, maiql_ft) in a majority (≥ 5) of the 8 rows (published: 7 of 8; not PO "
-               "random, where MAIQL-ft's 0.34 > 0.31)."),
-    Claim(item="table4b", id="t4b_varied_data_harder_than_expert",
-          text="'comparing IQL with MAIQL performance does highlight that offline multi-agent coordination is more "
-               "challenging in varied datasets (i.e. medium or full-replay ...) than in uniformly coordinated "
-               "datasets (i.e. expert)' (§6.2). Check: in the full rows, iql − maiql on medium and on full-replay are "
-               "each > iql − maiql on expert (published: 0.12 and 0.45 vs 0.02)."),
-    Claim(item="table4b", id="t4b_moma_steers_under_po",
-          text="'In partially observable (PO) tasks, model-free methods are unable to adapt the behaviors "
-               "demonstrated in the datasets ... Conversely, with MOMA-PPO, the yellow agent steers the ant toward "
-               "the correct direction, and the teams reach very satisfactory performances provided that the datasets "
-               "have enough coverage' (§6.2). Check: in the partial rows random, medium and full-replay, moma_ppo's "
-               "mean ≥ 1.2 × the best model-free mean of the row (published: 0.42 vs MAIQL-ft 0.34 = 1.24×, 0.54 vs "
-               "0.22 = 2.5×, 0.46 vs 0.21 = 2.2×; on random the gap is within the summed SEMs, see "
-               "t4b_moma_significant_all_rows)."),
-    Claim(item="table4b", id="t4b_moma_po_expert_lowest",
-          text="'provided that the datasets have enough coverage to learn a world model that can simulate diverse "
-               "and robust behaviors (cf. the lower performance for the expert dataset)' (§6.2). Check: moma_ppo's "
-               "partial expert mean is the lowest of its four partial rows (published: 0.18 vs 0.42, 0.54, 0.46)."),
-    Claim(item="table4b", id="t4b_random_beats_expert_under_po",
-          text="'for tasks that require adapting the team's behavior, dataset coverage might be more desirable than "
-               "demonstrated performance. Indeed, methods fare better on random datasets than on expert ones' (§7). "
-               "Check: in the partial rows, every method's random mean > its expert mean (published: all 7 methods, "
-               "e.g. MOMA-PPO 0.42 vs 0.18, MAIQL 0.31 vs −0.16)."),
-    Claim(item="table4b", id="t4b_maiql_ft_no_better",
-          text="'the poor performance of MAIQL-ft suggests that IQL's finetuning abilities might not carry over to "
-               "the multi-agent setting' (§6.2); 'the single-agent approach of fine-tuning offline methods (i.e. IQL) "
-               "with online interactions fails in the multi-agent setting (i.e. MAIQL)' (§7). Check: in no row is "
-               "maiql_ft − maiql > SEM_ft + SEM_maiql, and maiql_ft's mean < maiql's in a majority (≥ 5) of the 8 "
-               "rows (published: lower in 5, equal in 1, higher in 2, never beyond the summed SEMs)."),
-    Claim(item="table4b", id="t4b_model_free_sometimes_below_ibc_or_data",
-          text="'Also, it sometimes leads to underperforming basic imitation learning (i.e., IBC) or the datasets' "
-               "average score (see Table 2)' (§6.2). Check: in Tables 4a/4b, at least one (row, model-free method "
-               "other than ibc) has a mean below ibc's in that row, and at least one model-free mean is below the "
-               "row's dataset mean from Table 2 / 100 (published: e.g. ICQL 0.73 < IBC 1.24 and < 1.174 on FO "
-               "expert)."),
-    # Figure 6 (§6.3; App. B.2)
-    Claim(item="figure6", id="f6_epistemic_beats_aleatoric",
-          text="'using epistemic uncertainty always significantly outperforms using aleatoric uncertainty except in "
-               "the case of full observability and adaptive rollouts' (§6.3). Check: on Ant full-replay, in each of "
-               "(partial, adaptive), (partial, fixed) and (full, fixed), epistemic's final mean − each of "
-               "aleatoric_1's and aleatoric_5's > the summed SEMs."),
-    Claim(item="figure6", id="f6_fo_adaptive_not_significant",
-          text="'... except in the case of full observability and adaptive rollouts where the comparison is not "
-               "statistically significant' (§6.3). Check: in (full, adaptive), |epistemic − aleatoric_λ| ≤ the "
-               "summed SEMs for the better of aleatoric_1 and aleatoric_5 (the one with the higher final mean)."),
-    # Ablations (§6.3; App. B.2)
-    Claim(item="ablations", id="ab_ground_truth_scores_higher",
-          text="'using the ground-truth simulator yielded higher scores suggesting that the performance of MOMA-PPO "
-               "can be further improved by learning a more accurate world model' (§6.3). Check: for each obs_mode "
-               "run, ground_truth's final mean > default's."),
-    Claim(item="ablations", id="ab_no_clip_rollouts_explode",
-          text="'not clipping the generated next-states to the dataset's bounding box prevented generating length "
-               "10 rollouts as the states' magnitude exploded after a few world-model steps' (§6.3). Check: for "
-               "no_clip, the mean synthetic rollout length over training (record extra 'rollout_len_run_mean') < 10 "
-               "and < default's, and the largest |next obs| generated (extra 'wm_obs_absmax') > 10 × the dataset's "
-               "largest |obs| (extra 'data_obs_absmax')."),
-    Claim(item="ablations", id="ab_lambda_g_needed",
-          text="'the use of uncertainty penalty (λ_g) ... [is] necessary to achieve satisfactory results' (§6.3). "
-               "Check: for each obs_mode run, default's final mean − no_lambda_g's > the summed SEMs."),
-    Claim(item="ablations", id="ab_adaptive_rollouts_needed",
-          text="'the use of ... adaptive rollouts' length (l_ϵ) [is] necessary to achieve satisfactory results' "
-               "(§6.3). Check: for each obs_mode run, default's final mean − no_adaptive's > the summed SEMs."),
-    Claim(item="ablations", id="ab_rollout_length_insensitive",
-          text="'varying the rollout's maximum length from 5 to 50 did not significantly impact performance' "
-               "(§6.3). Check: for each obs_mode run, every pair among k5, default (k = 10), k20, k50 has "
-               "|Δ final mean| ≤ the summed SEMs."),
-]
-
-# Claims the paper's own tables contradict (NOTES of table4a and table4b): id -> the cells that break it.
-# A verdict of "does not hold" on these is the paper's, not a failure of ours. (Claim has no field for this.)
-EXPECTED_NOT_TO_HOLD = {
-    "t4a_independent_learners_fail": "Table 4a, full (FO all-observant): IBC 1.02 ± 0.01 > 0.9",
-    "t4b_moma_significant_all_rows": "Table 4b, partial random: MOMA-PPO 0.42 ± 0.05 vs MAIQL-ft 0.34 ± 0.04 "
-                                     "(0.08 ≤ 0.05 + 0.04)",
-}
-
-check_paper(ITEMS, PUBLISHED, CLAIMS, NOTES)
+check_paper(ITEMS, PUBLISHED, notes=NOTES)
