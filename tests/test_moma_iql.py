@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.algos.iql import (
-    DiscreteIQL,
-    IQLConfig,
+from common.algos.iql import DiscreteIQL, IQLConfig
+from common.algos.iql_losses import (
     awr_loss,
     awr_weights,
     expectile_loss,

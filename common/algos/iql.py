@@ -38,6 +38,7 @@ choices get logit -1e10 ([code] legal-move mask). Each network has its own Adam 
 builds only its policy (the code builds Q and V for BC but never trains or reads them).
 Shapes: M members (S seeds x U units), S seeds, N agents, U units (N, or 1 for centralized IQL), B batch,
 K choices, O obs dim, Oj joint obs dim, T dataset steps.
+The named losses and the joint-action index: common/algos/iql_losses.py.
 """
 
 from __future__ import annotations
@@ -54,12 +55,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.algos import register_learner
+from common.algos.iql_losses import (
+    awr_loss,
+    awr_weights,
+    expectile_loss,
+    joint_index,
+    split_joint,
+    twin_td_loss,
+)
 from common.algos.ppo import mix_values
 from common.algos.state import learner_state, load_learner_state, restore_generator
 from common.networks.nets import EnsembleMLP, clip_grad_norm_, polyak_update
 
-__all__ = ["IQLConfig", "DiscreteIQL", "METHODS", "LEARNER_NAME", "expectile_loss", "awr_weights", "awr_loss",
-           "twin_td_loss", "joint_index", "split_joint", "build_discrete_iql"]
+__all__ = ["IQLConfig", "DiscreteIQL", "METHODS", "LEARNER_NAME", "build_discrete_iql"]
 
 LEARNER_NAME = "iql_discrete"
 METHODS = ("iql", "maiql", "bc")  # centralized IQL (joint action), MAIQL (mixers), independent BC
@@ -112,48 +120,6 @@ class IQLConfig:
             if getattr(self, name) != getattr(default, name):
                 fail(name, f"is set but unused by method {self.method!r}")
         return self
-
-
-# ----------------------------------------------------------------------------------------------
-# named losses (tested on hand-computed cases in tests/test_moma_iql.py)
-# ----------------------------------------------------------------------------------------------
-
-
-def expectile_loss(q: Tensor, v: Tensor, tau: float) -> Tensor:
-    """IQL Eq. 5: mean_B |tau - 1(q < v)| (q - v)^2 over the last axis. q (the target, no gradient), v [*, B] -> [*]."""
-    return (torch.abs(tau - (q < v).to(v.dtype)) * (q - v).square()).mean(-1)
-
-
-def awr_weights(q: Tensor, v: Tensor, beta: float, w_max: float) -> Tensor:
-    """IQL Eq. 7's weights min(exp(beta (q - v)), w_max), detached. [*] -> [*]."""
-    return torch.exp(beta * (q - v)).clamp(max=w_max).detach()
-
-
-def awr_loss(logp: Tensor, w: Tensor) -> Tensor:
-    """-mean_B w log pi(a | o) over the last axis; w = 1 is behavioral cloning. logp, w [*, B] -> [*]."""
-    return -(w * logp).mean(-1)
-
-
-def twin_td_loss(q1: Tensor, q2: Tensor, y: Tensor) -> Tensor:
-    """IQL Eq. 6 for both critics ([code] ``((target - Qsa1)**2 + (target - Qsa2)**2).mean(0)``). [*, B] -> [*]."""
-    return ((y - q1).square() + (y - q2).square()).mean(-1)
-
-
-def joint_index(actions: Tensor, n_actions: Sequence[int]) -> Tensor:
-    """Per-agent indices [..., N] -> the joint action index [...] (agent 0 the most significant digit)."""
-    idx = torch.zeros_like(actions[..., 0])
-    for i, k in enumerate(n_actions):
-        idx = idx * int(k) + actions[..., i]
-    return idx
-
-
-def split_joint(idx: Tensor, n_actions: Sequence[int]) -> Tensor:
-    """Inverse of :func:`joint_index`: [...] -> [..., N]."""
-    out = []
-    for k in reversed([int(k) for k in n_actions]):
-        out.append(idx % k)
-        idx = torch.div(idx, k, rounding_mode="floor")
-    return torch.stack(out[::-1], dim=-1)
 
 
 # ----------------------------------------------------------------------------------------------
