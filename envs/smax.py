@@ -2,7 +2,7 @@
 
 StarCraft II does not run here and SMAC has no PyPI build, so the StarCraft items of CAST-BCQ (Table 1,
 Figure 5) and OTC (Figure 6d) run on SMAX (``pip install -e '.[smax]'``: jaxmarl 0.2.0 on CPU jax; facts in
-docs/smax.md). Only this module imports jax, and only when an smax env is made.
+docs/smax.md). Only envs/smax_core.py imports jax, and only when an smax env is made.
 
 Maps (allies vs enemies; unit types 0 marine, 1 marauder, 2 stalker, 3 zealot) and SMAC's episode limits
 (``limit`` of SMAC's map registry, smac/env/starcraft2/maps/smac_maps.py):
@@ -35,43 +35,20 @@ and one action sequence give one episode. ``reset(None)`` continues the stream.
 Batched stepping: ``envs.make_vec("smax/<map>", E)`` returns :class:`SmaxVecEnv`, E copies stepped by one
 ``jax.jit(jax.vmap(step))`` call (compiled once per map and options, shared by every env of the process),
 numpy at the boundary. Copy k reset with ``seed + k`` follows exactly the single env reset with ``seed + k``.
+The map table and the jitted core are in envs/smax_core.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import importlib.util
 import numbers
-import os
-import sys
 
 import numpy as np
 
 from envs.base import EnvSpec, MultiAgentEnv, VecEnv
 from envs.pettingzoo_view import PettingZooView
+from envs.smax_core import MAPS, as_seeds, fresh_seed, jitted_core, to_numpy
 
-MARINE, MARAUDER, STALKER, ZEALOT = 0, 1, 2, 3  # SMAX unit type ids
-N_MOVE = 5  # SMAX actions 0-3 move, 4 stop; attacks start at 5
-STOP = 4
-
-# map -> SMAC's episode limit; units = (types of allies then enemies, n_allies, n_enemies) for a scenario we
-# register (None: SMAX's built-in one); the SMAC map it stands for; why it is a substitute (None: it is not)
-MAPS: dict[str, dict] = {
-    "2s3z": dict(limit=120, units=None, smac_map="2s3z", substitute=None),
-    "3s_vs_3z": dict(limit=150, units=([STALKER] * 3 + [ZEALOT] * 3, 3, 3), smac_map="3s_vs_3z", substitute=None),
-    "5m_vs_6m": dict(limit=70, units=None, smac_map="5m_vs_6m", substitute=None),
-    "10m_vs_11m": dict(limit=150, units=None, smac_map="10m_vs_11m", substitute=None),
-    "MMM_no_medivac": dict(
-        limit=150,
-        units=(([MARAUDER] * 2 + [MARINE] * 7) * 2, 9, 9),
-        smac_map="MMM",
-        substitute=(
-            "SUBSTITUTE for SMAC's MMM (7 marines + 2 marauders + 1 Medivac per side): SMAX has no Medivac and no "
-            "healing, so both sides are 7 marines + 2 marauders; results on it are not MMM results"
-        ),
-    ),
-}
 ATTACK_MODES = ("closest", "random")
 DEVIATIONS = (
     "JaxMARL SMAX engine, not StarCraft II: different unit dynamics, no shields (Protoss HP folded into health)",
@@ -81,130 +58,12 @@ DEVIATIONS = (
 )
 
 
-# ---- the jitted core, one per (map, options), shared by every env of the process ----------------------
-
-
-@contextlib.contextmanager
-def _quiet_stdout():
-    """File descriptor 1 sent to /dev/null for the block: a module on jaxmarl's import path rewraps sys.stdout,
-    so redirecting sys.stdout alone would not catch its prints; what Python buffered is flushed on each side."""
-    sys.stdout.flush()
-    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    try:
-        yield
-    finally:
-        try:
-            sys.stdout.flush()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-            os.close(null)
-
-
-@functools.lru_cache(maxsize=None)
-def _core(map_name: str, max_steps: int, enemy_shoots: bool, attack_mode: str) -> "_Core":
-    return _Core(map_name, max_steps, enemy_shoots, attack_mode)
-
-
-class _Core:
-    """SMAX wrapped as pure functions on arrays: reset(key) and step(key, state, actions), jitted and vmapped."""
-
-    def __init__(self, map_name: str, max_steps: int, enemy_shoots: bool, attack_mode: str):
-        import jax
-        import jax.numpy as jnp
-
-        with _quiet_stdout():  # jaxmarl prints "Importing submoduled environments..." on import: no news for us
-            from jaxmarl.environments.smax.heuristic_enemy_smax_env import HeuristicEnemySMAX
-            from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO, Scenario, register_scenario
-
-        m = MAPS[map_name]
-        if m["units"] is not None and map_name not in MAP_NAME_TO_SCENARIO:
-            types, n_allies, n_enemies = m["units"]
-            register_scenario(map_name, Scenario(jnp.array(types, dtype=jnp.uint8), n_allies, n_enemies, False, False))
-        scenario = MAP_NAME_TO_SCENARIO[map_name]
-        self.env = env = HeuristicEnemySMAX(
-            enemy_shoots=enemy_shoots, attack_mode=attack_mode, scenario=scenario, max_steps=max_steps
-        )
-        self.agents = list(env.agents)  # ally_0 .. ally_{N-1}
-        self.n_allies, self.n_enemies = env.num_allies, env.num_enemies
-        self.n_actions = env.num_ally_actions  # 5 + n_enemies
-        self.obs_dim = int(env.observation_spaces[self.agents[0]].shape[0])
-        self.state_dim = int(env.state_size)
-        self.unit_types = np.asarray(scenario.unit_types)
-
-        def canonical(tree):
-            # strip weak types so that the state after reset and after step have one signature (one compile)
-            return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
-
-        def view(obs, st):
-            """The arrays our boundary needs from SMAX's dict observation and its state."""
-            alive = st.state.unit_alive
-            avail = env.get_avail_actions(st)
-            return dict(
-                obs=jnp.stack([obs[a] for a in self.agents]),  # [N, O]
-                state=obs["world_state"],  # [S]
-                avail=jnp.stack([avail[a] for a in self.agents]).astype(bool),  # [N, n_actions]
-                allies_alive=alive[: self.n_allies],  # [N]
-                enemies_alive=alive[self.n_allies :],  # [n_enemies]
-            )
-
-        def reset(key):
-            key, k = jax.random.split(key)
-            obs, st = env.reset(k)
-            st = canonical(st)
-            return key, st, view(obs, st)
-
-        def step(key, st, actions):  # actions int32 [N]
-            key, k = jax.random.split(key)
-            obs, st, rew, _, _ = env.step_env(k, st, {a: actions[i] for i, a in enumerate(self.agents)})
-            st = canonical(st)
-            out = view(obs, st)
-            any_ally = jnp.any(out["allies_alive"])
-            any_enemy = jnp.any(out["enemies_alive"])
-            out["reward"] = rew[self.agents[0]]  # the team reward (every ally gets it)
-            out["terminated"] = ~any_ally | ~any_enemy
-            out["won"] = any_ally & ~any_enemy
-            return key, st, out
-
-        def step_frozen(key, st, actions, done):
-            """A copy whose episode ended keeps its key, state and outputs (rewards 0) until reset."""
-            new_key, new_st, out = step(key, st, actions)
-            keep = lambda new, old: jnp.where(done, old, new)  # noqa: E731
-            return keep(new_key, key), jax.tree.map(keep, new_st, st), out
-
-        self.reset = jax.jit(reset)
-        self.step = jax.jit(step)
-        self.vreset = jax.jit(jax.vmap(reset))
-        self.vstep = jax.jit(jax.vmap(step_frozen))
-        self.key = jax.jit(jax.random.PRNGKey)
-        self.vkey = jax.jit(jax.vmap(jax.random.PRNGKey))
-
-
-def _to_numpy(tree) -> dict:
-    import jax
-
-    return {k: np.asarray(v) for k, v in jax.device_get(tree).items()}
-
-
-def _fresh_seed() -> int:
-    return int(np.random.default_rng().integers(2**31 - 1))
-
-
-def _seeds(seeds) -> np.ndarray:
-    """Seeds as the uint32 that PRNGKey takes; out of range is an error, not a silent wrap."""
-    s = np.asarray(seeds, dtype=np.int64)
-    if s.min() < 0 or s.max() >= 2**32:
-        raise ValueError(f"smax seeds must be integers in [0, 2**32), got {s.min()}..{s.max()}")
-    return s.astype(np.uint32)
-
-
 # ---- the single env ------------------------------------------------------------------------------------
 
 
 class SmaxEnv(MultiAgentEnv):
     def __init__(self, map_name: str, max_steps: int, enemy_shoots: bool, attack_mode: str):
-        self.core = core = _core(map_name, max_steps, enemy_shoots, attack_mode)
+        self.core = core = jitted_core(map_name, max_steps, enemy_shoots, attack_mode)
         m = MAPS[map_name]
         N = core.n_allies
         super().__init__(
@@ -237,16 +96,16 @@ class SmaxEnv(MultiAgentEnv):
 
     def _reset(self, seed):
         if seed is None and self._key is None:
-            seed = _fresh_seed()
-        key = self.core.key(_seeds(int(seed))) if seed is not None else self._key
+            seed = fresh_seed()
+        key = self.core.key(as_seeds(int(seed))) if seed is not None else self._key
         self._key, self._st, out = self.core.reset(key)
-        self._out = _to_numpy(out)
+        self._out = to_numpy(out)
         return list(self._out["obs"])
 
     def _step(self, actions):
         a = np.asarray([int(x) for x in actions], dtype=np.int32)
         self._key, self._st, out = self.core.step(self._key, self._st, a)
-        self._out = out = _to_numpy(out)
+        self._out = out = to_numpy(out)
         r = np.full(self.spec.n_agents, out["reward"], dtype=np.float32)
         info = {"won": bool(out["won"]), "avail_actions": out["avail"].copy()}
         return list(out["obs"]), r, bool(out["terminated"]), False, info
@@ -316,10 +175,10 @@ class SmaxVecEnv(VecEnv):
                 raise ValueError(f"need one seed per env ({self.n}), got {len(seeds)}")
             seeds = np.asarray([int(s) for s in seeds])
         else:
-            seed = _fresh_seed() if seed is None else int(seed)
+            seed = fresh_seed() if seed is None else int(seed)
             seeds = seed + np.arange(self.n)
-        self._key, self._st, out = self.core.vreset(self.core.vkey(_seeds(seeds)))
-        self._out = _to_numpy(out)
+        self._key, self._st, out = self.core.vreset(self.core.vkey(as_seeds(seeds)))
+        self._out = to_numpy(out)
         self.done[:] = False
         self.t[:] = 0
         self.info = {}
@@ -337,7 +196,7 @@ class SmaxVecEnv(VecEnv):
             raise ValueError(f"{self.spec.name}: actions must be integers in 0..{K - 1}, got {a.min()}..{a.max()}")
         was_done = self.done.copy()
         self._key, self._st, out = self.core.vstep(self._key, self._st, a.astype(np.int32), was_done)
-        out = _to_numpy(out)
+        out = to_numpy(out)
         live = ~was_done
         self.t += live
         terminated = out["terminated"] & live

@@ -128,7 +128,6 @@ BIG_MODULES = {  # path: lines
     "common/algos/itd3.py": 630,
     "common/algos/mappo.py": 635,
     "common/reporting/published.py": 474,
-    "envs/smax.py": 411,
     "papers/cast_bcq/cast_bcq.py": 640,
     "papers/cast_bcq/icq_ma.py": 564,
     "papers/moma_ppo/jobs.py": 746,
