@@ -15,6 +15,7 @@ from papers.otc import config as C
 from papers.otc import deploy as D
 from papers.otc import mujoco_items as M
 from papers.otc import table1
+from papers.otc.otc_metrics import improvement_percent
 
 HOP, HC = "mamujoco/hopper-3x1", "mamujoco/halfcheetah-2x3"
 
@@ -111,7 +112,7 @@ def test_variants_of_a_seed_share_pi0_and_the_first_deployment(tmp_path):
     assert m == max(20, round(0.01 * r["extra"]["dataset_size"]))
     assert [p.get("online_rows") for p in r["curve"]] == [None, m, 2 * m]  # |B^k| = |B^0| + k M
     assert len(r["curve"][1]["alpha"]) == 3 and r["curve"][1]["alpha"] == [1.0, 1.0, 1.0]  # alpha^1 = alpha^0
-    assert r["score"] == pytest.approx(D.O.improvement_percent(r["extra"]["s0"], r["extra"]["s_final"]))
+    assert r["score"] == pytest.approx(improvement_percent(r["extra"]["s0"], r["extra"]["s_final"]))
 
 
 def test_a_killed_run_resumes_to_the_same_record(tmp_path, monkeypatch):

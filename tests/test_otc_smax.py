@@ -161,7 +161,7 @@ def _rows(n, agent, base):
 
 
 def test_each_agent_reads_its_own_online_rows():
-    from papers.otc.smax_items import Buffers
+    from papers.otc.smax_sampling import Buffers
 
     n0, N = 10, 2
     off = {k: torch.stack([v, v], dim=1) for k, v in _rows(n0, 9, 0).items()}

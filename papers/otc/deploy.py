@@ -69,12 +69,7 @@ from common.running.runtime import current_threads
 from papers.otc import bremen  # noqa: F401 - registers the learner "bremen" (Figure 6a, b)
 from papers.otc import otc as O
 from papers.otc.otc_metrics import improvement_percent, near_zero_baseline
-from papers.otc.sampler import (
-    BATCH_KEYS,
-    SAMPLER_STREAM,  # noqa: F401 - re-exported for papers/otc/smax_items.py
-    Sampler,
-    stream_generator,
-)
+from papers.otc.sampler import BATCH_KEYS, Sampler, stream_generator
 
 DEPLOY_SEED_OFFSET = 2_000_000  # env seeds of the deployments (apart from evaluation, 1_000_000 + ...)
 CVAE_STREAM = 0xCAE  # spawn key of the CVAE's generator (the sampler's: papers/otc/sampler.py)

@@ -64,7 +64,6 @@ from torch import Tensor
 from common.algos.bcq import vae_loss
 from common.networks.heads import VAE
 from papers.otc.otc_config import ALPHA_MODES, DQ_NORMS, OTCConfig
-from papers.otc.otc_metrics import improvement_percent  # noqa: F401 - re-exported for papers/otc/smax_items.py
 
 __all__ = [
     "ranks",

@@ -62,11 +62,13 @@ from common.running.profiles import Profile
 from common.running.records import atomic_torch_save
 from papers.otc import config as C
 from papers.otc import deploy
-from papers.otc import otc as O
-from papers.otc.deploy import SAMPLER_STREAM, offline_dir, offline_key, stream_generator
+from papers.otc.deploy import offline_dir, offline_key
 from papers.otc.mujoco_items import sampler_fields
+from papers.otc.otc_metrics import improvement_percent
+from papers.otc.sampler import stream_generator
+from papers.otc.smax_sampling import Buffers, SmaxSampler
 
-__all__ = ["needs_smax", "cell_config", "load_smax", "agent_view", "Buffers", "SmaxSampler", "deploy_episodes",
+__all__ = ["needs_smax", "cell_config", "load_smax", "agent_view", "deploy_episodes",
            "deploy_env_seeds", "sequential_deployment", "evaluate_smax", "offline_cql", "smax_tuning_run",
            "SMAX_METHODS", "JOB"]
 
@@ -132,152 +134,6 @@ def agent_view(data, device, reward_scale: float = 1.0) -> dict[str, Tensor]:
     if not bool(out["avail"].gather(-1, out["actions"].unsqueeze(-1)).all()):
         raise ValueError("the SMAX dataset holds an action its avail_actions mark unavailable")
     return out
-
-
-# ---- B_j^k of every member -----------------------------------------------------------------------------------------
-
-class Buffers:
-    """Each member's merged data B_j^k: the offline rows [T0, N, ...] (shared; member m reads column agents[m]) and
-    its agent's own online rows, stored compacted in column j of ``online`` [C, N, ...] (rows [0, count_j)). Row
-    index r of member m: r < T0 = offline row r, else online row r - T0. D_j^k = its rows of the newest deployment."""
-
-    def __init__(self, offline: Mapping[str, Tensor], agents: Tensor):
-        self.offline = dict(offline)
-        self.agents = agents  # [M]
-        self.n0 = int(self.offline["obs"].shape[0])
-        self.N = int(self.offline["obs"].shape[1])
-        self.online: dict[str, Tensor] | None = None
-        dev = agents.device
-        self.counts = torch.zeros(self.N, dtype=torch.int64, device=dev)  # online rows per agent
-        self.newest_start = torch.zeros(self.N, dtype=torch.int64, device=dev)  # D_j^k = [start, start + size)
-        self.newest_size = torch.zeros(self.N, dtype=torch.int64, device=dev)
-
-    def sizes(self) -> Tensor:
-        """|B_j^k| of each member [M]."""
-        return self.n0 + self.counts[self.agents]
-
-    def add(self, rows: Sequence[Mapping[str, Tensor]]) -> None:
-        """Append D_j^k for every agent j: rows[j] holds BATCH_KEYS of agent j's own transitions, [c_j, ...]."""
-        if len(rows) != self.N:
-            raise ValueError(f"need the online rows of {self.N} agents, got {len(rows)}")
-        c = torch.tensor([int(r["obs"].shape[0]) for r in rows], dtype=torch.int64, device=self.counts.device)
-        need = int((self.counts + c).max())
-        have = 0 if self.online is None else int(self.online["obs"].shape[0])
-        if need > have:  # grow once per deployment (never inside the update loop)
-            grown = {k: v.new_zeros((need - have, *v.shape[1:])) for k, v in self.offline.items()}
-            self.online = grown if self.online is None else {k: torch.cat([self.online[k], grown[k]]) for k in grown}
-        for j, r in enumerate(rows):  # N writes per deployment
-            a, n = int(self.counts[j]), int(c[j])
-            for k in BATCH_KEYS:
-                self.online[k][a:a + n, j] = r[k].to(self.online[k].dtype)
-        self.newest_start, self.newest_size = self.counts.clone(), c
-        self.counts = self.counts + c
-
-    def gather(self, idx: Tensor) -> dict[str, Tensor]:
-        """Member m's rows idx[m] (into [0, |B_m^k|)) -> BATCH_KEYS [M, R, ...]."""
-        cols = self.agents[:, None]
-        off = idx < self.n0  # [M, R]
-        i_off = idx.clamp(max=self.n0 - 1)
-        out = {k: v[i_off, cols] for k, v in self.offline.items()}
-        if self.online is None or bool(off.all()):
-            return out
-        i_on = (idx - self.n0).clamp(min=0, max=self.online["obs"].shape[0] - 1)
-        for k, v in self.online.items():
-            keep = off.reshape(*off.shape, *([1] * (out[k].dim() - 2)))
-            out[k] = torch.where(keep, out[k], v[i_on, cols])
-        return out
-
-    def sample(self, gen: torch.Generator, n: int) -> Tensor:
-        """n rows uniform (with replacement) from each member's B_m^k -> idx [M, n]."""
-        size = self.sizes().to(torch.float64)[:, None]
-        u = torch.rand((len(self.agents), int(n)), generator=gen, device=self.agents.device, dtype=torch.float64)
-        return torch.minimum((u * size).long(), size.long() - 1)
-
-    def sample_newest(self, gen: torch.Generator, n: int) -> Tensor:
-        """min(n, min_m |D_m^k|) rows of each member's newest online set, without repeats -> idx [M, n'] (into
-        B_m^k). One uniform key per slot of the largest D^k, the smallest keys of the valid slots win."""
-        size = self.newest_size[self.agents]  # [M]
-        if int(size.min()) < 1:
-            raise ValueError("an agent has no online rows in the newest deployment")
-        n = min(int(n), int(size.min()))
-        width = int(size.max())
-        keys = torch.rand((len(self.agents), width), generator=gen, device=self.agents.device)
-        keys = keys.masked_fill(torch.arange(width, device=keys.device)[None, :] >= size[:, None], 2.0)
-        pos = keys.topk(n, dim=-1, largest=False).indices  # [M, n] distinct valid slots
-        return self.n0 + self.newest_start[self.agents][:, None] + pos
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"online": None if self.online is None else {k: v.cpu() for k, v in self.online.items()},
-                "counts": self.counts.cpu(), "newest_start": self.newest_start.cpu(),
-                "newest_size": self.newest_size.cpu()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        dev = self.agents.device
-        self.online = None if state["online"] is None else {k: v.to(dev) for k, v in state["online"].items()}
-        self.counts, self.newest_start, self.newest_size = (state[k].to(dev) for k in
-                                                            ("counts", "newest_start", "newest_size"))
-
-
-# ---- the samplers: uniform (the CQL column) and OTC (d_q) -----------------------------------------------------------
-
-class SmaxSampler:
-    """Update batches [M, n, ...] of ``uniform`` (128 rows of B_j^k) or ``otc`` (d_q, Eq. 3, Eq. 4)."""
-
-    def __init__(self, kind: str, learner: DiscreteCQL, cfg: Mapping[str, Any], seed: int, device):
-        if kind not in ("uniform", "otc"):
-            raise ValueError(f"unknown SMAX sampler {kind!r}; valid: uniform, otc")
-        self.kind, self.learner = kind, learner
-        self.gen = stream_generator(seed, SAMPLER_STREAM, device)
-        self.ocfg = self.alpha = None
-        if kind == "otc":
-            self.ocfg = O.OTCConfig(**cfg["otc"]).validate()
-            if self.ocfg.distance != "q":
-                raise ValueError(f"OTC on SMAX uses d_q (Figure 6d); distance={self.ocfg.distance!r} is not built")
-            self.alpha = O.AdaptiveAlpha(learner.n_members, self.ocfg.alpha0, self.ocfg.alpha_mode)
-
-    def _pair(self, buf: Buffers) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        c = self.ocfg
-        return buf.gather(buf.sample(self.gen, c.big_batch)), buf.gather(buf.sample_newest(self.gen, c.match_batch))
-
-    def similarity(self, bb: Mapping[str, Tensor], bd: Mapping[str, Tensor]) -> Tensor:
-        """d_q(s', s'* of the best match in D) [M, |B|] (papers/otc/otc.py's q_similarity) [P Sec. 3.3; I C11]."""
-        lr = self.learner
-        q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
-        v_b, v_d = lr.value(bb["next_obs"], bb["next_avail"]), lr.value(bd["next_obs"], bd["next_avail"])
-        return O.q_similarity(q_b, q_d, v_b, v_d, bb["rewards"], bd["rewards"], bb["terminals"], bd["terminals"],
-                              float(lr.cfg.gamma), self.gen, self.ocfg.dq_norm)[1]
-
-    @torch.no_grad()
-    def start_phase(self, buf: Buffers) -> dict[str, list[float]]:
-        """DD^k over ``n_alpha_draws`` (B, D) draws with the current Q, then alpha^k (Eq. 4) [I C13]; {} if uniform."""
-        if self.kind != "otc":
-            return {}
-        dd = torch.stack([self.similarity(*self._pair(buf)).double().mean(-1)
-                          for _ in range(self.ocfg.n_alpha_draws)]).mean(0)  # [M]
-        return {"alpha": self.alpha.step(dd).tolist(), "dd": dd.tolist()}
-
-    def batch(self, buf: Buffers) -> dict[str, Tensor]:
-        lr = self.learner
-        if self.kind == "uniform":
-            return buf.gather(buf.sample(self.gen, lr.cfg.batch_size))
-        bb, bd = self._pair(buf)
-        with torch.no_grad():
-            d = self.similarity(bb, bd)  # [M, |B|]
-            probs = O.rank_probabilities(d, self.alpha.alpha.to(d.dtype).to(d.device))
-            sel = O.prioritized_draw(probs, self.ocfg.batch_size, self.gen)  # [M, n]
-        m = torch.arange(sel.shape[0], device=sel.device)[:, None]
-        return {k: v[m, sel] for k, v in bb.items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"gen": self.gen.get_state()}
-        if self.alpha is not None:
-            out["alpha"] = self.alpha.state_dict()
-        return out
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.gen.set_state(state["gen"].cpu())
-        if self.alpha is not None:
-            self.alpha.load_state_dict(state["alpha"])
 
 
 # ---- deployments and evaluation -------------------------------------------------------------------------------------
@@ -463,7 +319,7 @@ def smax_tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
     return {
         "score": s_k, "curve": list(ctx.curve), "s0": s0["win_rate"], "s_final": s_k,
         "return_s0": s0["return"], "return_final": float(ctx.curve[-1]["eval_return"]),
-        "improvement": O.improvement_percent(s0["win_rate"], s_k), "deploy_episodes_per_agent": n_eps,
+        "improvement": improvement_percent(s0["win_rate"], s_k), "deploy_episodes_per_agent": n_eps,
         "online_env_steps": int(sum(p.get("deploy_env_steps", 0) for p in ctx.curve)),
         "online_digest": _online_digest(buf), "data_win_rate": data.win_rate, **data_identity_of(data),
     }
