@@ -10,7 +10,7 @@ but for the fields that say when a run was made; a group killed after its first 
 or alone, to the same records; the CLI option and its errors.
 
 Equality is exact: EnsembleBatchNorm1d pads each member's channels to whole vector blocks
-(common.networks.nets.BN_LANES), so a member's numbers do not depend on how many members share the module (without the
+(common.networks.batchnorm.BN_LANES), so a member's numbers do not depend on how many members share the module (without the
 padding, MA-CQL and MA-TD3+BC drifted apart from their runs alone in the last bits, then by up to 18 % after
 500 updates; docs/scaling.md). The comparisons can fail: another seed or another tau moves scores by 10 % and
 more (checked below), and a broken random-stream routing is caught at the learner level.
@@ -33,7 +33,7 @@ from papers.omar.jobs import offline_job
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
 
-RTOL = 0.0  # exact: EnsembleBatchNorm1d pads members to whole vector blocks (common.networks.nets.BN_LANES)
+RTOL = 0.0  # exact: EnsembleBatchNorm1d pads members to whole vector blocks (common.networks.batchnorm.BN_LANES)
 # what may differ between a grouped record and the record of the same run alone (besides float rounding of
 # score, normalized, curve and the readings in extra): when it ran, how long, its Sacred run's id
 WHEN = {"started", "finished", "wall_time_s", "sacred_run_id"}

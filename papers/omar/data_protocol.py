@@ -111,7 +111,7 @@ BEHAVIOR_CFG: dict[str, dict[str, dict[str, Any]]] = {
 # which the reward is made of). MATD3 with such actors barely learned here (60k steps: -26, with
 # a state critic: 58 at 30k), so the behavior actors see the whole 17-dim state (obs_mode "otc") and the
 # critics the state (critic_input "state"); the datasets are re-observed into OMAR's 6-dim observations
-# (collect.reobserve). OMAR's generation code is unreleased; its datasets store the state too (docs/omar_official_code.md#halfcheetah).
+# (common.behavior.rollouts.reobserve). OMAR's generation code is unreleased; its datasets store the state too (docs/omar_official_code.md#halfcheetah).
 BEHAVIOR_ENV_OPTIONS: dict[str, dict[str, Any] | None] = {"mpe": None, "mujoco": {"obs_mode": "otc"}}
 COLLECT_ENVS = {"mpe": 8, "mujoco": 1}  # env copies stepped together during collection (batched policy)
 
