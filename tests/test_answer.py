@@ -25,10 +25,19 @@ PUBLISHED = [
     {"item": "table1", "keys": {"env": "tag", "dataset": "expert", "method": "fake_m"}, "mean": 5.0, "std": 1.0},
     {"item": "table1", "keys": {"env": "hopper", "dataset": "medium", "method": "fake_m"}, "mean": 50.0, "std": 5.0},
 ]
+'''
+CLAIMS_PY = '''
+from common.reporting.claims import Claim
+
+
+def by_hand(ev):
+    return None, "the test writes the verdicts itself"
+
+
 CLAIMS = [
-    {"item": "figure2", "id": "wins", "text": "'FAKE ends above CQL' (Fig. 2). Check: final mean above CQL's"},
-    {"item": "figure2", "id": "fast", "text": "FAKE learns fast"},
-    {"item": "table1", "id": "hopper_ok", "text": "FAKE does well on Hopper"},
+    Claim(item="figure2", id="wins", text="'FAKE ends above CQL' (Fig. 2). Check: final mean above CQL's", check=by_hand),
+    Claim(item="figure2", id="fast", text="FAKE learns fast", check=by_hand),
+    Claim(item="table1", id="hopper_ok", text="FAKE does well on Hopper", check=by_hand),
 ]
 '''
 MUJOCO_QUICK = {"dataset": {"env": "mamujoco/hopper-3x1", "kind": "medium", "task": "hopper", "data_profile": "quick"}}
@@ -45,6 +54,7 @@ def world(tmp_path):
     papers = tmp_path / "papers"
     (papers / "fake").mkdir(parents=True)
     (papers / "fake" / "published.py").write_text(PUBLISHED_PY)
+    (papers / "fake" / "claims.py").write_text(CLAIMS_PY)
     res = tmp_path / "results"
     path = records_path(res, "quick", "fake", "table1")
     for seed, (a, b) in enumerate([(10.0, 20.0), (12.0, 20.0), (14.0, 20.0)]):

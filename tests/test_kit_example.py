@@ -5,24 +5,35 @@ Nothing here imports papers/omar: what a new paper needs is in common/."""
 
 import numpy as np
 
-from common.reporting.figures import item_records, seed_means, write_claims
+from common.reporting.claims import Evidence, check_claims
 from common.reporting.published import load_published
 from common.reporting.report import write_item_report
 from common.running.cli import main
 from common.running.experiment import Cell
 from common.running.offline import offline_job
 from common.running.records import load_records
+from common.running.store import item_runs
 
 PUBLISHED = '''
-from common.reporting.published import Claim, Entry, Table, check_paper
+from common.reporting.published import Entry, Table, check_paper
 
 PAPER, TITLE = "toy", "A toy paper"
 ITEMS = {"table1": Table(title="ITD3 on spread, two actor learning rates", rows=["method"], cols="actor_lr",
                          metric="score", spread="sem")}
 PUBLISHED = [Entry(item="table1", keys={"method": "itd3", "actor_lr": "1e-3"}, mean=-150.0, sem=5.0),
              Entry(item="table1", keys={"method": "itd3", "actor_lr": "1e-2"}, mean=-140.0, sem=5.0)]
-CLAIMS = [Claim(item="table1", id="finite", text="every run ends with a finite score")]
-check_paper(ITEMS, PUBLISHED, CLAIMS)
+check_paper(ITEMS, PUBLISHED)
+'''
+CLAIMS = '''
+from common.reporting.claims import Claim
+
+
+def all_finite(ev):
+    """Every run of the item ends with a finite score."""
+    return all(r.score is not None for r in ev.runs), f"{len(ev.runs)} runs"
+
+
+CLAIMS = [Claim(item="table1", id="finite", text="every run ends with a finite score", check=all_finite)]
 '''
 
 
@@ -53,22 +64,21 @@ def test_a_toy_paper_runs_end_to_end_through_the_kit(tmp_path):
     papers = tmp_path / "papers"
     (papers / "toy").mkdir(parents=True)
     (papers / "toy" / "published.py").write_text(PUBLISHED)
+    (papers / "toy" / "claims.py").write_text(CLAIMS)
     results = tmp_path / "results"
     job = offline_job("itd3", load=load_toy)
     summary = main("toy table 1", build_cells, job, "toy", "table1",
                    argv=["--profile", "smoke", "--results", str(results), "--no-report"])
     assert summary.ok and len(summary.ran) == 2 * 2  # two cells x the smoke profile's two seeds
 
-    recs = item_records(results, "smoke", "toy", "table1")
-    assert len(recs) == 4 and all(r["extra"]["dataset_size"] == 200 for r in recs)
-    assert all(len(r["curve"]) == 2 and r["normalized"] is not None for r in recs)
-    mean, _, n = seed_means(recs, "score", actor_lr="1e-3")
+    runs = item_runs(results, "smoke", "toy", "table1")
+    assert len(runs) == 4 and all(r.extra["dataset_size"] == 200 for r in runs)
+    assert all(len(r.curve) == 2 and r.normalized is not None for r in runs)
+    mean, _, n = runs.seed_means("score", actor_lr="1e-3")
     assert n == 2 and np.isfinite(mean)
 
     pub = load_published("toy", papers)
-    holds = all(r["score"] is not None for r in recs)
-    assert write_claims(results, "smoke", "toy", "table1", {"finite": (holds, f"{len(recs)} runs")}, pub.CLAIMS) \
-        == ["finite"]
+    assert check_claims(results, "toy", "table1", pub.CLAIMS, Evidence(runs, "smoke")) == {"finite": (True, "4 runs")}
     md = write_item_report(results, "smoke", "toy", "table1", papers_root=papers).read_text()
     assert "-150.0 ± 5.0 (se)" in md and "-140.0 ± 5.0 (se)" in md  # the paper's numbers as it prints them
     assert f"{mean:.1f}" in md  # ours beside them

@@ -322,7 +322,7 @@ def test_claims_do_not_compare_cells_on_different_world_models():
     """A claim whose cells sampled different trained ensembles (e.g. records from before and after a change of the
     profile's world-model settings) is undecided, naming the ensembles; the ground-truth simulator's records (no
     world model) and one shared ensemble leave the verdicts as they were."""
-    from common.reporting.figures import UNDECIDED
+    from common.reporting.claims import UNDECIDED
 
     def with_wm(recs, sha_of):
         return [r | {"extra": r["extra"] | ({"world_model_sha256": sha_of(r)} if sha_of(r) else {})} for r in recs]
@@ -347,7 +347,7 @@ def test_claims_do_not_compare_cells_with_different_mappo_settings():
     """Cells whose records trained different MAPPO configurations (e.g. quick's Ant MOMA-PPO before and after it took
     the code's 10-step histories) are not compared: the claim is undecided and names both settings; one shared
     setting (and records without a config) leave the verdicts as they were."""
-    from common.reporting.figures import UNDECIDED
+    from common.reporting.claims import UNDECIDED
 
     def with_mappo(recs, mappo_of):
         return [r | {"config": {"mappo": mappo_of(r)}} if mappo_of(r) is not None else r for r in recs]

@@ -196,7 +196,8 @@ def test_panel_d_reports_needs_smax_without_jaxmarl(monkeypatch):
 
 
 def _f6d(recs, smax_missing):
-    """f6d_otc_beats_cql (papers/otc/claims_nav.py) on ``recs``, with panel d's SMAX ``smax_missing`` (None: installed)."""
+    """f6d_otc_beats_cql (papers/otc/claims_nav.py) on ``recs``; ``smax_missing``: what panel d lacks (None: SMAX
+    is installed)."""
     from common.reporting.claims import Evidence
     from papers.otc.claims_nav import f6d_otc_beats_cql
 

@@ -6,12 +6,12 @@ import math
 import pytest
 
 from common.reporting.cells import compare_cells, format_cell
+from common.reporting.claims import Claim
 from common.reporting.numbers import spread_of
 from common.reporting.published import (
     METRICS,
     SCALES,
     SPREADS,
-    Claim,
     Entry,
     Figure,
     PublishedError,
@@ -52,10 +52,12 @@ def test_an_unknown_key_names_itself_and_the_allowed_ones():
         Figure(title="f", xkey="tau")
     with pytest.raises(PublishedError, match=r"unknown key 'stdev'; allowed: item, keys, mean, std, sem, note"):
         Entry(item="t", keys={}, mean=1.0, stdev=0.5)
-    with pytest.raises(PublishedError, match=r"unknown key 'txt'; allowed: item, id, text"):
+    with pytest.raises(PublishedError, match=r"unknown key 'txt'; allowed: item, id, text, check, reads"):
         Claim(item="f", id="c", txt="...")
     with pytest.raises(PublishedError, match="keywords only"):
         Claim("f", "c", "text")
+    with pytest.raises(PublishedError, match="check must be a function of the Evidence"):
+        Claim(item="f", id="c", text="x", check="x > 1")
 
 
 @pytest.mark.parametrize("field, bad, allowed", [("metric", "normalised", METRICS), ("scale", "percentage", SCALES),
@@ -97,11 +99,15 @@ def test_plain_dicts_are_checked_the_same_way():
     assert isinstance(spec, Figure) and spec.pngs == ("a.png",) and spec.kind == "figure"
 
 
+def _rule(ev):
+    return True, "a rule"
+
+
 def test_cross_references_of_a_paper():
     items = {"t": Table(title="t", rows=["env"], cols="method", metric="score", scale="fraction", spread="sem"),
              "f": Figure(title="f")}
     ok = Entry(item="t", keys={"env": "e", "method": "m"}, mean=0.5, sem=0.1)
-    check_paper(items, [ok], [Claim(item="f", id="c", text="x")], {"t": ["note"]})
+    check_paper(items, [ok], [Claim(item="f", id="c", text="x", check=_rule)], {"t": ["note"]})
     with pytest.raises(PublishedError, match="gives std but the item's spread is 'sem'"):
         check_paper(items, [Entry(item="t", keys={"env": "e", "method": "m"}, mean=0.5, std=0.1)])
     with pytest.raises(PublishedError, match="names item 'table9'; items: t, f"):
@@ -111,7 +117,7 @@ def test_cross_references_of_a_paper():
     with pytest.raises(PublishedError, match="given twice"):
         check_paper(items, [ok, ok])
     with pytest.raises(PublishedError, match="claim 'c' names item 'g'"):
-        check_paper(items, [], [Claim(item="g", id="c", text="x")])
+        check_paper(items, [], [Claim(item="g", id="c", text="x", check=_rule)])
     with pytest.raises(PublishedError, match="NOTES names item 'table7'"):
         check_paper(items, [], [], {"table7": ["x"]})
 

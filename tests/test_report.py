@@ -24,10 +24,17 @@ PUBLISHED = [
     {"item": "table1", "keys": {"env": "omar/tag", "dataset": "expert", "method": "omar"}, "mean": 5.0, "std": 1.0},
     {"item": "table9", "keys": {"env": "omar/tag", "method": "omar"}, "mean": 1.0, "std": 0.5},
 ]
-CLAIMS = [
-    {"item": "figure2", "id": "omar_wins", "text": "OMAR ends above CQL"},
-    {"item": "figure2", "id": "fast", "text": "OMAR learns fast"},
-]
+'''
+CLAIMS_PY = '''
+from common.reporting.claims import Claim
+
+
+def by_hand(ev):
+    return None, "the test writes the verdicts itself"
+
+
+CLAIMS = [Claim(item="figure2", id="omar_wins", text="OMAR ends above CQL", check=by_hand),
+          Claim(item="figure2", id="fast", text="OMAR learns fast", check=by_hand)]
 '''
 
 
@@ -42,6 +49,7 @@ def world(tmp_path):
     papers = tmp_path / "papers"
     (papers / "fake").mkdir(parents=True)
     (papers / "fake" / "published.py").write_text(PUBLISHED_PY)
+    (papers / "fake" / "claims.py").write_text(CLAIMS_PY)
     (papers / "empty").mkdir()
     (papers / "empty" / "published.py").write_text("PAPER = 'empty'\n")
     (papers / "nopub").mkdir()  # not a paper: no published.py

@@ -4,7 +4,7 @@
 (``common.reporting.report`` writes it; ``python -m common.reporting.report --check`` fails while it is stale):
 
 1. a summary: per paper, how many of its claims hold, do not hold, are undecided or not checked, per profile;
-2. per paper, one row per published claim (``papers/<p>/published.py`` ``CLAIMS``): its verdict at smoke,
+2. per paper, one row per published claim (``papers/<p>/claims.py`` ``CLAIMS``): its verdict at smoke,
    quick and full, read from the claims' verdicts (``common.reporting.outcomes.claim_verdicts``), and the one-line reason:
    the evidence of the most complete profile with a verdict (full, else quick, else smoke);
 3. per paper, each table item's cells judged within / differs against the printed numbers, per profile, and
@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 from common.reporting.cells import VERDICTS, cell_name, compare_cells
 from common.reporting.numbers import fmt_delta, fmt_ours, fmt_published, infer_precision
 from common.reporting.outcomes import claim_verdicts, counted_records
-from common.reporting.published import as_claim, as_entry
+from common.reporting.published import as_entry
 from common.reporting.render import md_table
 from common.running.profiles import PROFILE_NAMES
 from common.running.record import Record
@@ -130,7 +130,7 @@ class AnswerPage:
         """One row per claim: item, claim (id), a verdict per profile, the reason; and the tally for the summary:
         ``{"ours" | "ref": {profile: [verdict, with "⚠" appended where it rests on superseded data]}}``."""
         rows, tally = [], {"ours": {p: [] for p in self.profiles}, "ref": {p: [] for p in self.profiles}}
-        for c in map(as_claim, self.pubs[paper].CLAIMS):
+        for c in self.pubs[paper].CLAIMS:
             row, reason = [self._link(paper, c.item), f"{claim_text(c.text)} (`{c.id}`)"], ""
             for prof in self.profiles:
                 v = self.verdict(self.store, prof, paper, c)

@@ -19,15 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from common.reporting.published import PublishedError, Typed
 from common.running.records import write_claim
 from common.running.store import Runs, item_file
 
 UNDECIDED = "undecided"  # a check's holds when it ran and the runs cannot decide the claim
 Outcome = tuple[Any, str]  # (holds: True | False | UNDECIDED | None, evidence in words)
-
-
-class ClaimError(ValueError):
-    """A claim list that is not what its fields allow."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +48,10 @@ class Evidence:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Claim:
+class Claim(Typed):
     """A claim of item ``item``: its ``id``, its words (``text``: the paper's, then ``Check:`` and the rule) and the
-    rule's code ``check``; ``reads`` (optional): the cells the rule reads, complete before it is judged."""
+    rule's code ``check``; ``reads`` (optional): the cells the rule reads, complete before it is judged. Keywords only;
+    an unknown one, an empty text or a rule that is not a function raises ``PublishedError`` naming it."""
 
     item: str
     id: str
@@ -64,23 +62,12 @@ class Claim:
     def __post_init__(self) -> None:
         for name in ("item", "id", "text"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ClaimError(f"Claim {self.id!r}: {name} must be a non-empty string, got {getattr(self, name)!r}")
+                raise PublishedError(f"Claim {self.id!r}: {name} must be a non-empty string, got "
+                                     f"{getattr(self, name)!r}")
         for name in ("check", "reads"):
             v = getattr(self, name)
             if not callable(v) and not (name == "reads" and v is None):
-                raise ClaimError(f"Claim {self.id!r}: {name} must be a function of the Evidence, got {v!r}")
-
-
-def check_claims_list(items: Iterable[str], claims: Sequence[Claim]) -> None:
-    """Every claim names a listed item and no (item, id) is given twice."""
-    items = list(items)
-    seen: set[tuple[str, str]] = set()
-    for c in claims:
-        if c.item not in items:
-            raise ClaimError(f"claim {c.id!r} names item {c.item!r}; items: {', '.join(items)}")
-        if (c.item, c.id) in seen:
-            raise ClaimError(f"claim {c.id!r} of {c.item!r} is given twice")
-        seen.add((c.item, c.id))
+                raise PublishedError(f"Claim {self.id!r}: {name} must be a function of the Evidence, got {v!r}")
 
 
 def whole_grid(ev: Evidence) -> tuple[Mapping[str, Any], ...]:

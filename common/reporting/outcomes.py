@@ -12,7 +12,7 @@ import json
 import warnings
 from typing import Any, Mapping, Sequence
 
-from common.reporting.published import as_claim, as_entry
+from common.reporting.published import as_entry
 from common.running.profiles import get_profile
 from common.running.record import Record, Verdict
 from common.running.records import canonical_json, item_blocked, plan_path
@@ -43,7 +43,7 @@ def claim_verdicts(claims: Sequence[Any], verdicts: Mapping[str, Verdict]) -> li
     """Each claim (item, id, text) with its verdict: holds / does not hold / undecided (the newest of ``verdicts``,
     claim id -> ``Verdict``, e.g. ``ItemFile.newest_verdicts``), or not checked (none), and its evidence."""
     out = []
-    for c in map(as_claim, claims):
+    for c in claims:
         v = verdicts.get(c.id)
         out.append({"item": c.item, "id": c.id, "text": c.text, "verdict": "not checked" if v is None else v.said,
                     "evidence": "" if v is None else v.evidence})

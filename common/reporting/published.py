@@ -1,21 +1,20 @@
-"""Typed published numbers: a paper's items, the values it prints and its claims, checked when built.
+"""Typed published numbers: a paper's items and the values it prints, checked when built.
 
 Each ``papers/<p>/published.py`` holds data only, built from these types::
 
-    from common.reporting.published import Claim, Entry, Figure, Table, check_paper
+    from common.reporting.published import Entry, Figure, Table, check_paper
 
     PAPER = "omar"; TITLE = "..."
     ITEMS = {"table3": Table(title="...", rows=["env", "dataset"], cols="method", metric="normalized"),
              "figure3": Figure(title="...", plot="sweep", x="tau")}
     PUBLISHED = [Entry(item="table3", keys={...}, mean=114.9, std=2.6, note="...")]
-    CLAIMS = [Claim(item="figure3", id="tau_interior", text="the best tau is neither 0 nor 1")]
     NOTES = {"table3": ["footnote", ...]}                                   # optional
-    check_paper(ITEMS, PUBLISHED, CLAIMS, NOTES)                            # cross-references
+    check_paper(ITEMS, PUBLISHED, notes=NOTES)                              # cross-references
 
-Every type takes keywords only; an unknown keyword (e.g. ``metirc``) or a value outside its allowed set
-raises ``PublishedError`` naming the bad key or value and the allowed ones. Plain dicts (the older form,
-with ``"kind": "table" | "figure"`` on items) are converted by ``as_item``/``as_entry``/``as_claim`` with
-the same checks, so a paper file not yet converted still loads.
+The paper's claims, each with its rule, are in ``papers/<p>/claims.py`` (common.reporting.claims); ``load_published``
+reads both. Every type takes keywords only; an unknown keyword (e.g. ``metirc``) or a value outside its allowed set
+raises ``PublishedError`` naming the bad key or value and the allowed ones. Plain dicts (the older form, with
+``"kind": "table" | "figure"`` on items) are converted by ``as_item``/``as_entry`` with the same checks.
 
 How an item's numbers are read and shown (``common.reporting.render`` renders them):
 
@@ -79,7 +78,7 @@ def _names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.init]
 
 
-class _Typed:
+class Typed:
     """Keyword-only construction that names an unknown keyword and the allowed ones; read access by field
     name (``x["id"]``, ``x.get("title", "")``) for readers written against the older plain dicts."""
 
@@ -128,7 +127,7 @@ def _strings(where: str, name: str, v: Any) -> tuple[str, ...]:
 # Items
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
-class _Item(_Typed):
+class _Item(Typed):
     """What every item has: its title and how its numbers are read (metric) and shown (scale, spread)."""
 
     title: str = ""
@@ -226,7 +225,7 @@ _ITEM_TYPES: dict[str, type] = {"table": Table, "figure": Figure}
 
 
 # ----------------------------------------------------------------------------------------------
-# Published values and claims
+# Published values
 # ----------------------------------------------------------------------------------------------
 def _number(where: str, name: str, v: Any, optional: bool) -> None:
     if v is None and optional:
@@ -236,7 +235,7 @@ def _number(where: str, name: str, v: Any, optional: bool) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Entry(_Typed):
+class Entry(Typed):
     """One number the paper prints: item, the cell's keys, mean and its ``±`` as printed (``std`` or
     ``sem``, matching the item's spread; neither when the paper prints none), and an optional note
     (a footnote of the cell). ``rounding``: half a unit of the last printed digit (0.0005 for −4.237), added
@@ -292,20 +291,6 @@ def rounding_of(text: str) -> float:
     return 0.5 * 10.0 ** -decimals
 
 
-@dataclass(frozen=True, kw_only=True)
-class Claim(_Typed):
-    """A stated claim a figure (or table) is checked against: verdicts are records ``keys={"claim": id}``."""
-
-    item: str
-    id: str
-    text: str
-
-    def __post_init__(self) -> None:
-        for name in ("item", "id", "text"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise PublishedError(f"Claim {self.id!r}: {name} must be a non-empty string")
-
-
 # ----------------------------------------------------------------------------------------------
 # Plain dicts (the older form) and whole papers
 # ----------------------------------------------------------------------------------------------
@@ -328,13 +313,7 @@ def as_entry(e: Entry | Mapping[str, Any]) -> Entry:
     return e if isinstance(e, Entry) else Entry(**e)
 
 
-def as_claim(c: Any) -> Any:
-    """A claim as given (any object with ``item``, ``id`` and ``text``, e.g. common.reporting.claims.Claim), or the
-    older form's dict as a Claim."""
-    return Claim(**c) if isinstance(c, Mapping) else c
-
-
-def check_paper(items: Mapping[str, Item], published: Sequence[Entry], claims: Sequence[Claim] = (),
+def check_paper(items: Mapping[str, Item], published: Sequence[Entry], claims: Sequence[Any] = (),
                 notes: Mapping[str, Sequence[str]] | None = None) -> None:
     """Cross-references: every entry, claim and note names a listed item; an entry's ``±`` is of its
     item's spread kind and its keys are the item's; no cell or claim id is given twice."""
@@ -353,6 +332,14 @@ def check_paper(items: Mapping[str, Item], published: Sequence[Entry], claims: S
         if cell in seen:
             raise PublishedError(f"entry {e.item} {e.keys} is given twice")
         seen.add(cell)
+    check_claim_list(items, claims)
+    for it in notes or {}:
+        if it not in items:
+            raise PublishedError(f"NOTES names item {it!r}; items: {_allowed(items)}")
+
+
+def check_claim_list(items: Sequence[str] | Mapping[str, Any], claims: Sequence[Any]) -> None:
+    """Every claim (common.reporting.claims.Claim) names a listed item and no (item, id) is given twice."""
     ids: set[tuple[str, str]] = set()
     for c in claims:
         if c.item not in items:
@@ -360,21 +347,17 @@ def check_paper(items: Mapping[str, Item], published: Sequence[Entry], claims: S
         if (c.item, c.id) in ids:
             raise PublishedError(f"claim {c.id!r} of {c.item!r} is given twice")
         ids.add((c.item, c.id))
-    for it in notes or {}:
-        if it not in items:
-            raise PublishedError(f"NOTES names item {it!r}; items: {_allowed(items)}")
 
 
 def normalize_published(module: Any, paper: str | None = None, claims_module: Any = None) -> types.SimpleNamespace:
     """A paper's published.py as a namespace: PAPER, TITLE, ITEMS (name -> Table | Figure), PUBLISHED
-    (Entry list), CLAIMS (the claims_module's (the paper's claims.py) list, else the older published.py's own),
-    NOTES (defaults when absent; dicts converted), checked with ``check_paper``; ``found`` (a module was given) and
-    ``error`` (None)."""
+    (Entry list), CLAIMS (``claims_module``'s, the paper's claims.py; common.reporting.claims.Claim), NOTES (defaults
+    when absent; dicts converted), checked with ``check_paper``; ``found`` (a module was given) and ``error``."""
     g = (lambda k, d: getattr(module, k, d)) if module is not None else (lambda k, d: d)
     paper = g("PAPER", paper)
     items = {name: as_item(spec, name) for name, spec in dict(g("ITEMS", {}) or {}).items()}
     entries = [as_entry(e) for e in g("PUBLISHED", []) or []]
-    claims = [as_claim(c) for c in (getattr(claims_module, "CLAIMS", None) or g("CLAIMS", []) or [])]
+    claims = list(getattr(claims_module, "CLAIMS", None) or [])
     notes = dict(g("NOTES", {}) or {})
     try:
         check_paper(items, entries, claims, notes)

@@ -15,7 +15,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome, check_claims_list
+from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome
+from common.reporting.published import check_claim_list
 from common.running.store import Runs
 from papers.cast_bcq import config as C
 from papers.cast_bcq.published import ITEMS
@@ -340,4 +341,4 @@ EXPECTED_NOT_TO_HOLD = {
     "f5_ibcq_fails": "Table 1, 3s_vs_3z: I-BCQ wins 58%",
 }
 
-check_claims_list(ITEMS, CLAIMS)
+check_claim_list(ITEMS, CLAIMS)

@@ -17,7 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from common.reporting.claims import Claim, Evidence, Outcome, check_claims_list, missing_cells
+from common.reporting.claims import Claim, Evidence, Outcome, missing_cells
+from common.reporting.published import check_claim_list
 from papers.moma_ppo import claims_ant, claims_table4b
 from papers.moma_ppo import config as C
 from papers.moma_ppo.claims_table4b import mean_sem, normalized_seeds
@@ -292,4 +293,4 @@ EXPECTED_NOT_TO_HOLD = {
                                      "(0.08 ≤ 0.05 + 0.04)",
 }
 
-check_claims_list(ITEMS, CLAIMS)
+check_claim_list(ITEMS, CLAIMS)

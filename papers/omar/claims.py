@@ -26,8 +26,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.claims import Claim, Evidence, Outcome, check_claims_list
+from common.reporting.claims import Claim, Evidence, Outcome
 from common.reporting.figures import fmt
+from common.reporting.published import check_claim_list
 from common.running.record import Record
 from common.running.store import Runs
 from papers.omar import config as C
@@ -278,4 +279,4 @@ CLAIMS: list[Claim] = [
           text="Every sampling setting stays above MA-CQL's level."),
 ]
 
-check_claims_list(ITEMS, CLAIMS)
+check_claim_list(ITEMS, CLAIMS)

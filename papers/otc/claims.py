@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from common.reporting.claims import Claim, Evidence, Outcome, check_claims_list, whole_grid
+from common.reporting.claims import Claim, Evidence, Outcome, whole_grid
+from common.reporting.published import check_claim_list
 from common.running.store import Runs
 from papers.otc import claims_nav
 from papers.otc import config as C
@@ -340,4 +341,4 @@ EXPECTED_NOT_TO_HOLD = {
                                "are below 0 (OTC ends below the offline-trained policy)",
 }
 
-check_claims_list(ITEMS, CLAIMS)
+check_claim_list(ITEMS, CLAIMS)

@@ -1,0 +1,80 @@
+"""common.reporting.claims: a claim is judged only on its complete cells, its verdicts are written once (not checked
+writes nothing, undecided supersedes), and every paper's claims.py lists each claim with a rule, loads without the
+learners (the report reads it), and agrees with what the report loads."""
+
+import subprocess
+import sys
+
+import pytest
+
+from common.reporting.claims import UNDECIDED, Claim, Evidence, check_claims, judge, whole_grid, write_claims
+from common.reporting.published import load_published
+from common.running.roots import REPO_ROOT
+from common.running.store import Runs, item_file
+
+PAPERS = ("omar", "cast_bcq", "otc", "moma_ppo")
+
+
+def _rec(keys, seed, score):
+    return {"keys": keys, "seed": seed, "score": score, "curve": [], "extra": {}}
+
+
+def _beats(ev):
+    a, b = (ev.runs.seed_means("score", method=m)[0] for m in ("a", "b"))
+    return a > b, f"a {a:.1f} vs b {b:.1f}"
+
+
+GRID = [{"method": "a"}, {"method": "b"}]
+CLAIMS = [Claim(item="fig", id="a_beats_b", text="A beats B. Check: mean a > mean b", check=_beats,
+                reads=lambda ev: GRID),
+          Claim(item="fig", id="b_ran", text="B ran. Check: any record of b", check=lambda ev: (
+              bool(ev.runs.select(method="b")), f"{len(ev.runs.select(method='b'))} runs"))]
+
+
+def test_a_claim_waits_for_the_cells_it_reads():
+    runs = [_rec({"method": "a"}, s, 2.0) for s in (0, 1)] + [_rec({"method": "b"}, 0, 1.0)]
+    ev = Evidence(runs, "quick", GRID)
+    assert judge(CLAIMS[0], ev) == (True, "a 2.0 vs b 1.0")  # no seed count given: judged as it is
+    assert judge(CLAIMS[0], ev, n_seeds=2) == (None, "1 of its 2 cells incomplete: b (1/2 seeds)")
+    assert judge(CLAIMS[1], ev, n_seeds=2) == (True, "1 runs")  # a claim without ``reads`` never waits
+    nan = ev.runs + Runs([_rec({"method": "b"}, 1, float("nan"))])
+    assert judge(CLAIMS[0], Evidence(nan), n_seeds=2)[0] is None  # a non-finite score is no seed
+    assert judge(CLAIMS[0], Evidence(nan), n_seeds=2, count=lambda r, k: len(r.select(**k)))[0] is True
+
+
+def test_verdicts_are_written_once_and_not_checked_writes_nothing(tmp_path, capsys):
+    def write(outcomes):
+        return write_claims(tmp_path, "smoke", "toy", "fig", outcomes, CLAIMS)
+
+    assert write({"a_beats_b": (True, "x"), "b_ran": (None, "no runs yet")}) == ["a_beats_b"]
+    assert write({"a_beats_b": (True, "x"), "b_ran": (None, "no runs yet")}) == []  # unchanged: nothing appended
+    assert write({"a_beats_b": (UNDECIDED, "both 0"), "b_ran": (False, "y")}) == ["a_beats_b", "b_ran"]
+    newest = item_file(tmp_path, "smoke", "toy", "fig").newest_verdicts
+    assert {c: (v.holds, v.said) for c, v in newest.items()} == {"a_beats_b": (None, "undecided"),
+                                                                "b_ran": (False, "does not hold")}
+    out = capsys.readouterr().out
+    assert "[toy/fig] claim b_ran: not checked — no runs yet" in out and "claim a_beats_b: undecided — both 0" in out
+    with pytest.raises(ValueError, match=r"verdicts for \['a_beats_b'\], the listed claims are"):
+        write({"a_beats_b": (True, "x")})
+
+
+def test_check_claims_judges_and_writes(tmp_path):
+    runs = [_rec({"method": m}, s, v) for m, v in (("a", 1.0), ("b", 3.0)) for s in (0, 1)]
+    ev = Evidence(runs, "quick", GRID)
+    assert ev.grid_values("method") == ("a", "b") and whole_grid(ev) == tuple(GRID)
+    out = check_claims(tmp_path, "toy", "fig", CLAIMS, ev, n_seeds=2)
+    assert out == {"a_beats_b": (False, "a 1.0 vs b 3.0"), "b_ran": (True, "2 runs")}
+    assert [v.claim for v in item_file(tmp_path, "quick", "toy", "fig").verdicts] == ["a_beats_b", "b_ran"]
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_a_papers_claims_have_rules_and_load_without_the_learners(paper):
+    """The report loads every paper's claims.py: it must not pull in torch (the learners) to read a claim's words."""
+    code = (f"import sys; import papers.{paper}.claims as k; "
+            "assert all(callable(c.check) for c in k.CLAIMS); assert 'torch' not in sys.modules, 'torch'; "
+            "print(len(k.CLAIMS))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    pub = load_published(paper)
+    assert pub.error is None and len(pub.CLAIMS) == int(p.stdout) > 0
+    assert all(isinstance(c, Claim) for c in pub.CLAIMS)
