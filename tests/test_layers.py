@@ -131,7 +131,6 @@ BIG_MODULES = {  # path: lines
     "papers/cast_bcq/icq_ma.py": 564,
     "papers/moma_ppo/jobs.py": 746,
     "papers/otc/bremen.py": 579,
-    "papers/otc/smax_items.py": 490,
 }
 BIG_DEFS = {  # path::qualified name: lines
     "common/behavior/sac_train.py::train_sac": 125,
