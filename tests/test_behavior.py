@@ -177,6 +177,16 @@ def test_reobserve_gives_the_dataset_collected_under_the_other_observations():
         reobserve(collect("omar/spread", {}, None, 30, 0.0, seed=0), "omar/spread", {})
 
 
+def test_collect_stops_at_the_episode_that_reaches_n_when_copies_finish_together():
+    """Two env copies with equal episode lengths finish in the same step; the step that passes n keeps only the
+    first copy's episode, cut to n (it used to append both and fail: 'episode cut below one step')."""
+    ds = collect("omar/spread1d", {"n_agents": 1}, None, 60, 0.0, seed=0, kind="random", n_envs=2)
+    assert ds.obs.shape[0] == 60 and ds.n_episodes == 3
+    assert ds.timeouts[-1] and ds.timeouts[:-1].sum() + ds.terminals.sum() == 2
+    alone = collect("omar/spread1d", {"n_agents": 1}, None, 50, 0.0, seed=0, kind="random", n_envs=2)
+    np.testing.assert_array_equal(ds.obs[:50], alone.obs)  # the episodes before the cut are unchanged
+
+
 def test_random_dataset_return_matches_evaluate_on_a_random_policy():
     ds = collect("omar/spread", {}, None, 40 * 25, noise_std=0.0, seed=3, kind="random", n_envs=4)
     assert ds.n_episodes == 40

@@ -81,6 +81,8 @@ def collect(
                 ep["terminated"] = bool(term)
                 episodes.append(ep)
                 n_done += len(ep["obs"])
+                if n_done >= n_transitions:  # enough: copies finishing in this same step are dropped (unfinished)
+                    break
                 cur[k] = {key: [] for key in keys}
                 o2 = env.reset(None)
                 s2 = env.state()
@@ -89,7 +91,7 @@ def collect(
     if extra:  # cut the last finished episode
         last = episodes[-1]
         L = len(last["obs"]) - extra
-        if L <= 0:  # cannot happen: n_done exceeded n only through the last episode
+        if L <= 0:  # cannot happen: collection stops at the episode that reaches n
             raise AssertionError("episode cut below one step")
         episodes[-1] = {k: (v[:L] if isinstance(v, np.ndarray) else False) for k, v in last.items()}
     desc = policy_description or ("uniform random actions" if policy_fn is None else "given policy")
