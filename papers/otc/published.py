@@ -27,7 +27,7 @@ Keys (the cells of the experiment scripts use the same ones):
 
 Numbers: Table 1 is the improvement (%) at the last deployment over the offline-trained policy, mean ± std
 over five seeds (§4.1: "five runs with different random seeds ... mean and standard deviation"), entered as
-printed; our records hold the improvement already in percent (papers.otc.otc.improvement_percent), so the
+printed; our records hold the improvement already in percent (papers.otc.otc_metrics.improvement_percent), so the
 item's scale is ``raw`` (no x 100). The three "–" cells of Table 1 (AWAC's columns on halfcheetah-random,
 footnote †) are not entries: they are listed in ``MISSING_CELLS`` and in NOTES. Table 2 prints no ``±``.
 
