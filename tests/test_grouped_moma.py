@@ -315,7 +315,7 @@ def test_a_killed_moma_group_resumes_from_its_runs_checkpoints(tmp_path, monkeyp
     """ICG smoke (3 iterations, a checkpoint after each): a group of two seeds killed in its second iteration (the
     runs alone it falls back to die there too) resumes, grouped, from the checkpoints the stack wrote, to the records
     of the group that was never killed, bit for bit."""
-    from papers.moma_ppo import jobs, table3
+    from papers.moma_ppo import moma_job, table3
 
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
 
@@ -326,7 +326,7 @@ def test_a_killed_moma_group_resumes_from_its_runs_checkpoints(tmp_path, monkeyp
         return _records(tmp_path / tag / "smoke" / "moma_ppo" / "table3.jsonl")
 
     whole = run("whole")
-    real, calls = jobs.moma_iteration, []
+    real, calls = moma_job.moma_iteration, []
 
     def dies_in_the_second_iteration(*a, **kw):
         calls.append(len(a[1].seeds))
@@ -334,11 +334,11 @@ def test_a_killed_moma_group_resumes_from_its_runs_checkpoints(tmp_path, monkeyp
             raise RuntimeError("killed")
         return real(*a, **kw)
 
-    monkeypatch.setattr(jobs, "moma_iteration", dies_in_the_second_iteration)
+    monkeypatch.setattr(moma_job, "moma_iteration", dies_in_the_second_iteration)
     with pytest.raises(SystemExit):
         run("cut")
     assert calls[:2] == [2, 2]  # the stack of both seeds ran the first iteration and died in the second
-    monkeypatch.setattr(jobs, "moma_iteration", real)
+    monkeypatch.setattr(moma_job, "moma_iteration", real)
     again = run("cut")
     for key, w in whole.items():
         a = again[key]

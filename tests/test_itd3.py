@@ -555,9 +555,10 @@ def test_official_minibatches_cycle_the_same_batches_and_repeat_on_resume():
 
 def test_official_minibatches_option_only_enters_the_config_when_set():
     from common.running.profiles import get_profile
+    from papers.omar.config import PROFILE_OVERRIDES
     from papers.omar.jobs import offline_config
 
-    p = get_profile("smoke")
+    p = get_profile("smoke", PROFILE_OVERRIDES)
     plain = offline_config(p, "omar/spread", "expert", "ma_cql")
     assert "official_minibatches" not in plain  # existing configs (and hashes) are unchanged
     assert offline_config(p, "omar/spread", "expert", "ma_cql", official_minibatches=10)["official_minibatches"] == 10

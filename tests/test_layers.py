@@ -129,7 +129,6 @@ BIG_MODULES = {  # path: lines
     "common/algos/mappo.py": 635,
     "papers/cast_bcq/cast_bcq.py": 640,
     "papers/cast_bcq/icq_ma.py": 564,
-    "papers/moma_ppo/jobs.py": 746,
     "papers/otc/bremen.py": 579,
 }
 BIG_DEFS = {  # path::qualified name: lines

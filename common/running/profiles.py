@@ -6,31 +6,108 @@ Three profiles are defined here, once:
 - ``quick``: one 2-core machine. Reduced data and gradient steps, 3 seeds; hours for a paper.
 - ``full``: the paper's protocol (its dataset sizes, gradient steps and evaluation), 5 seeds.
 
-A paper adapts a profile with *data*, never with branches, in one place: its ``config.py`` holds a
-``PaperProfiles`` whose ``by_profile`` maps a profile name to ``Profile`` fields to override, and whose
-``keys`` names (with its meaning) every paper-specific setting allowed in ``overrides``::
+A paper adapts a profile with *data*, never with branches, in one place, its ``config.py``: a frozen dataclass of
+its own settings (a ``PaperSettings``: typed fields, each default the paper's value or None meaning "the paper's",
+each with a comment on its meaning and source) and a ``PaperProfiles`` whose ``by_profile`` maps a profile name to
+the ``Profile`` fields it changes and, under ``"paper"``, the paper's settings it changes::
 
-    PROFILES = PaperProfiles(
-        by_profile={"smoke": {"data_scale": 0.002, "overrides": {"batch_size": 32}},
-                    "quick": {"update_scale": 0.2}},
-        keys={"batch_size": "minibatch size instead of the paper's"})
-    profile = get_profile("quick", PROFILES)
+    @dataclass(frozen=True)
+    class Settings(PaperSettings):
+        batch_size: int | None = None  # minibatch size; None: the paper's
 
-An unknown profile name, ``Profile`` field or paper setting is an error naming the allowed ones. Dataset
-sizes have one layer: ``data_scale`` (``Profile.n_data``) of the paper's size.
+    PROFILES = PaperProfiles(Settings, by_profile={
+        "smoke": {"data_scale": 0.002, "paper": {"batch_size": 32}},
+        "quick": {"update_scale": 0.2}})
+    profile = get_profile("quick", PROFILES)  # one Profile, from the command line to the job
+    profile.paper.batch_size                  # a job reads attributes, never string keys
+
+An unknown profile name, ``Profile`` field or paper setting, or a setting of the wrong type, is an error naming
+the allowed ones. Dataset sizes have one layer: ``data_scale`` (``Profile.n_data``) of the paper's size. A record
+stores ``Profile.to_dict()``: the profile's fields and, as ``overrides``, the paper settings its profile set.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import copy
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 PROFILE_NAMES = ("smoke", "quick", "full")
 
 
-@dataclass
+@dataclass(frozen=True)
+class PaperSettings:
+    """A paper's profile-specific settings: the base of each paper's settings dataclass (its config.py). The base
+    itself has none (a profile without a paper: tests, sketches). Build one with ``of`` so that ``given`` knows which
+    settings the profile set (the record names those, whatever their values)."""
+
+    given: tuple[str, ...] = field(default=(), compare=False, repr=False)  # the settings the profile set, in order
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The settings this paper allows (its fields but ``given``)."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "given")
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any], where: str = "") -> PaperSettings:
+        """The settings with ``values`` set (the rest at their defaults), checked: an unknown name or a value of the
+        wrong type is a ValueError naming it and the allowed ones. ``where`` names the profile in the message."""
+        unknown = sorted(set(values) - set(cls.names()))
+        if unknown:
+            raise ValueError(f"unknown paper setting(s) {unknown}{where} for {cls.__name__}; allowed: "
+                             f"{', '.join(cls.names()) or 'none'}")
+        return cls(given=tuple(values), **copy.deepcopy(dict(values))).validate(where)
+
+    def validate(self, where: str = "") -> PaperSettings:
+        """Raise ValueError naming the setting, its value and the type its field declares, when they do not match."""
+        hints = typing.get_type_hints(type(self))
+        for name in self.names():
+            value = getattr(self, name)
+            if not _matches(value, hints[name]):
+                raise ValueError(f"{type(self).__name__}.{name}{where} = {value!r}: not a {_type_text(hints[name])}")
+        return self
+
+    def __getattr__(self, name: str) -> Any:  # only for names that are no field: a clear error
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f"paper setting {name!r} is not one of {type(self).__name__}'s "
+                             f"({', '.join(self.names()) or 'none'}): a job needs the profile of its paper, "
+                             "get_profile(name, <the paper's config>'s PaperProfiles)")
+
+    def given_dict(self) -> dict[str, Any]:
+        """The settings the profile set, with their values (what a record stores as the profile's ``overrides``)."""
+        return {name: copy.deepcopy(getattr(self, name)) for name in self.given}
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the declared type ``hint``: None, int (not bool), float (an int too), str, bool, unions
+    of those, and ``dict[K, V]`` / ``Mapping[K, V]`` checked key by key."""
+    if hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (dict, collections.abc.Mapping):
+        kt, vt = typing.get_args(hint) or (Any, Any)
+        return isinstance(value, Mapping) and all(_matches(k, kt) and _matches(v, vt) for k, v in value.items())
+    if hint is Any:
+        return True
+    return isinstance(value, origin or hint)
+
+
+def _type_text(hint: Any) -> str:
+    return getattr(hint, "__name__", None) if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
+@dataclass(frozen=True)
 class Profile:
     """How much of the paper's protocol to run. Scales are fractions of the paper's values."""
 
@@ -41,14 +118,14 @@ class Profile:
     update_scale: float = 1.0  # fraction of the paper's gradient steps
     eval_episodes: int | None = None  # evaluation episodes per evaluation; None -> the paper's
     eval_every: int | None = None  # gradient steps between evaluations; None -> paper's x update_scale
-    overrides: dict[str, Any] = field(default_factory=dict)  # paper-specific settings, free keys
+    paper: PaperSettings = field(default_factory=PaperSettings)  # this paper's own settings at this profile
 
     def __post_init__(self) -> None:
         if not self.seeds:
-            self.seeds = list(range(self.n_seeds))
+            object.__setattr__(self, "seeds", list(range(self.n_seeds)))
         self.validate()
 
-    def validate(self) -> "Profile":
+    def validate(self) -> Profile:
         """Raise ValueError naming the bad value and what is allowed."""
         if self.name not in PROFILE_NAMES:
             raise ValueError(f"unknown profile {self.name!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
@@ -68,8 +145,9 @@ class Profile:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ValueError(f"profile {self.name}: {name} must be None or an int >= 1, got {v!r}")
-        if not isinstance(self.overrides, dict):
-            raise ValueError(f"profile {self.name}: overrides must be a dict, got {type(self.overrides).__name__}")
+        if not isinstance(self.paper, PaperSettings):
+            raise ValueError(f"profile {self.name}: paper must be a PaperSettings (the paper's config.py), got "
+                             f"{type(self.paper).__name__}")
         return self
 
     # Helpers that turn the paper's numbers into this profile's numbers.
@@ -90,7 +168,11 @@ class Profile:
         return self.eval_episodes if self.eval_episodes is not None else paper_episodes
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The profile as a record stores it (``profile_settings``): its fields, and as ``overrides`` the paper
+        settings its profile set (``PaperSettings.given_dict``)."""
+        out = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "paper"}
+        out["overrides"] = self.paper.given_dict()
+        return out
 
 
 # The three profiles, defined once.
@@ -105,18 +187,22 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Profile) if f.name != "name")
 
 @dataclass(frozen=True)
 class PaperProfiles:
-    """A paper's profile overrides, validated on construction (see the module docstring)."""
+    """A paper's profiles: its settings dataclass and, per profile name, the ``Profile`` fields and (under ``paper``)
+    the settings that profile changes; every profile's settings are built and checked on construction."""
 
-    by_profile: Mapping[str, Mapping[str, Any]]
-    keys: Mapping[str, str] = field(default_factory=dict)  # allowed ``overrides`` keys -> meaning
+    settings: type[PaperSettings]  # the paper's settings dataclass (its config.py)
+    by_profile: Mapping[str, Mapping[str, Any]]  # profile name -> {Profile field: value, "paper": {setting: value}}
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.settings, type) and issubclass(self.settings, PaperSettings)):
+            raise ValueError(f"PaperProfiles.settings must be a PaperSettings subclass, got {self.settings!r}")
         validate_overrides(self.by_profile)
-        for pname, over in self.by_profile.items():
-            unknown = sorted(set(over.get("overrides") or {}) - set(self.keys))
-            if unknown:
-                raise ValueError(f"unknown paper setting(s) {unknown} in the {pname!r} profile's overrides; "
-                                 f"allowed: {', '.join(sorted(self.keys)) or 'none'}")
+        for pname in PROFILE_NAMES:
+            self.settings_of(pname)
+
+    def settings_of(self, name: str) -> PaperSettings:
+        """The paper's settings at profile ``name`` (checked: ``PaperSettings.of``)."""
+        return self.settings.of((self.by_profile.get(name) or {}).get("paper") or {}, f" in the {name!r} profile")
 
 
 def validate_overrides(paper_overrides: Mapping[str, Mapping[str, Any]] | PaperProfiles | None) -> None:
@@ -142,20 +228,22 @@ def validate_overrides(paper_overrides: Mapping[str, Mapping[str, Any]] | PaperP
 def get_profile(name: str, paper_overrides: Mapping[str, Mapping[str, Any]] | PaperProfiles | None = None) -> Profile:
     """The base profile ``name`` with the paper's overrides for that profile merged on top.
 
-    ``overrides`` merges key by key; setting ``n_seeds`` without ``seeds`` gives ``range(n_seeds)``.
-    A plain dict of overrides (tests, sketches) leaves the paper settings unchecked; a ``PaperProfiles``
-    checks them.
+    Setting ``n_seeds`` without ``seeds`` gives ``range(n_seeds)``. With a ``PaperProfiles`` the profile carries the
+    paper's settings (``Profile.paper``); a plain dict (tests, sketches) may change ``Profile`` fields only: paper
+    settings need the paper's settings dataclass.
     """
     if name not in BASE_PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
     validate_overrides(paper_overrides)
-    if isinstance(paper_overrides, PaperProfiles):
-        paper_overrides = paper_overrides.by_profile
     values = copy.deepcopy(BASE_PROFILES[name])
-    values.setdefault("overrides", {})
-    over = copy.deepcopy(dict((paper_overrides or {}).get(name, {})))
-    if "overrides" in over:
-        values["overrides"].update(over.pop("overrides"))
+    if isinstance(paper_overrides, PaperProfiles):
+        over = {**paper_overrides.by_profile.get(name, {}), "paper": paper_overrides.settings_of(name)}
+    else:
+        over = dict((paper_overrides or {}).get(name, {}))
+        if "paper" in over:
+            raise ValueError(f"paper settings {over['paper']!r} in the {name!r} profile need a PaperProfiles (the "
+                             "paper's settings dataclass), not a plain dict of overrides")
+    over = copy.deepcopy(over)
     if "seeds" in over and "n_seeds" not in over:
         over["n_seeds"] = len(over["seeds"])
     values.update(over)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from common.running.profiles import PaperProfiles
+from common.running.profiles import PaperProfiles, PaperSettings
 
 GRID_ENV = "games/cliff_grid"
 # Figure 1 (paper §2.3 gives no training protocol): [I] 5,000 gradient steps, a greedy evaluation every 100,
@@ -115,32 +115,33 @@ def needs_smax() -> str | None:
 #         one evaluation of one episode cut at 50 steps (plumbing, not numbers);
 #   SMAX (Table 1, Figure 5): quick 4,000 updates (spec §8), 10 evaluations x 20 episodes, the quick datasets (1,000
 #         episodes); smoke 20 updates, batch 32, width 16, 2 sub-team draws, 2 evaluations x 2 episodes.
-PROFILE_OVERRIDES = PaperProfiles(
-    by_profile={
-        "smoke": {"overrides": {"grid_updates": 300, "grid_eval_every": 50, "mujoco_updates": 20,
-                                "mujoco_batch": 32, "mujoco_width": 32, "mujoco_evals": 1,
-                                "mujoco_eval_episodes": 1, "eval_max_steps": 50,
-                                "smax_updates": 20, "smax_batch": 32, "smax_width": 16, "smax_subteams": 2,
-                                "smax_evals": 2, "smax_eval_episodes": 2}},
-        "quick": {"overrides": {"mujoco_updates": 3_000, "mujoco_batch": 256, "mujoco_width": 256,
-                                "mujoco_evals": 10, "mujoco_eval_episodes": 5,
-                                "smax_updates": 4_000, "smax_evals": 10}},
-        "full": {"n_seeds": 3},
-    },
-    keys={
-        "grid_updates": "gradient steps of Figure 1's runs instead of 5,000 (smoke)",
-        "grid_eval_every": "gradient steps between Figure 1's evaluations instead of 100 (smoke)",
-        "mujoco_updates": "iterations of the MaMuJoCo runs instead of the code's 20,000",
-        "mujoco_batch": "minibatch of the MaMuJoCo runs instead of the code's 1024",
-        "mujoco_width": "one width for every hidden layer of the MaMuJoCo learners instead of the code's",
-        "mujoco_evals": "evaluations per MaMuJoCo run (evenly spaced) instead of 40",
-        "mujoco_eval_episodes": "episodes per evaluation for every method instead of the code's (CAST 3, others 10)",
-        "eval_max_steps": "evaluation episodes cut after this many steps (smoke only)",
-        "smax_updates": "updates of the SMAX runs instead of 40,000",
-        "smax_batch": "time steps per SMAX minibatch instead of 256",
-        "smax_width": "hidden width of every SMAX net (agent nets, joint critic, mixer) instead of 64 / 256",
-        "smax_subteams": "CAST's sub-team draws per agent on SMAX instead of the code's 10",
-        "smax_evals": "evaluations per SMAX run (evenly spaced) instead of 40",
-        "smax_eval_episodes": "test episodes per SMAX evaluation instead of the code's 20",
-    },
-)
+@dataclass(frozen=True)
+class CastSettings(PaperSettings):
+    """CAST-BCQ's own settings per profile (the comment above says why each profile sets what it sets); defaults:
+    the protocol's values above, None: the code's (or the learner config's) own."""
+
+    grid_updates: int = GRID_UPDATES  # gradient steps of Figure 1's runs [I]
+    grid_eval_every: int = GRID_EVAL_EVERY  # gradient steps between Figure 1's evaluations [I]
+    mujoco_updates: int = MUJOCO_UPDATES  # iterations of the MaMuJoCo runs [C]
+    mujoco_batch: int = MUJOCO_BATCH  # minibatch of the MaMuJoCo runs [C]
+    mujoco_width: int | None = None  # one width for every hidden layer of the MaMuJoCo learners; None: the code's
+    mujoco_evals: int = MUJOCO_EVALS  # evaluations per MaMuJoCo run, evenly spaced [I]
+    mujoco_eval_episodes: int | None = None  # episodes per evaluation, every method; None: the code's (CAST 3, else 10)
+    eval_max_steps: int | None = None  # evaluation episodes cut after this many steps (smoke); None: whole episodes
+    smax_updates: int = SMAX_UPDATES  # updates of the SMAX runs [C, I]
+    smax_batch: int = SMAX_BATCH  # time steps per SMAX minibatch [I]
+    smax_width: int | None = None  # hidden width of every SMAX net (agent nets, joint critic, mixer); None: 64 / 256
+    smax_subteams: int | None = None  # CAST's sub-team draws per agent on SMAX; None: the code's 10
+    smax_evals: int = SMAX_EVALS  # evaluations per SMAX run, evenly spaced [I]
+    smax_eval_episodes: int = SMAX_EVAL_EPISODES  # test episodes per SMAX evaluation [C]
+
+
+PROFILE_OVERRIDES = PaperProfiles(CastSettings, by_profile={
+    "smoke": {"paper": {"grid_updates": 300, "grid_eval_every": 50, "mujoco_updates": 20, "mujoco_batch": 32,
+                        "mujoco_width": 32, "mujoco_evals": 1, "mujoco_eval_episodes": 1, "eval_max_steps": 50,
+                        "smax_updates": 20, "smax_batch": 32, "smax_width": 16, "smax_subteams": 2, "smax_evals": 2,
+                        "smax_eval_episodes": 2}},
+    "quick": {"paper": {"mujoco_updates": 3_000, "mujoco_batch": 256, "mujoco_width": 256, "mujoco_evals": 10,
+                        "mujoco_eval_episodes": 5, "smax_updates": 4_000, "smax_evals": 10}},
+    "full": {"n_seeds": 3},
+})

@@ -54,8 +54,8 @@ def grid_config(profile: Profile, method: str, data_start: str) -> dict[str, Any
         raise ValueError(f"unknown Figure 1 method {method!r}; valid: {', '.join(C.GRID_METHODS)}")
     if data_start not in C.GRID_DATA:
         raise ValueError(f"unknown data start {data_start!r}; valid: {', '.join(C.GRID_DATA)}")
-    updates = int(profile.overrides.get("grid_updates", C.GRID_UPDATES))
-    eval_every = min(updates, int(profile.overrides.get("grid_eval_every", C.GRID_EVAL_EVERY)))
+    updates = profile.paper.grid_updates
+    eval_every = min(updates, profile.paper.grid_eval_every)
     return {
         "dataset": {"env": C.GRID_ENV, "env_options": {}, "return_mode": "mean", "kind": "random",
                     "data_start": data_start, "data_seed": 0},
@@ -74,12 +74,10 @@ def mujoco_config(profile: Profile, env: str, kind: str, method: str) -> dict[st
         raise ValueError(f"unknown MaMuJoCo method {method!r}; valid: {', '.join(C.MUJOCO_METHODS)}")
     if kind not in C.MUJOCO_DATASETS:
         raise ValueError(f"unknown CAST-BCQ dataset {kind!r}; valid: {', '.join(C.MUJOCO_DATASETS)}")
-    m = C.MUJOCO_METHODS[method]
-    o = profile.overrides
-    updates = int(o.get("mujoco_updates", C.MUJOCO_UPDATES))
-    eval_every = max(1, updates // int(o.get("mujoco_evals", C.MUJOCO_EVALS)))
-    fields = {**dict(m.fields), "batch_size": int(o.get("mujoco_batch", C.MUJOCO_BATCH)),
-              **C.width_fields(m.learner, o.get("mujoco_width"))}
+    m, settings = C.MUJOCO_METHODS[method], profile.paper
+    updates = settings.mujoco_updates
+    eval_every = max(1, updates // settings.mujoco_evals)
+    fields = {**dict(m.fields), "batch_size": settings.mujoco_batch, **C.width_fields(m.learner, settings.mujoco_width)}
     cfg: dict[str, Any] = {
         "dataset": mujoco_spec(env, kind, m.obs_mode, profile.name),
         "learner": m.learner,
@@ -87,11 +85,12 @@ def mujoco_config(profile: Profile, env: str, kind: str, method: str) -> dict[st
         "method": method,
         "updates": updates,
         "eval_every": eval_every,
-        "eval_episodes": int(o.get("mujoco_eval_episodes", m.code_eval_episodes)),
+        "eval_episodes": (settings.mujoco_eval_episodes if settings.mujoco_eval_episodes is not None
+                          else m.code_eval_episodes),
         "ckpt_every": max(eval_every, updates // 10),
     }
-    if "eval_max_steps" in o:
-        cfg["eval_max_steps"] = int(o["eval_max_steps"])
+    if settings.eval_max_steps is not None:
+        cfg["eval_max_steps"] = settings.eval_max_steps
     return cfg
 
 

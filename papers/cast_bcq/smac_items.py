@@ -55,19 +55,18 @@ def smax_config(profile, env: str, method: str) -> dict[str, Any]:
         raise ValueError(f"unknown SMAX method {method!r}; valid: {', '.join(METHODS)}")
     if env not in C.SMAX_MAPS:
         raise ValueError(f"unknown SMAX map {env!r}; valid: {', '.join(C.SMAX_MAPS)}")
-    o = profile.overrides
-    updates = int(o.get("smax_updates", C.SMAX_UPDATES))
-    eval_every = max(1, updates // int(o.get("smax_evals", C.SMAX_EVALS)))
-    fields: dict[str, Any] = {"method": method, "batch_size": int(o.get("smax_batch", C.SMAX_BATCH)),
-                              "reward_scale": C.SMAX_REWARD_SCALE}
+    settings = profile.paper
+    updates = settings.smax_updates
+    eval_every = max(1, updates // settings.smax_evals)
+    fields: dict[str, Any] = {"method": method, "batch_size": settings.smax_batch, "reward_scale": C.SMAX_REWARD_SCALE}
     if updates != C.SMAX_UPDATES:  # the code's epsilon schedules laid over this profile's updates (smac.py)
         fields["schedule_scale"] = C.SMAX_UPDATES / updates
-    if "smax_width" in o:
-        fields["hidden"] = int(o["smax_width"])
+    if settings.smax_width is not None:
+        fields["hidden"] = settings.smax_width
         if method in ("icq_ma", "cast_bcq"):
-            fields["critic_hidden"] = int(o["smax_width"])
-    if method == "cast_bcq" and "smax_subteams" in o:
-        fields["subteams"] = int(o["smax_subteams"])
+            fields["critic_hidden"] = settings.smax_width
+    if method == "cast_bcq" and settings.smax_subteams is not None:
+        fields["subteams"] = settings.smax_subteams
     return {
         "dataset": {"env": env, "map": env.split("/", 1)[1], "kind": "mixed", "data_profile": profile.name,
                     "env_options": {}, "return_mode": "mean"},
@@ -76,7 +75,7 @@ def smax_config(profile, env: str, method: str) -> dict[str, Any]:
         "method": method,
         "updates": updates,
         "eval_every": eval_every,
-        "eval_episodes": int(o.get("smax_eval_episodes", C.SMAX_EVAL_EPISODES)),
+        "eval_episodes": settings.smax_eval_episodes,
         "ckpt_every": max(eval_every, updates // 10),
     }
 

@@ -8,8 +8,9 @@ departures from them of the ICG and of Reacher (Table 4a).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
-from common.running.profiles import PaperProfiles
+from common.running.profiles import PaperProfiles, PaperSettings
 from envs.mamujoco import ANT_REF_SCORES
 
 ICG_ENV = "games/coordination"
@@ -71,7 +72,7 @@ MAPPO_REACHER = {"obs_norm": True}
 # on through the synthetic rollouts (papers/moma_ppo/moma_ppo.py); profiles override it (t4a_/t4b_moma_memory)
 MOMA_MEMORY = 10
 
-# Table 4a's profile scales (keys in PROFILES.keys). quick (costs measured on one loaded core in
+# Table 4a's profile scales (MomaSettings' t4a_* fields). quick (costs measured on one loaded core in
 # papers/moma_ppo/README.md "Table 4a": ≈ 5.5 core-hours in all): baselines 2 x 128 networks, 10,000 updates (spec
 # §7), no histories in any row (spec §7 proposes 10 in the PO rows: they cost 4-14x per update, ≈ +6 core-hours even
 # with 32-dim embeddings; MOMA-PPO runs without them too), 10 evaluations of 100 episodes; MOMA-PPO a 4 x 256 world
@@ -182,64 +183,103 @@ ABLATION_VARIANTS_OF = {"smoke": tuple(ABLATIONS),
 #          (2 x 64 layers [I]: the toy config is unpublished) trained 2,000 updates;
 #   smoke: 500 plays, 2 seeds, 2 x 32 networks, baselines 100 updates, MOMA-PPO 3 iterations, world model 50
 #          updates.
-PROFILES = PaperProfiles(
-    by_profile={
-        "smoke": {"n_seeds": 2, "overrides": {"icg_plays": 500, "icg_updates": 100, "icg_width": 32,
-                                              "icg_moma_iterations": 3, "icg_moma_eval_every": 1, "icg_mappo_width": 32,
-                                              "icg_wm_width": 32, "icg_wm_layers": 2, "icg_wm_updates": 50,
-                                              **T4A_SMOKE, **T4B_SMOKE}},
-        "quick": {"n_seeds": ICG_SEEDS, "overrides": {"icg_updates": 2_000, "icg_width": 64,
-                                                      "icg_moma_iterations": 30, "icg_moma_eval_every": 5,
-                                                      "icg_mappo_width": 64, "icg_wm_width": 64, "icg_wm_layers": 2,
-                                                      "icg_wm_updates": 2_000, **T4A_QUICK,
-                                                      **T4B_QUICK}},
-        "full": {"n_seeds": ICG_SEEDS},
-    },
-    keys={
-        "icg_plays": "plays per ICG dataset instead of 10,000",
-        "icg_updates": "gradient steps of the ICG baselines (IQL, MAIQL, IBC) instead of 100,000",
-        "icg_eval_every": "updates between the ICG baselines' evaluations instead of 50",
-        "icg_width": "hidden width of the ICG baselines' networks instead of the code's 256",
-        "icg_mappo_width": "hidden width of MOMA-PPO's actors, critics and mixer instead of the code's 256",
-        "icg_moma_iterations": "MOMA-PPO iterations on the ICG instead of 1,000",
-        "icg_moma_eval_every": "MOMA-PPO iterations between evaluations instead of 50",
-        "icg_wm_width": "hidden width of every world-model head instead of the code's 1024",
-        "icg_wm_layers": "hidden layers of the world model's T and R heads instead of the code's 4",
-        "icg_wm_updates": "world-model updates instead of the code's 10,001",
-        # Table 4a (Reacher expert-mix; T4A_* below)
-        "t4a_updates": "gradient steps of the Table 4a baselines instead of the code's 1,000,001",
-        "t4a_evals": "evaluations per Table 4a run (baselines and MOMA-PPO) instead of 50",
-        "t4a_eval_episodes": "greedy episodes per Table 4a evaluation instead of the paper's 100",
-        "t4a_width": "hidden width of the Table 4a baselines' networks instead of the code's 256",
-        "t4a_memory": "{'full': L, 'po': L}: history length of the baselines (IQL family, MATD3+BC) in the FO row "
-                      "and the PO rows instead of the code's 10",
-        "t4a_memory_dim": "embedding size of the baselines' history encoders instead of the code's 128",
-        "t4a_moma_iterations": "MOMA-PPO iterations on Reacher instead of the code's 100,001",
-        "t4a_moma_batch": "synthetic transitions per MOMA-PPO iteration instead of the code's 2,000",
-        "t4a_mappo_width": "hidden width of MOMA-PPO's actors, critics and mixer instead of the code's 256",
-        "t4a_moma_memory": "history length of MOMA-PPO's MAPPO on Reacher instead of the code's 10 (0 = none)",
-        "t4a_wm_width": "hidden width of the Reacher world model's heads instead of the code's 1024",
-        "t4a_wm_layers": "hidden layers of the Reacher world model's T and R heads instead of the code's 4",
-        "t4a_wm_updates": "Reacher world-model updates instead of the code's 10,001",
-        # Table 4b (Ant; T4B_* above)
-        "t4b_updates": "gradient steps of the Table 4b baselines instead of the code's 1,000,001",
-        "t4b_ft_updates": "MAIQL-ft's fine-tuning updates (after its t4b_updates offline ones) instead of 1,000,000",
-        "t4b_evals": "evaluations per Table 4b run (baselines and MOMA-PPO) instead of 50",
-        "t4b_eval_episodes": "greedy episodes per Table 4b evaluation instead of the paper's 100",
-        "t4b_eval_max_steps": "Table 4b evaluation episodes cut after this many steps (smoke only)",
-        "t4b_width": "hidden width of the Table 4b baselines' networks instead of the code's 256",
-        "t4b_memory": "{'full': L, 'po': L}: history length of the Table 4b IQL-family baselines in the FO and PO "
-                      "rows instead of the code's 10",
-        "t4b_memory_dim": "embedding size of the Table 4b baselines' history encoders instead of the code's 128",
-        "t4b_moma_iterations": "MOMA-PPO iterations on Ant instead of the code's 100,001",
-        "t4b_moma_batch": "synthetic transitions per MOMA-PPO iteration on Ant instead of the code's 2,000",
-        "t4b_mappo_width": "hidden width of MOMA-PPO's actors, critics and mixer on Ant instead of the code's 256",
-        "t4b_moma_memory": "history length of MOMA-PPO's MAPPO on Ant instead of the code's 10 (0 = none)",
-        "t4b_wm_width": "hidden width of the Ant world model's heads instead of the code's 1024",
-        "t4b_wm_layers": "hidden layers of the Ant world model's T and R heads instead of the code's 4",
-        "t4b_wm_updates": "Ant world-model updates instead of the code's 10,001",
-    },
-)
+@dataclass(frozen=True)
+class TableScale:
+    """One MaMuJoCo table's sizes at a profile, each resolved (the profile's setting, else the code's): Table 4a's on
+    Reacher (``MomaSettings.t4a``), Table 4b's on Ant (``MomaSettings.t4b``)."""
+
+    updates: int  # gradient steps of the baselines
+    evals: int  # evaluations per run (baselines and MOMA-PPO)
+    eval_episodes: int  # greedy episodes per evaluation
+    eval_max_steps: int | None  # evaluation episodes cut after this many steps; None: whole episodes
+    width: int | None  # hidden width of the baselines' networks; None: the code's 256
+    memory: Mapping[str, int]  # {"full": L, "po": L}: the baselines' history length in the FO row and the PO rows
+    memory_dim: int | None  # embedding size of the baselines' history encoders; None: the code's 128
+    moma_iterations: int  # MOMA-PPO iterations
+    moma_batch: int  # synthetic transitions per MOMA-PPO iteration
+    mappo_width: int | None  # hidden width of MOMA-PPO's actors, critics and mixer; None: the code's 256
+    moma_memory: int  # history length of MOMA-PPO's MAPPO (0: none)
+    wm_width: int | None  # hidden width of the world model's heads; None: the code's 1024
+    wm_layers: int | None  # hidden layers of the world model's T and R heads; None: the code's 4
+    wm_updates: int | None  # world-model updates; None: the code's 10,001
+    ft_updates: int | None = None  # MAIQL-ft's fine-tuning updates (Table 4b only)
+
+
+@dataclass(frozen=True)
+class MomaSettings(PaperSettings):
+    """MOMA-PPO's own settings per profile (the comment above says why each profile sets what it sets); defaults: the
+    protocol's values above, None: the code's (or the config dataclass's) own. ``t4a`` / ``t4b`` give a table's
+    sizes resolved as one ``TableScale``."""
+
+    # the Iterated Coordination Game (Table 3)
+    icg_plays: int = ICG_PLAYS  # plays per ICG dataset [I]
+    icg_updates: int = BASELINE_UPDATES  # gradient steps of the ICG baselines (IQL, MAIQL, IBC) [I]
+    icg_eval_every: int = BASELINE_EVAL_EVERY  # updates between the ICG baselines' evaluations [C]
+    icg_width: int | None = None  # hidden width of the ICG baselines' networks; None: the code's 256
+    icg_mappo_width: int | None = None  # hidden width of MOMA-PPO's actors, critics and mixer; None: the code's 256
+    icg_moma_iterations: int = MOMA_ITERATIONS  # MOMA-PPO iterations on the ICG [I]
+    icg_moma_eval_every: int = MOMA_EVAL_EVERY  # MOMA-PPO iterations between evaluations [C]
+    icg_wm_width: int | None = None  # hidden width of every world-model head; None: the code's 1024
+    icg_wm_layers: int | None = None  # hidden layers of the world model's T and R heads; None: the code's 4
+    icg_wm_updates: int | None = None  # world-model updates; None: the code's 10,001
+    # Table 4a (Reacher expert-mix)
+    t4a_updates: int = T4A_UPDATES  # gradient steps of the Table 4a baselines [C]
+    t4a_evals: int = T4A_EVALS  # evaluations per Table 4a run (baselines and MOMA-PPO) [I]
+    t4a_eval_episodes: int = T4A_EVAL_EPISODES  # greedy episodes per Table 4a evaluation [P]
+    t4a_width: int | None = None  # hidden width of the Table 4a baselines' networks; None: the code's 256
+    t4a_memory: dict[str, int] | None = None  # {"full": L, "po": L}: baselines' history lengths; None: T4A_MEMORY
+    t4a_memory_dim: int | None = None  # embedding size of the baselines' history encoders; None: the code's 128
+    t4a_moma_iterations: int = MOMA_REACHER_ITERATIONS  # MOMA-PPO iterations on Reacher [C]
+    t4a_moma_batch: int = MOMA_REACHER_ROLLOUT["batch"]  # synthetic transitions per MOMA-PPO iteration [C]
+    t4a_mappo_width: int | None = None  # hidden width of MOMA-PPO's MAPPO on Reacher; None: the code's 256
+    t4a_moma_memory: int = MOMA_MEMORY  # history length of MOMA-PPO's MAPPO on Reacher (0 = none) [C]
+    t4a_wm_width: int | None = None  # hidden width of the Reacher world model's heads; None: the code's 1024
+    t4a_wm_layers: int | None = None  # hidden layers of its T and R heads; None: the code's 4
+    t4a_wm_updates: int | None = None  # Reacher world-model updates; None: the code's 10,001
+    # Table 4b (Ant)
+    t4b_updates: int = T4B_UPDATES  # gradient steps of the Table 4b baselines (MAIQL-ft: offline ones) [C]
+    t4b_ft_updates: int = T4B_FT_UPDATES  # MAIQL-ft's fine-tuning updates after its offline ones [inferred]
+    t4b_evals: int = T4B_EVALS  # evaluations per Table 4b run (baselines and MOMA-PPO) [I]
+    t4b_eval_episodes: int = T4B_EVAL_EPISODES  # greedy episodes per Table 4b evaluation [P]
+    t4b_eval_max_steps: int | None = None  # Table 4b evaluation episodes cut after this many steps (smoke only)
+    t4b_width: int | None = None  # hidden width of the Table 4b baselines' networks; None: the code's 256
+    t4b_memory: dict[str, int] | None = None  # {"full": L, "po": L}: IQL-family history lengths; None: T4B_MEMORY
+    t4b_memory_dim: int | None = None  # embedding size of the baselines' history encoders; None: the code's 128
+    t4b_moma_iterations: int = MOMA_ANT_ITERATIONS  # MOMA-PPO iterations on Ant [C]
+    t4b_moma_batch: int = MOMA_ANT_ROLLOUT["batch"]  # synthetic transitions per MOMA-PPO iteration on Ant [C]
+    t4b_mappo_width: int | None = None  # hidden width of MOMA-PPO's MAPPO on Ant; None: the code's 256
+    t4b_moma_memory: int = MOMA_MEMORY  # history length of MOMA-PPO's MAPPO on Ant (0 = none) [C]
+    t4b_wm_width: int | None = None  # hidden width of the Ant world model's heads; None: the code's 1024
+    t4b_wm_layers: int | None = None  # hidden layers of its T and R heads; None: the code's 4
+    t4b_wm_updates: int | None = None  # Ant world-model updates; None: the code's 10,001
+
+    @property
+    def t4a(self) -> TableScale:
+        """Table 4a's sizes at this profile."""
+        return TableScale(self.t4a_updates, self.t4a_evals, self.t4a_eval_episodes, None, self.t4a_width,
+                          T4A_MEMORY if self.t4a_memory is None else self.t4a_memory, self.t4a_memory_dim,
+                          self.t4a_moma_iterations, self.t4a_moma_batch, self.t4a_mappo_width, self.t4a_moma_memory,
+                          self.t4a_wm_width, self.t4a_wm_layers, self.t4a_wm_updates)
+
+    @property
+    def t4b(self) -> TableScale:
+        """Table 4b's sizes at this profile."""
+        return TableScale(self.t4b_updates, self.t4b_evals, self.t4b_eval_episodes, self.t4b_eval_max_steps,
+                          self.t4b_width, T4B_MEMORY if self.t4b_memory is None else self.t4b_memory,
+                          self.t4b_memory_dim, self.t4b_moma_iterations, self.t4b_moma_batch, self.t4b_mappo_width,
+                          self.t4b_moma_memory, self.t4b_wm_width, self.t4b_wm_layers, self.t4b_wm_updates,
+                          self.t4b_ft_updates)
+
+
+PROFILES = PaperProfiles(MomaSettings, by_profile={
+    "smoke": {"n_seeds": 2, "paper": {"icg_plays": 500, "icg_updates": 100, "icg_width": 32, "icg_moma_iterations": 3,
+                                      "icg_moma_eval_every": 1, "icg_mappo_width": 32, "icg_wm_width": 32,
+                                      "icg_wm_layers": 2, "icg_wm_updates": 50, **T4A_SMOKE, **T4B_SMOKE}},
+    "quick": {"n_seeds": ICG_SEEDS, "paper": {"icg_updates": 2_000, "icg_width": 64, "icg_moma_iterations": 30,
+                                              "icg_moma_eval_every": 5, "icg_mappo_width": 64, "icg_wm_width": 64,
+                                              "icg_wm_layers": 2, "icg_wm_updates": 2_000, **T4A_QUICK, **T4B_QUICK}},
+    "full": {"n_seeds": ICG_SEEDS},
+})
 
 # ---- MaMuJoCo data: the Reacher experts and expert-mix (§5.3; spec §3), Table 2 ----------------------------------
 REACHER_ENV = "mamujoco/reacher-2x1"

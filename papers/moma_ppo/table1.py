@@ -24,7 +24,7 @@ ITEM = Path(__file__).stem
 
 
 def build_cells(profile) -> list[Cell]:
-    plays = int(profile.overrides.get("icg_plays", C.ICG_PLAYS))
+    plays = profile.paper.icg_plays
     return [Cell("moma_ppo", ITEM, {"dataset": d, "quantity": q}, {"dataset": icg_spec(d, plays), "quantity": q})
             for d in C.ICG_BEHAVIOR for q in T1_QUANTITIES]
 

@@ -1,5 +1,5 @@
 """OMAR's hyperparameters as data: defaults = the official code (ling-pan/OMAR, described in
-docs/omar_official_code.md#hyperparameters), profile overrides as plain dicts.
+docs/omar_official_code.md#hyperparameters), its profile settings as a typed dataclass (``OmarSettings``).
 
 Where the paper is silent the code decides; where they disagree the code is the default and the
 paper's variant is an option (papers/omar/README.md lists each case).
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.running.profiles import PaperProfiles
+from common.running.profiles import PaperProfiles, PaperSettings
 
 ENVS_MPE = ("omar/spread", "omar/tag", "omar/world")
 ENV_CHEETAH = "mamujoco/halfcheetah-2x3"
@@ -108,18 +108,20 @@ def env_options(env: str) -> dict:
 #   quick: a quarter of the code's gradient steps on MPE (2,001 -> 500), 5 % on HalfCheetah (100,001 ->
 #   5,000) and at most 20 evaluations per run, so that every item's grid fits a few hours on 2 cores
 #   (papers/omar/README.md, "Profiles").
-PROFILE_OVERRIDES = PaperProfiles(
-    by_profile={
-        "smoke": {"data_scale": 0.002, "overrides": {"updates": 10, "max_evals": 2, "batch_size": 64,
-                                                     "eval_max_steps": 50}},
-        "quick": {"data_scale": 0.1, "update_scale": 0.25, "overrides": {"max_evals": 20, "mujoco_update_scale": 0.05}},
-        "full": {"overrides": {"max_evals": None}},
-    },
-    keys={
-        "updates": "gradient steps of every offline run, whatever the paper's count (smoke)",
-        "max_evals": "at most this many evaluations per offline run (None: the code's interval)",
-        "mujoco_update_scale": "replaces update_scale for HalfCheetah",
-        "batch_size": "replaces the code's minibatch (smoke)",
-        "eval_max_steps": "evaluation episodes cut after this many steps (smoke)",
-    },
-)
+@dataclass(frozen=True)
+class OmarSettings(PaperSettings):
+    """OMAR's own settings per profile (the comment above says why each profile sets what it sets); None: the
+    official code's value."""
+
+    updates: int | None = None  # gradient steps of every offline run (smoke); None: UPDATES x the profile's scale
+    max_evals: int | None = None  # at most this many evaluations per offline run; None: the code's EVAL_EVERY
+    mujoco_update_scale: float | None = None  # replaces update_scale for HalfCheetah (quick); None: update_scale
+    batch_size: int | None = None  # minibatch of every ITD3 learner (smoke); None: the code's TaskConfig.batch
+    eval_max_steps: int | None = None  # evaluation episodes cut after this many steps (smoke); None: whole episodes
+
+
+PROFILE_OVERRIDES = PaperProfiles(OmarSettings, by_profile={
+    "smoke": {"data_scale": 0.002, "paper": {"updates": 10, "max_evals": 2, "batch_size": 64, "eval_max_steps": 50}},
+    "quick": {"data_scale": 0.1, "update_scale": 0.25, "paper": {"max_evals": 20, "mujoco_update_scale": 0.05}},
+    "full": {"paper": {"max_evals": None}},
+})

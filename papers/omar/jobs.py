@@ -64,14 +64,13 @@ def offline_config(profile: Profile, env: str, kind: str, method: str, env_optio
                          f"every update) or the number of fixed minibatches to cycle (10 in OMAR's code)")
     base = BASE_ENV.get(env, env)
     family = "mujoco" if base == C.ENV_CHEETAH else "mpe"
-    paper_updates = C.UPDATES[base][kind]
-    if family == "mujoco" and profile.overrides.get("mujoco_update_scale"):
-        paper_updates = round(paper_updates * float(profile.overrides["mujoco_update_scale"]) / profile.update_scale)
-    updates = int(profile.overrides.get("updates", profile.n_updates(paper_updates)))
+    paper_updates, settings = C.UPDATES[base][kind], profile.paper  # settings: config.OmarSettings
+    if family == "mujoco" and settings.mujoco_update_scale:
+        paper_updates = round(paper_updates * settings.mujoco_update_scale / profile.update_scale)
+    updates = settings.updates if settings.updates is not None else profile.n_updates(paper_updates)
     eval_every = min(updates, profile.eval_interval(C.EVAL_EVERY[family]))
-    max_evals = profile.overrides.get("max_evals")
-    if max_evals:  # cap the number of evaluations (each is eval_episodes full episodes)
-        eval_every = max(eval_every, -(-updates // int(max_evals)))
+    if settings.max_evals:  # cap the number of evaluations (each is eval_episodes full episodes)
+        eval_every = max(eval_every, -(-updates // settings.max_evals))
     if env_options is None:
         env_options = C.env_options(env)
     task = C.task_config(base)
@@ -79,7 +78,7 @@ def offline_config(profile: Profile, env: str, kind: str, method: str, env_optio
         "dataset": {**dataset_spec(env, profile, env_options), "kind": kind},
         "method": method,
         "itd3": {**itd3_fields(method, env, kind),
-                 **({"batch_size": int(profile.overrides["batch_size"])} if "batch_size" in profile.overrides else {}),
+                 **({"batch_size": settings.batch_size} if settings.batch_size is not None else {}),
                  **itd3_overrides},
         "updates": updates,
         "eval_every": eval_every,
@@ -87,8 +86,7 @@ def offline_config(profile: Profile, env: str, kind: str, method: str, env_optio
         "ckpt_every": max(eval_every, updates // 10),
         **({"official_minibatches": official_minibatches} if official_minibatches else {}),
         # smoke only: evaluation episodes cut after this many steps (absent from quick/full configs)
-        **({"eval_max_steps": int(profile.overrides["eval_max_steps"])} if "eval_max_steps" in profile.overrides
-           else {}),
+        **({"eval_max_steps": settings.eval_max_steps} if settings.eval_max_steps is not None else {}),
     }
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from common.running.profiles import PaperProfiles
+from common.running.profiles import PaperProfiles, PaperSettings
 
 TASK_OF = {"mamujoco/halfcheetah-2x3": "halfcheetah", "mamujoco/walker2d-2x3": "walker2d",
            "mamujoco/hopper-3x1": "hopper"}  # Table 1's order [P Sec. 4.2]
@@ -117,54 +117,79 @@ def parse_method(key: str) -> Method:
 #   smoke: the smoke datasets, K = 2 deployments of max(1 %, 20) steps, L = 10, 50 offline updates, |B| 64,
 #          |D| <= 64, batch 32, 1 evaluation episode cut at 50 steps, widths 32 (plumbing, not numbers);
 #          Figure 6d: the smoke SMAX data (4 episodes), M = 1 episode per agent, 2 test episodes.
-PROFILE_OVERRIDES = PaperProfiles(
-    by_profile={
-        "smoke": {"overrides": {"deployments": 2, "min_deploy": 20, "tune_scale": 10 / 4000, "offline_updates": 50,
-                                "big_batch": 64, "match_batch": 64, "batch_size": 32, "width": 32,
-                                "eval_episodes": 1, "eval_max_steps": 50, "n_alpha_draws": 2, "nav_size": 2_000,
-                                "bremen_bc_updates": 25, "smax_min_deploy": 1, "smax_eval_episodes": 2}},
-        "quick": {"overrides": {"tune_scale": 0.125, "offline_updates_bcq": 20_000, "offline_updates_awac": 10_000,
-                                "offline_updates_td3bc": 5_000, "offline_updates_bremen": 2_500,
-                                "bremen_bc_updates": 1_250, "nav_size": 250_000, "eval_episodes": 5,
-                                "nav_eval_episodes": 10, "offline_updates_cql": 10_000}},
-    },
-    keys={
-        "deployments": "K deployments instead of 10",
-        "min_deploy": "at least this many online transitions per deployment (smoke: 1 % of tiny data is too few)",
-        "tune_scale": "fraction of the paper's L fine-tuning updates per deployment (BCQ 4000, AWAC 2000)",
-        "offline_updates": "offline updates of every learner instead of config.OFFLINE_UPDATES",
-        "offline_updates_bcq": "offline BCQ updates instead of 300,000",
-        "offline_updates_awac": "offline AWAC updates instead of 25,000",
-        "offline_updates_td3bc": "offline TD3+BC updates instead of 100,000",
-        "offline_updates_bremen": "offline BREMEN updates (BC, then policy updates) instead of 20,000",
-        "bremen_bc_updates": "BREMEN's behavior-cloning updates instead of 10,000 (at most its offline updates)",
-        "nav_size": "transitions of the uniform-random navigation / predator-prey data instead of 1,000,000",
-        "big_batch": "|B| instead of 512",
-        "match_batch": "|D| instead of 2000",
-        "batch_size": "update batch instead of 128",
-        "width": "one width for every hidden layer of the learners and the CVAE instead of Table 3's",
-        "eval_episodes": "evaluation episodes of each pi^k instead of 10",
-        "nav_eval_episodes": "evaluation episodes on the navigation / predator-prey envs (default: eval_episodes)",
-        "eval_max_steps": "evaluation and nothing else cut after this many steps (smoke only)",
-        "n_alpha_draws": "(B, D) draws averaged into DD^k instead of 20",
-        "offline_updates_cql": "offline discrete-CQL updates (Figure 6d) instead of 100,000",
-        "smax_min_deploy": "at least this many episodes per agent and deployment on SMAX (smoke: 1 % of 4 is 0)",
-        "smax_eval_episodes": "greedy SMAX test episodes per evaluation of pi^k instead of 32",
-    },
-)
+@dataclass(frozen=True)
+class OtcSettings(PaperSettings):
+    """OTC's own settings per profile (the comment above says why each profile sets what it sets); defaults: the
+    protocol's values above, None: the paper's (or the learner's) own."""
+
+    deployments: int = DEPLOYMENTS  # K deployments [P]
+    min_deploy: int = 1  # at least this many online transitions per deployment (smoke: 1 % of tiny data is too few)
+    tune_scale: float = 1.0  # fraction of the paper's L fine-tuning updates per deployment (TUNE_UPDATES) [P]
+    offline_updates: int | None = None  # offline updates of every learner; None: OFFLINE_UPDATES
+    offline_updates_bcq: int | None = None  # offline BCQ updates; None: offline_updates, else 300,000
+    offline_updates_awac: int | None = None  # offline AWAC updates; None: offline_updates, else 25,000
+    offline_updates_td3bc: int | None = None  # offline TD3+BC updates; None: offline_updates, else 100,000
+    offline_updates_bremen: int | None = None  # offline BREMEN updates (BC, then policy); None: ..., else 20,000
+    offline_updates_cql: int | None = None  # offline discrete-CQL updates (Figure 6d); None: ..., else 100,000
+    bremen_bc_updates: int = BREMEN_BC_UPDATES  # BREMEN's behavior-cloning updates (at most its offline updates)
+    nav_size: int = NAV_SIZE  # transitions of the uniform-random navigation / predator-prey data [P Sec. 4.7]
+    big_batch: int | None = None  # |B|; None: OTCConfig's 512 [P]
+    match_batch: int | None = None  # |D|; None: OTCConfig's 2000 [P]
+    batch_size: int | None = None  # update batch of every learner and of OTC; None: Table 3's 128 [P]
+    width: int | None = None  # one width for every hidden layer of the learners and the CVAE; None: Table 3's
+    eval_episodes: int = EVAL_EPISODES  # evaluation episodes of each pi^k [I C3]
+    nav_eval_episodes: int | None = None  # evaluation episodes on the navigation / predator-prey envs; None: eval_episodes
+    eval_max_steps: int | None = None  # evaluation, and nothing else, cut after this many steps (smoke only)
+    n_alpha_draws: int | None = None  # (B, D) draws averaged into DD^k; None: OTCConfig's 20
+    smax_min_deploy: int = 1  # at least this many episodes per agent and deployment on SMAX (smoke: 1 % of 4 is 0)
+    smax_eval_episodes: int = SMAX_EVAL_EPISODES  # greedy SMAX test episodes per evaluation of pi^k [I C23]
+
+    def offline_updates_of(self, learner: str, paper: int | None = None) -> int:
+        """Offline updates of ``learner``: its own setting, else ``offline_updates``, else ``paper`` (default
+        OFFLINE_UPDATES[learner])."""
+        own = {"bcq": self.offline_updates_bcq, "awac": self.offline_updates_awac, "td3bc": self.offline_updates_td3bc,
+               "bremen": self.offline_updates_bremen, "cql": self.offline_updates_cql}
+        if learner not in own:
+            raise ValueError(f"unknown OTC learner {learner!r}; valid: {', '.join(own)}")
+        for v in (own[learner], self.offline_updates, paper):
+            if v is not None:
+                return int(v)
+        return OFFLINE_UPDATES[learner]
+
+    def tune_updates(self, learner: str) -> int:
+        """L fine-tuning updates per deployment of ``learner``: the paper's TUNE_UPDATES x ``tune_scale`` (>= 1)."""
+        return max(1, round(TUNE_UPDATES[learner] * self.tune_scale))
+
+    def otc_batches(self) -> dict[str, int]:
+        """OTC's section fields this profile sets (|B|, |D|, batch, draws), in that order; {}: OTCConfig's own."""
+        values = {"big_batch": self.big_batch, "match_batch": self.match_batch, "batch_size": self.batch_size,
+                  "n_alpha_draws": self.n_alpha_draws}
+        return {k: v for k, v in values.items() if v is not None}
 
 
-def learner_section(learner: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+PROFILE_OVERRIDES = PaperProfiles(OtcSettings, by_profile={
+    "smoke": {"paper": {"deployments": 2, "min_deploy": 20, "tune_scale": 10 / 4000, "offline_updates": 50,
+                        "big_batch": 64, "match_batch": 64, "batch_size": 32, "width": 32, "eval_episodes": 1,
+                        "eval_max_steps": 50, "n_alpha_draws": 2, "nav_size": 2_000, "bremen_bc_updates": 25,
+                        "smax_min_deploy": 1, "smax_eval_episodes": 2}},
+    "quick": {"paper": {"tune_scale": 0.125, "offline_updates_bcq": 20_000, "offline_updates_awac": 10_000,
+                        "offline_updates_td3bc": 5_000, "offline_updates_bremen": 2_500, "bremen_bc_updates": 1_250,
+                        "nav_size": 250_000, "eval_episodes": 5, "nav_eval_episodes": 10,
+                        "offline_updates_cql": 10_000}},
+})
+
+
+def learner_section(learner: str, settings: OtcSettings) -> dict[str, Any]:
     """The learner's config section for a cell: Table 3's fields with the profile's batch and width."""
     if learner not in LEARNER_FIELDS:
         raise ValueError(f"unknown OTC learner {learner!r}; valid: {', '.join(LEARNER_FIELDS)}")
     out = dict(LEARNER_FIELDS[learner])
     if learner == "bremen":
-        out["bc_updates"] = int(overrides.get("bremen_bc_updates", BREMEN_BC_UPDATES))
-    if "batch_size" in overrides:
-        out["batch_size"] = int(overrides["batch_size"])
-    if "width" in overrides:
-        w = int(overrides["width"])
+        out["bc_updates"] = settings.bremen_bc_updates
+    if settings.batch_size is not None:
+        out["batch_size"] = settings.batch_size
+    if settings.width is not None:
+        w = settings.width
         out["hidden"] = [w, w]
         if learner == "bcq":
             out["hidden_vae"] = [w, w]

@@ -30,37 +30,35 @@ def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[s
         raise ValueError(f"unknown OTC MuJoCo env {env!r}; valid: {', '.join(C.TASK_OF)}")
     if dataset not in C.MUJOCO_DATASETS:
         raise ValueError(f"unknown OTC dataset {dataset!r}; valid: {', '.join(C.MUJOCO_DATASETS)}")
-    m = C.parse_method(method)
-    o = profile.overrides
-    offline = int(o.get(f"offline_updates_{m.learner}", o.get("offline_updates", C.OFFLINE_UPDATES[m.learner])))
+    m, settings = C.parse_method(method), profile.paper
+    offline = settings.offline_updates_of(m.learner)
     cfg: dict[str, Any] = {
         "dataset": {"env": env, "env_options": {"obs_mode": C.OBS_MODE}, "return_mode": "mean", "kind": dataset,
                     "task": C.TASK_OF[env], "data_profile": profile.name},
         "learner": m.learner,
-        m.learner: C.learner_section(m.learner, o),
+        m.learner: C.learner_section(m.learner, settings),
         "method": method,
         "sampler": m.sampler,
         "offline_updates": offline,
-        "deployments": int(o.get("deployments", C.DEPLOYMENTS)),
+        "deployments": settings.deployments,
         "deploy_fraction": C.DEPLOY_FRACTION,
-        "min_deploy": int(o.get("min_deploy", 1)),
-        "tune_updates": max(1, round(C.TUNE_UPDATES[m.learner] * float(o.get("tune_scale", 1.0)))),
-        "eval_episodes": int(o.get("eval_episodes", C.EVAL_EPISODES)),
+        "min_deploy": settings.min_deploy,
+        "tune_updates": settings.tune_updates(m.learner),
+        "eval_episodes": settings.eval_episodes,
     }
-    return {**cfg, **sampler_fields(m, o, offline)}
+    return {**cfg, **sampler_fields(m, settings, offline)}
 
 
-def sampler_fields(m: C.Method, o: Mapping[str, Any], offline: int) -> dict[str, Any]:
+def sampler_fields(m: C.Method, settings: C.OtcSettings, offline: int) -> dict[str, Any]:
     """The config keys a cell adds for its sampler and profile: OTC's section (distance, alpha, the profile's
     |B| / |D| / batch / draws), d_e's CVAE offline updates, and the smoke evaluation cut."""
     out: dict[str, Any] = {}
     if m.sampler == "otc":
-        out["otc"] = {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0,
-                      **{k: int(o[k]) for k in ("big_batch", "match_batch", "batch_size", "n_alpha_draws") if k in o}}
+        out["otc"] = {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0, **settings.otc_batches()}
         if m.distance == "embedding":
             out["cvae_offline_updates"] = min(offline, C.CVAE_OFFLINE_CAP)
-    if "eval_max_steps" in o:
-        out["eval_max_steps"] = int(o["eval_max_steps"])
+    if settings.eval_max_steps is not None:
+        out["eval_max_steps"] = settings.eval_max_steps
     return out
 
 

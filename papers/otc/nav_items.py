@@ -26,27 +26,26 @@ def cell_config(profile: Profile, n_agents: int | None, method: str, env: str = 
     offline updates of config.OFFLINE_UPDATES (before the profile's own override)."""
     if env == C.NAV_ENV and not (isinstance(n_agents, int) and n_agents >= 1):
         raise ValueError(f"n_agents {n_agents!r}: give an integer >= 1")
-    m = C.parse_method(method)
-    o = profile.overrides
-    section = {**C.learner_section(m.learner, o), "max_action": max_action}
-    base = C.OFFLINE_UPDATES[m.learner] if offline is None else int(offline)
-    offline = int(o.get(f"offline_updates_{m.learner}", o.get("offline_updates", base)))
+    m, settings = C.parse_method(method), profile.paper
+    section = {**C.learner_section(m.learner, settings), "max_action": max_action}
+    offline = settings.offline_updates_of(m.learner, offline)
     opts = {"n_agents": n_agents} if env == C.NAV_ENV else dict(env_options or {})
     cfg: dict[str, Any] = {
         "dataset": {"env": env, "env_options": opts, "return_mode": "mean", "kind": "random",
-                    "size": int(o.get("nav_size", C.NAV_SIZE)), "data_seed": 0},
+                    "size": settings.nav_size, "data_seed": 0},
         "learner": m.learner,
         m.learner: section,
         "method": method,
         "sampler": m.sampler,
         "offline_updates": offline,
-        "deployments": int(o.get("deployments", C.DEPLOYMENTS)),
+        "deployments": settings.deployments,
         "deploy_fraction": C.DEPLOY_FRACTION,
-        "min_deploy": int(o.get("min_deploy", 1)),
-        "tune_updates": max(1, round(C.TUNE_UPDATES[m.learner] * float(o.get("tune_scale", 1.0)))),
-        "eval_episodes": int(o.get("nav_eval_episodes", o.get("eval_episodes", C.EVAL_EPISODES))),
+        "min_deploy": settings.min_deploy,
+        "tune_updates": settings.tune_updates(m.learner),
+        "eval_episodes": (settings.nav_eval_episodes if settings.nav_eval_episodes is not None
+                          else settings.eval_episodes),
     }
-    return {**cfg, **M.sampler_fields(m, o, offline)}
+    return {**cfg, **M.sampler_fields(m, settings, offline)}
 
 
 def cells(item: str, profile: Profile, grid: Sequence[tuple[int, str]]) -> list[Cell]:

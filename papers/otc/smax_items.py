@@ -90,25 +90,25 @@ def cell_config(profile: Profile, method: str) -> dict[str, Any]:
     m = C.parse_method(method)
     if m.learner != "cql" or m.sampler not in ("uniform", "otc") or m.distance not in (None, "q"):
         raise ValueError(f"method {method!r} is not built for SMAX; valid: cql, cql_otc_dq, cql_otc_dq_fixed<alpha>")
-    o = profile.overrides
-    offline = int(o.get("offline_updates_cql", o.get("offline_updates", C.OFFLINE_UPDATES["cql"])))
+    settings = profile.paper
+    offline = settings.offline_updates_of("cql")
     cfg: dict[str, Any] = {
         "dataset": {"env": C.SMAX_ENV, "map": C.SMAX_ENV.split("/", 1)[1], "kind": C.SMAX_DATA_KIND,
                     "data_profile": profile.name, "env_options": {}, "return_mode": "mean"},
         "learner": "cql",
-        "cql": C.learner_section("cql", o),
+        "cql": C.learner_section("cql", settings),
         "method": method,
         "sampler": m.sampler,
         "offline_updates": offline,
-        "deployments": int(o.get("deployments", C.DEPLOYMENTS)),
+        "deployments": settings.deployments,
         "deploy_fraction": C.SMAX_DEPLOY_FRACTION,
-        "min_deploy": int(o.get("smax_min_deploy", 1)),
+        "min_deploy": settings.smax_min_deploy,
         "epsilon": C.SMAX_EPSILON,
         "reward_scale": C.SMAX_REWARD_SCALE,
-        "tune_updates": max(1, round(C.TUNE_UPDATES["cql"] * float(o.get("tune_scale", 1.0)))),
-        "eval_episodes": int(o.get("smax_eval_episodes", C.SMAX_EVAL_EPISODES)),
+        "tune_updates": settings.tune_updates("cql"),
+        "eval_episodes": settings.smax_eval_episodes,
     }
-    out = {**cfg, **sampler_fields(m, o, offline)}
+    out = {**cfg, **sampler_fields(m, settings, offline)}
     out.pop("eval_max_steps", None)  # a SMAX episode ends by itself within SMAC's limit (70 steps)
     return out
 

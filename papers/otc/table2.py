@@ -78,11 +78,12 @@ def timing_config(profile: str) -> dict[str, Any]:
     if profile not in TIMING:
         raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(TIMING)}")
     t = TIMING[profile]
+    sizes = C.OtcSettings(batch_size=t["batch_size"], width=t.get("width"))  # the batch and width learner_section reads
     return {
         "dataset": {"env": ENV, "env_options": {"obs_mode": C.OBS_MODE}, "return_mode": "mean", "kind": KIND,
                     "task": TASK, "data_profile": profile},
         "timing": {k: int(t[k]) for k in ("warmup", "reps", "updates")},
-        "bcq": C.learner_section("bcq", t),  # Table 3's BCQ with the profile's batch and width
+        "bcq": C.learner_section("bcq", sizes),  # Table 3's BCQ with the profile's batch and width
         "otc": {k: int(t[k]) for k in ("big_batch", "match_batch", "batch_size")},
         "methods": list(METHODS),
     }
