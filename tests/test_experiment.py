@@ -415,13 +415,15 @@ def test_identical_runs_are_copied_from_the_named_items_not_rerun(tmp_path):
 def test_a_run_finished_meanwhile_is_skipped_not_copied(tmp_path):
     """With reuse_from, run_one re-checks its own item just before running: a (cell, seed) that another
     process finished after this one planned its runs is skipped (no second record)."""
-    from common.running.experiment import run_one
+    from common.running.experiment import RunEnv, run_one
     from common.running.profiles import get_profile
 
     cell = _cells((1,))[0]
+    env = RunEnv(get_profile("smoke"), tmp_path, reuse_from=())
+    assert env.own_key(cell, 0) not in env.seen.finished("toy", "table1")  # planned: not finished yet
     run_cells([cell], det_job, "smoke", seeds=[0], results_root=tmp_path)
     n = len(CONTROL["starts"])
-    rid, status, _ = run_one(cell, 0, det_job, get_profile("smoke"), tmp_path, reuse_from=())
+    rid, status, _ = run_one(cell, 0, det_job, env)
     assert status == "skipped" and len(CONTROL["starts"]) == n
     assert len(load_records(tmp_path, "smoke", "toy", "table1")) == 1
 

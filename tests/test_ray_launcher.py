@@ -138,18 +138,18 @@ def test_a_retry_never_records_twice(tmp_path):
     """``run_once`` (what a Ray task runs): a run with more records than the driver counted when it planned
     was recorded by an earlier attempt, so it is not run again and its leftover checkpoint goes; with as
     many records as counted (``--force``) it runs."""
-    from common.running.experiment import checkpoint_path, run_once
+    from common.running.experiment import RunEnv, run_once
     from common.running.profiles import get_profile
 
-    profile = get_profile("smoke")
+    env = RunEnv(get_profile("smoke"), tmp_path)
     cell = CELLS[0]
-    assert run_once(cell, 3, _tiny, profile, tmp_path, "cpu", None, None, 0)[1] == "ran"
-    ckpt = checkpoint_path(tmp_path, cell, "smoke", 3)
+    assert run_once(cell, 3, _tiny, env, 0)[1] == "ran"
+    ckpt = env.checkpoint_path(cell, 3)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     ckpt.write_bytes(b"left by an attempt killed after its record")
-    assert run_once(cell, 3, _tiny, profile, tmp_path, "cpu", None, None, 0) == (cell.run_id("smoke", 3), "ran", None)
+    assert run_once(cell, 3, _tiny, env, 0) == (cell.run_id("smoke", 3), "ran", None)
     assert len(load_records(tmp_path, "smoke", "t", "ray")) == 1 and not ckpt.exists()
-    assert run_once(cell, 3, _tiny, profile, tmp_path, "cpu", None, None, 1)[1] == "ran"  # forced: runs again
+    assert run_once(cell, 3, _tiny, env, 1)[1] == "ran"  # forced: runs again
     assert len(load_records(tmp_path, "smoke", "t", "ray")) == 2
 
 

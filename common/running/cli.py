@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from common.running import launchers
-from common.running.experiment import LAUNCHERS, Cell, Job, RunSummary, pending_runs, run_cells
+from common.running.experiment import LAUNCHERS, Cell, Job, RunEnv, RunSummary, pending_runs, run_cells
 from common.running.grouping import GROUP_LAUNCHERS
-from common.running.profiles import PROFILE_NAMES, Profile, get_profile
+from common.running.profiles import PROFILE_NAMES, PaperProfiles, Profile, get_profile
 from common.running.records import record_item_blocked, record_item_run, records_path
 from common.running.roots import REFERENCE_ROOT, RUNS_ENV, runs_root
 from common.running.runtime import DEVICES, MAX_SEED, check_device, check_seeds, set_threads
@@ -152,7 +152,7 @@ def make_parser(description: str) -> argparse.ArgumentParser:
 
 
 def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job | Callable, paper: str,
-         item: str, paper_overrides: Mapping[str, Any] | None = None, argv: Sequence[str] | None = None,
+         item: str, paper_overrides: PaperProfiles | None = None, argv: Sequence[str] | None = None,
          configure_parser: Callable[[argparse.ArgumentParser], None] | None = None,
          after: Callable[[argparse.Namespace, Profile, RunSummary], None] | None = None,
          default_seeds: Mapping[str, Sequence[int]] | None = None,
@@ -164,8 +164,9 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     ``build_cells(profile)`` returns the item's whole grid; a script with grid filters adds its
     options with ``configure_parser(parser)`` and picks the part to run with ``select(cells, args)``
     (the plan, the report's "done k/m", still records the whole grid: see ``run_cells``'s
-    ``plan_cells``). ``paper_overrides`` is the paper's
-    profile-override dict (see common.running.profiles). ``after(args, profile, summary)`` runs once the
+    ``plan_cells``). ``paper_overrides`` is the paper's ``PaperProfiles`` (its config.py: the profiles' overrides
+    and its typed settings, common.running.profiles); the one ``Profile`` built from it and ``--profile`` goes to
+    ``build_cells``, the runner and every job (``ctx.profile``). ``after(args, profile, summary)`` runs once the
     cells are done and before the report (figures: plots and claim verdicts). ``default_seeds``
     maps a profile name to this item's seeds when ``--seeds`` is not given (else the profile's seeds).
     ``reuse_from``: items of this paper run by the same job whose identical runs are copied
@@ -218,7 +219,7 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     part = "" if len(cells) == len(grid) else f" of {len(grid)}"
     grouped = f" group={args.group}" if args.group > 1 else ""
     if _PLANS is not None:
-        todo = pending_runs(cells, seeds, profile.name, args.results, force=args.force)
+        todo = pending_runs(cells, seeds, RunEnv(profile, args.results), force=args.force)
         _PLANS.append(ItemPlan(paper, item, len(cells), len(grid), list(seeds), len(cells) * len(seeds),
                                len(cells) * len(seeds) - len(todo), grid_keys=[c.keys_id() for c in grid]))
         raise SystemExit(0)

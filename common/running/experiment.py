@@ -33,10 +33,16 @@ spawned workers, each with the parent's torch thread count; the job must be impo
 module-level functions) and ``ray`` (each job a Ray task with one CPU per torch thread, and a GPU for
 cuda, on the cluster at ``address``/``$RAY_ADDRESS`` or a new local instance; a task whose worker dies is
 retried, resumes from its checkpoint and never records twice: ``run_once``; see common.running.launchers).
+
+Every run of one call shares one ``RunEnv`` (common.running.runs: profile, results root, device, commit, thread
+count, reuse and replace rules) and its view of the records (``RunEnv.seen``, common.running.seen): an item's records
+file is read once per call (per worker process), then only what was appended since, before each question (which runs
+are finished, which finished run a run may copy, whether a retried Ray task's run was recorded by its earlier attempt).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -60,20 +66,20 @@ from common.running.records import (  # noqa: F401
 from common.running.roots import runs_root
 from common.running.runs import (  # noqa: F401
     RunContext,
+    RunEnv,
     build_record,
-    checkpoint_path,
     find_identical_run,
-    own_key,
     record_run,
     reused_record,
     settle_run,
 )
-from common.running.runtime import check_seeds, current_threads, git_commit, set_threads
+from common.running.runtime import check_seeds, git_commit, set_threads
 
 log = logging.getLogger("offmarl.experiment")
 
 LAUNCHERS = ("inline", "process", "ray")
 PLAN_ONLY_ENV = "OFFMARL_PLAN_ONLY"  # set while run_all.sh plans (common.running.run_all): run_cells refuses to run
+Status = tuple[str, str, "str | None"]  # (run_id, status, reason): what every run ends with (``run_one``)
 
 
 @dataclass
@@ -89,6 +95,20 @@ class RunSummary:
     def ok(self) -> bool:
         return not self.failed
 
+    def add(self, results: Sequence[Status]) -> None:
+        """Count each run's (run_id, status, reason)."""
+        for rid, status, reason in results:
+            if status == "failed":
+                self.failed.append((rid, reason))
+            elif status == "skipped":
+                self.skipped.append(rid)
+            else:
+                self.ran.append(rid)
+                if status == "reused":
+                    self.reused.append(rid)
+                if status == "nonfinite":
+                    self.nonfinite.append(rid)
+
     def __str__(self) -> str:
         lines = [f"ran {len(self.ran)}, skipped {len(self.skipped)} (already finished), failed {len(self.failed)}"]
         if self.reused:
@@ -102,101 +122,141 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def _recorded_meanwhile(cell: Cell, seed: int, profile: Profile, results_root: str | Path,
-                        recorded_before: int) -> str | None:
+def _recorded_meanwhile(cell: Cell, seed: int, env: RunEnv, recorded_before: int) -> str | None:
     """A Ray retry's check: the status of this run if it has more finished records than ``recorded_before`` (an
-    earlier attempt recorded it before dying; its leftover checkpoint is deleted), else None (to run)."""
-    own = own_key(cell, seed, profile.name, current_threads())
-    recs = load_records(results_root, profile.name, cell.paper, cell.item)
-    mine = [r for r in recs if finished_set([r]) == {own}]
+    earlier attempt recorded it before dying; its leftover checkpoint is deleted), else None (to run). The item's
+    records are caught up first (``RunEnv.seen``), so a record appended by any process since is counted."""
+    mine = env.seen.of_run(cell.paper, cell.item, env.own_key(cell, seed))
     if len(mine) <= recorded_before:
         return None
-    checkpoint_path(results_root, cell, profile.name, seed).unlink(missing_ok=True)
+    env.checkpoint_path(cell, seed).unlink(missing_ok=True)
     return "reused" if mine[-1].get("reused_from") else "nonfinite" if mine[-1].get("nonfinite") else "ran"
 
 
-def run_once(cell: Cell, seed: int, job: Job | Callable, profile: Profile, results_root: str | Path, device: str,
-             git: dict | None, reuse_from: Sequence[str] | None, recorded_before: int,
-             replace: bool = False) -> tuple[str, str, str | None]:
+def run_once(cell: Cell, seed: int, job: Job | Callable, env: RunEnv, recorded_before: int) -> Status:
     """``run_one`` for a task that may be a retry (Ray re-runs a task whose worker died): when this run has
     more finished records than ``recorded_before`` (the count when the driver planned it), an earlier
     attempt recorded it before dying, so nothing is run and its leftover checkpoint is deleted. Test-only
     fault points (common.running.launchers.fault_point) follow a checkpoint and the record."""
-    return run_task_once([(cell, seed)], job, profile, results_root, device, git, reuse_from, [recorded_before],
-                         replace)[0]
+    return run_task_once([(cell, seed)], job, env, [recorded_before])[0]
 
 
-def run_task_once(task: Sequence[tuple[Cell, int]], job: Job | Callable, profile: Profile, results_root: str | Path,
-                  device: str, git: dict | None, reuse_from: Sequence[str] | None,
-                  recorded_before: Sequence[int], replace: bool = False) -> list[tuple[str, str, str | None]]:
+def run_task_once(task: Sequence[tuple[Cell, int]], job: Job | Callable, env: RunEnv,
+                  recorded_before: Sequence[int]) -> list[Status]:
     """``run_task`` (one run, or a group) as a Ray task that may be a retry: the runs an earlier attempt recorded
     (``_recorded_meanwhile``) are not run again; the others run as ``run_task`` runs them (a group of the rest
     resumes each run from its checkpoint). A status per run, in order."""
-    job, pn = as_job(job), profile.name
-    status: dict[str, tuple[str, str, str | None]] = {}
+    job = as_job(job)
+    status: dict[str, Status] = {}
     rest = []
     for (cell, seed), before in zip(task, recorded_before, strict=True):
-        done = _recorded_meanwhile(cell, seed, profile, results_root, before)
+        done = _recorded_meanwhile(cell, seed, env, before)
         if done is None:
             rest.append((cell, seed))
         else:
-            status[cell.run_id(pn, seed)] = (cell.run_id(pn, seed), done, None)
+            status[env.run_id(cell, seed)] = (env.run_id(cell, seed), done, None)
     if rest:
-        out = run_task(rest, launchers.with_fault_injection(job), profile, results_root, device, git, reuse_from,
-                       replace)
+        out = run_task(rest, launchers.with_fault_injection(job), env)
         status.update((o[0], o) for o in out)
         if any(o[1] in ("ran", "nonfinite", "reused") for o in out):  # a record was appended
             launchers.fault_point("record")
-    return [status[cell.run_id(pn, seed)] for cell, seed in task]
+    return [status[env.run_id(cell, seed)] for cell, seed in task]
 
 
-def run_one(cell: Cell, seed: int, job: Job | Callable, profile: Profile, results_root: str | Path,
-            device: str = "cpu", git: dict | None = None,
-            reuse_from: Sequence[str] | None = None, replace: bool = False) -> tuple[str, str, str | None]:
-    """Run one (cell, seed) and append its record (``replace``, with ``--force``: in place of its run's earlier
+def run_one(cell: Cell, seed: int, job: Job | Callable, env: RunEnv) -> Status:
+    """Run one (cell, seed) and append its record (``env.replace``, with ``--force``: in place of its run's earlier
     records, ``common.running.records.replace_record``). Returns (run_id, status, reason): status "ran", "nonfinite"
-    (recorded with a null score), "skipped" (with ``reuse_from``: finished meanwhile, e.g. by another process on
+    (recorded with a null score), "skipped" (with ``env.reuse_from``: finished meanwhile, e.g. by another process on
     an overlapping grid), "reused" (an identical finished run's record copied; see ``run_cells``) or "failed"."""
     job = as_job(job)
-    settled = settle_run(cell, seed, job, profile, results_root, device, reuse_from)
+    settled = settle_run(cell, seed, job, env)
     if settled is not None:
-        return cell.run_id(profile.name, seed), settled, None
-    return record_run(cell, seed, profile, results_root, device, git, lambda ctx: job.run(cell, seed, ctx),
-                      replace=replace)
+        return env.run_id(cell, seed), settled, None
+    return record_run(cell, seed, env, lambda ctx: job.run(cell, seed, ctx))
 
 
-def run_task(task: Sequence[tuple[Cell, int]], job: Job | Callable, profile: Profile, results_root: str | Path,
-             device: str, git: dict | None, reuse_from: Sequence[str] | None,
-             replace: bool = False) -> list[tuple[str, str, str | None]]:
-    """One task of ``run_cells`` (common.running.grouping.plan_groups): ``run_one`` for a run alone; for a group, its runs
-    trained as one job (``job.run_group``) and recorded each by common.running.grouping.run_group, given these steps."""
-    job, pn = as_job(job), profile.name
+def run_task(task: Sequence[tuple[Cell, int]], job: Job | Callable, env: RunEnv) -> list[Status]:
+    """One task of ``run_cells`` (common.running.grouping.plan_groups): ``run_one`` for a run alone; for a group, its
+    runs trained as one job (``job.run_group``) and recorded each by common.running.grouping.run_group, given these
+    steps."""
+    job = as_job(job)
     if len(task) == 1:
-        out = [run_one(*task[0], job, profile, results_root, device, git, reuse_from, replace)]
+        out = [run_one(*task[0], job, env)]
     else:
+        alone = dataclasses.replace(env, reuse_from=None)  # a group's run that fails over to running alone
         out = run_group(
-            task, job.run_group, run_id=lambda c, s: c.run_id(pn, s),
-            settle=lambda c, s: settle_run(c, s, job, profile, results_root, device, reuse_from),
-            alone=lambda c, s: run_one(c, s, job, profile, results_root, device, git, replace=replace),
-            context=lambda c, s: RunContext(s, profile, device, checkpoint_path(results_root, c, pn, s),
-                                            c.run_id(pn, s)),
-            record=lambda c, s, *rest: record_run(c, s, profile, results_root, device, git, *rest, replace=replace))
+            task, job.run_group, run_id=env.run_id, settle=lambda c, s: settle_run(c, s, job, env),
+            alone=lambda c, s: run_one(c, s, job, alone), context=env.context,
+            record=lambda c, s, *rest: record_run(c, s, env, *rest))
     report_progress(out)
     return out
 
 
-def pending_runs(cells: Sequence[Cell], seeds: Sequence[int], profile: str, results_root: str | Path,
-                 force: bool = False, finished: dict[tuple[str, str], set] | None = None) -> list[tuple[Cell, int]]:
-    """The (cell, seed) runs of ``cells`` x ``seeds`` without a finished record under this process's thread count (all
-    of them with ``force``), in order. ``finished`` (filled here): each item's finished identities."""
-    finished = {} if finished is None else finished
-    threads, todo = current_threads(), []
-    for cell in cells:
-        if (cell.paper, cell.item) not in finished:
-            finished[(cell.paper, cell.item)] = finished_set(load_records(results_root, profile, cell.paper, cell.item))
-        todo += [(cell, seed) for seed in seeds
-                 if force or own_key(cell, seed, profile, threads) not in finished[(cell.paper, cell.item)]]
-    return todo
+def pending_runs(cells: Sequence[Cell], seeds: Sequence[int], env: RunEnv, force: bool = False
+                 ) -> list[tuple[Cell, int]]:
+    """The (cell, seed) runs of ``cells`` x ``seeds`` without a finished record under ``env``'s profile and thread
+    count (all of them with ``force``), in order."""
+    return [(cell, seed) for cell in cells for seed in seeds
+            if force or env.own_key(cell, seed) not in env.seen.finished(cell.paper, cell.item)]
+
+
+def _check_call(launcher: str, jobs: int, device: str, address: str | None, group: int) -> None:
+    """``run_cells``' arguments that need no grid, checked before any side effect (a ValueError or RuntimeError
+    naming the value and the allowed ones)."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
+    check_group(group, launcher)
+    if int(jobs) < 1:
+        raise ValueError(f"jobs {jobs!r}: give a positive number of worker processes")
+    if launcher == "ray":  # the address's form, ray installed, the device's form
+        launchers.require_ray()
+        launchers.check_device(device)
+        launchers.check_reachable(launchers.resolve_address(address))
+    elif address is not None:
+        raise ValueError(f"address {address!r} is for launcher='ray' (a Ray cluster), not {launcher!r}")
+
+
+def _run_in_processes(tasks: Sequence[Sequence[tuple[Cell, int]]], job: Job, env: RunEnv, jobs: int) -> list[Status]:
+    """Each task in one of ``jobs`` spawned worker processes, each with the driver's torch thread count; a worker
+    that died fails each run of its task with its reason."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    results: list[Status] = []
+    ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=set_threads,
+                             initargs=(env.threads,)) as pool:
+        futs = [pool.submit(run_task, task, job, env) for task in tasks]
+        for task, f in zip(tasks, futs):
+            try:
+                results.extend(f.result())
+            except Exception as e:  # the worker itself died (e.g. killed, unpicklable job)
+                log.error("worker for %s failed: %r", [env.run_id(c, s) for c, s in task], e)
+                died = [(env.run_id(c, s), "failed", f"{type(e).__name__}: {e}") for c, s in task]
+                report_progress(died)
+                results += died
+    return results
+
+
+def _run_on_ray(tasks: Sequence[Sequence[tuple[Cell, int]]], job: Job, env: RunEnv, address: str | None
+                ) -> list[Status]:
+    """Each task (a run, or a group) a Ray task that knows how many records each of its runs had when planned, so
+    that a retry never records twice (``run_task_once``); a task failed for good fails each of its runs."""
+    from common.datasets.card import data_root
+
+    calls = [(run_task_once, (task, job, env, [len(env.seen.of_run(c.paper, c.item, env.own_key(c, s)))
+                                               for c, s in task]))
+             for task in tasks]
+    labels = [" + ".join(env.run_id(c, s) for c, s in task) for task in tasks]
+    out = launchers.run_ray(calls, labels, threads=env.threads, device=env.device, address=address,
+                            env={"OFFMARL_DATA": str(data_root())}, git=env.git)
+    results: list[Status] = []
+    for task, res in zip(tasks, out):
+        failed = isinstance(res, tuple) and len(res) == 3 and res[1] == "failed"
+        if failed:
+            report_progress([(env.run_id(c, s), "failed", res[2]) for c, s in task])
+        results += [(env.run_id(c, s), "failed", res[2]) for c, s in task] if failed else list(res)
+    return results
 
 
 def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str, seeds: Sequence[int] | None = None,
@@ -205,7 +265,8 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
               plan_cells: Sequence[Cell] | None = None, address: str | None = None, group: int = 1) -> RunSummary:
     """Run every (cell, seed) that has no finished record (all of them if ``force``).
 
-    A finished record matches paper, item, keys, seed, profile and config hash.
+    A finished record matches paper, item, keys, seed, profile, config hash and thread count. ``profile``: the
+    script's ``Profile`` (a base profile's name only where no paper settings are needed: tests, sketches).
 
     ``reuse_from`` (items of the same paper whose runs used this same job): a (cell, seed)
     whose exact config, seed, profile and device already ran, under other keys of this item or in
@@ -229,21 +290,8 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
                            "common.running.cli.main never gets here)")
     if isinstance(profile, str):
         profile = get_profile(profile)
-    if launcher not in LAUNCHERS:
-        raise ValueError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
-    check_group(group, launcher)
+    _check_call(launcher, jobs, device, address, group)
     seeds = check_seeds(profile.seeds if seeds is None else seeds)  # before any side effect
-    if int(jobs) < 1:
-        raise ValueError(f"jobs {jobs!r}: give a positive number of worker processes")
-    if launcher == "ray":  # before any side effect: the address's form, ray installed, the device's form
-        launchers.require_ray()
-        launchers.check_device(device)
-        launchers.check_reachable(launchers.resolve_address(address))
-    elif address is not None:
-        raise ValueError(f"address {address!r} is for launcher='ray' (a Ray cluster), not {launcher!r}")
-    results_root = runs_root() if results_root is None else Path(results_root)
-    threads = current_threads()
-    summary = RunSummary()
     if plan_cells is None:
         plan_cells = cells
     else:
@@ -251,72 +299,28 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
         outside = [c.keys for c in cells if (c.paper, c.item, c.keys_id()) not in grid]
         if outside:
             raise ValueError(f"plan_cells must hold every cell to run; not in it: {outside}")
-    update_plan(results_root, profile.name, plan_cells, seeds)
+    env = RunEnv(profile, runs_root() if results_root is None else Path(results_root), device, git_commit(),
+                 reuse_from=None if force or reuse_from is None else tuple(reuse_from), replace=force)
+    update_plan(env.results_root, profile.name, plan_cells, seeds)
     reset_failures()
 
-    finished: dict[tuple[str, str], set] = {}
-    todo = pending_runs(cells, seeds, profile.name, results_root, force, finished)
+    summary = RunSummary()
+    todo = pending_runs(cells, seeds, env, force)
     pending = {(id(c), s) for c, s in todo}
-    summary.skipped += [c.run_id(profile.name, s) for c in cells for s in seeds if (id(c), s) not in pending]
+    summary.skipped += [env.run_id(c, s) for c in cells for s in seeds if (id(c), s) not in pending]
 
     job = as_job(job)
-    check_data(todo, job, results_root, profile.name, force)
-    git = git_commit()
-    reuse = None if force or reuse_from is None else tuple(reuse_from)
-    results = []
+    check_data(todo, job, env.results_root, profile.name, force)
     tasks = plan_groups(todo, job.group_key, group)  # one run per task, or the runs of a group
     summary.groups = [len(t) for t in tasks if len(t) > 1]
     if todo and (launcher != "inline" or group > 1):  # datasets made here first, once each: never twice by two
         prepare_data(todo, job)  # workers at once (ray: on this node; its cache must be shared with the workers)
     if launcher == "inline" or not todo:
-        results = [r for task in tasks for r in run_task(task, job, profile, results_root, device, git, reuse, force)]
+        summary.add([r for task in tasks for r in run_task(task, job, env)])
     elif launcher == "process":
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=set_threads,
-                                 initargs=(threads,)) as pool:
-            futs = [pool.submit(run_task, task, job, profile, results_root, device, git, reuse, force)
-                    for task in tasks]
-            for task, f in zip(tasks, futs):
-                try:
-                    results.extend(f.result())
-                except Exception as e:  # the worker itself died (e.g. killed, unpicklable job)
-                    log.error("worker for %s failed: %r", [c.run_id(profile.name, s) for c, s in task], e)
-                    died = [(c.run_id(profile.name, s), "failed", f"{type(e).__name__}: {e}") for c, s in task]
-                    report_progress(died)
-                    results += died
-    else:  # ray: each task (a run, or a group) a Ray task; it knows how many records each of its runs had, so
-        from common.datasets.card import data_root  # that a retry never records twice
-
-        counts: dict[tuple, int] = {}
-        for r in (r for pi in finished for r in load_records(results_root, profile.name, *pi)):
-            for key in finished_set([r]):
-                counts[key] = counts.get(key, 0) + 1
-        calls = [(run_task_once, (task, job, profile, results_root, device, git, reuse,
-                                  [counts.get(own_key(c, s, profile.name, threads), 0) for c, s in task], force))
-                 for task in tasks]
-        labels = [" + ".join(c.run_id(profile.name, s) for c, s in task) for task in tasks]
-        out = launchers.run_ray(calls, labels, threads=threads, device=device, address=address,
-                                env={"OFFMARL_DATA": str(data_root())}, git=git)
-        for task, res in zip(tasks, out):  # a task failed for good: each of its runs failed with its reason
-            failed = isinstance(res, tuple) and len(res) == 3 and res[1] == "failed"
-            if failed:
-                report_progress([(c.run_id(profile.name, s), "failed", res[2]) for c, s in task])
-            results += [(c.run_id(profile.name, s), "failed", res[2]) for c, s in task] if failed else list(res)
-
-    for rid, status, reason in results:
-        if status == "failed":
-            summary.failed.append((rid, reason))
-        elif status == "skipped":
-            summary.skipped.append(rid)
-        else:
-            summary.ran.append(rid)
-            if status == "reused":
-                summary.reused.append(rid)
-            if status == "nonfinite":
-                summary.nonfinite.append(rid)
+        summary.add(_run_in_processes(tasks, job, env, jobs))
+    else:
+        summary.add(_run_on_ray(tasks, job, env, address))
     if summary.failed:
         log.error("%s", failures_text(summary.failed, tracebacks=True))
     return summary

@@ -1,11 +1,12 @@
-"""One run of the experiment runner (common.running.experiment): its context, its Sacred run and record, and the reuse of an
-identical finished run.
+"""One run of the experiment runner (common.running.experiment): the environment every run of a ``run_cells`` call
+shares (``RunEnv``), a run's context, its Sacred run and record, and the reuse of an identical finished run.
 
 ``record_run`` seeds, runs ``compute(ctx)`` inside the run's own Sacred run, builds the record (``build_record``)
-and appends it (or, with ``--force``, replaces its run's earlier record: ``common.running.records.replace_record``), then
-deletes the run's checkpoint; a run that raises ends as a ``common.running.progress.RunFailure``. ``settle_run`` finds a
-run that needs no computing: finished meanwhile ("skipped") or identical to a finished run ("reused", its record
-copied). common.running.experiment re-exports these names.
+and appends it (or, with ``--force``, replaces its run's earlier record: ``common.running.records.replace_record``),
+then deletes the run's checkpoint; a run that raises ends as a ``common.running.progress.RunFailure``. ``settle_run``
+finds a run that needs no computing: finished meanwhile ("skipped") or identical to a finished run ("reused", its
+record copied). Both read the item's records through ``RunEnv.seen`` (common.running.seen: each file read once, then
+only what was appended). common.running.experiment re-exports these names.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ import sys
 import time
 import traceback
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from common.datasets.check import same_data
+from common.running.profiles import Profile
 from common.running.progress import failure
 from common.running.records import (
     SCHEMA_VERSION,
     append_record,
     atomic_torch_save,
     canonical_json,
-    finished_set,
-    load_records,
     record_threads,
     records_path,
     replace_record,
@@ -37,12 +38,58 @@ from common.running.records import (
 )
 from common.running.roots import checkpoints_root
 from common.running.runtime import current_threads, now, seed_everything, versions
+from common.running.seen import SeenRecords, seen_records
 
 if TYPE_CHECKING:
     from common.running.job import Cell, Job
-    from common.running.profiles import Profile
 
 log = logging.getLogger("offmarl.experiment")
+
+
+@dataclass(frozen=True)
+class RunEnv:
+    """What every run of one ``run_cells`` call shares: the profile, where records and checkpoints go, the device,
+    the commit the records name, the thread count (part of a run's identity), the reuse and replace rules, and the
+    records seen so far (``seen``: common.running.seen, this process's view: each file read once, caught up before
+    each question)."""
+
+    profile: Profile
+    results_root: Path  # <root>/<profile>/<paper>/<item>.jsonl (common.running.records)
+    device: str = "cpu"  # torch device of the jobs
+    git: Mapping[str, Any] | None = None  # the commit the records name (common.running.runtime.git_commit)
+    threads: int = field(default_factory=current_threads)  # torch threads of each run: part of its identity
+    reuse_from: tuple[str, ...] | None = None  # items whose identical finished runs are copied (None: never)
+    replace: bool = False  # --force: a run's record replaces its run's earlier records instead of adding to them
+    seen: SeenRecords = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.profile, Profile):
+            raise TypeError(f"RunEnv.profile must be a Profile (common.running.profiles.get_profile), got "
+                            f"{self.profile!r}")
+        object.__setattr__(self, "results_root", Path(self.results_root))
+        if self.reuse_from is not None:
+            object.__setattr__(self, "reuse_from", tuple(self.reuse_from))
+        object.__setattr__(self, "seen", seen_records(self.results_root, self.profile.name))
+
+    def run_id(self, cell: Cell, seed: int) -> str:
+        return cell.run_id(self.profile.name, seed)
+
+    def own_key(self, cell: Cell, seed: int) -> tuple:
+        """The identity of a finished run of (cell, seed) here (``common.running.records.finished_set``'s tuple)."""
+        return cell.paper, cell.item, cell.keys_id(), seed, self.profile.name, cell.config_hash, self.threads
+
+    def checkpoint_path(self, cell: Cell, seed: int) -> Path:
+        """``<checkpoints_root(results, profile)>/<paper>/<item>/<keys>/seed<k>/<config hash>.pt`` (user cache)."""
+        parts = self.run_id(cell, seed).split("/")[1:]
+        return checkpoints_root(self.results_root, self.profile.name) / Path(*parts) / f"{cell.config_hash}.pt"
+
+    def records_path(self, cell: Cell) -> Path:
+        return records_path(self.results_root, self.profile.name, cell.paper, cell.item)
+
+    def context(self, cell: Cell, seed: int, sacred_run=None) -> RunContext:
+        """What the job of (cell, seed) sees."""
+        return RunContext(seed, self.profile, self.device, self.checkpoint_path(cell, seed), self.run_id(cell, seed),
+                          sacred_run)
 
 
 class RunContext:
@@ -104,8 +151,11 @@ class RunContext:
 _RESERVED = {"score", "normalized", "curve"}
 
 
-def build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git, device,
-                  wall_time_s: float | None = None) -> dict[str, Any]:
+def build_record(cell: Cell, seed: int, env: RunEnv, metrics: Mapping[str, Any], ctx: RunContext, started: str,
+                 t0: float, sacred_id: Any, wall_time_s: float | None = None) -> dict[str, Any]:
+    """The record of a finished run (its schema: common.running.records): identity, scores, curve, the job's other
+    metrics as ``extra`` (a non-finite score recorded as null and named in ``nonfinite``), config, profile, and where
+    and when it ran."""
     if not isinstance(metrics, Mapping) or "score" not in metrics:
         raise TypeError(f"a job must return a dict with at least 'score', got {metrics!r}")
     nonfinite = []
@@ -121,13 +171,13 @@ def build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git,
     curve = metrics.get("curve", ctx.curve)
     return {
         "schema": SCHEMA_VERSION,
-        "run_id": cell.run_id(profile.name, seed),
+        "run_id": env.run_id(cell, seed),
         "paper": cell.paper,
         "item": cell.item,
         "keys": to_jsonable(cell.keys),
         "method": to_jsonable(cell.keys.get("method")),
         "seed": seed,
-        "profile": profile.name,
+        "profile": env.profile.name,
         "score": vals["score"],
         "normalized": vals["normalized"],
         "curve": to_jsonable(curve),
@@ -136,14 +186,14 @@ def build_record(cell, seed, profile, metrics, ctx, started, t0, sacred_id, git,
         "wall_time_s": round(time.time() - t0 if wall_time_s is None else wall_time_s, 3),
         "config": to_jsonable(cell.config),
         "config_hash": cell.config_hash,
-        "profile_settings": profile.to_dict(),
-        "git_commit": git,
+        "profile_settings": env.profile.to_dict(),
+        "git_commit": env.git,
         "sacred_run_id": sacred_id,
         "started": started,
         "finished": now(),
         "hostname": socket.gethostname(),
-        "device": device,
-        "threads": current_threads(),
+        "device": env.device,
+        "threads": env.threads,
         "resumed_from_step": ctx.resumed_from_step,
         "versions": versions(),
     }
@@ -171,24 +221,17 @@ def _sacred_experiment(name: str, sacred_dir: Path):
     return ex
 
 
-def checkpoint_path(results_root: str | Path, cell: Cell, profile: str, seed: int) -> Path:
-    """``<checkpoints_root(results, profile)>/<paper>/<item>/<keys>/seed<k>/<config hash>.pt`` (in the user cache)."""
-    rid = cell.run_id(profile, seed)
-    return checkpoints_root(results_root, profile) / Path(*rid.split("/")[1:]) / f"{cell.config_hash}.pt"
-
-
-def record_run(cell: Cell, seed: int, profile: Profile, results_root: str | Path, device: str, git: dict | None,
-               compute: Callable[[RunContext], Mapping[str, Any]], started: str | None = None,
-               wall_time_s: float | None = None, replace: bool = False) -> tuple[str, str, str | None]:
-    """``compute(ctx) -> metrics`` in the run's own Sacred run (after ``seed_everything``), its record appended,
-    its checkpoint deleted; as ``run_one``. ``started`` / ``wall_time_s``: a group's (common.running.grouping)."""
-    rid = cell.run_id(profile.name, seed)
-    ckpt = checkpoint_path(results_root, cell, profile.name, seed)
-    ex = _sacred_experiment(rid, Path(results_root) / profile.name / "sacred")
+def record_run(cell: Cell, seed: int, env: RunEnv, compute: Callable[[RunContext], Mapping[str, Any]],
+               started: str | None = None, wall_time_s: float | None = None) -> tuple[str, str, str | None]:
+    """``compute(ctx) -> metrics`` in the run's own Sacred run (after ``seed_everything``), its record appended (with
+    ``env.replace``: in place of its run's earlier records), its checkpoint deleted; as ``run_one``. ``started`` /
+    ``wall_time_s``: a group's (common.running.grouping)."""
+    rid, ckpt = env.run_id(cell, seed), env.checkpoint_path(cell, seed)
+    ex = _sacred_experiment(rid, env.results_root / env.profile.name / "sacred")
     sacred_config = {
         "paper": cell.paper, "item": cell.item, "keys": to_jsonable(cell.keys),
         "cell_config": to_jsonable(cell.config), "config_hash": cell.config_hash,
-        "seed": seed, "profile": profile.name, "profile_settings": profile.to_dict(),
+        "seed": seed, "profile": env.profile.name, "profile_settings": env.profile.to_dict(),
     }
     ex.add_config(sacred_config)
     out: dict[str, Any] = {}
@@ -196,11 +239,10 @@ def record_run(cell: Cell, seed: int, profile: Profile, results_root: str | Path
     @ex.main
     def _main(_run):
         seed_everything(seed)  # before the job builds anything
-        ctx = RunContext(seed, profile, device, ckpt, rid, sacred_run=_run)
+        ctx = env.context(cell, seed, sacred_run=_run)
         t_start, t0 = now(), time.time()
         metrics = compute(ctx)
-        out["record"] = build_record(cell, seed, profile, metrics, ctx, started or t_start, t0, _run._id, git, device,
-                                      wall_time_s)
+        out["record"] = build_record(cell, seed, env, metrics, ctx, started or t_start, t0, _run._id, wall_time_s)
         return out["record"]["score"]
 
     try:
@@ -210,61 +252,54 @@ def record_run(cell: Cell, seed: int, profile: Profile, results_root: str | Path
             raise
         return rid, "failed", failure(rid, e, traceback.format_exc())
     rec = out["record"]
-    (replace_record if replace else append_record)(records_path(results_root, profile.name, cell.paper, cell.item),
-                                                   rec)
+    (replace_record if env.replace else append_record)(env.records_path(cell), rec)
     if ckpt.exists():
         ckpt.unlink()
     return rid, ("nonfinite" if rec["nonfinite"] else "ran"), None
 
-def find_identical_run(results_root: str | Path, profile: str, cell: Cell, seed: int, items: Sequence[str],
-                       device: str = "cpu", data: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """A finished record of ``cell.paper`` in one of ``items`` with the same profile, seed, device
-    and config (hash and full config equal), or None. Claim verdicts are never donors. With ``data``
-    (the identity of the dataset the run would train on), only a record on that same data qualifies."""
+
+def find_identical_run(env: RunEnv, cell: Cell, seed: int, items: Sequence[str],
+                       data: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """A finished record of ``cell.paper`` in one of ``items`` with the same profile, seed, device, thread count and
+    config (hash and full config equal), or None. Claim verdicts are never donors. With ``data`` (the identity of the
+    dataset the run would train on), only a record on that same data qualifies."""
     want = canonical_json(to_jsonable(cell.config))
     for item in dict.fromkeys(items):
-        for r in load_records(results_root, profile, cell.paper, item):
+        for r in env.seen.records(cell.paper, item):
             if (r.get("seed") == seed and r.get("config_hash") == cell.config_hash
-                    and r.get("device", "cpu") == device and "claim" not in (r.get("keys") or {})
-                    and record_threads(r) == current_threads()
+                    and r.get("device", "cpu") == env.device and "claim" not in (r.get("keys") or {})
+                    and record_threads(r) == env.threads
                     and canonical_json(r.get("config", {})) == want
                     and (data is None or same_data(r.get("extra"), data) is True)):
                 return r
     return None
 
 
-def reused_record(donor: Mapping[str, Any], cell: Cell, profile: str, seed: int) -> dict[str, Any]:
-    """``donor`` re-filed under ``cell``: the same run's results (scores, curve, config, commit,
+def reused_record(donor: Mapping[str, Any], cell: Cell, run_id: str) -> dict[str, Any]:
+    """``donor`` re-filed under ``cell`` as run ``run_id``: the same run's results (scores, curve, config, commit,
     timings) with this cell's run_id / item / keys, and ``reused_from`` naming the run that computed it."""
     rec = dict(donor)
-    rec.update(run_id=cell.run_id(profile, seed), item=cell.item, keys=to_jsonable(cell.keys),
-               method=to_jsonable(cell.keys.get("method")),
+    rec.update(run_id=run_id, item=cell.item, keys=to_jsonable(cell.keys), method=to_jsonable(cell.keys.get("method")),
                reused_from=donor.get("reused_from") or donor["run_id"], reused_at=now())
     return rec
 
 
-def own_key(cell: Cell, seed: int, profile: str, threads: int) -> tuple:
-    return cell.paper, cell.item, cell.keys_id(), seed, profile, cell.config_hash, threads
-
-
-def settle_run(cell: Cell, seed: int, job: Job, profile: Profile, results_root: str | Path, device: str,
-               reuse_from: Sequence[str] | None) -> str | None:
-    """``run_one``'s first step (with ``reuse_from``): "skipped", "reused" (a record copied) or None (to compute)."""
-    if reuse_from is None:
+def settle_run(cell: Cell, seed: int, job: Job, env: RunEnv) -> str | None:
+    """``run_one``'s first step (with ``env.reuse_from``): "skipped" (another process finished it since this one
+    planned its runs), "reused" (an identical finished run's record copied) or None (to compute)."""
+    if env.reuse_from is None:
         return None
-    own = own_key(cell, seed, profile.name, current_threads())
-    if own in finished_set(load_records(results_root, profile.name, cell.paper, cell.item)):
-        return "skipped"  # another process finished it since this one planned its runs
-    items = [cell.item, *reuse_from]
-    donor = find_identical_run(results_root, profile.name, cell, seed, items, device)
+    if env.own_key(cell, seed) in env.seen.finished(cell.paper, cell.item):
+        return "skipped"
+    items = [cell.item, *env.reuse_from]
+    donor = find_identical_run(env, cell, seed, items)
     spec_fn, ident_fn = job.data_spec, job.data_identity
     spec = spec_fn(cell.config) if donor is not None and spec_fn is not None else None
     if spec is not None:  # a donor must have trained on the data this run would use
         data = ident_fn(spec)
         if same_data(donor.get("extra"), data) is not True:
-            donor = find_identical_run(results_root, profile.name, cell, seed, items, device, data)
+            donor = find_identical_run(env, cell, seed, items, data)
     if donor is None:
         return None
-    append_record(records_path(results_root, profile.name, cell.paper, cell.item),
-                  reused_record(donor, cell, profile.name, seed))
+    append_record(env.records_path(cell), reused_record(donor, cell, env.run_id(cell, seed)))
     return "reused"
