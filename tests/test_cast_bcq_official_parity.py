@@ -41,7 +41,7 @@ import numpy as np
 import pytest
 import torch
 
-import common.algos.bcq as bcq_mod
+import common.algos.members as members_mod
 import papers.cast_bcq.cast_bcq as cast_mod
 from common.algos.bcq import BCQ, BCQConfig
 from common.networks.nets import polyak_update
@@ -200,7 +200,7 @@ def replay(task: str, arrays: dict, meta: dict) -> dict:
 
     out["iters"] = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cast_mod, "sample_indices", sample_indices)
+        mp.setattr(members_mod, "sample_indices", sample_indices)  # the training streams' row draw
         mp.setattr(cast_mod, "sample_subteam_weights", sample_subteam_weights)
         for it in range(iters):
             rows.append(torch.from_numpy(g["ind"][it][None].astype(np.int64)))
@@ -333,7 +333,7 @@ def replay_mabcq(arrays: dict, meta: dict, whole_update: bool) -> list[dict]:
     out = []
     with pytest.MonkeyPatch.context() as mp:
         rows: list[torch.Tensor] = []
-        mp.setattr(bcq_mod, "sample_indices", lambda *a, **k: rows.pop(0))
+        mp.setattr(members_mod, "sample_indices", lambda *a, **k: rows.pop(0))  # the training streams' row draw
         for it in range(meta["iters"]):
             rows.append(torch.from_numpy(g["mabcq__ind"][it].astype(np.int64)))  # [M, B]: one row set per agent
             noise.queue += [_members(g[f"mabcq__{k}"][it]) for k in ("z_vae", "z_vae1", "z_target", "z_actor")]

@@ -48,6 +48,7 @@ import numpy as np
 import pytest
 import torch
 
+import common.algos.members as members_mod
 import papers.cast_bcq.icq_ma as icq_mod
 from papers.cast_bcq.icq_ma import ICQMA, ICQMAConfig
 from scripts import parity_common
@@ -186,7 +187,7 @@ def replay(task: str, arrays: dict, meta: dict, actor_temp: float = math.inf) ->
         return w
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(icq_mod, "sample_indices", sample_indices)
+        mp.setattr(members_mod, "sample_indices", sample_indices)  # the training streams' row draw
         mp.setattr(icq_mod, "icq_ma_critic_loss", critic_loss)
         mp.setattr(icq_mod, "batch_softmax_weights", batch_softmax_weights)
         for it in range(meta["iters"]):

@@ -1,7 +1,7 @@
 """ITD3's MOMA-PPO options (target smoothing, policy delay, grad_clip=None, summed BC, unbiased CEM std, OMAR + BC
 actor, shared rows, the actor's default init) and the presets of ITD3+BC / ICQL / IOMAR: hand-computed cases,
 validation, and stacked runs equal to runs alone bit for bit. The OMAR defaults stay as they were: tests/test_itd3.py,
-tests/test_grouped_cells.py and tests/test_omar_*.py run unchanged."""
+tests/test_group_equals_alone.py and tests/test_omar_*.py run unchanged."""
 
 import math
 

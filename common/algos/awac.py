@@ -73,14 +73,9 @@ import torch
 from torch import Tensor, nn
 
 from common.algos.itd3 import critic_td_loss, td_target
-from common.algos.state import (
-    StackableLearner,
-    build_seed_members,
-    learner_state,
-    load_learner_state,
-    member_act,
-)
-from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.algos.members import StackableLearner
+from common.algos.state import learner_state, load_learner_state, member_act
+from common.datasets.sampling import gather_members
 from common.networks.heads import TwinCritic
 from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.running.validate import is_int, is_num
@@ -275,9 +270,9 @@ class AWAC(StackableLearner):
     Learner protocol (common.running.offline): prepare_data, sample_batch, update, policy, state_dict, load_state_dict;
     for OTC also ``batch_at`` (a batch at given rows), ``q1`` and ``value`` (spec C11).
 
-    Cells as members (common/running/grouping.py): ``AWAC.stack(learners)`` (common.algos.state.StackableLearner) trains the
-    runs of a group side by side, each drawing its rows and its policy noise from its own generator (the calls it
-    makes alone), so a stacked update is each run's update alone; no config field may differ (``GROUP_FIELDS``).
+    Cells as members (common/running/grouping.py): ``AWAC.stack(learners)`` (common.algos.members) trains the runs
+    of a group side by side, each drawing its rows and its policy noise from its own stream (the calls it makes
+    alone), so a stacked update is each run's update alone; no config field may differ (``GROUP_FIELDS``).
     """
 
     _NETS = ("actor", "critic", "critic_target")
@@ -295,25 +290,17 @@ class AWAC(StackableLearner):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        self.cfg = cfg = (cfg or AWACConfig()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
-        if len(self.obs_dims) != len(self.act_dims):
-            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
-        self.n_seeds, self.n_agents = n_seeds, len(self.obs_dims)
-        self.n_members = n_seeds * self.n_agents
-        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
-        self.device, self.dtype = torch.device(device), dtype
-        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M] column of prepared data
+        super().__init__((cfg or AWACConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
+                         device=device, dtype=dtype)
+        cfg, O, A, N = self.cfg, self.obs_dim, self.act_dim, self.n_agents
 
-        def build(n: int) -> dict[str, nn.Module]:
-            return {"actor": StateFreeGaussianActor(n, O, A, cfg.hidden, cfg.log_std_bounds, cfg.log_std_param,
-                                                    cfg.log_std_init, cfg.mean_tanh, cfg.max_action),
-                    "critic": TwinCritic(n, O, A, cfg.hidden)}
+        def build(n_seeds: int) -> dict[str, nn.Module]:
+            return {"actor": StateFreeGaussianActor(n_seeds * N, O, A, cfg.hidden, cfg.log_std_bounds,
+                                                    cfg.log_std_param, cfg.log_std_init, cfg.mean_tanh,
+                                                    cfg.max_action),
+                    "critic": TwinCritic(n_seeds * N, O, A, cfg.hidden)}
 
-        big = build_seed_members(build, self.seeds, self.n_agents, self.device, dtype)  # seed before building
+        big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
         self.actor, self.critic = big["actor"], big["critic"]
         self.critic_target = copy.deepcopy(self.critic)
         for p in self.critic_target.parameters():
@@ -321,13 +308,7 @@ class AWAC(StackableLearner):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr,
                                           weight_decay=cfg.policy_weight_decay)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
-        self.step = 0
-        # heterogeneous agents: padded action dims are zeroed in every action and left out of log pi
-        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
-        hetero = not bool(am.all())
-        self.act_mask = am[self.agents.cpu()].to(self.device)[:, None, :] if hetero else None  # [M, 1, A]
+        self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded dims 0 in every action, out of log pi
 
     @classmethod
     def from_dataset(cls, data, cfg: AWACConfig | None = None, seeds: Sequence[int] = (0,),
@@ -350,21 +331,11 @@ class AWAC(StackableLearner):
 
     def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """One independent uniform minibatch per member from ``prepare_data`` tensors (``batch_at``)."""
-        if self.streams is not None:  # a stack: each run draws its rows from its own stream (list: generators)
-            idx = self.streams.indices(self.stream_rows, self.cfg.batch_size, self.cfg.replace, False, generator)
-        else:
-            g = self.gen if generator is None else generator
-            idx = sample_indices(g, data["obs"].shape[0], self.n_members, self.cfg.batch_size,
-                                 replace=self.cfg.replace)  # [M, B]
-        return self.batch_at(data, idx)
+        return self.batch_at(data, self.sample_rows(data, generator=generator))  # rows [M, B]
 
     def _randn(self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None) -> Tensor:
-        """N(0, I) of ``shape`` [M, ...] from ``generator`` (None: the training stream); a stack of runs draws each
-        run's members from its own generator (the training one, or the run's entry of a list)."""
-        if self.streams is not None and (generator is None or isinstance(generator, list)):
-            return self.streams.draw(torch.randn, tuple(shape), generator, dtype=self.dtype, device=self.device)
-        return torch.randn(tuple(shape), generator=self.gen if generator is None else generator, dtype=self.dtype,
-                           device=self.device)
+        """N(0, I) of ``shape`` [M, ...] from the training streams, or ``generator`` (one, or one per run)."""
+        return self.streams.draw(torch.randn, tuple(shape), generator, dtype=self.dtype, device=self.device)
 
     # ---- the policy -----------------------------------------------------------------------------
     def _mask(self, a: Tensor) -> Tensor:

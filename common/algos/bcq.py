@@ -64,13 +64,14 @@ Decisions where the sources are silent (ours, also in tests/test_bcq.py):
 - Action selection draws its z from a generator of its own, seeded afresh by every ``policy()`` call: an
   evaluation is a function of the parameters and the env seeds, and never moves the training stream.
 - Heterogeneous agents ("independent"): one latent size 2 * max(act_dims) for all members.
-- Cells as members (common/running/grouping.py, ``--group``): ``BCQ.stack(learners)`` (common.algos.state.StackableLearner)
-  makes one learner of the learners of several runs of one view and variant: each run keeps its own training
-  generator (minibatch rows, VAE noise, decode z: ``MemberStreams``), its own rows of the stacked data (with
-  ``drop_terminals`` its own non-terminal rows) and its own action-selection generator (``act_seeds``), so it draws
+- Cells as members (common/running/grouping.py, ``--group``): ``BCQ.stack(learners)`` (common.algos.members) makes
+  one learner of the learners of several runs of one view and variant: each run keeps its own training stream
+  (minibatch rows, VAE noise, decode z: ``MemberStreams``), its own rows of the stacked data (with
+  ``drop_terminals`` its own non-terminal rows) and its own action-selection seed (``act_seeds``), so it draws
   the very numbers it draws alone. ``GROUP_FIELDS`` (lambda, the KL weight) may differ per run: per-member tensors
   of the numbers a run alone uses, in the same float operations. An update of the stack equals an update of each
-  run alone up to float rounding (centralized BCQ's one-member networks: docs/scaling.md, tests/test_grouped_bcq.py).
+  run alone up to float rounding (centralized BCQ's one-member networks: docs/scaling.md,
+  tests/test_group_equals_alone.py).
 
 Shapes: M members, B batch, K sampled actions, S seeds, N agents, E episodes, O obs dim, A action dim, L latent dim,
 J joint action dim, T dataset steps.
@@ -105,16 +106,9 @@ from common.algos.bcq_losses import (  # noqa: F401
     vae_loss,
 )
 from common.algos.itd3 import critic_td_loss
-from common.algos.state import (
-    StackableLearner,
-    build_seed_members,
-    learner_state,
-    load_learner_state,
-    slice_module_state,
-    stack_module_states,
-    stack_row_lists,
-)
-from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.algos.members import StackableLearner
+from common.algos.state import learner_state, load_learner_state, slice_module_state, stack_module_states
+from common.datasets.sampling import gather_members
 from common.networks.heads import VAE, PerturbationActor, TwinCritic
 from common.networks.nets import polyak_update
 from common.running.validate import is_int
@@ -245,8 +239,6 @@ class BCQ(StackableLearner):
     _NETS = ("vae", "actor", "critic", "actor_target", "critic_target")  # + MABCQ's vae1 (the stacking hooks)
     _OPTS = ("vae_opt", "actor_opt", "critic_opt")
     GROUP_FIELDS = GROUP_FIELDS  # lambda and the KL weight: per-member scalars of the losses
-    act_seeds: list[int] | None = None  # a stack: each run's action-selection seed (None: ``act_seed`` alone)
-    row_spans: list[tuple[int, int]] | None = None  # a stack with drop_terminals: each run's entries of data["rows"]
 
     def __init__(
         self,
@@ -262,34 +254,27 @@ class BCQ(StackableLearner):
         join: Callable[[np.ndarray], np.ndarray] | None = None,
         split_actions: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
-        self.cfg = cfg = (cfg or BCQConfig()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
-        if len(self.obs_dims) != len(self.act_dims):
-            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
-        self.n_seeds, self.n_agents = n_seeds, len(self.obs_dims)
-        self.central, self.mabcq = cfg.view == "central", cfg.variant == "mabcq"
-        if self.central:
+        cfg = (cfg or BCQConfig()).validate()
+        central = cfg.view == "central"  # one member per seed on the state (or agent 0's obs), the joint action
+        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, units=1 if central else None,
+                         device=device, dtype=dtype)
+        self.central, self.mabcq, U = central, cfg.variant == "mabcq", self.n_units
+        self.act_mask = None if central else self._member_act_mask()  # [M, 1, A]: padded dims 0 in every candidate
+        if central:
             self.state_dim = None if state_dim is None else int(state_dim)
-            O = self.state_dim if self.state_dim is not None else self.obs_dims[0]
-            A = sum(self.act_dims)  # J
+            self.obs_dim = self.state_dim if self.state_dim is not None else self.obs_dims[0]
+            self.act_dim = sum(self.act_dims)  # J
             self.join = join or functools.partial(join_slices, act_dims=self.act_dims)
             self.split_actions = split_actions or functools.partial(split_slices, act_dims=self.act_dims)
-            self.per_seed = 1
+        elif state_dim is not None or join is not None or split_actions is not None:
+            raise ValueError(f"state_dim, join and split_actions are for view='central' only (view={cfg.view!r})")
         else:
-            if state_dim is not None or join is not None or split_actions is not None:
-                raise ValueError("state_dim, join and split_actions are for view='central' only "
-                                 f"(view={cfg.view!r})")
-            self.state_dim, O, A, self.per_seed = None, max(self.obs_dims), max(self.act_dims), self.n_agents
-        self.n_members = n_seeds * self.per_seed
-        self.obs_dim, self.act_dim = O, A
+            self.state_dim = None
+        O, A = self.obs_dim, self.act_dim
         self.latent_dim = L = cfg.latent if cfg.latent is not None else 2 * A
-        self.device, self.dtype = torch.device(device), dtype
-        self.agents = member_agents(n_seeds, self.per_seed, device=self.device)  # [M] column of prepared data
 
-        def build(n: int) -> dict[str, torch.nn.Module]:
+        def build(n_seeds: int) -> dict[str, torch.nn.Module]:
+            n = n_seeds * U
             nets = {"vae": VAE(n, O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip),
                     "actor": PerturbationActor(n, O, A, cfg.hidden, cfg.phi, cfg.max_action),
                     "critic": TwinCritic(n, O, A, cfg.hidden)}
@@ -297,7 +282,7 @@ class BCQ(StackableLearner):
                 nets["vae1"] = VAE(n, 2 * O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip)
             return nets
 
-        big = build_seed_members(build, self.seeds, self.per_seed, self.device, dtype)  # seed before building
+        big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
         self.vae, self.actor, self.critic = big["vae"], big["actor"], big["critic"]
         self.vae1 = big.get("vae1")
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
@@ -307,15 +292,8 @@ class BCQ(StackableLearner):
         self.vae_opt = torch.optim.Adam(vae_params, lr=cfg.lr if cfg.vae_lr is None else cfg.vae_lr)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
-        act_ss = np.random.SeedSequence(self.seeds, spawn_key=(ACT_STREAM,))  # apart from the training stream
-        self.act_seed = int(act_ss.generate_state(1, np.uint64)[0] >> 1)
-        self.step = 0
-        # heterogeneous agents (independent view): padded action dims are zeroed in every candidate
-        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
-        hetero = not self.central and not bool(am.all())
-        self.act_mask = am[self.agents.cpu()].to(self.device)[:, None, :] if hetero else None  # [M, 1, A]
+        self.act_seed = act_seed(self.seeds)
+        self.act_seeds = [self.act_seed]  # each run's (a stack: one per run, ``_act_generator``)
         # the loss scalars: numbers, or (a stack of runs with other values) per-member tensors of the same numbers
         self.kl_weight = self._member_values("kl_weight", lambda v: v, 1)  # a number or [M]
         self.lmbda = self._member_values("lmbda", lambda v: v, 3)  # a number or [M, 1, 1] (targets are [M, B, K])
@@ -386,18 +364,9 @@ class BCQ(StackableLearner):
     def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """One independent minibatch per member from ``prepare_data`` tensors (as ITD3's local critics):
         obs / next_obs [M, B, O], actions [M, B, A], rewards / terminals [M, B]."""
-        rows = data.get("rows")
-        if self.cfg.drop_terminals and rows is None:
+        if self.cfg.drop_terminals and "rows" not in data:
             raise KeyError("drop_terminals=True needs the row list: pass learner.prepare_data(tensors)")
-        if self.streams is not None:  # a stack: each run draws its own rows from its own stream (list: generators)
-            spans = self.stream_rows if rows is None else self.row_spans
-            idx = self.streams.indices(spans, self.cfg.batch_size, self.cfg.replace, False, generator)  # [M, B]
-        else:
-            T = data["obs"].shape[0] if rows is None else rows.shape[0]
-            g = self.gen if generator is None else generator
-            idx = sample_indices(g, T, self.n_members, self.cfg.batch_size, replace=self.cfg.replace)  # [M, B]
-        if rows is not None:
-            idx = rows[idx]
+        idx = self.sample_rows(data, generator=generator)  # [M, B]
         return gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
 
     # ---- pieces of the update -------------------------------------------------------------------
@@ -408,15 +377,9 @@ class BCQ(StackableLearner):
 
     def _randn(self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None = None,
                clip: float | None = None) -> Tensor:
-        """N(0, I) of ``shape`` [M, ...] from ``generator`` (None: the training stream), clipped to +-clip. A stack
-        of runs (``streams``; CASTBCQ borrows this method) draws each run's members from its own
-        generator: the training one, or the run's entry of a list (``_act_generator``)."""
-        streams = getattr(self, "streams", None)
-        if streams is not None and (generator is None or isinstance(generator, list)):
-            z = streams.draw(torch.randn, tuple(shape), generator, dtype=self.dtype, device=self.device)
-        else:
-            z = torch.randn(tuple(shape), generator=self.gen if generator is None else generator,
-                            dtype=self.dtype, device=self.device)
+        """N(0, I) of ``shape`` [M, ...] from the training streams (each run its own), or from ``generator`` (one,
+        or one per run: ``_act_generator``), clipped to +-clip (CASTBCQ borrows this method)."""
+        z = self.streams.draw(torch.randn, tuple(shape), generator, dtype=self.dtype, device=self.device)
         return z if clip is None else z.clamp_(-clip, clip)
 
     def _candidates(self, actor: PerturbationActor, obs: Tensor, z: Tensor) -> Tensor:
@@ -613,7 +576,7 @@ class BCQ(StackableLearner):
     def _stack_extra(self, learners: Sequence["BCQ"]) -> None:
         if self.mabcq:  # G1: a module of MABCQ's only (not in _NETS)
             stack_module_states(self.vae1, [lr.vae1 for lr in learners])
-        self.act_seeds = [lr.act_seed for lr in learners]  # each run selects actions with its own z, as alone
+        self.act_seeds = [s for lr in learners for s in lr.act_seeds]  # each run selects with its own z, as alone
 
     def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
         if self.mabcq:
@@ -621,20 +584,15 @@ class BCQ(StackableLearner):
         state.update(opt_states)
         return state
 
-    def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
-        """StackableLearner.stack_data; with drop_terminals the runs' row lists shifted to their blocks of the
-        stacked data, and each run's entries of the stacked list (``row_spans``), from which it samples."""
-        data = super().stack_data(parts)
-        if "rows" in data:
-            data["rows"], self.row_spans = stack_row_lists(parts, self.stream_rows)
-        return data
+
+def act_seed(seeds: Sequence[int], stream: int = ACT_STREAM) -> int:
+    """The action-selection seed of a learner of ``seeds``: SeedSequence(seeds, spawn_key=(stream,)), apart from the
+    training streams."""
+    return int(np.random.SeedSequence(list(seeds), spawn_key=(int(stream),)).generate_state(1, np.uint64)[0] >> 1)
 
 
-def _act_generator(learner: Any) -> torch.Generator | list[torch.Generator]:
-    """A fresh action-selection generator seeded with ``learner.act_seed``; a stack of runs: one per run, each seeded
-    with its run's (``act_seeds``), so that a run draws the z it draws alone. A function, not a method: CASTBCQ
-    borrows BCQ's ``act`` and ``policy`` (it has no ``act_seeds``)."""
-    seeds = getattr(learner, "act_seeds", None)
-    if seeds is None:
-        return torch.Generator(device=learner.device).manual_seed(learner.act_seed)
-    return [torch.Generator(device=learner.device).manual_seed(s) for s in seeds]
+def _act_generator(learner: Any) -> list[torch.Generator]:
+    """Fresh action-selection generators, one per run of the learner, each seeded with its run's ``act_seeds``
+    entry, so that a run draws the z it draws alone. A function, not a method: CASTBCQ borrows BCQ's ``act`` and
+    ``policy``."""
+    return [torch.Generator(device=learner.device).manual_seed(s) for s in learner.act_seeds]

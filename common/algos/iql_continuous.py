@@ -44,12 +44,12 @@ Decisions ([inferred] where the sources are silent):
 - Every network has its own Adam (lr 3e-4) as in the code; the encoder's Adam takes three steps per update.
 - One minibatch of rows per seed, shared by its agents ([code] centralized_training=True); each seed draws rows
   from its own generator, so a seed trained beside others equals the seed trained alone.
-- Cells as members (common/running/grouping.py, ``--group``): ``ContinuousIQL.stack(learners)`` (and ``MATD3BC.stack``;
-  common.algos.state.StackableLearner) makes one learner of several runs' learners, each keeping its seeds'
-  generators and drawing rows from its own part of the stacked data; ``GROUP_FIELDS`` (IQL's expectile and beta,
+- Cells as members (common/running/grouping.py, ``--group``): ``ContinuousIQL.stack(learners)`` (and
+  ``MATD3BC.stack``; common.algos.members) makes one learner of several runs' learners, each keeping its seeds'
+  streams and drawing rows from its own part of the stacked data; ``GROUP_FIELDS`` (IQL's expectile and beta,
   MATD3+BC's alpha) may differ per run. An update of the stack equals an update of each run alone up to float
   rounding: one-member networks and the attention key bias round with the member count (docs/scaling.md,
-  tests/test_grouped_continuous.py).
+  tests/test_group_equals_alone.py).
 - Padded action entries (agents with fewer action dims) are left out of the log-likelihood and set to 0 in
   actions; padded observation entries stay 0 in the unit inputs.
 Shapes: M members (S seeds x U units), S seeds, N agents, U units (N, or 1 for centralized IQL), B batch, L history
@@ -70,8 +70,9 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
+from common.algos.members import MemberStreams, StackableLearner
 from common.algos.ppo import mix_values
-from common.algos.state import StackableLearner, learner_state, load_learner_state, restore_generator
+from common.algos.state import learner_state, load_learner_state, restore_generator
 from common.networks.heads import GaussianActor
 from common.networks.history import (
     HISTORY_ACT_CLIP,
@@ -211,30 +212,22 @@ def squashed_mean(mean: Tensor, eps: float = 1e-5) -> Tensor:
 
 
 class MemberLayout(StackableLearner):
-    """Members m = s * U + u over seeds s and units u (agents, or one centralized unit); per-seed generators of
-    minibatch rows; joint views; dataset histories; stacking runs (``stack``: the seeds of every run side by side,
-    each with its generators and its rows of the stacked data). A subclass sets ``cfg`` (with batch_size,
-    memory_len), calls :meth:`_layout`, builds ``nets`` / ``targets`` / ``opts`` and implements ``update``."""
+    """The member base (common.algos.members) with what MOMA-PPO's continuous learners share: units u of a seed
+    (agents, or one centralized unit), one minibatch-row generator per seed, joint views, dataset histories, and
+    stacking runs with them. A subclass passes its validated ``cfg`` (with batch_size, memory_len) to
+    ``MemberLayout.__init__``, builds ``nets`` / ``targets`` / ``opts`` and implements ``update``."""
 
     _NETS = ("nets", "targets")
 
     SAMPLE_STREAM = SAMPLE_STREAM
 
-    def _layout(self, obs_dims, act_dims, n_seeds, seeds, seed, central: bool, central_obs: str, device, dtype):
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
-        if len(self.obs_dims) != len(self.act_dims) or min(self.act_dims) < 1 or min(self.obs_dims) < 1:
-            raise ValueError(f"need one obs dim and one action dim >= 1 per agent: obs_dims {self.obs_dims}, "
-                             f"act_dims {self.act_dims}")
-        self.n_seeds, self.n_agents = S, N = int(n_seeds), len(self.obs_dims)
+    def __init__(self, cfg: Any, obs_dims, act_dims, n_seeds, seeds, seed, central: bool, central_obs: str, device,
+                 dtype):
+        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, units=1 if central else None,
+                         device=device, dtype=dtype)
+        S, N, O, A = self.n_seeds, self.n_agents, self.obs_dim, self.act_dim
         self.central = central
-        self.n_units = U = 1 if central else N
-        self.n_members = S * U
-        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
         self.joint_obs_dim, self.joint_act_dim = sum(self.obs_dims), sum(self.act_dims)
-        self.device, self.dtype = torch.device(device), dtype
         dev = self.device
         self._joint_obs_idx = torch.tensor([i * O + k for i in range(N) for k in range(self.obs_dims[i])], device=dev)
         self._joint_act_idx = torch.tensor([i * A + k for i in range(N) for k in range(self.act_dims[i])], device=dev)
@@ -247,28 +240,23 @@ class MemberLayout(StackableLearner):
         self._unit_act_mask = (torch.ones(1, self.unit_act, dtype=dtype) if central else am).repeat(S, 1).to(dev)
         self.memory_len = L = int(self.cfg.memory_len)
         self.history_dim = self.unit_obs + self.unit_act if L > 0 else 0  # a step [unit obs ⊕ unit action]
-        self.gens = []
-        for sd in self.seeds:
-            g = torch.Generator(device=dev)
-            g.manual_seed(int(np.random.SeedSequence([sd, self.SAMPLE_STREAM]).generate_state(1, np.uint64)[0] >> 1))
-            self.gens.append(g)
-        self.step = 0
+
+    def _training_streams(self) -> MemberStreams:
+        """One minibatch-row generator per seed: SeedSequence([seed, SAMPLE_STREAM])."""
+        def seed_of(sd: int) -> int:
+            return int(np.random.SeedSequence([sd, self.SAMPLE_STREAM]).generate_state(1, np.uint64)[0] >> 1)
+
+        return MemberStreams.per_seed(self.seeds, self.n_units, seed_of, self.device)
+
+    @property
+    def gens(self) -> list[torch.Generator]:
+        """The seeds' minibatch-row generators, in seed order."""
+        return self.streams.generators
 
     def _build_members(self, build) -> nn.ModuleDict:
-        """``build(n_seeds) -> {name: module}`` with U members per seed (names ending in "mix": 1); seed s's part
-        is rebuilt from ``seeds[s]`` alone (seed before building), the global random stream left as it was."""
-        U = self.n_units
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            nets = nn.ModuleDict(build(self.n_seeds))
-            for s, sd in enumerate(self.seeds):
-                torch.manual_seed(sd)
-                for name, net in build(1).items():
-                    k = 1 if name.endswith("mix") else U
-                    dst = nets[name].state_dict()
-                    for key, v in net.state_dict().items():
-                        dst[key][s * k:(s + 1) * k].copy_(v)
-        return nets.to(device=self.device, dtype=self.dtype)
+        """``build(n_seeds) -> {name: module}`` (U members per seed; mixers one): seed s's part from ``seeds[s]``
+        alone (common.algos.members)."""
+        return nn.ModuleDict(super()._build_members(build))
 
     # ---- layout -------------------------------------------------------------------------------
     def _units(self, x: Tensor, joint_idx: Tensor) -> Tensor:
@@ -341,15 +329,7 @@ class MemberLayout(StackableLearner):
         """Rows [S, B] (one draw per seed from its own generator, with replacement; shared by the seed's agents):
         obs / next_obs [S, B, N, O], actions [S, B, N, A], rewards / masks [S, B]; with histories memory /
         next_memory [S, B, U, L, D] (the histories of s and s')."""
-        T, B = data["obs"].shape[0], self.cfg.batch_size
-        if generator is None:
-            gens = self.gens
-        else:  # one generator for all seeds; a stack: one per run (common.running.offline.fixed_minibatches)
-            gens = [generator] * self.n_seeds if isinstance(generator, torch.Generator) else self._per_seed_of_run(
-                generator)
-        spans = [(0, T)] * self.n_seeds if self.stream_rows is None else self._per_seed_of_run(self.stream_rows)
-        rows = torch.stack([torch.randint(n, (B,), generator=g, device=g.device) + start  # a stack: the run's rows
-                            for g, (start, n) in zip(gens, spans)]).to(self.device)
+        rows = self.sample_rows(data, per_seed=True, generator=generator, replace=True).to(self.device)  # [S, B]
         out = {k: v[rows] for k, v in data.items() if k != "starts"}
         if self.memory_len > 0:
             for key, nxt in (("memory", False), ("next_memory", True)):
@@ -359,10 +339,6 @@ class MemberLayout(StackableLearner):
         return out
 
     # ---- checkpoints --------------------------------------------------------------------------
-    @property
-    def gen(self) -> torch.Generator:  # the first seed's stream (common.algos.state saves one generator)
-        return self.gens[0]
-
     def state_dict(self) -> dict[str, Any]:
         state = learner_state(self, ("nets", "targets"))
         state["opts"] = {k: copy.deepcopy(o.state_dict()) for k, o in self.opts.items()}
@@ -384,16 +360,9 @@ class MemberLayout(StackableLearner):
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self.opts
 
-    def _stack_extra(self, learners: Sequence["MemberLayout"]) -> None:
-        self.gens = [g for lr in learners for g in lr.gens]  # each run's seeds keep drawing from their own streams
-
     def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
-        state.update(opts=opt_states, rngs=[g.get_state() for g in self.gens[seeds]])
+        state.update(opts=opt_states, rngs=[g.get_state() for g in self.gens[seeds]])  # one stream per seed
         return state
-
-    def _per_seed_of_run(self, per_run: Sequence[Any]) -> list[Any]:
-        """One value per stacked run -> one per seed (a run's seeds are consecutive)."""
-        return [v for v, s in zip(per_run, self.streams.n_seeds) for _ in range(s)]
 
     def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
         """StackableLearner.stack_data; the episode starts (row indices) shifted to their block's rows."""
@@ -470,8 +439,9 @@ class ContinuousIQL(MemberLayout):
     def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int,
                  cfg: ContinuousIQLConfig | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
-        self.cfg = cfg = (cfg or ContinuousIQLConfig()).validate()
-        self._layout(obs_dims, act_dims, n_seeds, seeds, seed, cfg.method == "iql", cfg.central_obs, device, dtype)
+        cfg = (cfg or ContinuousIQLConfig()).validate()
+        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds, seed, cfg.method == "iql", cfg.central_obs, device,
+                         dtype)
         self.nets = self._build_members(self._build)
         self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]) for k in ("q1", "q2", "qmix", "enc")
                                       if k in self.nets and cfg.method != "bc"})

@@ -79,7 +79,6 @@ Shapes: M members, B batch, K sampled actions, S seeds, N agents, E episodes, O 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from collections.abc import Mapping, Sequence
@@ -103,16 +102,11 @@ from common.algos.itd3_losses import (
     td_target,
     with_next_actions,
 )
+from common.algos.members import StackableLearner
 from common.algos.omar import CEM_STDS, SAMPLERS, SIGMA_RULES, omar_actor_loss, search_action
-from common.algos.state import (
-    StackableLearner,
-    build_seed_members,
-    learner_state,
-    load_learner_state,
-    member_act,
-)
+from common.algos.state import learner_state, load_learner_state, member_act
 from common.algos.td3bc import td3bc_actor_loss
-from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.datasets.sampling import gather_members
 from common.networks.heads import DeterministicActor, TwinCritic
 from common.networks.nets import clip_grad_norm_, polyak_update
 
@@ -284,12 +278,11 @@ class ITD3(StackableLearner):
 
     ITD3(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None) or ITD3.init(spec, cfg, seeds).
     Member (s, i) is initialised from ``seeds[s]`` alone (seeds default to seed, seed + 1, ...), so a
-    seed's networks do not depend on which other seeds run beside it. The training random stream
-    (minibatches, CQL/OMAR samples) is one torch.Generator for the whole learner.
-    ``ITD3.stack(learners)`` (common.algos.state.StackableLearner) makes one learner of several runs' learners
-    (cells as members): each run keeps its own generator and data rows, and ``GROUP_FIELDS`` (CQL alpha, OMAR
-    tau) may differ per member; an update of the stack is an update of each run alone, up to float rounding
-    (tests/test_grouped_cells.py, docs/scaling.md).
+    seed's networks do not depend on which other seeds run beside it. Every random number (minibatches,
+    CQL / OMAR samples) comes from the training streams ``streams`` (common.algos.members: one torch.Generator
+    for a run). ``ITD3.stack(learners)`` is one learner of several runs' members (cells as members): each run keeps
+    its own stream and data rows, and ``GROUP_FIELDS`` (CQL alpha, OMAR tau) may differ per member; an update of
+    the stack is an update of each run alone (tests/test_group_equals_alone.py, docs/scaling.md).
     """
 
     def __init__(
@@ -303,29 +296,19 @@ class ITD3(StackableLearner):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        self.cfg = cfg = (cfg or ITD3Config()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
-        if len(self.obs_dims) != len(self.act_dims):
-            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
-        self.n_seeds, self.n_agents = n_seeds, len(self.obs_dims)
-        self.n_members = M = n_seeds * self.n_agents
-        self.obs_dim, self.act_dim = max(self.obs_dims), max(self.act_dims)
-        self.device, self.dtype = torch.device(device), dtype
-        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
+        super().__init__((cfg or ITD3Config()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
+                         device=device, dtype=dtype)
+        cfg, M, N = self.cfg, self.n_members, self.n_agents
         O, A, H = self.obs_dim, self.act_dim, (cfg.hidden, cfg.hidden)
         self.joint = cfg.critic_input == "joint"
-        Oc, Ac = (self.n_agents * O, self.n_agents * A) if self.joint else (O, A)  # critic input widths
+        Oc, Ac = (N * O, N * A) if self.joint else (O, A)  # critic input widths
 
-        def build(n: int) -> dict[str, nn.Module]:
-            actor = DeterministicActor(n, O, A, H, max_action=cfg.max_action, input_norm=cfg.input_norm,
+        def build(n_seeds: int) -> dict[str, nn.Module]:
+            actor = DeterministicActor(n_seeds * N, O, A, H, max_action=cfg.max_action, input_norm=cfg.input_norm,
                                        last_layer_init=cfg.actor_last_init)
-            return {"actor": actor, "critic": TwinCritic(n, Oc, Ac, H, input_norm=cfg.input_norm)}
+            return {"actor": actor, "critic": TwinCritic(n_seeds * N, Oc, Ac, H, input_norm=cfg.input_norm)}
 
-        # seed before building: member (s, i) from seeds[s] only
-        nets = build_seed_members(build, self.seeds, self.n_agents, self.device, dtype)
+        nets = self._build_members(build)  # seed before building: member (s, i) from seeds[s] only
         self.actor, self.critic = nets["actor"], nets["critic"]
         self.actor_target = copy.deepcopy(self.actor)  # hard_update: parameters and BN buffers
         self.critic_target = copy.deepcopy(self.critic)
@@ -333,13 +316,8 @@ class ITD3(StackableLearner):
             p.requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
-        self.step = 0
         self.last_actor: tuple | None = None  # the last actor step's (loss, grad norm, info) (policy_delay > 1)
-        # heterogeneous agents: padded action dims are masked to 0 everywhere
-        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
-        self.act_mask = None if bool(am.all()) else am[self.agents.cpu()].to(self.device)[:, None, :]  # [M, 1, A]
+        self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded action dims are 0 everywhere
         d = torch.tensor([self.act_dims[i] for i in self.agents.cpu().tolist()], dtype=dtype, device=self.device)
         self.log_p_uniform = (-d * math.log(2.0 * cfg.max_action)).view(M, 1, 1)  # [M, 1, 1] log U(-1,1)^d
         one = torch.zeros((), dtype=dtype, device=self.device)
@@ -373,13 +351,9 @@ class ITD3(StackableLearner):
         actions [M, B, A], rewards / terminals [M, B] (+ next_actions [M, B, A], next_valid [M, B]).
         critic_input="joint": one row set per seed, shared by its N members, plus joint_obs /
         joint_next_obs [M, B, N*O] and joint_actions [M, B, N*A] (+ joint_next_actions for ICQ)."""
-        T, S, N, B = data["obs"].shape[0], self.n_seeds, self.n_agents, self.cfg.batch_size
+        N = self.n_agents
         per_seed = self.joint or self.cfg.shared_rows  # one row set per seed, shared by its N members
-        if self.streams is not None:  # a stack: each run samples its own rows from its own stream (list: generators)
-            idx = self.streams.indices(self.stream_rows, B, self.cfg.replace, per_seed, generator)  # [S or M, B]
-        else:
-            g = self.gen if generator is None else generator
-            idx = sample_indices(g, T, S if per_seed else self.n_members, B, replace=self.cfg.replace)
+        idx = self.sample_rows(data, per_seed=per_seed, generator=generator)  # [S or M, B]
         if per_seed:
             idx = idx.repeat_interleave(N, dim=0)  # [M, B], member s * N + i reads seed s's rows
         batch = gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
@@ -473,10 +447,8 @@ class ITD3(StackableLearner):
         return cql_penalty(q1_r, logp, q1_data, cfg.cql_temp) + cql_penalty(q2_r, logp, q2_data, cfg.cql_temp)
 
     def _draw(self, fn, shape: tuple[int, ...], like: Tensor) -> Tensor:
-        """``fn(shape)`` (torch.rand / randn) from the training stream: this learner's generator, or in a stack
-        each run's own (MemberStreams)."""
-        if self.streams is None:
-            return fn(shape, generator=self.gen, dtype=like.dtype, device=like.device)
+        """``fn(shape)`` (torch.rand / randn) from the training streams (each run's own: MemberStreams), in
+        ``like``'s dtype and device."""
         return self.streams.draw(fn, shape, dtype=like.dtype, device=like.device)
 
     def act_mask_k(self) -> Tensor | None:
@@ -531,15 +503,13 @@ class ITD3(StackableLearner):
             loss = td3_mixed_actor_loss(q_pi, pi, act, None, tau=0.0, bc_alpha=self.td3bc_alpha, action_reg=0.0,
                                         bc_reduce=cfg.bc_reduce)
         else:  # omar
-            # a stack routes the search's draws (generator=self.gen) to each run's own stream
-            noise = contextlib.nullcontext() if self.streams is None else self.streams.noise(self.gen)
-            with torch.no_grad(), noise:
+            with torch.no_grad():  # the search's noise from the training streams (each run's own)
                 a_hat = search_action(
                     lambda a: self.critic.q1_many(x_obs, self._critic_act(self._mask(a), batch)), pi.detach(),
                     sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
                     n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
-                    sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action, generator=self.gen,
-                    cem_std=cfg.cem_std, q_pi=q_pi,
+                    sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action,
+                    draw=lambda shape: self._draw(torch.randn, shape, pi), cem_std=cfg.cem_std, q_pi=q_pi,
                 )
             if cfg.omar_bc_alpha > 0:  # MOMA-PPO's TD3Learner with both td3_omar_coeff and td3_bc_coeff
                 loss = td3_mixed_actor_loss(q_pi, pi, act, self._mask(a_hat), tau=self.omar_tau_loss,

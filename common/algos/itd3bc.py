@@ -34,16 +34,10 @@ import torch
 from torch import Tensor
 
 from common.algos.itd3 import critic_td_loss, td_target
-from common.algos.state import (
-    StackableLearner,
-    build_seed_members,
-    learner_state,
-    load_learner_state,
-    member_act,
-    seed_rows,
-)
+from common.algos.members import StackableLearner
+from common.algos.state import learner_state, load_learner_state, member_act, seed_rows
 from common.algos.td3bc import td3bc_actor_loss
-from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.datasets.sampling import gather_members
 from common.networks.heads import DeterministicActor, TwinCritic
 from common.networks.nets import polyak_update
 from common.running.validate import is_int
@@ -113,10 +107,10 @@ class TD3BC(StackableLearner):
     or ``TD3BC.from_dataset(data, cfg, seeds, device)`` (statistics from the data). A seed's networks are built
     from its own seed; the training stream (minibatches, smoothing noise) is one torch.Generator.
 
-    Cells as members (common/running/grouping.py): ``TD3BC.stack(learners)`` (common.algos.state.StackableLearner) trains the
-    runs of a group side by side, each with its own normalization statistics (those of its dataset) and drawing its
-    rows and smoothing noise from its own generator, so a stacked update is each run's update alone; no config field
-    may differ (``GROUP_FIELDS``)."""
+    Cells as members (common/running/grouping.py): ``TD3BC.stack(learners)`` (common.algos.members) trains the runs
+    of a group side by side, each with its own normalization statistics (those of its dataset) and drawing its rows
+    and smoothing noise from its own stream, so a stacked update is each run's update alone; no config field may
+    differ (``GROUP_FIELDS``)."""
 
     _NETS = ("actor", "critic", "actor_target", "critic_target")
     _OPTS = ("actor_opt", "critic_opt")
@@ -126,31 +120,21 @@ class TD3BC(StackableLearner):
                  seeds: Sequence[int] | None = None, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, obs_mean: Tensor | np.ndarray | None = None,
                  obs_std: Tensor | np.ndarray | None = None):
-        self.cfg = cfg = (cfg or TD3BCConfig()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
-        self.n_seeds, self.n_agents = n_seeds, len(self.obs_dims)
-        self.n_members = M = n_seeds * self.n_agents
-        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
-        self.device, self.dtype = torch.device(device), dtype
-        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
+        super().__init__((cfg or TD3BCConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, device=device,
+                         dtype=dtype)
+        cfg, M, N, O, A = self.cfg, self.n_members, self.n_agents, self.obs_dim, self.act_dim
 
-        def build(n: int) -> dict[str, torch.nn.Module]:
-            return {"actor": DeterministicActor(n, O, A, cfg.hidden, cfg.max_action),
-                    "critic": TwinCritic(n, O, A, cfg.hidden)}
+        def build(n_seeds: int) -> dict[str, torch.nn.Module]:
+            return {"actor": DeterministicActor(n_seeds * N, O, A, cfg.hidden, cfg.max_action),
+                    "critic": TwinCritic(n_seeds * N, O, A, cfg.hidden)}
 
-        big = build_seed_members(build, self.seeds, self.n_agents, self.device, dtype)  # seed before building
+        big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
         self.actor, self.critic = big["actor"], big["critic"]
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
-        self.step = 0
         dt = dict(device=self.device, dtype=dtype)
         mean = torch.zeros(self.n_agents, O, **dt) if obs_mean is None else torch.as_tensor(obs_mean, **dt)
         std = torch.ones(self.n_agents, O, **dt) if obs_std is None else torch.as_tensor(obs_std, **dt)
@@ -176,13 +160,8 @@ class TD3BC(StackableLearner):
     def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """One independent minibatch per member: obs / next_obs [M, B, O], actions [M, B, A], rewards /
         terminals [M, B]."""
-        if self.streams is not None:  # a stack: each run draws its rows from its own stream (list: generators)
-            idx = self.streams.indices(self.stream_rows, self.cfg.batch_size, self.cfg.replace, False, generator)
-        else:
-            g = self.gen if generator is None else generator
-            idx = sample_indices(g, data["obs"].shape[0], self.n_members, self.cfg.batch_size,
-                                 replace=self.cfg.replace)
-        return gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
+        return gather_members({k: data[k] for k in BATCH_KEYS}, self.sample_rows(data, generator=generator),
+                              self.agents)
 
     def norm(self, obs: Tensor) -> Tensor:
         """s~ = (s - mu) / (sigma + eps) per member: obs [M, *, O]."""
@@ -212,14 +191,10 @@ class TD3BC(StackableLearner):
 
     def update(self, batch: Mapping[str, Tensor], eps: Tensor | None = None) -> dict[str, Tensor]:
         """A critic step; every ``policy_delay``-th call also an actor step and the Polyak step of both targets.
-        ``eps`` (the target smoothing noise [M, B, A]) defaults to a draw from the training generator."""
+        ``eps`` (the target smoothing noise [M, B, A]) defaults to a draw from the training streams."""
         c = self.cfg
         if eps is None:
-            if self.streams is not None:  # a stack: each run's noise from its own stream
-                eps = self.streams.draw(torch.randn, tuple(batch["actions"].shape), device=self.device,
-                                        dtype=self.dtype)
-            else:
-                eps = torch.randn(batch["actions"].shape, generator=self.gen, device=self.device, dtype=self.dtype)
+            eps = self.streams.draw(torch.randn, tuple(batch["actions"].shape), device=self.device, dtype=self.dtype)
         closs = self.critic_loss(batch, eps)
         self.critic_opt.zero_grad(set_to_none=True)
         closs.sum().backward()

@@ -113,7 +113,8 @@ from torch import Tensor, nn
 from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
 from common.algos.mappo_graph import MinibatchGraph, MinibatchStep, eager_adam
 from common.algos.mappo_stack import MAPPOStacking
-from common.algos.state import copy_members, derived_seed, restore_generator
+from common.algos.members import MemberLearner, MemberStreams, seeded_generator
+from common.algos.state import derived_seed, restore_generator
 from common.networks.heads import CategoricalActor, GaussianActor
 from common.networks.history import HistoryPolicy, SelfAttentionHistoryEncoder
 from common.networks.nets import EnsembleMLP, ValueNet
@@ -147,7 +148,7 @@ from common.algos.ppo import (  # noqa: E402,F401 - the named pieces, re-exporte
 )
 
 
-class MAPPO(MinibatchStep, MAPPOStacking):
+class MAPPO(MinibatchStep, MAPPOStacking, MemberLearner):
     """Batched MAPPO (see the module docstring): members m = s * N + i for the actors and V's, one mixer per seed.
 
     MAPPO(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, n_actions=None, emb_dim=0, encoder=None, device,
@@ -171,13 +172,9 @@ class MAPPO(MinibatchStep, MAPPOStacking):
         dtype: torch.dtype = torch.float32,
         cuda_graph: bool | None = None,
     ):
-        self.cfg = cfg = (cfg or MAPPOConfig()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
-        if len(self.obs_dims) != len(self.act_dims):
-            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
+        super().__init__((cfg or MAPPOConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
+                         device=device, dtype=dtype)
+        cfg, S, N, M, O, A = self.cfg, self.n_seeds, self.n_agents, self.n_members, self.obs_dim, self.act_dim
         self.discrete = cfg.policy == "categorical"
         if self.discrete:
             if n_actions is None or len(n_actions) != len(self.act_dims) or any(int(k) < 1 for k in n_actions):
@@ -190,9 +187,6 @@ class MAPPO(MinibatchStep, MAPPOStacking):
             raise ValueError("n_actions is for policy='categorical' only (policy='gaussian')")
         else:
             self.n_actions = None
-        self.n_seeds, self.n_agents = S, N = n_seeds, len(self.obs_dims)
-        self.n_members = M = S * N
-        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
         self.joint_obs_dim = sum(self.obs_dims)
         self.emb_dim = int(emb_dim)
         if self.emb_dim < 0 or (encoder is not None and self.emb_dim < 1):
@@ -205,7 +199,6 @@ class MAPPO(MinibatchStep, MAPPOStacking):
                                  f"emb_dim={emb_dim!r}), or set memory_len=0 to use your own")
             self.emb_dim = int(cfg.memory_dim)
             self.history_dim = O + A  # a step = [own obs ⊕ own action], padded
-        self.device, self.dtype = torch.device(device), dtype
         if cuda_graph and self.device.type != "cuda":
             raise ValueError(f"cuda_graph=True needs a cuda device, got device={str(self.device)!r} (cuda_graph: "
                              "None = on for cuda, False = off)")
@@ -216,7 +209,8 @@ class MAPPO(MinibatchStep, MAPPOStacking):
         X = self.emb_dim + O  # actor / V input [emb ⊕ obs]
         hidden = cfg.hidden
 
-        def build(n_agents_members: int, n_mixers: int) -> dict[str, nn.Module]:
+        def build(n_seeds: int) -> dict[str, nn.Module]:
+            n_agents_members, n_mixers = n_seeds * N, n_seeds
             if self.discrete:
                 actor = CategoricalActor(n_agents_members, X, max(self.n_actions), hidden)
             else:
@@ -228,16 +222,7 @@ class MAPPO(MinibatchStep, MAPPOStacking):
                 nets["encoder"] = SelfAttentionHistoryEncoder(n_agents_members, O + A, self.emb_dim, L)
             return nets
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            big = build(M, S)
-            for s, sd in enumerate(self.seeds):  # seed before building: seed s's networks from seeds[s] only
-                torch.manual_seed(sd)
-                small = build(N, 1)
-                for name, net in small.items():
-                    copy_members(big[name], net, s * (1 if name == "mixer" else N))
-        for net in big.values():
-            net.to(device=self.device, dtype=dtype).train()
+        big = self._build_members(build)  # seed before building: seed s's networks (its mixer too) from seeds[s]
         self.actor, self.critic, self.mixer = big["actor"], big["critic"], big["mixer"]
         self.encoder = big["encoder"] if L > 0 else encoder
         if encoder is not None:
@@ -265,13 +250,18 @@ class MAPPO(MinibatchStep, MAPPOStacking):
                               dtype=dtype)
             self._logit_bias = lm.repeat(S, 1).to(self.device)[:, None, :]  # [M, 1, K]
 
-        def gen(sd: int, key: int) -> torch.Generator:
-            return torch.Generator(device=self.device).manual_seed(derived_seed(sd, key))
-
-        self.gens = [gen(sd, TRAIN_STREAM) for sd in self.seeds]  # minibatch order, one per seed
-        self.act_gens = [gen(sd, ACT_STREAM) for sd in self.seeds]  # action sampling, one per seed
+        self.act_gens = [seeded_generator(derived_seed(sd, ACT_STREAM), self.device) for sd in self.seeds]  # acting
         self.n_updates = 0  # update() calls (PPO iterations)
         self.n_steps = 0  # optimizer steps (minibatches)
+
+    def _training_streams(self) -> MemberStreams:
+        """The minibatch order: one generator per seed, SeedSequence(seed, spawn_key=(TRAIN_STREAM,))."""
+        return MemberStreams.per_seed(self.seeds, self.n_agents, lambda sd: derived_seed(sd, TRAIN_STREAM), self.device)
+
+    @property
+    def gens(self) -> list[torch.Generator]:
+        """The seeds' minibatch-order generators (``streams``), in seed order."""
+        return self.streams.generators
 
     # ---- modules ------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:

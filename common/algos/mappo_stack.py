@@ -1,5 +1,6 @@
-"""Cells as members for MAPPO (common/algos/mappo.py, common/running/grouping.py): ``MAPPO.stack`` puts the learners of several
-runs side by side as one learner of all their seeds, ``split_state`` gives each run's ``state_dict`` back."""
+"""Cells as members for MAPPO (common/algos/mappo.py, common/running/grouping.py): ``MAPPO.stack`` puts the learners of
+several runs side by side as one learner of all their seeds and their streams (common.algos.members.MemberStreams),
+``split_state`` gives each run's ``state_dict`` back (a learner alone: its own, one run)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import torch
 
 from common.algos.mappo_graph import eager_adam
+from common.algos.members import MemberStreams
 from common.algos.state import (
     slice_module_state,
     slice_optimizer_state,
@@ -56,21 +58,17 @@ class MAPPOStacking:
         big.alpha = torch.cat([lr.alpha for lr in learners])
         big.obs_mu, big.obs_sd = (torch.cat([getattr(lr, k) for lr in learners]) for k in ("obs_mu", "obs_sd"))
         big.obs_stats_set = first.obs_stats_set
-        big.gens = [g for lr in learners for g in lr.gens]
+        big.streams = MemberStreams.cat([lr.streams for lr in learners])  # each seed keeps its minibatch order
         big.act_gens = [g for lr in learners for g in lr.act_gens]
         big.n_updates, big.n_steps = first.n_updates, first.n_steps
-        big.run_seeds = [lr.n_seeds for lr in learners]
         return big
 
     def split_state(self) -> list[dict[str, Any]]:
         """Each stacked learner's ``state_dict`` as it would be alone (``stack``'s inverse): a checkpoint that
         resumes the run alone or stacked again."""
-        runs = getattr(self, "run_seeds", None)
-        if runs is None:
-            raise ValueError("split_state needs a stack of learners (MAPPO.stack)")
         S, out, s0 = self.n_seeds, [], 0
         opt = self.opt.state_dict()
-        for n in runs:
+        for n in self.streams.run_seeds():
             own = slice(s0, s0 + n)
             out.append({"cfg": asdict(self.cfg), "seeds": list(self.seeds[own]), "n_updates": self.n_updates,
                         "n_steps": self.n_steps, "alpha": self.alpha[own].clone(),

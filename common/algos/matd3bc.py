@@ -166,8 +166,8 @@ class MATD3BC(MemberLayout):
     def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int,
                  cfg: MATD3BCConfig | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
-        self.cfg = cfg = (cfg or MATD3BCConfig()).validate()
-        self._layout(obs_dims, act_dims, n_seeds, seeds, seed, False, "joint", device, dtype)
+        cfg = (cfg or MATD3BCConfig()).validate()
+        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds, seed, False, "joint", device, dtype)
         self.nets = self._build_members(self._build)
         self.targets = copy.deepcopy(self.nets)
         for p in self.targets.parameters():

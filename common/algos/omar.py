@@ -49,8 +49,13 @@ def search_action(
     generator: torch.Generator | None = None,
     cem_std: str = "biased",
     q_pi: torch.Tensor | None = None,
+    draw: Callable[[tuple[int, ...]], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """a_hat [M, B, A]: the best of the sampled population and pi(o) under Q1.
+
+    The standard normal noise eps [M, B, k, A] of each iteration comes from ``draw(shape)`` (e.g. a learner's
+    training streams, each run of a stack drawing its own members' noise), else from
+    ``torch.randn(shape, generator=generator)``; give one of the two at most.
 
     q_pi: Q1(o, pi(o)) [M, B] when the caller has it already (the learner's actor loss): the official code reuses
     its ``pred_qvals`` (algorithms/maddpg.py l. 247, 326), and a second critic forward would step the critic's
@@ -68,21 +73,25 @@ def search_action(
         raise ValueError(f"unknown cem_std {cem_std!r}; valid: {CEM_STDS}")
     if iters < 1 or n_samples < 1:
         raise ValueError(f"iters and n_samples must be >= 1, got {iters}, {n_samples}")
+    if draw is not None and generator is not None:
+        raise ValueError("give the search's noise as draw or as generator, not both")
     M, B, A = pi.shape
     mu = torch.full((M, B, 1, A), float(mu0), dtype=pi.dtype, device=pi.device)
     sigma = torch.full_like(mu, float(sigma0))
+    if draw is None:
+        def draw(shape: tuple[int, ...]) -> torch.Tensor:
+            return torch.randn(shape, generator=generator, dtype=pi.dtype, device=pi.device)
 
-    def draw(k: int) -> torch.Tensor:
-        eps = torch.randn((M, B, k, A), generator=generator, dtype=pi.dtype, device=pi.device)
-        return (mu + sigma * eps).clamp(low, high)  # [M, B, k, A]
+    def population(k: int) -> torch.Tensor:
+        return (mu + sigma * draw((M, B, k, A))).clamp(low, high)  # [M, B, k, A]
 
     if sampler == "random":
-        samples = draw(iters * n_samples)
+        samples = population(iters * n_samples)
         q = q_fn(samples)
     else:
         elites = None
         for _ in range(iters):
-            samples = draw(n_samples)
+            samples = population(n_samples)
             if sampler == "cem" and elites is not None:
                 samples = torch.cat([samples, elites], dim=2)
             q = q_fn(samples)  # [M, B, K]

@@ -157,7 +157,7 @@ class SmaxPPO:
             actor.layers[-1].scale_(0.01)  # near-uniform initial policy (JaxMARL: orthogonal(0.01) logits)
             return {"actor": actor, "critic": EnsembleMLP(n, critic_in, 1, cfg.hidden)}
 
-        nets = build_seed_members(build, self.seeds, 1, self.device, torch.float32)  # seed before building
+        nets = build_seed_members(build, self.seeds, self.device, torch.float32)  # seed before building
         self.actor, self.critic = nets["actor"], nets["critic"]
         self.opt = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=cfg.lr, eps=cfg.adam_eps)
         self.iteration = 0  # update() calls so far

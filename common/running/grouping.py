@@ -8,11 +8,13 @@ Today's batched learners already put seeds x agents on one leading member axis; 
 run of 15 members leaves the device launch-bound, this is what fills it (docs/scaling.md).
 
 What groups: runs whose ``Job.group_key(config)`` is equal and not None (common.running.offline.group_key_of: the
-same learner, env, update / evaluation / checkpoint schedule and learner config, except the learner's
-per-member fields such as ITD3's CQL alpha and OMAR tau, IQL's expectile and beta, MATD3+BC's alpha, BCQ's lambda
-and KL weight; datasets, dataset kinds and seeds may differ; the learners that can stack: common.running.offline.GROUPABLE,
-today itd3, iql_continuous, matd3bc, bcq, mabcq, awac, td3bc, cast_bcq and icq_ma; jobs of their own may group
-too: OMAR Figure 1's, OTC's offline stage and tuning, CAST-BCQ's SMAX learner, MOMA-PPO's model-based MAPPO). In run order, up to ``group`` such runs form one task (``plan_groups``); a run with a None key, or alone with
+same learner, env, update / evaluation / checkpoint schedule and learner config, except the learner's per-member
+fields such as ITD3's CQL alpha and OMAR tau, IQL's expectile and beta, MATD3+BC's alpha, BCQ's lambda and KL weight;
+datasets, dataset kinds and seeds may differ). The learners that can stack are common.algos.GROUPABLE's (today
+itd3, iql_continuous, matd3bc, bcq, mabcq, awac, td3bc, cast_bcq and icq_ma); jobs of their own may group too: OMAR
+Figure 1's, OTC's offline stage and tuning, CAST-BCQ's SMAX learner, MOMA-PPO's model-based MAPPO. A group is one
+learner with more members (common.algos.members: the runs' members and random streams side by side). In run order,
+up to ``group`` such runs form one task (``plan_groups``); a run with a None key, or alone with
 its key, is one task as without grouping. A task is one unit of every launcher (a Ray task too; a retried Ray
 task skips the runs its killed attempt recorded: common.running.experiment.run_task_once).
 
@@ -23,10 +25,9 @@ then every run gets its own Sacred run (its curve replayed into it) and its own 
 atomic append as a run alone, and its checkpoint is deleted. The record has the fields of the run alone's,
 with ``wall_time_s`` the group's wall time shared equally among its runs, ``started`` the group's start, and
 its own ``finished`` and Sacred run id; it does not say whether it was grouped. Its numbers are those of the
-run alone up to float rounding: the same networks, rows, random numbers and hyperparameters, but the batch
-norm over packed members rounds differently with the member count, and training amplifies it (after 10
-smoke updates 1e-3 relative at most; after 500, single evaluations of MA-CQL 18 % apart: measured, and the
-change that would make stacks bit-identical, in docs/scaling.md; tests/test_grouped_cells.py).
+run alone: the same networks, rows, random numbers and hyperparameters, bit for bit where no kernel's rounding
+depends on the member count, else to float rounding (one-member networks: docs/scaling.md), which long training
+amplifies; tests/test_group_equals_alone.py says which for every groupable learner.
 
 Failures and resume: a group that raises (e.g. one run's loss turned non-finite, which stops the whole
 stacked learner) runs its runs alone instead, each resuming from its last checkpoint (the group's), so each

@@ -31,7 +31,7 @@ for common.running.evaluate: obs [S, E, N, O] numpy -> actions), ``state_dict()`
 Cells as members (``run_cells(..., group=n)``, ``--group n``; common/running/grouping.py): the runs of one group
 (``group_key_of``: the same learner, env, update and evaluation schedule and learner config but for the
 learner's per-member fields ``GROUPABLE[name]``) train as ONE stacked learner (``offline_run_group``): each
-run's learner is built and resumed exactly as alone, then ``stack``ed (common.algos.state.StackableLearner):
+run's learner is built and resumed exactly as alone, then ``stack``ed (common.algos.members.StackableLearner):
 its own dataset rows, random stream and per-member loss scalars (ITD3: CQL alpha / OMAR tau; IQL: expectile /
 beta; MATD3+BC: alpha; BCQ: lambda / KL weight); the groupable learners are ``GROUPABLE``'s: itd3 (OMAR's),
 iql_continuous and matd3bc (MOMA-PPO's baselines), bcq and mabcq (CAST-BCQ's BCQ, I-BCQ and MABCQ columns), awac
@@ -40,7 +40,7 @@ those a paper registers with ``common.algos.register_learner(..., group_fields=.
 icq_ma); every other learner runs alone. Evaluation is one vectorised rollout of every run's
 policy on its own evaluation seeds; checkpoints are each run's own, in the format of a run alone. The metrics of
 every run are those of ``offline_run`` up to float rounding (kernels see other member counts):
-tests/test_grouped_cells.py, tests/test_grouped_continuous.py, tests/test_grouped_bcq.py, tests/test_grouped_cast.py.
+tests/test_group_equals_alone.py.
 """
 
 from __future__ import annotations

@@ -59,12 +59,12 @@ Decisions where the sources are silent [I] (also in tests/test_cast_bcq.py):
 - Action selection draws its z from a generator of its own seeded afresh by ``policy()`` (BCQ's ``act``): an
   evaluation never moves the training stream.
 
-Cells as members (common/running/grouping.py, ``--group``): ``CASTBCQ.stack(learners)`` (common.algos.state.StackableLearner)
-puts the runs of a group (other seeds, other datasets of one env) side by side on the member axis. Each run draws
-every random number of its update (its minibatch rows, with drop_terminals from its own non-terminal rows; the VAE
-noise; the target and actor z; the sub-team draws) from its own training generator, and its actions from its own
-action generator, the very calls it makes alone, so a stacked update is each run's update alone (bit for bit on the
-CPU: tests/test_grouped_cast.py). No config field may differ between stacked runs (``GROUP_FIELDS`` is empty: the
+Cells as members (common/running/grouping.py, ``--group``): ``CASTBCQ.stack(learners)`` (common.algos.members) puts
+the runs of a group (other seeds, other datasets of one env) side by side on the member axis. Each run draws every
+random number of its update (its minibatch rows, with drop_terminals from its own non-terminal rows; the VAE noise;
+the target and actor z; the sub-team draws) from its own training stream, and its actions from its own action
+generator, the very calls it makes alone, so a stacked update is each run's update alone (bit for bit on the CPU:
+tests/test_group_equals_alone.py). No config field may differ between stacked runs (``GROUP_FIELDS`` is empty: the
 items vary the dataset, the seed and, between groups, the ablation).
 Not implemented yet: the paper's joint-critic form (``central="joint"``, ``partners="policy"``, spec §2.3);
 validate() refuses it.
@@ -87,16 +87,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.algos import register_learner
-from common.algos.bcq import BCQ, bcq_actor_loss, candidate_target, soft_clipped_q, vae_loss
+from common.algos.bcq import BCQ, act_seed, bcq_actor_loss, candidate_target, soft_clipped_q, vae_loss
 from common.algos.itd3 import critic_td_loss, with_next_actions
-from common.algos.state import (
-    StackableLearner,
-    copy_members,
-    learner_state,
-    load_learner_state,
-    stack_row_lists,
-)
-from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.algos.members import StackableLearner
+from common.algos.state import learner_state, load_learner_state
+from common.datasets.sampling import gather_members
 from common.networks.heads import VAE, PerturbationActor, TwinCritic
 from common.networks.nets import hard_update, polyak_update
 from common.running.validate import is_int
@@ -328,15 +323,13 @@ class CASTBCQ(StackableLearner):
     CASTBCQ(obs_dims, act_dims, state_dim, n_seeds, cfg, seed=0, seeds=None, device, dtype), or
     ``CASTBCQ.from_dataset(data, cfg, seeds, device)``. Nets: ``vae`` (G_i), ``actor`` (xi_i), ``critic`` (the
     individual critic Q_i; BCQ's action selection reads its head 1), ``central_critic`` (Q^c_i on [s, a_{-i}] and
-    a_i), ``actor_target``, ``central_target``. A seed's networks are built from ``seeds[s]`` alone; the training
-    random stream is one torch.Generator for the whole learner (a stack of runs: one per run, ``streams``).
+    a_i), ``actor_target``, ``central_target``. A seed's networks are built from ``seeds[s]`` alone; every random
+    number comes from the training streams ``streams`` (common.algos.members: one torch.Generator per run).
     """
 
     _NETS = ("vae", "actor", "critic", "central_critic", "actor_target", "central_target")
     _OPTS = ("vae_opt", "actor_opt", "critic_opt", "central_opt")
     GROUP_FIELDS: tuple[str, ...] = ()  # every config field is shared by the stacked runs
-    act_seeds: list[int] | None = None  # a stack: each run's action-selection seed (None: ``act_seed`` alone)
-    row_spans: list[tuple[int, int]] | None = None  # a stack with drop_terminals: each run's entries of data["rows"]
 
     # action selection, acting and their helpers are BCQ's (common.algos.bcq): argmax Q_{i,1} over n_select
     # candidates xi_i(o_i, D_i(o_i)), z from a generator of its own; ``critic`` is Q_i here
@@ -359,21 +352,13 @@ class CASTBCQ(StackableLearner):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        self.cfg = cfg = (cfg or CASTConfig()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
-        if len(self.obs_dims) != len(self.act_dims):
-            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} differ in length")
-        self.n_seeds, self.n_agents = S, N = n_seeds, len(self.obs_dims)
-        self.n_members = M = S * N
-        self.obs_dim, self.act_dim, self.state_dim = O, A, D = max(self.obs_dims), max(self.act_dims), int(state_dim)
+        super().__init__((cfg or CASTConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
+                         device=device, dtype=dtype)
+        cfg, N, O, A = self.cfg, self.n_agents, self.obs_dim, self.act_dim
+        self.state_dim = D = int(state_dim)
         self.latent_dim = L = cfg.latent if cfg.latent is not None else 2 * A
         self.central_obs_dim = X = D + (N - 1) * A
         self.central = False  # BCQ.act's view flag: every member acts on its own o_i (never the central view)
-        self.device, self.dtype = torch.device(device), dtype
-        self.agents = member_agents(S, N, device=self.device)  # [M]
         # agent i's partners in agent order [N, N-1]
         self.others = torch.tensor([[j for j in range(N) if j != i] for i in range(N)], dtype=torch.int64,
                                    device=self.device).view(N, N - 1)
@@ -393,21 +378,14 @@ class CASTBCQ(StackableLearner):
         self.subteam_p = p.to(device=self.device, dtype=dtype)  # [K]
         self.on_support = self.enumerate or drop.shape[0] <= cfg.n_subteams  # count weights on the support
 
-        def build(n: int) -> dict[str, torch.nn.Module]:
+        def build(n_seeds: int) -> dict[str, torch.nn.Module]:
+            n = n_seeds * N
             return {"vae": VAE(n, O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip),
                     "actor": PerturbationActor(n, O, A, cfg.hidden, cfg.phi, cfg.max_action),
                     "critic": TwinCritic(n, O, A, cfg.hidden),
                     "central": TwinCritic(n, X, A, cfg.hidden)}
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            big = build(M)
-            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
-                torch.manual_seed(sd)
-                for name, net in build(N).items():
-                    copy_members(big[name], net, s * N)
-        for net in big.values():
-            net.to(device=self.device, dtype=dtype).train()
+        big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
         self.vae, self.actor, self.critic = big["vae"], big["actor"], big["critic"]
         self.central_critic = big["central"]
         self.actor_target, self.central_target = copy.deepcopy(self.actor), copy.deepcopy(self.central_critic)
@@ -417,14 +395,9 @@ class CASTBCQ(StackableLearner):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
         self.central_opt = torch.optim.Adam(self.central_critic.parameters(), lr=cfg.lr)
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
-        act_ss = np.random.SeedSequence(self.seeds, spawn_key=(ACT_STREAM,))  # apart from the training stream
-        self.act_seed = int(act_ss.generate_state(1, np.uint64)[0] >> 1)
-        self.step = 0
-        # heterogeneous agents: padded action dims are zeroed in every candidate
-        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(N)], dtype=dtype)
-        self.act_mask = None if bool(am.all()) else am[self.agents.cpu()].to(self.device)[:, None, :]  # [M, 1, A]
+        self.act_seed = act_seed(self.seeds, ACT_STREAM)  # BCQ's action selection, apart from the training stream
+        self.act_seeds = [self.act_seed]  # each run's (a stack: one per run)
+        self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded action dims 0 in every candidate
 
     @classmethod
     def from_dataset(cls, data, cfg: CASTConfig | None = None, seeds: Sequence[int] = (0,),
@@ -465,18 +438,9 @@ class CASTBCQ(StackableLearner):
         """One row set per seed, shared by its N members: obs / next_obs [M, B, O], actions [M, B, A], rewards /
         terminals / next_valid [M, B], state / next_state [M, B, D], others / next_others [M, B, (N-1) A] (the
         partners' dataset actions a_{-i} and a'_{-i,data})."""
-        rows = data.get("rows")
-        if self.cfg.drop_terminals and rows is None:
+        if self.cfg.drop_terminals and "rows" not in data:
             raise KeyError("drop_terminals=True needs the row list: pass learner.prepare_data(tensors)")
-        if self.streams is not None:  # a stack: each run draws its seeds' rows from its own stream (list: generators)
-            spans = self.stream_rows if rows is None else self.row_spans
-            idx_s = self.streams.indices(spans, self.cfg.batch_size, self.cfg.replace, True, generator)  # [S, B]
-        else:
-            T = data["obs"].shape[0] if rows is None else rows.shape[0]
-            g = self.gen if generator is None else generator
-            idx_s = sample_indices(g, T, self.n_seeds, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
-        if rows is not None:
-            idx_s = rows[idx_s]
+        idx_s = self.sample_rows(data, per_seed=True, generator=generator)  # [S, B]
         idx = idx_s.repeat_interleave(self.n_agents, dim=0)  # [M, B]: member s * N + i reads seed s's rows
         batch = gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
         for k in ("state", "next_state", "next_valid"):
@@ -533,11 +497,8 @@ class CASTBCQ(StackableLearner):
             weights = p.view(1, 1, -1)  # [1, 1, K]
         else:
             R = B if cfg.subteam_per_row else 1
-            if self.streams is None:
-                idx = sample_subteam_weights(p, cfg.n_subteams, (M, R), self.gen)  # [M, R, n]
-            else:  # a stack: each run's members from its own stream, as alone
-                idx = self.streams.draw(lambda shape, generator: sample_subteam_weights(p, cfg.n_subteams, shape,
-                                                                                        generator), (M, R))
+            idx = self.streams.draw(lambda shape, generator: sample_subteam_weights(p, cfg.n_subteams, shape,
+                                                                                    generator), (M, R))  # [M, R, n]
             if self.on_support:  # count weights on the support: the same mean over draws
                 weights = F.one_hot(idx, p.shape[0]).to(self.dtype).mean(dim=2)  # [M, R, K]
             else:  # draw by draw
@@ -620,15 +581,7 @@ class CASTBCQ(StackableLearner):
                           device=self.device, dtype=self.dtype)
 
     def _stack_extra(self, learners: Sequence["CASTBCQ"]) -> None:
-        self.act_seeds = [lr.act_seed for lr in learners]  # each run selects actions with its own z, as alone
-
-    def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
-        """StackableLearner.stack_data; with drop_terminals the runs' row lists shifted to their blocks of the
-        stacked data, and each run's entries of the stacked list (``row_spans``), from which it samples."""
-        data = super().stack_data(parts)
-        if "rows" in data:
-            data["rows"], self.row_spans = stack_row_lists(parts, self.stream_rows)
-        return data
+        self.act_seeds = [s for lr in learners for s in lr.act_seeds]  # each run selects with its own z, as alone
 
 
 def build_cast_bcq(data, section: Mapping[str, Any], seed: int, device) -> CASTBCQ:

@@ -67,11 +67,11 @@ Decisions where the sources are silent (ours; tests/test_icq_ma.py checks them):
 - Hypernetworks are single Linear layers (pymarl's hypernet_layers = 1); all layers keep nn.Linear's default init.
 - Heterogeneous agents: padded action dims are left out of log pi and are 0 in the acted action.
 
-Cells as members (common/running/grouping.py, ``--group``): ``ICQMA.stack(learners)`` (common.algos.state.StackableLearner)
-puts the runs of a group (other seeds, other datasets of one env) side by side: agents' critics and actors on the
+Cells as members (common/running/grouping.py, ``--group``): ``ICQMA.stack(learners)`` (common.algos.members) puts
+the runs of a group (other seeds, other datasets of one env) side by side: agents' critics and actors on the
 member axis, the mixers on the seed axis, one Adam over them as alone. The update draws nothing but the minibatch
 rows, which each run draws from its own generator, from its own rows of the stacked data, so a stacked update is each
-run's update alone (tests/test_grouped_cast.py). ``GROUP_FIELDS`` is empty: no config field may differ.
+run's update alone (tests/test_group_equals_alone.py). ``GROUP_FIELDS`` is empty: no config field may differ.
 
 Shapes: S seeds, N agents, M = S * N members, B batch, E episodes, O obs dim, A action dim, SD state dim,
 T dataset steps.
@@ -90,8 +90,8 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.itd3 import with_next_actions
-from common.algos.state import StackableLearner, copy_members, learner_state, load_learner_state
-from common.datasets.sampling import member_agents, sample_indices
+from common.algos.members import StackableLearner
+from common.algos.state import learner_state, load_learner_state
 from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.running.validate import is_int
 
@@ -319,20 +319,11 @@ class ICQMA(StackableLearner):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        self.cfg = cfg = (cfg or ICQMAConfig()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
-        if len(self.obs_dims) != len(self.act_dims) or not self.obs_dims:
-            raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} must be non-empty, same length")
         if not (is_int(state_dim) and state_dim >= 1):
             raise ValueError(f"state_dim={state_dim!r} must be an integer >= 1 (ICQ-MA's mixer reads the state)")
-        self.n_seeds, self.n_agents, self.state_dim = n_seeds, len(self.obs_dims), int(state_dim)
-        self.n_members = n_seeds * self.n_agents
-        self.obs_dim, self.act_dim = O, A = max(self.obs_dims), max(self.act_dims)
-        self.device, self.dtype = torch.device(device), dtype
-        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
+        super().__init__((cfg or ICQMAConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
+                         device=device, dtype=dtype)
+        cfg, O, A, self.state_dim = self.cfg, self.obs_dim, self.act_dim, int(state_dim)
 
         def nets(n_seeds_here: int) -> dict[str, nn.Module]:
             m = n_seeds_here * self.n_agents
@@ -340,27 +331,14 @@ class ICQMA(StackableLearner):
                     "actor": GaussianMeanActor(m, O, A, cfg.hidden_actor, (cfg.log_std_min, cfg.log_std_max)),
                     "mixer": HyperMixer(n_seeds_here, self.state_dim, self.n_agents, cfg.mixer_embed)}
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            big = nets(n_seeds)
-            for s, sd in enumerate(self.seeds):  # seed before building: seed s's networks from seeds[s] only
-                torch.manual_seed(sd)
-                for name, net in nets(1).items():
-                    copy_members(big[name], net, s if name == "mixer" else s * self.n_agents)
-        for net in big.values():
-            net.to(device=self.device, dtype=dtype).train()
+        big = self._build_members(nets)  # seed before building: seed s's networks (its mixer too) from seeds[s]
         self.critic, self.actor, self.mixer = big["critic"], big["actor"], big["mixer"]
         self.critic_target, self.mixer_target = copy.deepcopy(self.critic), copy.deepcopy(self.mixer)
         for p in [*self.critic_target.parameters(), *self.mixer_target.parameters()]:
             p.requires_grad_(False)
         self.critic_opt = torch.optim.Adam([*self.critic.parameters(), *self.mixer.parameters()], lr=cfg.lr)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
-        self.step = 0
-        # heterogeneous agents: padded action dims are out of log pi and 0 in the acted action
-        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=dtype)
-        self.act_mask = None if bool(am.all()) else am[self.agents.cpu()].to(self.device)[:, None, :]  # [M, 1, A]
+        self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded dims out of log pi, 0 when acting
 
     @classmethod
     def from_dataset(cls, data, cfg: ICQMAConfig | None = None, seeds: Sequence[int] = (0,),
@@ -400,13 +378,8 @@ class ICQMA(StackableLearner):
         state / next_state [S, B, SD]."""
         if "next_valid" not in data:
             raise KeyError("ICQ-MA needs next_actions / next_valid: pass learner.prepare_data(tensors)")
-        T, N = data["obs"].shape[0], self.n_agents
-        if self.streams is not None:  # a stack: each run draws its seeds' rows from its own stream (list: generators)
-            idx_s = self.streams.indices(self.stream_rows, self.cfg.batch_size, self.cfg.replace, True, generator)
-        else:
-            g = self.gen if generator is None else generator
-            idx_s = sample_indices(g, T, self.n_seeds, self.cfg.batch_size, replace=self.cfg.replace)  # [S, B]
-        idx = idx_s.repeat_interleave(N, dim=0)  # [M, B]: member s * N + i reads seed s's rows
+        idx_s = self.sample_rows(data, per_seed=True, generator=generator)  # [S, B]
+        idx = idx_s.repeat_interleave(self.n_agents, dim=0)  # [M, B]: member s * N + i reads seed s's rows
         out = {k: data[k][idx, self.agents[:, None]] for k in MEMBER_KEYS}  # [M, B, .]
         out.update({k: data[k][idx_s] for k in SEED_KEYS})  # [S, B(, SD)]
         return out

@@ -78,6 +78,7 @@ T data rows, O obs dim, A action dim.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,9 +90,10 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.awac import StateFreeGaussianActor
+from common.algos.members import MemberLearner
 from common.algos.ppo import gae_with_timeouts, joint_ratio, normalize_advantages, ppo_actor_loss
-from common.algos.state import copy_members, learner_state, load_learner_state, member_act
-from common.datasets.sampling import gather_members, member_agents, sample_indices
+from common.algos.state import learner_state, load_learner_state, member_act
+from common.datasets.sampling import gather_members
 from common.networks.heads import gaussian_log_prob
 from common.networks.nets import EnsembleMLP
 from common.running.validate import is_int, is_num
@@ -250,7 +252,7 @@ class _Buffers(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
-class BREMEN:
+class BREMEN(MemberLearner):
     """Batched BREMEN over members m = s * N + i (agent i of seed s, its own obs and action).
 
     BREMEN(obs_dim, act_dim, n_agents, n_seeds, stats, n_offline, cfg, seeds, device, dtype), or
@@ -271,32 +273,19 @@ class BREMEN:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        self.cfg = cfg = (cfg or BREMENConfig()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dim, self.act_dim, self.n_agents, self.n_seeds = int(obs_dim), int(act_dim), int(n_agents), n_seeds
-        self.n_members = M = n_seeds * self.n_agents
-        O, A, E = self.obs_dim, self.act_dim, cfg.n_models
-        self.device, self.dtype = torch.device(device), dtype
-        self.agents = member_agents(n_seeds, self.n_agents, device=self.device)  # [M]
+        super().__init__((cfg or BREMENConfig()).validate(), [int(obs_dim)] * int(n_agents),
+                         [int(act_dim)] * int(n_agents), n_seeds, seeds=seeds, device=device, dtype=dtype)
+        cfg, M, N, O, A, E = self.cfg, self.n_members, self.n_agents, self.obs_dim, self.act_dim, self.cfg.n_models
         self.member_seed = torch.arange(M, device=self.device) // self.n_agents  # [M] seed slot s of member m
         self.n_offline = int(n_offline)
 
-        def build(n: int) -> dict[str, nn.Module]:
+        def build(n_seeds: int) -> dict[str, nn.Module]:
+            n = n_seeds * N
             return {"actor": StateFreeGaussianActor(n, O, A, cfg.hidden, cfg.log_std_bounds, "clamp", 0.0),
                     "value": EnsembleMLP(n, O, 1, cfg.hidden),
                     "model": EnsembleMLP(n * E, O + A, O + 1, cfg.hidden)}
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            big = build(M)
-            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
-                torch.manual_seed(sd)
-                for name, net in build(self.n_agents).items():
-                    copy_members(big[name], net, s * self.n_agents * (E if name == "model" else 1))
-        for net in big.values():
-            net.to(device=self.device, dtype=dtype).train()
+        big = self._build_members(build)  # seed before building: seed s's members (and models) from seeds[s]
         self.actor, self.value, self.model = big["actor"], big["value"], big["model"]
         self.model_best = copy.deepcopy(self.model)  # best-so-far on the hold-out (the BC stage's selection)
         for p in self.model_best.parameters():
@@ -309,9 +298,6 @@ class BREMEN:
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.value_opt = torch.optim.Adam(self.value.parameters(), lr=cfg.value_lr)
         self.model_opt = torch.optim.Adam(self.model.parameters(), lr=cfg.model_lr)
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
-        self.step = 0
         self.holdout, self.train_rows = self._holdout_rows()  # [S, H], [S, T0 - H]
         self._data: dict[str, Tensor] | None = None
 
@@ -358,18 +344,18 @@ class BREMEN:
                      generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """One uniform minibatch per member: obs / next_obs [M, B, O], actions [M, B, A], rewards / terminals
         [M, B]. While ``step < bc_updates`` the seed's hold-out rows of B^0 are never drawn (module docstring)."""
-        g = self.gen if generator is None else generator
-        T, M, B = tensors["obs"].shape[0], self.n_members, self.cfg.batch_size
+        T, B, rows = tensors["obs"].shape[0], self.cfg.batch_size, self.streams.indices
         H = self.holdout.shape[1]
         if self.step < self.cfg.bc_updates and H > 0:
             if T < self.n_offline:
                 raise ValueError(f"sample_batch: {T} rows, fewer than B^0's {self.n_offline}")
-            j = sample_indices(g, T - H, M, B)  # [M, B] among the kept rows: B^0's train rows, then the rest
+            # [M, B] among the kept rows: B^0's train rows, then the rest
+            j = rows(T - H, B, replace=True, generator=generator)
             n_train = self.train_rows.shape[1]
             own = self.train_rows[self.member_seed[:, None], j.clamp(max=n_train - 1)]  # [M, B]
             idx = torch.where(j < n_train, own, j - n_train + self.n_offline)
         else:
-            idx = sample_indices(g, T, M, B)  # [M, B]
+            idx = rows(T, B, replace=True, generator=generator)  # [M, B]
         return gather_members({k: tensors[k] for k in BATCH_KEYS}, idx, self.agents)
 
     # ---- the models ---------------------------------------------------------------------------
@@ -464,14 +450,15 @@ class BREMEN:
     def draw_noise(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """The randomness of one PPO iteration, in this order: start rows [M, R] of the attached data, model index
         [M, H] (one per member and step), action noise eps [M, H, R, A], minibatch permutation [M, R H]."""
-        g, c, M = self.gen if generator is None else generator, self.cfg, self.n_members
+        c, M, st = self.cfg, self.n_members, self.streams
         T = self._attached()["obs"].shape[0]
         R, H = c.rollout_starts, c.horizon
-        kw = {"generator": g, "device": self.device}
-        return {"start": sample_indices(g, T, M, R),
-                "model": torch.randint(0, c.n_models, (M, H), dtype=torch.int64, **kw),
-                "eps": torch.randn((M, H, R, self.act_dim), dtype=self.dtype, **kw),
-                "perm": torch.rand((M, R * H), dtype=self.dtype, **kw).argsort(-1)}
+        kw = {"device": self.device}
+        return {"start": st.indices(T, R, replace=True, generator=generator),
+                "model": st.draw(functools.partial(torch.randint, 0, c.n_models), (M, H), generator, dtype=torch.int64,
+                                 **kw),
+                "eps": st.draw(torch.randn, (M, H, R, self.act_dim), generator, dtype=self.dtype, **kw),
+                "perm": st.draw(torch.rand, (M, R * H), generator, dtype=self.dtype, **kw).argsort(-1)}
 
     @torch.no_grad()
     def imagine(self, start: Tensor, eps: Tensor, which: Tensor) -> dict[str, Tensor]:

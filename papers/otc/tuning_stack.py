@@ -5,8 +5,9 @@ share their whole cell config but the seed (one cell's seeds) and can stack here
 alone. Here each deployment phase k of those runs is:
 
     deploy     each run's pi^{k-1} on its own env seeds, from its own learner (``deploy.deploy``: exactly alone)
-    stack      the runs' learners as one (``StackableLearner.stack``: each run's modules, Adam moments and
-               training stream), the runs' merged data B^k side by side (``stack_data``: each run draws its rows)
+    stack      the runs' learners as one (common.algos.members.StackableLearner.stack: each run's modules, Adam
+               moments and training stream), the runs' merged data B^k side by side (``stack_data``: each run
+               draws its rows)
     alpha      OTC: DD^k from the stacked networks, each run's alpha^k from its own ``AdaptiveAlpha``
     L updates  one batch for all runs: each run's draws (rows, tie-breaks, the value's noise, the prioritized
                draw, the CVAE's noise) from its own sampler's and CVAE's streams, in the order its sampler alone
@@ -40,7 +41,7 @@ from common.algos.state import (
     stack_module_states,
     stack_optimizer_states,
 )
-from common.datasets.sampling import gather_members, sample_indices
+from common.datasets.sampling import gather_members
 from common.running.records import canonical_json, to_jsonable
 from common.running.runtime import seed_everything
 from papers.otc import otc as O
@@ -156,9 +157,10 @@ class StackedSampler:
         lr, gens = self.stack, self._gens()
         if self.kind == "uniform":
             return lr.sample_batch(self.data, generator=gens)
-        if self.kind == "online":
-            idx = torch.cat([start + self.n0 + sample_indices(g, count - self.n0, m, lr.cfg.batch_size)
-                             for g, m, (start, count) in zip(gens, self.sizes, lr.stream_rows)])
+        if self.kind == "online":  # each run's rows after its B^0 in the stacked data, from its sampler's stream
+            online = [(start + self.n0, count - self.n0) for start, count in lr.stream_rows]
+            idx = lr.streams.indices(self.data["obs"].shape[0], lr.cfg.batch_size, replace=True, rows=online,
+                                     generator=gens)
             return gather_members({k: self.data[k] for k in ("obs", "actions", "rewards", "next_obs", "terminals")},
                                   idx, lr.agents)
         bb, bd = self._pair()
