@@ -13,9 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from common.algos.mappo import (
-    MAPPO,
-    MAPPOConfig,
+from common.algos.mappo import MAPPO, MAPPOConfig
+from common.algos.ppo import (
     action_bound_error,
     action_penalty,
     adaptive_alpha,

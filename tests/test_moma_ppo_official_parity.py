@@ -51,7 +51,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.algos.mappo import MAPPO, MAPPOConfig, gae_with_timeouts, normalize_advantages
+from common.algos.mappo import MAPPO, MAPPOConfig
+from common.algos.ppo import gae_with_timeouts, normalize_advantages
 from common.datasets.dataset import Dataset
 from common.networks.history import (
     SelfAttentionHistoryEncoder,
