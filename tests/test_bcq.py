@@ -26,7 +26,7 @@ from common.algos.bcq import (
     split_slices,
     vae_loss,
 )
-from common.algos.itd3 import critic_td_loss
+from common.algos.itd3_losses import critic_td_loss
 from common.datasets.dataset import Dataset
 from common.networks.heads import VAE, PerturbationActor
 

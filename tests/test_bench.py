@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from common import bench
-from common.algos.itd3 import ITD3Config
+from common.algos.itd3_config import ITD3Config
 from common.networks import chunking, heads
 from common.running.runtime import check_device
 

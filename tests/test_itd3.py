@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from common.algos.itd3 import ITD3, ITD3Config, with_next_actions
+from common.algos.itd3 import ITD3
+from common.algos.itd3_config import ITD3Config
+from common.algos.itd3_losses import with_next_actions
 from common.algos.omar import search_action
 from common.algos.reference import ReferenceAgent, joint_next_pi, member_modules
 

@@ -125,7 +125,6 @@ BIG_MODULES = {  # path: lines
     "common/algos/awac.py": 508,
     "common/algos/bcq.py": 640,
     "common/algos/iql_continuous.py": 643,
-    "common/algos/itd3.py": 630,
     "papers/cast_bcq/cast_bcq.py": 640,
     "papers/cast_bcq/icq_ma.py": 564,
     "papers/otc/bremen.py": 579,

@@ -72,7 +72,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from common.algos.itd3 import critic_td_loss, td_target
+from common.algos.itd3_losses import critic_td_loss, td_target
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state, member_act
 from common.datasets.sampling import gather_members

@@ -105,7 +105,7 @@ from common.algos.bcq_losses import (  # noqa: F401
     split_slices,
     vae_loss,
 )
-from common.algos.itd3 import critic_td_loss
+from common.algos.itd3_losses import critic_td_loss
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state, slice_module_state, stack_module_states
 from common.datasets.sampling import gather_members

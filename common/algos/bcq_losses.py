@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.algos.itd3 import td_target
+from common.algos.itd3_losses import td_target
 from common.networks.heads import VAE
 
 __all__ = ["vae_loss", "soft_clipped_q", "candidate_target", "bcq_actor_loss", "mabcq_weights", "mabcq_critic_loss",
@@ -139,6 +139,7 @@ def env_action_maps(env_name: str) -> tuple[Callable, Callable] | None:
     if env_name not in envs.names():
         return None
     env = envs.make(env_name)
-    if callable(getattr(env, "join", None)) and callable(getattr(env, "split_actions", None)):
-        return env.join, env.split_actions
+    join, split = getattr(env, "join", None), getattr(env, "split_actions", None)  # MaMuJoCo's, not MultiAgentEnv's
+    if callable(join) and callable(split):
+        return join, split
     return None

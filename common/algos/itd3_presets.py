@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.algos.itd3 import ITD3Config
+from common.algos.itd3_config import ITD3Config
 
 __all__ = ["MOMA_PPO_METHODS", "MOMA_PPO_TD3", "moma_ppo_preset"]
 

@@ -35,15 +35,15 @@ ALGOS: dict[str, dict[str, Any]] = {
 def algo_cfg(base: ITD3Config, algo: str) -> ITD3Config:
     """``base`` with algorithm ``algo``'s regularisers; settings the algorithm does not use (e.g. the
     OMAR search for MA-CQL) go back to their defaults, as ``ITD3Config.validate`` requires."""
-    from common.algos import itd3
+    from common.algos import itd3_config
 
     kw = dict(ALGOS[algo])
     default = ITD3Config()
     unused = []
     if kw["critic_reg"] != "cql":
-        unused += list(itd3.CQL_FIELDS)
+        unused += list(itd3_config.CQL_FIELDS)
     if kw["actor_reg"] != "omar":
-        unused += list(itd3.OMAR_FIELDS)
+        unused += list(itd3_config.OMAR_FIELDS)
     kw.update({f: getattr(default, f) for f in unused})
     return replace(base, **kw)
 

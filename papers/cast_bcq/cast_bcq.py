@@ -88,7 +88,7 @@ from torch import Tensor
 
 from common.algos import register_learner
 from common.algos.bcq import BCQ, act_seed, bcq_actor_loss, candidate_target, soft_clipped_q, vae_loss
-from common.algos.itd3 import critic_td_loss, with_next_actions
+from common.algos.itd3_losses import critic_td_loss, with_next_actions
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state
 from common.datasets.sampling import gather_members

@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.algos import register_learner
-from common.algos.itd3 import with_next_actions
+from common.algos.itd3_losses import with_next_actions
 from common.datasets.sampling import member_agents, sample_indices
 from common.networks.nets import EnsembleMLP, load_member, member_state, polyak_update
 from papers.cast_bcq.grid_config import LEARNER_NAME, GridConfig

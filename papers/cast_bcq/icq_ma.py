@@ -89,7 +89,7 @@ import torch
 from torch import Tensor, nn
 
 from common.algos import register_learner
-from common.algos.itd3 import with_next_actions
+from common.algos.itd3_losses import with_next_actions
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state
 from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
