@@ -13,9 +13,9 @@ import torch.nn.functional as F
 
 import envs
 from common.algos import build_learner
-from common.algos.bcq import (
-    BCQ,
-    BCQConfig,
+from common.algos.bcq import BCQ
+from common.algos.bcq_config import BCQConfig
+from common.algos.bcq_losses import (
     bcq_actor_loss,
     candidate_target,
     join_slices,

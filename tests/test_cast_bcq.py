@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from common.algos import build_learner
-from common.algos.bcq import soft_clipped_q
+from common.algos.bcq_losses import soft_clipped_q
 from common.datasets.dataset import Dataset
 from common.networks.heads import TwinCritic
 from papers.cast_bcq.cast_bcq import (

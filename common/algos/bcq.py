@@ -82,18 +82,16 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-# the named losses and joint-action maps live in common.algos.bcq_losses; importing them from here still works
-from common.algos.bcq_losses import (  # noqa: F401
-    GUARD_EV_MIN,
-    GUARD_TN_MAX,
-    VD_CLIP,
+from common.algos.bcq_acting import BCQActing, act_seed
+from common.algos.bcq_config import GROUP_FIELDS, BCQConfig
+from common.algos.bcq_data import BCQData
+from common.algos.bcq_losses import (
     bcq_actor_loss,
     candidate_target,
     env_action_maps,
@@ -108,114 +106,10 @@ from common.algos.bcq_losses import (  # noqa: F401
 from common.algos.itd3_losses import critic_td_loss
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state, slice_module_state, stack_module_states
-from common.datasets.sampling import gather_members
 from common.networks.heads import VAE, PerturbationActor, TwinCritic
 from common.networks.nets import polyak_update
-from common.running.validate import is_int
 
-__all__ = ["BCQConfig", "BCQ", "VIEWS", "VARIANTS", "GROUP_FIELDS", "vae_loss", "soft_clipped_q", "candidate_target",
-           "bcq_actor_loss", "mabcq_weights", "mabcq_critic_loss", "mabcq_actor_loss", "join_slices", "split_slices",
-           "env_action_maps"]
-
-VIEWS = ("independent", "central")
-VARIANTS = ("bcq", "mabcq")
-GROUP_FIELDS = ("lmbda", "kl_weight")  # may differ between the stacked runs of a group (BCQ.GROUP_FIELDS)
-ACT_STREAM = 0xB0C  # spawn key of the action-selection generator (apart from the training stream)
-BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
-
-
-@dataclass
-class BCQConfig:
-    """Defaults = I-BCQ of CAST-BCQ's code (agents/BCQ.py, baselines/run_BCQ.py), whose networks and constants
-    are Fujimoto et al.'s BCQ; MABCQ (variant="mabcq") shares them (agents/MABCQ.py)."""
-
-    hidden_vae: Sequence[int] = (750, 750)  # VAE encoder and decoder widths (code and BCQ paper: 750-750)
-    hidden: Sequence[int] = (400, 300)  # perturbation actor xi and twin critic widths (code: 400-300)
-    latent: int | None = None  # VAE latent size L; None = 2 * A (code: latent_dim = action_dim * 2)
-    z_clip: float = 0.5  # decode samples z ~ N(0, 1) clipped to +-z_clip (code: clamp(-0.5, 0.5))
-    phi: float = 0.05  # perturbation bound Phi (code: 0.05; CAST itself uses 0.001)
-    lmbda: float | Sequence[float] = 0.75  # soft clipped double-Q weight lambda (code and BCQ paper: 0.75); bcq
-    #                                       only; or one per member (a stack of runs, BCQ.GROUP_FIELDS)
-    n_target: int = 10  # sampled next actions per TD target (code: repeat_interleave(next_state, 10))
-    n_select: int = 100  # candidates per observation at action selection (code: repeat(100, 1))
-    lr: float = 1e-3  # Adam lr of the VAE(s), xi and the critic (code: 1e-3 for all three)
-    vae_lr: float | None = None  # Adam lr of the VAE(s) alone; None = lr (OTC: actor / critic 1e-4, VAE 1e-3)
-    tau: float = 0.005  # Polyak rate of the critic and xi targets (code: 0.005)
-    gamma: float = 0.99  # discount (code: 0.99)
-    batch_size: int = 1024  # per-member minibatch (CAST-BCQ code: 1024; BCQ paper: 100)
-    replace: bool = True  # rows drawn with replacement (code: np.random.randint)
-    kl_weight: float | Sequence[float] = 0.5  # weight of the KL term of the VAE loss (code: 0.5); or one per member
-    max_action: float = 1.0  # action bound (MaMuJoCo: 1)
-    view: str = "independent"  # "independent" (I-BCQ, code) or "central" (centralized BCQ, CAST paper Sec. 4)
-    variant: str = "bcq"  # "bcq" (BCQ) or "mabcq" (the CAST authors' MABCQ, agents/MABCQ.py)
-    guard: bool = True  # mabcq only: weight_tn clipped to [0, 10], |E_V| >= 1e-6 (ours, a deviation; see module doc)
-    drop_terminals: bool = False  # the code's quirk: rows with terminals = 1 are never sampled (diagnostic only)
-    log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
-    check_finite_every: int = 1  # NaN guard period (one host sync per check)
-
-    def __post_init__(self) -> None:
-        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
-        for name in ("hidden_vae", "hidden"):
-            v = getattr(self, name)
-            if isinstance(v, (list, tuple)):
-                setattr(self, name, tuple(v))
-        for name in GROUP_FIELDS:  # one value per member (a stack of runs): a tuple of floats
-            v = getattr(self, name)
-            if isinstance(v, (list, tuple, np.ndarray)):
-                setattr(self, name, tuple(float(x) for x in v))
-
-    def validate(self) -> "BCQConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"BCQConfig.{name}={getattr(self, name)!r} {rule}")
-
-        for name, allowed in (("view", VIEWS), ("variant", VARIANTS)):
-            if getattr(self, name) not in allowed:
-                fail(name, f"is not allowed; choose one of {list(allowed)}")
-        for name in ("hidden_vae", "hidden"):
-            v = getattr(self, name)
-            if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
-                fail(name, "must be a non-empty sequence of integers >= 1, e.g. (400, 300)")
-        if self.latent is not None and not (is_int(self.latent) and self.latent >= 1):
-            fail("latent", "must be None (= 2 * act_dim) or an integer >= 1")
-        for name in ("n_target", "n_select", "batch_size", "log_every", "check_finite_every"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        for name in ("z_clip", "lr", "max_action"):
-            if not getattr(self, name) > 0:
-                fail(name, "must be > 0")
-        if self.vae_lr is not None and not (isinstance(self.vae_lr, (int, float)) and self.vae_lr > 0):
-            fail("vae_lr", "must be None (= lr) or a number > 0")
-        per = " (or one such number per member)"
-        for name in ("phi", "kl_weight"):
-            if not all(_is_num(v) and v >= 0 for v in _values(self, name)):
-                fail(name, "must be >= 0" + (per if name in GROUP_FIELDS else ""))
-        for name, lo_open in (("lmbda", False), ("gamma", self.variant == "mabcq"), ("tau", True)):
-            if not all(_is_num(v) and ((lo_open and 0.0 < v <= 1.0) or (not lo_open and 0.0 <= v <= 1.0))
-                       for v in _values(self, name)):
-                fail(name, f"must be in {'(0' if lo_open else '[0'}, 1]"
-                     + (" (MABCQ divides by gamma)" if name == "gamma" and lo_open else "")
-                     + (per if name in GROUP_FIELDS else ""))
-        for name in ("replace", "guard", "drop_terminals"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                fail(name, "must be True or False")
-        # unused options are an error, not a silence
-        default = BCQConfig()
-        unused = [("lmbda", self.variant == "mabcq", "variant='bcq' (MABCQ's target is Q1 only)"),
-                  ("guard", self.variant == "bcq", "variant='mabcq'")]
-        for name, is_unused, needs in unused:
-            if is_unused and getattr(self, name) != getattr(default, name):
-                fail(name, f"is set but unused: it needs {needs} (variant={self.variant!r})")
-        return self
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-
-
-def _values(cfg: BCQConfig, name: str) -> tuple:
-    """Config field ``name``'s values: a ``GROUP_FIELDS`` tuple (one per member) as it is, any other value alone."""
-    v = getattr(cfg, name)
-    return v if name in GROUP_FIELDS and isinstance(v, tuple) and v else (v,)
+__all__ = ["BCQConfig", "BCQ", "GROUP_FIELDS"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -223,7 +117,7 @@ def _values(cfg: BCQConfig, name: str) -> tuple:
 # ----------------------------------------------------------------------------------------------
 
 
-class BCQ(StackableLearner):
+class BCQ(BCQData, BCQActing, StackableLearner):
     """Batched continuous BCQ (or MABCQ, ``cfg.variant``); see the module docstring for the views.
 
     BCQ(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None, device, dtype, state_dim=None, join=None,
@@ -325,49 +219,6 @@ class BCQ(StackableLearner):
                 kw.setdefault("join", maps[0])
                 kw.setdefault("split_actions", maps[1])
         return cls(data.obs_dims, data.act_dims, len(seeds), cfg, seeds=list(seeds), device=device, **kw)
-
-    # ---- data ---------------------------------------------------------------------------------
-    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """The step tensors the update reads, on the learner's device and dtype, with an agent axis:
-        independent: obs / next_obs [T, N, O], actions [T, N, A], rewards [T, N], terminals [T];
-        central: obs / next_obs [T, 1, O] (state or agent 0's obs), actions [T, 1, J] = join(actions),
-        rewards [T, 1] (mean over agents), terminals [T]. drop_terminals adds rows [T'] (the non-terminal rows)."""
-        dt = dict(device=self.device, dtype=self.dtype)
-        if self.central:
-            out = self._central_tensors(tensors)
-        else:
-            out = {k: tensors[k] for k in BATCH_KEYS}
-        out = {k: v.to(**dt) for k, v in out.items()}
-        if self.cfg.drop_terminals:  # the code's quirk: terminal rows never reach the buffer
-            out["rows"] = torch.nonzero(out["terminals"] == 0).squeeze(-1)  # [T'] int64
-            if out["rows"].numel() == 0:
-                raise ValueError("drop_terminals=True leaves no row to sample: every row is terminal")
-        return out
-
-    def _central_tensors(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        if self.state_dim is not None:
-            if "state" not in tensors:
-                raise KeyError(f"view='central' with state_dim={self.state_dim} needs the dataset's state/next_state")
-            obs, next_obs = tensors["state"], tensors["next_state"]  # [T, S]
-            if obs.shape[-1] != self.state_dim:
-                raise ValueError(f"state has {obs.shape[-1]} columns, the learner was built for {self.state_dim}")
-        else:  # no state: agent 0's own observation
-            obs, next_obs = tensors["obs"][:, 0, :self.obs_dim], tensors["next_obs"][:, 0, :self.obs_dim]  # [T, O]
-        acts = tensors["actions"]  # [T, N, A]
-        joint = torch.as_tensor(np.asarray(self.join(acts.detach().cpu().numpy())))  # [T, J]
-        if joint.shape != (acts.shape[0], self.act_dim):
-            raise ValueError(f"join gave joint actions of shape {tuple(joint.shape)}, need "
-                             f"[{acts.shape[0]}, {self.act_dim}] (sum of act_dims {self.act_dims})")
-        return {"obs": obs[:, None], "actions": joint[:, None], "rewards": tensors["rewards"].mean(-1, keepdim=True),
-                "next_obs": next_obs[:, None], "terminals": tensors["terminals"]}
-
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """One independent minibatch per member from ``prepare_data`` tensors (as ITD3's local critics):
-        obs / next_obs [M, B, O], actions [M, B, A], rewards / terminals [M, B]."""
-        if self.cfg.drop_terminals and "rows" not in data:
-            raise KeyError("drop_terminals=True needs the row list: pass learner.prepare_data(tensors)")
-        idx = self.sample_rows(data, generator=generator)  # [M, B]
-        return gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
 
     # ---- pieces of the update -------------------------------------------------------------------
     def _mask(self, a: Tensor) -> Tensor:
@@ -496,62 +347,6 @@ class BCQ(StackableLearner):
         z = self._randn((*o_k.shape[:-1], self.latent_dim), generator=generator, clip=self.cfg.z_clip)
         return self.critic.q1(o_k, self._candidates(self.actor, o_k, z)).squeeze(-1).mean(-1)
 
-    # ---- acting -------------------------------------------------------------------------------
-    @torch.no_grad()
-    def select(self, obs: Tensor, generator: torch.Generator | list[torch.Generator]) -> Tensor:
-        """BCQ's action selection: obs [M, E, O] -> [M, E, A], the argmax of Q1 over n_select candidates
-        xi(o, D(o)) per obs (z from ``generator``; a stack of runs: from each run's entry of a list)."""
-        M, E, O = obs.shape
-        K = self.cfg.n_select
-        o_k = obs.unsqueeze(2).expand(M, E, K, O)  # [M, E, K, O]
-        z = self._randn((M, E, K, self.latent_dim), generator=generator, clip=self.cfg.z_clip)
-        cand = self._candidates(self.actor, o_k, z)  # [M, E, K, A]
-        best = self.critic.q1(o_k, cand).squeeze(-1).argmax(dim=-1)  # [M, E]
-        return cand.gather(2, best[:, :, None, None].expand(M, E, 1, cand.shape[-1])).squeeze(2)
-
-    def act(self, obs: np.ndarray | Tensor, generator: torch.Generator | list[torch.Generator] | None = None
-            ) -> np.ndarray | Tensor:
-        """obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out). ``generator`` draws the decode z
-        (None: a fresh one seeded with ``act_seed``; a stack: one per run, ``_act_generator``); the training stream
-        is untouched. "central" reads agent 0's obs row and splits the chosen joint action with ``split_actions``."""
-        is_np = isinstance(obs, np.ndarray)
-        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        S, E, N, Ow = x.shape
-        if (S, N) != (self.n_seeds, self.n_agents):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O], got {tuple(x.shape)}")
-        if self.central:
-            xm = self._central_obs(x)  # [S, E, O]
-        else:
-            if Ow != self.obs_dim:
-                raise ValueError(f"obs must be [S, E, N, O={self.obs_dim}], got {tuple(x.shape)}")
-            xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, Ow)  # [M, E, O], m = s * N + i
-        if generator is None:
-            generator = _act_generator(self)
-        with torch.inference_mode():
-            a = self.select(xm, generator)  # [M, E, A]
-        if self.central:
-            out = np.asarray(self.split_actions(a.cpu().numpy()))  # [S, E, N, A]
-            return out if is_np else torch.as_tensor(out, device=self.device)
-        out = a.reshape(S, self.n_agents, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
-        return out.cpu().numpy() if is_np else out
-
-    def _central_obs(self, x: Tensor) -> Tensor:
-        """Agent 0's obs row [S, E, O] of x [S, E, N, O_env]; trained on the state, every agent's row must be it."""
-        if x.shape[-1] < self.obs_dim:
-            raise ValueError(f"central BCQ needs obs rows of >= {self.obs_dim} entries, got {tuple(x.shape)}")
-        if self.state_dim is not None and not torch.equal(x, x[:, :, :1].expand_as(x)):
-            raise ValueError("central BCQ was trained on the state and acts on agent 0's obs row: evaluate it on an "
-                             "env whose obs_mode gives every agent the full state in natural order (MaMuJoCo: 'otc'); "
-                             "here the agents' obs rows differ")
-        return x[:, :, 0, :self.obs_dim]
-
-    def policy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy. Its decode z
-        come from a generator seeded with ``act_seed`` at this call, advanced step by step (a stack of runs: each
-        run's from its own, seeded with its ``act_seed`` alone)."""
-        g = _act_generator(self)
-        return lambda obs: self.act(obs, generator=g)
-
     # ---- checkpoints --------------------------------------------------------------------------
     def _modules(self) -> tuple[str, ...]:
         nets = ("vae", "actor", "critic", "actor_target", "critic_target", "vae_opt", "actor_opt", "critic_opt")
@@ -583,16 +378,3 @@ class BCQ(StackableLearner):
             state["vae1"] = slice_module_state(self.vae1, seeds, self.n_seeds)
         state.update(opt_states)
         return state
-
-
-def act_seed(seeds: Sequence[int], stream: int = ACT_STREAM) -> int:
-    """The action-selection seed of a learner of ``seeds``: SeedSequence(seeds, spawn_key=(stream,)), apart from the
-    training streams."""
-    return int(np.random.SeedSequence(list(seeds), spawn_key=(int(stream),)).generate_state(1, np.uint64)[0] >> 1)
-
-
-def _act_generator(learner: Any) -> list[torch.Generator]:
-    """Fresh action-selection generators, one per run of the learner, each seeded with its run's ``act_seeds``
-    entry, so that a run draws the z it draws alone. A function, not a method: CASTBCQ borrows BCQ's ``act`` and
-    ``policy``."""
-    return [torch.Generator(device=learner.device).manual_seed(s) for s in learner.act_seeds]

@@ -87,7 +87,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.algos import register_learner
-from common.algos.bcq import BCQ, act_seed, bcq_actor_loss, candidate_target, soft_clipped_q, vae_loss
+from common.algos.bcq import BCQ
+from common.algos.bcq_acting import act_seed
+from common.algos.bcq_losses import bcq_actor_loss, candidate_target, soft_clipped_q, vae_loss
 from common.algos.itd3_losses import critic_td_loss, with_next_actions
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state

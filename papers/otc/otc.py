@@ -61,7 +61,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from common.algos.bcq import vae_loss
+from common.algos.bcq_losses import vae_loss
 from common.networks.heads import VAE
 from papers.otc.otc_config import ALPHA_MODES, DQ_NORMS, OTCConfig
 
