@@ -70,37 +70,22 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
-from common.algos.members import MemberStreams, StackableLearner
+from common.algos.member_layout import MemberLayout, as_tuple, config_values
 from common.algos.ppo import mix_values
-from common.algos.state import learner_state, load_learner_state, restore_generator
 from common.networks.heads import GaussianActor
 from common.networks.history import (
-    HISTORY_ACT_CLIP,
-    HistoryPolicy,
     SelfAttentionHistoryEncoder,
-    episode_starts,
-    gather_history,
 )
-from common.networks.nets import EnsembleMLP, clip_grad_norm_, polyak_update
+from common.networks.nets import EnsembleMLP, polyak_update
 from common.running.validate import is_int, is_num
 
 __all__ = ["ContinuousIQLConfig", "ContinuousIQL", "METHODS", "CENTRAL_OBS", "LEARNER_NAME",
-           "tanh_gaussian_log_prob", "squashed_mean", "MemberLayout", "build_continuous_iql"]
+           "tanh_gaussian_log_prob", "squashed_mean", "build_continuous_iql"]
 
 LEARNER_NAME = "iql_continuous"
 METHODS = ("iql", "maiql", "bc")  # centralized IQL (joint action), MAIQL (mixers), independent BC
 CENTRAL_OBS = ("joint", "agent0")
-SAMPLE_STREAM = 0x1C0  # second entropy word of a seed's minibatch-row generator
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def config_values(v: Any) -> tuple:
-    """A config number, or a ``GROUP_FIELDS`` value given per member (a stack of runs), as the tuple of its values."""
-    return tuple(v) if isinstance(v, (tuple, list)) and len(v) else (v,)
-
-
-def as_tuple(v: Any) -> Any:
-    return tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
 
 
 @dataclass
@@ -204,221 +189,6 @@ def tanh_gaussian_log_prob(mean: Tensor, log_std: Tensor, actions: Tensor, eps: 
 def squashed_mean(mean: Tensor, eps: float = 1e-5) -> Tensor:
     """The greedy action clamp(tanh(mean), +-(1 - eps)) (= the code's tanh of the mean clamped at +-atanh(1 - eps))."""
     return torch.tanh(mean).clamp(-1.0 + eps, 1.0 - eps)
-
-
-# ----------------------------------------------------------------------------------------------
-# what the continuous offline learners of MOMA-PPO share: member layout, rows, histories, checkpoints
-# ----------------------------------------------------------------------------------------------
-
-
-class MemberLayout(StackableLearner):
-    """The member base (common.algos.members) with what MOMA-PPO's continuous learners share: units u of a seed
-    (agents, or one centralized unit), one minibatch-row generator per seed, joint views, dataset histories, and
-    stacking runs with them. A subclass passes its validated ``cfg`` (with batch_size, memory_len) to
-    ``MemberLayout.__init__``, builds ``nets`` / ``targets`` / ``opts`` and implements ``update``."""
-
-    _NETS = ("nets", "targets")
-
-    SAMPLE_STREAM = SAMPLE_STREAM
-
-    def __init__(self, cfg: Any, obs_dims, act_dims, n_seeds, seeds, seed, central: bool, central_obs: str, device,
-                 dtype):
-        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, units=1 if central else None,
-                         device=device, dtype=dtype)
-        S, N, O, A = self.n_seeds, self.n_agents, self.obs_dim, self.act_dim
-        self.central = central
-        self.joint_obs_dim, self.joint_act_dim = sum(self.obs_dims), sum(self.act_dims)
-        dev = self.device
-        self._joint_obs_idx = torch.tensor([i * O + k for i in range(N) for k in range(self.obs_dims[i])], device=dev)
-        self._joint_act_idx = torch.tensor([i * A + k for i in range(N) for k in range(self.act_dims[i])], device=dev)
-        self._unit_obs_idx = (self._joint_obs_idx if central_obs == "joint"
-                              else torch.arange(self.obs_dims[0], device=dev))
-        self.unit_obs = (self.joint_obs_dim if central_obs == "joint" else self.obs_dims[0]) if central else O
-        self.unit_act = self.joint_act_dim if central else A
-        am = torch.tensor([[float(k < self.act_dims[i]) for k in range(A)] for i in range(N)], dtype=dtype)  # [N, A]
-        self.act_mask = am.to(dev)
-        self._unit_act_mask = (torch.ones(1, self.unit_act, dtype=dtype) if central else am).repeat(S, 1).to(dev)
-        self.memory_len = L = int(self.cfg.memory_len)
-        self.history_dim = self.unit_obs + self.unit_act if L > 0 else 0  # a step [unit obs ⊕ unit action]
-
-    def _training_streams(self) -> MemberStreams:
-        """One minibatch-row generator per seed: SeedSequence([seed, SAMPLE_STREAM])."""
-        def seed_of(sd: int) -> int:
-            return int(np.random.SeedSequence([sd, self.SAMPLE_STREAM]).generate_state(1, np.uint64)[0] >> 1)
-
-        return MemberStreams.per_seed(self.seeds, self.n_units, seed_of, self.device)
-
-    @property
-    def gens(self) -> list[torch.Generator]:
-        """The seeds' minibatch-row generators, in seed order."""
-        return self.streams.generators
-
-    def _build_members(self, build) -> nn.ModuleDict:
-        """``build(n_seeds) -> {name: module}`` (U members per seed; mixers one): seed s's part from ``seeds[s]``
-        alone (common.algos.members)."""
-        return nn.ModuleDict(super()._build_members(build))
-
-    # ---- layout -------------------------------------------------------------------------------
-    def _units(self, x: Tensor, joint_idx: Tensor) -> Tensor:
-        """x [S, *, N, F] -> the units' view [M, *, F_u]: per agent (m = s * N + i), or the joint columns
-        ``joint_idx`` of the flattened agents (centralized, M = S)."""
-        if self.central:
-            return x.flatten(-2).index_select(-1, joint_idx)
-        return x.movedim(-2, 1).reshape(self.n_members, *x.shape[1:-2], x.shape[-1])
-
-    def _unit_obs_of(self, obs: Tensor) -> Tensor:
-        return self._units(obs, self._unit_obs_idx)
-
-    def _unit_act_of(self, actions: Tensor) -> Tensor:
-        return self._units(actions, self._joint_act_idx)
-
-    def _joint(self, x: Tensor, idx: Tensor) -> Tensor:
-        """[S, *, N, F] padded -> [S, *, F_joint] (the agents' real entries in agent order)."""
-        return x.flatten(-2).index_select(-1, idx)
-
-    def _per_seed(self, y: Tensor) -> Tensor:
-        """[M, B] -> [S, B, U]."""
-        return y.view(self.n_seeds, self.n_units, -1).transpose(1, 2)
-
-    def _to_agents(self, a_u: Tensor) -> Tensor:
-        """unit actions [M, E, A_u] -> [S, E, N, A] padded (centralized: the joint action split back)."""
-        S, N, A = self.n_seeds, self.n_agents, self.act_dim
-        if self.central:
-            out = a_u.new_zeros(S, a_u.shape[1], N * A)
-            out[..., self._joint_act_idx] = a_u
-            return out.view(S, -1, N, A)
-        return a_u.view(S, N, -1, A).transpose(1, 2) * self.act_mask
-
-    def _history_step(self, obs: Tensor, actions: Tensor) -> Tensor:
-        """The units' history step [S, *, U, D] = [unit obs ⊕ clip(unit action)] from obs [S, *, N, O] and
-        actions [S, *, N, A] (per agent: [o_i ⊕ a_i]; centralized: [o_u ⊕ joint a])."""
-        a = actions.clamp(-HISTORY_ACT_CLIP, HISTORY_ACT_CLIP)
-        if not self.central:
-            return torch.cat([obs, a], dim=-1)
-        return torch.cat([self._joint(obs, self._unit_obs_idx), self._joint(a, self._joint_act_idx)], -1).unsqueeze(-2)
-
-    def _memory_units(self, memory: Tensor | None) -> Tensor | None:
-        """memory [S, *, U, L, D] -> [M, *, L, D]."""
-        if memory is None:
-            return None
-        S, U = self.n_seeds, self.n_units
-        if memory.shape[0] != S or memory.shape[-3:] != (U, self.memory_len, self.history_dim):
-            raise ValueError(f"memory must be [S={S}, *, U={U}, L={self.memory_len}, D={self.history_dim}], "
-                             f"got {tuple(memory.shape)}")
-        return memory.movedim(-3, 1).reshape(S * U, *memory.shape[1:-3], self.memory_len, self.history_dim)
-
-    # ---- data ---------------------------------------------------------------------------------
-    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Dataset.to_torch tensors -> obs / next_obs [T, N, O], actions [T, N, A], rewards [T] (agent 0's: the team
-        reward), masks [T] = 1 - terminals (time-outs bootstrap); with histories also starts [T] (the row where each
-        transition's episode begins, episodes cut at terminals and time-outs; common/networks/history.py)."""
-        obs = tensors["obs"].to(self.device, self.dtype)
-        if obs.shape[1:] != (self.n_agents, self.obs_dim) or tensors["actions"].shape[1:] != (self.n_agents,
-                                                                                              self.act_dim):
-            raise ValueError(f"dataset obs {tuple(obs.shape)} / actions {tuple(tensors['actions'].shape)} do not match "
-                             f"N={self.n_agents}, O={self.obs_dim}, A={self.act_dim}")
-        out = {"obs": obs, "next_obs": tensors["next_obs"].to(self.device, self.dtype),
-               "actions": tensors["actions"].to(self.device, self.dtype),
-               "rewards": tensors["rewards"][:, 0].to(self.device, self.dtype),
-               "masks": 1.0 - tensors["terminals"].to(self.device, self.dtype)}
-        if self.memory_len > 0:
-            out["starts"] = episode_starts(tensors["terminals"], tensors["timeouts"]).to(self.device)
-        return out
-
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Rows [S, B] (one draw per seed from its own generator, with replacement; shared by the seed's agents):
-        obs / next_obs [S, B, N, O], actions [S, B, N, A], rewards / masks [S, B]; with histories memory /
-        next_memory [S, B, U, L, D] (the histories of s and s')."""
-        rows = self.sample_rows(data, per_seed=True, generator=generator, replace=True).to(self.device)  # [S, B]
-        out = {k: v[rows] for k, v in data.items() if k != "starts"}
-        if self.memory_len > 0:
-            for key, nxt in (("memory", False), ("next_memory", True)):
-                o = gather_history(data["obs"], rows, data["starts"], self.memory_len, nxt)  # [S, B, L, N, O]
-                a = gather_history(data["actions"], rows, data["starts"], self.memory_len, nxt)  # [S, B, L, N, A]
-                out[key] = self._history_step(o, a).movedim(-2, -3)  # [S, B, U, L, D] (zeros stay zeros)
-        return out
-
-    # ---- checkpoints --------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        state = learner_state(self, ("nets", "targets"))
-        state["opts"] = {k: copy.deepcopy(o.state_dict()) for k, o in self.opts.items()}
-        state["rngs"] = [g.get_state() for g in self.gens]
-        return state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        load_learner_state(self, state, ("nets", "targets"), same_seeds=True, rng=False)  # every seed's below
-        for k, o in self.opts.items():
-            o.load_state_dict(state["opts"][k])
-        for i, (g, st) in enumerate(zip(self.gens, state["rngs"])):
-            restore_generator(g, st, int(state["seeds"][0]), i, int(state.get("step", 0)))
-
-    # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ------------
-    def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> Any:
-        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
-                          dtype=self.dtype)
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return self.opts
-
-    def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
-        state.update(opts=opt_states, rngs=[g.get_state() for g in self.gens[seeds]])  # one stream per seed
-        return state
-
-    def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
-        """StackableLearner.stack_data; the episode starts (row indices) shifted to their block's rows."""
-        data = super().stack_data(parts)
-        if "starts" in data:
-            blocks = {}  # id(part) -> (its first row in the stack, part), in stack_rows's order
-            for part, (start, _) in zip(parts, self.stream_rows):
-                blocks.setdefault(id(part), (start, part))
-            data["starts"] = torch.cat([part["starts"] + start for start, part in blocks.values()])
-        return data
-
-    def _seed_values(self, name: str) -> float | Tensor:
-        """Config field ``name`` (a ``GROUP_FIELDS`` one) as the losses read it: a number as given, or (one value
-        per member: a stack of runs) a tensor [S, 1], one value per seed, which its U units share."""
-        v = getattr(self.cfg, name)
-        if not isinstance(v, tuple):
-            return v
-        t = torch.tensor(v, dtype=self.dtype, device=self.device)  # rounded once, as a run alone's scalar is
-        if t.numel() != self.n_members or not bool((t.view(self.n_seeds, -1) == t.view(self.n_seeds, -1)[:, :1]).all()):
-            raise ValueError(f"{type(self.cfg).__name__}.{name}={v!r}: give one number, or one per member "
-                             f"({self.n_members}) equal within each seed")
-        return t.view(self.n_seeds, -1)[:, :1]
-
-    def _zero(self, *groups: str) -> None:
-        for g in groups:
-            self.opts[g].zero_grad(set_to_none=True)
-
-    def _clip(self, names: Sequence[str]) -> None:
-        for name in names:
-            clip_grad_norm_(self.nets[name].parameters(), self.cfg.grad_clip, self.nets[name].n_members)
-
-    def _embed(self, nets: Mapping[str, nn.Module], obs_u: Tensor, mem_u: Tensor | None) -> Tensor:
-        """x [M, B, E + X] = [emb(h) ⊕ o] with ``nets``' encoder (online or target); o alone without histories."""
-        if mem_u is None:
-            return obs_u
-        return torch.cat([nets["enc"](mem_u), obs_u], dim=-1)
-
-    def policy(self):
-        """A callable for common.running.evaluate (greedy): obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy; with
-        histories a fresh :class:`common.networks.history.HistoryPolicy` (zero histories at t = 0)."""
-        if self.memory_len == 0:
-            return lambda obs: self.act(obs)
-        return HistoryPolicy(lambda obs, memory: self.act(obs, memory), self.memory_len, self.history_dim,
-                             step_fn=self._history_step, n_units=self.n_units, device=self.device, dtype=self.dtype)
-
-    def _act_input(self, obs: Any, memory: Any) -> tuple[Tensor, Tensor | None, bool]:
-        is_np = isinstance(obs, np.ndarray)
-        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (self.n_seeds, self.n_agents, self.obs_dim):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
-                             f"got {tuple(x.shape)}")
-        if (memory is None) != (self.memory_len == 0):
-            raise ValueError(f"memory must be given exactly when memory_len > 0 (memory_len={self.memory_len})")
-        mem = None if memory is None else self._memory_units(torch.as_tensor(memory, dtype=self.dtype,
-                                                                             device=self.device))
-        return x, mem, is_np
 
 
 # ----------------------------------------------------------------------------------------------

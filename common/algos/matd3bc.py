@@ -53,7 +53,7 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.iql import twin_td_loss
-from common.algos.iql_continuous import MemberLayout, as_tuple, config_values
+from common.algos.member_layout import MemberLayout, as_tuple, config_values
 from common.algos.ppo import mix_values
 from common.algos.state import restore_generator
 from common.networks.heads import DeterministicActor
