@@ -14,9 +14,9 @@ from common.algos import build_learner
 from common.algos.bcq_losses import soft_clipped_q
 from common.datasets.dataset import Dataset
 from common.networks.heads import TwinCritic
-from papers.cast_bcq.cast_bcq import (
-    CASTBCQ,
-    CASTConfig,
+from papers.cast_bcq.cast_bcq import CASTBCQ
+from papers.cast_bcq.cast_config import CASTConfig
+from papers.cast_bcq.cast_losses import (
     counterfactual_credit,
     sample_subteam_weights,
     subteam_support,

@@ -45,7 +45,9 @@ import common.algos.members as members_mod
 import papers.cast_bcq.cast_bcq as cast_mod
 from common.algos.bcq import BCQ, BCQConfig
 from common.networks.nets import polyak_update
-from papers.cast_bcq.cast_bcq import CASTBCQ, CASTConfig, subteam_support
+from papers.cast_bcq.cast_bcq import CASTBCQ
+from papers.cast_bcq.cast_config import CASTConfig
+from papers.cast_bcq.cast_losses import subteam_support
 from scripts import parity_common
 from scripts.parity_common import load_fixture, summary
 

@@ -76,9 +76,7 @@ A action dim (padded), L latent dim, D state dim, X = D + (N - 1) A central obs 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -90,228 +88,27 @@ from common.algos import register_learner
 from common.algos.bcq import BCQ
 from common.algos.bcq_acting import act_seed
 from common.algos.bcq_losses import bcq_actor_loss, candidate_target, soft_clipped_q, vae_loss
-from common.algos.itd3_losses import critic_td_loss, with_next_actions
+from common.algos.itd3_losses import with_next_actions
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state
 from common.datasets.sampling import gather_members
 from common.networks.heads import VAE, PerturbationActor, TwinCritic
 from common.networks.nets import hard_update, polyak_update
-from common.running.validate import is_int
-from papers.cast_bcq.grid import credit_loss
+from papers.cast_bcq.cast_config import CASTConfig
+from papers.cast_bcq.cast_losses import (
+    central_td_loss,
+    counterfactual_credit,
+    individual_critic_loss,
+    qi_weights,
+    sample_subteam_weights,
+    subteam_support,
+)
 
-__all__ = [
-    "CASTConfig",
-    "CASTBCQ",
-    "LEARNER_NAME",
-    "SUBTEAM_DISTS",
-    "ABLATIONS",
-    "subteam_support",
-    "sample_subteam_weights",
-    "counterfactual_credit",
-    "qi_weights",
-    "central_td_loss",
-    "individual_critic_loss",
-    "build_cast_bcq",
-]
+__all__ = ["CASTConfig", "CASTBCQ", "LEARNER_NAME", "build_cast_bcq"]
 
 LEARNER_NAME = "cast_bcq"
-SUBTEAM_DISTS = ("code", "uniform", "shapley")
-QI_WEIGHTS = ("exp_clip", "none")
-TARGET_UPDATES = ("polyak", "hard")
-CENTRALS = ("per_agent", "joint")
-PARTNERS = ("data", "policy")
-ABLATIONS = (None, "wo_csaa", "wo_st", "wo_cd")
-MAX_AGENTS = 16  # the sub-team support has 2^(N-1) entries
 ACT_STREAM = 0xCA57  # spawn key of the action-selection generator (apart from the training stream)
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
-
-
-@dataclass
-class CASTConfig:
-    """Defaults = the official code's CAST (agents/CAST.py, run_CAST.py) with its data bugs fixed (spec §2.2-2.5).
-    Sources: [C] code, [P] paper, [I] ours."""
-
-    hidden_vae: Sequence[int] = (750, 750)  # [C] VAE encoder and decoder widths (quick profile: 256-256)
-    hidden: Sequence[int] = (400, 300)  # [C] widths of xi, the individual and the central twin critics
-    latent: int | None = None  # [C] VAE latent size; None = 2 * A (code: action_dim * 2)
-    z_clip: float = 0.05  # [C] decode z ~ N(0, 1) clipped to +-z_clip (code: clamp(-0.05, 0.05); BCQ 0.5)
-    phi: float = 0.001  # [C] perturbation bound Phi (code's CAST default; BCQ 0.05)
-    lmbda: float = 0.9  # [C] soft clipped double-Q lambda of the central target and the credit (P Eq. 10)
-    n_target: int = 10  # [C] sampled next actions per central TD target (repeat_interleave(next_state, 10))
-    n_select: int = 100  # [C] candidates per observation at action selection (repeat(100, 1))
-    n_subteams: int = 6  # [C] sub-team draws M for the sampled distributions (mc_times = 6)
-    subteam_dist: str = "code"  # [C] "code" | "uniform" [P ST(i) with {}] | "shapley" [I exact] (spec §2.3)
-    subteam_per_row: bool = False  # [C] False: one draw per m for the whole batch; True: per row [I]
-    qi_weight: str = "exp_clip"  # [C] Q_i loss weight clip(exp Delta, 0, qi_weight_max) (use_adv); "none" [P Eq. 9]
-    qi_weight_max: float = 10.0  # [C] the clip of exp Delta
-    lr: float = 1e-3  # [C] Adam lr of the VAE, xi, Q_i and Q^c
-    tau: float = 0.005  # [C] Polyak rate of the Q^c and xi targets
-    target_update: str = "polyak"  # [C] "polyak" | "hard" (copy every update, P Alg. 1 line 13)
-    gamma: float = 0.99  # [C] discount
-    batch_size: int = 1024  # [C] rows per seed per update, shared by the seed's agents
-    replace: bool = True  # [C] rows drawn with replacement (np.random.randint)
-    kl_weight: float = 0.5  # [C] weight of the KL term of the VAE loss
-    max_action: float = 1.0  # [C] action bound (MaMuJoCo: 1)
-    central: str = "per_agent"  # [C] one central critic per agent; "joint" (P Eq. 6) is not implemented yet
-    partners: str = "data"  # [C] unmasked partners keep dataset actions; "policy" (P Sec. 3.2) not implemented yet
-    ablation: str | None = None  # [P names, I definitions] None | "wo_csaa" | "wo_st" | "wo_cd" (Figure 6)
-    drop_terminals: bool = False  # [I] the code drops terminal rows (quirk 2); True only for a diagnostic cell
-    log_every: int = 100  # [I] update() returns metrics (detached [M] tensors) every log_every updates
-    check_finite_every: int = 1  # [I] NaN guard period (one host sync per check)
-
-    def __post_init__(self) -> None:
-        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
-        for name in ("hidden_vae", "hidden"):
-            v = getattr(self, name)
-            if isinstance(v, (list, tuple)):
-                setattr(self, name, tuple(v))
-
-    def validate(self) -> "CASTConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"CASTConfig.{name}={getattr(self, name)!r} {rule}")
-
-        for name, allowed in (("subteam_dist", SUBTEAM_DISTS), ("qi_weight", QI_WEIGHTS),
-                              ("target_update", TARGET_UPDATES), ("central", CENTRALS), ("partners", PARTNERS),
-                              ("ablation", ABLATIONS)):
-            if getattr(self, name) not in allowed:
-                fail(name, f"is not allowed; choose one of {list(allowed)}")
-        if self.central != "per_agent" or self.partners != "data":
-            raise ValueError(f"CASTConfig.central={self.central!r}, partners={self.partners!r}: the paper's "
-                             "joint-critic form is not implemented yet; use central='per_agent', partners='data' "
-                             "(the official code's algorithm)")
-        for name in ("hidden_vae", "hidden"):
-            v = getattr(self, name)
-            if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
-                fail(name, "must be a non-empty sequence of integers >= 1, e.g. (400, 300)")
-        if self.latent is not None and not (is_int(self.latent) and self.latent >= 1):
-            fail("latent", "must be None (= 2 * act_dim) or an integer >= 1")
-        for name in ("n_target", "n_select", "n_subteams", "batch_size", "log_every", "check_finite_every"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        for name in ("z_clip", "lr", "max_action", "qi_weight_max"):
-            if not getattr(self, name) > 0:
-                fail(name, "must be > 0")
-        for name in ("phi", "kl_weight"):
-            if not getattr(self, name) >= 0:
-                fail(name, "must be >= 0")
-        if not 0.0 <= self.lmbda <= 1.0:
-            fail("lmbda", "must be in [0, 1]")
-        if not 0.0 <= self.gamma <= 1.0:
-            fail("gamma", "must be in [0, 1]")
-        if not 0.0 < self.tau <= 1.0:
-            fail("tau", "must be in (0, 1]")
-        for name in ("subteam_per_row", "replace", "drop_terminals"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                fail(name, "must be True or False")
-        # unused options are an error, not a silence
-        default = CASTConfig()
-        no_subteams = self.ablation in ("wo_csaa", "wo_st")
-        unused = [
-            ("subteam_dist", no_subteams, "ablation None or 'wo_cd' (wo_csaa / wo_st use no sub-teams)"),
-            ("n_subteams", no_subteams or self.subteam_dist == "shapley",
-             "a sampled sub-team distribution ('code' or 'uniform') and ablation None or 'wo_cd'"),
-            ("subteam_per_row", no_subteams or self.subteam_dist == "shapley",
-             "a sampled sub-team distribution ('code' or 'uniform') and ablation None or 'wo_cd'"),
-            ("lmbda", self.ablation == "wo_cd", "ablation != 'wo_cd' (w/o CD uses head 1 only)"),
-            ("qi_weight_max", self.qi_weight != "exp_clip", "qi_weight='exp_clip'"),
-            ("tau", self.target_update != "polyak", "target_update='polyak'"),
-        ]
-        for name, is_unused, needs in unused:
-            if is_unused and getattr(self, name) != getattr(default, name):
-                fail(name, f"is set but unused: it needs {needs} (subteam_dist={self.subteam_dist!r}, "
-                           f"ablation={self.ablation!r}, qi_weight={self.qi_weight!r}, "
-                           f"target_update={self.target_update!r})")
-        return self
-
-
-# ----------------------------------------------------------------------------------------------
-# sub-teams and the counterfactual credit (pure; shared by the learner and the tests)
-# ----------------------------------------------------------------------------------------------
-
-
-def subteam_support(dist: str, n_agents: int) -> tuple[Tensor, Tensor]:
-    """The law of the sub-team D (the partners that take the default action) of one agent among ``n_agents``:
-    (drop [K, N-1] bool over the other agents in agent order, p [K] float64 > 0), subsets in bitmask order.
-      "code"     N <= 2: every subset with 1 / 2^(N-1) (the code's exact two-player path; N = 1: D = {});
-                 N > 2: |D| = k ~ U{1..N-1}, then a uniform k-subset: p(D) = 1 / ((N-1) C(N-1, |D|)), D = {} never
-      "uniform"  every subset of the N-1 partners with 1 / 2^(N-1), D = {} included (P: st ~ ST(i))
-      "shapley"  p(D) = |T|! (N-1-|T|)! / N!, T = the present partners (the Shapley weights)."""
-    if dist not in SUBTEAM_DISTS:
-        raise ValueError(f"subteam dist {dist!r} is not allowed; choose one of {list(SUBTEAM_DISTS)}")
-    if not 1 <= n_agents <= MAX_AGENTS:
-        raise ValueError(f"n_agents={n_agents} must be in 1..{MAX_AGENTS} (the support has 2^(N-1) sub-teams)")
-    n = n_agents - 1
-    bits = torch.arange(2**n)[:, None]
-    drop = (bits >> torch.arange(n)) & 1 == 1  # [2^n, n]
-    size = drop.sum(-1).tolist()
-    if dist == "uniform" or (dist == "code" and n_agents <= 2):
-        p = [0.5**n] * len(size)
-    elif dist == "code":
-        p = [0.0 if k == 0 else 1.0 / (n * math.comb(n, k)) for k in size]
-    else:
-        p = [math.factorial(n - k) * math.factorial(k) / math.factorial(n + 1) for k in size]
-    p = torch.tensor(p, dtype=torch.float64)
-    keep = p > 0
-    return drop[keep], p[keep]
-
-
-def sample_subteam_weights(p: Tensor, n_draws: int, shape: Sequence[int],
-                           generator: torch.Generator | None = None) -> Tensor:
-    """Indices into a support of probabilities ``p`` [K]: [*shape, n_draws] int64, i.i.d. per entry of ``shape``
-    (one ``torch.multinomial`` call, rows = prod(shape))."""
-    rows = int(np.prod(shape)) if len(shape) else 1
-    probs = p.to(device=generator.device if generator is not None else p.device).expand(rows, p.shape[0])
-    idx = torch.multinomial(probs, n_draws, replacement=True, generator=generator)  # [rows, n]
-    return idx.view(*shape, n_draws)
-
-
-def counterfactual_credit(critic, state: Tensor, others: Tensor, own: Tensor, drop: Tensor, weights: Tensor,
-                          lmbda: float | None, baseline: bool = True) -> Tensor:
-    """CAST's counterfactual credit (P Eq. 8 with the code's data partners), one batched critic forward:
-        Delta = sum_k weights_k [Q_mix([s, a_{-i} * keep_k], a_i) - Q_mix([s, a_{-i} * keep_k], 0)],
-    Q_mix = soft_clipped_q(Q1, Q2, lmbda), or Q1 when lmbda is None (w/o CD); baseline=False drops the second term
-    (w/o CSAA). keep_k zeroes the A action columns of each partner that ``drop`` marks.
-    critic: a TwinCritic-like object (forward_many, q1) on obs [M, B, 2K, X], act [M, B, 2K, A];
-    state [M, B, D], others [M, B, (N-1) A], own [M, B, A]; drop bool [K, N-1] or [M, R, K, N-1];
-    weights [M, R, K] (R = B or 1) -> Delta [M, B]."""
-    M, B, A = own.shape
-    keep = (~drop).to(others.dtype).repeat_interleave(A, dim=-1)  # [.., K, (N-1)A]
-    K = keep.shape[-2]
-    masked = (others.unsqueeze(2) * keep).expand(M, B, K, others.shape[-1])  # [M, B, K, (N-1)A]
-    x = torch.cat([state.unsqueeze(2).expand(M, B, K, state.shape[-1]), masked], dim=-1)  # [M, B, K, X]
-    a = own.unsqueeze(2).expand(M, B, K, A)  # [M, B, K, A]
-    if baseline:
-        x = torch.cat([x, x], dim=2)  # [M, B, 2K, X]
-        a = torch.cat([a, torch.zeros_like(a)], dim=2)  # [M, B, 2K, A]: a_i, then the default action 0
-    if lmbda is None:
-        q = critic.q1(x, a).squeeze(-1)  # [M, B, (2)K]
-    else:
-        q1, q2 = critic.forward_many(x, a)
-        q = soft_clipped_q(q1, q2, lmbda)  # [M, B, (2)K]
-    marginal = q[..., :K] - q[..., K:] if baseline else q  # [M, B, K]
-    return (weights * marginal).sum(dim=-1)
-
-
-def qi_weights(delta: Tensor, kind: str, w_max: float) -> Tensor | None:
-    """The Q_i loss weight [M, B] (detached): "exp_clip" clip(exp Delta, 0, w_max) (the code's use_adv), "none"
-    None (P Eq. 9)."""
-    if kind == "none":
-        return None
-    return delta.detach().exp().clamp(0.0, w_max)
-
-
-def central_td_loss(q1: Tensor, q2: Tensor | None, y: Tensor, valid: Tensor) -> Tensor:
-    """The central critic's TD loss per member [M]: sum_b v_b sum_j (Q^c_j - y)^2 / max(sum_b v_b, 1), v = 0 on
-    time-out rows (no dataset next action of the partners). q2 None (w/o CD): head 1 only. All [M, B]."""
-    if q2 is not None:
-        return critic_td_loss(q1, q2, y, valid)
-    return (valid * (q1 - y).square()).sum(dim=-1) / valid.sum(dim=-1).clamp(min=1.0)
-
-
-def individual_critic_loss(q1: Tensor, q2: Tensor, delta: Tensor, w: Tensor | None) -> Tensor:
-    """L_i = sum_j mean_b w (Q_{i,j}(o_i, a_i) - Delta_i)^2 per member [M] (P Eq. 9, the code's twin sum and
-    weight); q1, q2, delta, w [M, B], delta and w detached."""
-    return credit_loss(q1, delta, w) + credit_loss(q2, delta, w)
 
 
 # ----------------------------------------------------------------------------------------------
