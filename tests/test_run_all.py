@@ -33,14 +33,9 @@ from common.running.run_all import (
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = sorted(str(p.relative_to(ROOT)) for pat in ("table*.py", "figure*.py", "ablations*.py")
                for p in (ROOT / "papers").glob(f"*/{pat}"))
-# Cells of the code's smoke grid that a committed smoke reference lacks, and why (issue 62, point 5). Regenerating
-# needs the reference's smoke Ant datasets: a regeneration here differs in sha256 (generation is not bit-identical),
-# and check_data refuses to mix two generations in one item; a --force re-run of the whole item on new data would
-# leave it on other data than the Table 4b / Figure 6 smoke runs it copies. So: marked, for the maintainers.
-MISSING_IN_SMOKE_REFERENCE = {
-    ("moma_ppo", "ablations"): {'{"obs_mode":"full","variant":"monotonic_mixer"}',
-                                '{"obs_mode":"partial","variant":"monotonic_mixer"}'},
-}
+# Cells of the code's smoke grid that a committed smoke reference lacks, and why (issue 62, point 5): none since
+# MOMA-PPO's Table 4b, Figure 6 and ablations smoke references were regenerated together on one data generation.
+MISSING_IN_SMOKE_REFERENCE: dict[tuple[str, str], set[str]] = {}
 
 
 @pytest.fixture(scope="module")
