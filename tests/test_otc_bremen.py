@@ -12,7 +12,9 @@ import torch
 
 from common.algos import LEARNERS, build_learner
 from common.datasets.dataset import Dataset
-from papers.otc.bremen import BREMEN, BREMENConfig, bc_loss, data_stats, model_loss, ppo_losses
+from papers.otc.bremen import BREMEN, bc_loss, ppo_losses
+from papers.otc.bremen_config import BREMENConfig
+from papers.otc.bremen_models import data_stats, model_loss
 
 F64 = torch.float64
 

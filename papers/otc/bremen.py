@@ -81,7 +81,6 @@ import copy
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -96,89 +95,18 @@ from common.algos.state import learner_state, load_learner_state, member_act
 from common.datasets.sampling import gather_members
 from common.networks.heads import gaussian_log_prob
 from common.networks.nets import EnsembleMLP
-from common.running.validate import is_int, is_num
+from papers.otc.bremen_config import BREMENConfig
+from papers.otc.bremen_models import BREMENModels, data_stats
 
-__all__ = ["BREMENConfig", "BREMEN", "model_loss", "bc_loss", "ppo_losses", "data_stats", "build_bremen"]
+__all__ = ["BREMENConfig", "BREMEN", "bc_loss", "ppo_losses", "build_bremen"]
 
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 HOLDOUT_STREAM = 0xB4E  # spawn key of a seed's hold-out draw
-STD_FLOOR = 1e-6  # a data std below this (a constant dim) normalizes by 1 instead
-
-
-@dataclass
-class BREMENConfig:
-    """Defaults = OTC's BREMEN (Table 3 BREMEN column; spec C4, C21); [I] = ours where both are silent."""
-
-    hidden: Sequence[int] = (256, 256)  # policy, value net and each dynamics model (OTC Table 3; spec C21)
-    actor_lr: float = 1e-4  # Adam lr of the policy, BC and PPO (OTC Table 3 actor lr)
-    value_lr: float = 5e-4  # Adam lr of the value net (OTC Table 3 critic lr)
-    model_lr: float = 1e-3  # Adam lr of the dynamics models [I: BREMEN / ME-TRPO's 1e-3]
-    batch_size: int = 128  # model and BC minibatch per member (OTC Table 3)
-    gamma: float = 0.99  # discount (OTC Table 3)
-    gae_lambda: float = 0.95  # GAE lambda [I: the usual TRPO / PPO value]
-    n_models: int = 5  # dynamics models per member (spec C21; BREMEN)
-    horizon: int = 25  # imagined rollout length H (spec C21)
-    rollout_starts: int = 64  # imagined rollouts R per member per update [I: cost, 1600 transitions per update]
-    ppo_clip: float = 0.2  # PPO clip epsilon (spec C21)
-    ppo_minibatches: int = 4  # minibatches of one epoch over the R x H rollout transitions [I]
-    bc_updates: int = 10_000  # first updates that do BC instead of PPO (spec C4: BC 1e4)
-    holdout_fraction: float = 0.1  # share of B^0's rows held out for model selection (spec C21: 10 %)
-    holdout_max: int = 5_000  # at most this many hold-out rows per seed [I: cost of each evaluation]
-    holdout_every: int = 500  # hold-out evaluation period during the BC stage [I]
-    log_std_bounds: Sequence[float] = (-6.0, 0.0)  # clamp of the policy's log-std [I: AWAC's range, spec C18]
-    clip_to_data: bool = True  # clip imagined next obs and rewards to B^0's range [I: OfflineRL's BREMEN]
-    max_action: float = 1.0  # acting and the model's input clip the action to +-max_action (OTC MPE: 0.1)
-    log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
-    check_finite_every: int = 1  # NaN guard period (one host sync per check)
-
-    def __post_init__(self) -> None:
-        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
-        for name in ("hidden", "log_std_bounds"):
-            v = getattr(self, name)
-            if isinstance(v, (list, tuple)):
-                setattr(self, name, tuple(v))
-
-    def validate(self) -> "BREMENConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"BREMENConfig.{name}={getattr(self, name)!r} {rule}")
-
-        v = self.hidden
-        if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
-            fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
-        for name in ("batch_size", "n_models", "horizon", "rollout_starts", "ppo_minibatches", "holdout_every",
-                     "log_every", "check_finite_every"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        for name in ("bc_updates", "holdout_max"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 0):
-                fail(name, "must be an integer >= 0")
-        if self.ppo_minibatches > self.rollout_starts * self.horizon:
-            fail("ppo_minibatches", f"must be <= rollout_starts x horizon = {self.rollout_starts * self.horizon}")
-        for name in ("actor_lr", "value_lr", "model_lr", "ppo_clip", "max_action"):
-            if not (is_num(getattr(self, name)) and getattr(self, name) > 0):
-                fail(name, "must be a number > 0")
-        for name in ("gamma", "gae_lambda"):
-            if not (is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
-                fail(name, "must be in [0, 1]")
-        if not (is_num(self.holdout_fraction) and 0.0 <= self.holdout_fraction < 1.0):
-            fail("holdout_fraction", "must be in [0, 1)")
-        b = self.log_std_bounds
-        if not (isinstance(b, tuple) and len(b) == 2 and all(is_num(x) for x in b) and b[0] < b[1]):
-            fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
-        if not isinstance(self.clip_to_data, (bool, np.bool_)):
-            fail("clip_to_data", "must be True or False")
-        return self
 
 
 # ----------------------------------------------------------------------------------------------
 # named losses (the batched learner calls them on [M, ...] tensors; the tests on hand-made ones)
 # ----------------------------------------------------------------------------------------------
-
-
-def model_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """The dynamics models' MSE in normalized units, per model: pred, target [K, B, D] (K = M x E models,
-    D = O + 1: Delta o then r) -> [K] = mean_{B, D} (f(x) - y)^2. Sum over models before ``backward``."""
-    return (pred - target).square().reshape(pred.shape[0], -1).mean(-1)
 
 
 def bc_loss(logp: Tensor) -> Tensor:
@@ -194,45 +122,6 @@ def ppo_losses(logp: Tensor, logp_old: Tensor, adv: Tensor, values: Tensor, retu
     logp (with its graph), logp_old, adv [M, B]; values (with its graph), returns [M, B] -> (L_pi [M], L_V [M])."""
     ratio = joint_ratio(logp.unsqueeze(-1), logp_old.unsqueeze(-1))  # one agent per member: exp(min(dlogp, 10))
     return ppo_actor_loss(ratio, adv, clip), (values - returns).square().mean(-1)
-
-
-# ----------------------------------------------------------------------------------------------
-# data statistics (normalization and the clip of imagined outputs)
-# ----------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def data_stats(tensors: Mapping[str, Tensor], rows: int = 1 << 16) -> dict[str, Tensor]:
-    """Per-agent statistics of B^0 in float64, summed over row chunks (no copy of the data):
-    x_mean / x_std [N, O + A] of [o, a]; y_mean / y_std [N, O + 1] of [o' - o, r]; obs_lo / obs_hi [N, O] over
-    o and o'; r_lo / r_hi [N]. A std below STD_FLOOR (a constant dim) is replaced by 1."""
-    T = tensors["obs"].shape[0]
-    acc: dict[str, Any] = {}
-    for t0 in range(0, T, rows):
-        o, a = tensors["obs"][t0:t0 + rows].double(), tensors["actions"][t0:t0 + rows].double()  # [t, N, O], [t, N, A]
-        o2, r = tensors["next_obs"][t0:t0 + rows].double(), tensors["rewards"][t0:t0 + rows].double()
-        x, y = torch.cat([o, a], -1), torch.cat([o2 - o, r.unsqueeze(-1)], -1)  # [t, N, O+A], [t, N, O+1]
-        part = {"x1": x.sum(0), "x2": x.square().sum(0), "y1": y.sum(0), "y2": y.square().sum(0),
-                "lo": torch.minimum(o.amin(0), o2.amin(0)), "hi": torch.maximum(o.amax(0), o2.amax(0)),
-                "rlo": r.amin(0), "rhi": r.amax(0)}
-        for k, v in part.items():
-            if k not in acc:
-                acc[k] = v
-            elif k in ("lo", "rlo"):
-                acc[k] = torch.minimum(acc[k], v)
-            elif k in ("hi", "rhi"):
-                acc[k] = torch.maximum(acc[k], v)
-            else:
-                acc[k] = acc[k] + v
-
-    def mean_std(s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor]:
-        mean = s1 / T
-        std = (s2 / T - mean.square()).clamp(min=0.0).sqrt()
-        return mean, torch.where(std < STD_FLOOR, torch.ones_like(std), std)
-
-    (xm, xs), (ym, ys) = mean_std(acc["x1"], acc["x2"]), mean_std(acc["y1"], acc["y2"])
-    return {"x_mean": xm, "x_std": xs, "y_mean": ym, "y_std": ys, "obs_lo": acc["lo"], "obs_hi": acc["hi"],
-            "r_lo": acc["rlo"], "r_hi": acc["rhi"]}
 
 
 class _Buffers(nn.Module):
@@ -252,7 +141,7 @@ class _Buffers(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
-class BREMEN(MemberLearner):
+class BREMEN(BREMENModels, MemberLearner):
     """Batched BREMEN over members m = s * N + i (agent i of seed s, its own obs and action).
 
     BREMEN(obs_dim, act_dim, n_agents, n_seeds, stats, n_offline, cfg, seeds, device, dtype), or
@@ -357,81 +246,6 @@ class BREMEN(MemberLearner):
         else:
             idx = rows(T, B, replace=True, generator=generator)  # [M, B]
         return gather_members({k: tensors[k] for k in BATCH_KEYS}, idx, self.agents)
-
-    # ---- the models ---------------------------------------------------------------------------
-    def _model_forward(self, obs: Tensor, act: Tensor, net: nn.Module | None = None) -> Tensor:
-        """Every model's normalized prediction: obs [M, n, O], act [M, n, A] -> [M, E, n, O + 1]."""
-        b, E = self.buffers, self.cfg.n_models
-        x = (torch.cat([obs, act], -1) - b.x_mean[:, None]) / b.x_std[:, None]  # [M, n, O+A]
-        M, n, D = x.shape
-        y = (self.model if net is None else net)(x.unsqueeze(1).expand(M, E, n, D).reshape(M * E, n, D))
-        return y.reshape(M, E, n, -1)
-
-    def _targets(self, obs: Tensor, next_obs: Tensor, rewards: Tensor) -> Tensor:
-        """Normalized targets [(o' - o), r]: [M, n, O], [M, n, O], [M, n] -> [M, n, O + 1]."""
-        b = self.buffers
-        return (torch.cat([next_obs - obs, rewards.unsqueeze(-1)], -1) - b.y_mean[:, None]) / b.y_std[:, None]
-
-    def predict(self, obs: Tensor, act: Tensor, which: Tensor) -> tuple[Tensor, Tensor]:
-        """(o', r) of member m's model ``which[m]`` [M] (only that one runs): obs [M, n, O], act [M, n, A] ->
-        ([M, n, O], [M, n]), clipped to B^0's range when ``clip_to_data``."""
-        b, O = self.buffers, self.obs_dim
-        h = (torch.cat([obs, act], -1) - b.x_mean[:, None]) / b.x_std[:, None]  # [M, n, O+A]
-        rows = torch.arange(self.n_members, device=self.device) * self.cfg.n_models + which  # [M] model slots
-        last = len(self.model.layers) - 1
-        for i, layer in enumerate(self.model.layers):  # EnsembleMLP's layers with the chosen members' weights
-            h = torch.baddbmm(layer.bias[rows], h, layer.weight[rows])
-            h = self.model.activation(h) if i < last else h
-        y = h * b.y_std[:, None] + b.y_mean[:, None]  # [M, n, O+1]
-        next_obs, r = obs + y[..., :O], y[..., O]
-        if self.cfg.clip_to_data:
-            next_obs = torch.maximum(torch.minimum(next_obs, b.obs_hi[:, None]), b.obs_lo[:, None])
-            r = torch.maximum(torch.minimum(r, b.r_hi[:, None]), b.r_lo[:, None])
-        return next_obs, r
-
-    def model_step(self, batch: Mapping[str, Tensor]) -> Tensor:
-        """One Adam step of all M x E models on ``batch`` (every model of member m on member m's rows) -> [M]."""
-        obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
-        y = self._targets(obs, batch["next_obs"], batch["rewards"])  # [M, B, O+1]
-        pred = self._model_forward(obs, act)  # [M, E, B, O+1]
-        M, E = pred.shape[:2]
-        loss = model_loss(pred.reshape(M * E, *pred.shape[2:]),
-                          y.unsqueeze(1).expand_as(pred).reshape(M * E, *y.shape[1:]))  # [M x E]
-        self.model_opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        self.model_opt.step()
-        return loss.detach().view(M, E).mean(-1)
-
-    @torch.no_grad()
-    def holdout_loss(self, net: nn.Module | None = None, rows: int = 1024) -> Tensor:
-        """Normalized MSE [M x E] of every model on its seed's hold-out rows (of the attached data)."""
-        data, H = self._attached(), self.holdout.shape[1]
-        idx = self.holdout[self.member_seed]  # [M, H]
-        total = torch.zeros(self.n_members * self.cfg.n_models, dtype=self.dtype, device=self.device)
-        for h0 in range(0, H, rows):
-            b = gather_members(data, idx[:, h0:h0 + rows], self.agents)
-            b = {k: v.to(self.dtype) for k, v in b.items()}
-            pred = self._model_forward(b["obs"], b["actions"], net)  # [M, E, h, O+1]
-            y = self._targets(b["obs"], b["next_obs"], b["rewards"]).unsqueeze(1)  # [M, 1, h, O+1]
-            total += (pred - y).square().mean(-1).sum(-1).reshape(-1)
-        return total / H
-
-    @torch.no_grad()
-    def select_models(self) -> Tensor:
-        """Keep each model's parameters where its hold-out loss beats its best so far; -> the losses [M x E]."""
-        loss, best = self.holdout_loss(), self.buffers.best_loss
-        better = loss < best  # [M x E]
-        best.copy_(torch.where(better, loss, best))
-        for pb, p in zip(self.model_best.parameters(), self.model.parameters()):
-            pb.copy_(torch.where(better.view(-1, *([1] * (p.dim() - 1))), p, pb))
-        return loss
-
-    @torch.no_grad()
-    def restore_best_models(self) -> None:
-        """Early stopping's end: every model that has a best-so-far takes those parameters."""
-        has = torch.isfinite(self.buffers.best_loss)
-        for p, pb in zip(self.model.parameters(), self.model_best.parameters()):
-            p.copy_(torch.where(has.view(-1, *([1] * (p.dim() - 1))), pb, p))
 
     # ---- the policy ---------------------------------------------------------------------------
     def log_prob(self, obs: Tensor, act: Tensor) -> Tensor:
