@@ -14,17 +14,15 @@ from torch import nn
 
 from common.algos import build_learner
 from common.datasets.dataset import Dataset
-from papers.cast_bcq.icq_ma import (
-    ICQMA,
-    MEMBER_KEYS,
-    GaussianMeanActor,
-    HyperMixer,
-    ICQMAConfig,
+from papers.cast_bcq.icq_ma import ICQMA, MEMBER_KEYS
+from papers.cast_bcq.icq_ma_config import ICQMAConfig
+from papers.cast_bcq.icq_ma_losses import (
     batch_softmax_weights,
     icq_ma_actor_loss,
     icq_ma_critic_loss,
     icq_ma_target,
 )
+from papers.cast_bcq.icq_ma_nets import GaussianMeanActor, HyperMixer
 
 S, N, O, A, SD, B, T = 2, 2, 5, 2, 6, 32, 200
 TINY = dict(hidden_critic=(16, 16), hidden_actor=(16, 16, 16), mixer_embed=4, batch_size=B)

@@ -50,7 +50,9 @@ import torch
 
 import common.algos.members as members_mod
 import papers.cast_bcq.icq_ma as icq_mod
-from papers.cast_bcq.icq_ma import ICQMA, ICQMAConfig
+import papers.cast_bcq.icq_ma_losses as icq_losses_mod
+from papers.cast_bcq.icq_ma import ICQMA
+from papers.cast_bcq.icq_ma_config import ICQMAConfig
 from scripts import parity_common
 from scripts.parity_common import load_fixture, summary
 
@@ -170,7 +172,7 @@ def replay(task: str, arrays: dict, meta: dict, actor_temp: float = math.inf) ->
     rows: list[torch.Tensor] = []
     spy: dict[str, list] = {"y": [], "q_tot": [], "softmax": []}
     target_value, critic_loss_fn = learner.target_value, icq_mod.icq_ma_critic_loss
-    softmax_fn = icq_mod.batch_softmax_weights
+    softmax_fn = icq_losses_mod.batch_softmax_weights
     learner.target_value = lambda batch: spy["y"].append(target_value(batch)) or spy["y"][-1]
 
     def sample_indices(rng, size, n_members, batch_size, replace=True):
@@ -189,7 +191,7 @@ def replay(task: str, arrays: dict, meta: dict, actor_temp: float = math.inf) ->
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(members_mod, "sample_indices", sample_indices)  # the training streams' row draw
         mp.setattr(icq_mod, "icq_ma_critic_loss", critic_loss)
-        mp.setattr(icq_mod, "batch_softmax_weights", batch_softmax_weights)
+        mp.setattr(icq_losses_mod, "batch_softmax_weights", batch_softmax_weights)  # used by the named losses
         for it in range(meta["iters"]):
             rows.append(torch.from_numpy(g["ind"][it][None].astype(np.int64)))  # [S = 1, B]
             batch = learner.sample_batch(data)

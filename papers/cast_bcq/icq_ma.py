@@ -81,7 +81,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -92,201 +91,20 @@ from common.algos import register_learner
 from common.algos.itd3_losses import with_next_actions
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state
-from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
+from common.networks.nets import EnsembleMLP, polyak_update
 from common.running.validate import is_int
+from papers.cast_bcq.icq_ma_config import ICQMAConfig
+from papers.cast_bcq.icq_ma_losses import (
+    icq_ma_actor_loss,
+    icq_ma_critic_loss,
+    icq_ma_target,
+)
+from papers.cast_bcq.icq_ma_nets import GaussianMeanActor, HyperMixer
 
-__all__ = [
-    "ICQMAConfig",
-    "ICQMA",
-    "GaussianMeanActor",
-    "HyperMixer",
-    "batch_softmax_weights",
-    "icq_ma_target",
-    "icq_ma_critic_loss",
-    "icq_ma_actor_loss",
-    "build",
-]
+__all__ = ["ICQMAConfig", "ICQMA", "build"]
 
-_LOG_SQRT_2PI = 0.5 * float(np.log(2.0 * np.pi))
 MEMBER_KEYS = ("obs", "actions", "next_obs", "next_actions")  # per member [M, B, .]
 SEED_KEYS = ("rewards", "terminals", "next_valid", "state", "next_state")  # per seed [S, B(, SD)]
-
-
-@dataclass
-class ICQMAConfig:
-    """Defaults = the CAST-BCQ authors' ICQ-MA (agents/ICQMA.py, baselines/run_ICQ.py)."""
-
-    hidden_critic: Sequence[int] = (400, 300)  # per-agent critic widths (code: twin 400-300, Q1 used)
-    hidden_actor: Sequence[int] = (400, 300, 300)  # actor widths before the tanh mean (code: 400-300-300)
-    mixer_embed: int = 32  # hypernetwork embedding E of the mixer (code: 32)
-    log_std_min: float = -6.0  # log sigma = min + (max - min) * sigmoid(l) (code: -6)
-    log_std_max: float = 0.0  # (code: 0)
-    lr: float = 1e-3  # Adam lr of the critics + mixer and of the actors (code: 1e-3 for all)
-    tau: float = 0.005  # Polyak rate of the critic and mixer targets (code: 0.005)
-    gamma: float = 0.99  # discount (code: 0.99)
-    batch_size: int = 1024  # rows per seed, shared by its agents (code: 1024, one batch for all agents)
-    replace: bool = True  # rows drawn with replacement (code: np.random.randint)
-    grad_clip: float = 20.0  # gradient-norm clip of each critic and of the mixer, each its own norm (code: 20)
-    agent_temp: float = 100.0  # per-agent target weight clamp(B softmax_B(Q'_i / agent_temp), 0, 1) (code: 100)
-    total_temp: float = 1000.0  # target weight B softmax_B(Q'_tot / total_temp) (code: 1000)
-    actor_temp: float = 100.0  # actor weight B softmax_B(A_i / actor_temp) (code: 100)
-    bug_compat: bool = False  # True: the code's target with r and gamma applied twice (quirk 12); False: fixed
-    log_every: int = 100  # update() returns metrics (detached tensors) every log_every updates
-    check_finite_every: int = 1  # NaN guard period (one host sync per check)
-
-    def __post_init__(self) -> None:
-        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
-        for name in ("hidden_critic", "hidden_actor"):
-            v = getattr(self, name)
-            if isinstance(v, (list, tuple)):
-                setattr(self, name, tuple(v))
-
-    def validate(self) -> "ICQMAConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"ICQMAConfig.{name}={getattr(self, name)!r} {rule}")
-
-        for name in ("hidden_critic", "hidden_actor"):
-            v = getattr(self, name)
-            if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
-                fail(name, "must be a non-empty sequence of integers >= 1, e.g. (400, 300)")
-        for name in ("mixer_embed", "batch_size", "log_every", "check_finite_every"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        for name in ("lr", "grad_clip", "agent_temp", "total_temp", "actor_temp"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not v > 0:
-                fail(name, "must be a number > 0")
-        if not 0.0 <= self.gamma <= 1.0:
-            fail("gamma", "must be in [0, 1]")
-        if not 0.0 < self.tau <= 1.0:
-            fail("tau", "must be in (0, 1]")
-        if not self.log_std_min < self.log_std_max:
-            fail("log_std_min", f"must be < log_std_max={self.log_std_max!r}")
-        for name in ("replace", "bug_compat"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                fail(name, "must be True or False")
-        return self
-
-
-# ----------------------------------------------------------------------------------------------
-# networks
-# ----------------------------------------------------------------------------------------------
-
-
-class GaussianMeanActor(nn.Module):
-    """ICQ-MA's "AWAC" actor (rlkit GaussianPolicy, std_architecture="values"): diagonal Gaussian with mean
-    tanh(MLP(o)) and a state-independent log sigma = lo + (hi - lo) * sigmoid(l), l [A] per member (init 0).
-    Samples are not squashed; the evaluation action is the mean. (common.networks.heads.GaussianActor has a
-    state-dependent log sigma, hence this head.)
-
-    forward(obs [M, *, O]) -> (mean [M, *, A], log_std [M, 1.., A] broadcastable)."""
-
-    def __init__(self, n_members: int, obs_dim: int, act_dim: int, hidden: Sequence[int] = (400, 300, 300),
-                 log_std_bounds: tuple[float, float] = (-6.0, 0.0)):
-        super().__init__()
-        self.n_members, self.act_dim = n_members, act_dim
-        self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
-        self.net = EnsembleMLP(n_members, obs_dim, act_dim, hidden, output_activation=torch.tanh)
-        self.log_std_logit = nn.Parameter(torch.zeros(n_members, 1, act_dim))  # [M, 1, A]
-
-    def log_std(self) -> Tensor:
-        """[M, 1, A] in [log_std_min, log_std_max]."""
-        return self.log_std_min + (self.log_std_max - self.log_std_min) * torch.sigmoid(self.log_std_logit)
-
-    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        mean = self.net(obs)  # [M, *, A]
-        log_std = self.log_std().view(self.n_members, *([1] * (mean.dim() - 2)), self.act_dim)
-        return mean, log_std
-
-    def log_prob(self, obs: Tensor, act: Tensor, act_mask: Tensor | None = None) -> Tensor:
-        """log pi(act | obs) summed over the (real) action dims: obs [M, *, O], act [M, *, A] -> [M, *];
-        act_mask [M, 1.., A] (1 = a real dim) drops padded dims."""
-        mean, log_std = self(obs)
-        lp = -0.5 * ((act - mean) * torch.exp(-log_std)).square() - log_std - _LOG_SQRT_2PI  # [M, *, A]
-        if act_mask is not None:
-            lp = lp * act_mask
-        return lp.sum(-1)
-
-
-class HyperMixer(nn.Module):
-    """One QMIX-style mixer per seed with weights only (ICQ-MA): k(s) = normalize(|W1(s)| |w_f(s)|) over the
-    N agents, Q_tot = sum_i k_i(s) Q_i. Single-Linear hypernetworks W1: SD -> N*E, w_f: SD -> E.
-
-    weights(state [S, *, SD]) -> k [S, *, N];  forward(q [S, *, N], state [S, *, SD]) -> Q_tot [S, *]."""
-
-    def __init__(self, n_seeds: int, state_dim: int, n_agents: int, embed: int = 32):
-        super().__init__()
-        self.n_members, self.n_agents, self.embed = n_seeds, n_agents, embed
-        self.hyper_w1 = EnsembleLinear(n_seeds, state_dim, n_agents * embed)
-        self.hyper_wf = EnsembleLinear(n_seeds, state_dim, embed)
-
-    def weights(self, state: Tensor) -> Tensor:
-        w1 = self.hyper_w1(state).abs().unflatten(-1, (self.n_agents, self.embed))  # [S, *, N, E]
-        wf = self.hyper_wf(state).abs()  # [S, *, E]
-        k = (w1 * wf.unsqueeze(-2)).sum(-1)  # [S, *, N] = W1 w_f
-        return k / k.sum(-1, keepdim=True)
-
-    def forward(self, q: Tensor, state: Tensor) -> Tensor:
-        return (self.weights(state) * q).sum(-1)
-
-
-# ----------------------------------------------------------------------------------------------
-# named losses (the batched learner calls them on [S, B(, N)] / [M, B] tensors; the tests on hand-made ones)
-# ----------------------------------------------------------------------------------------------
-
-
-def batch_softmax_weights(x: Tensor, temp: float, mask: Tensor | None = None, dim: int = -1) -> Tensor:
-    """ICQ's importance weights n * softmax_n(x / temp) along ``dim`` (the batch axis), over the entries where
-    ``mask`` (broadcastable to x; 1 = counts) is set, n = their number per slice; masked entries get 0. Without
-    a mask n = B, i.e. B * softmax_B(x / temp): weights with mean 1 over the batch. Detached."""
-    x = x.detach()
-    if mask is None:
-        return x.shape[dim] * torch.softmax(x / temp, dim=dim)
-    keep = (mask > 0).expand_as(x)
-    logits = torch.where(keep, x / temp, torch.full_like(x, -torch.inf))
-    p = torch.nan_to_num(torch.softmax(logits, dim=dim), nan=0.0)  # a slice with no entry: all 0
-    return keep.sum(dim, keepdim=True).to(x.dtype) * p
-
-
-def icq_ma_target(rewards: Tensor, terminals: Tensor, q_next: Tensor, k_next: Tensor, gamma: float,
-                  agent_temp: float = 100.0, total_temp: float = 1000.0, boot: Tensor | None = None,
-                  bug_compat: bool = False) -> Tensor:
-    """ICQ-MA's TD target y [S, B], detached (module docstring):
-        w_i = clamp(B softmax_B(Q'_i / agent_temp), 0, 1),  Q'_tot = sum_i k'_i w_i Q'_i,
-        fixed:      y = r + gamma (1 - d) B softmax_B(Q'_tot / total_temp) Q'_tot
-        bug_compat: u = sum_i k'_i (r + gamma (1 - d) w_i Q'_i),  y = r + gamma (1 - d) B softmax_B(u / total_temp) u
-    rewards, terminals [S, B]; q_next = Q_i^targ(o'_i, a'_i) [S, B, N]; k_next = k^targ(s') [S, B, N];
-    boot [S, B] (1 = the row bootstraps; the softmaxes run over those rows) or None (all rows)."""
-    q_next, k_next = q_next.detach(), k_next.detach()
-    cont = gamma * (1.0 - terminals)  # [S, B]
-    w = batch_softmax_weights(q_next, agent_temp, None if boot is None else boot.unsqueeze(-1), dim=1)
-    w = w.clamp(0.0, 1.0)  # [S, B, N]
-    if bug_compat:
-        y_i = rewards.unsqueeze(-1) + cont.unsqueeze(-1) * w * q_next  # [S, B, N] the code's per-agent targets
-        u = (k_next * y_i).sum(-1)  # [S, B] mixed by the target mixer (r counted here ...)
-    else:
-        u = (k_next * w * q_next).sum(-1)  # [S, B] Q'_tot
-    return rewards + cont * batch_softmax_weights(u, total_temp, boot, dim=1) * u  # (... and again here)
-
-
-def icq_ma_critic_loss(q_tot: Tensor, y: Tensor, valid: Tensor | None = None) -> Tensor:
-    """MSE(Q_tot, y) per seed [S]: sum_b v_b (Q_tot - y)^2 / max(sum_b v_b, 1), v = 0 on time-out rows
-    (no a'_data); the plain mean over B without ``valid``. q_tot, y, valid [S, B]."""
-    err = (q_tot - y).square()  # [S, B]
-    if valid is None:
-        return err.mean(-1)
-    return (valid * err).sum(-1) / valid.sum(-1).clamp(min=1.0)
-
-
-def icq_ma_actor_loss(logp: Tensor, k: Tensor, adv: Tensor, temp: float, valid: Tensor | None = None) -> Tensor:
-    """ICQ-MA's actor loss per member [M]: -mean_B[k_i(s) log pi_i(a_i | o_i) B softmax_B(A_i / temp)], the
-    weights k and softmax detached; rows with valid = 0 (time-outs: no A_i) are left out of the softmax and the
-    mean (sum_b v_b (...) / max(sum_b v_b, 1)). logp, k, adv, valid [M, B]."""
-    w = batch_softmax_weights(adv, temp, valid, dim=-1)  # [M, B]
-    terms = k.detach() * w * logp  # [M, B]
-    if valid is None:
-        return -terms.mean(-1)
-    return -(valid * terms).sum(-1) / valid.sum(-1).clamp(min=1.0)
 
 
 # ----------------------------------------------------------------------------------------------
