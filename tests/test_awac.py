@@ -11,15 +11,9 @@ import torch
 
 import common.algos.awac  # noqa: F401  (registers "awac")
 from common.algos import LEARNERS, build_learner
-from common.algos.awac import (
-    AWAC,
-    AWACConfig,
-    StateFreeGaussianActor,
-    awac_actor_loss,
-    awac_target,
-    awac_weights,
-    gaussian_log_prob,
-)
+from common.algos.awac import AWAC, awac_actor_loss, awac_target, awac_weights
+from common.algos.awac_config import AWACConfig
+from common.algos.awac_policy import StateFreeGaussianActor, gaussian_log_prob
 from common.datasets.dataset import Dataset
 from common.running.evaluate import evaluate
 

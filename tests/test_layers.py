@@ -122,7 +122,6 @@ MAX_DEF_LINES = 120  # a function or method, from its ``def`` line to its last l
 # listed module or definition that grows fails, and one that comes down to the limit must leave its list (else the
 # test fails too), so that the limit holds for it from then on. Splitting them is the redesign's later work.
 BIG_MODULES = {  # path: lines
-    "common/algos/awac.py": 508,
 }
 BIG_DEFS = {  # path::qualified name: lines
     "common/behavior/sac_train.py::train_sac": 125,

@@ -63,170 +63,26 @@ Shapes: M members, B batch, K policy samples, S seeds, N agents, E episodes, O o
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from common.algos.awac_config import AWACConfig
+from common.algos.awac_policy import StateFreeGaussianActor, gaussian_log_prob
 from common.algos.itd3_losses import critic_td_loss, td_target
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state, member_act
 from common.datasets.sampling import gather_members
 from common.networks.heads import TwinCritic
-from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
-from common.running.validate import is_int, is_num
+from common.networks.nets import polyak_update
 
-__all__ = [
-    "AWACConfig",
-    "AWAC",
-    "StateFreeGaussianActor",
-    "VIEWS",
-    "LOG_STD_PARAMS",
-    "N_VALUE",
-    "awac_target",
-    "awac_weights",
-    "awac_actor_loss",
-    "gaussian_log_prob",
-    "build_awac",
-]
+__all__ = ["AWACConfig", "AWAC", "N_VALUE", "awac_target", "awac_weights", "awac_actor_loss", "build_awac"]
 
-VIEWS = ("independent",)
-LOG_STD_PARAMS = ("clamp", "sigmoid")
 N_VALUE = 10  # policy samples per V(o) estimate (OTC spec C11: "AWAC, the mean over 10 pi samples")
-MEAN_INIT_W = 1e-3  # mean head's last layer U(+-MEAN_INIT_W), weights and bias (rlkit GaussianPolicy init_w)
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-
-
-@dataclass
-class AWACConfig:
-    """Defaults = OTC's AWAC (Table 3 AWAC column; spec C18), rlkit's AWAC where OTC is silent."""
-
-    hidden: Sequence[int] = (256, 256)  # actor and twin-critic widths (OTC Table 3; rlkit awac1: Q 256-256, pi 4x256)
-    actor_lr: float = 1e-4  # Adam lr of the policy (OTC Table 3; rlkit awac1: 3e-4)
-    critic_lr: float = 5e-4  # Adam lr of Q1 and Q2 (OTC Table 3; rlkit awac1: 3e-4)
-    policy_weight_decay: float = 1e-4  # Adam weight_decay of the policy only (rlkit awac1; spec C18)
-    lam: float = 1.0  # temperature lambda of softmax_B(A / lambda) (spec C18; rlkit beta = 1, its MuJoCo sweep: 2)
-    tau: float = 0.005  # Polyak rate of the critic target (spec C18; rlkit awac1 soft_target_tau 5e-3)
-    gamma: float = 0.99  # discount (OTC Table 3; rlkit 0.99)
-    batch_size: int = 128  # per-member minibatch (OTC Table 3: 128; rlkit awac1: 1024)
-    replace: bool = True  # rows drawn with replacement (rlkit's replay buffer: np.random.randint)
-    log_std_bounds: Sequence[float] = (-6.0, 0.0)  # range of log sigma (spec C18; rlkit min/max_log_std -6, 0)
-    log_std_param: str = "clamp"  # "clamp" (spec C18: a learned [A] vector clamped) or "sigmoid" (rlkit "values")
-    log_std_init: float = -3.0  # initial log sigma (rlkit: sigmoid(0) -> the middle of [-6, 0])
-    mean_tanh: bool = False  # mean = max_action * tanh(MLP) as rlkit's GaussianPolicy; False = spec "unsquashed"
-    max_action: float = 1.0  # action bound: acting clips the mean to +-max_action (MaMuJoCo 1; OTC nav 0.1)
-    view: str = "independent"  # "independent" only: member m = agent i of seed s on its own obs and action
-    log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
-    check_finite_every: int = 1  # NaN guard period (one host sync per check)
-
-    def __post_init__(self) -> None:
-        # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
-        for name in ("hidden", "log_std_bounds"):
-            v = getattr(self, name)
-            if isinstance(v, (list, tuple)):
-                setattr(self, name, tuple(v))
-
-    def validate(self) -> "AWACConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"AWACConfig.{name}={getattr(self, name)!r} {rule}")
-
-        for name, allowed in (("view", VIEWS), ("log_std_param", LOG_STD_PARAMS)):
-            if getattr(self, name) not in allowed:
-                fail(name, f"is not allowed; choose one of {list(allowed)}")
-        v = self.hidden
-        if not isinstance(v, tuple) or not v or not all(is_int(h) and h >= 1 for h in v):
-            fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
-        for name in ("batch_size", "log_every", "check_finite_every"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        for name in ("actor_lr", "critic_lr", "lam", "max_action"):
-            if not (is_num(getattr(self, name)) and getattr(self, name) > 0):
-                fail(name, "must be a number > 0")
-        if not (is_num(self.policy_weight_decay) and self.policy_weight_decay >= 0):
-            fail("policy_weight_decay", "must be a number >= 0")
-        if not (is_num(self.gamma) and 0.0 <= self.gamma <= 1.0):
-            fail("gamma", "must be in [0, 1]")
-        if not (is_num(self.tau) and 0.0 < self.tau <= 1.0):
-            fail("tau", "must be in (0, 1]")
-        b = self.log_std_bounds
-        if not (isinstance(b, tuple) and len(b) == 2 and all(is_num(x) for x in b) and b[0] < b[1]):
-            fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
-        lo, hi = b
-        init = self.log_std_init
-        if self.log_std_param == "sigmoid" and not (is_num(init) and lo < init < hi):
-            fail("log_std_init", f"must lie strictly inside log_std_bounds {b} with log_std_param='sigmoid'")
-        if self.log_std_param == "clamp" and not (is_num(init) and lo <= init <= hi):
-            fail("log_std_init", f"must lie inside log_std_bounds {b}")
-        for name in ("replace", "mean_tanh"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                fail(name, "must be True or False")
-        return self
-
-
-# ----------------------------------------------------------------------------------------------
-# the policy head
-# ----------------------------------------------------------------------------------------------
-
-
-def _init_mean_head(layer: EnsembleLinear) -> None:
-    layer.init_uniform_(MEAN_INIT_W, MEAN_INIT_W)
-
-
-class StateFreeGaussianActor(nn.Module):
-    """pi(.|o) = N(mu(o), diag sigma^2) with a state-independent log sigma per member and action dim.
-
-    mu(o) = MLP(o) (``mean_tanh=False``) or max_action * tanh(MLP(o)); log sigma = clamp(p, lo, hi)
-    (``log_std_param="clamp"``) or lo + (hi - lo) * sigmoid(p) (``"sigmoid"``, rlkit's "values" std), p a learned
-    [M, A] parameter. (common.networks.heads.GaussianActor has a state-dependent log sigma, hence this head.)
-
-    forward(obs [M, *, O]) -> (mean [M, *, A], log_std [M, 1.., A] broadcastable to the mean)."""
-
-    def __init__(self, n_members: int, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
-                 log_std_bounds: Sequence[float] = (-6.0, 0.0), log_std_param: str = "clamp",
-                 log_std_init: float = -3.0, mean_tanh: bool = False, max_action: float = 1.0):
-        super().__init__()
-        if log_std_param not in LOG_STD_PARAMS:
-            raise ValueError(f"log_std_param={log_std_param!r} is not allowed; choose one of {list(LOG_STD_PARAMS)}")
-        self.n_members, self.act_dim = n_members, act_dim
-        self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
-        self.log_std_param, self.mean_tanh, self.max_action = log_std_param, bool(mean_tanh), float(max_action)
-        self.net = EnsembleMLP(n_members, obs_dim, act_dim, hidden, last_layer_init=_init_mean_head)
-        if log_std_param == "clamp":
-            raw = float(log_std_init)
-        else:  # the logit whose sigmoid gives log_std_init (0 for the middle of the bounds)
-            u = (float(log_std_init) - self.log_std_min) / (self.log_std_max - self.log_std_min)
-            raw = math.log(u / (1.0 - u))
-        self.log_std_raw = nn.Parameter(torch.full((n_members, act_dim), raw))  # [M, A]
-
-    def log_std(self) -> Tensor:
-        """log sigma [M, A], within [log_std_min, log_std_max]."""
-        if self.log_std_param == "clamp":
-            return self.log_std_raw.clamp(self.log_std_min, self.log_std_max)
-        return self.log_std_min + (self.log_std_max - self.log_std_min) * torch.sigmoid(self.log_std_raw)
-
-    def mean(self, obs: Tensor) -> Tensor:
-        """mu(o) [M, *, A]."""
-        h = self.net(obs)
-        return self.max_action * torch.tanh(h) if self.mean_tanh else h
-
-    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        mean = self.mean(obs)  # [M, *, A]
-        log_std = self.log_std().view(self.n_members, *([1] * (mean.dim() - 2)), self.act_dim)  # [M, 1.., A]
-        return mean, log_std
-
-
-def gaussian_log_prob(mean: Tensor, log_std: Tensor, x: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Diagonal Gaussian log-density summed over the action dims: [M, *, A] -> [M, *]; ``mask`` (1 = a real
-    dim, broadcastable) leaves padded dims out."""
-    lp = -0.5 * ((x - mean) * torch.exp(-log_std)).square() - log_std - _LOG_SQRT_2PI  # [M, *, A]
-    if mask is not None:
-        lp = lp * mask
-    return lp.sum(-1)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ Deviations and choices (the spec is silent unless marked; papers/otc/README.md s
 - All E models of a member train on the same batch (diversity from their initializations only); model lr 1e-3
   (a common Adam rate for dynamics models; OTC's Table 3 has no model row).
 - The policy: a Gaussian with a state-independent log-std (a learned [M, A] vector, the rllab-style TRPO
-  policy), mean = MLP(o) unsquashed (common.algos.awac.StateFreeGaussianActor), log-std clamped to
+  policy), mean = MLP(o) unsquashed (common.algos.awac_policy.StateFreeGaussianActor), log-std clamped to
   ``log_std_bounds``; initialized at log(std of the agent's B^0 actions) per dim, so that imagined actions start
   at the data's spread (OTC's MPE actions lie in +-0.1: a unit std would leave the data at once, and BC at actor
   lr 1e-4 moves the log-std by at most ~1e-4 per step).
@@ -88,7 +88,7 @@ import torch
 from torch import Tensor, nn
 
 from common.algos import register_learner
-from common.algos.awac import StateFreeGaussianActor
+from common.algos.awac_policy import StateFreeGaussianActor
 from common.algos.members import MemberLearner
 from common.algos.ppo import gae_with_timeouts, joint_ratio, normalize_advantages, ppo_actor_loss
 from common.algos.state import learner_state, load_learner_state, member_act
