@@ -51,7 +51,7 @@ Decisions where the sources are silent (ours; tests/test_icq_ma.py checks them):
 - A_i's Q_i(o', a') is the CURRENT critic's Q1 at the DATA's next action a'_i (the spec writes Q_i, not its
   target, and ICQ stays on seen pairs), with (1 - d) as in the target; the spec's formula has no (1 - d)
   because the code drops terminal rows (quirk 2: we keep them).
-- Rows that end by a time-out have no a'_data (common.algos.itd3.with_next_actions: next_valid = 0): weight 0 in
+- Rows that end by a time-out have no a'_data (common.algos.itd3_losses.with_next_actions: next_valid = 0): weight 0 in
   the critic loss and the actor loss; the losses are sum_b v_b (...) / max(sum_b v_b, 1), i.e. the plain batch
   mean when no row is a time-out.
 - Every B * softmax_B runs over the rows where its argument is defined, scaled by their count n instead of B

@@ -131,7 +131,7 @@ class TransitionCVAE:
 
     Built as ``common.networks.heads.VAE(M, obs_dim=2 O, act_dim=A, latent_dim=L, hidden)`` with obs = [s, s'], which is
     exactly this model (encoder on [s, s', a], decoder on [s, s', z] -> max_action * tanh). [I] Loss and
-    optimizer as BCQ's VAE (``common.algos.bcq.vae_loss``: MSE + kl_weight * KL, both means; Adam 1e-3), the
+    optimizer as BCQ's VAE (``common.algos.bcq_losses.vae_loss``: MSE + kl_weight * KL, both means; Adam 1e-3), the
     closest model the paper uses; the member losses are summed before ``backward``, so one step equals M
     separate per-member steps. The caller passes the generator of the noise (a stream of the CVAE's own [I],
     so that the learner's stream does not depend on it).
