@@ -47,7 +47,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -244,7 +244,8 @@ class DiscreteIQL:
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()  # members never share parameters: each gets its own loss's gradient
         for name in clip:
-            clip_grad_norm_(self.nets[name].parameters(), self.cfg.grad_clip, self.nets[name].n_members)
+            net = self.nets[name]  # an ensemble net (its member count typed for the checker)
+            clip_grad_norm_(net.parameters(), self.cfg.grad_clip, cast(int, net.n_members))
         opt.step()
 
     def _logp(self, obs_u: Tensor, act_u: Tensor) -> Tensor:
@@ -252,7 +253,7 @@ class DiscreteIQL:
         logits = self.nets["pi"](obs_u) + self._logit_bias
         return F.log_softmax(logits, -1).gather(-1, act_u[..., None]).squeeze(-1)
 
-    def _q_data(self, nets: Mapping[str, nn.Module], obs_u: Tensor, act_u: Tensor) -> tuple[Tensor, Tensor]:
+    def _q_data(self, nets: nn.ModuleDict, obs_u: Tensor, act_u: Tensor) -> tuple[Tensor, Tensor]:
         return tuple(nets[k](obs_u).gather(-1, act_u[..., None]).squeeze(-1) for k in ("q1", "q2"))
 
     def _mix(self, mixer: nn.Module, x: Tensor, values: Tensor) -> Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class MAPPOConfig:
         if isinstance(self.hidden, (list, tuple)):
             self.hidden = tuple(self.hidden)
         if isinstance(self.log_std_bounds, (list, tuple)):
-            self.log_std_bounds = tuple(float(b) for b in self.log_std_bounds)
+            self.log_std_bounds = cast("tuple[float, float]", tuple(float(b) for b in self.log_std_bounds))
 
     def validate(self) -> "MAPPOConfig":
         def fail(name: str, rule: str) -> None:

@@ -26,8 +26,8 @@ How (the PyTorch "whole-network capture" recipe):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -55,6 +55,21 @@ def eager_adam(opt: torch.optim.Optimizer) -> None:
 class MinibatchStep:
     """MAPPO's minibatch step (a mixin of ``common.algos.mappo.MAPPO``: it reads the learner's losses, modules,
     optimizer and alpha): the one step body of the eager update and of ``MinibatchGraph``."""
+
+    if TYPE_CHECKING:  # what the step reads of the learner (common.algos.mappo.MAPPO), typed for the checker
+        cfg: Any  # MAPPOConfig
+        n_seeds: int
+        n_agents: int
+        n_members: int
+        alpha: Tensor  # [S]
+        opt: torch.optim.Optimizer
+        step_mode: str
+        _graph: MinibatchGraph | None
+
+        def losses(self, mb: Mapping[str, Tensor | None], alpha: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+            ...  # mb["memory"] is None without a history encoder
+
+        def parameters(self) -> Iterable[Tensor]: ...
 
     def minibatch_step(self, member: Mapping[str, Tensor | None], seed: Mapping[str, Tensor], idx: Tensor,
                        ar_m: Tensor, ar_s: Tensor) -> dict[str, Tensor]:
@@ -120,17 +135,21 @@ class MinibatchGraph:
     def load(self, src: Mapping[str, Tensor | None], n: int) -> None:
         """Copies the update's tensors (n rows each, on axis 1) into the static buffers, growing them (and dropping
         the graph) when n exceeds the capacity or a shape changes."""
-        shapes = {k: (None if src[k] is None else (src[k].shape[0], *src[k].shape[2:])) for k in MEMBER_KEYS + SEED_KEYS}
+        # the checker does not narrow src[k] by its `is None` test (and below, by s's or b's: None exactly where src[k] is)
+        shapes = {k: (None if src[k] is None else (src[k].shape[0], *src[k].shape[2:]))  # type: ignore[union-attr]
+                  for k in MEMBER_KEYS + SEED_KEYS}
         have = {k: (None if b is None else (b.shape[0], *b.shape[2:])) for k, b in self.bufs.items()}
         if n > self.capacity or shapes != have:
             cap = max(n, self.capacity)
-            self.bufs = {k: (None if s is None else torch.zeros((s[0], cap, *s[1:]), dtype=src[k].dtype,
-                                                                device=src[k].device)) for k, s in shapes.items()}
+            self.bufs = {k: (None if s is None else torch.zeros((s[0], cap, *s[1:]),
+                                                                dtype=src[k].dtype,  # type: ignore[union-attr]
+                                                                device=src[k].device))  # type: ignore[union-attr]
+                         for k, s in shapes.items()}
             self.capacity = cap
             self.reset()
         for k, b in self.bufs.items():
             if b is not None:
-                b[:, :n].copy_(src[k])
+                b[:, :n].copy_(src[k])  # type: ignore[arg-type]
 
     def reset(self) -> None:
         """Drops the graph (the next step warms up and captures again); buffers stay."""

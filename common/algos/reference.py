@@ -9,13 +9,14 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict, cast
 
 import torch
 from torch import Tensor, nn
 
 from common.algos.itd3 import ITD3, ITD3Config, member_value, mujoco_cql_log_density
 from common.algos.omar import search_action
-from common.networks.heads import TwinCritic
+from common.networks.heads import DeterministicActor, TwinCritic
 
 
 class RefTwinCritic(nn.Module):
@@ -33,24 +34,36 @@ class RefTwinCritic(nn.Module):
         return self.q1_net(self.in_fn(x))
 
 
-def member_modules(learner: ITD3, m: int) -> dict[str, nn.Module]:
+class MemberModules(TypedDict):
+    """One member's networks as plain modules (what :func:`member_modules` returns)."""
+
+    actor: nn.Sequential
+    critic: RefTwinCritic
+    actor_target: nn.Sequential
+    critic_target: RefTwinCritic
+
+
+def member_modules(learner: ITD3, m: int) -> MemberModules:
     """Member m's actor, critic and their targets as plain modules (copies, learner's dtype):
     actor = Sequential(BatchNorm1d, Linear, ReLU, Linear, ReLU, Linear, tanh), critic = RefTwinCritic."""
 
-    def critic(c: TwinCritic) -> RefTwinCritic:
+    def critic(net: nn.Module) -> RefTwinCritic:
+        c = cast(TwinCritic, net)  # the learner's critics are TwinCritic (typed nn.Module there)
         return RefTwinCritic(c.norm.member_module(m) if c.norm is not None else nn.Identity(),
                              c.head1.member_module(m), c.head2.member_module(m))
 
-    return {"actor": learner.actor.net.member_module(m), "critic": critic(learner.critic),
-            "actor_target": learner.actor_target.net.member_module(m),
-            "critic_target": critic(learner.critic_target)}
+    def actor(a: nn.Module) -> nn.Sequential:
+        return cast(DeterministicActor, a).net.member_module(m)  # the learner's actors (typed nn.Module there)
+
+    return {"actor": actor(learner.actor), "critic": critic(learner.critic),
+            "actor_target": actor(learner.actor_target), "critic_target": critic(learner.critic_target)}
 
 
 def _mlp(i: int, h: int, o: int, norm: bool, tanh: bool) -> nn.Sequential:
     mods: list[nn.Module] = [nn.BatchNorm1d(i)] if norm else []
     mods += [nn.Linear(i, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, o)]
     if tanh:
-        nn.init.uniform_(mods[-1].weight, -3e-3, 3e-3)
+        nn.init.uniform_(cast(nn.Linear, mods[-1]).weight, -3e-3, 3e-3)
         mods.append(nn.Tanh())
     return nn.Sequential(*mods)
 
@@ -124,6 +137,7 @@ class ReferenceAgent:
         action joint_act [B, N*A] with slot i set to a (joint)."""
         if self.slot is None:
             return a
+        assert joint_act is not None, "a joint critic (slot given) needs the joint action"
         j = joint_act.view(joint_act.shape[0], self.n_agents, self.act_dim)  # [B, N, A]
         if a.dim() == 3:
             j = j.unsqueeze(1).expand(a.shape[0], a.shape[1], self.n_agents, self.act_dim)  # [B, K, N, A]
@@ -137,7 +151,7 @@ class ReferenceAgent:
         cfg, A, g = self.cfg, self.act_dim, generator
         obs, act, rew, next_obs, done = b["obs"], b["actions"], b["rewards"], b["next_obs"], b["terminals"]
         B, K, M = obs.shape[0], cfg.cql_n_actions, n_members
-        kw = dict(generator=g, dtype=obs.dtype, device=obs.device)
+        kw: dict[str, Any] = dict(generator=g, dtype=obs.dtype, device=obs.device)
         joint = self.slot is not None
         s, s_next = (b["joint_obs"], b["joint_next_obs"]) if joint else (obs, next_obs)  # critic's obs input
         ja = b["joint_actions"] if joint else None  # [B, N*A]
@@ -149,7 +163,7 @@ class ReferenceAgent:
                 a_next = b["joint_next_pi"] if joint else self.actor_target(next_obs)
             t1, t2 = self.critic_target(torch.cat([s_next, a_next], dim=1))
             y = rew + cfg.gamma * (1.0 - done) * torch.min(t1, t2).squeeze(-1)  # [B]
-        q1, q2 = self.critic(torch.cat([s, ja if joint else act], dim=1))
+        q1, q2 = self.critic(torch.cat([s, ja if ja is not None else act], dim=1))  # ja is None unless joint
         q1, q2 = q1.squeeze(-1), q2.squeeze(-1)  # [B]
         err = (q1 - y) ** 2 + (q2 - y) ** 2
         if cfg.actor_reg == "icq":
@@ -178,7 +192,8 @@ class ReferenceAgent:
             loss = loss + self.cql_alpha * (cql1 + cql2)
         self.critic_opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
+        if cfg.grad_clip is not None:  # None: no clip, as ITD3 (torch's clip_grad_norm_ raises on None)
+            torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
         self.critic_opt.step()
         # ---- actor: actor_updates steps on this minibatch (OMAR Table 2)
         for _ in range(cfg.actor_updates):
@@ -230,7 +245,8 @@ class ReferenceAgent:
                 ploss = tau * ((pi - a_hat) ** 2).mean() - (1.0 - tau) * q_pi.mean() + cfg.action_reg * (pi**2).mean()
         self.actor_opt.zero_grad()
         ploss.backward()
-        torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        if cfg.grad_clip is not None:  # None: no clip, as ITD3
+            torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
         self.actor_opt.step()
 
 

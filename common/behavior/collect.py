@@ -151,11 +151,12 @@ def generate_protocol(
             "expert": (lr.seed_policy(s, snaps[-1]["actor"]), f"MATD3 actor at step {snaps[-1]['step']} (final)"),
         }
         for i, kind in enumerate(("random", "medium", "expert")):
-            if not sizes.get(kind):
+            size = sizes.get(kind)
+            if not size:
                 continue
             fn, desc = pol[kind]
             dsets[kind] = as_data(collect(
-                env_name, benv, fn, int(sizes[kind]), noise_std, cseed + 100 * i, kind=kind,
+                env_name, benv, fn, int(size), noise_std, cseed + 100 * i, kind=kind,
                 return_mode=return_mode, n_envs=collect_envs, version=version, policy_description=desc,
                 behavior=info,
             ))
@@ -229,6 +230,7 @@ def _train_behavior(env_name: str, benv: dict, cfg: MATD3Config, seeds: Sequence
         lr = res.learner
         save(lr)  # the trained run: a kill during the collection below keeps it
     else:
+        assert learner is not None, f"train_steps={train_steps}: nothing to train and no checkpoint to resume"
         lr = learner
     if snaps[-1]["step"] != lr.env_steps:  # make sure the final policy is evaluated
         r = evaluate(lambda o: lr.act(o, 0.0), env_name, lr.S, cfg.eval_episodes,

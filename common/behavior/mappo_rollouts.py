@@ -56,7 +56,7 @@ def classify_convention(theta2: np.ndarray, last: int = CONVENTION_STEPS) -> tup
 # ---- rollouts ---------------------------------------------------------------------------------------------
 
 
-def rollout(vec, act: Callable[[np.ndarray], np.ndarray], S: int, reset_seeds: np.ndarray | None,
+def rollout(vec, act: Callable[[np.ndarray], np.ndarray | torch.Tensor], S: int, reset_seeds: np.ndarray | None,
             keep_state: bool = False) -> dict[str, np.ndarray]:
     """One whole episode on each of the C = S E copies of ``vec`` (seed-major: copy c runs seed c // E).
 

@@ -107,7 +107,7 @@ def train(
         for k in range(E):
             step = {"obs": obs[:, k], "actions": act[:, k], "rewards": rew[:, k], "next_obs": nobs[:, k],
                     "terminals": term[:, k], "timeouts": trunc[:, k] & ~term[:, k]}
-            if state is not None:
+            if state is not None and nstate is not None:  # both or neither
                 step["state"], step["next_state"] = state[:, k], nstate[:, k]
             buf.add(**step)
         obs = nobs

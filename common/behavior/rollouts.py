@@ -77,7 +77,7 @@ def collect(
             for key, v in zip(keys, (obs[k], act[k], r, o2, state[k], s2)):
                 c[key].append(np.array(v, dtype=np.float32))
             if term or trunc:
-                ep = {key: np.stack(v) for key, v in c.items()}
+                ep: dict[str, Any] = {key: np.stack(v) for key, v in c.items()}  # arrays, and the flag below
                 ep["terminated"] = bool(term)
                 episodes.append(ep)
                 n_done += len(ep["obs"])

@@ -36,7 +36,7 @@ import copy
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -71,7 +71,7 @@ class SACConfig:
 
     def validate(self) -> "SACConfig":
         self.hidden = tuple(int(h) for h in self.hidden)
-        self.log_std_bounds = tuple(float(b) for b in self.log_std_bounds)
+        self.log_std_bounds = cast("tuple[float, float]", tuple(float(b) for b in self.log_std_bounds))
         checks = {
             "hidden": len(self.hidden) > 0 and all(h > 0 for h in self.hidden),
             "actor_lr": self.actor_lr > 0, "critic_lr": self.critic_lr > 0, "alpha_lr": self.alpha_lr >= 0,
@@ -146,7 +146,7 @@ class SACBuffer:
         self.n_added = n
 
 
-def _relu_mlp(layers: Sequence[EnsembleLinear], x: Tensor) -> Tensor:
+def _relu_mlp(layers: Sequence[torch.nn.Module] | torch.nn.ModuleList, x: Tensor) -> Tensor:
     """Linear -> ReLU, ..., Linear, the ReLUs in place on each layer's fresh output (baddbmm's backward needs its
     inputs, not its output, and ReLU's backward its result: autograd allows it, and it saves an allocation)."""
     for lin in layers[:-1]:
@@ -163,7 +163,8 @@ class Actor(torch.nn.Module):
         self.head = EnsembleLinear(M, hidden[-1], 2 * A)
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        return _relu_mlp([*self.trunk.layers, self.head], obs).chunk(2, dim=-1)  # μ, log σ (unclamped) [M, *, A]
+        mu, log_std = _relu_mlp([*self.trunk.layers, self.head], obs).chunk(2, dim=-1)  # unclamped [M, *, A] each
+        return mu, log_std
 
 
 class _Critic(torch.nn.Module):
@@ -180,7 +181,7 @@ class _Critic(torch.nn.Module):
 
     def twin_layers(self, k: int, m: int) -> list[tuple[EnsembleLinear, int]]:
         """(layer, member index) of Qᵏ⁺¹ of SAC member m, input layer first."""
-        return [(lin, m) for lin in (self.q1, self.q2)[k].layers]
+        return [(lin, m) for lin in cast("Sequence[EnsembleLinear]", (self.q1, self.q2)[k].layers)]  # typed items
 
 
 @torch.no_grad()
@@ -188,6 +189,7 @@ def _init_member(layers: Sequence[tuple[EnsembleLinear, int]], gen: torch.Genera
     """Initialise the given (layer, ensemble index) pairs, in order, from ``gen`` alone (rlkit or torch style);
     the last pair is the output layer."""
     for i, (lin, m) in enumerate(layers):
+        assert lin.bias is not None, "SAC's layers have biases"
         w, b = lin.weight[m], lin.bias[m]  # [I, O], [1, O]
         if style == "torch":
             bound = 1.0 / math.sqrt(lin.in_features)

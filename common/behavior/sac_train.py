@@ -196,10 +196,10 @@ def train_sac(
         tout = (ep_len >= EPISODE_LENGTH) & ~term
         lr.buffer.add(obs=obs, actions=act, rewards=rew, next_obs=nobs, terminals=term, timeouts=tout)
         obs = nobs
-        for m in np.flatnonzero(term | tout):
-            run.train_returns[m].append(float(ep_ret[m]))
-            obs[m] = envs_[m].reset()[0]  # continues the env's own reset RNG
-            ep_len[m], ep_ret[m] = 0, 0.0
+        for mi in np.flatnonzero(term | tout):  # members whose episode ended (numpy ints: not the int m above)
+            run.train_returns[mi].append(float(ep_ret[mi]))
+            obs[mi] = envs_[mi].reset()[0]  # continues the env's own reset RNG
+            ep_len[mi], ep_ret[mi] = 0, 0.0
         lr.env_steps += 1
         run.env_time += time.perf_counter() - te
         if lr.env_steps >= cfg.learning_starts:

@@ -53,7 +53,7 @@ B a minibatch.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -71,7 +71,7 @@ from common.algos.ppo import (
 )
 from common.algos.state import build_seed_members
 from common.behavior.smax_acting import ACT_STREAM, PERM_STREAM, generator, make_policy, with_agent_id
-from common.networks.nets import EnsembleMLP
+from common.networks.nets import EnsembleLinear, EnsembleMLP
 from common.running.validate import is_int, is_num
 
 __all__ = ["SmaxPPOConfig", "SmaxPPO", "CRITICS", "actor_from_snapshots"]
@@ -154,7 +154,8 @@ class SmaxPPO:
 
         def build(n: int) -> dict[str, EnsembleMLP]:
             actor = EnsembleMLP(n, self.actor_in, self.K, cfg.hidden)
-            actor.layers[-1].scale_(0.01)  # near-uniform initial policy (JaxMARL: orthogonal(0.01) logits)
+            last = cast(EnsembleLinear, actor.layers[-1])  # typed: nn.ModuleList's items are typed nn.Module
+            last.scale_(0.01)  # near-uniform initial policy (JaxMARL: orthogonal(0.01) logits)
             return {"actor": actor, "critic": EnsembleMLP(n, critic_in, 1, cfg.hidden)}
 
         nets = build_seed_members(build, self.seeds, self.device, torch.float32)  # seed before building

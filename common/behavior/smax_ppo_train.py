@@ -56,6 +56,7 @@ def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
     if checkpoint_every < 0:
         raise ValueError(f"checkpoint_every={checkpoint_every} must be >= 0 (0: only at the end)")
     spec = envs.make(env_name).spec
+    assert spec.n_actions is not None, f"{env_name}: an SMAX env has discrete actions"
     lr = SmaxPPO(spec.n_agents, spec.obs_dims[0], spec.state_dim, spec.n_actions[0], cfg, seeds, device)
     S = lr.S
     run = SmaxRun(env_name, lr)

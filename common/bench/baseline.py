@@ -19,6 +19,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from common.bench.core import REPO
 from common.bench.worker import PATHS, PREFIX
@@ -70,6 +71,7 @@ class Worker:
         return self
 
     def _send(self, req: dict) -> None:
+        assert self.proc.stdin is not None  # PIPE (Popen's pipes are typed Optional)
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
 
@@ -78,6 +80,7 @@ class Worker:
         return self._read()
 
     def _read(self) -> dict:
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # PIPEs
         for line in self.proc.stdout:
             if line.startswith(PREFIX):
                 return json.loads(line[len(PREFIX):])
@@ -88,6 +91,7 @@ class Worker:
         return float(self._ask({"calls": calls})["seconds"])
 
     def close(self) -> None:
+        assert self.proc.stdin is not None  # PIPE
         with contextlib.suppress(OSError, ValueError):
             self.proc.stdin.write(json.dumps({"quit": True}) + "\n")
             self.proc.stdin.close()
@@ -99,7 +103,7 @@ class Worker:
 
 
 def compare_trees(path: str, rev: str, size: dict, n_calls: int, reps: int, device: str = "cpu",
-                  between: Callable[[], object] | None = None, repo: Path = REPO) -> dict[str, float]:
+                  between: Callable[[], object] | None = None, repo: Path = REPO) -> dict[str, Any]:
     """Calls/s of hot path ``path`` (a key of worker.PATHS) in the current tree (``repo``'s working tree) and at
     commit ``rev``, their rounds interleaved (``between`` is called after each pair: e.g. a peak reading); medians,
     new/old, and each one's FLOPs per call."""

@@ -18,9 +18,9 @@ from common.bench.core import count_flops, device_sync
 from common.networks import chunking
 from common.running.runtime import check_device
 
-MPE = dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2)
+MPE: dict[str, Any] = dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2)
 MPE_CFG = ITD3Config()  # OMAR MPE defaults: hidden 64, batch 1024, CQL 10, softmax 3 x 10
-MUJOCO = dict(n_seeds=5, n_agents=2, obs_dim=6, act_dim=3)
+MUJOCO: dict[str, Any] = dict(n_seeds=5, n_agents=2, obs_dim=6, act_dim=3)
 MUJOCO_CFG = ITD3Config(hidden=256, batch_size=256, actor_lr=3e-4, critic_lr=3e-4, tau_target=0.005,
                         cql_proposal="mujoco", omar_sampler="cem", omar_iters=2, omar_n_samples=20,
                         omar_n_elites=5)

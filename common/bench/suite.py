@@ -13,14 +13,15 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from common.bench import itd3 as I
 from common.bench.core import REPO, Peak, machine_info, machine_slug
 
-TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)  # --quick: sizes that only check the plumbing
+TINY: dict[str, Any] = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)  # --quick: sizes that only check the plumbing
 TINY_CFG = I.ITD3Config(hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2)
 TINY_MUJOCO_CFG = replace(TINY_CFG, cql_proposal="mujoco", omar_sampler="cem")
-SAC_TINY = dict(hidden=(16, 16), batch_size=32)
+SAC_TINY: dict[str, Any] = dict(hidden=(16, 16), batch_size=32)
 
 
 @dataclass
@@ -96,6 +97,7 @@ def baseline_rows(ctx: Ctx, peak: Peak) -> list[Row]:
     """The current tree against commit ``ctx.baseline`` (common/bench/baseline.py): SAC at 1 and 4 members."""
     from common.bench.baseline import compare_trees
 
+    assert ctx.baseline is not None, "baseline rows need a baseline commit"
     rows = []
     for m in (1, 4):
         size = dict(members=m, obs_dim=17, act_dim=6, **(SAC_TINY if ctx.quick else {}))
@@ -122,7 +124,8 @@ def paper_entry(paper: str) -> Callable[[Ctx], list[Row]]:
 
 ENTRIES: dict[str, Callable[[Ctx], list[Row]]] = {
     "itd3": itd3_rows, "sac": sac_rows, "members": members_rows,
-    **{p: (lambda ctx, p=p: paper_entry(p)(ctx)) for p in PAPER_ENTRIES}}
+    **{p: (lambda ctx, p=p: paper_entry(p)(ctx))  # type: ignore[misc]  # lambda's default arg: untyped
+       for p in PAPER_ENTRIES}}
 
 
 def run_suite(ctx: Ctx, entries: tuple[str, ...] = tuple(ENTRIES), log: Callable[[str], None] = print) -> dict:
@@ -133,7 +136,8 @@ def run_suite(ctx: Ctx, entries: tuple[str, ...] = tuple(ENTRIES), log: Callable
     peak = Peak(ctx.device).read(3 if ctx.quick else 10)
     rows: list[Row] = []
     failed: dict[str, str] = {}
-    todo: list[tuple[str, Callable[[], list[Row]]]] = [(e, lambda e=e: ENTRIES[e](ctx)) for e in entries]
+    todo: list[tuple[str, Callable[[], list[Row]]]] = [
+        (e, lambda e=e: ENTRIES[e](ctx)) for e in entries]  # type: ignore[misc]  # lambda's default arg: untyped
     if ctx.baseline:
         todo.append((f"baseline {ctx.baseline}", lambda: baseline_rows(ctx, peak)))
     for name, fn in todo:

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ def sac_step(dev, size):
     from common.behavior.sac import SAC, Member, SACConfig
 
     M, O, A = size["members"], size["obs_dim"], size["act_dim"]
-    over = {k: (tuple(v) if k == "hidden" else v) for k, v in size.items() if k in ("hidden", "batch_size")}
+    over: dict[str, Any] = {k: (tuple(v) if k == "hidden" else v) for k, v in size.items()
+                            if k in ("hidden", "batch_size")}
     cfg = dataclasses.replace(SACConfig(), device=str(dev), **over)
     lr = SAC([Member("bench", s) for s in range(M)], O, A, cfg, 2000)
     rng = np.random.default_rng(0)

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from common.datasets.dataset import Dataset
@@ -52,7 +54,7 @@ class DatasetBuilder:
 
     def _finish(self, k: int, terminated: bool) -> None:
         cur = self._current[k]
-        ep = {key: np.stack(v) for key, v in cur.items() if v}
+        ep: dict[str, Any] = {key: np.stack(v) for key, v in cur.items() if v}  # arrays, and the flag below
         ep["terminated"] = terminated
         self.episodes.append(ep)
         self._current[k] = self._empty()

@@ -56,7 +56,7 @@ def check_data(todo: Sequence[tuple[Any, int]], job: Any, results_root: str | Pa
     that ``todo`` re-runs under ``force`` do not count; neither do records that carry no identity. ``todo``:
     (common.running.experiment.Cell, seed) pairs; ``job``: a common.running.experiment.Job."""
     spec_fn, ident_fn = getattr(job, "data_spec", None), getattr(job, "data_identity", None)  # a plain fn: none
-    if spec_fn is None or not todo:
+    if spec_fn is None or ident_fn is None or not todo:  # a Job gives both or neither
         return
     redo = {(c.item, c.keys_id(), s) for c, s in todo} if force else set()
     by_item: dict[tuple[str, str], dict[str, list[dict]]] = {}
@@ -101,7 +101,7 @@ def prepare_data(todo: Sequence[tuple[Any, int]], job: Any) -> None:
     before workers start, so that two workers never generate the same missing dataset at once. ``job``: a
     common.running.experiment.Job."""
     spec_fn, ident_fn = getattr(job, "data_spec", None), getattr(job, "data_identity", None)  # a plain fn: none
-    if spec_fn is None:
+    if spec_fn is None or ident_fn is None:  # a Job gives both or neither
         return
     seen: set[str] = set()
     for cell, _ in todo:

@@ -86,6 +86,7 @@ for (_task, _kind), _episodes in _EPISODES.items():
         _sources.append(_D4RL_1M)
     if _norm is not None:
         _sources.append(_MOMA)
+    _note: str | None
     if _kind == "medium-expert":
         _note = _ME_NOTE
     elif _kind.endswith("replay"):

@@ -66,10 +66,10 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
                        tablefmt="github"), ""]
     behaviors = {}  # task -> the behavior section of one of its SAC-made cards
     for task in TASKS:
-        c = next((cards[(task, k)] for k in ("medium", "expert", "medium-replay", "full-replay", "mixed")
-                  if (task, k) in cards), None)
-        if c is not None:
-            behaviors[task] = c["behavior"]
+        card = next((cards[(task, k)] for k in ("medium", "expert", "medium-replay", "full-replay", "mixed")
+                     if (task, k) in cards), None)
+        if card is not None:
+            behaviors[task] = card["behavior"]
     runs = []
     for task, b in behaviors.items():
         pieces = b.get("sac_pieces") or []
@@ -111,9 +111,9 @@ def report_text(profile: str, prof, cards: dict[tuple[str, str], dict]) -> str:
     lines += ["## Sources of the D4RL columns", ""]
     seen = []
     for (task, kind) in cards:
-        d4 = d4rl_stats(task, kind)
-        if d4 and d4["source"] not in seen:
-            seen.append(d4["source"])
+        stats = d4rl_stats(task, kind)
+        if stats and stats["source"] not in seen:
+            seen.append(stats["source"])
     lines += [f"- {s}" for s in seen] + [
         "", "D4RL v2 publishes no raw return statistics of these files in any source we could read; "
         "where a column says –, no public number was found (common/datasets/d4rl_reference.py).", ""]

@@ -45,7 +45,7 @@ import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 import torch
@@ -74,7 +74,7 @@ from common.datasets.smax_protocol import (
 from common.running.records import atomic_write_text
 from common.running.roots import add_root_options, chosen_root
 from common.running.runtime import check_device
-from envs.smax import MAPS
+from envs.smax import MAPS, SmaxEnv
 
 __all__ = ["build", "load", "report_text", "built_cards", "main"]
 
@@ -118,7 +118,7 @@ def build(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, d
     env_name = f"smax/{map_name}"
     arrays = collect(env_name, actor, lr.cfg.agent_id, n_eps, prof.collect_envs, seed, KINDS.index(kind),
                      progress=f"collect {env_name} {kind} ({profile})" if progress else None)
-    env = envs.make(env_name)
+    env = cast(SmaxEnv, envs.make(env_name))  # an smax/<map> name: its card is SmaxEnv's
     behavior = {
         "learner": f"common.behavior.smax_ppo ({lr.cfg.critic.upper()}), shared MLP actor over available actions",
         "ppo": asdict(lr.cfg), "seed": seed, "iterations": lr.iteration, "env_steps": int(run.env_steps()[0]),
@@ -235,10 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.behavior_only:
         for m in a.map:
             run = behavior_run(m, a.profile, root=a.root, seed=a.seed, device=a.device)
-            e = run.evals[-1]
+            last = run.evals[-1]  # not `e`: the except clause above deletes that name
             print(f"MAPPO smax/{m} ({a.profile}): {run.learner.iteration} iterations, {int(run.env_steps()[0]):,} env "
-                  f"steps, {run.times['wall']:.0f} s; final win rate sampled {e['sampled_win_rate'][0]:.2f}, greedy "
-                  f"{e['win_rate'][0]:.2f}", flush=True)
+                  f"steps, {run.times['wall']:.0f} s; final win rate sampled {last['sampled_win_rate'][0]:.2f}, greedy "
+                  f"{last['win_rate'][0]:.2f}", flush=True)
     for m, kind in pairs:
         base = build(m, kind, a.profile, root=a.root, seed=a.seed, device=a.device)
         c = Dataset.read_card(base)

@@ -62,7 +62,7 @@ def _check_extras(extras: dict[str, np.ndarray], card: dict, where: str) -> None
 
 def write_extras(path: Path, extras: dict[str, np.ndarray]) -> str:
     """Write the extras .npz atomically; returns its sha256."""
-    atomic_write(path, lambda f: np.savez(f, **extras))
+    atomic_write(path, lambda f: np.savez(f, **extras))  # type: ignore[arg-type]  # numpy stub: ** vs allow_pickle
     digest = sha256_file(path)
     return digest
 

@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -28,12 +28,24 @@ from common.datasets.card import (
     sha256_file,
 )
 
+if TYPE_CHECKING:
+    from typing import Self
+
 __all__ = ["DatasetFiles"]
 
 
 class DatasetFiles:
     """Saving, loading and checking a Dataset (its ``arrays``, ``card`` and ``id``); ``load`` builds the class it is
     called on."""
+
+    if TYPE_CHECKING:  # what the subclass (common.datasets.dataset.Dataset) defines, typed for the checker
+        arrays: dict[str, np.ndarray]
+        card: dict[str, Any]
+
+        def __init__(self, arrays: Mapping[str, np.ndarray], card: Mapping[str, Any]) -> None: ...
+
+        @property
+        def id(self) -> str: ...
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write ``<path>.npz`` and ``<path>.json`` atomically (temp file + os.replace), default
@@ -46,7 +58,7 @@ class DatasetFiles:
         tmp_js = _tmp_name(js)
         try:
             with open(tmp_npz, "wb") as f:
-                np.savez(f, **self.arrays)
+                np.savez(f, **self.arrays)  # type: ignore[arg-type]  # numpy stub: ** vs allow_pickle
                 f.flush()
                 os.fsync(f.fileno())
             card = {**self.card, "sha256": sha256_file(tmp_npz),
@@ -78,7 +90,7 @@ class DatasetFiles:
             raise DatasetError(f"{e}; {regenerate_hint(base)}") from None
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, generators: Mapping[str, Sequence[Any]] | None = None) -> "DatasetFiles":
+    def load(cls, path: str | os.PathLike, *, generators: Mapping[str, Sequence[Any]] | None = None) -> Self:
         """Load ``<path>.npz`` + ``<path>.json`` (``path`` may also be a dataset id), verifying
         the sha256, the format version, and every array's shape and dtype against the card.
 

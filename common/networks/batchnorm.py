@@ -29,6 +29,13 @@ class EnsembleBatchNorm1d(nn.Module):
     Computed by one ``F.batch_norm`` over M*F channels, so it equals ``nn.BatchNorm1d`` per member.
     """
 
+    # the parameters and buffers set in __init__, typed (nn.Module's attribute lookup is typed Tensor | Module)
+    weight: nn.Parameter | None  # [M, F]; None unless affine
+    bias: nn.Parameter | None  # [M, F]; None unless affine
+    running_mean: Tensor  # [M, F]
+    running_var: Tensor  # [M, F]
+    num_batches_tracked: Tensor  # [M]
+
     def __init__(
         self,
         n_members: int,
@@ -74,8 +81,8 @@ class EnsembleBatchNorm1d(nn.Module):
                     x3[i],
                     self.running_mean[i],  # views: updated in place
                     self.running_var[i],
-                    self.weight[i] if self.affine else None,
-                    self.bias[i] if self.affine else None,
+                    self.weight[i] if self.weight is not None else None,
+                    self.bias[i] if self.bias is not None else None,
                     self.training,
                     factor,
                     self.eps,
@@ -90,8 +97,8 @@ class EnsembleBatchNorm1d(nn.Module):
                 xt,
                 self.running_mean.view(-1),  # views: F.batch_norm updates the [M, F] buffers in place
                 self.running_var.view(-1),
-                self.weight.reshape(-1) if self.affine else None,
-                self.bias.reshape(-1) if self.affine else None,
+                self.weight.reshape(-1) if self.weight is not None else None,
+                self.bias.reshape(-1) if self.bias is not None else None,
                 self.training,
                 factor,
                 self.eps,
@@ -110,8 +117,8 @@ class EnsembleBatchNorm1d(nn.Module):
             xt,
             rm,
             rv,
-            F.pad(self.weight, (0, pad), value=1.0).reshape(-1) if self.affine else None,
-            F.pad(self.bias, (0, pad)).reshape(-1) if self.affine else None,
+            F.pad(self.weight, (0, pad), value=1.0).reshape(-1) if self.weight is not None else None,
+            F.pad(self.bias, (0, pad)).reshape(-1) if self.bias is not None else None,
             self.training,
             factor,
             self.eps,
@@ -127,8 +134,10 @@ class EnsembleBatchNorm1d(nn.Module):
         rm = self.running_mean
         bn = nn.BatchNorm1d(self.num_features, eps=self.eps, momentum=self.momentum, affine=self.affine,
                             device=rm.device, dtype=rm.dtype)  # built in the buffers' dtype: no rounding
+        # built with track_running_stats (the default), so its buffers are tensors, not None
+        assert bn.running_mean is not None and bn.running_var is not None and bn.num_batches_tracked is not None
         with torch.no_grad():
-            if self.affine:
+            if self.weight is not None and self.bias is not None:  # affine
                 bn.weight.copy_(self.weight[m])
                 bn.bias.copy_(self.bias[m])
             bn.running_mean.copy_(self.running_mean[m])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -62,7 +63,7 @@ def _as_module(act: Activation) -> nn.Module | None:
     if isinstance(act, type) and issubclass(act, nn.Module):
         return act()
     if callable(act):
-        return _Fn(act)
+        return _Fn(cast("Callable[[Tensor], Tensor]", act))  # the checker keeps `type` in act's type here
     raise TypeError(f"activation must be an nn.Module class, a module or a function, got {act!r}")
 
 
@@ -177,17 +178,17 @@ class EnsembleMLP(nn.Module):
         self.hidden = tuple(hidden)
         self.norm = EnsembleBatchNorm1d(n_members, in_dim) if input_norm else None
         sizes = (in_dim, *self.hidden, out_dim)
-        self.layers = nn.ModuleList(
-            EnsembleLinear(n_members, a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
-        )
+        linears = [EnsembleLinear(n_members, a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        self.layers = nn.ModuleList(linears)
         self.activation = _as_module(activation)
         self.output_activation = _as_module(output_activation)
         if isinstance(last_layer_init, int | float):
-            self.layers[-1].init_uniform_(float(last_layer_init))
+            linears[-1].init_uniform_(float(last_layer_init))
         elif last_layer_init is not None:
-            last_layer_init(self.layers[-1])
+            last_layer_init(linears[-1])
 
     def forward(self, x: Tensor) -> Tensor:
+        layers = cast("Sequence[EnsembleLinear]", self.layers)  # typed: nn.ModuleList's items are typed nn.Module
         h, shape = flatten_members(x, self.n_members)  # [M, N, I]
         if self.norm is not None:
             h = self.norm(h)
@@ -196,11 +197,11 @@ class EnsembleMLP(nn.Module):
         if chunking_on(h):
             sizes = member_chunks(self.n_members, h.shape[1], width, h.element_size())
         if len(sizes) == 1:
-            h = self._layers(h, [(layer.weight, layer.bias) for layer in self.layers])
+            h = self._layers(h, [(layer.weight, layer.bias) for layer in layers])
         else:  # cache blocking: members in chunks, each through all layers (same kernels per member)
             params = [
                 zip(layer.weight.split(sizes), layer.bias.split(sizes) if layer.bias is not None else [None] * len(sizes))
-                for layer in self.layers
+                for layer in layers
             ]
             per_chunk = zip(*params)  # chunk c -> [(W_c, b_c) of each layer]
             h = torch.cat([self._layers(hc, list(wb)) for hc, wb in zip(h.split(sizes), per_chunk)])
@@ -222,7 +223,7 @@ class EnsembleMLP(nn.Module):
         mods: list[nn.Module] = []
         if self.norm is not None:
             mods.append(self.norm.member_module(m))
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(cast("Sequence[EnsembleLinear]", self.layers)):  # typed as in forward
             mods.append(layer.member_module(m))
             if i < len(self.layers) - 1 and self.activation is not None:
                 mods.append(self.activation)

@@ -129,7 +129,9 @@ class AnswerPage:
     def claim_rows(self, paper: str) -> tuple[list[list[str]], dict[str, dict[str, list[str]]]]:
         """One row per claim: item, claim (id), a verdict per profile, the reason; and the tally for the summary:
         ``{"ours" | "ref": {profile: [verdict, with "⚠" appended where it rests on superseded data]}}``."""
-        rows, tally = [], {"ours": {p: [] for p in self.profiles}, "ref": {p: [] for p in self.profiles}}
+        rows: list[list[str]] = []
+        tally: dict[str, dict[str, list[str]]] = {"ours": {p: [] for p in self.profiles},
+                                                  "ref": {p: [] for p in self.profiles}}
         for c in self.pubs[paper].CLAIMS:
             row, reason = [self._link(paper, c.item), f"{claim_text(c.text)} (`{c.id}`)"], ""
             for prof in self.profiles:

@@ -29,7 +29,8 @@ def one_thread_setting(records: Sequence[Record]) -> tuple[Runs, dict[int, int]]
     by_cell: dict[tuple, dict[int, list]] = {}
     for r in records:
         by_cell.setdefault((r.item, canonical_json(r.keys)), {}).setdefault(r.n_threads, []).append(r)
-    keep_ids, left_out = set(), {}
+    keep_ids: set[int] = set()
+    left_out: dict[int, int] = {}  # threads -> records left out
     for groups in by_cell.values():
         best = min(groups, key=lambda t: (-len(groups[t]), t))
         keep_ids |= {id(r) for r in groups[best]}
@@ -70,6 +71,7 @@ def item_status(results_root, profile: str, paper: str, item: str, entries: Sequ
     for r in file.runs.newest():
         seeds_by_cell.setdefault(canonical_json(r.keys), set()).add(r.seed)
     plan = _planned(results_root, profile, paper, item)
+    want: dict[str, set | int]  # cell -> the seeds planned, or how many seeds
     if plan is not None:
         want = {canonical_json(e["keys"]): set(e["seeds"]) for e in plan}
     else:

@@ -122,10 +122,10 @@ def plot_sweep(records: Sequence[Record | Mapping], path: str | Path, x_key: str
             order = sorted(xs) if numeric else sorted(xs, key=str)
             if not order:
                 continue
-            ms = np.array([np.mean(xs[v]) for v in order])
-            sds = np.array([np.std(xs[v]) for v in order])
+            means = np.array([np.mean(xs[v]) for v in order])
+            stds = np.array([np.std(xs[v]) for v in order])
             xpos = order if numeric else list(range(len(order)))
-            ax.errorbar(xpos, ms, yerr=sds, marker="o", capsize=3, label=name)
+            ax.errorbar(xpos, means, yerr=stds, marker="o", capsize=3, label=name)
             if not numeric:
                 ax.set_xticks(xpos, [label(v) for v in order])
         ax.set_xlabel(x_key)

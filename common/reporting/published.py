@@ -49,7 +49,7 @@ import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from common.running.roots import REPO_ROOT
 
@@ -65,7 +65,7 @@ class PublishedError(ValueError):
     """A published.py value that is not what its field allows."""
 
 
-def _allowed(values: Sequence[Any]) -> str:
+def _allowed(values: Iterable[Any]) -> str:
     return ", ".join(str(v) for v in values)
 
 
@@ -369,6 +369,7 @@ def normalize_published(module: Any, paper: str | None = None, claims_module: An
 
 def _module_at(path: Path, name: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, f"{path} is not an importable .py file"
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -381,8 +382,8 @@ def load_published(paper: str, papers_root: str | Path | None = None) -> types.S
     if not path.exists():
         return normalize_published(None, paper)
     try:
-        claims = path.with_name("claims.py")
-        claims = _module_at(claims, f"_offmarl_claims_{paper}") if claims.exists() else None
+        claims_py = path.with_name("claims.py")
+        claims = _module_at(claims_py, f"_offmarl_claims_{paper}") if claims_py.exists() else None
         return normalize_published(_module_at(path, f"_offmarl_published_{paper}"), paper, claims)
     except Exception as e:  # noqa: BLE001 - report what is wrong, render the rest
         warnings.warn(f"{path}: could not load ({type(e).__name__}: {e})")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 from tabulate import tabulate
 
@@ -48,7 +48,7 @@ def render_table(item: str, spec: Table | Mapping[str, Any], entries: Sequence, 
 
     With ``ref_records`` (the committed reference's records, when ``records`` are this machine's),
     each cell also shows the reference's value and verdict, and the detail table ours − reference."""
-    spec, records = as_item(spec, item), Runs(records)
+    spec, records = cast(Table, as_item(spec, item)), Runs(records)  # a table item: report.py dispatches by kind
     ref_records = None if ref_records is None else Runs(ref_records)
     rows, col, metric = list(spec.rows), spec.cols, spec.metric
     p = spec.precision if spec.precision is not None else infer_precision(entries)
@@ -91,9 +91,9 @@ def render_table(item: str, spec: Table | Mapping[str, Any], entries: Sequence, 
     for r in row_ids:
         line = [label(json.loads(v)) for v in r]
         for cid in col_ids:
-            c = cells.get((*r, cid))
-            text = format_cell(c, p, markers.get((*r, cid), ""), spec) if c else ""
-            if c and ref_cells is not None:
+            cell = cells.get((*r, cid))
+            text = format_cell(cell, p, markers.get((*r, cid), ""), spec) if cell else ""
+            if cell and ref_cells is not None:
                 text += f" · ref {format_ref(ref_cells.get((*r, cid)), p, spec)}"
             line.append(text)
         wide.append(line)
@@ -156,7 +156,7 @@ def render_table(item: str, spec: Table | Mapping[str, Any], entries: Sequence, 
 READINGS = (("best", "best evaluation over training"), ("last10", "mean of the last 10 evaluations"))
 
 
-def render_readings(records: Sequence[Record], entries: Sequence, names: Sequence[str], metric: str, spec: Item,
+def render_readings(records: Sequence[Record], entries: Sequence, names: Sequence[str], metric: str, spec: Table,
                     p: int) -> str:
     """The table's cells read three ways from the same runs (when the records carry ``<metric>_best`` and
     ``<metric>_last10``, common.running.offline.score_readings): the last evaluation (the table's own reading), the best
@@ -236,7 +236,7 @@ def render_figure(item: str, spec: Figure | Mapping[str, Any], entries: Sequence
 
     With ``ref_records`` (the committed reference's newest records; ``ref_verdicts`` its claim
     verdicts), the per-cell table and the claims show the reference beside ours."""
-    spec: Item = as_item(spec, item)
+    spec = cast(Figure, as_item(spec, item))  # a figure item: report.py dispatches by kind
     records, ref_records = Runs(records), None if ref_records is None else Runs(ref_records)
     metric = spec.metric
     p = spec.precision if spec.precision is not None else infer_precision(entries)

@@ -45,7 +45,14 @@ from common.reporting.outcomes import (
     one_thread_setting,
     status_text,
 )
-from common.reporting.published import Item, Table, discover_papers, load_published, normalize_published
+from common.reporting.published import (
+    Figure,
+    Item,
+    Table,
+    discover_papers,
+    load_published,
+    normalize_published,
+)
 from common.reporting.render import md_table, render_claims, render_figure, render_table, script_panels
 from common.running.profiles import PROFILE_NAMES
 from common.running.records import atomic_write_text
@@ -75,7 +82,7 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
     spec: Item | None = pub.ITEMS.get(item)
     if spec is None:  # an item of ours (e.g. a diagnostic): one row per combination of its other keys
         keys = dict.fromkeys(k for r in file.runs for k in r.keys if k != "method")
-        spec = Table(title="(not listed in published.py)", rows=list(keys), cols="method", metric="normalized")
+        spec = Table(title="(not listed in published.py)", rows=tuple(keys), cols="method", metric="normalized")
     recs, left_out = one_thread_setting(file.runs.where(lambda r: of_profile(r, profile)).newest())
     ref_recs = ref_file = None
     if reference_root is not None and Path(reference_root).resolve() != results_root.resolve():
@@ -107,7 +114,7 @@ def write_item_report(results_root: str | Path, profile: str, paper: str, item: 
         head.append(f"**published.py failed to load**: {pub.error}\n")
     verdicts = claim_verdicts(claims, file.newest_verdicts)
     ref_verdicts = claim_verdicts(claims, ref_file.newest_verdicts) if ref_file is not None else None
-    if spec.kind == "figure":
+    if isinstance(spec, Figure):  # spec.kind == "figure"
         body, _ = render_figure(item, spec, entries, recs, base / f"{item}.png", verdicts, notes, ref_recs,
                                 ref_verdicts)
     else:

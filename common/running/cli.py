@@ -219,7 +219,7 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     part = "" if len(cells) == len(grid) else f" of {len(grid)}"
     grouped = f" group={args.group}" if args.group > 1 else ""
     if _PLANS is not None:
-        todo = pending_runs(cells, seeds, RunEnv(profile, args.results), force=args.force)
+        todo = pending_runs(cells, seeds, RunEnv(profile, Path(args.results)), force=args.force)
         _PLANS.append(ItemPlan(paper, item, len(cells), len(grid), list(seeds), len(cells) * len(seeds),
                                len(cells) * len(seeds) - len(todo), grid_keys=[c.keys_id() for c in grid]))
         raise SystemExit(0)

@@ -64,11 +64,13 @@ def evaluate(
     if venv.n != P * E:
         raise ValueError(f"vec_env has {venv.n} envs, need n_policies * n_episodes = {P * E}")
     spec = venv.spec
-    base = [int(seeds)] * P if np.isscalar(seeds) else [int(s) for s in seeds]
+    # np.isscalar's stub narrows only its True branch (and to numpy's scalar types, not int)
+    base = [int(seeds)] * P if np.isscalar(seeds) else [int(s) for s in seeds]  # type: ignore[arg-type, union-attr]
     if len(base) != P:
         raise ValueError(f"need one seed per policy ({P}), got {len(base)}")
     obs = venv.reset(seeds=[base[p] + e for p in range(P) for e in range(E)])  # [P*E, N, O]
-    rewards, alive = [], []
+    rewards: list[np.ndarray] = []  # [P*E, N] per step
+    alive: list[np.ndarray] = []  # [P*E] per step
     with torch.inference_mode():
         while not venv.done.all() and (max_steps is None or len(rewards) < max_steps):
             act = np.asarray(policy(obs.reshape(P, E, spec.n_agents, spec.obs_dim)))

@@ -86,7 +86,7 @@ Status = tuple[str, str, "str | None"]  # (run_id, status, reason): what every r
 class RunSummary:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (run_id, reason)
+    failed: list[tuple[str, str | None]] = field(default_factory=list)  # (run_id, reason)
     nonfinite: list[str] = field(default_factory=list)  # recorded, but the score was NaN/inf
     reused: list[str] = field(default_factory=list)  # recorded as a copy of an identical earlier run
     groups: list[int] = field(default_factory=list)  # the sizes of the batched groups run (common.running.grouping)
@@ -184,6 +184,7 @@ def run_task(task: Sequence[tuple[Cell, int]], job: Job | Callable, env: RunEnv)
         out = [run_one(*task[0], job, env)]
     else:
         alone = dataclasses.replace(env, reuse_from=None)  # a group's run that fails over to running alone
+        assert job.run_group is not None, "only a job with run_group plans tasks of several runs"
         out = run_group(
             task, job.run_group, run_id=env.run_id, settle=lambda c, s: settle_run(c, s, job, env),
             alone=lambda c, s: run_one(c, s, job, alone), context=env.context,

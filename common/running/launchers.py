@@ -178,7 +178,7 @@ def _connect(ray, address: str, device: str, threads: int) -> bool:
 
 def run_ray(calls: Sequence[tuple[Callable, tuple]], labels: Sequence[str], *, threads: int, device: str,
             address: str | None, env: Mapping[str, str] | None = None, git: Mapping[str, Any] | None = None
-            ) -> list[tuple[str, str, str | None] | Any]:
+            ) -> list[Any]:
     """Run ``fn(*args)`` for each of ``calls`` as a Ray task; results in order. A task that failed for
     good (worker died ``RAY_MAX_RETRIES`` + 1 times, or raised) gives ``(label, "failed", reason)``.
     ``env``: environment variables of every task (with those of ``FORWARDED_ENV`` set here)."""

@@ -195,7 +195,7 @@ def offline_run_group(runs: Sequence[tuple[Any, int, Any]], *, learner: str | No
     size cut to a small dataset, another resumed step) form stacks of their own."""
     name = _learner_name(runs[0][0].config, learner)
     datasets: dict[str, tuple[Any, Any]] = {}  # dataset spec -> (Dataset, prepared tensors): loaded once each
-    built = []  # per run: (learner, its dataset's card, prepared tensors, loop step)
+    built: list[Any] = []  # per run: (learner, its dataset's card, prepared tensors, loop step); None once stacked
     for cell, seed, ctx in runs:
         spec = canonical_json(to_jsonable(cell.config["dataset"]))
         data, tensors = datasets.get(spec, (None, None))
@@ -263,6 +263,7 @@ def fixed_minibatches(learner, tensors, seed: int | Sequence[int], n: int) -> li
     if n <= 0:
         return None
     dev = tensors["obs"].device
+    g: torch.Generator | list[torch.Generator]
     if isinstance(seed, (int, np.integer)):
         g = torch.Generator(device=dev).manual_seed(OFFICIAL_MINIBATCH_SEED + seed)
     else:  # a stack of runs: each run's own generator, as alone (a list: one per stacked learner)

@@ -30,7 +30,7 @@ def _locked_plan(results_root: str | Path, profile: str, paper: str, item: str, 
     lock = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        plan = {"cells": []}
+        plan: dict[str, Any] = {"cells": []}
         if path.exists():
             try:
                 plan = json.loads(path.read_text())

@@ -104,7 +104,7 @@ def _matches(value: Any, hint: Any) -> bool:
 
 
 def _type_text(hint: Any) -> str:
-    return getattr(hint, "__name__", None) if isinstance(hint, type) else str(hint).replace("typing.", "")
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,11 @@ def reset_failures() -> None:
     _SEEN.clear()
 
 
-def failures_text(failed: Sequence[tuple[str, str]], tracebacks: bool = False) -> str:
+def failures_text(failed: Sequence[tuple[str, str | None]], tracebacks: bool = False) -> str:
     """The failed (run_id, reason) pairs, one block per distinct reason: ``FAILED <run>: <reason>`` for a reason of
     one run, ``FAILED <n> runs with the same error: <reason>`` and the runs for a shared one; with ``tracebacks``,
     the first traceback of each reason follows it."""
-    groups: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, list[tuple[str, str | None]]] = {}
     for rid, reason in failed:
         groups.setdefault(str(reason), []).append((rid, reason))
     lines = []

@@ -219,6 +219,9 @@ class Verdict:
         """The verdict stored as ``rec`` (a line with ``keys = {"claim": id}``)."""
         if "claim" not in rec.keys:
             raise RecordError(f"record {rec.run_id!r} is a run, not a claim verdict (keys {dict(rec.keys)})")
+        if rec.paper is None or rec.item is None or rec.profile is None:
+            raise RecordError(f"claim verdict {rec.run_id!r} lacks its paper, item or profile (paper={rec.paper!r}, "
+                              f"item={rec.item!r}, profile={rec.profile!r})")
         ex = dict(rec.extra)
         holds, evidence = ex.pop("holds", None), ex.pop("evidence", "")
         return cls(paper=rec.paper, item=rec.item, profile=rec.profile, claim=rec.keys["claim"], holds=holds,

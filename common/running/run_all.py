@@ -179,7 +179,7 @@ def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None
               f"{p.todo} to run  {when}")
     known = [i for i in items if i.predicted_s is not None and i.plan.todo]
     unknown = [i.name for i in items if i.predicted_s is None and i.plan.todo and not i.plan.needs]
-    total = sum(i.predicted_s for i in known)
+    total = sum(i.predicted_s for i in known if i.predicted_s is not None)  # all of known: narrowed for the checker
     print(f"predicted time: {fmt_seconds(total)} for {len(known)} items from measured times (here: this machine's "
           f"last run of the item; ref: the committed reference's, one item at a time, with --jobs 1 or more"
           f"{'; not measured: ' + ', '.join(unknown) if unknown else ''})")
@@ -209,6 +209,7 @@ def run_item(item: Item, argv: Sequence[str], log_path: Path, progress: Path, ba
         state["proc"] = proc
 
         def copy():
+            assert proc.stdout is not None  # PIPE (Popen's pipes are typed Optional)
             for line in proc.stdout:
                 log.write(line)
                 log.flush()

@@ -217,7 +217,7 @@ def _sacred_experiment(name: str, sacred_dir: Path):
     run_log = sl.getChild(name)  # Sacred's logger of this run
     if _sacred_failed_line not in run_log.filters:  # a failed run is reported once by record_run (common.running.progress)
         run_log.addFilter(_sacred_failed_line)
-    ex.logger = sl
+    ex.logger = sl  # type: ignore[assignment]  # sacred's Ingredient types its logger by `self.logger = None`
     return ex
 
 
@@ -294,11 +294,12 @@ def settle_run(cell: Cell, seed: int, job: Job, env: RunEnv) -> str | None:
     items = [cell.item, *env.reuse_from]
     donor = find_identical_run(env, cell, seed, items)
     spec_fn, ident_fn = job.data_spec, job.data_identity
-    spec = spec_fn(cell.config) if donor is not None and spec_fn is not None else None
-    if spec is not None:  # a donor must have trained on the data this run would use
-        data = ident_fn(spec)
-        if same_data(donor.get("extra"), data) is not True:
-            donor = find_identical_run(env, cell, seed, items, data)
+    if donor is not None and spec_fn is not None and ident_fn is not None:  # a Job gives both or neither
+        spec = spec_fn(cell.config)
+        if spec is not None:  # a donor must have trained on the data this run would use
+            data = ident_fn(spec)
+            if same_data(donor.get("extra"), data) is not True:
+                donor = find_identical_run(env, cell, seed, items, data)
     if donor is None:
         return None
     append_record(env.records_path(cell), reused_record(donor, cell, env.run_id(cell, seed)))

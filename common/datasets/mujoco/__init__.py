@@ -55,7 +55,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -87,6 +87,9 @@ from common.datasets.mujoco.rollouts import Sampler, collect, replay
 from common.datasets.returns import return_stats
 from common.running.runtime import cpu_model
 from envs.gym_mujoco import D4RL_REF_SCORES, EPISODE_LENGTH, MULTI_AGENT, TASKS, check_task, task_dims
+
+if TYPE_CHECKING:
+    from envs.mamujoco import MaMuJoCoEnv
 
 __all__ = ["KINDS", "PROFILES", "ALIASES", "MujocoProfile", "build", "load", "split", "behavior_run", "policy_set", "has_policies",
            "dataset_base", "data_profile", "check_profile", "GROUPS", "built_cards", "all_pairs"]
@@ -301,7 +304,7 @@ def _make(task: str, kind: str, profile: str, *, root, device: str, seed: int, p
     env_name = MULTI_AGENT[task]
     import envs
 
-    ma = envs.make(env_name)
+    ma = cast("MaMuJoCoEnv", envs.make(env_name))  # MULTI_AGENT's names are MaMuJoCo envs
     n = ma.spec.n_agents
     combos = np.array(list(itertools.product((0, 1), repeat=n)))  # [C, N]: 0 medium, 1 expert
     dim_agent = np.zeros(int(ps.card["act_dim"]), np.int64)
@@ -331,7 +334,7 @@ def split(ds: Dataset, env_name: str, **options) -> Dataset:
     obs/actions split by the env's map, the reward copied to every agent, state = the single-agent obs."""
     import envs
 
-    env = envs.make(env_name, **options)
+    env = cast("MaMuJoCoEnv", envs.make(env_name, **options))  # a MaMuJoCo env (its split maps)
     if ds.n_agents != 1:
         raise DatasetError(f"{ds.id} is not a single-agent dataset (n_agents={ds.n_agents})")
     s, s2 = ds.obs[:, 0], ds.next_obs[:, 0]

@@ -45,6 +45,7 @@ __all__ = ["main", "export_policies"]
 def export_policies(task: str, profile: str, root=None) -> str:
     """Copy ``task``'s policy set (made from this machine's SAC run, exporting it first) to the committed folder."""
     ps = policy_set(task, profile, root=root)
+    assert ps.path is not None, "policy_set returns a set read from or written to its file"
     if ps.source == "committed":
         return f"{task}: the committed set is already in use ({ps.path}.npz)"
     dest = COMMITTED / data_profile(profile) / task

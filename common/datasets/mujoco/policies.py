@@ -77,8 +77,9 @@ class PolicySet:
 
     def sac_config(self) -> SACConfig:
         cfg = dict(self.card["sac"])
-        return SACConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()
-                            if k in SACConfig.__dataclass_fields__})
+        fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()
+                                  if k in SACConfig.__dataclass_fields__}
+        return SACConfig(**fields)
 
     def replay_series(self) -> list[tuple[int, int, str]]:
         """[(first step, stop step, policy name)] of the replay segments, in order, covering [0, sac steps)."""
@@ -92,7 +93,7 @@ def save_policy_set(ps: PolicySet, base: Path) -> PolicySet:
     """Write ``ps`` as ``base.npz`` + ``base.json`` (atomically; the card gets the .npz's sha256)."""
     arrays = {f"{name}/{k}": np.ascontiguousarray(v, np.float32) for name, st in ps.states.items() for k, v in st.items()}
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # numpy stub: ** vs allow_pickle
     data = buf.getvalue()
     card = {**ps.card, "format": FORMAT, "npz_sha256": hashlib.sha256(data).hexdigest(),
             "policy_sha256": {name: weights_sha(st) for name, st in sorted(ps.states.items())}}

@@ -4,9 +4,12 @@ Pure definitions (no torch, no env): common.datasets.mujoco builds the data by t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from common.behavior.sac import SACConfig
+
+if TYPE_CHECKING:
+    import numpy as np
 
 VERSION = 1  # bump when the generation changes: old files are then refused by their card (a profile may bump its own)
 KINDS = ("random", "medium", "medium-replay", "full-replay", "expert", "medium-expert", "mixed")
@@ -89,7 +92,7 @@ def group_of(task: str) -> tuple[str, ...]:
     return next(g for g in GROUPS if check_task(task) in g)
 
 
-def choose_snapshots(steps: Sequence[int], scores: Sequence[float], random_return: float,
+def choose_snapshots(steps: Sequence[int], scores: Sequence[float] | np.ndarray, random_return: float,
                      rule: str = "final", start_steps: int = 0) -> dict[str, Any]:
     """The medium and expert evaluation snapshots (indices into ``steps``) of one member's evaluations ``scores``
     (``SNAPSHOT_RULES``). "final": expert = the last evaluation; medium = the first after step 0 reaching

@@ -15,7 +15,7 @@ Episodes end at ``EPISODE_LENGTH`` (``timeouts``) or when the robot falls (``ter
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -112,7 +112,7 @@ def collect(task: str, size: int, seed: int, choose_action: Callable[[np.ndarray
     return _arrays(rows[:size]), np.array(combos, np.int64)
 
 
-def replay(task: str, series: list[tuple[int, int, Actor | None]], cfg: SACConfig, seed: int,
+def replay(task: str, series: Sequence[tuple[int, int, Actor | None]], cfg: SACConfig, seed: int,
            progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """The replay rebuilt from a policy series (see the module docstring): ``series`` = [(start, stop, actor)]
     covering [0, T) in order (actor None: uniform actions), one env stepping through all of it.
