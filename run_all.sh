@@ -10,7 +10,8 @@
 # machine's results root, runs/ (git-ignored; $OFFMARL_RESULTS overrides it), never to the committed
 # reference results/; runs/REPORT.md shows every cell as published | reference | this machine.
 # First the plan (items, cells, runs, predicted time from measured times), then one progress bar over all
-# runs with an ETA; each item's output goes to runs/<profile>/logs/<paper>/<item>.log (--verbose: here too).
+# runs with an ETA; up to --jobs items run at once (a paper's items one after another, papers side by side);
+# each item's output goes to runs/<profile>/logs/<paper>/<item>.log (--verbose: here too).
 # Ctrl-C or SIGTERM stops it; the same command resumes. A failing item does not stop the others; the
 # summary lists what ran and what failed (exit 1), each distinct failure once.
 set -uo pipefail
@@ -18,16 +19,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 # the cores this process may use (nproc alone would answer $OMP_NUM_THREADS when it is set)
 cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; sed "s/JOBS_DEFAULT/$cores/" <<'TXT'
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; sed "s/JOBS_DEFAULT/$cores/" <<'TXT'
 Options:
   --profile smoke|quick|full   scale of every run (default: quick)
   --paper NAME                 only this paper (repeatable): omar, cast_bcq, moma_ppo, otc
   --item NAME                  only this item (repeatable), e.g. table1 or omar/table1
   --threads N                  torch threads per run (default 1; part of a run's identity)
-  --jobs N                     worker processes per item (default: the number of cores, here JOBS_DEFAULT;
-                               datasets are made first, once; records equal those of one process)
-  --launcher NAME              inline, process or ray: where each item's runs go (default process, inline
-                               with --jobs 1; ray: each run a Ray task, README 'Scaling out')
+  --jobs N                     up to N item scripts at once, each running its runs in its own process
+                               (default: the number of cores, here JOBS_DEFAULT); items of one paper, or of
+                               two papers on one environment's data, one after another; an item left alone
+                               gets N worker processes. Records equal those of one item at a time
+  --launcher NAME              inline, process or ray: where each item's runs go (default inline: in the
+                               item's own process, --jobs items at once; process: one item at a time, its
+                               runs on --jobs worker processes; ray: one item at a time, each run a Ray
+                               task, docs/scaling.md)
   --device DEV                 torch device of the runs: cpu (default), cuda or cuda:N (checked first)
   --verbose                    each item's output on the terminal too (always in its log file)
   --address ADDR               with --launcher ray: the cluster, HOST:PORT of its head, auto or local
@@ -92,11 +97,11 @@ for ((k = 0; k < ${#pass[@]}; k++)); do
   fi
 done
 case "$launcher" in ""|inline|process|ray) ;; *) die "unknown launcher '$launcher'; valid: inline, process, ray" ;; esac
-[ -n "$jobs" ] && [ "$jobs" -gt 1 ] && [ -n "$launcher" ] && [ "$launcher" != process ] \
-  && die "--jobs $jobs needs --launcher process (got '$launcher')"
-[ -z "$jobs" ] && { [ -z "$launcher" ] || [ "$launcher" = process ]; } && jobs="$cores"  # every core by default
+[ -n "$jobs" ] && [ "$jobs" -gt 1 ] && [ "$launcher" = ray ] \
+  && die "--jobs $jobs needs --launcher process or inline (got 'ray': the cluster's CPUs run the runs)"
+[ -z "$jobs" ] && [ "$launcher" != ray ] && jobs="$cores"  # every core by default
 [ -z "$jobs" ] && jobs=1
-[ -z "$launcher" ] && { [ "$jobs" -gt 1 ] && launcher=process || launcher=inline; }
+[ -z "$launcher" ] && launcher=inline
 [ -n "$address" ] && [ "$launcher" != ray ] && die "--address '$address' needs --launcher ray (got '$launcher')"
 launch=(--launcher "$launcher" --jobs "$jobs")
 [ -n "$address" ] && launch+=(--address "$address")
@@ -138,6 +143,6 @@ fi
 source scripts/bootstrap.sh || { echo "set-up failed" >&2; exit 1; }
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 # the plan, one progress bar, a log per item, the report and the summary: common/running/run_all.py (it checks the device
-# before anything runs; exec: Ctrl-C and SIGTERM reach it, and it stops the running item and says how to resume)
+# before anything runs; exec: Ctrl-C and SIGTERM reach it, and it stops the running items and says how to resume)
 exec "$OFFMARL_PY" -m common.running.run_all --profile "$profile" --threads "$threads" "${launch[@]}" --device "$device" \
   "${where[@]}" "${pass[@]}" "${verbose[@]}" --command "$command" -- "${items[@]}"

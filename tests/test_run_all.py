@@ -1,5 +1,6 @@
 """``./run_all.sh``'s first run (issue 62), cheaply: its plan, its progress events, --force replacing records,
-failures said once, a stop that says how to resume, and each committed smoke reference against the code's grid.
+failures said once, a stop that says how to resume, each committed smoke reference against the code's grid, and
+``--jobs J``'s items side by side (common.running.item_schedule: which may run together, which first).
 
 Item runs are faked (a venv python that answers for papers/*) or replaced by toy jobs; planning is real (every
 item script's own ``main`` under ``common.running.cli.planning``: a few seconds for all 31)."""
@@ -12,23 +13,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from common.running import cli
 from common.running.experiment import Cell, run_cells
+from common.running.item_schedule import Schedule, data_env, item_envs, measured_per_run, simulate
 from common.running.progress import RunFailure, failures_text, read_progress, report_progress
 from common.running.records import append_record, canonical_json, is_claim, load_records, replace_record
 from common.running.roots import REFERENCE_ROOT
-from common.running.run_all import (
-    Item,
-    Stop,
-    measured_per_run,
-    parse_args,
-    plan_items,
-    print_plan,
-    stopped_message,
-)
+from common.running.run_all import Item, Stop, parse_args, plan_items, print_plan, stopped_message
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = sorted(str(p.relative_to(ROOT)) for pat in ("table*.py", "figure*.py", "ablations*.py")
@@ -137,12 +132,13 @@ def test_device_cuda_is_passed_through_or_refused_clearly(tmp_path):
         assert not log.exists()
 
 
-def test_sigterm_stops_the_item_and_says_how_to_resume(tmp_path):
+def test_sigterm_stops_the_running_items_and_says_how_to_resume(tmp_path):
     env = _fake_env(tmp_path, "  papers/*) exec sleep 60;;\n")
-    cmd = ["bash", "run_all.sh", "--profile", "smoke", "--item", "omar/table1", "--results", str(tmp_path / "runs")]
+    cmd = ["bash", "run_all.sh", "--profile", "smoke", "--jobs", "2", "--item", "omar/table1", "--item", "omar/table2",
+           "--item", "otc/figure7", "--results", str(tmp_path / "runs")]
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
-    for line in p.stdout:  # the plan first, then the item starts
+    for line in p.stdout:  # the plan first, then two items start (omar/table2 waits for omar/table1)
         lines.append(line)
         if line.startswith("(planned in"):
             break
@@ -150,21 +146,140 @@ def test_sigterm_stops_the_item_and_says_how_to_resume(tmp_path):
     p.send_signal(signal.SIGTERM)
     out = "".join(lines) + p.stdout.read()
     assert p.wait(timeout=60) == 128 + signal.SIGTERM, out
-    assert "run_all.sh plan: profile smoke, 1 items, 3 cells, 6 runs (6 to run" in out
-    assert "stopped by SIGTERM" in out and "stopped in: omar/table1 (0/6" in out
-    assert "The same command resumes" in out and "./run_all.sh --profile smoke --item omar/table1 --results " in out
+    assert "run_all.sh plan: profile smoke, 3 items, 8 cells, 16 runs (16 to run" in out
+    assert "up to 2 items at a time" in out
+    assert "stopped by SIGTERM" in out and "finished items (0/3): none" in out
+    assert ("stopped in: omar/table1 (0/6 of its runs recorded), otc/figure7 (0/4 of its runs recorded); not started: "
+            "omar/table2") in out
+    assert "The same command resumes" in out and "./run_all.sh --profile smoke --jobs 2 --item omar/table1" in out
     ps = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout.split()
     children = [x for x in ps if Path(f"/proc/{x}/environ").exists()
                 and str(tmp_path).encode() in Path(f"/proc/{x}/environ").read_bytes()]
-    assert not children  # the item's process was stopped with it
+    assert not children  # the items' processes were stopped with it
 
 
-def test_stopped_message_lists_what_finished():
+def test_stopped_message_lists_what_finished(capsys):
     a = parse_args(["--command", "./run_all.sh --profile quick"])
-    done = Item("papers/omar/table1.py", cli.ItemPlan("omar", "table1", runs=6), events=[{}] * 6)
-    cur = Item("papers/omar/table2.py", cli.ItemPlan("omar", "table2", runs=6), events=[{}] * 2)
+    done = Item("papers/omar/table1.py", cli.ItemPlan("omar", "table1", runs=6), events=[{}] * 6, state="done")
+    cut = Item("papers/omar/table2.py", cli.ItemPlan("omar", "table2", runs=6), events=[{}] * 2, state="stopped")
+    also = Item("papers/otc/table1.py", cli.ItemPlan("otc", "table1", runs=4), state="stopped")
     rest = Item("papers/omar/table3.py", cli.ItemPlan("omar", "table3", runs=6))
-    assert stopped_message(Stop(signal.SIGINT), [done, cur, rest], [done], a, 5.0) == 130
+    assert stopped_message(Stop(signal.SIGINT), [done, cut, rest, also], a, 5.0) == 130
+    out = capsys.readouterr().out
+    assert "stopped by SIGINT after 5 s" in out and "finished items (1/4): omar/table1\n" in out
+    assert ("stopped in: omar/table2 (2/6 of its runs recorded), otc/table1 (0/4 of its runs recorded); not started: "
+            "omar/table3\n") in out
+    assert "8 runs recorded in this invocation" in out and out.rstrip().endswith("./run_all.sh --profile quick")
+
+
+def _items(spec: str) -> list[SimpleNamespace]:
+    """Toy items from ``"paper/item:seconds:env,env ..."`` (no env: unknown), in the listed order."""
+    out = []
+    for word in spec.split():
+        name, secs, envs = word.split(":")
+        paper, item = name.split("/")
+        out.append(SimpleNamespace(name=name, plan=SimpleNamespace(paper=paper, item=item), predicted_s=float(secs),
+                                   envs=frozenset(envs.split(",")) if envs else None))
+    return out
+
+
+def _names(ready) -> list[tuple[str, int]]:
+    return [(it.name, k) for it, k in ready]
+
+
+def test_schedule_keeps_a_papers_order_and_apart_the_items_on_one_environment():
+    a1, a2, b1, c1, c2 = _items("a/t1:10:x a/t2:50:y b/t1:30:x c/t1:5:z c/t2:5:w")
+    s = Schedule([a1, a2, b1, c1, c2], 2)
+    # the most work left first: paper a (60 s) then b (30 s); b/t1 shares x with a/t1, so c/t1 starts beside it
+    assert _names(s.ready()) == [("a/t1", 1), ("c/t1", 1)]
+    for it, k in s.ready():
+        s.start(it, k)
+    assert s.ready() == []  # full
+    s.finish(c1)
+    assert _names(s.ready()) == [("c/t2", 1)]  # not a/t2 (a/t1 runs), not b/t1 (x in use)
+    s.start(c2)
+    s.finish(a1)
+    assert _names(s.ready()) == [("a/t2", 1)]  # a's rest (50 s) before b's (30 s)
+    s.start(a2)
+    s.finish(c2)
+    assert _names(s.ready()) == [("b/t1", 1)]  # x free now
+    s.start(b1)
+    assert s.waiting == [] and s.ready() == []
+
+
+def test_schedule_runs_an_unknown_item_alone_and_gives_a_last_paper_every_slot():
+    u, a1, b1, b2 = _items("u/t1:99: a/t1:10:x b/t1:10:y b/t2:10:z")
+    s = Schedule([u, a1, b1, b2], 3)
+    assert _names(s.ready()) == [("u/t1", 3)]  # nothing else may start beside it: it gets every slot
+    s.start(u, 3)
+    assert s.ready() == []
+    s.finish(u)
+    assert _names(s.ready()) == [("b/t1", 1), ("a/t1", 1)]
+    s.start(b1)
+    s.start(a1)
+    s.finish(a1)
+    assert s.ready() == []  # b/t2 waits for b/t1
+    s.finish(b1)
+    assert _names(s.ready()) == [("b/t2", 3)]  # one paper left: its item gets the three slots
+    one = Schedule(_items("b/t1:1:y a/t1:50:x"), 1)
+    assert _names(one.ready()) == [("b/t1", 1)]  # one slot: the listed order
+    with pytest.raises(ValueError, match="slots 0"):
+        Schedule([], 0)
+
+
+def test_simulated_wall_time_of_the_schedule():
+    items = _items("a/t1:10:x a/t2:50:y b/t1:30:x c/t1:5:z c/t2:5:w")
+    assert simulate(items, 1) == 100.0
+    # a/t1 + c/t1 at 0; c/t2 at 5; a/t2 at 10 (to 60), b/t1 at 10 (to 40): 60 s
+    assert simulate(items, 2) == 60.0
+    assert simulate(_items("a/t1:10:x a/t2:20:x"), 2) == 30.0  # one paper: nothing side by side
+
+
+def test_item_envs_come_from_records_and_grid_with_a_robots_sac_group(tmp_path):
+    assert data_env("mamujoco/walker2d-2x3") == data_env("mamujoco/halfcheetah-6x1") == "mamujoco/halfcheetah+walker2d"
+    assert data_env("mamujoco/hopper-3x1") == "mamujoco/hopper" and data_env("smax/2s3z") == "smax/2s3z"
+    base = tmp_path / "quick" / "p"
+    base.mkdir(parents=True)
+    recs = [{"keys": {"m": "a"}, "config": {"dataset": {"env": "mamujoco/walker2d-2x3", "kind": "medium"}}},
+            {"keys": {"claim": "c"}, "config": {}}, {"keys": {"m": "b"}, "config": {"dataset": "not a dict"}}]
+    (base / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs) + '{"dataset": corrupt\n')
+    plan = cli.ItemPlan("p", "t", grid_keys=[canonical_json({"env": "smax/3m", "m": "a"}), canonical_json({"m": "b"})])
+    assert item_envs([tmp_path], plan) == {"mamujoco/halfcheetah+walker2d", "smax/3m"}
+    assert item_envs([tmp_path / "none"], cli.ItemPlan("p", "t", grid_keys=[canonical_json({"m": "a"})])) is None
+
+
+def test_every_smoke_item_has_known_environments(smoke_plans):
+    """The committed smoke reference names each item's datasets: no item has to run alone (rule 3), and the items
+    of two papers that build one MuJoCo SAC group's data are kept apart."""
+    envs = {f"{it.plan.paper}/{it.plan.item}": item_envs([REFERENCE_ROOT], it.plan) for it in smoke_plans}
+    assert all(envs.values()), [k for k, v in envs.items() if not v]
+    assert "mamujoco/halfcheetah+walker2d" in envs["cast_bcq/figure4"] & envs["otc/table2"]
+
+
+def test_items_of_two_papers_run_side_by_side_but_never_on_one_environment(tmp_path):
+    """Through run_all.sh with fake items that log their start and end: with --jobs 2, items of two papers overlap,
+    while a paper's items, and CAST-BCQ's and OTC's MuJoCo items (one SAC group's data), never do."""
+    log = tmp_path / "times.txt"
+    env = _fake_env(tmp_path, f"  papers/*) echo \"$1 start $(date +%s.%N)\" >> {log}; sleep 1; "
+                              f"echo \"$1 end $(date +%s.%N)\" >> {log}; exit 0;;\n")
+    items = ["omar/table1", "omar/table2", "cast_bcq/figure4", "otc/table1", "otc/figure7"]
+    cmd = ["bash", "run_all.sh", "--profile", "smoke", "--jobs", "2", "--results", str(tmp_path / "runs")]
+    p = subprocess.run(cmd + [x for i in items for x in ("--item", i)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=180, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    span: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        script, what, t = line.split()
+        span.setdefault(f"{Path(script).parent.name}/{Path(script).stem}", []).append(float(t))
+    assert sorted(span) == sorted(items) and all(len(v) == 2 for v in span.values())
+
+    def overlap(x, y):
+        return span[x][0] < span[y][1] and span[y][0] < span[x][1]
+    assert not overlap("omar/table1", "omar/table2") and not overlap("otc/table1", "otc/figure7")
+    assert span["omar/table1"][1] <= span["omar/table2"][0]  # the listed order within a paper
+    assert not overlap("cast_bcq/figure4", "otc/table1")
+    assert any(overlap(x, y) for x in items for y in items if x.split("/")[0] != y.split("/")[0])
+    assert "ran     papers/otc/figure7.py" in p.stdout and "=== report" in p.stdout
 
 
 def test_progress_events_round_trip(tmp_path, monkeypatch):

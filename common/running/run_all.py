@@ -1,4 +1,4 @@
-"""``./run_all.sh``'s driver: plan every item, then run them one after another under one progress bar.
+"""``./run_all.sh``'s driver: plan every item, then run them, up to ``--jobs`` at a time, under one progress bar.
 
 ``run_all.sh`` checks its arguments (bash, instantly), sets up the virtual environment and hands over to
 ``python -m common.running.run_all`` with the item scripts to run. This module
@@ -8,18 +8,21 @@
 2. plans: runs every item script's ``main`` in this one process under ``common.running.cli.planning`` (its argument checks,
    its grid at the profile, its seeds; nothing runs, nothing is written) and prints the plan: items, cells, runs,
    how many of those are done already, and the predicted time from measured times (``predict``);
-3. runs each item script as its own process (as a user would start it), its output to a log file per item
-   (``--verbose``: on the terminal too), and moves ONE progress bar over all runs of all items, with an ETA, from
-   the events each finished run reports (common.running.progress, ``$OFFMARL_PROGRESS``);
-4. on SIGTERM or Ctrl-C stops the running item, says what finished and that the same command resumes (finished runs
-   are skipped, a stopped run resumes from its last checkpoint);
+3. runs each item script as its own process (as a user would start it): up to ``--jobs`` at once with ``--launcher
+   inline`` (the default), in the order and under the rules of common.running.item_schedule, else one at a time
+   (``--launcher process``: its runs on ``--jobs`` worker processes; ``ray``: each run a Ray task). Each item's output
+   goes to its log file (``--verbose``: the terminal too, after the item's name when several run); ONE progress bar
+   with an ETA moves over all runs of all items, from the events each finished run reports
+   (common.running.progress, ``$OFFMARL_PROGRESS``);
+4. on SIGTERM or Ctrl-C stops every running item, says what finished and that the same command resumes (finished
+   runs are skipped, a stopped run resumes from its last checkpoint);
 5. writes the report and a summary: what ran, what needs something, what failed (each distinct failure once).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import runpy
 import signal
@@ -29,8 +32,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from types import SimpleNamespace
+from typing import Any, BinaryIO, Sequence
 
+from common.running.item_schedule import Schedule, item_envs, predict, simulate
 from common.running.progress import PROGRESS_ENV, Bar, read_progress
 from common.running.roots import REFERENCE_ROOT, runs_root
 from common.running.timings import fmt_seconds
@@ -40,7 +45,7 @@ DEVICES = ("cpu", "cuda")
 EXIT_NEEDS = 3  # common.running.cli.EXIT_NEEDS (not imported: common.running.cli imports the runner)
 
 
-@dataclass
+@dataclass(eq=False)
 class Item:
     """One item script, its plan and what became of it."""
 
@@ -51,6 +56,8 @@ class Item:
     events: list[dict] = field(default_factory=list)  # finished runs reported by the item's processes
     rc: int | None = None
     wall_s: float = 0.0
+    envs: frozenset[str] | None = None  # whose datasets it trains on (common.running.item_schedule.item_envs)
+    state: str = "waiting"  # waiting, running, done (rc set) or stopped
 
     @property
     def name(self) -> str:
@@ -84,14 +91,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in ("threads", "jobs", "group"):
         if getattr(a, name) < 1:
             p.error(f"--{name} {getattr(a, name)} must be a positive integer")
+    if a.launcher == "ray" and a.jobs > 1:
+        p.error(f"--jobs {a.jobs} needs --launcher process or inline (got 'ray': the cluster's CPUs run the runs)")
     return a
 
 
-def item_argv(a: argparse.Namespace) -> list[str]:
-    """The options every item script gets (the same for its plan and its run)."""
+def item_argv(a: argparse.Namespace, workers: int = 1) -> list[str]:
+    """The options an item script gets (its plan's with ``workers`` 1): its runs in its own process, on ``workers``
+    worker processes (``--launcher process``) when more than one, or as Ray tasks with ``--launcher ray``."""
     out = ["--profile", a.profile, "--threads", str(a.threads), "--device", a.device]
-    if a.launcher == "process":
-        out += ["--launcher", "process", "--jobs", str(a.jobs)]
+    if a.launcher != "ray" and workers > 1:
+        out += ["--launcher", "process", "--jobs", str(workers)]
     elif a.launcher == "ray":
         out += ["--launcher", "ray"] + (["--address", a.address] if a.address else [])
     out += ["--reference"] if a.reference else (["--results", a.results] if a.results else [])
@@ -129,41 +139,13 @@ def plan_items(scripts: Sequence[str], argv: Sequence[str]) -> list[Item]:
     return items
 
 
-def measured_per_run(root: Path, profile: str, paper: str, item: str) -> tuple[float | None, str]:
-    """(seconds per run, when) measured in ``root``: the item's last invocation (``last_run``: its wall time,
-    dataset generation and report included, over the runs it ran), else the mean of its newest records' run times."""
-    base = root / profile / paper
-    try:
-        last = json.loads((base / f"{item}.plan.json").read_text()).get("last_run") or {}
-    except (OSError, ValueError, AttributeError):
-        last = {}
-    if last.get("wall_s") is not None and last.get("runs"):
-        return float(last["wall_s"]) / int(last["runs"]), str(last.get("finished", ""))[:10]
-    from common.running.timings import item_time
-
-    total, how = item_time(root, profile, paper, item)
-    if total and how.startswith("Σ of "):
-        n = int(how.split()[2])
-        return total / max(n, 1), "Σ of runs"
-    return None, ""
-
-
-def predict(items: Sequence[Item], profile: str, mine: Path) -> None:
-    """Each item's predicted seconds per run: this machine's measurement where there is one, else the committed
-    reference's (``measured_per_run``); ``basis`` says which."""
-    for it in items:
-        paper, name = it.plan.paper, it.plan.item
-        for label, root in (("here", mine), ("ref", REFERENCE_ROOT)):
-            s, when = measured_per_run(root, profile, paper, name)
-            if s is not None:
-                it.per_run_s, it.basis = s, f"{label} {when}".strip()
-                break
-
-
 def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None:
     runs, todo = sum(i.plan.runs for i in items), sum(i.plan.todo for i in items)
     cells = sum(i.plan.cells for i in items)
-    launch = f"--launcher {a.launcher}" + (f" --jobs {a.jobs}" if a.launcher == "process" else "")
+    slots = a.jobs if a.launcher == "inline" else 1
+    launch = {"inline": f"up to {a.jobs} items at a time, each in its own process" if slots > 1 else
+              "one item at a time, in its own process", "process": f"one item at a time on {a.jobs} worker processes",
+              "ray": "one item at a time, each run a Ray task"}[a.launcher]
     print(f"run_all.sh plan: profile {a.profile}, {len(items)} items, {cells} cells, {runs} runs "
           f"({todo} to run, {runs - todo} finished before{', --force: all rerun' if a.force else ''}); {launch}, "
           f"threads {a.threads}, device {a.device}")
@@ -182,54 +164,101 @@ def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None
     total = sum(i.predicted_s for i in known if i.predicted_s is not None)  # all of known: narrowed for the checker
     print(f"predicted time: {fmt_seconds(total)} for {len(known)} items from measured times (here: this machine's "
           f"last run of the item; ref: the committed reference's, one item at a time, with --jobs 1 or more"
-          f"{'; not measured: ' + ', '.join(unknown) if unknown else ''})")
+          f"{'; not measured: ' + ', '.join(unknown) if unknown else ''})"
+          + (f"; up to {slots} at a time: about {fmt_seconds(simulate(items, slots))} (their schedule simulated on "
+             "those times)" if slots > 1 else ""))
     print(f"logs: {logs}/<paper>/<item>.log{'' if a.verbose else ' (--verbose: on the terminal too)'}")
 
 
 class Stop(Exception):
-    """SIGTERM or Ctrl-C: the running item was stopped."""
+    """SIGTERM or Ctrl-C: the running items were stopped."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
 
-def run_item(item: Item, argv: Sequence[str], log_path: Path, progress: Path, bar: Bar, k: int, verbose: bool,
-             state: dict) -> None:
-    """Run one item script as its own process (its own session: a signal reaches it only through ``stop``), its
-    output to ``log_path`` (and the terminal with ``verbose``), the bar moved by its runs' progress events."""
+@dataclass(eq=False)
+class Proc:
+    """A running item script: its process, its log file and the thread that copies its output there."""
+
+    item: Item
+    popen: subprocess.Popen
+    log: BinaryIO
+    reader: threading.Thread
+    t0: float
+
+
+def start_item(item: Item, argv: Sequence[str], log_path: Path, progress: Path, bar: Bar, verbose: bool,
+               prefix: str = "") -> Proc:
+    """Start one item script as its own process (its own session: a signal reaches it only through
+    ``stop_processes``), its output to ``log_path`` (and the terminal with ``verbose``, each line after ``prefix``),
+    its runs' progress events to ``progress``."""
     py = os.environ.get("OFFMARL_PY") or sys.executable
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    with open(log_path, "ab") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {item.script} {' '.join(argv)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen([py, item.script, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, env={**os.environ, PROGRESS_ENV: str(progress)})
-        state["proc"] = proc
+    log = open(log_path, "ab")
+    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {item.script} {' '.join(argv)}\n".encode())
+    log.flush()
+    popen = subprocess.Popen([py, item.script, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True, env={**os.environ, PROGRESS_ENV: str(progress)})
 
-        def copy():
-            assert proc.stdout is not None  # PIPE (Popen's pipes are typed Optional)
-            for line in proc.stdout:
-                log.write(line)
-                log.flush()
-                if verbose:
-                    bar.write(line.decode(errors="replace").rstrip("\n"))
-        reader = threading.Thread(target=copy, daemon=True)
-        reader.start()
-        while proc.poll() is None:
+    def copy():
+        assert popen.stdout is not None  # PIPE (Popen's pipes are typed Optional)
+        for line in popen.stdout:
+            log.write(line)
+            log.flush()
+            if verbose:
+                bar.write(prefix + line.decode(errors="replace").rstrip("\n"))
+    reader = threading.Thread(target=copy, daemon=True)
+    reader.start()
+    item.state = "running"
+    return Proc(item, popen, log, reader, time.time())
+
+
+def end_item(p: Proc, state: str) -> None:
+    """Wait for ``p``'s process (ended or being stopped) and its output, close its log, set its item's outcome."""
+    p.popen.wait()
+    p.reader.join(timeout=10)
+    p.log.close()
+    p.item.rc, p.item.wall_s, p.item.state = p.popen.returncode, time.time() - p.t0, state
+
+
+def run_items(items: Sequence[Item], a: argparse.Namespace, logs: Path, progress: Path, bar: Bar,
+              state: dict) -> None:
+    """Run the item scripts by common.running.item_schedule.Schedule: ``--jobs`` of them at once with ``--launcher
+    inline``, else one at a time. Each finished item gets one line; the bar moves with every finished run. Raises
+    ``Stop`` after a signal (``state["stop"]``) once every running item is stopped."""
+    sched = Schedule(items, a.jobs if a.launcher == "inline" else 1)
+    procs: list[Proc] = state["procs"]
+    started = finished = 0
+    try:
+        while (sched.waiting or procs) and not state.get("stop"):
+            for it, slots in sched.ready():
+                sched.start(it, slots)
+                started += 1
+                argv = item_argv(a, slots if a.launcher == "inline" else a.jobs)
+                procs.append(start_item(it, argv, logs / it.plan.paper / f"{it.plan.item}.log", progress, bar,
+                                        a.verbose, f"[{it.name}] " if sched.slots > 1 else ""))
+            for p in [p for p in procs if p.popen.poll() is not None]:
+                procs.remove(p)
+                end_item(p, "done")
+                sched.finish(p.item)
+                finished += 1
+                poll_events(state, progress)
+                bar.write(f"[{finished}/{len(items)}] {p.item.name}: {outcome(p.item).split(None, 1)[0].lower()} in "
+                          f"{fmt_seconds(p.item.wall_s)}; {sum(len(i.events) for i in items)}/{bar.total} runs done, "
+                          f"{bar.eta()}")
             poll_events(state, progress)
-            bar.show(k, item)
-            if state.get("stop"):
-                break
-            time.sleep(0.5)
-        if state.get("stop"):
-            stop_process(proc)
-        proc.wait()
-        reader.join(timeout=10)
-    state["proc"] = None
-    poll_events(state, progress)
-    item.rc, item.wall_s = proc.returncode, time.time() - t0
+            if procs:
+                bar.show(started, SimpleNamespace(name=" + ".join(p.item.name for p in procs)))
+                time.sleep(0.5)
+    finally:  # stopped (or an error here): no item process is left behind
+        ended = [p for p in procs if p.popen.poll() is not None]
+        stop_processes([p.popen for p in procs])
+        for p in procs:
+            end_item(p, "done" if p in ended else "stopped")
+        procs.clear()  # ended: a later signal must not reach their (maybe reused) group ids
+        poll_events(state, progress)
     if state.get("stop"):
         raise Stop(state["stop"])
 
@@ -243,18 +272,17 @@ def poll_events(state: dict, progress: Path) -> None:
             state["by_name"][key].events.append(e)
 
 
-def stop_process(proc: subprocess.Popen) -> None:
-    """SIGTERM to the item's process group (its worker processes too), SIGKILL after 20 s."""
+def stop_processes(procs: Sequence[subprocess.Popen]) -> None:
+    """SIGTERM to each item's process group (its worker processes too), SIGKILL to those left after 20 s."""
     for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        left = [p for p in procs if p.poll() is None]
+        for p in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, sig)
+        end = time.time() + wait
+        for p in left:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(end - time.time(), 0.01))
 
 
 def outcome(item: Item) -> str:
@@ -292,58 +320,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     mine = REFERENCE_ROOT if a.reference else (Path(a.results) if a.results else runs_root())
     logs = (runs_root() if a.reference else mine) / a.profile / "logs"
-    argv_items = item_argv(a)
     t0 = time.time()
-    items = plan_items(a.items, argv_items)
+    items = plan_items(a.items, item_argv(a))
     predict(items, a.profile, mine)
+    if a.launcher == "inline" and a.jobs > 1:  # which items may run together (common.running.item_schedule)
+        roots = list(dict.fromkeys([REFERENCE_ROOT, mine]))
+        for it in items:
+            it.envs = item_envs(roots, it.plan)
     print_plan(items, a, logs)
     print(f"(planned in {time.time() - t0:.1f} s)", flush=True)
     if a.plan:
         return 0
-    state: dict = {"by_name": {f"{i.plan.paper}/{i.plan.item}": i for i in items}}
+    state: dict = {"by_name": {f"{i.plan.paper}/{i.plan.item}": i for i in items}, "procs": []}
     logs.mkdir(parents=True, exist_ok=True)
     progress = logs / f".progress-{os.getpid()}.jsonl"
     progress.unlink(missing_ok=True)
 
     def on_signal(signum, frame):
-        if state.get("stop") and state.get("proc") is not None:  # a second Ctrl-C: no more waiting
-            os.killpg(state["proc"].pid, signal.SIGKILL)
+        if state.get("stop"):  # a second Ctrl-C: no more waiting
+            for p in state["procs"]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.popen.pid, signal.SIGKILL)
         state["stop"] = signum
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
 
-    bar, done, stopped = Bar(items), [], None
+    bar, stopped = Bar(items), None
     try:
-        for k, item in enumerate(items, 1):
-            if state.get("stop"):
-                raise Stop(state["stop"])
-            run_item(item, argv_items, logs / item.plan.paper / f"{item.plan.item}.log", progress, bar, k, a.verbose,
-                     state)
-            done.append(item)
-            bar.write(f"[{k}/{len(items)}] {item.name}: {outcome(item).split(None, 1)[0].lower()} in "
-                      f"{fmt_seconds(item.wall_s)}; {bar.tqdm.n}/{bar.total} runs done, {bar.eta()}")
+        run_items(items, a, logs, progress, bar, state)
     except Stop as e:
         stopped = e
     finally:
         bar.close()
         progress.unlink(missing_ok=True)
     if stopped is not None:
-        return stopped_message(stopped, items, done, a, time.time() - t0)
+        return stopped_message(stopped, items, a, time.time() - t0)
     return finish(items, a, mine, logs, time.time() - t0)
 
 
-def stopped_message(stop: Stop, items: Sequence[Item], done: Sequence[Item], a: argparse.Namespace,
-                    elapsed: float) -> int:
-    left = [i for i in items if i not in done]
-    ran = sum(len(i.events) for i in items)
+def stopped_message(stop: Stop, items: Sequence[Item], a: argparse.Namespace, elapsed: float) -> int:
+    """What finished, what was stopped and what did not start, and the command that resumes; the exit status."""
+    done, cut = [i for i in items if i.state == "done"], [i for i in items if i.state == "stopped"]
+    waiting = [i for i in items if i.state == "waiting"]
     print(f"\n================ stopped by {stop} after {fmt_seconds(elapsed)}")
     print(f"finished items ({len(done)}/{len(items)}): {', '.join(i.name for i in done) or 'none'}")
-    if left:
-        cur = left[0]
-        print(f"stopped in: {cur.name} ({len(cur.events)}/{cur.plan.todo} of its runs recorded); not started: "
-              f"{', '.join(i.name for i in left[1:]) or 'none'}")
-    print(f"{ran} runs recorded in this invocation; nothing recorded is lost. The same command resumes (finished "
-          f"runs are skipped, a stopped run resumes from its last checkpoint):\n  {a.command}")
+    if cut or waiting:
+        print("stopped in: " + (", ".join(f"{i.name} ({len(i.events)}/{i.plan.todo} of its runs recorded)" for i in cut)
+                                or "none") + f"; not started: {', '.join(i.name for i in waiting) or 'none'}")
+    print(f"{sum(len(i.events) for i in items)} runs recorded in this invocation; nothing recorded is lost. The same "
+          f"command resumes (finished runs are skipped, a stopped run resumes from its last checkpoint):\n  {a.command}")
     return 128 + stop.signum
 
 
