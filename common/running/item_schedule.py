@@ -115,7 +115,8 @@ class Schedule:
     def __init__(self, items: Sequence[Any], slots: int):
         if slots < 1:
             raise ValueError(f"slots {slots!r}: give a positive number of items to run at once")
-        self.slots, self.waiting, self.running = slots, list(items), []
+        self.slots, self.waiting = slots, list(items)
+        self.running: list[Any] = []
         self.held: dict[int, int] = {}  # id(running item) -> the slots it holds
         self.work: dict[int, float] = {}  # id(item) -> its predicted seconds + those of its paper's later items
         left: dict[str, float] = {}
@@ -165,7 +166,8 @@ class Schedule:
 def simulate(items: Sequence[Any], slots: int) -> float:
     """The predicted wall time of running ``items`` by ``Schedule`` (each item its ``predicted_s``, None as 0, on
     however many slots it gets)."""
-    sched, t, ends = Schedule(items, slots), 0.0, []  # ends: heap of (end time, order, item)
+    sched, t = Schedule(items, slots), 0.0
+    ends: list[tuple[float, int, Any]] = []  # heap of (end time, order, item)
     n = 0
     while sched.waiting or ends:
         for it, k in sched.ready():
