@@ -15,13 +15,14 @@ from torch import Tensor
 __all__ = ["expectile_loss", "awr_weights", "awr_loss", "twin_td_loss", "joint_index", "split_joint"]
 
 
-def expectile_loss(q: Tensor, v: Tensor, tau: float) -> Tensor:
-    """IQL Eq. 5: mean_B |tau - 1(q < v)| (q - v)^2 over the last axis. q (the target, no gradient), v [*, B] -> [*]."""
+def expectile_loss(q: Tensor, v: Tensor, tau: float | Tensor) -> Tensor:
+    """IQL Eq. 5: mean_B |tau - 1(q < v)| (q - v)^2 over the last axis. q (the target, no gradient), v [*, B] -> [*];
+    tau a float or per member, broadcast against q."""
     return (torch.abs(tau - (q < v).to(v.dtype)) * (q - v).square()).mean(-1)
 
 
-def awr_weights(q: Tensor, v: Tensor, beta: float, w_max: float) -> Tensor:
-    """IQL Eq. 7's weights min(exp(beta (q - v)), w_max), detached. [*] -> [*]."""
+def awr_weights(q: Tensor, v: Tensor, beta: float | Tensor, w_max: float) -> Tensor:
+    """IQL Eq. 7's weights min(exp(beta (q - v)), w_max), detached. [*] -> [*]; beta a float or per member."""
     return torch.exp(beta * (q - v)).clamp(max=w_max).detach()
 
 

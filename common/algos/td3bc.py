@@ -14,7 +14,7 @@ def td3bc_actor_loss(
     q_pi: torch.Tensor,  # [M, B] Q1(s, pi(s))
     pi: torch.Tensor,  # [M, B, A] pi(s)
     a_data: torch.Tensor,  # [M, B, A] dataset actions
-    alpha: float = 2.5,
+    alpha: float | torch.Tensor = 2.5,  # or per member [M] (a stack of runs)
 ) -> torch.Tensor:
     """Per-member loss [M]: -lambda * mean_B Q + mean_{B,A} (pi - a)^2."""
     lam = alpha / q_pi.abs().mean(dim=-1).detach()  # [M]
