@@ -29,10 +29,13 @@ if [ "${OFFMARL_NO_INSTALL:-0}" != 1 ] && [ "$(cat "$stamp" 2>/dev/null)" != "$w
   "${pip[@]}" "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
   echo "[bootstrap] installing offmarl-repro and its pinned dependencies"
   "${pip[@]}" -c "$root/constraints.txt" -e "$root[test,ray,smax]" 2>&1 | grep -v "is ignored" || true
-  # stdout discarded: gymnasium_robotics prints an Adroit notice on import, no news for our users (errors: stderr)
+  # output kept back unless the check fails: gymnasium_robotics prints an Adroit notice on import (on stderr), no
+  # news for our users
+  check_log="$(mktemp)"
   "$venv/bin/python" -W ignore -c "import torch, numpy, mujoco, gymnasium, gymnasium_robotics, pettingzoo, mpe2, sacred, tabulate, pytest, xdist, ray, jax, jaxmarl" \
-    >/dev/null && "$venv/bin/ruff" --version >/dev/null \
-    || { echo "[bootstrap] install failed" >&2; exit 1; }
+    >"$check_log" 2>&1 && "$venv/bin/ruff" --version >/dev/null && "$venv/bin/mypy" --version >/dev/null \
+    || { cat "$check_log" >&2; rm -f "$check_log"; echo "[bootstrap] install failed" >&2; exit 1; }
+  rm -f "$check_log"
   echo "$want" > "$stamp"
   echo "[bootstrap] installed in $(( $(date +%s) - t0 )) s"
 fi
