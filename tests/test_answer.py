@@ -43,25 +43,16 @@ CLAIMS = [
 MUJOCO_QUICK = {"dataset": {"env": "mamujoco/hopper-3x1", "kind": "medium", "task": "hopper", "data_profile": "quick"}}
 
 
-def _rec(item, keys, seed, value, profile="quick", config=None):
-    return {"paper": "fake", "item": item, "keys": keys, "method": keys.get("method"), "seed": seed,
-            "profile": profile, "score": value, "normalized": value, "curve": [], "config": config or {},
-            "config_hash": "abc", "finished": f"2026-01-0{seed + 1}T00:00:00+00:00"}
-
-
 @pytest.fixture
-def world(tmp_path):
-    papers = tmp_path / "papers"
-    (papers / "fake").mkdir(parents=True)
-    (papers / "fake" / "published.py").write_text(PUBLISHED_PY)
-    (papers / "fake" / "claims.py").write_text(CLAIMS_PY)
+def world(tmp_path, make_record, fake_papers):
+    papers = fake_papers({"fake": (PUBLISHED_PY, CLAIMS_PY)})
     res = tmp_path / "results"
     path = records_path(res, "quick", "fake", "table1")
     for seed, (a, b) in enumerate([(10.0, 20.0), (12.0, 20.0), (14.0, 20.0)]):
-        append_record(path, _rec("table1", {"env": "spread", "dataset": "expert", "method": "fake_m"}, seed, a))
-        append_record(path, _rec("table1", {"env": "spread", "dataset": "expert", "method": "cql"}, seed, b))
-        append_record(path, _rec("table1", {"env": "hopper", "dataset": "medium", "method": "fake_m"}, seed, 20.0,
-                                 config=MUJOCO_QUICK))
+        append_record(path, make_record({"env": "spread", "dataset": "expert", "method": "fake_m"}, seed, a))
+        append_record(path, make_record({"env": "spread", "dataset": "expert", "method": "cql"}, seed, b))
+        append_record(path, make_record({"env": "hopper", "dataset": "medium", "method": "fake_m"}, seed, 20.0,
+                                        config=MUJOCO_QUICK))
     write_claim(res, "quick", "fake", "figure2", "wins", True, "final 4.5 vs 3.5")
     write_claim(res, "smoke", "fake", "figure2", "wins", False, "final 1.0 vs 2.0")
     write_claim(res, "quick", "fake", "table1", "hopper_ok", False, "20.0 vs 50.0 | far below")

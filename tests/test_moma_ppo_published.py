@@ -184,11 +184,8 @@ def test_table3_sems_against_binary_seeds():
 # ----------------------------------------------------------------------------------------------
 # every claim, once, with its rule; the contradicted ones marked
 # ----------------------------------------------------------------------------------------------
-def test_every_claim_of_the_paper_is_listed_once_on_its_item():
-    got: dict[str, list[str]] = {}
-    for c in K.CLAIMS:
-        got.setdefault(c.item, []).append(c.id)
-    assert got == CLAIM_IDS
+def test_every_claim_of_the_paper_is_listed_once_on_its_item(claim_listing):
+    assert claim_listing(K.CLAIMS) == CLAIM_IDS
     for c in K.CLAIMS:
         assert "Check" in c.text and "'" in c.text, c.id  # quotes the paper and gives the rule
 

@@ -38,36 +38,24 @@ CLAIMS = [Claim(item="figure2", id="omar_wins", text="OMAR ends above CQL", chec
 '''
 
 
-def _rec(item, keys, seed, normalized, curve=()):
-    return {"paper": "fake", "item": item, "keys": keys, "method": keys.get("method"), "seed": seed,
-            "profile": "quick", "score": normalized, "normalized": normalized, "curve": list(curve),
-            "config_hash": "abc", "finished": f"2026-01-0{seed + 1}T00:00:00+00:00"}
-
-
 @pytest.fixture
-def world(tmp_path):
-    papers = tmp_path / "papers"
-    (papers / "fake").mkdir(parents=True)
-    (papers / "fake" / "published.py").write_text(PUBLISHED_PY)
-    (papers / "fake" / "claims.py").write_text(CLAIMS_PY)
-    (papers / "empty").mkdir()
-    (papers / "empty" / "published.py").write_text("PAPER = 'empty'\n")
+def world(tmp_path, make_record, fake_papers):
+    papers = fake_papers({"fake": (PUBLISHED_PY, CLAIMS_PY), "empty": ("PAPER = 'empty'\n", None)})
     (papers / "nopub").mkdir()  # not a paper: no published.py
     res = tmp_path / "results"
     path = records_path(res, "quick", "fake", "table1")
     spread = {"env": "omar/spread", "dataset": "expert"}
     for seed, (a, b) in enumerate([(10.0, 20.0), (12.0, 20.0), (14.0, 20.0)]):
-        append_record(path, _rec("table1", {**spread, "method": "omar"}, seed, a))
-        append_record(path, _rec("table1", {**spread, "method": "cql"}, seed, b))
-        append_record(path, _rec("table1", {**spread, "method": "bc"}, seed, 1.0 + seed))
+        append_record(path, make_record({**spread, "method": "omar"}, seed, a))
+        append_record(path, make_record({**spread, "method": "cql"}, seed, b))
+        append_record(path, make_record({**spread, "method": "bc"}, seed, 1.0 + seed))
     # an older duplicate of omar seed 0 that the newest record replaces
-    append_record(path, {**_rec("table1", {**spread, "method": "omar"}, 0, 99.0), "finished": "2025-01-01"})
+    append_record(path, {**make_record({**spread, "method": "omar"}, 0, 99.0), "finished": "2025-01-01"})
     fig = records_path(res, "quick", "fake", "figure2")
     for seed in range(2):
         for m, base in (("omar", 1.0), ("cql", 0.0)):
             curve = [{"step": s, "score": base + s + seed, "normalized": base + s + seed} for s in range(4)]
-            append_record(fig, _rec("figure2", {"env": "omar/spread", "method": m}, seed, curve[-1]["normalized"],
-                                    curve))
+            append_record(fig, make_record({"env": "omar/spread", "method": m}, seed, curve[-1]["normalized"], curve=curve, item="figure2"))
     write_claim(res, "quick", "fake", "figure2", "omar_wins", True, "final 4.5 vs 3.5")
     return papers, res
 
@@ -137,12 +125,12 @@ def test_stats_hand_computed():
     assert lo <= q <= hi and q == pytest.approx(9.5)
 
 
-def test_who_beats_whom_compares_the_compare_key():
+def test_who_beats_whom_compares_the_compare_key(make_record):
     """With rows = sampler and columns = dataset, spec["compare"] = "sampler" ranks samplers within each
     dataset (not datasets within a sampler)."""
     from common.reporting.render import render_table
 
-    recs = [_rec("t", {"sampler": s, "dataset": d}, seed, v + seed)
+    recs = [make_record({"sampler": s, "dataset": d}, seed, v + seed, item="t")
             for s, base in (("a", 10.0), ("b", 30.0)) for d, off in (("x", 0.0), ("y", 100.0))
             for seed in range(3) for v in (base + off,)]
     spec = {"kind": "table", "rows": ["sampler"], "cols": "dataset", "metric": "normalized", "compare": "sampler"}
@@ -157,16 +145,16 @@ def test_who_beats_whom_compares_the_compare_key():
     assert best == {("a", "y"), ("b", "y")}
 
 
-def test_a_pooled_cell_gets_a_verdict_only_once_every_listed_task_ran():
+def test_a_pooled_cell_gets_a_verdict_only_once_every_listed_task_ran(make_record):
     """Table 5's layout: rows = method, columns = dataset, records also keyed by env and pooled. With
     only some of the spec's pool values run, the cell shows its mean but no delta and no verdict."""
     from common.reporting.cells import compare_cells
     from common.reporting.render import render_table
 
     pub = [{"item": "t", "keys": {"method": m, "dataset": "d"}, "mean": 10.0, "std": 1.0} for m in ("a", "b")]
-    spread = [_rec("t", {"method": m, "dataset": "d", "env": "spread"}, seed, v)
+    spread = [make_record({"method": m, "dataset": "d", "env": "spread"}, seed, v, item="t")
               for m, v in (("a", 10.0), ("b", 30.0)) for seed in range(2)]
-    tag = [_rec("t", {"method": m, "dataset": "d", "env": "tag"}, seed, v)
+    tag = [make_record({"method": m, "dataset": "d", "env": "tag"}, seed, v, item="t")
            for m, v in (("a", 12.0), ("b", 40.0)) for seed in range(2)]
     spec = {"kind": "table", "rows": ["method"], "cols": "dataset", "metric": "normalized", "compare": "method",
             "pool": {"env": ["spread", "tag"]}}
@@ -192,7 +180,7 @@ def test_a_pooled_cell_gets_a_verdict_only_once_every_listed_task_ran():
     assert compare_cells(spread, pub, ["method", "dataset"], "normalized")[("\"a\"", "\"d\"")]["verdict"] == "within"
 
 
-def test_rerendering_unchanged_results_leaves_the_files_alone(world):
+def test_rerendering_unchanged_results_leaves_the_files_alone(world, make_record):
     """Only the 'generated' time would differ, so the .md files (and REPORT.md) are not rewritten;
     a new record changes the item's report."""
     papers, res = world
@@ -207,16 +195,16 @@ def test_rerendering_unchanged_results_leaves_the_files_alone(world):
     report.main(["--results", str(res), "--papers", str(papers)])
     assert all(p.read_text() == stamped[p] for p in (md, top))
     append_record(records_path(res, "quick", "fake", "table1"),
-                  _rec("table1", {"env": "omar/tag", "dataset": "expert", "method": "omar"}, 0, 5.0))
+                  make_record({"env": "omar/tag", "dataset": "expert", "method": "omar"}, 0, 5.0))
     new = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers).read_text()
     assert new != stamped[md] and "5.0 ± 0.0 (1) vs 5.0 ± 1.0" in new and old[md][0] != new
 
 
-def test_an_item_not_in_published_is_listed_as_a_table(world):
+def test_an_item_not_in_published_is_listed_as_a_table(world, make_record):
     """A diagnostic of ours (records but no published.py entry) renders as a table of all its keys."""
     papers, res = world
     append_record(records_path(res, "quick", "fake", "diagnose"),
-                  _rec("diagnose", {"variant": "a", "method": "omar"}, 0, 3.0))
+                  make_record({"variant": "a", "method": "omar"}, 0, 3.0, item="diagnose"))
     text = report.main(["--results", str(res), "--papers", str(papers)]).read_text()
     line = next(x for x in text.splitlines() if "| diagnose" in x)
     assert "| table " in line and "(not in published.py)" in line
@@ -224,7 +212,7 @@ def test_an_item_not_in_published_is_listed_as_a_table(world):
     assert "| variant   | omar" in md and "3.0 ± 0.0 (1), no published" in md
 
 
-def test_figure_cell_rows_in_natural_key_order(world, tmp_path):
+def test_figure_cell_rows_in_natural_key_order(world, tmp_path, make_record):
     """A figure's "final per cell" rows sort by key value, numbers numerically (2 < 3 < 10), whatever
     order the records were written in (e.g. a --n-agents 3 run before n = 2)."""
     papers, _ = world
@@ -232,7 +220,7 @@ def test_figure_cell_rows_in_natural_key_order(world, tmp_path):
     fig = records_path(res, "quick", "fake", "figure2")
     for n in (3, 10, 2):
         for m in ("omar", "cql"):
-            append_record(fig, _rec("figure2", {"n_agents": n, "method": m}, 0, float(n)))
+            append_record(fig, make_record({"n_agents": n, "method": m}, 0, float(n), item="figure2"))
     # text keeps its first-seen order (the grid's: random before expert), not the alphabet's
     md = report.write_item_report(res, "quick", "fake", "figure2", papers_root=papers).read_text()
     table = md.split("per cell:")[1].split("###")[0]
@@ -241,14 +229,14 @@ def test_figure_cell_rows_in_natural_key_order(world, tmp_path):
         (str(n), m) for n in (2, 3, 10) for m in ("omar", "cql")], md
 
 
-def test_this_machine_beside_the_reference_and_the_published(world, tmp_path):
+def test_this_machine_beside_the_reference_and_the_published(world, tmp_path, make_record):
     """Issue 27: a runs root's report shows each cell as published | reference (committed) | this
     machine, with the reference's verdict, ours − reference, and each claim's reference verdict."""
     papers, ref = world  # the world's records play the committed reference
     mine = tmp_path / "runs"
     spread = {"env": "omar/spread", "dataset": "expert"}
     for seed, v in enumerate([11.0, 13.0]):
-        append_record(records_path(mine, "quick", "fake", "table1"), _rec("table1", {**spread, "method": "omar"}, seed, v))
+        append_record(records_path(mine, "quick", "fake", "table1"), make_record({**spread, "method": "omar"}, seed, v))
     md = report.write_item_report(mine, "quick", "fake", "table1", papers_root=papers, reference_root=ref).read_text()
     assert "12.0 ± 1.0 (2) vs 11.0 ± 2.0, Δ +1.0 within · ref 12.0 ± 1.6 (3) within" in md
     assert "ref 20.0 ± 0.0 (3) differs" in md  # only the reference ran cql: its row is still there
@@ -256,7 +244,7 @@ def test_this_machine_beside_the_reference_and_the_published(world, tmp_path):
     assert "Reference verdicts: within 1, differs 1" in md
     assert "reference: the committed `results/quick/fake/table1.jsonl` (partial 3/4 cells" in md
     append_record(records_path(mine, "quick", "fake", "figure2"),
-                  _rec("figure2", {"env": "omar/spread", "method": "omar"}, 0, 1.0, [{"step": 0, "score": 1.0}]))
+                  make_record({"env": "omar/spread", "method": "omar"}, 0, 1.0, curve=[{"step": 0, "score": 1.0}], item="figure2"))
     fig = report.write_item_report(mine, "quick", "fake", "figure2", papers_root=papers, reference_root=ref).read_text()
     assert "- **not checked** (reference: holds) — OMAR ends above CQL" in fig
     assert "- **not checked** (reference: no verdict yet) — OMAR learns fast" in fig
@@ -266,25 +254,25 @@ def test_this_machine_beside_the_reference_and_the_published(world, tmp_path):
     assert "this machine's runs" in top
 
 
-def test_records_made_with_other_thread_counts_are_not_averaged_in(world):
+def test_records_made_with_other_thread_counts_are_not_averaged_in(world, make_record):
     """A cell's numbers come from one thread count (the one with the most records); the rest are
     left out, and the report says so."""
     papers, res = world
     spread = {"env": "omar/spread", "dataset": "expert", "method": "omar"}
-    append_record(records_path(res, "quick", "fake", "table1"), {**_rec("table1", spread, 5, 1000.0), "threads": 2})
+    append_record(records_path(res, "quick", "fake", "table1"), {**make_record(spread, 5, 1000.0), "threads": 2})
     md = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers).read_text()
     assert "12.0 ± 1.6 (3) vs 11.0 ± 2.0" in md and "1000" not in md
     assert "1 record made with 2 threads" in md
 
 
-def test_other_readings_show_best_and_last10_with_their_verdicts():
+def test_other_readings_show_best_and_last10_with_their_verdicts(make_record):
     """Records carrying normalized_best / normalized_last10 get a table of the three readings, each judged
     against the published number; records without them get no such section."""
     from common.reporting.render import render_table
 
     recs = []
     for seed in range(3):
-        r = _rec("t", {"method": "m", "env": "e"}, seed, 10.0 + seed)  # last: 10, 11, 12
+        r = make_record({"method": "m", "env": "e"}, seed, 10.0 + seed, item="t")  # last: 10, 11, 12
         r.update(normalized_best=50.0 + seed, normalized_last10=12.0)
         recs.append(r)
     spec = {"kind": "table", "rows": ["env"], "cols": "method", "metric": "normalized"}
