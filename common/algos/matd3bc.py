@@ -54,6 +54,7 @@ from torch import Tensor, nn
 from common.algos import register_learner
 from common.algos.iql import twin_td_loss
 from common.algos.member_layout import MemberLayout, as_tuple, config_values
+from common.algos.members import MemberStreams
 from common.algos.ppo import mix_values
 from common.algos.state import restore_generator
 from common.networks.heads import DeterministicActor
@@ -149,6 +150,11 @@ def matd3bc_actor_loss(q_tot: Tensor, pi: Tensor, data_actions: Tensor, alpha: f
     return (-lam * q_tot.mean(-1) + bc).sum(-1), lam
 
 
+def _noise_seed(seed: int) -> int:
+    """The seed of seed ``seed``'s target-noise generator: SeedSequence([seed, NOISE_STREAM]) (63 bits)."""
+    return int(np.random.SeedSequence([int(seed), NOISE_STREAM]).generate_state(1, np.uint64)[0] >> 1)
+
+
 # ----------------------------------------------------------------------------------------------
 # the batched learner
 # ----------------------------------------------------------------------------------------------
@@ -177,11 +183,8 @@ class MATD3BC(MemberLayout):
                                            lr=cfg.lr)}
         if "enc" in self.nets:
             self.opts["mem"] = torch.optim.Adam(self.nets["enc"].parameters(), lr=cfg.lr_memory)
-        self.noise_gens = []
-        for sd in self.seeds:
-            g = torch.Generator(device=self.device)
-            g.manual_seed(int(np.random.SeedSequence([sd, NOISE_STREAM]).generate_state(1, np.uint64)[0] >> 1))
-            self.noise_gens.append(g)
+        # the target noise's stream: one generator per seed (its N members), beside the training streams
+        self.noise = MemberStreams.per_seed(self.seeds, self.n_agents, _noise_seed, self.device)
         N = self.n_agents
         self._eye = torch.eye(N, dtype=torch.bool, device=self.device)  # [N(variant), N(agent)]
         self._act_mask_m = self.act_mask.repeat(self.n_seeds, 1)[:, None, :]  # [M, 1, A]
@@ -222,9 +225,7 @@ class MATD3BC(MemberLayout):
 
     def _noise(self, shape: Sequence[int]) -> Tensor:
         """N(0, policy_noise^2) [M, *shape], seed s's rows from its own generator."""
-        N = self.n_agents
-        eps = torch.cat([torch.randn((N, *shape), generator=g, device=self.device, dtype=self.dtype)
-                         for g in self.noise_gens])
+        eps = self.noise.draw(torch.randn, (self.n_members, *shape), device=self.device, dtype=self.dtype)
         return eps * self.cfg.policy_noise
 
     def _step(self, group: str, loss: Tensor, names: Sequence[str], memory: bool) -> None:
@@ -300,25 +301,25 @@ class MATD3BC(MemberLayout):
     # ---- stacking runs: StackableLearner's hooks (MemberLayout's, plus target noise and the last actor metrics) ----
     def _stack_extra(self, learners: Sequence["MATD3BC"]) -> None:
         super()._stack_extra(learners)
-        self.noise_gens = [g for lr in learners for g in lr.noise_gens]
+        self.noise = MemberStreams.cat([lr.noise for lr in learners])
         self.last_actor = {k: torch.cat([lr.last_actor[k] for lr in learners]) for k in self.last_actor}
 
     def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
         state = super()._run_state(state, opt_states, seeds)
-        state.update(noise_rngs=[g.get_state() for g in self.noise_gens[seeds]],
+        state.update(noise_rngs=[g.get_state() for g in self.noise.generators[seeds]],
                      last_actor={k: v[seeds].clone() for k, v in self.last_actor.items()})
         return state
 
     # ---- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state["noise_rngs"] = [g.get_state() for g in self.noise_gens]
+        state["noise_rngs"] = [g.get_state() for g in self.noise.generators]
         state["last_actor"] = {k: v.clone() for k, v in self.last_actor.items()}
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        for i, (g, st) in enumerate(zip(self.noise_gens, state["noise_rngs"])):
+        for i, (g, st) in enumerate(zip(self.noise.generators, state["noise_rngs"])):
             restore_generator(g, st, int(state["seeds"][0]), 0xD3 + i, int(state.get("step", 0)))
         self.last_actor = {k: v.clone() for k, v in state.get("last_actor", {}).items()}
 
