@@ -10,9 +10,9 @@ import torch
 
 from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.itd3_losses import bc_penalty, smoothed_target_action, td3_mixed_actor_loss
-from common.algos.itd3_presets import MOMA_PPO_METHODS, MOMA_PPO_TD3, moma_ppo_preset
 from common.algos.omar import cem_sigma, omar_actor_loss, search_action
 from common.algos.td3bc import td3bc_actor_loss
+from papers.moma_ppo.td3_presets import MOMA_PPO_METHODS, MOMA_PPO_TD3, moma_ppo_preset
 
 S, N, O, A, B, T = 2, 2, 5, 3, 16, 120
 F64 = torch.float64

@@ -22,7 +22,7 @@ O = 4, A = 2 is exercised everywhere.
   encoders after two steps (the code also builds Q / V networks and a target encoder for BC but never trains or
   reads them; ours builds none, so they are not compared).
 - ``itd3bc`` / ``icql`` / ``iomar`` / ``iomar_bc`` (``multi_agent/itd3.py`` ``ITD3Learner`` = per-agent
-  ``single_agent/td3.py`` ``TD3Learner``) vs ``ITD3`` with ``itd3_presets.moma_ppo_preset`` ("itd3bc", "icql",
+  ``single_agent/td3.py`` ``TD3Learner``) vs ``ITD3`` with ``td3_presets.moma_ppo_preset`` ("itd3bc", "icql",
   "iomar", and "iomar" with ``omar_bc_alpha=2.5, bc_reduce="sum"``: the code's default ``td3_bc_coeff`` beside
   OMAR), sizes overridden as the fixture's (hidden 8, lr 1e-2, batch 16, CQL 5 samples per group, CEM 10 samples;
   noise clip 0.3 so that the clip binds on some draws). The code's target smoothing noise, CQL uniform actions and
@@ -68,8 +68,8 @@ import common.algos.iql_continuous as iqlc
 import common.algos.itd3 as itd3
 from common.algos.iql_continuous import ContinuousIQL, ContinuousIQLConfig
 from common.algos.itd3 import ITD3, ITD3Config
-from common.algos.itd3_presets import MOMA_PPO_TD3, moma_ppo_preset
 from common.networks.history import sinusoidal_positions
+from papers.moma_ppo.td3_presets import MOMA_PPO_TD3, moma_ppo_preset
 from scripts import parity_common
 from scripts.parity_common import load_fixture, t64, unpack
 

@@ -50,7 +50,7 @@ Options beyond the independent learner (both off by default; off = the learner a
                  would differ).
 
 MOMA-PPO's TD3 baselines (Barde et al., AAMAS 2024, Sec. 6; PBarde/moma-ppo ``single_agent/td3.py``
-``TD3Learner``, run per agent by ``multi_agent/itd3.py``; presets in common/algos/itd3_presets.py): options, all off
+``TD3Learner``, run per agent by ``multi_agent/itd3.py``; presets in papers/moma_ppo/td3_presets.py): options, all off
 by default (off = the learner above, bit for bit):
   target_noise, target_noise_clip   y uses a~' = clip(pi'(o') + clip(eps, -c, c), -1, 1), eps ~ N(0, sigma^2) per
                  member, row and action dim, drawn from the training stream right after the minibatch (0.2 / 0.5).

@@ -38,7 +38,6 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import common.algos.iql
-from common.algos.itd3_presets import moma_ppo_preset
 from common.algos.mappo import MAPPOConfig
 from common.running.profiles import Profile
 from papers.moma_ppo import config as C
@@ -47,6 +46,7 @@ from papers.moma_ppo.datasets import icg_spec
 from papers.moma_ppo.maiql_ft import FineTuneConfig
 from papers.moma_ppo.moma_job import wm_sampling_of
 from papers.moma_ppo.moma_ppo import RolloutConfig
+from papers.moma_ppo.td3_presets import moma_ppo_preset
 
 BASELINE_LEARNER = common.algos.iql.LEARNER_NAME
 
@@ -99,9 +99,9 @@ def _schedule(scale: C.TableScale, steps: int) -> dict[str, int]:
 
 def _baseline_section(scale: C.TableScale, obs_mode: str, learner: str, base) -> dict[str, Any]:
     """A baseline's learner section at the table's ``scale``: the ITD3 family through moma_ppo_preset (no history
-    encoder, itd3_presets.py), the IQL family / MATD3+BC with the profile's width and history length (FO row:
+    encoder, td3_presets.py), the IQL family / MATD3+BC with the profile's width and history length (FO row:
     memory["full"], PO rows: memory["po"])."""
-    if learner == "itd3":  # the code's TD3Learner: no history encoder here (itd3_presets.py)
+    if learner == "itd3":  # the code's TD3Learner: no history encoder here (td3_presets.py)
         return moma_ppo_preset(base, **({"hidden": scale.width} if scale.width is not None else {}))
     section = dict(base)
     if scale.width is not None:

@@ -49,7 +49,7 @@ T4A_ROWS_OF = {"iql": ("full",)}  # IQL executes centrally: FO row only (Table 4
 # column -> (learner, its config section). IQL: the code's single-agent learner on the full observation and the
 # joint action ([code] train_agents.py alg_name iql on reacher 2x1_full: central_obs "agent0" = the 10-dim state);
 # MAIQL / IBC: alg_name ma-iql / bc; MATD3+BC: [inferred] design (common/algos/matd3bc.py); ITD3+BC, ICQL, IOMAR:
-# common/algos/itd3_presets.py moma_ppo_preset (the code's TD3Learner settings; configs [inferred], spec Q12).
+# papers/moma_ppo/td3_presets.py moma_ppo_preset (the code's TD3Learner settings; configs [inferred], spec Q12).
 T4A_LEARNERS = {
     "iql": ("iql_continuous", {"method": "iql", "central_obs": "agent0"}),
     "maiql": ("iql_continuous", {"method": "maiql"}),
@@ -61,7 +61,7 @@ T4A_LEARNERS = {
 }
 T4A_UPDATES = 1_000_001  # [code] train_agents.py max_training_step int(1e6 + 1) (spec §5; the paper: "to convergence")
 T4A_EVALS = 50  # [I] evaluations per run (spec §2: "~50 points per run"; the code: 5 episodes every 50 updates)
-T4A_MEMORY = {"full": 10, "po": 10}  # [code] memory_len 10 in every row (ITD3: none, itd3_presets.py)
+T4A_MEMORY = {"full": 10, "po": 10}  # [code] memory_len 10 in every row (ITD3: none, td3_presets.py)
 MOMA_REACHER_ITERATIONS = 100_001  # [code] train_rl_model_based.py max_training_step int(1e5 + 1)
 MOMA_REACHER_ROLLOUT = {"k": 10, "batch": 2_000}  # [code] k_steps_rollouts 10; 2000 transitions per PPO batch
 # [I] deviation (README "Table 4a"): normalized MAPPO inputs (common/behavior/mappo_online.py's docstring: on raw
