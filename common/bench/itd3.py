@@ -16,6 +16,7 @@ from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.reference import ReferenceAgent, reference_loop
 from common.bench.core import count_flops, device_sync
 from common.networks import chunking
+from common.running.fields import unused_to_defaults
 from common.running.runtime import check_device
 
 MPE: dict[str, Any] = dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2)
@@ -35,17 +36,7 @@ ALGOS: dict[str, dict[str, Any]] = {
 def algo_cfg(base: ITD3Config, algo: str) -> ITD3Config:
     """``base`` with algorithm ``algo``'s regularisers; settings the algorithm does not use (e.g. the
     OMAR search for MA-CQL) go back to their defaults, as ``ITD3Config.validate`` requires."""
-    from common.algos import itd3_config
-
-    kw = dict(ALGOS[algo])
-    default = ITD3Config()
-    unused = []
-    if kw["critic_reg"] != "cql":
-        unused += list(itd3_config.CQL_FIELDS)
-    if kw["actor_reg"] != "omar":
-        unused += list(itd3_config.OMAR_FIELDS)
-    kw.update({f: getattr(default, f) for f in unused})
-    return replace(base, **kw)
+    return unused_to_defaults(replace(base, **ALGOS[algo]))
 
 
 

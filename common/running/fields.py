@@ -1,0 +1,184 @@
+"""Config validation declared on the fields: ``opt(default, ...)`` puts a field's rule (its type, range, choices, and
+the option it ``needs``) in the dataclass field's metadata, and ONE validator, ``check(cfg)``, reads them.
+
+    @dataclass
+    class MyConfig:
+        hidden: int = opt(64, kind="int", ge=1)
+        critic_reg: str = opt("none", choices=("none", "cql"))
+        cql_alpha: float | Sequence[float] = opt(1.0, kind="num", ge=0, per_member=True,
+                                                 needs=Needs("critic_reg='cql'", lambda c: c.critic_reg == "cql"))
+        RULES: ClassVar[Rules] = ((lambda c: ..., "what must hold, with {c.field!r} placeholders"),)
+
+        def validate(self) -> "MyConfig":
+            return check(self)
+
+``check`` raises one ValueError naming the class, the field, the bad value and what is allowed: first every
+field's own rule, in field order ("MyConfig.hidden=0 is not allowed; choose an integer >= 1"), then every option set
+away from its default while the option it needs is off ("MyConfig.cql_alpha=5.0 is set but unused: it needs
+critic_reg='cql'"), then the class's cross-field ``RULES`` ("MyConfig: <message>"). Values: an integer is Python's or
+NumPy's, never a bool; a number is a finite real, never a bool (common.running.validate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from common.running.validate import is_int, is_num
+
+__all__ = ["Needs", "Rules", "check", "opt", "unused_to_defaults"]
+
+KINDS = ("int", "num", "bool", "str")
+Rules = Sequence[tuple[Callable[[Any], bool], str]]
+
+
+@dataclass(frozen=True)
+class Needs:
+    """The option a field is used under: ``text`` names it for the error, ``test(cfg)`` says whether it is on."""
+
+    text: str
+    test: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One field's rule (see ``opt``)."""
+
+    kind: str | None = None
+    choices: tuple | None = None
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    none_ok: bool = False
+    per_member: bool = False
+    needs: Needs | None = None
+    hint: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(f"opt(kind={self.kind!r}) is not a kind; choose one of {list(KINDS)}")
+
+    def allows(self, v: Any) -> bool:
+        if v is None:
+            return self.none_ok
+        if self.per_member:
+            vals = np.atleast_1d(np.asarray(v, dtype=object))
+            return vals.ndim == 1 and vals.size > 0 and all(self._one(x) for x in vals)
+        return self._one(v)
+
+    def _one(self, v: Any) -> bool:
+        if self.choices is not None and not _is_choice(v, self.choices):
+            return False
+        if self.kind == "int" and not is_int(v):
+            return False
+        if self.kind == "num" and not is_num(v):
+            return False
+        if self.kind == "bool" and not isinstance(v, (bool, np.bool_)):
+            return False
+        if self.kind == "str" and not isinstance(v, str):
+            return False
+        bounds = ((self.ge, float.__ge__), (self.gt, float.__gt__), (self.le, float.__le__), (self.lt, float.__lt__))
+        if any(b is not None for b, _ in bounds):
+            if not is_num(v):
+                return False
+            return all(b is None or op(float(v), float(b)) for b, op in bounds)
+        return True
+
+    def describe(self) -> str:
+        """What the rule allows, as the error states it: "choose an integer >= 1 (hint)"."""
+        if self.choices is not None:
+            text = f"choose one of {list(self.choices)}"
+        else:
+            what = {"int": "an integer", "bool": "True or False", "str": "a string"}.get(self.kind or "", "a number")
+            ranges = self._ranges()
+            text = f"choose {what}{' ' + ranges if ranges else ''}"
+        if self.per_member:
+            text += ", or one such value per member"
+        if self.none_ok:
+            text = text.replace("choose ", "choose None or ", 1)
+        return text + (f" ({self.hint})" if self.hint else "")
+
+    def _ranges(self) -> str:
+        lo = f"[{_fmt(self.ge)}" if self.ge is not None else f"({_fmt(self.gt)}" if self.gt is not None else None
+        hi = f"{_fmt(self.le)}]" if self.le is not None else f"{_fmt(self.lt)})" if self.lt is not None else None
+        if lo and hi:
+            return f"in {lo}, {hi}"
+        if lo:
+            return (">= " if lo[0] == "[" else "> ") + lo[1:]
+        if hi:
+            return ("<= " if hi[-1] == "]" else "< ") + hi[:-1]
+        return ""
+
+
+def _is_choice(v: Any, choices: tuple) -> bool:
+    """``v`` is one of ``choices`` (a bool never stands for 0 or 1, nor a string for anything but itself)."""
+    if not isinstance(v, (str, int, float, np.generic)):
+        return False
+    return any(isinstance(v, (bool, np.bool_)) == isinstance(c, bool) and isinstance(v, str) == isinstance(c, str)
+               and v == c for c in choices)
+
+
+def _fmt(x: float | None) -> str:
+    return "inf" if x is not None and math.isinf(x) else f"{x:g}"
+
+
+def opt(default: Any, *, kind: str | None = None, choices: Sequence[Any] | None = None, ge: float | None = None,
+        gt: float | None = None, le: float | None = None, lt: float | None = None, none_ok: bool = False,
+        per_member: bool = False, needs: Needs | None = None, hint: str = "") -> Any:
+    """A dataclass field with ``default`` and its rule: ``kind`` ("int", "num", "bool", "str"), ``choices`` (the
+    allowed values), bounds ``ge``/``gt``/``le``/``lt``, ``none_ok`` (None allowed), ``per_member`` (a value or a
+    non-empty list of values, each checked), ``needs`` (the option the field is used under: set away from its
+    default while that option is off is an error), ``hint`` (where the allowed values come from, for the error)."""
+    rule = Rule(kind, None if choices is None else tuple(choices), ge, gt, le, lt, none_ok, per_member, needs, hint)
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata={"rule": rule})
+    return field(default=default, metadata={"rule": rule})
+
+
+def _default(f: Any) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not MISSING else MISSING
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
+        return not np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    return bool(a != b)
+
+
+def check(cfg: Any, rules: Rules = ()) -> Any:
+    """Validate the dataclass ``cfg`` by its fields' rules, then its options' needs, then its class's ``RULES`` and
+    ``rules``; returns ``cfg``, or raises one ValueError naming the field, the value and what is allowed."""
+    name = type(cfg).__name__
+    declared = [(f, f.metadata["rule"]) for f in fields(cfg) if "rule" in f.metadata]
+    for f, rule in declared:
+        v = getattr(cfg, f.name)
+        if not rule.allows(v):
+            raise ValueError(f"{name}.{f.name}={v!r} is not allowed; {rule.describe()}")
+    for f, rule in declared:
+        if rule.needs is not None and not rule.needs.test(cfg):
+            v = getattr(cfg, f.name)
+            if _differs(v, _default(f)):
+                raise ValueError(f"{name}.{f.name}={v!r} is set but unused: it needs {rule.needs.text}")
+    for test, message in (*getattr(cfg, "RULES", ()), *rules):
+        if not test(cfg):
+            raise ValueError(f"{name}: {message.format(c=cfg)}")
+    return cfg
+
+
+def unused_to_defaults(cfg: Any) -> Any:
+    """``cfg`` with every field whose needed option is off back at its default (until nothing changes): e.g. a
+    benchmark that switches a learner's regulariser off drops that regulariser's settings with it."""
+    from dataclasses import replace
+
+    while True:
+        reset = {f.name: _default(f) for f in fields(cfg) if "rule" in f.metadata and f.metadata["rule"].needs
+                 is not None and not f.metadata["rule"].needs.test(cfg) and _differs(getattr(cfg, f.name), _default(f))}
+        if not reset:
+            return cfg
+        cfg = replace(cfg, **reset)
