@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import ClassVar, cast
 
-import numpy as np
-
-from common.running.validate import is_int, is_num
+from common.running.fields import Needs, Rules, check, opt
 
 __all__ = ["MAPPOConfig", "POLICIES", "MIXERS"]
 
@@ -17,35 +15,76 @@ POLICIES = ("gaussian", "categorical")
 MIXERS = ("unconstrained", "monotonic")
 
 
+_GAUSSIAN = Needs("policy='gaussian'", lambda c: c.policy == "gaussian")
+_ENTROPY = Needs("alpha_lr > 0 (alpha_lr = 0 switches the entropy term off)", lambda c: c.alpha_lr > 0)
+_MEMORY = Needs("memory_len > 0", lambda c: c.memory_len > 0)
+
+
 @dataclass
 class MAPPOConfig:
     """Defaults = the official code's MOMA-PPO defaults (``train_rl_model_based.py``; ``train_rl.py`` for the online
     Reacher experts differs only in ``minibatch_size`` = 256). docs/moma_ppo_official_code.md#ppo-learner."""
 
-    policy: str = "gaussian"  # "gaussian" (MaMuJoCo) or "categorical" (ICG; [code] CategoricalPolicy for 'toy' tasks)
-    hidden: Sequence[int] = (256, 256)  # actor, V_i and mixer widths ([code] hidden_size 256, 2 layers)
-    head_init_scale: float | None = 0.1  # gaussian: mean/log_std head weights x0.1, bias 0 ([code] set_final_bias)
-    log_std_bounds: tuple[float, float] = (-6.0, 0.0)  # gaussian: log_std clamp ([code] MIN/MAX_LOG_STD = -6, 0)
-    mixer: str = "unconstrained"  # "unconstrained" w ([code] MixerNetwork.mix) or "monotonic" |w| ([paper] §3.2 QMIX)
-    lr: float = 5e-5  # Adam lr of actor, V, mixer and encoder ([code] ppo_general_lr overrides lr_pi/lr_v/lr_memory)
-    grad_clip: float | None = 1.0  # one norm per seed over all its parameters ([code] grad_clip_norm); None = off
-    gamma: float = 0.99  # discount ([code] discount_factor)
-    lam: float = 0.98  # GAE lambda ([code] ppo_lamda)
-    epochs: int = 5  # passes over the buffer per update ([code] ppo_epochs_per_update)
-    minibatch_size: int = 64  # rows per minibatch, floor(n / size) per epoch ([code] batch_size; train_rl.py: 256)
-    clip: float = 0.2  # PPO ratio clip ([code] ppo_update_clip_param)
-    value_clip: float = 0.2  # value clip around V_old ([code] the same ppo_update_clip_param)
-    critic_coef: float = 0.5  # weight of the critic loss ([code] ppo_critic_loss_coeff)
-    alpha_lr: float = 0.001  # step of the adaptive entropy weight; 0 = no entropy term ([code] ppo_entropy_bonus_coeff)
-    entropy_target: float = -2.0  # target of the joint (summed) entropy estimate ([code] ppo_entropy_target)
-    alpha0: float = 0.0  # initial entropy weight ([code] entropy_alpha = 0)
-    action_penalty: float = 1.0  # gaussian: weight of the mean-action bound penalty ([code] ppo_action_penalty_coeff)
-    ratio_log_max: float = 10.0  # the ratio's exponent is clamped at this ([code] torch.clamp(..., max=10.))
-    adv_eps: float = 1e-3  # advantage normalisation (A - mean) / (std + adv_eps) ([code] get_gae)
-    check_finite: bool = True  # raise on a non-finite loss at the end of each update (one host sync per update)
-    memory_len: int = 0  # history length L of the built-in self-attention encoder, 0 = none ([code] memory_len 10)
-    memory_dim: int = 128  # its embedding size E ([code] memory_out_size); used only with memory_len > 0
-    obs_norm: bool = False  # inputs (o - mu) / sigma, per seed and agent, frozen by set_obs_stats() [I]; [code]: raw
+    # "gaussian" (MaMuJoCo) or "categorical" (ICG; [code] CategoricalPolicy for 'toy' tasks)
+    policy: str = opt("gaussian", choices=POLICIES)
+    # actor, V_i and mixer widths ([code] hidden_size 256, 2 layers)
+    hidden: Sequence[int] = opt((256, 256), kind="int", ge=1, seq=True, hint="e.g. (256, 256)")
+    # gaussian: mean/log_std head weights x0.1, bias 0 ([code] set_final_bias)
+    head_init_scale: float | None = opt(
+        0.1, kind="num", gt=0, none_ok=True, needs=_GAUSSIAN, hint="None = default init"
+    )
+    # gaussian: log_std clamp ([code] MIN/MAX_LOG_STD = -6, 0)
+    log_std_bounds: tuple[float, float] = opt(
+        (-6.0, 0.0), kind="num", seq=True, needs=_GAUSSIAN, hint="(low, high), low < high"
+    )
+    # "unconstrained" w ([code] MixerNetwork.mix) or "monotonic" |w| ([paper] §3.2 QMIX)
+    mixer: str = opt("unconstrained", choices=MIXERS)
+    # Adam lr of actor, V, mixer and encoder ([code] ppo_general_lr overrides lr_pi/lr_v/lr_memory)
+    lr: float = opt(5e-5, kind="num", gt=0)
+    # one norm per seed over all its parameters ([code] grad_clip_norm); None = off
+    grad_clip: float | None = opt(1.0, kind="num", gt=0, none_ok=True, hint="None = no clipping")
+    gamma: float = opt(0.99, kind="num", ge=0, le=1)  # discount ([code] discount_factor)
+    lam: float = opt(0.98, kind="num", ge=0, le=1)  # GAE lambda ([code] ppo_lamda)
+    epochs: int = opt(5, kind="int", ge=1)  # passes over the buffer per update ([code] ppo_epochs_per_update)
+    # rows per minibatch, floor(n / size) per epoch ([code] batch_size; train_rl.py: 256)
+    minibatch_size: int = opt(64, kind="int", ge=1)
+    clip: float = opt(0.2, kind="num", gt=0)  # PPO ratio clip ([code] ppo_update_clip_param)
+    # value clip around V_old ([code] the same ppo_update_clip_param)
+    value_clip: float = opt(0.2, kind="num", ge=0)
+    # weight of the critic loss ([code] ppo_critic_loss_coeff)
+    critic_coef: float = opt(0.5, kind="num", ge=0)
+    # step of the adaptive entropy weight; 0 = no entropy term ([code] ppo_entropy_bonus_coeff)
+    alpha_lr: float = opt(0.001, kind="num", ge=0)
+    # target of the joint (summed) entropy estimate ([code] ppo_entropy_target)
+    entropy_target: float = opt(-2.0, kind="num", needs=_ENTROPY)
+    # initial entropy weight ([code] entropy_alpha = 0)
+    alpha0: float = opt(0.0, kind="num", ge=0, needs=_ENTROPY)
+    # gaussian: weight of the mean-action bound penalty ([code] ppo_action_penalty_coeff)
+    action_penalty: float = opt(1.0, kind="num", ge=0, needs=_GAUSSIAN)
+    # the ratio's exponent is clamped at this ([code] torch.clamp(..., max=10.))
+    ratio_log_max: float = opt(10.0, kind="num", gt=0)
+    # advantage normalisation (A - mean) / (std + adv_eps) ([code] get_gae)
+    adv_eps: float = opt(1e-3, kind="num", gt=0)
+    # raise on a non-finite loss at the end of each update (one host sync per update)
+    check_finite: bool = opt(True, kind="bool")
+    # history length L of the built-in self-attention encoder, 0 = none ([code] memory_len 10)
+    memory_len: int = opt(0, kind="int", ge=0, hint="0 = no history")
+    # its embedding size E ([code] memory_out_size); used only with memory_len > 0
+    memory_dim: int = opt(128, kind="int", ge=1, needs=_MEMORY)
+    # inputs (o - mu) / sigma, per seed and agent, frozen by set_obs_stats() [I]; [code]: raw
+    obs_norm: bool = opt(False, kind="bool")
+    RULES: ClassVar[Rules] = (
+        (
+            lambda c: len(c.log_std_bounds) == 2 and c.log_std_bounds[0] < c.log_std_bounds[1],
+            "log_std_bounds={c.log_std_bounds!r} is not allowed; choose two numbers (low, high) with low < high, e.g. "
+            "(-6.0, 0.0)",
+        ),
+        (
+            lambda c: c.memory_len == 0 or c.policy != "categorical",
+            "memory_len={c.memory_len!r} is not allowed with policy='categorical'; choose 0 (the ICG runs without "
+            "histories, [code] 'toy')",
+        ),
+    )
 
     def __post_init__(self) -> None:
         # configs read from JSON give lists: keep tuples so that asdict() compares equal across checkpoints
@@ -55,51 +94,5 @@ class MAPPOConfig:
             self.log_std_bounds = cast("tuple[float, float]", tuple(float(b) for b in self.log_std_bounds))
 
     def validate(self) -> "MAPPOConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"MAPPOConfig.{name}={getattr(self, name)!r} {rule}")
-
-        for name, allowed in (("policy", POLICIES), ("mixer", MIXERS)):
-            if getattr(self, name) not in allowed:
-                fail(name, f"is not allowed; choose one of {list(allowed)}")
-        if not isinstance(self.hidden, tuple) or not self.hidden or not all(is_int(h) and h >= 1 for h in self.hidden):
-            fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
-        b = self.log_std_bounds
-        if not (isinstance(b, tuple) and len(b) == 2 and all(is_num(v) for v in b) and b[0] < b[1]):
-            fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
-        if self.head_init_scale is not None and not (is_num(self.head_init_scale) and self.head_init_scale > 0):
-            fail("head_init_scale", "must be None (default init) or a number > 0")
-        if self.grad_clip is not None and not (is_num(self.grad_clip) and self.grad_clip > 0):
-            fail("grad_clip", "must be None (no clipping) or a number > 0")
-        for name in ("epochs", "minibatch_size"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        for name in ("lr", "clip", "ratio_log_max", "adv_eps"):
-            if not (is_num(getattr(self, name)) and getattr(self, name) > 0):
-                fail(name, "must be a number > 0")
-        for name in ("value_clip", "critic_coef", "alpha_lr", "alpha0", "action_penalty"):
-            if not (is_num(getattr(self, name)) and getattr(self, name) >= 0):
-                fail(name, "must be a number >= 0")
-        for name in ("gamma", "lam"):
-            if not (is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
-                fail(name, "must be in [0, 1]")
-        if not is_num(self.entropy_target):
-            fail("entropy_target", "must be a number")
-        for name in ("check_finite", "obs_norm"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                fail(name, "must be True or False")
-        for name in ("memory_len", "memory_dim"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= (0 if name == "memory_len" else 1)):
-                fail(name, "must be an integer >= " + ("0 (0 = no history)" if name == "memory_len" else "1"))
-        if self.memory_len > 0 and self.policy == "categorical":
-            fail("memory_len", "must be 0 with policy='categorical' (the ICG runs without histories, [code] 'toy')")
-        # unused options are an error, not a silence
-        default = MAPPOConfig()
-        unused = [(name, self.policy == "categorical", "policy='gaussian'")
-                  for name in ("head_init_scale", "log_std_bounds", "action_penalty")]
-        unused += [(name, self.alpha_lr == 0, "alpha_lr > 0 (alpha_lr = 0 switches the entropy term off)")
-                   for name in ("entropy_target", "alpha0")]
-        unused += [("memory_dim", self.memory_len == 0, "memory_len > 0")]
-        for name, is_unused, needs in unused:
-            if is_unused and getattr(self, name) != getattr(default, name):
-                fail(name, f"is set but unused: it needs {needs}")
-        return self
+        """The fields' declared rules, their needs and ``RULES`` (common.running.fields.check)."""
+        return check(self)

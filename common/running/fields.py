@@ -55,6 +55,7 @@ class Rule:
     lt: float | None = None
     none_ok: bool = False
     per_member: bool = False
+    seq: bool = False
     needs: Needs | None = None
     hint: str = ""
 
@@ -65,6 +66,8 @@ class Rule:
     def allows(self, v: Any) -> bool:
         if v is None:
             return self.none_ok
+        if self.seq:
+            return isinstance(v, (list, tuple)) and len(v) > 0 and all(self._one(x) for x in v)
         if self.per_member:
             vals = np.atleast_1d(np.asarray(v, dtype=object))
             return vals.ndim == 1 and vals.size > 0 and all(self._one(x) for x in vals)
@@ -81,7 +84,12 @@ class Rule:
             return False
         if self.kind == "str" and not isinstance(v, str):
             return False
-        bounds = ((self.ge, float.__ge__), (self.gt, float.__gt__), (self.le, float.__le__), (self.lt, float.__lt__))
+        bounds = (
+            (self.ge, float.__ge__),
+            (self.gt, float.__gt__),
+            (self.le, float.__le__),
+            (self.lt, float.__lt__),
+        )
         if any(b is not None for b, _ in bounds):
             if not is_num(v):
                 return False
@@ -93,9 +101,13 @@ class Rule:
         if self.choices is not None:
             text = f"choose one of {list(self.choices)}"
         else:
-            what = {"int": "an integer", "bool": "True or False", "str": "a string"}.get(self.kind or "", "a number")
+            what = {"int": "an integer", "bool": "True or False", "str": "a string"}.get(
+                self.kind or "", "a number"
+            )
             ranges = self._ranges()
             text = f"choose {what}{' ' + ranges if ranges else ''}"
+            if self.seq:
+                text = text.replace("choose ", "choose a non-empty sequence, each ", 1)
         if self.per_member:
             text += ", or one such value per member"
         if self.none_ok:
@@ -103,8 +115,20 @@ class Rule:
         return text + (f" ({self.hint})" if self.hint else "")
 
     def _ranges(self) -> str:
-        lo = f"[{_fmt(self.ge)}" if self.ge is not None else f"({_fmt(self.gt)}" if self.gt is not None else None
-        hi = f"{_fmt(self.le)}]" if self.le is not None else f"{_fmt(self.lt)})" if self.lt is not None else None
+        lo = (
+            f"[{_fmt(self.ge)}"
+            if self.ge is not None
+            else f"({_fmt(self.gt)}"
+            if self.gt is not None
+            else None
+        )
+        hi = (
+            f"{_fmt(self.le)}]"
+            if self.le is not None
+            else f"{_fmt(self.lt)})"
+            if self.lt is not None
+            else None
+        )
         if lo and hi:
             return f"in {lo}, {hi}"
         if lo:
@@ -118,22 +142,51 @@ def _is_choice(v: Any, choices: tuple) -> bool:
     """``v`` is one of ``choices`` (a bool never stands for 0 or 1, nor a string for anything but itself)."""
     if not isinstance(v, (str, int, float, np.generic)):
         return False
-    return any(isinstance(v, (bool, np.bool_)) == isinstance(c, bool) and isinstance(v, str) == isinstance(c, str)
-               and v == c for c in choices)
+    return any(
+        isinstance(v, (bool, np.bool_)) == isinstance(c, bool)
+        and isinstance(v, str) == isinstance(c, str)
+        and v == c
+        for c in choices
+    )
 
 
 def _fmt(x: float | None) -> str:
     return "inf" if x is not None and math.isinf(x) else f"{x:g}"
 
 
-def opt(default: Any, *, kind: str | None = None, choices: Sequence[Any] | None = None, ge: float | None = None,
-        gt: float | None = None, le: float | None = None, lt: float | None = None, none_ok: bool = False,
-        per_member: bool = False, needs: Needs | None = None, hint: str = "") -> Any:
+def opt(
+    default: Any,
+    *,
+    kind: str | None = None,
+    choices: Sequence[Any] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    none_ok: bool = False,
+    per_member: bool = False,
+    seq: bool = False,
+    needs: Needs | None = None,
+    hint: str = "",
+) -> Any:
     """A dataclass field with ``default`` and its rule: ``kind`` ("int", "num", "bool", "str"), ``choices`` (the
     allowed values), bounds ``ge``/``gt``/``le``/``lt``, ``none_ok`` (None allowed), ``per_member`` (a value or a
-    non-empty list of values, each checked), ``needs`` (the option the field is used under: set away from its
-    default while that option is off is an error), ``hint`` (where the allowed values come from, for the error)."""
-    rule = Rule(kind, None if choices is None else tuple(choices), ge, gt, le, lt, none_ok, per_member, needs, hint)
+    non-empty list of values, each checked), ``seq`` (a non-empty list or tuple, each value checked), ``needs``
+    (the option the field is used under: set away from its default while that option is off is an error), ``hint``
+    (where the allowed values come from, for the error)."""
+    rule = Rule(
+        kind,
+        None if choices is None else tuple(choices),
+        ge,
+        gt,
+        le,
+        lt,
+        none_ok,
+        per_member,
+        seq,
+        needs,
+        hint,
+    )
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata={"rule": rule})
     return field(default=default, metadata={"rule": rule})
@@ -177,8 +230,14 @@ def unused_to_defaults(cfg: Any) -> Any:
     from dataclasses import replace
 
     while True:
-        reset = {f.name: _default(f) for f in fields(cfg) if "rule" in f.metadata and f.metadata["rule"].needs
-                 is not None and not f.metadata["rule"].needs.test(cfg) and _differs(getattr(cfg, f.name), _default(f))}
+        reset = {
+            f.name: _default(f)
+            for f in fields(cfg)
+            if "rule" in f.metadata
+            and f.metadata["rule"].needs is not None
+            and not f.metadata["rule"].needs.test(cfg)
+            and _differs(getattr(cfg, f.name), _default(f))
+        }
         if not reset:
             return cfg
         cfg = replace(cfg, **reset)
