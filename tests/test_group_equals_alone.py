@@ -438,10 +438,10 @@ def test_group_fields_per_member_in_the_config():
                        (BCQConfig(kl_weight=[0.5, -1.0]), r"kl_weight=\(0.5, -1.0\) is not allowed; choose a number >= 0, or one such value per member"),
                        (BCQConfig(variant="mabcq", lmbda=[0.75, 0.5]), r"lmbda=.* is set but unused"),
                        (BCQConfig(phi=[0.05, 0.05]), r"phi=\[0.05, 0.05\] is not allowed; choose a number >= 0$"),
-                       (ContinuousIQLConfig(**_iql("maiql", expectile=[0.7, 1.5])), r"expectile=\(0.7, 1.5\) must be in"),
-                       (ContinuousIQLConfig(**_iql("bc", beta=(3.0, 3.0))), "beta=.* is set but unused by method 'bc'"),
-                       (ContinuousIQLConfig(**_iql("maiql", lr=(3e-4, 3e-4))), "lr=.* must be a finite number > 0"),
-                       (MATD3BCConfig(alpha=[2.5, -1.0]), r"alpha=\(2.5, -1.0\) must be a finite number > 0 \(or one")):
+                       (ContinuousIQLConfig(**_iql("maiql", expectile=[0.7, 1.5])), r"expectile=\(0.7, 1.5\) is not allowed; choose a number in \[0, 1\], or one such value per member"),
+                       (ContinuousIQLConfig(**_iql("bc", beta=(3.0, 3.0))), "beta=.* is set but unused: it needs method='iql' or 'maiql'"),
+                       (ContinuousIQLConfig(**_iql("maiql", lr=(3e-4, 3e-4))), r"lr=\(0.0003, 0.0003\) is not allowed; choose a number > 0$"),
+                       (MATD3BCConfig(alpha=[2.5, -1.0]), r"alpha=\(2.5, -1.0\) is not allowed; choose a number > 0, or one such value per member")):
         with pytest.raises(ValueError, match=match):
             cfg.validate()
 

@@ -35,9 +35,9 @@ class BCQConfig:
     # decode samples z ~ N(0, 1) clipped to +-z_clip (code: clamp(-0.5, 0.5))
     z_clip: float = opt(0.5, kind="num", gt=0)
     phi: float = opt(0.05, kind="num", ge=0)  # perturbation bound Phi (code: 0.05; CAST itself uses 0.001)
-    # soft clipped double-Q weight lambda (code and BCQ paper: 0.75); bcq
+    # soft clipped double-Q weight lambda (code and BCQ paper: 0.75); bcq only; or one per member (a stack of
+    # runs, BCQ.GROUP_FIELDS)
     lmbda: float | Sequence[float] = opt(0.75, kind="num", ge=0, le=1, per_member=True, needs=_BCQ)
-    #                                       only; or one per member (a stack of runs, BCQ.GROUP_FIELDS)
     # sampled next actions per TD target (code: repeat_interleave(next_state, 10))
     n_target: int = opt(10, kind="int", ge=1)
     # candidates per observation at action selection (code: repeat(100, 1))

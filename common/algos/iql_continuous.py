@@ -62,7 +62,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -70,14 +70,14 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
-from common.algos.member_layout import MemberLayout, as_tuple, config_values
+from common.algos.member_layout import MemberLayout, as_tuple
 from common.algos.ppo import mix_values
 from common.networks.heads import GaussianActor
 from common.networks.history import (
     SelfAttentionHistoryEncoder,
 )
 from common.networks.nets import EnsembleMLP, polyak_update
-from common.running.validate import is_int, is_num
+from common.running.fields import Needs, Rules, check, opt
 
 __all__ = ["ContinuousIQLConfig", "ContinuousIQL", "METHODS", "CENTRAL_OBS", "LEARNER_NAME",
            "tanh_gaussian_log_prob", "squashed_mean", "build_continuous_iql"]
@@ -88,29 +88,54 @@ CENTRAL_OBS = ("joint", "agent0")
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+_TD = Needs("method='iql' or 'maiql' (method 'bc' learns no value)", lambda c: c.method != "bc")
+_MAIQL = Needs("method='maiql'", lambda c: c.method == "maiql")
+_IQL = Needs("method='iql'", lambda c: c.method == "iql")
+_MEMORY = Needs("memory_len > 0", lambda c: c.memory_len > 0)
+
 @dataclass
 class ContinuousIQLConfig:
     """Defaults = the official code's ``train_agents.py`` (the paper gives none: its Appendix B is not public)."""
 
-    method: str = "maiql"  # "iql" (centralized, joint action), "maiql" or "bc" (alg_name iql / ma-iql / bc)
-    hidden: Sequence[int] = (256, 256)  # every network: 2 x 256 ReLU ([code] hidden_size 256)
-    lr: float = 3e-4  # Adam lr of Q, V, pi and the mixers ([code] iql_lr overrides lr_q, lr_v, lr_pi)
-    batch_size: int = 256  # rows per seed and update ([code] batch_size)
-    gamma: float = 0.99  # discount ([code] discount_factor)
-    expectile: float | Sequence[float] = 0.7  # tau of the expectile V loss ([code] expectile); or one per member
-    beta: float | Sequence[float] = 3.0  # AWR inverse temperature ([code] awr_temperature); or one per member
-    adv_max: float = 100.0  # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
-    tau: float = 0.005  # Polyak rate of the target Q nets, Q mixer and encoder ([code] target_update_coef)
-    grad_clip: float = 1.0  # maiql: per-network, per-member gradient-norm clip ([code] grad_clip_norm; only MaIQL)
-    action_aware_mixer: bool = True  # maiql: the Q mixer reads the joint action ([code] action_aware_mixer)
-    independent_awr: bool = False  # maiql: per-agent AWR weights instead of the team weight ([code] independent_awr)
-    log_std_bounds: tuple[float, float] = (-6.0, 0.0)  # policy log_std clamp ([code] MIN/MAX_LOG_STD)
-    act_eps: float = 1e-5  # actions clamped to +-(1 - act_eps) before atanh; Jacobian eps ([code] actors.epsilon)
-    memory_len: int = 10  # history length L of the self-attention encoder, 0 = none ([code] memory_len)
-    memory_dim: int = 128  # embedding size E ([code] memory_out_size)
-    lr_memory: float = 3e-4  # Adam lr of the encoder ([code] lr_memory)
-    memory_backprop_actor: bool = True  # the policy loss trains the encoder too ([code] memory_backprop_actor)
-    central_obs: str = "joint"  # iql: "joint" (agents' obs concatenated) or "agent0" (the FO single-agent obs)
+    # "iql" (centralized, joint action), "maiql" or "bc" (alg_name iql / ma-iql / bc)
+    method: str = opt("maiql", choices=METHODS)
+    # every network: 2 x 256 ReLU ([code] hidden_size 256)
+    hidden: Sequence[int] = opt((256, 256), kind="int", ge=1, seq=True)
+    # Adam lr of Q, V, pi and the mixers ([code] iql_lr overrides lr_q, lr_v, lr_pi)
+    lr: float = opt(3e-4, kind="num", gt=0)
+    batch_size: int = opt(256, kind="int", ge=1)  # rows per seed and update ([code] batch_size)
+    gamma: float = opt(0.99, kind="num", ge=0, le=1, needs=_TD)  # discount ([code] discount_factor)
+    # tau of the expectile V loss ([code] expectile); or one per member
+    expectile: float | Sequence[float] = opt(0.7, kind="num", ge=0, le=1, per_member=True, needs=_TD)
+    # AWR inverse temperature ([code] awr_temperature); or one per member
+    beta: float | Sequence[float] = opt(3.0, kind="num", gt=0, per_member=True, needs=_TD)
+    # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
+    adv_max: float = opt(100.0, kind="num", gt=0, needs=_TD)
+    # Polyak rate of the target Q nets, Q mixer and encoder ([code] target_update_coef)
+    tau: float = opt(0.005, kind="num", ge=0, le=1, needs=_TD)
+    # maiql: per-network, per-member gradient-norm clip ([code] grad_clip_norm; only MaIQL)
+    grad_clip: float = opt(1.0, kind="num", gt=0, needs=_MAIQL)
+    # maiql: the Q mixer reads the joint action ([code] action_aware_mixer)
+    action_aware_mixer: bool = opt(True, kind="bool", needs=_MAIQL)
+    # maiql: per-agent AWR weights instead of the team weight ([code] independent_awr)
+    independent_awr: bool = opt(False, kind="bool", needs=_MAIQL)
+    # policy log_std clamp ([code] MIN/MAX_LOG_STD)
+    log_std_bounds: tuple[float, float] = opt((-6.0, 0.0), kind="num", seq=True, hint="(low, high), low < high")
+    # actions clamped to +-(1 - act_eps) before atanh; Jacobian eps ([code] actors.epsilon)
+    act_eps: float = opt(1e-5, kind="num", gt=0, lt=1)
+    # history length L of the self-attention encoder, 0 = none ([code] memory_len)
+    memory_len: int = opt(10, kind="int", ge=0, hint="0 = no history; the code's 10")
+    memory_dim: int = opt(128, kind="int", ge=1, needs=_MEMORY)  # embedding size E ([code] memory_out_size)
+    lr_memory: float = opt(3e-4, kind="num", gt=0, needs=_MEMORY)  # Adam lr of the encoder ([code] lr_memory)
+    # the policy loss trains the encoder too ([code] memory_backprop_actor)
+    memory_backprop_actor: bool = opt(True, kind="bool", needs=_MEMORY)
+    # iql: "joint" (agents' obs concatenated) or "agent0" (the FO single-agent obs)
+    central_obs: str = opt("joint", choices=CENTRAL_OBS, needs=_IQL)
+    RULES: ClassVar[Rules] = (
+        (lambda c: len(c.log_std_bounds) == 2 and c.log_std_bounds[0] < c.log_std_bounds[1],
+         "log_std_bounds={c.log_std_bounds!r} is not allowed; choose two numbers (low, high) with low < high, e.g. "
+         "(-6.0, 0.0)"),
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):
@@ -120,50 +145,8 @@ class ContinuousIQLConfig:
         self.expectile, self.beta = as_tuple(self.expectile), as_tuple(self.beta)
 
     def validate(self) -> "ContinuousIQLConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"ContinuousIQLConfig.{name}={getattr(self, name)!r} {rule}")
-
-        if self.method not in METHODS:
-            fail("method", f"is not allowed; choose one of {list(METHODS)}")
-        if self.central_obs not in CENTRAL_OBS:
-            fail("central_obs", f"is not allowed; choose one of {list(CENTRAL_OBS)}")
-        if not self.hidden or not all(is_int(h) and h >= 1 for h in self.hidden):
-            fail("hidden", "must be a non-empty sequence of integers >= 1")
-        if not (is_int(self.batch_size) and self.batch_size >= 1):
-            fail("batch_size", "must be an integer >= 1")
-        if not (is_int(self.memory_len) and self.memory_len >= 0):
-            fail("memory_len", "must be an integer >= 0 (0 = no history; the code's 10)")
-        if not (is_int(self.memory_dim) and self.memory_dim >= 1):
-            fail("memory_dim", "must be an integer >= 1")
-        def values(name: str) -> tuple:  # a group field may hold one value per member (a stack of runs)
-            return config_values(getattr(self, name)) if name in ContinuousIQL.GROUP_FIELDS else (getattr(self, name),)
-
-        for name in ("lr", "beta", "adv_max", "grad_clip", "lr_memory"):
-            if not all(is_num(v) and v > 0 for v in values(name)):
-                fail(name, "must be a finite number > 0" + (" (or one per member)" if name == "beta" else ""))
-        for name in ("gamma", "expectile", "tau"):
-            if not all(is_num(v) and 0.0 <= v <= 1.0 for v in values(name)):
-                fail(name, "must be in [0, 1]" + (" (or one such number per member)" if name == "expectile" else ""))
-        if not (is_num(self.act_eps) and 0.0 < self.act_eps < 1.0):
-            fail("act_eps", "must be in (0, 1)")
-        b = self.log_std_bounds
-        if not (isinstance(b, tuple) and len(b) == 2 and all(is_num(v) for v in b) and b[0] < b[1]):
-            fail("log_std_bounds", "must be two numbers (low, high) with low < high, e.g. (-6.0, 0.0)")
-        for name in ("action_aware_mixer", "independent_awr", "memory_backprop_actor"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                fail(name, "must be True or False")
-        default = ContinuousIQLConfig()
-        unused = {"bc": ("gamma", "expectile", "beta", "adv_max", "tau"), "iql": (), "maiql": ()}[self.method]
-        if self.method != "maiql":
-            unused += ("grad_clip", "action_aware_mixer", "independent_awr")
-        if self.method != "iql":
-            unused += ("central_obs",)
-        if self.memory_len == 0:
-            unused += ("memory_dim", "lr_memory", "memory_backprop_actor")
-        for name in unused:
-            if getattr(self, name) != getattr(default, name):
-                fail(name, f"is set but unused by method {self.method!r} with memory_len={self.memory_len}")
-        return self
+        """The fields' declared rules, their needs and ``RULES`` (common.running.fields.check)."""
+        return check(self)
 
 
 # ----------------------------------------------------------------------------------------------

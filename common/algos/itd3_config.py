@@ -51,25 +51,24 @@ class ITD3Config:
     gamma: float = opt(0.95, kind="num", ge=0, le=1)
     # Polyak rate of the target networks (OMAR MPE 0.01; HalfCheetah 0.005)
     tau_target: float = opt(0.01, kind="num", gt=0, le=1)
-    # per-member gradient-norm clip of each network (OMAR: 0.5); None = none
+    # per-member gradient-norm clip of each network (OMAR: 0.5); None = none (MOMA-PPO's TD3Learner clips
+    # nothing)
     grad_clip: float | None = opt(0.5, kind="num", gt=0, none_ok=True)
-    #                                 (MOMA-PPO's TD3Learner clips nothing)
     # BatchNorm1d on the network inputs (OMAR's MLPNetwork.in_fn; MOMA-PPO: False)
     input_norm: bool = opt(True, kind="bool")
-    # actor's last layer U(+-x) (OMAR 3e-3); None = torch's default init
+    # actor's last layer U(+-x) (OMAR 3e-3); None = torch's default init (MOMA-PPO's TD3Actor)
     actor_last_init: float | None = opt(3e-3, kind="num", gt=0, none_ok=True)
-    #                                       (MOMA-PPO's TD3Actor)
-    # std of TD3's target policy smoothing noise; 0 = off (OMAR); MOMA-PPO
+    # std of TD3's target policy smoothing noise; 0 = off (OMAR); MOMA-PPO td3_policy_noise 0.2 (Fujimoto et
+    # al. 2018, Eq. 14)
     target_noise: float = opt(0.0, kind="num", ge=0)
-    #                            td3_policy_noise 0.2 (Fujimoto et al. 2018, Eq. 14)
     # the noise is clipped to +-this (MOMA-PPO td3_noise_clip 0.5; TD3's 0.5)
     target_noise_clip: float = opt(0.5, kind="num", gt=0, needs=_NOISE)
-    # actor steps and target updates every this many critic updates (OMAR 1; MOMA-PPO
+    # actor steps and target updates every this many critic updates (OMAR 1; MOMA-PPO td3_policy_freq 2: actor
+    # and all targets move on updates 2, 4, ...)
     policy_delay: int = opt(1, kind="int", ge=1, hint="OMAR 1, MOMA-PPO 2")
-    #                        td3_policy_freq 2: actor and all targets move on updates 2, 4, ...)
-    # one minibatch of rows per seed shared by its agents (MOMA-PPO's independent
+    # one minibatch of rows per seed shared by its agents (MOMA-PPO's independent learner samples one index
+    # set for all agents); False = one per member (OMAR)
     shared_rows: bool = opt(False, kind="bool", needs=_LOCAL)
-    #                            learner samples one index set for all agents); False = one per member (OMAR)
     max_action: float = opt(1.0, kind="num", gt=0)  # action bound; actions are max_action * tanh (OMAR: 1)
     # weight of mean pi(o)^2 in the "none"/"omar" actor losses (OMAR code)
     action_reg: float = opt(1e-3, kind="num", ge=0)
@@ -83,17 +82,17 @@ class ITD3Config:
     cql_proposal: str = opt("uniform", choices=CQL_PROPOSALS, needs=_CQL)
     # std of the policy-centred proposals of "mujoco" (OMAR cql_sample_noise_level)
     cql_noise: float = opt(0.2, kind="num", gt=0, needs=_CQL)
-    # joint critic only: "own" samples agent i's slot, a_-i from the data (default,
+    # joint critic only: "own" samples agent i's slot, a_-i from the data (default, as the actor step); "all"
+    # samples the whole joint action uniformly (a diagnostic of Table 5; "uniform" proposals only). OMAR is
+    # silent here.
     cql_slots: str = opt("own", choices=CQL_SLOTS, needs=_CQL)
-    #                         as the actor step); "all" samples the whole joint action uniformly (a
-    #                         diagnostic of Table 5; "uniform" proposals only). OMAR is silent here.
     # "none" (MA-CQL/ITD3), "omar" (Eq. 2), "td3bc" (MA-TD3+BC), "icq" (MA-ICQ)
     actor_reg: str = opt("none", choices=ACTOR_REGS)
     # TD3+BC alpha (Fujimoto & Gu 2021: 2.5); float or per member
     td3bc_alpha: float | Sequence[float] = opt(2.5, kind="num", ge=0, per_member=True, needs=_TD3BC)
-    # BC term of "td3bc" (and of "omar" with omar_bc_alpha > 0): "mean" over batch and
+    # BC term of "td3bc" (and of "omar" with omar_bc_alpha > 0): "mean" over batch and action dims (TD3+BC's
+    # F.mse_loss) or "sum" over dims, mean over batch (MOMA-PPO)
     bc_reduce: str = opt("mean", choices=BC_REDUCES, needs=_BC)
-    #                          action dims (TD3+BC's F.mse_loss) or "sum" over dims, mean over batch (MOMA-PPO)
     # OMAR's tau = code's omar_coe, weight of imitation; float or per member
     omar_tau: float | Sequence[float] = opt(0.9, kind="num", ge=0, le=1, per_member=True, needs=_OMAR)
     # search_action sampler: softmax (OMAR MPE), cem (HalfCheetah), random
@@ -107,19 +106,19 @@ class ITD3Config:
     omar_sigma0: float = opt(2.0, kind="num", gt=0, needs=_OMAR)  # initial sampling std (OMAR 2.0)
     # "code" (RMS around the new mean) or "paper" (Eq. 3 as printed)
     omar_sigma_rule: str = opt("code", choices=SIGMA_RULES, needs=_OMAR)
-    # "cem" sampler's new sigma: the elites' "biased" std (OMAR) or "unbiased" + 1e-6
+    # "cem" sampler's new sigma: the elites' "biased" std (OMAR) or "unbiased" + 1e-6 (MOMA-PPO's copy of the
+    # search)
     cem_std: str = opt("biased", choices=CEM_STDS, needs=_CEM)
-    #                          (MOMA-PPO's copy of the search)
-    # MOMA-PPO's td3_bc_coeff beside OMAR: > 0 adds lambda = alpha / mean|Q1| to the Q
+    # MOMA-PPO's td3_bc_coeff beside OMAR: > 0 adds lambda = alpha / mean|Q1| to the Q term and a BC term
+    # (bc_reduce); 0 = OMAR's Eq. 2 (MOMA-PPO's IOMAR [inferred])
     omar_bc_alpha: float = opt(0.0, kind="num", ge=0, needs=_OMAR)
-    #                             term and a BC term (bc_reduce); 0 = OMAR's Eq. 2 (MOMA-PPO's IOMAR [inferred])
     # temperature of ICQ's batch-softmax advantage weights (ICQ's alpha)
     icq_beta: float = opt(1.0, kind="num", gt=0, needs=_ICQ)
     # actor gradient steps per update() on the critic's minibatch (OMAR Table 2: 1/5/20)
     actor_updates: int = opt(1, kind="int", ge=1, hint="OMAR Table 2: 1, 5, 20")
-    # "local" Q_i(o_i, a_i) (OMAR Sec. 5, independent TD3) or "joint"
+    # "local" Q_i(o_i, a_i) (OMAR Sec. 5, independent TD3) or "joint" Q_i(s, a_1..a_N) (MATD3's centralized
+    # critics, OMAR Table 5)
     critic_input: str = opt("local", choices=CRITIC_INPUTS)
-    #                              Q_i(s, a_1..a_N) (MATD3's centralized critics, OMAR Table 5)
     # update() returns metrics (detached [M] tensors) every log_every updates
     log_every: int = opt(100, kind="int", ge=1)
     check_finite_every: int = opt(1, kind="int", ge=1)  # NaN guard period (one host sync per check)

@@ -40,7 +40,7 @@ from common.algos.td3bc import td3bc_actor_loss
 from common.datasets.sampling import gather_members
 from common.networks.heads import DeterministicActor, TwinCritic
 from common.networks.nets import polyak_update
-from common.running.validate import is_int
+from common.running.fields import check, opt
 
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 
@@ -49,50 +49,35 @@ BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 class TD3BCConfig:
     """Defaults = Fujimoto & Gu's code (TD3_BC.py / main.py); OTC's Table 3 sets batch 128 and lr 3e-4."""
 
-    hidden: Sequence[int] = (256, 256)  # actor and twin-critic widths (code: 256-256)
-    actor_lr: float = 3e-4  # Adam lr of the actor (code 3e-4; OTC Table 3 3e-4)
-    critic_lr: float = 3e-4  # Adam lr of the critic (code 3e-4; OTC Table 3 3e-4)
-    alpha: float = 2.5  # BC trade-off: lambda = alpha / mean|Q| (paper Sec. 5: 2.5)
-    gamma: float = 0.99  # discount (code 0.99)
-    tau: float = 0.005  # Polyak rate of both targets (code 0.005)
-    policy_noise: float = 0.2  # target smoothing std, fraction of max_action (code 0.2)
-    noise_clip: float = 0.5  # target smoothing clip, fraction of max_action (code 0.5)
-    policy_delay: int = 2  # critic steps per actor and target step (code policy_freq 2)
-    batch_size: int = 256  # per-member minibatch (code 256; OTC Table 3 128)
-    replace: bool = True  # rows drawn with replacement (code: np.random.randint)
-    normalize_obs: bool = True  # states normalized by the data's mean / std (code normalize True)
-    obs_eps: float = 1e-3  # std + obs_eps (code 1e-3)
-    max_action: float = 1.0  # action bound (MuJoCo 1; OTC navigation 0.1)
-    log_every: int = 100  # update() returns metrics (detached [M] tensors) every log_every updates
-    check_finite_every: int = 1  # NaN guard period (one host sync per check)
+    # actor and twin-critic widths (code: 256-256)
+    hidden: Sequence[int] = opt((256, 256), kind="int", ge=1, seq=True, hint="e.g. (256, 256)")
+    actor_lr: float = opt(3e-4, kind="num", gt=0)  # Adam lr of the actor (code 3e-4; OTC Table 3 3e-4)
+    critic_lr: float = opt(3e-4, kind="num", gt=0)  # Adam lr of the critic (code 3e-4; OTC Table 3 3e-4)
+    alpha: float = opt(2.5, kind="num", ge=0)  # BC trade-off: lambda = alpha / mean|Q| (paper Sec. 5: 2.5)
+    gamma: float = opt(0.99, kind="num", ge=0, le=1)  # discount (code 0.99)
+    tau: float = opt(0.005, kind="num", gt=0, le=1)  # Polyak rate of both targets (code 0.005)
+    # target smoothing std, fraction of max_action (code 0.2)
+    policy_noise: float = opt(0.2, kind="num", ge=0)
+    noise_clip: float = opt(0.5, kind="num", ge=0)  # target smoothing clip, fraction of max_action (code 0.5)
+    # critic steps per actor and target step (code policy_freq 2)
+    policy_delay: int = opt(2, kind="int", ge=1)
+    batch_size: int = opt(256, kind="int", ge=1)  # per-member minibatch (code 256; OTC Table 3 128)
+    replace: bool = opt(True, kind="bool")  # rows drawn with replacement (code: np.random.randint)
+    # states normalized by the data's mean / std (code normalize True)
+    normalize_obs: bool = opt(True, kind="bool")
+    obs_eps: float = opt(1e-3, kind="num", gt=0)  # std + obs_eps (code 1e-3)
+    max_action: float = opt(1.0, kind="num", gt=0)  # action bound (MuJoCo 1; OTC navigation 0.1)
+    # update() returns metrics (detached [M] tensors) every log_every updates
+    log_every: int = opt(100, kind="int", ge=1)
+    check_finite_every: int = opt(1, kind="int", ge=1)  # NaN guard period (one host sync per check)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):
             self.hidden = tuple(self.hidden)
 
     def validate(self) -> "TD3BCConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"TD3BCConfig.{name}={getattr(self, name)!r} {rule}")
-
-        if not (isinstance(self.hidden, tuple) and self.hidden and all(is_int(h) and h >= 1 for h in self.hidden)):
-            fail("hidden", "must be a non-empty sequence of integers >= 1, e.g. (256, 256)")
-        for name in ("policy_delay", "batch_size", "log_every", "check_finite_every"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        for name in ("actor_lr", "critic_lr", "max_action", "obs_eps"):
-            if not getattr(self, name) > 0:
-                fail(name, "must be > 0")
-        for name in ("alpha", "policy_noise", "noise_clip"):
-            if not getattr(self, name) >= 0:
-                fail(name, "must be >= 0")
-        if not 0.0 <= self.gamma <= 1.0:
-            fail("gamma", "must be in [0, 1]")
-        if not 0.0 < self.tau <= 1.0:
-            fail("tau", "must be in (0, 1]")
-        for name in ("replace", "normalize_obs"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                fail(name, "must be True or False")
-        return self
+        """The fields' declared rules, their needs and ``RULES`` (common.running.fields.check)."""
+        return check(self)
 
 
 def smoothed_target_action(pi_next: Tensor, eps: Tensor, policy_noise: float, noise_clip: float,

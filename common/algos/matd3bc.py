@@ -53,14 +53,14 @@ from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.iql import twin_td_loss
-from common.algos.member_layout import MemberLayout, as_tuple, config_values
+from common.algos.member_layout import MemberLayout, as_tuple
 from common.algos.members import MemberStreams
 from common.algos.ppo import mix_values
 from common.algos.state import restore_generator
 from common.networks.heads import DeterministicActor
 from common.networks.history import SelfAttentionHistoryEncoder
 from common.networks.nets import EnsembleMLP, polyak_update
-from common.running.validate import is_int, is_num
+from common.running.fields import Needs, check, opt
 
 __all__ = ["MATD3BCConfig", "MATD3BC", "LEARNER_NAME", "target_actions", "matd3bc_actor_loss", "build_matd3bc"]
 
@@ -68,25 +68,34 @@ LEARNER_NAME = "matd3bc"
 NOISE_STREAM = 0x7D3  # second entropy word of a seed's target-noise generator
 
 
+_MEMORY = Needs("memory_len > 0", lambda c: c.memory_len > 0)
+
 @dataclass
 class MATD3BCConfig:
     """Defaults = the official code's TD3 defaults (``train_agents.py``); the mixer as its MAIQL's."""
 
-    hidden: Sequence[int] = (256, 256)  # actors, critics and mixer: 2 x 256 ReLU ([code] hidden_size 256)
-    lr: float = 3e-4  # Adam lr of actors, critics and the Q mixer ([code] lr_q, lr_pi)
-    batch_size: int = 256  # rows per seed and update ([code] batch_size)
-    gamma: float = 0.99  # discount ([code] discount_factor)
-    tau: float = 0.005  # Polyak rate of every target ([code] target_update_coef)
-    policy_noise: float = 0.2  # std of the target-action noise ([code] td3_policy_noise)
-    noise_clip: float = 0.5  # the noise is clipped to +-this ([code] td3_noise_clip)
-    policy_freq: int = 2  # actor and target updates every this many critic updates ([code] td3_policy_freq)
-    alpha: float | Sequence[float] = 2.5  # TD3+BC's alpha: lambda = alpha / mean|Q_tot| ([code] td3_bc_coeff);
-    #                                      or one per member (a stack of runs: per seed)
-    grad_clip: float | None = None  # per-network, per-member gradient clip; None = none ([code] TD3: none)
-    memory_len: int = 10  # history length L of the self-attention encoder, 0 = none ([code] memory_len)
-    memory_dim: int = 128  # embedding size E ([code] memory_out_size)
-    lr_memory: float = 3e-4  # Adam lr of the encoder ([code] lr_memory)
-    memory_backprop_actor: bool = True  # the actor loss trains the encoder too ([code] memory_backprop_actor)
+    # actors, critics and mixer: 2 x 256 ReLU ([code] hidden_size 256)
+    hidden: Sequence[int] = opt((256, 256), kind="int", ge=1, seq=True)
+    lr: float = opt(3e-4, kind="num", gt=0)  # Adam lr of actors, critics and the Q mixer ([code] lr_q, lr_pi)
+    batch_size: int = opt(256, kind="int", ge=1)  # rows per seed and update ([code] batch_size)
+    gamma: float = opt(0.99, kind="num", ge=0, le=1)  # discount ([code] discount_factor)
+    tau: float = opt(0.005, kind="num", ge=0, le=1)  # Polyak rate of every target ([code] target_update_coef)
+    # std of the target-action noise ([code] td3_policy_noise)
+    policy_noise: float = opt(0.2, kind="num", ge=0)
+    noise_clip: float = opt(0.5, kind="num", ge=0)  # the noise is clipped to +-this ([code] td3_noise_clip)
+    # actor and target updates every this many critic updates ([code] td3_policy_freq)
+    policy_freq: int = opt(2, kind="int", ge=1)
+    # TD3+BC's alpha: lambda = alpha / mean|Q_tot| ([code] td3_bc_coeff); or one per member (a stack of runs: per
+    # seed)
+    alpha: float | Sequence[float] = opt(2.5, kind="num", gt=0, per_member=True)
+    # per-network, per-member gradient clip; None = none ([code] TD3: none)
+    grad_clip: float | None = opt(None, kind="num", gt=0, none_ok=True, hint="None = no clipping")
+    # history length L of the self-attention encoder, 0 = none ([code] memory_len)
+    memory_len: int = opt(10, kind="int", ge=0, hint="0 = no history; the code's 10")
+    memory_dim: int = opt(128, kind="int", ge=1, needs=_MEMORY)  # embedding size E ([code] memory_out_size)
+    lr_memory: float = opt(3e-4, kind="num", gt=0, needs=_MEMORY)  # Adam lr of the encoder ([code] lr_memory)
+    # the actor loss trains the encoder too ([code] memory_backprop_actor)
+    memory_backprop_actor: bool = opt(True, kind="bool", needs=_MEMORY)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):
@@ -94,36 +103,8 @@ class MATD3BCConfig:
         self.alpha = as_tuple(self.alpha)
 
     def validate(self) -> "MATD3BCConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"MATD3BCConfig.{name}={getattr(self, name)!r} {rule}")
-
-        if not self.hidden or not all(is_int(h) and h >= 1 for h in self.hidden):
-            fail("hidden", "must be a non-empty sequence of integers >= 1")
-        for name in ("batch_size", "policy_freq", "memory_dim"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        if not (is_int(self.memory_len) and self.memory_len >= 0):
-            fail("memory_len", "must be an integer >= 0 (0 = no history; the code's 10)")
-        for name in ("lr", "alpha", "lr_memory"):  # alpha: a group field (one value per member in a stack)
-            vals = config_values(self.alpha) if name == "alpha" else (getattr(self, name),)
-            if not all(is_num(v) and v > 0 for v in vals):
-                fail(name, "must be a finite number > 0" + (" (or one per member)" if name == "alpha" else ""))
-        for name in ("policy_noise", "noise_clip"):
-            if not (is_num(getattr(self, name)) and getattr(self, name) >= 0):
-                fail(name, "must be a finite number >= 0")
-        for name in ("gamma", "tau"):
-            if not (is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
-                fail(name, "must be in [0, 1]")
-        if self.grad_clip is not None and not (is_num(self.grad_clip) and self.grad_clip > 0):
-            fail("grad_clip", "must be None (no clipping) or a number > 0")
-        if not isinstance(self.memory_backprop_actor, (bool, np.bool_)):
-            fail("memory_backprop_actor", "must be True or False")
-        default = MATD3BCConfig()
-        if self.memory_len == 0:
-            for name in ("memory_dim", "lr_memory", "memory_backprop_actor"):
-                if getattr(self, name) != getattr(default, name):
-                    fail(name, "is set but unused with memory_len=0")
-        return self
+        """The fields' declared rules, their needs and ``RULES`` (common.running.fields.check)."""
+        return check(self)
 
 
 # ----------------------------------------------------------------------------------------------
