@@ -77,7 +77,7 @@ from common.networks.history import (
     SelfAttentionHistoryEncoder,
 )
 from common.networks.nets import EnsembleMLP, polyak_update
-from common.running.fields import Needs, Rules, check, opt
+from common.running.fields import Needs, Rules, check, low_high, opt
 
 __all__ = ["ContinuousIQLConfig", "ContinuousIQL", "METHODS", "CENTRAL_OBS", "LEARNER_NAME",
            "tanh_gaussian_log_prob", "squashed_mean", "build_continuous_iql"]
@@ -120,7 +120,7 @@ class ContinuousIQLConfig:
     # maiql: per-agent AWR weights instead of the team weight ([code] independent_awr)
     independent_awr: bool = opt(False, kind="bool", needs=_MAIQL)
     # policy log_std clamp ([code] MIN/MAX_LOG_STD)
-    log_std_bounds: tuple[float, float] = opt((-6.0, 0.0), kind="num", seq=True, hint="(low, high), low < high")
+    log_std_bounds: tuple[float, float] = opt((-6.0, 0.0), kind="num", seq=True)
     # actions clamped to +-(1 - act_eps) before atanh; Jacobian eps ([code] actors.epsilon)
     act_eps: float = opt(1e-5, kind="num", gt=0, lt=1)
     # history length L of the self-attention encoder, 0 = none ([code] memory_len)
@@ -131,11 +131,7 @@ class ContinuousIQLConfig:
     memory_backprop_actor: bool = opt(True, kind="bool", needs=_MEMORY)
     # iql: "joint" (agents' obs concatenated) or "agent0" (the FO single-agent obs)
     central_obs: str = opt("joint", choices=CENTRAL_OBS, needs=_IQL)
-    RULES: ClassVar[Rules] = (
-        (lambda c: len(c.log_std_bounds) == 2 and c.log_std_bounds[0] < c.log_std_bounds[1],
-         "log_std_bounds={c.log_std_bounds!r} is not allowed; choose two numbers (low, high) with low < high, e.g. "
-         "(-6.0, 0.0)"),
-    )
+    RULES: ClassVar[Rules] = (low_high("log_std_bounds"),)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):
