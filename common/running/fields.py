@@ -1,43 +1,70 @@
-"""Config validation declared on the fields: ``opt(default, ...)`` puts a field's rule (its type, range, choices, and
-the option it ``needs``) in the dataclass field's metadata, and ONE validator, ``check(cfg)``, reads them.
+"""Config validation declared on the fields: ``opt(default, ...)`` puts a field's rule (its type, range,
+choices, and the option it ``needs``) in the dataclass field's metadata, and ONE validator, ``check(cfg)``,
+reads them.
 
     @dataclass
     class MyConfig:
         hidden: int = opt(64, kind="int", ge=1)
         critic_reg: str = opt("none", choices=("none", "cql"))
-        cql_alpha: float | Sequence[float] = opt(1.0, kind="num", ge=0, per_member=True,
-                                                 needs=Needs("critic_reg='cql'", lambda c: c.critic_reg == "cql"))
+        cql_alpha: float | Sequence[float] = opt(
+            1.0, kind="num", ge=0, per_member=True,
+            needs=Needs("critic_reg='cql'", lambda c: c.critic_reg == "cql"))
         RULES: ClassVar[Rules] = ((lambda c: ..., "what must hold, with {c.field!r} placeholders"),)
 
         def validate(self) -> "MyConfig":
             return check(self)
 
-``check`` raises one ValueError naming the class, the field, the bad value and what is allowed: first every
-field's own rule, in field order ("MyConfig.hidden=0 is not allowed; choose an integer >= 1"), then every option set
-away from its default while the option it needs is off ("MyConfig.cql_alpha=5.0 is set but unused: it needs
-critic_reg='cql'"), then the class's cross-field ``RULES`` ("MyConfig: <message>"). Values: an integer is Python's or
-NumPy's, never a bool; a number is a finite real, never a bool (common.running.validate).
+``check`` raises one ValueError naming the class, the field, the bad value and what is allowed:
+1. every field's own rule, in field order ("MyConfig.hidden=0 is not allowed; choose an integer >= 1"); a
+   field whose kind is a config class holds that class's instance, which passes its own ``validate()``;
+2. every option set away from its default while the option it needs is off ("MyConfig.cql_alpha=5.0 is set but
+   unused: it needs critic_reg='cql'");
+3. the class's cross-field ``RULES`` ("MyConfig: <message>"; ``ordered`` and ``low_high`` build common ones).
+Values: an integer is Python's or NumPy's, never a bool; a number is a finite real, never a bool
+(common.running.validate); a device is "cpu", "cuda" or "cuda:<index>".
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import MISSING, dataclass, field, fields
+import re
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from common.running.validate import is_int, is_num
 
-__all__ = ["Needs", "Rules", "check", "opt", "unused_to_defaults"]
+__all__ = ["Needs", "Rules", "check", "low_high", "opt", "ordered", "unused_to_defaults"]
 
-KINDS = ("int", "num", "bool", "str")
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def _is_real(v: Any) -> bool:
+    """A real number, +-inf included (e.g. a threshold that inf switches off), not NaN, not a bool."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+        and not math.isnan(v)
+
+
+# what each kind admits; a kind may also be a config class (its instances, each passing its own validate())
+_KIND_TESTS: dict[str, Callable[[Any], bool]] = {
+    "int": is_int,  # Python's or NumPy's, not a bool
+    "num": is_num,  # finite, not a bool
+    "real": _is_real,
+    "bool": lambda v: isinstance(v, (bool, np.bool_)),
+    "str": lambda v: isinstance(v, str),
+    "device": lambda v: isinstance(v, str) and _DEVICE.fullmatch(v) is not None,
+}
+KINDS = tuple(_KIND_TESTS)
+_KIND_TEXT = {"int": "an integer", "num": "a number", "real": "a number or inf", "bool": "True or False",
+              "str": "a string", "device": "'cpu', 'cuda' or 'cuda:<index>'"}
 Rules = Sequence[tuple[Callable[[Any], bool], str]]
 
 
 @dataclass(frozen=True)
 class Needs:
-    """The option a field is used under: ``text`` names it for the error, ``test(cfg)`` says whether it is on."""
+    """The option a field is used under: ``text`` names it for the error, ``test(cfg)`` says if it is on."""
 
     text: str
     test: Callable[[Any], bool]
@@ -47,8 +74,8 @@ class Needs:
 class Rule:
     """One field's rule (see ``opt``)."""
 
-    kind: str | None = None
-    choices: tuple | None = None
+    kind: str | type | None = None
+    choices: tuple | Callable[[], Sequence[Any]] | None = None
     ge: float | None = None
     gt: float | None = None
     le: float | None = None
@@ -60,12 +87,16 @@ class Rule:
     hint: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind is not None and self.kind not in KINDS:
-            raise ValueError(f"opt(kind={self.kind!r}) is not a kind; choose one of {list(KINDS)}")
+        if self.kind is not None and not isinstance(self.kind, type) and self.kind not in KINDS:
+            raise ValueError(f"opt(kind={self.kind!r}) is not a kind; choose one of {list(KINDS)} or a class")
+
+    def allowed_choices(self) -> tuple | None:
+        """The allowed values: as declared, or read now from the callable declared (a registry's names)."""
+        return tuple(self.choices()) if callable(self.choices) else self.choices
 
     def allows(self, v: Any) -> bool:
         if v is None:
-            return self.none_ok
+            return self.none_ok or None in (self.allowed_choices() or ())
         if self.seq:
             return isinstance(v, (list, tuple)) and len(v) > 0 and all(self._one(x) for x in v)
         if self.per_member:
@@ -74,36 +105,30 @@ class Rule:
         return self._one(v)
 
     def _one(self, v: Any) -> bool:
-        if self.choices is not None and not _is_choice(v, self.choices):
+        choices = self.allowed_choices()
+        if choices is not None and not _is_choice(v, choices):
             return False
-        if self.kind == "int" and not is_int(v):
+        if isinstance(self.kind, type):
+            return isinstance(v, self.kind)
+        if self.kind is not None and not _KIND_TESTS[self.kind](v):
             return False
-        if self.kind == "num" and not is_num(v):
-            return False
-        if self.kind == "bool" and not isinstance(v, (bool, np.bool_)):
-            return False
-        if self.kind == "str" and not isinstance(v, str):
-            return False
-        bounds = (
-            (self.ge, float.__ge__),
-            (self.gt, float.__gt__),
-            (self.le, float.__le__),
-            (self.lt, float.__lt__),
-        )
+        bounds = ((self.ge, float.__ge__), (self.gt, float.__gt__),
+                  (self.le, float.__le__), (self.lt, float.__lt__))
         if any(b is not None for b, _ in bounds):
-            if not is_num(v):
+            if not (_is_real(v) if self.kind == "real" else is_num(v)):
                 return False
             return all(b is None or op(float(v), float(b)) for b, op in bounds)
         return True
 
     def describe(self) -> str:
         """What the rule allows, as the error states it: "choose an integer >= 1 (hint)"."""
-        if self.choices is not None:
-            text = f"choose one of {list(self.choices)}"
+        choices = self.allowed_choices()
+        if choices is not None:
+            text = f"choose one of {list(choices)}"
+        elif isinstance(self.kind, type):
+            text = f"choose a {self.kind.__name__}"
         else:
-            what = {"int": "an integer", "bool": "True or False", "str": "a string"}.get(
-                self.kind or "", "a number"
-            )
+            what = _KIND_TEXT.get(self.kind or "", "a number")
             ranges = self._ranges()
             text = f"choose {what}{' ' + ranges if ranges else ''}"
             if self.seq:
@@ -115,20 +140,11 @@ class Rule:
         return text + (f" ({self.hint})" if self.hint else "")
 
     def _ranges(self) -> str:
-        lo = (
-            f"[{_fmt(self.ge)}"
-            if self.ge is not None
-            else f"({_fmt(self.gt)}"
-            if self.gt is not None
-            else None
-        )
-        hi = (
-            f"{_fmt(self.le)}]"
-            if self.le is not None
-            else f"{_fmt(self.lt)})"
-            if self.lt is not None
-            else None
-        )
+        """The bounds as text: "in [0, 1)" when bounded on both sides, else ">= 0", "> 0", "<= 1" or "< 1"."""
+        lo = f"[{_fmt(self.ge)}" if self.ge is not None else ""
+        lo = f"({_fmt(self.gt)}" if self.gt is not None else lo
+        hi = f"{_fmt(self.le)}]" if self.le is not None else ""
+        hi = f"{_fmt(self.lt)})" if self.lt is not None else hi
         if lo and hi:
             return f"in {lo}, {hi}"
         if lo:
@@ -155,10 +171,10 @@ def _fmt(x: float | None) -> str:
 
 
 def opt(
-    default: Any,
+    default: Any = MISSING,
     *,
-    kind: str | None = None,
-    choices: Sequence[Any] | None = None,
+    kind: str | type | None = None,
+    choices: Sequence[Any] | Callable[[], Sequence[Any]] | None = None,
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
@@ -169,56 +185,83 @@ def opt(
     needs: Needs | None = None,
     hint: str = "",
 ) -> Any:
-    """A dataclass field with ``default`` and its rule: ``kind`` ("int", "num", "bool", "str"), ``choices`` (the
-    allowed values), bounds ``ge``/``gt``/``le``/``lt``, ``none_ok`` (None allowed), ``per_member`` (a value or a
-    non-empty list of values, each checked), ``seq`` (a non-empty list or tuple, each value checked), ``needs``
-    (the option the field is used under: set away from its default while that option is off is an error), ``hint``
-    (where the allowed values come from, for the error)."""
-    rule = Rule(
-        kind,
-        None if choices is None else tuple(choices),
-        ge,
-        gt,
-        le,
-        lt,
-        none_ok,
-        per_member,
-        seq,
-        needs,
-        hint,
-    )
-    if isinstance(default, (list, dict, set)):
-        return field(default_factory=lambda: type(default)(default), metadata={"rule": rule})
+    """A dataclass field with ``default`` and its rule:
+    kind        "int", "num" (finite), "real" (inf allowed), "bool", "str", "device", or a config class whose
+                instances pass their own ``validate()``
+    choices     the allowed values, or a callable that returns them when checked (a registry's names)
+    ge/gt/le/lt bounds of a number
+    none_ok     None allowed too
+    per_member  a value or a non-empty list of values (one per member of a stack of runs), each checked
+    seq         a non-empty list or tuple, each value checked
+    needs       the option the field is used under: set away from its default while that option is off is
+                an error
+    hint        where the allowed values come from, appended to the error
+    Without ``default`` the field is required; a mutable default (a list, a config) is copied per instance."""
+    frozen = choices if choices is None or callable(choices) else tuple(choices)
+    rule = Rule(kind, frozen, ge, gt, le, lt, none_ok, per_member, seq, needs, hint)
+    if default is MISSING:
+        return field(metadata={"rule": rule})
+    if isinstance(default, (list, dict, set)) or is_dataclass(default):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"rule": rule})
     return field(default=default, metadata={"rule": rule})
 
 
+def low_high(name: str) -> tuple[Callable[[Any], bool], str]:
+    """The rule of a bounds field ``name`` (declared ``opt(..., kind="num", seq=True)``): two numbers
+    (low, high) with low < high."""
+
+    def holds(cfg: Any) -> bool:
+        bounds = getattr(cfg, name)
+        return len(bounds) == 2 and bounds[0] < bounds[1]
+
+    return holds, f"{name}={{c.{name}!r}} is not allowed; choose two numbers (low, high) with low < high"
+
+
+def ordered(low: str, high: str, *, strict: bool = True) -> tuple[Callable[[Any], bool], str]:
+    """The cross-field rule ``low < high`` (or ``<=`` when not ``strict``) between two number fields."""
+    op = "<" if strict else "<="
+
+    def holds(cfg: Any) -> bool:
+        a, b = getattr(cfg, low), getattr(cfg, high)
+        return bool(a < b if strict else a <= b)
+
+    return holds, f"{low}={{c.{low}!r}} must be {op} {high}={{c.{high}!r}}"
+
+
 def _default(f: Any) -> Any:
+    """Field ``f``'s default value (a fresh one where it has a factory)."""
     if f.default is not MISSING:
         return f.default
     return f.default_factory() if f.default_factory is not MISSING else MISSING
 
 
 def _differs(a: Any, b: Any) -> bool:
+    """``a`` is not ``b``, element by element for sequences (a per-member list against a scalar differs)."""
     if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
         return not np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
     return bool(a != b)
 
 
-def check(cfg: Any, rules: Rules = ()) -> Any:
-    """Validate the dataclass ``cfg`` by its fields' rules, then its options' needs, then its class's ``RULES`` and
-    ``rules``; returns ``cfg``, or raises one ValueError naming the field, the value and what is allowed."""
+def check(cfg: Any) -> Any:
+    """Validate the dataclass ``cfg`` by its fields' rules, then its options' needs, then its class's
+    ``RULES``; returns ``cfg``, or raises one ValueError naming the field, the value and what is allowed."""
     name = type(cfg).__name__
     declared = [(f, f.metadata["rule"]) for f in fields(cfg) if "rule" in f.metadata]
     for f, rule in declared:
         v = getattr(cfg, f.name)
         if not rule.allows(v):
             raise ValueError(f"{name}.{f.name}={v!r} is not allowed; {rule.describe()}")
+        if isinstance(rule.kind, type) and v is not None:  # a nested config: its own rules, its own message
+            if hasattr(v, "validate"):
+                v.validate()
+            else:
+                check(v)
     for f, rule in declared:
         if rule.needs is not None and not rule.needs.test(cfg):
             v = getattr(cfg, f.name)
             if _differs(v, _default(f)):
                 raise ValueError(f"{name}.{f.name}={v!r} is set but unused: it needs {rule.needs.text}")
-    for test, message in (*getattr(cfg, "RULES", ()), *rules):
+    for test, message in getattr(cfg, "RULES", ()):
         if not test(cfg):
             raise ValueError(f"{name}: {message.format(c=cfg)}")
     return cfg
@@ -227,8 +270,6 @@ def check(cfg: Any, rules: Rules = ()) -> Any:
 def unused_to_defaults(cfg: Any) -> Any:
     """``cfg`` with every field whose needed option is off back at its default (until nothing changes): e.g. a
     benchmark that switches a learner's regulariser off drops that regulariser's settings with it."""
-    from dataclasses import replace
-
     while True:
         reset = {
             f.name: _default(f)
