@@ -441,7 +441,7 @@ def test_checkpoint_resume_identical(tmp_path):
         (dict(policy_weight_decay=-1.0), r"policy_weight_decay=-1.0 is not allowed; choose a number >= 0"),
         (dict(gamma=1.5), r"gamma=1.5 is not allowed; choose a number in \[0, 1\]"),
         (dict(tau=0.0), r"tau=0.0 is not allowed; choose a number in \(0, 1\]"),
-        (dict(log_std_bounds=(0.0, -6.0)), r"log_std_bounds=\(0.0, -6.0\) is not allowed; choose two numbers"),
+        (dict(log_std_bounds=(0.0, -6.0)), r"log_std_bounds=\(0.0, -6.0\) is not allowed; choose two"),
         (dict(log_std_init=1.0), r"log_std_init=1.0 must lie inside log_std_bounds"),
         (dict(log_std_param="sigmoid", log_std_init=0.0), r"log_std_init=0.0 must lie strictly inside"),
         (dict(mean_tanh="yes"), r"mean_tanh='yes' is not allowed; choose True or False"),

@@ -324,11 +324,12 @@ def test_reward_scale_multiplies_the_team_reward_and_nothing_else():
 def test_config_rejects_unknown_and_unused_options():
     with pytest.raises(ValueError, match="method"):
         SmaxConfig(method="qmix").validate()
-    with pytest.raises(ValueError, match="not used"):
+    with pytest.raises(ValueError, match="subteams=3 is set but unused: it needs method='cast_bcq'"):
         SmaxConfig(method="i_bcq", subteams=3).validate()
-    with pytest.raises(ValueError, match="not used"):
+    with pytest.raises(ValueError, match="agent='q' is set but unused: it needs method='cast_bcq'"):
         SmaxConfig(method="i_bcq", agent="q").validate()
-    with pytest.raises(ValueError, match=r"not used by method 'cast_bcq' with agent 'pi'"):
+    with pytest.raises(ValueError, match=r"bcq_threshold=0.3 is set but unused: it needs method 'i_bcq' or "
+                                         r"'mabcq', or method 'cast_bcq' with agent='q'"):
         SmaxConfig(method="cast_bcq", bcq_threshold=0.3).validate()
     with pytest.raises(ValueError, match="agent"):
         SmaxConfig(agent="policy").validate()

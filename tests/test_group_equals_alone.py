@@ -434,14 +434,22 @@ def test_group_fields_per_member_in_the_config():
     with pytest.raises(ValueError, match=r"expectile=\(0.7, 0.9\): give one number, or one per member \(2\) equal"):
         ContinuousIQL((3, 2), (2, 1), 1, ContinuousIQLConfig(**_iql("maiql", expectile=(0.7, 0.9))), seeds=[0])
     assert MATD3BC((3, 2), (2, 1), 2, MATD3BCConfig(alpha=[1.0, 1.0, 3.0, 3.0]), seeds=[0, 1]).alpha.shape == (2, 1)
-    for cfg, match in ((BCQConfig(lmbda=[0.7, 1.5]), r"lmbda=\(0.7, 1.5\) is not allowed; choose a number in \[0, 1\], or one such value per member"),
-                       (BCQConfig(kl_weight=[0.5, -1.0]), r"kl_weight=\(0.5, -1.0\) is not allowed; choose a number >= 0, or one such value per member"),
-                       (BCQConfig(variant="mabcq", lmbda=[0.75, 0.5]), r"lmbda=.* is set but unused"),
-                       (BCQConfig(phi=[0.05, 0.05]), r"phi=\[0.05, 0.05\] is not allowed; choose a number >= 0$"),
-                       (ContinuousIQLConfig(**_iql("maiql", expectile=[0.7, 1.5])), r"expectile=\(0.7, 1.5\) is not allowed; choose a number in \[0, 1\], or one such value per member"),
-                       (ContinuousIQLConfig(**_iql("bc", beta=(3.0, 3.0))), "beta=.* is set but unused: it needs method='iql' or 'maiql'"),
-                       (ContinuousIQLConfig(**_iql("maiql", lr=(3e-4, 3e-4))), r"lr=\(0.0003, 0.0003\) is not allowed; choose a number > 0$"),
-                       (MATD3BCConfig(alpha=[2.5, -1.0]), r"alpha=\(2.5, -1.0\) is not allowed; choose a number > 0, or one such value per member")):
+    each = r", or one such value per member"  # a per-member field's error names both forms
+    for cfg, match in (
+        (BCQConfig(lmbda=[0.7, 1.5]),
+         r"lmbda=\(0.7, 1.5\) is not allowed; choose a number in \[0, 1\]" + each),
+        (BCQConfig(kl_weight=[0.5, -1.0]),
+         r"kl_weight=\(0.5, -1.0\) is not allowed; choose a number >= 0" + each),
+        (BCQConfig(variant="mabcq", lmbda=[0.75, 0.5]), r"lmbda=.* is set but unused"),
+        (BCQConfig(phi=[0.05, 0.05]), r"phi=\[0.05, 0.05\] is not allowed; choose a number >= 0$"),
+        (ContinuousIQLConfig(**_iql("maiql", expectile=[0.7, 1.5])),
+         r"expectile=\(0.7, 1.5\) is not allowed; choose a number in \[0, 1\]" + each),
+        (ContinuousIQLConfig(**_iql("bc", beta=(3.0, 3.0))),
+         "beta=.* is set but unused: it needs method='iql' or 'maiql'"),
+        (ContinuousIQLConfig(**_iql("maiql", lr=(3e-4, 3e-4))),
+         r"lr=\(0.0003, 0.0003\) is not allowed; choose a number > 0$"),
+        (MATD3BCConfig(alpha=[2.5, -1.0]), r"alpha=\(2.5, -1.0\) is not allowed; choose a number > 0" + each),
+    ):
         with pytest.raises(ValueError, match=match):
             cfg.validate()
 

@@ -416,16 +416,16 @@ def test_checkpoint_resume_identical(tmp_path):
 @pytest.mark.parametrize(
     "kw, match",
     [
-        (dict(hidden_critic=(0, 3)), r"hidden_critic=\(0, 3\) must be"),
-        (dict(hidden_actor=64), r"hidden_actor=64 must be"),
-        (dict(mixer_embed=0), r"mixer_embed=0 must be an integer >= 1"),
+        (dict(hidden_critic=(0, 3)), r"hidden_critic=\(0, 3\) is not allowed; choose a non-empty sequence"),
+        (dict(hidden_actor=64), r"hidden_actor=64 is not allowed"),
+        (dict(mixer_embed=0), r"mixer_embed=0 is not allowed; choose an integer >= 1"),
         (dict(batch_size=2.5), r"batch_size=2.5"),
-        (dict(lr=0.0), r"lr=0.0 must be a number > 0"),
-        (dict(total_temp=-1.0), r"total_temp=-1.0 must be a number > 0"),
-        (dict(gamma=1.5), r"gamma=1.5 must be in \[0, 1\]"),
-        (dict(tau=0.0), r"tau=0.0 must be in \(0, 1\]"),
+        (dict(lr=0.0), r"lr=0.0 is not allowed; choose a number > 0"),
+        (dict(total_temp=-1.0), r"total_temp=-1.0 is not allowed; choose a number > 0"),
+        (dict(gamma=1.5), r"gamma=1.5 is not allowed; choose a number in \[0, 1\]"),
+        (dict(tau=0.0), r"tau=0.0 is not allowed; choose a number in \(0, 1\]"),
         (dict(log_std_min=0.0), r"log_std_min=0.0 must be < log_std_max=0.0"),
-        (dict(bug_compat="yes"), r"bug_compat='yes' must be True or False"),
+        (dict(bug_compat="yes"), r"bug_compat='yes' is not allowed; choose True or False"),
     ],
 )
 def test_validate_errors(kw, match):

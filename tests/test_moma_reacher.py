@@ -133,7 +133,7 @@ def test_stats_rollout_is_each_seeds_own_and_select_seeds_keeps_the_statistics()
 def test_online_mappo_config_rejects_bad_values():
     with pytest.raises(ValueError, match="steps_per_iteration=0"):
         OnlineMAPPOConfig(steps_per_iteration=0).validate()
-    with pytest.raises(ValueError, match="not a registered env"):
+    with pytest.raises(ValueError, match="env=.mamujoco/nope. is not allowed; choose one of"):
         OnlineMAPPOConfig(env="mamujoco/nope").validate()
     with pytest.raises(ValueError, match="memory_len=0"):
         OnlineMAPPOConfig(mappo=MAPPOConfig(memory_len=10)).validate()

@@ -238,12 +238,12 @@ def test_checkpoint_resume_gives_identical_updates():
 
 
 @pytest.mark.parametrize("kw, match", [
-    ({"horizon": 0}, r"horizon=0 must be an integer >= 1"),
-    ({"ppo_clip": -0.1}, r"ppo_clip=-0.1 must be a number > 0"),
-    ({"gamma": 1.5}, r"gamma=1.5 must be in \[0, 1\]"),
-    ({"holdout_fraction": 1.0}, r"holdout_fraction=1.0 must be in \[0, 1\)"),
-    ({"hidden": ()}, r"hidden=\(\) must be a non-empty"),
-    ({"bc_updates": 1.5}, r"bc_updates=1.5 must be an integer >= 0"),
+    ({"horizon": 0}, r"horizon=0 is not allowed; choose an integer >= 1"),
+    ({"ppo_clip": -0.1}, r"ppo_clip=-0.1 is not allowed; choose a number > 0"),
+    ({"gamma": 1.5}, r"gamma=1.5 is not allowed; choose a number in \[0, 1\]"),
+    ({"holdout_fraction": 1.0}, r"holdout_fraction=1.0 is not allowed; choose a number in \[0, 1\)"),
+    ({"hidden": ()}, r"hidden=\(\) is not allowed; choose a non-empty"),
+    ({"bc_updates": 1.5}, r"bc_updates=1.5 is not allowed; choose an integer >= 0"),
     ({"ppo_minibatches": 99, "rollout_starts": 2, "horizon": 3}, r"ppo_minibatches=99 must be <= rollout_starts"),
 ])
 def test_validate_names_the_bad_value(kw, match):

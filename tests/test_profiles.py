@@ -108,11 +108,11 @@ def test_overrides_reject_unknown_keys():
         get_profile("quick", {"quick": {"updates": 3}})
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         validate_overrides({"fast": {}})
-    with pytest.raises(ValueError, match="update_scale must be in"):
+    with pytest.raises(ValueError, match=r"update_scale=2.0 is not allowed; choose a number in \(0, 1\]"):
         get_profile("quick", {"quick": {"update_scale": 2.0}})
     with pytest.raises(ValueError, match="seeds"):
         Profile("quick", n_seeds=2, seeds=[1, 1])
-    with pytest.raises(ValueError, match="paper must be a PaperSettings"):
+    with pytest.raises(ValueError, match=r"paper=\{'batch_size': 3\} is not allowed; choose a PaperSettings"):
         Profile("quick", n_seeds=1, paper={"batch_size": 3})
 
 

@@ -113,9 +113,9 @@ def test_weighted_actor_loss_value_loss_and_advantages_by_hand():
 def test_config_validate_names_bad_values():
     with pytest.raises(ValueError, match=r"critic='qmix' is not allowed; choose one of \['mappo', 'ippo'\]"):
         SmaxPPOConfig(critic="qmix").validate()
-    with pytest.raises(ValueError, match="n_envs=0 must be an integer >= 1"):
+    with pytest.raises(ValueError, match="n_envs=0 is not allowed; choose an integer >= 1"):
         SmaxPPOConfig(n_envs=0).validate()
-    with pytest.raises(ValueError, match="clip=-0.1 must be a number > 0"):
+    with pytest.raises(ValueError, match="clip=-0.1 is not allowed; choose a number > 0"):
         SmaxPPOConfig(clip=-0.1).validate()
 
 

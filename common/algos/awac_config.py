@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from common.algos.awac_policy import LOG_STD_PARAMS
-from common.running.fields import Rules, check, opt
+from common.running.fields import Rules, check, low_high, opt
 
 VIEWS = ("independent",)
 
@@ -48,11 +48,7 @@ class AWACConfig:
     log_every: int = opt(100, kind="int", ge=1)
     check_finite_every: int = opt(1, kind="int", ge=1)  # NaN guard period (one host sync per check)
     RULES: ClassVar[Rules] = (
-        (
-            lambda c: len(c.log_std_bounds) == 2 and c.log_std_bounds[0] < c.log_std_bounds[1],
-            "log_std_bounds={c.log_std_bounds!r} is not allowed; choose two numbers (low, high) with low < high, e.g. "
-            "(-6.0, 0.0)",
-        ),
+        low_high("log_std_bounds"),
         (
             lambda c: (
                 c.log_std_param != "sigmoid" or c.log_std_bounds[0] < c.log_std_init < c.log_std_bounds[1]

@@ -69,7 +69,8 @@ class BCQConfig:
     RULES: ClassVar[Rules] = (
         (
             lambda c: c.variant != "mabcq" or c.gamma > 0,
-            "gamma={c.gamma!r} is not allowed with variant='mabcq'; choose a number in (0, 1] (MABCQ divides by gamma)",
+            "gamma={c.gamma!r} is not allowed with variant='mabcq'; choose a number in (0, 1] (MABCQ divides "
+            "by gamma)",
         ),
     )
 

@@ -126,8 +126,8 @@ class ITD3Config:
     RULES: ClassVar[Rules] = (
         (
             lambda c: c.cql_slots != "all" or (c.critic_input == "joint" and c.cql_proposal == "uniform"),
-            "cql_slots='all' needs critic_input='joint' and cql_proposal='uniform', got critic_input={c.critic_input!r}, "
-            "cql_proposal={c.cql_proposal!r}",
+            "cql_slots='all' needs critic_input='joint' and cql_proposal='uniform', got "
+            "critic_input={c.critic_input!r}, cql_proposal={c.cql_proposal!r}",
         ),
         (
             lambda c: not (c.cql_proposal == "mujoco" and c.critic_reg == "cql" and c.max_action != 1.0),
@@ -140,11 +140,11 @@ class ITD3Config:
         ),
         (
             lambda c: not (c.actor_reg == "icq" and c.target_noise > 0),
-            "target_noise={c.target_noise!r}: actor_reg='icq' targets the dataset's a' (no target policy to smooth); set "
-            "target_noise=0",
+            "target_noise={c.target_noise!r}: actor_reg='icq' targets the dataset's a' (no target policy to "
+            "smooth); set target_noise=0",
         ),
     )
 
     def validate(self) -> "ITD3Config":
-        """The fields' declared rules, then the options' needs, then ``RULES`` (common.running.fields.check)."""
+        """The fields' declared rules, the options' needs and ``RULES`` (common.running.fields.check)."""
         return check(self)

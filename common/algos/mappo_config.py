@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, cast
 
-from common.running.fields import Needs, Rules, check, opt
+from common.running.fields import Needs, Rules, check, low_high, opt
 
 __all__ = ["MAPPOConfig", "POLICIES", "MIXERS"]
 
@@ -74,15 +74,11 @@ class MAPPOConfig:
     # inputs (o - mu) / sigma, per seed and agent, frozen by set_obs_stats() [I]; [code]: raw
     obs_norm: bool = opt(False, kind="bool")
     RULES: ClassVar[Rules] = (
-        (
-            lambda c: len(c.log_std_bounds) == 2 and c.log_std_bounds[0] < c.log_std_bounds[1],
-            "log_std_bounds={c.log_std_bounds!r} is not allowed; choose two numbers (low, high) with low < high, e.g. "
-            "(-6.0, 0.0)",
-        ),
+        low_high("log_std_bounds"),
         (
             lambda c: c.memory_len == 0 or c.policy != "categorical",
-            "memory_len={c.memory_len!r} is not allowed with policy='categorical'; choose 0 (the ICG runs without "
-            "histories, [code] 'toy')",
+            "memory_len={c.memory_len!r} is not allowed with policy='categorical'; choose 0 (the ICG runs "
+            "without histories, [code] 'toy')",
         ),
     )
 

@@ -85,8 +85,8 @@ class MATD3BCConfig:
     noise_clip: float = opt(0.5, kind="num", ge=0)  # the noise is clipped to +-this ([code] td3_noise_clip)
     # actor and target updates every this many critic updates ([code] td3_policy_freq)
     policy_freq: int = opt(2, kind="int", ge=1)
-    # TD3+BC's alpha: lambda = alpha / mean|Q_tot| ([code] td3_bc_coeff); or one per member (a stack of runs: per
-    # seed)
+    # TD3+BC's alpha: lambda = alpha / mean|Q_tot| ([code] td3_bc_coeff); or one per member (a stack of runs:
+    # per seed)
     alpha: float | Sequence[float] = opt(2.5, kind="num", gt=0, per_member=True)
     # per-network, per-member gradient clip; None = none ([code] TD3: none)
     grad_clip: float | None = opt(None, kind="num", gt=0, none_ok=True, hint="None = no clipping")

@@ -52,7 +52,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -68,6 +68,7 @@ from common.behavior.mappo_rollouts import (
     stats_rollout,
     to_batch,
 )
+from common.running.fields import Rules, check, opt
 from common.running.records import atomic_torch_save
 from common.running.runtime import load_run_checkpoint
 
@@ -85,36 +86,35 @@ class OnlineMAPPOConfig:
     """Defaults = the official ``train_rl.py`` (FO 2-agent Reacher), except memory 0 and obs_norm (module
     docstring)."""
 
-    env: str = "mamujoco/reacher-2x1"  # the env trained on ([code] reacher-dataset-v0_2x1_full)
+    # the env trained on ([code] reacher-dataset-v0_2x1_full)
+    env: str = opt("mamujoco/reacher-2x1", choices=envs.names, hint="a registered env")
     obs_mode: str = "full"  # FO: both agents see the whole state ([code] 2x1_full)
-    steps_per_iteration: int = 2000  # env transitions per seed and update ([code] 2000 = 40 episodes of 50)
-    iterations: int = 1_000_001  # PPO iterations ([code] at most 1e6 + 1 updates; profiles set fewer)
-    eval_every: int = 50  # iterations between greedy evaluations ([code] eval every 50 iterations)
-    eval_episodes: int = 10  # greedy episodes per seed and evaluation ([code] 2; ours: 10 for the convention)
-    mappo: MAPPOConfig = field(default_factory=_online_mappo_default)  # the learner (common/algos/mappo.py)
+    # env transitions per seed and update ([code] 2000 = 40 episodes of 50)
+    steps_per_iteration: int = opt(2000, kind="int", ge=1)
+    # PPO iterations ([code] at most 1e6 + 1 updates; profiles set fewer)
+    iterations: int = opt(1_000_001, kind="int", ge=1)
+    eval_every: int = opt(50, kind="int", ge=1)  # iterations between greedy evaluations ([code] every 50)
+    # greedy episodes per seed and evaluation ([code] 2; ours: 10 for the convention)
+    eval_episodes: int = opt(10, kind="int", ge=1)
+    # the learner (common/algos/mappo.py)
+    mappo: MAPPOConfig = opt(_online_mappo_default(), kind=MAPPOConfig, hint="or a dict of its fields")
+    RULES: ClassVar[Rules] = (
+        (lambda c: c.mappo.policy == "gaussian",
+         "mappo.policy={c.mappo.policy!r} is not allowed; choose 'gaussian' (the online learner runs "
+         "continuous-action envs)"),
+        (lambda c: c.mappo.memory_len == 0,
+         "mappo.memory_len={c.mappo.memory_len!r} is not allowed; choose memory_len=0: histories are not "
+         "kept by this online rollout yet"),
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.mappo, dict):  # read back from JSON / a checkpoint
             self.mappo = MAPPOConfig(**self.mappo)
 
     def validate(self) -> "OnlineMAPPOConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"OnlineMAPPOConfig.{name}={getattr(self, name)!r} {rule}")
-
-        if not isinstance(self.env, str) or self.env not in envs.names():
-            fail("env", f"is not a registered env; allowed: {', '.join(n for n in envs.names() if '/' in n)}")
-        for name in ("steps_per_iteration", "iterations", "eval_every", "eval_episodes"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
-                fail(name, "must be an integer >= 1")
-        if not isinstance(self.mappo, MAPPOConfig):
-            fail("mappo", "must be a MAPPOConfig (or a dict of its fields)")
-        self.mappo.validate()
-        if self.mappo.policy != "gaussian":
-            fail("mappo", "must have policy='gaussian' (the online learner runs continuous-action envs)")
-        if self.mappo.memory_len != 0:
-            fail("mappo", "must have memory_len=0: histories are not kept by this online rollout yet")
-        return self
+        """The fields' declared rules (the learner's by its own ``validate()``) and ``RULES``
+        (common.running.fields.check)."""
+        return check(self)
 
     def episodes_per_iteration(self, episode_length: int) -> int:
         """E = steps_per_iteration / episode_length (whole episodes; an error if it does not divide)."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +43,8 @@ import torch.nn.functional as F
 from common.behavior.replay import ReplayBuffer
 from common.networks.heads import DeterministicActor, TwinCritic
 from common.networks.nets import clip_grad_norm_, load_member, member_state, polyak_update
+from common.running.fields import Rules, check, opt
+from common.running.validate import is_int
 
 __all__ = ["MATD3Config", "MATD3"]
 
@@ -51,33 +53,59 @@ __all__ = ["MATD3Config", "MATD3"]
 class MATD3Config:
     """MATD3 hyperparameters. Defaults = the MPE preset (MADDPG/maddpg-pytorch convention)."""
 
-    hidden: tuple[int, ...] = (64, 64)  # MLP widths of actor and critic (maddpg-pytorch: 64; TD3 MuJoCo: 256)
-    actor_lr: float = 1e-3  # Adam. maddpg-pytorch uses 1e-2 with 1 update / 100 steps; we update every
-    critic_lr: float = 1e-3  # `train_freq` steps, where 1e-2 was unstable in our runs; TD3 MuJoCo: 3e-4
-    gamma: float = 0.95  # MPE convention (OMAR's code, MADDPG); MuJoCo: 0.99
-    tau: float = 0.01  # polyak rate of the targets (maddpg-pytorch 0.01; TD3 0.005)
-    batch_size: int = 1024  # per member (maddpg-pytorch 1024; TD3 256)
-    buffer_size: int = 1_000_000  # replay capacity per seed, in transitions (OMAR: 1e6)
-    expl_noise: float = 0.1  # Gaussian exploration std, as a fraction of the action bound (TD3: 0.1)
-    target_noise: float = 0.2  # target policy smoothing std (TD3), fraction of the action bound
-    noise_clip: float = 0.5  # target smoothing clip (TD3), fraction of the action bound
-    policy_delay: int = 2  # actor and target updates every `policy_delay` critic updates (TD3)
-    start_steps: int = 1000  # uniform-random actions for this many transitions per seed (TD3 MuJoCo: 25k)
-    learning_starts: int = 1000  # no update before the buffer holds this many transitions per seed
-    train_freq: int = 4  # an update round every `train_freq` transitions per seed
-    gradient_steps: int = 1  # updates per round (updates per transition = gradient_steps / train_freq)
-    grad_clip: float | None = 0.5  # per-member grad-norm clip (maddpg-pytorch: 0.5); None = off
-    reward_scale: float = 1.0  # the critic learns Q of reward_scale * r (evaluation and data keep r)
-    n_envs: int = 1  # env copies per seed stepped together (transitions per env step per seed)
-    eval_every: int = 5000  # evaluate every this many transitions per seed (0 = never)
-    eval_episodes: int = 10  # deterministic evaluation episodes per seed
-    store_state: bool = True  # keep env.state() in the buffer (for medium-replay datasets with state)
+    # MLP widths of actor and critic (maddpg-pytorch: 64; TD3 MuJoCo: 256)
+    hidden: tuple[int, ...] = opt((64, 64), kind="int", ge=1, seq=True)
+    # Adam. maddpg-pytorch uses 1e-2 with 1 update / 100 steps; we update every `train_freq` steps, where 1e-2
+    # was
+    # unstable in our runs; TD3 MuJoCo: 3e-4
+    actor_lr: float = opt(1e-3, kind="num", gt=0)
+    critic_lr: float = opt(1e-3, kind="num", gt=0)
+    gamma: float = opt(0.95, kind="num", ge=0, le=1)  # MPE convention (OMAR's code, MADDPG); MuJoCo: 0.99
+    # polyak rate of the targets (maddpg-pytorch 0.01; TD3 0.005)
+    tau: float = opt(0.01, kind="num", gt=0, le=1)
+    batch_size: int = opt(1024, kind="int", ge=1)  # per member (maddpg-pytorch 1024; TD3 256)
+    # replay capacity per seed, in transitions (OMAR: 1e6)
+    buffer_size: int = opt(1_000_000, kind="int", ge=1)
+    # Gaussian exploration std, as a fraction of the action bound (TD3: 0.1)
+    expl_noise: float = opt(0.1, kind="num", ge=0)
+    # target policy smoothing std (TD3), fraction of the action bound
+    target_noise: float = opt(0.2, kind="num", ge=0)
+    # target smoothing clip (TD3), fraction of the action bound
+    noise_clip: float = opt(0.5, kind="num", ge=0)
+    # actor and target updates every `policy_delay` critic updates (TD3)
+    policy_delay: int = opt(2, kind="int", ge=1)
+    # uniform-random actions for this many transitions per seed (TD3 MuJoCo: 25k)
+    start_steps: int = opt(1000, kind="int", ge=0)
+    # no update before the buffer holds this many transitions per seed
+    learning_starts: int = opt(1000, kind="int", ge=0)
+    train_freq: int = opt(4, kind="int", ge=1)  # an update round every `train_freq` transitions per seed
+    # updates per round (updates per transition = gradient_steps / train_freq)
+    gradient_steps: int = opt(1, kind="int", ge=0)
+    # per-member grad-norm clip (maddpg-pytorch: 0.5); None = off
+    grad_clip: float | None = opt(0.5, kind="num", gt=0, none_ok=True)
+    # the critic learns Q of reward_scale * r (evaluation and data keep r)
+    reward_scale: float = opt(1.0, kind="num", gt=0)
+    # env copies per seed stepped together (transitions per env step per seed)
+    n_envs: int = opt(1, kind="int", ge=1)
+    eval_every: int = opt(5000, kind="int", ge=0)  # evaluate every this many transitions per seed (0 = never)
+    eval_episodes: int = opt(10, kind="int", ge=1)  # deterministic evaluation episodes per seed
+    # keep env.state() in the buffer (for medium-replay datasets with state)
+    store_state: bool = opt(True, kind="bool")
     # centralized critic input: "obs" = all agents' observations (MADDPG/maddpg-pytorch on MPE); "state" =
     # the env's global state (MaMuJoCo: OMAR's HalfCheetah agents see only their own 3 joints, so the joint
     # observations miss the root velocity the reward is made of; a critic over the 17-dim state, as the
     # MaMuJoCo CTDE learners (FACMAC, MAPPO) use, has the whole Markov state)
-    critic_input: str = "obs"
-    device: str = "cpu"
+    critic_input: str = opt("obs", choices=("obs", "state"))
+    device: str = opt("cpu", kind="device")
+    RULES: ClassVar[Rules] = (
+        (lambda c: c.critic_input != "state" or c.store_state, "critic_input='state' needs store_state=True"),
+        (lambda c: c.train_freq % c.n_envs == 0 or c.n_envs % c.train_freq == 0,
+         "train_freq={c.train_freq} and n_envs={c.n_envs} must divide one another"),
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, (list, tuple)) and all(is_int(h) for h in self.hidden):
+            self.hidden = tuple(int(h) for h in self.hidden)  # lists and NumPy ints as a tuple of Python ints
 
     PRESETS = {
         "mpe": {},
@@ -95,39 +123,8 @@ class MATD3Config:
         return cls(**{**cls.PRESETS[fam], **overrides}).validate()
 
     def validate(self) -> "MATD3Config":
-        self.hidden = tuple(int(h) for h in self.hidden)
-        checks = {
-            "hidden": all(h > 0 for h in self.hidden) and len(self.hidden) > 0,
-            "actor_lr": self.actor_lr > 0,
-            "critic_lr": self.critic_lr > 0,
-            "gamma": 0 <= self.gamma <= 1,
-            "tau": 0 < self.tau <= 1,
-            "batch_size": self.batch_size >= 1,
-            "buffer_size": self.buffer_size >= 1,
-            "expl_noise": self.expl_noise >= 0,
-            "target_noise": self.target_noise >= 0,
-            "noise_clip": self.noise_clip >= 0,
-            "policy_delay": self.policy_delay >= 1,
-            "start_steps": self.start_steps >= 0,
-            "learning_starts": self.learning_starts >= 0,
-            "train_freq": self.train_freq >= 1,
-            "gradient_steps": self.gradient_steps >= 0,
-            "grad_clip": self.grad_clip is None or self.grad_clip > 0,
-            "reward_scale": self.reward_scale > 0,
-            "n_envs": self.n_envs >= 1,
-            "critic_input": self.critic_input in ("obs", "state"),
-            "eval_every": self.eval_every >= 0,
-            "eval_episodes": self.eval_episodes >= 1,
-            "device": self.device in ("cpu", "cuda") or self.device.startswith("cuda:"),
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError("MATD3Config: invalid " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
-        if self.critic_input == "state" and not self.store_state:
-            raise ValueError("MATD3Config: critic_input='state' needs store_state=True")
-        if self.train_freq % self.n_envs and self.n_envs % self.train_freq:
-            raise ValueError(f"MATD3Config: train_freq={self.train_freq} and n_envs={self.n_envs} must divide one another")
-        return self
+        """The fields' declared rules and ``RULES`` (common.running.fields.check)."""
+        return check(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

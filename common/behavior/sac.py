@@ -36,7 +36,7 @@ import copy
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence, cast
+from typing import Any, ClassVar, Sequence, cast
 
 import numpy as np
 import torch
@@ -44,6 +44,8 @@ from torch import Tensor
 
 from common.networks.gaussian import tanh_log_det_jacobian
 from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
+from common.running.fields import Rules, check, low_high, opt
+from common.running.validate import is_int, is_num
 
 __all__ = ["SACConfig", "SAC", "SACBuffer", "Member", "Actor"]
 
@@ -54,39 +56,36 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 class SACConfig:
     """SAC hyperparameters; defaults = D4RL's rlkit SAC (see the module docstring)."""
 
-    hidden: tuple[int, ...] = (256, 256)
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    alpha_lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    batch_size: int = 256
-    log_std_bounds: tuple[float, float] = (-20.0, 2.0)
-    target_entropy: float | None = None  # None: −|A| (rlkit's default)
-    init_alpha: float = 1.0  # log α starts at log(init_alpha) (rlkit: 0)
-    start_steps: int = 10_000  # uniform-random actions for this many transitions per member
-    learning_starts: int = 1_000  # no update before this many transitions per member (rlkit/SpinningUp: 1000)
-    init: str = "rlkit"  # "rlkit" (fanin_init quirk, bias 0.1, last layers U(±3e-3)) | "torch" (nn.Linear default)
-    device: str = "cpu"
+    hidden: tuple[int, ...] = opt((256, 256), kind="int", ge=1, seq=True)  # MLP widths of actor and critics
+    actor_lr: float = opt(3e-4, kind="num", gt=0)
+    critic_lr: float = opt(3e-4, kind="num", gt=0)
+    alpha_lr: float = opt(3e-4, kind="num", ge=0)  # 0 = a fixed alpha
+    gamma: float = opt(0.99, kind="num", ge=0, le=1)
+    tau: float = opt(0.005, kind="num", gt=0, le=1)
+    batch_size: int = opt(256, kind="int", ge=1)
+    log_std_bounds: tuple[float, float] = opt((-20.0, 2.0), kind="num", seq=True)
+    target_entropy: float | None = opt(None, kind="num", none_ok=True)  # None: −|A| (rlkit's default)
+    init_alpha: float = opt(1.0, kind="num", gt=0)  # log α starts at log(init_alpha) (rlkit: 0)
+    # uniform-random actions for this many transitions per member
+    start_steps: int = opt(10_000, kind="int", ge=0)
+    # no update before this many transitions per member (rlkit/SpinningUp: 1000)
+    learning_starts: int = opt(1_000, kind="int", ge=1)
+    # "rlkit" (fanin_init quirk, bias 0.1, last layers U(±3e-3)) | "torch" (nn.Linear default)
+    init: str = opt("rlkit", choices=("rlkit", "torch"))
+    device: str = opt("cpu", kind="device")
+    RULES: ClassVar[Rules] = (low_high("log_std_bounds"),)
+
+    def __post_init__(self) -> None:
+        # lists and NumPy values (a card read back from JSON) become the Python tuples the networks and hashes
+        # read
+        if isinstance(self.hidden, (list, tuple)) and all(is_int(h) for h in self.hidden):
+            self.hidden = tuple(int(h) for h in self.hidden)
+        if isinstance(self.log_std_bounds, (list, tuple)) and all(is_num(b) for b in self.log_std_bounds):
+            self.log_std_bounds = cast("tuple[float, float]", tuple(float(b) for b in self.log_std_bounds))
 
     def validate(self) -> "SACConfig":
-        self.hidden = tuple(int(h) for h in self.hidden)
-        self.log_std_bounds = cast("tuple[float, float]", tuple(float(b) for b in self.log_std_bounds))
-        checks = {
-            "hidden": len(self.hidden) > 0 and all(h > 0 for h in self.hidden),
-            "actor_lr": self.actor_lr > 0, "critic_lr": self.critic_lr > 0, "alpha_lr": self.alpha_lr >= 0,
-            "gamma": 0 <= self.gamma <= 1, "tau": 0 < self.tau <= 1, "batch_size": self.batch_size >= 1,
-            "log_std_bounds": self.log_std_bounds[0] < self.log_std_bounds[1],
-            "init_alpha": self.init_alpha > 0, "start_steps": self.start_steps >= 0,
-            "learning_starts": self.learning_starts >= 1,
-            "init": self.init in ("rlkit", "torch"),
-            "device": self.device in ("cpu", "cuda") or self.device.startswith("cuda:"),
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError("SACConfig: invalid " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
-                             + " (see SACConfig for the allowed values)")
-        return self
+        """The fields' declared rules and ``RULES`` (common.running.fields.check)."""
+        return check(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

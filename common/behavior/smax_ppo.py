@@ -72,7 +72,7 @@ from common.algos.ppo import (
 from common.algos.state import build_seed_members
 from common.behavior.smax_acting import ACT_STREAM, PERM_STREAM, generator, make_policy, with_agent_id
 from common.networks.nets import EnsembleLinear, EnsembleMLP
-from common.running.validate import is_int, is_num
+from common.running.fields import check, opt
 
 __all__ = ["SmaxPPOConfig", "SmaxPPO", "CRITICS", "actor_from_snapshots"]
 
@@ -83,53 +83,40 @@ CRITICS = ("mappo", "ippo")
 class SmaxPPOConfig:
     """Defaults = JaxMARL's SMAX MAPPO (mappo_homogenous_rnn_smax.yaml) where it applies; ours where marked."""
 
-    critic: str = "mappo"  # "mappo" V(world state) [Yu et al.] or "ippo" V(o_i, id) [de Witt et al.]
-    hidden: tuple[int, ...] = (128, 128)  # MLP widths of actor and critic (JaxMARL: FC 128 + GRU 128; ours: no GRU)
-    agent_id: bool = True  # append the agent's one-hot id to the shared actor's (and IPPO critic's) input [ours]
-    lr: float = 4e-3  # Adam lr of actor and critic (JaxMARL LR 4e-3)
-    anneal_lr: bool = True  # lr -> 0 linearly over the iterations (JaxMARL ANNEAL_LR)
-    adam_eps: float = 1e-5  # (JaxMARL optax.adam eps)
-    gamma: float = 0.99  # (JaxMARL GAMMA)
-    lam: float = 0.95  # GAE lambda (JaxMARL GAE_LAMBDA)
-    clip: float = 0.05  # ratio clip and value clip (JaxMARL CLIP_EPS, used for both)
-    ent_coef: float = 0.01  # entropy bonus (JaxMARL ENT_COEF)
-    vf_coef: float = 0.5  # weight of the value loss (JaxMARL VF_COEF; the loss itself has the 0.5 of PPO2)
-    max_grad_norm: float = 0.25  # per seed, actor and critic separately (JaxMARL MAX_GRAD_NORM, two optax chains)
-    epochs: int = 4  # passes over the buffer per iteration (JaxMARL UPDATE_EPOCHS)
-    n_minibatches: int = 4  # minibatches per epoch (JaxMARL NUM_MINIBATCHES)
-    n_envs: int = 64  # episodes per iteration and seed [ours; JaxMARL: 128 envs x 128 steps with auto-reset]
-    iterations: int = 200  # PPO iterations (rollout of n_envs episodes + update) [ours: profiles set it]
-    eval_every: int = 10  # iterations between greedy evaluations and actor snapshots
-    eval_episodes: int = 32  # greedy evaluation episodes per seed (the same env seeds at every evaluation)
+    # "mappo" V(world state) [Yu et al.] or "ippo" V(o_i, id) [de Witt et al.]
+    critic: str = opt("mappo", choices=CRITICS)
+    # MLP widths of actor and critic (JaxMARL: FC 128 + GRU 128; ours: no GRU)
+    hidden: tuple[int, ...] = opt((128, 128), kind="int", ge=1, seq=True, hint="e.g. (128, 128)")
+    # append the agent's one-hot id to the shared actor's (and IPPO critic's) input [ours]
+    agent_id: bool = opt(True, kind="bool")
+    lr: float = opt(4e-3, kind="num", gt=0)  # Adam lr of actor and critic (JaxMARL LR 4e-3)
+    anneal_lr: bool = opt(True, kind="bool")  # lr -> 0 linearly over the iterations (JaxMARL ANNEAL_LR)
+    adam_eps: float = opt(1e-5, kind="num", gt=0)  # (JaxMARL optax.adam eps)
+    gamma: float = opt(0.99, kind="num", ge=0, le=1)  # (JaxMARL GAMMA)
+    lam: float = opt(0.95, kind="num", ge=0, le=1)  # GAE lambda (JaxMARL GAE_LAMBDA)
+    clip: float = opt(0.05, kind="num", gt=0)  # ratio clip and value clip (JaxMARL CLIP_EPS, used for both)
+    ent_coef: float = opt(0.01, kind="num", ge=0)  # entropy bonus (JaxMARL ENT_COEF)
+    # weight of the value loss (JaxMARL VF_COEF; the loss itself has the 0.5 of PPO2)
+    vf_coef: float = opt(0.5, kind="num", ge=0)
+    # per seed, actor and critic separately (JaxMARL MAX_GRAD_NORM, two optax chains)
+    max_grad_norm: float = opt(0.25, kind="num", gt=0)
+    epochs: int = opt(4, kind="int", ge=1)  # passes over the buffer per iteration (JaxMARL UPDATE_EPOCHS)
+    n_minibatches: int = opt(4, kind="int", ge=1)  # minibatches per epoch (JaxMARL NUM_MINIBATCHES)
+    # episodes per iteration and seed [ours; JaxMARL: 128 envs x 128 steps with auto-reset]
+    n_envs: int = opt(64, kind="int", ge=1)
+    # PPO iterations (rollout of n_envs episodes + update) [ours: profiles set it]
+    iterations: int = opt(200, kind="int", ge=1)
+    eval_every: int = opt(10, kind="int", ge=1)  # iterations between greedy evaluations and actor snapshots
+    # greedy evaluation episodes per seed (the same env seeds at every evaluation)
+    eval_episodes: int = opt(32, kind="int", ge=1)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):  # configs read back from JSON / checkpoints
             self.hidden = tuple(self.hidden)
 
     def validate(self) -> "SmaxPPOConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"SmaxPPOConfig.{name}={getattr(self, name)!r} {rule}")
-
-        if self.critic not in CRITICS:
-            fail("critic", f"is not allowed; choose one of {list(CRITICS)}")
-        if not (isinstance(self.hidden, tuple) and self.hidden and all(is_int(h) and h >= 1 for h in self.hidden)):
-            fail("hidden", "must be a non-empty tuple of integers >= 1, e.g. (128, 128)")
-        for name in ("agent_id", "anneal_lr"):
-            if not isinstance(getattr(self, name), bool):
-                fail(name, "must be True or False")
-        for name in ("lr", "adam_eps", "clip", "max_grad_norm"):
-            if not (is_num(getattr(self, name)) and getattr(self, name) > 0):
-                fail(name, "must be a number > 0")
-        for name in ("ent_coef", "vf_coef"):
-            if not (is_num(getattr(self, name)) and getattr(self, name) >= 0):
-                fail(name, "must be a number >= 0")
-        for name in ("gamma", "lam"):
-            if not (is_num(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
-                fail(name, "must be in [0, 1]")
-        for name in ("epochs", "n_minibatches", "n_envs", "iterations", "eval_every", "eval_episodes"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "must be an integer >= 1")
-        return self
+        """The fields' declared rules (common.running.fields.check)."""
+        return check(self)
 
 
 # ---- the learner ----------------------------------------------------------------------------------------

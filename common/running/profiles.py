@@ -34,7 +34,9 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
+
+from common.running.fields import Rules, check, opt
 
 PROFILE_NAMES = ("smoke", "quick", "full")
 
@@ -111,14 +113,22 @@ def _type_text(hint: Any) -> str:
 class Profile:
     """How much of the paper's protocol to run. Scales are fractions of the paper's values."""
 
-    name: str  # one of PROFILE_NAMES
-    n_seeds: int  # how many seeds a cell runs by default
-    seeds: list[int] = field(default_factory=list)  # the default seeds; [] -> range(n_seeds)
-    data_scale: float = 1.0  # fraction of the paper's dataset size (transitions / episodes)
-    update_scale: float = 1.0  # fraction of the paper's gradient steps
-    eval_episodes: int | None = None  # evaluation episodes per evaluation; None -> the paper's
-    eval_every: int | None = None  # gradient steps between evaluations; None -> paper's x update_scale
-    paper: PaperSettings = field(default_factory=PaperSettings)  # this paper's own settings at this profile
+    name: str = opt(choices=PROFILE_NAMES)
+    n_seeds: int = opt(kind="int", ge=1)  # how many seeds a cell runs by default
+    seeds: list[int] = opt([], kind="int", seq=True)  # the default seeds; [] -> range(n_seeds)
+    # fraction of the paper's dataset size (transitions / episodes)
+    data_scale: float = opt(1.0, kind="num", gt=0, le=1)
+    update_scale: float = opt(1.0, kind="num", gt=0, le=1)  # fraction of the paper's gradient steps
+    # evaluation episodes per evaluation; None -> the paper's
+    eval_episodes: int | None = opt(None, kind="int", ge=1, none_ok=True)
+    # gradient steps between evaluations; None -> paper's x update_scale
+    eval_every: int | None = opt(None, kind="int", ge=1, none_ok=True)
+    # this paper's own settings at this profile
+    paper: PaperSettings = opt(PaperSettings(), kind=PaperSettings, hint="the paper's config.py")
+    RULES: ClassVar[Rules] = (
+        (lambda c: len(c.seeds) == c.n_seeds, "seeds={c.seeds!r} must hold n_seeds={c.n_seeds} seeds"),
+        (lambda c: len(set(c.seeds)) == len(c.seeds), "seeds={c.seeds!r} must be distinct"),
+    )
 
     def __post_init__(self) -> None:
         if not self.seeds:
@@ -126,29 +136,9 @@ class Profile:
         self.validate()
 
     def validate(self) -> Profile:
-        """Raise ValueError naming the bad value and what is allowed."""
-        if self.name not in PROFILE_NAMES:
-            raise ValueError(f"unknown profile {self.name!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
-        if not isinstance(self.n_seeds, int) or self.n_seeds < 1:
-            raise ValueError(f"profile {self.name}: n_seeds must be an int >= 1, got {self.n_seeds!r}")
-        if len(self.seeds) != self.n_seeds:
-            raise ValueError(
-                f"profile {self.name}: seeds {self.seeds} has {len(self.seeds)} entries, n_seeds is {self.n_seeds}"
-            )
-        if len(set(self.seeds)) != len(self.seeds) or not all(isinstance(s, int) for s in self.seeds):
-            raise ValueError(f"profile {self.name}: seeds must be distinct ints, got {self.seeds}")
-        for name in ("data_scale", "update_scale"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0.0 < v <= 1.0:
-                raise ValueError(f"profile {self.name}: {name} must be in (0, 1], got {v!r}")
-        for name in ("eval_episodes", "eval_every"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 1):
-                raise ValueError(f"profile {self.name}: {name} must be None or an int >= 1, got {v!r}")
-        if not isinstance(self.paper, PaperSettings):
-            raise ValueError(f"profile {self.name}: paper must be a PaperSettings (the paper's config.py), got "
-                             f"{type(self.paper).__name__}")
-        return self
+        """The fields' declared rules and ``RULES`` (common.running.fields.check): a ValueError naming the bad
+        value and what is allowed."""
+        return check(self)
 
     # Helpers that turn the paper's numbers into this profile's numbers.
     def n_data(self, paper_size: int) -> int:

@@ -4,12 +4,9 @@ methods, defaults = the spec, a source per field) with its validation, and the o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
-
+from common.running.fields import Needs, check, opt
 from envs.games import CliffGrid
 
 __all__ = ["GridConfig", "LEARNER_NAME", "METHODS", "PARTNERS", "QI_WEIGHTS", "TD_LOSSES", "METHOD_TD_LOSS", "STAY"]
@@ -23,73 +20,54 @@ METHOD_TD_LOSS = {"i_bcq": "huber", "i_icq": "mse", "cast": "mse"}  # td_loss=No
 STAY = CliffGrid.STAY  # the grid's no-op, CAST's default action (spec §2.6)
 
 # option groups: a field of a group must stay at its default unless one of its methods runs
-_GROUPS = (
-    (("bcq_threshold", "bc_logit_reg"), ("i_bcq", "cast")),
-    (("icq_alpha", "icq_beta"), ("i_icq",)),
-    (("partners", "qi_weight", "qi_weight_max", "default_action"), ("cast",)),
-)
+_BCQ = Needs("method in ['i_bcq', 'cast']", lambda c: c.method in ("i_bcq", "cast"))
+_ICQ = Needs("method='i_icq'", lambda c: c.method == "i_icq")
+_CAST = Needs("method='cast'", lambda c: c.method == "cast")
+_EXP_CLIP = Needs("method='cast' with qi_weight='exp_clip'",
+                  lambda c: c.method == "cast" and c.qi_weight == "exp_clip")
 
 
 @dataclass
 class GridConfig:
     """One config for the three grid learners; defaults = spec §2.6 / §3.5 (sources per field)."""
 
-    method: str = "cast"  # [I] "i_bcq" | "i_icq" (spec §3.5) | "cast" (spec §2.6)
-    hidden: int = 64  # width of both hidden layers of every net (spec §2.6/§3.5; Fujimoto 2019b: 256)
-    lr: float = 1e-3  # Adam lr of every net (spec §2.6/§3.5; Fujimoto 2019b: 3e-4)
-    batch_size: int = 64  # rows per minibatch (spec §2.6; Fujimoto 2019b: 64)
-    replace: bool = True  # sample rows with replacement (Fujimoto 2019b's ReplayBuffer.sample: randint)
-    gamma: float = 0.99  # discount (spec §1.1/§2.6; Fujimoto 2019b)
-    tau_target: float = 0.005  # Polyak rate of the target Q nets (spec §2.6/§3.5; Fujimoto 2019b)
-    td_loss: str | None = None  # None: the method's own, "huber" for i_bcq (spec §3.5, Fujimoto 2019b),
-    #                             "mse" for i_icq (ICQ) and cast (P Eq. 6); or force "huber" / "mse"
-    bcq_threshold: float = 0.3  # tau_bcq of the BCQ filter (spec §2.6/§3.5; Fujimoto 2019b); i_bcq, cast
-    bc_logit_reg: float = 1e-2  # weight of mean logits^2 in the BC loss (Fujimoto 2019b code); i_bcq, cast
-    icq_alpha: float = 1.0  # temperature of the critic's target weights B*softmax_B(Q'/alpha) (spec §3.5); i_icq
-    icq_beta: float = 1.0  # temperature of the policy's advantage weights (spec §3.5); i_icq
-    partners: str = "policy"  # cast: unmasked partner in Eq. 8, "policy" (paper, spec §2.6) or "data" (code)
-    qi_weight: str = "none"  # cast: weight of the Q_i regression, "none" (P Eq. 9) or "exp_clip" (code use_adv)
-    qi_weight_max: float = 10.0  # cast, qi_weight="exp_clip": w = clip(exp Delta, 0, qi_weight_max) (code: 10)
-    default_action: int = STAY  # cast: default action a^d of Eq. 8 (spec §2.6: stay = 2)
-    log_every: int = 100  # [I] update() returns metrics (detached tensors) every log_every updates
-    check_finite_every: int = 1  # [I] NaN guard period (one host sync per check)
+    method: str = opt("cast", choices=METHODS)  # [I] "i_bcq" | "i_icq" (spec §3.5) | "cast" (spec §2.6)
+    # width of both hidden layers of every net (spec §2.6/§3.5; Fujimoto 2019b: 256)
+    hidden: int = opt(64, kind="int", ge=1)
+    lr: float = opt(1e-3, kind="num", gt=0)  # Adam lr of every net (spec §2.6/§3.5; Fujimoto 2019b: 3e-4)
+    batch_size: int = opt(64, kind="int", ge=1)  # rows per minibatch (spec §2.6; Fujimoto 2019b: 64)
+    # sample rows with replacement (Fujimoto 2019b's ReplayBuffer.sample: randint)
+    replace: bool = opt(True, kind="bool")
+    gamma: float = opt(0.99, kind="num", ge=0, le=1)  # discount (spec §1.1/§2.6; Fujimoto 2019b)
+    # Polyak rate of the target Q nets (spec §2.6/§3.5; Fujimoto 2019b)
+    tau_target: float = opt(0.005, kind="num", gt=0, le=1)
+    # None: the method's own, "huber" for i_bcq (spec §3.5, Fujimoto 2019b), "mse" for i_icq (ICQ) and cast
+    # (P Eq. 6); or force "huber" / "mse"
+    td_loss: str | None = opt(None, choices=(None, *TD_LOSSES))
+    # tau_bcq of the BCQ filter (spec §2.6/§3.5; Fujimoto 2019b); < 1: the most likely action must stay
+    # allowed
+    bcq_threshold: float = opt(0.3, kind="num", ge=0, lt=1, needs=_BCQ)
+    # weight of mean logits^2 in the BC loss (Fujimoto 2019b code)
+    bc_logit_reg: float = opt(1e-2, kind="num", ge=0, needs=_BCQ)
+    # temperature of the critic's target weights B*softmax_B(Q'/alpha) (spec §3.5)
+    icq_alpha: float = opt(1.0, kind="num", gt=0, needs=_ICQ)
+    # temperature of the policy's advantage weights (spec §3.5)
+    icq_beta: float = opt(1.0, kind="num", gt=0, needs=_ICQ)
+    # unmasked partner in Eq. 8, "policy" (paper, spec §2.6) or "data" (code)
+    partners: str = opt("policy", choices=PARTNERS, needs=_CAST)
+    # weight of the Q_i regression, "none" (P Eq. 9) or "exp_clip" (code use_adv)
+    qi_weight: str = opt("none", choices=QI_WEIGHTS, needs=_CAST)
+    # w = clip(exp Delta, 0, qi_weight_max) (code: 10)
+    qi_weight_max: float = opt(10.0, kind="num", gt=0, needs=_EXP_CLIP)
+    # a^d of Eq. 8 (spec §2.6: stay = 2)
+    default_action: int = opt(STAY, kind="int", choices=(0, 1, 2), needs=_CAST)
+    # [I] update() returns metrics (detached tensors) every log_every updates
+    log_every: int = opt(100, kind="int", ge=1)
+    check_finite_every: int = opt(1, kind="int", ge=1)  # [I] NaN guard period (one host sync per check)
 
     def validate(self) -> "GridConfig":
-        def choice(name: str, allowed: Sequence[Any]) -> None:
-            v = getattr(self, name)
-            if v not in allowed:
-                raise ValueError(f"GridConfig.{name}={v!r} is not allowed; choose one of {list(allowed)}")
-
-        choice("method", METHODS)
-        choice("td_loss", (None, *TD_LOSSES))
-        choice("partners", PARTNERS)
-        choice("qi_weight", QI_WEIGHTS)
-        choice("default_action", (0, 1, 2))
-        for name in ("hidden", "batch_size", "log_every", "check_finite_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"GridConfig.{name}={v!r} must be an integer >= 1")
-        for name in ("lr", "icq_alpha", "icq_beta", "qi_weight_max"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"GridConfig.{name}={getattr(self, name)!r} must be > 0")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"GridConfig.gamma={self.gamma!r} must be in [0, 1]")
-        if not 0.0 < self.tau_target <= 1.0:
-            raise ValueError(f"GridConfig.tau_target={self.tau_target!r} must be in (0, 1]")
-        if not 0.0 <= self.bcq_threshold < 1.0:  # < 1: the most likely action must stay allowed
-            raise ValueError(f"GridConfig.bcq_threshold={self.bcq_threshold!r} must be in [0, 1)")
-        if not self.bc_logit_reg >= 0.0:
-            raise ValueError(f"GridConfig.bc_logit_reg={self.bc_logit_reg!r} must be >= 0")
-        default = GridConfig()
-        for names, methods in _GROUPS:  # unused options are an error, not a silence
-            for name in names:
-                if self.method not in methods and getattr(self, name) != getattr(default, name):
-                    raise ValueError(f"GridConfig.{name}={getattr(self, name)!r} is set but unused: it needs "
-                                     f"method in {list(methods)} (method={self.method!r})")
-        if self.qi_weight != "exp_clip" and self.qi_weight_max != default.qi_weight_max:
-            raise ValueError(f"GridConfig.qi_weight_max={self.qi_weight_max!r} is set but unused: it needs "
-                             f"qi_weight='exp_clip' (qi_weight={self.qi_weight!r})")
-        return self
+        """The fields' declared rules and the options' needs (common.running.fields.check)."""
+        return check(self)
 
     @property
     def td_kind(self) -> str:

@@ -5,9 +5,10 @@ a source per field: [C] the official SMAC code's config, [I] ours) with its vali
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
-import numpy as np
+from common.running.fields import Needs, Rules, check, opt
 
 __all__ = ["SmaxConfig", "LEARNER_NAME", "METHODS", "AGENTS", "STOP", "T_ENV_PER_UPDATE", "TEST_EPSILON",
            "TRAIN_EPSILON", "QMIX_EMBED"]
@@ -26,72 +27,74 @@ TRAIN_EPSILON = {"cast_bcq": (0.5, 0.001, 200_000), "icq_ma": (0.5, 0.05, 500_00
 QMIX_EMBED = 32  # offpg_smac.yaml mixing_embed_dim
 
 
+# the options a method uses; any other stays at its default (unused options are an error, not a silence)
+_FILTER = Needs("method 'i_bcq' or 'mabcq', or method 'cast_bcq' with agent='q'",
+                lambda c: c.method in ("i_bcq", "mabcq") or c.paper_cast)
+_BCQ = Needs("method 'i_bcq' or 'mabcq'", lambda c: c.method in ("i_bcq", "mabcq"))
+_MABCQ = Needs("method='mabcq'", lambda c: c.method == "mabcq")
+_ICQ = Needs("method='icq_ma'", lambda c: c.method == "icq_ma")
+_CRITIC = Needs("method 'icq_ma' or 'cast_bcq'", lambda c: c.method in ("icq_ma", "cast_bcq"))
+_CAST = Needs("method='cast_bcq'", lambda c: c.method == "cast_bcq")
+
+
 @dataclass
 class SmaxConfig:
     """One config for the four SMAX learners; sources per field ([C] the SMAC code's config, [I] ours)."""
 
-    method: str = "cast_bcq"  # i_bcq | mabcq | icq_ma | cast_bcq (spec §1.5's columns)
-    hidden: int = 64  # agent nets' two hidden layers (SMAC's GRU-64 agent, here an MLP) [I]
-    critic_hidden: int = 256  # CAST's joint critic, ICQ-MA's per-agent critic (centralc / offpg 256) [C]
-    lr: float = 5e-4  # RMSprop lr of the agent nets (default.yaml lr) [C]
-    critic_lr: float = 1e-4  # RMSprop lr of ICQ-MA's critic + mixer and CAST's critic (critic_lr) [C]
-    grad_clip: float = 20.0  # every optimizer's gradient norm, per seed (grad_norm_clip) [C]
-    batch_size: int = 256  # time steps per seed per update [I] (the code: 32 episodes)
-    gamma: float = 0.99  # discount [C]
-    target_every: int | None = None  # hard target copy every this many updates; None: 20 (I-BCQ / MABCQ), 600 [C]
-    polyak: float | None = None  # a Polyak rate per update instead of the hard copies (our earlier form: 0.005) [I]
-    td_loss: str = "mse"  # i_bcq / mabcq: "mse" (the code) or "huber" (delta 1, Fujimoto 2019b; our earlier I-BCQ)
-    bcq_threshold: float | None = None  # None: 0.5 (the code's filter, all but cast_bcq agent "q"), 0.3 (Fujimoto)
-    bc_logit_reg: float = 1e-2  # mean logits^2 weight of the BC loss (q_learner.py l. 121) [C]
-    vd_clip: float = 0.8  # mabcq: value-deviation weight clipped to 1 +- vd_clip (mbcq_learner.py) [C]
-    reward_scale: float = 10.0  # r x this: SMAC's return scale (max 20) from SMAX's (max ~2) [I, module docstring]
-    icq_alpha: float = 1000.0  # icq_ma: critic target temperature (offpg_learner.py l. 127) [C]
-    icq_beta: float = 0.1  # icq_ma: policy advantage temperature (offpg_learner.py l. 85) [C]
-    target: str = "data"  # cast_bcq: next joint action of the critic target, "data" (code SARSA) or "policy" (P Eq. 6)
-    subteams: int = 10  # cast_bcq: sub-team draws per agent (centralc.py mc_times = 10) [C]
-    absent: str = "zero"  # cast_bcq: masked blocks zeroed ("zero", code) or at the default action stop ("default")
-    agent: str = "pi"  # cast_bcq: "pi" the code's pi(a|o) regression, "q" the paper's Q_i + BCQ filter (P Eq. 9)
-    test_epsilon: bool = True  # test actions epsilon-greedy on the code's schedule (TEST_EPSILON) [C]; False: greedy
-    train_epsilon: bool = True  # icq_ma / cast "pi": the code's epsilon floor on pi in training (TRAIN_EPSILON) [C]
-    schedule_scale: float = 1.0  # the epsilon schedules' clock: t_env = 100 x updates x this (1: the code's; a
-    #   shorter profile lays the code's 40,000-iteration schedules over its own updates with 40,000 / updates) [I]
-    log_every: int = 100  # update() returns metrics every log_every updates [I]
+    method: str = opt("cast_bcq", choices=METHODS)  # i_bcq | mabcq | icq_ma | cast_bcq (spec §1.5's columns)
+    # agent nets' two hidden layers (SMAC's GRU-64 agent, here an MLP) [I]
+    hidden: int = opt(64, kind="int", ge=1)
+    # CAST's joint critic, ICQ-MA's per-agent critic (centralc / offpg 256) [C]
+    critic_hidden: int = opt(256, kind="int", ge=1, needs=_CRITIC)
+    lr: float = opt(5e-4, kind="num", gt=0)  # RMSprop lr of the agent nets (default.yaml lr) [C]
+    # RMSprop lr of ICQ-MA's critic + mixer and CAST's critic (critic_lr) [C]
+    critic_lr: float = opt(1e-4, kind="num", gt=0, needs=_CRITIC)
+    # every optimizer's gradient norm, per seed (grad_norm_clip) [C]
+    grad_clip: float = opt(20.0, kind="num", gt=0)
+    batch_size: int = opt(256, kind="int", ge=1)  # time steps per seed per update [I] (the code: 32 episodes)
+    gamma: float = opt(0.99, kind="num", ge=0, le=1)  # discount [C]
+    # hard target copy every this many updates; None: 20 (I-BCQ / MABCQ), 600 [C]
+    target_every: int | None = opt(None, kind="int", ge=1, none_ok=True)
+    # a Polyak rate per update instead of the hard copies (our earlier form: 0.005) [I]
+    polyak: float | None = opt(None, kind="num", gt=0, le=1, none_ok=True)
+    # i_bcq / mabcq: "mse" (the code) or "huber" (delta 1, Fujimoto 2019b; our earlier I-BCQ)
+    td_loss: str = opt("mse", choices=("mse", "huber"), needs=_BCQ)
+    # None: 0.5 (the code's filter, all but cast_bcq agent "q"), 0.3 (Fujimoto)
+    bcq_threshold: float | None = opt(None, kind="num", ge=0, lt=1, none_ok=True, needs=_FILTER)
+    # mean logits^2 weight of the BC loss (q_learner.py l. 121) [C]
+    bc_logit_reg: float = opt(1e-2, kind="num", ge=0, needs=_FILTER)
+    # mabcq: value-deviation weight clipped to 1 +- vd_clip (mbcq_learner.py) [C]
+    vd_clip: float = opt(0.8, kind="num", gt=0, needs=_MABCQ)
+    # r x this: SMAC's return scale (max 20) from SMAX's (max ~2) [I, module docstring]
+    reward_scale: float = opt(10.0, kind="num", gt=0)
+    # icq_ma: critic target temperature (offpg_learner.py l. 127) [C]
+    icq_alpha: float = opt(1000.0, kind="num", gt=0, needs=_ICQ)
+    # icq_ma: policy advantage temperature (offpg_learner.py l. 85) [C]
+    icq_beta: float = opt(0.1, kind="num", gt=0, needs=_ICQ)
+    # cast_bcq: next joint action of the critic target, "data" (code SARSA) or "policy" (P Eq. 6)
+    target: str = opt("data", choices=("data", "policy"), needs=_CAST)
+    # cast_bcq: sub-team draws per agent (centralc.py mc_times = 10) [C]
+    subteams: int = opt(10, kind="int", ge=1, needs=_CAST)
+    # cast_bcq: masked blocks zeroed ("zero", code) or at the default action stop ("default")
+    absent: str = opt("zero", choices=("zero", "default"), needs=_CAST)
+    # cast_bcq: "pi" the code's pi(a|o) regression, "q" the paper's Q_i + BCQ filter (P Eq. 9)
+    agent: str = opt("pi", choices=AGENTS, needs=_CAST)
+    # test actions epsilon-greedy on the code's schedule (TEST_EPSILON) [C]; False: greedy
+    test_epsilon: bool = opt(True, kind="bool")
+    # icq_ma / cast "pi": the code's epsilon floor on pi in training (TRAIN_EPSILON) [C]
+    train_epsilon: bool = opt(True, kind="bool")
+    # the epsilon schedules' clock: t_env = 100 x updates x this (1: the code's; a shorter profile lays the
+    # code's
+    # 40,000-iteration schedules over its own updates with 40,000 / updates) [I]
+    schedule_scale: float = opt(1.0, kind="num", gt=0)
+    log_every: int = opt(100, kind="int", ge=1)  # update() returns metrics every log_every updates [I]
+    RULES: ClassVar[Rules] = (
+        (lambda c: c.polyak is None or c.target_every is None, "give polyak or target_every, not both"),
+    )
 
     def validate(self) -> "SmaxConfig":
-        for name, allowed in (("method", METHODS), ("target", ("data", "policy")), ("absent", ("zero", "default")),
-                              ("agent", AGENTS), ("td_loss", ("mse", "huber"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"SmaxConfig.{name}={getattr(self, name)!r} is not allowed; "
-                                 f"choose one of {list(allowed)}")
-        for name in ("hidden", "critic_hidden", "batch_size", "subteams", "log_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"SmaxConfig.{name}={v!r} must be an integer >= 1")
-        if self.target_every is not None and (isinstance(self.target_every, bool) or self.target_every < 1):
-            raise ValueError(f"SmaxConfig.target_every={self.target_every!r} must be an integer >= 1 or None")
-        for name in ("lr", "critic_lr", "grad_clip", "icq_alpha", "icq_beta", "vd_clip", "reward_scale", "schedule_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"SmaxConfig.{name}={getattr(self, name)!r} must be > 0")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"SmaxConfig.gamma={self.gamma!r} must be in [0, 1]")
-        if self.polyak is not None and not 0.0 < self.polyak <= 1.0:
-            raise ValueError(f"SmaxConfig.polyak={self.polyak!r} must be in (0, 1] or None")
-        if self.polyak is not None and self.target_every is not None:
-            raise ValueError("SmaxConfig: give polyak or target_every, not both")
-        if self.bcq_threshold is not None and not 0.0 <= self.bcq_threshold < 1.0:
-            raise ValueError(f"SmaxConfig.bcq_threshold={self.bcq_threshold!r} must be in [0, 1) or None")
-        own = {"i_bcq": ("bcq_threshold", "bc_logit_reg", "td_loss"),
-               "mabcq": ("bcq_threshold", "bc_logit_reg", "vd_clip", "td_loss"),
-               "icq_ma": ("icq_alpha", "icq_beta", "critic_hidden", "critic_lr"),
-               "cast_bcq": ("target", "subteams", "absent", "critic_hidden", "critic_lr", "agent")
-               + (("bcq_threshold", "bc_logit_reg") if self.agent == "q" else ())}
-        default = SmaxConfig()
-        unused = [f.name for f in fields(self) if f.name in {n for v in own.values() for n in v} | {"agent"}
-                  and f.name not in own[self.method] and getattr(self, f.name) != getattr(default, f.name)]
-        if unused:
-            raise ValueError(f"SmaxConfig fields {unused} are not used by method {self.method!r}"
-                             + (f" with agent {self.agent!r}" if self.method == "cast_bcq" else ""))
-        return self
+        """The fields' declared rules, the options' needs and ``RULES`` (common.running.fields.check)."""
+        return check(self)
 
     @property
     def threshold(self) -> float:

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -59,6 +59,7 @@ from torch import Tensor
 from common.algos import build_learner
 from common.datasets.returns import normalize
 from common.networks.history import gather_history, shift_history
+from common.running.fields import Rules, check, opt
 from common.running.offline import evaluate_policy, run_metrics
 from papers.moma_ppo.simulator import GroundTruthSimulator
 
@@ -71,20 +72,23 @@ BUFFER_KEYS = ("obs", "actions", "rewards", "next_obs", "masks")
 class FineTuneConfig:
     """The fine-tuning phase of MAIQL-ft (module docstring); a Table 4b cell's ``finetune`` section."""
 
-    updates: int = 1_000_000  # F: fine-tuning updates after the offline ones ([inferred] spec §5: another 1e6)
-    rollout_every: int = 10  # k: updates between online rollouts ([code] every k = 10 updates)
-    rollout_len: int = 10  # true steps per rollout ([code] k = 10 steps, a time-out at the end)
-    capacity: int = 1_000_000  # online replay buffer ([code] 1e6); ceil(F / k) x rollout_len must fit
+    # F: fine-tuning updates after the offline ones ([inferred] spec §5: another 1e6)
+    updates: int = opt(1_000_000, kind="int", ge=1)
+    # k: updates between online rollouts ([code] every k = 10 updates)
+    rollout_every: int = opt(10, kind="int", ge=1)
+    # true steps per rollout ([code] k = 10 steps, a time-out at the end)
+    rollout_len: int = opt(10, kind="int", ge=1)
+    # online replay buffer ([code] 1e6); ceil(F / k) x rollout_len must fit
+    capacity: int = opt(1_000_000, kind="int", ge=1)
+    RULES: ClassVar[Rules] = (
+        (lambda c: c.size <= c.capacity,
+         "{c.n_rollouts} rollouts x {c.rollout_len} steps = {c.size} online transitions exceed "
+         "capacity={c.capacity} (the buffer never evicts)"),
+    )
 
     def validate(self) -> "FineTuneConfig":
-        for name in ("updates", "rollout_every", "rollout_len", "capacity"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
-                raise ValueError(f"FineTuneConfig.{name}={v!r} must be an integer >= 1")
-        if self.size > self.capacity:
-            raise ValueError(f"FineTuneConfig: {self.n_rollouts} rollouts x {self.rollout_len} steps = {self.size} "
-                             f"online transitions exceed capacity={self.capacity} (the buffer never evicts)")
-        return self
+        """The fields' declared rules and ``RULES`` (common.running.fields.check)."""
+        return check(self)
 
     @property
     def n_rollouts(self) -> int:

@@ -50,6 +50,7 @@ from torch import Tensor
 
 from common.algos.mappo import MAPPO
 from common.networks.history import DatasetHistories, history_step, shift_history
+from common.running.fields import check, opt
 from papers.moma_ppo.worldmodel import WorldModelEnsemble
 
 TRUNCATION_RULES = ("paper", "code")
@@ -62,19 +63,16 @@ ROLLOUT_STREAM = 0x5A7  # spawn key of a seed's start-state generator
 class RolloutConfig:
     """Synthetic rollouts of one PPO iteration ([code] train_rl_model_based.py defaults; ICG: k = 1)."""
 
-    k: int = 10  # maximum rollout length ([code] k_steps_rollouts; forced to 1 for 'toy')
-    batch: int = 2_000  # transitions collected per iteration ([code] the PPO batch of 2000)
-    truncation_rule: str = "paper"  # "paper": eps_g (unclamped) >= l_eps cuts; "code": clamped eps_g > l_eps (never)
+    # maximum rollout length ([code] k_steps_rollouts; forced to 1 for 'toy')
+    k: int = opt(10, kind="int", ge=1)
+    # transitions collected per iteration ([code] the PPO batch of 2000)
+    batch: int = opt(2_000, kind="int", ge=1)
+    # "paper": eps_g (unclamped) >= l_eps cuts; "code": clamped eps_g > l_eps (never)
+    truncation_rule: str = opt("paper", choices=TRUNCATION_RULES)
 
     def validate(self) -> "RolloutConfig":
-        for name in ("k", "batch"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"RolloutConfig.{name}={v!r} must be an integer >= 1")
-        if self.truncation_rule not in TRUNCATION_RULES:
-            raise ValueError(f"RolloutConfig.truncation_rule={self.truncation_rule!r} is not allowed; "
-                             f"choose one of {list(TRUNCATION_RULES)}")
-        return self
+        """The fields' declared rules (common.running.fields.check)."""
+        return check(self)
 
 
 def _pad_rows(x: Tensor, n: int) -> Tensor:

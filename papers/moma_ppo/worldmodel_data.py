@@ -8,14 +8,16 @@ O padded obs dim, A padded action dim, Oj = sum_i O_i joint obs dim, I model inp
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from common.running.fields import Rules, check, opt, ordered
 
 __all__ = [
     "WorldModelConfig",
@@ -41,77 +43,68 @@ DONE_VOTES = ("agents_of_member", "members")
 class WorldModelConfig:
     """Defaults = the official code where the paper is silent (docs/moma_ppo_official_code.md#world-model-ensemble)."""
 
-    n_members: int = 7  # N_m trained: [paper] §3.1 "we train N_m = 7 models"; [code] train_worldmodel.py n_wm_trained
-    n_elites: int = 5  # N kept: [paper] §3.1 "keep the best N = 5"; [code] train_worldmodel.py n_wm_used
-    hidden: int = 1024  # width of every hidden layer: [code] train_worldmodel.py hidden_size
-    t_layers: int = 4  # hidden layers of the T head: [code] four_layers_wm=True -> utils/networks.py MLPNetwork4Layers
-    r_layers: int = 4  # hidden layers of the R head: [code] same Gaussian class as T
-    mask_layers: int = 2  # hidden layers of the mask head: [code] single_agent/world_models.py Binary -> MLPNetwork
-    log_std_min: float = -6.0  # [code] single_agent/world_models.py MIN_LOG_STD
-    log_std_max: float = 2.0  # [code] single_agent/world_models.py MAX_LOG_STD
-    lr: float = 3e-5  # Adam learning rate: [code] train_worldmodel.py lr
-    weight_decay: float = 0.0  # Adam weight decay: [code] train_worldmodel.py weight_decay
-    grad_clip: float = 1.0  # gradient-norm clip over one member's T, R and mask heads: [code] grad_clip_norm
-    batch_size: int = 256  # rows per member per update, uniform with replacement: [code] train_worldmodel.py batch_size
-    n_updates: int = 10_001  # [code] train_worldmodel.py max_training_step = int(1e4 + 1) (a comment says 1e6 + 1)
-    valid_fraction: float = 0.1  # validation share: [code] dzsc/.../multiagent_env_and_dataset.py get_split_idx
-    split_seed: int = 12345  # np.random.default_rng seed of the split shuffle: [code] get_split_idx
-    action_eps: float = 1e-5  # actions clamped to +-(1 - eps): [code] single_agent/actors.py epsilon, transform_actions
-    elite_eval_rows: int | None = None  # [inferred] validation rows scored for elites (None = all; else the first n
-    #                                     of the shuffled split); the code samples 50 x 256 rows per member
-    eval_chunk: int = 2048  # [inferred] rows per forward when scoring (memory only, no effect on the result)
-    lambda_g: float = 0.1  # weight of eps_g in the penalty: [code] train_rl_model_based.py reward_penalty_ensemble_std
-    lambda_r: float = 0.05  # weight of eps_r: [code] train_rl_model_based.py reward_penalty_ensemble_reward_only_std
-    lambda_aleatoric: float = 0.0  # MOPO's weight: [code] reward_penalty_gaussian_std (Figure 6 uses 1 or 5)
-    threshold: float = 2.0  # l_eps, clamp of the 3 uncertainties: [code] ensemble_cov_norm_threshold; [paper] §3.1
-    clip_to_dataset: bool = True  # clip s' and r to the dataset box: [code] clip_wm_to_dataset; [paper] §3.1
-    reward_source: str = "sampled_member"  # [code] "sampled_member": the chosen elite's reward;
-    #                                        [paper] §3.1 "ensemble_mean": "the mean predicted reward across the
-    #                                        ensemble"
-    done_vote: str = "agents_of_member"  # [code] "agents_of_member": round(mean over agents of the chosen elite's p);
-    #                                      [paper] §3.1 "members": "a majority vote between the members of the
-    #                                      ensemble" (each elite votes round(mean_i p_i); ties -> 0)
+    # N_m trained: [paper] §3.1 "we train N_m = 7 models"; [code] train_worldmodel.py n_wm_trained
+    n_members: int = opt(7, kind="int", ge=1)
+    # N kept: [paper] §3.1 "keep the best N = 5"; [code] train_worldmodel.py n_wm_used
+    n_elites: int = opt(5, kind="int", ge=2, hint="the unbiased covariance divides by N - 1")
+    # width of every hidden layer: [code] train_worldmodel.py hidden_size
+    hidden: int = opt(1024, kind="int", ge=1)
+    # hidden layers of the T head: [code] four_layers_wm=True -> utils/networks.py MLPNetwork4Layers
+    t_layers: int = opt(4, kind="int", ge=1)
+    r_layers: int = opt(4, kind="int", ge=1)  # hidden layers of the R head: [code] same Gaussian class as T
+    # hidden layers of the mask head: [code] single_agent/world_models.py Binary -> MLPNetwork
+    mask_layers: int = opt(2, kind="int", ge=1)
+    log_std_min: float = opt(-6.0, kind="num")  # [code] single_agent/world_models.py MIN_LOG_STD
+    log_std_max: float = opt(2.0, kind="num")  # [code] single_agent/world_models.py MAX_LOG_STD
+    lr: float = opt(3e-5, kind="num", gt=0)  # Adam learning rate: [code] train_worldmodel.py lr
+    # Adam weight decay: [code] train_worldmodel.py weight_decay
+    weight_decay: float = opt(0.0, kind="num", ge=0)
+    # gradient-norm clip over one member's T, R and mask heads: [code] grad_clip_norm
+    grad_clip: float = opt(1.0, kind="num", gt=0)
+    # rows per member per update, uniform with replacement: [code] train_worldmodel.py batch_size
+    batch_size: int = opt(256, kind="int", ge=1)
+    # [code] train_worldmodel.py max_training_step = int(1e4 + 1) (a comment says 1e6 + 1)
+    n_updates: int = opt(10_001, kind="int", ge=0)
+    # validation share: [code] dzsc/.../multiagent_env_and_dataset.py get_split_idx
+    valid_fraction: float = opt(0.1, kind="num", gt=0, lt=1)
+    # np.random.default_rng seed of the split shuffle: [code] get_split_idx
+    split_seed: int = opt(12345, kind="int", ge=0)
+    # actions clamped to +-(1 - eps): [code] single_agent/actors.py epsilon, transform_actions
+    action_eps: float = opt(1e-5, kind="num", ge=0, lt=1)
+    # [inferred] validation rows scored for elites (None = all; else the first n of the shuffled split); the
+    # code
+    # samples 50 x 256 rows per member
+    elite_eval_rows: int | None = opt(None, kind="int", ge=1, none_ok=True, hint="None = the whole split")
+    # [inferred] rows per forward when scoring (memory only, no effect on the result)
+    eval_chunk: int = opt(2048, kind="int", ge=1)
+    # weight of eps_g in the penalty: [code] train_rl_model_based.py reward_penalty_ensemble_std
+    lambda_g: float = opt(0.1, kind="num", ge=0)
+    # weight of eps_r: [code] train_rl_model_based.py reward_penalty_ensemble_reward_only_std
+    lambda_r: float = opt(0.05, kind="num", ge=0)
+    # MOPO's weight: [code] reward_penalty_gaussian_std (Figure 6 uses 1 or 5)
+    lambda_aleatoric: float = opt(0.0, kind="num", ge=0)
+    # l_eps, clamp of the 3 uncertainties: [code] ensemble_cov_norm_threshold; [paper] §3.1; inf = no clamp
+    # (the
+    # "no l_eps" ablation)
+    threshold: float = opt(2.0, kind="real", gt=0)
+    # clip s' and r to the dataset box: [code] clip_wm_to_dataset; [paper] §3.1
+    clip_to_dataset: bool = opt(True, kind="bool")
+    # [code] "sampled_member": the chosen elite's reward; [paper] §3.1 "ensemble_mean": "the mean predicted
+    # reward
+    # across the ensemble"
+    reward_source: str = opt("sampled_member", choices=REWARD_SOURCES)
+    # [code] "agents_of_member": round(mean over agents of the chosen elite's p); [paper] §3.1 "members": "a
+    # majority
+    # vote between the members of the ensemble" (each elite votes round(mean_i p_i); ties -> 0)
+    done_vote: str = opt("agents_of_member", choices=DONE_VOTES)
+    RULES: ClassVar[Rules] = (
+        ordered("n_elites", "n_members", strict=False),
+        ordered("log_std_min", "log_std_max"),
+    )
 
     def validate(self) -> "WorldModelConfig":
-        name = type(self).__name__
-
-        def choice(field_name: str, allowed: Sequence[str]) -> None:
-            v = getattr(self, field_name)
-            if v not in allowed:
-                raise ValueError(f"{name}.{field_name}={v!r} is not allowed; choose one of {list(allowed)}")
-
-        choice("reward_source", REWARD_SOURCES)
-        choice("done_vote", DONE_VOTES)
-        for f in ("n_members", "n_elites", "hidden", "t_layers", "r_layers", "mask_layers", "batch_size", "eval_chunk"):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}.{f}={v!r} must be an integer >= 1")
-        if isinstance(self.n_updates, bool) or not isinstance(self.n_updates, (int, np.integer)) or self.n_updates < 0:
-            raise ValueError(f"{name}.n_updates={self.n_updates!r} must be an integer >= 0")
-        if self.n_elites < 2:
-            raise ValueError(f"{name}.n_elites={self.n_elites!r} must be >= 2 "
-                             "(the unbiased covariance divides by E - 1)")
-        if self.n_elites > self.n_members:
-            raise ValueError(f"{name}.n_elites={self.n_elites!r} must be <= n_members={self.n_members!r}")
-        if not self.log_std_min < self.log_std_max:
-            raise ValueError(f"{name}.log_std_min={self.log_std_min!r} must be < log_std_max={self.log_std_max!r}")
-        for f in ("lr", "grad_clip", "threshold"):  # threshold may be math.inf (the "no l_eps" ablation)
-            if not getattr(self, f) > 0:
-                raise ValueError(f"{name}.{f}={getattr(self, f)!r} must be > 0")
-        for f in ("weight_decay", "lambda_g", "lambda_r", "lambda_aleatoric"):
-            v = getattr(self, f)
-            if not (v >= 0 and math.isfinite(v)):
-                raise ValueError(f"{name}.{f}={v!r} must be a finite number >= 0")
-        if not 0.0 < self.valid_fraction < 1.0:
-            raise ValueError(f"{name}.valid_fraction={self.valid_fraction!r} must be in (0, 1)")
-        if not 0.0 <= self.action_eps < 1.0:
-            raise ValueError(f"{name}.action_eps={self.action_eps!r} must be in [0, 1)")
-        r = self.elite_eval_rows
-        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1):
-            raise ValueError(f"{name}.elite_eval_rows={r!r} must be None (the whole split) or an integer >= 1")
-        if not isinstance(self.clip_to_dataset, bool):
-            raise ValueError(f"{name}.clip_to_dataset={self.clip_to_dataset!r} must be True or False")
-        return self
+        """The fields' declared rules and ``RULES`` (common.running.fields.check)."""
+        return check(self)
 
 
 # ----------------------------------------------------------------------------------------------

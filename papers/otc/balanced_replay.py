@@ -45,15 +45,15 @@ Shapes: M members, R rows, n drawn indices, O obs dim, A action dim, C capacity 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from common.networks.nets import EnsembleMLP
+from common.running.fields import Rules, check, opt, ordered
 
 __all__ = ["BalancedReplayConfig", "BalancedReplay", "br_loss", "priority_from_density"]
 
@@ -65,49 +65,31 @@ NORM_EPS = 1e-10  # added to mean_off w^{1/T} [P ours.py]
 class BalancedReplayConfig:
     """Balanced Replay's settings; defaults = Off2OnRL's (examples/ours.py, OursTrainer) unless marked [I]."""
 
-    hidden: Sequence[int] = (256, 256)  # w_psi widths [P layer_size 256, 2 hidden layers]
-    lr: float = 3e-4  # Adam lr of w_psi [P weight_net_lr]
-    density_batch: int = 256  # rows from B^0 and from the online part per density step [P weight_net_batch_size]
-    temperature: float = 5.0  # T in w^{1/T} [P temperature]
-    init_online_fraction: float = 0.5  # f: online share of P right after deployment 1 [P init_online_fraction]
-    p_min: float = 1e-3  # priority clamp, low [P clamp(0.001, 1000)]
-    p_max: float = 1e3  # priority clamp, high [P]
-    last_init_w: float = 3e-3  # last layer weights ~ U(+-last_init_w), bias 1 [P rlkit Mlp init_w]
-    block: int = 32  # fan-out of the batched sum tree [I: measured, see the module docstring]
-    stratified: bool = False  # False: n iid draws [I: the spec]; True: one draw per 1/n of the total [P tree]
+    # w_psi widths [P layer_size 256, 2 hidden layers]
+    hidden: Sequence[int] = opt((256, 256), kind="int", ge=1, seq=True)
+    lr: float = opt(3e-4, kind="num", gt=0)  # Adam lr of w_psi [P weight_net_lr]
+    # rows from B^0 and from the online part per density step [P weight_net_batch_size]
+    density_batch: int = opt(256, kind="int", ge=1)
+    temperature: float = opt(5.0, kind="num", gt=0)  # T in w^{1/T} [P temperature]
+    # f: online share of P right after deployment 1 [P init_online_fraction]
+    init_online_fraction: float = opt(0.5, kind="num", gt=0, lt=1)
+    p_min: float = opt(1e-3, kind="num", gt=0)  # priority clamp, low [P clamp(0.001, 1000)]
+    p_max: float = opt(1e3, kind="num", gt=0)  # priority clamp, high [P]
+    # last layer weights ~ U(+-last_init_w), bias 1 [P rlkit Mlp init_w]
+    last_init_w: float = opt(3e-3, kind="num", ge=0)
+    # fan-out of the batched sum tree [I: measured, see the module docstring]
+    block: int = opt(32, kind="int", ge=2)
+    # False: n iid draws [I: the spec]; True: one draw per 1/n of the total [P tree]
+    stratified: bool = opt(False, kind="bool")
+    RULES: ClassVar[Rules] = (ordered("p_min", "p_max", strict=False),)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):
             self.hidden = tuple(self.hidden)
 
     def validate(self) -> "BalancedReplayConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"BalancedReplayConfig.{name}={getattr(self, name)!r} {rule}")
-
-        def is_int(v: Any, lo: int) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool) and v >= lo
-
-        h = self.hidden
-        if not (isinstance(h, tuple) and h and all(is_int(x, 1) for x in h)):
-            fail("hidden", "must be a non-empty sequence of integers >= 1")
-        if not is_int(self.density_batch, 1):
-            fail("density_batch", "must be an integer >= 1")
-        if not is_int(self.block, 2):
-            fail("block", "must be an integer >= 2")
-        if not isinstance(self.stratified, bool):
-            fail("stratified", "must be True or False")
-        for name in ("lr", "temperature", "p_min", "p_max"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                fail(name, "must be a finite number > 0")
-        if not self.p_min <= self.p_max:
-            fail("p_min", f"must be <= p_max={self.p_max!r}")
-        if not (isinstance(self.init_online_fraction, (int, float)) and 0 < self.init_online_fraction < 1):
-            fail("init_online_fraction", "must lie in the open interval (0, 1)")
-        if not (isinstance(self.last_init_w, (int, float)) and math.isfinite(self.last_init_w)
-                and self.last_init_w >= 0):
-            fail("last_init_w", "must be a finite number >= 0")
-        return self
+        """The fields' declared rules and ``RULES`` (common.running.fields.check)."""
+        return check(self)
 
 
 def br_loss(w_off: Tensor, w_on: Tensor) -> Tensor:
