@@ -19,23 +19,9 @@ import torch
 
 from common.networks.nets import EnsembleMLP
 from papers.cast_bcq import config as C
-from papers.cast_bcq import smac_losses
+from papers.cast_bcq import smac_losses as SL
 from papers.cast_bcq.smac import SmaxLearner
 from papers.cast_bcq.smac_config import METHODS, STOP, TRAIN_EPSILON, SmaxConfig
-from papers.cast_bcq.smac_losses import (
-    bcq_target,
-    cast_credit,
-    code_bcq_argmax,
-    code_filter,
-    epsilon_at,
-    filter_allowed,
-    floored_policy,
-    icq_ma_target,
-    mabcq_loss,
-    qmix_k,
-    subteam_masks,
-    vd_weight,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
@@ -52,7 +38,7 @@ def test_filter_allowed_is_the_bcq_ratio_over_available_actions():
     logits = torch.log(T_([[0.5, 0.3, 0.1, 0.1], [0.7, 0.1, 0.1, 0.1]]))
     avail = T_([[True, True, True, True], [False, True, True, False]])
     # row 0: ratios 1, 0.6, 0.2, 0.2 -> > 0.3: {0, 1}; row 1: over the available {1, 2}: ratios 1, 1 -> both
-    assert filter_allowed(logits, avail, 0.3).tolist() == [[True, True, False, False], [False, True, True, False]]
+    assert SL.filter_allowed(logits, avail, 0.3).tolist() == [[True, True, False, False], [False, True, True, False]]
 
 
 def test_code_filter_is_over_all_actions_and_its_argmax_prefers_unavailable_to_filtered():
@@ -60,49 +46,49 @@ def test_code_filter_is_over_all_actions_and_its_argmax_prefers_unavailable_to_f
     unavailable ones -9999999 (> -1e8)."""
     logits = torch.log(T_([[0.5, 0.3, 0.1, 0.1], [0.4, 0.1999, 0.2, 0.2]]))
     # row 0: ratios 1, 0.6, 0.2, 0.2 -> {0, 1}; row 1: 1, 0.49975 (+ 1e-4 = 0.49985, out), 0.5 (+ 1e-4, in), 0.5
-    assert code_filter(logits, 0.5).tolist() == [[True, True, False, False], [True, False, True, True]]
+    assert SL.code_filter(logits, 0.5).tolist() == [[True, True, False, False], [True, False, True, True]]
     q = T_([[1.0, 2.0, 9.0, 0.0], [1.0, 2.0, 9.0, 0.0]])
     allowed = T_([[True, True, False, False], [True, False, False, False]]).bool()
     avail = T_([[True, True, True, True], [False, True, True, True]]).bool()
     # row 0: allowed {0, 1} -> 1; row 1: the only allowed action 0 is unavailable -> every score is -1e8 or
     # -9999999: action 0 (unavailable, -9999999) wins over the filtered available ones
-    assert code_bcq_argmax(q, allowed, avail).tolist() == [1, 0]
+    assert SL.code_bcq_argmax(q, allowed, avail).tolist() == [1, 0]
 
 
 def test_bcq_target_and_terminal():
     q2t = T_([[10.0, 20.0, 30.0], [10.0, 20.0, 30.0]])
-    y = bcq_target(q2t, torch.tensor([2, 2]), r=T_([1.0, 1.0]), d=T_([0.0, 1.0]), gamma=0.5)
+    y = SL.bcq_target(q2t, torch.tensor([2, 2]), r=T_([1.0, 1.0]), d=T_([0.0, 1.0]), gamma=0.5)
     assert torch.allclose(y, T_([16.0, 1.0]))
 
 
 def test_mabcq_value_deviation_weight_as_the_code_and_its_gradient():
     q, r = T_([3.0, 3.0, 3.0, 0.0]), T_([1.0, 1.0, 1.0, 1.0])  # E_V = (3 - 1) / 0.5 = 4; last: (0 - 1) / 0.5 = -2
-    w = vd_weight(q, r, y=T_([5.0, 10.0, 0.0, -1.0]), gamma=0.5, clip=0.8)
+    w = SL.vd_weight(q, r, y=T_([5.0, 10.0, 0.0, -1.0]), gamma=0.5, clip=0.8)
     # 1 + 1/4; 1 + 6/4 clipped; 1 - 4/4 clipped; 1 + (-1 + 2) / (-2) = 0.5 (the code divides by E_V, not |E_V|)
     assert torch.allclose(w, T_([1.25, 1.8, 0.2, 0.5]))
-    assert torch.allclose(mabcq_loss(T_([[1.0, 1.0]]), T_([[0.0, 3.0]]), T_([[1.0, 2.0]])), T_([4.5]))
+    assert torch.allclose(SL.mabcq_loss(T_([[1.0, 1.0]]), T_([[0.0, 3.0]]), T_([[1.0, 2.0]])), T_([4.5]))
     qg = T_([3.0]).requires_grad_()  # not detached: dw/dQ = -(y / E_V^2) / gamma = -(5 / 16) / 0.5 at E_V = 4
-    vd_weight(qg, T_([1.0]), T_([5.0]), 0.5, 0.8).sum().backward()
+    SL.vd_weight(qg, T_([1.0]), T_([5.0]), 0.5, 0.8).sum().backward()
     assert torch.allclose(qg.grad, T_([-0.625]))
 
 
 def test_icq_ma_qmix_k_and_target():
     raw = T_([1.0, -2.0, 3.0, 0.0, 2.0, -1.0])  # N = 2, E = 2: W_1 = [[1, -2], [3, 0]], w_final = [2, -1]
-    assert torch.allclose(qmix_k(raw, 2, 2), T_([0.4, 0.6]))  # |W_1| |w_f| = [2 + 2, 6 + 0] -> / 10
+    assert torch.allclose(SL.qmix_k(raw, 2, 2), T_([0.4, 0.6]))  # |W_1| |w_f| = [2 + 2, 6 + 0] -> / 10
     q2 = T_([[1.0, 2.0, 5.0]])
-    y = icq_ma_target(q2, r=T_([[0.0, 0.0, 1.0]]), d=T_([[0.0, 0.0, 1.0]]), boot=T_([[1.0, 1.0, 0.0]]),
+    y = SL.icq_ma_target(q2, r=T_([[0.0, 0.0, 1.0]]), d=T_([[0.0, 0.0, 1.0]]), boot=T_([[1.0, 1.0, 0.0]]),
                       gamma=1.0, alpha=1.0)
     w = 3 * torch.softmax(T_([1.0, 2.0, 5.0]), 0)  # B softmax over all 3 rows (the code), terminal one included
     assert torch.allclose(y, T_([[w[0] * 1.0, w[1] * 2.0, 1.0]]), atol=1e-6)
 
 
 def test_test_epsilon_follows_the_codes_schedules():
-    assert epsilon_at("i_bcq", 0) == 1.0 and epsilon_at("mabcq", 1000) == pytest.approx(1.0 - 0.99 * 0.5)
-    assert epsilon_at("i_bcq", 2000) == pytest.approx(0.01) and epsilon_at("i_bcq", 10**6) == pytest.approx(0.01)
-    assert epsilon_at("cast_bcq", 400) == pytest.approx(0.5 - 0.499 * 0.2) and epsilon_at("icq_ma", 0) == 0.0
+    assert SL.epsilon_at("i_bcq", 0) == 1.0 and SL.epsilon_at("mabcq", 1000) == pytest.approx(1.0 - 0.99 * 0.5)
+    assert SL.epsilon_at("i_bcq", 2000) == pytest.approx(0.01) and SL.epsilon_at("i_bcq", 10**6) == pytest.approx(0.01)
+    assert SL.epsilon_at("cast_bcq", 400) == pytest.approx(0.5 - 0.499 * 0.2) and SL.epsilon_at("icq_ma", 0) == 0.0
     ln = SmaxLearner(O, D, N, K, SmaxConfig(method="i_bcq", hidden=8, schedule_scale=10.0))
     ln.step = 100  # the quick profile's clock: 100 updates = the code's 1,000 iterations
-    assert ln.test_epsilon() == pytest.approx(epsilon_at("i_bcq", 1000))
+    assert ln.test_epsilon() == pytest.approx(SL.epsilon_at("i_bcq", 1000))
     from common.running.profiles import get_profile
     from papers.cast_bcq.smac_items import smax_config
     quick = smax_config(get_profile("quick", C.PROFILE_OVERRIDES), "smax/3s_vs_3z", "icq_ma")
@@ -114,11 +100,11 @@ def test_floored_policy_is_the_codes_training_time_pi():
     """(1 - eps) softmax over all K + eps / K, unavailable zeroed, renormalized: logits log [0.5, 0.3, 0.2], eps 0.5,
     action 2 unavailable: [0.25 + 1/6, 0.15 + 1/6, 0] / (0.4 + 1/3)."""
     logits, avail = torch.log(T_([0.5, 0.3, 0.2])), T_([True, True, False]).bool()
-    p = floored_policy(logits, avail, 0.5)
+    p = SL.floored_policy(logits, avail, 0.5)
     want = T_([0.25 + 1 / 6, 0.15 + 1 / 6, 0.0]) / (0.4 + 1 / 3)
     assert torch.allclose(p, want, atol=1e-6)
-    assert torch.allclose(floored_policy(logits, avail, 0.0), T_([0.625, 0.375, 0.0]), atol=1e-6)
-    assert epsilon_at("icq_ma", 1000, TRAIN_EPSILON) == pytest.approx(0.5 - 0.45 * 0.2)
+    assert torch.allclose(SL.floored_policy(logits, avail, 0.0), T_([0.625, 0.375, 0.0]), atol=1e-6)
+    assert SL.epsilon_at("icq_ma", 1000, TRAIN_EPSILON) == pytest.approx(0.5 - 0.45 * 0.2)
 
 
 def test_cast_credit_on_an_interaction_critic():
@@ -134,12 +120,12 @@ def test_cast_credit_on_an_interaction_critic():
     masks[0, 1, 0, 0] = masks[0, 1, 1, 2] = True
     masks[0, 2, 0, 0] = masks[0, 2, 1, 1] = True
     act = torch.ones(1, 4, N, dtype=torch.long)
-    delta = cast_credit(q, torch.zeros(1, 4, D), act, masks, K, "zero")
+    delta = SL.cast_credit(q, torch.zeros(1, 4, D), act, masks, K, "zero")
     assert torch.allclose(delta, T_([0.5, 0.5, 0.0]).expand(1, 4, N))
     # absent = the default action stop: with a linear critic Delta_i = c[i, a_i] - c[i, stop]
     c = torch.arange(N * K, dtype=torch.float32)
     lin = lambda x: (x[..., D:] @ c)[..., None]  # noqa: E731
-    delta = cast_credit(lin, torch.zeros(1, 4, D), act, masks, K, "default")
+    delta = SL.cast_credit(lin, torch.zeros(1, 4, D), act, masks, K, "default")
     assert torch.allclose(delta, (1.0 - STOP) * torch.ones(1, 4, N))
 
 
@@ -152,17 +138,17 @@ def test_factored_cast_credit_equals_built_inputs(absent):
     q = EnsembleMLP(S, D + N * K, 1, (8, 8)).double()
     state = torch.randn(S, B, D, dtype=torch.float64)
     act = torch.randint(0, K, (S, B, N))
-    masks = subteam_masks(torch.Generator().manual_seed(1), S, N, C, "cpu")
-    fast = smac_losses._factored_credit(q, state, act, masks, K, absent)
-    built = smac_losses._direct_credit(q, state, act, masks, K, absent)
+    masks = SL.subteam_masks(torch.Generator().manual_seed(1), S, N, C, "cpu")
+    fast = SL._factored_credit(q, state, act, masks, K, absent)
+    built = SL._direct_credit(q, state, act, masks, K, absent)
     assert torch.allclose(fast, built, rtol=0, atol=1e-12)
     assert fast.abs().max() > 1e-3  # not trivially zero
-    assert torch.equal(cast_credit(q, state, act, masks, K, absent), fast)  # the learner's path is the fast one
+    assert torch.equal(SL.cast_credit(q, state, act, masks, K, absent), fast)  # the learner's path is the fast one
 
 
 def test_subteam_masks_are_proper_nonempty_subsets_of_the_others():
     g = torch.Generator().manual_seed(0)
-    m = subteam_masks(g, 2, 4, 200, "cpu")  # [S, N, C, N]
+    m = SL.subteam_masks(g, 2, 4, 200, "cpu")  # [S, N, C, N]
     assert not m[:, torch.arange(4), :, torch.arange(4)].any()  # never the agent itself
     k = m.sum(-1)
     assert k.min() >= 1 and k.max() <= 3
@@ -252,7 +238,10 @@ def test_stacked_runs_equal_the_runs_alone(method, kw):
     tensors = [x.prepare_data(data) for x in alone]
     for x, t in zip(alone, tensors):
         x.update(x.sample_batch(t))  # the stack starts from a trained state (moments, step, streams)
-    stack = SmaxLearner.stack(alone)
+    parts = [_learner(method, [s], **kw) for s in (3, 7)]
+    for part, x in zip(parts, alone):  # the stack resumes its runs from their checkpoints
+        part.load_state_dict(x.state_dict())
+    stack = SmaxLearner.stack(parts)
     st = stack.prepare_data(data)
     for _ in range(4):
         for x, t in zip(alone, tensors):
@@ -260,18 +249,25 @@ def test_stacked_runs_equal_the_runs_alone(method, kw):
         stack.update(stack.sample_batch(st))
     exact = method in ("i_bcq", "mabcq")
     same = (lambda a, b: torch.equal(a, b)) if exact else (lambda a, b: torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+
+    def assert_same(own, split, key=""):  # a run's state_dict alone against its split state from the stack
+        if isinstance(own, dict):
+            assert own.keys() == split.keys(), key
+            for k, v in own.items():
+                assert_same(v, split[k], f"{key}.{k}")
+        elif isinstance(own, list):
+            assert len(own) == len(split), key
+            for i, (a, b) in enumerate(zip(own, split)):
+                assert_same(a, b, f"{key}[{i}]")
+        elif torch.is_tensor(own) and torch.is_floating_point(own):
+            assert same(split, own), key
+        elif torch.is_tensor(own):
+            assert torch.equal(split, own), key  # generator states, counts
+        else:
+            assert split == own, key
+
     for x, state in zip(alone, stack.split_state()):
-        own = x.state_dict()
-        assert state["seeds"] == own["seeds"] and state["step"] == own["step"]
-        for group in ("nets", "targets"):
-            for name, sd in own[group].items():
-                for k, v in sd.items():
-                    assert same(state[group][name][k], v), (group, name, k)
-        for name, sd in own["opts"].items():
-            for p_, slots in sd["state"].items():
-                for k, v in slots.items():
-                    assert same(state["opts"][name]["state"][p_][k], v), (name, p_, k)
-        assert all(torch.equal(a, b) for a, b in zip(state["gens"], own["gens"]))
+        assert_same(x.state_dict(), state)
     g = np.random.default_rng(0)
     obs = g.normal(size=(2, 6, N, O)).astype(np.float32)
     avail = g.random((2, 6, N, K)) < 0.5

@@ -13,7 +13,7 @@ its own):
   state equals its state alone (parameters, targets, Adam moments and generators), its policy acts alike, and its
   split state resumes it alone. Equal is bit for bit where every network has two or more members per run (the
   ``EXACT`` cases); where a network has one member per run (centralized BCQ and IQL, the per-seed mixers of ICQ-MA,
-  MAIQL and MATD3+BC), ``baddbmm`` runs a batch of 1 alone, which the CPU rounds otherwise than the group's batched
+  MAIQL and MATD3+BC, CAST's joint critic on the grid), ``baddbmm`` runs a batch of 1 alone, which the CPU rounds otherwise than the group's batched
   product, so those agree to float rounding (1e-5 relative in float32, 1e-10 in float64; the attention key bias of
   the history encoder, zero gradient in exact math, is left out in float32; docs/scaling.md).
 - the checks beside it: per-member values of the group fields reach their runs, a group's split states stack
@@ -38,7 +38,9 @@ import pytest
 import torch
 from torch import Tensor
 
+import common.algos.iql  # noqa: F401 - registers iql_discrete (groupable)
 import papers.cast_bcq.cast_bcq  # noqa: F401 - registers cast_bcq (groupable)
+import papers.cast_bcq.grid  # noqa: F401 - registers cast_grid (groupable)
 import papers.cast_bcq.icq_ma  # noqa: F401 - registers icq_ma (groupable)
 from common.algos import GROUPABLE, build_learner
 from common.algos.bcq import BCQ, BCQConfig
@@ -53,6 +55,7 @@ from common.running.offline import group_key_of, offline_job
 from common.running.profiles import get_profile
 from common.running.records import load_records
 from common.running.roots import checkpoints_root
+from envs.base import EnvSpec
 from moma_data import tiny_reacher_dataset
 from papers.cast_bcq.cast_bcq import CASTBCQ, CASTConfig
 from papers.cast_bcq.icq_ma import ICQMA, ICQMAConfig
@@ -79,22 +82,29 @@ R = len(RUNS)
 # ---------------------------------------------------------------------------------------------
 
 
-def toy_dataset(seed: int, T: int, obs_dims, act_dims, state_dim: int | None = None, env: str = "omar/spread"):
+def toy_dataset(seed: int, T: int, obs_dims, act_dims, state_dim: int | None = None, env: str = "omar/spread",
+                n_actions: tuple | None = None):
     """T random transitions of len(obs_dims) agents, padded entries 0, terminals and time-outs, a state if
-    ``state_dim``: a pure function of its arguments."""
+    ``state_dim``: a pure function of its arguments. ``n_actions`` (choices per agent; act_dims then 1 each): discrete
+    actions, the index as a float (the card's n_actions)."""
     rng = np.random.default_rng(seed)
     N, O, A = len(obs_dims), max(obs_dims), max(act_dims)
     obs, nxt = rng.normal(size=(2, T, N, O)).astype(np.float32)
     act = rng.uniform(-1, 1, size=(T, N, A)).astype(np.float32)
+    if n_actions is not None:  # the same draws, as uniform indices in [0, k_i)
+        k = np.asarray(n_actions)[:, None]
+        act = np.minimum(np.floor((act + 1) / 2 * k), k - 1).astype(np.float32)
     for i in range(N):
         obs[:, i, obs_dims[i]:] = nxt[:, i, obs_dims[i]:] = act[:, i, act_dims[i]:] = 0.0
     term, tout = rng.random(T) < 0.1, rng.random(T) < 0.08
     tout[-1], term[-1] = True, False
     state = {} if state_dim is None else dict(state=rng.normal(size=(T, state_dim)).astype(np.float32),
                                              next_state=rng.normal(size=(T, state_dim)).astype(np.float32))
+    spec = None if n_actions is None else EnvSpec(env, tuple(f"a{i}" for i in range(N)), tuple(obs_dims), (1,) * N,
+                                                  state_dim or 0, T, n_actions=tuple(n_actions))
     return Dataset.from_arrays(env, "random", obs, act, rng.normal(size=(T, N)).astype(np.float32), nxt, term, tout,
                                obs_dims=list(obs_dims), act_dims=list(act_dims), protocol="random arrays (test)",
-                               ref_scores={"random": -1.0, "expert": 1.0}, **state)
+                               ref_scores={"random": -1.0, "expert": 1.0}, spec=spec, **state)
 
 
 def _direct(cls, cfg_cls, dtype):
@@ -115,7 +125,14 @@ class Case:
     dtype: torch.dtype = torch.float32
     probe: Callable | None = None  # (learner, batch) -> [M or S, ...], drawn from the training streams or not
     central_obs: bool = False  # acts on agent 0's obs row holding the state (centralized BCQ)
+    n_actions: tuple | None = None  # discrete learners: choices per agent (act_dims 1 each)
     extra: dict = field(default_factory=dict)
+
+
+def _case_data(case: Case, seed: int, T: int, obs_dims=None, state_dim=None):
+    """The case's toy dataset (its agents' widths, state and choices unless given)."""
+    return toy_dataset(seed, T, obs_dims or case.obs_dims, case.act_dims, state_dim or case.state_dim,
+                       n_actions=case.n_actions)
 
 
 def _itd3(k_fields=lambda k: {}, **fields):
@@ -129,6 +146,14 @@ def _bcq(**fields):
 def _iql(method, memory_len=0, **fields):
     return {"method": method, "hidden": (16, 16), "batch_size": 8, "memory_len": memory_len,
             **({"memory_dim": 8} if memory_len else {}), **fields}
+
+
+def _iql_d(method, **fields):
+    return {"method": method, "hidden": (16, 16), "batch_size": 8, **fields}
+
+
+def _grid(method, **fields):
+    return {"method": method, "hidden": 16, "batch_size": 8, **fields}
 
 
 def _td3(memory_len=0, **fields):
@@ -202,6 +227,17 @@ CASES = {
     "matd3bc_histories_f64": Case("matd3bc", lambda k: _td3(3, alpha=(2.5, 2.5, 1.0)[k]), tol=F64_TOL,
                                   build=_direct(MATD3BC, MATD3BCConfig, F64), dtype=F64),
     "matd3bc_histories_f32": Case("matd3bc", lambda k: _td3(3, alpha=(2.5, 2.5, 1.0)[k]), tol=F32_TOL),
+    # MOMA-PPO's discrete baselines on the ICG: IBC, centralized IQL (one joint unit per seed), MAIQL (mixers)
+    "iql_discrete_bc": Case("iql_discrete", lambda k: _iql_d("bc"), act_dims=(1, 1), n_actions=(3, 2)),
+    "iql_discrete_central": Case("iql_discrete", lambda k: _iql_d("iql"), act_dims=(1, 1), n_actions=(3, 2),
+                                 tol=F32_TOL),
+    "iql_discrete_maiql": Case("iql_discrete", lambda k: _iql_d("maiql", independent_awr=True), act_dims=(1, 1),
+                               n_actions=(3, 2), tol=F32_TOL),
+    # CAST-BCQ's grid learners (Figure 1): I-BCQ, I-ICQ, CAST (one joint critic per seed)
+    "grid_i_bcq": Case("cast_grid", lambda k: _grid("i_bcq"), act_dims=(1, 1), n_actions=(3, 3)),
+    "grid_i_icq": Case("cast_grid", lambda k: _grid("i_icq"), act_dims=(1, 1), n_actions=(3, 3)),
+    "grid_cast": Case("cast_grid", lambda k: _grid("cast", partners="data"), act_dims=(1, 1), state_dim=5,
+                      n_actions=(3, 3), tol=F32_TOL),
 }
 
 
@@ -264,7 +300,7 @@ def test_every_groupable_learner_has_a_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_member_of_a_group_equals_the_run_alone(name):
     case = CASES[name]
-    data = {d: toy_dataset(d, rows, case.obs_dims, case.act_dims, case.state_dim) for _, d, rows in RUNS}
+    data = {d: _case_data(case, d, rows) for _, d, rows in RUNS}
     alone = _learners(case, data)
     prepared = {d: alone[0].prepare_data(x.to_torch("cpu")) for d, x in data.items()}  # one per dataset: stored once
     for lr, (_, d, _) in zip(alone, RUNS):  # the group resumes the runs from their checkpoints after an update
@@ -316,7 +352,7 @@ def test_group_fields_reach_their_runs(name, other):
     """Run 0 with run ``other``'s group fields ends elsewhere than run 0: a group that gave a run another run's value
     would fail the comparison above."""
     case = CASES[name]
-    data = toy_dataset(1, 60, case.obs_dims, case.act_dims, case.state_dim)
+    data = _case_data(case, 1, 60)
     ends = []
     for k in (0, other):
         lr = build_learner(case.learner, data, case.section(k), 0, "cpu")
@@ -326,12 +362,12 @@ def test_group_fields_reach_their_runs(name, other):
 
 
 @pytest.mark.parametrize("name", ["bcq_central", "bcq_drop_terminals", "mabcq", "cast_code_3_agents", "icq_ma",
-                                  "maiql_histories_f32", "itd3_omar"])
+                                  "maiql_histories_f32", "itd3_omar", "iql_discrete_maiql", "grid_cast"])
 def test_split_states_stack_again_and_continue_exactly(name):
     """A group killed after a checkpoint resumes grouped: the runs' split states, loaded and stacked again, continue
     bit for bit as the uninterrupted group (the same kernels on the same member counts)."""
     case = CASES[name]
-    data = {d: toy_dataset(d, rows, case.obs_dims, case.act_dims, case.state_dim) for _, d, rows in RUNS[1:]}
+    data = {d: _case_data(case, d, rows) for _, d, rows in RUNS[1:]}
     group = type(_learners(case, data)[1]).stack(_learners(case, data)[1:])
     prepared = [group.prepare_data(data[d].to_torch("cpu")) for _, d, _ in RUNS[1:]]
     _train(group, group.stack_data(prepared), 3)
@@ -393,25 +429,26 @@ def test_runs_of_several_seeds_and_fixed_minibatch_generators(name):
 
 OTHER_FIELD = {"itd3_ma_cql": {"batch_size": 32}, "bcq": {"phi": 0.01}, "bcq_drop_terminals": {"drop_terminals": False},
                "awac": {"gamma": 0.95}, "td3bc": {"batch_size": 16}, "cast_code_2_agents": {"ablation": "wo_cd"},
-               "icq_ma": {"bug_compat": True}, "maiql": {"method": "iql"}, "matd3bc": {"policy_noise": 0.1}}
+               "icq_ma": {"bug_compat": True}, "maiql": {"method": "iql"}, "matd3bc": {"policy_noise": 0.1},
+               "iql_discrete_maiql": {"beta": 1.0}, "grid_cast": {"partners": "policy"}}
 
 
 @pytest.mark.parametrize("name", sorted(OTHER_FIELD))
 def test_group_refuses_runs_that_cannot_stack(name):
     """Group fields may differ; another config field, other agents or another state width may not."""
     case = CASES[name]
-    data = toy_dataset(1, 40, case.obs_dims, case.act_dims, case.state_dim)
+    data = _case_data(case, 1, 40)
     lr = lambda section, d=data: build_learner(case.learner, d, section, 1, "cpu")  # noqa: E731
     first = build_learner(case.learner, data, case.section(0), 0, "cpu")
     type(first).stack([first, lr(case.section(1))])
     other = re.escape(f"learners [1] differ from learner 0 in a config field other than {list(type(first).GROUP_FIELDS)}")
     with pytest.raises(ValueError, match=other):
         type(first).stack([first, lr({**case.section(0), **OTHER_FIELD[name]})])
-    wider = toy_dataset(1, 40, tuple(o + 1 for o in case.obs_dims), case.act_dims, case.state_dim)
+    wider = _case_data(case, 1, 40, obs_dims=tuple(o + 1 for o in case.obs_dims))
     with pytest.raises(ValueError, match=r"learners \[1\] differ"):  # other agents' widths
         type(first).stack([first, lr(case.section(0), wider)])
     if case.state_dim is not None:
-        other = toy_dataset(1, 40, case.obs_dims, case.act_dims, case.state_dim + 1)
+        other = _case_data(case, 1, 40, state_dim=case.state_dim + 1)
         with pytest.raises(ValueError, match=r"learners \[1\] differ"):  # another state width
             type(first).stack([first, lr(case.section(0), other)])
     with pytest.raises(ValueError, match=r"stack_data takes one data dict per run of the learner \(1\), got 2"):

@@ -399,7 +399,7 @@ def test_checkpoint_resume_identical(tmp_path):
         R.update(R.sample_batch(data))
     assert R.step == L.step == 5 and R.seeds == L.seeds
     sl, sr = L.state_dict(), R.state_dict()
-    for name in ICQMA.MODULES:
+    for name in (*ICQMA._NETS, *ICQMA._OPTS):
         a, b = sl[name], sr[name]
         if name.endswith("_opt"):
             a, b = a["state"], b["state"]

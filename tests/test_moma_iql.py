@@ -1,5 +1,6 @@
-"""common/algos/iql.py (discrete IQL, MAIQL, BC): the named losses on hand-computed cases, the joint-action code,
-batched seeds equal separate runs, checkpoint -> resume, and the ICG behaviors that are exact given the data."""
+"""common/algos/iql.py (discrete IQL, MAIQL, BC): the named losses (common/algos/iql_losses.py, ``L``) on
+hand-computed cases, the joint-action code, batched seeds equal separate runs, checkpoint -> resume, and the ICG
+behaviors that are exact given the data."""
 
 import math
 
@@ -7,15 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from common.algos import iql_losses as L
 from common.algos.iql import DiscreteIQL, IQLConfig
-from common.algos.iql_losses import (
-    awr_loss,
-    awr_weights,
-    expectile_loss,
-    joint_index,
-    split_joint,
-    twin_td_loss,
-)
 from common.running.evaluate import evaluate
 from papers.moma_ppo.datasets import make_icg_dataset
 
@@ -23,30 +17,30 @@ from papers.moma_ppo.datasets import make_icg_dataset
 def test_expectile_loss_hand_case():
     q, v = torch.tensor([1.0, 0.0]), torch.tensor([0.5, 0.5])
     # q >= v: weight tau = 0.7; q < v: 1 - tau = 0.3; both squared errors 0.25 -> (0.175 + 0.075) / 2
-    assert expectile_loss(q, v, 0.7).item() == pytest.approx(0.125)
-    assert expectile_loss(q, v, 0.5).item() == pytest.approx(0.125)  # tau 0.5: half the MSE, 0.5 * 0.25
+    assert L.expectile_loss(q, v, 0.7).item() == pytest.approx(0.125)
+    assert L.expectile_loss(q, v, 0.5).item() == pytest.approx(0.125)  # tau 0.5: half the MSE, 0.5 * 0.25
 
 
 def test_awr_weights_and_loss_hand_case():
-    w = awr_weights(torch.tensor([1.0, 0.0, 5.0]), torch.tensor([0.5, 0.5, 0.0]), 3.0, 100.0)
+    w = L.awr_weights(torch.tensor([1.0, 0.0, 5.0]), torch.tensor([0.5, 0.5, 0.0]), 3.0, 100.0)
     assert w.tolist() == pytest.approx([math.exp(1.5), math.exp(-1.5), 100.0], rel=1e-6)  # exp(15) clipped at 100
     logp = torch.log(torch.tensor([0.5, 0.25]))
-    assert awr_loss(logp, torch.tensor([2.0, 1.0])).item() == pytest.approx((2 * math.log(2) + math.log(4)) / 2)
-    assert awr_loss(logp, torch.ones(2)).item() == pytest.approx((math.log(2) + math.log(4)) / 2)  # BC
+    assert L.awr_loss(logp, torch.tensor([2.0, 1.0])).item() == pytest.approx((2 * math.log(2) + math.log(4)) / 2)
+    assert L.awr_loss(logp, torch.ones(2)).item() == pytest.approx((math.log(2) + math.log(4)) / 2)  # BC
 
 
 def test_twin_td_loss_hand_case():
     y = torch.tensor([1.0, 1.0])
-    assert twin_td_loss(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0]), y).item() == pytest.approx(0.5)
+    assert L.twin_td_loss(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0]), y).item() == pytest.approx(0.5)
     # rows (1 + 1) and (1 + 1): mean 2
-    assert twin_td_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 2.0]]), y).tolist() == pytest.approx([2.0])
+    assert L.twin_td_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 2.0]]), y).tolist() == pytest.approx([2.0])
 
 
 def test_joint_action_code_round_trip():
     a = torch.tensor([[0, 0], [0, 2], [1, 0], [1, 2]])
-    idx = joint_index(a, (2, 3))
+    idx = L.joint_index(a, (2, 3))
     assert idx.tolist() == [0, 2, 3, 5]  # agent 0 the most significant digit
-    assert torch.equal(split_joint(idx, (2, 3)), a)
+    assert torch.equal(L.split_joint(idx, (2, 3)), a)
 
 
 def test_config_rejects_unknown_and_unused_options():

@@ -132,8 +132,7 @@ class AWAC(StackableLearner):
     """
 
     _NETS = ("actor", "critic", "critic_target")
-    _OPTS = ("actor_opt", "critic_opt")
-    GROUP_FIELDS: tuple[str, ...] = ()  # every config field is shared by the stacked runs
+    _OPTS = ("actor_opt", "critic_opt")  # GROUP_FIELDS: none (StackableLearner's): every config field is shared
 
     def __init__(
         self,
@@ -275,12 +274,7 @@ class AWAC(StackableLearner):
         polyak_update(self.critic_target, self.critic, cfg.tau)
         self.step += 1
         losses = {"critic_loss": closs.detach(), "actor_loss": aloss.detach()}
-        if self.step % cfg.check_finite_every == 0:
-            sums = torch.stack([v.sum() for v in losses.values()])
-            if not bool(torch.isfinite(sums).all()):
-                bad = [k for k, v in zip(losses, sums.tolist()) if not np.isfinite(v)]
-                raise FloatingPointError(f"AWAC: {bad[0]} is not finite at update {self.step} "
-                                         f"({ {k: v.tolist() for k, v in losses.items()} })")
+        self.check_finite(losses, "AWAC")
         if self.step % cfg.log_every:
             return {}
         return {**losses, **cinfo, **ainfo}

@@ -322,12 +322,7 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         polyak_update(self.actor_target, self.actor, cfg.tau)
         self.step += 1
         losses = {"vae_loss": vloss.detach(), "critic_loss": closs.detach(), "actor_loss": aloss.detach()}
-        if self.step % cfg.check_finite_every == 0:
-            sums = torch.stack([v.sum() for v in losses.values()])
-            if not bool(torch.isfinite(sums).all()):
-                bad = [k for k, v in zip(losses, sums.tolist()) if not np.isfinite(v)]
-                raise FloatingPointError(f"{cfg.variant.upper()}: {bad[0]} is not finite at update {self.step} "
-                                         f"({ {k: v.tolist() for k, v in losses.items()} })")
+        self.check_finite(losses, cfg.variant.upper())
         if self.step % cfg.log_every:
             return {}
         return {**losses, **info}

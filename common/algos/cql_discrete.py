@@ -43,7 +43,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.networks.nets import EnsembleMLP, load_member, member_state, polyak_update
+from common.algos.members import MemberLearner
+from common.networks.nets import EnsembleMLP, polyak_update
+from common.running.fields import check, opt
 
 __all__ = ["DiscreteCQLConfig", "DiscreteCQL", "masked_max", "masked_argmax", "masked_logsumexp", "td_target",
            "cql_loss", "epsilon_greedy", "BATCH_KEYS"]
@@ -55,39 +57,26 @@ BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals", "avail", "ne
 class DiscreteCQLConfig:
     """Discrete CQL(H). Defaults: OTC's Table 3 CQL column where it has the field, else the OTC spec's C20 [I]."""
 
-    hidden: Sequence[int] = (256, 256)  # Q-network widths [P OTC Table 3]
-    lr: float = 1e-4  # Adam lr of the Q-network (Table 3's "critic lr"; its "actor lr" has no use here) [P]
-    batch_size: int = 128  # update batch [P OTC Table 3]
-    gamma: float = 0.99  # discount [P OTC Table 3]
-    cql_alpha: float = 1.0  # weight of the CQL(H) term [I spec C20; Kumar's discrete runs use 1.0 or 4.0]
-    tau: float = 0.005  # Polyak rate of the target network [I spec C20]
-    double_q: bool = False  # target action by the online network (double DQN) instead of the target's max [I]
-    log_every: int = 100  # update() returns its metrics every log_every updates (no .item() per update) [I]
+    hidden: Sequence[int] = opt((256, 256), kind="int", ge=1, seq=True)  # Q-network widths [P OTC Table 3]
+    # Adam lr of the Q-network (Table 3's "critic lr"; its "actor lr" has no use here) [P]
+    lr: float = opt(1e-4, kind="num", gt=0)
+    batch_size: int = opt(128, kind="int", ge=1)  # update batch [P OTC Table 3]
+    gamma: float = opt(0.99, kind="num", ge=0, le=1)  # discount [P OTC Table 3]
+    # weight of the CQL(H) term [I spec C20; Kumar's discrete runs use 1.0 or 4.0]
+    cql_alpha: float = opt(1.0, kind="num", ge=0)
+    tau: float = opt(0.005, kind="num", gt=0, le=1)  # Polyak rate of the target network [I spec C20]
+    # target action by the online network (double DQN) instead of the target's max [I]
+    double_q: bool = opt(False, kind="bool")
+    # update() returns its metrics every log_every updates (no .item() per update) [I]
+    log_every: int = opt(100, kind="int", ge=1)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):
             self.hidden = tuple(self.hidden)
 
     def validate(self) -> "DiscreteCQLConfig":
-        h = self.hidden
-        if not (isinstance(h, tuple) and h and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-                                                   and x >= 1 for x in h)):
-            raise ValueError(f"DiscreteCQLConfig.hidden={h!r} must be a non-empty sequence of integers >= 1")
-        for name in ("batch_size", "log_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"DiscreteCQLConfig.{name}={v!r} must be an integer >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"DiscreteCQLConfig.lr={self.lr!r} must be > 0")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"DiscreteCQLConfig.gamma={self.gamma!r} must be in [0, 1]")
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"DiscreteCQLConfig.tau={self.tau!r} must be in (0, 1]")
-        if not self.cql_alpha >= 0:
-            raise ValueError(f"DiscreteCQLConfig.cql_alpha={self.cql_alpha!r} must be >= 0")
-        if not isinstance(self.double_q, bool):
-            raise ValueError(f"DiscreteCQLConfig.double_q={self.double_q!r} must be True or False")
-        return self
+        """The fields' declared rules (common.running.fields.check)."""
+        return check(self)
 
 
 # ---- masked reductions and the loss (hand-computed in tests/test_otc_smax.py) ------------------------------------
@@ -148,33 +137,31 @@ def epsilon_greedy(greedy: Tensor, avail: Tensor, explore: Tensor, epsilon: floa
 # ---- the learner ---------------------------------------------------------------------------------------------------
 
 
-class DiscreteCQL:
-    """Independent discrete CQL agents, members = seeds x agents (m = s * N + i), one Q-network per member.
+class DiscreteCQL(MemberLearner):
+    """Independent discrete CQL agents on the member base (common.algos.members), members = seeds x agents
+    (m = s * N + i), one Q-network per member; seed s's members are built from ``seeds[s]`` alone.
 
     ``update(batch)`` takes per-member rows (every tensor [M, B, ...], BATCH_KEYS: obs / next_obs [M, B, O],
-    actions [M, B] int64, rewards / terminals [M, B], avail / next_avail [M, B, K] bool). ``greedy(obs [M, R, O],
-    avail [M, R, K]) -> [M, R]``; ``act(obs [S, E, N, O], avail [S, E, N, K]) -> [S, E, N]``."""
+    actions [M, B] int64, rewards / terminals [M, B], avail / next_avail [M, B, K] bool), drawn by the caller (OTC's
+    samplers: the learner draws nothing). ``greedy(obs [M, R, O], avail [M, R, K]) -> [M, R]``; ``act(obs [S, E, N,
+    O], avail [S, E, N, K]) -> [S, E, N]``."""
 
     def __init__(self, obs_dim: int, n_actions: int, n_agents: int, cfg: DiscreteCQLConfig | None = None,
                  seeds: Sequence[int] = (0,), device: str | torch.device = "cpu"):
-        self.cfg = cfg = (cfg or DiscreteCQLConfig()).validate()
-        self.seeds = [int(s) for s in seeds]
-        self.obs_dim, self.n_actions, self.n_agents = int(obs_dim), int(n_actions), int(n_agents)
-        self.S, self.N = len(self.seeds), self.n_agents
-        self.n_members = self.S * self.N
-        self.device = torch.device(device)
-        self.agents = torch.arange(self.N, device=self.device).repeat(self.S)  # [M] agent of each member
-        self.q = EnsembleMLP(self.n_members, self.obs_dim, self.n_actions, tuple(cfg.hidden))
-        with torch.random.fork_rng(devices=[]):  # seed s's members from seeds[s] alone
-            for s, sd in enumerate(self.seeds):
-                torch.manual_seed(sd)
-                small = EnsembleMLP(self.N, self.obs_dim, self.n_actions, tuple(cfg.hidden))
-                for i in range(self.N):
-                    load_member(self.q, s * self.N + i, member_state(small, i))
-        self.q.to(self.device)
+        n_agents = int(n_agents)
+        super().__init__((cfg or DiscreteCQLConfig()).validate(), [obs_dim] * n_agents, [n_actions] * n_agents,
+                         len(seeds), seeds=seeds, device=device)
+        self.n_actions = self.act_dim
+        hidden = tuple(self.cfg.hidden)
+        self.q = self._build_members(lambda S: {"q": EnsembleMLP(S * n_agents, self.obs_dim, self.n_actions,
+                                                                 hidden)})["q"]
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
-        self.step = 0
+        self.opt = torch.optim.Adam(self.q.parameters(), lr=self.cfg.lr)
+
+    @property
+    def S(self) -> int:
+        """The seed count (``n_seeds``)."""
+        return self.n_seeds
 
     # ---- pieces OTC's d_q reads --------------------------------------------------------------------------------
     @torch.no_grad()

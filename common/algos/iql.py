@@ -44,10 +44,9 @@ The named losses and the joint-action index: common/algos/iql_losses.py.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,9 +62,9 @@ from common.algos.iql_losses import (
     split_joint,
     twin_td_loss,
 )
-from common.algos.ppo import mix_values
-from common.algos.state import learner_state, load_learner_state, restore_generator
-from common.networks.nets import EnsembleMLP, clip_grad_norm_, polyak_update
+from common.algos.member_layout import MemberLayout
+from common.networks.nets import EnsembleMLP, polyak_update
+from common.running.fields import Needs, check, opt
 
 __all__ = ["IQLConfig", "DiscreteIQL", "METHODS", "LEARNER_NAME", "build_discrete_iql"]
 
@@ -75,51 +74,42 @@ ILLEGAL_LOGIT = -1e10
 SAMPLE_STREAM = 0x191  # second entropy word of a seed's minibatch-row generator
 
 
+_TD = Needs("method='iql' or 'maiql' (method 'bc' learns no value)", lambda c: c.method != "bc")
+_MAIQL = Needs("method='maiql'", lambda c: c.method == "maiql")
+
+
 @dataclass
 class IQLConfig:
     """Defaults = the official code's ``train_agents.py`` (the paper gives none: its Appendix B is not public)."""
 
-    method: str = "maiql"  # "iql" (centralized, joint action), "maiql" or "bc" (alg_name iql / ma-iql / bc)
-    hidden: Sequence[int] = (256, 256)  # every network: 2 x 256 ReLU ([code] hidden_size 256, MLPNetwork)
-    lr: float = 3e-4  # Adam lr of Q, V, pi and the mixers ([code] iql_lr overrides lr_q, lr_v, lr_pi)
-    batch_size: int = 256  # rows per seed and update ([code] batch_size)
-    gamma: float = 0.99  # discount ([code] discount_factor)
-    expectile: float = 0.7  # tau of the expectile V loss ([code] expectile)
-    beta: float = 3.0  # AWR inverse temperature ([code] awr_temperature)
-    adv_max: float = 100.0  # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
-    tau: float = 0.005  # Polyak rate of the target Q nets and target Q mixer ([code] target_update_coef)
-    grad_clip: float = 1.0  # maiql: per-network, per-member gradient-norm clip ([code] grad_clip_norm; only MaIQL)
-    action_aware_mixer: bool = True  # maiql: the Q mixer reads the one-hot joint action ([code] action_aware_mixer)
-    independent_awr: bool = False  # maiql: per-agent AWR weights instead of the team weight ([code] independent_awr)
+    # "iql" (centralized, joint action), "maiql" or "bc" (alg_name iql / ma-iql / bc)
+    method: str = opt("maiql", choices=METHODS)
+    # every network: 2 x 256 ReLU ([code] hidden_size 256, MLPNetwork)
+    hidden: Sequence[int] = opt((256, 256), kind="int", ge=1, seq=True)
+    # Adam lr of Q, V, pi and the mixers ([code] iql_lr overrides lr_q, lr_v, lr_pi)
+    lr: float = opt(3e-4, kind="num", gt=0)
+    batch_size: int = opt(256, kind="int", ge=1)  # rows per seed and update ([code] batch_size)
+    gamma: float = opt(0.99, kind="num", ge=0, le=1, needs=_TD)  # discount ([code] discount_factor)
+    expectile: float = opt(0.7, kind="num", ge=0, le=1, needs=_TD)  # tau of the expectile V loss ([code] expectile)
+    beta: float = opt(3.0, kind="num", gt=0, needs=_TD)  # AWR inverse temperature ([code] awr_temperature)
+    # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
+    adv_max: float = opt(100.0, kind="num", gt=0, needs=_TD)
+    # Polyak rate of the target Q nets and target Q mixer ([code] target_update_coef)
+    tau: float = opt(0.005, kind="num", ge=0, le=1, needs=_TD)
+    # maiql: per-network, per-member gradient-norm clip ([code] grad_clip_norm; only MaIQL)
+    grad_clip: float = opt(1.0, kind="num", gt=0, needs=_MAIQL)
+    # maiql: the Q mixer reads the one-hot joint action ([code] action_aware_mixer)
+    action_aware_mixer: bool = opt(True, kind="bool", needs=_MAIQL)
+    # maiql: per-agent AWR weights instead of the team weight ([code] independent_awr)
+    independent_awr: bool = opt(False, kind="bool", needs=_MAIQL)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):
             self.hidden = tuple(self.hidden)
 
     def validate(self) -> "IQLConfig":
-        def fail(name: str, rule: str) -> None:
-            raise ValueError(f"IQLConfig.{name}={getattr(self, name)!r} {rule}")
-
-        if self.method not in METHODS:
-            fail("method", f"is not allowed; choose one of {list(METHODS)}")
-        if not self.hidden or not all(isinstance(h, int) and h >= 1 for h in self.hidden):
-            fail("hidden", "must be a non-empty sequence of integers >= 1")
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
-            fail("batch_size", "must be an integer >= 1")
-        for name in ("lr", "beta", "adv_max", "grad_clip"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                fail(name, "must be a finite number > 0")
-        for name in ("gamma", "expectile", "tau"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                fail(name, "must be in [0, 1]")
-        default = IQLConfig()
-        unused = {"bc": ("gamma", "expectile", "beta", "adv_max", "tau"), "iql": (), "maiql": ()}[self.method]
-        if self.method != "maiql":
-            unused += ("grad_clip", "action_aware_mixer", "independent_awr")
-        for name in unused:
-            if getattr(self, name) != getattr(default, name):
-                fail(name, f"is set but unused by method {self.method!r}")
-        return self
+        """The fields' declared rules and their needs (common.running.fields.check)."""
+        return check(self)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -127,44 +117,26 @@ class IQLConfig:
 # ----------------------------------------------------------------------------------------------
 
 
-class DiscreteIQL:
+class DiscreteIQL(MemberLayout):
     """Centralized IQL, MAIQL or BC (``cfg.method``) on discrete actions, batched over members m = s * U + u.
 
-    DiscreteIQL(obs_dims, n_actions, n_seeds, cfg, seed=0, seeds=None): each seed's networks are built from
-    ``seeds[s]`` alone (seed before building), so a seed trained beside others equals the seed trained alone;
-    each seed draws its minibatch rows from its own generator. Learner protocol of common.running.offline.
+    DiscreteIQL(obs_dims, n_actions, n_seeds, cfg, seed=0, seeds=None): the member base (common.algos.member_layout,
+    with each agent's choice count as its action width): each seed's networks are built from ``seeds[s]`` alone
+    (seed before building), so a seed trained beside others equals the seed trained alone; each seed draws its
+    minibatch rows from its own generator. Learner protocol of common.running.offline; runs stack (cells as members,
+    ``DiscreteIQL.stack``; no config field may differ).
     """
+
+    SAMPLE_STREAM = SAMPLE_STREAM
 
     def __init__(self, obs_dims: Sequence[int], n_actions: Sequence[int], n_seeds: int, cfg: IQLConfig | None = None,
                  seed: int = 0, seeds: Sequence[int] | None = None, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32):
-        self.cfg = cfg = (cfg or IQLConfig()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims, self.n_actions = tuple(int(o) for o in obs_dims), tuple(int(k) for k in n_actions)
-        if len(self.obs_dims) != len(self.n_actions) or min(self.n_actions) < 1:
-            raise ValueError(f"need one choice count >= 1 per agent: obs_dims {self.obs_dims}, n_actions {n_actions}")
-        self.n_seeds, self.n_agents = S, N = n_seeds, len(self.obs_dims)
-        self.central = cfg.method == "iql"
-        self.n_units = U = 1 if self.central else N
-        self.n_members = S * U
-        self.obs_dim, self.joint_obs_dim = max(self.obs_dims), sum(self.obs_dims)
-        self.unit_obs = self.joint_obs_dim if self.central else self.obs_dim  # input of a unit's networks
-        self.unit_k = int(np.prod(self.n_actions)) if self.central else max(self.n_actions)
-        self.device, self.dtype = torch.device(device), dtype
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            self.nets = self._build(S)
-            for s, sd in enumerate(self.seeds):  # seed s's networks from seeds[s] only
-                torch.manual_seed(sd)
-                small = self._build(1)
-                for name, net in small.items():
-                    k = 1 if name.endswith("mix") else U
-                    dst = self.nets[name].state_dict()
-                    for key, v in net.state_dict().items():
-                        dst[key][s * k:(s + 1) * k].copy_(v)
-        self.nets.to(device=self.device, dtype=dtype)
+        cfg = (cfg or IQLConfig()).validate()
+        super().__init__(cfg, obs_dims, n_actions, n_seeds, seeds, seed, cfg.method == "iql", "joint", device, dtype)
+        self.n_actions = self.act_dims
+        self.unit_k = int(np.prod(self.n_actions)) if self.central else self.act_dim  # choices of a unit
+        self.nets = self._build_members(self._build)  # seed s's networks from seeds[s] alone
         self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]) for k in ("q1", "q2", "qmix") if k in self.nets})
         for p in self.targets.parameters():
             p.requires_grad_(False)
@@ -174,21 +146,14 @@ class DiscreteIQL:
         K = self.unit_k
         legal = [[0.0] * K] if self.central else [[0.0 if k < n else ILLEGAL_LOGIT for k in range(K)]
                                                   for n in self.n_actions]
-        self._logit_bias = torch.tensor(legal, dtype=dtype, device=self.device).repeat(S, 1)[:, None, :]  # [M, 1, K]
-        keep = [i * self.obs_dim + k for i in range(N) for k in range(self.obs_dims[i])]
-        self._joint_idx = torch.tensor(keep, device=self.device)  # [Oj] columns of the padded obs
-        self.gens = []
-        for sd in self.seeds:
-            g = torch.Generator(device=self.device)
-            g.manual_seed(int(np.random.SeedSequence([sd, SAMPLE_STREAM]).generate_state(1, np.uint64)[0] >> 1))
-            self.gens.append(g)
-        self.step = 0
+        self._logit_bias = torch.tensor(legal, dtype=dtype, device=self.device).repeat(self.n_seeds, 1)[:, None, :]
 
     # ---- networks -----------------------------------------------------------------------------
-    def _build(self, n_seeds: int) -> nn.ModuleDict:
-        cfg, U, N = self.cfg, self.n_units, self.n_agents
-        m = n_seeds * U
-        nets = {"pi": EnsembleMLP(m, self.unit_obs, self.unit_k, cfg.hidden)}
+    def _build(self, n_seeds: int) -> dict[str, nn.Module]:
+        """The method's networks for ``n_seeds`` seeds (units: U members per seed; mixers: one)."""
+        cfg, N = self.cfg, self.n_agents
+        m = n_seeds * self.n_units
+        nets: dict[str, nn.Module] = {"pi": EnsembleMLP(m, self.unit_obs, self.unit_k, cfg.hidden)}
         if cfg.method != "bc":
             nets.update(q1=EnsembleMLP(m, self.unit_obs, self.unit_k, cfg.hidden),
                         q2=EnsembleMLP(m, self.unit_obs, self.unit_k, cfg.hidden),
@@ -197,35 +162,17 @@ class DiscreteIQL:
             q_in = self.joint_obs_dim + (sum(self.n_actions) if cfg.action_aware_mixer else 0)
             nets.update(qmix=EnsembleMLP(n_seeds, q_in, N + 1, cfg.hidden),
                         vmix=EnsembleMLP(n_seeds, self.joint_obs_dim, N + 1, cfg.hidden))
-        return nn.ModuleDict(nets)
+        return nets
 
     # ---- data ---------------------------------------------------------------------------------
     def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Dataset.to_torch tensors -> obs / next_obs [T, N, O], actions long [T, N], rewards [T] (agent 0's:
-        the team reward), masks [T] = 1 - terminals (time-outs bootstrap)."""
+        the team reward), masks [T] = 1 - terminals (time-outs bootstrap). ``sample_batch`` (MemberLayout's): rows
+        [S, B], one draw per seed from its own generator, with replacement, shared by the seed's agents."""
         return {"obs": tensors["obs"].to(self.device, self.dtype), "next_obs": tensors["next_obs"].to(self.device,
                 self.dtype), "actions": tensors["actions"][..., 0].round().long().to(self.device),
                 "rewards": tensors["rewards"][:, 0].to(self.device, self.dtype),
                 "masks": 1.0 - tensors["terminals"].to(self.device, self.dtype)}
-
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Rows [S, B] (one draw per seed from its own generator, with replacement; shared by the seed's agents):
-        obs [S, B, N, O], actions [S, B, N], rewards / masks [S, B]."""
-        T, B = data["obs"].shape[0], self.cfg.batch_size
-        gens = [generator] * self.n_seeds if generator is not None else self.gens
-        idx = torch.stack([torch.randint(T, (B,), generator=g, device=g.device) for g in gens]).to(self.device)
-        return {k: v[idx] for k, v in data.items()}
-
-    def _units(self, obs: Tensor) -> Tensor:
-        """obs [S, B, N, O] -> unit inputs [M, B, X]: per agent (m = s * N + i), or the joint obs (centralized)."""
-        S, B = obs.shape[:2]
-        if self.central:
-            return self._joint(obs)
-        return obs.transpose(1, 2).reshape(S * self.n_agents, B, self.obs_dim)
-
-    def _joint(self, obs: Tensor) -> Tensor:
-        """[S, B, N, O] padded -> [S, B, Oj]."""
-        return obs.reshape(*obs.shape[:2], -1).index_select(-1, self._joint_idx)
 
     def _unit_actions(self, actions: Tensor) -> Tensor:
         """actions long [S, B, N] -> the unit's action [M, B] (the joint index for centralized IQL)."""
@@ -234,19 +181,14 @@ class DiscreteIQL:
         S, B, N = actions.shape
         return actions.transpose(1, 2).reshape(S * N, B)
 
-    def _per_seed(self, x: Tensor) -> Tensor:
-        """[M, B] -> [S, B, U]."""
-        return x.view(self.n_seeds, self.n_units, -1).transpose(1, 2)
-
     # ---- update -------------------------------------------------------------------------------
     def _step(self, group: str, loss: Tensor, clip: Sequence[str] = ()) -> None:
-        opt = self.opts[group]
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()  # members never share parameters: each gets its own loss's gradient
-        for name in clip:
-            net = self.nets[name]  # an ensemble net (its member count typed for the checker)
-            clip_grad_norm_(net.parameters(), self.cfg.grad_clip, cast(int, net.n_members))
-        opt.step()
+        """One Adam step of ``group`` on sum_m loss[m] (members never share parameters: each gets its own loss's
+        gradient); ``clip``: networks clipped per member first."""
+        self._zero(group)
+        loss.sum().backward()
+        self._clip(clip)
+        self.opts[group].step()
 
     def _logp(self, obs_u: Tensor, act_u: Tensor) -> Tensor:
         """log pi(a | o) [M, B]."""
@@ -256,13 +198,8 @@ class DiscreteIQL:
     def _q_data(self, nets: nn.ModuleDict, obs_u: Tensor, act_u: Tensor) -> tuple[Tensor, Tensor]:
         return tuple(nets[k](obs_u).gather(-1, act_u[..., None]).squeeze(-1) for k in ("q1", "q2"))
 
-    def _mix(self, mixer: nn.Module, x: Tensor, values: Tensor) -> Tensor:
-        """values [S, B, N] mixed by mixer(x [S, B, X]) -> [S, B]."""
-        wb = mixer(x)
-        return mix_values(values, wb[..., :-1], wb[..., -1])
-
     def _qmix_input(self, obs: Tensor, actions: Tensor) -> Tensor:
-        joint = self._joint(obs)
+        joint = self._joint(obs, self._joint_obs_idx)
         if not self.cfg.action_aware_mixer:
             return joint
         hot = [F.one_hot(actions[..., i], k).to(joint.dtype) for i, k in enumerate(self.n_actions)]
@@ -271,7 +208,7 @@ class DiscreteIQL:
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """One update of every member on its seed's rows (module docstring). Returns detached [S] metrics."""
         cfg = self.cfg
-        obs_u, act_u = self._units(batch["obs"]), self._unit_actions(batch["actions"])  # [M, B, X], [M, B]
+        obs_u, act_u = self._unit_obs_of(batch["obs"]), self._unit_actions(batch["actions"])  # [M, B, X], [M, B]
         if cfg.method == "bc":
             loss_pi = awr_loss(self._logp(obs_u, act_u), torch.ones_like(act_u, dtype=self.dtype))  # [M]
             self._step("pi", loss_pi)
@@ -294,7 +231,7 @@ class DiscreteIQL:
         with torch.no_grad():
             v = self.nets["v"](obs_u).squeeze(-1)
             w = awr_weights(q_t, v, cfg.beta, cfg.adv_max)
-            v_next = self.nets["v"](self._units(batch["next_obs"])).squeeze(-1)  # [M, B]
+            v_next = self.nets["v"](self._unit_obs_of(batch["next_obs"])).squeeze(-1)  # [M, B]
             y = batch["rewards"] + cfg.gamma * batch["masks"] * v_next
         loss_pi = awr_loss(self._logp(obs_u, act_u), w)
         self._step("pi", loss_pi)
@@ -306,7 +243,7 @@ class DiscreteIQL:
 
     def _maiql_update(self, batch, obs_u, act_u) -> dict[str, Tensor]:
         cfg = self.cfg
-        joint, joint_next = self._joint(batch["obs"]), self._joint(batch["next_obs"])  # [S, B, Oj]
+        joint, joint_next = (self._joint(batch[k], self._joint_obs_idx) for k in ("obs", "next_obs"))  # [S, B, Oj]
         qx = self._qmix_input(batch["obs"], batch["actions"])  # [S, B, Xq]
         with torch.no_grad():
             q_t = self._per_seed(torch.minimum(*self._q_data(self.targets, obs_u, act_u)))  # [S, B, N]
@@ -323,7 +260,7 @@ class DiscreteIQL:
                 w = torch.exp(cfg.beta * adv).clamp(max=cfg.adv_max)  # [S, B, N]
             else:
                 w = awr_weights(q_tot_t, self._mix(self.nets["vmix"], joint, v_i), cfg.beta, cfg.adv_max)  # [S, B]
-            v_next = self._per_seed(self.nets["v"](self._units(batch["next_obs"])).squeeze(-1))
+            v_next = self._per_seed(self.nets["v"](self._unit_obs_of(batch["next_obs"])).squeeze(-1))
             y = batch["rewards"] + cfg.gamma * batch["masks"] * self._mix(self.nets["vmix"], joint_next, v_next)
         if cfg.independent_awr:
             loss_pi = awr_loss(logp.transpose(1, 2), w.transpose(1, 2)).sum(-1)  # [S]
@@ -340,41 +277,15 @@ class DiscreteIQL:
     @torch.no_grad()
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """Greedy actions: obs [S, E, N, O] -> [S, E, N, 1], the index as a float (numpy in, numpy out)."""
-        is_np = isinstance(obs, np.ndarray)
-        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        S, E, N, O = x.shape
-        if (S, N, O) != (self.n_seeds, self.n_agents, self.obs_dim):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
-                             f"got {tuple(x.shape)}")
-        best = (self.nets["pi"](self._units(x)) + self._logit_bias).argmax(-1)  # [M, E]
+        x, _, is_np = self._act_input(obs, None)
+        S, E, N = x.shape[:3]
+        best = (self.nets["pi"](self._unit_obs_of(x)) + self._logit_bias).argmax(-1)  # [M, E]
         if self.central:
             a = split_joint(best, self.n_actions)  # [S, E, N]
         else:
             a = best.view(S, N, E).transpose(1, 2)
         out = a.unsqueeze(-1).to(torch.float32)
         return out.cpu().numpy() if is_np else out
-
-    def policy(self):
-        """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, 1] numpy."""
-        return lambda obs: self.act(obs)
-
-    # ---- checkpoints --------------------------------------------------------------------------
-    @property
-    def gen(self) -> torch.Generator:  # the first seed's stream (common.algos.state saves one generator)
-        return self.gens[0]
-
-    def state_dict(self) -> dict[str, Any]:
-        state = learner_state(self, ("nets", "targets"))
-        state["opts"] = {k: copy.deepcopy(o.state_dict()) for k, o in self.opts.items()}
-        state["rngs"] = [g.get_state() for g in self.gens]
-        return state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        load_learner_state(self, state, ("nets", "targets"), same_seeds=True, rng=False)  # every seed's below
-        for k, o in self.opts.items():
-            o.load_state_dict(state["opts"][k])
-        for i, (g, st) in enumerate(zip(self.gens, state["rngs"])):
-            restore_generator(g, st, int(state["seeds"][0]), i, int(state.get("step", 0)))
 
 
 def build_discrete_iql(data, section: Mapping[str, Any], seed: int, device) -> DiscreteIQL:
@@ -386,4 +297,4 @@ def build_discrete_iql(data, section: Mapping[str, Any], seed: int, device) -> D
     return DiscreteIQL(data.obs_dims, n_actions, 1, IQLConfig(**dict(section)), seeds=[seed], device=device)
 
 
-register_learner(LEARNER_NAME, build_discrete_iql)
+register_learner(LEARNER_NAME, build_discrete_iql, group_fields=DiscreteIQL.GROUP_FIELDS)

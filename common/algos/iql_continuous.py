@@ -71,7 +71,6 @@ from torch import Tensor, nn
 from common.algos import register_learner
 from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
 from common.algos.member_layout import MemberLayout, as_tuple
-from common.algos.ppo import mix_values
 from common.networks.heads import GaussianActor
 from common.networks.history import (
     SelfAttentionHistoryEncoder,
@@ -231,11 +230,6 @@ class ContinuousIQL(MemberLayout):
 
     def _v(self, x: Tensor) -> Tensor:
         return self.nets["v"](x).squeeze(-1)  # [M, B]
-
-    def _mix(self, mixer: nn.Module, x: Tensor, values: Tensor) -> Tensor:
-        """values [S, B, N] mixed by mixer(x [S, B, X]) -> [S, B]."""
-        wb = mixer(x)
-        return mix_values(values, wb[..., :-1], wb[..., -1])
 
     def _qmix_input(self, obs: Tensor, actions: Tensor) -> Tensor:
         joint = self._joint(obs, self._joint_obs_idx)

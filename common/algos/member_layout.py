@@ -1,7 +1,7 @@
-"""What the continuous offline learners of MOMA-PPO share (common/algos/iql_continuous.py ``ContinuousIQL``,
-common/algos/matd3bc.py ``MATD3BC``): ``MemberLayout``, the member base (common.algos.members) with units u of a seed
-(agents, or one centralized unit; member m = s * U + u), one minibatch-row generator per seed, joint views of
-observations and actions, dataset histories, checkpoints and stacking runs with them; and the two config helpers for
+"""What the offline learners of MOMA-PPO share (common/algos/iql_continuous.py ``ContinuousIQL``, common/algos/iql.py
+``DiscreteIQL``, common/algos/matd3bc.py ``MATD3BC``): ``MemberLayout``, the member base (common.algos.members) with
+units u of a seed (agents, or one centralized unit; member m = s * U + u), one minibatch-row generator per seed, joint
+views of observations and actions, dataset histories and stacking runs with them; and the two config helpers for
 fields given per member in a stack of runs (``config_values``, ``as_tuple``).
 Shapes: M members, S seeds, U units per seed, N agents, B batch, E episodes, L history length, D history step dim,
 O obs dim, A action dim.
@@ -9,7 +9,6 @@ O obs dim, A action dim.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,8 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from common.algos.members import MemberStreams, StackableLearner
-from common.algos.state import learner_state, load_learner_state, restore_generator
+from common.algos.members import SeedStreamsLearner
+from common.algos.ppo import mix_values
 from common.networks.history import (
     HISTORY_ACT_CLIP,
     HistoryPolicy,
@@ -39,13 +38,12 @@ def as_tuple(v: Any) -> Any:
     return tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
 
 
-class MemberLayout(StackableLearner):
-    """The member base (common.algos.members) with what MOMA-PPO's continuous learners share: units u of a seed
-    (agents, or one centralized unit), one minibatch-row generator per seed, joint views, dataset histories, and
-    stacking runs with them. A subclass passes its validated ``cfg`` (with batch_size, memory_len) to
-    ``MemberLayout.__init__``, builds ``nets`` / ``targets`` / ``opts`` and implements ``update``."""
-
-    _NETS = ("nets", "targets")
+class MemberLayout(SeedStreamsLearner):
+    """The member base with one minibatch-row generator per seed (common.algos.members.SeedStreamsLearner) and
+    what MOMA-PPO's offline learners share: units u of a seed (agents, or one centralized unit), joint views,
+    dataset histories, and stacking runs with them. A subclass passes its validated ``cfg`` (with batch_size; a
+    config with histories also memory_len) to ``MemberLayout.__init__``, builds ``nets`` / ``targets`` / ``opts``
+    and implements ``update``."""
 
     SAMPLE_STREAM = SAMPLE_STREAM
 
@@ -66,20 +64,8 @@ class MemberLayout(StackableLearner):
         am = torch.tensor([[float(k < self.act_dims[i]) for k in range(A)] for i in range(N)], dtype=dtype)  # [N, A]
         self.act_mask = am.to(dev)
         self._unit_act_mask = (torch.ones(1, self.unit_act, dtype=dtype) if central else am).repeat(S, 1).to(dev)
-        self.memory_len = L = int(self.cfg.memory_len)
+        self.memory_len = L = int(getattr(self.cfg, "memory_len", 0))  # a config without histories has none
         self.history_dim = self.unit_obs + self.unit_act if L > 0 else 0  # a step [unit obs ⊕ unit action]
-
-    def _training_streams(self) -> MemberStreams:
-        """One minibatch-row generator per seed: SeedSequence([seed, SAMPLE_STREAM])."""
-        def seed_of(sd: int) -> int:
-            return int(np.random.SeedSequence([sd, self.SAMPLE_STREAM]).generate_state(1, np.uint64)[0] >> 1)
-
-        return MemberStreams.per_seed(self.seeds, self.n_units, seed_of, self.device)
-
-    @property
-    def gens(self) -> list[torch.Generator]:
-        """The seeds' minibatch-row generators, in seed order."""
-        return self.streams.generators
 
     def _build_members(self, build) -> nn.ModuleDict:
         """``build(n_seeds) -> {name: module}`` (U members per seed; mixers one): seed s's part from ``seeds[s]``
@@ -166,31 +152,10 @@ class MemberLayout(StackableLearner):
                 out[key] = self._history_step(o, a).movedim(-2, -3)  # [S, B, U, L, D] (zeros stay zeros)
         return out
 
-    # ---- checkpoints --------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        state = learner_state(self, ("nets", "targets"))
-        state["opts"] = {k: copy.deepcopy(o.state_dict()) for k, o in self.opts.items()}
-        state["rngs"] = [g.get_state() for g in self.gens]
-        return state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        load_learner_state(self, state, ("nets", "targets"), same_seeds=True, rng=False)  # every seed's below
-        for k, o in self.opts.items():
-            o.load_state_dict(state["opts"][k])
-        for i, (g, st) in enumerate(zip(self.gens, state["rngs"])):
-            restore_generator(g, st, int(state["seeds"][0]), i, int(state.get("step", 0)))
-
     # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ------------
     def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> Any:
         return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
                           dtype=self.dtype)
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return self.opts
-
-    def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
-        state.update(opts=opt_states, rngs=[g.get_state() for g in self.gens[seeds]])  # one stream per seed
-        return state
 
     def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
         """StackableLearner.stack_data; the episode starts (row indices) shifted to their block's rows."""
@@ -213,6 +178,12 @@ class MemberLayout(StackableLearner):
             raise ValueError(f"{type(self.cfg).__name__}.{name}={v!r}: give one number, or one per member "
                              f"({self.n_members}) equal within each seed")
         return t.view(self.n_seeds, -1)[:, :1]
+
+    def _mix(self, mixer: nn.Module, x: Tensor, values: Tensor) -> Tensor:
+        """QMIX-style mixing (the MAIQL learners): values [S, B, N] mixed by mixer(x [S, B, X]) = [w, b] ->
+        sum_i w_i v_i + b [S, B]."""
+        wb = mixer(x)
+        return mix_values(values, wb[..., :-1], wb[..., -1])
 
     def _zero(self, *groups: str) -> None:
         for g in groups:

@@ -10,6 +10,10 @@ puts the runs' members side by side and replaces the stream object by the runs' 
 draws in the group the very numbers it draws alone, and an update of the group is an update of every run alone (up to
 the float rounding of kernels whose results depend on the member count; the generic test of every groupable learner:
 tests/test_group_equals_alone.py). There is no other path: a lone learner is a group of one run.
+The classes: ``MemberLearner`` (members, streams, minibatch rows, the finite-loss check), ``StackableLearner`` (its
+runs stack; a default checkpoint of its named modules and optimizers) and ``SeedStreamsLearner`` (one minibatch
+stream per seed, modules in ``nets`` / ``targets``, optimizers in ``opts``). A learner whose update draws nothing
+and whose rows its caller draws is a MemberLearner all the same (common/algos/cql_discrete.py).
 
     class MyLearner(StackableLearner):
         def __init__(self, obs_dims, act_dims, n_seeds, cfg=None, seeds=None, device="cpu", dtype=torch.float32):
@@ -25,7 +29,9 @@ Shapes: M members, S seeds, U units per seed, N agents, B batch, T data rows, R 
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 from dataclasses import asdict, replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -35,6 +41,9 @@ from torch import Tensor
 
 from common.algos.state import (
     build_seed_members,
+    learner_state,
+    load_learner_state,
+    restore_generator,
     slice_module_state,
     slice_optimizer_state,
     stack_module_states,
@@ -217,6 +226,18 @@ class MemberLearner:
                                    generator=generator)
         return idx if rows is None else rows[idx]
 
+    def check_finite(self, losses: Mapping[str, Tensor], label: str) -> None:
+        """Every ``cfg.check_finite_every`` updates (one host sync per check, not per update): a FloatingPointError
+        naming the first of ``losses`` (detached per-member or per-seed tensors) that is not finite, and all their
+        values."""
+        if self.step % self.cfg.check_finite_every:
+            return
+        sums = torch.stack([v.detach().sum() for v in losses.values()])
+        if not bool(torch.isfinite(sums).all()):
+            bad = [k for k, v in zip(losses, sums.tolist()) if not math.isfinite(v)]
+            raise FloatingPointError(f"{label}: {bad[0]} is not finite at update {self.step} "
+                                     f"({ {k: v.tolist() for k, v in losses.items()} })")
+
 
 class StackableLearner(MemberLearner):
     """A member learner whose runs stack: ``stack(learners)`` is one learner of their members side by side (learner
@@ -302,6 +323,63 @@ class StackableLearner(MemberLearner):
                                        own))
             seed0 += s
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """The run's checkpoint in the format ``split_state`` writes by default: config, seeds, step, generator
+        (``rng``), every module of ``_NETS`` and every optimizer under its name (copies)."""
+        state = learner_state(self, self._NETS)
+        state.update({name: copy.deepcopy(opt.state_dict()) for name, opt in self._optimizers().items()})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore ``state_dict``'s output (refused for another config; the learner takes the checkpoint's seeds)."""
+        load_learner_state(self, state, self._NETS)
+        for name, opt in self._optimizers().items():
+            opt.load_state_dict(state[name])
+
+
+class SeedStreamsLearner(StackableLearner):
+    """A stackable learner with one minibatch-row generator per seed (seeded SeedSequence([seed, SAMPLE_STREAM]):
+    a seed draws alike whatever seeds or runs beside it), its modules in the ModuleDicts ``nets`` and ``targets``
+    and its optimizers in the dict ``opts``. Checkpoint: config, seeds, step, networks, targets, ``opts`` and every
+    seed's generator state (``rngs``); a stack's split states alike. A subclass sets ``SAMPLE_STREAM``."""
+
+    _NETS = ("nets", "targets")
+    SAMPLE_STREAM = 0  # second entropy word of a seed's minibatch-row generator (each learner its own)
+    nets: torch.nn.ModuleDict  # built by the subclass
+    targets: torch.nn.ModuleDict
+    opts: dict[str, torch.optim.Optimizer]
+
+    def _training_streams(self) -> MemberStreams:
+        def seed_of(sd: int) -> int:
+            return int(np.random.SeedSequence([sd, self.SAMPLE_STREAM]).generate_state(1, np.uint64)[0] >> 1)
+
+        return MemberStreams.per_seed(self.seeds, self.n_units, seed_of, self.device)
+
+    @property
+    def gens(self) -> list[torch.Generator]:
+        """The seeds' minibatch-row generators, in seed order."""
+        return self.streams.generators
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self.opts
+
+    def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
+        state.update(opts=opt_states, rngs=[g.get_state() for g in self.gens[seeds]])  # one stream per seed
+        return state
+
+    def state_dict(self) -> dict[str, Any]:
+        state = learner_state(self, self._NETS)
+        state["opts"] = {k: copy.deepcopy(o.state_dict()) for k, o in self.opts.items()}
+        state["rngs"] = [g.get_state() for g in self.gens]
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        load_learner_state(self, state, self._NETS, same_seeds=True, rng=False)  # every seed's generator below
+        for k, o in self.opts.items():
+            o.load_state_dict(state["opts"][k])
+        for i, (g, st) in enumerate(zip(self.gens, state["rngs"])):
+            restore_generator(g, st, int(state["seeds"][0]), i, int(state.get("step", 0)))
 
 
 def _stacked_value(learners: Sequence[Any], name: str) -> Any:

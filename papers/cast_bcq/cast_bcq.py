@@ -79,7 +79,6 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -347,12 +346,7 @@ class CASTBCQ(StackableLearner):
         self.step += 1
         losses = {"vae_loss": vloss.detach(), "central_loss": closs.detach(), "qi_loss": qloss.detach(),
                   "actor_loss": aloss.detach()}
-        if self.step % cfg.check_finite_every == 0:
-            sums = torch.stack([v.sum() for v in losses.values()])
-            if not bool(torch.isfinite(sums).all()):
-                bad = [k for k, v in zip(losses, sums.tolist()) if not np.isfinite(v)]
-                raise FloatingPointError(f"CAST-BCQ: {bad[0]} is not finite at update {self.step} "
-                                         f"({ {k: v.tolist() for k, v in losses.items()} })")
+        self.check_finite(losses, "CAST-BCQ")
         if self.step % cfg.log_every:
             return {}
         out = {**losses, **info, "credit": delta.mean(-1)}

@@ -46,18 +46,18 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from common.algos import register_learner
 from common.algos.itd3_losses import with_next_actions
-from common.datasets.sampling import member_agents, sample_indices
-from common.networks.nets import EnsembleMLP, load_member, member_state, polyak_update
+from common.algos.members import StackableLearner
+from common.algos.state import member_act
+from common.networks.nets import EnsembleMLP, polyak_update
 from papers.cast_bcq.grid_config import LEARNER_NAME, GridConfig
 from papers.cast_bcq.grid_losses import (
     awbc_loss,
@@ -76,14 +76,18 @@ from papers.cast_bcq.grid_losses import (
 __all__ = ["GridLearner", "build_grid_learner"]
 
 
-class GridLearner:
-    """I-BCQ, I-ICQ or CAST (``cfg.method``) for the discrete grid, batched over seeds (and agents).
+class GridLearner(StackableLearner):
+    """I-BCQ, I-ICQ or CAST (``cfg.method``) for the discrete grid on the member base (common.algos.members),
+    batched over seeds (and agents).
 
     GridLearner(obs_dims, n_actions, n_seeds, cfg, seed=0, seeds=None, state_dim=None): per-agent nets have
     members m = s * N + i, CAST's joint critic one member per seed. Each seed's nets are initialised from
     ``seeds[s]`` alone, so a seed does not depend on which seeds run beside it. One torch.Generator (from all
-    the seeds) draws the minibatches. CAST needs N = 2 and ``state_dim`` (it reads the dataset's state).
+    the seeds) draws the minibatches; runs stack (cells as members, ``GridLearner.stack``: each run draws from its
+    own). CAST needs N = 2 and ``state_dim`` (it reads the dataset's state).
     """
+
+    _NETS = ("nets", "target")
 
     def __init__(
         self,
@@ -97,36 +101,18 @@ class GridLearner:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        self.cfg = cfg = (cfg or GridConfig()).validate()
-        self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
-        if len(self.seeds) != n_seeds:
-            raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
-        self.obs_dims = tuple(int(o) for o in obs_dims)
-        ks = [int(n_actions)] * len(self.obs_dims) if np.isscalar(n_actions) else [int(k) for k in n_actions]
-        if len(ks) != len(self.obs_dims) or len(set(ks)) != 1:
-            raise ValueError(f"n_actions {n_actions!r}: need one equal count for every agent ({len(self.obs_dims)})")
-        self.n_actions = ks[0]
-        self.n_seeds, self.n_agents = S, N = n_seeds, len(self.obs_dims)
-        self.n_members = S * N
-        self.obs_dim = max(self.obs_dims)
+        N = len(obs_dims)
+        ks = [int(n_actions)] * N if np.isscalar(n_actions) else [int(k) for k in n_actions]
+        if len(ks) != N or len(set(ks)) != 1:
+            raise ValueError(f"n_actions {n_actions!r}: need one equal count for every agent ({N})")
+        super().__init__((cfg or GridConfig()).validate(), obs_dims, ks, n_seeds, seeds=seeds, seed=seed,
+                         device=device, dtype=dtype)
+        cfg, self.n_actions = self.cfg, ks[0]
         self.cast = cfg.method == "cast"
         if self.cast and (N != 2 or state_dim is None):
             raise ValueError(f"method='cast' needs 2 agents and the dataset's state (got N={N}, state_dim={state_dim})")
         self.state_dim = None if state_dim is None else int(state_dim)
-        self.device, self.dtype = torch.device(device), dtype
-        self.agents = member_agents(S, N, device=self.device)  # [M]
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seeds[0])
-            self.nets = self._build(S)
-            for s, sd in enumerate(self.seeds):  # seed before building: seed s's members from seeds[s] only
-                torch.manual_seed(sd)
-                for name, small in self._build(1).items():
-                    n = small.n_members
-                    for k in range(n):
-                        load_member(self.nets[name], s * n + k, member_state(small, k))
-        for net in self.nets.values():
-            net.to(device=self.device, dtype=dtype).train()
+        self.nets = nn.ModuleDict(self._build_members(self._build))  # seed s's members from seeds[s] only
         self.q_name = "qj" if self.cast else "q"  # the net with a Polyak target
         self.target = copy.deepcopy(self.nets[self.q_name])
         self.target.requires_grad_(False)
@@ -134,9 +120,6 @@ class GridLearner:
                   "cast": {"bc": ("bc",), "qj": ("qj",), "qi": ("qi",)}}[cfg.method]
         self.opts = {k: torch.optim.Adam([p for n in v for p in self.nets[n].parameters()], lr=cfg.lr)
                      for k, v in groups.items()}  # one Adam over Q and G for i_bcq, as Fujimoto's code
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(np.random.SeedSequence(self.seeds).generate_state(1, np.uint64)[0] >> 1))
-        self.step = 0
 
     def _build(self, n_seeds: int) -> dict[str, EnsembleMLP]:
         """The method's nets for n_seeds seeds, built in a fixed order (per-agent nets: n_seeds * N members)."""
@@ -188,14 +171,11 @@ class GridLearner:
         [M, B, O], act / rewards / terminals [M, B] (+ next_act, next_valid, has_next [M, B]). cast: one row set
         per seed, obs / next_obs [S, B, N, O], act [S, B, N], rewards (team) / terminals [S, B], state /
         next_state [S, B, D]."""
-        g = self.gen if generator is None else generator
-        T, B = data["obs"].shape[0], self.cfg.batch_size
+        idx = self.sample_rows(data, per_seed=self.cast, generator=generator)  # [S, B] (cast) or [M, B]
         if self.cast:
-            idx = sample_indices(g, T, self.n_seeds, B, replace=self.cfg.replace)  # [S, B]
             batch = {k: data[k][idx] for k in ("obs", "next_obs", "act", "terminals", "state", "next_state")}
             batch["rewards"] = data["rewards"][idx].mean(dim=-1)  # [S, B] team reward
             return batch
-        idx = sample_indices(g, T, self.n_members, B, replace=self.cfg.replace)  # [M, B]
         ag = self.agents[:, None]  # [M, 1]
         batch = {k: data[k][idx, ag] for k in ("obs", "next_obs", "act", "rewards")}
         batch["terminals"] = data["terminals"][idx]
@@ -305,12 +285,7 @@ class GridLearner:
         info = {"i_bcq": self._bcq_update, "i_icq": self._icq_update, "cast": self._cast_update}[cfg.method](batch)
         polyak_update(self.target, self.nets[self.q_name], cfg.tau_target)
         self.step += 1
-        losses = {k: v for k, v in info.items() if k.endswith("_loss")}
-        if self.step % cfg.check_finite_every == 0:
-            total = torch.stack([v.detach().sum() for v in losses.values()])
-            if not bool(torch.isfinite(total).all()):
-                raise FloatingPointError(f"GridLearner({cfg.method}): a loss is not finite at update {self.step}: "
-                                         f"{ {k: v.detach().tolist() for k, v in losses.items()} }")
+        self.check_finite({k: v for k, v in info.items() if k.endswith("_loss")}, f"GridLearner({cfg.method})")
         if self.step % cfg.log_every:
             return {}
         return {k: v.detach() for k, v in info.items()}
@@ -329,43 +304,24 @@ class GridLearner:
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """Greedy decentralized actions: obs [S, E, N, O] -> actions [S, E, N, 1], the action index as a float
         (numpy in, numpy out). No state changes (the nets have no BatchNorm)."""
-        is_np = isinstance(obs, np.ndarray)
-        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        S, E, N, O = x.shape
-        if (S, N, O) != (self.n_seeds, self.n_agents, self.obs_dim):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
-                             f"got {tuple(x.shape)}")
-        with torch.inference_mode():
-            a = self.greedy(x.transpose(1, 2).reshape(self.n_members, E, O))  # [M, E]
-        out = a.view(S, N, E).transpose(1, 2).unsqueeze(-1).to(torch.float32)  # [S, E, N, 1]
-        return out.cpu().numpy() if is_np else out
+        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim,
+                          lambda obs_m: self.greedy(obs_m).unsqueeze(-1).to(torch.float32), self.dtype, self.device)
 
     def policy(self):
         """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, 1] numpy."""
         return lambda obs: self.act(obs)
 
-    # ---- checkpoints --------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "cfg": asdict(self.cfg), "seeds": list(self.seeds), "step": self.step,
-            "nets": {k: v.state_dict() for k, v in self.nets.items()}, "target": self.target.state_dict(),
-            "opts": {k: v.state_dict() for k, v in self.opts.items()}, "rng": self.gen.get_state(),
-        }
+    # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ---------------
+    def stack_signature(self) -> str:
+        """StackableLearner's, and the state width CAST's joint critic reads."""
+        return f"{super().stack_signature()}|state_dim={self.state_dim}"
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = {**asdict(GridConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
-        if saved != asdict(self.cfg):
-            diff = sorted(f.name for f in fields(GridConfig) if saved.get(f.name) != getattr(self.cfg, f.name))
-            raise ValueError(f"checkpoint config differs from this learner's in {diff}")
-        if list(state["seeds"]) != self.seeds:
-            raise ValueError(f"checkpoint seeds {list(state['seeds'])} differ from this learner's {self.seeds}")
-        for k, net in self.nets.items():
-            net.load_state_dict(state["nets"][k])
-        self.target.load_state_dict(state["target"])
-        for k, opt in self.opts.items():
-            opt.load_state_dict(state["opts"][k])
-        self.gen.set_state(state["rng"].cpu())
-        self.step = int(state["step"])
+    def _empty_stack(self, cfg: GridConfig, seeds: Sequence[int]) -> "GridLearner":
+        return type(self)(self.obs_dims, self.n_actions, len(seeds), cfg, seeds=seeds, state_dim=self.state_dim,
+                          device=self.device, dtype=self.dtype)
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self.opts
 
 
 def build_grid_learner(data, section: Mapping[str, Any], seed: int, device) -> GridLearner:
@@ -379,4 +335,4 @@ def build_grid_learner(data, section: Mapping[str, Any], seed: int, device) -> G
                        state_dim=None if state is None else state.shape[-1], device=device)
 
 
-register_learner(LEARNER_NAME, build_grid_learner)
+register_learner(LEARNER_NAME, build_grid_learner, group_fields=GridLearner.GROUP_FIELDS)

@@ -90,7 +90,7 @@ from torch import Tensor, nn
 from common.algos import register_learner
 from common.algos.itd3_losses import with_next_actions
 from common.algos.members import StackableLearner
-from common.algos.state import learner_state, load_learner_state
+from common.algos.state import member_act
 from common.networks.nets import EnsembleMLP, polyak_update
 from common.running.validate import is_int
 from papers.cast_bcq.icq_ma_config import ICQMAConfig
@@ -122,21 +122,11 @@ class ICQMA(StackableLearner):
     """
 
     _NETS = ("critic", "critic_target", "mixer", "mixer_target", "actor")
-    _OPTS = ("critic_opt", "actor_opt")
-    GROUP_FIELDS: tuple[str, ...] = ()  # every config field is shared by the stacked runs
+    _OPTS = ("critic_opt", "actor_opt")  # GROUP_FIELDS: none (StackableLearner's): every config field is shared
 
-    def __init__(
-        self,
-        obs_dims: Sequence[int],
-        act_dims: Sequence[int],
-        n_seeds: int,
-        state_dim: int,
-        cfg: ICQMAConfig | None = None,
-        seed: int = 0,
-        seeds: Sequence[int] | None = None,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-    ):
+    def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int, state_dim: int,
+                 cfg: ICQMAConfig | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
         if not (is_int(state_dim) and state_dim >= 1):
             raise ValueError(f"state_dim={state_dim!r} must be an integer >= 1 (ICQ-MA's mixer reads the state)")
         super().__init__((cfg or ICQMAConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
@@ -294,12 +284,7 @@ class ICQMA(StackableLearner):
         polyak_update(self.mixer_target, self.mixer, cfg.tau)
         self.step += 1
         losses = {"critic_loss": closs.detach(), "actor_loss": aloss.detach()}
-        if self.step % cfg.check_finite_every == 0:
-            sums = torch.stack([v.sum() for v in losses.values()])
-            if not bool(torch.isfinite(sums).all()):
-                bad = [k for k, v in zip(losses, sums.tolist()) if not np.isfinite(v)]
-                raise FloatingPointError(f"ICQ-MA: {bad[0]} is not finite at update {self.step} "
-                                         f"({ {k: v.tolist() for k, v in losses.items()} })")
+        self.check_finite(losses, "ICQ-MA")
         if self.step % cfg.log_every:
             return {}
         return {**losses, **info, "critic_grad_norm": cnorm,
@@ -309,32 +294,15 @@ class ICQMA(StackableLearner):
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """The mean action tanh(MLP(o_i)): obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out);
         padded action dims are 0. Draws nothing: the training stream is untouched."""
-        is_np = isinstance(obs, np.ndarray)
-        x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        S, E, N, O = x.shape
-        if (S, N, O) != (self.n_seeds, self.n_agents, self.obs_dim):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
-                             f"got {tuple(x.shape)}")
-        xm = x.permute(0, 2, 1, 3).reshape(self.n_members, E, O)  # [M, E, O], m = s * N + i
-        with torch.inference_mode():
-            a, _ = self.actor(xm)  # [M, E, A]
-            if self.act_mask is not None:
-                a = a * self.act_mask
-        out = a.reshape(S, N, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
-        return out.cpu().numpy() if is_np else out
+        def mean_action(obs_m: Tensor) -> Tensor:  # [M, E, O] -> [M, E, A]
+            a, _ = self.actor(obs_m)
+            return a if self.act_mask is None else a * self.act_mask
+
+        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, mean_action, self.dtype, self.device)
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> mean actions [S, E, N, A] numpy."""
         return lambda obs: self.act(obs)
-
-    # ---- checkpoints --------------------------------------------------------------------------
-    MODULES = ("critic", "critic_target", "mixer", "mixer_target", "actor", "critic_opt", "actor_opt")
-
-    def state_dict(self) -> dict[str, Any]:
-        return learner_state(self, self.MODULES)
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        load_learner_state(self, state, self.MODULES)
 
     # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ---------------
     def stack_signature(self) -> str:

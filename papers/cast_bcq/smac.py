@@ -56,8 +56,9 @@ batches with one critic step per time step (the code: ~max episode length critic
 ICQ-MA's critic an MLP with one output per action (the code's v + a dueling sum has the same outputs); the ICQ
 softmaxes over the B rows (the code: over the 32 episodes at each time step); time-out rows get no critic loss.
 Shapes: S seeds, N agents, M = S*N members, B batch, O obs, D state, K actions, C sub-team draws.
-Config: papers/cast_bcq/smac_config.py; the named pieces: papers/cast_bcq/smac_losses.py; checkpoints and stacking:
-papers/cast_bcq/smac_state.py.
+Config: papers/cast_bcq/smac_config.py; the named pieces: papers/cast_bcq/smac_losses.py. Checkpoints and stacking
+runs (cells as members, ``SmaxLearner.stack``): the member base, common.algos.members.SeedStreamsLearner (one
+minibatch stream per seed; each seed's gradient clipped on its own norm, so a stacked update is each run's alone).
 """
 
 from __future__ import annotations
@@ -69,12 +70,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from common.algos import register_learner
+from common.algos.members import SeedStreamsLearner
 from common.algos.ppo import clip_grad_norm_per_seed_
-from common.datasets.sampling import sample_indices
-from common.networks.nets import EnsembleMLP, hard_update, load_member, member_state, polyak_update
+from common.networks.nets import EnsembleMLP, hard_update, polyak_update
 from papers.cast_bcq.grid_losses import bc_loss, credit_loss, icq_policy_weights, masked_argmax, take_action
 from papers.cast_bcq.smac_config import LEARNER_NAME, QMIX_EMBED, TRAIN_EPSILON, SmaxConfig
 from papers.cast_bcq.smac_losses import (
@@ -91,7 +92,6 @@ from papers.cast_bcq.smac_losses import (
     subteam_masks,
     vd_weight,
 )
-from papers.cast_bcq.smac_state import SmaxRunState
 
 __all__ = ["SmaxLearner", "build_smax_learner"]
 
@@ -99,32 +99,23 @@ __all__ = ["SmaxLearner", "build_smax_learner"]
 # ---- the learner ----------------------------------------------------------------------------------------------
 
 
-class SmaxLearner(SmaxRunState):
-    """The four SMAX learners batched over seeds (module docstring). ``prepare_data`` -> ``sample_batch`` ->
-    ``update``; ``act(obs [S, E, N, O], avail [S, E, N, K]) -> actions [S, E, N]`` (greedy or the code's
-    epsilon-greedy, masked)."""
+class SmaxLearner(SeedStreamsLearner):
+    """The four SMAX learners batched over seeds (module docstring) on the member base (members m = s * N + i; one
+    minibatch-row and sub-team stream per seed). ``prepare_data`` -> ``sample_batch`` -> ``update``; ``act(obs
+    [S, E, N, O], avail [S, E, N, K]) -> actions [S, E, N]`` (greedy or the code's epsilon-greedy, masked).
+    Beyond the base's attributes: K (actions), D (state width), groups (each optimizer's parameters)."""
+
+    SAMPLE_STREAM = 0x5A
 
     def __init__(self, obs_dim: int, state_dim: int, n_agents: int, n_actions: int, cfg: SmaxConfig | None = None,
                  seeds: Sequence[int] = (0,), device: str | torch.device = "cpu"):
-        self.cfg = cfg = (cfg or SmaxConfig()).validate()
-        self.seeds = [int(s) for s in seeds]
-        self.S, self.N, self.K = len(self.seeds), int(n_agents), int(n_actions)
-        self.M = self.S * self.N
-        self.O, self.D = int(obs_dim), int(state_dim)
-        self.device = torch.device(device)
-        with torch.random.fork_rng(devices=[]):  # seed s's members from seeds[s] only (batched = separate runs)
-            torch.manual_seed(self.seeds[0])
-            self.nets = self._build(self.S)
-            for s, sd in enumerate(self.seeds):
-                torch.manual_seed(sd)
-                for name, small in self._build(1).items():
-                    n = small.n_members
-                    for k in range(n):
-                        load_member(self.nets[name], s * n + k, member_state(small, k))
-        for net in self.nets.values():
-            net.to(self.device).train()
+        N = int(n_agents)
+        super().__init__((cfg or SmaxConfig()).validate(), [obs_dim] * N, [n_actions] * N, len(seeds), seeds=seeds,
+                         device=device)
+        cfg, self.K, self.D = self.cfg, self.act_dim, int(state_dim)
+        self.nets = nn.ModuleDict(self._build_members(self._build))  # seed s's members from seeds[s] only
         targeted = {"i_bcq": ("q",), "mabcq": ("q",), "icq_ma": ("q", "mix"), "cast_bcq": ("qj",)}[cfg.method]
-        self.targets = {k: copy.deepcopy(self.nets[k]).requires_grad_(False) for k in targeted}
+        self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]).requires_grad_(False) for k in targeted})
         # optimizer groups: (nets, lr); each clipped per seed on its own norm (the code's optimizers)
         groups = {"i_bcq": {"q": (("q", "bc"), cfg.lr)}, "mabcq": {"q": (("q", "bc"), cfg.lr)},
                   "icq_ma": {"critic": (("q", "mix"), cfg.critic_lr), "pi": (("pi",), cfg.lr)},
@@ -134,13 +125,9 @@ class SmaxLearner(SmaxRunState):
                        for k, (nets, _) in groups[cfg.method].items()}
         self.opts = {k: torch.optim.RMSprop(self.groups[k], lr=lr, alpha=0.99, eps=1e-5)
                      for k, (_, lr) in groups[cfg.method].items()}
-        self.gens = [torch.Generator(device=self.device) for _ in self.seeds]  # one stream per seed
-        for g, sd in zip(self.gens, self.seeds):
-            g.manual_seed(int(np.random.SeedSequence([sd, 0x5A]).generate_state(1, np.uint64)[0] >> 1))
-        self.step = 0
 
     def _build(self, n_seeds: int) -> dict[str, EnsembleMLP]:
-        cfg, N, O, K = self.cfg, self.N, self.O, self.K
+        cfg, N, O, K = self.cfg, self.n_agents, self.obs_dim, self.K
         H, HC = (cfg.hidden, cfg.hidden), (cfg.critic_hidden, cfg.critic_hidden)
         if cfg.method in ("i_bcq", "mabcq") or cfg.paper_cast:
             return {"q": EnsembleMLP(n_seeds * N, O, K, H), "bc": EnsembleMLP(n_seeds * N, O, K, H),
@@ -173,12 +160,12 @@ class SmaxLearner(SmaxRunState):
                 "valid": torch.maximum(d, 1.0 - timeout) if T else d}
 
     def sample_batch(self, data: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """[S, B, ...] rows per seed (each seed from its own stream) + CAST's sub-team draws [S, N, C, N]."""
-        T, B = data["obs"].shape[0], self.cfg.batch_size
-        idx = torch.cat([sample_indices(g, T, 1, B) for g in self.gens])  # [S, B]
+        """[S, B, ...] rows per seed (each seed from its own stream, with replacement) + CAST's sub-team draws
+        [S, N, C, N] (from the same stream)."""
+        idx = self.sample_rows(data, per_seed=True, replace=True)  # [S, B]
         batch = {k: v[idx] for k, v in data.items()}
         if self.cfg.method == "cast_bcq":
-            batch["subteam"] = torch.cat([subteam_masks(g, 1, self.N, self.cfg.subteams, self.device)
+            batch["subteam"] = torch.cat([subteam_masks(g, 1, self.n_agents, self.cfg.subteams, self.device)
                                           for g in self.gens])
         return batch
 
@@ -189,11 +176,11 @@ class SmaxLearner(SmaxRunState):
 
     def _seeds(self, x: Tensor) -> Tensor:
         """[M, B, ...] -> [S, B, N, ...]."""
-        return x.reshape(self.S, self.N, *x.shape[1:]).transpose(1, 2)
+        return x.reshape(self.n_seeds, self.n_agents, *x.shape[1:]).transpose(1, 2)
 
     def _team(self, x: Tensor) -> Tensor:
         """per-seed [S, B] -> per-member [M, B]."""
-        return x.repeat_interleave(self.N, dim=0)
+        return x.repeat_interleave(self.n_agents, dim=0)
 
     # ---- update -----------------------------------------------------------------------------------------------
     def _step(self, name: str, loss: Tensor) -> Tensor:
@@ -202,13 +189,13 @@ class SmaxLearner(SmaxRunState):
         opt = self.opts[name]
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
-        norms = clip_grad_norm_per_seed_(self.groups[name], self.cfg.grad_clip, self.S)
+        norms = clip_grad_norm_per_seed_(self.groups[name], self.cfg.grad_clip, self.n_seeds)
         opt.step()
         return norms
 
     def _agent_mean(self, per_member: Tensor) -> Tensor:
         """per-member losses [M] -> per-seed means over the seed's agents [S] (the code's mean over agents)."""
-        return per_member.reshape(self.S, self.N).mean(dim=1)
+        return per_member.reshape(self.n_seeds, self.n_agents).mean(dim=1)
 
     def _bc(self, obs: Tensor, a: Tensor, avail: Tensor | None) -> Tensor:
         """BC head loss per member [M]: NLL + logit_reg mean logits^2; the softmax over all K actions (the code) or,
@@ -247,16 +234,16 @@ class SmaxLearner(SmaxRunState):
         a, a2 = self._members(b["act"]), self._members(b["next_act"])
         avail = self._members(b["avail"])
         with torch.no_grad():
-            k2 = qmix_k(self.targets["mix"](b["next_state"]), self.N)  # [S, B, N]
+            k2 = qmix_k(self.targets["mix"](b["next_state"]), self.n_agents)  # [S, B, N]
             q2 = self._seeds(take_action(self.targets["q"](o2), a2))  # [S, B, N]
             y = icq_ma_target((k2 * q2).sum(-1), b["r"], b["d"], b["has_next"], cfg.gamma, cfg.icq_alpha)
-        q_tot = (qmix_k(self.nets["mix"](b["state"]), self.N) * self._seeds(take_action(self.nets["q"](obs), a))).sum(-1)
+        q_tot = (qmix_k(self.nets["mix"](b["state"]), self.n_agents) * self._seeds(take_action(self.nets["q"](obs), a))).sum(-1)
         v = b["valid"]
         l_q = (v * (q_tot - y).square()).sum(-1) / v.sum(-1).clamp(min=1.0)  # [S]
         norm = self._step("critic", l_q)
         with torch.no_grad():  # the actor reads the critic and mixer after their step (run.py l. 188-189)
             q_all = self.nets["q"](obs)  # [M, B, K]
-            k = self._members(qmix_k(self.nets["mix"](b["state"]), self.N))  # [M, B]
+            k = self._members(qmix_k(self.nets["mix"](b["state"]), self.n_agents))  # [M, B]
         pi = floored_policy(self.nets["pi"](obs), avail, self.train_epsilon())
         base = (pi.detach() * q_all.masked_fill(~avail, 0.0)).sum(-1)
         w = icq_policy_weights(take_action(q_all, a), base, cfg.icq_beta) * k
@@ -356,6 +343,14 @@ class SmaxLearner(SmaxRunState):
         rand = torch.multinomial(avail.reshape(-1, self.K).float(), 1, generator=generator).reshape(greedy.shape)
         pick = torch.rand(greedy.shape, generator=generator, device=self.device) < epsilon
         return torch.where(pick, rand, greedy)
+
+    # ---- stacking runs (cells as members, smac_items.run_group): SeedStreamsLearner's hooks --------------------
+    def stack_signature(self) -> str:
+        """The base's (config, agents' widths, device, step) and the state width of the seed-level nets."""
+        return f"{super().stack_signature()}|state_dim={self.D}"
+
+    def _empty_stack(self, cfg: SmaxConfig, seeds: Sequence[int]) -> "SmaxLearner":
+        return type(self)(self.obs_dim, self.D, self.n_agents, self.K, cfg, seeds=seeds, device=self.device)
 
 
 def build_smax_learner(data, section: Mapping[str, Any], seed: int, device) -> SmaxLearner:
