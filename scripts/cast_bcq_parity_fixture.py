@@ -76,8 +76,8 @@ from parity_common import (  # noqa: E402
     require_files,
     sha256_of,
     summary,
-    weight_values,
     write_fixture,
+    write_weights,
 )
 
 FILES = ("agents/CAST.py", "agents/MABCQ.py", "common/agent_obs_index.py")
@@ -201,10 +201,8 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
         for net in NETS:
             getattr(ag, net).double()
         wrs = np.random.RandomState(1000 * seed + i)
-        with torch.no_grad():
-            for net, name, shape, fan_in, gain in plist:
-                dict(getattr(ag, net).named_parameters())[name].copy_(
-                    torch.from_numpy(weight_values(shape, fan_in, gain, wrs)))
+        write_weights((dict(getattr(ag, net).named_parameters())[name], shape, fan_in, gain, wrs)
+                      for net, name, shape, fan_in, gain in plist)
         ag.actor_target = copy.deepcopy(ag.actor)  # CAST_BCQ.__init__: targets are deep copies
         ag.centralcritic_target = copy.deepcopy(ag.centralcritic)
     initial = {net: np.stack([[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
@@ -327,10 +325,8 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
         for net in MABCQ_NETS:
             getattr(ag, net).double()
         wrs = np.random.RandomState(2000 * seed + i)
-        with torch.no_grad():
-            for net, name, shape, fan_in, gain in plist:
-                dict(getattr(ag, net).named_parameters())[name].copy_(
-                    torch.from_numpy(weight_values(shape, fan_in, gain, wrs)))
+        write_weights((dict(getattr(ag, net).named_parameters())[name], shape, fan_in, gain, wrs)
+                      for net, name, shape, fan_in, gain in plist)
         ag.actor_target, ag.critic_target = copy.deepcopy(ag.actor), copy.deepcopy(ag.critic)
     initial = {net: np.stack([[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
                for net in MABCQ_NETS}

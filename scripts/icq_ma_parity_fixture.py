@@ -47,11 +47,9 @@ obs 6 + 5 = 11, state 17; rewards x 20, critic output gain 300: |Q_tot| up to 15
 gradient norm far above 20, so the code's clip acts, and the code's actor weights B softmax_B(A_i / 100) span
 0.57-1.58).
 
-Rebuild the fixture (a few seconds, CPU; bit-identical on a rebuild with the same torch)::
+Rebuild the fixture (a few seconds, CPU; bit-identical on a rebuild with the same torch) from the official folder
+extracted as the docstring of scripts/cast_bcq_parity_fixture.py shows (the same archive)::
 
-    git clone https://github.com/JinmingM/CAST-BCQ /tmp/CAST-BCQ
-    git -C /tmp/CAST-BCQ show c5587eb2:"Multi-agent MuJoCo.rar" > /tmp/cast_mujoco.rar
-    mkdir -p /tmp/cast_official && bsdtar -xf /tmp/cast_mujoco.rar -C /tmp/cast_official   # apt: libarchive-tools
     python scripts/icq_ma_parity_fixture.py --cast-repo "/tmp/cast_official/Multi-agent MuJoCo" \\
         [--out tests/fixtures/icq_ma_parity.npz]
 """
@@ -77,8 +75,8 @@ from parity_common import (  # noqa: E402
     require_files,
     sha256_of,
     summary,
-    weight_values,
     write_fixture,
+    write_weights,
 )
 
 FILES = ("agents/ICQMA.py", "common/agent_obs_index.py")
@@ -160,10 +158,8 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
     plist = param_list(agent, N, critic_gain)
     wrs = {i: np.random.RandomState(3000 * seed + i) for i in range(N)}
     wrs[-1] = np.random.RandomState(3000 * seed + 99)
-    with torch.no_grad():
-        for net, i, name, shape, fan_in, gain in plist:
-            dict(_module(agent, net, i).named_parameters())[name].copy_(
-                torch.from_numpy(weight_values(shape, fan_in, gain, wrs[i])))
+    write_weights((dict(_module(agent, net, i).named_parameters())[name], shape, fan_in, gain, wrs[i])
+                  for net, i, name, shape, fan_in, gain in plist)
     agent.actors_target = copy.deepcopy(agent.actors)  # ICQ_MA.__init__: targets are deep copies
     agent.critics_target = copy.deepcopy(agent.critics)
     agent.target_mixer = copy.deepcopy(agent.mixer)

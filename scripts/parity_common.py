@@ -9,7 +9,7 @@ functions that need it, so a script's ``--help`` stays cheap.
 - official files: ``require_files`` (the checkout has them), ``sha256_of`` (their hashes for ``meta``),
   ``load_module`` (a file imported by path), ``install_gym_stand_in`` (``gym`` from gymnasium when absent);
 - fixture files: ``fixture_parser`` / ``write_fixture`` (a script's ``main``), ``load_fixture`` (arrays and meta);
-- recorded inputs: ``weight_values`` (the CAST-BCQ fixtures' weight rule), ``RecordedRandom`` (a seeded stand-in
+- recorded inputs: ``weight_values`` / ``write_weights`` (the CAST-BCQ fixtures' weight rule), ``RecordedRandom`` (a seeded stand-in
   for the ``random`` module whose samples are recorded), ``losses_at_backward`` (every loss at its ``backward``);
 - parameter summaries: ``positions`` / ``summary`` (what the fixtures store per parameter or gradient),
   ``assert_summaries_close`` (the tests' comparison of them);
@@ -126,6 +126,16 @@ def load_fixture(path: Path) -> tuple[dict[str, np.ndarray], dict]:
 def weight_values(shape, fan_in: int, gain: float, rs: np.random.RandomState) -> np.ndarray:
     """The CAST-BCQ fixtures' weight rule (the tests apply the same one): U(-1, 1) * gain / sqrt(fan_in)."""
     return rs.uniform(-1.0, 1.0, size=shape) * gain / np.sqrt(fan_in)
+
+
+def write_weights(draws) -> None:
+    """The fixtures' weights written in draw order: for each ``(parameter, shape, fan_in, gain, rs)`` of ``draws``,
+    the torch parameter becomes ``weight_values(shape, fan_in, gain, rs)`` (each draw advances ``rs``)."""
+    import torch
+
+    with torch.no_grad():
+        for param, shape, fan_in, gain, rs in draws:
+            param.copy_(torch.from_numpy(weight_values(shape, fan_in, gain, rs)))
 
 
 class RecordedRandom:
