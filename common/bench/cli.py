@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 from common.bench import itd3 as I
-from common.bench.core import Peak, where
+from common.bench.core import Peak, check_bench_args, where
 from common.bench.sac import compare_sac
-from common.running.runtime import DEVICES, check_device, set_threads
+from common.running.runtime import DEVICES
 
 DESCRIPTION = ("Throughput of the package's hot paths on this machine, each as a ratio with what it is compared with in "
                "the same run and as a share of the matmul peak read in that run (the docstring of common/bench/ "
@@ -56,14 +56,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.error(f"--out {args.out} is an option of --all")
     if args.all and (args.reps is not None or args.updates is not None):
         p.error("--all sets its own rounds and updates per hot path; --reps and --updates are for the others")
-    for name in ("reps", "updates", "batch"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name} {getattr(args, name)}: give a positive integer")
-    try:
-        check_device(args.device)
-    except ValueError as e:
-        p.error(str(e))
-    set_threads(1)  # the benchmark's claim is per thread
+    check_bench_args(p, args, ("reps", "updates", "batch"))
     if args.all:
         return _all_main(args, argv)
     t0 = time.perf_counter()

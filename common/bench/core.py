@@ -111,7 +111,14 @@ def paper_bench_args(prog: str, description: str, quick_help: str, argv: list[st
     p.add_argument("--updates", type=int, default=None, help="updates or iterations per round")
     p.add_argument("--device", default="cpu", help=f"where it runs: {' | '.join(DEVICES)} (default cpu)")
     args = p.parse_args(argv)
-    for name in ("reps", "updates"):
+    check_bench_args(p, args, ("reps", "updates"))
+    return args
+
+
+def check_bench_args(p: argparse.ArgumentParser, args: argparse.Namespace, counts: tuple[str, ...]) -> None:
+    """``p.error`` unless each option of ``counts`` that was given is a positive integer and ``--device`` is a known
+    device; then one torch thread (a benchmark's claim is per thread)."""
+    for name in counts:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name} {getattr(args, name)}: give a positive integer")
     try:
@@ -119,7 +126,6 @@ def paper_bench_args(prog: str, description: str, quick_help: str, argv: list[st
     except ValueError as e:
         p.error(str(e))
     set_threads(1)
-    return args
 
 
 def count_flops(fn: Callable[[], object]) -> int:
