@@ -68,9 +68,9 @@ class CASTConfig:
     replace: bool = opt(True, kind="bool")  # [C] rows drawn with replacement (np.random.randint)
     kl_weight: float = opt(0.5, kind="num", ge=0)  # [C] weight of the KL term of the VAE loss
     max_action: float = opt(1.0, kind="num", gt=0)  # [C] action bound (MaMuJoCo: 1)
-    # [C] one central critic per agent; "joint" (P Eq. 6) is not implemented yet (RULES)
+    # [C] one central critic per agent; "joint" (P Eq. 6) is not implemented yet
     central: str = opt("per_agent", choices=CENTRALS)
-    # [C] unmasked partners keep dataset actions; "policy" (P Sec. 3.2) not implemented yet (RULES)
+    # [C] unmasked partners keep dataset actions; "policy" (P Sec. 3.2) not implemented yet
     partners: str = opt("data", choices=PARTNERS)
     # [P names, I definitions] None | "wo_csaa" | "wo_st" | "wo_cd" (Figure 6)
     ablation: str | None = opt(None, choices=ABLATIONS)

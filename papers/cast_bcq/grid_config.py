@@ -44,22 +44,22 @@ class GridConfig:
     # None: the method's own, "huber" for i_bcq (spec §3.5, Fujimoto 2019b), "mse" for i_icq (ICQ) and cast
     # (P Eq. 6); or force "huber" / "mse"
     td_loss: str | None = opt(None, choices=(None, *TD_LOSSES))
-    # tau_bcq of the BCQ filter (spec §2.6/§3.5; Fujimoto 2019b); < 1: the most likely action must stay
-    # allowed
+    # tau_bcq of the BCQ filter (spec §2.6/§3.5; Fujimoto 2019b); i_bcq, cast (< 1: the most likely action
+    # must stay allowed)
     bcq_threshold: float = opt(0.3, kind="num", ge=0, lt=1, needs=_BCQ)
-    # weight of mean logits^2 in the BC loss (Fujimoto 2019b code)
+    # weight of mean logits^2 in the BC loss (Fujimoto 2019b code); i_bcq, cast
     bc_logit_reg: float = opt(1e-2, kind="num", ge=0, needs=_BCQ)
-    # temperature of the critic's target weights B*softmax_B(Q'/alpha) (spec §3.5)
+    # temperature of the critic's target weights B*softmax_B(Q'/alpha) (spec §3.5); i_icq
     icq_alpha: float = opt(1.0, kind="num", gt=0, needs=_ICQ)
-    # temperature of the policy's advantage weights (spec §3.5)
+    # temperature of the policy's advantage weights (spec §3.5); i_icq
     icq_beta: float = opt(1.0, kind="num", gt=0, needs=_ICQ)
-    # unmasked partner in Eq. 8, "policy" (paper, spec §2.6) or "data" (code)
+    # cast: unmasked partner in Eq. 8, "policy" (paper, spec §2.6) or "data" (code)
     partners: str = opt("policy", choices=PARTNERS, needs=_CAST)
-    # weight of the Q_i regression, "none" (P Eq. 9) or "exp_clip" (code use_adv)
+    # cast: weight of the Q_i regression, "none" (P Eq. 9) or "exp_clip" (code use_adv)
     qi_weight: str = opt("none", choices=QI_WEIGHTS, needs=_CAST)
-    # w = clip(exp Delta, 0, qi_weight_max) (code: 10)
+    # cast, qi_weight="exp_clip": w = clip(exp Delta, 0, qi_weight_max) (code: 10)
     qi_weight_max: float = opt(10.0, kind="num", gt=0, needs=_EXP_CLIP)
-    # a^d of Eq. 8 (spec §2.6: stay = 2)
+    # cast: default action a^d of Eq. 8 (spec §2.6: stay = 2)
     default_action: int = opt(STAY, kind="int", choices=(0, 1, 2), needs=_CAST)
     # [I] update() returns metrics (detached tensors) every log_every updates
     log_every: int = opt(100, kind="int", ge=1)

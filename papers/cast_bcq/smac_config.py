@@ -84,8 +84,7 @@ class SmaxConfig:
     # icq_ma / cast "pi": the code's epsilon floor on pi in training (TRAIN_EPSILON) [C]
     train_epsilon: bool = opt(True, kind="bool")
     # the epsilon schedules' clock: t_env = 100 x updates x this (1: the code's; a shorter profile lays the
-    # code's
-    # 40,000-iteration schedules over its own updates with 40,000 / updates) [I]
+    # code's 40,000-iteration schedules over its own updates with 40,000 / updates) [I]
     schedule_scale: float = opt(1.0, kind="num", gt=0)
     log_every: int = opt(100, kind="int", ge=1)  # update() returns metrics every log_every updates [I]
     RULES: ClassVar[Rules] = (
