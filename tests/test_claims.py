@@ -7,7 +7,16 @@ import sys
 
 import pytest
 
-from common.reporting.claims import UNDECIDED, Claim, Evidence, check_claims, judge, whole_grid, write_claims
+from common.reporting.claims import (
+    UNDECIDED,
+    Claim,
+    Evidence,
+    check_claims,
+    judge,
+    on_every,
+    whole_grid,
+    write_claims,
+)
 from common.reporting.published import load_published
 from common.running.roots import REPO_ROOT
 from common.running.store import Runs, item_file
@@ -65,6 +74,25 @@ def test_check_claims_judges_and_writes(tmp_path):
     out = check_claims(tmp_path, "toy", "fig", CLAIMS, ev, n_seeds=2)
     assert out == {"a_beats_b": (False, "a 1.0 vs b 3.0"), "b_ran": (True, "2 runs")}
     assert [v.claim for v in item_file(tmp_path, "quick", "toy", "fig").verdicts] == ["a_beats_b", "b_ran"]
+
+
+def test_on_every_judges_each_group_and_stops_at_one_that_cannot_be_decided():
+    seen = []
+
+    def judge_one(g):
+        seen.append(g)
+        if g in ("no", "?"):
+            return {"no": (None, "no record"), "?": (UNDECIDED, "two models")}[g]
+        return g > 1, f"g={g}"
+
+    assert on_every([2, 1, 3], judge_one, "panels: ") == (False, "panels: g=2; g=1; g=3")
+    assert seen == [2, 1, 3]  # judged and worded after the failing one too
+    assert on_every([2, 3], judge_one) == (True, "g=2; g=3")
+    assert on_every([], judge_one, "none: ") == (True, "none: ")
+    seen.clear()
+    assert on_every([0, "?", "no"], judge_one) == (UNDECIDED, "two models")
+    assert seen == [0, "?"]
+    assert on_every([2, "no"], judge_one) == (None, "no record")
 
 
 @pytest.mark.parametrize("paper", PAPERS)

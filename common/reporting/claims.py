@@ -6,6 +6,7 @@ text)`` is that rule in code. ``holds`` is True or False, ``UNDECIDED`` (the che
 claim: written, shown as "undecided") or None (not checkable here, e.g. cells without a score: nothing is written and
 the report shows "not checked"). ``reads(evidence)``, when given, lists the cells the rule reads (key dicts); the claim
 is judged only once each of them has the profile's seeds, so that a partial run never reads as "does not hold".
+A rule that must hold on every panel, row or setting judges each with ``on_every``.
 
 An item's script gathers the ``Evidence`` (its counted runs, its grid at the profile, and any fact a rule reads that is
 not a run) and calls ``check_claims``, which judges every claim of the item and appends the verdicts that changed
@@ -78,6 +79,22 @@ def whole_grid(ev: Evidence) -> tuple[Mapping[str, Any], ...]:
 def of_item(claims: Iterable[Claim], item: str) -> list[Claim]:
     """The claims of ``item``, in their listed order."""
     return [c for c in claims if c.item == item]
+
+
+def on_every(groups: Iterable[Any], judge_one: Callable[[Any], Outcome], prefix: str = "") -> Outcome:
+    """A rule that must hold on every group (panel, row, agent number, obs mode ...): ``judge_one(group) -> (holds,
+    words)`` is applied to each of ``groups`` in order. The first group judged not checkable (None) or undecided
+    decides the rule, with its own words; else the rule holds where every group's holds (``&``: each group is judged
+    and worded, also after one fails) and its words are ``prefix`` then the groups' words joined by "; "."""
+    holds: Any = True
+    parts = []
+    for group in groups:
+        ok, words = judge_one(group)
+        if ok is None or ok is UNDECIDED:
+            return ok, words
+        holds &= ok
+        parts.append(words)
+    return holds, prefix + "; ".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------

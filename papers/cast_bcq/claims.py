@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome
+from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome, on_every
 from common.reporting.published import check_claim_list
 from common.running.store import Runs
 from papers.cast_bcq import config as C
@@ -109,14 +109,13 @@ def beats(datasets: Sequence[str], others: Sequence[str]) -> Callable[[Evidence]
     """cast_bcq's final score > each of ``others``' on every env and dataset of ``datasets``."""
 
     def check(ev: Evidence) -> Outcome:
-        rows, ok_all = [], True
-        for d in datasets:
-            for e in C.MUJOCO_ENVS:
-                f = {m: finals(ev.runs, env=e, dataset=d, method=m)[0] for m in ("cast_bcq", *others)}
-                ok = all(f["cast_bcq"] > f[m] for m in others)
-                ok_all &= ok
-                rows.append(f"{SHORT[e]} {d}: {'yes' if ok else 'no'} ({describe(f)})")
-        return ok_all, "; ".join(rows)
+        def row(cell: tuple[str, str]) -> Outcome:
+            d, e = cell
+            f = {m: finals(ev.runs, env=e, dataset=d, method=m)[0] for m in ("cast_bcq", *others)}
+            ok = all(f["cast_bcq"] > f[m] for m in others)
+            return ok, f"{SHORT[e]} {d}: {'yes' if ok else 'no'} ({describe(f)})"
+
+        return on_every([(d, e) for d in datasets for e in C.MUJOCO_ENVS], row)
 
     return check
 

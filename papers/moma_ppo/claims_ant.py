@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome
+from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome, on_every
 from common.running.store import Runs
 from papers.moma_ppo import config as C
 from papers.moma_ppo.published import ABLATION_VARIANTS, ANT_OBS, FIGURE6_PENALTIES
@@ -111,17 +111,17 @@ def epistemic_beats_aleatoric(ev: Evidence) -> Outcome:
         return None, f"cells without a finite score: {', '.join(lack)}"
     if world_model_mismatch(ev.runs, cells):
         return UNDECIDED, world_model_mismatch(ev.runs, cells)
-    parts, holds = [], True
-    for o, r in ran:
-        e = st[(o, "epistemic", r)]
-        for p in FIGURE6_PENALTIES[1:]:
-            a = st[(o, p, r)]
-            sig = significantly_above(e, a)
-            holds &= sig
-            parts.append(f"{o} {r}: epistemic {show(e)} vs {p} {show(a)} (Δ {e[0] - a[0]:+.4f}, summed SEM "
-                         f"{e[1] + a[1]:.4f}: {'significant' if sig else 'not significant'})")
+
+    def pair(setting: tuple[str, str, str]) -> Outcome:
+        o, r, p = setting
+        e, a = st[(o, "epistemic", r)], st[(o, p, r)]
+        sig = significantly_above(e, a)
+        return sig, (f"{o} {r}: epistemic {show(e)} vs {p} {show(a)} (Δ {e[0] - a[0]:+.4f}, summed SEM "
+                     f"{e[1] + a[1]:.4f}: {'significant' if sig else 'not significant'})")
+
+    holds, text = on_every([(o, r, p) for o, r in ran for p in FIGURE6_PENALTIES[1:]], pair, f"{RULE}. ")
     note = f"; not in this profile's grid, so not judged: {', '.join(' '.join(s) for s in left)}" if left else ""
-    return holds, f"{RULE}. " + "; ".join(parts) + note
+    return holds, text + note
 
 
 def fo_adaptive_not_significant(ev: Evidence) -> Outcome:
@@ -147,8 +147,8 @@ def per_obs(ev: Evidence, variants: Sequence[str], rule: Callable[[str, dict], t
             how: str = RULE) -> Outcome:
     """Apply ``rule(o, stats) -> (holds, text)`` per obs_mode of the grid with the final-score stats of
     ``variants``; None when a cell has no finite score, undecided when the cells ran on different world models."""
-    parts, holds = [], True
-    for o in obs_modes_of(ev):
+
+    def one(o: str) -> Outcome:
         st = {v: final_stats(ev.runs, obs_mode=o, variant=v) for v in variants}
         lack = [v for v, s in st.items() if s is None]
         if lack:
@@ -156,10 +156,9 @@ def per_obs(ev: Evidence, variants: Sequence[str], rule: Callable[[str, dict], t
         mismatch = world_model_mismatch(ev.runs, [{"obs_mode": o, "variant": v} for v in variants])
         if mismatch:
             return UNDECIDED, f"{o}: {mismatch}"
-        ok, text = rule(o, st)
-        holds &= ok
-        parts.append(text)
-    return holds, f"{how}. " + "; ".join(parts)
+        return rule(o, st)
+
+    return on_every(obs_modes_of(ev), one, f"{how}. ")
 
 
 def in_grid(*needed: str) -> Callable[[Callable[[Evidence], Outcome]], Callable[[Evidence], Outcome]]:
@@ -190,8 +189,8 @@ def no_clip_rollouts_explode(ev: Evidence) -> Outcome:
     default's, and its largest |synthetic next obs| (wm_obs_absmax, max over seeds) > 10 x the dataset's largest
     |obs| (data_obs_absmax)."""
     k = K_VARIANTS["default"]
-    parts, holds = [], True
-    for o in obs_modes_of(ev):
+
+    def one(o: str) -> Outcome:
         ln, ld = (extra_values(ev.runs, "rollout_len_run_mean", obs_mode=o, variant=v) for v in ("no_clip", "default"))
         ab, data = (extra_values(ev.runs, key, obs_mode=o, variant="no_clip")
                     for key in ("wm_obs_absmax", "data_obs_absmax"))
@@ -201,11 +200,11 @@ def no_clip_rollouts_explode(ev: Evidence) -> Outcome:
         if mismatch:
             return UNDECIDED, f"{o}: {mismatch}"
         mn, md, amax, dmax = float(np.mean(ln)), float(np.mean(ld)), max(ab), max(data)
-        ok = mn < k and mn < md and amax > 10 * dmax
-        holds &= ok
-        parts.append(f"{o}: rollout length no_clip {mn:.2f} vs default {md:.2f} (k = {k}); largest |next obs| "
-                     f"no_clip {amax:.3g} vs 10 x data {10 * dmax:.3g}")
-    return holds, "; ".join(parts)
+        return mn < k and mn < md and amax > 10 * dmax, (
+            f"{o}: rollout length no_clip {mn:.2f} vs default {md:.2f} (k = {k}); largest |next obs| no_clip "
+            f"{amax:.3g} vs 10 x data {10 * dmax:.3g}")
+
+    return on_every(obs_modes_of(ev), one)
 
 
 def needed(variant: str) -> Callable[[Evidence], Outcome]:

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.claims import Claim, Evidence, Outcome
+from common.reporting.claims import Claim, Evidence, Outcome, on_every
 from common.reporting.figures import fmt
 from common.reporting.published import check_claim_list
 from common.running.record import Record
@@ -228,20 +228,18 @@ def sweeps(runs: Runs) -> dict[str, Any]:
 
 def insensitive(ev: Evidence) -> Outcome:
     s = sweeps(ev.runs)
-    parts, ok = [], []
-    for param in SAMPLING:
+
+    def one(param: str) -> Outcome:
         sw = s[param]
         if len(sw) < 2:
-            parts.append(f"{param}: fewer than 2 settings")
-            ok.append(False)
-            continue
+            return False, f"{param}: fewer than 2 settings"
         means = [m for m, _, _ in sw.values()]
         spread = max(means) - min(means)
         pooled = float(np.sqrt(np.mean([sd ** 2 for _, sd, _ in sw.values()])))
-        ok.append(spread <= pooled)
-        parts.append(f"{param} range {spread:.1f} vs pooled std {pooled:.1f} over {len(sw)} settings")
-    holds = all(ok)
-    return holds, f"kind-averaged normalized score: {'; '.join(parts)}; insensitive (range <= pooled std): {holds}"
+        return spread <= pooled, f"{param} range {spread:.1f} vs pooled std {pooled:.1f} over {len(sw)} settings"
+
+    holds, parts = on_every(SAMPLING, one)
+    return holds, f"kind-averaged normalized score: {parts}; insensitive (range <= pooled std): {holds}"
 
 
 def all_beat_cql(ev: Evidence) -> Outcome:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from common.reporting.claims import Claim, Evidence, Outcome, whole_grid
+from common.reporting.claims import Claim, Evidence, Outcome, on_every, whole_grid
 from common.reporting.published import check_claim_list
 from common.running.store import Runs
 from papers.otc import claims_nav
@@ -163,14 +163,14 @@ def _dq_not_slower(de: float, dq: float, where: str) -> Outcome:
 
 # ---- Figure 3 ----------------------------------------------------------------------------------------------------
 def f3_otc_above_bcq(ev: Evidence) -> Outcome:
-    rows, ok = [], True
-    for e, d in tasks(ev):
+    def panel(task: tuple[str, str]) -> Outcome:
+        e, d = task
         f = {m: finals(ev.runs, env=e, dataset=d, method=m)[0] for m in ("bcq_otc_de", "bcq_otc_dq", "bcq")}
         good = f["bcq_otc_de"] > f["bcq"] and f["bcq_otc_dq"] > f["bcq"]
-        ok &= good
-        rows.append(f"{d}/{SHORT[e]}: {'yes' if good else 'no'} (d_e {f['bcq_otc_de']:.1f}, "
-                    f"d_q {f['bcq_otc_dq']:.1f}, BCQ {f['bcq']:.1f})")
-    return ok, "S(pi^K), seed means; " + "; ".join(rows)
+        return good, (f"{d}/{SHORT[e]}: {'yes' if good else 'no'} (d_e {f['bcq_otc_de']:.1f}, "
+                      f"d_q {f['bcq_otc_dq']:.1f}, BCQ {f['bcq']:.1f})")
+
+    return on_every(tasks(ev), panel, "S(pi^K), seed means; ")
 
 
 # ---- Figure 4 ----------------------------------------------------------------------------------------------------
@@ -215,12 +215,12 @@ def _f5(rule: Callable[[dict[str, float]], bool]) -> Callable[[Evidence], Outcom
     """A Figure 5 claim: ``rule(final return per method)`` on every panel of the grid."""
 
     def check(ev: Evidence) -> Outcome:
-        ok, rows = True, []
-        for e, d in tasks(ev):
+        def panel(task: tuple[str, str]) -> Outcome:
+            e, d = task
             f = {m: finals(ev.runs, env=e, dataset=d, method=m)[0] for m in FIG5_METHODS}
-            ok &= rule(f)
-            rows.append(f"{d}/{SHORT[e]}: " + ", ".join(f"{m} {f[m]:.1f}" for m in FIG5_METHODS))
-        return ok, "S(pi^K), seed means; " + "; ".join(rows)
+            return rule(f), f"{d}/{SHORT[e]}: " + ", ".join(f"{m} {f[m]:.1f}" for m in FIG5_METHODS)
+
+        return on_every(tasks(ev), panel, "S(pi^K), seed means; ")
 
     return check
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome, whole_grid
+from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome, on_every, whole_grid
 from common.running.store import Runs
 from papers.otc.published import FIG8_FIXED_ALPHAS, FIG8_METHODS
 
@@ -71,24 +71,22 @@ def f6d_otc_beats_cql(ev: Evidence) -> Outcome:
 
 # ---- Figures 7 and 8 ---------------------------------------------------------------------------------------------
 def f7_scales_with_agents(ev: Evidence) -> Outcome:
-    rows, ok = [], True
-    for n in ev.grid_values("n_agents"):
+    def agents(n: int) -> Outcome:
         otc, base = nav_finals(ev.runs, n, "td3bc_otc_dq")[0], nav_finals(ev.runs, n, "td3bc")[0]
-        ok &= otc > base
-        rows.append(f"N = {n}: OTC {otc:.2f} vs TD3+BC {base:.2f}")
-    return ok, "S(pi^K), seed means; " + "; ".join(rows)
+        return otc > base, f"N = {n}: OTC {otc:.2f} vs TD3+BC {base:.2f}"
+
+    return on_every(ev.grid_values("n_agents"), agents, "S(pi^K), seed means; ")
 
 
 def _f8(rule: Callable[[dict[str, tuple]], bool]) -> Callable[[Evidence], Outcome]:
     """A Figure 8 claim: ``rule(method -> (mean, std, n) of S(pi^K))`` for every n_agents of the grid."""
 
     def check(ev: Evidence) -> Outcome:
-        ok, rows = True, []
-        for n in ev.grid_values("n_agents"):
+        def agents(n: int) -> Outcome:
             f = {m: nav_finals(ev.runs, n, m) for m in FIG8_METHODS}
-            ok &= rule(f)
-            rows.append(f"N = {n}: " + ", ".join(f"{m} {f[m][0]:.2f} ± {f[m][1]:.2f}" for m in FIG8_METHODS))
-        return ok, "S(pi^K), seed mean ± std; " + "; ".join(rows)
+            return rule(f), f"N = {n}: " + ", ".join(f"{m} {f[m][0]:.2f} ± {f[m][1]:.2f}" for m in FIG8_METHODS)
+
+        return on_every(ev.grid_values("n_agents"), agents, "S(pi^K), seed mean ± std; ")
 
     return check
 
