@@ -20,6 +20,7 @@ best_tau_interior, every_tau_beats_cql, tau_smaller_low_quality, each with its r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Sequence
 
 from common.reporting.claims import Evidence, check_claims
 from common.reporting.figures import item_after
@@ -51,33 +52,44 @@ def build_cells(profile) -> list[Cell]:
     return out
 
 
+def sweep_panel(ax, xs: Sequence[float], omar: Sequence[tuple], cql: float | None, xlabel: str, ylabel: str) -> None:
+    """One panel of Figures 3 and 4: OMAR's score (mean ± std over seeds: ``omar[i]`` at ``xs[i]``) against the swept
+    value, and MA-CQL's mean ``cql`` as a dotted line (none without MA-CQL records)."""
+    ax.errorbar(xs, [m[0] for m in omar], yerr=[m[1] for m in omar], marker="o", capsize=3, label="OMAR")
+    if cql is not None:
+        ax.axhline(cql, color="grey", ls=":", label="MA-CQL")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small")
+
+
 def plot(records: Runs, path: Path) -> Path:
     t = tau_table(records)
     p = plt()
     fig, axes = p.subplots(1, max(1, len(t)), figsize=(3.2 * max(1, len(t)), 3.4), squeeze=False)
     for ax, (kind, v) in zip(axes[0], t.items()):
         taus = sorted(v["tau"])
-        ax.errorbar(taus, [v["tau"][x][0] for x in taus], yerr=[v["tau"][x][1] for x in taus], marker="o",
-                    capsize=3, label="OMAR")
-        if v["cql"][0] is not None:
-            ax.axhline(v["cql"][0], color="grey", ls=":", label="MA-CQL")
+        sweep_panel(ax, taus, [v["tau"][x] for x in taus], v["cql"][0], "tau", "normalized score (task mean)")
         ax.set_title(kind)
-        ax.set_xlabel("tau")
-        ax.set_ylabel("normalized score (task mean)")
-        ax.legend(fontsize="small")
     fig.suptitle("Fig. 3: OMAR's regularization coefficient", fontsize="small")
     return save(fig, path)
 
 
-def finish(records: Runs, results: Path, profile: str) -> None:
-    png = plot(records, results / profile / "omar" / f"{ITEM}_tau.png")
-    print(f"[omar/{ITEM}] wrote {png}", flush=True)
-    check_claims(results, "omar", ITEM, CLAIMS, Evidence(records, profile))
+def run_figure(doc: str, item: str, build_cells: Callable, plot: Callable[[Runs, Path], Path], png: str, argv=None):
+    """The main of OMAR's ablation figures (3 and 4): the item's cells by offline_job (2 seeds at quick,
+    QUICK_SEEDS), then ``plot`` drawn to <results>/<profile>/omar/<item>_<png>.png and the item's claims' verdicts."""
+
+    def finish(records: Runs, results: Path, profile: str) -> None:
+        out = plot(records, results / profile / "omar" / f"{item}_{png}.png")
+        print(f"[omar/{item}] wrote {out}", flush=True)
+        check_claims(results, "omar", item, CLAIMS, Evidence(records, profile))
+
+    return run_item(doc.splitlines()[0], item, build_cells, offline_job, argv, after=item_after("omar", item, finish),
+                    default_seeds=QUICK_SEEDS)
 
 
 def main(argv=None):
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, offline_job, argv, after=item_after("omar", ITEM, finish),
-                    default_seeds=QUICK_SEEDS)
+    return run_figure(__doc__, ITEM, build_cells, plot, "tau", argv)
 
 
 if __name__ == "__main__":

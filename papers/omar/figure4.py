@@ -19,15 +19,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.reporting.claims import Evidence, check_claims
-from common.reporting.figures import item_after
 from common.reporting.plotting import plt, save
 from common.running.experiment import Cell
 from common.running.store import Runs
 from papers.omar import config as C
-from papers.omar.claims import CLAIMS, SAMPLING, sweeps
-from papers.omar.figure3 import QUICK_SEEDS
-from papers.omar.jobs import offline_config, offline_job, run_item
+from papers.omar.claims import SAMPLING, sweeps
+from papers.omar.figure3 import run_figure, sweep_panel
+from papers.omar.jobs import offline_config
 
 ITEM = Path(__file__).stem
 FIELDS = dict(zip(SAMPLING, ("omar_iters", "omar_n_samples", "omar_mu0", "omar_sigma0")))  # the config's fields
@@ -61,26 +59,13 @@ def plot(records: Runs, path: Path) -> Path:
     fig, axes = p.subplots(1, 4, figsize=(12, 3.2))
     for ax, param in zip(axes, FIELDS):
         vs = list(s[param])
-        ax.errorbar(vs, [s[param][v][0] for v in vs], yerr=[s[param][v][1] for v in vs], marker="o", capsize=3,
-                    label="OMAR")
-        if s["cql"][0] is not None:
-            ax.axhline(s["cql"][0], color="grey", ls=":", label="MA-CQL")
-        ax.set_xlabel(param)
-        ax.set_ylabel("normalized score (kind mean)")
-        ax.legend(fontsize="small")
+        sweep_panel(ax, vs, [s[param][v] for v in vs], s["cql"][0], param, "normalized score (kind mean)")
     fig.suptitle("Fig. 4: OMAR's sampling hyperparameters (cooperative navigation)", fontsize="small")
     return save(fig, path)
 
 
-def finish(records: Runs, results: Path, profile: str) -> None:
-    png = plot(records, results / profile / "omar" / f"{ITEM}_sampling.png")
-    print(f"[omar/{ITEM}] wrote {png}", flush=True)
-    check_claims(results, "omar", ITEM, CLAIMS, Evidence(records, profile))
-
-
 def main(argv=None):
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, offline_job, argv, after=item_after("omar", ITEM, finish),
-                    default_seeds=QUICK_SEEDS)
+    return run_figure(__doc__, ITEM, build_cells, plot, "sampling", argv)
 
 
 if __name__ == "__main__":
