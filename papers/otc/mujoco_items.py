@@ -35,18 +35,27 @@ def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[s
     cfg: dict[str, Any] = {
         "dataset": {"env": env, "env_options": {"obs_mode": C.OBS_MODE}, "return_mode": "mean", "kind": dataset,
                     "task": C.TASK_OF[env], "data_profile": profile.name},
+        **deploy_fields(m, C.learner_section(m.learner, settings), settings, offline),
+        "eval_episodes": settings.eval_episodes,
+    }
+    return {**cfg, **sampler_fields(m, settings, offline)}
+
+
+def deploy_fields(m: C.Method, section: dict[str, Any], settings: C.OtcSettings, offline: int) -> dict[str, Any]:
+    """The config keys every OTC deployment cell (MuJoCo and navigation) has: the learner and its ``section``, the
+    method and its sampler, the ``offline`` updates of pi^0, and the deployment protocol (K deployments of
+    DEPLOY_FRACTION x |B| transitions each, at least min_deploy, then tune_updates of the learner)."""
+    return {
         "learner": m.learner,
-        m.learner: C.learner_section(m.learner, settings),
-        "method": method,
+        m.learner: section,
+        "method": m.key,
         "sampler": m.sampler,
         "offline_updates": offline,
         "deployments": settings.deployments,
         "deploy_fraction": C.DEPLOY_FRACTION,
         "min_deploy": settings.min_deploy,
         "tune_updates": settings.tune_updates(m.learner),
-        "eval_episodes": settings.eval_episodes,
     }
-    return {**cfg, **sampler_fields(m, settings, offline)}
 
 
 def sampler_fields(m: C.Method, settings: C.OtcSettings, offline: int) -> dict[str, Any]:

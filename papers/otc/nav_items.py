@@ -33,15 +33,7 @@ def cell_config(profile: Profile, n_agents: int | None, method: str, env: str = 
     cfg: dict[str, Any] = {
         "dataset": {"env": env, "env_options": opts, "return_mode": "mean", "kind": "random",
                     "size": settings.nav_size, "data_seed": 0},
-        "learner": m.learner,
-        m.learner: section,
-        "method": method,
-        "sampler": m.sampler,
-        "offline_updates": offline,
-        "deployments": settings.deployments,
-        "deploy_fraction": C.DEPLOY_FRACTION,
-        "min_deploy": settings.min_deploy,
-        "tune_updates": settings.tune_updates(m.learner),
+        **M.deploy_fields(m, section, settings, offline),
         "eval_episodes": (settings.nav_eval_episodes if settings.nav_eval_episodes is not None
                           else settings.eval_episodes),
     }
