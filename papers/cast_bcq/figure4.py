@@ -21,19 +21,7 @@ from papers.cast_bcq import mujoco_items as M
 
 ITEM = Path(__file__).stem
 METHODS = C.TABLE2_METHODS
-
-
-def build_cells(profile):
-    return M.cells(ITEM, profile, None, METHODS)
-
-
-def finish(records, results: Path, profile: str) -> None:
-    M.curve_panels(records, results / profile / "cast_bcq", ITEM, "Fig. 4, uncoordinated data")
-    M.write_verdicts(records, results, profile, ITEM)
-
-
-def main(argv=None):
-    return M.run(__doc__.splitlines()[0], ITEM, build_cells, finish, METHODS, None, argv)
+build_cells, main = M.entry(__doc__, ITEM, METHODS, curves="Fig. 4, uncoordinated data")
 
 
 if __name__ == "__main__":

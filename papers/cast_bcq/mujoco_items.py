@@ -31,15 +31,28 @@ def cells(item: str, profile, datasets: Sequence[str] | None, methods: Sequence[
             for d in datasets for e in C.MUJOCO_ENVS for m in methods]
 
 
-def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str],
-        datasets: Sequence[str] | None, argv=None):
-    """common.running.cli.main for a MaMuJoCo item: grid filters, runs copied from the other MaMuJoCo items when their
-    config and seed are the same, and ``finish(records, results, profile)`` after a clean run."""
+def entry(doc: str, item: str, methods: Sequence[str], datasets: Sequence[str] | None = None,
+          curves: str | None = None) -> tuple[Callable, Callable]:
+    """A MaMuJoCo item script's ``build_cells(profile)`` (``cells``) and ``main(argv)``: common.running.cli.main with
+    the grid filters, runs copied from the other MaMuJoCo items when their config and seed are the same, and after a
+    clean run the curve panels titled ``curves`` (none when None) and the claims' verdicts."""
     options: dict[str, Any] = {"env": list(C.MUJOCO_ENVS), "method": list(methods)}
     if datasets is not None:
         options["dataset"] = list(datasets)
-    return run_item(description, item, build_cells, mujoco_job, argv=argv, reuse_from=MUJOCO_ITEMS,
-                    after=item_after("cast_bcq", item, finish), **grid_filters(options, item))
+
+    def build_cells(profile) -> list[Cell]:
+        return cells(item, profile, datasets, methods)
+
+    def finish(records: Runs, results: Path, profile: str) -> None:
+        if curves is not None:
+            curve_panels(records, results / profile / "cast_bcq", item, curves)
+        write_verdicts(records, results, profile, item)
+
+    def main(argv=None):
+        return run_item(doc.splitlines()[0], item, build_cells, mujoco_job, argv=argv, reuse_from=MUJOCO_ITEMS,
+                        after=item_after("cast_bcq", item, finish), **grid_filters(options, item))
+
+    return build_cells, main
 
 
 def write_verdicts(records: Runs, results: Path, profile: str, item: str) -> dict[str, Outcome]:

@@ -21,7 +21,7 @@ Cells as members (``--group N``, common/running/grouping.py): the seeds of one c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -210,12 +210,20 @@ def finish(item: str):
     return _finish
 
 
-def run_smax_item(description: str, item: str, argv=None):
-    """common.running.cli.main for a StarCraft item: grid filters --env / --method, runs shared with the other item."""
-    from common.reporting.figures import item_after
-    from common.running.cli import grid_filters
-    from papers.cast_bcq.jobs import run_item
+def entry(doc: str, item: str) -> tuple[Callable, Callable]:
+    """A StarCraft item script's ``build_cells(profile)`` (``cells``) and ``main(argv)``: common.running.cli.main with
+    the grid filters --env / --method, runs shared with the other item, the curves and verdicts of ``finish(item)``."""
 
-    return run_item(description, item, lambda profile: cells(item, profile), JOB, argv=argv, needs=C.needs_smax,
-                    reuse_from=ITEMS, after=item_after("cast_bcq", item, finish(item)),
-                    **grid_filters({"env": list(C.SMAX_MAPS), "method": list(METHODS)}, item))
+    def build_cells(profile) -> list[Cell]:
+        return cells(item, profile)
+
+    def main(argv=None):
+        from common.reporting.figures import item_after
+        from common.running.cli import grid_filters
+        from papers.cast_bcq.jobs import run_item
+
+        return run_item(doc.splitlines()[0], item, build_cells, JOB, argv=argv, needs=C.needs_smax, reuse_from=ITEMS,
+                        after=item_after("cast_bcq", item, finish(item)),
+                        **grid_filters({"env": list(C.SMAX_MAPS), "method": list(METHODS)}, item))
+
+    return build_cells, main

@@ -24,14 +24,7 @@ from papers.cast_bcq import smac_items as S
 
 ITEM = Path(__file__).stem
 METHODS = S.METHODS
-
-
-def build_cells(profile):
-    return S.cells(ITEM, profile)
-
-
-def main(argv=None):
-    return S.run_smax_item(__doc__.splitlines()[0], ITEM, argv)
+build_cells, main = S.entry(__doc__, ITEM)
 
 
 if __name__ == "__main__":

@@ -22,18 +22,7 @@ from papers.cast_bcq import mujoco_items as M
 ITEM = Path(__file__).stem
 METHODS = C.TABLE2_METHODS
 DATASETS = C.MUJOCO_DATASETS
-
-
-def build_cells(profile):
-    return M.cells(ITEM, profile, DATASETS, METHODS)
-
-
-def finish(records, results: Path, profile: str) -> None:
-    M.write_verdicts(records, results, profile, ITEM)
-
-
-def main(argv=None):
-    return M.run(__doc__.splitlines()[0], ITEM, build_cells, finish, METHODS, DATASETS, argv)
+build_cells, main = M.entry(__doc__, ITEM, METHODS, DATASETS)
 
 
 if __name__ == "__main__":
