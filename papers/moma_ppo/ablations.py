@@ -22,22 +22,20 @@ data_obs_absmax, written by jobs.moma_run).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from common.reporting.claims import Evidence, check_claims
-from common.reporting.figures import item_after
 from common.reporting.plotting import plt, save
-from common.running.cli import grid_filters
 from common.running.experiment import Cell
 from common.running.store import Runs
 from papers.moma_ppo import config as C
 from papers.moma_ppo.claims import CLAIMS
 from papers.moma_ppo.claims_ant import extra_values, final_stats
-from papers.moma_ppo.jobs import ant_missing, ant_moma_variant_config, run_item, table4b_job
+from papers.moma_ppo.figure6 import run_ant_item
+from papers.moma_ppo.jobs import ant_moma_variant_config
 from papers.moma_ppo.published import ABLATION_VARIANTS, ANT_OBS
 
 ITEM = Path(__file__).stem
@@ -88,14 +86,8 @@ def finish(records: Runs, results: Path, profile: str) -> None:
 
 
 def main(argv=None):
-    a = argparse.ArgumentParser(add_help=False)
-    a.add_argument("--profile", default="quick")
-    profile = a.parse_known_args(argv)[0].profile
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, table4b_job, argv=argv,
-                    default_seeds={p: list(C.F6_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
-                    needs=lambda: ant_missing([C.F6_DATASET], profile), reuse_from=REUSE_FROM,
-                    after=item_after("moma_ppo", ITEM, finish),
-                    **grid_filters({"obs_mode": list(ANT_OBS), "variant": list(VARIANTS)}, ITEM))
+    return run_ant_item(__doc__, ITEM, build_cells, finish, REUSE_FROM,
+                        {"obs_mode": list(ANT_OBS), "variant": list(VARIANTS)}, argv)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -94,18 +95,25 @@ def finish(records: Runs, results: Path, profile: str) -> None:
     check_claims(results, "moma_ppo", ITEM, CLAIMS, Evidence(records, profile, grid))
 
 
-def main(argv=None):
+def run_ant_item(doc: str, item: str, build_cells: Callable, finish: Callable, reuse_from: Sequence[str],
+                 filters: Mapping[str, list], argv=None):
+    """The main of an Ant item trained by Table 4b's job (Figure 6, the ablations): seeds F6_SEEDS (smoke: 0), Ant's
+    F6_DATASET needed at the profile, finished runs copied from ``reuse_from``, grid filters ``filters`` (key ->
+    values), ``finish(records, results, profile)`` after a clean run."""
     import argparse
 
     a = argparse.ArgumentParser(add_help=False)
     a.add_argument("--profile", default="quick")
     profile = a.parse_known_args(argv)[0].profile
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, table4b_job, argv=argv,
+    return run_item(doc.splitlines()[0], item, build_cells, table4b_job, argv=argv,
                     default_seeds={p: list(C.F6_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
-                    needs=lambda: ant_missing([C.F6_DATASET], profile), reuse_from=REUSE_FROM,
-                    after=item_after("moma_ppo", ITEM, finish),
-                    **grid_filters({"obs_mode": list(ANT_OBS), "penalty": list(FIGURE6_PENALTIES),
-                                    "rollouts": list(FIGURE6_ROLLOUTS)}, ITEM))
+                    needs=lambda: ant_missing([C.F6_DATASET], profile), reuse_from=reuse_from,
+                    after=item_after("moma_ppo", item, finish), **grid_filters(filters, item))
+
+
+def main(argv=None):
+    return run_ant_item(__doc__, ITEM, build_cells, finish, REUSE_FROM, {
+        "obs_mode": list(ANT_OBS), "penalty": list(FIGURE6_PENALTIES), "rollouts": list(FIGURE6_ROLLOUTS)}, argv)
 
 
 if __name__ == "__main__":
