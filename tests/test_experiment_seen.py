@@ -1,5 +1,6 @@
-"""The runner's view of the records (common.running.seen): a records file is read once, then only what was appended,
-and a record appended by another process, or a file rewritten by --force, is seen at the next question."""
+"""The runner's view of the records (common.running.store.seen_records): a records file is read once, then only what
+was appended, and a record appended by another process, or a file rewritten by --force, is seen at the next
+question."""
 
 import subprocess
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from common.running import seen as seen_module
+from common.running import store
 from common.running.experiment import Cell, RunEnv, run_cells, run_once
 from common.running.profiles import get_profile
 from common.running.records import append_record, load_records, records_path, replace_record
@@ -53,7 +54,7 @@ def reads(monkeypatch):
             out.append(len(data))
             return data
 
-    monkeypatch.setattr(seen_module, "open", Counted, raising=False)
+    monkeypatch.setattr(store, "open", Counted, raising=False)
     return out
 
 
@@ -61,7 +62,7 @@ def test_a_file_is_read_once_then_only_what_was_appended(tmp_path, reads):
     path = records_path(tmp_path, "smoke", "toy", "t1")
     for s in range(3):
         append_record(path, _rec(s))
-    view = seen_module.seen_records(tmp_path, "smoke")
+    view = store.seen_records(tmp_path, "smoke")
     assert view.records("toy", "t1") == load_records(tmp_path, "smoke", "toy", "t1")
     assert reads == [path.stat().st_size]
     view.finished("toy", "t1")
@@ -70,7 +71,7 @@ def test_a_file_is_read_once_then_only_what_was_appended(tmp_path, reads):
     before = path.stat().st_size
     _append_from_another_process(path, _rec(3, score=2.0))
     assert [r["seed"] for r in view.records("toy", "t1")] == [0, 1, 2, 3]  # the other process's record is seen
-    assert reads[1] == path.stat().st_size - before + seen_module._CHECK  # only the appended bytes (and a check)
+    assert reads[1] == path.stat().st_size - before + store._CHECK  # only the appended bytes (and a check)
     assert view.records("toy", "t1") == load_records(tmp_path, "smoke", "toy", "t1")
 
 
@@ -78,7 +79,7 @@ def test_a_rewritten_file_is_read_again_and_a_partial_line_waits(tmp_path):
     path = records_path(tmp_path, "smoke", "toy", "t1")
     for s in range(3):
         append_record(path, _rec(s))
-    view = seen_module.seen_records(tmp_path, "smoke")
+    view = store.seen_records(tmp_path, "smoke")
     assert len(view.records("toy", "t1")) == 3
     replace_record(path, _rec(1, score=5.0))  # --force: the file rewritten, the run's record last
     assert view.records("toy", "t1") == load_records(tmp_path, "smoke", "toy", "t1")

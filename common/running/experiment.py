@@ -35,7 +35,7 @@ cuda, on the cluster at ``address``/``$RAY_ADDRESS`` or a new local instance; a 
 retried, resumes from its checkpoint and never records twice: ``run_once``; see common.running.launchers).
 
 Every run of one call shares one ``RunEnv`` (common.running.runs: profile, results root, device, commit, thread
-count, reuse and replace rules) and its view of the records (``RunEnv.seen``, common.running.seen): an item's records
+count, reuse and replace rules) and its view of the records (``RunEnv.seen``, common.running.store): an item's records
 file is read once per call (per worker process), then only what was appended since, before each question (which runs
 are finished, which finished run a run may copy, whether a retried Ray task's run was recorded by its earlier attempt).
 """

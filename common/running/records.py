@@ -190,17 +190,24 @@ def _format(message, category, filename, lineno, line=None):
 warnings.formatwarning = _format  # ours read as a sentence; every other warning is formatted as before
 
 
+def parse_record(line: str) -> dict[str, Any]:
+    """One line of a records file as its record, the curve unpacked (``unpack_curve``); ValueError for a line that is
+    not a JSON object (e.g. the fragment a killed writer left)."""
+    rec = json.loads(line)
+    if not isinstance(rec, dict):
+        raise ValueError("not a JSON object")
+    if "curve" in rec:
+        rec["curve"] = unpack_curve(rec["curve"])
+    return rec
+
+
 def _read_jsonl_text(text: str, path: Path) -> list[dict[str, Any]]:
     out = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict):
-                raise ValueError("not a JSON object")
-            if "curve" in rec:
-                rec["curve"] = unpack_curve(rec["curve"])
+            rec = parse_record(line)
         except ValueError as e:
             warn_corrupt(path, lineno, line, e)
             continue

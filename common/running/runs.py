@@ -5,7 +5,7 @@ shares (``RunEnv``), a run's context, its Sacred run and record, and the reuse o
 and appends it (or, with ``--force``, replaces its run's earlier record: ``common.running.records.replace_record``),
 then deletes the run's checkpoint; a run that raises ends as a ``common.running.progress.RunFailure``. ``settle_run``
 finds a run that needs no computing: finished meanwhile ("skipped") or identical to a finished run ("reused", its
-record copied). Both read the item's records through ``RunEnv.seen`` (common.running.seen: each file read once, then
+record copied). Both read the item's records through ``RunEnv.seen`` (common.running.store: each file read once, then
 only what was appended). common.running.experiment re-exports these names.
 """
 
@@ -38,7 +38,7 @@ from common.running.records import (
 )
 from common.running.roots import checkpoints_root
 from common.running.runtime import current_threads, now, seed_everything, versions
-from common.running.seen import SeenRecords, seen_records
+from common.running.store import SeenRecords, seen_records
 
 if TYPE_CHECKING:
     from common.running.job import Cell, Job
@@ -50,7 +50,7 @@ log = logging.getLogger("offmarl.experiment")
 class RunEnv:
     """What every run of one ``run_cells`` call shares: the profile, where records and checkpoints go, the device,
     the commit the records name, the thread count (part of a run's identity), the reuse and replace rules, and the
-    records seen so far (``seen``: common.running.seen, this process's view: each file read once, caught up before
+    records seen so far (``seen``: common.running.store, this process's view: each file read once, caught up before
     each question)."""
 
     profile: Profile
