@@ -186,13 +186,8 @@ def report_text(profile: str, cards: dict[tuple[str, str], dict]) -> str:
 
 
 def built_cards(profile: str, root=None) -> dict[tuple[str, str], dict]:
-    out = {}
-    for m in MAPS:
-        for kind in KINDS:
-            base = dataset_base(m, kind, profile, root)
-            if base.with_name(base.name + ".json").exists():
-                out[(m, kind)] = Dataset.read_card(base)
-    return out
+    """{(map, kind): card} of every dataset of ``profile`` present under the data root."""
+    return Dataset.present_cards({(m, k): dataset_base(m, k, profile, root) for m in MAPS for k in KINDS})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -89,6 +89,11 @@ class DatasetFiles:
         except DatasetError as e:
             raise DatasetError(f"{e}; {regenerate_hint(base)}") from None
 
+    @staticmethod
+    def present_cards(bases: Mapping[Any, Path]) -> dict[Any, dict[str, Any]]:
+        """{key: card} of the datasets of ``bases`` (key -> base path) whose card ``<base>.json`` exists, in order."""
+        return {k: DatasetFiles.read_card(b) for k, b in bases.items() if b.with_name(b.name + ".json").exists()}
+
     @classmethod
     def load(cls, path: str | os.PathLike, *, generators: Mapping[str, Sequence[Any]] | None = None) -> Self:
         """Load ``<path>.npz`` + ``<path>.json`` (``path`` may also be a dataset id), verifying

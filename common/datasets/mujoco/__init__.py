@@ -358,13 +358,7 @@ def split(ds: Dataset, env_name: str, **options) -> Dataset:
 
 def built_cards(profile: str, root=None) -> dict[tuple[str, str], dict]:
     """{(task, kind): card} of every dataset of ``profile`` present under the data root."""
-    out = {}
-    for task in TASKS:
-        for kind in KINDS:
-            base = dataset_base(task, kind, profile, root)
-            if base.with_name(base.name + ".json").exists():
-                out[(task, kind)] = Dataset.read_card(base)
-    return out
+    return Dataset.present_cards({(t, k): dataset_base(t, k, profile, root) for t in TASKS for k in KINDS})
 
 
 def all_pairs() -> list[tuple[str, str]]:
