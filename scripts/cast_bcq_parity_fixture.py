@@ -183,6 +183,23 @@ def spy_steps(opt: torch.optim.Optimizer, names: list[str], record: dict[str, np
     opt.step = wrapped
 
 
+def set_weights(agents, nets, plist, seed0: int, targets: dict[str, str]) -> dict[str, np.ndarray]:
+    """Every agent's networks ``nets`` made float64 and overwritten by the weight rule (agent i: RandomState(seed0 +
+    i), the parameters in ``plist``'s order), then its targets made deep copies (``targets``: target attribute ->
+    online attribute, as the code's ``__init__`` does). Returns every parameter's summary before training, per net
+    [N, P, N_POS + 2]."""
+    for i, ag in enumerate(agents):
+        for net in nets:
+            getattr(ag, net).double()
+        wrs = np.random.RandomState(seed0 + i)
+        write_weights((dict(getattr(ag, net).named_parameters())[name], shape, fan_in, gain, wrs)
+                      for net, name, shape, fan_in, gain in plist)
+        for target, online in targets.items():
+            setattr(ag, target, copy.deepcopy(getattr(ag, online)))
+    return {net: np.stack([[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
+            for net in nets}
+
+
 def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray], dict]:
     key, N, A, D, seed = TASKS[task]
     index_sets = obs_index_table[key]
@@ -197,16 +214,9 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
     torch.manual_seed(0)  # the code's own init is overwritten below; this only makes the script repeatable
     agents = [cast.CAST_BCQ(D, O, A, 1.0, N, torch.device("cpu"), "CAST-BCQ") for _ in range(N)]
     plist = param_list(agents[0])
-    for i, ag in enumerate(agents):
-        for net in NETS:
-            getattr(ag, net).double()
-        wrs = np.random.RandomState(1000 * seed + i)
-        write_weights((dict(getattr(ag, net).named_parameters())[name], shape, fan_in, gain, wrs)
-                      for net, name, shape, fan_in, gain in plist)
-        ag.actor_target = copy.deepcopy(ag.actor)  # CAST_BCQ.__init__: targets are deep copies
-        ag.centralcritic_target = copy.deepcopy(ag.centralcritic)
-    initial = {net: np.stack([[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
-               for net in NETS}  # [N, P, N_POS + 2]: lets the test check its copy of the weight rule first
+    # CAST_BCQ.__init__: targets are deep copies; ``initial`` lets the test check its copy of the weight rule first
+    initial = set_weights(agents, NETS, plist, 1000 * seed, {"actor_target": "actor",
+                                                             "centralcritic_target": "centralcritic"})
 
     # the buffers: run_CAST.py's populate_replay_buffer without its data bugs (module docstring)
     acts = data["actions"]
@@ -321,15 +331,7 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
         for name, p in module.named_parameters():
             plist.append((net, name, tuple(p.shape), int(getattr(module, name.rsplit(".", 1)[0]).weight.shape[1]),
                           1.0))
-    for i, ag in enumerate(agents):
-        for net in MABCQ_NETS:
-            getattr(ag, net).double()
-        wrs = np.random.RandomState(2000 * seed + i)
-        write_weights((dict(getattr(ag, net).named_parameters())[name], shape, fan_in, gain, wrs)
-                      for net, name, shape, fan_in, gain in plist)
-        ag.actor_target, ag.critic_target = copy.deepcopy(ag.actor), copy.deepcopy(ag.critic)
-    initial = {net: np.stack([[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
-               for net in MABCQ_NETS}
+    initial = set_weights(agents, MABCQ_NETS, plist, 2000 * seed, {"actor_target": "actor", "critic_target": "critic"})
 
     acts = data["actions"]
     cont = (data["terminals"] == 0) & (data["timeouts"] == 0)
