@@ -87,8 +87,19 @@ def test_full_omar_sampler_is_the_codes(full):
             cheetah["omar_n_elites"]) == ("cem", 2, 20, 5)
 
 
-def test_table6_and_figures_3_4_run_the_papers_seeds_at_full():
-    """Their quick default is 2 seeds (cost); at full they run the profile's 5 like every item."""
+def test_table6_and_figures_3_4_run_the_papers_seeds_at_full(monkeypatch):
+    """Their quick default is 2 seeds (cost); at full they run the profile's 5 like every item: the
+    default seeds each item's main hands to run_item name the quick profile only."""
     from papers.omar import figure3, figure4, table6
+    seen = {}
+
+    def capture(doc, item, *args, default_seeds=None, **kw):
+        seen[item] = default_seeds
+
+    for mod in (figure3, table6):
+        monkeypatch.setattr(mod, "run_item", capture)
     for mod in (table6, figure3, figure4):
-        assert set(mod.QUICK_SEEDS) == {"quick"}, mod.__name__
+        mod.main([])
+    assert set(seen) == {"table6", "figure3", "figure4"}
+    for item, seeds in seen.items():
+        assert seeds is not None and set(seeds) == {"quick"} and len(seeds["quick"]) == 2, item
