@@ -16,6 +16,7 @@ from common.algos.awac_config import AWACConfig
 from common.algos.awac_policy import StateFreeGaussianActor, gaussian_log_prob
 from common.datasets.dataset import Dataset
 from common.running.evaluate import evaluate
+from learner_checks import assert_nan_guard, assert_resume_identical, assert_same_policy, team_data
 
 F64 = torch.float64
 C = math.log(2.0) - 0.5 * math.log(2.0 * math.pi)  # log N(x; mu, 0.5^2) at x = mu
@@ -63,13 +64,7 @@ class ConstTwin(torch.nn.Module):
 
 
 def random_data(seed=0, t=200, n=1, o=3, a=2, dtype=F64):
-    g = torch.Generator().manual_seed(seed)
-    d = {"obs": torch.randn(t, n, o, generator=g, dtype=dtype),
-         "actions": torch.rand(t, n, a, generator=g, dtype=dtype) * 2 - 1,
-         "rewards": torch.randn(t, n, generator=g, dtype=dtype),
-         "next_obs": torch.randn(t, n, o, generator=g, dtype=dtype),
-         "terminals": (torch.rand(t, generator=g) < 0.1).to(dtype),
-         "timeouts": torch.zeros(t, dtype=dtype)}
+    d = team_data(t, n, o, a, seed=seed, dtype=dtype)
     d["timeouts"][-1] = 1
     return d
 
@@ -400,30 +395,9 @@ def test_q1_and_value_mean_of_q1_over_10_policy_samples():
 
 
 def test_checkpoint_resume_identical(tmp_path):
-    data = random_data(n=2, dtype=torch.float32)
-    L = AWAC([3, 3], [2, 2], 2, tiny())
-    prep = L.prepare_data(data)
-    for _ in range(3):
-        L.update(L.sample_batch(prep))
-    torch.save(L.state_dict(), tmp_path / "ckpt.pt")
-    for _ in range(2):
-        L.update(L.sample_batch(prep))
-    R = AWAC([3, 3], [2, 2], 2, tiny())
-    R.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=False))
-    for _ in range(2):
-        R.update(R.sample_batch(prep))
-    assert R.step == L.step == 5
-    sl, sr = L.state_dict(), R.state_dict()
-    for name in AWAC._MODULES:
-        a, b = sl[name], sr[name]
-        if name.endswith("_opt"):
-            a, b = a["state"], b["state"]
-            assert a.keys() == b.keys() and all(torch.equal(a[k]["exp_avg"], b[k]["exp_avg"]) for k in a)
-        else:
-            assert all(torch.equal(a[k], b[k]) for k in a), name
-    assert torch.equal(sl["rng"], sr["rng"])
-    obs = np.random.default_rng(1).normal(size=(2, 3, 2, 3)).astype(np.float32)
-    assert np.array_equal(L.policy()(obs), R.policy()(obs))
+    L, R, sl = assert_resume_identical(lambda: AWAC([3, 3], [2, 2], 2, tiny()), random_data(n=2, dtype=torch.float32),
+                                       tmp_path, AWAC._MODULES)
+    assert_same_policy(L, R, np.random.default_rng(1).normal(size=(2, 3, 2, 3)))
     with pytest.raises(ValueError, match="actor_lr"):
         AWAC([3, 3], [2, 2], 2, tiny(actor_lr=2e-3)).load_state_dict(sl)
 
@@ -460,12 +434,7 @@ def test_config_defaults_are_otcs_and_json_lists_equal_tuples():
 
 
 def test_nan_guard_names_loss_and_step():
-    L = AWAC([3], [2], 1, tiny(), dtype=torch.float32)
-    batch = L.sample_batch(L.prepare_data(random_data(dtype=torch.float32)))
-    L.update(batch)
-    batch["rewards"][0, 0] = float("nan")
-    with pytest.raises(FloatingPointError, match="critic_loss is not finite at update 2"):
-        L.update(batch)
+    assert_nan_guard(AWAC([3], [2], 1, tiny(), dtype=torch.float32), random_data(dtype=torch.float32))
 
 
 # ---- the registry and the evaluation protocol ----------------------------------------------------------------

@@ -29,6 +29,7 @@ from common.algos.bcq_losses import (
 from common.algos.itd3_losses import critic_td_loss
 from common.datasets.dataset import Dataset
 from common.networks.heads import VAE, PerturbationActor
+from learner_checks import assert_nan_guard, assert_resume_identical, assert_same_policy, team_data
 
 S, N, O, A, B, T, SD = 2, 2, 5, 2, 16, 200, 6
 TINY = dict(hidden_vae=(16, 16), hidden=(16, 16), batch_size=B)
@@ -36,17 +37,7 @@ CASES = [("bcq", "independent"), ("mabcq", "independent"), ("bcq", "central")]
 
 
 def random_data(seed=0, dtype=torch.float64, t=T):
-    g = torch.Generator().manual_seed(seed)
-    d = {
-        "obs": torch.randn(t, N, O, generator=g, dtype=dtype),
-        "actions": torch.rand(t, N, A, generator=g, dtype=dtype) * 2 - 1,
-        "rewards": torch.randn(t, N, generator=g, dtype=dtype),
-        "next_obs": torch.randn(t, N, O, generator=g, dtype=dtype),
-        "terminals": (torch.rand(t, generator=g) < 0.1).to(dtype),
-        "timeouts": torch.zeros(t, dtype=dtype),
-        "state": torch.randn(t, SD, generator=g, dtype=dtype),
-        "next_state": torch.randn(t, SD, generator=g, dtype=dtype),
-    }
+    d = team_data(t, N, O, A, seed=seed, dtype=dtype, state_dim=SD)
     d["timeouts"][-1] = 1
     return d
 
@@ -449,29 +440,12 @@ def test_drop_terminals_never_samples_a_terminal_row():
 
 @pytest.mark.parametrize("variant, view", [("bcq", "independent"), ("mabcq", "central")])
 def test_checkpoint_resume_identical(variant, view, tmp_path):
-    L = learner(variant, view, dtype=torch.float32)
-    data = L.prepare_data(random_data(dtype=torch.float32))
-    for _ in range(3):
-        L.update(L.sample_batch(data))
-    torch.save(L.state_dict(), tmp_path / "ckpt.pt")
-    for _ in range(2):
-        L.update(L.sample_batch(data))
-    R = learner(variant, view, dtype=torch.float32)
-    R.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=False))
-    for _ in range(2):
-        R.update(R.sample_batch(data))
-    assert R.step == L.step == 5
-    sl, sr = L.state_dict(), R.state_dict()
-    for name in L._modules():
-        a, b = sl[name], sr[name]
-        if name.endswith("_opt"):
-            a, b = a["state"], b["state"]
-            assert a.keys() == b.keys() and all(torch.equal(a[k]["exp_avg"], b[k]["exp_avg"]) for k in a)
-        else:
-            assert all(torch.equal(a[k], b[k]) for k in a), name
-    assert torch.equal(sl["rng"], sr["rng"])
+    def make():
+        return learner(variant, view, dtype=torch.float32)
+
+    L, R, sl = assert_resume_identical(make, random_data(dtype=torch.float32), tmp_path, make()._modules())
     obs = np.repeat(np.random.default_rng(1).normal(size=(S, 3, 1, SD if view == "central" else O)), N, axis=2)
-    assert np.array_equal(L.policy()(obs.astype(np.float32)), R.policy()(obs.astype(np.float32)))
+    assert_same_policy(L, R, obs)
     with pytest.raises(ValueError, match="lr"):
         learner(variant, view, dtype=torch.float32, lr=2e-3).load_state_dict(sl)
 
@@ -508,12 +482,7 @@ def test_config_from_json_lists_equals_tuples():
 
 
 def test_nan_guard_names_loss_and_step():
-    L = learner(dtype=torch.float32)
-    batch = L.sample_batch(L.prepare_data(random_data(dtype=torch.float32)))
-    L.update(batch)
-    batch["rewards"][0, 0] = float("nan")
-    with pytest.raises(FloatingPointError, match="critic_loss is not finite at update 2"):
-        L.update(batch)
+    assert_nan_guard(learner(dtype=torch.float32), random_data(dtype=torch.float32))
 
 
 # ---- acting, the registry, the central view on MaMuJoCo ------------------------------------------------------

@@ -14,6 +14,7 @@ from common.algos import build_learner
 from common.algos.bcq_losses import soft_clipped_q
 from common.datasets.dataset import Dataset
 from common.networks.heads import TwinCritic
+from learner_checks import assert_nan_guard, assert_resume_identical, assert_same_policy, team_data
 from papers.cast_bcq.cast_bcq import CASTBCQ
 from papers.cast_bcq.cast_config import CASTConfig
 from papers.cast_bcq.cast_losses import (
@@ -27,17 +28,7 @@ TINY = dict(hidden_vae=(16, 16), hidden=(16, 16), batch_size=B)
 
 
 def random_data(seed=0, dtype=torch.float64, t=T, n=N, o=O, a=A, d=D):
-    g = torch.Generator().manual_seed(seed)
-    out = {
-        "obs": torch.randn(t, n, o, generator=g, dtype=dtype),
-        "actions": torch.rand(t, n, a, generator=g, dtype=dtype) * 2 - 1,
-        "rewards": torch.randn(t, 1, generator=g, dtype=dtype).expand(t, n).clone(),  # shared reward
-        "next_obs": torch.randn(t, n, o, generator=g, dtype=dtype),
-        "terminals": torch.zeros(t, dtype=dtype),
-        "timeouts": torch.zeros(t, dtype=dtype),
-        "state": torch.randn(t, d, generator=g, dtype=dtype),
-        "next_state": torch.randn(t, d, generator=g, dtype=dtype),
-    }
+    out = team_data(t, n, o, a, seed=seed, dtype=dtype, state_dim=d, p_terminal=0.0, shared_reward=True)
     out["terminals"][9::20] = 1  # falls
     out["timeouts"][19::20] = 1  # time limits
     return out
@@ -520,29 +511,9 @@ def test_one_row_set_per_seed_shared_by_its_agents():
 
 
 def test_checkpoint_resume_identical(tmp_path):
-    L = learner(dtype=torch.float32)
-    data = L.prepare_data(random_data(dtype=torch.float32))
-    for _ in range(3):
-        L.update(L.sample_batch(data))
-    torch.save(L.state_dict(), tmp_path / "ckpt.pt")
-    for _ in range(2):
-        L.update(L.sample_batch(data))
-    R = learner(dtype=torch.float32)
-    R.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=False))
-    for _ in range(2):
-        R.update(R.sample_batch(data))
-    assert R.step == L.step == 5
-    sl, sr = L.state_dict(), R.state_dict()
-    for name in L._MODULES:
-        a, b = sl[name], sr[name]
-        if name.endswith("_opt"):
-            a, b = a["state"], b["state"]
-            assert a.keys() == b.keys() and all(torch.equal(a[k]["exp_avg"], b[k]["exp_avg"]) for k in a)
-        else:
-            assert all(torch.equal(a[k], b[k]) for k in a), name
-    assert torch.equal(sl["rng"], sr["rng"])
-    obs = np.random.default_rng(1).normal(size=(S, 3, N, O)).astype(np.float32)
-    assert np.array_equal(L.policy()(obs), R.policy()(obs))
+    L, R, sl = assert_resume_identical(lambda: learner(dtype=torch.float32), random_data(dtype=torch.float32),
+                                       tmp_path, CASTBCQ._MODULES)
+    assert_same_policy(L, R, np.random.default_rng(1).normal(size=(S, 3, N, O)))
     with pytest.raises(ValueError, match="lr"):
         learner(dtype=torch.float32, lr=2e-3).load_state_dict(sl)
 
@@ -644,9 +615,4 @@ def test_build_learner_on_a_dataset_and_policy_shapes():
 
 
 def test_nan_guard_names_loss_and_step():
-    L = learner(dtype=torch.float32)
-    batch = L.sample_batch(L.prepare_data(random_data(dtype=torch.float32)))
-    L.update(batch)
-    batch["rewards"][0, 0] = float("nan")
-    with pytest.raises(FloatingPointError, match="central_loss is not finite at update 2"):
-        L.update(batch)
+    assert_nan_guard(learner(dtype=torch.float32), random_data(dtype=torch.float32), "central_loss")

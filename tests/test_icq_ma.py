@@ -14,6 +14,7 @@ from torch import nn
 
 from common.algos import build_learner
 from common.datasets.dataset import Dataset
+from learner_checks import assert_nan_guard, assert_resume_identical, assert_same_policy, team_data
 from papers.cast_bcq.icq_ma import ICQMA, MEMBER_KEYS
 from papers.cast_bcq.icq_ma_config import ICQMAConfig
 from papers.cast_bcq.icq_ma_losses import (
@@ -30,17 +31,7 @@ F64 = torch.float64
 
 
 def random_data(seed=0, dtype=F64, t=T):
-    g = torch.Generator().manual_seed(seed)
-    d = {
-        "obs": torch.randn(t, N, O, generator=g, dtype=dtype),
-        "actions": torch.rand(t, N, A, generator=g, dtype=dtype) * 2 - 1,
-        "rewards": torch.randn(t, N, generator=g, dtype=dtype),
-        "next_obs": torch.randn(t, N, O, generator=g, dtype=dtype),
-        "terminals": (torch.rand(t, generator=g) < 0.1).to(dtype),
-        "timeouts": torch.zeros(t, dtype=dtype),
-        "state": torch.randn(t, SD, generator=g, dtype=dtype),
-        "next_state": torch.randn(t, SD, generator=g, dtype=dtype),
-    }
+    d = team_data(t, N, O, A, seed=seed, dtype=dtype, state_dim=SD)
     d["timeouts"][19::20] = 1.0  # time-outs (no a'_data)
     d["terminals"][19::20] = 0.0
     return d
@@ -386,29 +377,12 @@ def test_clip_is_one_norm_per_critic_and_one_for_the_mixer():
 
 
 def test_checkpoint_resume_identical(tmp_path):
-    L = learner(dtype=torch.float32)
-    data = L.prepare_data(random_data(dtype=torch.float32))
-    for _ in range(3):
-        L.update(L.sample_batch(data))
-    torch.save(L.state_dict(), tmp_path / "ckpt.pt")
-    for _ in range(2):
-        L.update(L.sample_batch(data))
-    R = learner(dtype=torch.float32, seed=11)  # other init, overwritten by the checkpoint
-    R.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=False))
-    for _ in range(2):
-        R.update(R.sample_batch(data))
-    assert R.step == L.step == 5 and R.seeds == L.seeds
-    sl, sr = L.state_dict(), R.state_dict()
-    for name in (*ICQMA._NETS, *ICQMA._OPTS):
-        a, b = sl[name], sr[name]
-        if name.endswith("_opt"):
-            a, b = a["state"], b["state"]
-            assert a.keys() == b.keys() and all(torch.equal(a[k]["exp_avg_sq"], b[k]["exp_avg_sq"]) for k in a)
-        else:
-            assert all(torch.equal(a[k], b[k]) for k in a), name
-    assert torch.equal(sl["rng"], sr["rng"])
-    obs = np.random.default_rng(1).normal(size=(S, 3, N, O)).astype(np.float32)
-    assert np.array_equal(L.policy()(obs), R.policy()(obs))
+    L, R, sl = assert_resume_identical(
+        lambda: learner(dtype=torch.float32), random_data(dtype=torch.float32), tmp_path, (*ICQMA._NETS, *ICQMA._OPTS),
+        make_resumed=lambda: learner(dtype=torch.float32, seed=11),  # other init, overwritten by the checkpoint
+        moment="exp_avg_sq")
+    assert R.seeds == L.seeds
+    assert_same_policy(L, R, np.random.default_rng(1).normal(size=(S, 3, N, O)))
     with pytest.raises(ValueError, match="bug_compat"):
         learner(dtype=torch.float32, bug_compat=True).load_state_dict(sl)
 
@@ -444,13 +418,10 @@ def test_config_defaults_and_json_lists():
 
 
 def test_nan_guard_names_loss_and_step():
-    L = learner(dtype=torch.float32)
-    batch = L.sample_batch(L.prepare_data(random_data(dtype=torch.float32)))
-    L.update(batch)
-    batch["rewards"][0, 0] = float("nan")
-    batch["next_valid"][0, 0] = 1.0
-    with pytest.raises(FloatingPointError, match="critic_loss is not finite at update 2"):
-        L.update(batch)
+    def poison(batch):
+        batch["next_valid"][0, 0] = 1.0
+
+    assert_nan_guard(learner(dtype=torch.float32), random_data(dtype=torch.float32), poison=poison)
 
 
 def _toy_dataset(with_state=True, obs_dims=(5, 4), act_dims=(2, 1), t=40):

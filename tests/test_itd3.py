@@ -13,6 +13,7 @@ from common.algos.itd3_config import ITD3Config
 from common.algos.itd3_losses import with_next_actions
 from common.algos.omar import search_action
 from common.algos.reference import ReferenceAgent, joint_next_pi, member_modules
+from learner_checks import assert_nan_guard, team_data
 
 S, N, O, A, B, T = 2, 2, 5, 2, 32, 200
 
@@ -35,15 +36,7 @@ REF_CASES = ([(m, {}) for m in METHODS]
 
 
 def random_data(seed=0, dtype=torch.float64, t=T):
-    g = torch.Generator().manual_seed(seed)
-    d = {
-        "obs": torch.randn(t, N, O, generator=g, dtype=dtype),
-        "actions": torch.rand(t, N, A, generator=g, dtype=dtype) * 2 - 1,
-        "rewards": torch.randn(t, N, generator=g, dtype=dtype),
-        "next_obs": torch.randn(t, N, O, generator=g, dtype=dtype),
-        "terminals": (torch.rand(t, generator=g) < 0.1).to(dtype),
-        "timeouts": (torch.rand(t, generator=g) < 0.1).to(dtype),
-    }
+    d = team_data(t, N, O, A, seed=seed, dtype=dtype, p_timeout=0.1)
     d["timeouts"][-1] = 1
     return d
 
@@ -203,12 +196,7 @@ def test_per_member_tau_and_length_check():
 
 
 def test_nan_guard_names_loss_and_step():
-    L = learner("ma-td3bc", dtype=torch.float32)
-    batch = L.sample_batch(L.prepare_data(random_data(dtype=torch.float32)))
-    L.update(batch)
-    batch["rewards"][0, 0] = float("nan")
-    with pytest.raises(FloatingPointError, match="critic_loss is not finite at update 2"):
-        L.update(batch)
+    assert_nan_guard(learner("ma-td3bc", dtype=torch.float32), random_data(dtype=torch.float32))
 
 
 def test_icq_next_actions():
