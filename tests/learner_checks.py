@@ -71,6 +71,23 @@ def assert_same_policy(L, R, obs: np.ndarray) -> None:
     assert np.array_equal(L.policy()(obs), R.policy()(obs))
 
 
+def record_decodes(monkeypatch, vae) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Wraps ``vae.decode`` (for the test's duration): each call appends its latent z and its decoded actions
+    (detached copies) to the two lists returned."""
+    zs: list[torch.Tensor] = []
+    decoded: list[torch.Tensor] = []
+    orig = vae.decode
+
+    def recording_decode(obs, z=None):
+        zs.append(z.detach().clone())
+        out = orig(obs, z)
+        decoded.append(out.detach().clone())
+        return out
+
+    monkeypatch.setattr(vae, "decode", recording_decode)
+    return zs, decoded
+
+
 def assert_nan_guard(L, data: dict, loss: str = "critic_loss", poison: Callable[[dict], None] | None = None) -> None:
     """One update on a batch of ``data``, then a NaN in that batch's first reward (and ``poison(batch)``, for the
     fields a learner masks the reward with): the second update raises FloatingPointError naming ``loss`` and

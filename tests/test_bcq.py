@@ -29,7 +29,13 @@ from common.algos.bcq_losses import (
 from common.algos.itd3_losses import critic_td_loss
 from common.datasets.dataset import Dataset
 from common.networks.heads import VAE, PerturbationActor
-from learner_checks import assert_nan_guard, assert_resume_identical, assert_same_policy, team_data
+from learner_checks import (
+    assert_nan_guard,
+    assert_resume_identical,
+    assert_same_policy,
+    record_decodes,
+    team_data,
+)
 
 S, N, O, A, B, T, SD = 2, 2, 5, 2, 16, 200, 6
 TINY = dict(hidden_vae=(16, 16), hidden=(16, 16), batch_size=B)
@@ -227,16 +233,7 @@ def test_mabcq_weights_by_hand_and_guard():
 def test_decode_z_within_clip_and_xi_within_phi(monkeypatch):
     L = learner("bcq", dtype=torch.float32)
     batch = L.sample_batch(L.prepare_data(random_data(dtype=torch.float32)))
-    zs, decoded = [], []
-    orig = L.vae.decode
-
-    def recording_decode(obs, z=None):
-        zs.append(z.detach().clone())
-        out = orig(obs, z)
-        decoded.append(out.detach().clone())
-        return out
-
-    monkeypatch.setattr(L.vae, "decode", recording_decode)
+    zs, decoded = record_decodes(monkeypatch, L.vae)
     L.target_value(batch)
     L.act(np.random.default_rng(0).normal(size=(S, 4, N, O)).astype(np.float32))
     z = torch.cat([t.flatten() for t in zs])

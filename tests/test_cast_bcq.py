@@ -14,7 +14,13 @@ from common.algos import build_learner
 from common.algos.bcq_losses import soft_clipped_q
 from common.datasets.dataset import Dataset
 from common.networks.heads import TwinCritic
-from learner_checks import assert_nan_guard, assert_resume_identical, assert_same_policy, team_data
+from learner_checks import (
+    assert_nan_guard,
+    assert_resume_identical,
+    assert_same_policy,
+    record_decodes,
+    team_data,
+)
 from papers.cast_bcq.cast_bcq import CASTBCQ
 from papers.cast_bcq.cast_config import CASTConfig
 from papers.cast_bcq.cast_losses import (
@@ -281,16 +287,8 @@ def test_selection_is_the_argmax_of_individual_q1_over_exactly_100_candidates():
 def test_decode_z_within_0_05_and_xi_within_0_001(monkeypatch):
     L = learner(dtype=torch.float32)
     batch = L.sample_batch(L.prepare_data(random_data(dtype=torch.float32)))
-    zs, decoded = [], []
     orig = L.vae.decode
-
-    def recording_decode(obs, z=None):
-        zs.append(z.detach().clone())
-        out = orig(obs, z)
-        decoded.append(out.detach().clone())
-        return out
-
-    monkeypatch.setattr(L.vae, "decode", recording_decode)
+    zs, decoded = record_decodes(monkeypatch, L.vae)
     L.target_value(batch)
     L.actor_loss(batch)
     L.act(np.random.default_rng(0).normal(size=(S, 4, N, O)).astype(np.float32))
