@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from common.datasets.dataset import Dataset
+
 
 def team_data(t: int, n: int, o: int, a: int, *, seed: int = 0, dtype: torch.dtype = torch.float64,
               state_dim: int = 0, p_terminal: float = 0.1, p_timeout: float = 0.0,
@@ -33,6 +35,46 @@ def team_data(t: int, n: int, o: int, a: int, *, seed: int = 0, dtype: torch.dty
     if state_dim:
         d["state"], d["next_state"] = normal(t, state_dim), normal(t, state_dim)
     return d
+
+
+def toy_dataset(obs_dims=(5, 4), act_dims=(2, 1), *, t: int = 40, state_dim: int = 0, ends: int = 10,
+                timeouts: bool = False) -> Dataset:
+    """A ``Dataset`` of ``t`` random transitions, agents with the given (padded) widths: the padding zero, a
+    terminal at rows 9, 9 + ends, ...; with ``timeouts`` also a time-out at rows 19, 39, ...; a random state
+    (next_state = state) of width ``state_dim`` > 0."""
+    rng = np.random.default_rng(0)
+    n, Ow, Aw = len(obs_dims), max(obs_dims), max(act_dims)
+    om = np.arange(Ow)[None] < np.array(obs_dims)[:, None]
+    am = np.arange(Aw)[None] < np.array(act_dims)[:, None]
+    obs, nxt = rng.normal(size=(t, n, Ow)) * om, rng.normal(size=(t, n, Ow)) * om
+    act = rng.uniform(-1, 1, (t, n, Aw)) * am
+    term, tout = np.zeros(t, bool), np.zeros(t, bool)
+    term[9::ends] = True
+    if timeouts:
+        tout[19::20] = True
+    st = rng.normal(size=(t, state_dim)) if state_dim else None
+    return Dataset.from_arrays("toy", "random", obs, act, rng.normal(size=(t, n)), nxt, term, tout,
+                               state=st, next_state=st, obs_dims=obs_dims, act_dims=act_dims)
+
+
+def max_diff(sd1, sd2) -> float:
+    """The largest |difference| between two sequences of state dicts with the same keys in the same order."""
+    err = 0.0
+    for a, b in zip(sd1, sd2, strict=True):
+        assert list(a) == list(b)
+        for k in a:
+            err = max(err, (a[k].double().cpu() - b[k].double().cpu()).abs().max().item())
+    return err
+
+
+def const_mlp(net, values) -> None:
+    """Every layer of an ensemble MLP zero, the last bias = ``values`` [M, out] (float64): the net outputs
+    ``values`` whatever its input."""
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.zero_()
+            layer.bias.zero_()
+        net.layers[-1].bias.copy_(torch.tensor(values, dtype=torch.float64)[:, None, :])
 
 
 def assert_resume_identical(make: Callable[[], object], data: dict, tmp_path, names: Iterable[str], *,

@@ -14,9 +14,14 @@ from common.algos import LEARNERS, build_learner
 from common.algos.awac import AWAC, awac_actor_loss, awac_target, awac_weights
 from common.algos.awac_config import AWACConfig
 from common.algos.awac_policy import StateFreeGaussianActor, gaussian_log_prob
-from common.datasets.dataset import Dataset
 from common.running.evaluate import evaluate
-from learner_checks import assert_nan_guard, assert_resume_identical, assert_same_policy, team_data
+from learner_checks import (
+    assert_nan_guard,
+    assert_resume_identical,
+    assert_same_policy,
+    team_data,
+    toy_dataset,
+)
 
 F64 = torch.float64
 C = math.log(2.0) - 0.5 * math.log(2.0 * math.pi)  # log N(x; mu, 0.5^2) at x = mu
@@ -440,22 +445,9 @@ def test_nan_guard_names_loss_and_step():
 # ---- the registry and the evaluation protocol ----------------------------------------------------------------
 
 
-def _toy_dataset(obs_dims=(5, 4), act_dims=(2, 1), t=40):
-    rng = np.random.default_rng(0)
-    Ow, Aw = max(obs_dims), max(act_dims)
-    om = np.arange(Ow)[None] < np.array(obs_dims)[:, None]
-    am = np.arange(Aw)[None] < np.array(act_dims)[:, None]
-    obs, nxt = rng.normal(size=(t, 2, Ow)) * om, rng.normal(size=(t, 2, Ow)) * om
-    act = rng.uniform(-1, 1, (t, 2, Aw)) * am
-    term = np.zeros(t, bool)
-    term[9::10] = True
-    return Dataset.from_arrays("toy", "random", obs, act, rng.normal(size=(t, 2)), nxt, term, np.zeros(t, bool),
-                               obs_dims=obs_dims, act_dims=act_dims)
-
-
 def test_registry_builds_awac_and_policy_follows_the_evaluate_protocol():
     assert "awac" in LEARNERS  # common/algos/__init__.py's lazy builder (delegates to build_awac)
-    data = _toy_dataset()
+    data = toy_dataset()
     L = build_learner("awac", data, dict(hidden=[8, 8], batch_size=8, max_action=0.5), 5, "cpu")
     assert isinstance(L, AWAC) and L.seeds == [5] and L.n_members == 2 and L.cfg.hidden == (8, 8)
     prep = L.prepare_data(data.to_torch())

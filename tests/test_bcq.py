@@ -33,8 +33,10 @@ from learner_checks import (
     assert_nan_guard,
     assert_resume_identical,
     assert_same_policy,
+    max_diff,
     record_decodes,
     team_data,
+    toy_dataset,
 )
 
 S, N, O, A, B, T, SD = 2, 2, 5, 2, 16, 200, 6
@@ -360,15 +362,6 @@ def learner_tensors(L, m):
     return [n.member_module(m).state_dict() for n in nets]
 
 
-def max_diff(sd1, sd2):
-    err = 0.0
-    for a, b in zip(sd1, sd2, strict=True):
-        assert list(a) == list(b)
-        for k in a:
-            err = max(err, (a[k].double() - b[k].double()).abs().max().item())
-    return err
-
-
 @pytest.mark.parametrize("variant, view", CASES)
 def test_batched_equals_reference_loop(variant, view):
     """float64: 3 batched updates of M = 2 seeds x 2 agents (central: 2 seeds) == 3 per-member official-style
@@ -503,18 +496,8 @@ def test_act_layout_determinism_and_training_stream_untouched():
         L.act(obs[:, :, :1])
 
 
-def _toy_dataset(with_state=True, obs_dims=(5, 4), act_dims=(2, 1), t=40):
-    rng = np.random.default_rng(0)
-    Ow, Aw = max(obs_dims), max(act_dims)
-    om = np.arange(Ow)[None] < np.array(obs_dims)[:, None]
-    am = np.arange(Aw)[None] < np.array(act_dims)[:, None]
-    obs, nxt = rng.normal(size=(t, 2, Ow)) * om, rng.normal(size=(t, 2, Ow)) * om
-    act = rng.uniform(-1, 1, (t, 2, Aw)) * am
-    term = np.zeros(t, bool)
-    term[9::10] = True
-    st = rng.normal(size=(t, 5)) if with_state else None
-    return Dataset.from_arrays("toy", "random", obs, act, rng.normal(size=(t, 2)), nxt, term, np.zeros(t, bool),
-                               state=st, next_state=st, obs_dims=obs_dims, act_dims=act_dims)
+def _toy_dataset(with_state=True):
+    return toy_dataset(state_dim=5 if with_state else 0)
 
 
 @pytest.mark.parametrize("name", ["bcq", "mabcq"])

@@ -12,14 +12,15 @@ import torch.nn.functional as F
 
 from common.algos import build_learner
 from common.algos.bcq_losses import soft_clipped_q
-from common.datasets.dataset import Dataset
 from common.networks.heads import TwinCritic
 from learner_checks import (
     assert_nan_guard,
     assert_resume_identical,
     assert_same_policy,
+    max_diff,
     record_decodes,
     team_data,
+    toy_dataset,
 )
 from papers.cast_bcq.cast_bcq import CASTBCQ
 from papers.cast_bcq.cast_config import CASTConfig
@@ -460,15 +461,6 @@ def learner_tensors(L, m):
     return [n.member_module(m).state_dict() for n in nets]
 
 
-def max_diff(sd1, sd2):
-    err = 0.0
-    for a, b in zip(sd1, sd2, strict=True):
-        assert list(a) == list(b)
-        for k in a:
-            err = max(err, (a[k].double() - b[k].double()).abs().max().item())
-    return err
-
-
 @pytest.mark.parametrize("kw", [
     {},  # the code: N = 3 sub-teams sampled once per batch, on the support with count weights
     dict(subteam_dist="uniform", n_subteams=2, subteam_per_row=True, qi_weight="none"),  # draw by draw, per row
@@ -579,18 +571,8 @@ def test_defaults_are_the_codes_and_lists_equal_tuples():
 # ---- the registry builder and the policy ----------------------------------------------------------------------------
 
 
-def _toy_dataset(with_state=True, obs_dims=(5, 4, 5), act_dims=(2, 1, 2), t=40):
-    rng = np.random.default_rng(0)
-    n, Ow, Aw = len(obs_dims), max(obs_dims), max(act_dims)
-    om = np.arange(Ow)[None] < np.array(obs_dims)[:, None]
-    am = np.arange(Aw)[None] < np.array(act_dims)[:, None]
-    obs, nxt = rng.normal(size=(t, n, Ow)) * om, rng.normal(size=(t, n, Ow)) * om
-    act = rng.uniform(-1, 1, (t, n, Aw)) * am
-    term, tout = np.zeros(t, bool), np.zeros(t, bool)
-    term[9::20], tout[19::20] = True, True
-    st = rng.normal(size=(t, 6)) if with_state else None
-    return Dataset.from_arrays("toy", "random", obs, act, rng.normal(size=(t, n)), nxt, term, tout,
-                               state=st, next_state=st, obs_dims=obs_dims, act_dims=act_dims)
+def _toy_dataset(with_state=True, obs_dims=(5, 4, 5), act_dims=(2, 1, 2)):
+    return toy_dataset(obs_dims, act_dims, state_dim=6 if with_state else 0, ends=20, timeouts=True)
 
 
 def test_build_learner_on_a_dataset_and_policy_shapes():

@@ -13,8 +13,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.algos import build_learner
-from common.datasets.dataset import Dataset
-from learner_checks import assert_nan_guard, assert_resume_identical, assert_same_policy, team_data
+from learner_checks import (
+    assert_nan_guard,
+    assert_resume_identical,
+    assert_same_policy,
+    max_diff,
+    team_data,
+    toy_dataset,
+)
 from papers.cast_bcq.icq_ma import ICQMA, MEMBER_KEYS
 from papers.cast_bcq.icq_ma_config import ICQMAConfig
 from papers.cast_bcq.icq_ma_losses import (
@@ -315,15 +321,6 @@ def learner_tensors(L, s):
         {"logit": L.actor.log_std_logit[ms, 0].detach()}]
 
 
-def max_diff(sd1, sd2):
-    err = 0.0
-    for a, b in zip(sd1, sd2, strict=True):
-        assert list(a) == list(b)
-        for k in a:
-            err = max(err, (a[k].double() - b[k].double()).abs().max().item())
-    return err
-
-
 @pytest.mark.parametrize("bug_compat", [False, True])
 def test_batched_equals_per_seed_reference_loop(bug_compat):
     """float64: 3 batched updates of 2 seeds x 2 agents == 3 updates of a per-seed, per-agent loop."""
@@ -424,18 +421,8 @@ def test_nan_guard_names_loss_and_step():
     assert_nan_guard(learner(dtype=torch.float32), random_data(dtype=torch.float32), poison=poison)
 
 
-def _toy_dataset(with_state=True, obs_dims=(5, 4), act_dims=(2, 1), t=40):
-    rng = np.random.default_rng(0)
-    Ow, Aw = max(obs_dims), max(act_dims)
-    om = np.arange(Ow)[None] < np.array(obs_dims)[:, None]
-    am = np.arange(Aw)[None] < np.array(act_dims)[:, None]
-    obs, nxt = rng.normal(size=(t, 2, Ow)) * om, rng.normal(size=(t, 2, Ow)) * om
-    act = rng.uniform(-1, 1, (t, 2, Aw)) * am
-    term, tout = np.zeros(t, bool), np.zeros(t, bool)
-    term[9::20], tout[19::20] = True, True
-    st = rng.normal(size=(t, 7)) if with_state else None
-    return Dataset.from_arrays("toy", "random", obs, act, rng.normal(size=(t, 2)), nxt, term, tout,
-                               state=st, next_state=st, obs_dims=obs_dims, act_dims=act_dims)
+def _toy_dataset(with_state=True, obs_dims=(5, 4), act_dims=(2, 1)):
+    return toy_dataset(obs_dims, act_dims, state_dim=7 if with_state else 0, ends=20, timeouts=True)
 
 
 def test_build_learner_on_a_dataset_and_policy_shapes():

@@ -20,6 +20,7 @@ from common.algos.iql_continuous import (
 from common.datasets.dataset import Dataset
 from common.networks.history import HistoryPolicy
 from common.running.evaluate import evaluate
+from learner_checks import const_mlp
 
 EPS = 1e-5
 F64 = torch.float64  # the hand cases run in float64: near |a| = 1 float32 rounds log(1 - a^2 + 1e-5) by ~1e-2
@@ -64,15 +65,6 @@ def test_config_rejects_bad_and_unused_options():
 
 
 # ---------------------------------------------------------------------------------------------- hand cases
-
-
-def const_mlp(net, values):
-    """Every layer zero, the last bias = values [M, out]: the net outputs ``values`` whatever its input."""
-    with torch.no_grad():
-        for layer in net.layers:
-            layer.weight.zero_()
-            layer.bias.zero_()
-        net.layers[-1].bias.copy_(torch.tensor(values, dtype=F64)[:, None, :])
 
 
 def const_actor(actor, mean, log_std):

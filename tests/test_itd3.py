@@ -13,7 +13,7 @@ from common.algos.itd3_config import ITD3Config
 from common.algos.itd3_losses import with_next_actions
 from common.algos.omar import search_action
 from common.algos.reference import ReferenceAgent, joint_next_pi, member_modules
-from learner_checks import assert_nan_guard, team_data
+from learner_checks import assert_nan_guard, max_diff, team_data
 
 S, N, O, A, B, T = 2, 2, 5, 2, 32, 200
 
@@ -54,15 +54,6 @@ def member_tensors(L, m):
 
 def ref_tensors(r):
     return [r.actor.state_dict(), r.critic.state_dict(), r.actor_target.state_dict(), r.critic_target.state_dict()]
-
-
-def max_diff(sd1, sd2):
-    err = 0.0
-    for a, b in zip(sd1, sd2, strict=True):
-        assert list(a) == list(b)
-        for k in a:
-            err = max(err, (a[k].double().cpu() - b[k].double().cpu()).abs().max().item())
-    return err
 
 
 @pytest.mark.parametrize("method, kw", REF_CASES, ids=[f"{m}-{'-'.join(map(str, kw.values())) or 'default'}"

@@ -13,6 +13,7 @@ from common.algos import build_learner
 from common.algos.matd3bc import MATD3BC, MATD3BCConfig, matd3bc_actor_loss, target_actions
 from common.datasets.dataset import Dataset
 from common.networks.history import HistoryPolicy
+from learner_checks import const_mlp
 
 F64 = torch.float64
 
@@ -31,14 +32,6 @@ def test_actor_loss_by_hand():
     assert lam[0].tolist() == pytest.approx([1.25, 1.25])  # 2.5 / mean|Q_tot| = 2.5 / 2 for both variants
     bc0, bc1 = (0.5 + 1.0) / 2, (0.04 + 0.04) / 2
     assert loss.item() == pytest.approx(-1.25 * 2.0 + bc0 - 1.25 * -2.0 + bc1)
-
-
-def const_mlp(net, values):
-    with torch.no_grad():
-        for layer in net.layers:
-            layer.weight.zero_()
-            layer.bias.zero_()
-        net.layers[-1].bias.copy_(torch.tensor(values, dtype=F64)[:, None, :])
 
 
 ACTS = [[[0.5], [-0.3]], [[1.0], [0.0]], [[-0.9], [0.7]]]  # [B, N, A=1]
