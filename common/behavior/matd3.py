@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common.behavior.replay import ReplayBuffer
+from common.behavior.replay import ReplayBuffer, load_progress, progress_state
 from common.networks.heads import DeterministicActor, TwinCritic
 from common.networks.nets import clip_grad_norm_, load_member, member_state, polyak_update
 from common.running.fields import Rules, check, opt
@@ -338,11 +338,7 @@ class MATD3:
             "critic_targ": self.critic_targ.state_dict(),
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
-            "buffer": self.buffer.state_dict(),
-            "np_rngs": [r.bit_generator.state for r in self.np_rngs],
-            "torch_rngs": [g.get_state() for g in self.torch_rngs],
-            "n_updates": self.n_updates,
-            "env_steps": self.env_steps,
+            **progress_state(self),
         })
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
@@ -350,9 +346,4 @@ class MATD3:
             raise ValueError(f"checkpoint seeds {sd['seeds']} != learner seeds {self.seeds}")
         for k in ("actor", "critic", "actor_targ", "critic_targ", "actor_opt", "critic_opt"):
             getattr(self, k).load_state_dict(sd[k])
-        self.buffer.load_state_dict(sd["buffer"])
-        for r, st in zip(self.np_rngs, sd["np_rngs"]):
-            r.bit_generator.state = st
-        for g, st in zip(self.torch_rngs, sd["torch_rngs"]):
-            g.set_state(st.cpu())
-        self.n_updates, self.env_steps = int(sd["n_updates"]), int(sd["env_steps"])
+        load_progress(self, sd)

@@ -5,12 +5,42 @@ block per seed, with torch views for sampling; its first transitions become the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-__all__ = ["ReplayBuffer"]
+__all__ = ["ReplayBuffer", "load_progress", "progress_state"]
+
+
+class OnlineLearner(Protocol):
+    """What an online behavior learner (MATD3, SAC) carries besides its networks: its buffer, one numpy and one
+    torch generator per stream, and its counters."""
+
+    buffer: Any
+    np_rngs: list[np.random.Generator]
+    torch_rngs: list[torch.Generator]
+    n_updates: int
+    env_steps: int
+
+
+def progress_state(learner: OnlineLearner) -> dict[str, Any]:
+    """The part of an online learner's checkpoint that is not networks or optimizers: the buffer, the generators'
+    states and the counters (``load_progress`` restores it)."""
+    return {"buffer": learner.buffer.state_dict(),
+            "np_rngs": [r.bit_generator.state for r in learner.np_rngs],
+            "torch_rngs": [g.get_state() for g in learner.torch_rngs],
+            "n_updates": learner.n_updates, "env_steps": learner.env_steps}
+
+
+def load_progress(learner: OnlineLearner, sd: dict[str, Any]) -> None:
+    """Restores what ``progress_state`` saved into ``learner``."""
+    learner.buffer.load_state_dict(sd["buffer"])
+    for r, st in zip(learner.np_rngs, sd["np_rngs"]):
+        r.bit_generator.state = st
+    for g, st in zip(learner.torch_rngs, sd["torch_rngs"]):
+        g.set_state(st.cpu())
+    learner.n_updates, learner.env_steps = int(sd["n_updates"]), int(sd["env_steps"])
 
 
 class ReplayBuffer:

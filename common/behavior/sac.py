@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from common.behavior.replay import load_progress, progress_state
 from common.networks.gaussian import tanh_log_det_jacobian
 from common.networks.nets import EnsembleLinear, EnsembleMLP, polyak_update
 from common.running.fields import Rules, check, low_high, opt
@@ -349,10 +350,7 @@ class SAC:
             "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
             "critic_targ": self.critic_targ.state_dict(), "log_alpha": self.log_alpha.detach().cpu(),
             "opt": self.opt.state_dict(),
-            "buffer": self.buffer.state_dict(),
-            "np_rngs": [r.bit_generator.state for r in self.np_rngs],
-            "torch_rngs": [g.get_state() for g in self.torch_rngs],
-            "n_updates": self.n_updates, "env_steps": self.env_steps,
+            **progress_state(self),
         })
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
@@ -363,12 +361,7 @@ class SAC:
             getattr(self, k).load_state_dict(sd[k])
         with torch.no_grad():
             self.log_alpha.copy_(sd["log_alpha"].to(self.device))
-        self.buffer.load_state_dict(sd["buffer"])
-        for r, st in zip(self.np_rngs, sd["np_rngs"]):
-            r.bit_generator.state = st
-        for g, st in zip(self.torch_rngs, sd["torch_rngs"]):
-            g.set_state(st.cpu())
-        self.n_updates, self.env_steps = int(sd["n_updates"]), int(sd["env_steps"])
+        load_progress(self, sd)
 
 
 def _stream(member: Member, k: int) -> int:
