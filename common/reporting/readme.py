@@ -25,6 +25,7 @@ clone is a run without ``.venv/`` and with an empty data cache), wall seconds, e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -230,8 +231,76 @@ def item_times_block(root: Path = REFERENCE_ROOT) -> str:
             "the run predates the item-level timing.\n\n" + table + "\n")
 
 
+COST_PROFILES = ("quick", "full")
+
+
+@contextlib.contextmanager
+def _env(**values: str):
+    """Within: the environment variables ``values`` set (restored after)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def cost_rows(root: Path = REFERENCE_ROOT) -> list[list[str]]:
+    """Per item: its runs and the cost model's core-hours (common.running.cost_model) at quick and full, each beside
+    the reference's measured item time; a total row. Every item is planned here (its grid built, nothing run)."""
+    import tempfile
+
+    from common.running.cost_records import predict_plans, recorded_core_s
+    from common.running.run_all import plan_items
+
+    items = _item_scripts()
+    scripts = [str(REPO_ROOT / "papers" / p / f"{i}.py") for p, i in items]
+    plans = {}
+    # an empty results root and data cache: every run counts, and the table does not depend on this machine's cache
+    with tempfile.TemporaryDirectory() as empty, _env(OFFMARL_DATA=empty):
+        for prof in COST_PROFILES:
+            plans[prof] = [it.plan for it in plan_items(scripts, ["--profile", prof, "--results", empty])]
+    costs = {q: predict_plans(plans[q], todo=False) for q in COST_PROFILES}
+    rows, totals = [], {q: [0.0, 0] for q in COST_PROFILES}
+    for k, (paper, item) in enumerate(items):
+        row = [f"{paper}/{item}"]
+        for prof in COST_PROFILES:
+            plan, measured, cost = plans[prof][k], recorded_core_s(root, prof, paper, item), costs[prof][k]
+            core = None if cost is None else cost.core_s
+            if core is not None:
+                totals[prof][0] += core
+                totals[prof][1] += 1
+            how = "" if cost is None else ", ".join(f"{n} {b}" for b, n in sorted(cost.bases.items()))
+            row += [f"{'—' if core is None else f'{core / 3600:.2f}'} ({len(plan.configs) * len(plan.seeds)} runs: "
+                    f"{how})", "—" if measured is None else f"{measured / 3600:.2f}"]
+        rows.append(row)
+    rows.append(["**total** (items predicted)", *(x for q in COST_PROFILES for x in (
+        f"{totals[q][0] / 3600:.1f} ({totals[q][1]}/{len(items)} items)", ""))])
+    return rows
+
+
+def cost_block(root: Path = REFERENCE_ROOT) -> str:
+    head = [x for q in COST_PROFILES for x in (f"{q}: predicted core-h", f"{q}: measured core-h")]
+    table = tabulate(cost_rows(root), headers=["item", *head], tablefmt="github", disable_numparse=True)
+    return ("Predicted by the cost model (`common/running/cost_model.py`: unit costs per update, evaluation "
+            "episode and run fitted on the committed records, times each item's planned cells × seeds × "
+            "counts; *fit*: runs whose learner, sizes and environment ran before, *scaled*: from another size "
+            "by batch × width², much less reliable, *unsized*: a config leaving its widths to the learner's "
+            "defaults, costed at the widths on record; *copied*: a run an earlier item of the paper has, 0; dataset "
+            "generation not counted). `./run_all.sh --plan` prints "
+            "the same per item; `python -m common.running.cost_records` lists its error on every measured item. "
+            "Measured: Σ of the run times of the item's newest records in the reference (a copied run counts 0; "
+            "runs that built a dataset include the build).\n\n"
+            + table + "\n")
+
+
 BLOCKS: Mapping[str, Callable[[], str]] = {"status": status_block, "timing": timing_block,
-                                           "items": items_block, "item_times": item_times_block}
+                                           "items": items_block, "item_times": item_times_block,
+                                           "costs": cost_block}
 
 
 def render(text: str) -> str:

@@ -39,6 +39,9 @@ class ItemPlan:
     done: int = 0  # of those, finished already (0 with --force)
     needs: str | None = None  # set: nothing runs (the item's needs())
     grid_keys: list[str] = field(default_factory=list)  # each cell of the whole grid: its keys' canonical JSON
+    configs: list[dict] = field(default_factory=list)  # each planned cell's config (common.running.cost_model)
+    todo_runs: list[tuple[dict, int]] = field(default_factory=list)  # each run still to run: cell config, seed
+    cost: Any = None  # common.running.cost_model.Prediction of the runs to run (common.running.item_schedule.predict)
 
     @property
     def todo(self) -> int:
@@ -205,8 +208,9 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     t_start = time.time()
     profile = get_profile(args.profile, paper_overrides)
     lacking = needs() if needs is not None else None
-    if lacking and _PLANS is not None:
-        _PLANS.append(ItemPlan(paper, item, needs=str(lacking)))
+    if lacking and _PLANS is not None:  # nothing runs; the grid's configs still go to the cost model
+        _PLANS.append(ItemPlan(paper, item, needs=str(lacking), seeds=list(seeds or profile.seeds),
+                               configs=[c.config for c in build_cells(profile)]))
         raise SystemExit(0)
     if lacking:
         record_item_blocked(args.results, profile.name, paper, item, lacking)
@@ -221,7 +225,8 @@ def main(description: str, build_cells: Callable[..., Sequence[Cell]], job: Job 
     if _PLANS is not None:
         todo = pending_runs(cells, seeds, RunEnv(profile, Path(args.results)), force=args.force)
         _PLANS.append(ItemPlan(paper, item, len(cells), len(grid), list(seeds), len(cells) * len(seeds),
-                               len(cells) * len(seeds) - len(todo), grid_keys=[c.keys_id() for c in grid]))
+                               len(cells) * len(seeds) - len(todo), grid_keys=[c.keys_id() for c in grid],
+                               configs=[c.config for c in cells], todo_runs=[(c.config, s) for c, s in todo]))
         raise SystemExit(0)
     print(f"[{paper}/{item}] profile={profile.name} seeds={seeds} cells={len(cells)}{part} launcher={args.launcher}"
           f"{grouped} threads={args.threads} results={args.results}", flush=True)

@@ -31,6 +31,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from common.running.cost_records import predict_plans
 from common.running.roots import REFERENCE_ROOT
 from common.running.timings import item_time
 
@@ -56,14 +57,32 @@ def measured_per_run(root: Path, profile: str, paper: str, item: str) -> tuple[f
 
 def predict(items: Sequence[Any], profile: str, mine: Path) -> None:
     """Each item's (common.running.run_all.Item) predicted seconds per run: this machine's measurement where there is
-    one, else the committed reference's (``measured_per_run``); ``basis`` says which."""
-    for it in items:
+    one, else the committed reference's (``measured_per_run``); ``basis`` says which. Its plan's ``cost``: the cost
+    model's prediction of its runs still to run (common.running.cost_records.predict_plans)."""
+    for it, cost in zip(items, predict_plans([it.plan for it in items])):
         paper, name = it.plan.paper, it.plan.item
+        it.plan.cost = cost
         for label, root in (("here", mine), ("ref", REFERENCE_ROOT)):
             s, when = measured_per_run(root, profile, paper, name)
             if s is not None:
                 it.per_run_s, it.basis = s, f"{label} {when}".strip()
                 break
+
+
+def model_total(items: Sequence[Any]) -> str:
+    """The plan's closing words on the cost model: its core-hours over the items' runs still to run (``predict``)."""
+    costs = [i.plan.cost for i in items if i.plan.cost is not None and i.plan.todo]
+    known = [c.core_s for c in costs if c.core_s is not None]
+    runs = {b: sum(c.bases.get(b, 0) for c in costs) for b in ("fit", "scaled", "unsized", "none", "copied")}
+    return (f"; the cost model (common.running.cost_model, fitted on the reference's records): "
+            f"{sum(known) / 3600:.2f} core-h for {len(known)} items (runs: {runs['fit']} fitted, {runs['scaled']} "
+            f"scaled from other sizes, {runs['unsized']} unsized, {runs['none']} not predicted, {runs['copied']} "
+            "copied from an earlier item)")
+
+
+def model_note(item: Any) -> str:
+    """After an item ran: the cost model's prediction beside its measured wall time (``item.wall_s``)."""
+    return "" if item.plan.cost is None else item.plan.cost.beside(item.wall_s)
 
 
 def data_env(env: str) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, BinaryIO, Sequence
 
-from common.running.item_schedule import Schedule, item_envs, predict, simulate
+from common.running.item_schedule import Schedule, item_envs, model_note, model_total, predict, simulate
 from common.running.progress import PROGRESS_ENV, Bar, read_progress
 from common.running.roots import REFERENCE_ROOT, runs_root
 from common.running.timings import fmt_seconds
@@ -158,7 +158,7 @@ def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None
         part = f" of {p.grid}" if p.cells != p.grid else ""
         when = "—" if i.predicted_s is None else f"~{fmt_seconds(i.predicted_s)} ({i.basis})"
         print(f"  {i.name.ljust(width)}  {p.cells}{part} cells x {len(p.seeds)} seeds = {p.runs} runs, "
-              f"{p.todo} to run  {when}")
+              f"{p.todo} to run  {when}; {p.cost or 'model —'}")
     known = [i for i in items if i.predicted_s is not None and i.plan.todo]
     unknown = [i.name for i in items if i.predicted_s is None and i.plan.todo and not i.plan.needs]
     total = sum(i.predicted_s for i in known if i.predicted_s is not None)  # all of known: narrowed for the checker
@@ -166,7 +166,7 @@ def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None
           f"last run of the item; ref: the committed reference's, one item at a time, with --jobs 1 or more"
           f"{'; not measured: ' + ', '.join(unknown) if unknown else ''})"
           + (f"; up to {slots} at a time: about {fmt_seconds(simulate(items, slots))} (their schedule simulated on "
-             "those times)" if slots > 1 else ""))
+             "those times)" if slots > 1 else "") + model_total(items))
     print(f"logs: {logs}/<paper>/<item>.log{'' if a.verbose else ' (--verbose: on the terminal too)'}")
 
 
@@ -288,7 +288,7 @@ def stop_processes(procs: Sequence[subprocess.Popen]) -> None:
 def outcome(item: Item) -> str:
     """``ran``, ``NEEDS`` or ``FAILED`` and the item's times and failures (each distinct reason once)."""
     if item.rc == 0:
-        return f"  ran     {item.script} ({item.wall_s:.0f} s, {len(item.events)} runs)"
+        return f"  ran     {item.script} ({item.wall_s:.0f} s, {len(item.events)} runs{model_note(item)})"
     if item.rc == EXIT_NEEDS:
         return f"  NEEDS   {item.script} (needs {item.plan.needs or 'see its log'})"
     lines = [f"  FAILED  {item.script} (exit {item.rc}, {item.wall_s:.0f} s)"]

@@ -1,0 +1,310 @@
+"""A cost model: the predicted core-hours of every item at any profile, from unit costs measured in the records.
+
+What it counts. A run (one cell, one seed, one torch thread: its seconds are core-seconds) costs
+
+    t(run) = u_k · U + e_k · E
+
+- ``U``: the run's training steps, read from its cell config (``counts``): ``updates`` (+ ``finetune.updates``),
+  MOMA-PPO's ``iterations``, or OTC's ``offline_updates`` + ``cvae_offline_updates`` + ``deployments`` ×
+  ``tune_updates``; ``E``: its evaluation episodes (evaluations × ``eval_episodes``; OTC: one evaluation before the
+  deployments and one after each). A config with neither (a probe that only reads a dataset, a timing item) costs a
+  constant ``u_k`` per run (``U`` counts 1).
+- ``k``, the run's cost key (``cost_key``): its paper and config with the count fields removed and the dataset
+  reduced to its environment, so method, network widths, batch sizes and environment are part of the key.
+- ``u_k``, ``e_k``: least squares over the committed records of key ``k`` at any profile (``fit_unit``: the newest
+  record of each run; records copied from another item or resumed from a checkpoint are left out, their times are
+  not a run's). When the records' (U, E) do not separate the two (all in one ratio, the usual case: one profile),
+  ``e_k`` is 0 and ``u_k`` carries the evaluation's share; a profile that evaluates more often per step is then
+  under-predicted by that share.
+- A key without records (other widths or batch at this profile) is **scaled** from its family (paper, method,
+  environment), else its paper and method: ``u = a + b · size`` fitted over the family's keys (``fit_size``),
+  ``size`` = batch × Σ width² of the learner's networks (``size_factor``), a FLOP count up to a constant; ``a``
+  is the per-step overhead. With one size on record the split of a and b is a guess (``fit_size``): scaled
+  predictions are far less reliable than fitted ones (errors of 2-10× measured, ``python -m
+  common.running.cost_model --leave-out records``). A config that names no width (full profiles leave them to
+  the learner's defaults) is **unsized**: the family's median per-step cost. The plan says which basis each run
+  got.
+- An item's prediction = Σ over its cells × seeds of ``t`` + ``start_s``, one item invocation's fixed cost
+  (process start, imports, report), the median over the measured invocations of (wall − Σ their runs' times).
+
+What it ignores: dataset generation (the MuJoCo SAC behavior runs, SMAX's MAPPO, the world models cached between
+runs: minutes to hours, each built once per machine and measured apart), the runs an item copies from an earlier
+item (``reuse_from``: predicted as if trained), the load of the machine (records made on a busy 2-core machine),
+the speed-ups of the code since a record was made, and GPUs (no GPU run is on record). The model is fitted on a
+results root's records by common.running.cost_records, whose ``python -m common.running.cost_records`` prints
+its error on every item invocation with measured times.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from common.running.records import canonical_json, latest_records
+from common.running.timings import fmt_seconds
+
+COUNT_FIELDS = ("updates", "iterations", "offline_updates", "cvae_offline_updates", "tune_updates", "deployments",
+                "eval_every", "eval_episodes", "ckpt_every", "finetune")  # left out of the cost key
+START_S_DEFAULT = 3.0  # an invocation's fixed cost when no invocation is measured (seconds)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A run's training steps ``updates`` (U) and evaluation episodes ``episodes`` (E)."""
+
+    updates: float
+    episodes: float
+
+
+def _int(x: Any) -> int:
+    return int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else 0
+
+
+def counts(config: Mapping[str, Any]) -> Counts:
+    """U and E of a run of ``config`` (the module docstring); (1, 0) for a config that trains nothing."""
+    eps = _int(config.get("eval_episodes"))
+    if "offline_updates" in config:
+        deploys = _int(config.get("deployments"))
+        u = _int(config["offline_updates"]) + _int(config.get("cvae_offline_updates")) + \
+            deploys * _int(config.get("tune_updates"))
+        return Counts(float(u), float((deploys + 1) * eps))
+    steps = _int(config.get("updates")) or _int(config.get("iterations"))
+    if not steps:
+        return Counts(1.0, 0.0)
+    every = _int(config.get("eval_every"))
+    evals = steps // every if every > 0 else 1
+    fine = config.get("finetune")
+    extra = _int(fine.get("updates")) if isinstance(fine, Mapping) else 0
+    return Counts(float(steps + extra), float(evals * eps))
+
+
+def cost_key(paper: str, config: Mapping[str, Any]) -> str:
+    """The cost key of a run: paper and config without the count fields, the dataset reduced to its env."""
+    ds = config.get("dataset")
+    rest = {k: v for k, v in config.items() if k not in COUNT_FIELDS and k != "dataset"}
+    if isinstance(ds, Mapping):
+        rest["dataset"] = {"env": ds.get("env"), "env_options": ds.get("env_options")}
+    return paper + ":" + canonical_json(rest)
+
+
+def env_of(paper: str, config: Mapping[str, Any]) -> str:
+    """``paper/env``: the environment a run trains and evaluates on (evaluation episodes cost the same there)."""
+    ds = config.get("dataset")
+    return f"{paper}/{ds.get('env') if isinstance(ds, Mapping) else None}"
+
+
+def families(paper: str, config: Mapping[str, Any]) -> tuple[str, str]:
+    """The key's families, nearest first: (paper, method, environment) and (paper, method)."""
+    ds = config.get("dataset")
+    env = ds.get("env") if isinstance(ds, Mapping) else None
+    method = config.get("method", config.get("learner"))
+    return f"{paper}/{method}/{env}", f"{paper}/{method}"
+
+
+def size_factor(config: Mapping[str, Any]) -> float | None:
+    """batch × Σ width² over the learner's networks (the ``hidden*`` fields of the config's sub-configs; an integer
+    width is two layers of it): proportional to an update's FLOPs when widths dominate the inputs. None when the
+    config names no width (it leaves them to the learner's defaults, as the full profiles do)."""
+    batch, widths = 0, []
+    for name, sub in config.items():
+        if not isinstance(sub, Mapping) or name == "dataset":
+            continue
+        batch = max(batch, _int(sub.get("batch_size")), _int(sub.get("batch")))
+        for k, v in sub.items():
+            if k.startswith("hidden"):
+                widths += [v, v] if isinstance(v, int) else [w for w in v if isinstance(w, int)] \
+                    if isinstance(v, list) else []
+    return float(max(batch, 1) * sum(w * w for w in widths)) if widths else None
+
+
+@dataclass(frozen=True)
+class UnitCost:
+    """Seconds per run (set-up: data loading, env and network construction), per training step and per
+    evaluation episode of one cost key, fitted on ``n`` records."""
+
+    per_run: float
+    per_update: float
+    per_episode: float
+    n: int
+
+    def seconds(self, c: Counts) -> float:
+        return self.per_run + self.per_update * c.updates + self.per_episode * c.episodes
+
+
+def _solve_shared(a: list[list[float]], b: list[float]) -> tuple[float, float]:
+    """Non-negative (per run, per episode) from the 2×2 normal equations ``a``·θ = ``b``: both if the solution is
+    non-negative, else the better of each alone, else (0, 0)."""
+    det = a[0][0] * a[1][1] - a[0][1] * a[1][0]
+    if det > 1e-9 * max(a[0][0] * a[1][1], 1e-300):
+        x = ((b[0] * a[1][1] - b[1] * a[0][1]) / det, (b[1] * a[0][0] - b[0] * a[1][0]) / det)
+        if x[0] >= 0 and x[1] >= 0:
+            return x
+    alone = [(b[i] / a[i][i], i) for i in (0, 1) if a[i][i] > 1e-12 and b[i] > 0]
+    if not alone:
+        return 0.0, 0.0
+    x_best, i_best = max(alone, key=lambda xi: xi[0] * b[xi[1]])  # the larger drop of the squared residual
+    return (x_best, 0.0) if i_best == 0 else (0.0, x_best)
+
+
+def fit_env(by_key: Mapping[str, Sequence[tuple[Counts, float]]]) -> tuple[dict[str, UnitCost], float, float]:
+    """The unit costs of the keys of one environment: t ≈ c + u_k·U + e·E, one u_k per key, the set-up c and the
+    evaluation episode's e shared by the environment's keys, non-negative, least squares over the median time of
+    each key's distinct (U, E) (the median keeps out the run that built a dataset first: its time includes the
+    build). c and e are seen where keys were run at several counts (profiles at equal sizes); else they are 0 and
+    u_k carries their share. A key on record at one count gets at most half its time as c + e·E (a set-up seen on
+    quick's long runs is not smoke's). Returns ({key: UnitCost}, c, e)."""
+    med = {k: [(c, statistics.median([t for c2, t in pts if c2 == c])) for c in dict.fromkeys(c for c, _ in pts)]
+           for k, pts in by_key.items() if pts}
+    a, b = [[0.0, 0.0], [0.0, 0.0]], [0.0, 0.0]
+    for pts in med.values():  # the shared (1, E) and t, each key's U projected out
+        suu = sum(c.updates ** 2 for c, _ in pts)
+
+        def resid(ys: list[float]) -> list[float]:
+            p = sum(c.updates * y for (c, _), y in zip(pts, ys)) / suu
+            return [y - p * c.updates for (c, _), y in zip(pts, ys)]
+        feats = [resid([1.0] * len(pts)), resid([c.episodes for c, _ in pts])]
+        rt = resid([t for _, t in pts])
+        for i in (0, 1):
+            b[i] += sum(x * y for x, y in zip(feats[i], rt))
+            for j in (0, 1):
+                a[i][j] += sum(x * y for x, y in zip(feats[i], feats[j]))
+    run, ep = _solve_shared(a, b)
+    units = {}
+    for k, pts in med.items():  # at one count, a key's set-up and evaluation take at most half its (median) run
+        scale = 1.0 if len(pts) > 1 else min(1.0, 0.5 * pts[0][1] / max(run + ep * pts[0][0].episodes, 1e-12))
+        rk, ek = run * scale, ep * scale
+        u = sum(c.updates * (t - rk - ek * c.episodes) for c, t in pts) / sum(c.updates ** 2 for c, _ in pts)
+        units[k] = UnitCost(rk, max(u, 0.0), ek, len(by_key[k]))
+    return units, run, ep
+
+
+def fit_size(points: Sequence[tuple[float, float]], b_prior: float | None = None) -> tuple[float, float]:
+    """(a, b) of seconds per update ≈ a + b · size over ``points`` (size, seconds per update), both non-negative:
+    a is the per-step overhead (Python, dispatch, small kernels), b the cost per unit of ``size_factor``. With one
+    size on record (or a fit that makes one negative) b is ``b_prior`` (the median b of the families fitted on two
+    sizes) and a the rest of the time, or, without a prior, the cost is proportional to size (a = 0)."""
+    if not points:
+        raise ValueError("fit_size needs at least one (size, seconds) point, got none")
+    n = len(points)
+    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx > 0:
+        b = sum((x - mx) * (y - my) for x, y in points) / sxx
+        if my - b * mx >= 0 and b >= 0:
+            return my - b * mx, b
+    if b_prior is not None and my - b_prior * mx >= 0:
+        return my - b_prior * mx, b_prior
+    return 0.0, my / max(mx, 1e-12)
+
+
+def run_points(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any], float]]:
+    """(paper, config, seconds) of each record that timed a whole run: newest of each run, not copied from
+    another item, not resumed, with a positive ``wall_time_s`` and a config."""
+    out = []
+    for r in latest_records(records):
+        t = r.get("wall_time_s")
+        if r.get("reused_from") or r.get("resumed_from_step") or not isinstance(t, (int, float)) or t <= 0:
+            continue
+        if isinstance(r.get("config"), Mapping) and r["config"]:
+            out.append((str(r.get("paper")), r["config"], float(t)))
+    return out
+
+
+@dataclass
+class CostModel:
+    """Unit costs per cost key, per-step costs by size per family, evaluation costs per environment, and an
+    invocation's fixed cost."""
+
+    units: dict[str, UnitCost]
+    per_size: dict[str, tuple[float, float]]  # family -> (a, b): seconds per update = a + b · size_factor
+    per_step: dict[str, float]  # family -> median seconds per update over its keys (sizes unknown)
+    per_run: dict[str, float]  # paper/env -> seconds of a run's set-up
+    per_episode: dict[str, float]  # paper/env -> seconds per evaluation episode
+    start_s: float = START_S_DEFAULT
+
+    @classmethod
+    def fit(cls, points: Sequence[tuple[str, Mapping[str, Any], float]],
+            starts: Sequence[float] = ()) -> "CostModel":
+        """The model of ``points`` (``run_points``); ``start_s``: the median of ``starts`` (measured invocations'
+        wall time beyond their runs' times, common.running.cost_records), else ``START_S_DEFAULT``."""
+        by_env: dict[str, dict[str, list[tuple[Counts, float]]]] = {}
+        sizes: dict[str, float | None] = {}
+        fams: dict[str, tuple[str, str]] = {}
+        for paper, config, t in points:
+            k = cost_key(paper, config)
+            by_env.setdefault(env_of(paper, config), {}).setdefault(k, []).append((counts(config), t))
+            sizes[k], fams[k] = size_factor(config), families(paper, config)
+        units: dict[str, UnitCost] = {}
+        per_run, per_episode = {}, {}
+        for env, by_key in by_env.items():
+            fitted, per_run[env], per_episode[env] = fit_env(by_key)
+            units.update(fitted)
+        by_family: dict[str, list[tuple[float | None, float]]] = {}
+        for k, unit in units.items():
+            for fam in fams[k]:
+                by_family.setdefault(fam, []).append((sizes[k], unit.per_update))
+        sized = {f: [(x, y) for x, y in v if x is not None] for f, v in by_family.items()}
+        two = [fit_size(v) for v in sized.values() if len({x for x, _ in v}) > 1]
+        prior = statistics.median([b for a, b in two if a > 0]) if any(a > 0 for a, _ in two) else None
+        model = cls(units, {f: fit_size(v, prior) for f, v in sized.items() if v},
+                    {f: statistics.median([y for _, y in v]) for f, v in by_family.items()}, per_run, per_episode)
+        model.start_s = max(statistics.median(starts), 0.0) if starts else START_S_DEFAULT
+        return model
+
+    def run_seconds(self, paper: str, config: Mapping[str, Any]) -> tuple[float | None, str]:
+        """(predicted seconds, basis) of one run: basis ``fit`` (its key's records), ``scaled`` (its family's per-step
+        cost at its ``size_factor``, set-up and evaluation included pro rata), ``unsized`` (its config names no
+        width: the family's median per-step cost at the sizes on record, an underestimate where the defaults are
+        wider) or ``none`` (None: nothing comparable on record)."""
+        c, unit = counts(config), self.units.get(cost_key(paper, config))
+        if unit is not None:
+            return unit.seconds(c), "fit"
+        size = size_factor(config)
+        for fam in families(paper, config):
+            if size is not None and fam in self.per_size:
+                a, b = self.per_size[fam]
+                return (a + b * size) * c.updates, "scaled"
+            if size is None and fam in self.per_step:
+                return self.per_step[fam] * c.updates, "unsized"
+        return None, "none"
+
+
+@dataclass
+class Prediction:
+    """An item's predicted core-seconds of training ``core_s`` (None when a run is not predicted), the wall
+    time of one process running them (``wall_s``: + one invocation's start) and how many runs each basis gave."""
+
+    core_s: float | None
+    start_s: float
+    bases: dict[str, int]
+
+    @property
+    def wall_s(self) -> float | None:
+        return None if self.core_s is None else self.core_s + self.start_s
+
+    def describe(self) -> str:
+        how = ", ".join(f"{n} {b}" for b, n in sorted(self.bases.items()))
+        return "model —" if self.core_s is None else f"model {self.core_s / 3600:.2f} core-h ({how})"
+
+    __str__ = describe
+
+    def beside(self, wall_s: float) -> str:
+        """The prediction beside a measured wall time (after a run)."""
+        return "" if self.wall_s is None else f"; the cost model predicted {fmt_seconds(self.wall_s)} in one " \
+            f"process ({error_pct(self.wall_s, wall_s)})"
+
+
+def predict_item(model: CostModel, paper: str, configs: Sequence[Mapping[str, Any]], seeds: int) -> Prediction:
+    """Σ over ``configs`` (one per cell) × ``seeds`` of the run's predicted seconds."""
+    total, bases = 0.0, dict[str, int]()
+    for config in configs:
+        s, basis = model.run_seconds(paper, config)
+        bases[basis] = bases.get(basis, 0) + seeds
+        total = total + s * seeds if s is not None else math.nan
+    return Prediction(None if math.isnan(total) else total, model.start_s, bases)
+
+
+def error_pct(predicted: float | None, measured: float) -> str:
+    return "—" if predicted is None or measured <= 0 else f"{100 * (predicted - measured) / measured:+.0f} %"

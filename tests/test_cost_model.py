@@ -1,0 +1,155 @@
+"""The cost model (common.running.cost_model, common.running.cost_records): its counts, keys and sizes read from cell
+configs, its fits on hand-made times, its predictions summed over an item's plan, and its error on measured items of
+the committed reference (a smoke and a quick item within 30 %). No training: everything from configs and records."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from common.running.cli import ItemPlan
+from common.running.cost_model import (
+    CostModel,
+    Counts,
+    UnitCost,
+    cost_key,
+    counts,
+    fit_env,
+    fit_size,
+    predict_item,
+    size_factor,
+)
+from common.running.cost_records import error_rows, load, predict_invocation, predict_plan, predict_plans
+
+DS = {"env": "omar/spread", "env_options": {"n_agents": 3}, "kind": "medium", "sizes": {"medium": 1000}}
+
+
+def cfg(updates=500, eval_every=25, eval_episodes=10, hidden=64, batch=1024, **more):
+    return {"dataset": DS, "method": "omar", "itd3": {"hidden": hidden, "batch_size": batch}, "updates": updates,
+            "eval_every": eval_every, "eval_episodes": eval_episodes, "ckpt_every": 50, **more}
+
+
+# ---- what a config counts ----------------------------------------------------------------------------------------
+def test_counts_of_each_config_shape():
+    assert counts(cfg()) == Counts(500, 20 * 10)
+    assert counts(cfg(finetune={"updates": 300})) == Counts(800, 200)  # MOMA-PPO's fine-tuned MA-IQL
+    assert counts({"iterations": 300, "eval_every": 60, "eval_episodes": 100}) == Counts(300, 500)
+    otc = {"offline_updates": 1000, "cvae_offline_updates": 200, "deployments": 4, "tune_updates": 50,
+           "eval_episodes": 5}
+    assert counts(otc) == Counts(1000 + 200 + 4 * 50, (4 + 1) * 5)
+    assert counts({"quantity": "min"}) == Counts(1, 0)  # trains nothing: a constant per run
+
+
+def test_cost_key_leaves_out_counts_and_the_datasets_details():
+    a = cfg()
+    b = cfg(updates=10_000, eval_every=500, eval_episodes=5) | {"dataset": {**DS, "kind": "expert", "sizes": {}}}
+    assert cost_key("omar", a) == cost_key("omar", b)  # same learner, sizes and env: one unit cost
+    assert cost_key("omar", a) != cost_key("omar", cfg(hidden=128))
+    assert cost_key("omar", a) != cost_key("omar", {**a, "dataset": {**DS, "env": "omar/tag"}})
+    assert cost_key("omar", a) != cost_key("otc", a)
+
+
+def test_size_factor():
+    assert size_factor(cfg(hidden=64, batch=1024)) == 1024 * 2 * 64 ** 2  # an integer width: two layers
+    assert size_factor({"bcq": {"hidden": [32, 16], "hidden_vae": [8], "batch_size": 4}}) == 4 * (32 ** 2 + 16 ** 2 + 8 ** 2)
+    assert size_factor({"iql_continuous": {"method": "iql"}, "updates": 5}) is None  # widths left to the defaults
+
+
+# ---- the fits ----------------------------------------------------------------------------------------------------
+def test_fit_env_recovers_set_up_step_and_episode_costs():
+    c, e, ua, ub = 2.0, 0.1, 0.01, 0.05
+    a1, a2, a3, b1 = Counts(100, 10), Counts(1000, 50), Counts(500, 100), Counts(400, 40)
+    t = {k: c + (ub if k == b1 else ua) * k.updates + e * k.episodes for k in (a1, a2, a3, b1)}
+    by_key = {"A": [(a1, t[a1]), (a1, t[a1]), (a1, 100 * t[a1]), (a2, t[a2]), (a3, t[a3])],  # one built the data
+              "B": [(b1, t[b1])]}
+    units, run, ep = fit_env(by_key)
+    assert run == pytest.approx(c) and ep == pytest.approx(e)
+    assert units["A"].per_update == pytest.approx(ua) and units["B"].per_update == pytest.approx(ub)
+    assert units["A"].seconds(a2) == pytest.approx(t[a2]) and units["A"].n == 5
+
+
+def test_fit_env_without_two_counts_puts_everything_on_the_steps():
+    units, run, ep = fit_env({"A": [(Counts(200, 20), 10.0), (Counts(200, 20), 12.0)]})
+    assert (run, ep) == (0.0, 0.0) and units["A"].per_update == pytest.approx(11.0 / 200)
+
+
+def test_fit_env_caps_the_shared_costs_at_half_a_keys_shortest_run():
+    """A set-up seen on long runs is not charged in full to a key whose runs are shorter (smoke's)."""
+    big = [(Counts(100, 0), 20.0 + 0.1 * 100), (Counts(1000, 0), 20.0 + 0.1 * 1000)]
+    units, run, _ = fit_env({"long": big, "short": [(Counts(10, 0), 4.0)]})
+    assert run == pytest.approx(20.0) and units["long"].per_run == pytest.approx(20.0)
+    assert units["short"].per_run == pytest.approx(2.0) and units["short"].per_update == pytest.approx(0.2)
+
+
+def test_fit_size():
+    assert fit_size([(10.0, 1.0 + 2 * 10), (30.0, 1.0 + 2 * 30)]) == pytest.approx((1.0, 2.0))
+    assert fit_size([(10.0, 5.0)], b_prior=0.2) == pytest.approx((3.0, 0.2))  # one size: the prior's slope
+    assert fit_size([(10.0, 5.0)]) == pytest.approx((0.0, 0.5))  # no prior: proportional to size
+    with pytest.raises(ValueError, match="at least one"):
+        fit_size([])
+
+
+# ---- predictions ---------------------------------------------------------------------------------------------------
+def test_run_seconds_bases_and_item_sums():
+    fitted = cfg()
+    model = CostModel({cost_key("omar", fitted): UnitCost(1.0, 0.02, 0.5, 3)},
+                      {"omar/omar/omar/spread": (0.001, 1e-9)}, {"omar/omar/omar/spread": 0.03}, {}, {}, start_s=2.0)
+    assert model.run_seconds("omar", fitted) == (pytest.approx(1.0 + 0.02 * 500 + 0.5 * 200), "fit")
+    wider = cfg(hidden=128)
+    assert model.run_seconds("omar", wider) == (pytest.approx((0.001 + 1e-9 * size_factor(wider)) * 500), "scaled")
+    unsized = {**fitted, "itd3": {"batch_size": 1024}}
+    assert model.run_seconds("omar", unsized) == (pytest.approx(0.03 * 500), "unsized")
+    assert model.run_seconds("omar", {**fitted, "method": "bc"}) == (None, "none")
+    p = predict_item(model, "omar", [fitted, wider], seeds=3)
+    assert p.core_s == pytest.approx(3 * (111.0 + model.run_seconds("omar", wider)[0]))
+    assert p.wall_s == pytest.approx(p.core_s + 2.0) and p.bases == {"fit": 3, "scaled": 3}
+    assert "core-h (3 fit, 3 scaled)" in p.describe() and "+" in p.beside(p.wall_s / 1.2)
+    gap = predict_item(model, "omar", [fitted, {**fitted, "method": "bc"}], seeds=1)
+    assert gap.core_s is None and gap.wall_s is None and gap.bases == {"fit": 1, "none": 1}
+
+
+def test_predict_plans_todo_whole_grid_and_copied_runs():
+    model = load()[0]
+    plan = ItemPlan("omar", "table1", cells=1, grid=1, seeds=[0, 1], runs=2, done=1, configs=[cfg()],
+                    todo_runs=[(cfg(), 1)])
+    whole, todo = predict_plan(plan, todo=False), predict_plan(plan)
+    assert whole is not None and todo is not None and whole.core_s == pytest.approx(2 * todo.core_s)
+    assert todo.core_s == pytest.approx(predict_item(model, "omar", [cfg()], 1).core_s)
+    assert predict_plan(ItemPlan("omar", "table1", needs="the SMAX maps")) is None
+    # a later item's run with an earlier item's config and seed is copied (reuse_from), another seed is trained
+    later = ItemPlan("omar", "figure1", seeds=[1, 2], configs=[cfg()], todo_runs=[(cfg(), 1), (cfg(), 2)])
+    first, second = predict_plans([plan, later])
+    assert second is not None and second.bases == {**todo.bases, "copied": 1}
+    assert second.core_s == pytest.approx(todo.core_s)
+    other_paper = predict_plans([plan, ItemPlan("otc", "table1", todo_runs=[(cfg(), 1)])])[1]
+    assert other_paper is not None and "copied" not in other_paper.bases
+
+
+# ---- against measured items ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def measured():
+    model, invs = load()
+    return model, {inv.name: inv for inv in invs}
+
+
+@pytest.mark.parametrize("name", ["smoke/omar/table2", "smoke/cast_bcq/table1", "quick/moma_ppo/table3",
+                                  "quick/otc/figure7"])
+def test_measured_items_within_30_percent(measured, name):
+    """The wall time of a measured invocation that ran one process, and its core time (Σ of its runs' times),
+    against the model's predictions for its runs (their configs as recorded)."""
+    model, invs = measured
+    inv = invs[name]
+    assert inv.sequential and len(inv.runs) == inv.planned
+    p = predict_invocation(model, inv)
+    assert p.core_s is not None and p.wall_s is not None and set(p.bases) == {"fit"}
+    assert abs(p.wall_s / inv.wall_s - 1) < 0.30, (name, p.wall_s, inv.wall_s)
+    assert abs(p.core_s / inv.run_s - 1) < 0.30, (name, p.core_s, inv.run_s)
+
+
+def test_error_rows_cover_every_measured_invocation(measured):
+    rows = error_rows()
+    assert [r[0] for r in rows] == list(measured[1]) and all(len(r) == 9 for r in rows)
+    assert not any(math.isnan(float(r[4].split()[0])) for r in rows if r[4] != "—")
+    with pytest.raises(ValueError, match="leave_out='some' is not allowed"):
+        error_rows(leave_out="some")
