@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -145,9 +145,9 @@ class AWAC(StackableLearner):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        super().__init__((cfg or AWACConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
-                         device=device, dtype=dtype)
-        cfg, O, A, N = self.cfg, self.obs_dim, self.act_dim, self.n_agents
+        cfg = (cfg or AWACConfig()).validate()
+        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, device=device, dtype=dtype)
+        O, A, N = self.obs_dim, self.act_dim, self.n_agents
 
         def build(n_seeds: int) -> dict[str, nn.Module]:
             return {"actor": StateFreeGaussianActor(n_seeds * N, O, A, cfg.hidden, cfg.log_std_bounds,
@@ -156,7 +156,9 @@ class AWAC(StackableLearner):
                     "critic": TwinCritic(n_seeds * N, O, A, cfg.hidden)}
 
         big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
-        self.actor, self.critic = big["actor"], big["critic"]
+        actor, critic = big["actor"], big["critic"]
+        assert isinstance(actor, StateFreeGaussianActor) and isinstance(critic, TwinCritic)  # what build made
+        self.actor, self.critic = actor, critic
         self.critic_target = copy.deepcopy(self.critic)
         for p in self.critic_target.parameters():
             p.requires_grad_(False)
@@ -299,6 +301,11 @@ class AWAC(StackableLearner):
         """The deterministic action clip(mu(o), -max_action, max_action), padded dims 0: [M, E, O] -> [M, E, A]."""
         a = self.actor.mean(obs).clamp(-self.cfg.max_action, self.cfg.max_action)
         return self._mask(a)
+
+    @overload
+    def act(self, obs: np.ndarray) -> np.ndarray: ...
+    @overload
+    def act(self, obs: Tensor) -> Tensor: ...
 
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out); no randomness, no training stream."""

@@ -177,12 +177,14 @@ class BCQ(BCQData, BCQActing, StackableLearner):
             return nets
 
         big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
-        self.vae, self.actor, self.critic = big["vae"], big["actor"], big["critic"]
-        self.vae1 = big.get("vae1")
+        vae, actor, critic, vae1 = big["vae"], big["actor"], big["critic"], big.get("vae1")
+        assert isinstance(vae, VAE) and isinstance(actor, PerturbationActor) and isinstance(critic, TwinCritic)
+        assert vae1 is None or isinstance(vae1, VAE)  # what build made
+        self.vae, self.actor, self.critic, self.vae1 = vae, actor, critic, vae1
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
-        vae_params = [*self.vae.parameters(), *(self.vae1.parameters() if self.mabcq else ())]
+        vae_params = [*self.vae.parameters(), *(self._g1().parameters() if self.mabcq else ())]
         self.vae_opt = torch.optim.Adam(vae_params, lr=cfg.lr if cfg.vae_lr is None else cfg.vae_lr)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
@@ -193,6 +195,12 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         self.lmbda = self._member_values("lmbda", lambda v: v, 3)  # a number or [M, 1, 1] (targets are [M, B, K])
         self.one_minus_lmbda = (None if not torch.is_tensor(self.lmbda)  # a number: 1 - lambda computed in the loss
                                 else self._member_values("lmbda", lambda v: 1.0 - v, 3))
+
+    def _g1(self) -> VAE:
+        """MABCQ's G1 on ([o, o'], a) (BCQ has none)."""
+        if self.vae1 is None:
+            raise AttributeError(f"variant={self.cfg.variant!r} has no G1 (vae1): it is MABCQ's")
+        return self.vae1
 
     def _member_values(self, name: str, fn: Callable[[float], float], dims: int) -> float | Tensor:
         """``fn`` of config field ``name`` (a ``GROUP_FIELDS`` one): a number as a run alone reads it, or (one value
@@ -247,7 +255,7 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         if not self.mabcq:
             return loss
         obs2 = torch.cat([obs, batch["next_obs"]], dim=-1)  # [M, B, 2O]
-        return loss + vae_loss(self.vae1, obs2, act, self._randn((M, B, self.latent_dim)), self.kl_weight)[0]
+        return loss + vae_loss(self._g1(), obs2, act, self._randn((M, B, self.latent_dim)), self.kl_weight)[0]
 
     @torch.no_grad()
     def latent_means(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
@@ -256,7 +264,7 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         mu = self.vae.encode(obs, act)[0]
         if not self.mabcq:
             return mu, None
-        return mu, self.vae1.encode(torch.cat([obs, batch["next_obs"]], dim=-1), act)[0]
+        return mu, self._g1().encode(torch.cat([obs, batch["next_obs"]], dim=-1), act)[0]
 
     @torch.no_grad()
     def target_value(self, batch: Mapping[str, Tensor]) -> Tensor:
@@ -284,6 +292,8 @@ class BCQ(BCQData, BCQActing, StackableLearner):
             q1, q2 = self.critic(obs, act)
             q1 = q1.squeeze(-1)  # [M, B]
             return critic_td_loss(q1, q2.squeeze(-1), y), None, {"q1": q1.detach().mean(-1)}
+        if mu is None or mu1 is None:
+            raise ValueError("MABCQ's critic loss needs the VAEs' latent means mu and mu1 (latent_means)")
         q1 = self.critic.q1(obs, act).squeeze(-1)  # [M, B]
         w = mabcq_weights(mu, mu1, q1.detach(), rew, y, self.cfg.gamma, self.cfg.guard)  # [M, B, L]
         M = w.shape[0]
@@ -359,17 +369,18 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         return f"{super().stack_signature()}|state_dim={self.state_dim}"
 
     def _empty_stack(self, cfg: BCQConfig, seeds: Sequence[int]) -> "BCQ":
-        maps = dict(state_dim=self.state_dim, join=self.join, split_actions=self.split_actions) if self.central else {}
+        maps: dict[str, Any] = (dict(state_dim=self.state_dim, join=self.join, split_actions=self.split_actions)
+                                if self.central else {})
         return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
                           dtype=self.dtype, **maps)
 
     def _stack_extra(self, learners: Sequence["BCQ"]) -> None:
         if self.mabcq:  # G1: a module of MABCQ's only (not in _NETS)
-            stack_module_states(self.vae1, [lr.vae1 for lr in learners])
+            stack_module_states(self._g1(), [lr._g1() for lr in learners])
         self.act_seeds = [s for lr in learners for s in lr.act_seeds]  # each run selects with its own z, as alone
 
     def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
         if self.mabcq:
-            state["vae1"] = slice_module_state(self.vae1, seeds, self.n_seeds)
+            state["vae1"] = slice_module_state(self._g1(), seeds, self.n_seeds)
         state.update(opt_states)
         return state

@@ -8,17 +8,41 @@ Shapes: M members, S seeds, E episodes, N agents, K candidates, O obs dim, A act
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from common.algos.bcq_config import BCQConfig
+    from common.networks.heads import PerturbationActor, TwinCritic
 
 ACT_STREAM = 0xB0C  # spawn key of the action-selection generator (apart from the training stream)
 
 
 class BCQActing:
     """BCQ's action selection and acting; reads the learner's networks, config, shapes and ``act_seeds``."""
+
+    if TYPE_CHECKING:  # what acting reads of the learner (common.algos.bcq.BCQ), typed for the checker
+        cfg: BCQConfig
+        actor: PerturbationActor
+        critic: TwinCritic
+        central: bool
+        state_dim: int | None
+        obs_dim: int
+        latent_dim: int
+        n_seeds: int
+        n_agents: int
+        n_members: int
+        device: torch.device
+        dtype: torch.dtype
+        split_actions: Callable[[np.ndarray], np.ndarray]
+
+        def _randn(self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None = None,
+                   clip: float | None = None) -> Tensor: ...
+
+        def _candidates(self, actor: PerturbationActor, obs: Tensor, z: Tensor) -> Tensor: ...
 
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -32,6 +56,11 @@ class BCQActing:
         cand = self._candidates(self.actor, o_k, z)  # [M, E, K, A]
         best = self.critic.q1(o_k, cand).squeeze(-1).argmax(dim=-1)  # [M, E]
         return cand.gather(2, best[:, :, None, None].expand(M, E, 1, cand.shape[-1])).squeeze(2)
+
+    @overload
+    def act(self, obs: np.ndarray, generator: torch.Generator | list[torch.Generator] | None = None) -> np.ndarray: ...
+    @overload
+    def act(self, obs: Tensor, generator: torch.Generator | list[torch.Generator] | None = None) -> Tensor: ...
 
     def act(self, obs: np.ndarray | Tensor, generator: torch.Generator | list[torch.Generator] | None = None
             ) -> np.ndarray | Tensor:
@@ -54,8 +83,8 @@ class BCQActing:
         with torch.inference_mode():
             a = self.select(xm, generator)  # [M, E, A]
         if self.central:
-            out = np.asarray(self.split_actions(a.cpu().numpy()))  # [S, E, N, A]
-            return out if is_np else torch.as_tensor(out, device=self.device)
+            split = np.asarray(self.split_actions(a.cpu().numpy()))  # [S, E, N, A]
+            return split if is_np else torch.as_tensor(split, device=self.device)
         out = a.reshape(S, self.n_agents, E, -1).permute(0, 2, 1, 3)  # [S, E, N, A]
         return out.cpu().numpy() if is_np else out
 

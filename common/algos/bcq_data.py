@@ -6,7 +6,8 @@ Shapes: T dataset rows, M members, B batch, N agents, O obs dim, A action dim, J
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,11 +15,29 @@ from torch import Tensor
 
 from common.datasets.sampling import gather_members
 
+if TYPE_CHECKING:
+    from common.algos.bcq_config import BCQConfig
+
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 
 
 class BCQData:
     """BCQ's data side; reads the learner's view, shapes, ``join``, device and training streams."""
+
+    if TYPE_CHECKING:  # what the data side reads of the learner (common.algos.bcq.BCQ), typed for the checker
+        cfg: BCQConfig
+        central: bool
+        state_dim: int | None
+        obs_dim: int
+        act_dim: int
+        act_dims: tuple[int, ...]
+        agents: Tensor  # [M] each member's agent
+        device: torch.device
+        dtype: torch.dtype
+        join: Callable[[np.ndarray], np.ndarray]
+
+        def sample_rows(self, data: Mapping[str, Tensor], *, per_seed: bool = False, generator=None,
+                        replace: bool | None = None) -> Tensor: ...
 
     # ---- data ---------------------------------------------------------------------------------
     def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -26,12 +45,11 @@ class BCQData:
         independent: obs / next_obs [T, N, O], actions [T, N, A], rewards [T, N], terminals [T];
         central: obs / next_obs [T, 1, O] (state or agent 0's obs), actions [T, 1, J] = join(actions),
         rewards [T, 1] (mean over agents), terminals [T]. drop_terminals adds rows [T'] (the non-terminal rows)."""
-        dt = dict(device=self.device, dtype=self.dtype)
         if self.central:
             out = self._central_tensors(tensors)
         else:
             out = {k: tensors[k] for k in BATCH_KEYS}
-        out = {k: v.to(**dt) for k, v in out.items()}
+        out = {k: v.to(device=self.device, dtype=self.dtype) for k, v in out.items()}
         if self.cfg.drop_terminals:  # the code's quirk: terminal rows never reach the buffer
             out["rows"] = torch.nonzero(out["terminals"] == 0).squeeze(-1)  # [T'] int64
             if out["rows"].numel() == 0:

@@ -136,7 +136,7 @@ class DiscreteIQL(MemberLayout):
         super().__init__(cfg, obs_dims, n_actions, n_seeds, seeds, seed, cfg.method == "iql", "joint", device, dtype)
         self.n_actions = self.act_dims
         self.unit_k = int(np.prod(self.n_actions)) if self.central else self.act_dim  # choices of a unit
-        self.nets = self._build_members(self._build)  # seed s's networks from seeds[s] alone
+        self.nets = self._build_nets(self._build)  # seed s's networks from seeds[s] alone
         self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]) for k in ("q1", "q2", "qmix") if k in self.nets})
         for p in self.targets.parameters():
             p.requires_grad_(False)

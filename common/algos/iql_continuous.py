@@ -62,7 +62,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -136,7 +136,7 @@ class ContinuousIQLConfig:
         if isinstance(self.hidden, (list, tuple)):
             self.hidden = tuple(self.hidden)
         if isinstance(self.log_std_bounds, (list, tuple)):
-            self.log_std_bounds = tuple(float(b) for b in self.log_std_bounds)
+            self.log_std_bounds = cast("tuple[float, float]", tuple(float(b) for b in self.log_std_bounds))
         self.expectile, self.beta = as_tuple(self.expectile), as_tuple(self.beta)
 
     def validate(self) -> "ContinuousIQLConfig":
@@ -190,7 +190,7 @@ class ContinuousIQL(MemberLayout):
         cfg = (cfg or ContinuousIQLConfig()).validate()
         super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds, seed, cfg.method == "iql", cfg.central_obs, device,
                          dtype)
-        self.nets = self._build_members(self._build)
+        self.nets = self._build_nets(self._build)
         self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]) for k in ("q1", "q2", "qmix", "enc")
                                       if k in self.nets and cfg.method != "bc"})
         for p in self.targets.parameters():
@@ -206,7 +206,8 @@ class ContinuousIQL(MemberLayout):
         cfg, N = self.cfg, self.n_agents
         m = n_seeds * self.n_units
         X = self.unit_obs + (cfg.memory_dim if cfg.memory_len > 0 else 0)
-        nets = {"pi": GaussianActor(m, X, self.unit_act, cfg.hidden, squash=True, log_std_bounds=cfg.log_std_bounds)}
+        nets: dict[str, nn.Module] = {"pi": GaussianActor(m, X, self.unit_act, cfg.hidden, squash=True,
+                                                         log_std_bounds=cfg.log_std_bounds)}
         if cfg.method != "bc":
             nets.update(q1=EnsembleMLP(m, X + self.unit_act, 1, cfg.hidden),
                         q2=EnsembleMLP(m, X + self.unit_act, 1, cfg.hidden), v=EnsembleMLP(m, X, 1, cfg.hidden))
@@ -224,7 +225,7 @@ class ContinuousIQL(MemberLayout):
         mean, log_std = self.nets["pi"](x)
         return tanh_gaussian_log_prob(mean, log_std, act_u, self.cfg.act_eps, self._unit_act_mask[:, None, :])
 
-    def _q(self, nets: Mapping[str, nn.Module], x: Tensor, act_u: Tensor) -> tuple[Tensor, Tensor]:
+    def _q(self, nets: nn.ModuleDict, x: Tensor, act_u: Tensor) -> tuple[Tensor, Tensor]:
         xa = torch.cat([x, act_u], dim=-1)
         return nets["q1"](xa).squeeze(-1), nets["q2"](xa).squeeze(-1)  # [M, B] each
 

@@ -152,7 +152,9 @@ class ITD3(ITD3Data, StackableLearner):
             return {"actor": actor, "critic": TwinCritic(n_seeds * N, Oc, Ac, H, input_norm=cfg.input_norm)}
 
         nets = self._build_members(build)  # seed before building: member (s, i) from seeds[s] only
-        self.actor, self.critic = nets["actor"], nets["critic"]
+        actor, critic = nets["actor"], nets["critic"]
+        assert isinstance(actor, DeterministicActor) and isinstance(critic, TwinCritic)  # what build made
+        self.actor, self.critic = actor, critic
         self.actor_target = copy.deepcopy(self.actor)  # hard_update: parameters and BN buffers
         self.critic_target = copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
@@ -344,6 +346,7 @@ class ITD3(ITD3Data, StackableLearner):
                                          f"(critic {closs.detach().tolist()}, actor {aloss.detach().tolist()})")
         if self.step % cfg.log_every:
             return {}
+        assert cnorm is not None and anorm is not None  # a logged update: _clip computed both norms
         return {"critic_loss": closs.detach(), "actor_loss": aloss, "critic_grad_norm": cnorm,
                 "actor_grad_norm": anorm, **cinfo, **ainfo}
 

@@ -8,12 +8,16 @@ Shapes: M members, B batch, K sampled actions, S seeds, N agents, O obs dim, A a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from common.algos.itd3_losses import with_next_actions
 from common.datasets.sampling import gather_members
+
+if TYPE_CHECKING:
+    from common.algos.itd3_config import ITD3Config
 
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 ICQ_KEYS = ("next_actions", "next_valid")
@@ -22,6 +26,20 @@ ICQ_KEYS = ("next_actions", "next_valid")
 
 class ITD3Data:
     """ITD3's data and critic inputs; reads the learner's config, shapes, device and training streams."""
+
+    if TYPE_CHECKING:  # what the data side reads of the learner (common.algos.itd3.ITD3), typed for the checker
+        cfg: ITD3Config
+        joint: bool  # critic_input == "joint"
+        n_seeds: int
+        n_agents: int
+        act_dim: int
+        agents: Tensor  # [M] each member's agent
+        own_slot: Tensor  # [M, 1, N, 1] member m's own action slot (joint critic)
+        device: torch.device
+        dtype: torch.dtype
+
+        def sample_rows(self, data: Mapping[str, Tensor], *, per_seed: bool = False, generator=None,
+                        replace: bool | None = None) -> Tensor: ...
 
     # ---- data ---------------------------------------------------------------------------------
     def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -100,6 +100,7 @@ class TD3BC(StackableLearner):
     _NETS = ("actor", "critic", "actor_target", "critic_target")
     _OPTS = ("actor_opt", "critic_opt")
     GROUP_FIELDS: tuple[str, ...] = ()  # every config field is shared by the stacked runs
+    cfg: TD3BCConfig  # set by MemberLearner.__init__ (validated)
 
     def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int, cfg: TD3BCConfig | None = None,
                  seeds: Sequence[int] | None = None, device: str | torch.device = "cpu",
@@ -114,21 +115,26 @@ class TD3BC(StackableLearner):
                     "critic": TwinCritic(n_seeds * N, O, A, cfg.hidden)}
 
         big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
-        self.actor, self.critic = big["actor"], big["critic"]
+        actor, critic = big["actor"], big["critic"]
+        assert isinstance(actor, DeterministicActor) and isinstance(critic, TwinCritic)  # what build made
+        self.actor, self.critic = actor, critic
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
-        dt = dict(device=self.device, dtype=dtype)
-        mean = torch.zeros(self.n_agents, O, **dt) if obs_mean is None else torch.as_tensor(obs_mean, **dt)
-        std = torch.ones(self.n_agents, O, **dt) if obs_std is None else torch.as_tensor(obs_std, **dt)
+        dev = self.device
+        mean = (torch.zeros(self.n_agents, O, device=dev, dtype=dtype) if obs_mean is None
+                else torch.as_tensor(obs_mean, device=dev, dtype=dtype))
+        std = (torch.ones(self.n_agents, O, device=dev, dtype=dtype) if obs_std is None
+               else torch.as_tensor(obs_std, device=dev, dtype=dtype))
         if mean.shape != (self.n_agents, O) or std.shape != (self.n_agents, O):
             raise ValueError(f"obs_mean / obs_std must be [N={self.n_agents}, O={O}], got {tuple(mean.shape)}, "
                              f"{tuple(std.shape)}")
         on = cfg.normalize_obs
-        self.obs_mean = mean[self.agents][:, None] if on else torch.zeros(M, 1, O, **dt)  # [M, 1, O]
-        self.obs_scale = (std[self.agents][:, None] + cfg.obs_eps) if on else torch.ones(M, 1, O, **dt)
+        self.obs_mean = mean[self.agents][:, None] if on else torch.zeros(M, 1, O, device=dev, dtype=dtype)  # [M, 1, O]
+        self.obs_scale = (std[self.agents][:, None] + cfg.obs_eps) if on else torch.ones(M, 1, O, device=dev,
+                                                                                         dtype=dtype)
 
     @classmethod
     def from_dataset(cls, data, cfg: TD3BCConfig | None = None, seeds: Sequence[int] = (0,),
@@ -216,7 +222,7 @@ class TD3BC(StackableLearner):
         return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, lambda x: self.actor(self.norm(x)),
                           self.dtype, self.device)
 
-    def policy(self) -> Callable[[np.ndarray], np.ndarray]:
+    def policy(self) -> Callable[[np.ndarray | Tensor], np.ndarray | Tensor]:
         return self.act
 
     # ---- checkpoints --------------------------------------------------------------------------

@@ -149,10 +149,11 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         dtype: torch.dtype = torch.float32,
         cuda_graph: bool | None = None,
     ):
-        super().__init__((cfg or MAPPOConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
-                         device=device, dtype=dtype)
-        cfg, S, N, M, O, A = self.cfg, self.n_seeds, self.n_agents, self.n_members, self.obs_dim, self.act_dim
+        cfg = (cfg or MAPPOConfig()).validate()
+        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, device=device, dtype=dtype)
+        S, N, M, O, A = self.n_seeds, self.n_agents, self.n_members, self.obs_dim, self.act_dim
         self.discrete = cfg.policy == "categorical"
+        self.n_actions: tuple[int, ...] | None = None  # choices per agent (categorical only)
         if self.discrete:
             if n_actions is None or len(n_actions) != len(self.act_dims) or any(int(k) < 1 for k in n_actions):
                 raise ValueError(f"policy='categorical' needs n_actions (choices per agent, >= 1), got {n_actions!r}")
@@ -162,8 +163,6 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
             self.n_actions = tuple(int(k) for k in n_actions)
         elif n_actions is not None:
             raise ValueError("n_actions is for policy='categorical' only (policy='gaussian')")
-        else:
-            self.n_actions = None
         self.joint_obs_dim = sum(self.obs_dims)
         self.emb_dim = int(emb_dim)
         if self.emb_dim < 0 or (encoder is not None and self.emb_dim < 1):
@@ -188,13 +187,14 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
 
         def build(n_seeds: int) -> dict[str, nn.Module]:
             n_agents_members, n_mixers = n_seeds * N, n_seeds
-            if self.discrete:
+            actor: CategoricalActor | GaussianActor
+            if self.n_actions is not None:  # categorical
                 actor = CategoricalActor(n_agents_members, X, max(self.n_actions), hidden)
             else:
                 actor = GaussianActor(n_agents_members, X, A, hidden, squash=False, log_std_bounds=cfg.log_std_bounds,
                                       head_init_scale=cfg.head_init_scale)
-            nets = {"actor": actor, "critic": ValueNet(n_agents_members, X, hidden),
-                    "mixer": EnsembleMLP(n_mixers, self.joint_obs_dim, N + 1, hidden)}
+            nets: dict[str, nn.Module] = {"actor": actor, "critic": ValueNet(n_agents_members, X, hidden),
+                                          "mixer": EnsembleMLP(n_mixers, self.joint_obs_dim, N + 1, hidden)}
             if L > 0:  # built last: without histories the other networks are built as before
                 nets["encoder"] = SelfAttentionHistoryEncoder(n_agents_members, O + A, self.emb_dim, L)
             return nets
@@ -221,7 +221,7 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(N)], dtype=dtype)  # [N, A]
         self.act_mask = am.to(self.device)  # [N, A]
         self._act_mask_m = am.repeat(S, 1).to(self.device)[:, None, :]  # [M, 1, A]
-        if self.discrete:
+        if self.n_actions is not None:  # categorical
             K = max(self.n_actions)
             lm = torch.tensor([[0.0 if k < self.n_actions[i] else ILLEGAL_LOGIT for k in range(K)] for i in range(N)],
                               dtype=dtype)
@@ -257,8 +257,8 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         GAE advantages (normalised) and returns, all [S, n]. ``lengths`` [S]: seed s's buffer is its first
         lengths[s] rows (its row lengths[s] - 1 a time-out; advantages normalised over its rows, unbiased std)."""
         cfg = self.cfg
-        x = self._inputs(data["obs"], data["memory"])
-        nx = self._inputs(data["next_obs"], data["next_memory"])
+        x = self._inputs(data["obs"], data.get("memory"))
+        nx = self._inputs(data["next_obs"], data.get("next_memory"))
         logp = self._per_seed(self._log_prob(self._dist(x), data["actions"]))  # [S, n, N]
         v, nv = self._values(x, data["joint"]), self._values(nx, data["next_joint"])  # [S, n]
         if lengths is None:
@@ -276,18 +276,18 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         return {"logp": logp, "values": v, "returns": ret, "advantages": (adv - mean) / (std + cfg.adv_eps) * w,
                 "raw_advantages": adv}
 
-    def losses(self, mb: Mapping[str, Tensor], alpha: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def losses(self, mb: Mapping[str, Tensor | None], alpha: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Total loss [S] of one minibatch and the new alpha [S] (see the module docstring for each term).
         mb: obs / actions [M, B, ...], memory [M, B, ...] or None, joint [S, B, Oj], logp_old [S, B, N],
         values_old / returns / advantages [S, B]."""
-        cfg = self.cfg
-        x = self._inputs(mb["obs"], mb["memory"])
+        cfg, t = self.cfg, {k: v for k, v in mb.items() if v is not None}  # t: the tensors (all but a None memory)
+        x = self._inputs(t["obs"], mb["memory"])
         dist = self._dist(x)
-        logp = self._per_seed(self._log_prob(dist, mb["actions"]))  # [S, B, N]
-        ratio = joint_ratio(logp, mb["logp_old"], cfg.ratio_log_max)  # [S, B]
-        actor = ppo_actor_loss(ratio, mb["advantages"], cfg.clip)  # [S]
-        values = self._values(x, mb["joint"])  # [S, B]
-        critic = ppo_critic_loss(values, mb["values_old"], mb["returns"], cfg.value_clip)  # [S]
+        logp = self._per_seed(self._log_prob(dist, t["actions"]))  # [S, B, N]
+        ratio = joint_ratio(logp, t["logp_old"], cfg.ratio_log_max)  # [S, B]
+        actor = ppo_actor_loss(ratio, t["advantages"], cfg.clip)  # [S]
+        values = self._values(x, t["joint"])  # [S, B]
+        critic = ppo_critic_loss(values, t["values_old"], t["returns"], cfg.value_clip)  # [S]
         total = actor + cfg.critic_coef * critic
         zero = torch.zeros_like(actor)
         entropy, bonus, penalty = zero, zero, zero
@@ -316,14 +316,15 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         lengths = self._lengths(batch.get("lengths"), n)  # None: every seed's buffer is all n rows
         tg = self.targets(data, lengths)
         B = cfg.minibatch_size
-        ks = {n_minibatches(c, B) for c in (lengths.tolist() if lengths is not None else [n])}
+        counts = lengths.tolist() if lengths is not None else [n]
+        ks = {n_minibatches(c, B) for c in counts}
         if len(ks) > 1:
-            raise ValueError(f"buffers of lengths {lengths.tolist()} hold different numbers of minibatches of {B} "
+            raise ValueError(f"buffers of lengths {counts} hold different numbers of minibatches of {B} "
                              f"({sorted(ks)}): seeds updated together must take the same number of Adam steps")
         k = ks.pop()
         ar_m = torch.arange(M, device=self.device)[:, None]  # [M, 1]
         ar_s = torch.arange(S, device=self.device)[:, None]  # [S, 1]
-        member = {"obs": data["obs"], "actions": data["actions"], "memory": data["memory"]}
+        member = {"obs": data["obs"], "actions": data["actions"], "memory": data.get("memory")}
         seed = {"joint": data["joint"], "logp_old": tg["logp"], "values_old": tg["values"],
                 "returns": tg["returns"], "advantages": tg["advantages"]}
         sums: dict[str, Tensor] = {}

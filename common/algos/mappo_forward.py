@@ -27,15 +27,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from common.algos.ppo import mix_values, obs_moments
 from common.networks.history import HistoryPolicy
+
+if TYPE_CHECKING:
+    from common.algos.mappo_config import MAPPOConfig
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 BATCH_KEYS = ("obs", "next_obs", "actions", "rewards", "masks", "zetas")
@@ -43,6 +46,32 @@ BATCH_KEYS = ("obs", "next_obs", "actions", "rewards", "masks", "zetas")
 
 class MAPPOForward:
     """MAPPO's layout, forward pieces, batch layout and acting; reads the learner's networks, config and shapes."""
+
+    if TYPE_CHECKING:  # what the forward side reads of the learner (common.algos.mappo.MAPPO), typed for the checker
+        cfg: MAPPOConfig
+        actor: nn.Module  # GaussianActor or CategoricalActor
+        critic: nn.Module
+        mixer: nn.Module
+        encoder: nn.Module | None
+        discrete: bool
+        obs_dims: tuple[int, ...]
+        n_seeds: int
+        n_agents: int
+        n_members: int
+        obs_dim: int
+        act_dim: int
+        emb_dim: int
+        memory_len: int
+        history_dim: int
+        obs_mu: Tensor  # [S, N, O]
+        obs_sd: Tensor  # [S, N, O]
+        obs_stats_set: bool
+        act_gens: list[torch.Generator]
+        device: torch.device
+        dtype: torch.dtype
+        _joint_idx: Tensor  # [Oj]
+        _act_mask_m: Tensor  # [M, 1, A]
+        _logit_bias: Tensor  # [M, 1, K]
 
     # ---- layout -------------------------------------------------------------------------------
     def _to_members(self, x: Tensor) -> Tensor:
@@ -115,7 +144,7 @@ class MAPPOForward:
     def _log_prob(self, dist: tuple[Tensor, Tensor | None], act_m: Tensor) -> Tensor:
         """log pi(a | x) [M, B]; act_m [M, B, A] (categorical: the index in [..., 0])."""
         first, log_std = dist
-        if self.discrete:
+        if log_std is None:  # categorical
             return first.gather(-1, act_m[..., :1].long()).squeeze(-1)
         z = (act_m - first) * torch.exp(-log_std)
         return ((-0.5 * z.square() - log_std - _LOG_SQRT_2PI) * self._act_mask_m).sum(-1)
@@ -134,7 +163,8 @@ class MAPPOForward:
         return y.view(S, N, *y.shape[1:]).transpose(1, 2)
 
     def prepare(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        """Checks a rollout batch and lays it out for the update: member tensors [M, n, ...], seed tensors [S, n]."""
+        """Checks a rollout batch and lays it out for the update: member tensors [M, n, ...] (memory / next_memory
+        only with a memory input), joint obs [S, n, Oj], seed tensors [S, n]."""
         missing = [k for k in BATCH_KEYS if k not in batch]
         if missing:
             raise KeyError(f"MAPPO batch lacks {missing}; it needs {list(BATCH_KEYS)} (+ memory / next_memory)")
@@ -154,10 +184,13 @@ class MAPPOForward:
         for k, v in seed_t.items():
             if v.shape != (S, n):
                 raise ValueError(f"{k} must be [S, n] = {(S, n)}, got {tuple(v.shape)}")
-        return {"obs": self._to_members(obs), "next_obs": self._to_members(next_obs), "actions": self._to_members(act),
-                "joint": self._joint_obs(obs), "next_joint": self._joint_obs(next_obs),
-                "memory": self._memory_members(batch.get("memory"), n),
-                "next_memory": self._memory_members(batch.get("next_memory"), n, "next_memory"), **seed_t}
+        out = {"obs": self._to_members(obs), "next_obs": self._to_members(next_obs), "actions": self._to_members(act),
+               "joint": self._joint_obs(obs), "next_joint": self._joint_obs(next_obs), **seed_t}
+        for key in ("memory", "next_memory"):  # [M, n, ...], absent without a memory input
+            mem = self._memory_members(batch.get(key), n, key)
+            if mem is not None:
+                out[key] = mem
+        return out
 
     def _lengths(self, lengths: Any, n: int) -> Tensor | None:
         """The batch's per-seed buffer lengths [S] (long), None when absent or all equal to n (the plain path)."""
@@ -217,11 +250,12 @@ class MAPPOForward:
                 noise = torch.cat([F.pad(draw((N, int(c), *shape[1:]), generator=g, device=self.device,
                                               dtype=self.dtype), (0, 0, 0, shape[0] - int(c)), value=fill)
                                    for g, c in zip(gens, counts)])
-        if self.discrete:
+        first, log_std = dist
+        if log_std is None:  # categorical
             g = -torch.log(-torch.log(noise.clamp_(min=1e-20)))
-            a = (dist[0] + g).argmax(-1, keepdim=True).to(self.dtype)  # [M, E, 1]
+            a = (first + g).argmax(-1, keepdim=True).to(self.dtype)  # [M, E, 1]
         else:
-            a = (dist[0] + noise * dist[1].exp()) * self._act_mask_m  # [M, E, A]
+            a = (first + noise * log_std.exp()) * self._act_mask_m  # [M, E, A]
         logp = self._log_prob(dist, a)  # [M, E]
         return self._out(self._per_seed(a), is_np), self._out(self._per_seed(logp), is_np)
 

@@ -4,11 +4,12 @@ several runs side by side as one learner of all their seeds and their streams (c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import Tensor, nn
 
 from common.algos.mappo_graph import eager_adam
 from common.algos.members import MemberStreams
@@ -19,12 +20,43 @@ from common.algos.state import (
     stack_optimizer_states,
 )
 
+if TYPE_CHECKING:
+    from common.algos.mappo_config import MAPPOConfig
+
 __all__ = ["MAPPOStacking"]
 
 
 class MAPPOStacking:
     """The stacking half of ``MAPPO`` (a mixin: it reads the learner's modules, optimizer, alpha, observation
     statistics and per-seed generators)."""
+
+    if TYPE_CHECKING:  # what stacking reads of the learner (common.algos.mappo.MAPPO), typed for the checker
+        cfg: MAPPOConfig
+        obs_dims: tuple[int, ...]
+        act_dims: tuple[int, ...]
+        n_actions: tuple[int, ...] | None
+        emb_dim: int
+        memory_len: int
+        encoder: nn.Module | None
+        seeds: list[int]
+        n_seeds: int
+        n_updates: int
+        n_steps: int
+        step_mode: str
+        alpha: Tensor  # [S]
+        obs_mu: Tensor  # [S, N, O]
+        obs_sd: Tensor  # [S, N, O]
+        obs_stats_set: bool
+        opt: torch.optim.Optimizer
+        streams: MemberStreams
+        act_gens: list[torch.Generator]
+        device: torch.device
+        dtype: torch.dtype
+
+        @property
+        def gens(self) -> list[torch.Generator]: ...
+
+        def modules(self) -> dict[str, nn.Module]: ...
 
     # ---- cells as members ---------------------------------------------------------------------
     @classmethod
@@ -47,7 +79,8 @@ class MAPPOStacking:
                              "update count or obs statistics being set")
         if any(lr.encoder is not None and lr.memory_len == 0 for lr in learners):
             raise ValueError("MAPPO.stack: a caller's own encoder cannot be stacked (memory_len > 0 builds one that can)")
-        big = cls(first.obs_dims, first.act_dims, sum(lr.n_seeds for lr in learners), first.cfg,
+        learner: Callable[..., MAPPOStacking] = cls  # MAPPO's signature, not the mixin's
+        big = learner(first.obs_dims, first.act_dims, sum(lr.n_seeds for lr in learners), first.cfg,
                   seeds=[s for lr in learners for s in lr.seeds], n_actions=first.n_actions, device=first.device,
                   dtype=first.dtype)
         for name, mod in big.modules().items():

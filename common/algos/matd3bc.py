@@ -155,7 +155,7 @@ class MATD3BC(MemberLayout):
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
         cfg = (cfg or MATD3BCConfig()).validate()
         super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds, seed, False, "joint", device, dtype)
-        self.nets = self._build_members(self._build)
+        self.nets = self._build_nets(self._build)
         self.targets = copy.deepcopy(self.nets)
         for p in self.targets.parameters():
             p.requires_grad_(False)
@@ -185,14 +185,14 @@ class MATD3BC(MemberLayout):
         return nets
 
     # ---- pieces -------------------------------------------------------------------------------
-    def _pi(self, nets: Mapping[str, nn.Module], x: Tensor) -> Tensor:
+    def _pi(self, nets: nn.ModuleDict, x: Tensor) -> Tensor:
         return nets["actor"](x) * self._act_mask_m  # [M, B, A], padded entries 0
 
-    def _q(self, nets: Mapping[str, nn.Module], x: Tensor, a: Tensor, heads=("q1", "q2")) -> list[Tensor]:
+    def _q(self, nets: nn.ModuleDict, x: Tensor, a: Tensor, heads=("q1", "q2")) -> list[Tensor]:
         xa = torch.cat([x, a], dim=-1)
         return [nets[h](xa).squeeze(-1) for h in heads]  # [M, B] each
 
-    def _mix(self, mixer: nn.Module, obs: Tensor, actions: Tensor, values: Tensor) -> Tensor:
+    def _mix_sa(self, mixer: nn.Module, obs: Tensor, actions: Tensor, values: Tensor) -> Tensor:
         """values [S, *, N] mixed by mixer([s ⊕ a]) with obs [S, *, N, O], actions [S, *, N, A] -> [S, *]."""
         z = torch.cat([self._joint(obs, self._joint_obs_idx), self._joint(actions, self._joint_act_idx)], dim=-1)
         S = z.shape[0]
@@ -234,10 +234,10 @@ class MATD3BC(MemberLayout):
             na = na * self._act_mask_m
             tq = [self._agents(q) for q in self._q(self.targets, nxt, na)]  # [S, B, N] each
             na_agents = self._agents(na)  # [S, B, N, A]
-            t1, t2 = (self._mix(self.targets["qmix"], batch["next_obs"], na_agents, q) for q in tq)
+            t1, t2 = (self._mix_sa(self.targets["qmix"], batch["next_obs"], na_agents, q) for q in tq)
             y = batch["rewards"] + cfg.gamma * batch["masks"] * torch.minimum(t1, t2)  # [S, B]
         x = self._embed(self.nets, obs_u, mem_u)
-        q1, q2 = (self._mix(self.nets["qmix"], batch["obs"], batch["actions"], self._agents(q))
+        q1, q2 = (self._mix_sa(self.nets["qmix"], batch["obs"], batch["actions"], self._agents(q))
                   for q in self._q(self.nets, x, act_u))
         loss_q = twin_td_loss(q1, q2, y)  # [S]
         self._step("q", loss_q, ("q1", "q2", "qmix"), mem)
@@ -265,7 +265,7 @@ class MATD3BC(MemberLayout):
         pi_a, a = self._agents(pi), batch["actions"]  # [S, B, N, A]
         act_var = torch.where(eye[..., None], pi_a[:, None], a[:, None])  # [S, N, B, N, A]
         obs_var = batch["obs"][:, None].expand(-1, self.n_agents, *batch["obs"].shape[1:])  # [S, N, B, N, O]
-        q_tot = self._mix(self.nets["qmix"], obs_var, act_var, q_var)  # [S, N, B]
+        q_tot = self._mix_sa(self.nets["qmix"], obs_var, act_var, q_var)  # [S, N, B]
         loss, lam = matd3bc_actor_loss(q_tot, pi_a, a, self.alpha, self.act_mask)
         self._step("actor", loss, ("actor",), back)
         return {"loss_actor": loss.detach(), "lmbda": lam.mean(-1)}

@@ -9,8 +9,8 @@ O obs dim, A action dim.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from common.networks.history import (
     episode_starts,
     gather_history,
 )
-from common.networks.nets import clip_grad_norm_
+from common.networks.nets import clip_grad_norm_, member_count
 
 SAMPLE_STREAM = 0x1C0  # second entropy word of a seed's minibatch-row generator
 
@@ -43,9 +43,16 @@ class MemberLayout(SeedStreamsLearner):
     what MOMA-PPO's offline learners share: units u of a seed (agents, or one centralized unit), joint views,
     dataset histories, and stacking runs with them. A subclass passes its validated ``cfg`` (with batch_size; a
     config with histories also memory_len) to ``MemberLayout.__init__``, builds ``nets`` / ``targets`` / ``opts``
-    and implements ``update``."""
+    (``_build_nets``), implements ``update`` and ``act`` and takes (obs_dims, act_dims, n_seeds, cfg, *, seeds,
+    device, dtype) (``_empty_stack``)."""
 
     SAMPLE_STREAM = SAMPLE_STREAM
+    nets: nn.ModuleDict  # the subclass's networks by name (``_build_nets``)
+    targets: nn.ModuleDict  # their target copies
+    opts: dict[str, torch.optim.Optimizer]  # the optimizers by group name (``_zero``)
+
+    if TYPE_CHECKING:  # what the subclass defines, typed for the checker
+        act: Callable[..., np.ndarray | Tensor]  # (obs[, memory]) -> greedy actions (``policy``)
 
     def __init__(self, cfg: Any, obs_dims, act_dims, n_seeds, seeds, seed, central: bool, central_obs: str, device,
                  dtype):
@@ -67,10 +74,10 @@ class MemberLayout(SeedStreamsLearner):
         self.memory_len = L = int(getattr(self.cfg, "memory_len", 0))  # a config without histories has none
         self.history_dim = self.unit_obs + self.unit_act if L > 0 else 0  # a step [unit obs ⊕ unit action]
 
-    def _build_members(self, build) -> nn.ModuleDict:
-        """``build(n_seeds) -> {name: module}`` (U members per seed; mixers one): seed s's part from ``seeds[s]``
-        alone (common.algos.members)."""
-        return nn.ModuleDict(super()._build_members(build))
+    def _build_nets(self, build: Callable[[int], dict[str, nn.Module]]) -> nn.ModuleDict:
+        """``build(n_seeds) -> {name: module}`` (U members per seed; mixers one) as one ModuleDict: seed s's part
+        from ``seeds[s]`` alone (common.algos.members)."""
+        return nn.ModuleDict(self._build_members(build))
 
     # ---- layout -------------------------------------------------------------------------------
     def _units(self, x: Tensor, joint_idx: Tensor) -> Tensor:
@@ -153,15 +160,17 @@ class MemberLayout(SeedStreamsLearner):
         return out
 
     # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ------------
-    def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> Any:
-        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
-                          dtype=self.dtype)
+    def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> "MemberLayout":
+        subclass: Callable[..., MemberLayout] = type(self)  # its own signature (class docstring), not this __init__'s
+        return subclass(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
+                        dtype=self.dtype)
 
     def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
         """StackableLearner.stack_data; the episode starts (row indices) shifted to their block's rows."""
         data = super().stack_data(parts)
         if "starts" in data:
-            blocks = {}  # id(part) -> (its first row in the stack, part), in stack_rows's order
+            assert self.stream_rows is not None  # set by StackableLearner.stack_data
+            blocks: dict[int, tuple[int, Mapping[str, Tensor]]] = {}  # id(part) -> (its first row, part), in order
             for part, (start, _) in zip(parts, self.stream_rows):
                 blocks.setdefault(id(part), (start, part))
             data["starts"] = torch.cat([part["starts"] + start for start, part in blocks.values()])
@@ -191,9 +200,9 @@ class MemberLayout(SeedStreamsLearner):
 
     def _clip(self, names: Sequence[str]) -> None:
         for name in names:
-            clip_grad_norm_(self.nets[name].parameters(), self.cfg.grad_clip, self.nets[name].n_members)
+            clip_grad_norm_(self.nets[name].parameters(), self.cfg.grad_clip, member_count(self.nets[name]))
 
-    def _embed(self, nets: Mapping[str, nn.Module], obs_u: Tensor, mem_u: Tensor | None) -> Tensor:
+    def _embed(self, nets: nn.ModuleDict, obs_u: Tensor, mem_u: Tensor | None) -> Tensor:
         """x [M, B, E + X] = [emb(h) ⊕ o] with ``nets``' encoder (online or target); o alone without histories."""
         if mem_u is None:
             return obs_u

@@ -129,7 +129,7 @@ def omar_actor_loss(
     q_pi: torch.Tensor,  # [M, B] Q1(o, pi(o))
     pi: torch.Tensor,  # [M, B, A]
     a_hat: torch.Tensor,  # [M, B, A] from search_action (no gradient)
-    tau: float,
+    tau: float | torch.Tensor,  # a float, or [M] per member (stacked runs: float64, see ITD3.omar_tau_loss)
     action_reg: float = 1e-3,
 ) -> torch.Tensor:
     """Per-member loss [M] = tau * mean (pi - a_hat)^2 - (1 - tau) * mean Q1 + action_reg * mean pi^2 (Eq. 2)."""

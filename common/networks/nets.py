@@ -208,12 +208,14 @@ class EnsembleMLP(nn.Module):
         return h if x.dim() == 3 else h.reshape(*shape[:-1], self.out_dim)  # [M, *, O]
 
     def _layers(self, h: Tensor, params: list[tuple[Tensor, Tensor | None]]) -> Tensor:
-        """Linear -> act ... -> Linear -> [out_act] on h [m, N, I] with the given (W [m, I, O], b) per layer."""
+        """Linear -> act ... -> Linear -> [out_act] on h [m, N, I] with the given (W [m, I, O], b) per layer.
+        A ReLU overwrites the product it follows (neither (b)addbmm's backward nor anything else reads it)."""
         last = len(params) - 1
+        relu = type(self.activation) is nn.ReLU
         for i, (w, b) in enumerate(params):
             h = torch.bmm(h, w) if b is None else torch.baddbmm(b, h, w)  # [m, N, H_i]
             if i < last and self.activation is not None:
-                h = self.activation(h)
+                h = h.relu_() if relu else self.activation(h)
         if self.output_activation is not None:
             h = self.output_activation(h)
         return h
