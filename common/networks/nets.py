@@ -38,6 +38,7 @@ __all__ = [
     "polyak_update",
     "hard_update",
     "clip_grad_norm_",
+    "member_count",
     "member_state",
     "load_member",
 ]
@@ -291,7 +292,8 @@ def clip_grad_norm_(
     return norms
 
 
-def _n_members(module: nn.Module) -> int:
+def member_count(module: nn.Module) -> int:
+    """A member module's ``n_members`` (the leading axis of its every tensor); a TypeError if it has none."""
     m = getattr(module, "n_members", None)
     if m is None:
         raise TypeError(f"{type(module).__name__} has no n_members attribute")
@@ -301,7 +303,7 @@ def _n_members(module: nn.Module) -> int:
 def member_state(module: nn.Module, m: int) -> dict[str, Tensor]:
     """Member m's parameters and buffers (detached copies, member axis removed), keyed as in
     ``module.state_dict()``. E.g. ``EnsembleLinear``: weight [I, O], bias [1, O]."""
-    n = _n_members(module)
+    n = member_count(module)
     if not 0 <= m < n:
         raise IndexError(f"member {m} out of range for {n} members")
     out = {}
@@ -315,7 +317,7 @@ def member_state(module: nn.Module, m: int) -> dict[str, Tensor]:
 @torch.no_grad()
 def load_member(module: nn.Module, m: int, state: dict[str, Tensor]) -> None:
     """Inverse of ``member_state``: writes one member's tensors into slot m, in place."""
-    n = _n_members(module)
+    n = member_count(module)
     if not 0 <= m < n:
         raise IndexError(f"member {m} out of range for {n} members")
     own = module.state_dict(keep_vars=True)
