@@ -66,16 +66,24 @@ def icg_baseline_config(profile: Profile, dataset: str, method: str) -> dict[str
             "ckpt_every": max(every, s.icg_updates // 5)}
 
 
+def world_model_section(base: Mapping[str, Any], width: int | None, layers: int | None, updates: int | None
+                        ) -> dict[str, Any]:
+    """A cell's ``world_model`` section: ``base`` with the profile's cuts where it sets them (None: the code's):
+    the hidden width, the transition / reward depth (the mask head at most 2 layers) and the training updates."""
+    wm = dict(base)
+    if width is not None:
+        wm["hidden"] = width
+    if layers is not None:
+        wm.update(t_layers=layers, r_layers=layers, mask_layers=min(2, layers))
+    if updates is not None:
+        wm["n_updates"] = updates
+    return wm
+
+
 def icg_moma_config(profile: Profile, dataset: str) -> dict[str, Any]:
     """A Table 3 MOMA-PPO cell (module docstring)."""
     s = profile.paper
-    wm = dict(C.WM_ICG)
-    if s.icg_wm_width is not None:
-        wm["hidden"] = s.icg_wm_width
-    if s.icg_wm_layers is not None:
-        wm.update(t_layers=s.icg_wm_layers, r_layers=s.icg_wm_layers, mask_layers=min(2, s.icg_wm_layers))
-    if s.icg_wm_updates is not None:
-        wm["n_updates"] = s.icg_wm_updates
+    wm = world_model_section(C.WM_ICG, s.icg_wm_width, s.icg_wm_layers, s.icg_wm_updates)
     mappo = dict(C.MAPPO_ICG)
     if s.icg_mappo_width is not None:
         mappo["hidden"] = [s.icg_mappo_width] * 2
@@ -152,13 +160,7 @@ def _moma_sections(scale: C.TableScale, mappo_base: Mapping[str, Any], rollout_b
                    ) -> dict[str, Any]:
     """A MuJoCo MOMA-PPO cell's world_model / mappo / rollouts / iterations at the table's ``scale``
     (WorldModelConfig's defaults are the code's MaMuJoCo settings)."""
-    wm: dict[str, Any] = {}
-    if scale.wm_width is not None:
-        wm["hidden"] = scale.wm_width
-    if scale.wm_layers is not None:
-        wm.update(t_layers=scale.wm_layers, r_layers=scale.wm_layers, mask_layers=min(2, scale.wm_layers))
-    if scale.wm_updates is not None:
-        wm["n_updates"] = scale.wm_updates
+    wm = world_model_section({}, scale.wm_width, scale.wm_layers, scale.wm_updates)
     mappo = {**mappo_base, "memory_len": scale.moma_memory}
     if scale.mappo_width is not None:
         mappo["hidden"] = [scale.mappo_width] * 2
