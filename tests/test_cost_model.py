@@ -17,6 +17,7 @@ from common.running.cost_model import (
     counts,
     fit_env,
     fit_size,
+    group_sizes,
     predict_item,
     size_factor,
 )
@@ -88,6 +89,18 @@ def test_fit_size():
     assert fit_size([(10.0, 5.0)]) == pytest.approx((0.0, 0.5))  # no prior: proportional to size
     with pytest.raises(ValueError, match="at least one"):
         fit_size([])
+
+
+def test_group_sizes_and_grouped_keys():
+    """Runs trained as one job share its time (same ``started`` and ``wall_time_s``): keys of their own."""
+    recs = [{"started": "t0", "wall_time_s": 30.0}, {"started": "t0", "wall_time_s": 30.0},
+            {"started": "t1", "wall_time_s": 30.0}, {"started": "t2", "wall_time_s": 0.2},
+            {"started": "t2", "wall_time_s": 0.2}]
+    assert group_sizes(recs) == [2, 2, 1, 1, 1]  # under a second: equal clock readings, not a group
+    model = CostModel.fit([("omar", cfg(), 10.0, 2), ("omar", cfg(), 10.0, 2)])
+    assert model.run_seconds("omar", cfg(), members=2) == (pytest.approx(10.0), "fit")
+    assert model.run_seconds("omar", cfg()) == (pytest.approx(10.0), "grouped")  # a run alone: an underestimate
+    assert model.per_size == {}  # grouped shares stay out of the families' size fits
 
 
 # ---- predictions ---------------------------------------------------------------------------------------------------

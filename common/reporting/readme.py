@@ -288,13 +288,15 @@ def cost_block(root: Path = REFERENCE_ROOT) -> str:
     table = tabulate(cost_rows(root), headers=["item", *head], tablefmt="github", disable_numparse=True)
     return ("Predicted by the cost model (`common/running/cost_model.py`: unit costs per update, evaluation "
             "episode and run fitted on the committed records, times each item's planned cells × seeds × "
-            "counts; *fit*: runs whose learner, sizes and environment ran before, *scaled*: from another size "
+            "counts; *fit*: runs whose learner, sizes and environment ran before, *grouped*: ran before only as "
+            "members of a batched job, whose per-run share underestimates a run alone, *scaled*: from another size "
             "by batch × width², much less reliable, *unsized*: a config leaving its widths to the learner's "
             "defaults, costed at the widths on record; *copied*: a run an earlier item of the paper has, 0; dataset "
             "generation not counted). `./run_all.sh --plan` prints "
             "the same per item; `python -m common.running.cost_records` lists its error on every measured item. "
             "Measured: Σ of the run times of the item's newest records in the reference (a copied run counts 0; "
-            "runs that built a dataset include the build).\n\n"
+            "runs that built a dataset include the build; a run trained in a group, as full's OMAR runs were, "
+            "counts its share of the group's time, while the prediction is for runs alone).\n\n"
             + table + "\n")
 
 

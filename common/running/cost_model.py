@@ -24,6 +24,9 @@ What it counts. A run (one cell, one seed, one torch thread: its seconds are cor
   common.running.cost_model --leave-out records``). A config that names no width (full profiles leave them to
   the learner's defaults) is **unsized**: the family's median per-step cost. The plan says which basis each run
   got.
+- Runs trained as one job (cells as members, ``--group``; MOMA-PPO's seeds) record a share of the job's time
+  (``group_sizes`` finds them): they are keys of their own (``member_key``); a run alone whose key was only
+  run in groups is predicted by that share (basis ``grouped``, an underestimate of a run alone).
 - An item's prediction = Σ over its cells × seeds of ``t`` + ``start_s``, one item invocation's fixed cost
   (process start, imports, report), the median over the measured invocations of (wall − Σ their runs' times).
 
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from common.running.records import canonical_json, latest_records
@@ -199,17 +202,34 @@ def fit_size(points: Sequence[tuple[float, float]], b_prior: float | None = None
     return 0.0, my / max(mx, 1e-12)
 
 
-def run_points(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any], float]]:
-    """(paper, config, seconds) of each record that timed a whole run: newest of each run, not copied from
-    another item, not resumed, with a positive ``wall_time_s`` and a config."""
-    out = []
+def group_sizes(records: Sequence[Mapping[str, Any]]) -> list[int]:
+    """For each record, how many runs trained as one job with it (cells as members, ``--group``; MOMA-PPO's seeds):
+    the records sharing its ``started`` and ``wall_time_s`` (a group's time is shared equally among its runs and the
+    record does not say it was grouped, common.running.grouping); 1 under a second, where equal times are the
+    clock's resolution."""
+    n: dict[tuple, int] = {}
+    for r in records:
+        n[(r.get("started"), r.get("wall_time_s"))] = n.get((r.get("started"), r.get("wall_time_s")), 0) + 1
+    return [n[(r.get("started"), r.get("wall_time_s"))] if float(r.get("wall_time_s") or 0) >= 1 else 1
+            for r in records]
+
+
+def member_key(key: str, members: int) -> str:
+    """The cost key of runs trained ``members`` to a job (their per-run share differs from a run alone's)."""
+    return key if members == 1 else f"{key} x{members}"
+
+
+def run_points(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any], float, int]]:
+    """(paper, config, seconds, group size) of each record that timed a whole run: newest of each run, not copied
+    from another item, not resumed, with a positive ``wall_time_s`` and a config."""
+    kept = []
     for r in latest_records(records):
         t = r.get("wall_time_s")
         if r.get("reused_from") or r.get("resumed_from_step") or not isinstance(t, (int, float)) or t <= 0:
             continue
         if isinstance(r.get("config"), Mapping) and r["config"]:
-            out.append((str(r.get("paper")), r["config"], float(t)))
-    return out
+            kept.append(r)
+    return [(str(r.get("paper")), r["config"], float(r["wall_time_s"]), n) for r, n in zip(kept, group_sizes(kept))]
 
 
 @dataclass
@@ -222,20 +242,26 @@ class CostModel:
     per_step: dict[str, float]  # family -> median seconds per update over its keys (sizes unknown)
     per_run: dict[str, float]  # paper/env -> seconds of a run's set-up
     per_episode: dict[str, float]  # paper/env -> seconds per evaluation episode
+    grouped: dict[str, str] = field(default_factory=dict)  # key of runs alone -> a key of its runs in groups
     start_s: float = START_S_DEFAULT
 
     @classmethod
-    def fit(cls, points: Sequence[tuple[str, Mapping[str, Any], float]],
+    def fit(cls, points: Sequence[tuple[str, Mapping[str, Any], float, int]],
             starts: Sequence[float] = ()) -> "CostModel":
         """The model of ``points`` (``run_points``); ``start_s``: the median of ``starts`` (measured invocations'
-        wall time beyond their runs' times, common.running.cost_records), else ``START_S_DEFAULT``."""
+        wall time beyond their runs' times, common.running.cost_records), else ``START_S_DEFAULT``. Runs trained in
+        groups get keys of their own (``member_key``) and do not enter the families' size fits."""
         by_env: dict[str, dict[str, list[tuple[Counts, float]]]] = {}
         sizes: dict[str, float | None] = {}
-        fams: dict[str, tuple[str, str]] = {}
-        for paper, config, t in points:
-            k = cost_key(paper, config)
+        fams: dict[str, tuple[str, ...]] = {}
+        grouped: dict[str, str] = {}
+        for paper, config, t, n in points:
+            base = cost_key(paper, config)
+            k = member_key(base, n)
             by_env.setdefault(env_of(paper, config), {}).setdefault(k, []).append((counts(config), t))
-            sizes[k], fams[k] = size_factor(config), families(paper, config)
+            sizes[k], fams[k] = size_factor(config), families(paper, config) if n == 1 else ()
+            if n > 1:
+                grouped[base] = k
         units: dict[str, UnitCost] = {}
         per_run, per_episode = {}, {}
         for env, by_key in by_env.items():
@@ -249,18 +275,23 @@ class CostModel:
         two = [fit_size(v) for v in sized.values() if len({x for x, _ in v}) > 1]
         prior = statistics.median([b for a, b in two if a > 0]) if any(a > 0 for a, _ in two) else None
         model = cls(units, {f: fit_size(v, prior) for f, v in sized.items() if v},
-                    {f: statistics.median([y for _, y in v]) for f, v in by_family.items()}, per_run, per_episode)
+                    {f: statistics.median([y for _, y in v]) for f, v in by_family.items()}, per_run, per_episode,
+                    grouped)
         model.start_s = max(statistics.median(starts), 0.0) if starts else START_S_DEFAULT
         return model
 
-    def run_seconds(self, paper: str, config: Mapping[str, Any]) -> tuple[float | None, str]:
-        """(predicted seconds, basis) of one run: basis ``fit`` (its key's records), ``scaled`` (its family's per-step
-        cost at its ``size_factor``, set-up and evaluation included pro rata), ``unsized`` (its config names no
-        width: the family's median per-step cost at the sizes on record, an underestimate where the defaults are
-        wider) or ``none`` (None: nothing comparable on record)."""
-        c, unit = counts(config), self.units.get(cost_key(paper, config))
+    def run_seconds(self, paper: str, config: Mapping[str, Any], members: int = 1) -> tuple[float | None, str]:
+        """(predicted seconds, basis) of one run trained ``members`` to a job: basis ``fit`` (its key's records),
+        ``grouped`` (a run alone predicted by its per-run share in a group on record: an underestimate),
+        ``scaled`` (its family's per-step cost at its ``size_factor``, set-up and evaluation included pro rata),
+        ``unsized`` (its config names no width: the family's median per-step cost at the sizes on record, an
+        underestimate where the defaults are wider) or ``none`` (None: nothing comparable on record)."""
+        c, base = counts(config), cost_key(paper, config)
+        unit = self.units.get(member_key(base, members))
         if unit is not None:
             return unit.seconds(c), "fit"
+        if members == 1 and base in self.grouped:
+            return self.units[self.grouped[base]].seconds(c), "grouped"
         size = size_factor(config)
         for fam in families(paper, config):
             if size is not None and fam in self.per_size:
@@ -296,11 +327,13 @@ class Prediction:
             f"process ({error_pct(self.wall_s, wall_s)})"
 
 
-def predict_item(model: CostModel, paper: str, configs: Sequence[Mapping[str, Any]], seeds: int) -> Prediction:
-    """Σ over ``configs`` (one per cell) × ``seeds`` of the run's predicted seconds."""
+def predict_item(model: CostModel, paper: str, configs: Sequence[Mapping[str, Any]], seeds: int,
+                 members: Sequence[int] | None = None) -> Prediction:
+    """Σ over ``configs`` (one per cell) × ``seeds`` of the run's predicted seconds (each alone, or ``members[i]``
+    runs to a job)."""
     total, bases = 0.0, dict[str, int]()
-    for config in configs:
-        s, basis = model.run_seconds(paper, config)
+    for i, config in enumerate(configs):
+        s, basis = model.run_seconds(paper, config, 1 if members is None else members[i])
         bases[basis] = bases.get(basis, 0) + seeds
         total = total + s * seeds if s is not None else math.nan
     return Prediction(None if math.isnan(total) else total, model.start_s, bases)

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from common.running.cost_model import CostModel, Prediction, error_pct, predict_item, run_points
+from common.running.cost_model import CostModel, Prediction, error_pct, group_sizes, predict_item, run_points
 from common.running.records import config_hash, latest_records, read_records
 from common.running.roots import REFERENCE_ROOT
 from common.running.timings import fmt_seconds
@@ -38,6 +38,7 @@ class Invocation:
     wall_s: float
     planned: int  # the runs it trained (``last_run.runs``); ``runs`` may hold fewer: records replaced since
     runs: list[dict] = field(default_factory=list)
+    members: list[int] = field(default_factory=list)  # each run's group size (common.running.cost_model.group_sizes)
 
     @property
     def name(self) -> str:
@@ -79,12 +80,12 @@ def invocations(records: Iterable[Mapping[str, Any]], root: Path, profile: str, 
         if t is not None and end - wall - 5 <= t <= end + 5 and r.get("item") == item and not r.get("reused_from") \
                 and not r.get("resumed_from_step") and isinstance(w, (int, float)) and w > 0:
             mine.append(dict(r))
-    return [Invocation(profile, paper, item, float(wall), int(last["runs"]), mine)] if mine else []
+    return [Invocation(profile, paper, item, float(wall), int(last["runs"]), mine, group_sizes(mine))] if mine else []
 
 
 def predict_invocation(model: CostModel, inv: Invocation) -> Prediction:
-    """The prediction for the runs of ``inv`` on record (their configs as recorded)."""
-    return predict_item(model, inv.paper, [r["config"] for r in inv.runs], 1)
+    """The prediction for the runs of ``inv`` on record (their configs as recorded, grouped as they ran)."""
+    return predict_item(model, inv.paper, [r["config"] for r in inv.runs], 1, inv.members)
 
 
 def load(root: Path = REFERENCE_ROOT, profiles: Sequence[str] = PROFILES,
