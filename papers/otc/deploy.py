@@ -150,6 +150,19 @@ def offline_paths(cfg: Mapping[str, Any], data, seed: int, device) -> tuple[Path
     return offline_dir() / f"{name}-{key}.pt", offline_dir() / f"{name}-{key}.partial.pt"
 
 
+def train_offline(learner, tensors, step: int, total: int, progress, label: str, save_partial) -> None:
+    """Updates ``learner`` (one run's, or a stack of runs) from update ``step`` to ``total`` on ``tensors``, with a
+    progress bar; ``save_partial(step)`` every tenth of ``total`` before the end (the resumable checkpoint)."""
+    every = max(1, total // 10)
+    with progress(total - step, label) as bar:
+        while step < total:
+            learner.update(learner.sample_batch(tensors))
+            step += 1
+            bar.update(1)
+            if step % every == 0 and step < total:
+                save_partial(step)
+
+
 def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, progress) -> tuple[Any, float]:
     """pi^0 of the cell's learner for ``seed`` and S(pi^0), from the cache or trained (and cached) now."""
     name = str(cfg["learner"])
@@ -161,20 +174,14 @@ def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, pr
         learner.load_state_dict(blob["learner"])
         return learner, float(blob["s0"])
     step, total = 0, int(cfg["offline_updates"])
-    every = max(1, total // 10)
     if part.exists():
         blob = torch.load(part, map_location=device, weights_only=False)
         learner.load_state_dict(blob["learner"])
         step = int(blob["step"])
     if hasattr(learner, "attach"):  # a learner that draws its own rows (BREMEN's rollout starts) sees B^0
         learner.attach(tensors)
-    with progress(total - step, f"offline {name} seed {seed}") as bar:
-        while step < total:
-            learner.update(learner.sample_batch(tensors))
-            step += 1
-            bar.update(1)
-            if step % every == 0 and step < total:
-                atomic_torch_save({"learner": learner.state_dict(), "step": step}, part)
+    train_offline(learner, tensors, step, total, progress, f"offline {name} seed {seed}",
+                  lambda at: atomic_torch_save({"learner": learner.state_dict(), "step": at}, part))
     s0 = evaluate_learner(learner, cfg, seed)
     atomic_torch_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
     if part.exists():
@@ -344,15 +351,13 @@ def train_offline_stack(todo: list[tuple[Mapping[str, Any], Any, int, Any]], pro
         tensors = stack.stack_data([parts[id(data)] for _, data, _, _ in runs])
         parts.clear()
         total = int(runs[0][0]["offline_updates"])
-        every = max(1, total // 10)
-        with progress(total - step, f"offline {runs[0][0]['learner']}: stack of {len(runs)}") as bar:
-            while step < total:
-                stack.update(stack.sample_batch(tensors))
-                step += 1
-                bar.update(1)
-                if step % every == 0 and step < total:
-                    for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
-                        atomic_torch_save({"learner": state, "step": step}, offline_paths(cfg, data, seed, device)[1])
+
+        def save_parts(at: int, runs=runs, stack=stack) -> None:
+            for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
+                atomic_torch_save({"learner": state, "step": at}, offline_paths(cfg, data, seed, device)[1])
+
+        train_offline(stack, tensors, step, total, progress, f"offline {runs[0][0]['learner']}: stack of {len(runs)}",
+                      save_parts)
         for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
             name = str(cfg["learner"])
             own = build_learner(name, data, dict(cfg[name]), seed, device)
