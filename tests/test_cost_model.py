@@ -129,7 +129,9 @@ def test_predict_plans_todo_whole_grid_and_copied_runs():
     whole, todo = predict_plan(plan, todo=False), predict_plan(plan)
     assert whole is not None and todo is not None and whole.core_s == pytest.approx(2 * todo.core_s)
     assert todo.core_s == pytest.approx(predict_item(model, "omar", [cfg()], 1).core_s)
-    assert predict_plan(ItemPlan("omar", "table1", needs="the SMAX maps")) is None
+    assert predict_plan(ItemPlan("omar", "table1", needs="the SMAX maps")) is None  # no grid: nothing to say
+    blocked = predict_plan(ItemPlan("omar", "table1", needs="the SMAX maps", seeds=[0, 1], configs=[cfg()]))
+    assert blocked is not None and blocked.core_s == pytest.approx(whole.core_s)  # its whole grid, once it can
     # a later item's run with an earlier item's config and seed is copied (reuse_from), another seed is trained
     later = ItemPlan("omar", "figure1", seeds=[1, 2], configs=[cfg()], todo_runs=[(cfg(), 1), (cfg(), 2)])
     first, second = predict_plans([plan, later])

@@ -2,7 +2,7 @@
 
 What it counts. A run (one cell, one seed, one torch thread: its seconds are core-seconds) costs
 
-    t(run) = u_k · U + e_k · E
+    t(run) = c_k + u_k · U + e_k · E
 
 - ``U``: the run's training steps, read from its cell config (``counts``): ``updates`` (+ ``finetune.updates``),
   MOMA-PPO's ``iterations``, or OTC's ``offline_updates`` + ``cvae_offline_updates`` + ``deployments`` ×
@@ -11,31 +11,34 @@ What it counts. A run (one cell, one seed, one torch thread: its seconds are cor
   constant ``u_k`` per run (``U`` counts 1).
 - ``k``, the run's cost key (``cost_key``): its paper and config with the count fields removed and the dataset
   reduced to its environment, so method, network widths, batch sizes and environment are part of the key.
-- ``u_k``, ``e_k``: least squares over the committed records of key ``k`` at any profile (``fit_unit``: the newest
-  record of each run; records copied from another item or resumed from a checkpoint are left out, their times are
-  not a run's). When the records' (U, E) do not separate the two (all in one ratio, the usual case: one profile),
-  ``e_k`` is 0 and ``u_k`` carries the evaluation's share; a profile that evaluates more often per step is then
-  under-predicted by that share.
+- ``u_k`` per key; the set-up ``c`` (data loading, env and network construction) and the evaluation episode's
+  ``e`` shared by the keys of one environment (``fit_env``): least squares over the committed records at any
+  profile (the newest record of each run; copied and resumed records left out, their times are not a run's), on
+  the median time of each key's distinct counts, so that the run which built a dataset first (its time includes
+  the build) does not count. ``c`` and ``e`` are seen only where keys ran at several counts (profiles at equal
+  sizes); else they are 0 and ``u_k`` carries their share, so a profile that evaluates more often per step, or
+  runs shorter, is under-predicted by that share.
 - A key without records (other widths or batch at this profile) is **scaled** from its family (paper, method,
   environment), else its paper and method: ``u = a + b · size`` fitted over the family's keys (``fit_size``),
   ``size`` = batch × Σ width² of the learner's networks (``size_factor``), a FLOP count up to a constant; ``a``
-  is the per-step overhead. With one size on record the split of a and b is a guess (``fit_size``): scaled
-  predictions are far less reliable than fitted ones (errors of 2-10× measured, ``python -m
-  common.running.cost_model --leave-out records``). A config that names no width (full profiles leave them to
-  the learner's defaults) is **unsized**: the family's median per-step cost. The plan says which basis each run
-  got.
+  is the per-step overhead. With one size on record the split of a and b is a guess: scaled predictions are far
+  less reliable than fitted ones (``python -m common.running.cost_records --leave-out records`` measures them). A
+  config that names no width (the full profiles leave them to the learner's defaults) is **unsized**: the
+  family's median per-step cost at the sizes on record, an underestimate where the defaults are wider.
 - Runs trained as one job (cells as members, ``--group``; MOMA-PPO's seeds) record a share of the job's time
   (``group_sizes`` finds them): they are keys of their own (``member_key``); a run alone whose key was only
   run in groups is predicted by that share (basis ``grouped``, an underestimate of a run alone).
-- An item's prediction = Σ over its cells × seeds of ``t`` + ``start_s``, one item invocation's fixed cost
-  (process start, imports, report), the median over the measured invocations of (wall − Σ their runs' times).
+- An item's prediction = Σ over its cells × seeds of ``t`` (a run whose config and seed an earlier item of the
+  paper has is copied, 0: common.running.cost_records.predict_plans) + ``start_s``, one item invocation's fixed
+  cost (process start, imports, report): the median over the measured one-process invocations of (wall − Σ their
+  runs' times).
 
 What it ignores: dataset generation (the MuJoCo SAC behavior runs, SMAX's MAPPO, the world models cached between
-runs: minutes to hours, each built once per machine and measured apart), the runs an item copies from an earlier
-item (``reuse_from``: predicted as if trained), the load of the machine (records made on a busy 2-core machine),
-the speed-ups of the code since a record was made, and GPUs (no GPU run is on record). The model is fitted on a
-results root's records by common.running.cost_records, whose ``python -m common.running.cost_records`` prints
-its error on every item invocation with measured times.
+runs: minutes to hours, each built once per machine and measured apart), the load of the machine (the records
+were made on a busy 2-core machine), the speed-ups of the code since a record was made, the Python and process
+overhead beyond the per-run set-up and ``start_s``, ``--group`` in a plan (runs are predicted alone), and GPUs
+(no GPU run is on record). The model is fitted on a results root's records by common.running.cost_records, whose
+``python -m common.running.cost_records`` prints its error on every item invocation with measured times.
 """
 
 from __future__ import annotations

@@ -112,17 +112,18 @@ def reference_model(root: Path = REFERENCE_ROOT) -> CostModel:
 
 def predict_plans(plans: Sequence[Any], todo: bool = True) -> list[Prediction | None]:
     """The predictions for items' plans (common.running.cli.ItemPlan, in the order they run): each item's runs still
-    to run (``todo``; None for an item that cannot run yet: ``needs``) or all its runs (its whole grid × seeds when
-    it needs something). A run whose config and seed an earlier run of the same paper has is copied, not trained
-    (``reuse_from``: 0 s, basis ``copied``); an item copies only from the items it names, so this undercounts where
-    two items share a run without naming each other."""
+    to run (``todo``) or all its runs; for an item that cannot run yet (``needs``), its whole grid × seeds (what it
+    will cost once it can), None when its plan has no grid. A run whose config and seed an earlier run of the same
+    paper has is copied, not trained (``reuse_from``: 0 s, basis ``copied``); an item copies only from the items it
+    names, so this undercounts where two items share a run without naming each other."""
     seen: set[tuple[str, str, int]] = set()
     out: list[Prediction | None] = []
     for plan in plans:
-        if todo and plan.needs:
+        if plan.needs and not plan.configs:
             out.append(None)
             continue
-        runs = plan.todo_runs if todo else [(c, s) for c in plan.configs for s in plan.seeds]
+        whole = not todo or plan.needs
+        runs = [(c, s) for c in plan.configs for s in plan.seeds] if whole else plan.todo_runs
         fresh = []
         for config, seed in runs:
             key = (plan.paper, config_hash(config), int(seed))

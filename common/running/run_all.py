@@ -153,7 +153,7 @@ def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None
     for i in items:
         p = i.plan
         if p.needs:
-            print(f"  {i.name.ljust(width)}  needs {p.needs}: not run")
+            print(f"  {i.name.ljust(width)}  needs {p.needs}: not run; once it can: {p.cost or 'model —'}")
             continue
         part = f" of {p.grid}" if p.cells != p.grid else ""
         when = "—" if i.predicted_s is None else f"~{fmt_seconds(i.predicted_s)} ({i.basis})"
