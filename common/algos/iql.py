@@ -74,13 +74,14 @@ ILLEGAL_LOGIT = -1e10
 SAMPLE_STREAM = 0x191  # second entropy word of a seed's minibatch-row generator
 
 
-_TD = Needs("method='iql' or 'maiql' (method 'bc' learns no value)", lambda c: c.method != "bc")
-_MAIQL = Needs("method='maiql'", lambda c: c.method == "maiql")
+TD_NEEDS = Needs("method='iql' or 'maiql' (method 'bc' learns no value)", lambda c: c.method != "bc")
+MAIQL_NEEDS = Needs("method='maiql'", lambda c: c.method == "maiql")
 
 
 @dataclass
 class IQLConfig:
-    """Defaults = the official code's ``train_agents.py`` (the paper gives none: its Appendix B is not public)."""
+    """Defaults = the official code's ``train_agents.py`` (the paper gives none: its Appendix B is not public).
+    The discrete learner's configuration and the fields the continuous one (common.algos.iql_continuous) shares."""
 
     # "iql" (centralized, joint action), "maiql" or "bc" (alg_name iql / ma-iql / bc)
     method: str = opt("maiql", choices=METHODS)
@@ -89,19 +90,20 @@ class IQLConfig:
     # Adam lr of Q, V, pi and the mixers ([code] iql_lr overrides lr_q, lr_v, lr_pi)
     lr: float = opt(3e-4, kind="num", gt=0)
     batch_size: int = opt(256, kind="int", ge=1)  # rows per seed and update ([code] batch_size)
-    gamma: float = opt(0.99, kind="num", ge=0, le=1, needs=_TD)  # discount ([code] discount_factor)
-    expectile: float = opt(0.7, kind="num", ge=0, le=1, needs=_TD)  # tau of the expectile V loss ([code] expectile)
-    beta: float = opt(3.0, kind="num", gt=0, needs=_TD)  # AWR inverse temperature ([code] awr_temperature)
+    gamma: float = opt(0.99, kind="num", ge=0, le=1, needs=TD_NEEDS)  # discount ([code] discount_factor)
+    expectile: float = opt(0.7, kind="num", ge=0, le=1, needs=TD_NEEDS)  # tau of the expectile V loss ([code] expectile)
+    beta: float = opt(3.0, kind="num", gt=0, needs=TD_NEEDS)  # AWR inverse temperature ([code] awr_temperature)
     # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
-    adv_max: float = opt(100.0, kind="num", gt=0, needs=_TD)
-    # Polyak rate of the target Q nets and target Q mixer ([code] target_update_coef)
-    tau: float = opt(0.005, kind="num", ge=0, le=1, needs=_TD)
+    adv_max: float = opt(100.0, kind="num", gt=0, needs=TD_NEEDS)
+    # Polyak rate of the target Q nets, the target Q mixer (and the continuous learner's encoder) ([code]
+    # target_update_coef)
+    tau: float = opt(0.005, kind="num", ge=0, le=1, needs=TD_NEEDS)
     # maiql: per-network, per-member gradient-norm clip ([code] grad_clip_norm; only MaIQL)
-    grad_clip: float = opt(1.0, kind="num", gt=0, needs=_MAIQL)
-    # maiql: the Q mixer reads the one-hot joint action ([code] action_aware_mixer)
-    action_aware_mixer: bool = opt(True, kind="bool", needs=_MAIQL)
+    grad_clip: float = opt(1.0, kind="num", gt=0, needs=MAIQL_NEEDS)
+    # maiql: the Q mixer reads the joint action, one-hot where discrete ([code] action_aware_mixer)
+    action_aware_mixer: bool = opt(True, kind="bool", needs=MAIQL_NEEDS)
     # maiql: per-agent AWR weights instead of the team weight ([code] independent_awr)
-    independent_awr: bool = opt(False, kind="bool", needs=_MAIQL)
+    independent_awr: bool = opt(False, kind="bool", needs=MAIQL_NEEDS)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):

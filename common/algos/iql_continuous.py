@@ -69,7 +69,7 @@ import torch
 from torch import Tensor, nn
 
 from common.algos import register_learner
-from common.algos.iql import awr_loss, awr_weights, expectile_loss, twin_td_loss
+from common.algos.iql import METHODS, TD_NEEDS, IQLConfig, awr_loss, awr_weights, expectile_loss, twin_td_loss
 from common.algos.member_layout import MemberLayout, as_tuple
 from common.networks.heads import GaussianActor
 from common.networks.history import (
@@ -82,42 +82,26 @@ __all__ = ["ContinuousIQLConfig", "ContinuousIQL", "METHODS", "CENTRAL_OBS", "LE
            "tanh_gaussian_log_prob", "squashed_mean", "build_continuous_iql"]
 
 LEARNER_NAME = "iql_continuous"
-METHODS = ("iql", "maiql", "bc")  # centralized IQL (joint action), MAIQL (mixers), independent BC
 CENTRAL_OBS = ("joint", "agent0")
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-_TD = Needs("method='iql' or 'maiql' (method 'bc' learns no value)", lambda c: c.method != "bc")
-_MAIQL = Needs("method='maiql'", lambda c: c.method == "maiql")
 _IQL = Needs("method='iql'", lambda c: c.method == "iql")
 _MEMORY = Needs("memory_len > 0", lambda c: c.memory_len > 0)
 
-@dataclass
-class ContinuousIQLConfig:
-    """Defaults = the official code's ``train_agents.py`` (the paper gives none: its Appendix B is not public)."""
 
-    # "iql" (centralized, joint action), "maiql" or "bc" (alg_name iql / ma-iql / bc)
-    method: str = opt("maiql", choices=METHODS)
-    # every network: 2 x 256 ReLU ([code] hidden_size 256)
-    hidden: Sequence[int] = opt((256, 256), kind="int", ge=1, seq=True)
-    # Adam lr of Q, V, pi and the mixers ([code] iql_lr overrides lr_q, lr_v, lr_pi)
-    lr: float = opt(3e-4, kind="num", gt=0)
-    batch_size: int = opt(256, kind="int", ge=1)  # rows per seed and update ([code] batch_size)
-    gamma: float = opt(0.99, kind="num", ge=0, le=1, needs=_TD)  # discount ([code] discount_factor)
-    # tau of the expectile V loss ([code] expectile); or one per member
-    expectile: float | Sequence[float] = opt(0.7, kind="num", ge=0, le=1, per_member=True, needs=_TD)
+@dataclass
+class ContinuousIQLConfig(IQLConfig):
+    """IQLConfig's fields (the official code's ``train_agents.py`` defaults), with the expectile and the AWR
+    temperature also per member, and the continuous policy's and the history encoder's."""
+
+    # tau of the expectile V loss ([code] expectile); or one per member (wider than the discrete learner's float:
+    # read per member through MemberLayout._seed_values, hence the ignores)
+    expectile: float | Sequence[float] = opt(  # type: ignore[assignment]
+        0.7, kind="num", ge=0, le=1, per_member=True, needs=TD_NEEDS)
     # AWR inverse temperature ([code] awr_temperature); or one per member
-    beta: float | Sequence[float] = opt(3.0, kind="num", gt=0, per_member=True, needs=_TD)
-    # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
-    adv_max: float = opt(100.0, kind="num", gt=0, needs=_TD)
-    # Polyak rate of the target Q nets, Q mixer and encoder ([code] target_update_coef)
-    tau: float = opt(0.005, kind="num", ge=0, le=1, needs=_TD)
-    # maiql: per-network, per-member gradient-norm clip ([code] grad_clip_norm; only MaIQL)
-    grad_clip: float = opt(1.0, kind="num", gt=0, needs=_MAIQL)
-    # maiql: the Q mixer reads the joint action ([code] action_aware_mixer)
-    action_aware_mixer: bool = opt(True, kind="bool", needs=_MAIQL)
-    # maiql: per-agent AWR weights instead of the team weight ([code] independent_awr)
-    independent_awr: bool = opt(False, kind="bool", needs=_MAIQL)
+    beta: float | Sequence[float] = opt(  # type: ignore[assignment]
+        3.0, kind="num", gt=0, per_member=True, needs=TD_NEEDS)
     # policy log_std clamp ([code] MIN/MAX_LOG_STD)
     log_std_bounds: tuple[float, float] = opt((-6.0, 0.0), kind="num", seq=True)
     # actions clamped to +-(1 - act_eps) before atanh; Jacobian eps ([code] actors.epsilon)
@@ -133,8 +117,7 @@ class ContinuousIQLConfig:
     RULES: ClassVar[Rules] = (low_high("log_std_bounds"),)
 
     def __post_init__(self) -> None:
-        if isinstance(self.hidden, (list, tuple)):
-            self.hidden = tuple(self.hidden)
+        super().__post_init__()
         if isinstance(self.log_std_bounds, (list, tuple)):
             self.log_std_bounds = cast("tuple[float, float]", tuple(float(b) for b in self.log_std_bounds))
         self.expectile, self.beta = as_tuple(self.expectile), as_tuple(self.beta)
