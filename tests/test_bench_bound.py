@@ -1,0 +1,27 @@
+"""common/bench/itd3.py's matmul bound at a tiny size: the replay holds every FLOP of the update (torch's counter
+counts only matmuls here), in the recorded layouts; no timing assertions."""
+
+import pytest
+import torch
+
+from common.algos.itd3_config import ITD3Config
+from common.bench.itd3 import algo_cfg, bound_line, matmul_bound, replay_args
+
+TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
+TINY_CFG = ITD3Config(hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2)
+
+
+def test_matmul_bound_replays_every_flop_of_the_update():
+    r = matmul_bound(algo_cfg(TINY_CFG, "OMAR"), TINY, reps=1)
+    # critic: TD target (target twin), Q(o, a), CQL's K actions, forward and backward; actor: search, Q1(o, pi(o))
+    assert r["matmul_calls"] > 20
+    assert r["matmul_gflop"] == pytest.approx(r["gflop_per_update"], rel=1e-12)
+    for k in ("update_s", "matmul_s", "peak_gflops", "update_pct", "matmul_pct", "bound_pct"):
+        assert r[k] > 0, k
+    assert "matmuls alone" in bound_line(r)
+
+
+def test_replay_keeps_the_recorded_layout():
+    t = torch.randn(3, 5, 7).transpose(1, 2)  # a transposed view, as autograd's weight-gradient products take
+    (a,) = replay_args([(tuple(t.shape), t.stride())], torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert a.shape == t.shape and a.stride() == t.stride()
