@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from common.reporting import readme
+from common.reporting.cost_table import item_scripts
 from common.running.roots import REPO_ROOT
 
 LOG_HEAD = ("<!-- measurements -->\n| date | command | setting | wall_s | parts | code | machine |\n"
@@ -97,7 +98,7 @@ def test_timing_block_states_each_command_once_and_every_profile():
 
 def test_reference_totals_equal_run_all_list():
     """The README's per-profile sums are what ``./run_all.sh --list`` prints for the reference."""
-    items = [f"papers/{p}/{i}.py" for p, i in readme._item_scripts()]
+    items = [f"papers/{p}/{i}.py" for p, i in item_scripts()]
     for prof, total, _ in readme.reference_totals():
         out = subprocess.run([sys.executable, "scripts/list_items.py", "--profile", prof, "--", *items], cwd=REPO_ROOT,
                              capture_output=True, text=True, timeout=60, check=True).stdout

@@ -17,6 +17,8 @@ or time in the README is typed by hand:
   prints), with the dates and cores of those runs.
 - ``items`` (docs/status.md): per paper and item, the reference's status at each profile.
 - ``item_times`` (docs/status.md): per item and profile, the wall time of its last run in the reference.
+- ``cost_totals`` (README) and ``costs`` (docs/status.md): the cost model's core-hours at quick and full per paper
+  and per item, beside the reference's (common.reporting.cost_table).
 
 ``--time`` runs a command from the repository root and appends a row to the log: date, command, setting (a fresh
 clone is a run without ``.venv/`` and with an empty data cache), wall seconds, exit code, commit, CPU and load.
@@ -25,7 +27,6 @@ clone is a run without ``.venv/`` and with an empty data cache), wall seconds, e
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
 import json
 import os
@@ -41,6 +42,7 @@ from typing import Callable, Mapping, Sequence
 from tabulate import tabulate
 
 from common.reporting.answer import AnswerPage, Store
+from common.reporting.cost_table import cost_block, cost_totals_block, item_scripts
 from common.reporting.outcomes import item_status, status_text
 from common.running.profiles import PROFILE_NAMES
 from common.reporting.published import discover_papers, load_published
@@ -114,16 +116,6 @@ def _measured(cmd: Command, rows: Sequence[Mapping]) -> str:
     return f"**{NOT_MEASURED}** on the current code (changed {cmd.since}: {cmd.why}){older}"
 
 
-def _item_scripts() -> list[tuple[str, str]]:
-    """(paper, item) of every item script, as run_all.sh finds them (table*, figure*, ablations*)."""
-    out = []
-    for paper in discover_papers():
-        folder = REPO_ROOT / "papers" / paper
-        for pattern in ("table*.py", "figure*.py", "ablations*.py"):
-            out += [(paper, s.stem) for s in sorted(folder.glob(pattern))]
-    return out
-
-
 def _last_runs(root: Path, profile: str) -> list[dict]:
     runs = []
     for plan in sorted((root / profile).glob("*/*.plan.json")):
@@ -138,7 +130,7 @@ def _last_runs(root: Path, profile: str) -> list[dict]:
 
 def reference_totals(root: Path = REFERENCE_ROOT) -> list[list[str]]:
     """Per profile: the sum of the reference's item times, how many items have one, and when / where they ran."""
-    items, rows, store = _item_scripts(), [], Store(root)
+    items, rows, store = item_scripts(), [], Store(root)
     for prof in PROFILE_NAMES:
         times = [item_time(root, prof, p, i)[0] for p, i in items]
         known = [t for t in times if t is not None]
@@ -212,7 +204,7 @@ def items_block(root: Path = REFERENCE_ROOT) -> str:
 
 
 def item_times_block(root: Path = REFERENCE_ROOT) -> str:
-    items = _item_scripts()
+    items = item_scripts()
     rows, totals, counted = [], dict.fromkeys(PROFILE_NAMES, 0.0), dict.fromkeys(PROFILE_NAMES, 0)
     for paper, item in items:
         row = [f"{paper}/{item}"]
@@ -231,78 +223,9 @@ def item_times_block(root: Path = REFERENCE_ROOT) -> str:
             "the run predates the item-level timing.\n\n" + table + "\n")
 
 
-COST_PROFILES = ("quick", "full")
-
-
-@contextlib.contextmanager
-def _env(**values: str):
-    """Within: the environment variables ``values`` set (restored after)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def cost_rows(root: Path = REFERENCE_ROOT) -> list[list[str]]:
-    """Per item: its runs and the cost model's core-hours (common.running.cost_model) at quick and full, each beside
-    the reference's measured item time; a total row. Every item is planned here (its grid built, nothing run)."""
-    import tempfile
-
-    from common.running.cost_records import predict_plans, recorded_core_s
-    from common.running.run_all import plan_items
-
-    items = _item_scripts()
-    scripts = [str(REPO_ROOT / "papers" / p / f"{i}.py") for p, i in items]
-    plans = {}
-    # an empty results root and data cache: every run counts, and the table does not depend on this machine's cache
-    with tempfile.TemporaryDirectory() as empty, _env(OFFMARL_DATA=empty):
-        for prof in COST_PROFILES:
-            plans[prof] = [it.plan for it in plan_items(scripts, ["--profile", prof, "--results", empty])]
-    costs = {q: predict_plans(plans[q], todo=False) for q in COST_PROFILES}
-    rows, totals = [], {q: [0.0, 0] for q in COST_PROFILES}
-    for k, (paper, item) in enumerate(items):
-        row = [f"{paper}/{item}"]
-        for prof in COST_PROFILES:
-            plan, measured, cost = plans[prof][k], recorded_core_s(root, prof, paper, item), costs[prof][k]
-            core = None if cost is None else cost.core_s
-            if core is not None:
-                totals[prof][0] += core
-                totals[prof][1] += 1
-            how = "" if cost is None else ", ".join(f"{n} {b}" for b, n in sorted(cost.bases.items()))
-            row += [f"{'—' if core is None else f'{core / 3600:.2f}'} ({len(plan.configs) * len(plan.seeds)} runs: "
-                    f"{how})", "—" if measured is None else f"{measured / 3600:.2f}"]
-        rows.append(row)
-    rows.append(["**total** (items predicted)", *(x for q in COST_PROFILES for x in (
-        f"{totals[q][0] / 3600:.1f} ({totals[q][1]}/{len(items)} items)", ""))])
-    return rows
-
-
-def cost_block(root: Path = REFERENCE_ROOT) -> str:
-    head = [x for q in COST_PROFILES for x in (f"{q}: predicted core-h", f"{q}: measured core-h")]
-    table = tabulate(cost_rows(root), headers=["item", *head], tablefmt="github", disable_numparse=True)
-    return ("Predicted by the cost model (`common/running/cost_model.py`: unit costs per update, evaluation "
-            "episode and run fitted on the committed records, times each item's planned cells × seeds × "
-            "counts; *fit*: runs whose learner, sizes and environment ran before, *grouped*: ran before only as "
-            "members of a batched job, whose per-run share underestimates a run alone, *scaled*: from another size "
-            "by batch × width², much less reliable, *unsized*: a config leaving its widths to the learner's "
-            "defaults, costed at the widths on record; *copied*: a run an earlier item of the paper has, 0; dataset "
-            "generation not counted). `./run_all.sh --plan` prints "
-            "the same per item; `python -m common.running.cost_records` lists its error on every measured item. "
-            "Measured: Σ of the run times of the item's newest records in the reference (a copied run counts 0; "
-            "runs that built a dataset include the build; a run trained in a group, as full's OMAR runs were, "
-            "counts its share of the group's time, while the prediction is for runs alone).\n\n"
-            + table + "\n")
-
-
 BLOCKS: Mapping[str, Callable[[], str]] = {"status": status_block, "timing": timing_block,
                                            "items": items_block, "item_times": item_times_block,
-                                           "costs": cost_block}
+                                           "costs": cost_block, "cost_totals": cost_totals_block}
 
 
 def render(text: str) -> str:
