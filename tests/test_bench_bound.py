@@ -1,5 +1,6 @@
 """common/bench/itd3.py's matmul bound at a tiny size: the replay holds every FLOP of the update (torch's counter
-counts only matmuls here), in the recorded layouts; no timing assertions."""
+counts only matmuls here), in the recorded layouts; no timing assertions. And the hot paths --all --baseline times
+in both trees (common/bench/baseline.py TREE_PATHS)."""
 
 import pytest
 import torch
@@ -25,3 +26,15 @@ def test_replay_keeps_the_recorded_layout():
     t = torch.randn(3, 5, 7).transpose(1, 2)  # a transposed view, as autograd's weight-gradient products take
     (a,) = replay_args([(tuple(t.shape), t.stride())], torch.Generator().manual_seed(0), torch.device("cpu"))
     assert a.shape == t.shape and a.stride() == t.stride()
+
+
+def test_tree_paths_name_worker_paths_and_their_sizes():
+    from common.bench.baseline import TREE_PATHS
+    from common.bench.worker import PATHS
+
+    assert {tp.path for tp in TREE_PATHS} == set(PATHS)  # --all --baseline compares SAC and OMAR
+    labels = [tp.label(False) for tp in TREE_PATHS]
+    assert labels == ["SAC update, rlkit size, 1 member", "SAC update, rlkit size, 4 members",
+                      "OMAR update, MPE size, 15 members"]
+    assert TREE_PATHS[2].label(True) == "OMAR update, tiny size, 4 members"
+    assert TREE_PATHS[2].sized(True)["hidden"] == 8 and "hidden" not in TREE_PATHS[2].sized(False)

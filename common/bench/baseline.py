@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,38 @@ from common.bench.core import REPO
 from common.bench.worker import PATHS, PREFIX
 
 WORKER = Path(__file__).with_name("worker.py")
+
+
+@dataclass(frozen=True)
+class TreePath:
+    """A hot path that ``--all --baseline REV`` times in both trees: its worker.PATHS key, the learner's name, the
+    name of its sizes, the sizes, their --quick overrides, and calls per round at full size."""
+
+    path: str
+    learner: str
+    sizes: str
+    size: dict[str, Any]
+    tiny: dict[str, Any]
+    calls: int
+
+    def sized(self, quick: bool) -> dict[str, Any]:
+        return {**self.size, **(self.tiny if quick else {})}
+
+    def label(self, quick: bool) -> str:
+        """E.g. "OMAR update, MPE size, 15 members"."""
+        size = self.sized(quick)
+        m = size.get("members", size.get("n_seeds", 1) * size.get("n_agents", 1))
+        return f"{self.learner} update, {'tiny' if quick else self.sizes} size, {m} member{'s' * (m > 1)}"
+
+
+_SAC_TINY: dict[str, Any] = dict(hidden=[16, 16], batch_size=32)
+_OMAR_TINY: dict[str, Any] = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2, hidden=8, batch_size=16,
+                                  cql_n_actions=3, omar_n_samples=4)
+TREE_PATHS = (
+    TreePath("sac", "SAC", "rlkit", dict(members=1, obs_dim=17, act_dim=6), _SAC_TINY, 20),
+    TreePath("sac", "SAC", "rlkit", dict(members=4, obs_dim=17, act_dim=6), _SAC_TINY, 20),
+    TreePath("omar-mpe", "OMAR", "MPE", dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2), _OMAR_TINY, 3),
+)
 
 
 @contextlib.contextmanager

@@ -94,19 +94,18 @@ def members_rows(ctx: Ctx) -> list[Row]:
 
 
 def baseline_rows(ctx: Ctx, peak: Peak) -> list[Row]:
-    """The current tree against commit ``ctx.baseline`` (common/bench/baseline.py): SAC at 1 and 4 members."""
-    from common.bench.baseline import compare_trees
+    """The current tree against commit ``ctx.baseline`` (common/bench/baseline.py): SAC at 1 and 4 members, OMAR at
+    MPE size (``baseline.TREE_PATHS``)."""
+    from common.bench.baseline import TREE_PATHS, compare_trees
 
     assert ctx.baseline is not None, "baseline rows need a baseline commit"
     rows = []
-    for m in (1, 4):
-        size = dict(members=m, obs_dim=17, act_dim=6, **(SAC_TINY if ctx.quick else {}))
-        r = compare_trees("sac", ctx.baseline, size, n_calls=ctx.n(20), reps=ctx.n(14) + 1, device=ctx.device,
-                          between=lambda: peak.read(1))
-        label = f"SAC update, {'tiny' if ctx.quick else 'rlkit'} size, {m} member{'s' * (m > 1)}: this tree"
-        rows.append(Row(label, r["new_per_s"], "updates/s",
+    for tp in TREE_PATHS:
+        r = compare_trees(tp.path, ctx.baseline, tp.sized(ctx.quick), n_calls=ctx.n(tp.calls), reps=ctx.n(14) + 1,
+                          device=ctx.device, between=lambda: peak.read(1))
+        rows.append(Row(f"{tp.label(ctx.quick)}: this tree", r["new_per_s"], "updates/s",
                         r["new_per_s"] * r["new_gflop_per_call"], r["ratio"],
-                        f"commit {ctx.baseline} ({r['old_per_s']:.1f} updates/s), worker processes interleaved"))
+                        f"commit {ctx.baseline} ({r['old_per_s']:.3g} updates/s), worker processes interleaved"))
     return rows
 
 
