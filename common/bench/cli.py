@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=None,
                    help="minibatch of --members (default 64 on the CPU, 1024 on cuda)")
     p.add_argument("--baseline", metavar="REV", default=None,
-                   help="with --sac or --all: the SAC update of this tree against commit REV's, in one run "
+                   help="with --sac or --all: the SAC update (--all: and OMAR's) of this tree against commit REV's, in one run "
                         "(a git worktree of REV, one worker process per tree, rounds interleaved); new/old")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder of --all's page <machine>.md (default results/bench)")
