@@ -37,6 +37,23 @@ def test_medium_is_the_first_snapshot_reaching_a_third_and_replay_ends_there(hop
     assert mr.timeouts[-1] or mr.terminals[-1]
 
 
+def test_snapshot_rule_smoothed_reads_running_means_of_five_evaluations():
+    """full's rule: the expert's level is the mean of the last 5 evaluations; the medium is the first snapshot whose
+    running mean (over it and the 4 evaluations before it, after step 0) reaches random + 1/3 (level - random). A
+    single lucky evaluation early in the run (900 at step 20) is not the medium, as it is under "final"."""
+    steps = list(range(0, 130, 10))
+    scores = [0.0, 30.0, 900.0, 30.0, 40.0, 50.0, 100.0, 500.0, 600.0, 600.0, 900.0, 900.0, 1000.0]
+    s = mj.choose_snapshots(steps, scores, random_return=0.0, rule="smoothed")
+    assert s["expert_index"] == 12 and s["expert_score"] == 1000.0
+    assert s["expert_level"] == pytest.approx((600 + 600 + 900 + 900 + 1000) / 5)
+    assert s["target"] == pytest.approx(800.0 / 3)
+    # full windows from step 50: 210, 224 (900 in the window), 144, 258, then 370 at step 90 passes 266.7
+    assert (s["step"], s["level"]) == (90, pytest.approx((50 + 100 + 500 + 600 + 600) / 5))
+    assert mj.choose_snapshots(steps[:3], scores[:3], 0.0, rule="smoothed")["step"] == 20  # too short: the last
+    assert mj.choose_snapshots(steps, scores, 0.0, rule="final")["step"] == 20
+    assert mj.PROFILES["full"].snapshots == "smoothed" and mj.PROFILES["smoke"].snapshots == "final"
+
+
 def test_snapshot_rule_final_is_d4rls_and_best_takes_the_highest_expert_and_the_medium_nearest_a_third():
     steps = [0, 10, 20, 30, 40, 50]
     scores = [0.0, 90.0, 40.0, 300.0, 120.0, 150.0]
@@ -65,9 +82,9 @@ def test_snapshot_rule_final_is_d4rls_and_best_takes_the_highest_expert_and_the_
     assert mj.choose_snapshots(w, [0, 1, 2, 3, 4, 5], 0.0, rule="final", start_steps=10)["expert_step"] == 25
     # no snapshot after the start steps: every one after step 0 is a candidate
     assert mj.choose_snapshots([0, 5, 10], [0.0, 9.0, 3.0], 0.0, rule="best", start_steps=10)["expert_step"] == 5
-    with pytest.raises(ValueError, match="allowed: final, best"):
+    with pytest.raises(ValueError, match="allowed: final, smoothed, best"):
         mj.choose_snapshots(steps, scores, 0.0, rule="median")
-    with pytest.raises(ValueError, match="snapshots='x' is not a snapshot rule; allowed: final, best"):
+    with pytest.raises(ValueError, match="snapshots='x' is not a snapshot rule; allowed: final, smoothed, best"):
         mj.MujocoProfile(10, 10, 5, 1, 5, mj.SACConfig(), snapshots="x")
 
 

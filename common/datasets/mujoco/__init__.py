@@ -27,14 +27,15 @@ itself and resumes after a kill.
                    ℓ_i ∈ {medium, expert} of combination j mod 2^N (round robin over MM, ME, EM, EE, ...); the agent
                    executes its slice of that level's sampled joint action, both computed from the full state
 
-**Snapshot rules** (``MujocoProfile.snapshots``). ``"final"`` (full and smoke) is the rule above, D4RL's: the expert
-is the final policy of a long run. ``"best"`` (quick) is ours, for a run of 100k steps whose evaluations still swing
-by hundreds (Hopper at quick: 1,054 at 25k steps, 41 at 35k, 1,065 at 45k). Among the snapshots taken after SAC's
-uniform start steps (10k: policies the run acted with and trained on their own transitions), the expert is the one
-with the highest deterministic return (the latest among equals), and the medium the one not after the expert whose
-return is closest to random + ⅓ (expert − random) (the earliest among equals), so that one lucky or unlucky
-evaluation decides neither (with "final" the quick Hopper expert scored 190.9, below its 259.6 medium; Walker2d's
-best evaluation, 554, is its 10k snapshot, which never acted). Both are written on every card.
+**Snapshot rules** (``MujocoProfile.snapshots``). ``"final"`` (smoke) is the rule above read on single evaluations.
+``"smoothed"`` (full) is the same rule read on running means of 5 evaluations (50k steps): the expert is the final
+policy and its level the mean of the run's last 5 evaluations; the medium is the first snapshot whose running mean
+reaches random + ⅓ (expert − random). One deterministic episode per evaluation swings by hundreds (the full Hopper
+run: 1,035 at 20k steps, 376 at 50k, 1,032 at 60k), so on single evaluations the full Hopper medium would be its
+20k snapshot (a policy that stands, and a 20k-transition medium-replay against D4RL's 402k); on the running means it
+is the 460k snapshot. ``"best"`` (the former quick data of 100k steps; kept for their cards) takes, among the
+snapshots after SAC's uniform start steps, the highest as the expert and the one not after it closest to the
+target as the medium. The rule, the chosen steps and their scores are written on every card.
 
 Collected kinds (random, medium, expert, mixed) step 10 envs in parallel and keep whole episodes in the order they
 started until ``size`` transitions; the last one is cut (``timeouts[-1]``). Episodes end at 1000 steps
@@ -235,14 +236,15 @@ def _buffer_returns(run: SACRun, m: int, medium_step: int) -> dict[str, Any]:
 def _behavior(ps: PolicySet, seed: int) -> dict[str, Any]:
     """The card's ``behavior`` field from a policy set."""
     c, ch = ps.card, ps.card["chosen"]
-    med = {k: ch[k] for k in ("index", "step", "score", "target", "expert_score", "random_return")}
+    med = {k: ch[k] for k in ("index", "step", "score", "level", "target", "expert_score", "expert_level",
+                              "random_return") if k in ch}  # level, expert_level: cards since the "smoothed" rule
     return {
         "sac": {**c["sac"], "seed": seed, "members": [c["member"]]},
         "eval_steps": c["eval_steps"], "eval_scores": c["eval_scores"],
         "medium": med | {"actor_sha256": ps.shas()["medium"]},
         "expert": {"step": int(ch["expert_step"]), "score": ch["expert_score"], "actor_sha256": ps.shas()["expert"]},
         "snapshot_rule": c["snapshot_rule"],
-        "our_ref_scores": {"random": med["random_return"], "expert": med["expert_score"]},
+        "our_ref_scores": {"random": med["random_return"], "expert": med.get("expert_level", med["expert_score"])},
         "sac_wall_time_s": c["sac_wall_time_s"], "sac_pieces": c["sac_pieces"],
         "policies": {"source": ps.source, "file": f"{ps.path.name}.npz" if ps.path else None,
                      "npz_sha256": c.get("npz_sha256")},

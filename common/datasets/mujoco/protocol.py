@@ -16,6 +16,7 @@ KINDS = ("random", "medium", "medium-replay", "full-replay", "expert", "medium-e
 GROUPS = (("halfcheetah", "walker2d"), ("hopper",), ("ant",))  # SAC members trained together
 CHECKPOINT_SECONDS = 600.0  # a long SAC run also checkpoints every 10 minutes (besides every checkpoint_every steps)
 MEDIUM_FRACTION = 1.0 / 3.0
+SMOOTH_EVALS = 5  # "smoothed": the evaluations averaged (full: 50k steps of the run)
 
 # what each paper trains on (the issue's list); `--all` builds these
 NEEDED: dict[str, tuple[str, ...]] = {
@@ -50,6 +51,9 @@ class MujocoProfile:
 SNAPSHOT_RULES = {
     "final": ("the first evaluation snapshot after step 0 whose deterministic return reaches random + 1/3 (expert - "
               "random)", "the final SAC policy"),
+    "smoothed": ("the first evaluation snapshot whose deterministic return averaged with the evaluations before it "
+                 f"({SMOOTH_EVALS} after step 0 in all) reaches random + 1/3 (expert - random), expert = the "
+                 f"mean of the run's last {SMOOTH_EVALS} evaluations", "the final SAC policy"),
     "best": ("the evaluation snapshot after SAC's uniform start steps, not after the expert's, whose deterministic "
              "return is closest to random + 1/3 (expert - random) (the earliest among equals)",
              "the evaluation snapshot after SAC's uniform start steps with the highest deterministic return (the "
@@ -61,7 +65,7 @@ PROFILES: dict[str, MujocoProfile] = {
     "smoke": MujocoProfile(1500, 3000, 500, 1, 500,
                            SACConfig(hidden=(32, 32), batch_size=64, start_steps=300, learning_starts=300),
                            replay_segment=1000),
-    "full": MujocoProfile(1_000_000, 1_000_000, 10_000, 10, 50_000, SACConfig()),
+    "full": MujocoProfile(1_000_000, 1_000_000, 10_000, 10, 50_000, SACConfig(), snapshots="smoothed"),
 }
 # quick trains on full's datasets: the point of quick is data at the paper's quality with less training. (Until
 # 2026-11-27 quick had data of its own, 100k SAC steps and 100k transitions; records trained on them are superseded.)
@@ -96,7 +100,11 @@ def choose_snapshots(steps: Sequence[int], scores: Sequence[float] | np.ndarray,
                      rule: str = "final", start_steps: int = 0) -> dict[str, Any]:
     """The medium and expert evaluation snapshots (indices into ``steps``) of one member's evaluations ``scores``
     (``SNAPSHOT_RULES``). "final": expert = the last evaluation; medium = the first after step 0 reaching
-    random + MEDIUM_FRACTION·(expert − random) (the last one if none reaches). "best": only snapshots taken after
+    random + MEDIUM_FRACTION·(expert − random) (the last one if none reaches). "smoothed": "final" on the running
+    means of SMOOTH_EVALS evaluations after step 0 (a medium only where the window is full), the expert's level the
+    mean of the last
+    SMOOTH_EVALS: one lucky or unlucky single-episode evaluation decides neither (full Hopper: 1,035 at 20k steps,
+    376 at 50k; its single-evaluation "final" medium would be the 20k snapshot). "best": only snapshots taken after
     SAC's ``start_steps`` uniform-action steps (policies the run has acted with; all after step 0 if none is);
     expert = the highest of them (the latest among equals); medium = the one not after the expert's closest to that
     target (the earliest among equals; the expert's own when it is the first candidate)."""
@@ -105,19 +113,24 @@ def choose_snapshots(steps: Sequence[int], scores: Sequence[float] | np.ndarray,
     scores = [float(x) for x in scores]
     if len(scores) != len(steps) or len(scores) < 2:
         raise ValueError(f"need >= 2 evaluations with one step each, got {len(scores)} scores and {len(steps)} steps")
-    if rule == "final":
+    level = scores  # what the rule compares: the evaluations, or their running means after step 0 ("smoothed")
+    if rule == "smoothed":
+        windows = [scores[max(1, i - SMOOTH_EVALS + 1):i + 1] for i in range(1, len(scores))]
+        level = [scores[0]] + [sum(w) / len(w) for w in windows]
+    if rule in ("final", "smoothed"):
         e = len(scores) - 1
     else:
         cand = [i for i in range(1, len(steps)) if steps[i] > start_steps] or list(range(1, len(steps)))
         e = max(cand, key=lambda i: (scores[i], i))
-    expert = scores[e]
+    expert = level[e]
     target = random_return + MEDIUM_FRACTION * (expert - random_return)
-    if rule == "final":
-        k = next((i for i in range(1, len(steps)) if scores[i] >= target), len(steps) - 1)
+    if rule in ("final", "smoothed"):  # "smoothed": full windows only (from the SMOOTH_EVALS-th evaluation on)
+        first = min(SMOOTH_EVALS, len(steps) - 1) if rule == "smoothed" else 1
+        k = next((i for i in range(first, len(steps)) if level[i] >= target), len(steps) - 1)
     else:
         k = min((i for i in cand if i <= e), key=lambda i: (abs(scores[i] - target), i))
-    return {"index": k, "step": int(steps[k]), "score": scores[k], "target": float(target),
-            "expert_index": e, "expert_step": int(steps[e]), "expert_score": expert,
+    return {"index": k, "step": int(steps[k]), "score": scores[k], "level": level[k], "target": float(target),
+            "expert_index": e, "expert_step": int(steps[e]), "expert_score": scores[e], "expert_level": expert,
             "random_return": float(random_return), "rule": rule}
 
 
