@@ -288,3 +288,14 @@ def test_quick_trains_on_full_datasets():
     assert mj.check_profile("quick") is mj.PROFILES["full"] and mj.data_profile("quick") == "full"
     with pytest.raises(ValueError, match="allowed profiles: smoke, full, quick"):
         mj.check_profile("huge")
+
+
+def test_export_policies_takes_tasks_without_kinds(monkeypatch, capsys):
+    """`--export-policies --task hopper` (the maintainers' command of the docs) exports that robot's set; it was
+    refused with "give --task and --kind together" until 2026-11-28."""
+    from common.datasets.mujoco import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "export_policies", lambda task, profile, root=None: seen.append((task, profile)) or task)
+    assert cli.main(["--export-policies", "--task", "hopper", "--profile", "smoke"]) == 0
+    assert seen == [("hopper", "smoke")] and capsys.readouterr().out.strip() == "hopper"

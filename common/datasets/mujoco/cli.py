@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     if a.all:
         pairs = all_pairs()
-    elif (a.task or a.kind) and not a.sac_only:
+    elif (a.task or a.kind) and not (a.sac_only or a.export_policies):
         if not (a.task and a.kind):
             p.error("give --task and --kind together (or --all)")
         pairs = [(t, k) for t in a.task for k in a.kind]
