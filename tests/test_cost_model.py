@@ -16,12 +16,12 @@ from common.running.cost_model import (
     cost_key,
     counts,
     fit_env,
-    fit_size,
     group_sizes,
     predict_item,
     size_factor,
 )
 from common.running.cost_records import error_rows, load, predict_invocation, predict_plan, predict_plans
+from common.running.cost_sizes import fit_power, pooled_slope, section_defaults
 
 DS = {"env": "omar/spread", "env_options": {"n_agents": 3}, "kind": "medium", "sizes": {"medium": 1000}}
 
@@ -54,7 +54,26 @@ def test_cost_key_leaves_out_counts_and_the_datasets_details():
 def test_size_factor():
     assert size_factor(cfg(hidden=64, batch=1024)) == 1024 * 2 * 64 ** 2  # an integer width: two layers
     assert size_factor({"bcq": {"hidden": [32, 16], "hidden_vae": [8], "batch_size": 4}}) == 4 * (32 ** 2 + 16 ** 2 + 8 ** 2)
-    assert size_factor({"iql_continuous": {"method": "iql"}, "updates": 5}) is None  # widths left to the defaults
+    assert size_factor({"bcq": {"hidden": [32, 16], "critic_hidden": 8, "batch_size": 4, "hidden_vae": []}}) == \
+        4 * (32 ** 2 + 16 ** 2 + 2 * 8 ** 2)  # every field naming a width
+    assert size_factor({"method": "x", "world": {"seed": 1}, "updates": 5}) is None  # no width anywhere: unsized
+
+
+def test_size_factor_takes_left_out_widths_and_batch_from_the_learners_defaults():
+    """Full configs leave widths to the learner's config class: sized at its defaults, not unsized."""
+    from common.algos.awac_config import AWACConfig
+    from common.algos.bcq_config import BCQConfig
+
+    assert section_defaults("awac") == {"hidden": list(AWACConfig.hidden), "batch_size": AWACConfig.batch_size}
+    awac = sum(w * w for w in AWACConfig.hidden)
+    assert size_factor({"awac": {"batch_size": 128}}) == 128 * awac
+    assert size_factor({"awac": {}}) == AWACConfig.batch_size * awac
+    vae, q = sum(w * w for w in BCQConfig.hidden_vae), sum(w * w for w in BCQConfig.hidden)
+    assert size_factor({"mabcq": {"hidden": [8]}}) == BCQConfig.batch_size * (64 + vae)  # a named width wins
+    assert vae > 0 and q > 0 and section_defaults("no_such_learner") == {}
+    assert section_defaults("cast_smax") == {}  # a paper's learner: not looked up (the sizes stay import-free)
+
+
 
 
 # ---- the fits ----------------------------------------------------------------------------------------------------
@@ -83,12 +102,24 @@ def test_fit_env_caps_the_shared_costs_at_half_a_keys_shortest_run():
     assert units["short"].per_run == pytest.approx(2.0) and units["short"].per_update == pytest.approx(0.2)
 
 
-def test_fit_size():
-    assert fit_size([(10.0, 1.0 + 2 * 10), (30.0, 1.0 + 2 * 30)]) == pytest.approx((1.0, 2.0))
-    assert fit_size([(10.0, 5.0)], b_prior=0.2) == pytest.approx((3.0, 0.2))  # one size: the prior's slope
-    assert fit_size([(10.0, 5.0)]) == pytest.approx((0.0, 0.5))  # no prior: proportional to size
+def test_fit_power_and_the_pooled_slope():
+    law = [(x, 0.5 * x ** 0.25) for x in (1e3, 1e5, 1e7)]
+    assert fit_power(law) == pytest.approx((0.5, 0.25))  # its own slope
+    assert fit_power([(1e4, 2.0)], beta=0.5) == pytest.approx((0.02, 0.5))  # one size: the given slope
+    assert fit_power([(1e4, 2.0)]) == pytest.approx((2e-4, 1.0))  # no slope: proportional to size
+    assert fit_power([(10.0, 1.0), (1000.0, 0.1)]) == pytest.approx((0.1 ** 0.5, 0.0))  # slopes clamp to [0, 1]
+    assert fit_power([(10.0, 0.0)], beta=0.3) == (0.0, 0.3)  # a zero cost carries no log
     with pytest.raises(ValueError, match="at least one"):
-        fit_size([])
+        fit_power([])
+    # two families at different levels, one slope: the within-family regression ignores the levels
+    a, b = [(x, 1.0 * x ** 0.3) for x in (1e2, 1e4)], [(x, 9.0 * x ** 0.3) for x in (1e3, 1e6)]
+    assert pooled_slope([a, b, [(5.0, 1.0)]]) == pytest.approx(0.3)  # a one-size family adds nothing
+    assert pooled_slope([[(5.0, 1.0)]]) is None
+    model = CostModel.fit([("omar", cfg(hidden=h, updates=100), 100 * 0.01 * (1024 * 2 * h * h) ** 0.3, 1)
+                           for h in (32, 64)])
+    assert model.per_size["omar/omar/omar/spread"] == pytest.approx((0.01, 0.3))
+    assert model.run_seconds("omar", cfg(hidden=256, updates=100))[0] == \
+        pytest.approx(100 * 0.01 * (1024 * 2 * 256 ** 2) ** 0.3)
 
 
 def test_group_sizes_and_grouped_keys():
@@ -107,11 +138,11 @@ def test_group_sizes_and_grouped_keys():
 def test_run_seconds_bases_and_item_sums():
     fitted = cfg()
     model = CostModel({cost_key("omar", fitted): UnitCost(1.0, 0.02, 0.5, 3)},
-                      {"omar/omar/omar/spread": (0.001, 1e-9)}, {"omar/omar/omar/spread": 0.03}, {}, {}, start_s=2.0)
+                      {"omar/omar/omar/spread": (0.001, 0.3)}, {"omar/omar/omar/spread": 0.03}, {}, {}, start_s=2.0)
     assert model.run_seconds("omar", fitted) == (pytest.approx(1.0 + 0.02 * 500 + 0.5 * 200), "fit")
     wider = cfg(hidden=128)
-    assert model.run_seconds("omar", wider) == (pytest.approx((0.001 + 1e-9 * size_factor(wider)) * 500), "scaled")
-    unsized = {**fitted, "itd3": {"batch_size": 1024}}
+    assert model.run_seconds("omar", wider) == (pytest.approx(0.001 * size_factor(wider) ** 0.3 * 500), "scaled")
+    unsized = {**fitted, "itd3": None, "learner_x": {"batch_size": 1024}}  # no width named nor known
     assert model.run_seconds("omar", unsized) == (pytest.approx(0.03 * 500), "unsized")
     assert model.run_seconds("omar", {**fitted, "method": "bc"}) == (None, "none")
     p = predict_item(model, "omar", [fitted, wider], seeds=3)

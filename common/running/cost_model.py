@@ -19,12 +19,15 @@ What it counts. A run (one cell, one seed, one torch thread: its seconds are cor
   sizes); else they are 0 and ``u_k`` carries their share, so a profile that evaluates more often per step, or
   runs shorter, is under-predicted by that share.
 - A key without records (other widths or batch at this profile) is **scaled** from its family (paper, method,
-  environment), else its paper and method: ``u = a + b · size`` fitted over the family's keys (``fit_size``),
-  ``size`` = batch × Σ width² of the learner's networks (``size_factor``), a FLOP count up to a constant; ``a``
-  is the per-step overhead. With one size on record the split of a and b is a guess: scaled predictions are far
-  less reliable than fitted ones (``python -m common.running.cost_records --leave-out records`` measures them). A
-  config that names no width (the full profiles leave them to the learner's defaults) is **unsized**: the
-  family's median per-step cost at the sizes on record, an underestimate where the defaults are wider.
+  environment), else its paper and method: ``u = c · size^β`` (common.running.cost_sizes.fit_power), ``size`` =
+  batch × Σ width² of the learner's networks, widths and batch a section leaves out taken from its learner's
+  defaults (``size_factor``), a FLOP count up to a constant; ``c`` per family, ``β`` one exponent for every family,
+  the log-log slope pooled within the families on record at several sizes (``pooled_slope``; about 0.3 on the
+  committed records: smoke's tiny networks are overhead-dominated, so cost grows far slower than FLOPs). Scaled
+  predictions are far less reliable than fitted ones (``python -m common.running.cost_records --leave-out
+  records`` measures them). A config whose sections name no width and whose learner's defaults are not known
+  (a paper's learner: common.running.cost_sizes) is **unsized**: the family's median per-step cost at the
+  sizes on record.
 - Runs trained as one job (cells as members, ``--group``; MOMA-PPO's seeds) record a share of the job's time
   (``group_sizes`` finds them): they are keys of their own (``member_key``); a run alone whose key was only
   run in groups is predicted by that share (basis ``grouped``, an underestimate of a run alone).
@@ -48,6 +51,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from common.running.cost_sizes import fit_power, pooled_slope, size_factor
 from common.running.records import canonical_json, latest_records
 from common.running.timings import fmt_seconds
 
@@ -107,22 +111,6 @@ def families(paper: str, config: Mapping[str, Any]) -> tuple[str, str]:
     env = ds.get("env") if isinstance(ds, Mapping) else None
     method = config.get("method", config.get("learner"))
     return f"{paper}/{method}/{env}", f"{paper}/{method}"
-
-
-def size_factor(config: Mapping[str, Any]) -> float | None:
-    """batch × Σ width² over the learner's networks (the ``hidden*`` fields of the config's sub-configs; an integer
-    width is two layers of it): proportional to an update's FLOPs when widths dominate the inputs. None when the
-    config names no width (it leaves them to the learner's defaults, as the full profiles do)."""
-    batch, widths = 0, []
-    for name, sub in config.items():
-        if not isinstance(sub, Mapping) or name == "dataset":
-            continue
-        batch = max(batch, _int(sub.get("batch_size")), _int(sub.get("batch")))
-        for k, v in sub.items():
-            if k.startswith("hidden"):
-                widths += [v, v] if isinstance(v, int) else [w for w in v if isinstance(w, int)] \
-                    if isinstance(v, list) else []
-    return float(max(batch, 1) * sum(w * w for w in widths)) if widths else None
 
 
 @dataclass(frozen=True)
@@ -186,25 +174,6 @@ def fit_env(by_key: Mapping[str, Sequence[tuple[Counts, float]]]) -> tuple[dict[
     return units, run, ep
 
 
-def fit_size(points: Sequence[tuple[float, float]], b_prior: float | None = None) -> tuple[float, float]:
-    """(a, b) of seconds per update ≈ a + b · size over ``points`` (size, seconds per update), both non-negative:
-    a is the per-step overhead (Python, dispatch, small kernels), b the cost per unit of ``size_factor``. With one
-    size on record (or a fit that makes one negative) b is ``b_prior`` (the median b of the families fitted on two
-    sizes) and a the rest of the time, or, without a prior, the cost is proportional to size (a = 0)."""
-    if not points:
-        raise ValueError("fit_size needs at least one (size, seconds) point, got none")
-    n = len(points)
-    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
-    sxx = sum((x - mx) ** 2 for x, _ in points)
-    if sxx > 0:
-        b = sum((x - mx) * (y - my) for x, y in points) / sxx
-        if my - b * mx >= 0 and b >= 0:
-            return my - b * mx, b
-    if b_prior is not None and my - b_prior * mx >= 0:
-        return my - b_prior * mx, b_prior
-    return 0.0, my / max(mx, 1e-12)
-
-
 def group_sizes(records: Sequence[Mapping[str, Any]]) -> list[int]:
     """For each record, how many runs trained as one job with it (cells as members, ``--group``; MOMA-PPO's seeds):
     the records sharing its ``started`` and ``wall_time_s`` (a group's time is shared equally among its runs and the
@@ -241,7 +210,7 @@ class CostModel:
     invocation's fixed cost."""
 
     units: dict[str, UnitCost]
-    per_size: dict[str, tuple[float, float]]  # family -> (a, b): seconds per update = a + b · size_factor
+    per_size: dict[str, tuple[float, float]]  # family -> (c, β): seconds per update = c · size_factor^β
     per_step: dict[str, float]  # family -> median seconds per update over its keys (sizes unknown)
     per_run: dict[str, float]  # paper/env -> seconds of a run's set-up
     per_episode: dict[str, float]  # paper/env -> seconds per evaluation episode
@@ -275,9 +244,9 @@ class CostModel:
             for fam in fams[k]:
                 by_family.setdefault(fam, []).append((sizes[k], unit.per_update))
         sized = {f: [(x, y) for x, y in v if x is not None] for f, v in by_family.items()}
-        two = [fit_size(v) for v in sized.values() if len({x for x, _ in v}) > 1]
-        prior = statistics.median([b for a, b in two if a > 0]) if any(a > 0 for a, _ in two) else None
-        model = cls(units, {f: fit_size(v, prior) for f, v in sized.items() if v},
+        nearest = {fs[0] for fs in fams.values() if fs}  # (paper, method, env): each family's points once
+        beta = pooled_slope([sized[f] for f in sorted(nearest & set(sized))])
+        model = cls(units, {f: fit_power(v, beta) for f, v in sized.items() if v},
                     {f: statistics.median([y for _, y in v]) for f, v in by_family.items()}, per_run, per_episode,
                     grouped)
         model.start_s = max(statistics.median(starts), 0.0) if starts else START_S_DEFAULT
@@ -287,8 +256,7 @@ class CostModel:
         """(predicted seconds, basis) of one run trained ``members`` to a job: basis ``fit`` (its key's records),
         ``grouped`` (a run alone predicted by its per-run share in a group on record: an underestimate),
         ``scaled`` (its family's per-step cost at its ``size_factor``, set-up and evaluation included pro rata),
-        ``unsized`` (its config names no width: the family's median per-step cost at the sizes on record, an
-        underestimate where the defaults are wider) or ``none`` (None: nothing comparable on record)."""
+        ``unsized`` (no width known: the family's median per-step cost at the sizes on record) or ``none`` (None: nothing comparable on record)."""
         c, base = counts(config), cost_key(paper, config)
         unit = self.units.get(member_key(base, members))
         if unit is not None:
@@ -298,8 +266,8 @@ class CostModel:
         size = size_factor(config)
         for fam in families(paper, config):
             if size is not None and fam in self.per_size:
-                a, b = self.per_size[fam]
-                return (a + b * size) * c.updates, "scaled"
+                scale, beta = self.per_size[fam]
+                return scale * size ** beta * c.updates, "scaled"
             if size is None and fam in self.per_step:
                 return self.per_step[fam] * c.updates, "unsized"
         return None, "none"
