@@ -256,7 +256,8 @@ class CostModel:
         """(predicted seconds, basis) of one run trained ``members`` to a job: basis ``fit`` (its key's records),
         ``grouped`` (a run alone predicted by its per-run share in a group on record: an underestimate),
         ``scaled`` (its family's per-step cost at its ``size_factor``, set-up and evaluation included pro rata),
-        ``unsized`` (no width known: the family's median per-step cost at the sizes on record) or ``none`` (None: nothing comparable on record)."""
+        ``unsized`` (no width known: the family's median per-step cost at the sizes on record) or ``none``
+        (None: nothing comparable on record)."""
         c, base = counts(config), cost_key(paper, config)
         unit = self.units.get(member_key(base, members))
         if unit is not None:
