@@ -69,7 +69,11 @@ def _factory(name: str):
 def options(name: str) -> dict[str, object]:
     """The options `make(name, ...)` accepts, with their defaults."""
     sig = inspect.signature(_factory(name))
-    return {k: p.default for k, p in sig.parameters.items() if p.kind == p.KEYWORD_ONLY or p.default is not p.empty}
+    return {
+        k: p.default
+        for k, p in sig.parameters.items()
+        if p.kind == p.KEYWORD_ONLY or p.default is not p.empty
+    }
 
 
 def make(name: str, **opts) -> MultiAgentEnv:

@@ -128,7 +128,9 @@ class MultiAgentEnv:
         for i, o in enumerate(obs):
             o = np.asarray(o, dtype=np.float32).reshape(-1)
             if o.shape[0] != spec.obs_dims[i]:
-                raise ValueError(f"{spec.name}: agent {i} obs has {o.shape[0]} dims, spec says {spec.obs_dims[i]}")
+                raise ValueError(
+                    f"{spec.name}: agent {i} obs has {o.shape[0]} dims, spec says {spec.obs_dims[i]}"
+                )
             out[i, : o.shape[0]] = o
         return out
 
@@ -141,11 +143,15 @@ class MultiAgentEnv:
             for i, ai in enumerate(a):
                 k = int(ai)
                 if k != ai or not 0 <= k < spec.n_actions[i]:
-                    raise ValueError(f"{spec.name}: agent {i} action {ai!r} not in 0..{spec.n_actions[i] - 1}")
+                    raise ValueError(
+                        f"{spec.name}: agent {i} action {ai!r} not in 0..{spec.n_actions[i] - 1}"
+                    )
                 out.append(np.asarray(k))
             return out
         if a.ndim != 2 or a.shape[0] != spec.n_agents or a.shape[1] < spec.act_dim:
-            raise ValueError(f"{spec.name}: actions must have shape [{spec.n_agents}, {spec.act_dim}], got {a.shape}")
+            raise ValueError(
+                f"{spec.name}: actions must have shape [{spec.n_agents}, {spec.act_dim}], got {a.shape}"
+            )
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{spec.name}: actions contain NaN or inf: {a}")
         a = np.clip(a.astype(np.float64), spec.act_low, spec.act_high)

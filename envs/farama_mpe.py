@@ -89,8 +89,14 @@ def make_simple_spread(*, N=3, local_ratio=0.5, max_cycles=25) -> FaramaMPE:
     """simple_spread_v3: N agents cover N landmarks; reward (1-local_ratio)·global + local_ratio·local."""
     N = _check_int("N", N, 1)
     max_cycles = _check_int("max_cycles", max_cycles, 1)
-    if isinstance(local_ratio, bool) or not isinstance(local_ratio, numbers.Real) or not 0.0 <= local_ratio <= 1.0:
-        raise ValueError(f"local_ratio={local_ratio!r} is not allowed; local_ratio must be a number in [0, 1]")
+    if (
+        isinstance(local_ratio, bool)
+        or not isinstance(local_ratio, numbers.Real)
+        or not 0.0 <= local_ratio <= 1.0
+    ):
+        raise ValueError(
+            f"local_ratio={local_ratio!r} is not allowed; local_ratio must be a number in [0, 1]"
+        )
     opts = dict(N=N, local_ratio=float(local_ratio), max_cycles=max_cycles)
     return FaramaMPE("mpe/simple_spread", "mpe2.simple_spread_v3", opts)
 

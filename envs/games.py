@@ -81,7 +81,12 @@ def _check_int(name: str, value, minimum: int) -> int:
 
 
 def _check_real(name: str, value, allowed: str, ok) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not ok(value)
+    ):
         raise ValueError(f"{name}={value!r} is not allowed; {name} must be {allowed}")
     return float(value)
 
@@ -154,8 +159,9 @@ class CliffGrid(MultiAgentEnv):
         )
         self.start = start
         # "uniform": the 23 cells other than the goal, in (x, y) order
-        self.cells = [(x, y) for x in range(1, self.WIDTH + 1) for y in range(1, self.HEIGHT + 1)
-                      if (x, y) != self.GOAL]
+        self.cells = [
+            (x, y) for x in range(1, self.WIDTH + 1) for y in range(1, self.HEIGHT + 1) if (x, y) != self.GOAL
+        ]
         self._rng = np.random.default_rng(0)
         self.pos = self.START
 

@@ -82,8 +82,12 @@ def set_env_state(env, state: dict[str, Any]) -> None:
     """Inverse of :func:`get_env_state`: the env continues exactly as the one the state was taken from."""
     import mujoco
 
-    mujoco.mj_setState(env.model, env.data, np.asarray(state["mj_state"], dtype=np.float64),
-                       mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_setState(
+        env.model,
+        env.data,
+        np.asarray(state["mj_state"], dtype=np.float64),
+        mujoco.mjtState.mjSTATE_INTEGRATION,
+    )
     env.np_random.bit_generator.state = state["np_random"]
 
 
@@ -92,5 +96,15 @@ def current_obs(env) -> np.ndarray:
     return np.asarray(env._get_obs(), dtype=np.float64)
 
 
-__all__ = ["D4RL_REF_SCORES", "EPISODE_LENGTH", "MULTI_AGENT", "TASKS", "check_task", "current_obs",
-           "get_env_state", "make_task", "set_env_state", "task_dims"]
+__all__ = [
+    "D4RL_REF_SCORES",
+    "EPISODE_LENGTH",
+    "MULTI_AGENT",
+    "TASKS",
+    "check_task",
+    "current_obs",
+    "get_env_state",
+    "make_task",
+    "set_env_state",
+    "task_dims",
+]

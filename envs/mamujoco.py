@@ -303,7 +303,9 @@ def make_walker2d_2x3(*, obs_mode: str = "cast_bcq") -> MaMuJoCoEnv:
 
 def make_reacher_2x1(*, obs_mode: str = "leader-only") -> MaMuJoCoEnv:
     """Reacher-v5 split in 2 agents of 1 joint (MOMA-PPO); 50-step episodes, MOMA-PPO's reference scores."""
-    return MaMuJoCoEnv("mamujoco/reacher-2x1", "reacher", "Reacher", "2x1", obs_mode, 50, ref_scores=REACHER_REF_SCORES)
+    return MaMuJoCoEnv(
+        "mamujoco/reacher-2x1", "reacher", "Reacher", "2x1", obs_mode, 50, ref_scores=REACHER_REF_SCORES
+    )
 
 
 def make_ant_4x2(*, obs_mode: str = "partial") -> MaMuJoCoEnv:
@@ -315,8 +317,17 @@ def make_ant_4x2(*, obs_mode: str = "partial") -> MaMuJoCoEnv:
     check_mode(name, "ant", obs_mode)  # before building the MuJoCo model
     gym_env = gymnasium.make("Ant-v5", include_cfrc_ext_in_observation=False)
     cats = [["qpos", "qvel"], ["qpos"]]  # MaMuJoCo's Ant default adds cfrc_ext, absent from this state
-    return MaMuJoCoEnv(name, "ant", "Ant", "4x2", obs_mode, 1000, ref_scores=ANT_REF_SCORES, gym_env=gym_env,
-                       local_categories=cats)
+    return MaMuJoCoEnv(
+        name,
+        "ant",
+        "Ant",
+        "4x2",
+        obs_mode,
+        1000,
+        ref_scores=ANT_REF_SCORES,
+        gym_env=gym_env,
+        local_categories=cats,
+    )
 
 
 # ---- module-level inverse map ---------------------------------------------------------------------
@@ -325,7 +336,9 @@ def make_ant_4x2(*, obs_mode: str = "partial") -> MaMuJoCoEnv:
 def _env(name_or_env, options: dict) -> MaMuJoCoEnv:
     if isinstance(name_or_env, MaMuJoCoEnv):
         if options:
-            raise ValueError(f"options {sorted(options)} given with an env; pass a name to build one with them")
+            raise ValueError(
+                f"options {sorted(options)} given with an env; pass a name to build one with them"
+            )
         return name_or_env
     import envs
 

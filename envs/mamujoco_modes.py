@@ -113,13 +113,18 @@ _MODES: dict[str, dict[str, Mode]] = {
     },
     "reacher": {
         "leader-only": Mode(
-            (tuple(_REACHER_ARM[0] + _REACHER_ARM[1] + _REACHER_TARGET), tuple(_REACHER_ARM[0] + _REACHER_ARM[1]))
+            (
+                tuple(_REACHER_ARM[0] + _REACHER_ARM[1] + _REACHER_TARGET),
+                tuple(_REACHER_ARM[0] + _REACHER_ARM[1]),
+            )
         ),
         "independent": Mode(tuple(tuple(arm + _REACHER_TARGET) for arm in _REACHER_ARM)),
         "full": Mode(_everyone(2, 10)),
     },
     "ant": {
-        "partial": Mode(tuple(tuple((_ANT_TORSO if k == 0 else []) + leg) for k, leg in enumerate(_ANT_LEGS))),
+        "partial": Mode(
+            tuple(tuple((_ANT_TORSO if k == 0 else []) + leg) for k, leg in enumerate(_ANT_LEGS))
+        ),
         "full": Mode(_everyone(4, 27)),
     },
 }
@@ -128,7 +133,9 @@ _MODES: dict[str, dict[str, Mode]] = {
 def check_mode(name: str, task: str, obs_mode: str) -> Mode:
     modes = _MODES[task]
     if obs_mode not in modes:
-        raise ValueError(f"obs_mode={obs_mode!r} is not allowed for {name}; allowed obs modes: {', '.join(modes)}")
+        raise ValueError(
+            f"obs_mode={obs_mode!r} is not allowed for {name}; allowed obs modes: {', '.join(modes)}"
+        )
     return modes[obs_mode]
 
 

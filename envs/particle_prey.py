@@ -84,8 +84,9 @@ def load_prey(env_name: str, version: str, root: Path | str | None = None) -> Nu
     name = prey_file(env_name, version)
     path, manifest_path = root / name, root / "manifest.json"
     if not path.is_file():
-        raise FileNotFoundError(f"prey weights {path} are missing (train them with: python -m papers.omar.prey "
-                                f"--env {env_name})")
+        raise FileNotFoundError(
+            f"prey weights {path} are missing (train them with: python -m papers.omar.prey --env {env_name})"
+        )
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path} is missing: cannot verify the checksum of {path}")
     entry = json.loads(manifest_path.read_text()).get(name)
@@ -93,7 +94,9 @@ def load_prey(env_name: str, version: str, root: Path | str | None = None) -> Nu
         raise ValueError(f"{manifest_path} has no entry for {name}: cannot verify the checksum of {path}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()  # a small file; envs/ imports nothing of ours
     if digest != entry["sha256"]:
-        raise ValueError(f"checksum mismatch for prey weights {path}: sha256 {digest}, manifest says {entry['sha256']}")
+        raise ValueError(
+            f"checksum mismatch for prey weights {path}: sha256 {digest}, manifest says {entry['sha256']}"
+        )
     if digest not in _PREY_CACHE:
         _PREY_CACHE[digest] = NumpyActor.load(path)
     return _PREY_CACHE[digest]
@@ -143,8 +146,10 @@ def prey_options(env_name: str, prey_policy, prey, learn_prey, obs_dim: int) -> 
     if not isinstance(learn_prey, bool):
         raise ValueError(f"learn_prey={learn_prey!r} is not allowed; learn_prey must be True or False")
     if learn_prey and (prey != "scripted" or prey_policy is not None):
-        raise ValueError(f"learn_prey=True makes the prey a learning agent; it cannot be combined with "
-                         f"prey={prey!r} / prey_policy={prey_policy!r}")
+        raise ValueError(
+            f"learn_prey=True makes the prey a learning agent; it cannot be combined with "
+            f"prey={prey!r} / prey_policy={prey_policy!r}"
+        )
     if prey_policy is not None and prey != "scripted":
         raise ValueError(f"give either prey={prey!r} or a prey_policy callable, not both")
     if learn_prey:

@@ -134,7 +134,7 @@ class OmarSpreadScenario(SpreadScenario):
         if agent.collide:
             i = world.agents.index(agent)
             sizes = np.array([a.size for a in world.agents])
-            hit = _pair_dist(pos[i:i + 1], pos)[0] < sizes + agent.size
+            hit = _pair_dist(pos[i : i + 1], pos)[0] < sizes + agent.size
             hit[i] = False
             rew -= 5.0 * int(hit.sum())
         return rew

@@ -140,7 +140,9 @@ class ParticleEnv(MultiAgentEnv):
         obs = self.scenario.observation(agent, world).astype(np.float32)
         a = np.asarray(self.prey_policy(obs), dtype=np.float64).reshape(-1)
         if a.shape != (world.dim_p,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"{self.spec.name}: prey_policy returned {a!r}; expected {world.dim_p} finite numbers")
+            raise ValueError(
+                f"{self.spec.name}: prey_policy returned {a!r}; expected {world.dim_p} finite numbers"
+            )
         a = np.clip(a, -1.0, 1.0)
         self.last_prey_action = a
         action = Action()
@@ -177,8 +179,10 @@ class ParticleEnv(MultiAgentEnv):
         ents = self.world.entities
         pos = np.asarray(positions, dtype=np.float64)
         if pos.shape != (len(ents), self.world.dim_p) or not np.all(np.isfinite(pos)):
-            raise ValueError(f"{self.spec.name}: positions must be {len(ents)} finite points of dimension "
-                             f"{self.world.dim_p} ({', '.join(e.name for e in ents)}); got shape {pos.shape}")
+            raise ValueError(
+                f"{self.spec.name}: positions must be {len(ents)} finite points of dimension "
+                f"{self.world.dim_p} ({', '.join(e.name for e in ents)}); got shape {pos.shape}"
+            )
         self.reset()
         for e, p in zip(ents, pos):
             e.state.p_pos = p.copy()
@@ -200,7 +204,9 @@ class ParticleEnv(MultiAgentEnv):
         return self._obs(), rewards, False, False, info
 
     def state(self) -> np.ndarray:
-        return np.concatenate([self.scenario.observation(a, self.world) for a in self.world.agents]).astype(np.float32)
+        return np.concatenate([self.scenario.observation(a, self.world) for a in self.world.agents]).astype(
+            np.float32
+        )
 
 
 def _build(
@@ -241,7 +247,9 @@ def make_omar_spread() -> ParticleEnv:
     return _build("omar/spread", scenario, scenario.make_world(3), 3, "force", {}, shared=False)
 
 
-def _make_predator_prey(name, scenario, world, prey_dim, prey_pos_at, prey_pred_at, prey_policy, prey, learn_prey):
+def _make_predator_prey(
+    name, scenario, world, prey_dim, prey_pos_at, prey_pred_at, prey_policy, prey, learn_prey
+):
     """tag / world: 3 learned predators + a fixed prey (scripted, learned v<k> or a callable), or, with
     ``learn_prey``, 4 learned agents (the prey last). See the module docstring."""
     policy = prey_options(name, prey_policy, prey, learn_prey, prey_dim)
@@ -283,7 +291,9 @@ def make_omar_spread1d(*, n_agents: int = 2) -> ParticleEnv:
     (force a · 5.0), spread's reward with 1-D distances; obs [vel, pos, n landmarks rel, n−1 others rel]."""
     n = _check_int("n_agents", n_agents, 1, 5)
     scenario = OmarSpreadScenario(dim_p=1)
-    return _build("omar/spread1d", scenario, scenario.make_world(n), n, "force", {"n_agents": n}, shared=False)
+    return _build(
+        "omar/spread1d", scenario, scenario.make_world(n), n, "force", {"n_agents": n}, shared=False
+    )
 
 
 OTC_ACT_BOUND = 0.1  # OTC appendix: "the action space of agents is [-0.1, 0.1], meaning the agent speed"
@@ -297,7 +307,14 @@ def make_otc_navigation(*, n_agents: int = 3) -> ParticleEnv:
     scenario = OtcNavigationScenario()
     world = scenario.make_world(n)
     return _build(
-        "otc/navigation", scenario, world, n, "velocity", {"n_agents": n}, shared=True, act_bound=OTC_ACT_BOUND
+        "otc/navigation",
+        scenario,
+        world,
+        n,
+        "velocity",
+        {"n_agents": n},
+        shared=True,
+        act_bound=OTC_ACT_BOUND,
     )
 
 

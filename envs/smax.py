@@ -190,10 +190,14 @@ class SmaxVecEnv(VecEnv):
         a = np.asarray(actions)
         E, N, K = self.n, self.spec.n_agents, self.spec.n_actions[0]
         if a.shape not in ((E, N), (E, N, 1)):
-            raise ValueError(f"{self.spec.name}: actions must have shape [{E}, {N}, 1] or [{E}, {N}], got {a.shape}")
+            raise ValueError(
+                f"{self.spec.name}: actions must have shape [{E}, {N}, 1] or [{E}, {N}], got {a.shape}"
+            )
         a = a.reshape(E, N)
         if not np.all(a == np.round(a)) or a.min() < 0 or a.max() >= K:
-            raise ValueError(f"{self.spec.name}: actions must be integers in 0..{K - 1}, got {a.min()}..{a.max()}")
+            raise ValueError(
+                f"{self.spec.name}: actions must be integers in 0..{K - 1}, got {a.min()}..{a.max()}"
+            )
         was_done = self.done.copy()
         self._key, self._st, out = self.core.vstep(self._key, self._st, a.astype(np.int32), was_done)
         out = to_numpy(out)
@@ -205,7 +209,9 @@ class SmaxVecEnv(VecEnv):
             out[k] = np.where(live.reshape((-1,) + (1,) * (out[k].ndim - 1)), out[k], self._out[k])
         self._out = out
         self.done = was_done | terminated | truncated
-        rewards = np.where(live[:, None], out["reward"][:, None], 0.0).astype(np.float32) * np.ones((1, N), np.float32)
+        rewards = np.where(live[:, None], out["reward"][:, None], 0.0).astype(np.float32) * np.ones(
+            (1, N), np.float32
+        )
         self.info = {"won": out["won"] & live, "truncated": truncated, "avail_actions": out["avail"].copy()}
         return out["obs"].astype(np.float32), rewards, terminated, self.done.copy()
 

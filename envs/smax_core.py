@@ -23,7 +23,9 @@ STOP = 4
 # register (None: SMAX's built-in one); the SMAC map it stands for; why it is a substitute (None: it is not)
 MAPS: dict[str, dict] = {
     "2s3z": dict(limit=120, units=None, smac_map="2s3z", substitute=None),
-    "3s_vs_3z": dict(limit=150, units=([STALKER] * 3 + [ZEALOT] * 3, 3, 3), smac_map="3s_vs_3z", substitute=None),
+    "3s_vs_3z": dict(
+        limit=150, units=([STALKER] * 3 + [ZEALOT] * 3, 3, 3), smac_map="3s_vs_3z", substitute=None
+    ),
     "5m_vs_6m": dict(limit=70, units=None, smac_map="5m_vs_6m", substitute=None),
     "10m_vs_11m": dict(limit=150, units=None, smac_map="10m_vs_11m", substitute=None),
     "MMM_no_medivac": dict(
@@ -71,14 +73,18 @@ class SmaxCore:
         import jax
         import jax.numpy as jnp
 
-        with _quiet_stdout():  # jaxmarl prints "Importing submoduled environments..." on import: no news for us
+        with (
+            _quiet_stdout()
+        ):  # jaxmarl prints "Importing submoduled environments..." on import: no news for us
             from jaxmarl.environments.smax.heuristic_enemy_smax_env import HeuristicEnemySMAX
             from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO, Scenario, register_scenario
 
         m = MAPS[map_name]
         if m["units"] is not None and map_name not in MAP_NAME_TO_SCENARIO:
             types, n_allies, n_enemies = m["units"]
-            register_scenario(map_name, Scenario(jnp.array(types, dtype=jnp.uint8), n_allies, n_enemies, False, False))
+            register_scenario(
+                map_name, Scenario(jnp.array(types, dtype=jnp.uint8), n_allies, n_enemies, False, False)
+            )
         scenario = MAP_NAME_TO_SCENARIO[map_name]
         self.env = env = HeuristicEnemySMAX(
             enemy_shoots=enemy_shoots, attack_mode=attack_mode, scenario=scenario, max_steps=max_steps

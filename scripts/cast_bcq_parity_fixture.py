@@ -94,8 +94,12 @@ TASKS = {
     "halfcheetah2x3": ("HalfCheetah-v2-2x3", 2, 3, 17, 2),
 }
 MABCQ_TASK = "hopper3x1"  # the task of the MABCQ record
-CAST_REPO_HELP = "the 'Multi-agent MuJoCo' folder extracted from JinmingM/CAST-BCQ's archive (commit c5587eb2)"
-CAST_REPO_HINT = "pass --cast-repo the 'Multi-agent MuJoCo' folder of JinmingM/CAST-BCQ's archive (commit c5587eb2)"
+CAST_REPO_HELP = (
+    "the 'Multi-agent MuJoCo' folder extracted from JinmingM/CAST-BCQ's archive (commit c5587eb2)"
+)
+CAST_REPO_HINT = (
+    "pass --cast-repo the 'Multi-agent MuJoCo' folder of JinmingM/CAST-BCQ's archive (commit c5587eb2)"
+)
 
 
 def param_list(agent) -> list[tuple[str, str, tuple[int, ...], int, float]]:
@@ -120,17 +124,21 @@ def make_data(n: int, a: int, d: int, rs: np.random.RandomState) -> dict[str, np
     start = 0
     for e, length in enumerate(EPISODES):
         end = start + length
-        next_state[start:end - 1] = state[start + 1:end]
+        next_state[start : end - 1] = state[start + 1 : end]
         next_state[end - 1] = rs.normal(size=d).astype(np.float32)  # the step after the episode's last row
         if e < len(EPISODES) - 1:
             terminals[end - 1] = 1.0
         else:
             timeouts[end - 1] = 1.0
         start = end
-    return {"state": state, "next_state": next_state,
-            "actions": rs.uniform(-0.95, 0.95, size=(T, n * a)).astype(np.float32),
-            "rewards": rs.normal(1.0, 1.0, size=T).astype(np.float32),
-            "terminals": terminals, "timeouts": timeouts}
+    return {
+        "state": state,
+        "next_state": next_state,
+        "actions": rs.uniform(-0.95, 0.95, size=(T, n * a)).astype(np.float32),
+        "rewards": rs.normal(1.0, 1.0, size=T).astype(np.float32),
+        "terminals": terminals,
+        "timeouts": timeouts,
+    }
 
 
 class _Noise:
@@ -192,12 +200,16 @@ def set_weights(agents, nets, plist, seed0: int, targets: dict[str, str]) -> dic
         for net in nets:
             getattr(ag, net).double()
         wrs = np.random.RandomState(seed0 + i)
-        write_weights((dict(getattr(ag, net).named_parameters())[name], shape, fan_in, gain, wrs)
-                      for net, name, shape, fan_in, gain in plist)
+        write_weights(
+            (dict(getattr(ag, net).named_parameters())[name], shape, fan_in, gain, wrs)
+            for net, name, shape, fan_in, gain in plist
+        )
         for target, online in targets.items():
             setattr(ag, target, copy.deepcopy(getattr(ag, online)))
-    return {net: np.stack([[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
-            for net in nets}
+    return {
+        net: np.stack([[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
+        for net in nets
+    }
 
 
 def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray], dict]:
@@ -215,8 +227,9 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
     agents = [cast.CAST_BCQ(D, O, A, 1.0, N, torch.device("cpu"), "CAST-BCQ") for _ in range(N)]
     plist = param_list(agents[0])
     # CAST_BCQ.__init__: targets are deep copies; ``initial`` lets the test check its copy of the weight rule first
-    initial = set_weights(agents, NETS, plist, 1000 * seed, {"actor_target": "actor",
-                                                             "centralcritic_target": "centralcritic"})
+    initial = set_weights(
+        agents, NETS, plist, 1000 * seed, {"actor_target": "actor", "centralcritic_target": "centralcritic"}
+    )
 
     # the buffers: run_CAST.py's populate_replay_buffer without its data bugs (module docstring)
     acts = data["actions"]
@@ -227,18 +240,30 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
         buf = cast.ReplayBuffer(D, O, A, T, N)
         for t in range(T):
             nxt = acts[t + 1] if cont[t] else np.zeros_like(acts[t])
-            s = np.concatenate([data["state"][t]] + [acts[t, j * A:(j + 1) * A] for j in partners])
-            s2 = np.concatenate([data["next_state"][t]] + [nxt[j * A:(j + 1) * A] for j in partners])
-            buf.store(s, data["state"][t][obs_index], acts[t, i * A:(i + 1) * A], data["rewards"][t], s2,
-                      data["next_state"][t][obs_index], nxt[i * A:(i + 1) * A], float(data["terminals"][t]),
-                      float(data["terminals"][t]))
+            s = np.concatenate([data["state"][t]] + [acts[t, j * A : (j + 1) * A] for j in partners])
+            s2 = np.concatenate([data["next_state"][t]] + [nxt[j * A : (j + 1) * A] for j in partners])
+            buf.store(
+                s,
+                data["state"][t][obs_index],
+                acts[t, i * A : (i + 1) * A],
+                data["rewards"][t],
+                s2,
+                data["next_state"][t][obs_index],
+                nxt[i * A : (i + 1) * A],
+                float(data["terminals"][t]),
+                float(data["terminals"][t]),
+            )
         buffers.append(buf)
 
     # spies: losses at backward (below), gradients at each optimizer's step
     losses: list[float] = []
     grads: list[dict[str, np.ndarray]] = [dict() for _ in range(N)]
-    opt_of = {"vae": "vae_optimizer", "actor": "actor_optimizer", "critic": "critic_optimizer",
-              "centralcritic": "centralcritic_optimizer"}
+    opt_of = {
+        "vae": "vae_optimizer",
+        "actor": "actor_optimizer",
+        "critic": "critic_optimizer",
+        "centralcritic": "centralcritic_optimizer",
+    }
     for i, ag in enumerate(agents):
         for net, opt in opt_of.items():
             names = [f"{net}.{n}" for n, _ in getattr(ag, net).named_parameters()]
@@ -265,7 +290,9 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
                 loss_rec[it, i] = losses
                 y_rec[it, i], credit_rec[it, i] = y[:, 0], credit[:, 0]
                 for net in NETS:
-                    grad_rec[net][it, i] = [grads[i][f"{net}.{n}"] for n, _ in getattr(ag, net).named_parameters()]
+                    grad_rec[net][it, i] = [
+                        grads[i][f"{net}.{n}"] for n, _ in getattr(ag, net).named_parameters()
+                    ]
                 # the draws of this agent's update: VAE eps [B, L], target z [B*10, L], actor z [B, L]
                 e, zt, za = noise.take(3)
                 assert e.shape == (BATCH, L) and zt.shape == (BATCH * 10, L) and za.shape == (BATCH, L)
@@ -284,9 +311,18 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
             for e in range(N_SELECT_OBS):
                 sel[i, e] = ag.select_action(sel_obs[e].astype(np.float64))
                 (z_sel[i, e],) = noise.take(1)
-    out.update({f"{task}__losses": loss_rec, f"{task}__y": y_rec, f"{task}__credit": credit_rec,
-                f"{task}__z_vae": z_vae, f"{task}__z_target": z_target, f"{task}__z_actor": z_actor,
-                f"{task}__select_z": z_sel, f"{task}__select": sel})
+    out.update(
+        {
+            f"{task}__losses": loss_rec,
+            f"{task}__y": y_rec,
+            f"{task}__credit": credit_rec,
+            f"{task}__z_vae": z_vae,
+            f"{task}__z_target": z_target,
+            f"{task}__z_actor": z_actor,
+            f"{task}__select_z": z_sel,
+            f"{task}__select": sel,
+        }
+    )
     if N > 2:
         out[f"{task}__subteam_drop"] = drops
     for net in NETS:
@@ -294,17 +330,32 @@ def record_task(task: str, cast, obs_index_table) -> tuple[dict[str, np.ndarray]
         out[f"{task}__param0__{net}"] = initial[net]
     for net in (*NETS, "actor_target", "centralcritic_target"):
         out[f"{task}__param__{net}"] = np.stack(
-            [[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents])
-    meta = {"index_key": key, "n_agents": N, "act_dim": A, "state_dim": D, "obs_dim": O, "latent_dim": L,
-            "obs_index": obs_index.tolist(), "seed": seed, "weight_seeds": [1000 * seed + i for i in range(N)],
-            "noise_seed": 10_000 + seed, "subteam_seed": 20_000 + seed,
-            "params": [[net, name, list(shape), fan_in, gain] for net, name, shape, fan_in, gain in plist]}
+            [[summary(p, N_POS) for _, p in getattr(ag, net).named_parameters()] for ag in agents]
+        )
+    meta = {
+        "index_key": key,
+        "n_agents": N,
+        "act_dim": A,
+        "state_dim": D,
+        "obs_dim": O,
+        "latent_dim": L,
+        "obs_index": obs_index.tolist(),
+        "seed": seed,
+        "weight_seeds": [1000 * seed + i for i in range(N)],
+        "noise_seed": 10_000 + seed,
+        "subteam_seed": 20_000 + seed,
+        "params": [[net, name, list(shape), fan_in, gain] for net, name, shape, fan_in, gain in plist],
+    }
     return out, meta
 
 
 MABCQ_NETS = ("vae", "vae1", "actor", "critic")  # MABCQ attributes, in the order the weights are drawn
-MABCQ_OPTS = {"vae": "vae_optimizer", "vae1": "vae_optimizer1", "critic": "critic_optimizer",
-              "actor": "actor_optimizer"}
+MABCQ_OPTS = {
+    "vae": "vae_optimizer",
+    "vae1": "vae_optimizer1",
+    "critic": "critic_optimizer",
+    "actor": "actor_optimizer",
+}
 
 
 def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarray], dict]:
@@ -322,16 +373,21 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
     draw_rows = np.flatnonzero(data["timeouts"] == 0)
     ind = draw_rows[rs.randint(0, draw_rows.size, size=(ITERS, N, BATCH))]  # an independent row set per agent
 
-    mabcq.device = "cpu"  # the module hard-codes "cuda" (its buffer's and train's .to(device)); no other change
+    mabcq.device = (
+        "cpu"  # the module hard-codes "cuda" (its buffer's and train's .to(device)); no other change
+    )
     torch.manual_seed(0)
     agents = [mabcq.MABCQ(O, A, 1.0, "cpu") for _ in range(N)]
     plist = []
     for net in MABCQ_NETS:
         module = getattr(agents[0], net)
         for name, p in module.named_parameters():
-            plist.append((net, name, tuple(p.shape), int(getattr(module, name.rsplit(".", 1)[0]).weight.shape[1]),
-                          1.0))
-    initial = set_weights(agents, MABCQ_NETS, plist, 2000 * seed, {"actor_target": "actor", "critic_target": "critic"})
+            plist.append(
+                (net, name, tuple(p.shape), int(getattr(module, name.rsplit(".", 1)[0]).weight.shape[1]), 1.0)
+            )
+    initial = set_weights(
+        agents, MABCQ_NETS, plist, 2000 * seed, {"actor_target": "actor", "critic_target": "critic"}
+    )
 
     acts = data["actions"]
     cont = (data["terminals"] == 0) & (data["timeouts"] == 0)
@@ -340,16 +396,24 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
         buf = mabcq.ReplayBuffer(O, A, T)
         for t in range(T):
             nxt = acts[t + 1] if cont[t] else np.zeros_like(acts[t])
-            buf.store(data["state"][t][obs_index], acts[t, i * A:(i + 1) * A], data["rewards"][t],
-                      data["next_state"][t][obs_index], nxt[i * A:(i + 1) * A], float(data["terminals"][t]),
-                      float(data["terminals"][t]))
+            buf.store(
+                data["state"][t][obs_index],
+                acts[t, i * A : (i + 1) * A],
+                data["rewards"][t],
+                data["next_state"][t][obs_index],
+                nxt[i * A : (i + 1) * A],
+                float(data["terminals"][t]),
+                float(data["terminals"][t]),
+            )
         buffers.append(buf)
 
     losses: list[float] = []
     grads: list[dict[str, np.ndarray]] = [dict() for _ in range(N)]
     for i, ag in enumerate(agents):
         for net, opt in MABCQ_OPTS.items():
-            spy_steps(getattr(ag, opt), [f"{net}.{n}" for n, _ in getattr(ag, net).named_parameters()], grads[i])
+            spy_steps(
+                getattr(ag, opt), [f"{net}.{n}" for n, _ in getattr(ag, net).named_parameters()], grads[i]
+            )
     noise = _Noise(30_000 + seed)
     loss_rec, y_rec = np.zeros((ITERS, N, 4)), np.zeros((ITERS, N, BATCH))
     grad_rec = {net: np.zeros((ITERS, N, sum(p[0] == net for p in plist), N_POS + 2)) for net in MABCQ_NETS}
@@ -363,7 +427,9 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
                 assert len(losses) == 4
                 loss_rec[it, i], y_rec[it, i] = losses, y[:, 0]
                 for net in MABCQ_NETS:
-                    grad_rec[net][it, i] = [grads[i][f"{net}.{n}"] for n, _ in getattr(ag, net).named_parameters()]
+                    grad_rec[net][it, i] = [
+                        grads[i][f"{net}.{n}"] for n, _ in getattr(ag, net).named_parameters()
+                    ]
                 # train's draws: eps of G and G1 (their training pass), eps of G and G1 again (the no-grad pass
                 # that reads their latent means for weight_tn; the eps do not matter there), target z [B*10, L],
                 # actor z [B, L]
@@ -379,10 +445,18 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
         out[p + f"param0__{net}"] = initial[net]
     for net in (*MABCQ_NETS, "actor_target", "critic_target"):
         out[p + f"param__{net}"] = np.stack(
-            [[summary(q, N_POS) for _, q in getattr(ag, net).named_parameters()] for ag in agents])
-    meta = {"obs_dim": O, "latent_dim": L, "n_agents": N, "act_dim": A, "row_seed": 100 + seed,
-            "weight_seeds": [2000 * seed + i for i in range(N)], "noise_seed": 30_000 + seed,
-            "params": [[net, name, list(shape), fan_in, gain] for net, name, shape, fan_in, gain in plist]}
+            [[summary(q, N_POS) for _, q in getattr(ag, net).named_parameters()] for ag in agents]
+        )
+    meta = {
+        "obs_dim": O,
+        "latent_dim": L,
+        "n_agents": N,
+        "act_dim": A,
+        "row_seed": 100 + seed,
+        "weight_seeds": [2000 * seed + i for i in range(N)],
+        "noise_seed": 30_000 + seed,
+        "params": [[net, name, list(shape), fan_in, gain] for net, name, shape, fan_in, gain in plist],
+    }
     return out, meta
 
 
@@ -390,15 +464,23 @@ def record(cast_repo: Path) -> dict[str, np.ndarray]:
     require_files(cast_repo, FILES, CAST_REPO_HINT)
     torch.set_num_threads(1)
     cast = load_module(cast_repo / "agents" / "CAST.py", "cast_official_CAST", register=True)
-    obs_index_table = load_module(cast_repo / "common" / "agent_obs_index.py", "cast_official_obs_index",
-                                  register=True).agent_obs_index
+    obs_index_table = load_module(
+        cast_repo / "common" / "agent_obs_index.py", "cast_official_obs_index", register=True
+    ).agent_obs_index
     out: dict[str, np.ndarray] = {}
-    meta = {"cast_files_sha256": sha256_of(cast_repo, FILES),
-            "commit": "c5587eb2", "iters": ITERS, "batch": BATCH, "episodes": list(EPISODES), "n_pos": N_POS,
-            "weight_rule": "RandomState(weight_seed).uniform(-1, 1, shape) * gain / sqrt(fan_in), params in order",
-            "summary": "entries at unique(round(linspace(0, numel - 1, min(n_pos, numel)))), zero-padded to n_pos, "
-                       "then sum, L2 norm (official layout)",
-            "losses": ["vae", "central", "individual", "actor"], "tasks": {}}
+    meta = {
+        "cast_files_sha256": sha256_of(cast_repo, FILES),
+        "commit": "c5587eb2",
+        "iters": ITERS,
+        "batch": BATCH,
+        "episodes": list(EPISODES),
+        "n_pos": N_POS,
+        "weight_rule": "RandomState(weight_seed).uniform(-1, 1, shape) * gain / sqrt(fan_in), params in order",
+        "summary": "entries at unique(round(linspace(0, numel - 1, min(n_pos, numel)))), zero-padded to n_pos, "
+        "then sum, L2 norm (official layout)",
+        "losses": ["vae", "central", "individual", "actor"],
+        "tasks": {},
+    }
     for task in TASKS:
         arrays, meta["tasks"][task] = record_task(task, cast, obs_index_table)
         out.update(arrays)

@@ -92,8 +92,15 @@ from common.networks.nets import EnsembleMLP  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parity_common import RecordedRandom, fixture_parser, load_module, sha256_of, weight_values, write_fixture  # noqa: E402
 
-FILES = ("learners/cast_learner.py", "modules/critics/centralc.py", "learners/offpg_learner.py",
-         "learners/mbcq_learner.py", "learners/q_learner.py", "utils/rl_utils.py", "modules/mixers/qmix.py")
+FILES = (
+    "learners/cast_learner.py",
+    "modules/critics/centralc.py",
+    "learners/offpg_learner.py",
+    "learners/mbcq_learner.py",
+    "learners/q_learner.py",
+    "utils/rl_utils.py",
+    "modules/mixers/qmix.py",
+)
 N, K, O, D = 3, 5, 6, 7
 H, HC = 6, 8  # agent nets' hidden width (ours 64), the critics' (code / ours 256)
 EMBED = 32  # QMixer's mixing_embed_dim (offpg_smac.yaml; ours QMIX_EMBED)
@@ -108,23 +115,38 @@ BCQ_TERMINAL = (1, 6)
 REWARD = {"cast": (5.0, 20.0), "icq": (5.0, 20.0), "bcq_it0": (0.0, 150.0), "bcq_it1": (0.0, 0.3)}
 # weight scales (our_net): large enough that the clip acts; bcq.q's offset keeps MABCQ's weights in (0.2, 1.8)
 # on small rewards (bcq_it1), so that its gradient through E_V shows
-NET_INIT = {"bcq.q": dict(gain=3.0, offset=5.0), "bcq.bc": dict(gain=3.0), "icq.q": dict(gain=3.0),
-            "icq.pi": dict(gain=0.2, hidden_gain=15.0), "cast.pi": dict(gain=0.2, hidden_gain=15.0),
-            "cast.qj": dict(gain=300.0)}
+NET_INIT = {
+    "bcq.q": dict(gain=3.0, offset=5.0),
+    "bcq.bc": dict(gain=3.0),
+    "icq.q": dict(gain=3.0),
+    "icq.pi": dict(gain=0.2, hidden_gain=15.0),
+    "cast.pi": dict(gain=0.2, hidden_gain=15.0),
+    "cast.qj": dict(gain=300.0),
+}
 EP_LEN = (4, 3, 2)  # transitions per episode of ``ep`` (T = 5)
 SEED = 7
 DRAW_SEED = 11
 
 
-def our_net(members: int, inp: int, out: int, hidden: tuple, rs: np.random.RandomState, gain: float = 1.0,
-            hidden_gain: float = 1.0, offset: float = 0.0):
+def our_net(
+    members: int,
+    inp: int,
+    out: int,
+    hidden: tuple,
+    rs: np.random.RandomState,
+    gain: float = 1.0,
+    hidden_gain: float = 1.0,
+    offset: float = 0.0,
+):
     """An EnsembleMLP (our layout: weight [M, I, O], bias [M, 1, O]) with the weight rule; output layer x gain,
     hidden layers x hidden_gain, ``offset`` added to the output bias."""
     net = EnsembleMLP(members, inp, out, hidden).double()
     with torch.no_grad():
         for j, layer in enumerate(net.layers):
             g = gain if j == len(net.layers) - 1 else hidden_gain
-            layer.weight.copy_(torch.from_numpy(weight_values(layer.weight.shape, layer.weight.shape[1], g, rs)))
+            layer.weight.copy_(
+                torch.from_numpy(weight_values(layer.weight.shape, layer.weight.shape[1], g, rs))
+            )
             layer.bias.copy_(torch.from_numpy(weight_values(layer.bias.shape, layer.weight.shape[1], g, rs)))
         net.layers[-1].bias.add_(offset)
     return net
@@ -136,13 +158,16 @@ def _np(t) -> np.ndarray:
 
 # ---- data -------------------------------------------------------------------------------------------------------
 
+
 def _avail(rs, shape, act):
     av = (rs.uniform(size=(*shape, K)) < 0.7).astype(np.float64)
     np.put_along_axis(av, act[..., None], 1.0, axis=-1)
     return av
 
 
-def make_windows(rs, bs: int, terminal: tuple[int, ...], reward: tuple[float, float]) -> dict[str, np.ndarray]:
+def make_windows(
+    rs, bs: int, terminal: tuple[int, ...], reward: tuple[float, float]
+) -> dict[str, np.ndarray]:
     act = rs.randint(0, K, size=(bs, 2, N))
     term = np.zeros((bs, 2, 1))
     term[list(terminal), 0, 0] = 1.0
@@ -150,16 +175,28 @@ def make_windows(rs, bs: int, terminal: tuple[int, ...], reward: tuple[float, fl
     act[list(terminal), 1] = 0  # no action after a terminal step (pymarl's padding)
     onehot = np.eye(K)[act]
     onehot[list(terminal), 1] = 0.0
-    return {"obs": rs.normal(size=(bs, 2, N, O)), "state": rs.normal(size=(bs, 2, D)), "actions": act[..., None],
-            "actions_onehot": onehot, "avail_actions": av, "reward": rs.normal(*reward, size=(bs, 2, 1)),
-            "terminated": term, "filled": np.ones((bs, 2, 1))}
+    return {
+        "obs": rs.normal(size=(bs, 2, N, O)),
+        "state": rs.normal(size=(bs, 2, D)),
+        "actions": act[..., None],
+        "actions_onehot": onehot,
+        "avail_actions": av,
+        "reward": rs.normal(*reward, size=(bs, 2, 1)),
+        "terminated": term,
+        "filled": np.ones((bs, 2, 1)),
+    }
 
 
 def make_cyclic(rs, bs: int, terminal: tuple[int, ...], reward: tuple[float, float]) -> dict[str, np.ndarray]:
     """Windows b = (x_b, x_{(b+1) mod bs}) of bs steps x (module docstring)."""
     act = rs.randint(0, K, size=(bs, N))
-    x = {"obs": rs.normal(size=(bs, N, O)), "state": rs.normal(size=(bs, D)), "actions": act[..., None],
-         "actions_onehot": np.eye(K)[act], "avail_actions": _avail(rs, (bs, N), act)}
+    x = {
+        "obs": rs.normal(size=(bs, N, O)),
+        "state": rs.normal(size=(bs, D)),
+        "actions": act[..., None],
+        "actions_onehot": np.eye(K)[act],
+        "avail_actions": _avail(rs, (bs, N), act),
+    }
     nxt = (np.arange(bs) + 1) % bs
     g = {k: np.stack([v, v[nxt]], axis=1) for k, v in x.items()}
     term = np.zeros((bs, 2, 1))
@@ -170,8 +207,11 @@ def make_cyclic(rs, bs: int, terminal: tuple[int, ...], reward: tuple[float, flo
 
 def make_episodes(rs) -> dict[str, np.ndarray]:
     bs, T = len(EP_LEN), max(EP_LEN) + 1
-    g = {"obs": rs.normal(size=(bs, T, N, O)), "state": rs.normal(size=(bs, T, D)),
-         "reward": rs.normal(1.0, 1.0, size=(bs, T, 1))}
+    g = {
+        "obs": rs.normal(size=(bs, T, N, O)),
+        "state": rs.normal(size=(bs, T, D)),
+        "reward": rs.normal(1.0, 1.0, size=(bs, T, 1)),
+    }
     act = rs.randint(0, K, size=(bs, T, N))
     av = _avail(rs, (bs, T, N), act)
     term, filled = np.zeros((bs, T, 1)), np.zeros((bs, T, 1))
@@ -181,9 +221,9 @@ def make_episodes(rs) -> dict[str, np.ndarray]:
         if b > 0:
             term[b, n - 1] = 1.0
         for k in ("obs", "state", "reward"):
-            g[k][b, n + 1:] = 0.0
+            g[k][b, n + 1 :] = 0.0
         g["reward"][b, n:] = 0.0
-        av[b, n + 1:] = 0.0
+        av[b, n + 1 :] = 0.0
     onehot = np.eye(K)[act] * filled[..., None]
     for b, n in enumerate(EP_LEN):
         onehot[b, n:] = 0.0
@@ -199,6 +239,7 @@ def as_batch(g: dict[str, np.ndarray]) -> dict:
 
 # ---- stand-ins --------------------------------------------------------------------------------------------------
 
+
 class _Logger:
     def __init__(self):
         self.console_logger = types.SimpleNamespace(info=lambda *a, **k: None)
@@ -208,10 +249,24 @@ class _Logger:
 
 
 def _args(**kw):
-    base = dict(n_agents=N, n_actions=K, lr=LR, critic_lr=CRITIC_LR, optim_alpha=0.99, optim_eps=1e-5,
-                grad_norm_clip=CLIP, learner_log_interval=2000, gamma=GAMMA, td_lambda=0.8,
-                target_update_interval=600, mixer=None, state_shape=D, mixing_embed_dim=EMBED, device="cpu",
-                agent="rnn1")
+    base = dict(
+        n_agents=N,
+        n_actions=K,
+        lr=LR,
+        critic_lr=CRITIC_LR,
+        optim_alpha=0.99,
+        optim_eps=1e-5,
+        grad_norm_clip=CLIP,
+        learner_log_interval=2000,
+        gamma=GAMMA,
+        td_lambda=0.8,
+        target_update_interval=600,
+        mixer=None,
+        state_shape=D,
+        mixing_embed_dim=EMBED,
+        device="cpu",
+        agent="rnn1",
+    )
     base.update(kw)
     return types.SimpleNamespace(**base)
 
@@ -288,6 +343,7 @@ class Draws(RecordedRandom):
 
 # ---- our layout of the code's modules ---------------------------------------------------------------------------
 
+
 class Layout:
     """Maps the parameters of the code-side modules to our names and layout (module docstring)."""
 
@@ -314,10 +370,12 @@ class Layout:
                     out[f"{net}.layers.{j}.bias"] = _np(vals[f"{fc}.bias"][None, None])
             elif kind == "qmix":
                 # hyper_b_1 and V take no part in k or forward (no gradient; asserted in record_icq)
-                out[f"{net}.layers.0.weight"] = _np(torch.cat([vals["hyper_w_1.weight"].T,
-                                                               vals["hyper_w_final.weight"].T], dim=1)[None])
-                out[f"{net}.layers.0.bias"] = _np(torch.cat([vals["hyper_w_1.bias"],
-                                                             vals["hyper_w_final.bias"]])[None, None])
+                out[f"{net}.layers.0.weight"] = _np(
+                    torch.cat([vals["hyper_w_1.weight"].T, vals["hyper_w_final.weight"].T], dim=1)[None]
+                )
+                out[f"{net}.layers.0.bias"] = _np(
+                    torch.cat([vals["hyper_w_1.bias"], vals["hyper_w_final.bias"]])[None, None]
+                )
         return out
 
     def params(self, module: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -344,8 +402,8 @@ def load_qmix(qmix: torch.nn.Module, mix0: EnsembleMLP) -> None:
     with torch.no_grad():
         qmix.hyper_w_1.weight.copy_(W[:, : N * EMBED].T)
         qmix.hyper_w_1.bias.copy_(b[: N * EMBED])
-        qmix.hyper_w_final.weight.copy_(W[:, N * EMBED:].T)
-        qmix.hyper_w_final.bias.copy_(b[N * EMBED:])
+        qmix.hyper_w_final.weight.copy_(W[:, N * EMBED :].T)
+        qmix.hyper_w_final.bias.copy_(b[N * EMBED :])
 
 
 @contextlib.contextmanager
@@ -374,8 +432,14 @@ def spy_optimizer(opt, log: list) -> None:
 
 @contextlib.contextmanager
 def spies(log: dict):
-    saved = (torch.Tensor.backward, torch.nn.utils.clip_grad_norm_, torch.gather, torch.clip, torch.Tensor.detach,
-             F.softmax)
+    saved = (
+        torch.Tensor.backward,
+        torch.nn.utils.clip_grad_norm_,
+        torch.gather,
+        torch.clip,
+        torch.Tensor.detach,
+        F.softmax,
+    )
 
     def backward(t, *a, **k):
         log.setdefault("loss", []).append(float(t.detach()))
@@ -393,16 +457,27 @@ def spies(log: dict):
             out = fn(*a, **k)
             log.setdefault(key, []).append((a, out))
             return out
+
         return f
 
     torch.Tensor.backward, torch.nn.utils.clip_grad_norm_ = backward, clip
-    torch.gather, torch.clip, F.softmax = rec("gather", saved[2]), rec("clip", saved[3]), rec("softmax", saved[5])
+    torch.gather, torch.clip, F.softmax = (
+        rec("gather", saved[2]),
+        rec("clip", saved[3]),
+        rec("softmax", saved[5]),
+    )
     torch.Tensor.detach = rec("detach", saved[4])
     try:
         yield
     finally:
-        (torch.Tensor.backward, torch.nn.utils.clip_grad_norm_, torch.gather, torch.clip, torch.Tensor.detach,
-         F.softmax) = saved
+        (
+            torch.Tensor.backward,
+            torch.nn.utils.clip_grad_norm_,
+            torch.gather,
+            torch.clip,
+            torch.Tensor.detach,
+            F.softmax,
+        ) = saved
 
 
 def _load(src: Path, rel: str, name: str):
@@ -419,7 +494,9 @@ def _grads(p: str, lay: Layout, log: dict, steps: list, owners) -> dict[str, np.
         if norm > CLIP:
             out.update({f"{p}grad_pre.{k}": v for k, v in lay.ours(ps, gs).items()})
         else:
-            assert all((g is None and post[id(q)] is None) or torch.equal(g, post[id(q)]) for q, g in zip(ps, gs))
+            assert all(
+                (g is None and post[id(q)] is None) or torch.equal(g, post[id(q)]) for q, g in zip(ps, gs)
+            )
     for ps, gs in steps:
         out.update({f"{p}grad.{k}": v for k, v in lay.ours(ps, gs).items()})
     for m in owners:
@@ -429,12 +506,15 @@ def _grads(p: str, lay: Layout, log: dict, steps: list, owners) -> dict[str, np.
 
 # ---- the records ------------------------------------------------------------------------------------------------
 
+
 def record_cast(mods, win: dict, ep: dict, qj0: EnsembleMLP, pi0: EnsembleMLP) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     draws = Draws(DRAW_SEED)
     mods["centralc"].random = draws
     mac = PolicyMAC(copy.deepcopy(pi0))
-    with patched(mods["cast"], CentralCritic=lambda scheme, args: central_critic(mods["centralc"], scheme, args, qj0)):
+    with patched(
+        mods["cast"], CentralCritic=lambda scheme, args: central_critic(mods["centralc"], scheme, args, qj0)
+    ):
         learner = mods["cast"].CastLearner(mac, SCHEME, _Logger(), _args())
     cc = learner.centralcritic
     lay = Layout()
@@ -467,15 +547,30 @@ def record_cast(mods, win: dict, ep: dict, qj0: EnsembleMLP, pi0: EnsembleMLP) -
                 log: dict = {}
                 start, steps[:] = len(draws.log), []
                 with spies(log):
-                    learner.train_critic(batch, best_batch=None, log={k: [] for k in (
-                        "critic_loss", "critic_grad_norm", "td_error_abs", "target_mean", "q_taken_mean")}, t_env=0)
+                    learner.train_critic(
+                        batch,
+                        best_batch=None,
+                        log={
+                            k: []
+                            for k in (
+                                "critic_loss",
+                                "critic_grad_norm",
+                                "td_error_abs",
+                                "target_mean",
+                                "q_taken_mean",
+                            )
+                        },
+                        t_env=0,
+                    )
                     learner.train(batch, 0, None)
                 p = f"cast_it{it}__"
                 assert len(log["loss"]) == len(log["norm"]) == len(steps) == 2
                 out[p + "y"] = _np(targets[it])[:, 0, 0]  # [bs] (T = 2: one step)
                 out[p + "loss_qj"], out[p + "loss_pi"] = np.array(log["loss"][0]), np.array(log["loss"][1])
                 out[p + "norm_qj"], out[p + "norm_pi"] = np.array(log["norm"][0]), np.array(log["norm"][1])
-                out[p + "pi_taken"] = _np(log["gather"][0][1])[:, 0, :, 0]  # gather(mac_out, actions): pi(a|o), t=0
+                out[p + "pi_taken"] = _np(log["gather"][0][1])[
+                    :, 0, :, 0
+                ]  # gather(mac_out, actions): pi(a|o), t=0
                 out[p + "masks"] = draws.masks(start)
                 out[p + "credit"] = _np(shap[it])[:, 0, :, 0]  # [bs, N] at t = 0
                 out.update(_grads(p, lay, log, steps, (cc, mac.net) if it == ITERS - 1 else ()))
@@ -521,24 +616,47 @@ def record_icq(mods, win: dict, q0, pi0, mix0) -> dict[str, np.ndarray]:
             log: dict = {}
             steps[:] = []
             with spies(log):
-                learner.train_critic(batch, best_batch=None, log={k: [] for k in (
-                    "critic_loss", "critic_grad_norm", "td_error_abs", "target_mean", "q_taken_mean", "q_max_mean",
-                    "q_min_mean", "q_max_var", "q_min_var")}, t_env=0)
+                learner.train_critic(
+                    batch,
+                    best_batch=None,
+                    log={
+                        k: []
+                        for k in (
+                            "critic_loss",
+                            "critic_grad_norm",
+                            "td_error_abs",
+                            "target_mean",
+                            "q_taken_mean",
+                            "q_max_mean",
+                            "q_min_mean",
+                            "q_max_var",
+                            "q_min_var",
+                        )
+                    },
+                    t_env=0,
+                )
                 learner.train(batch, 0, None)
             p = f"icq_it{it}__"
             assert len(log["loss"]) == len(log["norm"]) == 2 and len(steps) == 3
             mixer_grads = dict(zip([id(q) for q in steps[1][0]], steps[1][1]))
-            assert all(mixer_grads[id(prm)] is None for n, prm in learner.mixer.named_parameters()
-                       if not n.startswith(("hyper_w_1.", "hyper_w_final.")))  # hyper_b_1, V: not in k
+            assert all(
+                mixer_grads[id(prm)] is None
+                for n, prm in learner.mixer.named_parameters()
+                if not n.startswith(("hyper_w_1.", "hyper_w_final."))
+            )  # hyper_b_1, V: not in k
             out[p + "y"] = _np(targets[it])[:, 0, 0]
-            out[p + "w_target"] = _np(log["softmax"][0][1])[:, 1, 0] * bs  # bs softmax_bs(Q'_tot / 1000), t = 1
+            out[p + "w_target"] = (
+                _np(log["softmax"][0][1])[:, 1, 0] * bs
+            )  # bs softmax_bs(Q'_tot / 1000), t = 1
             out[p + "loss_q"], out[p + "loss_pi"] = np.array(log["loss"][0]), np.array(log["loss"][1])
             out[p + "norm_q"], out[p + "norm_pi"] = np.array(log["norm"][0]), np.array(log["norm"][1])
             # train: gather(q_vals, actions) -> q_taken [bs, 1, N]; the advantage softmax over the batch
             out[p + "q_taken"] = _np(log["gather"][-2][1]).reshape(bs, N)
             out[p + "w_pi"] = _np(log["softmax"][1][1]).reshape(bs, N) * bs
             last = it == ITERS - 1
-            out.update(_grads(p, lay, log, steps, (learner.critic.net, learner.mixer, mac.net) if last else ()))
+            out.update(
+                _grads(p, lay, log, steps, (learner.critic.net, learner.mixer, mac.net) if last else ())
+            )
     return out
 
 
@@ -580,22 +698,32 @@ def record(src: Path) -> dict[str, np.ndarray]:
     torch.set_default_dtype(torch.float64)
     sys.path.insert(0, str(src))
     try:
-        mods = {"centralc": _load(src, "modules/critics/centralc.py", "modules.critics.centralc"),
-                "cast": _load(src, "learners/cast_learner.py", "cast_smac_learner"),
-                "offpg": _load(src, "learners/offpg_learner.py", "cast_smac_offpg_learner"),
-                "mbcq": _load(src, "learners/mbcq_learner.py", "cast_smac_mbcq_learner"),
-                "q": _load(src, "learners/q_learner.py", "cast_smac_q_learner")}
+        mods = {
+            "centralc": _load(src, "modules/critics/centralc.py", "modules.critics.centralc"),
+            "cast": _load(src, "learners/cast_learner.py", "cast_smac_learner"),
+            "offpg": _load(src, "learners/offpg_learner.py", "cast_smac_offpg_learner"),
+            "mbcq": _load(src, "learners/mbcq_learner.py", "cast_smac_mbcq_learner"),
+            "q": _load(src, "learners/q_learner.py", "cast_smac_q_learner"),
+        }
         rs = np.random.RandomState(SEED)
-        data = {"cast_win": make_windows(rs, 8, WIN_TERMINAL, REWARD["cast"]),
-                "icq_win": make_windows(rs, 8, WIN_TERMINAL, REWARD["icq"]),
-                "bcq_it0": make_cyclic(rs, 8, BCQ_TERMINAL, REWARD["bcq_it0"]),
-                "bcq_it1": make_cyclic(rs, 8, BCQ_TERMINAL, REWARD["bcq_it1"]),
-                "ep": make_episodes(rs)}
+        data = {
+            "cast_win": make_windows(rs, 8, WIN_TERMINAL, REWARD["cast"]),
+            "icq_win": make_windows(rs, 8, WIN_TERMINAL, REWARD["icq"]),
+            "bcq_it0": make_cyclic(rs, 8, BCQ_TERMINAL, REWARD["bcq_it0"]),
+            "bcq_it1": make_cyclic(rs, 8, BCQ_TERMINAL, REWARD["bcq_it1"]),
+            "ep": make_episodes(rs),
+        }
         wrs = np.random.RandomState(SEED + 1)
         hid, hidc = (H, H), (HC, HC)
-        shapes = {"bcq.q": (N, O, K, hid), "bcq.bc": (N, O, K, hid), "icq.q": (N, O, K, hidc),
-                  "icq.pi": (N, O, K, hid), "icq.mix": (1, D, (N + 1) * EMBED, ()), "cast.pi": (N, O, K, hid),
-                  "cast.qj": (1, D + N * K, 1, hidc)}
+        shapes = {
+            "bcq.q": (N, O, K, hid),
+            "bcq.bc": (N, O, K, hid),
+            "icq.q": (N, O, K, hidc),
+            "icq.pi": (N, O, K, hid),
+            "icq.mix": (1, D, (N + 1) * EMBED, ()),
+            "cast.pi": (N, O, K, hid),
+            "cast.qj": (1, D + N * K, 1, hidc),
+        }
         nets = {k: our_net(*shape, wrs, **NET_INIT.get(k, {})) for k, shape in shapes.items()}
         out: dict[str, np.ndarray] = {}
         for name, g in data.items():
@@ -605,21 +733,40 @@ def record(src: Path) -> dict[str, np.ndarray]:
         out.update(record_cast(mods, data["cast_win"], data["ep"], nets["cast.qj"], nets["cast.pi"]))
         out.update(record_icq(mods, data["icq_win"], nets["icq.q"], nets["icq.pi"], nets["icq.mix"]))
         for which in ("mabcq", "i_bcq"):
-            out.update(record_bcq(mods, (data["bcq_it0"], data["bcq_it1"]), nets["bcq.q"], nets["bcq.bc"], which))
+            out.update(
+                record_bcq(mods, (data["bcq_it0"], data["bcq_it1"]), nets["bcq.q"], nets["bcq.bc"], which)
+            )
     finally:
         torch.set_default_dtype(prev)
         sys.path.remove(str(src))
-    meta = {"files": sha256_of(src, FILES),
-            "source": "github.com/JinmingM/CAST-BCQ SMAC.rar at c5587eb2", "N": N, "K": K, "O": O, "D": D, "H": H,
-            "HC": HC, "lr": LR, "critic_lr": CRITIC_LR, "gamma": GAMMA, "gamma_bcq": GAMMA_BCQ, "clip": CLIP,
-            "iters": ITERS, "seed": SEED, "draw_seed": DRAW_SEED, "reward": REWARD, "torch": torch.__version__}
+    meta = {
+        "files": sha256_of(src, FILES),
+        "source": "github.com/JinmingM/CAST-BCQ SMAC.rar at c5587eb2",
+        "N": N,
+        "K": K,
+        "O": O,
+        "D": D,
+        "H": H,
+        "HC": HC,
+        "lr": LR,
+        "critic_lr": CRITIC_LR,
+        "gamma": GAMMA,
+        "gamma_bcq": GAMMA_BCQ,
+        "clip": CLIP,
+        "iters": ITERS,
+        "seed": SEED,
+        "draw_seed": DRAW_SEED,
+        "reward": REWARD,
+        "torch": torch.__version__,
+    }
     out["meta"] = np.array(json.dumps(meta))
     return out
 
 
 def main(argv=None) -> Path:
-    a = fixture_parser(__doc__, "--smac-repo", "the extracted SMAC folder (holds src/)",
-                       "cast_bcq_smac_parity.npz").parse_args(argv)
+    a = fixture_parser(
+        __doc__, "--smac-repo", "the extracted SMAC folder (holds src/)", "cast_bcq_smac_parity.npz"
+    ).parse_args(argv)
     src = a.smac_repo / "src" if (a.smac_repo / "src").is_dir() else a.smac_repo
     return write_fixture(record(src), a.out)
 

@@ -41,10 +41,21 @@ import numpy as np
 from numpy.lib import format as npf
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("mujoco", "mujoco-core", "gymnasium", "gymnasium-robotics", "pettingzoo", "glfw", "PyOpenGL",
-            "Farama-Notifications")
-SKIP = ("gymnasium_robotics/envs/assets/adroit_hand/", "gymnasium_robotics/envs/assets/kitchen_franka/",
-        "gymnasium_robotics/envs/assets/stls/")
+PACKAGES = (
+    "mujoco",
+    "mujoco-core",
+    "gymnasium",
+    "gymnasium-robotics",
+    "pettingzoo",
+    "glfw",
+    "PyOpenGL",
+    "Farama-Notifications",
+)
+SKIP = (
+    "gymnasium_robotics/envs/assets/adroit_hand/",
+    "gymnasium_robotics/envs/assets/kitchen_franka/",
+    "gymnasium_robotics/envs/assets/stls/",
+)
 KEY = "next_obs.npy"
 
 
@@ -61,7 +72,12 @@ def _member_data(path: Path, name: str) -> tuple[int, int]:
     with open(path, "rb") as f:
         f.seek(info.header_offset)
         local = f.read(30)
-        start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+        start = (
+            info.header_offset
+            + 30
+            + int.from_bytes(local[26:28], "little")
+            + int.from_bytes(local[28:30], "little")
+        )
         f.seek(start)
         major, _ = npf.read_magic(f)
         read = {1: npf.read_array_header_1_0, 2: npf.read_array_header_2_0}.get(major)
@@ -92,11 +108,11 @@ def pack_dataset(path: Path, out: Path, root: Path = REPO) -> dict:
             expect[-1] = 0
             bad = np.flatnonzero((expect != nxt).reshape(len(nxt), -1).any(1))
             np.savez(dest.with_name(dest.name + ".rows.npz"), idx=bad, rows=nxt[bad])
-            raw[start:start + size] = bytes(size)
+            raw[start : start + size] = bytes(size)
             entry.update(next_obs_zeroed=True, start=start, size=size)
     with lzma.open(dest.with_name(dest.name + ".xz"), "wb", preset=6) as f:
         f.write(raw)
-    card = path.with_name(path.name[:-len(".npz")] + ".json") if path.name.endswith(".npz") else None
+    card = path.with_name(path.name[: -len(".npz")] + ".json") if path.name.endswith(".npz") else None
     if card is not None and card.exists():
         shutil.copy2(card, dest.with_name(card.name))
         entry["card"] = card.name
@@ -120,7 +136,7 @@ def unpack_dataset(entry: dict, carry: Path, root: Path = REPO) -> None:
         r = np.load(src.with_name(src.name + ".rows.npz"))
         nxt[r["idx"]] = r["rows"]
         start, size = int(entry["start"]), int(entry["size"])
-        raw[start:start + size] = np.ascontiguousarray(nxt).tobytes()
+        raw[start : start + size] = np.ascontiguousarray(nxt).tobytes()
     sha = hashlib.sha256(raw).hexdigest()
     if sha != entry["sha256"]:
         raise SystemExit(f"{rel}: rebuilt sha256 {sha[:12]} differs from the packed {entry['sha256'][:12]}")
@@ -134,9 +150,26 @@ def pack_site(out: Path, python: str) -> Path:
     pins = [f"{p}=={metadata.version(p)}" for p in PACKAGES]
     with tempfile.TemporaryDirectory() as tmp:
         wheels, site = Path(tmp) / "wheels", Path(tmp) / "site"
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--python-version", python, "--platform", "manylinux_2_28_x86_64", "--platform",
-               "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64", "-d", str(wheels), *pins]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            python,
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--platform",
+            "manylinux_2_17_x86_64",
+            "--platform",
+            "manylinux2014_x86_64",
+            "-d",
+            str(wheels),
+            *pins,
+        ]
         subprocess.run(cmd, check=True)
         for whl in sorted(wheels.glob("*.whl")):
             with zipfile.ZipFile(whl) as zf:
@@ -152,9 +185,13 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     pk = sub.add_parser("pack", help="here: site packages + datasets into --out")
     pk.add_argument("--python", default="3.12", help="the device machine's Python version (default 3.12)")
-    pk.add_argument("--dataset", action="append", default=[], type=Path, help="an npz under the repository (repeat)")
+    pk.add_argument(
+        "--dataset", action="append", default=[], type=Path, help="an npz under the repository (repeat)"
+    )
     pk.add_argument("--out", type=Path, default=REPO / ".carry", help="the carry folder (default .carry)")
-    pk.add_argument("--no-site", action="store_true", help="datasets only (the site tarball is already there)")
+    pk.add_argument(
+        "--no-site", action="store_true", help="datasets only (the site tarball is already there)"
+    )
     up = sub.add_parser("unpack", help="there: extract the site packages, rebuild and check the datasets")
     up.add_argument("--carry", type=Path, default=REPO / ".carry")
     up.add_argument("--site", type=Path, default=Path("/tmp/site"))
@@ -178,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
                 tar.extractall(a.site)
             print(f"site packages in {a.site}: export PYTHONPATH={a.site}:$PWD")
         manifest = a.carry / "manifest.json"
-        for entry in (json.loads(manifest.read_text())["datasets"] if manifest.exists() else []):
+        for entry in json.loads(manifest.read_text())["datasets"] if manifest.exists() else []:
             unpack_dataset(entry, a.carry)
 
 

@@ -90,7 +90,9 @@ TASKS = {
 }
 
 
-def param_list(agent, n_agents: int, critic_gain: float) -> list[tuple[str, int, str, tuple[int, ...], int, float]]:
+def param_list(
+    agent, n_agents: int, critic_gain: float
+) -> list[tuple[str, int, str, tuple[int, ...], int, float]]:
     """(net, agent, name, shape, fan_in, gain) of every parameter of the code's networks, in draw order: per agent
     its actor then its critic, then the mixer (agent -1)."""
     out = []
@@ -114,17 +116,29 @@ def param_list(agent, n_agents: int, critic_gain: float) -> list[tuple[str, int,
 
 
 def _module(agent, net: str, i: int):
-    return {"actor": lambda: agent.actors[i], "critic": lambda: agent.critics[i], "mixer": lambda: agent.mixer,
-            "critic_target": lambda: agent.critics_target[i], "mixer_target": lambda: agent.target_mixer}[net]()
+    return {
+        "actor": lambda: agent.actors[i],
+        "critic": lambda: agent.critics[i],
+        "mixer": lambda: agent.mixer,
+        "critic_target": lambda: agent.critics_target[i],
+        "mixer_target": lambda: agent.target_mixer,
+    }[net]()
 
 
 def _summaries(agent, plist, net: str, n_agents: int) -> np.ndarray:
     """[n, P, N_POS + 2] over the agents (n = N) or the mixer (n = 1)."""
     base = net.replace("_target", "")
     who = [-1] if base == "mixer" else list(range(n_agents))
-    return np.stack([[summary(dict(_module(agent, net, i).named_parameters())[name], N_POS)
-                      for n, j, name, *_ in plist if n == base and j == (i if base != "mixer" else -1)]
-                     for i in who])
+    return np.stack(
+        [
+            [
+                summary(dict(_module(agent, net, i).named_parameters())[name], N_POS)
+                for n, j, name, *_ in plist
+                if n == base and j == (i if base != "mixer" else -1)
+            ]
+            for i in who
+        ]
+    )
 
 
 @contextlib.contextmanager
@@ -142,7 +156,9 @@ def _float64():
 def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray], dict]:
     key, N, A, D, seed, reward_scale, critic_gain = TASKS[task]
     sets = obs_index_table[key]
-    obs_index = [list(sets[i]) + list(sets[-1]) for i in range(N)]  # run_ICQ.py: own set, then the public ones
+    obs_index = [
+        list(sets[i]) + list(sets[-1]) for i in range(N)
+    ]  # run_ICQ.py: own set, then the public ones
     O = len(obs_index[0])
     rs = np.random.RandomState(seed)
     data = make_data(N, A, D, rs)
@@ -154,12 +170,16 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
     torch.manual_seed(0)  # the code's own init is overwritten below; this only makes the script repeatable
     with _float64():  # float64 networks
         agent = icq.ICQ_MA(N, D, O, A, 1.0, torch.device("cpu"))
-    assert all(p.dtype == torch.float64 for m in (*agent.actors, *agent.critics, agent.mixer) for p in m.parameters())
+    assert all(
+        p.dtype == torch.float64 for m in (*agent.actors, *agent.critics, agent.mixer) for p in m.parameters()
+    )
     plist = param_list(agent, N, critic_gain)
     wrs = {i: np.random.RandomState(3000 * seed + i) for i in range(N)}
     wrs[-1] = np.random.RandomState(3000 * seed + 99)
-    write_weights((dict(_module(agent, net, i).named_parameters())[name], shape, fan_in, gain, wrs[i])
-                  for net, i, name, shape, fan_in, gain in plist)
+    write_weights(
+        (dict(_module(agent, net, i).named_parameters())[name], shape, fan_in, gain, wrs[i])
+        for net, i, name, shape, fan_in, gain in plist
+    )
     agent.actors_target = copy.deepcopy(agent.actors)  # ICQ_MA.__init__: targets are deep copies
     agent.critics_target = copy.deepcopy(agent.critics)
     agent.target_mixer = copy.deepcopy(agent.mixer)
@@ -171,10 +191,17 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
     buf = icq.ReplayBuffer(N, D, O, A, T, torch.device("cpu"))
     for t in range(T):
         nxt = acts[t + 1] if cont[t] else np.zeros_like(acts[t])
-        buf.store(data["state"][t], data["next_state"][t],
-                  [data["state"][t][obs_index[i]] for i in range(N)], [acts[t, i * A:(i + 1) * A] for i in range(N)],
-                  data["rewards"][t], [data["next_state"][t][obs_index[i]] for i in range(N)],
-                  [nxt[i * A:(i + 1) * A] for i in range(N)], float(data["terminals"][t]), float(data["timeouts"][t]))
+        buf.store(
+            data["state"][t],
+            data["next_state"][t],
+            [data["state"][t][obs_index[i]] for i in range(N)],
+            [acts[t, i * A : (i + 1) * A] for i in range(N)],
+            data["rewards"][t],
+            [data["next_state"][t][obs_index[i]] for i in range(N)],
+            [nxt[i * A : (i + 1) * A] for i in range(N)],
+            float(data["terminals"][t]),
+            float(data["timeouts"][t]),
+        )
 
     # spies: losses at backward, mse_loss's inputs, softmax outputs, clip norms, gradients at each optimizer's step
     losses: list[float] = []
@@ -213,11 +240,15 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
     w_agent, w_total = np.zeros((ITERS, N, BATCH)), np.zeros((ITERS, BATCH))
     w_actor, w_unused = np.zeros((ITERS, N, BATCH)), np.zeros((ITERS, N, BATCH))
     norm_rec = np.zeros((ITERS, N + 1))  # clip_grad_norm_'s returns: critic 0 .. N-1, mixer
-    n_par = {net: sum(p[0] == net and p[1] == (0 if net != "mixer" else -1) for p in plist)
-             for net in ("actor", "critic", "mixer")}
-    grad_rec = {net: np.zeros((ITERS, 1 if net == "mixer" else N, n_par[net], N_POS + 2))
-                for net in ("actor", "critic", "mixer")}
-    icq.F = types.SimpleNamespace(**{k: getattr(F, k) for k in dir(F) if not k.startswith('__')})
+    n_par = {
+        net: sum(p[0] == net and p[1] == (0 if net != "mixer" else -1) for p in plist)
+        for net in ("actor", "critic", "mixer")
+    }
+    grad_rec = {
+        net: np.zeros((ITERS, 1 if net == "mixer" else N, n_par[net], N_POS + 2))
+        for net in ("actor", "critic", "mixer")
+    }
+    icq.F = types.SimpleNamespace(**{k: getattr(F, k) for k in dir(F) if not k.startswith("__")})
     icq.F.softmax, icq.F.mse_loss = spy_softmax, spy_mse
     torch.nn.utils.clip_grad_norm_ = spy_clip
     try:
@@ -231,11 +262,12 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
                 q_tot[it], y[it] = mse[0]
                 w_agent[it] = softmaxes[:N]
                 w_total[it] = softmaxes[N]
-                w_actor[it], w_unused[it] = softmaxes[N + 1::2], softmaxes[N + 2::2]
+                w_actor[it], w_unused[it] = softmaxes[N + 1 :: 2], softmaxes[N + 2 :: 2]
                 for i in range(N):
                     for net in ("actor", "critic"):
-                        grad_rec[net][it, i] = [grads[f"{net}{i}"][n] for n, _ in
-                                                _module(agent, net, i).named_parameters()]
+                        grad_rec[net][it, i] = [
+                            grads[f"{net}{i}"][n] for n, _ in _module(agent, net, i).named_parameters()
+                        ]
                 grad_rec["mixer"][it, 0] = [grads["mixer"][n] for n, _ in agent.mixer.named_parameters()]
             # select_action's path (deterministic=True: the tanh mean) on the first rows, in float64
             sel = np.zeros((N, N_SELECT_OBS, A))
@@ -248,19 +280,37 @@ def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray],
     finally:
         icq.F = F
         torch.nn.utils.clip_grad_norm_ = clip
-    out.update({f"{task}__losses": loss_rec, f"{task}__q_tot": q_tot, f"{task}__y": y,
-                f"{task}__softmax_agent": w_agent, f"{task}__softmax_total": w_total,
-                f"{task}__softmax_actor": w_actor, f"{task}__softmax_unused": w_unused,
-                f"{task}__clip_norms": norm_rec, f"{task}__select": sel})
+    out.update(
+        {
+            f"{task}__losses": loss_rec,
+            f"{task}__q_tot": q_tot,
+            f"{task}__y": y,
+            f"{task}__softmax_agent": w_agent,
+            f"{task}__softmax_total": w_total,
+            f"{task}__softmax_actor": w_actor,
+            f"{task}__softmax_unused": w_unused,
+            f"{task}__clip_norms": norm_rec,
+            f"{task}__select": sel,
+        }
+    )
     for net in ("actor", "critic", "mixer"):
         out[f"{task}__grad__{net}"] = grad_rec[net]
         out[f"{task}__param0__{net}"] = initial[net]
     for net in ("actor", "critic", "mixer", "critic_target", "mixer_target"):
         out[f"{task}__param__{net}"] = _summaries(agent, plist, net, N)
-    meta = {"index_key": key, "n_agents": N, "act_dim": A, "state_dim": D, "obs_dim": O, "obs_index": obs_index,
-            "seed": seed, "reward_scale": reward_scale, "critic_gain": critic_gain,
-            "weight_seeds": {str(i): 3000 * seed + (99 if i == -1 else i) for i in range(-1, N)},
-            "params": [[net, i, name, list(shape), fan_in, gain] for net, i, name, shape, fan_in, gain in plist]}
+    meta = {
+        "index_key": key,
+        "n_agents": N,
+        "act_dim": A,
+        "state_dim": D,
+        "obs_dim": O,
+        "obs_index": obs_index,
+        "seed": seed,
+        "reward_scale": reward_scale,
+        "critic_gain": critic_gain,
+        "weight_seeds": {str(i): 3000 * seed + (99 if i == -1 else i) for i in range(-1, N)},
+        "params": [[net, i, name, list(shape), fan_in, gain] for net, i, name, shape, fan_in, gain in plist],
+    }
     return out, meta
 
 
@@ -268,16 +318,23 @@ def record(cast_repo: Path) -> dict[str, np.ndarray]:
     require_files(cast_repo, FILES, CAST_REPO_HINT)
     torch.set_num_threads(1)
     icq = load_module(cast_repo / "agents" / "ICQMA.py", "cast_official_ICQMA", register=True)
-    obs_index_table = load_module(cast_repo / "common" / "agent_obs_index.py", "cast_official_obs_index",
-                                  register=True).agent_obs_index
+    obs_index_table = load_module(
+        cast_repo / "common" / "agent_obs_index.py", "cast_official_obs_index", register=True
+    ).agent_obs_index
     out: dict[str, np.ndarray] = {}
-    meta = {"cast_files_sha256": sha256_of(cast_repo, FILES),
-            "commit": "c5587eb2", "iters": ITERS, "batch": BATCH, "n_pos": N_POS,
-            "weight_rule": "RandomState(weight_seed).uniform(-1, 1, shape) * gain / sqrt(fan_in), params in order "
-                           "(fan_in 1 for log_std_logits)",
-            "summary": "entries at unique(round(linspace(0, numel - 1, min(n_pos, numel)))), zero-padded to n_pos, "
-                       "then sum, L2 norm (official layout)",
-            "losses": ["critic_mixer", "actor_0", "..."], "tasks": {}}
+    meta = {
+        "cast_files_sha256": sha256_of(cast_repo, FILES),
+        "commit": "c5587eb2",
+        "iters": ITERS,
+        "batch": BATCH,
+        "n_pos": N_POS,
+        "weight_rule": "RandomState(weight_seed).uniform(-1, 1, shape) * gain / sqrt(fan_in), params in order "
+        "(fan_in 1 for log_std_logits)",
+        "summary": "entries at unique(round(linspace(0, numel - 1, min(n_pos, numel)))), zero-padded to n_pos, "
+        "then sum, L2 norm (official layout)",
+        "losses": ["critic_mixer", "actor_0", "..."],
+        "tasks": {},
+    }
     for task in TASKS:
         arrays, meta["tasks"][task] = record_task(task, icq, obs_index_table)
         out.update(arrays)

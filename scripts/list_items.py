@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         for who in ("mine", "ref"):
             if who == "mine" and mine.resolve() == REFERENCE_ROOT.resolve():
                 continue
-            parts.append(f"{'this machine' if who == 'mine' else 'reference'} {_fmt_s(totals[(prof, who)]) if counted[(prof, who)] else '—'}"
-                         f" ({counted[(prof, who)]}/{len(a.items)} items)")
+            parts.append(
+                f"{'this machine' if who == 'mine' else 'reference'} {_fmt_s(totals[(prof, who)]) if counted[(prof, who)] else '—'}"
+                f" ({counted[(prof, who)]}/{len(a.items)} items)"
+            )
         print(f"  {prof}: " + "; ".join(parts))
     return 0
 

@@ -82,28 +82,54 @@ from moma_ppo_parity_fixture import (  # noqa: E402
 from parity_common import fixture_parser, sha256_of, write_fixture  # noqa: E402
 
 PKG_DIR = "moma-ppo/offline_marl"
-FILES = ("offline_marl/single_agent/iql.py", "offline_marl/single_agent/td3.py",
-         "offline_marl/single_agent/actors.py", "offline_marl/single_agent/critics.py",
-         "offline_marl/multi_agent/ma_iql.py", "offline_marl/multi_agent/iql_independent.py",
-         "offline_marl/multi_agent/itd3.py", "offline_marl/multi_agent/mixer_networks.py",
-         "offline_marl/utils/histories.py", "offline_marl/utils/networks.py", "offline_marl/utils/ml.py",
-         "offline_marl/utils/base_algo.py", "offline_marl/train_agents.py")
+FILES = (
+    "offline_marl/single_agent/iql.py",
+    "offline_marl/single_agent/td3.py",
+    "offline_marl/single_agent/actors.py",
+    "offline_marl/single_agent/critics.py",
+    "offline_marl/multi_agent/ma_iql.py",
+    "offline_marl/multi_agent/iql_independent.py",
+    "offline_marl/multi_agent/itd3.py",
+    "offline_marl/multi_agent/mixer_networks.py",
+    "offline_marl/utils/histories.py",
+    "offline_marl/utils/networks.py",
+    "offline_marl/utils/ml.py",
+    "offline_marl/utils/base_algo.py",
+    "offline_marl/train_agents.py",
+)
 OBS_DIMS, ACT_DIMS = (4, 3), (2, 1)
 SEED = 0
 ROWS, TD3_ROWS, UPDATES, HIDDEN, LR = 24, 16, 2, 8, 1e-2
 MEMORY = dict(len=3, dim=8)
-Q_SCALE = {"iql": 8.0, "maiql": 32.0}  # the Q heads' last layer scaled (AWR clip binds on some rows; powers of 2:
+Q_SCALE = {
+    "iql": 8.0,
+    "maiql": 32.0,
+}  # the Q heads' last layer scaled (AWR clip binds on some rows; powers of 2:
 #                                        the scaled float32 values stay float32 values)
 ACTOR_BIAS = ((1.5, -1.5), (1.5,))  # TD3: the actors' last bias (pi'(o') + noise leaves [-1, 1])
-IQL = dict(discount_factor=0.99, expectile=0.7, awr_temperature=3.0, target_update_coef=0.005, grad_clip_norm=1.0)
-TD3 = dict(td3_policy_freq=2, td3_policy_noise=0.2, td3_noise_clip=0.3, td3_omar_cql_alpha=1.0,
-           td3_omar_cql_lse_temp=1.0, td3_omar_cql_num_sampled_actions=5, td3_omar_cql_sample_noise_level=0.2,
-           td3_omar_iters=2, td3_init_omar_mu=0.0, td3_init_omar_sigma=2.0, td3_omar_num_samples=10,
-           td3_omar_num_elites=5)
-TD3_METHODS = {"itd3bc": dict(td3_omar_coeff=0.0, td3_bc_coeff=2.5, td3_shortcut_omar=False),
-               "icql": dict(td3_omar_coeff=0.9, td3_bc_coeff=0.0, td3_shortcut_omar=True),
-               "iomar": dict(td3_omar_coeff=0.9, td3_bc_coeff=0.0, td3_shortcut_omar=False),
-               "iomar_bc": dict(td3_omar_coeff=0.9, td3_bc_coeff=2.5, td3_shortcut_omar=False)}
+IQL = dict(
+    discount_factor=0.99, expectile=0.7, awr_temperature=3.0, target_update_coef=0.005, grad_clip_norm=1.0
+)
+TD3 = dict(
+    td3_policy_freq=2,
+    td3_policy_noise=0.2,
+    td3_noise_clip=0.3,
+    td3_omar_cql_alpha=1.0,
+    td3_omar_cql_lse_temp=1.0,
+    td3_omar_cql_num_sampled_actions=5,
+    td3_omar_cql_sample_noise_level=0.2,
+    td3_omar_iters=2,
+    td3_init_omar_mu=0.0,
+    td3_init_omar_sigma=2.0,
+    td3_omar_num_samples=10,
+    td3_omar_num_elites=5,
+)
+TD3_METHODS = {
+    "itd3bc": dict(td3_omar_coeff=0.0, td3_bc_coeff=2.5, td3_shortcut_omar=False),
+    "icql": dict(td3_omar_coeff=0.9, td3_bc_coeff=0.0, td3_shortcut_omar=True),
+    "iomar": dict(td3_omar_coeff=0.9, td3_bc_coeff=0.0, td3_shortcut_omar=False),
+    "iomar_bc": dict(td3_omar_coeff=0.9, td3_bc_coeff=2.5, td3_shortcut_omar=False),
+}
 
 
 def _more_stand_ins() -> None:
@@ -133,9 +159,23 @@ def _box(d: int):
 
 
 def base_kwargs(alg: str, memory: bool) -> dict:
-    return dict(alg_name=alg, hidden_size=HIDDEN, lr_q=LR, lr_v=LR, lr_pi=LR, lr_memory=LR, train_device="cpu",
-                memory_len=MEMORY["len"] if memory else 0, memory_out_size=MEMORY["dim"], memory_op="self-attention",
-                memory_backprop_actor=True, independent_awr=False, action_aware_mixer=True, **IQL, **TD3)
+    return dict(
+        alg_name=alg,
+        hidden_size=HIDDEN,
+        lr_q=LR,
+        lr_v=LR,
+        lr_pi=LR,
+        lr_memory=LR,
+        train_device="cpu",
+        memory_len=MEMORY["len"] if memory else 0,
+        memory_out_size=MEMORY["dim"],
+        memory_op="self-attention",
+        memory_backprop_actor=True,
+        independent_awr=False,
+        action_aware_mixer=True,
+        **IQL,
+        **TD3,
+    )
 
 
 def agent_batches(rng: np.random.Generator, memory: bool, n: int = ROWS) -> list[dict[str, np.ndarray]]:
@@ -149,8 +189,13 @@ def agent_batches(rng: np.random.Generator, memory: bool, n: int = ROWS) -> list
         act = f32(rng.uniform(-1.0, 1.0, (n, a)))
         edge = rng.random((n, a)) < 0.1
         act[edge] = np.sign(act[edge])
-        b = {"observations": f32(rng.normal(size=(n, o))), "actions": act,
-             "next_observations": f32(rng.normal(size=(n, o))), "rewards": r.copy(), "masks": m.copy()}
+        b = {
+            "observations": f32(rng.normal(size=(n, o))),
+            "actions": act,
+            "next_observations": f32(rng.normal(size=(n, o))),
+            "rewards": r.copy(),
+            "masks": m.copy(),
+        }
         if memory:
             for key in ("history_memories", "next_history_memories"):
                 h = f32(rng.normal(size=(n, L, o + a)))
@@ -204,6 +249,7 @@ class _Outputs:
     def _hook(self, key):
         def hook(module, inputs, output):
             self.calls[key].append((inputs[0].detach().clone(), output.detach().clone()))
+
         return hook
 
     def remove(self):
@@ -221,16 +267,22 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
     for part in ("iql", "maiql", "bc"):
         torch.manual_seed(SEED)
         if part == "iql":
-            learner = IQLLearner(**base_kwargs("iql", True), obs_space=_box(sum(OBS_DIMS)),
-                                 act_space=_box(sum(ACT_DIMS)))
+            learner = IQLLearner(
+                **base_kwargs("iql", True), obs_space=_box(sum(OBS_DIMS)), act_space=_box(sum(ACT_DIMS))
+            )
             units = [learner]
         elif part == "maiql":
-            learner = MaIQL(**base_kwargs("ma-iql", True), n_learner=len(OBS_DIMS), obs_space=obs_spaces,
-                            act_space=act_spaces)
+            learner = MaIQL(
+                **base_kwargs("ma-iql", True),
+                n_learner=len(OBS_DIMS),
+                obs_space=obs_spaces,
+                act_space=act_spaces,
+            )
             units = list(learner.learners)
         else:
-            learner = IQLIndependentLearner(**base_kwargs("bc", True), n_learner=len(OBS_DIMS), obs_space=obs_spaces,
-                                            act_space=act_spaces)
+            learner = IQLIndependentLearner(
+                **base_kwargs("bc", True), n_learner=len(OBS_DIMS), obs_space=obs_spaces, act_space=act_spaces
+            )
             units = list(learner.learners)
         round_params_to_float32(learner)
         if part != "bc":
@@ -242,8 +294,10 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
         for u in range(UPDATES):
             batches = agent_batches(rng, memory=True)
             _store_batches(out, part, u, batches)
-            hooks = _Outputs({f"v{i}": unit.V.network for i, unit in enumerate(units)}
-                             | ({"vmix": learner.mixer_network_V.network} if part == "maiql" else {}))
+            hooks = _Outputs(
+                {f"v{i}": unit.V.network for i, unit in enumerate(units)}
+                | ({"vmix": learner.mixer_network_V.network} if part == "maiql" else {})
+            )
             weights, norms = [], []
 
             def clamp(orig):
@@ -252,6 +306,7 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
                     if kw == {"max": 100.0}:
                         weights.append(y.detach().clone())
                     return y
+
                 return f
 
             def clip(orig):
@@ -259,6 +314,7 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
                     n = orig(params, *a, **kw)
                     norms.append(float(n))
                     return n
+
                 return f
 
             with patched_attr(torch, "clamp", clamp), patched_attr(torch.nn.utils, "clip_grad_norm_", clip):
@@ -273,12 +329,16 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
             if u == UPDATES - 1:
                 out[f"{part}__after"] = pack_params(learner, skip)[0]
             for k in ("loss_v", "loss_pi", "loss_q"):
-                out[f"{part}__u{u}__{k}"] = np.asarray(stats[k], dtype=np.float64).reshape(()) if k in stats else None
+                out[f"{part}__u{u}__{k}"] = (
+                    np.asarray(stats[k], dtype=np.float64).reshape(()) if k in stats else None
+                )
             if part == "bc":
                 continue
             gamma = IQL["discount_factor"]
             r, m = batches[0]["rewards"][:, 0], batches[0]["masks"][:, 0]
-            v = [[o[:, 0].numpy() for _, o in hooks.calls[f"v{i}"]] for i in range(len(units))]  # [unit][call][B]
+            v = [
+                [o[:, 0].numpy() for _, o in hooks.calls[f"v{i}"]] for i in range(len(units))
+            ]  # [unit][call][B]
             if any(len(c) != 3 for c in v):
                 raise RuntimeError("expected 3 V calls per unit (V loss, AWR weights, TD target)")
             if part == "iql":
@@ -294,7 +354,7 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
                     raise RuntimeError("expected 3 V-mixer calls (V loss, AWR weights, TD target)")
                 wb = mix_calls[2][1]
                 vn = torch.as_tensor(np.stack([vi[2] for vi in v], axis=1))
-                v_next = MixerNetwork.mix(vn, wb[:, :len(units)], wb[:, len(units):])[:, 0].numpy()
+                v_next = MixerNetwork.mix(vn, wb[:, : len(units)], wb[:, len(units) :])[:, 0].numpy()
                 out[f"{part}__u{u}__target"] = r + gamma * m * v_next
                 out[f"{part}__u{u}__grad_norms"] = np.array(norms)  # before clipping, in the code's order
 
@@ -311,6 +371,7 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
             t = torch.empty(*shape, dtype=torch.float64)
             created.append(t)
             return t
+
         return f
 
     def recorded(orig):  # torch.randn_like: record the target smoothing noise
@@ -318,6 +379,7 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
             y = orig(*a, **kw)
             noise.append(y.clone())
             return y
+
         return f
 
     def sample(orig):  # Normal.sample: record z = (sample - loc) / scale
@@ -325,21 +387,30 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
             y = orig(self, *a, **kw)
             cem.append(((y - self.loc) / self.scale).clone())
             return y
+
         return f
 
     def mse(orig):  # OMAR's imitation target (the searched action)
         def f(x, target, *a, **kw):
             searched.append(target.detach().clone())
             return orig(x, target, *a, **kw)
+
         return f
 
-    td3_batches = [agent_batches(rng, memory=False, n=TD3_ROWS) for _ in range(UPDATES)]  # the same for every method
+    td3_batches = [
+        agent_batches(rng, memory=False, n=TD3_ROWS) for _ in range(UPDATES)
+    ]  # the same for every method
     for u, batches in enumerate(td3_batches):
         _store_batches(out, "td3", u, batches)
     for part, method in TD3_METHODS.items():
         torch.manual_seed(SEED)
-        learner = ITD3Learner(**base_kwargs("itd3", False), **method, n_learner=len(OBS_DIMS), obs_space=obs_spaces,
-                              act_space=act_spaces)
+        learner = ITD3Learner(
+            **base_kwargs("itd3", False),
+            **method,
+            n_learner=len(OBS_DIMS),
+            obs_space=obs_spaces,
+            act_space=act_spaces,
+        )
         round_params_to_float32(learner)
         with torch.no_grad():
             for agent, bias in zip(learner.learners, ACTOR_BIAS):
@@ -352,9 +423,13 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
             for i, agent in enumerate(learner.learners):
                 created, noise, cem, searched = [], [], [], []
                 hooks = _Outputs({"q1": agent.doubleQtarget.q1.network, "q2": agent.doubleQtarget.q2.network})
-                with patched_attr(torch, "FloatTensor", as_float64), patched_attr(torch.cuda, "FloatTensor", as_float64), \
-                        patched_attr(torch, "randn_like", recorded), \
-                        patched_attr(torch.distributions.Normal, "sample", sample), patched_attr(F, "mse_loss", mse):
+                with (
+                    patched_attr(torch, "FloatTensor", as_float64),
+                    patched_attr(torch.cuda, "FloatTensor", as_float64),
+                    patched_attr(torch, "randn_like", recorded),
+                    patched_attr(torch.distributions.Normal, "sample", sample),
+                    patched_attr(F, "mse_loss", mse),
+                ):
                     stats = agent.update_from_batch(copy.deepcopy(batches[i]), "cpu")
                 hooks.remove()
                 p = f"{part}__u{u}__a{i}__"
@@ -364,13 +439,16 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
                 if len(hooks.calls["q1"]) != 1 or not torch.equal(x1, x2):
                     raise RuntimeError("expected one target-critic call per update")
                 b = batches[i]
-                out[p + "target_action"] = x1[:, OBS_DIMS[i]:].numpy()
-                out[p + "target"] = (b["rewards"] + IQL["discount_factor"] * b["masks"]
-                                     * torch.minimum(q1, q2).numpy())[:, 0]  # r + gamma m min(Q1', Q2')
+                out[p + "target_action"] = x1[:, OBS_DIMS[i] :].numpy()
+                out[p + "target"] = (
+                    b["rewards"] + IQL["discount_factor"] * b["masks"] * torch.minimum(q1, q2).numpy()
+                )[:, 0]  # r + gamma m min(Q1', Q2')
                 (z,) = noise
                 out[p + "target_noise"] = z.numpy()
                 if method["td3_omar_coeff"] > 0:  # CQL: uniform [B*K, d], N(0,1) of pi(o), N(0,1) of pi(o')
-                    fills = [t for t in created if t.shape[0] == TD3_ROWS * TD3["td3_omar_cql_num_sampled_actions"]]
+                    fills = [
+                        t for t in created if t.shape[0] == TD3_ROWS * TD3["td3_omar_cql_num_sampled_actions"]
+                    ]
                     if len(fills) != 3:
                         raise RuntimeError(f"expected 3 CQL draws, got {[tuple(t.shape) for t in created]}")
                     for key, t in zip(("cql_uniform", "cql_noise_cur", "cql_noise_new"), fills):
@@ -378,7 +456,9 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
                     if u % TD3["td3_policy_freq"] == TD3["td3_policy_freq"] - 1:
                         if len(cem) != TD3["td3_omar_iters"]:
                             raise RuntimeError(f"expected {TD3['td3_omar_iters']} CEM draws, got {len(cem)}")
-                        if not method["td3_shortcut_omar"]:  # (icql: the search is computed, unused: not stored)
+                        if not method[
+                            "td3_shortcut_omar"
+                        ]:  # (icql: the search is computed, unused: not stored)
                             out[p + "cem_z"] = torch.stack(cem).numpy()  # [iters, n_samples, B, d]
                             (s,) = searched
                             out[p + "searched"] = s.numpy()
@@ -394,19 +474,35 @@ def record(moma_repo: Path) -> dict[str, np.ndarray]:
         record_iql_family(rng, out, layouts)
         record_td3(rng, out, layouts)
     out = {k: v for k, v in out.items() if v is not None}
-    meta = {"moma_files_sha256": sha256_of(root, FILES),
-            "commit_read": "c276efc", "dtype": "float64", "seed": SEED, "obs_dims": OBS_DIMS, "act_dims": ACT_DIMS,
-            "rows": ROWS, "td3_rows": TD3_ROWS, "updates": UPDATES, "hidden": HIDDEN, "lr": LR, "memory": MEMORY,
-            "q_scale": Q_SCALE,
-            "actor_bias": ACTOR_BIAS, "iql": IQL, "td3": TD3, "td3_methods": TD3_METHODS, "layouts": layouts,
-            "train_agents_defaults": train_agents_defaults(root / "offline_marl/train_agents.py")}
+    meta = {
+        "moma_files_sha256": sha256_of(root, FILES),
+        "commit_read": "c276efc",
+        "dtype": "float64",
+        "seed": SEED,
+        "obs_dims": OBS_DIMS,
+        "act_dims": ACT_DIMS,
+        "rows": ROWS,
+        "td3_rows": TD3_ROWS,
+        "updates": UPDATES,
+        "hidden": HIDDEN,
+        "lr": LR,
+        "memory": MEMORY,
+        "q_scale": Q_SCALE,
+        "actor_bias": ACTOR_BIAS,
+        "iql": IQL,
+        "td3": TD3,
+        "td3_methods": TD3_METHODS,
+        "layouts": layouts,
+        "train_agents_defaults": train_agents_defaults(root / "offline_marl/train_agents.py"),
+    }
     out["meta"] = np.array(json.dumps(meta, sort_keys=True))
     return out
 
 
 def main(argv=None) -> Path:
-    args = fixture_parser(__doc__, "--moma-repo", "a checkout of github.com/PBarde/moma-ppo",
-                          "moma_ppo_baselines_parity.npz").parse_args(argv)
+    args = fixture_parser(
+        __doc__, "--moma-repo", "a checkout of github.com/PBarde/moma-ppo", "moma_ppo_baselines_parity.npz"
+    ).parse_args(argv)
     return write_fixture(record(args.moma_repo), args.out)
 
 

@@ -83,25 +83,75 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parity_common import fixture_parser, install_gym_stand_in, require_files, sha256_of, write_fixture  # noqa: E402
 
 PKG_DIR = "moma-ppo/offline_marl"  # the folder that holds the ``offline_marl`` package
-FILES = ("offline_marl/multi_agent/mappo.py", "offline_marl/multi_agent/mixer_networks.py",
-         "offline_marl/multi_agent/worldmodel.py", "offline_marl/multi_agent/worldmodel_ensemble.py",
-         "offline_marl/single_agent/actors.py", "offline_marl/single_agent/critics.py",
-         "offline_marl/single_agent/ppo.py", "offline_marl/single_agent/world_models.py",
-         "offline_marl/utils/histories.py", "offline_marl/utils/networks.py", "offline_marl/utils/ml.py",
-         "offline_marl/utils/base_algo.py", "offline_marl/train_rl_model_based.py")
+FILES = (
+    "offline_marl/multi_agent/mappo.py",
+    "offline_marl/multi_agent/mixer_networks.py",
+    "offline_marl/multi_agent/worldmodel.py",
+    "offline_marl/multi_agent/worldmodel_ensemble.py",
+    "offline_marl/single_agent/actors.py",
+    "offline_marl/single_agent/critics.py",
+    "offline_marl/single_agent/ppo.py",
+    "offline_marl/single_agent/world_models.py",
+    "offline_marl/utils/histories.py",
+    "offline_marl/utils/networks.py",
+    "offline_marl/utils/ml.py",
+    "offline_marl/utils/base_algo.py",
+    "offline_marl/train_rl_model_based.py",
+)
 OBS_DIMS, ACT_DIMS = (4, 3), (2, 1)
-PPO_ACT_DIMS = (2, 2)  # the code's MAPPO stacks the agents' actions for its statistics: equal action dims only
+PPO_ACT_DIMS = (
+    2,
+    2,
+)  # the code's MAPPO stacks the agents' actions for its statistics: equal action dims only
 SEED = 0  # numpy seed of the inputs; torch.manual_seed(SEED) before each official construction
-WM = dict(n_members=7, n_elites=5, hidden=8, lr=1e-3, grad_clip=1.0, updates=2, train_rows=16, valid_rows=32,
-          sample_rows=48, box_rows=30, box_half_width=0.25, sample_scale=(0.05, 400.0), mask_bias_shift=0.15,
-          threshold=2.0, lambda_aleatoric=0.5, lambda_g=0.1, lambda_r=0.05)
+WM = dict(
+    n_members=7,
+    n_elites=5,
+    hidden=8,
+    lr=1e-3,
+    grad_clip=1.0,
+    updates=2,
+    train_rows=16,
+    valid_rows=32,
+    sample_rows=48,
+    box_rows=30,
+    box_half_width=0.25,
+    sample_scale=(0.05, 400.0),
+    mask_bias_shift=0.15,
+    threshold=2.0,
+    lambda_aleatoric=0.5,
+    lambda_g=0.1,
+    lambda_r=0.05,
+)
 WM_SAMPLE_SEED = 1234  # seed of the generator that draws the elite of each synthetic transition
 WM_EVAL_SEED = 4321  # seed of the generator of the Gaussian samples in the elite scores
-PPO = dict(rows=32, memory_len=3, memory_dim=8, hidden=16, lr=1e-2, gamma=0.99, lam=0.98, clip=0.2, critic_coef=0.5,
-           alpha_lr=1e-3, entropy_target=-2.0, action_penalty=1.0, grad_clip=1.0, epochs=(1, 5),
-           log_std_bias=-2.5, mean_bias=((1.0, -1.0), (-1.0, 0.0)))
-PPO_STATS = ("loss", "actor_loss", "critic_weighted_loss", "entropy_bonus", "entropy_alpha", "action_penalty",
-             "action_bound_error")  # the means update_from_batch returns, in this order
+PPO = dict(
+    rows=32,
+    memory_len=3,
+    memory_dim=8,
+    hidden=16,
+    lr=1e-2,
+    gamma=0.99,
+    lam=0.98,
+    clip=0.2,
+    critic_coef=0.5,
+    alpha_lr=1e-3,
+    entropy_target=-2.0,
+    action_penalty=1.0,
+    grad_clip=1.0,
+    epochs=(1, 5),
+    log_std_bias=-2.5,
+    mean_bias=((1.0, -1.0), (-1.0, 0.0)),
+)
+PPO_STATS = (
+    "loss",
+    "actor_loss",
+    "critic_weighted_loss",
+    "entropy_bonus",
+    "entropy_alpha",
+    "action_penalty",
+    "action_bound_error",
+)  # the means update_from_batch returns, in this order
 GAE_ROWS = 50
 ENC = dict(in_dim=5, emb_dim=16, length=10, batch=20)
 
@@ -112,6 +162,7 @@ def _install_stand_ins() -> None:
     try:
         import nop  # noqa: F401
     except ImportError:
+
         class NOP:  # absorbs any attribute, call and iteration (the code's stand-in for an absent memory encoder)
             def __getattr__(self, name):
                 return self
@@ -155,7 +206,9 @@ def official_float64(root: Path, files):
     sys.path.insert(0, str(root))
     import torch
 
-    warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*")  # the code's Box()
+    warnings.filterwarnings(
+        "ignore", message=".*precision lowered by casting to float32.*"
+    )  # the code's Box()
     torch.set_num_threads(1)
     torch.set_default_dtype(torch.float64)
     try:
@@ -177,8 +230,11 @@ def patched_attr(module, name, fn):
 def pack_params(module, skip=("_pos_encoding",)) -> tuple[np.ndarray, list]:
     """Every floating tensor of ``module.state_dict()`` (but ``skip``) flattened into one float64 vector, and its
     layout [(name, shape), ...] in that order (written to ``meta``)."""
-    items = [(k, v) for k, v in module.state_dict().items()
-             if v.is_floating_point() and not any(s_ in k for s_ in skip)]
+    items = [
+        (k, v)
+        for k, v in module.state_dict().items()
+        if v.is_floating_point() and not any(s_ in k for s_ in skip)
+    ]
     vec = np.concatenate([v.detach().cpu().numpy().astype(np.float64).ravel() for _, v in items])
     return vec, [[k, list(v.shape)] for k, v in items]
 
@@ -229,8 +285,17 @@ def record_gae(mappo, rng: np.random.Generator, out: dict) -> None:
     z = (rng.random((n, 1)) > 0.25).astype(np.float64)  # 1 = the rollout continues (0 = time-out)
     t = lambda a: torch.as_tensor(a)  # noqa: E731
     ret, adv = mappo.get_gae(rewards=t(r), masks=t(m), time_out_masks=t(z), values=t(v), next_values=t(nv))
-    out.update({"gae__rewards": r, "gae__values": v, "gae__next_values": nv, "gae__masks": m, "gae__zetas": z,
-                "gae__returns": ret.numpy(), "gae__advantages": adv.numpy()})
+    out.update(
+        {
+            "gae__rewards": r,
+            "gae__values": v,
+            "gae__next_values": nv,
+            "gae__masks": m,
+            "gae__zetas": z,
+            "gae__returns": ret.numpy(),
+            "gae__advantages": adv.numpy(),
+        }
+    )
 
 
 def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layouts: dict) -> None:
@@ -241,10 +306,23 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
     K, Oj, N, Aj = WM["n_members"], sum(OBS_DIMS), len(OBS_DIMS), sum(ACT_DIMS)
     torch.manual_seed(SEED)
     ens = WorldModelEnsemble(
-        n_wm_trained=K, n_wm_used=WM["n_elites"], act_space=act_space, obs_space=obs_space,
-        loss_weights={"T": 1.0, "R": 1.0, "masks": 1.0, "legal_moves": 1.0}, memory_len=0, task_name="ant-parity",
-        k_mixture_gaussian=1, deterministic_wm=False, hidden_size=WM["hidden"], lr=WM["lr"], train_device="cpu",
-        weight_decay=0.0, four_layers_wm=True, spectral_norm=False, grad_clip_norm=WM["grad_clip"])
+        n_wm_trained=K,
+        n_wm_used=WM["n_elites"],
+        act_space=act_space,
+        obs_space=obs_space,
+        loss_weights={"T": 1.0, "R": 1.0, "masks": 1.0, "legal_moves": 1.0},
+        memory_len=0,
+        task_name="ant-parity",
+        k_mixture_gaussian=1,
+        deterministic_wm=False,
+        hidden_size=WM["hidden"],
+        lr=WM["lr"],
+        train_device="cpu",
+        weight_decay=0.0,
+        four_layers_wm=True,
+        spectral_norm=False,
+        grad_clip_norm=WM["grad_clip"],
+    )
     with torch.no_grad():
         for wm in ens.wms:
             wm._model.mask.network.fc3.bias.add_(WM["mask_bias_shift"])  # both mask outcomes occur in (c)
@@ -258,15 +336,21 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
         """Joint arrays: obs / next_obs [B, Oj], actions [B, sum A] (some outside [-1, 1]), rewards [B, N] (the team
         reward copied), masks [B, N]."""
         r = f32(rng.normal(size=(rows, 1)))
-        return {"observations": f32(rng.normal(size=(rows, Oj))), "actions": f32(rng.uniform(-1.3, 1.3, (rows, Aj))),
-                "next_observations": f32(rng.normal(size=(rows, Oj))), "rewards": np.repeat(r, N, axis=1),
-                "masks": np.repeat((rng.random((rows, 1)) > 0.2).astype(np.float64), N, axis=1)}
+        return {
+            "observations": f32(rng.normal(size=(rows, Oj))),
+            "actions": f32(rng.uniform(-1.3, 1.3, (rows, Aj))),
+            "next_observations": f32(rng.normal(size=(rows, Oj))),
+            "rewards": np.repeat(r, N, axis=1),
+            "masks": np.repeat((rng.random((rows, 1)) > 0.2).astype(np.float64), N, axis=1),
+        }
 
     def per_agent(b: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
         """The code's per-agent batches: obs / next_obs split by obs dims, actions by action dims, one column of
         rewards and masks each."""
-        parts = {k: _split(b[k], OBS_DIMS if "observations" in k else ACT_DIMS if k == "actions" else (1,) * N)
-                 for k in b}
+        parts = {
+            k: _split(b[k], OBS_DIMS if "observations" in k else ACT_DIMS if k == "actions" else (1,) * N)
+            for k in b
+        }
         return [{k: parts[k][i].copy() for k in b} for i in range(N)]
 
     # (a) two updates per member, each on its own batch (a second Adam step, where the gradient clip shows)
@@ -276,9 +360,13 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
         losses.append([])
         for wm, b in zip(ens.wms, train[-1]):
             st = wm.update_from_batches(per_agent(b), "cpu")
-            losses[-1].append([np.asarray(st[k], dtype=np.float64).item() for k in ("loss_T", "loss_R", "loss_masks")])
+            losses[-1].append(
+                [np.asarray(st[k], dtype=np.float64).item() for k in ("loss_T", "loss_R", "loss_masks")]
+            )
     for key in train[0][0]:
-        out[f"wm__train__{key}"] = np.array([[b[key] for b in bs] for bs in train], dtype=np.float32)  # [U, K, B, F]
+        out[f"wm__train__{key}"] = np.array(
+            [[b[key] for b in bs] for bs in train], dtype=np.float32
+        )  # [U, K, B, F]
     out["wm__train_losses"] = np.array(losses)  # [U, K, 3]: NLL_T, NLL_R, BCE before each update
     out["wm__after"] = np.stack([pack_params(wm._model)[0] for wm in ens.wms])  # [K, P]
 
@@ -307,6 +395,7 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
             if j == 3:
                 return noise_r[k].clone()
             return orig(x, *a, **kw)
+
         return randn_like
 
     torch.manual_seed(SEED + 1)
@@ -323,19 +412,36 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
     w = WM["box_half_width"]
     box_obs, box_next = f32(rng.uniform(-w, w, size=(T, Oj))), f32(rng.uniform(-w, w, size=(T, Oj)))
     box_rew = f32(rng.uniform(-0.15, 0.15, size=(T, 1)))
-    out.update({"wm__box_obs": box_obs.astype(np.float32), "wm__box_next_obs": box_next.astype(np.float32),
-                "wm__box_rewards": box_rew.astype(np.float32)})
-    box_ds = SimpleNamespace(datasets=[SimpleNamespace(observations=o, next_observations=no, rewards=box_rew[:, 0])
-                                       for o, no in zip(_split(box_obs, OBS_DIMS), _split(box_next, OBS_DIMS))])
+    out.update(
+        {
+            "wm__box_obs": box_obs.astype(np.float32),
+            "wm__box_next_obs": box_next.astype(np.float32),
+            "wm__box_rewards": box_rew.astype(np.float32),
+        }
+    )
+    box_ds = SimpleNamespace(
+        datasets=[
+            SimpleNamespace(observations=o, next_observations=no, rewards=box_rew[:, 0])
+            for o, no in zip(_split(box_obs, OBS_DIMS), _split(box_next, OBS_DIMS))
+        ]
+    )
     rows = WM["sample_rows"]
-    scale = np.geomspace(*WM["sample_scale"], rows)[:, None]  # in-distribution to far out: eps_g on both sides of 2
+    scale = np.geomspace(*WM["sample_scale"], rows)[
+        :, None
+    ]  # in-distribution to far out: eps_g on both sides of 2
     s_obs = f32(scale * rng.normal(size=(rows, Oj)))
     s_act = f32(rng.uniform(-1.5, 1.5, size=(rows, Aj)))
     out.update({"wm__sample_obs": s_obs.astype(np.float32), "wm__sample_actions": s_act.astype(np.float32)})
-    s_batches = [{"observations": o, "actions": a} for o, a in zip(_split(s_obs, OBS_DIMS), _split(s_act, ACT_DIMS))]
+    s_batches = [
+        {"observations": o, "actions": a} for o, a in zip(_split(s_obs, OBS_DIMS), _split(s_act, ACT_DIMS))
+    ]
     for tag, thr in (("clamped", WM["threshold"]), ("raw", np.inf)):
-        cfg = SimpleNamespace(n_wm_used=WM["n_elites"], ensemble_cov_norm_threshold=thr, wm_use_min_rewards=False,
-                              wm_use_all_min=False)
+        cfg = SimpleNamespace(
+            n_wm_used=WM["n_elites"],
+            ensemble_cov_norm_threshold=thr,
+            wm_use_min_rewards=False,
+            wm_use_all_min=False,
+        )
         gen = torch.Generator().manual_seed(WM_SAMPLE_SEED)
         picks = []
 
@@ -344,6 +450,7 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
                 x = orig(*a, generator=gen, **kw)
                 picks.append(x.clone())
                 return x
+
             return randint
 
         with patched_attr(torch, "randint", seeded):
@@ -358,23 +465,46 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
             data = helpers["clip_to_dataset"](data, box_ds)
             out["wm__clipped__next_obs"] = np.concatenate([d["next_observations"] for d in data], axis=1)
             out["wm__clipped__rewards"] = np.concatenate([d["rewards"] for d in data], axis=1)
-            data = helpers["correct_rewards"](data, reward_penalty_gaussian_std=WM["lambda_aleatoric"],
-                                              reward_penalty_ensemble_std=WM["lambda_g"],
-                                              reward_penalty_ensemble_reward_only_std=WM["lambda_r"])
+            data = helpers["correct_rewards"](
+                data,
+                reward_penalty_gaussian_std=WM["lambda_aleatoric"],
+                reward_penalty_ensemble_std=WM["lambda_g"],
+                reward_penalty_ensemble_reward_only_std=WM["lambda_r"],
+            )
             out["wm__penalized__rewards"] = np.concatenate([d["rewards"] for d in data], axis=1)
             out["wm__penalty"] = data[0]["rewards_penalty"][:, 0]
 
 
 def mappo_kwargs(epochs: int) -> dict:
     obs_space, act_space = box_spaces(act_dims=PPO_ACT_DIMS)
-    return dict(alg_name="ma-ppo", n_learner=len(OBS_DIMS), grad_clip_norm=PPO["grad_clip"], batch_size=PPO["rows"],
-                ppo_epochs_per_update=epochs, ppo_update_clip_param=PPO["clip"], discount_factor=PPO["gamma"],
-                ppo_lamda=PPO["lam"], ppo_critic_loss_coeff=PPO["critic_coef"], ppo_entropy_bonus_coeff=PPO["alpha_lr"],
-                ppo_entropy_target=PPO["entropy_target"], ppo_action_penalty_coeff=PPO["action_penalty"],
-                act_space=act_space, obs_space=obs_space, ppo_actor_squashing="none", ppo_double_V=False,
-                hidden_size=PPO["hidden"], lr_v=PPO["lr"], lr_pi=PPO["lr"], lr_memory=PPO["lr"], train_device="cpu",
-                memory_len=PPO["memory_len"], memory_out_size=PPO["memory_dim"], memory_op="self-attention",
-                state_dependent_std=True, task_name="ant-parity")
+    return dict(
+        alg_name="ma-ppo",
+        n_learner=len(OBS_DIMS),
+        grad_clip_norm=PPO["grad_clip"],
+        batch_size=PPO["rows"],
+        ppo_epochs_per_update=epochs,
+        ppo_update_clip_param=PPO["clip"],
+        discount_factor=PPO["gamma"],
+        ppo_lamda=PPO["lam"],
+        ppo_critic_loss_coeff=PPO["critic_coef"],
+        ppo_entropy_bonus_coeff=PPO["alpha_lr"],
+        ppo_entropy_target=PPO["entropy_target"],
+        ppo_action_penalty_coeff=PPO["action_penalty"],
+        act_space=act_space,
+        obs_space=obs_space,
+        ppo_actor_squashing="none",
+        ppo_double_V=False,
+        hidden_size=PPO["hidden"],
+        lr_v=PPO["lr"],
+        lr_pi=PPO["lr"],
+        lr_memory=PPO["lr"],
+        train_device="cpu",
+        memory_len=PPO["memory_len"],
+        memory_out_size=PPO["memory_dim"],
+        memory_op="self-attention",
+        state_dependent_std=True,
+        task_name="ant-parity",
+    )
 
 
 def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
@@ -402,11 +532,18 @@ def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
     batches = []
     for o, a in zip(OBS_DIMS, PPO_ACT_DIMS):
         hist = f32(rng.normal(size=(n, L, o + a)))
-        hist[:, :, o:] = f32(np.clip(hist[:, :, o:], -0.999, 0.999))  # stored history actions lie inside +-(1 - 1e-5)
+        hist[:, :, o:] = f32(
+            np.clip(hist[:, :, o:], -0.999, 0.999)
+        )  # stored history actions lie inside +-(1 - 1e-5)
         start = rng.integers(0, L + 1, size=n)  # zero steps before each row's episode start
         hist[np.arange(L)[None, :] < start[:, None]] = 0.0
-        batches.append({"observations": f32(rng.normal(size=(n, o))), "next_observations": f32(rng.normal(size=(n, o))),
-                        "history_memories": hist})
+        batches.append(
+            {
+                "observations": f32(rng.normal(size=(n, o))),
+                "next_observations": f32(rng.normal(size=(n, o))),
+                "history_memories": hist,
+            }
+        )
     r = f32(rng.normal(size=(n, 1)))
     m = (rng.random((n, 1)) > 0.1).astype(np.float64)
     z = (rng.random((n, 1)) > 0.3).astype(np.float64)
@@ -414,20 +551,29 @@ def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
         torch.manual_seed(SEED + 2)
         for b, learner in zip(batches, base.learners):
             t = {k: torch.as_tensor(v) for k, v in b.items()}
-            b["actions"] = f32(learner.policy.act(learner.concat_embedings_to_obs(t), sample=True,
-                                                  return_log_pi=False).numpy())
+            b["actions"] = f32(
+                learner.policy.act(
+                    learner.concat_embedings_to_obs(t), sample=True, return_log_pi=False
+                ).numpy()
+            )
             b.update(rewards=r, masks=m, time_out_masks=z)
     for i, b in enumerate(batches):
         for k, v in b.items():
             out[f"mappo__batch__a{i}__{k}"] = v.astype(np.float32)
-        out[f"mappo__next_histories__a{i}"] = next_histories(b["history_memories"], b["observations"], b["actions"])
+        out[f"mappo__next_histories__a{i}"] = next_histories(
+            b["history_memories"], b["observations"], b["actions"]
+        )
 
     for epochs in PPO["epochs"]:
         learner = build(epochs)
-        torch.manual_seed(SEED + 3)  # the minibatch order (one minibatch = the whole buffer: no effect on means)
+        torch.manual_seed(
+            SEED + 3
+        )  # the minibatch order (one minibatch = the whole buffer: no effect on means)
         stats = learner.update_from_batch(copy.deepcopy(batches), "cpu")
         out[f"mappo__e{epochs}__after"] = pack_params(learner)[0]
-        out[f"mappo__e{epochs}__stats"] = np.array([np.asarray(stats[k], dtype=np.float64).item() for k in PPO_STATS])
+        out[f"mappo__e{epochs}__stats"] = np.array(
+            [np.asarray(stats[k], dtype=np.float64).item() for k in PPO_STATS]
+        )
     return base
 
 
@@ -436,8 +582,16 @@ def record_encoder(rng: np.random.Generator, out: dict, layouts: dict) -> None:
     from offline_marl.utils.histories import HistoryEncoder
 
     torch.manual_seed(SEED)
-    enc = HistoryEncoder(num_in=ENC["in_dim"], num_out=ENC["emb_dim"], hidden_size=16, lr=1e-3,
-                         reduce_op="self-attention", max_history_len=ENC["length"], train_device="cpu", weight_decay=0)
+    enc = HistoryEncoder(
+        num_in=ENC["in_dim"],
+        num_out=ENC["emb_dim"],
+        hidden_size=16,
+        lr=1e-3,
+        reduce_op="self-attention",
+        max_history_len=ENC["length"],
+        train_device="cpu",
+        weight_decay=0,
+    )
     round_params_to_float32(enc)
     vec, layouts["enc"] = pack_params(enc)
     out["enc__weights"] = vec.astype(np.float32)
@@ -455,23 +609,39 @@ def record(moma_repo: Path) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     layouts: dict[str, list] = {}
     with official_float64(moma_repo / PKG_DIR, FILES) as root:
-        helpers = _functions_from(root / "offline_marl/train_rl_model_based.py", ("clip_to_dataset", "correct_rewards"))
+        helpers = _functions_from(
+            root / "offline_marl/train_rl_model_based.py", ("clip_to_dataset", "correct_rewards")
+        )
         rng = np.random.default_rng(SEED)
         mappo = record_mappo(rng, out, layouts)
         record_gae(mappo, rng, out)
         record_world_model(rng, helpers, out, layouts)
         record_encoder(rng, out, layouts)
-    meta = {"moma_files_sha256": sha256_of(root, FILES),
-            "commit_read": "c276efc", "dtype": "float64", "seed": SEED, "obs_dims": OBS_DIMS, "act_dims": ACT_DIMS,
-            "ppo_act_dims": PPO_ACT_DIMS, "wm": WM, "wm_sample_seed": WM_SAMPLE_SEED, "wm_eval_seed": WM_EVAL_SEED,
-            "ppo": PPO, "ppo_stats": PPO_STATS, "gae_rows": GAE_ROWS, "enc": ENC, "layouts": layouts}
+    meta = {
+        "moma_files_sha256": sha256_of(root, FILES),
+        "commit_read": "c276efc",
+        "dtype": "float64",
+        "seed": SEED,
+        "obs_dims": OBS_DIMS,
+        "act_dims": ACT_DIMS,
+        "ppo_act_dims": PPO_ACT_DIMS,
+        "wm": WM,
+        "wm_sample_seed": WM_SAMPLE_SEED,
+        "wm_eval_seed": WM_EVAL_SEED,
+        "ppo": PPO,
+        "ppo_stats": PPO_STATS,
+        "gae_rows": GAE_ROWS,
+        "enc": ENC,
+        "layouts": layouts,
+    }
     out["meta"] = np.array(json.dumps(meta, sort_keys=True))
     return out
 
 
 def main(argv=None) -> Path:
-    args = fixture_parser(__doc__, "--moma-repo", "a checkout of github.com/PBarde/moma-ppo",
-                          "moma_ppo_parity.npz").parse_args(argv)
+    args = fixture_parser(
+        __doc__, "--moma-repo", "a checkout of github.com/PBarde/moma-ppo", "moma_ppo_parity.npz"
+    ).parse_args(argv)
     return write_fixture(record(args.moma_repo), args.out)
 
 

@@ -116,7 +116,9 @@ class _Normal:
     def __call__(self, mean, std, *a, **k):
         assert isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and not a and not k
         eps = self.rs.standard_normal(size=tuple(mean.shape)).astype(np.float32)
-        self.log.append((eps, mean[0].numpy().copy(), std[0].numpy().copy()))  # loc / scale are expanded over K
+        self.log.append(
+            (eps, mean[0].numpy().copy(), std[0].numpy().copy())
+        )  # loc / scale are expanded over K
         x = torch.from_numpy(eps.astype(np.float64)) * std + mean  # [K, B, A]
         # the same values stored in [B, K, A] memory order: the code's ``sample(...).permute(1, 0, 2).clamp(...)
         # .view(-1, A)`` needs the clamped tensor contiguous, as torch's clamp returned it in 2022; today's clamp
@@ -158,31 +160,56 @@ def _stand_ins(normal: _Normal, uniforms: list[torch.Tensor]):
 def make_batches(rs: np.random.RandomState) -> dict[str, np.ndarray]:
     R, N, B = ROUNDS, N_AGENTS, BATCH
     f32 = np.float32
-    return {"obs": rs.normal(size=(R, N, B, OBS)).astype(f32),
-            "actions": rs.uniform(-0.95, 0.95, size=(R, N, B, ACT)).astype(f32),
-            "rewards": rs.normal(size=(R, N, B)).astype(f32),
-            "next_obs": rs.normal(size=(R, N, B, OBS)).astype(f32),
-            "dones": (rs.uniform(size=(R, N, B)) < 0.2).astype(f32)}
+    return {
+        "obs": rs.normal(size=(R, N, B, OBS)).astype(f32),
+        "actions": rs.uniform(-0.95, 0.95, size=(R, N, B, ACT)).astype(f32),
+        "rewards": rs.normal(size=(R, N, B)).astype(f32),
+        "next_obs": rs.normal(size=(R, N, B, OBS)).astype(f32),
+        "dones": (rs.uniform(size=(R, N, B)) < 0.2).astype(f32),
+    }
 
 
 def build(maddpg, variant: dict):
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        params = [{"num_in_pol": OBS, "num_out_pol": ACT, "num_in_critic": OBS + ACT} for _ in range(N_AGENTS)]
+        params = [
+            {"num_in_pol": OBS, "num_out_pol": ACT, "num_in_critic": OBS + ACT} for _ in range(N_AGENTS)
+        ]
         return maddpg.MATD3(
-            params, ["td3"] * N_AGENTS, gamma=GAMMA, tau=TAU, lr=LR, hidden_dim=HIDDEN, discrete_action=False,
-            agent_max_actions=[1.0] * N_AGENTS, cql=variant["cql"], cql_alpha=variant["cql_alpha"], lse_temp=1.0,
-            num_sampled_actions=K_CQL, omar=variant["omar"], omar_coe=variant["omar_coe"], omar_mu=0.0,
-            omar_sigma=2.0, omar_num_samples=OMAR_SAMPLES, omar_num_elites=OMAR_SAMPLES, omar_iters=OMAR_ITERS,
-            batch_size=BATCH, env_id="simple_spread")
+            params,
+            ["td3"] * N_AGENTS,
+            gamma=GAMMA,
+            tau=TAU,
+            lr=LR,
+            hidden_dim=HIDDEN,
+            discrete_action=False,
+            agent_max_actions=[1.0] * N_AGENTS,
+            cql=variant["cql"],
+            cql_alpha=variant["cql_alpha"],
+            lse_temp=1.0,
+            num_sampled_actions=K_CQL,
+            omar=variant["omar"],
+            omar_coe=variant["omar_coe"],
+            omar_mu=0.0,
+            omar_sigma=2.0,
+            omar_num_samples=OMAR_SAMPLES,
+            omar_num_elites=OMAR_SAMPLES,
+            omar_iters=OMAR_ITERS,
+            batch_size=BATCH,
+            env_id="simple_spread",
+        )
     finally:
         torch.set_default_dtype(old)
 
 
 def param_names(agent) -> list[tuple[str, str, tuple[int, ...]]]:
     """(net, name, shape) of the online actor's and critic's parameters, official order."""
-    return [(net, n, tuple(p.shape)) for net in ("policy", "critic") for n, p in getattr(agent, net).named_parameters()]
+    return [
+        (net, n, tuple(p.shape))
+        for net in ("policy", "critic")
+        for n, p in getattr(agent, net).named_parameters()
+    ]
 
 
 def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, seed: int) -> tuple[dict, dict]:
@@ -200,7 +227,12 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
 
     # spies: the losses at backward, the MSE terms, logsumexp, clip norms, Q1 calls, a_hat (F.mse_loss), grads
     rec: dict[str, list] = {k: [] for k in ("backward", "mse", "lse", "norm", "q1", "mimic")}
-    backward, mse, lse, clip = torch.Tensor.backward, maddpg.MSELoss, torch.logsumexp, torch.nn.utils.clip_grad_norm
+    backward, mse, lse, clip = (
+        torch.Tensor.backward,
+        maddpg.MSELoss,
+        torch.logsumexp,
+        torch.nn.utils.clip_grad_norm,
+    )
     functional = maddpg.F
     mse_loss = functional.mse_loss
 
@@ -218,7 +250,9 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
         return out
 
     def spy_clip(params, max_norm, *a, **k):
-        with warnings.catch_warnings():  # torch deprecates the code's clip_grad_norm (it calls clip_grad_norm_)
+        with (
+            warnings.catch_warnings()
+        ):  # torch deprecates the code's clip_grad_norm (it calls clip_grad_norm_)
             warnings.simplefilter("ignore", FutureWarning)
             out = clip(params, max_norm, *a, **k)
         rec["norm"].append(float(out))
@@ -244,8 +278,15 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
             opt.step = wrapped
 
     cql, omar = variant["cql"], bool(variant["omar"])
-    out = {"losses": np.zeros((R, N, 3)), "y": np.zeros((R, N, B)), "q_data": np.zeros((R, N, 2, B)),
-           "q_pi": np.zeros((R, N)), "norms": np.zeros((R, N, 2)), "grad_critic": None, "grad_actor": None}
+    out = {
+        "losses": np.zeros((R, N, 3)),
+        "y": np.zeros((R, N, B)),
+        "q_data": np.zeros((R, N, 2, B)),
+        "q_pi": np.zeros((R, N)),
+        "norms": np.zeros((R, N, 2)),
+        "grad_critic": None,
+        "grad_actor": None,
+    }
     g_crit, g_act = np.zeros((R, N, 14, N_POS + 2)), np.zeros((R, N, 8, N_POS + 2))
     param = np.zeros((R, N, P, N_POS + 2))
     if cql:
@@ -261,9 +302,13 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
     try:
         with _stand_ins(normal, uniforms):
             for r in range(R):
-                for i in range(N):  # main.py: one sample per agent, update(sample, a_i), then update_all_targets
-                    t = {k: [torch.from_numpy(v[r, j].astype(np.float64)) for j in range(N)]
-                         for k, v in batches.items()}
+                for i in range(
+                    N
+                ):  # main.py: one sample per agent, update(sample, a_i), then update_all_targets
+                    t = {
+                        k: [torch.from_numpy(v[r, j].astype(np.float64)) for j in range(N)]
+                        for k, v in batches.items()
+                    }
                     sample = (t["obs"], t["actions"], t["rewards"], t["next_obs"], t["dones"])
                     for v in rec.values():
                         v.clear()
@@ -276,43 +321,76 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
                     out["y"][r, i] = y1[:, 0].numpy()
                     out["q_data"][r, i] = torch.stack([q1d[:, 0], q2d[:, 0]]).numpy()
                     out["norms"][r, i] = rec["norm"]
-                    out["q_pi"][r, i] = float(rec["q1"][0].detach().mean())  # the actor step's first Q1: Q1(o, pi)
+                    out["q_pi"][r, i] = float(
+                        rec["q1"][0].detach().mean()
+                    )  # the actor step's first Q1: Q1(o, pi)
                     if cql:
                         assert len(rec["lse"]) == 2 and len(uniforms) == 1
                         out["lse"][r, i] = torch.stack([x[:, 0] for x in rec["lse"]]).numpy()
                         out["cql_u"][r, i] = uniforms.pop().numpy()
                     if omar:
-                        assert len(normal.log) == OMAR_ITERS and len(rec["mimic"]) == 1 and len(rec["q1"]) == 4
+                        assert (
+                            len(normal.log) == OMAR_ITERS and len(rec["mimic"]) == 1 and len(rec["q1"]) == 4
+                        )
                         for j, (eps, loc, scale) in enumerate(normal.log):
                             out["eps"][r, i, j], out["mu"][r, i, j], out["sigma"][r, i, j] = eps, loc, scale
                         normal.log.clear()
                         a_hat = rec["mimic"][0]
                         out["a_hat"][r, i] = a_hat.numpy()
                         q_pi_rows = rec["q1"][0].detach()[:, 0]  # [B]
-                        q_best = rec["q1"][-1].view(B, OMAR_SAMPLES).max(dim=1).values  # last population's best
+                        q_best = (
+                            rec["q1"][-1].view(B, OMAR_SAMPLES).max(dim=1).values
+                        )  # last population's best
                         margins.append(float((q_pi_rows - q_best).detach().abs().min()))
                         out["pi_wins"][r, i] = int((q_pi_rows > q_best).sum())
                     assert not normal.log and not uniforms
-                    g_crit[r, i] = [grads[i][f"critic.{n}"] for n, _ in ma.agents[i].critic.named_parameters()]
+                    g_crit[r, i] = [
+                        grads[i][f"critic.{n}"] for n, _ in ma.agents[i].critic.named_parameters()
+                    ]
                     g_act[r, i] = [grads[i][f"policy.{n}"] for n, _ in ma.agents[i].policy.named_parameters()]
                 ma.update_all_targets()
                 for i, ag in enumerate(ma.agents):
-                    param[r, i] = [summary(p, N_POS) for net in ("policy", "critic")
-                                   for _, p in getattr(ag, net).named_parameters()]
+                    param[r, i] = [
+                        summary(p, N_POS)
+                        for net in ("policy", "critic")
+                        for _, p in getattr(ag, net).named_parameters()
+                    ]
     finally:
         torch.Tensor.backward, maddpg.MSELoss, torch.logsumexp = backward, mse, lse
         torch.nn.utils.clip_grad_norm = clip
         maddpg.F = functional
     out["grad_critic"], out["grad_actor"], out["param"] = g_crit, g_act, param
-    out["target"] = np.stack([[summary(p, N_POS) for net in ("target_policy", "target_critic")
-                               for _, p in getattr(ag, net).named_parameters()] for ag in ma.agents])
+    out["target"] = np.stack(
+        [
+            [
+                summary(p, N_POS)
+                for net in ("target_policy", "target_critic")
+                for _, p in getattr(ag, net).named_parameters()
+            ]
+            for ag in ma.agents
+        ]
+    )
     # BN running statistics [N, 4 nets, 2 (mean, var), N_POS + 2] and counts [N, 4]
-    out["buffers"] = np.stack([[[summary(getattr(ag, net).in_fn.running_mean, N_POS),
-                                 summary(getattr(ag, net).in_fn.running_var, N_POS)] for net in NETS]
-                               for ag in ma.agents])
-    out["bn_count"] = np.array([[int(getattr(ag, net).in_fn.num_batches_tracked) for net in NETS] for ag in ma.agents])
-    checks = {"critic_clipped": int((out["norms"][..., 0] > 0.5).sum()),
-              "actor_clipped": int((out["norms"][..., 1] > 0.5).sum()), "n_updates": R * N}
+    out["buffers"] = np.stack(
+        [
+            [
+                [
+                    summary(getattr(ag, net).in_fn.running_mean, N_POS),
+                    summary(getattr(ag, net).in_fn.running_var, N_POS),
+                ]
+                for net in NETS
+            ]
+            for ag in ma.agents
+        ]
+    )
+    out["bn_count"] = np.array(
+        [[int(getattr(ag, net).in_fn.num_batches_tracked) for net in NETS] for ag in ma.agents]
+    )
+    checks = {
+        "critic_clipped": int((out["norms"][..., 0] > 0.5).sum()),
+        "actor_clipped": int((out["norms"][..., 1] > 0.5).sum()),
+        "n_updates": R * N,
+    }
     if omar:
         checks["min_abs_q_pi_minus_best_sample"] = min(margins)
         checks["pi_wins_rows"] = int(out["pi_wins"].sum())
@@ -326,17 +404,46 @@ def record(repo: Path, seed: int = 0) -> dict[str, np.ndarray]:
     batches = make_batches(rs)
     torch.manual_seed(seed)
     ref = build(maddpg, VARIANTS["td3"])  # the code's own initialisation
-    init_state = [{net: {k: v.clone() for k, v in getattr(ag, net).state_dict().items()} for net in NETS}
-                  for ag in ref.agents]
+    init_state = [
+        {net: {k: v.clone() for k, v in getattr(ag, net).state_dict().items()} for net in NETS}
+        for ag in ref.agents
+    ]
     plist = param_names(ref.agents[0])
     out: dict[str, np.ndarray] = {k: v for k, v in batches.items()}
-    out["init"] = np.stack([np.concatenate([p.detach().reshape(-1).numpy() for net in ("policy", "critic")
-                                            for p in getattr(ag, net).parameters()]) for ag in ref.agents])
-    meta = {"commit": "0e52ad6", "omar_files_sha256": sha256_of(repo, FILES),
-            "n_agents": N_AGENTS, "obs_dim": OBS, "act_dim": ACT, "hidden": HIDDEN, "batch": BATCH, "rounds": ROUNDS,
-            "cql_n_actions": K_CQL, "omar_iters": OMAR_ITERS, "omar_n_samples": OMAR_SAMPLES, "n_pos": N_POS,
-            "gamma": GAMMA, "tau_target": TAU, "lr": LR, "seed": seed, "torch": torch.__version__,
-            "params": [[net, n, list(s)] for net, n, s in plist], "variants": VARIANTS, "checks": {}}
+    out["init"] = np.stack(
+        [
+            np.concatenate(
+                [
+                    p.detach().reshape(-1).numpy()
+                    for net in ("policy", "critic")
+                    for p in getattr(ag, net).parameters()
+                ]
+            )
+            for ag in ref.agents
+        ]
+    )
+    meta = {
+        "commit": "0e52ad6",
+        "omar_files_sha256": sha256_of(repo, FILES),
+        "n_agents": N_AGENTS,
+        "obs_dim": OBS,
+        "act_dim": ACT,
+        "hidden": HIDDEN,
+        "batch": BATCH,
+        "rounds": ROUNDS,
+        "cql_n_actions": K_CQL,
+        "omar_iters": OMAR_ITERS,
+        "omar_n_samples": OMAR_SAMPLES,
+        "n_pos": N_POS,
+        "gamma": GAMMA,
+        "tau_target": TAU,
+        "lr": LR,
+        "seed": seed,
+        "torch": torch.__version__,
+        "params": [[net, n, list(s)] for net, n, s in plist],
+        "variants": VARIANTS,
+        "checks": {},
+    }
     for name in VARIANTS:
         rec, checks = record_variant(maddpg, name, init_state, batches, seed)
         out.update({f"{name}__{k}": v for k, v in rec.items()})
@@ -346,9 +453,12 @@ def record(repo: Path, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> Path:
-    ap = fixture_parser(__doc__, "--omar-repo", "a checkout of github.com/ling-pan/OMAR (0e52ad6)",
-                        "omar_learner_parity.npz")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the minibatches, the init and the draws (default 0)")
+    ap = fixture_parser(
+        __doc__, "--omar-repo", "a checkout of github.com/ling-pan/OMAR (0e52ad6)", "omar_learner_parity.npz"
+    )
+    ap.add_argument(
+        "--seed", type=int, default=0, help="seed of the minibatches, the init and the draws (default 0)"
+    )
     args = ap.parse_args(argv)
     arrays = record(args.omar_repo, args.seed)
     write_fixture(arrays, args.out)

@@ -48,8 +48,13 @@ from parity_common import (  # noqa: E402
 
 EPISODES, STEPS = 20, 25
 MPE_DIR = "multiagent-particle-envs"
-FILES = ("multiagent/core.py", "multiagent/environment.py", "multiagent/scenarios/simple_spread.py",
-         "multiagent/scenarios/simple_tag.py", "multiagent/scenarios/simple_world.py")
+FILES = (
+    "multiagent/core.py",
+    "multiagent/environment.py",
+    "multiagent/scenarios/simple_spread.py",
+    "multiagent/scenarios/simple_tag.py",
+    "multiagent/scenarios/simple_world.py",
+)
 # key -> (scenario file, make_world kwargs, 1-D?)
 SCENARIOS = {
     "spread": ("simple_spread", {}, False),
@@ -84,11 +89,17 @@ def record(omar_repo: Path, seed: int = 0) -> dict[str, np.ndarray]:
     from multiagent.environment import MultiAgentEnv  # OMAR's, from the checkout
 
     out: dict[str, np.ndarray] = {}
-    meta = {"omar_files_sha256": sha256_of(root, FILES),
-            "episodes": EPISODES, "steps": STEPS, "seed": seed, "scenarios": {}}
+    meta = {
+        "omar_files_sha256": sha256_of(root, FILES),
+        "episodes": EPISODES,
+        "steps": STEPS,
+        "seed": seed,
+        "scenarios": {},
+    }
     for i, (key, (fname, kwargs, one_d)) in enumerate(SCENARIOS.items()):
-        scenario = load_module(root / "multiagent" / "scenarios" / f"{fname}.py", f"omar_{key}",
-                               register=False).Scenario()
+        scenario = load_module(
+            root / "multiagent" / "scenarios" / f"{fname}.py", f"omar_{key}", register=False
+        ).Scenario()
         np.random.seed(seed + 1000 * i)  # OMAR's reset_world draws from the global numpy stream
         with contextlib.redirect_stdout(io.StringIO()):  # simple_spread prints its size
             world = scenario.make_world(**kwargs)
@@ -120,15 +131,23 @@ def record(omar_repo: Path, seed: int = 0) -> dict[str, np.ndarray]:
         out[f"{key}__actions"] = np.stack(acts)  # [EP, T, n, d] every policy agent, prey last
         out[f"{key}__obs"] = np.stack(obs_all)  # [EP, T+1, n, O] zero-padded per agent
         out[f"{key}__rewards"] = np.stack(rews)  # [EP, T, n]
-        meta["scenarios"][key] = {"file": f"{fname}.py", "make_world": kwargs, "dim_p": d, "n_policy_agents": n,
-                                  "obs_dims": dims, "entities": [e.name for e in world.entities]}
+        meta["scenarios"][key] = {
+            "file": f"{fname}.py",
+            "make_world": kwargs,
+            "dim_p": d,
+            "n_policy_agents": n,
+            "obs_dims": dims,
+            "entities": [e.name for e in world.entities],
+        }
     out["meta"] = np.array(json.dumps(meta, sort_keys=True))
     return out
 
 
 def main(argv=None) -> Path:
     ap = fixture_parser(__doc__, "--omar-repo", "a checkout of github.com/ling-pan/OMAR", "omar_parity.npz")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the resets and the random actions (default 0)")
+    ap.add_argument(
+        "--seed", type=int, default=0, help="seed of the resets and the random actions (default 0)"
+    )
     args = ap.parse_args(argv)
     return write_fixture(record(args.omar_repo, args.seed), args.out)
 

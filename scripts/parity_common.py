@@ -65,6 +65,7 @@ def install_gym_stand_in(*, discrete=None, env_api: bool = False) -> None:
     ``spaces.Tuple`` (gymnasium's) and an inert ``gym.envs.registration`` (``register``, ``EnvSpec``)."""
     try:
         import gym  # noqa: F401
+
         return
     except ImportError:
         pass
@@ -95,11 +96,16 @@ def fixture_parser(doc: str, repo_flag: str, repo_help: str, fixture_name: str) 
     """A fixture script's command line: ``repo_flag`` (required, the official checkout) and ``--out`` (default
     tests/fixtures/``fixture_name``); the description is the first paragraph of ``doc``, the rest of the module
     docstring being the script's documentation."""
-    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument(repo_flag, type=Path, required=True, help=repo_help)
-    ap.add_argument("--out", type=Path, default=FIXTURES / fixture_name,
-                    help=f"fixture file to write (default tests/fixtures/{fixture_name})")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=FIXTURES / fixture_name,
+        help=f"fixture file to write (default tests/fixtures/{fixture_name})",
+    )
     return ap
 
 
@@ -196,14 +202,15 @@ def summary(t, n_pos: int) -> np.ndarray:
     return out
 
 
-def assert_summaries_close(ours: np.ndarray, ref: np.ndarray, n_pos: int, what: str, *, rtol: float,
-                           scale: str = "param") -> float:
+def assert_summaries_close(
+    ours: np.ndarray, ref: np.ndarray, n_pos: int, what: str, *, rtol: float, scale: str = "param"
+) -> float:
     """Summaries [..., P, n_pos + 2] (P parameters): entries and sums within ``rtol`` of the parameter's norm, norms
     within ``rtol`` (``scale="param"``); or, with ``scale="net"``, entries, sums and norms within ``rtol`` of the norm
     over the P parameters (the whole network's, e.g. the gradient norm its clip reads). "net" is for a parameter whose
     own norm is a tiny fraction of the terms that produce it, where float64 rounding of those terms, which differs
     between CPUs, shows against its own norm. Returns the worst error / scale."""
-    norms = ref[..., n_pos + 1: n_pos + 2]
+    norms = ref[..., n_pos + 1 : n_pos + 2]
     if scale == "net":
         norms = np.broadcast_to(np.sqrt(np.square(norms).sum(axis=-2, keepdims=True)), norms.shape)
     elif scale != "param":
@@ -211,8 +218,10 @@ def assert_summaries_close(ours: np.ndarray, ref: np.ndarray, n_pos: int, what: 
     norms = np.maximum(norms, 1e-300)
     err = np.abs(ours - ref)[..., : n_pos + 2] / norms
     bad = np.argwhere(err > rtol)
-    assert bad.size == 0, f"{what}: {len(bad)} summary entries differ (relative to the {scale} norm), first at " \
-                          f"{bad[0].tolist()}: ours {ours[tuple(bad[0])]!r}, official {ref[tuple(bad[0])]!r}"
+    assert bad.size == 0, (
+        f"{what}: {len(bad)} summary entries differ (relative to the {scale} norm), first at "
+        f"{bad[0].tolist()}: ours {ours[tuple(bad[0])]!r}, official {ref[tuple(bad[0])]!r}"
+    )
     return float(err.max())
 
 
@@ -232,7 +241,7 @@ def unpack(vec: np.ndarray, layout) -> dict:
     out, i = {}, 0
     for name, shape in layout:
         n = int(np.prod(shape, dtype=np.int64))
-        out[name] = t64(vec[i:i + n]).reshape(shape)
+        out[name] = t64(vec[i : i + n]).reshape(shape)
         i += n
     assert i == vec.size
     return out

@@ -119,16 +119,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common.running.records import atomic_write_text  # noqa: E402
 from parity_common import load_module, require_files, sha256_of  # noqa: E402
 
-FILES = ("run.py", "main.py", "learners/q_learner.py", "controllers/basic_controller.py",
-         "modules/agents/rnn_agent.py", "components/action_selectors.py", "components/epsilon_schedules.py",
-         "components/episode_buffer.py", "components/transforms.py", "utils/logging.py", "config/default.yaml",
-         "config/envs/sc2.yaml", "config/algs/iql_smac.yaml")
+FILES = (
+    "run.py",
+    "main.py",
+    "learners/q_learner.py",
+    "controllers/basic_controller.py",
+    "modules/agents/rnn_agent.py",
+    "components/action_selectors.py",
+    "components/epsilon_schedules.py",
+    "components/episode_buffer.py",
+    "components/transforms.py",
+    "utils/logging.py",
+    "config/default.yaml",
+    "config/envs/sc2.yaml",
+    "config/algs/iql_smac.yaml",
+)
 STOP = 4  # SMAX's stop: the only action of a dead unit (envs/smax.py), our stand-in for SMAC's no-op
 T_ENV_PER_ITERATION = 100  # run.py l. 236
 BATCH_EPISODES = 32  # run.py l. 160 / 181
-HINT = ("pass the extracted SMAC folder of the official archive (it holds src/), e.g. "
-        "git -C <CAST-BCQ mirror> show c5587eb2:SMAC.rar > /tmp/cast_smac.rar && mkdir -p /tmp/cast_official && "
-        "bsdtar -xf /tmp/cast_smac.rar -C /tmp/cast_official  ->  --smac-repo /tmp/cast_official/SMAC")
+HINT = (
+    "pass the extracted SMAC folder of the official archive (it holds src/), e.g. "
+    "git -C <CAST-BCQ mirror> show c5587eb2:SMAC.rar > /tmp/cast_smac.rar && mkdir -p /tmp/cast_official && "
+    "bsdtar -xf /tmp/cast_smac.rar -C /tmp/cast_official  ->  --smac-repo /tmp/cast_official/SMAC"
+)
 
 
 # ---- official code and config -----------------------------------------------------------------------------------
@@ -153,11 +166,15 @@ def load_code(src: Path) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)  # episode_buffer.py: ``field_key is 'policy'``
             mods = {
-                "buffer": load_module(src / "components/episode_buffer.py", "components.episode_buffer",
-                                      register=True),
-                "transforms": load_module(src / "components/transforms.py", "components.transforms", register=True),
-                "mac": load_module(src / "controllers/basic_controller.py", "cast_smac_basic_controller",
-                                   register=True),
+                "buffer": load_module(
+                    src / "components/episode_buffer.py", "components.episode_buffer", register=True
+                ),
+                "transforms": load_module(
+                    src / "components/transforms.py", "components.transforms", register=True
+                ),
+                "mac": load_module(
+                    src / "controllers/basic_controller.py", "cast_smac_basic_controller", register=True
+                ),
                 "learner": load_module(src / "learners/q_learner.py", "cast_smac_q_learner", register=True),
                 "logging": load_module(src / "utils/logging.py", "cast_smac_logging", register=True),
             }
@@ -190,7 +207,9 @@ def code_args(src: Path, env, seed: int, map_name: str):
     if config["test_nepisode"] < config["batch_size_run"]:  # run.py args_sanity_check l. 246-249
         config["test_nepisode"] = config["batch_size_run"]
     else:
-        config["test_nepisode"] = (config["test_nepisode"] // config["batch_size_run"]) * config["batch_size_run"]
+        config["test_nepisode"] = (config["test_nepisode"] // config["batch_size_run"]) * config[
+            "batch_size_run"
+        ]
     args = types.SimpleNamespace(**config)
     args.use_cuda = False  # run.py l. 29-30
     args.device = "cpu"
@@ -201,8 +220,10 @@ def code_args(src: Path, env, seed: int, map_name: str):
     if args.learner in ("q_learner", "mbcq_learner"):  # run.py l. 98-99
         args.agent = "rnn1"
     if args.learner != "q_learner" or args.mixer is not None or args.action_selector != "epsilon_greedy":
-        raise ValueError(f"iql_smac.yaml no longer describes I-BCQ as expected (learner {args.learner!r}, mixer "
-                         f"{args.mixer!r}, selector {args.action_selector!r}): check the checkout")
+        raise ValueError(
+            f"iql_smac.yaml no longer describes I-BCQ as expected (learner {args.learner!r}, mixer "
+            f"{args.mixer!r}, selector {args.action_selector!r}): check the checkout"
+        )
     return args
 
 
@@ -236,11 +257,15 @@ def episode_tensors(d, episode_limit: int, n_actions: int, reward_scale: float) 
     starts = np.r_[0, ends[:-1] + 1]
     lens = ends - starts + 1
     if lens.max() > episode_limit:
-        raise ValueError(f"{d.id}: an episode of {lens.max()} steps is longer than the env's limit {episode_limit}")
+        raise ValueError(
+            f"{d.id}: an episode of {lens.max()} steps is longer than the env's limit {episode_limit}"
+        )
     to = d.timeouts[ends].astype(bool)
     if np.any(lens[to] != episode_limit):
-        raise ValueError(f"{d.id}: time-outs of {sorted(set(lens[to]) - {episode_limit})} steps (not the limit "
-                         f"{episode_limit}): the code would train on their final step (mask not cut by [:, :-1])")
+        raise ValueError(
+            f"{d.id}: time-outs of {sorted(set(lens[to]) - {episode_limit})} steps (not the limit "
+            f"{episode_limit}): the code would train on their final step (mask not cut by [:, :-1])"
+        )
     E, T1 = len(starts), episode_limit + 1
     N, O, D = d.obs.shape[1], d.obs.shape[2], d.state.shape[1]
     av, nav = d.extras["avail_actions"], d.extras["next_avail_actions"]
@@ -256,18 +281,26 @@ def episode_tensors(d, episode_limit: int, n_actions: int, reward_scale: float) 
     eye = np.eye(n_actions, dtype=np.float32)
     for e, (s, L) in enumerate(zip(starts, lens)):
         last = s + L - 1
-        obs[e, :L], obs[e, L] = d.obs[s:s + L], d.next_obs[last]
-        state[e, :L], state[e, L] = d.state[s:s + L], d.next_state[last]
-        avail[e, :L], avail[e, L] = av[s:s + L], nav[last]
-        actions[e, :L, :, 0], actions[e, L, :, 0] = d.actions[s:s + L, :, 0].astype(np.int64), STOP
-        onehot[e, :L + 1] = eye[actions[e, :L + 1, :, 0]]
-        reward[e, :L, 0] = team[s:s + L]
+        obs[e, :L], obs[e, L] = d.obs[s : s + L], d.next_obs[last]
+        state[e, :L], state[e, L] = d.state[s : s + L], d.next_state[last]
+        avail[e, :L], avail[e, L] = av[s : s + L], nav[last]
+        actions[e, :L, :, 0], actions[e, L, :, 0] = d.actions[s : s + L, :, 0].astype(np.int64), STOP
+        onehot[e, : L + 1] = eye[actions[e, : L + 1, :, 0]]
+        reward[e, :L, 0] = team[s : s + L]
         terminated[e, L - 1, 0] = bool(d.terminals[last])
-        filled[e, :L + 1, 0] = 1
+        filled[e, : L + 1, 0] = 1
     if not np.all(np.take_along_axis(avail, actions, -1)[filled[..., 0] == 1] == 1):
         raise ValueError(f"{d.id}: a stored action is not available (or STOP is not at a final obs)")
-    arrays = {"obs": obs, "state": state, "avail_actions": avail, "actions": actions, "actions_onehot": onehot,
-              "reward": reward, "terminated": terminated, "filled": filled}
+    arrays = {
+        "obs": obs,
+        "state": state,
+        "avail_actions": avail,
+        "actions": actions,
+        "actions_onehot": onehot,
+        "reward": reward,
+        "terminated": terminated,
+        "filled": filled,
+    }
     return {k: th.from_numpy(v) for k, v in arrays.items()}
 
 
@@ -286,11 +319,18 @@ def check_episodes(t: dict, d, reward_scale: float) -> dict:
     finals = np.zeros_like(filled)
     finals[np.arange(E), lens] = True
     obs, state, av = t["obs"].numpy(), t["state"].numpy(), t["avail_actions"].numpy()
-    pairs = [(obs[rows], d.obs), (state[rows], d.state), (t["actions"].numpy()[rows], d.actions),
-             (av[rows], d.extras["avail_actions"])]
+    pairs = [
+        (obs[rows], d.obs),
+        (state[rows], d.state),
+        (t["actions"].numpy()[rows], d.actions),
+        (av[rows], d.extras["avail_actions"]),
+    ]
     ends = d.terminals | d.timeouts
-    pairs += [(obs[finals], d.next_obs[ends]), (state[finals], d.next_state[ends]),
-              (av[finals], d.extras["next_avail_actions"][ends])]
+    pairs += [
+        (obs[finals], d.next_obs[ends]),
+        (state[finals], d.next_state[ends]),
+        (av[finals], d.extras["next_avail_actions"][ends]),
+    ]
     for i, (a, b) in enumerate(pairs):
         if a.shape != b.shape or not np.array_equal(a, np.asarray(b, a.dtype)):
             raise AssertionError(f"episode conversion: array pair {i} differs from the dataset")
@@ -301,8 +341,14 @@ def check_episodes(t: dict, d, reward_scale: float) -> dict:
     term = t["terminated"][..., 0].numpy()
     if int(term.sum()) != int(d.terminals.sum()) or np.any(term[np.arange(E), lens - 1] != d.terminals[ends]):
         raise AssertionError("episode conversion: terminated flags differ from the dataset's terminals")
-    return {"episodes": int(E), "transitions": int(lens.sum()), "max_len": int(lens.max()),
-            "terminal": int(term.sum()), "time_outs": int(d.timeouts.sum()), "max_return_gap": gap}
+    return {
+        "episodes": int(E),
+        "transitions": int(lens.sum()),
+        "max_len": int(lens.max()),
+        "terminal": int(term.sum()),
+        "time_outs": int(d.timeouts.sum()),
+        "max_return_gap": gap,
+    }
 
 
 # ---- run.py's loop and the parallel runner's test episodes ----------------------------------------------------
@@ -313,16 +359,28 @@ def sample_batch(t: dict, n_episodes: int) -> dict:
     sample_number = np.random.choice(n_episodes, BATCH_EPISODES, replace=False)
     filled_sample = t["filled"][sample_number]
     max_ep_t_h = filled_sample.sum(1).max(0)[0]  # a one-element tensor, as in run.py
-    batch = {k: t[k][sample_number][:, :max_ep_t_h] for k in ("obs", "reward", "actions", "actions_onehot",
-                                                               "avail_actions", "state", "terminated")}
+    batch = {
+        k: t[k][sample_number][:, :max_ep_t_h]
+        for k in ("obs", "reward", "actions", "actions_onehot", "avail_actions", "state", "terminated")
+    }
     batch["filled"] = filled_sample[:, :max_ep_t_h]
     batch["batch_size"] = BATCH_EPISODES
     batch["max_seq_length"] = max_ep_t_h
     return batch
 
 
-def evaluate(mods, mac, scheme, groups, preprocess, args, map_name: str, seeds: list[int], t_env: int,
-             reward_scale: float) -> tuple[np.ndarray, int]:
+def evaluate(
+    mods,
+    mac,
+    scheme,
+    groups,
+    preprocess,
+    args,
+    map_name: str,
+    seeds: list[int],
+    t_env: int,
+    reward_scale: float,
+) -> tuple[np.ndarray, int]:
     """Wins [E] of the code's controller on our SMAX test episodes (module docstring), steps taken."""
     import torch as th
 
@@ -331,9 +389,12 @@ def evaluate(mods, mac, scheme, groups, preprocess, args, map_name: str, seeds: 
     E = len(seeds)
     venv = envs.make_vec(f"smax/{map_name}", E)
     obs = venv.reset(seeds=seeds)
-    batch = mods["buffer"].EpisodeBatch_Runner(scheme, groups, E, args.episode_limit + 1, preprocess=preprocess,
-                                               device=args.device)
-    batch.update({"state": venv.state(), "avail_actions": venv.avail_actions().astype(np.int32), "obs": obs}, ts=0)
+    batch = mods["buffer"].EpisodeBatch_Runner(
+        scheme, groups, E, args.episode_limit + 1, preprocess=preprocess, device=args.device
+    )
+    batch.update(
+        {"state": venv.state(), "avail_actions": venv.avail_actions().astype(np.int32), "obs": obs}, ts=0
+    )
     mac.init_hidden(batch_size=E)
     terminated = [False] * E
     envs_not_terminated = list(range(E))
@@ -353,11 +414,18 @@ def evaluate(mods, mac, scheme, groups, preprocess, args, map_name: str, seeds: 
             obs, rewards, term, done = venv.step(step_actions)
             steps += 1
             won |= venv.info["won"]
-            post = {"reward": [(float(rewards[i].mean() * reward_scale),) for i in envs_not_terminated],
-                    "terminated": [(bool(done[i] and not venv.info["truncated"][i]),) for i in envs_not_terminated]}
+            post = {
+                "reward": [(float(rewards[i].mean() * reward_scale),) for i in envs_not_terminated],
+                "terminated": [
+                    (bool(done[i] and not venv.info["truncated"][i]),) for i in envs_not_terminated
+                ],
+            }
             state, avail = venv.state(), venv.avail_actions().astype(np.int32)
-            pre = {"state": state[envs_not_terminated], "avail_actions": avail[envs_not_terminated],
-                   "obs": obs[envs_not_terminated]}
+            pre = {
+                "state": state[envs_not_terminated],
+                "avail_actions": avail[envs_not_terminated],
+                "obs": obs[envs_not_terminated],
+            }
             for i in envs_not_terminated:
                 terminated[i] = bool(done[i])
             batch.update(post, bs=envs_not_terminated, ts=t, mark_filled=False)
@@ -372,19 +440,23 @@ def _commit_str(c) -> str:
 
 
 def write_table(path: Path, rows: list[dict], head: dict) -> None:
-    lines = [f"# The official CAST-BCQ SMAC code's I-BCQ on our SMAX data: smax/{head['map']}, seed {head['seed']}",
-             "",
-             f"scripts/smax_official_bcq.py (the code's QLearner / BasicMAC + RNNAgent1 / epsilon-greedy selector, "
-             f"run.py's loop: 32 whole episodes per iteration). Dataset {head['dataset']} ({head['episodes']} "
-             f"episodes), {head['iterations']} iterations, {head['test_episodes']} test episodes per evaluation "
-             f"(env seeds eval_seed({head['seed']}) + e), test actions epsilon-greedy at the code's schedule. "
-             f"Commit {head['commit']}; run {head['run_id']}.",
-             "",
-             "| iteration | t_env | test epsilon | win rate | last loss | mean loss since last eval | s |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# The official CAST-BCQ SMAC code's I-BCQ on our SMAX data: smax/{head['map']}, seed {head['seed']}",
+        "",
+        f"scripts/smax_official_bcq.py (the code's QLearner / BasicMAC + RNNAgent1 / epsilon-greedy selector, "
+        f"run.py's loop: 32 whole episodes per iteration). Dataset {head['dataset']} ({head['episodes']} "
+        f"episodes), {head['iterations']} iterations, {head['test_episodes']} test episodes per evaluation "
+        f"(env seeds eval_seed({head['seed']}) + e), test actions epsilon-greedy at the code's schedule. "
+        f"Commit {head['commit']}; run {head['run_id']}.",
+        "",
+        "| iteration | t_env | test epsilon | win rate | last loss | mean loss since last eval | s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['iteration']} | {r['t_env']} | {r['epsilon']:.4f} | {r['win_rate']:.2f} | "
-                     f"{r['loss']:.4g} | {r['mean_loss']:.4g} | {r['wall_s']:.0f} |")
+        lines.append(
+            f"| {r['iteration']} | {r['t_env']} | {r['epsilon']:.4f} | {r['win_rate']:.2f} | "
+            f"{r['loss']:.4g} | {r['mean_loss']:.4g} | {r['wall_s']:.0f} |"
+        )
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -392,21 +464,37 @@ def write_table(path: Path, rows: list[dict], head: dict) -> None:
 
 
 def parse(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="See the module docstring (the top of this file) for the episode layout "
-                                        "and every stand-in.")
-    ap.add_argument("--smac-repo", type=Path, required=True,
-                    help="the extracted SMAC folder of the official archive (holds src/)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="See the module docstring (the top of this file) for the episode layout and every stand-in.",
+    )
+    ap.add_argument(
+        "--smac-repo",
+        type=Path,
+        required=True,
+        help="the extracted SMAC folder of the official archive (holds src/)",
+    )
     ap.add_argument("--map", default="3s_vs_3z", help="SMAX map (default 3s_vs_3z)")
-    ap.add_argument("--kind", default=None, help="dataset kind (default: the map's kind in common.datasets.smax "
-                                                  "NEEDED, 'mixed' for 3s_vs_3z)")
+    ap.add_argument(
+        "--kind",
+        default=None,
+        help="dataset kind (default: the map's kind in common.datasets.smax NEEDED, 'mixed' for 3s_vs_3z)",
+    )
     ap.add_argument("--profile", default="quick", help="dataset profile (default quick)")
-    ap.add_argument("--iterations", type=int, required=True,
-                    help="training iterations (run.py: one learner.train on 32 episodes each; the code runs 40,002)")
+    ap.add_argument(
+        "--iterations",
+        type=int,
+        required=True,
+        help="training iterations (run.py: one learner.train on 32 episodes each; the code runs 40,002)",
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed (numpy / torch global seeds, test env seeds)")
-    ap.add_argument("--eval-every", type=int, default=None,
-                    help="iterations between evaluations (default iterations // 10, at least 1); always after the last")
+    ap.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="iterations between evaluations (default iterations // 10, at least 1); always after the last",
+    )
     ap.add_argument("--episodes", type=int, default=20, help="test episodes per evaluation (default 20)")
     ap.add_argument("--out", type=Path, required=True, help="output folder (jsonl appended, md rewritten)")
     a = ap.parse_args(argv)
@@ -421,6 +509,7 @@ def parse(argv=None) -> argparse.Namespace:
     if a.out.exists() and not a.out.is_dir():
         ap.error(f"--out {a.out} exists and is not a folder")
     from common.datasets.smax import KINDS, MAPS, NEEDED, PROFILES
+
     if a.map not in MAPS:
         ap.error(f"--map {a.map!r} is not an SMAX map; allowed: {', '.join(MAPS)}")
     if a.kind is None:
@@ -461,8 +550,10 @@ def main(argv=None) -> int:
     t0 = time.time()
     d = load(a.map, a.kind, a.profile, progress=False)
     if d.obs.shape[1:] != (args.n_agents, env.spec.obs_dim) or d.state.shape[1] != args.state_shape:
-        raise ValueError(f"{d.id}: obs {d.obs.shape[1:]} / state {d.state.shape[1]} do not match smax/{a.map}'s "
-                         f"({args.n_agents}, {env.spec.obs_dim}) / {args.state_shape}")
+        raise ValueError(
+            f"{d.id}: obs {d.obs.shape[1:]} / state {d.state.shape[1]} do not match smax/{a.map}'s "
+            f"({args.n_agents}, {env.spec.obs_dim}) / {args.state_shape}"
+        )
     data = episode_tensors(d, args.episode_limit, args.n_actions, SMAX_REWARD_SCALE)
     check = check_episodes(data, d, SMAX_REWARD_SCALE)
     E = check["episodes"]
@@ -473,8 +564,13 @@ def main(argv=None) -> int:
     th.manual_seed(a.seed)
     scheme, groups = code_scheme(env, args)
     preprocess = {"actions": ("actions_onehot", [mods["transforms"].OneHot(out_dim=args.n_actions)])}
-    buffer_scheme = mods["buffer"].EpisodeBatch_Runner(copy.deepcopy(scheme), groups, 1, args.episode_limit + 1,
-                                                       preprocess=preprocess, device="cpu").scheme
+    buffer_scheme = (
+        mods["buffer"]
+        .EpisodeBatch_Runner(
+            copy.deepcopy(scheme), groups, 1, args.episode_limit + 1, preprocess=preprocess, device="cpu"
+        )
+        .scheme
+    )
     with contextlib.redirect_stdout(sys.stderr):  # BasicMAC._build_agents prints the agent name
         mac = mods["mac"].BasicMAC(buffer_scheme, groups, args)
     logger = mods["logging"].Logger(logging.getLogger("cast_smac_official"))
@@ -485,13 +581,24 @@ def main(argv=None) -> int:
     jl, md = out / f"smax_official_ibcq_{a.map}.jsonl", out / f"smax_official_ibcq_{a.map}.md"
     run_id = datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
     seeds = [eval_seed(a.seed) + e for e in range(a.episodes)]
-    head = {"map": a.map, "seed": a.seed, "dataset": d.id, "episodes": E, "iterations": a.iterations,
-            "test_episodes": a.episodes, "commit": _commit_str(commit), "run_id": run_id}
-    print(f"official I-BCQ (q_learner, rnn1, epsilon-greedy) on smax/{a.map}: {a.iterations} iterations, "
-          f"evaluations every {a.eval_every}, {a.episodes} test episodes; lr {args.lr}, gamma {args.gamma}, "
-          f"target every {args.target_update_interval} episodes (+{args.batch_size_run}/iteration), clip "
-          f"{args.grad_norm_clip}, epsilon {args.epsilon_start}->{args.epsilon_finish} over "
-          f"{args.epsilon_anneal_time} t_env", flush=True)
+    head = {
+        "map": a.map,
+        "seed": a.seed,
+        "dataset": d.id,
+        "episodes": E,
+        "iterations": a.iterations,
+        "test_episodes": a.episodes,
+        "commit": _commit_str(commit),
+        "run_id": run_id,
+    }
+    print(
+        f"official I-BCQ (q_learner, rnn1, epsilon-greedy) on smax/{a.map}: {a.iterations} iterations, "
+        f"evaluations every {a.eval_every}, {a.episodes} test episodes; lr {args.lr}, gamma {args.gamma}, "
+        f"target every {args.target_update_interval} episodes (+{args.batch_size_run}/iteration), clip "
+        f"{args.grad_norm_clip}, epsilon {args.epsilon_start}->{args.epsilon_finish} over "
+        f"{args.epsilon_anneal_time} t_env",
+        flush=True,
+    )
 
     losses: list[float] = []
     rows: list[dict] = []
@@ -517,30 +624,57 @@ def main(argv=None) -> int:
         if it % a.eval_every == 0 or it == a.iterations:
             t2 = time.time()
             eps = float(mac.action_selector.schedule.eval(t_env))
-            won, steps = evaluate(mods, mac, scheme, groups, preprocess, args, a.map, seeds, t_env,
-                                  SMAX_REWARD_SCALE)
+            won, steps = evaluate(
+                mods, mac, scheme, groups, preprocess, args, a.map, seeds, t_env, SMAX_REWARD_SCALE
+            )
             dt = time.time() - t2
             eval_s += dt
             window = losses[since:]
             since = len(losses)
-            rec = {"method": "i_bcq (official q_learner)", "map": a.map, "dataset": d.id, "seed": a.seed,
-                   "iteration": it, "iterations": a.iterations, "t_env": t_env, "episode": episode,
-                   "epsilon": eps, "win_rate": float(won.mean()), "wins": int(won.sum()), "test_episodes": a.episodes,
-                   "env_seeds": [seeds[0], seeds[-1]], "loss": losses[-1], "mean_loss": float(np.mean(window)),
-                   "train_s_per_iteration": train_s / it, "eval_s": dt, "eval_steps": steps,
-                   "wall_s": time.time() - start, "threads": 1, "run_id": run_id, "official_files": files,
-                   "official_src": str(a.src), "data_check": check, "commit": commit}
+            rec = {
+                "method": "i_bcq (official q_learner)",
+                "map": a.map,
+                "dataset": d.id,
+                "seed": a.seed,
+                "iteration": it,
+                "iterations": a.iterations,
+                "t_env": t_env,
+                "episode": episode,
+                "epsilon": eps,
+                "win_rate": float(won.mean()),
+                "wins": int(won.sum()),
+                "test_episodes": a.episodes,
+                "env_seeds": [seeds[0], seeds[-1]],
+                "loss": losses[-1],
+                "mean_loss": float(np.mean(window)),
+                "train_s_per_iteration": train_s / it,
+                "eval_s": dt,
+                "eval_steps": steps,
+                "wall_s": time.time() - start,
+                "threads": 1,
+                "run_id": run_id,
+                "official_files": files,
+                "official_src": str(a.src),
+                "data_check": check,
+                "commit": commit,
+            }
             with open(jl, "a") as f:
                 f.write(json.dumps(rec) + "\n")
             rows.append(rec)
             write_table(md, rows, head)
-            print(f"iteration {it}/{a.iterations} t_env {t_env}: {time.time() - start:.0f} s "
-                  f"({train_s / it:.3f} s/iteration, evaluation {dt:.1f} s), loss {losses[-1]:.4g}, "
-                  f"test epsilon {eps:.3f}, win rate {won.mean():.2f} ({int(won.sum())}/{a.episodes})", flush=True)
+            print(
+                f"iteration {it}/{a.iterations} t_env {t_env}: {time.time() - start:.0f} s "
+                f"({train_s / it:.3f} s/iteration, evaluation {dt:.1f} s), loss {losses[-1]:.4g}, "
+                f"test epsilon {eps:.3f}, win rate {won.mean():.2f} ({int(won.sum())}/{a.episodes})",
+                flush=True,
+            )
         episode += args.batch_size_run  # run.py l. 209
         t_env += T_ENV_PER_ITERATION  # run.py l. 236
-    print(f"done: {a.iterations} iterations in {time.time() - start:.0f} s (train {train_s / a.iterations:.3f} "
-          f"s/iteration, evaluations {eval_s / max(len(rows), 1):.1f} s each); wrote {jl} and {md}", flush=True)
+    print(
+        f"done: {a.iterations} iterations in {time.time() - start:.0f} s (train {train_s / a.iterations:.3f} "
+        f"s/iteration, evaluations {eval_s / max(len(rows), 1):.1f} s each); wrote {jl} and {md}",
+        flush=True,
+    )
     return 0
 
 

@@ -37,8 +37,11 @@ _MUJOCO_LOG_BEFORE = os.path.exists(_MUJOCO_LOG)
 
 def pytest_sessionfinish(session, exitstatus):
     if not _MUJOCO_LOG_BEFORE and os.path.exists(_MUJOCO_LOG):
-        print(f"\nERROR: the tests left {_MUJOCO_LOG} (a MuJoCo warning outside envs/mamujoco.py's handler; the "
-              "file names it)", file=sys.stderr)
+        print(
+            f"\nERROR: the tests left {_MUJOCO_LOG} (a MuJoCo warning outside envs/mamujoco.py's handler; the "
+            "file names it)",
+            file=sys.stderr,
+        )
         session.exitstatus = 1
 
 
@@ -48,15 +51,35 @@ def pytest_sessionfinish(session, exitstatus):
 _AS_SCORE = object()  # make_record's default normalized: the score
 
 
-def _record(keys: dict, seed: int, score: float | None = 1.0, *, item: str = "table1", paper: str = "fake",
-            profile: str = "quick", normalized=_AS_SCORE, curve=(), **fields) -> dict:
+def _record(
+    keys: dict,
+    seed: int,
+    score: float | None = 1.0,
+    *,
+    item: str = "table1",
+    paper: str = "fake",
+    profile: str = "quick",
+    normalized=_AS_SCORE,
+    curve=(),
+    **fields,
+) -> dict:
     """A finished record as the runners write it (the fields the reports read): ``normalized`` defaults to the
     score, ``finished`` orders the seeds (seed 0 first), ``config_hash`` is one fixed value; ``fields`` add or
     replace any other field (``config``, ``extra``, ``finished``, ...)."""
-    return {"paper": paper, "item": item, "keys": keys, "method": keys.get("method"), "seed": seed,
-            "profile": profile, "score": score, "normalized": score if normalized is _AS_SCORE else normalized,
-            "curve": list(curve), "config_hash": "abc", "finished": f"2026-01-0{seed + 1}T00:00:00+00:00",
-            **fields}
+    return {
+        "paper": paper,
+        "item": item,
+        "keys": keys,
+        "method": keys.get("method"),
+        "seed": seed,
+        "profile": profile,
+        "score": score,
+        "normalized": score if normalized is _AS_SCORE else normalized,
+        "curve": list(curve),
+        "config_hash": "abc",
+        "finished": f"2026-01-0{seed + 1}T00:00:00+00:00",
+        **fields,
+    }
 
 
 @pytest.fixture
@@ -69,6 +92,7 @@ def make_record():
 def fake_papers(tmp_path):
     """``fake_papers({name: (published_py, claims_py or None)})``: a papers tree under tmp_path (each paper its
     published.py and, if given, claims.py), for the reports' tests; returns its root."""
+
     def make(papers: dict[str, tuple[str, str | None]]):
         root = tmp_path / "papers"
         for name, (published, claims) in papers.items():
@@ -77,15 +101,18 @@ def fake_papers(tmp_path):
             if claims is not None:
                 (root / name / "claims.py").write_text(claims)
         return root
+
     return make
 
 
 @pytest.fixture
 def claim_listing():
     """``claim_listing(claims)``: {item: [claim ids in order]} of a paper's CLAIMS, for "every claim listed once"."""
+
     def listing(claims) -> dict[str, list[str]]:
         got: dict[str, list[str]] = {}
         for c in claims:
             got.setdefault(c.item, []).append(c.id)
         return got
+
     return listing

@@ -61,7 +61,9 @@ def check_determinism(env_fn, seed: int = 3, seed_changes_start: bool = True):
     np.testing.assert_array_equal(a["obs"], b["obs"])
     np.testing.assert_array_equal(a["rewards"], b["rewards"])
     if seed_changes_start:
-        assert not np.array_equal(a["obs"][0], c["obs"][0]), "different seeds gave the same initial observation"
+        assert not np.array_equal(a["obs"][0], c["obs"][0]), (
+            "different seeds gave the same initial observation"
+        )
     return n
 
 

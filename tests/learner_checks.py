@@ -15,9 +15,19 @@ import torch
 from common.datasets.dataset import Dataset
 
 
-def team_data(t: int, n: int, o: int, a: int, *, seed: int = 0, dtype: torch.dtype = torch.float64,
-              state_dim: int = 0, p_terminal: float = 0.1, p_timeout: float = 0.0,
-              shared_reward: bool = False) -> dict[str, torch.Tensor]:
+def team_data(
+    t: int,
+    n: int,
+    o: int,
+    a: int,
+    *,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    state_dim: int = 0,
+    p_terminal: float = 0.1,
+    p_timeout: float = 0.0,
+    shared_reward: bool = False,
+) -> dict[str, torch.Tensor]:
     """``t`` random transitions of ``n`` agents (obs width ``o``, actions in [-1, 1]^a): rewards per agent (or one
     team reward copied to every agent), terminals / time-outs drawn with probability ``p_terminal`` /
     ``p_timeout`` (0: all zero; set fixed ones after), and ``state`` / ``next_state`` of width ``state_dim`` > 0."""
@@ -29,16 +39,27 @@ def team_data(t: int, n: int, o: int, a: int, *, seed: int = 0, dtype: torch.dty
     def flags(p: float) -> torch.Tensor:
         return (torch.rand(t, generator=g) < p).to(dtype) if p > 0 else torch.zeros(t, dtype=dtype)
 
-    d = {"obs": normal(t, n, o), "actions": torch.rand(t, n, a, generator=g, dtype=dtype) * 2 - 1,
-         "rewards": normal(t, 1).expand(t, n).clone() if shared_reward else normal(t, n), "next_obs": normal(t, n, o)}
+    d = {
+        "obs": normal(t, n, o),
+        "actions": torch.rand(t, n, a, generator=g, dtype=dtype) * 2 - 1,
+        "rewards": normal(t, 1).expand(t, n).clone() if shared_reward else normal(t, n),
+        "next_obs": normal(t, n, o),
+    }
     d["terminals"], d["timeouts"] = flags(p_terminal), flags(p_timeout)
     if state_dim:
         d["state"], d["next_state"] = normal(t, state_dim), normal(t, state_dim)
     return d
 
 
-def toy_dataset(obs_dims=(5, 4), act_dims=(2, 1), *, t: int = 40, state_dim: int = 0, ends: int = 10,
-                timeouts: bool = False) -> Dataset:
+def toy_dataset(
+    obs_dims=(5, 4),
+    act_dims=(2, 1),
+    *,
+    t: int = 40,
+    state_dim: int = 0,
+    ends: int = 10,
+    timeouts: bool = False,
+) -> Dataset:
     """A ``Dataset`` of ``t`` random transitions, agents with the given (padded) widths: the padding zero, a
     terminal at rows 9, 9 + ends, ...; with ``timeouts`` also a time-out at rows 19, 39, ...; a random state
     (next_state = state) of width ``state_dim`` > 0."""
@@ -53,8 +74,20 @@ def toy_dataset(obs_dims=(5, 4), act_dims=(2, 1), *, t: int = 40, state_dim: int
     if timeouts:
         tout[19::20] = True
     st = rng.normal(size=(t, state_dim)) if state_dim else None
-    return Dataset.from_arrays("toy", "random", obs, act, rng.normal(size=(t, n)), nxt, term, tout,
-                               state=st, next_state=st, obs_dims=obs_dims, act_dims=act_dims)
+    return Dataset.from_arrays(
+        "toy",
+        "random",
+        obs,
+        act,
+        rng.normal(size=(t, n)),
+        nxt,
+        term,
+        tout,
+        state=st,
+        next_state=st,
+        obs_dims=obs_dims,
+        act_dims=act_dims,
+    )
 
 
 def max_diff(sd1, sd2) -> float:
@@ -77,8 +110,15 @@ def const_mlp(net, values) -> None:
         net.layers[-1].bias.copy_(torch.tensor(values, dtype=torch.float64)[:, None, :])
 
 
-def assert_resume_identical(make: Callable[[], object], data: dict, tmp_path, names: Iterable[str], *,
-                            make_resumed: Callable[[], object] | None = None, moment: str = "exp_avg"):
+def assert_resume_identical(
+    make: Callable[[], object],
+    data: dict,
+    tmp_path,
+    names: Iterable[str],
+    *,
+    make_resumed: Callable[[], object] | None = None,
+    moment: str = "exp_avg",
+):
     """A learner trained 3 updates, checkpointed (torch.save of its state_dict) and trained 2 more equals a fresh
     one (``make_resumed``, default ``make``) that loads the checkpoint and trains the same 2: its step, every named
     network's tensors, every named optimizer's (``*_opt``) ``moment`` and the training stream ``rng``. Returns the
@@ -130,7 +170,9 @@ def record_decodes(monkeypatch, vae) -> tuple[list[torch.Tensor], list[torch.Ten
     return zs, decoded
 
 
-def assert_nan_guard(L, data: dict, loss: str = "critic_loss", poison: Callable[[dict], None] | None = None) -> None:
+def assert_nan_guard(
+    L, data: dict, loss: str = "critic_loss", poison: Callable[[dict], None] | None = None
+) -> None:
     """One update on a batch of ``data``, then a NaN in that batch's first reward (and ``poison(batch)``, for the
     fields a learner masks the reward with): the second update raises FloatingPointError naming ``loss`` and
     update 2."""

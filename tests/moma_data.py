@@ -18,5 +18,6 @@ def tiny_reacher_dataset(T: int = 64, seed: int = 0) -> Dataset:
     to = np.zeros(T, bool)
     to[9::10] = True
     to[-1] = True
-    return Dataset.from_arrays("mamujoco/reacher-2x1", "expert-mix", obs, act, r, nxt, np.zeros(T, bool), to,
-                               return_mode="sum")
+    return Dataset.from_arrays(
+        "mamujoco/reacher-2x1", "expert-mix", obs, act, r, nxt, np.zeros(T, bool), to, return_mode="sum"
+    )

@@ -11,7 +11,7 @@ from common.running.record import Record
 from common.running.records import append_record, records_path, write_claim
 from common.running.roots import REFERENCE_ROOT
 
-PUBLISHED_PY = '''
+PUBLISHED_PY = """
 PAPER = "fake"
 TITLE = "A Fake Paper (FAKE)"
 ITEMS = {
@@ -25,8 +25,8 @@ PUBLISHED = [
     {"item": "table1", "keys": {"env": "tag", "dataset": "expert", "method": "fake_m"}, "mean": 5.0, "std": 1.0},
     {"item": "table1", "keys": {"env": "hopper", "dataset": "medium", "method": "fake_m"}, "mean": 50.0, "std": 5.0},
 ]
-'''
-CLAIMS_PY = '''
+"""
+CLAIMS_PY = """
 from common.reporting.claims import Claim
 
 
@@ -39,8 +39,10 @@ CLAIMS = [
     Claim(item="figure2", id="fast", text="FAKE learns fast", check=by_hand),
     Claim(item="table1", id="hopper_ok", text="FAKE does well on Hopper", check=by_hand),
 ]
-'''
-MUJOCO_QUICK = {"dataset": {"env": "mamujoco/hopper-3x1", "kind": "medium", "task": "hopper", "data_profile": "quick"}}
+"""
+MUJOCO_QUICK = {
+    "dataset": {"env": "mamujoco/hopper-3x1", "kind": "medium", "task": "hopper", "data_profile": "quick"}
+}
 
 
 @pytest.fixture
@@ -51,8 +53,12 @@ def world(tmp_path, make_record, fake_papers):
     for seed, (a, b) in enumerate([(10.0, 20.0), (12.0, 20.0), (14.0, 20.0)]):
         append_record(path, make_record({"env": "spread", "dataset": "expert", "method": "fake_m"}, seed, a))
         append_record(path, make_record({"env": "spread", "dataset": "expert", "method": "cql"}, seed, b))
-        append_record(path, make_record({"env": "hopper", "dataset": "medium", "method": "fake_m"}, seed, 20.0,
-                                        config=MUJOCO_QUICK))
+        append_record(
+            path,
+            make_record(
+                {"env": "hopper", "dataset": "medium", "method": "fake_m"}, seed, 20.0, config=MUJOCO_QUICK
+            ),
+        )
     write_claim(res, "quick", "fake", "figure2", "wins", True, "final 4.5 vs 3.5")
     write_claim(res, "smoke", "fake", "figure2", "wins", False, "final 1.0 vs 2.0")
     write_claim(res, "quick", "fake", "table1", "hopper_ok", False, "20.0 vs 50.0 | far below")
@@ -71,11 +77,19 @@ def test_the_page_opens_with_each_claims_verdict_per_profile_and_its_reason(worl
     papers, res = world
     text = report.write_report(res, papers_root=papers).read_text()  # a root on its own (no reference beside)
     head = text.split("## Items per profile")[0]
-    assert head.index("## Summary") < head.index("## fake: A Fake Paper (FAKE)") < text.index("## Profile `quick`")
+    assert (
+        head.index("## Summary")
+        < head.index("## fake: A Fake Paper (FAKE)")
+        < text.index("## Profile `quick`")
+    )
     # summary: 3 claims; smoke: 1 checked (does not hold); quick: wins holds, hopper_ok does not (on superseded data)
     assert _cells(_row(head.split("## fake")[0], "| fake ")) == [
-        "fake", "3", "does not hold 1 · not checked 2", "holds 1 · does not hold 1 · not checked 1 (1 ⚠)",
-        "not checked 3"]
+        "fake",
+        "3",
+        "does not hold 1 · not checked 2",
+        "holds 1 · does not hold 1 · not checked 1 (1 ⚠)",
+        "not checked 3",
+    ]
     wins = _cells(_row(head, "`wins`"))
     # the claim as stated (its "Check:" cut off), a verdict per profile, the reason of the most complete profile
     assert wins[1] == "'FAKE ends above CQL' (Fig. 2). (`wins`)"
@@ -100,7 +114,8 @@ def test_items_show_within_differs_counts_and_headline_cells(world):
     assert [r[1:] for r in rows] == [
         ["spread/expert/fake_m", "quick", "11.0 ± 2.0", "12.0 ± 1.6 (3)", "+1.0", "within"],
         ["hopper/medium/fake_m", "quick ⚠", "50.0 ± 5.0", "20.0 ± 0.0 (3)", "-30.0", "differs"],
-        ["tag/expert/fake_m", "quick", "5.0 ± 1.0", "not run", "—", "not run"]]
+        ["tag/expert/fake_m", "quick", "5.0 ± 1.0", "not run", "—", "not run"],
+    ]
 
 
 def test_superseded_data_is_the_quick_mujoco_generation_only():
@@ -108,7 +123,9 @@ def test_superseded_data_is_the_quick_mujoco_generation_only():
         return answer.on_superseded_data(Record.from_dict(line))
 
     assert on({"config": MUJOCO_QUICK})
-    assert on({"config": {"dataset": {"source": "common.datasets.mujoco", "profile": "quick", "kind": "expert"}}})
+    assert on(
+        {"config": {"dataset": {"source": "common.datasets.mujoco", "profile": "quick", "kind": "expert"}}}
+    )
     assert not on({"config": {"dataset": {**MUJOCO_QUICK["dataset"], "data_profile": "full"}}})
     assert not on({"config": {"dataset": {"source": "papers.moma_ppo.reacher", "profile": "quick"}}})
     assert not on({"config": {"dataset": {"env": "smax/3s_vs_3z", "data_profile": "quick"}}})
@@ -124,10 +141,15 @@ def test_a_runs_root_shows_the_references_verdict_where_it_differs(world, tmp_pa
     text = report.write_report(mine, papers_root=papers, reference_root=ref).read_text()
     assert _cells(_row(text.split("## fake")[0], "| fake "))[2:4] == [
         "not checked 3; ref: does not hold 1 · not checked 2",
-        "holds 1 · not checked 2; ref: holds 1 · does not hold 1 · not checked 1 (1 ⚠)"]
+        "holds 1 · not checked 2; ref: holds 1 · does not hold 1 · not checked 1 (1 ⚠)",
+    ]
     wins = _cells(_row(text, "`wins`"))
-    assert wins[2:] == ["not checked (ref: does not hold)", "not checked (ref: holds)", "not checked",
-                        "quick (ref): final 4.5 vs 3.5"]
+    assert wins[2:] == [
+        "not checked (ref: does not hold)",
+        "not checked (ref: holds)",
+        "not checked",
+        "quick (ref): final 4.5 vs 3.5",
+    ]
     fast = _cells(_row(text, "`fast`"))
     assert fast[3] == "holds (ref: not checked)" and fast[5] == "quick: mine is fast"
     assert "not run; ref: within 1 · differs 2 · not run 1 (1 ⚠)" in _row(text, "| Main results")
@@ -138,8 +160,9 @@ def test_check_fails_while_report_md_is_stale(world, capsys):
     args = ["--results", str(res), "--papers", str(papers)]
     report.main(args)
     report.main([*args, "--check"])  # up to date
-    (res / "REPORT.md").write_text(re.sub(r"Generated \S+", "Generated 2020-01-01T00:00:00+00:00",
-                                          (res / "REPORT.md").read_text()))
+    (res / "REPORT.md").write_text(
+        re.sub(r"Generated \S+", "Generated 2020-01-01T00:00:00+00:00", (res / "REPORT.md").read_text())
+    )
     report.main([*args, "--check"])  # only the time stamp differs
     write_claim(res, "quick", "fake", "figure2", "fast", None, "overlapping intervals")
     with pytest.raises(SystemExit) as e:
@@ -155,5 +178,6 @@ def test_the_committed_report_is_current(tmp_path):
     fresh.write_text(report.report_text(REFERENCE_ROOT), encoding="utf-8")
     committed = REFERENCE_ROOT / "REPORT.md"
     assert not report.is_stale(committed, fresh.read_text(encoding="utf-8")), (
-        "results/REPORT.md is stale against the committed records: run `python -m common.reporting.report --reference`")
+        "results/REPORT.md is stale against the committed records: run `python -m common.reporting.report --reference`"
+    )
     assert "## Summary: claims per paper and profile" in fresh.read_text(encoding="utf-8")

@@ -81,10 +81,14 @@ def test_target_and_critic_loss_by_hand_timeouts_bootstrap():
     """Rows: plain, terminal, time-out. a' = 0.2 + 0.5 eps' = 0.7, -0.8, 0.2; min(3a' + o', a' + 1) = 1.7, -2.1, 0.4."""
     L = fixed_learner()
     d = dict(dtype=F64)
-    tensors = {"obs": torch.zeros(3, 1, 1, **d), "actions": torch.zeros(3, 1, 1, **d),
-               "rewards": torch.tensor([[1.0], [0.5], [2.0]], **d),
-               "next_obs": torch.tensor([[[0.1]], [[0.3]], [[-0.2]]], **d),
-               "terminals": torch.tensor([0.0, 1.0, 0.0], **d), "timeouts": torch.tensor([0.0, 0.0, 1.0], **d)}
+    tensors = {
+        "obs": torch.zeros(3, 1, 1, **d),
+        "actions": torch.zeros(3, 1, 1, **d),
+        "rewards": torch.tensor([[1.0], [0.5], [2.0]], **d),
+        "next_obs": torch.tensor([[[0.1]], [[0.3]], [[-0.2]]], **d),
+        "terminals": torch.tensor([0.0, 1.0, 0.0], **d),
+        "timeouts": torch.tensor([0.0, 0.0, 1.0], **d),
+    }
     data = L.prepare_data(tensors)
     assert "timeouts" not in data  # only terminals stop the bootstrap (as BCQ)
     batch = L.batch_at(data, torch.tensor([[0, 1, 2]]))
@@ -96,20 +100,28 @@ def test_target_and_critic_loss_by_hand_timeouts_bootstrap():
     L.critic = ConstTwin([2.0, 1.0, 2.0], [3.0, 0.0, 2.5])
     loss, q_data, _ = L.critic_loss(batch, eps)
     y0, y2 = 2.683, 2.396
-    expected = (((2 - y0) ** 2 + (1 - 0.5) ** 2 + (2 - y2) ** 2) / 3
-                + ((3 - y0) ** 2 + (0 - 0.5) ** 2 + (2.5 - y2) ** 2) / 3)
+    expected = ((2 - y0) ** 2 + (1 - 0.5) ** 2 + (2 - y2) ** 2) / 3 + (
+        (3 - y0) ** 2 + (0 - 0.5) ** 2 + (2.5 - y2) ** 2
+    ) / 3
     assert loss.item() == pytest.approx(expected, abs=1e-12)
     assert q_data.tolist() == [[2.0, 0.0, 2.0]] and not q_data.requires_grad
     # the named target alone: min of the two heads, (1 - d)
-    y = awac_target(torch.tensor([[1.0, 1.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([[4.0, 4.0]]),
-                    torch.tensor([[2.0, 9.0]]), 0.5)
+    y = awac_target(
+        torch.tensor([[1.0, 1.0]]),
+        torch.tensor([[0.0, 1.0]]),
+        torch.tensor([[4.0, 4.0]]),
+        torch.tensor([[2.0, 9.0]]),
+        0.5,
+    )
     assert y.tolist() == [[2.0, 1.0]]
 
 
 def test_weights_are_a_softmax_over_the_batch_per_member():
     adv = torch.tensor([[0.0, math.log(2.0), math.log(3.0)], [5.0, 5.0, 5.0]], requires_grad=True)
     w = awac_weights(adv, torch.zeros(2, 3), 1.0)
-    assert w[0].tolist() == pytest.approx([1 / 6, 2 / 6, 3 / 6]) and w[1].tolist() == pytest.approx([1 / 3] * 3)
+    assert w[0].tolist() == pytest.approx([1 / 6, 2 / 6, 3 / 6]) and w[1].tolist() == pytest.approx(
+        [1 / 3] * 3
+    )
     assert not w.requires_grad
     w = awac_weights(adv, torch.zeros(2, 3), 0.5)  # lambda 0.5 squares the ratios
     assert w[0].tolist() == pytest.approx([1 / 14, 4 / 14, 9 / 14])
@@ -124,7 +136,10 @@ def test_actor_loss_by_hand(lam):
     min(3a, a + 1) at o = 0: Q(o, a) = 0.6, 1.7, -0.9 and Q(o, a~) = 0.6, -0.9, 1.7 -> A = 0, 2.6, -2.6."""
     L = fixed_learner(lam=lam)
     L.critic = LinearTwin()
-    batch = {"obs": torch.zeros(1, 3, 1, dtype=F64), "actions": torch.tensor([[[0.2], [0.7], [-0.3]]], dtype=F64)}
+    batch = {
+        "obs": torch.zeros(1, 3, 1, dtype=F64),
+        "actions": torch.tensor([[[0.2], [0.7], [-0.3]]], dtype=F64),
+    }
     eps = torch.tensor([[[0.0], [-1.0], [1.0]]], dtype=F64)
     loss, w, info = L.actor_loss(batch, eps)
     e = [math.exp(x / lam) for x in (0.0, 2.6, -2.6)]
@@ -178,7 +193,9 @@ def test_log_std_is_clamped_to_bounds():
 
 
 def test_rlkit_forms_sigmoid_log_std_and_tanh_mean():
-    actor = StateFreeGaussianActor(2, 2, 2, hidden=(4,), log_std_param="sigmoid", mean_tanh=True, max_action=0.1)
+    actor = StateFreeGaussianActor(
+        2, 2, 2, hidden=(4,), log_std_param="sigmoid", mean_tanh=True, max_action=0.1
+    )
     assert torch.equal(actor.log_std_raw, torch.zeros(2, 2))  # rlkit: logits 0 -> log sigma -3
     assert actor.log_std().flatten().tolist() == pytest.approx([-3.0] * 4)
     with torch.no_grad():
@@ -242,13 +259,15 @@ def test_batched_equals_each_member_trained_alone():
         noise = big.draw_noise(cfg.batch_size)
         big.update(batch, noise)
         for m, L in enumerate(solo):
-            L.update({k: v[m:m + 1] for k, v in batch.items()}, {k: v[m:m + 1] for k, v in noise.items()})
+            L.update({k: v[m : m + 1] for k, v in batch.items()}, {k: v[m : m + 1] for k, v in noise.items()})
     for m, L in enumerate(solo):
         got, ref = member(big, m), member(L, 0)
         assert max((got[k] - ref[k]).abs().max().item() for k in got) < 1e-12
         for opt in ("actor_opt", "critic_opt"):
             sb, sl = getattr(big, opt).state_dict()["state"], getattr(L, opt).state_dict()["state"]
-            assert all(torch.allclose(sb[i]["exp_avg_sq"][m], sl[i]["exp_avg_sq"][0], rtol=0, atol=1e-15) for i in sb)
+            assert all(
+                torch.allclose(sb[i]["exp_avg_sq"][m], sl[i]["exp_avg_sq"][0], rtol=0, atol=1e-15) for i in sb
+            )
     assert max((member(big, 0)[k] - init[k]).abs().max().item() for k in init) > 1e-2  # it moved
 
 
@@ -263,8 +282,9 @@ class RefMember:
         self.log_std_raw = torch.nn.Parameter(L.actor.log_std_raw[m].detach().clone())
         self.q1, self.q2 = L.critic.head1.member_module(m), L.critic.head2.member_module(m)
         self.q1_t, self.q2_t = L.critic_target.head1.member_module(m), L.critic_target.head2.member_module(m)
-        self.pi_opt = torch.optim.Adam([*self.mu.parameters(), self.log_std_raw], lr=c.actor_lr,
-                                       weight_decay=c.policy_weight_decay)
+        self.pi_opt = torch.optim.Adam(
+            [*self.mu.parameters(), self.log_std_raw], lr=c.actor_lr, weight_decay=c.policy_weight_decay
+        )
         self.q1_opt = torch.optim.Adam(self.q1.parameters(), lr=c.critic_lr)
         self.q2_opt = torch.optim.Adam(self.q2.parameters(), lr=c.critic_lr)
         self.c = c
@@ -298,7 +318,8 @@ class RefMember:
 
     def tensors(self):
         return [n.state_dict() for n in (self.mu, self.q1, self.q2, self.q1_t, self.q2_t)] + [
-            {"log_std": self.log_std_raw.detach()}]
+            {"log_std": self.log_std_raw.detach()}
+        ]
 
 
 def test_update_equals_an_rlkit_style_reference_per_member():
@@ -313,8 +334,16 @@ def test_update_equals_an_rlkit_style_reference_per_member():
         for m, ref in enumerate(refs):
             ref.update({k: v[m] for k, v in batch.items()}, noise["next"][m], noise["pi"][m])
     for m, ref in enumerate(refs):
-        ours = [n.member_module(m).state_dict() for n in (L.actor.net, L.critic.head1, L.critic.head2,
-                                                          L.critic_target.head1, L.critic_target.head2)]
+        ours = [
+            n.member_module(m).state_dict()
+            for n in (
+                L.actor.net,
+                L.critic.head1,
+                L.critic.head2,
+                L.critic_target.head1,
+                L.critic_target.head2,
+            )
+        ]
         ours.append({"log_std": L.actor.log_std_raw[m].detach()})
         for a, b in zip(ours, ref.tensors(), strict=True):
             assert a.keys() == b.keys()
@@ -356,17 +385,27 @@ def bandit_data(t=300):
     sum a e^r / sum e^r ~ 0.596."""
     g = torch.Generator().manual_seed(0)
     k = torch.randint(0, 3, (t,), generator=g)
-    return {"obs": torch.zeros(t, 1, 1), "actions": torch.tensor([-0.8, 0.0, 0.6])[k][:, None, None],
-            "rewards": torch.tensor([0.0, 5.0, 10.0])[k][:, None], "next_obs": torch.zeros(t, 1, 1),
-            "terminals": torch.ones(t), "timeouts": torch.zeros(t)}
+    return {
+        "obs": torch.zeros(t, 1, 1),
+        "actions": torch.tensor([-0.8, 0.0, 0.6])[k][:, None, None],
+        "rewards": torch.tensor([0.0, 5.0, 10.0])[k][:, None],
+        "next_obs": torch.zeros(t, 1, 1),
+        "terminals": torch.ones(t),
+        "timeouts": torch.zeros(t),
+    }
 
 
 def test_learns_to_prefer_the_best_dataset_action_on_a_bandit():
     acts = torch.tensor([-0.8, 0.0, 0.6]).view(1, 3, 1)
     means = {}
     for lam in (1.0, 100.0):  # lambda -> infinity is behaviour cloning
-        L = AWAC([1], [1], 1, AWACConfig(hidden=(16, 16), batch_size=64, actor_lr=3e-3, critic_lr=1e-2, lam=lam),
-                 seed=0)
+        L = AWAC(
+            [1],
+            [1],
+            1,
+            AWACConfig(hidden=(16, 16), batch_size=64, actor_lr=3e-3, critic_lr=1e-2, lam=lam),
+            seed=0,
+        )
         data = L.prepare_data(bandit_data())
         for _ in range(200):
             L.update(L.sample_batch(data))
@@ -400,8 +439,12 @@ def test_q1_and_value_mean_of_q1_over_10_policy_samples():
 
 
 def test_checkpoint_resume_identical(tmp_path):
-    L, R, sl = assert_resume_identical(lambda: AWAC([3, 3], [2, 2], 2, tiny()), random_data(n=2, dtype=torch.float32),
-                                       tmp_path, AWAC._MODULES)
+    L, R, sl = assert_resume_identical(
+        lambda: AWAC([3, 3], [2, 2], 2, tiny()),
+        random_data(n=2, dtype=torch.float32),
+        tmp_path,
+        AWAC._MODULES,
+    )
     assert_same_policy(L, R, np.random.default_rng(1).normal(size=(2, 3, 2, 3)))
     with pytest.raises(ValueError, match="actor_lr"):
         AWAC([3, 3], [2, 2], 2, tiny(actor_lr=2e-3)).load_state_dict(sl)
@@ -411,7 +454,10 @@ def test_checkpoint_resume_identical(tmp_path):
     "kw, match",
     [
         (dict(view="central"), r"view='central' is not allowed; choose one of \['independent'\]"),
-        (dict(log_std_param="tanh"), r"log_std_param='tanh' is not allowed; choose one of \['clamp', 'sigmoid'\]"),
+        (
+            dict(log_std_param="tanh"),
+            r"log_std_param='tanh' is not allowed; choose one of \['clamp', 'sigmoid'\]",
+        ),
         (dict(hidden=(0, 3)), r"hidden=\(0, 3\) is not allowed; choose "),
         (dict(hidden=256), r"hidden=256 is not allowed; choose "),
         (dict(batch_size=0), r"batch_size=0 is not allowed; choose an integer >= 1"),
@@ -453,13 +499,17 @@ def test_registry_builds_awac_and_policy_follows_the_evaluate_protocol():
     prep = L.prepare_data(data.to_torch())
     L.update(L.sample_batch(prep))
     with torch.no_grad():
-        L.actor.net.layers[-1].bias.copy_(torch.tensor([[[2.0, 0.1]], [[-0.3, 7.0]]]))  # some means beyond 0.5
+        L.actor.net.layers[-1].bias.copy_(
+            torch.tensor([[[2.0, 0.1]], [[-0.3, 7.0]]])
+        )  # some means beyond 0.5
     E = 3
     obs = np.random.default_rng(1).normal(size=(1, E, 2, 5)).astype(np.float32)
     state = L.gen.get_state()
     act = L.policy()(obs)
     assert act.shape == (1, E, 2, 2) and act.dtype == np.float32 and np.array_equal(act, L.policy()(obs))
-    assert torch.equal(L.gen.get_state(), state)  # acting is deterministic and leaves the training stream alone
+    assert torch.equal(
+        L.gen.get_state(), state
+    )  # acting is deterministic and leaves the training stream alone
     xm = torch.from_numpy(obs).permute(0, 2, 1, 3).reshape(2, E, 5)  # member m = s * N + i
     ref = L.actor.mean(xm).detach().clamp(-0.5, 0.5)
     np.testing.assert_array_equal(act[0, :, 0], ref[0].numpy())
@@ -475,7 +525,9 @@ def test_registry_builds_awac_and_policy_follows_the_evaluate_protocol():
     lp = L.log_prob(xm, junk).detach()
     real = gaussian_log_prob(mean[1, :, :1], log_std[1, :, :1], junk[1, :, :1]).detach()
     torch.testing.assert_close(lp[1], real, rtol=0, atol=1e-6)
-    torch.testing.assert_close(lp[0], gaussian_log_prob(mean[0], log_std[0], junk[0]).detach(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        lp[0], gaussian_log_prob(mean[0], log_std[0], junk[0]).detach(), rtol=0, atol=1e-6
+    )
     with pytest.raises(ValueError, match="obs must be"):
         L.act(obs[:, :, :1])
 

@@ -188,8 +188,11 @@ def test_critic_losses_by_hand():
         def q1(self, o, a):
             return torch.tensor([[[2.0], [4.0]]], dtype=torch.float64)
 
-    batch = {"obs": torch.zeros(1, 2, 1, dtype=torch.float64), "actions": torch.zeros(1, 2, 1, dtype=torch.float64),
-             "rewards": torch.tensor([[0.0, 1.0]], dtype=torch.float64)}
+    batch = {
+        "obs": torch.zeros(1, 2, 1, dtype=torch.float64),
+        "actions": torch.zeros(1, 2, 1, dtype=torch.float64),
+        "rewards": torch.tensor([[0.0, 1.0]], dtype=torch.float64),
+    }
     for variant in ("bcq", "mabcq"):
         L = BCQ([1], [1], 1, BCQConfig(hidden_vae=(4,), hidden=(4,), variant=variant), dtype=torch.float64)
         L.critic, L.target_value = FakeCritic(), (lambda b: y)
@@ -352,13 +355,22 @@ class RefMember:
 
     def tensors(self):
         names = ["enc", "dec", "actor", "actor_t", "q1", "q2", "q1_t", "q2_t"] + (
-            ["enc1", "dec1"] if self.cfg.variant == "mabcq" else [])
+            ["enc1", "dec1"] if self.cfg.variant == "mabcq" else []
+        )
         return [getattr(self, n).state_dict() for n in names]
 
 
 def learner_tensors(L, m):
-    nets = [L.vae.encoder, L.vae.decoder, L.actor.net, L.actor_target.net, L.critic.head1, L.critic.head2,
-            L.critic_target.head1, L.critic_target.head2] + ([L.vae1.encoder, L.vae1.decoder] if L.mabcq else [])
+    nets = [
+        L.vae.encoder,
+        L.vae.decoder,
+        L.actor.net,
+        L.actor_target.net,
+        L.critic.head1,
+        L.critic.head2,
+        L.critic_target.head1,
+        L.critic_target.head2,
+    ] + ([L.vae1.encoder, L.vae1.decoder] if L.mabcq else [])
     return [n.member_module(m).state_dict() for n in nets]
 
 
@@ -389,8 +401,12 @@ def test_independent_batches_differ_per_member_central_reads_state_and_joint_act
     assert b["obs"].shape == (S * N, B, O) and not torch.equal(b["obs"][0], b["obs"][1])
     Lc = learner("bcq", "central")
     prep = Lc.prepare_data(data)
-    assert torch.equal(prep["obs"][:, 0], data["state"]) and torch.equal(prep["next_obs"][:, 0], data["next_state"])
-    assert torch.equal(prep["actions"][:, 0], data["actions"].reshape(T, N * A))  # consecutive slices by default
+    assert torch.equal(prep["obs"][:, 0], data["state"]) and torch.equal(
+        prep["next_obs"][:, 0], data["next_state"]
+    )
+    assert torch.equal(
+        prep["actions"][:, 0], data["actions"].reshape(T, N * A)
+    )  # consecutive slices by default
     torch.testing.assert_close(prep["rewards"][:, 0], data["rewards"].mean(-1))
     bc = Lc.sample_batch(prep)
     assert bc["obs"].shape == (S, B, SD) and bc["actions"].shape == (S, B, N * A)
@@ -425,7 +441,8 @@ def test_drop_terminals_never_samples_a_terminal_row():
             assert terms.sum() > 0 and rows & term_rows
     with pytest.raises(KeyError, match="prepare_data"):
         learner(dtype=torch.float32, drop_terminals=True).sample_batch(
-            learner(dtype=torch.float32).prepare_data(data))
+            learner(dtype=torch.float32).prepare_data(data)
+        )
 
 
 @pytest.mark.parametrize("variant, view", [("bcq", "independent"), ("mabcq", "central")])
@@ -434,7 +451,9 @@ def test_checkpoint_resume_identical(variant, view, tmp_path):
         return learner(variant, view, dtype=torch.float32)
 
     L, R, sl = assert_resume_identical(make, random_data(dtype=torch.float32), tmp_path, make()._modules())
-    obs = np.repeat(np.random.default_rng(1).normal(size=(S, 3, 1, SD if view == "central" else O)), N, axis=2)
+    obs = np.repeat(
+        np.random.default_rng(1).normal(size=(S, 3, 1, SD if view == "central" else O)), N, axis=2
+    )
     assert_same_policy(L, R, obs)
     with pytest.raises(ValueError, match="lr"):
         learner(variant, view, dtype=torch.float32, lr=2e-3).load_state_dict(sl)
@@ -536,7 +555,11 @@ def test_join_and_split_slices_are_inverse():
     a = np.random.default_rng(0).uniform(-1, 1, (4, 3, 2)).astype(np.float32)
     a[:, 1, 1] = 0.0
     j = join_slices(a, (2, 1, 2))
-    assert j.shape == (4, 5) and np.array_equal(j[:, 2], a[:, 1, 0]) and np.array_equal(split_slices(j, (2, 1, 2)), a)
+    assert (
+        j.shape == (4, 5)
+        and np.array_equal(j[:, 2], a[:, 1, 0])
+        and np.array_equal(split_slices(j, (2, 1, 2)), a)
+    )
 
 
 @pytest.mark.parametrize("env_name", ["mamujoco/walker2d-2x3", "mamujoco/hopper-3x1"])
@@ -545,9 +568,11 @@ def test_mamujoco_state_equals_otc_agent0_obs(env_name):
     rng = np.random.default_rng(0)
     o = env.reset(3)
     for _ in range(6):
-        assert np.array_equal(o[0, :env.spec.state_dim], env.state())
+        assert np.array_equal(o[0, : env.spec.state_dim], env.state())
         assert all(np.array_equal(o[i], o[0]) for i in range(env.spec.n_agents))
-        o, _, term, trunc, _ = env.step(rng.uniform(-1, 1, (env.spec.n_agents, env.spec.act_dim)).astype(np.float32))
+        o, _, term, trunc, _ = env.step(
+            rng.uniform(-1, 1, (env.spec.n_agents, env.spec.act_dim)).astype(np.float32)
+        )
         if term or trunc:
             o = env.reset(4)
 
@@ -569,9 +594,19 @@ def test_central_bcq_on_walker2d_uses_the_envs_join_and_split():
             rec[k].append(v)
         o = env.reset(1) if term or trunc else o2
     arr = {k: np.stack(v) for k, v in rec.items()}
-    data = Dataset.from_arrays("mamujoco/walker2d-2x3", "random", arr["obs"], arr["actions"], arr["rewards"],
-                               arr["next_obs"], arr["terminals"], arr["timeouts"], state=arr["state"],
-                               next_state=arr["next_state"], spec=env.spec)
+    data = Dataset.from_arrays(
+        "mamujoco/walker2d-2x3",
+        "random",
+        arr["obs"],
+        arr["actions"],
+        arr["rewards"],
+        arr["next_obs"],
+        arr["terminals"],
+        arr["timeouts"],
+        state=arr["state"],
+        next_state=arr["next_state"],
+        spec=env.spec,
+    )
     L = build_learner("bcq", data, dict(hidden_vae=[8], hidden=[8], batch_size=4, view="central"), 0, "cpu")
     prep = L.prepare_data(data.to_torch())
     joint = prep["actions"][:, 0].numpy()

@@ -24,17 +24,31 @@ from common.datasets.card import DatasetError
 from common.running.evaluate import eval_seed, evaluate
 
 collect_mod = importlib.import_module("common.behavior.collect")
-SMALL = dict(hidden=(16, 16), batch_size=32, buffer_size=1000, learning_starts=60, start_steps=30, train_freq=2, eval_every=0)
+SMALL = dict(
+    hidden=(16, 16),
+    batch_size=32,
+    buffer_size=1000,
+    learning_starts=60,
+    start_steps=30,
+    train_freq=2,
+    eval_every=0,
+)
 
 
 def _fill(learner: MATD3, n: int, rng: np.random.Generator, seed_slots=None) -> None:
     spec, S = learner.spec, learner.S
     for _ in range(n):
         one = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
-        step = dict(obs=one(spec.n_agents, spec.obs_dim), actions=np.tanh(one(spec.n_agents, spec.act_dim)),
-                    rewards=one(spec.n_agents), next_obs=one(spec.n_agents, spec.obs_dim),
-                    terminals=np.float32(rng.random() < 0.1), timeouts=np.float32(0),
-                    state=one(spec.state_dim), next_state=one(spec.state_dim))
+        step = dict(
+            obs=one(spec.n_agents, spec.obs_dim),
+            actions=np.tanh(one(spec.n_agents, spec.act_dim)),
+            rewards=one(spec.n_agents),
+            next_obs=one(spec.n_agents, spec.obs_dim),
+            terminals=np.float32(rng.random() < 0.1),
+            timeouts=np.float32(0),
+            state=one(spec.state_dim),
+            next_state=one(spec.state_dim),
+        )
         learner.buffer.add(**{k: np.broadcast_to(v, (S, *np.shape(v))) for k, v in step.items()})
 
 
@@ -209,8 +223,14 @@ def test_matd3_learns_spread1d(protocol):
     out, _ = protocol
     beh = out["expert"].card["behavior"]
     rng = np.random.default_rng(0)
-    uniform = evaluate(lambda o: rng.uniform(-1, 1, (*o.shape[:-1], 1)), "omar/spread1d", 1, 10, eval_seed(0),
-                       env_options={"n_agents": 1}).mean[0]
+    uniform = evaluate(
+        lambda o: rng.uniform(-1, 1, (*o.shape[:-1], 1)),
+        "omar/spread1d",
+        1,
+        10,
+        eval_seed(0),
+        env_options={"n_agents": 1},
+    ).mean[0]
     assert beh["expert_eval_score"] > uniform + 60, (beh["curve"], uniform)
     assert out["expert"].card["returns"]["mean"] > out["random"].card["returns"]["mean"] + 40
 
@@ -271,12 +291,16 @@ def test_load_or_generate_loads_verified_cache(protocol, tmp_path, monkeypatch):
         load_or_generate("omar/spread1d", opts, sizes, root=tmp_path)
 
 
-def test_load_or_generate_kinds_reads_only_those_arrays_but_checks_every_card(protocol, tmp_path, monkeypatch):
+def test_load_or_generate_kinds_reads_only_those_arrays_but_checks_every_card(
+    protocol, tmp_path, monkeypatch
+):
     out, sizes = protocol
     opts = {"n_agents": 1}
     for k, d in out.items():
         d.save(collect_mod.generated_dataset_path("omar/spread1d", k, 1, 0, tmp_path, opts))
-    monkeypatch.setattr(collect_mod, "generate_protocol", lambda *a, **k: pytest.fail("should load, not generate"))
+    monkeypatch.setattr(
+        collect_mod, "generate_protocol", lambda *a, **k: pytest.fail("should load, not generate")
+    )
 
     def path(kind, ext):
         p = collect_mod.generated_dataset_path("omar/spread1d", kind, 1, 0, tmp_path, opts)
@@ -289,7 +313,9 @@ def test_load_or_generate_kinds_reads_only_those_arrays_but_checks_every_card(pr
     raw = bytearray(path("medium", ".npz").read_bytes())
     raw[-100] ^= 0xFF
     path("medium", ".npz").write_bytes(bytes(raw))
-    assert list(load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("expert",))) == ["expert"]
+    assert list(load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("expert",))) == [
+        "expert"
+    ]
     # ... but loading medium itself verifies its checksum
     with pytest.raises(DatasetError, match="checksum"):
         load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("medium",))
@@ -314,8 +340,19 @@ class _Killed(Exception):
 
 def _protocol(tmp_path, name="run.behavior.pt", **kw):
     cfg = MATD3Config(**CKPT_CFG)
-    (out,) = generate_protocol("omar/spread1d", {"n_agents": 1}, CKPT_SIZES, 0.31, 300, seeds=(0,), cfg=cfg,
-                               require_improvement=False, checkpoint=tmp_path / name, checkpoint_every_s=0.0, **kw)
+    (out,) = generate_protocol(
+        "omar/spread1d",
+        {"n_agents": 1},
+        CKPT_SIZES,
+        0.31,
+        300,
+        seeds=(0,),
+        cfg=cfg,
+        require_improvement=False,
+        checkpoint=tmp_path / name,
+        checkpoint_every_s=0.0,
+        **kw,
+    )
     return out
 
 
@@ -329,13 +366,22 @@ def _same_sets(a, b):
 @pytest.fixture(scope="module")
 def uninterrupted():
     cfg = MATD3Config(**CKPT_CFG)
-    (out,) = generate_protocol("omar/spread1d", {"n_agents": 1}, CKPT_SIZES, 0.31, 300, seeds=(0,), cfg=cfg,
-                               require_improvement=False)
+    (out,) = generate_protocol(
+        "omar/spread1d",
+        {"n_agents": 1},
+        CKPT_SIZES,
+        0.31,
+        300,
+        seeds=(0,),
+        cfg=cfg,
+        require_improvement=False,
+    )
     return out
 
 
-def test_checkpointing_does_not_change_the_run_and_a_kill_in_collection_resumes_bit_equal(uninterrupted, tmp_path,
-                                                                                          monkeypatch):
+def test_checkpointing_does_not_change_the_run_and_a_kill_in_collection_resumes_bit_equal(
+    uninterrupted, tmp_path, monkeypatch
+):
     _same_sets(_protocol(tmp_path, "a.pt"), uninterrupted)  # writing checkpoints touches no random stream
     real, calls = collect_mod.collect, []
 
@@ -350,7 +396,9 @@ def test_checkpointing_does_not_change_the_run_and_a_kill_in_collection_resumes_
         _protocol(tmp_path, "b.pt")
     monkeypatch.setattr(collect_mod, "collect", real)
     assert (tmp_path / "b.pt").exists()
-    monkeypatch.setattr(collect_mod, "train", lambda *a, **k: pytest.fail("training was complete: no train call"))
+    monkeypatch.setattr(
+        collect_mod, "train", lambda *a, **k: pytest.fail("training was complete: no train call")
+    )
     again = _protocol(tmp_path, "b.pt")
     _same_sets(again, uninterrupted)  # the trained learner and its snapshots were restored exactly
     assert "resumed_at" not in again["expert"].card["behavior"]
@@ -383,8 +431,17 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path):
         _protocol(tmp_path, log=lambda m: (_ for _ in ()).throw(_Killed) if "step 100:" in m else None)
     cfg = MATD3Config(**{**CKPT_CFG, "hidden": (8, 8)})
     with pytest.raises(ValueError, match="different run"):
-        generate_protocol("omar/spread1d", {"n_agents": 1}, CKPT_SIZES, 0.31, 300, seeds=(0,), cfg=cfg,
-                          require_improvement=False, checkpoint=tmp_path / "run.behavior.pt")
+        generate_protocol(
+            "omar/spread1d",
+            {"n_agents": 1},
+            CKPT_SIZES,
+            0.31,
+            300,
+            seeds=(0,),
+            cfg=cfg,
+            require_improvement=False,
+            checkpoint=tmp_path / "run.behavior.pt",
+        )
 
 
 def test_load_or_generate_deletes_the_behavior_checkpoint_once_the_set_is_saved(tmp_path, monkeypatch):
@@ -398,8 +455,15 @@ def test_load_or_generate_deletes_the_behavior_checkpoint_once_the_set_is_saved(
         return out
 
     monkeypatch.setattr(collect_mod, "generate_protocol", spy)
-    got = load_or_generate("omar/spread1d", {"n_agents": 1}, CKPT_SIZES, root=tmp_path, cfg=MATD3Config(**CKPT_CFG),
-                           train_steps=300, require_improvement=False)
+    got = load_or_generate(
+        "omar/spread1d",
+        {"n_agents": 1},
+        CKPT_SIZES,
+        root=tmp_path,
+        cfg=MATD3Config(**CKPT_CFG),
+        train_steps=300,
+        require_improvement=False,
+    )
     assert seen["ckpt"].name.endswith(".behavior.pt") and "expert" in seen["ckpt"].name
     assert not seen["ckpt"].exists() and set(got) == set(CKPT_SIZES)
 

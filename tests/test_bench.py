@@ -10,12 +10,21 @@ from common.networks import chunking, heads
 from common.running.runtime import check_device
 
 TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
-TINY_CFG = ITD3Config(hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2)
+TINY_CFG = ITD3Config(
+    hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2
+)
 
 
 def _positive(r):
-    for k in ("batched_updates_per_s", "unchunked_updates_per_s", "loop_updates_per_s", "ratio_vs_loop",
-              "batched_agent_updates_per_s", "gflop_per_update", "batched_gflops"):
+    for k in (
+        "batched_updates_per_s",
+        "unchunked_updates_per_s",
+        "loop_updates_per_s",
+        "ratio_vs_loop",
+        "batched_agent_updates_per_s",
+        "gflop_per_update",
+        "batched_gflops",
+    ):
         assert r[k] > 0, k
 
 
@@ -25,9 +34,21 @@ def test_bench_functions_tiny():
     assert set(res) == set(bench.ALGOS)
     for r in res.values():
         _positive(r)
-    mj = bench.mujoco_suite(size=TINY, cfg=ITD3Config(hidden=8, batch_size=16, cql_proposal="mujoco",
-                                                      cql_n_actions=3, omar_sampler="cem", omar_iters=2,
-                                                      omar_n_samples=4, omar_n_elites=2), n_updates=1, reps=1)
+    mj = bench.mujoco_suite(
+        size=TINY,
+        cfg=ITD3Config(
+            hidden=8,
+            batch_size=16,
+            cql_proposal="mujoco",
+            cql_n_actions=3,
+            omar_sampler="cem",
+            omar_iters=2,
+            omar_n_samples=4,
+            omar_n_elites=2,
+        ),
+        n_updates=1,
+        reps=1,
+    )
     _positive(mj)
 
 
@@ -96,15 +117,22 @@ def test_members_bench_compares_stacked_runs_with_the_loop(capsys):
     cfg = bench.algo_cfg(TINY_CFG, "OMAR")
     r = bench.compare_members(6, cfg, n_agents=3, obs_dim=4, act_dim=2, n_updates=1, reps=1)
     assert r["members"] == 6 and r["runs"] == 2
-    for k in ("stacked_updates_per_s", "loop_updates_per_s", "stacked_members_per_s", "gflop_per_update",
-              "stacked_gflops"):
+    for k in (
+        "stacked_updates_per_s",
+        "loop_updates_per_s",
+        "stacked_members_per_s",
+        "gflop_per_update",
+        "stacked_gflops",
+    ):
         assert r[k] > 0, k
     assert r["stacked_members_per_s"] == pytest.approx(6 * r["stacked_updates_per_s"])
     with pytest.raises(ValueError, match="7 members are not whole runs of 3 agents"):
         bench.compare_members(7, cfg)
-    for argv, msg in ((["--batch", "32"], "--batch 32 is an option of --members"),
-                      (["--members", "--sac"], "give one of --all, --sac, --members"),
-                      (["--members", "--batch", "0"], "--batch 0: give a positive integer")):
+    for argv, msg in (
+        (["--batch", "32"], "--batch 32 is an option of --members"),
+        (["--members", "--sac"], "give one of --all, --sac, --members"),
+        (["--members", "--batch", "0"], "--batch 0: give a positive integer"),
+    ):
         with pytest.raises(SystemExit):
             bench.main(argv)
         assert msg in capsys.readouterr().err
@@ -117,13 +145,28 @@ def test_moma_ppo_bench_tiny():
 
     wm = mb.compare_world_model("ant-4x2-po", "tiny", n_updates=1, reps=1)
     it = mb.compare_iteration("reacher-2x1", "tiny", n_seeds=2, n_updates=1, reps=1, batch=60, k=3)
-    for r, keys in ((wm, ("batched_updates_per_s", "loop_updates_per_s", "gflop_per_update")),
-                    (it, ("batched_iters_per_s", "loop_iters_per_s", "gflop_per_iter", "s_per_100k_iters",
-                          "rollout_s", "update_s"))):
+    for r, keys in (
+        (wm, ("batched_updates_per_s", "loop_updates_per_s", "gflop_per_update")),
+        (
+            it,
+            (
+                "batched_iters_per_s",
+                "loop_iters_per_s",
+                "gflop_per_iter",
+                "s_per_100k_iters",
+                "rollout_s",
+                "update_s",
+            ),
+        ),
+    ):
         for k in keys:
             assert r[k] > 0, k
-    assert it["members"] == 4 and it["rows_per_seed"] == 63  # [code] floor(b / k) + 1 = 21 starts of k = 3 steps
-    assert it["rollout_len_mean"] == 3.0  # every rollout runs its k steps, as real iterations do (no terminals)
+    assert (
+        it["members"] == 4 and it["rows_per_seed"] == 63
+    )  # [code] floor(b / k) + 1 = 21 starts of k = 3 steps
+    assert (
+        it["rollout_len_mean"] == 3.0
+    )  # every rollout runs its k steps, as real iterations do (no terminals)
 
 
 def test_moma_ppo_rollout_profile_tiny(capsys):

@@ -28,13 +28,25 @@ def test_machine_page_names_and_render():
     info = machine_info("cpu")
     for k in ("cpu", "python", "torch", "numpy", "date", "commit", "load"):
         assert info[k], k
-    assert machine_slug({"gpu": "", "cpu": "AMD EPYC 7B13 64-Core Processor"}) == "amd-epyc-7b13-64-core-processor"
+    assert (
+        machine_slug({"gpu": "", "cpu": "AMD EPYC 7B13 64-Core Processor"})
+        == "amd-epyc-7b13-64-core-processor"
+    )
     assert machine_slug({"gpu": "NVIDIA H100 80GB HBM3", "cpu": "x"}) == "nvidia-h100-80gb-hbm3"
     peak = Peak("cpu", rows=64, width=16).read(3)
-    rows = [suite.Row("a path", 12.5, "updates/s", 5.0, 1.5, "a loop"),
-            suite.Row("b path", 3.0, "updates/s", None, 1.2, "plain BCQ")]
-    res = {"before": info, "after": info, "peak": peak, "rows": rows, "failed": {"x": "ValueError: no"},
-           "wall_s": 1.0, "quick": False}
+    rows = [
+        suite.Row("a path", 12.5, "updates/s", 5.0, 1.5, "a loop"),
+        suite.Row("b path", 3.0, "updates/s", None, 1.2, "plain BCQ"),
+    ]
+    res = {
+        "before": info,
+        "after": info,
+        "peak": peak,
+        "rows": rows,
+        "failed": {"x": "ValueError: no"},
+        "wall_s": 1.0,
+        "quick": False,
+    }
     page = suite.render(res, "python -m common.bench --all")
     assert "| hot path" in page and "| against (same run)" in page
     assert f"{100 * 5.0 / peak.median:.0f} %" in page and "1.50×" in page and "| –" in page
@@ -45,9 +57,18 @@ def test_all_quick_runs_every_entry_and_writes_the_page(tmp_path, capsys):
     res = bench.main(["--all", "--quick", "--out", str(tmp_path)])
     assert not res["failed"], res["failed"]
     paths = [r.path for r in res["rows"]]
-    for name in ("OMAR update", "MA-CQL update", "MA-TD3+BC update", "SAC update", "members as cells",
-                 "MOMA-PPO world-model", "MOMA-PPO iteration", "CAST-BCQ update", "OTC update bcq_otc_de",
-                 "OTC update bcq_otc_dq"):
+    for name in (
+        "OMAR update",
+        "MA-CQL update",
+        "MA-TD3+BC update",
+        "SAC update",
+        "members as cells",
+        "MOMA-PPO world-model",
+        "MOMA-PPO iteration",
+        "CAST-BCQ update",
+        "OTC update bcq_otc_de",
+        "OTC update bcq_otc_dq",
+    ):
         assert any(p.startswith(name) for p in paths), name
     for r in res["rows"]:
         assert r.rate > 0 and r.ratio > 0 and r.against, r
@@ -73,12 +94,15 @@ def test_baseline_times_both_trees_and_removes_its_worktree():
         compare_trees("nope", "HEAD", size, 1, 1)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--baseline", "HEAD"], "--baseline HEAD is an option of --sac or --all"),
-    (["--out", "x"], "--out x is an option of --all"),
-    (["--all", "--reps", "2"], "--all sets its own rounds"),
-    (["--all", "--sac"], "give one of --all, --sac, --members"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--baseline", "HEAD"], "--baseline HEAD is an option of --sac or --all"),
+        (["--out", "x"], "--out x is an option of --all"),
+        (["--all", "--reps", "2"], "--all sets its own rounds"),
+        (["--all", "--sac"], "give one of --all, --sac, --members"),
+    ],
+)
 def test_bench_options_are_checked(argv, message, capsys):
     with pytest.raises(SystemExit):
         bench.main(argv)
@@ -100,7 +124,15 @@ def test_device_check_script_names_every_gpu_only_test():
     files = {f for f, _ in named}
     for path in sorted((REPO / "tests").glob("test_*.py")):
         if re.search(r"skipif\(\s*not torch\.cuda\.is_available\(\)", path.read_text()):
-            assert path.name in files, f"{path.name} has GPU-only tests that scripts/device_check.sh does not run"
-    for piece in ("common.bench --all --device", "torch.cuda.is_available()",
-                  "papers/otc/table2.py", "papers.cast_bcq.bench", "papers.moma_ppo.bench", "DEADLINE"):
+            assert path.name in files, (
+                f"{path.name} has GPU-only tests that scripts/device_check.sh does not run"
+            )
+    for piece in (
+        "common.bench --all --device",
+        "torch.cuda.is_available()",
+        "papers/otc/table2.py",
+        "papers.cast_bcq.bench",
+        "papers.moma_ppo.bench",
+        "DEADLINE",
+    ):
         assert piece in script, piece

@@ -9,7 +9,9 @@ from common.algos.itd3_config import ITD3Config
 from common.bench.itd3 import algo_cfg, bound_line, matmul_bound, replay_args
 
 TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
-TINY_CFG = ITD3Config(hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2)
+TINY_CFG = ITD3Config(
+    hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2
+)
 
 
 def test_matmul_bound_replays_every_flop_of_the_update():
@@ -34,7 +36,10 @@ def test_tree_paths_name_worker_paths_and_their_sizes():
 
     assert {tp.path for tp in TREE_PATHS} == set(PATHS)  # --all --baseline compares SAC and OMAR
     labels = [tp.label(False) for tp in TREE_PATHS]
-    assert labels == ["SAC update, rlkit size, 1 member", "SAC update, rlkit size, 4 members",
-                      "OMAR update, MPE size, 15 members"]
+    assert labels == [
+        "SAC update, rlkit size, 1 member",
+        "SAC update, rlkit size, 4 members",
+        "OMAR update, MPE size, 15 members",
+    ]
     assert TREE_PATHS[2].label(True) == "OMAR update, tiny size, 4 members"
     assert TREE_PATHS[2].sized(True)["hidden"] == 8 and "hidden" not in TREE_PATHS[2].sized(False)

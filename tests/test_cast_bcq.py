@@ -42,7 +42,9 @@ def random_data(seed=0, dtype=torch.float64, t=T, n=N, o=O, a=A, d=D):
 
 
 def learner(dtype=torch.float64, n_seeds=S, n_agents=N, o=O, a=A, d=D, **kw):
-    return CASTBCQ([o] * n_agents, [a] * n_agents, d, n_seeds, CASTConfig(**{**TINY, **kw}), seed=3, dtype=dtype)
+    return CASTBCQ(
+        [o] * n_agents, [a] * n_agents, d, n_seeds, CASTConfig(**{**TINY, **kw}), seed=3, dtype=dtype
+    )
 
 
 class JointCritic(torch.nn.Module):
@@ -52,13 +54,19 @@ class JointCritic(torch.nn.Module):
 
     def __init__(self, fn, agents, n_agents, state_dim, act_dim):
         super().__init__()
-        self.fn, self.agents, self.n, self.d, self.a = fn, torch.as_tensor(agents), n_agents, state_dim, act_dim
+        self.fn, self.agents, self.n, self.d, self.a = (
+            fn,
+            torch.as_tensor(agents),
+            n_agents,
+            state_dim,
+            act_dim,
+        )
         self.seen = []
 
     def joint(self, x, a):
         M, n, A = x.shape[0], self.n, self.a
         lead = x.shape[1:-1]
-        oth = x[..., self.d:].reshape(*x.shape[:-1], n - 1, A)
+        oth = x[..., self.d :].reshape(*x.shape[:-1], n - 1, A)
         oth = torch.cat([oth, torch.zeros_like(oth[..., :1, :])], dim=-2)  # [M, .., N, A] (a dummy last slot)
         i = self.agents.view(M, *([1] * len(lead)), 1, 1)
         slots = torch.arange(n).view(*([1] * (len(lead) + 1)), n, 1)
@@ -67,7 +75,7 @@ class JointCritic(torch.nn.Module):
 
     def forward(self, x, a):
         self.seen.append((x.detach().clone(), a.detach().clone()))
-        q1, q2 = self.fn(x[..., :self.d], self.joint(x, a))
+        q1, q2 = self.fn(x[..., : self.d], self.joint(x, a))
         return q1.unsqueeze(-1), q2.unsqueeze(-1)
 
     def forward_many(self, x, a):
@@ -95,8 +103,11 @@ def spec_twin(scale2=1.0):
 
 def ones_batch(M, rows, n=3, d=D, dtype=torch.float64):
     """a = (1, 1, 1) for every member and row: state 0, partners' actions 1, own action 1."""
-    return {"state": torch.zeros(M, rows, d, dtype=dtype), "others": torch.ones(M, rows, n - 1, dtype=dtype),
-            "actions": torch.ones(M, rows, 1, dtype=dtype)}
+    return {
+        "state": torch.zeros(M, rows, d, dtype=dtype),
+        "others": torch.ones(M, rows, n - 1, dtype=dtype),
+        "actions": torch.ones(M, rows, 1, dtype=dtype),
+    }
 
 
 # ---- spec §6.2: sub-team laws and the credit -----------------------------------------------------------------
@@ -109,7 +120,9 @@ def test_subteam_support_laws():
     sizes = drop.sum(-1)
     assert drop.any(-1).all() and len(p) == 7
     for k, n_k in ((1, 3), (2, 3), (3, 1)):
-        assert p[sizes == k].sum().item() == pytest.approx(1 / 3) and torch.allclose(p[sizes == k], p[sizes == k][0])
+        assert p[sizes == k].sum().item() == pytest.approx(1 / 3) and torch.allclose(
+            p[sizes == k], p[sizes == k][0]
+        )
         assert int((sizes == k).sum()) == n_k
     drop2, p2 = subteam_support("code", 2)  # N = 2: both sub-teams, 1/2 each (the exact two-player path)
     assert drop2.tolist() == [[False], [True]] and p2.tolist() == [0.5, 0.5]
@@ -217,7 +230,7 @@ def test_masking_zeroes_exactly_the_dropped_agents_action_columns(per_row):
     data["actions"] = data["actions"] * 0.5 + 0.6  # no dataset action is 0
     batch = L.sample_batch(L.prepare_data(data))
     L.credit(batch)
-    (x, a), = rec.seen  # [M, B, 2K, X], [M, B, 2K, A]
+    ((x, a),) = rec.seen  # [M, B, 2K, X], [M, B, 2K, A]
     K = x.shape[2] // 2
     assert torch.equal(x[:, :, :K], x[:, :, K:]) and (a[:, :, K:] == 0).all()
     assert torch.equal(a[:, :, :K], batch["actions"].unsqueeze(2).expand(-1, -1, K, -1))
@@ -252,10 +265,12 @@ def test_soft_clipped_q_at_lambda_0_9():
 def test_target_maxes_over_exactly_10_candidates_with_data_partners(ablation):
     L = learner(ablation=ablation)
     batch = L.sample_batch(L.prepare_data(random_data()))
-    fake = JointCritic(lambda s, j: (j.sum((-1, -2)) + s.sum(-1), 1 - j.sum((-1, -2)) - s.sum(-1)), L.agents, N, D, A)
+    fake = JointCritic(
+        lambda s, j: (j.sum((-1, -2)) + s.sum(-1), 1 - j.sum((-1, -2)) - s.sum(-1)), L.agents, N, D, A
+    )
     L.central_target = fake
     y = L.target_value(batch)
-    (x, a), = fake.seen
+    ((x, a),) = fake.seen
     assert a.shape == (L.n_members, B, 10, A)
     torch.testing.assert_close(x[..., D:], batch["next_others"].unsqueeze(2).expand(-1, -1, 10, -1))
     torch.testing.assert_close(x[..., :D], batch["next_state"].unsqueeze(2).expand(-1, -1, 10, -1))
@@ -296,7 +311,9 @@ def test_decode_z_within_0_05_and_xi_within_0_001(monkeypatch):
     z = torch.cat([t.flatten() for t in zs])
     assert len(zs) == 3 and z.abs().max().item() == pytest.approx(0.05)  # some draws clipped, none beyond
     with torch.no_grad():
-        L.actor.net.layers[-1].weight.mul_(1e3)  # saturate tanh: |xi(o, a) - a| = Phi wherever a is not clipped
+        L.actor.net.layers[-1].weight.mul_(
+            1e3
+        )  # saturate tanh: |xi(o, a) - a| = Phi wherever a is not clipped
         z0 = torch.zeros(L.n_members, B, L.latent_dim)
         cand, dec = L._candidates(L.actor, batch["obs"], z0), orig(batch["obs"], z0)
     dev = (cand - dec).abs()
@@ -383,8 +400,9 @@ class RefMember:
         sampled = not no_st and not (cfg.subteam_dist == "shapley" or (cfg.subteam_dist == "code" and N <= 2))
         if sampled:
             R = Bn if cfg.subteam_per_row else 1
-            idx = torch.multinomial(p.to(b["obs"].dtype).expand(M * R, len(p)), cfg.n_subteams, True,
-                                    generator=g).view(M, R, -1)[m]  # [R, n]
+            idx = torch.multinomial(
+                p.to(b["obs"].dtype).expand(M * R, len(p)), cfg.n_subteams, True, generator=g
+            ).view(M, R, -1)[m]  # [R, n]
         z_a = draw(M, Bn, L)
         o, a, r, o2 = b["obs"], b["actions"], b["rewards"][:, None], b["next_obs"]
         x, x2 = torch.cat([b["state"], b["others"]], 1), torch.cat([b["next_state"], b["next_others"]], 1)
@@ -432,7 +450,8 @@ class RefMember:
                 delta = sum(pk * marginal(~dk[None]) for dk, pk in zip(drop, p.tolist()))
         w = delta.exp().clamp(0, 10) if cfg.qi_weight == "exp_clip" else 1.0
         qloss = (w * (self.q1(torch.cat([o, a], 1)) - delta) ** 2).mean() + (
-            w * (self.q2(torch.cat([o, a], 1)) - delta) ** 2).mean()
+            w * (self.q2(torch.cat([o, a], 1)) - delta) ** 2
+        ).mean()
         self.critic_opt.zero_grad()
         qloss.backward()
         self.critic_opt.step()
@@ -456,18 +475,34 @@ class RefMember:
 
 
 def learner_tensors(L, m):
-    nets = [L.vae.encoder, L.vae.decoder, L.actor.net, L.actor_target.net, L.critic.head1, L.critic.head2,
-            L.central_critic.head1, L.central_critic.head2, L.central_target.head1, L.central_target.head2]
+    nets = [
+        L.vae.encoder,
+        L.vae.decoder,
+        L.actor.net,
+        L.actor_target.net,
+        L.critic.head1,
+        L.critic.head2,
+        L.central_critic.head1,
+        L.central_critic.head2,
+        L.central_target.head1,
+        L.central_target.head2,
+    ]
     return [n.member_module(m).state_dict() for n in nets]
 
 
-@pytest.mark.parametrize("kw", [
-    {},  # the code: N = 3 sub-teams sampled once per batch, on the support with count weights
-    dict(subteam_dist="uniform", n_subteams=2, subteam_per_row=True, qi_weight="none"),  # draw by draw, per row
-    dict(subteam_dist="shapley", ablation="wo_cd", target_update="hard"),
-    dict(ablation="wo_csaa"),
-    dict(ablation="wo_st"),
-], ids=["code", "uniform-per-row", "shapley-wo_cd-hard", "wo_csaa", "wo_st"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},  # the code: N = 3 sub-teams sampled once per batch, on the support with count weights
+        dict(
+            subteam_dist="uniform", n_subteams=2, subteam_per_row=True, qi_weight="none"
+        ),  # draw by draw, per row
+        dict(subteam_dist="shapley", ablation="wo_cd", target_update="hard"),
+        dict(ablation="wo_csaa"),
+        dict(ablation="wo_st"),
+    ],
+    ids=["code", "uniform-per-row", "shapley-wo_cd-hard", "wo_csaa", "wo_st"],
+)
 def test_batched_equals_reference_loop(kw):
     """float64: 3 batched updates of M = 2 seeds x 3 agents (Hopper 3x1 shapes) == 3 per-member updates."""
     L = learner(**kw)
@@ -501,19 +536,27 @@ def test_one_row_set_per_seed_shared_by_its_agents():
 
 
 def test_checkpoint_resume_identical(tmp_path):
-    L, R, sl = assert_resume_identical(lambda: learner(dtype=torch.float32), random_data(dtype=torch.float32),
-                                       tmp_path, CASTBCQ._MODULES)
+    L, R, sl = assert_resume_identical(
+        lambda: learner(dtype=torch.float32), random_data(dtype=torch.float32), tmp_path, CASTBCQ._MODULES
+    )
     assert_same_policy(L, R, np.random.default_rng(1).normal(size=(S, 3, N, O)))
     with pytest.raises(ValueError, match="lr"):
         learner(dtype=torch.float32, lr=2e-3).load_state_dict(sl)
 
 
-@pytest.mark.parametrize("ablation, dist, expected", [
-    (None, "shapley", (3.3, 4.4, 3.3)),  # Q_lambda = 0.9 Q + 0.1 (2Q) = 1.1 Q: 1.1 x the Shapley values
-    ("wo_cd", "shapley", (3.0, 4.0, 3.0)),  # head 1 only: Q
-    ("wo_st", "code", (5.5, 6.6, 3.3)),  # 1.1 [Q(a) - Q(a_i = 0)]: 1.1 (10 - 5), 1.1 (10 - 4), 1.1 (10 - 7)
-    ("wo_csaa", "code", (11.0, 11.0, 11.0)),  # 1.1 Q(1, 1, 1), no baseline
-])
+@pytest.mark.parametrize(
+    "ablation, dist, expected",
+    [
+        (None, "shapley", (3.3, 4.4, 3.3)),  # Q_lambda = 0.9 Q + 0.1 (2Q) = 1.1 Q: 1.1 x the Shapley values
+        ("wo_cd", "shapley", (3.0, 4.0, 3.0)),  # head 1 only: Q
+        (
+            "wo_st",
+            "code",
+            (5.5, 6.6, 3.3),
+        ),  # 1.1 [Q(a) - Q(a_i = 0)]: 1.1 (10 - 5), 1.1 (10 - 4), 1.1 (10 - 7)
+        ("wo_csaa", "code", (11.0, 11.0, 11.0)),  # 1.1 Q(1, 1, 1), no baseline
+    ],
+)
 def test_ablations_change_the_credit_as_defined(ablation, dist, expected):
     """Hand case of spec §6.2 with twin heads Q1 = Q, Q2 = 2 Q (both >= 0 here, so min = Q and max = 2Q)."""
     L = learner(n_seeds=1, ablation=ablation, **({"subteam_dist": dist} if dist != "code" else {}))
@@ -529,29 +572,40 @@ def test_ablations_change_the_credit_as_defined(ablation, dist, expected):
     assert moved == (ablation != "wo_cd")
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(central="joint"), r"joint-critic form is not implemented yet"),
-    (dict(partners="policy"), r"not implemented yet"),
-    (dict(central="mixed"), r"central='mixed' is not allowed; choose one of \['per_agent', 'joint'\]"),
-    (dict(subteam_dist="exact"),
-     r"subteam_dist='exact' is not allowed; choose one of \['code', 'uniform', 'shapley'\]"),
-    (dict(ablation="wo_vae"), r"ablation='wo_vae' is not allowed; choose one of \[None, 'wo_csaa', 'wo_st', 'wo_cd'\]"),
-    (dict(qi_weight="exp"), r"qi_weight='exp' is not allowed"),
-    (dict(target_update="soft"), r"target_update='soft' is not allowed"),
-    (dict(hidden=(0, 3)), r"hidden=\(0, 3\) is not allowed; choose a non-empty sequence, each an integer"),
-    (dict(hidden_vae=64), r"hidden_vae=64 is not allowed"),
-    (dict(n_subteams=0), r"n_subteams=0 is not allowed; choose an integer >= 1"),
-    (dict(lmbda=1.5), r"lmbda=1.5 is not allowed; choose a number in \[0, 1\]"),
-    (dict(tau=0.0), r"tau=0.0 is not allowed; choose a number in \(0, 1\]"),
-    (dict(z_clip=0.0), r"z_clip=0.0 is not allowed; choose a number > 0"),
-    (dict(subteam_per_row="yes"), r"subteam_per_row='yes' is not allowed; choose True or False"),
-    (dict(ablation="wo_cd", lmbda=0.75), r"lmbda=0.75 is set but unused"),
-    (dict(subteam_dist="shapley", n_subteams=10), r"n_subteams=10 is set but unused"),
-    (dict(ablation="wo_st", subteam_dist="uniform"), r"subteam_dist='uniform' is set but unused"),
-    (dict(ablation="wo_csaa", subteam_per_row=True), r"subteam_per_row=True is set but unused"),
-    (dict(qi_weight="none", qi_weight_max=5.0), r"qi_weight_max=5.0 is set but unused"),
-    (dict(target_update="hard", tau=0.01), r"tau=0.01 is set but unused"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(central="joint"), r"joint-critic form is not implemented yet"),
+        (dict(partners="policy"), r"not implemented yet"),
+        (dict(central="mixed"), r"central='mixed' is not allowed; choose one of \['per_agent', 'joint'\]"),
+        (
+            dict(subteam_dist="exact"),
+            r"subteam_dist='exact' is not allowed; choose one of \['code', 'uniform', 'shapley'\]",
+        ),
+        (
+            dict(ablation="wo_vae"),
+            r"ablation='wo_vae' is not allowed; choose one of \[None, 'wo_csaa', 'wo_st', 'wo_cd'\]",
+        ),
+        (dict(qi_weight="exp"), r"qi_weight='exp' is not allowed"),
+        (dict(target_update="soft"), r"target_update='soft' is not allowed"),
+        (
+            dict(hidden=(0, 3)),
+            r"hidden=\(0, 3\) is not allowed; choose a non-empty sequence, each an integer",
+        ),
+        (dict(hidden_vae=64), r"hidden_vae=64 is not allowed"),
+        (dict(n_subteams=0), r"n_subteams=0 is not allowed; choose an integer >= 1"),
+        (dict(lmbda=1.5), r"lmbda=1.5 is not allowed; choose a number in \[0, 1\]"),
+        (dict(tau=0.0), r"tau=0.0 is not allowed; choose a number in \(0, 1\]"),
+        (dict(z_clip=0.0), r"z_clip=0.0 is not allowed; choose a number > 0"),
+        (dict(subteam_per_row="yes"), r"subteam_per_row='yes' is not allowed; choose True or False"),
+        (dict(ablation="wo_cd", lmbda=0.75), r"lmbda=0.75 is set but unused"),
+        (dict(subteam_dist="shapley", n_subteams=10), r"n_subteams=10 is set but unused"),
+        (dict(ablation="wo_st", subteam_dist="uniform"), r"subteam_dist='uniform' is set but unused"),
+        (dict(ablation="wo_csaa", subteam_per_row=True), r"subteam_per_row=True is set but unused"),
+        (dict(qi_weight="none", qi_weight_max=5.0), r"qi_weight_max=5.0 is set but unused"),
+        (dict(target_update="hard", tau=0.01), r"tau=0.01 is set but unused"),
+    ],
+)
 def test_validate_errors(kw, match):
     with pytest.raises(ValueError, match=match):
         CASTConfig(**kw).validate()
@@ -560,9 +614,25 @@ def test_validate_errors(kw, match):
 def test_defaults_are_the_codes_and_lists_equal_tuples():
     c = CASTConfig()
     assert (c.hidden_vae, c.hidden, c.z_clip, c.phi, c.lmbda, c.n_target, c.n_select, c.n_subteams) == (
-        (750, 750), (400, 300), 0.05, 0.001, 0.9, 10, 100, 6)
-    assert (c.lr, c.tau, c.gamma, c.batch_size, c.kl_weight, c.qi_weight, c.qi_weight_max, c.drop_terminals) == (
-        1e-3, 0.005, 0.99, 1024, 0.5, "exp_clip", 10.0, False)
+        (750, 750),
+        (400, 300),
+        0.05,
+        0.001,
+        0.9,
+        10,
+        100,
+        6,
+    )
+    assert (
+        c.lr,
+        c.tau,
+        c.gamma,
+        c.batch_size,
+        c.kl_weight,
+        c.qi_weight,
+        c.qi_weight_max,
+        c.drop_terminals,
+    ) == (1e-3, 0.005, 0.99, 1024, 0.5, "exp_clip", 10.0, False)
     assert CASTConfig(hidden=[400, 300], hidden_vae=[750, 750]) == c
     with pytest.raises(ValueError, match="enumerates both sub-teams for N = 2"):  # unused for two agents
         learner(n_agents=2, subteam_per_row=True)

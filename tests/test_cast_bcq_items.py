@@ -21,7 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(tmp_path):
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 def test_grid_data_fixed_start_begins_at_1_1_and_uniform_start_anywhere(monkeypatch, tmp_path):
@@ -35,7 +40,9 @@ def test_grid_data_fixed_start_begins_at_1_1_and_uniform_start_anywhere(monkeypa
         assert ds.n_episodes == 100 == sum(ev.values())
         assert set(np.unique(ds.actions)) <= {0.0, 1.0, 2.0} and ds.actions.shape[1:] == (2, 1)
         assert goal_episodes(ds) == int((ds.rewards[:, 0] == 10).sum())  # the card counts the goal steps
-        assert grid_dataset(ds.card["protocol"]["start"]).card["sha256"] == ds.card["sha256"]  # cached, same bytes
+        assert (
+            grid_dataset(ds.card["protocol"]["start"]).card["sha256"] == ds.card["sha256"]
+        )  # cached, same bytes
 
 
 def test_fixed_start_data_rarely_hold_a_goal_episode():
@@ -64,8 +71,14 @@ def test_starcraft_items_say_needs_smax_and_the_report_shows_it(tmp_path):
         pytest.skip("jaxmarl and the SMAX datasets exist: the StarCraft items run")
     res = tmp_path / "runs"
     for item in ("table1", "figure5"):
-        p = subprocess.run([sys.executable, f"papers/cast_bcq/{item}.py", "--profile", "smoke", "--results", str(res)],
-                           cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [sys.executable, f"papers/cast_bcq/{item}.py", "--profile", "smoke", "--results", str(res)],
+            cwd=ROOT,
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert p.returncode == EXIT_NEEDS, p.stderr[-2000:]
         assert f"needs {lacking}" in p.stdout
     _check_needs_path(res, lacking)
@@ -108,8 +121,14 @@ def test_figure1_smoke_end_to_end(tmp_path):
     from common.running.records import load_records
 
     res = tmp_path / "runs"
-    p = subprocess.run([sys.executable, "papers/cast_bcq/figure1.py", "--profile", "smoke", "--results", str(res)],
-                       cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "papers/cast_bcq/figure1.py", "--profile", "smoke", "--results", str(res)],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     recs = load_records(res, "smoke", "cast_bcq", "figure1")
     runs = [r for r in recs if "claim" not in r["keys"]]
@@ -126,7 +145,13 @@ def test_cast_bench_tiny():
     """papers.cast_bcq.bench at a tiny size: rates positive, FLOPs counted (no timing assertions)."""
     from papers.cast_bcq.bench import compare_cast
 
-    r = compare_cast("hopper-3x1", "quick", n_seeds=2, n_updates=1, reps=1,
-                     cfg_overrides={"hidden_vae": (8, 8), "hidden": (8, 8), "batch_size": 16})
+    r = compare_cast(
+        "hopper-3x1",
+        "quick",
+        n_seeds=2,
+        n_updates=1,
+        reps=1,
+        cfg_overrides={"hidden_vae": (8, 8), "hidden": (8, 8), "batch_size": 16},
+    )
     assert r["members"] == 6 and r["batched_updates_per_s"] > 0 and r["loop_updates_per_s"] > 0
     assert r["gflop_per_update"] > 0

@@ -26,9 +26,14 @@ def _profile(name):
 
 
 def test_each_method_sees_what_the_official_code_gives_it():
-    want = {"bcq": ("bcq", "otc"), "i_bcq": ("bcq", "own_public"), "mabcq": ("mabcq", "cast_bcq"),
-            "icq_ma": ("icq_ma", "own_public"), "cast_bcq": ("cast_bcq", "cast_bcq"),
-            "cast_bcq_wo_cd": ("cast_bcq", "cast_bcq")}
+    want = {
+        "bcq": ("bcq", "otc"),
+        "i_bcq": ("bcq", "own_public"),
+        "mabcq": ("mabcq", "cast_bcq"),
+        "icq_ma": ("icq_ma", "own_public"),
+        "cast_bcq": ("cast_bcq", "cast_bcq"),
+        "cast_bcq_wo_cd": ("cast_bcq", "cast_bcq"),
+    }
     for method, (learner, obs_mode) in want.items():
         cfg = mujoco_config(_profile("quick"), HOP, "mixed", method)
         assert cfg["learner"] == learner and cfg["dataset"]["env_options"] == {"obs_mode": obs_mode}
@@ -44,9 +49,16 @@ def test_profiles_scale_the_mujoco_runs():
     assert (full["updates"], full["eval_every"], full["eval_episodes"]) == (20_000, 500, 3)
     assert mujoco_config(_profile("full"), HOP, "expert", "i_bcq")["eval_episodes"] == 10
     quick = mujoco_config(_profile("quick"), HOP, "expert", "icq_ma")
-    assert quick["icq_ma"] == {"batch_size": 256, "hidden_critic": [256, 256], "hidden_actor": [256, 256, 256]}
+    assert quick["icq_ma"] == {
+        "batch_size": 256,
+        "hidden_critic": [256, 256],
+        "hidden_actor": [256, 256, 256],
+    }
     assert (quick["updates"], quick["eval_every"], quick["eval_episodes"]) == (3000, 300, 5)
-    assert "eval_max_steps" not in quick and mujoco_config(_profile("smoke"), HOP, "mixed", "bcq")["eval_max_steps"] == 50
+    assert (
+        "eval_max_steps" not in quick
+        and mujoco_config(_profile("smoke"), HOP, "mixed", "bcq")["eval_max_steps"] == 50
+    )
     assert _profile("full").n_seeds == 3
 
 
@@ -84,18 +96,29 @@ def test_table2_and_figure4_checkers_on_the_published_table_give_the_published_v
     mixed = [e for e in t2 if e.keys["dataset"] == "mixed"]
     f4 = _verdicts("figure4", _records(mixed, ("env", "method")))
     assert all(holds for holds, _ in f4.values()), f4
-    assert "hopper-3x1 0.30" in f4["f4_icqma_poor"][1] and "walker2d-2x3 0.62" in f4["f4_mabcq_poor_walker_hopper"][1]
+    assert (
+        "hopper-3x1 0.30" in f4["f4_icqma_poor"][1]
+        and "walker2d-2x3 0.62" in f4["f4_mabcq_poor_walker_hopper"][1]
+    )
 
 
 def test_figure6_checker_on_hand_made_finals():
-    finals = {"mamujoco/halfcheetah-2x3": (3000, 1000, 2900, 2800), HOP: (3000, 900, 2700, 2600),
-              "mamujoco/walker2d-2x3": (1500, 400, 1300, 500)}  # ours, w/o CSAA, w/o ST, w/o CD
-    recs = [{"keys": {"env": e, "method": m}, "seed": s, "score": v + (10 * s if m == "cast_bcq" else 0)}
-            for e, vals in finals.items() for m, v in zip(C.ABLATION_METHODS, vals) for s in range(3)]
+    finals = {
+        "mamujoco/halfcheetah-2x3": (3000, 1000, 2900, 2800),
+        HOP: (3000, 900, 2700, 2600),
+        "mamujoco/walker2d-2x3": (1500, 400, 1300, 500),
+    }  # ours, w/o CSAA, w/o ST, w/o CD
+    recs = [
+        {"keys": {"env": e, "method": m}, "seed": s, "score": v + (10 * s if m == "cast_bcq" else 0)}
+        for e, vals in finals.items()
+        for m, v in zip(C.ABLATION_METHODS, vals)
+        for s in range(3)
+    ]
     v = _verdicts("figure6", recs)
     assert all(h for h, _ in v.values()), v
-    recs_bad = [r if r["keys"]["method"] != "cast_bcq_wo_cd" else {**r, "score": r["score"] * 0 + 2950}
-                for r in recs]  # w/o CD close to ours everywhere, above it on HalfCheetah
+    recs_bad = [
+        r if r["keys"]["method"] != "cast_bcq_wo_cd" else {**r, "score": r["score"] * 0 + 2950} for r in recs
+    ]  # w/o CD close to ours everywhere, above it on HalfCheetah
     assert not _verdicts("figure6", recs_bad)["f6_wo_cd_drops"][0]
 
 
@@ -108,8 +131,13 @@ def test_an_incomplete_grid_is_named_cell_by_cell():
     from papers.otc.claims import finished_seeds
 
     recs[-1]["curve"] = [{"step": 0}]
-    assert missing_cells(recs, grid, 1, finished_seeds) == [f"{HOP}/bcq (0/1 seeds)"]  # bcq's records have no curve
-    assert missing_cells(recs, grid, 3, finished_seeds) == [f"{HOP}/bcq (0/3 seeds)", f"{HOP}/cast_bcq (1/3 seeds)"]
+    assert missing_cells(recs, grid, 1, finished_seeds) == [
+        f"{HOP}/bcq (0/1 seeds)"
+    ]  # bcq's records have no curve
+    assert missing_cells(recs, grid, 3, finished_seeds) == [
+        f"{HOP}/bcq (0/3 seeds)",
+        f"{HOP}/cast_bcq (1/3 seeds)",
+    ]
 
 
 def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):
@@ -117,20 +145,46 @@ def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):
     config and seed), and Figure 6 copies CAST-BCQ and runs the three ablations."""
     from common.running.records import load_records
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
     res = tmp_path / "runs"
 
     def run(item, *args):
-        p = subprocess.run([sys.executable, f"papers/cast_bcq/{item}.py", "--profile", "smoke", "--results", str(res),
-                            "--env", HOP, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        p = subprocess.run(
+            [
+                sys.executable,
+                f"papers/cast_bcq/{item}.py",
+                "--profile",
+                "smoke",
+                "--results",
+                str(res),
+                "--env",
+                HOP,
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
         return p.stdout
 
     assert "ran 10," in run("table2", "--dataset", "mixed")
     assert "ran 10, skipped 0 (already finished), failed 0; 10 of those ran were copied" in run("figure4")
     assert "ran 8, skipped 0 (already finished), failed 0; 2 of those ran were copied" in run("figure6")
-    t2 = {(r["keys"]["method"], r["seed"]): r["score"] for r in load_records(res, "smoke", "cast_bcq", "table2")}
-    f4 = {(r["keys"]["method"], r["seed"]): r["score"] for r in load_records(res, "smoke", "cast_bcq", "figure4")}
+    t2 = {
+        (r["keys"]["method"], r["seed"]): r["score"] for r in load_records(res, "smoke", "cast_bcq", "table2")
+    }
+    f4 = {
+        (r["keys"]["method"], r["seed"]): r["score"]
+        for r in load_records(res, "smoke", "cast_bcq", "figure4")
+    }
     assert f4 == t2 and len(t2) == 10 and all(v is not None for v in t2.values())
     f6 = load_records(res, "smoke", "cast_bcq", "figure6")
     assert {r["keys"]["method"] for r in f6} == set(C.ABLATION_METHODS) and len(f6) == 8
@@ -146,15 +200,28 @@ def test_each_claim_is_judged_once_its_own_cells_are_complete(tmp_path, capsys):
 
     t2 = [e for e in PUBLISHED if e.item == "table2" and e.keys["dataset"] == "mixed"]
     out = write_verdicts(_records(t2, ("env", "dataset", "method")), tmp_path, "quick", "table2")
-    assert out["t2_ours_best_uncoordinated"][0] is True and out["t2_ours_beats_central_bcq_uncoordinated"][0] is True
+    assert (
+        out["t2_ours_best_uncoordinated"][0] is True
+        and out["t2_ours_beats_central_bcq_uncoordinated"][0] is True
+    )
     assert out["t2_ours_best_decentralized_d4rl"][0] is None and out["t2_split_easier"][0] is None
     assert "cells incomplete" in out["t2_split_easier"][1] and "medium" in out["t2_split_easier"][1]
-    written = {r["keys"]["claim"]: r["extra"]["holds"] for r in load_records(tmp_path, "quick", "cast_bcq", "table2")}
+    written = {
+        r["keys"]["claim"]: r["extra"]["holds"] for r in load_records(tmp_path, "quick", "cast_bcq", "table2")
+    }
     assert written == {"t2_ours_best_uncoordinated": True, "t2_ours_beats_central_bcq_uncoordinated": True}
     assert "claim t2_split_easier: not checked" in capsys.readouterr().out
-    recs = [{"keys": {"env": e, "method": m}, "seed": s, "score": v + 10 * s}
-            for e in C.MUJOCO_ENVS for m, v in (("cast_bcq", 3000), ("cast_bcq_wo_csaa", 1000)) for s in range(3)]
+    recs = [
+        {"keys": {"env": e, "method": m}, "seed": s, "score": v + 10 * s}
+        for e in C.MUJOCO_ENVS
+        for m, v in (("cast_bcq", 3000), ("cast_bcq_wo_csaa", 1000))
+        for s in range(3)
+    ]
     out = write_verdicts(recs, tmp_path, "quick", "figure6")
-    assert out["f6_wo_csaa_worse"][0] is True and out["f6_wo_st_close"][0] is None and out["f6_wo_cd_drops"][0] is None
+    assert (
+        out["f6_wo_csaa_worse"][0] is True
+        and out["f6_wo_st_close"][0] is None
+        and out["f6_wo_cd_drops"][0] is None
+    )
     recs = recs[:-1]  # one seed short: nothing judged
     assert write_verdicts(recs, tmp_path / "b", "quick", "figure6")["f6_wo_csaa_worse"][0] is None

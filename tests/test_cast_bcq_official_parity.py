@@ -56,12 +56,29 @@ RTOL = 1e-10  # float64 on both sides
 # entries and sums within RTOL of the parameter's norm, norms within RTOL
 assert_summaries_close = functools.partial(parity_common.assert_summaries_close, rtol=RTOL)
 TASKS = ("hopper3x1", "halfcheetah2x3")
-LOSSES = ("vae_loss", "central_loss", "qi_loss", "actor_loss")  # the fixture's order: vae, central, individual, actor
+LOSSES = (
+    "vae_loss",
+    "central_loss",
+    "qi_loss",
+    "actor_loss",
+)  # the fixture's order: vae, central, individual, actor
 # official network -> our learner attribute
-OURS = {"vae": "vae", "actor": "actor", "critic": "critic", "centralcritic": "central_critic",
-        "actor_target": "actor_target", "centralcritic_target": "central_target"}
-OURS_MABCQ = {"vae": "vae", "vae1": "vae1", "actor": "actor", "critic": "critic", "actor_target": "actor_target",
-              "critic_target": "critic_target"}
+OURS = {
+    "vae": "vae",
+    "actor": "actor",
+    "critic": "critic",
+    "centralcritic": "central_critic",
+    "actor_target": "actor_target",
+    "centralcritic_target": "central_target",
+}
+OURS_MABCQ = {
+    "vae": "vae",
+    "vae1": "vae1",
+    "actor": "actor",
+    "critic": "critic",
+    "actor_target": "actor_target",
+    "critic_target": "critic_target",
+}
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +96,15 @@ def _layer(learner, net: str, name: str, L: int):
     layer = name.rsplit(".", 1)[0]
     if net in ("vae", "vae1"):
         enc, dec = module.encoder.layers, module.decoder.layers
-        table = {"e1": (enc[0], slice(None)), "e2": (enc[1], slice(None)), "mean": (enc[2], slice(0, L)),
-                 "log_std": (enc[2], slice(L, 2 * L)), "d1": (dec[0], slice(None)), "d2": (dec[1], slice(None)),
-                 "d3": (dec[2], slice(None))}
+        table = {
+            "e1": (enc[0], slice(None)),
+            "e2": (enc[1], slice(None)),
+            "mean": (enc[2], slice(0, L)),
+            "log_std": (enc[2], slice(L, 2 * L)),
+            "d1": (dec[0], slice(None)),
+            "d2": (dec[1], slice(None)),
+            "d3": (dec[2], slice(None)),
+        }
         return table[layer]
     k = int(layer[1:]) - 1  # l1..l3 (actor, Q1 head), l4..l6 (Q2 head)
     if net in ("actor", "actor_target"):
@@ -126,8 +149,15 @@ def summaries(learner, meta: dict, task_meta: dict, net: str, grad: bool = False
     """[N, P, n_pos + 2] for every parameter of official network ``net`` (``*_target``: the online one's names)."""
     base = net.replace("_target", "")
     names = [name for n, name, *_ in task_meta["params"] if n == base]
-    return np.stack([[summary(official_view(learner, net, name, m, task_meta["latent_dim"], grad), meta["n_pos"])
-                      for name in names] for m in range(task_meta["n_agents"])])
+    return np.stack(
+        [
+            [
+                summary(official_view(learner, net, name, m, task_meta["latent_dim"], grad), meta["n_pos"])
+                for name in names
+            ]
+            for m in range(task_meta["n_agents"])
+        ]
+    )
 
 
 # ---- the replay ------------------------------------------------------------------------------------
@@ -141,7 +171,9 @@ class _Noise:
 
     def __call__(self, shape, generator=None, clip=None):
         z = self.queue.pop(0)
-        assert tuple(z.shape) == tuple(shape), f"draw of shape {tuple(shape)}, the recorded one is {tuple(z.shape)}"
+        assert tuple(z.shape) == tuple(shape), (
+            f"draw of shape {tuple(shape)}, the recorded one is {tuple(z.shape)}"
+        )
         return z.clone() if clip is None else z.clamp(-clip, clip)
 
 
@@ -156,11 +188,16 @@ def _tensors(g: dict, obs_index: list[int], N: int, A: int) -> dict[str, torch.T
     f64 = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))  # noqa: E731
     idx = np.asarray(obs_index)
     T, O = g["state"].shape[0], idx.size
-    return {"obs": f64(np.broadcast_to(g["state"][:, None, idx], (T, N, O))),
-            "next_obs": f64(np.broadcast_to(g["next_state"][:, None, idx], (T, N, O))),
-            "actions": f64(g["actions"].reshape(T, N, A)), "rewards": f64(np.repeat(g["rewards"][:, None], N, 1)),
-            "terminals": f64(g["terminals"]), "timeouts": f64(g["timeouts"]), "state": f64(g["state"]),
-            "next_state": f64(g["next_state"])}
+    return {
+        "obs": f64(np.broadcast_to(g["state"][:, None, idx], (T, N, O))),
+        "next_obs": f64(np.broadcast_to(g["next_state"][:, None, idx], (T, N, O))),
+        "actions": f64(g["actions"].reshape(T, N, A)),
+        "rewards": f64(np.repeat(g["rewards"][:, None], N, 1)),
+        "terminals": f64(g["terminals"]),
+        "timeouts": f64(g["timeouts"]),
+        "state": f64(g["state"]),
+        "next_state": f64(g["next_state"]),
+    }
 
 
 def replay(task: str, arrays: dict, meta: dict) -> dict:
@@ -170,9 +207,15 @@ def replay(task: str, arrays: dict, meta: dict) -> dict:
     N, A, D, O = tm["n_agents"], tm["act_dim"], tm["state_dim"], tm["obs_dim"]
     g = {k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith(task + "__")}
     B, iters = meta["batch"], meta["iters"]
-    learner = CASTBCQ([O] * N, [A] * N, D, 1, CASTConfig(batch_size=B, log_every=1), seeds=[0], dtype=torch.float64)
+    learner = CASTBCQ(
+        [O] * N, [A] * N, D, 1, CASTConfig(batch_size=B, log_every=1), seeds=[0], dtype=torch.float64
+    )
     load_official_weights(learner, tm)
-    out = {"param0": {net: summaries(learner, meta, tm, net) for net in ("vae", "actor", "critic", "centralcritic")}}
+    out = {
+        "param0": {
+            net: summaries(learner, meta, tm, net) for net in ("vae", "actor", "critic", "centralcritic")
+        }
+    }
 
     data = learner.prepare_data(_tensors(g, tm["obs_index"], N, A))  # the code's obs, the shared reward
     idx, T = np.asarray(tm["obs_index"]), g["state"].shape[0]
@@ -185,8 +228,9 @@ def replay(task: str, arrays: dict, meta: dict) -> dict:
     if N > 2:
         support = subteam_support("code", N)[0].numpy()  # [K, N-1]
         drop = g["subteam_drop"]  # [iters, N, 6, N-1]
-        code_idx = np.array([[[int(np.flatnonzero((support == d).all(-1))[0]) for d in agent] for agent in it]
-                             for it in drop])  # [iters, N, 6] indices into the support
+        code_idx = np.array(
+            [[[int(np.flatnonzero((support == d).all(-1))[0]) for d in agent] for agent in it] for it in drop]
+        )  # [iters, N, 6] indices into the support
     spy = {"y": [], "credit": []}
     target_value, credit = learner.target_value, learner.credit
     learner.target_value = lambda batch: spy["y"].append(target_value(batch)) or spy["y"][-1]
@@ -210,18 +254,28 @@ def replay(task: str, arrays: dict, meta: dict) -> dict:
             if N > 2:
                 draws.append(torch.from_numpy(code_idx[it][:, None, :]))  # [M, R = 1, 6]
             metrics = learner.update(learner.sample_batch(data))
-            assert not rows and not draws and not noise.queue, "the update drew other random numbers than the code"
-            out["iters"].append({
-                "losses": np.stack([metrics[k].numpy() for k in LOSSES], axis=-1),  # [N, 4]
-                "y": spy["y"].pop().numpy(), "credit": spy["credit"].pop().numpy(),  # [N, B]
-                "grad": {net: summaries(learner, meta, tm, net, grad=True)
-                         for net in ("vae", "actor", "critic", "centralcritic")}})
+            assert not rows and not draws and not noise.queue, (
+                "the update drew other random numbers than the code"
+            )
+            out["iters"].append(
+                {
+                    "losses": np.stack([metrics[k].numpy() for k in LOSSES], axis=-1),  # [N, 4]
+                    "y": spy["y"].pop().numpy(),
+                    "credit": spy["credit"].pop().numpy(),  # [N, B]
+                    "grad": {
+                        net: summaries(learner, meta, tm, net, grad=True)
+                        for net in ("vae", "actor", "critic", "centralcritic")
+                    },
+                }
+            )
     out["param"] = {net: summaries(learner, meta, tm, net) for net in OURS}
     # select_action: 100 candidates per observation, the code's z
     E = g["select"].shape[1]
     noise.queue.append(_members(g["select_z"]))  # [M, E, 100, L]
     sel_obs = np.broadcast_to(g["state"][:E, None, idx], (E, N, O))[None]  # [S = 1, E, N, O]
-    out["select"] = learner.act(np.ascontiguousarray(sel_obs, dtype=np.float64))[0].transpose(1, 0, 2)  # [N, E, A]
+    out["select"] = learner.act(np.ascontiguousarray(sel_obs, dtype=np.float64))[0].transpose(
+        1, 0, 2
+    )  # [N, E, A]
     assert not noise.queue
     return out
 
@@ -244,7 +298,11 @@ def test_fixture_provenance(fixture):
     """The fixture names the official files it ran (sha256) and the inputs the replay relies on."""
     arrays, meta = fixture
     assert meta["commit"] == "c5587eb2"
-    assert set(meta["cast_files_sha256"]) == {"agents/CAST.py", "agents/MABCQ.py", "common/agent_obs_index.py"}
+    assert set(meta["cast_files_sha256"]) == {
+        "agents/CAST.py",
+        "agents/MABCQ.py",
+        "common/agent_obs_index.py",
+    }
     assert all(len(h) == 64 for h in meta["cast_files_sha256"].values())
     assert set(meta["tasks"]) == set(TASKS)
     for task in TASKS:
@@ -262,7 +320,9 @@ def test_weights_loaded_as_the_code_had_them(fixture, replayed, task):
     """Our copy of the weight rule and of the layer layouts gives the code's initial parameters."""
     arrays, meta = fixture
     for net, ours in replayed[task]["param0"].items():
-        assert_summaries_close(ours, _ref(arrays, task, f"param0__{net}"), meta["n_pos"], f"{task} initial {net}")
+        assert_summaries_close(
+            ours, _ref(arrays, task, f"param0__{net}"), meta["n_pos"], f"{task} initial {net}"
+        )
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -270,12 +330,22 @@ def test_losses_targets_credits_equal_official(fixture, replayed, task):
     """VAE / central / Q_i / actor losses, central TD targets y and credits Delta, both iterations, every agent."""
     arrays, meta = fixture
     for it, ours in enumerate(replayed[task]["iters"]):
-        np.testing.assert_allclose(ours["losses"], _ref(arrays, task, "losses")[it], rtol=RTOL, atol=0,
-                                   err_msg=f"{task} iteration {it}: losses {LOSSES}")
+        np.testing.assert_allclose(
+            ours["losses"],
+            _ref(arrays, task, "losses")[it],
+            rtol=RTOL,
+            atol=0,
+            err_msg=f"{task} iteration {it}: losses {LOSSES}",
+        )
         for key in ("y", "credit"):
             ref = _ref(arrays, task, key)[it]
-            np.testing.assert_allclose(ours[key], ref, rtol=RTOL, atol=RTOL * np.abs(ref).max(),
-                                       err_msg=f"{task} iteration {it}: {key}")
+            np.testing.assert_allclose(
+                ours[key],
+                ref,
+                rtol=RTOL,
+                atol=RTOL * np.abs(ref).max(),
+                err_msg=f"{task} iteration {it}: {key}",
+            )
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -285,8 +355,12 @@ def test_gradients_equal_official(fixture, replayed, task):
     arrays, meta = fixture
     for it, ours in enumerate(replayed[task]["iters"]):
         for net, s in ours["grad"].items():
-            assert_summaries_close(s, _ref(arrays, task, f"grad__{net}")[it], meta["n_pos"],
-                                   f"{task} iteration {it}: gradient of {net}")
+            assert_summaries_close(
+                s,
+                _ref(arrays, task, f"grad__{net}")[it],
+                meta["n_pos"],
+                f"{task} iteration {it}: gradient of {net}",
+            )
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -295,8 +369,13 @@ def test_parameters_and_actions_after_two_iterations(fixture, replayed, task):
     arrays, meta = fixture
     for net, s in replayed[task]["param"].items():
         assert_summaries_close(s, _ref(arrays, task, f"param__{net}"), meta["n_pos"], f"{task}: {net} after")
-    np.testing.assert_allclose(replayed[task]["select"], _ref(arrays, task, "select"), rtol=RTOL, atol=RTOL,
-                               err_msg=f"{task}: selected actions")
+    np.testing.assert_allclose(
+        replayed[task]["select"],
+        _ref(arrays, task, "select"),
+        rtol=RTOL,
+        atol=RTOL,
+        err_msg=f"{task}: selected actions",
+    )
 
 
 # ---- MABCQ (the CAST authors' re-implementation, agents/MABCQ.py) ---------------------------------------------
@@ -335,31 +414,51 @@ def replay_mabcq(arrays: dict, meta: dict, whole_update: bool) -> list[dict]:
     out = []
     with pytest.MonkeyPatch.context() as mp:
         rows: list[torch.Tensor] = []
-        mp.setattr(members_mod, "sample_indices", lambda *a, **k: rows.pop(0))  # the training streams' row draw
+        mp.setattr(
+            members_mod, "sample_indices", lambda *a, **k: rows.pop(0)
+        )  # the training streams' row draw
         for it in range(meta["iters"]):
-            rows.append(torch.from_numpy(g["mabcq__ind"][it].astype(np.int64)))  # [M, B]: one row set per agent
-            noise.queue += [_members(g[f"mabcq__{k}"][it]) for k in ("z_vae", "z_vae1", "z_target", "z_actor")]
+            rows.append(
+                torch.from_numpy(g["mabcq__ind"][it].astype(np.int64))
+            )  # [M, B]: one row set per agent
+            noise.queue += [
+                _members(g[f"mabcq__{k}"][it]) for k in ("z_vae", "z_vae1", "z_target", "z_actor")
+            ]
             batch = learner.sample_batch(data)
             if whole_update:
                 m = learner.update(batch)
-                out.append({"vae_loss": m["vae_loss"].numpy(), "critic_loss": m["critic_loss"].numpy(),
-                            "actor_loss": m["actor_loss"].numpy(), "y": spy.pop().numpy()})
+                out.append(
+                    {
+                        "vae_loss": m["vae_loss"].numpy(),
+                        "critic_loss": m["critic_loss"].numpy(),
+                        "actor_loss": m["actor_loss"].numpy(),
+                        "y": spy.pop().numpy(),
+                    }
+                )
                 assert not rows and not noise.queue
                 continue
             rec = {"grad": {}}
             vloss = learner.vae_losses(batch)
             CASTBCQ._step(learner.vae_opt, vloss)
-            mu, mu1 = learner.latent_means(batch)  # the code's second pass: the stepped G and G1's latent means
+            mu, mu1 = learner.latent_means(
+                batch
+            )  # the code's second pass: the stepped G and G1's latent means
             closs, w, _ = learner.critic_loss(batch, mu, mu1)
             CASTBCQ._step(learner.critic_opt, closs)
             aloss = learner.actor_loss(batch, w)
             CASTBCQ._step(learner.actor_opt, aloss, inputs=list(learner.actor.parameters()))
             polyak_update(learner.critic_target, learner.critic, learner.cfg.tau)
             polyak_update(learner.actor_target, learner.actor, learner.cfg.tau)
-            rec.update(vae_loss=vloss.detach().numpy(), critic_loss=closs.detach().numpy(),
-                       actor_loss=aloss.detach().numpy(), y=spy.pop().numpy())
-            rec["grad"] = {net: summaries(learner, meta, mm, net, grad=True) for net in ("vae", "vae1", "critic",
-                                                                                       "actor")}
+            rec.update(
+                vae_loss=vloss.detach().numpy(),
+                critic_loss=closs.detach().numpy(),
+                actor_loss=aloss.detach().numpy(),
+                y=spy.pop().numpy(),
+            )
+            rec["grad"] = {
+                net: summaries(learner, meta, mm, net, grad=True)
+                for net in ("vae", "vae1", "critic", "actor")
+            }
             out.append(rec)
             assert not rows and not noise.queue
     out.append({"param": {net: summaries(learner, meta, mm, net) for net in OURS_MABCQ}})
@@ -370,8 +469,12 @@ def test_mabcq_weights_loaded_as_the_code_had_them(fixture):
     arrays, meta = fixture
     learner, _, _ = _mabcq_learner(arrays, meta)
     for net in ("vae", "vae1", "actor", "critic"):
-        assert_summaries_close(summaries(learner, meta, meta["mabcq"], net), arrays[f"hopper3x1__mabcq__param0__{net}"],
-                               meta["n_pos"], f"MABCQ initial {net}")
+        assert_summaries_close(
+            summaries(learner, meta, meta["mabcq"], net),
+            arrays[f"hopper3x1__mabcq__param0__{net}"],
+            meta["n_pos"],
+            f"MABCQ initial {net}",
+        )
 
 
 def test_mabcq_pieces_in_the_code_order_equal_official(fixture):
@@ -382,16 +485,33 @@ def test_mabcq_pieces_in_the_code_order_equal_official(fixture):
     ref = {k: arrays[f"hopper3x1__mabcq__{k}"] for k in ("losses", "y")}
     for it, o in enumerate(ours[:-1]):
         r = ref["losses"][it]  # [N, 4]: G, G1, critic, actor
-        np.testing.assert_allclose(o["vae_loss"], r[:, 0] + r[:, 1], rtol=RTOL, atol=0, err_msg=f"iteration {it}: VAE")
-        np.testing.assert_allclose(o["critic_loss"], r[:, 2], rtol=RTOL, atol=0, err_msg=f"iteration {it}: critic")
-        np.testing.assert_allclose(o["actor_loss"], r[:, 3], rtol=RTOL, atol=0, err_msg=f"iteration {it}: actor")
-        np.testing.assert_allclose(o["y"], ref["y"][it], rtol=RTOL, atol=RTOL * np.abs(ref["y"][it]).max(),
-                                   err_msg=f"iteration {it}: y")
+        np.testing.assert_allclose(
+            o["vae_loss"], r[:, 0] + r[:, 1], rtol=RTOL, atol=0, err_msg=f"iteration {it}: VAE"
+        )
+        np.testing.assert_allclose(
+            o["critic_loss"], r[:, 2], rtol=RTOL, atol=0, err_msg=f"iteration {it}: critic"
+        )
+        np.testing.assert_allclose(
+            o["actor_loss"], r[:, 3], rtol=RTOL, atol=0, err_msg=f"iteration {it}: actor"
+        )
+        np.testing.assert_allclose(
+            o["y"],
+            ref["y"][it],
+            rtol=RTOL,
+            atol=RTOL * np.abs(ref["y"][it]).max(),
+            err_msg=f"iteration {it}: y",
+        )
         for net, s in o["grad"].items():
-            assert_summaries_close(s, arrays[f"hopper3x1__mabcq__grad__{net}"][it], meta["n_pos"],
-                                   f"MABCQ iteration {it}: gradient of {net}")
+            assert_summaries_close(
+                s,
+                arrays[f"hopper3x1__mabcq__grad__{net}"][it],
+                meta["n_pos"],
+                f"MABCQ iteration {it}: gradient of {net}",
+            )
     for net, s in ours[-1]["param"].items():
-        assert_summaries_close(s, arrays[f"hopper3x1__mabcq__param__{net}"], meta["n_pos"], f"MABCQ: {net} after")
+        assert_summaries_close(
+            s, arrays[f"hopper3x1__mabcq__param__{net}"], meta["n_pos"], f"MABCQ: {net} after"
+        )
 
 
 def test_mabcq_update_equals_official(fixture):
@@ -401,10 +521,20 @@ def test_mabcq_update_equals_official(fixture):
     ours = replay_mabcq(arrays, meta, whole_update=True)
     for it, o in enumerate(ours[:-1]):
         r = arrays["hopper3x1__mabcq__losses"][it]  # [N, 4]: G, G1, critic, actor
-        np.testing.assert_allclose(o["vae_loss"], r[:, 0] + r[:, 1], rtol=RTOL, atol=0, err_msg=f"iteration {it}: VAE")
-        np.testing.assert_allclose(o["critic_loss"], r[:, 2], rtol=RTOL, atol=0, err_msg=f"iteration {it}: critic")
-        np.testing.assert_allclose(o["actor_loss"], r[:, 3], rtol=RTOL, atol=0, err_msg=f"iteration {it}: actor")
+        np.testing.assert_allclose(
+            o["vae_loss"], r[:, 0] + r[:, 1], rtol=RTOL, atol=0, err_msg=f"iteration {it}: VAE"
+        )
+        np.testing.assert_allclose(
+            o["critic_loss"], r[:, 2], rtol=RTOL, atol=0, err_msg=f"iteration {it}: critic"
+        )
+        np.testing.assert_allclose(
+            o["actor_loss"], r[:, 3], rtol=RTOL, atol=0, err_msg=f"iteration {it}: actor"
+        )
         y = arrays["hopper3x1__mabcq__y"][it]
-        np.testing.assert_allclose(o["y"], y, rtol=RTOL, atol=RTOL * np.abs(y).max(), err_msg=f"iteration {it}: y")
+        np.testing.assert_allclose(
+            o["y"], y, rtol=RTOL, atol=RTOL * np.abs(y).max(), err_msg=f"iteration {it}: y"
+        )
     for net, s in ours[-1]["param"].items():
-        assert_summaries_close(s, arrays[f"hopper3x1__mabcq__param__{net}"], meta["n_pos"], f"MABCQ: {net} after")
+        assert_summaries_close(
+            s, arrays[f"hopper3x1__mabcq__param__{net}"], meta["n_pos"], f"MABCQ: {net} after"
+        )

@@ -26,7 +26,8 @@ from papers.cast_bcq.smac_config import METHODS, STOP, TRAIN_EPSILON, SmaxConfig
 ROOT = Path(__file__).resolve().parent.parent
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
 needs_smax = pytest.mark.skipif(
-    not HAS_JAXMARL, reason="jaxmarl is not installed: pip install -c constraints.txt -e '.[smax]' (bootstrap does)"
+    not HAS_JAXMARL,
+    reason="jaxmarl is not installed: pip install -c constraints.txt -e '.[smax]' (bootstrap does)",
 )
 T_ = torch.tensor
 
@@ -38,7 +39,10 @@ def test_filter_allowed_is_the_bcq_ratio_over_available_actions():
     logits = torch.log(T_([[0.5, 0.3, 0.1, 0.1], [0.7, 0.1, 0.1, 0.1]]))
     avail = T_([[True, True, True, True], [False, True, True, False]])
     # row 0: ratios 1, 0.6, 0.2, 0.2 -> > 0.3: {0, 1}; row 1: over the available {1, 2}: ratios 1, 1 -> both
-    assert SL.filter_allowed(logits, avail, 0.3).tolist() == [[True, True, False, False], [False, True, True, False]]
+    assert SL.filter_allowed(logits, avail, 0.3).tolist() == [
+        [True, True, False, False],
+        [False, True, True, False],
+    ]
 
 
 def test_code_filter_is_over_all_actions_and_its_argmax_prefers_unavailable_to_filtered():
@@ -62,7 +66,10 @@ def test_bcq_target_and_terminal():
 
 
 def test_mabcq_value_deviation_weight_as_the_code_and_its_gradient():
-    q, r = T_([3.0, 3.0, 3.0, 0.0]), T_([1.0, 1.0, 1.0, 1.0])  # E_V = (3 - 1) / 0.5 = 4; last: (0 - 1) / 0.5 = -2
+    q, r = (
+        T_([3.0, 3.0, 3.0, 0.0]),
+        T_([1.0, 1.0, 1.0, 1.0]),
+    )  # E_V = (3 - 1) / 0.5 = 4; last: (0 - 1) / 0.5 = -2
     w = SL.vd_weight(q, r, y=T_([5.0, 10.0, 0.0, -1.0]), gamma=0.5, clip=0.8)
     # 1 + 1/4; 1 + 6/4 clipped; 1 - 4/4 clipped; 1 + (-1 + 2) / (-2) = 0.5 (the code divides by E_V, not |E_V|)
     assert torch.allclose(w, T_([1.25, 1.8, 0.2, 0.5]))
@@ -76,24 +83,38 @@ def test_icq_ma_qmix_k_and_target():
     raw = T_([1.0, -2.0, 3.0, 0.0, 2.0, -1.0])  # N = 2, E = 2: W_1 = [[1, -2], [3, 0]], w_final = [2, -1]
     assert torch.allclose(SL.qmix_k(raw, 2, 2), T_([0.4, 0.6]))  # |W_1| |w_f| = [2 + 2, 6 + 0] -> / 10
     q2 = T_([[1.0, 2.0, 5.0]])
-    y = SL.icq_ma_target(q2, r=T_([[0.0, 0.0, 1.0]]), d=T_([[0.0, 0.0, 1.0]]), boot=T_([[1.0, 1.0, 0.0]]),
-                      gamma=1.0, alpha=1.0)
-    w = 3 * torch.softmax(T_([1.0, 2.0, 5.0]), 0)  # B softmax over all 3 rows (the code), terminal one included
+    y = SL.icq_ma_target(
+        q2, r=T_([[0.0, 0.0, 1.0]]), d=T_([[0.0, 0.0, 1.0]]), boot=T_([[1.0, 1.0, 0.0]]), gamma=1.0, alpha=1.0
+    )
+    w = 3 * torch.softmax(
+        T_([1.0, 2.0, 5.0]), 0
+    )  # B softmax over all 3 rows (the code), terminal one included
     assert torch.allclose(y, T_([[w[0] * 1.0, w[1] * 2.0, 1.0]]), atol=1e-6)
 
 
 def test_test_epsilon_follows_the_codes_schedules():
-    assert SL.epsilon_at("i_bcq", 0) == 1.0 and SL.epsilon_at("mabcq", 1000) == pytest.approx(1.0 - 0.99 * 0.5)
-    assert SL.epsilon_at("i_bcq", 2000) == pytest.approx(0.01) and SL.epsilon_at("i_bcq", 10**6) == pytest.approx(0.01)
-    assert SL.epsilon_at("cast_bcq", 400) == pytest.approx(0.5 - 0.499 * 0.2) and SL.epsilon_at("icq_ma", 0) == 0.0
+    assert SL.epsilon_at("i_bcq", 0) == 1.0 and SL.epsilon_at("mabcq", 1000) == pytest.approx(
+        1.0 - 0.99 * 0.5
+    )
+    assert SL.epsilon_at("i_bcq", 2000) == pytest.approx(0.01) and SL.epsilon_at(
+        "i_bcq", 10**6
+    ) == pytest.approx(0.01)
+    assert (
+        SL.epsilon_at("cast_bcq", 400) == pytest.approx(0.5 - 0.499 * 0.2)
+        and SL.epsilon_at("icq_ma", 0) == 0.0
+    )
     ln = SmaxLearner(O, D, N, K, SmaxConfig(method="i_bcq", hidden=8, schedule_scale=10.0))
     ln.step = 100  # the quick profile's clock: 100 updates = the code's 1,000 iterations
     assert ln.test_epsilon() == pytest.approx(SL.epsilon_at("i_bcq", 1000))
     from common.running.profiles import get_profile
     from papers.cast_bcq.smac_items import smax_config
+
     quick = smax_config(get_profile("quick", C.PROFILE_OVERRIDES), "smax/3s_vs_3z", "icq_ma")
     assert quick["cast_smax"]["schedule_scale"] * quick["updates"] == C.SMAX_UPDATES
-    assert "schedule_scale" not in smax_config(get_profile("full", C.PROFILE_OVERRIDES), "smax/2s3z", "icq_ma")["cast_smax"]
+    assert (
+        "schedule_scale"
+        not in smax_config(get_profile("full", C.PROFILE_OVERRIDES), "smax/2s3z", "icq_ma")["cast_smax"]
+    )
 
 
 def test_floored_policy_is_the_codes_training_time_pi():
@@ -143,7 +164,9 @@ def test_factored_cast_credit_equals_built_inputs(absent):
     built = SL._direct_credit(q, state, act, masks, K, absent)
     assert torch.allclose(fast, built, rtol=0, atol=1e-12)
     assert fast.abs().max() > 1e-3  # not trivially zero
-    assert torch.equal(SL.cast_credit(q, state, act, masks, K, absent), fast)  # the learner's path is the fast one
+    assert torch.equal(
+        SL.cast_credit(q, state, act, masks, K, absent), fast
+    )  # the learner's path is the fast one
 
 
 def test_subteam_masks_are_proper_nonempty_subsets_of_the_others():
@@ -178,10 +201,18 @@ def _data(T=200, seed=0, bandit=False):
         obs[:] = 1.0
         rew = np.repeat((act == 5).mean(1, keepdims=True), N, 1)
     f = lambda x: torch.as_tensor(np.asarray(x, np.float32))  # noqa: E731
-    return {"obs": f(obs), "next_obs": f(g.normal(size=(T, N, O))), "actions": f(act[..., None]), "rewards": f(rew),
-            "terminals": f(term), "timeouts": f(np.r_[np.zeros(T - 1), 1.0] * (1 - term)),
-            "state": f(g.normal(size=(T, D))), "next_state": f(g.normal(size=(T, D))),
-            "avail_actions": torch.as_tensor(avail), "next_avail_actions": torch.as_tensor(nav)}
+    return {
+        "obs": f(obs),
+        "next_obs": f(g.normal(size=(T, N, O))),
+        "actions": f(act[..., None]),
+        "rewards": f(rew),
+        "terminals": f(term),
+        "timeouts": f(np.r_[np.zeros(T - 1), 1.0] * (1 - term)),
+        "state": f(g.normal(size=(T, D))),
+        "next_state": f(g.normal(size=(T, D))),
+        "avail_actions": torch.as_tensor(avail),
+        "next_avail_actions": torch.as_tensor(nav),
+    }
 
 
 def _learner(method, seeds, **kw):
@@ -208,8 +239,11 @@ def test_masked_greedy_never_picks_an_unavailable_action(method):
             assert np.take_along_axis(avail, a[..., None], -1).all()
 
 
-@pytest.mark.parametrize("method,kw", [(m, {}) for m in METHODS]
-                         + [("cast_bcq", {"target": "policy", "absent": "default"}), ("cast_bcq", {"agent": "q"})])
+@pytest.mark.parametrize(
+    "method,kw",
+    [(m, {}) for m in METHODS]
+    + [("cast_bcq", {"target": "policy", "absent": "default"}), ("cast_bcq", {"agent": "q"})],
+)
 def test_batched_seeds_equal_separate_runs(method, kw):
     """Per-seed init and random streams: seeds [3, 7] in one learner sample the same rows (and sub-teams) and take
     the same steps as two learners of one seed each."""
@@ -222,7 +256,9 @@ def test_batched_seeds_equal_separate_runs(method, kw):
             assert torch.equal(bb[k], torch.cat([ba[k], bs[k]])), k
         both.update(bb), a.update(ba), b.update(bs)
     for name, net in both.nets.items():
-        for (pn, p), pa, pb in zip(net.named_parameters(), a.nets[name].parameters(), b.nets[name].parameters()):
+        for (pn, p), pa, pb in zip(
+            net.named_parameters(), a.nets[name].parameters(), b.nets[name].parameters()
+        ):
             assert torch.allclose(p, torch.cat([pa, pb]), atol=1e-5), (name, pn)
 
 
@@ -248,7 +284,11 @@ def test_stacked_runs_equal_the_runs_alone(method, kw):
             x.update(x.sample_batch(t))
         stack.update(stack.sample_batch(st))
     exact = method in ("i_bcq", "mabcq")
-    same = (lambda a, b: torch.equal(a, b)) if exact else (lambda a, b: torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+    same = (
+        (lambda a, b: torch.equal(a, b))
+        if exact
+        else (lambda a, b: torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+    )
 
     def assert_same(own, split, key=""):  # a run's state_dict alone against its split state from the stack
         if isinstance(own, dict):
@@ -274,14 +314,18 @@ def test_stacked_runs_equal_the_runs_alone(method, kw):
     avail[..., 0] = True
     acts = stack.act(obs, avail, 0.5, [torch.Generator().manual_seed(s) for s in (11, 12)])
     for s, (x, gs) in enumerate(zip(alone, (11, 12))):
-        assert np.array_equal(acts[s], x.act(obs[s:s + 1], avail[s:s + 1], 0.5, torch.Generator().manual_seed(gs))[0])
+        assert np.array_equal(
+            acts[s], x.act(obs[s : s + 1], avail[s : s + 1], 0.5, torch.Generator().manual_seed(gs))[0]
+        )
     with pytest.raises(ValueError, match="differ from learner 0"):
         SmaxLearner.stack([alone[0], _learner(method, [5], **kw)])  # another update count
     with pytest.raises(ValueError, match="one per seed"):
         stack.act(obs, avail, 0.5, [torch.Generator()])
 
 
-@pytest.mark.parametrize("method,agent", [(m, "pi") for m in METHODS] + [("cast_bcq", "q"), ("i_bcq", "huber")])
+@pytest.mark.parametrize(
+    "method,agent", [(m, "pi") for m in METHODS] + [("cast_bcq", "q"), ("i_bcq", "huber")]
+)
 def test_each_method_learns_a_one_step_bandit(method, agent):
     """r = mean_i [a_i == 5], uniform data: every agent's greedy action becomes 5 (CAST with absent = stop, an
     action in the data; the zeroed block of the code is never in the data, its credit extrapolates)."""
@@ -324,8 +368,11 @@ def test_config_rejects_unknown_and_unused_options():
         SmaxConfig(method="i_bcq", subteams=3).validate()
     with pytest.raises(ValueError, match="agent='q' is set but unused: it needs method='cast_bcq'"):
         SmaxConfig(method="i_bcq", agent="q").validate()
-    with pytest.raises(ValueError, match=r"bcq_threshold=0.3 is set but unused: it needs method 'i_bcq' or "
-                                         r"'mabcq', or method 'cast_bcq' with agent='q'"):
+    with pytest.raises(
+        ValueError,
+        match=r"bcq_threshold=0.3 is set but unused: it needs method 'i_bcq' or "
+        r"'mabcq', or method 'cast_bcq' with agent='q'",
+    ):
         SmaxConfig(method="cast_bcq", bcq_threshold=0.3).validate()
     with pytest.raises(ValueError, match="agent"):
         SmaxConfig(agent="policy").validate()
@@ -348,7 +395,9 @@ def test_target_updates_hard_copies_or_polyak():
             changed = any(not torch.equal(a, b) for a, b in zip(before, ln.targets["q"].parameters()))
             assert changed == moved[u], (kw, u)
             if "target_every" in kw and u == 2:
-                assert all(torch.equal(a, b) for a, b in zip(ln.targets["q"].parameters(), ln.nets["q"].parameters()))
+                assert all(
+                    torch.equal(a, b) for a, b in zip(ln.targets["q"].parameters(), ln.nets["q"].parameters())
+                )
 
 
 def test_needs_smax_says_what_is_missing(monkeypatch):
@@ -365,10 +414,31 @@ def test_needs_smax_says_what_is_missing(monkeypatch):
 @needs_smax
 def test_table1_smoke_end_to_end(tmp_path):
     res = tmp_path / "runs"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "papers/cast_bcq/table1.py", "--profile", "smoke", "--results", str(res),
-                        "--env", "smax/3s_vs_3z", "--method", "cast_bcq"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
+    p = subprocess.run(
+        [
+            sys.executable,
+            "papers/cast_bcq/table1.py",
+            "--profile",
+            "smoke",
+            "--results",
+            str(res),
+            "--env",
+            "smax/3s_vs_3z",
+            "--method",
+            "cast_bcq",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     recs = [json.loads(x) for x in (res / "smoke" / "cast_bcq" / "table1.jsonl").read_text().splitlines()]
     assert sorted(r["seed"] for r in recs) == [0, 1]
@@ -381,13 +451,37 @@ def test_table1_smoke_end_to_end(tmp_path):
     assert "not checked — 15 of its 16 cells incomplete" in p.stdout  # a partial grid: no verdict
     # cells as members: the two seeds as one stacked learner (smac_items.run_group) give the same records
     res2 = tmp_path / "grouped"
-    p = subprocess.run([sys.executable, "papers/cast_bcq/table1.py", "--profile", "smoke", "--results", str(res2),
-                        "--env", "smax/3s_vs_3z", "--method", "cast_bcq", "--group", "2", "--no-report"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "papers/cast_bcq/table1.py",
+            "--profile",
+            "smoke",
+            "--results",
+            str(res2),
+            "--env",
+            "smax/3s_vs_3z",
+            "--method",
+            "cast_bcq",
+            "--group",
+            "2",
+            "--no-report",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     assert "2 runs planned in 1 batched group(s)" in p.stdout
-    grouped = {r["seed"]: r for r in map(json.loads, (res2 / "smoke" / "cast_bcq" / "table1.jsonl").read_text().splitlines())}
-    for r in recs:  # win rates: fractions of a few episodes, so float rounding of the joint critic cannot move them
+    grouped = {
+        r["seed"]: r
+        for r in map(json.loads, (res2 / "smoke" / "cast_bcq" / "table1.jsonl").read_text().splitlines())
+    }
+    for r in (
+        recs
+    ):  # win rates: fractions of a few episodes, so float rounding of the joint critic cannot move them
         assert grouped[r["seed"]]["curve"] == r["curve"] and grouped[r["seed"]]["score"] == r["score"]
 
 
@@ -411,16 +505,36 @@ def test_checkpoint_resume_gives_identical_parameters(method):
 
 @pytest.mark.parametrize("script", ["smax_bcq_forms.py", "smax_official_bcq.py"])
 def test_smax_diagnosis_scripts_help(script):
-    p = subprocess.run([sys.executable, f"scripts/{script}", "--help"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.run(
+        [sys.executable, f"scripts/{script}", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert p.returncode == 0 and "usage" in p.stdout, p.stderr[-2000:]
 
 
 @needs_smax
 def test_smax_official_bcq_needs_the_official_checkout(tmp_path):
-    p = subprocess.run([sys.executable, "scripts/smax_official_bcq.py", "--smac-repo", str(tmp_path / "nowhere"),
-                        "--iterations", "2", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.run(
+        [
+            sys.executable,
+            "scripts/smax_official_bcq.py",
+            "--smac-repo",
+            str(tmp_path / "nowhere"),
+            "--iterations",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert p.returncode != 0 and "nowhere" in (p.stdout + p.stderr)
 
 
@@ -430,8 +544,12 @@ def test_t1_ibcq_mabcq_low_is_undecided_where_the_cooperative_methods_win_nothin
     from common.reporting.claims import Evidence
     from papers.cast_bcq.claims import CLAIMS
 
-    recs = [{"keys": {"env": e, "method": m}, "seed": s, "score": (coop if m in ("icq_ma", "cast_bcq") else 0.0)}
-            for e in C.SMAX_MAPS for m in METHODS for s in (0, 1)]
+    recs = [
+        {"keys": {"env": e, "method": m}, "seed": s, "score": (coop if m in ("icq_ma", "cast_bcq") else 0.0)}
+        for e in C.SMAX_MAPS
+        for m in METHODS
+        for s in (0, 1)
+    ]
     verdict, why = next(c for c in CLAIMS if c.id == "t1_ibcq_mabcq_low").check(Evidence(recs))
     assert verdict == want and type(verdict) is type(want)
     assert ("undecided" in why) == (want == "undecided")

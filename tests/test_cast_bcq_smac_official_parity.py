@@ -72,8 +72,12 @@ from scripts.parity_common import load_fixture
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cast_bcq_smac_parity.npz"
 RTOL = 1e-10
-GROUP_NORM = {"mabcq": {"q": "norm"}, "i_bcq": {"q": "norm"}, "icq": {"critic": "norm_q", "pi": "norm_pi"},
-              "cast": {"qj": "norm_qj", "pi": "norm_pi"}}
+GROUP_NORM = {
+    "mabcq": {"q": "norm"},
+    "i_bcq": {"q": "norm"},
+    "icq": {"critic": "norm_q", "pi": "norm_pi"},
+    "cast": {"qj": "norm_qj", "pi": "norm_pi"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +98,11 @@ def learner(arrays, meta, method: str, prefix: str, **kw) -> SmaxLearner:
     targets = the initial weights."""
     default = SmaxConfig()
     assert (default.lr, default.critic_lr, default.grad_clip, default.gamma) == (
-        meta["lr"], meta["critic_lr"], meta["clip"], meta["gamma"])
+        meta["lr"],
+        meta["critic_lr"],
+        meta["clip"],
+        meta["gamma"],
+    )
     sizes = {"critic_hidden": meta["HC"]} if method in ("icq_ma", "cast_bcq") else {}
     if method in ("icq_ma", "cast_bcq"):
         kw.setdefault("train_epsilon", False)  # the stand-in controller has no epsilon floor (docstring)
@@ -112,13 +120,23 @@ def learner(arrays, meta, method: str, prefix: str, **kw) -> SmaxLearner:
 
 def windows(arrays, name: str) -> dict[str, torch.Tensor]:
     """[S = 1, B] rows from two-step windows: t = 0 the transition, t = 1 the next step (r pre-scaled)."""
-    g = {k[len(name) + 2:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith(name + "__")}
+    g = {k[len(name) + 2 :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith(name + "__")}
     act = g["actions"][..., 0].long()
     d = g["terminated"][:, 0, 0]
-    return {"obs": g["obs"][None, :, 0], "next_obs": g["obs"][None, :, 1], "state": g["state"][None, :, 0],
-            "next_state": g["state"][None, :, 1], "act": act[None, :, 0], "next_act": act[None, :, 1],
-            "avail": g["avail_actions"][None, :, 0].bool(), "next_avail": g["avail_actions"][None, :, 1].bool(),
-            "r": g["reward"][None, :, 0, 0], "d": d[None], "has_next": (1 - d)[None], "valid": torch.ones_like(d)[None]}
+    return {
+        "obs": g["obs"][None, :, 0],
+        "next_obs": g["obs"][None, :, 1],
+        "state": g["state"][None, :, 0],
+        "next_state": g["state"][None, :, 1],
+        "act": act[None, :, 0],
+        "next_act": act[None, :, 1],
+        "avail": g["avail_actions"][None, :, 0].bool(),
+        "next_avail": g["avail_actions"][None, :, 1].bool(),
+        "r": g["reward"][None, :, 0, 0],
+        "d": d[None],
+        "has_next": (1 - d)[None],
+        "valid": torch.ones_like(d)[None],
+    }
 
 
 class Spy:
@@ -154,6 +172,7 @@ class Spy:
             out = fn(*a, **k)
             self.calls[name].append((a, out))
             return out
+
         return f
 
     def _wrap_step(self, group, opt, names):
@@ -162,6 +181,7 @@ class Spy:
         def wrapped(*a, **k):
             self.post[group] = {names[id(p)]: p.grad.clone() for g in opt.param_groups for p in g["params"]}
             return step(*a, **k)
+
         return wrapped
 
     def new_update(self):
@@ -186,7 +206,7 @@ def check_groups(arrays, p: str, spy: Spy, norms: dict[str, str], what: str) -> 
                 ref = arrays[f"{p}grad.{name}"]
             close(g, ref, f"{what}: gradient of {name} before the clip")
         nets = {n.split(".")[0] for n in grads}
-        code = {k[len(p + "grad."):] for k in arrays if k.startswith(p + "grad.")}
+        code = {k[len(p + "grad.") :] for k in arrays if k.startswith(p + "grad.")}
         assert set(spy.post[group]) == set(grads) == {n for n in code if n.split(".")[0] in nets}
         for name, g in spy.post[group].items():
             close(g, arrays[f"{p}grad.{name}"], f"{what}: gradient of {name} after the clip")
@@ -208,6 +228,7 @@ def test_fixture_provenance(fx):
 
 # ---- MABCQ / I-BCQ ----------------------------------------------------------------------------------------------
 
+
 def run_bcq(arrays, meta, method: str, monkeypatch, **kw) -> None:
     ln = learner(arrays, meta, method, "bcq", gamma=meta["gamma_bcq"], **kw)
     spy = Spy(ln, monkeypatch, "code_bcq_argmax", "bcq_target", "vd_weight")
@@ -220,7 +241,9 @@ def run_bcq(arrays, meta, method: str, monkeypatch, **kw) -> None:
         (q2, allowed, av2), a_star = spy.calls["code_bcq_argmax"][0]
         np.testing.assert_array_equal(a_star.T.numpy(), arrays[p + "a_star"], f"{method} {it}: a*")
         live = b["d"][0] == 0  # rows whose y reads Q'(o', a*)
-        unavail += int((~av2.gather(-1, a_star[..., None])[..., 0] & live).sum())  # the code's -9999999 > -1e8
+        unavail += int(
+            (~av2.gather(-1, a_star[..., None])[..., 0] & live).sum()
+        )  # the code's -9999999 > -1e8
         filtered += int(((a_star != masked_argmax(q2, av2)) & live).sum())
         close(spy.calls["bcq_target"][0][1].T, arrays[p + "y"], f"{method} {it}: target y")
         if method == "mabcq":
@@ -229,10 +252,14 @@ def run_bcq(arrays, meta, method: str, monkeypatch, **kw) -> None:
         norms += check_groups(arrays, p, spy, GROUP_NORM[method], f"{method} {it}")
     check_params(arrays, f"{method}_it1__", ln, method)
     assert max(norms) > 20.0 and min(norms) < 20.0  # the clip acts in one update, not in the other
-    assert unavail > 0 and filtered > unavail  # live rows: a* on an unavailable action; a* moved by the filter
+    assert (
+        unavail > 0 and filtered > unavail
+    )  # live rows: a* on an unavailable action; a* moved by the filter
     if method == "mabcq":
         w = arrays["mabcq_it1__w_raw"]
-        assert ((w > 0.2) & (w < 1.8)).sum() >= 10  # weights inside the clip: their gradient through E_V counts
+        assert (
+            (w > 0.2) & (w < 1.8)
+        ).sum() >= 10  # weights inside the clip: their gradient through E_V counts
     assert (ln.cfg.threshold, ln.cfg.target_period) == (0.5, 20)  # our defaults (the data asserted first)
 
 
@@ -242,6 +269,7 @@ def test_bcq_update_equal_official(fx, monkeypatch, method):
 
 
 # ---- ICQ-MA -----------------------------------------------------------------------------------------------------
+
 
 def run_icq(arrays, meta, monkeypatch, **kw) -> None:
     ln = learner(arrays, meta, "icq_ma", "icq", **kw)
@@ -253,7 +281,11 @@ def run_icq(arrays, meta, monkeypatch, **kw) -> None:
         p = f"icq_it{it}__"
         spy.new_update()
         out = ln.update(b)
-        close(spy.calls["icq_target_weights"][0][1][0], arrays[p + "w_target"], f"ICQ {it}: B softmax_B(Q'_tot/1000)")
+        close(
+            spy.calls["icq_target_weights"][0][1][0],
+            arrays[p + "w_target"],
+            f"ICQ {it}: B softmax_B(Q'_tot/1000)",
+        )
         close(spy.calls["icq_ma_target"][0][1][0], arrays[p + "y"], f"ICQ {it}: critic target")
         close(out["loss_q"][0], arrays[p + "loss_q"], f"ICQ {it}: critic + mixer loss")
         (q_data, _, _), w = spy.calls["icq_policy_weights"][0]
@@ -273,6 +305,7 @@ def test_icq_ma_update_equal_official(fx, monkeypatch):
 
 # ---- CAST -------------------------------------------------------------------------------------------------------
 
+
 def run_cast(arrays, meta, monkeypatch, **kw) -> None:
     ln = learner(arrays, meta, "cast_bcq", "cast", **kw)
     spy = Spy(ln, monkeypatch, "cast_credit", "credit_loss")
@@ -286,7 +319,9 @@ def run_cast(arrays, meta, monkeypatch, **kw) -> None:
         q2.clear()
         out = ln.update({**b, "subteam": torch.from_numpy(arrays[p + "masks"])[None]})
         # the target smac.py forms from the target critic's Q'(s', a'_data): y = r + gamma has_next Q'
-        close((b["r"] + ln.cfg.gamma * b["has_next"] * q2[0])[0], arrays[p + "y"], f"CAST {it}: central target")
+        close(
+            (b["r"] + ln.cfg.gamma * b["has_next"] * q2[0])[0], arrays[p + "y"], f"CAST {it}: central target"
+        )
         close(out["loss_qj"][0], arrays[p + "loss_qj"], f"CAST {it}: central critic loss")
         close(spy.calls["cast_credit"][0][1][0], arrays[p + "credit"], f"CAST {it}: credits (updated critic)")
         (pi_a, delta), _ = spy.calls["credit_loss"][0]

@@ -33,8 +33,12 @@ def uniform_start_dataset(n_episodes=100, seed=0) -> Dataset:
     (set ``env.pos`` after reset), evaluation elsewhere from (1, 1)."""
     env = make_cliff_grid()
     rng = np.random.default_rng(seed)
-    cells = [(x, y) for x in range(1, CliffGrid.WIDTH + 1) for y in range(1, CliffGrid.HEIGHT + 1)
-             if (x, y) != CliffGrid.GOAL]
+    cells = [
+        (x, y)
+        for x in range(1, CliffGrid.WIDTH + 1)
+        for y in range(1, CliffGrid.HEIGHT + 1)
+        if (x, y) != CliffGrid.GOAL
+    ]
     episodes = []
     for _ in range(n_episodes):
         env.reset()
@@ -61,7 +65,9 @@ def data():
 
 
 def learner(method, seeds, dtype=torch.float64, **kw):
-    return GridLearner([2, 2], 3, len(seeds), GridConfig(method=method, **kw), seeds=seeds, state_dim=2, dtype=dtype)
+    return GridLearner(
+        [2, 2], 3, len(seeds), GridConfig(method=method, **kw), seeds=seeds, state_dim=2, dtype=dtype
+    )
 
 
 def net_tensors(L):
@@ -105,7 +111,9 @@ def test_credit_on_q_star_gamma_1():
 
 
 def test_gamma_099_numbers():
-    assert optimal_value(0.99)[1, 1] == pytest.approx(5.6656, abs=1e-4)  # exactly 10 g^4 - (1 + g + g^2 + g^3)
+    assert optimal_value(0.99)[1, 1] == pytest.approx(
+        5.6656, abs=1e-4
+    )  # exactly 10 g^4 - (1 + g + g^2 + g^3)
     q = torch.as_tensor(optimal_joint_q(0.99)[4, 4])
     delta = grid_credit(q, torch.tensor([FWD, BWD, STAY]), FWD, agent=0)
     np.testing.assert_allclose(delta, [0.5445, -0.5391, 0.0], atol=1e-4)
@@ -115,9 +123,13 @@ def test_gamma_099_numbers():
 
 
 def test_bcq_filter_hand_case():
-    p = torch.tensor([[0.5, 0.3, 0.2],  # ratios 1, 0.6, 0.4 -> all allowed
-                      [0.7, 0.2, 0.1],  # 1, 0.286, 0.143 -> only fwd
-                      [0.14, 0.36, 0.5]])  # 0.28, 0.72, 1 -> bwd and stay
+    p = torch.tensor(
+        [
+            [0.5, 0.3, 0.2],  # ratios 1, 0.6, 0.4 -> all allowed
+            [0.7, 0.2, 0.1],  # 1, 0.286, 0.143 -> only fwd
+            [0.14, 0.36, 0.5],
+        ]
+    )  # 0.28, 0.72, 1 -> bwd and stay
     allowed = bcq_allowed(p.log(), 0.3)
     assert allowed.tolist() == [[True, True, True], [True, False, False], [False, True, True]]
     q = torch.tensor([[1.0, 5.0, 2.0], [1.0, 5.0, 2.0], [9.0, 5.0, 2.0]])
@@ -127,12 +139,17 @@ def test_bcq_filter_hand_case():
 def test_icq_weights_hand_case():
     q_next = torch.tensor([[1.0, 2.0, 3.0]])
     e = np.exp([1.0, 2.0, 3.0])
-    np.testing.assert_allclose(icq_target_weights(q_next, torch.ones(1, 3), 1.0)[0], 3 * e / e.sum(), rtol=1e-6)
+    np.testing.assert_allclose(
+        icq_target_weights(q_next, torch.ones(1, 3), 1.0)[0], 3 * e / e.sum(), rtol=1e-6
+    )
     # only rows with a next dataset action enter the softmax; the others get 0
     w = icq_target_weights(q_next, torch.tensor([[1.0, 0.0, 1.0]]), 1.0)[0]
     np.testing.assert_allclose(w, [2 * e[0] / (e[0] + e[2]), 0.0, 2 * e[2] / (e[0] + e[2])], rtol=1e-6)
-    np.testing.assert_allclose(icq_target_weights(q_next, torch.ones(1, 3), 2.0)[0],
-                               3 * np.exp([0.5, 1.0, 1.5]) / np.exp([0.5, 1.0, 1.5]).sum(), rtol=1e-6)
+    np.testing.assert_allclose(
+        icq_target_weights(q_next, torch.ones(1, 3), 2.0)[0],
+        3 * np.exp([0.5, 1.0, 1.5]) / np.exp([0.5, 1.0, 1.5]).sum(),
+        rtol=1e-6,
+    )
     assert icq_target_weights(q_next, torch.zeros(1, 3), 1.0).tolist() == [[0.0, 0.0, 0.0]]
     # policy: B * softmax_B((Q - V) / beta)
     adv = np.array([0.0, 1.0, -1.0, 2.0])
@@ -191,8 +208,10 @@ def test_two_seeds_batched_equal_each_seed_alone(method, data):
         n = v.shape[0] // 2  # leading member axis: seed 3's members, then seed 4's
         torch.testing.assert_close(v[:n], ref[0][name], rtol=0, atol=1e-12)
         torch.testing.assert_close(v[n:], ref[1][name], rtol=0, atol=1e-12)
-    assert not torch.equal(both.nets["bc" if method != "i_icq" else "pi"].layers[0].weight[0],
-                           both.nets["bc" if method != "i_icq" else "pi"].layers[0].weight[-1])
+    assert not torch.equal(
+        both.nets["bc" if method != "i_icq" else "pi"].layers[0].weight[0],
+        both.nets["bc" if method != "i_icq" else "pi"].layers[0].weight[-1],
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -240,7 +259,9 @@ def test_validate():
 def test_registry_build_and_policy(method, data):
     L = build_learner(LEARNER_NAME, data, {"method": method}, 7, "cpu")
     assert L.seeds == [7] and L.cfg.method == method
-    obs = np.tile(np.array([[1, 1], [4, 4], [6, 1]], np.float32)[None, :, None, :], (1, 1, 2, 1))  # [1, 3, 2, 2]
+    obs = np.tile(
+        np.array([[1, 1], [4, 4], [6, 1]], np.float32)[None, :, None, :], (1, 1, 2, 1)
+    )  # [1, 3, 2, 2]
     a = L.policy()(obs)
     assert a.shape == (1, 3, 2, 1) and a.dtype == np.float32 and set(np.unique(a)) <= {0.0, 1.0, 2.0}
     r = evaluate(L.policy(), "games/cliff_grid", 1, 1, [0], return_mode="mean")

@@ -34,10 +34,21 @@ def _beats(ev):
 
 
 GRID = [{"method": "a"}, {"method": "b"}]
-CLAIMS = [Claim(item="fig", id="a_beats_b", text="A beats B. Check: mean a > mean b", check=_beats,
-                reads=lambda ev: GRID),
-          Claim(item="fig", id="b_ran", text="B ran. Check: any record of b", check=lambda ev: (
-              bool(ev.runs.select(method="b")), f"{len(ev.runs.select(method='b'))} runs"))]
+CLAIMS = [
+    Claim(
+        item="fig",
+        id="a_beats_b",
+        text="A beats B. Check: mean a > mean b",
+        check=_beats,
+        reads=lambda ev: GRID,
+    ),
+    Claim(
+        item="fig",
+        id="b_ran",
+        text="B ran. Check: any record of b",
+        check=lambda ev: (bool(ev.runs.select(method="b")), f"{len(ev.runs.select(method='b'))} runs"),
+    ),
+]
 
 
 def test_a_claim_waits_for_the_cells_it_reads():
@@ -56,13 +67,20 @@ def test_verdicts_are_written_once_and_not_checked_writes_nothing(tmp_path, caps
         return write_claims(tmp_path, "smoke", "toy", "fig", outcomes, CLAIMS)
 
     assert write({"a_beats_b": (True, "x"), "b_ran": (None, "no runs yet")}) == ["a_beats_b"]
-    assert write({"a_beats_b": (True, "x"), "b_ran": (None, "no runs yet")}) == []  # unchanged: nothing appended
+    assert (
+        write({"a_beats_b": (True, "x"), "b_ran": (None, "no runs yet")}) == []
+    )  # unchanged: nothing appended
     assert write({"a_beats_b": (UNDECIDED, "both 0"), "b_ran": (False, "y")}) == ["a_beats_b", "b_ran"]
     newest = item_file(tmp_path, "smoke", "toy", "fig").newest_verdicts
-    assert {c: (v.holds, v.said) for c, v in newest.items()} == {"a_beats_b": (None, "undecided"),
-                                                                "b_ran": (False, "does not hold")}
+    assert {c: (v.holds, v.said) for c, v in newest.items()} == {
+        "a_beats_b": (None, "undecided"),
+        "b_ran": (False, "does not hold"),
+    }
     out = capsys.readouterr().out
-    assert "[toy/fig] claim b_ran: not checked — no runs yet" in out and "claim a_beats_b: undecided — both 0" in out
+    assert (
+        "[toy/fig] claim b_ran: not checked — no runs yet" in out
+        and "claim a_beats_b: undecided — both 0" in out
+    )
     with pytest.raises(ValueError, match=r"verdicts for \['a_beats_b'\], the listed claims are"):
         write({"a_beats_b": (True, "x")})
 
@@ -98,10 +116,14 @@ def test_on_every_judges_each_group_and_stops_at_one_that_cannot_be_decided():
 @pytest.mark.parametrize("paper", PAPERS)
 def test_a_papers_claims_have_rules_and_load_without_the_learners(paper):
     """The report loads every paper's claims.py: it must not pull in torch (the learners) to read a claim's words."""
-    code = (f"import sys; import papers.{paper}.claims as k; "
-            "assert all(callable(c.check) for c in k.CLAIMS); assert 'torch' not in sys.modules, 'torch'; "
-            "print(len(k.CLAIMS))")
-    p = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    code = (
+        f"import sys; import papers.{paper}.claims as k; "
+        "assert all(callable(c.check) for c in k.CLAIMS); assert 'torch' not in sys.modules, 'torch'; "
+        "print(len(k.CLAIMS))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     pub = load_published(paper)
     assert pub.error is None and len(pub.CLAIMS) == int(p.stdout) > 0

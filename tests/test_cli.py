@@ -7,14 +7,40 @@ import os
 
 import pytest
 
-PAPER_SCRIPTS = [f"papers.omar.{s}" for s in ("table1", "table2", "table3", "table4", "table5", "table6",
-                                               "figure1", "figure2", "figure3", "figure4", "diagnose_table5",
-                                               "diagnose_minibatches")]
+PAPER_SCRIPTS = [
+    f"papers.omar.{s}"
+    for s in (
+        "table1",
+        "table2",
+        "table3",
+        "table4",
+        "table5",
+        "table6",
+        "figure1",
+        "figure2",
+        "figure3",
+        "figure4",
+        "diagnose_table5",
+        "diagnose_minibatches",
+    )
+]
 PAPER_SCRIPTS += [f"papers.cast_bcq.{s}" for s in ("figure1", "table1", "figure5")]
-PAPER_SCRIPTS += [f"papers.otc.{s}" for s in ("table1", "table2", "figure3", "figure4", "figure5", "figure6", "figure7", "figure8")]
-OTHER = ["papers.omar.datasets", "papers.omar.prey", "common.reporting.report", "common.bench", "common.datasets.info",
-         "common.datasets.mujoco.cli", "papers.cast_bcq.datasets", "papers.otc.datasets", "papers.moma_ppo.wm_probe",
-         "papers.moma_ppo.rollout_profile"]
+PAPER_SCRIPTS += [
+    f"papers.otc.{s}"
+    for s in ("table1", "table2", "figure3", "figure4", "figure5", "figure6", "figure7", "figure8")
+]
+OTHER = [
+    "papers.omar.datasets",
+    "papers.omar.prey",
+    "common.reporting.report",
+    "common.bench",
+    "common.datasets.info",
+    "common.datasets.mujoco.cli",
+    "papers.cast_bcq.datasets",
+    "papers.otc.datasets",
+    "papers.moma_ppo.wm_probe",
+    "papers.moma_ppo.rollout_profile",
+]
 
 # (argv, text expected in the error) for every paper script: the shared parser of common.running.experiment
 PAPER_BAD = [
@@ -29,7 +55,10 @@ PAPER_BAD = [
     (["--launcher", "slurm"], "invalid choice: 'slurm'"),
     (["--launcher", "ray", "--address", "nohost"], "--address 'nohost' is not a Ray address"),
     (["--launcher", "ray", "--address", "head:70000"], "--address 'head:70000' is not a Ray address"),
-    (["--launcher", "ray", "--address", "ray://head:10001"], "Ray Client addresses (ray://) are not supported"),
+    (
+        ["--launcher", "ray", "--address", "ray://head:10001"],
+        "Ray Client addresses (ray://) are not supported",
+    ),
     (["--launcher", "ray", "--address"], "expected one argument"),
     (["--address", "head:6379"], "--address 'head:6379' is for --launcher ray"),
     (["--launcher", "ray", "--device", "cuda:1"], "Ray assigns each task its GPU"),
@@ -37,29 +66,51 @@ PAPER_BAD = [
     (["--no-such-option"], "unrecognized arguments"),
 ]
 OTHER_BAD = {
-    "papers.omar.datasets": [(["--profile"], "expected one argument"), (["--report", "--env", "omar/nope"],
-                             "invalid choice"), (["--report", "--env-options", "{bad"], "not valid JSON"),
-                             (["--report", "--threads", "0"], "threads 0 must be a positive integer"), ([], "nothing to do")],
-    "papers.omar.prey": [(["--env", "omar/tag", "--steps", "0"], "--steps 0"), (["--env"], "expected one argument"),
-                         (["--env", "omar/tag", "--steps", "5", "--version", "2"], "--version '2'")],
-    "common.reporting.report": [(["--profile", "medium"], "invalid choice"), (["--results"], "expected one argument"),
-                      (["--reference", "--results", "x"], "not allowed with argument")],
+    "papers.omar.datasets": [
+        (["--profile"], "expected one argument"),
+        (["--report", "--env", "omar/nope"], "invalid choice"),
+        (["--report", "--env-options", "{bad"], "not valid JSON"),
+        (["--report", "--threads", "0"], "threads 0 must be a positive integer"),
+        ([], "nothing to do"),
+    ],
+    "papers.omar.prey": [
+        (["--env", "omar/tag", "--steps", "0"], "--steps 0"),
+        (["--env"], "expected one argument"),
+        (["--env", "omar/tag", "--steps", "5", "--version", "2"], "--version '2'"),
+    ],
+    "common.reporting.report": [
+        (["--profile", "medium"], "invalid choice"),
+        (["--results"], "expected one argument"),
+        (["--reference", "--results", "x"], "not allowed with argument"),
+    ],
     "common.bench": [(["--reps", "0"], "--reps 0"), (["--device", "tpu"], "unknown device 'tpu'")],
     "common.datasets.info": [([], "required"), (["info"], "required")],
-    "papers.otc.datasets": [([], "required"), (["--env", "otc/nope", "--size", "5"], "invalid choice"),
-                            (["--env", "otc/navigation", "--size", "0"], "--size 0"),
-                            (["--env", "otc/navigation", "--size", "5", "--option", "n_agents"], "write key=value")],
-    "common.datasets.mujoco.cli": [([], "nothing to do"), (["--task", "hopper"], "give --task and --kind together"),
-                               (["--all", "--profile", "huge"], "invalid choice: 'huge'"),
-                               (["--all", "--device", "tpu"], "unknown device 'tpu'"),
-                               (["--sac-only"], "--sac-only needs --task")],
-    "papers.moma_ppo.wm_probe": [(["--world-model", '{"hiden": 1024}'],
-                                  "--world-model: unknown WorldModelConfig field(s) ['hiden']; allowed: "),
-                                 (["--world-model", "1024"], "--world-model must be a JSON object, got '1024'"),
-                                 (["--world-model", "{hidden: 1}"], "--world-model must be a JSON object"),
-                                 (["--device", "tpu"], "--device: unknown device 'tpu'")],
-    "papers.cast_bcq.datasets": [([], "the following arguments are required: --grid"),
-                                 (["--grid", "--start", "corner"], "invalid choice: 'corner'")],
+    "papers.otc.datasets": [
+        ([], "required"),
+        (["--env", "otc/nope", "--size", "5"], "invalid choice"),
+        (["--env", "otc/navigation", "--size", "0"], "--size 0"),
+        (["--env", "otc/navigation", "--size", "5", "--option", "n_agents"], "write key=value"),
+    ],
+    "common.datasets.mujoco.cli": [
+        ([], "nothing to do"),
+        (["--task", "hopper"], "give --task and --kind together"),
+        (["--all", "--profile", "huge"], "invalid choice: 'huge'"),
+        (["--all", "--device", "tpu"], "unknown device 'tpu'"),
+        (["--sac-only"], "--sac-only needs --task"),
+    ],
+    "papers.moma_ppo.wm_probe": [
+        (
+            ["--world-model", '{"hiden": 1024}'],
+            "--world-model: unknown WorldModelConfig field(s) ['hiden']; allowed: ",
+        ),
+        (["--world-model", "1024"], "--world-model must be a JSON object, got '1024'"),
+        (["--world-model", "{hidden: 1}"], "--world-model must be a JSON object"),
+        (["--device", "tpu"], "--device: unknown device 'tpu'"),
+    ],
+    "papers.cast_bcq.datasets": [
+        ([], "the following arguments are required: --grid"),
+        (["--grid", "--start", "corner"], "invalid choice: 'corner'"),
+    ],
 }
 
 
@@ -87,7 +138,9 @@ def test_paper_scripts_reject_bad_values(module, argv, message, capsys, tmp_path
     assert not os.listdir(tmp_path)  # nothing written: no results root, no dataset
 
 
-@pytest.mark.parametrize("module, argv, message", [(m, a, t) for m, cases in OTHER_BAD.items() for a, t in cases])
+@pytest.mark.parametrize(
+    "module, argv, message", [(m, a, t) for m, cases in OTHER_BAD.items() for a, t in cases]
+)
 def test_other_entry_points_reject_bad_values(module, argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("OFFMARL_RESULTS", str(tmp_path / "runs"))
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))

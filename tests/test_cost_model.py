@@ -27,8 +27,16 @@ DS = {"env": "omar/spread", "env_options": {"n_agents": 3}, "kind": "medium", "s
 
 
 def cfg(updates=500, eval_every=25, eval_episodes=10, hidden=64, batch=1024, **more):
-    return {"dataset": DS, "method": "omar", "itd3": {"hidden": hidden, "batch_size": batch}, "updates": updates,
-            "eval_every": eval_every, "eval_episodes": eval_episodes, "ckpt_every": 50, **more}
+    return {
+        "dataset": DS,
+        "method": "omar",
+        "itd3": {"hidden": hidden, "batch_size": batch},
+        "updates": updates,
+        "eval_every": eval_every,
+        "eval_episodes": eval_episodes,
+        "ckpt_every": 50,
+        **more,
+    }
 
 
 # ---- what a config counts ----------------------------------------------------------------------------------------
@@ -36,15 +44,22 @@ def test_counts_of_each_config_shape():
     assert counts(cfg()) == Counts(500, 20 * 10)
     assert counts(cfg(finetune={"updates": 300})) == Counts(800, 200)  # MOMA-PPO's fine-tuned MA-IQL
     assert counts({"iterations": 300, "eval_every": 60, "eval_episodes": 100}) == Counts(300, 500)
-    otc = {"offline_updates": 1000, "cvae_offline_updates": 200, "deployments": 4, "tune_updates": 50,
-           "eval_episodes": 5}
+    otc = {
+        "offline_updates": 1000,
+        "cvae_offline_updates": 200,
+        "deployments": 4,
+        "tune_updates": 50,
+        "eval_episodes": 5,
+    }
     assert counts(otc) == Counts(1000 + 200 + 4 * 50, (4 + 1) * 5)
     assert counts({"quantity": "min"}) == Counts(1, 0)  # trains nothing: a constant per run
 
 
 def test_cost_key_leaves_out_counts_and_the_datasets_details():
     a = cfg()
-    b = cfg(updates=10_000, eval_every=500, eval_episodes=5) | {"dataset": {**DS, "kind": "expert", "sizes": {}}}
+    b = cfg(updates=10_000, eval_every=500, eval_episodes=5) | {
+        "dataset": {**DS, "kind": "expert", "sizes": {}}
+    }
     assert cost_key("omar", a) == cost_key("omar", b)  # same learner, sizes and env: one unit cost
     assert cost_key("omar", a) != cost_key("omar", cfg(hidden=128))
     assert cost_key("omar", a) != cost_key("omar", {**a, "dataset": {**DS, "env": "omar/tag"}})
@@ -52,11 +67,16 @@ def test_cost_key_leaves_out_counts_and_the_datasets_details():
 
 
 def test_size_factor():
-    assert size_factor(cfg(hidden=64, batch=1024)) == 1024 * 2 * 64 ** 2  # an integer width: two layers
-    assert size_factor({"bcq": {"hidden": [32, 16], "hidden_vae": [8], "batch_size": 4}}) == 4 * (32 ** 2 + 16 ** 2 + 8 ** 2)
-    assert size_factor({"bcq": {"hidden": [32, 16], "critic_hidden": 8, "batch_size": 4, "hidden_vae": []}}) == \
-        4 * (32 ** 2 + 16 ** 2 + 2 * 8 ** 2)  # every field naming a width
-    assert size_factor({"method": "x", "world": {"seed": 1}, "updates": 5}) is None  # no width anywhere: unsized
+    assert size_factor(cfg(hidden=64, batch=1024)) == 1024 * 2 * 64**2  # an integer width: two layers
+    assert size_factor({"bcq": {"hidden": [32, 16], "hidden_vae": [8], "batch_size": 4}}) == 4 * (
+        32**2 + 16**2 + 8**2
+    )
+    assert size_factor(
+        {"bcq": {"hidden": [32, 16], "critic_hidden": 8, "batch_size": 4, "hidden_vae": []}}
+    ) == 4 * (32**2 + 16**2 + 2 * 8**2)  # every field naming a width
+    assert (
+        size_factor({"method": "x", "world": {"seed": 1}, "updates": 5}) is None
+    )  # no width anywhere: unsized
 
 
 def test_size_factor_takes_left_out_widths_and_batch_from_the_learners_defaults():
@@ -64,16 +84,19 @@ def test_size_factor_takes_left_out_widths_and_batch_from_the_learners_defaults(
     from common.algos.awac_config import AWACConfig
     from common.algos.bcq_config import BCQConfig
 
-    assert section_defaults("awac") == {"hidden": list(AWACConfig.hidden), "batch_size": AWACConfig.batch_size}
+    assert section_defaults("awac") == {
+        "hidden": list(AWACConfig.hidden),
+        "batch_size": AWACConfig.batch_size,
+    }
     awac = sum(w * w for w in AWACConfig.hidden)
     assert size_factor({"awac": {"batch_size": 128}}) == 128 * awac
     assert size_factor({"awac": {}}) == AWACConfig.batch_size * awac
     vae, q = sum(w * w for w in BCQConfig.hidden_vae), sum(w * w for w in BCQConfig.hidden)
     assert size_factor({"mabcq": {"hidden": [8]}}) == BCQConfig.batch_size * (64 + vae)  # a named width wins
     assert vae > 0 and q > 0 and section_defaults("no_such_learner") == {}
-    assert section_defaults("cast_smax") == {}  # a paper's learner: not looked up (the sizes stay import-free)
-
-
+    assert (
+        section_defaults("cast_smax") == {}
+    )  # a paper's learner: not looked up (the sizes stay import-free)
 
 
 # ---- the fits ----------------------------------------------------------------------------------------------------
@@ -81,8 +104,10 @@ def test_fit_env_recovers_set_up_step_and_episode_costs():
     c, e, ua, ub = 2.0, 0.1, 0.01, 0.05
     a1, a2, a3, b1 = Counts(100, 10), Counts(1000, 50), Counts(500, 100), Counts(400, 40)
     t = {k: c + (ub if k == b1 else ua) * k.updates + e * k.episodes for k in (a1, a2, a3, b1)}
-    by_key = {"A": [(a1, t[a1]), (a1, t[a1]), (a1, 100 * t[a1]), (a2, t[a2]), (a3, t[a3])],  # one built the data
-              "B": [(b1, t[b1])]}
+    by_key = {
+        "A": [(a1, t[a1]), (a1, t[a1]), (a1, 100 * t[a1]), (a2, t[a2]), (a3, t[a3])],  # one built the data
+        "B": [(b1, t[b1])],
+    }
     units, run, ep = fit_env(by_key)
     assert run == pytest.approx(c) and ep == pytest.approx(e)
     assert units["A"].per_update == pytest.approx(ua) and units["B"].per_update == pytest.approx(ub)
@@ -103,45 +128,63 @@ def test_fit_env_caps_the_shared_costs_at_half_a_keys_shortest_run():
 
 
 def test_fit_power_and_the_pooled_slope():
-    law = [(x, 0.5 * x ** 0.25) for x in (1e3, 1e5, 1e7)]
+    law = [(x, 0.5 * x**0.25) for x in (1e3, 1e5, 1e7)]
     assert fit_power(law) == pytest.approx((0.5, 0.25))  # its own slope
     assert fit_power([(1e4, 2.0)], beta=0.5) == pytest.approx((0.02, 0.5))  # one size: the given slope
     assert fit_power([(1e4, 2.0)]) == pytest.approx((2e-4, 1.0))  # no slope: proportional to size
-    assert fit_power([(10.0, 1.0), (1000.0, 0.1)]) == pytest.approx((0.1 ** 0.5, 0.0))  # slopes clamp to [0, 1]
+    assert fit_power([(10.0, 1.0), (1000.0, 0.1)]) == pytest.approx((0.1**0.5, 0.0))  # slopes clamp to [0, 1]
     assert fit_power([(10.0, 0.0)], beta=0.3) == (0.0, 0.3)  # a zero cost carries no log
     with pytest.raises(ValueError, match="at least one"):
         fit_power([])
     # two families at different levels, one slope: the within-family regression ignores the levels
-    a, b = [(x, 1.0 * x ** 0.3) for x in (1e2, 1e4)], [(x, 9.0 * x ** 0.3) for x in (1e3, 1e6)]
+    a, b = [(x, 1.0 * x**0.3) for x in (1e2, 1e4)], [(x, 9.0 * x**0.3) for x in (1e3, 1e6)]
     assert pooled_slope([a, b, [(5.0, 1.0)]]) == pytest.approx(0.3)  # a one-size family adds nothing
     assert pooled_slope([[(5.0, 1.0)]]) is None
-    model = CostModel.fit([("omar", cfg(hidden=h, updates=100), 100 * 0.01 * (1024 * 2 * h * h) ** 0.3, 1)
-                           for h in (32, 64)])
+    model = CostModel.fit(
+        [("omar", cfg(hidden=h, updates=100), 100 * 0.01 * (1024 * 2 * h * h) ** 0.3, 1) for h in (32, 64)]
+    )
     assert model.per_size["omar/omar/omar/spread"] == pytest.approx((0.01, 0.3))
-    assert model.run_seconds("omar", cfg(hidden=256, updates=100))[0] == \
-        pytest.approx(100 * 0.01 * (1024 * 2 * 256 ** 2) ** 0.3)
+    assert model.run_seconds("omar", cfg(hidden=256, updates=100))[0] == pytest.approx(
+        100 * 0.01 * (1024 * 2 * 256**2) ** 0.3
+    )
 
 
 def test_group_sizes_and_grouped_keys():
     """Runs trained as one job share its time (same ``started`` and ``wall_time_s``): keys of their own."""
-    recs = [{"started": "t0", "wall_time_s": 30.0}, {"started": "t0", "wall_time_s": 30.0},
-            {"started": "t1", "wall_time_s": 30.0}, {"started": "t2", "wall_time_s": 0.2},
-            {"started": "t2", "wall_time_s": 0.2}]
+    recs = [
+        {"started": "t0", "wall_time_s": 30.0},
+        {"started": "t0", "wall_time_s": 30.0},
+        {"started": "t1", "wall_time_s": 30.0},
+        {"started": "t2", "wall_time_s": 0.2},
+        {"started": "t2", "wall_time_s": 0.2},
+    ]
     assert group_sizes(recs) == [2, 2, 1, 1, 1]  # under a second: equal clock readings, not a group
     model = CostModel.fit([("omar", cfg(), 10.0, 2), ("omar", cfg(), 10.0, 2)])
     assert model.run_seconds("omar", cfg(), members=2) == (pytest.approx(10.0), "fit")
-    assert model.run_seconds("omar", cfg()) == (pytest.approx(10.0), "grouped")  # a run alone: an underestimate
+    assert model.run_seconds("omar", cfg()) == (
+        pytest.approx(10.0),
+        "grouped",
+    )  # a run alone: an underestimate
     assert model.per_size == {}  # grouped shares stay out of the families' size fits
 
 
 # ---- predictions ---------------------------------------------------------------------------------------------------
 def test_run_seconds_bases_and_item_sums():
     fitted = cfg()
-    model = CostModel({cost_key("omar", fitted): UnitCost(1.0, 0.02, 0.5, 3)},
-                      {"omar/omar/omar/spread": (0.001, 0.3)}, {"omar/omar/omar/spread": 0.03}, {}, {}, start_s=2.0)
+    model = CostModel(
+        {cost_key("omar", fitted): UnitCost(1.0, 0.02, 0.5, 3)},
+        {"omar/omar/omar/spread": (0.001, 0.3)},
+        {"omar/omar/omar/spread": 0.03},
+        {},
+        {},
+        start_s=2.0,
+    )
     assert model.run_seconds("omar", fitted) == (pytest.approx(1.0 + 0.02 * 500 + 0.5 * 200), "fit")
     wider = cfg(hidden=128)
-    assert model.run_seconds("omar", wider) == (pytest.approx(0.001 * size_factor(wider) ** 0.3 * 500), "scaled")
+    assert model.run_seconds("omar", wider) == (
+        pytest.approx(0.001 * size_factor(wider) ** 0.3 * 500),
+        "scaled",
+    )
     unsized = {**fitted, "itd3": None, "learner_x": {"batch_size": 1024}}  # no width named nor known
     assert model.run_seconds("omar", unsized) == (pytest.approx(0.03 * 500), "unsized")
     assert model.run_seconds("omar", {**fitted, "method": "bc"}) == (None, "none")
@@ -155,14 +198,25 @@ def test_run_seconds_bases_and_item_sums():
 
 def test_predict_plans_todo_whole_grid_and_copied_runs():
     model = load()[0]
-    plan = ItemPlan("omar", "table1", cells=1, grid=1, seeds=[0, 1], runs=2, done=1, configs=[cfg()],
-                    todo_runs=[(cfg(), 1)])
+    plan = ItemPlan(
+        "omar",
+        "table1",
+        cells=1,
+        grid=1,
+        seeds=[0, 1],
+        runs=2,
+        done=1,
+        configs=[cfg()],
+        todo_runs=[(cfg(), 1)],
+    )
     whole, todo = predict_plan(plan, todo=False), predict_plan(plan)
     assert whole is not None and todo is not None and whole.core_s == pytest.approx(2 * todo.core_s)
     assert todo.core_s == pytest.approx(predict_item(model, "omar", [cfg()], 1).core_s)
     assert predict_plan(ItemPlan("omar", "table1", needs="the SMAX maps")) is None  # no grid: nothing to say
     blocked = predict_plan(ItemPlan("omar", "table1", needs="the SMAX maps", seeds=[0, 1], configs=[cfg()]))
-    assert blocked is not None and blocked.core_s == pytest.approx(whole.core_s)  # its whole grid, once it can
+    assert blocked is not None and blocked.core_s == pytest.approx(
+        whole.core_s
+    )  # its whole grid, once it can
     # a later item's run with an earlier item's config and seed is copied (reuse_from), another seed is trained
     later = ItemPlan("omar", "figure1", seeds=[1, 2], configs=[cfg()], todo_runs=[(cfg(), 1), (cfg(), 2)])
     first, second = predict_plans([plan, later])
@@ -179,8 +233,9 @@ def measured():
     return model, {inv.name: inv for inv in invs}
 
 
-@pytest.mark.parametrize("name", ["smoke/omar/table2", "smoke/cast_bcq/table1", "quick/moma_ppo/table3",
-                                  "quick/otc/figure7"])
+@pytest.mark.parametrize(
+    "name", ["smoke/omar/table2", "smoke/cast_bcq/table1", "quick/moma_ppo/table3", "quick/otc/figure7"]
+)
 def test_measured_items_within_30_percent(measured, name):
     """The wall time of a measured invocation that ran one process, and its core time (Σ of its runs' times),
     against the model's predictions for its runs (their configs as recorded)."""

@@ -50,10 +50,20 @@ def make_ds(kind="medium", with_state=True, **kw):
     act[:, 1, 0] = 0.5
     state = np.arange(T * 4, dtype=np.float32).reshape(T, 4) if with_state else None
     return Dataset.from_arrays(
-        "omar/spread", kind, _obs(T), act, REWARDS, _obs(T, 1000.0),
-        terminals=[0, 0, 0, 0, 1], timeouts=[0, 0, 1, 0, 0],
-        state=state, next_state=None if state is None else state + 1,
-        obs_dims=OBS_DIMS, act_dims=ACT_DIMS, protocol="hand-built", **kw,
+        "omar/spread",
+        kind,
+        _obs(T),
+        act,
+        REWARDS,
+        _obs(T, 1000.0),
+        terminals=[0, 0, 0, 0, 1],
+        timeouts=[0, 0, 1, 0, 0],
+        state=state,
+        next_state=None if state is None else state + 1,
+        obs_dims=OBS_DIMS,
+        act_dims=ACT_DIMS,
+        protocol="hand-built",
+        **kw,
     )
 
 
@@ -111,8 +121,10 @@ def test_default_root_is_the_user_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert datacard.data_root() == tmp_path / "home" / ".cache" / "offmarl-repro"
     assert not datacard.data_root().is_relative_to(Path(ROOT))
-    assert datacard.dataset_path("omar/spread/medium-v1") == \
-        tmp_path / "home" / ".cache" / "offmarl-repro" / "omar" / "spread" / "medium-v1"
+    assert (
+        datacard.dataset_path("omar/spread/medium-v1")
+        == tmp_path / "home" / ".cache" / "offmarl-repro" / "omar" / "spread" / "medium-v1"
+    )
     monkeypatch.setenv("OFFMARL_DATA", "~/offmarl-data")
     assert datacard.data_root() == tmp_path / "home" / "offmarl-data"
     monkeypatch.setenv("OFFMARL_DATA", "rel")  # an explicit relative root is made absolute once, here
@@ -131,8 +143,13 @@ def test_checkpoints_live_in_the_cache(tmp_path, monkeypatch):
     from common.running.roots import REFERENCE_ROOT, checkpoints_root
 
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "cache"))
-    assert checkpoints_root(REFERENCE_ROOT, "full") == tmp_path / "cache" / "checkpoints" / "reference" / "full"
-    a, b = checkpoints_root(tmp_path / "a" / "runs", "quick"), checkpoints_root(tmp_path / "b" / "runs", "quick")
+    assert (
+        checkpoints_root(REFERENCE_ROOT, "full") == tmp_path / "cache" / "checkpoints" / "reference" / "full"
+    )
+    a, b = (
+        checkpoints_root(tmp_path / "a" / "runs", "quick"),
+        checkpoints_root(tmp_path / "b" / "runs", "quick"),
+    )
     assert a != b and a.parent.parent == tmp_path / "cache" / "checkpoints" and a.name == "quick"
     assert a.parent.name.startswith("runs-")
 
@@ -152,8 +169,9 @@ def test_checksum_mismatch(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DatasetError, match="missing.*nope.json") as e:
         Dataset.load(tmp_path / "nope")
-    assert str(e.value).endswith("to regenerate it, re-run the script that needs it (paper scripts generate "
-                                 "missing datasets)")  # no file to delete, no card to read
+    assert str(e.value).endswith(
+        "to regenerate it, re-run the script that needs it (paper scripts generate missing datasets)"
+    )  # no file to delete, no card to read
     base = make_ds().save(tmp_path / "ds")
     os.unlink(str(base) + ".npz")
     with pytest.raises(DatasetError, match=r"missing.*ds\.npz") as e:
@@ -182,7 +200,11 @@ def test_error_says_how_to_regenerate(tmp_path):
     with pytest.raises(DatasetError) as e:
         Dataset.load(base)
     msg = str(e.value)
-    assert f"{npz}: checksum mismatch" in msg and f"card {js} says {good}" in msg and datacard.sha256_file(npz) in msg
+    assert (
+        f"{npz}: checksum mismatch" in msg
+        and f"card {js} says {good}" in msg
+        and datacard.sha256_file(npz) in msg
+    )
     rm = f"rm {shlex.quote(npz)} {shlex.quote(js)}"
     assert msg.endswith(f"to regenerate it, delete its files ({rm}), then run: {REGEN}")
     rm = msg.split("(rm ")[1].split("), then")[0]
@@ -192,9 +214,11 @@ def test_error_says_how_to_regenerate(tmp_path):
     _corrupt(f"{base}.npz")
     with pytest.raises(DatasetError, match="checksum mismatch") as e:
         Dataset.load(base)
-    assert str(e.value).endswith(f"to regenerate it, delete its files (rm {base}.npz {base}.json), then re-run the "
-                                 "script that needs it (paper scripts generate missing datasets; its card "
-                                 "records no regenerate_command)")
+    assert str(e.value).endswith(
+        f"to regenerate it, delete its files (rm {base}.npz {base}.json), then re-run the "
+        "script that needs it (paper scripts generate missing datasets; its card "
+        "records no regenerate_command)"
+    )
     _rewrite(base, card_edit=lambda c: c.update(format_version=99, regenerate_command=REGEN))
     with pytest.raises(DatasetError, match=f"format_version 99.*then run: {REGEN}$"):
         Dataset.read_card(base)
@@ -215,9 +239,14 @@ def test_load_or_generate_records_the_command(tmp_path, monkeypatch):
     monkeypatch.setattr(collect, "generate_protocol", fake_protocol)
     out = collect.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
     base = tmp_path / "omar" / "spread" / "random-v1"
-    assert out["random"].card["regenerate_command"] == REGEN and Dataset.read_card(base)["regenerate_command"] == REGEN
+    assert (
+        out["random"].card["regenerate_command"] == REGEN
+        and Dataset.read_card(base)["regenerate_command"] == REGEN
+    )
     _corrupt(f"{base}.npz")
-    with pytest.raises(DatasetError, match=f"checksum mismatch.*rm {base}.npz {base}.json\\), then run: {REGEN}$"):
+    with pytest.raises(
+        DatasetError, match=f"checksum mismatch.*rm {base}.npz {base}.json\\), then run: {REGEN}$"
+    ):
         collect.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
     os.unlink(f"{base}.npz")
     os.unlink(f"{base}.json")
@@ -264,7 +293,9 @@ def test_card_array_disagreement(tmp_path):
 
 def test_unknown_version_and_generator(tmp_path):
     base = make_ds(generator={"name": "collect", "version": 2}).save(tmp_path / "ds")
-    with pytest.raises(DatasetError, match=r"unknown generator 'collect' version 2; supported: collect \[1\]"):
+    with pytest.raises(
+        DatasetError, match=r"unknown generator 'collect' version 2; supported: collect \[1\]"
+    ):
         Dataset.load(base, generators={"collect": [1]})
     assert Dataset.load(base, generators={"collect": [1, 2]}).size == 5
     _rewrite(base, card_edit=lambda c: c.update(format_version=99))
@@ -326,16 +357,31 @@ def test_from_arrays_rejects_bad_input():
     ds = make_ds()
     a = {k: ds.arrays[k] for k in ("obs", "actions", "rewards", "next_obs")}
     with pytest.raises(ValueError, match="last transition must end an episode"):
-        Dataset.from_arrays("e", "medium", **a, terminals=[0] * 5, timeouts=[0] * 5,
-                            obs_dims=OBS_DIMS, act_dims=ACT_DIMS)
+        Dataset.from_arrays(
+            "e", "medium", **a, terminals=[0] * 5, timeouts=[0] * 5, obs_dims=OBS_DIMS, act_dims=ACT_DIMS
+        )
     bad = ds.obs.copy()
     bad[0, 1, 2] = 1.0
     with pytest.raises(ValueError, match="non-zero entries in padded columns"):
-        Dataset.from_arrays("e", "medium", **{**a, "obs": bad}, terminals=[0, 0, 0, 0, 1], timeouts=[0] * 5,
-                            obs_dims=OBS_DIMS, act_dims=ACT_DIMS)
+        Dataset.from_arrays(
+            "e",
+            "medium",
+            **{**a, "obs": bad},
+            terminals=[0, 0, 0, 0, 1],
+            timeouts=[0] * 5,
+            obs_dims=OBS_DIMS,
+            act_dims=ACT_DIMS,
+        )
     with pytest.raises(ValueError, match="actions has 4 steps"):
-        Dataset.from_arrays("e", "medium", **{**a, "actions": ds.actions[:4]}, terminals=[0, 0, 0, 0, 1],
-                            timeouts=[0] * 5, obs_dims=OBS_DIMS, act_dims=ACT_DIMS)
+        Dataset.from_arrays(
+            "e",
+            "medium",
+            **{**a, "actions": ds.actions[:4]},
+            terminals=[0, 0, 0, 0, 1],
+            timeouts=[0] * 5,
+            obs_dims=OBS_DIMS,
+            act_dims=ACT_DIMS,
+        )
 
 
 def test_from_episodes_builder_and_concat():
@@ -366,8 +412,15 @@ def test_from_episodes_builder_and_concat():
 def test_spec_supplies_dims_and_refs():
     from envs.base import EnvSpec
 
-    spec = EnvSpec("toy", ("a", "b"), OBS_DIMS, ACT_DIMS, state_dim=4, episode_length=3,
-                   ref_scores={"random": 0.0, "expert": 8.0})
+    spec = EnvSpec(
+        "toy",
+        ("a", "b"),
+        OBS_DIMS,
+        ACT_DIMS,
+        state_dim=4,
+        episode_length=3,
+        ref_scores={"random": 0.0, "expert": 8.0},
+    )
     ds = make_ds()
     a = {k: ds.arrays[k] for k in ("obs", "actions", "rewards", "next_obs", "terminals", "timeouts")}
     d2 = Dataset.from_arrays("toy", "random", **a, spec=spec)
@@ -440,9 +493,13 @@ def test_sample_without_replacement_is_uniform(backend):
 def test_gather_and_member_gather():
     ds = make_ds()
     t = ds.to_torch()
-    idx = ds.sample_indices(torch.Generator().manual_seed(0), 6, 4)  # [M=6, B=4], members = 3 seeds x 2 agents
+    idx = ds.sample_indices(
+        torch.Generator().manual_seed(0), 6, 4
+    )  # [M=6, B=4], members = 3 seeds x 2 agents
     g = sampling.gather(t, idx)
-    assert g["obs"].shape == (6, 4, 2, 3) and g["rewards"].shape == (6, 4, 2) and g["terminals"].shape == (6, 4)
+    assert (
+        g["obs"].shape == (6, 4, 2, 3) and g["rewards"].shape == (6, 4, 2) and g["terminals"].shape == (6, 4)
+    )
     agents = sampling.member_agents(3, 2)
     assert agents.tolist() == [0, 1, 0, 1, 0, 1]
     gm = sampling.gather_members(t, idx, agents)
@@ -479,16 +536,31 @@ def test_normalize():
 def test_cli(tmp_path):
     base = make_ds(ref_scores={"random": 0.0, "expert": 8.0}).save(tmp_path / "ds")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
-    out = subprocess.run([sys.executable, "-m", "common.datasets.info", "info", str(base) + ".npz"],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "common.datasets.info", "info", str(base) + ".npz"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "id: omar/spread/medium-v1" in out.stdout and "size: 5" in out.stdout
     assert "mean 4  std 1  min 3  max 5" in out.stdout and "normalized mean 50.00" in out.stdout
     assert "checksum OK" in out.stdout
-    h = subprocess.run([sys.executable, "-m", "common.datasets.info", "--help"], cwd=ROOT, env=env,
-                       capture_output=True, text=True)
+    h = subprocess.run(
+        [sys.executable, "-m", "common.datasets.info", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert h.returncode == 0 and "info" in h.stdout
     open(str(base) + ".npz", "ab").write(b"x")
-    bad = subprocess.run([sys.executable, "-m", "common.datasets.info", "info", str(base)], cwd=ROOT, env=env,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "common.datasets.info", "info", str(base)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and "checksum mismatch" in bad.stderr

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-spec = importlib.util.spec_from_file_location("device_pack", Path(__file__).resolve().parents[1] / "scripts" / "device_pack.py")
+spec = importlib.util.spec_from_file_location(
+    "device_pack", Path(__file__).resolve().parents[1] / "scripts" / "device_pack.py"
+)
 device_pack = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(device_pack)
 
@@ -25,8 +27,9 @@ def _dataset(root: Path, compressed: bool = False) -> Path:
     nxt[ends] = g.normal(size=(int(ends.sum()), 2, 5))  # an episode's last next_obs is not the next row's obs
     path = root / "data" / "toy" / "d-v1.npz"
     path.parent.mkdir(parents=True)
-    (np.savez_compressed if compressed else np.savez)(path, obs=obs, next_obs=nxt, actions=g.normal(size=(T, 2, 3)),
-                                                      timeouts=ends)
+    (np.savez_compressed if compressed else np.savez)(
+        path, obs=obs, next_obs=nxt, actions=g.normal(size=(T, 2, 3)), timeouts=ends
+    )
     path.with_name("d-v1.json").write_text(json.dumps({"name": "toy"}))
     return path
 

@@ -22,7 +22,10 @@ HC_CAST = [
     [4, 13, 3, 12, 2, 11, 7, 16, 6, 15, 5, 14, 0, 1, 8, 9, 10],
     [7, 16, 6, 15, 5, 14, 4, 13, 3, 12, 2, 11, 0, 1, 8, 9, 10],
 ]
-HC_OWN_PUBLIC = [[4, 13, 3, 12, 2, 11, 0, 1, 8, 9, 10], [7, 16, 6, 15, 5, 14, 0, 1, 8, 9, 10]]  # I-BCQ, ICQ-MA
+HC_OWN_PUBLIC = [
+    [4, 13, 3, 12, 2, 11, 0, 1, 8, 9, 10],
+    [7, 16, 6, 15, 5, 14, 0, 1, 8, 9, 10],
+]  # I-BCQ, ICQ-MA
 HC_NATIVE = [[4, 13, 3, 12, 2, 11, 5, 0, 1, 8, 9, 10], [7, 16, 6, 15, 5, 14, 2, 0, 1, 8, 9, 10]]
 ANT_TORSO = [0, 1, 2, 3, 4, 16, 17, 18, 13, 14, 15]
 EXPECTED_OBS = {
@@ -40,7 +43,11 @@ EXPECTED_OBS = {
         [3, 9, 2, 8, 4, 10, 0, 1, 5, 6, 7],
         [4, 10, 2, 8, 3, 9, 0, 1, 5, 6, 7],
     ],
-    ("mamujoco/hopper-3x1", "own_public"): [[2, 8, 0, 1, 5, 6, 7], [3, 9, 0, 1, 5, 6, 7], [4, 10, 0, 1, 5, 6, 7]],
+    ("mamujoco/hopper-3x1", "own_public"): [
+        [2, 8, 0, 1, 5, 6, 7],
+        [3, 9, 0, 1, 5, 6, 7],
+        [4, 10, 0, 1, 5, 6, 7],
+    ],
     ("mamujoco/hopper-3x1", "otc"): [list(range(11))] * 3,
     ("mamujoco/hopper-3x1", "mamujoco"): [
         [2, 8, 3, 0, 1, 5, 6, 7],
@@ -50,7 +57,12 @@ EXPECTED_OBS = {
     ("mamujoco/reacher-2x1", "leader-only"): [[0, 2, 6, 1, 3, 7, 4, 5], [0, 2, 6, 1, 3, 7]],
     ("mamujoco/reacher-2x1", "independent"): [[0, 2, 6, 4, 5], [1, 3, 7, 4, 5]],
     ("mamujoco/reacher-2x1", "full"): [list(range(10))] * 2,
-    ("mamujoco/ant-4x2", "partial"): [ANT_TORSO + [5, 19, 6, 20], [7, 21, 8, 22], [9, 23, 10, 24], [11, 25, 12, 26]],
+    ("mamujoco/ant-4x2", "partial"): [
+        ANT_TORSO + [5, 19, 6, 20],
+        [7, 21, 8, 22],
+        [9, 23, 10, 24],
+        [11, 25, 12, 26],
+    ],
     ("mamujoco/ant-4x2", "full"): [list(range(27))] * 4,
 }
 CASES = sorted(EXPECTED_OBS)
@@ -97,7 +109,9 @@ def test_spec_and_index_sets(name, mode):
     expected = EXPECTED_OBS[(name, mode)]
     assert [ix.tolist() for ix in env.obs_index] == expected
     assert [ix.tolist() for ix in env.act_index] == act_index
-    assert s.obs_dims == tuple(len(ix) for ix in expected) and s.act_dims == tuple(len(ix) for ix in act_index)
+    assert s.obs_dims == tuple(len(ix) for ix in expected) and s.act_dims == tuple(
+        len(ix) for ix in act_index
+    )
     assert s.agent_ids == tuple(f"agent_{i}" for i in range(len(act_index)))
     assert s.state_dim == state_dim and s.episode_length == length and s.shared_reward and not s.discrete
     assert (s.act_low, s.act_high) == (-1.0, 1.0) and s.options == {"obs_mode": mode}
@@ -111,7 +125,12 @@ def test_spec_and_index_sets(name, mode):
         assert labels == [["hip1", "ankle1"], ["hip2", "ankle2"], ["hip3", "ankle3"], ["hip4", "ankle4"]]
         model = env.raw.single_agent_env.unwrapped.model
         actuated = [[model.joint(int(model.actuator_trnid[j, 0])).name for j in ix] for ix in act_index]
-        assert actuated == [["hip_1", "ankle_1"], ["hip_2", "ankle_2"], ["hip_3", "ankle_3"], ["hip_4", "ankle_4"]]
+        assert actuated == [
+            ["hip_1", "ankle_1"],
+            ["hip_2", "ankle_2"],
+            ["hip_3", "ankle_3"],
+            ["hip_4", "ankle_4"],
+        ]
 
 
 def test_defaults_and_bad_obs_mode():
@@ -136,7 +155,10 @@ def test_random_episode(name, mode):
     never_ends_early = name in ("mamujoco/halfcheetah-2x3", "mamujoco/reacher-2x1")
     ep = check_spec_and_episode(env, expect_len=env.spec.episode_length if never_ends_early else None)
     assert np.all(ep["rewards"] == ep["rewards"][:, :1])  # one team reward
-    if name in ("mamujoco/hopper-3x1", "mamujoco/walker2d-2x3"):  # random actions fall over long before 1000 steps
+    if name in (
+        "mamujoco/hopper-3x1",
+        "mamujoco/walker2d-2x3",
+    ):  # random actions fall over long before 1000 steps
         assert ep["terminated"] and len(ep["rewards"]) < 1000
 
 
@@ -239,7 +261,9 @@ def test_inverse_map_reproduces_rollout(name, mode):
             s64 = env.raw.state()
             loc = env.raw.map_global_state_to_local_observations(s64)
             for i, a in enumerate(spec.agent_ids):
-                np.testing.assert_array_equal(env.split_obs(s64)[i, : spec.obs_dims[i]], loc[a].astype(np.float32))
+                np.testing.assert_array_equal(
+                    env.split_obs(s64)[i, : spec.obs_dims[i]], loc[a].astype(np.float32)
+                )
 
 
 def test_inverse_map_shapes_and_foreign_layouts():

@@ -66,16 +66,30 @@ def test_replay_equals_official_code(fixture, key):
         np.testing.assert_allclose(obs, obs_ref[ep, 0, :n, : env.spec.obs_dim], **TOL)
         for t in range(n_t):
             obs, r, term, trunc, info = env.step(acts[ep, t, :n])
-            np.testing.assert_allclose(obs, obs_ref[ep, t + 1, :n, : env.spec.obs_dim], **TOL,
-                                       err_msg=f"{key}: obs, episode {ep}, step {t}")
-            np.testing.assert_allclose(r, rew_ref[ep, t, :n], **TOL, err_msg=f"{key}: reward, episode {ep}, step {t}")
+            np.testing.assert_allclose(
+                obs,
+                obs_ref[ep, t + 1, :n, : env.spec.obs_dim],
+                **TOL,
+                err_msg=f"{key}: obs, episode {ep}, step {t}",
+            )
+            np.testing.assert_allclose(
+                r, rew_ref[ep, t, :n], **TOL, err_msg=f"{key}: reward, episode {ep}, step {t}"
+            )
             worst = max(worst, float(np.max(np.abs(r - rew_ref[ep, t, :n]))))
             if prey is not None:
-                np.testing.assert_allclose(info["prey_reward"], rew_ref[ep, t, n], **TOL,
-                                           err_msg=f"{key}: prey reward, episode {ep}, step {t}")
+                np.testing.assert_allclose(
+                    info["prey_reward"],
+                    rew_ref[ep, t, n],
+                    **TOL,
+                    err_msg=f"{key}: prey reward, episode {ep}, step {t}",
+                )
                 p_dim = meta["obs_dims"][n]
-                np.testing.assert_allclose(prey.seen[t], obs_ref[ep, t, n, :p_dim], **TOL,
-                                           err_msg=f"{key}: prey obs, episode {ep}, step {t}")
+                np.testing.assert_allclose(
+                    prey.seen[t],
+                    obs_ref[ep, t, n, :p_dim],
+                    **TOL,
+                    err_msg=f"{key}: prey obs, episode {ep}, step {t}",
+                )
             assert not term and trunc == (t == n_t - 1)
     # the episodes went somewhere: the fixture is not a trivial standstill
     assert np.abs(obs_ref[:, -1] - obs_ref[:, 0]).max() > 0.5

@@ -110,6 +110,7 @@ def test_omar_spread_reward_with_collision():
 
 def _spread_reward_per_pair(scenario, agent, world) -> float:
     """The spread reward as a per-pair loop (the form it was first written in, mpe2's is_collision)."""
+
     def dist(a, b):
         return float(np.sqrt(np.sum(np.square(a.state.p_pos - b.state.p_pos))))
 
@@ -141,8 +142,12 @@ def test_spread_reward_is_bitwise_the_per_pair_loop(name, opts):
                     e.state.p_pos = rng.uniform(-0.2, 0.2, w.dim_p)
                 crowded = [_spread_reward_per_pair(sc, a, w) for a in w.agents]
                 assert [sc.reward(a, w) for a in w.agents] == crowded  # float64, exactly
-                n_hit += any(np.linalg.norm(a.state.p_pos - b.state.p_pos) < a.size + b.size
-                             for a in w.agents for b in w.agents if a is not b)
+                n_hit += any(
+                    np.linalg.norm(a.state.p_pos - b.state.p_pos) < a.size + b.size
+                    for a in w.agents
+                    for b in w.agents
+                    if a is not b
+                )
             _, r, _, _, _ = env.step(rng.uniform(-1, 1, (len(w.agents), w.dim_p)))
             ref = [_spread_reward_per_pair(sc, a, w) for a in w.agents]
             assert [sc.reward(a, w) for a in w.agents] == ref  # float64, exactly
@@ -150,9 +155,13 @@ def test_spread_reward_is_bitwise_the_per_pair_loop(name, opts):
             n_checked += 1
             n_hit += any(
                 np.linalg.norm(a.state.p_pos - b.state.p_pos) < a.size + b.size
-                for a in w.agents for b in w.agents if a is not b)
-            n_cap += any(np.linalg.norm(a.state.p_pos - lm.state.p_pos) <= 0.1
-                         for a in w.agents for lm in w.landmarks)
+                for a in w.agents
+                for b in w.agents
+                if a is not b
+            )
+            n_cap += any(
+                np.linalg.norm(a.state.p_pos - lm.state.p_pos) <= 0.1 for a in w.agents for lm in w.landmarks
+            )
     assert n_checked == 150 and n_hit > 10 and n_cap > 10  # both branches were exercised
 
 
@@ -181,7 +190,9 @@ def test_omar_tag_rewards():
     _place(w.agents, [(0.0, 0.0), (0.95, 0.0), (-1.0, -1.2), (0.95, -1.2)])
     d = [np.sqrt(0.95**2 + 1.2**2), 1.2, 1.95]
     np.testing.assert_allclose(_rewards_here(env), [-0.1 * sum(d)] * 3, rtol=1e-12)
-    np.testing.assert_allclose(env.scenario.reward(w.agents[3], w), 0.1 * sum(d) - 0.5 - np.exp(0.4), rtol=1e-12)
+    np.testing.assert_allclose(
+        env.scenario.reward(w.agents[3], w), 0.1 * sum(d) - 0.5 - np.exp(0.4), rtol=1e-12
+    )
     # a step's rewards are those of the positions it ends in
     _, r, _, _, info = env.step(np.zeros((3, 2)))
     np.testing.assert_allclose(r, _rewards_here(env), rtol=1e-6)
@@ -201,7 +212,9 @@ def test_omar_world_rewards_and_obs():
     d = [0.1, 0.4, np.sqrt(1.1**2 + 0.9**2)]
     np.testing.assert_allclose(_rewards_here(env), [-0.1 * sum(d) + 5] * 3, rtol=1e-12)
     # OMAR's simple_world.py adds 0.05 x the nearest food's distance (the original MPE subtracts it)
-    np.testing.assert_allclose(env.scenario.reward(w.agents[3], w), 0.1 * sum(d) - 5 + 2 + 0.05 * 0.02, rtol=1e-12)
+    np.testing.assert_allclose(
+        env.scenario.reward(w.agents[3], w), 0.1 * sum(d) - 5 + 2 + 0.05 * 0.02, rtol=1e-12
+    )
     # predator 2's obs: vel, pos, 5 entities rel, 3 others rel, prey vel, in_forest (forest 0 yes, forest 1 no)
     o = obs[2]
     np.testing.assert_allclose(o[2:4], [-1.0, -0.9], atol=1e-6)
@@ -246,12 +259,16 @@ def test_otc_navigation_velocity_and_reward():
     _place(w.landmarks, [(0.5, 0.0), (1.0, 1.0), (-1.0, -1.0)])
     # the action is the displacement of this step; 0.5 is clipped to the bound 0.1
     _, r, _, _, _ = env.step(np.array([[0.1, 0.0], [0.0, 0.5], [-0.1, 0.05]]))
-    np.testing.assert_allclose([a.state.p_pos for a in w.agents], [[0.1, 0.0], [1.0, 0.1], [-0.1, 1.05]], atol=1e-12)
+    np.testing.assert_allclose(
+        [a.state.p_pos for a in w.agents], [[0.1, 0.0], [1.0, 0.1], [-0.1, 1.05]], atol=1e-12
+    )
     # landmark 0: 0.4 (agent 0); landmark 1: 0.9 (agent 1); landmark 2: sqrt(1.1^2 + 1) (agent 0)
     np.testing.assert_allclose(r, [-(0.4 + 0.9 + np.sqrt(2.21))] * 3, rtol=1e-6)
     # no damping, no inertia: zero action means no motion
     env.step(np.zeros((3, 2)))
-    np.testing.assert_allclose([a.state.p_pos for a in w.agents], [[0.1, 0.0], [1.0, 0.1], [-0.1, 1.05]], atol=1e-12)
+    np.testing.assert_allclose(
+        [a.state.p_pos for a in w.agents], [[0.1, 0.0], [1.0, 0.1], [-0.1, 1.05]], atol=1e-12
+    )
 
 
 def test_otc_predator_prey_reward_and_prey():
@@ -279,8 +296,12 @@ def test_flee_action():
         # inward components are kept at the edge
         np.testing.assert_allclose(flee_action(np.array([0.95, 0.0]), [[0.3, 0.4]], turn), [-0.6, -0.8])
     # at x = 0.95 the outward x component is reversed (OMAR, inertia) or dropped (OTC, velocity control)
-    np.testing.assert_allclose(flee_action(np.array([0.95, 0.0]), [[-0.3, 0.4], [2.0, 2.0]], True), [-0.6, -0.8])
-    np.testing.assert_allclose(flee_action(np.array([0.95, 0.0]), [[-0.3, 0.4], [2.0, 2.0]], False), [0.0, -0.8])
+    np.testing.assert_allclose(
+        flee_action(np.array([0.95, 0.0]), [[-0.3, 0.4], [2.0, 2.0]], True), [-0.6, -0.8]
+    )
+    np.testing.assert_allclose(
+        flee_action(np.array([0.95, 0.0]), [[-0.3, 0.4], [2.0, 2.0]], False), [0.0, -0.8]
+    )
     np.testing.assert_allclose(flee_action(np.array([-0.9, -0.9]), [[0.3, 0.4]], True), [0.6, 0.8])
 
 

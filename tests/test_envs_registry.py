@@ -6,14 +6,31 @@ import pytest
 import envs
 
 EXPECTED = {
-    "omar/spread", "omar/tag", "omar/world", "omar/spread1d",
-    "mpe/simple_spread", "mpe/simple_tag", "mpe/simple_world_comm",
-    "otc/navigation", "otc/predator_prey",
-    "mamujoco/halfcheetah-2x3", "mamujoco/hopper-3x1", "mamujoco/walker2d-2x3", "mamujoco/reacher-2x1",
+    "omar/spread",
+    "omar/tag",
+    "omar/world",
+    "omar/spread1d",
+    "mpe/simple_spread",
+    "mpe/simple_tag",
+    "mpe/simple_world_comm",
+    "otc/navigation",
+    "otc/predator_prey",
+    "mamujoco/halfcheetah-2x3",
+    "mamujoco/hopper-3x1",
+    "mamujoco/walker2d-2x3",
+    "mamujoco/reacher-2x1",
     "mamujoco/ant-4x2",
-    "games/coordination", "games/cliff_grid", "games/nonstationary_nav",
+    "games/coordination",
+    "games/cliff_grid",
+    "games/nonstationary_nav",
 }
-SMAX = {"smax/2s3z", "smax/3s_vs_3z", "smax/5m_vs_6m", "smax/10m_vs_11m", "smax/MMM_no_medivac"}  # test_envs_smax.py
+SMAX = {
+    "smax/2s3z",
+    "smax/3s_vs_3z",
+    "smax/5m_vs_6m",
+    "smax/10m_vs_11m",
+    "smax/MMM_no_medivac",
+}  # test_envs_smax.py
 
 
 def test_names_lists_every_environment():
@@ -23,7 +40,9 @@ def test_names_lists_every_environment():
 def test_unknown_name_lists_valid_names():
     with pytest.raises(ValueError) as e:
         envs.make("omar/sprad")
-    assert "omar/sprad" in str(e.value) and "omar/spread" in str(e.value) and "games/cliff_grid" in str(e.value)
+    assert (
+        "omar/sprad" in str(e.value) and "omar/spread" in str(e.value) and "games/cliff_grid" in str(e.value)
+    )
 
 
 def test_unknown_option_lists_valid_options():

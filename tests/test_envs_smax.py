@@ -19,7 +19,8 @@ from env_checks import check_determinism, check_parallel_api, check_spec_and_epi
 
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
 needs_smax = pytest.mark.skipif(
-    not HAS_JAXMARL, reason="jaxmarl is not installed: pip install -c constraints.txt -e '.[smax]' (bootstrap does)"
+    not HAS_JAXMARL,
+    reason="jaxmarl is not installed: pip install -c constraints.txt -e '.[smax]' (bootstrap does)",
 )
 
 MAPS = ["smax/2s3z", "smax/3s_vs_3z", "smax/5m_vs_6m", "smax/10m_vs_11m", "smax/MMM_no_medivac"]
@@ -117,7 +118,9 @@ def test_seeds_give_identical_episodes_and_none_continues():
             rs.append(np.r_[o.ravel(), r, env.state()])
             if term or trunc:
                 break
-    np.testing.assert_array_equal(np.concatenate([x.ravel() for x in r1]), np.concatenate([x.ravel() for x in r2]))
+    np.testing.assert_array_equal(
+        np.concatenate([x.ravel() for x in r1]), np.concatenate([x.ravel() for x in r2])
+    )
     assert not np.array_equal(a.reset(12), a.reset(11)) and not np.array_equal(a.reset(None), a.reset(11))
 
 
@@ -135,7 +138,9 @@ def test_losing_episode_and_dead_units_can_only_stop():
 def test_focus_fire_wins_against_a_walking_enemy_and_timeout_truncates():
     env = envs.make("smax/3s_vs_3z", enemy_shoots=False)
     rewards, term, trunc, info, _ = play(env, 0, focus_fire)
-    assert term and not trunc and info["won"] and env.alive().any()  # (zealots may push a stalker into a wall)
+    assert (
+        term and not trunc and info["won"] and env.alive().any()
+    )  # (zealots may push a stalker into a wall)
     # damage rewards sum to 1 (every enemy's health, normalised, over the enemy count) plus the win bonus 1
     np.testing.assert_allclose(rewards.sum(), 2.0, atol=1e-4)
     assert rewards[-1] >= 1.0 and np.all(rewards[:-1] < 1.0)
@@ -170,7 +175,12 @@ def test_vectorised_stepping_equals_single_stepping():
             np.testing.assert_allclose(rew[k], r, atol=1e-6)
             np.testing.assert_allclose(venv.state()[k], s.state(), atol=1e-6)
             np.testing.assert_array_equal(venv.info["avail_actions"][k], info["avail_actions"])
-            assert (term[k], done[k], venv.info["won"][k], venv.info["truncated"][k]) == (t, t or tr, info["won"], tr)
+            assert (term[k], done[k], venv.info["won"][k], venv.info["truncated"][k]) == (
+                t,
+                t or tr,
+                info["won"],
+                tr,
+            )
             done_single[k] = t or tr
     assert done_single.all() and venv.t.max() <= 150
     np.testing.assert_allclose(returns_v, returns_s, atol=1e-5)

@@ -27,7 +27,9 @@ def test_evaluate_matches_sequential_rollouts():
 
 def test_evaluate_handles_early_termination():
     """Episodes of different lengths (Hopper falls) are summed only while alive."""
-    res = evaluate(lambda o: np.ones(o.shape[:-1] + (1,)), "mamujoco/hopper-3x1", 1, 2, seeds=0, return_mode="agent0")
+    res = evaluate(
+        lambda o: np.ones(o.shape[:-1] + (1,)), "mamujoco/hopper-3x1", 1, 2, seeds=0, return_mode="agent0"
+    )
     assert np.all(res.lengths < 1000) and np.all(res.lengths >= 1)
     env = envs.make("mamujoco/hopper-3x1")
     env.reset(0)
@@ -42,6 +44,7 @@ def test_evaluate_handles_early_termination():
 
 def test_max_steps_cuts_episodes_to_their_first_steps():
     """``max_steps`` (smoke runs) returns the sum of each episode's first k rewards, nothing more."""
+
     def policy(obs):
         return np.tanh(obs[..., :2])
 

@@ -54,13 +54,17 @@ def det_job(cell, seed, ctx):
 
 
 def _cells(v=(1, 2)):
-    return [Cell("toy", "table1", {"env": "omar/spread", "dataset": "expert", "method": f"m{x}"}, {"v": x})
-            for x in v]
+    return [
+        Cell("toy", "table1", {"env": "omar/spread", "dataset": "expert", "method": f"m{x}"}, {"v": x})
+        for x in v
+    ]
 
 
 def _stable(recs):
-    return sorted(({k: v for k, v in r.items() if k not in VOLATILE} for r in recs),
-                  key=lambda r: (json.dumps(r["keys"]), r["seed"]))
+    return sorted(
+        ({k: v for k, v in r.items() if k not in VOLATILE} for r in recs),
+        key=lambda r: (json.dumps(r["keys"]), r["seed"]),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -74,9 +78,28 @@ def test_records_schema_skip_force(tmp_path):
     recs = load_records(tmp_path, "smoke", "toy", "table1")
     assert len(recs) == 4
     r = next(r for r in recs if r["keys"]["method"] == "m2" and r["seed"] == 1)
-    for f in ("paper", "item", "keys", "method", "seed", "profile", "score", "normalized", "curve", "extra",
-              "wall_time_s", "config", "config_hash", "git_commit", "sacred_run_id", "started", "finished",
-              "hostname", "versions", "run_id"):
+    for f in (
+        "paper",
+        "item",
+        "keys",
+        "method",
+        "seed",
+        "profile",
+        "score",
+        "normalized",
+        "curve",
+        "extra",
+        "wall_time_s",
+        "config",
+        "config_hash",
+        "git_commit",
+        "sacred_run_id",
+        "started",
+        "finished",
+        "hostname",
+        "versions",
+        "run_id",
+    ):
         assert f in r, f
     assert r["score"] == 4.0 and r["normalized"] == 0.4 and r["method"] == "m2" and r["profile"] == "smoke"
     assert r["run_id"] == "smoke/toy/table1/omar/spread/expert/m2/seed1"
@@ -102,8 +125,13 @@ def test_records_schema_skip_force(tmp_path):
     # same seed, same record (but for timestamps / run ids)
     assert _stable([recs2[-1]]) == _stable([r])
     # a changed config is not "finished"
-    s4 = run_cells(_cells([1]) + [Cell("toy", "table1", _cells([1])[0].keys, {"v": 1, "lr": 3})], det_job,
-                   "smoke", seeds=[0], results_root=tmp_path)
+    s4 = run_cells(
+        _cells([1]) + [Cell("toy", "table1", _cells([1])[0].keys, {"v": 1, "lr": 3})],
+        det_job,
+        "smoke",
+        seeds=[0],
+        results_root=tmp_path,
+    )
     assert len(s4.skipped) == 1 and len(s4.ran) == 1
 
 
@@ -128,8 +156,10 @@ def test_kill_and_resume(tmp_path):
 
 
 def test_failures_and_nonfinite(tmp_path, caplog):
-    cells = _cells([1]) + [Cell("toy", "table1", {"method": "bad"}, {"v": 0, "fail": True}),
-                           Cell("toy", "table1", {"method": "nan"}, {"v": 0, "nan": True})]
+    cells = _cells([1]) + [
+        Cell("toy", "table1", {"method": "bad"}, {"v": 0, "fail": True}),
+        Cell("toy", "table1", {"method": "nan"}, {"v": 0, "nan": True}),
+    ]
     s = run_cells(cells, det_job, "smoke", seeds=[0], results_root=tmp_path)
     assert [rid for rid, _ in s.failed] == ["smoke/toy/table1/bad/seed0"]
     assert "RuntimeError: boom" in s.failed[0][1] and "boom" in caplog.text
@@ -144,8 +174,11 @@ def test_prepare_data_loads_each_dataset_once_in_the_parent():
     """Before workers start, every dataset of the planned runs is loaded (made if missing) once, here."""
     calls = []
 
-    job = Job(run=lambda cell, seed, ctx: {"score": 0.0}, data_spec=lambda config: {"d": config["v"] % 2},
-              data_identity=lambda spec: calls.append(spec) or {"data_sha256": str(spec)})
+    job = Job(
+        run=lambda cell, seed, ctx: {"score": 0.0},
+        data_spec=lambda config: {"d": config["v"] % 2},
+        data_identity=lambda spec: calls.append(spec) or {"data_sha256": str(spec)},
+    )
     todo = [(c, s) for c in _cells([1, 2, 3]) for s in (0, 1)]
     prepare_data(todo, job)
     assert calls == [{"d": 1}, {"d": 0}]
@@ -154,7 +187,9 @@ def test_prepare_data_loads_each_dataset_once_in_the_parent():
 
 def test_process_launcher_matches_inline(tmp_path):
     run_cells(_cells(), det_job, "smoke", seeds=[0, 1], results_root=tmp_path / "a")
-    s = run_cells(_cells(), det_job, "smoke", seeds=[0, 1], results_root=tmp_path / "b", launcher="process", jobs=2)
+    s = run_cells(
+        _cells(), det_job, "smoke", seeds=[0, 1], results_root=tmp_path / "b", launcher="process", jobs=2
+    )
     assert len(s.ran) == 4 and not s.failed
     a = load_records(tmp_path / "a", "smoke", "toy", "table1")
     b = load_records(tmp_path / "b", "smoke", "toy", "table1")
@@ -171,8 +206,10 @@ def test_config_hash():
 
 def test_append_concurrent_and_corrupt_lines(tmp_path):
     path = tmp_path / "x.jsonl"
-    code = ("import sys; from common.running.records import append_record as a\n"
-            "for i in range(200): a(sys.argv[1], {'w': sys.argv[2], 'i': i, 'pad': 'x' * 3000})")
+    code = (
+        "import sys; from common.running.records import append_record as a\n"
+        "for i in range(200): a(sys.argv[1], {'w': sys.argv[2], 'i': i, 'pad': 'x' * 3000})"
+    )
     root = Path(__file__).resolve().parent.parent
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path), w], cwd=root) for w in "ab"]
     assert all(p.wait(60) == 0 for p in procs)
@@ -191,11 +228,18 @@ def test_append_concurrent_and_corrupt_lines(tmp_path):
         warnings.simplefilter("error")
         assert [r["seed"] for r in load_records(tmp_path, "smoke", "toy")] == [0, 2]
     # shown as a sentence, without the source line of the code that warned
-    assert warnings.formatwarning("x.jsonl:2: skipping", RecordWarning, "experiment.py", 9) == "warning: x.jsonl:2: skipping\n"
+    assert (
+        warnings.formatwarning("x.jsonl:2: skipping", RecordWarning, "experiment.py", 9)
+        == "warning: x.jsonl:2: skipping\n"
+    )
 
 
 def test_pack_curve_is_lossless_and_packs_only_uniform_points():
-    curve = [{"step": 10, "score": 151.820263872544}, {"step": 20, "score": -0.1}, {"step": 30, "score": None}]
+    curve = [
+        {"step": 10, "score": 151.820263872544},
+        {"step": 20, "score": -0.1},
+        {"step": 30, "score": None},
+    ]
     packed = pack_curve(curve)
     assert packed == {"step": [10, 20, 30], "score": [151.820263872544, -0.1, None]}
     assert unpack_curve(packed) == curve
@@ -217,8 +261,10 @@ def test_records_store_curves_packed_and_compaction_is_lossless(tmp_path):
             f.write(json.dumps(r) + "\n")
         f.write('{"seed": 9, "trunc\n')  # a corrupt line: compaction keeps it verbatim
     append_record(rp, {"seed": 2, "curve": curve})
-    assert json.loads(rp.read_text().splitlines()[-1])["curve"] == {"step": list(range(1, 50)),
-                                                                    "score": [s / 3 for s in range(1, 50)]}
+    assert json.loads(rp.read_text().splitlines()[-1])["curve"] == {
+        "step": list(range(1, 50)),
+        "score": [s / 3 for s in range(1, 50)],
+    }
     with pytest.warns(UserWarning, match="skipping corrupt record"):
         before = load_records(tmp_path, "smoke", "toy")
     assert [r["curve"] for r in before] == [curve, old[1]["curve"], curve]
@@ -227,11 +273,19 @@ def test_records_store_curves_packed_and_compaction_is_lossless(tmp_path):
     assert rp.stat().st_size < 0.7 * size_before
     assert '{"seed": 9, "trunc' in rp.read_text()
     assert load_records(tmp_path, "smoke", "toy") == before
-    out = subprocess.run([sys.executable, "-m", "common.running.records", "--compact", str(rp)], capture_output=True,
-                         text=True, cwd=Path(__file__).resolve().parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-m", "common.running.records", "--compact", str(rp)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert out.returncode == 0 and f"{rp}:" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "common.running.records", "--compact", str(tmp_path / "nope.jsonl")],
-                         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    bad = subprocess.run(
+        [sys.executable, "-m", "common.running.records", "--compact", str(tmp_path / "nope.jsonl")],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert bad.returncode != 0 and "nope.jsonl" in bad.stderr
 
 
@@ -262,37 +316,58 @@ def test_cli(tmp_path, capsys):
         make_parser("x").parse_args(["--profile", "medium"])
     assert "smoke" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # a bad --device stops before any run, naming the valid ones
-        main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
-             argv=["--profile", "smoke", "--device", "tpu", "--results", str(tmp_path)])
+        main(
+            "toy table",
+            lambda p: _cells([1]),
+            det_job,
+            "toy",
+            "table1",
+            argv=["--profile", "smoke", "--device", "tpu", "--results", str(tmp_path)],
+        )
     assert "unknown device 'tpu'; valid devices: cpu, cuda" in capsys.readouterr().err
     assert not (tmp_path / "smoke").exists()
     args = make_parser("x").parse_args([])
-    assert (args.profile, args.device, args.results, args.seeds, args.force, args.threads) == \
-        ("quick", "cpu", None, None, False, 1)
+    assert (args.profile, args.device, args.results, args.seeds, args.force, args.threads) == (
+        "quick",
+        "cpu",
+        None,
+        None,
+        False,
+        1,
+    )
     assert results_root_of(args) == runs_root()  # this machine's runs, never the committed reference
     assert results_root_of(make_parser("x").parse_args(["--reference"])) == REFERENCE_ROOT
-    s = main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
-             argv=["--profile", "smoke", "--seeds", "3", "--results", str(tmp_path), "--no-report"])
+    s = main(
+        "toy table",
+        lambda p: _cells([1]),
+        det_job,
+        "toy",
+        "table1",
+        argv=["--profile", "smoke", "--seeds", "3", "--results", str(tmp_path), "--no-report"],
+    )
     out = capsys.readouterr().out
     assert "profile=smoke" in out and str(tmp_path) in out and len(s.ran) == 1
     assert load_records(tmp_path, "smoke", "toy", "table1")[0]["seed"] == 3
     assert math.isfinite(load_records(tmp_path, "smoke", "toy", "table1")[0]["score"])
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--seeds", "-1"], "seed -1 is out of range"),
-    (["--seeds", "x"], "seed 'x' is not an integer"),
-    (["--seeds"], "expected at least one argument"),
-    (["--seeds", "2", "2"], "seed 2 is given twice"),
-    (["--threads", "0"], "threads 0 must be a positive integer"),
-    (["--threads"], "expected one argument"),
-    (["--jobs", "0"], "jobs 0 must be a positive integer"),
-    (["--profile"], "expected one argument"),
-    (["--profile", "medium"], "invalid choice: 'medium'"),
-    (["--device", "tpu"], "unknown device 'tpu'"),
-    (["--results"], "expected one argument"),
-    (["--reference", "--results", "x"], "not allowed with argument"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seeds", "-1"], "seed -1 is out of range"),
+        (["--seeds", "x"], "seed 'x' is not an integer"),
+        (["--seeds"], "expected at least one argument"),
+        (["--seeds", "2", "2"], "seed 2 is given twice"),
+        (["--threads", "0"], "threads 0 must be a positive integer"),
+        (["--threads"], "expected one argument"),
+        (["--jobs", "0"], "jobs 0 must be a positive integer"),
+        (["--profile"], "expected one argument"),
+        (["--profile", "medium"], "invalid choice: 'medium'"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--results"], "expected one argument"),
+        (["--reference", "--results", "x"], "not allowed with argument"),
+    ],
+)
 def test_bad_arguments_stop_before_any_side_effect(tmp_path, capsys, argv, message):
     """Issue 27, point 2: a bad value (``--seeds -1`` used to be merged into the tracked plan file before
     it was checked) or a missing one stops the script with a message naming it, and nothing is written."""
@@ -303,11 +378,19 @@ def test_bad_arguments_stop_before_any_side_effect(tmp_path, capsys, argv, messa
     plan.write_text('{"cells": []}')
     extra = [] if "--results" in argv or "--reference" in argv else ["--results", str(root)]
     with pytest.raises(SystemExit) as e:
-        main("toy table", lambda p: _cells([1]), det_job, "toy", "table1", argv=["--profile", "smoke", *argv, *extra])
+        main(
+            "toy table",
+            lambda p: _cells([1]),
+            det_job,
+            "toy",
+            "table1",
+            argv=["--profile", "smoke", *argv, *extra],
+        )
     assert e.value.code == 2
     assert message in capsys.readouterr().err
-    assert plan.read_text() == '{"cells": []}' and sorted(p.name for p in (root / "smoke" / "toy").iterdir()) == \
-        ["table1.plan.json"]
+    assert plan.read_text() == '{"cells": []}' and sorted(
+        p.name for p in (root / "smoke" / "toy").iterdir()
+    ) == ["table1.plan.json"]
     with pytest.raises(ValueError, match="seed -1 is out of range"):  # the library call checks too
         run_cells(_cells([1]), det_job, "smoke", seeds=[-1], results_root=root)
     assert plan.read_text() == '{"cells": []}'
@@ -321,16 +404,43 @@ def test_threads_are_set_recorded_and_part_of_a_runs_identity(tmp_path):
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
-             argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report"])
+        main(
+            "toy table",
+            lambda p: _cells([1]),
+            det_job,
+            "toy",
+            "table1",
+            argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report"],
+        )
         (r1,) = load_records(tmp_path, "smoke", "toy", "table1")
         assert r1["threads"] == 1 and torch.get_num_threads() == 1
-        s = main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
-                 argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report"])
+        s = main(
+            "toy table",
+            lambda p: _cells([1]),
+            det_job,
+            "toy",
+            "table1",
+            argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report"],
+        )
         assert len(s.skipped) == 1 and not s.ran
-        s = main("toy table", lambda p: _cells([1]), det_job, "toy", "table1",
-                 argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report",
-                       "--threads", "2"])
+        s = main(
+            "toy table",
+            lambda p: _cells([1]),
+            det_job,
+            "toy",
+            "table1",
+            argv=[
+                "--profile",
+                "smoke",
+                "--seeds",
+                "0",
+                "--results",
+                str(tmp_path),
+                "--no-report",
+                "--threads",
+                "2",
+            ],
+        )
         assert len(s.ran) == 1 and not s.reused
         assert sorted(r["threads"] for r in load_records(tmp_path, "smoke", "toy", "table1")) == [1, 2]
         legacy = dict(r1)
@@ -344,9 +454,17 @@ def test_threads_are_set_recorded_and_part_of_a_runs_identity(tmp_path):
 
 def test_item_default_seeds_apply_per_profile_and_yield_to_the_flag(tmp_path):
     """``default_seeds`` replaces the profile's seeds for the named profile only; --seeds wins."""
+
     def run(res, *extra):
-        main("toy table", lambda p: _cells([1]), det_job, "toy", "table1", default_seeds={"smoke": (5, 6)},
-             argv=["--profile", "smoke", "--results", str(res), "--no-report", *extra])
+        main(
+            "toy table",
+            lambda p: _cells([1]),
+            det_job,
+            "toy",
+            "table1",
+            default_seeds={"smoke": (5, 6)},
+            argv=["--profile", "smoke", "--results", str(res), "--no-report", *extra],
+        )
         return sorted(r["seed"] for r in load_records(res, "smoke", "toy", "table1"))
 
     assert run(tmp_path / "a") == [5, 6]
@@ -356,11 +474,19 @@ def test_item_default_seeds_apply_per_profile_and_yield_to_the_flag(tmp_path):
 def test_a_filtered_run_plans_the_whole_grid(tmp_path, capsys):
     """main's ``select`` runs part of the grid; the plan (the report's "done k/m") keeps the whole
     grid, so the item reads as partial until the rest runs. run_cells refuses cells outside the plan."""
+
     def select(cells, args):
         return [c for c in cells if c.config["v"] == 1]
 
-    s = main("toy table", lambda p: _cells([1, 2, 3]), det_job, "toy", "table1", select=select,
-             argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report"])
+    s = main(
+        "toy table",
+        lambda p: _cells([1, 2, 3]),
+        det_job,
+        "toy",
+        "table1",
+        select=select,
+        argv=["--profile", "smoke", "--seeds", "0", "--results", str(tmp_path), "--no-report"],
+    )
     assert "cells=1 of 3" in capsys.readouterr().out and len(s.ran) == 1
     plan = json.loads((tmp_path / "smoke" / "toy" / "table1.plan.json").read_text())["cells"]
     assert sorted(e["keys"]["method"] for e in plan) == ["m1", "m2", "m3"]
@@ -384,10 +510,16 @@ def test_identical_runs_are_copied_from_the_named_items_not_rerun(tmp_path):
     s = run_cells(cells, det_job, "smoke", seeds=[0, 1], results_root=tmp_path, reuse_from=("table1",))
     started = [rid for rid, _ in CONTROL["starts"][1:]]
     # seed 0 of v=1 came from table1 twice; seed 1 of v=1 ran once (tau 0.5), then tau 1.0 copied it
-    assert started == ["smoke/toy/figure3/0.5/m1/seed1", "smoke/toy/figure3/0.0/m2/seed0",
-                       "smoke/toy/figure3/0.0/m2/seed1"]
-    assert sorted(s.reused) == ["smoke/toy/figure3/0.5/m1/seed0", "smoke/toy/figure3/1.0/m1/seed0",
-                                "smoke/toy/figure3/1.0/m1/seed1"]
+    assert started == [
+        "smoke/toy/figure3/0.5/m1/seed1",
+        "smoke/toy/figure3/0.0/m2/seed0",
+        "smoke/toy/figure3/0.0/m2/seed1",
+    ]
+    assert sorted(s.reused) == [
+        "smoke/toy/figure3/0.5/m1/seed0",
+        "smoke/toy/figure3/1.0/m1/seed0",
+        "smoke/toy/figure3/1.0/m1/seed1",
+    ]
     recs = {r["run_id"]: r for r in load_records(tmp_path, "smoke", "toy", "figure3")}
     assert len(recs) == 6
     copy = recs["smoke/toy/figure3/0.5/m1/seed0"]
@@ -398,9 +530,16 @@ def test_identical_runs_are_copied_from_the_named_items_not_rerun(tmp_path):
     assert recs["smoke/toy/figure3/1.0/m1/seed1"]["reused_from"] == "smoke/toy/figure3/0.5/m1/seed1"
     assert "reused_from" not in recs["smoke/toy/figure3/0.5/m1/seed1"]
     # a copy is what the job would have computed
-    own = {k: v for k, v in recs["smoke/toy/figure3/0.5/m1/seed1"].items() if k not in VOLATILE | {"run_id", "keys"}}
-    twin = {k: v for k, v in recs["smoke/toy/figure3/1.0/m1/seed1"].items()
-            if k not in VOLATILE | {"run_id", "keys", "reused_from", "reused_at"}}
+    own = {
+        k: v
+        for k, v in recs["smoke/toy/figure3/0.5/m1/seed1"].items()
+        if k not in VOLATILE | {"run_id", "keys"}
+    }
+    twin = {
+        k: v
+        for k, v in recs["smoke/toy/figure3/1.0/m1/seed1"].items()
+        if k not in VOLATILE | {"run_id", "keys", "reused_from", "reused_at"}
+    }
     assert own == twin
 
     n = len(CONTROL["starts"])
@@ -498,7 +637,10 @@ def _ident(sha, size=100, random=1.0, expert=2.0):
 
 
 def _data_cells(item="table1", methods=("a", "b"), name="d1"):
-    return [Cell("toy", item, {"dataset": name, "method": m}, {"dataset": {"name": name}, "m": m}) for m in methods]
+    return [
+        Cell("toy", item, {"dataset": name, "method": m}, {"dataset": {"name": name}, "m": m})
+        for m in methods
+    ]
 
 
 def test_same_data_by_sha_else_size_and_reference_scores():
@@ -515,7 +657,9 @@ def test_same_data_by_sha_else_size_and_reference_scores():
     # other bytes but the same identity; a different identity is different data whatever the bytes
     assert same_data({**_ident("x"), "data_identity": "i"}, {**_ident("y"), "data_identity": "i"}) is True
     assert same_data({**_ident("x"), "data_identity": "i"}, {**_ident("x"), "data_identity": "j"}) is False
-    assert same_data({**_ident("x"), "data_identity": "i"}, _ident("y")) is False  # a record without it: the sha
+    assert (
+        same_data({**_ident("x"), "data_identity": "i"}, _ident("y")) is False
+    )  # a record without it: the sha
 
 
 def test_a_regenerated_dataset_is_not_mixed_with_runs_on_the_old_one(tmp_path):
@@ -534,14 +678,20 @@ def test_a_regenerated_dataset_is_not_mixed_with_runs_on_the_old_one(tmp_path):
         run_cells(_data_cells(methods=("c",)), data_job, "smoke", seeds=[0], results_root=tmp_path)
     msg = str(e.value)
     assert "toy/table1, dataset " in msg and "4 recorded run(s)" in msg
-    assert "sha256 old" in msg and "sha256 new" in msg and "random/expert refs 1/2.5" in msg and "--force" in msg
+    assert (
+        "sha256 old" in msg and "sha256 new" in msg and "random/expert refs 1/2.5" in msg and "--force" in msg
+    )
     assert len(load_records(tmp_path, "smoke", "toy", "table1")) == 5  # nothing ran, nothing lost
     # runs on the other dataset, and fully recorded grids (nothing to run), are unaffected
-    assert run_cells(_data_cells(methods=("c",), name="d2"), data_job, "smoke", seeds=[0], results_root=tmp_path).ran
+    assert run_cells(
+        _data_cells(methods=("c",), name="d2"), data_job, "smoke", seeds=[0], results_root=tmp_path
+    ).ran
     assert len(run_cells(_data_cells(), data_job, "smoke", seeds=[0, 1], results_root=tmp_path).skipped) == 4
     # --force on part of the d1 runs is still refused (the rest stay on the old data) ...
     with pytest.raises(DatasetMismatchError):
-        run_cells(_data_cells(methods=("a",)), data_job, "smoke", seeds=[0, 1], results_root=tmp_path, force=True)
+        run_cells(
+            _data_cells(methods=("a",)), data_job, "smoke", seeds=[0, 1], results_root=tmp_path, force=True
+        )
     # ... --force on all of them re-runs them on the new data, after which new runs join freely
     s = run_cells(_data_cells(), data_job, "smoke", seeds=[0, 1], results_root=tmp_path, force=True)
     assert len(s.ran) == 4

@@ -17,14 +17,26 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _rec(seed: int, score: float = 1.0, **extra) -> dict:
-    return {"run_id": f"smoke/toy/t1/m/seed{seed}", "paper": "toy", "item": "t1", "keys": {"method": "m"},
-            "seed": seed, "profile": "smoke", "config_hash": "abc", "threads": 1, "score": score,
-            "curve": [{"step": 1, "score": score}], **extra}
+    return {
+        "run_id": f"smoke/toy/t1/m/seed{seed}",
+        "paper": "toy",
+        "item": "t1",
+        "keys": {"method": "m"},
+        "seed": seed,
+        "profile": "smoke",
+        "config_hash": "abc",
+        "threads": 1,
+        "score": score,
+        "curve": [{"step": 1, "score": score}],
+        **extra,
+    }
 
 
 def _append_from_another_process(path: Path, record: dict) -> None:
-    code = ("import json, sys; from common.running.records import append_record\n"
-            "append_record(sys.argv[1], json.loads(sys.argv[2]))")
+    code = (
+        "import json, sys; from common.running.records import append_record\n"
+        "append_record(sys.argv[1], json.loads(sys.argv[2]))"
+    )
     import json
 
     subprocess.run([sys.executable, "-c", code, str(path), json.dumps(record)], check=True, cwd=ROOT)
@@ -70,7 +82,12 @@ def test_a_file_is_read_once_then_only_what_was_appended(tmp_path, reads):
     assert reads == [path.stat().st_size]  # unchanged: nothing read
     before = path.stat().st_size
     _append_from_another_process(path, _rec(3, score=2.0))
-    assert [r["seed"] for r in view.records("toy", "t1")] == [0, 1, 2, 3]  # the other process's record is seen
+    assert [r["seed"] for r in view.records("toy", "t1")] == [
+        0,
+        1,
+        2,
+        3,
+    ]  # the other process's record is seen
     assert reads[1] == path.stat().st_size - before + store._CHECK  # only the appended bytes (and a check)
     assert view.records("toy", "t1") == load_records(tmp_path, "smoke", "toy", "t1")
 

@@ -30,21 +30,26 @@ def test_valid_values_pass_numpy_included():
     assert Toy().sizes == [2, 3] and Toy().sizes is not Toy().sizes  # a list default is copied per instance
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(width=0), "Toy.width=0 is not allowed; choose an integer >= 1"),
-    (dict(width=True), "Toy.width=True is not allowed; choose an integer >= 1"),  # a bool is not a count
-    (dict(width=2.0), "Toy.width=2.0 is not allowed; choose an integer >= 1"),
-    (dict(lr=0.0), "Toy.lr=0.0 is not allowed; choose a number in (0, 1]"),
-    (dict(lr=float("nan")), "Toy.lr=nan is not allowed; choose a number in (0, 1]"),
-    (dict(clip=-1.0), "Toy.clip=-1.0 is not allowed; choose None or a number > 0"),
-    (dict(flag=1), "Toy.flag=1 is not allowed; choose True or False"),
-    (dict(reg="bcq"), "Toy.reg='bcq' is not allowed; choose one of ['none', 'cql']"),
-    (dict(reg="cql", alpha=[1.0, -1.0]),
-     "Toy.alpha=[1.0, -1.0] is not allowed; choose a number >= 0, or one such value per member"),
-    (dict(reg="cql", alpha=[]), "Toy.alpha=[] is not allowed"),
-    (dict(alpha=2.0), "Toy.alpha=2.0 is set but unused: it needs reg='cql'"),
-    (dict(flag=True, reg="cql"), "Toy: flag=True excludes reg='cql'"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(width=0), "Toy.width=0 is not allowed; choose an integer >= 1"),
+        (dict(width=True), "Toy.width=True is not allowed; choose an integer >= 1"),  # a bool is not a count
+        (dict(width=2.0), "Toy.width=2.0 is not allowed; choose an integer >= 1"),
+        (dict(lr=0.0), "Toy.lr=0.0 is not allowed; choose a number in (0, 1]"),
+        (dict(lr=float("nan")), "Toy.lr=nan is not allowed; choose a number in (0, 1]"),
+        (dict(clip=-1.0), "Toy.clip=-1.0 is not allowed; choose None or a number > 0"),
+        (dict(flag=1), "Toy.flag=1 is not allowed; choose True or False"),
+        (dict(reg="bcq"), "Toy.reg='bcq' is not allowed; choose one of ['none', 'cql']"),
+        (
+            dict(reg="cql", alpha=[1.0, -1.0]),
+            "Toy.alpha=[1.0, -1.0] is not allowed; choose a number >= 0, or one such value per member",
+        ),
+        (dict(reg="cql", alpha=[]), "Toy.alpha=[] is not allowed"),
+        (dict(alpha=2.0), "Toy.alpha=2.0 is set but unused: it needs reg='cql'"),
+        (dict(flag=True, reg="cql"), "Toy: flag=True excludes reg='cql'"),
+    ],
+)
 def test_each_bad_value_is_one_error_naming_field_value_and_allowed(kw, message):
     with pytest.raises(ValueError) as e:
         check(Toy(**kw))
@@ -57,8 +62,11 @@ def test_unused_to_defaults_drops_the_settings_of_an_option_turned_off():
 
 
 def test_an_unknown_kind_is_refused():
-    with pytest.raises(ValueError, match=r"opt\(kind='float'\) is not a kind; choose one of \['int', 'num', "
-                                         r"'real', 'bool', 'str', 'device'\] or a class"):
+    with pytest.raises(
+        ValueError,
+        match=r"opt\(kind='float'\) is not a kind; choose one of \['int', 'num', "
+        r"'real', 'bool', 'str', 'device'\] or a class",
+    ):
         opt(1.0, kind="float")
 
 
@@ -82,8 +90,10 @@ def test_registry_choices_nested_configs_devices_and_bounds():
         (dict(device="gpu"), "Outer.device='gpu' is not allowed; choose 'cpu', 'cuda' or 'cuda:<index>'"),
         (dict(inner={"width": 8}), "Outer.inner={'width': 8} is not allowed; choose a Toy"),
         (dict(inner=Toy(width=0)), "Toy.width=0 is not allowed"),  # the nested config's own rule
-        (dict(bounds=(1.0, -1.0)), "Outer: bounds=(1.0, -1.0) is not allowed; choose two numbers (low, high) "
-                                   "with low < high"),
+        (
+            dict(bounds=(1.0, -1.0)),
+            "Outer: bounds=(1.0, -1.0) is not allowed; choose two numbers (low, high) with low < high",
+        ),
         (dict(bounds=(-1.0, 0.0, 1.0)), "Outer: bounds=(-1.0, 0.0, 1.0) is not allowed"),
     ]:
         with pytest.raises(ValueError) as e:

@@ -37,20 +37,31 @@ def step(t):
 Z = [0.0, 0.0]
 # L = 3, oldest first, zeros before the episode's start
 EXPECTED = [
-    [Z, Z, Z], [Z, Z, step(0)], [Z, step(0), step(1)], [step(0), step(1), step(2)], [step(1), step(2), step(3)],
-    [Z, Z, Z], [Z, Z, step(5)],
-    [Z, Z, Z], [Z, Z, step(7)],
+    [Z, Z, Z],
+    [Z, Z, step(0)],
+    [Z, step(0), step(1)],
+    [step(0), step(1), step(2)],
+    [step(1), step(2), step(3)],
+    [Z, Z, Z],
+    [Z, Z, step(5)],
+    [Z, Z, Z],
+    [Z, Z, step(7)],
 ]
 EXPECTED_NEXT = [
-    [Z, Z, step(0)], [Z, step(0), step(1)], [step(0), step(1), step(2)], [step(1), step(2), step(3)],
+    [Z, Z, step(0)],
+    [Z, step(0), step(1)],
+    [step(0), step(1), step(2)],
+    [step(1), step(2), step(3)],
     [step(2), step(3), step(4)],
-    [Z, Z, step(5)], [Z, step(5), step(6)],
-    [Z, Z, step(7)], [Z, step(7), step(8)],
+    [Z, Z, step(5)],
+    [Z, step(5), step(6)],
+    [Z, Z, step(7)],
+    [Z, step(7), step(8)],
 ]
 
 
 def hand_dataset(n_agents=1):
-    obs = np.stack([OBS * (10 ** i) for i in range(n_agents)], 1)[..., None]  # [T, N, 1]
+    obs = np.stack([OBS * (10**i) for i in range(n_agents)], 1)[..., None]  # [T, N, 1]
     act = np.stack([ACT] * n_agents, 1)[..., None]  # [T, N, 1]
     return DatasetHistories(torch.tensor(obs), torch.tensor(act), TERM, TOUT, length=3)
 
@@ -151,9 +162,20 @@ def test_encoder_matches_the_formula_per_member_and_shapes():
         torch.testing.assert_close(out[m], reference_member(enc, m, h[m]), rtol=1e-5, atol=1e-5)
     assert enc(h.reshape(3, 2, 3, 4, 5)).shape == (3, 2, 3, 8)  # any middle axes
     torch.testing.assert_close(enc(h.reshape(3, 2, 3, 4, 5)).reshape(3, 6, 8), out)
-    assert {k for k, _ in enc.named_parameters()} == {"embed.weight", "embed.bias", "wq.weight", "wq.bias",
-                                                      "wk.weight", "wk.bias", "wv.weight", "wv.bias", "norm_weight",
-                                                      "norm_bias", "soft_key.weight", "query"}
+    assert {k for k, _ in enc.named_parameters()} == {
+        "embed.weight",
+        "embed.bias",
+        "wq.weight",
+        "wq.bias",
+        "wk.weight",
+        "wk.bias",
+        "wv.weight",
+        "wv.bias",
+        "norm_weight",
+        "norm_bias",
+        "soft_key.weight",
+        "query",
+    }
     assert "positions" not in enc.state_dict()  # fixed, not saved
     with pytest.raises(ValueError, match="histories must be"):
         enc(torch.randn(3, 6, 5, 5))
@@ -209,8 +231,16 @@ def mappo_batch(L, n, rng):
     act = torch.tensor(rng.normal(size=(S, n, N, A)), dtype=torch.float32)
     mem = torch.tensor(rng.normal(size=(S, n, N, 3, O + A)), dtype=torch.float32)
     nxt = shift_history(mem, history_step(obs, act))
-    return {"obs": obs, "next_obs": obs, "actions": act, "rewards": torch.tensor(rng.normal(size=(S, n))).float(),
-            "masks": torch.ones(S, n), "zetas": torch.ones(S, n), "memory": mem, "next_memory": nxt}
+    return {
+        "obs": obs,
+        "next_obs": obs,
+        "actions": act,
+        "rewards": torch.tensor(rng.normal(size=(S, n))).float(),
+        "masks": torch.ones(S, n),
+        "zetas": torch.ones(S, n),
+        "memory": mem,
+        "next_memory": nxt,
+    }
 
 
 def test_mappo_builds_and_trains_the_encoder():
@@ -229,7 +259,9 @@ def test_mappo_builds_and_trains_the_encoder():
     a0 = pol(obs)
     np.testing.assert_allclose(a0, L.greedy(obs, np.zeros((2, 3, 2, 3, 5), np.float32)), rtol=1e-6)
     pol(obs)
-    assert pol.memory.shape == (2, 3, 2, 3, 5) and not torch.equal(pol.memory[..., -1, :], torch.zeros(2, 3, 2, 5))
+    assert pol.memory.shape == (2, 3, 2, 3, 5) and not torch.equal(
+        pol.memory[..., -1, :], torch.zeros(2, 3, 2, 5)
+    )
     with pytest.raises(ValueError, match="memory_len"):
         MAPPOConfig(policy="categorical", memory_len=3).validate()
     with pytest.raises(ValueError, match="memory_dim"):
@@ -249,11 +281,17 @@ def test_mappo_memory_off_unchanged_and_seeds_batched_equal_alone():
     batch = mappo_batch(both, 32, np.random.default_rng(2))
     both.update(batch)
     for s, a in enumerate(alone):
-        a.update({k: v[s:s + 1] for k, v in batch.items()})
+        a.update({k: v[s : s + 1] for k, v in batch.items()})
         for key, v in a.encoder.state_dict().items():
-            torch.testing.assert_close(both.encoder.state_dict()[key][2 * s:2 * s + 2], v, rtol=1e-9, atol=1e-10)
-        torch.testing.assert_close(both.actor.state_dict()["head.weight"][2 * s:2 * s + 2],
-                                   a.actor.state_dict()["head.weight"], rtol=1e-9, atol=1e-10)
+            torch.testing.assert_close(
+                both.encoder.state_dict()[key][2 * s : 2 * s + 2], v, rtol=1e-9, atol=1e-10
+            )
+        torch.testing.assert_close(
+            both.actor.state_dict()["head.weight"][2 * s : 2 * s + 2],
+            a.actor.state_dict()["head.weight"],
+            rtol=1e-9,
+            atol=1e-10,
+        )
 
 
 def test_layer_norm_reference_agrees_with_torch():

@@ -58,7 +58,10 @@ def test_batch_softmax_weights_by_hand():
     assert w.tolist() == pytest.approx([0.5, 1.5, 0.0], abs=1e-12)  # masked row: out of the softmax, weight 0
     assert batch_softmax_weights(xm, 1.0, torch.zeros(3)).tolist() == [0.0, 0.0, 0.0]  # nothing counts
     x2 = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]], dtype=F64)  # [B=2, N=2], softmax over dim 0
-    assert batch_softmax_weights(x2, 1.0, dim=0).tolist() == [pytest.approx([0.5, 1.0]), pytest.approx([1.5, 1.0])]
+    assert batch_softmax_weights(x2, 1.0, dim=0).tolist() == [
+        pytest.approx([0.5, 1.0]),
+        pytest.approx([1.5, 1.0]),
+    ]
 
 
 class _Fixed(nn.Module):
@@ -77,16 +80,26 @@ class _Fixed(nn.Module):
 
 def _hand_case(bug_compat):
     """S = 1, N = 2, B = 3 (row 2 terminal, with a huge Q' that must not move the other rows' softmaxes)."""
-    L = ICQMA([1, 1], [1, 1], 1, 1, ICQMAConfig(hidden_critic=(2,), hidden_actor=(2,), mixer_embed=1,
-                                                bug_compat=bug_compat), dtype=F64)
+    L = ICQMA(
+        [1, 1],
+        [1, 1],
+        1,
+        1,
+        ICQMAConfig(hidden_critic=(2,), hidden_actor=(2,), mixer_embed=1, bug_compat=bug_compat),
+        dtype=F64,
+    )
     q_next = torch.tensor([[10.0, 30.0, 1e4], [20.0, -40.0, -1e4]], dtype=F64)  # [M, B]: agent 0, agent 1
     k_next = torch.tensor([[[0.25, 0.75], [0.6, 0.4], [0.5, 0.5]]], dtype=F64)  # [S, B, N]
     L.critic_target, L.mixer_target = _Fixed(q_next[..., None]), _Fixed(k_next)
     z = torch.zeros(2, 3, 1, dtype=F64)
-    batch = {"next_obs": z, "next_actions": z, "next_state": torch.zeros(1, 3, 1, dtype=F64),
-             "rewards": torch.tensor([[1.0, -2.0, 5.0]], dtype=F64),
-             "terminals": torch.tensor([[0.0, 0.0, 1.0]], dtype=F64),
-             "next_valid": torch.ones(1, 3, dtype=F64)}
+    batch = {
+        "next_obs": z,
+        "next_actions": z,
+        "next_state": torch.zeros(1, 3, 1, dtype=F64),
+        "rewards": torch.tensor([[1.0, -2.0, 5.0]], dtype=F64),
+        "terminals": torch.tensor([[0.0, 0.0, 1.0]], dtype=F64),
+        "next_valid": torch.ones(1, 3, dtype=F64),
+    }
     return L.target_value(batch)[0].tolist()
 
 
@@ -204,7 +217,9 @@ def test_time_out_rows_have_weight_zero_in_both_losses():
     batch = L.sample_batch(prep)
     j = 5
     for k in ("rewards", "next_valid", "terminals"):
-        batch[k][:, j] = torch.tensor([0.3, 1.0, 0.0][("rewards", "next_valid", "terminals").index(k)], dtype=F64)
+        batch[k][:, j] = torch.tensor(
+            [0.3, 1.0, 0.0][("rewards", "next_valid", "terminals").index(k)], dtype=F64
+        )
     keep = [b for b in range(B) if b != j]
     rest = {k: v[:, keep] for k, v in batch.items()}
     ref_c, ref_a = L.critic_loss(rest)[0], L.actor_loss(rest)
@@ -226,10 +241,14 @@ def test_one_row_set_per_seed_shared_by_its_agents():
     L = learner()
     b = L.sample_batch(L.prepare_data(data))
     rows = b["obs"][..., 0]  # [M, B]
-    assert torch.equal(rows[0], rows[1]) and torch.equal(rows[2], rows[3]) and not torch.equal(rows[0], rows[2])
+    assert (
+        torch.equal(rows[0], rows[1]) and torch.equal(rows[2], rows[3]) and not torch.equal(rows[0], rows[2])
+    )
     assert torch.equal(b["state"][:, :, 0], rows[::N])
     torch.testing.assert_close(b["rewards"][0], data["rewards"][rows[0].long()].mean(-1))  # team reward
-    assert b["obs"].shape == (S * N, B, O) and b["state"].shape == (S, B, SD) and b["next_valid"].shape == (S, B)
+    assert (
+        b["obs"].shape == (S * N, B, O) and b["state"].shape == (S, B, SD) and b["next_valid"].shape == (S, B)
+    )
 
 
 # ---- the batched learner against a per-seed loop ---------------------------------------------------------------
@@ -256,10 +275,15 @@ class RefSeed:
         self.pi = [L.actor.net.member_module(m) for m in ms]
         self.logit = [nn.Parameter(L.actor.log_std_logit[m, 0].detach().clone()) for m in ms]
         self.w1, self.wf = L.mixer.hyper_w1.member_module(s), L.mixer.hyper_wf.member_module(s)
-        self.w1t, self.wft = L.mixer_target.hyper_w1.member_module(s), L.mixer_target.hyper_wf.member_module(s)
+        self.w1t, self.wft = (
+            L.mixer_target.hyper_w1.member_module(s),
+            L.mixer_target.hyper_wf.member_module(s),
+        )
         self.critic_params = [p for net in [*self.q, self.w1, self.wf] for p in net.parameters()]
         self.copt = torch.optim.Adam(self.critic_params, lr=self.cfg.lr)
-        self.aopt = torch.optim.Adam([*(p for net in self.pi for p in net.parameters()), *self.logit], lr=self.cfg.lr)
+        self.aopt = torch.optim.Adam(
+            [*(p for net in self.pi for p in net.parameters()), *self.logit], lr=self.cfg.lr
+        )
 
     def k(self, w1, wf, st):
         Bn = st.shape[0]
@@ -269,7 +293,9 @@ class RefSeed:
     def update(self, b):
         cfg, N, g = self.cfg, self.N, self.cfg.gamma
         o, a, o2, a2 = (b[k] for k in ("obs", "actions", "next_obs", "next_actions"))  # [N, B, .]
-        r, d, v, st, st2 = (b[k] for k in ("rewards", "terminals", "next_valid", "state", "next_state"))  # [B(, SD)]
+        r, d, v, st, st2 = (
+            b[k] for k in ("rewards", "terminals", "next_valid", "state", "next_state")
+        )  # [B(, SD)]
         boot, valid = (v * (1 - d)) > 0.5, v > 0.5
         with torch.no_grad():
             qn = [self.qt[i](torch.cat([o2[i], a2[i]], 1)).squeeze(-1) for i in range(N)]
@@ -293,8 +319,11 @@ class RefSeed:
             k = self.k(self.w1, self.wf, st)
         for i in range(N):
             with torch.no_grad():
-                adv = (r + g * (1 - d) * self.q[i](torch.cat([o2[i], a2[i]], 1)).squeeze(-1)
-                       - self.q[i](torch.cat([o[i], a[i]], 1)).squeeze(-1))
+                adv = (
+                    r
+                    + g * (1 - d) * self.q[i](torch.cat([o2[i], a2[i]], 1)).squeeze(-1)
+                    - self.q[i](torch.cat([o[i], a[i]], 1)).squeeze(-1)
+                )
                 wa = _bsoft(adv, cfg.actor_temp, valid)
             std = torch.exp(-6 + 6 * torch.sigmoid(self.logit[i]))
             logp = torch.distributions.Normal(self.pi[i](o[i]), std).log_prob(a[i]).sum(-1)
@@ -308,17 +337,24 @@ class RefSeed:
                     tp.copy_(cfg.tau * p + (1 - cfg.tau) * tp)
 
     def tensors(self):
-        return [n.state_dict() for n in [*self.q, *self.qt, *self.pi, self.w1, self.wf, self.w1t, self.wft]] + [
-            {"logit": torch.stack([p.detach() for p in self.logit])}]
+        return [
+            n.state_dict() for n in [*self.q, *self.qt, *self.pi, self.w1, self.wf, self.w1t, self.wft]
+        ] + [{"logit": torch.stack([p.detach() for p in self.logit])}]
 
 
 def learner_tensors(L, s):
     ms = [s * L.n_agents + i for i in range(L.n_agents)]
-    nets = [*(L.critic.member_module(m) for m in ms), *(L.critic_target.member_module(m) for m in ms),
-            *(L.actor.net.member_module(m) for m in ms)]
+    nets = [
+        *(L.critic.member_module(m) for m in ms),
+        *(L.critic_target.member_module(m) for m in ms),
+        *(L.actor.net.member_module(m) for m in ms),
+    ]
     mix = [L.mixer.hyper_w1, L.mixer.hyper_wf, L.mixer_target.hyper_w1, L.mixer_target.hyper_wf]
-    return [n.state_dict() for n in nets] + [m.member_module(s).state_dict() for m in mix] + [
-        {"logit": L.actor.log_std_logit[ms, 0].detach()}]
+    return (
+        [n.state_dict() for n in nets]
+        + [m.member_module(s).state_dict() for m in mix]
+        + [{"logit": L.actor.log_std_logit[ms, 0].detach()}]
+    )
 
 
 @pytest.mark.parametrize("bug_compat", [False, True])
@@ -375,9 +411,15 @@ def test_clip_is_one_norm_per_critic_and_one_for_the_mixer():
 
 def test_checkpoint_resume_identical(tmp_path):
     L, R, sl = assert_resume_identical(
-        lambda: learner(dtype=torch.float32), random_data(dtype=torch.float32), tmp_path, (*ICQMA._NETS, *ICQMA._OPTS),
-        make_resumed=lambda: learner(dtype=torch.float32, seed=11),  # other init, overwritten by the checkpoint
-        moment="exp_avg_sq")
+        lambda: learner(dtype=torch.float32),
+        random_data(dtype=torch.float32),
+        tmp_path,
+        (*ICQMA._NETS, *ICQMA._OPTS),
+        make_resumed=lambda: learner(
+            dtype=torch.float32, seed=11
+        ),  # other init, overwritten by the checkpoint
+        moment="exp_avg_sq",
+    )
     assert R.seeds == L.seeds
     assert_same_policy(L, R, np.random.default_rng(1).normal(size=(S, 3, N, O)))
     with pytest.raises(ValueError, match="bug_compat"):
@@ -408,8 +450,16 @@ def test_validate_errors(kw, match):
 
 def test_config_defaults_and_json_lists():
     c = ICQMAConfig()
-    assert (c.hidden_critic, c.hidden_actor, c.mixer_embed, c.lr, c.tau, c.gamma, c.batch_size, c.grad_clip) == (
-        (400, 300), (400, 300, 300), 32, 1e-3, 0.005, 0.99, 1024, 20.0)
+    assert (
+        c.hidden_critic,
+        c.hidden_actor,
+        c.mixer_embed,
+        c.lr,
+        c.tau,
+        c.gamma,
+        c.batch_size,
+        c.grad_clip,
+    ) == ((400, 300), (400, 300, 300), 32, 1e-3, 0.005, 0.99, 1024, 20.0)
     assert (c.agent_temp, c.total_temp, c.actor_temp, c.bug_compat) == (100.0, 1000.0, 100.0, False)
     assert ICQMAConfig(hidden_actor=[400, 300, 300]) == c
 

@@ -129,16 +129,24 @@ def _names(tm: dict, net: str) -> list[str]:
 def _mapped(tm: dict, net: str) -> np.ndarray:
     """Boolean [P]: the official parameters of ``net`` that ours has (not Q2's l4-l6, hyper_b_1, V)."""
     base = net.replace("_target", "")
-    return np.array([not (base == "critic" and name[:2] in ("l4", "l5", "l6"))
-                     and not (base == "mixer" and not name.startswith(("hyper_w_1", "hyper_w_final")))
-                     for name in _names(tm, net)])
+    return np.array(
+        [
+            not (base == "critic" and name[:2] in ("l4", "l5", "l6"))
+            and not (base == "mixer" and not name.startswith(("hyper_w_1", "hyper_w_final")))
+            for name in _names(tm, net)
+        ]
+    )
 
 
 def summaries(learner: ICQMA, tm: dict, net: str, n_pos: int, grad: bool = False) -> np.ndarray:
     """[n, P, n_pos + 2] over the agents (the mixer: n = 1) for every official parameter of ``net``."""
     who = [0] if net.startswith("mixer") else range(tm["n_agents"])
-    return np.stack([[summary(official_view(learner, net, name, i, grad), n_pos) for name in _names(tm, net)]
-                     for i in who])
+    return np.stack(
+        [
+            [summary(official_view(learner, net, name, i, grad), n_pos) for name in _names(tm, net)]
+            for i in who
+        ]
+    )
 
 
 # ---- the replay ------------------------------------------------------------------------------------
@@ -149,11 +157,16 @@ def _tensors(g: dict, obs_index: list[list[int]], N: int, A: int) -> dict[str, t
     public ones (run_ICQ.py's obs; our obs mode ``own_public``), the shared reward for every agent."""
     f64 = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))  # noqa: E731
     T = g["state"].shape[0]
-    return {"obs": f64(np.stack([g["state"][:, idx] for idx in obs_index], 1)),
-            "next_obs": f64(np.stack([g["next_state"][:, idx] for idx in obs_index], 1)),
-            "actions": f64(g["actions"].reshape(T, N, A)), "rewards": f64(np.repeat(g["rewards"][:, None], N, 1)),
-            "terminals": f64(g["terminals"]), "timeouts": f64(g["timeouts"]), "state": f64(g["state"]),
-            "next_state": f64(g["next_state"])}
+    return {
+        "obs": f64(np.stack([g["state"][:, idx] for idx in obs_index], 1)),
+        "next_obs": f64(np.stack([g["next_state"][:, idx] for idx in obs_index], 1)),
+        "actions": f64(g["actions"].reshape(T, N, A)),
+        "rewards": f64(np.repeat(g["rewards"][:, None], N, 1)),
+        "terminals": f64(g["terminals"]),
+        "timeouts": f64(g["timeouts"]),
+        "state": f64(g["state"]),
+        "next_state": f64(g["next_state"]),
+    }
 
 
 def replay(task: str, arrays: dict, meta: dict, actor_temp: float = math.inf) -> dict:
@@ -201,17 +214,27 @@ def replay(task: str, arrays: dict, meta: dict, actor_temp: float = math.inf) ->
             (t_agent, w_agent), (t_total, w_total), (t_actor, _) = spy["softmax"]
             assert (t_agent, t_total, t_actor) == (100.0, 1000.0, actor_temp)  # the code's temperatures
             spy["softmax"].clear()
-            out["iters"].append({
-                "losses": np.concatenate([metrics["critic_loss"].numpy(), metrics["actor_loss"].numpy()]),  # [1 + N]
-                "q_tot": spy["q_tot"].pop()[0].numpy(), "y": spy["y"].pop()[0].numpy(),  # [B]
-                "w_agent": w_agent[0].T.numpy(), "w_total": w_total[0].numpy(),  # [N, B], [B]
-                "norm": metrics["critic_grad_norm"].numpy(),
-                "grad": {net: summaries(learner, tm, net, n_pos, grad=True) for net in NETS}})
-    out["param"] = {net: summaries(learner, tm, net, n_pos)
-                    for net in (*NETS, "critic_target", "mixer_target")}
+            out["iters"].append(
+                {
+                    "losses": np.concatenate(
+                        [metrics["critic_loss"].numpy(), metrics["actor_loss"].numpy()]
+                    ),  # [1 + N]
+                    "q_tot": spy["q_tot"].pop()[0].numpy(),
+                    "y": spy["y"].pop()[0].numpy(),  # [B]
+                    "w_agent": w_agent[0].T.numpy(),
+                    "w_total": w_total[0].numpy(),  # [N, B], [B]
+                    "norm": metrics["critic_grad_norm"].numpy(),
+                    "grad": {net: summaries(learner, tm, net, n_pos, grad=True) for net in NETS},
+                }
+            )
+    out["param"] = {
+        net: summaries(learner, tm, net, n_pos) for net in (*NETS, "critic_target", "mixer_target")
+    }
     E = g["select"].shape[1]
     obs = np.stack([g["state"][:E, idx] for idx in tm["obs_index"]], 1)[None]  # [S = 1, E, N, O]
-    out["select"] = learner.act(np.ascontiguousarray(obs, dtype=np.float64))[0].transpose(1, 0, 2)  # [N, E, A]
+    out["select"] = learner.act(np.ascontiguousarray(obs, dtype=np.float64))[0].transpose(
+        1, 0, 2
+    )  # [N, E, A]
     return out
 
 
@@ -237,7 +260,9 @@ def test_fixture_provenance(fixture):
     B = meta["batch"]
     for task in TASKS:
         ind = _ref(arrays, task, "ind")
-        assert _ref(arrays, task, "timeouts")[ind].sum() == 0 and _ref(arrays, task, "terminals")[ind].sum() == 0
+        assert (
+            _ref(arrays, task, "timeouts")[ind].sum() == 0 and _ref(arrays, task, "terminals")[ind].sum() == 0
+        )
         w = B * _ref(arrays, task, "softmax_agent")
         assert (w > 1).any() and (w < 1).any()
         norms = _ref(arrays, task, "clip_norms")  # [iters, N + 1]
@@ -251,8 +276,12 @@ def test_weights_loaded_as_the_code_had_them(fixture, replayed, task):
     tm = meta["tasks"][task]
     for net, ours in replayed[task]["param0"].items():
         keep = _mapped(tm, net)
-        assert_summaries_close(ours[:, keep], _ref(arrays, task, f"param0__{net}")[:, keep], meta["n_pos"],
-                               f"{task} initial {net}")
+        assert_summaries_close(
+            ours[:, keep],
+            _ref(arrays, task, f"param0__{net}")[:, keep],
+            meta["n_pos"],
+            f"{task} initial {net}",
+        )
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -263,16 +292,31 @@ def test_critic_target_loss_and_weights_equal_official(fixture, replayed, task):
     arrays, meta = fixture
     B = meta["batch"]
     for it, ours in enumerate(replayed[task]["iters"]):
-        for key, ref in (("q_tot", _ref(arrays, task, "q_tot")[it]), ("y", _ref(arrays, task, "y")[it]),
-                         ("w_agent", B * _ref(arrays, task, "softmax_agent")[it]),
-                         ("w_total", B * _ref(arrays, task, "softmax_total")[it])):
-            np.testing.assert_allclose(ours[key], ref, rtol=RTOL, atol=RTOL * np.abs(ref).max(),
-                                       err_msg=f"{task} iteration {it}: {key}")
-        np.testing.assert_allclose(ours["losses"][0], _ref(arrays, task, "losses")[it, 0], rtol=RTOL, atol=0,
-                                   err_msg=f"{task} iteration {it}: critic + mixer loss")
+        for key, ref in (
+            ("q_tot", _ref(arrays, task, "q_tot")[it]),
+            ("y", _ref(arrays, task, "y")[it]),
+            ("w_agent", B * _ref(arrays, task, "softmax_agent")[it]),
+            ("w_total", B * _ref(arrays, task, "softmax_total")[it]),
+        ):
+            np.testing.assert_allclose(
+                ours[key],
+                ref,
+                rtol=RTOL,
+                atol=RTOL * np.abs(ref).max(),
+                err_msg=f"{task} iteration {it}: {key}",
+            )
+        np.testing.assert_allclose(
+            ours["losses"][0],
+            _ref(arrays, task, "losses")[it, 0],
+            rtol=RTOL,
+            atol=0,
+            err_msg=f"{task} iteration {it}: critic + mixer loss",
+        )
         norms = _ref(arrays, task, "clip_norms")[it]
         want = np.sqrt(np.square(norms).sum(keepdims=True))  # ours logs the joint pre-clip norm of the seed
-        np.testing.assert_allclose(ours["norm"], want, rtol=RTOL, atol=0, err_msg=f"{task} iteration {it}: norms")
+        np.testing.assert_allclose(
+            ours["norm"], want, rtol=RTOL, atol=0, err_msg=f"{task} iteration {it}: norms"
+        )
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -281,8 +325,13 @@ def test_actor_losses_equal_official(fixture, replayed, task):
     learned state-independent sigma; actor_temp=inf, see the module docstring)."""
     arrays, meta = fixture
     for it, ours in enumerate(replayed[task]["iters"]):
-        np.testing.assert_allclose(ours["losses"][1:], _ref(arrays, task, "losses")[it, 1:], rtol=RTOL, atol=0,
-                                   err_msg=f"{task} iteration {it}: actor losses")
+        np.testing.assert_allclose(
+            ours["losses"][1:],
+            _ref(arrays, task, "losses")[it, 1:],
+            rtol=RTOL,
+            atol=0,
+            err_msg=f"{task} iteration {it}: actor losses",
+        )
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -295,7 +344,9 @@ def test_gradients_equal_official(fixture, replayed, task):
         for net, s in ours["grad"].items():
             ref, keep = _ref(arrays, task, f"grad__{net}")[it], _mapped(tm, net)
             assert not ref[:, ~keep].any(), f"{net}: an unmapped official parameter got a gradient"
-            assert_summaries_close(s[:, keep], ref[:, keep], meta["n_pos"], f"{task} iteration {it}: gradient of {net}")
+            assert_summaries_close(
+                s[:, keep], ref[:, keep], meta["n_pos"], f"{task} iteration {it}: gradient of {net}"
+            )
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -305,10 +356,16 @@ def test_parameters_and_actions_after_two_iterations(fixture, replayed, task):
     tm = meta["tasks"][task]
     for net, s in replayed[task]["param"].items():
         keep = _mapped(tm, net)
-        assert_summaries_close(s[:, keep], _ref(arrays, task, f"param__{net}")[:, keep], meta["n_pos"],
-                               f"{task}: {net} after")
-    np.testing.assert_allclose(replayed[task]["select"], _ref(arrays, task, "select"), rtol=RTOL, atol=RTOL,
-                               err_msg=f"{task}: actions")
+        assert_summaries_close(
+            s[:, keep], _ref(arrays, task, f"param__{net}")[:, keep], meta["n_pos"], f"{task}: {net} after"
+        )
+    np.testing.assert_allclose(
+        replayed[task]["select"],
+        _ref(arrays, task, "select"),
+        rtol=RTOL,
+        atol=RTOL,
+        err_msg=f"{task}: actions",
+    )
 
 
 # ---- the two differences found (not documented deviations; see papers/cast_bcq/README.md) ----------------------
@@ -335,5 +392,7 @@ def test_the_clips_act_per_network(fixture, replayed):
     arrays, meta = fixture
     norms = _ref(arrays, CLIP_TASK, "clip_norms")[0]  # [N + 1]: critic 0 .. N-1, mixer
     joint = np.sqrt(np.square(norms).sum())
-    ratio = min(1.0, 20 / (joint + 1e-6)) / np.minimum(1.0, 20 / (norms + 1e-6))  # joint coef / the network's own
+    ratio = min(1.0, 20 / (joint + 1e-6)) / np.minimum(
+        1.0, 20 / (norms + 1e-6)
+    )  # joint coef / the network's own
     assert (ratio < 0.9).all(), ratio

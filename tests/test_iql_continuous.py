@@ -30,18 +30,24 @@ def logp_hand(a, mu, ls):
     """The code's tanh-Gaussian log-density of one action entry, by hand."""
     ac = min(max(a, -1 + EPS), 1 - EPS)
     u = math.atanh(ac)
-    return -0.5 * (2 * ls + ((u - mu) / math.exp(ls)) ** 2 + math.log(2 * math.pi)) - math.log(1 - ac ** 2 + EPS)
+    return -0.5 * (2 * ls + ((u - mu) / math.exp(ls)) ** 2 + math.log(2 * math.pi)) - math.log(
+        1 - ac**2 + EPS
+    )
 
 
 def test_tanh_gaussian_log_prob_by_hand():
-    f64 = dict(dtype=torch.float64)  # near |a| = 1 float32 rounds 1 - a^2 to ~0.3 %: compare the formula in float64
+    f64 = dict(
+        dtype=torch.float64
+    )  # near |a| = 1 float32 rounds 1 - a^2 to ~0.3 %: compare the formula in float64
     mean, log_std = torch.tensor([[0.2, -0.1]], **f64), torch.tensor([[-1.0, -0.5]], **f64)
     a = torch.tensor([[0.5, 1.0]], **f64)  # 1.0 is clamped to 1 - 1e-5 before atanh
     want = logp_hand(0.5, 0.2, -1.0) + logp_hand(1.0, -0.1, -0.5)
     assert tanh_gaussian_log_prob(mean, log_std, a).item() == pytest.approx(want, rel=1e-5)
     masked = tanh_gaussian_log_prob(mean, log_std, a, mask=torch.tensor([1.0, 0.0], **f64))
     assert masked.item() == pytest.approx(logp_hand(0.5, 0.2, -1.0), rel=1e-6)
-    assert torch.isfinite(tanh_gaussian_log_prob(mean.float(), log_std.float(), torch.tensor([[-7.0, 7.0]]))).all()
+    assert torch.isfinite(
+        tanh_gaussian_log_prob(mean.float(), log_std.float(), torch.tensor([[-7.0, 7.0]]))
+    ).all()
 
 
 def test_squashed_mean():
@@ -88,10 +94,13 @@ REW, MASK = [1.0, 0.0, -1.0], [1.0, 0.0, 1.0]
 def hand_batch(learner, memory_len, acts=ACTS):
     rng = np.random.default_rng(0)
     B, N, O = len(acts), learner.n_agents, learner.obs_dim
-    batch = {"obs": torch.tensor(rng.normal(size=(1, B, N, O))),
-             "next_obs": torch.tensor(rng.normal(size=(1, B, N, O))),
-             "actions": torch.tensor([acts], dtype=torch.float64), "rewards": torch.tensor([REW], dtype=torch.float64),
-             "masks": torch.tensor([MASK], dtype=torch.float64)}
+    batch = {
+        "obs": torch.tensor(rng.normal(size=(1, B, N, O))),
+        "next_obs": torch.tensor(rng.normal(size=(1, B, N, O))),
+        "actions": torch.tensor([acts], dtype=torch.float64),
+        "rewards": torch.tensor([REW], dtype=torch.float64),
+        "masks": torch.tensor([MASK], dtype=torch.float64),
+    }
     if memory_len:
         shape = (1, B, learner.n_units, memory_len, learner.history_dim)
         batch["memory"] = torch.tensor(rng.normal(size=shape))
@@ -114,7 +123,7 @@ def test_centralized_iql_losses_by_hand(memory_len):
     const_actor(L.nets["pi"], [[0.2, -0.1]], [[-1.0, -0.5]])  # the joint action's two entries
     sync_targets(L)
     out = L.update(hand_batch(L, memory_len))
-    assert out["loss_v"].item() == pytest.approx(0.7 * 0.5 ** 2, rel=1e-9)  # q' = min(1, 2) > v = 0.5
+    assert out["loss_v"].item() == pytest.approx(0.7 * 0.5**2, rel=1e-9)  # q' = min(1, 2) > v = 0.5
     w = math.exp(3 * (1.0 - 0.5))
     logp = [logp_hand(a[0][0], 0.2, -1.0) + logp_hand(a[1][0], -0.1, -0.5) for a in ACTS]
     assert out["loss_pi"].item() == pytest.approx(-w * np.mean(logp), rel=1e-9)
@@ -141,15 +150,18 @@ def test_maiql_losses_by_hand(memory_len):
     assert out["loss_pi"].item() == pytest.approx(-w * np.mean(logp), rel=1e-9)
     q1_tot, q2_tot = 0.3 * 1.0 + 0.7 * 3.0 + 0.1, 0.3 * 2.0 + 0.7 * 0.5 + 0.1
     y = [r + 0.99 * m * v_tot for r, m in zip(REW, MASK)]
-    assert out["loss_q"].item() == pytest.approx(np.mean([(v - q1_tot) ** 2 + (v - q2_tot) ** 2 for v in y]),
-                                                 rel=1e-9)
+    assert out["loss_q"].item() == pytest.approx(
+        np.mean([(v - q1_tot) ** 2 + (v - q2_tot) ** 2 for v in y]), rel=1e-9
+    )
 
 
 @pytest.mark.parametrize("memory_len", [0, 2])
 def test_ibc_loss_by_hand_with_a_padded_action(memory_len):
     acts = [[[0.5, 0.1], [-0.3, 0.0]], [[1.0, -0.6], [0.0, 0.0]]]  # agent 1 has one action entry (padded 0)
     L = ContinuousIQL((2, 2), (2, 1), 1, tiny("bc", memory_len), seeds=[0], dtype=F64)
-    const_actor(L.nets["pi"], [[0.2, 0.3], [-0.1, 5.0]], [[-1.0, -0.7], [-0.5, 0.0]])  # agent 1's 2nd entry: padding
+    const_actor(
+        L.nets["pi"], [[0.2, 0.3], [-0.1, 5.0]], [[-1.0, -0.7], [-0.5, 0.0]]
+    )  # agent 1's 2nd entry: padding
     out = L.update(hand_batch(L, memory_len, acts))
     a0 = -np.mean([logp_hand(a[0][0], 0.2, -1.0) + logp_hand(a[0][1], 0.3, -0.7) for a in acts])
     a1 = -np.mean([logp_hand(a[1][0], -0.1, -0.5) for a in acts])
@@ -167,9 +179,14 @@ def toy_tensors(T=64, seed=0):
     act[:, 1, 1] = 0.0  # agent 1 drives 1 entry
     term, tout = np.zeros(T, np.float32), np.zeros(T, np.float32)
     term[20], tout[9], tout[40], tout[-1] = 1, 1, 1, 1
-    return {"obs": torch.tensor(obs), "next_obs": torch.tensor(np.roll(obs, -1, 0)), "actions": torch.tensor(act),
-            "rewards": torch.tensor(rng.normal(size=(T, 2)).astype(np.float32)), "terminals": torch.tensor(term),
-            "timeouts": torch.tensor(tout)}
+    return {
+        "obs": torch.tensor(obs),
+        "next_obs": torch.tensor(np.roll(obs, -1, 0)),
+        "actions": torch.tensor(act),
+        "rewards": torch.tensor(rng.normal(size=(T, 2)).astype(np.float32)),
+        "terminals": torch.tensor(term),
+        "timeouts": torch.tensor(tout),
+    }
 
 
 def small(method, memory_len=3, **kw):
@@ -213,11 +230,14 @@ def test_batched_seeds_equal_separate_runs(method):
         k = 1 if name.endswith("mix") else both.n_units
         for s, a in enumerate(alone):
             for key, v in a.nets[name].state_dict().items():
-                torch.testing.assert_close(net.state_dict()[key][s * k:(s + 1) * k], v, rtol=1e-9, atol=1e-10)
+                torch.testing.assert_close(
+                    net.state_dict()[key][s * k : (s + 1) * k], v, rtol=1e-9, atol=1e-10
+                )
 
 
-@pytest.mark.parametrize("method,central_obs", [("iql", "joint"), ("iql", "agent0"), ("maiql", "joint"),
-                                                ("bc", "joint")])
+@pytest.mark.parametrize(
+    "method,central_obs", [("iql", "joint"), ("iql", "agent0"), ("maiql", "joint"), ("bc", "joint")]
+)
 def test_greedy_actions_in_bounds_and_history_policy(method, central_obs):
     extra = {"central_obs": central_obs} if method == "iql" else {}
     L = ContinuousIQL((3, 2), (2, 1), 2, small(method, **extra), seeds=[0, 1])
@@ -274,15 +294,30 @@ def test_registry_builds_and_evaluates_with_histories():
     obs[:, 1, 6:] = 0.0
     tout = np.zeros(T, bool)
     tout[19] = tout[-1] = True
-    data = Dataset.from_arrays("mamujoco/reacher-2x1", "custom", obs, rng.uniform(-1, 1, (T, 2, 1)),
-                               rng.normal(size=(T, 2)), obs, np.zeros(T, bool), tout, obs_dims=(8, 6),
-                               act_dims=(1, 1))
-    L = build_learner("iql_continuous", data, {"method": "maiql", "hidden": (8, 8), "batch_size": 8,
-                                               "memory_len": 2, "memory_dim": 4}, 7, "cpu")
+    data = Dataset.from_arrays(
+        "mamujoco/reacher-2x1",
+        "custom",
+        obs,
+        rng.uniform(-1, 1, (T, 2, 1)),
+        rng.normal(size=(T, 2)),
+        obs,
+        np.zeros(T, bool),
+        tout,
+        obs_dims=(8, 6),
+        act_dims=(1, 1),
+    )
+    L = build_learner(
+        "iql_continuous",
+        data,
+        {"method": "maiql", "hidden": (8, 8), "batch_size": 8, "memory_len": 2, "memory_dim": 4},
+        7,
+        "cpu",
+    )
     tensors = L.prepare_data(data.to_torch("cpu"))
     L.update(L.sample_batch(tensors))
-    r = evaluate(L.policy(), "mamujoco/reacher-2x1", 1, 2, 100, env_options={"obs_mode": "leader-only"},
-                 max_steps=4)
+    r = evaluate(
+        L.policy(), "mamujoco/reacher-2x1", 1, 2, 100, env_options={"obs_mode": "leader-only"}, max_steps=4
+    )
     assert r.returns.shape == (1, 2) and np.isfinite(r.returns).all()
     with pytest.raises(ValueError, match="discrete"):
         data.card["n_actions"] = [2, 2]

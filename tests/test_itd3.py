@@ -20,8 +20,15 @@ S, N, O, A, B, T = 2, 2, 5, 2, 32, 200
 METHODS = {
     "ma-cql": dict(critic_reg="cql", cql_alpha=1.0),
     "omar": dict(critic_reg="cql", cql_alpha=0.5, actor_reg="omar", omar_tau=0.7),
-    "omar-mujoco-cem": dict(critic_reg="cql", cql_proposal="mujoco", actor_reg="omar", omar_tau=0.5,
-                            omar_sampler="cem", omar_iters=2, omar_n_samples=20),
+    "omar-mujoco-cem": dict(
+        critic_reg="cql",
+        cql_proposal="mujoco",
+        actor_reg="omar",
+        omar_tau=0.5,
+        omar_sampler="cem",
+        omar_iters=2,
+        omar_n_samples=20,
+    ),
     "ma-td3bc": dict(actor_reg="td3bc"),
     "ma-icq": dict(actor_reg="icq", icq_beta=0.5),
 }
@@ -29,10 +36,12 @@ METHODS = {
 
 JOINT = dict(critic_input="joint")
 U3 = dict(actor_updates=3)
-REF_CASES = ([(m, {}) for m in METHODS]
-             + [("ma-cql", U3), ("omar", U3), ("ma-td3bc", U3)]
-             + [(m, JOINT) for m in METHODS]
-             + [("omar", {**JOINT, **U3}), ("ma-icq", {**JOINT, **U3})])
+REF_CASES = (
+    [(m, {}) for m in METHODS]
+    + [("ma-cql", U3), ("omar", U3), ("ma-td3bc", U3)]
+    + [(m, JOINT) for m in METHODS]
+    + [("omar", {**JOINT, **U3}), ("ma-icq", {**JOINT, **U3})]
+)
 
 
 def random_data(seed=0, dtype=torch.float64, t=T):
@@ -53,11 +62,19 @@ def member_tensors(L, m):
 
 
 def ref_tensors(r):
-    return [r.actor.state_dict(), r.critic.state_dict(), r.actor_target.state_dict(), r.critic_target.state_dict()]
+    return [
+        r.actor.state_dict(),
+        r.critic.state_dict(),
+        r.actor_target.state_dict(),
+        r.critic_target.state_dict(),
+    ]
 
 
-@pytest.mark.parametrize("method, kw", REF_CASES, ids=[f"{m}-{'-'.join(map(str, kw.values())) or 'default'}"
-                                                      for m, kw in REF_CASES])
+@pytest.mark.parametrize(
+    "method, kw",
+    REF_CASES,
+    ids=[f"{m}-{'-'.join(map(str, kw.values())) or 'default'}" for m, kw in REF_CASES],
+)
 def test_batched_equals_reference_loop(method, kw):
     """float64: 3 batched updates == 3 official-style per-member updates (with actor_updates=3: three
     actor steps on the critic's minibatch; joint: the seed's target joint action from all its agents'
@@ -66,8 +83,11 @@ def test_batched_equals_reference_loop(method, kw):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run on the device machine)")
-@pytest.mark.parametrize("method, kw", [(m, {}) for m in METHODS] + [("omar", {**JOINT, **U3}), ("ma-icq", JOINT)],
-                         ids=lambda v: v if isinstance(v, str) else "-".join(map(str, v.values())) or "default")
+@pytest.mark.parametrize(
+    "method, kw",
+    [(m, {}) for m in METHODS] + [("omar", {**JOINT, **U3}), ("ma-icq", JOINT)],
+    ids=lambda v: v if isinstance(v, str) else "-".join(map(str, v.values())) or "default",
+)
 def test_batched_equals_reference_loop_on_gpu(method, kw):
     """The same check with learner, batches, reference agents and noise on the GPU (--device cuda)."""
     _check_reference(method, kw, "cuda")
@@ -83,7 +103,7 @@ def _check_reference(method, kw, device):
         per_member = [{k: v[m] for k, v in batch.items()} for m in range(M)]
         if L.joint and L.cfg.actor_reg != "icq":
             for s in range(S):
-                seed_refs = refs[s * N:(s + 1) * N]
+                seed_refs = refs[s * N : (s + 1) * N]
                 jn = joint_next_pi(seed_refs, [per_member[s * N + j]["next_obs"] for j in range(N)])
                 for j in range(N):
                     per_member[s * N + j]["joint_next_pi"] = jn
@@ -96,7 +116,10 @@ def _check_reference(method, kw, device):
     for m, r in enumerate(refs):  # parameters, BN running stats and targets
         assert max_diff(member_tensors(L, m), ref_tensors(r)) < 1e-9, (method, kw, m)
     # the learner actually moved
-    assert max_diff(member_tensors(L, 0), ref_tensors(ReferenceAgent.from_learner(learner(method, **kw), 0))) > 1e-3
+    assert (
+        max_diff(member_tensors(L, 0), ref_tensors(ReferenceAgent.from_learner(learner(method, **kw), 0)))
+        > 1e-3
+    )
 
 
 def test_members_are_independent():
@@ -127,7 +150,9 @@ def test_seed_init_does_not_depend_on_other_seeds():
     assert max_diff(member_tensors(a, 0), member_tensors(b, 0)) > 0
 
 
-@pytest.mark.parametrize("method, kw", [("omar", {}), ("ma-icq", {}), ("omar", {**JOINT, **U3}), ("ma-icq", JOINT)])
+@pytest.mark.parametrize(
+    "method, kw", [("omar", {}), ("ma-icq", {}), ("omar", {**JOINT, **U3}), ("ma-icq", JOINT)]
+)
 def test_checkpoint_resume_identical(method, kw, tmp_path):
     L = learner(method, dtype=torch.float32, **kw)
     data = L.prepare_data(random_data(dtype=torch.float32))
@@ -213,12 +238,28 @@ def test_learns_bandit(method):
     g = torch.Generator().manual_seed(1)
     a = torch.rand(t, 1, 1, generator=g) * 2 - 1
     o = torch.randn(t, 1, 1, generator=g)
-    data = {"obs": o, "actions": a, "rewards": -(a[..., 0] - 0.5) ** 2,
-            "next_obs": o, "terminals": torch.ones(t), "timeouts": torch.zeros(t)}
-    extra = {"ma-cql": dict(cql_alpha=0.1), "omar": dict(cql_alpha=0.1, omar_tau=0.5),
-             "ma-icq": dict(icq_beta=0.01)}.get(method, {})
-    cfg = ITD3Config(hidden=32, batch_size=128, input_norm=False, actor_lr=3e-4, critic_lr=3e-3,
-                     log_every=10**9, **{**METHODS[method], **extra})
+    data = {
+        "obs": o,
+        "actions": a,
+        "rewards": -((a[..., 0] - 0.5) ** 2),
+        "next_obs": o,
+        "terminals": torch.ones(t),
+        "timeouts": torch.zeros(t),
+    }
+    extra = {
+        "ma-cql": dict(cql_alpha=0.1),
+        "omar": dict(cql_alpha=0.1, omar_tau=0.5),
+        "ma-icq": dict(icq_beta=0.01),
+    }.get(method, {})
+    cfg = ITD3Config(
+        hidden=32,
+        batch_size=128,
+        input_norm=False,
+        actor_lr=3e-4,
+        critic_lr=3e-3,
+        log_every=10**9,
+        **{**METHODS[method], **extra},
+    )
     L = ITD3([1], [1], 2, cfg, seed=0)
     obs = np.random.default_rng(0).normal(size=(2, 3, 1, 1)).astype(np.float32)
     assert np.all(np.abs(L.act(obs) - 0.5) > 0.3)
@@ -292,7 +333,9 @@ def test_actor_updates_take_more_actor_steps_on_one_critic_step():
         assert all(torch.equal(pa[k], pb[k]) for k in pa), name
     assert torch.equal(a.gen.get_state(), b.gen.get_state())
     with torch.no_grad():
-        assert max(float((p - q).abs().max()) for p, q in zip(a.actor.parameters(), b.actor.parameters())) > 1e-4
+        assert (
+            max(float((p - q).abs().max()) for p, q in zip(a.actor.parameters(), b.actor.parameters())) > 1e-4
+        )
 
 
 def _slot(joint_a, i, own):
@@ -342,8 +385,10 @@ def test_joint_first_update_losses_by_hand(method):
             if method == "ma-icq":
                 a_next = seed_cat("next_actions", s)
             else:
-                a_next = torch.cat([before[s * N + j]["actor_target"](batch["next_obs"][s * N + j])
-                                    for j in range(N)], dim=-1)
+                a_next = torch.cat(
+                    [before[s * N + j]["actor_target"](batch["next_obs"][s * N + j]) for j in range(N)],
+                    dim=-1,
+                )
         for i in range(N):
             m = s * N + i
             assert torch.equal(batch["joint_obs"][m], st) and torch.equal(batch["joint_actions"][m], ja)
@@ -369,14 +414,30 @@ def test_joint_first_update_losses_by_hand(method):
     with torch.no_grad():
         pis = torch.stack([before[m]["actor"](batch["obs"][m]) for m in range(M)])  # [M, B, A]
         if method == "omar":
-            def q_fn(acts):  # [M, B, K, A] -> [M, B, K], agent i's slot only
-                return torch.stack([_q_rows(after[m]["critic"], batch["joint_obs"][m],
-                                            _slot(batch["joint_actions"][m], m % N, acts[m]), q1_only=True)
-                                    for m in range(M)])
 
-            a_hat = search_action(q_fn, pis, sampler=cfg.omar_sampler, iters=cfg.omar_iters,
-                                  n_samples=cfg.omar_n_samples, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
-                                  generator=g)
+            def q_fn(acts):  # [M, B, K, A] -> [M, B, K], agent i's slot only
+                return torch.stack(
+                    [
+                        _q_rows(
+                            after[m]["critic"],
+                            batch["joint_obs"][m],
+                            _slot(batch["joint_actions"][m], m % N, acts[m]),
+                            q1_only=True,
+                        )
+                        for m in range(M)
+                    ]
+                )
+
+            a_hat = search_action(
+                q_fn,
+                pis,
+                sampler=cfg.omar_sampler,
+                iters=cfg.omar_iters,
+                n_samples=cfg.omar_n_samples,
+                mu0=cfg.omar_mu0,
+                sigma0=cfg.omar_sigma0,
+                generator=g,
+            )
         for m in range(M):
             i, pi, act = m % N, pis[m], batch["actions"][m]
             st, ja, Q1 = batch["joint_obs"][m], batch["joint_actions"][m], after[m]["critic"].Q1
@@ -429,9 +490,15 @@ def _coordination_data(t=512, seed=1):
     g = torch.Generator().manual_seed(seed)
     a = torch.rand(t, 2, 1, generator=g) * 2 - 1
     o = torch.randn(t, 2, 1, generator=g)
-    r = -(a[:, 0, 0] - a[:, 1, 0]) ** 2  # [t]
-    return {"obs": o, "actions": a, "rewards": r[:, None].expand(t, 2).clone(), "next_obs": o,
-            "terminals": torch.ones(t), "timeouts": torch.zeros(t)}
+    r = -((a[:, 0, 0] - a[:, 1, 0]) ** 2)  # [t]
+    return {
+        "obs": o,
+        "actions": a,
+        "rewards": r[:, None].expand(t, 2).clone(),
+        "next_obs": o,
+        "terminals": torch.ones(t),
+        "timeouts": torch.zeros(t),
+    }
 
 
 def test_joint_critic_explains_other_agents_action():
@@ -441,8 +508,16 @@ def test_joint_critic_explains_other_agents_action():
     data = _coordination_data()
     td = {}
     for mode in ("local", "joint"):
-        cfg = ITD3Config(hidden=32, batch_size=128, input_norm=False, actor_lr=3e-4, critic_lr=3e-3,
-                         actor_reg="td3bc", critic_input=mode, log_every=1)
+        cfg = ITD3Config(
+            hidden=32,
+            batch_size=128,
+            input_norm=False,
+            actor_lr=3e-4,
+            critic_lr=3e-3,
+            actor_reg="td3bc",
+            critic_input=mode,
+            log_every=1,
+        )
         L = ITD3([1, 1], [1, 1], 1, cfg, seed=0)
         d = L.prepare_data(data)
         hist = torch.stack([L.update(L.sample_batch(d))["td"] for _ in range(300)])  # [300, M]
@@ -490,11 +565,16 @@ def test_joint_cql_all_slots_penalty_by_hand():
             st = x[m].repeat_interleave(K, dim=0)
             q1, q2 = crit(torch.cat([st, a], dim=-1))
             data1, data2 = crit(torch.cat([x[m], batch["joint_actions"][m]], dim=-1))
-        hand = sum((torch.logsumexp(q.view(B, K) - logp, dim=1) - d[:, 0]).mean() for q, d in ((q1, data1), (q2, data2)))
+        hand = sum(
+            (torch.logsumexp(q.view(B, K) - logp, dim=1) - d[:, 0]).mean()
+            for q, d in ((q1, data1), (q2, data2))
+        )
         assert abs(float(pen[m]) - float(hand)) < 1e-8, m
-    for bad in (dict(critic_input="local", cql_slots="all"),
-                dict(critic_input="joint", cql_slots="all", cql_proposal="mujoco"),
-                dict(critic_input="joint", cql_slots="every")):
+    for bad in (
+        dict(critic_input="local", cql_slots="all"),
+        dict(critic_input="joint", cql_slots="all", cql_proposal="mujoco"),
+        dict(critic_input="joint", cql_slots="every"),
+    ):
         with pytest.raises(ValueError, match="cql_slots"):
             ITD3Config(critic_reg="cql", **bad).validate()
 
@@ -542,7 +622,10 @@ def test_official_minibatches_option_only_enters_the_config_when_set():
     p = get_profile("smoke", PROFILE_OVERRIDES)
     plain = offline_config(p, "omar/spread", "expert", "ma_cql")
     assert "official_minibatches" not in plain  # existing configs (and hashes) are unchanged
-    assert offline_config(p, "omar/spread", "expert", "ma_cql", official_minibatches=10)["official_minibatches"] == 10
+    assert (
+        offline_config(p, "omar/spread", "expert", "ma_cql", official_minibatches=10)["official_minibatches"]
+        == 10
+    )
     for bad in (-1, True, 2.5):
         with pytest.raises(ValueError, match="official_minibatches="):
             offline_config(p, "omar/spread", "expert", "ma_cql", official_minibatches=bad)

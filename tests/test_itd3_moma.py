@@ -20,12 +20,14 @@ F64 = torch.float64
 
 def _data(seed=0, rows=T):
     g = torch.Generator().manual_seed(seed)
-    return {"obs": torch.randn(rows, N, O, generator=g, dtype=F64),
-            "actions": torch.rand(rows, N, A, generator=g, dtype=F64) * 2 - 1,
-            "rewards": torch.randn(rows, N, generator=g, dtype=F64),
-            "next_obs": torch.randn(rows, N, O, generator=g, dtype=F64),
-            "terminals": (torch.rand(rows, generator=g) < 0.1).to(F64),
-            "timeouts": (torch.arange(rows) % 40 == 39).to(F64)}
+    return {
+        "obs": torch.randn(rows, N, O, generator=g, dtype=F64),
+        "actions": torch.rand(rows, N, A, generator=g, dtype=F64) * 2 - 1,
+        "rewards": torch.randn(rows, N, generator=g, dtype=F64),
+        "next_obs": torch.randn(rows, N, O, generator=g, dtype=F64),
+        "terminals": (torch.rand(rows, generator=g) < 0.1).to(F64),
+        "timeouts": (torch.arange(rows) % 40 == 39).to(F64),
+    }
 
 
 def _learner(method, seed=3, n_seeds=S, **kw):
@@ -50,19 +52,43 @@ def test_presets_validate_and_hold_the_spec_values():
     for m in MOMA_PPO_METHODS:
         cfg = ITD3Config(**moma_ppo_preset(m)).validate()
         assert (cfg.hidden, cfg.actor_lr, cfg.critic_lr, cfg.batch_size, cfg.gamma, cfg.tau_target) == (
-            256, 3e-4, 3e-4, 256, 0.99, 0.005)
+            256,
+            3e-4,
+            3e-4,
+            256,
+            0.99,
+            0.005,
+        )
         assert cfg.grad_clip is None and not cfg.input_norm and cfg.replace and cfg.shared_rows
         assert (cfg.target_noise, cfg.target_noise_clip, cfg.policy_delay) == (0.2, 0.5, 2)
     bc, cql, om = (ITD3Config(**moma_ppo_preset(m)) for m in ("itd3bc", "icql", "iomar"))
     assert (bc.actor_reg, bc.critic_reg, bc.td3bc_alpha, bc.bc_reduce) == ("td3bc", "none", 2.5, "sum")
     for c in (cql, om):
-        assert (c.critic_reg, c.cql_proposal, c.cql_alpha, c.cql_temp, c.cql_n_actions) == ("cql", "mujoco", 1, 1, 10)
+        assert (c.critic_reg, c.cql_proposal, c.cql_alpha, c.cql_temp, c.cql_n_actions) == (
+            "cql",
+            "mujoco",
+            1,
+            1,
+            10,
+        )
     assert (cql.actor_reg, cql.action_reg) == ("none", 0.0)
-    assert (om.actor_reg, om.omar_tau, om.omar_sampler, om.omar_iters, om.omar_n_samples, om.omar_n_elites,
-            om.omar_mu0, om.omar_sigma0, om.cem_std, om.omar_bc_alpha, om.action_reg) == (
-        "omar", 0.9, "cem", 2, 20, 5, 0.0, 2.0, "unbiased", 0.0, 1e-3)
+    assert (
+        om.actor_reg,
+        om.omar_tau,
+        om.omar_sampler,
+        om.omar_iters,
+        om.omar_n_samples,
+        om.omar_n_elites,
+        om.omar_mu0,
+        om.omar_sigma0,
+        om.cem_std,
+        om.omar_bc_alpha,
+        om.action_reg,
+    ) == ("omar", 0.9, "cem", 2, 20, 5, 0.0, 2.0, "unbiased", 0.0, 1e-3)
     assert moma_ppo_preset("icql", batch_size=64)["batch_size"] == 64 and MOMA_PPO_TD3["batch_size"] == 256
-    with pytest.raises(ValueError, match=r"method='td3' is not allowed; choose one of \['itd3bc', 'icql', 'iomar'\]"):
+    with pytest.raises(
+        ValueError, match=r"method='td3' is not allowed; choose one of \['itd3bc', 'icql', 'iomar'\]"
+    ):
         moma_ppo_preset("td3")
     with pytest.raises(ValueError, match="policy_delay=0"):
         moma_ppo_preset("iomar", policy_delay=0)
@@ -70,31 +96,51 @@ def test_presets_validate_and_hold_the_spec_values():
 
 def test_defaults_are_omar_behaviour():
     c = ITD3Config()
-    assert (c.target_noise, c.policy_delay, c.grad_clip, c.bc_reduce, c.cem_std, c.omar_bc_alpha, c.actor_last_init,
-            c.shared_rows, c.input_norm) == (0.0, 1, 0.5, "mean", "biased", 0.0, 3e-3, False, True)
+    assert (
+        c.target_noise,
+        c.policy_delay,
+        c.grad_clip,
+        c.bc_reduce,
+        c.cem_std,
+        c.omar_bc_alpha,
+        c.actor_last_init,
+        c.shared_rows,
+        c.input_norm,
+    ) == (0.0, 1, 0.5, "mean", "biased", 0.0, 3e-3, False, True)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(policy_delay=0), r"policy_delay=0 is not allowed; choose an integer >= 1"),
-    (dict(policy_delay=1.5), r"policy_delay=1.5 is not allowed"),
-    (dict(grad_clip=0.0), r"grad_clip=0.0 is not allowed; choose None or a number > 0"),
-    (dict(actor_last_init=-1.0), r"actor_last_init=-1.0 is not allowed"),
-    (dict(target_noise=-0.2), r"target_noise=-0.2 is not allowed; choose a number >= 0"),
-    (dict(target_noise=0.2, target_noise_clip=0.0), r"target_noise_clip=0.0 is not allowed; choose a number"),
-    (dict(actor_reg="td3bc", bc_reduce="max"), r"bc_reduce='max' is not allowed; choose one of \['mean', 'sum'\]"),
-    (dict(actor_reg="omar", omar_sampler="cem", cem_std="n-1"), r"cem_std='n-1' is not allowed"),
-    (dict(shared_rows=1), r"shared_rows=1 is not allowed; choose True or False"),
-    # unused options are errors
-    (dict(bc_reduce="sum"), r"bc_reduce='sum' is set but unused: it needs actor_reg='td3bc'"),
-    (dict(actor_reg="omar", bc_reduce="sum"), r"bc_reduce='sum' is set but unused"),
-    (dict(actor_reg="omar", cem_std="unbiased"),
-     r"cem_std='unbiased' is set but unused: it needs .*omar_sampler='cem'"),
-    (dict(cem_std="unbiased"), r"cem_std='unbiased' is set but unused"),
-    (dict(omar_bc_alpha=2.5), r"omar_bc_alpha=2.5 is set but unused: it needs actor_reg='omar'"),
-    (dict(target_noise_clip=0.3), r"target_noise_clip=0.3 is set but unused: it needs target_noise > 0"),
-    (dict(critic_input="joint", shared_rows=True), r"shared_rows=True is set but unused"),
-    (dict(actor_reg="icq", target_noise=0.2), r"target_noise=0.2: actor_reg='icq'"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(policy_delay=0), r"policy_delay=0 is not allowed; choose an integer >= 1"),
+        (dict(policy_delay=1.5), r"policy_delay=1.5 is not allowed"),
+        (dict(grad_clip=0.0), r"grad_clip=0.0 is not allowed; choose None or a number > 0"),
+        (dict(actor_last_init=-1.0), r"actor_last_init=-1.0 is not allowed"),
+        (dict(target_noise=-0.2), r"target_noise=-0.2 is not allowed; choose a number >= 0"),
+        (
+            dict(target_noise=0.2, target_noise_clip=0.0),
+            r"target_noise_clip=0.0 is not allowed; choose a number",
+        ),
+        (
+            dict(actor_reg="td3bc", bc_reduce="max"),
+            r"bc_reduce='max' is not allowed; choose one of \['mean', 'sum'\]",
+        ),
+        (dict(actor_reg="omar", omar_sampler="cem", cem_std="n-1"), r"cem_std='n-1' is not allowed"),
+        (dict(shared_rows=1), r"shared_rows=1 is not allowed; choose True or False"),
+        # unused options are errors
+        (dict(bc_reduce="sum"), r"bc_reduce='sum' is set but unused: it needs actor_reg='td3bc'"),
+        (dict(actor_reg="omar", bc_reduce="sum"), r"bc_reduce='sum' is set but unused"),
+        (
+            dict(actor_reg="omar", cem_std="unbiased"),
+            r"cem_std='unbiased' is set but unused: it needs .*omar_sampler='cem'",
+        ),
+        (dict(cem_std="unbiased"), r"cem_std='unbiased' is set but unused"),
+        (dict(omar_bc_alpha=2.5), r"omar_bc_alpha=2.5 is set but unused: it needs actor_reg='omar'"),
+        (dict(target_noise_clip=0.3), r"target_noise_clip=0.3 is set but unused: it needs target_noise > 0"),
+        (dict(critic_input="joint", shared_rows=True), r"shared_rows=True is set but unused"),
+        (dict(actor_reg="icq", target_noise=0.2), r"target_noise=0.2: actor_reg='icq'"),
+    ],
+)
 def test_validate_errors_of_the_new_fields(kw, match):
     with pytest.raises(ValueError, match=match):
         ITD3Config(**kw).validate()
@@ -108,7 +154,9 @@ def test_validate_errors_of_the_new_fields(kw, match):
 def test_smoothed_target_action_hand_computed():
     a = torch.tensor([0.5, -0.9, 0.95, 0.0])
     eps = torch.tensor([0.3, -0.7, 0.2, 0.6])
-    want = torch.tensor([0.8, -1.0, 1.0, 0.5])  # 0.5+0.3; -0.9-0.5 -> -1; 0.95+0.2 -> 1; 0+0.5 (clipped noise)
+    want = torch.tensor(
+        [0.8, -1.0, 1.0, 0.5]
+    )  # 0.5+0.3; -0.9-0.5 -> -1; 0.95+0.2 -> 1; 0+0.5 (clipped noise)
     assert torch.allclose(smoothed_target_action(a, eps, 0.5), want)
 
 
@@ -257,11 +305,23 @@ def test_iomar_learner_actor_loss_replays_the_unbiased_cem(bc_alpha):
         obs = batch["obs"]
         pi = L.actor(obs)
         q = L.critic.q1(obs, pi).squeeze(-1)
-        a_hat = search_action(lambda a: L.critic.q1_many(obs, a), pi, sampler="cem", iters=2, n_samples=20,
-                              n_elites=5, mu0=0.0, sigma0=2.0, generator=g, cem_std="unbiased")
+        a_hat = search_action(
+            lambda a: L.critic.q1_many(obs, a),
+            pi,
+            sampler="cem",
+            iters=2,
+            n_samples=20,
+            n_elites=5,
+            mu0=0.0,
+            sigma0=2.0,
+            generator=g,
+            cem_std="unbiased",
+        )
         mse, reg = (pi - a_hat).square().mean((-2, -1)), 1e-3 * pi.square().mean((-2, -1))
         if bc_alpha:
-            want = -0.1 * (2.5 / q.abs().mean(-1)) * q.mean(-1) + (pi - batch["actions"]).square().sum(-1).mean(-1)
+            want = -0.1 * (2.5 / q.abs().mean(-1)) * q.mean(-1) + (pi - batch["actions"]).square().sum(
+                -1
+            ).mean(-1)
         else:
             want = -0.1 * q.mean(-1)
         want = want + 0.9 * mse + reg
@@ -275,7 +335,9 @@ def test_iomar_learner_actor_loss_replays_the_unbiased_cem(bc_alpha):
 
 def test_cem_sigma_hand_computed():
     elites = torch.tensor([0.0, 1.0, 2.0]).view(1, 1, 3, 1)  # mean 1, squared deviations 1 + 0 + 1 = 2
-    assert torch.allclose(cem_sigma(elites, "unbiased"), torch.tensor(1.0 + 1e-6).view(1, 1, 1, 1), rtol=0, atol=1e-12)
+    assert torch.allclose(
+        cem_sigma(elites, "unbiased"), torch.tensor(1.0 + 1e-6).view(1, 1, 1, 1), rtol=0, atol=1e-12
+    )
     assert torch.allclose(cem_sigma(elites, "biased"), torch.tensor(math.sqrt(2 / 3)).view(1, 1, 1, 1))
 
 
@@ -290,8 +352,18 @@ def test_cem_second_iteration_samples_from_the_elites_std(cem_std):
 
     pi = torch.zeros(1, 1, 2, dtype=F64)
     g = torch.Generator().manual_seed(5)
-    a_hat = search_action(q_fn, pi, sampler="cem", iters=2, n_samples=6, n_elites=3, mu0=0.0, sigma0=2.0,
-                          generator=g, cem_std=cem_std)
+    a_hat = search_action(
+        q_fn,
+        pi,
+        sampler="cem",
+        iters=2,
+        n_samples=6,
+        n_elites=3,
+        mu0=0.0,
+        sigma0=2.0,
+        generator=g,
+        cem_std=cem_std,
+    )
     r = torch.Generator().manual_seed(5)
     s1 = (2.0 * torch.randn((1, 1, 6, 2), generator=r, dtype=F64)).clamp(-1, 1)
     assert torch.equal(seen[0], s1)

@@ -14,9 +14,13 @@ SMALL = dict(hidden=(8, 8), batch_size=5)
 
 def _data(T=30, N=2, O=3, A=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"obs": torch.randn(T, N, O, generator=g) * 3 + 1, "next_obs": torch.randn(T, N, O, generator=g),
-            "actions": torch.rand(T, N, A, generator=g) * 2 - 1, "rewards": torch.randn(T, N, generator=g),
-            "terminals": (torch.rand(T, generator=g) < 0.2).float()}
+    return {
+        "obs": torch.randn(T, N, O, generator=g) * 3 + 1,
+        "next_obs": torch.randn(T, N, O, generator=g),
+        "actions": torch.rand(T, N, A, generator=g) * 2 - 1,
+        "rewards": torch.randn(T, N, generator=g),
+        "terminals": (torch.rand(T, generator=g) < 0.2).float(),
+    }
 
 
 def test_smoothed_target_action_by_hand():
@@ -24,7 +28,9 @@ def test_smoothed_target_action_by_hand():
     eps = torch.tensor([[3.0, 1.0, -10.0]])  # noise 0.2 * eps * max_a, clipped to +-0.5 max_a
     out = smoothed_target_action(pi, eps, 0.2, 0.5, 1.0)
     assert torch.allclose(out, torch.tensor([[1.0, 0.0, -0.5]]))  # 0.9 + 0.5 -> clip 1; -0.2 + 0.2; 0 - 0.5
-    assert torch.allclose(smoothed_target_action(pi * 0.1, eps, 0.2, 0.5, 0.1), torch.tensor([[0.1, 0.0, -0.05]]))
+    assert torch.allclose(
+        smoothed_target_action(pi * 0.1, eps, 0.2, 0.5, 0.1), torch.tensor([[0.1, 0.0, -0.05]])
+    )
 
 
 def test_target_value_by_hand():
@@ -41,8 +47,10 @@ def test_target_value_by_hand():
 
 def test_policy_delay_and_normalization():
     d = _data()
-    lr = TD3BC.from_dataset(type("D", (), {"obs": d["obs"].numpy(), "obs_dims": [3, 3], "act_dims": [2, 2]})(),
-                            TD3BCConfig(**SMALL))
+    lr = TD3BC.from_dataset(
+        type("D", (), {"obs": d["obs"].numpy(), "obs_dims": [3, 3], "act_dims": [2, 2]})(),
+        TD3BCConfig(**SMALL),
+    )
     assert torch.allclose(lr.obs_mean[0, 0], d["obs"][:, 0].double().mean(0).float(), atol=1e-5)
     x = torch.stack([d["obs"][:, 0], d["obs"][:, 1]])  # [M=2, T, O]
     z = lr.norm(x)
@@ -65,17 +73,19 @@ def test_batched_equals_separate():
         eps = torch.randn(b["actions"].shape)
         big.update(b, eps)
         for s, lr in enumerate(small):
-            lr.update({k: v[2 * s:2 * s + 2] for k, v in b.items()}, eps[2 * s:2 * s + 2])
+            lr.update({k: v[2 * s : 2 * s + 2] for k, v in b.items()}, eps[2 * s : 2 * s + 2])
     x = d["obs"][:4].permute(1, 0, 2).repeat(2, 1, 1)  # [M=4, 4, O]
     with torch.no_grad():
         a_big = big.actor(big.norm(x))
-        a_small = torch.cat([lr.actor(lr.norm(x[2 * s:2 * s + 2])) for s, lr in enumerate(small)])
+        a_small = torch.cat([lr.actor(lr.norm(x[2 * s : 2 * s + 2])) for s, lr in enumerate(small)])
     assert torch.allclose(a_big, a_small, atol=1e-6)
 
 
 def test_resume_is_identical():
     d = _data()
-    a = TD3BC([3, 3], [2, 2], 1, TD3BCConfig(**SMALL), seeds=[1], obs_mean=np.zeros((2, 3)), obs_std=np.ones((2, 3)))
+    a = TD3BC(
+        [3, 3], [2, 2], 1, TD3BCConfig(**SMALL), seeds=[1], obs_mean=np.zeros((2, 3)), obs_std=np.ones((2, 3))
+    )
     for _ in range(3):
         a.update(a.sample_batch(d))
     b = TD3BC([3, 3], [2, 2], 1, TD3BCConfig(**SMALL), seeds=[1])

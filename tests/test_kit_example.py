@@ -14,7 +14,7 @@ from common.running.offline import offline_job
 from common.running.records import load_records
 from common.running.store import item_runs
 
-PUBLISHED = '''
+PUBLISHED = """
 from common.reporting.published import Entry, Table, check_paper
 
 PAPER, TITLE = "toy", "A toy paper"
@@ -23,7 +23,7 @@ ITEMS = {"table1": Table(title="ITD3 on spread, two actor learning rates", rows=
 PUBLISHED = [Entry(item="table1", keys={"method": "itd3", "actor_lr": "1e-3"}, mean=-150.0, sem=5.0),
              Entry(item="table1", keys={"method": "itd3", "actor_lr": "1e-2"}, mean=-140.0, sem=5.0)]
 check_paper(ITEMS, PUBLISHED)
-'''
+"""
 CLAIMS = '''
 from common.reporting.claims import Claim
 
@@ -46,18 +46,48 @@ def load_toy(spec):
     obs = rng.normal(size=(T, N, 18)).astype(np.float32)
     ends = np.zeros(T)
     ends[24::25] = 1
-    return Dataset.from_arrays(spec["env"], spec["kind"], obs, rng.uniform(-1, 1, (T, N, 2)).astype(np.float32),
-                               rng.normal(size=(T, N)).astype(np.float32), obs + 0.1, terminals=np.zeros(T),
-                               timeouts=ends, obs_dims=[18] * N, act_dims=[2] * N, protocol="random arrays (test)",
-                               ref_scores={"random": -200.0, "expert": -100.0})
+    return Dataset.from_arrays(
+        spec["env"],
+        spec["kind"],
+        obs,
+        rng.uniform(-1, 1, (T, N, 2)).astype(np.float32),
+        rng.normal(size=(T, N)).astype(np.float32),
+        obs + 0.1,
+        terminals=np.zeros(T),
+        timeouts=ends,
+        obs_dims=[18] * N,
+        act_dims=[2] * N,
+        protocol="random arrays (test)",
+        ref_scores={"random": -200.0, "expert": -100.0},
+    )
 
 
 def build_cells(profile):
-    data = {"env": "omar/spread", "env_options": {}, "return_mode": "mean", "kind": "random", "size": 200, "seed": 0}
-    return [Cell("toy", "table1", {"method": "itd3", "actor_lr": lr},
-                 {"dataset": data, "method": "itd3", "itd3": {"hidden": 16, "batch_size": 32, "actor_lr": float(lr)},
-                  "updates": 4, "eval_every": 2, "eval_episodes": 2, "ckpt_every": 2})
-            for lr in ("1e-3", "1e-2")]
+    data = {
+        "env": "omar/spread",
+        "env_options": {},
+        "return_mode": "mean",
+        "kind": "random",
+        "size": 200,
+        "seed": 0,
+    }
+    return [
+        Cell(
+            "toy",
+            "table1",
+            {"method": "itd3", "actor_lr": lr},
+            {
+                "dataset": data,
+                "method": "itd3",
+                "itd3": {"hidden": 16, "batch_size": 32, "actor_lr": float(lr)},
+                "updates": 4,
+                "eval_every": 2,
+                "eval_episodes": 2,
+                "ckpt_every": 2,
+            },
+        )
+        for lr in ("1e-3", "1e-2")
+    ]
 
 
 def test_a_toy_paper_runs_end_to_end_through_the_kit(tmp_path):
@@ -67,8 +97,14 @@ def test_a_toy_paper_runs_end_to_end_through_the_kit(tmp_path):
     (papers / "toy" / "claims.py").write_text(CLAIMS)
     results = tmp_path / "results"
     job = offline_job("itd3", load=load_toy)
-    summary = main("toy table 1", build_cells, job, "toy", "table1",
-                   argv=["--profile", "smoke", "--results", str(results), "--no-report"])
+    summary = main(
+        "toy table 1",
+        build_cells,
+        job,
+        "toy",
+        "table1",
+        argv=["--profile", "smoke", "--results", str(results), "--no-report"],
+    )
     assert summary.ok and len(summary.ran) == 2 * 2  # two cells x the smoke profile's two seeds
 
     runs = item_runs(results, "smoke", "toy", "table1")
@@ -78,7 +114,9 @@ def test_a_toy_paper_runs_end_to_end_through_the_kit(tmp_path):
     assert n == 2 and np.isfinite(mean)
 
     pub = load_published("toy", papers)
-    assert check_claims(results, "toy", "table1", pub.CLAIMS, Evidence(runs, "smoke")) == {"finite": (True, "4 runs")}
+    assert check_claims(results, "toy", "table1", pub.CLAIMS, Evidence(runs, "smoke")) == {
+        "finite": (True, "4 runs")
+    }
     md = write_item_report(results, "smoke", "toy", "table1", papers_root=papers).read_text()
     assert "-150.0 ± 5.0 (se)" in md and "-140.0 ± 5.0 (se)" in md  # the paper's numbers as it prints them
     assert f"{mean:.1f}" in md  # ours beside them

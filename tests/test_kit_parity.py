@@ -41,11 +41,14 @@ print(json.dumps(out, sort_keys=True))
 def before(tmp_path_factory):
     """The tree at BEFORE_KIT, extracted with ``git archive`` (needs this repository's history)."""
     try:
-        blob = subprocess.run(["git", "archive", "--format=tar", BEFORE_KIT], cwd=ROOT, capture_output=True,
-                              check=True).stdout
+        blob = subprocess.run(
+            ["git", "archive", "--format=tar", BEFORE_KIT], cwd=ROOT, capture_output=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError) as e:
-        pytest.skip(f"commit {BEFORE_KIT} (before the paper kit) is not in this checkout's history ({e}): a "
-                    "shallow clone cannot run this test; fetch the history (git fetch --unshallow) to run it")
+        pytest.skip(
+            f"commit {BEFORE_KIT} (before the paper kit) is not in this checkout's history ({e}): a "
+            "shallow clone cannot run this test; fetch the history (git fetch --unshallow) to run it"
+        )
     dst = tmp_path_factory.mktemp("before_kit")
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         tar.extractall(dst, filter="data")
@@ -58,8 +61,14 @@ def _env(root: Path, data: Path) -> dict:
 
 def test_every_omar_cell_keeps_its_config_hash(before):
     def hashes(root):
-        p = subprocess.run([sys.executable, "-c", HASHES], cwd=root, env=_env(root, root / "data"),
-                           capture_output=True, text=True, timeout=300)
+        p = subprocess.run(
+            [sys.executable, "-c", HASHES],
+            cwd=root,
+            env=_env(root, root / "data"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert p.returncode == 0, p.stderr[-3000:]
         return json.loads(p.stdout)
 

@@ -43,7 +43,7 @@ def _imports(name: str, path: Path) -> set[str]:
             base = node.module or ""
             if node.level:  # relative import
                 anchor = name.split(".") if is_pkg else name.split(".")[:-1]
-                anchor = anchor[:len(anchor) - (node.level - 1)]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
         else:
@@ -68,14 +68,24 @@ def test_the_walk_sees_our_imports():
 
 @pytest.mark.parametrize("layer", PACKAGES)
 def test_layers(layer):
-    bad = sorted(f"{m} imports {t}" for m, ts in GRAPH.items() if m.split(".")[0] == layer
-                 for t in ts if t.split(".")[0] not in ALLOWED[layer])
+    bad = sorted(
+        f"{m} imports {t}"
+        for m, ts in GRAPH.items()
+        if m.split(".")[0] == layer
+        for t in ts
+        if t.split(".")[0] not in ALLOWED[layer]
+    )
     assert not bad, f"{layer}/ may import only {sorted(ALLOWED[layer])} of ours:\n  " + "\n  ".join(bad)
 
 
 def test_no_paper_imports_another():
-    bad = sorted(f"{m} imports {t}" for m, ts in GRAPH.items() if m.startswith("papers.")
-                 for t in ts if t.startswith("papers.") and t.split(".")[:2] != m.split(".")[:2])
+    bad = sorted(
+        f"{m} imports {t}"
+        for m, ts in GRAPH.items()
+        if m.startswith("papers.")
+        for t in ts
+        if t.startswith("papers.") and t.split(".")[:2] != m.split(".")[:2]
+    )
     assert not bad, "\n".join(bad)
 
 
@@ -112,7 +122,8 @@ def test_no_import_cycles():
         if v not in index:
             visit(v)
     assert not cycles, "modules that import each other (directly or around a loop):\n  " + "\n  ".join(
-        " <-> ".join(c) for c in cycles)
+        " <-> ".join(c) for c in cycles
+    )
 
 
 # ---- sizes: one job per module, one step per definition (issue 61) -------------------------------------------
@@ -149,8 +160,11 @@ def _definitions(path: Path) -> dict[str, int]:
 def _over(sizes: dict[str, int], limit: int, listed: dict[str, int], what: str) -> list[str]:
     """What breaks the rule: an unlisted ``what`` over ``limit``, a listed one that grew, came under the limit or
     is gone."""
-    bad = [f"{k}: {n} lines > {limit} (not on the list: split it)" for k, n in sorted(sizes.items())
-           if n > limit and k not in listed]
+    bad = [
+        f"{k}: {n} lines > {limit} (not on the list: split it)"
+        for k, n in sorted(sizes.items())
+        if n > limit and k not in listed
+    ]
     for k, was in sorted(listed.items()):
         n = sizes.get(k)
         if n is None:
@@ -164,7 +178,9 @@ def _over(sizes: dict[str, int], limit: int, listed: dict[str, int], what: str) 
 
 def test_modules_stay_small():
     """No module of envs/, common/ or papers/ over 400 lines, except the dated list, whose entries only shrink."""
-    sizes = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines()) for p in MODULES.values()}
+    sizes = {
+        str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines()) for p in MODULES.values()
+    }
     print(f"{len(BIG_MODULES)} modules over {MAX_MODULE_LINES} lines on the list")
     bad = _over(sizes, MAX_MODULE_LINES, BIG_MODULES, "module")
     assert not bad, "\n  ".join(["module sizes:", *bad])
@@ -184,5 +200,7 @@ def test_size_rules_can_fail():
     sizes = {"a.py": 490, "b.py": 451, "c.py": 400, "new.py": 401, "ok.py": 400}
     bad = _over(sizes, 400, listed, "module")
     assert [b.split(":")[0] for b in bad] == ["new.py", "b.py", "c.py", "gone.py"]
-    here = _definitions(Path(__file__).resolve())  # nested functions count on their own, under their qualified name
+    here = _definitions(
+        Path(__file__).resolve()
+    )  # nested functions count on their own, under their qualified name
     assert here["tests/test_layers.py::test_no_import_cycles.visit"] == 20

@@ -55,27 +55,33 @@ def gae_reference_loop(r, v, nv, m, z, gamma, lam):
 def test_gae_spec_example_and_appended_rollout_changes_nothing():
     """Spec §6 item 8: r = 1, V = V' = 0.5, m = 1, zeta = (1, 1, 0), gamma 0.99, lambda 0.98."""
     t = lambda *x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
-    adv, ret = gae_with_timeouts(t(1, 1, 1), t(.5, .5, .5), t(.5, .5, .5), t(1, 1, 1), t(1, 1, 0), 0.99, 0.98)
+    adv, ret = gae_with_timeouts(
+        t(1, 1, 1), t(0.5, 0.5, 0.5), t(0.5, 0.5, 0.5), t(1, 1, 1), t(1, 1, 0), 0.99, 0.98
+    )
     torch.testing.assert_close(adv, t(2.8969306, 1.960349, 0.995), atol=1e-7, rtol=0)
     torch.testing.assert_close(ret, t(3.4552495, 2.48005, 1.495), atol=1e-7, rtol=0)
     # a second rollout after zeta = 0, and a second member (row) with other numbers
     r = t(1, 1, 1, 5, -2, 3)
-    v, nv = t(.5, .5, .5, 3, 1, 2), t(.5, .5, .5, .2, 7, -1)
+    v, nv = t(0.5, 0.5, 0.5, 3, 1, 2), t(0.5, 0.5, 0.5, 0.2, 7, -1)
     m, z = t(1, 1, 1, 1, 0, 1), t(1, 1, 0, 1, 1, 1)
     rows = [torch.stack([x, x.flip(0)]) for x in (r, v, nv, m, z)]  # [2, 6]
     adv2, ret2 = gae_with_timeouts(*rows, 0.99, 0.98)
     torch.testing.assert_close(adv2[0, :3], adv, atol=1e-12, rtol=0)
     torch.testing.assert_close(ret2[0, :3], ret, atol=1e-12, rtol=0)
     # the appended rollout: row 4 is terminal (m = 0), row 5 ends the buffer (a time-out)
-    torch.testing.assert_close(adv2[0, 3:], t(5 + .99 * .2 - 3 + .99 * .98 * (-2 - 1), -2 - 1, 3 + .99 * -1 - 2))
-    torch.testing.assert_close(ret2[0, 3:], t(5 + .99 * -2, -2, 3 + .99 * -1))
+    torch.testing.assert_close(
+        adv2[0, 3:], t(5 + 0.99 * 0.2 - 3 + 0.99 * 0.98 * (-2 - 1), -2 - 1, 3 + 0.99 * -1 - 2)
+    )
+    torch.testing.assert_close(ret2[0, 3:], t(5 + 0.99 * -2, -2, 3 + 0.99 * -1))
 
 
 def test_gae_terminal_mask_by_hand():
     """m = (1, 0, 1), zeta = (1, 1, 0): the terminal row 2 cuts both recursions and drops V(s'_2).
     delta = (0.995, 0.5, 0.995); A_1 = 0.995 + 0.99 * 0.98 * 0.5 = 1.4801; G_2 = 1; G_1 = 1 + 0.99 * 1 = 1.99."""
     t = lambda *x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
-    adv, ret = gae_with_timeouts(t(1, 1, 1), t(.5, .5, .5), t(.5, .5, .5), t(1, 0, 1), t(1, 1, 0), 0.99, 0.98)
+    adv, ret = gae_with_timeouts(
+        t(1, 1, 1), t(0.5, 0.5, 0.5), t(0.5, 0.5, 0.5), t(1, 0, 1), t(1, 1, 0), 0.99, 0.98
+    )
     torch.testing.assert_close(adv, t(1.4801, 0.5, 0.995), atol=1e-12, rtol=0)
     torch.testing.assert_close(ret, t(1.99, 1.0, 1.495), atol=1e-12, rtol=0)
 
@@ -168,8 +174,9 @@ def test_grad_clip_is_one_norm_per_seed_over_agents_and_mixer():
     pm.grad = torch.tensor([[4.0], [0.4]])
     norms = clip_grad_norm_per_seed_([pa, pm], 1.0, S)
     torch.testing.assert_close(norms, torch.tensor([5.0, 0.5]))
-    torch.testing.assert_close(pa.grad, torch.tensor([[0.6, 0.0], [0.0, 0.0], [0.3, 0.0], [0.0, 0.0]]), atol=1e-6,
-                               rtol=0)
+    torch.testing.assert_close(
+        pa.grad, torch.tensor([[0.6, 0.0], [0.0, 0.0], [0.3, 0.0], [0.0, 0.0]]), atol=1e-6, rtol=0
+    )
     torch.testing.assert_close(pm.grad, torch.tensor([[0.8], [0.4]]), atol=1e-6, rtol=0)
 
 
@@ -188,8 +195,10 @@ def rollout_batch(learner, n, seed=0, reward=None, memory=False):
     mem = {}
     if memory:
         shape = (S, n, N, *memory)
-        mem = {"memory": torch.randn(*shape, generator=g, dtype=dt), "next_memory": torch.randn(*shape, generator=g,
-                                                                                                dtype=dt)}
+        mem = {
+            "memory": torch.randn(*shape, generator=g, dtype=dt),
+            "next_memory": torch.randn(*shape, generator=g, dtype=dt),
+        }
     dev = torch.device(learner.device)
     if dev.type == "cpu":
         actions, _ = learner.act(obs, generator=g, memory=mem.get("memory"))
@@ -201,8 +210,15 @@ def rollout_batch(learner, n, seed=0, reward=None, memory=False):
     rewards = torch.randn(S, n, generator=g, dtype=dt) if reward is None else reward(actions)
     masks = (torch.rand(S, n, generator=g) > 0.05).to(dt)
     zetas = (torch.rand(S, n, generator=g) > 0.1).to(dt)
-    return {"obs": obs, "next_obs": next_obs, "actions": actions, "rewards": rewards, "masks": masks, "zetas": zetas,
-            **mem}
+    return {
+        "obs": obs,
+        "next_obs": next_obs,
+        "actions": actions,
+        "rewards": rewards,
+        "masks": masks,
+        "zetas": zetas,
+        **mem,
+    }
 
 
 def test_log_std_clamp_and_head_init():
@@ -253,7 +269,11 @@ def test_alpha_rises_by_its_rule_every_minibatch_on_a_low_entropy_policy():
 def test_categorical_padded_actions_never_sampled():
     L = MAPPO((1, 1), (1, 1), 2, MAPPOConfig(policy="categorical", **TINY), n_actions=(2, 3))
     a, lp = L.act(torch.ones(2, 500, 2, 1))
-    assert set(a[..., 0, 0].unique().tolist()) <= {0.0, 1.0} and set(a[..., 1, 0].unique().tolist()) == {0.0, 1.0, 2.0}
+    assert set(a[..., 0, 0].unique().tolist()) <= {0.0, 1.0} and set(a[..., 1, 0].unique().tolist()) == {
+        0.0,
+        1.0,
+        2.0,
+    }
     assert (lp <= 0).all() and lp.shape == (2, 500, 2)
 
 
@@ -263,7 +283,7 @@ def _params(learner, s, n_agents):
     for name, mod in learner.modules().items():
         k = 1 if name == "mixer" else n_agents
         for pn, p in mod.state_dict().items():
-            out[f"{name}.{pn}"] = p[s * k:(s + 1) * k]
+            out[f"{name}.{pn}"] = p[s * k : (s + 1) * k]
     return out
 
 
@@ -279,10 +299,10 @@ def test_batched_seeds_equal_each_seed_alone(policy):
     for it in range(2):
         batch = rollout_batch(both, 40, seed=it)
         out = both.update(batch)
-        outs = [a.update({k: v[s:s + 1] for k, v in batch.items()}) for s, a in enumerate(alone)]
+        outs = [a.update({k: v[s : s + 1] for k, v in batch.items()}) for s, a in enumerate(alone)]
         for s in range(2):
             for key in ("loss", "alpha", "grad_norm"):
-                torch.testing.assert_close(out[key][s:s + 1], outs[s][key], atol=1e-12, rtol=1e-10)
+                torch.testing.assert_close(out[key][s : s + 1], outs[s][key], atol=1e-12, rtol=1e-10)
     assert (out["grad_norm"] > 0.05).all()
     for s, a in enumerate(alone):
         mine, ref = _params(both, s, 2), _params(a, 0, 2)
@@ -292,17 +312,23 @@ def test_batched_seeds_equal_each_seed_alone(policy):
     obs = torch.randn(2, 4, 2, 3, dtype=torch.float64)
     act_b, lp_b = both.act(obs)
     for s, a in enumerate(alone):
-        act_a, lp_a = a.act(obs[s:s + 1])
-        torch.testing.assert_close(act_b[s:s + 1], act_a)
-        torch.testing.assert_close(lp_b[s:s + 1], lp_a)
+        act_a, lp_a = a.act(obs[s : s + 1])
+        torch.testing.assert_close(act_b[s : s + 1], act_a)
+        torch.testing.assert_close(lp_b[s : s + 1], lp_a)
 
 
 def test_learns_the_coordination_game_with_categorical_policies():
     """One-step 2-agent game, reward 1 iff the actions match (MOMA-PPO's ICG, terminal plays): both seeds converge
     to one coordinated joint action (greedy play scores 1, sampled play almost surely coordinated)."""
     S, n = 2, 128
-    L = MAPPO((1, 1), (1, 1), S, MAPPOConfig(policy="categorical", hidden=(16, 16), lr=3e-3), seeds=[0, 1],
-              n_actions=(2, 2))
+    L = MAPPO(
+        (1, 1),
+        (1, 1),
+        S,
+        MAPPOConfig(policy="categorical", hidden=(16, 16), lr=3e-3),
+        seeds=[0, 1],
+        n_actions=(2, 2),
+    )
     obs = torch.ones(S, n, 2, 1)
     zero = torch.zeros(S, n)
     for _ in range(12):
@@ -388,7 +414,8 @@ def test_checkpoint_resume_identical():
     assert all(torch.equal(x, y) for x, y in zip(A.act(obs), B.act(obs)))
     with pytest.raises(ValueError, match=r"differs .* \['clip'\]"):
         MAPPO((3, 2), (2, 1), 2, MAPPOConfig(**TINY, minibatch_size=16, epochs=2, clip=0.3)).load_state_dict(
-            A.state_dict())
+            A.state_dict()
+        )
 
 
 def test_obs_moments_by_hand():
@@ -396,7 +423,9 @@ def test_obs_moments_by_hand():
     obs = torch.zeros(1, 2, 2, 2)
     obs[0, :, 0, 0] = torch.tensor([1.0, 3.0])  # mean 2, std 1
     obs[0, :, 0, 1] = 5.0  # constant: std floored
-    obs[0, :, 1, 0] = torch.tensor([-2.0, 2.0])  # mean 0, std 2; agent 1's column 1 is padding (obs_dims 2, 1)
+    obs[0, :, 1, 0] = torch.tensor(
+        [-2.0, 2.0]
+    )  # mean 0, std 2; agent 1's column 1 is padding (obs_dims 2, 1)
     mu, sd = obs_moments(obs, (2, 1), floor=0.5)
     torch.testing.assert_close(mu, torch.tensor([[[2.0, 5.0], [0.0, 0.0]]]))
     torch.testing.assert_close(sd, torch.tensor([[[1.0, 0.5], [2.0, 1.0]]]))
@@ -409,7 +438,9 @@ def test_obs_moments_by_hand():
 def test_obs_norm_equals_a_raw_learner_on_normalized_obs():
     """obs_norm=True with frozen statistics (mu, sigma) acts, values and updates exactly as the same learner without
     it fed (o - mu) / sigma; acting before set_obs_stats is an error; the statistics are in the checkpoint."""
-    raw = MAPPO((3, 2), (2, 1), 2, MAPPOConfig(**TINY, minibatch_size=16, epochs=2), seeds=[1, 2], dtype=torch.float64)
+    raw = MAPPO(
+        (3, 2), (2, 1), 2, MAPPOConfig(**TINY, minibatch_size=16, epochs=2), seeds=[1, 2], dtype=torch.float64
+    )
     cfg = MAPPOConfig(**TINY, minibatch_size=16, epochs=2, obs_norm=True)
     nrm = MAPPO((3, 2), (2, 1), 2, cfg, seeds=[1, 2], dtype=torch.float64)
     batch = rollout_batch(raw, 40, seed=0)

@@ -16,8 +16,13 @@ from common.algos.mappo_graph import WARMUP, MinibatchGraph
 from tests.test_mappo import rollout_batch
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-CFG = dict(hidden=(8, 8), minibatch_size=16, epochs=2, grad_clip=0.05,  # clipping active at these sizes
-           entropy_target=10.0)  # above any estimate here: alpha rises every step
+CFG = dict(
+    hidden=(8, 8),
+    minibatch_size=16,
+    epochs=2,
+    grad_clip=0.05,  # clipping active at these sizes
+    entropy_target=10.0,
+)  # above any estimate here: alpha rises every step
 
 
 def _ragged(batch, lengths):
@@ -117,7 +122,9 @@ def test_bad_modes_are_refused():
     L = MAPPO((3, 2), (2, 1), 1, MAPPOConfig(**CFG))
     assert L.step_mode == "eager"  # the default off a GPU
     L.step_mode = "compiled"
-    with pytest.raises(ValueError, match=r"step_mode='compiled'; allowed: 'eager', 'graph' \(cuda\), 'buffers'"):
+    with pytest.raises(
+        ValueError, match=r"step_mode='compiled'; allowed: 'eager', 'graph' \(cuda\), 'buffers'"
+    ):
         L.update(_batch(L, 32, 0, 0))
     with pytest.raises(ValueError, match="needs a cuda learner"):
         MinibatchGraph(L, capture=True)

@@ -41,10 +41,13 @@ REW, MASK = [1.0, 0.0, -1.0], [1.0, 0.0, 1.0]
 def hand_batch(L, memory_len):
     rng = np.random.default_rng(0)
     B = len(ACTS)
-    batch = {"obs": torch.tensor(rng.normal(size=(1, B, 2, 2))),
-             "next_obs": torch.tensor(rng.normal(size=(1, B, 2, 2))),
-             "actions": torch.tensor([ACTS], dtype=F64), "rewards": torch.tensor([REW], dtype=F64),
-             "masks": torch.tensor([MASK], dtype=F64)}
+    batch = {
+        "obs": torch.tensor(rng.normal(size=(1, B, 2, 2))),
+        "next_obs": torch.tensor(rng.normal(size=(1, B, 2, 2))),
+        "actions": torch.tensor([ACTS], dtype=F64),
+        "rewards": torch.tensor([REW], dtype=F64),
+        "masks": torch.tensor([MASK], dtype=F64),
+    }
     if memory_len:
         shape = (1, B, 2, memory_len, L.history_dim)
         batch["memory"] = torch.tensor(rng.normal(size=shape))
@@ -55,7 +58,9 @@ def hand_batch(L, memory_len):
 @pytest.mark.parametrize("memory_len", [0, 2])
 def test_critic_and_actor_losses_by_hand(memory_len):
     mem = {"memory_dim": 4, "lr_memory": 1e-12} if memory_len else {}
-    cfg = MATD3BCConfig(hidden=(4, 4), batch_size=3, lr=1e-12, memory_len=memory_len, **mem)  # lr ~0: outputs fixed
+    cfg = MATD3BCConfig(
+        hidden=(4, 4), batch_size=3, lr=1e-12, memory_len=memory_len, **mem
+    )  # lr ~0: outputs fixed
     L = MATD3BC((2, 2), (1, 1), 1, cfg, seeds=[0], dtype=F64)
     const_mlp(L.nets["q1"], [[1.0], [3.0]])
     const_mlp(L.nets["q2"], [[2.0], [0.5]])
@@ -84,14 +89,25 @@ def toy_tensors(T=64, seed=0, dtype=torch.float32):
     act[:, 1, 1] = 0.0
     term, tout = np.zeros(T), np.zeros(T)
     term[20], tout[9], tout[40], tout[-1] = 1, 1, 1, 1
-    out = {"obs": obs, "next_obs": np.roll(obs, -1, 0), "actions": act, "rewards": rng.normal(size=(T, 2)),
-           "terminals": term, "timeouts": tout}
+    out = {
+        "obs": obs,
+        "next_obs": np.roll(obs, -1, 0),
+        "actions": act,
+        "rewards": rng.normal(size=(T, 2)),
+        "terminals": term,
+        "timeouts": tout,
+    }
     return {k: torch.tensor(v, dtype=dtype) for k, v in out.items()}
 
 
 def small(memory_len=3, **kw):
-    return MATD3BCConfig(hidden=(16, 16), batch_size=16, memory_len=memory_len,
-                         **({"memory_dim": 8} if memory_len else {}), **kw)
+    return MATD3BCConfig(
+        hidden=(16, 16),
+        batch_size=16,
+        memory_len=memory_len,
+        **({"memory_dim": 8} if memory_len else {}),
+        **kw,
+    )
 
 
 def test_policy_delay_and_targets():
@@ -106,7 +122,9 @@ def test_policy_delay_and_targets():
     assert not torch.equal(critic0, L.nets["q1"].state_dict()["layers.0.weight"])
     L.update(L.sample_batch(data))
     assert all(not torch.equal(v, L.nets["actor"].state_dict()[k]) for k, v in actor0.items())
-    assert not torch.equal(target0["actor.net.layers.0.weight"], L.targets.state_dict()["actor.net.layers.0.weight"])
+    assert not torch.equal(
+        target0["actor.net.layers.0.weight"], L.targets.state_dict()["actor.net.layers.0.weight"]
+    )
 
 
 def test_update_changes_params_and_is_deterministic():
@@ -140,7 +158,9 @@ def test_batched_seeds_equal_separate_runs():
         k = 1 if name.endswith("mix") else 2
         for s, a in enumerate(alone):
             for key, v in a.nets[name].state_dict().items():
-                torch.testing.assert_close(net.state_dict()[key][s * k:(s + 1) * k], v, rtol=1e-9, atol=1e-10)
+                torch.testing.assert_close(
+                    net.state_dict()[key][s * k : (s + 1) * k], v, rtol=1e-9, atol=1e-10
+                )
 
 
 def test_greedy_actions_in_bounds_with_histories():
@@ -183,8 +203,16 @@ def test_registry_builds_the_learner():
     obs = rng.normal(size=(T, 2, 5)).astype(np.float32)
     tout = np.zeros(T, bool)
     tout[-1] = True
-    data = Dataset.from_arrays("mamujoco/reacher-2x1", "custom", obs, rng.uniform(-1, 1, (T, 2, 1)),
-                               rng.normal(size=(T, 2)), obs, np.zeros(T, bool), tout)
+    data = Dataset.from_arrays(
+        "mamujoco/reacher-2x1",
+        "custom",
+        obs,
+        rng.uniform(-1, 1, (T, 2, 1)),
+        rng.normal(size=(T, 2)),
+        obs,
+        np.zeros(T, bool),
+        tout,
+    )
     L = build_learner("matd3bc", data, {"hidden": (8, 8), "batch_size": 8, "memory_len": 0}, 3, "cpu")
     L.update(L.sample_batch(L.prepare_data(data.to_torch("cpu"))))
     assert isinstance(L, MATD3BC) and L.seeds == [3]

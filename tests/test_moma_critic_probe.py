@@ -14,28 +14,51 @@ def test_rollout_steps_by_hand():
     masks = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
     zetas = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0])
     assert critic_probe.rollout_steps(masks, zetas).tolist() == [0, 1, 2, 0, 1, 0]
-    assert critic_probe.rollout_steps(torch.zeros(3), torch.ones(3)).tolist() == [0, 0, 0]  # every row terminal
+    assert critic_probe.rollout_steps(torch.zeros(3), torch.ones(3)).tolist() == [
+        0,
+        0,
+        0,
+    ]  # every row terminal
 
 
 def test_smoke_run_writes_per_step_readings(tmp_path):
     out = tmp_path / "probe.json"
-    assert critic_probe.main(["--profile", "smoke", "--iterations", "2", "--every", "1", "--evaluate",
-                              "--out", str(out)]) == 0
+    assert (
+        critic_probe.main(
+            ["--profile", "smoke", "--iterations", "2", "--every", "1", "--evaluate", "--out", str(out)]
+        )
+        == 0
+    )
     got = json.loads(out.read_text())
     k = got["config"]["rollouts"]["k"]
     assert len(got["git"]["commit"]) == 40 and got["wall_s"] > 0  # what produced the readings
-    assert [r["iteration"] for r in got["readings"]] == [1, 2] and got["complete"] is True and got["device"] == "cpu"
+    assert (
+        [r["iteration"] for r in got["readings"]] == [1, 2]
+        and got["complete"] is True
+        and got["device"] == "cpu"
+    )
     for r in got["readings"]:
         assert len(r["V"]) == len(r["V_next"]) == len(r["G"]) == len(r["input_absmax"]) == k
-        assert r["V"][0] is not None and all(abs(v) < 1e3 for v in r["V"] if v is not None)  # two updates: bounded
+        assert r["V"][0] is not None and all(
+            abs(v) < 1e3 for v in r["V"] if v is not None
+        )  # two updates: bounded
         assert r["rows"] >= got["config"]["rollouts"]["batch"]
-        assert math.isfinite(r["return"]) and math.isfinite(r["normalized"])  # --evaluate: the true env's return
+        assert math.isfinite(r["return"]) and math.isfinite(
+            r["normalized"]
+        )  # --evaluate: the true env's return
 
 
 def test_a_killed_probe_keeps_the_readings_it_took(tmp_path, monkeypatch):
     """--out is rewritten after every reading: a probe stopped after two readings leaves those two, marked incomplete."""
-    reading = {"V": [0.0], "V_next": [0.0], "G": [0.0], "input_absmax": [1.0], "reward": -0.1, "done_fraction": 0.0,
-               "rows": 10}
+    reading = {
+        "V": [0.0],
+        "V_next": [0.0],
+        "G": [0.0],
+        "input_absmax": [1.0],
+        "reward": -0.1,
+        "done_fraction": 0.0,
+        "rows": 10,
+    }
 
     def stopped(cfg, seed, iterations, every, progress=None, evaluate=False, device="cpu"):
         progress({"iteration": 1, **reading})
@@ -76,8 +99,15 @@ def test_overrides_reach_the_cell_config():
 
     from papers.moma_ppo.jobs import wm_cache_path
 
-    args = argparse.Namespace(profile="smoke", task="reacher", obs_mode="full", dataset="full-replay",
-                              mappo={"obs_norm": False}, world_model={"hidden": 16}, simulator=None)
+    args = argparse.Namespace(
+        profile="smoke",
+        task="reacher",
+        obs_mode="full",
+        dataset="full-replay",
+        mappo={"obs_norm": False},
+        world_model={"hidden": 16},
+        simulator=None,
+    )
     base = critic_probe._cell(argparse.Namespace(**{**vars(args), "mappo": {}, "world_model": {}}))
     got = critic_probe._cell(args)
     assert got["world_model"] == {**base["world_model"], "hidden": 16} and base["world_model"]["hidden"] != 16
@@ -85,24 +115,68 @@ def test_overrides_reach_the_cell_config():
 
     class _Data:
         card = {"sha256": "0" * 64}
+
     assert wm_cache_path(got, _Data) != wm_cache_path(base, _Data)
     assert "simulator" not in got
-    assert critic_probe._cell(argparse.Namespace(**{**vars(args), "world_model": {}, "simulator": "ground_truth"}))[
-        "simulator"] == "ground_truth"
+    assert (
+        critic_probe._cell(
+            argparse.Namespace(**{**vars(args), "world_model": {}, "simulator": "ground_truth"})
+        )["simulator"]
+        == "ground_truth"
+    )
 
 
 def test_ground_truth_reacher_smoke_run(tmp_path, capsys):
     """--simulator ground_truth: Reacher rolls out in the true physics (no uncertainty: penalty 0, no cut)."""
     out = tmp_path / "gt.json"
-    assert critic_probe.main(["--profile", "smoke", "--task", "reacher", "--obs-mode", "independent", "--simulator",
-                              "ground_truth", "--iterations", "1", "--evaluate", "--out", str(out)]) == 0
+    assert (
+        critic_probe.main(
+            [
+                "--profile",
+                "smoke",
+                "--task",
+                "reacher",
+                "--obs-mode",
+                "independent",
+                "--simulator",
+                "ground_truth",
+                "--iterations",
+                "1",
+                "--evaluate",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     got = json.loads(out.read_text())
     assert got["config"]["simulator"] == "ground_truth" and math.isfinite(got["readings"][0]["return"])
     assert got["readings"][0]["done_fraction"] == 0.0  # Reacher never terminates
     hyb = tmp_path / "hybrid.json"
-    assert critic_probe.main(["--profile", "smoke", "--task", "reacher", "--obs-mode", "full", "--simulator",
-                              "wm_dynamics_true_reward", "--iterations", "1", "--out", str(hyb)]) == 0
+    assert (
+        critic_probe.main(
+            [
+                "--profile",
+                "smoke",
+                "--task",
+                "reacher",
+                "--obs-mode",
+                "full",
+                "--simulator",
+                "wm_dynamics_true_reward",
+                "--iterations",
+                "1",
+                "--out",
+                str(hyb),
+            ]
+        )
+        == 0
+    )
     assert json.loads(hyb.read_text())["readings"][0]["reward"] < 0  # Reacher's true reward is never positive
     with pytest.raises(SystemExit):
-        critic_probe.main(["--profile", "smoke", "--simulator", "ground_truth", "--world-model", '{"hidden": 8}'])
-    assert '--world-model {"hidden": 8} has no effect with --simulator ground_truth' in capsys.readouterr().err
+        critic_probe.main(
+            ["--profile", "smoke", "--simulator", "ground_truth", "--world-model", '{"hidden": 8}']
+        )
+    assert (
+        '--world-model {"hidden": 8} has no effect with --simulator ground_truth' in capsys.readouterr().err
+    )

@@ -17,8 +17,13 @@ from papers.moma_ppo.published import ITEMS
 
 def rec(keys, seed, points, refs=None, run_id=None):
     """A record as load_records returns it: the curve as a list of {step, score} points."""
-    return {"keys": keys, "seed": seed, "run_id": run_id or f"{keys}/seed{seed}",
-            "curve": [{"step": s, "score": v} for s, v in points], "extra": {"ref_scores": refs}}
+    return {
+        "keys": keys,
+        "seed": seed,
+        "run_id": run_id or f"{keys}/seed{seed}",
+        "curve": [{"step": s, "score": v} for s, v in points],
+        "extra": {"ref_scores": refs},
+    }
 
 
 def sem(v):
@@ -29,10 +34,14 @@ def sem(v):
 def test_table3_mean_and_sem_per_panel_with_x_as_fraction_of_training():
     n = {"dataset": "neutral", "method": "iql"}
     m = {"dataset": "neutral", "method": "moma_ppo"}
-    records = [rec(n, 0, [(50, 0.0), (100, 1.0)]), rec(n, 1, [(50, 1.0), (100, 1.0)]),
-               rec(n, 2, [(50, 1.0), (100, 0.0)]),
-               rec(m, 0, [(5, 0.5), (10, 1.0)]), rec(m, 1, [(5, 0.25), (10, 1.0)]),
-               rec({"claim": "t3_x"}, 0, [])]  # a claim verdict has no curve and no row
+    records = [
+        rec(n, 0, [(50, 0.0), (100, 1.0)]),
+        rec(n, 1, [(50, 1.0), (100, 1.0)]),
+        rec(n, 2, [(50, 1.0), (100, 0.0)]),
+        rec(m, 0, [(5, 0.5), (10, 1.0)]),
+        rec(m, 1, [(5, 0.25), (10, 1.0)]),
+        rec({"claim": "t3_x"}, 0, []),
+    ]  # a claim verdict has no curve and no row
     data = curves.curve_data(records, "table3", [("favorable",), ("neutral",)], ("iql", "maiql", "moma_ppo"))
     assert list(data) == [("neutral",)]  # a row without records is no panel
     assert list(data[("neutral",)]) == ["iql", "moma_ppo"]  # a method without records is no line
@@ -49,9 +58,11 @@ def test_table3_mean_and_sem_per_panel_with_x_as_fraction_of_training():
 
 def test_missing_seed_and_non_finite_point():
     keys = {"dataset": "unfavorable", "method": "maiql"}
-    records = [rec(keys, 0, [(10, 0.2), (20, float("nan")), (30, 1.0), (40, 1.0)]),  # drawn up to step 10
-               rec(keys, 1, [(10, 0.4), (20, 0.6), (30, 0.8), (40, None)]),  # None: the record's non-finite
-               rec(keys, 3, [(10, 0.6), (20, 0.8), (30, 1.0), (40, 0.0)])]  # seed 2 is missing
+    records = [
+        rec(keys, 0, [(10, 0.2), (20, float("nan")), (30, 1.0), (40, 1.0)]),  # drawn up to step 10
+        rec(keys, 1, [(10, 0.4), (20, 0.6), (30, 0.8), (40, None)]),  # None: the record's non-finite
+        rec(keys, 3, [(10, 0.6), (20, 0.8), (30, 1.0), (40, 0.0)]),
+    ]  # seed 2 is missing
     assert curves.run_points(Record.from_dict(records[0]), "table3") == {10: 0.2}
     s = curves.curve_data(records, "table3", [("unfavorable",)], ("maiql",))[("unfavorable",)]["maiql"]
     np.testing.assert_allclose(s.x, [0.25, 0.5, 0.75, 1.0])  # the cell's last step (40) is 1.0
@@ -84,15 +95,22 @@ def test_table4_scores_are_normalized_fractions():
     np.testing.assert_allclose(s.mean, [0.25, 0.9])  # (0.5 + 0) / 2, (1 + 0.8) / 2: 1.0 = expert
     np.testing.assert_allclose(s.sem, [sem([0.5, 0.0]), sem([1.0, 0.8])])
     with pytest.raises(ValueError, match="nrefs.*reference scores missing"):
-        curves.run_points(Record.from_dict(rec({"obs_mode": "full", "method": "ibc"}, 0, [(1, 0.0)], None, "nrefs")),
-                          "table4a")
+        curves.run_points(
+            Record.from_dict(rec({"obs_mode": "full", "method": "ibc"}, 0, [(1, 0.0)], None, "nrefs")),
+            "table4a",
+        )
 
 
 def test_png_written_under_the_name_the_report_embeds(tmp_path):
     keys = {"obs_mode": "full"}
-    records = [rec({**keys, "method": m}, s, [(1, -5.0 + s), (2, -4.5)], {"random": -11.0, "expert": -4.0})
-               for m in ("maiql", "moma_ppo") for s in (0, 1)]
-    png = curves.write(records, tmp_path, "smoke", "table4a", [("full",), ("independent",)], ("maiql", "moma_ppo"))
+    records = [
+        rec({**keys, "method": m}, s, [(1, -5.0 + s), (2, -4.5)], {"random": -11.0, "expert": -4.0})
+        for m in ("maiql", "moma_ppo")
+        for s in (0, 1)
+    ]
+    png = curves.write(
+        records, tmp_path, "smoke", "table4a", [("full",), ("independent",)], ("maiql", "moma_ppo")
+    )
     assert png == tmp_path / "smoke" / "moma_ppo" / "table4a_curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert curves.plot([], "table4a", [("full",)], ("maiql",), tmp_path / "none.png") is None
@@ -105,8 +123,11 @@ def test_png_written_under_the_name_the_report_embeds(tmp_path):
 
 
 def test_table3_finish_draws_the_curves(tmp_path):
-    records = [rec({"dataset": d, "method": m}, s, [(1, 1.0), (2, 1.0)]) | {"score": 1.0}
-               for d in ("favorable", "neutral", "unfavorable") for m in ("iql", "maiql", "ibc", "moma_ppo")
-               for s in (0, 1)]
+    records = [
+        rec({"dataset": d, "method": m}, s, [(1, 1.0), (2, 1.0)]) | {"score": 1.0}
+        for d in ("favorable", "neutral", "unfavorable")
+        for m in ("iql", "maiql", "ibc", "moma_ppo")
+        for s in (0, 1)
+    ]
     table3.finish(records, tmp_path, "smoke")
     assert (tmp_path / "smoke" / "moma_ppo" / "table3_curves.png").is_file()

@@ -33,12 +33,16 @@ def _hash(cfg):
 
 # ---- grids ------------------------------------------------------------------------------------------------------
 def test_figure6_grid_per_profile():
-    for name, n, modes in (("smoke", 12, {"full", "partial"}), ("quick", 6, {"partial"}), ("full", 12,
-                                                                                          {"full", "partial"})):
+    for name, n, modes in (
+        ("smoke", 12, {"full", "partial"}),
+        ("quick", 6, {"partial"}),
+        ("full", 12, {"full", "partial"}),
+    ):
         cells = figure6.build_cells(PROFILES[name])
         assert len(cells) == n and {c.keys["obs_mode"] for c in cells} == modes
         assert {(c.keys["penalty"], c.keys["rollouts"]) for c in cells} == {
-            (p, r) for p in FIGURE6_PENALTIES for r in FIGURE6_ROLLOUTS}
+            (p, r) for p in FIGURE6_PENALTIES for r in FIGURE6_ROLLOUTS
+        }
     assert ITEMS["figure6"].pngs == ("figure6_full.png", "figure6_partial.png")
 
 
@@ -47,9 +51,14 @@ def test_ablation_grid_per_profile():
         cells = ablations.build_cells(PROFILES[name])
         assert len(cells) == n and {c.keys["variant"] for c in cells} == set(ABLATION_VARIANTS) | ours
     assert ablations.VARIANTS == ABLATION_VARIANTS + ("monotonic_mixer",)  # the paper's, then ours
-    quick = ablations.build_cells(PROFILES["quick"])  # spec §7: PO only, (b) and k in {5, 10, 20}; (d) is reused;
-    assert [(c.keys["obs_mode"], c.keys["variant"]) for c in quick] == [  # (a): is the critic's divergence MAPPO's?
-        ("partial", v) for v in ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20")]
+    quick = ablations.build_cells(
+        PROFILES["quick"]
+    )  # spec §7: PO only, (b) and k in {5, 10, 20}; (d) is reused;
+    assert [
+        (c.keys["obs_mode"], c.keys["variant"]) for c in quick
+    ] == [  # (a): is the critic's divergence MAPPO's?
+        ("partial", v) for v in ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20")
+    ]
 
 
 # ---- configs ------------------------------------------------------------------------------------------------------
@@ -68,7 +77,10 @@ def test_figure6_configs(profile):
             lam = {"aleatoric_1": 1.0, "aleatoric_5": 5.0}[pen]
             assert (ws["lambda_aleatoric"], ws["lambda_g"], ws["lambda_r"]) == (lam, 0.0, 0.0)
         assert ws.get("threshold", 2.0) == (math.inf if r == "fixed" else 2.0)
-        if (pen, r) == ("epistemic", "adaptive"):  # Table 4b's cell: same hash, so its finished runs are copied
+        if (pen, r) == (
+            "epistemic",
+            "adaptive",
+        ):  # Table 4b's cell: same hash, so its finished runs are copied
             assert c.config == base and c.config_hash == _hash(base)
     assert figure6.REUSE_FROM == ("table4b",)
 
@@ -76,21 +88,26 @@ def test_figure6_configs(profile):
 def test_ablation_configs():
     p = PROFILES["full"]
     cfg = {c.keys["variant"]: c.config for c in ablations.build_cells(p) if c.keys["obs_mode"] == "partial"}
-    cfg["monotonic_mixer"] = ant_moma_variant_config(p, "partial", **C.ABLATIONS["monotonic_mixer"])  # smoke's grid
+    cfg["monotonic_mixer"] = ant_moma_variant_config(
+        p, "partial", **C.ABLATIONS["monotonic_mixer"]
+    )  # smoke's grid
     base = ant_moma_config(p, "partial", "full-replay")
     assert cfg["default"] == base
     assert wm_sampling_of(cfg["no_clip"]) == {"clip_to_dataset": False}
     assert wm_sampling_of(cfg["no_lambda_g"]) == {"lambda_g": 0.0}  # lambda_r stays 0.05
     assert wm_sampling_of(cfg["no_adaptive"]) == {"threshold": math.inf}
     f6 = figure6.build_cells(p)
-    fixed = next(c for c in f6 if c.keys == {"obs_mode": "partial", "penalty": "epistemic", "rollouts": "fixed"})
+    fixed = next(
+        c for c in f6 if c.keys == {"obs_mode": "partial", "penalty": "epistemic", "rollouts": "fixed"}
+    )
     assert cfg["no_adaptive"] == fixed.config  # copied from Figure 6 when it ran
     for v, k in (("k5", 5), ("k20", 20), ("k50", 50)):
         assert cfg[v]["rollouts"] == {**base["rollouts"], "k": k} and "wm_sampling" not in cfg[v]
     gt = cfg["ground_truth"]
     assert gt["simulator"] == "ground_truth" and "world_model" not in gt and "wm_seed" not in gt
-    assert {k: v for k, v in gt.items() if k != "simulator"} == {k: v for k, v in base.items()
-                                                                 if k not in ("world_model", "wm_seed")}
+    assert {k: v for k, v in gt.items() if k != "simulator"} == {
+        k: v for k, v in base.items() if k not in ("world_model", "wm_seed")
+    }
     assert set(ablations.REUSE_FROM) == {"table4b", "figure6"}
     mono = cfg["monotonic_mixer"]  # ours: Table 4b's cell with the paper's QMIX |w| mixer, same world model
     assert mono["mappo"] == {**base["mappo"], "mixer": "monotonic"} and base["mappo"].get("mixer") is None
@@ -138,8 +155,12 @@ def _f6(means, sem_noise=0.01):
 
 
 def _f6_means():
-    means = {(o, p, r): (0.5 if p == "epistemic" else 0.3) for o in ("full", "partial") for p in FIGURE6_PENALTIES
-             for r in FIGURE6_ROLLOUTS}
+    means = {
+        (o, p, r): (0.5 if p == "epistemic" else 0.3)
+        for o in ("full", "partial")
+        for p in FIGURE6_PENALTIES
+        for r in FIGURE6_ROLLOUTS
+    }
     means[("full", "aleatoric_1", "adaptive")] = 0.49  # FO adaptive: within the SEMs of epistemic
     return means
 
@@ -149,22 +170,32 @@ def test_figure6_claims_hold_and_fail():
     assert v["f6_epistemic_beats_aleatoric"][0] is True and v["f6_fo_adaptive_not_significant"][0] is True
     # one aleatoric cell within the SEMs of epistemic in PO fixed: not significant
     v = f6_verdicts(_f6(_f6_means() | {("partial", "aleatoric_5", "fixed"): 0.495}))
-    assert v["f6_epistemic_beats_aleatoric"][0] is False and "not significant" in v["f6_epistemic_beats_aleatoric"][1]
+    assert (
+        v["f6_epistemic_beats_aleatoric"][0] is False
+        and "not significant" in v["f6_epistemic_beats_aleatoric"][1]
+    )
     # FO adaptive: the better aleatoric (here aleatoric_5) significantly below epistemic
     means = _f6_means() | {("full", "aleatoric_1", "adaptive"): 0.2, ("full", "aleatoric_5", "adaptive"): 0.4}
     v = f6_verdicts(_f6(means))
-    assert v["f6_fo_adaptive_not_significant"][0] is False and "aleatoric_5" in v["f6_fo_adaptive_not_significant"][1]
+    assert (
+        v["f6_fo_adaptive_not_significant"][0] is False
+        and "aleatoric_5" in v["f6_fo_adaptive_not_significant"][1]
+    )
 
 
 def test_figure6_claims_on_a_po_only_grid_and_missing_cells():
     recs = [r for r in _f6(_f6_means()) if r["keys"]["obs_mode"] == "partial"]
     v = f6_verdicts(recs, ("partial",))
-    assert v["f6_epistemic_beats_aleatoric"][0] is True and "not judged: full fixed" in v[
-        "f6_epistemic_beats_aleatoric"][1]
+    assert (
+        v["f6_epistemic_beats_aleatoric"][0] is True
+        and "not judged: full fixed" in v["f6_epistemic_beats_aleatoric"][1]
+    )
     assert v["f6_fo_adaptive_not_significant"][0] is None
     v = f6_verdicts([r for r in recs if r["keys"]["penalty"] != "aleatoric_1"], ("partial",))
-    assert v["f6_epistemic_beats_aleatoric"][0] is None and "without a finite score" in v[
-        "f6_epistemic_beats_aleatoric"][1]
+    assert (
+        v["f6_epistemic_beats_aleatoric"][0] is None
+        and "without a finite score" in v["f6_epistemic_beats_aleatoric"][1]
+    )
     assert set(v) == {c.id for c in CLAIMS if c.item == "figure6"}
 
 
@@ -176,14 +207,30 @@ def _ab(means, obs_modes=("full", "partial"), lengths=None, absmax=None, noise=0
     for o in obs_modes:
         for v, m in means.items():
             for s, d in enumerate((-noise, 0.0, noise)):
-                out.append(_rec({"obs_mode": o, "variant": v}, s, m + d,
-                                rollout_len_run_mean=lengths.get(v, 9.5), wm_obs_absmax=absmax.get(v, 10.0),
-                                data_obs_absmax=10.0))
+                out.append(
+                    _rec(
+                        {"obs_mode": o, "variant": v},
+                        s,
+                        m + d,
+                        rollout_len_run_mean=lengths.get(v, 9.5),
+                        wm_obs_absmax=absmax.get(v, 10.0),
+                        data_obs_absmax=10.0,
+                    )
+                )
     return out
 
 
-GOOD = {"default": 0.5, "ground_truth": 0.7, "no_clip": 0.2, "no_lambda_g": 0.3, "no_adaptive": 0.3, "k5": 0.5,
-        "k20": 0.505, "k50": 0.495, "monotonic_mixer": 0.6}  # ours: no claim reads it
+GOOD = {
+    "default": 0.5,
+    "ground_truth": 0.7,
+    "no_clip": 0.2,
+    "no_lambda_g": 0.3,
+    "no_adaptive": 0.3,
+    "k5": 0.5,
+    "k20": 0.505,
+    "k50": 0.495,
+    "monotonic_mixer": 0.6,
+}  # ours: no claim reads it
 
 
 def test_ablation_claims_hold():
@@ -192,15 +239,28 @@ def test_ablation_claims_hold():
     assert "inf" in v["ab_no_clip_rollouts_explode"][1]
 
 
-@pytest.mark.parametrize("changes, lengths, absmax, flipped", [
-    ({"ground_truth": 0.45}, {}, {}, "ab_ground_truth_scores_higher"),
-    ({}, {"no_clip": 10.0}, {"no_clip": 1e6}, "ab_no_clip_rollouts_explode"),  # full-length rollouts
-    ({}, {"no_clip": 3.0}, {"no_clip": 50.0}, "ab_no_clip_rollouts_explode"),  # no explosion (< 10 x data)
-    ({}, {"no_clip": 5.0, "default": 4.0}, {"no_clip": 1e6}, "ab_no_clip_rollouts_explode"),  # not below default
-    ({"no_lambda_g": 0.49}, {}, {}, "ab_lambda_g_needed"),
-    ({"no_adaptive": 0.6}, {}, {}, "ab_adaptive_rollouts_needed"),
-    ({"k50": 0.3}, {}, {}, "ab_rollout_length_insensitive"),
-])
+@pytest.mark.parametrize(
+    "changes, lengths, absmax, flipped",
+    [
+        ({"ground_truth": 0.45}, {}, {}, "ab_ground_truth_scores_higher"),
+        ({}, {"no_clip": 10.0}, {"no_clip": 1e6}, "ab_no_clip_rollouts_explode"),  # full-length rollouts
+        (
+            {},
+            {"no_clip": 3.0},
+            {"no_clip": 50.0},
+            "ab_no_clip_rollouts_explode",
+        ),  # no explosion (< 10 x data)
+        (
+            {},
+            {"no_clip": 5.0, "default": 4.0},
+            {"no_clip": 1e6},
+            "ab_no_clip_rollouts_explode",
+        ),  # not below default
+        ({"no_lambda_g": 0.49}, {}, {}, "ab_lambda_g_needed"),
+        ({"no_adaptive": 0.6}, {}, {}, "ab_adaptive_rollouts_needed"),
+        ({"k50": 0.3}, {}, {}, "ab_rollout_length_insensitive"),
+    ],
+)
 def test_each_ablation_claim_can_fail(changes, lengths, absmax, flipped):
     lengths = {"no_clip": 3.0, **lengths}
     absmax = {"no_clip": 1e6, **absmax}
@@ -234,7 +294,9 @@ def test_simulator_matches_the_env_step(obs_mode):
     obs = env.reset(seed=7)
     rng = np.random.default_rng(0)
     state = env.state()
-    np.testing.assert_array_equal(sim.states_of(obs[None])[0], state.astype(np.float64))  # the obs give the state
+    np.testing.assert_array_equal(
+        sim.states_of(obs[None])[0], state.astype(np.float64)
+    )  # the obs give the state
     for t in range(8):
         act = rng.uniform(-1, 1, (4, 2)).astype(np.float32)
         out = sim.sample(torch.as_tensor(obs[None]), torch.as_tensor(act[None]))
@@ -289,13 +351,33 @@ def test_smoke_figure6_then_ablations(tmp_path):
     checked (cells missing), none written."""
     from common.running.records import load_records
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
     runs = str(tmp_path / "runs")
 
     def run(script, *args):
-        p = subprocess.run([sys.executable, f"papers/moma_ppo/{script}.py", "--profile", "smoke", "--results", runs,
-                            "--obs-mode", "partial", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=240)
+        p = subprocess.run(
+            [
+                sys.executable,
+                f"papers/moma_ppo/{script}.py",
+                "--profile",
+                "smoke",
+                "--results",
+                runs,
+                "--obs-mode",
+                "partial",
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
         return p.stdout
 
@@ -314,7 +396,9 @@ def test_smoke_figure6_then_ablations(tmp_path):
     assert ab["default"]["reused_from"] == f6["epistemic"]["run_id"]
     gt = ab["ground_truth"]["extra"]
     assert gt["simulator"] == "ground_truth" and "world_model_sha256" not in gt
-    assert gt["penalty_mean"] == 0.0 and gt["cut_fraction"] == 0.0 and np.isfinite(ab["ground_truth"]["score"])
+    assert (
+        gt["penalty_mean"] == 0.0 and gt["cut_fraction"] == 0.0 and np.isfinite(ab["ground_truth"]["score"])
+    )
     assert not [r for r in load_records(runs, "smoke", "moma_ppo", "ablations") if "claim" in r["keys"]]
 
 
@@ -325,22 +409,39 @@ def test_claims_do_not_compare_cells_on_different_world_models():
     from common.reporting.claims import UNDECIDED
 
     def with_wm(recs, sha_of):
-        return [r | {"extra": r["extra"] | ({"world_model_sha256": sha_of(r)} if sha_of(r) else {})} for r in recs]
+        return [
+            r | {"extra": r["extra"] | ({"world_model_sha256": sha_of(r)} if sha_of(r) else {})} for r in recs
+        ]
 
     lengths, absmax = {"no_clip": 3.0}, {"no_clip": 1e6}
-    same = with_wm(_ab(GOOD, lengths=lengths, absmax=absmax),
-                   lambda r: None if r["keys"]["variant"] == "ground_truth" else "a" * 64)
+    same = with_wm(
+        _ab(GOOD, lengths=lengths, absmax=absmax),
+        lambda r: None if r["keys"]["variant"] == "ground_truth" else "a" * 64,
+    )
     assert all(h is True for h, _ in ab_verdicts(same).values())
-    mixed = with_wm(same, lambda r: "b" * 64 if r["keys"]["variant"] in ("no_clip", "no_adaptive") else
-                    r["extra"].get("world_model_sha256"))
+    mixed = with_wm(
+        same,
+        lambda r: (
+            "b" * 64
+            if r["keys"]["variant"] in ("no_clip", "no_adaptive")
+            else r["extra"].get("world_model_sha256")
+        ),
+    )
     v = ab_verdicts(mixed)
     for cid in ("ab_no_clip_rollouts_explode", "ab_adaptive_rollouts_needed"):
-        assert v[cid][0] == UNDECIDED and "different world models" in v[cid][1] and "bbbbbbbbbbbb" in v[cid][1]
+        assert (
+            v[cid][0] == UNDECIDED and "different world models" in v[cid][1] and "bbbbbbbbbbbb" in v[cid][1]
+        )
     assert v["ab_ground_truth_scores_higher"][0] is True and v["ab_lambda_g_needed"][0] is True
     f6 = with_wm(_f6(_f6_means()), lambda r: "c" * 64 if r["keys"]["penalty"] == "aleatoric_5" else "a" * 64)
     v = f6_verdicts(f6)
-    assert v["f6_epistemic_beats_aleatoric"][0] == UNDECIDED and v["f6_fo_adaptive_not_significant"][0] == UNDECIDED
-    assert f6_verdicts(with_wm(_f6(_f6_means()), lambda r: "a" * 64))["f6_epistemic_beats_aleatoric"][0] is True
+    assert (
+        v["f6_epistemic_beats_aleatoric"][0] == UNDECIDED
+        and v["f6_fo_adaptive_not_significant"][0] == UNDECIDED
+    )
+    assert (
+        f6_verdicts(with_wm(_f6(_f6_means()), lambda r: "a" * 64))["f6_epistemic_beats_aleatoric"][0] is True
+    )
 
 
 def test_claims_do_not_compare_cells_with_different_mappo_settings():
@@ -376,8 +477,14 @@ def test_hybrid_models_take_each_half_from_the_named_model():
 
         def sample(self, obs, actions, generator=None, choice=None):
             B, N = obs.shape[:2]
-            return {"next_obs": obs + 1, "rewards": torch.full((B, N), 4.75), "rewards_clipped": torch.full((B, N), 5.0),
-                    "masks": torch.ones(B, N), "penalty": torch.full((B,), 0.25), "eps_g_raw": torch.full((B,), 0.5)}
+            return {
+                "next_obs": obs + 1,
+                "rewards": torch.full((B, N), 4.75),
+                "rewards_clipped": torch.full((B, N), 5.0),
+                "masks": torch.ones(B, N),
+                "penalty": torch.full((B,), 0.25),
+                "eps_g_raw": torch.full((B,), 0.5),
+            }
 
     env = envs.make("mamujoco/reacher-2x1", obs_mode="full")
     sim = GroundTruthSimulator("mamujoco/reacher-2x1", {"obs_mode": "full"})
@@ -386,7 +493,9 @@ def test_hybrid_models_take_each_half_from_the_named_model():
     truth = sim.sample(obs, act)
     a = HybridModel(FakeWM(), sim, "wm_dynamics_true_reward").sample(obs, act)
     assert torch.equal(a["next_obs"], obs + 1) and float(a["penalty"][0]) == 0.25
-    assert torch.allclose(a["rewards"], truth["rewards"] - 0.25) and torch.allclose(a["rewards_clipped"], truth["rewards"])
+    assert torch.allclose(a["rewards"], truth["rewards"] - 0.25) and torch.allclose(
+        a["rewards_clipped"], truth["rewards"]
+    )
     b = HybridModel(FakeWM(), sim, "true_dynamics_wm_reward").sample(obs, act)
     assert torch.equal(b["next_obs"], truth["next_obs"]) and b["rewards"].tolist() == [[4.75, 4.75]]
     assert float(b["eps_g_raw"][0]) == 0.5  # the ensemble's uncertainty still drives the cut

@@ -35,8 +35,14 @@ class _PlusOneWM:
     def sample(self, obs, actions):
         B, N = obs.shape[:2]
         z = torch.zeros(B)
-        return {"next_obs": obs + 1.0, "rewards": torch.zeros(B, N), "masks": torch.ones(B, N), "penalty": z,
-                "eps_g_raw": z, "eps_g": z}
+        return {
+            "next_obs": obs + 1.0,
+            "rewards": torch.zeros(B, N),
+            "masks": torch.ones(B, N),
+            "penalty": z,
+            "eps_g_raw": z,
+            "eps_g": z,
+        }
 
 
 def _data(T=6):
@@ -52,8 +58,9 @@ def _data(T=6):
 def test_histories_start_from_the_dataset_and_move_on_with_each_model_step():
     obs, act, hist = _data()
     pol = _MemoryStub()
-    out = generate_rollouts(_PlusOneWM(), pol, obs, RolloutConfig(k=3, batch=3).validate(), start_generators([0]),
-                            histories=hist)
+    out = generate_rollouts(
+        _PlusOneWM(), pol, obs, RolloutConfig(k=3, batch=3).validate(), start_generators([0]), histories=hist
+    )
     b = out["batch"]
     n_starts = b["obs"].shape[1] // 3
     assert b["memory"].shape == (1, 3 * n_starts, 2, 2, 2) and b["next_memory"].shape == b["memory"].shape
@@ -94,10 +101,16 @@ def test_mappo_with_a_memory_trains_on_synthetic_histories():
     from common.algos.mappo import MAPPO, MAPPOConfig
 
     obs, act, hist = _data()
-    pol = MAPPO([1, 1], [1, 1], 1, MAPPOConfig(hidden=(8,), memory_len=2, memory_dim=4, minibatch_size=6, epochs=1),
-                seeds=[0])
+    pol = MAPPO(
+        [1, 1],
+        [1, 1],
+        1,
+        MAPPOConfig(hidden=(8,), memory_len=2, memory_dim=4, minibatch_size=6, epochs=1),
+        seeds=[0],
+    )
     before = [p.detach().clone() for p in pol.encoder.parameters()]
-    m = moma_iteration(_PlusOneWM(), pol, obs, RolloutConfig(k=3, batch=6).validate(), start_generators([0]),
-                       histories=hist)
+    m = moma_iteration(
+        _PlusOneWM(), pol, obs, RolloutConfig(k=3, batch=6).validate(), start_generators([0]), histories=hist
+    )
     assert all(bool(torch.isfinite(v).all()) for v in m.values() if isinstance(v, torch.Tensor))
     assert any(not torch.equal(a, b) for a, b in zip(before, pol.encoder.parameters()))

@@ -21,7 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(tmp_path):
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 @pytest.mark.parametrize("name", list(ICG_BEHAVIOR))
@@ -61,21 +66,34 @@ class _StubModel:
     def sample(self, obs, actions):
         B, N = obs.shape[:2]
         z = torch.zeros(B)
-        return {"next_obs": obs + 1, "rewards": obs[..., 0].clone(), "masks": torch.ones(B, N), "penalty": z,
-                "eps_g": z, "eps_g_raw": z}
+        return {
+            "next_obs": obs + 1,
+            "rewards": obs[..., 0].clone(),
+            "masks": torch.ones(B, N),
+            "penalty": z,
+            "eps_g": z,
+            "eps_g_raw": z,
+        }
 
 
 def test_rollouts_are_contiguous_k_steps():
     """k = 3 with a stub model: each start gives 3 rows in order (obs t, t+1, t+2), zetas (1, 1, 0); the first draw is
     floor(b / k) + 1 starts; here (no cuts) every seed's buffer has the same length."""
-    pol = MAPPO((1, 1), (1, 1), 2, MAPPOConfig(policy="categorical", hidden=(8, 8)), seeds=[0, 1], n_actions=(2, 2))
+    pol = MAPPO(
+        (1, 1), (1, 1), 2, MAPPOConfig(policy="categorical", hidden=(8, 8)), seeds=[0, 1], n_actions=(2, 2)
+    )
     starts = torch.arange(10, dtype=torch.float32)[:, None, None].expand(10, 2, 1).contiguous()
     out = generate_rollouts(_StubModel(), pol, starts, RolloutConfig(k=3, batch=12), start_generators([0, 1]))
     b = out["batch"]
-    assert b["obs"].shape == (2, 15, 2, 1) and out["stats"]["rows"] == [15, 15]  # 12 // 3 + 1 = 5 starts x 3 steps
+    assert b["obs"].shape == (2, 15, 2, 1) and out["stats"]["rows"] == [
+        15,
+        15,
+    ]  # 12 // 3 + 1 = 5 starts x 3 steps
     assert b["lengths"].tolist() == [15, 15]
     o = b["obs"][..., 0, 0].reshape(2, 5, 3)
-    assert torch.equal(o[..., 1] - o[..., 0], torch.ones(2, 5)) and torch.equal(o[..., 2] - o[..., 1], torch.ones(2, 5))
+    assert torch.equal(o[..., 1] - o[..., 0], torch.ones(2, 5)) and torch.equal(
+        o[..., 2] - o[..., 1], torch.ones(2, 5)
+    )
     assert b["zetas"].reshape(2, 5, 3)[..., :].tolist() == [[[1.0, 1.0, 0.0]] * 5] * 2
     assert torch.equal(b["next_obs"], b["obs"] + 1) and b["masks"].eq(1).all()
 
@@ -89,14 +107,22 @@ def test_table1_smoke_end_to_end(tmp_path):
     from common.running.records import load_records
 
     res = tmp_path / "runs"
-    p = subprocess.run([sys.executable, "papers/moma_ppo/table1.py", "--profile", "smoke", "--results", str(res)],
-                       cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "papers/moma_ppo/table1.py", "--profile", "smoke", "--results", str(res)],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     recs = load_records(res, "smoke", "moma_ppo", "table1")
     runs = [r for r in recs if "claim" not in r["keys"]]
     assert len(runs) == 9 and all(0.0 < r["score"] < 1.0 for r in runs)
-    assert sorted(r["keys"]["claim"] for r in recs if "claim" in r["keys"]) == ["t1_datasets_mix_behaviors",
-                                                                               "t1_scores_are_agreement_rates"]
+    assert sorted(r["keys"]["claim"] for r in recs if "claim" in r["keys"]) == [
+        "t1_datasets_mix_behaviors",
+        "t1_scores_are_agreement_rates",
+    ]
 
 
 def test_table3_smoke_end_to_end(tmp_path):
@@ -105,14 +131,22 @@ def test_table3_smoke_end_to_end(tmp_path):
     from common.running.records import load_records
 
     res = tmp_path / "runs"
-    p = subprocess.run([sys.executable, "papers/moma_ppo/table3.py", "--profile", "smoke", "--results", str(res)],
-                       cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "papers/moma_ppo/table3.py", "--profile", "smoke", "--results", str(res)],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     recs = load_records(res, "smoke", "moma_ppo", "table3")
     runs = [r for r in recs if "claim" not in r["keys"]]
     assert len(runs) == 12 * 2 and all(r["score"] in (0.0, 1.0) for r in runs)
     moma = [r for r in runs if r["keys"]["method"] == "moma_ppo"]
-    assert len({r["extra"]["world_model_sha256"] for r in moma}) == 3  # one ensemble per dataset, shared by seeds
+    assert (
+        len({r["extra"]["world_model_sha256"] for r in moma}) == 3
+    )  # one ensemble per dataset, shared by seeds
     assert len(list((tmp_path / "data" / "moma_ppo" / "world_models").glob("*.pt"))) == 3
     assert all(r["extra"]["score_last20pct"] is not None for r in runs)
     assert len([r for r in recs if "claim" in r["keys"]]) == 5

@@ -23,9 +23,13 @@ def test_expectile_loss_hand_case():
 
 def test_awr_weights_and_loss_hand_case():
     w = L.awr_weights(torch.tensor([1.0, 0.0, 5.0]), torch.tensor([0.5, 0.5, 0.0]), 3.0, 100.0)
-    assert w.tolist() == pytest.approx([math.exp(1.5), math.exp(-1.5), 100.0], rel=1e-6)  # exp(15) clipped at 100
+    assert w.tolist() == pytest.approx(
+        [math.exp(1.5), math.exp(-1.5), 100.0], rel=1e-6
+    )  # exp(15) clipped at 100
     logp = torch.log(torch.tensor([0.5, 0.25]))
-    assert L.awr_loss(logp, torch.tensor([2.0, 1.0])).item() == pytest.approx((2 * math.log(2) + math.log(4)) / 2)
+    assert L.awr_loss(logp, torch.tensor([2.0, 1.0])).item() == pytest.approx(
+        (2 * math.log(2) + math.log(4)) / 2
+    )
     assert L.awr_loss(logp, torch.ones(2)).item() == pytest.approx((math.log(2) + math.log(4)) / 2)  # BC
 
 
@@ -33,7 +37,9 @@ def test_twin_td_loss_hand_case():
     y = torch.tensor([1.0, 1.0])
     assert L.twin_td_loss(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0]), y).item() == pytest.approx(0.5)
     # rows (1 + 1) and (1 + 1): mean 2
-    assert L.twin_td_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 2.0]]), y).tolist() == pytest.approx([2.0])
+    assert L.twin_td_loss(
+        torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 2.0]]), y
+    ).tolist() == pytest.approx([2.0])
 
 
 def test_joint_action_code_round_trip():
@@ -73,7 +79,7 @@ def test_batched_seeds_equal_separate_runs(icg, method):
         k = 1 if name.endswith("mix") else both.n_units
         for s, a in enumerate(alone):
             for key, v in a.nets[name].state_dict().items():
-                torch.testing.assert_close(per[key][s * k:(s + 1) * k], v, rtol=1e-5, atol=1e-6)
+                torch.testing.assert_close(per[key][s * k : (s + 1) * k], v, rtol=1e-5, atol=1e-6)
 
 
 def test_checkpoint_resume_is_identical(icg):
@@ -94,16 +100,26 @@ def test_checkpoint_resume_is_identical(icg):
 
 
 def _score(learner) -> np.ndarray:
-    return evaluate(learner.policy(), "games/coordination", learner.n_seeds, 3, [0] * learner.n_seeds,
-                    env_options={"episode_length": 1}).mean
+    return evaluate(
+        learner.policy(),
+        "games/coordination",
+        learner.n_seeds,
+        3,
+        [0] * learner.n_seeds,
+        env_options={"episode_length": 1},
+    ).mean
 
 
 def test_icg_exact_outcomes(icg):
     """Spec §6 items 2 and 4: IBC on unfavorable plays (←, →) and never coordinates, on favorable (→, →); centralized
     IQL picks a coordinated joint action on every dataset; MAIQL's team AWR keeps unfavorable's argmaxes (0)."""
     out = {}
-    for name, method, updates in (("unfavorable", "bc", 300), ("favorable", "bc", 300), ("unfavorable", "iql", 600),
-                                  ("unfavorable", "maiql", 300)):
+    for name, method, updates in (
+        ("unfavorable", "bc", 300),
+        ("favorable", "bc", 300),
+        ("unfavorable", "iql", 600),
+        ("unfavorable", "maiql", 300),
+    ):
         ds = icg[name]
         cfg = IQLConfig(method=method, hidden=(32, 32))
         lr = DiscreteIQL(ds.obs_dims, ds.card["n_actions"], 3, cfg, seeds=[0, 1, 2])

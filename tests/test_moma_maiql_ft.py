@@ -41,14 +41,27 @@ def test_mixed_batch_takes_the_fraction_from_each_source(memory_len):
     """Data rows carry obs 0, online rows obs 1: each seed's batch holds 256 - 205 = 51 online rows (seed 1's buffer:
     1000 rows, 128), with histories gathered inside each source."""
     N, O, A, T = 2, 3, 2, 1000
-    model = ContinuousIQL([O, O], [A, A], 2, ContinuousIQLConfig(hidden=(8,), memory_len=memory_len,
-                                                                 memory_dim=8 if memory_len else 128), seeds=[0, 1])
-    data = {"obs": torch.zeros(T, N, O), "next_obs": torch.zeros(T, N, O), "actions": torch.zeros(T, N, A),
-            "rewards": torch.zeros(T), "masks": torch.ones(T), "starts": torch.zeros(T, dtype=torch.long)}
+    model = ContinuousIQL(
+        [O, O],
+        [A, A],
+        2,
+        ContinuousIQLConfig(hidden=(8,), memory_len=memory_len, memory_dim=8 if memory_len else 128),
+        seeds=[0, 1],
+    )
+    data = {
+        "obs": torch.zeros(T, N, O),
+        "next_obs": torch.zeros(T, N, O),
+        "actions": torch.zeros(T, N, A),
+        "rewards": torch.zeros(T),
+        "masks": torch.ones(T),
+        "starts": torch.zeros(T, dtype=torch.long),
+    }
     buffers = [FT.OnlineBuffer(1000, N, O, A, "cpu") for _ in range(2)]
     for s, n in enumerate((250, 1000)):
         for k in range(n):
-            buffers[s].add(torch.ones(N, O), torch.zeros(N, A), 1.0, torch.ones(N, O), 1.0, False, start=k - k % 10)
+            buffers[s].add(
+                torch.ones(N, O), torch.zeros(N, A), 1.0, torch.ones(N, O), 1.0, False, start=k - k % 10
+            )
     batch = FT.mixed_batch(model, data, buffers)
     assert batch["obs"].shape == (2, 256, N, O) and batch["rewards"].shape == (2, 256)
     online = batch["obs"][:, :, 0, 0] == 1.0  # [S, B]
@@ -83,9 +96,18 @@ def _cell(obs_mode: str, U: int = 6, F: int = 25, memory_len: int = 0) -> Cell:
     section = {"method": "maiql", "hidden": [16, 16], "batch_size": 32, "memory_len": memory_len}
     if memory_len:
         section["memory_dim"] = 8
-    cfg = {"dataset": {"env": ENV, "env_options": {"obs_mode": obs_mode}, "return_mode": "mean"},
-           "method": "maiql_ft", "learner": "iql_continuous", "iql_continuous": section, "updates": U,
-           "finetune": {"updates": F}, "eval_every": 10, "eval_episodes": 1, "eval_max_steps": 5, "ckpt_every": 10}
+    cfg = {
+        "dataset": {"env": ENV, "env_options": {"obs_mode": obs_mode}, "return_mode": "mean"},
+        "method": "maiql_ft",
+        "learner": "iql_continuous",
+        "iql_continuous": section,
+        "updates": U,
+        "finetune": {"updates": F},
+        "eval_every": 10,
+        "eval_episodes": 1,
+        "eval_max_steps": 5,
+        "ckpt_every": 10,
+    }
     return Cell("moma_ppo", "table4b", {"obs_mode": obs_mode, "method": "maiql_ft"}, cfg)
 
 
@@ -172,8 +194,13 @@ def test_online_rows_are_true_steps_from_dataset_starts(monkeypatch):
     rewards are the simulator's x the factor, masks its 1 - terminated, starts name the rollout's first row, and
     only a full-length rollout ends with a time-out."""
     data = _data("partial")
-    model = ContinuousIQL(data.obs_dims, data.act_dims, 1, ContinuousIQLConfig(hidden=(16,), memory_len=2,
-                                                                               memory_dim=8), seeds=[3])
+    model = ContinuousIQL(
+        data.obs_dims,
+        data.act_dims,
+        1,
+        ContinuousIQLConfig(hidden=(16,), memory_len=2, memory_dim=8),
+        seeds=[3],
+    )
     tensors = model.prepare_data(data.to_torch())
     sim = GroundTruthSimulator(ENV, {"obs_mode": "partial"})
     ft = FT.FineTuneConfig(updates=30).validate()
@@ -184,15 +211,15 @@ def test_online_rows_are_true_steps_from_dataset_starts(monkeypatch):
     for _ in range(ft.n_rollouts):
         firsts.append(buf.n)
         FT.collect(model, sim, tensors["obs"], [buf], ft, factor, gen)
-    d = {k: v[:buf.n] for k, v in buf.data.items()}
+    d = {k: v[: buf.n] for k, v in buf.data.items()}
     ends = firsts[1:] + [buf.n]
     for a, b in zip(firsts, ends):
         assert bool((tensors["obs"] == d["obs"][a]).all(-1).all(-1).any())  # a dataset row
         assert bool((buf.starts[a:b] == a).all())
-        assert torch.equal(d["next_obs"][a:b - 1], d["obs"][a + 1:b])
+        assert torch.equal(d["next_obs"][a : b - 1], d["obs"][a + 1 : b])
         full = b - a == ft.rollout_len and d["masks"][b - 1] > 0
         assert buf.timeouts[a:b].tolist() == [False] * (b - a - 1) + [bool(full)]
-        assert bool((d["masks"][a:b - 1] == 1).all())
+        assert bool((d["masks"][a : b - 1] == 1).all())
     true = sim.sample(d["obs"], d["actions"])
     assert torch.allclose(d["rewards"], true["rewards"][:, 0] * factor, rtol=1e-5)
     assert torch.equal(d["masks"], true["masks"][:, 0])
@@ -244,16 +271,42 @@ def test_smoke_table4b_maiql_ft_cell(tmp_path):
     rollouts, the record's fine-tuning fields."""
     from common.running.records import load_records
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "papers/moma_ppo/table4b.py", "--profile", "smoke", "--dataset", "random",
-                        "--obs-mode", "partial", "--method", "maiql_ft", "--results", str(tmp_path / "runs")],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
+    p = subprocess.run(
+        [
+            sys.executable,
+            "papers/moma_ppo/table4b.py",
+            "--profile",
+            "smoke",
+            "--dataset",
+            "random",
+            "--obs-mode",
+            "partial",
+            "--method",
+            "maiql_ft",
+            "--results",
+            str(tmp_path / "runs"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    runs = [r for r in load_records(tmp_path / "runs", "smoke", "moma_ppo", "table4b") if "claim" not in r["keys"]]
+    runs = [
+        r for r in load_records(tmp_path / "runs", "smoke", "moma_ppo", "table4b") if "claim" not in r["keys"]
+    ]
     assert len(runs) == 1
     x = runs[0]["extra"]
     assert x["online_rollouts"] == 2 and 2 <= x["online_transitions"] <= 20 and x["ft_updates"] == 20
-    assert x["online_fraction_final"] == pytest.approx(x["online_transitions"] / (x["dataset_size"]
-                                                                                  + x["online_transitions"]))
+    assert x["online_fraction_final"] == pytest.approx(
+        x["online_transitions"] / (x["dataset_size"] + x["online_transitions"])
+    )
     assert [q["step"] for q in runs[0]["curve"]] == [20, 40]
     assert x["score_before_ft"] == runs[0]["curve"][0]["score"] and math.isfinite(runs[0]["score"])

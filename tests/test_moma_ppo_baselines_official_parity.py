@@ -75,7 +75,9 @@ from scripts.parity_common import load_fixture, t64, unpack
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "moma_ppo_baselines_parity.npz"
 TOL = dict(rtol=1e-10, atol=1e-12)
-STEP_TOL = dict(rtol=1e-10, atol=1e-11)  # parameter changes after Adam steps (see test_moma_ppo_official_parity.py)
+STEP_TOL = dict(
+    rtol=1e-10, atol=1e-11
+)  # parameter changes after Adam steps (see test_moma_ppo_official_parity.py)
 # The attention key bias b_k has an exact gradient of 0 (a shift of every key score), so float64 leaves rounding noise
 # of ~1e-16 that Adam (eps 1e-8) turns into steps of up to lr * 1e-8 each: 6 steps at lr 1e-2 stay below 1e-9.
 KEY_BIAS_ATOL = 1e-9  # observed: |change| <= 7e-11 on both sides
@@ -158,7 +160,13 @@ def _map_mlp(wm, prefix, mlp, m, rows=None, cols=None):
 
 
 def _map_encoder(wm, prefix, enc, m, rows):
-    for ours, theirs in (("embed", "embed"), ("wq", "Wq"), ("wk", "Wk"), ("wv", "Wv"), ("soft_key", "soft_key")):
+    for ours, theirs in (
+        ("embed", "embed"),
+        ("wq", "Wq"),
+        ("wk", "Wk"),
+        ("wv", "Wv"),
+        ("soft_key", "soft_key"),
+    ):
         wm.linear(f"{prefix}.network.{theirs}", getattr(enc, ours), m, rows if ours == "embed" else None)
     wm.param(f"{prefix}.network.norm.weight", enc.norm_weight, m)
     wm.param(f"{prefix}.network.norm.bias", enc.norm_bias, m)
@@ -173,11 +181,24 @@ def _map_encoder(wm, prefix, enc, m, rows):
 def iql_learner(fx, part: str) -> tuple[ContinuousIQL, WeightMap]:
     meta = fx["meta"]
     method = {"iql": "iql", "maiql": "maiql", "bc": "bc"}[part]
-    kw = dict(method=method, hidden=(meta["hidden"],) * 2, lr=meta["lr"], batch_size=meta["rows"],
-              memory_len=meta["memory"]["len"], memory_dim=meta["memory"]["dim"], lr_memory=meta["lr"])
-    if method != "bc":  # the code's expectile weights are float32 (``(q < v).float()``): tau as a float32 value
-        kw.update(gamma=meta["iql"]["discount_factor"], expectile=float(np.float32(meta["iql"]["expectile"])),
-                  beta=meta["iql"]["awr_temperature"], tau=meta["iql"]["target_update_coef"])
+    kw = dict(
+        method=method,
+        hidden=(meta["hidden"],) * 2,
+        lr=meta["lr"],
+        batch_size=meta["rows"],
+        memory_len=meta["memory"]["len"],
+        memory_dim=meta["memory"]["dim"],
+        lr_memory=meta["lr"],
+    )
+    if (
+        method != "bc"
+    ):  # the code's expectile weights are float32 (``(q < v).float()``): tau as a float32 value
+        kw.update(
+            gamma=meta["iql"]["discount_factor"],
+            expectile=float(np.float32(meta["iql"]["expectile"])),
+            beta=meta["iql"]["awr_temperature"],
+            tau=meta["iql"]["target_update_coef"],
+        )
     if method == "maiql":
         kw.update(grad_clip=meta["iql"]["grad_clip_norm"])
     learner = ContinuousIQL(meta["obs_dims"], meta["act_dims"], 1, ContinuousIQLConfig(**kw), dtype=F64)
@@ -222,7 +243,9 @@ def iql_learner(fx, part: str) -> tuple[ContinuousIQL, WeightMap]:
         assert not unmapped, unmapped
     wm.load(sd)
     for enc in [learner.nets["enc"]] + ([learner.targets["enc"]] if "enc" in learner.targets else []):
-        enc.positions = sinusoidal_positions(enc.length, enc.emb_dim, F64)  # float64 positions (see the MAPPO test)
+        enc.positions = sinusoidal_positions(
+            enc.length, enc.emb_dim, F64
+        )  # float64 positions (see the MAPPO test)
     return learner, wm
 
 
@@ -239,9 +262,13 @@ def iql_batch(fx, part: str, u: int, learner: ContinuousIQL) -> dict[str, torch.
             out[0, :, i, : g(i, k).shape[-1]] = t64(g(i, k))
         return out
 
-    batch = {"obs": padded("observations", O), "next_obs": padded("next_observations", O),
-             "actions": padded("actions", A), "rewards": t64(g(0, "rewards"))[None, :, 0],
-             "masks": t64(g(0, "masks"))[None, :, 0]}
+    batch = {
+        "obs": padded("observations", O),
+        "next_obs": padded("next_observations", O),
+        "actions": padded("actions", A),
+        "rewards": t64(g(0, "rewards"))[None, :, 0],
+        "masks": t64(g(0, "masks"))[None, :, 0],
+    }
     for key, ours in (("history_memories", "memory"), ("next_history_memories", "next_memory")):
         if learner.central:  # [joint obs ⊕ joint action] per step
             obs = np.concatenate([g(i, key)[..., :o] for i, o in enumerate(meta["obs_dims"])], -1)
@@ -252,7 +279,7 @@ def iql_batch(fx, part: str, u: int, learner: ContinuousIQL) -> dict[str, torch.
             for i, o in enumerate(meta["obs_dims"]):
                 h = t64(g(i, key))
                 mem[0, :, i, :, :o] = h[..., :o]
-                mem[0, :, i, :, O:O + h.shape[-1] - o] = h[..., o:]
+                mem[0, :, i, :, O : O + h.shape[-1] - o] = h[..., o:]
             batch[ours] = mem
     return batch
 
@@ -275,8 +302,9 @@ def test_iql_family_equals_code(fx, part, monkeypatch):
     learner, wm = iql_learner(fx, part)
     layout = meta["layouts"][part]
     names = set(wm.entries)
-    init = np.concatenate([unpack(fx[f"{part}__init"], layout)[n].reshape(-1).numpy() for n, _ in layout
-                           if n in names])
+    init = np.concatenate(
+        [unpack(fx[f"{part}__init"], layout)[n].reshape(-1).numpy() for n, _ in layout if n in names]
+    )
     np.testing.assert_array_equal(wm.vector(layout, names), init)  # the copy is exact
     weights, targets = [], []
     _capture(monkeypatch, iqlc, "awr_weights", weights)
@@ -302,7 +330,9 @@ def test_iql_family_equals_code(fx, part, monkeypatch):
         if n not in names:
             continue
         ours, theirs = wm.get(n).detach() - start[n], full[n] - start[n]
-        if n.endswith("Wk.bias"):  # exact gradient 0 (softmax shift invariance); both sides step on rounding noise
+        if n.endswith(
+            "Wk.bias"
+        ):  # exact gradient 0 (softmax shift invariance); both sides step on rounding noise
             assert float(theirs.abs().max()) < KEY_BIAS_ATOL
             assert_close(ours, theirs, f"{part} {n} after two updates", rtol=0.0, atol=KEY_BIAS_ATOL)
         else:
@@ -318,8 +348,14 @@ def td3_config(fx, part: str, **kw) -> ITD3Config:
     meta, t = fx["meta"], fx["meta"]["td3"]
     method = "iomar" if part == "iomar_bc" else part
     extra = dict(omar_bc_alpha=2.5, bc_reduce="sum") if part == "iomar_bc" else {}
-    sizes = dict(hidden=meta["hidden"], actor_lr=meta["lr"], critic_lr=meta["lr"], batch_size=meta["td3_rows"],
-                 target_noise_clip=t["td3_noise_clip"], log_every=1)
+    sizes = dict(
+        hidden=meta["hidden"],
+        actor_lr=meta["lr"],
+        critic_lr=meta["lr"],
+        batch_size=meta["td3_rows"],
+        target_noise_clip=t["td3_noise_clip"],
+        log_every=1,
+    )
     if method != "itd3bc":
         sizes["cql_n_actions"] = t["td3_omar_cql_num_sampled_actions"]
     if method == "iomar":
@@ -342,8 +378,13 @@ def td3_learner(fx, part: str, act_dims=None) -> tuple[ITD3, WeightMap]:
             _map_mlp(wm, f"{p}{theirs}.q2.network", ours.head2, i, q_rows)
         for ours, theirs in ((learner.actor, "policy"), (learner.actor_target, "policytarget")):
             for j, layer in enumerate(ours.net.layers):
-                wm.linear(f"{p}{theirs}.l{j + 1}", layer, i, list(range(o)) if j == 0 else None,
-                          list(range(a)) if j == 2 else None)
+                wm.linear(
+                    f"{p}{theirs}.l{j + 1}",
+                    layer,
+                    i,
+                    list(range(o)) if j == 0 else None,
+                    list(range(a)) if j == 2 else None,
+                )
     layout = meta["layouts"][part]
     assert {n for n, _ in layout} == set(wm.entries)
     wm.load(unpack(fx[f"{part}__init"], layout))
@@ -364,9 +405,13 @@ def td3_batch(fx, u: int, learner: ITD3) -> dict[str, torch.Tensor]:
 
     r, m = t64(g(0, "rewards"))[:, 0], t64(g(0, "masks"))[:, 0]
     assert len(meta["obs_dims"]) == N
-    return {"obs": padded("observations", O), "next_obs": padded("next_observations", O),
-            "actions": padded("actions", A), "rewards": r.expand(N, B).clone(),
-            "terminals": (1.0 - m).expand(N, B).clone()}
+    return {
+        "obs": padded("observations", O),
+        "next_obs": padded("next_observations", O),
+        "actions": padded("actions", A),
+        "rewards": r.expand(N, B).clone(),
+        "terminals": (1.0 - m).expand(N, B).clone(),
+    }
 
 
 def td3_draws(fx, part: str, u: int, learner: ITD3) -> list[tuple[str, torch.Tensor]]:
@@ -386,12 +431,19 @@ def td3_draws(fx, part: str, u: int, learner: ITD3) -> list[tuple[str, torch.Ten
     draws = [("randn", per_member("target_noise", (B,)))]
     if cfg.critic_reg == "cql":
         K = cfg.cql_n_actions
-        draws += [("rand", per_member("cql_uniform", (B, K), lambda a: (a + 1.0) / 2.0)),
-                  ("randn", per_member("cql_noise_cur", (B, K))), ("randn", per_member("cql_noise_new", (B, K)))]
+        draws += [
+            ("rand", per_member("cql_uniform", (B, K), lambda a: (a + 1.0) / 2.0)),
+            ("randn", per_member("cql_noise_cur", (B, K))),
+            ("randn", per_member("cql_noise_new", (B, K))),
+        ]
     if cfg.actor_reg == "omar" and (u + 1) % cfg.policy_delay == 0:
         for it in range(cfg.omar_iters):  # z [iters, n, B, d] -> [B, n, d]
-            draws.append(("randn", per_member("cem_z", (B, cfg.omar_n_samples),
-                                              lambda z, it=it: np.swapaxes(z[it], 0, 1))))
+            draws.append(
+                (
+                    "randn",
+                    per_member("cem_z", (B, cfg.omar_n_samples), lambda z, it=it: np.swapaxes(z[it], 0, 1)),
+                )
+            )
     return draws
 
 
@@ -404,7 +456,11 @@ def _replay(monkeypatch, queue: list):
             if generator is None:  # not a training-stream draw of ours (e.g. a module's init)
                 return _orig(*shape, dtype=dtype, device=device, **kw)
             want, t = queue.pop(0)
-            shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)) else shape
+            shape = (
+                tuple(shape[0])
+                if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size))
+                else shape
+            )
             assert want == _name and tuple(t.shape) == tuple(shape), (want, _name, tuple(t.shape), shape)
             return t.to(dtype=dtype or F64)
 
@@ -437,12 +493,20 @@ def run_td3(fx, part, monkeypatch, learner, wm, padded_mean=False):
         for i, a in enumerate(meta["act_dims"]):
             p = f"{part}__u{u}__a{i}__"
             z = fx[p + "target_noise"]
-            clipped += int((np.abs(meta["td3"]["td3_policy_noise"] * z) > meta["td3"]["td3_noise_clip"]).sum())
+            clipped += int(
+                (np.abs(meta["td3"]["td3_policy_noise"] * z) > meta["td3"]["td3_noise_clip"]).sum()
+            )
             clamped += int((np.abs(fx[p + "target_action"]) == 1).sum())
-            assert_close(target_actions[0][i, :, :a], fx[p + "target_action"], f"{part} target action {i}, u{u + 1}")
+            assert_close(
+                target_actions[0][i, :, :a], fx[p + "target_action"], f"{part} target action {i}, u{u + 1}"
+            )
             assert_close(targets[0][i], fx[p + "target"], f"{part} TD target {i}, update {u + 1}")
-            assert_close(out["critic_loss"][i], fx[p + "stat__loss_q"], f"{part} critic loss {i}, update {u + 1}")
-            if learner.cfg.critic_reg == "cql" and p + "stat__loss_cql" in fx:  # the code returns it on actor steps
+            assert_close(
+                out["critic_loss"][i], fx[p + "stat__loss_q"], f"{part} critic loss {i}, update {u + 1}"
+            )
+            if (
+                learner.cfg.critic_reg == "cql" and p + "stat__loss_cql" in fx
+            ):  # the code returns it on actor steps
                 assert_close(out["cql"][i], fx[p + "stat__loss_cql"], f"{part} CQL term {i}, update {u + 1}")
             if (u + 1) % learner.cfg.policy_delay:
                 assert p + "stat__loss_pi" not in fx
@@ -451,13 +515,24 @@ def run_td3(fx, part, monkeypatch, learner, wm, padded_mean=False):
             if padded_mean and a < learner.act_dim:
                 ref = ref - (1.0 - a / learner.act_dim) * fx[p + "stat__loss_omar"]
             assert_close(out["actor_loss"][i], ref, f"{part} actor loss {i}, update {u + 1}")
-            assert_close(-out["q_pi"][i], fx[p + "stat__loss_td3"], f"{part} -mean Q1(o, pi(o)) {i}, update {u + 1}")
+            assert_close(
+                -out["q_pi"][i], fx[p + "stat__loss_td3"], f"{part} -mean Q1(o, pi(o)) {i}, update {u + 1}"
+            )
             if p + "searched" in fx:
-                assert_close(searched[0][i, :, :a], fx[p + "searched"], f"{part} OMAR a_hat {i}, update {u + 1}")
+                assert_close(
+                    searched[0][i, :, :a], fx[p + "searched"], f"{part} OMAR a_hat {i}, update {u + 1}"
+                )
     assert clipped > 0 and clamped > 0  # the noise clip and the target clamp bind
     if padded_mean:
-        names = {n for n in names if not any(n.startswith(f"learners.{i}.policy") for i, a in
-                                             enumerate(meta["act_dims"]) if a < learner.act_dim)}
+        names = {
+            n
+            for n in names
+            if not any(
+                n.startswith(f"learners.{i}.policy")
+                for i, a in enumerate(meta["act_dims"])
+                if a < learner.act_dim
+            )
+        }
     keep = np.concatenate([np.full(int(np.prod(shape)), n in names) for n, shape in layout])
     after = fx[f"{part}__after"]
     return wm.vector(layout, names) - init[keep], after[keep] - init[keep]
@@ -470,12 +545,17 @@ def per_width(monkeypatch, learner: ITD3) -> None:
 
     def fixed(orig, mixed: bool):
         def f(q_pi, pi, *a, **kw):
-            if mixed:  # td3_mixed_actor_loss(q_pi, pi, a_data, a_hat, *, tau, bc_alpha, action_reg, bc_reduce)
+            if (
+                mixed
+            ):  # td3_mixed_actor_loss(q_pi, pi, a_data, a_hat, *, tau, bc_alpha, action_reg, bc_reduce)
                 a_hat, tau, reg = a[1], kw["tau"], kw["action_reg"]
             else:  # omar_actor_loss(q_pi, pi, a_hat, tau, action_reg)
                 a_hat, tau, reg = a
-            extra = tau * (pi - a_hat.detach()).square().mean(dim=(-2, -1)) + reg * pi.square().mean(dim=(-2, -1))
+            extra = tau * (pi - a_hat.detach()).square().mean(dim=(-2, -1)) + reg * pi.square().mean(
+                dim=(-2, -1)
+            )
             return orig(q_pi, pi, *a, **kw) + (scale - 1.0) * extra
+
         return f
 
     monkeypatch.setattr(itd3, "td3_mixed_actor_loss", fixed(itd3.td3_mixed_actor_loss, True))
@@ -504,23 +584,72 @@ def test_defaults_equal_train_agents(fx):
     """Our presets and ContinuousIQLConfig's defaults are ``train_agents.py``'s argparse defaults."""
     d = fx["meta"]["train_agents_defaults"]
     lr = d["iql_lr"]  # overrides lr_q, lr_v, lr_pi (sanity_check_config)
-    assert MOMA_PPO_TD3 == dict(MOMA_PPO_TD3, hidden=d["hidden_size"], actor_lr=lr, critic_lr=lr,
-                                batch_size=d["batch_size"], gamma=d["discount_factor"],
-                                tau_target=d["target_update_coef"], target_noise=d["td3_policy_noise"],
-                                target_noise_clip=d["td3_noise_clip"], policy_delay=d["td3_policy_freq"])
+    assert MOMA_PPO_TD3 == dict(
+        MOMA_PPO_TD3,
+        hidden=d["hidden_size"],
+        actor_lr=lr,
+        critic_lr=lr,
+        batch_size=d["batch_size"],
+        gamma=d["discount_factor"],
+        tau_target=d["target_update_coef"],
+        target_noise=d["td3_policy_noise"],
+        target_noise_clip=d["td3_noise_clip"],
+        policy_delay=d["td3_policy_freq"],
+    )
     for method in ("icql", "iomar"):
         p = moma_ppo_preset(method)
         assert (p["cql_alpha"], p["cql_temp"], p["cql_n_actions"], p["cql_noise"]) == (
-            d["td3_omar_cql_alpha"], d["td3_omar_cql_lse_temp"], d["td3_omar_cql_num_sampled_actions"],
-            d["td3_omar_cql_sample_noise_level"])
+            d["td3_omar_cql_alpha"],
+            d["td3_omar_cql_lse_temp"],
+            d["td3_omar_cql_num_sampled_actions"],
+            d["td3_omar_cql_sample_noise_level"],
+        )
     p = moma_ppo_preset("iomar")
-    assert (p["omar_tau"], p["omar_iters"], p["omar_n_samples"], p["omar_n_elites"], p["omar_mu0"],
-            p["omar_sigma0"]) == (d["td3_omar_coeff"], d["td3_omar_iters"], d["td3_omar_num_samples"],
-                                  d["td3_omar_num_elites"], d["td3_init_omar_mu"], d["td3_init_omar_sigma"])
+    assert (
+        p["omar_tau"],
+        p["omar_iters"],
+        p["omar_n_samples"],
+        p["omar_n_elites"],
+        p["omar_mu0"],
+        p["omar_sigma0"],
+    ) == (
+        d["td3_omar_coeff"],
+        d["td3_omar_iters"],
+        d["td3_omar_num_samples"],
+        d["td3_omar_num_elites"],
+        d["td3_init_omar_mu"],
+        d["td3_init_omar_sigma"],
+    )
     assert moma_ppo_preset("itd3bc")["td3bc_alpha"] == d["td3_bc_coeff"]
     c = ContinuousIQLConfig()
-    assert (c.hidden, c.lr, c.batch_size, c.gamma, c.expectile, c.beta, c.tau, c.grad_clip, c.memory_len,
-            c.memory_dim, c.lr_memory, c.memory_backprop_actor, c.action_aware_mixer, c.independent_awr) == (
-        (d["hidden_size"],) * 2, lr, d["batch_size"], d["discount_factor"], d["expectile"], d["awr_temperature"],
-        d["target_update_coef"], d["grad_clip_norm"], d["memory_len"], d["memory_out_size"], d["lr_memory"],
-        d["memory_backprop_actor"], d["independent_awr"] is False and d["action_aware_mixer"], d["independent_awr"])
+    assert (
+        c.hidden,
+        c.lr,
+        c.batch_size,
+        c.gamma,
+        c.expectile,
+        c.beta,
+        c.tau,
+        c.grad_clip,
+        c.memory_len,
+        c.memory_dim,
+        c.lr_memory,
+        c.memory_backprop_actor,
+        c.action_aware_mixer,
+        c.independent_awr,
+    ) == (
+        (d["hidden_size"],) * 2,
+        lr,
+        d["batch_size"],
+        d["discount_factor"],
+        d["expectile"],
+        d["awr_temperature"],
+        d["target_update_coef"],
+        d["grad_clip_norm"],
+        d["memory_len"],
+        d["memory_out_size"],
+        d["lr_memory"],
+        d["memory_backprop_actor"],
+        d["independent_awr"] is False and d["action_aware_mixer"],
+        d["independent_awr"],
+    )

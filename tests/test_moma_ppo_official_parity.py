@@ -98,13 +98,20 @@ def pad(x: np.ndarray, dims, width: int) -> torch.Tensor:
 
 
 def test_gae_with_timeouts_equals_code(fx):
-    g = {k: t64(fx[f"gae__{k}"][:, 0])[None] for k in ("rewards", "values", "next_values", "masks", "zetas")}  # [1, n]
+    g = {
+        k: t64(fx[f"gae__{k}"][:, 0])[None] for k in ("rewards", "values", "next_values", "masks", "zetas")
+    }  # [1, n]
     ppo = fx["meta"]["ppo"]
-    assert 0 < g["masks"].mean() < 1 and 0 < g["zetas"].mean() < 1 and g["zetas"][0, -1] == 1  # every case occurs
-    adv, ret = gae_with_timeouts(g["rewards"], g["values"], g["next_values"], g["masks"], g["zetas"], ppo["gamma"],
-                                 ppo["lam"])
+    assert (
+        0 < g["masks"].mean() < 1 and 0 < g["zetas"].mean() < 1 and g["zetas"][0, -1] == 1
+    )  # every case occurs
+    adv, ret = gae_with_timeouts(
+        g["rewards"], g["values"], g["next_values"], g["masks"], g["zetas"], ppo["gamma"], ppo["lam"]
+    )
     assert_close(ret[0], fx["gae__returns"][:, 0], "GAE returns")
-    assert_close(normalize_advantages(adv, 1e-3)[0], fx["gae__advantages"][:, 0], "GAE advantages (normalized)")
+    assert_close(
+        normalize_advantages(adv, 1e-3)[0], fx["gae__advantages"][:, 0], "GAE advantages (normalized)"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -114,22 +121,37 @@ def test_gae_with_timeouts_equals_code(fx):
 
 def wm_config(meta, **kw) -> WorldModelConfig:
     w = meta["wm"]
-    return WorldModelConfig(n_members=w["n_members"], n_elites=w["n_elites"], hidden=w["hidden"], t_layers=4,
-                            r_layers=4, mask_layers=2, lr=w["lr"], grad_clip=w["grad_clip"], threshold=w["threshold"],
-                            lambda_aleatoric=w["lambda_aleatoric"], lambda_g=w["lambda_g"], lambda_r=w["lambda_r"],
-                            **kw)
+    return WorldModelConfig(
+        n_members=w["n_members"],
+        n_elites=w["n_elites"],
+        hidden=w["hidden"],
+        t_layers=4,
+        r_layers=4,
+        mask_layers=2,
+        lr=w["lr"],
+        grad_clip=w["grad_clip"],
+        threshold=w["threshold"],
+        lambda_aleatoric=w["lambda_aleatoric"],
+        lambda_g=w["lambda_g"],
+        lambda_r=w["lambda_r"],
+        **kw,
+    )
 
 
 def load_wm(fx, key: str = "wm__init", **kw) -> WorldModelEnsemble:
     """Our ensemble (one group of 7, float64) with the code's member weights ``fx[key]`` [K, P]."""
     meta = fx["meta"]
-    wm = WorldModelEnsemble(JointLayout(meta["obs_dims"], meta["act_dims"]), wm_config(meta, **kw), seeds=(0,),
-                            dtype=F64)
+    wm = WorldModelEnsemble(
+        JointLayout(meta["obs_dims"], meta["act_dims"]), wm_config(meta, **kw), seeds=(0,), dtype=F64
+    )
     with torch.no_grad():
         for k, vec in enumerate(fx[key]):
             sd = unpack(vec, meta["layouts"]["wm"])
-            for layers, head, n in ((wm.heads.T.net.layers, "T", 5), (wm.heads.R.net.layers, "R", 5),
-                                    (wm.heads.mask.layers, "mask", 3)):
+            for layers, head, n in (
+                (wm.heads.T.net.layers, "T", 5),
+                (wm.heads.R.net.layers, "R", 5),
+                (wm.heads.mask.layers, "mask", 3),
+            ):
                 assert len(layers) == n
                 for j, layer in enumerate(layers):
                     layer.weight[k].copy_(sd[f"{head}.network.fc{j + 1}.weight"].T)
@@ -160,29 +182,48 @@ def test_world_model_loss_and_update_equal_code(fx):
     meta = fx["meta"]
     wm = load_wm(fx)
     np.testing.assert_array_equal(wm_weights(wm, meta), fx["wm__init"])  # the copy is exact and complete
-    tr = {k: fx[f"wm__train__{k}"] for k in ("observations", "actions", "next_observations", "rewards", "masks")}
+    tr = {
+        k: fx[f"wm__train__{k}"] for k in ("observations", "actions", "next_observations", "rewards", "masks")
+    }
     clipped = []
     for u in range(meta["wm"]["updates"]):  # [U, K, B, ...]: each member its own batch at each update
-        batch = {"inputs": joint_inputs(wm, tr["observations"][u], tr["actions"][u]),
-                 "next_obs": t64(tr["next_observations"][u]), "rewards": t64(tr["rewards"][u]),
-                 "masks": t64(tr["masks"][u])}
+        batch = {
+            "inputs": joint_inputs(wm, tr["observations"][u], tr["actions"][u]),
+            "next_obs": t64(tr["next_observations"][u]),
+            "rewards": t64(tr["rewards"][u]),
+            "masks": t64(tr["masks"][u]),
+        }
         losses = wm.losses(batch)
         for j, name in enumerate(("nll_t", "nll_r", "bce")):
-            assert_close(losses[name], fx["wm__train_losses"][u, :, j], f"world-model {name} per member, update {u}")
+            assert_close(
+                losses[name], fx["wm__train_losses"][u, :, j], f"world-model {name} per member, update {u}"
+            )
         clipped.append(wm.update(batch)["grad_norm"] > meta["wm"]["grad_clip"])
     clipped = torch.stack(clipped)
-    assert bool(clipped.any()) and not bool(clipped.all())  # the per-member clip binds on some members, not all
+    assert bool(clipped.any()) and not bool(
+        clipped.all()
+    )  # the per-member clip binds on some members, not all
     after, before = wm_weights(wm, meta), fx["wm__init"]
-    assert_close(after - before, fx["wm__after"] - before, "world-model weights after the updates", **STEP_TOL)
+    assert_close(
+        after - before, fx["wm__after"] - before, "world-model weights after the updates", **STEP_TOL
+    )
 
 
 def test_world_model_elites_equal_code(fx):
     meta = fx["meta"]
     wm = load_wm(fx)
-    va = {k: fx[f"wm__valid__{k}"] for k in ("observations", "actions", "next_observations", "rewards", "masks")}
+    va = {
+        k: fx[f"wm__valid__{k}"] for k in ("observations", "actions", "next_observations", "rewards", "masks")
+    }
     V = len(va["observations"])
-    data = WMData(inputs=joint_inputs(wm, va["observations"], va["actions"]), next_obs=t64(va["next_observations"]),
-                  rewards=t64(va["rewards"]), masks=t64(va["masks"]), train=[torch.arange(V)], valid=[torch.arange(V)])
+    data = WMData(
+        inputs=joint_inputs(wm, va["observations"], va["actions"]),
+        next_obs=t64(va["next_observations"]),
+        rewards=t64(va["rewards"]),
+        masks=t64(va["masks"]),
+        train=[torch.arange(V)],
+        valid=[torch.arange(V)],
+    )
     gen = torch.Generator().manual_seed(meta["wm_eval_seed"])
     elites = wm.select_elites(data, generator=gen)
     assert_close(wm.elite_scores, 0.5 * (fx["wm__t_dist_valid"] + fx["wm__r_dist_valid"]), "elite scores")
@@ -200,8 +241,18 @@ def box_dataset(fx) -> Dataset:
     act = np.zeros((T, N, max(meta["act_dims"])), np.float32)
     tout = np.zeros(T, bool)
     tout[-1] = True
-    return Dataset.from_arrays("test/moma-parity", "medium", obs, act, rew, nxt, np.zeros(T, bool), tout,
-                               obs_dims=dims, act_dims=meta["act_dims"])
+    return Dataset.from_arrays(
+        "test/moma-parity",
+        "medium",
+        obs,
+        act,
+        rew,
+        nxt,
+        np.zeros(T, bool),
+        tout,
+        obs_dims=dims,
+        act_dims=meta["act_dims"],
+    )
 
 
 @pytest.mark.parametrize("clip", [False, True])
@@ -214,17 +265,27 @@ def test_world_model_sample_equals_code(fx, clip):
     if clip:
         wm.set_box(box_dataset(fx))
     lay = wm.layout
-    obs, act = pad(fx["wm__sample_obs"], lay.obs_dims, lay.obs_pad), pad(fx["wm__sample_actions"], lay.act_dims,
-                                                                          lay.act_pad)
+    obs, act = (
+        pad(fx["wm__sample_obs"], lay.obs_dims, lay.obs_pad),
+        pad(fx["wm__sample_actions"], lay.act_dims, lay.act_pad),
+    )
     out = wm.sample(obs, act, generator=torch.Generator().manual_seed(meta["wm_sample_seed"]))
     c, r = "wm__sample_clamped__", "wm__sample_raw__"
     np.testing.assert_array_equal(fx[c + "choice"], fx[r + "choice"])
-    assert out["member"].tolist() == fx["wm__top_wms"][fx[c + "choice"]].tolist()  # the same elite per transition
-    for ours, theirs in (("eps_g", "ensemble_cov_norm"), ("eps_r", "rewards_cov"), ("aleatoric", "model_max_cov_norm")):
+    assert (
+        out["member"].tolist() == fx["wm__top_wms"][fx[c + "choice"]].tolist()
+    )  # the same elite per transition
+    for ours, theirs in (
+        ("eps_g", "ensemble_cov_norm"),
+        ("eps_r", "rewards_cov"),
+        ("aleatoric", "model_max_cov_norm"),
+    ):
         assert_close(out[ours], fx[c + theirs], f"{ours} (clamped at l_eps)")
         assert_close(out[ours + "_raw"], fx[r + theirs], f"{ours} (unclamped)")
     thr = meta["wm"]["threshold"]
-    assert 0 < int((out["eps_g_raw"] >= thr).sum()) < len(out["eps_g_raw"]) and bool((out["eps_r_raw"] > thr).any())
+    assert 0 < int((out["eps_g_raw"] >= thr).sum()) < len(out["eps_g_raw"]) and bool(
+        (out["eps_r_raw"] > thr).any()
+    )
     assert_close(out["masks"], fx[c + "masks"], "mask")
     assert 0 < float(out["masks"].mean()) < 1
     if clip:
@@ -266,18 +327,20 @@ def _mappo_map(meta):
         x_rows = list(range(E)) + list(range(E, E + o))
         h_rows = list(range(o)) + list(range(O, O + a))
         p = f"learners.{i}."
-        maps += [("encoder.embed", i, p + "memory.network.embed", h_rows, None),
-                 ("encoder.wq", i, p + "memory.network.Wq", None, None),
-                 ("encoder.wk", i, p + "memory.network.Wk", None, None),
-                 ("encoder.wv", i, p + "memory.network.Wv", None, None),
-                 ("encoder.soft_key", i, p + "memory.network.soft_key", None, None),
-                 ("actor.trunk.layers.0", i, p + "policy.fc1", x_rows, None),
-                 ("actor.trunk.layers.1", i, p + "policy.fc2", None, None),
-                 ("actor.head", i, p + "policy.mean_layer", None, list(range(a))),
-                 ("actor.head", i, p + "policy.log_std_layer", None, list(range(A, A + a))),
-                 ("critic.layers.0", i, p + "V.network.fc1", x_rows, None),
-                 ("critic.layers.1", i, p + "V.network.fc2", None, None),
-                 ("critic.layers.2", i, p + "V.network.fc3", None, None)]
+        maps += [
+            ("encoder.embed", i, p + "memory.network.embed", h_rows, None),
+            ("encoder.wq", i, p + "memory.network.Wq", None, None),
+            ("encoder.wk", i, p + "memory.network.Wk", None, None),
+            ("encoder.wv", i, p + "memory.network.Wv", None, None),
+            ("encoder.soft_key", i, p + "memory.network.soft_key", None, None),
+            ("actor.trunk.layers.0", i, p + "policy.fc1", x_rows, None),
+            ("actor.trunk.layers.1", i, p + "policy.fc2", None, None),
+            ("actor.head", i, p + "policy.mean_layer", None, list(range(a))),
+            ("actor.head", i, p + "policy.log_std_layer", None, list(range(A, A + a))),
+            ("critic.layers.0", i, p + "V.network.fc1", x_rows, None),
+            ("critic.layers.1", i, p + "V.network.fc2", None, None),
+            ("critic.layers.2", i, p + "V.network.fc3", None, None),
+        ]
     maps += [(f"mixer.layers.{j}", 0, f"mixer_network_V.network.fc{j + 1}", None, None) for j in range(3)]
     return maps
 
@@ -299,11 +362,23 @@ def _module(learner: MAPPO, path: str):
 
 def load_mappo(fx, epochs: int) -> MAPPO:
     meta, ppo = fx["meta"], fx["meta"]["ppo"]
-    cfg = MAPPOConfig(hidden=(ppo["hidden"],) * 2, lr=ppo["lr"], grad_clip=ppo["grad_clip"], gamma=ppo["gamma"],
-                      lam=ppo["lam"], epochs=epochs, minibatch_size=ppo["rows"], clip=ppo["clip"],
-                      value_clip=ppo["clip"], critic_coef=ppo["critic_coef"], alpha_lr=ppo["alpha_lr"],
-                      entropy_target=ppo["entropy_target"], action_penalty=ppo["action_penalty"],
-                      memory_len=ppo["memory_len"], memory_dim=ppo["memory_dim"])
+    cfg = MAPPOConfig(
+        hidden=(ppo["hidden"],) * 2,
+        lr=ppo["lr"],
+        grad_clip=ppo["grad_clip"],
+        gamma=ppo["gamma"],
+        lam=ppo["lam"],
+        epochs=epochs,
+        minibatch_size=ppo["rows"],
+        clip=ppo["clip"],
+        value_clip=ppo["clip"],
+        critic_coef=ppo["critic_coef"],
+        alpha_lr=ppo["alpha_lr"],
+        entropy_target=ppo["entropy_target"],
+        action_penalty=ppo["action_penalty"],
+        memory_len=ppo["memory_len"],
+        memory_dim=ppo["memory_dim"],
+    )
     learner = MAPPO(meta["obs_dims"], meta["ppo_act_dims"], 1, cfg, dtype=F64)
     sd = unpack(fx["mappo__init"], meta["layouts"]["mappo"])
     with torch.no_grad():
@@ -334,7 +409,10 @@ def mappo_state(learner: MAPPO, alpha: float, meta) -> np.ndarray:
             got[name + ".bias"] = layer.bias[m, 0][cols]
     for i in range(len(meta["obs_dims"])):
         p = f"learners.{i}.memory.network."
-        got[p + "norm.weight"], got[p + "norm.bias"] = learner.encoder.norm_weight[i], learner.encoder.norm_bias[i]
+        got[p + "norm.weight"], got[p + "norm.bias"] = (
+            learner.encoder.norm_weight[i],
+            learner.encoder.norm_bias[i],
+        )
         got[p + "soft_query"] = learner.encoder.query[i]
     return np.concatenate([got[name].detach().reshape(-1).numpy() for name, _ in meta["layouts"]["mappo"]])
 
@@ -357,12 +435,18 @@ def mappo_batch(fx) -> dict[str, torch.Tensor]:
     for i, o in zip(agents, meta["obs_dims"]):
         h = t64(a(i, "history_memories"))  # [n, L, o_i + a_i]
         mem[0, :, i, :, :o] = h[..., :o]
-        mem[0, :, i, :, O:O + h.shape[-1] - o] = h[..., o:]
+        mem[0, :, i, :, O : O + h.shape[-1] - o] = h[..., o:]
     obs, act = per_agent("observations", O), per_agent("actions", A)
-    return {"obs": obs, "next_obs": per_agent("next_observations", O), "actions": act,
-            "rewards": t64(a(0, "rewards"))[None, :, 0], "masks": t64(a(0, "masks"))[None, :, 0],
-            "zetas": t64(a(0, "time_out_masks"))[None, :, 0], "memory": mem,
-            "next_memory": shift_history(mem, history_step(obs, act))}  # the s' histories, as our rollouts build them
+    return {
+        "obs": obs,
+        "next_obs": per_agent("next_observations", O),
+        "actions": act,
+        "rewards": t64(a(0, "rewards"))[None, :, 0],
+        "masks": t64(a(0, "masks"))[None, :, 0],
+        "zetas": t64(a(0, "time_out_masks"))[None, :, 0],
+        "memory": mem,
+        "next_memory": shift_history(mem, history_step(obs, act)),
+    }  # the s' histories, as our rollouts build them
 
 
 def test_next_histories_equal_code(fx):
@@ -371,7 +455,9 @@ def test_next_histories_equal_code(fx):
     for i, o in enumerate(meta["obs_dims"]):
         ref = fx[f"mappo__next_histories__a{i}"]  # [n, L, o_i + a_i]
         ours = batch["next_memory"][0, :, i]
-        assert_close(torch.cat([ours[..., :o], ours[..., O:O + ref.shape[-1] - o]], -1), ref, f"s' histories {i}")
+        assert_close(
+            torch.cat([ours[..., :o], ours[..., O : O + ref.shape[-1] - o]], -1), ref, f"s' histories {i}"
+        )
         assert bool((ours[..., o:O] == 0).all())
 
 
@@ -388,15 +474,21 @@ def test_mappo_update_equals_code(fx, epochs):
     if epochs == 5:  # the value clip binds at the 5th step: after 4 epochs some V_tot is beyond V_old +- clip
         four = load_mappo(fx, 4)
         four.update(batch)
-        assert float((four.values(batch["obs"], batch["memory"]) - v_old).abs().max()) > learner.cfg.value_clip
+        assert (
+            float((four.values(batch["obs"], batch["memory"]) - v_old).abs().max()) > learner.cfg.value_clip
+        )
     out = learner.update(batch)
     if epochs == 5:
         assert float(out["clip_frac"][0]) > 0  # the ratio clip binds
     ref = dict(zip(meta["ppo_stats"], fx[f"mappo__e{epochs}__stats"]))
     coef = learner.cfg.critic_coef
-    for ours, theirs, scale in (("loss", "loss", 1.0), ("actor_loss", "actor_loss", 1.0),
-                                ("critic_loss", "critic_weighted_loss", coef), ("entropy_bonus", "entropy_bonus", 1.0),
-                                ("action_penalty", "action_penalty", 1.0)):
+    for ours, theirs, scale in (
+        ("loss", "loss", 1.0),
+        ("actor_loss", "actor_loss", 1.0),
+        ("critic_loss", "critic_weighted_loss", coef),
+        ("entropy_bonus", "entropy_bonus", 1.0),
+        ("action_penalty", "action_penalty", 1.0),
+    ):
         assert_close(scale * out[ours], ref[theirs], f"{ours} (mean over {epochs} steps)")
     assert ref["entropy_bonus"] != 0 and ref["action_penalty"] > 0
     after = fx[f"mappo__e{epochs}__after"]
@@ -404,24 +496,38 @@ def test_mappo_update_equals_code(fx, epochs):
     assert alpha > 0
     names = [name for name, _ in meta["layouts"]["mappo"]]
     assert_close(alpha, after[names.index("entropy_alpha")], "alpha")  # the entropy weight after the update
-    assert_close(mappo_state(learner, alpha, meta) - init, after - init, f"parameters after {epochs} epochs",
-                 **STEP_TOL)
+    assert_close(
+        mappo_state(learner, alpha, meta) - init,
+        after - init,
+        f"parameters after {epochs} epochs",
+        **STEP_TOL,
+    )
 
 
 def test_history_encoder_equals_code(fx):
     e = fx["meta"]["enc"]
     sd = unpack(fx["enc__weights"], fx["meta"]["layouts"]["enc"])
     enc = SelfAttentionHistoryEncoder(1, e["in_dim"], e["emb_dim"], e["length"]).to(F64)
-    for ours, theirs in (("embed", "embed"), ("wq", "Wq"), ("wk", "Wk"), ("wv", "Wv"), ("soft_key", "soft_key")):
+    for ours, theirs in (
+        ("embed", "embed"),
+        ("wq", "Wq"),
+        ("wk", "Wk"),
+        ("wv", "Wv"),
+        ("soft_key", "soft_key"),
+    ):
         _set_linear(getattr(enc, ours), 0, sd[f"network.{theirs}.weight"], sd.get(f"network.{theirs}.bias"))
     float64_positions(enc)
     with torch.no_grad():
         enc.norm_weight[0].copy_(sd["network.norm.weight"])
         enc.norm_bias[0].copy_(sd["network.norm.bias"])
         enc.query[0].copy_(sd["network.soft_query"])
-    assert_close(sinusoidal_positions(e["length"], e["emb_dim"], F64), fx["enc__positions"], "positional encodings")
+    assert_close(
+        sinusoidal_positions(e["length"], e["emb_dim"], F64), fx["enc__positions"], "positional encodings"
+    )
     h = t64(fx["enc__histories"])
-    assert bool((h[:, 0] == 0).all(-1).any()) and bool((h[:, 0] != 0).any(-1).any())  # padded and full histories
+    assert bool((h[:, 0] == 0).all(-1).any()) and bool(
+        (h[:, 0] != 0).any(-1).any()
+    )  # padded and full histories
     with torch.no_grad():
         assert_close(enc(h[None])[0], fx["enc__embedding"], "history embeddings")
         assert_close(enc(h[None, :1])[0], fx["enc__embedding_b1"], "history embedding, batch of 1")

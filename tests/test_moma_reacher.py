@@ -46,8 +46,11 @@ def test_convention_is_the_sign_of_the_mean_over_the_last_25_steps():
 
 
 def test_choose_experts_one_per_convention_and_the_expert_level():
-    ev = {"return": [-4.0, -4.5, -4.1, -9.0], "theta2": [0.5, 0.4, -0.7, -0.2],
-          "convention": ["ccw", "ccw", "cw", "cw"]}
+    ev = {
+        "return": [-4.0, -4.5, -4.1, -9.0],
+        "theta2": [0.5, 0.4, -0.7, -0.2],
+        "convention": ["ccw", "ccw", "cw", "cw"],
+    }
     ex = choose_experts(ev, [10, 11, 12, 13], require=True)
     assert ex["ccw"]["seed"] == 10 and ex["cw"]["seed"] == 12 and ex["ccw"]["expert_level"]
     bad = dict(ev, convention=["ccw"] * 4)
@@ -63,17 +66,28 @@ def _expert(offset: float, n_eps: int, T: int = 5) -> Dataset:
     n = n_eps * T
     t = np.zeros(n, bool)
     to = np.zeros(n, bool)
-    to[T - 1::T] = True
+    to[T - 1 :: T] = True
     obs = (offset + np.arange(n, dtype=np.float32))[:, None, None] * np.ones((1, 1, 10), np.float32)
-    return Dataset.from_arrays("mujoco/reacher", "expert", obs, np.zeros((n, 1, 2)), obs[:, :, 0] * 0 - 1.0,
-                               obs + 1, t, to, return_mode="sum")
+    return Dataset.from_arrays(
+        "mujoco/reacher",
+        "expert",
+        obs,
+        np.zeros((n, 1, 2)),
+        obs[:, :, 0] * 0 - 1.0,
+        obs + 1,
+        t,
+        to,
+        return_mode="sum",
+    )
 
 
 def test_expert_mix_takes_the_first_half_of_each_expert_with_timeouts_at_the_joint():
     first, second = _expert(0.0, 4), _expert(1000.0, 4)
     arr = expert_mix(first, second, 7)  # 7 is not a multiple of the episode length: the joint cuts an episode
     assert arr["obs"].shape == (14, 10) and arr["actions"].shape == (14, 2) and arr["rewards"].shape == (14,)
-    assert np.array_equal(arr["obs"][:7, 0], np.arange(7)) and np.array_equal(arr["obs"][7:, 0], 1000 + np.arange(7))
+    assert np.array_equal(arr["obs"][:7, 0], np.arange(7)) and np.array_equal(
+        arr["obs"][7:, 0], 1000 + np.arange(7)
+    )
     assert np.flatnonzero(arr["timeouts"]).tolist() == [4, 6, 11, 13] and not arr["terminals"].any()
     with pytest.raises(ValueError, match="fewer than mix=30"):
         expert_mix(first, second, 30)
@@ -81,8 +95,11 @@ def test_expert_mix_takes_the_first_half_of_each_expert_with_timeouts_at_the_joi
 
 def test_to_batch_keeps_live_rows_episode_major_and_ends_in_a_timeout():
     S, E, T = 2, 2, 3
-    ro = {"obs": np.arange(S * E * T, dtype=np.float32).reshape(S, E, T, 1, 1),
-          "live": np.ones((S, E, T), bool), "terminated": np.zeros((S, E, T), bool)}
+    ro = {
+        "obs": np.arange(S * E * T, dtype=np.float32).reshape(S, E, T, 1, 1),
+        "live": np.ones((S, E, T), bool),
+        "terminated": np.zeros((S, E, T), bool),
+    }
     ro["next_obs"], ro["actions"], ro["rewards"] = ro["obs"] + 1, ro["obs"], ro["obs"][..., 0, 0]
     ro["truncated"] = np.zeros((S, E, T), bool)
     ro["truncated"][:, :, -1] = True
@@ -94,8 +111,13 @@ def test_to_batch_keeps_live_rows_episode_major_and_ends_in_a_timeout():
 
 
 def _cfg(iterations):
-    return OnlineMAPPOConfig(iterations=iterations, steps_per_iteration=150, eval_every=2, eval_episodes=2,
-                             mappo=MAPPOConfig(minibatch_size=64, hidden=(16, 16), obs_norm=True))
+    return OnlineMAPPOConfig(
+        iterations=iterations,
+        steps_per_iteration=150,
+        eval_every=2,
+        eval_episodes=2,
+        mappo=MAPPOConfig(minibatch_size=64, hidden=(16, 16), obs_norm=True),
+    )
 
 
 def test_online_mappo_resume_is_bitwise_exact(tmp_path):
@@ -111,7 +133,9 @@ def test_online_mappo_resume_is_bitwise_exact(tmp_path):
         for k in a[name]:
             assert torch.equal(a[name][k], b[name][k]), (name, k)
     assert torch.equal(a["alpha"], b["alpha"])
-    assert all(torch.equal(x, y) for x, y in zip(a["obs_stats"][:2], b["obs_stats"][:2])) and a["obs_stats"][2]
+    assert (
+        all(torch.equal(x, y) for x, y in zip(a["obs_stats"][:2], b["obs_stats"][:2])) and a["obs_stats"][2]
+    )
     assert all(torch.equal(x, y) for x, y in zip(a["rng"] + a["act_rng"], b["rng"] + b["act_rng"]))
     assert resumed.log == straight.log and resumed.evals == straight.evals
     assert set(straight.evals[-1]) >= {"return", "theta2", "convention"}

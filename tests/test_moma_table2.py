@@ -41,9 +41,19 @@ def test_table2_job_on_a_hand_made_dataset(monkeypatch):
     per_step = np.array([-5.0, -6.144625, -2.0, -2.2370844, -3.69, -4.0], np.float32)
     n = len(per_step)
     to = np.array([0, 1, 0, 1, 0, 1], bool)
-    ds = Dataset.from_arrays("mujoco/reacher", "expert-mix", np.zeros((n, 1, 10)), np.zeros((n, 1, 2)),
-                             per_step[:, None], np.zeros((n, 1, 10)), np.zeros(n, bool), to, return_mode="sum",
-                             ref_scores=REACHER, behavior={"our_ref_scores": {"random": -12.0, "expert": -7.69}})
+    ds = Dataset.from_arrays(
+        "mujoco/reacher",
+        "expert-mix",
+        np.zeros((n, 1, 10)),
+        np.zeros((n, 1, 2)),
+        per_step[:, None],
+        np.zeros((n, 1, 10)),
+        np.zeros(n, bool),
+        to,
+        return_mode="sum",
+        ref_scores=REACHER,
+        behavior={"our_ref_scores": {"random": -12.0, "expert": -7.69}},
+    )
     import papers.moma_ppo.table2 as t2
 
     monkeypatch.setattr(t2, "load_dataset", lambda spec: ds)
@@ -51,13 +61,22 @@ def test_table2_job_on_a_hand_made_dataset(monkeypatch):
     want_n = 100 * (rets - REACHER["random"]) / (REACHER["expert"] - REACHER["random"])
     got = {}
     for q in ("min", "mean", "median", "max", "expert_return", "random_return"):
-        cell = SimpleNamespace(config={"dataset": {"env": "mamujoco/reacher-2x1", "dataset": "expert-mix",
-                                                   "profile": "smoke"}, "quantity": q})
+        cell = SimpleNamespace(
+            config={
+                "dataset": {"env": "mamujoco/reacher-2x1", "dataset": "expert-mix", "profile": "smoke"},
+                "quantity": q,
+            }
+        )
         out = table2_run(cell, 0, None)
         got[q] = out["normalized"]
-        assert out["score"] == out["normalized"] and out["our_ref_scores"] == {"random": -12.0, "expert": -7.69}
+        assert out["score"] == out["normalized"] and out["our_ref_scores"] == {
+            "random": -12.0,
+            "expert": -7.69,
+        }
     assert got["min"] == pytest.approx(want_n.min(), abs=1e-4) and got["min"] == pytest.approx(0.0, abs=1e-4)
-    assert got["max"] == pytest.approx(100.0, abs=1e-4) and got["median"] == pytest.approx(want_n[2], abs=1e-9)
+    assert got["max"] == pytest.approx(100.0, abs=1e-4) and got["median"] == pytest.approx(
+        want_n[2], abs=1e-9
+    )
     assert got["mean"] == pytest.approx(want_n.mean(), abs=1e-9)
     assert (got["expert_return"], got["random_return"]) == (-4.2370844, -11.144625)
 
@@ -80,10 +99,27 @@ def test_ant_spec_has_d4rl_reference_scores():
 def test_table2_smoke_run(tmp_path):
     """The script builds the missing smoke data (Reacher experts + expert-mix, Ant SAC + 4 kinds) and writes 24
     records; the constants are the paper's and every statistic is finite and ordered min <= median, mean <= max."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
     res = tmp_path / "results"
-    p = subprocess.run([sys.executable, str(ROOT / "papers/moma_ppo/table2.py"), "--profile", "smoke", "--results",
-                        str(res)], env=env, capture_output=True, text=True, timeout=900)
+    p = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "papers/moma_ppo/table2.py"),
+            "--profile",
+            "smoke",
+            "--results",
+            str(res),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     recs = [json.loads(x) for x in (res / "smoke/moma_ppo/table2.jsonl").read_text().splitlines()]
     assert len(recs) == 24
@@ -97,8 +133,9 @@ def test_table2_smoke_run(tmp_path):
     assert card["convention"] == ["ccw", "cw"] and "NOT experts" in card["notes"]
     assert card["ref_scores"] == {"random": -11.144625, "expert": -4.2370844}
     assert set(card["behavior"]["our_ref_scores"]) == {"random", "expert"}
-    assert np.flatnonzero(np.load(tmp_path / f"data/moma_ppo/reacher/smoke/expert-mix-v{VERSION}.npz")["timeouts"])[
-        [19, -1]].tolist() == [999, 1999]
+    assert np.flatnonzero(
+        np.load(tmp_path / f"data/moma_ppo/reacher/smoke/expert-mix-v{VERSION}.npz")["timeouts"]
+    )[[19, -1]].tolist() == [999, 1999]
 
 
 def test_env_filter_asks_only_for_the_selected_rows_data(tmp_path, monkeypatch):
@@ -112,4 +149,7 @@ def test_env_filter_asks_only_for_the_selected_rows_data(tmp_path, monkeypatch):
     ant = table2.missing("quick", ("mamujoco/ant-4x2",))
     assert len(ant) == 1 and "--task ant" in ant[0] and "Reacher" not in ant[0]
     assert table2.missing("quick", ("mamujoco/reacher-2x1",)) == both[:1]
-    assert table2._profile_and_envs(["--profile", "full", "--env", "mamujoco/ant-4x2"]) == ("full", ("mamujoco/ant-4x2",))
+    assert table2._profile_and_envs(["--profile", "full", "--env", "mamujoco/ant-4x2"]) == (
+        "full",
+        ("mamujoco/ant-4x2",),
+    )

@@ -26,7 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(tmp_path):
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 # ---- the grid ---------------------------------------------------------------------------------------------------
@@ -46,7 +51,10 @@ def test_baseline_configs_per_column():
     full = get_profile("full", C.PROFILES)
     quick = get_profile("quick", C.PROFILES)
     iql = reacher_baseline_config(full, "full", "iql")
-    assert iql["learner"] == "iql_continuous" and iql["iql_continuous"] == {"method": "iql", "central_obs": "agent0"}
+    assert iql["learner"] == "iql_continuous" and iql["iql_continuous"] == {
+        "method": "iql",
+        "central_obs": "agent0",
+    }
     assert iql["updates"] == 1_000_001 and iql["eval_episodes"] == 100 and iql["eval_every"] == 20_000
     assert iql["dataset"]["env_options"] == {"obs_mode": "full"} and iql["dataset"]["profile"] == "full"
     # quick: no histories (README "Table 4a"), narrower networks, 10,000 updates; smoke: histories of 2 in PO rows
@@ -54,33 +62,50 @@ def test_baseline_configs_per_column():
     assert po == fo == {"method": "maiql", "hidden": [128, 128], "memory_len": 0}
     assert reacher_baseline_config(quick, "independent", "matd3bc")["updates"] == 10_000
     smoke = get_profile("smoke", C.PROFILES)
-    assert reacher_baseline_config(smoke, "independent", "matd3bc")["matd3bc"] == {"hidden": [32, 32], "memory_len": 2}
+    assert reacher_baseline_config(smoke, "independent", "matd3bc")["matd3bc"] == {
+        "hidden": [32, 32],
+        "memory_len": 2,
+    }
     assert reacher_baseline_config(smoke, "full", "ibc")["iql_continuous"]["memory_len"] == 0
     assert reacher_baseline_config(quick, "full", "ibc")["iql_continuous"]["method"] == "bc"
     iomar = reacher_baseline_config(full, "independent", "iomar")
-    assert iomar["learner"] == "itd3" and iomar["itd3"]["actor_reg"] == "omar" and iomar["itd3"]["hidden"] == 256
+    assert (
+        iomar["learner"] == "itd3" and iomar["itd3"]["actor_reg"] == "omar" and iomar["itd3"]["hidden"] == 256
+    )
     icql = reacher_baseline_config(quick, "independent", "icql")["itd3"]
     assert icql["critic_reg"] == "cql" and icql["actor_reg"] == "none" and icql["hidden"] == 128
     with pytest.raises(ValueError, match="no 'iql' cell for obs_mode='independent'.*valid: full"):
         reacher_baseline_config(full, "independent", "iql")
     with pytest.raises(ValueError, match="unknown Table 4a baseline 'maiql_ft'; valid: iql, maiql"):
         reacher_baseline_config(full, "full", "maiql_ft")
-    with pytest.raises(ValueError, match="obs_mode='partial' is not allowed; allowed: full, independent, leader-only"):
+    with pytest.raises(
+        ValueError, match="obs_mode='partial' is not allowed; allowed: full, independent, leader-only"
+    ):
         reacher_baseline_config(full, "partial", "ibc")
 
 
 def test_moma_config_follows_the_code_on_mamujoco():
     full = reacher_moma_config(get_profile("full", C.PROFILES), "leader-only")
     assert full["world_model"] == {} and full["rollouts"] == {"k": 10, "batch": 2000}
-    assert full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001  # [code] memory 10
+    assert (
+        full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001
+    )  # [code] memory 10
     from papers.moma_ppo.worldmodel_data import WorldModelConfig
 
     wm = WorldModelConfig(**full["world_model"])
-    assert (wm.clip_to_dataset, wm.threshold, wm.lambda_g, wm.lambda_r, wm.hidden) == (True, 2.0, 0.1, 0.05, 1024)
+    assert (wm.clip_to_dataset, wm.threshold, wm.lambda_g, wm.lambda_r, wm.hidden) == (
+        True,
+        2.0,
+        0.1,
+        0.05,
+        1024,
+    )
     quick = reacher_moma_config(get_profile("quick", C.PROFILES), "full")
     assert quick["world_model"]["hidden"] == 256 and quick["mappo"]["hidden"] == [128, 128]
     assert quick["mappo"]["memory_len"] == 0  # quick: no histories (README "Table 4a")
-    assert reacher_moma_config(get_profile("smoke", C.PROFILES), "full")["mappo"]["memory_len"] == 2  # exercised
+    assert (
+        reacher_moma_config(get_profile("smoke", C.PROFILES), "full")["mappo"]["memory_len"] == 2
+    )  # exercised
 
 
 # ---- continuous synthetic rollouts --------------------------------------------------------------------------------
@@ -103,16 +128,23 @@ class _CountingWM:
         nxt = obs + 1.0
         raw = torch.where(nxt[:, 0, 0] >= 3.0, 3.0, 0.0)
         B, N = obs.shape[:2]
-        return {"next_obs": nxt, "rewards": torch.ones(B, N), "masks": torch.ones(B, N), "penalty": torch.zeros(B),
-                "eps_g_raw": raw, "eps_g": raw.clamp_max(2.0)}
+        return {
+            "next_obs": nxt,
+            "rewards": torch.ones(B, N),
+            "masks": torch.ones(B, N),
+            "penalty": torch.zeros(B),
+            "eps_g_raw": raw,
+            "eps_g": raw.clamp_max(2.0),
+        }
 
 
 def test_rollouts_cut_where_eps_g_reaches_the_threshold():
     """k = 5, b = 10, every start at obs 0: the paper's rule cuts at step 2 (eps_g = 3 >= 2), so each rollout is
     (0, 1, 2) with zetas (1, 1, 0); 3 starts give 9 rows < 10, one more start (floor((10 - 9) / 5) + 1) gives 12."""
     obs_data = torch.zeros(7, 2, 3)
-    out = generate_rollouts(_CountingWM(), _StubPolicy(), obs_data, RolloutConfig(k=5, batch=10).validate(),
-                            start_generators([0]))
+    out = generate_rollouts(
+        _CountingWM(), _StubPolicy(), obs_data, RolloutConfig(k=5, batch=10).validate(), start_generators([0])
+    )
     b, st = out["batch"], out["stats"]
     assert b["obs"].shape == (1, 12, 2, 3) and b["actions"].shape == (1, 12, 2, 1)
     assert b["obs"][0, :, 0, 0].tolist() == [0.0, 1.0, 2.0] * 4
@@ -120,8 +152,13 @@ def test_rollouts_cut_where_eps_g_reaches_the_threshold():
     assert st["rows"] == [12] and st["rollout_len_mean"] == [3.0] and st["cut_fraction"] == [1.0]
     assert st["obs_absmax"] == [3.0]
     # the official code's test (clamped eps_g > 2) never cuts: 3 starts x 5 steps, a time-out at step k only
-    code = generate_rollouts(_CountingWM(), _StubPolicy(), obs_data,
-                             RolloutConfig(k=5, batch=10, truncation_rule="code").validate(), start_generators([0]))
+    code = generate_rollouts(
+        _CountingWM(),
+        _StubPolicy(),
+        obs_data,
+        RolloutConfig(k=5, batch=10, truncation_rule="code").validate(),
+        start_generators([0]),
+    )
     assert code["batch"]["zetas"][0].tolist() == [1.0, 1.0, 1.0, 1.0, 0.0] * 3
     assert code["stats"]["cut_fraction"] == [0.0] and code["stats"]["rollout_len_mean"] == [5.0]
 
@@ -136,15 +173,24 @@ def test_continuous_rollouts_stay_in_the_dataset_box():
     from papers.moma_ppo.worldmodel_data import WorldModelConfig
 
     ds = tiny_reacher_dataset()
-    wm = WorldModelEnsemble.for_datasets(ds, WorldModelConfig(n_members=3, n_elites=2, hidden=8, t_layers=1,
-                                                              r_layers=1, mask_layers=1, n_updates=0), seeds=[0])
+    wm = WorldModelEnsemble.for_datasets(
+        ds,
+        WorldModelConfig(
+            n_members=3, n_elites=2, hidden=8, t_layers=1, r_layers=1, mask_layers=1, n_updates=0
+        ),
+        seeds=[0],
+    )
     wm.set_elites([0, 1])
     lo = np.minimum(ds.obs.min(0), ds.next_obs.min(0))  # [N, O] hand-computed box
     hi = np.maximum(ds.obs.max(0), ds.next_obs.max(0))
     assert np.allclose(wm.box["obs_low"][0].numpy(), lo) and np.allclose(wm.box["obs_high"][0].numpy(), hi)
     obs = torch.as_tensor(ds.obs) * 50.0
-    step = wm.sample(obs, torch.full((len(obs), 2, 1), 7.0))  # unbounded actions: clamped to ±(1 − 1e-5) inside
-    assert (step["next_obs"] >= torch.as_tensor(lo) - 1e-6).all() and (step["next_obs"] <= torch.as_tensor(hi) + 1e-6).all()
+    step = wm.sample(
+        obs, torch.full((len(obs), 2, 1), 7.0)
+    )  # unbounded actions: clamped to ±(1 − 1e-5) inside
+    assert (step["next_obs"] >= torch.as_tensor(lo) - 1e-6).all() and (
+        step["next_obs"] <= torch.as_tensor(hi) + 1e-6
+    ).all()
     r_lo, r_hi = float(ds.rewards.min()), float(ds.rewards.max())
     assert (step["rewards_clipped"] >= r_lo - 1e-6).all() and (step["rewards_clipped"] <= r_hi + 1e-6).all()
     assert torch.allclose(step["rewards"], step["rewards_clipped"] - step["penalty"][:, None])
@@ -179,19 +225,39 @@ def test_verdicts_on_the_published_means():
     """The claims' rules on records equal to the published means (one seed each, so SEM 0): the paper's own verdicts
     (tests/test_moma_ppo_published.py) except where a rule needs the SEMs (matches / on par)."""
     pub = {(e.keys["obs_mode"], e.keys["method"]): e.mean for e in PUBLISHED if e.item == "table4a"}
-    recs = [{"keys": {"obs_mode": o, "method": m}, "seed": 0, "normalized": 100.0 * v} for (o, m), v in pub.items()]
+    recs = [
+        {"keys": {"obs_mode": o, "method": m}, "seed": 0, "normalized": 100.0 * v}
+        for (o, m), v in pub.items()
+    ]
     v = {k: h for k, (h, _) in verdicts(recs).items()}
-    assert v == {"t4a_moma_matches_or_beats_all": True, "t4a_moma_on_par_with_iql": True,
-                 "t4a_ibc_best_independent": True, "t4a_ctde_fare_better_than_independent": True,
-                 "t4a_model_free_worse_under_po": True, "t4a_independent_fail_under_po": True,
-                 "t4a_independent_learners_fail": False}
+    assert v == {
+        "t4a_moma_matches_or_beats_all": True,
+        "t4a_moma_on_par_with_iql": True,
+        "t4a_ibc_best_independent": True,
+        "t4a_ctde_fare_better_than_independent": True,
+        "t4a_model_free_worse_under_po": True,
+        "t4a_independent_fail_under_po": True,
+        "t4a_independent_learners_fail": False,
+    }
 
 
 # ---- the script ---------------------------------------------------------------------------------------------------
 def test_quick_without_data_names_the_command(tmp_path):
-    p = subprocess.run([sys.executable, "papers/moma_ppo/table4a.py", "--profile", "quick", "--results",
-                        str(tmp_path / "runs")], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True,
-                       timeout=120)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "papers/moma_ppo/table4a.py",
+            "--profile",
+            "quick",
+            "--results",
+            str(tmp_path / "runs"),
+        ],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 3, p.stdout + p.stderr
     assert "python -m papers.moma_ppo.reacher --profile quick" in p.stdout
     assert not (tmp_path / "data" / "moma_ppo").exists()  # nothing built silently
@@ -203,14 +269,22 @@ def test_table4a_smoke_end_to_end(tmp_path):
     from common.running.records import load_records
 
     res = tmp_path / "runs"
-    p = subprocess.run([sys.executable, "papers/moma_ppo/table4a.py", "--profile", "smoke", "--results", str(res)],
-                       cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "papers/moma_ppo/table4a.py", "--profile", "smoke", "--results", str(res)],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     recs = load_records(res, "smoke", "moma_ppo", "table4a")
     runs = [r for r in recs if "claim" not in r["keys"]]
     assert len(runs) == 22 and all(np.isfinite(r["normalized"]) and np.isfinite(r["score"]) for r in runs)
     for r in runs:  # normalized with the paper's constants (x 100)
-        assert r["normalized"] == pytest.approx(100 * (r["score"] + 11.144625) / (-4.2370844 + 11.144625), rel=1e-6)
+        assert r["normalized"] == pytest.approx(
+            100 * (r["score"] + 11.144625) / (-4.2370844 + 11.144625), rel=1e-6
+        )
     moma = [r for r in runs if r["keys"]["method"] == "moma_ppo"]
     assert len({r["extra"]["world_model_sha256"] for r in moma}) == 3
     assert len(list((tmp_path / "data" / "moma_ppo" / "world_models").glob("*.pt"))) == 3

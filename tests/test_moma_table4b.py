@@ -33,12 +33,23 @@ def verdicts(records, dataset_means=None):
 
 
 def _env(tmp_path):
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 def _run(tmp_path, *args, timeout=120):
-    return subprocess.run([sys.executable, "papers/moma_ppo/table4b.py", *args, "--results", str(tmp_path / "runs")],
-                          cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "papers/moma_ppo/table4b.py", *args, "--results", str(tmp_path / "runs")],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # ---- the grid ---------------------------------------------------------------------------------------------------
@@ -62,12 +73,22 @@ def test_cells_are_the_published_cells():
 def test_baseline_configs_per_column_and_profile():
     full, quick, smoke = (get_profile(n, C.PROFILES) for n in ("full", "quick", "smoke"))
     iql = ant_baseline_config(full, "full", "medium", "iql")
-    assert iql["learner"] == "iql_continuous" and iql["iql_continuous"] == {"method": "iql", "central_obs": "agent0"}
+    assert iql["learner"] == "iql_continuous" and iql["iql_continuous"] == {
+        "method": "iql",
+        "central_obs": "agent0",
+    }
     assert iql["updates"] == 1_000_001 and iql["eval_episodes"] == 100 and iql["eval_every"] == 20_000
     assert "eval_max_steps" not in iql
-    assert iql["dataset"] == {"env": "mamujoco/ant-4x2", "env_options": {"obs_mode": "full"}, "return_mode": "mean",
-                              "kind": "medium", "profile": "full", "source": "common.datasets.mujoco", "task": "ant",
-                              "reward_scale": 1000.0}
+    assert iql["dataset"] == {
+        "env": "mamujoco/ant-4x2",
+        "env_options": {"obs_mode": "full"},
+        "return_mode": "mean",
+        "kind": "medium",
+        "profile": "full",
+        "source": "common.datasets.mujoco",
+        "task": "ant",
+        "reward_scale": 1000.0,
+    }
     # the code's Ant reward scaling: IQL family and BC only; the ITD3 family and MOMA-PPO see raw rewards
     for m in ("maiql", "maiql_ft", "ibc"):
         assert ant_baseline_config(full, "partial", "random", m)["dataset"]["reward_scale"] == 1000.0
@@ -94,13 +115,19 @@ def test_baseline_configs_per_column_and_profile():
 def test_moma_configs_per_profile():
     full = ant_moma_config(get_profile("full", C.PROFILES), "partial", "expert")
     assert full["world_model"] == {} and full["rollouts"] == {"k": 10, "batch": 2000}
-    assert full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001  # [code] memory 10
+    assert (
+        full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001
+    )  # [code] memory 10
     quick = ant_moma_config(get_profile("quick", C.PROFILES), "full", "full-replay")
-    assert quick["world_model"] == {"hidden": 256} and quick["iterations"] == 300  # n_updates: the code's 1e4 + 1
+    assert (
+        quick["world_model"] == {"hidden": 256} and quick["iterations"] == 300
+    )  # n_updates: the code's 1e4 + 1
     assert quick["mappo"]["hidden"] == [128, 128] and quick["eval_every"] == 60
     smoke = ant_moma_config(get_profile("smoke", C.PROFILES), "full", "random")
     assert smoke["rollouts"] == {"k": 10, "batch": 200} and smoke["eval_max_steps"] == 50
-    assert smoke["mappo"]["memory_len"] == 2 and quick["mappo"]["memory_len"] == 10  # [code] 10 (0 until 2026-11-26)
+    assert (
+        smoke["mappo"]["memory_len"] == 2 and quick["mappo"]["memory_len"] == 10
+    )  # [code] 10 (0 until 2026-11-26)
 
 
 def test_bad_cell_values_are_errors():
@@ -122,8 +149,17 @@ def test_reward_scaling_is_the_codes_and_renames_the_data():
     r = rng.uniform(0, 2, (T, 1)).astype(np.float32)
     to = np.zeros(T, bool)
     to[9::10] = True
-    ds = Dataset.from_arrays("mamujoco/ant-4x2", "random", obs, rng.uniform(-1, 1, (T, 1, 2)).astype(np.float32), r,
-                             obs, np.zeros(T, bool), to, return_mode="mean")
+    ds = Dataset.from_arrays(
+        "mamujoco/ant-4x2",
+        "random",
+        obs,
+        rng.uniform(-1, 1, (T, 1, 2)).astype(np.float32),
+        r,
+        obs,
+        np.zeros(T, bool),
+        to,
+        return_mode="mean",
+    )
     ds.card["sha256"] = "0" * 64
     ret = r[:, 0].reshape(4, 10).sum(1)
     out = scale_rewards(ds, 1000.0)
@@ -140,14 +176,22 @@ def _records(cells):
     out = []
     for (o, d, m), (mu, se) in cells.items():
         for k, dv in enumerate((-1.0, 0.0, 1.0)):
-            out.append({"keys": {"obs_mode": o, "dataset": d, "method": m}, "seed": k,
-                        "normalized": 100.0 * (mu + se * math.sqrt(3.0) * dv)})
+            out.append(
+                {
+                    "keys": {"obs_mode": o, "dataset": d, "method": m},
+                    "seed": k,
+                    "normalized": 100.0 * (mu + se * math.sqrt(3.0) * dv),
+                }
+            )
     return out
 
 
 def _published():
-    return {(e.keys["obs_mode"], e.keys["dataset"], e.keys["method"]): (e.mean, e.sem) for e in PUBLISHED
-            if e.item == "table4b"}
+    return {
+        (e.keys["obs_mode"], e.keys["dataset"], e.keys["method"]): (e.mean, e.sem)
+        for e in PUBLISHED
+        if e.item == "table4b"
+    }
 
 
 def _verdicts(cells, means=None):
@@ -168,21 +212,41 @@ def test_claims_on_the_published_table():
 # each case: the cells to change (obs_mode, dataset, method) -> (mean, SEM), and the claims it flips
 FLIPS = [
     ({("partial", "random", "moma_ppo"): (0.60, 0.01)}, {"t4b_moma_significant_all_rows": True}),
-    ({("full", "random", "ibc"): (0.60, 0.00)},
-     {"t4b_moma_best_all_rows": False, "t4b_model_free_surpassed_in_fo": False}),  # IQL still on par
-    ({("full", "expert", "iql"): (1.60, 0.01)},
-     {"t4b_moma_best_all_rows": False, "t4b_model_free_surpassed_in_fo": False, "t4b_iql_on_par_with_model_free": False,
-      "t4b_varied_data_harder_than_expert": False}),
+    (
+        {("full", "random", "ibc"): (0.60, 0.00)},
+        {"t4b_moma_best_all_rows": False, "t4b_model_free_surpassed_in_fo": False},
+    ),  # IQL still on par
+    (
+        {("full", "expert", "iql"): (1.60, 0.01)},
+        {
+            "t4b_moma_best_all_rows": False,
+            "t4b_model_free_surpassed_in_fo": False,
+            "t4b_iql_on_par_with_model_free": False,
+            "t4b_varied_data_harder_than_expert": False,
+        },
+    ),
     ({("full", "random", "iql"): (0.05, 0.00)}, {"t4b_iql_on_par_with_model_free": False}),
-    ({("full", "medium", "maiql"): (1.20, 0.01), ("full", "full-replay", "maiql"): (1.40, 0.01),
-      ("full", "expert", "maiql"): (1.30, 0.01)},
-     {"t4b_independent_beat_ctde": False, "t4b_varied_data_harder_than_expert": False}),
-    ({("full", "medium", "maiql"): (0.50, 0.01)}, {"t4b_maiql_ft_no_better": False}),  # MAIQL-ft 0.81 now far above
-    ({("full", "expert", "maiql"): (0.60, 0.01)}, {"t4b_varied_data_harder_than_expert": False,
-                                                   "t4b_maiql_ft_no_better": False}),
+    (
+        {
+            ("full", "medium", "maiql"): (1.20, 0.01),
+            ("full", "full-replay", "maiql"): (1.40, 0.01),
+            ("full", "expert", "maiql"): (1.30, 0.01),
+        },
+        {"t4b_independent_beat_ctde": False, "t4b_varied_data_harder_than_expert": False},
+    ),
+    (
+        {("full", "medium", "maiql"): (0.50, 0.01)},
+        {"t4b_maiql_ft_no_better": False},
+    ),  # MAIQL-ft 0.81 now far above
+    (
+        {("full", "expert", "maiql"): (0.60, 0.01)},
+        {"t4b_varied_data_harder_than_expert": False, "t4b_maiql_ft_no_better": False},
+    ),
     ({("partial", "medium", "moma_ppo"): (0.25, 0.01)}, {"t4b_moma_steers_under_po": False}),
-    ({("partial", "expert", "moma_ppo"): (0.50, 0.01)}, {"t4b_moma_po_expert_lowest": False,
-                                                        "t4b_random_beats_expert_under_po": False}),
+    (
+        {("partial", "expert", "moma_ppo"): (0.50, 0.01)},
+        {"t4b_moma_po_expert_lowest": False, "t4b_random_beats_expert_under_po": False},
+    ),
     ({("partial", "expert", "icql"): (0.175, 0.0)}, {"t4b_random_beats_expert_under_po": False}),
     ({("full", "full-replay", "maiql_ft"): (1.20, 0.01)}, {"t4b_maiql_ft_no_better": False}),
 ]
@@ -198,8 +262,12 @@ def test_claim_below_ibc_or_data():
     """Holds on the paper (e.g. FO expert ICQL 0.73 < IBC 1.24 and < the data's 1.174); fails when no model-free mean
     is below the dataset's, and is not checked without the datasets' means."""
     pub = _published()
-    assert _verdicts(pub, {d: -1.0 for d in ("random", "medium", "full-replay", "expert")})[
-        "t4b_model_free_sometimes_below_ibc_or_data"] is False
+    assert (
+        _verdicts(pub, {d: -1.0 for d in ("random", "medium", "full-replay", "expert")})[
+            "t4b_model_free_sometimes_below_ibc_or_data"
+        ]
+        is False
+    )
     h, why = verdicts(_records(pub), None)["t4b_model_free_sometimes_below_ibc_or_data"]
     assert h is None and "not known" in why
     better_than_ibc = {k: ((9.0, 0.0) if k[2] == "ibc" else v) for k, v in pub.items()}
@@ -211,10 +279,16 @@ def test_claim_below_ibc_or_data():
 def test_verdicts_need_a_complete_row():
     recs = _records({("full", "random", "ibc"): (0.3, 0.0)})
     v = verdicts(recs, published_dataset_means())
-    assert set(v) == set(T4B_CLAIMS) and all(h is None and "cells without a finite score" in e for h, e in v.values())
+    assert set(v) == set(T4B_CLAIMS) and all(
+        h is None and "cells without a finite score" in e for h, e in v.values()
+    )
 
 
-QUICK_ROWS = [("full", "full-replay"), ("partial", "medium"), ("partial", "full-replay")]  # config.T4B_QUICK_CELLS
+QUICK_ROWS = [
+    ("full", "full-replay"),
+    ("partial", "medium"),
+    ("partial", "full-replay"),
+]  # config.T4B_QUICK_CELLS
 
 
 def _partial(changes=None, rows=QUICK_ROWS):
@@ -230,8 +304,10 @@ def test_partial_rows_decide_only_what_they_can():
     v = _partial()
     assert v.pop("t4b_model_free_sometimes_below_ibc_or_data") is True
     assert all(h is None for h in v.values()), v
-    h, why = verdicts(_records({k: x for k, x in _published().items() if (k[0], k[1]) in QUICK_ROWS}),
-                      published_dataset_means())["t4b_moma_best_all_rows"]
+    h, why = verdicts(
+        _records({k: x for k, x in _published().items() if (k[0], k[1]) in QUICK_ROWS}),
+        published_dataset_means(),
+    )["t4b_moma_best_all_rows"]
     assert h is None and "holds in the 3 rows run (FO full-replay, PO medium, PO full-replay)" in why
     assert "rows not run: FO random, FO medium, FO expert, PO random, PO expert" in why
     # the dataset means of the rows run are enough for the existence rule (quick builds no expert data)
@@ -244,19 +320,36 @@ def test_partial_rows_decide_only_what_they_can():
     assert h is None and why == "none of its rows run (FO random, FO medium, FO full-replay, FO expert)"
 
 
-@pytest.mark.parametrize("changes, refuted", [
-    ({("partial", "full-replay", "moma_ppo"): (0.03, 0.13)},  # what quick measured
-     {"t4b_moma_best_all_rows", "t4b_moma_significant_all_rows", "t4b_moma_steers_under_po"}),
-    ({("full", "full-replay", "iql"): (1.50, 0.01)},
-     {"t4b_moma_best_all_rows", "t4b_moma_significant_all_rows", "t4b_model_free_surpassed_in_fo",
-      "t4b_iql_on_par_with_model_free"}),
-    ({("partial", "medium", "maiql_ft"): (0.40, 0.01)},  # far above MAIQL's 0.14 in one row
-     {"t4b_maiql_ft_no_better", "t4b_moma_significant_all_rows"}),
-])
+@pytest.mark.parametrize(
+    "changes, refuted",
+    [
+        (
+            {("partial", "full-replay", "moma_ppo"): (0.03, 0.13)},  # what quick measured
+            {"t4b_moma_best_all_rows", "t4b_moma_significant_all_rows", "t4b_moma_steers_under_po"},
+        ),
+        (
+            {("full", "full-replay", "iql"): (1.50, 0.01)},
+            {
+                "t4b_moma_best_all_rows",
+                "t4b_moma_significant_all_rows",
+                "t4b_model_free_surpassed_in_fo",
+                "t4b_iql_on_par_with_model_free",
+            },
+        ),
+        (
+            {("partial", "medium", "maiql_ft"): (0.40, 0.01)},  # far above MAIQL's 0.14 in one row
+            {"t4b_maiql_ft_no_better", "t4b_moma_significant_all_rows"},
+        ),
+    ],
+)
 def test_one_row_refutes_a_rule_over_every_row(changes, refuted):
     v = _partial(changes)
     assert {cid for cid, h in v.items() if h is False} == refuted
-    assert all(h is None for cid, h in v.items() if cid not in refuted | {"t4b_model_free_sometimes_below_ibc_or_data"})
+    assert all(
+        h is None
+        for cid, h in v.items()
+        if cid not in refuted | {"t4b_model_free_sometimes_below_ibc_or_data"}
+    )
 
 
 def test_majority_rules_fail_once_four_rows_break_them():
@@ -279,9 +372,14 @@ def test_quick_without_data_names_the_command(tmp_path):
     assert not (tmp_path / "data" / "mujoco").exists()  # nothing built silently
 
 
-@pytest.mark.parametrize("args, bad", [(["--dataset", "medium-replay"], "medium-replay"),
-                                       (["--method", "matd3bc"], "matd3bc"), (["--obs-mode", "leader-only"],
-                                                                              "leader-only")])
+@pytest.mark.parametrize(
+    "args, bad",
+    [
+        (["--dataset", "medium-replay"], "medium-replay"),
+        (["--method", "matd3bc"], "matd3bc"),
+        (["--obs-mode", "leader-only"], "leader-only"),
+    ],
+)
 def test_bad_cli_values(tmp_path, args, bad):
     p = _run(tmp_path, "--profile", "smoke", *args)
     assert p.returncode == 2 and f"invalid choice: '{bad}'" in p.stderr
@@ -293,16 +391,34 @@ def test_table4b_smoke_subset(tmp_path):
     not checked (cells missing): printed, not written."""
     from common.running.records import load_records
 
-    p = _run(tmp_path, "--profile", "smoke", "--dataset", "random", "--method", "iql", "--method", "maiql_ft",
-             "--method", "moma_ppo", timeout=300)
+    p = _run(
+        tmp_path,
+        "--profile",
+        "smoke",
+        "--dataset",
+        "random",
+        "--method",
+        "iql",
+        "--method",
+        "maiql_ft",
+        "--method",
+        "moma_ppo",
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     recs = load_records(tmp_path / "runs", "smoke", "moma_ppo", "table4b")
     runs = [r for r in recs if "claim" not in r["keys"]]
     assert sorted((r["keys"]["obs_mode"], r["keys"]["method"]) for r in runs) == [
-        ("full", "iql"), ("full", "maiql_ft"), ("full", "moma_ppo"), ("partial", "maiql_ft"), ("partial", "moma_ppo")]
+        ("full", "iql"),
+        ("full", "maiql_ft"),
+        ("full", "moma_ppo"),
+        ("partial", "maiql_ft"),
+        ("partial", "moma_ppo"),
+    ]
     for r in runs:
-        assert np.isfinite(r["score"]) and r["normalized"] == pytest.approx(100 * (r["score"] + 325.6) / 4205.3,
-                                                                            rel=1e-6)
+        assert np.isfinite(r["score"]) and r["normalized"] == pytest.approx(
+            100 * (r["score"] + 325.6) / 4205.3, rel=1e-6
+        )
     moma = [r for r in runs if r["keys"]["method"] == "moma_ppo"]
     assert len({r["extra"]["world_model_sha256"] for r in moma}) == 2
     assert all(r["extra"]["wm_obs_absmax"] <= r["extra"]["data_obs_absmax"] + 1e-4 for r in moma)  # clipped

@@ -50,14 +50,31 @@ def test_action_families():
 
 
 def test_probe_command_at_smoke(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, "papers/moma_ppo/wm_probe.py", "--profile", "smoke", "--rows", "50"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
+    res = subprocess.run(
+        [sys.executable, "papers/moma_ppo/wm_probe.py", "--profile", "smoke", "--rows", "50"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     lines = {ln.split()[0] for ln in res.stdout.splitlines() if ln.strip()}
     assert set(FAMILIES) <= lines
-    bad = subprocess.run([sys.executable, "papers/moma_ppo/wm_probe.py", "--rows", "0"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "papers/moma_ppo/wm_probe.py", "--rows", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode != 0 and "--rows must be >= 1, got 0" in bad.stderr
 
 
@@ -65,14 +82,43 @@ def test_ant_probe_command_at_smoke(tmp_path):
     """--task ant: Table 4b's PO world model against the ground-truth simulator, every family printed; the true
     reward of saturated actions carries Ant's control cost (0.5 x sum a^2 = 4 per step at |a| = 1), so its mean is
     below the dataset actions'. An obs mode of the other task is refused by name."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, "papers/moma_ppo/wm_probe.py", "--profile", "smoke", "--task", "ant",
-                          "--obs-mode", "partial", "--rows", "40"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=600)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OFFMARL_DATA": str(tmp_path / "data"),
+        "OMP_NUM_THREADS": "1",
+    }
+    res = subprocess.run(
+        [
+            sys.executable,
+            "papers/moma_ppo/wm_probe.py",
+            "--profile",
+            "smoke",
+            "--task",
+            "ant",
+            "--obs-mode",
+            "partial",
+            "--rows",
+            "40",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     rows = {ln.split()[0]: ln.split() for ln in res.stdout.splitlines() if ln.strip()}
     assert set(FAMILIES) <= set(rows) and "Ant partial full-replay world model" in res.stdout
-    assert float(rows["saturated"][2]) < float(rows["dataset"][2]) - 1.0  # true r: the control cost of |a| = 1
-    bad = subprocess.run([sys.executable, "papers/moma_ppo/wm_probe.py", "--task", "ant", "--obs-mode", "independent"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert (
+        float(rows["saturated"][2]) < float(rows["dataset"][2]) - 1.0
+    )  # true r: the control cost of |a| = 1
+    bad = subprocess.run(
+        [sys.executable, "papers/moma_ppo/wm_probe.py", "--task", "ant", "--obs-mode", "independent"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode != 0 and "--obs-mode independent is not one of ant's: full, partial" in bad.stderr

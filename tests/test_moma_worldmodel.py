@@ -60,13 +60,30 @@ def box_dataset() -> Dataset:
     nxt[:, 1] = [[0, 0, 0], [1, 1, 1], [0.5, -3, 2], [4, 0, -1]]
     act = np.zeros((4, 2, 2), np.float32)
     r = np.array([0.5, -1.0, 2.0, 0.0], np.float32)[:, None].repeat(2, axis=1)
-    return Dataset.from_arrays("test/wm", "medium", obs, act, r, nxt, [0, 0, 0, 1], [0, 0, 0, 0],
-                               obs_dims=OBS_DIMS, act_dims=ACT_DIMS)
+    return Dataset.from_arrays(
+        "test/wm",
+        "medium",
+        obs,
+        act,
+        r,
+        nxt,
+        [0, 0, 0, 1],
+        [0, 0, 0, 0],
+        obs_dims=OBS_DIMS,
+        act_dims=ACT_DIMS,
+    )
 
 
 @torch.no_grad()
-def set_constant(wm: WorldModelEnsemble, member: int, mean_t=0.0, log_std_t=-6.0, mean_r=0.0, log_std_r=-6.0,
-                 mask_logit=0.0) -> None:
+def set_constant(
+    wm: WorldModelEnsemble,
+    member: int,
+    mean_t=0.0,
+    log_std_t=-6.0,
+    mean_r=0.0,
+    log_std_r=-6.0,
+    mask_logit=0.0,
+) -> None:
     """Member ``member`` (global index) predicts constants whatever its input: last layers' weights 0."""
     h = wm.heads
     for head, mean, ls in ((h.T, mean_t, log_std_t), (h.R, mean_r, log_std_r)):
@@ -104,22 +121,37 @@ def test_config_defaults_are_the_papers_and_codes():
     c = WorldModelConfig().validate()
     assert (c.n_members, c.n_elites, c.hidden, c.t_layers, c.r_layers, c.mask_layers) == (7, 5, 1024, 4, 4, 2)
     assert (c.log_std_min, c.log_std_max, c.lr, c.weight_decay, c.grad_clip) == (-6.0, 2.0, 3e-5, 0.0, 1.0)
-    assert (c.batch_size, c.n_updates, c.valid_fraction, c.split_seed, c.action_eps) == (256, 10_001, 0.1, 12345, 1e-5)
-    assert (c.lambda_g, c.lambda_r, c.lambda_aleatoric, c.threshold, c.clip_to_dataset) == (0.1, 0.05, 0.0, 2.0, True)
+    assert (c.batch_size, c.n_updates, c.valid_fraction, c.split_seed, c.action_eps) == (
+        256,
+        10_001,
+        0.1,
+        12345,
+        1e-5,
+    )
+    assert (c.lambda_g, c.lambda_r, c.lambda_aleatoric, c.threshold, c.clip_to_dataset) == (
+        0.1,
+        0.05,
+        0.0,
+        2.0,
+        True,
+    )
     assert (c.reward_source, c.done_vote) == ("sampled_member", "agents_of_member")
 
 
-@pytest.mark.parametrize("kw, words", [
-    (dict(reward_source="mean"), ["reward_source", "'mean'", "sampled_member", "ensemble_mean"]),
-    (dict(done_vote="majority"), ["done_vote", "agents_of_member", "members"]),
-    (dict(n_elites=8), ["n_elites=8", "n_members=7"]),
-    (dict(n_elites=1), ["n_elites=1", ">= 2"]),
-    (dict(threshold=0.0), ["threshold"]),
-    (dict(valid_fraction=1.0), ["valid_fraction"]),
-    (dict(lambda_g=-0.1), ["lambda_g"]),
-    (dict(hidden=0), ["hidden"]),
-    (dict(elite_eval_rows=0), ["elite_eval_rows"]),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        (dict(reward_source="mean"), ["reward_source", "'mean'", "sampled_member", "ensemble_mean"]),
+        (dict(done_vote="majority"), ["done_vote", "agents_of_member", "members"]),
+        (dict(n_elites=8), ["n_elites=8", "n_members=7"]),
+        (dict(n_elites=1), ["n_elites=1", ">= 2"]),
+        (dict(threshold=0.0), ["threshold"]),
+        (dict(valid_fraction=1.0), ["valid_fraction"]),
+        (dict(lambda_g=-0.1), ["lambda_g"]),
+        (dict(hidden=0), ["hidden"]),
+        (dict(elite_eval_rows=0), ["elite_eval_rows"]),
+    ],
+)
 def test_config_rejects_bad_values_naming_them(kw, words):
     with pytest.raises(ValueError) as e:
         WorldModelConfig(**kw).validate()
@@ -144,8 +176,9 @@ def test_inputs_strip_padding_and_clamp_actions():
     act = np.zeros((2, 2, 2), np.float32)
     act[0, 0, 0], act[0, 1] = 1.0, [-1.7, 0.5]
     r = np.array([[0.5, 0.5], [1.0, 1.0]], np.float32)
-    ds = Dataset.from_arrays("test/wm", "medium", obs, act, r, nxt, [0, 1], [0, 0], obs_dims=OBS_DIMS,
-                             act_dims=ACT_DIMS)
+    ds = Dataset.from_arrays(
+        "test/wm", "medium", obs, act, r, nxt, [0, 1], [0, 0], obs_dims=OBS_DIMS, act_dims=ACT_DIMS
+    )
     layout = JointLayout.from_dataset(ds)
     assert (layout.joint_obs_dim, layout.joint_act_dim, layout.in_dim) == (5, 3, 8)
     t = dataset_tensors(ds, layout)
@@ -162,7 +195,9 @@ def test_discrete_actions_become_one_hot_blocks():
     layout = JointLayout((1, 1), (1, 1), n_actions=(2, 3))
     obs = torch.ones(2, 2, 1)
     act = torch.tensor([[[1.0], [0.0]], [[0.0], [2.0]]])  # [B, N, 1] indices
-    torch.testing.assert_close(layout.inputs(obs, act), torch.tensor([[1.0, 1, 0, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0, 1]]))
+    torch.testing.assert_close(
+        layout.inputs(obs, act), torch.tensor([[1.0, 1, 0, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0, 1]])
+    )
 
 
 def test_split_is_the_codes_shuffle():
@@ -268,12 +303,22 @@ def test_elite_choice_is_uniform_over_the_elites_only():
     counts = torch.bincount(out["member"], minlength=7)
     assert counts[0] == counts[3] == 0
     assert all(abs(int(counts[m]) - 600) < 100 for m in (1, 2, 4, 5, 6))  # 600 +- 4.5 sd
-    torch.testing.assert_close(out["rewards_clipped"][:, 0], out["member"].float())  # the chosen member's reward
+    torch.testing.assert_close(
+        out["rewards_clipped"][:, 0], out["member"].float()
+    )  # the chosen member's reward
 
 
 def test_reward_source_and_done_vote_options():
     logit = lambda p: math.log(p / (1 - p))  # noqa: E731
-    probs = {0: (0.9, 0.3), 1: (0.8, 0.8), 2: (0.2, 0.4), 3: (0.2, 0.4), 4: (0.2, 0.4), 5: (0.9, 0.9), 6: (0.9, 0.9)}
+    probs = {
+        0: (0.9, 0.3),
+        1: (0.8, 0.8),
+        2: (0.2, 0.4),
+        3: (0.2, 0.4),
+        4: (0.2, 0.4),
+        5: (0.9, 0.9),
+        6: (0.9, 0.9),
+    }
     layout = JointLayout(OBS_DIMS, ACT_DIMS)
     outs = {}
     for rs in ("sampled_member", "ensemble_mean"):
@@ -290,8 +335,12 @@ def test_reward_source_and_done_vote_options():
     torch.testing.assert_close(o["rewards"], (member + 1)[:, None].expand(200, 2))  # no clip, penalty 0
     # member 0: mean(0.9, 0.3) = 0.6 -> 1 (a per-agent round would give (1, 0)); member 1 -> 1; others 0.3 -> 0
     torch.testing.assert_close(o["masks"], (member <= 1).float()[:, None].expand(200, 2))
-    torch.testing.assert_close(outs["ensemble_mean", "agents_of_member"]["rewards"], torch.full((200, 2), 3.0))
-    torch.testing.assert_close(outs["sampled_member", "members"]["masks"], torch.zeros(200, 2))  # votes 1,1,0,0,0
+    torch.testing.assert_close(
+        outs["ensemble_mean", "agents_of_member"]["rewards"], torch.full((200, 2), 3.0)
+    )
+    torch.testing.assert_close(
+        outs["sampled_member", "members"]["masks"], torch.zeros(200, 2)
+    )  # votes 1,1,0,0,0
     # the elites' votes decide, whichever member is drawn: with members 0, 1, 5 voting 1 the mask is 1
     wm.set_elites([0, 1, 5, 2, 3])
     torch.testing.assert_close(wm.sample(*any_batch(50))["masks"], torch.ones(50, 2))
@@ -313,7 +362,9 @@ def test_clipping_keeps_next_obs_and_rewards_in_the_dataset_box():
     # random predictions: every synthetic next obs lies in the per-agent box, every reward in [r_min, r_max]
     g = torch.Generator().manual_seed(3)
     for m in range(7):
-        set_constant(wm, m, mean_t=10 * torch.randn(5, generator=g), mean_r=10 * torch.randn(1, generator=g).repeat(2))
+        set_constant(
+            wm, m, mean_t=10 * torch.randn(5, generator=g), mean_r=10 * torch.randn(1, generator=g).repeat(2)
+        )
     out = wm.sample(*any_batch(500), g)
     box = {k: torch.as_tensor(v) for k, v in dataset_box(box_dataset()).items()}
     assert bool(((out["next_obs"] >= box["obs_low"]) & (out["next_obs"] <= box["obs_high"])).all())
@@ -362,8 +413,17 @@ def test_sample_refuses_without_elites_or_box():
 
 
 def test_batched_update_equals_each_member_trained_alone():
-    cfg = WorldModelConfig(n_members=3, n_elites=2, hidden=8, t_layers=2, r_layers=2, mask_layers=1, lr=1e-2,
-                           grad_clip=0.5, batch_size=16)
+    cfg = WorldModelConfig(
+        n_members=3,
+        n_elites=2,
+        hidden=8,
+        t_layers=2,
+        r_layers=2,
+        mask_layers=1,
+        lr=1e-2,
+        grad_clip=0.5,
+        batch_size=16,
+    )
     ds = random_dataset()
     wm = WorldModelEnsemble.for_datasets(ds, cfg, seeds=[7])
     data = wm.prepare_data(ds)
@@ -406,7 +466,7 @@ def test_groups_stack_ensembles_that_equal_lone_ones_and_keep_their_own_rows():
     for g, s in enumerate((3, 4)):
         alone = WorldModelEnsemble(layout, cfg, seeds=[s])
         for k, v in alone.heads.state_dict().items():
-            torch.testing.assert_close(both.heads.state_dict()[k][3 * g:3 * g + 3], v)
+            torch.testing.assert_close(both.heads.state_dict()[k][3 * g : 3 * g + 3], v)
     d0, d1 = random_dataset(T=50, seed=0), random_dataset(T=80, seed=1, obs_offset=1000.0)
     both.set_box([d0, d1])
     data = both.prepare_data([d0, d1])
@@ -433,8 +493,18 @@ def test_elite_selection_keeps_the_lowest_validation_errors():
     nxt = np.zeros_like(obs)  # the targets are constant: s' = 0, r = 1
     act = np.zeros((T, 2, 2), np.float32)
     r = np.ones((T, 2), np.float32)
-    ds = Dataset.from_arrays("test/wm", "medium", obs, act, r, nxt, np.zeros(T), np.r_[np.zeros(T - 1), 1],
-                             obs_dims=OBS_DIMS, act_dims=ACT_DIMS)
+    ds = Dataset.from_arrays(
+        "test/wm",
+        "medium",
+        obs,
+        act,
+        r,
+        nxt,
+        np.zeros(T),
+        np.r_[np.zeros(T - 1), 1],
+        obs_dims=OBS_DIMS,
+        act_dims=ACT_DIMS,
+    )
     wm = WorldModelEnsemble.for_datasets(ds, tiny_cfg(), seeds=[0, 1])  # two groups on the same data
     quality = [[0.3, 0.0, 0.6, 0.1, 0.5, 0.2, 0.4], [0.2, 0.4, 0.0, 0.6, 0.3, 0.5, 0.1]]
     for g in range(2):
@@ -475,7 +545,10 @@ def test_state_dict_roundtrip_resume_and_checksum():
     digest = wm.checksum()
     assert fresh.checksum() == digest == state["sha256"] and len(digest) == 64
     o, a = torch.from_numpy(ds.obs[:9]), torch.from_numpy(ds.actions[:9])
-    s1, s2 = wm.sample(o, a, torch.Generator().manual_seed(9)), fresh.sample(o, a, torch.Generator().manual_seed(9))
+    s1, s2 = (
+        wm.sample(o, a, torch.Generator().manual_seed(9)),
+        fresh.sample(o, a, torch.Generator().manual_seed(9)),
+    )
     for k in s1:
         torch.testing.assert_close(s1[k], s2[k])
     wm.train(data, n_updates=2)  # resume: the same batches and Adam moments
@@ -526,8 +599,9 @@ def test_fit_killed_mid_training_resumes_from_its_partial_file_bit_for_bit(tmp_p
     assert torch.equal(resumed.elites, whole.elites)
     for a, b in zip(resumed.optim.state_dict()["state"].values(), whole.optim.state_dict()["state"].values()):
         assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
-    other = WorldModelEnsemble.for_datasets(ds, tiny_cfg(n_members=3, n_elites=2, batch_size=8, n_updates=7,
-                                                         lr=1e-3), seeds=[5])
+    other = WorldModelEnsemble.for_datasets(
+        ds, tiny_cfg(n_members=3, n_elites=2, batch_size=8, n_updates=7, lr=1e-3), seeds=[5]
+    )
     with pytest.raises(ValueError, match="lr"):  # a partial file of another configuration is refused
         other.fit(ds, partial=partial)
     with pytest.raises(ValueError, match="save_every=0"):
@@ -551,10 +625,29 @@ def test_ensemble_fits_a_small_linear_system():
     r = x[:, :5].mean(1, keepdims=True).repeat(2, axis=1)
     term = np.zeros(T, bool)
     term[::50] = True  # 2 % terminal: the mask head must learn "mostly not terminal"
-    ds = Dataset.from_arrays("test/wm", "medium", obs, act, r, nxt, term, np.r_[np.zeros(T - 1), 1],
-                             obs_dims=OBS_DIMS, act_dims=ACT_DIMS)
-    cfg = WorldModelConfig(n_members=3, n_elites=2, hidden=32, t_layers=2, r_layers=2, mask_layers=1, lr=3e-3,
-                           batch_size=64, n_updates=400)
+    ds = Dataset.from_arrays(
+        "test/wm",
+        "medium",
+        obs,
+        act,
+        r,
+        nxt,
+        term,
+        np.r_[np.zeros(T - 1), 1],
+        obs_dims=OBS_DIMS,
+        act_dims=ACT_DIMS,
+    )
+    cfg = WorldModelConfig(
+        n_members=3,
+        n_elites=2,
+        hidden=32,
+        t_layers=2,
+        r_layers=2,
+        mask_layers=1,
+        lr=3e-3,
+        batch_size=64,
+        n_updates=400,
+    )
     wm = WorldModelEnsemble.for_datasets(ds, cfg, seeds=[0])
     data = wm.prepare_data(ds)
     before = wm.validation_scores(data)
@@ -564,7 +657,9 @@ def test_ensemble_fits_a_small_linear_system():
     assert bool((history[-1]["loss"] < history[0]["loss"] - 1.0).all())
     assert bool((history[-1]["bce"] < 0.3).all())  # from log 2 = 0.69; the entropy of Bern(0.02) is 0.098
     wm.select_elites(data)
-    out = wm.sample(torch.from_numpy(obs[:100]), torch.from_numpy(act[:100]), torch.Generator().manual_seed(0))
+    out = wm.sample(
+        torch.from_numpy(obs[:100]), torch.from_numpy(act[:100]), torch.Generator().manual_seed(0)
+    )
     err = (out["next_obs"] - torch.from_numpy(nxt[:100])).norm(dim=(-2, -1)).mean()
     assert float(err) < 0.3 * float(np.linalg.norm(s, axis=1).mean())
     assert float(out["masks"].mean()) > 0.9

@@ -49,7 +49,9 @@ def test_snapshot_rule_smoothed_reads_running_means_of_five_evaluations():
     assert s["target"] == pytest.approx(800.0 / 3)
     # full windows from step 50: 210, 224 (900 in the window), 144, 258, then 370 at step 90 passes 266.7
     assert (s["step"], s["level"]) == (90, pytest.approx((50 + 100 + 500 + 600 + 600) / 5))
-    assert mj.choose_snapshots(steps[:3], scores[:3], 0.0, rule="smoothed")["step"] == 20  # too short: the last
+    assert (
+        mj.choose_snapshots(steps[:3], scores[:3], 0.0, rule="smoothed")["step"] == 20
+    )  # too short: the last
     assert mj.choose_snapshots(steps, scores, 0.0, rule="final")["step"] == 20
     assert mj.PROFILES["full"].snapshots == "smoothed" and mj.PROFILES["smoke"].snapshots == "final"
 
@@ -59,10 +61,22 @@ def test_snapshot_rule_final_is_d4rls_and_best_takes_the_highest_expert_and_the_
     scores = [0.0, 90.0, 40.0, 300.0, 120.0, 150.0]
     f = mj.choose_snapshots(steps, scores, random_return=0.0, rule="final")
     # final: expert = the last evaluation (150), target 50, the first after step 0 reaching it: 90 at step 10
-    assert (f["expert_index"], f["expert_score"], f["target"], f["index"], f["step"]) == (5, 150.0, 50.0, 1, 10)
+    assert (f["expert_index"], f["expert_score"], f["target"], f["index"], f["step"]) == (
+        5,
+        150.0,
+        50.0,
+        1,
+        10,
+    )
     b = mj.choose_snapshots(steps, scores, random_return=0.0, rule="best")
     # best: expert = the highest (300 at step 30), target 100, nearest among steps 10..30: 90 at step 10
-    assert (b["expert_index"], b["expert_step"], b["target"], b["index"], b["score"]) == (3, 30, 100.0, 1, 90.0)
+    assert (b["expert_index"], b["expert_step"], b["target"], b["index"], b["score"]) == (
+        3,
+        30,
+        100.0,
+        1,
+        90.0,
+    )
     assert b["rule"] == "best" and f["rule"] == "final"
     # ties: the latest of equal maxima is the expert, the earliest of equally near snapshots the medium
     t = mj.choose_snapshots([0, 1, 2, 3, 4], [10.0, 40.0, 60.0, 70.0, 70.0], random_return=10.0, rule="best")
@@ -77,14 +91,20 @@ def test_snapshot_rule_final_is_d4rls_and_best_takes_the_highest_expert_and_the_
     assert t["index"] == 1 and t["target"] == pytest.approx(-50.0 + 650.0 / 3)
     # best: snapshots of the uniform start phase are never chosen (steps <= start_steps), here the 554 at 10
     w = [0, 5, 10, 15, 20, 25]
-    t = mj.choose_snapshots(w, [67.0, 179.0, 554.0, 12.0, 136.0, 301.0], random_return=1.0, rule="best", start_steps=10)
+    t = mj.choose_snapshots(
+        w, [67.0, 179.0, 554.0, 12.0, 136.0, 301.0], random_return=1.0, rule="best", start_steps=10
+    )
     assert (t["expert_step"], t["step"], t["target"]) == (25, 20, 101.0)  # |136 - 101| < |12 - 101|
     assert mj.choose_snapshots(w, [0, 1, 2, 3, 4, 5], 0.0, rule="final", start_steps=10)["expert_step"] == 25
     # no snapshot after the start steps: every one after step 0 is a candidate
-    assert mj.choose_snapshots([0, 5, 10], [0.0, 9.0, 3.0], 0.0, rule="best", start_steps=10)["expert_step"] == 5
+    assert (
+        mj.choose_snapshots([0, 5, 10], [0.0, 9.0, 3.0], 0.0, rule="best", start_steps=10)["expert_step"] == 5
+    )
     with pytest.raises(ValueError, match="allowed: final, smoothed, best"):
         mj.choose_snapshots(steps, scores, 0.0, rule="median")
-    with pytest.raises(ValueError, match="snapshots='x' is not a snapshot rule; allowed: final, smoothed, best"):
+    with pytest.raises(
+        ValueError, match="snapshots='x' is not a snapshot rule; allowed: final, smoothed, best"
+    ):
         mj.MujocoProfile(10, 10, 5, 1, 5, mj.SACConfig(), snapshots="x")
 
 
@@ -98,7 +118,9 @@ def test_a_profile_with_the_best_rule_writes_its_snapshots_and_rule_on_the_cards
     assert med.card["version"] == 7 and (tmp_path / "mujoco" / "smoke" / "sac-hopper-seed0-v7.pt").exists()
     b = med.card["behavior"]
     start = mj.PROFILES["smoke"].sac.start_steps
-    want = mj.choose_snapshots(b["eval_steps"], b["eval_scores"], b["our_ref_scores"]["random"], "best", start)
+    want = mj.choose_snapshots(
+        b["eval_steps"], b["eval_scores"], b["our_ref_scores"]["random"], "best", start
+    )
     assert b["medium"]["step"] == want["step"] and b["expert"]["step"] == want["expert_step"]
     after = [x for st, x in zip(b["eval_steps"], b["eval_scores"]) if st > start]
     assert b["expert"]["score"] == max(after) and b["snapshot_rule"]["name"] == "best"
@@ -141,7 +163,9 @@ def test_split_is_exact_and_replays_in_the_multi_agent_env(hopper):
     ma = mj.split(d, "mamujoco/hopper-3x1", obs_mode="cast_bcq")
     env = envs.make("mamujoco/hopper-3x1", obs_mode="cast_bcq")
     assert np.array_equal(env.join(ma.actions), d.actions[:, 0])
-    assert np.array_equal(ma.state, d.obs[:, 0]) and np.array_equal(ma.rewards, np.repeat(d.rewards, 3, axis=1))
+    assert np.array_equal(ma.state, d.obs[:, 0]) and np.array_equal(
+        ma.rewards, np.repeat(d.rewards, 3, axis=1)
+    )
     # episode 0 was collected from env seed 1_000_000: the multi-agent env replays it step for step
     obs = env.reset(seed=1_000_000)
     assert np.allclose(obs, ma.obs[0], atol=1e-6)
@@ -170,7 +194,9 @@ def test_a_split_is_named_by_its_source_and_options(hopper):
 
 def test_a_killed_generation_resumes_to_the_same_dataset(hopper, tmp_path):
     root, ds = hopper
-    mj.behavior_run("hopper", "smoke", root=tmp_path, progress=False, stop_at=1000)  # killed after a checkpoint
+    mj.behavior_run(
+        "hopper", "smoke", root=tmp_path, progress=False, stop_at=1000
+    )  # killed after a checkpoint
     again = mj.load("hopper", "medium", "smoke", root=tmp_path, progress=False)
     assert again.card["sha256"] == ds["medium"].card["sha256"]
     replay = mj.load("hopper", "full-replay", "smoke", root=tmp_path, progress=False)
@@ -224,7 +250,6 @@ def test_report_lists_every_built_dataset_beside_d4rl(hopper, tmp_path):
     assert "Cost of each path" in text and "| hopper | medium " in text.split("Cost of each path")[1]
 
 
-
 def test_every_kind_rebuilds_from_the_committed_policies_without_sac(hopper, tmp_path, monkeypatch):
     """A fresh clone's path: the policy set committed, an empty cache; every kind is rebuilt from the policies alone
     (no SAC run), with the same identity and, on this CPU type, the same bytes and statistics."""
@@ -259,8 +284,10 @@ def test_policy_sets_are_plain_arrays_checked_by_checksum(hopper, tmp_path):
     ps = load_policy_set(base)
     with np.load(base.with_suffix(".npz"), allow_pickle=False) as z:  # no pickled object in the file
         assert all(z[k].dtype == np.float32 for k in z.files)
-    assert set(ps.shas()) >= {"medium", "expert"} and ps.shas()["medium"] == \
-        ds["medium"].card["behavior"]["medium"]["actor_sha256"]
+    assert (
+        set(ps.shas()) >= {"medium", "expert"}
+        and ps.shas()["medium"] == ds["medium"].card["behavior"]["medium"]["actor_sha256"]
+    )
     series = ps.replay_series()
     assert series[0][0] == 0 and series[-1][1] == mj.PROFILES["smoke"].sac_steps
     assert all(a[1] == b[0] for a, b in zip(series, series[1:]))  # contiguous segments
@@ -296,6 +323,8 @@ def test_export_policies_takes_tasks_without_kinds(monkeypatch, capsys):
     from common.datasets.mujoco import cli
 
     seen = []
-    monkeypatch.setattr(cli, "export_policies", lambda task, profile, root=None: seen.append((task, profile)) or task)
+    monkeypatch.setattr(
+        cli, "export_policies", lambda task, profile, root=None: seen.append((task, profile)) or task
+    )
     assert cli.main(["--export-policies", "--task", "hopper", "--profile", "smoke"]) == 0
     assert seen == [("hopper", "smoke")] and capsys.readouterr().out.strip() == "hopper"

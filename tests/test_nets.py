@@ -102,10 +102,15 @@ def test_batched_adam_step_equals_separate_steps_twin_critic(dtype, lr):
     ref_opts = [torch.optim.Adam([p for mod in r for p in mod.parameters()], lr=lr) for r in refs]
 
     def ens_member(m):
-        return [critic.norm.weight[m], critic.norm.bias[m]] + [
-            critic.norm.running_mean[m],
-            critic.norm.running_var[m],
-        ] + _linear_params_of_member(critic.head1, m) + _linear_params_of_member(critic.head2, m)
+        return (
+            [critic.norm.weight[m], critic.norm.bias[m]]
+            + [
+                critic.norm.running_mean[m],
+                critic.norm.running_var[m],
+            ]
+            + _linear_params_of_member(critic.head1, m)
+            + _linear_params_of_member(critic.head2, m)
+        )
 
     for _ in range(steps):
         obs = torch.randn(M, B, obs_dim, dtype=dtype)  # [M, B, O]
@@ -488,8 +493,10 @@ def _modules_and_losses():
         (mlp, lambda: mlp(obs).square().mean((1, 2))),
         (
             critic,
-            lambda: sum(q.square().mean((1, 2)) for q in critic(obs, act))
-            + critic.q1_many(obs, acts).mean((1, 2)),
+            lambda: (
+                sum(q.square().mean((1, 2)) for q in critic(obs, act))
+                + critic.q1_many(obs, acts).mean((1, 2))
+            ),
         ),
         (gauss, lambda: gauss.rsample(obs)[1].mean(1) + gauss.entropy(obs).mean(1)),
         (cat, lambda: cat.entropy(obs).mean(1)),
@@ -539,8 +546,10 @@ def test_ensemble_batchnorm_member_bits_do_not_depend_on_its_neighbours(monkeypa
         return y.detach(), xi.grad, bn.weight.grad, bn.bias.grad, bn.running_var
 
     alone = run(slice(at, at + 1))
-    stacked = [t[at:at + 1] for t in run(slice(0, m))]  # every tensor has the member axis first
+    stacked = [t[at : at + 1] for t in run(slice(0, m))]  # every tensor has the member axis first
     same = all(torch.equal(a, b) for a, b in zip(alone, stacked))
-    if lanes == 1 and same:  # the unpadded layout is why the padding exists; a kernel that rounds alike is news
+    if (
+        lanes == 1 and same
+    ):  # the unpadded layout is why the padding exists; a kernel that rounds alike is news
         pytest.skip("this CPU's batch-norm kernel rounds stacked members alike even unpadded")
     assert same == (lanes > 1)

@@ -38,8 +38,14 @@ for name in [n for n in envs.names() if n.startswith("mamujoco/")]:
 
 def _run(script: str, cwd) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_mamujoco_envs_are_quiet(tmp_path):
@@ -54,7 +60,8 @@ def test_mamujoco_envs_are_quiet(tmp_path):
 
 def test_other_import_output_passes(tmp_path):
     """Only the Adroit notice's line is dropped from what ``import gymnasium_robotics`` prints."""
-    p = _run("""
+    p = _run(
+        """
         import importlib.metadata
         from farama_notifications import notifications
         notes = notifications.setdefault("gymnasium_robotics", {})
@@ -63,7 +70,9 @@ def test_other_import_output_passes(tmp_path):
             + "\\nA notice worth reading"
         import envs
         envs.make("mamujoco/hopper-3x1")
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert p.returncode == 0, p.stderr
     assert "A notice worth reading" in p.stderr
     assert "AdroitHand" not in p.stderr
@@ -75,7 +84,9 @@ def test_other_mujoco_warnings_pass(capfd, tmp_path, monkeypatch):
     set before, the block leaves ``_warn_to_stderr`` as the process's handler: a warning raised after it is printed
     too, and MuJoCo writes no MUJOCO_LOG.TXT into the working directory (issue 62)."""
     monkeypatch.chdir(tmp_path)
-    mujoco.set_mju_user_warning(None)  # as in a fresh process (another test of this worker may have built an env)
+    mujoco.set_mju_user_warning(
+        None
+    )  # as in a fresh process (another test of this worker may have built an env)
     xml = "<mujoco><worldbody><body><freejoint/><geom size='.1'/></body></worldbody></mujoco>"
     m = mujoco.MjModel.from_xml_string(xml)
     d = mujoco.MjData(m)

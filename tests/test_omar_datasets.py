@@ -23,8 +23,12 @@ def _profile(name):
 
 
 def test_sizes_and_steps_per_profile():
-    assert dp.dataset_sizes(_profile("smoke")) == {"random": 2_000, "medium-replay": None, "medium": 2_000,
-                                                   "expert": 2_000}
+    assert dp.dataset_sizes(_profile("smoke")) == {
+        "random": 2_000,
+        "medium-replay": None,
+        "medium": 2_000,
+        "expert": 2_000,
+    }
     assert dp.dataset_sizes(_profile("quick"))["expert"] == 100_000
     assert dp.dataset_sizes(_profile("full"))["expert"] == 1_000_000  # paper §4.1.1
     assert dp.behavior_steps(_profile("quick"), "omar/spread") == 100_000
@@ -104,14 +108,18 @@ def test_report_keeps_published_cards_when_the_cache_is_empty(smoke_report, tmp_
     assert [r["ours"]["transitions"] for r in rows] == [data[k].size for k in DATASETS]
     assert [r["ours"]["episodes"] for r in rows] == [data[k].n_episodes for k in DATASETS]
     # without published cards (another report path) the rows are not generated, as before
-    other, _ = dr.write_report(_profile("smoke"), [ENV], OPTS, generate=False, out=tmp_path / "r" / "d.md",
-                               log=lambda s: None)
+    other, _ = dr.write_report(
+        _profile("smoke"), [ENV], OPTS, generate=False, out=tmp_path / "r" / "d.md", log=lambda s: None
+    )
     assert "not generated" in other
     monkeypatch.undo()  # the generated cache again: the same rows, read from the arrays' own cards
     cached = dr.report_rows(_profile("smoke"), [ENV], OPTS)
-    assert [dict(r, ours={**r["ours"], "source": None}) for r in rows] == \
-        [dict(r, ours={**r["ours"], "source": None}) for r in cached]
-    assert {r["ours"]["source"] for r in rows} == {"published card"} and {r["ours"]["source"] for r in cached} == {"cache"}
+    assert [dict(r, ours={**r["ours"], "source": None}) for r in rows] == [
+        dict(r, ours={**r["ours"], "source": None}) for r in cached
+    ]
+    assert {r["ours"]["source"] for r in rows} == {"published card"} and {
+        r["ours"]["source"] for r in cached
+    } == {"cache"}
 
 
 def test_protocol_invariants_of_the_smoke_datasets(smoke_report):
@@ -130,7 +138,9 @@ def test_protocol_invariants_of_the_smoke_datasets(smoke_report):
     np.testing.assert_array_equal(mr.obs[0], envs.make(ENV, **OPTS).reset(_env_seed(0, 0)))
     assert beh["medium_eval_score"] >= beh["medium_threshold"]
     assert beh["medium_threshold"] == pytest.approx(
-        beh["random_eval_score"] + spec["medium_fraction"] * (beh["expert_eval_score"] - beh["random_eval_score"]))
+        beh["random_eval_score"]
+        + spec["medium_fraction"] * (beh["expert_eval_score"] - beh["random_eval_score"])
+    )
     assert data["expert"].card["returns"]["mean"] > data["random"].card["returns"]["mean"]
 
 
@@ -152,13 +162,30 @@ def test_spread1d_defaults_to_the_tables_1_2_task_and_the_cli_accepts_it(tmp_pat
     assert dp.default_env_options("omar/spread1d") == SWEEP_TASK[1]
     assert dp.default_env_options("omar/tag") == {"prey": "v2"}
     p = _profile("full")
-    assert dp.spec_paths(dp.dataset_spec("omar/spread1d", p, dp.default_env_options("omar/spread1d"))) == \
-        dp.spec_paths(table1.build_cells(p)[0].config["dataset"])
-    rows = dr.report_rows(_profile("smoke"), ["omar/spread1d"], {"n_agents": 5})  # not generated: no rows' data
+    assert dp.spec_paths(
+        dp.dataset_spec("omar/spread1d", p, dp.default_env_options("omar/spread1d"))
+    ) == dp.spec_paths(table1.build_cells(p)[0].config["dataset"])
+    rows = dr.report_rows(
+        _profile("smoke"), ["omar/spread1d"], {"n_agents": 5}
+    )  # not generated: no rows' data
     assert [r["kind"] for r in rows] == list(DATASETS) and all(r["published"] is None for r in rows)
     out = tmp_path / "report.md"
-    assert od.main(["--report", "--profile", "smoke", "--env", "omar/spread1d", "--env-options",
-                    '{"n_agents": 5}', "--out", str(out)]) == 0
+    assert (
+        od.main(
+            [
+                "--report",
+                "--profile",
+                "smoke",
+                "--env",
+                "omar/spread1d",
+                "--env-options",
+                '{"n_agents": 5}',
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "omar/spread1d" in out.read_text()
 
 
@@ -173,19 +200,36 @@ def test_record_generations_tell_dataset_generations_apart(tmp_path):
     new = {"data_sha256": "ab" * 32, "dataset_size": 100, "ref_scores": {"random": 1.0, "expert": 3.0}}
 
     def rec(item, seed, extra, started, **kw):
-        return {"paper": "omar", "item": item, "keys": {"method": "m"}, "seed": seed, "profile": "full",
-                "run_id": f"full/omar/{item}/m/seed{seed}", "score": 1.0, "config": {"dataset": spec},
-                "extra": extra, "started": started, **kw}
+        return {
+            "paper": "omar",
+            "item": item,
+            "keys": {"method": "m"},
+            "seed": seed,
+            "profile": "full",
+            "run_id": f"full/omar/{item}/m/seed{seed}",
+            "score": 1.0,
+            "config": {"dataset": spec},
+            "extra": extra,
+            "started": started,
+            **kw,
+        }
 
-    for r in (rec("table3", 0, old, "2026-11-21T10:00"), rec("table3", 1, old, "2026-11-21T11:00"),
-              rec("table5", 0, new, "2026-11-22T10:00"), rec("table5", 1, {**new, "data_sha256": None}, "2026-11-22T11:00"),
-              rec("figure3", 0, old, "2026-11-22T12:00", reused_from="full/omar/table3/m/seed0"),
-              rec("table6", 0, {"holds": True}, "2026-11-22T12:00"),
-              # a --force re-run of table3 seed 1 on the new generation supersedes its old record
-              rec("table3", 1, new, "2026-11-22T13:00", finished="2026-11-22T13:05")):
+    for r in (
+        rec("table3", 0, old, "2026-11-21T10:00"),
+        rec("table3", 1, old, "2026-11-21T11:00"),
+        rec("table5", 0, new, "2026-11-22T10:00"),
+        rec("table5", 1, {**new, "data_sha256": None}, "2026-11-22T11:00"),
+        rec("figure3", 0, old, "2026-11-22T12:00", reused_from="full/omar/table3/m/seed0"),
+        rec("table6", 0, {"holds": True}, "2026-11-22T12:00"),
+        # a --force re-run of table3 seed 1 on the new generation supersedes its old record
+        rec("table3", 1, new, "2026-11-22T13:00", finished="2026-11-22T13:05"),
+    ):
         append_record(records_path(tmp_path, "full", "omar", r["item"]), r)
     rows = dr.record_generations("full", tmp_path)
-    assert [(g["generation"], g["runs"]) for g in rows] == [(1, {"table3": 1}), (2, {"table5": 2, "table3": 1})]
+    assert [(g["generation"], g["runs"]) for g in rows] == [
+        (1, {"table3": 1}),
+        (2, {"table5": 2, "table3": 1}),
+    ]
     assert rows[1]["identity"]["data_sha256"] == "ab" * 32 and rows[0]["identity"]["data_sha256"] is None
     assert all(g["in_cache"] is None for g in rows)  # version 99 is never cached
     text = dr.render_generations(rows)
@@ -197,8 +241,25 @@ def test_spread1d_report_over_n_agents(tmp_path, monkeypatch):
     combinations are clear errors."""
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
     out = tmp_path / "spread1d.md"
-    assert od.main(["--report", "--generate", "--profile", "smoke", "--env", "omar/spread1d",
-                    "--n-agents", "1", "--n-agents", "2", "--out", str(out)]) == 0
+    assert (
+        od.main(
+            [
+                "--report",
+                "--generate",
+                "--profile",
+                "smoke",
+                "--env",
+                "omar/spread1d",
+                "--n-agents",
+                "1",
+                "--n-agents",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     assert "`n_agents` as in each row" in text
     p = _profile("smoke")
@@ -206,12 +267,16 @@ def test_spread1d_report_over_n_agents(tmp_path, monkeypatch):
         spec = dp.dataset_spec("omar/spread1d", p, {"n_agents": n})
         assert dp.is_cached(spec)
         mean = dp.load_spec(spec, "expert", log=lambda s: None).card["returns"]["mean"]
-        line = next(ln for ln in text.splitlines() if ln.startswith(f"| omar/spread1d n={n} ") and "| expert" in ln)
+        line = next(
+            ln for ln in text.splitlines() if ln.startswith(f"| omar/spread1d n={n} ") and "| expert" in ln
+        )
         assert f"{mean:,.1f} ±" in line
     assert sum(ln.startswith("| omar/spread1d n=") for ln in text.splitlines()) == 2 * len(DATASETS)
-    for argv, msg in ((["--env", "omar/spread"], "needs --env omar/spread1d alone"),
-                      (["--env", "omar/spread1d", "--env-options", '{"n_agents": 3}'], "not both"),
-                      (["--env", "omar/spread1d", "--n-agents", "0"], "must be >= 1")):
+    for argv, msg in (
+        (["--env", "omar/spread"], "needs --env omar/spread1d alone"),
+        (["--env", "omar/spread1d", "--env-options", '{"n_agents": 3}'], "not both"),
+        (["--env", "omar/spread1d", "--n-agents", "0"], "must be >= 1"),
+    ):
         with pytest.raises(SystemExit) as e:
             od.main(["--report", "--profile", "smoke", "--n-agents", "1", *argv])
         assert e.value.code == 2

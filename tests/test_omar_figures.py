@@ -16,8 +16,12 @@ from common.running.store import item_file
 from papers.omar import claims, figure1, figure2
 
 ROOT = Path(__file__).resolve().parent.parent
-PNGS = {"figure1": ["figure1_b.png", "figure1_c.png", "figure1_d.png"], "figure2": ["figure2_gain.png"],
-        "figure3": ["figure3_tau.png"], "figure4": ["figure4_sampling.png"]}
+PNGS = {
+    "figure1": ["figure1_b.png", "figure1_c.png", "figure1_d.png"],
+    "figure2": ["figure2_gain.png"],
+    "figure3": ["figure3_tau.png"],
+    "figure4": ["figure4_sampling.png"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +31,14 @@ def data_dir(tmp_path_factory):
 
 def _run(data_dir, item, *args):
     env = {**os.environ, "OFFMARL_DATA": str(data_dir), "OMP_NUM_THREADS": "1", "CI": "1"}
-    return subprocess.run([sys.executable, f"papers/omar/{item}.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, f"papers/omar/{item}.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _records(path):
@@ -65,12 +75,29 @@ def test_figure_smoke_pngs_claims_and_skip(data_dir, tmp_path, item):
 def test_same_seed_same_records(data_dir, tmp_path):
     scores = []
     for name in ("a", "b"):
-        p = _run(data_dir, "figure2", "--profile", "smoke", "--seeds", "0", "--no-report",
-                 "--results", str(tmp_path / name))
+        p = _run(
+            data_dir,
+            "figure2",
+            "--profile",
+            "smoke",
+            "--seeds",
+            "0",
+            "--no-report",
+            "--results",
+            str(tmp_path / name),
+        )
         assert p.returncode == 0, p.stdout + p.stderr
-        recs = [r for r in _records(tmp_path / name / "smoke" / "omar" / "figure2.jsonl") if "claim" not in r["keys"]]
-        scores.append(sorted((json.dumps(r["keys"], sort_keys=True), r["score"], json.dumps(r["curve"])) for r in recs))
-    assert scores[0] == scores[1] and len(scores[0]) == 2 * len(figure1.AGENTS["smoke"])  # ma_cql + omar per n
+        recs = [
+            r
+            for r in _records(tmp_path / name / "smoke" / "omar" / "figure2.jsonl")
+            if "claim" not in r["keys"]
+        ]
+        scores.append(
+            sorted((json.dumps(r["keys"], sort_keys=True), r["score"], json.dumps(r["curve"])) for r in recs)
+        )
+    assert scores[0] == scores[1] and len(scores[0]) == 2 * len(
+        figure1.AGENTS["smoke"]
+    )  # ma_cql + omar per n
 
 
 # ---- claim logic on synthetic records ----------------------------------------------------------
@@ -89,10 +116,17 @@ def verdicts(item, records):
 
 
 def test_figure1_claims():
-    good = [rec(s, v, n_agents=2, method=m) for s in (0, 1)
-            for m, v in (("ma_td3bc", 10), ("ma_cql", 20), ("omar", 30))]
+    good = [
+        rec(s, v, n_agents=2, method=m)
+        for s in (0, 1)
+        for m, v in (("ma_td3bc", 10), ("ma_cql", 20), ("omar", 30))
+    ]
     assert check("1b_omar_best", good)[0]
-    bad = [rec(s, v, n_agents=2, method=m) for s in (0, 1) for m, v in (("ma_td3bc", 40), ("ma_cql", 20), ("omar", 30))]
+    bad = [
+        rec(s, v, n_agents=2, method=m)
+        for s in (0, 1)
+        for m, v in (("ma_td3bc", 40), ("ma_cql", 20), ("omar", 30))
+    ]
     assert not check("1b_omar_best", bad)[0]
 
     def cql(n, score, b=100.0):
@@ -107,7 +141,13 @@ def test_figure1_claims():
     assert claims.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
 
     def land(gain):
-        ex = {"mean_q_gain": gain, "frac_omar_higher": 0.5, "mean_gap_to_grid_max": 1.0, "probe_steps": 1, "n_probe": 8}
+        ex = {
+            "mean_q_gain": gain,
+            "frac_omar_higher": 0.5,
+            "mean_gap_to_grid_max": 1.0,
+            "probe_steps": 1,
+            "n_probe": 8,
+        }
         return rec(0, 1.0, extra=ex, n_agents=2, method="landscape")
 
     assert check("1d_rectified_action", [land(0.2)])[0] and not check("1d_rectified_action", [land(-0.2)])[0]
@@ -115,11 +155,18 @@ def test_figure1_claims():
 
 
 def _f2(values):
-    return [rec(s, v[m], n_agents=n, method=m) for n, v in values.items() for m in ("ma_cql", "omar") for s in (0, 1)]
+    return [
+        rec(s, v[m], n_agents=n, method=m)
+        for n, v in values.items()
+        for m in ("ma_cql", "omar")
+        for s in (0, 1)
+    ]
 
 
 def test_figure2_claims():
-    good = _f2({1: {"ma_cql": 100, "omar": 105}, 2: {"ma_cql": 100, "omar": 150}, 3: {"ma_cql": 100, "omar": 140}})
+    good = _f2(
+        {1: {"ma_cql": 100, "omar": 105}, 2: {"ma_cql": 100, "omar": 150}, 3: {"ma_cql": 100, "omar": 140}}
+    )
     assert check("omar_beats_cql_all_n", good)[0] and check("gain_larger_multiagent", good)[0]
     assert claims.per_n(Evidence(good).runs)[2]["gain"] == pytest.approx(50.0)
     bad = _f2({1: {"ma_cql": 100, "omar": 160}, 2: {"ma_cql": 100, "omar": 90}})
@@ -133,8 +180,10 @@ def _f3(best, cql=10.0):
         for env in ("omar/spread", "omar/tag"):
             for s in (0, 1):
                 out.append(rec(s, normalized=cql, dataset=kind, env=env, method="ma_cql", tau=None))
-                out += [rec(s, normalized=50.0 - 10 * abs(t - b) + s, dataset=kind, env=env, method="omar", tau=t)
-                        for t in (0.0, 0.5, 0.9, 1.0)]
+                out += [
+                    rec(s, normalized=50.0 - 10 * abs(t - b) + s, dataset=kind, env=env, method="omar", tau=t)
+                    for t in (0.0, 0.5, 0.9, 1.0)
+                ]
     return out
 
 
@@ -144,7 +193,11 @@ def test_figure3_claims():
     assert v["best_tau_interior"][0] and v["every_tau_beats_cql"][0] and v["tau_smaller_low_quality"][0]
     bad = _f3({"random": 1.0, "medium-replay": 0.9, "medium": 0.5, "expert": 0.0}, cql=60.0)
     v = verdicts("figure3", bad)
-    assert not v["best_tau_interior"][0] and not v["every_tau_beats_cql"][0] and not v["tau_smaller_low_quality"][0]
+    assert (
+        not v["best_tau_interior"][0]
+        and not v["every_tau_beats_cql"][0]
+        and not v["tau_smaller_low_quality"][0]
+    )
 
 
 def _f4(spread, cql=10.0):
@@ -152,13 +205,42 @@ def _f4(spread, cql=10.0):
     out = []
     for kind in ("random", "expert"):
         for s, d in ((0, -5.0), (1, 5.0)):
-            out.append(rec(s, normalized=cql, dataset=kind, env="omar/spread", method="ma_cql", param=None, value=None))
-            out.append(rec(s, normalized=50.0 + d, dataset=kind, env="omar/spread", method="omar", param="default",
-                           value=None))
+            out.append(
+                rec(
+                    s,
+                    normalized=cql,
+                    dataset=kind,
+                    env="omar/spread",
+                    method="ma_cql",
+                    param=None,
+                    value=None,
+                )
+            )
+            out.append(
+                rec(
+                    s,
+                    normalized=50.0 + d,
+                    dataset=kind,
+                    env="omar/spread",
+                    method="omar",
+                    param="default",
+                    value=None,
+                )
+            )
             grid = (("iters", (1, 5)), ("samples", (5, 20)), ("mu0", (-0.5, 0.5)), ("sigma0", (1.0, 3.0)))
             for param, values in grid:
-                out += [rec(s, normalized=50.0 + spread * (i + 1) + d, dataset=kind, env="omar/spread", method="omar",
-                            param=param, value=v) for i, v in enumerate(values)]
+                out += [
+                    rec(
+                        s,
+                        normalized=50.0 + spread * (i + 1) + d,
+                        dataset=kind,
+                        env="omar/spread",
+                        method="omar",
+                        param=param,
+                        value=v,
+                    )
+                    for i, v in enumerate(values)
+                ]
     return out
 
 
@@ -185,16 +267,21 @@ def test_claims_are_written_once(tmp_path):
 def test_undecided_supersedes_an_earlier_verdict_and_none_writes_nothing(tmp_path):
     """(UNDECIDED, why) is written over an earlier verdict and shows as 'undecided'; (None, why) writes nothing, so
     the earlier verdict stays; an unchanged UNDECIDED is not appended again."""
+
     def write(v):
         return write_claims(tmp_path, "smoke", "omar", "figure2", v, claims.CLAIMS)
 
     def shown():
         newest = item_file(tmp_path, "smoke", "omar", "figure2").newest_verdicts
-        return {c["id"]: c["verdict"] for c in claim_verdicts([c for c in claims.CLAIMS if c.item == "figure2"], newest)}
+        return {
+            c["id"]: c["verdict"]
+            for c in claim_verdicts([c for c in claims.CLAIMS if c.item == "figure2"], newest)
+        }
 
     assert write({"omar_beats_cql_all_n": (True, "x"), "gain_larger_multiagent": (False, "y")})
-    assert write({"omar_beats_cql_all_n": (None, "needs X"), "gain_larger_multiagent": (UNDECIDED, "0 vs 0")}) == [
-        "gain_larger_multiagent"]
+    assert write(
+        {"omar_beats_cql_all_n": (None, "needs X"), "gain_larger_multiagent": (UNDECIDED, "0 vs 0")}
+    ) == ["gain_larger_multiagent"]
     assert shown() == {"omar_beats_cql_all_n": "holds", "gain_larger_multiagent": "undecided"}
     assert write({"omar_beats_cql_all_n": (True, "x"), "gain_larger_multiagent": (UNDECIDED, "0 vs 0")}) == []
 
@@ -234,10 +321,16 @@ def test_figure2_copies_figure1s_identical_runs(data_dir, tmp_path):
     assert p2.returncode == 0, p2.stdout + p2.stderr
     assert "3 of those ran were copied from identical finished runs" in p2.stdout, p2.stdout
     out = tmp_path / "results" / "smoke" / "omar"
-    one = {(r["keys"]["n_agents"], r["keys"]["method"]): r for r in _records(out / "figure1.jsonl")
-           if "claim" not in r["keys"]}
-    two = {(r["keys"]["n_agents"], r["keys"]["method"]): r for r in _records(out / "figure2.jsonl")
-           if "claim" not in r["keys"]}
+    one = {
+        (r["keys"]["n_agents"], r["keys"]["method"]): r
+        for r in _records(out / "figure1.jsonl")
+        if "claim" not in r["keys"]
+    }
+    two = {
+        (r["keys"]["n_agents"], r["keys"]["method"]): r
+        for r in _records(out / "figure2.jsonl")
+        if "claim" not in r["keys"]
+    }
     for key in ((1, "ma_cql"), (2, "ma_cql"), (2, "omar")):
         assert two[key]["reused_from"] == one[key]["run_id"] and two[key]["score"] == one[key]["score"]
     assert not two[(1, "omar")].get("reused_from")

@@ -82,13 +82,28 @@ def fixture():
 def config(meta: dict, variant: str) -> ITD3Config:
     """Our learner's settings for a variant of the code (everything else: ITD3Config's defaults, the code's)."""
     v = meta["variants"][variant]
-    kw = dict(hidden=meta["hidden"], batch_size=meta["batch"], log_every=1, gamma=meta["gamma"],
-              tau_target=meta["tau_target"], actor_lr=meta["lr"], critic_lr=meta["lr"])
+    kw = dict(
+        hidden=meta["hidden"],
+        batch_size=meta["batch"],
+        log_every=1,
+        gamma=meta["gamma"],
+        tau_target=meta["tau_target"],
+        actor_lr=meta["lr"],
+        critic_lr=meta["lr"],
+    )
     if v["cql"]:
         kw.update(critic_reg="cql", cql_alpha=v["cql_alpha"], cql_n_actions=meta["cql_n_actions"])
     if v["omar"]:
-        kw.update(actor_reg="omar", omar_tau=v["omar_coe"], omar_sampler="softmax", omar_iters=meta["omar_iters"],
-                  omar_n_samples=meta["omar_n_samples"], omar_mu0=0.0, omar_sigma0=2.0, omar_sigma_rule="code")
+        kw.update(
+            actor_reg="omar",
+            omar_tau=v["omar_coe"],
+            omar_sampler="softmax",
+            omar_iters=meta["omar_iters"],
+            omar_n_samples=meta["omar_n_samples"],
+            omar_mu0=0.0,
+            omar_sigma0=2.0,
+            omar_sigma_rule="code",
+        )
     return ITD3Config(**kw)
 
 
@@ -98,8 +113,12 @@ def config(meta: dict, variant: str) -> ITD3Config:
 def _module(learner: ITD3, net: str, name: str):
     """(module, attribute, is_linear) holding the official parameter ``name`` of network ``net``
     ("policy" / "critic" / "target_policy" / "target_critic")."""
-    ours = {"policy": learner.actor, "critic": learner.critic, "target_policy": learner.actor_target,
-            "target_critic": learner.critic_target}[net]
+    ours = {
+        "policy": learner.actor,
+        "critic": learner.critic,
+        "target_policy": learner.actor_target,
+        "target_critic": learner.critic_target,
+    }[net]
     layer, attr = name.rsplit(".", 1)
     if layer == "in_fn":
         return (ours.net.norm if "policy" in net else ours.norm), attr, False
@@ -128,7 +147,7 @@ def load_official_weights(learner: ITD3, arrays: dict, meta: dict) -> None:
             flat, at = arrays["init"][m], 0
             for net, name, shape in meta["params"]:
                 n = int(np.prod(shape))
-                value = torch.from_numpy(flat[at:at + n].reshape(shape))
+                value = torch.from_numpy(flat[at : at + n].reshape(shape))
                 at += n
                 mod, attr, linear = _module(learner, net, name)
                 p = getattr(mod, attr)
@@ -146,8 +165,17 @@ def load_official_weights(learner: ITD3, arrays: dict, meta: dict) -> None:
 def summaries(learner: ITD3, meta: dict, nets: tuple[str, ...], grad: bool = False, target: bool = False):
     """[N, P, n_pos + 2] over the official parameters of ``nets`` ("policy", "critic"), in the fixture's order."""
     names = [(net, name) for net, name, _ in meta["params"] if net in nets]
-    return np.stack([[summary(official_view(learner, ("target_" if target else "") + net, name, m, grad),
-                              meta["n_pos"]) for net, name in names] for m in range(meta["n_agents"])])
+    return np.stack(
+        [
+            [
+                summary(
+                    official_view(learner, ("target_" if target else "") + net, name, m, grad), meta["n_pos"]
+                )
+                for net, name in names
+            ]
+            for m in range(meta["n_agents"])
+        ]
+    )
 
 
 def close(ours, ref, what: str) -> float:
@@ -171,7 +199,9 @@ class _Draws:
         assert generator is self.gen, "a draw outside the learner's training stream"
         assert queue, f"an unexpected draw of shape {tuple(shape)}"
         z = queue.pop(0)
-        assert tuple(z.shape) == tuple(shape), f"draw of shape {tuple(shape)}, the recorded one is {tuple(z.shape)}"
+        assert tuple(z.shape) == tuple(shape), (
+            f"draw of shape {tuple(shape)}, the recorded one is {tuple(z.shape)}"
+        )
         return z.to(dtype)
 
     def fake_rand(self, shape, generator=None, dtype=None, device=None):
@@ -191,7 +221,11 @@ def replay(variant: str, arrays: dict, meta: dict) -> dict:
     load_official_weights(learner, arrays, meta)
     draws = _Draws(learner.gen)
     spy = {"y": [], "td": [], "lse": [], "a_hat": [], "samples": []}
-    td_target, critic_td_loss, search_action = itd3_mod.td_target, itd3_mod.critic_td_loss, itd3_mod.search_action
+    td_target, critic_td_loss, search_action = (
+        itd3_mod.td_target,
+        itd3_mod.critic_td_loss,
+        itd3_mod.search_action,
+    )
     logsumexp = torch.logsumexp
 
     def spy_td_target(*a, **k):
@@ -212,6 +246,7 @@ def replay(variant: str, arrays: dict, meta: dict) -> dict:
             if a.shape[2] > 1:  # a sampled population (the final call scores pi(o) alone)
                 spy["samples"].append(a.clone())
             return q_fn(a)
+
         spy["a_hat"].append(search_action(q_spy, pi, **k))
         return spy["a_hat"][-1]
 
@@ -225,21 +260,33 @@ def replay(variant: str, arrays: dict, meta: dict) -> dict:
         mp.setattr(torch, "randn", draws.fake_randn)
         for r in range(R):
             t = lambda k: torch.from_numpy(arrays[k][r].astype(np.float64))  # noqa: E731 [N, B, ...], member = agent
-            batch = {"obs": t("obs"), "actions": t("actions"), "rewards": t("rewards"), "next_obs": t("next_obs"),
-                     "terminals": t("dones")}
-            if "cql_u" in g:  # the code's U(-1, 1) actions, rows b*K + k -> our u in [0, 1): a = 2u - 1 exactly
-                draws.rand.append(torch.from_numpy((g["cql_u"][r].astype(np.float64) + 1.0) / 2.0).view(N, B, K, A))
+            batch = {
+                "obs": t("obs"),
+                "actions": t("actions"),
+                "rewards": t("rewards"),
+                "next_obs": t("next_obs"),
+                "terminals": t("dones"),
+            }
+            if (
+                "cql_u" in g
+            ):  # the code's U(-1, 1) actions, rows b*K + k -> our u in [0, 1): a = 2u - 1 exactly
+                draws.rand.append(
+                    torch.from_numpy((g["cql_u"][r].astype(np.float64) + 1.0) / 2.0).view(N, B, K, A)
+                )
             if "eps" in g:  # per iteration the code's [K, B, A] -> our [M, B, K, A]
                 eps = torch.from_numpy(g["eps"][r].astype(np.float64))  # [N, iters, K, B, A]
                 draws.randn += [eps[:, j].transpose(1, 2) for j in range(eps.shape[1])]
             metrics = learner.update(batch)
             assert not draws.rand and not draws.randn, "the update drew fewer random numbers than the code"
             (y,), ((q1, q2),) = spy["y"], spy["td"]
-            rec = {"metrics": {k: v.numpy().copy() for k, v in metrics.items()}, "y": y.numpy().copy(),
-                   "q_data": torch.stack([q1, q2], dim=1).numpy(),  # [N, 2, B]
-                   "grad_critic": summaries(learner, meta, ("critic",), grad=True),
-                   "grad_actor": summaries(learner, meta, ("policy",), grad=True),
-                   "param": summaries(learner, meta, ("policy", "critic"))}
+            rec = {
+                "metrics": {k: v.numpy().copy() for k, v in metrics.items()},
+                "y": y.numpy().copy(),
+                "q_data": torch.stack([q1, q2], dim=1).numpy(),  # [N, 2, B]
+                "grad_critic": summaries(learner, meta, ("critic",), grad=True),
+                "grad_actor": summaries(learner, meta, ("policy",), grad=True),
+                "param": summaries(learner, meta, ("policy", "critic")),
+            }
             if "cql_u" in g:
                 assert len(spy["lse"]) == 2
                 rec["lse"] = torch.stack(spy["lse"], dim=1).numpy()  # [N, 2, B]
@@ -250,9 +297,18 @@ def replay(variant: str, arrays: dict, meta: dict) -> dict:
             for v in spy.values():
                 v.clear()
     out["target"] = summaries(learner, meta, ("policy", "critic"), target=True)
-    bns = [learner.actor.net.norm, learner.critic.norm, learner.actor_target.net.norm, learner.critic_target.norm]
-    out["buffers"] = np.stack([[[summary(bn.running_mean[m], n_pos), summary(bn.running_var[m], n_pos)]
-                                for bn in bns] for m in range(N)])  # [N, 4, 2, n_pos + 2], the code's NETS order
+    bns = [
+        learner.actor.net.norm,
+        learner.critic.norm,
+        learner.actor_target.net.norm,
+        learner.critic_target.norm,
+    ]
+    out["buffers"] = np.stack(
+        [
+            [[summary(bn.running_mean[m], n_pos), summary(bn.running_var[m], n_pos)] for bn in bns]
+            for m in range(N)
+        ]
+    )  # [N, 4, 2, n_pos + 2], the code's NETS order
     out["bn_count"] = np.array([[int(bn.num_batches_tracked[m]) for bn in bns] for m in range(N)])
     return out
 
@@ -271,8 +327,13 @@ def test_fixture_provenance(fixture):
     """The fixture names the official files it ran (sha256) and its inputs exercise what the test claims."""
     arrays, meta = fixture
     assert meta["commit"] == "0e52ad6"
-    assert set(meta["omar_files_sha256"]) == {"algorithms/maddpg.py", "utils/agents.py", "utils/networks.py",
-                                              "utils/misc.py", "utils/noise.py"}
+    assert set(meta["omar_files_sha256"]) == {
+        "algorithms/maddpg.py",
+        "utils/agents.py",
+        "utils/networks.py",
+        "utils/misc.py",
+        "utils/noise.py",
+    }
     assert set(meta["variants"]) == set(VARIANTS)
     assert arrays["dones"].sum() > 0 and (arrays["dones"] == 0).sum() > 0  # (1 - d) acts
     for v in VARIANTS:
@@ -308,8 +369,14 @@ def test_actor_losses_equal_official(fixture, replayed, variant):
     """The actor loss and mean Q1(o, pi(o)) of the actor step, every round and agent."""
     arrays, meta = fixture
     for r, ours in enumerate(replayed[variant]["rounds"]):
-        close(ours["metrics"]["actor_loss"], arrays[f"{variant}__losses"][r, :, 2], f"{variant} round {r}: actor loss")
-        close(ours["metrics"]["q_pi"], arrays[f"{variant}__q_pi"][r], f"{variant} round {r}: mean Q1(o, pi(o))")
+        close(
+            ours["metrics"]["actor_loss"],
+            arrays[f"{variant}__losses"][r, :, 2],
+            f"{variant} round {r}: actor loss",
+        )
+        close(
+            ours["metrics"]["q_pi"], arrays[f"{variant}__q_pi"][r], f"{variant} round {r}: mean Q1(o, pi(o))"
+        )
 
 
 def test_omar_search_equals_official(fixture, replayed):
@@ -335,8 +402,13 @@ def test_gradients_equal_official(fixture, replayed, variant):
         close(ours["metrics"]["critic_grad_norm"], ref[:, 0], f"{variant} round {r}: critic grad norm")
         close(ours["metrics"]["actor_grad_norm"], ref[:, 1], f"{variant} round {r}: actor grad norm")
         for net in ("critic", "actor"):
-            assert_summaries_close(ours[f"grad_{net}"], arrays[f"{variant}__grad_{net}"][r], meta["n_pos"],
-                                   f"{variant} round {r}: {net} gradients", scale="net")
+            assert_summaries_close(
+                ours[f"grad_{net}"],
+                arrays[f"{variant}__grad_{net}"][r],
+                meta["n_pos"],
+                f"{variant} round {r}: {net} gradients",
+                scale="net",
+            )
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -345,10 +417,15 @@ def test_parameters_and_targets_equal_official(fixture, replayed, variant):
     (Polyak, rate 0.01, parameters only)."""
     arrays, meta = fixture
     for r, ours in enumerate(replayed[variant]["rounds"]):
-        assert_summaries_close(ours["param"], arrays[f"{variant}__param"][r], meta["n_pos"],
-                               f"{variant} round {r}: parameters")
-    assert_summaries_close(replayed[variant]["target"], arrays[f"{variant}__target"], meta["n_pos"],
-                           f"{variant}: target parameters")
+        assert_summaries_close(
+            ours["param"], arrays[f"{variant}__param"][r], meta["n_pos"], f"{variant} round {r}: parameters"
+        )
+    assert_summaries_close(
+        replayed[variant]["target"],
+        arrays[f"{variant}__target"],
+        meta["n_pos"],
+        f"{variant}: target parameters",
+    )
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -9,14 +9,33 @@ from pathlib import Path
 from common.running.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = {"schema", "run_id", "paper", "item", "keys", "method", "seed", "profile", "score", "normalized",
-        "curve", "extra", "config_hash"}
+KEYS = {
+    "schema",
+    "run_id",
+    "paper",
+    "item",
+    "keys",
+    "method",
+    "seed",
+    "profile",
+    "score",
+    "normalized",
+    "curve",
+    "extra",
+    "config_hash",
+}
 
 
 def _run(tmp_path, *args):
     env = {**os.environ, "OFFMARL_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1", "CI": "1"}
-    return subprocess.run([sys.executable, "papers/omar/table1.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "papers/omar/table1.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_table1_help(tmp_path):

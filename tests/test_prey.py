@@ -53,9 +53,13 @@ def test_exported_prey_equals_torch_actor(tmp_path, name, input_norm, n_members,
     ours = prey(obs)
     np.testing.assert_allclose(ours, _torch_actions(actor, member, obs, width), atol=1e-5)
     np.testing.assert_array_equal(prey(obs), ours)  # deterministic
-    np.testing.assert_allclose(prey(obs[3]), ours[3], rtol=0, atol=1e-12)  # one obs at a time, as the env calls it
+    np.testing.assert_allclose(
+        prey(obs[3]), ours[3], rtol=0, atol=1e-12
+    )  # one obs at a time, as the env calls it
     fname = f"{particle_prey.PREY_KEYS[name]}-v2.npz"
-    assert json.loads((tmp_path / "manifest.json").read_text())[fname]["sha256"] == sha256_file(tmp_path / fname)
+    assert json.loads((tmp_path / "manifest.json").read_text())[fname]["sha256"] == sha256_file(
+        tmp_path / fname
+    )
 
 
 def test_checksum_mismatch_and_missing_files_are_clear_errors(tmp_path):
@@ -100,14 +104,19 @@ def test_scripted_prey_is_the_default_and_unchanged():
         env.reset(0)
         prey_obs = env.scenario.observation(env.prey, env.world).astype(np.float32)
         _, _, _, _, info = env.step(np.zeros((3, 2)))
-        np.testing.assert_array_equal(info["prey_action"], flee_action(prey_obs[pos_at:pos_at + 2],
-                                                                       prey_obs[pred_at:pred_at + 6], True))
+        np.testing.assert_array_equal(
+            info["prey_action"],
+            flee_action(prey_obs[pos_at : pos_at + 2], prey_obs[pred_at : pred_at + 6], True),
+        )
 
 
 @pytest.mark.parametrize(
     "opts, match",
     [
-        ({"prey": "v1"}, r"prey='v1' is not allowed; prey must be one of 'scripted', 'v2'"),  # v1: mpe2's physics, dropped
+        (
+            {"prey": "v1"},
+            r"prey='v1' is not allowed; prey must be one of 'scripted', 'v2'",
+        ),  # v1: mpe2's physics, dropped
         ({"prey": None}, "prey=None"),
         ({"learn_prey": 1}, "learn_prey=1"),
         ({"learn_prey": True, "prey": "v2"}, "learn_prey=True"),
@@ -132,7 +141,9 @@ def test_learn_prey_exposes_the_prey_as_a_fourth_agent(name):
     assert not spec.shared_reward and spec.options["learn_prey"] is True
     obs = env.reset(3)
     prey = env.world.agents[3]
-    np.testing.assert_array_equal(obs[3, :obs_dim], env.scenario.observation(prey, env.world).astype(np.float32))
+    np.testing.assert_array_equal(
+        obs[3, :obs_dim], env.scenario.observation(prey, env.world).astype(np.float32)
+    )
     assert np.all(obs[3, obs_dim:] == 0) and prey.action_callback is None
     pos0 = prey.state.p_pos.copy()
     act = np.zeros((4, 2))
@@ -170,14 +181,32 @@ def test_committed_v2_prey_loads_and_matches_its_manifest(name):
 
 
 def test_trainer_smoke(tmp_path, capsys):
-    main(["--env", "omar/tag", "--steps", "60", "--out", str(tmp_path), "--eval-episodes", "2", "--batch-size", "16"])
+    main(
+        [
+            "--env",
+            "omar/tag",
+            "--steps",
+            "60",
+            "--out",
+            str(tmp_path),
+            "--eval-episodes",
+            "2",
+            "--batch-size",
+            "16",
+        ]
+    )
     card = json.loads((tmp_path / "tag-v2.json").read_text())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["tag-v2.npz"] == {"sha256": card["sha256"], "bytes": (tmp_path / "tag-v2.npz").stat().st_size,
-                                      "card": "tag-v2.json"}
+    assert manifest["tag-v2.npz"] == {
+        "sha256": card["sha256"],
+        "bytes": (tmp_path / "tag-v2.npz").stat().st_size,
+        "card": "tag-v2.json",
+    }
     assert card["training"]["steps"] == 60 and card["training"]["n_updates"] > 0
     assert card["training"]["matd3_config"]["batch_size"] == 16
-    keys = {f"predators={p}, prey={q}" for p in ("random", "co-trained") for q in ("v2", "scripted", "random")}
+    keys = {
+        f"predators={p}, prey={q}" for p in ("random", "co-trained") for q in ("v2", "scripted", "random")
+    }
     assert set(card["escape"]["stats"]) == keys
     assert all(s["episodes"] == 2 for s in card["escape"]["stats"].values())
     load_prey("omar/tag", "v2", root=tmp_path)

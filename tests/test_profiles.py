@@ -24,9 +24,14 @@ class Toy(PaperSettings):
     memory: dict[str, int] | None = None
 
 
-TOY = PaperProfiles(Toy, by_profile={"smoke": {"seeds": [7], "paper": {"batch_size": 32, "memory": {"po": 2}}},
-                                     "quick": {"update_scale": 0.5, "paper": {"updates": 10, "scale": 2}},
-                                     "full": {"paper": {"batch_size": None}}})
+TOY = PaperProfiles(
+    Toy,
+    by_profile={
+        "smoke": {"seeds": [7], "paper": {"batch_size": 32, "memory": {"po": 2}}},
+        "quick": {"update_scale": 0.5, "paper": {"updates": 10, "scale": 2}},
+        "full": {"paper": {"batch_size": None}},
+    },
+)
 
 
 def test_base_profiles():
@@ -64,7 +69,9 @@ def test_paper_settings_are_typed_attributes_with_the_papers_defaults():
     assert (smoke.paper.batch_size, smoke.paper.updates, smoke.paper.memory) == (32, 1000, {"po": 2})
     assert (quick.paper.updates, quick.paper.scale, quick.update_scale) == (10, 2, 0.5)
     assert full.paper == Toy() and full.paper.batch_size is None
-    with pytest.raises(AttributeError, match=r"'batch' is not one of Toy's \(batch_size, updates, scale, memory\)"):
+    with pytest.raises(
+        AttributeError, match=r"'batch' is not one of Toy's \(batch_size, updates, scale, memory\)"
+    ):
         smoke.paper.batch
     with pytest.raises(AttributeError, match="a job needs the profile of its paper"):
         get_profile("smoke").paper.batch_size  # a profile built without the paper's settings
@@ -74,9 +81,16 @@ def test_the_record_stores_the_settings_the_profile_set():
     """``to_dict`` (the record's profile_settings) names the settings a profile set, in its order and with its values,
     a None set explicitly included, the defaults left out: the records' form before the settings were typed."""
     smoke, quick, full = (get_profile(n, TOY) for n in PROFILE_NAMES)
-    assert smoke.to_dict() == {"name": "smoke", "n_seeds": 1, "seeds": [7], "data_scale": 0.01, "update_scale": 0.001,
-                               "eval_episodes": 2, "eval_every": None,
-                               "overrides": {"batch_size": 32, "memory": {"po": 2}}}
+    assert smoke.to_dict() == {
+        "name": "smoke",
+        "n_seeds": 1,
+        "seeds": [7],
+        "data_scale": 0.01,
+        "update_scale": 0.001,
+        "eval_episodes": 2,
+        "eval_every": None,
+        "overrides": {"batch_size": 32, "memory": {"po": 2}},
+    }
     assert list(quick.to_dict()["overrides"].items()) == [("updates", 10), ("scale", 2)]
     assert full.to_dict()["overrides"] == {"batch_size": None}
     assert get_profile("full").to_dict()["overrides"] == {}
@@ -87,19 +101,27 @@ def test_the_record_stores_the_settings_the_profile_set():
 
 
 def test_paper_settings_reject_unknown_names_and_wrong_types():
-    with pytest.raises(ValueError, match=r"unknown paper setting\(s\) \['batch'\] in the 'smoke' profile for Toy; "
-                                         r"allowed: batch_size, updates, scale, memory"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown paper setting\(s\) \['batch'\] in the 'smoke' profile for Toy; "
+        r"allowed: batch_size, updates, scale, memory",
+    ):
         PaperProfiles(Toy, by_profile={"smoke": {"paper": {"batch": 3}}})
     for bad, text in ((True, "bool"), (2.5, "float"), ("32", "str")):
-        with pytest.raises(ValueError, match=rf"Toy.batch_size in the 'quick' profile = {bad!r}: not a int \| None"):
+        with pytest.raises(
+            ValueError, match=rf"Toy.batch_size in the 'quick' profile = {bad!r}: not a int \| None"
+        ):
             PaperProfiles(Toy, by_profile={"quick": {"paper": {"batch_size": bad}}})
     with pytest.raises(ValueError, match=r"Toy.memory in the 'full' profile = \{'po': 2.0\}"):
         PaperProfiles(Toy, by_profile={"full": {"paper": {"memory": {"po": 2.0}}}})
     assert Toy.of({"scale": 3}).scale == 3  # an int is a float
     with pytest.raises(ValueError, match="settings must be a PaperSettings subclass"):
         PaperProfiles(dict, by_profile={})
-    with pytest.raises(ValueError, match=r"paper settings \{'batch_size': 3\} in the 'quick' profile need a "
-                                         "PaperProfiles"):
+    with pytest.raises(
+        ValueError,
+        match=r"paper settings \{'batch_size': 3\} in the 'quick' profile need a "
+        "PaperProfiles",
+    ):
         get_profile("quick", {"quick": {"paper": {"batch_size": 3}}})
 
 
@@ -116,8 +138,15 @@ def test_overrides_reject_unknown_keys():
         Profile("quick", n_seeds=1, paper={"batch_size": 3})
 
 
-@pytest.mark.parametrize("paper, attr", [("omar", "PROFILE_OVERRIDES"), ("cast_bcq", "PROFILE_OVERRIDES"),
-                                         ("moma_ppo", "PROFILES"), ("otc", "PROFILE_OVERRIDES")])
+@pytest.mark.parametrize(
+    "paper, attr",
+    [
+        ("omar", "PROFILE_OVERRIDES"),
+        ("cast_bcq", "PROFILE_OVERRIDES"),
+        ("moma_ppo", "PROFILES"),
+        ("otc", "PROFILE_OVERRIDES"),
+    ],
+)
 def test_every_papers_settings_are_declared_with_a_comment(paper, attr):
     """Each paper's settings dataclass: every field has a comment in its source (its meaning and source), and each
     profile's settings build."""

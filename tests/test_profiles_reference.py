@@ -40,11 +40,15 @@ def test_committed_full_records_match_the_cells_the_code_builds(item, full):
 @pytest.mark.parametrize("item", ["table1", "figure1"])
 def test_the_plan_counts_every_committed_run_as_done(item):
     """``--plan``'s "done k/m" on the committed reference: every (cell, seed) with a record is done."""
-    runs = {(canonical_json(r["keys"]), r["seed"]) for r in load_records(REFERENCE_ROOT, "full", "omar", item)
-            if not is_claim(r)}
+    runs = {
+        (canonical_json(r["keys"]), r["seed"])
+        for r in load_records(REFERENCE_ROOT, "full", "omar", item)
+        if not is_claim(r)
+    }
     with planning() as plans:
         with pytest.raises(SystemExit):
-            importlib.import_module(f"papers.omar.{item}").main(["--profile", "full", "--results",
-                                                                str(REFERENCE_ROOT)])
+            importlib.import_module(f"papers.omar.{item}").main(
+                ["--profile", "full", "--results", str(REFERENCE_ROOT)]
+            )
     (plan,) = plans
     assert plan.done == len(runs) == plan.runs

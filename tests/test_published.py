@@ -24,8 +24,16 @@ from common.reporting.render import render_table
 
 
 def _rec(keys, seed, value, **extra):
-    return {"item": "t", "keys": keys, "seed": seed, "score": value, "normalized": None, "extra": extra,
-            "config_hash": "h", "finished": f"2026-01-0{seed + 1}"}
+    return {
+        "item": "t",
+        "keys": keys,
+        "seed": seed,
+        "score": value,
+        "normalized": None,
+        "extra": extra,
+        "config_hash": "h",
+        "finished": f"2026-01-0{seed + 1}",
+    }
 
 
 def _recs(values, method="m", **extra):
@@ -50,7 +58,9 @@ def test_an_unknown_key_names_itself_and_the_allowed_ones():
         assert name in msg.split("allowed:")[1]
     with pytest.raises(PublishedError, match=r"Figure 'f': unknown key 'xkey'; allowed: .*\bx\b.*\bpngs\b"):
         Figure(title="f", xkey="tau")
-    with pytest.raises(PublishedError, match=r"unknown key 'stdev'; allowed: item, keys, mean, std, sem, note"):
+    with pytest.raises(
+        PublishedError, match=r"unknown key 'stdev'; allowed: item, keys, mean, std, sem, note"
+    ):
         Entry(item="t", keys={}, mean=1.0, stdev=0.5)
     with pytest.raises(PublishedError, match=r"unknown key 'txt'; allowed: item, id, text, check, reads"):
         Claim(item="f", id="c", txt="...")
@@ -60,8 +70,10 @@ def test_an_unknown_key_names_itself_and_the_allowed_ones():
         Claim(item="f", id="c", text="x", check="x > 1")
 
 
-@pytest.mark.parametrize("field, bad, allowed", [("metric", "normalised", METRICS), ("scale", "percentage", SCALES),
-                                                 ("spread", "se", SPREADS)])
+@pytest.mark.parametrize(
+    "field, bad, allowed",
+    [("metric", "normalised", METRICS), ("scale", "percentage", SCALES), ("spread", "se", SPREADS)],
+)
 def test_a_value_outside_its_set_names_itself_and_the_allowed_ones(field, bad, allowed):
     kw = {"metric": "score", field: bad}
     with pytest.raises(PublishedError) as e:
@@ -104,15 +116,19 @@ def _rule(ev):
 
 
 def test_cross_references_of_a_paper():
-    items = {"t": Table(title="t", rows=["env"], cols="method", metric="score", scale="fraction", spread="sem"),
-             "f": Figure(title="f")}
+    items = {
+        "t": Table(title="t", rows=["env"], cols="method", metric="score", scale="fraction", spread="sem"),
+        "f": Figure(title="f"),
+    }
     ok = Entry(item="t", keys={"env": "e", "method": "m"}, mean=0.5, sem=0.1)
     check_paper(items, [ok], [Claim(item="f", id="c", text="x", check=_rule)], {"t": ["note"]})
     with pytest.raises(PublishedError, match="gives std but the item's spread is 'sem'"):
         check_paper(items, [Entry(item="t", keys={"env": "e", "method": "m"}, mean=0.5, std=0.1)])
     with pytest.raises(PublishedError, match="names item 'table9'; items: t, f"):
         check_paper(items, [Entry(item="table9", keys={}, mean=0.5)])
-    with pytest.raises(PublishedError, match=r"keys \['env'\] are not the table's rows and cols \['env', 'method'\]"):
+    with pytest.raises(
+        PublishedError, match=r"keys \['env'\] are not the table's rows and cols \['env', 'method'\]"
+    ):
         check_paper(items, [Entry(item="t", keys={"env": "e"}, mean=0.5)])
     with pytest.raises(PublishedError, match="given twice"):
         check_paper(items, [ok, ok])
@@ -125,7 +141,8 @@ def test_cross_references_of_a_paper():
 def test_a_broken_published_py_is_reported_not_silently_defaulted(tmp_path):
     (tmp_path / "fake").mkdir()
     (tmp_path / "fake" / "published.py").write_text(
-        'ITEMS = {"table1": {"kind": "table", "title": "t", "rows": ["env"], "metirc": "score"}}\n')
+        'ITEMS = {"table1": {"kind": "table", "title": "t", "rows": ["env"], "metirc": "score"}}\n'
+    )
     with pytest.warns(UserWarning, match="metirc"):
         ns = load_published("fake", tmp_path)
     assert ns.ITEMS == {} and "unknown key 'metirc'" in ns.error and "allowed:" in ns.error
@@ -135,10 +152,17 @@ def test_omar_is_typed_and_old_style_reads_still_work():
     from papers.omar import published as omar
 
     assert all(isinstance(s, (Table, Figure)) for s in omar.ITEMS.values())
-    assert all(isinstance(e, Entry) and e.spread == "std" for e in omar.PUBLISHED) and len(omar.PUBLISHED) == 98
+    assert (
+        all(isinstance(e, Entry) and e.spread == "std" for e in omar.PUBLISHED) and len(omar.PUBLISHED) == 98
+    )
     t3 = omar.ITEMS["table3"]
-    assert (t3.metric, t3.scale, t3.spread, t3.rows, t3.cols) == ("normalized", "normalized", "std",
-                                                                 ("dataset", "env"), "method")
+    assert (t3.metric, t3.scale, t3.spread, t3.rows, t3.cols) == (
+        "normalized",
+        "normalized",
+        "std",
+        ("dataset", "env"),
+        "method",
+    )
     assert omar.ITEMS["table1"].scale == "raw"
     assert not hasattr(omar, "CLAIMS")  # claims live beside their rules (papers/omar/claims.py)
     assert load_published("omar").CLAIMS[0].id == "1b_omar_best"
@@ -159,15 +183,22 @@ def test_spread_kinds():
 
 def test_a_fraction_with_standard_error():
     """MOMA-PPO style: 0.55 ± 0.11 (se over 5 seeds); ours [0.5, 0.6, 0.7]: mean 0.60, se 0.1/√3 = 0.058."""
-    spec = Table(title="t", rows=["env"], cols="method", metric="score", scale="fraction", spread="sem", seeds=5)
+    spec = Table(
+        title="t", rows=["env"], cols="method", metric="score", scale="fraction", spread="sem", seeds=5
+    )
     pub = [Entry(item="t", keys={"env": "e", "method": "m"}, mean=0.55, sem=0.11)]
     c = _one_cell(spec, pub, _recs([0.5, 0.6, 0.7]))
     assert format_cell(c, 2, spec=spec) == "0.60 ± 0.06 (se, 3) vs 0.55 ± 0.11 (se), Δ +0.05 within"
     md = render_table("t", spec, pub, _recs([0.5, 0.6, 0.7]), reps=20)
-    assert ("Metric: `score` · cell: ours mean ± se (n seeds) vs published mean ± se over 5 seeds, "
-            "Δ = ours − published, verdict · fractions (0..1)") in md
+    assert (
+        "Metric: `score` · cell: ours mean ± se (n seeds) vs published mean ± se over 5 seeds, "
+        "Δ = ours − published, verdict · fractions (0..1)"
+    ) in md
     assert "| ours mean   | ours se   | n   | non-finite   | pub mean   | pub se   |" in md
-    assert "| e     | m        | 0.60        | 0.06      | 3   |              | 0.55       | 0.11     | +0.05 | within" in md
+    assert (
+        "| e     | m        | 0.60        | 0.06      | 3   |              | 0.55       | 0.11     | +0.05 | within"
+        in md
+    )
     # one seed: no standard error yet
     one = _one_cell(spec, pub, _recs([0.7]))
     assert format_cell(one, 2, spec=spec) == "0.70 ± — (se, 1) vs 0.55 ± 0.11 (se), Δ +0.15 differs"
@@ -185,7 +216,9 @@ def test_a_percent_item_scales_our_fractions():
     assert "Verdicts: within 0, differs 1" in md
     # the same numbers as standard errors: 60.0 ± 5.8% (se) vs 55.0 ± 6.0% (se) -> within
     se = Table(title="t", rows=["env"], cols="method", metric="score", scale="percent", spread="sem")
-    c = _one_cell(se, [Entry(item="t", keys={"env": "e", "method": "m"}, mean=55.0, sem=6.0)], _recs([0.5, 0.6, 0.7]))
+    c = _one_cell(
+        se, [Entry(item="t", keys={"env": "e", "method": "m"}, mean=55.0, sem=6.0)], _recs([0.5, 0.6, 0.7])
+    )
     assert format_cell(c, 1, spec=se) == "60.0 ± 5.8% (se, 3) vs 55.0 ± 6.0% (se), Δ +5.0 pp within"
     assert format_cell(_one_cell(spec, [], _recs([0.25])), 1, spec=spec) == "25.0 ± 0.0% (1), no published"
 
@@ -199,10 +232,15 @@ def test_verdicts_compare_like_with_like():
     bare = [Entry(item="t", keys=keys, mean=0.45)]
     assert _one_cell(std, bare, recs)["verdict"] == "within"
     assert _one_cell(sem, bare, recs)["verdict"] == "differs"
-    assert format_cell(_one_cell(sem, bare, recs), 2, spec=sem) == "0.60 ± 0.12 (se, 3) vs 0.45, Δ +0.15 differs"
+    assert (
+        format_cell(_one_cell(sem, bare, recs), 2, spec=sem) == "0.60 ± 0.12 (se, 3) vs 0.45, Δ +0.15 differs"
+    )
     # a percent item compares percent with percent: 0.6 recorded is 60%, within 60.0 ± 1.0
     pct = Table(title="t", rows=["env"], metric="score", scale="percent")
-    assert _one_cell(pct, [Entry(item="t", keys=keys, mean=60.0, std=1.0)], _recs([0.6, 0.6]))["verdict"] == "within"
+    assert (
+        _one_cell(pct, [Entry(item="t", keys=keys, mean=60.0, std=1.0)], _recs([0.6, 0.6]))["verdict"]
+        == "within"
+    )
     # the plain default (raw, std) is what it was: no scaling
     raw = Table(title="t", rows=["env"], metric="score")
     c = _one_cell(raw, [Entry(item="t", keys=keys, mean=0.6, std=0.1)], recs)
@@ -229,8 +267,14 @@ def test_a_rounded_published_number_is_within_its_rounding():
     spec = Table(title="t", rows=["env"], metric="score")
     ours = _recs([-4.2370844])
     assert _one_cell(spec, [Entry(item="t", keys=keys, mean=-4.237)], ours)["verdict"] == "differs"
-    assert _one_cell(spec, [Entry(item="t", keys=keys, mean=-4.237, rounding=0.0005)], ours)["verdict"] == "within"
-    assert _one_cell(spec, [Entry(item="t", keys=keys, mean=-4.236, rounding=0.0005)], ours)["verdict"] == "differs"
+    assert (
+        _one_cell(spec, [Entry(item="t", keys=keys, mean=-4.237, rounding=0.0005)], ours)["verdict"]
+        == "within"
+    )
+    assert (
+        _one_cell(spec, [Entry(item="t", keys=keys, mean=-4.236, rounding=0.0005)], ours)["verdict"]
+        == "differs"
+    )
     with pytest.raises(PublishedError, match="rounding 0.7 must be half a unit"):
         Entry(item="t", keys=keys, mean=1.0, rounding=0.7)
 
@@ -238,12 +282,23 @@ def test_a_rounded_published_number_is_within_its_rounding():
 def test_moma_ppo_bare_numbers_carry_their_printed_rounding():
     from papers.moma_ppo import published as moma
 
-    reacher = next(e for e in moma.PUBLISHED if e.item == "table2" and e.keys.get("quantity") == "expert_return"
-                   and "reacher" in e.keys["env"])
+    reacher = next(
+        e
+        for e in moma.PUBLISHED
+        if e.item == "table2" and e.keys.get("quantity") == "expert_return" and "reacher" in e.keys["env"]
+    )
     assert reacher.rounding == pytest.approx(0.0005)
-    ant_min = next(e for e in moma.PUBLISHED if e.item == "table2" and e.keys.get("dataset") == "random"
-                   and e.keys.get("quantity") == "min" and "ant" in e.keys["env"])
-    assert ant_min.mean == -3.0 and ant_min.rounding == pytest.approx(0.05)  # '-3' beside '6.4': a dropped '.0'
+    ant_min = next(
+        e
+        for e in moma.PUBLISHED
+        if e.item == "table2"
+        and e.keys.get("dataset") == "random"
+        and e.keys.get("quantity") == "min"
+        and "ant" in e.keys["env"]
+    )
+    assert ant_min.mean == -3.0 and ant_min.rounding == pytest.approx(
+        0.05
+    )  # '-3' beside '6.4': a dropped '.0'
     assert all(e.rounding is None for e in moma.PUBLISHED if e.sem is not None)
 
 
@@ -258,4 +313,5 @@ def test_a_run_without_the_reading_is_not_shown_as_non_finite():
     assert format_cell(_one_cell(spec, [], bad), 1, spec=spec) == "non-finite (3), no published"
     mixed = [dict(_rec(keys, 0, 1.0), normalized=50.0), recs[1], bad[2]]
     assert format_cell(_one_cell(spec, [], mixed), 1, spec=spec).startswith(
-        "50.0 ± 0.0 (1) +1 non-finite +1 without this reading")
+        "50.0 ± 0.0 (1) +1 non-finite +1 without this reading"
+    )

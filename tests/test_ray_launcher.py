@@ -22,8 +22,22 @@ from common.running.roots import checkpoints_root
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]' (./run_tests.sh does)")
 
 # OMAR Table 3 at smoke, 2 cells x 2 seeds: data made in ~10 s, runs of ~0.5 s with checkpoints every 5 updates
-ITEM_ARGS = ["--profile", "smoke", "--env", "omar/spread", "--dataset", "random", "--method", "omar",
-             "--method", "ma_td3bc", "--seeds", "0", "1", "--no-report"]
+ITEM_ARGS = [
+    "--profile",
+    "smoke",
+    "--env",
+    "omar/spread",
+    "--dataset",
+    "random",
+    "--method",
+    "omar",
+    "--method",
+    "ma_td3bc",
+    "--seeds",
+    "0",
+    "1",
+    "--no-report",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +68,27 @@ def test_ray_cluster_run_survives_killed_workers():
 
     if os.environ.get(CHILD):
         pytest.skip("this is the child process: it runs the cluster test itself")
-    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        f"{__file__}::test_cluster_run_in_a_fresh_process"], env={**os.environ, CHILD: "1"},
-                       capture_output=True, text=True, timeout=900)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_cluster_run_in_a_fresh_process",
+        ],
+        env={**os.environ, CHILD: "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert p.returncode == 0 and re.search(r"(^|\s)1 passed", p.stdout), p.stdout[-4000:] + p.stderr[-2000:]
 
 
-@pytest.mark.skipif(not os.environ.get(CHILD), reason="run by test_ray_cluster_run_survives_killed_workers "
-                    "in a fresh process")
+@pytest.mark.skipif(
+    not os.environ.get(CHILD), reason="run by test_ray_cluster_run_survives_killed_workers in a fresh process"
+)
 def test_cluster_run_in_a_fresh_process(cluster, tmp_path, monkeypatch, capsys):
     from papers.omar import table3
 
@@ -90,7 +117,9 @@ def test_cluster_run_in_a_fresh_process(cluster, tmp_path, monkeypatch, capsys):
     assert sorted(r["run_id"] for r in got) == sorted(want)  # each run once: none lost, none twice
     for r in got:
         w = want[r["run_id"]]
-        assert (r["score"], r["normalized"], r["curve"]) == (w["score"], w["normalized"], w["curve"]), r["run_id"]
+        assert (r["score"], r["normalized"], r["curve"]) == (w["score"], w["normalized"], w["curve"]), r[
+            "run_id"
+        ]
         assert r["extra"]["data_sha256"] == w["extra"]["data_sha256"] and r["threads"] == w["threads"] == 1
     resumed = [r for r in got if r["resumed_from_step"] is not None]
     assert len(resumed) == 1 and resumed[0]["resumed_from_step"] == resumed[0]["config"]["ckpt_every"]
@@ -116,7 +145,9 @@ def test_cluster_run_in_a_fresh_process(cluster, tmp_path, monkeypatch, capsys):
     assert sorted(r["run_id"] for r in got) == sorted(want)
     for r in got:
         w = want[r["run_id"]]
-        assert (r["score"], r["normalized"], r["curve"]) == (w["score"], w["normalized"], w["curve"]), r["run_id"]
+        assert (r["score"], r["normalized"], r["curve"]) == (w["score"], w["normalized"], w["curve"]), r[
+            "run_id"
+        ]
     # the kill came at one run's first checkpoint: the retry resumes that run, its partner restarts
     assert sum(r["resumed_from_step"] is not None for r in got) == 1
     assert not list(checkpoints_root(tmp_path / "grouped", "smoke").rglob("*.pt"))
@@ -157,16 +188,25 @@ def test_missing_ray_names_the_extra_before_any_side_effect(tmp_path, monkeypatc
     import importlib.util
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a)
+    )
     with pytest.raises(RuntimeError, match=r"pip install -e '\.\[ray\]'"):
         run_cells(CELLS, _never, "smoke", seeds=[0], results_root=tmp_path, launcher="ray")
     assert not plan_path(tmp_path, "smoke", "t", "ray").exists()
 
 
-@pytest.mark.parametrize("address, message", [
-    ("ray://10.0.0.5:10001", "Ray Client addresses"), ("10.0.0.5", "is not a Ray address"),
-    ("head:99999", "is not a Ray address"), ("", "is not a Ray address"), ("auto ", None), ("[::1]:6379", None),
-])
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("ray://10.0.0.5:10001", "Ray Client addresses"),
+        ("10.0.0.5", "is not a Ray address"),
+        ("head:99999", "is not a Ray address"),
+        ("", "is not a Ray address"),
+        ("auto ", None),
+        ("[::1]:6379", None),
+    ],
+)
 def test_addresses(address, message):
     if message is None:
         assert launchers.check_address(address) == address.strip()
@@ -180,10 +220,22 @@ def test_bad_address_or_device_fails_before_any_side_effect(tmp_path, monkeypatc
     with pytest.raises(ValueError, match=r"\$RAY_ADDRESS 'nohost' is not a Ray address"):
         run_cells(CELLS, _never, "smoke", seeds=[0], results_root=tmp_path, launcher="ray")
     with pytest.raises(ValueError, match="Ray assigns each task its GPU"):
-        run_cells(CELLS, _never, "smoke", seeds=[0], results_root=tmp_path, launcher="ray", address="local",
-                  device="cuda:1")
+        run_cells(
+            CELLS,
+            _never,
+            "smoke",
+            seeds=[0],
+            results_root=tmp_path,
+            launcher="ray",
+            address="local",
+            device="cuda:1",
+        )
     with pytest.raises(RuntimeError, match="no Ray cluster answers at 127.0.0.1:1"):  # not minutes of retries
-        run_cells(CELLS, _never, "smoke", seeds=[0], results_root=tmp_path, launcher="ray", address="127.0.0.1:1")
+        run_cells(
+            CELLS, _never, "smoke", seeds=[0], results_root=tmp_path, launcher="ray", address="127.0.0.1:1"
+        )
     with pytest.raises(ValueError, match="is for launcher='ray'"):
-        run_cells(CELLS, _never, "smoke", seeds=[0], results_root=tmp_path, launcher="inline", address="local")
+        run_cells(
+            CELLS, _never, "smoke", seeds=[0], results_root=tmp_path, launcher="inline", address="local"
+        )
     assert not plan_path(tmp_path, "smoke", "t", "ray").exists()

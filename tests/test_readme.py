@@ -15,8 +15,10 @@ from common.reporting import readme
 from common.reporting.cost_table import item_scripts
 from common.running.roots import REPO_ROOT
 
-LOG_HEAD = ("<!-- measurements -->\n| date | command | setting | wall_s | parts | code | machine |\n"
-            "|---|---|---|---|---|---|---|\n")
+LOG_HEAD = (
+    "<!-- measurements -->\n| date | command | setting | wall_s | parts | code | machine |\n"
+    "|---|---|---|---|---|---|---|\n"
+)
 # a duration as prose states it: "18 min", "157 s", "26.9 h", "3-minute", "about 80 s"
 TIME = re.compile(r"\b\d+(?:[.,]\d+)?(?:\s?-\s?|\s)?(?:s|sec|seconds?|min|minutes?|h|hours?)\b", re.I)
 
@@ -42,8 +44,12 @@ def test_readme_states_no_time_by_hand():
 
 
 def test_time_pattern_on_hand_written_examples():
-    assert TIME.findall("took 18 min, install about 80 s, 26.9 h; a 3-minute budget") == \
-        ["18 min", "80 s", "26.9 h", "3-minute"]
+    assert TIME.findall("took 18 min, install about 80 s, 26.9 h; a 3-minute budget") == [
+        "18 min",
+        "80 s",
+        "26.9 h",
+        "3-minute",
+    ]
     assert not TIME.findall("2 seeds, 31 items, 1M SAC steps, Python >= 3.10, --jobs 2, 2-core, 150 lines")
 
 
@@ -62,11 +68,20 @@ def test_readme_links_and_commands_point_at_what_exists():
 
 
 def test_read_log_parses_rows_and_rejects_a_short_row():
-    text = LOG_HEAD + "| 2026-11-27 | `./run_tests.sh` | fresh clone | 1080 | install 157 s | abc1234 | AMD |\n" \
+    text = (
+        LOG_HEAD + "| 2026-11-27 | `./run_tests.sh` | fresh clone | 1080 | install 157 s | abc1234 | AMD |\n"
         "<!-- /measurements -->\n"
+    )
     (row,) = readme.read_log(text)
-    assert row == {"date": "2026-11-27", "command": "./run_tests.sh", "setting": "fresh clone", "wall_s": 1080.0,
-                   "parts": "install 157 s", "code": "abc1234", "machine": "AMD"}
+    assert row == {
+        "date": "2026-11-27",
+        "command": "./run_tests.sh",
+        "setting": "fresh clone",
+        "wall_s": 1080.0,
+        "parts": "install 157 s",
+        "code": "abc1234",
+        "machine": "AMD",
+    }
     with pytest.raises(ValueError, match="7 expected"):
         readme.read_log(LOG_HEAD + "| 2026-11-27 | `x` | 5 |\n<!-- /measurements -->\n")
     with pytest.raises(ValueError, match="no <!-- measurements -->"):
@@ -75,15 +90,26 @@ def test_read_log_parses_rows_and_rejects_a_short_row():
 
 def test_measured_shows_the_newest_current_row_else_not_measured_yet():
     cmd = readme.Command("./run_tests.sh", "fresh clone", "tests", "2026-11-28", "tests changed")
-    old = {"date": "2026-11-27", "command": "./run_tests.sh", "setting": "fresh clone", "wall_s": 1080.0,
-           "parts": "", "code": "c1", "machine": "m"}
+    old = {
+        "date": "2026-11-27",
+        "command": "./run_tests.sh",
+        "setting": "fresh clone",
+        "wall_s": 1080.0,
+        "parts": "",
+        "code": "c1",
+        "machine": "m",
+    }
     other = {**old, "date": "2026-11-29", "setting": "working tree", "wall_s": 60.0}
     assert readme._measured(cmd, []).startswith(f"**{readme.NOT_MEASURED}**")
     said = readme._measured(cmd, [old, other])  # the only row in the setting predates the change
-    assert said.startswith(f"**{readme.NOT_MEASURED}** on the current code (changed 2026-11-28: tests changed)")
+    assert said.startswith(
+        f"**{readme.NOT_MEASURED}** on the current code (changed 2026-11-28: tests changed)"
+    )
     assert "18.0 min (2026-11-27, c1, m)" in said
-    new = [{**old, "date": "2026-11-28", "wall_s": 600.0, "code": "c2"},
-           {**old, "date": "2026-11-30", "wall_s": 720.0, "code": "c3"}]
+    new = [
+        {**old, "date": "2026-11-28", "wall_s": 600.0, "code": "c2"},
+        {**old, "date": "2026-11-30", "wall_s": 720.0, "code": "c3"},
+    ]
     assert readme._measured(cmd, [old, *new, other]) == "**12.0 min (2026-11-30, c3, m)**"
 
 
@@ -100,12 +126,21 @@ def test_reference_totals_equal_run_all_list():
     """The README's per-profile sums are what ``./run_all.sh --list`` prints for the reference."""
     items = [f"papers/{p}/{i}.py" for p, i in item_scripts()]
     for prof, total, _ in readme.reference_totals():
-        out = subprocess.run([sys.executable, "scripts/list_items.py", "--profile", prof, "--", *items], cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=60, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "scripts/list_items.py", "--profile", prof, "--", *items],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
         m = re.search(rf"^\s*{prof}: .*reference (.+?) \((\d+)/(\d+) items\)", out, re.M)
         assert m, out
         if m.group(1) != "—":
-            assert total.startswith(f"{m.group(1)} for {m.group(2)} of {m.group(3)} items"), (total, m.groups())
+            assert total.startswith(f"{m.group(1)} for {m.group(2)} of {m.group(3)} items"), (
+                total,
+                m.groups(),
+            )
 
 
 def test_check_fails_while_a_block_is_stale_and_the_rewrite_fixes_it(tmp_path, monkeypatch, capsys):
@@ -117,7 +152,10 @@ def test_check_fails_while_a_block_is_stale_and_the_rewrite_fixes_it(tmp_path, m
     assert readme.main(["--check"]) == 1
     assert "README.md" in capsys.readouterr().err
     assert readme.main([]) == 0
-    assert page.read_text(encoding="utf-8") == "intro\n<!-- generated:demo -->\nnew\n<!-- /generated:demo -->\nend\n"
+    assert (
+        page.read_text(encoding="utf-8")
+        == "intro\n<!-- generated:demo -->\nnew\n<!-- /generated:demo -->\nend\n"
+    )
     assert readme.main(["--check"]) == 0
     page.write_text("<!-- generated:nope -->\nx\n<!-- /generated:nope -->\n", encoding="utf-8")
     with pytest.raises(ValueError, match="unknown generated block 'nope'"):
@@ -136,12 +174,15 @@ def test_time_logs_a_row_that_the_block_reads(tmp_path):
 
 
 def test_committed_readme_and_status_page_are_current():
-    assert readme.main(["--check"]) == 0, "README.md or docs/status.md is stale: run `python -m common.reporting.readme`"
+    assert readme.main(["--check"]) == 0, (
+        "README.md or docs/status.md is stale: run `python -m common.reporting.readme`"
+    )
 
 
 def test_time_takes_the_command_after_a_double_dash(monkeypatch):
     """``python -m common.reporting.readme --time -- ./run_tests.sh`` (the documented form) hands the whole command over."""
     from common.reporting import readme
+
     seen = []
     monkeypatch.setattr(readme, "time_command", lambda cmd: seen.append(cmd) or 0)
     monkeypatch.setattr(readme, "FILES", [])

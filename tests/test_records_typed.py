@@ -24,10 +24,25 @@ from common.running.store import Runs, item_file, item_runs, read_item_file
 
 
 def _run(keys, seed, score, finished, **more):
-    return {"schema": 1, "run_id": f"x/{seed}", "paper": "p", "item": "t", "keys": keys, "method": keys.get("method"),
-            "seed": seed, "profile": "smoke", "score": score, "normalized": None,
-            "curve": [{"step": 1, "score": score}], "extra": {"best": 2.0}, "nonfinite": [], "config": {},
-            "config_hash": "abc", "finished": finished, **more}
+    return {
+        "schema": 1,
+        "run_id": f"x/{seed}",
+        "paper": "p",
+        "item": "t",
+        "keys": keys,
+        "method": keys.get("method"),
+        "seed": seed,
+        "profile": "smoke",
+        "score": score,
+        "normalized": None,
+        "curve": [{"step": 1, "score": score}],
+        "extra": {"best": 2.0},
+        "nonfinite": [],
+        "config": {},
+        "config_hash": "abc",
+        "finished": finished,
+        **more,
+    }
 
 
 def test_the_schema_fields_are_the_dataclass_fields():
@@ -94,7 +109,9 @@ def test_a_verdict_is_written_as_before(tmp_path):
 
 def test_the_store_reads_a_file_once_and_again_when_it_changes(tmp_path):
     path = records_path(tmp_path, "smoke", "p", "t")
-    assert not item_file(tmp_path, "smoke", "p", "t") and item_file(tmp_path, "smoke", "p", "t").newest is None
+    assert (
+        not item_file(tmp_path, "smoke", "p", "t") and item_file(tmp_path, "smoke", "p", "t").newest is None
+    )
     append_record(path, _run({"env": "e"}, 0, 1.0, "2026-01-01T00:00:00"))
     first = item_file(tmp_path, "smoke", "p", "t")
     assert item_file(tmp_path, "smoke", "p", "t") is first and len(first.runs) == 1
@@ -129,20 +146,38 @@ def test_item_runs_are_the_newest_of_each_run_at_the_profile(tmp_path):
     for seed, score, fin in ((0, 1.0, "2026-01-01"), (1, 3.0, "2026-01-01"), (0, 5.0, "2026-01-02")):
         append_record(path, _run({"env": "e", "method": "m"}, seed, score, fin))
     append_record(path, _run({"env": "e", "method": "m"}, 2, 9.0, "2026-01-03", profile="quick"))
-    append_record(path, _run({"env": "e", "method": "m"}, 0, 7.0, "2026-01-03", threads=2))  # another thread count
+    append_record(
+        path, _run({"env": "e", "method": "m"}, 0, 7.0, "2026-01-03", threads=2)
+    )  # another thread count
     no_profile = _run({"env": "e", "method": "n"}, 0, 4.0, "2026-01-01")
     del no_profile["profile"]
     append_record(path, no_profile)  # a line that names no profile counts at any
     runs = item_runs(tmp_path, "smoke", "p", "t")
-    assert [(r.seed, r.score, r.n_threads) for r in runs] == [(0, 5.0, 1), (1, 3.0, 1), (0, 7.0, 2), (0, 4.0, 1)]
+    assert [(r.seed, r.score, r.n_threads) for r in runs] == [
+        (0, 5.0, 1),
+        (1, 3.0, 1),
+        (0, 7.0, 2),
+        (0, 4.0, 1),
+    ]
     one = runs.where(lambda r: r.n_threads == 1)
     assert one.seed_values("score", method="m") == {0: 5.0, 1: 3.0}
-    assert one.seed_means("score", method="m") == (4.0, 1.0, 2) and one.seed_means("score", method="x") == (None,
-                                                                                                            None, 0)
+    assert one.seed_means("score", method="m") == (4.0, 1.0, 2) and one.seed_means("score", method="x") == (
+        None,
+        None,
+        0,
+    )
     assert runs.select(method="n").key_values("method") == ["n"] and runs.key_values("env") == ["e"]
-    grid = Runs([_run({"task": t, "method": "m"}, s, v, "t") for t, s, v in (("a", 0, 1.0), ("b", 0, 3.0),
-                                                                              ("a", 1, 5.0))])
-    assert grid.averaged_over("score", [{"task": "a"}, {"task": "b"}], method="m") == (2.0, 0.0, 1)  # seed 1 lacks b
+    grid = Runs(
+        [
+            _run({"task": t, "method": "m"}, s, v, "t")
+            for t, s, v in (("a", 0, 1.0), ("b", 0, 3.0), ("a", 1, 5.0))
+        ]
+    )
+    assert grid.averaged_over("score", [{"task": "a"}, {"task": "b"}], method="m") == (
+        2.0,
+        0.0,
+        1,
+    )  # seed 1 lacks b
 
 
 def test_the_cache_follows_the_file_not_its_name(tmp_path):
@@ -150,6 +185,9 @@ def test_the_cache_follows_the_file_not_its_name(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     append_record(records_path(a, "smoke", "p", "t"), _run({"env": "e"}, 0, 1.0, "t"))
     append_record(records_path(b, "smoke", "p", "t"), _run({"env": "e"}, 0, 2.0, "t"))
-    assert item_file(a, "smoke", "p", "t").runs[0].score == 1.0 and item_file(b, "smoke", "p", "t").runs[0].score == 2.0
+    assert (
+        item_file(a, "smoke", "p", "t").runs[0].score == 1.0
+        and item_file(b, "smoke", "p", "t").runs[0].score == 2.0
+    )
     os.remove(records_path(a, "smoke", "p", "t"))
     assert not item_file(a, "smoke", "p", "t")

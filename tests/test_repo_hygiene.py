@@ -131,10 +131,13 @@ def _scanned_lines():
 
 
 def test_no_tracked_file_cites_the_outside_shared_folder():
-    offenders = [f"{path}:{n}: {line.strip()}" for path, n, line in _scanned_lines() if OUTSIDE_CITATION in line]
+    offenders = [
+        f"{path}:{n}: {line.strip()}" for path, n, line in _scanned_lines() if OUTSIDE_CITATION in line
+    ]
     assert not offenders, (
         f"{len(offenders)} line(s) cite {OUTSIDE_CITATION!r}, which is not in the repository; cite docs/ "
-        "instead (docs/README.md lists the files and sections):\n" + "\n".join(offenders))
+        "instead (docs/README.md lists the files and sections):\n" + "\n".join(offenders)
+    )
 
 
 def test_no_file_cites_an_outside_note_by_its_bare_name():
@@ -146,7 +149,9 @@ def test_no_file_cites_an_outside_note_by_its_bare_name():
             offenders.append(f"{path}:{n}: {m.group(1)}: {line.strip()}")
     assert not offenders, (
         f"{len(offenders)} bare citation(s) of notes that are not in the repository; cite "
-        "docs/<file>.md#<section> instead (docs/README.md lists the files and sections):\n" + "\n".join(offenders))
+        "docs/<file>.md#<section> instead (docs/README.md lists the files and sections):\n"
+        + "\n".join(offenders)
+    )
 
 
 def test_every_cited_docs_file_and_section_exists():
@@ -167,8 +172,10 @@ def test_every_cited_docs_file_and_section_exists():
                 if not target.is_file():
                     missing.append(f"{path}:{n}: {doc} does not exist")
                 elif anchor and anchor not in _anchors(target):
-                    missing.append(f"{path}:{n}: {doc} has no section #{anchor} "
-                                   f"(sections: {', '.join(sorted(_anchors(target)))})")
+                    missing.append(
+                        f"{path}:{n}: {doc} has no section #{anchor} "
+                        f"(sections: {', '.join(sorted(_anchors(target)))})"
+                    )
     assert not missing, "cited docs missing:\n" + "\n".join(missing)
     assert n_cited > 0, "no docs/ citation found at all: is the pattern still right?"
 
@@ -194,6 +201,7 @@ def test_readme_generated_blocks_are_current():
     """README.md's status and timing tables are rendered from the committed records
     (``python -m common.reporting.readme``): a change of the reference without re-rendering them fails here."""
     from common.reporting import readme
+
     text = readme.README.read_text(encoding="utf-8")
     assert "<!-- generated:status -->" in text and "<!-- generated:timing -->" in text
     assert readme.render(text) == text, "README.md is stale: run `python -m common.reporting.readme`"

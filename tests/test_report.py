@@ -8,7 +8,7 @@ from common.reporting import plotting, report, stats
 from common.running.records import append_record, records_path, write_claim
 from common.running.store import item_runs
 
-PUBLISHED_PY = '''
+PUBLISHED_PY = """
 PAPER = "fake"
 TITLE = "A Fake Paper"
 ITEMS = {
@@ -24,8 +24,8 @@ PUBLISHED = [
     {"item": "table1", "keys": {"env": "omar/tag", "dataset": "expert", "method": "omar"}, "mean": 5.0, "std": 1.0},
     {"item": "table9", "keys": {"env": "omar/tag", "method": "omar"}, "mean": 1.0, "std": 0.5},
 ]
-'''
-CLAIMS_PY = '''
+"""
+CLAIMS_PY = """
 from common.reporting.claims import Claim
 
 
@@ -35,7 +35,7 @@ def by_hand(ev):
 
 CLAIMS = [Claim(item="figure2", id="omar_wins", text="OMAR ends above CQL", check=by_hand),
           Claim(item="figure2", id="fast", text="OMAR learns fast", check=by_hand)]
-'''
+"""
 
 
 @pytest.fixture
@@ -55,7 +55,16 @@ def world(tmp_path, make_record, fake_papers):
     for seed in range(2):
         for m, base in (("omar", 1.0), ("cql", 0.0)):
             curve = [{"step": s, "score": base + s + seed, "normalized": base + s + seed} for s in range(4)]
-            append_record(fig, make_record({"env": "omar/spread", "method": m}, seed, curve[-1]["normalized"], curve=curve, item="figure2"))
+            append_record(
+                fig,
+                make_record(
+                    {"env": "omar/spread", "method": m},
+                    seed,
+                    curve[-1]["normalized"],
+                    curve=curve,
+                    item="figure2",
+                ),
+            )
     write_claim(res, "quick", "fake", "figure2", "omar_wins", True, "final 4.5 vs 3.5")
     return papers, res
 
@@ -70,7 +79,9 @@ def test_table_cells_and_verdicts(world):
     assert "2.0 ± 0.8 (3), no published" in md
     assert "1. CQL number read from the paper's figure" in md
     assert "Verdicts: within 1, differs 1, partial 0, not run 1, no published 1" in md
-    assert "Who beats whom" in md and "| omar/spread | expert    | cql      | 20.0  | [20.0, 20.0] | best" in md
+    assert (
+        "Who beats whom" in md and "| omar/spread | expert    | cql      | 20.0  | [20.0, 20.0] | best" in md
+    )
     assert "99.0" not in md  # superseded by the newer record of the same seed
     assert "Profile **quick** · status: partial 3/4 cells" in md
 
@@ -83,8 +94,7 @@ def test_figure_png_and_claims(world):
     assert "![figure2](figure2.png)" in md
     assert "- **holds** — OMAR ends above CQL (`omar_wins`): final 4.5 vs 3.5" in md
     assert "- **not checked** — OMAR learns fast (`fast`)" in md
-    bar = plotting.plot_sweep(item_runs(res, "quick", "fake", "figure2"),
-                            res / "bar.png", kind="bar")
+    bar = plotting.plot_sweep(item_runs(res, "quick", "fake", "figure2"), res / "bar.png", kind="bar")
     assert bar.exists()
 
 
@@ -92,7 +102,9 @@ def test_report_md(world):
     papers, res = world
     path = report.main(["--results", str(res), "--papers", str(papers)])
     text = path.read_text()
-    assert "## Profile `quick`" in text and "## Profile `smoke`" not in text and "## Profile `full`" not in text
+    assert (
+        "## Profile `quick`" in text and "## Profile `smoke`" not in text and "## Profile `full`" not in text
+    )
     assert "| fake    | table1  | table  | Main results    | partial 3/4 cells" in text
     assert "partial 3/4 cells" in text and "[md](quick/fake/table1.md)" in text
     # quick wants 3 seeds per cell; the figure ran 2
@@ -130,18 +142,31 @@ def test_who_beats_whom_compares_the_compare_key(make_record):
     dataset (not datasets within a sampler)."""
     from common.reporting.render import render_table
 
-    recs = [make_record({"sampler": s, "dataset": d}, seed, v + seed, item="t")
-            for s, base in (("a", 10.0), ("b", 30.0)) for d, off in (("x", 0.0), ("y", 100.0))
-            for seed in range(3) for v in (base + off,)]
-    spec = {"kind": "table", "rows": ["sampler"], "cols": "dataset", "metric": "normalized", "compare": "sampler"}
+    recs = [
+        make_record({"sampler": s, "dataset": d}, seed, v + seed, item="t")
+        for s, base in (("a", 10.0), ("b", 30.0))
+        for d, off in (("x", 0.0), ("y", 100.0))
+        for seed in range(3)
+        for v in (base + off,)
+    ]
+    spec = {
+        "kind": "table",
+        "rows": ["sampler"],
+        "cols": "dataset",
+        "metric": "normalized",
+        "compare": "sampler",
+    }
     who = render_table("t", spec, [], recs, reps=200).split("### Who beats whom")[1]
     lines = [ln for ln in who.splitlines() if ln.startswith("| x") or ln.startswith("| y")]
     best = {(ln.split("|")[1].strip(), ln.split("|")[2].strip()) for ln in lines if "best" in ln}
     assert best == {("x", "b"), ("y", "b")}  # b beats a on both datasets
     spec.pop("compare")  # default: compare the columns (datasets) within a sampler -> y best for both
     who = render_table("t", spec, [], recs, reps=200).split("### Who beats whom")[1]
-    best = {(ln.split("|")[1].strip(), ln.split("|")[2].strip()) for ln in who.splitlines()
-            if ln.startswith("| ") and "| best" in ln}
+    best = {
+        (ln.split("|")[1].strip(), ln.split("|")[2].strip())
+        for ln in who.splitlines()
+        if ln.startswith("| ") and "| best" in ln
+    }
     assert best == {("a", "y"), ("b", "y")}
 
 
@@ -152,18 +177,38 @@ def test_a_pooled_cell_gets_a_verdict_only_once_every_listed_task_ran(make_recor
     from common.reporting.render import render_table
 
     pub = [{"item": "t", "keys": {"method": m, "dataset": "d"}, "mean": 10.0, "std": 1.0} for m in ("a", "b")]
-    spread = [make_record({"method": m, "dataset": "d", "env": "spread"}, seed, v, item="t")
-              for m, v in (("a", 10.0), ("b", 30.0)) for seed in range(2)]
-    tag = [make_record({"method": m, "dataset": "d", "env": "tag"}, seed, v, item="t")
-           for m, v in (("a", 12.0), ("b", 40.0)) for seed in range(2)]
-    spec = {"kind": "table", "rows": ["method"], "cols": "dataset", "metric": "normalized", "compare": "method",
-            "pool": {"env": ["spread", "tag"]}}
+    spread = [
+        make_record({"method": m, "dataset": "d", "env": "spread"}, seed, v, item="t")
+        for m, v in (("a", 10.0), ("b", 30.0))
+        for seed in range(2)
+    ]
+    tag = [
+        make_record({"method": m, "dataset": "d", "env": "tag"}, seed, v, item="t")
+        for m, v in (("a", 12.0), ("b", 40.0))
+        for seed in range(2)
+    ]
+    spec = {
+        "kind": "table",
+        "rows": ["method"],
+        "cols": "dataset",
+        "metric": "normalized",
+        "compare": "method",
+        "pool": {"env": ["spread", "tag"]},
+    }
 
     cells = compare_cells(spread, pub, ["method", "dataset"], "normalized", spec["pool"])
     a = next(c for c in cells.values() if c["keys"]["method"] == "a")
-    assert (a["verdict"], a["delta"], a["mean"], a["pool_missing"]) == ("partial", None, 10.0, {"env": ["tag"]})
+    assert (a["verdict"], a["delta"], a["mean"], a["pool_missing"]) == (
+        "partial",
+        None,
+        10.0,
+        {"env": ["tag"]},
+    )
     md = render_table("t", spec, pub, spread, reps=50)
-    assert "10.0 ± 0.0 (2) vs 10.0 ± 1.0, partial" in md and "Δ" not in md.split("### Detail")[0].split("verdict")[1]
+    assert (
+        "10.0 ± 0.0 (2) vs 10.0 ± 1.0, partial" in md
+        and "Δ" not in md.split("### Detail")[0].split("verdict")[1]
+    )
     assert "pooled over env = spread (2 runs); not run yet: tag, so no verdict (partial)" in md
     assert "Verdicts: within 0, differs 0, partial 2," in md
     assert "### Who beats whom" not in md  # partial pools are not ranked
@@ -171,13 +216,20 @@ def test_a_pooled_cell_gets_a_verdict_only_once_every_listed_task_ran(make_recor
     cells = compare_cells(spread + tag, pub, ["method", "dataset"], "normalized", spec["pool"])
     a = next(c for c in cells.values() if c["keys"]["method"] == "a")
     b = next(c for c in cells.values() if c["keys"]["method"] == "b")
-    assert (a["verdict"], a["mean"], a["n"], a["pooled"]) == ("within", 11.0, 4, {"env": {"spread": 2, "tag": 2}})
+    assert (a["verdict"], a["mean"], a["n"], a["pooled"]) == (
+        "within",
+        11.0,
+        4,
+        {"env": {"spread": 2, "tag": 2}},
+    )
     assert (b["verdict"], b["delta"]) == ("differs", 25.0)
     md = render_table("t", spec, pub, spread + tag, reps=50)
     assert "pooled over env = spread (2 runs), tag (2 runs)" in md and "not run yet" not in md
     assert "### Who beats whom" in md
     # without a pool spec the same records pool silently into a verdict, as before
-    assert compare_cells(spread, pub, ["method", "dataset"], "normalized")[("\"a\"", "\"d\"")]["verdict"] == "within"
+    assert (
+        compare_cells(spread, pub, ["method", "dataset"], "normalized")[('"a"', '"d"')]["verdict"] == "within"
+    )
 
 
 def test_rerendering_unchanged_results_leaves_the_files_alone(world, make_record):
@@ -194,8 +246,10 @@ def test_rerendering_unchanged_results_leaves_the_files_alone(world, make_record
     report.write_item_report(res, "quick", "fake", "table1", papers_root=papers, reference_root=ref)
     report.main(["--results", str(res), "--papers", str(papers)])
     assert all(p.read_text() == stamped[p] for p in (md, top))
-    append_record(records_path(res, "quick", "fake", "table1"),
-                  make_record({"env": "omar/tag", "dataset": "expert", "method": "omar"}, 0, 5.0))
+    append_record(
+        records_path(res, "quick", "fake", "table1"),
+        make_record({"env": "omar/tag", "dataset": "expert", "method": "omar"}, 0, 5.0),
+    )
     new = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers).read_text()
     assert new != stamped[md] and "5.0 ± 0.0 (1) vs 5.0 ± 1.0" in new and old[md][0] != new
 
@@ -203,8 +257,10 @@ def test_rerendering_unchanged_results_leaves_the_files_alone(world, make_record
 def test_an_item_not_in_published_is_listed_as_a_table(world, make_record):
     """A diagnostic of ours (records but no published.py entry) renders as a table of all its keys."""
     papers, res = world
-    append_record(records_path(res, "quick", "fake", "diagnose"),
-                  make_record({"variant": "a", "method": "omar"}, 0, 3.0, item="diagnose"))
+    append_record(
+        records_path(res, "quick", "fake", "diagnose"),
+        make_record({"variant": "a", "method": "omar"}, 0, 3.0, item="diagnose"),
+    )
     text = report.main(["--results", str(res), "--papers", str(papers)]).read_text()
     line = next(x for x in text.splitlines() if "| diagnose" in x)
     assert "| table " in line and "(not in published.py)" in line
@@ -226,7 +282,8 @@ def test_figure_cell_rows_in_natural_key_order(world, tmp_path, make_record):
     table = md.split("per cell:")[1].split("###")[0]
     rows = [ln.split("|")[1:3] for ln in table.splitlines() if ln.startswith("| ") and "n_agents" not in ln]
     assert [(a.strip(), b.strip()) for a, b in rows] == [
-        (str(n), m) for n in (2, 3, 10) for m in ("omar", "cql")], md
+        (str(n), m) for n in (2, 3, 10) for m in ("omar", "cql")
+    ], md
 
 
 def test_this_machine_beside_the_reference_and_the_published(world, tmp_path, make_record):
@@ -236,21 +293,37 @@ def test_this_machine_beside_the_reference_and_the_published(world, tmp_path, ma
     mine = tmp_path / "runs"
     spread = {"env": "omar/spread", "dataset": "expert"}
     for seed, v in enumerate([11.0, 13.0]):
-        append_record(records_path(mine, "quick", "fake", "table1"), make_record({**spread, "method": "omar"}, seed, v))
-    md = report.write_item_report(mine, "quick", "fake", "table1", papers_root=papers, reference_root=ref).read_text()
+        append_record(
+            records_path(mine, "quick", "fake", "table1"), make_record({**spread, "method": "omar"}, seed, v)
+        )
+    md = report.write_item_report(
+        mine, "quick", "fake", "table1", papers_root=papers, reference_root=ref
+    ).read_text()
     assert "12.0 ± 1.0 (2) vs 11.0 ± 2.0, Δ +1.0 within · ref 12.0 ± 1.6 (3) within" in md
     assert "ref 20.0 ± 0.0 (3) differs" in md  # only the reference ran cql: its row is still there
     assert re.search(r"\| 12.0 ± 1.6 \(3\) within +\| \+0.0 ", md)  # detail: reference, ours − ref
     assert "Reference verdicts: within 1, differs 1" in md
     assert "reference: the committed `results/quick/fake/table1.jsonl` (partial 3/4 cells" in md
-    append_record(records_path(mine, "quick", "fake", "figure2"),
-                  make_record({"env": "omar/spread", "method": "omar"}, 0, 1.0, curve=[{"step": 0, "score": 1.0}], item="figure2"))
-    fig = report.write_item_report(mine, "quick", "fake", "figure2", papers_root=papers, reference_root=ref).read_text()
+    append_record(
+        records_path(mine, "quick", "fake", "figure2"),
+        make_record(
+            {"env": "omar/spread", "method": "omar"},
+            0,
+            1.0,
+            curve=[{"step": 0, "score": 1.0}],
+            item="figure2",
+        ),
+    )
+    fig = report.write_item_report(
+        mine, "quick", "fake", "figure2", papers_root=papers, reference_root=ref
+    ).read_text()
     assert "- **not checked** (reference: holds) — OMAR ends above CQL" in fig
     assert "- **not checked** (reference: no verdict yet) — OMAR learns fast" in fig
     top = report.write_report(mine, papers_root=papers, reference_root=ref).read_text()
     # this machine: omar ran 2 of quick's 3 seeds; the reference: 3 of its 4 cells
-    assert re.search(r"\| fake +\| table1 +\| table +\| Main results +\| partial 0/3 cells +\| partial 3/4 cells", top)
+    assert re.search(
+        r"\| fake +\| table1 +\| table +\| Main results +\| partial 0/3 cells +\| partial 3/4 cells", top
+    )
     assert "this machine's runs" in top
 
 
@@ -259,7 +332,9 @@ def test_records_made_with_other_thread_counts_are_not_averaged_in(world, make_r
     left out, and the report says so."""
     papers, res = world
     spread = {"env": "omar/spread", "dataset": "expert", "method": "omar"}
-    append_record(records_path(res, "quick", "fake", "table1"), {**make_record(spread, 5, 1000.0), "threads": 2})
+    append_record(
+        records_path(res, "quick", "fake", "table1"), {**make_record(spread, 5, 1000.0), "threads": 2}
+    )
     md = report.write_item_report(res, "quick", "fake", "table1", papers_root=papers).read_text()
     assert "12.0 ± 1.6 (3) vs 11.0 ± 2.0" in md and "1000" not in md
     assert "1 record made with 2 threads" in md
@@ -295,8 +370,10 @@ def test_a_single_value_without_spread_is_judged_by_its_standard_error():
     from common.reporting.cells import compare_cells
 
     pub = [{"item": "t", "keys": {"q": "a"}, "mean": 0.623}, {"item": "t", "keys": {"q": "b"}, "mean": 0.5}]
-    recs = [{"keys": {"q": "a"}, "seed": 0, "score": 0.6221, "extra": {"se": 0.0048}},
-            {"keys": {"q": "b"}, "seed": 0, "score": 0.52, "extra": {"se": 0.005}}]
+    recs = [
+        {"keys": {"q": "a"}, "seed": 0, "score": 0.6221, "extra": {"se": 0.0048}},
+        {"keys": {"q": "b"}, "seed": 0, "score": 0.52, "extra": {"se": 0.005}},
+    ]
     cells = {c["keys"]["q"]: c for c in compare_cells(recs, pub, ["q"], "score").values()}
     assert cells["a"]["verdict"] == "within" and cells["b"]["verdict"] == "differs"
     recs[0]["extra"] = {}

@@ -26,8 +26,11 @@ from common.running.roots import REFERENCE_ROOT
 from common.running.run_all import Item, Stop, parse_args, plan_items, print_plan, stopped_message
 
 ROOT = Path(__file__).resolve().parent.parent
-ITEMS = sorted(str(p.relative_to(ROOT)) for pat in ("table*.py", "figure*.py", "ablations*.py")
-               for p in (ROOT / "papers").glob(f"*/{pat}"))
+ITEMS = sorted(
+    str(p.relative_to(ROOT))
+    for pat in ("table*.py", "figure*.py", "ablations*.py")
+    for p in (ROOT / "papers").glob(f"*/{pat}")
+)
 # Cells of the code's smoke grid that a committed smoke reference lacks, and why (issue 62, point 5): none since
 # MOMA-PPO's Table 4b, Figure 6 and ablations smoke references were regenerated together on one data generation.
 MISSING_IN_SMOKE_REFERENCE: dict[tuple[str, str], set[str]] = {}
@@ -35,12 +38,15 @@ MISSING_IN_SMOKE_REFERENCE: dict[tuple[str, str], set[str]] = {}
 
 @pytest.fixture(scope="module")
 def smoke_plans():
-    return plan_items([str(ROOT / f) for f in ITEMS], ["--profile", "smoke", "--results", "/nonexistent/offmarl"])
+    return plan_items(
+        [str(ROOT / f) for f in ITEMS], ["--profile", "smoke", "--results", "/nonexistent/offmarl"]
+    )
 
 
 def test_every_item_plans_without_running(smoke_plans):
-    assert [f"{p.plan.paper}/{p.plan.item}" for p in smoke_plans] == [f"{Path(f).parent.name}/{Path(f).stem}"
-                                                                      for f in ITEMS]
+    assert [f"{p.plan.paper}/{p.plan.item}" for p in smoke_plans] == [
+        f"{Path(f).parent.name}/{Path(f).stem}" for f in ITEMS
+    ]
     for it in smoke_plans:
         p = it.plan
         assert p.needs or (p.cells == p.grid == len(p.grid_keys) > 0 and p.runs == p.cells * len(p.seeds)), p
@@ -83,23 +89,31 @@ def test_plan_counts_finished_runs_and_predicts_from_measured_times(tmp_path, ca
     append_record(base / "table1.jsonl", next(r for r in ref if r["seed"] == 0))
     again = plan_items([str(ROOT / "papers/omar/table1.py")], ["--profile", "smoke", "--results", str(res)])
     assert again[0].plan.done == 1 and again[0].plan.todo == 5
-    forced = plan_items([str(ROOT / "papers/omar/table1.py")], ["--profile", "smoke", "--results", str(res), "--force"])
+    forced = plan_items(
+        [str(ROOT / "papers/omar/table1.py")], ["--profile", "smoke", "--results", str(res), "--force"]
+    )
     assert forced[0].plan.todo == 6
     # prediction: the last invocation's wall time over the runs it ran
-    (base / "table1.plan.json").write_text(json.dumps({"cells": [], "last_run": {"wall_s": 60.0, "runs": 6,
-                                                                                 "finished": "2026-01-02T00:00"}}))
+    (base / "table1.plan.json").write_text(
+        json.dumps({"cells": [], "last_run": {"wall_s": 60.0, "runs": 6, "finished": "2026-01-02T00:00"}})
+    )
     assert measured_per_run(res, "smoke", "omar", "table1") == (10.0, "2026-01-02")
     it = again[0]
     it.per_run_s, it.basis = 10.0, "here 2026-01-02"
     print_plan([it], parse_args(["--profile", "smoke"]), tmp_path / "logs")
     out = capsys.readouterr().out
     assert "1 items, 3 cells, 6 runs (5 to run, 1 finished before)" in out
-    assert "3 cells x 2 seeds = 6 runs, 5 to run  ~50 s (here 2026-01-02)" in out and "predicted time: 50 s" in out
+    assert (
+        "3 cells x 2 seeds = 6 runs, 5 to run  ~50 s (here 2026-01-02)" in out
+        and "predicted time: 50 s" in out
+    )
 
 
 def test_driver_checks_arguments_before_importing_torch():
-    code = ("import sys\nfrom common.running.run_all import parse_args\ntry:\n    parse_args(['--device', 'tpu'])\n"
-            "except SystemExit as e:\n    print('exit', e.code, 'torch' in sys.modules)\n")
+    code = (
+        "import sys\nfrom common.running.run_all import parse_args\ntry:\n    parse_args(['--device', 'tpu'])\n"
+        "except SystemExit as e:\n    print('exit', e.code, 'torch' in sys.modules)\n"
+    )
     t0 = time.time()
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.stdout.strip() == "exit 2 False" and "unknown device 'tpu'" in p.stderr, p.stdout + p.stderr
@@ -110,7 +124,7 @@ def _fake_env(tmp_path, cases: str) -> dict:
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     fake = venv / "bin" / "python"
-    fake.write_text(f"#!/bin/sh\ncase \"$1\" in\n{cases}esac\nexec {sys.executable} \"$@\"\n")
+    fake.write_text(f'#!/bin/sh\ncase "$1" in\n{cases}esac\nexec {sys.executable} "$@"\n')
     fake.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "OFFMARL_PY"}
     env.update(OFFMARL_VENV=str(venv), OFFMARL_NO_INSTALL="1", OFFMARL_DATA=str(tmp_path / "data"))
@@ -121,10 +135,26 @@ def test_device_cuda_is_passed_through_or_refused_clearly(tmp_path):
     import torch
 
     log = tmp_path / "argv.txt"
-    env = _fake_env(tmp_path, f"  papers/*) echo \"$@\" >> {log}; exit 0;;\n")
-    p = subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--item", "omar/table1", "--device", "cuda",
-                        "--results", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                       env=env)
+    env = _fake_env(tmp_path, f'  papers/*) echo "$@" >> {log}; exit 0;;\n')
+    p = subprocess.run(
+        [
+            "bash",
+            "run_all.sh",
+            "--profile",
+            "smoke",
+            "--item",
+            "omar/table1",
+            "--device",
+            "cuda",
+            "--results",
+            str(tmp_path / "runs"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     if torch.cuda.is_available():
         assert p.returncode == 0 and "--device cuda" in log.read_text(), p.stdout + p.stderr
     else:
@@ -134,8 +164,22 @@ def test_device_cuda_is_passed_through_or_refused_clearly(tmp_path):
 
 def test_sigterm_stops_the_running_items_and_says_how_to_resume(tmp_path):
     env = _fake_env(tmp_path, "  papers/*) exec sleep 60;;\n")
-    cmd = ["bash", "run_all.sh", "--profile", "smoke", "--jobs", "2", "--item", "omar/table1", "--item", "omar/table2",
-           "--item", "otc/figure7", "--results", str(tmp_path / "runs")]
+    cmd = [
+        "bash",
+        "run_all.sh",
+        "--profile",
+        "smoke",
+        "--jobs",
+        "2",
+        "--item",
+        "omar/table1",
+        "--item",
+        "omar/table2",
+        "--item",
+        "otc/figure7",
+        "--results",
+        str(tmp_path / "runs"),
+    ]
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
     for line in p.stdout:  # the plan first, then two items start (omar/table2 waits for omar/table1)
@@ -149,27 +193,44 @@ def test_sigterm_stops_the_running_items_and_says_how_to_resume(tmp_path):
     assert "run_all.sh plan: profile smoke, 3 items, 8 cells, 16 runs (16 to run" in out
     assert "up to 2 items at a time" in out
     assert "stopped by SIGTERM" in out and "finished items (0/3): none" in out
-    assert ("stopped in: omar/table1 (0/6 of its runs recorded), otc/figure7 (0/4 of its runs recorded); not started: "
-            "omar/table2") in out
-    assert "The same command resumes" in out and "./run_all.sh --profile smoke --jobs 2 --item omar/table1" in out
+    assert (
+        "stopped in: omar/table1 (0/6 of its runs recorded), otc/figure7 (0/4 of its runs recorded); not started: "
+        "omar/table2"
+    ) in out
+    assert (
+        "The same command resumes" in out
+        and "./run_all.sh --profile smoke --jobs 2 --item omar/table1" in out
+    )
     ps = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout.split()
-    children = [x for x in ps if Path(f"/proc/{x}/environ").exists()
-                and str(tmp_path).encode() in Path(f"/proc/{x}/environ").read_bytes()]
+    children = [
+        x
+        for x in ps
+        if Path(f"/proc/{x}/environ").exists()
+        and str(tmp_path).encode() in Path(f"/proc/{x}/environ").read_bytes()
+    ]
     assert not children  # the items' processes were stopped with it
 
 
 def test_stopped_message_lists_what_finished(capsys):
     a = parse_args(["--command", "./run_all.sh --profile quick"])
-    done = Item("papers/omar/table1.py", cli.ItemPlan("omar", "table1", runs=6), events=[{}] * 6, state="done")
-    cut = Item("papers/omar/table2.py", cli.ItemPlan("omar", "table2", runs=6), events=[{}] * 2, state="stopped")
+    done = Item(
+        "papers/omar/table1.py", cli.ItemPlan("omar", "table1", runs=6), events=[{}] * 6, state="done"
+    )
+    cut = Item(
+        "papers/omar/table2.py", cli.ItemPlan("omar", "table2", runs=6), events=[{}] * 2, state="stopped"
+    )
     also = Item("papers/otc/table1.py", cli.ItemPlan("otc", "table1", runs=4), state="stopped")
     rest = Item("papers/omar/table3.py", cli.ItemPlan("omar", "table3", runs=6))
     assert stopped_message(Stop(signal.SIGINT), [done, cut, rest, also], a, 5.0) == 130
     out = capsys.readouterr().out
     assert "stopped by SIGINT after 5 s" in out and "finished items (1/4): omar/table1\n" in out
-    assert ("stopped in: omar/table2 (2/6 of its runs recorded), otc/table1 (0/4 of its runs recorded); not started: "
-            "omar/table3\n") in out
-    assert "8 runs recorded in this invocation" in out and out.rstrip().endswith("./run_all.sh --profile quick")
+    assert (
+        "stopped in: omar/table2 (2/6 of its runs recorded), otc/table1 (0/4 of its runs recorded); not started: "
+        "omar/table3\n"
+    ) in out
+    assert "8 runs recorded in this invocation" in out and out.rstrip().endswith(
+        "./run_all.sh --profile quick"
+    )
 
 
 def _items(spec: str) -> list[SimpleNamespace]:
@@ -178,8 +239,14 @@ def _items(spec: str) -> list[SimpleNamespace]:
     for word in spec.split():
         name, secs, envs = word.split(":")
         paper, item = name.split("/")
-        out.append(SimpleNamespace(name=name, plan=SimpleNamespace(paper=paper, item=item), predicted_s=float(secs),
-                                   envs=frozenset(envs.split(",")) if envs else None))
+        out.append(
+            SimpleNamespace(
+                name=name,
+                plan=SimpleNamespace(paper=paper, item=item),
+                predicted_s=float(secs),
+                envs=frozenset(envs.split(",")) if envs else None,
+            )
+        )
     return out
 
 
@@ -236,16 +303,27 @@ def test_simulated_wall_time_of_the_schedule():
 
 
 def test_item_envs_come_from_records_and_grid_with_a_robots_sac_group(tmp_path):
-    assert data_env("mamujoco/walker2d-2x3") == data_env("mamujoco/halfcheetah-6x1") == "mamujoco/halfcheetah+walker2d"
+    assert (
+        data_env("mamujoco/walker2d-2x3")
+        == data_env("mamujoco/halfcheetah-6x1")
+        == "mamujoco/halfcheetah+walker2d"
+    )
     assert data_env("mamujoco/hopper-3x1") == "mamujoco/hopper" and data_env("smax/2s3z") == "smax/2s3z"
     base = tmp_path / "quick" / "p"
     base.mkdir(parents=True)
-    recs = [{"keys": {"m": "a"}, "config": {"dataset": {"env": "mamujoco/walker2d-2x3", "kind": "medium"}}},
-            {"keys": {"claim": "c"}, "config": {}}, {"keys": {"m": "b"}, "config": {"dataset": "not a dict"}}]
+    recs = [
+        {"keys": {"m": "a"}, "config": {"dataset": {"env": "mamujoco/walker2d-2x3", "kind": "medium"}}},
+        {"keys": {"claim": "c"}, "config": {}},
+        {"keys": {"m": "b"}, "config": {"dataset": "not a dict"}},
+    ]
     (base / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs) + '{"dataset": corrupt\n')
-    plan = cli.ItemPlan("p", "t", grid_keys=[canonical_json({"env": "smax/3m", "m": "a"}), canonical_json({"m": "b"})])
+    plan = cli.ItemPlan(
+        "p", "t", grid_keys=[canonical_json({"env": "smax/3m", "m": "a"}), canonical_json({"m": "b"})]
+    )
     assert item_envs([tmp_path], plan) == {"mamujoco/halfcheetah+walker2d", "smax/3m"}
-    assert item_envs([tmp_path / "none"], cli.ItemPlan("p", "t", grid_keys=[canonical_json({"m": "a"})])) is None
+    assert (
+        item_envs([tmp_path / "none"], cli.ItemPlan("p", "t", grid_keys=[canonical_json({"m": "a"})])) is None
+    )
 
 
 def test_every_smoke_item_has_known_environments(smoke_plans):
@@ -260,12 +338,21 @@ def test_items_of_two_papers_run_side_by_side_but_never_on_one_environment(tmp_p
     """Through run_all.sh with fake items that log their start and end: with --jobs 2, items of two papers overlap,
     while a paper's items, and CAST-BCQ's and OTC's MuJoCo items (one SAC group's data), never do."""
     log = tmp_path / "times.txt"
-    env = _fake_env(tmp_path, f"  papers/*) echo \"$1 start $(date +%s.%N)\" >> {log}; sleep 1; "
-                              f"echo \"$1 end $(date +%s.%N)\" >> {log}; exit 0;;\n")
+    env = _fake_env(
+        tmp_path,
+        f'  papers/*) echo "$1 start $(date +%s.%N)" >> {log}; sleep 1; '
+        f'echo "$1 end $(date +%s.%N)" >> {log}; exit 0;;\n',
+    )
     items = ["omar/table1", "omar/table2", "cast_bcq/figure4", "otc/table1", "otc/figure7"]
     cmd = ["bash", "run_all.sh", "--profile", "smoke", "--jobs", "2", "--results", str(tmp_path / "runs")]
-    p = subprocess.run(cmd + [x for i in items for x in ("--item", i)], cwd=ROOT, capture_output=True, text=True,
-                       timeout=180, env=env)
+    p = subprocess.run(
+        cmd + [x for i in items for x in ("--item", i)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     span: dict[str, list[float]] = {}
     for line in log.read_text().splitlines():
@@ -275,6 +362,7 @@ def test_items_of_two_papers_run_side_by_side_but_never_on_one_environment(tmp_p
 
     def overlap(x, y):
         return span[x][0] < span[y][1] and span[y][0] < span[x][1]
+
     assert not overlap("omar/table1", "omar/table2") and not overlap("otc/table1", "otc/figure7")
     assert span["omar/table1"][1] <= span["omar/table2"][0]  # the listed order within a paper
     assert not overlap("cast_bcq/figure4", "otc/table1")
@@ -285,7 +373,9 @@ def test_items_of_two_papers_run_side_by_side_but_never_on_one_environment(tmp_p
 def test_progress_events_round_trip(tmp_path, monkeypatch):
     path = tmp_path / "progress.jsonl"
     monkeypatch.setenv("OFFMARL_PROGRESS", str(path))
-    report_progress([("smoke/omar/table1/a/seed0", "ran", None), ("smoke/omar/table1/b/seed0", "failed", "E: x")])
+    report_progress(
+        [("smoke/omar/table1/a/seed0", "ran", None), ("smoke/omar/table1/b/seed0", "failed", "E: x")]
+    )
     with open(path, "a") as f:
         f.write('{"run_id": "half')  # a line being written: read next time
     events, off = read_progress(path)
@@ -295,7 +385,15 @@ def test_progress_events_round_trip(tmp_path, monkeypatch):
 
 def test_force_replaces_the_runs_record_atomically(tmp_path):
     path = tmp_path / "t.jsonl"
-    rec = {"paper": "p", "item": "t", "keys": {"m": "a"}, "seed": 0, "profile": "smoke", "score": 1.0, "threads": 1}
+    rec = {
+        "paper": "p",
+        "item": "t",
+        "keys": {"m": "a"},
+        "seed": 0,
+        "profile": "smoke",
+        "score": 1.0,
+        "threads": 1,
+    }
     append_record(path, rec)
     append_record(path, {**rec, "keys": {"m": "b"}})
     append_record(path, {**rec, "keys": {"claim": "c"}, "seed": None})
@@ -319,7 +417,9 @@ def test_a_failure_shared_by_all_runs_is_said_once(tmp_path, caplog):
     s = run_cells(cells, _same_failure, "smoke", seeds=[0, 1], results_root=tmp_path)
     assert len(s.failed) == 8
     text = str(s)
-    assert text.count("dataset d1 is corrupt") == 1 and "FAILED 8 runs with the same error: ValueError" in text
+    assert (
+        text.count("dataset d1 is corrupt") == 1 and "FAILED 8 runs with the same error: ValueError" in text
+    )
     assert caplog.text.count("Traceback (most recent call last)") == 1
     assert caplog.text.count("failed: ValueError: dataset d1 is corrupt") == 1  # the first run's line
     assert caplog.text.count("failed with the same error as run smoke/toy/t/m0/seed0") == 7
@@ -333,7 +433,12 @@ def test_plan_only_prints_the_plan_and_runs_nothing(tmp_path, capsys):
     from common.running.run_all import main
 
     res = tmp_path / "res"
-    assert main(["--plan", "--profile", "smoke", "--results", str(res), "--", str(ROOT / "papers/omar/table1.py")]) == 0
+    assert (
+        main(
+            ["--plan", "--profile", "smoke", "--results", str(res), "--", str(ROOT / "papers/omar/table1.py")]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "1 items, 3 cells, 6 runs (6 to run, 0 finished before)" in out and "planned in" in out
     assert not list(res.rglob("*.jsonl")) and not (res / "smoke" / "logs").exists()  # nothing ran, no log

@@ -17,9 +17,14 @@ TINY = SACConfig(hidden=(8, 8), batch_size=16, start_steps=50, learning_starts=5
 def _fill(lr: SAC, n: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     for _ in range(n):
-        lr.buffer.add(obs=rng.standard_normal((lr.M, lr.O)), actions=rng.uniform(-1, 1, (lr.M, lr.A)),
-                      rewards=rng.standard_normal(lr.M), next_obs=rng.standard_normal((lr.M, lr.O)),
-                      terminals=rng.random(lr.M) < 0.1, timeouts=np.zeros(lr.M))
+        lr.buffer.add(
+            obs=rng.standard_normal((lr.M, lr.O)),
+            actions=rng.uniform(-1, 1, (lr.M, lr.A)),
+            rewards=rng.standard_normal(lr.M),
+            next_obs=rng.standard_normal((lr.M, lr.O)),
+            terminals=rng.random(lr.M) < 0.1,
+            timeouts=np.zeros(lr.M),
+        )
 
 
 def _constant_nets(lr: SAC, mu: float, log_std: float, q: float, q_targ: float) -> None:
@@ -41,9 +46,14 @@ def test_losses_against_a_hand_computed_case():
     lr = SAC([Member("t", 0)], 3, 1, cfg, capacity=4)
     mu, log_std, q, qt = 0.2, -0.5, 1.5, 2.0
     _constant_nets(lr, mu, log_std, q, qt)
-    batch = {"obs": torch.zeros(1, 2, 3), "next_obs": torch.ones(1, 2, 3), "actions": torch.zeros(1, 2, 1),
-             "rewards": torch.tensor([[1.0, -1.0]]), "terminals": torch.tensor([[0.0, 1.0]]),
-             "timeouts": torch.zeros(1, 2)}
+    batch = {
+        "obs": torch.zeros(1, 2, 3),
+        "next_obs": torch.ones(1, 2, 3),
+        "actions": torch.zeros(1, 2, 1),
+        "rewards": torch.tensor([[1.0, -1.0]]),
+        "terminals": torch.tensor([[0.0, 1.0]]),
+        "timeouts": torch.zeros(1, 2),
+    }
     e = [0.3, -1.2]  # noise at s (both rows) ...
     e2 = [0.7, 0.1]  # ... and at s'
     eps = torch.tensor([[[[e[0]], [e[1]]]], [[[e2[0]], [e2[1]]]]])  # [2, M=1, B=2, A=1]
@@ -73,7 +83,10 @@ def test_update_steps_each_loss_into_its_own_parameters_only():
     critic_grads = torch.autograd.grad(lr.losses(batch, eps)["critic_loss"], list(lr.critic.parameters()))
     actor_grads = torch.autograd.grad(lr.losses(batch, eps)["actor_loss"], list(lr.actor.parameters()))
     lr.update(batch, eps)
-    for group, grads in ((1, critic_grads), (0, actor_grads)):  # the optimizer's groups: actor, critics, log α
+    for group, grads in (
+        (1, critic_grads),
+        (0, actor_grads),
+    ):  # the optimizer's groups: actor, critics, log α
         params = lr.opt.param_groups[group]["params"]
         assert len(params) == len(grads)
         for p, g in zip(params, grads):
@@ -86,11 +99,17 @@ def test_batched_members_equal_separate_learners():
     alone = [SAC([m], 5, 2, TINY, capacity=200) for m in members]
     rng = np.random.default_rng(1)
     for _ in range(200):
-        step = dict(obs=rng.standard_normal((3, 5)), actions=rng.uniform(-1, 1, (3, 2)), rewards=rng.standard_normal(3),
-                    next_obs=rng.standard_normal((3, 5)), terminals=rng.random(3) < 0.1, timeouts=np.zeros(3))
+        step = dict(
+            obs=rng.standard_normal((3, 5)),
+            actions=rng.uniform(-1, 1, (3, 2)),
+            rewards=rng.standard_normal(3),
+            next_obs=rng.standard_normal((3, 5)),
+            terminals=rng.random(3) < 0.1,
+            timeouts=np.zeros(3),
+        )
         both.buffer.add(**step)
         for m, lr in enumerate(alone):
-            lr.buffer.add(**{k: v[m:m + 1] for k, v in step.items()})
+            lr.buffer.add(**{k: v[m : m + 1] for k, v in step.items()})
     for _ in range(10):
         both.update()
         for lr in alone:
@@ -104,7 +123,7 @@ def test_batched_members_equal_separate_learners():
     obs = rng.standard_normal((3, 5))
     acts = both.act(obs)
     for m, lr in enumerate(alone):
-        assert np.allclose(acts[m], lr.act(obs[m:m + 1])[0], atol=1e-5)  # sampled actions: same generators
+        assert np.allclose(acts[m], lr.act(obs[m : m + 1])[0], atol=1e-5)  # sampled actions: same generators
 
 
 def test_members_initialise_from_their_own_seed_and_differ_across_seeds():

@@ -31,7 +31,8 @@ from common.behavior.smax_ppo_train import train
 
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
 needs_smax = pytest.mark.skipif(
-    not HAS_JAXMARL, reason="jaxmarl is not installed: pip install -c constraints.txt -e '.[smax]' (bootstrap does)"
+    not HAS_JAXMARL,
+    reason="jaxmarl is not installed: pip install -c constraints.txt -e '.[smax]' (bootstrap does)",
 )
 TINY = dict(hidden=(8, 8), n_envs=4, iterations=2, eval_every=1, eval_episodes=4)
 
@@ -84,10 +85,14 @@ def test_masked_log_softmax_and_entropy_by_hand():
     logits = torch.tensor([[2.0, 2.0, 7.0, 2.0], [0.0, math.log(3.0), 0.0, 0.0]])
     avail = torch.tensor([[True, True, False, False], [True, True, False, False]])
     lp = masked_log_softmax(logits, avail)
-    torch.testing.assert_close(lp[:, :2], torch.tensor([[math.log(0.5)] * 2, [math.log(0.25), math.log(0.75)]]))
+    torch.testing.assert_close(
+        lp[:, :2], torch.tensor([[math.log(0.5)] * 2, [math.log(0.25), math.log(0.75)]])
+    )
     assert torch.all(lp[:, 2:].exp() == 0)  # exactly 0: never sampled, no NaN in p log p
     h = categorical_entropy(lp)
-    torch.testing.assert_close(h, torch.tensor([math.log(2.0), -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))]))
+    torch.testing.assert_close(
+        h, torch.tensor([math.log(2.0), -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))])
+    )
 
 
 def test_weighted_actor_loss_value_loss_and_advantages_by_hand():
@@ -101,13 +106,17 @@ def test_weighted_actor_loss_value_loss_and_advantages_by_hand():
     # elementwise max((V - G)^2, (V_c - G)^2) = (max(1, .25), max(4, .25)) = (1, 4) -> 0.5 * 2.5 = 1.25
     v, vo, g = torch.tensor([[1.0, 3.0]]), torch.zeros(1, 2), torch.tensor([[0.0, 1.0]])
     torch.testing.assert_close(clipped_value_loss(v, vo, g, 0.5), torch.tensor([1.25]))
-    torch.testing.assert_close(clipped_value_loss(v, vo, g, 0.5, torch.tensor([[1.0, 0.0]])), torch.tensor([0.5]))
+    torch.testing.assert_close(
+        clipped_value_loss(v, vo, g, 0.5, torch.tensor([[1.0, 0.0]])), torch.tensor([0.5])
+    )
     # MOMA-PPO's form differs: max of the two batch means = max(2.5, 0.25)
     torch.testing.assert_close(ppo_critic_loss(v, vo, g, 0.5), torch.tensor([2.5]))
     # advantages normalised over weighted rows: rows (1, 3) of weight 1 -> mean 2, std 1 -> (-1, 1); padding ignored
     a = normalize_advantages(torch.tensor([[1.0, 3.0, 100.0]]), 0.0, torch.tensor([[1.0, 1.0, 0.0]]))
     torch.testing.assert_close(a[:, :2], torch.tensor([[-1.0, 1.0]]))
-    torch.testing.assert_close(masked_mean(torch.tensor([[1.0, 2.0]]), torch.zeros(1, 2)), torch.tensor([0.0]))
+    torch.testing.assert_close(
+        masked_mean(torch.tensor([[1.0, 2.0]]), torch.zeros(1, 2)), torch.tensor([0.0])
+    )
 
 
 def test_config_validate_names_bad_values():
@@ -129,7 +138,9 @@ def test_ppo_learns_a_one_step_game_and_respects_the_masks(critic):
     action 2 from 1/3 to > 0.7, agent 1 never plays it, and its probability stays exactly 0."""
     torch.manual_seed(0)
     E, N, O, K = 32, 2, 3, 3
-    lr = SmaxPPO(N, O, 4, K, SmaxPPOConfig(critic=critic, hidden=(16, 16), n_envs=E, iterations=12), seeds=[5])
+    lr = SmaxPPO(
+        N, O, 4, K, SmaxPPOConfig(critic=critic, hidden=(16, 16), n_envs=E, iterations=12), seeds=[5]
+    )
     obs = np.zeros((E, 2, N, O), np.float32)
     obs[..., 0] = 1.0
     avail = np.ones((E, 2, N, K), bool)
@@ -144,9 +155,16 @@ def test_ppo_learns_a_one_step_game_and_respects_the_masks(critic):
     for _ in range(12):
         a = lr.policy()(obs[:, 0], avail[:, 0])  # [E, N]
         assert not np.any(a[:, 1] == 2)
-        ro = {"obs": obs, "state": np.zeros((E, 2, 4), np.float32), "avail": avail, "actions": a[:, None],
-              "reward": (a == 2).mean(1, keepdims=True).astype(np.float32), "live": np.ones((E, 1), bool),
-              "terminated": np.ones((E, 1), bool), "truncated": np.zeros((E, 1), bool)}
+        ro = {
+            "obs": obs,
+            "state": np.zeros((E, 2, 4), np.float32),
+            "avail": avail,
+            "actions": a[:, None],
+            "reward": (a == 2).mean(1, keepdims=True).astype(np.float32),
+            "live": np.ones((E, 1), bool),
+            "terminated": np.ones((E, 1), bool),
+            "truncated": np.zeros((E, 1), bool),
+        }
         lr.update(ro)
     p1 = prob_of_2()
     assert p1[0] > 0.7 and p1[1] == 0.0, (p0, p1)
@@ -165,7 +183,9 @@ def _same_run(a, b, member: int, atol: float = 0.0) -> None:
         sa = getattr(a.learner, name).state_dict()
         sb = getattr(b.learner, name).state_dict()
         for k in sa:
-            torch.testing.assert_close(sa[k][member:member + 1], sb[k], rtol=0, atol=atol, msg=f"{name}.{k}")
+            torch.testing.assert_close(
+                sa[k][member : member + 1], sb[k], rtol=0, atol=atol, msg=f"{name}.{k}"
+            )
     for x, y in zip(a.log, b.log):
         for k in ("env_steps", "win_rate", "return"):
             assert x[k][member] == y[k][0], (k, x, y)
@@ -188,7 +208,9 @@ def test_two_seeds_trained_together_equal_each_seed_alone(alone):
 @needs_smax
 def test_killed_run_resumes_to_the_uninterrupted_run(alone, tmp_path):
     ckpt = tmp_path / "run.pt"
-    first = train("smax/3s_vs_3z", SmaxPPOConfig(**TINY), seeds=[7], checkpoint=ckpt, checkpoint_every=1, stop_at=1)
+    first = train(
+        "smax/3s_vs_3z", SmaxPPOConfig(**TINY), seeds=[7], checkpoint=ckpt, checkpoint_every=1, stop_at=1
+    )
     assert first.learner.iteration == 1 and ckpt.exists()
     resumed = train("smax/3s_vs_3z", SmaxPPOConfig(**TINY), seeds=[7], checkpoint=ckpt, checkpoint_every=1)
     assert resumed.resumed_from == 1

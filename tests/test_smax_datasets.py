@@ -18,7 +18,8 @@ from common.datasets.card import DatasetError
 
 HAS_JAXMARL = importlib.util.find_spec("jaxmarl") is not None
 needs_smax = pytest.mark.skipif(
-    not HAS_JAXMARL, reason="jaxmarl is not installed: pip install -c constraints.txt -e '.[smax]' (bootstrap does)"
+    not HAS_JAXMARL,
+    reason="jaxmarl is not installed: pip install -c constraints.txt -e '.[smax]' (bootstrap does)",
 )
 MAP = "3s_vs_3z"
 
@@ -29,8 +30,16 @@ class _Run:
     def __init__(self, wins, returns=None):
         import torch
 
-        self.evals = [{"iteration": 5 * i, "env_steps": [100 * i], "sampled_win_rate": [w], "win_rate": [1.0 - w],
-                       "sampled_return": [r]} for i, (w, r) in enumerate(zip(wins, returns or [0.0] * len(wins)))]
+        self.evals = [
+            {
+                "iteration": 5 * i,
+                "env_steps": [100 * i],
+                "sampled_win_rate": [w],
+                "win_rate": [1.0 - w],
+                "sampled_return": [r],
+            }
+            for i, (w, r) in enumerate(zip(wins, returns or [0.0] * len(wins)))
+        ]
         self.snapshots = [(5 * i, {"w": torch.full((1, 2), float(i))}) for i in range(len(wins))]
 
 
@@ -52,7 +61,9 @@ def test_snapshot_rule_reads_the_return_when_the_final_policy_never_wins():
     run = _Run([0.0] * 6, returns=[0.1, 0.25, 0.35, 0.2, 0.45, 0.5])
     picks = {lv: D.choose_snapshot(run, lv) for lv in D.MIXED_LEVELS}
     assert {lv: p["index"] for lv, p in picks.items()} == {0.0: 0, 0.5: 2, 0.75: 4, 1.0: 5}
-    assert picks[0.5]["target"] == pytest.approx(0.3) and {p["criterion"] for p in picks.values()} == {"sampled_return"}
+    assert picks[0.5]["target"] == pytest.approx(0.3) and {p["criterion"] for p in picks.values()} == {
+        "sampled_return"
+    }
 
 
 def test_command_line_rejects_bad_values_before_any_work(capsys, tmp_path, monkeypatch):
@@ -60,12 +71,16 @@ def test_command_line_rejects_bad_values_before_any_work(capsys, tmp_path, monke
     with pytest.raises(SystemExit) as e:
         D.main(["--help"])
     assert e.value.code == 0 and "usage:" in capsys.readouterr().out
-    for argv, message in ((["--map", "4m"], "invalid choice: '4m'"), ([], "nothing to do"),
-                          (["--map", MAP], "give --map and --kind together"), (["--kind", "expert"], "invalid choice"),
-                          (["--all", "--profile", "huge"], "invalid choice: 'huge'"),
-                          (["--all", "--device", "tpu"], "unknown device 'tpu'"),
-                          (["--behavior-only"], "--behavior-only needs --map"),
-                          (["--all", "--seed", "-1"], "--seed -1")):
+    for argv, message in (
+        (["--map", "4m"], "invalid choice: '4m'"),
+        ([], "nothing to do"),
+        (["--map", MAP], "give --map and --kind together"),
+        (["--kind", "expert"], "invalid choice"),
+        (["--all", "--profile", "huge"], "invalid choice: 'huge'"),
+        (["--all", "--device", "tpu"], "unknown device 'tpu'"),
+        (["--behavior-only"], "--behavior-only needs --map"),
+        (["--all", "--seed", "-1"], "--seed -1"),
+    ):
         with pytest.raises(SystemExit) as e:
             D.main(argv)
         assert e.value.code == 2 and message in capsys.readouterr().err, argv
@@ -103,11 +118,19 @@ def test_smoke_mixed_dataset_end_to_end(built):
     ds = D.load(MAP, "mixed", "smoke", root=root, progress=False)
     c = ds.card
     assert c["id"] == f"smax/{MAP}/mixed-v1" and c["n_episodes"] == 8 and c["n_actions"] == [8, 8, 8]
-    assert c["regenerate_command"] == f"python -m common.datasets.smax --map {MAP} --kind mixed --profile smoke"
-    no_win = c["behavior"]["sources"][0]["criterion"] == "sampled_return"  # a 2-iteration smoke run may never win
+    assert (
+        c["regenerate_command"] == f"python -m common.datasets.smax --map {MAP} --kind mixed --profile smoke"
+    )
+    no_win = (
+        c["behavior"]["sources"][0]["criterion"] == "sampled_return"
+    )  # a 2-iteration smoke run may never win
     assert c["protocol"]["rule"] == D.RULES["mixed"] + ("; " + D.NO_WIN_RULE if no_win else "")
     assert c["protocol"]["levels"] == list(D.MIXED_LEVELS)
-    assert c["smax"]["win_rate"] == pytest.approx(ds.won.mean()) and set(c["returns"]) >= {"mean", "std", "quantiles"}
+    assert c["smax"]["win_rate"] == pytest.approx(ds.won.mean()) and set(c["returns"]) >= {
+        "mean",
+        "std",
+        "quantiles",
+    }
     b = c["behavior"]
     assert b["iterations"] == 2 and len(b["evals"]) == 3 and b["env_steps"] > 0
     assert [s["level"] for s in b["sources"]] == list(D.MIXED_LEVELS)
@@ -180,8 +203,11 @@ def test_corrupt_files_raise_errors_naming_them(built, tmp_path):
     raw = bytearray(extras.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     extras.write_bytes(bytes(raw))
-    with pytest.raises(DatasetError, match=r"mixed-v1\.smax\.npz: checksum mismatch.*python -m common.datasets.smax "
-                                           r"--map 3s_vs_3z --kind mixed --profile smoke"):
+    with pytest.raises(
+        DatasetError,
+        match=r"mixed-v1\.smax\.npz: checksum mismatch.*python -m common.datasets.smax "
+        r"--map 3s_vs_3z --kind mixed --profile smoke",
+    ):
         D.load(MAP, "mixed", "smoke", root=tmp_path, progress=False)
     main = copy / (base.name + ".npz")
     raw = bytearray(main.read_bytes())
@@ -213,8 +239,12 @@ def test_mixture_episode_j_is_played_by_policy_j_mod_g():
     from common.behavior.smax_ppo import SmaxPPOConfig, actor_from_snapshots
 
     cfg = SmaxPPOConfig(hidden=(4,))
-    shapes = {"layers.0.weight": (1, 78, 4), "layers.0.bias": (1, 1, 4), "layers.1.weight": (1, 4, 8),
-              "layers.1.bias": (1, 1, 8)}
+    shapes = {
+        "layers.0.weight": (1, 78, 4),
+        "layers.0.bias": (1, 1, 4),
+        "layers.1.weight": (1, 4, 8),
+        "layers.1.bias": (1, 1, 8),
+    }
     snaps = []
     for action in (4, 0):
         st = {k: torch.zeros(v) for k, v in shapes.items()}

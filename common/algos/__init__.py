@@ -26,7 +26,9 @@ def _build_bcq(data, section: Mapping[str, Any], seed: int, device) -> Any:
     from common.algos.bcq import BCQ, BCQConfig
 
     if section.get("variant", "bcq") != "bcq":
-        raise ValueError(f"learner 'bcq' takes variant='bcq', got {section['variant']!r}; use learner 'mabcq'")
+        raise ValueError(
+            f"learner 'bcq' takes variant='bcq', got {section['variant']!r}; use learner 'mabcq'"
+        )
     return BCQ.from_dataset(data, BCQConfig(**section), seeds=[seed], device=device)
 
 
@@ -56,8 +58,13 @@ def _build_td3bc(data, section: Mapping[str, Any], seed: int, device) -> Any:
 
 
 # Learners of one paper register themselves at import (e.g. papers/cast_bcq/icq_ma.py, grid.py, cast_bcq.py).
-LEARNERS: dict[str, Callable[..., Any]] = {"itd3": _build_itd3, "bcq": _build_bcq, "mabcq": _build_mabcq,
-                                           "awac": _build_awac, "td3bc": _build_td3bc}
+LEARNERS: dict[str, Callable[..., Any]] = {
+    "itd3": _build_itd3,
+    "bcq": _build_bcq,
+    "mabcq": _build_mabcq,
+    "awac": _build_awac,
+    "td3bc": _build_td3bc,
+}
 
 
 # Learners whose runs can train stacked (cells as members), with the config fields that may differ between the
@@ -72,10 +79,13 @@ def register_learner(name: str, build: Callable[..., Any], group_fields: Sequenc
     always train alone."""
     if name in LEARNERS and LEARNERS[name] is not build:
         raise ValueError(f"learner {name!r} is already registered")
-    if group_fields is not None and (isinstance(group_fields, str) or
-                                     not all(isinstance(f, str) for f in group_fields)):
-        raise ValueError(f"group_fields={group_fields!r}: give the names of the config fields that may differ "
-                         "between stacked runs (a tuple of str, possibly empty), or None")
+    if group_fields is not None and (
+        isinstance(group_fields, str) or not all(isinstance(f, str) for f in group_fields)
+    ):
+        raise ValueError(
+            f"group_fields={group_fields!r}: give the names of the config fields that may differ "
+            "between stacked runs (a tuple of str, possibly empty), or None"
+        )
     LEARNERS[name] = build
     if group_fields is not None:
         GROUPABLE[name] = tuple(group_fields)

@@ -132,7 +132,10 @@ class AWAC(StackableLearner):
     """
 
     _NETS = ("actor", "critic", "critic_target")
-    _OPTS = ("actor_opt", "critic_opt")  # GROUP_FIELDS: none (StackableLearner's): every config field is shared
+    _OPTS = (
+        "actor_opt",
+        "critic_opt",
+    )  # GROUP_FIELDS: none (StackableLearner's): every config field is shared
 
     def __init__(
         self,
@@ -150,10 +153,20 @@ class AWAC(StackableLearner):
         O, A, N = self.obs_dim, self.act_dim, self.n_agents
 
         def build(n_seeds: int) -> dict[str, nn.Module]:
-            return {"actor": StateFreeGaussianActor(n_seeds * N, O, A, cfg.hidden, cfg.log_std_bounds,
-                                                    cfg.log_std_param, cfg.log_std_init, cfg.mean_tanh,
-                                                    cfg.max_action),
-                    "critic": TwinCritic(n_seeds * N, O, A, cfg.hidden)}
+            return {
+                "actor": StateFreeGaussianActor(
+                    n_seeds * N,
+                    O,
+                    A,
+                    cfg.hidden,
+                    cfg.log_std_bounds,
+                    cfg.log_std_param,
+                    cfg.log_std_init,
+                    cfg.mean_tanh,
+                    cfg.max_action,
+                ),
+                "critic": TwinCritic(n_seeds * N, O, A, cfg.hidden),
+            }
 
         big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
         actor, critic = big["actor"], big["critic"]
@@ -162,14 +175,23 @@ class AWAC(StackableLearner):
         self.critic_target = copy.deepcopy(self.critic)
         for p in self.critic_target.parameters():
             p.requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr,
-                                          weight_decay=cfg.policy_weight_decay)
+        self.actor_opt = torch.optim.Adam(
+            self.actor.parameters(), lr=cfg.actor_lr, weight_decay=cfg.policy_weight_decay
+        )
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
-        self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded dims 0 in every action, out of log pi
+        self.act_mask = (
+            self._member_act_mask()
+        )  # [M, 1, A] or None: padded dims 0 in every action, out of log pi
 
     @classmethod
-    def from_dataset(cls, data, cfg: AWACConfig | None = None, seeds: Sequence[int] = (0,),
-                     device: str | torch.device = "cpu", **kw) -> "AWAC":
+    def from_dataset(
+        cls,
+        data,
+        cfg: AWACConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+        **kw,
+    ) -> "AWAC":
         """The learner for a common.datasets.dataset.Dataset (its obs_dims / act_dims)."""
         cfg = (cfg or AWACConfig()).validate()
         return cls(data.obs_dims, data.act_dims, len(seeds), cfg, seeds=list(seeds), device=device, **kw)
@@ -186,11 +208,15 @@ class AWAC(StackableLearner):
         [M, B, O], actions [M, B, A], rewards / terminals [M, B]. For samplers of one's own (OTC's Eq. 3)."""
         return gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
 
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample_batch(
+        self, data: Mapping[str, Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         """One independent uniform minibatch per member from ``prepare_data`` tensors (``batch_at``)."""
         return self.batch_at(data, self.sample_rows(data, generator=generator))  # rows [M, B]
 
-    def _randn(self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None) -> Tensor:
+    def _randn(
+        self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None
+    ) -> Tensor:
         """N(0, I) of ``shape`` [M, ...] from the training streams, or ``generator`` (one, or one per run)."""
         return self.streams.draw(torch.randn, tuple(shape), generator, dtype=self.dtype, device=self.device)
 
@@ -201,8 +227,11 @@ class AWAC(StackableLearner):
         return a * self.act_mask.view(self.n_members, *([1] * (a.dim() - 2)), self.act_dim)
 
     def _mask_for(self, x: Tensor) -> Tensor | None:
-        return None if self.act_mask is None else self.act_mask.view(self.n_members, *([1] * (x.dim() - 2)),
-                                                                     self.act_dim)
+        return (
+            None
+            if self.act_mask is None
+            else self.act_mask.view(self.n_members, *([1] * (x.dim() - 2)), self.act_dim)
+        )
 
     def sample(self, obs: Tensor, eps: Tensor) -> Tensor:
         """a = mu(o) + sigma * eps (unsquashed, unclipped; padded dims 0): obs [M, *, O], eps [M, *, A] -> [M, *, A]."""
@@ -227,9 +256,13 @@ class AWAC(StackableLearner):
         next_obs = batch["next_obs"]  # [M, B, O]
         a_next = self.sample(next_obs, eps_next)  # [M, B, A]
         q1, q2 = self.critic_target(next_obs, a_next)  # [M, B, 1] each
-        return awac_target(batch["rewards"], batch["terminals"], q1.squeeze(-1), q2.squeeze(-1), self.cfg.gamma)
+        return awac_target(
+            batch["rewards"], batch["terminals"], q1.squeeze(-1), q2.squeeze(-1), self.cfg.gamma
+        )
 
-    def critic_loss(self, batch: Mapping[str, Tensor], eps_next: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def critic_loss(
+        self, batch: Mapping[str, Tensor], eps_next: Tensor
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """(L_Q [M], min_j Q_j(o, a) [M, B] detached, diagnostics) with the critic before its step."""
         obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
         y = self.target_value(batch, eps_next)  # [M, B]
@@ -238,8 +271,9 @@ class AWAC(StackableLearner):
         info = {"q1": q1.detach().mean(-1), "target": y.mean(-1)}
         return critic_td_loss(q1, q2, y), torch.minimum(q1, q2).detach(), info
 
-    def actor_loss(self, batch: Mapping[str, Tensor], eps_pi: Tensor,
-                   q_data: Tensor | None = None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def actor_loss(
+        self, batch: Mapping[str, Tensor], eps_pi: Tensor, q_data: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """(L_pi [M], w [M, B], diagnostics): w from A = min Q(o, a) - min Q(o, a~), a~ = mu(o) + sigma eps~, with
         the critic as it is now (``q_data`` = min Q(o, a) when already computed, e.g. by ``critic_loss``)."""
         obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
@@ -251,11 +285,17 @@ class AWAC(StackableLearner):
             q_pi = torch.minimum(q1p, q2p).squeeze(-1)  # [M, B]
         w = awac_weights(q_data, q_pi, self.cfg.lam)  # [M, B]
         logp = self.log_prob(obs, act)  # [M, B]
-        info = {"adv": (q_data - q_pi).mean(-1), "w_max": w.max(-1).values, "logp": logp.detach().mean(-1),
-                "log_std": self.actor.log_std().detach().mean(-1)}
+        info = {
+            "adv": (q_data - q_pi).mean(-1),
+            "w_max": w.max(-1).values,
+            "logp": logp.detach().mean(-1),
+            "log_std": self.actor.log_std().detach().mean(-1),
+        }
         return awac_actor_loss(logp, w), w, info
 
-    def update(self, batch: Mapping[str, Tensor], noise: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+    def update(
+        self, batch: Mapping[str, Tensor], noise: Mapping[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         """One update of all members: both losses from the current parameters, then the critic step, the actor
         step and the Polyak step of the critic target. ``noise`` (``draw_noise``'s dict) defaults to a fresh draw
         from the training generator. Returns detached [M] metrics every ``log_every`` updates, else {}."""
@@ -309,7 +349,9 @@ class AWAC(StackableLearner):
 
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out); no randomness, no training stream."""
-        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, self.select, self.dtype, self.device)
+        return member_act(
+            obs, self.n_seeds, self.n_agents, self.obs_dim, self.select, self.dtype, self.device
+        )
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy (the clipped
@@ -327,8 +369,9 @@ class AWAC(StackableLearner):
 
     # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hook -------------------
     def _empty_stack(self, cfg: AWACConfig, seeds: Sequence[int]) -> "AWAC":
-        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
-                          dtype=self.dtype)
+        return type(self)(
+            self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device, dtype=self.dtype
+        )
 
 
 def build_awac(data, section: Mapping[str, Any], seed: int, device) -> AWAC:

@@ -33,15 +33,30 @@ class StateFreeGaussianActor(nn.Module):
 
     forward(obs [M, *, O]) -> (mean [M, *, A], log_std [M, 1.., A] broadcastable to the mean)."""
 
-    def __init__(self, n_members: int, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
-                 log_std_bounds: Sequence[float] = (-6.0, 0.0), log_std_param: str = "clamp",
-                 log_std_init: float = -3.0, mean_tanh: bool = False, max_action: float = 1.0):
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (256, 256),
+        log_std_bounds: Sequence[float] = (-6.0, 0.0),
+        log_std_param: str = "clamp",
+        log_std_init: float = -3.0,
+        mean_tanh: bool = False,
+        max_action: float = 1.0,
+    ):
         super().__init__()
         if log_std_param not in LOG_STD_PARAMS:
-            raise ValueError(f"log_std_param={log_std_param!r} is not allowed; choose one of {list(LOG_STD_PARAMS)}")
+            raise ValueError(
+                f"log_std_param={log_std_param!r} is not allowed; choose one of {list(LOG_STD_PARAMS)}"
+            )
         self.n_members, self.act_dim = n_members, act_dim
         self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
-        self.log_std_param, self.mean_tanh, self.max_action = log_std_param, bool(mean_tanh), float(max_action)
+        self.log_std_param, self.mean_tanh, self.max_action = (
+            log_std_param,
+            bool(mean_tanh),
+            float(max_action),
+        )
         self.net = EnsembleMLP(n_members, obs_dim, act_dim, hidden, last_layer_init=_init_mean_head)
         if log_std_param == "clamp":
             raw = float(log_std_init)

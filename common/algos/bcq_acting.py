@@ -39,8 +39,12 @@ class BCQActing:
         dtype: torch.dtype
         split_actions: Callable[[np.ndarray], np.ndarray]
 
-        def _randn(self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None = None,
-                   clip: float | None = None) -> Tensor: ...
+        def _randn(
+            self,
+            shape: Sequence[int],
+            generator: torch.Generator | list[torch.Generator] | None = None,
+            clip: float | None = None,
+        ) -> Tensor: ...
 
         def _candidates(self, actor: PerturbationActor, obs: Tensor, z: Tensor) -> Tensor: ...
 
@@ -58,12 +62,17 @@ class BCQActing:
         return cand.gather(2, best[:, :, None, None].expand(M, E, 1, cand.shape[-1])).squeeze(2)
 
     @overload
-    def act(self, obs: np.ndarray, generator: torch.Generator | list[torch.Generator] | None = None) -> np.ndarray: ...
+    def act(
+        self, obs: np.ndarray, generator: torch.Generator | list[torch.Generator] | None = None
+    ) -> np.ndarray: ...
     @overload
-    def act(self, obs: Tensor, generator: torch.Generator | list[torch.Generator] | None = None) -> Tensor: ...
+    def act(
+        self, obs: Tensor, generator: torch.Generator | list[torch.Generator] | None = None
+    ) -> Tensor: ...
 
-    def act(self, obs: np.ndarray | Tensor, generator: torch.Generator | list[torch.Generator] | None = None
-            ) -> np.ndarray | Tensor:
+    def act(
+        self, obs: np.ndarray | Tensor, generator: torch.Generator | list[torch.Generator] | None = None
+    ) -> np.ndarray | Tensor:
         """obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out). ``generator`` draws the decode z
         (None: a fresh one seeded with ``act_seed``; a stack: one per run, ``_act_generator``); the training stream
         is untouched. "central" reads agent 0's obs row and splits the chosen joint action with ``split_actions``."""
@@ -93,10 +102,12 @@ class BCQActing:
         if x.shape[-1] < self.obs_dim:
             raise ValueError(f"central BCQ needs obs rows of >= {self.obs_dim} entries, got {tuple(x.shape)}")
         if self.state_dim is not None and not torch.equal(x, x[:, :, :1].expand_as(x)):
-            raise ValueError("central BCQ was trained on the state and acts on agent 0's obs row: evaluate it on an "
-                             "env whose obs_mode gives every agent the full state in natural order (MaMuJoCo: 'otc'); "
-                             "here the agents' obs rows differ")
-        return x[:, :, 0, :self.obs_dim]
+            raise ValueError(
+                "central BCQ was trained on the state and acts on agent 0's obs row: evaluate it on an "
+                "env whose obs_mode gives every agent the full state in natural order (MaMuJoCo: 'otc'); "
+                "here the agents' obs rows differ"
+            )
+        return x[:, :, 0, : self.obs_dim]
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, A] numpy. Its decode z
@@ -105,10 +116,13 @@ class BCQActing:
         g = _act_generator(self)
         return lambda obs: self.act(obs, generator=g)
 
+
 def act_seed(seeds: Sequence[int], stream: int = ACT_STREAM) -> int:
     """The action-selection seed of a learner of ``seeds``: SeedSequence(seeds, spawn_key=(stream,)), apart from the
     training streams."""
-    return int(np.random.SeedSequence(list(seeds), spawn_key=(int(stream),)).generate_state(1, np.uint64)[0] >> 1)
+    return int(
+        np.random.SeedSequence(list(seeds), spawn_key=(int(stream),)).generate_state(1, np.uint64)[0] >> 1
+    )
 
 
 def _act_generator(learner: Any) -> list[torch.Generator]:

@@ -36,8 +36,14 @@ class BCQData:
         dtype: torch.dtype
         join: Callable[[np.ndarray], np.ndarray]
 
-        def sample_rows(self, data: Mapping[str, Tensor], *, per_seed: bool = False, generator=None,
-                        replace: bool | None = None) -> Tensor: ...
+        def sample_rows(
+            self,
+            data: Mapping[str, Tensor],
+            *,
+            per_seed: bool = False,
+            generator=None,
+            replace: bool | None = None,
+        ) -> Tensor: ...
 
     # ---- data ---------------------------------------------------------------------------------
     def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -59,21 +65,37 @@ class BCQData:
     def _central_tensors(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
         if self.state_dim is not None:
             if "state" not in tensors:
-                raise KeyError(f"view='central' with state_dim={self.state_dim} needs the dataset's state/next_state")
+                raise KeyError(
+                    f"view='central' with state_dim={self.state_dim} needs the dataset's state/next_state"
+                )
             obs, next_obs = tensors["state"], tensors["next_state"]  # [T, S]
             if obs.shape[-1] != self.state_dim:
-                raise ValueError(f"state has {obs.shape[-1]} columns, the learner was built for {self.state_dim}")
+                raise ValueError(
+                    f"state has {obs.shape[-1]} columns, the learner was built for {self.state_dim}"
+                )
         else:  # no state: agent 0's own observation
-            obs, next_obs = tensors["obs"][:, 0, :self.obs_dim], tensors["next_obs"][:, 0, :self.obs_dim]  # [T, O]
+            obs, next_obs = (
+                tensors["obs"][:, 0, : self.obs_dim],
+                tensors["next_obs"][:, 0, : self.obs_dim],
+            )  # [T, O]
         acts = tensors["actions"]  # [T, N, A]
         joint = torch.as_tensor(np.asarray(self.join(acts.detach().cpu().numpy())))  # [T, J]
         if joint.shape != (acts.shape[0], self.act_dim):
-            raise ValueError(f"join gave joint actions of shape {tuple(joint.shape)}, need "
-                             f"[{acts.shape[0]}, {self.act_dim}] (sum of act_dims {self.act_dims})")
-        return {"obs": obs[:, None], "actions": joint[:, None], "rewards": tensors["rewards"].mean(-1, keepdim=True),
-                "next_obs": next_obs[:, None], "terminals": tensors["terminals"]}
+            raise ValueError(
+                f"join gave joint actions of shape {tuple(joint.shape)}, need "
+                f"[{acts.shape[0]}, {self.act_dim}] (sum of act_dims {self.act_dims})"
+            )
+        return {
+            "obs": obs[:, None],
+            "actions": joint[:, None],
+            "rewards": tensors["rewards"].mean(-1, keepdim=True),
+            "next_obs": next_obs[:, None],
+            "terminals": tensors["terminals"],
+        }
 
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample_batch(
+        self, data: Mapping[str, Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         """One independent minibatch per member from ``prepare_data`` tensors (as ITD3's local critics):
         obs / next_obs [M, B, O], actions [M, B, A], rewards / terminals [M, B]."""
         if self.cfg.drop_terminals and "rows" not in data:

@@ -20,9 +20,21 @@ from torch import Tensor
 from common.algos.itd3_losses import td_target
 from common.networks.heads import VAE
 
-__all__ = ["vae_loss", "soft_clipped_q", "candidate_target", "bcq_actor_loss", "mabcq_weights", "mabcq_critic_loss",
-           "mabcq_actor_loss", "join_slices", "split_slices", "env_action_maps", "VD_CLIP", "GUARD_TN_MAX",
-           "GUARD_EV_MIN"]
+__all__ = [
+    "vae_loss",
+    "soft_clipped_q",
+    "candidate_target",
+    "bcq_actor_loss",
+    "mabcq_weights",
+    "mabcq_critic_loss",
+    "mabcq_actor_loss",
+    "join_slices",
+    "split_slices",
+    "env_action_maps",
+    "VD_CLIP",
+    "GUARD_TN_MAX",
+    "GUARD_EV_MIN",
+]
 
 VD_CLIP = 0.8  # MABCQ's value-deviation weight lies in [1 - 0.8, 1 + 0.8] (the code's clip_param)
 GUARD_TN_MAX = 10.0  # guard: weight_tn clipped to [0, GUARD_TN_MAX] (ours)
@@ -34,7 +46,9 @@ GUARD_EV_MIN = 1e-6  # guard: |E_V| >= GUARD_EV_MIN, sign kept (ours)
 # ----------------------------------------------------------------------------------------------
 
 
-def vae_loss(vae: VAE, obs: Tensor, act: Tensor, eps: Tensor, kl_weight: float | Tensor) -> tuple[Tensor, Tensor]:
+def vae_loss(
+    vae: VAE, obs: Tensor, act: Tensor, eps: Tensor, kl_weight: float | Tensor
+) -> tuple[Tensor, Tensor]:
     """BCQ's VAE loss per member [M] (Fujimoto et al. 2019, Sec. 4; the formula of ``common.networks.heads.VAE.loss``,
     with the noise passed in so that it comes from the learner's generator):
         (mu, log sigma) = E(o, a),   a~ = D(o, mu + sigma * eps),
@@ -50,12 +64,16 @@ def vae_loss(vae: VAE, obs: Tensor, act: Tensor, eps: Tensor, kl_weight: float |
     return recon_loss + kl_weight * kl.reshape(m, -1).mean(1), mean
 
 
-def soft_clipped_q(q1: Tensor, q2: Tensor, lmbda: float | Tensor, one_minus: float | Tensor | None = None) -> Tensor:
+def soft_clipped_q(
+    q1: Tensor, q2: Tensor, lmbda: float | Tensor, one_minus: float | Tensor | None = None
+) -> Tensor:
     """BCQ's soft clipped double-Q (Fujimoto et al. 2019, Sec. 4): lambda min(Q1, Q2) + (1 - lambda) max(Q1, Q2),
     elementwise (any shape). lambda = 1 is TD3's clipped double-Q, lambda = 0.5 the mean. lambda may be a tensor
     that broadcasts (one per member); ``one_minus`` = 1 - lambda computed beforehand (None: here), so that a
     per-member tensor holds the number a run alone computes in double precision and rounds once."""
-    return lmbda * torch.minimum(q1, q2) + ((1.0 - lmbda) if one_minus is None else one_minus) * torch.maximum(q1, q2)
+    return lmbda * torch.minimum(q1, q2) + (
+        (1.0 - lmbda) if one_minus is None else one_minus
+    ) * torch.maximum(q1, q2)
 
 
 def candidate_target(rewards: Tensor, terminals: Tensor, q_next: Tensor, gamma: float) -> Tensor:
@@ -72,8 +90,9 @@ def bcq_actor_loss(q_pi: Tensor) -> Tensor:
     return -q_pi.mean(dim=-1)
 
 
-def mabcq_weights(mu_g: Tensor, mu_g1: Tensor, q1_data: Tensor, rewards: Tensor, y: Tensor, gamma: float,
-                  guard: bool = True) -> Tensor:
+def mabcq_weights(
+    mu_g: Tensor, mu_g1: Tensor, q1_data: Tensor, rewards: Tensor, y: Tensor, gamma: float, guard: bool = True
+) -> Tensor:
     """MABCQ's loss weight w [M, B, L], detached (the CAST authors' agents/MABCQ.py):
         weight_tn = mu_G(o, a) / mu_G1([o, o'], a)               elementwise on the latent means [M, B, L]
         E_V       = (Q1(o, a) - r) / gamma                       [M, B]
@@ -126,7 +145,7 @@ def split_slices(joint: np.ndarray, act_dims: Sequence[int]) -> np.ndarray:
     out = np.zeros(j.shape[:-1] + (len(act_dims), max(act_dims)), dtype=j.dtype)
     start = 0
     for i, d in enumerate(act_dims):
-        out[..., i, :d] = j[..., start:start + d]
+        out[..., i, :d] = j[..., start : start + d]
         start += d
     return out
 
@@ -139,7 +158,10 @@ def env_action_maps(env_name: str) -> tuple[Callable, Callable] | None:
     if env_name not in envs.names():
         return None
     env = envs.make(env_name)
-    join, split = getattr(env, "join", None), getattr(env, "split_actions", None)  # MaMuJoCo's, not MultiAgentEnv's
+    join, split = (
+        getattr(env, "join", None),
+        getattr(env, "split_actions", None),
+    )  # MaMuJoCo's, not MultiAgentEnv's
     if callable(join) and callable(split):
         return join, split
     return None

@@ -47,8 +47,17 @@ from common.algos.members import MemberLearner
 from common.networks.nets import EnsembleMLP, polyak_update
 from common.running.fields import check, opt
 
-__all__ = ["DiscreteCQLConfig", "DiscreteCQL", "masked_max", "masked_argmax", "masked_logsumexp", "td_target",
-           "cql_loss", "epsilon_greedy", "BATCH_KEYS"]
+__all__ = [
+    "DiscreteCQLConfig",
+    "DiscreteCQL",
+    "masked_max",
+    "masked_argmax",
+    "masked_logsumexp",
+    "td_target",
+    "cql_loss",
+    "epsilon_greedy",
+    "BATCH_KEYS",
+]
 
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals", "avail", "next_avail")
 
@@ -99,8 +108,14 @@ def masked_logsumexp(q: Tensor, avail: Tensor) -> Tensor:
     return torch.logsumexp(q.masked_fill(~avail, -torch.inf), dim=-1)
 
 
-def td_target(q_next_target: Tensor, next_avail: Tensor, rewards: Tensor, terminals: Tensor, gamma: float,
-              q_next_online: Tensor | None = None) -> Tensor:
+def td_target(
+    q_next_target: Tensor,
+    next_avail: Tensor,
+    rewards: Tensor,
+    terminals: Tensor,
+    gamma: float,
+    q_next_online: Tensor | None = None,
+) -> Tensor:
     """y = r + gamma (1 - d) max_{avail(o')} Q'(o', .), or with ``q_next_online`` (double Q) Q'(o', a*),
     a* = argmax_{avail(o')} Q(o', .). q_next_* [M, B, K], next_avail [M, B, K] bool, rewards / terminals [M, B]."""
     if q_next_online is None:
@@ -112,7 +127,9 @@ def td_target(q_next_target: Tensor, next_avail: Tensor, rewards: Tensor, termin
     return rewards + gamma * (1.0 - terminals) * v
 
 
-def cql_loss(q_all: Tensor, actions: Tensor, avail: Tensor, y: Tensor, alpha: float) -> tuple[Tensor, Tensor, Tensor]:
+def cql_loss(
+    q_all: Tensor, actions: Tensor, avail: Tensor, y: Tensor, alpha: float
+) -> tuple[Tensor, Tensor, Tensor]:
     """CQL(H) [P Kumar et al. 2020, Eq. 4] per member: (L, L_TD, L_CQL), each [M].
         L_TD  = 1/2 mean_B (Q(o, a) - y)^2        (y detached)
         L_CQL = mean_B [logsumexp_{avail(o)} Q(o, .) - Q(o, a)]
@@ -124,8 +141,9 @@ def cql_loss(q_all: Tensor, actions: Tensor, avail: Tensor, y: Tensor, alpha: fl
     return td + alpha * gap, td, gap
 
 
-def epsilon_greedy(greedy: Tensor, avail: Tensor, explore: Tensor, epsilon: float,
-                   generator: torch.Generator) -> Tensor:
+def epsilon_greedy(
+    greedy: Tensor, avail: Tensor, explore: Tensor, epsilon: float, generator: torch.Generator
+) -> Tensor:
     """Per row: with probability ``epsilon`` (where ``explore`` [...] is True) a uniform available action, else
     ``greedy``. greedy [...] int64, avail [..., K] bool; two draws per row, whatever the data (a fixed stream)."""
     u = torch.rand(greedy.shape, generator=generator, device=greedy.device)
@@ -146,15 +164,29 @@ class DiscreteCQL(MemberLearner):
     samplers: the learner draws nothing). ``greedy(obs [M, R, O], avail [M, R, K]) -> [M, R]``; ``act(obs [S, E, N,
     O], avail [S, E, N, K]) -> [S, E, N]``."""
 
-    def __init__(self, obs_dim: int, n_actions: int, n_agents: int, cfg: DiscreteCQLConfig | None = None,
-                 seeds: Sequence[int] = (0,), device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        n_agents: int,
+        cfg: DiscreteCQLConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+    ):
         n_agents = int(n_agents)
-        super().__init__((cfg or DiscreteCQLConfig()).validate(), [obs_dim] * n_agents, [n_actions] * n_agents,
-                         len(seeds), seeds=seeds, device=device)
+        super().__init__(
+            (cfg or DiscreteCQLConfig()).validate(),
+            [obs_dim] * n_agents,
+            [n_actions] * n_agents,
+            len(seeds),
+            seeds=seeds,
+            device=device,
+        )
         self.n_actions = self.act_dim
         hidden = tuple(self.cfg.hidden)
-        self.q = self._build_members(lambda S: {"q": EnsembleMLP(S * n_agents, self.obs_dim, self.n_actions,
-                                                                 hidden)})["q"]
+        self.q = self._build_members(
+            lambda S: {"q": EnsembleMLP(S * n_agents, self.obs_dim, self.n_actions, hidden)}
+        )["q"]
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.opt = torch.optim.Adam(self.q.parameters(), lr=self.cfg.lr)
 
@@ -223,14 +255,22 @@ class DiscreteCQL(MemberLearner):
 
     # ---- checkpoints -------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"cfg": {**asdict(self.cfg), "hidden": list(self.cfg.hidden)}, "seeds": self.seeds, "step": self.step,
-                "q": self.q.state_dict(), "q_target": self.q_target.state_dict(), "opt": self.opt.state_dict()}
+        return {
+            "cfg": {**asdict(self.cfg), "hidden": list(self.cfg.hidden)},
+            "seeds": self.seeds,
+            "step": self.step,
+            "q": self.q.state_dict(),
+            "q_target": self.q_target.state_dict(),
+            "opt": self.opt.state_dict(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         mine = {**asdict(self.cfg), "hidden": list(self.cfg.hidden)}
         if dict(state["cfg"]) != mine or list(state["seeds"]) != self.seeds:
-            raise ValueError(f"checkpoint config / seeds {state['cfg']} / {state['seeds']} differ from this "
-                             f"learner's {mine} / {self.seeds}")
+            raise ValueError(
+                f"checkpoint config / seeds {state['cfg']} / {state['seeds']} differ from this "
+                f"learner's {mine} / {self.seeds}"
+            )
         self.q.load_state_dict(state["q"])
         self.q_target.load_state_dict(state["q_target"])
         self.opt.load_state_dict(copy.deepcopy(state["opt"]))

@@ -91,8 +91,12 @@ class IQLConfig:
     lr: float = opt(3e-4, kind="num", gt=0)
     batch_size: int = opt(256, kind="int", ge=1)  # rows per seed and update ([code] batch_size)
     gamma: float = opt(0.99, kind="num", ge=0, le=1, needs=TD_NEEDS)  # discount ([code] discount_factor)
-    expectile: float = opt(0.7, kind="num", ge=0, le=1, needs=TD_NEEDS)  # tau of the expectile V loss ([code] expectile)
-    beta: float = opt(3.0, kind="num", gt=0, needs=TD_NEEDS)  # AWR inverse temperature ([code] awr_temperature)
+    expectile: float = opt(
+        0.7, kind="num", ge=0, le=1, needs=TD_NEEDS
+    )  # tau of the expectile V loss ([code] expectile)
+    beta: float = opt(
+        3.0, kind="num", gt=0, needs=TD_NEEDS
+    )  # AWR inverse temperature ([code] awr_temperature)
     # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
     adv_max: float = opt(100.0, kind="num", gt=0, needs=TD_NEEDS)
     # Polyak rate of the target Q nets, the target Q mixer (and the continuous learner's encoder) ([code]
@@ -131,24 +135,46 @@ class DiscreteIQL(MemberLayout):
 
     SAMPLE_STREAM = SAMPLE_STREAM
 
-    def __init__(self, obs_dims: Sequence[int], n_actions: Sequence[int], n_seeds: int, cfg: IQLConfig | None = None,
-                 seed: int = 0, seeds: Sequence[int] | None = None, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        n_actions: Sequence[int],
+        n_seeds: int,
+        cfg: IQLConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         cfg = (cfg or IQLConfig()).validate()
-        super().__init__(cfg, obs_dims, n_actions, n_seeds, seeds, seed, cfg.method == "iql", "joint", device, dtype)
+        super().__init__(
+            cfg, obs_dims, n_actions, n_seeds, seeds, seed, cfg.method == "iql", "joint", device, dtype
+        )
         self.n_actions = self.act_dims
         self.unit_k = int(np.prod(self.n_actions)) if self.central else self.act_dim  # choices of a unit
         self.nets = self._build_nets(self._build)  # seed s's networks from seeds[s] alone
-        self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]) for k in ("q1", "q2", "qmix") if k in self.nets})
+        self.targets = nn.ModuleDict(
+            {k: copy.deepcopy(self.nets[k]) for k in ("q1", "q2", "qmix") if k in self.nets}
+        )
         for p in self.targets.parameters():
             p.requires_grad_(False)
         groups = {"pi": ("pi",), "v": ("v", "vmix"), "q": ("q1", "q2", "qmix")}
-        self.opts = {g: torch.optim.Adam([p for k in names if k in self.nets for p in self.nets[k].parameters()],
-                                         lr=cfg.lr) for g, names in groups.items() if names[0] in self.nets}
+        self.opts = {
+            g: torch.optim.Adam(
+                [p for k in names if k in self.nets for p in self.nets[k].parameters()], lr=cfg.lr
+            )
+            for g, names in groups.items()
+            if names[0] in self.nets
+        }
         K = self.unit_k
-        legal = [[0.0] * K] if self.central else [[0.0 if k < n else ILLEGAL_LOGIT for k in range(K)]
-                                                  for n in self.n_actions]
-        self._logit_bias = torch.tensor(legal, dtype=dtype, device=self.device).repeat(self.n_seeds, 1)[:, None, :]
+        legal = (
+            [[0.0] * K]
+            if self.central
+            else [[0.0 if k < n else ILLEGAL_LOGIT for k in range(K)] for n in self.n_actions]
+        )
+        self._logit_bias = torch.tensor(legal, dtype=dtype, device=self.device).repeat(self.n_seeds, 1)[
+            :, None, :
+        ]
 
     # ---- networks -----------------------------------------------------------------------------
     def _build(self, n_seeds: int) -> dict[str, nn.Module]:
@@ -157,13 +183,17 @@ class DiscreteIQL(MemberLayout):
         m = n_seeds * self.n_units
         nets: dict[str, nn.Module] = {"pi": EnsembleMLP(m, self.unit_obs, self.unit_k, cfg.hidden)}
         if cfg.method != "bc":
-            nets.update(q1=EnsembleMLP(m, self.unit_obs, self.unit_k, cfg.hidden),
-                        q2=EnsembleMLP(m, self.unit_obs, self.unit_k, cfg.hidden),
-                        v=EnsembleMLP(m, self.unit_obs, 1, cfg.hidden))
+            nets.update(
+                q1=EnsembleMLP(m, self.unit_obs, self.unit_k, cfg.hidden),
+                q2=EnsembleMLP(m, self.unit_obs, self.unit_k, cfg.hidden),
+                v=EnsembleMLP(m, self.unit_obs, 1, cfg.hidden),
+            )
         if cfg.method == "maiql":
             q_in = self.joint_obs_dim + (sum(self.n_actions) if cfg.action_aware_mixer else 0)
-            nets.update(qmix=EnsembleMLP(n_seeds, q_in, N + 1, cfg.hidden),
-                        vmix=EnsembleMLP(n_seeds, self.joint_obs_dim, N + 1, cfg.hidden))
+            nets.update(
+                qmix=EnsembleMLP(n_seeds, q_in, N + 1, cfg.hidden),
+                vmix=EnsembleMLP(n_seeds, self.joint_obs_dim, N + 1, cfg.hidden),
+            )
         return nets
 
     # ---- data ---------------------------------------------------------------------------------
@@ -171,10 +201,13 @@ class DiscreteIQL(MemberLayout):
         """Dataset.to_torch tensors -> obs / next_obs [T, N, O], actions long [T, N], rewards [T] (agent 0's:
         the team reward), masks [T] = 1 - terminals (time-outs bootstrap). ``sample_batch`` (MemberLayout's): rows
         [S, B], one draw per seed from its own generator, with replacement, shared by the seed's agents."""
-        return {"obs": tensors["obs"].to(self.device, self.dtype), "next_obs": tensors["next_obs"].to(self.device,
-                self.dtype), "actions": tensors["actions"][..., 0].round().long().to(self.device),
-                "rewards": tensors["rewards"][:, 0].to(self.device, self.dtype),
-                "masks": 1.0 - tensors["terminals"].to(self.device, self.dtype)}
+        return {
+            "obs": tensors["obs"].to(self.device, self.dtype),
+            "next_obs": tensors["next_obs"].to(self.device, self.dtype),
+            "actions": tensors["actions"][..., 0].round().long().to(self.device),
+            "rewards": tensors["rewards"][:, 0].to(self.device, self.dtype),
+            "masks": 1.0 - tensors["terminals"].to(self.device, self.dtype),
+        }
 
     def _unit_actions(self, actions: Tensor) -> Tensor:
         """actions long [S, B, N] -> the unit's action [M, B] (the joint index for centralized IQL)."""
@@ -210,7 +243,10 @@ class DiscreteIQL(MemberLayout):
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """One update of every member on its seed's rows (module docstring). Returns detached [S] metrics."""
         cfg = self.cfg
-        obs_u, act_u = self._unit_obs_of(batch["obs"]), self._unit_actions(batch["actions"])  # [M, B, X], [M, B]
+        obs_u, act_u = (
+            self._unit_obs_of(batch["obs"]),
+            self._unit_actions(batch["actions"]),
+        )  # [M, B, X], [M, B]
         if cfg.method == "bc":
             loss_pi = awr_loss(self._logp(obs_u, act_u), torch.ones_like(act_u, dtype=self.dtype))  # [M]
             self._step("pi", loss_pi)
@@ -240,12 +276,19 @@ class DiscreteIQL(MemberLayout):
         q1, q2 = self._q_data(self.nets, obs_u, act_u)
         loss_q = twin_td_loss(q1, q2, y)
         self._step("q", loss_q)
-        return {"loss_v": loss_v.detach(), "loss_pi": loss_pi.detach(), "loss_q": loss_q.detach(),
-                "v": v.mean(-1), "weight": w.mean(-1)}
+        return {
+            "loss_v": loss_v.detach(),
+            "loss_pi": loss_pi.detach(),
+            "loss_q": loss_q.detach(),
+            "v": v.mean(-1),
+            "weight": w.mean(-1),
+        }
 
     def _maiql_update(self, batch, obs_u, act_u) -> dict[str, Tensor]:
         cfg = self.cfg
-        joint, joint_next = (self._joint(batch[k], self._joint_obs_idx) for k in ("obs", "next_obs"))  # [S, B, Oj]
+        joint, joint_next = (
+            self._joint(batch[k], self._joint_obs_idx) for k in ("obs", "next_obs")
+        )  # [S, B, Oj]
         qx = self._qmix_input(batch["obs"], batch["actions"])  # [S, B, Xq]
         with torch.no_grad():
             q_t = self._per_seed(torch.minimum(*self._q_data(self.targets, obs_u, act_u)))  # [S, B, N]
@@ -261,19 +304,30 @@ class DiscreteIQL(MemberLayout):
                 adv = wq[..., :-1] * q_t + wq[..., -1:] - wv[..., :-1] * v_i - wv[..., -1:]
                 w = torch.exp(cfg.beta * adv).clamp(max=cfg.adv_max)  # [S, B, N]
             else:
-                w = awr_weights(q_tot_t, self._mix(self.nets["vmix"], joint, v_i), cfg.beta, cfg.adv_max)  # [S, B]
+                w = awr_weights(
+                    q_tot_t, self._mix(self.nets["vmix"], joint, v_i), cfg.beta, cfg.adv_max
+                )  # [S, B]
             v_next = self._per_seed(self.nets["v"](self._unit_obs_of(batch["next_obs"])).squeeze(-1))
-            y = batch["rewards"] + cfg.gamma * batch["masks"] * self._mix(self.nets["vmix"], joint_next, v_next)
+            y = batch["rewards"] + cfg.gamma * batch["masks"] * self._mix(
+                self.nets["vmix"], joint_next, v_next
+            )
         if cfg.independent_awr:
             loss_pi = awr_loss(logp.transpose(1, 2), w.transpose(1, 2)).sum(-1)  # [S]
         else:
             loss_pi = awr_loss(logp.sum(-1), w)  # [S]
         self._step("pi", loss_pi, clip=("pi",))
-        q1, q2 = (self._mix(self.nets["qmix"], qx, self._per_seed(q)) for q in self._q_data(self.nets, obs_u, act_u))
+        q1, q2 = (
+            self._mix(self.nets["qmix"], qx, self._per_seed(q)) for q in self._q_data(self.nets, obs_u, act_u)
+        )
         loss_q = twin_td_loss(q1, q2, y)
         self._step("q", loss_q, clip=("q1", "q2", "qmix"))
-        return {"loss_v": loss_v.detach(), "loss_pi": loss_pi.detach(), "loss_q": loss_q.detach(),
-                "v": v_tot.detach().mean(-1), "weight": w.mean(dim=tuple(range(1, w.dim())))}
+        return {
+            "loss_v": loss_v.detach(),
+            "loss_pi": loss_pi.detach(),
+            "loss_q": loss_q.detach(),
+            "v": v_tot.detach().mean(-1),
+            "weight": w.mean(dim=tuple(range(1, w.dim()))),
+        }
 
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -295,7 +349,9 @@ def build_discrete_iql(data, section: Mapping[str, Any], seed: int, device) -> D
     obs_dims and n_actions (card)."""
     n_actions = data.card.get("n_actions")
     if not n_actions:
-        raise ValueError(f"learner {LEARNER_NAME!r} needs a discrete dataset (card n_actions), got {n_actions!r}")
+        raise ValueError(
+            f"learner {LEARNER_NAME!r} needs a discrete dataset (card n_actions), got {n_actions!r}"
+        )
     return DiscreteIQL(data.obs_dims, n_actions, 1, IQLConfig(**dict(section)), seeds=[seed], device=device)
 
 

@@ -23,11 +23,12 @@ BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 ICQ_KEYS = ("next_actions", "next_valid")
 
 
-
 class ITD3Data:
     """ITD3's data and critic inputs; reads the learner's config, shapes, device and training streams."""
 
-    if TYPE_CHECKING:  # what the data side reads of the learner (common.algos.itd3.ITD3), typed for the checker
+    if (
+        TYPE_CHECKING
+    ):  # what the data side reads of the learner (common.algos.itd3.ITD3), typed for the checker
         cfg: ITD3Config
         joint: bool  # critic_input == "joint"
         n_seeds: int
@@ -38,8 +39,14 @@ class ITD3Data:
         device: torch.device
         dtype: torch.dtype
 
-        def sample_rows(self, data: Mapping[str, Tensor], *, per_seed: bool = False, generator=None,
-                        replace: bool | None = None) -> Tensor: ...
+        def sample_rows(
+            self,
+            data: Mapping[str, Tensor],
+            *,
+            per_seed: bool = False,
+            generator=None,
+            replace: bool | None = None,
+        ) -> Tensor: ...
 
     # ---- data ---------------------------------------------------------------------------------
     def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -50,7 +57,9 @@ class ITD3Data:
         keys = BATCH_KEYS + (ICQ_KEYS if self.cfg.actor_reg == "icq" else ())
         return {k: tensors[k].to(device=self.device, dtype=self.dtype) for k in keys}
 
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample_batch(
+        self, data: Mapping[str, Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         """One minibatch per member from ``prepare_data`` tensors: obs / next_obs [M, B, O],
         actions [M, B, A], rewards / terminals [M, B] (+ next_actions [M, B, A], next_valid [M, B]).
         critic_input="joint": one row set per seed, shared by its N members, plus joint_obs /
@@ -100,4 +109,3 @@ class ITD3Data:
         _, B, A = x.shape
         j = x.view(S, N, B, A).transpose(1, 2).reshape(S, 1, B, N * A)  # [S, 1, B, N*A]
         return j.expand(S, N, B, N * A).reshape(S * N, B, N * A)
-

@@ -79,7 +79,9 @@ def per_member(value: float | Sequence[float], m: int, like: Tensor) -> float | 
         return float(value)
     t = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=like.dtype, device=like.device)
     if t.shape != (m,):
-        raise ValueError(f"per-member value needs {m} entries (members = seeds x agents), got {tuple(t.shape)}")
+        raise ValueError(
+            f"per-member value needs {m} entries (members = seeds x agents), got {tuple(t.shape)}"
+        )
     return t
 
 
@@ -87,7 +89,9 @@ def member_value(value: float | Sequence[float], m: int) -> float:
     return float(value) if isinstance(value, (int, float)) else float(value[m])
 
 
-def smoothed_target_action(a_next: Tensor, noise: Tensor, noise_clip: float, max_action: float = 1.0) -> Tensor:
+def smoothed_target_action(
+    a_next: Tensor, noise: Tensor, noise_clip: float, max_action: float = 1.0
+) -> Tensor:
     """TD3's target policy smoothing (Fujimoto et al. 2018, Eq. 14; MOMA-PPO ``TD3Learner.update_q``):
     clip(pi'(o') + clip(noise, -c, c), -max_action, max_action); ``noise`` is already scaled by its std. [..., A]."""
     return (a_next + noise.clamp(-noise_clip, noise_clip)).clamp(-max_action, max_action)
@@ -104,14 +108,25 @@ def bc_penalty(pi: Tensor, a_data: Tensor, reduce: str) -> Tensor:
     raise ValueError(f"bc reduce={reduce!r} is not allowed; choose one of {list(BC_REDUCES)}")
 
 
-def td3_mixed_actor_loss(q_pi: Tensor, pi: Tensor, a_data: Tensor, a_hat: Tensor | None, *, tau: float | Tensor,
-                         bc_alpha: float | Tensor, action_reg: float, bc_reduce: str = "sum") -> Tensor:
+def td3_mixed_actor_loss(
+    q_pi: Tensor,
+    pi: Tensor,
+    a_data: Tensor,
+    a_hat: Tensor | None,
+    *,
+    tau: float | Tensor,
+    bc_alpha: float | Tensor,
+    action_reg: float,
+    bc_reduce: str = "sum",
+) -> Tensor:
     """MOMA-PPO's ``TD3Learner.update_pi`` (not shortcut) per member [M]:
         (1 - tau) * lambda * (-mean_B Q1) + bc_alpha>0 * BC + tau * mean (pi - a_hat)^2 + action_reg * mean pi^2,
     lambda = bc_alpha / mean_B |Q1| (detached) when bc_alpha > 0, else 1 and no BC term; the a_hat and pi^2 terms
     only with ``a_hat`` (OMAR on). q_pi [M, B]; pi, a_data, a_hat [M, B, A]; tau, bc_alpha float or [M]."""
     bc_on = torch.as_tensor(bc_alpha, dtype=q_pi.dtype, device=q_pi.device) > 0  # [] or [M]
-    lam = torch.where(bc_on, bc_alpha / q_pi.abs().mean(dim=-1).detach(), torch.ones_like(q_pi[..., 0]))  # [M]
+    lam = torch.where(
+        bc_on, bc_alpha / q_pi.abs().mean(dim=-1).detach(), torch.ones_like(q_pi[..., 0])
+    )  # [M]
     loss = -(1.0 - tau) * lam * q_pi.mean(dim=-1) + bc_on * bc_penalty(pi, a_data, bc_reduce)
     if a_hat is not None:  # OMAR's imitation of the searched action and its 1e-3 pi^2 term
         imitation = (pi - a_hat.detach()).square().mean(dim=(-2, -1))

@@ -80,8 +80,9 @@ class TD3BCConfig:
         return check(self)
 
 
-def smoothed_target_action(pi_next: Tensor, eps: Tensor, policy_noise: float, noise_clip: float,
-                           max_action: float) -> Tensor:
+def smoothed_target_action(
+    pi_next: Tensor, eps: Tensor, policy_noise: float, noise_clip: float, max_action: float
+) -> Tensor:
     """TD3's target policy smoothing: clip(pi'(s') + clip(sigma_n max_a eps, +-c max_a), +-max_a); eps ~ N(0, 1)."""
     noise = (eps * policy_noise * max_action).clamp(-noise_clip * max_action, noise_clip * max_action)
     return (pi_next + noise).clamp(-max_action, max_action)
@@ -102,17 +103,34 @@ class TD3BC(StackableLearner):
     GROUP_FIELDS: tuple[str, ...] = ()  # every config field is shared by the stacked runs
     cfg: TD3BCConfig  # set by MemberLearner.__init__ (validated)
 
-    def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int, cfg: TD3BCConfig | None = None,
-                 seeds: Sequence[int] | None = None, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, obs_mean: Tensor | np.ndarray | None = None,
-                 obs_std: Tensor | np.ndarray | None = None):
-        super().__init__((cfg or TD3BCConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, device=device,
-                         dtype=dtype)
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        cfg: TD3BCConfig | None = None,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        obs_mean: Tensor | np.ndarray | None = None,
+        obs_std: Tensor | np.ndarray | None = None,
+    ):
+        super().__init__(
+            (cfg or TD3BCConfig()).validate(),
+            obs_dims,
+            act_dims,
+            n_seeds,
+            seeds=seeds,
+            device=device,
+            dtype=dtype,
+        )
         cfg, M, N, O, A = self.cfg, self.n_members, self.n_agents, self.obs_dim, self.act_dim
 
         def build(n_seeds: int) -> dict[str, torch.nn.Module]:
-            return {"actor": DeterministicActor(n_seeds * N, O, A, cfg.hidden, cfg.max_action),
-                    "critic": TwinCritic(n_seeds * N, O, A, cfg.hidden)}
+            return {
+                "actor": DeterministicActor(n_seeds * N, O, A, cfg.hidden, cfg.max_action),
+                "critic": TwinCritic(n_seeds * N, O, A, cfg.hidden),
+            }
 
         big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
         actor, critic = big["actor"], big["critic"]
@@ -124,35 +142,64 @@ class TD3BC(StackableLearner):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
         dev = self.device
-        mean = (torch.zeros(self.n_agents, O, device=dev, dtype=dtype) if obs_mean is None
-                else torch.as_tensor(obs_mean, device=dev, dtype=dtype))
-        std = (torch.ones(self.n_agents, O, device=dev, dtype=dtype) if obs_std is None
-               else torch.as_tensor(obs_std, device=dev, dtype=dtype))
+        mean = (
+            torch.zeros(self.n_agents, O, device=dev, dtype=dtype)
+            if obs_mean is None
+            else torch.as_tensor(obs_mean, device=dev, dtype=dtype)
+        )
+        std = (
+            torch.ones(self.n_agents, O, device=dev, dtype=dtype)
+            if obs_std is None
+            else torch.as_tensor(obs_std, device=dev, dtype=dtype)
+        )
         if mean.shape != (self.n_agents, O) or std.shape != (self.n_agents, O):
-            raise ValueError(f"obs_mean / obs_std must be [N={self.n_agents}, O={O}], got {tuple(mean.shape)}, "
-                             f"{tuple(std.shape)}")
+            raise ValueError(
+                f"obs_mean / obs_std must be [N={self.n_agents}, O={O}], got {tuple(mean.shape)}, "
+                f"{tuple(std.shape)}"
+            )
         on = cfg.normalize_obs
-        self.obs_mean = mean[self.agents][:, None] if on else torch.zeros(M, 1, O, device=dev, dtype=dtype)  # [M, 1, O]
-        self.obs_scale = (std[self.agents][:, None] + cfg.obs_eps) if on else torch.ones(M, 1, O, device=dev,
-                                                                                         dtype=dtype)
+        self.obs_mean = (
+            mean[self.agents][:, None] if on else torch.zeros(M, 1, O, device=dev, dtype=dtype)
+        )  # [M, 1, O]
+        self.obs_scale = (
+            (std[self.agents][:, None] + cfg.obs_eps) if on else torch.ones(M, 1, O, device=dev, dtype=dtype)
+        )
 
     @classmethod
-    def from_dataset(cls, data, cfg: TD3BCConfig | None = None, seeds: Sequence[int] = (0,),
-                     device: str | torch.device = "cpu", **kw) -> "TD3BC":
+    def from_dataset(
+        cls,
+        data,
+        cfg: TD3BCConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+        **kw,
+    ) -> "TD3BC":
         """The learner for a common.datasets.dataset.Dataset, normalized by its per-agent obs mean and std (ddof 0)."""
         obs = np.asarray(data.obs, dtype=np.float64)  # [T, N, O]
-        return cls(data.obs_dims, data.act_dims, len(seeds), cfg, seeds=list(seeds), device=device,
-                   obs_mean=obs.mean(0), obs_std=obs.std(0), **kw)
+        return cls(
+            data.obs_dims,
+            data.act_dims,
+            len(seeds),
+            cfg,
+            seeds=list(seeds),
+            device=device,
+            obs_mean=obs.mean(0),
+            obs_std=obs.std(0),
+            **kw,
+        )
 
     # ---- data ---------------------------------------------------------------------------------
     def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return {k: tensors[k].to(device=self.device, dtype=self.dtype) for k in BATCH_KEYS}
 
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample_batch(
+        self, data: Mapping[str, Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         """One independent minibatch per member: obs / next_obs [M, B, O], actions [M, B, A], rewards /
         terminals [M, B]."""
-        return gather_members({k: data[k] for k in BATCH_KEYS}, self.sample_rows(data, generator=generator),
-                              self.agents)
+        return gather_members(
+            {k: data[k] for k in BATCH_KEYS}, self.sample_rows(data, generator=generator), self.agents
+        )
 
     def norm(self, obs: Tensor) -> Tensor:
         """s~ = (s - mu) / (sigma + eps) per member: obs [M, *, O]."""
@@ -185,7 +232,9 @@ class TD3BC(StackableLearner):
         ``eps`` (the target smoothing noise [M, B, A]) defaults to a draw from the training streams."""
         c = self.cfg
         if eps is None:
-            eps = self.streams.draw(torch.randn, tuple(batch["actions"].shape), device=self.device, dtype=self.dtype)
+            eps = self.streams.draw(
+                torch.randn, tuple(batch["actions"].shape), device=self.device, dtype=self.dtype
+            )
         closs = self.critic_loss(batch, eps)
         self.critic_opt.zero_grad(set_to_none=True)
         closs.sum().backward()
@@ -201,7 +250,9 @@ class TD3BC(StackableLearner):
             polyak_update(self.actor_target, self.actor, c.tau)
             losses["actor_loss"] = aloss.detach()
         if self.step % c.check_finite_every == 0 and not bool(torch.isfinite(closs).all()):
-            raise FloatingPointError(f"TD3+BC: critic_loss is not finite at update {self.step} ({closs.tolist()})")
+            raise FloatingPointError(
+                f"TD3+BC: critic_loss is not finite at update {self.step} ({closs.tolist()})"
+            )
         return {} if self.step % c.log_every else losses
 
     # ---- OTC's d_q (OTC spec C11) -------------------------------------------------------------
@@ -219,8 +270,15 @@ class TD3BC(StackableLearner):
     # ---- acting -------------------------------------------------------------------------------
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """obs [S, E, N, O] -> actions [S, E, N, A] = pi(s~) (numpy in, numpy out)."""
-        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, lambda x: self.actor(self.norm(x)),
-                          self.dtype, self.device)
+        return member_act(
+            obs,
+            self.n_seeds,
+            self.n_agents,
+            self.obs_dim,
+            lambda x: self.actor(self.norm(x)),
+            self.dtype,
+            self.device,
+        )
 
     def policy(self) -> Callable[[np.ndarray | Tensor], np.ndarray | Tensor]:
         return self.act
@@ -229,8 +287,11 @@ class TD3BC(StackableLearner):
     _MODULES = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
 
     def state_dict(self) -> dict[str, Any]:
-        return {**learner_state(self, self._MODULES), "obs_mean": self.obs_mean.clone(),
-                "obs_scale": self.obs_scale.clone()}
+        return {
+            **learner_state(self, self._MODULES),
+            "obs_mean": self.obs_mean.clone(),
+            "obs_scale": self.obs_scale.clone(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         load_learner_state(self, state, self._MODULES)
@@ -239,11 +300,14 @@ class TD3BC(StackableLearner):
 
     # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ---------------
     def _empty_stack(self, cfg: TD3BCConfig, seeds: Sequence[int]) -> "TD3BC":
-        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
-                          dtype=self.dtype)
+        return type(self)(
+            self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device, dtype=self.dtype
+        )
 
     def _stack_extra(self, learners: Sequence["TD3BC"]) -> None:
-        self.obs_mean = torch.cat([lr.obs_mean for lr in learners])  # [M, 1, O]: each run its own data's statistics
+        self.obs_mean = torch.cat(
+            [lr.obs_mean for lr in learners]
+        )  # [M, 1, O]: each run its own data's statistics
         self.obs_scale = torch.cat([lr.obs_scale for lr in learners])
 
     def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:

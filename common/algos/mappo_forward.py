@@ -47,7 +47,9 @@ BATCH_KEYS = ("obs", "next_obs", "actions", "rewards", "masks", "zetas")
 class MAPPOForward:
     """MAPPO's layout, forward pieces, batch layout and acting; reads the learner's networks, config and shapes."""
 
-    if TYPE_CHECKING:  # what the forward side reads of the learner (common.algos.mappo.MAPPO), typed for the checker
+    if (
+        TYPE_CHECKING
+    ):  # what the forward side reads of the learner (common.algos.mappo.MAPPO), typed for the checker
         cfg: MAPPOConfig
         actor: nn.Module  # GaussianActor or CategoricalActor
         critic: nn.Module
@@ -117,14 +119,18 @@ class MAPPOForward:
                 raise ValueError(f"{name} given but the learner has no memory (emb_dim=0, no encoder)")
             return None
         if memory is None:
-            raise KeyError(f"the learner has a memory input (emb_dim={self.emb_dim}, encoder="
-                           f"{type(self.encoder).__name__ if self.encoder is not None else None}): pass {name}")
+            raise KeyError(
+                f"the learner has a memory input (emb_dim={self.emb_dim}, encoder="
+                f"{type(self.encoder).__name__ if self.encoder is not None else None}): pass {name}"
+            )
         m = self._tensor(memory)
         S, N = self.n_seeds, self.n_agents
         if m.shape[0] != S or m.shape[1] != B or m.shape[2] != N:
             raise ValueError(f"{name} must be [S={S}, B={B}, N={N}, ...], got {tuple(m.shape)}")
         if self.encoder is None and (m.dim() != 4 or m.shape[3] != self.emb_dim):
-            raise ValueError(f"{name} must be precomputed embeddings [S, B, N, E={self.emb_dim}], got {tuple(m.shape)}")
+            raise ValueError(
+                f"{name} must be precomputed embeddings [S, B, N, E={self.emb_dim}], got {tuple(m.shape)}"
+            )
         return self._to_members(m)
 
     # ---- forward pieces -----------------------------------------------------------------------
@@ -167,25 +173,41 @@ class MAPPOForward:
         only with a memory input), joint obs [S, n, Oj], seed tensors [S, n]."""
         missing = [k for k in BATCH_KEYS if k not in batch]
         if missing:
-            raise KeyError(f"MAPPO batch lacks {missing}; it needs {list(BATCH_KEYS)} (+ memory / next_memory)")
+            raise KeyError(
+                f"MAPPO batch lacks {missing}; it needs {list(BATCH_KEYS)} (+ memory / next_memory)"
+            )
         obs, next_obs, act = (self._tensor(batch[k]) for k in ("obs", "next_obs", "actions"))
         self._check_obs(obs)
         S, n = obs.shape[:2]
         if next_obs.shape != obs.shape:
-            raise ValueError(f"next_obs {tuple(next_obs.shape)} must have the shape of obs {tuple(obs.shape)}")
+            raise ValueError(
+                f"next_obs {tuple(next_obs.shape)} must have the shape of obs {tuple(obs.shape)}"
+            )
         obs, next_obs = self._norm(obs), self._norm(next_obs)
         if act.shape != (S, n, self.n_agents, self.act_dim):
-            raise ValueError(f"actions must be [S, n, N, A={self.act_dim}] = {(S, n, self.n_agents, self.act_dim)}, "
-                             f"got {tuple(act.shape)}")
+            raise ValueError(
+                f"actions must be [S, n, N, A={self.act_dim}] = {(S, n, self.n_agents, self.act_dim)}, "
+                f"got {tuple(act.shape)}"
+            )
         rew = self._tensor(batch["rewards"])
         if rew.dim() == 3:  # per agent: agent 0's column ([code] rewards = batches[0]['rewards'])
             rew = rew[..., 0]
-        seed_t = {"rewards": rew, "masks": self._tensor(batch["masks"]), "zetas": self._tensor(batch["zetas"])}
+        seed_t = {
+            "rewards": rew,
+            "masks": self._tensor(batch["masks"]),
+            "zetas": self._tensor(batch["zetas"]),
+        }
         for k, v in seed_t.items():
             if v.shape != (S, n):
                 raise ValueError(f"{k} must be [S, n] = {(S, n)}, got {tuple(v.shape)}")
-        out = {"obs": self._to_members(obs), "next_obs": self._to_members(next_obs), "actions": self._to_members(act),
-               "joint": self._joint_obs(obs), "next_joint": self._joint_obs(next_obs), **seed_t}
+        out = {
+            "obs": self._to_members(obs),
+            "next_obs": self._to_members(next_obs),
+            "actions": self._to_members(act),
+            "joint": self._joint_obs(obs),
+            "next_joint": self._joint_obs(next_obs),
+            **seed_t,
+        }
         for key in ("memory", "next_memory"):  # [M, n, ...], absent without a memory input
             mem = self._memory_members(batch.get(key), n, key)
             if mem is not None:
@@ -198,8 +220,10 @@ class MAPPOForward:
             return None
         out = torch.as_tensor(lengths, device=self.device).long().reshape(-1)
         if out.shape[0] != self.n_seeds or bool((out < 1).any()) or bool((out > n).any()):
-            raise ValueError(f"lengths must give one buffer length in [1, n={n}] per seed (S={self.n_seeds}), "
-                             f"got {out.tolist()}")
+            raise ValueError(
+                f"lengths must give one buffer length in [1, n={n}] per seed (S={self.n_seeds}), "
+                f"got {out.tolist()}"
+            )
         return None if bool((out == n).all()) else out
 
     def _row_weights(self, lengths: Tensor, n: int) -> Tensor:
@@ -218,9 +242,13 @@ class MAPPOForward:
         return y.cpu().numpy() if is_np else y
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray | Tensor, generator: torch.Generator | Sequence[torch.Generator] | None = None,
-            memory: np.ndarray | Tensor | None = None, counts: Sequence[int] | None = None
-            ) -> tuple[np.ndarray | Tensor, np.ndarray | Tensor]:
+    def act(
+        self,
+        obs: np.ndarray | Tensor,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
+        memory: np.ndarray | Tensor | None = None,
+        counts: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray | Tensor, np.ndarray | Tensor]:
         """Sampled actions for rollouts: obs [S, E, N, O] -> (actions [S, E, N, A], log_probs [S, E, N]), numpy in,
         numpy out. Gaussian a = mu + sigma eps (unbounded; padded dims 0); categorical: Gumbel-max, the index as a
         float in [..., 0]. ``generator``: one for all seeds, a sequence of S (one per seed), or None (the learner's
@@ -234,22 +262,35 @@ class MAPPOForward:
         shape = dist[0].shape[1:]  # [E, A] or [E, K]
         draw = torch.randn if not self.discrete else torch.rand
         if counts is not None and isinstance(gens, torch.Generator):
-            raise ValueError("counts needs per-seed generators (a sequence of S, or None for the learner's own)")
+            raise ValueError(
+                "counts needs per-seed generators (a sequence of S, or None for the learner's own)"
+            )
         if isinstance(gens, torch.Generator):
             noise = draw((self.n_members, *shape), generator=gens, device=self.device, dtype=self.dtype)
         else:
             if len(gens) != S:
                 raise ValueError(f"give one generator or {S} (one per seed), got {len(gens)}")
             if counts is None:
-                noise = torch.cat([draw((N, *shape), generator=g, device=self.device, dtype=self.dtype) for g in gens])
+                noise = torch.cat(
+                    [draw((N, *shape), generator=g, device=self.device, dtype=self.dtype) for g in gens]
+                )
             else:
                 if len(counts) != S or any(not 0 <= int(c) <= shape[0] for c in counts):
-                    raise ValueError(f"counts must give one row count in [0, E={shape[0]}] per seed (S={S}), "
-                                     f"got {list(counts)}")
+                    raise ValueError(
+                        f"counts must give one row count in [0, E={shape[0]}] per seed (S={S}), "
+                        f"got {list(counts)}"
+                    )
                 fill = 0.5 if self.discrete else 0.0  # padding rows: a finite draw (Gumbel of 0.5 / the mean)
-                noise = torch.cat([F.pad(draw((N, int(c), *shape[1:]), generator=g, device=self.device,
-                                              dtype=self.dtype), (0, 0, 0, shape[0] - int(c)), value=fill)
-                                   for g, c in zip(gens, counts)])
+                noise = torch.cat(
+                    [
+                        F.pad(
+                            draw((N, int(c), *shape[1:]), generator=g, device=self.device, dtype=self.dtype),
+                            (0, 0, 0, shape[0] - int(c)),
+                            value=fill,
+                        )
+                        for g, c in zip(gens, counts)
+                    ]
+                )
         first, log_std = dist
         if log_std is None:  # categorical
             g = -torch.log(-torch.log(noise.clamp_(min=1e-20)))
@@ -260,7 +301,9 @@ class MAPPOForward:
         return self._out(self._per_seed(a), is_np), self._out(self._per_seed(logp), is_np)
 
     @torch.no_grad()
-    def greedy(self, obs: np.ndarray | Tensor, memory: np.ndarray | Tensor | None = None) -> np.ndarray | Tensor:
+    def greedy(
+        self, obs: np.ndarray | Tensor, memory: np.ndarray | Tensor | None = None
+    ) -> np.ndarray | Tensor:
         """Evaluation actions [S, E, N, A]: the Gaussian mean (the env clips) or the categorical argmax."""
         x, inp, is_np = self._act_inputs(obs, memory)
         dist = self._dist(inp)
@@ -268,7 +311,9 @@ class MAPPOForward:
         return self._out(self._per_seed(a), is_np)
 
     @torch.no_grad()
-    def values(self, obs: np.ndarray | Tensor, memory: np.ndarray | Tensor | None = None) -> np.ndarray | Tensor:
+    def values(
+        self, obs: np.ndarray | Tensor, memory: np.ndarray | Tensor | None = None
+    ) -> np.ndarray | Tensor:
         """V_tot [S, E] of joint observations obs [S, E, N, O]."""
         x, inp, is_np = self._act_inputs(obs, memory)
         return self._out(self._values(inp, self._joint_obs(x)), is_np)
@@ -277,9 +322,15 @@ class MAPPOForward:
         """A callable for common.running.evaluate (greedy): obs [S, E, N, O] numpy -> actions numpy; with ``memory_len`` > 0
         a fresh common.networks.history.HistoryPolicy (zero histories at t = 0); a caller's own encoder needs its own."""
         if self.memory_len > 0:
-            return HistoryPolicy(lambda obs, memory: self.greedy(obs, memory), self.memory_len, self.history_dim,
-                                 device=self.device, dtype=self.dtype)
+            return HistoryPolicy(
+                lambda obs, memory: self.greedy(obs, memory),
+                self.memory_len,
+                self.history_dim,
+                device=self.device,
+                dtype=self.dtype,
+            )
         if self.emb_dim or self.encoder is not None:
-            raise ValueError("this learner reads a memory input: wrap greedy(obs, memory) in a history-keeping policy")
+            raise ValueError(
+                "this learner reads a memory input: wrap greedy(obs, memory) in a history-keeping policy"
+            )
         return lambda obs: self.greedy(obs)
-

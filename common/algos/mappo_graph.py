@@ -38,7 +38,13 @@ __all__ = ["MinibatchStep", "MinibatchGraph", "WARMUP", "SEED_KEYS", "MEMBER_KEY
 
 WARMUP = 3  # eager steps on a side stream before a capture (the recipe's warm-up; they are real steps)
 MEMBER_KEYS = ("obs", "actions", "memory")  # [M, n, ...] gathered with the member index
-SEED_KEYS = ("joint", "logp_old", "values_old", "returns", "advantages")  # [S, n, ...] gathered with the seed index
+SEED_KEYS = (
+    "joint",
+    "logp_old",
+    "values_old",
+    "returns",
+    "advantages",
+)  # [S, n, ...] gathered with the seed index
 
 
 def eager_adam(opt: torch.optim.Optimizer) -> None:
@@ -66,13 +72,20 @@ class MinibatchStep:
         step_mode: str
         _graph: MinibatchGraph | None
 
-        def losses(self, mb: Mapping[str, Tensor | None], alpha: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-            ...  # mb["memory"] is None without a history encoder
+        def losses(
+            self, mb: Mapping[str, Tensor | None], alpha: Tensor
+        ) -> tuple[Tensor, Tensor, dict[str, Tensor]]: ...  # mb["memory"] is None without a history encoder
 
         def parameters(self) -> Iterable[Tensor]: ...
 
-    def minibatch_step(self, member: Mapping[str, Tensor | None], seed: Mapping[str, Tensor], idx: Tensor,
-                       ar_m: Tensor, ar_s: Tensor) -> dict[str, Tensor]:
+    def minibatch_step(
+        self,
+        member: Mapping[str, Tensor | None],
+        seed: Mapping[str, Tensor],
+        idx: Tensor,
+        ar_m: Tensor,
+        ar_s: Tensor,
+    ) -> dict[str, Tensor]:
         """One Adam step on rows ``idx`` [S, B] of the update's tensors - member [M, n, ...] (obs, actions, memory or
         None) and seed [S, n, ...] (joint, logp_old, values_old, returns, advantages); ar_m [M, 1] and ar_s [S, 1]
         are aranges. Writes alpha in place. Returns the step's [S] metrics (not detached). The one step body of both
@@ -136,15 +149,25 @@ class MinibatchGraph:
         """Copies the update's tensors (n rows each, on axis 1) into the static buffers, growing them (and dropping
         the graph) when n exceeds the capacity or a shape changes."""
         # the checker does not narrow src[k] by its `is None` test (and below, by s's or b's: None exactly where src[k] is)
-        shapes = {k: (None if src[k] is None else (src[k].shape[0], *src[k].shape[2:]))  # type: ignore[union-attr]
-                  for k in MEMBER_KEYS + SEED_KEYS}
+        shapes = {
+            k: (None if src[k] is None else (src[k].shape[0], *src[k].shape[2:]))  # type: ignore[union-attr]
+            for k in MEMBER_KEYS + SEED_KEYS
+        }
         have = {k: (None if b is None else (b.shape[0], *b.shape[2:])) for k, b in self.bufs.items()}
         if n > self.capacity or shapes != have:
             cap = max(n, self.capacity)
-            self.bufs = {k: (None if s is None else torch.zeros((s[0], cap, *s[1:]),
-                                                                dtype=src[k].dtype,  # type: ignore[union-attr]
-                                                                device=src[k].device))  # type: ignore[union-attr]
-                         for k, s in shapes.items()}
+            self.bufs = {
+                k: (
+                    None
+                    if s is None
+                    else torch.zeros(
+                        (s[0], cap, *s[1:]),
+                        dtype=src[k].dtype,  # type: ignore[union-attr]
+                        device=src[k].device,
+                    )
+                )  # type: ignore[union-attr]
+                for k, s in shapes.items()
+            }
             self.capacity = cap
             self.reset()
         for k, b in self.bufs.items():
@@ -164,8 +187,9 @@ class MinibatchGraph:
         """One minibatch step from the static buffers (``MAPPO.minibatch_step``, the eager update's step), its
         metrics added in place to ``sums``."""
         b = self.bufs
-        info = self.lr.minibatch_step({k: b[k] for k in MEMBER_KEYS}, {k: b[k] for k in SEED_KEYS}, self.idx,
-                                      self.ar_m, self.ar_s)
+        info = self.lr.minibatch_step(
+            {k: b[k] for k in MEMBER_KEYS}, {k: b[k] for k in SEED_KEYS}, self.idx, self.ar_m, self.ar_s
+        )
         if not self.sums:
             self.sums = {k: torch.zeros_like(v.detach()) for k, v in info.items()}
         for k, v in info.items():

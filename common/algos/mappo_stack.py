@@ -70,28 +70,53 @@ class MAPPOStacking:
         first = learners[0]
 
         def sig(lr: "MAPPOStacking") -> tuple:
-            return (asdict(lr.cfg), lr.obs_dims, lr.act_dims, lr.n_actions, lr.emb_dim, str(lr.dtype), str(lr.device),
-                    lr.n_updates, lr.n_steps, lr.obs_stats_set)
+            return (
+                asdict(lr.cfg),
+                lr.obs_dims,
+                lr.act_dims,
+                lr.n_actions,
+                lr.emb_dim,
+                str(lr.dtype),
+                str(lr.device),
+                lr.n_updates,
+                lr.n_steps,
+                lr.obs_stats_set,
+            )
 
         bad = [k for k, lr in enumerate(learners) if sig(lr) != sig(first)]
         if bad:
-            raise ValueError(f"MAPPO.stack: learners {bad} differ from learner 0 in config, agent dims, dtype, device, "
-                             "update count or obs statistics being set")
+            raise ValueError(
+                f"MAPPO.stack: learners {bad} differ from learner 0 in config, agent dims, dtype, device, "
+                "update count or obs statistics being set"
+            )
         if any(lr.encoder is not None and lr.memory_len == 0 for lr in learners):
-            raise ValueError("MAPPO.stack: a caller's own encoder cannot be stacked (memory_len > 0 builds one that can)")
+            raise ValueError(
+                "MAPPO.stack: a caller's own encoder cannot be stacked (memory_len > 0 builds one that can)"
+            )
         learner: Callable[..., MAPPOStacking] = cls  # MAPPO's signature, not the mixin's
-        big = learner(first.obs_dims, first.act_dims, sum(lr.n_seeds for lr in learners), first.cfg,
-                  seeds=[s for lr in learners for s in lr.seeds], n_actions=first.n_actions, device=first.device,
-                  dtype=first.dtype)
+        big = learner(
+            first.obs_dims,
+            first.act_dims,
+            sum(lr.n_seeds for lr in learners),
+            first.cfg,
+            seeds=[s for lr in learners for s in lr.seeds],
+            n_actions=first.n_actions,
+            device=first.device,
+            dtype=first.dtype,
+        )
         for name, mod in big.modules().items():
             stack_module_states(mod, [lr.modules()[name] for lr in learners])
         big.opt.load_state_dict(stack_optimizer_states([lr.opt.state_dict() for lr in learners]))
         eager_adam(big.opt)  # the stack's graph (if any) re-captures on its first update
         big.step_mode = first.step_mode
         big.alpha = torch.cat([lr.alpha for lr in learners])
-        big.obs_mu, big.obs_sd = (torch.cat([getattr(lr, k) for lr in learners]) for k in ("obs_mu", "obs_sd"))
+        big.obs_mu, big.obs_sd = (
+            torch.cat([getattr(lr, k) for lr in learners]) for k in ("obs_mu", "obs_sd")
+        )
         big.obs_stats_set = first.obs_stats_set
-        big.streams = MemberStreams.cat([lr.streams for lr in learners])  # each seed keeps its minibatch order
+        big.streams = MemberStreams.cat(
+            [lr.streams for lr in learners]
+        )  # each seed keeps its minibatch order
         big.act_gens = [g for lr in learners for g in lr.act_gens]
         big.n_updates, big.n_steps = first.n_updates, first.n_steps
         return big
@@ -103,12 +128,19 @@ class MAPPOStacking:
         opt = self.opt.state_dict()
         for n in self.streams.run_seeds():
             own = slice(s0, s0 + n)
-            out.append({"cfg": asdict(self.cfg), "seeds": list(self.seeds[own]), "n_updates": self.n_updates,
-                        "n_steps": self.n_steps, "alpha": self.alpha[own].clone(),
-                        "obs_stats": (self.obs_mu[own].clone(), self.obs_sd[own].clone(), self.obs_stats_set),
-                        "opt": slice_optimizer_state(opt, own, S),
-                        "rng": [g.get_state() for g in self.gens[own]],
-                        "act_rng": [g.get_state() for g in self.act_gens[own]],
-                        **{name: slice_module_state(m, own, S) for name, m in self.modules().items()}})
+            out.append(
+                {
+                    "cfg": asdict(self.cfg),
+                    "seeds": list(self.seeds[own]),
+                    "n_updates": self.n_updates,
+                    "n_steps": self.n_steps,
+                    "alpha": self.alpha[own].clone(),
+                    "obs_stats": (self.obs_mu[own].clone(), self.obs_sd[own].clone(), self.obs_stats_set),
+                    "opt": slice_optimizer_state(opt, own, S),
+                    "rng": [g.get_state() for g in self.gens[own]],
+                    "act_rng": [g.get_state() for g in self.act_gens[own]],
+                    **{name: slice_module_state(m, own, S) for name, m in self.modules().items()},
+                }
+            )
             s0 += n
         return out

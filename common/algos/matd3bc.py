@@ -62,13 +62,21 @@ from common.networks.history import SelfAttentionHistoryEncoder
 from common.networks.nets import EnsembleMLP, polyak_update
 from common.running.fields import Needs, check, opt
 
-__all__ = ["MATD3BCConfig", "MATD3BC", "LEARNER_NAME", "target_actions", "matd3bc_actor_loss", "build_matd3bc"]
+__all__ = [
+    "MATD3BCConfig",
+    "MATD3BC",
+    "LEARNER_NAME",
+    "target_actions",
+    "matd3bc_actor_loss",
+    "build_matd3bc",
+]
 
 LEARNER_NAME = "matd3bc"
 NOISE_STREAM = 0x7D3  # second entropy word of a seed's target-noise generator
 
 
 _MEMORY = Needs("memory_len > 0", lambda c: c.memory_len > 0)
+
 
 @dataclass
 class MATD3BCConfig:
@@ -118,8 +126,9 @@ def target_actions(next_actions: Tensor, noise: Tensor, noise_clip: float) -> Te
     return (next_actions + noise.clamp(-noise_clip, noise_clip)).clamp(-1.0, 1.0)
 
 
-def matd3bc_actor_loss(q_tot: Tensor, pi: Tensor, data_actions: Tensor, alpha: float | Tensor,
-                       mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def matd3bc_actor_loss(
+    q_tot: Tensor, pi: Tensor, data_actions: Tensor, alpha: float | Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """sum_i [-lambda_i mean_B Q_tot^(i) + mean_B sum_dims (pi_i - a_i)^2], lambda_i = alpha / mean_B |Q_tot^(i)|
     (detached). q_tot [S, N, B] (variant i: agent i's action from its actor), pi / data_actions [S, B, N, A], alpha a
     number or [S, 1] (per seed), mask [N, A] (padded entries 0) -> (loss [S], lambda [S, N])."""
@@ -150,18 +159,29 @@ class MATD3BC(MemberLayout):
 
     GROUP_FIELDS = ("alpha",)  # may differ between stacked runs: a per-seed scalar of the actor loss
 
-    def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int,
-                 cfg: MATD3BCConfig | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        cfg: MATD3BCConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         cfg = (cfg or MATD3BCConfig()).validate()
         super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds, seed, False, "joint", device, dtype)
         self.nets = self._build_nets(self._build)
         self.targets = copy.deepcopy(self.nets)
         for p in self.targets.parameters():
             p.requires_grad_(False)
-        self.opts = {"actor": torch.optim.Adam(self.nets["actor"].parameters(), lr=cfg.lr),
-                     "q": torch.optim.Adam([p for k in ("q1", "q2", "qmix") for p in self.nets[k].parameters()],
-                                           lr=cfg.lr)}
+        self.opts = {
+            "actor": torch.optim.Adam(self.nets["actor"].parameters(), lr=cfg.lr),
+            "q": torch.optim.Adam(
+                [p for k in ("q1", "q2", "qmix") for p in self.nets[k].parameters()], lr=cfg.lr
+            ),
+        }
         if "enc" in self.nets:
             self.opts["mem"] = torch.optim.Adam(self.nets["enc"].parameters(), lr=cfg.lr_memory)
         # the target noise's stream: one generator per seed (its N members), beside the training streams
@@ -170,16 +190,22 @@ class MATD3BC(MemberLayout):
         self._eye = torch.eye(N, dtype=torch.bool, device=self.device)  # [N(variant), N(agent)]
         self._act_mask_m = self.act_mask.repeat(self.n_seeds, 1)[:, None, :]  # [M, 1, A]
         zero = torch.zeros(self.n_seeds, device=self.device, dtype=self.dtype)
-        self.last_actor: dict[str, Tensor] = {"loss_actor": zero, "lmbda": zero.clone()}  # until the first actor step
+        self.last_actor: dict[str, Tensor] = {
+            "loss_actor": zero,
+            "lmbda": zero.clone(),
+        }  # until the first actor step
         self.alpha = self._seed_values("alpha")  # a number, or [S, 1] in a stack of runs with other alphas
 
     def _build(self, n_seeds: int) -> dict[str, nn.Module]:
         cfg, N, O, A = self.cfg, self.n_agents, self.obs_dim, self.act_dim
         m = n_seeds * N
         X = O + (cfg.memory_dim if cfg.memory_len > 0 else 0)
-        nets = {"actor": DeterministicActor(m, X, A, cfg.hidden),
-                "q1": EnsembleMLP(m, X + A, 1, cfg.hidden), "q2": EnsembleMLP(m, X + A, 1, cfg.hidden),
-                "qmix": EnsembleMLP(n_seeds, self.joint_obs_dim + self.joint_act_dim, N + 1, cfg.hidden)}
+        nets = {
+            "actor": DeterministicActor(m, X, A, cfg.hidden),
+            "q1": EnsembleMLP(m, X + A, 1, cfg.hidden),
+            "q2": EnsembleMLP(m, X + A, 1, cfg.hidden),
+            "qmix": EnsembleMLP(n_seeds, self.joint_obs_dim + self.joint_act_dim, N + 1, cfg.hidden),
+        }
         if cfg.memory_len > 0:  # built last: without histories the other networks are built as before
             nets["enc"] = SelfAttentionHistoryEncoder(m, self.history_dim, cfg.memory_dim, cfg.memory_len)
         return nets
@@ -194,7 +220,9 @@ class MATD3BC(MemberLayout):
 
     def _mix_sa(self, mixer: nn.Module, obs: Tensor, actions: Tensor, values: Tensor) -> Tensor:
         """values [S, *, N] mixed by mixer([s ⊕ a]) with obs [S, *, N, O], actions [S, *, N, A] -> [S, *]."""
-        z = torch.cat([self._joint(obs, self._joint_obs_idx), self._joint(actions, self._joint_act_idx)], dim=-1)
+        z = torch.cat(
+            [self._joint(obs, self._joint_obs_idx), self._joint(actions, self._joint_act_idx)], dim=-1
+        )
         S = z.shape[0]
         wb = mixer(z.reshape(S, -1, z.shape[-1])).view(*z.shape[:-1], -1)
         return mix_values(values, wb[..., :-1], wb[..., -1])
@@ -225,11 +253,17 @@ class MATD3BC(MemberLayout):
         cfg = self.cfg
         mem = self.memory_len > 0
         self.step += 1
-        obs_u, act_u = self._unit_obs_of(batch["obs"]), self._unit_act_of(batch["actions"])  # [M, B, O], [M, B, A]
+        obs_u, act_u = (
+            self._unit_obs_of(batch["obs"]),
+            self._unit_act_of(batch["actions"]),
+        )  # [M, B, O], [M, B, A]
         mem_u = self._memory_units(batch.get("memory")) if mem else None
         with torch.no_grad():
-            nxt = self._embed(self.targets, self._unit_obs_of(batch["next_obs"]),
-                              self._memory_units(batch.get("next_memory")) if mem else None)
+            nxt = self._embed(
+                self.targets,
+                self._unit_obs_of(batch["next_obs"]),
+                self._memory_units(batch.get("next_memory")) if mem else None,
+            )
             na = target_actions(self._pi(self.targets, nxt), self._noise(act_u.shape[1:]), cfg.noise_clip)
             na = na * self._act_mask_m
             tq = [self._agents(q) for q in self._q(self.targets, nxt, na)]  # [S, B, N] each
@@ -237,8 +271,10 @@ class MATD3BC(MemberLayout):
             t1, t2 = (self._mix_sa(self.targets["qmix"], batch["next_obs"], na_agents, q) for q in tq)
             y = batch["rewards"] + cfg.gamma * batch["masks"] * torch.minimum(t1, t2)  # [S, B]
         x = self._embed(self.nets, obs_u, mem_u)
-        q1, q2 = (self._mix_sa(self.nets["qmix"], batch["obs"], batch["actions"], self._agents(q))
-                  for q in self._q(self.nets, x, act_u))
+        q1, q2 = (
+            self._mix_sa(self.nets["qmix"], batch["obs"], batch["actions"], self._agents(q))
+            for q in self._q(self.nets, x, act_u)
+        )
         loss_q = twin_td_loss(q1, q2, y)  # [S]
         self._step("q", loss_q, ("q1", "q2", "qmix"), mem)
         out = {"loss_q": loss_q.detach(), "q": q1.detach().mean(-1)}
@@ -287,8 +323,10 @@ class MATD3BC(MemberLayout):
 
     def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
         state = super()._run_state(state, opt_states, seeds)
-        state.update(noise_rngs=[g.get_state() for g in self.noise.generators[seeds]],
-                     last_actor={k: v[seeds].clone() for k, v in self.last_actor.items()})
+        state.update(
+            noise_rngs=[g.get_state() for g in self.noise.generators[seeds]],
+            last_actor={k: v[seeds].clone() for k, v in self.last_actor.items()},
+        )
         return state
 
     # ---- checkpoints --------------------------------------------------------------------------
@@ -309,9 +347,13 @@ def build_matd3bc(data, section: Mapping[str, Any], seed: int, device) -> MATD3B
     """Registry builder of ``matd3bc``: MATD3BCConfig fields from the cell's section, one seed, the dataset's
     obs_dims and act_dims (card)."""
     if data.card.get("n_actions"):
-        raise ValueError(f"learner {LEARNER_NAME!r} needs continuous actions; this dataset is discrete "
-                         f"(n_actions {data.card['n_actions']})")
-    return MATD3BC(data.obs_dims, data.act_dims, 1, MATD3BCConfig(**dict(section)), seeds=[seed], device=device)
+        raise ValueError(
+            f"learner {LEARNER_NAME!r} needs continuous actions; this dataset is discrete "
+            f"(n_actions {data.card['n_actions']})"
+        )
+    return MATD3BC(
+        data.obs_dims, data.act_dims, 1, MATD3BCConfig(**dict(section)), seeds=[seed], device=device
+    )
 
 
 register_learner(LEARNER_NAME, build_matd3bc)

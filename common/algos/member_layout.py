@@ -54,23 +54,52 @@ class MemberLayout(SeedStreamsLearner):
     if TYPE_CHECKING:  # what the subclass defines, typed for the checker
         act: Callable[..., np.ndarray | Tensor]  # (obs[, memory]) -> greedy actions (``policy``)
 
-    def __init__(self, cfg: Any, obs_dims, act_dims, n_seeds, seeds, seed, central: bool, central_obs: str, device,
-                 dtype):
-        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, units=1 if central else None,
-                         device=device, dtype=dtype)
+    def __init__(
+        self,
+        cfg: Any,
+        obs_dims,
+        act_dims,
+        n_seeds,
+        seeds,
+        seed,
+        central: bool,
+        central_obs: str,
+        device,
+        dtype,
+    ):
+        super().__init__(
+            cfg,
+            obs_dims,
+            act_dims,
+            n_seeds,
+            seeds=seeds,
+            seed=seed,
+            units=1 if central else None,
+            device=device,
+            dtype=dtype,
+        )
         S, N, O, A = self.n_seeds, self.n_agents, self.obs_dim, self.act_dim
         self.central = central
         self.joint_obs_dim, self.joint_act_dim = sum(self.obs_dims), sum(self.act_dims)
         dev = self.device
-        self._joint_obs_idx = torch.tensor([i * O + k for i in range(N) for k in range(self.obs_dims[i])], device=dev)
-        self._joint_act_idx = torch.tensor([i * A + k for i in range(N) for k in range(self.act_dims[i])], device=dev)
-        self._unit_obs_idx = (self._joint_obs_idx if central_obs == "joint"
-                              else torch.arange(self.obs_dims[0], device=dev))
+        self._joint_obs_idx = torch.tensor(
+            [i * O + k for i in range(N) for k in range(self.obs_dims[i])], device=dev
+        )
+        self._joint_act_idx = torch.tensor(
+            [i * A + k for i in range(N) for k in range(self.act_dims[i])], device=dev
+        )
+        self._unit_obs_idx = (
+            self._joint_obs_idx if central_obs == "joint" else torch.arange(self.obs_dims[0], device=dev)
+        )
         self.unit_obs = (self.joint_obs_dim if central_obs == "joint" else self.obs_dims[0]) if central else O
         self.unit_act = self.joint_act_dim if central else A
-        am = torch.tensor([[float(k < self.act_dims[i]) for k in range(A)] for i in range(N)], dtype=dtype)  # [N, A]
+        am = torch.tensor(
+            [[float(k < self.act_dims[i]) for k in range(A)] for i in range(N)], dtype=dtype
+        )  # [N, A]
         self.act_mask = am.to(dev)
-        self._unit_act_mask = (torch.ones(1, self.unit_act, dtype=dtype) if central else am).repeat(S, 1).to(dev)
+        self._unit_act_mask = (
+            (torch.ones(1, self.unit_act, dtype=dtype) if central else am).repeat(S, 1).to(dev)
+        )
         self.memory_len = L = int(getattr(self.cfg, "memory_len", 0))  # a config without histories has none
         self.history_dim = self.unit_obs + self.unit_act if L > 0 else 0  # a step [unit obs ⊕ unit action]
 
@@ -116,7 +145,9 @@ class MemberLayout(SeedStreamsLearner):
         a = actions.clamp(-HISTORY_ACT_CLIP, HISTORY_ACT_CLIP)
         if not self.central:
             return torch.cat([obs, a], dim=-1)
-        return torch.cat([self._joint(obs, self._unit_obs_idx), self._joint(a, self._joint_act_idx)], -1).unsqueeze(-2)
+        return torch.cat(
+            [self._joint(obs, self._unit_obs_idx), self._joint(a, self._joint_act_idx)], -1
+        ).unsqueeze(-2)
 
     def _memory_units(self, memory: Tensor | None) -> Tensor | None:
         """memory [S, *, U, L, D] -> [M, *, L, D]."""
@@ -124,8 +155,10 @@ class MemberLayout(SeedStreamsLearner):
             return None
         S, U = self.n_seeds, self.n_units
         if memory.shape[0] != S or memory.shape[-3:] != (U, self.memory_len, self.history_dim):
-            raise ValueError(f"memory must be [S={S}, *, U={U}, L={self.memory_len}, D={self.history_dim}], "
-                             f"got {tuple(memory.shape)}")
+            raise ValueError(
+                f"memory must be [S={S}, *, U={U}, L={self.memory_len}, D={self.history_dim}], "
+                f"got {tuple(memory.shape)}"
+            )
         return memory.movedim(-3, 1).reshape(S * U, *memory.shape[1:-3], self.memory_len, self.history_dim)
 
     # ---- data ---------------------------------------------------------------------------------
@@ -134,43 +167,61 @@ class MemberLayout(SeedStreamsLearner):
         reward), masks [T] = 1 - terminals (time-outs bootstrap); with histories also starts [T] (the row where each
         transition's episode begins, episodes cut at terminals and time-outs; common/networks/history.py)."""
         obs = tensors["obs"].to(self.device, self.dtype)
-        if obs.shape[1:] != (self.n_agents, self.obs_dim) or tensors["actions"].shape[1:] != (self.n_agents,
-                                                                                              self.act_dim):
-            raise ValueError(f"dataset obs {tuple(obs.shape)} / actions {tuple(tensors['actions'].shape)} do not match "
-                             f"N={self.n_agents}, O={self.obs_dim}, A={self.act_dim}")
-        out = {"obs": obs, "next_obs": tensors["next_obs"].to(self.device, self.dtype),
-               "actions": tensors["actions"].to(self.device, self.dtype),
-               "rewards": tensors["rewards"][:, 0].to(self.device, self.dtype),
-               "masks": 1.0 - tensors["terminals"].to(self.device, self.dtype)}
+        if obs.shape[1:] != (self.n_agents, self.obs_dim) or tensors["actions"].shape[1:] != (
+            self.n_agents,
+            self.act_dim,
+        ):
+            raise ValueError(
+                f"dataset obs {tuple(obs.shape)} / actions {tuple(tensors['actions'].shape)} do not match "
+                f"N={self.n_agents}, O={self.obs_dim}, A={self.act_dim}"
+            )
+        out = {
+            "obs": obs,
+            "next_obs": tensors["next_obs"].to(self.device, self.dtype),
+            "actions": tensors["actions"].to(self.device, self.dtype),
+            "rewards": tensors["rewards"][:, 0].to(self.device, self.dtype),
+            "masks": 1.0 - tensors["terminals"].to(self.device, self.dtype),
+        }
         if self.memory_len > 0:
             out["starts"] = episode_starts(tensors["terminals"], tensors["timeouts"]).to(self.device)
         return out
 
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample_batch(
+        self, data: Mapping[str, Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         """Rows [S, B] (one draw per seed from its own generator, with replacement; shared by the seed's agents):
         obs / next_obs [S, B, N, O], actions [S, B, N, A], rewards / masks [S, B]; with histories memory /
         next_memory [S, B, U, L, D] (the histories of s and s')."""
-        rows = self.sample_rows(data, per_seed=True, generator=generator, replace=True).to(self.device)  # [S, B]
+        rows = self.sample_rows(data, per_seed=True, generator=generator, replace=True).to(
+            self.device
+        )  # [S, B]
         out = {k: v[rows] for k, v in data.items() if k != "starts"}
         if self.memory_len > 0:
             for key, nxt in (("memory", False), ("next_memory", True)):
                 o = gather_history(data["obs"], rows, data["starts"], self.memory_len, nxt)  # [S, B, L, N, O]
-                a = gather_history(data["actions"], rows, data["starts"], self.memory_len, nxt)  # [S, B, L, N, A]
+                a = gather_history(
+                    data["actions"], rows, data["starts"], self.memory_len, nxt
+                )  # [S, B, L, N, A]
                 out[key] = self._history_step(o, a).movedim(-2, -3)  # [S, B, U, L, D] (zeros stay zeros)
         return out
 
     # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ------------
     def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> "MemberLayout":
-        subclass: Callable[..., MemberLayout] = type(self)  # its own signature (class docstring), not this __init__'s
-        return subclass(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
-                        dtype=self.dtype)
+        subclass: Callable[..., MemberLayout] = type(
+            self
+        )  # its own signature (class docstring), not this __init__'s
+        return subclass(
+            self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device, dtype=self.dtype
+        )
 
     def stack_data(self, parts: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
         """StackableLearner.stack_data; the episode starts (row indices) shifted to their block's rows."""
         data = super().stack_data(parts)
         if "starts" in data:
             assert self.stream_rows is not None  # set by StackableLearner.stack_data
-            blocks: dict[int, tuple[int, Mapping[str, Tensor]]] = {}  # id(part) -> (its first row, part), in order
+            blocks: dict[
+                int, tuple[int, Mapping[str, Tensor]]
+            ] = {}  # id(part) -> (its first row, part), in order
             for part, (start, _) in zip(parts, self.stream_rows):
                 blocks.setdefault(id(part), (start, part))
             data["starts"] = torch.cat([part["starts"] + start for start, part in blocks.values()])
@@ -183,9 +234,13 @@ class MemberLayout(SeedStreamsLearner):
         if not isinstance(v, tuple):
             return v
         t = torch.tensor(v, dtype=self.dtype, device=self.device)  # rounded once, as a run alone's scalar is
-        if t.numel() != self.n_members or not bool((t.view(self.n_seeds, -1) == t.view(self.n_seeds, -1)[:, :1]).all()):
-            raise ValueError(f"{type(self.cfg).__name__}.{name}={v!r}: give one number, or one per member "
-                             f"({self.n_members}) equal within each seed")
+        if t.numel() != self.n_members or not bool(
+            (t.view(self.n_seeds, -1) == t.view(self.n_seeds, -1)[:, :1]).all()
+        ):
+            raise ValueError(
+                f"{type(self.cfg).__name__}.{name}={v!r}: give one number, or one per member "
+                f"({self.n_members}) equal within each seed"
+            )
         return t.view(self.n_seeds, -1)[:, :1]
 
     def _mix(self, mixer: nn.Module, x: Tensor, values: Tensor) -> Tensor:
@@ -213,17 +268,35 @@ class MemberLayout(SeedStreamsLearner):
         histories a fresh :class:`common.networks.history.HistoryPolicy` (zero histories at t = 0)."""
         if self.memory_len == 0:
             return lambda obs: self.act(obs)
-        return HistoryPolicy(lambda obs, memory: self.act(obs, memory), self.memory_len, self.history_dim,
-                             step_fn=self._history_step, n_units=self.n_units, device=self.device, dtype=self.dtype)
+        return HistoryPolicy(
+            lambda obs, memory: self.act(obs, memory),
+            self.memory_len,
+            self.history_dim,
+            step_fn=self._history_step,
+            n_units=self.n_units,
+            device=self.device,
+            dtype=self.dtype,
+        )
 
     def _act_input(self, obs: Any, memory: Any) -> tuple[Tensor, Tensor | None, bool]:
         is_np = isinstance(obs, np.ndarray)
         x = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
-        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (self.n_seeds, self.n_agents, self.obs_dim):
-            raise ValueError(f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
-                             f"got {tuple(x.shape)}")
+        if x.dim() != 4 or (x.shape[0], x.shape[2], x.shape[3]) != (
+            self.n_seeds,
+            self.n_agents,
+            self.obs_dim,
+        ):
+            raise ValueError(
+                f"obs must be [S={self.n_seeds}, E, N={self.n_agents}, O={self.obs_dim}], "
+                f"got {tuple(x.shape)}"
+            )
         if (memory is None) != (self.memory_len == 0):
-            raise ValueError(f"memory must be given exactly when memory_len > 0 (memory_len={self.memory_len})")
-        mem = None if memory is None else self._memory_units(torch.as_tensor(memory, dtype=self.dtype,
-                                                                             device=self.device))
+            raise ValueError(
+                f"memory must be given exactly when memory_len > 0 (memory_len={self.memory_len})"
+            )
+        mem = (
+            None
+            if memory is None
+            else self._memory_units(torch.as_tensor(memory, dtype=self.dtype, device=self.device))
+        )
         return x, mem, is_np

@@ -79,6 +79,7 @@ def search_action(
     mu = torch.full((M, B, 1, A), float(mu0), dtype=pi.dtype, device=pi.device)
     sigma = torch.full_like(mu, float(sigma0))
     if draw is None:
+
         def draw(shape: tuple[int, ...]) -> torch.Tensor:
             return torch.randn(shape, generator=generator, dtype=pi.dtype, device=pi.device)
 

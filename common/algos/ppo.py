@@ -40,8 +40,15 @@ def _reverse_linear_scan(a: Tensor, c: Tensor) -> Tensor:
     return a
 
 
-def gae_with_timeouts(rewards: Tensor, values: Tensor, next_values: Tensor, masks: Tensor, zetas: Tensor,
-                      gamma: float, lam: float) -> tuple[Tensor, Tensor]:
+def gae_with_timeouts(
+    rewards: Tensor,
+    values: Tensor,
+    next_values: Tensor,
+    masks: Tensor,
+    zetas: Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[Tensor, Tensor]:
     """GAE and returns with rollout time-outs ([paper] §3.2 "we adapt the generalized advantage estimation to account
     for the timeouts zeta_t"; [code] multi_agent/mappo.py ``get_gae``), before advantage normalisation:
         delta_t = r_t + gamma m_t V(s'_t) - V(s_t)
@@ -53,7 +60,9 @@ def gae_with_timeouts(rewards: Tensor, values: Tensor, next_values: Tensor, mask
     zetas = zetas.clone()
     zetas[..., -1] = 0.0  # the buffer's end: no row after it
     adv = _reverse_linear_scan(rewards + gamma * masks * next_values - values, gamma * lam * masks * zetas)
-    ret = _reverse_linear_scan(rewards + gamma * masks * (1.0 - zetas) * masks * next_values, gamma * masks * zetas)
+    ret = _reverse_linear_scan(
+        rewards + gamma * masks * (1.0 - zetas) * masks * next_values, gamma * masks * zetas
+    )
     return adv, ret
 
 
@@ -86,8 +95,9 @@ def ppo_actor_loss(ratio: Tensor, adv: Tensor, clip: float, weights: Tensor | No
     return -(surrogate.mean(-1) if weights is None else masked_mean(surrogate, weights))
 
 
-def clipped_value_loss(values: Tensor, old_values: Tensor, returns: Tensor, clip: float,
-                       weights: Tensor | None = None) -> Tensor:
+def clipped_value_loss(
+    values: Tensor, old_values: Tensor, returns: Tensor, clip: float, weights: Tensor | None = None
+) -> Tensor:
     """Clipped value loss [*] of PPO2 / MAPPO / JaxMARL (``0.5 * max(value_losses, value_losses_clipped).mean()``): the
     mean of an ELEMENTWISE max, unlike :func:`ppo_critic_loss` (MOMA-PPO's max of two batch means):
         0.5 mean_B max((V - G)^2, (V_c - G)^2),  V_c = V_old + clip(V - V_old, -clip, clip).
@@ -120,7 +130,7 @@ def ppo_critic_loss(values: Tensor, old_values: Tensor, returns: Tensor, clip: f
 
 def entropy_estimate(ratio: Tensor, logp_joint: Tensor, clip: float) -> Tensor:
     """Sampled, ratio-corrected entropy of the joint policy [*] ([code]: the samples come from pi_old, hence rho):
-        H = min(-mean_B rho logpi, -mean_B clip(rho) logpi). ratio, logp_joint [*, B]."""
+    H = min(-mean_B rho logpi, -mean_B clip(rho) logpi). ratio, logp_joint [*, B]."""
     rc = ratio.clamp(1.0 - clip, 1.0 + clip)
     return torch.minimum(-(ratio * logp_joint).mean(-1), -(rc * logp_joint).mean(-1))
 
@@ -157,8 +167,10 @@ def n_minibatches(n: int, size: int) -> int:
     """floor(n / size) minibatches per epoch, the remainder dropped ([code] ``range(n // self.batch_size)``)."""
     k = int(n) // int(size)
     if k < 1:
-        raise ValueError(f"a buffer of {n} rows holds no minibatch of {size}: collect at least {size} rows "
-                         "or lower MAPPOConfig.minibatch_size")
+        raise ValueError(
+            f"a buffer of {n} rows holds no minibatch of {size}: collect at least {size} rows "
+            "or lower MAPPOConfig.minibatch_size"
+        )
     return k
 
 
@@ -191,13 +203,19 @@ def obs_moments(obs: Tensor, obs_dims: Iterable[int], floor: float = 1e-2) -> tu
         raise ValueError(f"obs must be [S, n, N, O], got shape {tuple(obs.shape)}")
     dims = [int(d) for d in obs_dims]
     if len(dims) != obs.shape[2] or any(not 1 <= d <= obs.shape[3] for d in dims):
-        raise ValueError(f"obs_dims {dims} must give one size in [1, O={obs.shape[3]}] per agent (N={obs.shape[2]})")
+        raise ValueError(
+            f"obs_dims {dims} must give one size in [1, O={obs.shape[3]}] per agent (N={obs.shape[2]})"
+        )
     if obs.shape[1] < 2:
         raise ValueError(f"obs statistics need at least 2 rows per seed, got n={obs.shape[1]}")
     if not floor > 0:
         raise ValueError(f"floor={floor!r} must be > 0")
-    real = torch.arange(obs.shape[3], device=obs.device)[None, :] < torch.tensor(dims, device=obs.device)[:, None]
+    real = (
+        torch.arange(obs.shape[3], device=obs.device)[None, :]
+        < torch.tensor(dims, device=obs.device)[:, None]
+    )
     mu = torch.where(real, obs.mean(1), torch.zeros((), dtype=obs.dtype, device=obs.device))
-    sd = torch.where(real, obs.std(1, unbiased=False).clamp_min(floor), torch.ones((), dtype=obs.dtype,
-                                                                                 device=obs.device))
+    sd = torch.where(
+        real, obs.std(1, unbiased=False).clamp_min(floor), torch.ones((), dtype=obs.dtype, device=obs.device)
+    )
     return mu, sd

@@ -49,14 +49,23 @@ def member_modules(learner: ITD3, m: int) -> MemberModules:
 
     def critic(net: nn.Module) -> RefTwinCritic:
         c = cast(TwinCritic, net)  # the learner's critics are TwinCritic (typed nn.Module there)
-        return RefTwinCritic(c.norm.member_module(m) if c.norm is not None else nn.Identity(),
-                             c.head1.member_module(m), c.head2.member_module(m))
+        return RefTwinCritic(
+            c.norm.member_module(m) if c.norm is not None else nn.Identity(),
+            c.head1.member_module(m),
+            c.head2.member_module(m),
+        )
 
     def actor(a: nn.Module) -> nn.Sequential:
-        return cast(DeterministicActor, a).net.member_module(m)  # the learner's actors (typed nn.Module there)
+        return cast(DeterministicActor, a).net.member_module(
+            m
+        )  # the learner's actors (typed nn.Module there)
 
-    return {"actor": actor(learner.actor), "critic": critic(learner.critic),
-            "actor_target": actor(learner.actor_target), "critic_target": critic(learner.critic_target)}
+    return {
+        "actor": actor(learner.actor),
+        "critic": critic(learner.critic),
+        "actor_target": actor(learner.actor_target),
+        "critic_target": critic(learner.critic_target),
+    }
 
 
 def _mlp(i: int, h: int, o: int, norm: bool, tanh: bool) -> nn.Sequential:
@@ -84,11 +93,23 @@ class ReferenceAgent:
     joint_next_actions for ICQ. Own actions go into slot i of the dataset joint action.
     """
 
-    def __init__(self, actor: nn.Sequential, critic: RefTwinCritic, cfg: ITD3Config, act_dim: int,
-                 log_p_uniform: float, omar_tau: float, cql_alpha: float, td3bc_alpha: float,
-                 slot: int | None = None, n_agents: int = 1):
+    def __init__(
+        self,
+        actor: nn.Sequential,
+        critic: RefTwinCritic,
+        cfg: ITD3Config,
+        act_dim: int,
+        log_p_uniform: float,
+        omar_tau: float,
+        cql_alpha: float,
+        td3bc_alpha: float,
+        slot: int | None = None,
+        n_agents: int = 1,
+    ):
         if (slot is None) != (cfg.critic_input == "local"):
-            raise ValueError(f"critic_input={cfg.critic_input!r} needs slot given exactly when 'joint', got {slot}")
+            raise ValueError(
+                f"critic_input={cfg.critic_input!r} needs slot given exactly when 'joint', got {slot}"
+            )
         self.cfg, self.act_dim, self.slot, self.n_agents = cfg, act_dim, slot, n_agents
         self.actor, self.critic = actor.train(), critic.train()
         self.actor_target, self.critic_target = copy.deepcopy(actor), copy.deepcopy(critic)
@@ -96,7 +117,12 @@ class ReferenceAgent:
             p.requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
-        self.log_p_uniform, self.omar_tau, self.cql_alpha, self.td3bc_alpha = log_p_uniform, omar_tau, cql_alpha, td3bc_alpha
+        self.log_p_uniform, self.omar_tau, self.cql_alpha, self.td3bc_alpha = (
+            log_p_uniform,
+            omar_tau,
+            cql_alpha,
+            td3bc_alpha,
+        )
 
     @classmethod
     def from_learner(cls, learner: ITD3, m: int) -> "ReferenceAgent":
@@ -105,23 +131,44 @@ class ReferenceAgent:
             raise NotImplementedError("the reference covers homogeneous agents (no padded action dims)")
         mods = member_modules(learner, m)
         cfg = learner.cfg
-        return cls(mods["actor"], mods["critic"], cfg, learner.act_dim,
-                   float(learner.log_p_uniform[m].item()), member_value(cfg.omar_tau, m),
-                   member_value(cfg.cql_alpha, m), member_value(cfg.td3bc_alpha, m),
-                   slot=m % learner.n_agents if learner.joint else None, n_agents=learner.n_agents)
+        return cls(
+            mods["actor"],
+            mods["critic"],
+            cfg,
+            learner.act_dim,
+            float(learner.log_p_uniform[m].item()),
+            member_value(cfg.omar_tau, m),
+            member_value(cfg.cql_alpha, m),
+            member_value(cfg.td3bc_alpha, m),
+            slot=m % learner.n_agents if learner.joint else None,
+            n_agents=learner.n_agents,
+        )
 
     @classmethod
     def fresh(cls, obs_dim: int, act_dim: int, cfg: ITD3Config) -> "ReferenceAgent":
         """A new agent built as OMAR's TD3Agent (for the benchmark; decentralized critic only)."""
         cfg.validate()
         if cfg.critic_input != "local":
-            raise NotImplementedError("ReferenceAgent.fresh builds OMAR's decentralized critic (critic_input='local')")
+            raise NotImplementedError(
+                "ReferenceAgent.fresh builds OMAR's decentralized critic (critic_input='local')"
+            )
         h, n = cfg.hidden, cfg.input_norm
         i = obs_dim + act_dim
-        critic = RefTwinCritic(nn.BatchNorm1d(i) if n else nn.Identity(), _mlp(i, h, 1, False, False),
-                               _mlp(i, h, 1, False, False))
-        return cls(_mlp(obs_dim, h, act_dim, n, True), critic, cfg, act_dim, -act_dim * math.log(2.0),
-                   member_value(cfg.omar_tau, 0), member_value(cfg.cql_alpha, 0), member_value(cfg.td3bc_alpha, 0))
+        critic = RefTwinCritic(
+            nn.BatchNorm1d(i) if n else nn.Identity(),
+            _mlp(i, h, 1, False, False),
+            _mlp(i, h, 1, False, False),
+        )
+        return cls(
+            _mlp(obs_dim, h, act_dim, n, True),
+            critic,
+            cfg,
+            act_dim,
+            -act_dim * math.log(2.0),
+            member_value(cfg.omar_tau, 0),
+            member_value(cfg.cql_alpha, 0),
+            member_value(cfg.td3bc_alpha, 0),
+        )
 
     def _q_many(self, net, obs: Tensor, acts: Tensor, q1_only: bool = False):
         """obs [B, O], acts [B, K, A] -> Q [B, K] (repeat + cat + one forward, as the code)."""
@@ -145,7 +192,9 @@ class ReferenceAgent:
         j[..., self.slot, :] = a
         return j.reshape(*a.shape[:-1], self.n_agents * self.act_dim)
 
-    def update(self, b: Mapping[str, Tensor], generator: torch.Generator, member: int = 0, n_members: int = 1) -> None:
+    def update(
+        self, b: Mapping[str, Tensor], generator: torch.Generator, member: int = 0, n_members: int = 1
+    ) -> None:
         """One official-style update; b holds one member's batch: obs [B, O], actions [B, A], rewards [B], ...
         (joint critic: also joint_obs, joint_actions, joint_next_obs and joint_next_pi or joint_next_actions)."""
         cfg, A, g = self.cfg, self.act_dim, generator
@@ -183,8 +232,14 @@ class ReferenceAgent:
                     a_new = (self.actor(next_obs).unsqueeze(1) + n_new).clamp(-1.0, 1.0)
                 c1, c2 = self._q_many(self.critic, s, self._own(a_cur, ja))
                 n1, n2 = self._q_many(self.critic, s, self._own(a_new, ja))
-                lp = torch.cat([lp, mujoco_cql_log_density(n_new, cfg.cql_noise),
-                                mujoco_cql_log_density(n_cur, cfg.cql_noise)], dim=1)
+                lp = torch.cat(
+                    [
+                        lp,
+                        mujoco_cql_log_density(n_new, cfg.cql_noise),
+                        mujoco_cql_log_density(n_cur, cfg.cql_noise),
+                    ],
+                    dim=1,
+                )
                 r1, r2 = torch.cat([r1, n1, c1], dim=1), torch.cat([r2, n2, c2], dim=1)
             T = cfg.cql_temp
             cql1 = (torch.logsumexp((r1 - lp) / T, dim=1) * T - q1).mean()
@@ -204,8 +259,9 @@ class ReferenceAgent:
                 for pt, ps in zip(tgt.parameters(), src.parameters(), strict=True):
                     pt.mul_(1.0 - cfg.tau_target).add_(ps, alpha=cfg.tau_target)
 
-    def _actor_step(self, b: Mapping[str, Tensor], s: Tensor, ja: Tensor | None, g: torch.Generator,
-                    member: int, M: int) -> None:
+    def _actor_step(
+        self, b: Mapping[str, Tensor], s: Tensor, ja: Tensor | None, g: torch.Generator, member: int, M: int
+    ) -> None:
         """One actor step of the official update (loss recomputed from scratch)."""
         cfg, A = self.cfg, self.act_dim
         obs, act = b["obs"], b["actions"]  # [B, O], [B, A]
@@ -226,6 +282,7 @@ class ReferenceAgent:
                 ploss = -lam * q_pi.mean() + ((pi - act) ** 2).mean()
             else:
                 with torch.no_grad():
+
                     def q_fn(acts: Tensor) -> Tensor:  # [M, B, K, A] -> [M, B, K], only row `member` is real
                         out = torch.zeros(acts.shape[:3], dtype=acts.dtype, device=acts.device)
                         out[member] = self._q_many(self.critic, s, self._own(acts[member], ja), q1_only=True)
@@ -236,13 +293,26 @@ class ReferenceAgent:
                     q_pi_pad = torch.zeros((M, B), dtype=obs.dtype, device=obs.device)
                     q_pi_pad[member] = q_pi.detach()  # the code reuses pred_qvals (no second critic forward)
                     a_hat = search_action(
-                        q_fn, pi_pad, sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
-                        n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
-                        sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action, generator=g,
+                        q_fn,
+                        pi_pad,
+                        sampler=cfg.omar_sampler,
+                        iters=cfg.omar_iters,
+                        n_samples=cfg.omar_n_samples,
+                        n_elites=cfg.omar_n_elites,
+                        mu0=cfg.omar_mu0,
+                        sigma0=cfg.omar_sigma0,
+                        sigma_rule=cfg.omar_sigma_rule,
+                        low=-cfg.max_action,
+                        high=cfg.max_action,
+                        generator=g,
                         q_pi=q_pi_pad,
                     )[member]
                 tau = self.omar_tau
-                ploss = tau * ((pi - a_hat) ** 2).mean() - (1.0 - tau) * q_pi.mean() + cfg.action_reg * (pi**2).mean()
+                ploss = (
+                    tau * ((pi - a_hat) ** 2).mean()
+                    - (1.0 - tau) * q_pi.mean()
+                    + cfg.action_reg * (pi**2).mean()
+                )
         self.actor_opt.zero_grad()
         ploss.backward()
         if cfg.grad_clip is not None:  # None: no clip, as ITD3
@@ -257,8 +327,9 @@ def joint_next_pi(agents: Sequence[ReferenceAgent], next_obs: Sequence[Tensor]) 
         return torch.cat([a.actor_target(o) for a, o in zip(agents, next_obs, strict=True)], dim=-1)
 
 
-def reference_loop(agents: Sequence[ReferenceAgent], batches: Sequence[Mapping[str, Tensor]],
-                   generator: torch.Generator) -> None:
+def reference_loop(
+    agents: Sequence[ReferenceAgent], batches: Sequence[Mapping[str, Tensor]], generator: torch.Generator
+) -> None:
     """The plain per-agent loop of the official code: one update per agent, each with its own
     minibatch (batches[i]) and its own noise draws (n_members = 1)."""
     for agent, b in zip(agents, batches, strict=True):

@@ -42,39 +42,57 @@ def restore_generator(gen: torch.Generator, saved: Tensor, *key: int) -> bool:
         gen.set_state(st)
         return True
     gen.manual_seed(derived_seed(*key))
-    warnings.warn(f"a random generator's state of {st.numel()} bytes was saved on another device type than this "
-                  f"{gen.device.type} generator's ({gen.get_state().numel()} bytes): re-seeded from {tuple(key)}, "
-                  f"the run continues on a new random stream", RuntimeWarning, stacklevel=2)
+    warnings.warn(
+        f"a random generator's state of {st.numel()} bytes was saved on another device type than this "
+        f"{gen.device.type} generator's ({gen.get_state().numel()} bytes): re-seeded from {tuple(key)}, "
+        f"the run continues on a new random stream",
+        RuntimeWarning,
+        stacklevel=2,
+    )
     return False
 
 
 def learner_state(learner, modules: Iterable[str]) -> dict[str, Any]:
     """Config, seeds, step, generator state and every named module's state_dict."""
-    return {"cfg": asdict(learner.cfg), "seeds": list(learner.seeds), "step": learner.step,
-            "rng": learner.gen.get_state(), **{name: getattr(learner, name).state_dict() for name in modules}}
+    return {
+        "cfg": asdict(learner.cfg),
+        "seeds": list(learner.seeds),
+        "step": learner.step,
+        "rng": learner.gen.get_state(),
+        **{name: getattr(learner, name).state_dict() for name in modules},
+    }
 
 
-def load_learner_state(learner, state: Mapping[str, Any], modules: Iterable[str], *, same_seeds: bool = False,
-                       rng: bool = True) -> None:
+def load_learner_state(
+    learner, state: Mapping[str, Any], modules: Iterable[str], *, same_seeds: bool = False, rng: bool = True
+) -> None:
     """Restore ``learner_state``'s output into ``learner``; ``same_seeds`` also refuses a checkpoint of other
     seeds (else the learner takes the checkpoint's seeds); ``rng=False`` leaves ``learner.gen`` to the caller (a
     learner that saves one generator per seed restores them all itself)."""
     cls = type(learner.cfg)
-    saved = asdict(cls(**{**asdict(cls()), **state["cfg"]}))  # newer fields: defaults; lists -> the config's tuples
+    saved = asdict(
+        cls(**{**asdict(cls()), **state["cfg"]})
+    )  # newer fields: defaults; lists -> the config's tuples
     if saved != asdict(learner.cfg):
         diff = {f.name for f in fields(cls) if saved.get(f.name) != getattr(learner.cfg, f.name)}
         raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
     if same_seeds and list(state["seeds"]) != list(learner.seeds):
-        raise ValueError(f"checkpoint seeds {list(state['seeds'])} differ from this learner's {list(learner.seeds)}")
+        raise ValueError(
+            f"checkpoint seeds {list(state['seeds'])} differ from this learner's {list(learner.seeds)}"
+        )
     for name in modules:
         getattr(learner, name).load_state_dict(state[name])
     if rng:
-        restore_generator(learner.gen, state["rng"], int(state["seeds"][0]), len(state["seeds"]), int(state["step"]))
+        restore_generator(
+            learner.gen, state["rng"], int(state["seeds"][0]), len(state["seeds"]), int(state["step"])
+        )
     learner.step = int(state["step"])
     learner.seeds = list(state["seeds"])
 
 
-def build_seed_members(build: Callable[[int], dict[str, Any]], seeds: Sequence[int], device, dtype) -> dict[str, Any]:
+def build_seed_members(
+    build: Callable[[int], dict[str, Any]], seeds: Sequence[int], device, dtype
+) -> dict[str, Any]:
     """The learner's networks, seed s's part built from ``seeds[s]`` alone (seed before building; the global random
     stream is left as it was): ``build(n)`` returns the named modules of n seeds (each tensor leading with n times
     its rows per seed: the seed's members, or one row per seed for a mixer); each is built once for all seeds, then
@@ -96,7 +114,7 @@ def _copy_seed(big: torch.nn.Module, small: torch.nn.Module, s: int) -> None:
     """Write ``small``'s tensors (one seed's rows each) into rows of seed ``s`` of ``big``'s."""
     dst = big.state_dict()
     for k, v in small.state_dict().items():
-        dst[k][s * v.shape[0]:(s + 1) * v.shape[0]].copy_(v)
+        dst[k][s * v.shape[0] : (s + 1) * v.shape[0]].copy_(v)
 
 
 @torch.no_grad()
@@ -104,10 +122,12 @@ def copy_members(big: torch.nn.Module, small: torch.nn.Module, start: int) -> No
     """Write small's members (all tensors carry a leading member axis) into big[start:start+n]."""
     dst = big.state_dict()
     for k, v in small.state_dict().items():
-        dst[k][start:start + v.shape[0]].copy_(v)
+        dst[k][start : start + v.shape[0]].copy_(v)
 
 
-def member_act(obs, n_seeds: int, n_agents: int, obs_dim: int, select: Callable[[Tensor], Tensor], dtype, device):
+def member_act(
+    obs, n_seeds: int, n_agents: int, obs_dim: int, select: Callable[[Tensor], Tensor], dtype, device
+):
     """Acting of an independent learner (member m = s * N + i): obs [S, E, N, O] (numpy or tensor) -> the members'
     obs [M, E, O] -> ``select`` -> actions [S, E, N, A], numpy in, numpy out; run under inference mode."""
     is_np = isinstance(obs, np.ndarray)
@@ -134,7 +154,7 @@ def seed_rows(v: Tensor, seeds: slice, n_seeds: int) -> Tensor:
     per = v.shape[0] // n_seeds
     if per * n_seeds != v.shape[0]:
         raise ValueError(f"a stacked tensor of {v.shape[0]} rows does not hold whole seeds of {n_seeds}")
-    return v[seeds.start * per:seeds.stop * per]
+    return v[seeds.start * per : seeds.stop * per]
 
 
 def stack_module_states(big: torch.nn.Module, smalls: Sequence[torch.nn.Module]) -> None:
@@ -146,7 +166,9 @@ def stack_module_states(big: torch.nn.Module, smalls: Sequence[torch.nn.Module])
         for k, v in dst.items():
             src = torch.cat([p[k] for p in parts])
             if src.shape != v.shape:
-                raise ValueError(f"stacking {k}: the parts make {tuple(src.shape)}, the stack holds {tuple(v.shape)}")
+                raise ValueError(
+                    f"stacking {k}: the parts make {tuple(src.shape)}, the stack holds {tuple(v.shape)}"
+                )
             v.copy_(src)
 
 
@@ -163,8 +185,10 @@ def stack_optimizer_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any
     first = states[0]
     for k, st in enumerate(states[1:], 1):
         if set(st["state"]) != set(first["state"]):
-            raise ValueError(f"optimizer state {k} holds parameters {sorted(st['state'])}, "
-                             f"state 0 {sorted(first['state'])}")
+            raise ValueError(
+                f"optimizer state {k} holds parameters {sorted(st['state'])}, "
+                f"state 0 {sorted(first['state'])}"
+            )
     out: dict[int, dict[str, Any]] = {}
     for p, slots in first["state"].items():
         out[p] = {}
@@ -172,7 +196,9 @@ def stack_optimizer_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any
             vals = [st["state"][p][name] for st in states]
             if name == "step":  # a shared count: every run took the same number of steps
                 if any(float(x) != float(v) for x in vals):
-                    raise ValueError(f"optimizer steps differ between the stacked runs: {[float(x) for x in vals]}")
+                    raise ValueError(
+                        f"optimizer steps differ between the stacked runs: {[float(x) for x in vals]}"
+                    )
                 out[p][name] = v.clone() if torch.is_tensor(v) else v
             else:
                 out[p][name] = torch.cat(vals)
@@ -181,9 +207,19 @@ def stack_optimizer_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any
 
 def slice_optimizer_state(state: Mapping[str, Any], seeds: slice, n_seeds: int) -> dict[str, Any]:
     """Inverse of ``stack_optimizer_states``: seeds ``seeds`` (of ``n_seeds``) of a stacked optimizer's state_dict."""
-    out = {p: {name: (seed_rows(v, seeds, n_seeds).clone() if name != "step" and torch.is_tensor(v) else
-                      v.clone() if torch.is_tensor(v) else v) for name, v in slots.items()}
-           for p, slots in state["state"].items()}
+    out = {
+        p: {
+            name: (
+                seed_rows(v, seeds, n_seeds).clone()
+                if name != "step" and torch.is_tensor(v)
+                else v.clone()
+                if torch.is_tensor(v)
+                else v
+            )
+            for name, v in slots.items()
+        }
+        for p, slots in state["state"].items()
+    }
     return {"state": out, "param_groups": copy.deepcopy(state["param_groups"])}
 
 
@@ -204,13 +240,16 @@ def stack_rows(parts: Sequence[Mapping[str, Tensor]]) -> tuple[dict[str, Tensor]
     return data, rows
 
 
-def stack_row_lists(parts: Sequence[Mapping[str, Tensor]], stream_rows: Sequence[tuple[int, int]]
-                    ) -> tuple[Tensor, list[tuple[int, int]]]:
+def stack_row_lists(
+    parts: Sequence[Mapping[str, Tensor]], stream_rows: Sequence[tuple[int, int]]
+) -> tuple[Tensor, list[tuple[int, int]]]:
     """The runs' sampling row lists (``parts[r]["rows"]``: indices into run r's own data, e.g. drop_terminals'
     non-terminal rows) as one list into the stacked data (``stack_rows``: run r's block starts at
     ``stream_rows[r][0]``; runs on one dataset share one entry), and each run's (start, count) in that list, from
     which it samples (``MemberStreams.indices``)."""
-    blocks: dict[int, tuple[int, int, Mapping[str, Tensor]]] = {}  # id(part) -> (block start, list start, part)
+    blocks: dict[
+        int, tuple[int, int, Mapping[str, Tensor]]
+    ] = {}  # id(part) -> (block start, list start, part)
     at = 0
     for part, (start, _) in zip(parts, stream_rows):
         if id(part) not in blocks:

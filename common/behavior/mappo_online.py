@@ -99,12 +99,16 @@ class OnlineMAPPOConfig:
     # the learner (common/algos/mappo.py)
     mappo: MAPPOConfig = opt(_online_mappo_default(), kind=MAPPOConfig, hint="or a dict of its fields")
     RULES: ClassVar[Rules] = (
-        (lambda c: c.mappo.policy == "gaussian",
-         "mappo.policy={c.mappo.policy!r} is not allowed; choose 'gaussian' (the online learner runs "
-         "continuous-action envs)"),
-        (lambda c: c.mappo.memory_len == 0,
-         "mappo.memory_len={c.mappo.memory_len!r} is not allowed; choose memory_len=0: histories are not "
-         "kept by this online rollout yet"),
+        (
+            lambda c: c.mappo.policy == "gaussian",
+            "mappo.policy={c.mappo.policy!r} is not allowed; choose 'gaussian' (the online learner runs "
+            "continuous-action envs)",
+        ),
+        (
+            lambda c: c.mappo.memory_len == 0,
+            "mappo.memory_len={c.mappo.memory_len!r} is not allowed; choose memory_len=0: histories are not "
+            "kept by this online rollout yet",
+        ),
     )
 
     def __post_init__(self) -> None:
@@ -119,10 +123,11 @@ class OnlineMAPPOConfig:
     def episodes_per_iteration(self, episode_length: int) -> int:
         """E = steps_per_iteration / episode_length (whole episodes; an error if it does not divide)."""
         if self.steps_per_iteration % episode_length:
-            raise ValueError(f"OnlineMAPPOConfig.steps_per_iteration={self.steps_per_iteration} must be a multiple "
-                             f"of the episode length {episode_length} (whole episodes per iteration)")
+            raise ValueError(
+                f"OnlineMAPPOConfig.steps_per_iteration={self.steps_per_iteration} must be a multiple "
+                f"of the episode length {episode_length} (whole episodes per iteration)"
+            )
         return self.steps_per_iteration // episode_length
-
 
 
 # ---- the training run -------------------------------------------------------------------------------------
@@ -133,8 +138,12 @@ class OnlineRun:
     cfg: OnlineMAPPOConfig
     learner: MAPPO
     log: list[dict[str, Any]] = field(default_factory=list)  # per iteration: return [S], losses [S] ...
-    evals: list[dict[str, Any]] = field(default_factory=list)  # iteration, env_steps, return [S], theta2, convention
-    times: dict[str, float] = field(default_factory=lambda: {"wall": 0.0, "env": 0.0, "update": 0.0, "eval": 0.0})
+    evals: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # iteration, env_steps, return [S], theta2, convention
+    times: dict[str, float] = field(
+        default_factory=lambda: {"wall": 0.0, "env": 0.0, "update": 0.0, "eval": 0.0}
+    )
     resumed_from: int | None = None  # iteration of the checkpoint this process started from
 
     @property
@@ -145,8 +154,9 @@ class OnlineRun:
         return self.evals[-1]
 
 
-
-def identity_of(cfg: OnlineMAPPOConfig, seeds: Sequence[int], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def identity_of(
+    cfg: OnlineMAPPOConfig, seeds: Sequence[int], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: config (iterations excluded: a finished run may be extended),
     seeds, and the caller's extra identity."""
     c = asdict(cfg)
@@ -154,9 +164,17 @@ def identity_of(cfg: OnlineMAPPOConfig, seeds: Sequence[int], extra: dict[str, A
     return {"cfg": c, "seeds": [int(s) for s in seeds], **(extra or {})}
 
 
-def train(cfg: OnlineMAPPOConfig, seeds: Sequence[int] = (0,), *, checkpoint: str | os.PathLike | None = None,
-          checkpoint_every: int = 0, stop_at: int | None = None, device: str = "cpu",
-          progress: Callable[[OnlineRun], None] | None = None, identity: dict[str, Any] | None = None) -> OnlineRun:
+def train(
+    cfg: OnlineMAPPOConfig,
+    seeds: Sequence[int] = (0,),
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 0,
+    stop_at: int | None = None,
+    device: str = "cpu",
+    progress: Callable[[OnlineRun], None] | None = None,
+    identity: dict[str, Any] | None = None,
+) -> OnlineRun:
     """Train every seed for ``cfg.iterations`` PPO iterations (module docstring), batched as members.
 
     checkpoint / checkpoint_every: the resumable state's file and period in iterations (0: only at the end); an
@@ -173,8 +191,10 @@ def train(cfg: OnlineMAPPOConfig, seeds: Sequence[int] = (0,), *, checkpoint: st
     S, T = len(seeds), spec.episode_length
     E = cfg.episodes_per_iteration(T)
     if E * T < cfg.mappo.minibatch_size:
-        raise ValueError(f"steps_per_iteration={cfg.steps_per_iteration} gives fewer rows than one minibatch "
-                         f"({cfg.mappo.minibatch_size})")
+        raise ValueError(
+            f"steps_per_iteration={cfg.steps_per_iteration} gives fewer rows than one minibatch "
+            f"({cfg.mappo.minibatch_size})"
+        )
     lr = MAPPO(spec.obs_dims, spec.act_dims, S, cfg.mappo, seeds=seeds, device=device)
     run = OnlineRun(cfg, lr)
     ident = identity_of(cfg, seeds, {"env_options": spec.options, **(identity or {})})
@@ -192,8 +212,16 @@ def train(cfg: OnlineMAPPOConfig, seeds: Sequence[int] = (0,), *, checkpoint: st
     def save() -> None:
         run.times["wall"] = wall0 + time.perf_counter() - t0
         if ckpt is not None:
-            atomic_torch_save({"identity": ident, "learner": lr.state_dict(), "log": run.log, "evals": run.evals,
-                          "times": run.times}, ckpt)
+            atomic_torch_save(
+                {
+                    "identity": ident,
+                    "learner": lr.state_dict(),
+                    "log": run.log,
+                    "evals": run.evals,
+                    "times": run.times,
+                },
+                ckpt,
+            )
 
     def evaluate() -> None:
         te = time.perf_counter()
@@ -205,7 +233,9 @@ def train(cfg: OnlineMAPPOConfig, seeds: Sequence[int] = (0,), *, checkpoint: st
         lr.set_obs_stats(stats_rollout(vec, seeds))
     while True:
         it = lr.n_updates
-        if (it % cfg.eval_every == 0 or it == cfg.iterations) and not any(e["iteration"] == it for e in run.evals):
+        if (it % cfg.eval_every == 0 or it == cfg.iterations) and not any(
+            e["iteration"] == it for e in run.evals
+        ):
             evaluate()
         if it >= cfg.iterations or (stop_at is not None and it >= stop_at):
             break
@@ -217,8 +247,13 @@ def train(cfg: OnlineMAPPOConfig, seeds: Sequence[int] = (0,), *, checkpoint: st
         run.times["env"] += tu - te
         run.times["update"] += time.perf_counter() - tu
         ret = (ro["rewards"] * ro["live"]).sum(-1).mean(1)  # [S]
-        run.log.append({"iteration": it, "return": ret.tolist(),
-                        **{k: v.cpu().numpy().tolist() for k, v in metrics.items()}})
+        run.log.append(
+            {
+                "iteration": it,
+                "return": ret.tolist(),
+                **{k: v.cpu().numpy().tolist() for k, v in metrics.items()},
+            }
+        )
         if progress is not None:
             progress(run)
         done = lr.n_updates >= cfg.iterations
@@ -247,47 +282,80 @@ def progress_printer(total: int, label: str, every: int | None = None) -> Callab
             ev = run.evals[-1]
             spent = run.times["env"] + run.times["update"] + run.times["eval"]
             conv = f" conventions {ev['convention']}" if "convention" in ev else ""
-            print(f"{label}: iteration {run.iteration}/{total}, train return "
-                  f"{[round(r, 3) for r in run.log[-1]['return']]}, eval@{ev['iteration']} "
-                  f"{[round(r, 3) for r in ev['return']]}{conv}, {spent:.0f} s "
-                  f"(env {run.times['env']:.0f}, update {run.times['update']:.0f}) since the start", file=sys.stderr,
-                  flush=True)
+            print(
+                f"{label}: iteration {run.iteration}/{total}, train return "
+                f"{[round(r, 3) for r in run.log[-1]['return']]}, eval@{ev['iteration']} "
+                f"{[round(r, 3) for r in ev['return']]}{conv}, {spent:.0f} s "
+                f"(env {run.times['env']:.0f}, update {run.times['update']:.0f}) since the start",
+                file=sys.stderr,
+                flush=True,
+            )
 
     return tick
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     d = OnlineMAPPOConfig()
-    p = argparse.ArgumentParser(prog="python -m common.behavior.mappo_online",
-                                description="Online MAPPO (MOMA-PPO's learner, seeds batched) on a vectorized env; "
-                                            "checkpointed and resumable; prints each seed's greedy return and, on "
-                                            "Reacher, its elbow convention.")
+    p = argparse.ArgumentParser(
+        prog="python -m common.behavior.mappo_online",
+        description="Online MAPPO (MOMA-PPO's learner, seeds batched) on a vectorized env; "
+        "checkpointed and resumable; prints each seed's greedy return and, on "
+        "Reacher, its elbow convention.",
+    )
     p.add_argument("--env", default=d.env, help=f"env name (default {d.env})")
     p.add_argument("--obs-mode", default=d.obs_mode, help=f"the env's obs_mode (default {d.obs_mode})")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="training seeds (default 0 1 2 3)")
-    p.add_argument("--iterations", type=int, default=100, help="PPO iterations (default 100; the code: 1e6 + 1)")
-    p.add_argument("--steps-per-iteration", type=int, default=d.steps_per_iteration,
-                   help=f"env transitions per seed and update (default {d.steps_per_iteration})")
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="training seeds (default 0 1 2 3)"
+    )
+    p.add_argument(
+        "--iterations", type=int, default=100, help="PPO iterations (default 100; the code: 1e6 + 1)"
+    )
+    p.add_argument(
+        "--steps-per-iteration",
+        type=int,
+        default=d.steps_per_iteration,
+        help=f"env transitions per seed and update (default {d.steps_per_iteration})",
+    )
     p.add_argument("--eval-every", type=int, default=d.eval_every, help=f"default {d.eval_every}")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help=f"default {d.eval_episodes}")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (resumed when it exists)")
-    p.add_argument("--checkpoint-every", type=int, default=50, help="iterations between checkpoints (default 50)")
+    p.add_argument(
+        "--checkpoint-every", type=int, default=50, help="iterations between checkpoints (default 50)"
+    )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     a = p.parse_args(argv)
-    cfg = OnlineMAPPOConfig(env=a.env, obs_mode=a.obs_mode, steps_per_iteration=a.steps_per_iteration,
-                            iterations=a.iterations, eval_every=a.eval_every, eval_episodes=a.eval_episodes)
+    cfg = OnlineMAPPOConfig(
+        env=a.env,
+        obs_mode=a.obs_mode,
+        steps_per_iteration=a.steps_per_iteration,
+        iterations=a.iterations,
+        eval_every=a.eval_every,
+        eval_episodes=a.eval_episodes,
+    )
     try:
         cfg.validate()
         envs.make(cfg.env, obs_mode=cfg.obs_mode)
     except ValueError as e:
         p.error(str(e))
     torch.set_num_threads(1)
-    run = train(cfg, a.seeds, checkpoint=a.checkpoint, checkpoint_every=a.checkpoint_every, device=a.device,
-                progress=progress_printer(cfg.iterations, f"MAPPO {cfg.env}"))
+    run = train(
+        cfg,
+        a.seeds,
+        checkpoint=a.checkpoint,
+        checkpoint_every=a.checkpoint_every,
+        device=a.device,
+        progress=progress_printer(cfg.iterations, f"MAPPO {cfg.env}"),
+    )
     ev = run.final_eval()
-    print(f"iteration {run.iteration}: greedy return per seed {[round(r, 3) for r in ev['return']]}"
-          + (f", θ₂ {[round(t, 2) for t in ev['theta2']]}, conventions {ev['convention']}" if "theta2" in ev else "")
-          + f"; wall {run.times['wall']:.0f} s")
+    print(
+        f"iteration {run.iteration}: greedy return per seed {[round(r, 3) for r in ev['return']]}"
+        + (
+            f", θ₂ {[round(t, 2) for t in ev['theta2']]}, conventions {ev['convention']}"
+            if "theta2" in ev
+            else ""
+        )
+        + f"; wall {run.times['wall']:.0f} s"
+    )
     return 0
 
 

@@ -14,19 +14,36 @@ import torch
 
 from common.algos.mappo import MAPPO
 
-__all__ = ["rollout", "to_batch", "select_seeds", "stats_rollout", "evaluate_greedy", "elbow_angles",
-           "classify_convention", "env_seeds", "CONVENTIONS", "ENV_STREAM", "EVAL_STREAM", "STATS_STREAM"]
+__all__ = [
+    "rollout",
+    "to_batch",
+    "select_seeds",
+    "stats_rollout",
+    "evaluate_greedy",
+    "elbow_angles",
+    "classify_convention",
+    "env_seeds",
+    "CONVENTIONS",
+    "ENV_STREAM",
+    "EVAL_STREAM",
+    "STATS_STREAM",
+]
 
 # spawn keys of the random streams (numpy SeedSequence([seed, stream, ...]))
 ENV_STREAM, EVAL_STREAM, STATS_STREAM = 0x5E1, 0xE7A, 0x57A
 CONVENTIONS = ("ccw", "cw")  # elbow bent counter-clockwise (mean θ₂ ≥ 0) / clockwise (mean θ₂ < 0)
 CONVENTION_STEPS = 25  # θ₂ averaged over the last 25 steps of each evaluation episode (spec §3)
-REACHER_COS2, REACHER_SIN2 = 1, 3  # state columns of cos θ₂, sin θ₂ (Reacher-v5 obs: cos θ0, cos θ1, sin θ0, ...)
+REACHER_COS2, REACHER_SIN2 = (
+    1,
+    3,
+)  # state columns of cos θ₂, sin θ₂ (Reacher-v5 obs: cos θ0, cos θ1, sin θ0, ...)
 
 
 def env_seeds(seed: int, n: int, *keys: int) -> np.ndarray:
     """[n] env reset seeds in [0, 2**31) from SeedSequence([seed, *keys]) alone."""
-    return (np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(n, np.uint32) >> 1).astype(np.int64)
+    return (np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(n, np.uint32) >> 1).astype(
+        np.int64
+    )
 
 
 # ---- the convention classifier ----------------------------------------------------------------------------
@@ -37,7 +54,9 @@ def elbow_angles(states: np.ndarray) -> np.ndarray:
     -> [...] in (−π, π]."""
     s = np.asarray(states, dtype=np.float64)
     if s.shape[-1] < 4:
-        raise ValueError(f"Reacher states need at least 4 columns (cos θ1, cos θ2, sin θ1, sin θ2), got {s.shape}")
+        raise ValueError(
+            f"Reacher states need at least 4 columns (cos θ1, cos θ2, sin θ1, sin θ2), got {s.shape}"
+        )
     return np.arctan2(s[..., REACHER_SIN2], s[..., REACHER_COS2])
 
 
@@ -56,8 +75,13 @@ def classify_convention(theta2: np.ndarray, last: int = CONVENTION_STEPS) -> tup
 # ---- rollouts ---------------------------------------------------------------------------------------------
 
 
-def rollout(vec, act: Callable[[np.ndarray], np.ndarray | torch.Tensor], S: int, reset_seeds: np.ndarray | None,
-            keep_state: bool = False) -> dict[str, np.ndarray]:
+def rollout(
+    vec,
+    act: Callable[[np.ndarray], np.ndarray | torch.Tensor],
+    S: int,
+    reset_seeds: np.ndarray | None,
+    keep_state: bool = False,
+) -> dict[str, np.ndarray]:
     """One whole episode on each of the C = S E copies of ``vec`` (seed-major: copy c runs seed c // E).
 
     ``act(obs [S, E, N, O]) -> actions [S, E, N, A]`` (unclipped; the env clips). ``reset_seeds`` [C] (None: each
@@ -71,9 +95,15 @@ def rollout(vec, act: Callable[[np.ndarray], np.ndarray | torch.Tensor], S: int,
     E = C // S
     obs = vec.reset(seeds=reset_seeds) if reset_seeds is not None else vec.reset(None)  # [C, N, O]
     O, A = spec.obs_dim, spec.act_dim
-    out = {"obs": np.zeros((T, C, N, O), np.float32), "next_obs": np.zeros((T, C, N, O), np.float32),
-           "actions": np.zeros((T, C, N, A), np.float32), "rewards": np.zeros((T, C), np.float32),
-           "terminated": np.zeros((T, C), bool), "truncated": np.zeros((T, C), bool), "live": np.zeros((T, C), bool)}
+    out = {
+        "obs": np.zeros((T, C, N, O), np.float32),
+        "next_obs": np.zeros((T, C, N, O), np.float32),
+        "actions": np.zeros((T, C, N, A), np.float32),
+        "rewards": np.zeros((T, C), np.float32),
+        "terminated": np.zeros((T, C), bool),
+        "truncated": np.zeros((T, C), bool),
+        "live": np.zeros((T, C), bool),
+    }
     if keep_state:
         out["state"] = np.zeros((T, C, spec.state_dim), np.float32)
         out["next_state"] = np.zeros((T, C, spec.state_dim), np.float32)
@@ -126,8 +156,15 @@ def select_seeds(learner: MAPPO, picks: Sequence[int]) -> MAPPO:
     if learner.encoder is not None:
         raise ValueError("select_seeds copies actor, critic and mixer; this learner also has an encoder")
     members = torch.tensor([p * N + i for p in picks for i in range(N)])
-    out = MAPPO(learner.obs_dims, learner.act_dims, len(picks), learner.cfg, seeds=[learner.seeds[p] for p in picks],
-                device=learner.device, dtype=learner.dtype)
+    out = MAPPO(
+        learner.obs_dims,
+        learner.act_dims,
+        len(picks),
+        learner.cfg,
+        seeds=[learner.seeds[p] for p in picks],
+        device=learner.device,
+        dtype=learner.dtype,
+    )
     if learner.cfg.obs_norm:
         out.obs_mu, out.obs_sd = learner.obs_mu[picks].clone(), learner.obs_sd[picks].clone()
         out.obs_stats_set = learner.obs_stats_set
@@ -147,7 +184,9 @@ def stats_rollout(vec, seeds: Sequence[int]) -> np.ndarray:
     reset = np.concatenate([env_seeds(s, E, STATS_STREAM) for s in seeds])
 
     def act(obs: np.ndarray) -> np.ndarray:
-        return np.stack([g.standard_normal((E, spec.n_agents, spec.act_dim)) for g in rngs]).astype(np.float32)
+        return np.stack([g.standard_normal((E, spec.n_agents, spec.act_dim)) for g in rngs]).astype(
+            np.float32
+        )
 
     return to_batch(rollout(vec, act, S, reset))["obs"]
 

@@ -99,8 +99,10 @@ class MATD3Config:
     device: str = opt("cpu", kind="device")
     RULES: ClassVar[Rules] = (
         (lambda c: c.critic_input != "state" or c.store_state, "critic_input='state' needs store_state=True"),
-        (lambda c: c.train_freq % c.n_envs == 0 or c.n_envs % c.train_freq == 0,
-         "train_freq={c.train_freq} and n_envs={c.n_envs} must divide one another"),
+        (
+            lambda c: c.train_freq % c.n_envs == 0 or c.n_envs % c.train_freq == 0,
+            "train_freq={c.train_freq} and n_envs={c.n_envs} must divide one another",
+        ),
     )
 
     def __post_init__(self) -> None:
@@ -110,9 +112,19 @@ class MATD3Config:
     PRESETS = {
         "mpe": {},
         "mamujoco": dict(
-            hidden=(256, 256), actor_lr=3e-4, critic_lr=3e-4, gamma=0.99, tau=0.005, batch_size=256,
-            start_steps=25_000, learning_starts=25_000, train_freq=1, gradient_steps=1, grad_clip=None,
-            eval_every=5000, eval_episodes=5,
+            hidden=(256, 256),
+            actor_lr=3e-4,
+            critic_lr=3e-4,
+            gamma=0.99,
+            tau=0.005,
+            batch_size=256,
+            start_steps=25_000,
+            learning_starts=25_000,
+            train_freq=1,
+            gradient_steps=1,
+            grad_clip=None,
+            eval_every=5000,
+            eval_episodes=5,
         ),
     }
 
@@ -151,7 +163,9 @@ class MATD3:
         self.seed_of = torch.arange(S).repeat_interleave(N)  # [M] seed slot of each member
         self.act_mask = torch.as_tensor(spec.act_mask(), dtype=torch.float32, device=self.device)  # [N, A]
         if cfg.critic_input == "state" and not spec.state_dim:
-            raise ValueError(f"MATD3: critic_input='state' but {spec.name} has no global state (state_dim={spec.state_dim})")
+            raise ValueError(
+                f"MATD3: critic_input='state' but {spec.name} has no global state (state_dim={spec.state_dim})"
+            )
         X = spec.state_dim if cfg.critic_input == "state" else N * O  # critic's observation input
 
         def build():
@@ -205,22 +219,30 @@ class MATD3:
         E = a.shape[1]
         a = a.reshape(self.S, self.N, E, self.A).permute(0, 2, 1, 3).cpu().numpy()  # [S, E, N, A]
         if noise_std > 0:
-            eps = np.stack([r.normal(0.0, noise_std * self.max_action, size=a.shape[1:]) for r in self.np_rngs])
+            eps = np.stack(
+                [r.normal(0.0, noise_std * self.max_action, size=a.shape[1:]) for r in self.np_rngs]
+            )
             a = np.clip(a + eps, -self.max_action, self.max_action)
         a = a * self.spec.act_mask()  # padded action dims stay 0
         return a.reshape(self.S, *mid, self.N, self.A).astype(np.float32)
 
     def random_actions(self, shape_mid: tuple) -> np.ndarray:
         """Uniform actions [S, *shape_mid, N, A] from each seed's generator."""
-        a = np.stack([r.uniform(-self.max_action, self.max_action, size=(*shape_mid, self.N, self.A))
-                      for r in self.np_rngs])
+        a = np.stack(
+            [
+                r.uniform(-self.max_action, self.max_action, size=(*shape_mid, self.N, self.A))
+                for r in self.np_rngs
+            ]
+        )
         return (a * self.spec.act_mask()).astype(np.float32)
 
     def actor_snapshot(self) -> dict[str, torch.Tensor]:
         """A copy of the actors' parameters (all members)."""
         return {k: v.detach().clone() for k, v in self.actor.state_dict().items()}
 
-    def seed_policy(self, seed_index: int, snapshot: dict | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    def seed_policy(
+        self, seed_index: int, snapshot: dict | None = None
+    ) -> Callable[[np.ndarray], np.ndarray]:
         """Deterministic policy of one seed slot: obs [*, N, O] -> actions [*, N, A] (numpy).
         ``snapshot`` (from :meth:`actor_snapshot`) selects past weights; default the current ones."""
         sd = self.actor_snapshot() if snapshot is None else snapshot
@@ -266,7 +288,9 @@ class MATD3:
         Actor member (s, j) runs on agent j's columns of the N batches of seed s: one batched forward."""
         S, N, O, A = self.S, self.N, self.O, self.A
         B = next_obs.shape[1]
-        x = next_obs.reshape(S, N, B, N, O).permute(0, 3, 1, 2, 4).reshape(self.M, N * B, O)  # [(s,j), (i,b), O]
+        x = (
+            next_obs.reshape(S, N, B, N, O).permute(0, 3, 1, 2, 4).reshape(self.M, N * B, O)
+        )  # [(s,j), (i,b), O]
         a = self.actor_targ(x)  # [M=(s,j), N*B, A]
         a = a.reshape(S, N, N, B, A).permute(0, 2, 3, 1, 4).reshape(self.M, B, N, A)  # [(s,i), b, j, A]
         c, ma = self.cfg.noise_clip * self.max_action, self.max_action
@@ -278,7 +302,9 @@ class MATD3:
         """Σ_m mean_b Σ_k (Q_i^k(x, a) − y_i)², y_i = r_i + γ(1 − term) min_k Q_i'^k(x', ã'). Returns (loss, q1 [M, B])."""
         M, B = self.M, self.cfg.batch_size
         act, next_obs = b["actions"], b["next_obs"]  # [M, B, N, A], [M, B, N, O]
-        r = b["rewards"].gather(2, self.agents.to(self.device).view(M, 1, 1).expand(M, B, 1)).squeeze(2)  # [M, B]
+        r = (
+            b["rewards"].gather(2, self.agents.to(self.device).view(M, 1, 1).expand(M, B, 1)).squeeze(2)
+        )  # [M, B]
         r = r * self.cfg.reward_scale
         with torch.no_grad():
             a2 = self._joint_target_actions(next_obs)
@@ -329,17 +355,19 @@ class MATD3:
     def state_dict(self) -> dict[str, Any]:
         """A deep copy (torch's optimizer state_dict shares tensors with the live optimizer, and
         Optimizer.load_state_dict keeps them shared: a shallow checkpoint would alias two learners)."""
-        return copy.deepcopy({
-            "config": self.cfg.to_dict(),
-            "seeds": list(self.seeds),
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "actor_targ": self.actor_targ.state_dict(),
-            "critic_targ": self.critic_targ.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
-            "critic_opt": self.critic_opt.state_dict(),
-            **progress_state(self),
-        })
+        return copy.deepcopy(
+            {
+                "config": self.cfg.to_dict(),
+                "seeds": list(self.seeds),
+                "actor": self.actor.state_dict(),
+                "critic": self.critic.state_dict(),
+                "actor_targ": self.actor_targ.state_dict(),
+                "critic_targ": self.critic_targ.state_dict(),
+                "actor_opt": self.actor_opt.state_dict(),
+                "critic_opt": self.critic_opt.state_dict(),
+                **progress_state(self),
+            }
+        )
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         if list(sd["seeds"]) != self.seeds:

@@ -67,16 +67,29 @@ def train(
     def do_eval(step: int) -> bool:
         if not cfg.eval_every:
             return False
-        r = evaluate(lambda o: lr.act(o, 0.0), env_name, S, cfg.eval_episodes,
-                     [eval_seed(s) for s in lr.seeds], return_mode, env_options, vec_env=eval_venv)
+        r = evaluate(
+            lambda o: lr.act(o, 0.0),
+            env_name,
+            S,
+            cfg.eval_episodes,
+            [eval_seed(s) for s in lr.seeds],
+            return_mode,
+            env_options,
+            vec_env=eval_venv,
+        )
         res.steps.append(step)
         res.scores.append(r.mean)
         return bool(callback(step, lr, r.mean)) if callback is not None else False
 
     env_list = venv.envs  # copy k of seed slot s = env_list[s * E + k]; auto-reset on episode end
     restart = lr.env_steps
-    obs = np.stack([env_list[s * E + k].reset(_env_seed(seed, k) + restart)
-                    for s, seed in enumerate(lr.seeds) for k in range(E)]).reshape(S, E, spec.n_agents, -1)
+    obs = np.stack(
+        [
+            env_list[s * E + k].reset(_env_seed(seed, k) + restart)
+            for s, seed in enumerate(lr.seeds)
+            for k in range(E)
+        ]
+    ).reshape(S, E, spec.n_agents, -1)
     state = np.stack([e.state() for e in env_list]).reshape(S, E, -1) if cfg.store_state else None
     if restart == 0 and do_eval(0):
         res.wall_time = time.perf_counter() - t0
@@ -105,8 +118,14 @@ def train(
                     nstate[s, k] = env.state()
         env_time += time.perf_counter() - te
         for k in range(E):
-            step = {"obs": obs[:, k], "actions": act[:, k], "rewards": rew[:, k], "next_obs": nobs[:, k],
-                    "terminals": term[:, k], "timeouts": trunc[:, k] & ~term[:, k]}
+            step = {
+                "obs": obs[:, k],
+                "actions": act[:, k],
+                "rewards": rew[:, k],
+                "next_obs": nobs[:, k],
+                "terminals": term[:, k],
+                "timeouts": trunc[:, k] & ~term[:, k],
+            }
             if state is not None and nstate is not None:  # both or neither
                 step["state"], step["next_state"] = state[:, k], nstate[:, k]
             buf.add(**step)

@@ -27,10 +27,13 @@ class OnlineLearner(Protocol):
 def progress_state(learner: OnlineLearner) -> dict[str, Any]:
     """The part of an online learner's checkpoint that is not networks or optimizers: the buffer, the generators'
     states and the counters (``load_progress`` restores it)."""
-    return {"buffer": learner.buffer.state_dict(),
-            "np_rngs": [r.bit_generator.state for r in learner.np_rngs],
-            "torch_rngs": [g.get_state() for g in learner.torch_rngs],
-            "n_updates": learner.n_updates, "env_steps": learner.env_steps}
+    return {
+        "buffer": learner.buffer.state_dict(),
+        "np_rngs": [r.bit_generator.state for r in learner.np_rngs],
+        "torch_rngs": [g.get_state() for g in learner.torch_rngs],
+        "n_updates": learner.n_updates,
+        "env_steps": learner.env_steps,
+    }
 
 
 def load_progress(learner: OnlineLearner, sd: dict[str, Any]) -> None:
@@ -96,13 +99,13 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict[str, Any]:
         """A copy of the filled rows and the count: a 1M-row buffer holding 300k transitions checkpoints 300k rows."""
-        return {"arrays": {k: v[:, :self.size].copy() for k, v in self.np.items()}, "n_added": self.n_added}
+        return {"arrays": {k: v[:, : self.size].copy() for k, v in self.np.items()}, "n_added": self.n_added}
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         for k, v in self.np.items():
             a = sd["arrays"][k]
             if a.shape[0] != v.shape[0] or a.shape[2:] != v.shape[2:] or a.shape[1] > self.capacity:
                 raise ValueError(f"buffer array {k!r} of shape {a.shape} does not fit this buffer {v.shape}")
-            v[:, :a.shape[1]] = a
-            v[:, a.shape[1]:] = 0
+            v[:, : a.shape[1]] = a
+            v[:, a.shape[1] :] = 0
         self.n_added = int(sd["n_added"])

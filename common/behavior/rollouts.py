@@ -17,7 +17,10 @@ from common.datasets.dataset import Dataset
 
 __all__ = ["collect", "medium_replay_from_buffer", "reobserve", "plain_json", "GENERATOR"]
 
-GENERATOR = {"name": "common.behavior.collect", "version": 1}  # in every card: the protocol module that made it
+GENERATOR = {
+    "name": "common.behavior.collect",
+    "version": 1,
+}  # in every card: the protocol module that made it
 
 
 def collect(
@@ -81,7 +84,9 @@ def collect(
                 ep["terminated"] = bool(term)
                 episodes.append(ep)
                 n_done += len(ep["obs"])
-                if n_done >= n_transitions:  # enough: copies finishing in this same step are dropped (unfinished)
+                if (
+                    n_done >= n_transitions
+                ):  # enough: copies finishing in this same step are dropped (unfinished)
                     break
                 cur[k] = {key: [] for key in keys}
                 o2 = env.reset(None)
@@ -105,8 +110,16 @@ def collect(
         "episodes": "complete; the last may be cut (timeouts[-1] = True)",
     }
     ds = Dataset.from_episodes(
-        env_name, kind, episodes, spec=spec, version=version, protocol=protocol, return_mode=return_mode,
-        behavior=behavior, generator=GENERATOR, ref_scores=ref_scores,
+        env_name,
+        kind,
+        episodes,
+        spec=spec,
+        version=version,
+        protocol=protocol,
+        return_mode=return_mode,
+        behavior=behavior,
+        generator=GENERATOR,
+        ref_scores=ref_scores,
     )
     ds.card["behavior"] = {**(behavior or {}), "score": ds.card["returns"]["mean"]}
     return ds
@@ -145,12 +158,29 @@ def medium_replay_from_buffer(
         if not term[(k + 1) * T - 1]:
             tout[(k + 1) * T - 1] = True
     spec = learner.spec
-    prot = {"rule": "every replay-buffer transition until the policy first reached the medium level",
-            "n_transitions_per_seed": n, "seed": learner.seeds[seed_index], **(protocol or {})}
+    prot = {
+        "rule": "every replay-buffer transition until the policy first reached the medium level",
+        "n_transitions_per_seed": n,
+        "seed": learner.seeds[seed_index],
+        **(protocol or {}),
+    }
     return Dataset.from_arrays(
-        env_name or spec.name, kind, a["obs"], a["actions"], a["rewards"], a["next_obs"], term, tout,
-        state=a.get("state"), next_state=a.get("next_state"), spec=spec, version=version,
-        protocol=prot, return_mode=return_mode, behavior=behavior, generator=GENERATOR,
+        env_name or spec.name,
+        kind,
+        a["obs"],
+        a["actions"],
+        a["rewards"],
+        a["next_obs"],
+        term,
+        tout,
+        state=a.get("state"),
+        next_state=a.get("next_state"),
+        spec=spec,
+        version=version,
+        protocol=prot,
+        return_mode=return_mode,
+        behavior=behavior,
+        generator=GENERATOR,
     )
 
 
@@ -164,15 +194,30 @@ def reobserve(ds: Dataset, env_name: str, env_options: Mapping[str, Any] | None)
     if not hasattr(env, "split_obs"):
         raise ValueError(f"{env_name} cannot re-derive observations from the state (no split_obs)")
     out = Dataset.from_arrays(
-        env_name, ds.card["kind"], env.split_obs(ds.state), ds.actions, ds.rewards, env.split_obs(ds.next_state),
-        ds.terminals, ds.timeouts, state=ds.state, next_state=ds.next_state, spec=env.spec,
-        version=ds.card.get("version", 1), return_mode=ds.card.get("return_mode", "mean"), generator=GENERATOR,
+        env_name,
+        ds.card["kind"],
+        env.split_obs(ds.state),
+        ds.actions,
+        ds.rewards,
+        env.split_obs(ds.next_state),
+        ds.terminals,
+        ds.timeouts,
+        state=ds.state,
+        next_state=ds.next_state,
+        spec=env.spec,
+        version=ds.card.get("version", 1),
+        return_mode=ds.card.get("return_mode", "mean"),
+        generator=GENERATOR,
     )
     for k in ("protocol", "behavior", "ref_scores", "notes"):
         if k in ds.card:
             out.card[k] = ds.card[k]
-    out.card["protocol"] = {**(ds.card.get("protocol") or {}), "env_options": plain_json(dict(env_options or {}))}
+    out.card["protocol"] = {
+        **(ds.card.get("protocol") or {}),
+        "env_options": plain_json(dict(env_options or {})),
+    }
     return out
+
 
 def plain_json(x):
     """``x`` as plain JSON types (what a card stores); objects JSON cannot hold become their ``repr``."""

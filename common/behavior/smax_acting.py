@@ -15,8 +15,18 @@ from torch import Tensor
 from common.algos.ppo import masked_log_softmax
 from common.networks.nets import EnsembleMLP
 
-__all__ = ["generator", "env_seeds", "masked_sample", "with_agent_id", "make_policy", "rollout", "ENV_STREAM",
-           "ACT_STREAM", "PERM_STREAM", "EVAL_STREAM"]
+__all__ = [
+    "generator",
+    "env_seeds",
+    "masked_sample",
+    "with_agent_id",
+    "make_policy",
+    "rollout",
+    "ENV_STREAM",
+    "ACT_STREAM",
+    "PERM_STREAM",
+    "EVAL_STREAM",
+]
 
 # spawn keys of the random streams (numpy SeedSequence([seed, stream, ...]))
 ENV_STREAM, ACT_STREAM, PERM_STREAM, EVAL_STREAM = 0x5E1, 0xAC7, 0x7A1, 0xE7A
@@ -47,7 +57,9 @@ def masked_sample(logits: Tensor, avail: Tensor, generators: Sequence[torch.Gene
     logp = masked_log_softmax(logits, avail)
     if generators is None:
         return logp.argmax(-1)
-    u = torch.stack([torch.rand(logp.shape[1:], generator=g, dtype=logp.dtype) for g in generators]).to(logp.device)
+    u = torch.stack([torch.rand(logp.shape[1:], generator=g, dtype=logp.dtype) for g in generators]).to(
+        logp.device
+    )
     return (logp - torch.log(-torch.log(u.clamp_(min=1e-20)))).argmax(-1)
 
 
@@ -60,8 +72,12 @@ def with_agent_id(obs: Tensor, agent_id: bool) -> Tensor:
     return torch.cat([obs, eye], dim=-1)
 
 
-def make_policy(actor: EnsembleMLP, agent_id: bool, generators: Sequence[torch.Generator] | None,
-                device: str | torch.device = "cpu") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def make_policy(
+    actor: EnsembleMLP,
+    agent_id: bool,
+    generators: Sequence[torch.Generator] | None,
+    device: str | torch.device = "cpu",
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """policy(obs [C, N, O], avail [C, N, K]) -> actions [C, N] for C = G E copies, group-major (copy c is run by
     member c // E of ``actor``); sampled with ``generators`` (one per group) or greedy when None."""
     G = actor.n_members
@@ -69,14 +85,18 @@ def make_policy(actor: EnsembleMLP, agent_id: bool, generators: Sequence[torch.G
     @torch.inference_mode()
     def policy(obs: np.ndarray, avail: np.ndarray) -> np.ndarray:
         C, N, _ = obs.shape
-        x = with_agent_id(torch.as_tensor(obs, device=device), agent_id).reshape(G, (C // G) * N, -1)  # [G, E N, O + N]
+        x = with_agent_id(torch.as_tensor(obs, device=device), agent_id).reshape(
+            G, (C // G) * N, -1
+        )  # [G, E N, O + N]
         mask = torch.as_tensor(avail, device=device).reshape(G, (C // G) * N, -1)  # [G, E N, K]
         return masked_sample(actor(x), mask, generators).reshape(C, N).cpu().numpy()
 
     return policy
 
 
-def rollout(vec, policy: Callable[[np.ndarray, np.ndarray], np.ndarray], seeds: np.ndarray) -> dict[str, np.ndarray]:
+def rollout(
+    vec, policy: Callable[[np.ndarray, np.ndarray], np.ndarray], seeds: np.ndarray
+) -> dict[str, np.ndarray]:
     """Whole episodes of every copy of ``vec`` (a SmaxVecEnv), reset with ``seeds`` [C], stepped until all ended.
 
     Returns numpy arrays padded to the episode limit T: obs [C, T+1, N, O], state [C, T+1, Sd], avail [C, T+1, N, K]
@@ -85,18 +105,28 @@ def rollout(vec, policy: Callable[[np.ndarray, np.ndarray], np.ndarray], seeds: 
     spec = vec.spec
     C, N, T, K = vec.n, spec.n_agents, spec.episode_length, spec.n_actions[0]
     obs0 = vec.reset(seeds=seeds)
-    out = {"obs": np.zeros((C, T + 1, N, obs0.shape[-1]), np.float32),
-           "state": np.zeros((C, T + 1, spec.state_dim), np.float32),
-           "avail": np.zeros((C, T + 1, N, K), bool), "actions": np.zeros((C, T, N), np.int64),
-           "reward": np.zeros((C, T), np.float32), "live": np.zeros((C, T), bool),
-           "terminated": np.zeros((C, T), bool), "truncated": np.zeros((C, T), bool), "won": np.zeros(C, bool)}
+    out = {
+        "obs": np.zeros((C, T + 1, N, obs0.shape[-1]), np.float32),
+        "state": np.zeros((C, T + 1, spec.state_dim), np.float32),
+        "avail": np.zeros((C, T + 1, N, K), bool),
+        "actions": np.zeros((C, T, N), np.int64),
+        "reward": np.zeros((C, T), np.float32),
+        "live": np.zeros((C, T), bool),
+        "terminated": np.zeros((C, T), bool),
+        "truncated": np.zeros((C, T), bool),
+        "won": np.zeros(C, bool),
+    }
     out["obs"][:, 0], out["state"][:, 0], out["avail"][:, 0] = obs0, vec.state(), vec.avail_actions()
     for t in range(T):
         live = ~vec.done
         a = policy(out["obs"][:, t], out["avail"][:, t])  # [C, N]
         obs, rew, term, _ = vec.step(a)
         info = vec.info
-        out["obs"][:, t + 1], out["state"][:, t + 1], out["avail"][:, t + 1] = obs, vec.state(), info["avail_actions"]
+        out["obs"][:, t + 1], out["state"][:, t + 1], out["avail"][:, t + 1] = (
+            obs,
+            vec.state(),
+            info["avail_actions"],
+        )
         out["actions"][:, t], out["reward"][:, t], out["live"][:, t] = a, rew[:, 0], live
         out["terminated"][:, t], out["truncated"][:, t] = term, info["truncated"]
         out["won"] |= info["won"]

@@ -127,8 +127,16 @@ class SmaxPPO:
 
     SmaxPPO(n_agents, obs_dim, state_dim, n_actions, cfg, seeds, device)."""
 
-    def __init__(self, n_agents: int, obs_dim: int, state_dim: int, n_actions: int, cfg: SmaxPPOConfig | None = None,
-                 seeds: Sequence[int] = (0,), device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        n_agents: int,
+        obs_dim: int,
+        state_dim: int,
+        n_actions: int,
+        cfg: SmaxPPOConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+    ):
         self.cfg = cfg = (cfg or SmaxPPOConfig()).validate()
         self.seeds = [int(s) for s in seeds]
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -147,11 +155,15 @@ class SmaxPPO:
 
         nets = build_seed_members(build, self.seeds, self.device, torch.float32)  # seed before building
         self.actor, self.critic = nets["actor"], nets["critic"]
-        self.opt = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=cfg.lr, eps=cfg.adam_eps)
+        self.opt = torch.optim.Adam(
+            [*self.actor.parameters(), *self.critic.parameters()], lr=cfg.lr, eps=cfg.adam_eps
+        )
         self.iteration = 0  # update() calls so far
 
     # ---- acting -------------------------------------------------------------------------------------
-    def policy(self, greedy: bool = False, stream: int = ACT_STREAM) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def policy(
+        self, greedy: bool = False, stream: int = ACT_STREAM
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """The current actor as a rollout policy over C = S E copies (seed-major); sampled with generators
         (seeds[s], stream, iteration) or greedy."""
         gens = None if greedy else [generator(s, stream, self.iteration) for s in self.seeds]
@@ -181,33 +193,55 @@ class SmaxPPO:
             if cfg.critic == "mappo":
                 v = self._values(state.reshape(S, E * T1, -1)).reshape(S, E, T1, 1).expand(S, E, T1, N)
             else:
-                v = self._values(with_agent_id(obs, cfg.agent_id).reshape(S, E * T1 * N, -1)).reshape(S, E, T1, N)
+                v = self._values(with_agent_id(obs, cfg.agent_id).reshape(S, E * T1 * N, -1)).reshape(
+                    S, E, T1, N
+                )
             v = v.permute(0, 1, 3, 2)  # [S, E, N, T+1]
             rew = t("reward").reshape(S, E, 1, T) * live[:, :, None]
-            m = (1.0 - t("terminated").float()).reshape(S, E, 1, T) * live[:, :, None]  # 0 after a wipe-out, padding
-            z = (1.0 - t("truncated").float()).reshape(S, E, 1, T) * live[:, :, None]  # 0 after a time-out, padding
+            m = (1.0 - t("terminated").float()).reshape(S, E, 1, T) * live[
+                :, :, None
+            ]  # 0 after a wipe-out, padding
+            z = (1.0 - t("truncated").float()).reshape(S, E, 1, T) * live[
+                :, :, None
+            ]  # 0 after a time-out, padding
             shape = (S, E, N, T)
-            adv, ret = gae_with_timeouts(rew.expand(shape), v[..., :T], v[..., 1:], m.expand(shape), z.expand(shape),
-                                         cfg.gamma, cfg.lam)  # [S, E, N, T]
+            adv, ret = gae_with_timeouts(
+                rew.expand(shape),
+                v[..., :T],
+                v[..., 1:],
+                m.expand(shape),
+                z.expand(shape),
+                cfg.gamma,
+                cfg.lam,
+            )  # [S, E, N, T]
             # rows r = (e, t, i) of the padded buffer; keep each seed's live rows first, in order
             w_live = live[..., None].expand(S, E, T, N).reshape(S, E * T * N)
             n_live = w_live.sum(1).long()  # [S]
-            order = torch.sort(w_live, dim=1, descending=True, stable=True).indices[:, :int(n_live.max())]  # [S, L]
+            order = torch.sort(w_live, dim=1, descending=True, stable=True).indices[
+                :, : int(n_live.max())
+            ]  # [S, L]
             ar = torch.arange(S, device=dev)[:, None]
             step = order // N  # e T + t
             flat = order + (order // (T * N)) * N  # the row's index in the [E, T+1, N] layout of obs / avail
             rows = lambda y: y.permute(0, 1, 3, 2).reshape(S, E * T * N)[ar, order]  # noqa: E731  [S,E,N,T] -> [S,L]
             o = obs.reshape(S, E * T1 * N, -1)[ar, flat]  # [S, L, O]
             x = torch.cat([o, torch.eye(N, device=dev)[order % N]], -1) if cfg.agent_id else o  # [S, L, X]
-            data = {"x": x, "avail": avail.reshape(S, E * T1 * N, -1)[ar, flat],  # [S, L, K]
-                    "actions": t("actions").reshape(S, E * T * N)[ar, order],  # [S, L]
-                    "values_old": rows(v[..., :T]), "returns": rows(ret), "advantages": rows(adv),
-                    "w_val": w_live[ar, order]}
+            data = {
+                "x": x,
+                "avail": avail.reshape(S, E * T1 * N, -1)[ar, flat],  # [S, L, K]
+                "actions": t("actions").reshape(S, E * T * N)[ar, order],  # [S, L]
+                "values_old": rows(v[..., :T]),
+                "returns": rows(ret),
+                "advantages": rows(adv),
+                "w_val": w_live[ar, order],
+            }
             if cfg.critic == "mappo":
                 data["critic_in"] = state.reshape(S, E * T1, -1)[ar, step + step // T]  # [S, L, Sd]
             else:
                 data["critic_in"] = x
-            data["w_act"] = data["w_val"] * (data["avail"].sum(-1) > 1).float()  # live rows where the agent can choose
+            data["w_act"] = (
+                data["w_val"] * (data["avail"].sum(-1) > 1).float()
+            )  # live rows where the agent can choose
             # one padding row of weight 0 (the target of the minibatches' padding indices)
             data = {k: torch.cat([v_, torch.zeros_like(v_[:, :1])], 1) for k, v_ in data.items()}
             data["avail"][:, -1] = True
@@ -225,8 +259,9 @@ class SmaxPPO:
         ratio = torch.exp(logp - mb["logp_old"])
         actor = ppo_actor_loss(ratio, mb["advantages"], cfg.clip, mb["w_act"])
         entropy = masked_mean(categorical_entropy(logp_all), mb["w_act"])
-        value = clipped_value_loss(self._values(mb["critic_in"]), mb["values_old"], mb["returns"], cfg.clip,
-                                   mb["w_val"])
+        value = clipped_value_loss(
+            self._values(mb["critic_in"]), mb["values_old"], mb["returns"], cfg.clip, mb["w_val"]
+        )
         total = actor - cfg.ent_coef * entropy + cfg.vf_coef * value
         clipped = masked_mean(((ratio - 1.0).abs() > cfg.clip).float(), mb["w_act"])
         return total, {"actor_loss": actor, "value_loss": value, "entropy": entropy, "clip_frac": clipped}
@@ -242,8 +277,8 @@ class SmaxPPO:
         for s, (n, size, g) in enumerate(zip(n_live, sizes, gens)):
             perm = torch.randperm(int(n), generator=g)
             for j in range(k):
-                chunk = perm[j * size:(j + 1) * size]
-                out[j][s, :len(chunk)] = chunk
+                chunk = perm[j * size : (j + 1) * size]
+                out[j][s, : len(chunk)] = chunk
         return [idx.to(self.device) for idx in out]
 
     def update(self, ro: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -275,23 +310,32 @@ class SmaxPPO:
 
     # ---- checkpoints --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "iteration": self.iteration,
-                "actor": self.actor.state_dict(), "critic": self.critic.state_dict(), "opt": self.opt.state_dict()}
+        return {
+            "cfg": asdict(self.cfg),
+            "seeds": list(self.seeds),
+            "iteration": self.iteration,
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "opt": self.opt.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = asdict(SmaxPPOConfig(**state["cfg"]))
         if saved != asdict(self.cfg) or list(state["seeds"]) != self.seeds:
             diff = sorted(k for k in saved if saved[k] != asdict(self.cfg)[k])
-            raise ValueError(f"checkpoint differs from this learner in config fields {diff} or seeds "
-                             f"({list(state['seeds'])} vs {self.seeds})")
+            raise ValueError(
+                f"checkpoint differs from this learner in config fields {diff} or seeds "
+                f"({list(state['seeds'])} vs {self.seeds})"
+            )
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         self.opt.load_state_dict(state["opt"])
         self.iteration = int(state["iteration"])
 
 
-def actor_from_snapshots(cfg: SmaxPPOConfig, actor_in: int, n_actions: int,
-                         picks: Sequence[tuple[dict[str, Tensor], int]]) -> EnsembleMLP:
+def actor_from_snapshots(
+    cfg: SmaxPPOConfig, actor_in: int, n_actions: int, picks: Sequence[tuple[dict[str, Tensor], int]]
+) -> EnsembleMLP:
     """An actor whose member g is member ``picks[g][1]`` of the snapshot ``picks[g][0]`` (e.g. snapshots of several
     win-rate levels stacked to collect a mixture in one batched rollout)."""
     actor = EnsembleMLP(len(picks), actor_in, n_actions, cfg.hidden)

@@ -27,25 +27,41 @@ __all__ = ["SmaxRun", "train"]
 class SmaxRun:
     env_name: str
     learner: SmaxPPO
-    log: list[dict[str, Any]] = field(default_factory=list)  # per iteration: env_steps, win_rate, return [S] ...
-    evals: list[dict[str, Any]] = field(default_factory=list)  # iteration, env_steps, (sampled_)win_rate / return [S]
+    log: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # per iteration: env_steps, win_rate, return [S] ...
+    evals: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # iteration, env_steps, (sampled_)win_rate / return [S]
     snapshots: list[tuple[int, dict[str, Tensor]]] = field(default_factory=list)  # (iteration, actor state)
-    times: dict[str, float] = field(default_factory=lambda: {"wall": 0.0, "env": 0.0, "update": 0.0, "eval": 0.0})
+    times: dict[str, float] = field(
+        default_factory=lambda: {"wall": 0.0, "env": 0.0, "update": 0.0, "eval": 0.0}
+    )
     resumed_from: int | None = None  # iteration of the checkpoint this process started from
 
     def env_steps(self) -> np.ndarray:
         """[S] environment steps (of live copies) run so far per seed."""
-        return np.sum([x["env_steps"] for x in self.log], axis=0) if self.log else np.zeros(self.learner.S, int)
+        return (
+            np.sum([x["env_steps"] for x in self.log], axis=0) if self.log else np.zeros(self.learner.S, int)
+        )
 
 
 def _per_seed(x: np.ndarray, S: int) -> np.ndarray:
     return x.reshape(S, -1).mean(1)
 
 
-def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
-          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, stop_at: int | None = None,
-          device: str = "cpu", progress: Callable[[SmaxRun], None] | None = None,
-          identity: dict[str, Any] | None = None) -> SmaxRun:
+def train(
+    env_name: str,
+    cfg: SmaxPPOConfig,
+    seeds: Sequence[int] = (0,),
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 0,
+    stop_at: int | None = None,
+    device: str = "cpu",
+    progress: Callable[[SmaxRun], None] | None = None,
+    identity: dict[str, Any] | None = None,
+) -> SmaxRun:
     """Train ``cfg.iterations`` PPO iterations of every seed on ``env_name`` (an ``smax/<map>``).
 
     checkpoint / checkpoint_every: the resumable state's file and period in iterations (0: only at the end); an
@@ -60,15 +76,22 @@ def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
     lr = SmaxPPO(spec.n_agents, spec.obs_dims[0], spec.state_dim, spec.n_actions[0], cfg, seeds, device)
     S = lr.S
     run = SmaxRun(env_name, lr)
-    ident = {"env": env_name, "env_options": spec.options, "cfg": asdict(cfg), "seeds": list(lr.seeds),
-             **(identity or {})}
+    ident = {
+        "env": env_name,
+        "env_options": spec.options,
+        "cfg": asdict(cfg),
+        "seeds": list(lr.seeds),
+        **(identity or {}),
+    }
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
         sd = load_run_checkpoint(ckpt, ident)
         lr.load_state_dict(sd["learner"])
         run.log, run.evals, run.snapshots, run.times = sd["log"], sd["evals"], sd["snapshots"], sd["times"]
         run.resumed_from = lr.iteration
-    vecs: dict[int, Any] = {}  # copies -> vec env, made on first use (a finished run loaded back compiles nothing)
+    vecs: dict[
+        int, Any
+    ] = {}  # copies -> vec env, made on first use (a finished run loaded back compiles nothing)
 
     def vec(copies: int):
         if copies not in vecs:
@@ -81,8 +104,17 @@ def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
     def save() -> None:
         run.times["wall"] = wall0 + time.perf_counter() - t0
         if ckpt is not None:
-            atomic_torch_save({"identity": ident, "learner": lr.state_dict(), "log": run.log, "evals": run.evals,
-                          "snapshots": run.snapshots, "times": run.times}, ckpt)
+            atomic_torch_save(
+                {
+                    "identity": ident,
+                    "learner": lr.state_dict(),
+                    "log": run.log,
+                    "evals": run.evals,
+                    "snapshots": run.snapshots,
+                    "times": run.times,
+                },
+                ckpt,
+            )
 
     def evaluate() -> None:
         """Greedy and sampled win rates of the current actor on the fixed evaluation episodes, and its snapshot."""
@@ -98,7 +130,9 @@ def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
 
     while True:
         it = lr.iteration
-        if (it % cfg.eval_every == 0 or it == cfg.iterations) and not any(e["iteration"] == it for e in run.evals):
+        if (it % cfg.eval_every == 0 or it == cfg.iterations) and not any(
+            e["iteration"] == it for e in run.evals
+        ):
             evaluate()
         if it >= cfg.iterations:
             break
@@ -109,11 +143,16 @@ def train(env_name: str, cfg: SmaxPPOConfig, seeds: Sequence[int] = (0,), *,
         metrics = lr.update(ro)
         run.times["env"] += tu - te
         run.times["update"] += time.perf_counter() - tu
-        run.log.append({"iteration": it, "env_steps": ro["length"].reshape(S, -1).sum(1).tolist(),
-                        "win_rate": _per_seed(ro["won"], S).tolist(),
-                        "return": _per_seed(ro["reward"].sum(1), S).tolist(),
-                        "length": _per_seed(ro["length"], S).tolist(),
-                        **{k: v.tolist() for k, v in metrics.items()}})
+        run.log.append(
+            {
+                "iteration": it,
+                "env_steps": ro["length"].reshape(S, -1).sum(1).tolist(),
+                "win_rate": _per_seed(ro["won"], S).tolist(),
+                "return": _per_seed(ro["reward"].sum(1), S).tolist(),
+                "length": _per_seed(ro["length"], S).tolist(),
+                **{k: v.tolist() for k, v in metrics.items()},
+            }
+        )
         if progress is not None:
             progress(run)
         done = lr.iteration >= cfg.iterations

@@ -70,7 +70,30 @@ from common.bench.itd3 import (  # noqa: F401
 )
 from common.bench.sac import SAC_SIZE, compare_sac  # noqa: F401
 
-__all__ = ["ALGOS", "MEMBER_COUNTS", "MEMBERS_SIZE", "MIN_PEAK_READINGS", "MPE", "MPE_CFG", "MUJOCO", "MUJOCO_CFG",
-           "Peak", "SAC_SIZE", "count_flops", "device_sync", "algo_cfg", "compare", "compare_members", "compare_sac",
-           "interleaved_rates", "machine_info", "machine_slug", "main", "matmul_peak_gflops", "members_suite",
-           "mpe_suite", "mujoco_suite", "paper_bench_args"]
+__all__ = [
+    "ALGOS",
+    "MEMBER_COUNTS",
+    "MEMBERS_SIZE",
+    "MIN_PEAK_READINGS",
+    "MPE",
+    "MPE_CFG",
+    "MUJOCO",
+    "MUJOCO_CFG",
+    "Peak",
+    "SAC_SIZE",
+    "count_flops",
+    "device_sync",
+    "algo_cfg",
+    "compare",
+    "compare_members",
+    "compare_sac",
+    "interleaved_rates",
+    "machine_info",
+    "machine_slug",
+    "main",
+    "matmul_peak_gflops",
+    "members_suite",
+    "mpe_suite",
+    "mujoco_suite",
+    "paper_bench_args",
+]

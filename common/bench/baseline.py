@@ -51,8 +51,9 @@ class TreePath:
 
 
 _SAC_TINY: dict[str, Any] = dict(hidden=[16, 16], batch_size=32)
-_OMAR_TINY: dict[str, Any] = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2, hidden=8, batch_size=16,
-                                  cql_n_actions=3, omar_n_samples=4)
+_OMAR_TINY: dict[str, Any] = dict(
+    n_seeds=2, n_agents=2, obs_dim=4, act_dim=2, hidden=8, batch_size=16, cql_n_actions=3, omar_n_samples=4
+)
 TREE_PATHS = (
     TreePath("sac", "SAC", "rlkit", dict(members=1, obs_dim=17, act_dim=6), _SAC_TINY, 20),
     TreePath("sac", "SAC", "rlkit", dict(members=4, obs_dim=17, act_dim=6), _SAC_TINY, 20),
@@ -64,18 +65,36 @@ TREE_PATHS = (
 def worktree(rev: str, repo: Path = REPO) -> Iterator[Path]:
     """A detached checkout of ``rev`` (its code: all but results/ and tests/) in a temporary folder, removed
     (``git worktree remove --force``) on exit."""
-    full = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=repo, capture_output=True,
-                          text=True)
+    full = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=repo, capture_output=True, text=True
+    )
     if full.returncode:
         raise ValueError(f"--baseline {rev!r} is not a commit of {repo}: {full.stderr.strip()}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
     path = tmp / "tree"
     try:
-        subprocess.run(["git", "worktree", "add", "--detach", "--no-checkout", "--quiet", str(path),
-                        full.stdout.strip()], cwd=repo, check=True, capture_output=True)
+        subprocess.run(
+            [
+                "git",
+                "worktree",
+                "add",
+                "--detach",
+                "--no-checkout",
+                "--quiet",
+                str(path),
+                full.stdout.strip(),
+            ],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+        )
         # the code only: results/ and tests/ are most of the tree's bytes and no hot path imports them
-        subprocess.run(["git", "checkout", "HEAD", "--", ".", ":!results", ":!tests"], cwd=path, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "checkout", "HEAD", "--", ".", ":!results", ":!tests"],
+            cwd=path,
+            check=True,
+            capture_output=True,
+        )
         yield path
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=repo, capture_output=True)
@@ -90,8 +109,15 @@ class Worker:
     def __init__(self, root: Path, path: str, size: dict, device: str):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(root)}
         self.root = root
-        self.proc = subprocess.Popen([sys.executable, "-c", WORKER.read_text()], cwd=root, env=env, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER.read_text()],
+            cwd=root,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self._send({"path": path, "device": device, "size": size})  # it starts (imports, builds) meanwhile
         self.flops = 0.0
 
@@ -116,7 +142,7 @@ class Worker:
         assert self.proc.stdout is not None and self.proc.stderr is not None  # PIPEs
         for line in self.proc.stdout:
             if line.startswith(PREFIX):
-                return json.loads(line[len(PREFIX):])
+                return json.loads(line[len(PREFIX) :])
         err = self.proc.stderr.read()[-3000:]
         raise RuntimeError(f"the benchmark worker in {self.root} ended ({self.proc.wait()}):\n{err}")
 
@@ -135,8 +161,16 @@ class Worker:
             self.proc.wait()
 
 
-def compare_trees(path: str, rev: str, size: dict, n_calls: int, reps: int, device: str = "cpu",
-                  between: Callable[[], object] | None = None, repo: Path = REPO) -> dict[str, Any]:
+def compare_trees(
+    path: str,
+    rev: str,
+    size: dict,
+    n_calls: int,
+    reps: int,
+    device: str = "cpu",
+    between: Callable[[], object] | None = None,
+    repo: Path = REPO,
+) -> dict[str, Any]:
     """Calls/s of hot path ``path`` (a key of worker.PATHS) in the current tree (``repo``'s working tree) and at
     commit ``rev``, their rounds interleaved (``between`` is called after each pair: e.g. a peak reading); medians,
     new/old, and each one's FLOPs per call."""
@@ -151,7 +185,7 @@ def compare_trees(path: str, rev: str, size: dict, n_calls: int, reps: int, devi
                 w.ready()
             rates: dict[str, list[float]] = {"new": [], "old": []}
             for r in range(reps):
-                for k in (("new", "old") if r % 2 == 0 else ("old", "new")):  # alternate who goes first
+                for k in ("new", "old") if r % 2 == 0 else ("old", "new"):  # alternate who goes first
                     rates[k].append(n_calls / workers[k].seconds(n_calls))
                 if between is not None:
                     between()
@@ -159,6 +193,13 @@ def compare_trees(path: str, rev: str, size: dict, n_calls: int, reps: int, devi
             for w in workers.values():
                 w.close()
     new, old = statistics.median(rates["new"]), statistics.median(rates["old"])
-    return {"new_per_s": new, "old_per_s": old, "ratio": new / old, "rev": rev,
-            "new_gflop_per_call": workers["new"].flops / 1e9, "old_gflop_per_call": workers["old"].flops / 1e9,
-            "new_rounds": rates["new"], "old_rounds": rates["old"]}
+    return {
+        "new_per_s": new,
+        "old_per_s": old,
+        "ratio": new / old,
+        "rev": rev,
+        "new_gflop_per_call": workers["new"].flops / 1e9,
+        "old_gflop_per_call": workers["old"].flops / 1e9,
+        "new_rounds": rates["new"],
+        "old_rounds": rates["old"],
+    }

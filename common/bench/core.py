@@ -20,7 +20,9 @@ from common.running.runtime import DEVICES, check_device, cpu_model, set_threads
 
 REPO = Path(__file__).resolve().parents[2]
 PEAK_SHAPE = (10240, 256)  # [rows x width] @ [width x width] fp32: the shape of the learners' widest products
-MIN_PEAK_READINGS = 30  # a median of 5 readings came out at 45 GFLOP/s against 63 of 30 (issue 63): never fewer
+MIN_PEAK_READINGS = (
+    30  # a median of 5 readings came out at 45 GFLOP/s against 63 of 30 (issue 63): never fewer
+)
 
 
 def device_sync(device: torch.device) -> None:
@@ -33,13 +35,17 @@ class Peak:
     """Readings of this machine's matmul ceiling (GFLOP/s of one [rows x width] @ [width x width] fp32 product),
     taken through a run: before, between and after the hot paths, so that the median sees the load they saw."""
 
-    def __init__(self, device: str | torch.device = "cpu", rows: int = PEAK_SHAPE[0], width: int = PEAK_SHAPE[1]):
+    def __init__(
+        self, device: str | torch.device = "cpu", rows: int = PEAK_SHAPE[0], width: int = PEAK_SHAPE[1]
+    ):
         self.device = check_device(str(device))
         self.rows, self.width = rows, width
         self.a = torch.randn(rows, width, device=self.device)
         self.w = torch.randn(width, width, device=self.device)
         self.out = torch.empty(rows, width, device=self.device)
-        self.inner = 1 if self.device.type == "cpu" else 50  # one GPU matmul is microseconds: time a run of them
+        self.inner = (
+            1 if self.device.type == "cpu" else 50
+        )  # one GPU matmul is microseconds: time a run of them
         torch.mm(self.a, self.w, out=self.out)
         self.readings: list[float] = []
 
@@ -63,25 +69,38 @@ class Peak:
         """min, first quartile, median, third quartile, max of the readings (GFLOP/s) and their count."""
         r = sorted(self.readings)
         q = statistics.quantiles(r, n=4) if len(r) > 1 else [r[0]] * 3
-        return {"n": float(len(r)), "min": r[0], "q1": q[0], "median": statistics.median(r), "q3": q[2], "max": r[-1]}
+        return {
+            "n": float(len(r)),
+            "min": r[0],
+            "q1": q[0],
+            "median": statistics.median(r),
+            "q3": q[2],
+            "max": r[-1],
+        }
 
     def describe(self) -> str:
         s = self.spread()
-        return (f"matmul peak [{self.rows}x{self.width}]@[{self.width}x{self.width}] fp32: median {s['median']:.1f} "
-                f"GFLOP/s of {int(s['n'])} readings (min {s['min']:.1f}, IQR {s['q1']:.1f}-{s['q3']:.1f}, "
-                f"max {s['max']:.1f})")
+        return (
+            f"matmul peak [{self.rows}x{self.width}]@[{self.width}x{self.width}] fp32: median {s['median']:.1f} "
+            f"GFLOP/s of {int(s['n'])} readings (min {s['min']:.1f}, IQR {s['q1']:.1f}-{s['q3']:.1f}, "
+            f"max {s['max']:.1f})"
+        )
 
 
-def matmul_peak_gflops(reps: int = MIN_PEAK_READINGS, rows: int = PEAK_SHAPE[0], width: int = PEAK_SHAPE[1],
-                       device: str = "cpu") -> float:
+def matmul_peak_gflops(
+    reps: int = MIN_PEAK_READINGS, rows: int = PEAK_SHAPE[0], width: int = PEAK_SHAPE[1], device: str = "cpu"
+) -> float:
     """Median GFLOP/s of max(reps, 30) readings of a [rows x width] @ [width x width] fp32 matmul (this machine's
     ceiling). At least 30: a median of 5 misled by a third (issue 63). ``Peak`` keeps the readings and spread."""
     return Peak(device, rows, width).read(max(reps, MIN_PEAK_READINGS)).median
 
 
-def interleaved_rates(variants: dict[str, Callable[[], object]], n_calls: int, reps: int, device) -> dict[str, float]:
+def interleaved_rates(
+    variants: dict[str, Callable[[], object]], n_calls: int, reps: int, device
+) -> dict[str, float]:
     """Calls per second of each variant (a paper's benchmark): one warm-up call each, then ``reps`` interleaved
     rounds of ``n_calls`` calls, clocks read after a device sync; the median round per variant."""
+
     def timed(fn) -> float:
         device_sync(device)
         t0 = time.perf_counter()
@@ -99,8 +118,13 @@ def interleaved_rates(variants: dict[str, Callable[[], object]], n_calls: int, r
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
-def paper_bench_args(prog: str, description: str, quick_help: str, argv: list[str] | None,
-                     extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def paper_bench_args(
+    prog: str,
+    description: str,
+    quick_help: str,
+    argv: list[str] | None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     """The command line of a paper's benchmark (``--quick --reps --updates --device``, and the paper's own options
     added by ``extra``), checked (positive counts, a known device), with one torch thread set."""
     p = argparse.ArgumentParser(prog=prog, description=description)
@@ -144,7 +168,9 @@ def where(device: str) -> str:
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -160,11 +186,19 @@ def machine_info(device: str = "cpu") -> dict[str, str]:
         commit = os.environ.get("OFFMARL_GIT_COMMIT", "unknown")[:12]
     elif _git("status", "--porcelain", "--untracked-files=no"):
         commit += "+dirty"
-    return {"cpu": cpu_model(), "logical_cores": str(os.cpu_count()), "gpu": gpu, "device": device,
-            "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "threads": str(torch.get_num_threads()),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "commit": commit,
-            "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    return {
+        "cpu": cpu_model(),
+        "logical_cores": str(os.cpu_count()),
+        "gpu": gpu,
+        "device": device,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "threads": str(torch.get_num_threads()),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit,
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
 
 
 def machine_slug(info: dict[str, str]) -> str:

@@ -25,9 +25,18 @@ from common.running.runtime import check_device
 MPE: dict[str, Any] = dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2)
 MPE_CFG = ITD3Config()  # OMAR MPE defaults: hidden 64, batch 1024, CQL 10, softmax 3 x 10
 MUJOCO: dict[str, Any] = dict(n_seeds=5, n_agents=2, obs_dim=6, act_dim=3)
-MUJOCO_CFG = ITD3Config(hidden=256, batch_size=256, actor_lr=3e-4, critic_lr=3e-4, tau_target=0.005,
-                        cql_proposal="mujoco", omar_sampler="cem", omar_iters=2, omar_n_samples=20,
-                        omar_n_elites=5)
+MUJOCO_CFG = ITD3Config(
+    hidden=256,
+    batch_size=256,
+    actor_lr=3e-4,
+    critic_lr=3e-4,
+    tau_target=0.005,
+    cql_proposal="mujoco",
+    omar_sampler="cem",
+    omar_iters=2,
+    omar_n_samples=20,
+    omar_n_elites=5,
+)
 
 ALGOS: dict[str, dict[str, Any]] = {
     "OMAR": dict(critic_reg="cql", actor_reg="omar"),
@@ -42,19 +51,34 @@ def algo_cfg(base: ITD3Config, algo: str) -> ITD3Config:
     return unused_to_defaults(replace(base, **ALGOS[algo]))
 
 
-
-def _setup(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim: int, n_batches: int,
-           size: int, seed: int = 0, device: torch.device = torch.device("cpu")):
+def _setup(
+    cfg: ITD3Config,
+    n_seeds: int,
+    n_agents: int,
+    obs_dim: int,
+    act_dim: int,
+    n_batches: int,
+    size: int,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+):
     g = torch.Generator().manual_seed(seed)
     N, O, A = n_agents, obs_dim, act_dim
-    data = {"obs": torch.randn(size, N, O, generator=g), "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
-            "rewards": torch.randn(size, N, generator=g), "next_obs": torch.randn(size, N, O, generator=g),
-            "terminals": torch.zeros(size), "timeouts": (torch.arange(size) % 25 == 24).float()}
+    data = {
+        "obs": torch.randn(size, N, O, generator=g),
+        "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
+        "rewards": torch.randn(size, N, generator=g),
+        "next_obs": torch.randn(size, N, O, generator=g),
+        "terminals": torch.zeros(size),
+        "timeouts": (torch.arange(size) % 25 == 24).float(),
+    }
     learner = ITD3([O] * N, [A] * N, n_seeds, cfg, seed=seed, device=device)
     d = learner.prepare_data(data)
     batches = [learner.sample_batch(d) for _ in range(n_batches)]
     agents = [ReferenceAgent.fresh(O, A, cfg) for _ in range(learner.n_members)]
-    for a in agents:  # Module.to keeps the Parameter objects, so the optimisers built in fresh() still hold them
+    for (
+        a
+    ) in agents:  # Module.to keeps the Parameter objects, so the optimisers built in fresh() still hold them
         for net in (a.actor, a.critic, a.actor_target, a.critic_target):
             net.to(device)
     per_member = [[{k: v[m] for k, v in b.items()} for m in range(learner.n_members)] for b in batches]
@@ -63,16 +87,28 @@ def _setup(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim: 
     return learner, batches, agents, per_member, g
 
 
-def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim: int, n_updates: int = 5,
-            reps: int = 3, size: int | None = None, unchunked: bool = True, loop: bool = True,
-            seed: int = 0, device: str = "cpu") -> dict[str, float]:
+def compare(
+    cfg: ITD3Config,
+    n_seeds: int,
+    n_agents: int,
+    obs_dim: int,
+    act_dim: int,
+    n_updates: int = 5,
+    reps: int = 3,
+    size: int | None = None,
+    unchunked: bool = True,
+    loop: bool = True,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, float]:
     """Updates/s (one update = all members) of the batched learner, optionally of the same learner
     with member chunking off, and of the per-member reference loop; medians over ``reps``
     interleaved rounds of ``n_updates`` updates each. Also GFLOP/s of the batched update."""
     size = size or max(4 * cfg.batch_size, 2000)
     dev = check_device(device)
-    learner, batches, agents, per_member, g = _setup(cfg, n_seeds, n_agents, obs_dim, act_dim, n_updates, size, seed,
-                                                     dev)
+    learner, batches, agents, per_member, g = _setup(
+        cfg, n_seeds, n_agents, obs_dim, act_dim, n_updates, size, seed, dev
+    )
     M = learner.n_members
     flops = count_flops(lambda: learner.update(batches[0]))
     learner.update(batches[0])  # warm-up
@@ -123,8 +159,13 @@ def compare(cfg: ITD3Config, n_seeds: int, n_agents: int, obs_dim: int, act_dim:
     return out
 
 
-def mpe_suite(quick: bool = False, algos: tuple[str, ...] = tuple(ALGOS), size: dict | None = None,
-              cfg: ITD3Config | None = None, **kw) -> dict[str, dict[str, float]]:
+def mpe_suite(
+    quick: bool = False,
+    algos: tuple[str, ...] = tuple(ALGOS),
+    size: dict | None = None,
+    cfg: ITD3Config | None = None,
+    **kw,
+) -> dict[str, dict[str, float]]:
     """(a): each algorithm at MPE size (or ``size`` / ``cfg`` overrides, for tests)."""
     kw.setdefault("n_updates", 2 if quick else 6)
     kw.setdefault("reps", 2 if quick else 5)
@@ -132,8 +173,9 @@ def mpe_suite(quick: bool = False, algos: tuple[str, ...] = tuple(ALGOS), size: 
     return {a: compare(algo_cfg(base, a), **(size or MPE), **kw) for a in algos}
 
 
-def mujoco_suite(quick: bool = False, size: dict | None = None, cfg: ITD3Config | None = None,
-                 **kw) -> dict[str, float]:
+def mujoco_suite(
+    quick: bool = False, size: dict | None = None, cfg: ITD3Config | None = None, **kw
+) -> dict[str, float]:
     """(b): OMAR at MuJoCo size, with GFLOP/s."""
     kw.setdefault("n_updates", 1 if quick else 5)
     kw.setdefault("reps", 2 if quick else 5)
@@ -144,18 +186,34 @@ MEMBER_COUNTS = (15, 150, 1500)  # (c): members of the stacked learner = runs x 
 MEMBERS_SIZE = dict(n_agents=3, obs_dim=18, act_dim=2)  # particle-world sizes (omar/spread)
 
 
-def _random_data(size: int, n_agents: int, obs_dim: int, act_dim: int, seed: int, device) -> dict[str, torch.Tensor]:
+def _random_data(
+    size: int, n_agents: int, obs_dim: int, act_dim: int, seed: int, device
+) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     N, O, A = n_agents, obs_dim, act_dim
-    data = {"obs": torch.randn(size, N, O, generator=g), "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
-            "rewards": torch.randn(size, N, generator=g), "next_obs": torch.randn(size, N, O, generator=g),
-            "terminals": torch.zeros(size), "timeouts": (torch.arange(size) % 25 == 24).float()}
+    data = {
+        "obs": torch.randn(size, N, O, generator=g),
+        "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
+        "rewards": torch.randn(size, N, generator=g),
+        "next_obs": torch.randn(size, N, O, generator=g),
+        "terminals": torch.zeros(size),
+        "timeouts": (torch.arange(size) % 25 == 24).float(),
+    }
     return {k: v.to(device) for k, v in data.items()}
 
 
-def compare_members(n_members: int, cfg: ITD3Config, n_agents: int = 3, obs_dim: int = 18, act_dim: int = 2,
-                    n_updates: int = 2, reps: int = 2, size: int | None = None, seed: int = 0,
-                    device: str = "cpu") -> dict[str, float]:
+def compare_members(
+    n_members: int,
+    cfg: ITD3Config,
+    n_agents: int = 3,
+    obs_dim: int = 18,
+    act_dim: int = 2,
+    n_updates: int = 2,
+    reps: int = 2,
+    size: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, float]:
     """(c): updates/s (one update = every run) of R = n_members / n_agents one-seed runs stacked into one learner
     and of the loop over the R learners alone, medians over ``reps`` interleaved rounds of ``n_updates``
     updates, minibatch sampling included in both; members/s and GFLOP/s of the stacked update. The runs share
@@ -165,7 +223,10 @@ def compare_members(n_members: int, cfg: ITD3Config, n_agents: int = 3, obs_dim:
     dev = check_device(device)
     R = n_members // n_agents
     data = _random_data(size or max(4 * cfg.batch_size, 2000), n_agents, obs_dim, act_dim, seed, dev)
-    runs = [ITD3([obs_dim] * n_agents, [act_dim] * n_agents, 1, cfg, seeds=[seed + r], device=dev) for r in range(R)]
+    runs = [
+        ITD3([obs_dim] * n_agents, [act_dim] * n_agents, 1, cfg, seeds=[seed + r], device=dev)
+        for r in range(R)
+    ]
     prepared = runs[0].prepare_data(data)
     stack = ITD3.stack(runs)  # copies: the runs below keep training on their own
     tensors = stack.stack_data([prepared] * R)
@@ -193,9 +254,17 @@ def compare_members(n_members: int, cfg: ITD3Config, n_agents: int = 3, obs_dim:
         rates["stacked"].append(timed(stacked_update))
         rates["loop"].append(timed(loop_update))
     st, lo = statistics.median(rates["stacked"]), statistics.median(rates["loop"])
-    return {"members": float(n_members), "runs": float(R), "stacked_updates_per_s": st, "loop_updates_per_s": lo,
-            "ratio_vs_loop": st / lo, "stacked_members_per_s": st * n_members, "loop_members_per_s": lo * n_members,
-            "gflop_per_update": flops / 1e9, "stacked_gflops": st * flops / 1e9}
+    return {
+        "members": float(n_members),
+        "runs": float(R),
+        "stacked_updates_per_s": st,
+        "loop_updates_per_s": lo,
+        "ratio_vs_loop": st / lo,
+        "stacked_members_per_s": st * n_members,
+        "loop_members_per_s": lo * n_members,
+        "gflop_per_update": flops / 1e9,
+        "stacked_gflops": st * flops / 1e9,
+    }
 
 
 def members_suite(batch: int, counts=MEMBER_COUNTS, device: str = "cpu", **kw) -> dict[int, dict[str, float]]:
@@ -204,10 +273,12 @@ def members_suite(batch: int, counts=MEMBER_COUNTS, device: str = "cpu", **kw) -
     return {m: compare_members(m, cfg, **MEMBERS_SIZE, device=device, **kw) for m in counts}
 
 
-
-
-_MATMULS = (torch.ops.aten.bmm.default, torch.ops.aten.baddbmm.default, torch.ops.aten.mm.default,
-            torch.ops.aten.addmm.default)
+_MATMULS = (
+    torch.ops.aten.bmm.default,
+    torch.ops.aten.baddbmm.default,
+    torch.ops.aten.mm.default,
+    torch.ops.aten.addmm.default,
+)
 
 
 class _MatmulRecorder(TorchDispatchMode):
@@ -219,7 +290,9 @@ class _MatmulRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func in _MATMULS:
-            self.calls.append((func, [(tuple(a.shape), a.stride()) if isinstance(a, torch.Tensor) else a for a in args]))
+            self.calls.append(
+                (func, [(tuple(a.shape), a.stride()) if isinstance(a, torch.Tensor) else a for a in args])
+            )
         return func(*args, **(kwargs or {}))
 
 
@@ -235,8 +308,9 @@ def replay_args(args: list[Any], g: torch.Generator, device: torch.device) -> li
     return out
 
 
-def matmul_bound(cfg: ITD3Config | None = None, size: dict | None = None, reps: int = 7, seed: int = 0,
-                 device: str = "cpu") -> dict[str, float]:
+def matmul_bound(
+    cfg: ITD3Config | None = None, size: dict | None = None, reps: int = 7, seed: int = 0, device: str = "cpu"
+) -> dict[str, float]:
     """How near the matmul peak an ITD3 update can get with these kernels at these shapes (OMAR at MPE size by
     default). Records the update's matmuls (every one of its FLOPs that torch's counter counts is in one), then
     times, round by round: the update (minibatch sampling included), the same matmuls alone on fresh tensors of the
@@ -275,16 +349,26 @@ def matmul_bound(cfg: ITD3Config | None = None, size: dict | None = None, reps: 
         mm.append(timed(lambda: [op(*args) for op, args in replay]))
         peak.read(2)
     u, m, pk = statistics.median(upd), statistics.median(mm), peak.median
-    return {"update_s": u, "matmul_s": m, "gflop_per_update": flops / 1e9, "matmul_gflop": matmul_flops / 1e9,
-            "matmul_calls": float(len(replay)), "peak_gflops": pk, "update_pct": 100 * flops / u / 1e9 / pk,
-            "matmul_pct": 100 * matmul_flops / m / 1e9 / pk, "bound_pct": 100 * flops / m / 1e9 / pk,
-            "non_matmul_share": (u - m) / u}
+    return {
+        "update_s": u,
+        "matmul_s": m,
+        "gflop_per_update": flops / 1e9,
+        "matmul_gflop": matmul_flops / 1e9,
+        "matmul_calls": float(len(replay)),
+        "peak_gflops": pk,
+        "update_pct": 100 * flops / u / 1e9 / pk,
+        "matmul_pct": 100 * matmul_flops / m / 1e9 / pk,
+        "bound_pct": 100 * flops / m / 1e9 / pk,
+        "non_matmul_share": (u - m) / u,
+    }
 
 
 def bound_line(r: dict[str, float]) -> str:
     """One line of :func:`matmul_bound`'s result, e.g. for the command line."""
-    return (f"{r['update_s'] * 1e3:.0f} ms = {r['update_pct']:.0f} % of the matmul peak ({r['peak_gflops']:.1f} "
-            f"GFLOP/s); its {int(r['matmul_calls'])} matmuls alone ({r['matmul_gflop']:.2f} of "
-            f"{r['gflop_per_update']:.2f} GFLOP) take {r['matmul_s'] * 1e3:.0f} ms = {r['matmul_pct']:.0f} % of the "
-            f"peak: with no other work the update would reach {r['bound_pct']:.0f} %; the rest is "
-            f"{100 * r['non_matmul_share']:.0f} % of its time")
+    return (
+        f"{r['update_s'] * 1e3:.0f} ms = {r['update_pct']:.0f} % of the matmul peak ({r['peak_gflops']:.1f} "
+        f"GFLOP/s); its {int(r['matmul_calls'])} matmuls alone ({r['matmul_gflop']:.2f} of "
+        f"{r['gflop_per_update']:.2f} GFLOP) take {r['matmul_s'] * 1e3:.0f} ms = {r['matmul_pct']:.0f} % of the "
+        f"peak: with no other work the update would reach {r['bound_pct']:.0f} %; the rest is "
+        f"{100 * r['non_matmul_share']:.0f} % of its time"
+    )

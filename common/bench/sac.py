@@ -8,11 +8,20 @@ from dataclasses import replace
 from common.bench.core import count_flops, interleaved_rates
 from common.running.runtime import check_device
 
-SAC_SIZE = dict(n_members=4, obs_dim=17, act_dim=6)  # e.g. HalfCheetah + Walker2d x 2 seeds (rlkit SAC: 2x256)
+SAC_SIZE = dict(
+    n_members=4, obs_dim=17, act_dim=6
+)  # e.g. HalfCheetah + Walker2d x 2 seeds (rlkit SAC: 2x256)
 
 
-def compare_sac(n_members: int = 4, obs_dim: int = 17, act_dim: int = 6, n_updates: int = 20, reps: int = 3,
-                device: str = "cpu", cfg=None) -> dict[str, float]:
+def compare_sac(
+    n_members: int = 4,
+    obs_dim: int = 17,
+    act_dim: int = 6,
+    n_updates: int = 20,
+    reps: int = 3,
+    device: str = "cpu",
+    cfg=None,
+) -> dict[str, float]:
     """SAC updates/s (one update = all members) of the batched learner against a loop over M one-member
     learners doing the same math (common/behavior/sac.py), medians over interleaved rounds; plus GFLOP/s."""
     import numpy as np
@@ -26,19 +35,29 @@ def compare_sac(n_members: int = 4, obs_dim: int = 17, act_dim: int = 6, n_updat
 
     def fill(lr: SAC) -> SAC:
         for _ in range(2000):
-            lr.buffer.add(obs=rng.standard_normal((lr.M, obs_dim)), actions=rng.uniform(-1, 1, (lr.M, act_dim)),
-                          rewards=rng.standard_normal(lr.M), next_obs=rng.standard_normal((lr.M, obs_dim)),
-                          terminals=np.zeros(lr.M), timeouts=np.zeros(lr.M))
+            lr.buffer.add(
+                obs=rng.standard_normal((lr.M, obs_dim)),
+                actions=rng.uniform(-1, 1, (lr.M, act_dim)),
+                rewards=rng.standard_normal(lr.M),
+                next_obs=rng.standard_normal((lr.M, obs_dim)),
+                terminals=np.zeros(lr.M),
+                timeouts=np.zeros(lr.M),
+            )
         return lr
 
     batched = fill(SAC(members, obs_dim, act_dim, cfg, 2000))
     loop = [fill(SAC([m], obs_dim, act_dim, cfg, 2000)) for m in members]
     flops = count_flops(batched.update)
-    r = interleaved_rates({"batched": batched.update, "loop": lambda: [lr.update() for lr in loop]}, n_updates, reps,
-                          dev)
+    r = interleaved_rates(
+        {"batched": batched.update, "loop": lambda: [lr.update() for lr in loop]}, n_updates, reps, dev
+    )
     b, lo = r["batched"], r["loop"]
-    return {"members": float(n_members), "batched_updates_per_s": b, "loop_updates_per_s": lo,
-            "ratio_vs_loop": b / lo, "member_updates_per_s": b * n_members,
-            "gflop_per_update": flops / 1e9, "batched_gflops": b * flops / 1e9}
-
-
+    return {
+        "members": float(n_members),
+        "batched_updates_per_s": b,
+        "loop_updates_per_s": lo,
+        "ratio_vs_loop": b / lo,
+        "member_updates_per_s": b * n_members,
+        "gflop_per_update": flops / 1e9,
+        "batched_gflops": b * flops / 1e9,
+    }

@@ -36,15 +36,21 @@ def sac_step(dev, size):
     from common.behavior.sac import SAC, Member, SACConfig
 
     M, O, A = size["members"], size["obs_dim"], size["act_dim"]
-    over: dict[str, Any] = {k: (tuple(v) if k == "hidden" else v) for k, v in size.items()
-                            if k in ("hidden", "batch_size")}
+    over: dict[str, Any] = {
+        k: (tuple(v) if k == "hidden" else v) for k, v in size.items() if k in ("hidden", "batch_size")
+    }
     cfg = dataclasses.replace(SACConfig(), device=str(dev), **over)
     lr = SAC([Member("bench", s) for s in range(M)], O, A, cfg, 2000)
     rng = np.random.default_rng(0)
     for _ in range(2000):
-        lr.buffer.add(obs=rng.standard_normal((M, O)), actions=rng.uniform(-1, 1, (M, A)),
-                      rewards=rng.standard_normal(M), next_obs=rng.standard_normal((M, O)),
-                      terminals=np.zeros(M), timeouts=np.zeros(M))
+        lr.buffer.add(
+            obs=rng.standard_normal((M, O)),
+            actions=rng.uniform(-1, 1, (M, A)),
+            rewards=rng.standard_normal(M),
+            next_obs=rng.standard_normal((M, O)),
+            terminals=np.zeros(M),
+            timeouts=np.zeros(M),
+        )
     return lr.update
 
 
@@ -58,9 +64,14 @@ def omar_step(dev, size):
     cfg = dataclasses.replace(ITD3Config(), critic_reg="cql", actor_reg="omar", **over)
     T = max(4 * cfg.batch_size, 2000)
     g = torch.Generator().manual_seed(0)
-    data = {"obs": torch.randn(T, N, O, generator=g), "actions": torch.rand(T, N, A, generator=g) * 2 - 1,
-            "rewards": torch.randn(T, N, generator=g), "next_obs": torch.randn(T, N, O, generator=g),
-            "terminals": torch.zeros(T), "timeouts": (torch.arange(T) % 25 == 24).float()}
+    data = {
+        "obs": torch.randn(T, N, O, generator=g),
+        "actions": torch.rand(T, N, A, generator=g) * 2 - 1,
+        "rewards": torch.randn(T, N, generator=g),
+        "next_obs": torch.randn(T, N, O, generator=g),
+        "terminals": torch.zeros(T),
+        "timeouts": (torch.arange(T) % 25 == 24).float(),
+    }
     lr = ITD3([O] * N, [A] * N, size["n_seeds"], cfg, seed=0, device=dev)
     d = lr.prepare_data(data)
     return lambda: lr.update(lr.sample_batch(d))

@@ -35,10 +35,18 @@ class DatasetBuilder:
     def n_steps(self) -> int:
         return sum(len(e["obs"]) for e in self.episodes) + sum(len(c["obs"]) for c in self._current)
 
-    def add(self, obs, actions, rewards, next_obs, terminated, truncated, state=None, next_state=None, active=None):
+    def add(
+        self, obs, actions, rewards, next_obs, terminated, truncated, state=None, next_state=None, active=None
+    ):
         batched = self.n_envs > 1 or np.ndim(obs) == 3
-        step = {"obs": obs, "actions": actions, "rewards": rewards, "next_obs": next_obs,
-                "state": state, "next_state": next_state}
+        step = {
+            "obs": obs,
+            "actions": actions,
+            "rewards": rewards,
+            "next_obs": next_obs,
+            "state": state,
+            "next_state": next_state,
+        }
         term = np.asarray(terminated, dtype=bool).reshape(-1)
         trunc = np.asarray(truncated, dtype=bool).reshape(-1)
         act = np.ones(self.n_envs, bool) if active is None else np.asarray(active, dtype=bool).reshape(-1)

@@ -253,8 +253,23 @@ def read_card_json(base: Path) -> dict[str, Any]:
     return card
 
 
-_CARD_FIELDS = ("format_version", "id", "env", "kind", "version", "size", "n_episodes", "n_agents",
-                "obs_dims", "act_dims", "state_dim", "return_mode", "returns", "ref_scores", "sha256")
+_CARD_FIELDS = (
+    "format_version",
+    "id",
+    "env",
+    "kind",
+    "version",
+    "size",
+    "n_episodes",
+    "n_agents",
+    "obs_dims",
+    "act_dims",
+    "state_dim",
+    "return_mode",
+    "returns",
+    "ref_scores",
+    "sha256",
+)
 
 
 def check_card(card: Mapping[str, Any], where: str) -> None:
@@ -268,27 +283,35 @@ def check_card(card: Mapping[str, Any], where: str) -> None:
     if missing:
         raise DatasetError(f"{where}: card lacks fields {missing}")
     if card["kind"] not in KINDS:
-        raise DatasetError(f"{where}: unknown dataset kind {card['kind']!r}; allowed kinds: {', '.join(KINDS)}")
+        raise DatasetError(
+            f"{where}: unknown dataset kind {card['kind']!r}; allowed kinds: {', '.join(KINDS)}"
+        )
     want_id = f"{card['env']}/{card['kind']}-v{card['version']}"
     if card["id"] != want_id:
         raise DatasetError(f"{where}: card id {card['id']!r} disagrees with env/kind/version ({want_id!r})")
     N = card["n_agents"]
     if len(card["obs_dims"]) != N or len(card["act_dims"]) != N:
-        raise DatasetError(f"{where}: card n_agents={N} but obs_dims={card['obs_dims']}, act_dims={card['act_dims']}")
+        raise DatasetError(
+            f"{where}: card n_agents={N} but obs_dims={card['obs_dims']}, act_dims={card['act_dims']}"
+        )
 
 
 def check_arrays(arrays: Mapping[str, np.ndarray], card: Mapping[str, Any], where: str) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
-        raise DatasetError(f"{where}: missing arrays {missing} (has {sorted(arrays)}; needs {list(REQUIRED_KEYS)})")
+        raise DatasetError(
+            f"{where}: missing arrays {missing} (has {sorted(arrays)}; needs {list(REQUIRED_KEYS)})"
+        )
     unknown = [k for k in arrays if k not in ARRAYS]
     if unknown:
         raise DatasetError(f"{where}: unknown arrays {unknown}; allowed: {list(ARRAYS)}")
     if ("state" in arrays) != ("next_state" in arrays):
         raise DatasetError(f"{where}: state and next_state must be stored together")
     if ("state" in arrays) != (card.get("state_dim") is not None):
-        raise DatasetError(f"{where}: card state_dim={card.get('state_dim')} but state array "
-                           f"{'present' if 'state' in arrays else 'absent'}")
+        raise DatasetError(
+            f"{where}: card state_dim={card.get('state_dim')} but state array "
+            f"{'present' if 'state' in arrays else 'absent'}"
+        )
     dims = {
         "T": card["size"],
         "N": card["n_agents"],
@@ -310,7 +333,9 @@ def check_arrays(arrays: Mapping[str, np.ndarray], card: Mapping[str, Any], wher
         raise DatasetError(f"{where}: the last transition does not end an episode (terminals/timeouts)")
     n_ep = int(ends.sum())
     if n_ep != card["n_episodes"]:
-        raise DatasetError(f"{where}: card says n_episodes={card['n_episodes']}, the episode flags give {n_ep}")
+        raise DatasetError(
+            f"{where}: card says n_episodes={card['n_episodes']}, the episode flags give {n_ep}"
+        )
 
 
 def resolve_dataset(path: str | os.PathLike) -> Path:

@@ -32,16 +32,19 @@ def same_data(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool 
         return a["data_sha256"] == b["data_sha256"]
     if a.get("dataset_size") is None or b.get("dataset_size") is None:
         return None
-    return (int(a["dataset_size"]) == int(b["dataset_size"])
-            and canonical_json(a.get("ref_scores")) == canonical_json(b.get("ref_scores")))
+    return int(a["dataset_size"]) == int(b["dataset_size"]) and canonical_json(
+        a.get("ref_scores")
+    ) == canonical_json(b.get("ref_scores"))
 
 
 def _describe_data(ident: Mapping[str, Any]) -> str:
     refs = ident.get("ref_scores") or {}
     ref = "/".join("?" if refs.get(k) is None else f"{float(refs[k]):.6g}" for k in ("random", "expert"))
     sha, idn = ident.get("data_sha256"), ident.get("data_identity")
-    return (f"size {ident.get('dataset_size')}, random/expert refs {ref}, "
-            f"sha256 {sha[:12] if sha else 'not recorded'}" + (f", identity {idn[:12]}" if idn else ""))
+    return (
+        f"size {ident.get('dataset_size')}, random/expert refs {ref}, "
+        f"sha256 {sha[:12] if sha else 'not recorded'}" + (f", identity {idn[:12]}" if idn else "")
+    )
 
 
 def _spec_label(spec: Mapping[str, Any]) -> str:
@@ -49,13 +52,17 @@ def _spec_label(spec: Mapping[str, Any]) -> str:
     return " ".join(parts) if parts else f"dataset {config_hash(dict(spec))}"
 
 
-def check_data(todo: Sequence[tuple[Any, int]], job: Any, results_root: str | Path, profile: str,
-               force: bool = False) -> None:
+def check_data(
+    todo: Sequence[tuple[Any, int]], job: Any, results_root: str | Path, profile: str, force: bool = False
+) -> None:
     """Raise ``DatasetMismatchError`` when a run in ``todo`` would join recorded runs of its item whose
     dataset (same ``job.data_spec``) was another generation than the one in the cache now. Records
     that ``todo`` re-runs under ``force`` do not count; neither do records that carry no identity. ``todo``:
     (common.running.experiment.Cell, seed) pairs; ``job``: a common.running.experiment.Job."""
-    spec_fn, ident_fn = getattr(job, "data_spec", None), getattr(job, "data_identity", None)  # a plain fn: none
+    spec_fn, ident_fn = (
+        getattr(job, "data_spec", None),
+        getattr(job, "data_identity", None),
+    )  # a plain fn: none
     if spec_fn is None or ident_fn is None or not todo:  # a Job gives both or neither
         return
     redo = {(c.item, c.keys_id(), s) for c, s in todo} if force else set()
@@ -86,21 +93,27 @@ def check_data(todo: Sequence[tuple[Any, int]], job: Any, results_root: str | Pa
             ids = sorted({_describe_data(r.get("extra") or {}) for r in bad})
             problems.append(
                 f"{cell.paper}/{cell.item}, {_spec_label(spec)}: {len(bad)} recorded run(s) (e.g. {bad[0]['run_id']}) "
-                f"trained on {'; '.join(ids)}; the dataset in the cache now has {_describe_data(current[sid])}")
+                f"trained on {'; '.join(ids)}; the dataset in the cache now has {_describe_data(current[sid])}"
+            )
     if problems:
         raise DatasetMismatchError(
             "the cached dataset differs from the one that recorded runs of this item trained on (datasets "
             "are regenerated on a fresh machine, and generation is not bit-identical across CPUs), so new "
-            "runs would not be comparable with them:\n  " + "\n  ".join(problems) +
-            "\nRe-run every run of that dataset on the current data with --force and the grid filters "
-            "that select it (e.g. --env ENV --dataset KIND --force), or restore the dataset files they used.")
+            "runs would not be comparable with them:\n  "
+            + "\n  ".join(problems)
+            + "\nRe-run every run of that dataset on the current data with --force and the grid filters "
+            "that select it (e.g. --env ENV --dataset KIND --force), or restore the dataset files they used."
+        )
 
 
 def prepare_data(todo: Sequence[tuple[Any, int]], job: Any) -> None:
     """Load (generating if missing) every dataset that ``todo`` trains on, once each, in this process:
     before workers start, so that two workers never generate the same missing dataset at once. ``job``: a
     common.running.experiment.Job."""
-    spec_fn, ident_fn = getattr(job, "data_spec", None), getattr(job, "data_identity", None)  # a plain fn: none
+    spec_fn, ident_fn = (
+        getattr(job, "data_spec", None),
+        getattr(job, "data_identity", None),
+    )  # a plain fn: none
     if spec_fn is None or ident_fn is None:  # a Job gives both or neither
         return
     seen: set[str] = set()

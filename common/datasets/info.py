@@ -36,12 +36,19 @@ def _format_card(card: Mapping[str, Any]) -> str:
     def f(x):
         return "n/a" if x is None else f"{x:.4g}"
 
-    lines.append(f"  mean {f(r.get('mean'))}  std {f(r.get('std'))}  min {f(r.get('min'))}  max {f(r.get('max'))}")
+    lines.append(
+        f"  mean {f(r.get('mean'))}  std {f(r.get('std'))}  min {f(r.get('min'))}  max {f(r.get('max'))}"
+    )
     q = r.get("quantiles") or {}
     if q:
         lines.append("  quantiles " + "  ".join(f"q{k}={f(v)}" for k, v in q.items()))
     refs = card.get("ref_scores")
-    if refs and refs.get("random") is not None and refs.get("expert") is not None and r.get("mean") is not None:
+    if (
+        refs
+        and refs.get("random") is not None
+        and refs.get("expert") is not None
+        and r.get("mean") is not None
+    ):
         lines.append(f"  normalized mean {normalize(r['mean'], refs):.2f}")
     return "\n".join(lines)
 
@@ -50,11 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m common.datasets.info",
         description="Inspect offmarl-repro datasets (.npz + .json card). Cache root: $OFFMARL_DATA, else "
-                    "$XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro.",
+        "$XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro.",
     )
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("info", help="print a dataset's card and verify its checksum, shapes and dtypes")
-    p.add_argument("path", help="base path (with or without .npz/.json) or a dataset id like omar/spread/medium-v1")
+    p.add_argument(
+        "path", help="base path (with or without .npz/.json) or a dataset id like omar/spread/medium-v1"
+    )
     args = ap.parse_args(argv)
     if args.cmd == "info":
         try:

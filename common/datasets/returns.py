@@ -54,7 +54,9 @@ def normalize(score, refs) -> Any:
     if isinstance(refs, Mapping) and "ref_scores" in refs:
         refs = refs["ref_scores"]
     if not isinstance(refs, Mapping) or refs.get("random") is None or refs.get("expert") is None:
-        raise ValueError(f"cannot normalize: reference scores missing (need 'random' and 'expert', got {refs!r})")
+        raise ValueError(
+            f"cannot normalize: reference scores missing (need 'random' and 'expert', got {refs!r})"
+        )
     lo, hi = float(refs["random"]), float(refs["expert"])
     if hi == lo:
         raise ValueError(f"cannot normalize: expert and random reference scores are equal ({hi})")

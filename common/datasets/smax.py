@@ -90,13 +90,27 @@ def _summary(arrays: dict[str, np.ndarray], returns: np.ndarray, sources: list[d
     out = []
     for g, s in enumerate(sources):
         sel = arrays["episode_source"] == g
-        out.append({**s, "episodes": int(sel.sum()), "data_win_rate": float(arrays["won"][sel].mean()),
-                    "data_return_mean": float(returns[sel].mean())})
+        out.append(
+            {
+                **s,
+                "episodes": int(sel.sum()),
+                "data_win_rate": float(arrays["won"][sel].mean()),
+                "data_return_mean": float(returns[sel].mean()),
+            }
+        )
     return out
 
 
-def build(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, device: str = "cpu",
-          progress: bool = True) -> Path:
+def build(
+    map_name: str,
+    kind: str,
+    profile: str,
+    *,
+    root=None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Path:
     """Make the dataset (and its behavior run) unless its files exist and verify; returns its base path."""
     base = dataset_base(map_name, kind, profile, root)
     if base.with_name(base.name + ".json").exists():
@@ -106,46 +120,99 @@ def build(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, d
     levels = MIXED_LEVELS if kind == "mixed" else (MEDIUM_LEVEL,)
     n_eps = prof.episodes[kind]
     if n_eps % len(levels) or prof.collect_envs % len(levels):
-        raise ValueError(f"{n_eps} episodes in batches of {prof.collect_envs} envs do not split into "
-                         f"{len(levels)} equal shares")
+        raise ValueError(
+            f"{n_eps} episodes in batches of {prof.collect_envs} envs do not split into "
+            f"{len(levels)} equal shares"
+        )
     run = behavior_run(map_name, profile, root=root, seed=seed, device=device, progress=progress)
     sources = [choose_snapshot(run, lv) for lv in levels]
     if run.evals[-1]["sampled_win_rate"][0] == 0 and progress:
-        print(f"note: the final MAPPO policy of smax/{map_name} ({profile}) wins no evaluation episode: the levels are "
-              "read on the sampled return instead (choose_snapshot)", file=sys.stderr, flush=True)
+        print(
+            f"note: the final MAPPO policy of smax/{map_name} ({profile}) wins no evaluation episode: the levels are "
+            "read on the sampled return instead (choose_snapshot)",
+            file=sys.stderr,
+            flush=True,
+        )
     lr = run.learner
-    actor = actor_from_snapshots(lr.cfg, lr.actor_in, lr.K, [(run.snapshots[s["index"]][1], 0) for s in sources])
+    actor = actor_from_snapshots(
+        lr.cfg, lr.actor_in, lr.K, [(run.snapshots[s["index"]][1], 0) for s in sources]
+    )
     env_name = f"smax/{map_name}"
-    arrays = collect(env_name, actor, lr.cfg.agent_id, n_eps, prof.collect_envs, seed, KINDS.index(kind),
-                     progress=f"collect {env_name} {kind} ({profile})" if progress else None)
+    arrays = collect(
+        env_name,
+        actor,
+        lr.cfg.agent_id,
+        n_eps,
+        prof.collect_envs,
+        seed,
+        KINDS.index(kind),
+        progress=f"collect {env_name} {kind} ({profile})" if progress else None,
+    )
     env = cast(SmaxEnv, envs.make(env_name))  # an smax/<map> name: its card is SmaxEnv's
     behavior = {
         "learner": f"common.behavior.smax_ppo ({lr.cfg.critic.upper()}), shared MLP actor over available actions",
-        "ppo": asdict(lr.cfg), "seed": seed, "iterations": lr.iteration, "env_steps": int(run.env_steps()[0]),
+        "ppo": asdict(lr.cfg),
+        "seed": seed,
+        "iterations": lr.iteration,
+        "env_steps": int(run.env_steps()[0]),
         "train_wall_time_s": run.times["wall"],
-        "evals": [[e["iteration"], e["env_steps"][0], e["sampled_win_rate"][0], e["win_rate"][0],
-                   e["sampled_return"][0]] for e in run.evals],
+        "evals": [
+            [
+                e["iteration"],
+                e["env_steps"][0],
+                e["sampled_win_rate"][0],
+                e["win_rate"][0],
+                e["sampled_return"][0],
+            ]
+            for e in run.evals
+        ],
         "evals_columns": ["iteration", "env_steps", "sampled_win_rate", "greedy_win_rate", "sampled_return"],
         "sources": sources,
         "actions": "sampled from each snapshot's categorical over the available actions",
     }
     ds = Dataset.from_arrays(
-        env_name, kind, arrays["obs"], arrays["actions"], arrays["rewards"], arrays["next_obs"], arrays["terminals"],
-        arrays["timeouts"], state=arrays["state"], next_state=arrays["next_state"], spec=env.spec, version=VERSION,
-        protocol={"rule": RULES[kind] + ("" if sources[0]["criterion"] == "sampled_win_rate" else "; " + NO_WIN_RULE),
-                  "profile": profile, "levels": list(levels), "episodes": n_eps,
-                  "env_options": env.spec.options, "collect_envs": prof.collect_envs, "env": env.card},
-        return_mode="agent0", behavior=behavior, generator={"name": "common.datasets.smax", "version": VERSION},
-        notes="SMAX (JaxMARL) substitute for SMAC: win rates are not comparable to SC2's" + (
-            f"; {env.card['substitute']}" if env.card["substitute"] else ""),
-        regenerate_command=regenerate_command(map_name, kind, profile, seed))
+        env_name,
+        kind,
+        arrays["obs"],
+        arrays["actions"],
+        arrays["rewards"],
+        arrays["next_obs"],
+        arrays["terminals"],
+        arrays["timeouts"],
+        state=arrays["state"],
+        next_state=arrays["next_state"],
+        spec=env.spec,
+        version=VERSION,
+        protocol={
+            "rule": RULES[kind]
+            + ("" if sources[0]["criterion"] == "sampled_win_rate" else "; " + NO_WIN_RULE),
+            "profile": profile,
+            "levels": list(levels),
+            "episodes": n_eps,
+            "env_options": env.spec.options,
+            "collect_envs": prof.collect_envs,
+            "env": env.card,
+        },
+        return_mode="agent0",
+        behavior=behavior,
+        generator={"name": "common.datasets.smax", "version": VERSION},
+        notes="SMAX (JaxMARL) substitute for SMAC: win rates are not comparable to SC2's"
+        + (f"; {env.card['substitute']}" if env.card["substitute"] else ""),
+        regenerate_command=regenerate_command(map_name, kind, profile, seed),
+    )
     extras = {k: arrays[k] for k in EXTRA_KEYS}
     behavior["sources"] = _summary(arrays, ds.episode_returns, sources)
     digest = write_extras(extras_path(base), extras)  # first: the card, written last, names its checksum
-    ds = ds.with_card(behavior=behavior, smax={
-        "file": extras_path(base).name, "sha256": digest, "win_rate": float(arrays["won"].mean()),
-        "episodes_won": int(arrays["won"].sum()),
-        "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in extras.items()}})
+    ds = ds.with_card(
+        behavior=behavior,
+        smax={
+            "file": extras_path(base).name,
+            "sha256": digest,
+            "win_rate": float(arrays["won"].mean()),
+            "episodes_won": int(arrays["won"].sum()),
+            "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in extras.items()},
+        },
+    )
     return ds.save(base)
 
 
@@ -154,8 +221,16 @@ def _load(base: Path) -> SmaxDataset:
     return SmaxDataset(ds.arrays, ds.card, read_extras(base, ds.card))
 
 
-def load(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, device: str = "cpu",
-         progress: bool = True) -> SmaxDataset:
+def load(
+    map_name: str,
+    kind: str,
+    profile: str,
+    *,
+    root=None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+) -> SmaxDataset:
     """The dataset, built first when its files are missing (see :func:`build`)."""
     return _load(build(map_name, kind, profile, root=root, seed=seed, device=device, progress=progress))
 
@@ -165,23 +240,34 @@ def load(map_name: str, kind: str, profile: str, *, root=None, seed: int = 0, de
 
 def report_text(profile: str, cards: dict[tuple[str, str], dict]) -> str:
     prof = check_profile(profile)
-    lines = [f"# SMAX datasets ({profile})", "",
-             f"Generated by `python -m common.datasets.smax --all --profile {profile}` (rules in "
-             f"common/datasets/smax.py and on every card). MAPPO behavior: {prof.ppo.n_envs} episodes per iteration"
-             f"{_per_map(prof)}, "
-             f"iterations per map {prof.iterations}; episodes per kind {prof.episodes}. SMAX is a substitute for SMAC: "
-             "win rates are not comparable to SC2's (docs/smax.md).", ""]
+    lines = [
+        f"# SMAX datasets ({profile})",
+        "",
+        f"Generated by `python -m common.datasets.smax --all --profile {profile}` (rules in "
+        f"common/datasets/smax.py and on every card). MAPPO behavior: {prof.ppo.n_envs} episodes per iteration"
+        f"{_per_map(prof)}, "
+        f"iterations per map {prof.iterations}; episodes per kind {prof.episodes}. SMAX is a substitute for SMAC: "
+        "win rates are not comparable to SC2's (docs/smax.md).",
+        "",
+    ]
     if not cards:
         return "\n".join(lines + ["No SMAX dataset of this profile has been built on this machine yet.", ""])
-    lines += ["| map | kind | episodes | transitions | win rate | return mean ± std | min / max | MAPPO env steps "
-              "| final sampled win | sources (level: iteration, sampled win, data win) |", "|" + "---|" * 10]
+    lines += [
+        "| map | kind | episodes | transitions | win rate | return mean ± std | min / max | MAPPO env steps "
+        "| final sampled win | sources (level: iteration, sampled win, data win) |",
+        "|" + "---|" * 10,
+    ]
     for (m, kind), c in sorted(cards.items()):
         r, b = c["returns"], c["behavior"]
-        src = "; ".join(f"{s['level']:g}: it {s['iteration']}, {s['sampled_win_rate']:.2f}, {s['data_win_rate']:.2f}"
-                        for s in b["sources"])
-        lines.append(f"| {m} | {kind} | {c['n_episodes']} | {c['size']:,} | {c['smax']['win_rate']:.3f} | "
-                     f"{r['mean']:.2f} ± {r['std']:.2f} | {r['min']:.2f} / {r['max']:.2f} | {b['env_steps']:,} | "
-                     f"{b['sources'][0]['final_win_rate']:.2f} | {src} |")
+        src = "; ".join(
+            f"{s['level']:g}: it {s['iteration']}, {s['sampled_win_rate']:.2f}, {s['data_win_rate']:.2f}"
+            for s in b["sources"]
+        )
+        lines.append(
+            f"| {m} | {kind} | {c['n_episodes']} | {c['size']:,} | {c['smax']['win_rate']:.3f} | "
+            f"{r['mean']:.2f} ± {r['std']:.2f} | {r['min']:.2f} / {r['max']:.2f} | {b['env_steps']:,} | "
+            f"{b['sources'][0]['final_win_rate']:.2f} | {src} |"
+        )
     return "\n".join(lines + [""])
 
 
@@ -194,18 +280,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m common.datasets.smax",
         description="Build SMAX datasets (MAPPO behavior policies, sampled episodes with action masks, cached with "
-                    "checksums and cards), or write their report. Kinds: "
-                    + "; ".join(f"{k}: {v}" for k, v in RULES.items()))
+        "checksums and cards), or write their report. Kinds: "
+        + "; ".join(f"{k}: {v}" for k, v in RULES.items()),
+    )
     p.add_argument("--map", action="append", choices=list(MAPS), help="SMAX map (repeatable)")
     p.add_argument("--kind", action="append", choices=list(KINDS), help="dataset kind (repeatable)")
-    p.add_argument("--all", action="store_true", help="every (map, kind) the papers need: "
-                   + "; ".join(f"{m}: {', '.join(k)}" for m, k in NEEDED.items()))
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="every (map, kind) the papers need: "
+        + "; ".join(f"{m}: {', '.join(k)}" for m, k in NEEDED.items()),
+    )
     p.add_argument("--profile", default="quick", choices=list(PROFILES), help="scale (default quick)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the behavior run and the collection (default 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the behavior run and the collection (default 0)"
+    )
     p.add_argument("--device", default="cpu", help="where MAPPO trains: cpu | cuda (default cpu)")
-    p.add_argument("--root", default=None, help="data root (default: $OFFMARL_DATA, else $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro)")
-    p.add_argument("--behavior-only", action="store_true", help="only train (or resume) the MAPPO runs of --map")
-    p.add_argument("--report", action="store_true", help="write <results>/<profile>/datasets/smax.md from the cards")
+    p.add_argument(
+        "--root",
+        default=None,
+        help="data root (default: $OFFMARL_DATA, else $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro)",
+    )
+    p.add_argument(
+        "--behavior-only", action="store_true", help="only train (or resume) the MAPPO runs of --map"
+    )
+    p.add_argument(
+        "--report", action="store_true", help="write <results>/<profile>/datasets/smax.md from the cards"
+    )
     add_root_options(p, "--report")
     a = p.parse_args(argv)
     if not 0 <= a.seed < 2**31:
@@ -231,15 +332,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         for m in a.map:
             run = behavior_run(m, a.profile, root=a.root, seed=a.seed, device=a.device)
             last = run.evals[-1]  # not `e`: the except clause above deletes that name
-            print(f"MAPPO smax/{m} ({a.profile}): {run.learner.iteration} iterations, {int(run.env_steps()[0]):,} env "
-                  f"steps, {run.times['wall']:.0f} s; final win rate sampled {last['sampled_win_rate'][0]:.2f}, greedy "
-                  f"{last['win_rate'][0]:.2f}", flush=True)
+            print(
+                f"MAPPO smax/{m} ({a.profile}): {run.learner.iteration} iterations, {int(run.env_steps()[0]):,} env "
+                f"steps, {run.times['wall']:.0f} s; final win rate sampled {last['sampled_win_rate'][0]:.2f}, greedy "
+                f"{last['win_rate'][0]:.2f}",
+                flush=True,
+            )
     for m, kind in pairs:
         base = build(m, kind, a.profile, root=a.root, seed=a.seed, device=a.device)
         c = Dataset.read_card(base)
-        print(f"smax/{m} {kind}: {c['n_episodes']} episodes, {c['size']:,} transitions, win rate "
-              f"{c['smax']['win_rate']:.3f}, return {c['returns']['mean']:.2f} ± {c['returns']['std']:.2f} "
-              f"-> {base}.npz", flush=True)
+        print(
+            f"smax/{m} {kind}: {c['n_episodes']} episodes, {c['size']:,} transitions, win rate "
+            f"{c['smax']['win_rate']:.3f}, return {c['returns']['mean']:.2f} ± {c['returns']['std']:.2f} "
+            f"-> {base}.npz",
+            flush=True,
+        )
     if a.report:
         path = chosen_root(a) / a.profile / "datasets" / "smax.md"
         path.parent.mkdir(parents=True, exist_ok=True)

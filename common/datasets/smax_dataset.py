@@ -18,8 +18,12 @@ from common.running.records import atomic_write
 
 __all__ = ["SmaxDataset", "EXTRA_KEYS", "extras_path", "write_extras", "read_extras"]
 
-EXTRA_KEYS = {"avail_actions": ("T", "N", "K"), "next_avail_actions": ("T", "N", "K"), "won": ("E",),
-              "episode_source": ("E",)}
+EXTRA_KEYS = {
+    "avail_actions": ("T", "N", "K"),
+    "next_avail_actions": ("T", "N", "K"),
+    "won": ("E",),
+    "episode_source": ("E",),
+}
 
 
 def extras_path(base: Path) -> Path:
@@ -47,7 +51,9 @@ class SmaxDataset(Dataset):
 
     def extras_torch(self, device="cpu") -> dict[str, torch.Tensor]:
         """avail_actions / next_avail_actions as bool tensors [T, N, K] on ``device`` (for gather with the rows)."""
-        return {k: torch.from_numpy(self.extras[k]).to(device) for k in ("avail_actions", "next_avail_actions")}
+        return {
+            k: torch.from_numpy(self.extras[k]).to(device) for k in ("avail_actions", "next_avail_actions")
+        }
 
 
 def _check_extras(extras: dict[str, np.ndarray], card: dict, where: str) -> None:
@@ -76,9 +82,11 @@ def read_extras(base: Path, card: dict) -> dict[str, np.ndarray]:
         raw = path.read_bytes()
         digest = hashlib.sha256(raw).hexdigest()
         if digest != info.get("sha256"):
-            raise DatasetError(f"{path}: checksum mismatch: the file's sha256 is {digest}, its card "
-                               f"{base.name}.json says {info.get('sha256')}; the file is corrupt or belongs to "
-                               "another card")
+            raise DatasetError(
+                f"{path}: checksum mismatch: the file's sha256 is {digest}, its card "
+                f"{base.name}.json says {info.get('sha256')}; the file is corrupt or belongs to "
+                "another card"
+            )
         try:
             with np.load(io.BytesIO(raw), allow_pickle=False) as z:
                 extras = {k: z[k] for k in z.files}

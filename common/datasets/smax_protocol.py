@@ -21,14 +21,35 @@ from common.behavior.smax_ppo_train import SmaxRun, train
 from common.datasets.card import data_root
 from envs.smax import MAPS
 
-__all__ = ["KINDS", "NEEDED", "PROFILES", "SmaxProfile", "MIXED_LEVELS", "MEDIUM_LEVEL", "RULES", "NO_WIN_RULE",
-           "VERSION", "check_profile", "check_map", "check_kind", "dataset_base", "regenerate_command",
-           "behavior_run", "choose_snapshot", "collect"]
+__all__ = [
+    "KINDS",
+    "NEEDED",
+    "PROFILES",
+    "SmaxProfile",
+    "MIXED_LEVELS",
+    "MEDIUM_LEVEL",
+    "RULES",
+    "NO_WIN_RULE",
+    "VERSION",
+    "check_profile",
+    "check_map",
+    "check_kind",
+    "dataset_base",
+    "regenerate_command",
+    "behavior_run",
+    "choose_snapshot",
+    "collect",
+]
 
 VERSION = 1  # bump when the generation changes: old files are then refused by their card
 KINDS = ("mixed", "medium")
-NEEDED: dict[str, tuple[str, ...]] = {  # what the papers train on: CAST-BCQ Table 1 / Figure 5, OTC Figure 6(d)
-    "3s_vs_3z": ("mixed",), "2s3z": ("mixed",), "10m_vs_11m": ("mixed",), "MMM_no_medivac": ("mixed",),
+NEEDED: dict[
+    str, tuple[str, ...]
+] = {  # what the papers train on: CAST-BCQ Table 1 / Figure 5, OTC Figure 6(d)
+    "3s_vs_3z": ("mixed",),
+    "2s3z": ("mixed",),
+    "10m_vs_11m": ("mixed",),
+    "MMM_no_medivac": ("mixed",),
     "5m_vs_6m": ("medium",),
 }
 MIXED_LEVELS = (0.0, 0.5, 0.75, 1.0)  # fractions of the final greedy win rate W
@@ -36,13 +57,15 @@ MEDIUM_LEVEL = 0.5
 COLLECT_ENV, COLLECT_ACT = 0xC011, 0xC0AC  # random streams of the collection (with the seed, kind, batch)
 RULES = {
     "mixed": "multi-source (CAST-BCQ / ICQ): episode j sampled from the MAPPO snapshot of level j mod L, level l = the "
-             "first evaluation snapshot (training order, the initial policy included) whose sampled win rate reaches "
-             "MIXED_LEVELS[l] x the final sampled win rate; equal shares, whole episodes",
+    "first evaluation snapshot (training order, the initial policy included) whose sampled win rate reaches "
+    "MIXED_LEVELS[l] x the final sampled win rate; equal shares, whole episodes",
     "medium": "medium (OTC [C23]): every episode sampled from the first MAPPO evaluation snapshot whose sampled win "
-              "rate reaches 0.5 x the final sampled win rate; whole episodes",
+    "rate reaches 0.5 x the final sampled win rate; whole episodes",
 }
-NO_WIN_RULE = ("the final policy never wins, so a level l reads the sampled return instead: the first snapshot whose "
-               "sampled return reaches R_0 + l x (R_final - R_0)")
+NO_WIN_RULE = (
+    "the final policy never wins, so a level l reads the sampled return instead: the first snapshot whose "
+    "sampled return reaches R_0 + l x (R_final - R_0)"
+)
 
 
 @dataclass(frozen=True)
@@ -55,11 +78,15 @@ class SmaxProfile:
     episodes: dict[str, int]  # episodes per kind
     collect_envs: int  # envs per collection batch (a multiple of len(MIXED_LEVELS))
     checkpoint_every: int  # iterations between checkpoints of the behavior run
-    ppo_maps: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-map changes to ``ppo`` (e.g. n_envs)
+    ppo_maps: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # per-map changes to ``ppo`` (e.g. n_envs)
 
     def ppo_for(self, map_name: str) -> SmaxPPOConfig:
         its = self.iterations[check_map(map_name)]
-        return replace(self.ppo, iterations=its, eval_every=max(its // self.evals, 1), **self.ppo_maps.get(map_name, {}))
+        return replace(
+            self.ppo, iterations=its, eval_every=max(its // self.evals, 1), **self.ppo_maps.get(map_name, {})
+        )
 
 
 # quick: 3s_vs_3z measured (its sampled win rate reaches 1.0 at iteration 70 of 100); the other maps get as many
@@ -73,13 +100,32 @@ _QUICK_ITERS = {"3s_vs_3z": 100, "2s3z": 300, "5m_vs_6m": 750, "10m_vs_11m": 100
 # runs 750 of those (~2.9M env steps)
 _QUICK_PPO_MAPS = {"5m_vs_6m": {"n_envs": 256}}
 PROFILES: dict[str, SmaxProfile] = {
-    "smoke": SmaxProfile(SmaxPPOConfig(hidden=(16, 16), n_envs=4, eval_episodes=4), {m: 2 for m in MAPS}, 2,
-                         {"mixed": 8, "medium": 4}, 4, 1),
-    "quick": SmaxProfile(SmaxPPOConfig(n_envs=64, eval_episodes=64), _QUICK_ITERS, 20,
-                         {"mixed": 1000, "medium": 2500}, 64, 25, _QUICK_PPO_MAPS),
+    "smoke": SmaxProfile(
+        SmaxPPOConfig(hidden=(16, 16), n_envs=4, eval_episodes=4),
+        {m: 2 for m in MAPS},
+        2,
+        {"mixed": 8, "medium": 4},
+        4,
+        1,
+    ),
+    "quick": SmaxProfile(
+        SmaxPPOConfig(n_envs=64, eval_episodes=64),
+        _QUICK_ITERS,
+        20,
+        {"mixed": 1000, "medium": 2500},
+        64,
+        25,
+        _QUICK_PPO_MAPS,
+    ),
     # full: ~1e7 env steps per map (JaxMARL's TOTAL_TIMESTEPS) at ~80 steps per episode; the papers' dataset sizes
-    "full": SmaxProfile(SmaxPPOConfig(n_envs=64, eval_episodes=64), {m: 2000 for m in MAPS}, 100,
-                        {"mixed": 3000, "medium": 10_000}, 64, 50),
+    "full": SmaxProfile(
+        SmaxPPOConfig(n_envs=64, eval_episodes=64),
+        {m: 2000 for m in MAPS},
+        100,
+        {"mixed": 3000, "medium": 10_000},
+        64,
+        50,
+    ),
 }
 
 
@@ -119,8 +165,16 @@ def regenerate_command(map_name: str, kind: str, profile: str, seed: int) -> str
 # ---- behavior ------------------------------------------------------------------------------------------
 
 
-def behavior_run(map_name: str, profile: str, *, root=None, seed: int = 0, device: str = "cpu",
-                 progress: bool = True, stop_at: int | None = None) -> SmaxRun:
+def behavior_run(
+    map_name: str,
+    profile: str,
+    *,
+    root=None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+    stop_at: int | None = None,
+) -> SmaxRun:
     """The (finished) MAPPO run of ``map_name``: trained, resumed or loaded from its checkpoint
     ``<root>/smax/<profile>/<map>/mappo-seed<seed>.pt``. ``stop_at``: end after the checkpoint at that iteration."""
     prof = check_profile(profile)
@@ -132,13 +186,25 @@ def behavior_run(map_name: str, profile: str, *, root=None, seed: int = 0, devic
         x = run.log[-1]
         i = x["iteration"] + 1
         if progress and (i % every == 0 or i == cfg.iterations):
-            print(f"MAPPO smax/{map_name} ({profile}): iteration {i}/{cfg.iterations}, "
-                  f"{int(run.env_steps()[0]):,} env steps, sampled win rate {x['win_rate'][0]:.2f}, "
-                  f"return {x['return'][0]:.2f}, {run.times['env'] + run.times['update']:.0f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"MAPPO smax/{map_name} ({profile}): iteration {i}/{cfg.iterations}, "
+                f"{int(run.env_steps()[0]):,} env steps, sampled win rate {x['win_rate'][0]:.2f}, "
+                f"return {x['return'][0]:.2f}, {run.times['env'] + run.times['update']:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    return train(f"smax/{map_name}", cfg, [seed], checkpoint=path, checkpoint_every=prof.checkpoint_every,
-                 stop_at=stop_at, device=device, progress=tick, identity={"profile": profile, "version": VERSION})
+    return train(
+        f"smax/{map_name}",
+        cfg,
+        [seed],
+        checkpoint=path,
+        checkpoint_every=prof.checkpoint_every,
+        stop_at=stop_at,
+        device=device,
+        progress=tick,
+        identity={"profile": profile, "version": VERSION},
+    )
 
 
 def choose_snapshot(run: SmaxRun, level: float) -> dict[str, Any]:
@@ -155,10 +221,19 @@ def choose_snapshot(run: SmaxRun, level: float) -> dict[str, Any]:
         criterion, target = "sampled_return", values[0] + level * (values[-1] - values[0])
     k = next(i for i, v in enumerate(values) if v >= target - 1e-12)
     e = run.evals[k]
-    return {"level": level, "criterion": criterion, "target": target, "final_win_rate": final, "index": k,
-            "iteration": e["iteration"], "env_steps": e["env_steps"][0], "sampled_win_rate": e["sampled_win_rate"][0],
-            "greedy_win_rate": e["win_rate"][0], "sampled_return": e["sampled_return"][0],
-            "actor_sha256": _weights_sha(run.snapshots[k][1])}
+    return {
+        "level": level,
+        "criterion": criterion,
+        "target": target,
+        "final_win_rate": final,
+        "index": k,
+        "iteration": e["iteration"],
+        "env_steps": e["env_steps"][0],
+        "sampled_win_rate": e["sampled_win_rate"][0],
+        "greedy_win_rate": e["win_rate"][0],
+        "sampled_return": e["sampled_return"][0],
+        "actor_sha256": _weights_sha(run.snapshots[k][1]),
+    }
 
 
 def _weights_sha(state: dict[str, torch.Tensor]) -> str:
@@ -173,8 +248,16 @@ def _weights_sha(state: dict[str, torch.Tensor]) -> str:
 # ---- collection ------------------------------------------------------------------------------------------
 
 
-def collect(env_name: str, actor, agent_id: bool, n_episodes: int, copies: int, seed: int, key: int,
-            progress: str | None = None) -> dict[str, np.ndarray]:
+def collect(
+    env_name: str,
+    actor,
+    agent_id: bool,
+    n_episodes: int,
+    copies: int,
+    seed: int,
+    key: int,
+    progress: str | None = None,
+) -> dict[str, np.ndarray]:
     """``n_episodes`` whole episodes sampled from the G members of ``actor`` (a mixture: episode j from member
     j mod G), ``copies`` envs per batch (a multiple of G). Env seeds and action noise of batch b come from
     (seed, key, b) alone. Returns the dataset's step arrays [T, ...] and per-episode ``won`` / ``episode_source``."""
@@ -194,12 +277,18 @@ def collect(env_name: str, actor, agent_id: bool, n_episodes: int, copies: int, 
         for c in order[: n_episodes - n]:
             L = int(ro["length"][c])
             N = ro["obs"].shape[2]
-            ep = {"obs": ro["obs"][c, :L], "next_obs": ro["obs"][c, 1:L + 1], "state": ro["state"][c, :L],
-                  "next_state": ro["state"][c, 1:L + 1], "avail_actions": ro["avail"][c, :L],
-                  "next_avail_actions": ro["avail"][c, 1:L + 1],
-                  "actions": ro["actions"][c, :L, :, None].astype(np.float32),
-                  "rewards": np.repeat(ro["reward"][c, :L, None], N, axis=1),
-                  "terminals": ro["terminated"][c, :L], "timeouts": ro["truncated"][c, :L]}
+            ep = {
+                "obs": ro["obs"][c, :L],
+                "next_obs": ro["obs"][c, 1 : L + 1],
+                "state": ro["state"][c, :L],
+                "next_state": ro["state"][c, 1 : L + 1],
+                "avail_actions": ro["avail"][c, :L],
+                "next_avail_actions": ro["avail"][c, 1 : L + 1],
+                "actions": ro["actions"][c, :L, :, None].astype(np.float32),
+                "rewards": np.repeat(ro["reward"][c, :L, None], N, axis=1),
+                "terminals": ro["terminated"][c, :L],
+                "timeouts": ro["truncated"][c, :L],
+            }
             for k, v in ep.items():  # copies: a view would keep the whole padded batch alive
                 cols.setdefault(k, []).append(np.array(v, copy=True))
             won.append(bool(ro["won"][c]))

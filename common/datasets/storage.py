@@ -61,8 +61,11 @@ class DatasetFiles:
                 np.savez(f, **self.arrays)  # type: ignore[arg-type]  # numpy stub: ** vs allow_pickle
                 f.flush()
                 os.fsync(f.fileno())
-            card = {**self.card, "sha256": sha256_file(tmp_npz),
-                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            card = {
+                **self.card,
+                "sha256": sha256_file(tmp_npz),
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            }
             with open(tmp_js, "w") as f:
                 json.dump(card, f, indent=2)
                 f.write("\n")
@@ -92,7 +95,9 @@ class DatasetFiles:
     @staticmethod
     def present_cards(bases: Mapping[Any, Path]) -> dict[Any, dict[str, Any]]:
         """{key: card} of the datasets of ``bases`` (key -> base path) whose card ``<base>.json`` exists, in order."""
-        return {k: DatasetFiles.read_card(b) for k, b in bases.items() if b.with_name(b.name + ".json").exists()}
+        return {
+            k: DatasetFiles.read_card(b) for k, b in bases.items() if b.with_name(b.name + ".json").exists()
+        }
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, generators: Mapping[str, Sequence[Any]] | None = None) -> Self:

@@ -132,10 +132,18 @@ class EnsembleBatchNorm1d(nn.Module):
     def member_module(self, m: int) -> nn.BatchNorm1d:
         """Member m as a plain ``nn.BatchNorm1d`` (a copy, running stats included)."""
         rm = self.running_mean
-        bn = nn.BatchNorm1d(self.num_features, eps=self.eps, momentum=self.momentum, affine=self.affine,
-                            device=rm.device, dtype=rm.dtype)  # built in the buffers' dtype: no rounding
+        bn = nn.BatchNorm1d(
+            self.num_features,
+            eps=self.eps,
+            momentum=self.momentum,
+            affine=self.affine,
+            device=rm.device,
+            dtype=rm.dtype,
+        )  # built in the buffers' dtype: no rounding
         # built with track_running_stats (the default), so its buffers are tensors, not None
-        assert bn.running_mean is not None and bn.running_var is not None and bn.num_batches_tracked is not None
+        assert (
+            bn.running_mean is not None and bn.running_var is not None and bn.num_batches_tracked is not None
+        )
         with torch.no_grad():
             if self.weight is not None and self.bias is not None:  # affine
                 bn.weight.copy_(self.weight[m])

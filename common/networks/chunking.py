@@ -38,8 +38,9 @@ def set_chunk_bytes(n_bytes: int) -> int:
     return old
 
 
-def member_chunks(n_members: int, rows: int, width: int, itemsize: int = 4,
-                  chunk_bytes: int | None = None) -> list[int]:
+def member_chunks(
+    n_members: int, rows: int, width: int, itemsize: int = 4, chunk_bytes: int | None = None
+) -> list[int]:
     """Sizes of balanced member chunks whose activation [chunk, rows, width] fits ``chunk_bytes``
     (default ``CHUNK_BYTES``); ``[n_members]`` (one chunk, the plain batched path) when all fit or
     chunking is off. E.g. (15, 10240, 64) -> 15 chunks of 1; (15, 1024, 64) -> [8, 7]; (15, 256, 64) -> [15]."""

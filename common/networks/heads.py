@@ -105,8 +105,9 @@ class PerturbationActor(nn.Module):
         self.n_members = n_members
         self.phi = float(phi)
         self.max_action = float(max_action)
-        self.net = EnsembleMLP(n_members, obs_dim + act_dim, act_dim, hidden, activation=activation,
-                               output_activation=torch.tanh)
+        self.net = EnsembleMLP(
+            n_members, obs_dim + act_dim, act_dim, hidden, activation=activation, output_activation=torch.tanh
+        )
 
     def forward(self, obs: Tensor, act: Tensor) -> Tensor:
         delta = self.phi * self.max_action * self.net(torch.cat([obs, act], dim=-1))  # [M, *, A]

@@ -50,8 +50,18 @@ from torch import Tensor, nn
 
 from common.networks.nets import EnsembleLinear
 
-__all__ = ["SelfAttentionHistoryEncoder", "sinusoidal_positions", "HISTORY_ACT_CLIP", "episode_starts",
-           "history_index", "gather_history", "DatasetHistories", "history_step", "shift_history", "HistoryPolicy"]
+__all__ = [
+    "SelfAttentionHistoryEncoder",
+    "sinusoidal_positions",
+    "HISTORY_ACT_CLIP",
+    "episode_starts",
+    "history_index",
+    "gather_history",
+    "DatasetHistories",
+    "history_step",
+    "shift_history",
+    "HistoryPolicy",
+]
 
 HISTORY_ACT_CLIP = 1.0 - 1e-5  # |a| bound of the actions stored in histories ([code] actors.epsilon = 1e-5)
 
@@ -77,10 +87,20 @@ class SelfAttentionHistoryEncoder(nn.Module):
 
     def __init__(self, n_members: int, in_dim: int, emb_dim: int = 128, length: int = 10):
         super().__init__()
-        for name, v in (("n_members", n_members), ("in_dim", in_dim), ("emb_dim", emb_dim), ("length", length)):
+        for name, v in (
+            ("n_members", n_members),
+            ("in_dim", in_dim),
+            ("emb_dim", emb_dim),
+            ("length", length),
+        ):
             if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
                 raise ValueError(f"SelfAttentionHistoryEncoder {name}={v!r} must be an integer >= 1")
-        self.n_members, self.in_dim, self.emb_dim, self.length = int(n_members), int(in_dim), int(emb_dim), int(length)
+        self.n_members, self.in_dim, self.emb_dim, self.length = (
+            int(n_members),
+            int(in_dim),
+            int(emb_dim),
+            int(length),
+        )
         M, E = self.n_members, self.emb_dim
         self.embed = EnsembleLinear(M, in_dim, E)
         self.wq = EnsembleLinear(M, E, E)
@@ -109,7 +129,9 @@ class SelfAttentionHistoryEncoder(nn.Module):
         return emb.reshape(M, *mid, E)
 
     def extra_repr(self) -> str:
-        return f"n_members={self.n_members}, in_dim={self.in_dim}, emb_dim={self.emb_dim}, length={self.length}"
+        return (
+            f"n_members={self.n_members}, in_dim={self.in_dim}, emb_dim={self.emb_dim}, length={self.length}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -143,8 +165,9 @@ def history_index(rows: Tensor, starts: Tensor, length: int, next_: bool = False
     return idx.clamp(min=0), valid
 
 
-def gather_history(x: Tensor, rows: Tensor, starts: Tensor, length: int, next_: bool = False,
-                   clip: float | None = None) -> Tensor:
+def gather_history(
+    x: Tensor, rows: Tensor, starts: Tensor, length: int, next_: bool = False, clip: float | None = None
+) -> Tensor:
     """The L history steps of ``x`` [T, ...] for transitions ``rows`` [*]: [*, L, ...], zeros before the episode's
     start; values clipped to +-clip if given (history actions)."""
     idx, valid = history_index(rows, starts, length, next_)
@@ -163,12 +186,21 @@ class DatasetHistories:
     [*, L, N, A]) for learners that assemble other step vectors (e.g. joint ones).
     """
 
-    def __init__(self, obs: Tensor, actions: Tensor, terminals: Any, timeouts: Any, length: int = 10,
-                 act_clip: float = HISTORY_ACT_CLIP):
+    def __init__(
+        self,
+        obs: Tensor,
+        actions: Tensor,
+        terminals: Any,
+        timeouts: Any,
+        length: int = 10,
+        act_clip: float = HISTORY_ACT_CLIP,
+    ):
         if not (isinstance(length, (int, np.integer)) and length >= 1):
             raise ValueError(f"length={length!r} must be an integer >= 1")
         if obs.shape[0] != actions.shape[0]:
-            raise ValueError(f"obs ({obs.shape[0]} rows) and actions ({actions.shape[0]} rows) differ in length")
+            raise ValueError(
+                f"obs ({obs.shape[0]} rows) and actions ({actions.shape[0]} rows) differ in length"
+            )
         self.obs, self.actions, self.length, self.act_clip = obs, actions, int(length), float(act_clip)
         self.starts = episode_starts(terminals, timeouts).to(obs.device)  # [T]
         if self.starts.shape[0] != obs.shape[0]:
@@ -215,10 +247,17 @@ class HistoryPolicy:
     Numpy in, numpy out (tensors in, tensors out).
     """
 
-    def __init__(self, act: Callable[[Tensor, Tensor], Any], length: int, step_dim: int,
-                 step_fn: Callable[[Tensor, Tensor], Tensor] | None = None, n_units: int | None = None,
-                 act_clip: float = HISTORY_ACT_CLIP, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        act: Callable[[Tensor, Tensor], Any],
+        length: int,
+        step_dim: int,
+        step_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+        n_units: int | None = None,
+        act_clip: float = HISTORY_ACT_CLIP,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         self.act, self.length, self.step_dim, self.act_clip = act, int(length), int(step_dim), float(act_clip)
         self.step_fn, self.n_units = step_fn, n_units
         self.device, self.dtype = torch.device(device), dtype
@@ -231,8 +270,14 @@ class HistoryPolicy:
         is_np = isinstance(obs, np.ndarray)
         x = torch.as_tensor(obs, device=self.device, dtype=self.dtype)  # [P, Ep, N, O]
         if self.memory is None:
-            self.memory = torch.zeros(*x.shape[:2], self._n_units(x), self.length, self.step_dim,
-                                      device=self.device, dtype=self.dtype)
+            self.memory = torch.zeros(
+                *x.shape[:2],
+                self._n_units(x),
+                self.length,
+                self.step_dim,
+                device=self.device,
+                dtype=self.dtype,
+            )
         a = torch.as_tensor(self.act(x, self.memory), device=self.device, dtype=self.dtype)  # [P, Ep, N, A]
         step = self.step_fn(x, a) if self.step_fn is not None else history_step(x, a, self.act_clip)
         if step.shape[-1] != self.step_dim:

@@ -129,8 +129,9 @@ class EnsembleLinear(nn.Module):
     def member_module(self, m: int) -> nn.Linear:
         """Member m as a plain ``nn.Linear`` (a copy)."""
         w = self.weight
-        lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
-                        device=w.device, dtype=w.dtype)  # built in the weights' dtype: no rounding
+        lin = nn.Linear(
+            self.in_features, self.out_features, bias=self.bias is not None, device=w.device, dtype=w.dtype
+        )  # built in the weights' dtype: no rounding
         with torch.no_grad():
             lin.weight.copy_(self.weight[m].t())
             if self.bias is not None:
@@ -142,7 +143,6 @@ class EnsembleLinear(nn.Module):
             f"n_members={self.n_members}, in_features={self.in_features}, "
             f"out_features={self.out_features}, bias={self.bias is not None}"
         )
-
 
 
 class EnsembleMLP(nn.Module):
@@ -189,7 +189,9 @@ class EnsembleMLP(nn.Module):
             last_layer_init(linears[-1])
 
     def forward(self, x: Tensor) -> Tensor:
-        layers = cast("Sequence[EnsembleLinear]", self.layers)  # typed: nn.ModuleList's items are typed nn.Module
+        layers = cast(
+            "Sequence[EnsembleLinear]", self.layers
+        )  # typed: nn.ModuleList's items are typed nn.Module
         h, shape = flatten_members(x, self.n_members)  # [M, N, I]
         if self.norm is not None:
             h = self.norm(h)
@@ -201,7 +203,10 @@ class EnsembleMLP(nn.Module):
             h = self._layers(h, [(layer.weight, layer.bias) for layer in layers])
         else:  # cache blocking: members in chunks, each through all layers (same kernels per member)
             params = [
-                zip(layer.weight.split(sizes), layer.bias.split(sizes) if layer.bias is not None else [None] * len(sizes))
+                zip(
+                    layer.weight.split(sizes),
+                    layer.bias.split(sizes) if layer.bias is not None else [None] * len(sizes),
+                )
                 for layer in layers
             ]
             per_chunk = zip(*params)  # chunk c -> [(W_c, b_c) of each layer]
@@ -272,9 +277,7 @@ def hard_update(target: nn.Module, source: nn.Module) -> None:
 
 
 @torch.no_grad()
-def clip_grad_norm_(
-    parameters: nn.Module | Iterable[Tensor], max_norm: float, n_members: int
-) -> Tensor:
+def clip_grad_norm_(parameters: nn.Module | Iterable[Tensor], max_norm: float, n_members: int) -> Tensor:
     """Per-member ``torch.nn.utils.clip_grad_norm_``: each member's gradient is rescaled by
     min(1, max_norm / (||g_m|| + 1e-6)), where ||g_m|| is the 2-norm over that member's slices of
     all parameters. (torch's own function would mix members.) Returns the norms [M] before clipping.

@@ -67,7 +67,7 @@ def one_line(text: str, limit: int) -> str:
     s = re.sub(r"\s+", " ", str(text)).strip().replace("|", "\\|")
     if len(s) <= limit:
         return s
-    cut = s[:limit - 1].rsplit(" ", 1)[0]
+    cut = s[: limit - 1].rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:.") + "…"
 
 
@@ -104,8 +104,13 @@ def _count(verdicts: Sequence[str], allowed: Sequence[str]) -> str:
 class AnswerPage:
     """The answer page of ``store`` (this results root), beside ``ref`` (the committed reference) if given."""
 
-    def __init__(self, store: Store, pubs: Mapping[str, Any], ref: Store | None = None,
-                 profiles: Sequence[str] = PROFILE_NAMES):
+    def __init__(
+        self,
+        store: Store,
+        pubs: Mapping[str, Any],
+        ref: Store | None = None,
+        profiles: Sequence[str] = PROFILE_NAMES,
+    ):
         self.store, self.pubs, self.ref, self.profiles = store, pubs, ref, tuple(profiles)
 
     # ------------------------------------------------------------------------------------------
@@ -130,8 +135,10 @@ class AnswerPage:
         """One row per claim: item, claim (id), a verdict per profile, the reason; and the tally for the summary:
         ``{"ours" | "ref": {profile: [verdict, with "⚠" appended where it rests on superseded data]}}``."""
         rows: list[list[str]] = []
-        tally: dict[str, dict[str, list[str]]] = {"ours": {p: [] for p in self.profiles},
-                                                  "ref": {p: [] for p in self.profiles}}
+        tally: dict[str, dict[str, list[str]]] = {
+            "ours": {p: [] for p in self.profiles},
+            "ref": {p: [] for p in self.profiles},
+        }
         for c in self.pubs[paper].CLAIMS:
             row, reason = [self._link(paper, c.item), f"{claim_text(c.text)} (`{c.id}`)"], ""
             for prof in self.profiles:
@@ -148,8 +155,10 @@ class AnswerPage:
                 row.append(cell)
                 if v["verdict"] != "not checked":
                     said = v["evidence"] or "no evidence recorded"
-                    reason = (f"{prof}{' (ref)' if v.get('ref') else ''}: "
-                              f"{SUPERSEDED_MARK + ' ' if v['superseded'] else ''}{one_line(said, REASON_CHARS)}")
+                    reason = (
+                        f"{prof}{' (ref)' if v.get('ref') else ''}: "
+                        f"{SUPERSEDED_MARK + ' ' if v['superseded'] else ''}{one_line(said, REASON_CHARS)}"
+                    )
             rows.append(row + [reason or "—"])
         return rows, tally
 
@@ -163,8 +172,10 @@ class AnswerPage:
         for paper, tally in tallies.items():
             row = [paper, str(len(self.pubs[paper].CLAIMS))]
             for prof in self.profiles:
-                row.append(counted(tally["ours"][prof])
-                           + (f"; ref: {counted(tally['ref'][prof])}" if self.ref is not None else ""))
+                row.append(
+                    counted(tally["ours"][prof])
+                    + (f"; ref: {counted(tally['ref'][prof])}" if self.ref is not None else "")
+                )
             rows.append(row)
         return md_table(rows, headers=["paper", "claims", *self.profiles])
 
@@ -211,13 +222,23 @@ class AnswerPage:
     def headline(self, paper: str, item: str) -> tuple[str | None, list[dict]]:
         """The most complete profile with runs of ``item`` (this root's, else the reference's) and the cells
         of the paper's own method there (all published cells where no method key names the paper)."""
-        prof = next((p for s in (self.store, self.ref) if s is not None for p in reversed(self.profiles)
-                     if s.runs(p, paper, item)), None)
+        prof = next(
+            (
+                p
+                for s in (self.store, self.ref)
+                if s is not None
+                for p in reversed(self.profiles)
+                if s.runs(p, paper, item)
+            ),
+            None,
+        )
         if prof is None:
             return None, []
         cells = [c for c in self.cells(self.store, prof, paper, item).values() if c["pub"] is not None]
         own = [c for c in cells if paper in str(c["keys"].get("method", ""))] or cells
-        return prof, sorted(own, key=lambda c: c["verdict"] == "not run")  # cells with runs first, else in order
+        return prof, sorted(
+            own, key=lambda c: c["verdict"] == "not run"
+        )  # cells with runs first, else in order
 
     def headline_rows(self, paper: str) -> tuple[list[list[str]], list[str]]:
         rows, more = [], []
@@ -227,17 +248,28 @@ class AnswerPage:
                 continue
             spec = self.pubs[paper].ITEMS[item]
             entries = [e for e in map(as_entry, self.pubs[paper].PUBLISHED) if e.item == item]
-            p = spec.precision if spec.precision is not None else infer_precision(entries)  # as the item's report
+            p = (
+                spec.precision if spec.precision is not None else infer_precision(entries)
+            )  # as the item's report
             ref_cells = self.cells(self.ref, prof, paper, item) if self.ref is not None else None
             for c in cells[:HEADLINE_CELLS]:
                 where = prof + (f" {SUPERSEDED_MARK}" if c["superseded"] else "")
-                row = [self._link(paper, item), cell_name(c["keys"]), where,
-                       fmt_published(c["pub_mean"], c["pub_spread"], p, spec), _ours(c, p, spec),
-                       "—" if c["delta"] is None else fmt_delta(c["delta"], p, spec), c["verdict"]]
+                row = [
+                    self._link(paper, item),
+                    cell_name(c["keys"]),
+                    where,
+                    fmt_published(c["pub_mean"], c["pub_spread"], p, spec),
+                    _ours(c, p, spec),
+                    "—" if c["delta"] is None else fmt_delta(c["delta"], p, spec),
+                    c["verdict"],
+                ]
                 if ref_cells is not None:
                     rc = next((x for x in ref_cells.values() if x["keys"] == c["keys"]), None)
-                    row.append("not run" if rc is None or rc["verdict"] == "not run"
-                               else f"{_ours(rc, p, spec)} {rc['verdict']}")
+                    row.append(
+                        "not run"
+                        if rc is None or rc["verdict"] == "not run"
+                        else f"{_ours(rc, p, spec)} {rc['verdict']}"
+                    )
                 rows.append(row)
             if len(cells) > HEADLINE_CELLS:
                 more.append(f"{item}: {len(cells) - HEADLINE_CELLS} more")
@@ -255,30 +287,51 @@ class AnswerPage:
         for paper in papers:
             rows, tallies[paper] = self.claim_rows(paper)
             parts += self._paper(paper, rows, beside)
-        lines += ["## Summary: claims per paper and profile\n",
-                  self.summary(tallies) if tallies else "_no papers with claims_", "", *parts]
+        lines += [
+            "## Summary: claims per paper and profile\n",
+            self.summary(tallies) if tallies else "_no papers with claims_",
+            "",
+            *parts,
+        ]
         return lines
 
     def _paper(self, paper: str, claim_rows: list[list[str]], beside: bool) -> list[str]:
         pub = self.pubs[paper]
         readme = REPO_ROOT / "papers" / paper / "README.md"
-        link = (f" (what is reproduced, every deviation and why: the paper's "
-                f"[README]({Path(os.path.relpath(readme, self.store.root)).as_posix()}))" if readme.exists() else "")
+        link = (
+            f" (what is reproduced, every deviation and why: the paper's "
+            f"[README]({Path(os.path.relpath(readme, self.store.root)).as_posix()}))"
+            if readme.exists()
+            else ""
+        )
         out = [f"## {paper}: {pub.TITLE or paper}\n", f"Claims{link}:\n"]
-        out += [md_table(claim_rows, headers=["item", "claim", *self.profiles, "reason (profile: evidence)"])
-                if claim_rows else "_no claims listed_", ""]
+        out += [
+            md_table(claim_rows, headers=["item", "claim", *self.profiles, "reason (profile: evidence)"])
+            if claim_rows
+            else "_no claims listed_",
+            "",
+        ]
         item_rows = self.item_rows(paper)
         if item_rows:
-            out += ["Printed numbers: cells per verdict (ours vs published)" + ("; ref: the reference's" if beside
-                                                                                 else "") + "\n",
-                    md_table(item_rows, headers=["item", "title", *self.profiles]), ""]
+            out += [
+                "Printed numbers: cells per verdict (ours vs published)"
+                + ("; ref: the reference's" if beside else "")
+                + "\n",
+                md_table(item_rows, headers=["item", "title", *self.profiles]),
+                "",
+            ]
         rows, more = self.headline_rows(paper)
         if rows:
-            heads = ["item", "cell", "profile", "published", "ours (n)", "Δ", "verdict"] + (["reference"] if beside
-                                                                                           else [])
-            out += ["Headline cells (the paper's own method; ours at the most complete profile with runs)"
-                    + (f"; not shown here ({', '.join(more)}): the item's report" if more else "") + "\n",
-                    md_table(rows, headers=heads), ""]
+            heads = ["item", "cell", "profile", "published", "ours (n)", "Δ", "verdict"] + (
+                ["reference"] if beside else []
+            )
+            out += [
+                "Headline cells (the paper's own method; ours at the most complete profile with runs)"
+                + (f"; not shown here ({', '.join(more)}): the item's report" if more else "")
+                + "\n",
+                md_table(rows, headers=heads),
+                "",
+            ]
         return out
 
 
@@ -289,22 +342,33 @@ def _ours(c: Mapping[str, Any], p: int, spec) -> str:
 
 
 def _legend(beside: bool) -> str:
-    ref = (" On this page of a runs root the verdict is this machine's, followed by the committed reference's "
-           "(`ref: ...`) where the two differ; a reason marked (ref) is the reference's, where this machine has "
-           "none." if beside else "")
-    return ("**How to read it.** Per paper, each claim it states (`papers/<p>/published.py`) and its verdict at "
-            "each profile: **holds**, **does not hold**, **undecided** (checked, but the evidence does not decide), "
-            "**not checked** (no verdict recorded at that profile). Profiles: smoke = tiny runs that prove the code "
-            "runs (their verdicts test nothing); quick = reduced data and updates on a 2-core machine; full = the "
-            "paper's protocol. The reason is the evidence of the most complete profile with a verdict." + ref
-            + f" {SUPERSEDED_MARK} = {SUPERSEDED} (issue 68): a verdict, count or cell so marked is no test of the "
-            "claim until its item is re-run. Then, per paper, the printed numbers: each table item's cells per "
-            "verdict (within: |Δ| at most the published spread) and its headline cells as published | ours | Δ. "
-            "Each item's report has every cell, plot and footnote.\n")
+    ref = (
+        " On this page of a runs root the verdict is this machine's, followed by the committed reference's "
+        "(`ref: ...`) where the two differ; a reason marked (ref) is the reference's, where this machine has "
+        "none."
+        if beside
+        else ""
+    )
+    return (
+        "**How to read it.** Per paper, each claim it states (`papers/<p>/published.py`) and its verdict at "
+        "each profile: **holds**, **does not hold**, **undecided** (checked, but the evidence does not decide), "
+        "**not checked** (no verdict recorded at that profile). Profiles: smoke = tiny runs that prove the code "
+        "runs (their verdicts test nothing); quick = reduced data and updates on a 2-core machine; full = the "
+        "paper's protocol. The reason is the evidence of the most complete profile with a verdict."
+        + ref
+        + f" {SUPERSEDED_MARK} = {SUPERSEDED} (issue 68): a verdict, count or cell so marked is no test of the "
+        "claim until its item is re-run. Then, per paper, the printed numbers: each table item's cells per "
+        "verdict (within: |Δ| at most the published spread) and its headline cells as published | ours | Δ. "
+        "Each item's report has every cell, plot and footnote.\n"
+    )
 
 
-def answer_lines(results_root: str | Path, pubs: Mapping[str, Any], papers: Sequence[str],
-                 reference_root: str | Path | None = None) -> list[str]:
+def answer_lines(
+    results_root: str | Path,
+    pubs: Mapping[str, Any],
+    papers: Sequence[str],
+    reference_root: str | Path | None = None,
+) -> list[str]:
     """The answer page's lines for ``results_root`` (beside ``reference_root`` when given)."""
     ref = Store(reference_root) if reference_root is not None else None
     return AnswerPage(Store(results_root), pubs, ref).render(papers)

@@ -36,8 +36,9 @@ def cell_name(keys: Mapping[str, Any]) -> str:
     return "/".join(label(v) for v in keys.values())
 
 
-def key_names(records: Sequence[Record | Mapping], entries: Sequence[Entry | Mapping] = (),
-              first: Sequence[str] = ()) -> list[str]:
+def key_names(
+    records: Sequence[Record | Mapping], entries: Sequence[Entry | Mapping] = (), first: Sequence[str] = ()
+) -> list[str]:
     """Every key name of ``entries`` then ``records``, in the order first seen, after ``first``."""
     names = list(first)
     for src in (map(as_entry, entries), Runs(records)):
@@ -64,13 +65,28 @@ def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
 
 
 def _new_cell(keys: Mapping[str, Any], names: Sequence[str]) -> dict:
-    return {"keys": {n: keys.get(n) for n in names}, "pub": None, "values": [], "n_nonfinite": 0, "n_noreading": 0,
-            "hashes": set(), "pooled": {}, "pool_missing": {}, "se": []}
+    return {
+        "keys": {n: keys.get(n) for n in names},
+        "pub": None,
+        "values": [],
+        "n_nonfinite": 0,
+        "n_noreading": 0,
+        "hashes": set(),
+        "pooled": {},
+        "pool_missing": {},
+        "se": [],
+    }
 
 
-def compare_cells(records: Sequence[Record | Mapping], entries: Sequence[Entry | Mapping], key_names: Sequence[str],
-                  metric: str, pool: Mapping[str, Sequence] | None = None, spec: Item | None = None,
-                  cells_only: Sequence[Mapping[str, Any]] = ()) -> dict[tuple, dict]:
+def compare_cells(
+    records: Sequence[Record | Mapping],
+    entries: Sequence[Entry | Mapping],
+    key_names: Sequence[str],
+    metric: str,
+    pool: Mapping[str, Sequence] | None = None,
+    spec: Item | None = None,
+    cells_only: Sequence[Mapping[str, Any]] = (),
+) -> dict[tuple, dict]:
     """Cells keyed by the JSON of the values of ``key_names``: published entry, our values, verdict, Δ.
 
     ``spec`` (the item) gives the scale and spread (default: raw numbers, mean ± std). Each cell has
@@ -101,7 +117,9 @@ def compare_cells(records: Sequence[Record | Mapping], entries: Sequence[Entry |
         c = cell(r.keys)
         v = r.value(metric)
         if v is None or not math.isfinite(float(v)):
-            c["n_nonfinite"] += 1  # no value for the verdict; shown apart when the run has no such reading at all
+            c["n_nonfinite"] += (
+                1  # no value for the verdict; shown apart when the run has no such reading at all
+            )
             c["n_noreading"] += int(v is None and not r.nonfinite)  # e.g. an analysis cell without a score
         else:
             c["values"].append(float(v) * spec.factor)
@@ -140,7 +158,9 @@ def _judge(c: dict, spec: Item) -> None:
         c["verdict"] = "differs"  # every run diverged
     else:
         tol = c["pub_spread"] if c["pub_spread"] is not None else c["spread"]
-        if c["pub_spread"] is None and len(vals) == 1 and len(c["se"]) == 1:  # one value: its own standard error
+        if (
+            c["pub_spread"] is None and len(vals) == 1 and len(c["se"]) == 1
+        ):  # one value: its own standard error
             tol = c["se"][0]
         tol = (tol or 0.0) + (pub.rounding or 0.0)  # + half a unit of the paper's last printed digit
         c["verdict"] = "within" if abs(c["delta"]) <= tol + 1e-9 else "differs"
@@ -175,10 +195,17 @@ def format_ref(rc: Mapping[str, Any] | None, p: int, spec: Item | None = None) -
     return _ours(rc, p, spec or _PLAIN) + ("" if rc["verdict"] in ("no published",) else f" {rc['verdict']}")
 
 
-def with_reference(cells: dict[tuple, dict], ref_cells: Mapping[tuple, Mapping], key_names: Sequence[str],
-                   metric: str, pool: Mapping[str, Sequence] | None, spec: Item | None) -> None:
+def with_reference(
+    cells: dict[tuple, dict],
+    ref_cells: Mapping[tuple, Mapping],
+    key_names: Sequence[str],
+    metric: str,
+    pool: Mapping[str, Sequence] | None,
+    spec: Item | None,
+) -> None:
     """Give a cell that only the reference ran its row in ``cells`` (in place): published, no values."""
     for k, rc in ref_cells.items():
         if k not in cells:
-            cells[k] = compare_cells([], [rc["pub"]] if rc["pub"] else [], key_names, metric, pool, spec,
-                                     cells_only=[rc["keys"]])[k]
+            cells[k] = compare_cells(
+                [], [rc["pub"]] if rc["pub"] else [], key_names, metric, pool, spec, cells_only=[rc["keys"]]
+            )[k]

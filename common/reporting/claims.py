@@ -63,12 +63,15 @@ class Claim(Typed):
     def __post_init__(self) -> None:
         for name in ("item", "id", "text"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise PublishedError(f"Claim {self.id!r}: {name} must be a non-empty string, got "
-                                     f"{getattr(self, name)!r}")
+                raise PublishedError(
+                    f"Claim {self.id!r}: {name} must be a non-empty string, got {getattr(self, name)!r}"
+                )
         for name in ("check", "reads"):
             v = getattr(self, name)
             if not callable(v) and not (name == "reads" and v is None):
-                raise PublishedError(f"Claim {self.id!r}: {name} must be a function of the Evidence, got {v!r}")
+                raise PublishedError(
+                    f"Claim {self.id!r}: {name} must be a function of the Evidence, got {v!r}"
+                )
 
 
 def whole_grid(ev: Evidence) -> tuple[Mapping[str, Any], ...]:
@@ -105,8 +108,12 @@ def finite_seeds(runs: Runs, keys: Mapping[str, Any]) -> int:
     return runs.seed_means("score", **keys)[2]
 
 
-def missing_cells(runs: Iterable[Any], grid: Sequence[Mapping[str, Any]], n_seeds: int,
-                  count: Callable[[Runs, Mapping[str, Any]], int] = finite_seeds) -> list[str]:
+def missing_cells(
+    runs: Iterable[Any],
+    grid: Sequence[Mapping[str, Any]],
+    n_seeds: int,
+    count: Callable[[Runs, Mapping[str, Any]], int] = finite_seeds,
+) -> list[str]:
     """The cells of ``grid`` (key dicts) with fewer than ``n_seeds`` seeds, as 'v1/v2 (k/n seeds)';
     ``count(runs, keys)`` says how many seeds a cell has (default: seeds with a finite score)."""
     runs, out = Runs(runs), []
@@ -117,24 +124,36 @@ def missing_cells(runs: Iterable[Any], grid: Sequence[Mapping[str, Any]], n_seed
     return out
 
 
-def judge(claim: Claim, ev: Evidence, n_seeds: int | None = None,
-          count: Callable[[Runs, Mapping[str, Any]], int] = finite_seeds) -> Outcome:
+def judge(
+    claim: Claim,
+    ev: Evidence,
+    n_seeds: int | None = None,
+    count: Callable[[Runs, Mapping[str, Any]], int] = finite_seeds,
+) -> Outcome:
     """The claim's outcome on ``ev``: not checked (None) while a cell it ``reads`` has fewer than ``n_seeds`` seeds
     (by ``count``), else its ``check``."""
     if claim.reads is not None and n_seeds is not None:
         grid = list(claim.reads(ev))
         missing = missing_cells(ev.runs, grid, n_seeds, count)
         if missing:
-            return None, (f"{len(missing)} of its {len(grid)} cells incomplete: {', '.join(missing[:6])}"
-                          f"{' ...' if len(missing) > 6 else ''}")
+            return None, (
+                f"{len(missing)} of its {len(grid)} cells incomplete: {', '.join(missing[:6])}"
+                f"{' ...' if len(missing) > 6 else ''}"
+            )
     return claim.check(ev)
 
 
 # ----------------------------------------------------------------------------------------------
 # Verdicts written
 # ----------------------------------------------------------------------------------------------
-def write_claims(results_root: str | Path, profile: str, paper: str, item: str,
-                 outcomes: Mapping[str, Outcome], claims: Iterable[Any]) -> list[str]:
+def write_claims(
+    results_root: str | Path,
+    profile: str,
+    paper: str,
+    item: str,
+    outcomes: Mapping[str, Outcome],
+    claims: Iterable[Any],
+) -> list[str]:
     """Write one verdict per claim of ``item`` (every listed claim of the item must be given; an outcome
     ``(None, reason)`` writes nothing, so the report shows the claim as not checked, and prints the reason; an outcome
     ``(UNDECIDED, reason)`` is a check whose runs cannot decide the claim, e.g. two methods that both win nothing: it is
@@ -143,29 +162,46 @@ def write_claims(results_root: str | Path, profile: str, paper: str, item: str,
     newest verdict per claim. Returns the ids written."""
     want = [c.id for c in claims if c.item == item]
     if sorted(outcomes) != sorted(want):
-        raise ValueError(f"{paper}/{item}: verdicts for {sorted(outcomes)}, the listed claims are {sorted(want)}")
+        raise ValueError(
+            f"{paper}/{item}: verdicts for {sorted(outcomes)}, the listed claims are {sorted(want)}"
+        )
     newest = item_file(results_root, profile, paper, item).newest_verdicts
     written = []
     for cid in want:
         holds, evidence = outcomes[cid]
         if holds is None:  # not checkable here (e.g. a panel that needs an environment not built yet)
             continue
-        holds = None if holds is UNDECIDED else bool(holds)  # UNDECIDED: checked, and the runs cannot decide it
+        holds = (
+            None if holds is UNDECIDED else bool(holds)
+        )  # UNDECIDED: checked, and the runs cannot decide it
         if cid in newest and newest[cid].same_as(holds, evidence):
             continue
         write_claim(results_root, profile, paper, item, cid, holds, evidence)
         written.append(cid)
     for cid in want:
         holds, evidence = outcomes[cid]
-        said = "not checked" if holds is None else "undecided" if holds is UNDECIDED else "holds" if holds else \
-            "does not hold"
+        said = (
+            "not checked"
+            if holds is None
+            else "undecided"
+            if holds is UNDECIDED
+            else "holds"
+            if holds
+            else "does not hold"
+        )
         print(f"[{paper}/{item}] claim {cid}: {said} — {evidence}", flush=True)
     return written
 
 
-def check_claims(results_root: str | Path, paper: str, item: str, claims: Sequence[Claim], ev: Evidence,
-                 n_seeds: int | None = None,
-                 count: Callable[[Runs, Mapping[str, Any]], int] = finite_seeds) -> dict[str, Outcome]:
+def check_claims(
+    results_root: str | Path,
+    paper: str,
+    item: str,
+    claims: Sequence[Claim],
+    ev: Evidence,
+    n_seeds: int | None = None,
+    count: Callable[[Runs, Mapping[str, Any]], int] = finite_seeds,
+) -> dict[str, Outcome]:
     """Judge every claim of ``item`` on ``ev`` (``judge``) and write the verdicts (``write_claims``) at
     ``ev.profile``; returns the outcomes."""
     outcomes = {c.id: judge(c, ev, n_seeds, count) for c in of_item(claims, item)}

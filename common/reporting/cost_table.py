@@ -75,11 +75,17 @@ def item_costs(root: Path = REFERENCE_ROOT) -> dict[str, list[ItemCost]]:
         for prof in COST_PROFILES:
             plans = [it.plan for it in plan_items(scripts, ["--profile", prof, "--results", empty])]
             costs: list[Any] = predict_plans(plans, todo=False)
-            out[prof] = [ItemCost(paper, item, len(plan.configs) * len(plan.seeds),
-                                  None if cost is None else cost.core_s,
-                                  () if cost is None else tuple(sorted(cost.bases.items())),
-                                  recorded_core_s(root, prof, paper, item))
-                         for (paper, item), plan, cost in zip(items, plans, costs)]
+            out[prof] = [
+                ItemCost(
+                    paper,
+                    item,
+                    len(plan.configs) * len(plan.seeds),
+                    None if cost is None else cost.core_s,
+                    () if cost is None else tuple(sorted(cost.bases.items())),
+                    recorded_core_s(root, prof, paper, item),
+                )
+                for (paper, item), plan, cost in zip(items, plans, costs)
+            ]
     return out
 
 
@@ -87,10 +93,12 @@ def _h(seconds: float | None, digits: int = 2) -> str:
     return "—" if seconds is None else f"{seconds / 3600:.{digits}f}"
 
 
-BASES = ("*fit*: runs whose learner, sizes and environment ran before; *grouped*: ran before only as members of a "
-         "batched job, whose per-run share underestimates a run alone; *scaled*: from another size by batch × "
-         "width², much less reliable; *unsized*: a config leaving its widths to the learner's defaults, costed at "
-         "the widths on record; *copied*: a run an earlier item of the paper has, 0")
+BASES = (
+    "*fit*: runs whose learner, sizes and environment ran before; *grouped*: ran before only as members of a "
+    "batched job, whose per-run share underestimates a run alone; *scaled*: from another size by batch × "
+    "width², much less reliable; *unsized*: a config leaving its widths to the learner's defaults, costed at "
+    "the widths on record; *copied*: a run an earlier item of the paper has, 0"
+)
 
 
 def cost_block(root: Path = REFERENCE_ROOT) -> str:
@@ -106,13 +114,15 @@ def cost_block(root: Path = REFERENCE_ROOT) -> str:
         rows.append(row)
     head = [x for q in COST_PROFILES for x in (f"{q}: predicted core-h", f"{q}: measured core-h")]
     table = tabulate(rows, headers=["item", *head], tablefmt="github", disable_numparse=True)
-    return ("Predicted by the cost model (`common/running/cost_model.py`: unit costs per update, evaluation "
-            "episode and run fitted on the committed records, times each item's planned cells × seeds × counts; "
-            f"{BASES}; dataset generation not counted). `./run_all.sh --plan` prints the same per item; "
-            "`python -m common.running.cost_records` lists its error on every measured item. Measured: Σ of the "
-            "run times of the item's newest records in the reference (a copied run counts 0; runs that built a "
-            "dataset include the build; a run trained in a group, as full's OMAR runs were, counts its share of "
-            "the group's time, while the prediction is for runs alone).\n\n" + table + "\n")
+    return (
+        "Predicted by the cost model (`common/running/cost_model.py`: unit costs per update, evaluation "
+        "episode and run fitted on the committed records, times each item's planned cells × seeds × counts; "
+        f"{BASES}; dataset generation not counted). `./run_all.sh --plan` prints the same per item; "
+        "`python -m common.running.cost_records` lists its error on every measured item. Measured: Σ of the "
+        "run times of the item's newest records in the reference (a copied run counts 0; runs that built a "
+        "dataset include the build; a run trained in a group, as full's OMAR runs were, counts its share of "
+        "the group's time, while the prediction is for runs alone).\n\n" + table + "\n"
+    )
 
 
 def cost_totals_block(root: Path = REFERENCE_ROOT) -> str:
@@ -126,11 +136,16 @@ def cost_totals_block(root: Path = REFERENCE_ROOT) -> str:
             mine = [c for c in costs[prof] if paper is None or c.paper == paper]
             pred = [c.predicted_s for c in mine if c.predicted_s is not None]
             meas = [c.measured_s for c in mine if c.measured_s is not None]
-            row += [f"{_h(sum(pred), 1)} ({len(pred)}/{len(mine)} items)",
-                    f"{_h(sum(meas), 1)} ({len(meas)} items)" if meas else "—"]
+            row += [
+                f"{_h(sum(pred), 1)} ({len(pred)}/{len(mine)} items)",
+                f"{_h(sum(meas), 1)} ({len(meas)} items)" if meas else "—",
+            ]
         rows.append(row)
     head = [x for q in COST_PROFILES for x in (f"{q}: predicted core-h", f"{q}: measured core-h")]
-    return ("Core-hours (one torch thread per run) predicted by the cost model from the committed records, beside "
-            "the reference's recorded ones; per item, with how each run was priced and how far to trust it, in "
-            "[docs/status.md](docs/status.md#costs); `./run_all.sh --plan` prints it for a command.\n\n"
-            + tabulate(rows, headers=["paper", *head], tablefmt="github", disable_numparse=True) + "\n")
+    return (
+        "Core-hours (one torch thread per run) predicted by the cost model from the committed records, beside "
+        "the reference's recorded ones; per item, with how each run was priced and how far to trust it, in "
+        "[docs/status.md](docs/status.md#costs); `./run_all.sh --plan` prints it for a command.\n\n"
+        + tabulate(rows, headers=["paper", *head], tablefmt="github", disable_numparse=True)
+        + "\n"
+    )

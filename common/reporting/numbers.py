@@ -52,8 +52,10 @@ def describe(spec: Item) -> tuple[str, str, str]:
     ours = "mean ± se" if spec.ours_spread == "sem" else "mean ± std"
     pub = {"std": "mean ± std", "sem": "mean ± se", "none": "mean"}[spec.spread]
     pub += f" over {spec.seeds} seeds" if spec.seeds else ""
-    notes: dict[str | None, str] = {"percent": " · in %: ours are the records' fractions × 100, Δ in percentage "
-                                    "points (pp)", "fraction": " · fractions (0..1)"}
+    notes: dict[str | None, str] = {
+        "percent": " · in %: ours are the records' fractions × 100, Δ in percentage points (pp)",
+        "fraction": " · fractions (0..1)",
+    }
     note = notes.get(spec.scale, "")
     return ours, pub, note
 

@@ -46,8 +46,15 @@ def claim_verdicts(claims: Sequence[Any], verdicts: Mapping[str, Verdict]) -> li
     out = []
     for c in claims:
         v = verdicts.get(c.id)
-        out.append({"item": c.item, "id": c.id, "text": c.text, "verdict": "not checked" if v is None else v.said,
-                    "evidence": "" if v is None else v.evidence})
+        out.append(
+            {
+                "item": c.item,
+                "id": c.id,
+                "text": c.text,
+                "verdict": "not checked" if v is None else v.said,
+                "evidence": "" if v is None else v.evidence,
+            }
+        )
     return out
 
 
@@ -62,8 +69,14 @@ def _planned(results_root, profile, paper, item) -> list[dict] | None:
         return None
 
 
-def item_status(results_root, profile: str, paper: str, item: str, entries: Sequence[Mapping],
-                file: ItemFile | None = None) -> dict[str, Any]:
+def item_status(
+    results_root,
+    profile: str,
+    paper: str,
+    item: str,
+    entries: Sequence[Mapping],
+    file: ItemFile | None = None,
+) -> dict[str, Any]:
     """status ("done", "partial", "not run", "blocked"), n done / m cells, newest record date, from the item's
     records file (``file``: read from the item store when not given)."""
     file = item_file(results_root, profile, paper, item) if file is None else file

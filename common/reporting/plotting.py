@@ -63,15 +63,23 @@ def curve_metric(records: Sequence[Record], metric: str) -> str:
     return "score"
 
 
-def plot_curves(records: Sequence[Record | Mapping], path: str | Path, group_by: Sequence[str] | None = None,
-                metric: str = "normalized", title: str | None = None, xlabel: str = "gradient step") -> Path:
+def plot_curves(
+    records: Sequence[Record | Mapping],
+    path: str | Path,
+    group_by: Sequence[str] | None = None,
+    metric: str = "normalized",
+    title: str | None = None,
+    xlabel: str = "gradient step",
+) -> Path:
     """Learning curves: mean ± std over seeds per group (default: every key but seed) at common steps."""
     records = Runs(records)
     metric = curve_metric(records, metric)
     group_by = list(group_by) if group_by is not None else key_names(records)
     fig, ax = plt().subplots(figsize=(6, 4))
     for name, recs in group_records(records, group_by).items():
-        series = [{e["step"]: e.get(metric) for e in r.curve or [] if e.get(metric) is not None} for r in recs]
+        series = [
+            {e["step"]: e.get(metric) for e in r.curve or [] if e.get(metric) is not None} for r in recs
+        ]
         series = [s for s in series if s]
         if not series:
             continue
@@ -91,9 +99,15 @@ def plot_curves(records: Sequence[Record | Mapping], path: str | Path, group_by:
     return save(fig, path)
 
 
-def plot_sweep(records: Sequence[Record | Mapping], path: str | Path, x_key: str | None = None,
-               group_key: str | None = "method", metric: str = "normalized", kind: str = "line",
-               title: str | None = None) -> Path:
+def plot_sweep(
+    records: Sequence[Record | Mapping],
+    path: str | Path,
+    x_key: str | None = None,
+    group_key: str | None = "method",
+    metric: str = "normalized",
+    kind: str = "line",
+    title: str | None = None,
+) -> Path:
     """Final ``metric`` (mean ± std over seeds) against a swept key (line) or per cell (bar)."""
     records = Runs(records)
     fig, ax = plt().subplots(figsize=(6, 4))

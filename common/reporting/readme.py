@@ -74,10 +74,20 @@ class Command:
 
 
 COMMANDS = (
-    Command("./run_tests.sh", FRESH, "set up `.venv/`, run the whole test suite",
-            "2026-11-28", "tests on a temporary data cache, issue 62"),
-    Command("./run_all.sh --profile smoke --jobs 2", FRESH, "set up `.venv/`, every item at smoke, the report",
-            "2026-11-28", "one plan, worker processes, a progress bar, issue 62"),
+    Command(
+        "./run_tests.sh",
+        FRESH,
+        "set up `.venv/`, run the whole test suite",
+        "2026-11-28",
+        "tests on a temporary data cache, issue 62",
+    ),
+    Command(
+        "./run_all.sh --profile smoke --jobs 2",
+        FRESH,
+        "set up `.venv/`, every item at smoke, the report",
+        "2026-11-28",
+        "one plan, worker processes, a progress bar, issue 62",
+    ),
 )
 
 
@@ -93,7 +103,9 @@ def read_log(text: str) -> list[dict]:
     for line in m.group(1).splitlines()[2:]:  # after the header and the --- line
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != len(LOG_COLUMNS):
-            raise ValueError(f"measurement row with {len(cells)} cells, {len(LOG_COLUMNS)} expected: {line!r}")
+            raise ValueError(
+                f"measurement row with {len(cells)} cells, {len(LOG_COLUMNS)} expected: {line!r}"
+            )
         row = dict(zip(LOG_COLUMNS, cells))
         row["command"] = row["command"].strip("`")
         row["wall_s"] = float(row["wall_s"])
@@ -102,8 +114,10 @@ def read_log(text: str) -> list[dict]:
 
 
 def _measured(cmd: Command, rows: Sequence[Mapping]) -> str:
-    mine = sorted((r for r in rows if r["command"] == cmd.command and r["setting"] == cmd.setting),
-                  key=lambda r: r["date"])
+    mine = sorted(
+        (r for r in rows if r["command"] == cmd.command and r["setting"] == cmd.setting),
+        key=lambda r: r["date"],
+    )
 
     def said(r: Mapping) -> str:
         parts = f": {r['parts']}" if r["parts"] else ""
@@ -137,13 +151,20 @@ def reference_totals(root: Path = REFERENCE_ROOT) -> list[list[str]]:
         runs = _last_runs(root, prof)
         dates = sorted(str(r.get("finished", ""))[:10] for r in runs if r.get("finished"))
         cpus = sorted({str(r["cpus"]) for r in runs if r.get("cpus")})
-        when = (f"{dates[0]} to {dates[-1]}" if dates and dates[0] != dates[-1] else (dates[0] if dates else "")) + \
-            (f", {'/'.join(cpus)}-core machines" if cpus else "")
+        when = (
+            f"{dates[0]} to {dates[-1]}" if dates and dates[0] != dates[-1] else (dates[0] if dates else "")
+        ) + (f", {'/'.join(cpus)}-core machines" if cpus else "")
         total = _fmt_s(sum(known)) if known else NOT_MEASURED
         missing = f"; {len(items) - len(known)} items {NOT_MEASURED}" if len(known) < len(items) else ""
         old = sum(store.superseded(prof, p, i) for p, i in items)
-        stale = (f"; {old} items trained on superseded MuJoCo data, their re-run on full's datasets (and building "
-                 f"those) {NOT_MEASURED}") if old else ""
+        stale = (
+            (
+                f"; {old} items trained on superseded MuJoCo data, their re-run on full's datasets (and building "
+                f"those) {NOT_MEASURED}"
+            )
+            if old
+            else ""
+        )
         rows.append([prof, f"{total} for {len(known)} of {len(items)} items{missing}{stale}", when or "—"])
     return rows
 
@@ -151,11 +172,17 @@ def reference_totals(root: Path = REFERENCE_ROOT) -> list[list[str]]:
 def timing_block(root: Path = REFERENCE_ROOT, status_text_: str | None = None) -> str:
     rows = read_log(status_text_ if status_text_ is not None else STATUS.read_text(encoding="utf-8"))
     cmds = "\n".join(f"- `{c.command}` ({c.what}), {c.setting}: {_measured(c, rows)}." for c in COMMANDS)
-    totals = tabulate(reference_totals(root), headers=["profile", "the reference's item times, summed", "measured"],
-                      tablefmt="github", disable_numparse=True)
-    return (cmds + "\n\nThe runs per profile (`./run_all.sh --list` shows each item's time, here and in the "
-            "reference; the plan `./run_all.sh` prints first predicts from them; details: "
-            "[docs/status.md](docs/status.md)):\n\n" + totals + "\n")
+    totals = tabulate(
+        reference_totals(root),
+        headers=["profile", "the reference's item times, summed", "measured"],
+        tablefmt="github",
+        disable_numparse=True,
+    )
+    return (
+        cmds + "\n\nThe runs per profile (`./run_all.sh --list` shows each item's time, here and in the "
+        "reference; the plan `./run_all.sh` prints first predicts from them; details: "
+        "[docs/status.md](docs/status.md)):\n\n" + totals + "\n"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -186,20 +213,32 @@ def status_block(root: Path = REFERENCE_ROOT) -> str:
     states = _item_states(root)
     rows = []
     for p in papers:
-        done = [sum(r[2 + k].startswith("done") for r in states.get(p, [])) for k in range(len(PROFILE_NAMES))]
+        done = [
+            sum(r[2 + k].startswith("done") for r in states.get(p, [])) for k in range(len(PROFILE_NAMES))
+        ]
         n = len(states.get(p, []))
         rows.append([f"[{p}](papers/{p}/README.md)", pubs[p].TITLE or p, *(f"{d}/{n}" for d in done)])
-    items = tabulate(rows, headers=["paper", "title", *(f"items done, {q}" for q in PROFILE_NAMES)],
-                     tablefmt="github", disable_numparse=True)
-    return ("Claims per paper and their verdicts per profile, from the committed records (the summary of "
-            "[results/REPORT.md](results/REPORT.md); ⚠ = resting on superseded MuJoCo data, to be re-run):\n\n"
-            + claims + "\n\n" + items + "\n")
+    items = tabulate(
+        rows,
+        headers=["paper", "title", *(f"items done, {q}" for q in PROFILE_NAMES)],
+        tablefmt="github",
+        disable_numparse=True,
+    )
+    return (
+        "Claims per paper and their verdicts per profile, from the committed records (the summary of "
+        "[results/REPORT.md](results/REPORT.md); ⚠ = resting on superseded MuJoCo data, to be re-run):\n\n"
+        + claims
+        + "\n\n"
+        + items
+        + "\n"
+    )
 
 
 def items_block(root: Path = REFERENCE_ROOT) -> str:
     rows = [[p, *r] for p, prows in _item_states(root).items() for r in prows]
-    table = tabulate(rows, headers=["paper", "item", "title", *PROFILE_NAMES], tablefmt="github",
-                     disable_numparse=True)
+    table = tabulate(
+        rows, headers=["paper", "item", "title", *PROFILE_NAMES], tablefmt="github", disable_numparse=True
+    )
     return f"Reference results (committed `results/`), per item and profile.\n\n{table}\n"
 
 
@@ -215,26 +254,42 @@ def item_times_block(root: Path = REFERENCE_ROOT) -> str:
                 counted[prof] += 1
             row.append(("Σ " if how.startswith("Σ") else "") + _fmt_s(s))
         rows.append(row)
-    rows.append(["**total** (items with a time)", *(f"{_fmt_s(totals[p]) if counted[p] else '—'} "
-                                                    f"({counted[p]}/{len(items)})" for p in PROFILE_NAMES)])
+    rows.append(
+        [
+            "**total** (items with a time)",
+            *(
+                f"{_fmt_s(totals[p]) if counted[p] else '—'} ({counted[p]}/{len(items)})"
+                for p in PROFILE_NAMES
+            ),
+        ]
+    )
     table = tabulate(rows, headers=["item", *PROFILE_NAMES], tablefmt="github", disable_numparse=True)
-    return ("Wall time of each item's last run in the reference (`./run_all.sh --list` shows this machine's "
-            "beside it). Σ: the sum of the item's run times, a lower bound without dataset generation, where "
-            "the run predates the item-level timing.\n\n" + table + "\n")
+    return (
+        "Wall time of each item's last run in the reference (`./run_all.sh --list` shows this machine's "
+        "beside it). Σ: the sum of the item's run times, a lower bound without dataset generation, where "
+        "the run predates the item-level timing.\n\n" + table + "\n"
+    )
 
 
-BLOCKS: Mapping[str, Callable[[], str]] = {"status": status_block, "timing": timing_block,
-                                           "items": items_block, "item_times": item_times_block,
-                                           "costs": cost_block, "cost_totals": cost_totals_block}
+BLOCKS: Mapping[str, Callable[[], str]] = {
+    "status": status_block,
+    "timing": timing_block,
+    "items": items_block,
+    "item_times": item_times_block,
+    "costs": cost_block,
+    "cost_totals": cost_totals_block,
+}
 
 
 def render(text: str) -> str:
     """``text`` with every known generated block rebuilt (unknown block names raise)."""
+
     def sub(m: re.Match) -> str:
         name = m.group(2)
         if name not in BLOCKS:
             raise ValueError(f"unknown generated block {name!r}; known: {', '.join(BLOCKS)}")
         return m.group(1) + BLOCKS[name]() + m.group(4)
+
     return _BLOCK.sub(sub, text)
 
 
@@ -251,6 +306,7 @@ def _commit() -> str:
     def git(*args: str) -> str:
         p = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
         return p.stdout.strip() if p.returncode == 0 else ""
+
     head = git("rev-parse", "--short", "HEAD") or "unknown commit"
     return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
@@ -272,8 +328,13 @@ def log_row(row: Mapping[str, object]) -> str:
 
 def time_command(argv: Sequence[str], status: Path = STATUS) -> int:
     """Run ``argv`` from the repository root, append its measurement to the log in ``status``; its exit code."""
-    row = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), "command": shlex.join(argv),
-           "setting": setting_now(), "code": _commit(), "machine": _machine()}
+    row = {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
+        "command": shlex.join(argv),
+        "setting": setting_now(),
+        "code": _commit(),
+        "machine": _machine(),
+    }
     t0 = time.monotonic()
     rc = subprocess.run(list(argv), cwd=REPO_ROOT).returncode
     row.update(wall_s=f"{time.monotonic() - t0:.0f}", parts=f"exit {rc}")
@@ -285,15 +346,20 @@ def time_command(argv: Sequence[str], status: Path = STATUS) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m common.reporting.readme", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m common.reporting.readme", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--check", action="store_true", help="exit 1 if a generated block is out of date")
-    ap.add_argument("--time", action="store_true",
-                    help="--time -- COMMAND...: run COMMAND, log its wall time in docs/status.md, then re-render")
+    ap.add_argument(
+        "--time",
+        action="store_true",
+        help="--time -- COMMAND...: run COMMAND, log its wall time in docs/status.md, then re-render",
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd: list[str] = []
     if "--time" in argv:  # everything after --time (and an optional --) is the command, never our options
         k = argv.index("--time")
-        argv, cmd = argv[:k + 1], argv[k + 1:]
+        argv, cmd = argv[: k + 1], argv[k + 1 :]
         cmd = cmd[1:] if cmd[:1] == ["--"] else cmd
     a = ap.parse_args(argv)
     rc = 0
@@ -311,7 +377,10 @@ def main(argv=None) -> int:
                 path.write_text(new, encoding="utf-8")
     if a.check:
         if stale:
-            print(f"generated blocks out of date in {', '.join(stale)}: run `python -m common.reporting.readme`", file=sys.stderr)
+            print(
+                f"generated blocks out of date in {', '.join(stale)}: run `python -m common.reporting.readme`",
+                file=sys.stderr,
+            )
             return 1
         print("README.md and docs/status.md are up to date")
         return 0

@@ -34,11 +34,16 @@ def iqm(scores) -> float:
     if n == 0:
         raise ValueError("iqm of an empty array")
     cut = int(0.25 * n)
-    return float(x[cut:n - cut].mean())
+    return float(x[cut : n - cut].mean())
 
 
-def stratified_bootstrap_ci(scores, statistic: Callable[[np.ndarray], float] = iqm, reps: int = 2000,
-                            confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def stratified_bootstrap_ci(
+    scores,
+    statistic: Callable[[np.ndarray], float] = iqm,
+    reps: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Percentile bootstrap CI of ``statistic(matrix [R, T])``, resampling runs within each task."""
     m = _as_matrix(scores)
     rng = np.random.default_rng(seed)
@@ -65,8 +70,9 @@ def probability_of_improvement(x, y) -> float:
     return float(np.mean([_poi_task(mx[:, j], my[:, j]) for j in range(mx.shape[1])]))
 
 
-def probability_of_improvement_ci(x, y, reps: int = 2000, confidence: float = 0.95,
-                                  seed: int = 0) -> tuple[float, float, float]:
+def probability_of_improvement_ci(
+    x, y, reps: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """(point, lo, hi): P(X > Y) with a stratified bootstrap CI (runs of x and y resampled apart)."""
     mx, my = _as_matrix(x), _as_matrix(y)
     point = probability_of_improvement(mx, my)
@@ -89,9 +95,14 @@ def iqm_ci(scores, reps: int = 2000, confidence: float = 0.95, seed: int = 0) ->
     return iqm(scores), lo, hi
 
 
-def pairwise_poi(scores: dict[str, Sequence[float] | np.ndarray], reps: int = 2000,
-                 seed: int = 0) -> dict[tuple[str, str], tuple[float, float, float]]:
+def pairwise_poi(
+    scores: dict[str, Sequence[float] | np.ndarray], reps: int = 2000, seed: int = 0
+) -> dict[tuple[str, str], tuple[float, float, float]]:
     """P(a > b) with CI for every ordered pair of methods in ``scores`` (method -> [R] or [R, T])."""
     names = list(scores)
-    return {(a, b): probability_of_improvement_ci(scores[a], scores[b], reps=reps, seed=seed)
-            for a in names for b in names if a != b}
+    return {
+        (a, b): probability_of_improvement_ci(scores[a], scores[b], reps=reps, seed=seed)
+        for a in names
+        for b in names
+        if a != b
+    }

@@ -55,8 +55,18 @@ from common.running.cost_sizes import fit_power, pooled_slope, size_factor
 from common.running.records import canonical_json, latest_records
 from common.running.timings import fmt_seconds
 
-COUNT_FIELDS = ("updates", "iterations", "offline_updates", "cvae_offline_updates", "tune_updates", "deployments",
-                "eval_every", "eval_episodes", "ckpt_every", "finetune")  # left out of the cost key
+COUNT_FIELDS = (
+    "updates",
+    "iterations",
+    "offline_updates",
+    "cvae_offline_updates",
+    "tune_updates",
+    "deployments",
+    "eval_every",
+    "eval_episodes",
+    "ckpt_every",
+    "finetune",
+)  # left out of the cost key
 START_S_DEFAULT = 3.0  # an invocation's fixed cost when no invocation is measured (seconds)
 
 
@@ -77,8 +87,11 @@ def counts(config: Mapping[str, Any]) -> Counts:
     eps = _int(config.get("eval_episodes"))
     if "offline_updates" in config:
         deploys = _int(config.get("deployments"))
-        u = _int(config["offline_updates"]) + _int(config.get("cvae_offline_updates")) + \
-            deploys * _int(config.get("tune_updates"))
+        u = (
+            _int(config["offline_updates"])
+            + _int(config.get("cvae_offline_updates"))
+            + deploys * _int(config.get("tune_updates"))
+        )
         return Counts(float(u), float((deploys + 1) * eps))
     steps = _int(config.get("updates")) or _int(config.get("iterations"))
     if not steps:
@@ -149,15 +162,19 @@ def fit_env(by_key: Mapping[str, Sequence[tuple[Counts, float]]]) -> tuple[dict[
     build). c and e are seen where keys were run at several counts (profiles at equal sizes); else they are 0 and
     u_k carries their share. A key on record at one count gets at most half its time as c + e·E (a set-up seen on
     quick's long runs is not smoke's). Returns ({key: UnitCost}, c, e)."""
-    med = {k: [(c, statistics.median([t for c2, t in pts if c2 == c])) for c in dict.fromkeys(c for c, _ in pts)]
-           for k, pts in by_key.items() if pts}
+    med = {
+        k: [(c, statistics.median([t for c2, t in pts if c2 == c])) for c in dict.fromkeys(c for c, _ in pts)]
+        for k, pts in by_key.items()
+        if pts
+    }
     a, b = [[0.0, 0.0], [0.0, 0.0]], [0.0, 0.0]
     for pts in med.values():  # the shared (1, E) and t, each key's U projected out
-        suu = sum(c.updates ** 2 for c, _ in pts)
+        suu = sum(c.updates**2 for c, _ in pts)
 
         def resid(ys: list[float]) -> list[float]:
             p = sum(c.updates * y for (c, _), y in zip(pts, ys)) / suu
             return [y - p * c.updates for (c, _), y in zip(pts, ys)]
+
         feats = [resid([1.0] * len(pts)), resid([c.episodes for c, _ in pts])]
         rt = resid([t for _, t in pts])
         for i in (0, 1):
@@ -166,10 +183,13 @@ def fit_env(by_key: Mapping[str, Sequence[tuple[Counts, float]]]) -> tuple[dict[
                 a[i][j] += sum(x * y for x, y in zip(feats[i], feats[j]))
     run, ep = _solve_shared(a, b)
     units = {}
-    for k, pts in med.items():  # at one count, a key's set-up and evaluation take at most half its (median) run
+    for (
+        k,
+        pts,
+    ) in med.items():  # at one count, a key's set-up and evaluation take at most half its (median) run
         scale = 1.0 if len(pts) > 1 else min(1.0, 0.5 * pts[0][1] / max(run + ep * pts[0][0].episodes, 1e-12))
         rk, ek = run * scale, ep * scale
-        u = sum(c.updates * (t - rk - ek * c.episodes) for c, t in pts) / sum(c.updates ** 2 for c, _ in pts)
+        u = sum(c.updates * (t - rk - ek * c.episodes) for c, t in pts) / sum(c.updates**2 for c, _ in pts)
         units[k] = UnitCost(rk, max(u, 0.0), ek, len(by_key[k]))
     return units, run, ep
 
@@ -182,8 +202,10 @@ def group_sizes(records: Sequence[Mapping[str, Any]]) -> list[int]:
     n: dict[tuple, int] = {}
     for r in records:
         n[(r.get("started"), r.get("wall_time_s"))] = n.get((r.get("started"), r.get("wall_time_s")), 0) + 1
-    return [n[(r.get("started"), r.get("wall_time_s"))] if float(r.get("wall_time_s") or 0) >= 1 else 1
-            for r in records]
+    return [
+        n[(r.get("started"), r.get("wall_time_s"))] if float(r.get("wall_time_s") or 0) >= 1 else 1
+        for r in records
+    ]
 
 
 def member_key(key: str, members: int) -> str:
@@ -201,7 +223,10 @@ def run_points(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[
             continue
         if isinstance(r.get("config"), Mapping) and r["config"]:
             kept.append(r)
-    return [(str(r.get("paper")), r["config"], float(r["wall_time_s"]), n) for r, n in zip(kept, group_sizes(kept))]
+    return [
+        (str(r.get("paper")), r["config"], float(r["wall_time_s"]), n)
+        for r, n in zip(kept, group_sizes(kept))
+    ]
 
 
 @dataclass
@@ -218,8 +243,9 @@ class CostModel:
     start_s: float = START_S_DEFAULT
 
     @classmethod
-    def fit(cls, points: Sequence[tuple[str, Mapping[str, Any], float, int]],
-            starts: Sequence[float] = ()) -> "CostModel":
+    def fit(
+        cls, points: Sequence[tuple[str, Mapping[str, Any], float, int]], starts: Sequence[float] = ()
+    ) -> "CostModel":
         """The model of ``points`` (``run_points``); ``start_s``: the median of ``starts`` (measured invocations'
         wall time beyond their runs' times, common.running.cost_records), else ``START_S_DEFAULT``. Runs trained in
         groups get keys of their own (``member_key``) and do not enter the families' size fits."""
@@ -246,13 +272,20 @@ class CostModel:
         sized = {f: [(x, y) for x, y in v if x is not None] for f, v in by_family.items()}
         nearest = {fs[0] for fs in fams.values() if fs}  # (paper, method, env): each family's points once
         beta = pooled_slope([sized[f] for f in sorted(nearest & set(sized))])
-        model = cls(units, {f: fit_power(v, beta) for f, v in sized.items() if v},
-                    {f: statistics.median([y for _, y in v]) for f, v in by_family.items()}, per_run, per_episode,
-                    grouped)
+        model = cls(
+            units,
+            {f: fit_power(v, beta) for f, v in sized.items() if v},
+            {f: statistics.median([y for _, y in v]) for f, v in by_family.items()},
+            per_run,
+            per_episode,
+            grouped,
+        )
         model.start_s = max(statistics.median(starts), 0.0) if starts else START_S_DEFAULT
         return model
 
-    def run_seconds(self, paper: str, config: Mapping[str, Any], members: int = 1) -> tuple[float | None, str]:
+    def run_seconds(
+        self, paper: str, config: Mapping[str, Any], members: int = 1
+    ) -> tuple[float | None, str]:
         """(predicted seconds, basis) of one run trained ``members`` to a job: basis ``fit`` (its key's records),
         ``grouped`` (a run alone predicted by its per-run share in a group on record: an underestimate),
         ``scaled`` (its family's per-step cost at its ``size_factor``, set-up and evaluation included pro rata),
@@ -268,7 +301,7 @@ class CostModel:
         for fam in families(paper, config):
             if size is not None and fam in self.per_size:
                 scale, beta = self.per_size[fam]
-                return scale * size ** beta * c.updates, "scaled"
+                return scale * size**beta * c.updates, "scaled"
             if size is None and fam in self.per_step:
                 return self.per_step[fam] * c.updates, "unsized"
         return None, "none"
@@ -295,12 +328,21 @@ class Prediction:
 
     def beside(self, wall_s: float) -> str:
         """The prediction beside a measured wall time (after a run)."""
-        return "" if self.wall_s is None else f"; the cost model predicted {fmt_seconds(self.wall_s)} in one " \
+        return (
+            ""
+            if self.wall_s is None
+            else f"; the cost model predicted {fmt_seconds(self.wall_s)} in one "
             f"process ({error_pct(self.wall_s, wall_s)})"
+        )
 
 
-def predict_item(model: CostModel, paper: str, configs: Sequence[Mapping[str, Any]], seeds: int,
-                 members: Sequence[int] | None = None) -> Prediction:
+def predict_item(
+    model: CostModel,
+    paper: str,
+    configs: Sequence[Mapping[str, Any]],
+    seeds: int,
+    members: Sequence[int] | None = None,
+) -> Prediction:
     """Σ over ``configs`` (one per cell) × ``seeds`` of the run's predicted seconds (each alone, or ``members[i]``
     runs to a job)."""
     total, bases = 0.0, dict[str, int]()

@@ -38,7 +38,9 @@ class Invocation:
     wall_s: float
     planned: int  # the runs it trained (``last_run.runs``); ``runs`` may hold fewer: records replaced since
     runs: list[dict] = field(default_factory=list)
-    members: list[int] = field(default_factory=list)  # each run's group size (common.running.cost_model.group_sizes)
+    members: list[int] = field(
+        default_factory=list
+    )  # each run's group size (common.running.cost_model.group_sizes)
 
     @property
     def name(self) -> str:
@@ -63,8 +65,9 @@ def _time(s: Any) -> float | None:
         return None
 
 
-def invocations(records: Iterable[Mapping[str, Any]], root: Path, profile: str, paper: str,
-                item: str) -> list[Invocation]:
+def invocations(
+    records: Iterable[Mapping[str, Any]], root: Path, profile: str, paper: str, item: str
+) -> list[Invocation]:
     """The item's last invocation (its plan file's ``last_run``) with the timed records that finished within its
     wall time and were trained there (not copied, not resumed); [] when none is on record."""
     try:
@@ -77,10 +80,21 @@ def invocations(records: Iterable[Mapping[str, Any]], root: Path, profile: str, 
     mine = []
     for r in records:
         t, w = _time(r.get("finished")), r.get("wall_time_s")
-        if t is not None and end - wall - 5 <= t <= end + 5 and r.get("item") == item and not r.get("reused_from") \
-                and not r.get("resumed_from_step") and isinstance(w, (int, float)) and w > 0:
+        if (
+            t is not None
+            and end - wall - 5 <= t <= end + 5
+            and r.get("item") == item
+            and not r.get("reused_from")
+            and not r.get("resumed_from_step")
+            and isinstance(w, (int, float))
+            and w > 0
+        ):
             mine.append(dict(r))
-    return [Invocation(profile, paper, item, float(wall), int(last["runs"]), mine, group_sizes(mine))] if mine else []
+    return (
+        [Invocation(profile, paper, item, float(wall), int(last["runs"]), mine, group_sizes(mine))]
+        if mine
+        else []
+    )
 
 
 def predict_invocation(model: CostModel, inv: Invocation) -> Prediction:
@@ -88,8 +102,9 @@ def predict_invocation(model: CostModel, inv: Invocation) -> Prediction:
     return predict_item(model, inv.paper, [r["config"] for r in inv.runs], 1, inv.members)
 
 
-def load(root: Path = REFERENCE_ROOT, profiles: Sequence[str] = PROFILES,
-         leave_out: Sequence[str] = ()) -> tuple[CostModel, list[Invocation]]:
+def load(
+    root: Path = REFERENCE_ROOT, profiles: Sequence[str] = PROFILES, leave_out: Sequence[str] = ()
+) -> tuple[CostModel, list[Invocation]]:
     """The model fitted on every record under ``root`` (items named ``profile/paper/item`` in ``leave_out``
     excluded) and every measured invocation (``invocations``) there, left-out items included."""
     points, measured = [], []
@@ -170,24 +185,53 @@ def error_rows(root: Path = REFERENCE_ROOT, leave_out: str = "none") -> list[lis
         m = load(root, leave_out=out[leave_out])[0] if leave_out != "none" else model
         p = predict_invocation(m, inv)
         seq = inv.sequential
-        rows.append([inv.name, f"{len(inv.runs)}/{inv.planned}", fmt_seconds(inv.run_s), fmt_seconds(p.core_s),
-                     error_pct(p.core_s, inv.run_s), fmt_seconds(inv.wall_s), fmt_seconds(p.wall_s) if seq else "",
-                     error_pct(p.wall_s, inv.wall_s) if seq else "", ", ".join(f"{n} {b}" for b, n in sorted(p.bases.items()))])
+        rows.append(
+            [
+                inv.name,
+                f"{len(inv.runs)}/{inv.planned}",
+                fmt_seconds(inv.run_s),
+                fmt_seconds(p.core_s),
+                error_pct(p.core_s, inv.run_s),
+                fmt_seconds(inv.wall_s),
+                fmt_seconds(p.wall_s) if seq else "",
+                error_pct(p.wall_s, inv.wall_s) if seq else "",
+                ", ".join(f"{n} {b}" for b, n in sorted(p.bases.items())),
+            ]
+        )
     return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="The cost model's error on every measured item invocation.")
-    p.add_argument("--leave-out", choices=LEAVE_OUT, default="none",
-                   help="predict each invocation without its item's records at its profile (records) or at any "
-                        "profile (item); default none")
+    p.add_argument(
+        "--leave-out",
+        choices=LEAVE_OUT,
+        default="none",
+        help="predict each invocation without its item's records at its profile (records) or at any "
+        "profile (item); default none",
+    )
     p.add_argument("--results", default=str(REFERENCE_ROOT), help="results root (default: the reference)")
     a = p.parse_args(argv)
     from tabulate import tabulate
 
     rows = error_rows(Path(a.results), a.leave_out)
-    print(tabulate(rows, headers=["invocation", "runs timed", "core measured", "predicted", "error", "wall measured",
-                                  "predicted (1 process)", "error", "bases"], tablefmt="github"))
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "invocation",
+                "runs timed",
+                "core measured",
+                "predicted",
+                "error",
+                "wall measured",
+                "predicted (1 process)",
+                "error",
+                "bases",
+            ],
+            tablefmt="github",
+        )
+    )
     print(f"start of an invocation: {load(Path(a.results))[0].start_s:.1f} s")
     return 0
 

@@ -81,8 +81,13 @@ def size_factor(config: Mapping[str, Any]) -> float | None:
         batch = max([batch] + [_int(sub.get(k)) for k in BATCH_FIELDS])
         for k, v in sub.items():
             if "hidden" in k:
-                widths += [v, v] if isinstance(v, int) else [w for w in v if isinstance(w, int)] \
-                    if isinstance(v, (list, tuple)) else []
+                widths += (
+                    [v, v]
+                    if isinstance(v, int)
+                    else [w for w in v if isinstance(w, int)]
+                    if isinstance(v, (list, tuple))
+                    else []
+                )
     return float(max(batch, 1) * sum(w * w for w in widths)) if widths else None
 
 

@@ -78,7 +78,9 @@ from common.running.runtime import check_seeds, git_commit, set_threads
 log = logging.getLogger("offmarl.experiment")
 
 LAUNCHERS = ("inline", "process", "ray")
-PLAN_ONLY_ENV = "OFFMARL_PLAN_ONLY"  # set while run_all.sh plans (common.running.run_all): run_cells refuses to run
+PLAN_ONLY_ENV = (
+    "OFFMARL_PLAN_ONLY"  # set while run_all.sh plans (common.running.run_all): run_cells refuses to run
+)
 Status = tuple[str, str, "str | None"]  # (run_id, status, reason): what every run ends with (``run_one``)
 
 
@@ -89,7 +91,9 @@ class RunSummary:
     failed: list[tuple[str, str | None]] = field(default_factory=list)  # (run_id, reason)
     nonfinite: list[str] = field(default_factory=list)  # recorded, but the score was NaN/inf
     reused: list[str] = field(default_factory=list)  # recorded as a copy of an identical earlier run
-    groups: list[int] = field(default_factory=list)  # the sizes of the batched groups run (common.running.grouping)
+    groups: list[int] = field(
+        default_factory=list
+    )  # the sizes of the batched groups run (common.running.grouping)
 
     @property
     def ok(self) -> bool:
@@ -110,7 +114,9 @@ class RunSummary:
                     self.nonfinite.append(rid)
 
     def __str__(self) -> str:
-        lines = [f"ran {len(self.ran)}, skipped {len(self.skipped)} (already finished), failed {len(self.failed)}"]
+        lines = [
+            f"ran {len(self.ran)}, skipped {len(self.skipped)} (already finished), failed {len(self.failed)}"
+        ]
         if self.reused:
             lines[0] += f"; {len(self.reused)} of those ran were copied from identical finished runs"
         if self.groups:
@@ -141,8 +147,9 @@ def run_once(cell: Cell, seed: int, job: Job | Callable, env: RunEnv, recorded_b
     return run_task_once([(cell, seed)], job, env, [recorded_before])[0]
 
 
-def run_task_once(task: Sequence[tuple[Cell, int]], job: Job | Callable, env: RunEnv,
-                  recorded_before: Sequence[int]) -> list[Status]:
+def run_task_once(
+    task: Sequence[tuple[Cell, int]], job: Job | Callable, env: RunEnv, recorded_before: Sequence[int]
+) -> list[Status]:
     """``run_task`` (one run, or a group) as a Ray task that may be a retry: the runs an earlier attempt recorded
     (``_recorded_meanwhile``) are not run again; the others run as ``run_task`` runs them (a group of the rest
     resumes each run from its checkpoint). A status per run, in order."""
@@ -186,19 +193,29 @@ def run_task(task: Sequence[tuple[Cell, int]], job: Job | Callable, env: RunEnv)
         alone = dataclasses.replace(env, reuse_from=None)  # a group's run that fails over to running alone
         assert job.run_group is not None, "only a job with run_group plans tasks of several runs"
         out = run_group(
-            task, job.run_group, run_id=env.run_id, settle=lambda c, s: settle_run(c, s, job, env),
-            alone=lambda c, s: run_one(c, s, job, alone), context=env.context,
-            record=lambda c, s, *rest: record_run(c, s, env, *rest))
+            task,
+            job.run_group,
+            run_id=env.run_id,
+            settle=lambda c, s: settle_run(c, s, job, env),
+            alone=lambda c, s: run_one(c, s, job, alone),
+            context=env.context,
+            record=lambda c, s, *rest: record_run(c, s, env, *rest),
+        )
     report_progress(out)
     return out
 
 
-def pending_runs(cells: Sequence[Cell], seeds: Sequence[int], env: RunEnv, force: bool = False
-                 ) -> list[tuple[Cell, int]]:
+def pending_runs(
+    cells: Sequence[Cell], seeds: Sequence[int], env: RunEnv, force: bool = False
+) -> list[tuple[Cell, int]]:
     """The (cell, seed) runs of ``cells`` x ``seeds`` without a finished record under ``env``'s profile and thread
     count (all of them with ``force``), in order."""
-    return [(cell, seed) for cell in cells for seed in seeds
-            if force or env.own_key(cell, seed) not in env.seen.finished(cell.paper, cell.item)]
+    return [
+        (cell, seed)
+        for cell in cells
+        for seed in seeds
+        if force or env.own_key(cell, seed) not in env.seen.finished(cell.paper, cell.item)
+    ]
 
 
 def _check_call(launcher: str, jobs: int, device: str, address: str | None, group: int) -> None:
@@ -217,7 +234,9 @@ def _check_call(launcher: str, jobs: int, device: str, address: str | None, grou
         raise ValueError(f"address {address!r} is for launcher='ray' (a Ray cluster), not {launcher!r}")
 
 
-def _run_in_processes(tasks: Sequence[Sequence[tuple[Cell, int]]], job: Job, env: RunEnv, jobs: int) -> list[Status]:
+def _run_in_processes(
+    tasks: Sequence[Sequence[tuple[Cell, int]]], job: Job, env: RunEnv, jobs: int
+) -> list[Status]:
     """Each task in one of ``jobs`` spawned worker processes, each with the driver's torch thread count; a worker
     that died fails each run of its task with its reason."""
     import multiprocessing as mp
@@ -225,8 +244,9 @@ def _run_in_processes(tasks: Sequence[Sequence[tuple[Cell, int]]], job: Job, env
 
     results: list[Status] = []
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=set_threads,
-                             initargs=(env.threads,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=ctx, initializer=set_threads, initargs=(env.threads,)
+    ) as pool:
         futs = [pool.submit(run_task, task, job, env) for task in tasks]
         for task, f in zip(tasks, futs):
             try:
@@ -239,18 +259,30 @@ def _run_in_processes(tasks: Sequence[Sequence[tuple[Cell, int]]], job: Job, env
     return results
 
 
-def _run_on_ray(tasks: Sequence[Sequence[tuple[Cell, int]]], job: Job, env: RunEnv, address: str | None
-                ) -> list[Status]:
+def _run_on_ray(
+    tasks: Sequence[Sequence[tuple[Cell, int]]], job: Job, env: RunEnv, address: str | None
+) -> list[Status]:
     """Each task (a run, or a group) a Ray task that knows how many records each of its runs had when planned, so
     that a retry never records twice (``run_task_once``); a task failed for good fails each of its runs."""
     from common.datasets.card import data_root
 
-    calls = [(run_task_once, (task, job, env, [len(env.seen.of_run(c.paper, c.item, env.own_key(c, s)))
-                                               for c, s in task]))
-             for task in tasks]
+    calls = [
+        (
+            run_task_once,
+            (task, job, env, [len(env.seen.of_run(c.paper, c.item, env.own_key(c, s))) for c, s in task]),
+        )
+        for task in tasks
+    ]
     labels = [" + ".join(env.run_id(c, s) for c, s in task) for task in tasks]
-    out = launchers.run_ray(calls, labels, threads=env.threads, device=env.device, address=address,
-                            env={"OFFMARL_DATA": str(data_root())}, git=env.git)
+    out = launchers.run_ray(
+        calls,
+        labels,
+        threads=env.threads,
+        device=env.device,
+        address=address,
+        env={"OFFMARL_DATA": str(data_root())},
+        git=env.git,
+    )
     results: list[Status] = []
     for task, res in zip(tasks, out):
         failed = isinstance(res, tuple) and len(res) == 3 and res[1] == "failed"
@@ -260,10 +292,21 @@ def _run_on_ray(tasks: Sequence[Sequence[tuple[Cell, int]]], job: Job, env: RunE
     return results
 
 
-def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str, seeds: Sequence[int] | None = None,
-              force: bool = False, results_root: str | Path | None = None, launcher: str = "inline", jobs: int = 1,
-              device: str = "cpu", reuse_from: Sequence[str] | None = None,
-              plan_cells: Sequence[Cell] | None = None, address: str | None = None, group: int = 1) -> RunSummary:
+def run_cells(
+    cells: Sequence[Cell],
+    job: Job | Callable,
+    profile: Profile | str,
+    seeds: Sequence[int] | None = None,
+    force: bool = False,
+    results_root: str | Path | None = None,
+    launcher: str = "inline",
+    jobs: int = 1,
+    device: str = "cpu",
+    reuse_from: Sequence[str] | None = None,
+    plan_cells: Sequence[Cell] | None = None,
+    address: str | None = None,
+    group: int = 1,
+) -> RunSummary:
     """Run every (cell, seed) that has no finished record (all of them if ``force``).
 
     A finished record matches paper, item, keys, seed, profile, config hash and thread count. ``profile``: the
@@ -287,8 +330,10 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
     (a Ray task too: common.running.grouping); 1 (default): every run alone.
     """
     if os.environ.get(PLAN_ONLY_ENV):  # run_all.sh plans items in one process: an item must plan, not run
-        raise RuntimeError(f"${PLAN_ONLY_ENV} is set: planning only, nothing runs (an item script that plans through "
-                           "common.running.cli.main never gets here)")
+        raise RuntimeError(
+            f"${PLAN_ONLY_ENV} is set: planning only, nothing runs (an item script that plans through "
+            "common.running.cli.main never gets here)"
+        )
     if isinstance(profile, str):
         profile = get_profile(profile)
     _check_call(launcher, jobs, device, address, group)
@@ -300,8 +345,14 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
         outside = [c.keys for c in cells if (c.paper, c.item, c.keys_id()) not in grid]
         if outside:
             raise ValueError(f"plan_cells must hold every cell to run; not in it: {outside}")
-    env = RunEnv(profile, runs_root() if results_root is None else Path(results_root), device, git_commit(),
-                 reuse_from=None if force or reuse_from is None else tuple(reuse_from), replace=force)
+    env = RunEnv(
+        profile,
+        runs_root() if results_root is None else Path(results_root),
+        device,
+        git_commit(),
+        reuse_from=None if force or reuse_from is None else tuple(reuse_from),
+        replace=force,
+    )
     update_plan(env.results_root, profile.name, plan_cells, seeds)
     reset_failures()
 
@@ -314,8 +365,12 @@ def run_cells(cells: Sequence[Cell], job: Job | Callable, profile: Profile | str
     check_data(todo, job, env.results_root, profile.name, force)
     tasks = plan_groups(todo, job.group_key, group)  # one run per task, or the runs of a group
     summary.groups = [len(t) for t in tasks if len(t) > 1]
-    if todo and (launcher != "inline" or group > 1):  # datasets made here first, once each: never twice by two
-        prepare_data(todo, job)  # workers at once (ray: on this node; its cache must be shared with the workers)
+    if todo and (
+        launcher != "inline" or group > 1
+    ):  # datasets made here first, once each: never twice by two
+        prepare_data(
+            todo, job
+        )  # workers at once (ray: on this node; its cache must be shared with the workers)
     if launcher == "inline" or not todo:
         summary.add([r for task in tasks for r in run_task(task, job, env)])
     elif launcher == "process":

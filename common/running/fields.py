@@ -43,8 +43,11 @@ _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 def _is_real(v: Any) -> bool:
     """A real number, +-inf included (e.g. a threshold that inf switches off), not NaN, not a bool."""
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+    return (
+        isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, (bool, np.bool_))
         and not math.isnan(v)
+    )
 
 
 # what each kind admits; a kind may also be a config class (its instances, each passing its own validate())
@@ -57,8 +60,14 @@ _KIND_TESTS: dict[str, Callable[[Any], bool]] = {
     "device": lambda v: isinstance(v, str) and _DEVICE.fullmatch(v) is not None,
 }
 KINDS = tuple(_KIND_TESTS)
-_KIND_TEXT = {"int": "an integer", "num": "a number", "real": "a number or inf", "bool": "True or False",
-              "str": "a string", "device": "'cpu', 'cuda' or 'cuda:<index>'"}
+_KIND_TEXT = {
+    "int": "an integer",
+    "num": "a number",
+    "real": "a number or inf",
+    "bool": "True or False",
+    "str": "a string",
+    "device": "'cpu', 'cuda' or 'cuda:<index>'",
+}
 Rules = Sequence[tuple[Callable[[Any], bool], str]]
 
 
@@ -112,8 +121,12 @@ class Rule:
             return isinstance(v, self.kind)
         if self.kind is not None and not _KIND_TESTS[self.kind](v):
             return False
-        bounds = ((self.ge, float.__ge__), (self.gt, float.__gt__),
-                  (self.le, float.__le__), (self.lt, float.__lt__))
+        bounds = (
+            (self.ge, float.__ge__),
+            (self.gt, float.__gt__),
+            (self.le, float.__le__),
+            (self.lt, float.__lt__),
+        )
         if any(b is not None for b, _ in bounds):
             if not (_is_real(v) if self.kind == "real" else is_num(v)):
                 return False

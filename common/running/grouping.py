@@ -50,22 +50,27 @@ log = logging.getLogger("offmarl.grouping")
 
 GROUP_LAUNCHERS = ("inline", "process", "ray")  # the launchers that run a group as one task (all)
 Run = tuple[Any, int]  # (cell, seed)
-Status = tuple[str, str, "str | None"]  # (run_id, status, reason), as common.running.experiment.run_one returns
+Status = tuple[
+    str, str, "str | None"
+]  # (run_id, status, reason), as common.running.experiment.run_one returns
 
 
 def check_group(group: Any, launcher: str) -> int:
     """``group`` as an int if it is a valid group size for ``launcher``, else a ValueError naming the value and
     the allowed ones (before any side effect)."""
     if isinstance(group, bool) or not isinstance(group, int) or group < 1:
-        raise ValueError(f"group {group!r}: give a positive integer, the most (cell, seed) runs per batched job "
-                         "(1: every run alone)")
+        raise ValueError(
+            f"group {group!r}: give a positive integer, the most (cell, seed) runs per batched job "
+            "(1: every run alone)"
+        )
     if group > 1 and launcher not in GROUP_LAUNCHERS:
         raise ValueError(f"group {group} needs launcher {' or '.join(GROUP_LAUNCHERS)}, not {launcher!r}")
     return group
 
 
-def plan_groups(todo: Sequence[Run], group_key: Callable[[Mapping[str, Any]], str | None] | None,
-                group: int) -> list[list[Run]]:
+def plan_groups(
+    todo: Sequence[Run], group_key: Callable[[Mapping[str, Any]], str | None] | None, group: int
+) -> list[list[Run]]:
     """The tasks of ``todo``: runs with one ``group_key(cell.config)`` (not None) in tasks of at most ``group``
     runs, in the order of their first run; every other run a task of its own. ``group`` 1, or no
     ``group_key`` (a job that cannot group): one task per run, in order."""
@@ -99,10 +104,16 @@ def _replay(metrics: Mapping[str, Any], trained, ctx) -> Mapping[str, Any]:
     return metrics
 
 
-def run_group(runs: Sequence[Run], train: Callable[[list], Sequence[Mapping[str, Any]]], *,
-              run_id: Callable[[Any, int], str], settle: Callable[[Any, int], str | None],
-              alone: Callable[[Any, int], Status], context: Callable[[Any, int], Any],
-              record: Callable[..., Status]) -> list[Status]:
+def run_group(
+    runs: Sequence[Run],
+    train: Callable[[list], Sequence[Mapping[str, Any]]],
+    *,
+    run_id: Callable[[Any, int], str],
+    settle: Callable[[Any, int], str | None],
+    alone: Callable[[Any, int], Status],
+    context: Callable[[Any, int], Any],
+    record: Callable[..., Status],
+) -> list[Status]:
     """Train the runs of one group as one batched job and record each (module docstring); a status per run, in
     order. The runner's steps come in as functions (common.running.experiment.run_task; this module is below it):
     ``settle(cell, seed)`` ("skipped", "reused" or None: to compute), ``alone(cell, seed)`` (run_one),
@@ -120,18 +131,32 @@ def run_group(runs: Sequence[Run], train: Callable[[list], Sequence[Mapping[str,
         status[run_id(*todo[0])] = alone(*todo[0])
     elif todo:
         ctxs = [context(cell, seed) for cell, seed in todo]
-        seed_everything(todo[0][1])  # as a run alone (the stacked learners seed themselves; nothing draws globally)
+        seed_everything(
+            todo[0][1]
+        )  # as a run alone (the stacked learners seed themselves; nothing draws globally)
         started, t0 = now(), time.time()
         try:
             metrics = list(train([(cell, seed, ctx) for (cell, seed), ctx in zip(todo, ctxs)]))
             if len(metrics) != len(todo):
                 raise RuntimeError(f"run_group returned {len(metrics)} metrics for {len(todo)} runs")
         except Exception:  # noqa: BLE001 - each run then ends as it would alone, from its checkpoint
-            log.warning("a group of %d runs failed; running them alone (each resumes from its checkpoint):\n%s",
-                        len(todo), traceback.format_exc())
+            log.warning(
+                "a group of %d runs failed; running them alone (each resumes from its checkpoint):\n%s",
+                len(todo),
+                traceback.format_exc(),
+            )
             metrics = None
         share = (time.time() - t0) / len(todo)  # the group's wall time, shared equally
         for k, (cell, seed) in enumerate(todo):
-            status[run_id(cell, seed)] = (alone(cell, seed) if metrics is None else record(
-                cell, seed, lambda ctx, m=metrics[k], trained=ctxs[k]: _replay(m, trained, ctx), started, share))
+            status[run_id(cell, seed)] = (
+                alone(cell, seed)
+                if metrics is None
+                else record(
+                    cell,
+                    seed,
+                    lambda ctx, m=metrics[k], trained=ctxs[k]: _replay(m, trained, ctx),
+                    started,
+                    share,
+                )
+            )
     return [status[run_id(cell, seed)] for cell, seed in runs]

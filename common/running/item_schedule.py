@@ -73,11 +73,16 @@ def model_total(items: Sequence[Any]) -> str:
     """The plan's closing words on the cost model: its core-hours over the items' runs still to run (``predict``)."""
     costs = [i.plan.cost for i in items if i.plan.cost is not None and i.plan.todo]
     known = [c.core_s for c in costs if c.core_s is not None]
-    runs = {b: sum(c.bases.get(b, 0) for c in costs) for b in ("fit", "grouped", "scaled", "unsized", "none", "copied")}
-    return (f"; the cost model (common.running.cost_model, fitted on the reference's records): "
-            f"{sum(known) / 3600:.2f} core-h for {len(known)} items (runs: {runs['fit']} fitted, {runs['grouped']} "
-            f"from grouped runs, {runs['scaled']} scaled from other sizes, {runs['unsized']} unsized, {runs['none']} "
-            f"not predicted, {runs['copied']} copied from an earlier item)")
+    runs = {
+        b: sum(c.bases.get(b, 0) for c in costs)
+        for b in ("fit", "grouped", "scaled", "unsized", "none", "copied")
+    }
+    return (
+        f"; the cost model (common.running.cost_model, fitted on the reference's records): "
+        f"{sum(known) / 3600:.2f} core-h for {len(known)} items (runs: {runs['fit']} fitted, {runs['grouped']} "
+        f"from grouped runs, {runs['scaled']} scaled from other sizes, {runs['unsized']} unsized, {runs['none']} "
+        f"not predicted, {runs['copied']} copied from an earlier item)"
+    )
 
 
 def model_note(item: Any) -> str:
@@ -137,7 +142,9 @@ class Schedule:
         self.slots, self.waiting = slots, list(items)
         self.running: list[Any] = []
         self.held: dict[int, int] = {}  # id(running item) -> the slots it holds
-        self.work: dict[int, float] = {}  # id(item) -> its predicted seconds + those of its paper's later items
+        self.work: dict[
+            int, float
+        ] = {}  # id(item) -> its predicted seconds + those of its paper's later items
         left: dict[str, float] = {}
         for it in reversed(self.waiting):
             left[it.plan.paper] = left.get(it.plan.paper, 0.0) + (it.predicted_s or 0.0)

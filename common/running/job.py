@@ -68,7 +68,9 @@ class Job:
         if (self.group_key is None) != (self.run_group is None):
             raise TypeError("Job: give both group_key and run_group, or neither")
 
-    def __call__(self, cell: "Cell", seed: int, ctx: Any) -> Mapping[str, Any]:  # ctx: common.running.runs.RunContext
+    def __call__(
+        self, cell: "Cell", seed: int, ctx: Any
+    ) -> Mapping[str, Any]:  # ctx: common.running.runs.RunContext
         return self.run(cell, seed, ctx)
 
 
@@ -77,5 +79,7 @@ def as_job(job: "Job | Callable") -> Job:
     if isinstance(job, Job):
         return job
     if not callable(job):
-        raise TypeError(f"a job is a common.running.experiment.Job or a function (cell, seed, ctx) -> metrics, got {job!r}")
+        raise TypeError(
+            f"a job is a common.running.experiment.Job or a function (cell, seed, ctx) -> metrics, got {job!r}"
+        )
     return Job(run=job)

@@ -34,19 +34,29 @@ from common.running.runtime import git_commit, set_threads
 RAY_MAX_RETRIES = 3  # re-runs of a task whose worker process or node died (Ray's default for tasks)
 INSTALL_HINT = "pip install -e '.[ray]' (the ray extra of this package, pinned in constraints.txt)"
 FAULT_ENV = "OFFMARL_FAULT_DIR"  # tests only: see fault_point
-FORWARDED_ENV = ("OFFMARL_DATA", FAULT_ENV, "OFFMARL_PROGRESS")  # the driver's values reach every task (progress:
+FORWARDED_ENV = (
+    "OFFMARL_DATA",
+    FAULT_ENV,
+    "OFFMARL_PROGRESS",
+)  # the driver's values reach every task (progress:
 # common.running.progress, for run_all.sh's bar)
-_HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
+_HOST_PORT = re.compile(
+    r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$"
+)
 
 
 def check_address(address: str, source: str = "--address") -> str:
     """``address`` if it names a Ray cluster this launcher can use, else a ValueError naming the value and
     the accepted forms: HOST:PORT (port 1-65535), ``auto`` or ``local``."""
-    forms = "HOST:PORT of the cluster's head (e.g. 10.0.0.5:6379), auto (the cluster on this machine) or local"
+    forms = (
+        "HOST:PORT of the cluster's head (e.g. 10.0.0.5:6379), auto (the cluster on this machine) or local"
+    )
     text = str(address).strip()
     if text.startswith("ray://"):
-        raise ValueError(f"{source} {address!r}: Ray Client addresses (ray://) are not supported; run the script "
-                         f"on a node of the cluster and give {forms}")
+        raise ValueError(
+            f"{source} {address!r}: Ray Client addresses (ray://) are not supported; run the script "
+            f"on a node of the cluster and give {forms}"
+        )
     if text in ("auto", "local"):
         return text
     m = _HOST_PORT.match(text)
@@ -72,22 +82,28 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((m["host"].strip("[]"), int(m["port"])), timeout=timeout).close()
     except OSError as e:
-        raise RuntimeError(f"no Ray cluster answers at {address} ({e}): start its head with `ray start --head "
-                           f"--port {m['port']}`, or give the address it printed") from None
+        raise RuntimeError(
+            f"no Ray cluster answers at {address} ({e}): start its head with `ray start --head "
+            f"--port {m['port']}`, or give the address it printed"
+        ) from None
 
 
 def require_ray() -> None:
     """A RuntimeError naming the extra to install when ray is not importable (no import: cheap)."""
     if importlib.util.find_spec("ray") is None:
-        raise RuntimeError(f"--launcher ray needs the 'ray' package, which is not installed here: {INSTALL_HINT}; "
-                           "or use --launcher process for worker processes on this machine")
+        raise RuntimeError(
+            f"--launcher ray needs the 'ray' package, which is not installed here: {INSTALL_HINT}; "
+            "or use --launcher process for worker processes on this machine"
+        )
 
 
 def check_device(device: str) -> str:
     """``cpu`` or ``cuda`` (a task's GPU is the one Ray gives it, so ``cuda:N`` is refused); the cluster's
     GPUs are checked once connected, not on this machine."""
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r} with --launcher ray: give cpu or cuda (Ray assigns each task its GPU)")
+        raise ValueError(
+            f"device {device!r} with --launcher ray: give cpu or cuda (Ray assigns each task its GPU)"
+        )
     return device
 
 
@@ -146,8 +162,10 @@ def _task(threads: int, payload: bytes, commit: str | None, driver_host: str) ->
     if commit is not None and socket.gethostname() != driver_host:  # another machine: its own checkout
         here = (git_commit() or {}).get("commit")
         if here is not None and here != commit:
-            raise RuntimeError(f"node {socket.gethostname()} runs commit {here[:12]}, the driver {commit[:12]}: "
-                               "every node needs the same code")
+            raise RuntimeError(
+                f"node {socket.gethostname()} runs commit {here[:12]}, the driver {commit[:12]}: "
+                "every node needs the same code"
+            )
     fn, args = pickle.loads(payload)
     return fn(*args)
 
@@ -171,14 +189,23 @@ def _connect(ray, address: str, device: str, threads: int) -> bool:
     if short:
         if started:
             ray.shutdown()
-        raise RuntimeError(f"the Ray cluster at {address} has {', '.join(f'{have.get(k, 0):g} {k}' for k in short)}; "
-                           f"each task needs {', '.join(f'{v} {k}' for k, v in short.items())}")
+        raise RuntimeError(
+            f"the Ray cluster at {address} has {', '.join(f'{have.get(k, 0):g} {k}' for k in short)}; "
+            f"each task needs {', '.join(f'{v} {k}' for k, v in short.items())}"
+        )
     return started
 
 
-def run_ray(calls: Sequence[tuple[Callable, tuple]], labels: Sequence[str], *, threads: int, device: str,
-            address: str | None, env: Mapping[str, str] | None = None, git: Mapping[str, Any] | None = None
-            ) -> list[Any]:
+def run_ray(
+    calls: Sequence[tuple[Callable, tuple]],
+    labels: Sequence[str],
+    *,
+    threads: int,
+    device: str,
+    address: str | None,
+    env: Mapping[str, str] | None = None,
+    git: Mapping[str, Any] | None = None,
+) -> list[Any]:
     """Run ``fn(*args)`` for each of ``calls`` as a Ray task; results in order. A task that failed for
     good (worker died ``RAY_MAX_RETRIES`` + 1 times, or raised) gives ``(label, "failed", reason)``.
     ``env``: environment variables of every task (with those of ``FORWARDED_ENV`` set here)."""
@@ -192,8 +219,12 @@ def run_ray(calls: Sequence[tuple[Callable, tuple]], labels: Sequence[str], *, t
     started = _connect(ray, address, device, threads)
     try:
         remote = ray.remote(_task).options(
-            num_cpus=threads, num_gpus=1 if device == "cuda" else 0, max_retries=RAY_MAX_RETRIES,
-            retry_exceptions=False, runtime_env={"env_vars": env_vars})
+            num_cpus=threads,
+            num_gpus=1 if device == "cuda" else 0,
+            max_retries=RAY_MAX_RETRIES,
+            retry_exceptions=False,
+            runtime_env={"env_vars": env_vars},
+        )
         commit = (git or {}).get("commit")
         host = socket.gethostname()
         refs = [remote.remote(threads, pickle.dumps((fn, tuple(args))), commit, host) for fn, args in calls]

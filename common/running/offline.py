@@ -64,19 +64,33 @@ from common.running.evaluate import eval_seed, evaluate
 from common.running.experiment import Job
 from common.running.records import canonical_json, to_jsonable
 
-OFFICIAL_MINIBATCH_SEED = 4_000_000  # generator seed offset of fixed_minibatches (apart from every other stream)
+OFFICIAL_MINIBATCH_SEED = (
+    4_000_000  # generator seed offset of fixed_minibatches (apart from every other stream)
+)
 # learners whose runs can train stacked (cells as members), with the config fields that may differ in a group: the
 # built-in ones here, a paper's through common.algos.register_learner(..., group_fields=...) (one dict: common.algos')
-GROUPABLE.update({"itd3": ITD3.GROUP_FIELDS, "iql_continuous": ContinuousIQL.GROUP_FIELDS,
-                  "matd3bc": MATD3BC.GROUP_FIELDS, "bcq": BCQ.GROUP_FIELDS, "mabcq": BCQ.GROUP_FIELDS,
-                  "awac": AWAC.GROUP_FIELDS, "td3bc": TD3BC.GROUP_FIELDS})
+GROUPABLE.update(
+    {
+        "itd3": ITD3.GROUP_FIELDS,
+        "iql_continuous": ContinuousIQL.GROUP_FIELDS,
+        "matd3bc": MATD3BC.GROUP_FIELDS,
+        "bcq": BCQ.GROUP_FIELDS,
+        "mabcq": BCQ.GROUP_FIELDS,
+        "awac": AWAC.GROUP_FIELDS,
+        "td3bc": TD3BC.GROUP_FIELDS,
+    }
+)
 # cell-config keys that only name a cell (the row's method name): they never keep two runs apart
 _NAME_KEYS = ("method",)
 
 
 def data_identity_of(data) -> dict[str, Any]:
     """The fields by which a record names the dataset it trained on (common.running.experiment.same_data)."""
-    out = {"data_sha256": data.card.get("sha256"), "dataset_size": data.size, "ref_scores": data.card.get("ref_scores")}
+    out = {
+        "data_sha256": data.card.get("sha256"),
+        "dataset_size": data.size,
+        "ref_scores": data.card.get("ref_scores"),
+    }
     if data.card.get("identity"):  # datasets rebuilt from committed policies: protocol + policies' checksums
         out["data_identity"] = data.card["identity"]
     return out
@@ -98,10 +112,13 @@ def offline_job(learner: str | None, load: Callable[[Mapping[str, Any]], Any]) -
     workers can unpickle the job)."""
     if learner is not None:
         get_learner(learner)  # an unknown name fails here, naming the valid ones
-    return Job(run=functools.partial(offline_run, learner=learner, load=load), data_spec=dataset_of,
-               data_identity=functools.partial(identity_of, load=load),
-               group_key=functools.partial(group_key_of, learner=learner),
-               run_group=functools.partial(offline_run_group, learner=learner, load=load))
+    return Job(
+        run=functools.partial(offline_run, learner=learner, load=load),
+        data_spec=dataset_of,
+        data_identity=functools.partial(identity_of, load=load),
+        group_key=functools.partial(group_key_of, learner=learner),
+        run_group=functools.partial(offline_run_group, learner=learner, load=load),
+    )
 
 
 def _learner_name(cfg: Mapping[str, Any], learner: str | None) -> str:
@@ -110,8 +127,10 @@ def _learner_name(cfg: Mapping[str, Any], learner: str | None) -> str:
     if "learner" not in cfg:
         from common.algos import LEARNERS
 
-        raise ValueError("this job takes the learner from the cell config, which has no 'learner' key; "
-                         f"valid learners: {', '.join(sorted(LEARNERS))}")
+        raise ValueError(
+            "this job takes the learner from the cell config, which has no 'learner' key; "
+            f"valid learners: {', '.join(sorted(LEARNERS))}"
+        )
     return str(cfg["learner"])
 
 
@@ -127,16 +146,34 @@ def group_key_of(cfg: Mapping[str, Any], learner: str | None) -> str | None:
     ds = cfg["dataset"]
     shared = {k: v for k, v in cfg.items() if k not in ("dataset", name, *_NAME_KEYS)}
     section = {k: v for k, v in cfg[name].items() if k not in GROUPABLE[name]}
-    return canonical_json(to_jsonable({"learner": name, "env": ds.get("env"), "env_options": ds.get("env_options"),
-                                       "return_mode": ds.get("return_mode"), "section": section, "shared": shared}))
+    return canonical_json(
+        to_jsonable(
+            {
+                "learner": name,
+                "env": ds.get("env"),
+                "env_options": ds.get("env_options"),
+                "return_mode": ds.get("return_mode"),
+                "section": section,
+                "shared": shared,
+            }
+        )
+    )
 
 
 def evaluate_policies(learner, cfg: Mapping[str, Any], seeds: Sequence[int]) -> list[float]:
     """Mean return of ``cfg["eval_episodes"]`` deterministic episodes on the cell's dataset env for each of the
     learner's seeds (one vectorised rollout; seed s plays its own evaluation episodes, ``eval_seed(s)``)."""
     ds = cfg["dataset"]
-    r = evaluate(learner.policy(), ds["env"], len(seeds), cfg["eval_episodes"], [eval_seed(s) for s in seeds],
-                 return_mode=ds["return_mode"], env_options=ds["env_options"], max_steps=cfg.get("eval_max_steps"))
+    r = evaluate(
+        learner.policy(),
+        ds["env"],
+        len(seeds),
+        cfg["eval_episodes"],
+        [eval_seed(s) for s in seeds],
+        return_mode=ds["return_mode"],
+        env_options=ds["env_options"],
+        max_steps=cfg.get("eval_max_steps"),
+    )
     return [float(x) for x in r.mean]
 
 
@@ -145,8 +182,9 @@ def evaluate_policy(learner, cfg: Mapping[str, Any], seed: int) -> float:
     return evaluate_policies(learner, cfg, [seed])[0]
 
 
-def offline_run(cell, seed: int, ctx, *, learner: str | None, load: Callable[[Mapping[str, Any]], Any]
-                ) -> dict[str, Any]:
+def offline_run(
+    cell, seed: int, ctx, *, learner: str | None, load: Callable[[Mapping[str, Any]], Any]
+) -> dict[str, Any]:
     """Train ``learner`` (None: the config's ``learner``) on the cell's dataset and return the record's
     metrics (module docstring)."""
     cfg = cell.config
@@ -180,22 +218,26 @@ def run_metrics(curve, data) -> dict[str, Any]:
     for key in ("score", "score_best", "score_last10"):
         v = out[key]
         try:
-            out[key.replace("score", "normalized")] = (normalize(v, data.card) if v is not None and math.isfinite(v)
-                                                       else None)
+            out[key.replace("score", "normalized")] = (
+                normalize(v, data.card) if v is not None and math.isfinite(v) else None
+            )
         except ValueError:  # no (or degenerate) reference scores
             out[key.replace("score", "normalized")] = None
     return out
 
 
-def offline_run_group(runs: Sequence[tuple[Any, int, Any]], *, learner: str | None,
-                      load: Callable[[Mapping[str, Any]], Any]) -> list[dict[str, Any]]:
+def offline_run_group(
+    runs: Sequence[tuple[Any, int, Any]], *, learner: str | None, load: Callable[[Mapping[str, Any]], Any]
+) -> list[dict[str, Any]]:
     """Train the runs ``[(cell, seed, ctx)]`` of one group (equal ``group_key_of``) as stacked learners and
     return each run's metrics, in order (module docstring). Each run's learner is built and resumed from its
     checkpoint as ``offline_run`` does; those that cannot stack together (``stack_signature``: e.g. a batch
     size cut to a small dataset, another resumed step) form stacks of their own."""
     name = _learner_name(runs[0][0].config, learner)
     datasets: dict[str, tuple[Any, Any]] = {}  # dataset spec -> (Dataset, prepared tensors): loaded once each
-    built: list[Any] = []  # per run: (learner, its dataset's card, prepared tensors, loop step); None once stacked
+    built: list[
+        Any
+    ] = []  # per run: (learner, its dataset's card, prepared tensors, loop step); None once stacked
     for cell, seed, ctx in runs:
         spec = canonical_json(to_jsonable(cell.config["dataset"]))
         data, tensors = datasets.get(spec, (None, None))

@@ -21,7 +21,9 @@ def plan_path(results_root: str | Path, profile: str, paper: str, item: str) -> 
     return Path(results_root) / profile / paper / f"{item}.plan.json"
 
 
-def _locked_plan(results_root: str | Path, profile: str, paper: str, item: str, change: Callable[[dict], None]) -> None:
+def _locked_plan(
+    results_root: str | Path, profile: str, paper: str, item: str, change: Callable[[dict], None]
+) -> None:
     """Read ``<item>.plan.json``, apply ``change`` to it and write it back atomically, under a lock."""
     path = plan_path(results_root, profile, paper, item)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +55,7 @@ def update_plan(results_root: str | Path, profile: str, cells: Sequence[Any], se
     for c in cells:
         by_item.setdefault((c.paper, c.item), []).append(c)
     for (paper, item), group in by_item.items():
+
         def change(plan, group=group):
             index = {canonical_json(e["keys"]): e for e in plan["cells"]}
             for c in group:
@@ -60,29 +63,49 @@ def update_plan(results_root: str | Path, profile: str, cells: Sequence[Any], se
                 if e not in plan["cells"]:
                     plan["cells"].append(e)
                 e["seeds"] = sorted(set(e["seeds"]) | set(seeds))
+
         _locked_plan(results_root, profile, paper, item, change)
 
 
-def record_item_run(results_root: str | Path, profile: str, paper: str, item: str, wall_s: float,
-                    summary: Any, threads: int, device: str) -> None:
+def record_item_run(
+    results_root: str | Path,
+    profile: str,
+    paper: str,
+    item: str,
+    wall_s: float,
+    summary: Any,
+    threads: int,
+    device: str,
+) -> None:
     """Store the wall time of this invocation of an item's script (runs, dataset generation, figures
     and report included) as ``last_run`` in ``<item>.plan.json``, when it ran anything (``run_all.sh
     --list`` shows it). ``runs``/``skipped`` say how much of the grid that time covers."""
-    info = {"wall_s": round(float(wall_s), 1), "finished": now(), "runs": len(summary.ran),
-            "skipped": len(summary.skipped), "failed": len(summary.failed), "threads": int(threads),
-            "device": device, "hostname": socket.gethostname(), "cpus": os.cpu_count()}
+    info = {
+        "wall_s": round(float(wall_s), 1),
+        "finished": now(),
+        "runs": len(summary.ran),
+        "skipped": len(summary.skipped),
+        "failed": len(summary.failed),
+        "threads": int(threads),
+        "device": device,
+        "hostname": socket.gethostname(),
+        "cpus": os.cpu_count(),
+    }
 
     def change(plan):
         plan["last_run"] = info
         plan.pop("blocked", None)
+
     _locked_plan(results_root, profile, paper, item, change)
 
 
 def record_item_blocked(results_root: str | Path, profile: str, paper: str, item: str, needs: str) -> None:
     """Mark an item that cannot run on this installation (e.g. ``needs="SMAX"``: its environments are not
     built yet) in ``<item>.plan.json``, so that the report shows "needs SMAX" rather than "not run"."""
+
     def change(plan):
         plan["blocked"] = {"needs": str(needs), "checked": now()}
+
     _locked_plan(results_root, profile, paper, item, change)
 
 

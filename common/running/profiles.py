@@ -47,7 +47,9 @@ class PaperSettings:
     itself has none (a profile without a paper: tests, sketches). Build one with ``of`` so that ``given`` knows which
     settings the profile set (the record names those, whatever their values)."""
 
-    given: tuple[str, ...] = field(default=(), compare=False, repr=False)  # the settings the profile set, in order
+    given: tuple[str, ...] = field(
+        default=(), compare=False, repr=False
+    )  # the settings the profile set, in order
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -60,8 +62,10 @@ class PaperSettings:
         wrong type is a ValueError naming it and the allowed ones. ``where`` names the profile in the message."""
         unknown = sorted(set(values) - set(cls.names()))
         if unknown:
-            raise ValueError(f"unknown paper setting(s) {unknown}{where} for {cls.__name__}; allowed: "
-                             f"{', '.join(cls.names()) or 'none'}")
+            raise ValueError(
+                f"unknown paper setting(s) {unknown}{where} for {cls.__name__}; allowed: "
+                f"{', '.join(cls.names()) or 'none'}"
+            )
         return cls(given=tuple(values), **copy.deepcopy(dict(values))).validate(where)
 
     def validate(self, where: str = "") -> PaperSettings:
@@ -70,15 +74,19 @@ class PaperSettings:
         for name in self.names():
             value = getattr(self, name)
             if not _matches(value, hints[name]):
-                raise ValueError(f"{type(self).__name__}.{name}{where} = {value!r}: not a {_type_text(hints[name])}")
+                raise ValueError(
+                    f"{type(self).__name__}.{name}{where} = {value!r}: not a {_type_text(hints[name])}"
+                )
         return self
 
     def __getattr__(self, name: str) -> Any:  # only for names that are no field: a clear error
         if name.startswith("__"):
             raise AttributeError(name)
-        raise AttributeError(f"paper setting {name!r} is not one of {type(self).__name__}'s "
-                             f"({', '.join(self.names()) or 'none'}): a job needs the profile of its paper, "
-                             "get_profile(name, <the paper's config>'s PaperProfiles)")
+        raise AttributeError(
+            f"paper setting {name!r} is not one of {type(self).__name__}'s "
+            f"({', '.join(self.names()) or 'none'}): a job needs the profile of its paper, "
+            "get_profile(name, <the paper's config>'s PaperProfiles)"
+        )
 
     def given_dict(self) -> dict[str, Any]:
         """The settings the profile set, with their values (what a record stores as the profile's ``overrides``)."""
@@ -99,7 +107,9 @@ def _matches(value: Any, hint: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if origin in (dict, collections.abc.Mapping):
         kt, vt = typing.get_args(hint) or (Any, Any)
-        return isinstance(value, Mapping) and all(_matches(k, kt) and _matches(v, vt) for k, v in value.items())
+        return isinstance(value, Mapping) and all(
+            _matches(k, kt) and _matches(v, vt) for k, v in value.items()
+        )
     if hint is Any:
         return True
     return isinstance(value, origin or hint)
@@ -160,7 +170,11 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         """The profile as a record stores it (``profile_settings``): its fields, and as ``overrides`` the paper
         settings its profile set (``PaperSettings.given_dict``)."""
-        out = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "paper"}
+        out = {
+            f.name: copy.deepcopy(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "paper"
+        }
         out["overrides"] = self.paper.given_dict()
         return out
 
@@ -181,18 +195,24 @@ class PaperProfiles:
     the settings that profile changes; every profile's settings are built and checked on construction."""
 
     settings: type[PaperSettings]  # the paper's settings dataclass (its config.py)
-    by_profile: Mapping[str, Mapping[str, Any]]  # profile name -> {Profile field: value, "paper": {setting: value}}
+    by_profile: Mapping[
+        str, Mapping[str, Any]
+    ]  # profile name -> {Profile field: value, "paper": {setting: value}}
 
     def __post_init__(self) -> None:
         if not (isinstance(self.settings, type) and issubclass(self.settings, PaperSettings)):
-            raise ValueError(f"PaperProfiles.settings must be a PaperSettings subclass, got {self.settings!r}")
+            raise ValueError(
+                f"PaperProfiles.settings must be a PaperSettings subclass, got {self.settings!r}"
+            )
         validate_overrides(self.by_profile)
         for pname in PROFILE_NAMES:
             self.settings_of(pname)
 
     def settings_of(self, name: str) -> PaperSettings:
         """The paper's settings at profile ``name`` (checked: ``PaperSettings.of``)."""
-        return self.settings.of((self.by_profile.get(name) or {}).get("paper") or {}, f" in the {name!r} profile")
+        return self.settings.of(
+            (self.by_profile.get(name) or {}).get("paper") or {}, f" in the {name!r} profile"
+        )
 
 
 def validate_overrides(paper_overrides: Mapping[str, Mapping[str, Any]] | PaperProfiles | None) -> None:
@@ -202,10 +222,14 @@ def validate_overrides(paper_overrides: Mapping[str, Mapping[str, Any]] | PaperP
     if isinstance(paper_overrides, PaperProfiles):
         paper_overrides = paper_overrides.by_profile
     if not isinstance(paper_overrides, Mapping):
-        raise ValueError(f"paper overrides must be a dict keyed by profile name, got {type(paper_overrides).__name__}")
+        raise ValueError(
+            f"paper overrides must be a dict keyed by profile name, got {type(paper_overrides).__name__}"
+        )
     for pname, over in paper_overrides.items():
         if pname not in PROFILE_NAMES:
-            raise ValueError(f"override for unknown profile {pname!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
+            raise ValueError(
+                f"override for unknown profile {pname!r}; valid profiles: {', '.join(PROFILE_NAMES)}"
+            )
         if not isinstance(over, Mapping):
             raise ValueError(f"overrides for profile {pname!r} must be a dict, got {type(over).__name__}")
         unknown = sorted(set(over) - set(_FIELDS))
@@ -215,7 +239,9 @@ def validate_overrides(paper_overrides: Mapping[str, Mapping[str, Any]] | PaperP
             )
 
 
-def get_profile(name: str, paper_overrides: Mapping[str, Mapping[str, Any]] | PaperProfiles | None = None) -> Profile:
+def get_profile(
+    name: str, paper_overrides: Mapping[str, Mapping[str, Any]] | PaperProfiles | None = None
+) -> Profile:
     """The base profile ``name`` with the paper's overrides for that profile merged on top.
 
     Setting ``n_seeds`` without ``seeds`` gives ``range(n_seeds)``. With a ``PaperProfiles`` the profile carries the
@@ -231,8 +257,10 @@ def get_profile(name: str, paper_overrides: Mapping[str, Mapping[str, Any]] | Pa
     else:
         over = dict((paper_overrides or {}).get(name, {}))
         if "paper" in over:
-            raise ValueError(f"paper settings {over['paper']!r} in the {name!r} profile need a PaperProfiles (the "
-                             "paper's settings dataclass), not a plain dict of overrides")
+            raise ValueError(
+                f"paper settings {over['paper']!r} in the {name!r} profile need a PaperProfiles (the "
+                "paper's settings dataclass), not a plain dict of overrides"
+            )
     over = copy.deepcopy(over)
     if "seeds" in over and "n_seeds" not in over:
         over["n_seeds"] = len(over["seeds"])

@@ -81,8 +81,11 @@ def report_progress(results: Iterable[tuple[str, str, Any]]) -> None:
     path = os.environ.get(PROGRESS_ENV)
     if not path:
         return
-    text = "".join(json.dumps({"run_id": rid, "status": status, "reason": None if reason is None else str(reason)})
-                   + "\n" for rid, status, reason in results)
+    text = "".join(
+        json.dumps({"run_id": rid, "status": status, "reason": None if reason is None else str(reason)})
+        + "\n"
+        for rid, status, reason in results
+    )
     if not text:
         return
     try:
@@ -124,8 +127,14 @@ class Bar:
         self.total = sum(i.plan.todo for i in items)
         self.tty = sys.stderr.isatty() and not os.environ.get("CI")
         width = shutil.get_terminal_size((100, 20)).columns or 100  # a terminal of unknown width: 100
-        self.tqdm = tqdm(total=self.total, unit="run", disable=not self.tty, ncols=width, smoothing=0,
-                         bar_format="{desc} {percentage:3.0f}%|{bar}| {n}/{total} runs [{elapsed}{postfix}]")
+        self.tqdm = tqdm(
+            total=self.total,
+            unit="run",
+            disable=not self.tty,
+            ncols=width,
+            smoothing=0,
+            bar_format="{desc} {percentage:3.0f}%|{bar}| {n}/{total} runs [{elapsed}{postfix}]",
+        )
 
     def eta(self) -> str:
         from common.running.timings import fmt_seconds

@@ -25,10 +25,36 @@ from common.running.jsonable import to_jsonable
 from common.running.runtime import git_commit, now, versions
 
 SCHEMA_VERSION = 1
-FIELDS = ("schema", "run_id", "paper", "item", "keys", "method", "seed", "profile", "score", "normalized", "curve",
-          "extra", "nonfinite", "wall_time_s", "config", "config_hash", "profile_settings", "git_commit",
-          "sacred_run_id", "started", "finished", "hostname", "device", "threads", "resumed_from_step", "versions",
-          "reused_from", "reused_at")
+FIELDS = (
+    "schema",
+    "run_id",
+    "paper",
+    "item",
+    "keys",
+    "method",
+    "seed",
+    "profile",
+    "score",
+    "normalized",
+    "curve",
+    "extra",
+    "nonfinite",
+    "wall_time_s",
+    "config",
+    "config_hash",
+    "profile_settings",
+    "git_commit",
+    "sacred_run_id",
+    "started",
+    "finished",
+    "hostname",
+    "device",
+    "threads",
+    "resumed_from_step",
+    "versions",
+    "reused_from",
+    "reused_at",
+)
 _OBJECTS = ("keys", "extra", "config")  # fields that must be JSON objects when a line has them
 
 
@@ -180,9 +206,30 @@ class Record:
         return self.curve[k].get(name) if self.curve else None
 
 
-_VERDICT_LINE = ("schema", "run_id", "paper", "item", "keys", "method", "seed", "profile", "score", "normalized",
-                 "curve", "extra", "nonfinite", "wall_time_s", "config", "config_hash", "git_commit",
-                 "sacred_run_id", "started", "finished", "hostname", "versions")
+_VERDICT_LINE = (
+    "schema",
+    "run_id",
+    "paper",
+    "item",
+    "keys",
+    "method",
+    "seed",
+    "profile",
+    "score",
+    "normalized",
+    "curve",
+    "extra",
+    "nonfinite",
+    "wall_time_s",
+    "config",
+    "config_hash",
+    "git_commit",
+    "sacred_run_id",
+    "started",
+    "finished",
+    "hostname",
+    "versions",
+)
 _EMPTY_CONFIG_HASH = "44136fa355b3"  # config_hash({}): sha256 of "{}", first 12 hex digits
 
 
@@ -206,13 +253,32 @@ class Verdict:
     versions: Mapping[str, Any] | None = None
 
     @classmethod
-    def new(cls, paper: str, item: str, profile: str, claim: str, holds: bool | None, evidence: str,
-            data: Mapping[str, Any] | None = None) -> Verdict:
+    def new(
+        cls,
+        paper: str,
+        item: str,
+        profile: str,
+        claim: str,
+        holds: bool | None,
+        evidence: str,
+        data: Mapping[str, Any] | None = None,
+    ) -> Verdict:
         """A verdict judged now, on this machine and commit."""
         t = now()
-        return cls(paper=paper, item=item, profile=profile, claim=claim, holds=None if holds is None else bool(holds),
-                   evidence=str(evidence), data=to_jsonable(dict(data or {})), started=t, finished=t,
-                   git_commit=git_commit(), hostname=socket.gethostname(), versions=versions())
+        return cls(
+            paper=paper,
+            item=item,
+            profile=profile,
+            claim=claim,
+            holds=None if holds is None else bool(holds),
+            evidence=str(evidence),
+            data=to_jsonable(dict(data or {})),
+            started=t,
+            finished=t,
+            git_commit=git_commit(),
+            hostname=socket.gethostname(),
+            versions=versions(),
+        )
 
     @classmethod
     def from_record(cls, rec: Record) -> Verdict:
@@ -220,21 +286,47 @@ class Verdict:
         if "claim" not in rec.keys:
             raise RecordError(f"record {rec.run_id!r} is a run, not a claim verdict (keys {dict(rec.keys)})")
         if rec.paper is None or rec.item is None or rec.profile is None:
-            raise RecordError(f"claim verdict {rec.run_id!r} lacks its paper, item or profile (paper={rec.paper!r}, "
-                              f"item={rec.item!r}, profile={rec.profile!r})")
+            raise RecordError(
+                f"claim verdict {rec.run_id!r} lacks its paper, item or profile (paper={rec.paper!r}, "
+                f"item={rec.item!r}, profile={rec.profile!r})"
+            )
         ex = dict(rec.extra)
         holds, evidence = ex.pop("holds", None), ex.pop("evidence", "")
-        return cls(paper=rec.paper, item=rec.item, profile=rec.profile, claim=rec.keys["claim"], holds=holds,
-                   evidence=evidence, data=ex, started=rec.started, finished=rec.finished, git_commit=rec.git_commit,
-                   hostname=rec.hostname, versions=rec.versions)
+        return cls(
+            paper=rec.paper,
+            item=rec.item,
+            profile=rec.profile,
+            claim=rec.keys["claim"],
+            holds=holds,
+            evidence=evidence,
+            data=ex,
+            started=rec.started,
+            finished=rec.finished,
+            git_commit=rec.git_commit,
+            hostname=rec.hostname,
+            versions=rec.versions,
+        )
 
     def to_record(self) -> Record:
         """The line that stores this verdict, field for field as ``write_claim`` has always written it."""
-        return Record(schema=SCHEMA_VERSION, run_id=f"{self.profile}/{self.paper}/{self.item}/claim/{self.claim}",
-                      paper=self.paper, item=self.item, keys={"claim": self.claim}, profile=self.profile,
-                      extra={"holds": self.holds, "evidence": self.evidence, **self.data}, wall_time_s=0.0,
-                      config={}, config_hash=_EMPTY_CONFIG_HASH, git_commit=self.git_commit, started=self.started,
-                      finished=self.finished, hostname=self.hostname, versions=self.versions, present=_VERDICT_LINE)
+        return Record(
+            schema=SCHEMA_VERSION,
+            run_id=f"{self.profile}/{self.paper}/{self.item}/claim/{self.claim}",
+            paper=self.paper,
+            item=self.item,
+            keys={"claim": self.claim},
+            profile=self.profile,
+            extra={"holds": self.holds, "evidence": self.evidence, **self.data},
+            wall_time_s=0.0,
+            config={},
+            config_hash=_EMPTY_CONFIG_HASH,
+            git_commit=self.git_commit,
+            started=self.started,
+            finished=self.finished,
+            hostname=self.hostname,
+            versions=self.versions,
+            present=_VERDICT_LINE,
+        )
 
     @property
     def said(self) -> str:
@@ -244,4 +336,3 @@ class Verdict:
     def same_as(self, holds: bool | None, evidence: str) -> bool:
         """Whether this verdict already says ``holds`` with ``evidence`` (a rerun that changes nothing)."""
         return self.holds == holds and self.evidence == str(evidence)
-

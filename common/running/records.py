@@ -109,8 +109,14 @@ def _rewrite_locked(path: Path, rewrite: Callable[[str], str]) -> tuple[str, str
 def run_identity(rec: Mapping[str, Any]) -> tuple:
     """The run a record belongs to: (paper, item, keys, seed, profile, thread count). A forced re-run replaces the
     records of its run whatever their config (``replace_record``)."""
-    return (rec.get("paper"), rec.get("item"), canonical_json(rec.get("keys", {})), rec.get("seed"),
-            rec.get("profile"), record_threads(rec))
+    return (
+        rec.get("paper"),
+        rec.get("item"),
+        canonical_json(rec.get("keys", {})),
+        rec.get("seed"),
+        rec.get("profile"),
+        record_threads(rec),
+    )
 
 
 def replace_record(path: str | Path, record: Mapping[str, Any]) -> int:
@@ -220,8 +226,11 @@ def warn_corrupt(path: Path, lineno: int, line: str, error: Exception) -> None:
     key = (str(path), lineno, hashlib.sha256(line.encode()).hexdigest())
     if key not in _WARNED:
         _WARNED.add(key)
-        warnings.warn(f"{path}:{lineno}: skipping corrupt record ({error}); the other records are read",
-                      RecordWarning, stacklevel=3)
+        warnings.warn(
+            f"{path}:{lineno}: skipping corrupt record ({error}); the other records are read",
+            RecordWarning,
+            stacklevel=3,
+        )
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -268,14 +277,29 @@ def latest_records(records: Iterable[Mapping[str, Any]]) -> list[dict]:
 def finished_set(records: Iterable[Mapping[str, Any]]) -> set[tuple]:
     """Identities of finished runs: (paper, item, keys, seed, profile, config hash, threads)."""
     return {
-        (r.get("paper"), r.get("item"), canonical_json(r.get("keys", {})), r.get("seed"), r.get("profile"),
-         r.get("config_hash"), record_threads(r))
+        (
+            r.get("paper"),
+            r.get("item"),
+            canonical_json(r.get("keys", {})),
+            r.get("seed"),
+            r.get("profile"),
+            r.get("config_hash"),
+            record_threads(r),
+        )
         for r in records
     }
 
 
-def write_claim(results_root: str | Path, profile: str, paper: str, item: str, claim_id: str, holds: bool | None,
-                evidence: str, data: Mapping[str, Any] | None = None) -> Verdict:
+def write_claim(
+    results_root: str | Path,
+    profile: str,
+    paper: str,
+    item: str,
+    claim_id: str,
+    holds: bool | None,
+    evidence: str,
+    data: Mapping[str, Any] | None = None,
+) -> Verdict:
     """Append a claim's verdict judged now (``Verdict.new``; holds None: undecided) to the item's records file."""
     verdict = Verdict.new(paper, item, profile, claim_id, holds, evidence, data)
     append_record(records_path(results_root, profile, paper, item), verdict.to_record())
@@ -285,7 +309,8 @@ def write_claim(results_root: str | Path, profile: str, paper: str, item: str, c
 def _compact_cli(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m common.running.records",
-        description="Rewrite records files with column-wise curves (lossless; load_records reads the same records).")
+        description="Rewrite records files with column-wise curves (lossless; load_records reads the same records).",
+    )
     parser.add_argument("--compact", nargs="+", required=True, metavar="FILE", help="results .jsonl files")
     args = parser.parse_args(argv)
     for f in args.compact:

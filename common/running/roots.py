@@ -70,10 +70,17 @@ def add_root_options(parser, what: str = "the report") -> None:
     """``--results DIR | --reference`` on a command that writes ``what`` under a results root (default this
     machine's runs root; ``--reference``: the committed results/, for maintainers)."""
     g = parser.add_mutually_exclusive_group()
-    g.add_argument("--results", default=None, metavar="DIR",
-                   help=f"results root of {what} (default ${RUNS_ENV} or runs/ in the repository: this machine's)")
-    g.add_argument("--reference", action="store_true",
-                   help=f"write {what} to the committed reference results/ (maintainers refreshing the reference)")
+    g.add_argument(
+        "--results",
+        default=None,
+        metavar="DIR",
+        help=f"results root of {what} (default ${RUNS_ENV} or runs/ in the repository: this machine's)",
+    )
+    g.add_argument(
+        "--reference",
+        action="store_true",
+        help=f"write {what} to the committed reference results/ (maintainers refreshing the reference)",
+    )
 
 
 def chosen_root(args) -> Path:

@@ -59,13 +59,17 @@ class RunEnv:
     git: Mapping[str, Any] | None = None  # the commit the records name (common.running.runtime.git_commit)
     threads: int = field(default_factory=current_threads)  # torch threads of each run: part of its identity
     reuse_from: tuple[str, ...] | None = None  # items whose identical finished runs are copied (None: never)
-    replace: bool = False  # --force: a run's record replaces its run's earlier records instead of adding to them
+    replace: bool = (
+        False  # --force: a run's record replaces its run's earlier records instead of adding to them
+    )
     seen: SeenRecords = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, Profile):
-            raise TypeError(f"RunEnv.profile must be a Profile (common.running.profiles.get_profile), got "
-                            f"{self.profile!r}")
+            raise TypeError(
+                f"RunEnv.profile must be a Profile (common.running.profiles.get_profile), got "
+                f"{self.profile!r}"
+            )
         object.__setattr__(self, "results_root", Path(self.results_root))
         if self.reuse_from is not None:
             object.__setattr__(self, "reuse_from", tuple(self.reuse_from))
@@ -81,25 +85,37 @@ class RunEnv:
     def checkpoint_path(self, cell: Cell, seed: int) -> Path:
         """``<checkpoints_root(results, profile)>/<paper>/<item>/<keys>/seed<k>/<config hash>.pt`` (user cache)."""
         parts = self.run_id(cell, seed).split("/")[1:]
-        return checkpoints_root(self.results_root, self.profile.name) / Path(*parts) / f"{cell.config_hash}.pt"
+        return (
+            checkpoints_root(self.results_root, self.profile.name) / Path(*parts) / f"{cell.config_hash}.pt"
+        )
 
     def records_path(self, cell: Cell) -> Path:
         return records_path(self.results_root, self.profile.name, cell.paper, cell.item)
 
     def context(self, cell: Cell, seed: int, sacred_run=None) -> RunContext:
         """What the job of (cell, seed) sees."""
-        return RunContext(seed, self.profile, self.device, self.checkpoint_path(cell, seed), self.run_id(cell, seed),
-                          sacred_run)
+        return RunContext(
+            seed,
+            self.profile,
+            self.device,
+            self.checkpoint_path(cell, seed),
+            self.run_id(cell, seed),
+            sacred_run,
+        )
 
 
 class RunContext:
     """What a job sees: seed, profile, device, checkpointing, logging and a progress bar."""
 
-    def __init__(self, seed: int, profile: Profile, device: str, checkpoint_path: Path, run_id: str, sacred_run=None):
+    def __init__(
+        self, seed: int, profile: Profile, device: str, checkpoint_path: Path, run_id: str, sacred_run=None
+    ):
         self.seed = seed
         self.profile = profile
         self.device = device
-        self.checkpoint_path = checkpoint_path  # <cache>/checkpoints/<root>/<profile>/<paper>/.../seed<k>/<hash>.pt
+        self.checkpoint_path = (
+            checkpoint_path  # <cache>/checkpoints/<root>/<profile>/<paper>/.../seed<k>/<hash>.pt
+        )
         self.run_id = run_id
         self.curve: list[dict[str, Any]] = []  # filled by log(); restored from a checkpoint
         self.resumed_from_step: int | None = None
@@ -117,7 +133,9 @@ class RunContext:
             for k, v in scalars.items():
                 if isinstance(v, (list, tuple)):  # per-agent values: Sacred takes scalars, one per name
                     for i, x in enumerate(v):
-                        self._sacred_run.log_scalar(f"{k}_{i}", float(x) if x is not None else float("nan"), int(step))
+                        self._sacred_run.log_scalar(
+                            f"{k}_{i}", float(x) if x is not None else float("nan"), int(step)
+                        )
                     continue
                 self._sacred_run.log_scalar(k, float(v) if v is not None else float("nan"), int(step))
 
@@ -151,8 +169,17 @@ class RunContext:
 _RESERVED = {"score", "normalized", "curve"}
 
 
-def build_record(cell: Cell, seed: int, env: RunEnv, metrics: Mapping[str, Any], ctx: RunContext, started: str,
-                 t0: float, sacred_id: Any, wall_time_s: float | None = None) -> dict[str, Any]:
+def build_record(
+    cell: Cell,
+    seed: int,
+    env: RunEnv,
+    metrics: Mapping[str, Any],
+    ctx: RunContext,
+    started: str,
+    t0: float,
+    sacred_id: Any,
+    wall_time_s: float | None = None,
+) -> dict[str, Any]:
     """The record of a finished run (its schema: common.running.records): identity, scores, curve, the job's other
     metrics as ``extra`` (a non-finite score recorded as null and named in ``nonfinite``), config, profile, and where
     and when it ran."""
@@ -215,23 +242,36 @@ def _sacred_experiment(name: str, sacred_dir: Path):
     sl = logging.getLogger("offmarl.sacred")
     sl.setLevel(logging.WARNING)
     run_log = sl.getChild(name)  # Sacred's logger of this run
-    if _sacred_failed_line not in run_log.filters:  # a failed run is reported once by record_run (common.running.progress)
+    if (
+        _sacred_failed_line not in run_log.filters
+    ):  # a failed run is reported once by record_run (common.running.progress)
         run_log.addFilter(_sacred_failed_line)
     ex.logger = sl  # type: ignore[assignment]  # sacred's Ingredient types its logger by `self.logger = None`
     return ex
 
 
-def record_run(cell: Cell, seed: int, env: RunEnv, compute: Callable[[RunContext], Mapping[str, Any]],
-               started: str | None = None, wall_time_s: float | None = None) -> tuple[str, str, str | None]:
+def record_run(
+    cell: Cell,
+    seed: int,
+    env: RunEnv,
+    compute: Callable[[RunContext], Mapping[str, Any]],
+    started: str | None = None,
+    wall_time_s: float | None = None,
+) -> tuple[str, str, str | None]:
     """``compute(ctx) -> metrics`` in the run's own Sacred run (after ``seed_everything``), its record appended (with
     ``env.replace``: in place of its run's earlier records), its checkpoint deleted; as ``run_one``. ``started`` /
     ``wall_time_s``: a group's (common.running.grouping)."""
     rid, ckpt = env.run_id(cell, seed), env.checkpoint_path(cell, seed)
     ex = _sacred_experiment(rid, env.results_root / env.profile.name / "sacred")
     sacred_config = {
-        "paper": cell.paper, "item": cell.item, "keys": to_jsonable(cell.keys),
-        "cell_config": to_jsonable(cell.config), "config_hash": cell.config_hash,
-        "seed": seed, "profile": env.profile.name, "profile_settings": env.profile.to_dict(),
+        "paper": cell.paper,
+        "item": cell.item,
+        "keys": to_jsonable(cell.keys),
+        "cell_config": to_jsonable(cell.config),
+        "config_hash": cell.config_hash,
+        "seed": seed,
+        "profile": env.profile.name,
+        "profile_settings": env.profile.to_dict(),
     }
     ex.add_config(sacred_config)
     out: dict[str, Any] = {}
@@ -242,7 +282,9 @@ def record_run(cell: Cell, seed: int, env: RunEnv, compute: Callable[[RunContext
         ctx = env.context(cell, seed, sacred_run=_run)
         t_start, t0 = now(), time.time()
         metrics = compute(ctx)
-        out["record"] = build_record(cell, seed, env, metrics, ctx, started or t_start, t0, _run._id, wall_time_s)
+        out["record"] = build_record(
+            cell, seed, env, metrics, ctx, started or t_start, t0, _run._id, wall_time_s
+        )
         return out["record"]["score"]
 
     try:
@@ -258,19 +300,24 @@ def record_run(cell: Cell, seed: int, env: RunEnv, compute: Callable[[RunContext
     return rid, ("nonfinite" if rec["nonfinite"] else "ran"), None
 
 
-def find_identical_run(env: RunEnv, cell: Cell, seed: int, items: Sequence[str],
-                       data: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+def find_identical_run(
+    env: RunEnv, cell: Cell, seed: int, items: Sequence[str], data: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
     """A finished record of ``cell.paper`` in one of ``items`` with the same profile, seed, device, thread count and
     config (hash and full config equal), or None. Claim verdicts are never donors. With ``data`` (the identity of the
     dataset the run would train on), only a record on that same data qualifies."""
     want = canonical_json(to_jsonable(cell.config))
     for item in dict.fromkeys(items):
         for r in env.seen.records(cell.paper, item):
-            if (r.get("seed") == seed and r.get("config_hash") == cell.config_hash
-                    and r.get("device", "cpu") == env.device and "claim" not in (r.get("keys") or {})
-                    and record_threads(r) == env.threads
-                    and canonical_json(r.get("config", {})) == want
-                    and (data is None or same_data(r.get("extra"), data) is True)):
+            if (
+                r.get("seed") == seed
+                and r.get("config_hash") == cell.config_hash
+                and r.get("device", "cpu") == env.device
+                and "claim" not in (r.get("keys") or {})
+                and record_threads(r) == env.threads
+                and canonical_json(r.get("config", {})) == want
+                and (data is None or same_data(r.get("extra"), data) is True)
+            ):
                 return r
     return None
 
@@ -279,8 +326,14 @@ def reused_record(donor: Mapping[str, Any], cell: Cell, run_id: str) -> dict[str
     """``donor`` re-filed under ``cell`` as run ``run_id``: the same run's results (scores, curve, config, commit,
     timings) with this cell's run_id / item / keys, and ``reused_from`` naming the run that computed it."""
     rec = dict(donor)
-    rec.update(run_id=run_id, item=cell.item, keys=to_jsonable(cell.keys), method=to_jsonable(cell.keys.get("method")),
-               reused_from=donor.get("reused_from") or donor["run_id"], reused_at=now())
+    rec.update(
+        run_id=run_id,
+        item=cell.item,
+        keys=to_jsonable(cell.keys),
+        method=to_jsonable(cell.keys.get("method")),
+        reused_from=donor.get("reused_from") or donor["run_id"],
+        reused_at=now(),
+    )
     return rec
 
 

@@ -30,7 +30,9 @@ def check_device(device: str):
     if kind not in DEVICES:
         raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r}: torch.cuda.is_available() is False on this machine; use --device cpu")
+        raise ValueError(
+            f"device {device!r}: torch.cuda.is_available() is False on this machine; use --device cpu"
+        )
     return torch.device(device)
 
 
@@ -103,9 +105,11 @@ def git_commit(repo: str | Path = _REPO_ROOT) -> dict[str, Any] | None:
     declares in ``$OFFMARL_GIT_COMMIT`` (40 hex digits; the sender checks its tree is clean at that commit) is
     recorded as ``{"commit": sha, "dirty": False, "declared": True}``: it cannot be checked there. None without it.
     """
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30,
-                              check=True).stdout
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=30, check=True
+        ).stdout
 
     try:
         sha = git("rev-parse", "HEAD").strip()
@@ -115,7 +119,8 @@ def git_commit(repo: str | Path = _REPO_ROOT) -> dict[str, Any] | None:
         if out["dirty"]:
             out["changed"] = sorted(line[3:] for line in status.splitlines() if line.strip())
             out["diff_sha256"] = hashlib.sha256(
-                git("diff", "HEAD", "--no-color", "--", ".", ":(exclude)results").encode()).hexdigest()
+                git("diff", "HEAD", "--no-color", "--", ".", ":(exclude)results").encode()
+            ).hexdigest()
     except (OSError, subprocess.SubprocessError):
         return _declared_commit()
     return out
@@ -126,8 +131,10 @@ def _declared_commit() -> dict[str, Any] | None:
     if not sha:
         return None
     if not re.fullmatch(r"[0-9a-f]{40}", sha):
-        raise ValueError(f"OFFMARL_GIT_COMMIT={sha!r} is not a commit: allowed is a full sha, 40 hex digits "
-                         "(git rev-parse HEAD), or unset")
+        raise ValueError(
+            f"OFFMARL_GIT_COMMIT={sha!r} is not a commit: allowed is a full sha, 40 hex digits "
+            "(git rev-parse HEAD), or unset"
+        )
     return {"commit": sha, "dirty": False, "declared": True}
 
 
@@ -162,8 +169,12 @@ def cpu_model() -> str:
         return platform.processor() or platform.machine() or "unknown"
     flags = set(info.get("flags", "").split())
     simd = next((x for x in ("avx512f", "avx2", "avx", "sse4_2") if x in flags), None)
-    extra = [f"family {info['cpu family']} model {info['model']}" if "cpu family" in info and "model" in info else "",
-             {"avx512f": "avx512"}.get(simd, simd) if simd else ""]
+    extra = [
+        f"family {info['cpu family']} model {info['model']}"
+        if "cpu family" in info and "model" in info
+        else "",
+        {"avx512f": "avx512"}.get(simd, simd) if simd else "",
+    ]
     extra = [x for x in extra if x]
     return info["model name"] + (f" ({', '.join(extra)})" if extra else "")
 
@@ -180,6 +191,10 @@ def load_run_checkpoint(path: str | Path, identity: dict[str, Any]) -> dict[str,
 
     sd = torch.load(path, weights_only=False, map_location="cpu")
     if sd["identity"] != identity:
-        diff = sorted(k for k in set(identity) | set(sd["identity"]) if identity.get(k) != sd["identity"].get(k))
-        raise ValueError(f"checkpoint {path} was written by a different run (differs in {diff}); delete it to start over")
+        diff = sorted(
+            k for k in set(identity) | set(sd["identity"]) if identity.get(k) != sd["identity"].get(k)
+        )
+        raise ValueError(
+            f"checkpoint {path} was written by a different run (differs in {diff}); delete it to start over"
+        )
     return sd

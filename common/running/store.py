@@ -70,8 +70,9 @@ class Runs(tuple):
         """(mean, population std, n) over seeds of ``metric`` for the matching records; (None, None, 0) if none."""
         return _mean_std(list(self.seed_values(metric, **keys).values()))
 
-    def averaged_over(self, metric: str, groups: Sequence[Mapping[str, Any]],
-                      **keys: Any) -> tuple[float | None, float | None, int]:
+    def averaged_over(
+        self, metric: str, groups: Sequence[Mapping[str, Any]], **keys: Any
+    ) -> tuple[float | None, float | None, int]:
         """Per seed, the mean of ``metric`` over ``groups`` (each a dict of keys, e.g. one per task); then (mean,
         population std, n) over the seeds that have every group. (None, None, 0) if none."""
         per_group = [self.seed_values(metric, **keys, **g) for g in groups]
@@ -163,7 +164,9 @@ def of_profile(rec: Record, profile: str) -> bool:
 
 
 # ---- the runner's view: each file read once, then only what was appended ----------------------------------------
-_CHECK = 64  # bytes before the end of what was read that must be unchanged for an append-only read of the rest
+_CHECK = (
+    64  # bytes before the end of what was read that must be unchanged for an append-only read of the rest
+)
 
 
 @dataclass
@@ -181,15 +184,18 @@ class _File:
 
     def add(self, data: bytes, path: Path) -> None:
         """Parse the complete lines of ``data`` (read at ``offset``); a line still being written waits."""
-        complete = data[:data.rfind(b"\n") + 1]
+        complete = data[: data.rfind(b"\n") + 1]
         for line in complete.decode("utf-8").splitlines():
             if not line.strip():
                 continue
             try:
                 rec = parse_record(line)
             except ValueError as e:  # e.g. the fragment a killed writer left: skipped, as load_records does
-                warnings.warn(f"{path}: skipping corrupt record ({e}); the other records are read", RecordWarning,
-                              stacklevel=5)
+                warnings.warn(
+                    f"{path}: skipping corrupt record ({e}); the other records are read",
+                    RecordWarning,
+                    stacklevel=5,
+                )
                 continue
             self.records.append(rec)
             (key,) = finished_set([rec])
@@ -221,18 +227,22 @@ class SeenRecords:
         if stat == seen.stat:
             return seen
         data = None
-        if st.st_ino == seen.inode and st.st_size >= seen.offset:  # appended to, presumably: check and read the rest
+        if (
+            st.st_ino == seen.inode and st.st_size >= seen.offset
+        ):  # appended to, presumably: check and read the rest
             start = seen.offset - len(seen.tail)
             with open(path, "rb") as f:
                 f.seek(start)
                 data = f.read(st.st_size - start)
-            data = data[len(seen.tail):] if data.startswith(seen.tail) else None
+            data = data[len(seen.tail) :] if data.startswith(seen.tail) else None
         if data is None:  # new, replaced or rewritten: read it whole
             seen = _File(inode=st.st_ino)
             with open(path, "rb") as f:
                 data = f.read()
         seen.add(data, path)
-        seen.stat = stat if seen.offset == st.st_size else None  # a line still being written: look again next time
+        seen.stat = (
+            stat if seen.offset == st.st_size else None
+        )  # a line still being written: look again next time
         self._files[(paper, item)] = seen
         return seen
 

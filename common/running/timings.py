@@ -34,8 +34,12 @@ def item_time(root: Path, profile: str, paper: str, item: str) -> tuple[float | 
         except ValueError:
             last = None
         if last and last.get("wall_s") is not None:
-            part = f"{last.get('runs', '?')} runs" + (f" + {last['skipped']} done before" if last.get("skipped") else "")
-            return float(last["wall_s"]), f"{part}, {last.get('threads', '?')} thread(s), {str(last.get('finished', ''))[:10]}"
+            part = f"{last.get('runs', '?')} runs" + (
+                f" + {last['skipped']} done before" if last.get("skipped") else ""
+            )
+            return float(
+                last["wall_s"]
+            ), f"{part}, {last.get('threads', '?')} thread(s), {str(last.get('finished', ''))[:10]}"
     recs = base / f"{item}.jsonl"
     if recs.exists():
         newest: dict[tuple, dict] = {}
@@ -50,6 +54,8 @@ def item_time(root: Path, profile: str, paper: str, item: str) -> tuple[float | 
             if k not in newest or str(r.get("finished", "")) >= str(newest[k].get("finished", "")):
                 newest[k] = r
         if newest:
-            total = sum(float(r.get("wall_time_s") or 0.0) for r in newest.values() if not r.get("reused_from"))
+            total = sum(
+                float(r.get("wall_time_s") or 0.0) for r in newest.values() if not r.get("reused_from")
+            )
             return total, f"Σ of {len(newest)} runs' times (no dataset generation)"
     return None, ""

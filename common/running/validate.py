@@ -18,5 +18,8 @@ def is_int(v: Any) -> bool:
 
 def is_num(v: Any) -> bool:
     """A finite real number (Python's or NumPy's), not a bool."""
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+    return (
+        isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, (bool, np.bool_))
         and math.isfinite(float(v))
+    )

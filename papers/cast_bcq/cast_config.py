@@ -20,10 +20,14 @@ PARTNERS = ("data", "policy")
 ABLATIONS = (None, "wo_csaa", "wo_st", "wo_cd")
 
 
-_SUBTEAMS = Needs("ablation None or 'wo_cd' (wo_csaa / wo_st use no sub-teams)",
-                  lambda c: c.ablation not in ("wo_csaa", "wo_st"))
-_SAMPLED = Needs("a sampled sub-team distribution ('code' or 'uniform') and ablation None or 'wo_cd'",
-                 lambda c: c.ablation not in ("wo_csaa", "wo_st") and c.subteam_dist != "shapley")
+_SUBTEAMS = Needs(
+    "ablation None or 'wo_cd' (wo_csaa / wo_st use no sub-teams)",
+    lambda c: c.ablation not in ("wo_csaa", "wo_st"),
+)
+_SAMPLED = Needs(
+    "a sampled sub-team distribution ('code' or 'uniform') and ablation None or 'wo_cd'",
+    lambda c: c.ablation not in ("wo_csaa", "wo_st") and c.subteam_dist != "shapley",
+)
 _CD = Needs("ablation != 'wo_cd' (w/o CD uses head 1 only)", lambda c: c.ablation != "wo_cd")
 _EXP_CLIP = Needs("qi_weight='exp_clip'", lambda c: c.qi_weight == "exp_clip")
 _POLYAK = Needs("target_update='polyak'", lambda c: c.target_update == "polyak")
@@ -80,9 +84,11 @@ class CASTConfig:
     log_every: int = opt(100, kind="int", ge=1)
     check_finite_every: int = opt(1, kind="int", ge=1)  # [I] NaN guard period (one host sync per check)
     RULES: ClassVar[Rules] = (
-        (lambda c: c.central == "per_agent" and c.partners == "data",
-         "central={c.central!r}, partners={c.partners!r}: the paper's joint-critic form is not implemented "
-         "yet; use central='per_agent', partners='data' (the official code's algorithm)"),
+        (
+            lambda c: c.central == "per_agent" and c.partners == "data",
+            "central={c.central!r}, partners={c.partners!r}: the paper's joint-critic form is not implemented "
+            "yet; use central='per_agent', partners='data' (the official code's algorithm)",
+        ),
     )
 
     def __post_init__(self) -> None:

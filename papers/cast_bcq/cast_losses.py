@@ -32,7 +32,9 @@ def subteam_support(dist: str, n_agents: int) -> tuple[Tensor, Tensor]:
     if dist not in SUBTEAM_DISTS:
         raise ValueError(f"subteam dist {dist!r} is not allowed; choose one of {list(SUBTEAM_DISTS)}")
     if not 1 <= n_agents <= MAX_AGENTS:
-        raise ValueError(f"n_agents={n_agents} must be in 1..{MAX_AGENTS} (the support has 2^(N-1) sub-teams)")
+        raise ValueError(
+            f"n_agents={n_agents} must be in 1..{MAX_AGENTS} (the support has 2^(N-1) sub-teams)"
+        )
     n = n_agents - 1
     bits = torch.arange(2**n)[:, None]
     drop = (bits >> torch.arange(n)) & 1 == 1  # [2^n, n]
@@ -48,8 +50,9 @@ def subteam_support(dist: str, n_agents: int) -> tuple[Tensor, Tensor]:
     return drop[keep], p[keep]
 
 
-def sample_subteam_weights(p: Tensor, n_draws: int, shape: Sequence[int],
-                           generator: torch.Generator | None = None) -> Tensor:
+def sample_subteam_weights(
+    p: Tensor, n_draws: int, shape: Sequence[int], generator: torch.Generator | None = None
+) -> Tensor:
     """Indices into a support of probabilities ``p`` [K]: [*shape, n_draws] int64, i.i.d. per entry of ``shape``
     (one ``torch.multinomial`` call, rows = prod(shape))."""
     rows = int(np.prod(shape)) if len(shape) else 1
@@ -58,8 +61,16 @@ def sample_subteam_weights(p: Tensor, n_draws: int, shape: Sequence[int],
     return idx.view(*shape, n_draws)
 
 
-def counterfactual_credit(critic, state: Tensor, others: Tensor, own: Tensor, drop: Tensor, weights: Tensor,
-                          lmbda: float | None, baseline: bool = True) -> Tensor:
+def counterfactual_credit(
+    critic,
+    state: Tensor,
+    others: Tensor,
+    own: Tensor,
+    drop: Tensor,
+    weights: Tensor,
+    lmbda: float | None,
+    baseline: bool = True,
+) -> Tensor:
     """CAST's counterfactual credit (P Eq. 8 with the code's data partners), one batched critic forward:
         Delta = sum_k weights_k [Q_mix([s, a_{-i} * keep_k], a_i) - Q_mix([s, a_{-i} * keep_k], 0)],
     Q_mix = soft_clipped_q(Q1, Q2, lmbda), or Q1 when lmbda is None (w/o CD); baseline=False drops the second term

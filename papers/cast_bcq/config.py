@@ -16,15 +16,25 @@ GRID_ENV = "games/cliff_grid"
 GRID_UPDATES = 5_000
 GRID_EVAL_EVERY = 100
 GRID_EVAL_EPISODES = 1
-GRID_DATA = ("uniform", "fixed")  # episode starts of the data: our variant (claims) and the paper's literal one
-GRID_METHODS = {"i_bcq": "i_bcq", "i_icq": "i_icq", "cast_bcq": "cast"}  # row key -> papers.cast_bcq.grid method
+GRID_DATA = (
+    "uniform",
+    "fixed",
+)  # episode starts of the data: our variant (claims) and the paper's literal one
+GRID_METHODS = {
+    "i_bcq": "i_bcq",
+    "i_icq": "i_icq",
+    "cast_bcq": "cast",
+}  # row key -> papers.cast_bcq.grid method
 
 # ---- MaMuJoCo items (Figure 4, Table 2, Figure 6) ------------------------------------------------------------
 # Data: the shared D4RL-protocol datasets (common.datasets.mujoco, built per profile) split per agent with each
 # method's observation mode. Kinds: "mixed" = the uncoordinated Medium-Expert data (Fig. 4, Table 2 row 1,
 # Fig. 6), "medium" / "expert" = the single-agent data with the action split (Table 2 rows 2-3).
-TASK_OF = {"mamujoco/halfcheetah-2x3": "halfcheetah", "mamujoco/hopper-3x1": "hopper",
-           "mamujoco/walker2d-2x3": "walker2d"}
+TASK_OF = {
+    "mamujoco/halfcheetah-2x3": "halfcheetah",
+    "mamujoco/hopper-3x1": "hopper",
+    "mamujoco/walker2d-2x3": "walker2d",
+}
 MUJOCO_ENVS = tuple(TASK_OF)  # Table 2's order
 MUJOCO_DATASETS = ("mixed", "medium", "expert")
 
@@ -124,24 +134,58 @@ class CastSettings(PaperSettings):
     grid_eval_every: int = GRID_EVAL_EVERY  # gradient steps between Figure 1's evaluations [I]
     mujoco_updates: int = MUJOCO_UPDATES  # iterations of the MaMuJoCo runs [C]
     mujoco_batch: int = MUJOCO_BATCH  # minibatch of the MaMuJoCo runs [C]
-    mujoco_width: int | None = None  # one width for every hidden layer of the MaMuJoCo learners; None: the code's
+    mujoco_width: int | None = (
+        None  # one width for every hidden layer of the MaMuJoCo learners; None: the code's
+    )
     mujoco_evals: int = MUJOCO_EVALS  # evaluations per MaMuJoCo run, evenly spaced [I]
-    mujoco_eval_episodes: int | None = None  # episodes per evaluation, every method; None: the code's (CAST 3, else 10)
-    eval_max_steps: int | None = None  # evaluation episodes cut after this many steps (smoke); None: whole episodes
+    mujoco_eval_episodes: int | None = (
+        None  # episodes per evaluation, every method; None: the code's (CAST 3, else 10)
+    )
+    eval_max_steps: int | None = (
+        None  # evaluation episodes cut after this many steps (smoke); None: whole episodes
+    )
     smax_updates: int = SMAX_UPDATES  # updates of the SMAX runs [C, I]
     smax_batch: int = SMAX_BATCH  # time steps per SMAX minibatch [I]
-    smax_width: int | None = None  # hidden width of every SMAX net (agent nets, joint critic, mixer); None: 64 / 256
+    smax_width: int | None = (
+        None  # hidden width of every SMAX net (agent nets, joint critic, mixer); None: 64 / 256
+    )
     smax_subteams: int | None = None  # CAST's sub-team draws per agent on SMAX; None: the code's 10
     smax_evals: int = SMAX_EVALS  # evaluations per SMAX run, evenly spaced [I]
     smax_eval_episodes: int = SMAX_EVAL_EPISODES  # test episodes per SMAX evaluation [C]
 
 
-PROFILE_OVERRIDES = PaperProfiles(CastSettings, by_profile={
-    "smoke": {"paper": {"grid_updates": 300, "grid_eval_every": 50, "mujoco_updates": 20, "mujoco_batch": 32,
-                        "mujoco_width": 32, "mujoco_evals": 1, "mujoco_eval_episodes": 1, "eval_max_steps": 50,
-                        "smax_updates": 20, "smax_batch": 32, "smax_width": 16, "smax_subteams": 2, "smax_evals": 2,
-                        "smax_eval_episodes": 2}},
-    "quick": {"paper": {"mujoco_updates": 3_000, "mujoco_batch": 256, "mujoco_width": 256, "mujoco_evals": 10,
-                        "mujoco_eval_episodes": 5, "smax_updates": 4_000, "smax_evals": 10}},
-    "full": {"n_seeds": 3},
-})
+PROFILE_OVERRIDES = PaperProfiles(
+    CastSettings,
+    by_profile={
+        "smoke": {
+            "paper": {
+                "grid_updates": 300,
+                "grid_eval_every": 50,
+                "mujoco_updates": 20,
+                "mujoco_batch": 32,
+                "mujoco_width": 32,
+                "mujoco_evals": 1,
+                "mujoco_eval_episodes": 1,
+                "eval_max_steps": 50,
+                "smax_updates": 20,
+                "smax_batch": 32,
+                "smax_width": 16,
+                "smax_subteams": 2,
+                "smax_evals": 2,
+                "smax_eval_episodes": 2,
+            }
+        },
+        "quick": {
+            "paper": {
+                "mujoco_updates": 3_000,
+                "mujoco_batch": 256,
+                "mujoco_width": 256,
+                "mujoco_evals": 10,
+                "mujoco_eval_episodes": 5,
+                "smax_updates": 4_000,
+                "smax_evals": 10,
+            }
+        },
+        "full": {"n_seeds": 3},
+    },
+)

@@ -63,7 +63,9 @@ def make_grid_dataset(start: str, n_episodes: int = GRID_EPISODES, seed: int = 0
     events = {"goal": 0, "cliff": 0, "timeout": 0}
     for e in range(int(n_episodes)):
         obs = env.reset(int(seed) if e == 0 else None)
-        ep: dict[str, list] = {k: [] for k in ("obs", "actions", "rewards", "next_obs", "state", "next_state")}
+        ep: dict[str, list] = {
+            k: [] for k in ("obs", "actions", "rewards", "next_obs", "state", "next_state")
+        }
         while True:
             s = env.state()
             a = rng.integers(0, 3, size=(2, 1)).astype(np.float32)  # [N, 1] action indices
@@ -75,17 +77,32 @@ def make_grid_dataset(start: str, n_episodes: int = GRID_EPISODES, seed: int = 0
                 events["timeout" if not term else info["event"]] += 1
                 break
         episodes.append({**{k: np.stack(v) for k, v in ep.items()}, "terminated": bool(term)})
-    protocol = {"policy": "uniform random action per agent and step", "n_episodes": int(n_episodes),
-                "start": start, "seed": int(seed), "env_options": {"start": start},
-                "episode_events": events, "source": "CAST-BCQ §2.3 (papers/cast_bcq/datasets.py)"}
-    ds = Dataset.from_episodes(GRID_ENV, "random", episodes, spec=env.spec, version=GRID_VERSION, protocol=protocol,
-                               return_mode="mean", generator=GRID_GENERATOR,
-                               regenerate_command=f"python -m papers.cast_bcq.datasets --grid --start {start} "
-                                                  f"--regenerate")
+    protocol = {
+        "policy": "uniform random action per agent and step",
+        "n_episodes": int(n_episodes),
+        "start": start,
+        "seed": int(seed),
+        "env_options": {"start": start},
+        "episode_events": events,
+        "source": "CAST-BCQ §2.3 (papers/cast_bcq/datasets.py)",
+    }
+    ds = Dataset.from_episodes(
+        GRID_ENV,
+        "random",
+        episodes,
+        spec=env.spec,
+        version=GRID_VERSION,
+        protocol=protocol,
+        return_mode="mean",
+        generator=GRID_GENERATOR,
+        regenerate_command=f"python -m papers.cast_bcq.datasets --grid --start {start} --regenerate",
+    )
     return ds
 
 
-def grid_dataset(start: str, seed: int = 0, root: str | Path | None = None, regenerate: bool = False) -> Dataset:
+def grid_dataset(
+    start: str, seed: int = 0, root: str | Path | None = None, regenerate: bool = False
+) -> Dataset:
     """Figure 1's dataset with episodes starting at ``start``: loaded from the cache (checksum verified) or
     generated and saved."""
     base = grid_path(start, seed, root)
@@ -104,17 +121,25 @@ def goal_episodes(ds: Dataset) -> int:
 def summary(ds: Dataset) -> str:
     p = ds.card["protocol"]
     ev = p["episode_events"]
-    return (f"{ds.id} start={p['start']}: {ds.size} transitions, {p['n_episodes']} episodes "
-            f"(goal {ev['goal']}, cliff {ev['cliff']}, time-out {ev['timeout']}), mean return "
-            f"{ds.card['returns']['mean']:.2f}, sha256 {ds.card['sha256'][:12]}")
+    return (
+        f"{ds.id} start={p['start']}: {ds.size} transitions, {p['n_episodes']} episodes "
+        f"(goal {ev['goal']}, cliff {ev['cliff']}, time-out {ev['timeout']}), mean return "
+        f"{ds.card['returns']['mean']:.2f}, sha256 {ds.card['sha256'][:12]}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="CAST-BCQ's datasets: make or show Figure 1's cliff-grid data. "
-                                             "(The MaMuJoCo data: python -m common.datasets.mujoco --help.)")
+    ap = argparse.ArgumentParser(
+        description="CAST-BCQ's datasets: make or show Figure 1's cliff-grid data. "
+        "(The MaMuJoCo data: python -m common.datasets.mujoco --help.)"
+    )
     ap.add_argument("--grid", action="store_true", required=True, help="the cliff-grid data of Figure 1")
-    ap.add_argument("--start", choices=GRID_STARTS, action="append",
-                    help="episode starts (repeatable; default both): fixed = the paper's (1, 1), uniform = ours")
+    ap.add_argument(
+        "--start",
+        choices=GRID_STARTS,
+        action="append",
+        help="episode starts (repeatable; default both): fixed = the paper's (1, 1), uniform = ours",
+    )
     ap.add_argument("--regenerate", action="store_true", help="make the dataset again even if it is cached")
     args = ap.parse_args(argv)
     for start in args.start or GRID_STARTS:
@@ -132,8 +157,14 @@ def mujoco_spec(env: str, kind: str, obs_mode: str, data_profile: str) -> dict[s
         raise ValueError(f"no CAST-BCQ MaMuJoCo task for env {env!r}; valid: {', '.join(TASK_OF)}")
     mj.check_kind(kind)
     mj.check_profile(data_profile)
-    return {"env": env, "env_options": {"obs_mode": obs_mode}, "return_mode": "mean", "kind": kind,
-            "task": TASK_OF[env], "data_profile": data_profile}
+    return {
+        "env": env,
+        "env_options": {"obs_mode": obs_mode},
+        "return_mode": "mean",
+        "kind": kind,
+        "task": TASK_OF[env],
+        "data_profile": data_profile,
+    }
 
 
 def load_spec(spec: Mapping[str, Any]) -> Dataset:

@@ -31,24 +31,38 @@ ITEM = Path(__file__).stem
 
 
 def build_cells(profile) -> list[Cell]:
-    return [Cell("cast_bcq", ITEM, {"data": d, "method": m}, grid_config(profile, m, d))
-            for d in C.GRID_DATA for m in C.GRID_METHODS]
+    return [
+        Cell("cast_bcq", ITEM, {"data": d, "method": m}, grid_config(profile, m, d))
+        for d in C.GRID_DATA
+        for m in C.GRID_METHODS
+    ]
 
 
 def finish(records: Runs, results: Path, profile: str) -> None:
     out = results / profile / "cast_bcq"
     for d in C.GRID_DATA:
         recs = records.where(lambda r: r.key("data") == d and "method" in r.keys)
-        png = plot_curves(recs, out / f"{ITEM}_{d}.png", ["method"], "score",
-                          f"Fig. 1: cliff grid, {d}-start data (greedy return from (1, 1); optimum 6)")
+        png = plot_curves(
+            recs,
+            out / f"{ITEM}_{d}.png",
+            ["method"],
+            "score",
+            f"Fig. 1: cliff grid, {d}-start data (greedy return from (1, 1); optimum 6)",
+        )
         print(f"[cast_bcq/{ITEM}] wrote {png}", flush=True)
     goals = {d: goal_episodes(grid_dataset(d)) for d in C.GRID_DATA}  # claims are judged on data with a goal
     check_claims(results, "cast_bcq", ITEM, CLAIMS, Evidence(records, profile, data={"goal_episodes": goals}))
 
 
 def main(argv=None):
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, grid_job, argv=argv,
-                    after=item_after("cast_bcq", ITEM, finish))
+    return run_item(
+        __doc__.splitlines()[0],
+        ITEM,
+        build_cells,
+        grid_job,
+        argv=argv,
+        after=item_after("cast_bcq", ITEM, finish),
+    )
 
 
 if __name__ == "__main__":

@@ -105,21 +105,36 @@ class GridLearner(StackableLearner):
         ks = [int(n_actions)] * N if np.isscalar(n_actions) else [int(k) for k in n_actions]
         if len(ks) != N or len(set(ks)) != 1:
             raise ValueError(f"n_actions {n_actions!r}: need one equal count for every agent ({N})")
-        super().__init__((cfg or GridConfig()).validate(), obs_dims, ks, n_seeds, seeds=seeds, seed=seed,
-                         device=device, dtype=dtype)
+        super().__init__(
+            (cfg or GridConfig()).validate(),
+            obs_dims,
+            ks,
+            n_seeds,
+            seeds=seeds,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+        )
         cfg, self.n_actions = self.cfg, ks[0]
         self.cast = cfg.method == "cast"
         if self.cast and (N != 2 or state_dim is None):
-            raise ValueError(f"method='cast' needs 2 agents and the dataset's state (got N={N}, state_dim={state_dim})")
+            raise ValueError(
+                f"method='cast' needs 2 agents and the dataset's state (got N={N}, state_dim={state_dim})"
+            )
         self.state_dim = None if state_dim is None else int(state_dim)
         self.nets = nn.ModuleDict(self._build_members(self._build))  # seed s's members from seeds[s] only
         self.q_name = "qj" if self.cast else "q"  # the net with a Polyak target
         self.target = copy.deepcopy(self.nets[self.q_name])
         self.target.requires_grad_(False)
-        groups = {"i_bcq": {"q_bc": ("q", "bc")}, "i_icq": {"q": ("q",), "pi": ("pi",)},
-                  "cast": {"bc": ("bc",), "qj": ("qj",), "qi": ("qi",)}}[cfg.method]
-        self.opts = {k: torch.optim.Adam([p for n in v for p in self.nets[n].parameters()], lr=cfg.lr)
-                     for k, v in groups.items()}  # one Adam over Q and G for i_bcq, as Fujimoto's code
+        groups = {
+            "i_bcq": {"q_bc": ("q", "bc")},
+            "i_icq": {"q": ("q",), "pi": ("pi",)},
+            "cast": {"bc": ("bc",), "qj": ("qj",), "qi": ("qi",)},
+        }[cfg.method]
+        self.opts = {
+            k: torch.optim.Adam([p for n in v for p in self.nets[n].parameters()], lr=cfg.lr)
+            for k, v in groups.items()
+        }  # one Adam over Q and G for i_bcq, as Fujimoto's code
 
     def _build(self, n_seeds: int) -> dict[str, EnsembleMLP]:
         """The method's nets for n_seeds seeds, built in a fixed order (per-agent nets: n_seeds * N members)."""
@@ -133,8 +148,11 @@ class GridLearner(StackableLearner):
             return {"q": agent_net(), "bc": agent_net()}
         if cfg.method == "i_icq":
             return {"q": agent_net(), "pi": agent_net()}
-        return {"bc": agent_net(), "qi": agent_net(),
-                "qj": EnsembleMLP(n_seeds, self.state_dim + N * K, 1, H)}
+        return {
+            "bc": agent_net(),
+            "qi": agent_net(),
+            "qj": EnsembleMLP(n_seeds, self.state_dim + N * K, 1, H),
+        }
 
     # ---- data ---------------------------------------------------------------------------------
     def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -166,7 +184,9 @@ class GridLearner(StackableLearner):
             raise ValueError(f"{name} must be action indices in 0..{self.n_actions - 1}")
         return k
 
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample_batch(
+        self, data: Mapping[str, Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         """One minibatch from ``prepare_data`` tensors. i_bcq / i_icq: one row set per member, obs / next_obs
         [M, B, O], act / rewards / terminals [M, B] (+ next_act, next_valid, has_next [M, B]). cast: one row set
         per seed, obs / next_obs [S, B, N, O], act [S, B, N], rewards (team) / terminals [S, B], state /
@@ -264,28 +284,44 @@ class GridLearner(StackableLearner):
         with torch.no_grad():
             tab = joint_q_table(self.nets["qj"], s, K)  # [S, B, K, K]
             if cfg.partners == "policy":
-                g = masked_argmax(tab.flatten(-2), ok_s.flatten(-2))  # [S, B] joint greedy a^ = (g // K, g % K)
-                partner = torch.stack([g % K, g // K], dim=1)  # [S, N, B]: agent 0's partner a^_2, agent 1's a^_1
+                g = masked_argmax(
+                    tab.flatten(-2), ok_s.flatten(-2)
+                )  # [S, B] joint greedy a^ = (g // K, g % K)
+                partner = torch.stack(
+                    [g % K, g // K], dim=1
+                )  # [S, N, B]: agent 0's partner a^_2, agent 1's a^_1
             else:
                 partner = a.flip(-1).transpose(1, 2)  # [S, N, B]: the dataset's a_j
             agent = torch.arange(self.n_agents, device=a.device).view(1, -1, 1)  # [1, N, 1]
-            delta = grid_credit(tab.unsqueeze(1), a.transpose(1, 2), partner, agent, cfg.default_action)  # [S, N, B]
+            delta = grid_credit(
+                tab.unsqueeze(1), a.transpose(1, 2), partner, agent, cfg.default_action
+            )  # [S, N, B]
             delta = delta.reshape(self.n_members, B)  # [M, B]
             w = None if cfg.qi_weight == "none" else delta.exp().clamp(0.0, cfg.qi_weight_max)
         # 4. individual critics Q_i (P Eq. 9)
         qi = take_action(self.nets["qi"](om[:, :B]), am)  # [M, B]
         lqi = credit_loss(qi, delta, w)
         self._step("qi", lqi)
-        return {"bc_loss": lg, "qj_loss": lq, "qi_loss": lqi, "credit": delta.mean(-1), "qj": qd.detach().mean(-1)}
+        return {
+            "bc_loss": lg,
+            "qj_loss": lq,
+            "qi_loss": lqi,
+            "credit": delta.mean(-1),
+            "qj": qd.detach().mean(-1),
+        }
 
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """One update of every member (the method's losses in order, then the target's Polyak step). Returns
         detached metrics (per-member or per-seed tensors) every ``log_every`` updates, else {}."""
         cfg = self.cfg
-        info = {"i_bcq": self._bcq_update, "i_icq": self._icq_update, "cast": self._cast_update}[cfg.method](batch)
+        info = {"i_bcq": self._bcq_update, "i_icq": self._icq_update, "cast": self._cast_update}[cfg.method](
+            batch
+        )
         polyak_update(self.target, self.nets[self.q_name], cfg.tau_target)
         self.step += 1
-        self.check_finite({k: v for k, v in info.items() if k.endswith("_loss")}, f"GridLearner({cfg.method})")
+        self.check_finite(
+            {k: v for k, v in info.items() if k.endswith("_loss")}, f"GridLearner({cfg.method})"
+        )
         if self.step % cfg.log_every:
             return {}
         return {k: v.detach() for k, v in info.items()}
@@ -304,8 +340,15 @@ class GridLearner(StackableLearner):
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """Greedy decentralized actions: obs [S, E, N, O] -> actions [S, E, N, 1], the action index as a float
         (numpy in, numpy out). No state changes (the nets have no BatchNorm)."""
-        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim,
-                          lambda obs_m: self.greedy(obs_m).unsqueeze(-1).to(torch.float32), self.dtype, self.device)
+        return member_act(
+            obs,
+            self.n_seeds,
+            self.n_agents,
+            self.obs_dim,
+            lambda obs_m: self.greedy(obs_m).unsqueeze(-1).to(torch.float32),
+            self.dtype,
+            self.device,
+        )
 
     def policy(self):
         """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> actions [S, E, N, 1] numpy."""
@@ -317,8 +360,16 @@ class GridLearner(StackableLearner):
         return f"{super().stack_signature()}|state_dim={self.state_dim}"
 
     def _empty_stack(self, cfg: GridConfig, seeds: Sequence[int]) -> "GridLearner":
-        return type(self)(self.obs_dims, self.n_actions, len(seeds), cfg, seeds=seeds, state_dim=self.state_dim,
-                          device=self.device, dtype=self.dtype)
+        return type(self)(
+            self.obs_dims,
+            self.n_actions,
+            len(seeds),
+            cfg,
+            seeds=seeds,
+            state_dim=self.state_dim,
+            device=self.device,
+            dtype=self.dtype,
+        )
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self.opts
@@ -329,10 +380,19 @@ def build_grid_learner(data, section: Mapping[str, Any], seed: int, device) -> G
     obs_dims, n_actions (card) and state width."""
     n_actions = data.card.get("n_actions")
     if not n_actions:
-        raise ValueError(f"learner {LEARNER_NAME!r} needs a discrete dataset (card n_actions), got {n_actions!r}")
+        raise ValueError(
+            f"learner {LEARNER_NAME!r} needs a discrete dataset (card n_actions), got {n_actions!r}"
+        )
     state = data.state
-    return GridLearner(data.obs_dims, n_actions, 1, GridConfig(**dict(section)), seeds=[seed],
-                       state_dim=None if state is None else state.shape[-1], device=device)
+    return GridLearner(
+        data.obs_dims,
+        n_actions,
+        1,
+        GridConfig(**dict(section)),
+        seeds=[seed],
+        state_dim=None if state is None else state.shape[-1],
+        device=device,
+    )
 
 
 register_learner(LEARNER_NAME, build_grid_learner, group_fields=GridLearner.GROUP_FIELDS)

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from common.running.fields import Needs, check, opt
 from envs.games import CliffGrid
 
-__all__ = ["GridConfig", "LEARNER_NAME", "METHODS", "PARTNERS", "QI_WEIGHTS", "TD_LOSSES", "METHOD_TD_LOSS", "STAY"]
+__all__ = [
+    "GridConfig",
+    "LEARNER_NAME",
+    "METHODS",
+    "PARTNERS",
+    "QI_WEIGHTS",
+    "TD_LOSSES",
+    "METHOD_TD_LOSS",
+    "STAY",
+]
 
 LEARNER_NAME = "cast_grid"
 METHODS = ("i_bcq", "i_icq", "cast")
@@ -23,8 +32,9 @@ STAY = CliffGrid.STAY  # the grid's no-op, CAST's default action (spec §2.6)
 _BCQ = Needs("method in ['i_bcq', 'cast']", lambda c: c.method in ("i_bcq", "cast"))
 _ICQ = Needs("method='i_icq'", lambda c: c.method == "i_icq")
 _CAST = Needs("method='cast'", lambda c: c.method == "cast")
-_EXP_CLIP = Needs("method='cast' with qi_weight='exp_clip'",
-                  lambda c: c.method == "cast" and c.qi_weight == "exp_clip")
+_EXP_CLIP = Needs(
+    "method='cast' with qi_weight='exp_clip'", lambda c: c.method == "cast" and c.qi_weight == "exp_clip"
+)
 
 
 @dataclass

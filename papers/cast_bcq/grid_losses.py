@@ -13,8 +13,19 @@ from torch import Tensor
 from common.networks.nets import EnsembleMLP
 from papers.cast_bcq.grid_config import STAY, TD_LOSSES
 
-__all__ = ["bcq_allowed", "masked_argmax", "take_action", "bc_loss", "td_error_loss", "icq_target_weights",
-           "icq_policy_weights", "awbc_loss", "grid_credit", "credit_loss", "joint_q_table"]
+__all__ = [
+    "bcq_allowed",
+    "masked_argmax",
+    "take_action",
+    "bc_loss",
+    "td_error_loss",
+    "icq_target_weights",
+    "icq_policy_weights",
+    "awbc_loss",
+    "grid_credit",
+    "credit_loss",
+    "joint_q_table",
+]
 
 
 def bcq_allowed(logits: Tensor, threshold: float) -> Tensor:
@@ -112,6 +123,7 @@ def joint_q_table(net: EnsembleMLP, state: Tensor, n_actions: int) -> Tensor:
     (one forward of the K*K rows [s, onehot a_1, onehot a_2] per state)."""
     J = _joint_onehots(n_actions, state)  # [K*K, 2K]
     lead = state.shape[:-1]
-    x = torch.cat([state.unsqueeze(-2).expand(*lead, J.shape[0], state.shape[-1]),
-                   J.expand(*lead, *J.shape)], dim=-1)  # [S, *, K*K, D + 2K]
+    x = torch.cat(
+        [state.unsqueeze(-2).expand(*lead, J.shape[0], state.shape[-1]), J.expand(*lead, *J.shape)], dim=-1
+    )  # [S, *, K*K, D + 2K]
     return net(x).squeeze(-1).unflatten(-1, (n_actions, n_actions))

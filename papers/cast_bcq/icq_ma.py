@@ -122,24 +122,50 @@ class ICQMA(StackableLearner):
     """
 
     _NETS = ("critic", "critic_target", "mixer", "mixer_target", "actor")
-    _OPTS = ("critic_opt", "actor_opt")  # GROUP_FIELDS: none (StackableLearner's): every config field is shared
+    _OPTS = (
+        "critic_opt",
+        "actor_opt",
+    )  # GROUP_FIELDS: none (StackableLearner's): every config field is shared
 
-    def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int, state_dim: int,
-                 cfg: ICQMAConfig | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        state_dim: int,
+        cfg: ICQMAConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         if not (is_int(state_dim) and state_dim >= 1):
-            raise ValueError(f"state_dim={state_dim!r} must be an integer >= 1 (ICQ-MA's mixer reads the state)")
-        super().__init__((cfg or ICQMAConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
-                         device=device, dtype=dtype)
+            raise ValueError(
+                f"state_dim={state_dim!r} must be an integer >= 1 (ICQ-MA's mixer reads the state)"
+            )
+        super().__init__(
+            (cfg or ICQMAConfig()).validate(),
+            obs_dims,
+            act_dims,
+            n_seeds,
+            seeds=seeds,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+        )
         cfg, O, A, self.state_dim = self.cfg, self.obs_dim, self.act_dim, int(state_dim)
 
         def nets(n_seeds_here: int) -> dict[str, nn.Module]:
             m = n_seeds_here * self.n_agents
-            return {"critic": EnsembleMLP(m, O + A, 1, cfg.hidden_critic),
-                    "actor": GaussianMeanActor(m, O, A, cfg.hidden_actor, (cfg.log_std_min, cfg.log_std_max)),
-                    "mixer": HyperMixer(n_seeds_here, self.state_dim, self.n_agents, cfg.mixer_embed)}
+            return {
+                "critic": EnsembleMLP(m, O + A, 1, cfg.hidden_critic),
+                "actor": GaussianMeanActor(m, O, A, cfg.hidden_actor, (cfg.log_std_min, cfg.log_std_max)),
+                "mixer": HyperMixer(n_seeds_here, self.state_dim, self.n_agents, cfg.mixer_embed),
+            }
 
-        big = self._build_members(nets)  # seed before building: seed s's networks (its mixer too) from seeds[s]
+        big = self._build_members(
+            nets
+        )  # seed before building: seed s's networks (its mixer too) from seeds[s]
         self.critic, self.actor, self.mixer = big["critic"], big["actor"], big["mixer"]
         self.critic_target, self.mixer_target = copy.deepcopy(self.critic), copy.deepcopy(self.mixer)
         for p in [*self.critic_target.parameters(), *self.mixer_target.parameters()]:
@@ -149,15 +175,31 @@ class ICQMA(StackableLearner):
         self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded dims out of log pi, 0 when acting
 
     @classmethod
-    def from_dataset(cls, data, cfg: ICQMAConfig | None = None, seeds: Sequence[int] = (0,),
-                     device: str | torch.device = "cpu", **kw) -> "ICQMA":
+    def from_dataset(
+        cls,
+        data,
+        cfg: ICQMAConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+        **kw,
+    ) -> "ICQMA":
         """The learner for a common.datasets.dataset.Dataset: its obs_dims, act_dims and the width of its ``state``."""
         if data.state is None:
-            raise ValueError(f"ICQ-MA mixes the agents' Q values with hypernetworks on the global state, but dataset "
-                             f"{data.card.get('env')!r}/{data.card.get('kind')!r} has no state / next_state; "
-                             "build it with state=... (Dataset.from_arrays) or from an env that has env.state()")
-        return cls(data.obs_dims, data.act_dims, len(seeds), int(data.state.shape[-1]), cfg, seeds=list(seeds),
-                   device=device, **kw)
+            raise ValueError(
+                f"ICQ-MA mixes the agents' Q values with hypernetworks on the global state, but dataset "
+                f"{data.card.get('env')!r}/{data.card.get('kind')!r} has no state / next_state; "
+                "build it with state=... (Dataset.from_arrays) or from an env that has env.state()"
+            )
+        return cls(
+            data.obs_dims,
+            data.act_dims,
+            len(seeds),
+            int(data.state.shape[-1]),
+            cfg,
+            seeds=list(seeds),
+            device=device,
+            **kw,
+        )
 
     # ---- data ---------------------------------------------------------------------------------
     def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -169,18 +211,22 @@ class ICQMA(StackableLearner):
         if missing:
             raise KeyError(f"ICQ-MA needs the dataset's global state for its mixer; missing {missing}")
         if tensors["state"].shape[-1] != self.state_dim:
-            raise ValueError(f"state has {tensors['state'].shape[-1]} columns, the learner was built for "
-                             f"{self.state_dim}")
+            raise ValueError(
+                f"state has {tensors['state'].shape[-1]} columns, the learner was built for {self.state_dim}"
+            )
         if tensors["rewards"].dim() != 2:
-            raise ValueError("rewards must be per agent [T, N] (Dataset.to_torch), got "
-                             f"{tuple(tensors['rewards'].shape)}")
+            raise ValueError(
+                f"rewards must be per agent [T, N] (Dataset.to_torch), got {tuple(tensors['rewards'].shape)}"
+            )
         if "next_actions" not in tensors:
             tensors = with_next_actions(tensors)
         out = {k: tensors[k] for k in (*MEMBER_KEYS, "terminals", "next_valid", "state", "next_state")}
         out["rewards"] = tensors["rewards"].mean(-1)  # [T] team reward
         return {k: v.to(device=self.device, dtype=self.dtype) for k, v in out.items()}
 
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample_batch(
+        self, data: Mapping[str, Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         """One minibatch of rows per seed, shared by its agents (the mixer needs all agents of a row):
         obs / next_obs [M, B, O], actions / next_actions [M, B, A]; rewards / terminals / next_valid [S, B],
         state / next_state [S, B, SD]."""
@@ -215,11 +261,14 @@ class ICQMA(StackableLearner):
         """y [S, B] from the target critics at (o', a'_data) and the target mixer at s'."""
         cfg = self.cfg
         rew, done = batch["rewards"], batch["terminals"]  # [S, B]
-        q_next = self._by_seed(self._q(self.critic_target, batch["next_obs"], batch["next_actions"]))  # [S, B, N]
+        q_next = self._by_seed(
+            self._q(self.critic_target, batch["next_obs"], batch["next_actions"])
+        )  # [S, B, N]
         k_next = self.mixer_target.weights(batch["next_state"])  # [S, B, N]
         boot = batch["next_valid"] * (1.0 - done)  # [S, B] rows that bootstrap from a'_data
-        return icq_ma_target(rew, done, q_next, k_next, cfg.gamma, cfg.agent_temp, cfg.total_temp, boot,
-                             cfg.bug_compat)
+        return icq_ma_target(
+            rew, done, q_next, k_next, cfg.gamma, cfg.agent_temp, cfg.total_temp, boot, cfg.bug_compat
+        )
 
     def critic_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """L_Q per seed [S] (gradient into the critics and the mixer) and detached diagnostics."""
@@ -234,10 +283,16 @@ class ICQMA(StackableLearner):
         obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
         B = obs.shape[1]
         with torch.no_grad():
-            q_both = self._q(self.critic, torch.cat([obs, batch["next_obs"]], 1),
-                             torch.cat([act, batch["next_actions"]], 1))  # [M, 2B]
+            q_both = self._q(
+                self.critic,
+                torch.cat([obs, batch["next_obs"]], 1),
+                torch.cat([act, batch["next_actions"]], 1),
+            )  # [M, 2B]
             q, q_next = q_both[:, :B], q_both[:, B:]  # Q_i(o, a), Q_i(o', a'_data)
-            rew, cont = self._per_member(batch["rewards"]), self._per_member(1.0 - batch["terminals"])  # [M, B]
+            rew, cont = (
+                self._per_member(batch["rewards"]),
+                self._per_member(1.0 - batch["terminals"]),
+            )  # [M, B]
             adv = rew + self.cfg.gamma * cont * q_next - q  # [M, B]
             k = self._by_member(self.mixer.weights(batch["state"]))  # [M, B]
         logp = self.actor.log_prob(obs, act, self.act_mask)  # [M, B]
@@ -287,18 +342,25 @@ class ICQMA(StackableLearner):
         self.check_finite(losses, "ICQ-MA")
         if self.step % cfg.log_every:
             return {}
-        return {**losses, **info, "critic_grad_norm": cnorm,
-                "log_std": self.actor.log_std().detach().mean(dim=(1, 2))}
+        return {
+            **losses,
+            **info,
+            "critic_grad_norm": cnorm,
+            "log_std": self.actor.log_std().detach().mean(dim=(1, 2)),
+        }
 
     # ---- acting -------------------------------------------------------------------------------
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """The mean action tanh(MLP(o_i)): obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out);
         padded action dims are 0. Draws nothing: the training stream is untouched."""
+
         def mean_action(obs_m: Tensor) -> Tensor:  # [M, E, O] -> [M, E, A]
             a, _ = self.actor(obs_m)
             return a if self.act_mask is None else a * self.act_mask
 
-        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, mean_action, self.dtype, self.device)
+        return member_act(
+            obs, self.n_seeds, self.n_agents, self.obs_dim, mean_action, self.dtype, self.device
+        )
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A callable for common.running.evaluate: obs [S, E, N, O] numpy -> mean actions [S, E, N, A] numpy."""
@@ -310,8 +372,16 @@ class ICQMA(StackableLearner):
         return f"{super().stack_signature()}|state_dim={self.state_dim}"
 
     def _empty_stack(self, cfg: ICQMAConfig, seeds: Sequence[int]) -> "ICQMA":
-        return type(self)(self.obs_dims, self.act_dims, len(seeds), self.state_dim, cfg, seeds=seeds,
-                          device=self.device, dtype=self.dtype)
+        return type(self)(
+            self.obs_dims,
+            self.act_dims,
+            len(seeds),
+            self.state_dim,
+            cfg,
+            seeds=seeds,
+            device=self.device,
+            dtype=self.dtype,
+        )
 
 
 def build(data, section: Mapping[str, Any], seed: int, device) -> ICQMA:

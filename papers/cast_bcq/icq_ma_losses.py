@@ -23,9 +23,17 @@ def batch_softmax_weights(x: Tensor, temp: float, mask: Tensor | None = None, di
     return keep.sum(dim, keepdim=True).to(x.dtype) * p
 
 
-def icq_ma_target(rewards: Tensor, terminals: Tensor, q_next: Tensor, k_next: Tensor, gamma: float,
-                  agent_temp: float = 100.0, total_temp: float = 1000.0, boot: Tensor | None = None,
-                  bug_compat: bool = False) -> Tensor:
+def icq_ma_target(
+    rewards: Tensor,
+    terminals: Tensor,
+    q_next: Tensor,
+    k_next: Tensor,
+    gamma: float,
+    agent_temp: float = 100.0,
+    total_temp: float = 1000.0,
+    boot: Tensor | None = None,
+    bug_compat: bool = False,
+) -> Tensor:
     """ICQ-MA's TD target y [S, B], detached (module docstring):
         w_i = clamp(B softmax_B(Q'_i / agent_temp), 0, 1),  Q'_tot = sum_i k'_i w_i Q'_i,
         fixed:      y = r + gamma (1 - d) B softmax_B(Q'_tot / total_temp) Q'_tot
@@ -37,7 +45,9 @@ def icq_ma_target(rewards: Tensor, terminals: Tensor, q_next: Tensor, k_next: Te
     w = batch_softmax_weights(q_next, agent_temp, None if boot is None else boot.unsqueeze(-1), dim=1)
     w = w.clamp(0.0, 1.0)  # [S, B, N]
     if bug_compat:
-        y_i = rewards.unsqueeze(-1) + cont.unsqueeze(-1) * w * q_next  # [S, B, N] the code's per-agent targets
+        y_i = (
+            rewards.unsqueeze(-1) + cont.unsqueeze(-1) * w * q_next
+        )  # [S, B, N] the code's per-agent targets
         u = (k_next * y_i).sum(-1)  # [S, B] mixed by the target mixer (r counted here ...)
     else:
         u = (k_next * w * q_next).sum(-1)  # [S, B] Q'_tot
@@ -53,7 +63,9 @@ def icq_ma_critic_loss(q_tot: Tensor, y: Tensor, valid: Tensor | None = None) ->
     return (valid * err).sum(-1) / valid.sum(-1).clamp(min=1.0)
 
 
-def icq_ma_actor_loss(logp: Tensor, k: Tensor, adv: Tensor, temp: float, valid: Tensor | None = None) -> Tensor:
+def icq_ma_actor_loss(
+    logp: Tensor, k: Tensor, adv: Tensor, temp: float, valid: Tensor | None = None
+) -> Tensor:
     """ICQ-MA's actor loss per member [M]: -mean_B[k_i(s) log pi_i(a_i | o_i) B softmax_B(A_i / temp)], the
     weights k and softmax detached; rows with valid = 0 (time-outs: no A_i) are left out of the softmax and the
     mean (sum_b v_b (...) / max(sum_b v_b, 1)). logp, k, adv, valid [M, B]."""

@@ -25,8 +25,14 @@ class GaussianMeanActor(nn.Module):
 
     forward(obs [M, *, O]) -> (mean [M, *, A], log_std [M, 1.., A] broadcastable)."""
 
-    def __init__(self, n_members: int, obs_dim: int, act_dim: int, hidden: Sequence[int] = (400, 300, 300),
-                 log_std_bounds: tuple[float, float] = (-6.0, 0.0)):
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (400, 300, 300),
+        log_std_bounds: tuple[float, float] = (-6.0, 0.0),
+    ):
         super().__init__()
         self.n_members, self.act_dim = n_members, act_dim
         self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)

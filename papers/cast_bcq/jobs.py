@@ -57,8 +57,14 @@ def grid_config(profile: Profile, method: str, data_start: str) -> dict[str, Any
     updates = profile.paper.grid_updates
     eval_every = min(updates, profile.paper.grid_eval_every)
     return {
-        "dataset": {"env": C.GRID_ENV, "env_options": {}, "return_mode": "mean", "kind": "random",
-                    "data_start": data_start, "data_seed": 0},
+        "dataset": {
+            "env": C.GRID_ENV,
+            "env_options": {},
+            "return_mode": "mean",
+            "kind": "random",
+            "data_start": data_start,
+            "data_seed": 0,
+        },
         "method": method,
         GRID_LEARNER: {"method": C.GRID_METHODS[method]},
         "updates": updates,
@@ -77,7 +83,11 @@ def mujoco_config(profile: Profile, env: str, kind: str, method: str) -> dict[st
     m, settings = C.MUJOCO_METHODS[method], profile.paper
     updates = settings.mujoco_updates
     eval_every = max(1, updates // settings.mujoco_evals)
-    fields = {**dict(m.fields), "batch_size": settings.mujoco_batch, **C.width_fields(m.learner, settings.mujoco_width)}
+    fields = {
+        **dict(m.fields),
+        "batch_size": settings.mujoco_batch,
+        **C.width_fields(m.learner, settings.mujoco_width),
+    }
     cfg: dict[str, Any] = {
         "dataset": mujoco_spec(env, kind, m.obs_mode, profile.name),
         "learner": m.learner,
@@ -85,8 +95,11 @@ def mujoco_config(profile: Profile, env: str, kind: str, method: str) -> dict[st
         "method": method,
         "updates": updates,
         "eval_every": eval_every,
-        "eval_episodes": (settings.mujoco_eval_episodes if settings.mujoco_eval_episodes is not None
-                          else m.code_eval_episodes),
+        "eval_episodes": (
+            settings.mujoco_eval_episodes
+            if settings.mujoco_eval_episodes is not None
+            else m.code_eval_episodes
+        ),
         "ckpt_every": max(eval_every, updates // 10),
     }
     if settings.eval_max_steps is not None:
@@ -98,5 +111,13 @@ def run_item(description: str, item: str, build_cells, job, argv=None, **main_kw
     """common.running.cli.main for a CAST-BCQ item."""
     from common.running.cli import main as run_main
 
-    return run_main(description, build_cells, job, "cast_bcq", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
-                    **main_kw)
+    return run_main(
+        description,
+        build_cells,
+        job,
+        "cast_bcq",
+        item,
+        paper_overrides=C.PROFILE_OVERRIDES,
+        argv=argv,
+        **main_kw,
+    )

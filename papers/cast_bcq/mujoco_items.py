@@ -25,14 +25,26 @@ def cells(item: str, profile, datasets: Sequence[str] | None, methods: Sequence[
     """The item's grid: env x method (datasets None: the 'mixed' data, keys without 'dataset') or
     env x dataset x method (Table 2)."""
     if datasets is None:
-        return [Cell("cast_bcq", item, {"env": e, "method": m}, mujoco_config(profile, e, "mixed", m))
-                for e in C.MUJOCO_ENVS for m in methods]
-    return [Cell("cast_bcq", item, {"env": e, "dataset": d, "method": m}, mujoco_config(profile, e, d, m))
-            for d in datasets for e in C.MUJOCO_ENVS for m in methods]
+        return [
+            Cell("cast_bcq", item, {"env": e, "method": m}, mujoco_config(profile, e, "mixed", m))
+            for e in C.MUJOCO_ENVS
+            for m in methods
+        ]
+    return [
+        Cell("cast_bcq", item, {"env": e, "dataset": d, "method": m}, mujoco_config(profile, e, d, m))
+        for d in datasets
+        for e in C.MUJOCO_ENVS
+        for m in methods
+    ]
 
 
-def entry(doc: str, item: str, methods: Sequence[str], datasets: Sequence[str] | None = None,
-          curves: str | None = None) -> tuple[Callable, Callable]:
+def entry(
+    doc: str,
+    item: str,
+    methods: Sequence[str],
+    datasets: Sequence[str] | None = None,
+    curves: str | None = None,
+) -> tuple[Callable, Callable]:
     """A MaMuJoCo item script's ``build_cells(profile)`` (``cells``) and ``main(argv)``: common.running.cli.main with
     the grid filters, runs copied from the other MaMuJoCo items when their config and seed are the same, and after a
     clean run the curve panels titled ``curves`` (none when None) and the claims' verdicts."""
@@ -49,8 +61,16 @@ def entry(doc: str, item: str, methods: Sequence[str], datasets: Sequence[str] |
         write_verdicts(records, results, profile, item)
 
     def main(argv=None):
-        return run_item(doc.splitlines()[0], item, build_cells, mujoco_job, argv=argv, reuse_from=MUJOCO_ITEMS,
-                        after=item_after("cast_bcq", item, finish), **grid_filters(options, item))
+        return run_item(
+            doc.splitlines()[0],
+            item,
+            build_cells,
+            mujoco_job,
+            argv=argv,
+            reuse_from=MUJOCO_ITEMS,
+            after=item_after("cast_bcq", item, finish),
+            **grid_filters(options, item),
+        )
 
     return build_cells, main
 
@@ -70,6 +90,7 @@ def curve_panels(records: Runs, out: Path, item: str, title: str, **keys: Any) -
         recs = records.select(env=env, **keys)
         if not recs:
             continue
-        png = plot_curves(recs, out / f"{item}_{SHORT[env]}.png", ["method"], "score", f"{title}: {SHORT[env]}")
+        png = plot_curves(
+            recs, out / f"{item}_{SHORT[env]}.png", ["method"], "score", f"{title}: {SHORT[env]}"
+        )
         print(f"[cast_bcq/{item}] wrote {png}", flush=True)
-

@@ -37,24 +37,44 @@ GRID_METHODS = ("i_bcq", "i_icq", "cast_bcq")  # Figure 1
 ABLATIONS = ("cast_bcq", "cast_bcq_wo_csaa", "cast_bcq_wo_st", "cast_bcq_wo_cd")  # Figure 6
 
 ITEMS = {
-    "figure1": Figure(title="Two-agent 4x6 cliff grid world: learning curves of I-BCQ, I-ICQ and CAST-BCQ",
-                      metric="score"),
-    "figure4": Figure(title="Multi-agent MuJoCo (HalfCheetah 2x3, Walker2d 2x3, Hopper 3x1), uncoordinated datasets",
-                      metric="score", seeds=3),
-    "figure5": Figure(title="StarCraft II with offline datasets: learning curves",
-                      metric="score", scale="percent", seeds=3),
-    "table1": Table(title="Test win rates (%) in SMAC micromanagement tasks",
-                    rows=["env"], cols="method", metric="score", scale="percent", spread="none", precision=0),
+    "figure1": Figure(
+        title="Two-agent 4x6 cliff grid world: learning curves of I-BCQ, I-ICQ and CAST-BCQ", metric="score"
+    ),
+    "figure4": Figure(
+        title="Multi-agent MuJoCo (HalfCheetah 2x3, Walker2d 2x3, Hopper 3x1), uncoordinated datasets",
+        metric="score",
+        seeds=3,
+    ),
+    "figure5": Figure(
+        title="StarCraft II with offline datasets: learning curves", metric="score", scale="percent", seeds=3
+    ),
+    "table1": Table(
+        title="Test win rates (%) in SMAC micromanagement tasks",
+        rows=["env"],
+        cols="method",
+        metric="score",
+        scale="percent",
+        spread="none",
+        precision=0,
+    ),
     "figure6": Figure(title="Ablations of the key components in multi-agent MuJoCo", metric="score"),
-    "table2": Table(title="Average score for datasets of different quality",
-                    rows=["env", "dataset"], cols="method", metric="score", spread="none", precision=1),
+    "table2": Table(
+        title="Average score for datasets of different quality",
+        rows=["env", "dataset"],
+        cols="method",
+        metric="score",
+        spread="none",
+        precision=1,
+    ),
 }
 
 
 def _rows(item, fixed, col_key, cols, values):
     """One PUBLISHED entry per (column, value) pair of a printed row (the paper prints no ``±``)."""
-    return [Entry(item=item, keys={**fixed, col_key: col}, mean=float(v))
-            for col, v in zip(cols, values, strict=True)]
+    return [
+        Entry(item=item, keys={**fixed, col_key: col}, mean=float(v))
+        for col, v in zip(cols, values, strict=True)
+    ]
 
 
 _HC, _HOP, _W = MUJOCO_ENVS
@@ -62,26 +82,71 @@ _HC, _HOP, _W = MUJOCO_ENVS
 PUBLISHED: list[Entry] = [
     # Table 2 (§4.3, printed after §4.3.1): raw return; columns BCQ, I-BCQ, MABCQ, ICQ-MA, Ours.
     # Multi-Agent MuJoCo, Medium-Expert (uncoordinated): also the final values of Figure 4 (§4.1)
-    *_rows("table2", {"env": _HC, "dataset": "mixed"}, "method", MUJOCO_METHODS,
-           (2465.1, 2401.4, 2613.6, 1648.6, 2937.1)),
-    *_rows("table2", {"env": _HOP, "dataset": "mixed"}, "method", MUJOCO_METHODS,
-           (408.2, 402.8, 1364.3, 923.2, 3077.9)),
-    *_rows("table2", {"env": _W, "dataset": "mixed"}, "method", MUJOCO_METHODS,
-           (590.5, 245.6, 986.5, 253.1, 1589.9)),
+    *_rows(
+        "table2",
+        {"env": _HC, "dataset": "mixed"},
+        "method",
+        MUJOCO_METHODS,
+        (2465.1, 2401.4, 2613.6, 1648.6, 2937.1),
+    ),
+    *_rows(
+        "table2",
+        {"env": _HOP, "dataset": "mixed"},
+        "method",
+        MUJOCO_METHODS,
+        (408.2, 402.8, 1364.3, 923.2, 3077.9),
+    ),
+    *_rows(
+        "table2",
+        {"env": _W, "dataset": "mixed"},
+        "method",
+        MUJOCO_METHODS,
+        (590.5, 245.6, 986.5, 253.1, 1589.9),
+    ),
     # D4RL (Multi-Agent Variation), Medium-Medium
-    *_rows("table2", {"env": _HC, "dataset": "medium"}, "method", MUJOCO_METHODS,
-           (4296.1, 4466.5, 4341.0, 4313.7, 4496.8)),
-    *_rows("table2", {"env": _HOP, "dataset": "medium"}, "method", MUJOCO_METHODS,
-           (1026.5, 922.5, 927.7, 984.3, 2309.6)),
-    *_rows("table2", {"env": _W, "dataset": "medium"}, "method", MUJOCO_METHODS,
-           (1148.5, 383.6, 539.3, 242.0, 1080.8)),
+    *_rows(
+        "table2",
+        {"env": _HC, "dataset": "medium"},
+        "method",
+        MUJOCO_METHODS,
+        (4296.1, 4466.5, 4341.0, 4313.7, 4496.8),
+    ),
+    *_rows(
+        "table2",
+        {"env": _HOP, "dataset": "medium"},
+        "method",
+        MUJOCO_METHODS,
+        (1026.5, 922.5, 927.7, 984.3, 2309.6),
+    ),
+    *_rows(
+        "table2",
+        {"env": _W, "dataset": "medium"},
+        "method",
+        MUJOCO_METHODS,
+        (1148.5, 383.6, 539.3, 242.0, 1080.8),
+    ),
     # D4RL (Multi-Agent Variation), Expert-Expert
-    *_rows("table2", {"env": _HC, "dataset": "expert"}, "method", MUJOCO_METHODS,
-           (10848.9, 5669.3, 10561.6, 8480.0, 11580.1)),
-    *_rows("table2", {"env": _HOP, "dataset": "expert"}, "method", MUJOCO_METHODS,
-           (3624.4, 1403.6, 2544.2, 2870.0, 2428.4)),
-    *_rows("table2", {"env": _W, "dataset": "expert"}, "method", MUJOCO_METHODS,
-           (3298.8, 834.4, 2921.5, 910.8, 3902.5)),
+    *_rows(
+        "table2",
+        {"env": _HC, "dataset": "expert"},
+        "method",
+        MUJOCO_METHODS,
+        (10848.9, 5669.3, 10561.6, 8480.0, 11580.1),
+    ),
+    *_rows(
+        "table2",
+        {"env": _HOP, "dataset": "expert"},
+        "method",
+        MUJOCO_METHODS,
+        (3624.4, 1403.6, 2544.2, 2870.0, 2428.4),
+    ),
+    *_rows(
+        "table2",
+        {"env": _W, "dataset": "expert"},
+        "method",
+        MUJOCO_METHODS,
+        (3298.8, 834.4, 2921.5, 910.8, 3902.5),
+    ),
     # Table 1 (end of §4.2): test win rate (%); columns I-BCQ, MABCQ, ICQ-MA, Ours
     *_rows("table1", {"env": "smax/3s_vs_3z"}, "method", SMAX_METHODS, (58, 6, 83, 81)),
     *_rows("table1", {"env": "smax/MMM"}, "method", SMAX_METHODS, (4, 0, 89, 93)),
@@ -89,12 +154,18 @@ PUBLISHED: list[Entry] = [
     *_rows("table1", {"env": "smax/10m_vs_11m"}, "method", SMAX_METHODS, (0, 0, 21, 33)),
 ]
 
-_SOURCE = ("Our copy of the paper is its text without page breaks, so numbers are located by section, not page "
-           "(AAMAS 2023, 9 pages).")
-_BOLD = ("The caption says 'best values are in bold'; the bold marks are lost in our copy of the text, so the best "
-         "of each row is recomputed from the numbers, never read from the marks.")
-_FINAL = ("The paper does not say whether a number is the last evaluation or the best one over training; the report "
-          "shows the last evaluation (the item's reading) and the best and the mean of the last 10 beside it.")
+_SOURCE = (
+    "Our copy of the paper is its text without page breaks, so numbers are located by section, not page "
+    "(AAMAS 2023, 9 pages)."
+)
+_BOLD = (
+    "The caption says 'best values are in bold'; the bold marks are lost in our copy of the text, so the best "
+    "of each row is recomputed from the numbers, never read from the marks."
+)
+_FINAL = (
+    "The paper does not say whether a number is the last evaluation or the best one over training; the report "
+    "shows the last evaluation (the item's reading) and the best and the mean of the last 10 beside it."
+)
 
 NOTES = {
     "table2": [
@@ -134,15 +205,23 @@ NOTES = {
         "with our datasets, so absolute win rates are not comparable, and SMAX has no Medivac for MMM.",
         _FINAL,
     ],
-    "figure1": ["No numbers published (the figure itself is missing from our copy, only its caption remains). The "
-                "text names I-BCQ and I-ICQ; CAST-BCQ is plotted beside them because the figure motivates it "
-                "(the paper implies it learns the task, it does not say so)."],
-    "figure4": ["No numbers published beyond Table 2's 'mixed' rows (the same runs' final values); the curves "
-                "are mean and std of three seeds."],
-    "figure5": ["No numbers published beyond Table 1 (the final test win rates); the curves are mean and std of "
-                "three seeds. The claims' expectations are read from Table 1 (see its notes)."],
-    "figure6": ["No numbers published; only panel (a) HalfCheetah (2x3) is named in our copy. The other panels "
-                "are taken to be Walker2d 2x3 and Hopper 3x1 on the 'mixed' data, as Figure 4."],
+    "figure1": [
+        "No numbers published (the figure itself is missing from our copy, only its caption remains). The "
+        "text names I-BCQ and I-ICQ; CAST-BCQ is plotted beside them because the figure motivates it "
+        "(the paper implies it learns the task, it does not say so)."
+    ],
+    "figure4": [
+        "No numbers published beyond Table 2's 'mixed' rows (the same runs' final values); the curves "
+        "are mean and std of three seeds."
+    ],
+    "figure5": [
+        "No numbers published beyond Table 1 (the final test win rates); the curves are mean and std of "
+        "three seeds. The claims' expectations are read from Table 1 (see its notes)."
+    ],
+    "figure6": [
+        "No numbers published; only panel (a) HalfCheetah (2x3) is named in our copy. The other panels "
+        "are taken to be Walker2d 2x3 and Hopper 3x1 on the 'mixed' data, as Figure 4."
+    ],
 }
 
 check_paper(ITEMS, PUBLISHED, notes=NOTES)

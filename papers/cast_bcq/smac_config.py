@@ -10,8 +10,17 @@ from typing import ClassVar
 
 from common.running.fields import Needs, Rules, check, opt
 
-__all__ = ["SmaxConfig", "LEARNER_NAME", "METHODS", "AGENTS", "STOP", "T_ENV_PER_UPDATE", "TEST_EPSILON",
-           "TRAIN_EPSILON", "QMIX_EMBED"]
+__all__ = [
+    "SmaxConfig",
+    "LEARNER_NAME",
+    "METHODS",
+    "AGENTS",
+    "STOP",
+    "T_ENV_PER_UPDATE",
+    "TEST_EPSILON",
+    "TRAIN_EPSILON",
+    "QMIX_EMBED",
+]
 
 LEARNER_NAME = "cast_smax"
 METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")
@@ -19,8 +28,12 @@ AGENTS = ("pi", "q")  # cast_bcq: the code's policy regression, or the paper's Q
 STOP = 4  # SMAX's stop action: no no-op exists; the only action of a dead unit (envs/smax.py)
 T_ENV_PER_UPDATE = 100  # run.py l. 250: runner.t_env += 100 per iteration (the epsilon schedules' clock)
 # test-time epsilon (start, finish, anneal t_env) of each method's action selector [C: config/algs/*.yaml]
-TEST_EPSILON = {"i_bcq": (1.0, 0.01, 200_000), "mabcq": (1.0, 0.01, 200_000), "cast_bcq": (0.5, 0.001, 200_000),
-                "icq_ma": (0.0, 0.0, 1)}  # icq_ma: multinomial selector, greedy at test (test_greedy)
+TEST_EPSILON = {
+    "i_bcq": (1.0, 0.01, 200_000),
+    "mabcq": (1.0, 0.01, 200_000),
+    "cast_bcq": (0.5, 0.001, 200_000),
+    "icq_ma": (0.0, 0.0, 1),
+}  # icq_ma: multinomial selector, greedy at test (test_greedy)
 # the policy learners' training-time epsilon floor: BasicMAC.forward(test_mode=False) mixes (1 - eps) softmax + eps / K
 # with its selector's epsilon (controllers/basic_controller.py l. 43-51; cast_smac.yaml / offpg_smac.yaml) [C]
 TRAIN_EPSILON = {"cast_bcq": (0.5, 0.001, 200_000), "icq_ma": (0.5, 0.05, 500_000)}
@@ -28,8 +41,10 @@ QMIX_EMBED = 32  # offpg_smac.yaml mixing_embed_dim
 
 
 # the options a method uses; any other stays at its default (unused options are an error, not a silence)
-_FILTER = Needs("method 'i_bcq' or 'mabcq', or method 'cast_bcq' with agent='q'",
-                lambda c: c.method in ("i_bcq", "mabcq") or c.paper_cast)
+_FILTER = Needs(
+    "method 'i_bcq' or 'mabcq', or method 'cast_bcq' with agent='q'",
+    lambda c: c.method in ("i_bcq", "mabcq") or c.paper_cast,
+)
 _BCQ = Needs("method 'i_bcq' or 'mabcq'", lambda c: c.method in ("i_bcq", "mabcq"))
 _MABCQ = Needs("method='mabcq'", lambda c: c.method == "mabcq")
 _ICQ = Needs("method='icq_ma'", lambda c: c.method == "icq_ma")
@@ -111,4 +126,3 @@ class SmaxConfig:
         if self.target_every is not None:
             return int(self.target_every)
         return 20 if self.method in ("i_bcq", "mabcq") else 600
-

@@ -58,7 +58,11 @@ def smax_config(profile, env: str, method: str) -> dict[str, Any]:
     settings = profile.paper
     updates = settings.smax_updates
     eval_every = max(1, updates // settings.smax_evals)
-    fields: dict[str, Any] = {"method": method, "batch_size": settings.smax_batch, "reward_scale": C.SMAX_REWARD_SCALE}
+    fields: dict[str, Any] = {
+        "method": method,
+        "batch_size": settings.smax_batch,
+        "reward_scale": C.SMAX_REWARD_SCALE,
+    }
     if updates != C.SMAX_UPDATES:  # the code's epsilon schedules laid over this profile's updates (smac.py)
         fields["schedule_scale"] = C.SMAX_UPDATES / updates
     if settings.smax_width is not None:
@@ -68,8 +72,14 @@ def smax_config(profile, env: str, method: str) -> dict[str, Any]:
     if method == "cast_bcq" and settings.smax_subteams is not None:
         fields["subteams"] = settings.smax_subteams
     return {
-        "dataset": {"env": env, "map": env.split("/", 1)[1], "kind": "mixed", "data_profile": profile.name,
-                    "env_options": {}, "return_mode": "mean"},
+        "dataset": {
+            "env": env,
+            "map": env.split("/", 1)[1],
+            "kind": "mixed",
+            "data_profile": profile.name,
+            "env_options": {},
+            "return_mode": "mean",
+        },
         "learner": LEARNER_NAME,
         LEARNER_NAME: fields,
         "method": method,
@@ -81,8 +91,11 @@ def smax_config(profile, env: str, method: str) -> dict[str, Any]:
 
 
 def cells(item: str, profile, methods: Sequence[str] = METHODS) -> list[Cell]:
-    return [Cell("cast_bcq", item, {"env": e, "method": m}, smax_config(profile, e, m))
-            for e in C.SMAX_MAPS for m in methods]
+    return [
+        Cell("cast_bcq", item, {"env": e, "method": m}, smax_config(profile, e, m))
+        for e in C.SMAX_MAPS
+        for m in methods
+    ]
 
 
 @torch.no_grad()
@@ -94,7 +107,10 @@ def win_rates(learner: SmaxLearner, env: str, seeds: Sequence[int], episodes: in
     seeds beside it (a stack of runs, ``run_group``)."""
     S, E = len(seeds), int(episodes)
     eps = learner.test_epsilon()
-    gen = [torch.Generator(device=learner.device).manual_seed(eval_seed(s) * 1_000_003 + learner.step) for s in seeds]
+    gen = [
+        torch.Generator(device=learner.device).manual_seed(eval_seed(s) * 1_000_003 + learner.step)
+        for s in seeds
+    ]
     venv = envs.make_vec(env, S * E)
     obs = venv.reset(seeds=[eval_seed(s) + e for s in seeds for e in range(E)])
     N, K = obs.shape[1], venv.avail_actions().shape[-1]
@@ -109,8 +125,15 @@ def win_rates(learner: SmaxLearner, env: str, seeds: Sequence[int], episodes: in
 
 
 def build(data, section: Mapping[str, Any], seeds: Sequence[int], device="cpu") -> SmaxLearner:
-    return SmaxLearner(data.obs.shape[-1], data.state.shape[-1], data.obs.shape[1],
-                       data.extras["avail_actions"].shape[-1], SmaxConfig(**dict(section)), seeds=seeds, device=device)
+    return SmaxLearner(
+        data.obs.shape[-1],
+        data.state.shape[-1],
+        data.obs.shape[1],
+        data.extras["avail_actions"].shape[-1],
+        SmaxConfig(**dict(section)),
+        seeds=seeds,
+        device=device,
+    )
 
 
 def run(cell, seed: int, ctx) -> dict[str, Any]:
@@ -131,7 +154,10 @@ def run(cell, seed: int, ctx) -> dict[str, Any]:
             step += 1
             bar.update(1)
             if step % k == 0 or step == U:
-                ctx.log(step, score=float(win_rates(learner, cfg["dataset"]["env"], [seed], cfg["eval_episodes"])[0]))
+                ctx.log(
+                    step,
+                    score=float(win_rates(learner, cfg["dataset"]["env"], [seed], cfg["eval_episodes"])[0]),
+                )
             if step % cfg["ckpt_every"] == 0 and step < U:
                 ctx.save_checkpoint({"learner": learner.state_dict(), "step": step}, step=step)
     out = run_metrics(ctx.curve, data)
@@ -171,7 +197,9 @@ def run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
                 step += 1
                 bar.update(1)
                 if step % every == 0 or step == U:
-                    for ctx, score in zip(ctxs, win_rates(stack, cfg["dataset"]["env"], seeds, cfg["eval_episodes"])):
+                    for ctx, score in zip(
+                        ctxs, win_rates(stack, cfg["dataset"]["env"], seeds, cfg["eval_episodes"])
+                    ):
                         ctx.log(step, score=float(score))
                 if step % cfg["ckpt_every"] == 0 and step < U:
                     for ctx, state in zip(ctxs, stack.split_state()):
@@ -184,7 +212,9 @@ def run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
     return outs
 
 
-JOB = Job(run=run, data_spec=dataset_of, data_identity=dataset_identity, group_key=group_key, run_group=run_group)
+JOB = Job(
+    run=run, data_spec=dataset_of, data_identity=dataset_identity, group_key=group_key, run_group=run_group
+)
 
 
 def finish(item: str):
@@ -201,10 +231,17 @@ def finish(item: str):
                 recs = records.select(env=env)
                 if recs:
                     sub = " (SUBSTITUTE for MMM)" if env in C.SMAX_SUBSTITUTES else ""
-                    png = plot_curves(recs, results / profile / "cast_bcq" / f"{item}_{env.split('/')[1]}.png",
-                                      ["method"], "score", f"Fig. 5 on SMAX{sub}: {env.split('/')[1]} (win rate)")
+                    png = plot_curves(
+                        recs,
+                        results / profile / "cast_bcq" / f"{item}_{env.split('/')[1]}.png",
+                        ["method"],
+                        "score",
+                        f"Fig. 5 on SMAX{sub}: {env.split('/')[1]} (win rate)",
+                    )
                     print(f"[cast_bcq/{item}] wrote {png}", flush=True)
-        n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds  # claims.smax_grid: each cell with every seed
+        n_seeds = get_profile(
+            profile, C.PROFILE_OVERRIDES
+        ).n_seeds  # claims.smax_grid: each cell with every seed
         check_claims(results, "cast_bcq", item, CLAIMS, Evidence(records, profile), n_seeds)
 
     return _finish
@@ -222,8 +259,16 @@ def entry(doc: str, item: str) -> tuple[Callable, Callable]:
         from common.running.cli import grid_filters
         from papers.cast_bcq.jobs import run_item
 
-        return run_item(doc.splitlines()[0], item, build_cells, JOB, argv=argv, needs=C.needs_smax, reuse_from=ITEMS,
-                        after=item_after("cast_bcq", item, finish(item)),
-                        **grid_filters({"env": list(C.SMAX_MAPS), "method": list(METHODS)}, item))
+        return run_item(
+            doc.splitlines()[0],
+            item,
+            build_cells,
+            JOB,
+            argv=argv,
+            needs=C.needs_smax,
+            reuse_from=ITEMS,
+            after=item_after("cast_bcq", item, finish(item)),
+            **grid_filters({"env": list(C.SMAX_MAPS), "method": list(METHODS)}, item),
+        )
 
     return build_cells, main

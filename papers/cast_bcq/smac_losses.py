@@ -17,9 +17,22 @@ from common.networks.nets import EnsembleMLP
 from papers.cast_bcq.grid_losses import icq_target_weights, take_action
 from papers.cast_bcq.smac_config import QMIX_EMBED, STOP, T_ENV_PER_UPDATE, TEST_EPSILON
 
-__all__ = ["filter_allowed", "code_filter", "code_bcq_argmax", "masked_logits", "floored_policy", "bcq_target",
-           "vd_weight", "mabcq_loss", "qmix_k", "icq_ma_target", "subteam_masks", "joint_input", "cast_credit",
-           "epsilon_at"]
+__all__ = [
+    "filter_allowed",
+    "code_filter",
+    "code_bcq_argmax",
+    "masked_logits",
+    "floored_policy",
+    "bcq_target",
+    "vd_weight",
+    "mabcq_loss",
+    "qmix_k",
+    "icq_ma_target",
+    "subteam_masks",
+    "joint_input",
+    "cast_credit",
+    "epsilon_at",
+]
 
 
 def masked_logits(logits: Tensor, avail: Tensor) -> Tensor:
@@ -82,11 +95,13 @@ def qmix_k(raw: Tensor, n_agents: int, embed: int = QMIX_EMBED) -> Tensor:
     """QMIX's k(s) (modules/mixers/qmix.py ``k``): raw [..., N*E + E] = [hyper_w_1(s), hyper_w_final(s)];
     k_i = sum_e |W_1|_{i,e} |w_final|_e / sum_j (...); [..., N]."""
     w1 = raw[..., : n_agents * embed].abs().unflatten(-1, (n_agents, embed))
-    k = (w1 * raw[..., n_agents * embed:].abs().unsqueeze(-2)).sum(-1)
+    k = (w1 * raw[..., n_agents * embed :].abs().unsqueeze(-2)).sum(-1)
     return k / k.sum(dim=-1, keepdim=True)
 
 
-def icq_ma_target(q_tot_next: Tensor, r: Tensor, d: Tensor, boot: Tensor, gamma: float, alpha: float) -> Tensor:
+def icq_ma_target(
+    q_tot_next: Tensor, r: Tensor, d: Tensor, boot: Tensor, gamma: float, alpha: float
+) -> Tensor:
     """ICQ-MA's SMAC critic target (offpg_learner.py l. 121-131 in one-step form): y = r + gamma boot w' Q'_tot,
     w' = B softmax_B(Q'_tot / alpha) over *all* B rows (the code: every episode of a time step, terminal and padded
     included); boot = 1 - d on rows with a next step, 0 on time-outs; all [S, B]."""
@@ -102,7 +117,9 @@ def subteam_masks(generator: torch.Generator, n_seeds: int, n_agents: int, draws
         return torch.zeros(S, N, C, N, dtype=torch.bool, device=device)
     k = torch.randint(1, N, (S, N, C, 1), generator=generator, device=device)
     score = torch.rand(S, N, C, N, generator=generator, device=device)
-    score = score.masked_fill(torch.eye(N, dtype=torch.bool, device=device)[None, :, None, :], 2.0)  # self last
+    score = score.masked_fill(
+        torch.eye(N, dtype=torch.bool, device=device)[None, :, None, :], 2.0
+    )  # self last
     rank = score.argsort(dim=-1).argsort(dim=-1)  # rank of partner j among the others
     return rank < k
 
@@ -121,8 +138,12 @@ def cast_credit(joint_q, state: Tensor, act: Tensor, masks: Tensor, n_actions: i
     A plain ``EnsembleMLP`` critic (no input norm, no output activation) takes the factored path
     (``_factored_credit``): the same numbers up to float rounding, 2.2x faster per update on 10 agents; any other callable
     gets the joint inputs built row by row (``_direct_credit``)."""
-    plain = (isinstance(joint_q, EnsembleMLP) and joint_q.norm is None and joint_q.output_activation is None
-             and len(joint_q.layers) > 1)
+    plain = (
+        isinstance(joint_q, EnsembleMLP)
+        and joint_q.norm is None
+        and joint_q.output_activation is None
+        and len(joint_q.layers) > 1
+    )
     return (_factored_credit if plain else _direct_credit)(joint_q, state, act, masks, n_actions, absent)
 
 
@@ -151,8 +172,9 @@ def _direct_credit(joint_q, state: Tensor, act: Tensor, masks: Tensor, n_actions
     return (q[..., 0] - q[..., 1]).mean(dim=-1)
 
 
-def _factored_credit(joint_q: EnsembleMLP, state: Tensor, act: Tensor, masks: Tensor, n_actions: int,
-                     absent: str) -> Tensor:
+def _factored_credit(
+    joint_q: EnsembleMLP, state: Tensor, act: Tensor, masks: Tensor, n_actions: int, absent: str
+) -> Tensor:
     """cast_credit for a plain EnsembleMLP: its first layer is linear in [s, onehot a_1 .. a_N], so a counterfactual
     row's pre-activation is W_s s + b + sum_j present_j W_j[a_j] (+ sum_j absent_j W_j[stop] for "default"): the
     state part once per row of the batch, the action part one [N*C*2, N] x [N, H] product per row, instead of the
@@ -178,7 +200,9 @@ def _factored_credit(joint_q: EnsembleMLP, state: Tensor, act: Tensor, masks: Te
         h = h.relu_()  # (in place: the rows are large)
     elif joint_q.activation is not None:
         h = joint_q.activation(h)
-    h = joint_q._layers(h, [(layer.weight, layer.bias) for layer in joint_q.layers[1:]])  # joint_q's other layers
+    h = joint_q._layers(
+        h, [(layer.weight, layer.bias) for layer in joint_q.layers[1:]]
+    )  # joint_q's other layers
     q = h.reshape(S, B, N, C, 2)
     return (q[..., 0] - q[..., 1]).mean(dim=-1)
 
@@ -190,4 +214,3 @@ def epsilon_at(method: str, updates: float, table: Mapping[str, tuple] = TEST_EP
     start, finish, anneal = table[method]
     t_env = T_ENV_PER_UPDATE * float(updates)
     return float(max(finish, start - (start - finish) * t_env / anneal))
-

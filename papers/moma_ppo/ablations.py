@@ -49,8 +49,15 @@ def grid(profile: str) -> list[tuple[str, str]]:
 
 
 def build_cells(profile) -> list[Cell]:
-    return [Cell("moma_ppo", ITEM, {"obs_mode": o, "variant": v}, ant_moma_variant_config(profile, o, **C.ABLATIONS[v]))
-            for o, v in grid(profile.name)]
+    return [
+        Cell(
+            "moma_ppo",
+            ITEM,
+            {"obs_mode": o, "variant": v},
+            ant_moma_variant_config(profile, o, **C.ABLATIONS[v]),
+        )
+        for o, v in grid(profile.name)
+    ]
 
 
 def plot(records: Runs, obs_modes: Sequence[str], variants: Sequence[str], path: Path) -> Path:
@@ -86,8 +93,15 @@ def finish(records: Runs, results: Path, profile: str) -> None:
 
 
 def main(argv=None):
-    return run_ant_item(__doc__, ITEM, build_cells, finish, REUSE_FROM,
-                        {"obs_mode": list(ANT_OBS), "variant": list(VARIANTS)}, argv)
+    return run_ant_item(
+        __doc__,
+        ITEM,
+        build_cells,
+        finish,
+        REUSE_FROM,
+        {"obs_mode": list(ANT_OBS), "variant": list(VARIANTS)},
+        argv,
+    )
 
 
 if __name__ == "__main__":

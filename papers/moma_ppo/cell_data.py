@@ -28,8 +28,15 @@ def reacher_spec(obs_mode: str, profile: str) -> dict[str, Any]:
 
     if obs_mode not in C.REACHER_OBS_MODES:
         raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(C.REACHER_OBS_MODES)}")
-    return {"env": C.REACHER_ENV, "env_options": {"obs_mode": obs_mode}, "return_mode": "mean",
-            "kind": C.T4A_DATASET, "profile": profile, "source": REACHER_SOURCE, "version": VERSION}
+    return {
+        "env": C.REACHER_ENV,
+        "env_options": {"obs_mode": obs_mode},
+        "return_mode": "mean",
+        "kind": C.T4A_DATASET,
+        "profile": profile,
+        "source": REACHER_SOURCE,
+        "version": VERSION,
+    }
 
 
 def load_dataset(spec: Mapping[str, Any]):
@@ -40,8 +47,12 @@ def load_dataset(spec: Mapping[str, Any]):
     if spec.get("source") == REACHER_SOURCE:
         from papers.moma_ppo.reacher import reacher_dataset
 
-        return reacher_dataset(spec["kind"], spec["env_options"]["obs_mode"], spec["profile"],
-                               build_missing=spec["profile"] in REACHER_BUILD_AT)
+        return reacher_dataset(
+            spec["kind"],
+            spec["env_options"]["obs_mode"],
+            spec["profile"],
+            build_missing=spec["profile"] in REACHER_BUILD_AT,
+        )
     return load_spec(spec)
 
 
@@ -55,9 +66,18 @@ def ant_spec(obs_mode: str, dataset: str, profile: str, reward_scale: bool = Fal
     if obs_mode not in C.ANT_OBS_MODES:
         raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(C.ANT_OBS_MODES)}")
     if dataset not in ANT_DATASETS:
-        raise ValueError(f"dataset={dataset!r} is not an Ant dataset of Table 4b; allowed: {', '.join(ANT_DATASETS)}")
-    spec = {"env": C.ANT_ENV, "env_options": {"obs_mode": obs_mode}, "return_mode": "mean", "kind": dataset,
-            "profile": profile, "source": ANT_SOURCE, "task": "ant"}
+        raise ValueError(
+            f"dataset={dataset!r} is not an Ant dataset of Table 4b; allowed: {', '.join(ANT_DATASETS)}"
+        )
+    spec = {
+        "env": C.ANT_ENV,
+        "env_options": {"obs_mode": obs_mode},
+        "return_mode": "mean",
+        "kind": dataset,
+        "profile": profile,
+        "source": ANT_SOURCE,
+        "task": "ant",
+    }
     if reward_scale:
         spec["reward_scale"] = C.T4B_REWARD_SCALE
     return spec
@@ -70,12 +90,20 @@ def ant_missing(kinds, profile: str) -> str | None:
 
     if profile in ANT_BUILD_AT:
         return None
-    lack = [k for k in kinds if not dataset_base("ant", k, profile).with_name(
-        dataset_base("ant", k, profile).name + ".json").exists()]
+    lack = [
+        k
+        for k in kinds
+        if not dataset_base("ant", k, profile)
+        .with_name(dataset_base("ant", k, profile).name + ".json")
+        .exists()
+    ]
     if not lack:
         return None
-    return (f"the Ant datasets {', '.join(lack)} (python -m common.datasets.mujoco --task ant "
-            + " ".join(f"--kind {k}" for k in lack) + f" --profile {profile})")
+    return (
+        f"the Ant datasets {', '.join(lack)} (python -m common.datasets.mujoco --task ant "
+        + " ".join(f"--kind {k}" for k in lack)
+        + f" --profile {profile})"
+    )
 
 
 def scale_rewards(data, scale: float):
@@ -88,11 +116,22 @@ def scale_rewards(data, scale: float):
     if not np.isfinite(span) or span <= 0:
         raise ValueError(f"{data.id}: cannot scale rewards, the episode returns span {span!r}")
     factor = float(scale) / span
-    card = {**data.card, "reward_scale": {"rule": f"rewards x {scale:g} / (max - min episode return)",
-                                          "factor": factor, "source_sha256": data.card["sha256"]}}
-    card["sha256"] = hashlib.sha256(json.dumps([data.card["sha256"], "reward_scale", factor]).encode()).hexdigest()
-    arrays = {**data.arrays, "rewards": (data.rewards * factor).astype(data.rewards.dtype),
-              "episode_returns": returns * factor}
+    card = {
+        **data.card,
+        "reward_scale": {
+            "rule": f"rewards x {scale:g} / (max - min episode return)",
+            "factor": factor,
+            "source_sha256": data.card["sha256"],
+        },
+    }
+    card["sha256"] = hashlib.sha256(
+        json.dumps([data.card["sha256"], "reward_scale", factor]).encode()
+    ).hexdigest()
+    arrays = {
+        **data.arrays,
+        "rewards": (data.rewards * factor).astype(data.rewards.dtype),
+        "episode_returns": returns * factor,
+    }
     return Dataset(arrays, card)
 
 
@@ -109,4 +148,3 @@ def load_ant(spec: Mapping[str, Any]):
     if spec.get("reward_scale") is not None:
         data = scale_rewards(data, float(spec["reward_scale"]))
     return data
-

@@ -61,13 +61,20 @@ def icg_baseline_config(profile: Profile, dataset: str, method: str) -> dict[str
     section: dict[str, Any] = {"method": C.BASELINE_METHOD[method]}
     if s.icg_width is not None:
         section["hidden"] = [s.icg_width] * 2
-    return {"dataset": icg_spec(dataset, s.icg_plays), "method": method, BASELINE_LEARNER: section,
-            "updates": s.icg_updates, "eval_every": every, "eval_episodes": C.ICG_EVAL_EPISODES,
-            "ckpt_every": max(every, s.icg_updates // 5)}
+    return {
+        "dataset": icg_spec(dataset, s.icg_plays),
+        "method": method,
+        BASELINE_LEARNER: section,
+        "updates": s.icg_updates,
+        "eval_every": every,
+        "eval_episodes": C.ICG_EVAL_EPISODES,
+        "ckpt_every": max(every, s.icg_updates // 5),
+    }
 
 
-def world_model_section(base: Mapping[str, Any], width: int | None, layers: int | None, updates: int | None
-                        ) -> dict[str, Any]:
+def world_model_section(
+    base: Mapping[str, Any], width: int | None, layers: int | None, updates: int | None
+) -> dict[str, Any]:
     """A cell's ``world_model`` section: ``base`` with the profile's cuts where it sets them (None: the code's):
     the hidden width, the transition / reward depth (the mask head at most 2 layers) and the training updates."""
     wm = dict(base)
@@ -89,9 +96,18 @@ def icg_moma_config(profile: Profile, dataset: str) -> dict[str, Any]:
         mappo["hidden"] = [s.icg_mappo_width] * 2
     iters = s.icg_moma_iterations
     every = min(iters, s.icg_moma_eval_every)
-    return {"dataset": icg_spec(dataset, s.icg_plays), "method": "moma_ppo", "world_model": wm,
-            "wm_seed": C.WM_SEED, "mappo": mappo, "rollouts": dict(C.MOMA_ROLLOUT), "iterations": iters,
-            "eval_every": every, "eval_episodes": C.ICG_EVAL_EPISODES, "ckpt_every": max(every, iters // 5)}
+    return {
+        "dataset": icg_spec(dataset, s.icg_plays),
+        "method": "moma_ppo",
+        "world_model": wm,
+        "wm_seed": C.WM_SEED,
+        "mappo": mappo,
+        "rollouts": dict(C.MOMA_ROLLOUT),
+        "iterations": iters,
+        "eval_every": every,
+        "eval_episodes": C.ICG_EVAL_EPISODES,
+        "ckpt_every": max(every, iters // 5),
+    }
 
 
 # ---- Tables 4a (Reacher expert-mix) and 4b (Ant) ----------------------------------------------------------------
@@ -127,24 +143,39 @@ def _check_method(table: str, method: str, learners: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown Table {table} baseline {method!r}; valid: {', '.join(learners)}")
 
 
-def _check_baseline(table: str, method: str, obs_mode: str, learners: Mapping[str, Any],
-                    rows_of: Mapping[str, Sequence[str]], obs_modes: Sequence[str]) -> tuple[str, Any]:
+def _check_baseline(
+    table: str,
+    method: str,
+    obs_mode: str,
+    learners: Mapping[str, Any],
+    rows_of: Mapping[str, Sequence[str]],
+    obs_modes: Sequence[str],
+) -> tuple[str, Any]:
     """(learner, base) of a Table 4a / 4b baseline column, after checking that the row has the cell (IQL executes
     centrally: FO rows only). Call after checking the method (``_check_method``) and the obs_mode (the dataset spec)."""
     rows = rows_of.get(method, obs_modes)
     if obs_mode not in rows:
-        raise ValueError(f"Table {table} has no {method!r} cell for obs_mode={obs_mode!r} (centralized execution needs "
-                         f"the full state); valid: {', '.join(rows)}")
+        raise ValueError(
+            f"Table {table} has no {method!r} cell for obs_mode={obs_mode!r} (centralized execution needs "
+            f"the full state); valid: {', '.join(rows)}"
+        )
     return learners[method]
 
 
-def _baseline_cell(scale: C.TableScale, spec: Mapping[str, Any], obs_mode: str, method: str,
-                   learner_base: tuple[str, Any]) -> dict[str, Any]:
+def _baseline_cell(
+    scale: C.TableScale, spec: Mapping[str, Any], obs_mode: str, method: str, learner_base: tuple[str, Any]
+) -> dict[str, Any]:
     """A Table 4a / 4b baseline cell: the dataset spec, the learner's section and the table's schedule."""
     learner, base = learner_base
     section = _baseline_section(scale, obs_mode, learner, base)
-    return {"dataset": spec, "method": method, "learner": learner, learner: section, "updates": scale.updates,
-            **_schedule(scale, scale.updates)}
+    return {
+        "dataset": spec,
+        "method": method,
+        "learner": learner,
+        learner: section,
+        "updates": scale.updates,
+        **_schedule(scale, scale.updates),
+    }
 
 
 def reacher_baseline_config(profile: Profile, obs_mode: str, method: str) -> dict[str, Any]:
@@ -156,8 +187,9 @@ def reacher_baseline_config(profile: Profile, obs_mode: str, method: str) -> dic
     return _baseline_cell(profile.paper.t4a, spec, obs_mode, method, lb)
 
 
-def _moma_sections(scale: C.TableScale, mappo_base: Mapping[str, Any], rollout_base: Mapping[str, int]
-                   ) -> dict[str, Any]:
+def _moma_sections(
+    scale: C.TableScale, mappo_base: Mapping[str, Any], rollout_base: Mapping[str, int]
+) -> dict[str, Any]:
     """A MuJoCo MOMA-PPO cell's world_model / mappo / rollouts / iterations at the table's ``scale``
     (WorldModelConfig's defaults are the code's MaMuJoCo settings)."""
     wm = world_model_section({}, scale.wm_width, scale.wm_layers, scale.wm_updates)
@@ -165,27 +197,40 @@ def _moma_sections(scale: C.TableScale, mappo_base: Mapping[str, Any], rollout_b
     if scale.mappo_width is not None:
         mappo["hidden"] = [scale.mappo_width] * 2
     rollouts = {**rollout_base, "batch": scale.moma_batch}
-    return {"world_model": wm, "wm_seed": C.WM_SEED, "mappo": mappo, "rollouts": rollouts,
-            "iterations": scale.moma_iterations}
+    return {
+        "world_model": wm,
+        "wm_seed": C.WM_SEED,
+        "mappo": mappo,
+        "rollouts": rollouts,
+        "iterations": scale.moma_iterations,
+    }
 
 
 def reacher_moma_config(profile: Profile, obs_mode: str) -> dict[str, Any]:
     """A Table 4a MOMA-PPO cell (module docstring): WorldModelConfig's defaults are the code's MaMuJoCo settings."""
     scale = profile.paper.t4a
     sec = _moma_sections(scale, C.MAPPO_REACHER, C.MOMA_REACHER_ROLLOUT)
-    return {"dataset": reacher_spec(obs_mode, profile.name), "method": "moma_ppo", **sec,
-            **_schedule(scale, sec["iterations"])}
+    return {
+        "dataset": reacher_spec(obs_mode, profile.name),
+        "method": "moma_ppo",
+        **sec,
+        **_schedule(scale, sec["iterations"]),
+    }
 
 
 def ant_baseline_config(profile: Profile, obs_mode: str, dataset: str, method: str) -> dict[str, Any]:
     """A Table 4b baseline cell (Table 4a's layout on Ant); ``method`` in config.T4B_LEARNERS (IQL: FO rows only),
     ``obs_mode`` in config.ANT_OBS_MODES, ``dataset`` in published.ANT_DATASETS."""
     _check_method("4b", method, C.T4B_LEARNERS)
-    spec = ant_spec(obs_mode, dataset, profile.name, reward_scale=method in C.T4B_REWARD_SCALED)  # checks both
+    spec = ant_spec(
+        obs_mode, dataset, profile.name, reward_scale=method in C.T4B_REWARD_SCALED
+    )  # checks both
     lb = _check_baseline("4b", method, obs_mode, C.T4B_LEARNERS, C.T4B_ROWS_OF, C.ANT_OBS_MODES)
     scale = profile.paper.t4b
     cfg = _baseline_cell(scale, spec, obs_mode, method, lb)
-    if method == "maiql_ft":  # the fine-tuning phase (papers/moma_ppo/maiql_ft.py); evaluations as often as offline
+    if (
+        method == "maiql_ft"
+    ):  # the fine-tuning phase (papers/moma_ppo/maiql_ft.py); evaluations as often as offline
         cfg["finetune"] = {"updates": scale.ft_updates}
         FineTuneConfig(**cfg["finetune"]).validate()
     return cfg
@@ -195,13 +240,24 @@ def ant_moma_config(profile: Profile, obs_mode: str, dataset: str) -> dict[str, 
     """A Table 4b MOMA-PPO cell: Table 4a's on the Ant data (raw rewards, as the code's world model sees them)."""
     scale = profile.paper.t4b
     sec = _moma_sections(scale, C.MAPPO_ANT, C.MOMA_ANT_ROLLOUT)
-    return {"dataset": ant_spec(obs_mode, dataset, profile.name), "method": "moma_ppo", **sec,
-            **_schedule(scale, sec["iterations"])}
+    return {
+        "dataset": ant_spec(obs_mode, dataset, profile.name),
+        "method": "moma_ppo",
+        **sec,
+        **_schedule(scale, sec["iterations"]),
+    }
 
 
-def ant_moma_variant_config(profile: Profile, obs_mode: str, dataset: str = C.F6_DATASET, *,
-                            wm_sampling: Mapping[str, Any] | None = None, k: int | None = None,
-                            simulator: str | None = None, mappo: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def ant_moma_variant_config(
+    profile: Profile,
+    obs_mode: str,
+    dataset: str = C.F6_DATASET,
+    *,
+    wm_sampling: Mapping[str, Any] | None = None,
+    k: int | None = None,
+    simulator: str | None = None,
+    mappo: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """A Figure 6 / App. B.2 cell: Table 4b's MOMA-PPO cell (``ant_moma_config``) with ``wm_sampling`` overrides of
     the world model's sampling (penalty weights, threshold "inf", clipping: WM_SAMPLING_FIELDS), another maximum
     rollout length ``k``, or ``simulator="ground_truth"`` (the true physics: no world model, no penalty, no cut).
@@ -219,10 +275,11 @@ def ant_moma_variant_config(profile: Profile, obs_mode: str, dataset: str = C.F6
         RolloutConfig(**cfg["rollouts"]).validate()
     if simulator is not None:
         if simulator != "ground_truth" or wm_sampling:
-            raise ValueError(f"simulator={simulator!r}: only 'ground_truth' is allowed, and without wm_sampling (the "
-                             f"true physics has no penalty, threshold or clipping)")
+            raise ValueError(
+                f"simulator={simulator!r}: only 'ground_truth' is allowed, and without wm_sampling (the "
+                f"true physics has no penalty, threshold or clipping)"
+            )
         for key in ("world_model", "wm_seed"):
             del cfg[key]
         cfg["simulator"] = simulator
     return cfg
-

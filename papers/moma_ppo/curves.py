@@ -86,12 +86,14 @@ def cell_series(records: Sequence[Record], item: str) -> Series | None:
         mean.append(v.mean())
         sem.append(v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else 0.0)
         n.append(v.size)
-    return Series(np.array(steps, dtype=float) / total, np.array(mean), np.array(sem), np.array(n), len(records),
-                  total)
+    return Series(
+        np.array(steps, dtype=float) / total, np.array(mean), np.array(sem), np.array(n), len(records), total
+    )
 
 
-def curve_data(records: Sequence[Record | Mapping], item: str, rows: Sequence[tuple],
-               methods: Sequence[str]) -> dict[tuple, dict[str, Series]]:
+def curve_data(
+    records: Sequence[Record | Mapping], item: str, rows: Sequence[tuple], methods: Sequence[str]
+) -> dict[tuple, dict[str, Series]]:
     """{row: {method: Series}} for the rows (tuples of ITEMS[item].rows' values, the panels, in this order) and
     methods with records; rows without any are left out, methods without a curve are left out of their row. Only
     the newest record of each (cell, seed) counts (``common.running.store.Runs.newest``, the report's rule), so runs a
@@ -116,8 +118,9 @@ def _unit(method: str) -> str:
     return "iterations" if method == "moma_ppo" else "updates"
 
 
-def plot(records: Sequence[Mapping], item: str, rows: Sequence[tuple], methods: Sequence[str],
-         path: str | Path) -> Path | None:
+def plot(
+    records: Sequence[Mapping], item: str, rows: Sequence[tuple], methods: Sequence[str], path: str | Path
+) -> Path | None:
     """Draw ``curve_data``'s panels into ``path`` (a PNG); None (nothing written) when no cell has a curve."""
     spec = ITEMS[item]
     data = curve_data(records, item, rows, methods)
@@ -133,13 +136,18 @@ def plot(records: Sequence[Mapping], item: str, rows: Sequence[tuple], methods: 
     handles, lengths = {}, {}
     for i, (ax, (row, lines)) in enumerate(zip(axes, data.items())):
         for m, s in lines.items():
-            (handles[m],) = ax.plot(s.x, s.mean, color=colors[m], marker="o" if s.x.size < 12 else None,
-                                    markersize=3)
+            (handles[m],) = ax.plot(
+                s.x, s.mean, color=colors[m], marker="o" if s.x.size < 12 else None, markersize=3
+            )
             ax.fill_between(s.x, s.mean - s.sem, s.mean + s.sem, color=colors[m], alpha=0.15, linewidth=0)
             lengths.setdefault(m, set()).add(s.total)
         seeds = sorted({s.seeds for s in lines.values()})
-        ax.set_title(f"{', '.join(map(str, row))} (seeds: {seeds[0]}"
-                     + (f"–{seeds[-1]}" if len(seeds) > 1 else "") + ")", fontsize="small")
+        ax.set_title(
+            f"{', '.join(map(str, row))} (seeds: {seeds[0]}"
+            + (f"–{seeds[-1]}" if len(seeds) > 1 else "")
+            + ")",
+            fontsize="small",
+        )
         ax.set_xlim(0, 1.02)
         ax.grid(alpha=0.3)
         if i % ncols == 0:
@@ -149,18 +157,31 @@ def plot(records: Sequence[Mapping], item: str, rows: Sequence[tuple], methods: 
     lax = fig.add_subplot(grid[:, -1])
     lax.axis("off")
     order = [m for m in methods if m in handles]
-    lax.legend([handles[m] for m in order],
-               [f"{m} ({'/'.join(map(str, sorted(lengths[m])))} {_unit(m)})" for m in order],
-               loc="center left", fontsize="small", frameon=False,
-               title="x = updates / U (baselines)\n    = iterations / I (MOMA-PPO)", title_fontsize="x-small")
+    lax.legend(
+        [handles[m] for m in order],
+        [f"{m} ({'/'.join(map(str, sorted(lengths[m])))} {_unit(m)})" for m in order],
+        loc="center left",
+        fontsize="small",
+        frameon=False,
+        title="x = updates / U (baselines)\n    = iterations / I (MOMA-PPO)",
+        title_fontsize="x-small",
+    )
     fig.suptitle(f"{item}: learning curves, mean ± SEM over seeds", fontsize="medium")
     return save(fig, path)
 
 
-def write(records: Sequence[Mapping], results: str | Path, profile: str, item: str, rows: Sequence[tuple],
-          methods: Sequence[str]) -> Path | None:
+def write(
+    records: Sequence[Mapping],
+    results: str | Path,
+    profile: str,
+    item: str,
+    rows: Sequence[tuple],
+    methods: Sequence[str],
+) -> Path | None:
     """``<results>/<profile>/moma_ppo/<item>_curves.png`` (the name ITEMS[item].pngs embeds in the report)."""
     png = plot(records, item, rows, methods, Path(results) / profile / PAPER / f"{item}_curves.png")
-    print(f"[{PAPER}/{item}] " + (f"wrote {png}" if png else "no curves in the records: no learning-curve PNG"),
-          flush=True)
+    print(
+        f"[{PAPER}/{item}] " + (f"wrote {png}" if png else "no curves in the records: no learning-curve PNG"),
+        flush=True,
+    )
     return png

@@ -46,9 +46,15 @@ def cell_keys(profile: str) -> list[tuple[str, str, str]]:
 
 
 def build_cells(profile) -> list[Cell]:
-    return [Cell("moma_ppo", ITEM, {"obs_mode": o, "penalty": p, "rollouts": r},
-                 ant_moma_variant_config(profile, o, wm_sampling={**C.F6_PENALTIES[p], **C.F6_ROLLOUTS[r]}))
-            for o, p, r in cell_keys(profile.name)]
+    return [
+        Cell(
+            "moma_ppo",
+            ITEM,
+            {"obs_mode": o, "penalty": p, "rollouts": r},
+            ant_moma_variant_config(profile, o, wm_sampling={**C.F6_PENALTIES[p], **C.F6_ROLLOUTS[r]}),
+        )
+        for o, p, r in cell_keys(profile.name)
+    ]
 
 
 def curve_fraction(record: Record) -> dict[int, float]:
@@ -67,8 +73,11 @@ def plot(records: Runs, obs_mode: str, path: Path) -> Path:
     colors = dict(zip(FIGURE6_PENALTIES, ("tab:blue", "tab:orange", "tab:red")))
     for p in FIGURE6_PENALTIES:
         for r, style in zip(FIGURE6_ROLLOUTS, ("-", "--")):
-            curves = [curve_fraction(x) for x in records if x.keys == {"obs_mode": obs_mode, "penalty": p,
-                                                                       "rollouts": r}]
+            curves = [
+                curve_fraction(x)
+                for x in records
+                if x.keys == {"obs_mode": obs_mode, "penalty": p, "rollouts": r}
+            ]
             curves = [c for c in curves if c]
             if not curves:
                 continue
@@ -76,8 +85,15 @@ def plot(records: Runs, obs_mode: str, path: Path) -> Path:
             y = np.array([[c[t] for t in steps] for c in curves])  # [seeds, steps]
             m = y.mean(0)
             sem = y.std(0, ddof=1) / math.sqrt(len(curves)) if len(curves) > 1 else np.zeros_like(m)
-            ax.plot(steps, m, style, color=colors[p], marker="o" if style == "-" else "s",
-                    fillstyle="full" if style == "-" else "none", label=f"{p}, {r} (n={len(curves)})")
+            ax.plot(
+                steps,
+                m,
+                style,
+                color=colors[p],
+                marker="o" if style == "-" else "s",
+                fillstyle="full" if style == "-" else "none",
+                label=f"{p}, {r} (n={len(curves)})",
+            )
             ax.fill_between(steps, m - sem, m + sem, color=colors[p], alpha=0.15)
     ax.set_xlabel("MOMA-PPO iteration")
     ax.set_ylabel("normalized score (fraction)")
@@ -95,8 +111,15 @@ def finish(records: Runs, results: Path, profile: str) -> None:
     check_claims(results, "moma_ppo", ITEM, CLAIMS, Evidence(records, profile, grid))
 
 
-def run_ant_item(doc: str, item: str, build_cells: Callable, finish: Callable, reuse_from: Sequence[str],
-                 filters: Mapping[str, list], argv=None):
+def run_ant_item(
+    doc: str,
+    item: str,
+    build_cells: Callable,
+    finish: Callable,
+    reuse_from: Sequence[str],
+    filters: Mapping[str, list],
+    argv=None,
+):
     """The main of an Ant item trained by Table 4b's job (Figure 6, the ablations): seeds F6_SEEDS (smoke: 0), Ant's
     F6_DATASET needed at the profile, finished runs copied from ``reuse_from``, grid filters ``filters`` (key ->
     values), ``finish(records, results, profile)`` after a clean run."""
@@ -105,15 +128,30 @@ def run_ant_item(doc: str, item: str, build_cells: Callable, finish: Callable, r
     a = argparse.ArgumentParser(add_help=False)
     a.add_argument("--profile", default="quick")
     profile = a.parse_known_args(argv)[0].profile
-    return run_item(doc.splitlines()[0], item, build_cells, table4b_job, argv=argv,
-                    default_seeds={p: list(C.F6_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
-                    needs=lambda: ant_missing([C.F6_DATASET], profile), reuse_from=reuse_from,
-                    after=item_after("moma_ppo", item, finish), **grid_filters(filters, item))
+    return run_item(
+        doc.splitlines()[0],
+        item,
+        build_cells,
+        table4b_job,
+        argv=argv,
+        default_seeds={p: list(C.F6_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
+        needs=lambda: ant_missing([C.F6_DATASET], profile),
+        reuse_from=reuse_from,
+        after=item_after("moma_ppo", item, finish),
+        **grid_filters(filters, item),
+    )
 
 
 def main(argv=None):
-    return run_ant_item(__doc__, ITEM, build_cells, finish, REUSE_FROM, {
-        "obs_mode": list(ANT_OBS), "penalty": list(FIGURE6_PENALTIES), "rollouts": list(FIGURE6_ROLLOUTS)}, argv)
+    return run_ant_item(
+        __doc__,
+        ITEM,
+        build_cells,
+        finish,
+        REUSE_FROM,
+        {"obs_mode": list(ANT_OBS), "penalty": list(FIGURE6_PENALTIES), "rollouts": list(FIGURE6_ROLLOUTS)},
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ def table1_run(cell, seed: int, ctx) -> dict[str, Any]:
     return {"score": st[q], "se": st[f"se_{q}"], "n_plays": st["n_plays"], **data_identity_of(data)}
 
 
-table1_job = Job(run=table1_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset))
+table1_job = Job(
+    run=table1_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset)
+)
 
 
 # ---- Table 3's job ---------------------------------------------------------------------------------------------
@@ -96,8 +98,13 @@ def _run_moma_or(runs, run_group=None) -> list[dict[str, Any]]:
 
 
 # MOMA-PPO cells: each cell's seeds may train stacked (--group); the ICG baselines (iql_discrete) alone
-table3_job = Job(run=table3_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
-                 group_key=_with_moma_groups, run_group=moma_run_group)
+table3_job = Job(
+    run=table3_run,
+    data_spec=dataset_of,
+    data_identity=functools.partial(identity_of, load=load_dataset),
+    group_key=_with_moma_groups,
+    run_group=moma_run_group,
+)
 
 
 def table4a_run(cell, seed: int, ctx) -> dict[str, Any]:
@@ -108,10 +115,15 @@ def table4a_run(cell, seed: int, ctx) -> dict[str, Any]:
 
 
 # baselines of one learner may train stacked (--group; common/running/grouping.py), and a MOMA-PPO cell's seeds
-table4a_job = Job(run=table4a_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
-                  group_key=functools.partial(_with_moma_groups, key=functools.partial(group_key_of, learner=None)),
-                  run_group=functools.partial(_run_moma_or, run_group=functools.partial(offline_run_group, learner=None,
-                                                                                          load=load_dataset)))
+table4a_job = Job(
+    run=table4a_run,
+    data_spec=dataset_of,
+    data_identity=functools.partial(identity_of, load=load_dataset),
+    group_key=functools.partial(_with_moma_groups, key=functools.partial(group_key_of, learner=None)),
+    run_group=functools.partial(
+        _run_moma_or, run_group=functools.partial(offline_run_group, learner=None, load=load_dataset)
+    ),
+)
 
 
 def table4b_run(cell, seed: int, ctx) -> dict[str, Any]:
@@ -128,16 +140,21 @@ def table4b_group_key(cfg: Mapping[str, Any]) -> str | None:
     return None if cfg.get("method") == "maiql_ft" else group_key_of(cfg, learner=None)
 
 
-table4b_job = Job(run=table4b_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset),
-                  group_key=functools.partial(_with_moma_groups, key=table4b_group_key),
-                  run_group=functools.partial(_run_moma_or, run_group=functools.partial(offline_run_group, learner=None,
-                                                                                          load=load_dataset)))
+table4b_job = Job(
+    run=table4b_run,
+    data_spec=dataset_of,
+    data_identity=functools.partial(identity_of, load=load_dataset),
+    group_key=functools.partial(_with_moma_groups, key=table4b_group_key),
+    run_group=functools.partial(
+        _run_moma_or, run_group=functools.partial(offline_run_group, learner=None, load=load_dataset)
+    ),
+)
 
 
 def run_item(description: str, item: str, build_cells, job, argv=None, **main_kw):
     """common.running.cli.main for a MOMA-PPO item."""
     from common.running.cli import main as run_main
 
-    return run_main(description, build_cells, job, "moma_ppo", item, paper_overrides=C.PROFILES, argv=argv,
-                    **main_kw)
-
+    return run_main(
+        description, build_cells, job, "moma_ppo", item, paper_overrides=C.PROFILES, argv=argv, **main_kw
+    )

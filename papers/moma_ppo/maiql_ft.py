@@ -64,7 +64,9 @@ from common.running.offline import evaluate_policy, run_metrics
 from papers.moma_ppo.simulator import GroundTruthSimulator
 
 LEARNER = "iql_continuous"
-ROLLOUT_STREAM = 0x5F7  # second entropy word of a run's rollout generator (apart from the learner's row streams)
+ROLLOUT_STREAM = (
+    0x5F7  # second entropy word of a run's rollout generator (apart from the learner's row streams)
+)
 BUFFER_KEYS = ("obs", "actions", "rewards", "next_obs", "masks")
 
 
@@ -81,9 +83,11 @@ class FineTuneConfig:
     # online replay buffer ([code] 1e6); ceil(F / k) x rollout_len must fit
     capacity: int = opt(1_000_000, kind="int", ge=1)
     RULES: ClassVar[Rules] = (
-        (lambda c: c.size <= c.capacity,
-         "{c.n_rollouts} rollouts x {c.rollout_len} steps = {c.size} online transitions exceed "
-         "capacity={c.capacity} (the buffer never evicts)"),
+        (
+            lambda c: c.size <= c.capacity,
+            "{c.n_rollouts} rollouts x {c.rollout_len} steps = {c.size} online transitions exceed "
+            "capacity={c.capacity} (the buffer never evicts)",
+        ),
     )
 
     def validate(self) -> "FineTuneConfig":
@@ -110,16 +114,27 @@ class OnlineBuffer:
 
     def __init__(self, size: int, n_agents: int, obs_dim: int, act_dim: int, device, dtype=torch.float32):
         kw = {"device": device, "dtype": dtype}
-        self.data = {"obs": torch.zeros(size, n_agents, obs_dim, **kw),
-                     "next_obs": torch.zeros(size, n_agents, obs_dim, **kw),
-                     "actions": torch.zeros(size, n_agents, act_dim, **kw),
-                     "rewards": torch.zeros(size, **kw), "masks": torch.zeros(size, **kw)}
+        self.data = {
+            "obs": torch.zeros(size, n_agents, obs_dim, **kw),
+            "next_obs": torch.zeros(size, n_agents, obs_dim, **kw),
+            "actions": torch.zeros(size, n_agents, act_dim, **kw),
+            "rewards": torch.zeros(size, **kw),
+            "masks": torch.zeros(size, **kw),
+        }
         self.timeouts = torch.zeros(size, dtype=torch.bool, device=device)
         self.starts = torch.zeros(size, dtype=torch.long, device=device)
         self.n = 0
 
-    def add(self, obs: Tensor, actions: Tensor, reward: float, next_obs: Tensor, mask: float, timeout: bool,
-            start: int) -> None:
+    def add(
+        self,
+        obs: Tensor,
+        actions: Tensor,
+        reward: float,
+        next_obs: Tensor,
+        mask: float,
+        timeout: bool,
+        start: int,
+    ) -> None:
         """One transition: obs / next_obs [N, O], actions [N, A]."""
         if self.n >= self.starts.shape[0]:
             raise RuntimeError(f"online buffer full ({self.n} rows)")
@@ -131,8 +146,12 @@ class OnlineBuffer:
 
     def state_dict(self) -> dict[str, Any]:
         n = self.n
-        return {"n": n, **{k: v[:n].clone() for k, v in self.data.items()}, "timeouts": self.timeouts[:n].clone(),
-                "starts": self.starts[:n].clone()}
+        return {
+            "n": n,
+            **{k: v[:n].clone() for k, v in self.data.items()},
+            "timeouts": self.timeouts[:n].clone(),
+            "starts": self.starts[:n].clone(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         n = self.n = int(state["n"])
@@ -153,19 +172,33 @@ def sample_actions(model, obs: Tensor, memory: Tensor | None, generator: torch.G
 
 
 @torch.no_grad()
-def collect(model, sim, data_obs: Tensor, buffers: Sequence[OnlineBuffer], cfg: FineTuneConfig, reward_factor: float,
-            generator: torch.Generator) -> list[int]:
+def collect(
+    model,
+    sim,
+    data_obs: Tensor,
+    buffers: Sequence[OnlineBuffer],
+    cfg: FineTuneConfig,
+    reward_factor: float,
+    generator: torch.Generator,
+) -> list[int]:
     """One rollout per seed from a dataset start row (module docstring) into its buffer; returns their lengths."""
     S, L = model.n_seeds, model.memory_len
-    rows = torch.randint(data_obs.shape[0], (S,), generator=generator, device=generator.device).to(data_obs.device)
+    rows = torch.randint(data_obs.shape[0], (S,), generator=generator, device=generator.device).to(
+        data_obs.device
+    )
     obs = data_obs[rows].to(model.dtype)  # [S, N, O]
-    memory = (torch.zeros(S, 1, model.n_units, L, model.history_dim, device=model.device, dtype=model.dtype)
-              if L > 0 else None)  # [S, 1, U, L, D]: empty histories at the rollout start [I]
+    memory = (
+        torch.zeros(S, 1, model.n_units, L, model.history_dim, device=model.device, dtype=model.dtype)
+        if L > 0
+        else None
+    )  # [S, 1, U, L, D]: empty histories at the rollout start [I]
     alive = list(range(S))
     firsts = [buffers[s].n for s in range(S)]
     lengths = [0] * S
     for t in range(cfg.rollout_len):
-        act = sample_actions(model, obs[:, None], memory, generator)[:, 0]  # [S, N, A] (every seed draws noise)
+        act = sample_actions(model, obs[:, None], memory, generator)[
+            :, 0
+        ]  # [S, N, A] (every seed draws noise)
         if memory is not None:
             memory = shift_history(memory, model._history_step(obs[:, None], act[:, None]))
         idx = torch.tensor(alive, device=obs.device)
@@ -175,8 +208,15 @@ def collect(model, sim, data_obs: Tensor, buffers: Sequence[OnlineBuffer], cfg: 
         still = []
         for j, s in enumerate(alive):
             mask = float(out["masks"][j, 0])
-            buffers[s].add(obs[s], act[s], float(out["rewards"][j, 0]) * reward_factor, nxt[s], mask,
-                           timeout=(t == cfg.rollout_len - 1 and mask > 0), start=firsts[s])
+            buffers[s].add(
+                obs[s],
+                act[s],
+                float(out["rewards"][j, 0]) * reward_factor,
+                nxt[s],
+                mask,
+                timeout=(t == cfg.rollout_len - 1 and mask > 0),
+                start=firsts[s],
+            )
             lengths[s] += 1
             if mask > 0:
                 still.append(s)
@@ -199,9 +239,13 @@ def mixed_batch(model, data: Mapping[str, Tensor], buffers: Sequence[OnlineBuffe
         if L > 0:
             on = {**buf.data, "starts": buf.starts}
             for key, nxt in (("memory", False), ("next_memory", True)):
-                h = [model._history_step(gather_history(src["obs"], rows, src["starts"], L, nxt),
-                                         gather_history(src["actions"], rows, src["starts"], L, nxt))
-                     for src, rows in ((data, r), (on, o))]  # [B_part, L, U, D] each
+                h = [
+                    model._history_step(
+                        gather_history(src["obs"], rows, src["starts"], L, nxt),
+                        gather_history(src["actions"], rows, src["starts"], L, nxt),
+                    )
+                    for src, rows in ((data, r), (on, o))
+                ]  # [B_part, L, U, D] each
                 part[key] = torch.cat(h).movedim(-2, -3)  # [B, U, L, D]
         parts.append(part)
     return {key: torch.stack([p[key] for p in parts]) for key in parts[0]}
@@ -226,18 +270,24 @@ def maiql_ft_run(cell, seed: int, ctx, *, load: Callable[[Mapping[str, Any]], An
     ``online_transitions``, ``online_rollouts``, ``online_fraction_final``, ``ft_updates``)."""
     cfg = cell.config
     if cfg.get("learner", LEARNER) != LEARNER or cfg[LEARNER].get("method", "maiql") != "maiql":
-        raise ValueError(f"MAIQL-ft fine-tunes {LEARNER} with method 'maiql'; the cell has learner "
-                         f"{cfg.get('learner')!r}, method {cfg[LEARNER].get('method')!r}")
+        raise ValueError(
+            f"MAIQL-ft fine-tunes {LEARNER} with method 'maiql'; the cell has learner "
+            f"{cfg.get('learner')!r}, method {cfg[LEARNER].get('method')!r}"
+        )
     ft = FineTuneConfig(**cfg["finetune"]).validate()
     data = load(cfg["dataset"])
     model = build_learner(LEARNER, data, cfg[LEARNER], seed, ctx.device)
     tensors = model.prepare_data(data.to_torch(ctx.device))
     sim = GroundTruthSimulator(cfg["dataset"]["env"], cfg["dataset"]["env_options"], ctx.device)
     factor = reward_factor_of(data)
-    buffers = [OnlineBuffer(ft.size, model.n_agents, model.obs_dim, model.act_dim, model.device, model.dtype)
-               for _ in range(model.n_seeds)]
+    buffers = [
+        OnlineBuffer(ft.size, model.n_agents, model.obs_dim, model.act_dim, model.device, model.dtype)
+        for _ in range(model.n_seeds)
+    ]
     gen = torch.Generator(device=model.device)
-    gen.manual_seed(int(np.random.SeedSequence([int(seed), ROLLOUT_STREAM]).generate_state(1, np.uint64)[0] >> 1))
+    gen.manual_seed(
+        int(np.random.SeedSequence([int(seed), ROLLOUT_STREAM]).generate_state(1, np.uint64)[0] >> 1)
+    )
     step, lengths = 0, []
     saved = ctx.load_checkpoint()
     if saved is not None:
@@ -261,12 +311,25 @@ def maiql_ft_run(cell, seed: int, ctx, *, load: Callable[[Mapping[str, Any]], An
             if step % every == 0 or step in (U, U + F):
                 ctx.log(step, score=evaluate_policy(model, cfg, seed), n_online=buffers[0].n)
             if step % cfg["ckpt_every"] == 0 and step < U + F:
-                ctx.save_checkpoint({"learner": model.state_dict(), "step": step, "lengths": lengths,
-                                     "online": [b.state_dict() for b in buffers], "rollout_rng": gen.get_state()},
-                                    step=step)
+                ctx.save_checkpoint(
+                    {
+                        "learner": model.state_dict(),
+                        "step": step,
+                        "lengths": lengths,
+                        "online": [b.state_dict() for b in buffers],
+                        "rollout_rng": gen.get_state(),
+                    },
+                    step=step,
+                )
     out = run_metrics(ctx.curve, data)
     before = [p["score"] for p in ctx.curve if p["step"] == U][-1]
     n_on = buffers[0].n
-    out.update(score_before_ft=before, normalized_before_ft=_normalized(before, data.card), ft_updates=F,
-               online_transitions=n_on, online_rollouts=len(lengths), online_fraction_final=n_on / (data.size + n_on))
+    out.update(
+        score_before_ft=before,
+        normalized_before_ft=_normalized(before, data.card),
+        ft_updates=F,
+        online_transitions=n_on,
+        online_rollouts=len(lengths),
+        online_fraction_final=n_on / (data.size + n_on),
+    )
     return out

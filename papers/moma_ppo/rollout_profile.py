@@ -22,7 +22,9 @@ from common.running.runtime import check_device
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m papers.moma_ppo.rollout_profile", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m papers.moma_ppo.rollout_profile", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     p.add_argument("--task", default="reacher-2x1", choices=("reacher-2x1", "ant-4x2-po"))
     p.add_argument("--size", default="code", choices=("tiny", "quick", "code"))
@@ -60,11 +62,15 @@ def main(argv=None) -> None:
             clock[name] += time.perf_counter() - t0
             calls[name] += 1
             return r
+
         return wrapper
 
     orig = (pol.act, wm.sample, mm.shift_history, mm.history_step)
     pol.act, wm.sample = timed("policy.act", pol.act), timed("wm.sample", wm.sample)
-    mm.shift_history, mm.history_step = timed("shift_history", mm.shift_history), timed("history_step", mm.history_step)
+    mm.shift_history, mm.history_step = (
+        timed("shift_history", mm.shift_history),
+        timed("history_step", mm.history_step),
+    )
     if hist is not None:
         hist.histories = timed("histories(starts)", hist.histories)
     reps = 3
@@ -95,7 +101,9 @@ def main(argv=None) -> None:
     ka = prof.key_averages()
     if dev.type == "cuda":
         print(ka.table(sort_by="self_cuda_time_total", row_limit=a.top, max_name_column_width=48))
-        launches = sum(e.count for e in ka if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC"))
+        launches = sum(
+            e.count for e in ka if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC")
+        )
         syncs = sum(e.count for e in ka if "Synchronize" in e.key or e.key == "cudaMemcpyAsync")
         print(f"kernel launches {launches}, memcpy/sync calls {syncs}")
     print(ka.table(sort_by="cpu_time_total", row_limit=a.top, max_name_column_width=48))

@@ -47,7 +47,7 @@ REACHER_NEEDED = 8  # Reacher state dims the rebuild reads (0-7); 8-9 (fingertip
 
 
 def _ant_qpos_qvel(state: np.ndarray, nq: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.concatenate([ANT_XY, state[: nq - 2]]), state[nq - 2:]
+    return np.concatenate([ANT_XY, state[: nq - 2]]), state[nq - 2 :]
 
 
 def _reacher_qpos_qvel(state: np.ndarray, nq: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,8 +65,8 @@ class SimulatorConfig:
 class GroundTruthSimulator:
     """``WorldModelEnsemble.sample``'s interface over the true MuJoCo physics of ``env_name`` (module docstring).
 
-        sim = GroundTruthSimulator("mamujoco/ant-4x2", {"obs_mode": "partial"})
-        out = sim.sample(obs, actions)     # obs [B, N, O], actions [B, N, A] (Dataset layout) -> dict of tensors
+    sim = GroundTruthSimulator("mamujoco/ant-4x2", {"obs_mode": "partial"})
+    out = sim.sample(obs, actions)     # obs [B, N, O], actions [B, N, A] (Dataset layout) -> dict of tensors
     """
 
     def __init__(self, env_name: str, env_options: Mapping[str, Any], device: str | torch.device = "cpu"):
@@ -75,9 +75,13 @@ class GroundTruthSimulator:
         self.env = envs.make(env_name, **dict(env_options))
         task = getattr(self.env, "task", None)
         if task not in SUPPORTED_TASKS:
-            raise ValueError(f"the ground-truth simulator supports the MaMuJoCo tasks {list(SUPPORTED_TASKS)}; "
-                             f"{env_name!r} is task {task!r}")
-        self.sim = self.env.raw.single_agent_env.unwrapped  # Gymnasium's Ant-v5 / Reacher-v5, no TimeLimit wrapper
+            raise ValueError(
+                f"the ground-truth simulator supports the MaMuJoCo tasks {list(SUPPORTED_TASKS)}; "
+                f"{env_name!r} is task {task!r}"
+            )
+        self.sim = (
+            self.env.raw.single_agent_env.unwrapped
+        )  # Gymnasium's Ant-v5 / Reacher-v5, no TimeLimit wrapper
         self.state_dim = int(self.env.spec.state_dim)
         self.task = task
         covered = np.zeros(self.state_dim, dtype=bool)
@@ -85,11 +89,15 @@ class GroundTruthSimulator:
             covered[ix] = True
         needed = self.state_dim if task == "ant" else REACHER_NEEDED
         if not covered[:needed].all():
-            raise ValueError(f"{env_name} obs_mode={self.env.obs_mode!r}: the agents' observations miss state dims "
-                             f"{np.flatnonzero(~covered[:needed]).tolist()}, so the state cannot be rebuilt from them")
+            raise ValueError(
+                f"{env_name} obs_mode={self.env.obs_mode!r}: the agents' observations miss state dims "
+                f"{np.flatnonzero(~covered[:needed]).tolist()}, so the state cannot be rebuilt from them"
+            )
         nq, nv = int(self.sim.model.nq), int(self.sim.model.nv)
         if task == "ant" and nq - 2 + nv != self.state_dim:
-            raise ValueError(f"{env_name}: state of {self.state_dim} dims, but qpos[2:] + qvel has {nq - 2 + nv}")
+            raise ValueError(
+                f"{env_name}: state of {self.state_dim} dims, but qpos[2:] + qvel has {nq - 2 + nv}"
+            )
         self.nq = nq
         self._qpos_qvel = _ant_qpos_qvel if task == "ant" else _reacher_qpos_qvel
         self.cfg = SimulatorConfig()
@@ -114,13 +122,17 @@ class GroundTruthSimulator:
 
     # ---- WorldModelEnsemble's interface ---------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample(
+        self, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         """One true step for a batch of joint (o, a): obs [B, N, O], actions [B, N, A] -> next_obs [B, N, O],
         rewards / rewards_clipped / masks [B, N], penalty and the uncertainties [B] (all 0), member [B] (-1).
         ``generator`` is accepted for the interface and unused (the physics is deterministic)."""
         if obs.dim() != 3 or actions.shape[:1] != obs.shape[:1]:
-            raise ValueError(f"obs [B, N, O] and actions [B, N, A] expected, got {tuple(obs.shape)} and "
-                             f"{tuple(actions.shape)}")
+            raise ValueError(
+                f"obs [B, N, O] and actions [B, N, A] expected, got {tuple(obs.shape)} and "
+                f"{tuple(actions.shape)}"
+            )
         states = self.states_of(obs.detach().cpu().numpy())  # [B, S]
         joint = self.env.join(actions.detach().cpu().numpy().astype(np.float64))  # [B, J]
         B = states.shape[0]
@@ -131,22 +143,41 @@ class GroundTruthSimulator:
             nxt[b], rew[b], term[b] = self.step_state(states[b], joint[b])
         dev = obs.device
         next_obs = torch.as_tensor(self.env.split_obs(nxt), device=dev, dtype=obs.dtype)  # [B, N, O]
-        rewards = torch.as_tensor(rew, device=dev, dtype=obs.dtype)[:, None].expand(B, self.n_agents).contiguous()
-        masks = torch.as_tensor(~term, device=dev, dtype=obs.dtype)[:, None].expand(B, self.n_agents).contiguous()
+        rewards = (
+            torch.as_tensor(rew, device=dev, dtype=obs.dtype)[:, None].expand(B, self.n_agents).contiguous()
+        )
+        masks = (
+            torch.as_tensor(~term, device=dev, dtype=obs.dtype)[:, None].expand(B, self.n_agents).contiguous()
+        )
         zero = torch.zeros(B, device=dev, dtype=obs.dtype)
-        return {"next_obs": next_obs, "rewards": rewards, "rewards_clipped": rewards.clone(), "masks": masks,
-                "penalty": zero, "eps_g": zero, "eps_r": zero, "aleatoric": zero, "eps_g_raw": zero,
-                "eps_r_raw": zero, "aleatoric_raw": zero,
-                "member": torch.full((B,), -1, dtype=torch.long, device=dev)}
+        return {
+            "next_obs": next_obs,
+            "rewards": rewards,
+            "rewards_clipped": rewards.clone(),
+            "masks": masks,
+            "penalty": zero,
+            "eps_g": zero,
+            "eps_r": zero,
+            "aleatoric": zero,
+            "eps_g_raw": zero,
+            "eps_r_raw": zero,
+            "aleatoric_raw": zero,
+            "member": torch.full((B,), -1, dtype=torch.long, device=dev),
+        }
 
     # ---- what moma_run's checkpoints and records ask of a model ---------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"simulator": "ground_truth", "env": self.env.spec.name, "options": dict(self.env.spec.options)}
+        return {
+            "simulator": "ground_truth",
+            "env": self.env.spec.name,
+            "options": dict(self.env.spec.options),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("simulator") != "ground_truth" or state.get("env") != self.env.spec.name:
-            raise ValueError(f"checkpoint holds {dict(state)!r}, not the ground-truth simulator of "
-                             f"{self.env.spec.name}")
+            raise ValueError(
+                f"checkpoint holds {dict(state)!r}, not the ground-truth simulator of {self.env.spec.name}"
+            )
 
 
 HYBRIDS = ("wm_dynamics_true_reward", "true_dynamics_wm_reward")
@@ -170,8 +201,13 @@ class HybridModel:
         self.cfg = wm.cfg  # the adaptive threshold of the ensemble's uncertainty
 
     @torch.no_grad()
-    def sample(self, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None,
-               choice: Tensor | None = None) -> dict[str, Tensor]:
+    def sample(
+        self,
+        obs: Tensor,
+        actions: Tensor,
+        generator: torch.Generator | None = None,
+        choice: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         w = self.wm.sample(obs, actions, generator=generator, choice=choice)
         t = self.sim.sample(obs, actions)
         if self.kind == "wm_dynamics_true_reward":
@@ -179,7 +215,11 @@ class HybridModel:
             out["rewards_clipped"] = t["rewards"].to(w["rewards"].dtype)
             out["rewards"] = out["rewards_clipped"] - w["penalty"][:, None]
         else:
-            out = {**w, "next_obs": t["next_obs"].to(w["next_obs"].dtype), "masks": t["masks"].to(w["masks"].dtype)}
+            out = {
+                **w,
+                "next_obs": t["next_obs"].to(w["next_obs"].dtype),
+                "masks": t["masks"].to(w["masks"].dtype),
+            }
         return out
 
     def state_dict(self) -> dict[str, Any]:

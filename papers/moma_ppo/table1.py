@@ -25,8 +25,11 @@ ITEM = Path(__file__).stem
 
 def build_cells(profile) -> list[Cell]:
     plays = profile.paper.icg_plays
-    return [Cell("moma_ppo", ITEM, {"dataset": d, "quantity": q}, {"dataset": icg_spec(d, plays), "quantity": q})
-            for d in C.ICG_BEHAVIOR for q in T1_QUANTITIES]
+    return [
+        Cell("moma_ppo", ITEM, {"dataset": d, "quantity": q}, {"dataset": icg_spec(d, plays), "quantity": q})
+        for d in C.ICG_BEHAVIOR
+        for q in T1_QUANTITIES
+    ]
 
 
 def finish(records, results, profile) -> None:
@@ -34,9 +37,15 @@ def finish(records, results, profile) -> None:
 
 
 def main(argv=None):
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, table1_job, argv=argv,
-                    default_seeds={p: [0] for p in ("smoke", "quick", "full")},
-                    after=item_after("moma_ppo", ITEM, finish))
+    return run_item(
+        __doc__.splitlines()[0],
+        ITEM,
+        build_cells,
+        table1_job,
+        argv=argv,
+        default_seeds={p: [0] for p in ("smoke", "quick", "full")},
+        after=item_after("moma_ppo", ITEM, finish),
+    )
 
 
 if __name__ == "__main__":

@@ -52,14 +52,25 @@ def quantities(env: str, dataset: str) -> tuple[str, ...]:
 
 
 def data_spec(env: str, dataset: str, profile: str) -> dict[str, Any]:
-    return {"env": env, "dataset": dataset, "profile": profile,
-            "source": "papers.moma_ppo.reacher" if env == ENV_REACHER else "common.datasets.mujoco"}
+    return {
+        "env": env,
+        "dataset": dataset,
+        "profile": profile,
+        "source": "papers.moma_ppo.reacher" if env == ENV_REACHER else "common.datasets.mujoco",
+    }
 
 
 def build_cells(profile) -> list[Cell]:
-    return [Cell("moma_ppo", ITEM, {"env": e, "dataset": d, "quantity": q},
-                 {"dataset": data_spec(e, d, profile.name), "quantity": q})
-            for e, d in rows() for q in quantities(e, d)]
+    return [
+        Cell(
+            "moma_ppo",
+            ITEM,
+            {"env": e, "dataset": d, "quantity": q},
+            {"dataset": data_spec(e, d, profile.name), "quantity": q},
+        )
+        for e, d in rows()
+        for q in quantities(e, d)
+    ]
 
 
 # ---- data ------------------------------------------------------------------------------------------------------
@@ -76,12 +87,21 @@ def missing(profile: str, envs=(ENV_REACHER, ENV_ANT)) -> list[str]:
     out = []
     base = dataset_base("expert-mix", profile)
     if ENV_REACHER in envs and not base.with_name(base.name + ".json").exists():
-        out.append(f"the Reacher experts and expert-mix (python -m papers.moma_ppo.reacher --profile {profile})")
-    kinds = [k for k in ANT_DATASETS if ENV_ANT in envs
-             and not _ant_base(k, profile).with_name(_ant_base(k, profile).name + ".json").exists()]
+        out.append(
+            f"the Reacher experts and expert-mix (python -m papers.moma_ppo.reacher --profile {profile})"
+        )
+    kinds = [
+        k
+        for k in ANT_DATASETS
+        if ENV_ANT in envs
+        and not _ant_base(k, profile).with_name(_ant_base(k, profile).name + ".json").exists()
+    ]
     if kinds:
-        out.append(f"the Ant datasets {', '.join(kinds)} (python -m common.datasets.mujoco --task ant "
-                   + " ".join(f"--kind {k}" for k in kinds) + f" --profile {profile})")
+        out.append(
+            f"the Ant datasets {', '.join(kinds)} (python -m common.datasets.mujoco --task ant "
+            + " ".join(f"--kind {k}" for k in kinds)
+            + f" --profile {profile})"
+        )
     return out
 
 
@@ -97,9 +117,11 @@ def load_dataset(spec: Mapping[str, Any]) -> Dataset:
 
         base = _ant_base(spec["dataset"], profile)
         if not build and not base.with_name(base.name + ".json").exists():
-            raise FileNotFoundError(f"the Ant {spec['dataset']} dataset of profile {profile!r} is not built; run: "
-                                    f"python -m common.datasets.mujoco --task ant --kind {spec['dataset']} "
-                                    f"--profile {profile}")
+            raise FileNotFoundError(
+                f"the Ant {spec['dataset']} dataset of profile {profile!r} is not built; run: "
+                f"python -m common.datasets.mujoco --task ant --kind {spec['dataset']} "
+                f"--profile {profile}"
+            )
         return mujoco.load("ant", spec["dataset"], profile)
     raise ValueError(f"no Table 2 dataset for env {spec['env']!r}; allowed: {ENV_REACHER}, {ENV_ANT}")
 
@@ -111,8 +133,14 @@ def table2_stats(returns: np.ndarray, refs: Mapping[str, float]) -> dict[str, fl
     if r.ndim != 1 or r.size == 0:
         raise ValueError(f"returns must be a non-empty vector of episode returns, got shape {r.shape}")
     n = normalize(r, refs)
-    return {"min": float(n.min()), "mean": float(n.mean()), "median": float(np.median(n)), "max": float(n.max()),
-            "expert_return": float(refs["expert"]), "random_return": float(refs["random"])}
+    return {
+        "min": float(n.min()),
+        "mean": float(n.mean()),
+        "median": float(np.median(n)),
+        "max": float(n.max()),
+        "expert_return": float(refs["expert"]),
+        "random_return": float(refs["random"]),
+    }
 
 
 def table2_run(cell, seed: int, ctx) -> dict[str, Any]:
@@ -122,12 +150,20 @@ def table2_run(cell, seed: int, ctx) -> dict[str, Any]:
     st = table2_stats(data.episode_returns, REFS[spec["env"]])
     v = st[cell.config["quantity"]]
     ours = (data.card.get("behavior") or {}).get("our_ref_scores")
-    return {"score": v, "normalized": v, "n_episodes": int(data.n_episodes), "episode_return_mean":
-            float(np.mean(data.episode_returns)), "our_ref_scores": ours, "paper_ref_scores": REFS[spec["env"]],
-            **data_identity_of(data)}
+    return {
+        "score": v,
+        "normalized": v,
+        "n_episodes": int(data.n_episodes),
+        "episode_return_mean": float(np.mean(data.episode_returns)),
+        "our_ref_scores": ours,
+        "paper_ref_scores": REFS[spec["env"]],
+        **data_identity_of(data),
+    }
 
 
-table2_job = Job(run=table2_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset))
+table2_job = Job(
+    run=table2_run, data_spec=dataset_of, data_identity=functools.partial(identity_of, load=load_dataset)
+)
 
 
 def _profile_and_envs(argv) -> tuple[str, tuple[str, ...]]:
@@ -147,9 +183,16 @@ def main(argv=None):
         lack = missing(profile, envs)
         return "; ".join(lack) if lack else None
 
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, table2_job, argv=argv,
-                    default_seeds={p: [0] for p in ("smoke", "quick", "full")}, needs=needs,
-                    **grid_filters({"env": [ENV_REACHER, ENV_ANT]}, ITEM))
+    return run_item(
+        __doc__.splitlines()[0],
+        ITEM,
+        build_cells,
+        table2_job,
+        argv=argv,
+        default_seeds={p: [0] for p in ("smoke", "quick", "full")},
+        needs=needs,
+        **grid_filters({"env": [ENV_REACHER, ENV_ANT]}, ITEM),
+    )
 
 
 if __name__ == "__main__":

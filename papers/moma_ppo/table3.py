@@ -26,9 +26,16 @@ ITEM = Path(__file__).stem
 
 
 def build_cells(profile) -> list[Cell]:
-    return [Cell("moma_ppo", ITEM, {"dataset": d, "method": m},
-                 icg_moma_config(profile, d) if m == "moma_ppo" else icg_baseline_config(profile, d, m))
-            for d in C.ICG_BEHAVIOR for m in C.T3_METHODS]
+    return [
+        Cell(
+            "moma_ppo",
+            ITEM,
+            {"dataset": d, "method": m},
+            icg_moma_config(profile, d) if m == "moma_ppo" else icg_baseline_config(profile, d, m),
+        )
+        for d in C.ICG_BEHAVIOR
+        for m in C.T3_METHODS
+    ]
 
 
 def finish(records, results, profile) -> None:
@@ -37,9 +44,15 @@ def finish(records, results, profile) -> None:
 
 
 def main(argv=None):
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, table3_job, argv=argv,
-                    after=item_after("moma_ppo", ITEM, finish),
-                    **grid_filters({"dataset": list(C.ICG_BEHAVIOR), "method": list(C.T3_METHODS)}, ITEM))
+    return run_item(
+        __doc__.splitlines()[0],
+        ITEM,
+        build_cells,
+        table3_job,
+        argv=argv,
+        after=item_after("moma_ppo", ITEM, finish),
+        **grid_filters({"dataset": list(C.ICG_BEHAVIOR), "method": list(C.T3_METHODS)}, ITEM),
+    )
 
 
 if __name__ == "__main__":

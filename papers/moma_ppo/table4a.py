@@ -43,9 +43,15 @@ ITEM = Path(__file__).stem
 
 
 def build_cells(profile) -> list[Cell]:
-    return [Cell("moma_ppo", ITEM, {"obs_mode": o, "method": m},
-                 reacher_moma_config(profile, o) if m == "moma_ppo" else reacher_baseline_config(profile, o, m))
-            for o, m in t4a_cells()]
+    return [
+        Cell(
+            "moma_ppo",
+            ITEM,
+            {"obs_mode": o, "method": m},
+            reacher_moma_config(profile, o) if m == "moma_ppo" else reacher_baseline_config(profile, o, m),
+        )
+        for o, m in t4a_cells()
+    ]
 
 
 def finish(records, results, profile) -> None:
@@ -74,10 +80,17 @@ def _profile_of(argv) -> str:
 
 def main(argv=None):
     profile = _profile_of(argv)
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, table4a_job, argv=argv,
-                    default_seeds={p: list(C.T4A_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
-                    needs=lambda: missing(profile), after=item_after("moma_ppo", ITEM, finish),
-                    **grid_filters({"obs_mode": list(REACHER_OBS), "method": list(T4A_METHODS)}, ITEM))
+    return run_item(
+        __doc__.splitlines()[0],
+        ITEM,
+        build_cells,
+        table4a_job,
+        argv=argv,
+        default_seeds={p: list(C.T4A_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
+        needs=lambda: missing(profile),
+        after=item_after("moma_ppo", ITEM, finish),
+        **grid_filters({"obs_mode": list(REACHER_OBS), "method": list(T4A_METHODS)}, ITEM),
+    )
 
 
 if __name__ == "__main__":

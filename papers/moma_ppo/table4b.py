@@ -41,15 +41,24 @@ ITEM = Path(__file__).stem
 
 
 def build_cells(profile) -> list[Cell]:
-    return [Cell("moma_ppo", ITEM, {"obs_mode": o, "dataset": d, "method": m},
-                 ant_moma_config(profile, o, d) if m == "moma_ppo" else ant_baseline_config(profile, o, d, m))
-            for o, d, m in t4b_cells()]
+    return [
+        Cell(
+            "moma_ppo",
+            ITEM,
+            {"obs_mode": o, "dataset": d, "method": m},
+            ant_moma_config(profile, o, d) if m == "moma_ppo" else ant_baseline_config(profile, o, d, m),
+        )
+        for o, d, m in t4b_cells()
+    ]
 
 
 def published_dataset_means() -> dict[str, float]:
     """Table 2's mean normalized episode return of each Ant dataset, as a fraction (the paper's data)."""
-    return {e.keys["dataset"]: e.mean / 100.0 for e in PUBLISHED
-            if e.item == "table2" and e.keys.get("env") == C.ANT_ENV and e.keys["quantity"] == "mean"}
+    return {
+        e.keys["dataset"]: e.mean / 100.0
+        for e in PUBLISHED
+        if e.item == "table2" and e.keys.get("env") == C.ANT_ENV and e.keys["quantity"] == "mean"
+    }
 
 
 def dataset_means_of(profile: str) -> dict[str, float]:
@@ -84,12 +93,22 @@ def _args_of(argv) -> argparse.Namespace:
 
 def main(argv=None):
     a = _args_of(argv)
-    kinds = [d for d in ANT_DATASETS if not a.dataset or d in a.dataset]  # only what the selected cells train on
-    return run_item(__doc__.splitlines()[0], ITEM, build_cells, table4b_job, argv=argv,
-                    default_seeds={p: list(C.T4B_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
-                    needs=lambda: ant_missing(kinds, a.profile), after=item_after("moma_ppo", ITEM, finish),
-                    **grid_filters({"obs_mode": list(ANT_OBS), "dataset": list(ANT_DATASETS),
-                                    "method": list(T4B_METHODS)}, ITEM))
+    kinds = [
+        d for d in ANT_DATASETS if not a.dataset or d in a.dataset
+    ]  # only what the selected cells train on
+    return run_item(
+        __doc__.splitlines()[0],
+        ITEM,
+        build_cells,
+        table4b_job,
+        argv=argv,
+        default_seeds={p: list(C.T4B_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
+        needs=lambda: ant_missing(kinds, a.profile),
+        after=item_after("moma_ppo", ITEM, finish),
+        **grid_filters(
+            {"obs_mode": list(ANT_OBS), "dataset": list(ANT_DATASETS), "method": list(T4B_METHODS)}, ITEM
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -55,9 +55,20 @@ _CQL: dict[str, Any] = dict(
 _METHODS: dict[str, dict[str, Any]] = {
     "itd3bc": dict(actor_reg="td3bc", td3bc_alpha=2.5, bc_reduce="sum"),
     "icql": dict(_CQL, actor_reg="none", action_reg=0.0),  # shortcut: loss = -Q1, no pi^2 term
-    "iomar": dict(_CQL, actor_reg="omar", omar_tau=0.9, omar_sampler="cem", omar_iters=2, omar_n_samples=20,
-                  omar_n_elites=5, omar_mu0=0.0, omar_sigma0=2.0, cem_std="unbiased", omar_bc_alpha=0.0,
-                  action_reg=1e-3),
+    "iomar": dict(
+        _CQL,
+        actor_reg="omar",
+        omar_tau=0.9,
+        omar_sampler="cem",
+        omar_iters=2,
+        omar_n_samples=20,
+        omar_n_elites=5,
+        omar_mu0=0.0,
+        omar_sigma0=2.0,
+        cem_std="unbiased",
+        omar_bc_alpha=0.0,
+        action_reg=1e-3,
+    ),
 }
 MOMA_PPO_METHODS = tuple(_METHODS)
 
@@ -66,7 +77,9 @@ def moma_ppo_preset(method: str, **overrides: Any) -> dict[str, Any]:
     """ITD3Config keyword arguments of MOMA-PPO's baseline ``method`` ("itd3bc", "icql", "iomar"), with
     ``overrides`` on top (e.g. a profile's batch size), checked by ``ITD3Config.validate``."""
     if method not in _METHODS:
-        raise ValueError(f"moma_ppo_preset: method={method!r} is not allowed; choose one of {list(MOMA_PPO_METHODS)}")
+        raise ValueError(
+            f"moma_ppo_preset: method={method!r} is not allowed; choose one of {list(MOMA_PPO_METHODS)}"
+        )
     kw = {**MOMA_PPO_TD3, **_METHODS[method], **overrides}
     ITD3Config(**kw).validate()
     return kw

@@ -103,14 +103,24 @@ def probe(wm, data, rows: int, seed: int = 0, truth=reacher_truth) -> list[dict[
     for name in FAMILIES:
         a = family_actions(name, data.actions[idx], rng)
         with torch.no_grad():
-            s = wm.sample(obs, torch.as_tensor(a, device=dev), generator=torch.Generator(dev).manual_seed(seed))
+            s = wm.sample(
+                obs, torch.as_tensor(a, device=dev), generator=torch.Generator(dev).manual_seed(seed)
+            )
             s = {k: v.cpu() for k, v in s.items()}
         pred = s["rewards_clipped"][:, 0].double().numpy()
         true = true_of(a)
-        out.append({"actions": name, "mean |a|": float(np.abs(a).mean()), "true r": float(true.mean()),
-                    "predicted r": float(pred.mean()), "MAE": float(np.abs(pred - true).mean()),
-                    "penalty": float(s["penalty"].mean()), "eps_g": float(s["eps_g_raw"].mean()),
-                    "share eps_g > l_eps": float((s["eps_g_raw"] > wm.cfg.threshold).double().mean())})
+        out.append(
+            {
+                "actions": name,
+                "mean |a|": float(np.abs(a).mean()),
+                "true r": float(true.mean()),
+                "predicted r": float(pred.mean()),
+                "MAE": float(np.abs(pred - true).mean()),
+                "penalty": float(s["penalty"].mean()),
+                "eps_g": float(s["eps_g_raw"].mean()),
+                "share eps_g > l_eps": float((s["eps_g_raw"] > wm.cfg.threshold).double().mean()),
+            }
+        )
     return out
 
 
@@ -128,27 +138,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from papers.moma_ppo.published import ANT_DATASETS
 
-    p = argparse.ArgumentParser(prog="python papers/moma_ppo/wm_probe.py", description=__doc__.splitlines()[0])
-    p.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick", help="scale (default quick)")
-    p.add_argument("--task", choices=("reacher", "ant"), default="reacher",
-                   help="reacher: Table 4a's world model; ant: Table 4b's (default reacher)")
+    p = argparse.ArgumentParser(
+        prog="python papers/moma_ppo/wm_probe.py", description=__doc__.splitlines()[0]
+    )
+    p.add_argument(
+        "--profile", choices=("smoke", "quick", "full"), default="quick", help="scale (default quick)"
+    )
+    p.add_argument(
+        "--task",
+        choices=("reacher", "ant"),
+        default="reacher",
+        help="reacher: Table 4a's world model; ant: Table 4b's (default reacher)",
+    )
     modes = sorted(set(C.REACHER_OBS_MODES) | set(C.ANT_OBS_MODES))
-    p.add_argument("--obs-mode", choices=modes, default="full",
-                   help=f"the world model's observation function: Reacher {', '.join(C.REACHER_OBS_MODES)}; Ant "
-                        f"{', '.join(C.ANT_OBS_MODES)} (default full)")
-    p.add_argument("--dataset", choices=ANT_DATASETS, default=C.F6_DATASET,
-                   help=f"Ant dataset (default {C.F6_DATASET}; Reacher always probes its expert-mix)")
+    p.add_argument(
+        "--obs-mode",
+        choices=modes,
+        default="full",
+        help=f"the world model's observation function: Reacher {', '.join(C.REACHER_OBS_MODES)}; Ant "
+        f"{', '.join(C.ANT_OBS_MODES)} (default full)",
+    )
+    p.add_argument(
+        "--dataset",
+        choices=ANT_DATASETS,
+        default=C.F6_DATASET,
+        help=f"Ant dataset (default {C.F6_DATASET}; Reacher always probes its expert-mix)",
+    )
     p.add_argument("--rows", type=int, default=4000, help="dataset states probed (default 4000)")
     p.add_argument("--seed", type=int, default=0, help="row and action draws (default 0)")
-    p.add_argument("--world-model", type=json_overrides(WorldModelConfig, "--world-model"), default={}, metavar="JSON",
-                   help='WorldModelConfig overrides of the cell\'s, e.g. the code\'s heads at quick \'{"hidden": 1024}\' '
-                        '(default none; an ensemble of other settings is trained once and cached under its own name)')
-    p.add_argument("--device", default="cpu",
-                   help="torch device of the ensemble: cpu, cuda, cuda:N (default cpu; training the code's 4 x 1024 "
-                        "heads takes ~6 h of one CPU core)")
-    p.add_argument("--more-updates", type=int, default=0, metavar="N",
-                   help="train the cached ensemble N more updates first, then re-select its elites, in memory only "
-                        "(the cache is not changed): is the profile's world model under-trained? (default 0)")
+    p.add_argument(
+        "--world-model",
+        type=json_overrides(WorldModelConfig, "--world-model"),
+        default={},
+        metavar="JSON",
+        help="WorldModelConfig overrides of the cell's, e.g. the code's heads at quick '{\"hidden\": 1024}' "
+        "(default none; an ensemble of other settings is trained once and cached under its own name)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of the ensemble: cpu, cuda, cuda:N (default cpu; training the code's 4 x 1024 "
+        "heads takes ~6 h of one CPU core)",
+    )
+    p.add_argument(
+        "--more-updates",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train the cached ensemble N more updates first, then re-select its elites, in memory only "
+        "(the cache is not changed): is the profile's world model under-trained? (default 0)",
+    )
     args = p.parse_args(argv)
     if args.rows < 1:
         p.error(f"--rows must be >= 1, got {args.rows}")
@@ -169,20 +208,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg, what = ant_moma_config(prof, args.obs_mode, args.dataset), f"Ant {args.obs_mode} {args.dataset}"
         truth = functools.partial(ant_truth, obs_mode=args.obs_mode)
     cfg["world_model"] = {**cfg["world_model"], **args.world_model}
-    data = load_dataset(cfg["dataset"])  # the cell's data, built if missing at smoke only (else the error names how)
+    data = load_dataset(
+        cfg["dataset"]
+    )  # the cell's data, built if missing at smoke only (else the error names how)
 
-    wm = world_model(cfg, data, ProbeContext(args.device), None)  # the cell's cached ensemble (trained and cached if missing)
+    wm = world_model(
+        cfg, data, ProbeContext(args.device), None
+    )  # the cell's cached ensemble (trained and cached if missing)
     if args.more_updates:
         wm_data = wm.prepare_data(data)
         before = wm.validation_scores(wm_data)
         wm.train(wm_data, n_updates=args.more_updates)
         wm.select_elites(wm_data)
-        print(f"trained {args.more_updates} more updates (to step {wm.step}, in memory): validation scores "
-              f"{[round(float(v), 4) for v in before]} -> {[round(float(v), 4) for v in wm.elite_scores]}")
+        print(
+            f"trained {args.more_updates} more updates (to step {wm.step}, in memory): validation scores "
+            f"{[round(float(v), 4) for v in before]} -> {[round(float(v), 4) for v in wm.elite_scores]}"
+        )
     rows = probe(wm, data, args.rows, args.seed, truth)
-    print(f"{what} world model ({args.profile}, step {wm.step}; elites {wm.elites.tolist()[0]}, l_eps "
-          f"{wm.cfg.threshold}, lambda_g {wm.cfg.lambda_g}, lambda_r {wm.cfg.lambda_r}); data mean |a| "
-          f"{float(np.abs(data.actions).mean()):.3f}, max {float(np.abs(data.actions).max()):.3f}")
+    print(
+        f"{what} world model ({args.profile}, step {wm.step}; elites {wm.elites.tolist()[0]}, l_eps "
+        f"{wm.cfg.threshold}, lambda_g {wm.cfg.lambda_g}, lambda_r {wm.cfg.lambda_r}); data mean |a| "
+        f"{float(np.abs(data.actions).mean()):.3f}, max {float(np.abs(data.actions).max()):.3f}"
+    )
     print(tabulate(rows, headers="keys", floatfmt=".4f"))
     return 0
 

@@ -135,8 +135,10 @@ class JointLayout:
             object.__setattr__(self, "n_actions", tuple(int(n) for n in self.n_actions))
         n = len(self.obs_dims)
         if n < 1 or len(self.act_dims) != n or (self.n_actions is not None and len(self.n_actions) != n):
-            raise ValueError(f"obs_dims {self.obs_dims}, act_dims {self.act_dims} and n_actions {self.n_actions} "
-                             "need one entry per agent")
+            raise ValueError(
+                f"obs_dims {self.obs_dims}, act_dims {self.act_dims} and n_actions {self.n_actions} "
+                "need one entry per agent"
+            )
         if min(self.obs_dims) < 1 or min(self.act_dims) < 1:
             raise ValueError(f"obs_dims {self.obs_dims} and act_dims {self.act_dims} must be >= 1")
 
@@ -171,7 +173,9 @@ class JointLayout:
         return self.joint_obs_dim + self.joint_act_dim
 
     def _mask(self, dims: Sequence[int], width: int, device) -> Tensor:
-        return torch.arange(width, device=device)[None, :] < torch.tensor(dims, device=device)[:, None]  # [N, W]
+        return (
+            torch.arange(width, device=device)[None, :] < torch.tensor(dims, device=device)[:, None]
+        )  # [N, W]
 
     def joint_obs(self, obs: Tensor) -> Tensor:
         """obs [..., N, O] (zero-padded) -> [..., Oj], agent-major."""
@@ -181,7 +185,9 @@ class JointLayout:
     def pad_obs(self, joint: Tensor) -> Tensor:
         """Inverse of :meth:`joint_obs`: [..., Oj] -> [..., N, O] with zeros in the padded columns."""
         if joint.shape[-1] != self.joint_obs_dim:
-            raise ValueError(f"joint obs must have {self.joint_obs_dim} columns, got shape {tuple(joint.shape)}")
+            raise ValueError(
+                f"joint obs must have {self.joint_obs_dim} columns, got shape {tuple(joint.shape)}"
+            )
         out = joint.new_zeros(*joint.shape[:-1], self.n_agents, self.obs_pad)
         out[..., self._mask(self.obs_dims, self.obs_pad, joint.device)] = joint
         return out
@@ -259,6 +265,9 @@ class WMData:
 
     def rows(self, idx: Tensor) -> dict[str, Tensor]:
         """The four tensors at row indices ``idx`` (any shape [*]) -> [*, F]."""
-        return {"inputs": self.inputs[idx], "next_obs": self.next_obs[idx], "rewards": self.rewards[idx],
-                "masks": self.masks[idx]}
-
+        return {
+            "inputs": self.inputs[idx],
+            "next_obs": self.next_obs[idx],
+            "rewards": self.rewards[idx],
+            "masks": self.masks[idx],
+        }

@@ -84,8 +84,12 @@ class WMHeads(nn.Module):
         super().__init__()
         self.n_members = n_members
         bounds = (cfg.log_std_min, cfg.log_std_max)
-        self.T = GaussianEnsembleModel(n_members, in_dim, obs_dim, cfg.hidden, cfg.t_layers, log_std_bounds=bounds)
-        self.R = GaussianEnsembleModel(n_members, in_dim, n_agents, cfg.hidden, cfg.r_layers, log_std_bounds=bounds)
+        self.T = GaussianEnsembleModel(
+            n_members, in_dim, obs_dim, cfg.hidden, cfg.t_layers, log_std_bounds=bounds
+        )
+        self.R = GaussianEnsembleModel(
+            n_members, in_dim, n_agents, cfg.hidden, cfg.r_layers, log_std_bounds=bounds
+        )
         self.mask = EnsembleMLP(n_members, in_dim, n_agents, (cfg.hidden,) * cfg.mask_layers)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:

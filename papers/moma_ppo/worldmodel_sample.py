@@ -55,8 +55,14 @@ def reward_penalty(eps_g: Tensor, eps_r: Tensor, aleatoric: Tensor, cfg: WorldMo
 
 
 @torch.no_grad()
-def sample_step(wm, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None,
-                choice: Tensor | None = None, groups: Tensor | None = None) -> dict[str, Tensor]:
+def sample_step(
+    wm,
+    obs: Tensor,
+    actions: Tensor,
+    generator: torch.Generator | None = None,
+    choice: Tensor | None = None,
+    groups: Tensor | None = None,
+) -> dict[str, Tensor]:
     """One synthetic step for a batch of joint (o, a) on the elites ([paper] §3.1; [code]
     worldmodel_ensemble.py ``sample`` + train_rl_model_based.py ``clip_to_dataset``, ``correct_rewards``).
 
@@ -96,11 +102,15 @@ def sample_step(wm, obs: Tensor, actions: Tensor, generator: torch.Generator | N
     squeeze = obs.dim() == 3
     if squeeze:
         if G != 1:
-            raise ValueError(f"this ensemble has {G} groups: obs must be [G, B, N, O], got {tuple(obs.shape)}")
+            raise ValueError(
+                f"this ensemble has {G} groups: obs must be [G, B, N, O], got {tuple(obs.shape)}"
+            )
         obs, actions = obs.unsqueeze(0), actions.unsqueeze(0)
     if obs.dim() != 4 or obs.shape[0] != G or actions.shape[:2] != obs.shape[:2]:
-        raise ValueError(f"obs [G={G}, B, N, O] and actions [G, B, N, A] expected, got {tuple(obs.shape)} "
-                         f"and {tuple(actions.shape)}")
+        raise ValueError(
+            f"obs [G={G}, B, N, O] and actions [G, B, N, A] expected, got {tuple(obs.shape)} "
+            f"and {tuple(actions.shape)}"
+        )
     wm.heads.eval()
     x = wm.layout.inputs(obs.to(wm.device, wm.dtype), actions.to(wm.device, wm.dtype))  # [G, B, I]
     B = x.shape[1]
@@ -123,8 +133,9 @@ def sample_step(wm, obs: Tensor, actions: Tensor, generator: torch.Generator | N
             raise ValueError("give the elite slots (choice) or a generator to draw them, not both")
         choice = choice.to(wm.device).long().reshape(G, B) if choice.numel() == G * B else choice
         if choice.shape != (G, B) or bool((choice < 0).any()) or bool((choice >= E).any()):
-            raise ValueError(f"choice must be [G={G}, B={B}] elite slots in [0, {E}), got shape "
-                             f"{tuple(choice.shape)}")
+            raise ValueError(
+                f"choice must be [G={G}, B={B}] elite slots in [0, {E}), got shape {tuple(choice.shape)}"
+            )
     pick = choice[None, :, :, None]  # [1, G, B, 1]
 
     def chosen(v: Tensor) -> Tensor:  # [E, G, B, F] -> [G, B, F]
@@ -153,8 +164,12 @@ def sample_step(wm, obs: Tensor, actions: Tensor, generator: torch.Generator | N
         "rewards_clipped": rewards.contiguous(),
         "masks": mask[..., None].expand(G, B, n).contiguous(),
         "penalty": penalty,
-        "eps_g": eps_g, "eps_r": eps_r, "aleatoric": alea,
-        "eps_g_raw": eps_g_raw, "eps_r_raw": eps_r_raw, "aleatoric_raw": alea_raw,
+        "eps_g": eps_g,
+        "eps_r": eps_r,
+        "aleatoric": alea,
+        "eps_g_raw": eps_g_raw,
+        "eps_r_raw": eps_r_raw,
+        "aleatoric_raw": alea_raw,
         "member": elites.gather(1, choice),
     }
     return {k: v.squeeze(0) for k, v in out.items()} if squeeze else out

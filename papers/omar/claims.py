@@ -36,8 +36,16 @@ from papers.omar.published import ITEMS
 
 LABELS = {"ma_td3bc": "MA-TD3+BC", "ma_cql": "MA-CQL", "omar": "OMAR"}
 CURVE_METHODS = ("ma_td3bc", "ma_cql", "omar")  # Figure 1 (b)
-LOW, HIGH = ("random", "medium-replay"), ("medium", "expert")  # Figure 3's dataset kinds of low / high quality
-SAMPLING = ("iters", "samples", "mu0", "sigma0")  # Figure 4's parameters, each varied alone around its default
+LOW, HIGH = (
+    ("random", "medium-replay"),
+    ("medium", "expert"),
+)  # Figure 3's dataset kinds of low / high quality
+SAMPLING = (
+    "iters",
+    "samples",
+    "mu0",
+    "sigma0",
+)  # Figure 4's parameters, each varied alone around its default
 SAMPLING_DEFAULT = {"iters": C.MPE.omar_iters, "samples": C.MPE.omar_samples, "mu0": 0.0, "sigma0": 2.0}
 
 
@@ -62,6 +70,7 @@ def improvements(runs: Runs) -> dict[int, list[float]]:
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rank correlation (average ranks for ties); nan when a side is constant."""
+
     def ranks(v):
         v = np.asarray(v, dtype=float)
         order = np.argsort(v, kind="stable")
@@ -92,13 +101,18 @@ def cql_degrades(ev: Evidence, threshold: float = -0.5) -> Outcome:
     means = [float(np.mean(imp[n])) for n in ns]
     per_n = ", ".join(f"n={n}: {m:+.1f}%" for n, m in zip(ns, means))
     if len(ns) < 3:
-        return False, f"MA-CQL improvement over the behavior policy: {per_n or 'none'}; fewer than 3 values of n"
+        return (
+            False,
+            f"MA-CQL improvement over the behavior policy: {per_n or 'none'}; fewer than 3 values of n",
+        )
     rho = spearman(ns, means)
     slope = float(np.polyfit(ns, means, 1)[0])
     holds = bool(np.isfinite(rho) and rho <= threshold)
-    return holds, (f"MA-CQL improvement 100 (S - R_behavior)/|R_behavior|, mean over seeds: {per_n}; Spearman "
-                   f"rho(n, improvement) = {rho:+.2f} (holds if <= {threshold}), least-squares slope "
-                   f"{slope:+.2f} %/agent")
+    return holds, (
+        f"MA-CQL improvement 100 (S - R_behavior)/|R_behavior|, mean over seeds: {per_n}; Spearman "
+        f"rho(n, improvement) = {rho:+.2f} (holds if <= {threshold}), least-squares slope "
+        f"{slope:+.2f} %/agent"
+    )
 
 
 def rectified_action(ev: Evidence) -> Outcome:
@@ -110,10 +124,12 @@ def rectified_action(ev: Evidence) -> Outcome:
     frac = float(np.mean([e["frac_omar_higher"] for e in ex]))
     gap = float(np.mean([e["mean_gap_to_grid_max"] for e in ex]))
     holds = gain > 0
-    return holds, (f"on MA-CQL's critic after {ex[0]['probe_steps']} actor step(s) from the same snapshot, "
-                   f"over {ex[0]['n_probe']} dataset states x 2 agents x {len(ex)} seed(s): mean Q(a_OMAR) - "
-                   f"Q(a_MA-CQL) = {gain:+.4f}, OMAR's Q higher on {100 * frac:.0f}% of (state, agent) pairs; "
-                   f"MA-CQL's pi(o) lies {gap:.4f} below the grid's best Q on average")
+    return holds, (
+        f"on MA-CQL's critic after {ex[0]['probe_steps']} actor step(s) from the same snapshot, "
+        f"over {ex[0]['n_probe']} dataset states x 2 agents x {len(ex)} seed(s): mean Q(a_OMAR) - "
+        f"Q(a_MA-CQL) = {gain:+.4f}, OMAR's Q higher on {100 * frac:.0f}% of (state, agent) pairs; "
+        f"MA-CQL's pi(o) lies {gap:.4f} below the grid's best Q on average"
+    )
 
 
 # ---- Figure 2 --------------------------------------------------------------------------------------------------
@@ -134,8 +150,9 @@ def beats_cql_all_n(ev: Evidence) -> Outcome:
     t = per_n(ev.runs)
     if not t:
         return False, "no n with both methods"
-    text = "; ".join(f"n={n}: OMAR {fmt(v['omar'])} vs MA-CQL {fmt(v['cql'])} ({v['gain']:+.1f}%)"
-                     for n, v in t.items())
+    text = "; ".join(
+        f"n={n}: OMAR {fmt(v['omar'])} vs MA-CQL {fmt(v['cql'])} ({v['gain']:+.1f}%)" for n, v in t.items()
+    )
     holds = all(v["omar"] > v["cql"] for v in t.values())
     return holds, f"mean final raw return over seeds: {text}; OMAR higher for every n: {holds}"
 
@@ -148,7 +165,10 @@ def gain_larger_multiagent(ev: Evidence) -> Outcome:
     m = float(np.mean(multi))
     holds = m > t[1]["gain"]
     each = ", ".join(f"n={n}: {v['gain']:+.1f}%" for n, v in t.items() if n >= 2)
-    return holds, f"improvement of OMAR over MA-CQL: n=1 {t[1]['gain']:+.1f}%, mean over n >= 2 {m:+.1f}% ({each})"
+    return (
+        holds,
+        f"improvement of OMAR over MA-CQL: n=1 {t[1]['gain']:+.1f}%, mean over n >= 2 {m:+.1f}% ({each})",
+    )
 
 
 # ---- Figure 3 --------------------------------------------------------------------------------------------------
@@ -158,8 +178,12 @@ def tau_table(runs: Runs) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for kind in [k for k in C.DATASETS if runs.select(dataset=k)]:
         taus = sorted(runs.select(dataset=kind, method="omar").key_values("tau"))
-        row = {"cql": runs.averaged_over("normalized", groups, dataset=kind, method="ma_cql"),
-               "tau": {t: runs.averaged_over("normalized", groups, dataset=kind, method="omar", tau=t) for t in taus}}
+        row = {
+            "cql": runs.averaged_over("normalized", groups, dataset=kind, method="ma_cql"),
+            "tau": {
+                t: runs.averaged_over("normalized", groups, dataset=kind, method="omar", tau=t) for t in taus
+            },
+        }
         row["tau"] = {t: v for t, v in row["tau"].items() if v[0] is not None}
         if row["tau"]:
             out[kind] = row
@@ -192,11 +216,16 @@ def every_tau_beats_cql(ev: Evidence) -> Outcome:
             n += 1
             if m < c - cs:
                 bad.append(f"{k} tau={tau}: {fmt(m)} < MA-CQL {fmt(c)} - {fmt(cs)}")
-    levels = ", ".join(f"{k} MA-CQL {fmt(v['cql'][0])} ± {fmt(v['cql'][1])}, "
-                       f"OMAR min {fmt(min(x[0] for x in v['tau'].values()))}" for k, v in t.items())
+    levels = ", ".join(
+        f"{k} MA-CQL {fmt(v['cql'][0])} ± {fmt(v['cql'][1])}, "
+        f"OMAR min {fmt(min(x[0] for x in v['tau'].values()))}"
+        for k, v in t.items()
+    )
     holds = bool(t) and not bad
-    return holds, (f"criterion: mean OMAR(tau) >= mean MA-CQL - its seed std, {n} (kind, tau) pairs; {levels}; "
-                   f"failures: {'; '.join(bad) or 'none'}")
+    return holds, (
+        f"criterion: mean OMAR(tau) >= mean MA-CQL - its seed std, {n} (kind, tau) pairs; {levels}; "
+        f"failures: {'; '.join(bad) or 'none'}"
+    )
 
 
 def tau_smaller_low_quality(ev: Evidence) -> Outcome:
@@ -206,8 +235,10 @@ def tau_smaller_low_quality(ev: Evidence) -> Outcome:
     if not lo or not hi:
         return False, f"best tau per kind: {text or 'none'}; needs a kind of each group {LOW} / {HIGH}"
     holds = float(np.mean(lo)) < float(np.mean(hi))
-    return holds, (f"best tau per kind: {text}; mean over {LOW} {np.mean(lo):.2f} vs over {HIGH} "
-                   f"{np.mean(hi):.2f}; smaller for low quality: {holds}")
+    return holds, (
+        f"best tau per kind: {text}; mean over {LOW} {np.mean(lo):.2f} vs over {HIGH} "
+        f"{np.mean(hi):.2f}; smaller for low quality: {holds}"
+    )
 
 
 # ---- Figure 4 --------------------------------------------------------------------------------------------------
@@ -235,8 +266,11 @@ def insensitive(ev: Evidence) -> Outcome:
             return False, f"{param}: fewer than 2 settings"
         means = [m for m, _, _ in sw.values()]
         spread = max(means) - min(means)
-        pooled = float(np.sqrt(np.mean([sd ** 2 for _, sd, _ in sw.values()])))
-        return spread <= pooled, f"{param} range {spread:.1f} vs pooled std {pooled:.1f} over {len(sw)} settings"
+        pooled = float(np.sqrt(np.mean([sd**2 for _, sd, _ in sw.values()])))
+        return (
+            spread <= pooled,
+            f"{param} range {spread:.1f} vs pooled std {pooled:.1f} over {len(sw)} settings",
+        )
 
     holds, parts = on_every(SAMPLING, one)
     return holds, f"kind-averaged normalized score: {parts}; insensitive (range <= pooled std): {holds}"
@@ -250,31 +284,73 @@ def all_beat_cql(ev: Evidence) -> Outcome:
         return False, "needs MA-CQL and OMAR records with a normalized score"
     low = min(settings, key=lambda x: x[2])
     holds = all(m > c for _, _, m in settings)
-    return holds, (f"MA-CQL {fmt(c)} ± {fmt(s['cql'][1])}; lowest OMAR setting {low[0]}={low[1]} at {fmt(low[2])} "
-                   f"({len(settings)} (param, value) settings); all above MA-CQL: {holds}")
+    return holds, (
+        f"MA-CQL {fmt(c)} ± {fmt(s['cql'][1])}; lowest OMAR setting {low[0]}={low[1]} at {fmt(low[2])} "
+        f"({len(settings)} (param, value) settings); all above MA-CQL: {holds}"
+    )
 
 
 CLAIMS: list[Claim] = [
-    Claim(item="figure1", id="1b_omar_best", check=omar_best,
-          text="On 2-agent spread1d medium-replay OMAR beats MA-CQL and MA-TD3+BC (Fig. 1b)."),
-    Claim(item="figure1", id="1c_cql_degrades", check=cql_degrades,
-          text="MA-CQL's improvement over the behavior policy shrinks as the number of agents grows (Fig. 1c)."),
-    Claim(item="figure1", id="1d_rectified_action", check=rectified_action,
-          text="OMAR's updated action has a higher Q than MA-CQL's, which stays in a local optimum (Fig. 1d)."),
-    Claim(item="figure2", id="omar_beats_cql_all_n", check=beats_cql_all_n,
-          text="OMAR outperforms MA-CQL for every number of agents n = 1..5."),
-    Claim(item="figure2", id="gain_larger_multiagent", check=gain_larger_multiagent,
-          text="The improvement is larger with several agents than in the single-agent case."),
-    Claim(item="figure3", id="best_tau_interior", check=best_tau_interior,
-          text="The best tau is neither 0 nor 1."),
-    Claim(item="figure3", id="every_tau_beats_cql", check=every_tau_beats_cql,
-          text="OMAR with every tau matches or outperforms MA-CQL."),
-    Claim(item="figure3", id="tau_smaller_low_quality", check=tau_smaller_low_quality,
-          text="The optimal tau is smaller for random and medium-replay than for medium and expert."),
-    Claim(item="figure4", id="insensitive", check=insensitive,
-          text="The sampling is not sensitive to iterations, samples, mu0 and sigma0."),
-    Claim(item="figure4", id="all_beat_cql", check=all_beat_cql,
-          text="Every sampling setting stays above MA-CQL's level."),
+    Claim(
+        item="figure1",
+        id="1b_omar_best",
+        check=omar_best,
+        text="On 2-agent spread1d medium-replay OMAR beats MA-CQL and MA-TD3+BC (Fig. 1b).",
+    ),
+    Claim(
+        item="figure1",
+        id="1c_cql_degrades",
+        check=cql_degrades,
+        text="MA-CQL's improvement over the behavior policy shrinks as the number of agents grows (Fig. 1c).",
+    ),
+    Claim(
+        item="figure1",
+        id="1d_rectified_action",
+        check=rectified_action,
+        text="OMAR's updated action has a higher Q than MA-CQL's, which stays in a local optimum (Fig. 1d).",
+    ),
+    Claim(
+        item="figure2",
+        id="omar_beats_cql_all_n",
+        check=beats_cql_all_n,
+        text="OMAR outperforms MA-CQL for every number of agents n = 1..5.",
+    ),
+    Claim(
+        item="figure2",
+        id="gain_larger_multiagent",
+        check=gain_larger_multiagent,
+        text="The improvement is larger with several agents than in the single-agent case.",
+    ),
+    Claim(
+        item="figure3",
+        id="best_tau_interior",
+        check=best_tau_interior,
+        text="The best tau is neither 0 nor 1.",
+    ),
+    Claim(
+        item="figure3",
+        id="every_tau_beats_cql",
+        check=every_tau_beats_cql,
+        text="OMAR with every tau matches or outperforms MA-CQL.",
+    ),
+    Claim(
+        item="figure3",
+        id="tau_smaller_low_quality",
+        check=tau_smaller_low_quality,
+        text="The optimal tau is smaller for random and medium-replay than for medium and expert.",
+    ),
+    Claim(
+        item="figure4",
+        id="insensitive",
+        check=insensitive,
+        text="The sampling is not sensitive to iterations, samples, mu0 and sigma0.",
+    ),
+    Claim(
+        item="figure4",
+        id="all_beat_cql",
+        check=all_beat_cql,
+        text="Every sampling setting stays above MA-CQL's level.",
+    ),
 ]
 
 check_claim_list(ITEMS, CLAIMS)

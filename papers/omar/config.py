@@ -18,10 +18,30 @@ DATASETS = ("random", "medium-replay", "medium", "expert")
 # Per-dataset (tau = imitation weight `omar_coe`, alpha = CQL weight), the code's `env_config_map`
 # (the CLI flags --omar_coe / --cql_alpha are ignored there). docs/omar_official_code.md#per-dataset-tau-and-alpha.
 TAU_ALPHA: dict[str, dict[str, tuple[float, float]]] = {
-    "omar/spread": {"random": (1.0, 0.5), "medium-replay": (1.0, 1.0), "medium": (1.0, 5.0), "expert": (1.0, 5.0)},
-    "omar/tag": {"random": (0.9, 0.5), "medium-replay": (0.9, 0.5), "medium": (0.7, 5.0), "expert": (0.9, 5.0)},
-    "omar/world": {"random": (1.0, 0.5), "medium-replay": (0.7, 1.0), "medium": (0.1, 0.5), "expert": (0.9, 5.0)},
-    ENV_CHEETAH: {"random": (1.0, 1.0), "medium-replay": (0.9, 5.0), "medium": (0.7, 1.0), "expert": (0.5, 5.0)},
+    "omar/spread": {
+        "random": (1.0, 0.5),
+        "medium-replay": (1.0, 1.0),
+        "medium": (1.0, 5.0),
+        "expert": (1.0, 5.0),
+    },
+    "omar/tag": {
+        "random": (0.9, 0.5),
+        "medium-replay": (0.9, 0.5),
+        "medium": (0.7, 5.0),
+        "expert": (0.9, 5.0),
+    },
+    "omar/world": {
+        "random": (1.0, 0.5),
+        "medium-replay": (0.7, 1.0),
+        "medium": (0.1, 0.5),
+        "expert": (0.9, 5.0),
+    },
+    ENV_CHEETAH: {
+        "random": (1.0, 1.0),
+        "medium-replay": (0.9, 5.0),
+        "medium": (0.7, 1.0),
+        "expert": (0.5, 5.0),
+    },
 }
 
 # Gradient steps per agent = num_steps / steps_per_update + 1 in the code's loop
@@ -32,7 +52,10 @@ UPDATES = {
     "omar/world": {d: 1_001 for d in DATASETS},
     ENV_CHEETAH: {d: 100_001 for d in DATASETS},
 }
-EVAL_EVERY = {"mpe": 10, "mujoco": 500}  # updates between evaluations (code: eval_interval / steps_per_update)
+EVAL_EVERY = {
+    "mpe": 10,
+    "mujoco": 500,
+}  # updates between evaluations (code: eval_interval / steps_per_update)
 
 
 @dataclass(frozen=True)
@@ -53,10 +76,31 @@ class TaskConfig:
     episode_length: int = 25
 
 
-MPE = TaskConfig(hidden=64, lr=0.01, batch=1024, gamma=0.95, target_tau=0.01, omar_iters=3, omar_samples=10,
-                 omar_elites=10, sampler="softmax", cql_proposal="uniform")
-CHEETAH = TaskConfig(hidden=256, lr=3e-4, batch=256, gamma=0.95, target_tau=0.005, omar_iters=2, omar_samples=20,
-                     omar_elites=5, sampler="cem", cql_proposal="mujoco", episode_length=1000)
+MPE = TaskConfig(
+    hidden=64,
+    lr=0.01,
+    batch=1024,
+    gamma=0.95,
+    target_tau=0.01,
+    omar_iters=3,
+    omar_samples=10,
+    omar_elites=10,
+    sampler="softmax",
+    cql_proposal="uniform",
+)
+CHEETAH = TaskConfig(
+    hidden=256,
+    lr=3e-4,
+    batch=256,
+    gamma=0.95,
+    target_tau=0.005,
+    omar_iters=2,
+    omar_samples=20,
+    omar_elites=5,
+    sampler="cem",
+    cql_proposal="mujoco",
+    episode_length=1000,
+)
 
 # Dataset sizes of the full protocol (paper §4.1.1) and the medium-replay sizes / medium levels of
 # OMAR's released datasets (docs/omar_official_code.md#released-dataset-statistics), which our behavior
@@ -65,8 +109,13 @@ FULL_DATASET_SIZE = 1_000_000
 MEDIUM_REPLAY_TARGET = {"omar/spread": 97_500, "omar/tag": 62_500, "omar/world": 80_000, ENV_CHEETAH: 460_000}
 MEDIUM_FRACTION = {"omar/spread": 0.31, "omar/tag": 0.57, "omar/world": 0.79, ENV_CHEETAH: 0.51}
 # The code's evaluation return: spread = sum_t mean_i r_i; tag/world = sum_t r_0; HalfCheetah = sum_t r.
-RETURN_MODE = {"omar/spread": "mean", "omar/spread1d": "mean", "omar/tag": "agent0", "omar/world": "agent0",
-               ENV_CHEETAH: "agent0"}
+RETURN_MODE = {
+    "omar/spread": "mean",
+    "omar/spread1d": "mean",
+    "omar/tag": "agent0",
+    "omar/world": "agent0",
+    ENV_CHEETAH: "agent0",
+}
 
 
 def task_config(env: str) -> TaskConfig:
@@ -113,15 +162,33 @@ class OmarSettings(PaperSettings):
     """OMAR's own settings per profile (the comment above says why each profile sets what it sets); None: the
     official code's value."""
 
-    updates: int | None = None  # gradient steps of every offline run (smoke); None: UPDATES x the profile's scale
+    updates: int | None = (
+        None  # gradient steps of every offline run (smoke); None: UPDATES x the profile's scale
+    )
     max_evals: int | None = None  # at most this many evaluations per offline run; None: the code's EVAL_EVERY
-    mujoco_update_scale: float | None = None  # replaces update_scale for HalfCheetah (quick); None: update_scale
-    batch_size: int | None = None  # minibatch of every ITD3 learner (smoke); None: the code's TaskConfig.batch
-    eval_max_steps: int | None = None  # evaluation episodes cut after this many steps (smoke); None: whole episodes
+    mujoco_update_scale: float | None = (
+        None  # replaces update_scale for HalfCheetah (quick); None: update_scale
+    )
+    batch_size: int | None = (
+        None  # minibatch of every ITD3 learner (smoke); None: the code's TaskConfig.batch
+    )
+    eval_max_steps: int | None = (
+        None  # evaluation episodes cut after this many steps (smoke); None: whole episodes
+    )
 
 
-PROFILE_OVERRIDES = PaperProfiles(OmarSettings, by_profile={
-    "smoke": {"data_scale": 0.002, "paper": {"updates": 10, "max_evals": 2, "batch_size": 64, "eval_max_steps": 50}},
-    "quick": {"data_scale": 0.1, "update_scale": 0.25, "paper": {"max_evals": 20, "mujoco_update_scale": 0.05}},
-    "full": {"paper": {"max_evals": None}},
-})
+PROFILE_OVERRIDES = PaperProfiles(
+    OmarSettings,
+    by_profile={
+        "smoke": {
+            "data_scale": 0.002,
+            "paper": {"updates": 10, "max_evals": 2, "batch_size": 64, "eval_max_steps": 50},
+        },
+        "quick": {
+            "data_scale": 0.1,
+            "update_scale": 0.25,
+            "paper": {"max_evals": 20, "mujoco_update_scale": 0.05},
+        },
+        "full": {"paper": {"max_evals": None}},
+    },
+)

@@ -82,8 +82,11 @@ SMOKE_VERSIONS = (VERSION["smoke"], PARTICLE_VERSION["smoke"])
 # "random" data: MPE the step-0 MATD3 actor (OMAR: "a randomly initialized policy"); HalfCheetah
 # uniform actions: the step-0 actor's near-zero actions stand still (-3 per episode), while OMAR's
 # random data score -283, D4RL's random level (-280), which uniform actions reproduce.
-RANDOM_POLICY = {"smoke": {"mpe": "uniform", "mujoco": "uniform"}, "quick": {"mpe": "init", "mujoco": "uniform"},
-                 "full": {"mpe": "init", "mujoco": "uniform"}}
+RANDOM_POLICY = {
+    "smoke": {"mpe": "uniform", "mujoco": "uniform"},
+    "quick": {"mpe": "init", "mujoco": "uniform"},
+    "full": {"mpe": "init", "mujoco": "uniform"},
+}
 # MATD3 overrides per profile and family on top of MATD3Config.preset (see the module docstring).
 # MPE: lr 3e-3 for actor and critic (best of lr 1e-3 / 3e-3, noise 0.1 / 0.3, batch 256 + an update
 # per step + reward scale 0.1 on spread at 30k steps; README "Behavior policies"), 20 evaluation
@@ -91,15 +94,32 @@ RANDOM_POLICY = {"smoke": {"mpe": "uniform", "mujoco": "uniform"}, "quick": {"mp
 # ~30 on spread).
 BEHAVIOR_CFG: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
-        "mpe": dict(eval_every=250, learning_starts=250, start_steps=250, eval_episodes=5, batch_size=256,
-                    train_freq=2),
-        "mujoco": dict(eval_every=500, learning_starts=500, start_steps=500, eval_episodes=1, train_freq=2,
-                       critic_input="state"),
+        "mpe": dict(
+            eval_every=250,
+            learning_starts=250,
+            start_steps=250,
+            eval_episodes=5,
+            batch_size=256,
+            train_freq=2,
+        ),
+        "mujoco": dict(
+            eval_every=500,
+            learning_starts=500,
+            start_steps=500,
+            eval_episodes=1,
+            train_freq=2,
+            critic_input="state",
+        ),
     },
     "quick": {
         "mpe": dict(eval_every=2_500, eval_episodes=20, actor_lr=3e-3, critic_lr=3e-3),
-        "mujoco": dict(eval_every=5_000, eval_episodes=2, start_steps=10_000, learning_starts=10_000,
-                       critic_input="state"),
+        "mujoco": dict(
+            eval_every=5_000,
+            eval_episodes=2,
+            start_steps=10_000,
+            learning_starts=10_000,
+            critic_input="state",
+        ),
     },
     "full": {
         "mpe": dict(eval_every=5_000, eval_episodes=20, actor_lr=3e-3, critic_lr=3e-3),
@@ -153,24 +173,43 @@ def behavior_steps(profile: Profile, env: str = "omar/spread") -> int:
 def dataset_spec(env: str, profile: Profile, env_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything that determines the dataset (goes into a cell's config, hence its hash)."""
     fam = family(env)
-    return {"env": env, "env_options": dict(env_options or {}), "sizes": dataset_sizes(profile),
-            "behavior_steps": behavior_steps(profile, env), "version": dataset_version(profile, env),
-            "behavior_cfg": BEHAVIOR_CFG[profile.name][fam], "random_policy": RANDOM_POLICY[profile.name][fam],
-            "medium_fraction": MEDIUM_FRACTION.get(env, 0.31), "collect_envs": COLLECT_ENVS[fam],
-            "return_mode": RETURN_MODE.get(env, "mean"), "behavior_seed": 0,
-            **({"behavior_env_options": BEHAVIOR_ENV_OPTIONS[fam]} if BEHAVIOR_ENV_OPTIONS[fam] else {})}
+    return {
+        "env": env,
+        "env_options": dict(env_options or {}),
+        "sizes": dataset_sizes(profile),
+        "behavior_steps": behavior_steps(profile, env),
+        "version": dataset_version(profile, env),
+        "behavior_cfg": BEHAVIOR_CFG[profile.name][fam],
+        "random_policy": RANDOM_POLICY[profile.name][fam],
+        "medium_fraction": MEDIUM_FRACTION.get(env, 0.31),
+        "collect_envs": COLLECT_ENVS[fam],
+        "return_mode": RETURN_MODE.get(env, "mean"),
+        "behavior_seed": 0,
+        **({"behavior_env_options": BEHAVIOR_ENV_OPTIONS[fam]} if BEHAVIOR_ENV_OPTIONS[fam] else {}),
+    }
 
 
 def spec_paths(spec: Mapping[str, Any]) -> dict[str, Path]:
     """Cache base paths (no extension) of the four kinds of a spec."""
-    return {k: generated_dataset_path(spec["env"], k, spec["version"], spec["behavior_seed"], None,
-                     env_options=spec["env_options"], behavior_env_options=spec.get("behavior_env_options"))
-            for k in DATASETS}
+    return {
+        k: generated_dataset_path(
+            spec["env"],
+            k,
+            spec["version"],
+            spec["behavior_seed"],
+            None,
+            env_options=spec["env_options"],
+            behavior_env_options=spec.get("behavior_env_options"),
+        )
+        for k in DATASETS
+    }
 
 
 def regenerate_command(spec: Mapping[str, Any]) -> str:
     """The shell command that regenerates ``spec``'s datasets once their files are deleted (in their cards)."""
-    profile = {v: p for d in (VERSION, PARTICLE_VERSION) for p, v in d.items()}.get(spec["version"], "<profile>")
+    profile = {v: p for d in (VERSION, PARTICLE_VERSION) for p, v in d.items()}.get(
+        spec["version"], "<profile>"
+    )
     opts = shlex.quote(json.dumps(spec["env_options"], sort_keys=True))
     return f"python -m papers.omar.datasets --generate --profile {profile} --env {spec['env']} --env-options {opts}"
 
@@ -185,10 +224,18 @@ def load_spec(spec: Mapping[str, Any], kind: str, log=print) -> Dataset:
     env = spec["env"]
     cfg = MATD3Config.preset(env, **spec["behavior_cfg"])
     out = load_or_generate(
-        env, spec["env_options"], spec["sizes"], seed=spec["behavior_seed"], version=spec["version"],
-        medium_fraction=spec["medium_fraction"], train_steps=spec["behavior_steps"],
-        return_mode=spec["return_mode"], cfg=cfg, random_policy=spec["random_policy"],
-        collect_envs=spec.get("collect_envs", 1), log=log,
+        env,
+        spec["env_options"],
+        spec["sizes"],
+        seed=spec["behavior_seed"],
+        version=spec["version"],
+        medium_fraction=spec["medium_fraction"],
+        train_steps=spec["behavior_steps"],
+        return_mode=spec["return_mode"],
+        cfg=cfg,
+        random_policy=spec["random_policy"],
+        collect_envs=spec.get("collect_envs", 1),
+        log=log,
         require_improvement=spec["version"] not in SMOKE_VERSIONS,
         behavior_env_options=spec.get("behavior_env_options"),
         kinds=(kind,),  # read and checksum only this kind's arrays (a run needs one dataset)
@@ -197,11 +244,11 @@ def load_spec(spec: Mapping[str, Any], kind: str, log=print) -> Dataset:
     return out[kind]
 
 
-def get_dataset(env: str, kind: str, profile: Profile, env_options: Mapping[str, Any] | None = None,
-                log=print) -> Dataset:
+def get_dataset(
+    env: str, kind: str, profile: Profile, env_options: Mapping[str, Any] | None = None, log=print
+) -> Dataset:
     """The OMAR dataset ``kind`` of ``env`` under ``profile`` (generated once, then loaded)."""
     return load_spec(dataset_spec(env, profile, env_options), kind, log=log)
-
 
 
 def cached_identity(spec: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -67,7 +67,9 @@ def published_card_path(cards_dir: str | Path, spec: Mapping[str, Any], kind: st
     return Path(cards_dir) / spec["env"] / (spec_paths(spec)[kind].name + ".json")
 
 
-def publish_cards(cards_dir: str | Path, spec: Mapping[str, Any], cards: Mapping[str, Mapping[str, Any]]) -> None:
+def publish_cards(
+    cards_dir: str | Path, spec: Mapping[str, Any], cards: Mapping[str, Mapping[str, Any]]
+) -> None:
     """Write the cached datasets' cards beside the report (atomically), so the report keeps their statistics
     on a machine that has not generated them (the arrays are regenerated, the cards are committed)."""
     for kind, card in cards.items():
@@ -76,8 +78,14 @@ def publish_cards(cards_dir: str | Path, spec: Mapping[str, Any], cards: Mapping
         atomic_write_text(path, json.dumps(to_jsonable(card), indent=2, sort_keys=True) + "\n")
 
 
-def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options: Mapping[str, Any] | None = None,
-                generate: bool = False, log=print, cards_dir: str | Path | None = None) -> list[dict[str, Any]]:
+def report_rows(
+    profile: Profile,
+    envs_: Sequence[str] = REPORT_ENVS,
+    env_options: Mapping[str, Any] | None = None,
+    generate: bool = False,
+    log=print,
+    cards_dir: str | Path | None = None,
+) -> list[dict[str, Any]]:
     """One row per env x kind: our dataset statistics (None where not generated) beside OMAR's.
     ``env_options`` None: each env's options as the OMAR items use them (config.env_options, e.g.
     the v2 prey of tag and world). ``cards_dir``: the published cards (``publish_cards``): the cached
@@ -92,7 +100,9 @@ def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_option
             cards = {k: load_spec(spec, k, log=log).card for k in DATASETS}
             if cards_dir is not None:
                 publish_cards(cards_dir, spec, cards)
-        elif cards_dir is not None and all(published_card_path(cards_dir, spec, k).exists() for k in DATASETS):
+        elif cards_dir is not None and all(
+            published_card_path(cards_dir, spec, k).exists() for k in DATASETS
+        ):
             cards = {k: json.loads(published_card_path(cards_dir, spec, k).read_text()) for k in DATASETS}
             source = "published card"
         means = {k: c["returns"]["mean"] for k, c in cards.items()}
@@ -104,21 +114,37 @@ def report_rows(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_option
             if c is not None:
                 r = c["returns"]
                 beh = c.get("behavior") or {}
-                row["ours"] = {"transitions": c["size"], "episodes": c["n_episodes"], "mean": r["mean"],
-                               "std": r["std"], "min": r["min"], "max": r["max"],
-                               "medium_step": beh.get("medium_step"), "train_steps": beh.get("train_steps"),
-                               "sha256": c.get("sha256"), "source": source}
+                row["ours"] = {
+                    "transitions": c["size"],
+                    "episodes": c["n_episodes"],
+                    "mean": r["mean"],
+                    "std": r["std"],
+                    "min": r["min"],
+                    "max": r["max"],
+                    "medium_step": beh.get("medium_step"),
+                    "train_steps": beh.get("train_steps"),
+                    "sha256": c.get("sha256"),
+                    "source": source,
+                }
                 if kind == "medium":
-                    row["ours"]["position"] = medium_position(means["random"], means["medium"], means["expert"])
+                    row["ours"]["position"] = medium_position(
+                        means["random"], means["medium"], means["expert"]
+                    )
             if p is not None:
-                row["published"] = {"transitions": p[4], "episodes": p[5], "mean": p[0], "std": p[1], "min": p[2],
-                                    "max": p[3]}
+                row["published"] = {
+                    "transitions": p[4],
+                    "episodes": p[5],
+                    "mean": p[0],
+                    "std": p[1],
+                    "min": p[2],
+                    "max": p[3],
+                }
                 if kind == "medium":
-                    row["published"]["position"] = medium_position(pub["random"][0], pub["medium"][0],
-                                                                   pub["expert"][0])
+                    row["published"]["position"] = medium_position(
+                        pub["random"][0], pub["medium"][0], pub["expert"][0]
+                    )
             rows.append(row)
     return rows
-
 
 
 def record_generations(profile_name: str, results_root: str | Path | None = None) -> list[dict[str, Any]]:
@@ -144,9 +170,17 @@ def record_generations(profile_name: str, results_root: str | Path | None = None
         gens = groups.setdefault(canonical_json(spec), [])
         g = next((g for g in gens if same_data(g["identity"], r.extra)), None)
         if g is None:
-            g = {"env": spec["env"], "kind": spec["kind"], "env_options": spec.get("env_options") or {},
-                 "spec": spec, "identity": {k: r.extra.get(k) for k in DATA_FIELDS},
-                 "generation": len(gens) + 1, "runs": {}, "first": r.started, "last": r.started}
+            g = {
+                "env": spec["env"],
+                "kind": spec["kind"],
+                "env_options": spec.get("env_options") or {},
+                "spec": spec,
+                "identity": {k: r.extra.get(k) for k in DATA_FIELDS},
+                "generation": len(gens) + 1,
+                "runs": {},
+                "first": r.started,
+                "last": r.started,
+            }
             gens.append(g)
         if not g["identity"].get("data_sha256") and r.extra.get("data_sha256"):
             g["identity"]["data_sha256"] = r.extra["data_sha256"]
@@ -158,8 +192,15 @@ def record_generations(profile_name: str, results_root: str | Path | None = None
             now = cached_identity(g["spec"])
             g["in_cache"] = None if now is None else bool(same_data(g["identity"], now))
             rows.append(g)
-    return sorted(rows, key=lambda g: (g["env"], canonical_json(g["env_options"]), DATASETS.index(g["kind"]),
-                                       g["generation"]))
+    return sorted(
+        rows,
+        key=lambda g: (
+            g["env"],
+            canonical_json(g["env_options"]),
+            DATASETS.index(g["kind"]),
+            g["generation"],
+        ),
+    )
 
 
 def render_generations(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -171,56 +212,101 @@ def render_generations(rows: Sequence[Mapping[str, Any]]) -> str:
     for g in rows:
         i, refs = g["identity"], g["identity"].get("ref_scores") or {}
         opts = f" {json.dumps(g['env_options'], sort_keys=True)}" if g["env_options"] else ""
-        table.append([
-            f"{g['env']}{opts}", g["kind"], g["generation"], _fmt(i.get("dataset_size"), 0),
-            f"{_fmt(refs.get('random'))} / {_fmt(refs.get('expert'))}",
-            (i.get("data_sha256") or "not recorded")[:12],
-            ", ".join(f"{item} {n}" for item, n in sorted(g["runs"].items())),
-            f"{str(g['first'])[:10]} – {str(g['last'])[:10]}",
-            {True: "yes", False: "no", None: "not cached"}[g["in_cache"]],
-        ])
-    head = ["env", "dataset", "generation", "transitions", "random / expert ref", "sha256", "runs (item n)",
-            "run dates", "in the cache now"]
-    return "\n".join([
-        "## Dataset generations behind the recorded runs",
-        "",
-        "A fresh machine regenerates the datasets, and generation is not bit-identical across CPUs, so a",
-        "dataset may exist in several generations. Every record names the one it trained on (sha256, or for",
-        "records older than that field the dataset size and the random / expert reference returns), and",
-        "the runner refuses to add runs on another generation to an item's runs of that dataset. Copied",
-        "runs (`reused_from`) are counted once, at their origin; a run superseded by a `--force` re-run",
-        "is not counted. 'in the cache now': whether this",
-        "machine's cached dataset is that generation ('not cached': not generated here).",
-        "",
-        tabulate(table, head, tablefmt="github", disable_numparse=True),
-        "",
-    ])
+        table.append(
+            [
+                f"{g['env']}{opts}",
+                g["kind"],
+                g["generation"],
+                _fmt(i.get("dataset_size"), 0),
+                f"{_fmt(refs.get('random'))} / {_fmt(refs.get('expert'))}",
+                (i.get("data_sha256") or "not recorded")[:12],
+                ", ".join(f"{item} {n}" for item, n in sorted(g["runs"].items())),
+                f"{str(g['first'])[:10]} – {str(g['last'])[:10]}",
+                {True: "yes", False: "no", None: "not cached"}[g["in_cache"]],
+            ]
+        )
+    head = [
+        "env",
+        "dataset",
+        "generation",
+        "transitions",
+        "random / expert ref",
+        "sha256",
+        "runs (item n)",
+        "run dates",
+        "in the cache now",
+    ]
+    return "\n".join(
+        [
+            "## Dataset generations behind the recorded runs",
+            "",
+            "A fresh machine regenerates the datasets, and generation is not bit-identical across CPUs, so a",
+            "dataset may exist in several generations. Every record names the one it trained on (sha256, or for",
+            "records older than that field the dataset size and the random / expert reference returns), and",
+            "the runner refuses to add runs on another generation to an item's runs of that dataset. Copied",
+            "runs (`reused_from`) are counted once, at their origin; a run superseded by a `--force` re-run",
+            "is not counted. 'in the cache now': whether this",
+            "machine's cached dataset is that generation ('not cached': not generated here).",
+            "",
+            tabulate(table, head, tablefmt="github", disable_numparse=True),
+            "",
+        ]
+    )
 
 
 def _fmt(x, nd=1) -> str:
     return "–" if x is None else f"{x:,.{nd}f}"
 
 
-def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_options=None,
-                  options_note: str | None = None) -> str:
+def render_report(
+    rows: Sequence[Mapping[str, Any]], profile_name: str, env_options=None, options_note: str | None = None
+) -> str:
     from tabulate import tabulate
 
     table = []
     for r in rows:
         o, p = r["ours"] or {}, r["published"] or {}
-        table.append([
-            r["env"], r["kind"],
-            _fmt(o.get("transitions"), 0), _fmt(o.get("episodes"), 0),
-            f"{_fmt(o.get('mean'))} ± {_fmt(o.get('std'))}" if o else "not generated",
-            _fmt(o.get("min")), _fmt(o.get("max")), _fmt(o.get("position")) if "position" in o else "",
-            ((o.get("sha256") or "–")[:12] + (" (published card)" if o.get("source") == "published card" else ""))
-            if o else "",
-            _fmt(p.get("transitions"), 0), _fmt(p.get("episodes"), 0),
-            f"{_fmt(p.get('mean'))} ± {_fmt(p.get('std'))}" if p else "–",
-            _fmt(p.get("min")), _fmt(p.get("max")), _fmt(p.get("position")) if "position" in p else "",
-        ])
-    head = ["env", "dataset", "transitions", "episodes", "return mean ± std", "min", "max", "medium at %", "sha256",
-            "OMAR transitions", "OMAR episodes", "OMAR return", "OMAR min", "OMAR max", "OMAR medium at %"]
+        table.append(
+            [
+                r["env"],
+                r["kind"],
+                _fmt(o.get("transitions"), 0),
+                _fmt(o.get("episodes"), 0),
+                f"{_fmt(o.get('mean'))} ± {_fmt(o.get('std'))}" if o else "not generated",
+                _fmt(o.get("min")),
+                _fmt(o.get("max")),
+                _fmt(o.get("position")) if "position" in o else "",
+                (
+                    (o.get("sha256") or "–")[:12]
+                    + (" (published card)" if o.get("source") == "published card" else "")
+                )
+                if o
+                else "",
+                _fmt(p.get("transitions"), 0),
+                _fmt(p.get("episodes"), 0),
+                f"{_fmt(p.get('mean'))} ± {_fmt(p.get('std'))}" if p else "–",
+                _fmt(p.get("min")),
+                _fmt(p.get("max")),
+                _fmt(p.get("position")) if "position" in p else "",
+            ]
+        )
+    head = [
+        "env",
+        "dataset",
+        "transitions",
+        "episodes",
+        "return mean ± std",
+        "min",
+        "max",
+        "medium at %",
+        "sha256",
+        "OMAR transitions",
+        "OMAR episodes",
+        "OMAR return",
+        "OMAR min",
+        "OMAR max",
+        "OMAR medium at %",
+    ]
     notes = [
         f"# OMAR datasets — profile `{profile_name}`",
         "",
@@ -232,10 +318,14 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
         "Each generated dataset's card is published under `cards/` beside this report (`<env>/<cache name>.json`);",
         "'(published card)': the row is read from that card because this machine's cache does not hold the arrays",
         "(regenerated on demand; generation is not bit-identical across CPUs, so the sha256 names the generation).",
-        options_note or ("Env options: as the OMAR items use them (`papers/omar/config.py` ENV_OPTIONS: "
-         f"`{json.dumps(ENV_OPTIONS, sort_keys=True)}`; omar/spread1d: "
-         f"`{json.dumps(SPREAD1D_DEFAULT_OPTIONS)}`, Tables 1-2's task)." if env_options is None else
-         f"Env options of this report (every env): `{json.dumps(dict(env_options), sort_keys=True)}`."),
+        options_note
+        or (
+            "Env options: as the OMAR items use them (`papers/omar/config.py` ENV_OPTIONS: "
+            f"`{json.dumps(ENV_OPTIONS, sort_keys=True)}`; omar/spread1d: "
+            f"`{json.dumps(SPREAD1D_DEFAULT_OPTIONS)}`, Tables 1-2's task)."
+            if env_options is None
+            else f"Env options of this report (every env): `{json.dumps(dict(env_options), sort_keys=True)}`."
+        ),
         "",
         tabulate(table, head, tablefmt="github", disable_numparse=True),
         "",
@@ -243,8 +333,15 @@ def render_report(rows: Sequence[Mapping[str, Any]], profile_name: str, env_opti
     return "\n".join(notes)
 
 
-def write_report(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_options=None, generate=False,
-                 out: str | Path | None = None, log=print, results_root: str | Path | None = None) -> tuple[str, Path]:
+def write_report(
+    profile: Profile,
+    envs_: Sequence[str] = REPORT_ENVS,
+    env_options=None,
+    generate=False,
+    out: str | Path | None = None,
+    log=print,
+    results_root: str | Path | None = None,
+) -> tuple[str, Path]:
     """The dataset report, written to ``out`` (default ``<results_root>/<profile>/omar/datasets.md``;
     ``results_root`` defaults to this machine's runs root, common.running.roots), with the generations behind
     the records under ``results_root``."""
@@ -252,16 +349,24 @@ def write_report(profile: Profile, envs_: Sequence[str] = REPORT_ENVS, env_optio
     path = Path(out) if out is not None else root / profile.name / "omar" / "datasets.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     cards_dir = path.parent / "cards"  # published beside the report
-    text = render_report(report_rows(profile, envs_, env_options, generate, log, cards_dir), profile.name, env_options)
+    text = render_report(
+        report_rows(profile, envs_, env_options, generate, log, cards_dir), profile.name, env_options
+    )
     if env_options is None:  # the generations of the items' own datasets
         text += "\n" + render_generations(record_generations(profile.name, root))
     path.write_text(text)
     return text, path
 
 
-def write_spread1d_report(profile: Profile, n_agents: Sequence[int], env_options=None, generate=False,
-                          out: str | Path | None = None, log=print,
-                          results_root: str | Path | None = None) -> tuple[str, Path]:
+def write_spread1d_report(
+    profile: Profile,
+    n_agents: Sequence[int],
+    env_options=None,
+    generate=False,
+    out: str | Path | None = None,
+    log=print,
+    results_root: str | Path | None = None,
+) -> tuple[str, Path]:
     """The report of omar/spread1d's datasets for each n in ``n_agents`` (Figures 1-2 use n = 1..5), one
     block of rows per n, labelled ``omar/spread1d n=N``; default path results/<profile>/omar/datasets_spread1d.md."""
     root = runs_root() if results_root is None else Path(results_root)
@@ -271,11 +376,14 @@ def write_spread1d_report(profile: Profile, n_agents: Sequence[int], env_options
     rows = []
     for n in n_agents:
         opts = {**dict(env_options or {}), "n_agents": int(n)}
-        rows += [dict(r, env=f"omar/spread1d n={n}")
-                 for r in report_rows(profile, ["omar/spread1d"], opts, generate, log, cards_dir)]
+        rows += [
+            dict(r, env=f"omar/spread1d n={n}")
+            for r in report_rows(profile, ["omar/spread1d"], opts, generate, log, cards_dir)
+        ]
     extra = {k: v for k, v in dict(env_options or {}).items() if k != "n_agents"}
-    note = ("Env options: `n_agents` as in each row (Figures 1-2: n = 1..5; Tables 1-2: n = 2)"
-            + (f", and `{json.dumps(extra, sort_keys=True)}`." if extra else "."))
+    note = "Env options: `n_agents` as in each row (Figures 1-2: n = 1..5; Tables 1-2: n = 2)" + (
+        f", and `{json.dumps(extra, sort_keys=True)}`." if extra else "."
+    )
     text = render_report(rows, profile.name, options_note=note)
     path.write_text(text)
     return text, path

@@ -32,22 +32,43 @@ CLI_ENVS = (*REPORT_ENVS, "omar/spread1d")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m papers.omar.datasets", description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m papers.omar.datasets",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--profile", default="quick", choices=sorted(VERSION), help="run profile (default quick)")
-    ap.add_argument("--env", action="append", choices=CLI_ENVS,
-                    help="env to include (repeatable; default: the four OMAR envs of Tables 3-6; omar/spread1d "
-                         "takes its n_agents from --env-options, default 2 as in Tables 1-2)")
-    ap.add_argument("--env-options", default=None,
-                    help='JSON env options for every --env, e.g. \'{"prey": "v2"}\' (default: the options the '
-                         "OMAR items use per env, papers/omar/config.py ENV_OPTIONS)")
-    ap.add_argument("--n-agents", type=int, action="append", metavar="N",
-                    help="with --env omar/spread1d alone: each of these n (repeatable), in one report, "
-                         "default --out <results>/<profile>/omar/datasets_spread1d.md (Figures 1-2's n = 1..5)")
-    ap.add_argument("--generate", action="store_true", help="generate missing datasets first (else skip them)")
+    ap.add_argument(
+        "--env",
+        action="append",
+        choices=CLI_ENVS,
+        help="env to include (repeatable; default: the four OMAR envs of Tables 3-6; omar/spread1d "
+        "takes its n_agents from --env-options, default 2 as in Tables 1-2)",
+    )
+    ap.add_argument(
+        "--env-options",
+        default=None,
+        help='JSON env options for every --env, e.g. \'{"prey": "v2"}\' (default: the options the '
+        "OMAR items use per env, papers/omar/config.py ENV_OPTIONS)",
+    )
+    ap.add_argument(
+        "--n-agents",
+        type=int,
+        action="append",
+        metavar="N",
+        help="with --env omar/spread1d alone: each of these n (repeatable), in one report, "
+        "default --out <results>/<profile>/omar/datasets_spread1d.md (Figures 1-2's n = 1..5)",
+    )
+    ap.add_argument(
+        "--generate", action="store_true", help="generate missing datasets first (else skip them)"
+    )
     ap.add_argument("--report", action="store_true", help="print the report and write it to --out")
-    ap.add_argument("--out", default=None, help="report path (default <results>/<profile>/omar/datasets.md, "
-                                                "<results> being this machine's runs root or, with --reference, results/)")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="report path (default <results>/<profile>/omar/datasets.md, "
+        "<results> being this machine's runs root or, with --reference, results/)",
+    )
     add_common_options(ap)
     a = ap.parse_args(argv)
     if not (a.report or a.generate):
@@ -80,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if a.generate and not a.report:
         for env in envs_:
-            load_spec(dataset_spec(env, profile, default_env_options(env) if opts is None else opts), "expert")
+            load_spec(
+                dataset_spec(env, profile, default_env_options(env) if opts is None else opts), "expert"
+            )
         return 0
     text, path = write_report(profile, envs_, opts, a.generate, a.out, results_root=root)
     print(text)

@@ -29,9 +29,18 @@ VARIANTS = {"fresh": 0, "official": OFFICIAL_MINIBATCHES}
 
 
 def build_cells(profile, envs=C.ENVS_MPE, datasets=C.DATASETS, methods=METHODS):
-    return [Cell("omar", ITEM, {"dataset": kind, "env": env, "method": m, "minibatches": v},
-                 offline_config(profile, env, kind, m, official_minibatches=n))
-            for kind in datasets for env in envs for m in methods for v, n in VARIANTS.items()]
+    return [
+        Cell(
+            "omar",
+            ITEM,
+            {"dataset": kind, "env": env, "method": m, "minibatches": v},
+            offline_config(profile, env, kind, m, official_minibatches=n),
+        )
+        for kind in datasets
+        for env in envs
+        for m in methods
+        for v, n in VARIANTS.items()
+    ]
 
 
 def main(argv=None):

@@ -41,9 +41,17 @@ def build_cells(profile) -> list[Cell]:
 
 
 def main(argv=None):
-    return run_main(__doc__.splitlines()[0], build_cells, offline_job, "omar", ITEM,
-                    paper_overrides=C.PROFILE_OVERRIDES, argv=argv, reuse_from=OFFLINE_JOB_ITEMS,
-                    default_seeds={"quick": (0,)})
+    return run_main(
+        __doc__.splitlines()[0],
+        build_cells,
+        offline_job,
+        "omar",
+        ITEM,
+        paper_overrides=C.PROFILE_OVERRIDES,
+        argv=argv,
+        reuse_from=OFFLINE_JOB_ITEMS,
+        default_seeds={"quick": (0,)},
+    )
 
 
 if __name__ == "__main__":

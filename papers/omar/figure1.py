@@ -39,11 +39,23 @@ AGENTS = {"smoke": (1, 2), "quick": (1, 2, 3, 4, 5), "full": (1, 2, 3, 4, 5)}
 
 
 def build_cells(profile) -> list[Cell]:
-    pairs = [(2, m) for m in CURVE_METHODS] + [(n, "ma_cql") for n in AGENTS[profile.name] if n != 2]  # (b) and (c)
-    out = [Cell("omar", ITEM, {"n_agents": n, "method": m},
-                offline_config(profile, ENV, KIND, m, {"n_agents": n})) for n, m in pairs]
-    out.append(Cell("omar", ITEM, {"n_agents": 2, "method": "landscape"},
-                    landscape_config(profile, ENV, KIND, {"n_agents": 2})))
+    pairs = [(2, m) for m in CURVE_METHODS] + [
+        (n, "ma_cql") for n in AGENTS[profile.name] if n != 2
+    ]  # (b) and (c)
+    out = [
+        Cell(
+            "omar", ITEM, {"n_agents": n, "method": m}, offline_config(profile, ENV, KIND, m, {"n_agents": n})
+        )
+        for n, m in pairs
+    ]
+    out.append(
+        Cell(
+            "omar",
+            ITEM,
+            {"n_agents": 2, "method": "landscape"},
+            landscape_config(profile, ENV, KIND, {"n_agents": 2}),
+        )
+    )
     return out
 
 
@@ -78,8 +90,13 @@ def figure1_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, An
     return outs
 
 
-figure1_job = Job(run=figure1_run, data_spec=figure1_dataset, data_identity=dataset_identity,
-                  group_key=figure1_group_key, run_group=figure1_run_group)
+figure1_job = Job(
+    run=figure1_run,
+    data_spec=figure1_dataset,
+    data_identity=dataset_identity,
+    group_key=figure1_group_key,
+    run_group=figure1_run_group,
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -97,7 +114,9 @@ def plot_c(records: Runs, path: Path) -> Path:
     p = plt()
     fig, ax = p.subplots(figsize=(5, 3.5))
     ns = sorted(imp)
-    ax.bar(ns, [np.mean(imp[n]) for n in ns], yerr=[np.std(imp[n]) for n in ns], capsize=3, color="tab:orange")
+    ax.bar(
+        ns, [np.mean(imp[n]) for n in ns], yerr=[np.std(imp[n]) for n in ns], capsize=3, color="tab:orange"
+    )
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xticks(ns)
     ax.set_xlabel("number of agents n")
@@ -119,14 +138,18 @@ def plot_d(records: Runs, path: Path) -> Path | None:
     a1.plot(e["a_omar"], e["q_omar"], "s", color="blue", ms=8, label="after OMAR step")
     a1.set_title(f"MA-CQL critic, agent 0, state {e['state_index']}")
     a2.plot(e["grid"], e["q_grid_omar"], color="k", lw=1)
-    a2.plot(e["a_omar_policy"], e["q_omar_policy_own_critic"], "s", color="blue", ms=8, label="trained OMAR pi(o)")
+    a2.plot(
+        e["a_omar_policy"], e["q_omar_policy_own_critic"], "s", color="blue", ms=8, label="trained OMAR pi(o)"
+    )
     a2.set_title("trained OMAR's critic, same state")
     for ax in (a1, a2):
         ax.set_xlabel("action a (agent 0)")
         ax.set_ylabel("Q1(o, a)")
         ax.legend(fontsize="small")
-    fig.suptitle(f"Fig. 1(d), seed {seed}: the probe state where MA-CQL's pi(o) is furthest below the best Q",
-                 fontsize="small")
+    fig.suptitle(
+        f"Fig. 1(d), seed {seed}: the probe state where MA-CQL's pi(o) is furthest below the best Q",
+        fontsize="small",
+    )
     return save(fig, path)
 
 
@@ -140,9 +163,17 @@ def finish(records: Runs, results: Path, profile: str) -> None:
 
 
 def main(argv=None):
-    return run_main(__doc__.splitlines()[0], build_cells, figure1_job, "omar", ITEM,
-                    paper_overrides=PROFILE_OVERRIDES, argv=argv, **agents_filter(ITEM),
-                    after=item_after("omar", ITEM, finish))
+    return run_main(
+        __doc__.splitlines()[0],
+        build_cells,
+        figure1_job,
+        "omar",
+        ITEM,
+        paper_overrides=PROFILE_OVERRIDES,
+        argv=argv,
+        **agents_filter(ITEM),
+        after=item_after("omar", ITEM, finish),
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,13 @@ REUSE_FROM = (*OFFLINE_JOB_ITEMS, "figure1")
 
 
 def build_cells(profile) -> list[Cell]:
-    return [Cell("omar", ITEM, {"n_agents": n, "method": m}, offline_config(profile, ENV, KIND, m, {"n_agents": n}))
-            for n in AGENTS[profile.name] for m in METHODS]
+    return [
+        Cell(
+            "omar", ITEM, {"n_agents": n, "method": m}, offline_config(profile, ENV, KIND, m, {"n_agents": n})
+        )
+        for n in AGENTS[profile.name]
+        for m in METHODS
+    ]
 
 
 def plot(records: Runs, path: Path) -> Path:
@@ -47,10 +52,24 @@ def plot(records: Runs, path: Path) -> Path:
     a1.axhline(0.0, color="grey", lw=0.8)
     a1.set_ylabel("OMAR over MA-CQL (%)")
     w = 0.38
-    a2.bar(np.array(ns) - w / 2, [t[n]["cql"] for n in ns], w, yerr=[t[n]["cql_std"] for n in ns], capsize=3,
-           label="MA-CQL", color="tab:orange")
-    a2.bar(np.array(ns) + w / 2, [t[n]["omar"] for n in ns], w, yerr=[t[n]["omar_std"] for n in ns], capsize=3,
-           label="OMAR", color="tab:blue")
+    a2.bar(
+        np.array(ns) - w / 2,
+        [t[n]["cql"] for n in ns],
+        w,
+        yerr=[t[n]["cql_std"] for n in ns],
+        capsize=3,
+        label="MA-CQL",
+        color="tab:orange",
+    )
+    a2.bar(
+        np.array(ns) + w / 2,
+        [t[n]["omar"] for n in ns],
+        w,
+        yerr=[t[n]["omar_std"] for n in ns],
+        capsize=3,
+        label="OMAR",
+        color="tab:blue",
+    )
     a2.set_ylabel("final raw return (mean ± std)")
     a2.legend(fontsize="small")
     for ax in (a1, a2):
@@ -67,9 +86,18 @@ def finish(records: Runs, results: Path, profile: str) -> None:
 
 
 def main(argv=None):
-    return run_main(__doc__.splitlines()[0], build_cells, offline_job, "omar", ITEM,
-                    paper_overrides=PROFILE_OVERRIDES, argv=argv, **agents_filter(ITEM),
-                    reuse_from=REUSE_FROM, after=item_after("omar", ITEM, finish))
+    return run_main(
+        __doc__.splitlines()[0],
+        build_cells,
+        offline_job,
+        "omar",
+        ITEM,
+        paper_overrides=PROFILE_OVERRIDES,
+        argv=argv,
+        **agents_filter(ITEM),
+        reuse_from=REUSE_FROM,
+        after=item_after("omar", ITEM, finish),
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,10 @@ ITEM = Path(__file__).stem
 TAUS = {"smoke": (0.5, 1.0), "quick": (0.0, 0.5, 0.9, 1.0), "full": (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)}
 MPE_TASKS = tuple((env, None) for env in C.ENVS_MPE)
 TASKS: dict[str, tuple[tuple[str, dict | None], ...]] = {
-    "smoke": (("omar/spread", None),), "quick": MPE_TASKS, "full": MPE_TASKS}
+    "smoke": (("omar/spread", None),),
+    "quick": MPE_TASKS,
+    "full": MPE_TASKS,
+}
 KINDS = {"smoke": ("random", "expert"), "quick": C.DATASETS, "full": C.DATASETS}
 # the ablation figures run 2 seeds at quick (the tables run the profile's 3); --seeds overrides
 QUICK_SEEDS = {"quick": (0, 1)}
@@ -45,14 +48,29 @@ def build_cells(profile) -> list[Cell]:
     out = []
     for kind in KINDS[profile.name]:
         for env, opts in TASKS[profile.name]:
-            out.append(Cell("omar", ITEM, {"dataset": kind, "env": env, "method": "ma_cql", "tau": None},
-                            offline_config(profile, env, kind, "ma_cql", opts)))
-            out += [Cell("omar", ITEM, {"dataset": kind, "env": env, "method": "omar", "tau": tau},
-                         offline_config(profile, env, kind, "omar", opts, omar_tau=tau)) for tau in TAUS[profile.name]]
+            out.append(
+                Cell(
+                    "omar",
+                    ITEM,
+                    {"dataset": kind, "env": env, "method": "ma_cql", "tau": None},
+                    offline_config(profile, env, kind, "ma_cql", opts),
+                )
+            )
+            out += [
+                Cell(
+                    "omar",
+                    ITEM,
+                    {"dataset": kind, "env": env, "method": "omar", "tau": tau},
+                    offline_config(profile, env, kind, "omar", opts, omar_tau=tau),
+                )
+                for tau in TAUS[profile.name]
+            ]
     return out
 
 
-def sweep_panel(ax, xs: Sequence[float], omar: Sequence[tuple], cql: float | None, xlabel: str, ylabel: str) -> None:
+def sweep_panel(
+    ax, xs: Sequence[float], omar: Sequence[tuple], cql: float | None, xlabel: str, ylabel: str
+) -> None:
     """One panel of Figures 3 and 4: OMAR's score (mean ± std over seeds: ``omar[i]`` at ``xs[i]``) against the swept
     value, and MA-CQL's mean ``cql`` as a dotted line (none without MA-CQL records)."""
     ax.errorbar(xs, [m[0] for m in omar], yerr=[m[1] for m in omar], marker="o", capsize=3, label="OMAR")
@@ -75,7 +93,9 @@ def plot(records: Runs, path: Path) -> Path:
     return save(fig, path)
 
 
-def run_figure(doc: str, item: str, build_cells: Callable, plot: Callable[[Runs, Path], Path], png: str, argv=None):
+def run_figure(
+    doc: str, item: str, build_cells: Callable, plot: Callable[[Runs, Path], Path], png: str, argv=None
+):
     """The main of OMAR's ablation figures (3 and 4): the item's cells by offline_job (2 seeds at quick,
     QUICK_SEEDS), then ``plot`` drawn to <results>/<profile>/omar/<item>_<png>.png and the item's claims' verdicts."""
 
@@ -84,8 +104,15 @@ def run_figure(doc: str, item: str, build_cells: Callable, plot: Callable[[Runs,
         print(f"[omar/{item}] wrote {out}", flush=True)
         check_claims(results, "omar", item, CLAIMS, Evidence(records, profile))
 
-    return run_item(doc.splitlines()[0], item, build_cells, offline_job, argv, after=item_after("omar", item, finish),
-                    default_seeds=QUICK_SEEDS)
+    return run_item(
+        doc.splitlines()[0],
+        item,
+        build_cells,
+        offline_job,
+        argv,
+        after=item_after("omar", item, finish),
+        default_seeds=QUICK_SEEDS,
+    )
 
 
 def main(argv=None):

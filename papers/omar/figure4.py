@@ -28,7 +28,9 @@ from papers.omar.figure3 import run_figure, sweep_panel
 from papers.omar.jobs import offline_config
 
 ITEM = Path(__file__).stem
-FIELDS = dict(zip(SAMPLING, ("omar_iters", "omar_n_samples", "omar_mu0", "omar_sigma0")))  # the config's fields
+FIELDS = dict(
+    zip(SAMPLING, ("omar_iters", "omar_n_samples", "omar_mu0", "omar_sigma0"))
+)  # the config's fields
 GRIDS = {
     "smoke": {"iters": (1,), "samples": (5,), "mu0": (0.5,), "sigma0": (1.0,)},
     "quick": {"iters": (1, 5), "samples": (5, 20), "mu0": (-0.5, 0.5), "sigma0": (1.0, 3.0)},
@@ -42,9 +44,14 @@ def build_cells(profile) -> list[Cell]:
     env, opts = TASK[profile.name]
     out = []
     for kind in KINDS[profile.name]:
+
         def cell(method, param, value, **over):
-            return Cell("omar", ITEM, {"dataset": kind, "env": env, "method": method, "param": param, "value": value},
-                        offline_config(profile, env, kind, method, opts, **over))
+            return Cell(
+                "omar",
+                ITEM,
+                {"dataset": kind, "env": env, "method": method, "param": param, "value": value},
+                offline_config(profile, env, kind, method, opts, **over),
+            )
 
         out.append(cell("ma_cql", None, None))
         out.append(cell("omar", "default", None))

@@ -28,8 +28,19 @@ METHODS = ("ma_cql", "omar", "ma_td3bc", "ma_icq")
 # The items whose runs are exactly offline_job(cell, seed): a run with the same config and seed in
 # one of them is copied rather than re-run (common.running.experiment.run_cells(reuse_from=...)), e.g. the
 # MA-CQL reference of Figures 3-4 is Table 3's MA-CQL run. Figure 1 is not here: its job differs.
-OFFLINE_JOB_ITEMS = ("table1", "table2", "table3", "table4", "table5", "table6", "figure2", "figure3", "figure4",
-                     "diagnose_table5", "diagnose_minibatches")
+OFFLINE_JOB_ITEMS = (
+    "table1",
+    "table2",
+    "table3",
+    "table4",
+    "table5",
+    "table6",
+    "figure2",
+    "figure3",
+    "figure4",
+    "diagnose_table5",
+    "diagnose_minibatches",
+)
 BASE_ENV = {"omar/spread1d": "omar/spread"}  # spread1d has no table of its own: spread's tau/alpha/updates
 
 
@@ -40,13 +51,25 @@ def itd3_fields(method: str, env: str, kind: str) -> dict[str, Any]:
     base = BASE_ENV.get(env, env)
     task = C.task_config(base)
     tau, alpha = C.tau_alpha(base, kind)
-    f: dict[str, Any] = dict(hidden=task.hidden, actor_lr=task.lr, critic_lr=task.lr, batch_size=task.batch,
-                             gamma=task.gamma, tau_target=task.target_tau)
+    f: dict[str, Any] = dict(
+        hidden=task.hidden,
+        actor_lr=task.lr,
+        critic_lr=task.lr,
+        batch_size=task.batch,
+        gamma=task.gamma,
+        tau_target=task.target_tau,
+    )
     if method in ("ma_cql", "omar"):
         f.update(critic_reg="cql", cql_alpha=alpha, cql_proposal=task.cql_proposal)
     if method == "omar":
-        f.update(actor_reg="omar", omar_tau=tau, omar_sampler=task.sampler, omar_iters=task.omar_iters,
-                 omar_n_samples=task.omar_samples, omar_n_elites=task.omar_elites)
+        f.update(
+            actor_reg="omar",
+            omar_tau=tau,
+            omar_sampler=task.sampler,
+            omar_iters=task.omar_iters,
+            omar_n_samples=task.omar_samples,
+            omar_n_elites=task.omar_elites,
+        )
     elif method == "ma_td3bc":
         f.update(actor_reg="td3bc")
     elif method == "ma_icq":
@@ -54,14 +77,27 @@ def itd3_fields(method: str, env: str, kind: str) -> dict[str, Any]:
     return f
 
 
-def offline_config(profile: Profile, env: str, kind: str, method: str, env_options: Mapping[str, Any] | None = None,
-                   official_minibatches: int = 0, **itd3_overrides: Any) -> dict[str, Any]:
+def offline_config(
+    profile: Profile,
+    env: str,
+    kind: str,
+    method: str,
+    env_options: Mapping[str, Any] | None = None,
+    official_minibatches: int = 0,
+    **itd3_overrides: Any,
+) -> dict[str, Any]:
     """A cell config: dataset spec, ITD3 fields (+ overrides such as actor_lr), update/eval counts;
     ``official_minibatches`` > 0 adds the official loop's fixed-minibatch quirk (common.running.offline.fixed_minibatches;
     only then is the key in the config, so every other config, and its hash, is as before)."""
-    if isinstance(official_minibatches, bool) or not isinstance(official_minibatches, int) or official_minibatches < 0:
-        raise ValueError(f"official_minibatches={official_minibatches!r} is not allowed; give 0 (fresh minibatches "
-                         f"every update) or the number of fixed minibatches to cycle (10 in OMAR's code)")
+    if (
+        isinstance(official_minibatches, bool)
+        or not isinstance(official_minibatches, int)
+        or official_minibatches < 0
+    ):
+        raise ValueError(
+            f"official_minibatches={official_minibatches!r} is not allowed; give 0 (fresh minibatches "
+            f"every update) or the number of fixed minibatches to cycle (10 in OMAR's code)"
+        )
     base = BASE_ENV.get(env, env)
     family = "mujoco" if base == C.ENV_CHEETAH else "mpe"
     paper_updates, settings = C.UPDATES[base][kind], profile.paper  # settings: config.OmarSettings
@@ -77,9 +113,11 @@ def offline_config(profile: Profile, env: str, kind: str, method: str, env_optio
     return {
         "dataset": {**dataset_spec(env, profile, env_options), "kind": kind},
         "method": method,
-        "itd3": {**itd3_fields(method, env, kind),
-                 **({"batch_size": settings.batch_size} if settings.batch_size is not None else {}),
-                 **itd3_overrides},
+        "itd3": {
+            **itd3_fields(method, env, kind),
+            **({"batch_size": settings.batch_size} if settings.batch_size is not None else {}),
+            **itd3_overrides,
+        },
         "updates": updates,
         "eval_every": eval_every,
         "eval_episodes": profile.n_eval_episodes(task.eval_episodes),
@@ -119,9 +157,19 @@ def run_item(description: str, item: str, build_cells, job=None, argv=None, **ma
     job = offline_job if job is None else job
     if job is offline_job:
         main_kw.setdefault("reuse_from", OFFLINE_JOB_ITEMS)
-    filters = grid_filters({"env": [*C.ENVS_MPE, C.ENV_CHEETAH], "dataset": C.DATASETS, "method": METHODS}, item)
-    return run_main(description, build_cells, job, "omar", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
-                    **{**filters, **main_kw})
+    filters = grid_filters(
+        {"env": [*C.ENVS_MPE, C.ENV_CHEETAH], "dataset": C.DATASETS, "method": METHODS}, item
+    )
+    return run_main(
+        description,
+        build_cells,
+        job,
+        "omar",
+        item,
+        paper_overrides=C.PROFILE_OVERRIDES,
+        argv=argv,
+        **{**filters, **main_kw},
+    )
 
 
 SWEEP_TASK = ("omar/spread1d", {"n_agents": 2}, "medium-replay")  # Tables 1-2: env, env options, dataset kind
@@ -134,14 +182,28 @@ def cql_sweep(item: str, key: str, values: Sequence[str], cast: Callable[[str], 
     env, env_options, kind = SWEEP_TASK
 
     def build_cells(profile) -> list[Cell]:
-        return [Cell("omar", item, {"method": "ma_cql", key: v},
-                     offline_config(profile, env, kind, "ma_cql", dict(env_options), **{key: cast(v)}))
-                for v in values]
+        return [
+            Cell(
+                "omar",
+                item,
+                {"method": "ma_cql", key: v},
+                offline_config(profile, env, kind, "ma_cql", dict(env_options), **{key: cast(v)}),
+            )
+            for v in values
+        ]
 
     def main(argv=None):
         from common.running.cli import main as run_main
 
-        return run_main(description.splitlines()[0], build_cells, offline_job, "omar", item,
-                        paper_overrides=C.PROFILE_OVERRIDES, argv=argv, reuse_from=OFFLINE_JOB_ITEMS)
+        return run_main(
+            description.splitlines()[0],
+            build_cells,
+            offline_job,
+            "omar",
+            item,
+            paper_overrides=C.PROFILE_OVERRIDES,
+            argv=argv,
+            reuse_from=OFFLINE_JOB_ITEMS,
+        )
 
     return build_cells, main

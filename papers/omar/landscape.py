@@ -45,14 +45,18 @@ LANDSCAPE_DEFAULTS = {"grid": 101, "n_probe": 256, "probe_steps": 1}
 # ----------------------------------------------------------------------------------------------
 # Figure 1(d): the landscape job
 # ----------------------------------------------------------------------------------------------
-def landscape_config(profile: Profile, env: str, kind: str, env_options: Mapping[str, Any], **probe: Any) -> dict:
+def landscape_config(
+    profile: Profile, env: str, kind: str, env_options: Mapping[str, Any], **probe: Any
+) -> dict:
     """Cell config of the landscape job: the MA-CQL and OMAR offline configs + probe settings."""
     unknown = sorted(set(probe) - set(LANDSCAPE_DEFAULTS))
     if unknown:
         raise ValueError(f"unknown landscape option(s) {unknown}; allowed: {sorted(LANDSCAPE_DEFAULTS)}")
-    return {"landscape": {**LANDSCAPE_DEFAULTS, **probe},
-            "ma_cql": offline_config(profile, env, kind, "ma_cql", env_options),
-            "omar": offline_config(profile, env, kind, "omar", env_options)}
+    return {
+        "landscape": {**LANDSCAPE_DEFAULTS, **probe},
+        "ma_cql": offline_config(profile, env, kind, "ma_cql", env_options),
+        "omar": offline_config(profile, env, kind, "omar", env_options),
+    }
 
 
 def _train(cfg: Mapping[str, Any], data, seed: int, device: str) -> tuple[ITD3, dict]:
@@ -67,8 +71,15 @@ def _train(cfg: Mapping[str, Any], data, seed: int, device: str) -> tuple[ITD3, 
 
 def _score(learner: ITD3, cfg: Mapping[str, Any], seed: int) -> float:
     ds = cfg["dataset"]
-    r = evaluate(learner.policy(), ds["env"], 1, cfg["eval_episodes"], [eval_seed(seed)],
-                 return_mode=ds["return_mode"], env_options=ds["env_options"])
+    r = evaluate(
+        learner.policy(),
+        ds["env"],
+        1,
+        cfg["eval_episodes"],
+        [eval_seed(seed)],
+        return_mode=ds["return_mode"],
+        env_options=ds["env_options"],
+    )
     return float(r.mean[0])
 
 
@@ -114,15 +125,28 @@ def rectified_actor_loss(learner: ITD3, batch: Mapping[str, torch.Tensor], omar:
     pi = learner.actor(obs)  # [M, B, A]
     q_pi = learner.critic.q1(obs, pi).squeeze(-1)  # [M, B]
     with torch.no_grad():
-        a_hat = search_action(lambda a: learner.critic.q1_many(obs, a), pi.detach(), sampler=omar.omar_sampler,
-                              iters=omar.omar_iters, n_samples=omar.omar_n_samples, n_elites=omar.omar_n_elites,
-                              mu0=omar.omar_mu0, sigma0=omar.omar_sigma0, sigma_rule=omar.omar_sigma_rule,
-                              low=-omar.max_action, high=omar.max_action, generator=learner.gen)
+        a_hat = search_action(
+            lambda a: learner.critic.q1_many(obs, a),
+            pi.detach(),
+            sampler=omar.omar_sampler,
+            iters=omar.omar_iters,
+            n_samples=omar.omar_n_samples,
+            n_elites=omar.omar_n_elites,
+            mu0=omar.omar_mu0,
+            sigma0=omar.omar_sigma0,
+            sigma_rule=omar.omar_sigma_rule,
+            low=-omar.max_action,
+            high=omar.max_action,
+            generator=learner.gen,
+        )
     return omar_actor_loss(q_pi, pi, a_hat, float(omar.omar_tau), omar.action_reg)
 
 
-def actor_steps(learner: ITD3, batches: Sequence[Mapping[str, torch.Tensor]],
-                loss_fn: Callable[[Mapping[str, torch.Tensor]], torch.Tensor]) -> None:
+def actor_steps(
+    learner: ITD3,
+    batches: Sequence[Mapping[str, torch.Tensor]],
+    loss_fn: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
+) -> None:
     """The actor half of ITD3.update (loss, backward into the actor only, clip, Adam step), once per batch."""
     for batch in batches:
         loss = loss_fn(batch)
@@ -132,8 +156,14 @@ def actor_steps(learner: ITD3, batches: Sequence[Mapping[str, torch.Tensor]],
         learner.actor_opt.step()
 
 
-def probe(cql: ITD3, tensors: Mapping[str, torch.Tensor], idx: np.ndarray, grid: torch.Tensor,
-          omar_cfg: ITD3Config, steps: int) -> dict[str, np.ndarray]:
+def probe(
+    cql: ITD3,
+    tensors: Mapping[str, torch.Tensor],
+    idx: np.ndarray,
+    grid: torch.Tensor,
+    omar_cfg: ITD3Config,
+    steps: int,
+) -> dict[str, np.ndarray]:
     """Everything Figure 1(d) needs at the probe states ``idx`` [P], all on MA-CQL's critic:
     q_grid [M, P, G]; actions a_cur, a_cql, a_omar [M, P] (A = 1); their Q1 [M, P]."""
     obs = tensors["obs"][torch.as_tensor(idx)].permute(1, 0, 2).contiguous()  # [M=N, P, O]
@@ -174,7 +204,9 @@ def landscape_job(cell, seed: int, ctx) -> dict[str, Any]:
     obs = omar_tensors["obs"][torch.as_tensor(idx)].permute(1, 0, 2).contiguous()  # [M, P, O]
     pi_omar, q_grid_omar = _eval_mode(omar, obs, grid)
     pi_omar_np = pi_omar[..., 0].cpu().double().numpy()  # [M, P]
-    q_cql_at_omar_policy = _q_at(cql, obs, pi_omar).cpu().double().numpy()  # trained OMAR's pi(o) on MA-CQL's critic
+    q_cql_at_omar_policy = (
+        _q_at(cql, obs, pi_omar).cpu().double().numpy()
+    )  # trained OMAR's pi(o) on MA-CQL's critic
 
     g = grid.cpu().double().numpy()
     gap = p["q_grid"][0].max(axis=-1) - p["q_cur"][0]  # [P] agent 0: best grid Q - Q(pi(o))
@@ -188,11 +220,16 @@ def landscape_job(cell, seed: int, ctx) -> dict[str, Any]:
         "grid": g.tolist(),
         "q_grid_ma_cql": p["q_grid"][0, j].tolist(),
         "q_grid_omar": q_grid_omar[0, j].cpu().double().numpy().tolist(),
-        "a_cur": float(p["a_cur"][0, j]), "q_cur": float(p["q_cur"][0, j]),
-        "a_cql": float(p["a_cql"][0, j]), "q_cql": float(p["q_cql"][0, j]),
-        "a_omar": float(p["a_omar"][0, j]), "q_omar": float(p["q_omar"][0, j]),
+        "a_cur": float(p["a_cur"][0, j]),
+        "q_cur": float(p["q_cur"][0, j]),
+        "a_cql": float(p["a_cql"][0, j]),
+        "q_cql": float(p["q_cql"][0, j]),
+        "a_omar": float(p["a_omar"][0, j]),
+        "q_omar": float(p["q_omar"][0, j]),
         "a_omar_policy": float(pi_omar_np[0, j]),
-        "q_omar_policy_own_critic": float(np.interp(pi_omar_np[0, j], g, q_grid_omar[0, j].cpu().double().numpy())),
+        "q_omar_policy_own_critic": float(
+            np.interp(pi_omar_np[0, j], g, q_grid_omar[0, j].cpu().double().numpy())
+        ),
         "n_probe": int(idx.size),
         "probe_steps": int(opts["probe_steps"]),
         "mean_q_gain": float(diff.mean()),  # mean over agents and probe states of Q(a_omar) - Q(a_cql)

@@ -69,7 +69,9 @@ def actor_arrays(actor: DeterministicActor, member: int, obs_dim: int) -> dict[s
     return out
 
 
-def export_prey(actor: DeterministicActor, member: int, env_name: str, version: str, out_dir: Path | str) -> Path:
+def export_prey(
+    actor: DeterministicActor, member: int, env_name: str, version: str, out_dir: Path | str
+) -> Path:
     """Write ``<out_dir>/<key>-<version>.npz`` and record its sha256 in ``<out_dir>/manifest.json``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -95,8 +97,9 @@ def update_manifest(out_dir: Path, name: str, card: str | None = None) -> dict:
 
 
 # ---- escape statistics -----------------------------------------------------------------------------------
-def escape_stats(env_name: str, prey: Callable | str, predators: Callable | None, n_episodes: int,
-                 seed: int = EVAL_SEED) -> dict[str, float]:
+def escape_stats(
+    env_name: str, prey: Callable | str, predators: Callable | None, n_episodes: int, seed: int = EVAL_SEED
+) -> dict[str, float]:
     """Predators' return Σ_t r_0 and (predator, prey) collisions per episode, mean ± std over n_episodes.
 
     ``prey``: a version name ("scripted", "v2") or a callable obs [O_prey] -> [2]; ``predators``: obs [3, O]
@@ -120,10 +123,16 @@ def escape_stats(env_name: str, prey: Callable | str, predators: Callable | None
         collisions.append(hits)
         prey_returns.append(prey_ret)
     r, c, q = np.asarray(returns), np.asarray(collisions, dtype=np.float64), np.asarray(prey_returns)
-    return {"return_mean": float(r.mean()), "return_std": float(r.std()),
-            "collisions_mean": float(c.mean()), "collisions_std": float(c.std()),
-            "caught_episodes": float(np.mean(c > 0)), "prey_return_mean": float(q.mean()),
-            "prey_return_std": float(q.std()), "episodes": n_episodes}
+    return {
+        "return_mean": float(r.mean()),
+        "return_std": float(r.std()),
+        "collisions_mean": float(c.mean()),
+        "collisions_std": float(c.std()),
+        "caught_episodes": float(np.mean(c > 0)),
+        "prey_return_mean": float(q.mean()),
+        "prey_return_std": float(q.std()),
+        "episodes": n_episodes,
+    }
 
 
 def random_prey(seed: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -152,8 +161,16 @@ def commit_label() -> str:
     return "unknown" if gc is None else gc["commit"] + ("-dirty" if gc["dirty"] else "")
 
 
-def train_prey(env_name: str, steps: int, seed: int = 0, out_dir: Path | str = PREY_DIR, version: str = "v2",
-               eval_episodes: int = 100, batch_size: int | None = None, log=print) -> dict:
+def train_prey(
+    env_name: str,
+    steps: int,
+    seed: int = 0,
+    out_dir: Path | str = PREY_DIR,
+    version: str = "v2",
+    eval_episodes: int = 100,
+    batch_size: int | None = None,
+    log=print,
+) -> dict:
     """Train MATD3 with a learning prey, freeze and export the prey, measure its escape statistics and write
     its card. Returns the card."""
     if env_name not in PREY_KEYS:
@@ -161,27 +178,41 @@ def train_prey(env_name: str, steps: int, seed: int = 0, out_dir: Path | str = P
     if steps < 1 or eval_episodes < 1:
         raise ValueError(f"need steps >= 1 and eval_episodes >= 1, got {steps}, {eval_episodes}")
     out_dir = Path(out_dir)
-    command = (f"python -m papers.omar.prey --env {env_name} --steps {steps} --seed {seed} --version {version} "
-               f"--eval-episodes {eval_episodes}" + ("" if batch_size is None else f" --batch-size {batch_size}"))
+    command = (
+        f"python -m papers.omar.prey --env {env_name} --steps {steps} --seed {seed} --version {version} "
+        f"--eval-episodes {eval_episodes}" + ("" if batch_size is None else f" --batch-size {batch_size}")
+    )
     # MPE preset; short (test-sized) runs start learning half-way so that their update path runs too
     warm = min(1000, steps // 2)
     overrides = {} if batch_size is None else {"batch_size": batch_size}
-    cfg = MATD3Config.preset(env_name, start_steps=warm, learning_starts=warm, eval_every=max(steps // 10, 1),
-                             eval_episodes=10, store_state=False, buffer_size=max(steps, 1), **overrides)
+    cfg = MATD3Config.preset(
+        env_name,
+        start_steps=warm,
+        learning_starts=warm,
+        eval_every=max(steps // 10, 1),
+        eval_episodes=10,
+        store_state=False,
+        buffer_size=max(steps, 1),
+        **overrides,
+    )
     curve = []
 
     t0 = time.perf_counter()
 
     def on_eval(step, lr, scores):
         curve.append([step, float(scores[0])])
-        log(f"  step {step:>7d}  predators' mean team return vs the learning prey {scores[0]:8.2f}"
-            f"  ({time.perf_counter() - t0:.0f} s)")
+        log(
+            f"  step {step:>7d}  predators' mean team return vs the learning prey {scores[0]:8.2f}"
+            f"  ({time.perf_counter() - t0:.0f} s)"
+        )
 
     log(f"training MATD3 on {env_name} (learn_prey=True) for {steps} steps, seed {seed}")
     res = train(env_name, {"learn_prey": True}, cfg, [seed], steps, callback=on_eval, return_mode="agent0")
     lr = res.learner
-    log(f"  done in {res.wall_time:.0f} s (env {res.env_time:.0f} s, updates {res.update_time:.0f} s, "
-        f"{res.n_updates} updates)")
+    log(
+        f"  done in {res.wall_time:.0f} s (env {res.env_time:.0f} s, updates {res.update_time:.0f} s, "
+        f"{res.n_updates} updates)"
+    )
 
     lr.actor.eval()
     npz = export_prey(lr.actor, PREY_INDEX, env_name, version, out_dir)
@@ -200,9 +231,11 @@ def train_prey(env_name: str, steps: int, seed: int = 0, out_dir: Path | str = P
             prey_fn = random_prey(EVAL_SEED) if prey is None else prey
             st = escape_stats(env_name, prey_fn, pred, eval_episodes)
             stats[f"predators={pk}, prey={qk}"] = st
-            log(f"  predators {pk:>10s}  prey {qk:>8s}: return {st['return_mean']:8.2f} ± {st['return_std']:6.2f}"
+            log(
+                f"  predators {pk:>10s}  prey {qk:>8s}: return {st['return_mean']:8.2f} ± {st['return_std']:6.2f}"
                 f"  collisions/episode {st['collisions_mean']:6.2f}  caught in {100 * st['caught_episodes']:3.0f} %"
-                f"  prey return {st['prey_return_mean']:8.2f}")
+                f"  prey return {st['prey_return_mean']:8.2f}"
+            )
 
     card = {
         "env": env_name,
@@ -210,18 +243,31 @@ def train_prey(env_name: str, steps: int, seed: int = 0, out_dir: Path | str = P
         "file": npz.name,
         "sha256": sha256_file(npz),
         "how": "MATD3 (common.behavior.matd3, MPE preset) with 4 learning agents on envs.make(env, learn_prey=True): "
-               "3 predators on their team reward, the prey (last agent) on OMAR's prey reward; then the prey's "
-               "deterministic actor (seed slot 0, member 3) is frozen and exported to numpy.",
-        "actor": {"obs_dim": frozen.obs_dim, "input_width": frozen.in_dim, "hidden": list(cfg.hidden),
-                  "input_batchnorm": frozen.bn is not None, "output": "max_action * tanh",
-                  "max_action": frozen.max_action},
-        "training": {"steps": steps, "seed": seed, "matd3_config": cfg.to_dict(),
-                     "wall_time_s": round(res.wall_time, 1), "n_updates": res.n_updates,
-                     "curve_agent0_return_vs_learning_prey": curve},
-        "escape": {"metric": "predators' return = Σ_t r_0 (team reward of predator 0, OMAR's metric); collisions = "
-                             "(predator, prey) colliding pairs summed over the 25 steps; caught_episodes = fraction "
-                             "of episodes with >= 1 collision; prey return = Σ_t prey reward",
-                   "eval_env_seeds": f"{EVAL_SEED} + episode", "stats": stats},
+        "3 predators on their team reward, the prey (last agent) on OMAR's prey reward; then the prey's "
+        "deterministic actor (seed slot 0, member 3) is frozen and exported to numpy.",
+        "actor": {
+            "obs_dim": frozen.obs_dim,
+            "input_width": frozen.in_dim,
+            "hidden": list(cfg.hidden),
+            "input_batchnorm": frozen.bn is not None,
+            "output": "max_action * tanh",
+            "max_action": frozen.max_action,
+        },
+        "training": {
+            "steps": steps,
+            "seed": seed,
+            "matd3_config": cfg.to_dict(),
+            "wall_time_s": round(res.wall_time, 1),
+            "n_updates": res.n_updates,
+            "curve_agent0_return_vs_learning_prey": curve,
+        },
+        "escape": {
+            "metric": "predators' return = Σ_t r_0 (team reward of predator 0, OMAR's metric); collisions = "
+            "(predator, prey) colliding pairs summed over the 25 steps; caught_episodes = fraction "
+            "of episodes with >= 1 collision; prey return = Σ_t prey reward",
+            "eval_env_seeds": f"{EVAL_SEED} + episode",
+            "stats": stats,
+        },
         "command": command,
         "git_commit": commit_label(),
         "torch": torch.__version__,
@@ -235,21 +281,32 @@ def train_prey(env_name: str, steps: int, seed: int = 0, out_dir: Path | str = P
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m papers.omar.prey", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m papers.omar.prey",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--env", required=True, choices=sorted(PREY_KEYS), help="environment whose prey to train")
     p.add_argument("--steps", type=int, required=True, help="training transitions (env steps)")
     p.add_argument("--seed", type=int, default=0, help="MATD3 seed (networks, exploration, training envs)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--out", default=None,
-                       help="folder for the .npz, card and manifest.json (default <runs root>/prey: this "
-                            "machine's runs, git-ignored; the envs keep using the committed prey)")
-    where.add_argument("--install", action="store_true",
-                       help=f"write into the package's prey assets ({PREY_DIR.relative_to(REPO_ROOT)}), which the "
-                            "envs load: maintainers replacing the committed prey")
+    where.add_argument(
+        "--out",
+        default=None,
+        help="folder for the .npz, card and manifest.json (default <runs root>/prey: this "
+        "machine's runs, git-ignored; the envs keep using the committed prey)",
+    )
+    where.add_argument(
+        "--install",
+        action="store_true",
+        help=f"write into the package's prey assets ({PREY_DIR.relative_to(REPO_ROOT)}), which the "
+        "envs load: maintainers replacing the committed prey",
+    )
     p.add_argument("--version", default="v2", help="version name written into the file names")
     p.add_argument("--eval-episodes", type=int, default=100, help="episodes per escape statistic")
-    p.add_argument("--batch-size", type=int, default=None, help="MATD3 minibatch per agent (default: the MPE preset's)")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="MATD3 minibatch per agent (default: the MPE preset's)"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     a = p.parse_args(argv)
     for name in ("steps", "eval_episodes", "threads") + (("batch_size",) if a.batch_size is not None else ()):

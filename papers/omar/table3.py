@@ -20,9 +20,12 @@ ITEM = Path(__file__).stem
 
 
 def build_cells(profile, envs=C.ENVS_MPE, datasets=C.DATASETS, methods=METHODS):
-    return [Cell("omar", ITEM, {"dataset": kind, "env": env, "method": m},
-                 offline_config(profile, env, kind, m))
-            for kind in datasets for env in envs for m in methods]
+    return [
+        Cell("omar", ITEM, {"dataset": kind, "env": env, "method": m}, offline_config(profile, env, kind, m))
+        for kind in datasets
+        for env in envs
+        for m in methods
+    ]
 
 
 def main(argv=None):

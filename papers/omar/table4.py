@@ -21,14 +21,24 @@ from papers.omar import config as C
 from papers.omar.jobs import offline_config, offline_job, run_item
 
 ITEM, ENV = Path(__file__).stem, "omar/spread"
-SAMPLERS = {"random": {"omar_sampler": "random"}, "cem": {"omar_sampler": "cem", "omar_n_elites": 3},
-            "softmax": {"omar_sampler": "softmax"}}
+SAMPLERS = {
+    "random": {"omar_sampler": "random"},
+    "cem": {"omar_sampler": "cem", "omar_n_elites": 3},
+    "softmax": {"omar_sampler": "softmax"},
+}
 
 
 def build_cells(profile):
-    return [Cell("omar", ITEM, {"sampler": name, "dataset": kind, "method": "omar"},
-                 offline_config(profile, ENV, kind, "omar", **over))
-            for name, over in SAMPLERS.items() for kind in C.DATASETS]
+    return [
+        Cell(
+            "omar",
+            ITEM,
+            {"sampler": name, "dataset": kind, "method": "omar"},
+            offline_config(profile, ENV, kind, "omar", **over),
+        )
+        for name, over in SAMPLERS.items()
+        for kind in C.DATASETS
+    ]
 
 
 def main(argv=None):

@@ -22,9 +22,17 @@ ITEM = Path(__file__).stem
 
 
 def build_cells(profile, envs=C.ENVS_MPE):
-    return [Cell("omar", ITEM, {"method": m, "dataset": kind, "env": env},
-                 offline_config(profile, env, kind, m, critic_input="joint"))
-            for m in METHODS for kind in C.DATASETS for env in envs]
+    return [
+        Cell(
+            "omar",
+            ITEM,
+            {"method": m, "dataset": kind, "env": env},
+            offline_config(profile, env, kind, m, critic_input="joint"),
+        )
+        for m in METHODS
+        for kind in C.DATASETS
+        for env in envs
+    ]
 
 
 def main(argv=None):

@@ -24,8 +24,11 @@ QUICK_SEEDS = {"quick": (0, 1)}
 
 
 def build_cells(profile):
-    return [Cell("omar", ITEM, {"method": m, "dataset": kind}, offline_config(profile, ENV, kind, m))
-            for m in METHODS for kind in C.DATASETS]
+    return [
+        Cell("omar", ITEM, {"method": m, "dataset": kind}, offline_config(profile, ENV, kind, m))
+        for m in METHODS
+        for kind in C.DATASETS
+    ]
 
 
 def main(argv=None):
