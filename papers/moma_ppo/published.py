@@ -30,7 +30,8 @@ Numbers: Tables 3 and 4 print mean ± the standard error of the mean across seed
 MAMuJoCo: §6), entered as ``sem=``; their scores are fractions (1.0 = the expert; the ICG score is the raw
 reward in [0, 1]). Table 2 is in % (the package's ``normalized`` scale, × 100); Table 1 prints probabilities and
 a mean reward, no ``±``. Every number is entered as printed ("1." as 1.0). The claims, with the paper's words,
-the exact rule and its code, are in claims.py (and claims_table4b.py, claims_ant.py).
+the exact rule and its code, are in claims.py (and claims_table4b.py, claims_ant.py); the notes on each item
+(where it sits in the paper, how it was entered, its deviations) in published_notes.py.
 
 Conventions of the claims' rules:
 
@@ -42,6 +43,7 @@ Conventions of the claims' rules:
 """
 
 from common.reporting.published import Entry, Figure, Table, check_paper, rounding_of
+from papers.moma_ppo.published_notes import ANT_CONSTANTS_NOTE, NOTES
 
 PAPER = "moma_ppo"
 TITLE = "A Model-Based Solution to the Offline Multi-Agent RL Coordination Problem (MOMA-PPO)"
@@ -49,7 +51,8 @@ TITLE = "A Model-Based Solution to the Offline Multi-Agent RL Coordination Probl
 ENV_ICG, ENV_REACHER, ENV_ANT = "games/coordination", "mamujoco/reacher-2x1", "mamujoco/ant-4x2"
 ICG_DATASETS = ("favorable", "neutral", "unfavorable")  # Tables 1 and 3, in the paper's order
 ANT_DATASETS = ("random", "medium", "full-replay", "expert")  # Tables 2 and 4b
-REACHER_OBS = ("full", "independent", "leader-only")  # Table 4a: FO all-observant, PO independent, PO leader-only
+# Table 4a: FO all-observant, PO independent, PO leader-only
+REACHER_OBS = ("full", "independent", "leader-only")
 ANT_OBS = ("full", "partial")  # Table 4b: FO, PO
 T1_QUANTITIES = ("p_right_agent1", "p_right_agent2", "avg_score")
 T2_QUANTITIES = ("min", "mean", "median", "max", "expert_return", "random_return")
@@ -68,29 +71,73 @@ FIGURE6_ROLLOUTS = ("adaptive", "fixed")
 ABLATION_VARIANTS = ("default", "ground_truth", "no_clip", "no_lambda_g", "no_adaptive", "k5", "k20", "k50")
 
 ITEMS = {
-    "table1": Table(title="Iterated Coordination Game: behavior policies and the datasets' average scores",
-                    rows=["dataset"], cols="quantity", metric="score", scale="fraction", spread="none"),
-    "table2": Table(title="Normalized score distributions of the MuJoCo datasets (%) and the normalization returns",
-                    rows=["env", "dataset"], cols="quantity", metric="normalized", spread="none"),
-    "table3": Table(title="Iterated Coordination Game: team performance (mean ± SEM over 10 seeds)",
-                    rows=["dataset"], cols="method", metric="score", scale="fraction", spread="sem", seeds=10,
-                    precision=2, pngs=["table3_curves.png"]),
+    "table1": Table(
+        title="Iterated Coordination Game: behavior policies and the datasets' average scores",
+        rows=["dataset"],
+        cols="quantity",
+        metric="score",
+        scale="fraction",
+        spread="none",
+    ),
+    "table2": Table(
+        title="Normalized score distributions of the MuJoCo datasets (%) and the normalization returns",
+        rows=["env", "dataset"],
+        cols="quantity",
+        metric="normalized",
+        spread="none",
+    ),
+    "table3": Table(
+        title="Iterated Coordination Game: team performance (mean ± SEM over 10 seeds)",
+        rows=["dataset"],
+        cols="method",
+        metric="score",
+        scale="fraction",
+        spread="sem",
+        seeds=10,
+        precision=2,
+        pngs=["table3_curves.png"],
+    ),
     # Tables 4a/4b print fractions (1.0 = expert): our records' normalized (× 100) is shown × 0.01
     # (common.reporting.published: scale "fraction" with a normalized metric).
-    "table4a": Table(title="Two-agent Reacher, mixture-of-experts dataset, observation functions (mean ± SEM, 3 seeds)",
-                     rows=["obs_mode"], cols="method", metric="normalized", scale="fraction", spread="sem", seeds=3,
-                     precision=2, pngs=["table4a_curves.png"]),
-    "table4b": Table(title="Four-agent Ant, D4RL datasets and full/partial observability (mean ± SEM, 3 seeds)",
-                     rows=["obs_mode", "dataset"], cols="method", metric="normalized", scale="fraction", spread="sem",
-                     seeds=3, precision=2, pngs=["table4b_curves.png"]),
-    "figure6": Figure(title="Epistemic vs aleatoric (MOPO) penalty, with and without adaptive rollouts "
-                            "(Ant full-replay, FO and PO; App. B.2)",
-                      metric="normalized", spread="sem", plot="curves",
-                      pngs=["figure6_full.png", "figure6_partial.png"]),
-    "ablations": Figure(title="MOMA-PPO ablations: ground-truth simulator, no clipping, no λ_g, no adaptive "
-                              "rollouts, rollout length k (App. B.2)",
-                        metric="normalized", spread="sem", plot="bar", group="variant",
-                        pngs=["ablations_panels.png"]),
+    "table4a": Table(
+        title="Two-agent Reacher, mixture-of-experts dataset, observation functions (mean ± SEM, 3 seeds)",
+        rows=["obs_mode"],
+        cols="method",
+        metric="normalized",
+        scale="fraction",
+        spread="sem",
+        seeds=3,
+        precision=2,
+        pngs=["table4a_curves.png"],
+    ),
+    "table4b": Table(
+        title="Four-agent Ant, D4RL datasets and full/partial observability (mean ± SEM, 3 seeds)",
+        rows=["obs_mode", "dataset"],
+        cols="method",
+        metric="normalized",
+        scale="fraction",
+        spread="sem",
+        seeds=3,
+        precision=2,
+        pngs=["table4b_curves.png"],
+    ),
+    "figure6": Figure(
+        title="Epistemic vs aleatoric (MOPO) penalty, with and without adaptive rollouts "
+        "(Ant full-replay, FO and PO; App. B.2)",
+        metric="normalized",
+        spread="sem",
+        plot="curves",
+        pngs=["figure6_full.png", "figure6_partial.png"],
+    ),
+    "ablations": Figure(
+        title="MOMA-PPO ablations: ground-truth simulator, no clipping, no λ_g, no adaptive "
+        "rollouts, rollout length k (App. B.2)",
+        metric="normalized",
+        spread="sem",
+        plot="bar",
+        group="variant",
+        pngs=["ablations_panels.png"],
+    ),
 }
 
 
@@ -115,9 +162,8 @@ def _row(item, fixed, col_key, cols, cells):
     return out
 
 
-_ANT_CONSTANTS_NOTE = ("printed once, in a cell spanning the four ant rows (D4RL's ant REF_MAX / REF_MIN); "
-                       "entered on the 'random' row only")
-
+# the paper's rows as printed, one entry (or one _row of printed cells) per line: kept out of the formatter
+# fmt: off
 PUBLISHED: list[Entry] = [
     # Table 1 (§5.2): behavior probabilities of going right (→) and the dataset's mean score
     *_row("table1", {"dataset": "favorable"}, "quantity", T1_QUANTITIES, ("0.75", "0.75", "0.623")),
@@ -129,9 +175,9 @@ PUBLISHED: list[Entry] = [
     *_row("table2", {"env": ENV_ANT, "dataset": "random"}, "quantity", T2_QUANTITIES[:4],
           ("-3", "6.4", "7.2", "10.3")),
     Entry(item="table2", keys={"env": ENV_ANT, "dataset": "random", "quantity": "expert_return"}, mean=3879.7,
-          note=_ANT_CONSTANTS_NOTE),
+          note=ANT_CONSTANTS_NOTE),
     Entry(item="table2", keys={"env": ENV_ANT, "dataset": "random", "quantity": "random_return"}, mean=-325.6,
-          note=_ANT_CONSTANTS_NOTE),
+          note=ANT_CONSTANTS_NOTE),
     *_row("table2", {"env": ENV_ANT, "dataset": "medium"}, "quantity", T2_QUANTITIES,
           ("-4.8", "80.2", "95.1", "107.2", "—", "—")),
     *_row("table2", {"env": ENV_ANT, "dataset": "full-replay"}, "quantity", T2_QUANTITIES,
@@ -180,131 +226,6 @@ PUBLISHED: list[Entry] = [
           ("—", "-0.16 ± 0.01", "-0.23 ± 0.02", "0.05 ± 0.04", "0.16 ± 0.00", "0.11 ± 0.03", "0.10 ± 0.01",
            "0.18 ± 0.00")),
 ]
-
-_SOURCE = ("Our copy of the paper is its main text without page breaks; Appendices A and B (hyperparameters, "
-           "training routine, raw learning curves, Figure 6 and the B.2 ablations) are absent, only their "
-           "references in the main text survive. Numbers are located by section.")
-_BOLD = ("Any bold marks of the tables are lost in our copy; the best of each row is recomputed from the numbers.")
-_SEM = ("'±' is the standard error of the mean across seeds (§6: 'the mean evaluation performance and the standard "
-        "error of the mean across seeds'), entered as sem=; 10 seeds on the ICG, 3 on MAMuJoCo (§6). Evaluation: "
-        "100 episodes with the greedy policies. '± 0.00' (or '± 0.') means an SEM below half the last printed "
-        "digit, not exactly 0.")
-_FRACTION = ("Scores are fractions (1.0 = the expert return, 0.0 = the random return: (S − S_random)/(S_expert − "
-             "S_random) with Table 2's returns), printed with 2 decimals. Our records' 'normalized' is × 100 "
-             "(common.datasets.returns.normalize); the item's scale 'fraction' shows it × 0.01 beside the published "
-             "fractions, and the claims' rules read our scores / 100.")
-_FINAL = ("The paper trains 'to convergence' and does not say whether a number is the last evaluation or the best "
-          "one over training; the report shows the last evaluation (the item's reading); the official code saves "
-          "the last model.")
-
-NOTES = {
-    "table1": [
-        f"Table 1 sits in §5.2, caption 'Policies used to collect the datasets in the Iterated Coordination Game "
-        f"and resulting average scores of the datasets'. {_SOURCE}",
-        "P(a^i = →) is the behavior policy's probability that agent i (the paper's agents 1 and 2, our agents 0 "
-        "and 1) goes right (action 1 in envs/games.py); 'Avg. Score' is the dataset's mean reward (1 iff both "
-        "agents pick the same side). The probabilities are design parameters; ours are the empirical frequencies "
-        "of the generated datasets.",
-        "The exact expectations P1·P2 + (1 − P1)(1 − P2) are 0.625, 0.5 and 0.375; the printed 0.623 and 0.502 are "
-        "empirical dataset means (the dataset size is not published; 10,000 plays give an SE of ≈ 0.005).",
-        "No '±' and no seed count printed (one dataset per kind).",
-    ],
-    "table2": [
-        f"Table 2 sits in §5.3, caption 'Normalized measures of datasets' scores distributions and normalization "
-        f"performances'. {_SOURCE}",
-        "min/mean/median/max are in % of the normalized per-episode return, the package's 'normalized' scale "
-        "(common.datasets.returns.normalize, × 100); expert_return and random_return are raw returns (not %), shown in the "
-        "same columns: a table2 record carries them in its 'normalized' reading as raw numbers.",
-        "The Ant expert and random returns (3879.7, −325.6) are " + _ANT_CONSTANTS_NOTE + "; the Ant medium, "
-        "full-replay and expert rows have no expert_return / random_return entries (the same constants apply).",
-        "The Ant random row's min is printed '-3' (no decimal), entered as -3.0.",
-        "Reacher's printed -4.237 / -11.145 are the code's -4.2370844 / -11.144625 rounded "
-        "(envs.mamujoco.REACHER_REF_SCORES); the expert-mix mean of 100.0 % suggests S_expert is that dataset's "
-        "mean episode return [inferred]. Ant's are D4RL's REF_MAX / REF_MIN for ant.",
-        "The Ant datasets are D4RL's ant-<kind>-v2, which cannot be downloaded here; ours are regenerated by the "
-        "D4RL protocol on Ant-v5, so this table checks how close our data are to theirs.",
-    ],
-    "table3": [
-        f"Table 3 opens §6, caption 'Teams' performances on the Iterated Coordination Game. MOMA-PPO is the only "
-        f"decentralized execution method to solve it for all the datasets.' {_SOURCE}",
-        _SEM,
-        "Printed as '1. ± 0.' and '0. ± 0.' (no decimals), entered as 1.0 ± 0.0 and 0.0 ± 0.0. The score is the "
-        "raw team reward in [0, 1] (the fraction of coordinated plays over 100 greedy episodes).",
-        "Columns IQL, MAIQL, IBC, MOMA-PPO only: no MATD3+BC, MAIQL-ft, ITD3+BC, ICQL or IOMAR cells (not printed; "
-        "presumably because the ICG's actions are discrete [inferred]).",
-        "Open issue (IBC on neutral): IBC's neutral '0.55 ± 0.11' over 10 seeds is impossible under our ICG (one play "
-        "per episode, constant observation, greedy argmax): every seed then scores exactly 0 or 1, so a 10-seed "
-        "mean is a multiple of 0.1 (never 0.55), and 5 or 6 ones out of 10 give an SEM of 0.167 or 0.163, not 0.11. "
-        "MAIQL's '0.9 ± 0.1' fits that model (nine 1s and one 0: SEM = 0.1 exactly). Their ICG therefore likely had "
-        "a non-constant observation (e.g. the previous joint action of an iterated game) or per-seed datasets. We "
-        "keep episode_length=1 and the constant observation; this cell cannot be matched within its SEM and the "
-        "claims check only that IBC is below 1 on neutral.",
-        _FINAL,
-    ],
-    "table4a": [
-        f"Table 4 (a) sits in §6, caption 'Teams' performances on two-agent Reacher with mixture-of-experts dataset "
-        f"for different observation functions. Scores are normalized with expert and random performances. (a) "
-        f"Independent learners fail on datasets that contain a mixture of incompatible experts while MOMA-PPO (and "
-        f"to some extent MAIQL) are able to coordinate agents.' {_SOURCE}",
-        _SEM,
-        _FRACTION,
-        "'—' cells (not entered): IQL in the PO rows independent and leader-only (centralized execution needs the "
-        "full state). Table 4a has no MAIQL-ft column (Table 4b has no MATD3+BC column).",
-        "Column groups as printed: model-free centralized (IQL), CTDE (MAIQL, MATD3+BC), independent learners "
-        "(IBC, ITD3+BC, ICQL, IOMAR); model-based CTDE (MOMA-PPO).",
-        "Self-contradiction: the caption's 'Independent learners fail on datasets that contain a mixture of "
-        "incompatible experts' is unqualified, but in the FO (all-observant) row IBC scores 1.02 ± 0.01, above "
-        "MAIQL (0.96) and within 0.05 of IQL and MOMA-PPO (1.07); §6.1's 'especially under partial observability' "
-        "agrees with the table. Claim t4a_independent_learners_fail (every row) is therefore expected not to hold; "
-        "t4a_independent_fail_under_po (the PO rows) holds.",
-        "'CTDE methods – particularly MAIQL – tend to fare better than independent learners' holds as a tendency "
-        "(per-row group means; MAIQL's 3-row average 0.893 > IBC's 0.873) but not cell by cell: IBC is above MAIQL "
-        "in FO (1.02 vs 0.96) and leader-only (0.84 vs 0.80).",
-        _BOLD,
-        _FINAL,
-    ],
-    "table4b": [
-        f"Table 4 (b) sits in §6, caption '(b) Current model-free methods are unable to adapt agents' behaviors "
-        f"while MOMA-PPO significantly outperforms the baseline across all settings.' {_SOURCE}",
-        _SEM,
-        _FRACTION,
-        "'—' cells (not entered): IQL in the four PO rows. Table 4b has no MATD3+BC column; MAIQL-ft (MAIQL "
-        "fine-tuned online in the ground-truth simulator) takes its place.",
-        "Rows as printed: FO ant-random, ant-medium, ant-full-replay, ant-expert, then PO the same four; keys "
-        "obs_mode ∈ {full, partial} × dataset ∈ {random, medium, full-replay, expert}.",
-        "Self-contradiction: the caption's 'MOMA-PPO significantly outperforms the baseline across all settings' "
-        "(and §7's 'significantly outperforms model-free alternatives') is true of the means in all 8 rows, but on "
-        "PO random MOMA-PPO's 0.42 ± 0.05 and MAIQL-ft's 0.34 ± 0.04 overlap within one SEM (0.42 − 0.34 = 0.08 ≤ "
-        "0.05 + 0.04); every other (row, baseline) pair is separated by more than the summed SEMs. Claim "
-        "t4b_moma_significant_all_rows is therefore expected not to hold; t4b_moma_best_all_rows (means) holds.",
-        "'IQL performs on par with the other model-free methods' (§6.2): on FO expert IQL's 1.26 ± 0.01 is the top "
-        "model-free mean, 0.01 above ITD3+BC's 1.25 ± 0.02 (within the summed SEMs); hence the claim's rule widens "
-        "the other model-free methods' range by the summed SEMs.",
-        "The paper's MAIQL on Ant was tuned and filtered ('filtering out collapsed runs', §6.2); ours is run "
-        "untuned and unfiltered, and collapsed runs are reported, not dropped.",
-        _BOLD,
-        _FINAL,
-    ],
-    "figure6": [
-        f"No numbers published: Figure 6 is in Appendix B.2, absent from our copy; §6.3 describes it. {_SOURCE}",
-        "Cells [inferred]: penalty ∈ {epistemic (λ_g = 0.1, λ_r = 0.05), aleatoric_1, aleatoric_5 (MOPO's "
-        "penalty, λ ∈ {1, 5}, '[67]'s parameter search procedure')} × rollouts ∈ {adaptive (ℓ_ε = 2 on ε_g), fixed "
-        "(ℓ_ε = ∞)} × obs_mode ∈ {full, partial}, on Ant full-replay, learning curves; 3 seeds assumed (as Table 4). "
-        "The text says the aleatoric penalty was run with and without adaptive rollouts; that the epistemic one was "
-        "too is read from 'except in the case of full observability and adaptive rollouts'.",
-        "'Significantly' is read as non-overlapping mean ± SEM intervals of the final scores (the paper names no "
-        "test); the claims are checked on our runs only.",
-    ],
-    "ablations": [
-        f"No numbers published: the ablations are in Appendix B.2, absent from our copy; §6.3 summarizes them. "
-        f"{_SOURCE}",
-        "Variants: ground_truth (the true simulator, reset to each start state, instead of the learned world model: "
-        "no uncertainty, no penalty, no adaptive cut), no_clip (next states and rewards not clipped to the dataset's "
-        "box), no_lambda_g (λ_g = 0), no_adaptive (ℓ_ε = ∞), k5 / k20 / k50 (maximum rollout length; default = "
-        "MOMA-PPO with k = 10). The task is not named: Ant full-replay is assumed (as Figure 6) [inferred].",
-        "'Significantly' is read as non-overlapping mean ± SEM intervals of the final scores (the paper names no "
-        "test); the claims are checked on our runs only.",
-    ],
-}
+# fmt: on
 
 check_paper(ITEMS, PUBLISHED, notes=NOTES)
