@@ -73,9 +73,8 @@ class SmaxCore:
         import jax
         import jax.numpy as jnp
 
-        with (
-            _quiet_stdout()
-        ):  # jaxmarl prints "Importing submoduled environments..." on import: no news for us
+        # jaxmarl prints "Importing submoduled environments..." on import: no news for us
+        with _quiet_stdout():
             from jaxmarl.environments.smax.heuristic_enemy_smax_env import HeuristicEnemySMAX
             from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO, Scenario, register_scenario
 

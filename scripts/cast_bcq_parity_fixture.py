@@ -373,9 +373,8 @@ def record_mabcq(task: str, mabcq, obs_index_table) -> tuple[dict[str, np.ndarra
     draw_rows = np.flatnonzero(data["timeouts"] == 0)
     ind = draw_rows[rs.randint(0, draw_rows.size, size=(ITERS, N, BATCH))]  # an independent row set per agent
 
-    mabcq.device = (
-        "cpu"  # the module hard-codes "cuda" (its buffer's and train's .to(device)); no other change
-    )
+    # the module hard-codes "cuda" (its buffer's and train's .to(device)); no other change
+    mabcq.device = "cpu"
     torch.manual_seed(0)
     agents = [mabcq.MABCQ(O, A, 1.0, "cpu") for _ in range(N)]
     plist = []

@@ -568,9 +568,8 @@ def record_cast(mods, win: dict, ep: dict, qj0: EnsembleMLP, pi0: EnsembleMLP) -
                 out[p + "y"] = _np(targets[it])[:, 0, 0]  # [bs] (T = 2: one step)
                 out[p + "loss_qj"], out[p + "loss_pi"] = np.array(log["loss"][0]), np.array(log["loss"][1])
                 out[p + "norm_qj"], out[p + "norm_pi"] = np.array(log["norm"][0]), np.array(log["norm"][1])
-                out[p + "pi_taken"] = _np(log["gather"][0][1])[
-                    :, 0, :, 0
-                ]  # gather(mac_out, actions): pi(a|o), t=0
+                # gather(mac_out, actions): pi(a|o), t=0
+                out[p + "pi_taken"] = _np(log["gather"][0][1])[:, 0, :, 0]
                 out[p + "masks"] = draws.masks(start)
                 out[p + "credit"] = _np(shap[it])[:, 0, :, 0]  # [bs, N] at t = 0
                 out.update(_grads(p, lay, log, steps, (cc, mac.net) if it == ITERS - 1 else ()))
@@ -645,9 +644,8 @@ def record_icq(mods, win: dict, q0, pi0, mix0) -> dict[str, np.ndarray]:
                 if not n.startswith(("hyper_w_1.", "hyper_w_final."))
             )  # hyper_b_1, V: not in k
             out[p + "y"] = _np(targets[it])[:, 0, 0]
-            out[p + "w_target"] = (
-                _np(log["softmax"][0][1])[:, 1, 0] * bs
-            )  # bs softmax_bs(Q'_tot / 1000), t = 1
+            # bs softmax_bs(Q'_tot / 1000), t = 1
+            out[p + "w_target"] = _np(log["softmax"][0][1])[:, 1, 0] * bs
             out[p + "loss_q"], out[p + "loss_pi"] = np.array(log["loss"][0]), np.array(log["loss"][1])
             out[p + "norm_q"], out[p + "norm_pi"] = np.array(log["norm"][0]), np.array(log["norm"][1])
             # train: gather(q_vals, actions) -> q_taken [bs, 1, N]; the advantage softmax over the batch

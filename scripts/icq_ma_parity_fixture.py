@@ -156,9 +156,8 @@ def _float64():
 def record_task(task: str, icq, obs_index_table) -> tuple[dict[str, np.ndarray], dict]:
     key, N, A, D, seed, reward_scale, critic_gain = TASKS[task]
     sets = obs_index_table[key]
-    obs_index = [
-        list(sets[i]) + list(sets[-1]) for i in range(N)
-    ]  # run_ICQ.py: own set, then the public ones
+    # run_ICQ.py: own set, then the public ones
+    obs_index = [list(sets[i]) + list(sets[-1]) for i in range(N)]
     O = len(obs_index[0])
     rs = np.random.RandomState(seed)
     data = make_data(N, A, D, rs)

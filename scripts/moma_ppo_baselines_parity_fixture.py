@@ -101,11 +101,9 @@ OBS_DIMS, ACT_DIMS = (4, 3), (2, 1)
 SEED = 0
 ROWS, TD3_ROWS, UPDATES, HIDDEN, LR = 24, 16, 2, 8, 1e-2
 MEMORY = dict(len=3, dim=8)
-Q_SCALE = {
-    "iql": 8.0,
-    "maiql": 32.0,
-}  # the Q heads' last layer scaled (AWR clip binds on some rows; powers of 2:
-#                                        the scaled float32 values stay float32 values)
+# the Q heads' last layer scaled (AWR clip binds on some rows; powers of 2: the scaled float32 values stay
+# float32 values)
+Q_SCALE = {"iql": 8.0, "maiql": 32.0}
 ACTOR_BIAS = ((1.5, -1.5), (1.5,))  # TD3: the actors' last bias (pi'(o') + noise leaves [-1, 1])
 IQL = dict(
     discount_factor=0.99, expectile=0.7, awr_temperature=3.0, target_update_coef=0.005, grad_clip_norm=1.0
@@ -336,9 +334,8 @@ def record_iql_family(rng: np.random.Generator, out: dict, layouts: dict) -> Non
                 continue
             gamma = IQL["discount_factor"]
             r, m = batches[0]["rewards"][:, 0], batches[0]["masks"][:, 0]
-            v = [
-                [o[:, 0].numpy() for _, o in hooks.calls[f"v{i}"]] for i in range(len(units))
-            ]  # [unit][call][B]
+            # [unit][call][B]
+            v = [[o[:, 0].numpy() for _, o in hooks.calls[f"v{i}"]] for i in range(len(units))]
             if any(len(c) != 3 for c in v):
                 raise RuntimeError("expected 3 V calls per unit (V loss, AWR weights, TD target)")
             if part == "iql":
@@ -397,9 +394,8 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
 
         return f
 
-    td3_batches = [
-        agent_batches(rng, memory=False, n=TD3_ROWS) for _ in range(UPDATES)
-    ]  # the same for every method
+    # the same for every method
+    td3_batches = [agent_batches(rng, memory=False, n=TD3_ROWS) for _ in range(UPDATES)]
     for u, batches in enumerate(td3_batches):
         _store_batches(out, "td3", u, batches)
     for part, method in TD3_METHODS.items():
@@ -456,9 +452,8 @@ def record_td3(rng: np.random.Generator, out: dict, layouts: dict) -> None:
                     if u % TD3["td3_policy_freq"] == TD3["td3_policy_freq"] - 1:
                         if len(cem) != TD3["td3_omar_iters"]:
                             raise RuntimeError(f"expected {TD3['td3_omar_iters']} CEM draws, got {len(cem)}")
-                        if not method[
-                            "td3_shortcut_omar"
-                        ]:  # (icql: the search is computed, unused: not stored)
+                        # (icql: the search is computed, unused: not stored)
+                        if not method["td3_shortcut_omar"]:
                             out[p + "cem_z"] = torch.stack(cem).numpy()  # [iters, n_samples, B, d]
                             (s,) = searched
                             out[p + "searched"] = s.numpy()

@@ -99,10 +99,8 @@ FILES = (
     "offline_marl/train_rl_model_based.py",
 )
 OBS_DIMS, ACT_DIMS = (4, 3), (2, 1)
-PPO_ACT_DIMS = (
-    2,
-    2,
-)  # the code's MAPPO stacks the agents' actions for its statistics: equal action dims only
+# the code's MAPPO stacks the agents' actions for its statistics: equal action dims only
+PPO_ACT_DIMS = (2, 2)
 SEED = 0  # numpy seed of the inputs; torch.manual_seed(SEED) before each official construction
 WM = dict(
     n_members=7,
@@ -162,8 +160,8 @@ def _install_stand_ins() -> None:
     try:
         import nop  # noqa: F401
     except ImportError:
-
-        class NOP:  # absorbs any attribute, call and iteration (the code's stand-in for an absent memory encoder)
+        # absorbs any attribute, call and iteration (the code's stand-in for an absent memory encoder)
+        class NOP:
             def __getattr__(self, name):
                 return self
 
@@ -206,9 +204,8 @@ def official_float64(root: Path, files):
     sys.path.insert(0, str(root))
     import torch
 
-    warnings.filterwarnings(
-        "ignore", message=".*precision lowered by casting to float32.*"
-    )  # the code's Box()
+    # the code's Box()
+    warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*")
     torch.set_num_threads(1)
     torch.set_default_dtype(torch.float64)
     try:
@@ -364,9 +361,8 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
                 [np.asarray(st[k], dtype=np.float64).item() for k in ("loss_T", "loss_R", "loss_masks")]
             )
     for key in train[0][0]:
-        out[f"wm__train__{key}"] = np.array(
-            [[b[key] for b in bs] for bs in train], dtype=np.float32
-        )  # [U, K, B, F]
+        # [U, K, B, F]
+        out[f"wm__train__{key}"] = np.array([[b[key] for b in bs] for bs in train], dtype=np.float32)
     out["wm__train_losses"] = np.array(losses)  # [U, K, 3]: NLL_T, NLL_R, BCE before each update
     out["wm__after"] = np.stack([pack_params(wm._model)[0] for wm in ens.wms])  # [K, P]
 
@@ -426,9 +422,8 @@ def record_world_model(rng: np.random.Generator, helpers: dict, out: dict, layou
         ]
     )
     rows = WM["sample_rows"]
-    scale = np.geomspace(*WM["sample_scale"], rows)[
-        :, None
-    ]  # in-distribution to far out: eps_g on both sides of 2
+    # in-distribution to far out: eps_g on both sides of 2
+    scale = np.geomspace(*WM["sample_scale"], rows)[:, None]
     s_obs = f32(scale * rng.normal(size=(rows, Oj)))
     s_act = f32(rng.uniform(-1.5, 1.5, size=(rows, Aj)))
     out.update({"wm__sample_obs": s_obs.astype(np.float32), "wm__sample_actions": s_act.astype(np.float32)})
@@ -532,9 +527,8 @@ def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
     batches = []
     for o, a in zip(OBS_DIMS, PPO_ACT_DIMS):
         hist = f32(rng.normal(size=(n, L, o + a)))
-        hist[:, :, o:] = f32(
-            np.clip(hist[:, :, o:], -0.999, 0.999)
-        )  # stored history actions lie inside +-(1 - 1e-5)
+        # stored history actions lie inside +-(1 - 1e-5)
+        hist[:, :, o:] = f32(np.clip(hist[:, :, o:], -0.999, 0.999))
         start = rng.integers(0, L + 1, size=n)  # zero steps before each row's episode start
         hist[np.arange(L)[None, :] < start[:, None]] = 0.0
         batches.append(
@@ -566,9 +560,8 @@ def record_mappo(rng: np.random.Generator, out: dict, layouts: dict):
 
     for epochs in PPO["epochs"]:
         learner = build(epochs)
-        torch.manual_seed(
-            SEED + 3
-        )  # the minibatch order (one minibatch = the whole buffer: no effect on means)
+        # the minibatch order (one minibatch = the whole buffer: no effect on means)
+        torch.manual_seed(SEED + 3)
         stats = learner.update_from_batch(copy.deepcopy(batches), "cpu")
         out[f"mappo__e{epochs}__after"] = pack_params(learner)[0]
         out[f"mappo__e{epochs}__stats"] = np.array(

@@ -116,9 +116,8 @@ class _Normal:
     def __call__(self, mean, std, *a, **k):
         assert isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and not a and not k
         eps = self.rs.standard_normal(size=tuple(mean.shape)).astype(np.float32)
-        self.log.append(
-            (eps, mean[0].numpy().copy(), std[0].numpy().copy())
-        )  # loc / scale are expanded over K
+        # loc / scale are expanded over K
+        self.log.append((eps, mean[0].numpy().copy(), std[0].numpy().copy()))
         x = torch.from_numpy(eps.astype(np.float64)) * std + mean  # [K, B, A]
         # the same values stored in [B, K, A] memory order: the code's ``sample(...).permute(1, 0, 2).clamp(...)
         # .view(-1, A)`` needs the clamped tensor contiguous, as torch's clamp returned it in 2022; today's clamp
@@ -250,9 +249,8 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
         return out
 
     def spy_clip(params, max_norm, *a, **k):
-        with (
-            warnings.catch_warnings()
-        ):  # torch deprecates the code's clip_grad_norm (it calls clip_grad_norm_)
+        # torch deprecates the code's clip_grad_norm (it calls clip_grad_norm_)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             out = clip(params, max_norm, *a, **k)
         rec["norm"].append(float(out))
@@ -302,9 +300,8 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
     try:
         with _stand_ins(normal, uniforms):
             for r in range(R):
-                for i in range(
-                    N
-                ):  # main.py: one sample per agent, update(sample, a_i), then update_all_targets
+                # main.py: one sample per agent, update(sample, a_i), then update_all_targets
+                for i in range(N):
                     t = {
                         k: [torch.from_numpy(v[r, j].astype(np.float64)) for j in range(N)]
                         for k, v in batches.items()
@@ -321,9 +318,8 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
                     out["y"][r, i] = y1[:, 0].numpy()
                     out["q_data"][r, i] = torch.stack([q1d[:, 0], q2d[:, 0]]).numpy()
                     out["norms"][r, i] = rec["norm"]
-                    out["q_pi"][r, i] = float(
-                        rec["q1"][0].detach().mean()
-                    )  # the actor step's first Q1: Q1(o, pi)
+                    # the actor step's first Q1: Q1(o, pi)
+                    out["q_pi"][r, i] = float(rec["q1"][0].detach().mean())
                     if cql:
                         assert len(rec["lse"]) == 2 and len(uniforms) == 1
                         out["lse"][r, i] = torch.stack([x[:, 0] for x in rec["lse"]]).numpy()
@@ -338,9 +334,8 @@ def record_variant(maddpg, name: str, init_state: list[dict], batches: dict, see
                         a_hat = rec["mimic"][0]
                         out["a_hat"][r, i] = a_hat.numpy()
                         q_pi_rows = rec["q1"][0].detach()[:, 0]  # [B]
-                        q_best = (
-                            rec["q1"][-1].view(B, OMAR_SAMPLES).max(dim=1).values
-                        )  # last population's best
+                        # last population's best
+                        q_best = rec["q1"][-1].view(B, OMAR_SAMPLES).max(dim=1).values
                         margins.append(float((q_pi_rows - q_best).detach().abs().min()))
                         out["pi_wins"][r, i] = int((q_pi_rows > q_best).sum())
                     assert not normal.log and not uniforms

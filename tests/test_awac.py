@@ -499,17 +499,15 @@ def test_registry_builds_awac_and_policy_follows_the_evaluate_protocol():
     prep = L.prepare_data(data.to_torch())
     L.update(L.sample_batch(prep))
     with torch.no_grad():
-        L.actor.net.layers[-1].bias.copy_(
-            torch.tensor([[[2.0, 0.1]], [[-0.3, 7.0]]])
-        )  # some means beyond 0.5
+        # some means beyond 0.5
+        L.actor.net.layers[-1].bias.copy_(torch.tensor([[[2.0, 0.1]], [[-0.3, 7.0]]]))
     E = 3
     obs = np.random.default_rng(1).normal(size=(1, E, 2, 5)).astype(np.float32)
     state = L.gen.get_state()
     act = L.policy()(obs)
     assert act.shape == (1, E, 2, 2) and act.dtype == np.float32 and np.array_equal(act, L.policy()(obs))
-    assert torch.equal(
-        L.gen.get_state(), state
-    )  # acting is deterministic and leaves the training stream alone
+    # acting is deterministic and leaves the training stream alone
+    assert torch.equal(L.gen.get_state(), state)
     xm = torch.from_numpy(obs).permute(0, 2, 1, 3).reshape(2, E, 5)  # member m = s * N + i
     ref = L.actor.mean(xm).detach().clamp(-0.5, 0.5)
     np.testing.assert_array_equal(act[0, :, 0], ref[0].numpy())

@@ -404,9 +404,8 @@ def test_independent_batches_differ_per_member_central_reads_state_and_joint_act
     assert torch.equal(prep["obs"][:, 0], data["state"]) and torch.equal(
         prep["next_obs"][:, 0], data["next_state"]
     )
-    assert torch.equal(
-        prep["actions"][:, 0], data["actions"].reshape(T, N * A)
-    )  # consecutive slices by default
+    # consecutive slices by default
+    assert torch.equal(prep["actions"][:, 0], data["actions"].reshape(T, N * A))
     torch.testing.assert_close(prep["rewards"][:, 0], data["rewards"].mean(-1))
     bc = Lc.sample_batch(prep)
     assert bc["obs"].shape == (S, B, SD) and bc["actions"].shape == (S, B, N * A)

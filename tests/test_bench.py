@@ -161,12 +161,10 @@ def test_moma_ppo_bench_tiny():
     ):
         for k in keys:
             assert r[k] > 0, k
-    assert (
-        it["members"] == 4 and it["rows_per_seed"] == 63
-    )  # [code] floor(b / k) + 1 = 21 starts of k = 3 steps
-    assert (
-        it["rollout_len_mean"] == 3.0
-    )  # every rollout runs its k steps, as real iterations do (no terminals)
+    # [code] floor(b / k) + 1 = 21 starts of k = 3 steps
+    assert it["members"] == 4 and it["rows_per_seed"] == 63
+    # every rollout runs its k steps, as real iterations do (no terminals)
+    assert it["rollout_len_mean"] == 3.0
 
 
 def test_moma_ppo_rollout_profile_tiny(capsys):

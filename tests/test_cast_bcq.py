@@ -311,9 +311,8 @@ def test_decode_z_within_0_05_and_xi_within_0_001(monkeypatch):
     z = torch.cat([t.flatten() for t in zs])
     assert len(zs) == 3 and z.abs().max().item() == pytest.approx(0.05)  # some draws clipped, none beyond
     with torch.no_grad():
-        L.actor.net.layers[-1].weight.mul_(
-            1e3
-        )  # saturate tanh: |xi(o, a) - a| = Phi wherever a is not clipped
+        # saturate tanh: |xi(o, a) - a| = Phi wherever a is not clipped
+        L.actor.net.layers[-1].weight.mul_(1e3)
         z0 = torch.zeros(L.n_members, B, L.latent_dim)
         cand, dec = L._candidates(L.actor, batch["obs"], z0), orig(batch["obs"], z0)
     dev = (cand - dec).abs()
@@ -494,9 +493,8 @@ def learner_tensors(L, m):
     "kw",
     [
         {},  # the code: N = 3 sub-teams sampled once per batch, on the support with count weights
-        dict(
-            subteam_dist="uniform", n_subteams=2, subteam_per_row=True, qi_weight="none"
-        ),  # draw by draw, per row
+        # draw by draw, per row
+        dict(subteam_dist="uniform", n_subteams=2, subteam_per_row=True, qi_weight="none"),
         dict(subteam_dist="shapley", ablation="wo_cd", target_update="hard"),
         dict(ablation="wo_csaa"),
         dict(ablation="wo_st"),

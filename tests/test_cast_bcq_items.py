@@ -40,9 +40,8 @@ def test_grid_data_fixed_start_begins_at_1_1_and_uniform_start_anywhere(monkeypa
         assert ds.n_episodes == 100 == sum(ev.values())
         assert set(np.unique(ds.actions)) <= {0.0, 1.0, 2.0} and ds.actions.shape[1:] == (2, 1)
         assert goal_episodes(ds) == int((ds.rewards[:, 0] == 10).sum())  # the card counts the goal steps
-        assert (
-            grid_dataset(ds.card["protocol"]["start"]).card["sha256"] == ds.card["sha256"]
-        )  # cached, same bytes
+        # cached, same bytes
+        assert grid_dataset(ds.card["protocol"]["start"]).card["sha256"] == ds.card["sha256"]
 
 
 def test_fixed_start_data_rarely_hold_a_goal_episode():

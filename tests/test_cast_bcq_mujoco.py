@@ -131,9 +131,8 @@ def test_an_incomplete_grid_is_named_cell_by_cell():
     from papers.otc.claims import finished_seeds
 
     recs[-1]["curve"] = [{"step": 0}]
-    assert missing_cells(recs, grid, 1, finished_seeds) == [
-        f"{HOP}/bcq (0/1 seeds)"
-    ]  # bcq's records have no curve
+    # bcq's records have no curve
+    assert missing_cells(recs, grid, 1, finished_seeds) == [f"{HOP}/bcq (0/1 seeds)"]
     assert missing_cells(recs, grid, 3, finished_seeds) == [
         f"{HOP}/bcq (0/3 seeds)",
         f"{HOP}/cast_bcq (1/3 seeds)",

@@ -56,12 +56,8 @@ RTOL = 1e-10  # float64 on both sides
 # entries and sums within RTOL of the parameter's norm, norms within RTOL
 assert_summaries_close = functools.partial(parity_common.assert_summaries_close, rtol=RTOL)
 TASKS = ("hopper3x1", "halfcheetah2x3")
-LOSSES = (
-    "vae_loss",
-    "central_loss",
-    "qi_loss",
-    "actor_loss",
-)  # the fixture's order: vae, central, individual, actor
+# the fixture's order: vae, central, individual, actor
+LOSSES = ("vae_loss", "central_loss", "qi_loss", "actor_loss")
 # official network -> our learner attribute
 OURS = {
     "vae": "vae",
@@ -273,9 +269,8 @@ def replay(task: str, arrays: dict, meta: dict) -> dict:
     E = g["select"].shape[1]
     noise.queue.append(_members(g["select_z"]))  # [M, E, 100, L]
     sel_obs = np.broadcast_to(g["state"][:E, None, idx], (E, N, O))[None]  # [S = 1, E, N, O]
-    out["select"] = learner.act(np.ascontiguousarray(sel_obs, dtype=np.float64))[0].transpose(
-        1, 0, 2
-    )  # [N, E, A]
+    # [N, E, A]
+    out["select"] = learner.act(np.ascontiguousarray(sel_obs, dtype=np.float64))[0].transpose(1, 0, 2)
     assert not noise.queue
     return out
 
@@ -414,13 +409,11 @@ def replay_mabcq(arrays: dict, meta: dict, whole_update: bool) -> list[dict]:
     out = []
     with pytest.MonkeyPatch.context() as mp:
         rows: list[torch.Tensor] = []
-        mp.setattr(
-            members_mod, "sample_indices", lambda *a, **k: rows.pop(0)
-        )  # the training streams' row draw
+        # the training streams' row draw
+        mp.setattr(members_mod, "sample_indices", lambda *a, **k: rows.pop(0))
         for it in range(meta["iters"]):
-            rows.append(
-                torch.from_numpy(g["mabcq__ind"][it].astype(np.int64))
-            )  # [M, B]: one row set per agent
+            # [M, B]: one row set per agent
+            rows.append(torch.from_numpy(g["mabcq__ind"][it].astype(np.int64)))
             noise.queue += [
                 _members(g[f"mabcq__{k}"][it]) for k in ("z_vae", "z_vae1", "z_target", "z_actor")
             ]
@@ -440,9 +433,8 @@ def replay_mabcq(arrays: dict, meta: dict, whole_update: bool) -> list[dict]:
             rec = {"grad": {}}
             vloss = learner.vae_losses(batch)
             CASTBCQ._step(learner.vae_opt, vloss)
-            mu, mu1 = learner.latent_means(
-                batch
-            )  # the code's second pass: the stepped G and G1's latent means
+            # the code's second pass: the stepped G and G1's latent means
+            mu, mu1 = learner.latent_means(batch)
             closs, w, _ = learner.critic_loss(batch, mu, mu1)
             CASTBCQ._step(learner.critic_opt, closs)
             aloss = learner.actor_loss(batch, w)

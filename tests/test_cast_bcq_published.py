@@ -148,9 +148,8 @@ def test_t2_ours_best_uncoordinated_holds_on_every_mixed_row():
     t2 = _t2()
     for env in (HC, HOP, WALK):
         assert all(t2[env, "mixed", "cast_bcq"] > t2[env, "mixed", m] for m in BASELINES_T2), env
-        assert (
-            t2[env, "mixed", "cast_bcq"] > t2[env, "mixed", "bcq"]
-        )  # t2_ours_beats_central_bcq_uncoordinated
+        # t2_ours_beats_central_bcq_uncoordinated
+        assert t2[env, "mixed", "cast_bcq"] > t2[env, "mixed", "bcq"]
 
 
 def test_t2_ours_best_decentralized_d4rl_fails_only_on_hopper_expert():
@@ -190,18 +189,16 @@ def test_f4_ratio_claims_hold_on_the_mixed_rows():
     t2 = _t2()
     assert all(t2[env, "mixed", "icq_ma"] <= 2 / 3 * t2[env, "mixed", "cast_bcq"] for env in (HC, HOP, WALK))
     assert all(t2[env, "mixed", "mabcq"] <= 2 / 3 * t2[env, "mixed", "cast_bcq"] for env in (HOP, WALK))
-    assert (
-        t2[HC, "mixed", "mabcq"] > 2 / 3 * t2[HC, "mixed", "cast_bcq"]
-    )  # why the claim names Walker and Hopper
+    # why the claim names Walker and Hopper
+    assert t2[HC, "mixed", "mabcq"] > 2 / 3 * t2[HC, "mixed", "cast_bcq"]
 
 
 def test_t1_cast_bcq_best_on_3_of_4_maps():
     t1 = _t1()
     best = [mp for mp in P.SMAX_MAPS if all(t1[mp, "cast_bcq"] > t1[mp, m] for m in BASELINES_T1)]
     assert best == ["smax/MMM", "smax/2s3z", "smax/10m_vs_11m"]
-    assert (
-        t1["smax/3s_vs_3z", "cast_bcq"] >= t1["smax/3s_vs_3z", "icq_ma"] - 2
-    )  # t1_ours_best_most_maps' margin
+    # t1_ours_best_most_maps' margin
+    assert t1["smax/3s_vs_3z", "cast_bcq"] >= t1["smax/3s_vs_3z", "icq_ma"] - 2
 
 
 def test_table1_claims_on_the_published_numbers():

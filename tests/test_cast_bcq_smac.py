@@ -66,10 +66,8 @@ def test_bcq_target_and_terminal():
 
 
 def test_mabcq_value_deviation_weight_as_the_code_and_its_gradient():
-    q, r = (
-        T_([3.0, 3.0, 3.0, 0.0]),
-        T_([1.0, 1.0, 1.0, 1.0]),
-    )  # E_V = (3 - 1) / 0.5 = 4; last: (0 - 1) / 0.5 = -2
+    # E_V = (3 - 1) / 0.5 = 4; last: (0 - 1) / 0.5 = -2
+    q, r = T_([3.0, 3.0, 3.0, 0.0]), T_([1.0, 1.0, 1.0, 1.0])
     w = SL.vd_weight(q, r, y=T_([5.0, 10.0, 0.0, -1.0]), gamma=0.5, clip=0.8)
     # 1 + 1/4; 1 + 6/4 clipped; 1 - 4/4 clipped; 1 + (-1 + 2) / (-2) = 0.5 (the code divides by E_V, not |E_V|)
     assert torch.allclose(w, T_([1.25, 1.8, 0.2, 0.5]))
@@ -86,9 +84,8 @@ def test_icq_ma_qmix_k_and_target():
     y = SL.icq_ma_target(
         q2, r=T_([[0.0, 0.0, 1.0]]), d=T_([[0.0, 0.0, 1.0]]), boot=T_([[1.0, 1.0, 0.0]]), gamma=1.0, alpha=1.0
     )
-    w = 3 * torch.softmax(
-        T_([1.0, 2.0, 5.0]), 0
-    )  # B softmax over all 3 rows (the code), terminal one included
+    # B softmax over all 3 rows (the code), terminal one included
+    w = 3 * torch.softmax(T_([1.0, 2.0, 5.0]), 0)
     assert torch.allclose(y, T_([[w[0] * 1.0, w[1] * 2.0, 1.0]]), atol=1e-6)
 
 
@@ -164,9 +161,8 @@ def test_factored_cast_credit_equals_built_inputs(absent):
     built = SL._direct_credit(q, state, act, masks, K, absent)
     assert torch.allclose(fast, built, rtol=0, atol=1e-12)
     assert fast.abs().max() > 1e-3  # not trivially zero
-    assert torch.equal(
-        SL.cast_credit(q, state, act, masks, K, absent), fast
-    )  # the learner's path is the fast one
+    # the learner's path is the fast one
+    assert torch.equal(SL.cast_credit(q, state, act, masks, K, absent), fast)
 
 
 def test_subteam_masks_are_proper_nonempty_subsets_of_the_others():
@@ -479,9 +475,8 @@ def test_table1_smoke_end_to_end(tmp_path):
         r["seed"]: r
         for r in map(json.loads, (res2 / "smoke" / "cast_bcq" / "table1.jsonl").read_text().splitlines())
     }
-    for r in (
-        recs
-    ):  # win rates: fractions of a few episodes, so float rounding of the joint critic cannot move them
+    # win rates: fractions of a few episodes, so float rounding of the joint critic cannot move them
+    for r in recs:
         assert grouped[r["seed"]]["curve"] == r["curve"] and grouped[r["seed"]]["score"] == r["score"]
 
 

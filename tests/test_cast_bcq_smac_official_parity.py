@@ -241,9 +241,8 @@ def run_bcq(arrays, meta, method: str, monkeypatch, **kw) -> None:
         (q2, allowed, av2), a_star = spy.calls["code_bcq_argmax"][0]
         np.testing.assert_array_equal(a_star.T.numpy(), arrays[p + "a_star"], f"{method} {it}: a*")
         live = b["d"][0] == 0  # rows whose y reads Q'(o', a*)
-        unavail += int(
-            (~av2.gather(-1, a_star[..., None])[..., 0] & live).sum()
-        )  # the code's -9999999 > -1e8
+        # the code's -9999999 > -1e8
+        unavail += int((~av2.gather(-1, a_star[..., None])[..., 0] & live).sum())
         filtered += int(((a_star != masked_argmax(q2, av2)) & live).sum())
         close(spy.calls["bcq_target"][0][1].T, arrays[p + "y"], f"{method} {it}: target y")
         if method == "mabcq":
@@ -252,14 +251,12 @@ def run_bcq(arrays, meta, method: str, monkeypatch, **kw) -> None:
         norms += check_groups(arrays, p, spy, GROUP_NORM[method], f"{method} {it}")
     check_params(arrays, f"{method}_it1__", ln, method)
     assert max(norms) > 20.0 and min(norms) < 20.0  # the clip acts in one update, not in the other
-    assert (
-        unavail > 0 and filtered > unavail
-    )  # live rows: a* on an unavailable action; a* moved by the filter
+    # live rows: a* on an unavailable action; a* moved by the filter
+    assert unavail > 0 and filtered > unavail
     if method == "mabcq":
         w = arrays["mabcq_it1__w_raw"]
-        assert (
-            (w > 0.2) & (w < 1.8)
-        ).sum() >= 10  # weights inside the clip: their gradient through E_V counts
+        # weights inside the clip: their gradient through E_V counts
+        assert ((w > 0.2) & (w < 1.8)).sum() >= 10
     assert (ln.cfg.threshold, ln.cfg.target_period) == (0.5, 20)  # our defaults (the data asserted first)
 
 

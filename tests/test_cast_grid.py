@@ -111,9 +111,8 @@ def test_credit_on_q_star_gamma_1():
 
 
 def test_gamma_099_numbers():
-    assert optimal_value(0.99)[1, 1] == pytest.approx(
-        5.6656, abs=1e-4
-    )  # exactly 10 g^4 - (1 + g + g^2 + g^3)
+    # exactly 10 g^4 - (1 + g + g^2 + g^3)
+    assert optimal_value(0.99)[1, 1] == pytest.approx(5.6656, abs=1e-4)
     q = torch.as_tensor(optimal_joint_q(0.99)[4, 4])
     delta = grid_credit(q, torch.tensor([FWD, BWD, STAY]), FWD, agent=0)
     np.testing.assert_allclose(delta, [0.5445, -0.5391, 0.0], atol=1e-4)
@@ -259,9 +258,8 @@ def test_validate():
 def test_registry_build_and_policy(method, data):
     L = build_learner(LEARNER_NAME, data, {"method": method}, 7, "cpu")
     assert L.seeds == [7] and L.cfg.method == method
-    obs = np.tile(
-        np.array([[1, 1], [4, 4], [6, 1]], np.float32)[None, :, None, :], (1, 1, 2, 1)
-    )  # [1, 3, 2, 2]
+    # [1, 3, 2, 2]
+    obs = np.tile(np.array([[1, 1], [4, 4], [6, 1]], np.float32)[None, :, None, :], (1, 1, 2, 1))
     a = L.policy()(obs)
     assert a.shape == (1, 3, 2, 1) and a.dtype == np.float32 and set(np.unique(a)) <= {0.0, 1.0, 2.0}
     r = evaluate(L.policy(), "games/cliff_grid", 1, 1, [0], return_mode="mean")

@@ -67,9 +67,8 @@ def test_verdicts_are_written_once_and_not_checked_writes_nothing(tmp_path, caps
         return write_claims(tmp_path, "smoke", "toy", "fig", outcomes, CLAIMS)
 
     assert write({"a_beats_b": (True, "x"), "b_ran": (None, "no runs yet")}) == ["a_beats_b"]
-    assert (
-        write({"a_beats_b": (True, "x"), "b_ran": (None, "no runs yet")}) == []
-    )  # unchanged: nothing appended
+    # unchanged: nothing appended
+    assert write({"a_beats_b": (True, "x"), "b_ran": (None, "no runs yet")}) == []
     assert write({"a_beats_b": (UNDECIDED, "both 0"), "b_ran": (False, "y")}) == ["a_beats_b", "b_ran"]
     newest = item_file(tmp_path, "smoke", "toy", "fig").newest_verdicts
     assert {c: (v.holds, v.said) for c, v in newest.items()} == {

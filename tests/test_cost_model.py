@@ -74,9 +74,8 @@ def test_size_factor():
     assert size_factor(
         {"bcq": {"hidden": [32, 16], "critic_hidden": 8, "batch_size": 4, "hidden_vae": []}}
     ) == 4 * (32**2 + 16**2 + 2 * 8**2)  # every field naming a width
-    assert (
-        size_factor({"method": "x", "world": {"seed": 1}, "updates": 5}) is None
-    )  # no width anywhere: unsized
+    # no width anywhere: unsized
+    assert size_factor({"method": "x", "world": {"seed": 1}, "updates": 5}) is None
 
 
 def test_size_factor_takes_left_out_widths_and_batch_from_the_learners_defaults():
@@ -94,9 +93,8 @@ def test_size_factor_takes_left_out_widths_and_batch_from_the_learners_defaults(
     vae, q = sum(w * w for w in BCQConfig.hidden_vae), sum(w * w for w in BCQConfig.hidden)
     assert size_factor({"mabcq": {"hidden": [8]}}) == BCQConfig.batch_size * (64 + vae)  # a named width wins
     assert vae > 0 and q > 0 and section_defaults("no_such_learner") == {}
-    assert (
-        section_defaults("cast_smax") == {}
-    )  # a paper's learner: not looked up (the sizes stay import-free)
+    # a paper's learner: not looked up (the sizes stay import-free)
+    assert section_defaults("cast_smax") == {}
 
 
 # ---- the fits ----------------------------------------------------------------------------------------------------
@@ -104,8 +102,9 @@ def test_fit_env_recovers_set_up_step_and_episode_costs():
     c, e, ua, ub = 2.0, 0.1, 0.01, 0.05
     a1, a2, a3, b1 = Counts(100, 10), Counts(1000, 50), Counts(500, 100), Counts(400, 40)
     t = {k: c + (ub if k == b1 else ua) * k.updates + e * k.episodes for k in (a1, a2, a3, b1)}
+    # one built the data
     by_key = {
-        "A": [(a1, t[a1]), (a1, t[a1]), (a1, 100 * t[a1]), (a2, t[a2]), (a3, t[a3])],  # one built the data
+        "A": [(a1, t[a1]), (a1, t[a1]), (a1, 100 * t[a1]), (a2, t[a2]), (a3, t[a3])],
         "B": [(b1, t[b1])],
     }
     units, run, ep = fit_env(by_key)
@@ -132,7 +131,8 @@ def test_fit_power_and_the_pooled_slope():
     assert fit_power(law) == pytest.approx((0.5, 0.25))  # its own slope
     assert fit_power([(1e4, 2.0)], beta=0.5) == pytest.approx((0.02, 0.5))  # one size: the given slope
     assert fit_power([(1e4, 2.0)]) == pytest.approx((2e-4, 1.0))  # no slope: proportional to size
-    assert fit_power([(10.0, 1.0), (1000.0, 0.1)]) == pytest.approx((0.1**0.5, 0.0))  # slopes clamp to [0, 1]
+    # slopes clamp to [0, 1]
+    assert fit_power([(10.0, 1.0), (1000.0, 0.1)]) == pytest.approx((0.1**0.5, 0.0))
     assert fit_power([(10.0, 0.0)], beta=0.3) == (0.0, 0.3)  # a zero cost carries no log
     with pytest.raises(ValueError, match="at least one"):
         fit_power([])
@@ -161,10 +161,8 @@ def test_group_sizes_and_grouped_keys():
     assert group_sizes(recs) == [2, 2, 1, 1, 1]  # under a second: equal clock readings, not a group
     model = CostModel.fit([("omar", cfg(), 10.0, 2), ("omar", cfg(), 10.0, 2)])
     assert model.run_seconds("omar", cfg(), members=2) == (pytest.approx(10.0), "fit")
-    assert model.run_seconds("omar", cfg()) == (
-        pytest.approx(10.0),
-        "grouped",
-    )  # a run alone: an underestimate
+    # a run alone: an underestimate
+    assert model.run_seconds("omar", cfg()) == (pytest.approx(10.0), "grouped")
     assert model.per_size == {}  # grouped shares stay out of the families' size fits
 
 
@@ -214,9 +212,8 @@ def test_predict_plans_todo_whole_grid_and_copied_runs():
     assert todo.core_s == pytest.approx(predict_item(model, "omar", [cfg()], 1).core_s)
     assert predict_plan(ItemPlan("omar", "table1", needs="the SMAX maps")) is None  # no grid: nothing to say
     blocked = predict_plan(ItemPlan("omar", "table1", needs="the SMAX maps", seeds=[0, 1], configs=[cfg()]))
-    assert blocked is not None and blocked.core_s == pytest.approx(
-        whole.core_s
-    )  # its whole grid, once it can
+    # its whole grid, once it can
+    assert blocked is not None and blocked.core_s == pytest.approx(whole.core_s)
     # a later item's run with an earlier item's config and seed is copied (reuse_from), another seed is trained
     later = ItemPlan("omar", "figure1", seeds=[1, 2], configs=[cfg()], todo_runs=[(cfg(), 1), (cfg(), 2)])
     first, second = predict_plans([plan, later])

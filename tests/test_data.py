@@ -493,9 +493,8 @@ def test_sample_without_replacement_is_uniform(backend):
 def test_gather_and_member_gather():
     ds = make_ds()
     t = ds.to_torch()
-    idx = ds.sample_indices(
-        torch.Generator().manual_seed(0), 6, 4
-    )  # [M=6, B=4], members = 3 seeds x 2 agents
+    # [M=6, B=4], members = 3 seeds x 2 agents
+    idx = ds.sample_indices(torch.Generator().manual_seed(0), 6, 4)
     g = sampling.gather(t, idx)
     assert (
         g["obs"].shape == (6, 4, 2, 3) and g["rewards"].shape == (6, 4, 2) and g["terminals"].shape == (6, 4)

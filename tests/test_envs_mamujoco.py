@@ -22,10 +22,8 @@ HC_CAST = [
     [4, 13, 3, 12, 2, 11, 7, 16, 6, 15, 5, 14, 0, 1, 8, 9, 10],
     [7, 16, 6, 15, 5, 14, 4, 13, 3, 12, 2, 11, 0, 1, 8, 9, 10],
 ]
-HC_OWN_PUBLIC = [
-    [4, 13, 3, 12, 2, 11, 0, 1, 8, 9, 10],
-    [7, 16, 6, 15, 5, 14, 0, 1, 8, 9, 10],
-]  # I-BCQ, ICQ-MA
+# I-BCQ, ICQ-MA
+HC_OWN_PUBLIC = [[4, 13, 3, 12, 2, 11, 0, 1, 8, 9, 10], [7, 16, 6, 15, 5, 14, 0, 1, 8, 9, 10]]
 HC_NATIVE = [[4, 13, 3, 12, 2, 11, 5, 0, 1, 8, 9, 10], [7, 16, 6, 15, 5, 14, 2, 0, 1, 8, 9, 10]]
 ANT_TORSO = [0, 1, 2, 3, 4, 16, 17, 18, 13, 14, 15]
 EXPECTED_OBS = {
@@ -155,10 +153,8 @@ def test_random_episode(name, mode):
     never_ends_early = name in ("mamujoco/halfcheetah-2x3", "mamujoco/reacher-2x1")
     ep = check_spec_and_episode(env, expect_len=env.spec.episode_length if never_ends_early else None)
     assert np.all(ep["rewards"] == ep["rewards"][:, :1])  # one team reward
-    if name in (
-        "mamujoco/hopper-3x1",
-        "mamujoco/walker2d-2x3",
-    ):  # random actions fall over long before 1000 steps
+    # random actions fall over long before 1000 steps
+    if name in ("mamujoco/hopper-3x1", "mamujoco/walker2d-2x3"):
         assert ep["terminated"] and len(ep["rewards"]) < 1000
 
 

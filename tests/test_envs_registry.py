@@ -24,13 +24,8 @@ EXPECTED = {
     "games/cliff_grid",
     "games/nonstationary_nav",
 }
-SMAX = {
-    "smax/2s3z",
-    "smax/3s_vs_3z",
-    "smax/5m_vs_6m",
-    "smax/10m_vs_11m",
-    "smax/MMM_no_medivac",
-}  # test_envs_smax.py
+# test_envs_smax.py
+SMAX = {"smax/2s3z", "smax/3s_vs_3z", "smax/5m_vs_6m", "smax/10m_vs_11m", "smax/MMM_no_medivac"}
 
 
 def test_names_lists_every_environment():

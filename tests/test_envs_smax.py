@@ -138,9 +138,8 @@ def test_losing_episode_and_dead_units_can_only_stop():
 def test_focus_fire_wins_against_a_walking_enemy_and_timeout_truncates():
     env = envs.make("smax/3s_vs_3z", enemy_shoots=False)
     rewards, term, trunc, info, _ = play(env, 0, focus_fire)
-    assert (
-        term and not trunc and info["won"] and env.alive().any()
-    )  # (zealots may push a stalker into a wall)
+    # (zealots may push a stalker into a wall)
+    assert term and not trunc and info["won"] and env.alive().any()
     # damage rewards sum to 1 (every enemy's health, normalised, over the enemy count) plus the win bonus 1
     np.testing.assert_allclose(rewards.sum(), 2.0, atol=1e-4)
     assert rewards[-1] >= 1.0 and np.all(rewards[:-1] < 1.0)

@@ -657,9 +657,8 @@ def test_same_data_by_sha_else_size_and_reference_scores():
     # other bytes but the same identity; a different identity is different data whatever the bytes
     assert same_data({**_ident("x"), "data_identity": "i"}, {**_ident("y"), "data_identity": "i"}) is True
     assert same_data({**_ident("x"), "data_identity": "i"}, {**_ident("x"), "data_identity": "j"}) is False
-    assert (
-        same_data({**_ident("x"), "data_identity": "i"}, _ident("y")) is False
-    )  # a record without it: the sha
+    # a record without it: the sha
+    assert same_data({**_ident("x"), "data_identity": "i"}, _ident("y")) is False
 
 
 def test_a_regenerated_dataset_is_not_mixed_with_runs_on_the_old_one(tmp_path):

@@ -82,12 +82,8 @@ def test_a_file_is_read_once_then_only_what_was_appended(tmp_path, reads):
     assert reads == [path.stat().st_size]  # unchanged: nothing read
     before = path.stat().st_size
     _append_from_another_process(path, _rec(3, score=2.0))
-    assert [r["seed"] for r in view.records("toy", "t1")] == [
-        0,
-        1,
-        2,
-        3,
-    ]  # the other process's record is seen
+    # the other process's record is seen
+    assert [r["seed"] for r in view.records("toy", "t1")] == [0, 1, 2, 3]
     assert reads[1] == path.stat().st_size - before + store._CHECK  # only the appended bytes (and a check)
     assert view.records("toy", "t1") == load_records(tmp_path, "smoke", "toy", "t1")
 

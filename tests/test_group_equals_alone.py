@@ -72,9 +72,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
 ROOT = Path(__file__).resolve().parent.parent
 F64 = torch.float64
 EXACT, F32_TOL, F64_TOL = None, (1e-5, 1e-6), (1e-10, 1e-12)  # (rtol, atol) of a comparison
-KEY_BIAS = (
-    ".wk.bias"  # the history encoder's attention key bias: zero gradient in exact math (module docstring)
-)
+# the history encoder's attention key bias: zero gradient in exact math (module docstring)
+KEY_BIAS = ".wk.bias"
 RUNS = [(0, 1, 60), (1, 1, 60), (0, 2, 45)]  # (seed, dataset seed, dataset rows): seeds and datasets differ
 R = len(RUNS)
 
@@ -446,12 +445,10 @@ def test_member_of_a_group_equals_the_run_alone(name):
     case = CASES[name]
     data = {d: _case_data(case, d, rows) for _, d, rows in RUNS}
     alone = _learners(case, data)
-    prepared = {
-        d: alone[0].prepare_data(x.to_torch("cpu")) for d, x in data.items()
-    }  # one per dataset: stored once
-    for lr, (_, d, _) in zip(
-        alone, RUNS
-    ):  # the group resumes the runs from their checkpoints after an update
+    # one per dataset: stored once
+    prepared = {d: alone[0].prepare_data(x.to_torch("cpu")) for d, x in data.items()}
+    # the group resumes the runs from their checkpoints after an update
+    for lr, (_, d, _) in zip(alone, RUNS):
         _train(lr, prepared[d], 1)
     parts = _learners(case, data)
     for part, lr in zip(parts, alone):
@@ -479,9 +476,8 @@ def test_member_of_a_group_equals_the_run_alone(name):
     split = group.split_state()
     for lr, state in zip(alone, split):
         assert_same_state(lr.state_dict(), state, case.tol)
-    ends = [
-        _floats(s) for s in split
-    ]  # the runs differ (the comparison can fail): another seed; another dataset
+    # the runs differ (the comparison can fail): another seed; another dataset
+    ends = [_floats(s) for s in split]
     assert all(any(not torch.equal(v, ends[b][k]) for k, v in ends[0].items()) for b in (1, 2))
     obs = _obs(case, R)
     policy, own = group.policy(), [lr.policy() for lr in alone]
@@ -489,9 +485,8 @@ def test_member_of_a_group_equals_the_run_alone(name):
         acts = policy(obs)
         for k, pol in enumerate(own):
             _same(torch.as_tensor(pol(obs[k : k + 1])), torch.as_tensor(acts[k : k + 1]), case.tol, "act")
-    resumed = _learners(case, data)[
-        2
-    ]  # a split state resumes its run alone: it continues as the group's part
+    # a split state resumes its run alone: it continues as the group's part
+    resumed = _learners(case, data)[2]
     resumed.load_state_dict(split[2])
     _train(resumed, prepared[2], 2)
     _train(group, tensors, 2)
@@ -1174,9 +1169,8 @@ def test_toy_grouped_cells_give_the_records_of_the_runs_alone(setup, tmp_path):
                 q["score"] if key[0] in exact else pytest.approx(q["score"], rel=1e-5, abs=1e-6)
             )
         assert g["extra"]["data_sha256"] == a["extra"]["data_sha256"]
-    assert len({r["score"] for r in recs["grouped"].values()}) > len(
-        cells
-    )  # the runs differ: the test can fail
+    # the runs differ: the test can fail
+    assert len({r["score"] for r in recs["grouped"].values()}) > len(cells)
 
 
 def test_toy_group_key_splits_on_a_field_that_is_not_per_member():
@@ -1320,9 +1314,8 @@ def test_rollouts_of_a_group_of_cells_equal_each_run_alone():
         wm_groups=[c for c, _ in runs],
     )
     _assert_rollouts(out, alone)
-    assert not torch.equal(
-        alone[0]["batch"]["obs"][0, :5], alone[1]["batch"]["obs"][0, :5]
-    )  # the cells differ
+    # the cells differ
+    assert not torch.equal(alone[0]["batch"]["obs"][0, :5], alone[1]["batch"]["obs"][0, :5])
 
 
 def test_moma_group_key_groups_a_cells_seeds_and_datasets_unless_buffers_could_split():
@@ -1335,9 +1328,8 @@ def test_moma_group_key_groups_a_cells_seeds_and_datasets_unless_buffers_could_s
     B = cfg["mappo"].get("minibatch_size", MAPPOConfig().minibatch_size)
     split = {**cfg, "rollouts": {**cfg["rollouts"], "batch": 2 * B - 2, "k": 2}}  # 2B - 2 to 2B rows: 1 or 2
     assert moma_group_key(split) is None
-    assert moma_group_key(reacher_moma_config(prof, "independent")) != moma_group_key(
-        cfg
-    )  # another obs layout
+    # another obs layout
+    assert moma_group_key(reacher_moma_config(prof, "independent")) != moma_group_key(cfg)
     from papers.moma_ppo.jobs import ant_moma_config
     from papers.moma_ppo.table4a import build_cells
 
@@ -1432,9 +1424,8 @@ def test_moma_grouped_smoke_cells_give_the_records_of_their_runs_alone(tmp_path,
     assert sorted(recs["alone"]) == sorted(recs["grouped"]) and len(recs["alone"]) == (2 if filters else 6)
     for seed, r in recs["alone"].items():
         g = recs["grouped"][seed]
-        if (
-            exact
-        ):  # ICG: the team score (a fraction of 100 greedy episodes) is equal, every float within rounding
+        # ICG: the team score (a fraction of 100 greedy episodes) is equal, every float within rounding
+        if exact:
             assert g["score"] == r["score"] and g["curve"]["score"] == r["curve"]["score"]
             _assert_close(g["curve"], r["curve"], "curve")
             _assert_close(g["extra"], r["extra"], "extra")

@@ -293,9 +293,8 @@ class RefSeed:
     def update(self, b):
         cfg, N, g = self.cfg, self.N, self.cfg.gamma
         o, a, o2, a2 = (b[k] for k in ("obs", "actions", "next_obs", "next_actions"))  # [N, B, .]
-        r, d, v, st, st2 = (
-            b[k] for k in ("rewards", "terminals", "next_valid", "state", "next_state")
-        )  # [B(, SD)]
+        # [B(, SD)]
+        r, d, v, st, st2 = (b[k] for k in ("rewards", "terminals", "next_valid", "state", "next_state"))
         boot, valid = (v * (1 - d)) > 0.5, v > 0.5
         with torch.no_grad():
             qn = [self.qt[i](torch.cat([o2[i], a2[i]], 1)).squeeze(-1) for i in range(N)]
@@ -415,9 +414,8 @@ def test_checkpoint_resume_identical(tmp_path):
         random_data(dtype=torch.float32),
         tmp_path,
         (*ICQMA._NETS, *ICQMA._OPTS),
-        make_resumed=lambda: learner(
-            dtype=torch.float32, seed=11
-        ),  # other init, overwritten by the checkpoint
+        # other init, overwritten by the checkpoint
+        make_resumed=lambda: learner(dtype=torch.float32, seed=11),
         moment="exp_avg_sq",
     )
     assert R.seeds == L.seeds

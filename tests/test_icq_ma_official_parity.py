@@ -216,9 +216,8 @@ def replay(task: str, arrays: dict, meta: dict, actor_temp: float = math.inf) ->
             spy["softmax"].clear()
             out["iters"].append(
                 {
-                    "losses": np.concatenate(
-                        [metrics["critic_loss"].numpy(), metrics["actor_loss"].numpy()]
-                    ),  # [1 + N]
+                    # [1 + N]
+                    "losses": np.concatenate([metrics["critic_loss"].numpy(), metrics["actor_loss"].numpy()]),
                     "q_tot": spy["q_tot"].pop()[0].numpy(),
                     "y": spy["y"].pop()[0].numpy(),  # [B]
                     "w_agent": w_agent[0].T.numpy(),
@@ -232,9 +231,8 @@ def replay(task: str, arrays: dict, meta: dict, actor_temp: float = math.inf) ->
     }
     E = g["select"].shape[1]
     obs = np.stack([g["state"][:E, idx] for idx in tm["obs_index"]], 1)[None]  # [S = 1, E, N, O]
-    out["select"] = learner.act(np.ascontiguousarray(obs, dtype=np.float64))[0].transpose(
-        1, 0, 2
-    )  # [N, E, A]
+    # [N, E, A]
+    out["select"] = learner.act(np.ascontiguousarray(obs, dtype=np.float64))[0].transpose(1, 0, 2)
     return out
 
 
@@ -392,7 +390,6 @@ def test_the_clips_act_per_network(fixture, replayed):
     arrays, meta = fixture
     norms = _ref(arrays, CLIP_TASK, "clip_norms")[0]  # [N + 1]: critic 0 .. N-1, mixer
     joint = np.sqrt(np.square(norms).sum())
-    ratio = min(1.0, 20 / (joint + 1e-6)) / np.minimum(
-        1.0, 20 / (norms + 1e-6)
-    )  # joint coef / the network's own
+    # joint coef / the network's own
+    ratio = min(1.0, 20 / (joint + 1e-6)) / np.minimum(1.0, 20 / (norms + 1e-6))
     assert (ratio < 0.9).all(), ratio

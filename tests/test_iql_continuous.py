@@ -36,9 +36,8 @@ def logp_hand(a, mu, ls):
 
 
 def test_tanh_gaussian_log_prob_by_hand():
-    f64 = dict(
-        dtype=torch.float64
-    )  # near |a| = 1 float32 rounds 1 - a^2 to ~0.3 %: compare the formula in float64
+    # near |a| = 1 float32 rounds 1 - a^2 to ~0.3 %: compare the formula in float64
+    f64 = dict(dtype=torch.float64)
     mean, log_std = torch.tensor([[0.2, -0.1]], **f64), torch.tensor([[-1.0, -0.5]], **f64)
     a = torch.tensor([[0.5, 1.0]], **f64)  # 1.0 is clamped to 1 - 1e-5 before atanh
     want = logp_hand(0.5, 0.2, -1.0) + logp_hand(1.0, -0.1, -0.5)
@@ -159,9 +158,8 @@ def test_maiql_losses_by_hand(memory_len):
 def test_ibc_loss_by_hand_with_a_padded_action(memory_len):
     acts = [[[0.5, 0.1], [-0.3, 0.0]], [[1.0, -0.6], [0.0, 0.0]]]  # agent 1 has one action entry (padded 0)
     L = ContinuousIQL((2, 2), (2, 1), 1, tiny("bc", memory_len), seeds=[0], dtype=F64)
-    const_actor(
-        L.nets["pi"], [[0.2, 0.3], [-0.1, 5.0]], [[-1.0, -0.7], [-0.5, 0.0]]
-    )  # agent 1's 2nd entry: padding
+    # agent 1's 2nd entry: padding
+    const_actor(L.nets["pi"], [[0.2, 0.3], [-0.1, 5.0]], [[-1.0, -0.7], [-0.5, 0.0]])
     out = L.update(hand_batch(L, memory_len, acts))
     a0 = -np.mean([logp_hand(a[0][0], 0.2, -1.0) + logp_hand(a[0][1], 0.3, -0.7) for a in acts])
     a1 = -np.mean([logp_hand(a[1][0], -0.1, -0.5) for a in acts])

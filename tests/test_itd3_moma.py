@@ -154,9 +154,8 @@ def test_validate_errors_of_the_new_fields(kw, match):
 def test_smoothed_target_action_hand_computed():
     a = torch.tensor([0.5, -0.9, 0.95, 0.0])
     eps = torch.tensor([0.3, -0.7, 0.2, 0.6])
-    want = torch.tensor(
-        [0.8, -1.0, 1.0, 0.5]
-    )  # 0.5+0.3; -0.9-0.5 -> -1; 0.95+0.2 -> 1; 0+0.5 (clipped noise)
+    # 0.5+0.3; -0.9-0.5 -> -1; 0.95+0.2 -> 1; 0+0.5 (clipped noise)
+    want = torch.tensor([0.8, -1.0, 1.0, 0.5])
     assert torch.allclose(smoothed_target_action(a, eps, 0.5), want)
 
 

@@ -200,7 +200,6 @@ def test_size_rules_can_fail():
     sizes = {"a.py": 490, "b.py": 451, "c.py": 400, "new.py": 401, "ok.py": 400}
     bad = _over(sizes, 400, listed, "module")
     assert [b.split(":")[0] for b in bad] == ["new.py", "b.py", "c.py", "gone.py"]
-    here = _definitions(
-        Path(__file__).resolve()
-    )  # nested functions count on their own, under their qualified name
+    # nested functions count on their own, under their qualified name
+    here = _definitions(Path(__file__).resolve())
     assert here["tests/test_layers.py::test_no_import_cycles.visit"] == 20

@@ -423,9 +423,8 @@ def test_obs_moments_by_hand():
     obs = torch.zeros(1, 2, 2, 2)
     obs[0, :, 0, 0] = torch.tensor([1.0, 3.0])  # mean 2, std 1
     obs[0, :, 0, 1] = 5.0  # constant: std floored
-    obs[0, :, 1, 0] = torch.tensor(
-        [-2.0, 2.0]
-    )  # mean 0, std 2; agent 1's column 1 is padding (obs_dims 2, 1)
+    # mean 0, std 2; agent 1's column 1 is padding (obs_dims 2, 1)
+    obs[0, :, 1, 0] = torch.tensor([-2.0, 2.0])
     mu, sd = obs_moments(obs, (2, 1), floor=0.5)
     torch.testing.assert_close(mu, torch.tensor([[[2.0, 5.0], [0.0, 0.0]]]))
     torch.testing.assert_close(sd, torch.tensor([[[1.0, 0.5], [2.0, 1.0]]]))

@@ -58,9 +58,8 @@ def hand_batch(L, memory_len):
 @pytest.mark.parametrize("memory_len", [0, 2])
 def test_critic_and_actor_losses_by_hand(memory_len):
     mem = {"memory_dim": 4, "lr_memory": 1e-12} if memory_len else {}
-    cfg = MATD3BCConfig(
-        hidden=(4, 4), batch_size=3, lr=1e-12, memory_len=memory_len, **mem
-    )  # lr ~0: outputs fixed
+    # lr ~0: outputs fixed
+    cfg = MATD3BCConfig(hidden=(4, 4), batch_size=3, lr=1e-12, memory_len=memory_len, **mem)
     L = MATD3BC((2, 2), (1, 1), 1, cfg, seeds=[0], dtype=F64)
     const_mlp(L.nets["q1"], [[1.0], [3.0]])
     const_mlp(L.nets["q2"], [[2.0], [0.5]])

@@ -14,11 +14,8 @@ def test_rollout_steps_by_hand():
     masks = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
     zetas = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0])
     assert critic_probe.rollout_steps(masks, zetas).tolist() == [0, 1, 2, 0, 1, 0]
-    assert critic_probe.rollout_steps(torch.zeros(3), torch.ones(3)).tolist() == [
-        0,
-        0,
-        0,
-    ]  # every row terminal
+    # every row terminal
+    assert critic_probe.rollout_steps(torch.zeros(3), torch.ones(3)).tolist() == [0, 0, 0]
 
 
 def test_smoke_run_writes_per_step_readings(tmp_path):
@@ -39,13 +36,11 @@ def test_smoke_run_writes_per_step_readings(tmp_path):
     )
     for r in got["readings"]:
         assert len(r["V"]) == len(r["V_next"]) == len(r["G"]) == len(r["input_absmax"]) == k
-        assert r["V"][0] is not None and all(
-            abs(v) < 1e3 for v in r["V"] if v is not None
-        )  # two updates: bounded
+        # two updates: bounded
+        assert r["V"][0] is not None and all(abs(v) < 1e3 for v in r["V"] if v is not None)
         assert r["rows"] >= got["config"]["rollouts"]["batch"]
-        assert math.isfinite(r["return"]) and math.isfinite(
-            r["normalized"]
-        )  # --evaluate: the true env's return
+        # --evaluate: the true env's return
+        assert math.isfinite(r["return"]) and math.isfinite(r["normalized"])
 
 
 def test_a_killed_probe_keeps_the_readings_it_took(tmp_path, monkeypatch):

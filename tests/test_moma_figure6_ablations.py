@@ -51,12 +51,10 @@ def test_ablation_grid_per_profile():
         cells = ablations.build_cells(PROFILES[name])
         assert len(cells) == n and {c.keys["variant"] for c in cells} == set(ABLATION_VARIANTS) | ours
     assert ablations.VARIANTS == ABLATION_VARIANTS + ("monotonic_mixer",)  # the paper's, then ours
-    quick = ablations.build_cells(
-        PROFILES["quick"]
-    )  # spec §7: PO only, (b) and k in {5, 10, 20}; (d) is reused;
-    assert [
-        (c.keys["obs_mode"], c.keys["variant"]) for c in quick
-    ] == [  # (a): is the critic's divergence MAPPO's?
+    # spec §7: PO only, (b) and k in {5, 10, 20}; (d) is reused;
+    quick = ablations.build_cells(PROFILES["quick"])
+    # (a): is the critic's divergence MAPPO's?
+    assert [(c.keys["obs_mode"], c.keys["variant"]) for c in quick] == [
         ("partial", v) for v in ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20")
     ]
 
@@ -77,10 +75,8 @@ def test_figure6_configs(profile):
             lam = {"aleatoric_1": 1.0, "aleatoric_5": 5.0}[pen]
             assert (ws["lambda_aleatoric"], ws["lambda_g"], ws["lambda_r"]) == (lam, 0.0, 0.0)
         assert ws.get("threshold", 2.0) == (math.inf if r == "fixed" else 2.0)
-        if (pen, r) == (
-            "epistemic",
-            "adaptive",
-        ):  # Table 4b's cell: same hash, so its finished runs are copied
+        # Table 4b's cell: same hash, so its finished runs are copied
+        if (pen, r) == ("epistemic", "adaptive"):
             assert c.config == base and c.config_hash == _hash(base)
     assert figure6.REUSE_FROM == ("table4b",)
 
@@ -88,9 +84,8 @@ def test_figure6_configs(profile):
 def test_ablation_configs():
     p = PROFILES["full"]
     cfg = {c.keys["variant"]: c.config for c in ablations.build_cells(p) if c.keys["obs_mode"] == "partial"}
-    cfg["monotonic_mixer"] = ant_moma_variant_config(
-        p, "partial", **C.ABLATIONS["monotonic_mixer"]
-    )  # smoke's grid
+    # smoke's grid
+    cfg["monotonic_mixer"] = ant_moma_variant_config(p, "partial", **C.ABLATIONS["monotonic_mixer"])
     base = ant_moma_config(p, "partial", "full-replay")
     assert cfg["default"] == base
     assert wm_sampling_of(cfg["no_clip"]) == {"clip_to_dataset": False}
@@ -250,12 +245,8 @@ def test_ablation_claims_hold():
             {"no_clip": 50.0},
             "ab_no_clip_rollouts_explode",
         ),  # no explosion (< 10 x data)
-        (
-            {},
-            {"no_clip": 5.0, "default": 4.0},
-            {"no_clip": 1e6},
-            "ab_no_clip_rollouts_explode",
-        ),  # not below default
+        # not below default
+        ({}, {"no_clip": 5.0, "default": 4.0}, {"no_clip": 1e6}, "ab_no_clip_rollouts_explode"),
         ({"no_lambda_g": 0.49}, {}, {}, "ab_lambda_g_needed"),
         ({"no_adaptive": 0.6}, {}, {}, "ab_adaptive_rollouts_needed"),
         ({"k50": 0.3}, {}, {}, "ab_rollout_length_insensitive"),
@@ -294,9 +285,8 @@ def test_simulator_matches_the_env_step(obs_mode):
     obs = env.reset(seed=7)
     rng = np.random.default_rng(0)
     state = env.state()
-    np.testing.assert_array_equal(
-        sim.states_of(obs[None])[0], state.astype(np.float64)
-    )  # the obs give the state
+    # the obs give the state
+    np.testing.assert_array_equal(sim.states_of(obs[None])[0], state.astype(np.float64))
     for t in range(8):
         act = rng.uniform(-1, 1, (4, 2)).astype(np.float32)
         out = sim.sample(torch.as_tensor(obs[None]), torch.as_tensor(act[None]))

@@ -85,10 +85,8 @@ def test_rollouts_are_contiguous_k_steps():
     starts = torch.arange(10, dtype=torch.float32)[:, None, None].expand(10, 2, 1).contiguous()
     out = generate_rollouts(_StubModel(), pol, starts, RolloutConfig(k=3, batch=12), start_generators([0, 1]))
     b = out["batch"]
-    assert b["obs"].shape == (2, 15, 2, 1) and out["stats"]["rows"] == [
-        15,
-        15,
-    ]  # 12 // 3 + 1 = 5 starts x 3 steps
+    # 12 // 3 + 1 = 5 starts x 3 steps
+    assert b["obs"].shape == (2, 15, 2, 1) and out["stats"]["rows"] == [15, 15]
     assert b["lengths"].tolist() == [15, 15]
     o = b["obs"][..., 0, 0].reshape(2, 5, 3)
     assert torch.equal(o[..., 1] - o[..., 0], torch.ones(2, 5)) and torch.equal(
@@ -144,9 +142,8 @@ def test_table3_smoke_end_to_end(tmp_path):
     runs = [r for r in recs if "claim" not in r["keys"]]
     assert len(runs) == 12 * 2 and all(r["score"] in (0.0, 1.0) for r in runs)
     moma = [r for r in runs if r["keys"]["method"] == "moma_ppo"]
-    assert (
-        len({r["extra"]["world_model_sha256"] for r in moma}) == 3
-    )  # one ensemble per dataset, shared by seeds
+    # one ensemble per dataset, shared by seeds
+    assert len({r["extra"]["world_model_sha256"] for r in moma}) == 3
     assert len(list((tmp_path / "data" / "moma_ppo" / "world_models").glob("*.pt"))) == 3
     assert all(r["extra"]["score_last20pct"] is not None for r in runs)
     assert len([r for r in recs if "claim" in r["keys"]]) == 5

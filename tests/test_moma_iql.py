@@ -23,9 +23,8 @@ def test_expectile_loss_hand_case():
 
 def test_awr_weights_and_loss_hand_case():
     w = L.awr_weights(torch.tensor([1.0, 0.0, 5.0]), torch.tensor([0.5, 0.5, 0.0]), 3.0, 100.0)
-    assert w.tolist() == pytest.approx(
-        [math.exp(1.5), math.exp(-1.5), 100.0], rel=1e-6
-    )  # exp(15) clipped at 100
+    # exp(15) clipped at 100
+    assert w.tolist() == pytest.approx([math.exp(1.5), math.exp(-1.5), 100.0], rel=1e-6)
     logp = torch.log(torch.tensor([0.5, 0.25]))
     assert L.awr_loss(logp, torch.tensor([2.0, 1.0])).item() == pytest.approx(
         (2 * math.log(2) + math.log(4)) / 2

@@ -75,9 +75,8 @@ from scripts.parity_common import load_fixture, t64, unpack
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "moma_ppo_baselines_parity.npz"
 TOL = dict(rtol=1e-10, atol=1e-12)
-STEP_TOL = dict(
-    rtol=1e-10, atol=1e-11
-)  # parameter changes after Adam steps (see test_moma_ppo_official_parity.py)
+# parameter changes after Adam steps (see test_moma_ppo_official_parity.py)
+STEP_TOL = dict(rtol=1e-10, atol=1e-11)
 # The attention key bias b_k has an exact gradient of 0 (a shift of every key score), so float64 leaves rounding noise
 # of ~1e-16 that Adam (eps 1e-8) turns into steps of up to lr * 1e-8 each: 6 steps at lr 1e-2 stay below 1e-9.
 KEY_BIAS_ATOL = 1e-9  # observed: |change| <= 7e-11 on both sides
@@ -190,9 +189,8 @@ def iql_learner(fx, part: str) -> tuple[ContinuousIQL, WeightMap]:
         memory_dim=meta["memory"]["dim"],
         lr_memory=meta["lr"],
     )
-    if (
-        method != "bc"
-    ):  # the code's expectile weights are float32 (``(q < v).float()``): tau as a float32 value
+    # the code's expectile weights are float32 (``(q < v).float()``): tau as a float32 value
+    if method != "bc":
         kw.update(
             gamma=meta["iql"]["discount_factor"],
             expectile=float(np.float32(meta["iql"]["expectile"])),
@@ -243,9 +241,8 @@ def iql_learner(fx, part: str) -> tuple[ContinuousIQL, WeightMap]:
         assert not unmapped, unmapped
     wm.load(sd)
     for enc in [learner.nets["enc"]] + ([learner.targets["enc"]] if "enc" in learner.targets else []):
-        enc.positions = sinusoidal_positions(
-            enc.length, enc.emb_dim, F64
-        )  # float64 positions (see the MAPPO test)
+        # float64 positions (see the MAPPO test)
+        enc.positions = sinusoidal_positions(enc.length, enc.emb_dim, F64)
     return learner, wm
 
 
@@ -330,9 +327,8 @@ def test_iql_family_equals_code(fx, part, monkeypatch):
         if n not in names:
             continue
         ours, theirs = wm.get(n).detach() - start[n], full[n] - start[n]
-        if n.endswith(
-            "Wk.bias"
-        ):  # exact gradient 0 (softmax shift invariance); both sides step on rounding noise
+        # exact gradient 0 (softmax shift invariance); both sides step on rounding noise
+        if n.endswith("Wk.bias"):
             assert float(theirs.abs().max()) < KEY_BIAS_ATOL
             assert_close(ours, theirs, f"{part} {n} after two updates", rtol=0.0, atol=KEY_BIAS_ATOL)
         else:
@@ -504,9 +500,8 @@ def run_td3(fx, part, monkeypatch, learner, wm, padded_mean=False):
             assert_close(
                 out["critic_loss"][i], fx[p + "stat__loss_q"], f"{part} critic loss {i}, update {u + 1}"
             )
-            if (
-                learner.cfg.critic_reg == "cql" and p + "stat__loss_cql" in fx
-            ):  # the code returns it on actor steps
+            # the code returns it on actor steps
+            if learner.cfg.critic_reg == "cql" and p + "stat__loss_cql" in fx:
                 assert_close(out["cql"][i], fx[p + "stat__loss_cql"], f"{part} CQL term {i}, update {u + 1}")
             if (u + 1) % learner.cfg.policy_delay:
                 assert p + "stat__loss_pi" not in fx
@@ -545,9 +540,8 @@ def per_width(monkeypatch, learner: ITD3) -> None:
 
     def fixed(orig, mixed: bool):
         def f(q_pi, pi, *a, **kw):
-            if (
-                mixed
-            ):  # td3_mixed_actor_loss(q_pi, pi, a_data, a_hat, *, tau, bc_alpha, action_reg, bc_reduce)
+            # td3_mixed_actor_loss(q_pi, pi, a_data, a_hat, *, tau, bc_alpha, action_reg, bc_reduce)
+            if mixed:
                 a_hat, tau, reg = a[1], kw["tau"], kw["action_reg"]
             else:  # omar_actor_loss(q_pi, pi, a_hat, tau, action_reg)
                 a_hat, tau, reg = a

@@ -98,13 +98,11 @@ def pad(x: np.ndarray, dims, width: int) -> torch.Tensor:
 
 
 def test_gae_with_timeouts_equals_code(fx):
-    g = {
-        k: t64(fx[f"gae__{k}"][:, 0])[None] for k in ("rewards", "values", "next_values", "masks", "zetas")
-    }  # [1, n]
+    # [1, n]
+    g = {k: t64(fx[f"gae__{k}"][:, 0])[None] for k in ("rewards", "values", "next_values", "masks", "zetas")}
     ppo = fx["meta"]["ppo"]
-    assert (
-        0 < g["masks"].mean() < 1 and 0 < g["zetas"].mean() < 1 and g["zetas"][0, -1] == 1
-    )  # every case occurs
+    # every case occurs
+    assert 0 < g["masks"].mean() < 1 and 0 < g["zetas"].mean() < 1 and g["zetas"][0, -1] == 1
     adv, ret = gae_with_timeouts(
         g["rewards"], g["values"], g["next_values"], g["masks"], g["zetas"], ppo["gamma"], ppo["lam"]
     )
@@ -200,9 +198,8 @@ def test_world_model_loss_and_update_equal_code(fx):
             )
         clipped.append(wm.update(batch)["grad_norm"] > meta["wm"]["grad_clip"])
     clipped = torch.stack(clipped)
-    assert bool(clipped.any()) and not bool(
-        clipped.all()
-    )  # the per-member clip binds on some members, not all
+    # the per-member clip binds on some members, not all
+    assert bool(clipped.any()) and not bool(clipped.all())
     after, before = wm_weights(wm, meta), fx["wm__init"]
     assert_close(
         after - before, fx["wm__after"] - before, "world-model weights after the updates", **STEP_TOL
@@ -272,9 +269,8 @@ def test_world_model_sample_equals_code(fx, clip):
     out = wm.sample(obs, act, generator=torch.Generator().manual_seed(meta["wm_sample_seed"]))
     c, r = "wm__sample_clamped__", "wm__sample_raw__"
     np.testing.assert_array_equal(fx[c + "choice"], fx[r + "choice"])
-    assert (
-        out["member"].tolist() == fx["wm__top_wms"][fx[c + "choice"]].tolist()
-    )  # the same elite per transition
+    # the same elite per transition
+    assert out["member"].tolist() == fx["wm__top_wms"][fx[c + "choice"]].tolist()
     for ours, theirs in (
         ("eps_g", "ensemble_cov_norm"),
         ("eps_r", "rewards_cov"),
@@ -445,8 +441,9 @@ def mappo_batch(fx) -> dict[str, torch.Tensor]:
         "masks": t64(a(0, "masks"))[None, :, 0],
         "zetas": t64(a(0, "time_out_masks"))[None, :, 0],
         "memory": mem,
+        # the s' histories, as our rollouts build them
         "next_memory": shift_history(mem, history_step(obs, act)),
-    }  # the s' histories, as our rollouts build them
+    }
 
 
 def test_next_histories_equal_code(fx):
@@ -525,9 +522,8 @@ def test_history_encoder_equals_code(fx):
         sinusoidal_positions(e["length"], e["emb_dim"], F64), fx["enc__positions"], "positional encodings"
     )
     h = t64(fx["enc__histories"])
-    assert bool((h[:, 0] == 0).all(-1).any()) and bool(
-        (h[:, 0] != 0).any(-1).any()
-    )  # padded and full histories
+    # padded and full histories
+    assert bool((h[:, 0] == 0).all(-1).any()) and bool((h[:, 0] != 0).any(-1).any())
     with torch.no_grad():
         assert_close(enc(h[None])[0], fx["enc__embedding"], "history embeddings")
         assert_close(enc(h[None, :1])[0], fx["enc__embedding_b1"], "history embedding, batch of 1")

@@ -87,9 +87,8 @@ def test_baseline_configs_per_column():
 def test_moma_config_follows_the_code_on_mamujoco():
     full = reacher_moma_config(get_profile("full", C.PROFILES), "leader-only")
     assert full["world_model"] == {} and full["rollouts"] == {"k": 10, "batch": 2000}
-    assert (
-        full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001
-    )  # [code] memory 10
+    # [code] memory 10
+    assert full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001
     from papers.moma_ppo.worldmodel_data import WorldModelConfig
 
     wm = WorldModelConfig(**full["world_model"])
@@ -103,9 +102,8 @@ def test_moma_config_follows_the_code_on_mamujoco():
     quick = reacher_moma_config(get_profile("quick", C.PROFILES), "full")
     assert quick["world_model"]["hidden"] == 256 and quick["mappo"]["hidden"] == [128, 128]
     assert quick["mappo"]["memory_len"] == 0  # quick: no histories (README "Table 4a")
-    assert (
-        reacher_moma_config(get_profile("smoke", C.PROFILES), "full")["mappo"]["memory_len"] == 2
-    )  # exercised
+    # exercised
+    assert reacher_moma_config(get_profile("smoke", C.PROFILES), "full")["mappo"]["memory_len"] == 2
 
 
 # ---- continuous synthetic rollouts --------------------------------------------------------------------------------
@@ -185,9 +183,8 @@ def test_continuous_rollouts_stay_in_the_dataset_box():
     hi = np.maximum(ds.obs.max(0), ds.next_obs.max(0))
     assert np.allclose(wm.box["obs_low"][0].numpy(), lo) and np.allclose(wm.box["obs_high"][0].numpy(), hi)
     obs = torch.as_tensor(ds.obs) * 50.0
-    step = wm.sample(
-        obs, torch.full((len(obs), 2, 1), 7.0)
-    )  # unbounded actions: clamped to ±(1 − 1e-5) inside
+    # unbounded actions: clamped to ±(1 − 1e-5) inside
+    step = wm.sample(obs, torch.full((len(obs), 2, 1), 7.0))
     assert (step["next_obs"] >= torch.as_tensor(lo) - 1e-6).all() and (
         step["next_obs"] <= torch.as_tensor(hi) + 1e-6
     ).all()

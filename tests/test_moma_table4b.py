@@ -115,19 +115,16 @@ def test_baseline_configs_per_column_and_profile():
 def test_moma_configs_per_profile():
     full = ant_moma_config(get_profile("full", C.PROFILES), "partial", "expert")
     assert full["world_model"] == {} and full["rollouts"] == {"k": 10, "batch": 2000}
-    assert (
-        full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001
-    )  # [code] memory 10
+    # [code] memory 10
+    assert full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001
     quick = ant_moma_config(get_profile("quick", C.PROFILES), "full", "full-replay")
-    assert (
-        quick["world_model"] == {"hidden": 256} and quick["iterations"] == 300
-    )  # n_updates: the code's 1e4 + 1
+    # n_updates: the code's 1e4 + 1
+    assert quick["world_model"] == {"hidden": 256} and quick["iterations"] == 300
     assert quick["mappo"]["hidden"] == [128, 128] and quick["eval_every"] == 60
     smoke = ant_moma_config(get_profile("smoke", C.PROFILES), "full", "random")
     assert smoke["rollouts"] == {"k": 10, "batch": 200} and smoke["eval_max_steps"] == 50
-    assert (
-        smoke["mappo"]["memory_len"] == 2 and quick["mappo"]["memory_len"] == 10
-    )  # [code] 10 (0 until 2026-11-26)
+    # [code] 10 (0 until 2026-11-26)
+    assert smoke["mappo"]["memory_len"] == 2 and quick["mappo"]["memory_len"] == 10
 
 
 def test_bad_cell_values_are_errors():
@@ -234,10 +231,8 @@ FLIPS = [
         },
         {"t4b_independent_beat_ctde": False, "t4b_varied_data_harder_than_expert": False},
     ),
-    (
-        {("full", "medium", "maiql"): (0.50, 0.01)},
-        {"t4b_maiql_ft_no_better": False},
-    ),  # MAIQL-ft 0.81 now far above
+    # MAIQL-ft 0.81 now far above
+    ({("full", "medium", "maiql"): (0.50, 0.01)}, {"t4b_maiql_ft_no_better": False}),
     (
         {("full", "expert", "maiql"): (0.60, 0.01)},
         {"t4b_varied_data_harder_than_expert": False, "t4b_maiql_ft_no_better": False},
@@ -284,11 +279,8 @@ def test_verdicts_need_a_complete_row():
     )
 
 
-QUICK_ROWS = [
-    ("full", "full-replay"),
-    ("partial", "medium"),
-    ("partial", "full-replay"),
-]  # config.T4B_QUICK_CELLS
+# config.T4B_QUICK_CELLS
+QUICK_ROWS = [("full", "full-replay"), ("partial", "medium"), ("partial", "full-replay")]
 
 
 def _partial(changes=None, rows=QUICK_ROWS):

@@ -110,9 +110,8 @@ def test_ant_probe_command_at_smoke(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     rows = {ln.split()[0]: ln.split() for ln in res.stdout.splitlines() if ln.strip()}
     assert set(FAMILIES) <= set(rows) and "Ant partial full-replay world model" in res.stdout
-    assert (
-        float(rows["saturated"][2]) < float(rows["dataset"][2]) - 1.0
-    )  # true r: the control cost of |a| = 1
+    # true r: the control cost of |a| = 1
+    assert float(rows["saturated"][2]) < float(rows["dataset"][2]) - 1.0
     bad = subprocess.run(
         [sys.executable, "papers/moma_ppo/wm_probe.py", "--task", "ant", "--obs-mode", "independent"],
         cwd=ROOT,

@@ -303,9 +303,8 @@ def test_elite_choice_is_uniform_over_the_elites_only():
     counts = torch.bincount(out["member"], minlength=7)
     assert counts[0] == counts[3] == 0
     assert all(abs(int(counts[m]) - 600) < 100 for m in (1, 2, 4, 5, 6))  # 600 +- 4.5 sd
-    torch.testing.assert_close(
-        out["rewards_clipped"][:, 0], out["member"].float()
-    )  # the chosen member's reward
+    # the chosen member's reward
+    torch.testing.assert_close(out["rewards_clipped"][:, 0], out["member"].float())
 
 
 def test_reward_source_and_done_vote_options():
@@ -338,9 +337,8 @@ def test_reward_source_and_done_vote_options():
     torch.testing.assert_close(
         outs["ensemble_mean", "agents_of_member"]["rewards"], torch.full((200, 2), 3.0)
     )
-    torch.testing.assert_close(
-        outs["sampled_member", "members"]["masks"], torch.zeros(200, 2)
-    )  # votes 1,1,0,0,0
+    # votes 1,1,0,0,0
+    torch.testing.assert_close(outs["sampled_member", "members"]["masks"], torch.zeros(200, 2))
     # the elites' votes decide, whichever member is drawn: with members 0, 1, 5 voting 1 the mask is 1
     wm.set_elites([0, 1, 5, 2, 3])
     torch.testing.assert_close(wm.sample(*any_batch(50))["masks"], torch.ones(50, 2))

@@ -49,9 +49,8 @@ def test_snapshot_rule_smoothed_reads_running_means_of_five_evaluations():
     assert s["target"] == pytest.approx(800.0 / 3)
     # full windows from step 50: 210, 224 (900 in the window), 144, 258, then 370 at step 90 passes 266.7
     assert (s["step"], s["level"]) == (90, pytest.approx((50 + 100 + 500 + 600 + 600) / 5))
-    assert (
-        mj.choose_snapshots(steps[:3], scores[:3], 0.0, rule="smoothed")["step"] == 20
-    )  # too short: the last
+    # too short: the last
+    assert mj.choose_snapshots(steps[:3], scores[:3], 0.0, rule="smoothed")["step"] == 20
     assert mj.choose_snapshots(steps, scores, 0.0, rule="final")["step"] == 20
     assert mj.PROFILES["full"].snapshots == "smoothed" and mj.PROFILES["smoke"].snapshots == "final"
 
@@ -194,9 +193,8 @@ def test_a_split_is_named_by_its_source_and_options(hopper):
 
 def test_a_killed_generation_resumes_to_the_same_dataset(hopper, tmp_path):
     root, ds = hopper
-    mj.behavior_run(
-        "hopper", "smoke", root=tmp_path, progress=False, stop_at=1000
-    )  # killed after a checkpoint
+    # killed after a checkpoint
+    mj.behavior_run("hopper", "smoke", root=tmp_path, progress=False, stop_at=1000)
     again = mj.load("hopper", "medium", "smoke", root=tmp_path, progress=False)
     assert again.card["sha256"] == ds["medium"].card["sha256"]
     replay = mj.load("hopper", "full-replay", "smoke", root=tmp_path, progress=False)

@@ -548,8 +548,7 @@ def test_ensemble_batchnorm_member_bits_do_not_depend_on_its_neighbours(monkeypa
     alone = run(slice(at, at + 1))
     stacked = [t[at : at + 1] for t in run(slice(0, m))]  # every tensor has the member axis first
     same = all(torch.equal(a, b) for a, b in zip(alone, stacked))
-    if (
-        lanes == 1 and same
-    ):  # the unpadded layout is why the padding exists; a kernel that rounds alike is news
+    # the unpadded layout is why the padding exists; a kernel that rounds alike is news
+    if lanes == 1 and same:
         pytest.skip("this CPU's batch-norm kernel rounds stacked members alike even unpadded")
     assert same == (lanes > 1)

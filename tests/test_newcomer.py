@@ -184,7 +184,8 @@ def test_item_time_prefers_the_measured_invocation_and_falls_back_to_the_runs_su
     assert item_time(tmp_path, "smoke", "omar", "table1") == (None, "")
     lines = [
         {"keys": {"m": "a"}, "seed": 0, "wall_time_s": 2.0, "finished": "1"},
-        {"keys": {"m": "a"}, "seed": 0, "wall_time_s": 5.0, "finished": "2"},  # newer: replaces the first
+        # newer: replaces the first
+        {"keys": {"m": "a"}, "seed": 0, "wall_time_s": 5.0, "finished": "2"},
         {"keys": {"m": "b"}, "seed": 0, "wall_time_s": 3.0, "finished": "1"},
         {"keys": {"m": "c"}, "seed": 0, "wall_time_s": 9.0, "finished": "1", "reused_from": "x"},
         {"keys": {"claim": "k"}, "seed": None, "wall_time_s": 7.0},
@@ -216,9 +217,8 @@ def test_run_all_passes_the_launcher_to_every_item(tmp_path):
     log = tmp_path / "argv.txt"
     env = _fake_venv(tmp_path, f'  papers/*) echo "$@" >> {log}; exit 0;;\n')
     paper = ROOT / "papers" / "moma_ppo"
-    n_items = len(
-        [*paper.glob("table*.py"), *paper.glob("figure*.py"), *paper.glob("ablations*.py")]
-    )  # run_all's
+    # run_all's
+    n_items = len([*paper.glob("table*.py"), *paper.glob("figure*.py"), *paper.glob("ablations*.py")])
     from papers.moma_ppo.published import ITEMS
 
     assert n_items == len(ITEMS)  # every published item has its script, and run_all.sh runs it
@@ -267,9 +267,10 @@ def test_run_all_goes_on_after_a_failing_or_blocked_item(tmp_path):
         tmp_path,
         "  papers/moma_ppo/table1.py) echo forced failure; exit 1;;\n"
         "  papers/moma_ppo/table3.py) echo forced needs; exit 3;;\n"
+        # the others: instant (their runs are tested elsewhere; real smoke runs of every MOMA-PPO item took over
+        # this test's 120 s on a loaded machine)
         '  papers/*) echo ran "$1"; exit 0;;\n',
-    )  # the others: instant (their runs are tested
-    # elsewhere; real smoke runs of every MOMA-PPO item took over this test's 120 s on a loaded machine)
+    )
     p = subprocess.run(
         [
             "bash",
@@ -294,16 +295,13 @@ def test_run_all_goes_on_after_a_failing_or_blocked_item(tmp_path):
         "FAILED  papers/moma_ppo/table1.py (exit 1" in out and "NEEDS   papers/moma_ppo/table3.py" in out
     ), out
     assert "=== report" in out and (tmp_path / "runs" / "REPORT.md").is_file()
-    assert "ran papers/moma_ppo/table4b.py" in out and "ran papers/moma_ppo/ablations.py" in out, (
-        out
-    )  # went on
+    # went on
+    assert "ran papers/moma_ppo/table4b.py" in out and "ran papers/moma_ppo/ablations.py" in out, out
     log = tmp_path / "runs" / "smoke" / "logs" / "moma_ppo"
-    assert (
-        "forced failure" in (log / "table1.log").read_text()
-    )  # each item's output in its log (--verbose: here too)
-    assert (
-        "forced failure" in out.split("summary")[1]
-    )  # a failed item without run events: its log's last lines
+    # each item's output in its log (--verbose: here too)
+    assert "forced failure" in (log / "table1.log").read_text()
+    # a failed item without run events: its log's last lines
+    assert "forced failure" in out.split("summary")[1]
 
 
 def test_dataset_reports_write_to_this_machines_runs_root(monkeypatch, tmp_path):

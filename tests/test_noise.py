@@ -84,9 +84,8 @@ def test_other_mujoco_warnings_pass(capfd, tmp_path, monkeypatch):
     set before, the block leaves ``_warn_to_stderr`` as the process's handler: a warning raised after it is printed
     too, and MuJoCo writes no MUJOCO_LOG.TXT into the working directory (issue 62)."""
     monkeypatch.chdir(tmp_path)
-    mujoco.set_mju_user_warning(
-        None
-    )  # as in a fresh process (another test of this worker may have built an env)
+    # as in a fresh process (another test of this worker may have built an env)
+    mujoco.set_mju_user_warning(None)
     xml = "<mujoco><worldbody><body><freejoint/><geom size='.1'/></body></worldbody></mujoco>"
     m = mujoco.MjModel.from_xml_string(xml)
     d = mujoco.MjData(m)

@@ -165,9 +165,8 @@ def test_spread1d_defaults_to_the_tables_1_2_task_and_the_cli_accepts_it(tmp_pat
     assert dp.spec_paths(
         dp.dataset_spec("omar/spread1d", p, dp.default_env_options("omar/spread1d"))
     ) == dp.spec_paths(table1.build_cells(p)[0].config["dataset"])
-    rows = dr.report_rows(
-        _profile("smoke"), ["omar/spread1d"], {"n_agents": 5}
-    )  # not generated: no rows' data
+    # not generated: no rows' data
+    rows = dr.report_rows(_profile("smoke"), ["omar/spread1d"], {"n_agents": 5})
     assert [r["kind"] for r in rows] == list(DATASETS) and all(r["published"] is None for r in rows)
     out = tmp_path / "report.md"
     assert (

@@ -95,9 +95,8 @@ def test_same_seed_same_records(data_dir, tmp_path):
         scores.append(
             sorted((json.dumps(r["keys"], sort_keys=True), r["score"], json.dumps(r["curve"])) for r in recs)
         )
-    assert scores[0] == scores[1] and len(scores[0]) == 2 * len(
-        figure1.AGENTS["smoke"]
-    )  # ma_cql + omar per n
+    # ma_cql + omar per n
+    assert scores[0] == scores[1] and len(scores[0]) == 2 * len(figure1.AGENTS["smoke"])
 
 
 # ---- claim logic on synthetic records ----------------------------------------------------------

@@ -267,9 +267,8 @@ def replay(variant: str, arrays: dict, meta: dict) -> dict:
                 "next_obs": t("next_obs"),
                 "terminals": t("dones"),
             }
-            if (
-                "cql_u" in g
-            ):  # the code's U(-1, 1) actions, rows b*K + k -> our u in [0, 1): a = 2u - 1 exactly
+            # the code's U(-1, 1) actions, rows b*K + k -> our u in [0, 1): a = 2u - 1 exactly
+            if "cql_u" in g:
                 draws.rand.append(
                     torch.from_numpy((g["cql_u"][r].astype(np.float64) + 1.0) / 2.0).view(N, B, K, A)
                 )
@@ -305,10 +304,14 @@ def replay(variant: str, arrays: dict, meta: dict) -> dict:
     ]
     out["buffers"] = np.stack(
         [
-            [[summary(bn.running_mean[m], n_pos), summary(bn.running_var[m], n_pos)] for bn in bns]
+            [
+                [summary(bn.running_mean[m], n_pos), summary(bn.running_var[m], n_pos)]
+                # [N, 4, 2, n_pos + 2], the code's NETS order
+                for bn in bns
+            ]
             for m in range(N)
         ]
-    )  # [N, 4, 2, n_pos + 2], the code's NETS order
+    )
     out["bn_count"] = np.array([[int(bn.num_batches_tracked[m]) for bn in bns] for m in range(N)])
     return out
 

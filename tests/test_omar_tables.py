@@ -111,9 +111,8 @@ def test_table_smoke(item, data_dir, tmp_path):
         for c in cfgs.values():
             joint = c["itd3"].get("critic_input") == "joint"
             assert c["itd3"].get("cql_slots", "own") in (("own", "all") if joint else ("own",))
-    if (
-        item == "diagnose_minibatches"
-    ):  # the quirk's key only in the official variant: fresh = Table 3's config
+    # the quirk's key only in the official variant: fresh = Table 3's config
+    if item == "diagnose_minibatches":
         assert {k: c.get("official_minibatches") for k, c in cfgs.items()} == {
             json.dumps(k, sort_keys=True): (10 if k["minibatches"] == "official" else None) for k in keys
         }
@@ -170,9 +169,8 @@ def test_same_seed_same_records(data_dir, tmp_path):
 def test_grid_filters_reject_unknown(data_dir, tmp_path):
     p = _run(data_dir, tmp_path, "table3", "--env", "omar/nowhere")
     assert p.returncode == 2 and "omar/nowhere" in p.stderr and "omar/spread" in p.stderr
-    p = _run(
-        data_dir, tmp_path, "table3", "--env", "mamujoco/halfcheetah-2x3"
-    )  # a valid choice, but not table3's
+    # a valid choice, but not table3's
+    p = _run(data_dir, tmp_path, "table3", "--env", "mamujoco/halfcheetah-2x3")
     assert p.returncode != 0 and "no cell of the grid passes" in p.stderr and "omar/spread" in p.stderr, (
         p.stderr
     )

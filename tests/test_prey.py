@@ -53,9 +53,8 @@ def test_exported_prey_equals_torch_actor(tmp_path, name, input_norm, n_members,
     ours = prey(obs)
     np.testing.assert_allclose(ours, _torch_actions(actor, member, obs, width), atol=1e-5)
     np.testing.assert_array_equal(prey(obs), ours)  # deterministic
-    np.testing.assert_allclose(
-        prey(obs[3]), ours[3], rtol=0, atol=1e-12
-    )  # one obs at a time, as the env calls it
+    # one obs at a time, as the env calls it
+    np.testing.assert_allclose(prey(obs[3]), ours[3], rtol=0, atol=1e-12)
     fname = f"{particle_prey.PREY_KEYS[name]}-v2.npz"
     assert json.loads((tmp_path / "manifest.json").read_text())[fname]["sha256"] == sha256_file(
         tmp_path / fname
@@ -113,10 +112,8 @@ def test_scripted_prey_is_the_default_and_unchanged():
 @pytest.mark.parametrize(
     "opts, match",
     [
-        (
-            {"prey": "v1"},
-            r"prey='v1' is not allowed; prey must be one of 'scripted', 'v2'",
-        ),  # v1: mpe2's physics, dropped
+        # v1: mpe2's physics, dropped
+        ({"prey": "v1"}, r"prey='v1' is not allowed; prey must be one of 'scripted', 'v2'"),
         ({"prey": None}, "prey=None"),
         ({"learn_prey": 1}, "learn_prey=1"),
         ({"learn_prey": True, "prey": "v2"}, "learn_prey=True"),

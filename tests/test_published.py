@@ -296,9 +296,8 @@ def test_moma_ppo_bare_numbers_carry_their_printed_rounding():
         and e.keys.get("quantity") == "min"
         and "ant" in e.keys["env"]
     )
-    assert ant_min.mean == -3.0 and ant_min.rounding == pytest.approx(
-        0.05
-    )  # '-3' beside '6.4': a dropped '.0'
+    # '-3' beside '6.4': a dropped '.0'
+    assert ant_min.mean == -3.0 and ant_min.rounding == pytest.approx(0.05)
     assert all(e.rounding is None for e in moma.PUBLISHED if e.sem is not None)
 
 

@@ -146,9 +146,8 @@ def test_item_runs_are_the_newest_of_each_run_at_the_profile(tmp_path):
     for seed, score, fin in ((0, 1.0, "2026-01-01"), (1, 3.0, "2026-01-01"), (0, 5.0, "2026-01-02")):
         append_record(path, _run({"env": "e", "method": "m"}, seed, score, fin))
     append_record(path, _run({"env": "e", "method": "m"}, 2, 9.0, "2026-01-03", profile="quick"))
-    append_record(
-        path, _run({"env": "e", "method": "m"}, 0, 7.0, "2026-01-03", threads=2)
-    )  # another thread count
+    # another thread count
+    append_record(path, _run({"env": "e", "method": "m"}, 0, 7.0, "2026-01-03", threads=2))
     no_profile = _run({"env": "e", "method": "n"}, 0, 4.0, "2026-01-01")
     del no_profile["profile"]
     append_record(path, no_profile)  # a line that names no profile counts at any
@@ -173,11 +172,8 @@ def test_item_runs_are_the_newest_of_each_run_at_the_profile(tmp_path):
             for t, s, v in (("a", 0, 1.0), ("b", 0, 3.0), ("a", 1, 5.0))
         ]
     )
-    assert grid.averaged_over("score", [{"task": "a"}, {"task": "b"}], method="m") == (
-        2.0,
-        0.0,
-        1,
-    )  # seed 1 lacks b
+    # seed 1 lacks b
+    assert grid.averaged_over("score", [{"task": "a"}, {"task": "b"}], method="m") == (2.0, 0.0, 1)
 
 
 def test_the_cache_follows_the_file_not_its_name(tmp_path):

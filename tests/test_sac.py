@@ -83,10 +83,8 @@ def test_update_steps_each_loss_into_its_own_parameters_only():
     critic_grads = torch.autograd.grad(lr.losses(batch, eps)["critic_loss"], list(lr.critic.parameters()))
     actor_grads = torch.autograd.grad(lr.losses(batch, eps)["actor_loss"], list(lr.actor.parameters()))
     lr.update(batch, eps)
-    for group, grads in (
-        (1, critic_grads),
-        (0, actor_grads),
-    ):  # the optimizer's groups: actor, critics, log α
+    # the optimizer's groups: actor, critics, log α
+    for group, grads in ((1, critic_grads), (0, actor_grads)):
         params = lr.opt.param_groups[group]["params"]
         assert len(params) == len(grads)
         for p, g in zip(params, grads):

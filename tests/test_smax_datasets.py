@@ -121,9 +121,8 @@ def test_smoke_mixed_dataset_end_to_end(built):
     assert (
         c["regenerate_command"] == f"python -m common.datasets.smax --map {MAP} --kind mixed --profile smoke"
     )
-    no_win = (
-        c["behavior"]["sources"][0]["criterion"] == "sampled_return"
-    )  # a 2-iteration smoke run may never win
+    # a 2-iteration smoke run may never win
+    no_win = c["behavior"]["sources"][0]["criterion"] == "sampled_return"
     assert c["protocol"]["rule"] == D.RULES["mixed"] + ("; " + D.NO_WIN_RULE if no_win else "")
     assert c["protocol"]["levels"] == list(D.MIXED_LEVELS)
     assert c["smax"]["win_rate"] == pytest.approx(ds.won.mean()) and set(c["returns"]) >= {

@@ -74,10 +74,8 @@ class BCQData:
                     f"state has {obs.shape[-1]} columns, the learner was built for {self.state_dim}"
                 )
         else:  # no state: agent 0's own observation
-            obs, next_obs = (
-                tensors["obs"][:, 0, : self.obs_dim],
-                tensors["next_obs"][:, 0, : self.obs_dim],
-            )  # [T, O]
+            # [T, O]
+            obs, next_obs = tensors["obs"][:, 0, : self.obs_dim], tensors["next_obs"][:, 0, : self.obs_dim]
         acts = tensors["actions"]  # [T, N, A]
         joint = torch.as_tensor(np.asarray(self.join(acts.detach().cpu().numpy())))  # [T, J]
         if joint.shape != (acts.shape[0], self.act_dim):

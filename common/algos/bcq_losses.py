@@ -158,10 +158,8 @@ def env_action_maps(env_name: str) -> tuple[Callable, Callable] | None:
     if env_name not in envs.names():
         return None
     env = envs.make(env_name)
-    join, split = (
-        getattr(env, "join", None),
-        getattr(env, "split_actions", None),
-    )  # MaMuJoCo's, not MultiAgentEnv's
+    # MaMuJoCo's, not MultiAgentEnv's
+    join, split = getattr(env, "join", None), getattr(env, "split_actions", None)
     if callable(join) and callable(split):
         return join, split
     return None

@@ -91,12 +91,10 @@ class IQLConfig:
     lr: float = opt(3e-4, kind="num", gt=0)
     batch_size: int = opt(256, kind="int", ge=1)  # rows per seed and update ([code] batch_size)
     gamma: float = opt(0.99, kind="num", ge=0, le=1, needs=TD_NEEDS)  # discount ([code] discount_factor)
-    expectile: float = opt(
-        0.7, kind="num", ge=0, le=1, needs=TD_NEEDS
-    )  # tau of the expectile V loss ([code] expectile)
-    beta: float = opt(
-        3.0, kind="num", gt=0, needs=TD_NEEDS
-    )  # AWR inverse temperature ([code] awr_temperature)
+    # tau of the expectile V loss ([code] expectile)
+    expectile: float = opt(0.7, kind="num", ge=0, le=1, needs=TD_NEEDS)
+    # AWR inverse temperature ([code] awr_temperature)
+    beta: float = opt(3.0, kind="num", gt=0, needs=TD_NEEDS)
     # AWR weights clipped at this ([code] torch.clamp(..., max=100.0))
     adv_max: float = opt(100.0, kind="num", gt=0, needs=TD_NEEDS)
     # Polyak rate of the target Q nets, the target Q mixer (and the continuous learner's encoder) ([code]
@@ -243,10 +241,8 @@ class DiscreteIQL(MemberLayout):
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """One update of every member on its seed's rows (module docstring). Returns detached [S] metrics."""
         cfg = self.cfg
-        obs_u, act_u = (
-            self._unit_obs_of(batch["obs"]),
-            self._unit_actions(batch["actions"]),
-        )  # [M, B, X], [M, B]
+        # [M, B, X], [M, B]
+        obs_u, act_u = self._unit_obs_of(batch["obs"]), self._unit_actions(batch["actions"])
         if cfg.method == "bc":
             loss_pi = awr_loss(self._logp(obs_u, act_u), torch.ones_like(act_u, dtype=self.dtype))  # [M]
             self._step("pi", loss_pi)
@@ -286,9 +282,8 @@ class DiscreteIQL(MemberLayout):
 
     def _maiql_update(self, batch, obs_u, act_u) -> dict[str, Tensor]:
         cfg = self.cfg
-        joint, joint_next = (
-            self._joint(batch[k], self._joint_obs_idx) for k in ("obs", "next_obs")
-        )  # [S, B, Oj]
+        # [S, B, Oj]
+        joint, joint_next = (self._joint(batch[k], self._joint_obs_idx) for k in ("obs", "next_obs"))
         qx = self._qmix_input(batch["obs"], batch["actions"])  # [S, B, Xq]
         with torch.no_grad():
             q_t = self._per_seed(torch.minimum(*self._q_data(self.targets, obs_u, act_u)))  # [S, B, N]
@@ -304,9 +299,8 @@ class DiscreteIQL(MemberLayout):
                 adv = wq[..., :-1] * q_t + wq[..., -1:] - wv[..., :-1] * v_i - wv[..., -1:]
                 w = torch.exp(cfg.beta * adv).clamp(max=cfg.adv_max)  # [S, B, N]
             else:
-                w = awr_weights(
-                    q_tot_t, self._mix(self.nets["vmix"], joint, v_i), cfg.beta, cfg.adv_max
-                )  # [S, B]
+                # [S, B]
+                w = awr_weights(q_tot_t, self._mix(self.nets["vmix"], joint, v_i), cfg.beta, cfg.adv_max)
             v_next = self._per_seed(self.nets["v"](self._unit_obs_of(batch["next_obs"])).squeeze(-1))
             y = batch["rewards"] + cfg.gamma * batch["masks"] * self._mix(
                 self.nets["vmix"], joint_next, v_next

@@ -26,9 +26,8 @@ ICQ_KEYS = ("next_actions", "next_valid")
 class ITD3Data:
     """ITD3's data and critic inputs; reads the learner's config, shapes, device and training streams."""
 
-    if (
-        TYPE_CHECKING
-    ):  # what the data side reads of the learner (common.algos.itd3.ITD3), typed for the checker
+    # what the data side reads of the learner (common.algos.itd3.ITD3), typed for the checker
+    if TYPE_CHECKING:
         cfg: ITD3Config
         joint: bool  # critic_input == "joint"
         n_seeds: int

@@ -124,9 +124,8 @@ def td3_mixed_actor_loss(
     lambda = bc_alpha / mean_B |Q1| (detached) when bc_alpha > 0, else 1 and no BC term; the a_hat and pi^2 terms
     only with ``a_hat`` (OMAR on). q_pi [M, B]; pi, a_data, a_hat [M, B, A]; tau, bc_alpha float or [M]."""
     bc_on = torch.as_tensor(bc_alpha, dtype=q_pi.dtype, device=q_pi.device) > 0  # [] or [M]
-    lam = torch.where(
-        bc_on, bc_alpha / q_pi.abs().mean(dim=-1).detach(), torch.ones_like(q_pi[..., 0])
-    )  # [M]
+    # [M]
+    lam = torch.where(bc_on, bc_alpha / q_pi.abs().mean(dim=-1).detach(), torch.ones_like(q_pi[..., 0]))
     loss = -(1.0 - tau) * lam * q_pi.mean(dim=-1) + bc_on * bc_penalty(pi, a_data, bc_reduce)
     if a_hat is not None:  # OMAR's imitation of the searched action and its 1e-3 pi^2 term
         imitation = (pi - a_hat.detach()).square().mean(dim=(-2, -1))

@@ -47,9 +47,8 @@ BATCH_KEYS = ("obs", "next_obs", "actions", "rewards", "masks", "zetas")
 class MAPPOForward:
     """MAPPO's layout, forward pieces, batch layout and acting; reads the learner's networks, config and shapes."""
 
-    if (
-        TYPE_CHECKING
-    ):  # what the forward side reads of the learner (common.algos.mappo.MAPPO), typed for the checker
+    # what the forward side reads of the learner (common.algos.mappo.MAPPO), typed for the checker
+    if TYPE_CHECKING:
         cfg: MAPPOConfig
         actor: nn.Module  # GaussianActor or CategoricalActor
         critic: nn.Module

@@ -38,13 +38,8 @@ __all__ = ["MinibatchStep", "MinibatchGraph", "WARMUP", "SEED_KEYS", "MEMBER_KEY
 
 WARMUP = 3  # eager steps on a side stream before a capture (the recipe's warm-up; they are real steps)
 MEMBER_KEYS = ("obs", "actions", "memory")  # [M, n, ...] gathered with the member index
-SEED_KEYS = (
-    "joint",
-    "logp_old",
-    "values_old",
-    "returns",
-    "advantages",
-)  # [S, n, ...] gathered with the seed index
+# [S, n, ...] gathered with the seed index
+SEED_KEYS = ("joint", "logp_old", "values_old", "returns", "advantages")
 
 
 def eager_adam(opt: torch.optim.Optimizer) -> None:

@@ -114,9 +114,8 @@ class MAPPOStacking:
             torch.cat([getattr(lr, k) for lr in learners]) for k in ("obs_mu", "obs_sd")
         )
         big.obs_stats_set = first.obs_stats_set
-        big.streams = MemberStreams.cat(
-            [lr.streams for lr in learners]
-        )  # each seed keeps its minibatch order
+        # each seed keeps its minibatch order
+        big.streams = MemberStreams.cat([lr.streams for lr in learners])
         big.act_gens = [g for lr in learners for g in lr.act_gens]
         big.n_updates, big.n_steps = first.n_updates, first.n_steps
         return big

@@ -190,10 +190,8 @@ class MATD3BC(MemberLayout):
         self._eye = torch.eye(N, dtype=torch.bool, device=self.device)  # [N(variant), N(agent)]
         self._act_mask_m = self.act_mask.repeat(self.n_seeds, 1)[:, None, :]  # [M, 1, A]
         zero = torch.zeros(self.n_seeds, device=self.device, dtype=self.dtype)
-        self.last_actor: dict[str, Tensor] = {
-            "loss_actor": zero,
-            "lmbda": zero.clone(),
-        }  # until the first actor step
+        # until the first actor step
+        self.last_actor: dict[str, Tensor] = {"loss_actor": zero, "lmbda": zero.clone()}
         self.alpha = self._seed_values("alpha")  # a number, or [S, 1] in a stack of runs with other alphas
 
     def _build(self, n_seeds: int) -> dict[str, nn.Module]:
@@ -253,10 +251,8 @@ class MATD3BC(MemberLayout):
         cfg = self.cfg
         mem = self.memory_len > 0
         self.step += 1
-        obs_u, act_u = (
-            self._unit_obs_of(batch["obs"]),
-            self._unit_act_of(batch["actions"]),
-        )  # [M, B, O], [M, B, A]
+        # [M, B, O], [M, B, A]
+        obs_u, act_u = self._unit_obs_of(batch["obs"]), self._unit_act_of(batch["actions"])
         mem_u = self._memory_units(batch.get("memory")) if mem else None
         with torch.no_grad():
             nxt = self._embed(

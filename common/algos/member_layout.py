@@ -93,9 +93,8 @@ class MemberLayout(SeedStreamsLearner):
         )
         self.unit_obs = (self.joint_obs_dim if central_obs == "joint" else self.obs_dims[0]) if central else O
         self.unit_act = self.joint_act_dim if central else A
-        am = torch.tensor(
-            [[float(k < self.act_dims[i]) for k in range(A)] for i in range(N)], dtype=dtype
-        )  # [N, A]
+        # [N, A]
+        am = torch.tensor([[float(k < self.act_dims[i]) for k in range(A)] for i in range(N)], dtype=dtype)
         self.act_mask = am.to(dev)
         self._unit_act_mask = (
             (torch.ones(1, self.unit_act, dtype=dtype) if central else am).repeat(S, 1).to(dev)
@@ -192,24 +191,21 @@ class MemberLayout(SeedStreamsLearner):
         """Rows [S, B] (one draw per seed from its own generator, with replacement; shared by the seed's agents):
         obs / next_obs [S, B, N, O], actions [S, B, N, A], rewards / masks [S, B]; with histories memory /
         next_memory [S, B, U, L, D] (the histories of s and s')."""
-        rows = self.sample_rows(data, per_seed=True, generator=generator, replace=True).to(
-            self.device
-        )  # [S, B]
+        # [S, B]
+        rows = self.sample_rows(data, per_seed=True, generator=generator, replace=True).to(self.device)
         out = {k: v[rows] for k, v in data.items() if k != "starts"}
         if self.memory_len > 0:
             for key, nxt in (("memory", False), ("next_memory", True)):
                 o = gather_history(data["obs"], rows, data["starts"], self.memory_len, nxt)  # [S, B, L, N, O]
-                a = gather_history(
-                    data["actions"], rows, data["starts"], self.memory_len, nxt
-                )  # [S, B, L, N, A]
+                # [S, B, L, N, A]
+                a = gather_history(data["actions"], rows, data["starts"], self.memory_len, nxt)
                 out[key] = self._history_step(o, a).movedim(-2, -3)  # [S, B, U, L, D] (zeros stay zeros)
         return out
 
     # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hooks ------------
     def _empty_stack(self, cfg: Any, seeds: Sequence[int]) -> "MemberLayout":
-        subclass: Callable[..., MemberLayout] = type(
-            self
-        )  # its own signature (class docstring), not this __init__'s
+        # its own signature (class docstring), not this __init__'s
+        subclass: Callable[..., MemberLayout] = type(self)
         return subclass(
             self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device, dtype=self.dtype
         )
@@ -219,9 +215,8 @@ class MemberLayout(SeedStreamsLearner):
         data = super().stack_data(parts)
         if "starts" in data:
             assert self.stream_rows is not None  # set by StackableLearner.stack_data
-            blocks: dict[
-                int, tuple[int, Mapping[str, Tensor]]
-            ] = {}  # id(part) -> (its first row, part), in order
+            # id(part) -> (its first row, part), in order
+            blocks: dict[int, tuple[int, Mapping[str, Tensor]]] = {}
             for part, (start, _) in zip(parts, self.stream_rows):
                 blocks.setdefault(id(part), (start, part))
             data["starts"] = torch.cat([part["starts"] + start for start, part in blocks.values()])

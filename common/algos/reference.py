@@ -56,9 +56,8 @@ def member_modules(learner: ITD3, m: int) -> MemberModules:
         )
 
     def actor(a: nn.Module) -> nn.Sequential:
-        return cast(DeterministicActor, a).net.member_module(
-            m
-        )  # the learner's actors (typed nn.Module there)
+        # the learner's actors (typed nn.Module there)
+        return cast(DeterministicActor, a).net.member_module(m)
 
     return {
         "actor": actor(learner.actor),

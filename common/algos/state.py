@@ -70,9 +70,8 @@ def load_learner_state(
     seeds (else the learner takes the checkpoint's seeds); ``rng=False`` leaves ``learner.gen`` to the caller (a
     learner that saves one generator per seed restores them all itself)."""
     cls = type(learner.cfg)
-    saved = asdict(
-        cls(**{**asdict(cls()), **state["cfg"]})
-    )  # newer fields: defaults; lists -> the config's tuples
+    # newer fields: defaults; lists -> the config's tuples
+    saved = asdict(cls(**{**asdict(cls()), **state["cfg"]}))
     if saved != asdict(learner.cfg):
         diff = {f.name for f in fields(cls) if saved.get(f.name) != getattr(learner.cfg, f.name)}
         raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
@@ -247,9 +246,8 @@ def stack_row_lists(
     non-terminal rows) as one list into the stacked data (``stack_rows``: run r's block starts at
     ``stream_rows[r][0]``; runs on one dataset share one entry), and each run's (start, count) in that list, from
     which it samples (``MemberStreams.indices``)."""
-    blocks: dict[
-        int, tuple[int, int, Mapping[str, Tensor]]
-    ] = {}  # id(part) -> (block start, list start, part)
+    # id(part) -> (block start, list start, part)
+    blocks: dict[int, tuple[int, int, Mapping[str, Tensor]]] = {}
     at = 0
     for part, (start, _) in zip(parts, stream_rows):
         if id(part) not in blocks:

@@ -138,9 +138,8 @@ class OnlineRun:
     cfg: OnlineMAPPOConfig
     learner: MAPPO
     log: list[dict[str, Any]] = field(default_factory=list)  # per iteration: return [S], losses [S] ...
-    evals: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # iteration, env_steps, return [S], theta2, convention
+    # iteration, env_steps, return [S], theta2, convention
+    evals: list[dict[str, Any]] = field(default_factory=list)
     times: dict[str, float] = field(
         default_factory=lambda: {"wall": 0.0, "env": 0.0, "update": 0.0, "eval": 0.0}
     )

@@ -33,10 +33,8 @@ __all__ = [
 ENV_STREAM, EVAL_STREAM, STATS_STREAM = 0x5E1, 0xE7A, 0x57A
 CONVENTIONS = ("ccw", "cw")  # elbow bent counter-clockwise (mean θ₂ ≥ 0) / clockwise (mean θ₂ < 0)
 CONVENTION_STEPS = 25  # θ₂ averaged over the last 25 steps of each evaluation episode (spec §3)
-REACHER_COS2, REACHER_SIN2 = (
-    1,
-    3,
-)  # state columns of cos θ₂, sin θ₂ (Reacher-v5 obs: cos θ0, cos θ1, sin θ0, ...)
+# state columns of cos θ₂, sin θ₂ (Reacher-v5 obs: cos θ0, cos θ1, sin θ0, ...)
+REACHER_COS2, REACHER_SIN2 = 1, 3
 
 
 def env_seeds(seed: int, n: int, *keys: int) -> np.ndarray:

@@ -288,9 +288,8 @@ class MATD3:
         Actor member (s, j) runs on agent j's columns of the N batches of seed s: one batched forward."""
         S, N, O, A = self.S, self.N, self.O, self.A
         B = next_obs.shape[1]
-        x = (
-            next_obs.reshape(S, N, B, N, O).permute(0, 3, 1, 2, 4).reshape(self.M, N * B, O)
-        )  # [(s,j), (i,b), O]
+        # [(s,j), (i,b), O]
+        x = next_obs.reshape(S, N, B, N, O).permute(0, 3, 1, 2, 4).reshape(self.M, N * B, O)
         a = self.actor_targ(x)  # [M=(s,j), N*B, A]
         a = a.reshape(S, N, N, B, A).permute(0, 2, 3, 1, 4).reshape(self.M, B, N, A)  # [(s,i), b, j, A]
         c, ma = self.cfg.noise_clip * self.max_action, self.max_action
@@ -302,9 +301,8 @@ class MATD3:
         """Σ_m mean_b Σ_k (Q_i^k(x, a) − y_i)², y_i = r_i + γ(1 − term) min_k Q_i'^k(x', ã'). Returns (loss, q1 [M, B])."""
         M, B = self.M, self.cfg.batch_size
         act, next_obs = b["actions"], b["next_obs"]  # [M, B, N, A], [M, B, N, O]
-        r = (
-            b["rewards"].gather(2, self.agents.to(self.device).view(M, 1, 1).expand(M, B, 1)).squeeze(2)
-        )  # [M, B]
+        # [M, B]
+        r = b["rewards"].gather(2, self.agents.to(self.device).view(M, 1, 1).expand(M, B, 1)).squeeze(2)
         r = r * self.cfg.reward_scale
         with torch.no_grad():
             a2 = self._joint_target_actions(next_obs)

@@ -17,10 +17,8 @@ from common.datasets.dataset import Dataset
 
 __all__ = ["collect", "medium_replay_from_buffer", "reobserve", "plain_json", "GENERATOR"]
 
-GENERATOR = {
-    "name": "common.behavior.collect",
-    "version": 1,
-}  # in every card: the protocol module that made it
+# in every card: the protocol module that made it
+GENERATOR = {"name": "common.behavior.collect", "version": 1}
 
 
 def collect(
@@ -84,9 +82,8 @@ def collect(
                 ep["terminated"] = bool(term)
                 episodes.append(ep)
                 n_done += len(ep["obs"])
-                if (
-                    n_done >= n_transitions
-                ):  # enough: copies finishing in this same step are dropped (unfinished)
+                # enough: copies finishing in this same step are dropped (unfinished)
+                if n_done >= n_transitions:
                     break
                 cur[k] = {key: [] for key in keys}
                 o2 = env.reset(None)

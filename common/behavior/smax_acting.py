@@ -85,9 +85,8 @@ def make_policy(
     @torch.inference_mode()
     def policy(obs: np.ndarray, avail: np.ndarray) -> np.ndarray:
         C, N, _ = obs.shape
-        x = with_agent_id(torch.as_tensor(obs, device=device), agent_id).reshape(
-            G, (C // G) * N, -1
-        )  # [G, E N, O + N]
+        # [G, E N, O + N]
+        x = with_agent_id(torch.as_tensor(obs, device=device), agent_id).reshape(G, (C // G) * N, -1)
         mask = torch.as_tensor(avail, device=device).reshape(G, (C // G) * N, -1)  # [G, E N, K]
         return masked_sample(actor(x), mask, generators).reshape(C, N).cpu().numpy()
 

@@ -198,12 +198,10 @@ class SmaxPPO:
                 )
             v = v.permute(0, 1, 3, 2)  # [S, E, N, T+1]
             rew = t("reward").reshape(S, E, 1, T) * live[:, :, None]
-            m = (1.0 - t("terminated").float()).reshape(S, E, 1, T) * live[
-                :, :, None
-            ]  # 0 after a wipe-out, padding
-            z = (1.0 - t("truncated").float()).reshape(S, E, 1, T) * live[
-                :, :, None
-            ]  # 0 after a time-out, padding
+            # 0 after a wipe-out, padding
+            m = (1.0 - t("terminated").float()).reshape(S, E, 1, T) * live[:, :, None]
+            # 0 after a time-out, padding
+            z = (1.0 - t("truncated").float()).reshape(S, E, 1, T) * live[:, :, None]
             shape = (S, E, N, T)
             adv, ret = gae_with_timeouts(
                 rew.expand(shape),
@@ -217,9 +215,8 @@ class SmaxPPO:
             # rows r = (e, t, i) of the padded buffer; keep each seed's live rows first, in order
             w_live = live[..., None].expand(S, E, T, N).reshape(S, E * T * N)
             n_live = w_live.sum(1).long()  # [S]
-            order = torch.sort(w_live, dim=1, descending=True, stable=True).indices[
-                :, : int(n_live.max())
-            ]  # [S, L]
+            # [S, L]
+            order = torch.sort(w_live, dim=1, descending=True, stable=True).indices[:, : int(n_live.max())]
             ar = torch.arange(S, device=dev)[:, None]
             step = order // N  # e T + t
             flat = order + (order // (T * N)) * N  # the row's index in the [E, T+1, N] layout of obs / avail
@@ -239,9 +236,8 @@ class SmaxPPO:
                 data["critic_in"] = state.reshape(S, E * T1, -1)[ar, step + step // T]  # [S, L, Sd]
             else:
                 data["critic_in"] = x
-            data["w_act"] = (
-                data["w_val"] * (data["avail"].sum(-1) > 1).float()
-            )  # live rows where the agent can choose
+            # live rows where the agent can choose
+            data["w_act"] = data["w_val"] * (data["avail"].sum(-1) > 1).float()
             # one padding row of weight 0 (the target of the minibatches' padding indices)
             data = {k: torch.cat([v_, torch.zeros_like(v_[:, :1])], 1) for k, v_ in data.items()}
             data["avail"][:, -1] = True

@@ -27,12 +27,10 @@ __all__ = ["SmaxRun", "train"]
 class SmaxRun:
     env_name: str
     learner: SmaxPPO
-    log: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # per iteration: env_steps, win_rate, return [S] ...
-    evals: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # iteration, env_steps, (sampled_)win_rate / return [S]
+    # per iteration: env_steps, win_rate, return [S] ...
+    log: list[dict[str, Any]] = field(default_factory=list)
+    # iteration, env_steps, (sampled_)win_rate / return [S]
+    evals: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[tuple[int, dict[str, Tensor]]] = field(default_factory=list)  # (iteration, actor state)
     times: dict[str, float] = field(
         default_factory=lambda: {"wall": 0.0, "env": 0.0, "update": 0.0, "eval": 0.0}
@@ -89,9 +87,8 @@ def train(
         lr.load_state_dict(sd["learner"])
         run.log, run.evals, run.snapshots, run.times = sd["log"], sd["evals"], sd["snapshots"], sd["times"]
         run.resumed_from = lr.iteration
-    vecs: dict[
-        int, Any
-    ] = {}  # copies -> vec env, made on first use (a finished run loaded back compiles nothing)
+    # copies -> vec env, made on first use (a finished run loaded back compiles nothing)
+    vecs: dict[int, Any] = {}
 
     def vec(copies: int):
         if copies not in vecs:

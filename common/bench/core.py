@@ -20,9 +20,8 @@ from common.running.runtime import DEVICES, check_device, cpu_model, set_threads
 
 REPO = Path(__file__).resolve().parents[2]
 PEAK_SHAPE = (10240, 256)  # [rows x width] @ [width x width] fp32: the shape of the learners' widest products
-MIN_PEAK_READINGS = (
-    30  # a median of 5 readings came out at 45 GFLOP/s against 63 of 30 (issue 63): never fewer
-)
+# a median of 5 readings came out at 45 GFLOP/s against 63 of 30 (issue 63): never fewer
+MIN_PEAK_READINGS = 30
 
 
 def device_sync(device: torch.device) -> None:
@@ -43,9 +42,8 @@ class Peak:
         self.a = torch.randn(rows, width, device=self.device)
         self.w = torch.randn(width, width, device=self.device)
         self.out = torch.empty(rows, width, device=self.device)
-        self.inner = (
-            1 if self.device.type == "cpu" else 50
-        )  # one GPU matmul is microseconds: time a run of them
+        # one GPU matmul is microseconds: time a run of them
+        self.inner = 1 if self.device.type == "cpu" else 50
         torch.mm(self.a, self.w, out=self.out)
         self.readings: list[float] = []
 

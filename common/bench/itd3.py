@@ -76,9 +76,8 @@ def _setup(
     d = learner.prepare_data(data)
     batches = [learner.sample_batch(d) for _ in range(n_batches)]
     agents = [ReferenceAgent.fresh(O, A, cfg) for _ in range(learner.n_members)]
-    for (
-        a
-    ) in agents:  # Module.to keeps the Parameter objects, so the optimisers built in fresh() still hold them
+    # Module.to keeps the Parameter objects, so the optimisers built in fresh() still hold them
+    for a in agents:
         for net in (a.actor, a.critic, a.actor_target, a.critic_target):
             net.to(device)
     per_member = [[{k: v[m] for k, v in b.items()} for m in range(learner.n_members)] for b in batches]

@@ -8,9 +8,8 @@ from dataclasses import replace
 from common.bench.core import count_flops, interleaved_rates
 from common.running.runtime import check_device
 
-SAC_SIZE = dict(
-    n_members=4, obs_dim=17, act_dim=6
-)  # e.g. HalfCheetah + Walker2d x 2 seeds (rlkit SAC: 2x256)
+# e.g. HalfCheetah + Walker2d x 2 seeds (rlkit SAC: 2x256)
+SAC_SIZE = dict(n_members=4, obs_dim=17, act_dim=6)
 
 
 def compare_sac(

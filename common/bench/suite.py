@@ -18,9 +18,8 @@ from typing import Any
 from common.bench import itd3 as I
 from common.bench.core import REPO, Peak, machine_info, machine_slug
 
-TINY: dict[str, Any] = dict(
-    n_seeds=2, n_agents=2, obs_dim=4, act_dim=2
-)  # --quick: sizes that only check the plumbing
+# --quick: sizes that only check the plumbing
+TINY: dict[str, Any] = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
 TINY_CFG = I.ITD3Config(
     hidden=8, batch_size=16, cql_n_actions=3, omar_iters=2, omar_n_samples=4, omar_n_elites=2
 )

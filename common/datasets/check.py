@@ -59,10 +59,8 @@ def check_data(
     dataset (same ``job.data_spec``) was another generation than the one in the cache now. Records
     that ``todo`` re-runs under ``force`` do not count; neither do records that carry no identity. ``todo``:
     (common.running.experiment.Cell, seed) pairs; ``job``: a common.running.experiment.Job."""
-    spec_fn, ident_fn = (
-        getattr(job, "data_spec", None),
-        getattr(job, "data_identity", None),
-    )  # a plain fn: none
+    # a plain fn: none
+    spec_fn, ident_fn = getattr(job, "data_spec", None), getattr(job, "data_identity", None)
     if spec_fn is None or ident_fn is None or not todo:  # a Job gives both or neither
         return
     redo = {(c.item, c.keys_id(), s) for c, s in todo} if force else set()
@@ -110,10 +108,8 @@ def prepare_data(todo: Sequence[tuple[Any, int]], job: Any) -> None:
     """Load (generating if missing) every dataset that ``todo`` trains on, once each, in this process:
     before workers start, so that two workers never generate the same missing dataset at once. ``job``: a
     common.running.experiment.Job."""
-    spec_fn, ident_fn = (
-        getattr(job, "data_spec", None),
-        getattr(job, "data_identity", None),
-    )  # a plain fn: none
+    # a plain fn: none
+    spec_fn, ident_fn = getattr(job, "data_spec", None), getattr(job, "data_identity", None)
     if spec_fn is None or ident_fn is None:  # a Job gives both or neither
         return
     seen: set[str] = set()

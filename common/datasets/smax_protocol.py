@@ -43,9 +43,8 @@ __all__ = [
 
 VERSION = 1  # bump when the generation changes: old files are then refused by their card
 KINDS = ("mixed", "medium")
-NEEDED: dict[
-    str, tuple[str, ...]
-] = {  # what the papers train on: CAST-BCQ Table 1 / Figure 5, OTC Figure 6(d)
+# what the papers train on: CAST-BCQ Table 1 / Figure 5, OTC Figure 6(d)
+NEEDED: dict[str, tuple[str, ...]] = {
     "3s_vs_3z": ("mixed",),
     "2s3z": ("mixed",),
     "10m_vs_11m": ("mixed",),
@@ -72,15 +71,15 @@ NO_WIN_RULE = (
 class SmaxProfile:
     """Scale of one profile: the MAPPO run (iterations per map), the episodes per kind, the collection batch."""
 
-    ppo: SmaxPPOConfig  # the behavior learner's config; iterations and eval_every are set per map from the fields below
+    # the behavior learner's config; iterations and eval_every are set per map from the fields below
+    ppo: SmaxPPOConfig
     iterations: dict[str, int]  # PPO iterations per map (each = ppo.n_envs episodes)
     evals: int  # evaluations (and snapshots) per run after the initial one: eval_every = iterations // evals
     episodes: dict[str, int]  # episodes per kind
     collect_envs: int  # envs per collection batch (a multiple of len(MIXED_LEVELS))
     checkpoint_every: int  # iterations between checkpoints of the behavior run
-    ppo_maps: dict[str, dict[str, Any]] = field(
-        default_factory=dict
-    )  # per-map changes to ``ppo`` (e.g. n_envs)
+    # per-map changes to ``ppo`` (e.g. n_envs)
+    ppo_maps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def ppo_for(self, map_name: str) -> SmaxPPOConfig:
         its = self.iterations[check_map(map_name)]

@@ -189,9 +189,8 @@ class EnsembleMLP(nn.Module):
             last_layer_init(linears[-1])
 
     def forward(self, x: Tensor) -> Tensor:
-        layers = cast(
-            "Sequence[EnsembleLinear]", self.layers
-        )  # typed: nn.ModuleList's items are typed nn.Module
+        # typed: nn.ModuleList's items are typed nn.Module
+        layers = cast("Sequence[EnsembleLinear]", self.layers)
         h, shape = flatten_members(x, self.n_members)  # [M, N, I]
         if self.norm is not None:
             h = self.norm(h)

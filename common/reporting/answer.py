@@ -236,9 +236,8 @@ class AnswerPage:
             return None, []
         cells = [c for c in self.cells(self.store, prof, paper, item).values() if c["pub"] is not None]
         own = [c for c in cells if paper in str(c["keys"].get("method", ""))] or cells
-        return prof, sorted(
-            own, key=lambda c: c["verdict"] == "not run"
-        )  # cells with runs first, else in order
+        # cells with runs first, else in order
+        return prof, sorted(own, key=lambda c: c["verdict"] == "not run")
 
     def headline_rows(self, paper: str) -> tuple[list[list[str]], list[str]]:
         rows, more = [], []
@@ -248,9 +247,8 @@ class AnswerPage:
                 continue
             spec = self.pubs[paper].ITEMS[item]
             entries = [e for e in map(as_entry, self.pubs[paper].PUBLISHED) if e.item == item]
-            p = (
-                spec.precision if spec.precision is not None else infer_precision(entries)
-            )  # as the item's report
+            # as the item's report
+            p = spec.precision if spec.precision is not None else infer_precision(entries)
             ref_cells = self.cells(self.ref, prof, paper, item) if self.ref is not None else None
             for c in cells[:HEADLINE_CELLS]:
                 where = prof + (f" {SUPERSEDED_MARK}" if c["superseded"] else "")

@@ -117,9 +117,8 @@ def compare_cells(
         c = cell(r.keys)
         v = r.value(metric)
         if v is None or not math.isfinite(float(v)):
-            c["n_nonfinite"] += (
-                1  # no value for the verdict; shown apart when the run has no such reading at all
-            )
+            # no value for the verdict; shown apart when the run has no such reading at all
+            c["n_nonfinite"] += 1
             c["n_noreading"] += int(v is None and not r.nonfinite)  # e.g. an analysis cell without a score
         else:
             c["values"].append(float(v) * spec.factor)
@@ -158,9 +157,8 @@ def _judge(c: dict, spec: Item) -> None:
         c["verdict"] = "differs"  # every run diverged
     else:
         tol = c["pub_spread"] if c["pub_spread"] is not None else c["spread"]
-        if (
-            c["pub_spread"] is None and len(vals) == 1 and len(c["se"]) == 1
-        ):  # one value: its own standard error
+        # one value: its own standard error
+        if c["pub_spread"] is None and len(vals) == 1 and len(c["se"]) == 1:
             tol = c["se"][0]
         tol = (tol or 0.0) + (pub.rounding or 0.0)  # + half a unit of the paper's last printed digit
         c["verdict"] = "within" if abs(c["delta"]) <= tol + 1e-9 else "differs"

@@ -171,9 +171,8 @@ def write_claims(
         holds, evidence = outcomes[cid]
         if holds is None:  # not checkable here (e.g. a panel that needs an environment not built yet)
             continue
-        holds = (
-            None if holds is UNDECIDED else bool(holds)
-        )  # UNDECIDED: checked, and the runs cannot decide it
+        # UNDECIDED: checked, and the runs cannot decide it
+        holds = None if holds is UNDECIDED else bool(holds)
         if cid in newest and newest[cid].same_as(holds, evidence):
             continue
         write_claim(results_root, profile, paper, item, cid, holds, evidence)

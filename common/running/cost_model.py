@@ -183,10 +183,8 @@ def fit_env(by_key: Mapping[str, Sequence[tuple[Counts, float]]]) -> tuple[dict[
                 a[i][j] += sum(x * y for x, y in zip(feats[i], feats[j]))
     run, ep = _solve_shared(a, b)
     units = {}
-    for (
-        k,
-        pts,
-    ) in med.items():  # at one count, a key's set-up and evaluation take at most half its (median) run
+    # at one count, a key's set-up and evaluation take at most half its (median) run
+    for k, pts in med.items():
         scale = 1.0 if len(pts) > 1 else min(1.0, 0.5 * pts[0][1] / max(run + ep * pts[0][0].episodes, 1e-12))
         rk, ek = run * scale, ep * scale
         u = sum(c.updates * (t - rk - ek * c.episodes) for c, t in pts) / sum(c.updates**2 for c, _ in pts)

@@ -38,9 +38,8 @@ class Invocation:
     wall_s: float
     planned: int  # the runs it trained (``last_run.runs``); ``runs`` may hold fewer: records replaced since
     runs: list[dict] = field(default_factory=list)
-    members: list[int] = field(
-        default_factory=list
-    )  # each run's group size (common.running.cost_model.group_sizes)
+    # each run's group size (common.running.cost_model.group_sizes)
+    members: list[int] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -78,9 +78,8 @@ from common.running.runtime import check_seeds, git_commit, set_threads
 log = logging.getLogger("offmarl.experiment")
 
 LAUNCHERS = ("inline", "process", "ray")
-PLAN_ONLY_ENV = (
-    "OFFMARL_PLAN_ONLY"  # set while run_all.sh plans (common.running.run_all): run_cells refuses to run
-)
+# set while run_all.sh plans (common.running.run_all): run_cells refuses to run
+PLAN_ONLY_ENV = "OFFMARL_PLAN_ONLY"
 Status = tuple[str, str, "str | None"]  # (run_id, status, reason): what every run ends with (``run_one``)
 
 
@@ -91,9 +90,8 @@ class RunSummary:
     failed: list[tuple[str, str | None]] = field(default_factory=list)  # (run_id, reason)
     nonfinite: list[str] = field(default_factory=list)  # recorded, but the score was NaN/inf
     reused: list[str] = field(default_factory=list)  # recorded as a copy of an identical earlier run
-    groups: list[int] = field(
-        default_factory=list
-    )  # the sizes of the batched groups run (common.running.grouping)
+    # the sizes of the batched groups run (common.running.grouping)
+    groups: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -365,12 +363,10 @@ def run_cells(
     check_data(todo, job, env.results_root, profile.name, force)
     tasks = plan_groups(todo, job.group_key, group)  # one run per task, or the runs of a group
     summary.groups = [len(t) for t in tasks if len(t) > 1]
-    if todo and (
-        launcher != "inline" or group > 1
-    ):  # datasets made here first, once each: never twice by two
-        prepare_data(
-            todo, job
-        )  # workers at once (ray: on this node; its cache must be shared with the workers)
+    # datasets made here first, once each: never twice by two workers at once (ray: on this node; its cache must be
+    # shared with the workers)
+    if todo and (launcher != "inline" or group > 1):
+        prepare_data(todo, job)
     if launcher == "inline" or not todo:
         summary.add([r for task in tasks for r in run_task(task, job, env)])
     elif launcher == "process":

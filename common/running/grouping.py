@@ -50,9 +50,8 @@ log = logging.getLogger("offmarl.grouping")
 
 GROUP_LAUNCHERS = ("inline", "process", "ray")  # the launchers that run a group as one task (all)
 Run = tuple[Any, int]  # (cell, seed)
-Status = tuple[
-    str, str, "str | None"
-]  # (run_id, status, reason), as common.running.experiment.run_one returns
+# (run_id, status, reason), as common.running.experiment.run_one returns
+Status = tuple[str, str, "str | None"]
 
 
 def check_group(group: Any, launcher: str) -> int:
@@ -131,9 +130,8 @@ def run_group(
         status[run_id(*todo[0])] = alone(*todo[0])
     elif todo:
         ctxs = [context(cell, seed) for cell, seed in todo]
-        seed_everything(
-            todo[0][1]
-        )  # as a run alone (the stacked learners seed themselves; nothing draws globally)
+        # as a run alone (the stacked learners seed themselves; nothing draws globally)
+        seed_everything(todo[0][1])
         started, t0 = now(), time.time()
         try:
             metrics = list(train([(cell, seed, ctx) for (cell, seed), ctx in zip(todo, ctxs)]))

@@ -142,9 +142,8 @@ class Schedule:
         self.slots, self.waiting = slots, list(items)
         self.running: list[Any] = []
         self.held: dict[int, int] = {}  # id(running item) -> the slots it holds
-        self.work: dict[
-            int, float
-        ] = {}  # id(item) -> its predicted seconds + those of its paper's later items
+        # id(item) -> its predicted seconds + those of its paper's later items
+        self.work: dict[int, float] = {}
         left: dict[str, float] = {}
         for it in reversed(self.waiting):
             left[it.plan.paper] = left.get(it.plan.paper, 0.0) + (it.predicted_s or 0.0)

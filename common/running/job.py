@@ -68,9 +68,8 @@ class Job:
         if (self.group_key is None) != (self.run_group is None):
             raise TypeError("Job: give both group_key and run_group, or neither")
 
-    def __call__(
-        self, cell: "Cell", seed: int, ctx: Any
-    ) -> Mapping[str, Any]:  # ctx: common.running.runs.RunContext
+    # ctx: common.running.runs.RunContext
+    def __call__(self, cell: "Cell", seed: int, ctx: Any) -> Mapping[str, Any]:
         return self.run(cell, seed, ctx)
 
 

@@ -34,12 +34,8 @@ from common.running.runtime import git_commit, set_threads
 RAY_MAX_RETRIES = 3  # re-runs of a task whose worker process or node died (Ray's default for tasks)
 INSTALL_HINT = "pip install -e '.[ray]' (the ray extra of this package, pinned in constraints.txt)"
 FAULT_ENV = "OFFMARL_FAULT_DIR"  # tests only: see fault_point
-FORWARDED_ENV = (
-    "OFFMARL_DATA",
-    FAULT_ENV,
-    "OFFMARL_PROGRESS",
-)  # the driver's values reach every task (progress:
-# common.running.progress, for run_all.sh's bar)
+# the driver's values reach every task (progress: common.running.progress, for run_all.sh's bar)
+FORWARDED_ENV = ("OFFMARL_DATA", FAULT_ENV, "OFFMARL_PROGRESS")
 _HOST_PORT = re.compile(
     r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$"
 )

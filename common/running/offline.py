@@ -64,9 +64,8 @@ from common.running.evaluate import eval_seed, evaluate
 from common.running.experiment import Job
 from common.running.records import canonical_json, to_jsonable
 
-OFFICIAL_MINIBATCH_SEED = (
-    4_000_000  # generator seed offset of fixed_minibatches (apart from every other stream)
-)
+# generator seed offset of fixed_minibatches (apart from every other stream)
+OFFICIAL_MINIBATCH_SEED = 4_000_000
 # learners whose runs can train stacked (cells as members), with the config fields that may differ in a group: the
 # built-in ones here, a paper's through common.algos.register_learner(..., group_fields=...) (one dict: common.algos')
 GROUPABLE.update(
@@ -235,9 +234,8 @@ def offline_run_group(
     size cut to a small dataset, another resumed step) form stacks of their own."""
     name = _learner_name(runs[0][0].config, learner)
     datasets: dict[str, tuple[Any, Any]] = {}  # dataset spec -> (Dataset, prepared tensors): loaded once each
-    built: list[
-        Any
-    ] = []  # per run: (learner, its dataset's card, prepared tensors, loop step); None once stacked
+    # per run: (learner, its dataset's card, prepared tensors, loop step); None once stacked
+    built: list[Any] = []
     for cell, seed, ctx in runs:
         spec = canonical_json(to_jsonable(cell.config["dataset"]))
         data, tensors = datasets.get(spec, (None, None))

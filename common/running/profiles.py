@@ -47,9 +47,8 @@ class PaperSettings:
     itself has none (a profile without a paper: tests, sketches). Build one with ``of`` so that ``given`` knows which
     settings the profile set (the record names those, whatever their values)."""
 
-    given: tuple[str, ...] = field(
-        default=(), compare=False, repr=False
-    )  # the settings the profile set, in order
+    # the settings the profile set, in order
+    given: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -195,9 +194,8 @@ class PaperProfiles:
     the settings that profile changes; every profile's settings are built and checked on construction."""
 
     settings: type[PaperSettings]  # the paper's settings dataclass (its config.py)
-    by_profile: Mapping[
-        str, Mapping[str, Any]
-    ]  # profile name -> {Profile field: value, "paper": {setting: value}}
+    # profile name -> {Profile field: value, "paper": {setting: value}}
+    by_profile: Mapping[str, Mapping[str, Any]]
 
     def __post_init__(self) -> None:
         if not (isinstance(self.settings, type) and issubclass(self.settings, PaperSettings)):

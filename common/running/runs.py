@@ -59,9 +59,8 @@ class RunEnv:
     git: Mapping[str, Any] | None = None  # the commit the records name (common.running.runtime.git_commit)
     threads: int = field(default_factory=current_threads)  # torch threads of each run: part of its identity
     reuse_from: tuple[str, ...] | None = None  # items whose identical finished runs are copied (None: never)
-    replace: bool = (
-        False  # --force: a run's record replaces its run's earlier records instead of adding to them
-    )
+    # --force: a run's record replaces its run's earlier records instead of adding to them
+    replace: bool = False
     seen: SeenRecords = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -113,9 +112,8 @@ class RunContext:
         self.seed = seed
         self.profile = profile
         self.device = device
-        self.checkpoint_path = (
-            checkpoint_path  # <cache>/checkpoints/<root>/<profile>/<paper>/.../seed<k>/<hash>.pt
-        )
+        # <cache>/checkpoints/<root>/<profile>/<paper>/.../seed<k>/<hash>.pt
+        self.checkpoint_path = checkpoint_path
         self.run_id = run_id
         self.curve: list[dict[str, Any]] = []  # filled by log(); restored from a checkpoint
         self.resumed_from_step: int | None = None
@@ -242,9 +240,8 @@ def _sacred_experiment(name: str, sacred_dir: Path):
     sl = logging.getLogger("offmarl.sacred")
     sl.setLevel(logging.WARNING)
     run_log = sl.getChild(name)  # Sacred's logger of this run
-    if (
-        _sacred_failed_line not in run_log.filters
-    ):  # a failed run is reported once by record_run (common.running.progress)
+    # a failed run is reported once by record_run (common.running.progress)
+    if _sacred_failed_line not in run_log.filters:
         run_log.addFilter(_sacred_failed_line)
     ex.logger = sl  # type: ignore[assignment]  # sacred's Ingredient types its logger by `self.logger = None`
     return ex

@@ -164,9 +164,8 @@ def of_profile(rec: Record, profile: str) -> bool:
 
 
 # ---- the runner's view: each file read once, then only what was appended ----------------------------------------
-_CHECK = (
-    64  # bytes before the end of what was read that must be unchanged for an append-only read of the rest
-)
+# bytes before the end of what was read that must be unchanged for an append-only read of the rest
+_CHECK = 64
 
 
 @dataclass
@@ -227,9 +226,8 @@ class SeenRecords:
         if stat == seen.stat:
             return seen
         data = None
-        if (
-            st.st_ino == seen.inode and st.st_size >= seen.offset
-        ):  # appended to, presumably: check and read the rest
+        # appended to, presumably: check and read the rest
+        if st.st_ino == seen.inode and st.st_size >= seen.offset:
             start = seen.offset - len(seen.tail)
             with open(path, "rb") as f:
                 f.seek(start)
@@ -240,9 +238,8 @@ class SeenRecords:
             with open(path, "rb") as f:
                 data = f.read()
         seen.add(data, path)
-        seen.stat = (
-            stat if seen.offset == st.st_size else None
-        )  # a line still being written: look again next time
+        # a line still being written: look again next time
+        seen.stat = stat if seen.offset == st.st_size else None
         self._files[(paper, item)] = seen
         return seen
 

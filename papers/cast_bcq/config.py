@@ -16,15 +16,10 @@ GRID_ENV = "games/cliff_grid"
 GRID_UPDATES = 5_000
 GRID_EVAL_EVERY = 100
 GRID_EVAL_EPISODES = 1
-GRID_DATA = (
-    "uniform",
-    "fixed",
-)  # episode starts of the data: our variant (claims) and the paper's literal one
-GRID_METHODS = {
-    "i_bcq": "i_bcq",
-    "i_icq": "i_icq",
-    "cast_bcq": "cast",
-}  # row key -> papers.cast_bcq.grid method
+# episode starts of the data: our variant (claims) and the paper's literal one
+GRID_DATA = ("uniform", "fixed")
+# row key -> papers.cast_bcq.grid method
+GRID_METHODS = {"i_bcq": "i_bcq", "i_icq": "i_icq", "cast_bcq": "cast"}
 
 # ---- MaMuJoCo items (Figure 4, Table 2, Figure 6) ------------------------------------------------------------
 # Data: the shared D4RL-protocol datasets (common.datasets.mujoco, built per profile) split per agent with each
@@ -134,21 +129,17 @@ class CastSettings(PaperSettings):
     grid_eval_every: int = GRID_EVAL_EVERY  # gradient steps between Figure 1's evaluations [I]
     mujoco_updates: int = MUJOCO_UPDATES  # iterations of the MaMuJoCo runs [C]
     mujoco_batch: int = MUJOCO_BATCH  # minibatch of the MaMuJoCo runs [C]
-    mujoco_width: int | None = (
-        None  # one width for every hidden layer of the MaMuJoCo learners; None: the code's
-    )
+    # one width for every hidden layer of the MaMuJoCo learners; None: the code's
+    mujoco_width: int | None = None
     mujoco_evals: int = MUJOCO_EVALS  # evaluations per MaMuJoCo run, evenly spaced [I]
-    mujoco_eval_episodes: int | None = (
-        None  # episodes per evaluation, every method; None: the code's (CAST 3, else 10)
-    )
-    eval_max_steps: int | None = (
-        None  # evaluation episodes cut after this many steps (smoke); None: whole episodes
-    )
+    # episodes per evaluation, every method; None: the code's (CAST 3, else 10)
+    mujoco_eval_episodes: int | None = None
+    # evaluation episodes cut after this many steps (smoke); None: whole episodes
+    eval_max_steps: int | None = None
     smax_updates: int = SMAX_UPDATES  # updates of the SMAX runs [C, I]
     smax_batch: int = SMAX_BATCH  # time steps per SMAX minibatch [I]
-    smax_width: int | None = (
-        None  # hidden width of every SMAX net (agent nets, joint critic, mixer); None: 64 / 256
-    )
+    # hidden width of every SMAX net (agent nets, joint critic, mixer); None: 64 / 256
+    smax_width: int | None = None
     smax_subteams: int | None = None  # CAST's sub-team draws per agent on SMAX; None: the code's 10
     smax_evals: int = SMAX_EVALS  # evaluations per SMAX run, evenly spaced [I]
     smax_eval_episodes: int = SMAX_EVAL_EPISODES  # test episodes per SMAX evaluation [C]

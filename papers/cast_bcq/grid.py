@@ -284,18 +284,15 @@ class GridLearner(StackableLearner):
         with torch.no_grad():
             tab = joint_q_table(self.nets["qj"], s, K)  # [S, B, K, K]
             if cfg.partners == "policy":
-                g = masked_argmax(
-                    tab.flatten(-2), ok_s.flatten(-2)
-                )  # [S, B] joint greedy a^ = (g // K, g % K)
-                partner = torch.stack(
-                    [g % K, g // K], dim=1
-                )  # [S, N, B]: agent 0's partner a^_2, agent 1's a^_1
+                # [S, B] joint greedy a^ = (g // K, g % K)
+                g = masked_argmax(tab.flatten(-2), ok_s.flatten(-2))
+                # [S, N, B]: agent 0's partner a^_2, agent 1's a^_1
+                partner = torch.stack([g % K, g // K], dim=1)
             else:
                 partner = a.flip(-1).transpose(1, 2)  # [S, N, B]: the dataset's a_j
             agent = torch.arange(self.n_agents, device=a.device).view(1, -1, 1)  # [1, N, 1]
-            delta = grid_credit(
-                tab.unsqueeze(1), a.transpose(1, 2), partner, agent, cfg.default_action
-            )  # [S, N, B]
+            # [S, N, B]
+            delta = grid_credit(tab.unsqueeze(1), a.transpose(1, 2), partner, agent, cfg.default_action)
             delta = delta.reshape(self.n_members, B)  # [M, B]
             w = None if cfg.qi_weight == "none" else delta.exp().clamp(0.0, cfg.qi_weight_max)
         # 4. individual critics Q_i (P Eq. 9)

@@ -122,10 +122,8 @@ class ICQMA(StackableLearner):
     """
 
     _NETS = ("critic", "critic_target", "mixer", "mixer_target", "actor")
-    _OPTS = (
-        "critic_opt",
-        "actor_opt",
-    )  # GROUP_FIELDS: none (StackableLearner's): every config field is shared
+    # GROUP_FIELDS: none (StackableLearner's): every config field is shared
+    _OPTS = ("critic_opt", "actor_opt")
 
     def __init__(
         self,
@@ -163,9 +161,8 @@ class ICQMA(StackableLearner):
                 "mixer": HyperMixer(n_seeds_here, self.state_dim, self.n_agents, cfg.mixer_embed),
             }
 
-        big = self._build_members(
-            nets
-        )  # seed before building: seed s's networks (its mixer too) from seeds[s]
+        # seed before building: seed s's networks (its mixer too) from seeds[s]
+        big = self._build_members(nets)
         self.critic, self.actor, self.mixer = big["critic"], big["actor"], big["mixer"]
         self.critic_target, self.mixer_target = copy.deepcopy(self.critic), copy.deepcopy(self.mixer)
         for p in [*self.critic_target.parameters(), *self.mixer_target.parameters()]:
@@ -261,9 +258,8 @@ class ICQMA(StackableLearner):
         """y [S, B] from the target critics at (o', a'_data) and the target mixer at s'."""
         cfg = self.cfg
         rew, done = batch["rewards"], batch["terminals"]  # [S, B]
-        q_next = self._by_seed(
-            self._q(self.critic_target, batch["next_obs"], batch["next_actions"])
-        )  # [S, B, N]
+        # [S, B, N]
+        q_next = self._by_seed(self._q(self.critic_target, batch["next_obs"], batch["next_actions"]))
         k_next = self.mixer_target.weights(batch["next_state"])  # [S, B, N]
         boot = batch["next_valid"] * (1.0 - done)  # [S, B] rows that bootstrap from a'_data
         return icq_ma_target(
@@ -289,10 +285,8 @@ class ICQMA(StackableLearner):
                 torch.cat([act, batch["next_actions"]], 1),
             )  # [M, 2B]
             q, q_next = q_both[:, :B], q_both[:, B:]  # Q_i(o, a), Q_i(o', a'_data)
-            rew, cont = (
-                self._per_member(batch["rewards"]),
-                self._per_member(1.0 - batch["terminals"]),
-            )  # [M, B]
+            # [M, B]
+            rew, cont = self._per_member(batch["rewards"]), self._per_member(1.0 - batch["terminals"])
             adv = rew + self.cfg.gamma * cont * q_next - q  # [M, B]
             k = self._by_member(self.mixer.weights(batch["state"]))  # [M, B]
         logp = self.actor.log_prob(obs, act, self.act_mask)  # [M, B]

@@ -36,9 +36,8 @@ class ICQMAConfig:
     agent_temp: float = opt(100.0, kind="num", gt=0)
     # target weight B softmax_B(Q'_tot / total_temp) (code: 1000)
     total_temp: float = opt(1000.0, kind="num", gt=0)
-    actor_temp: float = opt(
-        100.0, kind="real", gt=0
-    )  # actor weight B softmax_B(A_i / actor_temp) (code: 100)
+    # actor weight B softmax_B(A_i / actor_temp) (code: 100)
+    actor_temp: float = opt(100.0, kind="real", gt=0)
     # True: the code's target with r and gamma applied twice (quirk 12); False: fixed
     bug_compat: bool = opt(False, kind="bool")
     # update() returns metrics (detached tensors) every log_every updates

@@ -45,9 +45,8 @@ def icq_ma_target(
     w = batch_softmax_weights(q_next, agent_temp, None if boot is None else boot.unsqueeze(-1), dim=1)
     w = w.clamp(0.0, 1.0)  # [S, B, N]
     if bug_compat:
-        y_i = (
-            rewards.unsqueeze(-1) + cont.unsqueeze(-1) * w * q_next
-        )  # [S, B, N] the code's per-agent targets
+        # [S, B, N] the code's per-agent targets
+        y_i = rewards.unsqueeze(-1) + cont.unsqueeze(-1) * w * q_next
         u = (k_next * y_i).sum(-1)  # [S, B] mixed by the target mixer (r counted here ...)
     else:
         u = (k_next * w * q_next).sum(-1)  # [S, B] Q'_tot

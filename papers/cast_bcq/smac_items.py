@@ -239,9 +239,8 @@ def finish(item: str):
                         f"Fig. 5 on SMAX{sub}: {env.split('/')[1]} (win rate)",
                     )
                     print(f"[cast_bcq/{item}] wrote {png}", flush=True)
-        n_seeds = get_profile(
-            profile, C.PROFILE_OVERRIDES
-        ).n_seeds  # claims.smax_grid: each cell with every seed
+        # claims.smax_grid: each cell with every seed
+        n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
         check_claims(results, "cast_bcq", item, CLAIMS, Evidence(records, profile), n_seeds)
 
     return _finish

@@ -117,9 +117,8 @@ def subteam_masks(generator: torch.Generator, n_seeds: int, n_agents: int, draws
         return torch.zeros(S, N, C, N, dtype=torch.bool, device=device)
     k = torch.randint(1, N, (S, N, C, 1), generator=generator, device=device)
     score = torch.rand(S, N, C, N, generator=generator, device=device)
-    score = score.masked_fill(
-        torch.eye(N, dtype=torch.bool, device=device)[None, :, None, :], 2.0
-    )  # self last
+    # self last
+    score = score.masked_fill(torch.eye(N, dtype=torch.bool, device=device)[None, :, None, :], 2.0)
     rank = score.argsort(dim=-1).argsort(dim=-1)  # rank of partner j among the others
     return rank < k
 
@@ -200,9 +199,8 @@ def _factored_credit(
         h = h.relu_()  # (in place: the rows are large)
     elif joint_q.activation is not None:
         h = joint_q.activation(h)
-    h = joint_q._layers(
-        h, [(layer.weight, layer.bias) for layer in joint_q.layers[1:]]
-    )  # joint_q's other layers
+    # joint_q's other layers
+    h = joint_q._layers(h, [(layer.weight, layer.bias) for layer in joint_q.layers[1:]])
     q = h.reshape(S, B, N, C, 2)
     return (q[..., 0] - q[..., 1]).mean(dim=-1)
 

@@ -222,15 +222,13 @@ def ant_baseline_config(profile: Profile, obs_mode: str, dataset: str, method: s
     """A Table 4b baseline cell (Table 4a's layout on Ant); ``method`` in config.T4B_LEARNERS (IQL: FO rows only),
     ``obs_mode`` in config.ANT_OBS_MODES, ``dataset`` in published.ANT_DATASETS."""
     _check_method("4b", method, C.T4B_LEARNERS)
-    spec = ant_spec(
-        obs_mode, dataset, profile.name, reward_scale=method in C.T4B_REWARD_SCALED
-    )  # checks both
+    # checks both
+    spec = ant_spec(obs_mode, dataset, profile.name, reward_scale=method in C.T4B_REWARD_SCALED)
     lb = _check_baseline("4b", method, obs_mode, C.T4B_LEARNERS, C.T4B_ROWS_OF, C.ANT_OBS_MODES)
     scale = profile.paper.t4b
     cfg = _baseline_cell(scale, spec, obs_mode, method, lb)
-    if (
-        method == "maiql_ft"
-    ):  # the fine-tuning phase (papers/moma_ppo/maiql_ft.py); evaluations as often as offline
+    # the fine-tuning phase (papers/moma_ppo/maiql_ft.py); evaluations as often as offline
+    if method == "maiql_ft":
         cfg["finetune"] = {"updates": scale.ft_updates}
         FineTuneConfig(**cfg["finetune"]).validate()
     return cfg

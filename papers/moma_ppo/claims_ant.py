@@ -23,11 +23,8 @@ from common.running.store import Runs
 from papers.moma_ppo import config as C
 from papers.moma_ppo.published import ABLATION_VARIANTS, ANT_OBS, FIGURE6_PENALTIES
 
-CLAIM_SETTINGS = (
-    ("partial", "adaptive"),
-    ("partial", "fixed"),
-    ("full", "fixed"),
-)  # f6_epistemic_beats_aleatoric
+# f6_epistemic_beats_aleatoric
+CLAIM_SETTINGS = (("partial", "adaptive"), ("partial", "fixed"), ("full", "fixed"))
 RULE = "significant: Δ > SEM_a + SEM_b (SEM over seeds; 0 for one seed)"
 K_VARIANTS = {"k5": 5, "default": C.MOMA_ANT_ROLLOUT["k"], "k20": 20, "k50": 50}  # (e), in k's order
 Stats = tuple[float, float, int]

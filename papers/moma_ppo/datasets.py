@@ -24,9 +24,8 @@ from common.datasets.card import data_root, dataset_id, dataset_path
 from common.datasets.dataset import Dataset
 from papers.moma_ppo.config import ICG_BEHAVIOR, ICG_DATA_SEED, ICG_ENV, ICG_PLAYS
 
-ICG_KIND = (
-    "custom"  # the card's kind; the ICG dataset's name (favorable, neutral, unfavorable) is in its protocol
-)
+# the card's kind; the ICG dataset's name (favorable, neutral, unfavorable) is in its protocol
+ICG_KIND = "custom"
 ICG_VERSION = 1  # bump when the protocol changes: old files are then other paths
 ICG_GENERATOR = {"name": "papers.moma_ppo.datasets.icg", "version": ICG_VERSION}
 

@@ -64,9 +64,8 @@ from common.running.offline import evaluate_policy, run_metrics
 from papers.moma_ppo.simulator import GroundTruthSimulator
 
 LEARNER = "iql_continuous"
-ROLLOUT_STREAM = (
-    0x5F7  # second entropy word of a run's rollout generator (apart from the learner's row streams)
-)
+# second entropy word of a run's rollout generator (apart from the learner's row streams)
+ROLLOUT_STREAM = 0x5F7
 BUFFER_KEYS = ("obs", "actions", "rewards", "next_obs", "masks")
 
 
@@ -196,9 +195,8 @@ def collect(
     firsts = [buffers[s].n for s in range(S)]
     lengths = [0] * S
     for t in range(cfg.rollout_len):
-        act = sample_actions(model, obs[:, None], memory, generator)[
-            :, 0
-        ]  # [S, N, A] (every seed draws noise)
+        # [S, N, A] (every seed draws noise)
+        act = sample_actions(model, obs[:, None], memory, generator)[:, 0]
         if memory is not None:
             memory = shift_history(memory, model._history_step(obs[:, None], act[:, None]))
         idx = torch.tensor(alive, device=obs.device)

@@ -79,9 +79,8 @@ class GroundTruthSimulator:
                 f"the ground-truth simulator supports the MaMuJoCo tasks {list(SUPPORTED_TASKS)}; "
                 f"{env_name!r} is task {task!r}"
             )
-        self.sim = (
-            self.env.raw.single_agent_env.unwrapped
-        )  # Gymnasium's Ant-v5 / Reacher-v5, no TimeLimit wrapper
+        # Gymnasium's Ant-v5 / Reacher-v5, no TimeLimit wrapper
+        self.sim = self.env.raw.single_agent_env.unwrapped
         self.state_dim = int(self.env.spec.state_dim)
         self.task = task
         covered = np.zeros(self.state_dim, dtype=bool)

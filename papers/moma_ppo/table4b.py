@@ -93,9 +93,8 @@ def _args_of(argv) -> argparse.Namespace:
 
 def main(argv=None):
     a = _args_of(argv)
-    kinds = [
-        d for d in ANT_DATASETS if not a.dataset or d in a.dataset
-    ]  # only what the selected cells train on
+    # only what the selected cells train on
+    kinds = [d for d in ANT_DATASETS if not a.dataset or d in a.dataset]
     return run_item(
         __doc__.splitlines()[0],
         ITEM,

@@ -45,7 +45,8 @@ MOMA_PPO_TD3: dict[str, Any] = dict(
 
 _CQL: dict[str, Any] = dict(
     critic_reg="cql",
-    cql_proposal="mujoco",  # uniform + pi(o) + noise + pi(o') + noise, all at o; Gaussian pdf subtracted (the code)
+    # uniform + pi(o) + noise + pi(o') + noise, all at o; Gaussian pdf subtracted (the code)
+    cql_proposal="mujoco",
     cql_alpha=1.0,  # td3_omar_cql_alpha
     cql_temp=1.0,  # td3_omar_cql_lse_temp
     cql_n_actions=10,  # td3_omar_cql_num_sampled_actions

@@ -208,13 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg, what = ant_moma_config(prof, args.obs_mode, args.dataset), f"Ant {args.obs_mode} {args.dataset}"
         truth = functools.partial(ant_truth, obs_mode=args.obs_mode)
     cfg["world_model"] = {**cfg["world_model"], **args.world_model}
-    data = load_dataset(
-        cfg["dataset"]
-    )  # the cell's data, built if missing at smoke only (else the error names how)
+    # the cell's data, built if missing at smoke only (else the error names how)
+    data = load_dataset(cfg["dataset"])
 
-    wm = world_model(
-        cfg, data, ProbeContext(args.device), None
-    )  # the cell's cached ensemble (trained and cached if missing)
+    # the cell's cached ensemble (trained and cached if missing)
+    wm = world_model(cfg, data, ProbeContext(args.device), None)
     if args.more_updates:
         wm_data = wm.prepare_data(data)
         before = wm.validation_scores(wm_data)

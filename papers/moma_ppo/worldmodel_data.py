@@ -173,9 +173,8 @@ class JointLayout:
         return self.joint_obs_dim + self.joint_act_dim
 
     def _mask(self, dims: Sequence[int], width: int, device) -> Tensor:
-        return (
-            torch.arange(width, device=device)[None, :] < torch.tensor(dims, device=device)[:, None]
-        )  # [N, W]
+        # [N, W]
+        return torch.arange(width, device=device)[None, :] < torch.tensor(dims, device=device)[:, None]
 
     def joint_obs(self, obs: Tensor) -> Tensor:
         """obs [..., N, O] (zero-padded) -> [..., Oj], agent-major."""

@@ -36,16 +36,10 @@ from papers.omar.published import ITEMS
 
 LABELS = {"ma_td3bc": "MA-TD3+BC", "ma_cql": "MA-CQL", "omar": "OMAR"}
 CURVE_METHODS = ("ma_td3bc", "ma_cql", "omar")  # Figure 1 (b)
-LOW, HIGH = (
-    ("random", "medium-replay"),
-    ("medium", "expert"),
-)  # Figure 3's dataset kinds of low / high quality
-SAMPLING = (
-    "iters",
-    "samples",
-    "mu0",
-    "sigma0",
-)  # Figure 4's parameters, each varied alone around its default
+# Figure 3's dataset kinds of low / high quality
+LOW, HIGH = ("random", "medium-replay"), ("medium", "expert")
+# Figure 4's parameters, each varied alone around its default
+SAMPLING = ("iters", "samples", "mu0", "sigma0")
 SAMPLING_DEFAULT = {"iters": C.MPE.omar_iters, "samples": C.MPE.omar_samples, "mu0": 0.0, "sigma0": 2.0}
 
 

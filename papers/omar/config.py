@@ -52,10 +52,8 @@ UPDATES = {
     "omar/world": {d: 1_001 for d in DATASETS},
     ENV_CHEETAH: {d: 100_001 for d in DATASETS},
 }
-EVAL_EVERY = {
-    "mpe": 10,
-    "mujoco": 500,
-}  # updates between evaluations (code: eval_interval / steps_per_update)
+# updates between evaluations (code: eval_interval / steps_per_update)
+EVAL_EVERY = {"mpe": 10, "mujoco": 500}
 
 
 @dataclass(frozen=True)
@@ -162,19 +160,15 @@ class OmarSettings(PaperSettings):
     """OMAR's own settings per profile (the comment above says why each profile sets what it sets); None: the
     official code's value."""
 
-    updates: int | None = (
-        None  # gradient steps of every offline run (smoke); None: UPDATES x the profile's scale
-    )
+    # gradient steps of every offline run (smoke); None: UPDATES x the profile's scale
+    updates: int | None = None
     max_evals: int | None = None  # at most this many evaluations per offline run; None: the code's EVAL_EVERY
-    mujoco_update_scale: float | None = (
-        None  # replaces update_scale for HalfCheetah (quick); None: update_scale
-    )
-    batch_size: int | None = (
-        None  # minibatch of every ITD3 learner (smoke); None: the code's TaskConfig.batch
-    )
-    eval_max_steps: int | None = (
-        None  # evaluation episodes cut after this many steps (smoke); None: whole episodes
-    )
+    # replaces update_scale for HalfCheetah (quick); None: update_scale
+    mujoco_update_scale: float | None = None
+    # minibatch of every ITD3 learner (smoke); None: the code's TaskConfig.batch
+    batch_size: int | None = None
+    # evaluation episodes cut after this many steps (smoke); None: whole episodes
+    eval_max_steps: int | None = None
 
 
 PROFILE_OVERRIDES = PaperProfiles(

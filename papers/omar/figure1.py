@@ -39,9 +39,8 @@ AGENTS = {"smoke": (1, 2), "quick": (1, 2, 3, 4, 5), "full": (1, 2, 3, 4, 5)}
 
 
 def build_cells(profile) -> list[Cell]:
-    pairs = [(2, m) for m in CURVE_METHODS] + [
-        (n, "ma_cql") for n in AGENTS[profile.name] if n != 2
-    ]  # (b) and (c)
+    # (b) and (c)
+    pairs = [(2, m) for m in CURVE_METHODS] + [(n, "ma_cql") for n in AGENTS[profile.name] if n != 2]
     out = [
         Cell(
             "omar", ITEM, {"n_agents": n, "method": m}, offline_config(profile, ENV, KIND, m, {"n_agents": n})

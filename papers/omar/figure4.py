@@ -28,9 +28,8 @@ from papers.omar.figure3 import run_figure, sweep_panel
 from papers.omar.jobs import offline_config
 
 ITEM = Path(__file__).stem
-FIELDS = dict(
-    zip(SAMPLING, ("omar_iters", "omar_n_samples", "omar_mu0", "omar_sigma0"))
-)  # the config's fields
+# the config's fields
+FIELDS = dict(zip(SAMPLING, ("omar_iters", "omar_n_samples", "omar_mu0", "omar_sigma0")))
 GRIDS = {
     "smoke": {"iters": (1,), "samples": (5,), "mu0": (0.5,), "sigma0": (1.0,)},
     "quick": {"iters": (1, 5), "samples": (5, 20), "mu0": (-0.5, 0.5), "sigma0": (1.0, 3.0)},

@@ -204,9 +204,8 @@ def landscape_job(cell, seed: int, ctx) -> dict[str, Any]:
     obs = omar_tensors["obs"][torch.as_tensor(idx)].permute(1, 0, 2).contiguous()  # [M, P, O]
     pi_omar, q_grid_omar = _eval_mode(omar, obs, grid)
     pi_omar_np = pi_omar[..., 0].cpu().double().numpy()  # [M, P]
-    q_cql_at_omar_policy = (
-        _q_at(cql, obs, pi_omar).cpu().double().numpy()
-    )  # trained OMAR's pi(o) on MA-CQL's critic
+    # trained OMAR's pi(o) on MA-CQL's critic
+    q_cql_at_omar_policy = _q_at(cql, obs, pi_omar).cpu().double().numpy()
 
     g = grid.cpu().double().numpy()
     gap = p["q_grid"][0].max(axis=-1) - p["q_cur"][0]  # [P] agent 0: best grid Q - Q(pi(o))
