@@ -99,7 +99,7 @@ def test_one_update_runs_what_a_fine_tuning_step_runs(monkeypatch):
     monkeypatch.setenv("OFFMARL_DATA", "/nonexistent-offmarl-data")  # random tensors, never a cached dataset
     cfg = T2.timing_config("smoke")
     cfg["timing"] = {"warmup": 1, "reps": 2, "updates": 2}
-    per = 1 + 2 * 2
+    per = 1 + 1 + 2 * 2  # the FLOP count's update, warm-up, reps x updates
     out = T2.measure(cfg, 0, "cpu")
     assert calls["update"] == 3 * per  # every method: warm-up + timed BCQ updates
     assert calls["cvae"] == per  # one CVAE step per update of d_e alone
@@ -108,6 +108,24 @@ def test_one_update_runs_what_a_fine_tuning_step_runs(monkeypatch):
     assert set(out["reps_ms"]) == set(T2.METHODS) and all(len(v) == 2 for v in out["reps_ms"].values())
     assert out["ratio_to_bcq"]["bcq"] == 1.0 and "random tensors" in out["data"]
     assert out["newest_rows"] == 64  # |D| rows of D^k even though 1 % of 3000 is 30
+    flops, ratio = out["gemm_flops"], out["gemm_flop_ratio_to_bcq"]
+    assert ratio["bcq"] == 1.0 and flops["bcq"] > 0  # d_q runs V on B and the matched D rows: more than d_e
+    assert 1.0 < ratio["bcq_otc_de"] < ratio["bcq_otc_dq"], ratio
+
+
+def test_dq_values_run_on_the_matched_rows_only(monkeypatch):
+    """d_q's V(s') over |B| + |B| rows (B's and the matched D rows'), not |B| + |D| (issue 65's speed-up)."""
+    rows = []
+    monkeypatch.setattr(T2.BCQ, "value", lambda self, obs, *a, _f=T2.BCQ.value, **k: (rows.append(obs.shape[1]),
+                                                                                       _f(self, obs, *a, **k))[1])
+    monkeypatch.setenv("OFFMARL_DATA", "/nonexistent-offmarl-data")
+    cfg = {**T2.timing_config("smoke"), "methods": ["bcq_otc_dq", "bcq"]}
+    cfg["otc"] = {**cfg["otc"], "big_batch": 40, "match_batch": 64}
+    step = T2.method_step("bcq_otc_dq", cfg, *T2.task_tensors(cfg, 0, torch.device("cpu"))[:3], 0,
+                          torch.device("cpu"))
+    rows.clear()
+    step()
+    assert rows == [40, 40]
 
 
 def test_smoke_run_end_to_end(tmp_path, monkeypatch, capsys):

@@ -327,12 +327,25 @@ class AWAC(StackableLearner):
         """Q1(o, a) of the current critic: obs [M, *, O], act [M, *, A] -> [M, *]."""
         return self.critic.q1(obs, act).squeeze(-1)
 
+    def value_noise(self, obs: Tensor, n: int = N_VALUE, generator: torch.Generator | None = None) -> Tensor:
+        """The standard normals eps [M, *, n, A] of ``value(obs)``'s n policy samples, from ``generator`` (default:
+        the training generator): drawn apart so that a caller can evaluate V on some rows only, with those rows'
+        draws (OTC's d_q computes V(s'*) on the matched rows only)."""
+        return self._randn((*obs.shape[:-1], int(n), self.act_dim), generator)
+
     @torch.no_grad()
-    def value(self, obs: Tensor, n: int = N_VALUE, generator: torch.Generator | None = None) -> Tensor:
-        """V(o) = mean_{k<n} Q1(o, a_k), a_k ~ pi(.|o) (OTC spec C11): obs [M, *, O] -> [M, *]. The n samples
-        ([M, *, n, A], unclipped as in training) come from ``generator`` (default: the training generator)."""
-        o_k = obs.unsqueeze(-2).expand(*obs.shape[:-1], int(n), obs.shape[-1])  # [M, *, K, O]
-        eps = self._randn((*o_k.shape[:-1], self.act_dim), generator)
+    def value(
+        self,
+        obs: Tensor,
+        n: int = N_VALUE,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
+    ) -> Tensor:
+        """V(o) = mean_{k<n} Q1(o, a_k), a_k ~ pi(.|o) (OTC spec C11): obs [M, *, O] -> [M, *]. The samples
+        (unclipped as in training) come from ``noise`` [M, *, n, A] (``value_noise``), else from ``generator``
+        (default: the training generator)."""
+        eps = self.value_noise(obs, n, generator) if noise is None else noise
+        o_k = obs.unsqueeze(-2).expand(*obs.shape[:-1], eps.shape[-2], obs.shape[-1])  # [M, *, K, O]
         return self.critic.q1(o_k, self.sample(o_k, eps)).squeeze(-1).mean(-1)
 
     # ---- acting -------------------------------------------------------------------------------

@@ -343,13 +343,20 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         """Q1(o, a) of the current critic: obs [M, *, O], act [M, *, A] -> [M, *]."""
         return self.critic.q1(obs, self._mask(act)).squeeze(-1)
 
+    def value_noise(self, obs: Tensor, n: int = 10, generator: torch.Generator | None = None) -> Tensor:
+        """The latent draws z [M, *, n, L] of ``value(obs)`` (clipped to +-z_clip), from ``generator`` (default: the
+        training generator): drawn apart so that a caller can evaluate V on some rows only, with the draws of
+        those rows (OTC's d_q computes V(s'*) on the matched rows only)."""
+        return self._randn((*obs.shape[:-1], int(n), self.latent_dim), generator=generator, clip=self.cfg.z_clip)
+
     @torch.no_grad()
-    def value(self, obs: Tensor, n: int = 10, generator: torch.Generator | None = None) -> Tensor:
+    def value(self, obs: Tensor, n: int = 10, generator: torch.Generator | None = None,
+              noise: Tensor | None = None) -> Tensor:
         """V(o) = mean_{k<n} Q1(o, xi(o, D(o, z_k))), the critic's value under BCQ's action distribution (the n
-        perturbed VAE candidates of its TD target; OTC spec C11): obs [M, *, O] -> [M, *]. z from ``generator``
-        (default: the training generator), clipped to +-z_clip."""
-        o_k = obs.unsqueeze(-2).expand(*obs.shape[:-1], int(n), obs.shape[-1])  # [M, *, n, O]
-        z = self._randn((*o_k.shape[:-1], self.latent_dim), generator=generator, clip=self.cfg.z_clip)
+        perturbed VAE candidates of its TD target; OTC spec C11): obs [M, *, O] -> [M, *]. z = ``noise``
+        [M, *, n, L] (``value_noise``), else drawn from ``generator`` (default: the training generator)."""
+        z = self.value_noise(obs, n, generator) if noise is None else noise
+        o_k = obs.unsqueeze(-2).expand(*obs.shape[:-1], z.shape[-2], obs.shape[-1])  # [M, *, n, O]
         return self.critic.q1(o_k, self._candidates(self.actor, o_k, z)).squeeze(-1).mean(-1)
 
     # ---- checkpoints --------------------------------------------------------------------------

@@ -261,9 +261,16 @@ class TD3BC(StackableLearner):
         """Q1(s~, a): obs [M, *, O], act [M, *, A] -> [M, *]."""
         return self.critic.q1(self.norm(obs), act).squeeze(-1)
 
+    def value_noise(self, obs: Tensor, n: int = 1, generator: torch.Generator | None = None) -> None:
+        """None: ``value`` draws nothing (a deterministic policy)."""
+        return None
+
     @torch.no_grad()
-    def value(self, obs: Tensor, n: int = 1, generator: torch.Generator | None = None) -> Tensor:
-        """V(s) = Q1(s~, pi(s~)), the deterministic policy's value (``n``, ``generator`` unused): [M, *, O] -> [M, *]."""
+    def value(
+        self, obs: Tensor, n: int = 1, generator: torch.Generator | None = None, noise: Tensor | None = None
+    ) -> Tensor:
+        """V(s) = Q1(s~, pi(s~)), the deterministic policy's value (``n``, ``generator``, ``noise`` unused):
+        [M, *, O] -> [M, *]."""
         s = self.norm(obs)
         return self.critic.q1(s, self.actor(s)).squeeze(-1)
 

@@ -1,6 +1,6 @@
 """OTC's sampler: transition similarity, rank-based prioritized sampling and the adaptive exponent, batched
 over members = seeds x agents. Its settings: papers/otc/otc_config.py; the record metric and the tabular Eq. (2)
-check: papers/otc/otc_metrics.py.
+check: papers/otc/otc_metrics.py; d_e's CVAE: papers/otc/otc_cvae.py.
 
 Paper: Jiang & Lu, "Online Tuning for Offline Decentralized Multi-Agent Reinforcement Learning", AAAI 2023,
 Sec. 3 (Eq. 1-4, Algorithm 1, Sec. 3.5). No official code exists; every line here is ours. "[P]" marks what
@@ -53,7 +53,6 @@ dim, O obs dim, A action dim, S tabular states, n drawn indices.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -61,18 +60,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from common.algos.bcq_losses import vae_loss
-from common.networks.heads import VAE
 from papers.otc.otc_config import ALPHA_MODES, DQ_NORMS, OTCConfig
+from papers.otc.otc_cvae import TransitionCVAE
 
 __all__ = [
+    "OTCConfig",  # re-exported: the sampler's settings (papers/otc/otc_config.py)
+    "TransitionCVAE",  # re-exported: d_e's CVAE (papers/otc/otc_cvae.py)
     "ranks",
     "rank_probabilities",
     "prioritized_draw",
-    "TransitionCVAE",
     "embedding_match",
+    "embedding_distance",
+    "embed_pair",
     "embedding_similarity",
     "q_match",
+    "q_deviation_distance",
     "value_deviation",
     "q_similarity",
     "AdaptiveAlpha",
@@ -121,75 +123,8 @@ def prioritized_draw(probs: Tensor, n: int, generator: torch.Generator) -> Tenso
 
 
 # ----------------------------------------------------------------------------------------------
-# d_e: the conditional VAE and the l1 nearest neighbour
+# d_e: the l1 nearest neighbour of the CVAE embeddings (the CVAE: papers/otc/otc_cvae.py)
 # ----------------------------------------------------------------------------------------------
-
-
-class TransitionCVAE:
-    """The conditional VAE of d_e, one per member [P OTC Sec. 3.5]: E(mu, sigma | s, a_i, s'), D(a_i | s, s', z);
-    the embedding is the mean mu(s, a_i, s') in R^L, L = 10 [P Table 3].
-
-    Built as ``common.networks.heads.VAE(M, obs_dim=2 O, act_dim=A, latent_dim=L, hidden)`` with obs = [s, s'], which is
-    exactly this model (encoder on [s, s', a], decoder on [s, s', z] -> max_action * tanh). [I] Loss and
-    optimizer as BCQ's VAE (``common.algos.bcq_losses.vae_loss``: MSE + kl_weight * KL, both means; Adam 1e-3), the
-    closest model the paper uses; the member losses are summed before ``backward``, so one step equals M
-    separate per-member steps. The caller passes the generator of the noise (a stream of the CVAE's own [I],
-    so that the learner's stream does not depend on it).
-    """
-
-    def __init__(self, n_members: int, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64),
-                 latent: int = 10, kl_weight: float = 0.5, lr: float = 1e-3, max_action: float = 1.0,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
-        self.n_members, self.obs_dim, self.act_dim = int(n_members), int(obs_dim), int(act_dim)
-        self.latent, self.kl_weight, self.lr = int(latent), float(kl_weight), float(lr)
-        self.hidden, self.max_action = tuple(int(h) for h in hidden), float(max_action)
-        self.vae = VAE(self.n_members, 2 * self.obs_dim, self.act_dim, latent_dim=self.latent, hidden=tuple(hidden),
-                       max_action=max_action).to(device=device, dtype=dtype)
-        self.opt = torch.optim.Adam(self.vae.parameters(), lr=self.lr)
-
-    @classmethod
-    def from_config(cls, cfg: OTCConfig, n_members: int, obs_dim: int, act_dim: int,
-                    learner_hidden: Sequence[int], **kwargs) -> "TransitionCVAE":
-        """The CVAE of an ``OTCConfig`` (hidden = cfg.cvae_hidden, or the learner's when None)."""
-        hidden = cfg.cvae_hidden if cfg.cvae_hidden is not None else tuple(learner_hidden)
-        return cls(n_members, obs_dim, act_dim, hidden=hidden, latent=cfg.latent, kl_weight=cfg.cvae_kl_weight,
-                   lr=cfg.cvae_lr, **kwargs)
-
-    @torch.no_grad()
-    def embed(self, obs: Tensor, next_obs: Tensor, act: Tensor) -> Tensor:
-        """mu(s, a_i, s') [P OTC Sec. 3.5]: obs, next_obs [M, R, O], act [M, R, A] -> mu [M, R, L] (no grad)."""
-        return self.vae.encode(torch.cat([obs, next_obs], dim=-1), act)[0]
-
-    def loss(self, obs: Tensor, next_obs: Tensor, act: Tensor, eps: Tensor) -> Tensor:
-        """Per-member CVAE loss [M] with the reparameterization noise eps [M, R, L] ~ N(0, I) passed in
-        [I: BCQ's VAE loss on obs = [s, s']]."""
-        return vae_loss(self.vae, torch.cat([obs, next_obs], dim=-1), act, eps, self.kl_weight)[0]
-
-    def update(self, obs: Tensor, next_obs: Tensor, act: Tensor, generator: torch.Generator | None = None,
-               eps: Tensor | None = None) -> Tensor:
-        """One Adam step on a batch (obs, next_obs [M, R, O], act [M, R, A]); the noise comes from ``generator``
-        ([M, R, L] normals) or is given as ``eps``. -> the loss before the step, [M], detached.
-        [I] One step per fine-tuning update on that update's uniform B minibatch, so that the embedding follows
-        the merged data B^k."""
-        if (generator is None) == (eps is None):
-            raise ValueError("TransitionCVAE.update needs exactly one of generator and eps")
-        if eps is None:
-            m, r = act.shape[:2]
-            eps = torch.randn((m, r, self.latent), generator=generator, device=act.device, dtype=act.dtype)
-        loss = self.loss(obs, next_obs, act, eps)  # [M]
-        self.opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        self.opt.step()
-        return loss.detach()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"vae": self.vae.state_dict(), "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Copies the state in: Adam's ``load_state_dict`` keeps the given moment tensors when their dtype and
-        device already match, so an in-memory state would otherwise stay shared with its source."""
-        self.vae.load_state_dict(state["vae"])
-        self.opt.load_state_dict(copy.deepcopy(state["opt"]))
 
 
 def _uniform_rows(shape: Sequence[int], generator: torch.Generator, like: Tensor) -> Tensor:
@@ -230,14 +165,38 @@ def embedding_match(mu_b: Tensor, mu_d: Tensor, generator: torch.Generator,
     return torch.cat(idx_parts, dim=1), torch.cat(dist_parts, dim=1)
 
 
-def embedding_similarity(cvae: TransitionCVAE, batch_b: Mapping[str, Tensor], batch_d: Mapping[str, Tensor],
-                         generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """d_e for one update [P OTC Sec. 3.3, 3.5]: embeds the B and D rows in one forward and matches them.
-    batch_b / batch_d hold "obs", "next_obs" [M, R, O] and "actions" [M, R, A] (R = B or D).
-    -> (match [M, B], similarity d [M, B]) as ``embedding_match``."""
+@torch.no_grad()
+def embedding_distance(mu_b: Tensor, mu_d: Tensor, generator: torch.Generator,
+                       chunk_bytes: int | None = None) -> Tensor:
+    """The distance of ``embedding_match`` alone, d_b = min_{x in D} ||mu_b - mu_x||_1 [M, B], bitwise the same
+    (the same chunked ``torch.cdist``), for the sampler, which needs no match index under d_e: the similarity is
+    the distance itself, and a tie changes the match, not the distance. Skips the index and the tie pass (a
+    third of the matching's time at Table 3's sizes) but draws the one U[0, 1) per B row that ``embedding_match``
+    draws, so that the caller's random stream is the same either way."""
+    m, nb, _ = mu_b.shape
+    nd = mu_d.shape[1]
+    if nd < 1:
+        raise ValueError("embedding_distance needs at least one D row")
+    limit = MATCH_CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes)
+    rows = max(1, limit // max(1, m * nd * mu_b.element_size()))
+    _uniform_rows((m, nb), generator, mu_b)  # the draw of embedding_match's tie-breaks, for the stream
+    return torch.cat([torch.cdist(mu_b[:, s:s + rows], mu_d, p=1.0).amin(dim=-1) for s in range(0, nb, rows)], 1)
+
+
+def embed_pair(cvae: TransitionCVAE, batch_b: Mapping[str, Tensor],
+               batch_d: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """mu of the B and D rows in one forward: batch_b / batch_d hold "obs", "next_obs" [M, R, O] and "actions"
+    [M, R, A] (R = B or D) -> (mu_b [M, B, L], mu_d [M, D, L])."""
     nb = batch_b["obs"].shape[1]
     mu = cvae.embed(*(torch.cat([batch_b[k], batch_d[k]], dim=1) for k in ("obs", "next_obs", "actions")))
-    return embedding_match(mu[:, :nb], mu[:, nb:], generator)  # [M, B + D, L] split
+    return mu[:, :nb], mu[:, nb:]  # [M, B + D, L] split
+
+
+def embedding_similarity(cvae: TransitionCVAE, batch_b: Mapping[str, Tensor], batch_d: Mapping[str, Tensor],
+                         generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """d_e for one update [P OTC Sec. 3.3, 3.5]: embeds the B and D rows in one forward (``embed_pair``) and
+    matches them. -> (match [M, B], similarity d [M, B]) as ``embedding_match``."""
+    return embedding_match(*embed_pair(cvae, batch_b, batch_d), generator)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -300,21 +259,43 @@ def value_deviation(v_next: Tensor, q: Tensor, rewards: Tensor, terminals: Tenso
 
 
 @torch.no_grad()
+def q_deviation_distance(idx: Tensor, q_b: Tensor, q_d: Tensor, v_next_b: Tensor, rewards_b: Tensor, rewards_d: Tensor,
+                         terminals_b: Tensor, terminals_d: Tensor, gamma: float, norm: str = "transition", *,
+                         v_next_d: Tensor | None = None, v_next_dm: Tensor | None = None) -> Tensor:
+    """d_b = |dev(s'_b) - dev(s'*)| [P OTC Sec. 3.3] for the match idx [M, B] into D (``q_match``), with
+    ``value_deviation``; q_*, rewards_*, terminals_* [M, B] / [M, D] as ``q_similarity``.
+
+    V(s') of D is either ``v_next_d`` [M, D] (every D row) or ``v_next_dm`` [M, B] (the matched rows D[idx] only;
+    norm "transition" only, where dev is a function of its own row): then V runs on |B| rows instead of |D|,
+    the sampler's saving (bitwise the same deviations: the same elementwise operations on the same values).
+    [I] The |E V| floor is 1e-6 + 1e-3 * mean_B |Q1| per member, from the B rows, for both sets."""
+    if (v_next_d is None) == (v_next_dm is None):
+        raise ValueError("q_deviation_distance needs exactly one of v_next_d (all D rows) and v_next_dm (matched)")
+    if v_next_dm is not None and norm != "transition":
+        raise ValueError(f"v_next_dm (matched rows only) needs norm='transition'; norm={norm!r} averages V over D")
+    floor = EV_FLOOR_ABS + EV_FLOOR_REL * q_b.abs().mean(dim=-1)  # [M]
+    dev_b = value_deviation(v_next_b, q_b, rewards_b, terminals_b, gamma, floor, norm)  # [M, B]
+    if v_next_d is not None:
+        dev_m = value_deviation(v_next_d, q_d, rewards_d, terminals_d, gamma, floor, norm).gather(-1, idx)  # [M, B]
+    else:
+        at = [x.gather(-1, idx) for x in (q_d, rewards_d, terminals_d)]
+        dev_m = value_deviation(v_next_dm, at[0], at[1], at[2], gamma, floor, norm)  # [M, B]
+    return (dev_b - dev_m).abs()
+
+
+@torch.no_grad()
 def q_similarity(q_b: Tensor, q_d: Tensor, v_next_b: Tensor, v_next_d: Tensor, rewards_b: Tensor, rewards_d: Tensor,
                  terminals_b: Tensor, terminals_d: Tensor, gamma: float, generator: torch.Generator,
                  norm: str = "transition") -> tuple[Tensor, Tensor]:
     """d_q for one update [P OTC Sec. 3.3, Eq. (1)]: match by |Q(s, a_i) - Q(s*, a_i*)| (``q_match``), then
-    d_b = |dev(s'_b) - dev(s'*)| with ``value_deviation``.
+    d_b = |dev(s'_b) - dev(s'*)| (``q_deviation_distance``).
 
     q_* = Q1(s, a_i) of the rows, v_next_* = the learner's V(s') = E_{a_i} Q(s', a_i) (its estimator stays with the
-    learner), rewards_*, terminals_*: [M, B] for B and [M, D] for D. [I] The |E V| floor is
-    1e-6 + 1e-3 * mean_B |Q1| per member, from the B rows, for both sets.
+    learner), rewards_*, terminals_*: [M, B] for B and [M, D] for D.
     -> (match [M, B] int64 into D, similarity d [M, B])."""
     idx, _ = q_match(q_b, q_d, generator)
-    floor = EV_FLOOR_ABS + EV_FLOOR_REL * q_b.abs().mean(dim=-1)  # [M]
-    dev_b = value_deviation(v_next_b, q_b, rewards_b, terminals_b, gamma, floor, norm)  # [M, B]
-    dev_d = value_deviation(v_next_d, q_d, rewards_d, terminals_d, gamma, floor, norm)  # [M, D]
-    return idx, (dev_b - dev_d.gather(-1, idx)).abs()
+    return idx, q_deviation_distance(idx, q_b, q_d, v_next_b, rewards_b, rewards_d, terminals_b, terminals_d, gamma,
+                                     norm, v_next_d=v_next_d)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from common.datasets.sampling import gather_members, sample_indices
 from papers.otc import otc as O
 from papers.otc.config import SAMPLERS
 
-__all__ = ["Sampler", "stream_generator", "take_rows", "BATCH_KEYS", "SAMPLER_STREAM"]
+__all__ = ["Sampler", "stream_generator", "take_rows", "matched_values", "BATCH_KEYS", "SAMPLER_STREAM"]
 
 SAMPLER_STREAM = 0x07C  # spawn key of the sampler's generator
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
@@ -32,6 +32,17 @@ def take_rows(batch: Mapping[str, Tensor], sel: Tensor) -> dict[str, Tensor]:
     """Rows ``sel`` [M, n] of every [M, R, ...] tensor of ``batch`` -> [M, n, ...]."""
     m = torch.arange(sel.shape[0], device=sel.device)[:, None]
     return {k: v[m, sel] for k, v in batch.items()}
+
+
+def matched_values(learner, next_obs: Tensor, noise: Tensor | None, idx: Tensor, norm: str) -> dict[str, Tensor]:
+    """V(s') of the D rows for ``otc.q_deviation_distance``: with norm "transition" only at the matched rows idx
+    [M, B] (``v_next_dm``, each row with its own draws from ``noise`` [M, D, ...]: the values of all D rows at
+    those rows, |B| instead of |D| rows through the value's networks), else at every row (``v_next_d``).
+    next_obs [M, D, O]; ``noise`` = the learner's ``value_noise`` of all D rows (None for a deterministic V)."""
+    if norm != "transition":
+        return {"v_next_d": learner.value(next_obs, noise=noise)}
+    at = take_rows({"o": next_obs} if noise is None else {"o": next_obs, "z": noise}, idx)
+    return {"v_next_dm": learner.value(at["o"], noise=at.get("z"))}
 
 
 class Sampler:
@@ -70,12 +81,14 @@ class Sampler:
     def similarity(self, bb: Mapping[str, Tensor], bd: Mapping[str, Tensor]) -> Tensor:
         """d(s', s'* of the best match in D) [M, |B|] by the cell's distance [P Eq. 1, Sec. 3.3]."""
         if self.ocfg.distance == "embedding":
-            return O.embedding_similarity(self.cvae, bb, bd, self.gen)[1]
+            return O.embedding_distance(*O.embed_pair(self.cvae, bb, bd), self.gen)
         lr = self.learner
         q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
-        v_b, v_d = lr.value(bb["next_obs"], generator=self.gen), lr.value(bd["next_obs"], generator=self.gen)
-        return O.q_similarity(q_b, q_d, v_b, v_d, bb["rewards"], bd["rewards"], bb["terminals"], bd["terminals"],
-                              self.gamma, self.gen, self.ocfg.dq_norm)[1]
+        z_b, z_d = (lr.value_noise(x["next_obs"], generator=self.gen) for x in (bb, bd))  # V's draws, B then D
+        idx, _ = O.q_match(q_b, q_d, self.gen)  # [M, B] into D
+        return O.q_deviation_distance(idx, q_b, q_d, lr.value(bb["next_obs"], noise=z_b), bb["rewards"], bd["rewards"],
+                                      bb["terminals"], bd["terminals"], self.gamma, self.ocfg.dq_norm,
+                                      **matched_values(lr, bd["next_obs"], z_d, idx, self.ocfg.dq_norm))
 
     @torch.no_grad()
     def start_phase(self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor]) -> dict[str, list[float]]:

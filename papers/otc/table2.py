@@ -185,6 +185,19 @@ def method_step(method: str, cfg: Mapping[str, Any], merged, newest, n_offline: 
     return step
 
 
+def update_flops(step: Callable[[], None]) -> int:
+    """The matrix-multiply FLOPs of one call of ``step`` (``torch.utils.flop_counter``: mm, bmm, baddbmm, ... in
+    the forward and backward passes; elementwise work such as d_e's l1 ``cdist`` is not counted). A method's
+    FLOPs over BCQ's bound its time ratio from below wherever the matrix products run at one rate (a CPU thread):
+    at Table 3's sizes d_e needs 2.0x and d_q 5.5x BCQ's FLOPs (|B| + |D| = 2512 rows against the update's 128),
+    so the paper's "< 25 %" can hold only where an update is bound by latency rather than arithmetic (a GPU)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return int(counter.get_total_flops())
+
+
 def measure(cfg: Mapping[str, Any], seed: int, device: str | torch.device) -> dict[str, Any]:
     """Time one update of every method of ``cfg["methods"]`` (module docstring) -> summarize(...) with the
     machine, the protocol and the data."""
@@ -193,6 +206,7 @@ def measure(cfg: Mapping[str, Any], seed: int, device: str | torch.device) -> di
     merged, newest, n_offline, about = task_tensors(cfg, seed, dev)
     methods = list(cfg["methods"])
     steps = {m: method_step(m, cfg, merged, newest, n_offline, seed, dev) for m in methods}
+    flops = {m: update_flops(steps[m]) for m in methods}  # one update each, before the clock
     load0, started = os.getloadavg(), time.perf_counter()
     for m in methods:
         for _ in range(int(t["warmup"])):
@@ -206,7 +220,8 @@ def measure(cfg: Mapping[str, Any], seed: int, device: str | torch.device) -> di
                 steps[m]()
             device_sync(dev)
             seconds[m].append((time.perf_counter() - t0) / int(t["updates"]))
-    return {**summarize(seconds), "device_name": device_name(dev), "threads": current_threads(),
+    return {**summarize(seconds), "gemm_flops": flops,
+            "gemm_flop_ratio_to_bcq": {m: flops[m] / flops[BASELINE] for m in methods}, "device_name": device_name(dev), "threads": current_threads(),
             "loadavg_1min": [round(load0[0], 2), round(os.getloadavg()[0], 2)],
             "protocol": dict(t), "measured_s": round(time.perf_counter() - started, 2),
             "measurement_id": uuid.uuid4().hex[:12], **about}

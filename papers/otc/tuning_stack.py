@@ -45,6 +45,7 @@ from common.datasets.sampling import gather_members
 from common.running.records import canonical_json, to_jsonable
 from common.running.runtime import seed_everything
 from papers.otc import otc as O
+from papers.otc.sampler import matched_values
 
 __all__ = ["stackable", "tune_key", "StackedSampler", "tuning_run_stack"]
 
@@ -128,16 +129,16 @@ class StackedSampler:
         """``Sampler.similarity`` of every run [M, |B|]: the networks once, each run's tie-breaks from its stream."""
         gens = self._gens()
         if self.ocfg.distance == "embedding":
-            nb = bb["obs"].shape[1]
-            mu = self.cvae.big.embed(*(torch.cat([bb[k], bd[k]], dim=1) for k in ("obs", "next_obs", "actions")))
-            return torch.cat([O.embedding_match(mu[sl, :nb], mu[sl, nb:], g)[1] for sl, g in zip(self.sl, gens)])
+            mu_b, mu_d = O.embed_pair(self.cvae.big, bb, bd)
+            return torch.cat([O.embedding_distance(mu_b[sl], mu_d[sl], g) for sl, g in zip(self.sl, gens)])
         lr = self.stack
         q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
-        v_b, v_d = lr.value(bb["next_obs"], generator=gens), lr.value(bd["next_obs"], generator=gens)
-        gamma, norm = self.samplers[0].gamma, self.ocfg.dq_norm
-        return torch.cat([O.q_similarity(q_b[sl], q_d[sl], v_b[sl], v_d[sl], bb["rewards"][sl], bd["rewards"][sl],
-                                         bb["terminals"][sl], bd["terminals"][sl], gamma, g, norm)[1]
-                          for sl, g in zip(self.sl, gens)])
+        z_b, z_d = (lr.value_noise(x["next_obs"], generator=gens) for x in (bb, bd))  # each run: B's, then D's
+        idx = torch.cat([O.q_match(q_b[sl], q_d[sl], g)[0] for sl, g in zip(self.sl, gens)])  # [M, B]
+        norm = self.ocfg.dq_norm
+        return O.q_deviation_distance(idx, q_b, q_d, lr.value(bb["next_obs"], noise=z_b), bb["rewards"], bd["rewards"],
+                                      bb["terminals"], bd["terminals"], self.samplers[0].gamma, norm,
+                                      **matched_values(lr, bd["next_obs"], z_d, idx, norm))
 
     @torch.no_grad()
     def start_phase(self) -> list[dict[str, list[float]]]:
