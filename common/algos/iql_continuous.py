@@ -78,8 +78,16 @@ from common.networks.history import (
 from common.networks.nets import EnsembleMLP, polyak_update
 from common.running.fields import Needs, Rules, check, low_high, opt
 
-__all__ = ["ContinuousIQLConfig", "ContinuousIQL", "METHODS", "CENTRAL_OBS", "LEARNER_NAME",
-           "tanh_gaussian_log_prob", "squashed_mean", "build_continuous_iql"]
+__all__ = [
+    "ContinuousIQLConfig",
+    "ContinuousIQL",
+    "METHODS",
+    "CENTRAL_OBS",
+    "LEARNER_NAME",
+    "tanh_gaussian_log_prob",
+    "squashed_mean",
+    "build_continuous_iql",
+]
 
 LEARNER_NAME = "iql_continuous"
 CENTRAL_OBS = ("joint", "agent0")
@@ -98,10 +106,12 @@ class ContinuousIQLConfig(IQLConfig):
     # tau of the expectile V loss ([code] expectile); or one per member (wider than the discrete learner's float:
     # read per member through MemberLayout._seed_values, hence the ignores)
     expectile: float | Sequence[float] = opt(  # type: ignore[assignment]
-        0.7, kind="num", ge=0, le=1, per_member=True, needs=TD_NEEDS)
+        0.7, kind="num", ge=0, le=1, per_member=True, needs=TD_NEEDS
+    )
     # AWR inverse temperature ([code] awr_temperature); or one per member
     beta: float | Sequence[float] = opt(  # type: ignore[assignment]
-        3.0, kind="num", gt=0, per_member=True, needs=TD_NEEDS)
+        3.0, kind="num", gt=0, per_member=True, needs=TD_NEEDS
+    )
     # policy log_std clamp ([code] MIN/MAX_LOG_STD)
     log_std_bounds: tuple[float, float] = opt((-6.0, 0.0), kind="num", seq=True)
     # actions clamped to +-(1 - act_eps) before atanh; Jacobian eps ([code] actors.epsilon)
@@ -132,8 +142,9 @@ class ContinuousIQLConfig(IQLConfig):
 # ----------------------------------------------------------------------------------------------
 
 
-def tanh_gaussian_log_prob(mean: Tensor, log_std: Tensor, actions: Tensor, eps: float = 1e-5,
-                           mask: Tensor | None = None) -> Tensor:
+def tanh_gaussian_log_prob(
+    mean: Tensor, log_std: Tensor, actions: Tensor, eps: float = 1e-5, mask: Tensor | None = None
+) -> Tensor:
     """log pi(a) of a tanh-squashed diagonal Gaussian as the code computes it ([code] ``log_prob_density`` with
     ``action_squashing='tanh'``): a~ = clamp(a, +-(1 - eps)), u = atanh(a~),
     sum_dims [-(2 log_std + ((u - mean) / std)^2 + log 2 pi) / 2 - log(1 - a~^2 + eps)].
@@ -167,37 +178,65 @@ class ContinuousIQL(MemberLayout):
 
     GROUP_FIELDS = ("expectile", "beta")  # may differ between stacked runs: per-seed scalars of the losses
 
-    def __init__(self, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int,
-                 cfg: ContinuousIQLConfig | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        cfg: ContinuousIQLConfig | None = None,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         cfg = (cfg or ContinuousIQLConfig()).validate()
-        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds, seed, cfg.method == "iql", cfg.central_obs, device,
-                         dtype)
+        super().__init__(
+            cfg, obs_dims, act_dims, n_seeds, seeds, seed, cfg.method == "iql", cfg.central_obs, device, dtype
+        )
         self.nets = self._build_nets(self._build)
-        self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]) for k in ("q1", "q2", "qmix", "enc")
-                                      if k in self.nets and cfg.method != "bc"})
+        self.targets = nn.ModuleDict(
+            {
+                k: copy.deepcopy(self.nets[k])
+                for k in ("q1", "q2", "qmix", "enc")
+                if k in self.nets and cfg.method != "bc"
+            }
+        )
         for p in self.targets.parameters():
             p.requires_grad_(False)
         groups = {"pi": ("pi",), "v": ("v", "vmix"), "q": ("q1", "q2", "qmix")}
-        self.opts = {g: torch.optim.Adam([p for k in names if k in self.nets for p in self.nets[k].parameters()],
-                                         lr=cfg.lr) for g, names in groups.items() if names[0] in self.nets}
+        self.opts = {
+            g: torch.optim.Adam(
+                [p for k in names if k in self.nets for p in self.nets[k].parameters()], lr=cfg.lr
+            )
+            for g, names in groups.items()
+            if names[0] in self.nets
+        }
         if "enc" in self.nets:
             self.opts["mem"] = torch.optim.Adam(self.nets["enc"].parameters(), lr=cfg.lr_memory)
-        self.expectile, self.beta = self._seed_values("expectile"), self._seed_values("beta")  # float or [S, 1]
+        # float or [S, 1]
+        self.expectile, self.beta = self._seed_values("expectile"), self._seed_values("beta")
 
     def _build(self, n_seeds: int) -> dict[str, nn.Module]:
         cfg, N = self.cfg, self.n_agents
         m = n_seeds * self.n_units
         X = self.unit_obs + (cfg.memory_dim if cfg.memory_len > 0 else 0)
-        nets: dict[str, nn.Module] = {"pi": GaussianActor(m, X, self.unit_act, cfg.hidden, squash=True,
-                                                         log_std_bounds=cfg.log_std_bounds)}
+        nets: dict[str, nn.Module] = {
+            "pi": GaussianActor(
+                m, X, self.unit_act, cfg.hidden, squash=True, log_std_bounds=cfg.log_std_bounds
+            )
+        }
         if cfg.method != "bc":
-            nets.update(q1=EnsembleMLP(m, X + self.unit_act, 1, cfg.hidden),
-                        q2=EnsembleMLP(m, X + self.unit_act, 1, cfg.hidden), v=EnsembleMLP(m, X, 1, cfg.hidden))
+            nets.update(
+                q1=EnsembleMLP(m, X + self.unit_act, 1, cfg.hidden),
+                q2=EnsembleMLP(m, X + self.unit_act, 1, cfg.hidden),
+                v=EnsembleMLP(m, X, 1, cfg.hidden),
+            )
         if cfg.method == "maiql":
             q_in = self.joint_obs_dim + (self.joint_act_dim if cfg.action_aware_mixer else 0)
-            nets.update(qmix=EnsembleMLP(n_seeds, q_in, N + 1, cfg.hidden),
-                        vmix=EnsembleMLP(n_seeds, self.joint_obs_dim, N + 1, cfg.hidden))
+            nets.update(
+                qmix=EnsembleMLP(n_seeds, q_in, N + 1, cfg.hidden),
+                vmix=EnsembleMLP(n_seeds, self.joint_obs_dim, N + 1, cfg.hidden),
+            )
         if cfg.memory_len > 0:  # built last: without histories the other networks are built as before
             nets["enc"] = SelfAttentionHistoryEncoder(m, self.history_dim, cfg.memory_dim, cfg.memory_len)
         return nets
@@ -235,11 +274,14 @@ class ContinuousIQL(MemberLayout):
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """One update of every member on its seed's rows (module docstring). Returns detached [S] metrics."""
         cfg, S = self.cfg, self.n_seeds
-        obs_u, act_u = self._unit_obs_of(batch["obs"]), self._unit_act_of(batch["actions"])  # [M, B, X0], [M, B, Au]
+        # [M, B, X0], [M, B, Au]
+        obs_u, act_u = self._unit_obs_of(batch["obs"]), self._unit_act_of(batch["actions"])
         mem_u = self._memory_units(batch.get("memory")) if self.memory_len else None  # [M, B, L, D]
         mem = self.memory_len > 0
         if cfg.method == "bc":
-            loss_pi = awr_loss(self._logp(self._pi_input(obs_u, mem_u), act_u), torch.ones_like(act_u[..., 0]))  # [M]
+            loss_pi = awr_loss(
+                self._logp(self._pi_input(obs_u, mem_u), act_u), torch.ones_like(act_u[..., 0])
+            )  # [M]
             self._step("pi", loss_pi, memory=mem and cfg.memory_backprop_actor)
             self.step += 1
             return {"loss_pi": loss_pi.detach().view(S, -1).sum(-1)}
@@ -276,13 +318,19 @@ class ContinuousIQL(MemberLayout):
         q1, q2 = self._q(self.nets, self._embed(self.nets, obs_u, mem_u), act_u)
         loss_q = twin_td_loss(q1, q2, y)
         self._step("q", loss_q, memory=mem)
-        return {"loss_v": loss_v.detach(), "loss_pi": loss_pi.detach(), "loss_q": loss_q.detach(),
-                "v": v.mean(-1), "weight": w.mean(-1)}
+        return {
+            "loss_v": loss_v.detach(),
+            "loss_pi": loss_pi.detach(),
+            "loss_q": loss_q.detach(),
+            "v": v.mean(-1),
+            "weight": w.mean(-1),
+        }
 
     def _maiql_update(self, batch, obs_u, act_u, mem_u, xt, nxt) -> dict[str, Tensor]:
         cfg, mem = self.cfg, mem_u is not None
         enc = ("enc",) if mem else ()
-        joint, joint_next = (self._joint(batch[k], self._joint_obs_idx) for k in ("obs", "next_obs"))  # [S, B, Oj]
+        # [S, B, Oj]
+        joint, joint_next = (self._joint(batch[k], self._joint_obs_idx) for k in ("obs", "next_obs"))
         qx = self._qmix_input(batch["obs"], batch["actions"])  # [S, B, Xq]
         with torch.no_grad():
             q_t = self._per_seed(torch.minimum(*self._q(self.targets, xt, act_u)))  # [S, B, N]
@@ -299,9 +347,11 @@ class ContinuousIQL(MemberLayout):
                 beta = self.beta.unsqueeze(-1) if torch.is_tensor(self.beta) else self.beta  # [S, 1, 1]
                 w = torch.exp(beta * adv).clamp(max=cfg.adv_max)  # [S, B, N]
             else:
-                w = awr_weights(q_tot_t, self._mix(self.nets["vmix"], joint, v_i), self.beta, cfg.adv_max)  # [S, B]
-            y = batch["rewards"] + cfg.gamma * batch["masks"] * self._mix(self.nets["vmix"], joint_next,
-                                                                            self._per_seed(self._v(nxt)))
+                # [S, B]
+                w = awr_weights(q_tot_t, self._mix(self.nets["vmix"], joint, v_i), self.beta, cfg.adv_max)
+            y = batch["rewards"] + cfg.gamma * batch["masks"] * self._mix(
+                self.nets["vmix"], joint_next, self._per_seed(self._v(nxt))
+            )
         logp = self._per_seed(self._logp(self._pi_input(obs_u, mem_u), act_u))  # [S, B, N]
         if cfg.independent_awr:
             loss_pi = awr_loss(logp.transpose(1, 2), w.transpose(1, 2)).sum(-1)  # [S]
@@ -313,8 +363,13 @@ class ContinuousIQL(MemberLayout):
         q1, q2 = (self._mix(self.nets["qmix"], qx, self._per_seed(q)) for q in (q1, q2))
         loss_q = twin_td_loss(q1, q2, y)
         self._step("q", loss_q, clip=("q1", "q2", "qmix", *enc), memory=mem)
-        return {"loss_v": loss_v.detach(), "loss_pi": loss_pi.detach(), "loss_q": loss_q.detach(),
-                "v": v_tot.detach().mean(-1), "weight": w.mean(dim=tuple(range(1, w.dim())))}
+        return {
+            "loss_v": loss_v.detach(),
+            "loss_pi": loss_pi.detach(),
+            "loss_q": loss_q.detach(),
+            "v": v_tot.detach().mean(-1),
+            "weight": w.mean(dim=tuple(range(1, w.dim()))),
+        }
 
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -331,10 +386,13 @@ def build_continuous_iql(data, section: Mapping[str, Any], seed: int, device) ->
     """Registry builder of ``iql_continuous``: ContinuousIQLConfig fields from the cell's section, one seed, the
     dataset's obs_dims and act_dims (card)."""
     if data.card.get("n_actions"):
-        raise ValueError(f"learner {LEARNER_NAME!r} needs continuous actions; this dataset is discrete "
-                         f"(n_actions {data.card['n_actions']}): use learner 'iql_discrete'")
-    return ContinuousIQL(data.obs_dims, data.act_dims, 1, ContinuousIQLConfig(**dict(section)), seeds=[seed],
-                         device=device)
+        raise ValueError(
+            f"learner {LEARNER_NAME!r} needs continuous actions; this dataset is discrete "
+            f"(n_actions {data.card['n_actions']}): use learner 'iql_discrete'"
+        )
+    return ContinuousIQL(
+        data.obs_dims, data.act_dims, 1, ContinuousIQLConfig(**dict(section)), seeds=[seed], device=device
+    )
 
 
 register_learner(LEARNER_NAME, build_continuous_iql)

@@ -172,7 +172,9 @@ class Dataset(DatasetFiles):
         obs_dims = [O] * N if obs_dims is None else [int(d) for d in obs_dims]
         act_dims = [A] * N if act_dims is None else [int(d) for d in act_dims]
         if len(obs_dims) != N or len(act_dims) != N:
-            raise ValueError(f"obs_dims {obs_dims} / act_dims {act_dims} must have one entry per agent (N={N})")
+            raise ValueError(
+                f"obs_dims {obs_dims} / act_dims {act_dims} must have one entry per agent (N={N})"
+            )
         if max(obs_dims) != O or max(act_dims) != A:
             raise ValueError(
                 f"padded widths O={O}, A={A} must equal max(obs_dims)={max(obs_dims)}, max(act_dims)={max(act_dims)}"
@@ -182,27 +184,44 @@ class Dataset(DatasetFiles):
         for k, m in (("obs", om), ("next_obs", om), ("actions", am)):
             v = arrays[k]
             if v.shape[1:] == m.shape and np.any(v[:, ~m] != 0):
-                raise ValueError(f"{k} has non-zero entries in padded columns (per-agent dims {list(m.sum(1))})")
+                raise ValueError(
+                    f"{k} has non-zero entries in padded columns (per-agent dims {list(m.sum(1))})"
+                )
         for k, v in arrays.items():
             if v.shape[0] != T:
                 raise ValueError(f"{k} has {v.shape[0]} steps, obs has {T}")
         fn, mode_name = episode_return_fn(return_mode)
         ends = arrays["terminals"] | arrays["timeouts"]
         if not ends[-1]:
-            raise ValueError("the last transition must end an episode: set terminals[-1] or timeouts[-1] "
-                             "(timeouts[-1] = True for an episode cut off by the end of the data)")
+            raise ValueError(
+                "the last transition must end an episode: set terminals[-1] or timeouts[-1] "
+                "(timeouts[-1] = True for an episode cut off by the end of the data)"
+            )
         starts, stops = _bounds(ends)
         r = arrays["rewards"]
         arrays["episode_returns"] = np.array([fn(r[a:b]) for a, b in zip(starts, stops)], dtype=np.float64)
         card = make_card(
-            arrays, env=env, kind=kind, version=version, obs_dims=obs_dims, act_dims=act_dims,
-            return_mode=mode_name, protocol=protocol, ref_scores=ref_scores, behavior=behavior,
-            generator=generator, n_actions=n_actions, notes=notes, regenerate_command=regenerate_command,
+            arrays,
+            env=env,
+            kind=kind,
+            version=version,
+            obs_dims=obs_dims,
+            act_dims=act_dims,
+            return_mode=mode_name,
+            protocol=protocol,
+            ref_scores=ref_scores,
+            behavior=behavior,
+            generator=generator,
+            n_actions=n_actions,
+            notes=notes,
+            regenerate_command=regenerate_command,
         )
         return cls(arrays, card)
 
     @classmethod
-    def from_episodes(cls, env: str, kind: str, episodes: Sequence[Mapping[str, np.ndarray]], **kw) -> "Dataset":
+    def from_episodes(
+        cls, env: str, kind: str, episodes: Sequence[Mapping[str, np.ndarray]], **kw
+    ) -> "Dataset":
         """Build from a list of episodes, each a dict of step arrays of length L (``obs [L, N, O]``,
         ``actions``, ``rewards``, ``next_obs``, optional ``state`` / ``next_state``) plus either
         ``terminals`` / ``timeouts`` [L] or a scalar ``terminated`` (True: the episode ended in a
@@ -236,9 +255,15 @@ class Dataset(DatasetFiles):
         if any(len(cols[k]) != len(episodes) for k in cols):
             raise ValueError("every episode must carry the same keys (state/next_state in all or none)")
         flat = {k: np.concatenate(v) for k, v in cols.items()}
+        return cls.from_steps(env, kind, flat, **kw)
+
+    @classmethod
+    def from_steps(cls, env: str, kind: str, steps: Mapping[str, np.ndarray], **kw) -> "Dataset":
+        """:meth:`from_arrays` with the step arrays in one dict (obs, actions, rewards, next_obs, terminals,
+        timeouts; state / next_state optional); keyword arguments go to from_arrays."""
+        flat = (steps[k] for k in ("obs", "actions", "rewards", "next_obs", "terminals", "timeouts"))
         return cls.from_arrays(
-            env, kind, flat["obs"], flat["actions"], flat["rewards"], flat["next_obs"],
-            flat["terminals"], flat["timeouts"], state=flat.get("state"), next_state=flat.get("next_state"), **kw,
+            env, kind, *flat, state=steps.get("state"), next_state=steps.get("next_state"), **kw
         )
 
     @classmethod
@@ -251,7 +276,9 @@ class Dataset(DatasetFiles):
         for d in datasets[1:]:
             for f in ("env", "n_agents", "obs_dims", "act_dims", "state_dim", "return_mode"):
                 if d.card[f] != d0.card[f]:
-                    raise ValueError(f"cannot concat {d0.id} and {d.id}: {f} differs ({d0.card[f]} vs {d.card[f]})")
+                    raise ValueError(
+                        f"cannot concat {d0.id} and {d.id}: {f} differs ({d0.card[f]} vs {d.card[f]})"
+                    )
         mode = d0.card["return_mode"]
         if mode not in RETURN_MODES and "return_mode" not in kw:
             raise ValueError(f"datasets use a custom return mode {mode!r}; pass return_mode=<callable>")
@@ -261,10 +288,7 @@ class Dataset(DatasetFiles):
         kw.setdefault("ref_scores", d0.card["ref_scores"])
         kw.setdefault("protocol", {"concat": [d.id for d in datasets]})
         cat = {k: np.concatenate([d.arrays[k] for d in datasets]) for k in STEP_KEYS if k in d0.arrays}
-        return cls.from_arrays(
-            d0.card["env"], kind, cat["obs"], cat["actions"], cat["rewards"], cat["next_obs"], cat["terminals"],
-            cat["timeouts"], state=cat.get("state"), next_state=cat.get("next_state"), **kw,
-        )
+        return cls.from_steps(d0.card["env"], kind, cat, **kw)
 
     def with_card(self, **fields) -> "Dataset":
         """A copy sharing the arrays, with card fields replaced (e.g. ref_scores once known)."""
@@ -325,8 +349,11 @@ class Dataset(DatasetFiles):
             # boolean mask over the trailing [N, O] axes keeps agent-major order
             out = {"obs": self.obs[:, om], "actions": self.actions[:, am], "next_obs": self.next_obs[:, om]}
         else:
-            out = {"obs": self.obs.reshape(T, -1), "actions": self.actions.reshape(T, -1),
-                   "next_obs": self.next_obs.reshape(T, -1)}
+            out = {
+                "obs": self.obs.reshape(T, -1),
+                "actions": self.actions.reshape(T, -1),
+                "next_obs": self.next_obs.reshape(T, -1),
+            }
         out.update(rewards=self.rewards, terminals=self.terminals, timeouts=self.timeouts)
         if self.state is not None:
             out.update(state=self.state, next_state=self.next_state)
@@ -360,4 +387,3 @@ def _bounds(ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stops = np.flatnonzero(ends).astype(np.int64) + 1  # [E] exclusive ends
     starts = np.concatenate([[0], stops[:-1]]).astype(np.int64)
     return starts, stops
-

@@ -10,10 +10,10 @@
     (rollouts of at most k = 10 steps in the ensemble's elites) and one MAPPO update on it (5 epochs of minibatches of
     64), S seeds batched as MAPPO's members (one policy of S seeds, one world model shared by the seeds, each seed
     drawing its starts, noise and elite choices from its own streams, as the runs of a ``--group`` do:
-    jobs.moma_run_group) against a loop over S one-seed policies. The code's sizes: MAPPO 2 x 256 with a 10-step history encoder; quick's: 2 x 128,
-    no history. On a GPU MAPPO captures its minibatch step in a CUDA graph (common/algos/mappo_graph.py), both
-    variants alike; a third variant, the batched policy with the eager step (``cuda_graph=False``), gives the
-    ``graph/eager`` column (nan on a CPU, where there is no graph).
+    jobs.moma_run_group) against a loop over S one-seed policies. The code's sizes: MAPPO 2 x 256 with a 10-step
+    history encoder; quick's: 2 x 128, no history. On a GPU MAPPO captures its minibatch step in a CUDA graph
+    (common/algos/mappo_graph.py), both variants alike; a third variant, the batched policy with the eager step
+    (``cuda_graph=False``), gives the ``graph/eager`` column (nan on a CPU, where there is no graph).
 Shapes: 2-agent Reacher (obs 8 and 6, one action each) and 4-agent Ant under partial observability (obs 15, 4, 4, 4;
 two actions each). The data are synthetic (random rows in a box): the cost of an update or an iteration does not
 depend on the numbers, only on the shapes (the rollouts run their k steps: nothing is cut, the box is wide and the
@@ -43,13 +43,20 @@ from common.bench import count_flops, device_sync, interleaved_rates, matmul_pea
 from common.bench.suite import Ctx, Row
 from common.running.runtime import check_device
 
-SHAPES = {"reacher-2x1": dict(obs_dims=(8, 6), act_dims=(1, 1)),
-          "ant-4x2-po": dict(obs_dims=(15, 4, 4, 4), act_dims=(2, 2, 2, 2))}
-WM_SIZES = {"code": dict(hidden=1024, t_layers=4, r_layers=4, mask_layers=2),
-            "quick": dict(hidden=256, t_layers=4, r_layers=4, mask_layers=2),
-            "tiny": dict(hidden=16, t_layers=2, r_layers=2, mask_layers=1)}  # tiny: the test's
-MAPPO_SIZES = {"code": dict(hidden=(256, 256), memory_len=10), "quick": dict(hidden=(128, 128), memory_len=0),
-               "tiny": dict(hidden=(16, 16), memory_len=2, memory_dim=8, minibatch_size=16)}
+SHAPES = {
+    "reacher-2x1": dict(obs_dims=(8, 6), act_dims=(1, 1)),
+    "ant-4x2-po": dict(obs_dims=(15, 4, 4, 4), act_dims=(2, 2, 2, 2)),
+}
+WM_SIZES = {
+    "code": dict(hidden=1024, t_layers=4, r_layers=4, mask_layers=2),
+    "quick": dict(hidden=256, t_layers=4, r_layers=4, mask_layers=2),
+    "tiny": dict(hidden=16, t_layers=2, r_layers=2, mask_layers=1),  # the test's
+}
+MAPPO_SIZES = {
+    "code": dict(hidden=(256, 256), memory_len=10),
+    "quick": dict(hidden=(128, 128), memory_len=0),
+    "tiny": dict(hidden=(16, 16), memory_len=2, memory_dim=8, minibatch_size=16),
+}
 ROWS = 20_000  # synthetic dataset rows (start states, world-model minibatches)
 
 
@@ -61,10 +68,14 @@ def _synthetic(shape: dict, rows: int, device, seed: int = 0) -> dict[str, Any]:
     obs = g.normal(size=(rows, n, o)).astype(np.float32)
     for i, d in enumerate(shape["obs_dims"]):
         obs[:, i, d:] = 0.0  # padding
-    return {"obs": obs, "next_obs": obs + 0.1 * g.normal(size=obs.shape).astype(np.float32) * (obs != 0),
-            "actions": g.uniform(-1, 1, size=(rows, n, a)).astype(np.float32),
-            "rewards": g.normal(size=(rows, n)).astype(np.float32),
-            "terminals": np.zeros(rows, dtype=bool), "timeouts": (np.arange(rows) % 50) == 49}
+    return {
+        "obs": obs,
+        "next_obs": obs + 0.1 * g.normal(size=obs.shape).astype(np.float32) * (obs != 0),
+        "actions": g.uniform(-1, 1, size=(rows, n, a)).astype(np.float32),
+        "rewards": g.normal(size=(rows, n)).astype(np.float32),
+        "terminals": np.zeros(rows, dtype=bool),
+        "timeouts": (np.arange(rows) % 50) == 49,
+    }
 
 
 def _world_model(shape: dict, size: str, n_members: int, device, seed: int = 0):
@@ -75,7 +86,9 @@ def _world_model(shape: dict, size: str, n_members: int, device, seed: int = 0):
     from papers.moma_ppo.worldmodel_nets import WMHeads  # noqa: PLC0415
 
     cfg = WorldModelConfig(n_members=max(n_members, 5), n_elites=5, **WM_SIZES[size])
-    wm = WorldModelEnsemble(JointLayout(shape["obs_dims"], shape["act_dims"]), cfg, seeds=[seed], device=device)
+    wm = WorldModelEnsemble(
+        JointLayout(shape["obs_dims"], shape["act_dims"]), cfg, seeds=[seed], device=device
+    )
     if n_members == 1:
         lay = wm.layout
         with torch.random.fork_rng(devices=[]):
@@ -99,16 +112,22 @@ def _wm_data(wm, arrays: dict, device):
     from papers.moma_ppo.worldmodel_data import WMData  # noqa: PLC0415
 
     lay = wm.layout
-    obs, act = torch.as_tensor(arrays["obs"], device=device), torch.as_tensor(arrays["actions"], device=device)
+    obs = torch.as_tensor(arrays["obs"], device=device)
+    act = torch.as_tensor(arrays["actions"], device=device)
     T = obs.shape[0]
-    return WMData(inputs=lay.inputs(obs, act), next_obs=lay.joint_obs(torch.as_tensor(arrays["next_obs"], device=device)),
-                  rewards=torch.as_tensor(arrays["rewards"], device=device),
-                  masks=torch.ones(T, lay.n_agents, device=device), train=[torch.arange(T, device=device)],
-                  valid=[torch.arange(T, device=device)])
+    return WMData(
+        inputs=lay.inputs(obs, act),
+        next_obs=lay.joint_obs(torch.as_tensor(arrays["next_obs"], device=device)),
+        rewards=torch.as_tensor(arrays["rewards"], device=device),
+        masks=torch.ones(T, lay.n_agents, device=device),
+        train=[torch.arange(T, device=device)],
+        valid=[torch.arange(T, device=device)],
+    )
 
 
-def compare_world_model(task: str = "reacher-2x1", size: str = "code", n_updates: int = 3, reps: int = 3,
-                        device: str = "cpu") -> dict[str, float]:
+def compare_world_model(
+    task: str = "reacher-2x1", size: str = "code", n_updates: int = 3, reps: int = 3, device: str = "cpu"
+) -> dict[str, float]:
     """World-model updates/s (one update = all 7 members) of the 7-member ensemble against a loop over 7 one-member
     ensembles, and GFLOP/s of the batched one."""
     dev = check_device(device)
@@ -122,10 +141,20 @@ def compare_world_model(task: str = "reacher-2x1", size: str = "code", n_updates
         for wm in loop:
             wm.update(wm.sample_batch(data))
 
-    r = interleaved_rates({"batched": lambda: batched.update(batched.sample_batch(data)), "loop": step_loop}, n_updates, reps, dev)
-    return {"members": 7.0, "batched_updates_per_s": r["batched"], "loop_updates_per_s": r["loop"],
-            "ratio_vs_loop": r["batched"] / r["loop"], "gflop_per_update": flops / 1e9,
-            "batched_gflops": r["batched"] * flops / 1e9}
+    r = interleaved_rates(
+        {"batched": lambda: batched.update(batched.sample_batch(data)), "loop": step_loop},
+        n_updates,
+        reps,
+        dev,
+    )
+    return {
+        "members": 7.0,
+        "batched_updates_per_s": r["batched"],
+        "loop_updates_per_s": r["loop"],
+        "ratio_vs_loop": r["batched"] / r["loop"],
+        "gflop_per_update": flops / 1e9,
+        "batched_gflops": r["batched"] * flops / 1e9,
+    }
 
 
 def iteration_setup(task: str, size: str, device, batch: int = 2_000, k: int = 10):
@@ -141,13 +170,26 @@ def iteration_setup(task: str, size: str, device, batch: int = 2_000, k: int = 1
     obs = torch.as_tensor(arrays["obs"], device=device)
     hist = None
     if cfg.memory_len > 0:
-        hist = DatasetHistories(obs, torch.as_tensor(arrays["actions"], device=device), arrays["terminals"],
-                                arrays["timeouts"], length=cfg.memory_len)
+        hist = DatasetHistories(
+            obs,
+            torch.as_tensor(arrays["actions"], device=device),
+            arrays["terminals"],
+            arrays["timeouts"],
+            length=cfg.memory_len,
+        )
     return wm, cfg, obs, hist, RolloutConfig(k=k, batch=batch).validate()
 
 
-def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: int = 3, n_updates: int = 1,
-                      reps: int = 3, device: str = "cpu", batch: int = 2_000, k: int = 10) -> dict[str, float]:
+def compare_iteration(
+    task: str = "reacher-2x1",
+    size: str = "code",
+    n_seeds: int = 3,
+    n_updates: int = 1,
+    reps: int = 3,
+    device: str = "cpu",
+    batch: int = 2_000,
+    k: int = 10,
+) -> dict[str, float]:
     """MOMA-PPO iterations/s (one iteration = every seed: rollouts + MAPPO update) of one policy of ``n_seeds`` seeds
     against a loop over ``n_seeds`` one-seed policies (both on one shared 7-member world model), and GFLOP/s of the
     batched one."""
@@ -159,13 +201,16 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
     wm, cfg, obs, hist, roll = iteration_setup(task, size, dev, batch, k)
 
     def policy(seeds, cuda_graph=None):
-        p = MAPPO(shape["obs_dims"], shape["act_dims"], len(seeds), cfg, seeds=seeds, device=dev, cuda_graph=cuda_graph)
+        dims = (shape["obs_dims"], shape["act_dims"])
+        p = MAPPO(*dims, len(seeds), cfg, seeds=seeds, device=dev, cuda_graph=cuda_graph)
         return p, start_generators(seeds, dev)
 
-    batched, gens = policy(list(range(n_seeds)))  # on cuda: the minibatch step in a CUDA graph (MAPPO's default)
+    # on cuda: the minibatch step in a CUDA graph (MAPPO's default)
+    batched, gens = policy(list(range(n_seeds)))
     on_gpu = batched.step_mode == "graph"
     eager, eager_gens = policy(list(range(n_seeds)), cuda_graph=False) if on_gpu else (None, None)
-    wm_gens = [torch.Generator(device=wm.gen.device).manual_seed(s) for s in range(n_seeds)]  # as a group's runs
+    # as a group's runs
+    wm_gens = [torch.Generator(device=wm.gen.device).manual_seed(s) for s in range(n_seeds)]
     loop = [policy([s]) for s in range(n_seeds)]
     rows: list[int] = []
     lens: list[float] = []
@@ -185,7 +230,8 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
     flops = count_flops(step_batched)
     variants = {"batched": step_batched, "loop": step_loop, **({"eager": step_eager} if on_gpu else {})}
     r = interleaved_rates(variants, n_updates, reps, dev)
-    split = {"rollout": [], "update": []}  # the batched iteration's two halves, each clocked after a device sync
+    # the batched iteration's two halves, each clocked after a device sync
+    split = {"rollout": [], "update": []}
     for _ in range(reps):
         device_sync(dev)
         t0 = time.perf_counter()
@@ -196,32 +242,66 @@ def compare_iteration(task: str = "reacher-2x1", size: str = "code", n_seeds: in
         device_sync(dev)
         split["rollout"].append(t1 - t0)
         split["update"].append(time.perf_counter() - t1)
-    return {"seeds": float(n_seeds), "members": float(n_seeds * len(shape["obs_dims"])),
-            "batched_iters_per_s": r["batched"], "loop_iters_per_s": r["loop"], "ratio_vs_loop": r["batched"] / r["loop"],
-            "eager_iters_per_s": r.get("eager", float("nan")),
-            "graph_vs_eager": r["batched"] / r["eager"] if on_gpu else float("nan"),
-            "gflop_per_iter": flops / 1e9, "batched_gflops": r["batched"] * flops / 1e9,
-            "rows_per_seed": float(np.mean(rows)), "rollout_len_mean": float(np.mean(lens)),
-            "s_per_100k_iters": 100_001 / r["batched"],
-            "rollout_s": float(np.median(split["rollout"])), "update_s": float(np.median(split["update"]))}
+    return {
+        "seeds": float(n_seeds),
+        "members": float(n_seeds * len(shape["obs_dims"])),
+        "batched_iters_per_s": r["batched"],
+        "loop_iters_per_s": r["loop"],
+        "ratio_vs_loop": r["batched"] / r["loop"],
+        "eager_iters_per_s": r.get("eager", float("nan")),
+        "graph_vs_eager": r["batched"] / r["eager"] if on_gpu else float("nan"),
+        "gflop_per_iter": flops / 1e9,
+        "batched_gflops": r["batched"] * flops / 1e9,
+        "rows_per_seed": float(np.mean(rows)),
+        "rollout_len_mean": float(np.mean(lens)),
+        "s_per_100k_iters": 100_001 / r["batched"],
+        "rollout_s": float(np.median(split["rollout"])),
+        "update_s": float(np.median(split["update"])),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
     def options(p) -> None:
-        p.add_argument("--part", choices=("all", "world-model", "iteration"), default="all",
-                       help="time both hot paths (default) or one")
-        p.add_argument("--tasks", nargs="+", choices=tuple(SHAPES), default=None,
-                       help="shapes to time (default: all; --quick: reacher-2x1)")
-        p.add_argument("--sizes", nargs="+", choices=("quick", "code"), default=None,
-                       help="network sizes to time (default: quick code; --quick: quick)")
-        p.add_argument("--n-seeds", nargs="+", type=int, choices=(1, 3), default=None,
-                       help="seeds per iteration row (default: 1 3; --quick: 1)")
+        p.add_argument(
+            "--part",
+            choices=("all", "world-model", "iteration"),
+            default="all",
+            help="time both hot paths (default) or one",
+        )
+        p.add_argument(
+            "--tasks",
+            nargs="+",
+            choices=tuple(SHAPES),
+            default=None,
+            help="shapes to time (default: all; --quick: reacher-2x1)",
+        )
+        p.add_argument(
+            "--sizes",
+            nargs="+",
+            choices=("quick", "code"),
+            default=None,
+            help="network sizes to time (default: quick code; --quick: quick)",
+        )
+        p.add_argument(
+            "--n-seeds",
+            nargs="+",
+            type=int,
+            choices=(1, 3),
+            default=None,
+            help="seeds per iteration row (default: 1 3; --quick: 1)",
+        )
 
-    args = paper_bench_args("python -m papers.moma_ppo.bench", __doc__.split("\n\n")[0],
-                            "Reacher, the quick sizes, one seed, one round (< 1 min on a CPU)", argv, options)
+    args = paper_bench_args(
+        "python -m papers.moma_ppo.bench",
+        __doc__.split("\n\n")[0],
+        "Reacher, the quick sizes, one seed, one round (< 1 min on a CPU)",
+        argv,
+        options,
+    )
     t0 = time.perf_counter()
     peak = matmul_peak_gflops(reps=5 if args.quick else 20, device=args.device)
-    where = "1 CPU thread" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(args.device)})"
+    gpu = None if args.device == "cpu" else torch.cuda.get_device_name(args.device)
+    where = "1 CPU thread" if gpu is None else f"{args.device} ({gpu})"
     reps = args.reps or (1 if args.quick else 3)
     tasks = tuple(args.tasks or (("reacher-2x1",) if args.quick else SHAPES))
     sizes = tuple(args.sizes or (("quick",) if args.quick else ("quick", "code")))
@@ -230,33 +310,45 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{where}; matmul peak fp32: {peak:.1f} GFLOP/s; medians over {reps} interleaved round(s)")
     if args.part in ("all", "world-model"):
         print("(a) world-model update, 7 members: one ensemble module vs a loop over 7 one-member ensembles")
-        print(f"{'task':<12} {'size':<6} {'batched u/s':>11} {'loop u/s':>9} {'b/loop':>7} {'GF/upd':>7} "
-              f"{'GFLOP/s':>8} {'%peak':>6}")
-    for task in (tasks if args.part in ("all", "world-model") else ()):
+        print(
+            f"{'task':<12} {'size':<6} {'batched u/s':>11} {'loop u/s':>9} {'b/loop':>7} {'GF/upd':>7} "
+            f"{'GFLOP/s':>8} {'%peak':>6}"
+        )
+    for task in tasks if args.part in ("all", "world-model") else ():
         for size in sizes:
             r = compare_world_model(task, size, args.updates or (1 if args.quick else 3), reps, args.device)
             out["world_model"][f"{task}/{size}"] = r
-            print(f"{task:<12} {size:<6} {r['batched_updates_per_s']:>11.2f} {r['loop_updates_per_s']:>9.2f} "
-                  f"{r['ratio_vs_loop']:>6.2f}x {r['gflop_per_update']:>7.2f} {r['batched_gflops']:>8.1f} "
-                  f"{100 * r['batched_gflops'] / peak:>5.0f}%", flush=True)
+            print(
+                f"{task:<12} {size:<6} {r['batched_updates_per_s']:>11.2f} {r['loop_updates_per_s']:>9.2f} "
+                f"{r['ratio_vs_loop']:>6.2f}x {r['gflop_per_update']:>7.2f} {r['batched_gflops']:>8.1f} "
+                f"{100 * r['batched_gflops'] / peak:>5.0f}%",
+                flush=True,
+            )
     if args.part == "world-model":
         print(f"[{time.perf_counter() - t0:.1f} s]")
         return out
-    print("(b) MOMA-PPO iteration (2,000 synthetic transitions, k = 10, + one MAPPO update): S seeds in one policy vs "
-          "a loop over S one-seed policies")
-    print(f"{'task':<12} {'size':<6} {'S':>2} {'M':>3} {'batched it/s':>12} {'loop it/s':>9} {'b/loop':>7} "
-          f"{'GF/it':>6} {'GFLOP/s':>8} {'%peak':>6} {'rows':>6} {'100k it':>8} {'graph/eager':>11} "
-          f"{'roll s':>7} {'upd s':>7}")
+    print(
+        "(b) MOMA-PPO iteration (2,000 synthetic transitions, k = 10, + one MAPPO update): S seeds in one policy vs "
+        "a loop over S one-seed policies"
+    )
+    print(
+        f"{'task':<12} {'size':<6} {'S':>2} {'M':>3} {'batched it/s':>12} {'loop it/s':>9} {'b/loop':>7} "
+        f"{'GF/it':>6} {'GFLOP/s':>8} {'%peak':>6} {'rows':>6} {'100k it':>8} {'graph/eager':>11} "
+        f"{'roll s':>7} {'upd s':>7}"
+    )
     for task in tasks:
         for size in sizes:
             for n in n_seeds:
                 r = compare_iteration(task, size, n, 1, reps, args.device)
                 out["iteration"][f"{task}/{size}/{n}"] = r
-                print(f"{task:<12} {size:<6} {n:>2} {int(r['members']):>3} {r['batched_iters_per_s']:>12.3f} "
-                      f"{r['loop_iters_per_s']:>9.3f} {r['ratio_vs_loop']:>6.2f}x {r['gflop_per_iter']:>6.1f} "
-                      f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}% "
-                      f"{r['rows_per_seed']:>6.0f} {r['s_per_100k_iters'] / 3600:>6.1f} h "
-                      f"{r['graph_vs_eager']:>10.2f}x {r['rollout_s']:>7.3f} {r['update_s']:>7.3f}", flush=True)
+                print(
+                    f"{task:<12} {size:<6} {n:>2} {int(r['members']):>3} {r['batched_iters_per_s']:>12.3f} "
+                    f"{r['loop_iters_per_s']:>9.3f} {r['ratio_vs_loop']:>6.2f}x {r['gflop_per_iter']:>6.1f} "
+                    f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}% "
+                    f"{r['rows_per_seed']:>6.0f} {r['s_per_100k_iters'] / 3600:>6.1f} h "
+                    f"{r['graph_vs_eager']:>10.2f}x {r['rollout_s']:>7.3f} {r['update_s']:>7.3f}",
+                    flush=True,
+                )
     print(f"[{time.perf_counter() - t0:.1f} s]")
     return out
 
@@ -272,10 +364,31 @@ def bench_rows(ctx: Ctx) -> list[Row]:
     """MOMA-PPO (papers/moma_ppo/bench.py): world-model update (7 members) and one iteration (3 seeds), quick sizes."""
     size = "tiny" if ctx.quick else "quick"
     wm = compare_world_model("reacher-2x1", size, n_updates=ctx.n(2), reps=ctx.n(2), device=ctx.device)
-    it = compare_iteration("reacher-2x1", size, n_seeds=2 if ctx.quick else 3, n_updates=1,
-                              reps=ctx.n(2), device=ctx.device, **(dict(batch=60, k=3) if ctx.quick else {}))
+    it = compare_iteration(
+        "reacher-2x1",
+        size,
+        n_seeds=2 if ctx.quick else 3,
+        n_updates=1,
+        reps=ctx.n(2),
+        device=ctx.device,
+        **(dict(batch=60, k=3) if ctx.quick else {}),
+    )
     s = int(it["seeds"])
-    return [Row(f"MOMA-PPO world-model update, {size} size, 7 members", wm["batched_updates_per_s"], "updates/s",
-                wm["batched_gflops"], wm["ratio_vs_loop"], "loop over 7 one-member ensembles"),
-            Row(f"MOMA-PPO iteration (Reacher, {size} size, {s} seeds)", it["batched_iters_per_s"], "iterations/s",
-                it["batched_gflops"], it["ratio_vs_loop"], f"loop over {s} one-seed policies")]
+    return [
+        Row(
+            f"MOMA-PPO world-model update, {size} size, 7 members",
+            wm["batched_updates_per_s"],
+            "updates/s",
+            wm["batched_gflops"],
+            wm["ratio_vs_loop"],
+            "loop over 7 one-member ensembles",
+        ),
+        Row(
+            f"MOMA-PPO iteration (Reacher, {size} size, {s} seeds)",
+            it["batched_iters_per_s"],
+            "iterations/s",
+            it["batched_gflops"],
+            it["ratio_vs_loop"],
+            f"loop over {s} one-seed policies",
+        ),
+    ]
