@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.running.cli import main, make_parser, results_root_of
+from common.running.cli import main
+from common.running.cli_args import make_parser, results_root_of
 from common.running.experiment import Cell, Job, as_job, prepare_data, run_cells
 from common.running.records import (
     RecordWarning,

@@ -40,7 +40,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from common.algos.mappo_config import MAPPOConfig  # noqa: E402
-from common.running.cli import json_overrides  # noqa: E402
+from common.running.cli_args import json_overrides  # noqa: E402
 from common.running.profiles import get_profile  # noqa: E402
 from common.running.records import atomic_write_text  # noqa: E402
 from common.running.runtime import check_device, git_commit  # noqa: E402

@@ -30,7 +30,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from common.running.cli import json_overrides  # noqa: E402
+from common.running.cli_args import json_overrides  # noqa: E402
 from common.running.profiles import get_profile  # noqa: E402
 from common.running.runtime import check_device  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from common.running.cli import add_common_options, results_root_of
+from common.running.cli_args import add_common_options, results_root_of
 from common.running.profiles import get_profile
 from common.running.runtime import set_threads
 from papers.omar.config import PROFILE_OVERRIDES
