@@ -191,3 +191,19 @@ def test_time_takes_the_command_after_a_double_dash(monkeypatch):
     assert seen == [["./run_all.sh", "--profile", "smoke", "--jobs", "2"], ["echo", "--check"]]
     with pytest.raises(SystemExit):
         readme.main(["--time", "--"])
+
+
+def test_paper_readmes_carry_their_generated_claims_with_links_that_resolve():
+    from common.reporting.paper_readme import claims_block
+    from common.reporting.published import load_published
+
+    for paper in ("otc", "cast_bcq", "moma_ppo"):
+        text = (REPO_ROOT / "papers" / paper / "README.md").read_text(encoding="utf-8")
+        assert f"<!-- generated:claims_{paper} -->" in text and f"<!-- /generated:claims_{paper} -->" in text
+    block = claims_block("otc")
+    rows = [line for line in block.splitlines() if line.startswith("| [") or line.startswith("| table")]
+    claims = load_published("otc").CLAIMS
+    assert len(rows) == len(claims)  # one row per claim, in published.py's order
+    assert all(f"(`{c.id}`)" in row for c, row in zip(claims, rows))
+    links = re.findall(r"\]\((\.\./\.\./results/[^)]+)\)", block)
+    assert links and all((REPO_ROOT / "papers" / "otc" / link).resolve().exists() for link in links)

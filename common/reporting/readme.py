@@ -17,6 +17,8 @@ or time in the README is typed by hand:
   prints), with the dates and cores of those runs.
 - ``items`` (docs/status.md): per paper and item, the reference's status at each profile.
 - ``item_times`` (docs/status.md): per item and profile, the wall time of its last run in the reference.
+- ``claims_<paper>`` (papers/<paper>/README.md): the paper's claims with their verdicts per profile
+  (common.reporting.paper_readme).
 - ``cost_totals`` (README) and ``costs`` (docs/status.md): the cost model's core-hours at quick and full per paper
   and per item, beside the reference's (common.reporting.cost_table).
 
@@ -44,6 +46,7 @@ from tabulate import tabulate
 from common.reporting.answer import AnswerPage, Store
 from common.reporting.cost_table import cost_block, cost_totals_block, item_scripts
 from common.reporting.outcomes import item_status, status_text
+from common.reporting.paper_readme import claims_blocks, paper_readmes
 from common.running.profiles import PROFILE_NAMES
 from common.reporting.published import discover_papers, load_published
 from common.running.runtime import cpu_model
@@ -53,7 +56,7 @@ from common.running.timings import item_time
 
 README = REPO_ROOT / "README.md"
 STATUS = REPO_ROOT / "docs" / "status.md"
-FILES = (README, STATUS)
+FILES = (README, STATUS, *paper_readmes())
 _BLOCK = re.compile(r"(<!-- generated:(\w+) -->\n)(.*?)(<!-- /generated:\2 -->)", re.S)
 _LOG = re.compile(r"<!-- measurements -->\n(.*?)<!-- /measurements -->", re.S)
 LOG_COLUMNS = ("date", "command", "setting", "wall_s", "parts", "code", "machine")
@@ -278,6 +281,7 @@ BLOCKS: Mapping[str, Callable[[], str]] = {
     "item_times": item_times_block,
     "costs": cost_block,
     "cost_totals": cost_totals_block,
+    **claims_blocks(),
 }
 
 
