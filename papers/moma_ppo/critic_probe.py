@@ -73,15 +73,30 @@ def read_batch(policy, batch: Mapping[str, Any], k: int) -> dict[str, Any]:
         absmax = d["next_obs"].abs().amax(-1).amax(0)[:L]  # [M, n] (members = agents of seed 0) -> [L]
 
         def by_step(x: torch.Tensor) -> list[float | None]:
-            return [round(float(x[step == j].mean()), 3) if bool((step == j).any()) else None for j in range(k)]
+            return [
+                round(float(x[step == j].mean()), 3) if bool((step == j).any()) else None for j in range(k)
+            ]
 
-        return {"V": by_step(tg["values"][0, :L]), "V_next": by_step(nv), "G": by_step(tg["returns"][0, :L]),
-                "input_absmax": by_step(absmax), "reward": round(float(d["rewards"][0, :L].mean()), 4),
-                "done_fraction": round(float((d["masks"][0, :L] < 0.5).float().mean()), 4), "rows": L}
+        return {
+            "V": by_step(tg["values"][0, :L]),
+            "V_next": by_step(nv),
+            "G": by_step(tg["returns"][0, :L]),
+            "input_absmax": by_step(absmax),
+            "reward": round(float(d["rewards"][0, :L].mean()), 4),
+            "done_fraction": round(float((d["masks"][0, :L] < 0.5).float().mean()), 4),
+            "rows": L,
+        }
 
 
-def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progress=None,
-          evaluate: bool = False, device: str = "cpu") -> list[dict[str, Any]]:
+def probe(
+    cfg: Mapping[str, Any],
+    seed: int,
+    iterations: int,
+    every: int,
+    progress=None,
+    evaluate: bool = False,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
     """Train seed ``seed`` of the MOMA-PPO cell ``cfg`` for ``iterations`` iterations; the readings at iteration 1
     and every ``every``-th (before that iteration's update). ``evaluate``: each reading also holds the greedy policy's
     return in the true environment (``jobs.eval_moma``: the cell's episodes and evaluation seed, as a record's
@@ -118,8 +133,9 @@ def probe(cfg: Mapping[str, Any], seed: int, iterations: int, every: int, progre
             if evaluate:
                 ret = eval_moma(policy, cfg, [seed])[0]
                 out[-1]["return"] = round(ret, 4)
-                out[-1]["normalized"] = round(float(normalize(ret, data.card)), 2) if data.card.get("ref_scores") \
-                    else None
+                out[-1]["normalized"] = (
+                    round(float(normalize(ret, data.card)), 2) if data.card.get("ref_scores") else None
+                )
             if progress is not None:
                 progress(out[-1])
         policy.update(batch)
@@ -130,8 +146,11 @@ def _cell(args) -> dict[str, Any]:
     from papers.moma_ppo.jobs import ant_moma_config, reacher_moma_config
 
     prof = get_profile(args.profile, C.PROFILES)
-    cfg = (reacher_moma_config(prof, args.obs_mode) if args.task == "reacher"
-           else ant_moma_config(prof, args.obs_mode, args.dataset))
+    cfg = (
+        reacher_moma_config(prof, args.obs_mode)
+        if args.task == "reacher"
+        else ant_moma_config(prof, args.obs_mode, args.dataset)
+    )
     cfg["mappo"] = {**cfg["mappo"], **args.mappo}
     cfg["world_model"] = {**cfg["world_model"], **args.world_model}  # its own cache entry when it differs
     if args.simulator is not None:
@@ -143,42 +162,108 @@ def _device_name(device: str) -> str:
     return torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from tabulate import tabulate
-
+def _parser() -> argparse.ArgumentParser:
+    """The probe's options (``--help``; the module docstring is its epilog)."""
     from papers.moma_ppo.published import ANT_DATASETS
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick", help="scale (default quick)")
-    p.add_argument("--task", choices=("reacher", "ant"), default="ant", help="Table 4a (reacher) or 4b (ant, default)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    p.add_argument(
+        "--profile", choices=("smoke", "quick", "full"), default="quick", help="scale (default quick)"
+    )
+    p.add_argument(
+        "--task", choices=("reacher", "ant"), default="ant", help="Table 4a (reacher) or 4b (ant, default)"
+    )
     modes = sorted(set(C.REACHER_OBS_MODES) | set(C.ANT_OBS_MODES))
-    p.add_argument("--obs-mode", choices=modes, default="partial",
-                   help="observation function (reacher: full, independent, leader-only; ant: full, partial; "
-                        "default partial)")
-    p.add_argument("--dataset", choices=ANT_DATASETS, default=C.F6_DATASET,
-                   help=f"Ant dataset (default {C.F6_DATASET}; ignored for reacher)")
+    p.add_argument(
+        "--obs-mode",
+        choices=modes,
+        default="partial",
+        help="observation function (reacher: full, independent, leader-only; ant: full, partial; "
+        "default partial)",
+    )
+    p.add_argument(
+        "--dataset",
+        choices=ANT_DATASETS,
+        default=C.F6_DATASET,
+        help=f"Ant dataset (default {C.F6_DATASET}; ignored for reacher)",
+    )
     p.add_argument("--seed", type=int, default=0, help="MAPPO seed (default 0)")
     p.add_argument("--iterations", type=int, default=150, help="MOMA-PPO iterations (default 150)")
     p.add_argument("--every", type=int, default=10, help="read the batch every N iterations (default 10)")
-    p.add_argument("--mappo", type=json_overrides(MAPPOConfig, "--mappo"), default={}, metavar="JSON",
-                   help='MAPPOConfig overrides, e.g. \'{"obs_norm": false, "hidden": [256, 256]}\' (default none)')
-    p.add_argument("--world-model", type=json_overrides(WorldModelConfig, "--world-model"), default={}, metavar="JSON",
-                   help='WorldModelConfig overrides, e.g. the code\'s heads \'{"hidden": 1024}\' (default none: the '
-                        'profile\'s; an ensemble of other settings is trained once and cached under its own name)')
-    p.add_argument("--simulator", choices=("ground_truth", *HYBRIDS), default=None,
-                   help="ground_truth: roll out in the true MuJoCo physics instead of the world model (App. B.2's "
-                        "ablation; simulator.GroundTruthSimulator: Ant and Reacher), to tell the model's share of a "
-                        "failure from MAPPO's; wm_dynamics_true_reward / true_dynamics_wm_reward: one half from the "
-                        "world model, the other from the physics (simulator.HybridModel), to tell which half is "
-                        "exploited (default: the cell's world model)")
-    p.add_argument("--evaluate", action="store_true",
-                   help="also evaluate the greedy policy in the true environment at every reading (the cell's "
-                        "episodes: real return next to the synthetic reward, i.e. model exploitation)")
-    p.add_argument("--device", default="cpu",
-                   help="torch device of the ensemble and MAPPO: cpu, cuda, cuda:N (default cpu; the code's 4 x 1024 "
-                        "ensemble needs a GPU: ~6 h of one CPU core)")
-    p.add_argument("--out", type=Path, default=None, help="write the readings (and the cell config) as JSON here")
+    p.add_argument(
+        "--mappo",
+        type=json_overrides(MAPPOConfig, "--mappo"),
+        default={},
+        metavar="JSON",
+        help='MAPPOConfig overrides, e.g. \'{"obs_norm": false, "hidden": [256, 256]}\' (default none)',
+    )
+    p.add_argument(
+        "--world-model",
+        type=json_overrides(WorldModelConfig, "--world-model"),
+        default={},
+        metavar="JSON",
+        help="WorldModelConfig overrides, e.g. the code's heads '{\"hidden\": 1024}' (default none: the "
+        "profile's; an ensemble of other settings is trained once and cached under its own name)",
+    )
+    p.add_argument(
+        "--simulator",
+        choices=("ground_truth", *HYBRIDS),
+        default=None,
+        help="ground_truth: roll out in the true MuJoCo physics instead of the world model (App. B.2's "
+        "ablation; simulator.GroundTruthSimulator: Ant and Reacher), to tell the model's share of a "
+        "failure from MAPPO's; wm_dynamics_true_reward / true_dynamics_wm_reward: one half from the "
+        "world model, the other from the physics (simulator.HybridModel), to tell which half is "
+        "exploited (default: the cell's world model)",
+    )
+    p.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="also evaluate the greedy policy in the true environment at every reading (the cell's "
+        "episodes: real return next to the synthetic reward, i.e. model exploitation)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of the ensemble and MAPPO: cpu, cuda, cuda:N (default cpu; the code's 4 x 1024 "
+        "ensemble needs a GPU: ~6 h of one CPU core)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="write the readings (and the cell config) as JSON here"
+    )
+    return p
+
+
+def _show(r: Mapping[str, Any]) -> None:
+    """One reading as a table: per rollout step j, V(s_j), V(s'_j), the return G_j and the largest absolute input
+    of s'_j."""
+    from tabulate import tabulate
+
+    head = {
+        "it": r["iteration"],
+        "reward": r["reward"],
+        "done": r["done_fraction"],
+        **({"return": r["return"], "normalized": r["normalized"]} if "return" in r else {}),
+    }
+    rows = [
+        {
+            **(head if j == 0 else {}),
+            "j": j,
+            "V(s_j)": r["V"][j],
+            "V(s'_j)": r["V_next"][j],
+            "G_j": r["G"][j],
+            "max|input s'_j|": r["input_absmax"][j],
+        }
+        for j in range(len(r["V"]))
+    ]
+    print(tabulate(rows, headers="keys", floatfmt=".3f"), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = _parser()
     args = p.parse_args(argv)
     allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
     if args.obs_mode not in allowed:
@@ -188,21 +273,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         p.error(f"--device: {e}")
     if args.simulator == "ground_truth" and args.world_model:
-        p.error(f"--world-model {json.dumps(args.world_model)} has no effect with --simulator {args.simulator}")
+        p.error(
+            f"--world-model {json.dumps(args.world_model)} has no effect with --simulator {args.simulator}"
+        )
     for name in ("iterations", "every"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     torch.set_num_threads(1)
     cfg = _cell(args)
-    print(f"MOMA-PPO {args.task} {args.obs_mode} ({args.profile}), seed {args.seed}: mappo {cfg['mappo']}, "
-          f"world model {cfg.get('world_model')}, rollouts {cfg['rollouts']}", flush=True)
-
-    def show(r: Mapping[str, Any]) -> None:
-        head = {"it": r["iteration"], "reward": r["reward"], "done": r["done_fraction"],
-                **({"return": r["return"], "normalized": r["normalized"]} if "return" in r else {})}
-        rows = [{**(head if j == 0 else {}), "j": j, "V(s_j)": r["V"][j], "V(s'_j)": r["V_next"][j], "G_j": r["G"][j],
-                 "max|input s'_j|": r["input_absmax"][j]} for j in range(len(r["V"]))]
-        print(tabulate(rows, headers="keys", floatfmt=".3f"), flush=True)
+    print(
+        f"MOMA-PPO {args.task} {args.obs_mode} ({args.profile}), seed {args.seed}: mappo {cfg['mappo']}, "
+        f"world model {cfg.get('world_model')}, rollouts {cfg['rollouts']}",
+        flush=True,
+    )
 
     t0 = time.time()
     so_far: list[dict[str, Any]] = []
@@ -211,19 +294,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         """The readings so far, atomically: a probe killed mid-way keeps every reading it took."""
         if args.out is None:
             return
-        atomic_write_text(args.out, json.dumps(
-            {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-             "config": cfg, "git": git_commit(), "machine": platform.processor() or platform.machine(),
-             "device": _device_name(args.device), "complete": complete,
-             "wall_s": round(time.time() - t0, 1), "readings": readings}, indent=1))
+        atomic_write_text(
+            args.out,
+            json.dumps(
+                {
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                    "config": cfg,
+                    "git": git_commit(),
+                    "machine": platform.processor() or platform.machine(),
+                    "device": _device_name(args.device),
+                    "complete": complete,
+                    "wall_s": round(time.time() - t0, 1),
+                    "readings": readings,
+                },
+                indent=1,
+            ),
+        )
 
     def progress(r: Mapping[str, Any]) -> None:
-        show(r)
+        _show(r)
         so_far.append(dict(r))
         write(so_far, complete=False)
 
-    readings = probe(cfg, args.seed, args.iterations, args.every, progress=progress, evaluate=args.evaluate,
-                     device=args.device)
+    readings = probe(
+        cfg,
+        args.seed,
+        args.iterations,
+        args.every,
+        progress=progress,
+        evaluate=args.evaluate,
+        device=args.device,
+    )
     write(readings, complete=True)
     return 0
 

@@ -99,10 +99,16 @@ def time_out(step: int, k: int, eps_g_raw: Tensor, eps_g: Tensor, threshold: flo
 
 
 @torch.no_grad()
-def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor | Sequence[Tensor], cfg: RolloutConfig,
-                      gens: Sequence[torch.Generator], histories: DatasetHistories | Sequence | None = None,
-                      wm_gens: Sequence[torch.Generator] | None = None,
-                      wm_groups: Sequence[int] | None = None) -> dict[str, Any]:
+def generate_rollouts(
+    wm: WorldModelEnsemble,
+    policy: MAPPO,
+    obs_data: Tensor | Sequence[Tensor],
+    cfg: RolloutConfig,
+    gens: Sequence[torch.Generator],
+    histories: DatasetHistories | Sequence | None = None,
+    wm_gens: Sequence[torch.Generator] | None = None,
+    wm_groups: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """One iteration's synthetic batch for every seed of ``policy`` (module docstring). ``obs_data`` [T, N, O] the
     dataset's observations (start states), or one such table per seed (the runs of several cells in one stack);
     ``wm`` one ensemble group shared by the seeds ([code] one world model per task), or with ``wm_groups`` (one
@@ -117,26 +123,13 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor | 
     the uncertainty before step k), obs_absmax (largest |next obs| stored: the no-clipping ablation's check), rows."""
     S = policy.n_seeds
     tables = isinstance(obs_data, (list, tuple))  # one start table per seed
-    if tables and len(obs_data) != S:
-        raise ValueError(f"give one start table per seed ({S}), got {len(obs_data)}")
     Ts = [int(t.shape[0]) for t in obs_data] if tables else [int(obs_data.shape[0])] * S
     L = int(getattr(policy, "memory_len", 0))
-    if (L > 0) != (histories is not None):
-        got = "none" if histories is None else "histories"
-        raise ValueError(f"the policy's memory_len is {L}: give the dataset's histories exactly when it is > 0 "
-                         f"(got {got})")
     hists = (list(histories) if tables else [histories] * S) if histories is not None else []
-    for h, T in zip(hists, Ts):
-        if h.length != L or h.obs.shape[0] != T:
-            raise ValueError(f"histories of length {h.length} over {h.obs.shape[0]} rows do not match the "
-                             f"policy's memory_len {L} and the {T} start states")
-    if wm_groups is not None and (wm_gens is None or len(wm_groups) != S):
-        raise ValueError(f"wm_groups needs wm_gens and one group index per seed ({S}), got {list(wm_groups)}")
+    _check_rollout_inputs(S, L, obs_data, Ts, histories, hists, wm_gens, wm_groups)
     groups = None if wm_groups is None else torch.as_tensor(list(wm_groups), dtype=torch.long)
     first = obs_data[0] if tables else obs_data
     keys = BUFFER_KEYS + (MEMORY_KEYS if L else ())
-    if wm_gens is not None and len(wm_gens) != S:
-        raise ValueError(f"give one elite-choice generator per seed ({S}), got {len(wm_gens)}")
     per_seed: list[list[dict[str, Tensor]]] = [[] for _ in range(S)]
     collected = [0] * S
     lengths, penalties, cuts = ([[] for _ in range(S)] for _ in range(3))  # per seed, one entry per draw
@@ -145,44 +138,39 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor | 
         # [code] floor((b - collected) / k) + 1 starts, each seed from its own count; a full seed draws none
         counts = [(cfg.batch - c) // cfg.k + 1 if c < cfg.batch else 0 for c in collected]
         n = max(counts)
-        idx = torch.stack([F.pad(torch.randint(T, (c,), generator=g, device=g.device), (0, n - c))
-                           for g, c, T in zip(gens, counts, Ts)]).to(first.device)  # [S, n] (padding: row 0)
-        if tables:  # each seed's starts from its own table (and histories)
-            obs = torch.stack([t[i] for t, i in zip(obs_data, idx)])
-            mem = torch.cat([h.histories(i[None]) for h, i in zip(hists, idx)]) if L else None
-        else:
-            obs = obs_data[idx]  # [S, n, N, O]
-            mem = histories.histories(idx) if L else None  # [S, n, N, L, O + A] the dataset's history of each start
+        obs, mem = _draw_starts(obs_data, hists, gens, counts, Ts, first.device)
         dev = first.device
-        alive = torch.arange(n, device=dev)[None] < torch.tensor(counts, device=dev)[:, None]  # [S, n] padding: dead
+        # [S, n] padding: dead
+        alive = torch.arange(n, device=dev)[None] < torch.tensor(counts, device=dev)[:, None]
         steps = []  # per step: dict of [S, n, ...]
         for j in range(cfg.k):
-            live = alive.any(1).tolist()  # seeds still rolling: only they draw (as alone, where the loop has ended)
+            # seeds still rolling: only they draw (as alone, where the loop has ended)
+            live = alive.any(1).tolist()
             now = [c if a else 0 for c, a in zip(counts, live)]
             ragged = any(c != n for c in now)
             kw = {"counts": now} if ragged else {}
             act, _ = policy.act(obs, memory=mem, **kw) if L else policy.act(obs, **kw)  # [S, n, N, A]
-            flat_obs, flat_act = obs.reshape(S * n, *obs.shape[2:]), act.reshape(S * n, *act.shape[2:])
-            if groups is not None:  # each seed's block through its cell's ensemble group
-                E = wm.cfg.n_elites
-                choice = torch.stack([F.pad(torch.randint(E, (c,), generator=g, device=g.device), (0, n - c))
-                                      for g, c in zip(wm_gens, now)])  # [S, n]
-                out = wm.sample(obs, act, choice=choice, groups=groups)
-                out = {key: v.reshape(S * n, *v.shape[2:]) for key, v in out.items()}
-            elif wm_gens is None:
-                out = wm.sample(flat_obs, flat_act)
-            else:  # each seed's elite choices from its own stream, as the ensemble's own draw in a run alone
-                E = wm.cfg.n_elites
-                choice = torch.cat([F.pad(torch.randint(E, (1, c), generator=g, device=g.device), (0, n - c))
-                                    for g, c in zip(wm_gens, now)], dim=1)  # [1, S * n]
-                out = wm.sample(flat_obs, flat_act, choice=choice)
-            unflat = {key: v.reshape(S, n, *v.shape[1:]) for key, v in out.items()}
-            zeta = time_out(j, cfg.k, unflat["eps_g_raw"], unflat["eps_g"], wm.cfg.threshold, cfg.truncation_rule)
+            unflat = _model_step(wm, obs, act, now, wm_gens, groups)
+            zeta = time_out(
+                j, cfg.k, unflat["eps_g_raw"], unflat["eps_g"], wm.cfg.threshold, cfg.truncation_rule
+            )
             mask = unflat["masks"][..., 0]  # [S, n] the same for every agent
-            cut = (zeta < 0.5) if j < cfg.k - 1 else torch.zeros_like(zeta, dtype=torch.bool)  # [S, n] uncertainty
-            steps.append({"obs": obs, "actions": act, "next_obs": unflat["next_obs"], "rewards": unflat["rewards"],
-                          "masks": mask, "zetas": zeta, "alive": alive.clone(), "penalty": unflat["penalty"],
-                          "cut": cut, "absmax": unflat["next_obs"].abs().flatten(2).amax(-1)})
+            # [S, n] uncertainty
+            cut = (zeta < 0.5) if j < cfg.k - 1 else torch.zeros_like(zeta, dtype=torch.bool)
+            steps.append(
+                {
+                    "obs": obs,
+                    "actions": act,
+                    "next_obs": unflat["next_obs"],
+                    "rewards": unflat["rewards"],
+                    "masks": mask,
+                    "zetas": zeta,
+                    "alive": alive.clone(),
+                    "penalty": unflat["penalty"],
+                    "cut": cut,
+                    "absmax": unflat["next_obs"].abs().flatten(2).amax(-1),
+                }
+            )
             if L:  # the history of s' = the history of s moved on by (s, clipped a) ([code] next_histories)
                 nmem = shift_history(mem, history_step(obs, act))
                 steps[-1].update(memory=mem, next_memory=nmem)
@@ -198,28 +186,141 @@ def generate_rollouts(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor | 
             if c == 0:
                 continue
             keep = stacked["alive"][s, :c].reshape(-1)  # [c * k']
-            rows = {key: v[s, :c].reshape(-1, *v.shape[3:])[keep] for key, v in stacked.items() if key in keys}
+            rows = {
+                key: v[s, :c].reshape(-1, *v.shape[3:])[keep] for key, v in stacked.items() if key in keys
+            }
             per_seed[s].append(rows)
             collected[s] += int(keep.sum())
             alive_rows = stacked["alive"][s, :c]  # [c, k']
             lengths[s].append(alive_rows.sum(-1).float().mean())
             penalties[s].append(stacked["penalty"][s, :c][alive_rows].mean())
-            cuts[s].append((stacked["cut"][s, :c] & alive_rows).any(-1).float().mean())  # rollouts cut by eps_g
+            # rollouts cut by eps_g
+            cuts[s].append((stacked["cut"][s, :c] & alive_rows).any(-1).float().mean())
             absmax[s] = torch.maximum(absmax[s], stacked["absmax"][s, :c][alive_rows].max())
     n_rows = max(collected)
-    batch = {key: torch.stack([_pad_rows(torch.cat([p[key] for p in per_seed[s]]), n_rows) for s in range(S)])
-             for key in keys}
+    batch = {
+        key: torch.stack([_pad_rows(torch.cat([p[key] for p in per_seed[s]]), n_rows) for s in range(S)])
+        for key in keys
+    }
     batch["lengths"] = torch.tensor(collected)
-    stats = {"rollout_len_mean": [float(torch.stack(v).mean()) for v in lengths],
-             "penalty_mean": [float(torch.stack(v).mean()) for v in penalties], "rows": list(collected),
-             "cut_fraction": [float(torch.stack(v).mean()) for v in cuts], "obs_absmax": [float(a) for a in absmax]}
+    stats = {
+        "rollout_len_mean": [float(torch.stack(v).mean()) for v in lengths],
+        "penalty_mean": [float(torch.stack(v).mean()) for v in penalties],
+        "rows": list(collected),
+        "cut_fraction": [float(torch.stack(v).mean()) for v in cuts],
+        "obs_absmax": [float(a) for a in absmax],
+    }
     return {"batch": batch, "stats": stats}
 
 
-def moma_iteration(wm: WorldModelEnsemble, policy: MAPPO, obs_data: Tensor | Sequence[Tensor], cfg: RolloutConfig,
-                   gens: Sequence[torch.Generator], histories: DatasetHistories | Sequence | None = None,
-                   wm_gens: Sequence[torch.Generator] | None = None,
-                   wm_groups: Sequence[int] | None = None) -> dict[str, Any]:
+def _check_rollout_inputs(
+    S: int,
+    L: int,
+    obs_data: Tensor | Sequence[Tensor],
+    Ts: Sequence[int],
+    histories: DatasetHistories | Sequence | None,
+    hists: Sequence[DatasetHistories],
+    wm_gens: Sequence[torch.Generator] | None,
+    wm_groups: Sequence[int] | None,
+) -> None:
+    """``generate_rollouts``' inputs against its ``S`` seeds and the policy's memory length ``L`` (ValueError
+    naming what does not fit): one start table per seed when tables are given, histories exactly when L > 0 and
+    matching L and the tables' ``Ts`` rows, one elite-choice generator per seed, wm_groups only with them."""
+    if isinstance(obs_data, (list, tuple)) and len(obs_data) != S:
+        raise ValueError(f"give one start table per seed ({S}), got {len(obs_data)}")
+    if (L > 0) != (histories is not None):
+        got = "none" if histories is None else "histories"
+        raise ValueError(
+            f"the policy's memory_len is {L}: give the dataset's histories exactly when it is > 0 (got {got})"
+        )
+    for h, T in zip(hists, Ts):
+        if h.length != L or h.obs.shape[0] != T:
+            raise ValueError(
+                f"histories of length {h.length} over {h.obs.shape[0]} rows do not match the "
+                f"policy's memory_len {L} and the {T} start states"
+            )
+    if wm_groups is not None and (wm_gens is None or len(wm_groups) != S):
+        raise ValueError(f"wm_groups needs wm_gens and one group index per seed ({S}), got {list(wm_groups)}")
+    if wm_gens is not None and len(wm_gens) != S:
+        raise ValueError(f"give one elite-choice generator per seed ({S}), got {len(wm_gens)}")
+
+
+def _draw_starts(
+    obs_data: Tensor | Sequence[Tensor],
+    hists: Sequence[DatasetHistories],
+    gens: Sequence[torch.Generator],
+    counts: Sequence[int],
+    Ts: Sequence[int],
+    device: torch.device,
+) -> tuple[Tensor, Tensor | None]:
+    """The start states of one round of rollouts: seed s draws ``counts[s]`` rows of its table (``Ts[s]`` rows)
+    from ``gens[s]``, padded with row 0 to n = max(counts). Returns obs [S, n, N, O] and, with ``hists`` (the
+    dataset's histories per seed), each start's history [S, n, N, L, O + A] (else None)."""
+    n = max(counts)
+    idx = torch.stack(
+        [
+            F.pad(torch.randint(T, (c,), generator=g, device=g.device), (0, n - c))
+            for g, c, T in zip(gens, counts, Ts)
+        ]
+    ).to(device)  # [S, n] (padding: row 0)
+    if isinstance(obs_data, (list, tuple)):  # each seed's starts from its own table (and histories)
+        obs = torch.stack([t[i] for t, i in zip(obs_data, idx)])
+        mem = torch.cat([h.histories(i[None]) for h, i in zip(hists, idx)]) if hists else None
+        return obs, mem
+    # [S, n, N, O]; [S, n, N, L, O + A] the dataset's history of each start
+    return obs_data[idx], (hists[0].histories(idx) if hists else None)
+
+
+def _model_step(
+    wm: WorldModelEnsemble,
+    obs: Tensor,
+    act: Tensor,
+    now: Sequence[int],
+    wm_gens: Sequence[torch.Generator] | None,
+    groups: Tensor | None,
+) -> dict[str, Tensor]:
+    """One step of every rollout in the ensemble: obs [S, n, N, O], act [S, n, N, A] -> ``wm.sample``'s outputs
+    as [S, n, ...]. The elites are chosen by the ensemble's own stream (``wm_gens`` None), else seed s draws its
+    ``now[s]`` choices from ``wm_gens[s]`` (the rest of its n rows padded), as the ensemble's own draw in a run
+    alone; with ``groups`` each seed's block goes through its cell's ensemble group."""
+    S, n = obs.shape[:2]
+    flat_obs, flat_act = obs.reshape(S * n, *obs.shape[2:]), act.reshape(S * n, *act.shape[2:])
+    if groups is not None:  # each seed's block through its cell's ensemble group
+        assert wm_gens is not None  # _check_rollout_inputs
+        E = wm.cfg.n_elites
+        choice = torch.stack(
+            [
+                F.pad(torch.randint(E, (c,), generator=g, device=g.device), (0, n - c))
+                for g, c in zip(wm_gens, now)
+            ]
+        )  # [S, n]
+        out = wm.sample(obs, act, choice=choice, groups=groups)
+        out = {key: v.reshape(S * n, *v.shape[2:]) for key, v in out.items()}
+    elif wm_gens is None:
+        out = wm.sample(flat_obs, flat_act)
+    else:  # each seed's elite choices from its own stream, as the ensemble's own draw in a run alone
+        E = wm.cfg.n_elites
+        choice = torch.cat(
+            [
+                F.pad(torch.randint(E, (1, c), generator=g, device=g.device), (0, n - c))
+                for g, c in zip(wm_gens, now)
+            ],
+            dim=1,
+        )  # [1, S * n]
+        out = wm.sample(flat_obs, flat_act, choice=choice)
+    return {key: v.reshape(S, n, *v.shape[1:]) for key, v in out.items()}
+
+
+def moma_iteration(
+    wm: WorldModelEnsemble,
+    policy: MAPPO,
+    obs_data: Tensor | Sequence[Tensor],
+    cfg: RolloutConfig,
+    gens: Sequence[torch.Generator],
+    histories: DatasetHistories | Sequence | None = None,
+    wm_gens: Sequence[torch.Generator] | None = None,
+    wm_groups: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Algorithm 1, lines 2-3: one synthetic batch, then one MAPPO update on it (arguments as
     ``generate_rollouts``). Returns MAPPO's [S] metrics and the rollout stats (lists of S)."""
     roll = generate_rollouts(wm, policy, obs_data, cfg, gens, histories, wm_gens, wm_groups)
