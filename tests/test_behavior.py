@@ -24,6 +24,8 @@ from common.datasets.card import DatasetError
 from common.running.evaluate import eval_seed, evaluate
 
 collect_mod = importlib.import_module("common.behavior.collect")
+cache_mod = importlib.import_module("common.behavior.protocol_cache")
+run_mod = importlib.import_module("common.behavior.protocol_run")
 SMALL = dict(
     hidden=(16, 16),
     batch_size=32,
@@ -273,17 +275,17 @@ def test_load_or_generate_loads_verified_cache(protocol, tmp_path, monkeypatch):
     out, sizes = protocol
     opts = {"n_agents": 1}
     for k, d in out.items():
-        d.save(collect_mod.generated_dataset_path("omar/spread1d", k, 1, 0, tmp_path, opts))
+        d.save(cache_mod.generated_dataset_path("omar/spread1d", k, 1, 0, tmp_path, opts))
 
     def boom(*a, **k):
         raise AssertionError("should load, not generate")
 
-    monkeypatch.setattr(collect_mod, "generate_protocol", boom)
+    monkeypatch.setattr(cache_mod, "generate_protocol", boom)
     got = load_or_generate("omar/spread1d", opts, sizes, root=tmp_path)
     np.testing.assert_array_equal(got["expert"].obs, out["expert"].obs)
     with pytest.raises(DatasetError, match="requested"):
         load_or_generate("omar/spread1d", {"n_agents": 1}, {**sizes, "random": 50}, root=tmp_path)
-    p = collect_mod.generated_dataset_path("omar/spread1d", "medium", 1, 0, tmp_path, opts)
+    p = cache_mod.generated_dataset_path("omar/spread1d", "medium", 1, 0, tmp_path, opts)
     raw = bytearray(p.with_name(p.name + ".npz").read_bytes())
     raw[-100] ^= 0xFF
     p.with_name(p.name + ".npz").write_bytes(bytes(raw))
@@ -297,13 +299,13 @@ def test_load_or_generate_kinds_reads_only_those_arrays_but_checks_every_card(
     out, sizes = protocol
     opts = {"n_agents": 1}
     for k, d in out.items():
-        d.save(collect_mod.generated_dataset_path("omar/spread1d", k, 1, 0, tmp_path, opts))
+        d.save(cache_mod.generated_dataset_path("omar/spread1d", k, 1, 0, tmp_path, opts))
     monkeypatch.setattr(
-        collect_mod, "generate_protocol", lambda *a, **k: pytest.fail("should load, not generate")
+        cache_mod, "generate_protocol", lambda *a, **k: pytest.fail("should load, not generate")
     )
 
     def path(kind, ext):
-        p = collect_mod.generated_dataset_path("omar/spread1d", kind, 1, 0, tmp_path, opts)
+        p = cache_mod.generated_dataset_path("omar/spread1d", kind, 1, 0, tmp_path, opts)
         return p.with_name(p.name + ext)
 
     got = load_or_generate("omar/spread1d", opts, sizes, root=tmp_path, kinds=("expert",))
@@ -396,9 +398,7 @@ def test_checkpointing_does_not_change_the_run_and_a_kill_in_collection_resumes_
         _protocol(tmp_path, "b.pt")
     monkeypatch.setattr(collect_mod, "collect", real)
     assert (tmp_path / "b.pt").exists()
-    monkeypatch.setattr(
-        collect_mod, "train", lambda *a, **k: pytest.fail("training was complete: no train call")
-    )
+    monkeypatch.setattr(run_mod, "train", lambda *a, **k: pytest.fail("training was complete: no train call"))
     again = _protocol(tmp_path, "b.pt")
     _same_sets(again, uninterrupted)  # the trained learner and its snapshots were restored exactly
     assert "resumed_at" not in again["expert"].card["behavior"]
@@ -454,7 +454,7 @@ def test_load_or_generate_deletes_the_behavior_checkpoint_once_the_set_is_saved(
         assert checkpoint.exists()
         return out
 
-    monkeypatch.setattr(collect_mod, "generate_protocol", spy)
+    monkeypatch.setattr(cache_mod, "generate_protocol", spy)
     got = load_or_generate(
         "omar/spread1d",
         {"n_agents": 1},

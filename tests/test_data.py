@@ -227,7 +227,7 @@ def test_error_says_how_to_regenerate(tmp_path):
 def test_load_or_generate_records_the_command(tmp_path, monkeypatch):
     """The paper's command goes into every generated card; a corrupt file's error quotes it; deleting the
     files as told makes the next call generate again."""
-    collect = importlib.import_module("common.behavior.collect")  # the package's `collect` is the function
+    cache = importlib.import_module("common.behavior.protocol_cache")
     sizes = {"random": 5, "expert": 5}
     calls = []
 
@@ -236,8 +236,8 @@ def test_load_or_generate_records_the_command(tmp_path, monkeypatch):
         prot = {"sizes": dict(sizes), "env_options": {}}
         return [{k: make_ds(kind=k).with_card(protocol=prot) for k in sizes}]
 
-    monkeypatch.setattr(collect, "generate_protocol", fake_protocol)
-    out = collect.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
+    monkeypatch.setattr(cache, "generate_protocol", fake_protocol)
+    out = cache.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
     base = tmp_path / "omar" / "spread" / "random-v1"
     assert (
         out["random"].card["regenerate_command"] == REGEN
@@ -247,12 +247,12 @@ def test_load_or_generate_records_the_command(tmp_path, monkeypatch):
     with pytest.raises(
         DatasetError, match=f"checksum mismatch.*rm {base}.npz {base}.json\\), then run: {REGEN}$"
     ):
-        collect.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
+        cache.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
     os.unlink(f"{base}.npz")
     os.unlink(f"{base}.json")
-    collect.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
+    cache.load_or_generate("omar/spread", None, sizes, root=tmp_path, regenerate_command=REGEN)
     assert len(calls) == 2
-    assert collect.load_or_generate("omar/spread", None, sizes, root=tmp_path)["random"].size == 5
+    assert cache.load_or_generate("omar/spread", None, sizes, root=tmp_path)["random"].size == 5
 
 
 def test_missing_key(tmp_path):

@@ -3,9 +3,10 @@
 from common.behavior import MATD3Config, train, collect, generate_protocol, load_or_generate
 """
 
-from common.behavior.collect import generate_protocol, load_or_generate
+from common.behavior.collect import generate_protocol
 from common.behavior.matd3 import MATD3, MATD3Config
 from common.behavior.matd3_train import TrainResult, train
+from common.behavior.protocol_cache import load_or_generate
 from common.behavior.replay import ReplayBuffer
 from common.behavior.rollouts import collect, medium_replay_from_buffer
 

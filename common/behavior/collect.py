@@ -23,6 +23,7 @@ nor the medium level is published. Our choices (recorded in every card):
 
 Episodes are complete except the last one of a dataset, which may be cut (``timeouts[-1] = True``).
 Rewards are per agent as the env gives them; ``episode_returns`` follow ``return_mode``.
+Where a generated set lives in the cache, and ``load_or_generate``: common.behavior.protocol_cache.
 """
 
 from __future__ import annotations
@@ -30,23 +31,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-import envs
 from common.behavior.matd3 import MATD3, MATD3Config
-from common.behavior.matd3_train import train
+from common.behavior.protocol_run import train_behavior
 from common.behavior.rollouts import collect, medium_replay_from_buffer, plain_json, reobserve
-from common.datasets.card import DatasetError, data_root, dataset_id, dataset_path, regenerate_hint
 from common.datasets.dataset import Dataset
 from common.running.evaluate import eval_seed, evaluate
-from common.running.records import atomic_torch_save
-from common.running.runtime import load_run_checkpoint
 
-__all__ = ["generate_protocol", "load_or_generate", "generated_dataset_path", "options_suffix", "PROTOCOL_KINDS"]
+__all__ = [
+    "generate_protocol",
+    "options_suffix",
+    "PROTOCOL_KINDS",
+]
 
 PROTOCOL_KINDS = ("random", "medium-replay", "medium", "expert")
 DEFAULT_NOISE = 0.1  # collection noise std, fraction of the action bound (see the module docstring)
@@ -105,16 +105,23 @@ def generate_protocol(
         return reobserve(d, env_name, env_options) if redo else d
 
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    lr, snaps, resumed_at = _train_behavior(env_name, benv, cfg, seeds, train_steps, return_mode, ckpt,
-                                            checkpoint_every_s, say)
+    lr, snaps, resumed_at = train_behavior(
+        env_name, benv, cfg, seeds, train_steps, return_mode, ckpt, checkpoint_every_s, say
+    )
     curve = np.stack([s["scores"] for s in snaps])  # [n_evals, S]
-    lo = curve[0] if random_policy == "init" else _uniform_score(lr, env_name, cfg.eval_episodes, return_mode, benv)
+    lo = (
+        curve[0]
+        if random_policy == "init"
+        else _uniform_score(lr, env_name, cfg.eval_episodes, return_mode, benv)
+    )
     hi = curve[-1]
     out = []
     for s, seed in enumerate(lr.seeds):
         if not hi[s] > lo[s] and not require_improvement:
-            say(f"[protocol {env_name} seed {seed}] WARNING: the trained policy ({hi[s]:.3f}) does not beat "
-                f"random ({lo[s]:.3f}); kept because require_improvement=False (pipeline test only)")
+            say(
+                f"[protocol {env_name} seed {seed}] WARNING: the trained policy ({hi[s]:.3f}) does not beat "
+                f"random ({lo[s]:.3f}); kept because require_improvement=False (pipeline test only)"
+            )
         elif not hi[s] > lo[s]:
             raise RuntimeError(
                 f"{env_name} seed {seed}: the trained policy ({hi[s]:.3f}) is not better than random "
@@ -122,56 +129,123 @@ def generate_protocol(
             )
         thr, j = _medium_cut(snaps, curve[:, s], lo[s], hi[s], medium_fraction, cfg.learning_starts)
         med_step = snaps[j]["step"]
-        info = {
-            "learner": "MATD3 (common.behavior.matd3)", "train_seed": seed, "train_steps": int(lr.env_steps),
-            "config": plain_json(cfg.to_dict()), "eval": f"deterministic, {cfg.eval_episodes} episodes, return_mode {return_mode}",
-            "random_eval_score": float(lo[s]), "expert_eval_score": float(hi[s]),
-            "medium_fraction": medium_fraction, "medium_threshold": float(thr),
-            "medium_step": med_step, "medium_eval_score": float(curve[j, s]),
-            "medium_is_final": j == len(snaps) - 1,  # True: the curve only passed the threshold at the end
-            "beats_random": bool(hi[s] > lo[s]),  # False only when require_improvement=False (smoke)
-            "curve": {"steps": [sn["step"] for sn in snaps], "scores": curve[:, s].round(4).tolist()},
-            **({"resumed_at": resumed_at} if resumed_at else {}),  # a resumed run: fresh episodes at these steps
-        }
-        base_prot = {"paper_protocol": "OMAR §5.1 / D4RL", "random_policy": random_policy,
-                     "env_options": plain_json(env_options), "sizes": dict(sizes),
-                     **({"behavior_env_options": plain_json(benv),
-                         "observations": "re-derived from state / next_state for env_options (the behavior "
-                                         "policy acted on behavior_env_options' observations)"} if redo else {}),
-                     "episode_end": (f"step {lr.spec.episode_length} of an episode is a time-limit truncation: "
-                                     "timeouts = True, terminals = False; the behavior critic bootstrapped "
-                                     "through it (only terminals stop the bootstrap); earlier ends come from "
-                                     "env termination (terminals = True)")}
+        info = _behavior_card(lr, cfg, s, snaps, curve, j, (lo[s], thr, hi[s]), medium_fraction, return_mode)
+        info.update({"resumed_at": resumed_at} if resumed_at else {})  # a resumed run: fresh episodes there
+        base_prot = _protocol_fields(
+            lr.spec.episode_length, random_policy, env_options, sizes, benv if redo else None
+        )
         cseed = 1_000 * int(seed) + 500  # collection env seeds: apart from training and evaluation
         dsets: dict[str, Dataset] = {}
-        pol = {
-            "random": (None if random_policy == "uniform" else lr.seed_policy(s, snaps[0]["actor"]),
-                       "uniform random actions" if random_policy == "uniform" else "randomly initialized MATD3 actor"),
-            "medium": (lr.seed_policy(s, snaps[j]["actor"]), f"MATD3 actor at step {med_step} (medium level)"),
-            "expert": (lr.seed_policy(s, snaps[-1]["actor"]), f"MATD3 actor at step {snaps[-1]['step']} (final)"),
-        }
+        pol = _behavior_policies(lr, s, snaps, j, random_policy)
+        shared: dict[str, Any] = dict(return_mode=return_mode, version=version, behavior=info)
         for i, kind in enumerate(("random", "medium", "expert")):
             size = sizes.get(kind)
             if not size:
                 continue
             fn, desc = pol[kind]
-            dsets[kind] = as_data(collect(
-                env_name, benv, fn, int(size), noise_std, cseed + 100 * i, kind=kind,
-                return_mode=return_mode, n_envs=collect_envs, version=version, policy_description=desc,
-                behavior=info,
-            ))
+            opts = dict(kind=kind, n_envs=collect_envs, policy_description=desc, **shared)
+            dsets[kind] = as_data(collect(env_name, benv, fn, int(size), noise_std, cseed + 100 * i, **opts))
             dsets[kind].card["protocol"].update(base_prot)
         if "medium-replay" in sizes:
-            dsets["medium-replay"] = as_data(medium_replay_from_buffer(
-                lr, med_step, s, env_name=env_name, return_mode=return_mode, version=version,
-                behavior=info, protocol=base_prot,
-            ))
-        refs = {"random": dsets["random"].card["returns"]["mean"], "expert": dsets["expert"].card["returns"]["mean"]}
+            mr = medium_replay_from_buffer(lr, med_step, s, env_name=env_name, protocol=base_prot, **shared)
+            dsets["medium-replay"] = as_data(mr)
+        refs = {
+            "random": dsets["random"].card["returns"]["mean"],
+            "expert": dsets["expert"].card["returns"]["mean"],
+        }
         for d in dsets.values():
             d.card["ref_scores"] = dict(refs)
         say(f"[protocol {env_name} seed {seed}] medium at step {med_step}; ref_scores {refs}")
         out.append({k: dsets[k] for k in PROTOCOL_KINDS if k in dsets})
     return out
+
+
+def _behavior_card(
+    lr: MATD3,
+    cfg: MATD3Config,
+    s: int,
+    snaps: Sequence[dict],
+    curve: np.ndarray,
+    j: int,
+    levels: tuple[float, float, float],
+    medium_fraction: float,
+    return_mode: str,
+) -> dict[str, Any]:
+    """The ``behavior`` section of seed ``s``'s cards: the run, its evaluation, the random / medium threshold /
+    expert ``levels``, the medium snapshot ``j`` and the seed's evaluation ``curve`` [n_evals, S]."""
+    lo, thr, hi = levels
+    return {
+        "learner": "MATD3 (common.behavior.matd3)",
+        "train_seed": lr.seeds[s],
+        "train_steps": int(lr.env_steps),
+        "config": plain_json(cfg.to_dict()),
+        "eval": f"deterministic, {cfg.eval_episodes} episodes, return_mode {return_mode}",
+        "random_eval_score": float(lo),
+        "expert_eval_score": float(hi),
+        "medium_fraction": medium_fraction,
+        "medium_threshold": float(thr),
+        "medium_step": snaps[j]["step"],
+        "medium_eval_score": float(curve[j, s]),
+        "medium_is_final": j == len(snaps) - 1,  # True: the curve only passed the threshold at the end
+        "beats_random": bool(hi > lo),  # False only when require_improvement=False (smoke)
+        "curve": {"steps": [sn["step"] for sn in snaps], "scores": curve[:, s].round(4).tolist()},
+    }
+
+
+def _behavior_policies(
+    lr: MATD3, s: int, snaps: Sequence[dict], j: int, random_policy: str
+) -> dict[str, tuple[Callable | None, str]]:
+    """Seed ``s``'s behavior policy of each collected kind with its card description: random (the step-0 actor,
+    or None: uniform actions), medium (snapshot ``j``) and expert (the final snapshot)."""
+    uniform = random_policy == "uniform"
+    return {
+        "random": (
+            None if uniform else lr.seed_policy(s, snaps[0]["actor"]),
+            "uniform random actions" if uniform else "randomly initialized MATD3 actor",
+        ),
+        "medium": (
+            lr.seed_policy(s, snaps[j]["actor"]),
+            f"MATD3 actor at step {snaps[j]['step']} (medium level)",
+        ),
+        "expert": (
+            lr.seed_policy(s, snaps[-1]["actor"]),
+            f"MATD3 actor at step {snaps[-1]['step']} (final)",
+        ),
+    }
+
+
+def _protocol_fields(
+    episode_length: int,
+    random_policy: str,
+    env_options: Mapping[str, Any],
+    sizes: Mapping[str, int | None],
+    behavior_env_options: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The protocol section every card of a generated set shares (besides the collection's own fields): the paper's
+    protocol, the random policy, env options and sizes, the behavior's env options when the datasets were
+    re-observed from them (``behavior_env_options`` not None), and how episodes end."""
+    redo = behavior_env_options is not None
+    return {
+        "paper_protocol": "OMAR §5.1 / D4RL",
+        "random_policy": random_policy,
+        "env_options": plain_json(env_options),
+        "sizes": dict(sizes),
+        **(
+            {
+                "behavior_env_options": plain_json(behavior_env_options),
+                "observations": "re-derived from state / next_state for env_options (the behavior "
+                "policy acted on behavior_env_options' observations)",
+            }
+            if redo
+            else {}
+        ),
+        "episode_end": (
+            f"step {episode_length} of an episode is a time-limit truncation: "
+            "timeouts = True, terminals = False; the behavior critic bootstrapped "
+            "through it (only terminals stop the bootstrap); earlier ends come from "
+            "env termination (terminals = True)"
+        ),
+    }
 
 
 def _check_protocol(sizes: Mapping[str, int | None], medium_fraction: float, random_policy: str) -> None:
@@ -191,65 +265,30 @@ def _check_protocol(sizes: Mapping[str, int | None], medium_fraction: float, ran
         raise ValueError(f"random_policy must be 'init' or 'uniform', got {random_policy!r}")
 
 
-def _train_behavior(env_name: str, benv: dict, cfg: MATD3Config, seeds: Sequence[int], train_steps: int,
-                    return_mode: str, ckpt: Path | None, checkpoint_every_s: float,
-                    say: Callable[[str], None]) -> tuple[MATD3, list[dict], list[int]]:
-    """The behavior MATD3 run of :func:`generate_protocol`, resumable from ``ckpt``: returns the trained learner,
-    its evaluation snapshots ({"step", "actor", "scores" [S]} at every evaluation, the final policy's last) and the
-    steps a resumed run went on from (``resumed_at``)."""
-    snaps: list[dict] = []
-    identity = {"env": env_name, "behavior_env_options": plain_json(benv), "config": plain_json(cfg.to_dict()),
-                "seeds": [int(x) for x in seeds], "train_steps": int(train_steps), "return_mode": return_mode}
-    resumed_at: list[int] = []
-    learner = None
-    if ckpt is not None and ckpt.exists():
-        state = load_run_checkpoint(ckpt, identity)  # another run's file: ValueError naming what differs
-        learner = MATD3(envs.make_vec(env_name, 1, **benv).spec, cfg, seeds)
-        learner.load_state_dict(state["learner"])
-        snaps, resumed_at = list(state["snaps"]), list(state["resumed_at"])
-        if learner.env_steps < train_steps:  # training goes on from here with fresh episodes
-            resumed_at.append(learner.env_steps)
-        say(f"[matd3 {env_name}] resumed from {ckpt} at step {learner.env_steps} of {train_steps}")
-    last_save = [time.monotonic()]
-
-    def save(learner) -> None:
-        if ckpt is not None:
-            atomic_torch_save({"identity": identity, "learner": learner.state_dict(), "snaps": snaps,
-                               "resumed_at": resumed_at}, ckpt)
-            last_save[0] = time.monotonic()
-
-    def keep(step, learner, scores):
-        snaps.append({"step": int(step), "actor": learner.actor_snapshot(), "scores": np.asarray(scores, float)})
-        say(f"[matd3 {env_name}] step {step}: eval {np.round(scores, 2).tolist()}")
-        if time.monotonic() - last_save[0] >= checkpoint_every_s and learner.env_steps < train_steps:
-            save(learner)
-
-    left = train_steps - (learner.env_steps if learner is not None else 0)
-    if left > 0:
-        res = train(env_name, benv, cfg, seeds, left, callback=keep, return_mode=return_mode, learner=learner)
-        lr = res.learner
-        save(lr)  # the trained run: a kill during the collection below keeps it
-    else:
-        assert learner is not None, f"train_steps={train_steps}: nothing to train and no checkpoint to resume"
-        lr = learner
-    if snaps[-1]["step"] != lr.env_steps:  # make sure the final policy is evaluated
-        r = evaluate(lambda o: lr.act(o, 0.0), env_name, lr.S, cfg.eval_episodes,
-                     [eval_seed(s) for s in lr.seeds], return_mode, benv)
-        keep(lr.env_steps, lr, r.mean)
-    return lr, snaps, resumed_at
-
-
 def _uniform_score(lr: MATD3, env_name: str, episodes: int, return_mode: str, benv: dict) -> np.ndarray:
     """The "random" level of random_policy="uniform": each seed's deterministic-evaluation score [S] of uniform
     actions in the bounds (their own generator, seed 12345)."""
     urng = np.random.default_rng(12345)
     a_lo, a_hi, m = lr.spec.act_low, lr.spec.act_high, lr.spec.act_mask()
-    return evaluate(lambda o: urng.uniform(a_lo, a_hi, (*o.shape[:-1], lr.A)) * m, env_name, lr.S,
-                    episodes, [eval_seed(s) for s in lr.seeds], return_mode, benv).mean
+    return evaluate(
+        lambda o: urng.uniform(a_lo, a_hi, (*o.shape[:-1], lr.A)) * m,
+        env_name,
+        lr.S,
+        episodes,
+        [eval_seed(s) for s in lr.seeds],
+        return_mode,
+        benv,
+    ).mean
 
 
-def _medium_cut(snaps: Sequence[dict], curve: np.ndarray, lo: float, hi: float, medium_fraction: float,
-                learning_starts: int) -> tuple[float, int]:
+def _medium_cut(
+    snaps: Sequence[dict],
+    curve: np.ndarray,
+    lo: float,
+    hi: float,
+    medium_fraction: float,
+    learning_starts: int,
+) -> tuple[float, int]:
     """(threshold, j): the medium level random + medium_fraction (expert - random) of one seed and the first
     snapshot j whose score (``curve`` [n_evals]) reaches it (the last one if none does)."""
     thr = lo + medium_fraction * (hi - lo)
@@ -267,85 +306,3 @@ def options_suffix(env_options: Mapping[str, Any] | None) -> str:
         return ""
     blob = json.dumps(plain_json(dict(env_options)), sort_keys=True)
     return "-o" + hashlib.sha256(blob.encode()).hexdigest()[:8]
-
-
-def generated_dataset_path(env_name: str, kind: str, version: int, seed: int, root: str | Path | None,
-          env_options: Mapping[str, Any] | None = None, behavior_env_options: Mapping[str, Any] | None = None) -> Path:
-    ds_id = dataset_id(env_name, kind, version)
-    p = dataset_path(ds_id)
-    if root is not None:
-        p = Path(root) / p.relative_to(data_root())
-    opts = dict(env_options or {})
-    if behavior_env_options is not None and dict(behavior_env_options) != opts:
-        opts["behavior_env_options"] = dict(behavior_env_options)  # another behavior: another cache path
-    p = p.with_name(p.name + options_suffix(opts))
-    return p if seed == 0 else p.with_name(f"{p.name}-seed{seed}")
-
-
-def behavior_checkpoint_path(paths: Mapping[str, Path]) -> Path:
-    """The behavior run's checkpoint beside a dataset set (``paths``: kind -> cache path without suffix): the
-    expert path (or the first) + ".behavior.pt"; it exists only while the set is being generated."""
-    p = paths.get("expert") or next(iter(paths.values()))
-    return p.with_name(p.name + ".behavior.pt")
-
-
-def load_or_generate(
-    env_name: str,
-    env_options: dict | None,
-    sizes: Mapping[str, int | None],
-    *,
-    seed: int = 0,
-    version: int = 1,
-    root: str | Path | None = None,
-    regenerate: bool = False,
-    kinds: Sequence[str] | None = None,
-    regenerate_command: str | None = None,
-    **kw,
-) -> dict[str, Dataset]:
-    """Load the protocol's datasets of behavior seed ``seed`` from the cache (checksums verified by
-    Dataset.load), or generate them with :func:`generate_protocol` (``kw`` passed on) and save them.
-
-    ``kinds`` (default: every kind of ``sizes``) are the datasets returned. From a cache only they are
-    read and checksummed; the other kinds' cards are still checked (sizes, env options, ref_scores),
-    which costs a JSON read instead of hashing ~1 GB per 1M-transition dataset. Generation always
-    makes the whole set (the protocol derives every kind from one behavior run).
-
-    Paths: ``dataset_path("<env>/<kind>-v<version>")`` (under ``root`` instead of data_root() if
-    given), with an ``-o<hash>`` suffix for non-empty env_options (:func:`options_suffix`) and a
-    ``-seed<k>`` suffix for seeds other than 0. A cached set whose cards disagree
-    with the request (sizes, env options) raises DatasetError: regenerate or bump the version.
-
-    Generation resumes a killed behavior run from its checkpoint (:func:`behavior_checkpoint_path`, written every
-    10 minutes of training and once training ends; deleted when the set is saved).
-
-    ``regenerate_command``: the shell command that makes this set again (e.g. the paper module's
-    ``--generate`` line), recorded in every generated card and quoted by load errors (a corrupt file)."""
-    want_kinds = list(sizes) if kinds is None else list(kinds)
-    unknown = [k for k in want_kinds if k not in sizes]
-    if unknown:
-        raise ValueError(f"kinds {unknown} not in the requested sizes; valid: {list(sizes)}")
-    benv = kw.get("behavior_env_options")
-    paths = {k: generated_dataset_path(env_name, k, version, seed, root, env_options, benv) for k in sizes}
-    have = all(p.with_name(p.name + ".npz").exists() and p.with_name(p.name + ".json").exists() for p in paths.values())
-    if have and not regenerate:
-        out = {k: Dataset.load(paths[k]) for k in want_kinds}
-        cards = {k: out[k].card if k in out else Dataset.read_card(paths[k]) for k in paths}
-        for k, card in cards.items():
-            prot = card.get("protocol") or {}
-            want = {"sizes": dict(sizes), "env_options": plain_json(dict(env_options or {}))}
-            got = {"sizes": prot.get("sizes"), "env_options": prot.get("env_options")}
-            if got != want:
-                raise DatasetError(f"{paths[k]}: cached dataset was made with {got}, requested {want}; "
-                                   f"pass regenerate=True or a new version, or {regenerate_hint(paths[k])}")
-        refs = {json.dumps(c.get("ref_scores"), sort_keys=True) for c in cards.values()}
-        if len(refs) != 1:
-            raise DatasetError(f"cached datasets of {env_name} seed {seed} disagree on ref_scores: {sorted(refs)}")
-        return out
-    ckpt = behavior_checkpoint_path(paths)
-    (out,) = generate_protocol(env_name, env_options, sizes, seeds=(seed,), version=version, checkpoint=ckpt, **kw)
-    for k, d in out.items():
-        d.card["regenerate_command"] = regenerate_command
-        d.save(paths[k])
-    ckpt.unlink(missing_ok=True)  # every dataset is saved: the behavior run is no longer needed
-    return {k: out[k] for k in want_kinds}
-

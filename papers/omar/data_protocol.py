@@ -55,8 +55,8 @@ import shlex
 from pathlib import Path
 from typing import Any, Mapping
 
-from common.behavior.collect import generated_dataset_path, load_or_generate
 from common.behavior.matd3 import MATD3Config
+from common.behavior.protocol_cache import generated_dataset_path, load_or_generate
 from common.datasets.dataset import Dataset
 from common.running.profiles import Profile
 from papers.omar.config import DATASETS, FULL_DATASET_SIZE, MEDIUM_FRACTION, RETURN_MODE
