@@ -182,10 +182,10 @@ def test_world_model_training_killed_resumes_from_its_partial_file(tmp_path, mon
     same cache resumes from ``<cache>.partial`` (the bar starts at the saved step), stores the same ensemble as an
     uninterrupted training in another cache, and removes the partial file."""
     from common.running.profiles import get_profile
-    from papers.moma_ppo import jobs, moma_job
+    from papers.moma_ppo import cell_model, jobs
     from papers.moma_ppo.config import PROFILES
 
-    monkeypatch.setattr(moma_job, "WM_SAVE_EVERY", 20)
+    monkeypatch.setattr(cell_model, "WM_SAVE_EVERY", 20)
     cfg = jobs.icg_moma_config(get_profile("smoke", PROFILES), "unfavorable")  # 50 updates at smoke
     assert cfg["world_model"]["n_updates"] == 50
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "whole"))

@@ -42,9 +42,9 @@ from common.algos.mappo import MAPPOConfig
 from common.running.profiles import Profile
 from papers.moma_ppo import config as C
 from papers.moma_ppo.cell_data import ant_spec, reacher_spec
+from papers.moma_ppo.cell_model import wm_sampling_of
 from papers.moma_ppo.datasets import icg_spec
 from papers.moma_ppo.maiql_ft import FineTuneConfig
-from papers.moma_ppo.moma_job import wm_sampling_of
 from papers.moma_ppo.moma_ppo import RolloutConfig
 from papers.moma_ppo.td3_presets import moma_ppo_preset
 

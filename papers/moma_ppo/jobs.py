@@ -30,6 +30,13 @@ from papers.moma_ppo.cell_data import (  # noqa: F401 - re-exported for the item
     reacher_spec,
     scale_rewards,
 )
+from papers.moma_ppo.cell_model import (  # noqa: F401 - re-exported for the item scripts, probes and tests
+    ProbeContext,
+    moma_model,
+    wm_cache_path,
+    wm_sampling_of,
+    world_model,
+)
 from papers.moma_ppo.cells import (  # noqa: F401 - re-exported for the item scripts, probes and tests
     BASELINE_LEARNER,
     ant_baseline_config,
@@ -43,18 +50,13 @@ from papers.moma_ppo.cells import (  # noqa: F401 - re-exported for the item scr
 from papers.moma_ppo.datasets import table1_stats
 from papers.moma_ppo.maiql_ft import maiql_ft_run
 from papers.moma_ppo.moma_job import (  # noqa: F401 - re-exported for the item scripts, probes and tests
-    ProbeContext,
     eval_moma,
     last_fraction,
     moma_group_key,
     moma_histories,
     moma_learner,
-    moma_model,
     moma_run,
     moma_run_group,
-    wm_cache_path,
-    wm_sampling_of,
-    world_model,
 )
 
 

@@ -1,7 +1,7 @@
-"""MOMA-PPO's run as a job (Tables 3, 4a, 4b, Figure 6 and the ablations): the cell's world-model ensemble (trained
-once per dataset, world-model config and seed, and cached), or the ground-truth simulator; its MAPPO learner; the
-training loop of Algorithm 1 (synthetic rollouts, then MAPPO updates) alone (``moma_run``) and with several runs
-stacked as one learner (``moma_run_group``, ``--group``); greedy evaluations and the record's metrics.
+"""MOMA-PPO's run as a job (Tables 3, 4a, 4b, Figure 6 and the ablations): on the cell's model (common to the runs of a
+dataset: papers/moma_ppo/cell_model.py), its MAPPO learner; the training loop of Algorithm 1 (synthetic rollouts, then
+MAPPO updates) alone (``moma_run``) and with several runs stacked as one learner (``moma_run_group``, ``--group``);
+greedy evaluations and the record's metrics.
 
 Every record also carries ``score_last20pct`` in its extra: the mean of the last 20 % of the run's evaluations, the
 default per-seed score of the authors' benchmarking tool (alfred ``benchmark.py``,
@@ -10,26 +10,21 @@ default per-seed score of the authors' benchmarking tool (alfred ``benchmark.py`
 
 from __future__ import annotations
 
-import fcntl
-import math
-import os
-import sys
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from common.algos.mappo import MAPPO, MAPPOConfig
-from common.datasets.card import data_root
 from common.networks.history import DatasetHistories
 from common.running.evaluate import eval_seed, evaluate
 from common.running.offline import run_metrics
-from common.running.records import atomic_torch_save, canonical_json, config_hash, to_jsonable
+from common.running.records import canonical_json, to_jsonable
 from papers.moma_ppo.cell_data import load_dataset
+from papers.moma_ppo.cell_model import moma_model
 from papers.moma_ppo.moma_ppo import RolloutConfig, moma_iteration, start_generators
 from papers.moma_ppo.simulator import GroundTruthSimulator
-from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
+from papers.moma_ppo.worldmodel import WorldModelEnsemble
 
 
 def last_fraction(curve, fraction: float = 0.2) -> float | None:
@@ -38,122 +33,35 @@ def last_fraction(curve, fraction: float = 0.2) -> float | None:
     scores = [float(p["score"]) for p in curve if p.get("score") is not None]
     if not scores:
         return None
-    return float(np.mean(scores[int((1.0 - fraction) * len(scores)):]))
-
-
-def wm_cache_path(cfg: Mapping[str, Any], data) -> Path:
-    """Where the trained ensemble of (dataset, world_model config, wm_seed) is cached: under the dataset cache root,
-    named by the dataset's sha256 and the config's hash ([code] one pre-trained ensemble per task, loaded by every
-    MOMA-PPO seed: load_wm_ensemble)."""
-    key = config_hash({"world_model": dict(cfg["world_model"]), "wm_seed": int(cfg["wm_seed"])})
-    return data_root() / "moma_ppo" / "world_models" / f"{data.card['sha256'][:16]}-{key}.pt"
-
-
-# WorldModelConfig fields that only ``sample`` reads (the penalty weights, the adaptive threshold l_eps, the clipping
-# to the dataset box): Figure 6 and the ablations vary them in a cell's ``wm_sampling`` section on the ensemble that
-# Table 4b trained (same ``world_model`` section, same cache file). threshold "inf" = no adaptive rollouts.
-WM_SAMPLING_FIELDS = ("lambda_g", "lambda_r", "lambda_aleatoric", "threshold", "clip_to_dataset")
-
-
-def wm_sampling_of(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The cell's ``wm_sampling`` overrides as WorldModelConfig values ({} when absent); "inf" -> math.inf (records
-    are JSON without infinities); an unknown field is an error naming the allowed ones."""
-    section = dict(cfg.get("wm_sampling") or {})
-    bad = sorted(set(section) - set(WM_SAMPLING_FIELDS))
-    if bad:
-        raise ValueError(f"wm_sampling fields {bad} are not allowed; allowed (read by sample only): "
-                         f"{', '.join(WM_SAMPLING_FIELDS)}")
-    if section.get("threshold") == "inf":
-        section["threshold"] = math.inf
-    return section
-
-
-def _with_sampling(state: Mapping[str, Any], sampling: Mapping[str, Any]) -> dict[str, Any]:
-    """A saved ensemble's state with the sampling-only fields of its cfg replaced by ``sampling`` (they never enter
-    training, so one trained ensemble serves every sampling variant)."""
-    return {**state, "cfg": {**state["cfg"], **sampling}}
-
-
-def world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None) -> WorldModelEnsemble:
-    """The cell's ensemble: from the run's checkpoint, else from the cache, else trained on the dataset (seeded by
-    wm_seed alone, so every MOMA-PPO seed of a dataset uses the same ensemble) and cached. The cell's
-    ``wm_sampling`` overrides apply to ``sample`` only (the cache is named by the ``world_model`` section)."""
-    wcfg = WorldModelConfig(**{**cfg["world_model"], **wm_sampling_of(cfg)})
-    wm = WorldModelEnsemble.for_datasets(data, wcfg, seeds=[int(cfg["wm_seed"])], device=ctx.device)
-    sampling = {f: getattr(wcfg, f) for f in WM_SAMPLING_FIELDS}
-    path = wm_cache_path(cfg, data)
-    if saved is not None:
-        wm.load_state_dict(_with_sampling(saved["world_model"], sampling))
-        return wm
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:  # one trainer per ensemble; the others wait
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():
-            _train_world_model(wm, data, path, ctx)
-    wm.load_state_dict(_with_sampling(torch.load(path, map_location=ctx.device, weights_only=False), sampling))
-    return wm  # loaded back from the cache (sha256 checked on load): a fresh and a cached run see the same ensemble
-
-
-def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
-    """Train ``wm`` on ``data`` and store it at ``path`` (atomic). Resumable: the training state goes to
-    ``<path>.partial`` every ``WM_SAVE_EVERY`` updates and a killed training resumes from it (bit for bit,
-    WorldModelEnsemble.fit), so hours of a large ensemble on a CPU are never lost."""
-    partial = path.with_name(path.name + ".partial")
-    bar = ctx.progress(wm.cfg.n_updates, desc=f"world model {path.stem}") if hasattr(ctx, "progress") else None
-    try:
-        with torch.random.fork_rng(devices=[]):
-            wm.fit(data, partial=partial, save_every=WM_SAVE_EVERY, on_updates=None if bar is None else bar.update)
-    finally:
-        if bar is not None:
-            bar.close()
-    atomic_torch_save(wm.state_dict(), path)
-    partial.unlink(missing_ok=True)
-
-
-class ProbeContext:
-    """The slice of a run context (common.running.experiment) that ``world_model`` / ``moma_model`` read, for scripts that
-    build a cell's model outside a run (wm_probe.py, critic_probe.py): the device and a progress bar (a tqdm bar on a
-    terminal, as a run's)."""
-
-    def __init__(self, device: str | torch.device = "cpu"):
-        self.device = str(device)
-
-    def progress(self, total: int, desc: str | None = None):
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=desc, disable=bool(os.environ.get("CI")) or not sys.stderr.isatty(), leave=False)
-
-
-WM_SAVE_EVERY = 500  # world-model updates between two writes of the resumable training state (4 x 256: ~1.5 min)
-
-
-def moma_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None):
-    """The cell's model: the ground-truth simulator (App. B.2 ablation) or the world-model ensemble."""
-    if cfg.get("simulator") == "ground_truth":  # the App. B.2 ablation: the true physics instead of the model
-        wm = GroundTruthSimulator(cfg["dataset"]["env"], cfg["dataset"]["env_options"], ctx.device)
-        if saved is not None:
-            wm.load_state_dict(saved["world_model"])
-        return wm
-    if cfg.get("simulator") is not None:
-        raise ValueError(f"simulator={cfg['simulator']!r} is not allowed; allowed: 'ground_truth' (or none)")
-    return world_model(cfg, data, ctx, saved)
+    return float(np.mean(scores[int((1.0 - fraction) * len(scores)) :]))
 
 
 def moma_learner(cfg: Mapping[str, Any], data, seed: int, ctx, obs_data, saved: Mapping[str, Any] | None):
     """A run's MAPPO learner, start-state generator and progress (step, rollout lengths, largest |synthetic obs|),
     built from its seed and resumed from its checkpoint. With ``mappo.obs_norm`` the input statistics are frozen
     from the dataset's observations [I] (README)."""
-    policy = MAPPO(data.obs_dims, data.act_dims, 1, MAPPOConfig(**cfg["mappo"]), seeds=[seed],
-                   n_actions=data.card.get("n_actions"), device=ctx.device)
+    policy = MAPPO(
+        data.obs_dims,
+        data.act_dims,
+        1,
+        MAPPOConfig(**cfg["mappo"]),
+        seeds=[seed],
+        n_actions=data.card.get("n_actions"),
+        device=ctx.device,
+    )
     gen = start_generators([seed], ctx.device)[0]
     if policy.cfg.obs_norm:  # frozen from the dataset (a checkpoint holds the same statistics)
         policy.set_obs_stats(obs_data[None])
-    progress = {"step": 0, "lengths": [], "obs_absmax": 0.0}  # rollout length per iteration; largest |next obs|
+    # rollout length per iteration; largest |next obs|
+    progress = {"step": 0, "lengths": [], "obs_absmax": 0.0}
     if saved is not None:
         policy.load_state_dict(saved["mappo"])
         gen.set_state(saved["starts"][0].cpu())
-        progress = {"step": int(saved["step"]), "lengths": list(saved.get("lengths", [])),
-                    "obs_absmax": float(saved.get("obs_absmax", 0.0))}
+        progress = {
+            "step": int(saved["step"]),
+            "lengths": list(saved.get("lengths", [])),
+            "obs_absmax": float(saved.get("obs_absmax", 0.0)),
+        }
     return policy, gen, progress
 
 
@@ -161,30 +69,56 @@ def moma_histories(policy: MAPPO, data, obs_data, device) -> DatasetHistories | 
     """With mappo.memory_len L > 0: the dataset's L-step histories of the start states ([code] memory 10)."""
     if policy.memory_len == 0:
         return None
-    return DatasetHistories(obs_data, torch.as_tensor(data.actions, device=device), data.terminals, data.timeouts,
-                            length=policy.memory_len)
+    return DatasetHistories(
+        obs_data,
+        torch.as_tensor(data.actions, device=device),
+        data.terminals,
+        data.timeouts,
+        length=policy.memory_len,
+    )
 
 
 def _iteration_stats(m: Mapping[str, Any], r: int) -> dict[str, float]:
     """Run r's (seed index r's) synthetic-batch readings of one MOMA-PPO iteration."""
-    return {"rollout_len_mean": m["rollout_len_mean"][r], "synthetic_reward": float(m["rewards"][r]),
-            "penalty_mean": m["penalty_mean"][r], "cut_fraction": m["cut_fraction"][r]}
+    return {
+        "rollout_len_mean": m["rollout_len_mean"][r],
+        "synthetic_reward": float(m["rewards"][r]),
+        "penalty_mean": m["penalty_mean"][r],
+        "cut_fraction": m["cut_fraction"][r],
+    }
 
 
 def _moma_log(ctx, step: int, score: float, m: Mapping[str, Any], r: int) -> None:
-    ctx.log(step, score=score, rollout_len=m["rollout_len_mean"][r], reward=float(m["rewards"][r]),
-            value=float(m["value"][r]), penalty=m["penalty_mean"][r], cut=m["cut_fraction"][r])
+    ctx.log(
+        step,
+        score=score,
+        rollout_len=m["rollout_len_mean"][r],
+        reward=float(m["rewards"][r]),
+        value=float(m["value"][r]),
+        penalty=m["penalty_mean"][r],
+        cut=m["cut_fraction"][r],
+    )
 
 
 def _moma_metrics(ctx, data, wm, stats: Mapping[str, float], progress: Mapping[str, Any]) -> dict[str, Any]:
     """The record's metrics of a finished MOMA-PPO run."""
-    out: dict[str, Any] = run_metrics(ctx.curve, data)  # score, curve, readings, normalized ones (Reacher), identity
-    model = ({"simulator": "ground_truth"} if isinstance(wm, GroundTruthSimulator)
-             else {"world_model_sha256": wm.checksum(), "wm_elites": wm.elites[0].tolist()})
+    # score, curve, readings, normalized ones (Reacher), identity
+    out: dict[str, Any] = run_metrics(ctx.curve, data)
+    model = (
+        {"simulator": "ground_truth"}
+        if isinstance(wm, GroundTruthSimulator)
+        else {"world_model_sha256": wm.checksum(), "wm_elites": wm.elites[0].tolist()}
+    )
     lengths = progress["lengths"]
-    out.update({**model, **stats,
-                "rollout_len_run_mean": float(np.mean(lengths)) if lengths else None,
-                "wm_obs_absmax": progress["obs_absmax"], "data_obs_absmax": float(np.abs(data.obs).max())})
+    out.update(
+        {
+            **model,
+            **stats,
+            "rollout_len_run_mean": float(np.mean(lengths)) if lengths else None,
+            "wm_obs_absmax": progress["obs_absmax"],
+            "data_obs_absmax": float(np.abs(data.obs).max()),
+        }
+    )
     out["score_last20pct"] = last_fraction(ctx.curve)
     return out
 
@@ -192,8 +126,16 @@ def _moma_metrics(ctx, data, wm, stats: Mapping[str, float], progress: Mapping[s
 def eval_moma(policy: MAPPO, cfg: Mapping[str, Any], seeds: Sequence[int]) -> list[float]:
     """Greedy evaluation of each seed of ``policy`` on its own episodes (eval_seed(seed))."""
     ds = cfg["dataset"]
-    r = evaluate(policy.policy(), ds["env"], len(seeds), cfg["eval_episodes"], [eval_seed(s) for s in seeds],
-                 return_mode=ds["return_mode"], env_options=ds["env_options"], max_steps=cfg.get("eval_max_steps"))
+    r = evaluate(
+        policy.policy(),
+        ds["env"],
+        len(seeds),
+        cfg["eval_episodes"],
+        [eval_seed(s) for s in seeds],
+        return_mode=ds["return_mode"],
+        env_options=ds["env_options"],
+        max_steps=cfg.get("eval_max_steps"),
+    )
     return [float(x) for x in r.mean]
 
 
@@ -221,9 +163,17 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
             progress["lengths"].append(m["rollout_len_mean"][0])
             progress["obs_absmax"] = max(progress["obs_absmax"], m["obs_absmax"][0])
             if step % cfg["ckpt_every"] == 0 and step < U:
-                ctx.save_checkpoint({"mappo": policy.state_dict(), "world_model": wm.state_dict(),
-                                     "starts": [gen.get_state()], "step": step, "lengths": progress["lengths"],
-                                     "obs_absmax": progress["obs_absmax"]}, step=step)
+                ctx.save_checkpoint(
+                    {
+                        "mappo": policy.state_dict(),
+                        "world_model": wm.state_dict(),
+                        "starts": [gen.get_state()],
+                        "step": step,
+                        "lengths": progress["lengths"],
+                        "obs_absmax": progress["obs_absmax"],
+                    },
+                    step=step,
+                )
     return _moma_metrics(ctx, data, wm, stats, progress)
 
 
@@ -241,8 +191,16 @@ def moma_group_key(cfg: Mapping[str, Any]) -> str | None:
         return None
     ds = cfg["dataset"]
     shared = {k: v for k, v in cfg.items() if k != "dataset"}
-    return canonical_json(to_jsonable({"moma_ppo": shared, "env": ds.get("env"), "env_options": ds.get("env_options"),
-                                       "return_mode": ds.get("return_mode")}))
+    return canonical_json(
+        to_jsonable(
+            {
+                "moma_ppo": shared,
+                "env": ds.get("env"),
+                "env_options": ds.get("env_options"),
+                "return_mode": ds.get("return_mode"),
+            }
+        )
+    )
 
 
 def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
@@ -259,10 +217,16 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
         key = canonical_json(to_jsonable(cell.config))
         if key not in cells:
             data = load_dataset(cell.config["dataset"])
-            wm = moma_model(cell.config, data, ctx, None)  # weights from the cache; each run's elite stream below
+            # weights from the cache; each run's elite stream below
+            wm = moma_model(cell.config, data, ctx, None)
             obs_data = torch.as_tensor(data.obs, device=dev)
-            cells[key] = {"data": data, "wm": wm, "fresh": wm.gen.get_state(), "obs": obs_data,
-                          "group": len(cells)}
+            cells[key] = {
+                "data": data,
+                "wm": wm,
+                "fresh": wm.gen.get_state(),
+                "obs": obs_data,
+                "group": len(cells),
+            }
     cfg = runs[0][0].config
     parts = []
     for cell, seed, ctx in runs:
@@ -270,12 +234,25 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
         saved = ctx.load_checkpoint()
         policy, gen, progress = moma_learner(cell.config, c["data"], seed, ctx, c["obs"], saved)
         wm_gen = torch.Generator(device=c["wm"].gen.device)
-        wm_gen.set_state(c["fresh"] if saved is None else saved["world_model"]["rng"])  # as alone: cache or ckpt
-        parts.append({"policy": policy, "gen": gen, "wm_gen": wm_gen, "progress": progress, "stats": {}, "cell": c,
-                      "hist": moma_histories(policy, c["data"], c["obs"], dev)})
+        # as alone: cache or ckpt
+        wm_gen.set_state(c["fresh"] if saved is None else saved["world_model"]["rng"])
+        parts.append(
+            {
+                "policy": policy,
+                "gen": gen,
+                "wm_gen": wm_gen,
+                "progress": progress,
+                "stats": {},
+                "cell": c,
+                "hist": moma_histories(policy, c["data"], c["obs"], dev),
+            }
+        )
     several = len(cells) > 1
-    wm = (WorldModelEnsemble.stack([c["wm"] for c in cells.values()]) if several
-          else next(iter(cells.values()))["wm"])
+    wm = (
+        WorldModelEnsemble.stack([c["wm"] for c in cells.values()])
+        if several
+        else next(iter(cells.values()))["wm"]
+    )
     rollouts = RolloutConfig(**cfg["rollouts"]).validate()
     U, k = int(cfg["iterations"]), int(cfg["eval_every"])
     by_step: dict[int, list[int]] = {}
@@ -306,10 +283,18 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
                 if step % cfg["ckpt_every"] == 0 and step < U:
                     for i, (r, state) in enumerate(zip(rs, stack.split_state())):
                         pg, own = parts[r]["progress"], parts[r]["cell"]["wm"]
-                        ctxs[i].save_checkpoint({"mappo": state, "world_model": {**own.state_dict(),
-                                                                                 "rng": wm_gens[i].get_state()},
-                                                 "starts": [gens[i].get_state()], "step": step,
-                                                 "lengths": pg["lengths"], "obs_absmax": pg["obs_absmax"]}, step=step)
-    return [_moma_metrics(ctx, part["cell"]["data"], part["cell"]["wm"], part["stats"], part["progress"])
-            for (_, _, ctx), part in zip(runs, parts)]
-
+                        ctxs[i].save_checkpoint(
+                            {
+                                "mappo": state,
+                                "world_model": {**own.state_dict(), "rng": wm_gens[i].get_state()},
+                                "starts": [gens[i].get_state()],
+                                "step": step,
+                                "lengths": pg["lengths"],
+                                "obs_absmax": pg["obs_absmax"],
+                            },
+                            step=step,
+                        )
+    return [
+        _moma_metrics(ctx, part["cell"]["data"], part["cell"]["wm"], part["stats"], part["progress"])
+        for (_, _, ctx), part in zip(runs, parts)
+    ]

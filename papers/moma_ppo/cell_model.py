@@ -1,0 +1,142 @@
+"""The model a MOMA-PPO cell rolls out in: its world-model ensemble, trained once per (dataset, ``world_model``
+section, wm_seed), resumable while it trains and cached under the data root for every run and seed of that dataset,
+with the cell's sampling-only overrides (``wm_sampling``: Figure 6 and the ablations) applied on load; or the
+ground-truth simulator (App. B.2's ablation). ``ProbeContext`` builds one outside a run (the probes)."""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from common.datasets.card import data_root
+from common.running.records import atomic_torch_save, config_hash
+from papers.moma_ppo.simulator import GroundTruthSimulator
+from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
+
+__all__ = [
+    "ProbeContext",
+    "WM_SAMPLING_FIELDS",
+    "moma_model",
+    "wm_cache_path",
+    "wm_sampling_of",
+    "world_model",
+]
+
+
+def wm_cache_path(cfg: Mapping[str, Any], data) -> Path:
+    """Where the trained ensemble of (dataset, world_model config, wm_seed) is cached: under the dataset cache root,
+    named by the dataset's sha256 and the config's hash ([code] one pre-trained ensemble per task, loaded by every
+    MOMA-PPO seed: load_wm_ensemble)."""
+    key = config_hash({"world_model": dict(cfg["world_model"]), "wm_seed": int(cfg["wm_seed"])})
+    return data_root() / "moma_ppo" / "world_models" / f"{data.card['sha256'][:16]}-{key}.pt"
+
+
+# WorldModelConfig fields that only ``sample`` reads (the penalty weights, the adaptive threshold l_eps, the clipping
+# to the dataset box): Figure 6 and the ablations vary them in a cell's ``wm_sampling`` section on the ensemble that
+# Table 4b trained (same ``world_model`` section, same cache file). threshold "inf" = no adaptive rollouts.
+WM_SAMPLING_FIELDS = ("lambda_g", "lambda_r", "lambda_aleatoric", "threshold", "clip_to_dataset")
+
+
+def wm_sampling_of(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The cell's ``wm_sampling`` overrides as WorldModelConfig values ({} when absent); "inf" -> math.inf (records
+    are JSON without infinities); an unknown field is an error naming the allowed ones."""
+    section = dict(cfg.get("wm_sampling") or {})
+    bad = sorted(set(section) - set(WM_SAMPLING_FIELDS))
+    if bad:
+        raise ValueError(
+            f"wm_sampling fields {bad} are not allowed; allowed (read by sample only): "
+            f"{', '.join(WM_SAMPLING_FIELDS)}"
+        )
+    if section.get("threshold") == "inf":
+        section["threshold"] = math.inf
+    return section
+
+
+def _with_sampling(state: Mapping[str, Any], sampling: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved ensemble's state with the sampling-only fields of its cfg replaced by ``sampling`` (they never enter
+    training, so one trained ensemble serves every sampling variant)."""
+    return {**state, "cfg": {**state["cfg"], **sampling}}
+
+
+def world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None) -> WorldModelEnsemble:
+    """The cell's ensemble: from the run's checkpoint, else from the cache, else trained on the dataset (seeded by
+    wm_seed alone, so every MOMA-PPO seed of a dataset uses the same ensemble) and cached. The cell's
+    ``wm_sampling`` overrides apply to ``sample`` only (the cache is named by the ``world_model`` section)."""
+    wcfg = WorldModelConfig(**{**cfg["world_model"], **wm_sampling_of(cfg)})
+    wm = WorldModelEnsemble.for_datasets(data, wcfg, seeds=[int(cfg["wm_seed"])], device=ctx.device)
+    sampling = {f: getattr(wcfg, f) for f in WM_SAMPLING_FIELDS}
+    path = wm_cache_path(cfg, data)
+    if saved is not None:
+        wm.load_state_dict(_with_sampling(saved["world_model"], sampling))
+        return wm
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:  # one trainer per ensemble; the others wait
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            _train_world_model(wm, data, path, ctx)
+    wm.load_state_dict(
+        _with_sampling(torch.load(path, map_location=ctx.device, weights_only=False), sampling)
+    )
+    # loaded back from the cache (sha256 checked on load): a fresh and a cached run see the same ensemble
+    return wm
+
+
+def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
+    """Train ``wm`` on ``data`` and store it at ``path`` (atomic). Resumable: the training state goes to
+    ``<path>.partial`` every ``WM_SAVE_EVERY`` updates and a killed training resumes from it (bit for bit,
+    WorldModelEnsemble.fit), so hours of a large ensemble on a CPU are never lost."""
+    partial = path.with_name(path.name + ".partial")
+    bar = (
+        ctx.progress(wm.cfg.n_updates, desc=f"world model {path.stem}") if hasattr(ctx, "progress") else None
+    )
+    try:
+        with torch.random.fork_rng(devices=[]):
+            wm.fit(
+                data,
+                partial=partial,
+                save_every=WM_SAVE_EVERY,
+                on_updates=None if bar is None else bar.update,
+            )
+    finally:
+        if bar is not None:
+            bar.close()
+    atomic_torch_save(wm.state_dict(), path)
+    partial.unlink(missing_ok=True)
+
+
+class ProbeContext:
+    """The slice of a run context (common.running.experiment) that ``world_model`` / ``moma_model`` read, for scripts that
+    build a cell's model outside a run (wm_probe.py, critic_probe.py): the device and a progress bar (a tqdm bar on a
+    terminal, as a run's)."""
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        self.device = str(device)
+
+    def progress(self, total: int, desc: str | None = None):
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=total, desc=desc, disable=bool(os.environ.get("CI")) or not sys.stderr.isatty(), leave=False
+        )
+
+
+# world-model updates between two writes of the resumable training state (4 x 256: ~1.5 min)
+WM_SAVE_EVERY = 500
+
+
+def moma_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None):
+    """The cell's model: the ground-truth simulator (App. B.2 ablation) or the world-model ensemble."""
+    if cfg.get("simulator") == "ground_truth":  # the App. B.2 ablation: the true physics instead of the model
+        wm = GroundTruthSimulator(cfg["dataset"]["env"], cfg["dataset"]["env_options"], ctx.device)
+        if saved is not None:
+            wm.load_state_dict(saved["world_model"])
+        return wm
+    if cfg.get("simulator") is not None:
+        raise ValueError(f"simulator={cfg['simulator']!r} is not allowed; allowed: 'ground_truth' (or none)")
+    return world_model(cfg, data, ctx, saved)
