@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from common.reporting.published import PublishedError, Typed
+from common.reporting.typed import PublishedError, Typed
 from common.running.records import write_claim
 from common.running.store import Runs, item_file
 

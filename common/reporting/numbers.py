@@ -9,7 +9,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.published import SPREADS, Entry, Item, one_of
+from common.reporting.published import SPREADS, Entry, Item
+from common.reporting.typed import one_of
 
 SEM_DDOF = 1  # the standard error uses the sample std (scipy.stats.sem's default)
 

@@ -42,15 +42,22 @@ rounds a value that is known exactly, e.g. 0.0005 for a normalization constant p
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-import math
 import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
+from common.reporting.typed import (
+    PublishedError,
+    Typed,
+    allowed_text,
+    check_number,
+    check_opt_int,
+    check_strings,
+    one_of,
+)
 from common.running.roots import REPO_ROOT
 
 METRICS = ("score", "normalized", "score_best", "score_last10", "normalized_best", "normalized_last10")
@@ -59,68 +66,6 @@ SPREADS = ("std", "sem", "none")
 KINDS = ("table", "figure")
 PLOTS = ("curves", "sweep", "bar")
 PAPERS_ROOT = REPO_ROOT / "papers"
-
-
-class PublishedError(ValueError):
-    """A published.py value that is not what its field allows."""
-
-
-def _allowed(values: Iterable[Any]) -> str:
-    return ", ".join(str(v) for v in values)
-
-
-def one_of(where: str, name: str, value: Any, allowed: Sequence[Any]) -> None:
-    if value not in allowed:
-        raise PublishedError(f"{where}: {name} {value!r} is not allowed; allowed: {_allowed(allowed)}")
-
-
-def _names(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls) if f.init]
-
-
-class Typed:
-    """Keyword-only construction that names an unknown keyword and the allowed ones; read access by field
-    name (``x["id"]``, ``x.get("title", "")``) for readers written against the older plain dicts."""
-
-    def __new__(cls, *args: Any, **kw: Any):
-        if args:
-            raise PublishedError(f"{cls.__name__} takes keywords only ({_allowed(_names(cls))}), "
-                                 f"got {len(args)} positional argument(s)")
-        bad = [k for k in kw if k not in _names(cls)]
-        if bad:
-            raise PublishedError(f"{cls.__name__}{_label_of(kw)}: unknown key {bad[0]!r}; allowed: "
-                                 f"{_allowed(_names(cls))}")
-        return super().__new__(cls)
-
-    def _field(self, key: str) -> Any:
-        if key != "kind" and key not in _names(type(self)):
-            raise KeyError(f"{type(self).__name__} has no field {key!r}; fields: {_allowed(_names(type(self)))}")
-        return getattr(self, key)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._field(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        v = self._field(key)
-        return default if v is None else v
-
-
-def _label_of(kw: Mapping[str, Any]) -> str:
-    for k in ("item", "title", "id"):
-        if isinstance(kw.get(k), str) and kw[k]:
-            return f" {kw[k]!r}"
-    return ""
-
-
-def _opt_int(where: str, name: str, v: Any, lo: int) -> None:
-    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
-        raise PublishedError(f"{where}: {name} {v!r} must be an integer >= {lo} (or left out)")
-
-
-def _strings(where: str, name: str, v: Any) -> tuple[str, ...]:
-    if isinstance(v, str) or not all(isinstance(x, str) for x in v):
-        raise PublishedError(f"{where}: {name} {v!r} must be a list of key names")
-    return tuple(v)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -145,14 +90,17 @@ class _Item(Typed):
             object.__setattr__(self, "scale", "normalized" if self.metric.startswith("normalized") else "raw")
         one_of(where, "scale", self.scale, SCALES)
         normalized = self.metric.startswith("normalized")
-        if (self.scale == "normalized" and not normalized) or (normalized and self.scale not in ("normalized",
-                                                                                              "fraction")):
-            raise PublishedError(f"{where}: scale {self.scale!r} does not go with metric {self.metric!r}: scale "
-                                 "'normalized' is for the normalized metrics, and they take no other scale but "
-                                 "'fraction' (the paper prints them as fractions of the expert score)")
+        if (self.scale == "normalized" and not normalized) or (
+            normalized and self.scale not in ("normalized", "fraction")
+        ):
+            raise PublishedError(
+                f"{where}: scale {self.scale!r} does not go with metric {self.metric!r}: scale "
+                "'normalized' is for the normalized metrics, and they take no other scale but "
+                "'fraction' (the paper prints them as fractions of the expert score)"
+            )
         one_of(where, "spread", self.spread, SPREADS)
-        _opt_int(where, "seeds", self.seeds, 1)
-        _opt_int(where, "precision", self.precision, 0)
+        check_opt_int(where, "seeds", self.seeds, 1)
+        check_opt_int(where, "precision", self.precision, 0)
 
     @property
     def factor(self) -> float:
@@ -190,14 +138,14 @@ class Table(_Item):
     def __post_init__(self) -> None:
         super().__post_init__()
         where = f"Table {self.title!r}"
-        object.__setattr__(self, "rows", _strings(where, "rows", self.rows))
+        object.__setattr__(self, "rows", check_strings(where, "rows", self.rows))
         if not isinstance(self.cols, str):
             raise PublishedError(f"{where}: cols {self.cols!r} must be one key name")
         if self.pool is not None:
             if not isinstance(self.pool, Mapping):
                 raise PublishedError(f"{where}: pool {self.pool!r} must map a key to the values pooled")
             object.__setattr__(self, "pool", {k: tuple(v) for k, v in self.pool.items()})
-        object.__setattr__(self, "pngs", _strings(where, "pngs", self.pngs))
+        object.__setattr__(self, "pngs", check_strings(where, "pngs", self.pngs))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,7 +165,7 @@ class Figure(_Item):
         where = f"Figure {self.title!r}"
         if self.plot is not None:
             one_of(where, "plot", self.plot, PLOTS)
-        object.__setattr__(self, "pngs", _strings(where, "pngs", self.pngs))
+        object.__setattr__(self, "pngs", check_strings(where, "pngs", self.pngs))
 
 
 Item = Table | Figure
@@ -227,13 +175,6 @@ _ITEM_TYPES: dict[str, type] = {"table": Table, "figure": Figure}
 # ----------------------------------------------------------------------------------------------
 # Published values
 # ----------------------------------------------------------------------------------------------
-def _number(where: str, name: str, v: Any, optional: bool) -> None:
-    if v is None and optional:
-        return
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise PublishedError(f"{where}: {name} {v!r} must be a finite number")
-
-
 @dataclass(frozen=True, kw_only=True)
 class Entry(Typed):
     """One number the paper prints: item, the cell's keys, mean and its ``±`` as printed (``std`` or
@@ -255,17 +196,19 @@ class Entry(Typed):
         if not isinstance(self.keys, Mapping):
             raise PublishedError(f"{where}: keys must map key names to values")
         object.__setattr__(self, "keys", dict(self.keys))
-        _number(where, "mean", self.mean, optional=False)
+        check_number(where, "mean", self.mean, optional=False)
         for name in ("std", "sem"):
-            _number(where, name, getattr(self, name), optional=True)
+            check_number(where, name, getattr(self, name), optional=True)
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise PublishedError(f"{where}: {name} {getattr(self, name)!r} must be >= 0")
         if self.std is not None and self.sem is not None:
             raise PublishedError(f"{where}: give std or sem, not both")
-        _number(where, "rounding", self.rounding, optional=True)
+        check_number(where, "rounding", self.rounding, optional=True)
         if self.rounding is not None and not 0 <= self.rounding <= 0.5:
-            raise PublishedError(f"{where}: rounding {self.rounding!r} must be half a unit of the last printed "
-                                 "digit, in [0, 0.5] (e.g. 0.0005 for a value printed with 3 decimals)")
+            raise PublishedError(
+                f"{where}: rounding {self.rounding!r} must be half a unit of the last printed "
+                "digit, in [0, 0.5] (e.g. 0.0005 for a value printed with 3 decimals)"
+            )
 
     @property
     def spread(self) -> str:
@@ -288,7 +231,7 @@ def rounding_of(text: str) -> float:
     if "e" in s.lower():
         raise PublishedError(f"rounding_of: {text!r}: exponent notation is not supported; give the rounding")
     decimals = len(s.split(".")[1]) if "." in s else 0
-    return 0.5 * 10.0 ** -decimals
+    return 0.5 * 10.0**-decimals
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,7 +245,7 @@ def as_item(spec: Item | Mapping[str, Any], name: str = "") -> Item:
         raise PublishedError(f"item {name!r}: {spec!r} is not a Table, a Figure or a dict")
     kind = spec.get("kind")
     if kind not in _ITEM_TYPES:
-        raise PublishedError(f"item {name!r} has kind {kind!r}; allowed: {_allowed(KINDS)}")
+        raise PublishedError(f"item {name!r} has kind {kind!r}; allowed: {allowed_text(KINDS)}")
     try:
         return _ITEM_TYPES[kind](**{k: v for k, v in spec.items() if k != "kind"})
     except PublishedError as e:
@@ -313,21 +256,29 @@ def as_entry(e: Entry | Mapping[str, Any]) -> Entry:
     return e if isinstance(e, Entry) else Entry(**e)
 
 
-def check_paper(items: Mapping[str, Item], published: Sequence[Entry], claims: Sequence[Any] = (),
-                notes: Mapping[str, Sequence[str]] | None = None) -> None:
+def check_paper(
+    items: Mapping[str, Item],
+    published: Sequence[Entry],
+    claims: Sequence[Any] = (),
+    notes: Mapping[str, Sequence[str]] | None = None,
+) -> None:
     """Cross-references: every entry, claim and note names a listed item; an entry's ``±`` is of its
     item's spread kind and its keys are the item's; no cell or claim id is given twice."""
     seen: set[tuple] = set()
     for e in published:
         spec = items.get(e.item)
         if spec is None:
-            raise PublishedError(f"entry {e.keys} names item {e.item!r}; items: {_allowed(items)}")
+            raise PublishedError(f"entry {e.keys} names item {e.item!r}; items: {allowed_text(items)}")
         if e.spread not in ("none", spec.spread):
-            raise PublishedError(f"entry {e.item} {e.keys}: gives {e.spread} but the item's spread is "
-                                 f"{spec.spread!r} (allowed: {_allowed(SPREADS)})")
+            raise PublishedError(
+                f"entry {e.item} {e.keys}: gives {e.spread} but the item's spread is "
+                f"{spec.spread!r} (allowed: {allowed_text(SPREADS)})"
+            )
         if isinstance(spec, Table) and set(e.keys) != {*spec.rows, spec.cols}:
-            raise PublishedError(f"entry {e.item} {e.keys}: keys {sorted(e.keys)} are not the table's "
-                                 f"rows and cols {sorted({*spec.rows, spec.cols})}")
+            raise PublishedError(
+                f"entry {e.item} {e.keys}: keys {sorted(e.keys)} are not the table's "
+                f"rows and cols {sorted({*spec.rows, spec.cols})}"
+            )
         cell = (e.item, tuple(sorted((k, repr(v)) for k, v in e.keys.items())))
         if cell in seen:
             raise PublishedError(f"entry {e.item} {e.keys} is given twice")
@@ -335,7 +286,7 @@ def check_paper(items: Mapping[str, Item], published: Sequence[Entry], claims: S
     check_claim_list(items, claims)
     for it in notes or {}:
         if it not in items:
-            raise PublishedError(f"NOTES names item {it!r}; items: {_allowed(items)}")
+            raise PublishedError(f"NOTES names item {it!r}; items: {allowed_text(items)}")
 
 
 def check_claim_list(items: Sequence[str] | Mapping[str, Any], claims: Sequence[Any]) -> None:
@@ -343,13 +294,15 @@ def check_claim_list(items: Sequence[str] | Mapping[str, Any], claims: Sequence[
     ids: set[tuple[str, str]] = set()
     for c in claims:
         if c.item not in items:
-            raise PublishedError(f"claim {c.id!r} names item {c.item!r}; items: {_allowed(items)}")
+            raise PublishedError(f"claim {c.id!r} names item {c.item!r}; items: {allowed_text(items)}")
         if (c.item, c.id) in ids:
             raise PublishedError(f"claim {c.id!r} of {c.item!r} is given twice")
         ids.add((c.item, c.id))
 
 
-def normalize_published(module: Any, paper: str | None = None, claims_module: Any = None) -> types.SimpleNamespace:
+def normalize_published(
+    module: Any, paper: str | None = None, claims_module: Any = None
+) -> types.SimpleNamespace:
     """A paper's published.py as a namespace: PAPER, TITLE, ITEMS (name -> Table | Figure), PUBLISHED
     (Entry list), CLAIMS (``claims_module``'s, the paper's claims.py; common.reporting.claims.Claim), NOTES (defaults
     when absent; dicts converted), checked with ``check_paper``; ``found`` (a module was given) and ``error``."""
@@ -363,8 +316,16 @@ def normalize_published(module: Any, paper: str | None = None, claims_module: An
         check_paper(items, entries, claims, notes)
     except PublishedError as e:
         raise PublishedError(f"{paper}: {e}") from None
-    return types.SimpleNamespace(PAPER=paper, TITLE=g("TITLE", paper or ""), ITEMS=items, PUBLISHED=entries,
-                                 CLAIMS=claims, NOTES=notes, found=module is not None, error=None)
+    return types.SimpleNamespace(
+        PAPER=paper,
+        TITLE=g("TITLE", paper or ""),
+        ITEMS=items,
+        PUBLISHED=entries,
+        CLAIMS=claims,
+        NOTES=notes,
+        found=module is not None,
+        error=None,
+    )
 
 
 def _module_at(path: Path, name: str) -> Any:
