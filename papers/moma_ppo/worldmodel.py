@@ -21,6 +21,7 @@ Elites (lowest validation error; [paper] §3.1 "keep the best N = 5 based on the
 accuracy across the next states and rewards")
   score_m = 0.5 (mean_b ||T_sample - s'|| + mean_b ||R_sample - r||),  T_sample = mu_T + sigma_T * eps
 Sampling (on the E elites, for a batch of joint (o, a)): papers/moma_ppo/worldmodel_sample.py.
+Checkpoints (what ``sample`` depends on, and the whole training state): papers/moma_ppo/worldmodel_state.py.
 
 Elite selection, code vs ours. The code evaluates every 5 updates (and after the first): each member
 draws 50 train and 50 validation minibatches of 256 rows with replacement, and ``top_wms`` becomes the
@@ -45,7 +46,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.algos.state import copy_members, restore_generator
+from common.algos.state import copy_members
 from common.networks.nets import clip_grad_norm_
 from common.running.records import atomic_torch_save
 from papers.moma_ppo.worldmodel_data import (
@@ -64,15 +65,14 @@ from papers.moma_ppo.worldmodel_data import (
     dataset_tensors,
     split_indices,
 )
-from papers.moma_ppo.worldmodel_nets import WMHeads, gaussian_nll, mask_bce, sample_l2_error, weights_sha256
+from papers.moma_ppo.worldmodel_nets import WMHeads, gaussian_nll, mask_bce, sample_l2_error
 from papers.moma_ppo.worldmodel_sample import sample_step
+from papers.moma_ppo.worldmodel_state import BOX_KEYS, WorldModelCheckpoint
 
 __all__ = ["WorldModelEnsemble"]
 
-_BOX_KEYS = ("obs_low", "obs_high", "rew_low", "rew_high")
 
-
-class WorldModelEnsemble:
+class WorldModelEnsemble(WorldModelCheckpoint):
     """G ensembles of K = ``cfg.n_members`` world models on one member axis (M = G * K).
 
     ``WorldModelEnsemble(layout, cfg, seeds=(0,))`` or ``WorldModelEnsemble.for_datasets(datasets, cfg,
@@ -87,8 +87,14 @@ class WorldModelEnsemble:
         record["world_model_sha256"] = wm.checksum()
     """
 
-    def __init__(self, layout: JointLayout, cfg: WorldModelConfig | None = None, seeds: Sequence[int] = (0,),
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        layout: JointLayout,
+        cfg: WorldModelConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         self.cfg = cfg = (cfg or WorldModelConfig()).validate()
         if layout.action_eps != cfg.action_eps:
             layout = JointLayout(layout.obs_dims, layout.act_dims, layout.n_actions, cfg.action_eps)
@@ -124,8 +130,9 @@ class WorldModelEnsemble:
         }
 
     @classmethod
-    def for_datasets(cls, datasets, cfg: WorldModelConfig | None = None, seeds: Sequence[int] | None = None,
-                     **kw) -> "WorldModelEnsemble":
+    def for_datasets(
+        cls, datasets, cfg: WorldModelConfig | None = None, seeds: Sequence[int] | None = None, **kw
+    ) -> "WorldModelEnsemble":
         """One group per dataset (or one dataset shared by all ``seeds``); the layout comes from the
         datasets' cards (all must agree) and the clipping box from each dataset."""
         cfg = (cfg or WorldModelConfig()).validate()
@@ -134,8 +141,10 @@ class WorldModelEnsemble:
         layout = JointLayout.from_dataset(ds[0], cfg.action_eps)
         for d in ds[1:]:
             if JointLayout.from_dataset(d, cfg.action_eps) != layout:
-                raise ValueError(f"datasets {ds[0].id} and {d.id} have different layouts: one ensemble group "
-                                 "needs the same obs_dims, act_dims and n_actions")
+                raise ValueError(
+                    f"datasets {ds[0].id} and {d.id} have different layouts: one ensemble group "
+                    "needs the same obs_dims, act_dims and n_actions"
+                )
         wm = cls(layout, cfg, seeds, **kw)
         wm.set_box(ds)
         return wm
@@ -160,8 +169,10 @@ class WorldModelEnsemble:
             t = dataset_tensors(d, self.layout, self.device, self.dtype)
             tr, va = split_indices(len(d), self.cfg.valid_fraction, self.cfg.split_seed)
             if len(tr) == 0 or len(va) == 0:
-                raise ValueError(f"dataset {d.id} ({len(d)} rows) is too small for a validation split of "
-                                 f"{self.cfg.valid_fraction}")
+                raise ValueError(
+                    f"dataset {d.id} ({len(d)} rows) is too small for a validation split of "
+                    f"{self.cfg.valid_fraction}"
+                )
             train.append(torch.as_tensor(tr + offset, device=self.device))
             valid.append(torch.as_tensor(va + offset, device=self.device))
             parts.append(t)
@@ -175,15 +186,20 @@ class WorldModelEnsemble:
         next_obs [M, B, Oj], rewards / masks [M, B, N]."""
         g = self.gen if generator is None else generator
         K, B = self.n_per_group, self.cfg.batch_size
-        rows = torch.cat([tr[torch.randint(len(tr), (K, B), generator=g, device=g.device).to(tr.device)]
-                          for tr in data.train])  # [M, B]
+        rows = torch.cat(
+            [
+                tr[torch.randint(len(tr), (K, B), generator=g, device=g.device).to(tr.device)]
+                for tr in data.train
+            ]
+        )  # [M, B]
         return data.rows(rows)
 
     # ---- update -------------------------------------------------------------------------------
     def losses(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Per-member losses [M]: nll_t, nll_r, bce and loss = nll_t + nll_r + bce ([paper] §3.1; [code]
         multi_agent/worldmodel.py ``update``, loss_weights 1, 1, 1)."""
-        mean_t, log_std_t, mean_r, log_std_r, logits = self.heads(batch["inputs"])  # [M, B, Oj], ..., [M, B, N]
+        # [M, B, Oj], ..., [M, B, N]
+        mean_t, log_std_t, mean_r, log_std_r, logits = self.heads(batch["inputs"])
         nll_t = gaussian_nll(mean_t, log_std_t, batch["next_obs"])
         nll_r = gaussian_nll(mean_r, log_std_r, batch["rewards"])
         bce = mask_bce(logits, batch["masks"])
@@ -212,8 +228,14 @@ class WorldModelEnsemble:
                 history.append({"step": self.step, **m})
         return history
 
-    def fit(self, datasets, log_every: int = 100, partial: str | os.PathLike | None = None,
-            save_every: int = 500, on_updates: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    def fit(
+        self,
+        datasets,
+        log_every: int = 100,
+        partial: str | os.PathLike | None = None,
+        save_every: int = 500,
+        on_updates: Callable[[int], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """Split, train cfg.n_updates updates, then select the elites on the validation split.
 
         ``partial``: a file that makes the training resumable. The full state (:meth:`state_dict`: weights,
@@ -259,7 +281,7 @@ class WorldModelEnsemble:
             t_sum = torch.zeros(K, dtype=self.dtype, device=self.device)
             r_sum = torch.zeros_like(t_sum)
             for c in range(0, len(va), C):
-                rows = data.rows(va[c:c + C])  # [C, F]
+                rows = data.rows(va[c : c + C])  # [C, F]
                 x = rows["inputs"].unsqueeze(0).expand(K, -1, -1)  # [K, C, I]
                 mean_t, log_std_t, mean_r, log_std_r, _ = self.heads.forward_members(idx, x)
                 noise_t = _randn(mean_t.shape, gen, mean_t)
@@ -290,8 +312,14 @@ class WorldModelEnsemble:
         self.elites = e.clone()
 
     # ---- sampling -----------------------------------------------------------------------------
-    def sample(self, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None,
-               choice: Tensor | None = None, groups: Tensor | None = None) -> dict[str, Tensor]:
+    def sample(
+        self,
+        obs: Tensor,
+        actions: Tensor,
+        generator: torch.Generator | None = None,
+        choice: Tensor | None = None,
+        groups: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """One synthetic step for a batch of joint (o, a) on the elites: :func:`worldmodel_sample.sample_step`, whose
         docstring gives the arguments and the outputs."""
         return sample_step(self, obs, actions, generator, choice, groups)
@@ -303,64 +331,31 @@ class WorldModelEnsemble:
         several MOMA-PPO cells), for ``sample`` only: heads, elites, elite scores and boxes copied in (no optimizer
         state, no training stream). Config, layout, dtype and device must agree."""
         first = ensembles[0]
-        bad = [k for k, e in enumerate(ensembles) if (asdict(e.cfg), e.layout, e.dtype, e.device)
-               != (asdict(first.cfg), first.layout, first.dtype, first.device)]
+        bad = [
+            k
+            for k, e in enumerate(ensembles)
+            if (asdict(e.cfg), e.layout, e.dtype, e.device)
+            != (asdict(first.cfg), first.layout, first.dtype, first.device)
+        ]
         if bad:
-            raise ValueError(f"WorldModelEnsemble.stack: ensembles {bad} differ from ensemble 0 in config, layout, "
-                             "dtype or device")
-        big = cls(first.layout, first.cfg, [s for e in ensembles for s in e.seeds], device=first.device,
-                  dtype=first.dtype)
+            raise ValueError(
+                f"WorldModelEnsemble.stack: ensembles {bad} differ from ensemble 0 in config, layout, "
+                "dtype or device"
+            )
+        big = cls(
+            first.layout,
+            first.cfg,
+            [s for e in ensembles for s in e.seeds],
+            device=first.device,
+            dtype=first.dtype,
+        )
         with torch.no_grad():
             for name, v in big.heads.state_dict().items():
                 v.copy_(torch.cat([e.heads.state_dict()[name] for e in ensembles]))
         big.elites = torch.cat([e.elites for e in ensembles]).clone()
         big.elite_scores = torch.cat([e.elite_scores for e in ensembles]).clone()
-        big.box = {k: torch.cat([e.box[k] for e in ensembles]).clone() for k in _BOX_KEYS}
+        big.box = {k: torch.cat([e.box[k] for e in ensembles]).clone() for k in BOX_KEYS}
         return big
-
-    # ---- checkpoints --------------------------------------------------------------------------
-    def model_state(self) -> dict[str, Tensor]:
-        """Everything ``sample`` depends on: the heads' weights, the elites and the clipping box."""
-        state = {f"heads.{k}": v for k, v in self.heads.state_dict().items()}
-        state["elites"] = self.elites
-        state.update({f"box.{k}": v for k, v in self.box.items()})
-        return state
-
-    def checksum(self) -> str:
-        """sha256 of :meth:`model_state` (:func:`weights_sha256`): names the ensemble in records."""
-        return weights_sha256(self.model_state())
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "cfg": asdict(self.cfg), "layout": asdict(self.layout), "seeds": list(self.seeds), "step": self.step,
-            "model": {k: v.detach().clone() for k, v in self.model_state().items()},
-            "elite_scores": self.elite_scores.detach().clone(),
-            "optim": self.optim.state_dict(), "rng": self.gen.get_state(), "sha256": self.checksum(),
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = {**asdict(WorldModelConfig()), **state["cfg"]}
-        if saved != asdict(self.cfg):
-            diff = sorted(f.name for f in fields(WorldModelConfig) if saved.get(f.name) != getattr(self.cfg, f.name))
-            raise ValueError(f"checkpoint config differs from this ensemble's in {diff}")
-        layout = JointLayout(**state["layout"])
-        if layout != self.layout or list(state["seeds"]) != self.seeds:
-            raise ValueError(f"checkpoint layout {layout} / seeds {state['seeds']} differ from this ensemble's "
-                             f"{self.layout} / {self.seeds}")
-        model = state["model"]
-        if "sha256" in state and weights_sha256(model) != state["sha256"]:
-            raise ValueError("checkpoint weights do not match their sha256: the file is corrupt")
-        self.heads.load_state_dict({k[len("heads."):]: v for k, v in model.items() if k.startswith("heads.")})
-        if bool((model["elites"] >= 0).all()):
-            self.set_elites(model["elites"])
-        else:
-            self.elites.fill_(-1)
-        for k in _BOX_KEYS:
-            self.box[k] = model[f"box.{k}"].to(device=self.device, dtype=self.dtype).clone()
-        self.elite_scores = state["elite_scores"].to(device=self.device, dtype=self.dtype).clone()
-        self.optim.load_state_dict(state["optim"])
-        restore_generator(self.gen, state["rng"], int(self.seeds[0]), len(self.seeds), int(state["step"]))
-        self.step = int(state["step"])
 
     # ---- helpers ------------------------------------------------------------------------------
     def _eval_generator(self) -> torch.Generator:
