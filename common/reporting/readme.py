@@ -386,7 +386,7 @@ def main(argv=None) -> int:
                 file=sys.stderr,
             )
             return 1
-        print("README.md and docs/status.md are up to date")
+        print("README.md, docs/status.md and the papers' READMEs are up to date")
         return 0
     print(f"rewritten: {', '.join(stale)}" if stale else "already up to date")
     return rc
