@@ -9,7 +9,8 @@ from common.algos.mappo import MAPPOConfig
 from common.behavior.mappo_online import OnlineMAPPOConfig, train
 from common.behavior.mappo_rollouts import classify_convention, elbow_angles, select_seeds, to_batch
 from common.datasets.dataset import Dataset
-from papers.moma_ppo.reacher import choose_experts, expert_mix
+from papers.moma_ppo.reacher import expert_mix
+from papers.moma_ppo.reacher_experts import choose_experts
 
 
 def _states(theta2):

@@ -17,6 +17,7 @@ Protocol (paper §5.3; spec §3 "Reacher expert-mix"; official ``train_rl.py``, 
 3. expert-mix = the first ``mix`` transitions of the "ccw" expert, then the first ``mix`` of the "cw" expert
    [inferred: the code takes expert C (seed 2) then expert D (seed 1), whose conventions are not published]; a
    time-out at index mix − 1 (the joint) and at the end.
+Steps 1 and 2 (the experts): papers/moma_ppo/reacher_experts.py.
 
 Files (``$OFFMARL_DATA/moma_ppo/reacher/<profile>/``): ``mappo-experts.pt`` (the MAPPO run's checkpoint),
 ``expert-ccw-v1``, ``expert-cw-v1``, ``expert-mix-v1`` (.npz + .json). They hold the single-agent layout
@@ -38,140 +39,80 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-import envs
-from common.algos.mappo import MAPPOConfig
-from common.behavior.mappo_online import OnlineMAPPOConfig, OnlineRun, progress_printer, train
-from common.behavior.mappo_rollouts import CONVENTIONS, rollout, select_seeds
-from common.datasets.card import data_root
+from common.behavior.mappo_rollouts import CONVENTIONS
 from common.datasets.dataset import Dataset
 from common.datasets.mujoco import split
 from common.datasets.returns import normalize
 from envs.mamujoco import REACHER_REF_SCORES
 from papers.moma_ppo import config as C
+from papers.moma_ppo.reacher_experts import (
+    VERSION,
+    choose_experts,
+    collect_expert,
+    data_dir,
+    expert_config,
+    run_path,
+    train_experts,
+)
 
-__all__ = ["KINDS", "build", "train_experts", "choose_experts", "collect_expert", "expert_mix", "reacher_dataset",
-           "dataset_base", "run_path", "main"]
+__all__ = [
+    "KINDS",
+    "VERSION",
+    "build",
+    "expert_mix",
+    "reacher_dataset",
+    "dataset_base",
+    "main",
+]
 
-VERSION = 2  # bump when the protocol changes: old files are then other paths
 SOURCE_ENV = "mujoco/reacher"  # the stored files' env: single-agent layout (state, joint action)
 KINDS = ("expert", "expert-mix")
 GENERATOR = {"name": "papers.moma_ppo.reacher", "version": VERSION}
-COLLECT_COPIES = 100  # env copies per expert stepped together while collecting
 
 
-def _root(profile: str, root: str | Path | None) -> Path:
-    C.reacher_scale(profile)
-    return (Path(root) if root is not None else data_root()) / "moma_ppo" / "reacher" / profile
-
-
-def run_path(profile: str, root: str | Path | None = None) -> Path:
-    """The MAPPO experts' checkpoint of ``profile``."""
-    return _root(profile, root) / "mappo-experts.pt"
-
-
-def dataset_base(kind: str, profile: str, convention: str | None = None, root: str | Path | None = None) -> Path:
+def dataset_base(
+    kind: str, profile: str, convention: str | None = None, root: str | Path | None = None
+) -> Path:
     """Base path (no extension) of a stored Reacher dataset: kind "expert" needs a convention, "expert-mix" none."""
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r} is not a Reacher dataset kind; allowed: {', '.join(KINDS)}")
     if (kind == "expert") != (convention is not None):
-        raise ValueError(f"kind={kind!r} {'needs' if kind == 'expert' else 'takes no'} convention "
-                         f"(got {convention!r}; conventions: {', '.join(CONVENTIONS)})")
+        raise ValueError(
+            f"kind={kind!r} {'needs' if kind == 'expert' else 'takes no'} convention "
+            f"(got {convention!r}; conventions: {', '.join(CONVENTIONS)})"
+        )
     if convention is not None and convention not in CONVENTIONS:
         raise ValueError(f"convention={convention!r} is not allowed; allowed: {', '.join(CONVENTIONS)}")
     name = f"expert-{convention}" if kind == "expert" else kind
-    return _root(profile, root) / f"{name}-v{VERSION}"
+    return data_dir(profile, root) / f"{name}-v{VERSION}"
 
 
-def expert_config(profile: str) -> OnlineMAPPOConfig:
-    s = C.reacher_scale(profile)
-    return OnlineMAPPOConfig(env=C.REACHER_ENV, obs_mode="full", steps_per_iteration=s.steps_per_iteration,
-                             iterations=s.iterations, eval_every=s.eval_every, eval_episodes=s.eval_episodes,
-                             mappo=MAPPOConfig(minibatch_size=256, memory_len=0, hidden=s.hidden, obs_norm=True))
-
-
-def train_experts(profile: str, *, root=None, device: str = "cpu", progress: bool = True,
-                  stop_at: int | None = None) -> OnlineRun:
-    """The profile's MAPPO run: trained, resumed or loaded from its checkpoint."""
-    s = C.reacher_scale(profile)
-    cfg = expert_config(profile)
-    tick = progress_printer(cfg.iterations, f"Reacher MAPPO experts ({profile})") if progress else None
-    return train(cfg, s.seeds, checkpoint=run_path(profile, root), checkpoint_every=s.checkpoint_every,
-                 stop_at=stop_at, device=device, progress=tick, identity={"profile": profile, "version": VERSION})
-
-
-def choose_experts(evaluation: dict[str, Any], seeds: Sequence[int], require: bool,
-                   level: float = C.REACHER_EXPERT_LEVEL) -> dict[str, dict[str, Any]]:
-    """Per convention the seed with the best final greedy return (``evaluation``: returns, theta2, conventions per
-    seed). ``require``: both conventions must be present and at the expert level (normalized ≥ ``level`` × 100),
-    else an error says what was found. Without ``require`` a missing convention takes the unused seed whose mean θ₂
-    leans furthest that way (``forced``: True)."""
-    ret, theta, conv = (np.asarray(evaluation[k]) for k in ("return", "theta2", "convention"))
-    norm = normalize(ret, REACHER_REF_SCORES)
-    found = ", ".join(f"seed {s}: {c} (θ₂ {t:+.2f}, return {r:.3f}, {n:.0f} %)"
-                      for s, c, t, r, n in zip(seeds, conv, theta, ret, norm))
-    out: dict[str, dict[str, Any]] = {}
-    for c in CONVENTIONS:
-        cand = np.flatnonzero(conv == c)
-        forced = len(cand) == 0
-        if forced:
-            if require:
-                raise RuntimeError(f"no seed bends its elbow {c}; found {found}. Train more seeds (add seeds to "
-                                   f"config.REACHER_SCALES) or more iterations")
-            used = {v["index"] for v in out.values()}
-            cand = np.array([i for i in range(len(seeds)) if i not in used] or list(range(len(seeds))))
-            k = int(cand[np.argmax(theta[cand] if c == "ccw" else -theta[cand])])
-        else:
-            k = int(cand[np.argmax(ret[cand])])
-        at_level = bool(norm[k] >= 100.0 * level)
-        if require and not at_level:
-            raise RuntimeError(f"the best {c} seed ({seeds[k]}) scores {norm[k]:.1f} % < {100 * level:.0f} % (the "
-                               f"expert level); found {found}. Train longer (raise the profile's iterations: the run "
-                               f"resumes from its checkpoint)")
-        out[c] = {"index": k, "seed": int(seeds[k]), "greedy_return": float(ret[k]), "normalized": float(norm[k]),
-                  "theta2": float(theta[k]), "expert_level": at_level, "forced": forced}
-    return out
-
-
-def collect_expert(run: OnlineRun, picks: Sequence[int], size: int,
-                   env_seed: int = C.REACHER_COLLECT_ENV_SEED) -> list[dict[str, np.ndarray]]:
-    """``size`` transitions of each picked seed's sampled policy (spec §3 step 2), all picks batched: per pick the
-    single-agent arrays obs / next_obs [size, D] (the Reacher state), actions [size, J] (joint, clipped), rewards
-    [size], terminals / timeouts [size] (a time-out every episode_length steps and at the end)."""
-    sub = select_seeds(run.learner, picks)
-    cfg = run.cfg
-    env = envs.make(cfg.env, obs_mode=cfg.obs_mode)
-    T = env.spec.episode_length
-    n_eps = -(-int(size) // T)
-    K = min(COLLECT_COPIES, n_eps)
-    P = len(picks)
-    vec = envs.make_vec(cfg.env, P * K, obs_mode=cfg.obs_mode)
-    first = np.tile(env_seed + np.arange(K), P)  # every expert's copy k starts from seed 10101 + k
-    parts = []
-    for b in range(-(-n_eps // K)):
-        ro = rollout(vec, lambda o: sub.act(o)[0], P, first if b == 0 else None, keep_state=True)
-        parts.append(ro)
-    out = []
-    for p in range(P):
-        cat = {k: np.concatenate([ro[k][p] for ro in parts]).reshape(-1, *parts[0][k].shape[3:]) for k in parts[0]}
-        if not cat["live"].all():
-            raise RuntimeError("a Reacher episode ended before its time limit")
-        arr = {"obs": cat["state"][:size], "next_obs": cat["next_state"][:size],
-               "actions": env.join(np.clip(cat["actions"][:size], -1.0, 1.0)).astype(np.float32),
-               "rewards": cat["rewards"][:size], "terminals": cat["terminated"][:size],
-               "timeouts": cat["truncated"][:size].copy()}
-        arr["timeouts"][-1] = True
-        out.append(arr)
-    return out
-
-
-def _dataset(kind: str, arrays: dict[str, np.ndarray], profile: str, behavior: dict[str, Any], protocol: dict,
-             notes: str) -> Dataset:
+def _dataset(
+    kind: str,
+    arrays: dict[str, np.ndarray],
+    profile: str,
+    behavior: dict[str, Any],
+    protocol: dict,
+    notes: str,
+) -> Dataset:
     return Dataset.from_arrays(
-        SOURCE_ENV, kind, arrays["obs"][:, None], arrays["actions"][:, None], arrays["rewards"][:, None],
-        arrays["next_obs"][:, None], arrays["terminals"], arrays["timeouts"], version=VERSION,
+        SOURCE_ENV,
+        kind,
+        arrays["obs"][:, None],
+        arrays["actions"][:, None],
+        arrays["rewards"][:, None],
+        arrays["next_obs"][:, None],
+        arrays["terminals"],
+        arrays["timeouts"],
+        version=VERSION,
         protocol={**protocol, "profile": profile, "env": C.REACHER_ENV, "episode_length": 50},
-        ref_scores=REACHER_REF_SCORES, return_mode="sum", behavior=behavior, generator=GENERATOR, notes=notes,
-        regenerate_command=f"python -m papers.moma_ppo.reacher --profile {profile}")
+        ref_scores=REACHER_REF_SCORES,
+        return_mode="sum",
+        behavior=behavior,
+        generator=GENERATOR,
+        notes=notes,
+        regenerate_command=f"python -m papers.moma_ppo.reacher --profile {profile}",
+    )
 
 
 def expert_mix(first: Dataset, second: Dataset, mix: int) -> dict[str, np.ndarray]:
@@ -180,16 +121,19 @@ def expert_mix(first: Dataset, second: Dataset, mix: int) -> dict[str, np.ndarra
     for d in (first, second):
         if d.size < mix:
             raise ValueError(f"{d.id} has {d.size} transitions, fewer than mix={mix}")
-    arr = {k: np.concatenate([first.arrays[k][:mix], second.arrays[k][:mix]])
-           for k in ("obs", "actions", "rewards", "next_obs", "terminals", "timeouts")}
+    arr = {
+        k: np.concatenate([first.arrays[k][:mix], second.arrays[k][:mix]])
+        for k in ("obs", "actions", "rewards", "next_obs", "terminals", "timeouts")
+    }
     arr = {k: (v[:, 0] if k in ("obs", "actions", "rewards", "next_obs") else v) for k, v in arr.items()}
     arr["timeouts"][mix - 1] = True
     arr["timeouts"][-1] = True
     return arr
 
 
-def build(profile: str, *, root=None, device: str = "cpu", progress: bool = True,
-          require: bool | None = None) -> dict[str, Path]:
+def build(
+    profile: str, *, root=None, device: str = "cpu", progress: bool = True, require: bool | None = None
+) -> dict[str, Path]:
     """Train (resume) the experts, choose one per convention, collect and build the three files (those missing).
     Returns {"ccw": base, "cw": base, "expert-mix": base}."""
     s = C.reacher_scale(profile)
@@ -203,15 +147,24 @@ def build(profile: str, *, root=None, device: str = "cpu", progress: bool = True
     run = train_experts(profile, root=root, device=device, progress=progress)
     final, start = run.evals[-1], run.evals[0]
     experts = choose_experts(final, run.learner.seeds, require)
-    smoke_note = "" if s.require_experts else (
-        f"{profile.upper()} PROFILE: these 'experts' are MAPPO policies after {run.iteration} iterations, NOT experts "
-        "(plumbing only); ")
+    smoke_note = (
+        ""
+        if s.require_experts
+        else (
+            f"{profile.upper()} PROFILE: these 'experts' are MAPPO policies after {run.iteration} iterations, NOT experts "
+            "(plumbing only); "
+        )
+    )
     our_random = float(np.mean(start["return"]))
     common_behavior = {
-        "mappo": {"config": asdict(expert_config(profile)),
-                  "seeds": list(run.learner.seeds), "iterations": run.iteration,
-                  "wall_time_s": run.times["wall"], "deviation": "memory 0 (no history encoder; the code: 10); "
-                  "normalized inputs (obs_norm; the code: raw, which diverged here)"},
+        "mappo": {
+            "config": asdict(expert_config(profile)),
+            "seeds": list(run.learner.seeds),
+            "iterations": run.iteration,
+            "wall_time_s": run.times["wall"],
+            "deviation": "memory 0 (no history encoder; the code: 10); "
+            "normalized inputs (obs_norm; the code: raw, which diverged here)",
+        },
         "final_eval": {k: final[k] for k in ("iteration", "return", "theta2", "convention")},
         "initial_eval": {k: start[k] for k in ("iteration", "return")},
         "experts": experts,
@@ -223,30 +176,53 @@ def build(profile: str, *, root=None, device: str = "cpu", progress: bool = True
             single[c] = Dataset.load(bases[c])
     if len(single) < len(CONVENTIONS):
         if progress:
-            print(f"Reacher ({profile}): collecting {s.collect} transitions from each expert "
-                  f"(seeds {[experts[c]['seed'] for c in CONVENTIONS]})", file=sys.stderr, flush=True)
+            print(
+                f"Reacher ({profile}): collecting {s.collect} transitions from each expert "
+                f"(seeds {[experts[c]['seed'] for c in CONVENTIONS]})",
+                file=sys.stderr,
+                flush=True,
+            )
         arrays = collect_expert(run, picks, s.collect)
         for c, arr in zip(CONVENTIONS, arrays):
             e = experts[c]
-            protocol = {"rule": "sampled actions of one MAPPO expert (spec §3 step 2): env copy k first reset with "
-                                f"seed {C.REACHER_COLLECT_ENV_SEED} + k, then continuing; actions clipped to [-1, 1]; "
-                                "50-step episodes ending in time-outs", "convention": c}
-            ds = _dataset("expert", arr, profile, {**common_behavior, "expert": e,
-                                                   "our_ref_scores": {"random": our_random,
-                                                                      "expert": e["greedy_return"]}},
-                          protocol, f"{smoke_note}Reacher expert, elbow {c} (seed {e['seed']}, greedy "
-                                    f"{e['greedy_return']:.3f}, {e['normalized']:.0f} %)")
+            protocol = {
+                "rule": "sampled actions of one MAPPO expert (spec §3 step 2): env copy k first reset with "
+                f"seed {C.REACHER_COLLECT_ENV_SEED} + k, then continuing; actions clipped to [-1, 1]; "
+                "50-step episodes ending in time-outs",
+                "convention": c,
+            }
+            ds = _dataset(
+                "expert",
+                arr,
+                profile,
+                {
+                    **common_behavior,
+                    "expert": e,
+                    "our_ref_scores": {"random": our_random, "expert": e["greedy_return"]},
+                },
+                protocol,
+                f"{smoke_note}Reacher expert, elbow {c} (seed {e['seed']}, greedy "
+                f"{e['greedy_return']:.3f}, {e['normalized']:.0f} %)",
+            )
             ds = ds.with_card(convention=c)
             ds.save(bases[c])
             single[c] = Dataset.load(bases[c])
     arr = expert_mix(single["ccw"], single["cw"], s.mix)
     mean_return = float(np.mean(_episode_returns(arr)))
-    protocol = {"rule": f"the first {s.mix} transitions of the ccw expert, then the first {s.mix} of the cw expert; "
-                        "time-outs at the joint and at the end (spec §3 step 3)",
-                "order": list(CONVENTIONS), "sources": {c: single[c].card["sha256"] for c in CONVENTIONS}}
-    ds = _dataset("expert-mix", arr, profile, {**common_behavior,
-                                               "our_ref_scores": {"random": our_random, "expert": mean_return}},
-                  protocol, f"{smoke_note}Reacher expert-mix: first {s.mix} transitions of each convention's expert")
+    protocol = {
+        "rule": f"the first {s.mix} transitions of the ccw expert, then the first {s.mix} of the cw expert; "
+        "time-outs at the joint and at the end (spec §3 step 3)",
+        "order": list(CONVENTIONS),
+        "sources": {c: single[c].card["sha256"] for c in CONVENTIONS},
+    }
+    ds = _dataset(
+        "expert-mix",
+        arr,
+        profile,
+        {**common_behavior, "our_ref_scores": {"random": our_random, "expert": mean_return}},
+        protocol,
+        f"{smoke_note}Reacher expert-mix: first {s.mix} transitions of each convention's expert",
+    )
     ds = ds.with_card(convention=list(CONVENTIONS))
     ds.save(bases["expert-mix"])
     Dataset.load(bases["expert-mix"])
@@ -258,20 +234,34 @@ def _episode_returns(arr: dict[str, np.ndarray]) -> np.ndarray:
     return np.add.reduceat(arr["rewards"].astype(np.float64), np.concatenate([[0], ends[:-1]]))
 
 
-def load_source(kind: str, profile: str, convention: str | None = None, root=None, build_missing: bool = False,
-                device: str = "cpu") -> Dataset:
+def load_source(
+    kind: str,
+    profile: str,
+    convention: str | None = None,
+    root=None,
+    build_missing: bool = False,
+    device: str = "cpu",
+) -> Dataset:
     """The stored single-agent dataset (built first when missing and ``build_missing``)."""
     base = dataset_base(kind, profile, convention, root)
     if not base.with_name(base.name + ".json").exists():
         if not build_missing:
-            raise FileNotFoundError(f"the Reacher {kind} dataset of profile {profile!r} is not built ({base}.npz); "
-                                    f"run: python -m papers.moma_ppo.reacher --profile {profile}")
+            raise FileNotFoundError(
+                f"the Reacher {kind} dataset of profile {profile!r} is not built ({base}.npz); "
+                f"run: python -m papers.moma_ppo.reacher --profile {profile}"
+            )
         build(profile, root=root, device=device)
     return Dataset.load(base)
 
 
-def reacher_dataset(kind: str, obs_mode: str, profile: str, convention: str | None = None, root=None,
-                    build_missing: bool = False) -> Dataset:
+def reacher_dataset(
+    kind: str,
+    obs_mode: str,
+    profile: str,
+    convention: str | None = None,
+    root=None,
+    build_missing: bool = False,
+) -> Dataset:
     """Per-agent view of a stored Reacher dataset on ``mamujoco/reacher-2x1`` with ``obs_mode`` (full, independent,
     leader-only): obs / actions split per agent, the reward copied to both, state = the 10-dim Reacher state."""
     if obs_mode not in C.REACHER_OBS_MODES:
@@ -281,34 +271,47 @@ def reacher_dataset(kind: str, obs_mode: str, profile: str, convention: str | No
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m papers.moma_ppo.reacher",
-                                description="MOMA-PPO's Reacher: train (or resume) the online MAPPO experts, keep one "
-                                            "per elbow convention, collect their data and build expert-mix.")
+    p = argparse.ArgumentParser(
+        prog="python -m papers.moma_ppo.reacher",
+        description="MOMA-PPO's Reacher: train (or resume) the online MAPPO experts, keep one "
+        "per elbow convention, collect their data and build expert-mix.",
+    )
     p.add_argument("--profile", default="quick", choices=list(C.REACHER_SCALES), help="scale (default quick)")
     p.add_argument("--experts-only", action="store_true", help="only train (or resume) the MAPPO experts")
-    p.add_argument("--below-expert-ok", action="store_true",
-                   help="build the data even if a convention's best seed is below the expert level")
+    p.add_argument(
+        "--below-expert-ok",
+        action="store_true",
+        help="build the data even if a convention's best seed is below the expert level",
+    )
     p.add_argument("--device", default="cpu", help="torch device of the MAPPO learner (default cpu)")
-    p.add_argument("--root", default=None, help="data root (default: $OFFMARL_DATA, else $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro)")
+    p.add_argument(
+        "--root",
+        default=None,
+        help="data root (default: $OFFMARL_DATA, else $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro)",
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     if a.experts_only:
         run = train_experts(a.profile, root=a.root, device=a.device)
         ev = run.evals[-1]
         pct = [round(float(x)) for x in normalize(np.array(ev["return"]), REACHER_REF_SCORES)]
-        print(f"Reacher experts ({a.profile}): iteration {run.iteration}, greedy return per seed "
-              f"{[round(r, 3) for r in ev['return']]} ({pct} %), "
-              f"θ₂ {[round(t, 2) for t in ev['theta2']]}, conventions {ev['convention']}; "
-              f"checkpoint {run_path(a.profile, a.root)}")
+        print(
+            f"Reacher experts ({a.profile}): iteration {run.iteration}, greedy return per seed "
+            f"{[round(r, 3) for r in ev['return']]} ({pct} %), "
+            f"θ₂ {[round(t, 2) for t in ev['theta2']]}, conventions {ev['convention']}; "
+            f"checkpoint {run_path(a.profile, a.root)}"
+        )
         return 0
     require = False if a.below_expert_ok else None
     bases = build(a.profile, root=a.root, device=a.device, require=require)
     for name, base in bases.items():
         card = Dataset.read_card(base)
         r = card["returns"]
-        print(f"{name:10s} {card['size']} transitions, {card['n_episodes']} episodes, return {r['mean']:.3f} "
-              f"(min {r['min']:.3f}, max {r['max']:.3f}), {normalize(r['mean'], REACHER_REF_SCORES):.1f} % -> "
-              f"{base}.npz")
+        print(
+            f"{name:10s} {card['size']} transitions, {card['n_episodes']} episodes, return {r['mean']:.3f} "
+            f"(min {r['min']:.3f}, max {r['max']:.3f}), {normalize(r['mean'], REACHER_REF_SCORES):.1f} % -> "
+            f"{base}.npz"
+        )
     return 0
 
 
