@@ -56,7 +56,8 @@ batches with one critic step per time step (the code: ~max episode length critic
 ICQ-MA's critic an MLP with one output per action (the code's v + a dueling sum has the same outputs); the ICQ
 softmaxes over the B rows (the code: over the 32 episodes at each time step); time-out rows get no critic loss.
 Shapes: S seeds, N agents, M = S*N members, B batch, O obs, D state, K actions, C sub-team draws.
-Config: papers/cast_bcq/smac_config.py; the named pieces: papers/cast_bcq/smac_losses.py. Checkpoints and stacking
+Config: papers/cast_bcq/smac_config.py; the named pieces: papers/cast_bcq/smac_losses.py; acting (greedy and
+epsilon-greedy, the epsilon schedules): papers/cast_bcq/smac_acting.py. Checkpoints and stacking
 runs (cells as members, ``SmaxLearner.stack``): the member base, common.algos.members.SeedStreamsLearner (one
 minibatch stream per seed; each seed's gradient clipped on its own norm, so a stacked update is each run's alone).
 """
@@ -67,7 +68,6 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -77,13 +77,13 @@ from common.algos.members import SeedStreamsLearner
 from common.algos.ppo import clip_grad_norm_per_seed_
 from common.networks.nets import EnsembleMLP, hard_update, polyak_update
 from papers.cast_bcq.grid_losses import bc_loss, credit_loss, icq_policy_weights, masked_argmax, take_action
-from papers.cast_bcq.smac_config import LEARNER_NAME, QMIX_EMBED, TRAIN_EPSILON, SmaxConfig
+from papers.cast_bcq.smac_acting import SmaxActing
+from papers.cast_bcq.smac_config import LEARNER_NAME, QMIX_EMBED, SmaxConfig
 from papers.cast_bcq.smac_losses import (
     bcq_target,
     cast_credit,
     code_bcq_argmax,
     code_filter,
-    epsilon_at,
     filter_allowed,
     floored_policy,
     icq_ma_target,
@@ -99,7 +99,7 @@ __all__ = ["SmaxLearner", "build_smax_learner"]
 # ---- the learner ----------------------------------------------------------------------------------------------
 
 
-class SmaxLearner(SeedStreamsLearner):
+class SmaxLearner(SmaxActing, SeedStreamsLearner):
     """The four SMAX learners batched over seeds (module docstring) on the member base (members m = s * N + i; one
     minibatch-row and sub-team stream per seed). ``prepare_data`` -> ``sample_batch`` -> ``update``; ``act(obs
     [S, E, N, O], avail [S, E, N, K]) -> actions [S, E, N]`` (greedy or the code's epsilon-greedy, masked).
@@ -107,34 +107,64 @@ class SmaxLearner(SeedStreamsLearner):
 
     SAMPLE_STREAM = 0x5A
 
-    def __init__(self, obs_dim: int, state_dim: int, n_agents: int, n_actions: int, cfg: SmaxConfig | None = None,
-                 seeds: Sequence[int] = (0,), device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        obs_dim: int,
+        state_dim: int,
+        n_agents: int,
+        n_actions: int,
+        cfg: SmaxConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+    ):
         N = int(n_agents)
-        super().__init__((cfg or SmaxConfig()).validate(), [obs_dim] * N, [n_actions] * N, len(seeds), seeds=seeds,
-                         device=device)
+        super().__init__(
+            (cfg or SmaxConfig()).validate(),
+            [obs_dim] * N,
+            [n_actions] * N,
+            len(seeds),
+            seeds=seeds,
+            device=device,
+        )
         cfg, self.K, self.D = self.cfg, self.act_dim, int(state_dim)
         self.nets = nn.ModuleDict(self._build_members(self._build))  # seed s's members from seeds[s] only
         targeted = {"i_bcq": ("q",), "mabcq": ("q",), "icq_ma": ("q", "mix"), "cast_bcq": ("qj",)}[cfg.method]
         self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]).requires_grad_(False) for k in targeted})
         # optimizer groups: (nets, lr); each clipped per seed on its own norm (the code's optimizers)
-        groups = {"i_bcq": {"q": (("q", "bc"), cfg.lr)}, "mabcq": {"q": (("q", "bc"), cfg.lr)},
-                  "icq_ma": {"critic": (("q", "mix"), cfg.critic_lr), "pi": (("pi",), cfg.lr)},
-                  "cast_bcq": ({"bc": (("bc",), cfg.lr), "qj": (("qj",), cfg.critic_lr), "q": (("q",), cfg.lr)}
-                               if cfg.paper_cast else {"qj": (("qj",), cfg.critic_lr), "pi": (("pi",), cfg.lr)})}
-        self.groups = {k: [p for n in nets for p in self.nets[n].parameters()]
-                       for k, (nets, _) in groups[cfg.method].items()}
-        self.opts = {k: torch.optim.RMSprop(self.groups[k], lr=lr, alpha=0.99, eps=1e-5)
-                     for k, (_, lr) in groups[cfg.method].items()}
+        groups = {
+            "i_bcq": {"q": (("q", "bc"), cfg.lr)},
+            "mabcq": {"q": (("q", "bc"), cfg.lr)},
+            "icq_ma": {"critic": (("q", "mix"), cfg.critic_lr), "pi": (("pi",), cfg.lr)},
+            "cast_bcq": (
+                {"bc": (("bc",), cfg.lr), "qj": (("qj",), cfg.critic_lr), "q": (("q",), cfg.lr)}
+                if cfg.paper_cast
+                else {"qj": (("qj",), cfg.critic_lr), "pi": (("pi",), cfg.lr)}
+            ),
+        }
+        self.groups = {
+            k: [p for n in nets for p in self.nets[n].parameters()]
+            for k, (nets, _) in groups[cfg.method].items()
+        }
+        self.opts = {
+            k: torch.optim.RMSprop(self.groups[k], lr=lr, alpha=0.99, eps=1e-5)
+            for k, (_, lr) in groups[cfg.method].items()
+        }
 
     def _build(self, n_seeds: int) -> dict[str, EnsembleMLP]:
         cfg, N, O, K = self.cfg, self.n_agents, self.obs_dim, self.K
         H, HC = (cfg.hidden, cfg.hidden), (cfg.critic_hidden, cfg.critic_hidden)
         if cfg.method in ("i_bcq", "mabcq") or cfg.paper_cast:
-            return {"q": EnsembleMLP(n_seeds * N, O, K, H), "bc": EnsembleMLP(n_seeds * N, O, K, H),
-                    **({"qj": EnsembleMLP(n_seeds, self.D + N * K, 1, HC)} if cfg.paper_cast else {})}
+            return {
+                "q": EnsembleMLP(n_seeds * N, O, K, H),
+                "bc": EnsembleMLP(n_seeds * N, O, K, H),
+                **({"qj": EnsembleMLP(n_seeds, self.D + N * K, 1, HC)} if cfg.paper_cast else {}),
+            }
         if cfg.method == "icq_ma":
-            return {"q": EnsembleMLP(n_seeds * N, O, K, HC), "pi": EnsembleMLP(n_seeds * N, O, K, H),
-                    "mix": EnsembleMLP(n_seeds, self.D, (N + 1) * QMIX_EMBED, ())}
+            return {
+                "q": EnsembleMLP(n_seeds * N, O, K, HC),
+                "pi": EnsembleMLP(n_seeds * N, O, K, H),
+                "mix": EnsembleMLP(n_seeds, self.D, (N + 1) * QMIX_EMBED, ()),
+            }
         return {"pi": EnsembleMLP(n_seeds * N, O, K, H), "qj": EnsembleMLP(n_seeds, self.D + N * K, 1, HC)}
 
     # ---- data -------------------------------------------------------------------------------------------------
@@ -153,11 +183,20 @@ class SmaxLearner(SeedStreamsLearner):
         avail = t["avail_actions"].bool().to(dev)
         if not bool(avail.gather(-1, act.unsqueeze(-1)).all()):
             raise ValueError("the dataset holds an action its avail_actions mark unavailable")
-        return {"obs": t["obs"].float().to(dev), "next_obs": t["next_obs"].float().to(dev),
-                "state": t["state"].float().to(dev), "next_state": t["next_state"].float().to(dev),
-                "act": act, "next_act": next_act, "avail": avail, "next_avail": t["next_avail_actions"].bool().to(dev),
-                "r": t["rewards"].float().mean(dim=-1).to(dev) * self.cfg.reward_scale, "d": d, "has_next": has_next,
-                "valid": torch.maximum(d, 1.0 - timeout) if T else d}
+        return {
+            "obs": t["obs"].float().to(dev),
+            "next_obs": t["next_obs"].float().to(dev),
+            "state": t["state"].float().to(dev),
+            "next_state": t["next_state"].float().to(dev),
+            "act": act,
+            "next_act": next_act,
+            "avail": avail,
+            "next_avail": t["next_avail_actions"].bool().to(dev),
+            "r": t["rewards"].float().mean(dim=-1).to(dev) * self.cfg.reward_scale,
+            "d": d,
+            "has_next": has_next,
+            "valid": torch.maximum(d, 1.0 - timeout) if T else d,
+        }
 
     def sample_batch(self, data: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """[S, B, ...] rows per seed (each seed from its own stream, with replacement) + CAST's sub-team draws
@@ -165,8 +204,9 @@ class SmaxLearner(SeedStreamsLearner):
         idx = self.sample_rows(data, per_seed=True, replace=True)  # [S, B]
         batch = {k: v[idx] for k, v in data.items()}
         if self.cfg.method == "cast_bcq":
-            batch["subteam"] = torch.cat([subteam_masks(g, 1, self.n_agents, self.cfg.subteams, self.device)
-                                          for g in self.gens])
+            batch["subteam"] = torch.cat(
+                [subteam_masks(g, 1, self.n_agents, self.cfg.subteams, self.device) for g in self.gens]
+            )
         return batch
 
     def _members(self, x: Tensor) -> Tensor:
@@ -237,7 +277,10 @@ class SmaxLearner(SeedStreamsLearner):
             k2 = qmix_k(self.targets["mix"](b["next_state"]), self.n_agents)  # [S, B, N]
             q2 = self._seeds(take_action(self.targets["q"](o2), a2))  # [S, B, N]
             y = icq_ma_target((k2 * q2).sum(-1), b["r"], b["d"], b["has_next"], cfg.gamma, cfg.icq_alpha)
-        q_tot = (qmix_k(self.nets["mix"](b["state"]), self.n_agents) * self._seeds(take_action(self.nets["q"](obs), a))).sum(-1)
+        q_tot = (
+            qmix_k(self.nets["mix"](b["state"]), self.n_agents)
+            * self._seeds(take_action(self.nets["q"](obs), a))
+        ).sum(-1)
         v = b["valid"]
         l_q = (v * (q_tot - y).square()).sum(-1) / v.sum(-1).clamp(min=1.0)  # [S]
         norm = self._step("critic", l_q)
@@ -255,7 +298,9 @@ class SmaxLearner(SeedStreamsLearner):
         """Greedy actions [M, B] of each member: argmax over avail of pi (icq_ma, cast "pi") or Q (i_bcq, mabcq),
         over avail & the Fujimoto filter of Q_i (cast "q")."""
         if self.cfg.paper_cast:
-            return masked_argmax(self.nets["q"](obs), filter_allowed(self.nets["bc"](obs), avail, self.cfg.threshold))
+            return masked_argmax(
+                self.nets["q"](obs), filter_allowed(self.nets["bc"](obs), avail, self.cfg.threshold)
+            )
         return masked_argmax(self.nets["q" if self.cfg.method in ("i_bcq", "mabcq") else "pi"](obs), avail)
 
     def _cast_update(self, b: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -267,21 +312,30 @@ class SmaxLearner(SeedStreamsLearner):
             out["loss_bc"] = l_bc = self._agent_mean(self._bc(obs, a, avail))
         with torch.no_grad():  # (the paper form's filter at s' from G before its step, Fujimoto)
             if cfg.target == "policy":  # P Eq. 6: a' = every agent's greedy action; time-outs bootstrap
-                a2, weight, boot = self._seeds(self._greedy(o2, self._members(b["next_avail"]))), None, 1.0 - b["d"]
+                a2, weight, boot = (
+                    self._seeds(self._greedy(o2, self._members(b["next_avail"]))),
+                    None,
+                    1.0 - b["d"],
+                )
             else:  # the code's SARSA: the next dataset joint action; time-out rows have none (weight 0)
                 a2, weight, boot = b["next_act"], b["valid"], b["has_next"]
-            q2 = self.targets["qj"](joint_input(b["next_state"], F.one_hot(a2, self.K).float()))[..., 0]  # [S, B]
+            # [S, B]
+            q2 = self.targets["qj"](joint_input(b["next_state"], F.one_hot(a2, self.K).float()))[..., 0]
             y = b["r"] + cfg.gamma * boot * q2
         if cfg.paper_cast:
             self._step("bc", l_bc)
         qj = self.nets["qj"](joint_input(b["state"], F.one_hot(b["act"], self.K).float()))[..., 0]  # [S, B]
         err = (qj - y).square()
-        out["loss_qj"] = l_qj = err.mean(-1) if weight is None else (weight * err).sum(-1) / weight.sum(-1).clamp(min=1)
+        out["loss_qj"] = l_qj = (
+            err.mean(-1) if weight is None else (weight * err).sum(-1) / weight.sum(-1).clamp(min=1)
+        )
         out["grad_norm"] = self._step("qj", l_qj)
         with torch.no_grad():
             delta = cast_credit(self.nets["qj"], b["state"], b["act"], b["subteam"], self.K, cfg.absent)
         if cfg.paper_cast:
-            out["loss_qi"] = l_qi = self._agent_mean(credit_loss(take_action(self.nets["q"](obs), a), self._members(delta)))
+            out["loss_qi"] = l_qi = self._agent_mean(
+                credit_loss(take_action(self.nets["q"](obs), a), self._members(delta))
+            )
             self._step("q", l_qi)
         else:  # the code: pi(a|o) (softmax over avail) regressed onto the credit
             pi_a = take_action(floored_policy(self.nets["pi"](obs), avail, self.train_epsilon()), a)
@@ -292,7 +346,9 @@ class SmaxLearner(SeedStreamsLearner):
 
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         m = self.cfg.method
-        out = (self._icq_update if m == "icq_ma" else self._cast_update if m == "cast_bcq" else self._bcq_update)(batch)
+        out = (
+            self._icq_update if m == "icq_ma" else self._cast_update if m == "cast_bcq" else self._bcq_update
+        )(batch)
         self.step += 1
         if self.cfg.polyak is not None:
             for k, tgt in self.targets.items():
@@ -303,46 +359,6 @@ class SmaxLearner(SeedStreamsLearner):
         if not all(bool(torch.isfinite(v).all()) for v in out.values()):
             raise FloatingPointError(f"{m}: non-finite loss at update {self.step}")
         return {k: v.detach() for k, v in out.items()} if self.step % self.cfg.log_every == 0 else {}
-
-    def train_epsilon(self) -> float:
-        """The policy's training-time epsilon floor now (``epsilon_at`` with TRAIN_EPSILON; 0 when train_epsilon is
-        False or the method has no policy)."""
-        on = self.cfg.train_epsilon and self.cfg.method in TRAIN_EPSILON and not self.cfg.paper_cast
-        return epsilon_at(self.cfg.method, self.step * self.cfg.schedule_scale, TRAIN_EPSILON) if on else 0.0
-
-    # ---- acting -----------------------------------------------------------------------------------------------
-    def test_epsilon(self) -> float:
-        """The test-time epsilon now (``epsilon_at`` at this learner's update count), 0 with test_epsilon False."""
-        return epsilon_at(self.cfg.method, self.step * self.cfg.schedule_scale) if self.cfg.test_epsilon else 0.0
-
-    @torch.no_grad()
-    def act(self, obs, avail, epsilon: float = 0.0,
-            generator: torch.Generator | Sequence[torch.Generator] | None = None) -> np.ndarray:
-        """Masked actions [S, E, N] (int64) for obs [S, E, N, O] and avail [S, E, N, K] (numpy or torch): greedy
-        (``_greedy``), each replaced with probability ``epsilon`` by a uniform available action (the code's
-        epsilon-greedy selector; ``generator`` draws both; a list of S generators: seed s's draws from its own, the
-        very draws a learner of seed s alone makes with it, e.g. in a stack of runs)."""
-        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        av = torch.as_tensor(np.asarray(avail), dtype=torch.bool, device=self.device)
-        S, E, N = o.shape[:3]
-        om = o.transpose(1, 2).reshape(S * N, E, -1)  # [M, E, O]
-        avm = av.transpose(1, 2).reshape(S * N, E, -1)
-        a = self._greedy(om, avm)
-        if epsilon > 0:
-            gens = generator if isinstance(generator, (list, tuple)) else None
-            if gens is not None and len(gens) != S:
-                raise ValueError(f"act: {len(gens)} generators for {S} seeds; give one per seed, or one for all")
-            parts = [(avm, a, generator)] if gens is None else \
-                [(avm[s * N:(s + 1) * N], a[s * N:(s + 1) * N], g) for s, g in enumerate(gens)]
-            a = torch.cat([self._epsilon_greedy(av_s, a_s, epsilon, g) for av_s, a_s, g in parts])
-        return a.reshape(S, N, E).transpose(1, 2).cpu().numpy()
-
-    def _epsilon_greedy(self, avail: Tensor, greedy: Tensor, epsilon: float, generator) -> Tensor:
-        """Each greedy action [m, E] replaced with probability ``epsilon`` by a uniform available one (avail
-        [m, E, K]): a multinomial draw for every entry, then a uniform, both from ``generator``."""
-        rand = torch.multinomial(avail.reshape(-1, self.K).float(), 1, generator=generator).reshape(greedy.shape)
-        pick = torch.rand(greedy.shape, generator=generator, device=self.device) < epsilon
-        return torch.where(pick, rand, greedy)
 
     # ---- stacking runs (cells as members, smac_items.run_group): SeedStreamsLearner's hooks --------------------
     def stack_signature(self) -> str:
@@ -355,8 +371,15 @@ class SmaxLearner(SeedStreamsLearner):
 
 def build_smax_learner(data, section: Mapping[str, Any], seed: int, device) -> SmaxLearner:
     """Registry builder of ``cast_smax``: SmaxConfig fields from the cell's section, one seed."""
-    return SmaxLearner(data.obs.shape[-1], data.state.shape[-1], data.obs.shape[1],
-                       data.extras["avail_actions"].shape[-1], SmaxConfig(**dict(section)), seeds=[seed], device=device)
+    return SmaxLearner(
+        data.obs.shape[-1],
+        data.state.shape[-1],
+        data.obs.shape[1],
+        data.extras["avail_actions"].shape[-1],
+        SmaxConfig(**dict(section)),
+        seeds=[seed],
+        device=device,
+    )
 
 
 register_learner(LEARNER_NAME, build_smax_learner)
