@@ -1,7 +1,8 @@
 """CAST-BCQ's claims: each claim's words (the paper's, then "Check:" and the rule) beside the rule's code
 (common.reporting.claims). The item scripts run the cells and write the verdicts: Figure 1 (papers/cast_bcq/figure1.py),
 the MaMuJoCo items Figure 4, Table 2 and Figure 6 (papers/cast_bcq/mujoco_items.py) and the StarCraft items Table 1 and
-Figure 5 on SMAX (papers/cast_bcq/smac_items.py).
+Figure 5 on SMAX (papers/cast_bcq/smac_items.py; their claims in claims_smax.py). ``CLAIMS`` lists them all, in the
+paper's order.
 
 A MaMuJoCo claim is judged only on its complete grid: the cells it ``reads``, each with a finite final score for every
 seed of the profile; otherwise it stays not checked, with the cells it misses, so a partial run never reads as "does
@@ -15,26 +16,24 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome, on_every
+from common.reporting.claims import Claim, Evidence, Outcome, on_every
 from common.reporting.published import check_claim_list
 from common.running.store import Runs
+from papers.cast_bcq import claims_smax
 from papers.cast_bcq import config as C
-from papers.cast_bcq.published import ITEMS
+from papers.cast_bcq.published import ITEMS, LABELS
 
-LABELS = {"bcq": "BCQ", "i_bcq": "I-BCQ", "mabcq": "MABCQ", "icq_ma": "ICQ-MA", "cast_bcq": "CAST-BCQ (ours)",
-          "cast_bcq_wo_csaa": "ours w/o CSAA", "cast_bcq_wo_st": "ours w/o ST", "cast_bcq_wo_cd": "ours w/o CD"}
 SHORT = {e: e.split("/")[1] for e in C.MUJOCO_ENVS}  # "halfcheetah-2x3", ...
 GRID_LABELS = {"i_bcq": "I-BCQ", "i_icq": "I-ICQ", "cast_bcq": "CAST-BCQ"}  # Figure 1
-SMAX_METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")  # Table 1's columns
-COUNTED = tuple(e for e in C.SMAX_MAPS if e not in C.SMAX_SUBSTITUTES)  # the MMM substitute is not counted
 WALKER, WALKER_HOPPER = "mamujoco/walker2d-2x3", ("mamujoco/hopper-3x1", "mamujoco/walker2d-2x3")
 DECENTRALIZED = ("i_bcq", "icq_ma")  # BCQ and MABCQ need joint observations (§4.1)
 RATIO = 2 / 3  # f4_icqma_poor / f4_mabcq_poor_walker_hopper: "poor" = at most 2/3 of ours
 
 
 # ---- MaMuJoCo: the cells a claim reads, and the final scores ---------------------------------------------------
-def grid_of(envs: Sequence[str], methods: Sequence[str],
-            datasets: Sequence[str] | None = None) -> Callable[[Evidence], list[dict[str, Any]]]:
+def grid_of(
+    envs: Sequence[str], methods: Sequence[str], datasets: Sequence[str] | None = None
+) -> Callable[[Evidence], list[dict[str, Any]]]:
     """The cells env x method (x dataset) as key dicts, in the items' key order (a claim's ``reads``)."""
     if datasets is None:
         cells = [{"env": e, "method": m} for e in envs for m in methods]
@@ -75,8 +74,10 @@ def goal_rule(method: str, want_goal: bool) -> Callable[[Evidence], Outcome]:
             ok = (reached * 2 > len(finals)) == want_goal
             verdicts.append(ok)
             vals = ", ".join(f"seed {s}: {v:g}" for s, v in sorted(finals.items()))
-            parts.append(f"{d}-start data ({goal_in_data[d]} goal episodes): goal reached in {reached}/{len(finals)} "
-                         f"seeds ({vals})")
+            parts.append(
+                f"{d}-start data ({goal_in_data[d]} goal episodes): goal reached in {reached}/{len(finals)} "
+                f"seeds ({vals})"
+            )
         holds = bool(verdicts) and all(verdicts)
         return holds, f"{GRID_LABELS[method]}, final greedy return from (1, 1): " + "; ".join(parts)
 
@@ -89,8 +90,11 @@ def poor(method: str, envs: Sequence[str]) -> Callable[[Evidence], Outcome]:
 
     def check(ev: Evidence) -> Outcome:
         fin = {e: {m: finals(ev.runs, env=e, method=m)[0] for m in (method, "cast_bcq")} for e in envs}
-        ratios = {e: fin[e][method] / fin[e]["cast_bcq"] if fin[e]["cast_bcq"] > 0 else float("nan") for e in envs}
-        holds = all(r <= RATIO for r in ratios.values())  # NaN (ours <= 0) compares False: not "poor than ours"
+        ratios = {
+            e: fin[e][method] / fin[e]["cast_bcq"] if fin[e]["cast_bcq"] > 0 else float("nan") for e in envs
+        }
+        # NaN (ours <= 0) compares False: not "poor than ours"
+        holds = all(r <= RATIO for r in ratios.values())
         each = ", ".join(f"{SHORT[e]} {r:.2f}" for e, r in ratios.items())
         return holds, f"{LABELS[method]} / ours final score: {each} (holds if all <= {RATIO:.2f})"
 
@@ -99,9 +103,13 @@ def poor(method: str, envs: Sequence[str]) -> Callable[[Evidence], Outcome]:
 
 def ours_best_mixed(ev: Evidence) -> Outcome:
     fin = {e: {m: finals(ev.runs, env=e, method=m)[0] for m in C.TABLE2_METHODS} for e in C.MUJOCO_ENVS}
-    best = {e: all(fin[e]["cast_bcq"] > fin[e][m] for m in C.TABLE2_METHODS if m != "cast_bcq") for e in C.MUJOCO_ENVS}
+    best = {
+        e: all(fin[e]["cast_bcq"] > fin[e][m] for m in C.TABLE2_METHODS if m != "cast_bcq")
+        for e in C.MUJOCO_ENVS
+    }
     return all(best.values()), "final score (seed mean); " + "; ".join(
-        f"{SHORT[e]}: {describe(fin[e])}" for e in C.MUJOCO_ENVS)
+        f"{SHORT[e]}: {describe(fin[e])}" for e in C.MUJOCO_ENVS
+    )
 
 
 # ---- Table 2 ---------------------------------------------------------------------------------------------------
@@ -122,11 +130,16 @@ def beats(datasets: Sequence[str], others: Sequence[str]) -> Callable[[Evidence]
 
 def split_easier(ev: Evidence) -> Outcome:
     pairs = [(e, m) for e in C.MUJOCO_ENVS for m in C.TABLE2_METHODS]
-    fin = {(e, d, m): finals(ev.runs, env=e, dataset=d, method=m)[0] for e, m in pairs for d in ("medium", "mixed")}
+    fin = {
+        (e, d, m): finals(ev.runs, env=e, dataset=d, method=m)[0]
+        for e, m in pairs
+        for d in ("medium", "mixed")
+    }
     easier = [fin[(e, "medium", m)] >= fin[(e, "mixed", m)] for e, m in pairs]
     which = ", ".join(f"{SHORT[e]}/{m}" for (e, m), ok in zip(pairs, easier) if ok)
-    return sum(easier) >= 8, (f"medium >= mixed in {sum(easier)} of {len(pairs)} method x env pairs (holds if >= 8): "
-                              f"{which}")
+    return sum(easier) >= 8, (
+        f"medium >= mixed in {sum(easier)} of {len(pairs)} method x env pairs (holds if >= 8): {which}"
+    )
 
 
 # ---- Figure 6 --------------------------------------------------------------------------------------------------
@@ -138,197 +151,161 @@ def wo_csaa_worse(ev: Evidence) -> Outcome:
     ours, wo = _fin(ev.runs, "cast_bcq"), _fin(ev.runs, "cast_bcq_wo_csaa")
     std = {e: ev.runs.seed_means("score", env=e, method="cast_bcq")[1] for e in C.MUJOCO_ENVS}
     each = ", ".join(f"{SHORT[e]} {ours[e] - wo[e]:.1f} vs {std[e]:.1f}" for e in C.MUJOCO_ENVS)
-    return all(ours[e] - wo[e] > std[e] for e in C.MUJOCO_ENVS), f"ours − w/o CSAA vs ours' std over seeds: {each}"
+    return all(
+        ours[e] - wo[e] > std[e] for e in C.MUJOCO_ENVS
+    ), f"ours − w/o CSAA vs ours' std over seeds: {each}"
 
 
 def wo_st_close(ev: Evidence) -> Outcome:
     ours, wo = _fin(ev.runs, "cast_bcq"), _fin(ev.runs, "cast_bcq_wo_st")
     holds = all(wo[e] >= 0.8 * ours[e] for e in C.MUJOCO_ENVS) and ours[WALKER] > wo[WALKER]
     return holds, "w/o ST / ours: " + ", ".join(
-        f"{SHORT[e]} {wo[e] / ours[e]:.2f}" if ours[e] else f"{SHORT[e]} n/a" for e in C.MUJOCO_ENVS) + "; " + \
-        "; ".join(f"{SHORT[e]}: {describe({'cast_bcq': ours[e], 'cast_bcq_wo_st': wo[e]})}" for e in C.MUJOCO_ENVS)
+        f"{SHORT[e]} {wo[e] / ours[e]:.2f}" if ours[e] else f"{SHORT[e]} n/a" for e in C.MUJOCO_ENVS
+    ) + "; " + "; ".join(
+        f"{SHORT[e]}: {describe({'cast_bcq': ours[e], 'cast_bcq_wo_st': wo[e]})}" for e in C.MUJOCO_ENVS
+    )
 
 
 def wo_cd_drops(ev: Evidence) -> Outcome:
     ours, wo = _fin(ev.runs, "cast_bcq"), _fin(ev.runs, "cast_bcq_wo_cd")
     drop = {e: 1 - wo[e] / ours[e] if ours[e] > 0 else float("nan") for e in C.MUJOCO_ENVS}
-    holds = all(wo[e] < ours[e] for e in C.MUJOCO_ENVS) and \
-        bool(np.nanargmax([drop[e] for e in C.MUJOCO_ENVS]) == C.MUJOCO_ENVS.index(WALKER)) \
-        if not all(np.isnan(list(drop.values()))) else False
-    return holds, "relative drop 1 − w/o CD / ours: " + ", ".join(f"{SHORT[e]} {drop[e]:.2f}" for e in C.MUJOCO_ENVS)
-
-
-# ---- Table 1 and Figure 5 on SMAX ------------------------------------------------------------------------------
-def smax_grid(ev: Evidence) -> list[dict[str, Any]]:
-    """Every map x method: a StarCraft claim is judged once the whole item has run."""
-    return [{"env": e, "method": m} for e in C.SMAX_MAPS for m in SMAX_METHODS]
-
-
-def smax_finals(runs: Runs) -> dict[str, dict[str, float | None]]:
-    return {e: {m: runs.seed_means("score", env=e, method=m)[0] for m in SMAX_METHODS} for e in C.SMAX_MAPS}
-
-
-def smax_describe(fin: Mapping[str, Mapping[str, float | None]], maps: Sequence[str] = COUNTED) -> str:
-    return "; ".join(e.split("/")[1] + ": " + ", ".join(
-        f"{LABELS[m]} {'n/a' if v is None else f'{100 * v:.0f}%'}" for m, v in fin[e].items()) for e in maps)
-
-
-def _smax(rule: Callable[[dict], tuple[Any, str]]) -> Callable[[Evidence], Outcome]:
-    """A StarCraft check: ``rule(final win rates) -> (holds, its own words)``, its evidence followed by the counted
-    maps' final win rates (the SMAX substitute's evidence)."""
-
-    def check(ev: Evidence) -> Outcome:
-        fin = smax_finals(ev.runs)
-        holds, why = rule(fin)
-        every = (f"SMAX substitute, counted maps only (MMM substitute excluded); final win rate, seed mean: "
-                 f"{smax_describe(fin)}")
-        return holds, (why + "; " if why else "") + every
-
-    return check
-
-
-BASE = ("i_bcq", "mabcq", "icq_ma")
-
-
-def _t1_best(fin) -> tuple[bool, str]:
-    best = {e: all(fin[e]["cast_bcq"] > fin[e][m] for m in BASE) for e in COUNTED}
-    s3 = fin["smax/3s_vs_3z"]
-    ok_3s = best["smax/3s_vs_3z"] or s3["cast_bcq"] >= s3["icq_ma"] - 0.02
-    return (ok_3s and all(best[e] for e in COUNTED if e != "smax/3s_vs_3z"),
-            "cast_bcq best on every counted map but 3s_vs_3z, there >= icq_ma - 2 pp")
-
-
-def _t1_low(fin) -> tuple[Any, str]:
-    others = [e for e in COUNTED if e != "smax/3s_vs_3z"]
-    low: Any = all(max(fin[e]["i_bcq"], fin[e]["mabcq"]) <= 0.5 * min(fin[e]["icq_ma"], fin[e]["cast_bcq"])
-                   for e in others)
-    why = "max(i_bcq, mabcq) <= 1/2 min(icq_ma, cast_bcq) on " + ", ".join(e.split('/')[1] for e in others)
-    empty = [e.split('/')[1] for e in others if min(fin[e]["icq_ma"], fin[e]["cast_bcq"]) == 0]
-    if low and empty:  # 0 <= 0: 'poor relative to the cooperative methods' says nothing where those win nothing
-        low, why = UNDECIDED, why + f"; undecided: icq_ma or cast_bcq wins nothing on {', '.join(empty)}"
-    return low, why
-
-
-def _f5_satisfactory(fin) -> tuple[bool, str]:
-    return (all(min(fin[e]["icq_ma"], fin[e]["cast_bcq"]) >= max(0.2, max(fin[e]["i_bcq"], fin[e]["mabcq"]) + 0.1)
-                for e in COUNTED), "icq_ma and cast_bcq >= 20% and >= max(i_bcq, mabcq) + 10 pp")
+    holds = (
+        all(wo[e] < ours[e] for e in C.MUJOCO_ENVS)
+        and bool(np.nanargmax([drop[e] for e in C.MUJOCO_ENVS]) == C.MUJOCO_ENVS.index(WALKER))
+        if not all(np.isnan(list(drop.values())))
+        else False
+    )
+    return holds, "relative drop 1 − w/o CD / ours: " + ", ".join(
+        f"{SHORT[e]} {drop[e]:.2f}" for e in C.MUJOCO_ENVS
+    )
 
 
 # "final" below: a cell's last evaluation (the record's metric), averaged over seeds; "every env": the three
 # MaMuJoCo envs on the 'mixed' data unless the claim says otherwise.
 CLAIMS: list[Claim] = [
     # Figure 1 (§2.3)
-    Claim(item="figure1", id="f1_ibcq_fails",
-          check=goal_rule("i_bcq", False),
-          text="'both I-BCQ and I-ICQ failed to learn an effective policy even in such a sample domain' (§2.3). "
-               "Check: I-BCQ's final greedy episode from the start (1,1) returns < 0 in a majority of seeds "
-               "(return >= 0 iff the goal is reached within 11 steps: goal at step k gives 11 - k, optimal 6; "
-               "a fall at step k gives -9 - k; a time-out -30). Only on data with >= 1 goal transition."),
-    Claim(item="figure1", id="f1_iicq_fails",
-          check=goal_rule("i_icq", False),
-          text="'both I-BCQ and I-ICQ failed to learn an effective policy even in such a sample domain' (§2.3). "
-               "Check: I-ICQ's final greedy return from the start is < 0 in a majority of seeds. Only on data "
-               "with >= 1 goal transition."),
-    Claim(item="figure1", id="f1_cast_reaches_goal",
-          check=goal_rule("cast_bcq", True),
-          text="Implied, not stated: CAST-BCQ learns the coordination the independent learners miss. Check: "
-               "CAST-BCQ's final greedy return from the start is >= 0 (goal within 11 steps) in a majority of "
-               "seeds. Only on data with >= 1 goal transition."),
+    Claim(
+        item="figure1",
+        id="f1_ibcq_fails",
+        check=goal_rule("i_bcq", False),
+        text="'both I-BCQ and I-ICQ failed to learn an effective policy even in such a sample domain' (§2.3). "
+        "Check: I-BCQ's final greedy episode from the start (1,1) returns < 0 in a majority of seeds "
+        "(return >= 0 iff the goal is reached within 11 steps: goal at step k gives 11 - k, optimal 6; "
+        "a fall at step k gives -9 - k; a time-out -30). Only on data with >= 1 goal transition.",
+    ),
+    Claim(
+        item="figure1",
+        id="f1_iicq_fails",
+        check=goal_rule("i_icq", False),
+        text="'both I-BCQ and I-ICQ failed to learn an effective policy even in such a sample domain' (§2.3). "
+        "Check: I-ICQ's final greedy return from the start is < 0 in a majority of seeds. Only on data "
+        "with >= 1 goal transition.",
+    ),
+    Claim(
+        item="figure1",
+        id="f1_cast_reaches_goal",
+        check=goal_rule("cast_bcq", True),
+        text="Implied, not stated: CAST-BCQ learns the coordination the independent learners miss. Check: "
+        "CAST-BCQ's final greedy return from the start is >= 0 (goal within 11 steps) in a majority of "
+        "seeds. Only on data with >= 1 goal transition.",
+    ),
     # Figure 4 (§4.1)
-    Claim(item="figure4", id="f4_ours_best_all",
-          check=ours_best_mixed, reads=grid_of(C.MUJOCO_ENVS, C.TABLE2_METHODS),
-          text="'our method substantially outperformed all the compared baselines in all the tested tasks, in "
-               "terms of convergence speed, learning stability, and policy quality' (§4.1). Check: on every env, "
-               "cast_bcq's final score > the final score of each of bcq, i_bcq, mabcq, icq_ma (speed and "
-               "stability are not checked). Holds on Table 2's 'mixed' rows."),
-    Claim(item="figure4", id="f4_icqma_poor",
-          check=poor("icq_ma", C.MUJOCO_ENVS), reads=grid_of(C.MUJOCO_ENVS, ("icq_ma", "cast_bcq")),
-          text="'Surprisingly, ICQ-MA also performed poorly in our tests' (§4.1). Check: on every env, icq_ma's "
-               "final score <= 2/3 of cast_bcq's (Table 2 'mixed': ratios 0.56, 0.30, 0.16)."),
-    Claim(item="figure4", id="f4_mabcq_poor_walker_hopper",
-          check=poor("mabcq", WALKER_HOPPER), reads=grid_of(WALKER_HOPPER, ("mabcq", "cast_bcq")),
-          text="'the Walker and Hopper domains require very tightly coupled coordination ... Here, even MABCQ does "
-               "not achieve good results' (§4.1). Check: on hopper-3x1 and walker2d-2x3, mabcq's final score "
-               "<= 2/3 of cast_bcq's (Table 2 'mixed': ratios 0.44, 0.62)."),
+    Claim(
+        item="figure4",
+        id="f4_ours_best_all",
+        check=ours_best_mixed,
+        reads=grid_of(C.MUJOCO_ENVS, C.TABLE2_METHODS),
+        text="'our method substantially outperformed all the compared baselines in all the tested tasks, in "
+        "terms of convergence speed, learning stability, and policy quality' (§4.1). Check: on every env, "
+        "cast_bcq's final score > the final score of each of bcq, i_bcq, mabcq, icq_ma (speed and "
+        "stability are not checked). Holds on Table 2's 'mixed' rows.",
+    ),
+    Claim(
+        item="figure4",
+        id="f4_icqma_poor",
+        check=poor("icq_ma", C.MUJOCO_ENVS),
+        reads=grid_of(C.MUJOCO_ENVS, ("icq_ma", "cast_bcq")),
+        text="'Surprisingly, ICQ-MA also performed poorly in our tests' (§4.1). Check: on every env, icq_ma's "
+        "final score <= 2/3 of cast_bcq's (Table 2 'mixed': ratios 0.56, 0.30, 0.16).",
+    ),
+    Claim(
+        item="figure4",
+        id="f4_mabcq_poor_walker_hopper",
+        check=poor("mabcq", WALKER_HOPPER),
+        reads=grid_of(WALKER_HOPPER, ("mabcq", "cast_bcq")),
+        text="'the Walker and Hopper domains require very tightly coupled coordination ... Here, even MABCQ does "
+        "not achieve good results' (§4.1). Check: on hopper-3x1 and walker2d-2x3, mabcq's final score "
+        "<= 2/3 of cast_bcq's (Table 2 'mixed': ratios 0.44, 0.62).",
+    ),
     # Table 2 (§4.3.3)
-    Claim(item="table2", id="t2_ours_best_uncoordinated",
-          check=beats(("mixed",), [m for m in C.TABLE2_METHODS if m != "cast_bcq"]),
-          reads=grid_of(C.MUJOCO_ENVS, C.TABLE2_METHODS, ("mixed",)),
-          text="'our method outperformed all the baselines for the uncoordinated datasets (Multi-Agent MuJoCo)' "
-               "(§4.3.3). Check: for dataset 'mixed', on every env, cast_bcq > each of bcq, i_bcq, mabcq, icq_ma. "
-               "Holds in the published table (3 of 3 rows)."),
-    Claim(item="table2", id="t2_ours_beats_central_bcq_uncoordinated",
-          check=beats(("mixed",), ["bcq"]),
-          reads=grid_of(C.MUJOCO_ENVS, ("bcq", "cast_bcq"), ("mixed",)),
-          text="'even better than the centralized approach (BCQ)' (§4.3.3). Check: for dataset 'mixed', on every "
-               "env, cast_bcq > bcq. Holds in the published table."),
-    Claim(item="table2", id="t2_ours_best_decentralized_d4rl",
-          check=beats(("medium", "expert"), DECENTRALIZED),
-          reads=grid_of(C.MUJOCO_ENVS, ("cast_bcq", *DECENTRALIZED), ("medium", "expert")),
-          text="'For the coordination datasets (D4RL), our method achieved the best performance compared to the "
-               "decentralized baselines' (§4.3.3). Check: for datasets 'medium' and 'expert', on every env, "
-               "cast_bcq > i_bcq and cast_bcq > icq_ma (BCQ and MABCQ need joint observations, §4.1). EXPECTED "
-               "NOT TO HOLD: the paper's own table fails it on hopper-3x1 'expert' (ICQ-MA 2870.0 > Ours 2428.4), "
-               "the only failing row of 6."),
-    Claim(item="table2", id="t2_split_easier",
-          check=split_easier, reads=grid_of(C.MUJOCO_ENVS, C.TABLE2_METHODS, ("medium", "mixed")),
-          text="'splitting the action from D4RL datasets will generate easier datasets for offline MARL because "
-               "the agents' behavior policies are coordinated and consistent' (§4.3.3). Check (soft): per method "
-               "and env, the 'medium' score >= the 'mixed' score in a majority (>= 8) of the 15 method x env "
-               "pairs. The published table has 10 of 15 (not MABCQ and Ours on Hopper; not MABCQ, ICQ-MA and "
-               "Ours on Walker2d); not weighted in the verdicts."),
+    Claim(
+        item="table2",
+        id="t2_ours_best_uncoordinated",
+        check=beats(("mixed",), [m for m in C.TABLE2_METHODS if m != "cast_bcq"]),
+        reads=grid_of(C.MUJOCO_ENVS, C.TABLE2_METHODS, ("mixed",)),
+        text="'our method outperformed all the baselines for the uncoordinated datasets (Multi-Agent MuJoCo)' "
+        "(§4.3.3). Check: for dataset 'mixed', on every env, cast_bcq > each of bcq, i_bcq, mabcq, icq_ma. "
+        "Holds in the published table (3 of 3 rows).",
+    ),
+    Claim(
+        item="table2",
+        id="t2_ours_beats_central_bcq_uncoordinated",
+        check=beats(("mixed",), ["bcq"]),
+        reads=grid_of(C.MUJOCO_ENVS, ("bcq", "cast_bcq"), ("mixed",)),
+        text="'even better than the centralized approach (BCQ)' (§4.3.3). Check: for dataset 'mixed', on every "
+        "env, cast_bcq > bcq. Holds in the published table.",
+    ),
+    Claim(
+        item="table2",
+        id="t2_ours_best_decentralized_d4rl",
+        check=beats(("medium", "expert"), DECENTRALIZED),
+        reads=grid_of(C.MUJOCO_ENVS, ("cast_bcq", *DECENTRALIZED), ("medium", "expert")),
+        text="'For the coordination datasets (D4RL), our method achieved the best performance compared to the "
+        "decentralized baselines' (§4.3.3). Check: for datasets 'medium' and 'expert', on every env, "
+        "cast_bcq > i_bcq and cast_bcq > icq_ma (BCQ and MABCQ need joint observations, §4.1). EXPECTED "
+        "NOT TO HOLD: the paper's own table fails it on hopper-3x1 'expert' (ICQ-MA 2870.0 > Ours 2428.4), "
+        "the only failing row of 6.",
+    ),
+    Claim(
+        item="table2",
+        id="t2_split_easier",
+        check=split_easier,
+        reads=grid_of(C.MUJOCO_ENVS, C.TABLE2_METHODS, ("medium", "mixed")),
+        text="'splitting the action from D4RL datasets will generate easier datasets for offline MARL because "
+        "the agents' behavior policies are coordinated and consistent' (§4.3.3). Check (soft): per method "
+        "and env, the 'medium' score >= the 'mixed' score in a majority (>= 8) of the 15 method x env "
+        "pairs. The published table has 10 of 15 (not MABCQ and Ours on Hopper; not MABCQ, ICQ-MA and "
+        "Ours on Walker2d); not weighted in the verdicts.",
+    ),
     # Figure 6 (§4.3.1, §4.3.2)
-    Claim(item="figure6", id="f6_wo_csaa_worse",
-          check=wo_csaa_worse, reads=grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_csaa")),
-          text="'the method without CSAA (Ours w/o CSAA) performs significantly worse' (§4.3.1). Check: on every "
-               "env, cast_bcq's final score - cast_bcq_wo_csaa's > cast_bcq's std over seeds."),
-    Claim(item="figure6", id="f6_wo_st_close",
-          check=wo_st_close, reads=grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_st")),
-          text="'our method without subteam masking (Ours w/o ST) also works well in the multi-agent MuJoCo "
-               "domains ... The advantage of the proposed method becomes apparent in the Walker domain' "
-               "(§4.3.1). Check: on every env, cast_bcq_wo_st's final score >= 0.8 x cast_bcq's, and on "
-               "walker2d-2x3 cast_bcq's final score > cast_bcq_wo_st's (the 'stability' part is not checked)."),
-    Claim(item="figure6", id="f6_wo_cd_drops",
-          check=wo_cd_drops, reads=grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_cd")),
-          text="'without it (Ours w/o CD), the overall performance dropped sharply, especially in the Walker2d "
-               "environment' (§4.3.2). Check: on every env, cast_bcq_wo_cd's final score < cast_bcq's, and the "
-               "relative drop 1 - wo_cd / cast_bcq is largest on walker2d-2x3."),
-    # Table 1 (§4.2)
-    Claim(item="table1", id="t1_ours_best_most_maps",
-          check=_smax(_t1_best), reads=smax_grid,
-          text="'our method outperforms all baselines and achieves state-of-the-art performance in most of the "
-               "maps' (§4.2). Check: cast_bcq's win rate > each of i_bcq, mabcq, icq_ma on >= 3 of the 4 maps, "
-               "and >= icq_ma - 2 pp on 3s_vs_3z. Holds in the published table (best on MMM, 2s3z, 10m_vs_11m; "
-               "81 vs ICQ-MA 83 on 3s_vs_3z)."),
-    Claim(item="table1", id="t1_ibcq_mabcq_low",
-          check=_smax(_t1_low), reads=smax_grid,
-          text="'single-agent offline RL methods (I-BCQ) fail ... The multi-agent offline RL approaches (MABCQ) "
-               "also performed poorly' (§4.2). Check: on MMM, 2s3z and 10m_vs_11m, max(i_bcq, mabcq) <= 1/2 x "
-               "min(icq_ma, cast_bcq). Holds in the published table (4 vs 89, 8 vs 61, 0 vs 21)."),
-    # Figure 5 (§4.2)
-    Claim(item="figure5", id="f5_ours_best",
-          check=_smax(lambda fin: (all(fin[e]["cast_bcq"] >= fin[e][m] for e in COUNTED for m in BASE), "")),
-          reads=smax_grid,
-          text="'As shown in Figure 5, our method outperformed all the compared methods and achieves good results "
-               "in all the maps' (§4.2). Check: on every map, cast_bcq's final win rate >= each of i_bcq, mabcq, "
-               "icq_ma. EXPECTED NOT TO HOLD: Table 1 has ICQ-MA 83 > Ours 81 on 3s_vs_3z."),
-    Claim(item="figure5", id="f5_ibcq_fails",
-          check=_smax(lambda fin: (all(fin[e]["i_bcq"] <= 0.1 for e in COUNTED),
-                                    "i_bcq <= 10% on every counted map")), reads=smax_grid,
-          text="'As expected, single-agent offline RL methods (I-BCQ) fail to learn a policy that successfully "
-               "defeats the enemy' (§4.2). Check: on every map, i_bcq's final win rate <= 10%. EXPECTED NOT TO "
-               "HOLD: Table 1 has I-BCQ at 58% on 3s_vs_3z (4, 8, 0 on the others)."),
-    Claim(item="figure5", id="f5_mabcq_poor",
-          check=_smax(lambda fin: (all(fin[e]["mabcq"] <= 0.1 for e in COUNTED),
-                                    "mabcq <= 10% on every counted map")), reads=smax_grid,
-          text="'The multi-agent offline RL approaches (MABCQ) also performed poorly due to the lack of cooperation "
-               "mechanism' (§4.2). Check: on every map, mabcq's final win rate <= 10% (Table 1: 6, 0, 1, 0)."),
-    Claim(item="figure5", id="f5_icqma_and_ours_satisfactory",
-          check=_smax(_f5_satisfactory), reads=smax_grid,
-          text="'ICQ-MA and ours achieved satisfactory performance thanks to their respective cooperation "
-               "mechanisms' (§4.2). Check: on every map, icq_ma's and cast_bcq's final win rates are each >= 20% "
-               "and >= max(i_bcq, mabcq) + 10 pp (Table 1: lowest 21 on 10m_vs_11m; smallest margin 81 - 58 = 23 "
-               "on 3s_vs_3z)."),
+    Claim(
+        item="figure6",
+        id="f6_wo_csaa_worse",
+        check=wo_csaa_worse,
+        reads=grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_csaa")),
+        text="'the method without CSAA (Ours w/o CSAA) performs significantly worse' (§4.3.1). Check: on every "
+        "env, cast_bcq's final score - cast_bcq_wo_csaa's > cast_bcq's std over seeds.",
+    ),
+    Claim(
+        item="figure6",
+        id="f6_wo_st_close",
+        check=wo_st_close,
+        reads=grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_st")),
+        text="'our method without subteam masking (Ours w/o ST) also works well in the multi-agent MuJoCo "
+        "domains ... The advantage of the proposed method becomes apparent in the Walker domain' "
+        "(§4.3.1). Check: on every env, cast_bcq_wo_st's final score >= 0.8 x cast_bcq's, and on "
+        "walker2d-2x3 cast_bcq's final score > cast_bcq_wo_st's (the 'stability' part is not checked).",
+    ),
+    Claim(
+        item="figure6",
+        id="f6_wo_cd_drops",
+        check=wo_cd_drops,
+        reads=grid_of(C.MUJOCO_ENVS, ("cast_bcq", "cast_bcq_wo_cd")),
+        text="'without it (Ours w/o CD), the overall performance dropped sharply, especially in the Walker2d "
+        "environment' (§4.3.2). Check: on every env, cast_bcq_wo_cd's final score < cast_bcq's, and the "
+        "relative drop 1 - wo_cd / cast_bcq is largest on walker2d-2x3.",
+    ),
+    *claims_smax.CLAIMS,
 ]
 
 

@@ -24,6 +24,18 @@ rate in %, each as printed, with no ``±`` and no seed count.
 
 from common.reporting.published import Entry, Figure, Table, check_paper
 
+# the paper's names of the methods (the claims' evidence)
+LABELS = {
+    "bcq": "BCQ",
+    "i_bcq": "I-BCQ",
+    "mabcq": "MABCQ",
+    "icq_ma": "ICQ-MA",
+    "cast_bcq": "CAST-BCQ (ours)",
+    "cast_bcq_wo_csaa": "ours w/o CSAA",
+    "cast_bcq_wo_st": "ours w/o ST",
+    "cast_bcq_wo_cd": "ours w/o CD",
+}
+
 PAPER = "cast_bcq"
 TITLE = "Learning to Coordinate from Offline Datasets with Uncoordinated Behavior Policies (CAST-BCQ)"
 

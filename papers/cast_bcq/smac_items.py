@@ -32,7 +32,7 @@ from common.running.experiment import Cell, Job
 from common.running.offline import data_identity_of, dataset_of, run_metrics
 from common.running.records import canonical_json, to_jsonable
 from papers.cast_bcq import config as C
-from papers.cast_bcq.claims import SMAX_METHODS as METHODS
+from papers.cast_bcq.claims_smax import SMAX_METHODS as METHODS
 from papers.cast_bcq.smac import LEARNER_NAME, SmaxConfig, SmaxLearner
 
 ITEMS = ("table1", "figure5")  # identical runs: one item's run is copied, not re-run, by the other
@@ -239,7 +239,7 @@ def finish(item: str):
                         f"Fig. 5 on SMAX{sub}: {env.split('/')[1]} (win rate)",
                     )
                     print(f"[cast_bcq/{item}] wrote {png}", flush=True)
-        # claims.smax_grid: each cell with every seed
+        # claims_smax.smax_grid: each cell with every seed
         n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
         check_claims(results, "cast_bcq", item, CLAIMS, Evidence(records, profile), n_seeds)
 
