@@ -87,27 +87,25 @@ from common.algos import register_learner
 from common.algos.bcq import BCQ
 from common.algos.bcq_acting import act_seed
 from common.algos.bcq_losses import bcq_actor_loss, candidate_target, soft_clipped_q, vae_loss
-from common.algos.itd3_losses import with_next_actions
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state
-from common.datasets.sampling import gather_members
 from common.networks.heads import VAE, PerturbationActor, TwinCritic
 from common.networks.nets import hard_update, polyak_update
 from papers.cast_bcq.cast_config import CASTConfig
+from papers.cast_bcq.cast_data import CASTData
 from papers.cast_bcq.cast_losses import (
     central_td_loss,
     counterfactual_credit,
     individual_critic_loss,
     qi_weights,
     sample_subteam_weights,
-    subteam_support,
+    subteam_law,
 )
 
 __all__ = ["CASTConfig", "CASTBCQ", "LEARNER_NAME", "build_cast_bcq"]
 
 LEARNER_NAME = "cast_bcq"
 ACT_STREAM = 0xCA57  # spawn key of the action-selection generator (apart from the training stream)
-BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -115,7 +113,7 @@ BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 # ----------------------------------------------------------------------------------------------
 
 
-class CASTBCQ(StackableLearner):
+class CASTBCQ(CASTData, StackableLearner):
     """Batched CAST-BCQ (the code's per-agent central critics); members m = s * N + i.
 
     CASTBCQ(obs_dims, act_dims, state_dim, n_seeds, cfg, seed=0, seeds=None, device, dtype), or
@@ -150,38 +148,40 @@ class CASTBCQ(StackableLearner):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        super().__init__((cfg or CASTConfig()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
-                         device=device, dtype=dtype)
+        super().__init__(
+            (cfg or CASTConfig()).validate(),
+            obs_dims,
+            act_dims,
+            n_seeds,
+            seeds=seeds,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+        )
         cfg, N, O, A = self.cfg, self.n_agents, self.obs_dim, self.act_dim
         self.state_dim = D = int(state_dim)
         self.latent_dim = L = cfg.latent if cfg.latent is not None else 2 * A
         self.central_obs_dim = X = D + (N - 1) * A
         self.central = False  # BCQ.act's view flag: every member acts on its own o_i (never the central view)
         # agent i's partners in agent order [N, N-1]
-        self.others = torch.tensor([[j for j in range(N) if j != i] for i in range(N)], dtype=torch.int64,
-                                   device=self.device).view(N, N - 1)
+        self.others = torch.tensor(
+            [[j for j in range(N) if j != i] for i in range(N)], dtype=torch.int64, device=self.device
+        ).view(N, N - 1)
 
         # the credit's sub-team law: enumerated (weights = p) or sampled (n_subteams draws)
-        no_subteams = cfg.ablation in ("wo_csaa", "wo_st")  # D = {} only
-        dist = cfg.subteam_dist
-        self.enumerate = no_subteams or dist == "shapley" or (dist == "code" and N <= 2)
-        if no_subteams:
-            drop, p = torch.zeros(1, N - 1, dtype=torch.bool), torch.ones(1, dtype=torch.float64)
-        else:
-            drop, p = subteam_support(dist, N)
-            if self.enumerate and dist == "code" and (cfg.subteam_per_row or cfg.n_subteams != CASTConfig.n_subteams):
-                raise ValueError(f"CASTConfig.subteam_per_row / n_subteams are set but unused: subteam_dist='code' "
-                                 f"enumerates both sub-teams for N = {N} agents (the code's exact two-player path)")
+        self.enumerate, drop, p = subteam_law(cfg, N)
         self.subteam_drop = drop.to(self.device)  # [K, N-1]
         self.subteam_p = p.to(device=self.device, dtype=dtype)  # [K]
         self.on_support = self.enumerate or drop.shape[0] <= cfg.n_subteams  # count weights on the support
 
         def build(n_seeds: int) -> dict[str, torch.nn.Module]:
             n = n_seeds * N
-            return {"vae": VAE(n, O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip),
-                    "actor": PerturbationActor(n, O, A, cfg.hidden, cfg.phi, cfg.max_action),
-                    "critic": TwinCritic(n, O, A, cfg.hidden),
-                    "central": TwinCritic(n, X, A, cfg.hidden)}
+            return {
+                "vae": VAE(n, O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip),
+                "actor": PerturbationActor(n, O, A, cfg.hidden, cfg.phi, cfg.max_action),
+                "critic": TwinCritic(n, O, A, cfg.hidden),
+                "central": TwinCritic(n, X, A, cfg.hidden),
+            }
 
         big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
         self.vae, self.actor, self.critic = big["vae"], big["actor"], big["critic"]
@@ -193,59 +193,33 @@ class CASTBCQ(StackableLearner):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
         self.central_opt = torch.optim.Adam(self.central_critic.parameters(), lr=cfg.lr)
-        self.act_seed = act_seed(self.seeds, ACT_STREAM)  # BCQ's action selection, apart from the training stream
+        # BCQ's action selection, apart from the training stream
+        self.act_seed = act_seed(self.seeds, ACT_STREAM)
         self.act_seeds = [self.act_seed]  # each run's (a stack: one per run)
         self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded action dims 0 in every candidate
 
     @classmethod
-    def from_dataset(cls, data, cfg: CASTConfig | None = None, seeds: Sequence[int] = (0,),
-                     device: str | torch.device = "cpu", **kw) -> "CASTBCQ":
+    def from_dataset(
+        cls,
+        data,
+        cfg: CASTConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+        **kw,
+    ) -> "CASTBCQ":
         """The learner for a common.datasets.dataset.Dataset: its obs_dims / act_dims and its ``state`` width."""
         if data.state is None:
             raise ValueError("CAST-BCQ's central critic reads the dataset's state; this dataset has none")
-        return cls(data.obs_dims, data.act_dims, data.state.shape[-1], len(seeds), cfg, seeds=list(seeds),
-                   device=device, **kw)
-
-    # ---- data ---------------------------------------------------------------------------------
-    def prepare_data(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """The step tensors the update reads, on the learner's device and dtype: obs / next_obs [T, N, O],
-        actions / next_actions [T, N, A] (a'_data, 0 where the episode ends), rewards [T, N], terminals /
-        next_valid [T] (0 on time-out rows), state / next_state [T, D]; drop_terminals adds rows [T'] (the
-        non-terminal rows)."""
-        for k in ("state", "next_state"):
-            if k not in tensors:
-                raise KeyError(f"CAST-BCQ reads {k!r}; the dataset has none")
-        if tensors["state"].shape[-1] != self.state_dim:
-            raise ValueError(f"state has {tensors['state'].shape[-1]} columns, the learner was built for "
-                             f"{self.state_dim}")
-        t = tensors if "next_actions" in tensors else with_next_actions(tensors)
-        keys = BATCH_KEYS + ("state", "next_state", "next_actions", "next_valid")
-        out = {k: t[k].to(device=self.device, dtype=self.dtype) for k in keys}
-        if self.cfg.drop_terminals:  # the code's quirk: terminal rows never reach the buffer
-            out["rows"] = torch.nonzero(out["terminals"] == 0).squeeze(-1)  # [T'] int64
-            if out["rows"].numel() == 0:
-                raise ValueError("drop_terminals=True leaves no row to sample: every row is terminal")
-        return out
-
-    def _partners(self, joint: Tensor) -> Tensor:
-        """Seed rows' joint actions [S, B, N, A] -> each member's partners' actions [M, B, (N-1) A], agent order."""
-        S, B, N, A = joint.shape
-        return joint[:, :, self.others].permute(0, 2, 1, 3, 4).reshape(S * N, B, (N - 1) * A)
-
-    def sample_batch(self, data: Mapping[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """One row set per seed, shared by its N members: obs / next_obs [M, B, O], actions [M, B, A], rewards /
-        terminals / next_valid [M, B], state / next_state [M, B, D], others / next_others [M, B, (N-1) A] (the
-        partners' dataset actions a_{-i} and a'_{-i,data})."""
-        if self.cfg.drop_terminals and "rows" not in data:
-            raise KeyError("drop_terminals=True needs the row list: pass learner.prepare_data(tensors)")
-        idx_s = self.sample_rows(data, per_seed=True, generator=generator)  # [S, B]
-        idx = idx_s.repeat_interleave(self.n_agents, dim=0)  # [M, B]: member s * N + i reads seed s's rows
-        batch = gather_members({k: data[k] for k in BATCH_KEYS}, idx, self.agents)
-        for k in ("state", "next_state", "next_valid"):
-            batch[k] = data[k][idx]
-        batch["others"] = self._partners(data["actions"][idx_s])
-        batch["next_others"] = self._partners(data["next_actions"][idx_s])
-        return batch
+        return cls(
+            data.obs_dims,
+            data.act_dims,
+            data.state.shape[-1],
+            len(seeds),
+            cfg,
+            seeds=list(seeds),
+            device=device,
+            **kw,
+        )
 
     # ---- losses -------------------------------------------------------------------------------
     @property
@@ -266,7 +240,9 @@ class CASTBCQ(StackableLearner):
         M, B, O = next_obs.shape
         K = cfg.n_target
         o_k = next_obs.unsqueeze(2).expand(M, B, K, O)  # [M, B, K, O]
-        a_k = self._candidates(self.actor_target, o_k, self._randn((M, B, K, self.latent_dim), clip=cfg.z_clip))
+        a_k = self._candidates(
+            self.actor_target, o_k, self._randn((M, B, K, self.latent_dim), clip=cfg.z_clip)
+        )
         x_next = torch.cat([batch["next_state"], batch["next_others"]], dim=-1)  # [M, B, X]
         if self._lmbda is None:
             q = self.central_target.q1_many(x_next, a_k)  # [M, B, K]
@@ -295,15 +271,31 @@ class CASTBCQ(StackableLearner):
             weights = p.view(1, 1, -1)  # [1, 1, K]
         else:
             R = B if cfg.subteam_per_row else 1
-            idx = self.streams.draw(lambda shape, generator: sample_subteam_weights(p, cfg.n_subteams, shape,
-                                                                                    generator), (M, R))  # [M, R, n]
+            idx = self.streams.draw(
+                lambda shape, generator: sample_subteam_weights(
+                    p,
+                    cfg.n_subteams,
+                    shape,
+                    # [M, R, n]
+                    generator,
+                ),
+                (M, R),
+            )
             if self.on_support:  # count weights on the support: the same mean over draws
                 weights = F.one_hot(idx, p.shape[0]).to(self.dtype).mean(dim=2)  # [M, R, K]
             else:  # draw by draw
                 drop = drop[idx]  # [M, R, n, N-1]
                 weights = torch.full(idx.shape, 1.0 / cfg.n_subteams, dtype=self.dtype, device=self.device)
-        return counterfactual_credit(self.central_critic, batch["state"], batch["others"], batch["actions"], drop,
-                                     weights, self._lmbda, baseline=cfg.ablation != "wo_csaa")
+        return counterfactual_credit(
+            self.central_critic,
+            batch["state"],
+            batch["others"],
+            batch["actions"],
+            drop,
+            weights,
+            self._lmbda,
+            baseline=cfg.ablation != "wo_csaa",
+        )
 
     def individual_loss(self, batch: Mapping[str, Tensor], delta: Tensor) -> tuple[Tensor, Tensor | None]:
         """(L_i [M], the weight w [M, B] or None)."""
@@ -344,8 +336,12 @@ class CASTBCQ(StackableLearner):
             hard_update(self.central_target, self.central_critic)
             hard_update(self.actor_target, self.actor)
         self.step += 1
-        losses = {"vae_loss": vloss.detach(), "central_loss": closs.detach(), "qi_loss": qloss.detach(),
-                  "actor_loss": aloss.detach()}
+        losses = {
+            "vae_loss": vloss.detach(),
+            "central_loss": closs.detach(),
+            "qi_loss": qloss.detach(),
+            "actor_loss": aloss.detach(),
+        }
         self.check_finite(losses, "CAST-BCQ")
         if self.step % cfg.log_every:
             return {}
@@ -355,8 +351,7 @@ class CASTBCQ(StackableLearner):
         return out
 
     # ---- checkpoints --------------------------------------------------------------------------
-    _MODULES = ("vae", "actor", "critic", "central_critic", "actor_target", "central_target", "vae_opt", "actor_opt",
-                "critic_opt", "central_opt")
+    _MODULES = _NETS + _OPTS
 
     def state_dict(self) -> dict[str, Any]:
         return learner_state(self, self._MODULES)
@@ -370,11 +365,20 @@ class CASTBCQ(StackableLearner):
         return f"{super().stack_signature()}|state_dim={self.state_dim}"
 
     def _empty_stack(self, cfg: CASTConfig, seeds: Sequence[int]) -> "CASTBCQ":
-        return type(self)(self.obs_dims, self.act_dims, self.state_dim, len(seeds), cfg, seeds=seeds,
-                          device=self.device, dtype=self.dtype)
+        return type(self)(
+            self.obs_dims,
+            self.act_dims,
+            self.state_dim,
+            len(seeds),
+            cfg,
+            seeds=seeds,
+            device=self.device,
+            dtype=self.dtype,
+        )
 
     def _stack_extra(self, learners: Sequence["CASTBCQ"]) -> None:
-        self.act_seeds = [s for lr in learners for s in lr.act_seeds]  # each run selects with its own z, as alone
+        # each run selects with its own z, as alone
+        self.act_seeds = [s for lr in learners for s in lr.act_seeds]
 
 
 def build_cast_bcq(data, section: Mapping[str, Any], seed: int, device) -> CASTBCQ:

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from common.algos.bcq_losses import soft_clipped_q
 from common.algos.itd3_losses import critic_td_loss
-from papers.cast_bcq.cast_config import SUBTEAM_DISTS
+from papers.cast_bcq.cast_config import SUBTEAM_DISTS, CASTConfig
 from papers.cast_bcq.grid import credit_loss
 
 MAX_AGENTS = 16  # the sub-team support has 2^(N-1) entries
@@ -116,3 +116,22 @@ def individual_critic_loss(q1: Tensor, q2: Tensor, delta: Tensor, w: Tensor | No
     """L_i = sum_j mean_b w (Q_{i,j}(o_i, a_i) - Delta_i)^2 per member [M] (P Eq. 9, the code's twin sum and
     weight); q1, q2, delta, w [M, B], delta and w detached."""
     return credit_loss(q1, delta, w) + credit_loss(q2, delta, w)
+
+
+def subteam_law(cfg: CASTConfig, N: int) -> tuple[bool, Tensor, Tensor]:
+    """The credit's sub-team law for ``N`` agents under a CASTConfig ``cfg``: (enumerate, drop [K, N-1] bool,
+    p [K] float64). Enumerated (the weights are p) for the ablations without sub-teams (D = {} only), Shapley's
+    law, and the code's law with N <= 2 (its exact two-player path); else sampled (``n_subteams`` draws of the
+    support). Setting subteam_per_row / n_subteams where the code's law enumerates is an error (unused options)."""
+    no_subteams = cfg.ablation in ("wo_csaa", "wo_st")  # D = {} only
+    dist = cfg.subteam_dist
+    enumerate_ = no_subteams or dist == "shapley" or (dist == "code" and N <= 2)
+    if no_subteams:
+        return enumerate_, torch.zeros(1, N - 1, dtype=torch.bool), torch.ones(1, dtype=torch.float64)
+    drop, p = subteam_support(dist, N)
+    if enumerate_ and dist == "code" and (cfg.subteam_per_row or cfg.n_subteams != CASTConfig.n_subteams):
+        raise ValueError(
+            f"CASTConfig.subteam_per_row / n_subteams are set but unused: subteam_dist='code' "
+            f"enumerates both sub-teams for N = {N} agents (the code's exact two-player path)"
+        )
+    return enumerate_, drop, p
