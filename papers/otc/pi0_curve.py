@@ -1,0 +1,216 @@
+"""OTC's offline stage on one dataset, with its learning curve: S(pi^0) every ``--eval-every`` updates up to the full
+profile's offline length (BCQ 300,000), to choose where quick may stop training pi^0 (issue 65: "pi^0 trained to the
+offline learner's converged level; show its curve").
+
+    python papers/otc/pi0_curve.py --env mamujoco/hopper-3x1 --dataset medium-replay --seeds 0 1 2
+    python papers/otc/pi0_curve.py --env mamujoco/hopper-3x1 --dataset medium --updates 100000 --eval-every 5000
+
+The cell is Table 1's uniform-sampling cell at ``--profile`` (papers/otc/mujoco_items.cell_config: Table 3's learner,
+its data, ``eval_episodes``), so the curve is that of the pi^0 every Table 1 variant of a seed starts from. The
+seeds train as one stacked learner (each seed an update of its own, as alone); every evaluation plays each seed's
+pi deterministically on its own evaluation episodes (papers/otc/deploy.evaluate_learners). Resumable: the seeds'
+states and the rows so far are checkpointed in the data cache after every evaluation; a killed run goes on from
+the last one. Writes results/<profile>/otc/pi0_curve/<task>_<dataset>_<learner>.{json,md,png}: every evaluation
+(updates, per-seed returns and D4RL-normalized scores, wall seconds), the config, the commit and the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from common.algos import build_learner  # noqa: E402
+from common.datasets.card import data_root  # noqa: E402
+from common.datasets.returns import normalize  # noqa: E402
+from common.running.atomic import atomic_torch_save, atomic_write_text  # noqa: E402
+from common.running.profiles import PROFILE_NAMES, get_profile  # noqa: E402
+from common.running.runtime import cpu_model, current_threads, git_commit  # noqa: E402
+from papers.otc import config as C  # noqa: E402
+from papers.otc import deploy as D  # noqa: E402
+from papers.otc import mujoco_items as M  # noqa: E402
+
+LEARNERS = ("bcq", "awac")  # Table 1's offline learners [P]
+
+
+def curve_config(profile: str, env: str, dataset: str, learner: str, updates: int | None) -> dict[str, Any]:
+    """Table 1's ``learner`` cell (uniform sampling) on (env, dataset) at ``profile``, ``offline_updates`` =
+    ``updates`` (default: the profile's)."""
+    if learner not in LEARNERS:
+        raise ValueError(f"unknown offline learner {learner!r}; valid: {', '.join(LEARNERS)}")
+    cfg = M.cell_config(get_profile(profile, C.PROFILE_OVERRIDES), env, dataset, learner)
+    if updates is not None:
+        if int(updates) < 1:
+            raise ValueError(f"--updates must be >= 1, got {updates}")
+        cfg["offline_updates"] = int(updates)
+    return cfg
+
+
+def _key(cfg: dict[str, Any], data, seeds: Sequence[int], eval_every: int) -> str:
+    cfg = {k: v for k, v in cfg.items() if k != "offline_updates"}  # a longer run continues a shorter one
+    blob = {
+        "cfg": cfg,
+        "data": data.card.get("sha256"),
+        "seeds": list(seeds),
+        "eval_every": int(eval_every),
+        "threads": current_threads(),
+        "torch": torch.__version__,
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _stack(cfg, data, seeds: Sequence[int], states: Sequence[dict] | None, device):
+    name = str(cfg["learner"])
+    own = [build_learner(name, data, dict(cfg[name]), s, device) for s in seeds]
+    for lr, st in zip(own, states or []):
+        lr.load_state_dict(st)
+    return type(own[0]).stack(own) if len(own) > 1 else own[0]
+
+
+def run_curve(
+    cfg: dict[str, Any], seeds: Sequence[int], eval_every: int, device: str = "cpu", log=print
+) -> dict[str, Any]:
+    """Train pi^0 of every seed to ``cfg["offline_updates"]``, evaluating every ``eval_every`` updates (and at the
+    end); resumes from its checkpoint. -> {"rows": [...], "config": cfg, "seeds": [...], ...}."""
+    if eval_every < 1:
+        raise ValueError(f"--eval-every must be >= 1, got {eval_every}")
+    data = D.load_dataset(cfg["dataset"])
+    ckpt = data_root() / "otc" / "pi0_curve" / f"{_key(cfg, data, seeds, eval_every)}.pt"
+    blob = torch.load(ckpt, map_location=device, weights_only=False) if ckpt.exists() else None
+    learner = _stack(cfg, data, seeds, blob["states"] if blob else None, device)
+    rows: list[dict[str, Any]] = list(blob["rows"]) if blob else []
+    step, total = (int(blob["step"]) if blob else 0), int(cfg["offline_updates"])
+    if blob:
+        log(f"resumed at update {step} from {ckpt}")
+    tensors = {k: v.to(device) for k, v in data.to_torch(device, keys=D.BATCH_KEYS).items()}
+    if len(seeds) > 1:
+        tensors = learner.stack_data([tensors] * len(seeds))
+    t0 = time.perf_counter() - (rows[-1]["wall_s"] if rows else 0.0)
+    from tqdm.auto import tqdm
+
+    with tqdm(
+        total=total,
+        initial=step,
+        desc=f"pi^0 {cfg['learner']} x {len(seeds)} seeds",
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        while step < total:
+            learner.update(learner.sample_batch(tensors))
+            step += 1
+            bar.update(1)
+            if step % eval_every == 0 or step == total:
+                scores = D.evaluate_learners(learner, cfg, seeds)
+                norm = [float(normalize(s, data.card)) for s in scores]
+                rows.append(
+                    {
+                        "updates": step,
+                        "scores": scores,
+                        "normalized": norm,
+                        "wall_s": round(time.perf_counter() - t0, 1),
+                    }
+                )
+                log(
+                    f"update {step}: normalized {np.mean(norm):.1f} ± {np.std(norm):.1f} ({', '.join(f'{x:.1f}' for x in norm)})"
+                )
+                states = learner.split_state() if len(seeds) > 1 else [learner.state_dict()]
+                atomic_torch_save({"states": states, "rows": rows, "step": step}, ckpt)
+    return {
+        "rows": rows,
+        "config": cfg,
+        "seeds": list(seeds),
+        "eval_every": int(eval_every),
+        "data": {"id": data.id, "sha256": data.card.get("sha256"), "size": len(data)},
+        "commit": git_commit(),
+        "cpu": cpu_model(),
+        "threads": current_threads(),
+        "device": str(device),
+    }
+
+
+def write_outputs(out: dict[str, Any], base: Path) -> list[Path]:
+    """``base``.json (everything), .md (the table) and .png (mean ± std of the normalized score vs updates)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = out["rows"]
+    x = np.array([r["updates"] for r in rows])
+    y = np.array([r["normalized"] for r in rows])  # [evals, seeds]
+    c = out["config"]
+    title = f"pi^0 {c['learner']} on {c['dataset']['env']} {c['dataset']['kind']} ({c['dataset']['data_profile']} data)"
+    lines = [
+        f"# {title}",
+        "",
+        f"{len(out['seeds'])} seeds {out['seeds']}, {c['eval_episodes']} deterministic evaluation episodes each; "
+        f"commit {(out['commit'] or {}).get('commit', 'unknown')[:10]}; {out['cpu']}, {out['threads']} thread(s); "
+        f"data {out['data']['id']} ({out['data']['size']} rows).",
+        "",
+        "| updates | normalized mean ± std | per seed | return per seed | wall |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['updates']:,} | {np.mean(r['normalized']):.1f} ± {np.std(r['normalized']):.1f} | "
+            + ", ".join(f"{v:.1f}" for v in r["normalized"])
+            + " | "
+            + ", ".join(f"{v:.0f}" for v in r["scores"])
+            + f" | {r['wall_s'] / 60:.1f} min |"
+        )
+    base.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(base.with_suffix(".json"), json.dumps(out, indent=1, default=str) + "\n")
+    atomic_write_text(base.with_suffix(".md"), "\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    if len(rows):
+        m, s = y.mean(1), y.std(1)
+        ax.plot(x, m, marker="o", ms=3)
+        ax.fill_between(x, m - s, m + s, alpha=0.25)
+    ax.set_xlabel("offline updates")
+    ax.set_ylabel("D4RL-normalized S(pi^0)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    tmp = base.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(base.with_suffix(".png"))
+    return [base.with_suffix(s) for s in (".json", ".md", ".png")]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python papers/otc/pi0_curve.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--env", default="mamujoco/hopper-3x1", choices=sorted(C.TASK_OF))
+    ap.add_argument("--dataset", default="medium-replay", choices=list(C.MUJOCO_DATASETS))
+    ap.add_argument("--learner", default="bcq", choices=LEARNERS)
+    ap.add_argument(
+        "--profile", default="full", choices=PROFILE_NAMES, help="config and data profile (default full)"
+    )
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--updates", type=int, default=None, help="offline updates (default: the profile's)")
+    ap.add_argument("--eval-every", type=int, default=10_000)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--results", default="results", help="results root (default: results)")
+    a = ap.parse_args(argv)
+    if len(set(a.seeds)) != len(a.seeds):
+        ap.error(f"--seeds repeats a seed: {a.seeds}")
+    cfg = curve_config(a.profile, a.env, a.dataset, a.learner, a.updates)
+    out = run_curve(cfg, a.seeds, a.eval_every, a.device)
+    task = C.TASK_OF[a.env]
+    for p in write_outputs(
+        out, Path(a.results) / a.profile / "otc" / "pi0_curve" / f"{task}_{a.dataset}_{a.learner}"
+    ):
+        print(f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
