@@ -148,8 +148,8 @@ def test_overrides_reject_unknown_keys():
     ],
 )
 def test_every_papers_settings_are_declared_with_a_comment(paper, attr):
-    """Each paper's settings dataclass: every field has a comment in its source (its meaning and source), and each
-    profile's settings build."""
+    """Each paper's settings dataclass: every field has a comment in its source (its meaning and source), at the end of
+    its line or, when too long for it, on the line just above; and each profile's settings build."""
     import importlib
     import inspect
 
@@ -157,7 +157,9 @@ def test_every_papers_settings_are_declared_with_a_comment(paper, attr):
     profiles = getattr(config, attr)
     source = inspect.getsource(profiles.settings)
     for name in profiles.settings.names():
-        line = next(ln for ln in source.splitlines() if ln.strip().startswith(f"{name}:"))
-        assert "#" in line, f"{profiles.settings.__name__}.{name} has no comment"
+        lines = source.splitlines()
+        i = next(i for i, ln in enumerate(lines) if ln.strip().startswith(f"{name}:"))
+        above = lines[i - 1].strip().startswith("#")
+        assert "#" in lines[i] or above, f"{profiles.settings.__name__}.{name} has no comment"
     for name in PROFILE_NAMES:
         assert isinstance(get_profile(name, profiles).paper, profiles.settings)

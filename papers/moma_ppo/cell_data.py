@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from papers.moma_ppo import config as C
+from papers.moma_ppo import data_config as DC
 from papers.moma_ppo.datasets import load_spec
 
 REACHER_SOURCE = "papers.moma_ppo.reacher"
@@ -26,10 +27,10 @@ def reacher_spec(obs_mode: str, profile: str) -> dict[str, Any]:
     team reward is copied to both agents, so "sum" would count it twice (the paper's -11.14 / -4.24 are one copy)."""
     from papers.moma_ppo.reacher import VERSION
 
-    if obs_mode not in C.REACHER_OBS_MODES:
-        raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(C.REACHER_OBS_MODES)}")
+    if obs_mode not in DC.REACHER_OBS_MODES:
+        raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(DC.REACHER_OBS_MODES)}")
     return {
-        "env": C.REACHER_ENV,
+        "env": DC.REACHER_ENV,
         "env_options": {"obs_mode": obs_mode},
         "return_mode": "mean",
         "kind": C.T4A_DATASET,
@@ -63,14 +64,14 @@ def ant_spec(obs_mode: str, dataset: str, profile: str, reward_scale: bool = Fal
     (return_mode "mean"), the single-agent Ant return that D4RL's constants normalize."""
     from papers.moma_ppo.published import ANT_DATASETS
 
-    if obs_mode not in C.ANT_OBS_MODES:
-        raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(C.ANT_OBS_MODES)}")
+    if obs_mode not in DC.ANT_OBS_MODES:
+        raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(DC.ANT_OBS_MODES)}")
     if dataset not in ANT_DATASETS:
         raise ValueError(
             f"dataset={dataset!r} is not an Ant dataset of Table 4b; allowed: {', '.join(ANT_DATASETS)}"
         )
     spec = {
-        "env": C.ANT_ENV,
+        "env": DC.ANT_ENV,
         "env_options": {"obs_mode": obs_mode},
         "return_mode": "mean",
         "kind": dataset,
@@ -144,7 +145,7 @@ def load_ant(spec: Mapping[str, Any]):
     base = mujoco.dataset_base("ant", kind, profile)
     if profile not in ANT_BUILD_AT and not base.with_name(base.name + ".json").exists():
         raise FileNotFoundError(f"needs {ant_missing([kind], profile)}")
-    data = mujoco.split(mujoco.load("ant", kind, profile), C.ANT_ENV, **spec["env_options"])
+    data = mujoco.split(mujoco.load("ant", kind, profile), DC.ANT_ENV, **spec["env_options"])
     if spec.get("reward_scale") is not None:
         data = scale_rewards(data, float(spec["reward_scale"]))
     return data

@@ -41,6 +41,7 @@ import common.algos.iql
 from common.algos.mappo import MAPPOConfig
 from common.running.profiles import Profile
 from papers.moma_ppo import config as C
+from papers.moma_ppo import data_config as DC
 from papers.moma_ppo.cell_data import ant_spec, reacher_spec
 from papers.moma_ppo.cell_model import wm_sampling_of
 from papers.moma_ppo.datasets import icg_spec
@@ -180,10 +181,10 @@ def _baseline_cell(
 
 def reacher_baseline_config(profile: Profile, obs_mode: str, method: str) -> dict[str, Any]:
     """A Table 4a baseline cell (module docstring); ``method`` in config.T4A_LEARNERS, ``obs_mode`` in
-    config.REACHER_OBS_MODES (IQL: "full" only)."""
+    data_config.REACHER_OBS_MODES (IQL: "full" only)."""
     _check_method("4a", method, C.T4A_LEARNERS)
     spec = reacher_spec(obs_mode, profile.name)  # checks obs_mode
-    lb = _check_baseline("4a", method, obs_mode, C.T4A_LEARNERS, C.T4A_ROWS_OF, C.REACHER_OBS_MODES)
+    lb = _check_baseline("4a", method, obs_mode, C.T4A_LEARNERS, C.T4A_ROWS_OF, DC.REACHER_OBS_MODES)
     return _baseline_cell(profile.paper.t4a, spec, obs_mode, method, lb)
 
 
@@ -220,11 +221,11 @@ def reacher_moma_config(profile: Profile, obs_mode: str) -> dict[str, Any]:
 
 def ant_baseline_config(profile: Profile, obs_mode: str, dataset: str, method: str) -> dict[str, Any]:
     """A Table 4b baseline cell (Table 4a's layout on Ant); ``method`` in config.T4B_LEARNERS (IQL: FO rows only),
-    ``obs_mode`` in config.ANT_OBS_MODES, ``dataset`` in published.ANT_DATASETS."""
+    ``obs_mode`` in data_config.ANT_OBS_MODES, ``dataset`` in published.ANT_DATASETS."""
     _check_method("4b", method, C.T4B_LEARNERS)
     # checks both
     spec = ant_spec(obs_mode, dataset, profile.name, reward_scale=method in C.T4B_REWARD_SCALED)
-    lb = _check_baseline("4b", method, obs_mode, C.T4B_LEARNERS, C.T4B_ROWS_OF, C.ANT_OBS_MODES)
+    lb = _check_baseline("4b", method, obs_mode, C.T4B_LEARNERS, C.T4B_ROWS_OF, DC.ANT_OBS_MODES)
     scale = profile.paper.t4b
     cfg = _baseline_cell(scale, spec, obs_mode, method, lb)
     # the fine-tuning phase (papers/moma_ppo/maiql_ft.py); evaluations as often as offline

@@ -2,7 +2,8 @@
 the paper's (or, where it is silent, the official code's [C] or our [I]) choices, and the profile overrides. The
 learners' hyperparameters live in their config dataclasses (common/algos/iql.py IQLConfig, common/algos/mappo.py
 MAPPOConfig, papers/moma_ppo/worldmodel.py WorldModelConfig), each field citing its source; here are only the
-departures from them of the ICG and of Reacher (Table 4a).
+departures from them of the ICG and of Reacher (Table 4a). The MaMuJoCo data (the Reacher experts and expert-mix, the
+Ant datasets' constants): papers/moma_ppo/data_config.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from common.running.profiles import PaperProfiles, PaperSettings
-from envs.mamujoco import ANT_REF_SCORES
 
 ICG_ENV = "games/coordination"
 # Table 1 (§5.2): behavior probabilities of going right (→, action 1) of agents 1 and 2
@@ -33,18 +33,21 @@ BASELINE_EVAL_EVERY = 50
 # an evaluation every 50 iterations [C]. [I] full: 1,000 iterations (spec §7: "until 1.0, <= 1e3").
 MOMA_ITERATIONS = 1_000
 MOMA_EVAL_EVERY = 50
-MOMA_ROLLOUT = {"k": 1, "batch": 2_000}  # [C] k_steps_rollouts forced to 1 for 'toy'; 2000 transitions per batch
+# [C] k_steps_rollouts forced to 1 for 'toy'; 2000 transitions per batch
+MOMA_ROLLOUT = {"k": 1, "batch": 2_000}
 # [C] 'toy' skips clip_to_dataset and correct_rewards: no clipping and no penalty
 WM_ICG = {"clip_to_dataset": False, "lambda_g": 0.0, "lambda_r": 0.0}
 WM_SEED = 0  # [C] one world model per task, shared by every MOMA-PPO seed (load_wm_ensemble)
-MAPPO_ICG = {"policy": "categorical"}  # [C] CategoricalPolicy for 'toy'; the other MAPPOConfig fields as the code
+# [C] CategoricalPolicy for 'toy'; the other MAPPOConfig fields as the code
+MAPPO_ICG = {"policy": "categorical"}
 
 # ---- Table 4a: 2-agent Reacher expert-mix x 3 observation functions x 8 methods (§6, Table 4a; spec §2, §5, §7) ----
 # Columns (published.T4A_METHODS) -> how each runs. The baselines are common.running.offline's generic job on a registered
 # learner (papers/moma_ppo/jobs.py reacher_baseline_config); MOMA-PPO is jobs.moma_run (world model + MAPPO).
 T4A_SEEDS = (0, 1, 2)  # §6: "3 seeds" on MaMuJoCo
 T4A_EVAL_EPISODES = 100  # §6: "Evaluation is done for 100 episodes using the greedy policies"
-T4A_DATASET = "expert-mix"  # §5.3: the mixture of the two elbow conventions' experts (papers/moma_ppo/reacher.py)
+# §5.3: the mixture of the two elbow conventions' experts (papers/moma_ppo/reacher.py)
+T4A_DATASET = "expert-mix"
 T4A_ROWS_OF = {"iql": ("full",)}  # IQL executes centrally: FO row only (Table 4a prints '—' in the PO rows)
 # column -> (learner, its config section). IQL: the code's single-agent learner on the full observation and the
 # joint action ([code] train_agents.py alg_name iql on reacher 2x1_full: central_obs "agent0" = the 10-dim state);
@@ -59,8 +62,10 @@ T4A_LEARNERS = {
     "icql": ("itd3", "icql"),
     "iomar": ("itd3", "iomar"),
 }
-T4A_UPDATES = 1_000_001  # [code] train_agents.py max_training_step int(1e6 + 1) (spec §5; the paper: "to convergence")
-T4A_EVALS = 50  # [I] evaluations per run (spec §2: "~50 points per run"; the code: 5 episodes every 50 updates)
+# [code] train_agents.py max_training_step int(1e6 + 1) (spec §5; the paper: "to convergence")
+T4A_UPDATES = 1_000_001
+# [I] evaluations per run (spec §2: "~50 points per run"; the code: 5 episodes every 50 updates)
+T4A_EVALS = 50
 T4A_MEMORY = {"full": 10, "po": 10}  # [code] memory_len 10 in every row (ITD3: none, td3_presets.py)
 MOMA_REACHER_ITERATIONS = 100_001  # [code] train_rl_model_based.py max_training_step int(1e5 + 1)
 MOMA_REACHER_ROLLOUT = {"k": 10, "batch": 2_000}  # [code] k_steps_rollouts 10; 2000 transitions per PPO batch
@@ -79,12 +84,30 @@ MOMA_MEMORY = 10
 # model (spec §7 proposes 4 x 512) trained the code's 10,001 updates (5,000 until 2026-11-25: under-trained, README
 # "Table 4a (quick)" / "Table 4b"), 2 x 128 MAPPO, 300 iterations of 2,000 transitions.
 # smoke: seconds, plumbing only (histories of 2 in the PO rows exercise the encoders).
-T4A_SMOKE = {"t4a_updates": 20, "t4a_evals": 1, "t4a_eval_episodes": 4, "t4a_width": 32,
-             "t4a_memory": {"full": 0, "po": 2}, "t4a_moma_iterations": 2, "t4a_moma_batch": 200,
-             "t4a_mappo_width": 32, "t4a_wm_width": 32, "t4a_wm_layers": 2, "t4a_wm_updates": 30, "t4a_moma_memory": 2}
-T4A_QUICK = {"t4a_updates": 10_000, "t4a_evals": 10, "t4a_width": 128, "t4a_memory": {"full": 0, "po": 0},
-             "t4a_moma_memory": 0,
-             "t4a_moma_iterations": 300, "t4a_mappo_width": 128, "t4a_wm_width": 256}
+T4A_SMOKE = {
+    "t4a_updates": 20,
+    "t4a_evals": 1,
+    "t4a_eval_episodes": 4,
+    "t4a_width": 32,
+    "t4a_memory": {"full": 0, "po": 2},
+    "t4a_moma_iterations": 2,
+    "t4a_moma_batch": 200,
+    "t4a_mappo_width": 32,
+    "t4a_wm_width": 32,
+    "t4a_wm_layers": 2,
+    "t4a_wm_updates": 30,
+    "t4a_moma_memory": 2,
+}
+T4A_QUICK = {
+    "t4a_updates": 10_000,
+    "t4a_evals": 10,
+    "t4a_width": 128,
+    "t4a_memory": {"full": 0, "po": 0},
+    "t4a_moma_memory": 0,
+    "t4a_moma_iterations": 300,
+    "t4a_mappo_width": 128,
+    "t4a_wm_width": 256,
+}
 
 # ---- Table 4b: 4-agent Ant x 4 D4RL-protocol datasets x FO/PO x 8 methods (§6, Table 4b; spec §2-§3, §5, §7) --
 # Columns (published.T4B_METHODS): Table 4a's learners without MATD3+BC, plus MAIQL-ft. Rows: obs_mode {full (FO: the
@@ -102,13 +125,15 @@ T4B_MAIQL_FT = {"method": "maiql"}
 # [code]); F = 1e6 updates [inferred spec §5: "for the same number of training steps", 1e6 online transitions = as
 # many as D4RL's 1e6 offline ones]; profiles override F (t4b_ft_updates)
 T4B_FT_UPDATES = 1_000_000
-T4B_LEARNERS = {k: v for k, v in T4A_LEARNERS.items() if k != "matd3bc"} | {"maiql_ft": ("iql_continuous",
-                                                                                          T4B_MAIQL_FT)}
+T4B_LEARNERS = {k: v for k, v in T4A_LEARNERS.items() if k != "matd3bc"} | {
+    "maiql_ft": ("iql_continuous", T4B_MAIQL_FT)
+}
 # [code] check_algo_for_reward_normalization: on Ant, IQL / MAIQL(-ft) / BC train on rewards x 1000 / (max - min
 # episode return of the dataset) (spec §3); the ITD3 family and MOMA-PPO (world model included) see raw rewards.
 T4B_REWARD_SCALED = ("iql", "maiql", "maiql_ft", "ibc")
 T4B_REWARD_SCALE = 1000.0
-T4B_UPDATES = 1_000_001  # [code] train_agents.py max_training_step (MAIQL-ft: its offline phase; + T4B_FT_UPDATES)
+# [code] train_agents.py max_training_step (MAIQL-ft: its offline phase; + T4B_FT_UPDATES)
+T4B_UPDATES = 1_000_001
 T4B_EVALS = 50  # [I] as Table 4a
 T4B_MEMORY = {"full": 10, "po": 10}  # [code] memory_len 10 (ITD3: none)
 MOMA_ANT_ITERATIONS = 100_001  # [code] max_training_step int(1e5 + 1)
@@ -125,17 +150,36 @@ T4B_QUICK_CELLS = (("full", "full-replay"), ("partial", "medium"), ("partial", "
 # iterations of 2,000 transitions, 2 x 128 MAPPO); MAIQL-ft 10,000 offline + 10,000 fine-tuning updates (the
 # paper's "same number of training steps"; 10,000 online transitions); 5 evaluations per run (MAIQL-ft: per phase)
 # of 100 full episodes (an Ant episode is 1,000 steps: ≈ 25 s per 100-episode evaluation here, measured).
-T4B_SMOKE = {"t4b_updates": 20, "t4b_ft_updates": 20, "t4b_evals": 1, "t4b_eval_episodes": 2, "t4b_eval_max_steps": 50,
-             "t4b_width": 32,
-             "t4b_memory": {"full": 0, "po": 2}, "t4b_moma_iterations": 2, "t4b_moma_batch": 200,
-             "t4b_mappo_width": 32, "t4b_wm_width": 32, "t4b_wm_layers": 2, "t4b_wm_updates": 30, "t4b_moma_memory": 2}
+T4B_SMOKE = {
+    "t4b_updates": 20,
+    "t4b_ft_updates": 20,
+    "t4b_evals": 1,
+    "t4b_eval_episodes": 2,
+    "t4b_eval_max_steps": 50,
+    "t4b_width": 32,
+    "t4b_memory": {"full": 0, "po": 2},
+    "t4b_moma_iterations": 2,
+    "t4b_moma_batch": 200,
+    "t4b_mappo_width": 32,
+    "t4b_wm_width": 32,
+    "t4b_wm_layers": 2,
+    "t4b_wm_updates": 30,
+    "t4b_moma_memory": 2,
+}
 # MOMA-PPO on Ant keeps the code's 10-step histories at quick (since 2026-11-26; 0 before): the code's setting, and
 # without them MAPPO's critic diverged on the quick world model in 3 of 3 seeds by iteration 300; with them it still
 # diverged on seed 0 and later on seed 1 (README "Table 4b", "Why the critic diverged": histories delay it, they do not
 # prevent it). An iteration costs ~5x more (8.5 s vs 1.5 s on one loaded core; ~55 min per seed and cell).
-T4B_QUICK = {"t4b_updates": 10_000, "t4b_ft_updates": 10_000, "t4b_evals": 5, "t4b_width": 128,
-             "t4b_memory": {"full": 0, "po": 0},
-             "t4b_moma_iterations": 300, "t4b_mappo_width": 128, "t4b_wm_width": 256}
+T4B_QUICK = {
+    "t4b_updates": 10_000,
+    "t4b_ft_updates": 10_000,
+    "t4b_evals": 5,
+    "t4b_width": 128,
+    "t4b_memory": {"full": 0, "po": 0},
+    "t4b_moma_iterations": 300,
+    "t4b_mappo_width": 128,
+    "t4b_wm_width": 256,
+}
 
 # ---- Figure 6 and the App. B.2 ablations: MOMA-PPO variants on Ant full-replay (§6.3; spec §2, §7) ---------------
 # Every cell is Table 4b's MOMA-PPO cell at the same profile (t4b_* scales, the same cached world model) with one
@@ -146,15 +190,24 @@ F6_SEEDS = T4B_SEEDS  # [I] 3 seeds, as Table 4
 # penalty (published.FIGURE6_PENALTIES): MOMA-PPO's epistemic lambda_g eps_g + lambda_r eps_r (0.1, 0.05: the
 # WorldModelConfig defaults) or MOPO's aleatoric lambda max_m ||Sigma_m||_F with lambda in {1, 5} ("[67]'s parameter
 # search procedure") and no epistemic term [I: the text replaces the penalty]
-F6_PENALTIES = {"epistemic": {},
-                "aleatoric_1": {"lambda_aleatoric": 1.0, "lambda_g": 0.0, "lambda_r": 0.0},
-                "aleatoric_5": {"lambda_aleatoric": 5.0, "lambda_g": 0.0, "lambda_r": 0.0}}
+F6_PENALTIES = {
+    "epistemic": {},
+    "aleatoric_1": {"lambda_aleatoric": 1.0, "lambda_g": 0.0, "lambda_r": 0.0},
+    "aleatoric_5": {"lambda_aleatoric": 5.0, "lambda_g": 0.0, "lambda_r": 0.0},
+}
 # rollouts (published.FIGURE6_ROLLOUTS): adaptive length (cut where eps_g >= l_eps = 2) or fixed (l_eps = inf)
 F6_ROLLOUTS = {"adaptive": {}, "fixed": {"threshold": "inf"}}
 # ablation variant (published.ABLATION_VARIANTS) -> jobs.ant_moma_variant_config keywords; default = Table 4b's cell
-ABLATIONS = {"default": {}, "ground_truth": {"simulator": "ground_truth"},
-             "no_clip": {"wm_sampling": {"clip_to_dataset": False}}, "no_lambda_g": {"wm_sampling": {"lambda_g": 0.0}},
-             "no_adaptive": {"wm_sampling": {"threshold": "inf"}}, "k5": {"k": 5}, "k20": {"k": 20}, "k50": {"k": 50}}
+ABLATIONS = {
+    "default": {},
+    "ground_truth": {"simulator": "ground_truth"},
+    "no_clip": {"wm_sampling": {"clip_to_dataset": False}},
+    "no_lambda_g": {"wm_sampling": {"lambda_g": 0.0}},
+    "no_adaptive": {"wm_sampling": {"threshold": "inf"}},
+    "k5": {"k": 5},
+    "k20": {"k": 20},
+    "k50": {"k": 50},
+}
 # Ablations of ours (not in the paper's App. B.2, no published number, no claim): monotonic_mixer = MAPPO's V mixer
 # with |w| ([paper] §3.2 "QMIX") instead of the code's unconstrained w (MixerNetwork.mix), added 2026-11-26: without
 # histories, on the quick world model, the code's mixer let the critic diverge and the monotonic one did not
@@ -169,9 +222,13 @@ ABLATIONS = {**ABLATIONS, **OUR_ABLATIONS}
 # PO, every variant, k in {5, 10, 20, 50} [I].
 F6_OBS = {"smoke": ("full", "partial"), "quick": ("partial",), "full": ("full", "partial")}
 ABLATION_OBS = F6_OBS
-ABLATION_VARIANTS_OF = {"smoke": tuple(ABLATIONS),
-                        "quick": ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20"),
-                        "full": tuple(v for v in ABLATIONS if v not in OUR_ABLATIONS)}  # ours: smoke (or add it)
+ABLATION_VARIANTS_OF = {
+    "smoke": tuple(ABLATIONS),
+    "quick": ("default", "ground_truth", "no_clip", "no_adaptive", "k5", "k20"),
+    # ours: smoke (or add it)
+    "full": tuple(v for v in ABLATIONS if v not in OUR_ABLATIONS),
+}
+
 
 # Profile overrides (merged onto common/running/profiles.py's base profiles):
 #   full:  10 seeds (§6), the sizes above, the world model as the code (4 x 1024 T/R heads, 2 x 1024 mask head,
@@ -193,7 +250,8 @@ class TableScale:
     eval_episodes: int  # greedy episodes per evaluation
     eval_max_steps: int | None  # evaluation episodes cut after this many steps; None: whole episodes
     width: int | None  # hidden width of the baselines' networks; None: the code's 256
-    memory: Mapping[str, int]  # {"full": L, "po": L}: the baselines' history length in the FO row and the PO rows
+    # {"full": L, "po": L}: the baselines' history length in the FO row and the PO rows
+    memory: Mapping[str, int]
     memory_dim: int | None  # embedding size of the baselines' history encoders; None: the code's 128
     moma_iterations: int  # MOMA-PPO iterations
     moma_batch: int  # synthetic transitions per MOMA-PPO iteration
@@ -216,7 +274,8 @@ class MomaSettings(PaperSettings):
     icg_updates: int = BASELINE_UPDATES  # gradient steps of the ICG baselines (IQL, MAIQL, IBC) [I]
     icg_eval_every: int = BASELINE_EVAL_EVERY  # updates between the ICG baselines' evaluations [C]
     icg_width: int | None = None  # hidden width of the ICG baselines' networks; None: the code's 256
-    icg_mappo_width: int | None = None  # hidden width of MOMA-PPO's actors, critics and mixer; None: the code's 256
+    # hidden width of MOMA-PPO's actors, critics and mixer; None: the code's 256
+    icg_mappo_width: int | None = None
     icg_moma_iterations: int = MOMA_ITERATIONS  # MOMA-PPO iterations on the ICG [I]
     icg_moma_eval_every: int = MOMA_EVAL_EVERY  # MOMA-PPO iterations between evaluations [C]
     icg_wm_width: int | None = None  # hidden width of every world-model head; None: the code's 1024
@@ -227,8 +286,10 @@ class MomaSettings(PaperSettings):
     t4a_evals: int = T4A_EVALS  # evaluations per Table 4a run (baselines and MOMA-PPO) [I]
     t4a_eval_episodes: int = T4A_EVAL_EPISODES  # greedy episodes per Table 4a evaluation [P]
     t4a_width: int | None = None  # hidden width of the Table 4a baselines' networks; None: the code's 256
-    t4a_memory: dict[str, int] | None = None  # {"full": L, "po": L}: baselines' history lengths; None: T4A_MEMORY
-    t4a_memory_dim: int | None = None  # embedding size of the baselines' history encoders; None: the code's 128
+    # {"full": L, "po": L}: baselines' history lengths; None: T4A_MEMORY
+    t4a_memory: dict[str, int] | None = None
+    # embedding size of the baselines' history encoders; None: the code's 128
+    t4a_memory_dim: int | None = None
     t4a_moma_iterations: int = MOMA_REACHER_ITERATIONS  # MOMA-PPO iterations on Reacher [C]
     t4a_moma_batch: int = MOMA_REACHER_ROLLOUT["batch"]  # synthetic transitions per MOMA-PPO iteration [C]
     t4a_mappo_width: int | None = None  # hidden width of MOMA-PPO's MAPPO on Reacher; None: the code's 256
@@ -241,10 +302,13 @@ class MomaSettings(PaperSettings):
     t4b_ft_updates: int = T4B_FT_UPDATES  # MAIQL-ft's fine-tuning updates after its offline ones [inferred]
     t4b_evals: int = T4B_EVALS  # evaluations per Table 4b run (baselines and MOMA-PPO) [I]
     t4b_eval_episodes: int = T4B_EVAL_EPISODES  # greedy episodes per Table 4b evaluation [P]
-    t4b_eval_max_steps: int | None = None  # Table 4b evaluation episodes cut after this many steps (smoke only)
+    # Table 4b evaluation episodes cut after this many steps (smoke only)
+    t4b_eval_max_steps: int | None = None
     t4b_width: int | None = None  # hidden width of the Table 4b baselines' networks; None: the code's 256
-    t4b_memory: dict[str, int] | None = None  # {"full": L, "po": L}: IQL-family history lengths; None: T4B_MEMORY
-    t4b_memory_dim: int | None = None  # embedding size of the baselines' history encoders; None: the code's 128
+    # {"full": L, "po": L}: IQL-family history lengths; None: T4B_MEMORY
+    t4b_memory: dict[str, int] | None = None
+    # embedding size of the baselines' history encoders; None: the code's 128
+    t4b_memory_dim: int | None = None
     t4b_moma_iterations: int = MOMA_ANT_ITERATIONS  # MOMA-PPO iterations on Ant [C]
     t4b_moma_batch: int = MOMA_ANT_ROLLOUT["batch"]  # synthetic transitions per MOMA-PPO iteration on Ant [C]
     t4b_mappo_width: int | None = None  # hidden width of MOMA-PPO's MAPPO on Ant; None: the code's 256
@@ -256,72 +320,79 @@ class MomaSettings(PaperSettings):
     @property
     def t4a(self) -> TableScale:
         """Table 4a's sizes at this profile."""
-        return TableScale(self.t4a_updates, self.t4a_evals, self.t4a_eval_episodes, None, self.t4a_width,
-                          T4A_MEMORY if self.t4a_memory is None else self.t4a_memory, self.t4a_memory_dim,
-                          self.t4a_moma_iterations, self.t4a_moma_batch, self.t4a_mappo_width, self.t4a_moma_memory,
-                          self.t4a_wm_width, self.t4a_wm_layers, self.t4a_wm_updates)
+        return TableScale(
+            self.t4a_updates,
+            self.t4a_evals,
+            self.t4a_eval_episodes,
+            None,
+            self.t4a_width,
+            T4A_MEMORY if self.t4a_memory is None else self.t4a_memory,
+            self.t4a_memory_dim,
+            self.t4a_moma_iterations,
+            self.t4a_moma_batch,
+            self.t4a_mappo_width,
+            self.t4a_moma_memory,
+            self.t4a_wm_width,
+            self.t4a_wm_layers,
+            self.t4a_wm_updates,
+        )
 
     @property
     def t4b(self) -> TableScale:
         """Table 4b's sizes at this profile."""
-        return TableScale(self.t4b_updates, self.t4b_evals, self.t4b_eval_episodes, self.t4b_eval_max_steps,
-                          self.t4b_width, T4B_MEMORY if self.t4b_memory is None else self.t4b_memory,
-                          self.t4b_memory_dim, self.t4b_moma_iterations, self.t4b_moma_batch, self.t4b_mappo_width,
-                          self.t4b_moma_memory, self.t4b_wm_width, self.t4b_wm_layers, self.t4b_wm_updates,
-                          self.t4b_ft_updates)
+        return TableScale(
+            self.t4b_updates,
+            self.t4b_evals,
+            self.t4b_eval_episodes,
+            self.t4b_eval_max_steps,
+            self.t4b_width,
+            T4B_MEMORY if self.t4b_memory is None else self.t4b_memory,
+            self.t4b_memory_dim,
+            self.t4b_moma_iterations,
+            self.t4b_moma_batch,
+            self.t4b_mappo_width,
+            self.t4b_moma_memory,
+            self.t4b_wm_width,
+            self.t4b_wm_layers,
+            self.t4b_wm_updates,
+            self.t4b_ft_updates,
+        )
 
 
-PROFILES = PaperProfiles(MomaSettings, by_profile={
-    "smoke": {"n_seeds": 2, "paper": {"icg_plays": 500, "icg_updates": 100, "icg_width": 32, "icg_moma_iterations": 3,
-                                      "icg_moma_eval_every": 1, "icg_mappo_width": 32, "icg_wm_width": 32,
-                                      "icg_wm_layers": 2, "icg_wm_updates": 50, **T4A_SMOKE, **T4B_SMOKE}},
-    "quick": {"n_seeds": ICG_SEEDS, "paper": {"icg_updates": 2_000, "icg_width": 64, "icg_moma_iterations": 30,
-                                              "icg_moma_eval_every": 5, "icg_mappo_width": 64, "icg_wm_width": 64,
-                                              "icg_wm_layers": 2, "icg_wm_updates": 2_000, **T4A_QUICK, **T4B_QUICK}},
-    "full": {"n_seeds": ICG_SEEDS},
-})
-
-# ---- MaMuJoCo data: the Reacher experts and expert-mix (§5.3; spec §3), Table 2 ----------------------------------
-REACHER_ENV = "mamujoco/reacher-2x1"
-REACHER_OBS_MODES = ("full", "independent", "leader-only")  # Table 4a's rows; the data are split per agent for each
-REACHER_COLLECT_ENV_SEED = 10101  # [C] generate_dataset_from_model.py: the collection env is seeded 10101
-REACHER_EXPERT_LEVEL = 0.9  # [I] "at the expert level (≈ −4.2)": greedy score normalized with the paper's constants
-ANT_ENV = "mamujoco/ant-4x2"
-ANT_OBS_MODES = ("full", "partial")  # Table 4b's FO / PO rows (envs/mamujoco.py obs modes)
-ANT_D4RL_REF_SCORES = ANT_REF_SCORES  # D4RL ant REF_MIN / REF_MAX (Table 2)
-
-
-@dataclass(frozen=True)
-class ReacherScale:
-    """The Reacher experts and data at one profile (spec §7 rows "Reacher experts" and "Reacher data / T2")."""
-
-    seeds: tuple[int, ...]  # MAPPO seeds trained together as members ([C] seeds 1 and 2; spec: >= 4)
-    iterations: int  # PPO iterations ([C] at most 1e6 + 1, "until expert")
-    steps_per_iteration: int  # env transitions per seed and update ([C] 2000)
-    eval_every: int  # iterations between greedy evaluations ([C] 50)
-    eval_episodes: int  # greedy episodes per seed and evaluation (the convention and the expert level)
-    checkpoint_every: int  # iterations between checkpoints of the MAPPO run
-    collect: int  # transitions each chosen expert collects ([C] 1,000,000)
-    mix: int  # transitions of each expert in expert-mix: the first ones ([C] 500,000)
-    hidden: tuple[int, ...] = (256, 256)  # MAPPO widths ([C] 256, 2 layers)
-    require_experts: bool = True  # False: keep the best seed of each convention even below the expert level
-
-
-# full: the code's settings "until expert" [I: ≤ 1e4 iterations]; quick (spec §7): 4 seeds, 600 iterations
-# (1.2M steps per seed; spec §7 allows ≤ 1,500: with normalized inputs every seed was within 0.8 of the expert
-# level by iteration 250, measured 2026-11-24), each expert collects 500k and expert-mix takes the first 250k of
-# each ("2 × 250k"); smoke: seconds, not experts (the card says so).
-REACHER_SCALES = {
-    "smoke": ReacherScale(seeds=(0, 1), iterations=20, steps_per_iteration=500, eval_every=10, eval_episodes=4,
-                          checkpoint_every=10, collect=2_000, mix=1_000, hidden=(64, 64), require_experts=False),
-    "quick": ReacherScale(seeds=(0, 1, 2, 3), iterations=600, steps_per_iteration=2_000, eval_every=50,
-                          eval_episodes=10, checkpoint_every=25, collect=500_000, mix=250_000),
-    "full": ReacherScale(seeds=(0, 1, 2, 3), iterations=10_000, steps_per_iteration=2_000, eval_every=50,
-                         eval_episodes=10, checkpoint_every=50, collect=1_000_000, mix=500_000),
-}
-
-
-def reacher_scale(profile: str) -> ReacherScale:
-    if profile not in REACHER_SCALES:
-        raise ValueError(f"profile={profile!r} is not known; allowed profiles: {', '.join(REACHER_SCALES)}")
-    return REACHER_SCALES[profile]
+PROFILES = PaperProfiles(
+    MomaSettings,
+    by_profile={
+        "smoke": {
+            "n_seeds": 2,
+            "paper": {
+                "icg_plays": 500,
+                "icg_updates": 100,
+                "icg_width": 32,
+                "icg_moma_iterations": 3,
+                "icg_moma_eval_every": 1,
+                "icg_mappo_width": 32,
+                "icg_wm_width": 32,
+                "icg_wm_layers": 2,
+                "icg_wm_updates": 50,
+                **T4A_SMOKE,
+                **T4B_SMOKE,
+            },
+        },
+        "quick": {
+            "n_seeds": ICG_SEEDS,
+            "paper": {
+                "icg_updates": 2_000,
+                "icg_width": 64,
+                "icg_moma_iterations": 30,
+                "icg_moma_eval_every": 5,
+                "icg_mappo_width": 64,
+                "icg_wm_width": 64,
+                "icg_wm_layers": 2,
+                "icg_wm_updates": 2_000,
+                **T4A_QUICK,
+                **T4B_QUICK,
+            },
+        },
+        "full": {"n_seeds": ICG_SEEDS},
+    },
+)

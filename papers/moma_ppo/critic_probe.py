@@ -45,6 +45,7 @@ from common.running.profiles import get_profile  # noqa: E402
 from common.running.records import atomic_write_text  # noqa: E402
 from common.running.runtime import check_device, git_commit  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
+from papers.moma_ppo import data_config as DC  # noqa: E402
 from papers.moma_ppo.simulator import HYBRIDS  # noqa: E402
 from papers.moma_ppo.worldmodel_data import WorldModelConfig  # noqa: E402
 
@@ -177,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--task", choices=("reacher", "ant"), default="ant", help="Table 4a (reacher) or 4b (ant, default)"
     )
-    modes = sorted(set(C.REACHER_OBS_MODES) | set(C.ANT_OBS_MODES))
+    modes = sorted(set(DC.REACHER_OBS_MODES) | set(DC.ANT_OBS_MODES))
     p.add_argument(
         "--obs-mode",
         choices=modes,
@@ -265,7 +266,7 @@ def _show(r: Mapping[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     p = _parser()
     args = p.parse_args(argv)
-    allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
+    allowed = DC.REACHER_OBS_MODES if args.task == "reacher" else DC.ANT_OBS_MODES
     if args.obs_mode not in allowed:
         p.error(f"--obs-mode {args.obs_mode} is not one of {args.task}'s: {', '.join(allowed)}")
     try:

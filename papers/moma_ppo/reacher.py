@@ -44,7 +44,7 @@ from common.datasets.dataset import Dataset
 from common.datasets.mujoco import split
 from common.datasets.returns import normalize
 from envs.mamujoco import REACHER_REF_SCORES
-from papers.moma_ppo import config as C
+from papers.moma_ppo import data_config as DC
 from papers.moma_ppo.reacher_experts import (
     VERSION,
     choose_experts,
@@ -105,7 +105,7 @@ def _dataset(
         arrays["terminals"],
         arrays["timeouts"],
         version=VERSION,
-        protocol={**protocol, "profile": profile, "env": C.REACHER_ENV, "episode_length": 50},
+        protocol={**protocol, "profile": profile, "env": DC.REACHER_ENV, "episode_length": 50},
         ref_scores=REACHER_REF_SCORES,
         return_mode="sum",
         behavior=behavior,
@@ -136,7 +136,7 @@ def build(
 ) -> dict[str, Path]:
     """Train (resume) the experts, choose one per convention, collect and build the three files (those missing).
     Returns {"ccw": base, "cw": base, "expert-mix": base}."""
-    s = C.reacher_scale(profile)
+    s = DC.reacher_scale(profile)
     require = s.require_experts if require is None else require
     bases = {c: dataset_base("expert", profile, c, root) for c in CONVENTIONS}
     bases["expert-mix"] = dataset_base("expert-mix", profile, root=root)
@@ -187,7 +187,7 @@ def build(
             e = experts[c]
             protocol = {
                 "rule": "sampled actions of one MAPPO expert (spec §3 step 2): env copy k first reset with "
-                f"seed {C.REACHER_COLLECT_ENV_SEED} + k, then continuing; actions clipped to [-1, 1]; "
+                f"seed {DC.REACHER_COLLECT_ENV_SEED} + k, then continuing; actions clipped to [-1, 1]; "
                 "50-step episodes ending in time-outs",
                 "convention": c,
             }
@@ -264,10 +264,10 @@ def reacher_dataset(
 ) -> Dataset:
     """Per-agent view of a stored Reacher dataset on ``mamujoco/reacher-2x1`` with ``obs_mode`` (full, independent,
     leader-only): obs / actions split per agent, the reward copied to both, state = the 10-dim Reacher state."""
-    if obs_mode not in C.REACHER_OBS_MODES:
-        raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(C.REACHER_OBS_MODES)}")
+    if obs_mode not in DC.REACHER_OBS_MODES:
+        raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(DC.REACHER_OBS_MODES)}")
     src = load_source(kind, profile, convention, root, build_missing)
-    return split(src, C.REACHER_ENV, obs_mode=obs_mode).with_card(convention=src.card.get("convention"))
+    return split(src, DC.REACHER_ENV, obs_mode=obs_mode).with_card(convention=src.card.get("convention"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -276,7 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="MOMA-PPO's Reacher: train (or resume) the online MAPPO experts, keep one "
         "per elbow convention, collect their data and build expert-mix.",
     )
-    p.add_argument("--profile", default="quick", choices=list(C.REACHER_SCALES), help="scale (default quick)")
+    p.add_argument(
+        "--profile", default="quick", choices=list(DC.REACHER_SCALES), help="scale (default quick)"
+    )
     p.add_argument("--experts-only", action="store_true", help="only train (or resume) the MAPPO experts")
     p.add_argument(
         "--below-expert-ok",

@@ -17,7 +17,7 @@ from common.behavior.mappo_rollouts import CONVENTIONS, rollout, select_seeds
 from common.datasets.card import data_root
 from common.datasets.returns import normalize
 from envs.mamujoco import REACHER_REF_SCORES
-from papers.moma_ppo import config as C
+from papers.moma_ppo import data_config as DC
 
 __all__ = [
     "VERSION",
@@ -35,7 +35,7 @@ COLLECT_COPIES = 100  # env copies per expert stepped together while collecting
 
 def data_dir(profile: str, root: str | Path | None = None) -> Path:
     """The folder of ``profile``'s Reacher files (the experts' run and the datasets) under the data root."""
-    C.reacher_scale(profile)
+    DC.reacher_scale(profile)
     return (Path(root) if root is not None else data_root()) / "moma_ppo" / "reacher" / profile
 
 
@@ -45,9 +45,9 @@ def run_path(profile: str, root: str | Path | None = None) -> Path:
 
 
 def expert_config(profile: str) -> OnlineMAPPOConfig:
-    s = C.reacher_scale(profile)
+    s = DC.reacher_scale(profile)
     return OnlineMAPPOConfig(
-        env=C.REACHER_ENV,
+        env=DC.REACHER_ENV,
         obs_mode="full",
         steps_per_iteration=s.steps_per_iteration,
         iterations=s.iterations,
@@ -61,7 +61,7 @@ def train_experts(
     profile: str, *, root=None, device: str = "cpu", progress: bool = True, stop_at: int | None = None
 ) -> OnlineRun:
     """The profile's MAPPO run: trained, resumed or loaded from its checkpoint."""
-    s = C.reacher_scale(profile)
+    s = DC.reacher_scale(profile)
     cfg = expert_config(profile)
     tick = progress_printer(cfg.iterations, f"Reacher MAPPO experts ({profile})") if progress else None
     return train(
@@ -77,7 +77,7 @@ def train_experts(
 
 
 def choose_experts(
-    evaluation: dict[str, Any], seeds: Sequence[int], require: bool, level: float = C.REACHER_EXPERT_LEVEL
+    evaluation: dict[str, Any], seeds: Sequence[int], require: bool, level: float = DC.REACHER_EXPERT_LEVEL
 ) -> dict[str, dict[str, Any]]:
     """Per convention the seed with the best final greedy return (``evaluation``: returns, theta2, conventions per
     seed). ``require``: both conventions must be present and at the expert level (normalized ≥ ``level`` × 100),
@@ -97,7 +97,7 @@ def choose_experts(
             if require:
                 raise RuntimeError(
                     f"no seed bends its elbow {c}; found {found}. Train more seeds (add seeds to "
-                    f"config.REACHER_SCALES) or more iterations"
+                    f"data_config.REACHER_SCALES) or more iterations"
                 )
             used = {v["index"] for v in out.values()}
             cand = np.array([i for i in range(len(seeds)) if i not in used] or list(range(len(seeds))))
@@ -124,7 +124,7 @@ def choose_experts(
 
 
 def collect_expert(
-    run: OnlineRun, picks: Sequence[int], size: int, env_seed: int = C.REACHER_COLLECT_ENV_SEED
+    run: OnlineRun, picks: Sequence[int], size: int, env_seed: int = DC.REACHER_COLLECT_ENV_SEED
 ) -> list[dict[str, np.ndarray]]:
     """``size`` transitions of each picked seed's sampled policy (spec §3 step 2), all picks batched: per pick the
     single-agent arrays obs / next_obs [size, D] (the Reacher state), actions [size, J] (joint, clipped), rewards

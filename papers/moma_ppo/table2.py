@@ -30,14 +30,14 @@ from common.running.cli import grid_filters
 from common.running.experiment import Cell, Job
 from common.running.offline import data_identity_of, dataset_of, identity_of
 from envs.mamujoco import REACHER_REF_SCORES
-from papers.moma_ppo import config as C
+from papers.moma_ppo import data_config as DC
 from papers.moma_ppo.jobs import run_item
 from papers.moma_ppo.published import ANT_DATASETS, ENV_ANT, ENV_REACHER, T2_QUANTITIES
 
 ITEM = Path(__file__).stem
 STATS = T2_QUANTITIES[:4]  # min, mean, median, max (%)
 CONSTANTS = T2_QUANTITIES[4:]  # expert_return, random_return (raw)
-REFS = {ENV_REACHER: REACHER_REF_SCORES, ENV_ANT: C.ANT_D4RL_REF_SCORES}  # the paper's constants
+REFS = {ENV_REACHER: REACHER_REF_SCORES, ENV_ANT: DC.ANT_D4RL_REF_SCORES}  # the paper's constants
 BUILD_AT = ("smoke",)  # profiles at which a missing dataset is built by this script
 
 
@@ -178,7 +178,7 @@ def main(argv=None):
     profile, envs = _profile_and_envs(argv)
 
     def needs() -> str | None:
-        if profile in BUILD_AT or profile not in C.REACHER_SCALES:
+        if profile in BUILD_AT or profile not in DC.REACHER_SCALES:
             return None
         lack = missing(profile, envs)
         return "; ".join(lack) if lack else None

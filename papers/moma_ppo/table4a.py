@@ -29,6 +29,7 @@ from common.running.cli import grid_filters
 from common.running.experiment import Cell
 from papers.moma_ppo import config as C
 from papers.moma_ppo import curves
+from papers.moma_ppo import data_config as DC
 from papers.moma_ppo.claims import CLAIMS, t4a_cells
 from papers.moma_ppo.jobs import (
     REACHER_BUILD_AT,
@@ -64,7 +65,7 @@ def missing(profile: str) -> str | None:
     """The command that builds the profile's Reacher data, when they are missing (None at smoke: built here)."""
     from papers.moma_ppo.reacher import dataset_base
 
-    if profile in REACHER_BUILD_AT or profile not in C.REACHER_SCALES:
+    if profile in REACHER_BUILD_AT or profile not in DC.REACHER_SCALES:
         return None
     base = dataset_base(C.T4A_DATASET, profile)
     if base.with_name(base.name + ".json").exists():

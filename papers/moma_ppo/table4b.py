@@ -32,6 +32,7 @@ from common.running.cli import grid_filters
 from common.running.experiment import Cell
 from papers.moma_ppo import config as C
 from papers.moma_ppo import curves
+from papers.moma_ppo import data_config as DC
 from papers.moma_ppo.claims import CLAIMS
 from papers.moma_ppo.claims_table4b import T4B_ROWS, t4b_cells
 from papers.moma_ppo.jobs import ant_baseline_config, ant_missing, ant_moma_config, run_item, table4b_job
@@ -57,7 +58,7 @@ def published_dataset_means() -> dict[str, float]:
     return {
         e.keys["dataset"]: e.mean / 100.0
         for e in PUBLISHED
-        if e.item == "table2" and e.keys.get("env") == C.ANT_ENV and e.keys["quantity"] == "mean"
+        if e.item == "table2" and e.keys.get("env") == DC.ANT_ENV and e.keys["quantity"] == "mean"
     }
 
 
@@ -73,7 +74,7 @@ def dataset_means_of(profile: str) -> dict[str, float]:
         base = dataset_base("ant", d, profile)
         if not base.with_name(base.name + ".json").exists():
             continue
-        out[d] = float(normalize(Dataset.read_card(base)["returns"]["mean"], C.ANT_D4RL_REF_SCORES)) / 100.0
+        out[d] = float(normalize(Dataset.read_card(base)["returns"]["mean"], DC.ANT_D4RL_REF_SCORES)) / 100.0
     return out
 
 

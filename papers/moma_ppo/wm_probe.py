@@ -34,6 +34,7 @@ from common.running.cli_args import json_overrides  # noqa: E402
 from common.running.profiles import get_profile  # noqa: E402
 from common.running.runtime import check_device  # noqa: E402
 from papers.moma_ppo import config as C  # noqa: E402
+from papers.moma_ppo import data_config as DC  # noqa: E402
 from papers.moma_ppo.worldmodel_data import WorldModelConfig  # noqa: E402
 
 FAMILIES = ("dataset", "uniform", "half", "saturated")
@@ -79,7 +80,7 @@ def reacher_truth(data, idx: np.ndarray):
     per-agent actions a [B, N, A]."""
     from envs import make as make_env
 
-    env, states = make_env(C.REACHER_ENV, obs_mode="full"), np.asarray(data.state[idx])
+    env, states = make_env(DC.REACHER_ENV, obs_mode="full"), np.asarray(data.state[idx])
     return lambda a: true_rewards(states, env.join(a))
 
 
@@ -88,7 +89,7 @@ def ant_truth(data, idx: np.ndarray, obs_mode: str):
     that the row's joint observation determines (simulator.GroundTruthSimulator, both obs modes)."""
     from papers.moma_ppo.simulator import GroundTruthSimulator
 
-    sim, obs = GroundTruthSimulator(C.ANT_ENV, {"obs_mode": obs_mode}), torch.as_tensor(data.obs[idx])
+    sim, obs = GroundTruthSimulator(DC.ANT_ENV, {"obs_mode": obs_mode}), torch.as_tensor(data.obs[idx])
     return lambda a: sim.sample(obs, torch.as_tensor(a))["rewards"][:, 0].double().numpy()
 
 
@@ -150,13 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="reacher",
         help="reacher: Table 4a's world model; ant: Table 4b's (default reacher)",
     )
-    modes = sorted(set(C.REACHER_OBS_MODES) | set(C.ANT_OBS_MODES))
+    modes = sorted(set(DC.REACHER_OBS_MODES) | set(DC.ANT_OBS_MODES))
     p.add_argument(
         "--obs-mode",
         choices=modes,
         default="full",
-        help=f"the world model's observation function: Reacher {', '.join(C.REACHER_OBS_MODES)}; Ant "
-        f"{', '.join(C.ANT_OBS_MODES)} (default full)",
+        help=f"the world model's observation function: Reacher {', '.join(DC.REACHER_OBS_MODES)}; Ant "
+        f"{', '.join(DC.ANT_OBS_MODES)} (default full)",
     )
     p.add_argument(
         "--dataset",
@@ -197,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--device: {e}")
     if args.more_updates < 0:
         p.error(f"--more-updates must be >= 0, got {args.more_updates}")
-    allowed = C.REACHER_OBS_MODES if args.task == "reacher" else C.ANT_OBS_MODES
+    allowed = DC.REACHER_OBS_MODES if args.task == "reacher" else DC.ANT_OBS_MODES
     if args.obs_mode not in allowed:
         p.error(f"--obs-mode {args.obs_mode} is not one of {args.task}'s: {', '.join(allowed)}")
     torch.set_num_threads(1)
