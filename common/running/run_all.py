@@ -8,7 +8,7 @@
 2. plans: runs every item script's ``main`` in this one process under ``common.running.cli.planning`` (its argument checks,
    its grid at the profile, its seeds; nothing runs, nothing is written) and prints the plan: items, cells, runs,
    how many of those are done already, and the predicted time from measured times (``predict``);
-3. runs each item script as its own process (as a user would start it): up to ``--jobs`` at once with ``--launcher
+3. runs each item script as its own process (as a user would start it; common.running.item_procs): up to ``--jobs`` at once with ``--launcher
    inline`` (the default), in the order and under the rules of common.running.item_schedule, else one at a time
    (``--launcher process``: its runs on ``--jobs`` worker processes; ``ray``: each run a Ray task). Each item's output
    goes to its log file (``--verbose``: the terminal too, after the item's name when several run); ONE progress bar
@@ -28,44 +28,20 @@ import runpy
 import signal
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, BinaryIO, Sequence
+from typing import Sequence
 
+from common.running.item_procs import Item, Proc, end_item, start_item, stop_processes
 from common.running.item_schedule import Schedule, item_envs, model_note, model_total, predict, simulate
-from common.running.progress import PROGRESS_ENV, Bar, read_progress
+from common.running.progress import Bar, read_progress
 from common.running.roots import REFERENCE_ROOT, runs_root
 from common.running.timings import fmt_seconds
 
 PROFILES = ("smoke", "quick", "full")
 DEVICES = ("cpu", "cuda")
 EXIT_NEEDS = 3  # common.running.cli.EXIT_NEEDS (not imported: common.running.cli imports the runner)
-
-
-@dataclass(eq=False)
-class Item:
-    """One item script, its plan and what became of it."""
-
-    script: str  # papers/<paper>/<item>.py
-    plan: Any = None  # common.running.cli.ItemPlan
-    per_run_s: float | None = None  # predicted seconds per run
-    basis: str = ""  # where the prediction comes from
-    events: list[dict] = field(default_factory=list)  # finished runs reported by the item's processes
-    rc: int | None = None
-    wall_s: float = 0.0
-    envs: frozenset[str] | None = None  # whose datasets it trains on (common.running.item_schedule.item_envs)
-    state: str = "waiting"  # waiting, running, done (rc set) or stopped
-
-    @property
-    def name(self) -> str:
-        return f"{Path(self.script).parent.name}/{Path(self.script).stem}"
-
-    @property
-    def predicted_s(self) -> float | None:
-        return None if self.per_run_s is None else self.per_run_s * self.plan.todo
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -92,7 +68,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if getattr(a, name) < 1:
             p.error(f"--{name} {getattr(a, name)} must be a positive integer")
     if a.launcher == "ray" and a.jobs > 1:
-        p.error(f"--jobs {a.jobs} needs --launcher process or inline (got 'ray': the cluster's CPUs run the runs)")
+        p.error(
+            f"--jobs {a.jobs} needs --launcher process or inline (got 'ray': the cluster's CPUs run the runs)"
+        )
     return a
 
 
@@ -127,7 +105,10 @@ def plan_items(scripts: Sequence[str], argv: Sequence[str]) -> list[Item]:
                     runpy.run_path(script, run_name="__main__")
                 except SystemExit as e:
                     if e.code not in (0, None):
-                        print(f"run_all.sh: {script} refused the arguments above (exit {e.code})", file=sys.stderr)
+                        print(
+                            f"run_all.sh: {script} refused the arguments above (exit {e.code})",
+                            file=sys.stderr,
+                        )
                         raise SystemExit(2) from None
                 if len(plans) != n + 1:
                     raise RuntimeError(f"{script} did not plan through common.running.cli.main")
@@ -143,12 +124,18 @@ def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None
     runs, todo = sum(i.plan.runs for i in items), sum(i.plan.todo for i in items)
     cells = sum(i.plan.cells for i in items)
     slots = a.jobs if a.launcher == "inline" else 1
-    launch = {"inline": f"up to {a.jobs} items at a time, each in its own process" if slots > 1 else
-              "one item at a time, in its own process", "process": f"one item at a time on {a.jobs} worker processes",
-              "ray": "one item at a time, each run a Ray task"}[a.launcher]
-    print(f"run_all.sh plan: profile {a.profile}, {len(items)} items, {cells} cells, {runs} runs "
-          f"({todo} to run, {runs - todo} finished before{', --force: all rerun' if a.force else ''}); {launch}, "
-          f"threads {a.threads}, device {a.device}")
+    launch = {
+        "inline": f"up to {a.jobs} items at a time, each in its own process"
+        if slots > 1
+        else "one item at a time, in its own process",
+        "process": f"one item at a time on {a.jobs} worker processes",
+        "ray": "one item at a time, each run a Ray task",
+    }[a.launcher]
+    print(
+        f"run_all.sh plan: profile {a.profile}, {len(items)} items, {cells} cells, {runs} runs "
+        f"({todo} to run, {runs - todo} finished before{', --force: all rerun' if a.force else ''}); {launch}, "
+        f"threads {a.threads}, device {a.device}"
+    )
     width = max([len(i.name) for i in items] + [4])
     for i in items:
         p = i.plan
@@ -157,16 +144,26 @@ def print_plan(items: Sequence[Item], a: argparse.Namespace, logs: Path) -> None
             continue
         part = f" of {p.grid}" if p.cells != p.grid else ""
         when = "—" if i.predicted_s is None else f"~{fmt_seconds(i.predicted_s)} ({i.basis})"
-        print(f"  {i.name.ljust(width)}  {p.cells}{part} cells x {len(p.seeds)} seeds = {p.runs} runs, "
-              f"{p.todo} to run  {when}; {p.cost or 'model —'}")
+        print(
+            f"  {i.name.ljust(width)}  {p.cells}{part} cells x {len(p.seeds)} seeds = {p.runs} runs, "
+            f"{p.todo} to run  {when}; {p.cost or 'model —'}"
+        )
     known = [i for i in items if i.predicted_s is not None and i.plan.todo]
     unknown = [i.name for i in items if i.predicted_s is None and i.plan.todo and not i.plan.needs]
-    total = sum(i.predicted_s for i in known if i.predicted_s is not None)  # all of known: narrowed for the checker
-    print(f"predicted time: {fmt_seconds(total)} for {len(known)} items from measured times (here: this machine's "
-          f"last run of the item; ref: the committed reference's, one item at a time, with --jobs 1 or more"
-          f"{'; not measured: ' + ', '.join(unknown) if unknown else ''})"
-          + (f"; up to {slots} at a time: about {fmt_seconds(simulate(items, slots))} (their schedule simulated on "
-             "those times)" if slots > 1 else "") + model_total(items))
+    # all of known: narrowed for the checker
+    total = sum(i.predicted_s for i in known if i.predicted_s is not None)
+    print(
+        f"predicted time: {fmt_seconds(total)} for {len(known)} items from measured times (here: this machine's "
+        f"last run of the item; ref: the committed reference's, one item at a time, with --jobs 1 or more"
+        f"{'; not measured: ' + ', '.join(unknown) if unknown else ''})"
+        + (
+            f"; up to {slots} at a time: about {fmt_seconds(simulate(items, slots))} (their schedule simulated on "
+            "those times)"
+            if slots > 1
+            else ""
+        )
+        + model_total(items)
+    )
     print(f"logs: {logs}/<paper>/<item>.log{'' if a.verbose else ' (--verbose: on the terminal too)'}")
 
 
@@ -178,53 +175,9 @@ class Stop(Exception):
         self.signum = signum
 
 
-@dataclass(eq=False)
-class Proc:
-    """A running item script: its process, its log file and the thread that copies its output there."""
-
-    item: Item
-    popen: subprocess.Popen
-    log: BinaryIO
-    reader: threading.Thread
-    t0: float
-
-
-def start_item(item: Item, argv: Sequence[str], log_path: Path, progress: Path, bar: Bar, verbose: bool,
-               prefix: str = "") -> Proc:
-    """Start one item script as its own process (its own session: a signal reaches it only through
-    ``stop_processes``), its output to ``log_path`` (and the terminal with ``verbose``, each line after ``prefix``),
-    its runs' progress events to ``progress``."""
-    py = os.environ.get("OFFMARL_PY") or sys.executable
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")
-    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {item.script} {' '.join(argv)}\n".encode())
-    log.flush()
-    popen = subprocess.Popen([py, item.script, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             start_new_session=True, env={**os.environ, PROGRESS_ENV: str(progress)})
-
-    def copy():
-        assert popen.stdout is not None  # PIPE (Popen's pipes are typed Optional)
-        for line in popen.stdout:
-            log.write(line)
-            log.flush()
-            if verbose:
-                bar.write(prefix + line.decode(errors="replace").rstrip("\n"))
-    reader = threading.Thread(target=copy, daemon=True)
-    reader.start()
-    item.state = "running"
-    return Proc(item, popen, log, reader, time.time())
-
-
-def end_item(p: Proc, state: str) -> None:
-    """Wait for ``p``'s process (ended or being stopped) and its output, close its log, set its item's outcome."""
-    p.popen.wait()
-    p.reader.join(timeout=10)
-    p.log.close()
-    p.item.rc, p.item.wall_s, p.item.state = p.popen.returncode, time.time() - p.t0, state
-
-
-def run_items(items: Sequence[Item], a: argparse.Namespace, logs: Path, progress: Path, bar: Bar,
-              state: dict) -> None:
+def run_items(
+    items: Sequence[Item], a: argparse.Namespace, logs: Path, progress: Path, bar: Bar, state: dict
+) -> None:
     """Run the item scripts by common.running.item_schedule.Schedule: ``--jobs`` of them at once with ``--launcher
     inline``, else one at a time. Each finished item gets one line; the bar moves with every finished run. Raises
     ``Stop`` after a signal (``state["stop"]``) once every running item is stopped."""
@@ -237,17 +190,28 @@ def run_items(items: Sequence[Item], a: argparse.Namespace, logs: Path, progress
                 sched.start(it, slots)
                 started += 1
                 argv = item_argv(a, slots if a.launcher == "inline" else a.jobs)
-                procs.append(start_item(it, argv, logs / it.plan.paper / f"{it.plan.item}.log", progress, bar,
-                                        a.verbose, f"[{it.name}] " if sched.slots > 1 else ""))
+                procs.append(
+                    start_item(
+                        it,
+                        argv,
+                        logs / it.plan.paper / f"{it.plan.item}.log",
+                        progress,
+                        bar,
+                        a.verbose,
+                        f"[{it.name}] " if sched.slots > 1 else "",
+                    )
+                )
             for p in [p for p in procs if p.popen.poll() is not None]:
                 procs.remove(p)
                 end_item(p, "done")
                 sched.finish(p.item)
                 finished += 1
                 poll_events(state, progress)
-                bar.write(f"[{finished}/{len(items)}] {p.item.name}: {outcome(p.item).split(None, 1)[0].lower()} in "
-                          f"{fmt_seconds(p.item.wall_s)}; {sum(len(i.events) for i in items)}/{bar.total} runs done, "
-                          f"{bar.eta()}")
+                bar.write(
+                    f"[{finished}/{len(items)}] {p.item.name}: {outcome(p.item).split(None, 1)[0].lower()} in "
+                    f"{fmt_seconds(p.item.wall_s)}; {sum(len(i.events) for i in items)}/{bar.total} runs done, "
+                    f"{bar.eta()}"
+                )
             poll_events(state, progress)
             if procs:
                 bar.show(started, SimpleNamespace(name=" + ".join(p.item.name for p in procs)))
@@ -272,19 +236,6 @@ def poll_events(state: dict, progress: Path) -> None:
             state["by_name"][key].events.append(e)
 
 
-def stop_processes(procs: Sequence[subprocess.Popen]) -> None:
-    """SIGTERM to each item's process group (its worker processes too), SIGKILL to those left after 20 s."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        left = [p for p in procs if p.poll() is None]
-        for p in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, sig)
-        end = time.time() + wait
-        for p in left:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=max(end - time.time(), 0.01))
-
-
 def outcome(item: Item) -> str:
     """``ran``, ``NEEDS`` or ``FAILED`` and the item's times and failures (each distinct reason once)."""
     if item.rc == 0:
@@ -297,7 +248,9 @@ def outcome(item: Item) -> str:
         if e.get("status") == "failed":
             reasons[str(e.get("reason"))] = reasons.get(str(e.get("reason")), 0) + 1
     for reason, n in reasons.items():
-        lines.append(f"            {n} run{'s' if n > 1 else ''}{' with the same error' if n > 1 else ''}: {reason}")
+        lines.append(
+            f"            {n} run{'s' if n > 1 else ''}{' with the same error' if n > 1 else ''}: {reason}"
+        )
     return "\n".join(lines)
 
 
@@ -342,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.popen.pid, signal.SIGKILL)
         state["stop"] = signum
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
 
@@ -365,10 +319,18 @@ def stopped_message(stop: Stop, items: Sequence[Item], a: argparse.Namespace, el
     print(f"\n================ stopped by {stop} after {fmt_seconds(elapsed)}")
     print(f"finished items ({len(done)}/{len(items)}): {', '.join(i.name for i in done) or 'none'}")
     if cut or waiting:
-        print("stopped in: " + (", ".join(f"{i.name} ({len(i.events)}/{i.plan.todo} of its runs recorded)" for i in cut)
-                                or "none") + f"; not started: {', '.join(i.name for i in waiting) or 'none'}")
-    print(f"{sum(len(i.events) for i in items)} runs recorded in this invocation; nothing recorded is lost. The same "
-          f"command resumes (finished runs are skipped, a stopped run resumes from its last checkpoint):\n  {a.command}")
+        print(
+            "stopped in: "
+            + (
+                ", ".join(f"{i.name} ({len(i.events)}/{i.plan.todo} of its runs recorded)" for i in cut)
+                or "none"
+            )
+            + f"; not started: {', '.join(i.name for i in waiting) or 'none'}"
+        )
+    print(
+        f"{sum(len(i.events) for i in items)} runs recorded in this invocation; nothing recorded is lost. The same "
+        f"command resumes (finished runs are skipped, a stopped run resumes from its last checkpoint):\n  {a.command}"
+    )
     return 128 + stop.signum
 
 
@@ -378,9 +340,15 @@ def finish(items: Sequence[Item], a: argparse.Namespace, mine: Path, logs: Path,
     py = os.environ.get("OFFMARL_PY") or sys.executable
     where = ["--reference"] if a.reference else (["--results", a.results] if a.results else [])
     with open(logs / "report.log", "ab") as log:
-        rep = subprocess.run([py, "-m", "common.reporting.report", "--profile", a.profile, *where], stdout=log,
-                             stderr=subprocess.STDOUT)
-    print(f"report: {mine / 'REPORT.md'}" + ("" if rep.returncode == 0 else f" FAILED (log: {logs / 'report.log'})"))
+        rep = subprocess.run(
+            [py, "-m", "common.reporting.report", "--profile", a.profile, *where],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    print(
+        f"report: {mine / 'REPORT.md'}"
+        + ("" if rep.returncode == 0 else f" FAILED (log: {logs / 'report.log'})")
+    )
     print(f"\n================ summary (profile: {a.profile}, {elapsed:.0f} s)")
     if not items:
         print("no reproduction scripts exist yet for these papers")
@@ -390,8 +358,10 @@ def finish(items: Sequence[Item], a: argparse.Namespace, mine: Path, logs: Path,
             if not any(e.get("status") == "failed" for e in item.events):
                 print(log_tail(logs / item.plan.paper / f"{item.plan.item}.log"))
             print(f"            log: {logs / item.plan.paper / (item.plan.item + '.log')}")
-    print(f"records: {mine}/{a.profile}/<paper>/<item>.jsonl   tables: {mine}/{a.profile}/<paper>/<item>.md   "
-          f"report: {mine}/REPORT.md   logs: {logs}")
+    print(
+        f"records: {mine}/{a.profile}/<paper>/<item>.jsonl   tables: {mine}/{a.profile}/<paper>/<item>.md   "
+        f"report: {mine}/REPORT.md   logs: {logs}"
+    )
     failed = [i for i in items if i.rc not in (0, EXIT_NEEDS)]
     return 1 if failed or rep.returncode != 0 else 0
 
