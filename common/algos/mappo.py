@@ -99,7 +99,7 @@ from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
 from common.algos.mappo_forward import MAPPOForward
 from common.algos.mappo_graph import MinibatchGraph, MinibatchStep, eager_adam
 from common.algos.mappo_stack import MAPPOStacking
-from common.algos.members import MemberLearner, MemberStreams, seeded_generator
+from common.algos.members import MemberLearner
 from common.algos.ppo import (
     action_bound_error,
     action_penalty,
@@ -114,6 +114,7 @@ from common.algos.ppo import (
     ppo_critic_loss,
 )
 from common.algos.state import derived_seed, restore_generator
+from common.algos.streams import MemberStreams, seeded_generator
 from common.networks.heads import CategoricalActor, GaussianActor
 from common.networks.history import SelfAttentionHistoryEncoder
 from common.networks.nets import EnsembleMLP, ValueNet

@@ -1,5 +1,5 @@
 """Cells as members for MAPPO (common/algos/mappo.py, common/running/grouping.py): ``MAPPO.stack`` puts the learners of
-several runs side by side as one learner of all their seeds and their streams (common.algos.members.MemberStreams),
+several runs side by side as one learner of all their seeds and their streams (common.algos.streams.MemberStreams),
 ``split_state`` gives each run's ``state_dict`` back (a learner alone: its own, one run)."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import torch
 from torch import Tensor, nn
 
 from common.algos.mappo_graph import eager_adam
-from common.algos.members import MemberStreams
 from common.algos.state import (
     slice_module_state,
     slice_optimizer_state,
     stack_module_states,
     stack_optimizer_states,
 )
+from common.algos.streams import MemberStreams
 
 if TYPE_CHECKING:
     from common.algos.mappo_config import MAPPOConfig

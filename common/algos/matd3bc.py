@@ -54,9 +54,9 @@ from torch import Tensor, nn
 from common.algos import register_learner
 from common.algos.iql import twin_td_loss
 from common.algos.member_layout import MemberLayout, as_tuple
-from common.algos.members import MemberStreams
 from common.algos.ppo import mix_values
 from common.algos.state import restore_generator
+from common.algos.streams import MemberStreams
 from common.networks.heads import DeterministicActor
 from common.networks.history import SelfAttentionHistoryEncoder
 from common.networks.nets import EnsembleMLP, polyak_update

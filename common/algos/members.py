@@ -24,6 +24,7 @@ and whose rows its caller draws is a MemberLearner all the same (common/algos/cq
         def update(self, batch):
             eps = self.streams.draw(torch.randn, (self.n_members, B, A), dtype=self.dtype, device=self.device)
 
+``MemberStreams`` is common/algos/streams.py's.
 Shapes: M members, S seeds, U units per seed, N agents, B batch, T data rows, R runs.
 """
 
@@ -51,111 +52,8 @@ from common.algos.state import (
     stack_row_lists,
     stack_rows,
 )
-from common.datasets.sampling import member_agents, sample_indices
-
-
-def seeded_generator(seed: int, device) -> torch.Generator:
-    """A torch.Generator on ``device`` seeded with ``seed``."""
-    g = torch.Generator(device=device)
-    g.manual_seed(int(seed))
-    return g
-
-
-class MemberStreams:
-    """The training random streams of a learner. Stream k is a torch.Generator that draws for ``n_members[k]``
-    consecutive members (``n_seeds[k]`` whole seeds); the first ``runs[0]`` streams belong to run 0, the next
-    ``runs[1]`` to run 1, and so on (a learner alone: one run; a stack: the runs' streams side by side, ``cat``).
-    A draw calls each stream's generator once, for its own members, and concatenates the parts on the member axis:
-    with one stream it is exactly the call ``fn(shape, generator=g)`` of a lone learner (torch.cat of one tensor
-    copies it), so a run's numbers never depend on the runs beside it.
-
-    An explicit ``generator`` (the draws of a caller's own stream, e.g. common.running.offline.fixed_minibatches or
-    OTC's samplers) stands in for the streams' own: a torch.Generator for every stream in turn, or a list with one
-    per run, which draws for that run's streams."""
-
-    def __init__(self, generators: Sequence[torch.Generator], n_members: Sequence[int], n_seeds: Sequence[int],
-                 runs: Sequence[int] | None = None):
-        self.generators = list(generators)
-        self.n_members, self.n_seeds = [int(m) for m in n_members], [int(s) for s in n_seeds]
-        self.runs = [len(self.generators)] if runs is None else [int(r) for r in runs]
-        if not (self.generators and len(self.generators) == len(self.n_members) == len(self.n_seeds)
-                and sum(self.runs) == len(self.generators) and min(self.runs) >= 1):
-            raise ValueError(f"MemberStreams: one generator, member count and seed count per stream and >= 1 stream "
-                             f"per run, got {len(self.generators)} generators, member counts {self.n_members}, seed "
-                             f"counts {self.n_seeds}, streams per run {self.runs}")
-
-    @classmethod
-    def one(cls, seeds: Sequence[int], n_members: int, device) -> "MemberStreams":
-        """One generator for all members, seeded from all the seeds: SeedSequence(seeds) (63 bits)."""
-        seed = int(np.random.SeedSequence([int(s) for s in seeds]).generate_state(1, np.uint64)[0] >> 1)
-        return cls([seeded_generator(seed, device)], [n_members], [len(seeds)])
-
-    @classmethod
-    def per_seed(cls, seeds: Sequence[int], units: int, seed_of: Callable[[int], int], device) -> "MemberStreams":
-        """One generator per seed (its ``units`` members), seeded with ``seed_of(seed)``: a seed draws alike whatever
-        seeds run beside it in the learner."""
-        return cls([seeded_generator(seed_of(int(s)), device) for s in seeds], [units] * len(seeds), [1] * len(seeds))
-
-    @classmethod
-    def cat(cls, parts: Sequence["MemberStreams"]) -> "MemberStreams":
-        """The streams of several learners side by side, each keeping its runs."""
-        return cls([g for p in parts for g in p.generators], [m for p in parts for m in p.n_members],
-                   [s for p in parts for s in p.n_seeds], [r for p in parts for r in p.runs])
-
-    @property
-    def n_runs(self) -> int:
-        return len(self.runs)
-
-    def run_generators(self) -> list[list[torch.Generator]]:
-        """Each run's generators, in order."""
-        out, at = [], 0
-        for r in self.runs:
-            out.append(self.generators[at:at + r])
-            at += r
-        return out
-
-    def run_seeds(self) -> list[int]:
-        """Each run's seed count, in order."""
-        counts, at = [], 0
-        for r in self.runs:
-            counts.append(sum(self.n_seeds[at:at + r]))
-            at += r
-        return counts
-
-    def _per_stream(self, per_run: Sequence[Any]) -> list[Any]:
-        """One value per run -> one per stream (a run's streams are consecutive)."""
-        return [v for v, r in zip(per_run, self.runs) for _ in range(r)]
-
-    def _generators(self, generator) -> list[torch.Generator]:
-        if generator is None:
-            return self.generators
-        if isinstance(generator, torch.Generator):
-            return [generator] * len(self.generators)
-        gens = list(generator)
-        if len(gens) != self.n_runs or not all(isinstance(g, torch.Generator) for g in gens):
-            raise ValueError(f"give one torch.Generator, or a list of one per run ({self.n_runs}), got {generator!r}")
-        return self._per_stream(gens)
-
-    def draw(self, fn: Callable[..., Tensor], shape: Sequence[int], generator=None, **kw) -> Tensor:
-        """``fn(shape, generator=g, **kw)`` (e.g. torch.randn) for every stream, with its member count as the
-        leading size, concatenated on the member axis: [M, *shape[1:]]."""
-        if shape[0] != sum(self.n_members):
-            raise ValueError(f"a draw of the streams must lead with their {sum(self.n_members)} members, "
-                             f"got {tuple(shape)}")
-        gens = self._generators(generator)
-        return torch.cat([fn((m, *shape[1:]), generator=g, **kw) for g, m in zip(gens, self.n_members)])
-
-    def indices(self, count: int, batch: int, *, replace: bool, per_seed: bool = False,
-                rows: Sequence[tuple[int, int]] | None = None, generator=None) -> Tensor:
-        """Minibatch rows of every member ([M, B]; ``per_seed``: one row set per seed, [S, B]), each stream
-        sampling as common.datasets.sampling.sample_indices from its run's rows ``rows[r] = (start, count_r)`` of
-        the data (a stack's data, ``stack_rows``); ``rows`` None: every run samples all ``count`` rows."""
-        spans = [(0, int(count))] * self.n_runs if rows is None else list(rows)
-        if len(spans) != self.n_runs:
-            raise ValueError(f"give one (start, count) of rows per run ({self.n_runs}), got {spans}")
-        units = self.n_seeds if per_seed else self.n_members
-        return torch.cat([sample_indices(g, n, u, batch, replace=replace) + start for g, u, (start, n)
-                          in zip(self._generators(generator), units, self._per_stream(spans))])
+from common.algos.streams import MemberStreams
+from common.datasets.sampling import member_agents
 
 
 class MemberLearner:
@@ -169,20 +67,38 @@ class MemberLearner:
     ``seeds`` default to seed, seed + 1, ...: seed s's networks are built from ``seeds[s]`` alone
     (``_build_members``), so a seed's numbers do not depend on the seeds beside it."""
 
-    stream_rows: list[tuple[int, int]] | None = None  # each run's (start, count) in the data (stack_data); None: all
-    row_spans: list[tuple[int, int]] | None = None  # the same in data["rows"] (a row list, e.g. drop_terminals')
+    # each run's (start, count) in the data (stack_data); None: all
+    stream_rows: list[tuple[int, int]] | None = None
+    # the same in data["rows"] (a row list, e.g. drop_terminals')
+    row_spans: list[tuple[int, int]] | None = None
 
-    def __init__(self, cfg: Any, obs_dims: Sequence[int], act_dims: Sequence[int], n_seeds: int, *,
-                 seeds: Sequence[int] | None = None, seed: int = 0, units: int | None = None,
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        cfg: Any,
+        obs_dims: Sequence[int],
+        act_dims: Sequence[int],
+        n_seeds: int,
+        *,
+        seeds: Sequence[int] | None = None,
+        seed: int = 0,
+        units: int | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         self.cfg = cfg
         self.seeds = [int(s) for s in (seeds if seeds is not None else range(seed, seed + n_seeds))]
         if len(self.seeds) != n_seeds:
             raise ValueError(f"n_seeds={n_seeds} but {len(self.seeds)} seeds given")
         self.obs_dims, self.act_dims = tuple(int(o) for o in obs_dims), tuple(int(a) for a in act_dims)
-        if not self.obs_dims or len(self.obs_dims) != len(self.act_dims) or min(self.obs_dims + self.act_dims) < 1:
-            raise ValueError(f"need one obs dim and one action dim >= 1 per agent: obs_dims {self.obs_dims}, "
-                             f"act_dims {self.act_dims}")
+        if (
+            not self.obs_dims
+            or len(self.obs_dims) != len(self.act_dims)
+            or min(self.obs_dims + self.act_dims) < 1
+        ):
+            raise ValueError(
+                f"need one obs dim and one action dim >= 1 per agent: obs_dims {self.obs_dims}, "
+                f"act_dims {self.act_dims}"
+            )
         self.n_seeds, self.n_agents = int(n_seeds), len(self.obs_dims)
         self.n_units = self.n_agents if units is None else int(units)
         self.n_members = self.n_seeds * self.n_units
@@ -202,7 +118,9 @@ class MemberLearner:
         """The first stream's generator (a lone learner's only one): what ``learner_state`` saves."""
         return self.streams.generators[0]
 
-    def _build_members(self, build: Callable[[int], dict[str, torch.nn.Module]]) -> dict[str, torch.nn.Module]:
+    def _build_members(
+        self, build: Callable[[int], dict[str, torch.nn.Module]]
+    ) -> dict[str, torch.nn.Module]:
         """``build(n_seeds)``'s modules, seed s's part built from ``seeds[s]`` alone (common.algos.state)."""
         return build_seed_members(build, self.seeds, self.device, self.dtype)
 
@@ -210,20 +128,33 @@ class MemberLearner:
         """[M, 1, A]: 1 on the action entries of each member's agent, 0 on its padding; None when no agent is
         padded."""
         A = self.act_dim
-        am = torch.tensor([[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=self.dtype)
+        am = torch.tensor(
+            [[k < self.act_dims[i] for k in range(A)] for i in range(self.n_agents)], dtype=self.dtype
+        )
         return None if bool(am.all()) else am[self.agents.cpu()].to(self.device)[:, None, :]
 
-    def sample_rows(self, data: Mapping[str, Tensor], *, per_seed: bool = False, generator=None,
-                    replace: bool | None = None) -> Tensor:
+    def sample_rows(
+        self,
+        data: Mapping[str, Tensor],
+        *,
+        per_seed: bool = False,
+        generator=None,
+        replace: bool | None = None,
+    ) -> Tensor:
         """Minibatch rows of ``data`` ([M, B]; ``per_seed``: [S, B]) from the training streams (or ``generator``):
         every run samples its own rows of the data (``stream_rows``; a lone learner: all of them), among
         ``data["rows"]`` when the data holds a row list. Batch size and replacement: the config's
         (``batch_size``, ``replace``) unless ``replace`` is given."""
         rows = data.get("rows")
         count = data["obs"].shape[0] if rows is None else rows.shape[0]
-        idx = self.streams.indices(count, self.cfg.batch_size, replace=self.cfg.replace if replace is None else replace,
-                                   per_seed=per_seed, rows=self.stream_rows if rows is None else self.row_spans,
-                                   generator=generator)
+        idx = self.streams.indices(
+            count,
+            self.cfg.batch_size,
+            replace=self.cfg.replace if replace is None else replace,
+            per_seed=per_seed,
+            rows=self.stream_rows if rows is None else self.row_spans,
+            generator=generator,
+        )
         return idx if rows is None else rows[idx]
 
     def check_finite(self, losses: Mapping[str, Tensor], label: str) -> None:
@@ -235,8 +166,10 @@ class MemberLearner:
         sums = torch.stack([v.detach().sum() for v in losses.values()])
         if not bool(torch.isfinite(sums).all()):
             bad = [k for k, v in zip(losses, sums.tolist()) if not math.isfinite(v)]
-            raise FloatingPointError(f"{label}: {bad[0]} is not finite at update {self.step} "
-                                     f"({ {k: v.tolist() for k, v in losses.items()} })")
+            raise FloatingPointError(
+                f"{label}: {bad[0]} is not finite at update {self.step} "
+                f"({ {k: v.tolist() for k, v in losses.items()} })"
+            )
 
 
 class StackableLearner(MemberLearner):
@@ -268,14 +201,18 @@ class StackableLearner(MemberLearner):
         first = learners[0]
         bad = [k for k, lr in enumerate(learners) if lr.stack_signature() != first.stack_signature()]
         if bad:
-            raise ValueError(f"{cls.__name__}.stack: learners {bad} differ from learner 0 in a config field other "
-                             f"than {list(cls.GROUP_FIELDS)}, or in agent dims, dtype, device or step")
+            raise ValueError(
+                f"{cls.__name__}.stack: learners {bad} differ from learner 0 in a config field other "
+                f"than {list(cls.GROUP_FIELDS)}, or in agent dims, dtype, device or step"
+            )
         per_member = {f: _stacked_value(learners, f) for f in cls.GROUP_FIELDS}
         big = first._empty_stack(replace(first.cfg, **per_member), [s for lr in learners for s in lr.seeds])
         for name in cls._NETS:
             stack_module_states(getattr(big, name), [getattr(lr, name) for lr in learners])
         for name, opt in big._optimizers().items():
-            opt.load_state_dict(stack_optimizer_states([lr._optimizers()[name].state_dict() for lr in learners]))
+            opt.load_state_dict(
+                stack_optimizer_states([lr._optimizers()[name].state_dict() for lr in learners])
+            )
         big.step = first.step
         big.streams = MemberStreams.cat([lr.streams for lr in learners])
         big.run_cfgs = [c for lr in learners for c in lr.run_cfgs]
@@ -302,8 +239,10 @@ class StackableLearner(MemberLearner):
         once), as the learner's data: rows side by side; each run samples its own (``stream_rows``; a row list
         ``rows`` shifted to its block, each run's entries ``row_spans``)."""
         if len(parts) != self.streams.n_runs:
-            raise ValueError(f"stack_data takes one data dict per run of the learner ({self.streams.n_runs}), "
-                             f"got {len(parts)}")
+            raise ValueError(
+                f"stack_data takes one data dict per run of the learner ({self.streams.n_runs}), "
+                f"got {len(parts)}"
+            )
         data, self.stream_rows = stack_rows(parts)
         if "rows" in data:
             data["rows"], self.row_spans = stack_row_lists(parts, self.stream_rows)
@@ -316,11 +255,18 @@ class StackableLearner(MemberLearner):
         opts = {name: opt.state_dict() for name, opt in self._optimizers().items()}
         for cfg, gens, s in zip(self.run_cfgs, self.streams.run_generators(), self.streams.run_seeds()):
             own = slice(seed0, seed0 + s)
-            state = {"cfg": asdict(cfg), "seeds": list(self.seeds[own]), "step": self.step,
-                     "rng": gens[0].get_state()}
+            state = {
+                "cfg": asdict(cfg),
+                "seeds": list(self.seeds[own]),
+                "step": self.step,
+                "rng": gens[0].get_state(),
+            }
             state.update({name: slice_module_state(getattr(self, name), own, S) for name in self._NETS})
-            out.append(self._run_state(state, {name: slice_optimizer_state(o, own, S) for name, o in opts.items()},
-                                       own))
+            out.append(
+                self._run_state(
+                    state, {name: slice_optimizer_state(o, own, S) for name, o in opts.items()}, own
+                )
+            )
             seed0 += s
         return out
 
@@ -375,7 +321,8 @@ class SeedStreamsLearner(StackableLearner):
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        load_learner_state(self, state, self._NETS, same_seeds=True, rng=False)  # every seed's generator below
+        # every seed's generator below
+        load_learner_state(self, state, self._NETS, same_seeds=True, rng=False)
         for k, o in self.opts.items():
             o.load_state_dict(state["opts"][k])
         for i, (g, st) in enumerate(zip(self.gens, state["rngs"])):
@@ -388,5 +335,8 @@ def _stacked_value(learners: Sequence[Any], name: str) -> Any:
     values = [getattr(lr.cfg, name) for lr in learners]
     if all(isinstance(v, (int, float)) for v in values) and len({float(v) for v in values}) == 1:
         return values[0]
-    return [float(v) if isinstance(v, (int, float)) else float(v[m])
-            for lr, v in zip(learners, values) for m in range(lr.n_members)]
+    return [
+        float(v) if isinstance(v, (int, float)) else float(v[m])
+        for lr, v in zip(learners, values)
+        for m in range(lr.n_members)
+    ]
