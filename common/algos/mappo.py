@@ -86,34 +86,30 @@ dim, Oj joint obs dim, L history length, D history step dim.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, fields
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig
+from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig, check_learner_args
 from common.algos.mappo_forward import MAPPOForward
-from common.algos.mappo_graph import MinibatchGraph, MinibatchStep, eager_adam
-from common.algos.mappo_stack import MAPPOStacking
+from common.algos.mappo_graph import MinibatchGraph, MinibatchStep
+from common.algos.mappo_stack import ACT_STREAM, TRAIN_STREAM, MAPPOStacking
 from common.algos.members import MemberLearner
 from common.algos.ppo import (
     action_bound_error,
     action_penalty,
     adaptive_alpha,
     entropy_estimate,
-    gae_with_timeouts,
     joint_ratio,
     masked_mean,
     n_minibatches,
-    normalize_advantages,
     ppo_actor_loss,
     ppo_critic_loss,
 )
-from common.algos.state import derived_seed, restore_generator
+from common.algos.state import derived_seed
 from common.algos.streams import MemberStreams, seeded_generator
 from common.networks.heads import CategoricalActor, GaussianActor
 from common.networks.history import SelfAttentionHistoryEncoder
@@ -121,9 +117,8 @@ from common.networks.nets import EnsembleMLP, ValueNet
 
 __all__ = ["MAPPOConfig", "MAPPO", "POLICIES", "MIXERS"]
 
-TRAIN_STREAM = 0x7A1  # spawn key of a seed's minibatch-order generator
-ACT_STREAM = 0xAC7  # spawn key of a seed's action-sampling generator
-ILLEGAL_LOGIT = -1e10  # logit offset of padded categorical actions ([code] ``logits - (1 - legal_move) * 1e10``)
+# logit offset of padded categorical actions ([code] ``logits - (1 - legal_move) * 1e10``)
+ILLEGAL_LOGIT = -1e10
 
 
 class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
@@ -154,34 +149,23 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, device=device, dtype=dtype)
         S, N, M, O, A = self.n_seeds, self.n_agents, self.n_members, self.obs_dim, self.act_dim
         self.discrete = cfg.policy == "categorical"
-        self.n_actions: tuple[int, ...] | None = None  # choices per agent (categorical only)
-        if self.discrete:
-            if n_actions is None or len(n_actions) != len(self.act_dims) or any(int(k) < 1 for k in n_actions):
-                raise ValueError(f"policy='categorical' needs n_actions (choices per agent, >= 1), got {n_actions!r}")
-            if any(a != 1 for a in self.act_dims):
-                raise ValueError(f"policy='categorical' takes one action entry per agent (act_dims all 1), "
-                                 f"got {self.act_dims}")
-            self.n_actions = tuple(int(k) for k in n_actions)
-        elif n_actions is not None:
-            raise ValueError("n_actions is for policy='categorical' only (policy='gaussian')")
+        # choices per agent (categorical only); the actor's and V's embedding width (the history encoder's with
+        # memory_len > 0, else the caller's encoder's, 0 without one)
+        self.n_actions, self.emb_dim = check_learner_args(cfg, self.act_dims, n_actions, emb_dim, encoder)
         self.joint_obs_dim = sum(self.obs_dims)
-        self.emb_dim = int(emb_dim)
-        if self.emb_dim < 0 or (encoder is not None and self.emb_dim < 1):
-            raise ValueError(f"emb_dim={emb_dim!r} must be >= 0, and >= 1 (the encoder's output size) with an encoder")
         self.memory_len = L = int(cfg.memory_len)
         if L > 0:
-            if encoder is not None or self.emb_dim:
-                raise ValueError(f"MAPPOConfig.memory_len={L} builds the self-attention encoder: pass no encoder and "
-                                 f"emb_dim=0 (got encoder={type(encoder).__name__ if encoder is not None else None}, "
-                                 f"emb_dim={emb_dim!r}), or set memory_len=0 to use your own")
-            self.emb_dim = int(cfg.memory_dim)
             self.history_dim = O + A  # a step = [own obs ⊕ own action], padded
         if cuda_graph and self.device.type != "cuda":
-            raise ValueError(f"cuda_graph=True needs a cuda device, got device={str(self.device)!r} (cuda_graph: "
-                             "None = on for cuda, False = off)")
+            raise ValueError(
+                f"cuda_graph=True needs a cuda device, got device={str(self.device)!r} (cuda_graph: "
+                "None = on for cuda, False = off)"
+            )
         # minibatch steps: "graph" (CUDA graph, common/algos/mappo_graph.py), "eager", or "buffers" (the graph's
         # static-buffer step without a graph: tests); a run-time choice, not part of the config
-        self.step_mode = "graph" if (self.device.type == "cuda" if cuda_graph is None else cuda_graph) else "eager"
+        self.step_mode = (
+            "graph" if (self.device.type == "cuda" if cuda_graph is None else cuda_graph) else "eager"
+        )
         self._graph: MinibatchGraph | None = None
         X = self.emb_dim + O  # actor / V input [emb ⊕ obs]
         hidden = cfg.hidden
@@ -192,15 +176,26 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
             if self.n_actions is not None:  # categorical
                 actor = CategoricalActor(n_agents_members, X, max(self.n_actions), hidden)
             else:
-                actor = GaussianActor(n_agents_members, X, A, hidden, squash=False, log_std_bounds=cfg.log_std_bounds,
-                                      head_init_scale=cfg.head_init_scale)
-            nets: dict[str, nn.Module] = {"actor": actor, "critic": ValueNet(n_agents_members, X, hidden),
-                                          "mixer": EnsembleMLP(n_mixers, self.joint_obs_dim, N + 1, hidden)}
+                actor = GaussianActor(
+                    n_agents_members,
+                    X,
+                    A,
+                    hidden,
+                    squash=False,
+                    log_std_bounds=cfg.log_std_bounds,
+                    head_init_scale=cfg.head_init_scale,
+                )
+            nets: dict[str, nn.Module] = {
+                "actor": actor,
+                "critic": ValueNet(n_agents_members, X, hidden),
+                "mixer": EnsembleMLP(n_mixers, self.joint_obs_dim, N + 1, hidden),
+            }
             if L > 0:  # built last: without histories the other networks are built as before
                 nets["encoder"] = SelfAttentionHistoryEncoder(n_agents_members, O + A, self.emb_dim, L)
             return nets
 
-        big = self._build_members(build)  # seed before building: seed s's networks (its mixer too) from seeds[s]
+        # seed before building: seed s's networks (its mixer too) from seeds[s]
+        big = self._build_members(build)
         self.actor, self.critic, self.mixer = big["actor"], big["critic"], big["mixer"]
         self.encoder = big["encoder"] if L > 0 else encoder
         if encoder is not None:
@@ -224,17 +219,22 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         self._act_mask_m = am.repeat(S, 1).to(self.device)[:, None, :]  # [M, 1, A]
         if self.n_actions is not None:  # categorical
             K = max(self.n_actions)
-            lm = torch.tensor([[0.0 if k < self.n_actions[i] else ILLEGAL_LOGIT for k in range(K)] for i in range(N)],
-                              dtype=dtype)
+            lm = torch.tensor(
+                [[0.0 if k < self.n_actions[i] else ILLEGAL_LOGIT for k in range(K)] for i in range(N)],
+                dtype=dtype,
+            )
             self._logit_bias = lm.repeat(S, 1).to(self.device)[:, None, :]  # [M, 1, K]
 
-        self.act_gens = [seeded_generator(derived_seed(sd, ACT_STREAM), self.device) for sd in self.seeds]  # acting
+        # acting
+        self.act_gens = [seeded_generator(derived_seed(sd, ACT_STREAM), self.device) for sd in self.seeds]
         self.n_updates = 0  # update() calls (PPO iterations)
         self.n_steps = 0  # optimizer steps (minibatches)
 
     def _training_streams(self) -> MemberStreams:
         """The minibatch order: one generator per seed, SeedSequence(seed, spawn_key=(TRAIN_STREAM,))."""
-        return MemberStreams.per_seed(self.seeds, self.n_agents, lambda sd: derived_seed(sd, TRAIN_STREAM), self.device)
+        return MemberStreams.per_seed(
+            self.seeds, self.n_agents, lambda sd: derived_seed(sd, TRAIN_STREAM), self.device
+        )
 
     @property
     def gens(self) -> list[torch.Generator]:
@@ -252,36 +252,14 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         return [p for m in self.modules().values() for p in m.parameters()]
 
     # ---- update -------------------------------------------------------------------------------
-    @torch.no_grad()
-    def targets(self, data: Mapping[str, Tensor], lengths: Tensor | None = None) -> dict[str, Tensor]:
-        """Old quantities of the whole buffer (parameters before the update): joint log-prob, V_tot(s), V_tot(s'),
-        GAE advantages (normalised) and returns, all [S, n]. ``lengths`` [S]: seed s's buffer is its first
-        lengths[s] rows (its row lengths[s] - 1 a time-out; advantages normalised over its rows, unbiased std)."""
-        cfg = self.cfg
-        x = self._inputs(data["obs"], data.get("memory"))
-        nx = self._inputs(data["next_obs"], data.get("next_memory"))
-        logp = self._per_seed(self._log_prob(self._dist(x), data["actions"]))  # [S, n, N]
-        v, nv = self._values(x, data["joint"]), self._values(nx, data["next_joint"])  # [S, n]
-        if lengths is None:
-            adv, ret = gae_with_timeouts(data["rewards"], v, nv, data["masks"], data["zetas"], cfg.gamma, cfg.lam)
-            return {"logp": logp, "values": v, "returns": ret, "advantages": normalize_advantages(adv, cfg.adv_eps),
-                    "raw_advantages": adv}
-        n = v.shape[1]
-        w = self._row_weights(lengths, n)
-        last = F.one_hot(lengths - 1, n).to(self.dtype)  # [S, n] each seed's last row
-        zetas = data["zetas"] * w * (1.0 - last)  # every seed's buffer ends at its own last row; padding cut off
-        adv, ret = gae_with_timeouts(data["rewards"] * w, v * w, nv * w, data["masks"] * w, zetas, cfg.gamma,
-                                     cfg.lam)
-        mean = masked_mean(adv, w).unsqueeze(-1)
-        std = ((adv - mean).square() * w).sum(-1).div(lengths.to(self.dtype) - 1).sqrt().unsqueeze(-1)  # unbiased
-        return {"logp": logp, "values": v, "returns": ret, "advantages": (adv - mean) / (std + cfg.adv_eps) * w,
-                "raw_advantages": adv}
-
-    def losses(self, mb: Mapping[str, Tensor | None], alpha: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def losses(
+        self, mb: Mapping[str, Tensor | None], alpha: Tensor
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Total loss [S] of one minibatch and the new alpha [S] (see the module docstring for each term).
         mb: obs / actions [M, B, ...], memory [M, B, ...] or None, joint [S, B, Oj], logp_old [S, B, N],
         values_old / returns / advantages [S, B]."""
-        cfg, t = self.cfg, {k: v for k, v in mb.items() if v is not None}  # t: the tensors (all but a None memory)
+        # t: the tensors (all but a None memory)
+        cfg, t = self.cfg, {k: v for k, v in mb.items() if v is not None}
         x = self._inputs(t["obs"], mb["memory"])
         dist = self._dist(x)
         logp = self._per_seed(self._log_prob(dist, t["actions"]))  # [S, B, N]
@@ -294,16 +272,25 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         entropy, bonus, penalty = zero, zero, zero
         if cfg.alpha_lr > 0:
             entropy = entropy_estimate(ratio, logp.sum(-1), cfg.clip)  # [S]
-            alpha = adaptive_alpha(alpha, entropy, cfg.entropy_target, cfg.alpha_lr)  # before its use ([code])
+            # before its use ([code])
+            alpha = adaptive_alpha(alpha, entropy, cfg.entropy_target, cfg.alpha_lr)
             bonus = -alpha * entropy
             total = total + bonus
         if not self.discrete and cfg.action_penalty > 0:
-            err = action_bound_error(self._per_seed(dist[0]), self.act_mask)  # mean actions [S, B, N, A] -> [S, B]
+            # mean actions [S, B, N, A] -> [S, B]
+            err = action_bound_error(self._per_seed(dist[0]), self.act_mask)
             penalty = cfg.action_penalty * action_penalty(ratio, err, cfg.clip)  # [S]
             total = total + penalty
         clipped = ((ratio - 1.0).abs() > cfg.clip).to(ratio.dtype).mean(-1)
-        info = {"actor_loss": actor, "critic_loss": critic, "entropy": entropy, "entropy_bonus": bonus,
-                "action_penalty": penalty, "ratio": ratio.mean(-1), "clip_frac": clipped}
+        info = {
+            "actor_loss": actor,
+            "critic_loss": critic,
+            "entropy": entropy,
+            "entropy_bonus": bonus,
+            "action_penalty": penalty,
+            "ratio": ratio.mean(-1),
+            "clip_frac": clipped,
+        }
         return total, alpha, info
 
     def update(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -320,27 +307,40 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         counts = lengths.tolist() if lengths is not None else [n]
         ks = {n_minibatches(c, B) for c in counts}
         if len(ks) > 1:
-            raise ValueError(f"buffers of lengths {counts} hold different numbers of minibatches of {B} "
-                             f"({sorted(ks)}): seeds updated together must take the same number of Adam steps")
+            raise ValueError(
+                f"buffers of lengths {counts} hold different numbers of minibatches of {B} "
+                f"({sorted(ks)}): seeds updated together must take the same number of Adam steps"
+            )
         k = ks.pop()
         ar_m = torch.arange(M, device=self.device)[:, None]  # [M, 1]
         ar_s = torch.arange(S, device=self.device)[:, None]  # [S, 1]
         member = {"obs": data["obs"], "actions": data["actions"], "memory": data.get("memory")}
-        seed = {"joint": data["joint"], "logp_old": tg["logp"], "values_old": tg["values"],
-                "returns": tg["returns"], "advantages": tg["advantages"]}
+        seed = {
+            "joint": data["joint"],
+            "logp_old": tg["logp"],
+            "values_old": tg["values"],
+            "returns": tg["returns"],
+            "advantages": tg["advantages"],
+        }
         sums: dict[str, Tensor] = {}
         graph = self._minibatch_graph()
-        if graph is not None:  # the same step over static buffers (and in a CUDA graph): common/algos/mappo_graph.py
+        # the same step over static buffers (and in a CUDA graph): common/algos/mappo_graph.py
+        if graph is not None:
             graph.load({**member, **seed}, n)
             graph.zero_sums()
         for _ in range(cfg.epochs):
             if lengths is None:
-                perm = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.gens])  # [S, n]
+                # [S, n]
+                perm = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.gens])
             else:  # each seed a permutation of its own rows (only the first k * B are read)
-                perm = torch.stack([F.pad(torch.randperm(int(c), generator=g, device=self.device), (0, n - int(c)))
-                                    for g, c in zip(self.gens, lengths.tolist())])
+                perm = torch.stack(
+                    [
+                        F.pad(torch.randperm(int(c), generator=g, device=self.device), (0, n - int(c)))
+                        for g, c in zip(self.gens, lengths.tolist())
+                    ]
+                )
             for j in range(k):
-                idx = perm[:, j * B:(j + 1) * B]  # [S, B]
+                idx = perm[:, j * B : (j + 1) * B]  # [S, B]
                 self.n_steps += 1
                 if graph is not None:
                     graph.step(idx)
@@ -352,48 +352,24 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
         self.n_updates += 1
         out = {key: v / (cfg.epochs * k) for key, v in sums.items()}
         if lengths is None:
-            out.update(alpha=self.alpha.clone(), value=tg["values"].mean(-1), returns=tg["returns"].mean(-1),
-                       rewards=data["rewards"].mean(-1))
+            out.update(
+                alpha=self.alpha.clone(),
+                value=tg["values"].mean(-1),
+                returns=tg["returns"].mean(-1),
+                rewards=data["rewards"].mean(-1),
+            )
         else:
             w = self._row_weights(lengths, n)
-            out.update(alpha=self.alpha.clone(), value=masked_mean(tg["values"], w),
-                       returns=masked_mean(tg["returns"], w), rewards=masked_mean(data["rewards"], w))
+            out.update(
+                alpha=self.alpha.clone(),
+                value=masked_mean(tg["values"], w),
+                returns=masked_mean(tg["returns"], w),
+                rewards=masked_mean(data["rewards"], w),
+            )
         if cfg.check_finite and not bool(torch.isfinite(out["loss"]).all()):
-            raise FloatingPointError(f"MAPPO: the loss is not finite in update {self.n_updates} "
-                                     f"(per seed {out['loss'].tolist()}; actor {out['actor_loss'].tolist()}, "
-                                     f"critic {out['critic_loss'].tolist()})")
+            raise FloatingPointError(
+                f"MAPPO: the loss is not finite in update {self.n_updates} "
+                f"(per seed {out['loss'].tolist()}; actor {out['actor_loss'].tolist()}, "
+                f"critic {out['critic_loss'].tolist()})"
+            )
         return out
-
-    # ---- checkpoints --------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {"cfg": asdict(self.cfg), "seeds": list(self.seeds), "n_updates": self.n_updates,
-                "n_steps": self.n_steps, "alpha": self.alpha.clone(),
-                "obs_stats": (self.obs_mu.clone(), self.obs_sd.clone(), self.obs_stats_set), "opt": copy.deepcopy(self.opt.state_dict()),
-                "rng": [g.get_state() for g in self.gens], "act_rng": [g.get_state() for g in self.act_gens],
-                **{name: copy.deepcopy(m.state_dict()) for name, m in self.modules().items()}}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = {**asdict(MAPPOConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
-        saved = asdict(MAPPOConfig(**saved))  # lists -> tuples
-        if saved != asdict(self.cfg):
-            diff = {f.name for f in fields(MAPPOConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
-            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
-        if ("encoder" in state) != (self.encoder is not None):
-            raise ValueError("checkpoint and learner disagree on having an encoder")
-        if len(state["seeds"]) != self.n_seeds:
-            raise ValueError(f"checkpoint has {len(state['seeds'])} seeds, this learner {self.n_seeds}")
-        for name, m in self.modules().items():
-            m.load_state_dict(state[name])
-        self._graph = None  # it holds the optimizer's old state tensors and alpha: the next update re-captures
-        self.opt.load_state_dict(state["opt"])
-        eager_adam(self.opt)
-        self.alpha = state["alpha"].to(device=self.device, dtype=self.dtype).clone()
-        if "obs_stats" in state:  # checkpoints older than obs_norm hold none (identity)
-            mu, sd, self.obs_stats_set = state["obs_stats"]
-            self.obs_mu, self.obs_sd = (t.to(device=self.device, dtype=self.dtype).clone() for t in (mu, sd))
-        for g, st, sd in zip(self.gens, state["rng"], state["seeds"]):
-            restore_generator(g, st, int(sd), TRAIN_STREAM, int(state["n_updates"]))
-        for g, st, sd in zip(self.act_gens, state["act_rng"], state["seeds"]):
-            restore_generator(g, st, int(sd), ACT_STREAM, int(state["n_updates"]))
-        self.n_updates, self.n_steps = int(state["n_updates"]), int(state["n_steps"])
-        self.seeds = list(state["seeds"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from common.running.fields import Needs, Rules, check, low_high, opt
 
@@ -92,3 +92,38 @@ class MAPPOConfig:
     def validate(self) -> "MAPPOConfig":
         """The fields' declared rules, their needs and ``RULES`` (common.running.fields.check)."""
         return check(self)
+
+
+def check_learner_args(
+    cfg: MAPPOConfig, act_dims: Sequence[int], n_actions: Sequence[int] | None, emb_dim: int, encoder: Any
+) -> tuple[tuple[int, ...] | None, int]:
+    """The MAPPO constructor's arguments beside its config (ValueError naming the bad one): ``n_actions`` (choices
+    per agent, >= 1) with policy="categorical" only, whose act_dims are all 1; ``emb_dim`` >= 0, >= 1 with an
+    ``encoder``; neither with memory_len > 0 (the config's history encoder). Returns (n_actions as a tuple or None,
+    the embedding width: memory_dim with memory_len > 0, else ``emb_dim``)."""
+    if cfg.policy == "categorical":
+        if n_actions is None or len(n_actions) != len(act_dims) or any(int(k) < 1 for k in n_actions):
+            raise ValueError(
+                f"policy='categorical' needs n_actions (choices per agent, >= 1), got {n_actions!r}"
+            )
+        if any(a != 1 for a in act_dims):
+            raise ValueError(
+                f"policy='categorical' takes one action entry per agent (act_dims all 1), got {tuple(act_dims)}"
+            )
+    elif n_actions is not None:
+        raise ValueError("n_actions is for policy='categorical' only (policy='gaussian')")
+    emb = int(emb_dim)
+    if emb < 0 or (encoder is not None and emb < 1):
+        raise ValueError(
+            f"emb_dim={emb_dim!r} must be >= 0, and >= 1 (the encoder's output size) with an encoder"
+        )
+    L = int(cfg.memory_len)
+    if L > 0:
+        if encoder is not None or emb:
+            raise ValueError(
+                f"MAPPOConfig.memory_len={L} builds the self-attention encoder: pass no encoder and "
+                f"emb_dim=0 (got encoder={type(encoder).__name__ if encoder is not None else None}, "
+                f"emb_dim={emb_dim!r}), or set memory_len=0 to use your own"
+            )
+        emb = int(cfg.memory_dim)
+    return (None if n_actions is None else tuple(int(k) for k in n_actions)), emb

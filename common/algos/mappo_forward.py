@@ -1,7 +1,8 @@
 """MAPPO's forward side (a mixin of ``common.algos.mappo.MAPPO``, whose module docstring gives the math and the
 decisions): the member layout (m = s * N + i), the ``obs_norm`` statistics, the input checks of observations and
 memories, the policy distribution, its log-prob and V_tot, the layout of a rollout batch for ``update`` (``prepare``,
-per-seed buffer lengths), and acting (sampled and greedy actions, values, the evaluation policy).
+per-seed buffer lengths), acting (sampled and greedy actions, values, the evaluation policy), and the buffer's old
+quantities before an update (``targets``: log-probs, values, GAE advantages and returns).
 
 History hook. The learner takes an optional per-agent "memory" input that is prepended to the observation of the
 actor and of V (not of the mixer):
@@ -34,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.algos.ppo import mix_values, obs_moments
+from common.algos.ppo import gae_with_timeouts, masked_mean, mix_values, normalize_advantages, obs_moments
 from common.networks.history import HistoryPolicy
 
 if TYPE_CHECKING:
@@ -333,3 +334,43 @@ class MAPPOForward:
                 "this learner reads a memory input: wrap greedy(obs, memory) in a history-keeping policy"
             )
         return lambda obs: self.greedy(obs)
+
+    @torch.no_grad()
+    def targets(self, data: Mapping[str, Tensor], lengths: Tensor | None = None) -> dict[str, Tensor]:
+        """Old quantities of the whole buffer (parameters before the update): joint log-prob, V_tot(s), V_tot(s'),
+        GAE advantages (normalised) and returns, all [S, n]. ``lengths`` [S]: seed s's buffer is its first
+        lengths[s] rows (its row lengths[s] - 1 a time-out; advantages normalised over its rows, unbiased std)."""
+        cfg = self.cfg
+        x = self._inputs(data["obs"], data.get("memory"))
+        nx = self._inputs(data["next_obs"], data.get("next_memory"))
+        logp = self._per_seed(self._log_prob(self._dist(x), data["actions"]))  # [S, n, N]
+        v, nv = self._values(x, data["joint"]), self._values(nx, data["next_joint"])  # [S, n]
+        if lengths is None:
+            adv, ret = gae_with_timeouts(
+                data["rewards"], v, nv, data["masks"], data["zetas"], cfg.gamma, cfg.lam
+            )
+            return {
+                "logp": logp,
+                "values": v,
+                "returns": ret,
+                "advantages": normalize_advantages(adv, cfg.adv_eps),
+                "raw_advantages": adv,
+            }
+        n = v.shape[1]
+        w = self._row_weights(lengths, n)
+        last = F.one_hot(lengths - 1, n).to(self.dtype)  # [S, n] each seed's last row
+        # every seed's buffer ends at its own last row; padding cut off
+        zetas = data["zetas"] * w * (1.0 - last)
+        adv, ret = gae_with_timeouts(
+            data["rewards"] * w, v * w, nv * w, data["masks"] * w, zetas, cfg.gamma, cfg.lam
+        )
+        mean = masked_mean(adv, w).unsqueeze(-1)
+        # unbiased
+        std = ((adv - mean).square() * w).sum(-1).div(lengths.to(self.dtype) - 1).sqrt().unsqueeze(-1)
+        return {
+            "logp": logp,
+            "values": v,
+            "returns": ret,
+            "advantages": (adv - mean) / (std + cfg.adv_eps) * w,
+            "raw_advantages": adv,
+        }

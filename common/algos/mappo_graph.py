@@ -158,9 +158,9 @@ class MinibatchGraph:
                     else torch.zeros(
                         (s[0], cap, *s[1:]),
                         dtype=src[k].dtype,  # type: ignore[union-attr]
-                        device=src[k].device,
+                        device=src[k].device,  # type: ignore[union-attr]
                     )
-                )  # type: ignore[union-attr]
+                )
                 for k, s in shapes.items()
             }
             self.capacity = cap

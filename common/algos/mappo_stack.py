@@ -1,18 +1,23 @@
-"""Cells as members for MAPPO (common/algos/mappo.py, common/running/grouping.py): ``MAPPO.stack`` puts the learners of
-several runs side by side as one learner of all their seeds and their streams (common.algos.streams.MemberStreams),
+"""MAPPO's checkpoints and cells as members (common/algos/mappo.py, common/running/grouping.py): ``state_dict`` /
+``load_state_dict`` (the modules, the optimizer, alpha, the observation statistics and every seed's generators,
+restored on their streams: ``TRAIN_STREAM``, ``ACT_STREAM``); ``MAPPO.stack`` puts the learners of several runs
+side by side as one learner of all their seeds and their streams (common.algos.streams.MemberStreams),
 ``split_state`` gives each run's ``state_dict`` back (a learner alone: its own, one run)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
+from common.algos.mappo_config import MAPPOConfig
 from common.algos.mappo_graph import eager_adam
 from common.algos.state import (
+    restore_generator,
     slice_module_state,
     slice_optimizer_state,
     stack_module_states,
@@ -20,18 +25,19 @@ from common.algos.state import (
 )
 from common.algos.streams import MemberStreams
 
-if TYPE_CHECKING:
-    from common.algos.mappo_config import MAPPOConfig
+__all__ = ["ACT_STREAM", "TRAIN_STREAM", "MAPPOStacking"]
 
-__all__ = ["MAPPOStacking"]
+TRAIN_STREAM = 0x7A1  # spawn key of a seed's minibatch-order generator
+ACT_STREAM = 0xAC7  # spawn key of a seed's action-sampling generator
 
 
 class MAPPOStacking:
-    """The stacking half of ``MAPPO`` (a mixin: it reads the learner's modules, optimizer, alpha, observation
-    statistics and per-seed generators)."""
+    """The checkpoint and stacking half of ``MAPPO`` (a mixin: it reads the learner's modules, optimizer, alpha,
+    observation statistics and per-seed generators)."""
 
     if TYPE_CHECKING:  # what stacking reads of the learner (common.algos.mappo.MAPPO), typed for the checker
         cfg: MAPPOConfig
+        _graph: Any  # the captured minibatch step (common.algos.mappo_graph.MinibatchGraph) or None
         obs_dims: tuple[int, ...]
         act_dims: tuple[int, ...]
         n_actions: tuple[int, ...] | None
@@ -143,3 +149,45 @@ class MAPPOStacking:
             )
             s0 += n
         return out
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "cfg": asdict(self.cfg),
+            "seeds": list(self.seeds),
+            "n_updates": self.n_updates,
+            "n_steps": self.n_steps,
+            "alpha": self.alpha.clone(),
+            "obs_stats": (self.obs_mu.clone(), self.obs_sd.clone(), self.obs_stats_set),
+            "opt": copy.deepcopy(self.opt.state_dict()),
+            "rng": [g.get_state() for g in self.gens],
+            "act_rng": [g.get_state() for g in self.act_gens],
+            **{name: copy.deepcopy(m.state_dict()) for name, m in self.modules().items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = {**asdict(MAPPOConfig()), **state["cfg"]}  # fields newer than the checkpoint: their defaults
+        saved = asdict(MAPPOConfig(**saved))  # lists -> tuples
+        if saved != asdict(self.cfg):
+            diff = {f.name for f in fields(MAPPOConfig) if saved.get(f.name) != getattr(self.cfg, f.name)}
+            raise ValueError(f"checkpoint config differs from this learner's in {sorted(diff)}")
+        if ("encoder" in state) != (self.encoder is not None):
+            raise ValueError("checkpoint and learner disagree on having an encoder")
+        if len(state["seeds"]) != self.n_seeds:
+            raise ValueError(f"checkpoint has {len(state['seeds'])} seeds, this learner {self.n_seeds}")
+        for name, m in self.modules().items():
+            m.load_state_dict(state[name])
+        # it holds the optimizer's old state tensors and alpha: the next update re-captures
+        self._graph = None
+        self.opt.load_state_dict(state["opt"])
+        eager_adam(self.opt)
+        self.alpha = state["alpha"].to(device=self.device, dtype=self.dtype).clone()
+        if "obs_stats" in state:  # checkpoints older than obs_norm hold none (identity)
+            mu, sd, self.obs_stats_set = state["obs_stats"]
+            self.obs_mu, self.obs_sd = (t.to(device=self.device, dtype=self.dtype).clone() for t in (mu, sd))
+        for g, st, sd in zip(self.gens, state["rng"], state["seeds"]):
+            restore_generator(g, st, int(sd), TRAIN_STREAM, int(state["n_updates"]))
+        for g, st, sd in zip(self.act_gens, state["act_rng"], state["seeds"]):
+            restore_generator(g, st, int(sd), ACT_STREAM, int(state["n_updates"]))
+        self.n_updates, self.n_steps = int(state["n_updates"]), int(state["n_steps"])
+        self.seeds = list(state["seeds"])
