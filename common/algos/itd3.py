@@ -88,14 +88,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from common.algos.cql import cql_penalty
 from common.algos.itd3_config import ITD3Config
-from common.algos.itd3_data import ITD3Data
+from common.algos.itd3_cql import ITD3CQL
 from common.algos.itd3_losses import (
     critic_td_loss,
     icq_actor_loss,
     member_value,
-    mujoco_cql_log_density,
     per_member,
     smoothed_target_action,
     td3_mixed_actor_loss,
@@ -116,7 +114,7 @@ __all__ = ["ITD3Config", "ITD3", "member_value"]  # member_value: re-exported fo
 # ----------------------------------------------------------------------------------------------
 
 
-class ITD3(ITD3Data, StackableLearner):
+class ITD3(ITD3CQL, StackableLearner):
     """Batched independent TD3 (+ CQL / OMAR / TD3+BC / ICQ regularisers); members m = s * N + i.
 
     ITD3(obs_dims, act_dims, n_seeds, cfg, seed=0, seeds=None) or ITD3.init(spec, cfg, seeds).
@@ -139,16 +137,23 @@ class ITD3(ITD3Data, StackableLearner):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        super().__init__((cfg or ITD3Config()).validate(), obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed,
-                         device=device, dtype=dtype)
+        cfg = (cfg or ITD3Config()).validate()
+        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, device=device, dtype=dtype)
         cfg, M, N = self.cfg, self.n_members, self.n_agents
         O, A, H = self.obs_dim, self.act_dim, (cfg.hidden, cfg.hidden)
         self.joint = cfg.critic_input == "joint"
         Oc, Ac = (N * O, N * A) if self.joint else (O, A)  # critic input widths
 
         def build(n_seeds: int) -> dict[str, nn.Module]:
-            actor = DeterministicActor(n_seeds * N, O, A, H, max_action=cfg.max_action, input_norm=cfg.input_norm,
-                                       last_layer_init=cfg.actor_last_init)
+            actor = DeterministicActor(
+                n_seeds * N,
+                O,
+                A,
+                H,
+                max_action=cfg.max_action,
+                input_norm=cfg.input_norm,
+                last_layer_init=cfg.actor_last_init,
+            )
             return {"actor": actor, "critic": TwinCritic(n_seeds * N, Oc, Ac, H, input_norm=cfg.input_norm)}
 
         nets = self._build_members(build)  # seed before building: member (s, i) from seeds[s] only
@@ -161,21 +166,26 @@ class ITD3(ITD3Data, StackableLearner):
             p.requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
-        self.last_actor: tuple | None = None  # the last actor step's (loss, grad norm, info) (policy_delay > 1)
+        # the last actor step's (loss, grad norm, info) (policy_delay > 1)
+        self.last_actor: tuple | None = None
         self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded action dims are 0 everywhere
-        d = torch.tensor([self.act_dims[i] for i in self.agents.cpu().tolist()], dtype=dtype, device=self.device)
+        d = torch.tensor(
+            [self.act_dims[i] for i in self.agents.cpu().tolist()], dtype=dtype, device=self.device
+        )
         self.log_p_uniform = (-d * math.log(2.0 * cfg.max_action)).view(M, 1, 1)  # [M, 1, 1] log U(-1,1)^d
         one = torch.zeros((), dtype=dtype, device=self.device)
         self.cql_alpha = per_member(cfg.cql_alpha, M, one)
         self.omar_tau = per_member(cfg.omar_tau, M, one)
         # per-member tau enters the loss in float64: 1 - tau is then the complement a run alone computes from
         # its Python float (float32 1 - tau differs by an ulp for tau = 0.9), so stacked gradients are its own
-        self.omar_tau_loss = (self.omar_tau if isinstance(self.omar_tau, float)
-                              else per_member(cfg.omar_tau, M, one.double()))
+        self.omar_tau_loss = (
+            self.omar_tau if isinstance(self.omar_tau, float) else per_member(cfg.omar_tau, M, one.double())
+        )
         self.td3bc_alpha = per_member(cfg.td3bc_alpha, M, one)
         # joint critic: member m's own slot i = agents[m] among the N action slots [M, 1, N, 1]
         self.own_slot = (self.agents[:, None] == torch.arange(self.n_agents, device=self.device)).view(
-            M, 1, self.n_agents, 1)
+            M, 1, self.n_agents, 1
+        )
 
     @classmethod
     def init(cls, spec, cfg: ITD3Config | None = None, seeds: Sequence[int] = (0,), **kw) -> "ITD3":
@@ -191,59 +201,13 @@ class ITD3(ITD3Data, StackableLearner):
     def _policy(self, net: DeterministicActor, obs: Tensor) -> Tensor:
         return self._mask(net(obs))
 
-    def cql_term(self, batch: Mapping[str, Tensor], q1_data: Tensor, q2_data: Tensor) -> Tensor:
-        """CQL_1 + CQL_2 per member [M] (OMAR Eq. 1, the code's proposals); the sampled actions are
-        agent i's own (joint critic: in its slot, a_{-i} from the data)."""
-        cfg, M = self.cfg, self.n_members
-        obs, next_obs = batch["obs"], batch["next_obs"]  # [M, B, O]
-        x_obs = self._critic_obs(batch)  # [M, B, O] or [M, B, N*O]
-        B, A, K = obs.shape[1], self.act_dim, cfg.cql_n_actions
-        if cfg.cql_slots == "all":  # the whole joint action ~ U(-1, 1)^(sum_j d_j), for every slot
-            return self._cql_all_slots(batch, x_obs, q1_data, q2_data)
-        u = self._draw(torch.rand, (M, B, K, A), obs)
-        a_rand = self._mask((2.0 * u - 1.0) * cfg.max_action)  # [M, B, K, A] ~ U(-1, 1)^d
-        q1_r, q2_r = self.critic.forward_many(x_obs, self._critic_act(a_rand, batch))  # [M, B, K]
-        logp = self.log_p_uniform  # [M, 1, 1]
-        if cfg.cql_proposal == "mujoco":
-            n_cur = self._draw(torch.randn, (M, B, K, A), obs) * cfg.cql_noise
-            n_new = self._draw(torch.randn, (M, B, K, A), obs) * cfg.cql_noise
-            with torch.no_grad():  # actor in train mode (its BN statistics move, as in the code)
-                a_cur = self._mask((self._policy(self.actor, obs).unsqueeze(2) + n_cur).clamp(-1.0, 1.0))
-                a_new = self._mask((self._policy(self.actor, next_obs).unsqueeze(2) + n_new).clamp(-1.0, 1.0))
-            q1_c, q2_c = self.critic.forward_many(x_obs, self._critic_act(a_cur, batch))
-            q1_n, q2_n = self.critic.forward_many(x_obs, self._critic_act(a_new, batch))  # pi(o') at o (code's quirk)
-            p_cur = mujoco_cql_log_density(n_cur, cfg.cql_noise, self.act_mask_k())
-            p_new = mujoco_cql_log_density(n_new, cfg.cql_noise, self.act_mask_k())
-            logp = torch.cat([logp.expand(M, B, K), p_new, p_cur], dim=-1)  # [M, B, 3K]
-            q1_r = torch.cat([q1_r, q1_n, q1_c], dim=-1)
-            q2_r = torch.cat([q2_r, q2_n, q2_c], dim=-1)
-        return cql_penalty(q1_r, logp, q1_data, cfg.cql_temp) + cql_penalty(q2_r, logp, q2_data, cfg.cql_temp)
-
-    def _cql_all_slots(self, batch: Mapping[str, Tensor], x_obs: Tensor, q1_data: Tensor, q2_data: Tensor) -> Tensor:
-        """cql_slots="all": K uniform joint actions [M, B, K, N*A] (padded dims of each slot masked)."""
-        cfg, M, N, A, K = self.cfg, self.n_members, self.n_agents, self.act_dim, self.cfg.cql_n_actions
-        B = x_obs.shape[1]
-        u = self._draw(torch.rand, (M, B, K, N * A), x_obs)
-        a = (2.0 * u - 1.0) * cfg.max_action
-        if self.act_mask is not None:  # each seed's N members' masks side by side [M, 1, 1, N*A]
-            a = a * self._seed_joint(self.act_mask).unsqueeze(2)
-        q1_r, q2_r = self.critic.forward_many(x_obs, a)  # [M, B, K]
-        logp = self.log_p_uniform.view(self.n_seeds, N).sum(1).repeat_interleave(N).view(M, 1, 1)
-        return cql_penalty(q1_r, logp, q1_data, cfg.cql_temp) + cql_penalty(q2_r, logp, q2_data, cfg.cql_temp)
-
-    def _draw(self, fn, shape: tuple[int, ...], like: Tensor) -> Tensor:
-        """``fn(shape)`` (torch.rand / randn) from the training streams (each run's own: MemberStreams), in
-        ``like``'s dtype and device."""
-        return self.streams.draw(fn, shape, dtype=like.dtype, device=like.device)
-
-    def act_mask_k(self) -> Tensor | None:
-        return None if self.act_mask is None else self.act_mask.unsqueeze(2)  # [M, 1, 1, A]
-
     def critic_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """L_Q per member [M] and detached diagnostics."""
         cfg = self.cfg
-        rew, next_obs, done = batch["rewards"], batch["next_obs"], batch["terminals"]  # [M, B], [M, B, O], [M, B]
-        x_obs, x_next = self._critic_obs(batch), self._critic_obs(batch, "next_obs")  # [M, B, O] or [M, B, N*O]
+        # [M, B], [M, B, O], [M, B]
+        rew, next_obs, done = batch["rewards"], batch["next_obs"], batch["terminals"]
+        # [M, B, O] or [M, B, N*O]
+        x_obs, x_next = self._critic_obs(batch), self._critic_obs(batch, "next_obs")
         x_act = batch["joint_actions"] if self.joint else batch["actions"]  # [M, B, A] or [M, B, N*A]
         with torch.no_grad():  # targets in train mode (BN batch statistics), as the code
             if cfg.actor_reg == "icq":  # dataset a' (seen pairs only)
@@ -252,7 +216,9 @@ class ITD3(ITD3Data, StackableLearner):
                 a_next = self._policy(self.actor_target, next_obs)  # [M, B, A] pibar_i(o'_i)
                 if cfg.target_noise > 0:  # TD3 target policy smoothing (MOMA-PPO), drawn after the minibatch
                     noise = self._draw(torch.randn, tuple(a_next.shape), a_next) * cfg.target_noise
-                    a_next = self._mask(smoothed_target_action(a_next, noise, cfg.target_noise_clip, cfg.max_action))
+                    a_next = self._mask(
+                        smoothed_target_action(a_next, noise, cfg.target_noise_clip, cfg.max_action)
+                    )
                 if self.joint:
                     a_next = self._seed_joint(a_next)  # [M, B, N*A] (pibar_1(o'_1), .., pibar_N(o'_N))
             q1_t, q2_t = self.critic_target(x_next, a_next)  # [M, B, 1]
@@ -285,21 +251,45 @@ class ITD3(ITD3Data, StackableLearner):
         elif cfg.actor_reg == "td3bc" and cfg.bc_reduce == "mean":
             loss = td3bc_actor_loss(q_pi, pi, act, self.td3bc_alpha)
         elif cfg.actor_reg == "td3bc":  # MOMA-PPO's ITD3+BC: lambda * (-Q1) + sum_dims BC
-            loss = td3_mixed_actor_loss(q_pi, pi, act, None, tau=0.0, bc_alpha=self.td3bc_alpha, action_reg=0.0,
-                                        bc_reduce=cfg.bc_reduce)
+            loss = td3_mixed_actor_loss(
+                q_pi,
+                pi,
+                act,
+                None,
+                tau=0.0,
+                bc_alpha=self.td3bc_alpha,
+                action_reg=0.0,
+                bc_reduce=cfg.bc_reduce,
+            )
         else:  # omar
             with torch.no_grad():  # the search's noise from the training streams (each run's own)
                 a_hat = search_action(
-                    lambda a: self.critic.q1_many(x_obs, self._critic_act(self._mask(a), batch)), pi.detach(),
-                    sampler=cfg.omar_sampler, iters=cfg.omar_iters, n_samples=cfg.omar_n_samples,
-                    n_elites=cfg.omar_n_elites, mu0=cfg.omar_mu0, sigma0=cfg.omar_sigma0,
-                    sigma_rule=cfg.omar_sigma_rule, low=-cfg.max_action, high=cfg.max_action,
-                    draw=lambda shape: self._draw(torch.randn, shape, pi), cem_std=cfg.cem_std, q_pi=q_pi,
+                    lambda a: self.critic.q1_many(x_obs, self._critic_act(self._mask(a), batch)),
+                    pi.detach(),
+                    sampler=cfg.omar_sampler,
+                    iters=cfg.omar_iters,
+                    n_samples=cfg.omar_n_samples,
+                    n_elites=cfg.omar_n_elites,
+                    mu0=cfg.omar_mu0,
+                    sigma0=cfg.omar_sigma0,
+                    sigma_rule=cfg.omar_sigma_rule,
+                    low=-cfg.max_action,
+                    high=cfg.max_action,
+                    draw=lambda shape: self._draw(torch.randn, shape, pi),
+                    cem_std=cfg.cem_std,
+                    q_pi=q_pi,
                 )
             if cfg.omar_bc_alpha > 0:  # MOMA-PPO's TD3Learner with both td3_omar_coeff and td3_bc_coeff
-                loss = td3_mixed_actor_loss(q_pi, pi, act, self._mask(a_hat), tau=self.omar_tau_loss,
-                                            bc_alpha=cfg.omar_bc_alpha, action_reg=cfg.action_reg,
-                                            bc_reduce=cfg.bc_reduce)
+                loss = td3_mixed_actor_loss(
+                    q_pi,
+                    pi,
+                    act,
+                    self._mask(a_hat),
+                    tau=self.omar_tau_loss,
+                    bc_alpha=cfg.omar_bc_alpha,
+                    action_reg=cfg.action_reg,
+                    bc_reduce=cfg.bc_reduce,
+                )
             else:
                 loss = omar_actor_loss(q_pi, pi, self._mask(a_hat), self.omar_tau_loss, cfg.action_reg)
         info["q_pi"] = q_pi.detach().mean(-1)
@@ -328,7 +318,8 @@ class ITD3(ITD3Data, StackableLearner):
                 aloss, ainfo = self.actor_loss(batch)
                 self.actor_opt.zero_grad(set_to_none=True)
                 aloss.sum().backward(inputs=list(self.actor.parameters()))
-                anorm = self._clip(self.actor, log or cfg.policy_delay > 1)  # a delayed actor's norm is logged later
+                # a delayed actor's norm is logged later
+                anorm = self._clip(self.actor, log or cfg.policy_delay > 1)
                 self.actor_opt.step()
             polyak_update(self.critic_target, self.critic, cfg.tau_target)
             polyak_update(self.actor_target, self.actor, cfg.tau_target)
@@ -342,25 +333,42 @@ class ITD3(ITD3Data, StackableLearner):
             both = torch.stack([closs.detach().sum(), aloss.detach().sum()])
             if not bool(torch.isfinite(both).all()):
                 bad = "critic_loss" if not bool(torch.isfinite(both[0])) else "actor_loss"
-                raise FloatingPointError(f"ITD3: {bad} is not finite at update {self.step} "
-                                         f"(critic {closs.detach().tolist()}, actor {aloss.detach().tolist()})")
+                raise FloatingPointError(
+                    f"ITD3: {bad} is not finite at update {self.step} "
+                    f"(critic {closs.detach().tolist()}, actor {aloss.detach().tolist()})"
+                )
         if self.step % cfg.log_every:
             return {}
         assert cnorm is not None and anorm is not None  # a logged update: _clip computed both norms
-        return {"critic_loss": closs.detach(), "actor_loss": aloss, "critic_grad_norm": cnorm,
-                "actor_grad_norm": anorm, **cinfo, **ainfo}
+        return {
+            "critic_loss": closs.detach(),
+            "actor_loss": aloss,
+            "critic_grad_norm": cnorm,
+            "actor_grad_norm": anorm,
+            **cinfo,
+            **ainfo,
+        }
 
     # ---- acting -------------------------------------------------------------------------------
     def act(self, obs: np.ndarray | Tensor, deterministic: bool = True) -> np.ndarray | Tensor:
         """Deterministic pi(o): obs [S, E, N, O] -> actions [S, E, N, A] (numpy in, numpy out), BN
         in eval mode (running statistics); training state untouched."""
         if not deterministic:
-            raise ValueError("ITD3 policies are deterministic (offline, no exploration noise); use deterministic=True")
+            raise ValueError(
+                "ITD3 policies are deterministic (offline, no exploration noise); use deterministic=True"
+            )
         was = self.actor.training
         self.actor.eval()
         try:
-            return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim, lambda xm: self._policy(self.actor, xm),
-                              self.dtype, self.device)
+            return member_act(
+                obs,
+                self.n_seeds,
+                self.n_agents,
+                self.obs_dim,
+                lambda xm: self._policy(self.actor, xm),
+                self.dtype,
+                self.device,
+            )
         finally:
             self.actor.train(was)
 
@@ -371,7 +379,8 @@ class ITD3(ITD3Data, StackableLearner):
     # ---- checkpoints --------------------------------------------------------------------------
     _NETS = ("actor", "critic", "actor_target", "critic_target")
     _OPTS = ("actor_opt", "critic_opt")
-    GROUP_FIELDS = ("cql_alpha", "omar_tau")  # may differ between stacked runs: per-member scalars of the losses
+    # may differ between stacked runs: per-member scalars of the losses
+    GROUP_FIELDS = ("cql_alpha", "omar_tau")
 
     def state_dict(self) -> dict[str, Any]:
         return learner_state(self, self._NETS + self._OPTS)
@@ -381,6 +390,6 @@ class ITD3(ITD3Data, StackableLearner):
 
     # ---- stacking runs (cells as members, common/running/grouping.py): StackableLearner's hook ----------
     def _empty_stack(self, cfg: ITD3Config, seeds: Sequence[int]) -> "ITD3":
-        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
-                          dtype=self.dtype)
-
+        return type(self)(
+            self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device, dtype=self.dtype
+        )

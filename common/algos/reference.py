@@ -14,7 +14,8 @@ from typing import Any, TypedDict, cast
 import torch
 from torch import Tensor, nn
 
-from common.algos.itd3 import ITD3, ITD3Config, member_value, mujoco_cql_log_density
+from common.algos.itd3 import ITD3, ITD3Config, member_value
+from common.algos.itd3_losses import mujoco_cql_log_density
 from common.algos.omar import search_action
 from common.networks.heads import DeterministicActor, TwinCritic
 
