@@ -41,7 +41,7 @@ import numpy as np
 import pytest
 import torch
 
-import common.algos.members as members_mod
+import common.algos.streams as streams_mod
 import papers.cast_bcq.cast_bcq as cast_mod
 from common.algos.bcq import BCQ, BCQConfig
 from common.networks.nets import polyak_update
@@ -242,7 +242,7 @@ def replay(task: str, arrays: dict, meta: dict) -> dict:
 
     out["iters"] = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(members_mod, "sample_indices", sample_indices)  # the training streams' row draw
+        mp.setattr(streams_mod, "sample_indices", sample_indices)  # the training streams' row draw
         mp.setattr(cast_mod, "sample_subteam_weights", sample_subteam_weights)
         for it in range(iters):
             rows.append(torch.from_numpy(g["ind"][it][None].astype(np.int64)))
@@ -410,7 +410,7 @@ def replay_mabcq(arrays: dict, meta: dict, whole_update: bool) -> list[dict]:
     with pytest.MonkeyPatch.context() as mp:
         rows: list[torch.Tensor] = []
         # the training streams' row draw
-        mp.setattr(members_mod, "sample_indices", lambda *a, **k: rows.pop(0))
+        mp.setattr(streams_mod, "sample_indices", lambda *a, **k: rows.pop(0))
         for it in range(meta["iters"]):
             # [M, B]: one row set per agent
             rows.append(torch.from_numpy(g["mabcq__ind"][it].astype(np.int64)))

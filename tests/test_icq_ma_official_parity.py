@@ -48,7 +48,7 @@ import numpy as np
 import pytest
 import torch
 
-import common.algos.members as members_mod
+import common.algos.streams as streams_mod
 import papers.cast_bcq.icq_ma as icq_mod
 import papers.cast_bcq.icq_ma_losses as icq_losses_mod
 from papers.cast_bcq.icq_ma import ICQMA
@@ -202,7 +202,7 @@ def replay(task: str, arrays: dict, meta: dict, actor_temp: float = math.inf) ->
         return w
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(members_mod, "sample_indices", sample_indices)  # the training streams' row draw
+        mp.setattr(streams_mod, "sample_indices", sample_indices)  # the training streams' row draw
         mp.setattr(icq_mod, "icq_ma_critic_loss", critic_loss)
         mp.setattr(icq_losses_mod, "batch_softmax_weights", batch_softmax_weights)  # used by the named losses
         for it in range(meta["iters"]):

@@ -149,11 +149,15 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         split_actions: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         cfg = (cfg or BCQConfig()).validate()
-        central = cfg.view == "central"  # one member per seed on the state (or agent 0's obs), the joint action
-        super().__init__(cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, units=1 if central else None,
-                         device=device, dtype=dtype)
+        # one member per seed on the state (or agent 0's obs), the joint action
+        central = cfg.view == "central"
+        units = 1 if central else None
+        super().__init__(
+            cfg, obs_dims, act_dims, n_seeds, seeds=seeds, seed=seed, units=units, device=device, dtype=dtype
+        )
         self.central, self.mabcq, U = central, cfg.variant == "mabcq", self.n_units
-        self.act_mask = None if central else self._member_act_mask()  # [M, 1, A]: padded dims 0 in every candidate
+        # [M, 1, A]: padded dims 0 in every candidate
+        self.act_mask = None if central else self._member_act_mask()
         if central:
             self.state_dim = None if state_dim is None else int(state_dim)
             self.obs_dim = self.state_dim if self.state_dim is not None else self.obs_dims[0]
@@ -161,7 +165,9 @@ class BCQ(BCQData, BCQActing, StackableLearner):
             self.join = join or functools.partial(join_slices, act_dims=self.act_dims)
             self.split_actions = split_actions or functools.partial(split_slices, act_dims=self.act_dims)
         elif state_dim is not None or join is not None or split_actions is not None:
-            raise ValueError(f"state_dim, join and split_actions are for view='central' only (view={cfg.view!r})")
+            raise ValueError(
+                f"state_dim, join and split_actions are for view='central' only (view={cfg.view!r})"
+            )
         else:
             self.state_dim = None
         O, A = self.obs_dim, self.act_dim
@@ -169,16 +175,20 @@ class BCQ(BCQData, BCQActing, StackableLearner):
 
         def build(n_seeds: int) -> dict[str, torch.nn.Module]:
             n = n_seeds * U
-            nets = {"vae": VAE(n, O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip),
-                    "actor": PerturbationActor(n, O, A, cfg.hidden, cfg.phi, cfg.max_action),
-                    "critic": TwinCritic(n, O, A, cfg.hidden)}
+            nets = {
+                "vae": VAE(n, O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip),
+                "actor": PerturbationActor(n, O, A, cfg.hidden, cfg.phi, cfg.max_action),
+                "critic": TwinCritic(n, O, A, cfg.hidden),
+            }
             if self.mabcq:  # G1 on ([o, o'], a)
                 nets["vae1"] = VAE(n, 2 * O, A, L, cfg.hidden_vae, cfg.max_action, cfg.z_clip)
             return nets
 
         big = self._build_members(build)  # seed before building: seed s's members from seeds[s] alone
         vae, actor, critic, vae1 = big["vae"], big["actor"], big["critic"], big.get("vae1")
-        assert isinstance(vae, VAE) and isinstance(actor, PerturbationActor) and isinstance(critic, TwinCritic)
+        assert (
+            isinstance(vae, VAE) and isinstance(actor, PerturbationActor) and isinstance(critic, TwinCritic)
+        )
         assert vae1 is None or isinstance(vae1, VAE)  # what build made
         self.vae, self.actor, self.critic, self.vae1 = vae, actor, critic, vae1
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
@@ -192,9 +202,12 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         self.act_seeds = [self.act_seed]  # each run's (a stack: one per run, ``_act_generator``)
         # the loss scalars: numbers, or (a stack of runs with other values) per-member tensors of the same numbers
         self.kl_weight = self._member_values("kl_weight", lambda v: v, 1)  # a number or [M]
-        self.lmbda = self._member_values("lmbda", lambda v: v, 3)  # a number or [M, 1, 1] (targets are [M, B, K])
-        self.one_minus_lmbda = (None if not torch.is_tensor(self.lmbda)  # a number: 1 - lambda computed in the loss
-                                else self._member_values("lmbda", lambda v: 1.0 - v, 3))
+        # a number or [M, 1, 1] (targets are [M, B, K])
+        self.lmbda = self._member_values("lmbda", lambda v: v, 3)
+        # a number: 1 - lambda computed in the loss
+        self.one_minus_lmbda = (
+            None if not torch.is_tensor(self.lmbda) else self._member_values("lmbda", lambda v: 1.0 - v, 3)
+        )
 
     def _g1(self) -> VAE:
         """MABCQ's G1 on ([o, o'], a) (BCQ has none)."""
@@ -215,8 +228,14 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         return t.view(self.n_members, *([1] * (dims - 1)))
 
     @classmethod
-    def from_dataset(cls, data, cfg: BCQConfig | None = None, seeds: Sequence[int] = (0,),
-                     device: str | torch.device = "cpu", **kw) -> "BCQ":
+    def from_dataset(
+        cls,
+        data,
+        cfg: BCQConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+        **kw,
+    ) -> "BCQ":
         """The learner for a common.datasets.dataset.Dataset: its obs_dims / act_dims; "central" also its ``state`` width
         (if it has a state) and its env's ``join`` / ``split_actions`` (``env_action_maps``)."""
         cfg = (cfg or BCQConfig()).validate()
@@ -229,24 +248,6 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         return cls(data.obs_dims, data.act_dims, len(seeds), cfg, seeds=list(seeds), device=device, **kw)
 
     # ---- pieces of the update -------------------------------------------------------------------
-    def _mask(self, a: Tensor) -> Tensor:
-        if self.act_mask is None:
-            return a
-        return a * self.act_mask.view(self.n_members, *([1] * (a.dim() - 2)), self.act_dim)
-
-    def _randn(self, shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None = None,
-               clip: float | None = None) -> Tensor:
-        """N(0, I) of ``shape`` [M, ...] from the training streams (each run its own), or from ``generator`` (one,
-        or one per run: ``_act_generator``), clipped to +-clip (CASTBCQ borrows this method)."""
-        z = self.streams.draw(torch.randn, tuple(shape), generator, dtype=self.dtype, device=self.device)
-        return z if clip is None else z.clamp_(-clip, clip)
-
-    def _candidates(self, actor: PerturbationActor, obs: Tensor, z: Tensor) -> Tensor:
-        """xi(o, D(o, z)): obs [M, *, O], z [M, *, L] (clipped) -> [M, *, A]; the decoder gets no gradient."""
-        with torch.no_grad():
-            a = self._mask(self.vae.decode(obs, z))  # [M, *, A]
-        return self._mask(actor(obs, a))
-
     def vae_losses(self, batch: Mapping[str, Tensor]) -> Tensor:
         """L_G [M] (+ L_G1 for MABCQ)."""
         obs, act = batch["obs"], batch["actions"]  # [M, B, O], [M, B, A]
@@ -275,7 +276,9 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         M, B, O = next_obs.shape
         K = cfg.n_target
         o_k = next_obs.unsqueeze(2).expand(M, B, K, O)  # [M, B, K, O]
-        a_k = self._candidates(self.actor_target, o_k, self._randn((M, B, K, self.latent_dim), clip=cfg.z_clip))
+        a_k = self._candidates(
+            self.actor_target, o_k, self._randn((M, B, K, self.latent_dim), clip=cfg.z_clip)
+        )
         q1, q2 = self.critic_target(o_k, a_k)  # [M, B, K, 1] each
         if self.mabcq:
             q = q1.squeeze(-1)  # [M, B, K]
@@ -283,8 +286,9 @@ class BCQ(BCQData, BCQActing, StackableLearner):
             q = soft_clipped_q(q1.squeeze(-1), q2.squeeze(-1), self.lmbda, self.one_minus_lmbda)  # [M, B, K]
         return candidate_target(batch["rewards"], batch["terminals"], q, cfg.gamma)
 
-    def critic_loss(self, batch: Mapping[str, Tensor], mu: Tensor | None = None,
-                    mu1: Tensor | None = None) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
+    def critic_loss(
+        self, batch: Mapping[str, Tensor], mu: Tensor | None = None, mu1: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
         """(L_Q [M], MABCQ's weight w [M, B, L] or None, detached diagnostics). MABCQ needs the VAEs' means."""
         obs, act, rew = batch["obs"], batch["actions"], batch["rewards"]  # [M, B, O], [M, B, A], [M, B]
         y = self.target_value(batch)  # [M, B]
@@ -337,31 +341,18 @@ class BCQ(BCQData, BCQActing, StackableLearner):
             return {}
         return {**losses, **info}
 
-    # ---- OTC's d_q (OTC spec C11) ----------------------------------------------------------------
-    @torch.no_grad()
-    def q1(self, obs: Tensor, act: Tensor) -> Tensor:
-        """Q1(o, a) of the current critic: obs [M, *, O], act [M, *, A] -> [M, *]."""
-        return self.critic.q1(obs, self._mask(act)).squeeze(-1)
-
-    def value_noise(self, obs: Tensor, n: int = 10, generator: torch.Generator | None = None) -> Tensor:
-        """The latent draws z [M, *, n, L] of ``value(obs)`` (clipped to +-z_clip), from ``generator`` (default: the
-        training generator): drawn apart so that a caller can evaluate V on some rows only, with the draws of
-        those rows (OTC's d_q computes V(s'*) on the matched rows only)."""
-        return self._randn((*obs.shape[:-1], int(n), self.latent_dim), generator=generator, clip=self.cfg.z_clip)
-
-    @torch.no_grad()
-    def value(self, obs: Tensor, n: int = 10, generator: torch.Generator | None = None,
-              noise: Tensor | None = None) -> Tensor:
-        """V(o) = mean_{k<n} Q1(o, xi(o, D(o, z_k))), the critic's value under BCQ's action distribution (the n
-        perturbed VAE candidates of its TD target; OTC spec C11): obs [M, *, O] -> [M, *]. z = ``noise``
-        [M, *, n, L] (``value_noise``), else drawn from ``generator`` (default: the training generator)."""
-        z = self.value_noise(obs, n, generator) if noise is None else noise
-        o_k = obs.unsqueeze(-2).expand(*obs.shape[:-1], z.shape[-2], obs.shape[-1])  # [M, *, n, O]
-        return self.critic.q1(o_k, self._candidates(self.actor, o_k, z)).squeeze(-1).mean(-1)
-
     # ---- checkpoints --------------------------------------------------------------------------
     def _modules(self) -> tuple[str, ...]:
-        nets = ("vae", "actor", "critic", "actor_target", "critic_target", "vae_opt", "actor_opt", "critic_opt")
+        nets = (
+            "vae",
+            "actor",
+            "critic",
+            "actor_target",
+            "critic_target",
+            "vae_opt",
+            "actor_opt",
+            "critic_opt",
+        )
         return nets + (("vae1",) if self.mabcq else ())
 
     def state_dict(self) -> dict[str, Any]:
@@ -376,15 +367,27 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         return f"{super().stack_signature()}|state_dim={self.state_dim}"
 
     def _empty_stack(self, cfg: BCQConfig, seeds: Sequence[int]) -> "BCQ":
-        maps: dict[str, Any] = (dict(state_dim=self.state_dim, join=self.join, split_actions=self.split_actions)
-                                if self.central else {})
-        return type(self)(self.obs_dims, self.act_dims, len(seeds), cfg, seeds=seeds, device=self.device,
-                          dtype=self.dtype, **maps)
+        maps: dict[str, Any] = (
+            dict(state_dim=self.state_dim, join=self.join, split_actions=self.split_actions)
+            if self.central
+            else {}
+        )
+        return type(self)(
+            self.obs_dims,
+            self.act_dims,
+            len(seeds),
+            cfg,
+            seeds=seeds,
+            device=self.device,
+            dtype=self.dtype,
+            **maps,
+        )
 
     def _stack_extra(self, learners: Sequence["BCQ"]) -> None:
         if self.mabcq:  # G1: a module of MABCQ's only (not in _NETS)
             stack_module_states(self._g1(), [lr._g1() for lr in learners])
-        self.act_seeds = [s for lr in learners for s in lr.act_seeds]  # each run selects with its own z, as alone
+        # each run selects with its own z, as alone
+        self.act_seeds = [s for lr in learners for s in lr.act_seeds]
 
     def _run_state(self, state: dict[str, Any], opt_states: dict[str, Any], seeds: slice) -> dict[str, Any]:
         if self.mabcq:

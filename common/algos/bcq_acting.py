@@ -1,7 +1,9 @@
 """Continuous BCQ's acting (a mixin of ``common.algos.bcq.BCQ``, whose module docstring gives the equations): the
-action selection (argmax of Q1 over n_select perturbed VAE candidates), ``act`` and ``policy`` for evaluation (the
-central view acts on agent 0's obs row and splits the joint action), and the action-selection seeds and generators,
-apart from the training streams (CASTBCQ borrows ``select``, ``act`` and ``policy``).
+perturbed VAE candidates xi(o, D(o, z)) and their noise, the action selection (argmax of Q1 over n_select
+candidates), ``act`` and ``policy`` for evaluation (the central view acts on agent 0's obs row and splits the joint
+action), the action-selection seeds and generators, apart from the training streams (CASTBCQ borrows ``_mask``,
+``_randn``, ``_candidates``, ``select``, ``act`` and ``policy``), and the value of BCQ's policy (``q1``, ``value``:
+OTC's d_q).
 Shapes: M members, S seeds, E episodes, N agents, K candidates, O obs dim, A action dim.
 """
 
@@ -16,7 +18,8 @@ from torch import Tensor
 
 if TYPE_CHECKING:
     from common.algos.bcq_config import BCQConfig
-    from common.networks.heads import PerturbationActor, TwinCritic
+    from common.algos.streams import MemberStreams
+    from common.networks.heads import VAE, PerturbationActor, TwinCritic
 
 ACT_STREAM = 0xB0C  # spawn key of the action-selection generator (apart from the training stream)
 
@@ -38,15 +41,33 @@ class BCQActing:
         device: torch.device
         dtype: torch.dtype
         split_actions: Callable[[np.ndarray], np.ndarray]
+        act_dim: int
+        act_mask: Tensor | None  # [M, 1, A]: 0 on padded action dims (None: none padded)
+        vae: VAE
+        streams: MemberStreams
 
-        def _randn(
-            self,
-            shape: Sequence[int],
-            generator: torch.Generator | list[torch.Generator] | None = None,
-            clip: float | None = None,
-        ) -> Tensor: ...
+    # ---- the candidates: xi(o, D(o, z)) -------------------------------------------------------------
+    def _mask(self, a: Tensor) -> Tensor:
+        if self.act_mask is None:
+            return a
+        return a * self.act_mask.view(self.n_members, *([1] * (a.dim() - 2)), self.act_dim)
 
-        def _candidates(self, actor: PerturbationActor, obs: Tensor, z: Tensor) -> Tensor: ...
+    def _randn(
+        self,
+        shape: Sequence[int],
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        clip: float | None = None,
+    ) -> Tensor:
+        """N(0, I) of ``shape`` [M, ...] from the training streams (each run its own), or from ``generator`` (one,
+        or one per run: ``_act_generator``), clipped to +-clip (CASTBCQ borrows this method)."""
+        z = self.streams.draw(torch.randn, tuple(shape), generator, dtype=self.dtype, device=self.device)
+        return z if clip is None else z.clamp_(-clip, clip)
+
+    def _candidates(self, actor: PerturbationActor, obs: Tensor, z: Tensor) -> Tensor:
+        """xi(o, D(o, z)): obs [M, *, O], z [M, *, L] (clipped) -> [M, *, A]; the decoder gets no gradient."""
+        with torch.no_grad():
+            a = self._mask(self.vae.decode(obs, z))  # [M, *, A]
+        return self._mask(actor(obs, a))
 
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -115,6 +136,31 @@ class BCQActing:
         run's from its own, seeded with its ``act_seed`` alone)."""
         g = _act_generator(self)
         return lambda obs: self.act(obs, generator=g)
+
+    # ---- OTC's d_q (OTC spec C11) ----------------------------------------------------------------
+    @torch.no_grad()
+    def q1(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Q1(o, a) of the current critic: obs [M, *, O], act [M, *, A] -> [M, *]."""
+        return self.critic.q1(obs, self._mask(act)).squeeze(-1)
+
+    def value_noise(self, obs: Tensor, n: int = 10, generator: torch.Generator | None = None) -> Tensor:
+        """The latent draws z [M, *, n, L] of ``value(obs)`` (clipped to +-z_clip), from ``generator`` (default: the
+        training generator): drawn apart so that a caller can evaluate V on some rows only, with the draws of
+        those rows (OTC's d_q computes V(s'*) on the matched rows only)."""
+        return self._randn(
+            (*obs.shape[:-1], int(n), self.latent_dim), generator=generator, clip=self.cfg.z_clip
+        )
+
+    @torch.no_grad()
+    def value(
+        self, obs: Tensor, n: int = 10, generator: torch.Generator | None = None, noise: Tensor | None = None
+    ) -> Tensor:
+        """V(o) = mean_{k<n} Q1(o, xi(o, D(o, z_k))), the critic's value under BCQ's action distribution (the n
+        perturbed VAE candidates of its TD target; OTC spec C11): obs [M, *, O] -> [M, *]. z = ``noise``
+        [M, *, n, L] (``value_noise``), else drawn from ``generator`` (default: the training generator)."""
+        z = self.value_noise(obs, n, generator) if noise is None else noise
+        o_k = obs.unsqueeze(-2).expand(*obs.shape[:-1], z.shape[-2], obs.shape[-1])  # [M, *, n, O]
+        return self.critic.q1(o_k, self._candidates(self.actor, o_k, z)).squeeze(-1).mean(-1)
 
 
 def act_seed(seeds: Sequence[int], stream: int = ACT_STREAM) -> int:
