@@ -13,7 +13,9 @@ from common.running.profiles import get_profile
 from common.running.records import load_records
 from papers.otc import config as C
 from papers.otc import deploy as D
+from papers.otc import deploy_offline as DO
 from papers.otc import mujoco_items as M
+from papers.otc import otc as O
 from papers.otc import table1
 from papers.otc.otc_metrics import improvement_percent
 
@@ -38,7 +40,7 @@ def test_full_config_is_the_papers_protocol():
     assert bcq["bcq"]["hidden"] == [64, 64] and bcq["bcq"]["hidden_vae"] == [64, 64]  # Table 3
     assert (bcq["bcq"]["lr"], bcq["bcq"]["batch_size"]) == (1e-4, 128)
     assert bcq["otc"] == {"distance": "embedding", "alpha_mode": "adaptive", "alpha0": 1.0}  # |B|, |D| defaults
-    assert D.O.OTCConfig(**bcq["otc"]).validate().big_batch == 512
+    assert O.OTCConfig(**bcq["otc"]).validate().big_batch == 512
     assert bcq["offline_updates"] == 300_000 and bcq["cvae_offline_updates"] == 100_000
     awac = M.cell_config(full, HC, "medium", "awac")
     assert (awac["tune_updates"], awac["offline_updates"], awac["sampler"]) == (2000, 25_000, "uniform")
@@ -76,7 +78,7 @@ def test_an_agents_batch_holds_only_its_own_action_column(method):
            "br": {"hidden": [8, 8], "density_batch": 8}, "n_offline": 40, "capacity": 52}
     cvae = cgen = None
     if m.distance == "embedding":
-        cvae = D.O.TransitionCVAE(2, 3, 1, hidden=(8, 8))
+        cvae = O.TransitionCVAE(2, 3, 1, hidden=(8, 8))
         cgen = torch.Generator().manual_seed(1)
     s = D.Sampler(m.sampler, learner, cfg, 0, "cpu", cvae, cgen)
     info = s.start_phase(merged, newest)
@@ -188,7 +190,7 @@ def test_grouped_offline_stage_gives_the_records_of_the_runs_alone(tmp_path, mon
     monkeypatch.setattr(D, "train_offline_stack", counted)
     out = {}
     for tag, group in (("alone", 1), ("grouped", 8)):
-        monkeypatch.setattr(D, "offline_dir", lambda tag=tag: tmp_path / tag / "offline")
+        monkeypatch.setattr(DO, "offline_dir", lambda tag=tag: tmp_path / tag / "offline")
         summary = run_cells(cells, D.job, "smoke", seeds=(0, 1), results_root=tmp_path / tag, group=group)
         assert summary.ok and len(summary.ran) == 12 and summary.groups == ([8, 4] if group > 1 else [])
         out[tag] = {(r["keys"]["dataset"], r["keys"]["method"], r["seed"]): r

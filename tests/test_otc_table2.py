@@ -15,6 +15,7 @@ from papers.otc import config as C
 from papers.otc import deploy as D
 from papers.otc import table2 as T2
 from papers.otc.claims import CLAIMS
+from papers.otc.otc_config import OTCConfig
 from papers.otc.published import PUBLISHED
 
 
@@ -104,7 +105,7 @@ def test_one_update_runs_what_a_fine_tuning_step_runs(monkeypatch):
     assert calls["update"] == 3 * per  # every method: warm-up + timed BCQ updates
     assert calls["cvae"] == per  # one CVAE step per update of d_e alone
     assert calls["start_phase"] == 3  # once per method, before the clock
-    assert calls["otc_batch"] == 2 * (per + D.O.OTCConfig().n_alpha_draws)  # d_e and d_q: B, D per update + alpha's
+    assert calls["otc_batch"] == 2 * (per + OTCConfig().n_alpha_draws)  # d_e and d_q: B, D per update + alpha's
     assert set(out["reps_ms"]) == set(T2.METHODS) and all(len(v) == 2 for v in out["reps_ms"].values())
     assert out["ratio_to_bcq"]["bcq"] == 1.0 and "random tensors" in out["data"]
     assert out["newest_rows"] == 64  # |D| rows of D^k even though 1 % of 3000 is 30

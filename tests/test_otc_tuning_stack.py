@@ -12,7 +12,9 @@ from common.running.profiles import get_profile
 from common.running.records import load_records
 from papers.otc import config as C
 from papers.otc import deploy as D
+from papers.otc import deploy_offline as DO
 from papers.otc import mujoco_items as M
+from papers.otc import otc as O
 from papers.otc import tuning_stack as TS
 
 HOP = "mamujoco/hopper-3x1"
@@ -20,7 +22,7 @@ METHODS = ("bcq", "bcq_online", "bcq_otc_dq", "bcq_otc_de", "bcq_br", "awac_otc_
 
 
 def _run(tmp_path, tag, cells, group, monkeypatch):
-    monkeypatch.setattr(D, "offline_dir", lambda: tmp_path / tag / "offline")
+    monkeypatch.setattr(DO, "offline_dir", lambda: tmp_path / tag / "offline")
     summary = run_cells(cells, D.job, "smoke", seeds=(0, 1), results_root=tmp_path / tag, group=group)
     assert summary.ok, summary
     return {(r["keys"]["method"], r["seed"]): r for r in load_records(tmp_path / tag, "smoke", "otc", "stacked")}
@@ -60,7 +62,7 @@ def test_a_killed_stack_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch)
         return real(learner, cfg, seed, k, n)
 
     monkeypatch.setattr(D, "deploy", dies_at_the_second_deployment)
-    monkeypatch.setattr(D, "offline_dir", lambda: tmp_path / "cut" / "offline")
+    monkeypatch.setattr(DO, "offline_dir", lambda: tmp_path / "cut" / "offline")
     with pytest.raises(Exception):
         summary = run_cells(cells, D.job, "smoke", seeds=(0, 1), results_root=tmp_path / "cut", group=2)
         assert summary.ok  # a failed group is retried alone, which dies too: not ok
@@ -73,7 +75,7 @@ def test_a_killed_stack_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch)
 
 
 def test_stacked_cvae_splits_back_to_the_runs_cvaes():
-    cv = [D.O.TransitionCVAE(2, 3, 1, hidden=(8, 8)) for _ in range(2)]
+    cv = [O.TransitionCVAE(2, 3, 1, hidden=(8, 8)) for _ in range(2)]
     g = torch.Generator().manual_seed(0)
     for c in cv:  # give each an Adam state
         x = torch.randn(2, 5, 3, generator=g)

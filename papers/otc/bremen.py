@@ -71,6 +71,10 @@ Official code consulted (read, not copied): matsuolab/BREMEN is not in our libra
 obs and rewards clipped to the data's range, GAE, a value net trained by Adam on value + advantage targets; its
 models are probabilistic, BREMEN's and ours deterministic).
 
+Where the parts are: this module holds the learner (construction, data, the update, acting, checkpoints); its
+config papers/otc/bremen_config.py; the model ensemble papers/otc/bremen_models.py; the policy learning (BC, the
+imagined rollouts, GAE, PPO, and the named losses ``bc_loss``, ``ppo_losses``) papers/otc/bremen_ppo.py.
+
 Shapes: M members, E models per member, B batch, R rollouts per member, H horizon, S seeds, N agents,
 T data rows, O obs dim, A action dim.
 """
@@ -78,7 +82,6 @@ T data rows, O obs dim, A action dim.
 from __future__ import annotations
 
 import copy
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -90,38 +93,23 @@ from torch import Tensor, nn
 from common.algos import register_learner
 from common.algos.awac_policy import StateFreeGaussianActor
 from common.algos.members import MemberLearner
-from common.algos.ppo import gae_with_timeouts, joint_ratio, normalize_advantages, ppo_actor_loss
 from common.algos.state import learner_state, load_learner_state, member_act
 from common.datasets.sampling import gather_members
-from common.networks.heads import gaussian_log_prob
 from common.networks.nets import EnsembleMLP
 from papers.otc.bremen_config import BREMENConfig
 from papers.otc.bremen_models import BREMENModels, data_stats
+from papers.otc.bremen_ppo import BREMENPolicy, bc_loss, ppo_losses
 
-__all__ = ["BREMENConfig", "BREMEN", "bc_loss", "ppo_losses", "build_bremen"]
+__all__ = [
+    "BREMENConfig",  # re-exported: the learner's settings (papers/otc/bremen_config.py)
+    "BREMEN",
+    "bc_loss",  # re-exported: the named losses (papers/otc/bremen_ppo.py)
+    "ppo_losses",
+    "build_bremen",
+]
 
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 HOLDOUT_STREAM = 0xB4E  # spawn key of a seed's hold-out draw
-
-
-# ----------------------------------------------------------------------------------------------
-# named losses (the batched learner calls them on [M, ...] tensors; the tests on hand-made ones)
-# ----------------------------------------------------------------------------------------------
-
-
-def bc_loss(logp: Tensor) -> Tensor:
-    """Behavior cloning by maximum likelihood: logp = log pi(a_b | o_b) [M, B] -> [M] = -mean_B logp."""
-    return -logp.mean(-1)
-
-
-def ppo_losses(logp: Tensor, logp_old: Tensor, adv: Tensor, values: Tensor, returns: Tensor,
-               clip: float) -> tuple[Tensor, Tensor]:
-    """PPO-clip (Schulman et al. 2017, Eq. 7) and the value regression, per member:
-        rho = exp(log pi - log pi_old),  L_pi = -mean_B min(rho A, clip(rho, 1 - eps, 1 + eps) A)
-        L_V = mean_B (V - G)^2
-    logp (with its graph), logp_old, adv [M, B]; values (with its graph), returns [M, B] -> (L_pi [M], L_V [M])."""
-    ratio = joint_ratio(logp.unsqueeze(-1), logp_old.unsqueeze(-1))  # one agent per member: exp(min(dlogp, 10))
-    return ppo_actor_loss(ratio, adv, clip), (values - returns).square().mean(-1)
 
 
 class _Buffers(nn.Module):
@@ -141,7 +129,7 @@ class _Buffers(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
-class BREMEN(BREMENModels, MemberLearner):
+class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
     """Batched BREMEN over members m = s * N + i (agent i of seed s, its own obs and action).
 
     BREMEN(obs_dim, act_dim, n_agents, n_seeds, stats, n_offline, cfg, seeds, device, dtype), or
@@ -246,84 +234,6 @@ class BREMEN(BREMENModels, MemberLearner):
         else:
             idx = rows(T, B, replace=True, generator=generator)  # [M, B]
         return gather_members({k: tensors[k] for k in BATCH_KEYS}, idx, self.agents)
-
-    # ---- the policy ---------------------------------------------------------------------------
-    def log_prob(self, obs: Tensor, act: Tensor) -> Tensor:
-        """log pi(act | obs): [M, *, O], [M, *, A] -> [M, *]."""
-        mean, log_std = self.actor(obs)
-        return gaussian_log_prob(mean, log_std, act)
-
-    def bc_step(self, batch: Mapping[str, Tensor]) -> Tensor:
-        """One Adam step of the policy on -mean log pi(a | o) of ``batch`` -> [M]."""
-        loss = bc_loss(self.log_prob(batch["obs"], batch["actions"]))  # [M]
-        self.actor_opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        self.actor_opt.step()
-        return loss.detach()
-
-    def draw_noise(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """The randomness of one PPO iteration, in this order: start rows [M, R] of the attached data, model index
-        [M, H] (one per member and step), action noise eps [M, H, R, A], minibatch permutation [M, R H]."""
-        c, M, st = self.cfg, self.n_members, self.streams
-        T = self._attached()["obs"].shape[0]
-        R, H = c.rollout_starts, c.horizon
-        kw = {"device": self.device}
-        return {"start": st.indices(T, R, replace=True, generator=generator),
-                "model": st.draw(functools.partial(torch.randint, 0, c.n_models), (M, H), generator, dtype=torch.int64,
-                                 **kw),
-                "eps": st.draw(torch.randn, (M, H, R, self.act_dim), generator, dtype=self.dtype, **kw),
-                "perm": st.draw(torch.rand, (M, R * H), generator, dtype=self.dtype, **kw).argsort(-1)}
-
-    @torch.no_grad()
-    def imagine(self, start: Tensor, eps: Tensor, which: Tensor) -> dict[str, Tensor]:
-        """H-step rollouts of the policy in the ensemble: start [M, R, O], eps [M, H, R, A], which [M, H] ->
-        obs / next_obs [M, R, H, O], actions [M, R, H, A] (unclipped samples), logp / rewards [M, R, H]."""
-        o, steps = start, []
-        for t in range(eps.shape[1]):
-            mean, log_std = self.actor(o)  # [M, R, A], [M, 1, A]
-            a = mean + log_std.exp() * eps[:, t]  # [M, R, A]
-            o2, r = self.predict(o, a.clamp(-self.cfg.max_action, self.cfg.max_action), which[:, t])
-            steps.append((o, a, gaussian_log_prob(mean, log_std, a), r, o2))
-            o = o2
-        keys = ("obs", "actions", "logp", "rewards", "next_obs")
-        return {k: torch.stack([s[j] for s in steps], dim=2) for j, k in enumerate(keys)}
-
-    @torch.no_grad()
-    def advantages(self, roll: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """GAE and value targets of imagined rollouts (time-out at H: bootstrap on V(o_H)) -> ([M, R, H] x 2)."""
-        obs = torch.cat([roll["obs"], roll["next_obs"][:, :, -1:]], 2)  # [M, R, H+1, O]: o'_t = o_{t+1}
-        v_all = self.value(obs).squeeze(-1)  # [M, R, H+1]
-        v, v_next = v_all[..., :-1], v_all[..., 1:]  # [M, R, H] each
-        ones = torch.ones_like(v)
-        return gae_with_timeouts(roll["rewards"], v, v_next, ones, ones, self.cfg.gamma, self.cfg.gae_lambda)
-
-    def ppo_step(self, noise: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """One PPO iteration: rollouts from ``noise``'s start rows, then one epoch of policy and value steps over
-        ``ppo_minibatches`` minibatches. -> metrics [M]."""
-        c, M = self.cfg, self.n_members
-        start = gather_members({"obs": self._attached()["obs"]}, noise["start"], self.agents)["obs"]  # [M, R, O]
-        roll = self.imagine(start.to(self.dtype), noise["eps"], noise["model"])
-        adv, ret = self.advantages(roll)  # [M, R, H]
-        n = adv.shape[1] * adv.shape[2]
-        flat = {"obs": roll["obs"].reshape(M, n, -1), "actions": roll["actions"].reshape(M, n, -1),
-                "logp": roll["logp"].reshape(M, n), "adv": normalize_advantages(adv.reshape(M, n)),
-                "ret": ret.reshape(M, n)}
-        size = n // c.ppo_minibatches
-        a_loss = v_loss = 0.0
-        for k in range(c.ppo_minibatches):
-            sel = noise["perm"][:, k * size:(k + 1) * size]  # [M, n_mb]
-            mb = {key: v.gather(1, sel.view(M, -1, *([1] * (v.dim() - 2))).expand(M, sel.shape[1], *v.shape[2:]))
-                  for key, v in flat.items()}
-            pl, vl = ppo_losses(self.log_prob(mb["obs"], mb["actions"]), mb["logp"], mb["adv"],
-                                self.value(mb["obs"]).squeeze(-1), mb["ret"], c.ppo_clip)
-            self.actor_opt.zero_grad(set_to_none=True)
-            self.value_opt.zero_grad(set_to_none=True)
-            (pl.sum() + vl.sum()).backward()  # separate networks: each gets its own loss's gradient
-            self.actor_opt.step()
-            self.value_opt.step()
-            a_loss, v_loss = a_loss + pl.detach(), v_loss + vl.detach()
-        return {"actor_loss": a_loss / c.ppo_minibatches, "value_loss": v_loss / c.ppo_minibatches,
-                "imagined_reward": roll["rewards"].mean((1, 2)), "return_0": ret[:, :, 0].mean(-1)}
 
     def update(self, batch: Mapping[str, Tensor], noise: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
         """One update of all members: a model step on ``batch``, then a BC step on it (the first ``bc_updates``

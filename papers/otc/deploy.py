@@ -40,14 +40,16 @@ and draws as alone, the networks of all runs called once per update and the eval
 Balanced Replay tunes alone). Records equal the runs alone's, bit for bit (tests/test_otc_deploy.py: the offline
 stage of I-BCQ, AWAC and TD3+BC; tests/test_otc_tuning_stack.py: the tuning).
 
-The samplers are in papers/otc/sampler.py.
+Where the parts are: this module holds the tuning loop (``tuning_run``, its resume and record), the group's
+dispatch (``tuning_run_group``) and ``job``; the cell's data, deployments and evaluation are in
+papers/otc/deploy_env.py, the offline stage (pi^0 and d_e's CVAE, cached; their stacked training) in
+papers/otc/deploy_offline.py, both re-exported here; the samplers in papers/otc/sampler.py.
+
 Shapes: M members (agents of one seed), T rows, n rows drawn, O obs dim, A action dim, N agents.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import sys
 from pathlib import Path
@@ -56,43 +58,65 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
-from common.algos import GROUPABLE, build_learner
-from common.behavior.rollouts import collect
-from common.datasets.card import data_root
 from common.datasets.returns import normalize
-from common.datasets.sampling import gather_members, sample_indices
-from common.running.evaluate import eval_seed, evaluate
 from common.running.experiment import Job
 from common.running.offline import data_identity_of, dataset_of
-from common.running.records import atomic_torch_save, canonical_json, to_jsonable
-from common.running.runtime import current_threads
-from papers.otc import bremen  # noqa: F401 - registers the learner "bremen" (Figure 6a, b)
-from papers.otc import otc as O
+from papers.otc.deploy_env import (
+    DEPLOY_SEED_OFFSET,
+    dataset_identity,
+    deploy,
+    deploy_size,
+    env_options_at,
+    evaluate_learner,
+    evaluate_learners,
+    load_dataset,
+)
+from papers.otc.deploy_offline import (
+    CVAE_STREAM,
+    OFFLINE_VERSION,
+    offline_cvae,
+    offline_dir,
+    offline_group_key,
+    offline_key,
+    offline_learner,
+    offline_paths,
+    train_offline,
+    train_offline_stack,
+)
 from papers.otc.otc_metrics import improvement_percent, near_zero_baseline
 from papers.otc.sampler import BATCH_KEYS, Sampler, stream_generator
 
-DEPLOY_SEED_OFFSET = 2_000_000  # env seeds of the deployments (apart from evaluation, 1_000_000 + ...)
-CVAE_STREAM = 0xCAE  # spawn key of the CVAE's generator (the sampler's: papers/otc/sampler.py)
-OFFLINE_VERSION = 1  # bump when the offline stage changes: cached pi^0 of older versions are not reused
-
-
-# ---- the cell's dataset ---------------------------------------------------------------------------------------
-
-def load_dataset(spec: Mapping[str, Any]):
-    """B^0 of a cell (papers/otc/datasets.py): the shared MuJoCo data split on the env with OTC's obs_mode, or the
-    uniform-random data of the particle and navigation envs (built first when missing)."""
-    from papers.otc.datasets import load_spec
-
-    return load_spec(spec)
-
-
-def dataset_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
-    return data_identity_of(load_dataset(spec))
-
-
-def deploy_size(n_offline: int, fraction: float, minimum: int = 1) -> int:
-    """M = round(fraction |B^0|), at least ``minimum`` [P: 1 %; I: the smoke floor]."""
-    return max(int(minimum), int(round(float(fraction) * int(n_offline))))
+__all__ = [
+    "tuning_run",
+    "resume_state",
+    "tuning_metrics",
+    "tuning_run_group",
+    "job",
+    # re-exported: the cell's data, deployments and evaluation (papers/otc/deploy_env.py)
+    "DEPLOY_SEED_OFFSET",
+    "load_dataset",
+    "dataset_identity",
+    "deploy_size",
+    "env_options_at",
+    "evaluate_learner",
+    "evaluate_learners",
+    "deploy",
+    # re-exported: the offline stage (papers/otc/deploy_offline.py)
+    "CVAE_STREAM",
+    "OFFLINE_VERSION",
+    "offline_key",
+    "offline_dir",
+    "offline_paths",
+    "train_offline",
+    "offline_learner",
+    "offline_cvae",
+    "offline_group_key",
+    "train_offline_stack",
+    # re-exported: the samplers (papers/otc/sampler.py)
+    "BATCH_KEYS",
+    "Sampler",
+    "stream_generator",
+]
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------------
@@ -100,134 +124,6 @@ def deploy_size(n_offline: int, fraction: float, minimum: int = 1) -> int:
 
 def _cat(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {k: torch.cat([a[k], b[k]], dim=0) for k in BATCH_KEYS}
-
-
-def env_options_at(cfg: Mapping[str, Any], what: str, k: int) -> dict[str, Any]:
-    """The env options of deployment k (``what="deploy"``, k = 1..K) or of the evaluation of pi^k (``"eval"``,
-    k = 0..K): the dataset's, with the cell's ``env_schedule`` {"key", "deploy": [K values], "eval": [K + 1]}
-    applied (the non-stationary navigation's beta, OTC spec C22)."""
-    opts = dict(cfg["dataset"]["env_options"])
-    sched = cfg.get("env_schedule")
-    if sched:
-        opts[sched["key"]] = sched[what][k - 1 if what == "deploy" else k]
-    return opts
-
-
-def evaluate_learner(learner, cfg: Mapping[str, Any], seed: int, k: int = 0) -> float:
-    """S(pi^k): mean return of ``eval_episodes`` deterministic episodes on env seeds eval_seed(seed) + e [I C3]."""
-    return evaluate_learners(learner, cfg, [seed], k)[0]
-
-
-def evaluate_learners(learner, cfg: Mapping[str, Any], seeds, k: int = 0) -> list[float]:
-    """S(pi^k) of each seed of ``learner`` (a stack of runs: each run's seed), in one vectorised rollout."""
-    ds = cfg["dataset"]
-    r = evaluate(learner.policy(), ds["env"], len(seeds), int(cfg["eval_episodes"]), [eval_seed(s) for s in seeds],
-                 return_mode=ds["return_mode"], env_options=env_options_at(cfg, "eval", k),
-                 max_steps=cfg.get("eval_max_steps"))
-    return [float(x) for x in r.mean]
-
-
-def offline_key(cfg: Mapping[str, Any], data, seed: int, device, what: str, section: Mapping[str, Any]) -> str:
-    """The cache key of an offline stage: everything its result depends on [I C5]."""
-    blob = {"version": OFFLINE_VERSION, "what": what, "data": data.card.get("sha256"), "section": section,
-            "updates": int(cfg["offline_updates"]) if what == "learner" else int(cfg["cvae_offline_updates"]),
-            "eval": [cfg["eval_episodes"], cfg.get("eval_max_steps"), env_options_at(cfg, "eval", 0)],
-            "seed": int(seed),
-            "threads": current_threads(), "device": str(device), "torch": torch.__version__}
-    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def offline_dir() -> Path:
-    return data_root() / "otc" / "offline"
-
-
-# ---- the offline stage: pi^0 and d_e's CVAE, cached [I C5] -------------------------------------------------------
-
-def offline_paths(cfg: Mapping[str, Any], data, seed: int, device) -> tuple[Path, Path]:
-    """(the cache entry, the partial checkpoint) of the cell's pi^0 for ``seed`` [I C5]."""
-    name = str(cfg["learner"])
-    key = offline_key(cfg, data, seed, device, "learner", {"learner": name, **dict(cfg[name])})
-    return offline_dir() / f"{name}-{key}.pt", offline_dir() / f"{name}-{key}.partial.pt"
-
-
-def train_offline(learner, tensors, step: int, total: int, progress, label: str, save_partial) -> None:
-    """Updates ``learner`` (one run's, or a stack of runs) from update ``step`` to ``total`` on ``tensors``, with a
-    progress bar; ``save_partial(step)`` every tenth of ``total`` before the end (the resumable checkpoint)."""
-    every = max(1, total // 10)
-    with progress(total - step, label) as bar:
-        while step < total:
-            learner.update(learner.sample_batch(tensors))
-            step += 1
-            bar.update(1)
-            if step % every == 0 and step < total:
-                save_partial(step)
-
-
-def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, progress) -> tuple[Any, float]:
-    """pi^0 of the cell's learner for ``seed`` and S(pi^0), from the cache or trained (and cached) now."""
-    name = str(cfg["learner"])
-    section = dict(cfg[name])
-    path, part = offline_paths(cfg, data, seed, device)
-    learner = build_learner(name, data, section, seed, device)
-    if path.exists():
-        blob = torch.load(path, map_location=device, weights_only=False)
-        learner.load_state_dict(blob["learner"])
-        return learner, float(blob["s0"])
-    step, total = 0, int(cfg["offline_updates"])
-    if part.exists():
-        blob = torch.load(part, map_location=device, weights_only=False)
-        learner.load_state_dict(blob["learner"])
-        step = int(blob["step"])
-    if hasattr(learner, "attach"):  # a learner that draws its own rows (BREMEN's rollout starts) sees B^0
-        learner.attach(tensors)
-    train_offline(learner, tensors, step, total, progress, f"offline {name} seed {seed}",
-                  lambda at: atomic_torch_save({"learner": learner.state_dict(), "step": at}, part))
-    s0 = evaluate_learner(learner, cfg, seed)
-    atomic_torch_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
-    if part.exists():
-        part.unlink()
-    return learner, s0
-
-
-def offline_cvae(cfg: Mapping[str, Any], data, tensors, learner, seed: int, device, progress) -> tuple[Any, Any]:
-    """d_e's conditional VAE trained on B^0 (``cvae_offline_updates`` steps on uniform |B| batches), cached; and
-    its generator (its own stream, so pi^0 never depends on it) [I C5, C10]."""
-    ocfg = O.OTCConfig(**cfg["otc"])
-    hidden = ocfg.cvae_hidden if ocfg.cvae_hidden is not None else tuple(learner.cfg.hidden)  # [I C10]
-    n, o, a = learner.n_members, learner.obs_dim, learner.act_dim
-    cvae = O.TransitionCVAE(n, o, a, hidden=hidden, latent=ocfg.latent, kl_weight=ocfg.cvae_kl_weight,
-                            lr=ocfg.cvae_lr, device=device)
-    gen = stream_generator(seed, CVAE_STREAM, device)
-    section = {"otc": {k: v for k, v in cfg["otc"].items()}, "hidden": list(hidden), "shape": [n, o, a]}
-    key = offline_key(cfg, data, seed, device, "cvae", section)
-    path = offline_dir() / f"cvae-{key}.pt"
-    if path.exists():
-        blob = torch.load(path, map_location=device, weights_only=False)
-        cvae.load_state_dict(blob["cvae"])
-        gen.set_state(blob["gen"].cpu())
-        return cvae, gen
-    agents = learner.agents
-    with progress(int(cfg["cvae_offline_updates"]), f"offline CVAE seed {seed}") as bar:
-        for _ in range(int(cfg["cvae_offline_updates"])):
-            idx = sample_indices(gen, tensors["obs"].shape[0], n, ocfg.big_batch)
-            b = gather_members({k: tensors[k] for k in ("obs", "next_obs", "actions")}, idx, agents)
-            cvae.update(b["obs"], b["next_obs"], b["actions"], generator=gen)
-            bar.update(1)
-    atomic_torch_save({"cvae": cvae.state_dict(), "gen": gen.get_state()}, path)
-    return cvae, gen
-
-
-# ---- deployments -------------------------------------------------------------------------------------------------
-
-def deploy(learner, cfg: Mapping[str, Any], seed: int, k: int, n_steps: int):
-    """D^k: ``n_steps`` transitions of pi^{k-1} acting deterministically (no exploration [P Sec. 4.6]) on the
-    cell's env from env seed DEPLOY_SEED_OFFSET + 1000 seed + k [I C6]; the last episode is cut."""
-    ds = cfg["dataset"]
-    act = learner.policy()  # obs [1, E, N, O] -> [1, E, N, A]
-    return collect(ds["env"], env_options_at(cfg, "deploy", k), lambda obs: act(obs[None])[0], int(n_steps), 0.0,
-                   DEPLOY_SEED_OFFSET + 1000 * int(seed) + int(k), kind="custom", return_mode=ds["return_mode"],
-                   policy_description=f"pi^{k - 1} of the tuned learner, deterministic")
-
 
 
 # ---- the job -----------------------------------------------------------------------------------------------------
@@ -305,67 +201,6 @@ def tuning_metrics(ctx, data, s0: float, m_steps: int) -> dict[str, Any]:
     if "random" in refs and "expert" in refs:
         out["near_zero_s0"] = bool(near_zero_baseline(s0, refs["random"], refs["expert"]))
     return out
-
-
-# ---- cells as members: the offline stage of a group as one stacked learner ---------------------------------------
-
-def offline_group_key(cfg: Mapping[str, Any]) -> str | None:
-    """``Job.group_key``: runs with equal keys may train their pi^0 as one stacked learner: the same groupable learner
-    (common.running.offline.GROUPABLE), learner section, offline length and env; the dataset (kind, size, seed), the sampler
-    and the tuning settings may differ. None (the run's task is its own): a learner that cannot stack."""
-    name = str(cfg.get("learner"))
-    if name not in GROUPABLE or not isinstance(cfg.get(name), Mapping):
-        return None
-    ds = cfg["dataset"]
-    return canonical_json(to_jsonable({"learner": name, "section": cfg[name], "offline_updates": cfg["offline_updates"],
-                                       "env": ds["env"], "env_options": ds.get("env_options")}))
-
-
-def train_offline_stack(todo: list[tuple[Mapping[str, Any], Any, int, Any]], progress) -> None:
-    """Train the pi^0 of ``todo`` = [(cell config, dataset, seed, device)] (distinct, not cached, one group key) as
-    stacked learners and cache each exactly as ``offline_learner`` does: each resumes from its partial checkpoint;
-    those at one step with one ``stack_signature`` form one stack; partial checkpoints every tenth of the updates;
-    S(pi^0) on the run's own learner, rebuilt from its split state."""
-    built = []
-    for cfg, data, seed, device in todo:
-        name = str(cfg["learner"])
-        learner = build_learner(name, data, dict(cfg[name]), seed, device)
-        part = offline_paths(cfg, data, seed, device)[1]
-        step = 0
-        if part.exists():
-            blob = torch.load(part, map_location=device, weights_only=False)
-            learner.load_state_dict(blob["learner"])
-            step = int(blob["step"])
-        built.append((learner, step))
-    stacks: dict[tuple[int, str], list[int]] = {}
-    for k, (learner, step) in enumerate(built):
-        stacks.setdefault((step, learner.stack_signature()), []).append(k)
-    for (step, _), members in stacks.items():
-        runs = [todo[k] for k in members]
-        stack = type(built[members[0]][0]).stack([built[k][0] for k in members])
-        for k in members:
-            built[k] = None  # the stack holds these learners' state
-        parts: dict[int, dict[str, Tensor]] = {}  # id(dataset) -> its tensors: runs on one dataset store them once
-        for _, data, _, device in runs:
-            parts.setdefault(id(data), {k: v.to(device) for k, v in data.to_torch(device, keys=BATCH_KEYS).items()})
-        tensors = stack.stack_data([parts[id(data)] for _, data, _, _ in runs])
-        parts.clear()
-        total = int(runs[0][0]["offline_updates"])
-
-        def save_parts(at: int, runs=runs, stack=stack) -> None:
-            for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
-                atomic_torch_save({"learner": state, "step": at}, offline_paths(cfg, data, seed, device)[1])
-
-        train_offline(stack, tensors, step, total, progress, f"offline {runs[0][0]['learner']}: stack of {len(runs)}",
-                      save_parts)
-        for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
-            name = str(cfg["learner"])
-            own = build_learner(name, data, dict(cfg[name]), seed, device)
-            own.load_state_dict(state)
-            path, part = offline_paths(cfg, data, seed, device)
-            atomic_torch_save({"learner": state, "s0": evaluate_learner(own, cfg, seed), "updates": total}, path)
-            if part.exists():
-                part.unlink()
 
 
 def tuning_run_group(runs) -> list[dict[str, Any]]:

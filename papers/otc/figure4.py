@@ -21,7 +21,7 @@ import numpy as np
 
 from common.reporting.plotting import plt, save
 from papers.otc import mujoco_items as M
-from papers.otc.claims import alphas
+from papers.otc.claims_curves import alphas
 from papers.otc.published import FIG4_CELLS, FIG4_METHODS
 
 ITEM = Path(__file__).stem

@@ -17,7 +17,8 @@ from common.running.experiment import Cell
 from common.running.profiles import Profile, get_profile
 from common.running.store import Runs
 from papers.otc import config as C
-from papers.otc.claims import CLAIMS, SHORT, finished_seeds
+from papers.otc.claims import CLAIMS, finished_seeds
+from papers.otc.claims_curves import SHORT
 from papers.otc.deploy import job
 
 # items whose runs are exactly deploy.job(cell, seed): an identical (config, seed) run is copied between them

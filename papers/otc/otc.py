@@ -1,6 +1,7 @@
 """OTC's sampler: transition similarity, rank-based prioritized sampling and the adaptive exponent, batched
 over members = seeds x agents. Its settings: papers/otc/otc_config.py; the record metric and the tabular Eq. (2)
-check: papers/otc/otc_metrics.py; d_e's CVAE: papers/otc/otc_cvae.py.
+check: papers/otc/otc_metrics.py; d_e's CVAE: papers/otc/otc_cvae.py; Eq. (4)'s adaptive exponent ``AdaptiveAlpha``:
+papers/otc/otc_alpha.py.
 
 Paper: Jiang & Lu, "Online Tuning for Offline Decentralized Multi-Agent Reinforcement Learning", AAAI 2023,
 Sec. 3 (Eq. 1-4, Algorithm 1, Sec. 3.5). No official code exists; every line here is ours. "[P]" marks what
@@ -55,12 +56,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
 
-from papers.otc.otc_config import ALPHA_MODES, DQ_NORMS, OTCConfig
+from papers.otc.otc_alpha import AdaptiveAlpha
+from papers.otc.otc_config import DQ_NORMS, OTCConfig
 from papers.otc.otc_cvae import TransitionCVAE
 
 __all__ = [
@@ -77,7 +78,7 @@ __all__ = [
     "q_deviation_distance",
     "value_deviation",
     "q_similarity",
-    "AdaptiveAlpha",
+    "AdaptiveAlpha",  # re-exported: Eq. (4)'s adaptive exponent (papers/otc/otc_alpha.py)
 ]
 
 EV_FLOOR_ABS = 1e-6  # |E V| >= EV_FLOOR_ABS + EV_FLOOR_REL * mean_B |Q1| [I]
@@ -296,59 +297,3 @@ def q_similarity(q_b: Tensor, q_d: Tensor, v_next_b: Tensor, v_next_d: Tensor, r
     idx, _ = q_match(q_b, q_d, generator)
     return idx, q_deviation_distance(idx, q_b, q_d, v_next_b, rewards_b, rewards_d, terminals_b, terminals_d, gamma,
                                      norm, v_next_d=v_next_d)
-
-
-# ----------------------------------------------------------------------------------------------
-# Eq. (4): the adaptive exponent
-# ----------------------------------------------------------------------------------------------
-
-
-class AdaptiveAlpha:
-    """alpha_i^k per member [P OTC Sec. 3.4 / Eq. (4)]: alpha^1 = alpha^0, and for k > 1
-    alpha^k = alpha^{k-1} * DD^k / DD^{k-1}, where DD^k = E_{B^k} d(s', s'* of the best match in D^k) is the
-    expected similarity at deployment k. mode "fixed": alpha^k = alpha^0 (the ablation), DD still recorded.
-
-    ``step(dd_k)`` is called once per deployment k = 1, 2, ... with DD^k [M] and returns alpha^k [M].
-    [I] DD^k is estimated by the caller at the start of phase k, with the current model and before any
-    update (the mean of the per-transition similarity over ``OTCConfig.n_alpha_draws`` (B, D) draws): alpha^k
-    is needed before phase k. [I] alpha keeps its value where DD^{k-1} is 0 or not finite, or DD^k is not
-    finite; no clipping. The state is plain floats (JSON-friendly) and float64 internally."""
-
-    def __init__(self, n_members: int, alpha0: float = 1.0, mode: str = "adaptive"):
-        if mode not in ALPHA_MODES:
-            raise ValueError(f"mode={mode!r} is not allowed; choose one of {list(ALPHA_MODES)}")
-        self.n_members, self.alpha0, self.mode = int(n_members), float(alpha0), mode
-        self.alpha = torch.full((self.n_members,), self.alpha0, dtype=torch.float64)  # [M] current alpha^k
-        self.alphas: list[Tensor] = []  # alpha^1 .. alpha^k, each [M]
-        self.estimates: list[Tensor] = []  # DD^1 .. DD^k, each [M]
-
-    @property
-    def k(self) -> int:
-        """Deployments seen so far."""
-        return len(self.estimates)
-
-    def step(self, dd: Tensor | Sequence[float] | float) -> Tensor:
-        """Records DD^k [M] (or a scalar for all members) and returns alpha^k [M] (float64, a copy)."""
-        dd = torch.as_tensor(dd, dtype=torch.float64).detach().cpu().expand(self.n_members).clone()
-        if self.estimates and self.mode == "adaptive":
-            prev = self.estimates[-1]
-            ok = torch.isfinite(prev) & (prev != 0) & torch.isfinite(dd)
-            self.alpha = torch.where(ok, self.alpha * dd / torch.where(ok, prev, torch.ones_like(prev)), self.alpha)
-        self.estimates.append(dd)
-        self.alphas.append(self.alpha.clone())
-        return self.alpha.clone()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"n_members": self.n_members, "alpha0": self.alpha0, "mode": self.mode,
-                "alpha": self.alpha.tolist(), "alphas": [a.tolist() for a in self.alphas],
-                "estimates": [d.tolist() for d in self.estimates]}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        mine = (self.n_members, self.alpha0, self.mode)
-        theirs = (int(state["n_members"]), float(state["alpha0"]), state["mode"])
-        if mine != theirs:
-            raise ValueError(f"checkpoint (n_members, alpha0, mode) = {theirs}, this AdaptiveAlpha has {mine}")
-        f64 = dict(dtype=torch.float64)
-        self.alpha = torch.tensor(state["alpha"], **f64)
-        self.alphas = [torch.tensor(a, **f64) for a in state["alphas"]]
-        self.estimates = [torch.tensor(d, **f64) for d in state["estimates"]]

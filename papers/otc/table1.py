@@ -26,7 +26,7 @@ import numpy as np
 
 from papers.otc import config as C
 from papers.otc import mujoco_items as M
-from papers.otc.claims import SHORT, curve_values
+from papers.otc.claims_curves import SHORT, curve_values
 from papers.otc.published import TABLE1_METHODS
 
 ITEM = Path(__file__).stem
