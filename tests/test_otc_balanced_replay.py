@@ -38,10 +38,10 @@ def assert_tree_consistent(br: BalancedReplay) -> None:
     k, m = br.cfg.block, br.n_members
     for child, parent in zip(br.levels[:-1], br.levels[1:]):
         sums = child.double().reshape(m, -1, k).sum(-1)  # [M, len(child) / K]
-        torch.testing.assert_close(parent[:, :sums.shape[1]], sums, rtol=1e-12, atol=0)
-        assert not parent[:, sums.shape[1]:].any()  # padding stays empty
+        torch.testing.assert_close(parent[:, : sums.shape[1]], sums, rtol=1e-12, atol=0)
+        assert not parent[:, sums.shape[1] :].any()  # padding stays empty
     torch.testing.assert_close(br.total(), br.priorities.double().sum(-1), rtol=1e-12, atol=0)
-    assert not br.levels[0][:, br.size:].any()  # rows beyond size have no mass
+    assert not br.levels[0][:, br.size :].any()  # rows beyond size have no mass
 
 
 # ---- T13 and the loss -------------------------------------------------------------------------------------------
@@ -64,8 +64,14 @@ def test_t13_minimiser_is_the_density_ratio():
         w = theta.exp()
         return br_loss(w[x_off].unsqueeze(0), w[x_on].unsqueeze(0)).sum()
 
-    opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=200, tolerance_grad=1e-14, tolerance_change=1e-16,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [theta],
+        lr=1.0,
+        max_iter=200,
+        tolerance_grad=1e-14,
+        tolerance_change=1e-16,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -74,7 +80,9 @@ def test_t13_minimiser_is_the_density_ratio():
         return loss
 
     opt.step(closure)
-    torch.testing.assert_close(theta.detach().exp(), torch.tensor([0.4, 1.0, 2.5], dtype=F64), rtol=0, atol=1e-3)
+    torch.testing.assert_close(
+        theta.detach().exp(), torch.tensor([0.4, 1.0, 2.5], dtype=F64), rtol=0, atol=1e-3
+    )
     # closed form: the gradient in w vanishes exactly at w = p_on / p_off, and not at w = 1
     for w0, zero in (([0.4, 1.0, 2.5], True), ([1.0, 1.0, 1.0], False)):
         w = torch.tensor(w0, dtype=F64, requires_grad=True)
@@ -104,9 +112,19 @@ def test_priority_from_density_hand_values_and_clamp():
 
 def test_pick_never_selects_an_empty_child():
     children = torch.tensor([[[1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]], dtype=F64)[:, :1]  # [1, 1, 4]
-    for u, k, rest in ((0.0, 0, 0.0), (0.999, 0, 0.999), (1.0, 1, 0.0), (2.5, 1, 1.5), (3.0, 1, 2.0), (9.0, 1, 8.0)):
+    for u, k, rest in (
+        (0.0, 0, 0.0),
+        (0.999, 0, 0.999),
+        (1.0, 1, 0.0),
+        (2.5, 1, 1.5),
+        (3.0, 1, 2.0),
+        (9.0, 1, 8.0),
+    ):
         got_k, got_rest = _pick(children, torch.tensor([[u]], dtype=F64))
-        assert (int(got_k), float(got_rest)) == (k, rest)  # u >= the sum (rounding) -> the last child with mass
+        assert (int(got_k), float(got_rest)) == (
+            k,
+            rest,
+        )  # u >= the sum (rounding) -> the last child with mass
 
 
 @pytest.mark.parametrize("block,stratified", [(8, False), (32, True)])
@@ -256,8 +274,14 @@ def test_batched_update_equals_separate_members():
     for step in range(3):
         off, on = _batch(3, 64, 2 * step), _batch(3, 64, 2 * step + 1)
         loss = big.update_density(off, on)
-        sep = torch.cat([one.update_density({k: v[i:i + 1] for k, v in off.items()},
-                                            {k: v[i:i + 1] for k, v in on.items()}) for i, one in enumerate(singles)])
+        sep = torch.cat(
+            [
+                one.update_density(
+                    {k: v[i : i + 1] for k, v in off.items()}, {k: v[i : i + 1] for k, v in on.items()}
+                )
+                for i, one in enumerate(singles)
+            ]
+        )
         torch.testing.assert_close(loss, sep, rtol=0, atol=1e-6)
     for i, one in enumerate(singles):
         for name, t in member_state(big.net, i).items():
@@ -267,8 +291,13 @@ def test_batched_update_equals_separate_members():
     idx, rows, off = torch.randint(0, 140, (3, 16), generator=gen(7)), _batch(3, 16, 8), _batch(3, 32, 9)
     big.update_priorities(idx, rows["obs"], rows["actions"], off["obs"], off["actions"])
     for i, one in enumerate(singles):
-        one.update_priorities(idx[i:i + 1], rows["obs"][i:i + 1], rows["actions"][i:i + 1], off["obs"][i:i + 1],
-                              off["actions"][i:i + 1])
+        one.update_priorities(
+            idx[i : i + 1],
+            rows["obs"][i : i + 1],
+            rows["actions"][i : i + 1],
+            off["obs"][i : i + 1],
+            off["actions"][i : i + 1],
+        )
         torch.testing.assert_close(big.priorities[i], one.priorities[0], rtol=1e-6, atol=0)
 
 
@@ -300,10 +329,16 @@ def test_state_dict_round_trip_resumes_exactly():
 
 def test_config_validate_names_the_bad_value():
     assert BalancedReplayConfig().validate().hidden == (256, 256)
-    bad = [({"temperature": 0.0}, "temperature=0.0"), ({"block": 1}, "block=1"),
-           ({"init_online_fraction": 1.0}, "init_online_fraction=1.0"), ({"hidden": ()}, "hidden=()"),
-           ({"p_min": 2e3}, "p_min=2000.0"), ({"density_batch": 0}, "density_batch=0"),
-           ({"stratified": "yes"}, "stratified='yes'"), ({"lr": float("nan")}, "lr=nan")]
+    bad = [
+        ({"temperature": 0.0}, "temperature=0.0"),
+        ({"block": 1}, "block=1"),
+        ({"init_online_fraction": 1.0}, "init_online_fraction=1.0"),
+        ({"hidden": ()}, "hidden=()"),
+        ({"p_min": 2e3}, "p_min=2000.0"),
+        ({"density_batch": 0}, "density_batch=0"),
+        ({"stratified": "yes"}, "stratified='yes'"),
+        ({"lr": float("nan")}, "lr=nan"),
+    ]
     for kw, msg in bad:
         with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)")):
             BalancedReplayConfig(**kw).validate()

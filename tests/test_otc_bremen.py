@@ -20,17 +20,31 @@ F64 = torch.float64
 
 
 def tiny(**kw):
-    return BREMENConfig(**{"hidden": (8, 8), "batch_size": 16, "n_models": 3, "horizon": 5, "rollout_starts": 8,
-                           "ppo_minibatches": 2, "bc_updates": 0, "log_every": 1, **kw})
+    return BREMENConfig(
+        **{
+            "hidden": (8, 8),
+            "batch_size": 16,
+            "n_models": 3,
+            "horizon": 5,
+            "rollout_starts": 8,
+            "ppo_minibatches": 2,
+            "bc_updates": 0,
+            "log_every": 1,
+            **kw,
+        }
+    )
 
 
 def toy_tensors(t=64, n=2, o=3, a=2, seed=0, dtype=F64):
     g = torch.Generator().manual_seed(seed)
     obs = torch.randn(t, n, o, generator=g, dtype=dtype)
-    return {"obs": obs, "actions": (torch.rand(t, n, a, generator=g, dtype=dtype) * 2 - 1) * 0.1,
-            "rewards": torch.randn(t, n, generator=g, dtype=dtype),
-            "next_obs": obs + 0.1 * torch.randn(t, n, o, generator=g, dtype=dtype),
-            "terminals": torch.zeros(t, dtype=dtype)}
+    return {
+        "obs": obs,
+        "actions": (torch.rand(t, n, a, generator=g, dtype=dtype) * 2 - 1) * 0.1,
+        "rewards": torch.randn(t, n, generator=g, dtype=dtype),
+        "next_obs": obs + 0.1 * torch.randn(t, n, o, generator=g, dtype=dtype),
+        "terminals": torch.zeros(t, dtype=dtype),
+    }
 
 
 def learner(cfg, seeds=(7,), data=None, n=2, o=3, a=2):
@@ -59,7 +73,9 @@ def test_ppo_clipped_surrogate_and_value_loss_by_hand():
     logp_old = torch.zeros(1, 3)
     logp = torch.log(torch.tensor([[1.5, 0.5, 1.0]])).requires_grad_(True)
     adv = torch.tensor([[1.0, -1.0, 2.0]])
-    pl, vl = ppo_losses(logp, logp_old, adv, torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0.0, 2.0, 5.0]]), 0.2)
+    pl, vl = ppo_losses(
+        logp, logp_old, adv, torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0.0, 2.0, 5.0]]), 0.2
+    )
     torch.testing.assert_close(pl, torch.tensor([-(1.2 - 0.8 + 2.0) / 3]))
     torch.testing.assert_close(vl, torch.tensor([(1.0 + 0.0 + 4.0) / 3]))
     pl.sum().backward()  # the clipped rows carry no gradient, the last one rho A / 3 = 2 / 3
@@ -67,11 +83,17 @@ def test_ppo_clipped_surrogate_and_value_loss_by_hand():
 
 
 def test_data_stats_by_hand():
-    d = {"obs": torch.tensor([[[0.0]], [[2.0]]]), "actions": torch.tensor([[[1.0]], [[1.0]]]),
-         "rewards": torch.tensor([[1.0], [3.0]]), "next_obs": torch.tensor([[[1.0]], [[5.0]]])}
+    d = {
+        "obs": torch.tensor([[[0.0]], [[2.0]]]),
+        "actions": torch.tensor([[[1.0]], [[1.0]]]),
+        "rewards": torch.tensor([[1.0], [3.0]]),
+        "next_obs": torch.tensor([[[1.0]], [[5.0]]]),
+    }
     s = data_stats(d, rows=1)  # two chunks of one row
     torch.testing.assert_close(s["x_mean"], torch.tensor([[1.0, 1.0]], dtype=F64))
-    torch.testing.assert_close(s["x_std"], torch.tensor([[1.0, 1.0]], dtype=F64))  # constant action: std 0 -> 1
+    torch.testing.assert_close(
+        s["x_std"], torch.tensor([[1.0, 1.0]], dtype=F64)
+    )  # constant action: std 0 -> 1
     torch.testing.assert_close(s["y_mean"], torch.tensor([[2.0, 2.0]], dtype=F64))  # Delta o in {1, 3}
     torch.testing.assert_close(s["y_std"], torch.tensor([[1.0, 1.0]], dtype=F64))
     assert s["obs_lo"].item() == 0.0 and s["obs_hi"].item() == 5.0 and s["r_lo"].item() == 1.0
@@ -84,11 +106,18 @@ def test_model_step_loss_is_the_normalized_mse():
     L, data = learner(tiny())
     batch = L.sample_batch(data)
     b = L.buffers
-    y = (torch.cat([batch["next_obs"] - batch["obs"], batch["rewards"][..., None]], -1) - b.y_mean[:, None]) \
-        / b.y_std[:, None]
+    y = (
+        torch.cat([batch["next_obs"] - batch["obs"], batch["rewards"][..., None]], -1) - b.y_mean[:, None]
+    ) / b.y_std[:, None]
     x = (torch.cat([batch["obs"], batch["actions"]], -1) - b.x_mean[:, None]) / b.x_std[:, None]
-    ref = torch.stack([torch.stack([(L.model.member_module(m * 3 + e)(x[m]) - y[m]).square().mean()
-                                    for e in range(3)]).mean() for m in range(2)])
+    ref = torch.stack(
+        [
+            torch.stack(
+                [(L.model.member_module(m * 3 + e)(x[m]) - y[m]).square().mean() for e in range(3)]
+            ).mean()
+            for m in range(2)
+        ]
+    )
     torch.testing.assert_close(L.model_step(batch), ref.detach())
 
 
@@ -120,8 +149,8 @@ def test_imagined_rollouts_follow_the_model_and_give_hand_returns():
     torch.testing.assert_close(roll["actions"][:, :, 0], a0)  # a_t = mu + sigma eps_t
     adv, ret = L.advantages(roll)
     # V = 0: G_t = sum_{k < H - t} gamma^k; A_t = sum_{k < H - t} (gamma lambda)^k
-    g = torch.tensor([sum(0.9 ** k for k in range(4 - t)) for t in range(4)], dtype=F64)
-    a = torch.tensor([sum(0.45 ** k for k in range(4 - t)) for t in range(4)], dtype=F64)
+    g = torch.tensor([sum(0.9**k for k in range(4 - t)) for t in range(4)], dtype=F64)
+    a = torch.tensor([sum(0.45**k for k in range(4 - t)) for t in range(4)], dtype=F64)
     torch.testing.assert_close(ret, g.expand_as(ret))
     torch.testing.assert_close(adv, a.expand_as(adv))
     # rollout starts are uniform over the attached data B^k (here B^0 and 936 online rows)
@@ -138,7 +167,11 @@ def test_imagination_uses_the_drawn_ensemble_member_and_clips_to_the_data():
         L.buffers.r_lo.fill_(0.5)
         L.buffers.r_hi.fill_(1.5)
     obs = data["obs"][:4].transpose(0, 1)  # [M, 4, O]
-    for which, want in (([0, 2], [0.5, 1.5]), ([1, 0], [1.0, 0.5]), ([2, 1], [1.5, 1.0])):  # r = e, in [0.5, 1.5]
+    for which, want in (
+        ([0, 2], [0.5, 1.5]),
+        ([1, 0], [1.0, 0.5]),
+        ([2, 1], [1.5, 1.0]),
+    ):  # r = e, in [0.5, 1.5]
         _, r = L.predict(obs, torch.zeros(2, 4, 2, dtype=F64), torch.tensor(which))
         torch.testing.assert_close(r, torch.tensor(want, dtype=F64)[:, None].expand(2, 4))
     # the chosen model's full prediction equals that member's own network (normalized in, de-normalized out)
@@ -149,7 +182,9 @@ def test_imagination_uses_the_drawn_ensemble_member_and_clips_to_the_data():
     for m, e in ((0, 2), (1, 1)):
         y = L2.model.member_module(m * 3 + e)((torch.cat([obs[m], act[m]], -1) - b.x_mean[m]) / b.x_std[m])
         y = y * b.y_std[m] + b.y_mean[m]
-        torch.testing.assert_close(o2[m], torch.maximum(torch.minimum(obs[m] + y[:, :3], b.obs_hi[m]), b.obs_lo[m]))
+        torch.testing.assert_close(
+            o2[m], torch.maximum(torch.minimum(obs[m] + y[:, :3], b.obs_hi[m]), b.obs_lo[m])
+        )
         torch.testing.assert_close(r[m], y[:, 3].clamp(b.r_lo[m], b.r_hi[m]))
 
 
@@ -198,8 +233,10 @@ def test_batched_equals_each_seed_trained_alone():
     assert torch.equal(big.holdout, torch.cat([L.holdout for L in solo]))
     init = params(big)
     for L, sl in zip(solo, (slice(0, 2), slice(2, 4))):  # seed s's members are built from seeds[s] alone
-        assert all(torch.equal(v[sl if "model" not in k else slice(sl.start * 3, sl.stop * 3)], params(L)[k])
-                   for k, v in init.items())
+        assert all(
+            torch.equal(v[sl if "model" not in k else slice(sl.start * 3, sl.stop * 3)], params(L)[k])
+            for k, v in init.items()
+        )
     for _ in range(3):
         batch = big.sample_batch(data)
         noise = big.draw_noise()
@@ -228,8 +265,10 @@ def test_checkpoint_resume_gives_identical_updates():
     for _ in range(3):
         R.update(R.sample_batch(data))
     assert R.step == L.step == 6
-    a, b = params(L, ("actor", "value", "model", "model_best", "buffers")), params(R, ("actor", "value", "model",
-                                                                                      "model_best", "buffers"))
+    a, b = (
+        params(L, ("actor", "value", "model", "model_best", "buffers")),
+        params(R, ("actor", "value", "model", "model_best", "buffers")),
+    )
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert torch.equal(L.gen.get_state(), R.gen.get_state())
     other, _ = learner(tiny(bc_updates=2, holdout_every=1, horizon=6), data=data)
@@ -237,15 +276,21 @@ def test_checkpoint_resume_gives_identical_updates():
         other.load_state_dict(state)
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"horizon": 0}, r"horizon=0 is not allowed; choose an integer >= 1"),
-    ({"ppo_clip": -0.1}, r"ppo_clip=-0.1 is not allowed; choose a number > 0"),
-    ({"gamma": 1.5}, r"gamma=1.5 is not allowed; choose a number in \[0, 1\]"),
-    ({"holdout_fraction": 1.0}, r"holdout_fraction=1.0 is not allowed; choose a number in \[0, 1\)"),
-    ({"hidden": ()}, r"hidden=\(\) is not allowed; choose a non-empty"),
-    ({"bc_updates": 1.5}, r"bc_updates=1.5 is not allowed; choose an integer >= 0"),
-    ({"ppo_minibatches": 99, "rollout_starts": 2, "horizon": 3}, r"ppo_minibatches=99 must be <= rollout_starts"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"horizon": 0}, r"horizon=0 is not allowed; choose an integer >= 1"),
+        ({"ppo_clip": -0.1}, r"ppo_clip=-0.1 is not allowed; choose a number > 0"),
+        ({"gamma": 1.5}, r"gamma=1.5 is not allowed; choose a number in \[0, 1\]"),
+        ({"holdout_fraction": 1.0}, r"holdout_fraction=1.0 is not allowed; choose a number in \[0, 1\)"),
+        ({"hidden": ()}, r"hidden=\(\) is not allowed; choose a non-empty"),
+        ({"bc_updates": 1.5}, r"bc_updates=1.5 is not allowed; choose an integer >= 0"),
+        (
+            {"ppo_minibatches": 99, "rollout_starts": 2, "horizon": 3},
+            r"ppo_minibatches=99 must be <= rollout_starts",
+        ),
+    ],
+)
 def test_validate_names_the_bad_value(kw, match):
     with pytest.raises(ValueError, match=match):
         BREMENConfig(**kw).validate()
@@ -265,14 +310,30 @@ def test_registry_builds_bremen_and_acts_with_the_clipped_mean():
     obs = rng.normal(size=(t, n, 4))
     timeouts = np.zeros(t, bool)
     timeouts[-1] = True
-    data = Dataset.from_arrays("toy", "random", obs, rng.uniform(-0.1, 0.1, (t, n, 2)), rng.normal(size=(t, n)),
-                               obs + 0.01, np.zeros(t, bool), timeouts, obs_dims=(4,) * n, act_dims=(2,) * n)
-    L = build_learner("bremen", data, dict(hidden=[8], batch_size=8, rollout_starts=4, horizon=3, bc_updates=1,
-                                           max_action=0.1), 5, "cpu")
+    data = Dataset.from_arrays(
+        "toy",
+        "random",
+        obs,
+        rng.uniform(-0.1, 0.1, (t, n, 2)),
+        rng.normal(size=(t, n)),
+        obs + 0.01,
+        np.zeros(t, bool),
+        timeouts,
+        obs_dims=(4,) * n,
+        act_dims=(2,) * n,
+    )
+    L = build_learner(
+        "bremen",
+        data,
+        dict(hidden=[8], batch_size=8, rollout_starts=4, horizon=3, bc_updates=1, max_action=0.1),
+        5,
+        "cpu",
+    )
     assert isinstance(L, BREMEN) and L.seeds == [5] and L.n_members == 3 and L.cfg.hidden == (8,)
     assert L.agents.tolist() == [0, 1, 2] and L.holdout.shape == (1, 4)
-    torch.testing.assert_close(L.actor.log_std().exp(), torch.from_numpy(data.arrays["actions"].std(0)).float(),
-                               rtol=1e-4, atol=0)  # the policy starts at the data's action spread
+    torch.testing.assert_close(
+        L.actor.log_std().exp(), torch.from_numpy(data.arrays["actions"].std(0)).float(), rtol=1e-4, atol=0
+    )  # the policy starts at the data's action spread
     L.attach(data.to_torch())
     for _ in range(2):
         L.update(L.sample_batch(data.to_torch()))
@@ -287,7 +348,9 @@ def test_registry_builds_bremen_and_acts_with_the_clipped_mean():
     with pytest.raises(ValueError, match="obs must be"):
         L.act(o[:, :, :2])
     with pytest.raises(RuntimeError, match="attach"):
-        build_learner("bremen", data, dict(hidden=[8], bc_updates=0), 5, "cpu").update(L.sample_batch(data.to_torch()))
+        build_learner("bremen", data, dict(hidden=[8], bc_updates=0), 5, "cpu").update(
+            L.sample_batch(data.to_torch())
+        )
 
 
 def test_learns_a_reward_the_model_sees():
@@ -297,10 +360,25 @@ def test_learns_a_reward_the_model_sees():
     t = 512
     obs = torch.randn(t, 1, 1, generator=g, dtype=F64)
     act = (torch.rand(t, 1, 1, generator=g, dtype=F64) * 2 - 1) * 0.1
-    data = {"obs": obs, "actions": act, "rewards": -((act[..., 0] - 0.05) ** 2) / 0.01, "next_obs": obs.clone(),
-            "terminals": torch.zeros(t, dtype=F64)}
-    cfg = tiny(hidden=(32, 32), bc_updates=200, holdout_every=50, model_lr=3e-3, actor_lr=3e-3, value_lr=3e-3,
-               batch_size=64, rollout_starts=32, max_action=0.1, gamma=0.9)
+    data = {
+        "obs": obs,
+        "actions": act,
+        "rewards": -((act[..., 0] - 0.05) ** 2) / 0.01,
+        "next_obs": obs.clone(),
+        "terminals": torch.zeros(t, dtype=F64),
+    }
+    cfg = tiny(
+        hidden=(32, 32),
+        bc_updates=200,
+        holdout_every=50,
+        model_lr=3e-3,
+        actor_lr=3e-3,
+        value_lr=3e-3,
+        batch_size=64,
+        rollout_starts=32,
+        max_action=0.1,
+        gamma=0.9,
+    )
     L, _ = learner(cfg, data=data, n=1, o=1, a=1)
     for _ in range(200):
         L.update(L.sample_batch(data))

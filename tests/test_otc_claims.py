@@ -21,8 +21,13 @@ def t1_grid(cells):
 
 
 def _rec(keys, seed, score, curve=None, extra=None):
-    return {"keys": keys, "seed": seed, "score": score, "curve": curve or [{"step": 0, "score": 0.0}],
-            "extra": extra or {}}
+    return {
+        "keys": keys,
+        "seed": seed,
+        "score": score,
+        "curve": curve or [{"step": 0, "score": 0.0}],
+        "extra": extra or {},
+    }
 
 
 def test_table1_checkers_on_the_published_table():
@@ -55,43 +60,98 @@ def test_awac_footnote_claim_reads_pi0():
 
 
 def _curve(scores, alphas=None):
-    return [{"step": k, "score": s, **({"alpha": alphas[k - 1]} if alphas and k else {})}
-            for k, s in enumerate(scores)]
+    return [
+        {"step": k, "score": s, **({"alpha": alphas[k - 1]} if alphas and k else {})}
+        for k, s in enumerate(scores)
+    ]
 
 
 def test_figure4_alpha_rules():
-    grow = [[1.0, 1.0], [1.8, 1.3], [2.0, 1.4], [2.05, 1.45]]  # both grow, then settle: grows and stable (K = 4)
-    recs = [_rec({"env": HC, "dataset": "medium-replay", "method": "bcq_otc_de"}, 0, 0, _curve([0, 1, 2, 3, 5], grow)),
-            _rec({"env": HC, "dataset": "medium-replay", "method": "bcq_otc_de_fixed1.0"}, 0, 0,
-                 _curve([0, 1, 2, 3, 4])),
-            _rec({"env": HC, "dataset": "random", "method": "bcq_otc_de"}, 0, 0,
-                 _curve([0, 1, 1, 1, 1], [[1, 1], [1.2, 0.9], [1.3, 0.8], [1.3, 0.7]])),
-            _rec({"env": HC, "dataset": "random", "method": "bcq_otc_de_fixed1.0"}, 0, 0, _curve([0, 1, 1, 1, 2]))]
+    grow = [
+        [1.0, 1.0],
+        [1.8, 1.3],
+        [2.0, 1.4],
+        [2.05, 1.45],
+    ]  # both grow, then settle: grows and stable (K = 4)
+    recs = [
+        _rec(
+            {"env": HC, "dataset": "medium-replay", "method": "bcq_otc_de"},
+            0,
+            0,
+            _curve([0, 1, 2, 3, 5], grow),
+        ),
+        _rec(
+            {"env": HC, "dataset": "medium-replay", "method": "bcq_otc_de_fixed1.0"},
+            0,
+            0,
+            _curve([0, 1, 2, 3, 4]),
+        ),
+        _rec(
+            {"env": HC, "dataset": "random", "method": "bcq_otc_de"},
+            0,
+            0,
+            _curve([0, 1, 1, 1, 1], [[1, 1], [1.2, 0.9], [1.3, 0.8], [1.3, 0.7]]),
+        ),
+        _rec(
+            {"env": HC, "dataset": "random", "method": "bcq_otc_de_fixed1.0"}, 0, 0, _curve([0, 1, 1, 1, 2])
+        ),
+    ]
     v = verdicts("figure4", recs)
     assert v["f4_alpha_grows_replay"][0] and v["f4_alpha_stable_replay"][0]
     assert v["f4_alpha_differs_random"][0]  # r = 1.3 and 0.7: signs of r - 1 differ
     assert not v["f4_adaptive_beats_fixed"][0]  # random: adaptive 1 < fixed 2
 
 
-@pytest.mark.parametrize("finals, holds", [
-    ({"td3bc_otc_dq": 5, "td3bc_otc_dq_fixed0.5": 4, "td3bc_otc_dq_fixed1.0": 3, "td3bc_otc_dq_fixed2.0": 1,
-      "td3bc_br": 1, "td3bc": 2, "td3bc_online": 0}, (True, True, True, True)),
-    ({"td3bc_otc_dq": 3, "td3bc_otc_dq_fixed0.5": 3.1, "td3bc_otc_dq_fixed1.0": 3.0, "td3bc_otc_dq_fixed2.0": 2.9,
-      "td3bc_br": 2.9, "td3bc": 3.2, "td3bc_online": 0}, (False, False, False, False)),
-])
+@pytest.mark.parametrize(
+    "finals, holds",
+    [
+        (
+            {
+                "td3bc_otc_dq": 5,
+                "td3bc_otc_dq_fixed0.5": 4,
+                "td3bc_otc_dq_fixed1.0": 3,
+                "td3bc_otc_dq_fixed2.0": 1,
+                "td3bc_br": 1,
+                "td3bc": 2,
+                "td3bc_online": 0,
+            },
+            (True, True, True, True),
+        ),
+        (
+            {
+                "td3bc_otc_dq": 3,
+                "td3bc_otc_dq_fixed0.5": 3.1,
+                "td3bc_otc_dq_fixed1.0": 3.0,
+                "td3bc_otc_dq_fixed2.0": 2.9,
+                "td3bc_br": 2.9,
+                "td3bc": 3.2,
+                "td3bc_online": 0,
+            },
+            (False, False, False, False),
+        ),
+    ],
+)
 def test_figure8_rules(finals, holds):
-    recs = [_rec({"env": "otc/navigation", "n_agents": 4, "method": m}, s, 0, _curve([0, v + d]))
-            for m, v in finals.items() for s, d in enumerate((-0.2, 0.2))]  # std 0.2 per cell
+    recs = [
+        _rec({"env": "otc/navigation", "n_agents": 4, "method": m}, s, 0, _curve([0, v + d]))
+        for m, v in finals.items()
+        for s, d in enumerate((-0.2, 0.2))
+    ]  # std 0.2 per cell
     v = verdicts("figure8", recs, [{"env": "otc/navigation", "n_agents": 4, "method": m} for m in finals])
-    got = tuple(v[c][0] for c in ("f8_alpha_sensitive", "f8_adaptive_best", "f8_alpha_interior",
-                                  "f8_otc_best_sampling"))
+    got = tuple(
+        v[c][0]
+        for c in ("f8_alpha_sensitive", "f8_adaptive_best", "f8_alpha_interior", "f8_otc_best_sampling")
+    )
     assert got == holds
 
 
 def test_figure4_alpha_still_moving_is_not_stable():
     moving = [[1.0, 1.0], [1.2, 1.1], [1.4, 1.2], [2.5, 2.0]]  # the last step is the largest: not stable
-    recs = [_rec({"env": HC, "dataset": d, "method": m}, 0, 0, _curve([0, 1, 2, 3, 4], moving))
-            for d in ("medium-replay", "random") for m in ("bcq_otc_de", "bcq_otc_de_fixed1.0")]
+    recs = [
+        _rec({"env": HC, "dataset": d, "method": m}, 0, 0, _curve([0, 1, 2, 3, 4], moving))
+        for d in ("medium-replay", "random")
+        for m in ("bcq_otc_de", "bcq_otc_de_fixed1.0")
+    ]
     v = verdicts("figure4", recs)
     assert v["f4_alpha_grows_replay"][0] and not v["f4_alpha_stable_replay"][0]
     assert not v["f4_alpha_differs_random"][0]  # r = 2.5 and 2.0: same sign, ratio 1.25 is not > 1.25

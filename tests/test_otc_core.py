@@ -38,9 +38,12 @@ def gen(seed: int) -> torch.Generator:
 def test_t1_ranks_and_probabilities_hand_values():
     d = torch.tensor([[0.3, 0.1, 0.4, 0.2]], dtype=F64)
     assert ranks(d).tolist() == [[3, 1, 4, 2]]
-    torch.testing.assert_close(rank_probabilities(d, 1.0), torch.tensor([[0.16, 0.48, 0.12, 0.24]], dtype=F64))
-    torch.testing.assert_close(rank_probabilities(d, 2.0),
-                               torch.tensor([[16 / 205, 144 / 205, 9 / 205, 36 / 205]], dtype=F64))
+    torch.testing.assert_close(
+        rank_probabilities(d, 1.0), torch.tensor([[0.16, 0.48, 0.12, 0.24]], dtype=F64)
+    )
+    torch.testing.assert_close(
+        rank_probabilities(d, 2.0), torch.tensor([[16 / 205, 144 / 205, 9 / 205, 36 / 205]], dtype=F64)
+    )
     assert rank_probabilities(d, 0.0).tolist() == [[0.25, 0.25, 0.25, 0.25]]
 
 
@@ -51,7 +54,9 @@ def test_t1_invariant_under_increasing_maps_and_stable_ties():
         for mapped in (3.0 * d, d + 7.0, d.exp(), d.pow(3)):
             assert torch.equal(rank_probabilities(mapped, alpha), p)
     # a decreasing map reverses the order: ranks [2, 4, 1, 3], P(alpha=1) = [1/2, 1/4, 1, 1/3] / (25/12)
-    torch.testing.assert_close(rank_probabilities(-d, 1.0), torch.tensor([[0.24, 0.12, 0.48, 0.16]], dtype=F64))
+    torch.testing.assert_close(
+        rank_probabilities(-d, 1.0), torch.tensor([[0.24, 0.12, 0.48, 0.16]], dtype=F64)
+    )
     # equal distances keep their index order
     assert ranks(torch.tensor([[0.2, 0.1, 0.2, 0.2]])).tolist() == [[2, 1, 3, 4]]
 
@@ -59,8 +64,10 @@ def test_t1_invariant_under_increasing_maps_and_stable_ties():
 def test_t1_alpha_per_member():
     d = torch.tensor([[0.3, 0.1, 0.4, 0.2], [0.3, 0.1, 0.4, 0.2], [0.3, 0.1, 0.4, 0.2]], dtype=F64)
     p = rank_probabilities(d, torch.tensor([1.0, 2.0, 0.0]))
-    expected = torch.tensor([[0.16, 0.48, 0.12, 0.24], [16 / 205, 144 / 205, 9 / 205, 36 / 205],
-                             [0.25, 0.25, 0.25, 0.25]], dtype=F64)
+    expected = torch.tensor(
+        [[0.16, 0.48, 0.12, 0.24], [16 / 205, 144 / 205, 9 / 205, 36 / 205], [0.25, 0.25, 0.25, 0.25]],
+        dtype=F64,
+    )
     torch.testing.assert_close(p, expected)
 
 
@@ -156,7 +163,9 @@ def test_t7_state_dict_round_trip_through_json():
     back = AdaptiveAlpha(2, alpha0=0.5)
     back.load_state_dict(json.loads(json.dumps(ada.state_dict())))
     assert back.step([0.6, 0.8]).tolist() == ada.step([0.6, 0.8]).tolist()
-    np.testing.assert_allclose(back.alpha.tolist(), [0.6, 1.0], rtol=1e-12)  # 0.5 * 0.6 / 0.5, 0.5 * 0.8 / 0.4
+    np.testing.assert_allclose(
+        back.alpha.tolist(), [0.6, 1.0], rtol=1e-12
+    )  # 0.5 * 0.6 / 0.5, 0.5 * 0.8 / 0.4
     with pytest.raises(ValueError, match="mode"):
         AdaptiveAlpha(2, alpha0=0.5, mode="fixed").load_state_dict(ada.state_dict())
 
@@ -169,7 +178,10 @@ def test_t8_correction_prefers_offline_rows_with_the_online_dynamics():
     s, a = torch.rand(1, 512, 2, generator=g) * 2 - 1, torch.rand(1, 512, 2, generator=g) * 2 - 1
     beta = torch.where(torch.arange(512) < 256, 0.2, -0.2).view(1, -1, 1)  # first half: the online beta
     s_d, a_d = torch.rand(1, 2000, 2, generator=g) * 2 - 1, torch.rand(1, 2000, 2, generator=g) * 2 - 1
-    mu_b, mu_d = torch.cat([s, a, s + beta * a], -1), torch.cat([s_d, a_d, s_d + 0.2 * a_d], -1)  # stub [s, a, s']
+    mu_b, mu_d = (
+        torch.cat([s, a, s + beta * a], -1),
+        torch.cat([s_d, a_d, s_d + 0.2 * a_d], -1),
+    )  # stub [s, a, s']
     _, d = embedding_match(mu_b, mu_d, g)
     mass = [rank_probabilities(d, alpha)[0, :256].sum().item() for alpha in (0.0, 0.5, 1.0, 2.0)]
     assert mass[0] == pytest.approx(0.5, abs=1e-6)
@@ -184,20 +196,25 @@ def test_t10_improvement_percent_and_flag():
     assert improvement_percent(-200.0, -150.0) == pytest.approx(25.0)
     assert improvement_percent(100.0, 125.0) == pytest.approx(25.0)
     assert improvement_percent(100.0, 80.0) == pytest.approx(-20.0)
-    np.testing.assert_allclose(improvement_percent(np.array([-200.0, 100.0]), np.array([-150.0, 80.0])), [25.0, -20.0])
+    np.testing.assert_allclose(
+        improvement_percent(np.array([-200.0, 100.0]), np.array([-150.0, 80.0])), [25.0, -20.0]
+    )
     # HalfCheetah's D4RL range is -280.178953 .. 12135.0: 1 % is 124.15
     assert near_zero_baseline(-2.0, -280.178953, 12135.0)
     assert not near_zero_baseline(130.0, -280.178953, 12135.0)
     assert near_zero_baseline(np.array([100.0, -200.0]), -280.178953, 12135.0).tolist() == [True, False]
 
 
-@pytest.mark.parametrize("name,f,p_tilde,kl_after", [
-    ("const", lambda d: np.ones_like(d), [0.5, 0.3, 0.2], 0.274887),
-    ("exp", lambda d: np.exp(-d), [0.390725, 0.345741, 0.263534], 0.143704),
-    ("inv", lambda d: 1.0 / (1.0 + d), None, 0.186369),
-    ("inv2", lambda d: 1.0 / (1.0 + d) ** 2, None, 0.126897),
-    ("indicator", lambda d: (d == 0).astype(float), [0.344828, 0.310345, 0.344828], 0.066666),
-])
+@pytest.mark.parametrize(
+    "name,f,p_tilde,kl_after",
+    [
+        ("const", lambda d: np.ones_like(d), [0.5, 0.3, 0.2], 0.274887),
+        ("exp", lambda d: np.exp(-d), [0.390725, 0.345741, 0.263534], 0.143704),
+        ("inv", lambda d: 1.0 / (1.0 + d), None, 0.186369),
+        ("inv2", lambda d: 1.0 / (1.0 + d) ** 2, None, 0.126897),
+        ("indicator", lambda d: (d == 0).astype(float), [0.344828, 0.310345, 0.344828], 0.066666),
+    ],
+)
 def test_t11_eq2_tabular(name, f, p_tilde, kl_after):
     p_b, p_d = np.array([0.5, 0.3, 0.2]), np.array([0.2, 0.3, 0.5])
     d = np.abs(np.arange(3)[:, None] - np.arange(3)[None, :]).astype(float)
@@ -217,7 +234,13 @@ def test_t11_eq2_tabular(name, f, p_tilde, kl_after):
 
 def test_config_defaults_and_validate():
     cfg = OTCConfig().validate()
-    assert (cfg.big_batch, cfg.match_batch, cfg.batch_size, cfg.latent, cfg.alpha0) == (512, 2000, 128, 10, 1.0)
+    assert (cfg.big_batch, cfg.match_batch, cfg.batch_size, cfg.latent, cfg.alpha0) == (
+        512,
+        2000,
+        128,
+        10,
+        1.0,
+    )
     OTCConfig(distance="q", dq_norm="batch").validate()
     with pytest.raises(ValueError, match="distance"):
         OTCConfig(distance="l2").validate()

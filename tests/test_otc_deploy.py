@@ -25,8 +25,9 @@ HOP, HC = "mamujoco/hopper-3x1", "mamujoco/halfcheetah-2x3"
 def test_method_keys():
     assert C.parse_method("bcq") == C.Method("bcq", "bcq", "uniform")
     assert C.parse_method("awac_otc_dq") == C.Method("awac_otc_dq", "awac", "otc", "q", "adaptive", 1.0)
-    assert C.parse_method("bcq_otc_de_fixed0.5") == C.Method("bcq_otc_de_fixed0.5", "bcq", "otc", "embedding",
-                                                             "fixed", 0.5)
+    assert C.parse_method("bcq_otc_de_fixed0.5") == C.Method(
+        "bcq_otc_de_fixed0.5", "bcq", "otc", "embedding", "fixed", 0.5
+    )
     assert C.parse_method("bcq_online").sampler == "online" and C.parse_method("awac_br").sampler == "br"
     for bad in ("td9_otc_de", "bcq_otc_dx", "bcq_otc_de_fixed", "bcq_uniform", "otc_de"):
         with pytest.raises(ValueError, match="unknown OTC method"):
@@ -36,10 +37,18 @@ def test_method_keys():
 def test_full_config_is_the_papers_protocol():
     full = get_profile("full", C.PROFILE_OVERRIDES)
     bcq = M.cell_config(full, HC, "medium", "bcq_otc_de")
-    assert (bcq["deployments"], bcq["deploy_fraction"], bcq["tune_updates"]) == (10, 0.01, 4000)  # K, M, L [P]
+    assert (bcq["deployments"], bcq["deploy_fraction"], bcq["tune_updates"]) == (
+        10,
+        0.01,
+        4000,
+    )  # K, M, L [P]
     assert bcq["bcq"]["hidden"] == [64, 64] and bcq["bcq"]["hidden_vae"] == [64, 64]  # Table 3
     assert (bcq["bcq"]["lr"], bcq["bcq"]["batch_size"]) == (1e-4, 128)
-    assert bcq["otc"] == {"distance": "embedding", "alpha_mode": "adaptive", "alpha0": 1.0}  # |B|, |D| defaults
+    assert bcq["otc"] == {
+        "distance": "embedding",
+        "alpha_mode": "adaptive",
+        "alpha0": 1.0,
+    }  # |B|, |D| defaults
     assert O.OTCConfig(**bcq["otc"]).validate().big_batch == 512
     assert bcq["offline_updates"] == 300_000 and bcq["cvae_offline_updates"] == 100_000
     awac = M.cell_config(full, HC, "medium", "awac")
@@ -48,7 +57,9 @@ def test_full_config_is_the_papers_protocol():
     assert bcq["dataset"]["env_options"] == {"obs_mode": "otc"} and bcq["eval_episodes"] == 10
     with pytest.raises(ValueError, match="unknown OTC dataset"):
         M.cell_config(full, HC, "expert", "bcq")
-    assert len(table1.grid("full")) == 54 and {m for _, _, m in table1.grid("smoke")} == set(table1.TABLE1_METHODS)
+    assert len(table1.grid("full")) == 54 and {m for _, _, m in table1.grid("smoke")} == set(
+        table1.TABLE1_METHODS
+    )
 
 
 def test_deploy_size_is_one_percent():
@@ -62,9 +73,13 @@ def _toy(n_offline=40, n_online=12):
     learner = BCQ([3, 3], [1, 1], 1, BCQConfig(hidden=(8, 8), hidden_vae=(8, 8), batch_size=16), seeds=[0])
     T = n_offline + n_online
     rows = torch.arange(T, dtype=torch.float32)
-    merged = {"obs": rows[:, None, None].expand(T, 2, 3).clone(), "next_obs": rows[:, None, None].expand(T, 2, 3) + 1,
-              "actions": (10 * rows[:, None] + torch.arange(2.0))[..., None] / 1000.0,
-              "rewards": torch.zeros(T, 2), "terminals": torch.zeros(T)}
+    merged = {
+        "obs": rows[:, None, None].expand(T, 2, 3).clone(),
+        "next_obs": rows[:, None, None].expand(T, 2, 3) + 1,
+        "actions": (10 * rows[:, None] + torch.arange(2.0))[..., None] / 1000.0,
+        "rewards": torch.zeros(T, 2),
+        "terminals": torch.zeros(T),
+    }
     newest = {k: v[n_offline:] for k, v in merged.items()}
     return learner, merged, newest
 
@@ -73,9 +88,20 @@ def _toy(n_offline=40, n_online=12):
 def test_an_agents_batch_holds_only_its_own_action_column(method):
     learner, merged, newest = _toy()
     m = C.parse_method(method)
-    cfg = {"otc": {"distance": m.distance or "embedding", "alpha_mode": "adaptive", "alpha0": 1.0, "big_batch": 16,
-                   "match_batch": 8, "batch_size": 16, "n_alpha_draws": 2},
-           "br": {"hidden": [8, 8], "density_batch": 8}, "n_offline": 40, "capacity": 52}
+    cfg = {
+        "otc": {
+            "distance": m.distance or "embedding",
+            "alpha_mode": "adaptive",
+            "alpha0": 1.0,
+            "big_batch": 16,
+            "match_batch": 8,
+            "batch_size": 16,
+            "n_alpha_draws": 2,
+        },
+        "br": {"hidden": [8, 8], "density_batch": 8},
+        "n_offline": 40,
+        "capacity": 52,
+    }
     cvae = cgen = None
     if m.distance == "embedding":
         cvae = O.TransitionCVAE(2, 3, 1, hidden=(8, 8))
@@ -95,8 +121,20 @@ def test_an_agents_batch_holds_only_its_own_action_column(method):
 
 
 def _smoke(tmp_path, methods, seeds=("0",), env=HOP, extra=()):
-    argv = ["--profile", "smoke", "--env", env, "--dataset", "random", "--seeds", *seeds, "--results", str(tmp_path),
-            "--no-report", *extra]
+    argv = [
+        "--profile",
+        "smoke",
+        "--env",
+        env,
+        "--dataset",
+        "random",
+        "--seeds",
+        *seeds,
+        "--results",
+        str(tmp_path),
+        "--no-report",
+        *extra,
+    ]
     for m in methods:
         argv += ["--method", m]
     table1.main(argv)
@@ -145,12 +183,16 @@ def test_navigation_cells_and_random_data(tmp_path, monkeypatch):
     assert cfg["dataset"]["size"] == 1_000_000 and cfg["dataset"]["env_options"] == {"n_agents": 6}
     assert cfg["td3bc"] == {"batch_size": 128, "max_action": 0.1} and cfg["tune_updates"] == 2000
     assert cfg["offline_updates"] == 100_000 and cfg["otc"]["distance"] == "q"
-    assert len(figure7.grid("full")) == 6 and len(figure8.grid("full")) == 14 and len(figure8.grid("quick")) == 7
+    assert (
+        len(figure7.grid("full")) == 6 and len(figure8.grid("full")) == 14 and len(figure8.grid("quick")) == 7
+    )
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path))
     a = OD.random_dataset("otc/navigation", {"n_agents": 3}, 60, seed=1)
     b = OD.random_dataset("otc/navigation", {"n_agents": 3}, 60, seed=1)  # from the cache, checksum verified
     assert a.size == 60 and a.card["sha256"] == b.card["sha256"] and float(abs(a.actions).max()) <= 0.1
-    assert a.card["regenerate_command"].startswith("python -m papers.otc.datasets --env otc/navigation --size 60")
+    assert a.card["regenerate_command"].startswith(
+        "python -m papers.otc.datasets --env otc/navigation --size 60"
+    )
     with pytest.raises(ValueError, match="no OTC random dataset"):
         OD.random_dataset("omar/spread", {}, 10)
 
@@ -160,7 +202,9 @@ def test_nonstationary_schedule():
 
     b = figure6.betas(10)
     assert b["deploy"][0] == pytest.approx(0.1) and b["deploy"][-1] == pytest.approx(0.2)  # spec T14
-    assert b["eval"][0] == b["deploy"][0] and b["eval"][3] == b["deploy"][3] and b["eval"][10] == b["deploy"][9]
+    assert (
+        b["eval"][0] == b["deploy"][0] and b["eval"][3] == b["deploy"][3] and b["eval"][10] == b["deploy"][9]
+    )
     cfg = figure6.cell_config(get_profile("full", C.PROFILE_OVERRIDES), "c", "bcq_otc_de")
     assert cfg["dataset"]["env_options"] == {"beta": None} and cfg["offline_updates"] == 50_000
     assert D.env_options_at(cfg, "deploy", 1) == {"beta": pytest.approx(0.1)}  # deployment k = 1 at beta_1
@@ -193,23 +237,35 @@ def test_grouped_offline_stage_gives_the_records_of_the_runs_alone(tmp_path, mon
         monkeypatch.setattr(DO, "offline_dir", lambda tag=tag: tmp_path / tag / "offline")
         summary = run_cells(cells, D.job, "smoke", seeds=(0, 1), results_root=tmp_path / tag, group=group)
         assert summary.ok and len(summary.ran) == 12 and summary.groups == ([8, 4] if group > 1 else [])
-        out[tag] = {(r["keys"]["dataset"], r["keys"]["method"], r["seed"]): r
-                    for r in load_records(tmp_path / tag, "smoke", "otc", "grouped")}
+        out[tag] = {
+            (r["keys"]["dataset"], r["keys"]["method"], r["seed"]): r
+            for r in load_records(tmp_path / tag, "smoke", "otc", "grouped")
+        }
     assert calls == [4, 4]  # a stack of the 4 pi^0 (2 datasets x 2 seeds) per learner, none alone
     assert len(out["alone"]) == len(out["grouped"]) == 12
     for key, a in out["alone"].items():
         g = out["grouped"][key]
         assert g["curve"] == a["curve"] and g["score"] == a["score"], key
         assert g["extra"]["s0"] == a["extra"]["s0"] and g["extra"]["data_sha256"] == a["extra"]["data_sha256"]
-    assert len({r["extra"]["s0"] for r in out["grouped"].values()}) == 8  # the 8 pi^0 differ (the test can fail)
+    assert (
+        len({r["extra"]["s0"] for r in out["grouped"].values()}) == 8
+    )  # the 8 pi^0 differ (the test can fail)
     caches = {tag: sorted((tmp_path / tag / "offline").glob("*.pt")) for tag in out}
-    assert [p.name for p in caches["alone"]] == [p.name for p in caches["grouped"]] and len(caches["alone"]) == 8
+    assert [p.name for p in caches["alone"]] == [p.name for p in caches["grouped"]] and len(
+        caches["alone"]
+    ) == 8
     for pa, pg in zip(caches["alone"], caches["grouped"]):
         a, g = (torch.load(p, weights_only=False) for p in (pa, pg))
-        assert a["s0"] == g["s0"] and a["updates"] == g["updates"] and torch.equal(a["learner"]["rng"],
-                                                                                   g["learner"]["rng"])
-        nets = [n for n, st in a["learner"].items() if n not in ("cfg", "rng") and isinstance(st, dict)
-                and "state" not in st]
+        assert (
+            a["s0"] == g["s0"]
+            and a["updates"] == g["updates"]
+            and torch.equal(a["learner"]["rng"], g["learner"]["rng"])
+        )
+        nets = [
+            n
+            for n, st in a["learner"].items()
+            if n not in ("cfg", "rng") and isinstance(st, dict) and "state" not in st
+        ]
         assert {"actor", "critic", "critic_target"} <= set(nets)
         for name in nets:
             assert all(torch.equal(v, g["learner"][name][k]) for k, v in a["learner"][name].items()), name

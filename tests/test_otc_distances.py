@@ -8,7 +8,6 @@ per-member computations (CVAE step included), and the CVAE learns a tiny problem
 Every expected number below is written out by hand, never recomputed by the code under test.
 """
 
-
 import pytest
 import torch
 
@@ -42,7 +41,9 @@ def test_t4_embedding_match_hand_values(chunk_bytes):
     assert idx.tolist() == [[0, 1, 1]]
     torch.testing.assert_close(dist, torch.tensor([[0.1, 1.0, 8.0]], dtype=F64))
     assert ranks(dist).tolist() == [[1, 2, 3]]
-    torch.testing.assert_close(rank_probabilities(dist, 1.0), torch.tensor([[6 / 11, 3 / 11, 2 / 11]], dtype=F64))
+    torch.testing.assert_close(
+        rank_probabilities(dist, 1.0), torch.tensor([[6 / 11, 3 / 11, 2 / 11]], dtype=F64)
+    )
 
 
 def test_embedding_match_equals_brute_force_and_chunks_agree():
@@ -61,12 +62,24 @@ def test_embedding_match_equals_brute_force_and_chunks_agree():
 
 def _t5_inputs():
     # gamma 0.5, Q(s, a) = s + a, V(s') = 2 s', rewards 0, no terminals
-    s_b, a_b, sp_b = torch.tensor([[1.0, 2.0, 0.0]]), torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([[1.0, 3.0, 0.5]])
+    s_b, a_b, sp_b = (
+        torch.tensor([[1.0, 2.0, 0.0]]),
+        torch.tensor([[0.0, 0.0, 1.0]]),
+        torch.tensor([[1.0, 3.0, 0.5]]),
+    )
     s_d, a_d, sp_d = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.1, 0.1]]), torch.tensor([[1.2, 2.0]])
     z_b, z_d = torch.zeros(1, 3), torch.zeros(1, 2)
-    return dict(q_b=(s_b + a_b).double(), q_d=(s_d + a_d).double(), v_next_b=(2 * sp_b).double(),
-                v_next_d=(2 * sp_d).double(), rewards_b=z_b.double(), rewards_d=z_d.double(),
-                terminals_b=z_b.double(), terminals_d=z_d.double(), gamma=0.5)
+    return dict(
+        q_b=(s_b + a_b).double(),
+        q_d=(s_d + a_d).double(),
+        v_next_b=(2 * sp_b).double(),
+        v_next_d=(2 * sp_d).double(),
+        rewards_b=z_b.double(),
+        rewards_d=z_d.double(),
+        terminals_b=z_b.double(),
+        terminals_d=z_d.double(),
+        gamma=0.5,
+    )
 
 
 def test_t5_q_distance_transition_norm():
@@ -75,7 +88,9 @@ def test_t5_q_distance_transition_norm():
     # deviations: B [1, 1.5, 0.5], D [1.090909, 0.952381] -> d = [0.090909, 0.547619, 0.590909]
     torch.testing.assert_close(d, torch.tensor([[0.0909090909, 0.5476190476, 0.5909090909]], dtype=F64))
     assert ranks(d).tolist() == [[1, 2, 3]]
-    torch.testing.assert_close(rank_probabilities(d, 1.0), torch.tensor([[6 / 11, 3 / 11, 2 / 11]], dtype=F64))
+    torch.testing.assert_close(
+        rank_probabilities(d, 1.0), torch.tensor([[6 / 11, 3 / 11, 2 / 11]], dtype=F64)
+    )
 
 
 def test_t5_q_distance_batch_norm():
@@ -144,7 +159,9 @@ def test_q_match_equals_brute_force():
     g = gen(11)
     # many exact ties: integer Q values, B rows also outside D's range
     q_d = torch.randint(0, 10, (4, 30), generator=g).double()
-    q_b = torch.randint(-2, 13, (4, 200), generator=g).double() + 0.5 * torch.randint(0, 2, (4, 200), generator=g)
+    q_b = torch.randint(-2, 13, (4, 200), generator=g).double() + 0.5 * torch.randint(
+        0, 2, (4, 200), generator=g
+    )
     idx, gap = q_match(q_b, q_d, g)
     brute = (q_b[:, :, None] - q_d[:, None, :]).abs()  # [4, 200, 30]
     assert torch.equal(gap, brute.min(-1).values)
@@ -166,24 +183,32 @@ def test_batched_equals_per_member():
     alpha = torch.tensor([0.5, 1.0, 2.0])
     p = rank_probabilities(d, alpha)
     for i in range(m):
-        assert torch.equal(p[i:i + 1], rank_probabilities(d[i:i + 1], float(alpha[i])))
+        assert torch.equal(p[i : i + 1], rank_probabilities(d[i : i + 1], float(alpha[i])))
     mu_b, mu_d = torch.randn(m, 40, 10, generator=g), torch.randn(m, 90, 10, generator=g)
     idx, dist = embedding_match(mu_b, mu_d, gen(0))
-    qi = {k: torch.randn(m, n, generator=g, dtype=F64) for k, n in (("q_b", 40), ("q_d", 90), ("v_next_b", 40),
-                                                                   ("v_next_d", 90), ("rewards_b", 40),
-                                                                   ("rewards_d", 90))}
+    qi = {
+        k: torch.randn(m, n, generator=g, dtype=F64)
+        for k, n in (
+            ("q_b", 40),
+            ("q_d", 90),
+            ("v_next_b", 40),
+            ("v_next_d", 90),
+            ("rewards_b", 40),
+            ("rewards_d", 90),
+        )
+    }
     qi["terminals_b"] = (torch.rand(m, 40, generator=g) < 0.2).double()
     qi["terminals_d"] = (torch.rand(m, 90, generator=g) < 0.2).double()
     for norm in ("transition", "batch"):
         q_idx, q_d = q_similarity(**qi, gamma=0.99, generator=gen(0), norm=norm)
         for i in range(m):
-            one = {k: v[i:i + 1] for k, v in qi.items()}
+            one = {k: v[i : i + 1] for k, v in qi.items()}
             oi, od = q_similarity(**one, gamma=0.99, generator=gen(0), norm=norm)
-            assert torch.equal(oi, q_idx[i:i + 1]) and torch.equal(od, q_d[i:i + 1])
+            assert torch.equal(oi, q_idx[i : i + 1]) and torch.equal(od, q_d[i : i + 1])
     for i in range(m):
-        ei, ed = embedding_match(mu_b[i:i + 1], mu_d[i:i + 1], gen(0))
-        assert torch.equal(ei, idx[i:i + 1])
-        torch.testing.assert_close(ed, dist[i:i + 1], rtol=1e-6, atol=1e-6)
+        ei, ed = embedding_match(mu_b[i : i + 1], mu_d[i : i + 1], gen(0))
+        assert torch.equal(ei, idx[i : i + 1])
+        torch.testing.assert_close(ed, dist[i : i + 1], rtol=1e-6, atol=1e-6)
 
 
 def test_cvae_batched_step_equals_per_member_steps():

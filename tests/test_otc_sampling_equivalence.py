@@ -22,24 +22,36 @@ F64 = torch.float64
 
 def _buffer(t=300, n=2, o=4, a=2, seed=0, terminal_every=0):
     g = torch.Generator().manual_seed(seed)
-    merged = {"obs": torch.randn(t, n, o, generator=g, dtype=F64),
-              "actions": torch.rand(t, n, a, generator=g, dtype=F64) * 2 - 1,
-              "rewards": torch.randn(t, n, generator=g, dtype=F64),
-              "next_obs": torch.randn(t, n, o, generator=g, dtype=F64),
-              "terminals": torch.zeros(t, dtype=F64)}
+    merged = {
+        "obs": torch.randn(t, n, o, generator=g, dtype=F64),
+        "actions": torch.rand(t, n, a, generator=g, dtype=F64) * 2 - 1,
+        "rewards": torch.randn(t, n, generator=g, dtype=F64),
+        "next_obs": torch.randn(t, n, o, generator=g, dtype=F64),
+        "terminals": torch.zeros(t, dtype=F64),
+    }
     if terminal_every:
         merged["terminals"][::terminal_every] = 1.0
-    return merged, {k: v[t - 120:] for k, v in merged.items()}
+    return merged, {k: v[t - 120 :] for k, v in merged.items()}
 
 
 def _learner(kind):
     if kind == "bcq":
-        return BCQ([4, 4], [2, 2], 2, BCQConfig(hidden=(16, 16), hidden_vae=(16, 16)), seeds=[0, 1], dtype=F64)
+        return BCQ(
+            [4, 4], [2, 2], 2, BCQConfig(hidden=(16, 16), hidden_vae=(16, 16)), seeds=[0, 1], dtype=F64
+        )
     return AWAC([4, 4], [2, 2], 2, AWACConfig(hidden=(16, 16)), seeds=[0, 1], dtype=F64)
 
 
 def _sampler(learner, distance, norm="transition", cvae=None):
-    cfg = {"otc": {"distance": distance, "big_batch": 64, "match_batch": 100, "batch_size": 32, "n_alpha_draws": 2}}
+    cfg = {
+        "otc": {
+            "distance": distance,
+            "big_batch": 64,
+            "match_batch": 100,
+            "batch_size": 32,
+            "n_alpha_draws": 2,
+        }
+    }
     if distance == "q":
         cfg["otc"]["dq_norm"] = norm
     return Sampler("otc", learner, cfg, 3, "cpu", cvae, torch.Generator().manual_seed(9) if cvae else None)
@@ -50,12 +62,25 @@ def _direct_dq(s: Sampler, bb, bd):
     lr = s.learner
     q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])
     v_b, v_d = lr.value(bb["next_obs"], generator=s.gen), lr.value(bd["next_obs"], generator=s.gen)
-    return O.q_similarity(q_b, q_d, v_b, v_d, bb["rewards"], bd["rewards"], bb["terminals"], bd["terminals"],
-                          s.gamma, s.gen, s.ocfg.dq_norm)[1]
+    return O.q_similarity(
+        q_b,
+        q_d,
+        v_b,
+        v_d,
+        bb["rewards"],
+        bd["rewards"],
+        bb["terminals"],
+        bd["terminals"],
+        s.gamma,
+        s.gen,
+        s.ocfg.dq_norm,
+    )[1]
 
 
-@pytest.mark.parametrize("kind,norm,terminal_every", [("bcq", "transition", 0), ("bcq", "transition", 7),
-                                                      ("awac", "transition", 5), ("bcq", "batch", 7)])
+@pytest.mark.parametrize(
+    "kind,norm,terminal_every",
+    [("bcq", "transition", 0), ("bcq", "transition", 7), ("awac", "transition", 5), ("bcq", "batch", 7)],
+)
 def test_dq_probabilities_equal_the_direct_computation(kind, norm, terminal_every):
     merged, newest = _buffer(terminal_every=terminal_every)
     s = _sampler(_learner(kind), "q", norm)
@@ -83,13 +108,28 @@ def test_matched_values_are_the_values_of_every_row_at_the_match():
     torch.testing.assert_close(got, every.gather(-1, idx), rtol=1e-12, atol=1e-12)
     assert set(matched_values(lr, nxt, z, idx, "batch")) == {"v_next_d"}
     b, d = every[:, :30], every  # [M, B], [M, D] stand-ins for q, V, rewards and terminals
-    rows = (idx, b, d, b, b, d, 0 * b, 0 * d, 0.99)  # idx, q_b, q_d, v_next_b, rewards_b/_d, terminals_b/_d, gamma
+    rows = (
+        idx,
+        b,
+        d,
+        b,
+        b,
+        d,
+        0 * b,
+        0 * d,
+        0.99,
+    )  # idx, q_b, q_d, v_next_b, rewards_b/_d, terminals_b/_d, gamma
     with pytest.raises(ValueError, match="exactly one of v_next_d"):
         O.q_deviation_distance(*rows)
     with pytest.raises(ValueError, match="needs norm='transition'"):
         O.q_deviation_distance(*rows, "batch", v_next_dm=b)
-    torch.testing.assert_close(O.q_deviation_distance(*rows, v_next_dm=got),
-                               O.q_deviation_distance(*rows, v_next_d=every), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        O.q_deviation_distance(*rows, v_next_dm=got),
+        O.q_deviation_distance(*rows, v_next_d=every),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
 
 def test_de_distance_equals_the_match_distance_and_keeps_the_stream():
     merged, newest = _buffer()

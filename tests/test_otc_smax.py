@@ -80,8 +80,15 @@ def _stub_learner():
     lr.q = lambda x: table["q"][x[..., 0].long()]  # noqa: E731 - [M, B, O] -> [M, B, K]
     lr.q_target = lambda x: table["q_target"][x[..., 0].long()]  # noqa: E731
     obs = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]])
-    batch = {"obs": obs, "next_obs": obs, "actions": ACT, "rewards": R, "terminals": D, "avail": AVAIL,
-             "next_avail": NEXT_AVAIL}
+    batch = {
+        "obs": obs,
+        "next_obs": obs,
+        "actions": ACT,
+        "rewards": R,
+        "terminals": D,
+        "avail": AVAIL,
+        "next_avail": NEXT_AVAIL,
+    }
     return lr, batch
 
 
@@ -100,9 +107,21 @@ def test_the_learner_wires_the_masks_into_its_loss():
 def test_config_is_table3_and_rejects_bad_values():
     c = DiscreteCQLConfig().validate()
     assert (c.hidden, c.lr, c.batch_size, c.gamma, c.cql_alpha, c.tau, c.double_q) == (
-        (256, 256), 1e-4, 128, 0.99, 1.0, 0.005, False)
-    for bad, match in (({"tau": 0.0}, "tau"), ({"hidden": []}, "hidden"), ({"batch_size": 0}, "batch_size"),
-                       ({"cql_alpha": -1.0}, "cql_alpha"), ({"double_q": "yes"}, "double_q")):
+        (256, 256),
+        1e-4,
+        128,
+        0.99,
+        1.0,
+        0.005,
+        False,
+    )
+    for bad, match in (
+        ({"tau": 0.0}, "tau"),
+        ({"hidden": []}, "hidden"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"cql_alpha": -1.0}, "cql_alpha"),
+        ({"double_q": "yes"}, "double_q"),
+    ):
         with pytest.raises(ValueError, match=match):
             DiscreteCQLConfig(**bad).validate()
 
@@ -137,27 +156,39 @@ def test_batched_members_equal_separate_seeds():
     both = DiscreteCQL(3, 4, 2, cfg, seeds=[0, 1])
     ones = [DiscreteCQL(3, 4, 2, cfg, seeds=[s]) for s in (0, 1)]
     g = torch.Generator().manual_seed(5)
-    batch = {"obs": torch.randn(4, 4, 3, generator=g), "next_obs": torch.randn(4, 4, 3, generator=g),
-             "actions": torch.zeros(4, 4, dtype=torch.long), "rewards": torch.randn(4, 4, generator=g),
-             "terminals": torch.zeros(4, 4), "avail": torch.ones(4, 4, 4, dtype=torch.bool),
-             "next_avail": torch.rand(4, 4, 4, generator=g) < 0.7}
+    batch = {
+        "obs": torch.randn(4, 4, 3, generator=g),
+        "next_obs": torch.randn(4, 4, 3, generator=g),
+        "actions": torch.zeros(4, 4, dtype=torch.long),
+        "rewards": torch.randn(4, 4, generator=g),
+        "terminals": torch.zeros(4, 4),
+        "avail": torch.ones(4, 4, 4, dtype=torch.bool),
+        "next_avail": torch.rand(4, 4, 4, generator=g) < 0.7,
+    }
     for _ in range(3):
         both.update(batch)
         for s, one in enumerate(ones):
-            one.update({k: v[2 * s:2 * s + 2] for k, v in batch.items()})
+            one.update({k: v[2 * s : 2 * s + 2] for k, v in batch.items()})
     x = torch.randn(4, 5, 3)
-    ref = torch.cat([ones[s].q(x[2 * s:2 * s + 2]) for s in (0, 1)])
+    ref = torch.cat([ones[s].q(x[2 * s : 2 * s + 2]) for s in (0, 1)])
     torch.testing.assert_close(both.q(x), ref, rtol=1e-5, atol=1e-6)
 
 
 # ---- the per-agent merged data of the sequential collection ------------------------------------------------------
 
+
 def _rows(n, agent, base):
     """n transitions of one agent; obs[..., 0] = base + row so that a drawn row names itself."""
     v = torch.arange(n, dtype=torch.float32) + base
-    return {"obs": v[:, None].expand(n, 2).clone(), "next_obs": v[:, None].expand(n, 2).clone(),
-            "actions": torch.full((n,), agent), "rewards": v.clone(), "terminals": torch.zeros(n),
-            "avail": torch.ones(n, 3, dtype=torch.bool), "next_avail": torch.ones(n, 3, dtype=torch.bool)}
+    return {
+        "obs": v[:, None].expand(n, 2).clone(),
+        "next_obs": v[:, None].expand(n, 2).clone(),
+        "actions": torch.full((n,), agent),
+        "rewards": v.clone(),
+        "terminals": torch.zeros(n),
+        "avail": torch.ones(n, 3, dtype=torch.bool),
+        "next_avail": torch.ones(n, 3, dtype=torch.bool),
+    }
 
 
 def test_each_agent_reads_its_own_online_rows():
@@ -185,6 +216,7 @@ def test_each_agent_reads_its_own_online_rows():
 
 # ---- the panel-d job ---------------------------------------------------------------------------------------------
 
+
 def test_panel_d_reports_needs_smax_without_jaxmarl(monkeypatch):
     from papers.otc import figure6
     from papers.otc import smax_items as X
@@ -201,21 +233,37 @@ def _f6d(recs, smax_missing):
     from common.reporting.claims import Evidence
     from papers.otc.claims_nav import f6d_otc_beats_cql
 
-    return f6d_otc_beats_cql(Evidence(recs, data={"random_success": lambda: 0.0, "smax_missing": smax_missing}))
+    return f6d_otc_beats_cql(
+        Evidence(recs, data={"random_success": lambda: 0.0, "smax_missing": smax_missing})
+    )
 
 
 def _panel_d_record(method, wins, ret, data_win=0.0):
-    return {"keys": {"panel": "d", "env": "smax/5m_vs_6m", "method": method}, "extra": {"data_win_rate": data_win},
-            "curve": [{"step": 0, "score": 0.0, "eval_return": 0.1}, {"step": 1, "score": wins, "eval_return": ret}]}
+    return {
+        "keys": {"panel": "d", "env": "smax/5m_vs_6m", "method": method},
+        "extra": {"data_win_rate": data_win},
+        "curve": [
+            {"step": 0, "score": 0.0, "eval_return": 0.1},
+            {"step": 1, "score": wins, "eval_return": ret},
+        ],
+    }
 
 
-@pytest.mark.parametrize("o, b, want", [(0.0, 0.0, "undecided"), (0.25, 0.0, True), (0.0, 0.25, False), (0.5, 0.5, False)])
+@pytest.mark.parametrize(
+    "o, b, want", [(0.0, 0.0, "undecided"), (0.25, 0.0, True), (0.0, 0.25, False), (0.5, 0.5, False)]
+)
 def test_panel_d_verdict_is_undecided_only_when_nobody_wins(monkeypatch, o, b, want):
     """Both methods at a 0 win rate leave the claim undecided (with the returns shown), not 'does not hold'; any win
     decides it by the win rate alone."""
     recs = [_panel_d_record("cql_otc_dq", o, 0.9), _panel_d_record("cql", b, 0.4)]
-    for p, m in (("a", "bremen"), ("a", "bremen_otc_de"), ("b", "bremen"), ("b", "bremen_otc_de"), ("c", "bcq"),
-                 ("c", "bcq_otc_de")):
+    for p, m in (
+        ("a", "bremen"),
+        ("a", "bremen_otc_de"),
+        ("b", "bremen"),
+        ("b", "bremen_otc_de"),
+        ("c", "bcq"),
+        ("c", "bcq_otc_de"),
+    ):
         recs.append({"keys": {"panel": p, "method": m}, "curve": [{"score": 0.0}]})
     verdict, why = _f6d(recs, None)
     assert verdict == want and type(verdict) is type(want)
@@ -230,7 +278,11 @@ def test_panel_d_configs():
 
     full = X.cell_config(get_profile("full", C.PROFILE_OVERRIDES), "cql_otc_dq")
     assert (full["deployments"], full["tune_updates"], full["offline_updates"], full["eval_episodes"]) == (
-        10, 2000, 100_000, 32)
+        10,
+        2000,
+        100_000,
+        32,
+    )
     assert (full["deploy_fraction"], full["epsilon"], full["cql"]) == (0.01, 0.1, {"batch_size": 128})
     assert full["otc"] == {"distance": "q", "alpha_mode": "adaptive", "alpha0": 1.0}
     assert full["dataset"]["kind"] == "medium" and full["dataset"]["env"] == "smax/5m_vs_6m"
@@ -248,12 +300,25 @@ def _run_panel_d(tmp_path, monkeypatch, tag, methods=("cql", "cql_otc_dq")):
     from papers.otc import smax_items as X
 
     monkeypatch.setattr(X, "offline_dir", lambda: tmp_path / tag / "offline")  # pi^0 trained afresh per run
-    argv = ["--profile", "smoke", "--panel", "d", "--seeds", "0", "--results", str(tmp_path / tag), "--no-report"]
+    argv = [
+        "--profile",
+        "smoke",
+        "--panel",
+        "d",
+        "--seeds",
+        "0",
+        "--results",
+        str(tmp_path / tag),
+        "--no-report",
+    ]
     for m in methods:
         argv += ["--method", m]
     figure6.main(argv)
-    return {r["keys"]["method"]: r for r in load_records(tmp_path / tag, "smoke", "otc", "figure6")
-            if "claim" not in r["keys"]}
+    return {
+        r["keys"]["method"]: r
+        for r in load_records(tmp_path / tag, "smoke", "otc", "figure6")
+        if "claim" not in r["keys"]
+    }
 
 
 def test_panel_d_smoke_job_and_determinism(tmp_path, monkeypatch):
@@ -274,7 +339,9 @@ def test_panel_d_smoke_job_and_determinism(tmp_path, monkeypatch):
     assert a["cql"]["curve"][0] == a["cql_otc_dq"]["curve"][0]
     assert a["cql"]["curve"][1]["deploy_return"] == a["cql_otc_dq"]["curve"][1]["deploy_return"]
     assert a["cql"]["curve"][1]["online_rows"] == a["cql_otc_dq"]["curve"][1]["online_rows"]
-    b = _run_panel_d(tmp_path, monkeypatch, "b", methods=("cql_otc_dq",))  # same seed, fresh pi^0 -> same record
+    b = _run_panel_d(
+        tmp_path, monkeypatch, "b", methods=("cql_otc_dq",)
+    )  # same seed, fresh pi^0 -> same record
     r, s = a["cql_otc_dq"], b["cql_otc_dq"]
     assert s["curve"] == r["curve"] and s["score"] == r["score"]
     assert s["extra"]["online_digest"] == r["extra"]["online_digest"]
@@ -297,4 +364,7 @@ def test_panel_d_killed_run_resumes_to_the_same_record(tmp_path, monkeypatch):
     monkeypatch.setattr(X, "sequential_deployment", real)
     again = _run_panel_d(tmp_path, monkeypatch, "cut", methods=("cql_otc_dq",))["cql_otc_dq"]
     assert again["resumed_from_step"] == 1
-    assert again["curve"] == whole["curve"] and again["extra"]["online_digest"] == whole["extra"]["online_digest"]
+    assert (
+        again["curve"] == whole["curve"]
+        and again["extra"]["online_digest"] == whole["extra"]["online_digest"]
+    )

@@ -20,7 +20,11 @@ from papers.otc.published import PUBLISHED
 
 
 def test_summarize_hand_made_timings():
-    s = {"bcq": [0.010, 0.013, 0.011], "bcq_otc_de": [0.020, 0.026, 0.021], "bcq_otc_dq": [0.012, 0.016, 0.015]}
+    s = {
+        "bcq": [0.010, 0.013, 0.011],
+        "bcq_otc_de": [0.020, 0.026, 0.021],
+        "bcq_otc_dq": [0.012, 0.016, 0.015],
+    }
     out = T2.summarize(s)
     assert out["ms"] == pytest.approx({"bcq": 11.0, "bcq_otc_de": 21.0, "bcq_otc_dq": 15.0})  # medians, in ms
     assert out["ratio_to_bcq"]["bcq"] == 1.0  # exactly
@@ -37,8 +41,12 @@ def test_summarize_hand_made_timings():
 
 
 def _rec(method, quantity, score, seed=0, ms=None):
-    return {"keys": {"method": method, "quantity": quantity}, "seed": seed, "score": score,
-            "extra": {"ms": ms or {}, "device_name": "test GPU", "threads": 1, "loadavg_1min": [0, 0]}}
+    return {
+        "keys": {"method": method, "quantity": quantity},
+        "seed": seed,
+        "score": score,
+        "extra": {"ms": ms or {}, "device_name": "test GPU", "threads": 1, "loadavg_1min": [0, 0]},
+    }
 
 
 def _verdicts(recs):
@@ -52,12 +60,20 @@ def test_claims_read_the_ratios():
     assert set(v) == {c.id for c in CLAIMS if c.item == "table2"}
     assert v["t2_overhead_below_25pct"][0] and v["t2_dq_not_slower"][0]
     assert "test GPU" in v["t2_overhead_below_25pct"][1] and "1.224" in v["t2_overhead_below_25pct"][1]
-    cpu = [_rec("bcq_otc_de", "ratio_to_bcq", 2.1), _rec("bcq_otc_dq", "ratio_to_bcq", 1.24),
-           _rec("bcq", "ratio_to_bcq", 1.0)]
+    cpu = [
+        _rec("bcq_otc_de", "ratio_to_bcq", 2.1),
+        _rec("bcq_otc_dq", "ratio_to_bcq", 1.24),
+        _rec("bcq", "ratio_to_bcq", 1.0),
+    ]
     v = _verdicts(cpu)
     assert not v["t2_overhead_below_25pct"][0] and v["t2_dq_not_slower"][0]  # one ratio >= 1.25 is enough
-    v = _verdicts([_rec("bcq_otc_de", "ratio_to_bcq", 1.1), _rec("bcq_otc_dq", "ratio_to_bcq", 1.2),
-                   _rec("bcq", "ratio_to_bcq", 1.0)])
+    v = _verdicts(
+        [
+            _rec("bcq_otc_de", "ratio_to_bcq", 1.1),
+            _rec("bcq_otc_dq", "ratio_to_bcq", 1.2),
+            _rec("bcq", "ratio_to_bcq", 1.0),
+        ]
+    )
     assert v["t2_overhead_below_25pct"][0] and not v["t2_dq_not_slower"][0]
     # the ms records never decide; a missing ratio means no verdict
     v = _verdicts([_rec(m, "ms_per_update", 1.0) for m in ms] + cpu[:2])
@@ -76,7 +92,9 @@ def test_sizes_per_profile_and_the_cells():
     assert smoke["bcq"]["hidden"] == [32, 32] and smoke["bcq"]["batch_size"] == 32
     cells = T2.build_cells(get_profile("quick", C.PROFILE_OVERRIDES))
     pub = {tuple(e.keys.items()) for e in PUBLISHED if e.item == "table2"}
-    assert len(cells) == 6 and {tuple(c.keys.items()) for c in cells} >= pub  # every published entry has a cell
+    assert (
+        len(cells) == 6 and {tuple(c.keys.items()) for c in cells} >= pub
+    )  # every published entry has a cell
     assert len({c.config_hash for c in cells}) == 1  # one measurement serves them all
     with pytest.raises(ValueError, match="unknown profile"):
         T2.timing_config("huge")
@@ -91,6 +109,7 @@ def test_one_update_runs_what_a_fine_tuning_step_runs(monkeypatch):
         def wrapped(self, *a, **k):
             calls[name] += 1
             return fn(self, *a, **k)
+
         return wrapped
 
     monkeypatch.setattr(T2.BCQ, "update", count("update", T2.BCQ.update))
@@ -105,7 +124,9 @@ def test_one_update_runs_what_a_fine_tuning_step_runs(monkeypatch):
     assert calls["update"] == 3 * per  # every method: warm-up + timed BCQ updates
     assert calls["cvae"] == per  # one CVAE step per update of d_e alone
     assert calls["start_phase"] == 3  # once per method, before the clock
-    assert calls["otc_batch"] == 2 * (per + OTCConfig().n_alpha_draws)  # d_e and d_q: B, D per update + alpha's
+    assert calls["otc_batch"] == 2 * (
+        per + OTCConfig().n_alpha_draws
+    )  # d_e and d_q: B, D per update + alpha's
     assert set(out["reps_ms"]) == set(T2.METHODS) and all(len(v) == 2 for v in out["reps_ms"].values())
     assert out["ratio_to_bcq"]["bcq"] == 1.0 and "random tensors" in out["data"]
     assert out["newest_rows"] == 64  # |D| rows of D^k even though 1 % of 3000 is 30
@@ -117,13 +138,17 @@ def test_one_update_runs_what_a_fine_tuning_step_runs(monkeypatch):
 def test_dq_values_run_on_the_matched_rows_only(monkeypatch):
     """d_q's V(s') over |B| + |B| rows (B's and the matched D rows'), not |B| + |D| (issue 65's speed-up)."""
     rows = []
-    monkeypatch.setattr(T2.BCQ, "value", lambda self, obs, *a, _f=T2.BCQ.value, **k: (rows.append(obs.shape[1]),
-                                                                                       _f(self, obs, *a, **k))[1])
+    monkeypatch.setattr(
+        T2.BCQ,
+        "value",
+        lambda self, obs, *a, _f=T2.BCQ.value, **k: (rows.append(obs.shape[1]), _f(self, obs, *a, **k))[1],
+    )
     monkeypatch.setenv("OFFMARL_DATA", "/nonexistent-offmarl-data")
     cfg = {**T2.timing_config("smoke"), "methods": ["bcq_otc_dq", "bcq"]}
     cfg["otc"] = {**cfg["otc"], "big_batch": 40, "match_batch": 64}
-    step = T2.method_step("bcq_otc_dq", cfg, *T2.task_tensors(cfg, 0, torch.device("cpu"))[:3], 0,
-                          torch.device("cpu"))
+    step = T2.method_step(
+        "bcq_otc_dq", cfg, *T2.task_tensors(cfg, 0, torch.device("cpu"))[:3], 0, torch.device("cpu")
+    )
     rows.clear()
     step()
     assert rows == [40, 40]
@@ -133,7 +158,9 @@ def test_smoke_run_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
     res = str(tmp_path / "res")
     T2.main(["--profile", "smoke", "--results", res, "--no-report"])
-    recs = [r for r in latest_records(load_records(res, "smoke", "otc", "table2")) if "claim" not in r["keys"]]
+    recs = [
+        r for r in latest_records(load_records(res, "smoke", "otc", "table2")) if "claim" not in r["keys"]
+    ]
     assert len(recs) == 6 and {r["seed"] for r in recs} == {0}  # one seed: M = 2 members
     assert len({r["extra"]["measurement_id"] for r in recs}) == 1  # one measurement, six numbers
     ex = recs[0]["extra"]
@@ -143,15 +170,34 @@ def test_smoke_run_end_to_end(tmp_path, monkeypatch, capsys):
         assert r["score"] > 0 and r["device"] == "cpu" and r["threads"] == 1
     bcq_ratio = [r for r in recs if r["keys"] == {"method": "bcq", "quantity": "ratio_to_bcq"}]
     assert bcq_ratio[0]["score"] == 1.0  # exactly
-    assert all(len(v) == 3 for v in ex["reps_ms"].values()) and ex["device_name"] and ex["protocol"]["updates"] == 10
+    assert (
+        all(len(v) == 3 for v in ex["reps_ms"].values())
+        and ex["device_name"]
+        and ex["protocol"]["updates"] == 10
+    )
     claims = {r["keys"]["claim"] for r in load_records(res, "smoke", "otc", "table2") if "claim" in r["keys"]}
     assert claims == {"t2_overhead_below_25pct", "t2_dq_not_slower"}
     assert "claim t2_overhead_below_25pct" in capsys.readouterr().out
     # --force measures afresh (the in-process measurement is not reused across invocations)
-    T2.main(["--profile", "smoke", "--results", res, "--no-report", "--force", "--method", "bcq",
-             "--quantity", "ratio_to_bcq"])
-    new = [r for r in latest_records(load_records(res, "smoke", "otc", "table2"))
-           if r["keys"] == {"method": "bcq", "quantity": "ratio_to_bcq"}]
+    T2.main(
+        [
+            "--profile",
+            "smoke",
+            "--results",
+            res,
+            "--no-report",
+            "--force",
+            "--method",
+            "bcq",
+            "--quantity",
+            "ratio_to_bcq",
+        ]
+    )
+    new = [
+        r
+        for r in latest_records(load_records(res, "smoke", "otc", "table2"))
+        if r["keys"] == {"method": "bcq", "quantity": "ratio_to_bcq"}
+    ]
     assert new[0]["score"] == 1.0 and new[0]["extra"]["measurement_id"] != ex["measurement_id"]
 
 

@@ -25,7 +25,9 @@ def _run(tmp_path, tag, cells, group, monkeypatch):
     monkeypatch.setattr(DO, "offline_dir", lambda: tmp_path / tag / "offline")
     summary = run_cells(cells, D.job, "smoke", seeds=(0, 1), results_root=tmp_path / tag, group=group)
     assert summary.ok, summary
-    return {(r["keys"]["method"], r["seed"]): r for r in load_records(tmp_path / tag, "smoke", "otc", "stacked")}
+    return {
+        (r["keys"]["method"], r["seed"]): r for r in load_records(tmp_path / tag, "smoke", "otc", "stacked")
+    }
 
 
 def test_a_cells_seeds_tune_as_one_stack_with_the_records_of_the_runs_alone(tmp_path, monkeypatch):
@@ -47,7 +49,9 @@ def test_a_cells_seeds_tune_as_one_stack_with_the_records_of_the_runs_alone(tmp_
     for key, a in alone.items():  # bit for bit (I-BCQ and AWAC stacks are; docs/scaling.md)
         g = grouped[key]
         assert g["curve"] == a["curve"] and g["score"] == a["score"] and g["extra"] == a["extra"], key
-    assert len({r["extra"]["s_final"] for r in grouped.values()}) > len(METHODS)  # the runs differ: the test can fail
+    assert len({r["extra"]["s_final"] for r in grouped.values()}) > len(
+        METHODS
+    )  # the runs differ: the test can fail
 
 
 def test_a_killed_stack_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch):
@@ -87,5 +91,7 @@ def test_stacked_cvae_splits_back_to_the_runs_cvaes():
         after = c.state_dict()
         assert all(torch.equal(v, after["vae"][k]) for k, v in b["vae"].items())
         for p, slots in b["opt"]["state"].items():
-            assert all(torch.equal(torch.as_tensor(v), torch.as_tensor(after["opt"]["state"][p][n]))
-                       for n, v in slots.items())
+            assert all(
+                torch.equal(torch.as_tensor(v), torch.as_tensor(after["opt"]["state"][p][n]))
+                for n, v in slots.items()
+            )

@@ -113,10 +113,14 @@ def _pick(children: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
     """One descent step: children [M, n, K] float64 masses, u [M, n] in [0, their sum) -> (child k [M, n], the
     rest of u inside k). k = #(inclusive cumsum <= u), capped at the last child with mass (guards rounding)."""
     cum = children.cumsum(dim=-1)  # [M, n, K]
-    k = torch.searchsorted(cum, u.unsqueeze(-1), right=True)  # [M, n, 1]; K only where u >= the sum (rounding)
+    k = torch.searchsorted(
+        cum, u.unsqueeze(-1), right=True
+    )  # [M, n, 1]; K only where u >= the sum (rounding)
     over = k == cum.shape[-1]
     if bool(over.any()):
-        k = torch.where(over, torch.searchsorted(cum, cum[..., -1:].contiguous()), k)  # the last child with mass
+        k = torch.where(
+            over, torch.searchsorted(cum, cum[..., -1:].contiguous()), k
+        )  # the last child with mass
     before = cum.gather(-1, (k - 1).clamp_(min=0)).masked_fill_(k == 0, 0.0)  # exclusive cumsum at k: <= u
     return k.squeeze(-1), u - before.squeeze(-1)
 
@@ -138,19 +142,36 @@ class BalancedReplay:
     float32 [M, C'], levels[l + 1][:, j] = the float64 sum of levels[l][:, j K:(j + 1) K]; the last level is
     the root's children (at most K)."""
 
-    def __init__(self, n_members: int, obs_dim: int, act_dim: int, n_offline: int, capacity: int,
-                 cfg: BalancedReplayConfig | None = None, device: torch.device | str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        n_offline: int,
+        capacity: int,
+        cfg: BalancedReplayConfig | None = None,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ):
         self.cfg = (cfg if cfg is not None else BalancedReplayConfig()).validate()
         self.n_members, self.obs_dim, self.act_dim = int(n_members), int(obs_dim), int(act_dim)
         self.n_offline, self.capacity, self.n_online = int(n_offline), int(capacity), 0
         if self.n_members < 1 or self.n_offline < 1 or self.capacity < self.n_offline:
-            raise ValueError(f"need n_members >= 1 and 1 <= n_offline <= capacity, got n_members={n_members}, "
-                             f"n_offline={n_offline}, capacity={capacity}")
+            raise ValueError(
+                f"need n_members >= 1 and 1 <= n_offline <= capacity, got n_members={n_members}, "
+                f"n_offline={n_offline}, capacity={capacity}"
+            )
         with torch.random.fork_rng(devices=[]):  # seeded before building; the global stream is left alone
             torch.manual_seed(seed)
-            self.net = EnsembleMLP(self.n_members, self.obs_dim + self.act_dim, 1, self.cfg.hidden,
-                                   activation=nn.ReLU, output_activation=torch.relu,
-                                   last_layer_init=float(self.cfg.last_init_w))
+            self.net = EnsembleMLP(
+                self.n_members,
+                self.obs_dim + self.act_dim,
+                1,
+                self.cfg.hidden,
+                activation=nn.ReLU,
+                output_activation=torch.relu,
+                last_layer_init=float(self.cfg.last_init_w),
+            )
         with torch.no_grad():
             self.net.layers[-1].bias.fill_(1.0)  # w starts near 1 [P examples/ours.py]
         self.net.to(device)
@@ -162,7 +183,7 @@ class BalancedReplay:
             sizes.append(s if s <= k else -(-s // k) * k)
         self.levels = [torch.zeros(m, sizes[0], device=device)]
         self.levels += [torch.zeros(m, s, device=device, dtype=torch.float64) for s in sizes[1:]]
-        self.levels[0][:, :self.n_offline] = 1.0  # offline rows enter at priority 1 [P]
+        self.levels[0][:, : self.n_offline] = 1.0  # offline rows enter at priority 1 [P]
         self._refresh_rows(0, self.n_offline)
         self.max_priority = torch.zeros(m, dtype=torch.float64, device=device)  # [M] max assigned so far
 
@@ -176,7 +197,7 @@ class BalancedReplay:
     @property
     def priorities(self) -> Tensor:
         """The leaf priorities [M, size] (a view)."""
-        return self.levels[0][:, :self.size]
+        return self.levels[0][:, : self.size]
 
     def _refresh(self, nodes: Tensor) -> None:
         """Recomputes levels[1][nodes] from their children, then their parents, up to the last level.
@@ -190,7 +211,7 @@ class BalancedReplay:
         kk = self.cfg.block
         for child, parent in zip(self.levels[:-1], self.levels[1:]):
             lo, hi = lo // kk, -(-hi // kk)  # parent nodes [lo, hi)
-            parent[:, lo:hi] = child[:, lo * kk:hi * kk].reshape(self.n_members, -1, kk).double().sum(-1)
+            parent[:, lo:hi] = child[:, lo * kk : hi * kk].reshape(self.n_members, -1, kk).double().sum(-1)
 
     def total(self) -> Tensor:
         """The tree's total priority per member [M] float64 (= the root)."""
@@ -221,10 +242,14 @@ class BalancedReplay:
         wins [I]. Recomputes the touched sums and raises the running max priority."""
         idx = idx.to(self.levels[0].device, torch.int64)
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.size):
-            raise IndexError(f"priority indices must lie in [0, size={self.size}), got "
-                             f"[{int(idx.min())}, {int(idx.max())}]")
+            raise IndexError(
+                f"priority indices must lie in [0, size={self.size}), got "
+                f"[{int(idx.min())}, {int(idx.max())}]"
+            )
         if not bool(((p > 0) & torch.isfinite(p)).all()):
-            raise ValueError(f"priorities must be finite and > 0, got min {float(p.min())}, max {float(p.max())}")
+            raise ValueError(
+                f"priorities must be finite and > 0, got min {float(p.min())}, max {float(p.max())}"
+            )
         s_idx, order = idx.sort(dim=1, stable=True)  # [M, n]
         last = torch.searchsorted(s_idx, s_idx, right=True) - 1  # [M, n] last position of each run
         vals = p.detach().to(s_idx.device).gather(1, order).gather(1, last)  # [M, n]
@@ -237,8 +262,10 @@ class BalancedReplay:
         priority [P]. The first call fixes max_p >= |B^0| f / ((1 - f) n_new) (n_new = |D^1|), see [I] above."""
         n_new, f = int(n_new), self.cfg.init_online_fraction
         if n_new < 1 or self.size + n_new > self.capacity:
-            raise ValueError(f"add_online(n_new={n_new}): need n_new >= 1 and size + n_new <= capacity, "
-                             f"size={self.size}, capacity={self.capacity}")
+            raise ValueError(
+                f"add_online(n_new={n_new}): need n_new >= 1 and size + n_new <= capacity, "
+                f"size={self.size}, capacity={self.capacity}"
+            )
         if self.n_online == 0:
             init = self.n_offline * f / ((1.0 - f) * n_new)
             self.max_priority = self.max_priority.clamp(min=init)
@@ -268,8 +295,9 @@ class BalancedReplay:
         density rows). Member losses are summed before backward (one step = M separate steps).
         -> the loss before the step [M], detached."""
         nb = off["obs"].shape[1]
-        w = self.density(torch.cat([off["obs"], on["obs"]], dim=1),
-                         torch.cat([off["actions"], on["actions"]], dim=1))  # [M, R_off + R_on], one forward
+        w = self.density(
+            torch.cat([off["obs"], on["obs"]], dim=1), torch.cat([off["actions"], on["actions"]], dim=1)
+        )  # [M, R_off + R_on], one forward
         loss = br_loss(w[:, :nb], w[:, nb:])  # [M]
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()
@@ -277,12 +305,15 @@ class BalancedReplay:
         return loss.detach()
 
     @torch.no_grad()
-    def update_priorities(self, idx: Tensor, obs: Tensor, act: Tensor, off_obs: Tensor, off_act: Tensor) -> Tensor:
+    def update_priorities(
+        self, idx: Tensor, obs: Tensor, act: Tensor, off_obs: Tensor, off_act: Tensor
+    ) -> Tensor:
         """New priorities of the rows idx [M, n] just used by the learner (obs [M, n, O], act [M, n, A] are those
         rows), normalised on the offline density batch (off_obs [M, R, O], off_act [M, R, A]) [P]. -> p [M, n]."""
         c = self.cfg
-        p = priority_from_density(self.density(obs, act), self.density(off_obs, off_act), c.temperature,
-                                  c.p_min, c.p_max)
+        p = priority_from_density(
+            self.density(obs, act), self.density(off_obs, off_act), c.temperature, c.p_min, c.p_max
+        )
         self.set_priorities(idx, p)
         return p
 
@@ -290,11 +321,17 @@ class BalancedReplay:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs (a deep copy): config, sizes, the whole tree, max priority, net, Adam."""
-        return copy.deepcopy({
-            "cfg": asdict(self.cfg), "shape": [self.n_members, self.obs_dim, self.act_dim, self.n_offline,
-                                               self.capacity],
-            "n_online": self.n_online, "max_priority": self.max_priority, "levels": self.levels,
-            "net": self.net.state_dict(), "opt": self.opt.state_dict()})
+        return copy.deepcopy(
+            {
+                "cfg": asdict(self.cfg),
+                "shape": [self.n_members, self.obs_dim, self.act_dim, self.n_offline, self.capacity],
+                "n_online": self.n_online,
+                "max_priority": self.max_priority,
+                "levels": self.levels,
+                "net": self.net.state_dict(),
+                "opt": self.opt.state_dict(),
+            }
+        )
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restores ``state_dict``'s output (copied in); refuses another config or shape, naming both."""
@@ -305,6 +342,8 @@ class BalancedReplay:
         dev = self.levels[0].device
         self.n_online = int(state["n_online"])
         self.max_priority = state["max_priority"].to(dev, torch.float64).clone()
-        self.levels = [t.to(dev, ref.dtype).clone() for t, ref in zip(state["levels"], self.levels, strict=True)]
+        self.levels = [
+            t.to(dev, ref.dtype).clone() for t, ref in zip(state["levels"], self.levels, strict=True)
+        ]
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(copy.deepcopy(state["opt"]))

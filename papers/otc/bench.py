@@ -33,12 +33,21 @@ def bench_rows(ctx: Ctx) -> list[Row]:
     """OTC Table 2's measurement (papers/otc/table2.py ``measure``): a fine-tuning update with d_e's and d_q's
     prioritized sampling against plain BCQ, interleaved in rotated order; fewer updates than the table's 5 x 500."""
     cfg = t2.timing_config("smoke" if ctx.quick else "full")  # full: Table 3's sizes (quick's are the same)
-    cfg["timing"] = {"warmup": 2, "reps": 2, "updates": 3} if ctx.quick else {"warmup": 10, "reps": 5, "updates": 50}
+    cfg["timing"] = (
+        {"warmup": 2, "reps": 2, "updates": 3} if ctx.quick else {"warmup": 10, "reps": 5, "updates": 50}
+    )
     with _empty_data_root():
         m = t2.measure(cfg, 0, ctx.device)
     rows = []
     for method in ("bcq_otc_de", "bcq_otc_dq"):
-        rows.append(Row(f"OTC update {method} (HalfCheetah 2x3, batch {cfg['otc']['batch_size']})",
-                        1e3 / m["ms"][method], "updates/s", None, m["ratio_to_bcq"][method],
-                        "plain BCQ update (time ratio: > 1 is slower; paper 1.22 / 1.19)"))
+        rows.append(
+            Row(
+                f"OTC update {method} (HalfCheetah 2x3, batch {cfg['otc']['batch_size']})",
+                1e3 / m["ms"][method],
+                "updates/s",
+                None,
+                m["ratio_to_bcq"][method],
+                "plain BCQ update (time ratio: > 1 is slower; paper 1.22 / 1.19)",
+            )
+        )
     return rows

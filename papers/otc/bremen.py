@@ -150,17 +150,33 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        super().__init__((cfg or BREMENConfig()).validate(), [int(obs_dim)] * int(n_agents),
-                         [int(act_dim)] * int(n_agents), n_seeds, seeds=seeds, device=device, dtype=dtype)
-        cfg, M, N, O, A, E = self.cfg, self.n_members, self.n_agents, self.obs_dim, self.act_dim, self.cfg.n_models
+        super().__init__(
+            (cfg or BREMENConfig()).validate(),
+            [int(obs_dim)] * int(n_agents),
+            [int(act_dim)] * int(n_agents),
+            n_seeds,
+            seeds=seeds,
+            device=device,
+            dtype=dtype,
+        )
+        cfg, M, N, O, A, E = (
+            self.cfg,
+            self.n_members,
+            self.n_agents,
+            self.obs_dim,
+            self.act_dim,
+            self.cfg.n_models,
+        )
         self.member_seed = torch.arange(M, device=self.device) // self.n_agents  # [M] seed slot s of member m
         self.n_offline = int(n_offline)
 
         def build(n_seeds: int) -> dict[str, nn.Module]:
             n = n_seeds * N
-            return {"actor": StateFreeGaussianActor(n, O, A, cfg.hidden, cfg.log_std_bounds, "clamp", 0.0),
-                    "value": EnsembleMLP(n, O, 1, cfg.hidden),
-                    "model": EnsembleMLP(n * E, O + A, O + 1, cfg.hidden)}
+            return {
+                "actor": StateFreeGaussianActor(n, O, A, cfg.hidden, cfg.log_std_bounds, "clamp", 0.0),
+                "value": EnsembleMLP(n, O, 1, cfg.hidden),
+                "model": EnsembleMLP(n * E, O + A, O + 1, cfg.hidden),
+            }
 
         big = self._build_members(build)  # seed before building: seed s's members (and models) from seeds[s]
         self.actor, self.value, self.model = big["actor"], big["value"], big["model"]
@@ -169,7 +185,9 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
             p.requires_grad_(False)
         per_member = {k: v[self.agents.cpu()] for k, v in stats.items()}  # [M, ...] by the member's agent
         self.buffers = _Buffers(per_member, E).to(device=self.device, dtype=dtype)
-        with torch.no_grad():  # [I] the policy starts at the data's action spread (the log-std of B^0's actions)
+        with (
+            torch.no_grad()
+        ):  # [I] the policy starts at the data's action spread (the log-std of B^0's actions)
             lo, hi = cfg.log_std_bounds
             self.actor.log_std_raw.copy_(self.buffers.x_std[:, O:].log().clamp(lo, hi))
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
@@ -179,15 +197,33 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
         self._data: dict[str, Tensor] | None = None
 
     @classmethod
-    def from_dataset(cls, data, cfg: BREMENConfig | None = None, seeds: Sequence[int] = (0,),
-                     device: str | torch.device = "cpu", **kw) -> "BREMEN":
+    def from_dataset(
+        cls,
+        data,
+        cfg: BREMENConfig | None = None,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+        **kw,
+    ) -> "BREMEN":
         """The learner for a common.datasets.dataset.Dataset (B^0): its dims, statistics and size (for the hold-out)."""
         obs_dims, act_dims = tuple(data.obs_dims), tuple(data.act_dims)
         if len(set(obs_dims)) != 1 or len(set(act_dims)) != 1:
-            raise ValueError(f"BREMEN needs agents with equal obs and action dims, got obs {obs_dims}, act {act_dims}")
+            raise ValueError(
+                f"BREMEN needs agents with equal obs and action dims, got obs {obs_dims}, act {act_dims}"
+            )
         stats = data_stats(data.to_torch("cpu", keys=("obs", "actions", "rewards", "next_obs")))
-        return cls(obs_dims[0], act_dims[0], len(obs_dims), len(seeds), stats, data.size, cfg, seeds=list(seeds),
-                   device=device, **kw)
+        return cls(
+            obs_dims[0],
+            act_dims[0],
+            len(obs_dims),
+            len(seeds),
+            stats,
+            data.size,
+            cfg,
+            seeds=list(seeds),
+            device=device,
+            **kw,
+        )
 
     def _holdout_rows(self) -> tuple[Tensor, Tensor]:
         """Each seed's hold-out rows of B^0 [S, H] and the rest [S, T0 - H] (both sorted), from seeds[s] alone."""
@@ -195,7 +231,9 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
         h = min(int(round(c.holdout_fraction * t0)), c.holdout_max) if c.bc_updates > 0 else 0
         held, rest = [], []
         for sd in self.seeds:
-            s = int(np.random.SeedSequence([sd], spawn_key=(HOLDOUT_STREAM,)).generate_state(1, np.uint64)[0] >> 1)
+            s = int(
+                np.random.SeedSequence([sd], spawn_key=(HOLDOUT_STREAM,)).generate_state(1, np.uint64)[0] >> 1
+            )
             perm = torch.randperm(t0, generator=torch.Generator().manual_seed(s))
             held.append(perm[:h].sort().values)
             rest.append(perm[h:].sort().values)
@@ -207,7 +245,9 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
         [T, N]; rows 0..T0-1 = B^0): rollout start states and the hold-out rows are read from it."""
         obs = tensors["obs"]
         if obs.dim() != 3 or tuple(obs.shape[1:]) != (self.n_agents, self.obs_dim):
-            raise ValueError(f"attach: obs must be [T, N={self.n_agents}, O={self.obs_dim}], got {tuple(obs.shape)}")
+            raise ValueError(
+                f"attach: obs must be [T, N={self.n_agents}, O={self.obs_dim}], got {tuple(obs.shape)}"
+            )
         if obs.shape[0] < self.n_offline:
             raise ValueError(f"attach: {obs.shape[0]} rows, fewer than B^0's {self.n_offline}")
         self._data = {k: tensors[k] for k in ("obs", "actions", "rewards", "next_obs")}
@@ -217,8 +257,9 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
             raise RuntimeError("BREMEN: call attach(tensors) with the merged data before PPO updates")
         return self._data
 
-    def sample_batch(self, tensors: Mapping[str, Tensor],
-                     generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample_batch(
+        self, tensors: Mapping[str, Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         """One uniform minibatch per member: obs / next_obs [M, B, O], actions [M, B, A], rewards / terminals
         [M, B]. While ``step < bc_updates`` the seed's hold-out rows of B^0 are never drawn (module docstring)."""
         T, B, rows = tensors["obs"].shape[0], self.cfg.batch_size, self.streams.indices
@@ -235,7 +276,9 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
             idx = rows(T, B, replace=True, generator=generator)  # [M, B]
         return gather_members({k: tensors[k] for k in BATCH_KEYS}, idx, self.agents)
 
-    def update(self, batch: Mapping[str, Tensor], noise: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+    def update(
+        self, batch: Mapping[str, Tensor], noise: Mapping[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         """One update of all members: a model step on ``batch``, then a BC step on it (the first ``bc_updates``
         calls) or a PPO iteration on fresh imagined rollouts (``noise`` defaults to ``draw_noise()``). During the
         BC stage the hold-out selection runs every ``holdout_every`` updates and at its end, which restores the
@@ -247,8 +290,11 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
         else:
             out.update(self.ppo_step(self.draw_noise() if noise is None else noise))
         self.step += 1
-        if self.step <= c.bc_updates and self.holdout.shape[1] > 0 \
-                and (self.step % c.holdout_every == 0 or self.step == c.bc_updates):
+        if (
+            self.step <= c.bc_updates
+            and self.holdout.shape[1] > 0
+            and (self.step % c.holdout_every == 0 or self.step == c.bc_updates)
+        ):
             out["holdout_loss"] = self.select_models().view(self.n_members, -1).mean(-1)
             if self.step == c.bc_updates:
                 self.restore_best_models()
@@ -256,17 +302,25 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
             sums = torch.stack([v.sum() for v in out.values()])
             if not bool(torch.isfinite(sums).all()):
                 bad = [k for k, v in zip(out, sums.tolist()) if not np.isfinite(v)]
-                raise FloatingPointError(f"BREMEN: {bad[0]} is not finite at update {self.step} "
-                                         f"({ {k: v.tolist() for k, v in out.items()} })")
+                raise FloatingPointError(
+                    f"BREMEN: {bad[0]} is not finite at update {self.step} "
+                    f"({ {k: v.tolist() for k, v in out.items()} })"
+                )
         return {} if self.step % c.log_every else out
 
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
     def act(self, obs: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """obs [S, E, N, O] -> the clipped means [S, E, N, A] (numpy in, numpy out); no randomness."""
-        return member_act(obs, self.n_seeds, self.n_agents, self.obs_dim,
-                          lambda x: self.actor.mean(x).clamp(-self.cfg.max_action, self.cfg.max_action),
-                          self.dtype, self.device)
+        return member_act(
+            obs,
+            self.n_seeds,
+            self.n_agents,
+            self.obs_dim,
+            lambda x: self.actor.mean(x).clamp(-self.cfg.max_action, self.cfg.max_action),
+            self.dtype,
+            self.device,
+        )
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A callable for common.running.evaluate and deployments: obs [S, E, N, O] -> actions [S, E, N, A] (the mean)."""

@@ -49,9 +49,11 @@ class BREMENConfig:
     check_finite_every: int = opt(1, kind="int", ge=1)  # NaN guard period (one host sync per check)
     RULES: ClassVar[Rules] = (
         low_high("log_std_bounds"),
-        (lambda c: c.ppo_minibatches <= c.rollout_starts * c.horizon,
-         "ppo_minibatches={c.ppo_minibatches!r} must be <= rollout_starts x horizon = {c.rollout_starts} x "
-         "{c.horizon}"),
+        (
+            lambda c: c.ppo_minibatches <= c.rollout_starts * c.horizon,
+            "ppo_minibatches={c.ppo_minibatches!r} must be <= rollout_starts x horizon = {c.rollout_starts} x "
+            "{c.horizon}",
+        ),
     )
 
     def __post_init__(self) -> None:

@@ -34,12 +34,22 @@ def data_stats(tensors: Mapping[str, Tensor], rows: int = 1 << 16) -> dict[str, 
     T = tensors["obs"].shape[0]
     acc: dict[str, Any] = {}
     for t0 in range(0, T, rows):
-        o, a = tensors["obs"][t0:t0 + rows].double(), tensors["actions"][t0:t0 + rows].double()  # [t, N, O], [t, N, A]
-        o2, r = tensors["next_obs"][t0:t0 + rows].double(), tensors["rewards"][t0:t0 + rows].double()
+        o, a = (
+            tensors["obs"][t0 : t0 + rows].double(),
+            tensors["actions"][t0 : t0 + rows].double(),
+        )  # [t, N, O], [t, N, A]
+        o2, r = tensors["next_obs"][t0 : t0 + rows].double(), tensors["rewards"][t0 : t0 + rows].double()
         x, y = torch.cat([o, a], -1), torch.cat([o2 - o, r.unsqueeze(-1)], -1)  # [t, N, O+A], [t, N, O+1]
-        part = {"x1": x.sum(0), "x2": x.square().sum(0), "y1": y.sum(0), "y2": y.square().sum(0),
-                "lo": torch.minimum(o.amin(0), o2.amin(0)), "hi": torch.maximum(o.amax(0), o2.amax(0)),
-                "rlo": r.amin(0), "rhi": r.amax(0)}
+        part = {
+            "x1": x.sum(0),
+            "x2": x.square().sum(0),
+            "y1": y.sum(0),
+            "y2": y.square().sum(0),
+            "lo": torch.minimum(o.amin(0), o2.amin(0)),
+            "hi": torch.maximum(o.amax(0), o2.amax(0)),
+            "rlo": r.amin(0),
+            "rhi": r.amax(0),
+        }
         for k, v in part.items():
             if k not in acc:
                 acc[k] = v
@@ -56,8 +66,16 @@ def data_stats(tensors: Mapping[str, Tensor], rows: int = 1 << 16) -> dict[str, 
         return mean, torch.where(std < STD_FLOOR, torch.ones_like(std), std)
 
     (xm, xs), (ym, ys) = mean_std(acc["x1"], acc["x2"]), mean_std(acc["y1"], acc["y2"])
-    return {"x_mean": xm, "x_std": xs, "y_mean": ym, "y_std": ys, "obs_lo": acc["lo"], "obs_hi": acc["hi"],
-            "r_lo": acc["rlo"], "r_hi": acc["rhi"]}
+    return {
+        "x_mean": xm,
+        "x_std": xs,
+        "y_mean": ym,
+        "y_std": ys,
+        "obs_lo": acc["lo"],
+        "obs_hi": acc["hi"],
+        "r_lo": acc["rlo"],
+        "r_hi": acc["rhi"],
+    }
 
 
 class BREMENModels:
@@ -100,8 +118,9 @@ class BREMENModels:
         y = self._targets(obs, batch["next_obs"], batch["rewards"])  # [M, B, O+1]
         pred = self._model_forward(obs, act)  # [M, E, B, O+1]
         M, E = pred.shape[:2]
-        loss = model_loss(pred.reshape(M * E, *pred.shape[2:]),
-                          y.unsqueeze(1).expand_as(pred).reshape(M * E, *y.shape[1:]))  # [M x E]
+        loss = model_loss(
+            pred.reshape(M * E, *pred.shape[2:]), y.unsqueeze(1).expand_as(pred).reshape(M * E, *y.shape[1:])
+        )  # [M x E]
         self.model_opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         self.model_opt.step()
@@ -114,7 +133,7 @@ class BREMENModels:
         idx = self.holdout[self.member_seed]  # [M, H]
         total = torch.zeros(self.n_members * self.cfg.n_models, dtype=self.dtype, device=self.device)
         for h0 in range(0, H, rows):
-            b = gather_members(data, idx[:, h0:h0 + rows], self.agents)
+            b = gather_members(data, idx[:, h0 : h0 + rows], self.agents)
             b = {k: v.to(self.dtype) for k, v in b.items()}
             pred = self._model_forward(b["obs"], b["actions"], net)  # [M, E, h, O+1]
             y = self._targets(b["obs"], b["next_obs"], b["rewards"]).unsqueeze(1)  # [M, 1, h, O+1]

@@ -35,13 +35,16 @@ def bc_loss(logp: Tensor) -> Tensor:
     return -logp.mean(-1)
 
 
-def ppo_losses(logp: Tensor, logp_old: Tensor, adv: Tensor, values: Tensor, returns: Tensor,
-               clip: float) -> tuple[Tensor, Tensor]:
+def ppo_losses(
+    logp: Tensor, logp_old: Tensor, adv: Tensor, values: Tensor, returns: Tensor, clip: float
+) -> tuple[Tensor, Tensor]:
     """PPO-clip (Schulman et al. 2017, Eq. 7) and the value regression, per member:
         rho = exp(log pi - log pi_old),  L_pi = -mean_B min(rho A, clip(rho, 1 - eps, 1 + eps) A)
         L_V = mean_B (V - G)^2
     logp (with its graph), logp_old, adv [M, B]; values (with its graph), returns [M, B] -> (L_pi [M], L_V [M])."""
-    ratio = joint_ratio(logp.unsqueeze(-1), logp_old.unsqueeze(-1))  # one agent per member: exp(min(dlogp, 10))
+    ratio = joint_ratio(
+        logp.unsqueeze(-1), logp_old.unsqueeze(-1)
+    )  # one agent per member: exp(min(dlogp, 10))
     return ppo_actor_loss(ratio, adv, clip), (values - returns).square().mean(-1)
 
 
@@ -70,11 +73,14 @@ class BREMENPolicy:
         T = self._attached()["obs"].shape[0]
         R, H = c.rollout_starts, c.horizon
         kw = {"device": self.device}
-        return {"start": st.indices(T, R, replace=True, generator=generator),
-                "model": st.draw(functools.partial(torch.randint, 0, c.n_models), (M, H), generator, dtype=torch.int64,
-                                 **kw),
-                "eps": st.draw(torch.randn, (M, H, R, self.act_dim), generator, dtype=self.dtype, **kw),
-                "perm": st.draw(torch.rand, (M, R * H), generator, dtype=self.dtype, **kw).argsort(-1)}
+        return {
+            "start": st.indices(T, R, replace=True, generator=generator),
+            "model": st.draw(
+                functools.partial(torch.randint, 0, c.n_models), (M, H), generator, dtype=torch.int64, **kw
+            ),
+            "eps": st.draw(torch.randn, (M, H, R, self.act_dim), generator, dtype=self.dtype, **kw),
+            "perm": st.draw(torch.rand, (M, R * H), generator, dtype=self.dtype, **kw).argsort(-1),
+        }
 
     @torch.no_grad()
     def imagine(self, start: Tensor, eps: Tensor, which: Tensor) -> dict[str, Tensor]:
@@ -103,26 +109,46 @@ class BREMENPolicy:
         """One PPO iteration: rollouts from ``noise``'s start rows, then one epoch of policy and value steps over
         ``ppo_minibatches`` minibatches. -> metrics [M]."""
         c, M = self.cfg, self.n_members
-        start = gather_members({"obs": self._attached()["obs"]}, noise["start"], self.agents)["obs"]  # [M, R, O]
+        start = gather_members({"obs": self._attached()["obs"]}, noise["start"], self.agents)[
+            "obs"
+        ]  # [M, R, O]
         roll = self.imagine(start.to(self.dtype), noise["eps"], noise["model"])
         adv, ret = self.advantages(roll)  # [M, R, H]
         n = adv.shape[1] * adv.shape[2]
-        flat = {"obs": roll["obs"].reshape(M, n, -1), "actions": roll["actions"].reshape(M, n, -1),
-                "logp": roll["logp"].reshape(M, n), "adv": normalize_advantages(adv.reshape(M, n)),
-                "ret": ret.reshape(M, n)}
+        flat = {
+            "obs": roll["obs"].reshape(M, n, -1),
+            "actions": roll["actions"].reshape(M, n, -1),
+            "logp": roll["logp"].reshape(M, n),
+            "adv": normalize_advantages(adv.reshape(M, n)),
+            "ret": ret.reshape(M, n),
+        }
         size = n // c.ppo_minibatches
         a_loss = v_loss = 0.0
         for k in range(c.ppo_minibatches):
-            sel = noise["perm"][:, k * size:(k + 1) * size]  # [M, n_mb]
-            mb = {key: v.gather(1, sel.view(M, -1, *([1] * (v.dim() - 2))).expand(M, sel.shape[1], *v.shape[2:]))
-                  for key, v in flat.items()}
-            pl, vl = ppo_losses(self.log_prob(mb["obs"], mb["actions"]), mb["logp"], mb["adv"],
-                                self.value(mb["obs"]).squeeze(-1), mb["ret"], c.ppo_clip)
+            sel = noise["perm"][:, k * size : (k + 1) * size]  # [M, n_mb]
+            mb = {
+                key: v.gather(
+                    1, sel.view(M, -1, *([1] * (v.dim() - 2))).expand(M, sel.shape[1], *v.shape[2:])
+                )
+                for key, v in flat.items()
+            }
+            pl, vl = ppo_losses(
+                self.log_prob(mb["obs"], mb["actions"]),
+                mb["logp"],
+                mb["adv"],
+                self.value(mb["obs"]).squeeze(-1),
+                mb["ret"],
+                c.ppo_clip,
+            )
             self.actor_opt.zero_grad(set_to_none=True)
             self.value_opt.zero_grad(set_to_none=True)
             (pl.sum() + vl.sum()).backward()  # separate networks: each gets its own loss's gradient
             self.actor_opt.step()
             self.value_opt.step()
             a_loss, v_loss = a_loss + pl.detach(), v_loss + vl.detach()
-        return {"actor_loss": a_loss / c.ppo_minibatches, "value_loss": v_loss / c.ppo_minibatches,
-                "imagined_reward": roll["rewards"].mean((1, 2)), "return_0": ret[:, :, 0].mean(-1)}
+        return {
+            "actor_loss": a_loss / c.ppo_minibatches,
+            "value_loss": v_loss / c.ppo_minibatches,
+            "imagined_reward": roll["rewards"].mean((1, 2)),
+            "return_0": ret[:, :, 0].mean(-1),
+        }

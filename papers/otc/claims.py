@@ -42,8 +42,13 @@ def _t1(ev: Evidence) -> dict[str, Any]:
     improvement, and the OTC-vs-uniform comparisons of the rows."""
     cells = [(k["env"], k["dataset"], k["method"]) for k in ev.grid]
     have = set(cells)
-    rows = [(d, e, lr) for d in C.MUJOCO_DATASETS for e in C.MUJOCO_ENVS for lr in LEARNERS
-            if all((e, d, m) in have for m in (lr, f"{lr}_otc_de", f"{lr}_otc_dq"))]
+    rows = [
+        (d, e, lr)
+        for d in C.MUJOCO_DATASETS
+        for e in C.MUJOCO_ENVS
+        for lr in LEARNERS
+        if all((e, d, m) in have for m in (lr, f"{lr}_otc_de", f"{lr}_otc_dq"))
+    ]
     stat = {(e, d, m): ev.runs.seed_means("score", env=e, dataset=d, method=m) for e, d, m in cells}
     beats, big, dq_wins, ev_beats = 0, 0, 0, []
     for d, e, lr in rows:
@@ -55,47 +60,69 @@ def _t1(ev: Evidence) -> dict[str, Any]:
             beats += mean > u_mean
             big += (mean - u_mean) > max(std, u_std)
         dq_wins += means["otc_dq"] > means["otc_de"]
-        ev_beats.append(f"{d}/{SHORT[e]}/{lr}: d_e {means['otc_de']:.1f}, d_q {means['otc_dq']:.1f}, "
-                        f"uniform {u_mean:.1f}")
-    return {"cells": cells, "rows": rows, "stat": stat, "beats": beats, "big": big, "dq_wins": dq_wins,
-            "ev_beats": ev_beats, "n_cmp": 2 * len(rows)}
+        ev_beats.append(
+            f"{d}/{SHORT[e]}/{lr}: d_e {means['otc_de']:.1f}, d_q {means['otc_dq']:.1f}, uniform {u_mean:.1f}"
+        )
+    return {
+        "cells": cells,
+        "rows": rows,
+        "stat": stat,
+        "beats": beats,
+        "big": big,
+        "dq_wins": dq_wins,
+        "ev_beats": ev_beats,
+        "n_cmp": 2 * len(rows),
+    }
 
 
 def otc_beats_uniform(ev: Evidence) -> Outcome:
     t = _t1(ev)
-    return (bool(t["rows"]) and t["beats"] == t["n_cmp"],
-            f"OTC > uniform in {t['beats']} of {t['n_cmp']} comparisons; " + "; ".join(t["ev_beats"]))
+    return (
+        bool(t["rows"]) and t["beats"] == t["n_cmp"],
+        f"OTC > uniform in {t['beats']} of {t['n_cmp']} comparisons; " + "; ".join(t["ev_beats"]),
+    )
 
 
 def otc_substantially_better(ev: Evidence) -> Outcome:
     t = _t1(ev)
-    return (bool(t["rows"]) and t["big"] > t["n_cmp"] / 2,
-            f"OTC - uniform > the larger std in {t['big']} of {t['n_cmp']} comparisons (holds if > half)")
+    return (
+        bool(t["rows"]) and t["big"] > t["n_cmp"] / 2,
+        f"OTC - uniform > the larger std in {t['big']} of {t['n_cmp']} comparisons (holds if > half)",
+    )
 
 
 def dq_not_commonly_better(ev: Evidence) -> Outcome:
     t = _t1(ev)
-    return (bool(t["rows"]) and t["dq_wins"] <= len(t["rows"]) / 2,
-            f"d_q > d_e in {t['dq_wins']} of {len(t['rows'])} rows (holds if at most half)")
+    return (
+        bool(t["rows"]) and t["dq_wins"] <= len(t["rows"]) / 2,
+        f"d_q > d_e in {t['dq_wins']} of {len(t['rows'])} rows (holds if at most half)",
+    )
 
 
 def otc_improves_offline(ev: Evidence) -> Outcome:
     t = _t1(ev)
     otc_cells = [c for c in t["cells"] if "_otc_" in c[2]]
     positive = [c for c in otc_cells if t["stat"][c][0] > 0]
-    return (bool(otc_cells) and len(positive) == len(otc_cells),
-            f"{len(positive)} of {len(otc_cells)} OTC cells have a mean improvement > 0")
+    return (
+        bool(otc_cells) and len(positive) == len(otc_cells),
+        f"{len(positive)} of {len(otc_cells)} OTC cells have a mean improvement > 0",
+    )
 
 
 def awac_fails_hc_random(ev: Evidence) -> Outcome:
     cells = [(k["env"], k["dataset"], k["method"]) for k in ev.grid]
     fails = [c for c in cells if c[0] == HC and c[1] == "random" and c[2].startswith("awac")]
-    norm = [r.extra["normalized_s0"] for r in ev.runs.select(env=HC, dataset="random")
-            if str(r.key("method", "")).startswith("awac") and r.extra.get("normalized_s0") is not None]
+    norm = [
+        r.extra["normalized_s0"]
+        for r in ev.runs.select(env=HC, dataset="random")
+        if str(r.key("method", "")).startswith("awac") and r.extra.get("normalized_s0") is not None
+    ]
     low = sum(v < AWAC_NORMALIZED_FAIL for v in norm)
-    return (bool(fails) and bool(norm) and low > len(norm) / 2,
-            f"AWAC's pi^0 on halfcheetah random: D4RL-normalized {', '.join(f'{v:.1f}' for v in norm) or 'n/a'} "
-            f"(< {AWAC_NORMALIZED_FAIL:g} in {low} of {len(norm)} seeds; holds if a majority)")
+    return (
+        bool(fails) and bool(norm) and low > len(norm) / 2,
+        f"AWAC's pi^0 on halfcheetah random: D4RL-normalized {', '.join(f'{v:.1f}' for v in norm) or 'n/a'} "
+        f"(< {AWAC_NORMALIZED_FAIL:g} in {low} of {len(norm)} seeds; holds if a majority)",
+    )
 
 
 # ---- Table 2 -----------------------------------------------------------------------------------------------------
@@ -104,9 +131,11 @@ def _t2(ev: Evidence) -> tuple[dict[str, float | None], str]:
     ratio = {m: ev.runs.seed_means("score", method=m, quantity="ratio_to_bcq")[0] for m in T2_METHODS}
     ex = next((r.extra for r in ev.runs.select(quantity="ratio_to_bcq")), {})
     ms = ex.get("ms") or {}
-    where = (f"{ex.get('device_name', '?')}, {ex.get('threads', '?')} thread(s), load average "
-             f"{ex.get('loadavg_1min', '?')}; ms per update d_e+BCQ {ms.get('bcq_otc_de', float('nan')):.2f}, "
-             f"d_q+BCQ {ms.get('bcq_otc_dq', float('nan')):.2f}, BCQ {ms.get('bcq', float('nan')):.2f}")
+    where = (
+        f"{ex.get('device_name', '?')}, {ex.get('threads', '?')} thread(s), load average "
+        f"{ex.get('loadavg_1min', '?')}; ms per update d_e+BCQ {ms.get('bcq_otc_de', float('nan')):.2f}, "
+        f"d_q+BCQ {ms.get('bcq_otc_dq', float('nan')):.2f}, BCQ {ms.get('bcq', float('nan')):.2f}"
+    )
     return ratio, where
 
 
@@ -123,60 +152,90 @@ def _t2_rule(rule: Callable[[float, float, str], Outcome]) -> Callable[[Evidence
 
 
 def _overhead(de: float, dq: float, where: str) -> Outcome:
-    return (de < OVERHEAD_LIMIT and dq < OVERHEAD_LIMIT,
-            f"ratio_to_bcq d_e {de:.3f}, d_q {dq:.3f} (holds if both < {OVERHEAD_LIMIT}; published 1.224, 1.190 on a "
-            f"GTX 1080Ti) on {where}")
+    return (
+        de < OVERHEAD_LIMIT and dq < OVERHEAD_LIMIT,
+        f"ratio_to_bcq d_e {de:.3f}, d_q {dq:.3f} (holds if both < {OVERHEAD_LIMIT}; published 1.224, 1.190 on a "
+        f"GTX 1080Ti) on {where}",
+    )
 
 
 def _dq_not_slower(de: float, dq: float, where: str) -> Outcome:
-    return dq <= de, (f"ratio_to_bcq d_q {dq:.3f} <= d_e {de:.3f}? (same BCQ baseline, so the same order as the ms; "
-                      f"published 13.8 <= 14.2 ms) on {where}")
+    return dq <= de, (
+        f"ratio_to_bcq d_q {dq:.3f} <= d_e {de:.3f}? (same BCQ baseline, so the same order as the ms; "
+        f"published 13.8 <= 14.2 ms) on {where}"
+    )
 
 
 CLAIMS: list[Claim] = [
     # Table 1 (§4.2, abstract)
-    Claim(item="table1", id="t1_otc_beats_uniform",
-          check=otc_beats_uniform, reads=whole_grid,
-          text="'The empirical results show that OTC with d_e (embedding-based distance) or d_q (value-based "
-               "distance) substantially outperforms the baselines ... Since the online experiences are limited, "
-               "uniformly sampling from the merged dataset is not effective at correcting the difference between "
-               "transition dynamics' (§4.2). Check: in every (dataset, env) row and learner (bcq, awac), both "
-               "<learner>_otc_de and <learner>_otc_dq have a mean improvement > <learner>'s. Holds in the "
-               "published table: 34 of 34 comparisons (the 3 '–' cells excluded)."),
-    Claim(item="table1", id="t1_otc_substantially_better",
-          check=otc_substantially_better, reads=whole_grid,
-          text="'OTC ... substantially outperforms the baselines' (§4.2). Check: of the comparisons of "
-               "t1_otc_beats_uniform, a majority (> half) have OTC's mean - the uniform's mean > the larger of the "
-               "two cells' std. Holds in the published table: 24 of 34."),
-    Claim(item="table1", id="t1_dq_not_commonly_better",
-          check=dq_not_commonly_better, reads=whole_grid,
-          text="'But d_q does not commonly outperform d_e' (§4.2). Check: <learner>_otc_dq's mean improvement > "
-               "<learner>_otc_de's in at most half of the (dataset, env, learner) rows (bcq and awac pooled). "
-               "Holds in the published table: 7 of 17 (BCQ 4 of 9, AWAC 3 of 8)."),
-    Claim(item="table1", id="t1_otc_improves_offline",
-          check=otc_improves_offline, reads=whole_grid,
-          text="'OTC is simple yet effective to increase data efficiency and improve agent policies in online "
-               "tuning' (abstract). Check: every OTC cell (<learner>_otc_de, <learner>_otc_dq) has a mean "
-               "improvement > 0, i.e. π^K beats the offline-trained π^0. EXPECTED NOT TO HOLD: the published table "
-               "has walker2d-random d_q+AWAC -14.8 and walker2d-medium-replay d_e+AWAC -8.0 (32 of 34 > 0)."),
-    Claim(item="table1", id="t1_awac_fails_hc_random",
-          check=awac_fails_hc_random, reads=whole_grid,
-          text="'AWAC does not work on halfcheetah-random, which is consistent with the result in AWAC paper' "
-               "(Table 1, footnote †). Check (our reading of 'does not work'): on (random, halfcheetah-2x3), "
-               "awac's offline-trained policy π^0 has a D4RL-normalized score < 5 (a random policy scores 0) in "
-               "a majority of seeds. No published number (the cells print '–')."),
+    Claim(
+        item="table1",
+        id="t1_otc_beats_uniform",
+        check=otc_beats_uniform,
+        reads=whole_grid,
+        text="'The empirical results show that OTC with d_e (embedding-based distance) or d_q (value-based "
+        "distance) substantially outperforms the baselines ... Since the online experiences are limited, "
+        "uniformly sampling from the merged dataset is not effective at correcting the difference between "
+        "transition dynamics' (§4.2). Check: in every (dataset, env) row and learner (bcq, awac), both "
+        "<learner>_otc_de and <learner>_otc_dq have a mean improvement > <learner>'s. Holds in the "
+        "published table: 34 of 34 comparisons (the 3 '–' cells excluded).",
+    ),
+    Claim(
+        item="table1",
+        id="t1_otc_substantially_better",
+        check=otc_substantially_better,
+        reads=whole_grid,
+        text="'OTC ... substantially outperforms the baselines' (§4.2). Check: of the comparisons of "
+        "t1_otc_beats_uniform, a majority (> half) have OTC's mean - the uniform's mean > the larger of the "
+        "two cells' std. Holds in the published table: 24 of 34.",
+    ),
+    Claim(
+        item="table1",
+        id="t1_dq_not_commonly_better",
+        check=dq_not_commonly_better,
+        reads=whole_grid,
+        text="'But d_q does not commonly outperform d_e' (§4.2). Check: <learner>_otc_dq's mean improvement > "
+        "<learner>_otc_de's in at most half of the (dataset, env, learner) rows (bcq and awac pooled). "
+        "Holds in the published table: 7 of 17 (BCQ 4 of 9, AWAC 3 of 8).",
+    ),
+    Claim(
+        item="table1",
+        id="t1_otc_improves_offline",
+        check=otc_improves_offline,
+        reads=whole_grid,
+        text="'OTC is simple yet effective to increase data efficiency and improve agent policies in online "
+        "tuning' (abstract). Check: every OTC cell (<learner>_otc_de, <learner>_otc_dq) has a mean "
+        "improvement > 0, i.e. π^K beats the offline-trained π^0. EXPECTED NOT TO HOLD: the published table "
+        "has walker2d-random d_q+AWAC -14.8 and walker2d-medium-replay d_e+AWAC -8.0 (32 of 34 > 0).",
+    ),
+    Claim(
+        item="table1",
+        id="t1_awac_fails_hc_random",
+        check=awac_fails_hc_random,
+        reads=whole_grid,
+        text="'AWAC does not work on halfcheetah-random, which is consistent with the result in AWAC paper' "
+        "(Table 1, footnote †). Check (our reading of 'does not work'): on (random, halfcheetah-2x3), "
+        "awac's offline-trained policy π^0 has a D4RL-normalized score < 5 (a random policy scores 0) in "
+        "a majority of seeds. No published number (the cells print '–').",
+    ),
     # Table 2 (§4.2)
-    Claim(item="table2", id="t2_overhead_below_25pct",
-          check=_t2_rule(_overhead),
-          text="'The computation of transition similarity is on GPU, which is fully parallelized and very "
-               "efficient ... The computation of transition similarity in OTC costs less than 25% of the BCQ "
-               "training time' (§4.2). Check: ratio_to_bcq < 1.25 for both bcq_otc_de and bcq_otc_dq, timed on "
-               "the same machine (the record names the device). Holds in the published table: 1.224 and 1.190."),
-    Claim(item="table2", id="t2_dq_not_slower",
-          check=_t2_rule(_dq_not_slower),
-          text="Implied, not stated as a timing: 'by reusing the learned Q values, d_q does not introduce "
-               "additional modules' (§4.2). Check: ms_per_update of bcq_otc_dq <= that of bcq_otc_de on the same "
-               "machine. Holds in the published table: 13.8 <= 14.2 ms."),
+    Claim(
+        item="table2",
+        id="t2_overhead_below_25pct",
+        check=_t2_rule(_overhead),
+        text="'The computation of transition similarity is on GPU, which is fully parallelized and very "
+        "efficient ... The computation of transition similarity in OTC costs less than 25% of the BCQ "
+        "training time' (§4.2). Check: ratio_to_bcq < 1.25 for both bcq_otc_de and bcq_otc_dq, timed on "
+        "the same machine (the record names the device). Holds in the published table: 1.224 and 1.190.",
+    ),
+    Claim(
+        item="table2",
+        id="t2_dq_not_slower",
+        check=_t2_rule(_dq_not_slower),
+        text="Implied, not stated as a timing: 'by reusing the learned Q values, d_q does not introduce "
+        "additional modules' (§4.2). Check: ms_per_update of bcq_otc_dq <= that of bcq_otc_de on the same "
+        "machine. Holds in the published table: 13.8 <= 14.2 ms.",
+    ),
     *claims_curves.CLAIMS,
     *claims_nav.CLAIMS,
 ]
@@ -185,7 +244,7 @@ CLAIMS: list[Claim] = [
 # A verdict of "does not hold" on these is the paper's, not a failure of ours.
 EXPECTED_NOT_TO_HOLD = {
     "t1_otc_improves_offline": "Table 1: walker2d-random d_q+AWAC -14.8 and walker2d-medium-replay d_e+AWAC -8.0 "
-                               "are below 0 (OTC ends below the offline-trained policy)",
+    "are below 0 (OTC ends below the offline-trained policy)",
 }
 
 check_claim_list(ITEMS, CLAIMS)

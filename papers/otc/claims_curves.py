@@ -33,8 +33,10 @@ def finals(runs: Runs, **keys: Any) -> tuple[float | None, int]:
 def curve_values(runs: Runs, field: str, **keys: Any) -> np.ndarray:
     """[seeds, K + 1] (or [seeds, K + 1, N] for per-agent fields) of a curve field over the matching records;
     entries without the field are NaN."""
-    rows = [[p.get(field, np.nan) if p.get(field) is not None else np.nan for p in r.curve or []]
-            for r in runs.select(**keys)]
+    rows = [
+        [p.get(field, np.nan) if p.get(field) is not None else np.nan for p in r.curve or []]
+        for r in runs.select(**keys)
+    ]
     return np.asarray(rows, dtype=float)
 
 
@@ -49,8 +51,10 @@ def f3_otc_above_bcq(ev: Evidence) -> Outcome:
         e, d = task
         f = {m: finals(ev.runs, env=e, dataset=d, method=m)[0] for m in ("bcq_otc_de", "bcq_otc_dq", "bcq")}
         good = f["bcq_otc_de"] > f["bcq"] and f["bcq_otc_dq"] > f["bcq"]
-        return good, (f"{d}/{SHORT[e]}: {'yes' if good else 'no'} (d_e {f['bcq_otc_de']:.1f}, "
-                      f"d_q {f['bcq_otc_dq']:.1f}, BCQ {f['bcq']:.1f})")
+        return good, (
+            f"{d}/{SHORT[e]}: {'yes' if good else 'no'} (d_e {f['bcq_otc_de']:.1f}, "
+            f"d_q {f['bcq_otc_dq']:.1f}, BCQ {f['bcq']:.1f})"
+        )
 
     return on_every(tasks(ev), panel, "S(pi^K), seed means; ")
 
@@ -63,19 +67,28 @@ def alphas(runs: Runs, dataset: str) -> np.ndarray:
 
 
 def _alpha_path(a: np.ndarray) -> str:
-    return ", ".join(f"agent {i}: " + " -> ".join(f"{x:.2f}" for x in a[[0, -3, -1] if len(a) >= 3 else [0, -1], i])
-                     for i in range(a.shape[1]))
+    return ", ".join(
+        f"agent {i}: " + " -> ".join(f"{x:.2f}" for x in a[[0, -3, -1] if len(a) >= 3 else [0, -1], i])
+        for i in range(a.shape[1])
+    )
 
 
 def f4_adaptive_beats_fixed(ev: Evidence) -> Outcome:
-    fin = {(d, m): finals(ev.runs, env=HC, dataset=d, method=m)[0] for _, d in FIG4_CELLS for m in FIG4_METHODS}
-    return all(fin[(d, ADAPTIVE)] > fin[(d, FIXED)] for _, d in FIG4_CELLS), "S(pi^K), seed means: " + "; ".join(
-        f"{d}: adaptive {fin[(d, ADAPTIVE)]:.1f} vs fixed {fin[(d, FIXED)]:.1f}" for _, d in FIG4_CELLS)
+    fin = {
+        (d, m): finals(ev.runs, env=HC, dataset=d, method=m)[0] for _, d in FIG4_CELLS for m in FIG4_METHODS
+    }
+    return all(
+        fin[(d, ADAPTIVE)] > fin[(d, FIXED)] for _, d in FIG4_CELLS
+    ), "S(pi^K), seed means: " + "; ".join(
+        f"{d}: adaptive {fin[(d, ADAPTIVE)]:.1f} vs fixed {fin[(d, FIXED)]:.1f}" for _, d in FIG4_CELLS
+    )
 
 
 def f4_alpha_grows_replay(ev: Evidence) -> Outcome:
     rep = alphas(ev.runs, "medium-replay").mean(0)  # [K, N] seed means
-    return bool((rep[-1] > rep[0]).all()), f"medium-replay alpha^1 -> alpha^(K-2) -> alpha^K: {_alpha_path(rep)}"
+    return bool(
+        (rep[-1] > rep[0]).all()
+    ), f"medium-replay alpha^1 -> alpha^(K-2) -> alpha^K: {_alpha_path(rep)}"
 
 
 def f4_alpha_stable_replay(ev: Evidence) -> Outcome:
@@ -88,8 +101,11 @@ def f4_alpha_differs_random(ev: Evidence) -> Outcome:
     ran = alphas(ev.runs, "random").mean(0)
     r = ran[-1] / ran[0]
     differs = bool(np.sign(r[0] - 1) != np.sign(r[1] - 1) or r.max() / r.min() > 1.25)
-    return differs, ("random r_i = alpha_i^K / alpha_i^1: " + ", ".join(f"{x:.2f}" for x in r)
-                     + " (holds if the signs of r_i - 1 differ or max/min > 1.25)")
+    return differs, (
+        "random r_i = alpha_i^K / alpha_i^1: "
+        + ", ".join(f"{x:.2f}" for x in r)
+        + " (holds if the signs of r_i - 1 differ or max/min > 1.25)"
+    )
 
 
 # ---- Figure 5 ----------------------------------------------------------------------------------------------------
@@ -114,59 +130,98 @@ def f5_online_only_overfits(ev: Evidence) -> Outcome:
         if on.shape[1] >= 3:
             mean, last_std = on.mean(0), on[:, -1].std()
             overfit |= bool(mean[1:-1].max() - mean[-1] > last_std)
-            ev_over.append(f"{d}/{SHORT[e]}: peak {mean[1:-1].max():.1f} (k = 1..K-1), final {mean[-1]:.1f}, "
-                           f"std at K {last_std:.1f}")
+            ev_over.append(
+                f"{d}/{SHORT[e]}: peak {mean[1:-1].max():.1f} (k = 1..K-1), final {mean[-1]:.1f}, "
+                f"std at K {last_std:.1f}"
+            )
     return overfit, "; ".join(ev_over) or "no curve with >= 3 points"
+
 
 CLAIMS: list[Claim] = [
     # Figure 3 (§4.2)
-    Claim(item="figure3", id="f3_otc_above_bcq",
-          check=f3_otc_above_bcq, reads=whole_grid,
-          text="'We plot the learning curves along with the number of deployments ... in Figure 3' and 'OTC with "
-               "d_e ... or d_q ... substantially outperforms the baselines' (§4.2). Check: on every plotted (env, "
-               "dataset), bcq_otc_de's and bcq_otc_dq's final returns are > bcq's. Table 1's BCQ columns (the same "
-               "runs' final values) agree on all 9 rows."),
+    Claim(
+        item="figure3",
+        id="f3_otc_above_bcq",
+        check=f3_otc_above_bcq,
+        reads=whole_grid,
+        text="'We plot the learning curves along with the number of deployments ... in Figure 3' and 'OTC with "
+        "d_e ... or d_q ... substantially outperforms the baselines' (§4.2). Check: on every plotted (env, "
+        "dataset), bcq_otc_de's and bcq_otc_dq's final returns are > bcq's. Table 1's BCQ columns (the same "
+        "runs' final values) agree on all 9 rows.",
+    ),
     # Figure 4 (§4.3)
-    Claim(item="figure4", id="f4_adaptive_beats_fixed",
-          check=f4_adaptive_beats_fixed, reads=whole_grid,
-          text="'Figure 4 (left) shows that adaptive α can improve the performance of online tuning' (§4.3). "
-               "Check: on each FIG4_CELLS task, bcq_otc_de's (adaptive, α^0 = 1.0) final return > "
-               "bcq_otc_de_fixed1.0's."),
-    Claim(item="figure4", id="f4_alpha_grows_replay",
-          check=f4_alpha_grows_replay, reads=whole_grid,
-          text="'In halfcheetah-replay, α of both two agents grows, indicating the difference between B_i^k and "
-               "D_i^k increases as the agents are further improved' (§4.3). Check: on (halfcheetah-2x3, "
-               "medium-replay), bcq_otc_de's seed-mean α_i^K > α_i^1 for both agents i."),
-    Claim(item="figure4", id="f4_alpha_stable_replay",
-          check=f4_alpha_stable_replay, reads=whole_grid,
-          text="'and α becomes stable in the latter deployments, meaning the convergence of online tuning' (§4.3). "
-               "Check: on (halfcheetah-2x3, medium-replay), for both agents, |α_i^K - α_i^(K-2)| < "
-               "|α_i^(K-2) - α_i^1| (seed means)."),
-    Claim(item="figure4", id="f4_alpha_differs_random",
-          check=f4_alpha_differs_random, reads=whole_grid,
-          text="'In halfcheetah-random, two agents have different trends of α, which means that the agents are "
-               "influenced differently by the update of other agent' (§4.3). Check: on (halfcheetah-2x3, random), "
-               "with r_i = α_i^K / α_i^1 (seed means), the signs of r_1 - 1 and r_2 - 1 differ, or "
-               "max(r_1, r_2) / min(r_1, r_2) > 1.25."),
+    Claim(
+        item="figure4",
+        id="f4_adaptive_beats_fixed",
+        check=f4_adaptive_beats_fixed,
+        reads=whole_grid,
+        text="'Figure 4 (left) shows that adaptive α can improve the performance of online tuning' (§4.3). "
+        "Check: on each FIG4_CELLS task, bcq_otc_de's (adaptive, α^0 = 1.0) final return > "
+        "bcq_otc_de_fixed1.0's.",
+    ),
+    Claim(
+        item="figure4",
+        id="f4_alpha_grows_replay",
+        check=f4_alpha_grows_replay,
+        reads=whole_grid,
+        text="'In halfcheetah-replay, α of both two agents grows, indicating the difference between B_i^k and "
+        "D_i^k increases as the agents are further improved' (§4.3). Check: on (halfcheetah-2x3, "
+        "medium-replay), bcq_otc_de's seed-mean α_i^K > α_i^1 for both agents i.",
+    ),
+    Claim(
+        item="figure4",
+        id="f4_alpha_stable_replay",
+        check=f4_alpha_stable_replay,
+        reads=whole_grid,
+        text="'and α becomes stable in the latter deployments, meaning the convergence of online tuning' (§4.3). "
+        "Check: on (halfcheetah-2x3, medium-replay), for both agents, |α_i^K - α_i^(K-2)| < "
+        "|α_i^(K-2) - α_i^1| (seed means).",
+    ),
+    Claim(
+        item="figure4",
+        id="f4_alpha_differs_random",
+        check=f4_alpha_differs_random,
+        reads=whole_grid,
+        text="'In halfcheetah-random, two agents have different trends of α, which means that the agents are "
+        "influenced differently by the update of other agent' (§4.3). Check: on (halfcheetah-2x3, random), "
+        "with r_i = α_i^K / α_i^1 (seed means), the signs of r_1 - 1 and r_2 - 1 differ, or "
+        "max(r_1, r_2) / min(r_1, r_2) > 1.25.",
+    ),
     # Figure 5 (§4.3)
-    Claim(item="figure5", id="f5_otc_best",
-          check=_f5(lambda f: all(f[OTC5] > f[m] for m in (BR, UNIFORM, ONLINE))), reads=whole_grid,
-          text="'By considering the transition bias, OTC obtains the performance gain over the other three "
-               "sampling strategies' (§4.3). Check: on every FIG5_CELLS panel, bcq_otc_de's final return > each "
-               "of bcq_br's, bcq's and bcq_online's. Table 1 agrees for the uniform part (d_e+BCQ > BCQ on all "
-               "four panels)."),
-    Claim(item="figure5", id="f5_br_uniform_susceptible",
-          check=_f5(lambda f: f[BR] < f[OTC5] and f[UNIFORM] < f[OTC5]), reads=whole_grid,
-          text="'Balanced Replay (Lee et al. 2021) and uniformly sampling are susceptible to the difference "
-               "between P_B and P_D' (§4.3). Check: on every panel, bcq_br's and bcq's final returns are both < "
-               "bcq_otc_de's."),
-    Claim(item="figure5", id="f5_online_only_insufficient",
-          check=_f5(lambda f: f[ONLINE] < f[OTC5]), reads=whole_grid,
-          text="'Since the online dataset is very limited, finetuning the agents with online samples only is "
-               "insufficient' (§4.3). Check: on every panel, bcq_online's final return < bcq_otc_de's."),
-    Claim(item="figure5", id="f5_online_only_overfits",
-          check=f5_online_only_overfits, reads=whole_grid,
-          text="'and the small dataset can cause overfitting, e.g., Figure 5d' (§4.3). Check: on at least one "
-               "panel, bcq_online's seed-mean return at k = K is below its own peak over k = 1..K-1 by more than "
-               "its std over seeds at k = K (the curve falls back)."),
+    Claim(
+        item="figure5",
+        id="f5_otc_best",
+        check=_f5(lambda f: all(f[OTC5] > f[m] for m in (BR, UNIFORM, ONLINE))),
+        reads=whole_grid,
+        text="'By considering the transition bias, OTC obtains the performance gain over the other three "
+        "sampling strategies' (§4.3). Check: on every FIG5_CELLS panel, bcq_otc_de's final return > each "
+        "of bcq_br's, bcq's and bcq_online's. Table 1 agrees for the uniform part (d_e+BCQ > BCQ on all "
+        "four panels).",
+    ),
+    Claim(
+        item="figure5",
+        id="f5_br_uniform_susceptible",
+        check=_f5(lambda f: f[BR] < f[OTC5] and f[UNIFORM] < f[OTC5]),
+        reads=whole_grid,
+        text="'Balanced Replay (Lee et al. 2021) and uniformly sampling are susceptible to the difference "
+        "between P_B and P_D' (§4.3). Check: on every panel, bcq_br's and bcq's final returns are both < "
+        "bcq_otc_de's.",
+    ),
+    Claim(
+        item="figure5",
+        id="f5_online_only_insufficient",
+        check=_f5(lambda f: f[ONLINE] < f[OTC5]),
+        reads=whole_grid,
+        text="'Since the online dataset is very limited, finetuning the agents with online samples only is "
+        "insufficient' (§4.3). Check: on every panel, bcq_online's final return < bcq_otc_de's.",
+    ),
+    Claim(
+        item="figure5",
+        id="f5_online_only_overfits",
+        check=f5_online_only_overfits,
+        reads=whole_grid,
+        text="'and the small dataset can cause overfitting, e.g., Figure 5d' (§4.3). Check: on at least one "
+        "panel, bcq_online's seed-mean return at k = K is below its own peak over k = 1..K-1 by more than "
+        "its std over seeds at k = K (the curve falls back).",
+    ),
 ]

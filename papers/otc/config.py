@@ -16,8 +16,11 @@ from typing import Any
 
 from common.running.profiles import PaperProfiles, PaperSettings
 
-TASK_OF = {"mamujoco/halfcheetah-2x3": "halfcheetah", "mamujoco/walker2d-2x3": "walker2d",
-           "mamujoco/hopper-3x1": "hopper"}  # Table 1's order [P Sec. 4.2]
+TASK_OF = {
+    "mamujoco/halfcheetah-2x3": "halfcheetah",
+    "mamujoco/walker2d-2x3": "walker2d",
+    "mamujoco/hopper-3x1": "hopper",
+}  # Table 1's order [P Sec. 4.2]
 MUJOCO_ENVS = tuple(TASK_OF)
 MUJOCO_DATASETS = ("random", "medium-replay", "medium")  # Table 1's row groups [P]
 OBS_MODE = "otc"  # every agent observes the robot's full state, acts on its own joints [P Sec. 4.2]
@@ -30,7 +33,13 @@ SAMPLERS = ("uniform", "otc", "online", "br")
 # ---- the online-tuning protocol [P Sec. 4.1-4.2, Algorithm 1] ------------------------------------------------
 DEPLOYMENTS = 10  # K [P "K = 10"]
 DEPLOY_FRACTION = 0.01  # M = 1 % |B^0| online transitions per deployment [P]
-TUNE_UPDATES = {"bcq": 4000, "awac": 2000, "td3bc": 2000, "bremen": 2000, "cql": 2000}  # L per deployment [P Table 3]
+TUNE_UPDATES = {
+    "bcq": 4000,
+    "awac": 2000,
+    "td3bc": 2000,
+    "bremen": 2000,
+    "cql": 2000,
+}  # L per deployment [P Table 3]
 # [I C4] BCQ's own MuJoCo length; rlkit AWAC's pretraining; TD3+BC: enough for a Q at gamma 0.99 on 25-step episodes
 # BREMEN: BC 1e4 updates, then 5 L policy updates on imagined rollouts after the model fit [I C4, C21]; CQL 1e5 [I C4]
 OFFLINE_UPDATES = {"bcq": 300_000, "awac": 25_000, "td3bc": 100_000, "bremen": 20_000, "cql": 100_000}
@@ -42,8 +51,15 @@ EVAL_EPISODES = 10  # [I C3] deterministic episodes per evaluation of pi^k, k = 
 LEARNER_FIELDS: dict[str, dict[str, Any]] = {
     # BCQ: every network (64, 64) [P Table 3 hidden sizes], actor and critic lr 1e-4 [P], batch 128 [P],
     # VAE lr 1e-3, Phi 0.05, latent 2A, lambda 0.75, 10 target / 100 selection candidates [I C17: Fujimoto et al.]
-    "bcq": {"hidden": [64, 64], "hidden_vae": [64, 64], "lr": 1e-4, "vae_lr": 1e-3, "batch_size": 128,
-            "phi": 0.05, "view": "independent"},
+    "bcq": {
+        "hidden": [64, 64],
+        "hidden_vae": [64, 64],
+        "lr": 1e-4,
+        "vae_lr": 1e-3,
+        "batch_size": 128,
+        "phi": 0.05,
+        "view": "independent",
+    },
     # AWAC: (256, 256), actor lr 1e-4, critic lr 5e-4, batch 128 [P Table 3]; lambda 1, policy weight decay 1e-4,
     # state-independent log-std [I C18: rlkit's AWAC configs] (AWACConfig's defaults)
     "awac": {"batch_size": 128},
@@ -62,9 +78,13 @@ LEARNER_FIELDS: dict[str, dict[str, Any]] = {
 SMAX_ENV = "smax/5m_vs_6m"  # SMAX substitutes SMAC's 5m_vs_6m (no StarCraft II here)
 SMAX_DATA_KIND = "medium"  # "medium policies ... 1 x 10^4 episodes" [P]; common.datasets.smax's rule [I C23]
 SMAX_DEPLOY_FRACTION = 0.01  # M = 1 % of the offline episodes per agent and deployment (100 of 10^4) [I C23]
-SMAX_EPSILON = 0.1  # the collecting agent's epsilon-greedy exploration; the others act greedily [P Sec. 4.6; I C23]
+SMAX_EPSILON = (
+    0.1  # the collecting agent's epsilon-greedy exploration; the others act greedily [P Sec. 4.6; I C23]
+)
 SMAX_EVAL_EPISODES = 32  # greedy test episodes per evaluation of pi^k: win rate and return [I C23]
-SMAX_REWARD_SCALE = 10.0  # SMAX rewards x 10 = SMAC's scale (returns at most 20, SMAX's ~2) [I; smax_items.py]
+SMAX_REWARD_SCALE = (
+    10.0  # SMAX rewards x 10 = SMAC's scale (returns at most 20, SMAX's ~2) [I; smax_items.py]
+)
 # ---- cooperative navigation (Figures 7 and 8) ------------------------------------------------------------------
 NAV_ENV = "otc/navigation"
 NAV_SIZE = 1_000_000  # "uniform random policies, containing 1 x 10^6 transitions" [P Sec. 4.7]
@@ -83,7 +103,9 @@ class Method:
     alpha0: float = 1.0  # alpha^0 [P Sec. 4.3] or the fixed alpha
 
 
-_KEY = re.compile(r"^(?P<learner>[a-z0-9]+?)(?:_(?P<rest>otc_(?:de|dq)(?:_fixed(?P<alpha>[0-9.]+))?|online|br))?$")
+_KEY = re.compile(
+    r"^(?P<learner>[a-z0-9]+?)(?:_(?P<rest>otc_(?:de|dq)(?:_fixed(?P<alpha>[0-9.]+))?|online|br))?$"
+)
 
 
 def parse_method(key: str) -> Method:
@@ -91,8 +113,10 @@ def parse_method(key: str) -> Method:
     ``bcq_online``, ``bcq_br``; a ValueError naming the forms and learners for anything else."""
     m = _KEY.match(str(key))
     if m is None or m.group("learner") not in LEARNERS:
-        raise ValueError(f"unknown OTC method {key!r}; a method is <learner>[_otc_de|_otc_dq[_fixed<alpha>]|_online|"
-                         f"_br] with learner one of {', '.join(LEARNERS)} (e.g. bcq_otc_de, awac, bcq_otc_de_fixed1.0)")
+        raise ValueError(
+            f"unknown OTC method {key!r}; a method is <learner>[_otc_de|_otc_dq[_fixed<alpha>]|_online|"
+            f"_br] with learner one of {', '.join(LEARNERS)} (e.g. bcq_otc_de, awac, bcq_otc_de_fixed1.0)"
+        )
     learner, rest = m.group("learner"), m.group("rest")
     if rest is None:
         return Method(key, learner, "uniform")
@@ -123,32 +147,49 @@ class OtcSettings(PaperSettings):
     protocol's values above, None: the paper's (or the learner's) own."""
 
     deployments: int = DEPLOYMENTS  # K deployments [P]
-    min_deploy: int = 1  # at least this many online transitions per deployment (smoke: 1 % of tiny data is too few)
+    min_deploy: int = (
+        1  # at least this many online transitions per deployment (smoke: 1 % of tiny data is too few)
+    )
     tune_scale: float = 1.0  # fraction of the paper's L fine-tuning updates per deployment (TUNE_UPDATES) [P]
     offline_updates: int | None = None  # offline updates of every learner; None: OFFLINE_UPDATES
     offline_updates_bcq: int | None = None  # offline BCQ updates; None: offline_updates, else 300,000
     offline_updates_awac: int | None = None  # offline AWAC updates; None: offline_updates, else 25,000
     offline_updates_td3bc: int | None = None  # offline TD3+BC updates; None: offline_updates, else 100,000
-    offline_updates_bremen: int | None = None  # offline BREMEN updates (BC, then policy); None: ..., else 20,000
-    offline_updates_cql: int | None = None  # offline discrete-CQL updates (Figure 6d); None: ..., else 100,000
-    bremen_bc_updates: int = BREMEN_BC_UPDATES  # BREMEN's behavior-cloning updates (at most its offline updates)
+    offline_updates_bremen: int | None = (
+        None  # offline BREMEN updates (BC, then policy); None: ..., else 20,000
+    )
+    offline_updates_cql: int | None = (
+        None  # offline discrete-CQL updates (Figure 6d); None: ..., else 100,000
+    )
+    bremen_bc_updates: int = (
+        BREMEN_BC_UPDATES  # BREMEN's behavior-cloning updates (at most its offline updates)
+    )
     nav_size: int = NAV_SIZE  # transitions of the uniform-random navigation / predator-prey data [P Sec. 4.7]
     big_batch: int | None = None  # |B|; None: OTCConfig's 512 [P]
     match_batch: int | None = None  # |D|; None: OTCConfig's 2000 [P]
     batch_size: int | None = None  # update batch of every learner and of OTC; None: Table 3's 128 [P]
     width: int | None = None  # one width for every hidden layer of the learners and the CVAE; None: Table 3's
     eval_episodes: int = EVAL_EPISODES  # evaluation episodes of each pi^k [I C3]
-    nav_eval_episodes: int | None = None  # evaluation episodes on the navigation / predator-prey envs; None: eval_episodes
+    nav_eval_episodes: int | None = (
+        None  # evaluation episodes on the navigation / predator-prey envs; None: eval_episodes
+    )
     eval_max_steps: int | None = None  # evaluation, and nothing else, cut after this many steps (smoke only)
     n_alpha_draws: int | None = None  # (B, D) draws averaged into DD^k; None: OTCConfig's 20
-    smax_min_deploy: int = 1  # at least this many episodes per agent and deployment on SMAX (smoke: 1 % of 4 is 0)
+    smax_min_deploy: int = (
+        1  # at least this many episodes per agent and deployment on SMAX (smoke: 1 % of 4 is 0)
+    )
     smax_eval_episodes: int = SMAX_EVAL_EPISODES  # greedy SMAX test episodes per evaluation of pi^k [I C23]
 
     def offline_updates_of(self, learner: str, paper: int | None = None) -> int:
         """Offline updates of ``learner``: its own setting, else ``offline_updates``, else ``paper`` (default
         OFFLINE_UPDATES[learner])."""
-        own = {"bcq": self.offline_updates_bcq, "awac": self.offline_updates_awac, "td3bc": self.offline_updates_td3bc,
-               "bremen": self.offline_updates_bremen, "cql": self.offline_updates_cql}
+        own = {
+            "bcq": self.offline_updates_bcq,
+            "awac": self.offline_updates_awac,
+            "td3bc": self.offline_updates_td3bc,
+            "bremen": self.offline_updates_bremen,
+            "cql": self.offline_updates_cql,
+        }
         if learner not in own:
             raise ValueError(f"unknown OTC learner {learner!r}; valid: {', '.join(own)}")
         for v in (own[learner], self.offline_updates, paper):
@@ -162,21 +203,53 @@ class OtcSettings(PaperSettings):
 
     def otc_batches(self) -> dict[str, int]:
         """OTC's section fields this profile sets (|B|, |D|, batch, draws), in that order; {}: OTCConfig's own."""
-        values = {"big_batch": self.big_batch, "match_batch": self.match_batch, "batch_size": self.batch_size,
-                  "n_alpha_draws": self.n_alpha_draws}
+        values = {
+            "big_batch": self.big_batch,
+            "match_batch": self.match_batch,
+            "batch_size": self.batch_size,
+            "n_alpha_draws": self.n_alpha_draws,
+        }
         return {k: v for k, v in values.items() if v is not None}
 
 
-PROFILE_OVERRIDES = PaperProfiles(OtcSettings, by_profile={
-    "smoke": {"paper": {"deployments": 2, "min_deploy": 20, "tune_scale": 10 / 4000, "offline_updates": 50,
-                        "big_batch": 64, "match_batch": 64, "batch_size": 32, "width": 32, "eval_episodes": 1,
-                        "eval_max_steps": 50, "n_alpha_draws": 2, "nav_size": 2_000, "bremen_bc_updates": 25,
-                        "smax_min_deploy": 1, "smax_eval_episodes": 2}},
-    "quick": {"paper": {"tune_scale": 0.125, "offline_updates_bcq": 20_000, "offline_updates_awac": 10_000,
-                        "offline_updates_td3bc": 5_000, "offline_updates_bremen": 2_500, "bremen_bc_updates": 1_250,
-                        "nav_size": 250_000, "eval_episodes": 5, "nav_eval_episodes": 10,
-                        "offline_updates_cql": 10_000}},
-})
+PROFILE_OVERRIDES = PaperProfiles(
+    OtcSettings,
+    by_profile={
+        "smoke": {
+            "paper": {
+                "deployments": 2,
+                "min_deploy": 20,
+                "tune_scale": 10 / 4000,
+                "offline_updates": 50,
+                "big_batch": 64,
+                "match_batch": 64,
+                "batch_size": 32,
+                "width": 32,
+                "eval_episodes": 1,
+                "eval_max_steps": 50,
+                "n_alpha_draws": 2,
+                "nav_size": 2_000,
+                "bremen_bc_updates": 25,
+                "smax_min_deploy": 1,
+                "smax_eval_episodes": 2,
+            }
+        },
+        "quick": {
+            "paper": {
+                "tune_scale": 0.125,
+                "offline_updates_bcq": 20_000,
+                "offline_updates_awac": 10_000,
+                "offline_updates_td3bc": 5_000,
+                "offline_updates_bremen": 2_500,
+                "bremen_bc_updates": 1_250,
+                "nav_size": 250_000,
+                "eval_episodes": 5,
+                "nav_eval_episodes": 10,
+                "offline_updates_cql": 10_000,
+            }
+        },
+    },
+)
 
 
 def learner_section(learner: str, settings: OtcSettings) -> dict[str, Any]:

@@ -39,10 +39,20 @@ def random_dataset(env: str, env_options: Mapping[str, Any] | None, size: int, s
     path = random_path(env, env_options, size, seed)
     if path.with_name(path.name + ".npz").exists():
         return Dataset.load(path)
-    cmd = (f"python -m papers.otc.datasets --env {env} --size {int(size)} --seed {int(seed)}"
-           + "".join(f" --option {k}={v}" for k, v in sorted((env_options or {}).items())))
-    ds = collect(env, dict(env_options or {}), None, int(size), 0.0, int(seed), kind="random", version=VERSION,
-                 policy_description="uniform joint random policy (OTC Sec. 4.4, 4.7)")
+    cmd = f"python -m papers.otc.datasets --env {env} --size {int(size)} --seed {int(seed)}" + "".join(
+        f" --option {k}={v}" for k, v in sorted((env_options or {}).items())
+    )
+    ds = collect(
+        env,
+        dict(env_options or {}),
+        None,
+        int(size),
+        0.0,
+        int(seed),
+        kind="random",
+        version=VERSION,
+        policy_description="uniform joint random policy (OTC Sec. 4.4, 4.7)",
+    )
     ds.card["regenerate_command"] = cmd
     ds.save(path)
     return Dataset.load(path)
@@ -55,8 +65,12 @@ def load_spec(spec: Mapping[str, Any]) -> Dataset:
 
         ds = mj.load(spec["task"], spec["kind"], spec["data_profile"], progress=False)
         return mj.split(ds, spec["env"], **spec["env_options"])
-    return random_dataset(spec["env"], spec.get("data_options", spec["env_options"]), int(spec["size"]),
-                          int(spec.get("data_seed", 0)))
+    return random_dataset(
+        spec["env"],
+        spec.get("data_options", spec["env_options"]),
+        int(spec["size"]),
+        int(spec.get("data_seed", 0)),
+    )
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -72,18 +86,28 @@ def _option(text: str) -> tuple[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Make (or load) one of OTC's uniform-random datasets and print its card.")
+    p = argparse.ArgumentParser(
+        description="Make (or load) one of OTC's uniform-random datasets and print its card."
+    )
     p.add_argument("--env", required=True, choices=RANDOM_ENVS)
     p.add_argument("--size", type=int, required=True, help="transitions (the paper: 1000000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                   help="env option, e.g. n_agents=4 (repeatable)")
+    p.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env option, e.g. n_agents=4 (repeatable)",
+    )
     args = p.parse_args(argv)
     if args.size < 1:
         p.error(f"--size {args.size} must be a positive integer")
     ds = random_dataset(args.env, dict(args.option), args.size, args.seed)
     r = ds.card["returns"]
-    print(f"{ds.id}: {ds.size} transitions, return {r['mean']:.3f} ± {r['std']:.3f}, sha256 {ds.card['sha256'][:16]}")
+    print(
+        f"{ds.id}: {ds.size} transitions, return {r['mean']:.3f} ± {r['std']:.3f}, sha256 {ds.card['sha256'][:16]}"
+    )
     return 0
 
 

@@ -128,6 +128,7 @@ def _cat(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 # ---- the job -----------------------------------------------------------------------------------------------------
 
+
 def _normalized(v: float | None, card) -> float | None:
     if v is None or not math.isfinite(v):
         return None
@@ -180,12 +181,24 @@ def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
             for _ in range(L):
                 learner.update(sampler.batch(merged, newest, n0))
                 bar.update(1)
-        ctx.log(k, score=evaluate_learner(learner, cfg, seed, k), deploy_return=float(d_k.card["returns"]["mean"]),
-                online_rows=int(merged["obs"].shape[0] - n0), **info)
+        ctx.log(
+            k,
+            score=evaluate_learner(learner, cfg, seed, k),
+            deploy_return=float(d_k.card["returns"]["mean"]),
+            online_rows=int(merged["obs"].shape[0] - n0),
+            **info,
+        )
         if k < K:
-            ctx.save_checkpoint({"k": k, "learner": learner.state_dict(), "sampler": sampler.state_dict(),
-                                 "online": {key: v[n0:].cpu() for key, v in merged.items()},
-                                 "newest": {key: v.cpu() for key, v in newest.items()}}, step=k)
+            ctx.save_checkpoint(
+                {
+                    "k": k,
+                    "learner": learner.state_dict(),
+                    "sampler": sampler.state_dict(),
+                    "online": {key: v[n0:].cpu() for key, v in merged.items()},
+                    "newest": {key: v.cpu() for key, v in newest.items()},
+                },
+                step=k,
+            )
     return tuning_metrics(ctx, data, s0, m_steps)
 
 
@@ -193,9 +206,14 @@ def tuning_metrics(ctx, data, s0: float, m_steps: int) -> dict[str, Any]:
     """The record's metrics of a finished tuning run (its curve holds S(pi^0) .. S(pi^K))."""
     s_k = float(ctx.curve[-1]["score"])
     out: dict[str, Any] = {
-        "score": improvement_percent(s0, s_k), "curve": list(ctx.curve), "s0": s0, "s_final": s_k,
-        "normalized_s0": _normalized(s0, data.card), "normalized_s_final": _normalized(s_k, data.card),
-        "deploy_steps": m_steps, **data_identity_of(data),
+        "score": improvement_percent(s0, s_k),
+        "curve": list(ctx.curve),
+        "s0": s0,
+        "s_final": s_k,
+        "normalized_s0": _normalized(s0, data.card),
+        "normalized_s_final": _normalized(s_k, data.card),
+        "deploy_steps": m_steps,
+        **data_identity_of(data),
     }
     refs = data.card.get("ref_scores") or {}
     if "random" in refs and "expert" in refs:
@@ -226,10 +244,17 @@ def tuning_run_group(runs) -> list[dict[str, Any]]:
     out: list[dict[str, Any] | None] = [None] * len(runs)
     for members in stacks.values():
         if len(members) > 1:
-            for i, metrics in zip(members, tuning_run_stack([runs[i] for i in members], sys.modules[__name__])):
+            for i, metrics in zip(
+                members, tuning_run_stack([runs[i] for i in members], sys.modules[__name__])
+            ):
                 out[i] = metrics
     return [tuning_run(*run) if o is None else o for run, o in zip(runs, out)]
 
 
-job = Job(run=tuning_run, data_spec=dataset_of, data_identity=dataset_identity, group_key=offline_group_key,
-          run_group=tuning_run_group)
+job = Job(
+    run=tuning_run,
+    data_spec=dataset_of,
+    data_identity=dataset_identity,
+    group_key=offline_group_key,
+    run_group=tuning_run_group,
+)

@@ -29,8 +29,18 @@ from papers.otc import otc as O
 from papers.otc.deploy_env import env_options_at, evaluate_learner
 from papers.otc.sampler import BATCH_KEYS, stream_generator
 
-__all__ = ["CVAE_STREAM", "OFFLINE_VERSION", "offline_key", "offline_dir", "offline_paths", "train_offline",
-           "offline_learner", "offline_cvae", "offline_group_key", "train_offline_stack"]
+__all__ = [
+    "CVAE_STREAM",
+    "OFFLINE_VERSION",
+    "offline_key",
+    "offline_dir",
+    "offline_paths",
+    "train_offline",
+    "offline_learner",
+    "offline_cvae",
+    "offline_group_key",
+    "train_offline_stack",
+]
 
 CVAE_STREAM = 0xCAE  # spawn key of the CVAE's generator (the sampler's: papers/otc/sampler.py)
 OFFLINE_VERSION = 1  # bump when the offline stage changes: cached pi^0 of older versions are not reused
@@ -38,13 +48,23 @@ OFFLINE_VERSION = 1  # bump when the offline stage changes: cached pi^0 of older
 
 # ---- the cache ----------------------------------------------------------------------------------------------
 
-def offline_key(cfg: Mapping[str, Any], data, seed: int, device, what: str, section: Mapping[str, Any]) -> str:
+
+def offline_key(
+    cfg: Mapping[str, Any], data, seed: int, device, what: str, section: Mapping[str, Any]
+) -> str:
     """The cache key of an offline stage: everything its result depends on [I C5]."""
-    blob = {"version": OFFLINE_VERSION, "what": what, "data": data.card.get("sha256"), "section": section,
-            "updates": int(cfg["offline_updates"]) if what == "learner" else int(cfg["cvae_offline_updates"]),
-            "eval": [cfg["eval_episodes"], cfg.get("eval_max_steps"), env_options_at(cfg, "eval", 0)],
-            "seed": int(seed),
-            "threads": current_threads(), "device": str(device), "torch": torch.__version__}
+    blob = {
+        "version": OFFLINE_VERSION,
+        "what": what,
+        "data": data.card.get("sha256"),
+        "section": section,
+        "updates": int(cfg["offline_updates"]) if what == "learner" else int(cfg["cvae_offline_updates"]),
+        "eval": [cfg["eval_episodes"], cfg.get("eval_max_steps"), env_options_at(cfg, "eval", 0)],
+        "seed": int(seed),
+        "threads": current_threads(),
+        "device": str(device),
+        "torch": torch.__version__,
+    }
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
@@ -53,6 +73,7 @@ def offline_dir() -> Path:
 
 
 # ---- the offline stage: pi^0 and d_e's CVAE, cached [I C5] -------------------------------------------------------
+
 
 def offline_paths(cfg: Mapping[str, Any], data, seed: int, device) -> tuple[Path, Path]:
     """(the cache entry, the partial checkpoint) of the cell's pi^0 for ``seed`` [I C5]."""
@@ -91,8 +112,15 @@ def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, pr
         step = int(blob["step"])
     if hasattr(learner, "attach"):  # a learner that draws its own rows (BREMEN's rollout starts) sees B^0
         learner.attach(tensors)
-    train_offline(learner, tensors, step, total, progress, f"offline {name} seed {seed}",
-                  lambda at: atomic_torch_save({"learner": learner.state_dict(), "step": at}, part))
+    train_offline(
+        learner,
+        tensors,
+        step,
+        total,
+        progress,
+        f"offline {name} seed {seed}",
+        lambda at: atomic_torch_save({"learner": learner.state_dict(), "step": at}, part),
+    )
     s0 = evaluate_learner(learner, cfg, seed)
     atomic_torch_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
     if part.exists():
@@ -100,14 +128,24 @@ def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, pr
     return learner, s0
 
 
-def offline_cvae(cfg: Mapping[str, Any], data, tensors, learner, seed: int, device, progress) -> tuple[Any, Any]:
+def offline_cvae(
+    cfg: Mapping[str, Any], data, tensors, learner, seed: int, device, progress
+) -> tuple[Any, Any]:
     """d_e's conditional VAE trained on B^0 (``cvae_offline_updates`` steps on uniform |B| batches), cached; and
     its generator (its own stream, so pi^0 never depends on it) [I C5, C10]."""
     ocfg = O.OTCConfig(**cfg["otc"])
     hidden = ocfg.cvae_hidden if ocfg.cvae_hidden is not None else tuple(learner.cfg.hidden)  # [I C10]
     n, o, a = learner.n_members, learner.obs_dim, learner.act_dim
-    cvae = O.TransitionCVAE(n, o, a, hidden=hidden, latent=ocfg.latent, kl_weight=ocfg.cvae_kl_weight,
-                            lr=ocfg.cvae_lr, device=device)
+    cvae = O.TransitionCVAE(
+        n,
+        o,
+        a,
+        hidden=hidden,
+        latent=ocfg.latent,
+        kl_weight=ocfg.cvae_kl_weight,
+        lr=ocfg.cvae_lr,
+        device=device,
+    )
     gen = stream_generator(seed, CVAE_STREAM, device)
     section = {"otc": {k: v for k, v in cfg["otc"].items()}, "hidden": list(hidden), "shape": [n, o, a]}
     key = offline_key(cfg, data, seed, device, "cvae", section)
@@ -130,6 +168,7 @@ def offline_cvae(cfg: Mapping[str, Any], data, tensors, learner, seed: int, devi
 
 # ---- cells as members: the offline stage of a group as one stacked learner ---------------------------------------
 
+
 def offline_group_key(cfg: Mapping[str, Any]) -> str | None:
     """``Job.group_key``: runs with equal keys may train their pi^0 as one stacked learner: the same groupable learner
     (common.running.offline.GROUPABLE), learner section, offline length and env; the dataset (kind, size, seed), the sampler
@@ -138,8 +177,17 @@ def offline_group_key(cfg: Mapping[str, Any]) -> str | None:
     if name not in GROUPABLE or not isinstance(cfg.get(name), Mapping):
         return None
     ds = cfg["dataset"]
-    return canonical_json(to_jsonable({"learner": name, "section": cfg[name], "offline_updates": cfg["offline_updates"],
-                                       "env": ds["env"], "env_options": ds.get("env_options")}))
+    return canonical_json(
+        to_jsonable(
+            {
+                "learner": name,
+                "section": cfg[name],
+                "offline_updates": cfg["offline_updates"],
+                "env": ds["env"],
+                "env_options": ds.get("env_options"),
+            }
+        )
+    )
 
 
 def train_offline_stack(todo: list[tuple[Mapping[str, Any], Any, int, Any]], progress) -> None:
@@ -166,9 +214,13 @@ def train_offline_stack(todo: list[tuple[Mapping[str, Any], Any, int, Any]], pro
         stack = type(built[members[0]][0]).stack([built[k][0] for k in members])
         for k in members:
             built[k] = None  # the stack holds these learners' state
-        parts: dict[int, dict[str, Tensor]] = {}  # id(dataset) -> its tensors: runs on one dataset store them once
+        parts: dict[
+            int, dict[str, Tensor]
+        ] = {}  # id(dataset) -> its tensors: runs on one dataset store them once
         for _, data, _, device in runs:
-            parts.setdefault(id(data), {k: v.to(device) for k, v in data.to_torch(device, keys=BATCH_KEYS).items()})
+            parts.setdefault(
+                id(data), {k: v.to(device) for k, v in data.to_torch(device, keys=BATCH_KEYS).items()}
+            )
         tensors = stack.stack_data([parts[id(data)] for _, data, _, _ in runs])
         parts.clear()
         total = int(runs[0][0]["offline_updates"])
@@ -177,13 +229,22 @@ def train_offline_stack(todo: list[tuple[Mapping[str, Any], Any, int, Any]], pro
             for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
                 atomic_torch_save({"learner": state, "step": at}, offline_paths(cfg, data, seed, device)[1])
 
-        train_offline(stack, tensors, step, total, progress, f"offline {runs[0][0]['learner']}: stack of {len(runs)}",
-                      save_parts)
+        train_offline(
+            stack,
+            tensors,
+            step,
+            total,
+            progress,
+            f"offline {runs[0][0]['learner']}: stack of {len(runs)}",
+            save_parts,
+        )
         for (cfg, data, seed, device), state in zip(runs, stack.split_state()):
             name = str(cfg["learner"])
             own = build_learner(name, data, dict(cfg[name]), seed, device)
             own.load_state_dict(state)
             path, part = offline_paths(cfg, data, seed, device)
-            atomic_torch_save({"learner": state, "s0": evaluate_learner(own, cfg, seed), "updates": total}, path)
+            atomic_torch_save(
+                {"learner": state, "s0": evaluate_learner(own, cfg, seed), "updates": total}, path
+            )
             if part.exists():
                 part.unlink()

@@ -40,8 +40,9 @@ def build_cells(profile):
 
 
 def finish(records, results: Path, profile: str) -> None:
-    M.curve_panels(records, results / profile / "otc", ITEM, "Fig. 5, sampling strategies", tasks(profile),
-                   FIG5_METHODS)
+    M.curve_panels(
+        records, results / profile / "otc", ITEM, "Fig. 5, sampling strategies", tasks(profile), FIG5_METHODS
+    )
     keys = [{"dataset": d, "env": e, "method": m} for e, d, m in grid(profile)]
     M.write_if_complete(records, results, profile, ITEM, keys)
 

@@ -54,8 +54,15 @@ def betas(k_total: int) -> dict[str, list[float]]:
 def cell_config(profile: Profile, panel: str, method: str) -> dict[str, Any]:
     env = FIG6_PANELS[panel][0]
     if panel == "c":
-        cfg = V.cell_config(profile, None, method, env=NS_ENV, env_options={"beta": None}, max_action=1.0,
-                            offline=NS_OFFLINE_BCQ)
+        cfg = V.cell_config(
+            profile,
+            None,
+            method,
+            env=NS_ENV,
+            env_options={"beta": None},
+            max_action=1.0,
+            offline=NS_OFFLINE_BCQ,
+        )
         cfg["env_schedule"] = {"key": "beta", **betas(cfg["deployments"])}
         return cfg
     if panel == "b":
@@ -70,15 +77,23 @@ def grid(profile: str) -> list[tuple[str, str]]:
 
 
 def build_cells(profile):
-    return [M.Cell("otc", ITEM, {"panel": p, "env": FIG6_PANELS[p][0], "method": m}, cell_config(profile, p, m))
-            for p, m in grid(profile.name)]
+    return [
+        M.Cell("otc", ITEM, {"panel": p, "env": FIG6_PANELS[p][0], "method": m}, cell_config(profile, p, m))
+        for p, m in grid(profile.name)
+    ]
 
 
 def random_success(seed: int = 0) -> float:
     """Success rate of the uniform random policy on the non-stationary navigation at beta_1 = 0.1."""
     rng = np.random.default_rng(seed)
-    r = evaluate(lambda obs: rng.uniform(-1, 1, size=(*obs.shape[:-1], 2)), NS_ENV, 1, RANDOM_EPISODES,
-                 [eval_seed(seed)], env_options={"beta": 0.1})
+    r = evaluate(
+        lambda obs: rng.uniform(-1, 1, size=(*obs.shape[:-1], 2)),
+        NS_ENV,
+        1,
+        RANDOM_EPISODES,
+        [eval_seed(seed)],
+        env_options={"beta": 0.1},
+    )
     return float((r.returns >= NS_SUCCESS).mean())
 
 
@@ -87,21 +102,37 @@ def finish(records, results: Path, profile: str) -> None:
         recs = records.select(panel=p)
         if recs:
             what = " (SMAX for SMAC), greedy test win rate" if p == "d" else ""
-            png = plot_curves(recs, results / profile / "otc" / f"{ITEM}_{p}.png", ["method"], "score",
-                              f"Fig. 6{p}, {FIG6_PANELS[p][0]}{what}", xlabel="deployment k")
+            png = plot_curves(
+                recs,
+                results / profile / "otc" / f"{ITEM}_{p}.png",
+                ["method"],
+                "score",
+                f"Fig. 6{p}, {FIG6_PANELS[p][0]}{what}",
+                xlabel="deployment k",
+            )
             print(f"[otc/{ITEM}] wrote {png}", flush=True)
     lacking = X.needs_smax()
     if lacking:
         print(f"[otc/{ITEM}] panel d not run: it needs {lacking}", flush=True)
     keys = [{"panel": p, "env": FIG6_PANELS[p][0], "method": m} for p, m in grid(profile)]
-    M.write_if_complete(records, results, profile, ITEM, keys,
-                        {"random_success": random_success, "smax_missing": lacking})  # random_success: when judged
+    M.write_if_complete(
+        records, results, profile, ITEM, keys, {"random_success": random_success, "smax_missing": lacking}
+    )  # random_success: when judged
 
 
 def main(argv=None):
     methods = tuple(dict.fromkeys(m for p in FIG6_PANELS for m in FIG6_PANELS[p][2:]))
-    return M.run(__doc__.splitlines()[0], ITEM, build_cells, finish, methods, argv,
-                 options={"panel": list(FIG6_PANELS)}, reuse_from=(ITEM,), item_job=X.JOB)
+    return M.run(
+        __doc__.splitlines()[0],
+        ITEM,
+        build_cells,
+        finish,
+        methods,
+        argv,
+        options={"panel": list(FIG6_PANELS)},
+        reuse_from=(ITEM,),
+        item_job=X.JOB,
+    )
 
 
 if __name__ == "__main__":

@@ -34,15 +34,23 @@ def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[s
     m, settings = C.parse_method(method), profile.paper
     offline = settings.offline_updates_of(m.learner)
     cfg: dict[str, Any] = {
-        "dataset": {"env": env, "env_options": {"obs_mode": C.OBS_MODE}, "return_mode": "mean", "kind": dataset,
-                    "task": C.TASK_OF[env], "data_profile": profile.name},
+        "dataset": {
+            "env": env,
+            "env_options": {"obs_mode": C.OBS_MODE},
+            "return_mode": "mean",
+            "kind": dataset,
+            "task": C.TASK_OF[env],
+            "data_profile": profile.name,
+        },
         **deploy_fields(m, C.learner_section(m.learner, settings), settings, offline),
         "eval_episodes": settings.eval_episodes,
     }
     return {**cfg, **sampler_fields(m, settings, offline)}
 
 
-def deploy_fields(m: C.Method, section: dict[str, Any], settings: C.OtcSettings, offline: int) -> dict[str, Any]:
+def deploy_fields(
+    m: C.Method, section: dict[str, Any], settings: C.OtcSettings, offline: int
+) -> dict[str, Any]:
     """The config keys every OTC deployment cell (MuJoCo and navigation) has: the learner and its ``section``, the
     method and its sampler, the ``offline`` updates of pi^0, and the deployment protocol (K deployments of
     DEPLOY_FRACTION x |B| transitions each, at least min_deploy, then tune_updates of the learner)."""
@@ -64,7 +72,12 @@ def sampler_fields(m: C.Method, settings: C.OtcSettings, offline: int) -> dict[s
     |B| / |D| / batch / draws), d_e's CVAE offline updates, and the smoke evaluation cut."""
     out: dict[str, Any] = {}
     if m.sampler == "otc":
-        out["otc"] = {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0, **settings.otc_batches()}
+        out["otc"] = {
+            "distance": m.distance,
+            "alpha_mode": m.alpha_mode,
+            "alpha0": m.alpha0,
+            **settings.otc_batches(),
+        }
         if m.distance == "embedding":
             out["cvae_offline_updates"] = min(offline, C.CVAE_OFFLINE_CAP)
     if settings.eval_max_steps is not None:
@@ -74,46 +87,82 @@ def sampler_fields(m: C.Method, settings: C.OtcSettings, offline: int) -> dict[s
 
 def cells(item: str, profile: Profile, grid: Sequence[tuple[str, str, str]]) -> list[Cell]:
     """Cells of (env, dataset, method) triples, keys in Table 1's order (dataset, env, method)."""
-    return [Cell("otc", item, {"dataset": d, "env": e, "method": m}, cell_config(profile, e, d, m))
-            for e, d, m in grid]
+    return [
+        Cell("otc", item, {"dataset": d, "env": e, "method": m}, cell_config(profile, e, d, m))
+        for e, d, m in grid
+    ]
 
 
-def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None,
-        options: Mapping[str, Any] | None = None, reuse_from: Sequence[str] = MUJOCO_ITEMS, item_job=None):
+def run(
+    description: str,
+    item: str,
+    build_cells: Callable,
+    finish: Callable,
+    methods: Sequence[str],
+    argv=None,
+    options: Mapping[str, Any] | None = None,
+    reuse_from: Sequence[str] = MUJOCO_ITEMS,
+    item_job=None,
+):
     """common.running.cli.main for an OTC item run by deploy.job (or ``item_job``: Figure 6's, which adds the SMAX panel):
     grid filters (``options``, default the MuJoCo items' env / dataset / method), runs copied from the items of
     ``reuse_from`` when their config and seed are equal, ``finish(records, results, profile)`` after a clean run."""
     if options is None:
         options = {"env": list(C.MUJOCO_ENVS), "dataset": list(C.MUJOCO_DATASETS)}
     options = {**options, "method": list(methods)}
-    return run_main(description, build_cells, job if item_job is None else item_job, "otc", item, paper_overrides=C.PROFILE_OVERRIDES, argv=argv,
-                    reuse_from=reuse_from, after=item_after("otc", item, finish), **grid_filters(options, item))
+    return run_main(
+        description,
+        build_cells,
+        job if item_job is None else item_job,
+        "otc",
+        item,
+        paper_overrides=C.PROFILE_OVERRIDES,
+        argv=argv,
+        reuse_from=reuse_from,
+        after=item_after("otc", item, finish),
+        **grid_filters(options, item),
+    )
 
 
-def write_if_complete(records: Runs, results: Path, profile: str, item: str, grid: Sequence[Mapping[str, Any]],
-                      data: Mapping[str, Any] | None = None) -> None:
+def write_if_complete(
+    records: Runs,
+    results: Path,
+    profile: str,
+    item: str,
+    grid: Sequence[Mapping[str, Any]],
+    data: Mapping[str, Any] | None = None,
+) -> None:
     """Judge and write the claims of ``item`` (papers/otc/claims.py) on its ``grid`` (key dicts), each once every
     cell has all the profile's seeds finished (``claims.finished_seeds``); ``data``: facts a rule reads that are
     not runs."""
     n_seeds = get_profile(profile, C.PROFILE_OVERRIDES).n_seeds
-    check_claims(results, "otc", item, CLAIMS, Evidence(records, profile, grid, data or {}), n_seeds, finished_seeds)
+    check_claims(
+        results, "otc", item, CLAIMS, Evidence(records, profile, grid, data or {}), n_seeds, finished_seeds
+    )
 
 
-def curve_panels(records: Runs, out: Path, item: str, title: str,
-                 tasks: Sequence[tuple[str, str]], methods: Sequence[str]) -> list[Path]:
+def curve_panels(
+    records: Runs, out: Path, item: str, title: str, tasks: Sequence[tuple[str, str]], methods: Sequence[str]
+) -> list[Path]:
     """One PNG per (env, dataset) task (``<item>_<env>_<dataset>.png``): S(pi^k) of every method over the
     deployments k = 0..K, mean ± std over seeds."""
     from common.reporting.plotting import plot_curves
 
     pngs = []
     for env, dataset in tasks:
-        recs = records.where(lambda r: r.key("env") == env and r.key("dataset") == dataset
-                             and r.key("method") in methods)
+        recs = records.where(
+            lambda r: r.key("env") == env and r.key("dataset") == dataset and r.key("method") in methods
+        )
         if not recs:
             continue
-        png = plot_curves(recs, out / f"{item}_{SHORT[env]}_{dataset}.png", ["method"], "score",
-                          f"{title}: {SHORT[env]} {dataset}", xlabel="deployment k")
+        png = plot_curves(
+            recs,
+            out / f"{item}_{SHORT[env]}_{dataset}.png",
+            ["method"],
+            "score",
+            f"{title}: {SHORT[env]} {dataset}",
+            xlabel="deployment k",
+        )
         print(f"[otc/{item}] wrote {png}", flush=True)
         pngs.append(png)
     return pngs
-

@@ -18,9 +18,15 @@ from papers.otc import mujoco_items as M
 NAV_ITEMS = ("figure7", "figure8")  # identical (config, seed) runs are copied between them
 
 
-def cell_config(profile: Profile, n_agents: int | None, method: str, env: str = C.NAV_ENV,
-                env_options: dict[str, Any] | None = None, max_action: float = C.NAV_MAX_ACTION,
-                offline: int | None = None) -> dict[str, Any]:
+def cell_config(
+    profile: Profile,
+    n_agents: int | None,
+    method: str,
+    env: str = C.NAV_ENV,
+    env_options: dict[str, Any] | None = None,
+    max_action: float = C.NAV_MAX_ACTION,
+    offline: int | None = None,
+) -> dict[str, Any]:
     """The deploy.job config of ``method`` on ``env`` (default ``otc/navigation`` with ``n_agents`` agents; other
     envs take ``env_options``) with uniform-random data, at ``profile``; ``offline`` overrides the learner's
     offline updates of config.OFFLINE_UPDATES (before the profile's own override)."""
@@ -31,27 +37,47 @@ def cell_config(profile: Profile, n_agents: int | None, method: str, env: str = 
     offline = settings.offline_updates_of(m.learner, offline)
     opts = {"n_agents": n_agents} if env == C.NAV_ENV else dict(env_options or {})
     cfg: dict[str, Any] = {
-        "dataset": {"env": env, "env_options": opts, "return_mode": "mean", "kind": "random",
-                    "size": settings.nav_size, "data_seed": 0},
+        "dataset": {
+            "env": env,
+            "env_options": opts,
+            "return_mode": "mean",
+            "kind": "random",
+            "size": settings.nav_size,
+            "data_seed": 0,
+        },
         **M.deploy_fields(m, section, settings, offline),
-        "eval_episodes": (settings.nav_eval_episodes if settings.nav_eval_episodes is not None
-                          else settings.eval_episodes),
+        "eval_episodes": (
+            settings.nav_eval_episodes if settings.nav_eval_episodes is not None else settings.eval_episodes
+        ),
     }
     return {**cfg, **M.sampler_fields(m, settings, offline)}
 
 
 def cells(item: str, profile: Profile, grid: Sequence[tuple[int, str]]) -> list[Cell]:
-    return [Cell("otc", item, {"env": C.NAV_ENV, "n_agents": n, "method": m}, cell_config(profile, n, m))
-            for n, m in grid]
+    return [
+        Cell("otc", item, {"env": C.NAV_ENV, "n_agents": n, "method": m}, cell_config(profile, n, m))
+        for n, m in grid
+    ]
 
 
-def run(description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None):
-    return M.run(description, item, build_cells, finish, methods, argv, options={"n_agents": None},
-                 reuse_from=NAV_ITEMS)
+def run(
+    description: str, item: str, build_cells: Callable, finish: Callable, methods: Sequence[str], argv=None
+):
+    return M.run(
+        description,
+        item,
+        build_cells,
+        finish,
+        methods,
+        argv,
+        options={"n_agents": None},
+        reuse_from=NAV_ITEMS,
+    )
 
 
-def finish_panels(records, results, profile: str, item: str, n_values: Sequence[int],
-                  grid: Sequence[tuple[int, str]]) -> None:
+def finish_panels(
+    records, results, profile: str, item: str, n_values: Sequence[int], grid: Sequence[tuple[int, str]]
+) -> None:
     """One PNG per N (``<item>_n<N>.png``: S(pi^k) over the deployments per method), then the claims on a complete
     grid."""
     from common.reporting.plotting import plot_curves
@@ -59,9 +85,14 @@ def finish_panels(records, results, profile: str, item: str, n_values: Sequence[
     for n in n_values:
         recs = records.select(n_agents=n)
         if recs:
-            png = plot_curves(recs, results / profile / "otc" / f"{item}_n{n}.png", ["method"], "score",
-                              f"OTC {item}, cooperative navigation, N = {n}", xlabel="deployment k")
+            png = plot_curves(
+                recs,
+                results / profile / "otc" / f"{item}_n{n}.png",
+                ["method"],
+                "score",
+                f"OTC {item}, cooperative navigation, N = {n}",
+                xlabel="deployment k",
+            )
             print(f"[otc/{item}] wrote {png}", flush=True)
     keys = [{"env": C.NAV_ENV, "n_agents": n, "method": m} for n, m in grid]
     M.write_if_complete(records, results, profile, item, keys)
-

@@ -134,8 +134,9 @@ def _uniform_rows(shape: Sequence[int], generator: torch.Generator, like: Tensor
 
 
 @torch.no_grad()
-def embedding_match(mu_b: Tensor, mu_d: Tensor, generator: torch.Generator,
-                    chunk_bytes: int | None = None) -> tuple[Tensor, Tensor]:
+def embedding_match(
+    mu_b: Tensor, mu_d: Tensor, generator: torch.Generator, chunk_bytes: int | None = None
+) -> tuple[Tensor, Tensor]:
     """Eq. (1) with d_e [P OTC Sec. 3.3, Eq. (1), Sec. 3.5]: the nearest neighbour of each B row in D under the l1
     distance of the embeddings, and that distance, which is also the transition similarity d_e(s', s'*)
     (mu replaces both e(s, a_i) and e(s')).
@@ -153,12 +154,14 @@ def embedding_match(mu_b: Tensor, mu_d: Tensor, generator: torch.Generator,
     u = _uniform_rows((m, nb), generator, mu_b)  # [M, B], drawn whatever the data
     idx_parts, dist_parts = [], []
     for start in range(0, nb, rows):
-        dist = torch.cdist(mu_b[:, start:start + rows], mu_d, p=1.0)  # [M, b, D]
+        dist = torch.cdist(mu_b[:, start : start + rows], mu_d, p=1.0)  # [M, b, D]
         best, first = dist.min(dim=-1)  # [M, b]
         tie = dist == best.unsqueeze(-1)  # [M, b, D]
         n_tie = tie.sum(dim=-1)  # [M, b] >= 1
         if bool((n_tie > 1).any()):
-            k = (u[:, start:start + rows] * n_tie).floor().long().clamp_(max=n_tie - 1)  # [M, b] in [0, n_tie)
+            k = (
+                (u[:, start : start + rows] * n_tie).floor().long().clamp_(max=n_tie - 1)
+            )  # [M, b] in [0, n_tie)
             # index of the (k+1)-th tied column = number of columns whose running tie count is <= k
             first = (tie.cumsum(dim=-1) <= k.unsqueeze(-1)).sum(dim=-1)
         idx_parts.append(first)
@@ -167,8 +170,9 @@ def embedding_match(mu_b: Tensor, mu_d: Tensor, generator: torch.Generator,
 
 
 @torch.no_grad()
-def embedding_distance(mu_b: Tensor, mu_d: Tensor, generator: torch.Generator,
-                       chunk_bytes: int | None = None) -> Tensor:
+def embedding_distance(
+    mu_b: Tensor, mu_d: Tensor, generator: torch.Generator, chunk_bytes: int | None = None
+) -> Tensor:
     """The distance of ``embedding_match`` alone, d_b = min_{x in D} ||mu_b - mu_x||_1 [M, B], bitwise the same
     (the same chunked ``torch.cdist``), for the sampler, which needs no match index under d_e: the similarity is
     the distance itself, and a tie changes the match, not the distance. Skips the index and the tie pass (a
@@ -181,11 +185,14 @@ def embedding_distance(mu_b: Tensor, mu_d: Tensor, generator: torch.Generator,
     limit = MATCH_CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes)
     rows = max(1, limit // max(1, m * nd * mu_b.element_size()))
     _uniform_rows((m, nb), generator, mu_b)  # the draw of embedding_match's tie-breaks, for the stream
-    return torch.cat([torch.cdist(mu_b[:, s:s + rows], mu_d, p=1.0).amin(dim=-1) for s in range(0, nb, rows)], 1)
+    return torch.cat(
+        [torch.cdist(mu_b[:, s : s + rows], mu_d, p=1.0).amin(dim=-1) for s in range(0, nb, rows)], 1
+    )
 
 
-def embed_pair(cvae: TransitionCVAE, batch_b: Mapping[str, Tensor],
-               batch_d: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+def embed_pair(
+    cvae: TransitionCVAE, batch_b: Mapping[str, Tensor], batch_d: Mapping[str, Tensor]
+) -> tuple[Tensor, Tensor]:
     """mu of the B and D rows in one forward: batch_b / batch_d hold "obs", "next_obs" [M, R, O] and "actions"
     [M, R, A] (R = B or D) -> (mu_b [M, B, L], mu_d [M, D, L])."""
     nb = batch_b["obs"].shape[1]
@@ -193,8 +200,12 @@ def embed_pair(cvae: TransitionCVAE, batch_b: Mapping[str, Tensor],
     return mu[:, :nb], mu[:, nb:]  # [M, B + D, L] split
 
 
-def embedding_similarity(cvae: TransitionCVAE, batch_b: Mapping[str, Tensor], batch_d: Mapping[str, Tensor],
-                         generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def embedding_similarity(
+    cvae: TransitionCVAE,
+    batch_b: Mapping[str, Tensor],
+    batch_d: Mapping[str, Tensor],
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
     """d_e for one update [P OTC Sec. 3.3, 3.5]: embeds the B and D rows in one forward (``embed_pair``) and
     matches them. -> (match [M, B], similarity d [M, B]) as ``embedding_match``."""
     return embedding_match(*embed_pair(cvae, batch_b, batch_d), generator)
@@ -238,8 +249,15 @@ def q_match(q_b: Tensor, q_d: Tensor, generator: torch.Generator) -> tuple[Tenso
     return order.gather(-1, sorted_idx), best
 
 
-def value_deviation(v_next: Tensor, q: Tensor, rewards: Tensor, terminals: Tensor, gamma: float,
-                    floor: Tensor, norm: str = "transition") -> Tensor:
+def value_deviation(
+    v_next: Tensor,
+    q: Tensor,
+    rewards: Tensor,
+    terminals: Tensor,
+    gamma: float,
+    floor: Tensor,
+    norm: str = "transition",
+) -> Tensor:
     """dev(s') = V(s') / E_{s'} V(s') [P OTC Sec. 3.3], per row; all inputs [M, R], floor [M] -> dev [M, R].
 
     E_{s'} V(s'): norm "transition" = (Q1(s, a_i) - r) / gamma per transition [I: the value deviation of the same
@@ -253,16 +271,30 @@ def value_deviation(v_next: Tensor, q: Tensor, rewards: Tensor, terminals: Tenso
         ev = (q - rewards) / gamma  # [M, R]
     else:
         live = (~done).to(v_next.dtype)
-        ev = ((v_next * live).sum(-1, keepdim=True) / live.sum(-1, keepdim=True).clamp(min=1.0)).expand_as(v_next)
+        ev = ((v_next * live).sum(-1, keepdim=True) / live.sum(-1, keepdim=True).clamp(min=1.0)).expand_as(
+            v_next
+        )
     sign = torch.where(ev < 0, -torch.ones_like(ev), torch.ones_like(ev))
     ev = sign * torch.maximum(ev.abs(), floor.unsqueeze(-1).to(ev.dtype))
     return torch.where(done, torch.zeros_like(v_next), v_next / ev)
 
 
 @torch.no_grad()
-def q_deviation_distance(idx: Tensor, q_b: Tensor, q_d: Tensor, v_next_b: Tensor, rewards_b: Tensor, rewards_d: Tensor,
-                         terminals_b: Tensor, terminals_d: Tensor, gamma: float, norm: str = "transition", *,
-                         v_next_d: Tensor | None = None, v_next_dm: Tensor | None = None) -> Tensor:
+def q_deviation_distance(
+    idx: Tensor,
+    q_b: Tensor,
+    q_d: Tensor,
+    v_next_b: Tensor,
+    rewards_b: Tensor,
+    rewards_d: Tensor,
+    terminals_b: Tensor,
+    terminals_d: Tensor,
+    gamma: float,
+    norm: str = "transition",
+    *,
+    v_next_d: Tensor | None = None,
+    v_next_dm: Tensor | None = None,
+) -> Tensor:
     """d_b = |dev(s'_b) - dev(s'*)| [P OTC Sec. 3.3] for the match idx [M, B] into D (``q_match``), with
     ``value_deviation``; q_*, rewards_*, terminals_* [M, B] / [M, D] as ``q_similarity``.
 
@@ -271,13 +303,19 @@ def q_deviation_distance(idx: Tensor, q_b: Tensor, q_d: Tensor, v_next_b: Tensor
     the sampler's saving (bitwise the same deviations: the same elementwise operations on the same values).
     [I] The |E V| floor is 1e-6 + 1e-3 * mean_B |Q1| per member, from the B rows, for both sets."""
     if (v_next_d is None) == (v_next_dm is None):
-        raise ValueError("q_deviation_distance needs exactly one of v_next_d (all D rows) and v_next_dm (matched)")
+        raise ValueError(
+            "q_deviation_distance needs exactly one of v_next_d (all D rows) and v_next_dm (matched)"
+        )
     if v_next_dm is not None and norm != "transition":
-        raise ValueError(f"v_next_dm (matched rows only) needs norm='transition'; norm={norm!r} averages V over D")
+        raise ValueError(
+            f"v_next_dm (matched rows only) needs norm='transition'; norm={norm!r} averages V over D"
+        )
     floor = EV_FLOOR_ABS + EV_FLOOR_REL * q_b.abs().mean(dim=-1)  # [M]
     dev_b = value_deviation(v_next_b, q_b, rewards_b, terminals_b, gamma, floor, norm)  # [M, B]
     if v_next_d is not None:
-        dev_m = value_deviation(v_next_d, q_d, rewards_d, terminals_d, gamma, floor, norm).gather(-1, idx)  # [M, B]
+        dev_m = value_deviation(v_next_d, q_d, rewards_d, terminals_d, gamma, floor, norm).gather(
+            -1, idx
+        )  # [M, B]
     else:
         at = [x.gather(-1, idx) for x in (q_d, rewards_d, terminals_d)]
         dev_m = value_deviation(v_next_dm, at[0], at[1], at[2], gamma, floor, norm)  # [M, B]
@@ -285,9 +323,19 @@ def q_deviation_distance(idx: Tensor, q_b: Tensor, q_d: Tensor, v_next_b: Tensor
 
 
 @torch.no_grad()
-def q_similarity(q_b: Tensor, q_d: Tensor, v_next_b: Tensor, v_next_d: Tensor, rewards_b: Tensor, rewards_d: Tensor,
-                 terminals_b: Tensor, terminals_d: Tensor, gamma: float, generator: torch.Generator,
-                 norm: str = "transition") -> tuple[Tensor, Tensor]:
+def q_similarity(
+    q_b: Tensor,
+    q_d: Tensor,
+    v_next_b: Tensor,
+    v_next_d: Tensor,
+    rewards_b: Tensor,
+    rewards_d: Tensor,
+    terminals_b: Tensor,
+    terminals_d: Tensor,
+    gamma: float,
+    generator: torch.Generator,
+    norm: str = "transition",
+) -> tuple[Tensor, Tensor]:
     """d_q for one update [P OTC Sec. 3.3, Eq. (1)]: match by |Q(s, a_i) - Q(s*, a_i*)| (``q_match``), then
     d_b = |dev(s'_b) - dev(s'*)| (``q_deviation_distance``).
 
@@ -295,5 +343,16 @@ def q_similarity(q_b: Tensor, q_d: Tensor, v_next_b: Tensor, v_next_d: Tensor, r
     learner), rewards_*, terminals_*: [M, B] for B and [M, D] for D.
     -> (match [M, B] int64 into D, similarity d [M, B])."""
     idx, _ = q_match(q_b, q_d, generator)
-    return idx, q_deviation_distance(idx, q_b, q_d, v_next_b, rewards_b, rewards_d, terminals_b, terminals_d, gamma,
-                                     norm, v_next_d=v_next_d)
+    return idx, q_deviation_distance(
+        idx,
+        q_b,
+        q_d,
+        v_next_b,
+        rewards_b,
+        rewards_d,
+        terminals_b,
+        terminals_d,
+        gamma,
+        norm,
+        v_next_d=v_next_d,
+    )

@@ -49,21 +49,30 @@ class AdaptiveAlpha:
         if self.estimates and self.mode == "adaptive":
             prev = self.estimates[-1]
             ok = torch.isfinite(prev) & (prev != 0) & torch.isfinite(dd)
-            self.alpha = torch.where(ok, self.alpha * dd / torch.where(ok, prev, torch.ones_like(prev)), self.alpha)
+            self.alpha = torch.where(
+                ok, self.alpha * dd / torch.where(ok, prev, torch.ones_like(prev)), self.alpha
+            )
         self.estimates.append(dd)
         self.alphas.append(self.alpha.clone())
         return self.alpha.clone()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"n_members": self.n_members, "alpha0": self.alpha0, "mode": self.mode,
-                "alpha": self.alpha.tolist(), "alphas": [a.tolist() for a in self.alphas],
-                "estimates": [d.tolist() for d in self.estimates]}
+        return {
+            "n_members": self.n_members,
+            "alpha0": self.alpha0,
+            "mode": self.mode,
+            "alpha": self.alpha.tolist(),
+            "alphas": [a.tolist() for a in self.alphas],
+            "estimates": [d.tolist() for d in self.estimates],
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         mine = (self.n_members, self.alpha0, self.mode)
         theirs = (int(state["n_members"]), float(state["alpha0"]), state["mode"])
         if mine != theirs:
-            raise ValueError(f"checkpoint (n_members, alpha0, mode) = {theirs}, this AdaptiveAlpha has {mine}")
+            raise ValueError(
+                f"checkpoint (n_members, alpha0, mode) = {theirs}, this AdaptiveAlpha has {mine}"
+            )
         f64 = dict(dtype=torch.float64)
         self.alpha = torch.tensor(state["alpha"], **f64)
         self.alphas = [torch.tensor(a, **f64) for a in state["alphas"]]

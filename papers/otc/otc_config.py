@@ -37,8 +37,9 @@ class OTCConfig:
     batch_size: int = opt(128, kind="int", ge=1)
     latent: int = opt(10, kind="int", ge=1, needs=_EMBEDDING)  # CVAE embedding dim [P Table 3]
     # CVAE widths; None = the base learner's [I]
-    cvae_hidden: Sequence[int] | None = opt(None, kind="int", ge=1, seq=True, none_ok=True, needs=_EMBEDDING,
-                                            hint="None = the learner's")
+    cvae_hidden: Sequence[int] | None = opt(
+        None, kind="int", ge=1, seq=True, none_ok=True, needs=_EMBEDDING, hint="None = the learner's"
+    )
     cvae_kl_weight: float = opt(0.5, kind="num", ge=0, needs=_EMBEDDING)  # CVAE KL weight [I: BCQ's VAE]
     cvae_lr: float = opt(1e-3, kind="num", gt=0, needs=_EMBEDDING)  # CVAE Adam lr [I: BCQ's VAE]
     # E_{s'} V: "transition" ((Q1 - r) / gamma) or "batch" (mean V) [I]

@@ -33,23 +33,54 @@ class TransitionCVAE:
     so that the learner's stream does not depend on it).
     """
 
-    def __init__(self, n_members: int, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64),
-                 latent: int = 10, kl_weight: float = 0.5, lr: float = 1e-3, max_action: float = 1.0,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        latent: int = 10,
+        kl_weight: float = 0.5,
+        lr: float = 1e-3,
+        max_action: float = 1.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
         self.n_members, self.obs_dim, self.act_dim = int(n_members), int(obs_dim), int(act_dim)
         self.latent, self.kl_weight, self.lr = int(latent), float(kl_weight), float(lr)
         self.hidden, self.max_action = tuple(int(h) for h in hidden), float(max_action)
-        self.vae = VAE(self.n_members, 2 * self.obs_dim, self.act_dim, latent_dim=self.latent, hidden=tuple(hidden),
-                       max_action=max_action).to(device=device, dtype=dtype)
+        self.vae = VAE(
+            self.n_members,
+            2 * self.obs_dim,
+            self.act_dim,
+            latent_dim=self.latent,
+            hidden=tuple(hidden),
+            max_action=max_action,
+        ).to(device=device, dtype=dtype)
         self.opt = torch.optim.Adam(self.vae.parameters(), lr=self.lr)
 
     @classmethod
-    def from_config(cls, cfg: OTCConfig, n_members: int, obs_dim: int, act_dim: int,
-                    learner_hidden: Sequence[int], **kwargs) -> "TransitionCVAE":
+    def from_config(
+        cls,
+        cfg: OTCConfig,
+        n_members: int,
+        obs_dim: int,
+        act_dim: int,
+        learner_hidden: Sequence[int],
+        **kwargs,
+    ) -> "TransitionCVAE":
         """The CVAE of an ``OTCConfig`` (hidden = cfg.cvae_hidden, or the learner's when None)."""
         hidden = cfg.cvae_hidden if cfg.cvae_hidden is not None else tuple(learner_hidden)
-        return cls(n_members, obs_dim, act_dim, hidden=hidden, latent=cfg.latent, kl_weight=cfg.cvae_kl_weight,
-                   lr=cfg.cvae_lr, **kwargs)
+        return cls(
+            n_members,
+            obs_dim,
+            act_dim,
+            hidden=hidden,
+            latent=cfg.latent,
+            kl_weight=cfg.cvae_kl_weight,
+            lr=cfg.cvae_lr,
+            **kwargs,
+        )
 
     @torch.no_grad()
     def embed(self, obs: Tensor, next_obs: Tensor, act: Tensor) -> Tensor:
@@ -61,8 +92,14 @@ class TransitionCVAE:
         [I: BCQ's VAE loss on obs = [s, s']]."""
         return vae_loss(self.vae, torch.cat([obs, next_obs], dim=-1), act, eps, self.kl_weight)[0]
 
-    def update(self, obs: Tensor, next_obs: Tensor, act: Tensor, generator: torch.Generator | None = None,
-               eps: Tensor | None = None) -> Tensor:
+    def update(
+        self,
+        obs: Tensor,
+        next_obs: Tensor,
+        act: Tensor,
+        generator: torch.Generator | None = None,
+        eps: Tensor | None = None,
+    ) -> Tensor:
         """One Adam step on a batch (obs, next_obs [M, R, O], act [M, R, A]); the noise comes from ``generator``
         ([M, R, L] normals) or is given as ``eps``. -> the loss before the step, [M], detached.
         [I] One step per fine-tuning update on that update's uniform B minibatch, so that the embedding follows

@@ -23,8 +23,9 @@ def improvement_percent(s0: float | np.ndarray, s_k: float | np.ndarray) -> floa
     return float(out) if out.ndim == 0 else out
 
 
-def near_zero_baseline(s0: float | np.ndarray, ref_min: float, ref_max: float,
-                       frac: float = 0.01) -> bool | np.ndarray:
+def near_zero_baseline(
+    s0: float | np.ndarray, ref_min: float, ref_max: float, frac: float = 0.01
+) -> bool | np.ndarray:
     """[I] Flag for the report: |S_0| < frac * (ref_max - ref_min) (default 1 % of the dataset's reference range,
     e.g. D4RL's random..expert), where the improvement % of ``improvement_percent`` is unstable."""
     out = np.abs(np.asarray(s0, dtype=np.float64)) < frac * abs(float(ref_max) - float(ref_min))
@@ -42,8 +43,9 @@ class ModifiedDynamics:
     kl_eq2: float
 
 
-def kl_modified_dynamics(p_b: np.ndarray, p_d: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
-                         d: np.ndarray) -> ModifiedDynamics:
+def kl_modified_dynamics(
+    p_b: np.ndarray, p_d: np.ndarray, f: Callable[[np.ndarray], np.ndarray], d: np.ndarray
+) -> ModifiedDynamics:
     """The modified dynamics and Eq. (2) on one (s, a_i) of a tabular problem [P OTC Sec. 3.2 / Eq. (2)]:
         g(s') = sum_s^ P_D(s^) f(d(s', s^)),  Z = sum_s' P_B(s') g(s'),  P~_B(s') = P_B(s') g(s') / Z,
         KL(P_D || P~_B) = KL(P_D || P_B) - sum_s' P_D(s') log(g(s') / Z)                         (Eq. 2)
@@ -60,5 +62,9 @@ def kl_modified_dynamics(p_b: np.ndarray, p_d: np.ndarray, f: Callable[[np.ndarr
 
     kl_before = kl(p_d, p_b)
     s = p_d > 0
-    return ModifiedDynamics(p_tilde=p_tilde, kl_before=kl_before, kl_after=kl(p_d, p_tilde),
-                            kl_eq2=kl_before - float((p_d[s] * np.log(g[s] / z)).sum()))
+    return ModifiedDynamics(
+        p_tilde=p_tilde,
+        kl_before=kl_before,
+        kl_after=kl(p_d, p_tilde),
+        kl_eq2=kl_before - float((p_d[s] * np.log(g[s] / z)).sum()),
+    )

@@ -43,15 +43,26 @@ MUJOCO_ENVS = ("mamujoco/halfcheetah-2x3", "mamujoco/walker2d-2x3", "mamujoco/ho
 DATASETS = ("random", "medium-replay", "medium")  # Table 1's row groups: random, replay, medium
 LEARNERS = ("bcq", "awac", "bremen", "cql", "td3bc")
 DISTANCES = ("otc_de", "otc_dq")  # d_e (embedding-based), d_q (value-based)
-TABLE1_METHODS = ("bcq_otc_de", "bcq_otc_dq", "bcq", "awac_otc_de", "awac_otc_dq", "awac")  # the paper's order
+TABLE1_METHODS = (
+    "bcq_otc_de",
+    "bcq_otc_dq",
+    "bcq",
+    "awac_otc_de",
+    "awac_otc_dq",
+    "awac",
+)  # the paper's order
 TABLE2_METHODS = ("bcq_otc_de", "bcq_otc_dq", "bcq")  # the paper's order
 QUANTITIES = ("ms_per_update", "ratio_to_bcq")
 
 FIG4_CELLS = (("mamujoco/halfcheetah-2x3", "random"), ("mamujoco/halfcheetah-2x3", "medium-replay"))
 FIG4_METHODS = ("bcq_otc_de", "bcq_otc_de_fixed1.0")
 # Figure 5's panels are not named in our copy (the figure is missing): our choice, every robot and data kind
-FIG5_CELLS = (("mamujoco/halfcheetah-2x3", "random"), ("mamujoco/halfcheetah-2x3", "medium-replay"),
-              ("mamujoco/walker2d-2x3", "medium"), ("mamujoco/hopper-3x1", "medium-replay"))
+FIG5_CELLS = (
+    ("mamujoco/halfcheetah-2x3", "random"),
+    ("mamujoco/halfcheetah-2x3", "medium-replay"),
+    ("mamujoco/walker2d-2x3", "medium"),
+    ("mamujoco/hopper-3x1", "medium-replay"),
+)
 FIG5_METHODS = ("bcq_otc_de", "bcq_br", "bcq", "bcq_online")
 FIG6_PANELS = {  # panel -> (env, dataset, baseline, OTC)
     "a": ("otc/predator_prey", "random", "bremen", "bremen_otc_de"),
@@ -62,22 +73,46 @@ FIG6_PANELS = {  # panel -> (env, dataset, baseline, OTC)
 FIG7_N_AGENTS = (3, 4, 6)  # not given in our copy: our choice (the MPE default 3, and Fig. 8's 4 and 6)
 FIG8_N_AGENTS = (4, 6)  # §4.7: "4-agent and 6-agent Cooperative Navigation"
 FIG8_FIXED_ALPHAS = (0.5, 1.0, 2.0)  # not given in our copy: our choice
-FIG8_METHODS = ("td3bc_otc_dq", *(f"td3bc_otc_dq_fixed{a}" for a in FIG8_FIXED_ALPHAS),
-                "td3bc_br", "td3bc", "td3bc_online")
+FIG8_METHODS = (
+    "td3bc_otc_dq",
+    *(f"td3bc_otc_dq_fixed{a}" for a in FIG8_FIXED_ALPHAS),
+    "td3bc_br",
+    "td3bc",
+    "td3bc_online",
+)
 
 ITEMS = {
-    "table1": Table(title="Improvement (%) at the last deployment over the offline-trained policies",
-                    rows=["dataset", "env"], cols="method", metric="score", spread="std", seeds=5, precision=1),
-    "table2": Table(title="Average time taken by one update", rows=["method"], cols="quantity", metric="score",
-                    spread="none", precision=3),
+    "table1": Table(
+        title="Improvement (%) at the last deployment over the offline-trained policies",
+        rows=["dataset", "env"],
+        cols="method",
+        metric="score",
+        spread="std",
+        seeds=5,
+        precision=1,
+    ),
+    "table2": Table(
+        title="Average time taken by one update",
+        rows=["method"],
+        cols="quantity",
+        metric="score",
+        spread="none",
+        precision=3,
+    ),
     "figure3": Figure(title="Learning curves of OTC on BCQ", metric="score", seeds=5),
-    "figure4": Figure(title="Adaptive versus fixed alpha; the adaptive alpha's curves", metric="score", seeds=5),
-    "figure5": Figure(title="OTC vs Balanced Replay, uniform merged sampling, online data only", metric="score",
-                      seeds=5),
-    "figure6": Figure(title="MPE (BREMEN baseline, predator-prey, navigation), single-agent case, SMAC",
-                      metric="score"),
+    "figure4": Figure(
+        title="Adaptive versus fixed alpha; the adaptive alpha's curves", metric="score", seeds=5
+    ),
+    "figure5": Figure(
+        title="OTC vs Balanced Replay, uniform merged sampling, online data only", metric="score", seeds=5
+    ),
+    "figure6": Figure(
+        title="MPE (BREMEN baseline, predator-prey, navigation), single-agent case, SMAC", metric="score"
+    ),
     "figure7": Figure(title="OTC+TD3+BC with 3, 4, 6 agents on cooperative navigation", metric="score"),
-    "figure8": Figure(title="Ablations on cooperative navigation: alpha and sampling strategies", metric="score"),
+    "figure8": Figure(
+        title="Ablations on cooperative navigation: alpha and sampling strategies", metric="score"
+    ),
 }
 
 
@@ -88,7 +123,9 @@ def _t1_row(dataset, env, values):
         if text is None:
             continue
         mean, std = (float(x) for x in text.split("±"))
-        out.append(Entry(item="table1", keys={"dataset": dataset, "env": env, "method": method}, mean=mean, std=std))
+        out.append(
+            Entry(item="table1", keys={"dataset": dataset, "env": env, "method": method}, mean=mean, std=std)
+        )
     return out
 
 
@@ -96,32 +133,73 @@ _HC, _W, _HOP = MUJOCO_ENVS
 _MS = {"bcq_otc_de": 14.2, "bcq_otc_dq": 13.8, "bcq": 11.6}  # Table 2 as printed
 
 # Table 1's '–' cells (footnote †: "AWAC does not work on halfcheetah-random"): no published value
-MISSING_CELLS = tuple({"dataset": "random", "env": _HC, "method": m} for m in ("awac_otc_de", "awac_otc_dq", "awac"))
+MISSING_CELLS = tuple(
+    {"dataset": "random", "env": _HC, "method": m} for m in ("awac_otc_de", "awac_otc_dq", "awac")
+)
 
 PUBLISHED: list[Entry] = [
     # Table 1 (§4.2): improvement (%), mean ± std over 5 seeds; columns d_e+BCQ, d_q+BCQ, BCQ, d_e+AWAC, d_q+AWAC, AWAC
     *_t1_row("random", _HC, ("25.7 ± 1.2", "18.3 ± 1.7", "9.0 ± 2.4", None, None, None)),
-    *_t1_row("random", _W, ("43.7 ± 7.8", "43.1 ± 7.8", "20.5 ± 10.6", "102.4 ± 83.0", "-14.8 ± 6.7", "-19.5 ± 2.7")),
-    *_t1_row("random", _HOP, ("7.3 ± 1.3", "6.4 ± 2.8", "1.2 ± 12.8", "41.5 ± 20.3", "17.8 ± 16.9", "-33.0 ± 15.8")),
-    *_t1_row("medium-replay", _HC, ("13.0 ± 2.6", "8.9 ± 1.4", "4.9 ± 2.2", "16.7 ± 8.4", "27.4 ± 3.8", "0.6 ± 7.3")),
-    *_t1_row("medium-replay", _W, ("27.8 ± 8.1", "47.2 ± 14.6", "17.3 ± 25.8", "-8.0 ± 15.1", "3.2 ± 8.4",
-                                   "-17.2 ± 13.5")),
-    *_t1_row("medium-replay", _HOP, ("44.6 ± 12.3", "49.2 ± 52.1", "9.2 ± 4.3", "203.0 ± 13.5", "93.3 ± 72.4",
-                                     "79.2 ± 46.9")),
-    *_t1_row("medium", _HC, ("14.8 ± 4.1", "15.0 ± 1.1", "12.1 ± 3.0", "31.0 ± 1.7", "28.7 ± 3.6", "26.0 ± 2.3")),
-    *_t1_row("medium", _W, ("27.1 ± 21.7", "23.3 ± 7.9", "-13.9 ± 4.4", "77.7 ± 27.3", "84.0 ± 51.6", "-7.2 ± 59.0")),
-    *_t1_row("medium", _HOP, ("2.6 ± 3.8", "12.0 ± 2.6", "-6.8 ± 7.0", "104.2 ± 42.5", "81.3 ± 62.6", "11.8 ± 30.6")),
+    *_t1_row(
+        "random",
+        _W,
+        ("43.7 ± 7.8", "43.1 ± 7.8", "20.5 ± 10.6", "102.4 ± 83.0", "-14.8 ± 6.7", "-19.5 ± 2.7"),
+    ),
+    *_t1_row(
+        "random", _HOP, ("7.3 ± 1.3", "6.4 ± 2.8", "1.2 ± 12.8", "41.5 ± 20.3", "17.8 ± 16.9", "-33.0 ± 15.8")
+    ),
+    *_t1_row(
+        "medium-replay",
+        _HC,
+        ("13.0 ± 2.6", "8.9 ± 1.4", "4.9 ± 2.2", "16.7 ± 8.4", "27.4 ± 3.8", "0.6 ± 7.3"),
+    ),
+    *_t1_row(
+        "medium-replay",
+        _W,
+        ("27.8 ± 8.1", "47.2 ± 14.6", "17.3 ± 25.8", "-8.0 ± 15.1", "3.2 ± 8.4", "-17.2 ± 13.5"),
+    ),
+    *_t1_row(
+        "medium-replay",
+        _HOP,
+        ("44.6 ± 12.3", "49.2 ± 52.1", "9.2 ± 4.3", "203.0 ± 13.5", "93.3 ± 72.4", "79.2 ± 46.9"),
+    ),
+    *_t1_row(
+        "medium", _HC, ("14.8 ± 4.1", "15.0 ± 1.1", "12.1 ± 3.0", "31.0 ± 1.7", "28.7 ± 3.6", "26.0 ± 2.3")
+    ),
+    *_t1_row(
+        "medium",
+        _W,
+        ("27.1 ± 21.7", "23.3 ± 7.9", "-13.9 ± 4.4", "77.7 ± 27.3", "84.0 ± 51.6", "-7.2 ± 59.0"),
+    ),
+    *_t1_row(
+        "medium",
+        _HOP,
+        ("2.6 ± 3.8", "12.0 ± 2.6", "-6.8 ± 7.0", "104.2 ± 42.5", "81.3 ± 62.6", "11.8 ± 30.6"),
+    ),
     # Table 2 (§4.2): average time of one update, ms as printed (no ±, no seed count)
-    *(Entry(item="table2", keys={"method": m, "quantity": "ms_per_update"}, mean=ms) for m, ms in _MS.items()),
+    *(
+        Entry(item="table2", keys={"method": m, "quantity": "ms_per_update"}, mean=ms)
+        for m, ms in _MS.items()
+    ),
     # ... and the ratios to BCQ, derived by us from the printed ms (the only hardware-independent reading)
-    *(Entry(item="table2", keys={"method": m, "quantity": "ratio_to_bcq"}, mean=round(_MS[m] / _MS["bcq"], 3),
-            note=f"derived, not printed: {_MS[m]} ms / {_MS['bcq']} ms (BCQ) = {_MS[m] / _MS['bcq']:.4f}")
-      for m in ("bcq_otc_de", "bcq_otc_dq")),
+    *(
+        Entry(
+            item="table2",
+            keys={"method": m, "quantity": "ratio_to_bcq"},
+            mean=round(_MS[m] / _MS["bcq"], 3),
+            note=f"derived, not printed: {_MS[m]} ms / {_MS['bcq']} ms (BCQ) = {_MS[m] / _MS['bcq']:.4f}",
+        )
+        for m in ("bcq_otc_de", "bcq_otc_dq")
+    ),
 ]
 
-_SOURCE = ("Our copy of the paper is its text without page breaks or figures, so numbers are located by section "
-           "(AAAI 2023).")
-_FIGURE_MISSING = "The figure itself is missing from our copy (only its caption and the text remain); no numbers."
+_SOURCE = (
+    "Our copy of the paper is its text without page breaks or figures, so numbers are located by section "
+    "(AAAI 2023)."
+)
+_FIGURE_MISSING = (
+    "The figure itself is missing from our copy (only its caption and the text remain); no numbers."
+)
 
 NOTES = {
     "table1": [

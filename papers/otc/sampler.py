@@ -24,7 +24,9 @@ BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
 
 def stream_generator(seed: int, stream: int, device) -> torch.Generator:
     """The generator of one named random stream (``SAMPLER_STREAM``, the CVAE's, ...) of a run's ``seed``."""
-    s = int(np.random.SeedSequence([int(seed)], spawn_key=(int(stream),)).generate_state(1, np.uint64)[0] >> 1)
+    s = int(
+        np.random.SeedSequence([int(seed)], spawn_key=(int(stream),)).generate_state(1, np.uint64)[0] >> 1
+    )
     return torch.Generator(device=device).manual_seed(s)
 
 
@@ -34,7 +36,9 @@ def take_rows(batch: Mapping[str, Tensor], sel: Tensor) -> dict[str, Tensor]:
     return {k: v[m, sel] for k, v in batch.items()}
 
 
-def matched_values(learner, next_obs: Tensor, noise: Tensor | None, idx: Tensor, norm: str) -> dict[str, Tensor]:
+def matched_values(
+    learner, next_obs: Tensor, noise: Tensor | None, idx: Tensor, norm: str
+) -> dict[str, Tensor]:
     """V(s') of the D rows for ``otc.q_deviation_distance``: with norm "transition" only at the matched rows idx
     [M, B] (``v_next_dm``, each row with its own draws from ``noise`` [M, D, ...]: the values of all D rows at
     those rows, |B| instead of |D| rows through the value's networks), else at every row (``v_next_d``).
@@ -49,7 +53,9 @@ class Sampler:
     """The update batches of one cell's sampler (``uniform``, ``otc``, ``online``, ``br``), all members at once, from
     the merged tensors [T, N, ...] (offline rows first, then D^1, ..., D^k) and the newest online set D^k."""
 
-    def __init__(self, kind: str, learner, cfg: Mapping[str, Any], seed: int, device, cvae=None, cvae_gen=None):
+    def __init__(
+        self, kind: str, learner, cfg: Mapping[str, Any], seed: int, device, cvae=None, cvae_gen=None
+    ):
         if kind not in SAMPLERS:
             raise ValueError(f"unknown sampler {kind!r}; valid: {', '.join(SAMPLERS)}")
         self.kind, self.learner = kind, learner
@@ -66,8 +72,16 @@ class Sampler:
             from papers.otc.balanced_replay import BalancedReplay, BalancedReplayConfig
 
             n0, cap = int(cfg["n_offline"]), int(cfg["capacity"])
-            self.br = BalancedReplay(n, learner.obs_dim, learner.act_dim, n0, cap, BalancedReplayConfig(**cfg.get(
-                "br", {})), device=device, seed=int(seed))
+            self.br = BalancedReplay(
+                n,
+                learner.obs_dim,
+                learner.act_dim,
+                n0,
+                cap,
+                BalancedReplayConfig(**cfg.get("br", {})),
+                device=device,
+                seed=int(seed),
+            )
 
     # -- OTC's pieces
     def _pair(self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor]):
@@ -84,14 +98,28 @@ class Sampler:
             return O.embedding_distance(*O.embed_pair(self.cvae, bb, bd), self.gen)
         lr = self.learner
         q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
-        z_b, z_d = (lr.value_noise(x["next_obs"], generator=self.gen) for x in (bb, bd))  # V's draws, B then D
+        z_b, z_d = (
+            lr.value_noise(x["next_obs"], generator=self.gen) for x in (bb, bd)
+        )  # V's draws, B then D
         idx, _ = O.q_match(q_b, q_d, self.gen)  # [M, B] into D
-        return O.q_deviation_distance(idx, q_b, q_d, lr.value(bb["next_obs"], noise=z_b), bb["rewards"], bd["rewards"],
-                                      bb["terminals"], bd["terminals"], self.gamma, self.ocfg.dq_norm,
-                                      **matched_values(lr, bd["next_obs"], z_d, idx, self.ocfg.dq_norm))
+        return O.q_deviation_distance(
+            idx,
+            q_b,
+            q_d,
+            lr.value(bb["next_obs"], noise=z_b),
+            bb["rewards"],
+            bd["rewards"],
+            bb["terminals"],
+            bd["terminals"],
+            self.gamma,
+            self.ocfg.dq_norm,
+            **matched_values(lr, bd["next_obs"], z_d, idx, self.ocfg.dq_norm),
+        )
 
     @torch.no_grad()
-    def start_phase(self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor]) -> dict[str, list[float]]:
+    def start_phase(
+        self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor]
+    ) -> dict[str, list[float]]:
         """At the start of phase k (before any update): DD^k = mean of d over ``n_alpha_draws`` (B, D) draws with
         the current model, and alpha^k by Eq. (4) [P; I C13]. -> {"alpha": [M], "dd": [M]} ({} if not OTC)."""
         if self.kind == "br":  # the rows of D^k enter with the current max priority
@@ -99,12 +127,18 @@ class Sampler:
             return {}
         if self.kind != "otc":
             return {}
-        dd = torch.stack([self.similarity(*self._pair(merged, newest)).double().mean(-1)
-                          for _ in range(self.ocfg.n_alpha_draws)]).mean(0)  # [M]
+        dd = torch.stack(
+            [
+                self.similarity(*self._pair(merged, newest)).double().mean(-1)
+                for _ in range(self.ocfg.n_alpha_draws)
+            ]
+        ).mean(0)  # [M]
         alpha = self.alpha.step(dd)
         return {"alpha": alpha.tolist(), "dd": dd.tolist()}
 
-    def batch(self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor], n_offline: int) -> dict[str, Tensor]:
+    def batch(
+        self, merged: Mapping[str, Tensor], newest: Mapping[str, Tensor], n_offline: int
+    ) -> dict[str, Tensor]:
         """One update batch [M, n, ...] (n = the learner's batch size, or OTC's ``batch_size``)."""
         lr = self.learner
         if self.kind == "uniform":
@@ -129,7 +163,9 @@ class Sampler:
         new priorities from the density net before its step on 256 offline and 256 online rows."""
         lr, br, agents = self.learner, self.br, self.learner.agents
         if br.size != merged["obs"].shape[0]:
-            raise RuntimeError(f"Balanced Replay holds {br.size} rows, the merged data {merged['obs'].shape[0]}")
+            raise RuntimeError(
+                f"Balanced Replay holds {br.size} rows, the merged data {merged['obs'].shape[0]}"
+            )
         idx = br.sample(lr.cfg.batch_size, self.gen)  # [M, n]
         batch = gather_members({k: merged[k] for k in BATCH_KEYS}, idx, agents)
         off_i, on_i = br.density_indices(self.gen)  # [M, R] each

@@ -20,7 +20,10 @@ from common.running.evaluate import eval_seed
 
 __all__ = ["deploy_episodes", "deploy_env_seeds", "sequential_deployment", "evaluate_smax"]
 
-EXPLORE_STREAM, DEPLOY_SEEDS = 0xE5B, 0xD5E  # spawn keys of a deployment's random streams (exploration, env seeds)
+EXPLORE_STREAM, DEPLOY_SEEDS = (
+    0xE5B,
+    0xD5E,
+)  # spawn keys of a deployment's random streams (exploration, env seeds)
 
 
 def deploy_episodes(n_offline_episodes: int, fraction: float, minimum: int = 1) -> int:
@@ -40,8 +43,15 @@ def deploy_env_seeds(seed: int, k: int, n: int) -> list[int]:
 
 
 @torch.no_grad()
-def sequential_deployment(learner: DiscreteCQL, env: str, seed: int, k: int, episodes: int, epsilon: float,
-                          reward_scale: float = 1.0) -> tuple[list[dict[str, Tensor]], dict[str, Any]]:
+def sequential_deployment(
+    learner: DiscreteCQL,
+    env: str,
+    seed: int,
+    k: int,
+    episodes: int,
+    epsilon: float,
+    reward_scale: float = 1.0,
+) -> tuple[list[dict[str, Tensor]], dict[str, Any]]:
     """Deployment k [P Sec. 4.6; I C23]: for each agent j, ``episodes`` episodes of pi^{k-1} with agent j
     epsilon-greedy and the others greedy (all N x M episodes as one batch of SMAX copies, copy c = j M + e).
     -> (rows: for every agent j its own transitions of phase j, BATCH_KEYS [c_j, ...], rewards x ``reward_scale``;
@@ -67,31 +77,48 @@ def sequential_deployment(learner: DiscreteCQL, env: str, seed: int, k: int, epi
         live = ~done
         nxt, rew, term, done = venv.step(a)
         info = venv.info
-        steps.append({"obs": obs, "actions": a, "rewards": rew * reward_scale, "next_obs": nxt,
-                      "terminals": term.astype(np.float32),
-                      "avail": avail, "next_avail": info["avail_actions"], "live": live})
+        steps.append(
+            {
+                "obs": obs,
+                "actions": a,
+                "rewards": rew * reward_scale,
+                "next_obs": nxt,
+                "terminals": term.astype(np.float32),
+                "avail": avail,
+                "next_avail": info["avail_actions"],
+                "live": live,
+            }
+        )
         ret += np.where(live, rew[:, 0], 0.0)
         won |= info["won"]
         obs = nxt
     venv.close()
-    stack = {key: np.stack([s[key] for s in steps], axis=1) for key in steps[0]}  # [E, T, ...] (episode-major)
+    stack = {
+        key: np.stack([s[key] for s in steps], axis=1) for key in steps[0]
+    }  # [E, T, ...] (episode-major)
     rows = []
     for j in range(N):
-        sel = stack["live"][j * M:(j + 1) * M]  # [M, T] the live steps of phase j's episodes
+        sel = stack["live"][j * M : (j + 1) * M]  # [M, T] the live steps of phase j's episodes
         r = {}
         for key in BATCH_KEYS:
-            v = stack[key][j * M:(j + 1) * M]
+            v = stack[key][j * M : (j + 1) * M]
             v = v if key == "terminals" else v[:, :, j]  # agent j's column ([E, T] terminals have none)
             r[key] = torch.as_tensor(v[sel], device=dev)
         rows.append(r)
-    stats = {"deploy_win_rate": float(won.mean()), "deploy_return": float(ret.mean()),
-             "deploy_episodes": E, "deploy_env_steps": int(stack["live"].sum()),
-             "online_rows": [int(r["obs"].shape[0]) for r in rows]}
+    stats = {
+        "deploy_win_rate": float(won.mean()),
+        "deploy_return": float(ret.mean()),
+        "deploy_episodes": E,
+        "deploy_env_steps": int(stack["live"].sum()),
+        "online_rows": [int(r["obs"].shape[0]) for r in rows],
+    }
     return rows, stats
 
 
 @torch.no_grad()
-def evaluate_smax(learner: DiscreteCQL, env: str, seeds: Sequence[int], episodes: int) -> tuple[np.ndarray, np.ndarray]:
+def evaluate_smax(
+    learner: DiscreteCQL, env: str, seeds: Sequence[int], episodes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(win rate [S], mean return [S]) of each seed's greedy masked policy over ``episodes`` SMAX test episodes on
     env seeds eval_seed(seed) + e (apart from training and deployments); one batched env for everything."""
     S, E = len(seeds), int(episodes)

@@ -67,13 +67,26 @@ from papers.otc.sampler import stream_generator
 from papers.otc.smax_deploy import deploy_env_seeds, deploy_episodes, evaluate_smax, sequential_deployment
 from papers.otc.smax_sampling import Buffers, SmaxSampler
 
-__all__ = ["needs_smax", "cell_config", "load_smax", "agent_view", "offline_cql", "smax_tuning_run",
-           "SMAX_METHODS", "JOB",
-           # re-exported: the deployments and the evaluation (papers/otc/smax_deploy.py)
-           "deploy_episodes", "deploy_env_seeds", "sequential_deployment", "evaluate_smax"]
+__all__ = [
+    "needs_smax",
+    "cell_config",
+    "load_smax",
+    "agent_view",
+    "offline_cql",
+    "smax_tuning_run",
+    "SMAX_METHODS",
+    "JOB",
+    # re-exported: the deployments and the evaluation (papers/otc/smax_deploy.py)
+    "deploy_episodes",
+    "deploy_env_seeds",
+    "sequential_deployment",
+    "evaluate_smax",
+]
 
 SMAX_METHODS = ("cql", "cql_otc_dq")  # Figure 6d: the baseline, OTC (d_q) [P]; cql_otc_dq_fixed<a> also runs
-OFFLINE_STREAM = 0xC01  # spawn key of pi^0's offline batches (a deployment's streams: papers/otc/smax_deploy.py)
+OFFLINE_STREAM = (
+    0xC01  # spawn key of pi^0's offline batches (a deployment's streams: papers/otc/smax_deploy.py)
+)
 
 
 def needs_smax() -> str | None:
@@ -85,16 +98,25 @@ def needs_smax() -> str | None:
 
 # ---- the cell ------------------------------------------------------------------------------------------------------
 
+
 def cell_config(profile: Profile, method: str) -> dict[str, Any]:
     """The deploy.job config of ``method`` (``cql``, ``cql_otc_dq`` or ``cql_otc_dq_fixed<a>``) on SMAX 5m_vs_6m."""
     m = C.parse_method(method)
     if m.learner != "cql" or m.sampler not in ("uniform", "otc") or m.distance not in (None, "q"):
-        raise ValueError(f"method {method!r} is not built for SMAX; valid: cql, cql_otc_dq, cql_otc_dq_fixed<alpha>")
+        raise ValueError(
+            f"method {method!r} is not built for SMAX; valid: cql, cql_otc_dq, cql_otc_dq_fixed<alpha>"
+        )
     settings = profile.paper
     offline = settings.offline_updates_of("cql")
     cfg: dict[str, Any] = {
-        "dataset": {"env": C.SMAX_ENV, "map": C.SMAX_ENV.split("/", 1)[1], "kind": C.SMAX_DATA_KIND,
-                    "data_profile": profile.name, "env_options": {}, "return_mode": "mean"},
+        "dataset": {
+            "env": C.SMAX_ENV,
+            "map": C.SMAX_ENV.split("/", 1)[1],
+            "kind": C.SMAX_DATA_KIND,
+            "data_profile": profile.name,
+            "env_options": {},
+            "return_mode": "mean",
+        },
         "learner": "cql",
         "cql": C.learner_section("cql", settings),
         "method": method,
@@ -127,10 +149,15 @@ def agent_view(data, device, reward_scale: float = 1.0) -> dict[str, Tensor]:
     t = data.to_torch(device, keys=("obs", "actions", "rewards", "next_obs", "terminals"))
     x = data.extras_torch(device)
     T, N = t["obs"].shape[:2]
-    out = {"obs": t["obs"].float(), "next_obs": t["next_obs"].float(), "actions": t["actions"][..., 0].round().long(),
-           "rewards": t["rewards"].float() * reward_scale,
-           "terminals": t["terminals"].float()[:, None].expand(T, N).contiguous(),
-           "avail": x["avail_actions"].bool(), "next_avail": x["next_avail_actions"].bool()}
+    out = {
+        "obs": t["obs"].float(),
+        "next_obs": t["next_obs"].float(),
+        "actions": t["actions"][..., 0].round().long(),
+        "rewards": t["rewards"].float() * reward_scale,
+        "terminals": t["terminals"].float()[:, None].expand(T, N).contiguous(),
+        "avail": x["avail_actions"].bool(),
+        "next_avail": x["next_avail_actions"].bool(),
+    }
     if not bool(out["avail"].gather(-1, out["actions"].unsqueeze(-1)).all()):
         raise ValueError("the SMAX dataset holds an action its avail_actions mark unavailable")
     return out
@@ -138,18 +165,33 @@ def agent_view(data, device, reward_scale: float = 1.0) -> dict[str, Tensor]:
 
 # ---- the offline stage (pi^0, cached) [I C4, C5] --------------------------------------------------------------------
 
+
 def build_cql(data, section: Mapping[str, Any], seed: int, device) -> DiscreteCQL:
-    return DiscreteCQL(data.obs.shape[-1], data.extras["avail_actions"].shape[-1], data.obs.shape[1],
-                       DiscreteCQLConfig(**dict(section)), seeds=[seed], device=device)
+    return DiscreteCQL(
+        data.obs.shape[-1],
+        data.extras["avail_actions"].shape[-1],
+        data.obs.shape[1],
+        DiscreteCQLConfig(**dict(section)),
+        seeds=[seed],
+        device=device,
+    )
 
 
-def offline_cql(cfg: Mapping[str, Any], data, buf: Buffers, seed: int, device, progress) -> tuple[DiscreteCQL, dict]:
+def offline_cql(
+    cfg: Mapping[str, Any], data, buf: Buffers, seed: int, device, progress
+) -> tuple[DiscreteCQL, dict]:
     """pi^0 of ``seed`` and its evaluation {"win_rate", "return"}, from the cache or trained (and cached) now; the
     offline batches come from their own stream, checkpointed with the learner (resumes after a kill)."""
     section = dict(cfg["cql"])
     learner = build_cql(data, section, seed, device)
-    key = offline_key(cfg, data, seed, device, "learner", {"learner": "cql-smax", "reward_scale": cfg["reward_scale"],
-                                                           **section})
+    key = offline_key(
+        cfg,
+        data,
+        seed,
+        device,
+        "learner",
+        {"learner": "cql-smax", "reward_scale": cfg["reward_scale"], **section},
+    )
     path, part = offline_dir() / f"cql-{key}.pt", offline_dir() / f"cql-{key}.partial.pt"
     if path.exists():
         blob = torch.load(path, map_location=device, weights_only=False)
@@ -169,7 +211,9 @@ def offline_cql(cfg: Mapping[str, Any], data, buf: Buffers, seed: int, device, p
             step += 1
             bar.update(1)
             if step % every == 0 and step < total:
-                atomic_torch_save({"learner": learner.state_dict(), "gen": gen.get_state(), "step": step}, part)
+                atomic_torch_save(
+                    {"learner": learner.state_dict(), "gen": gen.get_state(), "step": step}, part
+                )
     win, ret = evaluate_smax(learner, cfg["dataset"]["env"], [seed], int(cfg["eval_episodes"]))
     s0 = {"win_rate": float(win[0]), "return": float(ret[0])}
     atomic_torch_save({"learner": learner.state_dict(), "s0": s0, "updates": total}, path)
@@ -179,6 +223,7 @@ def offline_cql(cfg: Mapping[str, Any], data, buf: Buffers, seed: int, device, p
 
 
 # ---- the job ---------------------------------------------------------------------------------------------------------
+
 
 def _online_digest(buf: Buffers) -> str:
     """sha256 of the online rows (a cheap identity of what the deployments collected; tests compare it)."""
@@ -213,8 +258,9 @@ def smax_tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
     else:
         ctx.log(0, score=s0["win_rate"], eval_return=s0["return"])
     for k in range(k0 + 1, K + 1):
-        rows, stats = sequential_deployment(learner, env, seed, k, n_eps, float(cfg["epsilon"]),
-                                            float(cfg["reward_scale"]))
+        rows, stats = sequential_deployment(
+            learner, env, seed, k, n_eps, float(cfg["epsilon"]), float(cfg["reward_scale"])
+        )
         buf.add(rows)
         info = sampler.start_phase(buf)
         with ctx.progress(L, f"deployment {k}/{K}") as bar:
@@ -224,19 +270,34 @@ def smax_tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
         win, ret = evaluate_smax(learner, env, [seed], int(cfg["eval_episodes"]))
         ctx.log(k, score=float(win[0]), eval_return=float(ret[0]), **stats, **info)
         if k < K:
-            ctx.save_checkpoint({"k": k, "learner": learner.state_dict(), "sampler": sampler.state_dict(),
-                                 "buffers": buf.state_dict()}, step=k)
+            ctx.save_checkpoint(
+                {
+                    "k": k,
+                    "learner": learner.state_dict(),
+                    "sampler": sampler.state_dict(),
+                    "buffers": buf.state_dict(),
+                },
+                step=k,
+            )
     s_k = float(ctx.curve[-1]["score"])
     return {
-        "score": s_k, "curve": list(ctx.curve), "s0": s0["win_rate"], "s_final": s_k,
-        "return_s0": s0["return"], "return_final": float(ctx.curve[-1]["eval_return"]),
-        "improvement": improvement_percent(s0["win_rate"], s_k), "deploy_episodes_per_agent": n_eps,
+        "score": s_k,
+        "curve": list(ctx.curve),
+        "s0": s0["win_rate"],
+        "s_final": s_k,
+        "return_s0": s0["return"],
+        "return_final": float(ctx.curve[-1]["eval_return"]),
+        "improvement": improvement_percent(s0["win_rate"], s_k),
+        "deploy_episodes_per_agent": n_eps,
         "online_env_steps": int(sum(p.get("deploy_env_steps", 0) for p in ctx.curve)),
-        "online_digest": _online_digest(buf), "data_win_rate": data.win_rate, **data_identity_of(data),
+        "online_digest": _online_digest(buf),
+        "data_win_rate": data.win_rate,
+        **data_identity_of(data),
     }
 
 
 # ---- Figure 6's job: the SMAX panel here, the others deploy.py's ---------------------------------------------------
+
 
 def _is_smax(spec: Mapping[str, Any]) -> bool:
     return str(spec["env"]).startswith("smax/")

@@ -31,7 +31,9 @@ class Buffers:
         self.online: dict[str, Tensor] | None = None
         dev = agents.device
         self.counts = torch.zeros(self.N, dtype=torch.int64, device=dev)  # online rows per agent
-        self.newest_start = torch.zeros(self.N, dtype=torch.int64, device=dev)  # D_j^k = [start, start + size)
+        self.newest_start = torch.zeros(
+            self.N, dtype=torch.int64, device=dev
+        )  # D_j^k = [start, start + size)
         self.newest_size = torch.zeros(self.N, dtype=torch.int64, device=dev)
 
     def sizes(self) -> Tensor:
@@ -47,11 +49,13 @@ class Buffers:
         have = 0 if self.online is None else int(self.online["obs"].shape[0])
         if need > have:  # grow once per deployment (never inside the update loop)
             grown = {k: v.new_zeros((need - have, *v.shape[1:])) for k, v in self.offline.items()}
-            self.online = grown if self.online is None else {k: torch.cat([self.online[k], grown[k]]) for k in grown}
+            self.online = (
+                grown if self.online is None else {k: torch.cat([self.online[k], grown[k]]) for k in grown}
+            )
         for j, r in enumerate(rows):  # N writes per deployment
             a, n = int(self.counts[j]), int(c[j])
             for k in BATCH_KEYS:
-                self.online[k][a:a + n, j] = r[k].to(self.online[k].dtype)
+                self.online[k][a : a + n, j] = r[k].to(self.online[k].dtype)
         self.newest_start, self.newest_size = self.counts.clone(), c
         self.counts = self.counts + c
 
@@ -72,7 +76,9 @@ class Buffers:
     def sample(self, gen: torch.Generator, n: int) -> Tensor:
         """n rows uniform (with replacement) from each member's B_m^k -> idx [M, n]."""
         size = self.sizes().to(torch.float64)[:, None]
-        u = torch.rand((len(self.agents), int(n)), generator=gen, device=self.agents.device, dtype=torch.float64)
+        u = torch.rand(
+            (len(self.agents), int(n)), generator=gen, device=self.agents.device, dtype=torch.float64
+        )
         return torch.minimum((u * size).long(), size.long() - 1)
 
     def sample_newest(self, gen: torch.Generator, n: int) -> Tensor:
@@ -89,18 +95,23 @@ class Buffers:
         return self.n0 + self.newest_start[self.agents][:, None] + pos
 
     def state_dict(self) -> dict[str, Any]:
-        return {"online": None if self.online is None else {k: v.cpu() for k, v in self.online.items()},
-                "counts": self.counts.cpu(), "newest_start": self.newest_start.cpu(),
-                "newest_size": self.newest_size.cpu()}
+        return {
+            "online": None if self.online is None else {k: v.cpu() for k, v in self.online.items()},
+            "counts": self.counts.cpu(),
+            "newest_start": self.newest_start.cpu(),
+            "newest_size": self.newest_size.cpu(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         dev = self.agents.device
         self.online = None if state["online"] is None else {k: v.to(dev) for k, v in state["online"].items()}
-        self.counts, self.newest_start, self.newest_size = (state[k].to(dev) for k in
-                                                            ("counts", "newest_start", "newest_size"))
+        self.counts, self.newest_start, self.newest_size = (
+            state[k].to(dev) for k in ("counts", "newest_start", "newest_size")
+        )
 
 
 # ---- the samplers: uniform (the CQL column) and OTC (d_q) -----------------------------------------------------------
+
 
 class SmaxSampler:
     """Update batches [M, n, ...] of ``uniform`` (128 rows of B_j^k) or ``otc`` (d_q, Eq. 3, Eq. 4)."""
@@ -114,28 +125,44 @@ class SmaxSampler:
         if kind == "otc":
             self.ocfg = O.OTCConfig(**cfg["otc"]).validate()
             if self.ocfg.distance != "q":
-                raise ValueError(f"OTC on SMAX uses d_q (Figure 6d); distance={self.ocfg.distance!r} is not built")
+                raise ValueError(
+                    f"OTC on SMAX uses d_q (Figure 6d); distance={self.ocfg.distance!r} is not built"
+                )
             self.alpha = O.AdaptiveAlpha(learner.n_members, self.ocfg.alpha0, self.ocfg.alpha_mode)
 
     def _pair(self, buf: Buffers) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         c = self.ocfg
-        return buf.gather(buf.sample(self.gen, c.big_batch)), buf.gather(buf.sample_newest(self.gen, c.match_batch))
+        return buf.gather(buf.sample(self.gen, c.big_batch)), buf.gather(
+            buf.sample_newest(self.gen, c.match_batch)
+        )
 
     def similarity(self, bb: Mapping[str, Tensor], bd: Mapping[str, Tensor]) -> Tensor:
         """d_q(s', s'* of the best match in D) [M, |B|] (papers/otc/otc.py's q_similarity) [P Sec. 3.3; I C11]."""
         lr = self.learner
         q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
         v_b, v_d = lr.value(bb["next_obs"], bb["next_avail"]), lr.value(bd["next_obs"], bd["next_avail"])
-        return O.q_similarity(q_b, q_d, v_b, v_d, bb["rewards"], bd["rewards"], bb["terminals"], bd["terminals"],
-                              float(lr.cfg.gamma), self.gen, self.ocfg.dq_norm)[1]
+        return O.q_similarity(
+            q_b,
+            q_d,
+            v_b,
+            v_d,
+            bb["rewards"],
+            bd["rewards"],
+            bb["terminals"],
+            bd["terminals"],
+            float(lr.cfg.gamma),
+            self.gen,
+            self.ocfg.dq_norm,
+        )[1]
 
     @torch.no_grad()
     def start_phase(self, buf: Buffers) -> dict[str, list[float]]:
         """DD^k over ``n_alpha_draws`` (B, D) draws with the current Q, then alpha^k (Eq. 4) [I C13]; {} if uniform."""
         if self.kind != "otc":
             return {}
-        dd = torch.stack([self.similarity(*self._pair(buf)).double().mean(-1)
-                          for _ in range(self.ocfg.n_alpha_draws)]).mean(0)  # [M]
+        dd = torch.stack(
+            [self.similarity(*self._pair(buf)).double().mean(-1) for _ in range(self.ocfg.n_alpha_draws)]
+        ).mean(0)  # [M]
         return {"alpha": self.alpha.step(dd).tolist(), "dd": dd.tolist()}
 
     def batch(self, buf: Buffers) -> dict[str, Tensor]:

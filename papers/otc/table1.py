@@ -38,9 +38,16 @@ def grid(profile: str) -> list[tuple[str, str, str]]:
     if profile == "full":
         return [(e, d, m) for d in C.MUJOCO_DATASETS for e in C.MUJOCO_ENVS for m in TABLE1_METHODS]
     if profile == "quick":
-        bcq = [(e, d, m) for e, d in ((HC, "medium-replay"), (WALKER, "medium"), (HOPPER, "medium-replay"))
-               for m in ("bcq_otc_de", "bcq_otc_dq", "bcq")]
-        return bcq + [(WALKER, "medium", m) for m in ("awac_otc_de", "awac_otc_dq", "awac")] + [(HC, "random", "awac")]
+        bcq = [
+            (e, d, m)
+            for e, d in ((HC, "medium-replay"), (WALKER, "medium"), (HOPPER, "medium-replay"))
+            for m in ("bcq_otc_de", "bcq_otc_dq", "bcq")
+        ]
+        return (
+            bcq
+            + [(WALKER, "medium", m) for m in ("awac_otc_de", "awac_otc_dq", "awac")]
+            + [(HC, "random", "awac")]
+        )
     return [(HOPPER, "random", m) for m in TABLE1_METHODS] + [(HC, "random", "awac")]
 
 
@@ -55,8 +62,11 @@ def finish(records, results: Path, profile: str) -> None:
     for e, d, m in cells:
         s0 = curve_values(records, "score", env=e, dataset=d, method=m)
         if s0.size:
-            print(f"[otc/{ITEM}] {d}/{SHORT[e]}/{m}: S(pi^0) {np.nanmean(s0[:, 0]):.1f} -> S(pi^K) "
-                  f"{np.nanmean(s0[:, -1]):.1f} (seed means)", flush=True)
+            print(
+                f"[otc/{ITEM}] {d}/{SHORT[e]}/{m}: S(pi^0) {np.nanmean(s0[:, 0]):.1f} -> S(pi^K) "
+                f"{np.nanmean(s0[:, -1]):.1f} (seed means)",
+                flush=True,
+            )
 
 
 def main(argv=None):

@@ -64,8 +64,15 @@ N_AGENTS, OBS_DIM, ACT_DIM = 2, 17, 3  # HalfCheetah split 2 x 3 joints, every a
 _TABLE3 = {"big_batch": 512, "match_batch": 2000, "batch_size": 128}  # |B|, |D|, update batch [P Table 3]
 TIMING: dict[str, dict[str, int]] = {
     # warmup: updates per method before the clock; reps x updates: the timed repetitions [spec Sec. 7.3]
-    "smoke": {"warmup": 5, "reps": 3, "updates": 10, "big_batch": 64, "match_batch": 64, "batch_size": 32,
-              "width": 32},  # plumbing in seconds, not numbers
+    "smoke": {
+        "warmup": 5,
+        "reps": 3,
+        "updates": 10,
+        "big_batch": 64,
+        "match_batch": 64,
+        "batch_size": 32,
+        "width": 32,
+    },  # plumbing in seconds, not numbers
     "quick": {"warmup": 50, "reps": 5, "updates": 500, **_TABLE3},
     "full": {"warmup": 50, "reps": 5, "updates": 500, **_TABLE3},
 }
@@ -73,15 +80,24 @@ TIMING: dict[str, dict[str, int]] = {
 
 # ---- the cells ---------------------------------------------------------------------------------------------------
 
+
 def timing_config(profile: str) -> dict[str, Any]:
     """The config shared by the six cells at ``profile``: the task, the protocol and the sizes."""
     if profile not in TIMING:
         raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(TIMING)}")
     t = TIMING[profile]
-    sizes = C.OtcSettings(batch_size=t["batch_size"], width=t.get("width"))  # the batch and width learner_section reads
+    sizes = C.OtcSettings(
+        batch_size=t["batch_size"], width=t.get("width")
+    )  # the batch and width learner_section reads
     return {
-        "dataset": {"env": ENV, "env_options": {"obs_mode": C.OBS_MODE}, "return_mode": "mean", "kind": KIND,
-                    "task": TASK, "data_profile": profile},
+        "dataset": {
+            "env": ENV,
+            "env_options": {"obs_mode": C.OBS_MODE},
+            "return_mode": "mean",
+            "kind": KIND,
+            "task": TASK,
+            "data_profile": profile,
+        },
         "timing": {k: int(t[k]) for k in ("warmup", "reps", "updates")},
         "bcq": C.learner_section("bcq", sizes),  # Table 3's BCQ with the profile's batch and width
         "otc": {k: int(t[k]) for k in ("big_batch", "match_batch", "batch_size")},
@@ -96,6 +112,7 @@ def build_cells(profile) -> list[Cell]:
 
 # ---- the measurement ---------------------------------------------------------------------------------------------
 
+
 def summarize(seconds: Mapping[str, Sequence[float]], baseline: str = BASELINE) -> dict[str, Any]:
     """From each method's seconds per update of every repetition: ``ms`` = the median in ms, ``ratio_to_bcq`` =
     ms / the baseline's ms (the baseline's is 1.0 exactly), and ``paired_ratio`` = the median over repetitions of
@@ -104,13 +121,18 @@ def summarize(seconds: Mapping[str, Sequence[float]], baseline: str = BASELINE) 
         raise ValueError(f"no timings of the baseline {baseline!r}; have {sorted(seconds)}")
     n = {len(v) for v in seconds.values()}
     if len(n) != 1 or 0 in n:
-        raise ValueError(f"every method needs the same non-zero number of repetitions, got "
-                         f"{ {m: len(v) for m, v in seconds.items()} }")
+        raise ValueError(
+            f"every method needs the same non-zero number of repetitions, got "
+            f"{ {m: len(v) for m, v in seconds.items()} }"
+        )
     ms = {m: 1e3 * statistics.median(v) for m, v in seconds.items()}
     base = seconds[baseline]
-    return {"ms": ms, "ratio_to_bcq": {m: ms[m] / ms[baseline] for m in ms},
-            "paired_ratio": {m: statistics.median(a / b for a, b in zip(v, base)) for m, v in seconds.items()},
-            "reps_ms": {m: [1e3 * x for x in v] for m, v in seconds.items()}}
+    return {
+        "ms": ms,
+        "ratio_to_bcq": {m: ms[m] / ms[baseline] for m in ms},
+        "paired_ratio": {m: statistics.median(a / b for a, b in zip(v, base)) for m, v in seconds.items()},
+        "reps_ms": {m: [1e3 * x for x in v] for m, v in seconds.items()},
+    }
 
 
 def device_name(device: torch.device) -> str:
@@ -140,27 +162,35 @@ def task_tensors(cfg: Mapping[str, Any], seed: int, device: torch.device) -> tup
     if all(base.with_name(base.name + s).exists() for s in (".json", ".npz")):
         data = D.load_dataset(spec)
         merged = {k: v.to(device) for k, v in data.to_torch(device, keys=D.BATCH_KEYS).items()}
-        about = {"data": f"{data.id} ({spec['data_profile']}), split on {spec['env']}", **data_identity_of(data)}
+        about = {
+            "data": f"{data.id} ({spec['data_profile']}), split on {spec['env']}",
+            **data_identity_of(data),
+        }
     else:
         T = mj.check_profile(spec["data_profile"]).size
         g = torch.Generator().manual_seed(int(seed))
-        merged = {"obs": torch.randn(T, N_AGENTS, OBS_DIM, generator=g),
-                  "actions": torch.rand(T, N_AGENTS, ACT_DIM, generator=g) * 2 - 1,
-                  "rewards": torch.randn(T, N_AGENTS, generator=g),
-                  "next_obs": torch.randn(T, N_AGENTS, OBS_DIM, generator=g),
-                  "terminals": torch.zeros(T)}
+        merged = {
+            "obs": torch.randn(T, N_AGENTS, OBS_DIM, generator=g),
+            "actions": torch.rand(T, N_AGENTS, ACT_DIM, generator=g) * 2 - 1,
+            "rewards": torch.randn(T, N_AGENTS, generator=g),
+            "next_obs": torch.randn(T, N_AGENTS, OBS_DIM, generator=g),
+            "terminals": torch.zeros(T),
+        }
         merged = {k: v.to(device) for k, v in merged.items()}
-        about = {"data": f"random tensors of {spec['task']} {spec['kind']} ({spec['data_profile']}) shapes: "
-                         f"T {T}, N {N_AGENTS}, O {OBS_DIM}, A {ACT_DIM} (dataset not cached)",
-                 "dataset_size": T}
+        about = {
+            "data": f"random tensors of {spec['task']} {spec['kind']} ({spec['data_profile']}) shapes: "
+            f"T {T}, N {N_AGENTS}, O {OBS_DIM}, A {ACT_DIM} (dataset not cached)",
+            "dataset_size": T,
+        }
     T = merged["obs"].shape[0]
     n_new = min(T, max(D.deploy_size(T, C.DEPLOY_FRACTION), int(cfg["otc"]["match_batch"])))
-    newest = {k: v[T - n_new:] for k, v in merged.items()}
+    newest = {k: v[T - n_new :] for k, v in merged.items()}
     return merged, newest, T - n_new, {**about, "newest_rows": n_new}
 
 
-def method_step(method: str, cfg: Mapping[str, Any], merged, newest, n_offline: int, seed: int,
-                device: torch.device) -> Callable[[], None]:
+def method_step(
+    method: str, cfg: Mapping[str, Any], merged, newest, n_offline: int, seed: int, device: torch.device
+) -> Callable[[], None]:
     """One fine-tuning update of ``method`` as deploy.tuning_run does it, ready to call: a fresh BCQ learner for
     one seed (M = N members), deploy.Sampler of the method's kind (and d_e's CVAE), alpha^1 set by start_phase."""
     m = C.parse_method(method)
@@ -168,13 +198,17 @@ def method_step(method: str, cfg: Mapping[str, Any], merged, newest, n_offline: 
         raise ValueError(f"table2 times {', '.join(METHODS)}; got {method!r}")
     obs_dims, act_dims = [merged["obs"].shape[-1]] * N_AGENTS, [merged["actions"].shape[-1]] * N_AGENTS
     learner = BCQ(obs_dims, act_dims, 1, BCQConfig(**cfg["bcq"]), seeds=[seed], device=device)
-    scfg = {"otc": {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0, **cfg["otc"]}} \
-        if m.sampler == "otc" else {}
+    scfg = (
+        {"otc": {"distance": m.distance, "alpha_mode": m.alpha_mode, "alpha0": m.alpha0, **cfg["otc"]}}
+        if m.sampler == "otc"
+        else {}
+    )
     cvae = cvae_gen = None
     if m.distance == "embedding":
         ocfg = O.OTCConfig(**scfg["otc"]).validate()
-        cvae = O.TransitionCVAE.from_config(ocfg, learner.n_members, learner.obs_dim, learner.act_dim,
-                                            learner.cfg.hidden, device=device)
+        cvae = O.TransitionCVAE.from_config(
+            ocfg, learner.n_members, learner.obs_dim, learner.act_dim, learner.cfg.hidden, device=device
+        )
         cvae_gen = D.stream_generator(seed, D.CVAE_STREAM, device)
     sampler = D.Sampler(m.sampler, learner, scfg, seed, device, cvae, cvae_gen)
     sampler.start_phase(merged, newest)
@@ -213,18 +247,25 @@ def measure(cfg: Mapping[str, Any], seed: int, device: str | torch.device) -> di
             steps[m]()
     seconds: dict[str, list[float]] = {m: [] for m in methods}
     for r in range(int(t["reps"])):
-        for m in methods[r % len(methods):] + methods[:r % len(methods)]:  # rotated order
+        for m in methods[r % len(methods) :] + methods[: r % len(methods)]:  # rotated order
             device_sync(dev)
             t0 = time.perf_counter()
             for _ in range(int(t["updates"])):
                 steps[m]()
             device_sync(dev)
             seconds[m].append((time.perf_counter() - t0) / int(t["updates"]))
-    return {**summarize(seconds), "gemm_flops": flops,
-            "gemm_flop_ratio_to_bcq": {m: flops[m] / flops[BASELINE] for m in methods}, "device_name": device_name(dev), "threads": current_threads(),
-            "loadavg_1min": [round(load0[0], 2), round(os.getloadavg()[0], 2)],
-            "protocol": dict(t), "measured_s": round(time.perf_counter() - started, 2),
-            "measurement_id": uuid.uuid4().hex[:12], **about}
+    return {
+        **summarize(seconds),
+        "gemm_flops": flops,
+        "gemm_flop_ratio_to_bcq": {m: flops[m] / flops[BASELINE] for m in methods},
+        "device_name": device_name(dev),
+        "threads": current_threads(),
+        "loadavg_1min": [round(load0[0], 2), round(os.getloadavg()[0], 2)],
+        "protocol": dict(t),
+        "measured_s": round(time.perf_counter() - started, 2),
+        "measurement_id": uuid.uuid4().hex[:12],
+        **about,
+    }
 
 
 # One measurement per (config, seed, device, threads) in this process, read by the six cells; main() empties it,
@@ -256,10 +297,18 @@ def finish(records, results: Path, profile: str) -> None:
 
 def main(argv=None):
     _MEASURED.clear()
-    return run_main(__doc__.splitlines()[0], build_cells, job, "otc", ITEM, paper_overrides=C.PROFILE_OVERRIDES,
-                    argv=argv, after=item_after("otc", ITEM, finish),
-                    default_seeds={p: [0] for p in PROFILE_NAMES},  # one seed: M = 2 members [spec Sec. 7.3]
-                    **grid_filters({"method": list(METHODS), "quantity": list(QUANTITIES)}, ITEM))
+    return run_main(
+        __doc__.splitlines()[0],
+        build_cells,
+        job,
+        "otc",
+        ITEM,
+        paper_overrides=C.PROFILE_OVERRIDES,
+        argv=argv,
+        after=item_after("otc", ITEM, finish),
+        default_seeds={p: [0] for p in PROFILE_NAMES},  # one seed: M = 2 members [spec Sec. 7.3]
+        **grid_filters({"method": list(METHODS), "quantity": list(QUANTITIES)}, ITEM),
+    )
 
 
 if __name__ == "__main__":

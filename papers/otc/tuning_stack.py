@@ -82,10 +82,21 @@ class StackedCVAE:
         first = cvaes[0]
         self.cvaes = list(cvaes)
         param = next(first.vae.parameters())
-        with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten: leave the global stream alone
-            self.big = O.TransitionCVAE(sum(c.n_members for c in cvaes), first.obs_dim, first.act_dim, hidden=first.hidden,
-                                        latent=first.latent, kl_weight=first.kl_weight, lr=first.lr,
-                                        max_action=first.max_action, device=param.device, dtype=param.dtype)
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # its initial weights are overwritten: leave the global stream alone
+            self.big = O.TransitionCVAE(
+                sum(c.n_members for c in cvaes),
+                first.obs_dim,
+                first.act_dim,
+                hidden=first.hidden,
+                latent=first.latent,
+                kl_weight=first.kl_weight,
+                lr=first.lr,
+                max_action=first.max_action,
+                device=param.device,
+                dtype=param.dtype,
+            )
         stack_module_states(self.big.vae, [c.vae for c in cvaes])
         self.big.opt.load_state_dict(stack_optimizer_states([c.opt.state_dict() for c in cvaes]))
 
@@ -93,8 +104,9 @@ class StackedCVAE:
         R, opt = len(self.cvaes), self.big.opt.state_dict()
         for r, c in enumerate(self.cvaes):
             own = slice(r, r + 1)
-            c.load_state_dict({"vae": slice_module_state(self.big.vae, own, R),
-                               "opt": slice_optimizer_state(opt, own, R)})
+            c.load_state_dict(
+                {"vae": slice_module_state(self.big.vae, own, R), "opt": slice_optimizer_state(opt, own, R)}
+            )
 
 
 class StackedSampler:
@@ -102,16 +114,30 @@ class StackedSampler:
     CVAEs) and the stacked learner: ``Sampler.batch`` / ``start_phase`` of each run, drawn as alone, with the
     networks called once for all runs."""
 
-    def __init__(self, samplers: Sequence[Any], stack, merged: Sequence[Mapping[str, Tensor]],
-                 newest: Sequence[Mapping[str, Tensor]], n_offline: int):
+    def __init__(
+        self,
+        samplers: Sequence[Any],
+        stack,
+        merged: Sequence[Mapping[str, Tensor]],
+        newest: Sequence[Mapping[str, Tensor]],
+        n_offline: int,
+    ):
         kinds = {s.kind for s in samplers}
         if len(kinds) != 1 or next(iter(kinds)) not in STACKED_SAMPLERS:
             raise ValueError(f"a stack tunes one sampler of {list(STACKED_SAMPLERS)}, got {sorted(kinds)}")
         self.kind = next(iter(kinds))
-        self.samplers, self.stack, self.merged, self.newest, self.n0 = list(samplers), stack, merged, newest, n_offline
+        self.samplers, self.stack, self.merged, self.newest, self.n0 = (
+            list(samplers),
+            stack,
+            merged,
+            newest,
+            n_offline,
+        )
         self.sizes = [s.learner.n_members for s in samplers]
         self.sl = _slices(self.sizes)
-        self.data = stack.stack_data(list(merged))  # the runs' B^k side by side; stack.stream_rows: (start, count)
+        self.data = stack.stack_data(
+            list(merged)
+        )  # the runs' B^k side by side; stack.stream_rows: (start, count)
         self.ocfg = samplers[0].ocfg
         self.cvae = None
         if self.kind == "otc" and self.ocfg.distance == "embedding":
@@ -133,20 +159,33 @@ class StackedSampler:
             return torch.cat([O.embedding_distance(mu_b[sl], mu_d[sl], g) for sl, g in zip(self.sl, gens)])
         lr = self.stack
         q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
-        z_b, z_d = (lr.value_noise(x["next_obs"], generator=gens) for x in (bb, bd))  # each run: B's, then D's
+        z_b, z_d = (
+            lr.value_noise(x["next_obs"], generator=gens) for x in (bb, bd)
+        )  # each run: B's, then D's
         idx = torch.cat([O.q_match(q_b[sl], q_d[sl], g)[0] for sl, g in zip(self.sl, gens)])  # [M, B]
         norm = self.ocfg.dq_norm
-        return O.q_deviation_distance(idx, q_b, q_d, lr.value(bb["next_obs"], noise=z_b), bb["rewards"], bd["rewards"],
-                                      bb["terminals"], bd["terminals"], self.samplers[0].gamma, norm,
-                                      **matched_values(lr, bd["next_obs"], z_d, idx, norm))
+        return O.q_deviation_distance(
+            idx,
+            q_b,
+            q_d,
+            lr.value(bb["next_obs"], noise=z_b),
+            bb["rewards"],
+            bd["rewards"],
+            bb["terminals"],
+            bd["terminals"],
+            self.samplers[0].gamma,
+            norm,
+            **matched_values(lr, bd["next_obs"], z_d, idx, norm),
+        )
 
     @torch.no_grad()
     def start_phase(self) -> list[dict[str, list[float]]]:
         """Each run's ``Sampler.start_phase`` output (OTC: DD^k and alpha^k; {} otherwise)."""
         if self.kind != "otc":
             return [{} for _ in self.samplers]
-        dd = torch.stack([self.similarity(*self._pair()).double().mean(-1)
-                          for _ in range(self.ocfg.n_alpha_draws)]).mean(0)  # [M]
+        dd = torch.stack(
+            [self.similarity(*self._pair()).double().mean(-1) for _ in range(self.ocfg.n_alpha_draws)]
+        ).mean(0)  # [M]
         out = []
         for s, sl in zip(self.samplers, self.sl):
             alpha = s.alpha.step(dd[sl])
@@ -158,22 +197,38 @@ class StackedSampler:
         lr, gens = self.stack, self._gens()
         if self.kind == "uniform":
             return lr.sample_batch(self.data, generator=gens)
-        if self.kind == "online":  # each run's rows after its B^0 in the stacked data, from its sampler's stream
+        if (
+            self.kind == "online"
+        ):  # each run's rows after its B^0 in the stacked data, from its sampler's stream
             online = [(start + self.n0, count - self.n0) for start, count in lr.stream_rows]
-            idx = lr.streams.indices(self.data["obs"].shape[0], lr.cfg.batch_size, replace=True, rows=online,
-                                     generator=gens)
-            return gather_members({k: self.data[k] for k in ("obs", "actions", "rewards", "next_obs", "terminals")},
-                                  idx, lr.agents)
+            idx = lr.streams.indices(
+                self.data["obs"].shape[0], lr.cfg.batch_size, replace=True, rows=online, generator=gens
+            )
+            return gather_members(
+                {k: self.data[k] for k in ("obs", "actions", "rewards", "next_obs", "terminals")},
+                idx,
+                lr.agents,
+            )
         bb, bd = self._pair()
         with torch.no_grad():
             d = self.similarity(bb, bd)  # [M, |B|]
             alpha = torch.cat([s.alpha.alpha for s in self.samplers]).to(d.dtype).to(d.device)
             probs = O.rank_probabilities(d, alpha)  # [M, |B|]
-            sel = torch.cat([O.prioritized_draw(probs[sl], self.ocfg.batch_size, g) for sl, g in zip(self.sl, gens)])
+            sel = torch.cat(
+                [O.prioritized_draw(probs[sl], self.ocfg.batch_size, g) for sl, g in zip(self.sl, gens)]
+            )
         if self.cvae is not None:  # one CVAE step on this update's B, each run's noise from its CVAE stream
-            eps = torch.cat([torch.randn((m, bb["actions"].shape[1], self.cvae.big.latent), generator=s.cvae_gen,
-                                         device=bb["actions"].device, dtype=bb["actions"].dtype)
-                             for s, m in zip(self.samplers, self.sizes)])
+            eps = torch.cat(
+                [
+                    torch.randn(
+                        (m, bb["actions"].shape[1], self.cvae.big.latent),
+                        generator=s.cvae_gen,
+                        device=bb["actions"].device,
+                        dtype=bb["actions"].dtype,
+                    )
+                    for s, m in zip(self.samplers, self.sizes)
+                ]
+            )
             self.cvae.big.update(bb["obs"], bb["next_obs"], bb["actions"], eps=eps)
         m = torch.arange(sel.shape[0], device=sel.device)[:, None]
         return {k: v[m, sel] for k, v in bb.items()}
@@ -211,8 +266,16 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
             cvae, cvae_gen = D.offline_cvae(cfg, data, tensors0, learner, seed, device, ctx.progress)
         sampler = D.Sampler(kind, learner, {**cfg, **sizes}, seed, device, cvae, cvae_gen)
         merged, newest, k0 = D.resume_state(ctx, learner, sampler, tensors0, s0, device)
-        parts.append({"learner": learner, "s0": s0, "sampler": sampler, "merged": merged, "newest": newest,
-                      "k": int(k0)})
+        parts.append(
+            {
+                "learner": learner,
+                "s0": s0,
+                "sampler": sampler,
+                "merged": merged,
+                "newest": newest,
+                "k": int(k0),
+            }
+        )
     by_phase: dict[int, list[int]] = {}
     for r, p in enumerate(parts):
         by_phase.setdefault(p["k"], []).append(r)
@@ -221,20 +284,29 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
             for r in rs:  # deployments: each run's pi^{k-1} alone
                 p, seed = parts[r], runs[r][1]
                 d_k = D.deploy(p["learner"], cfg, seed, k, m_steps)
-                p["newest"] = {key: v.to(device) for key, v in d_k.to_torch(device, keys=D.BATCH_KEYS).items()}
+                p["newest"] = {
+                    key: v.to(device) for key, v in d_k.to_torch(device, keys=D.BATCH_KEYS).items()
+                }
                 p["merged"] = D._cat(p["merged"], p["newest"])
                 p["deploy_return"] = float(d_k.card["returns"]["mean"])
             learners = [parts[r]["learner"] for r in rs]
             stack = type(learners[0]).stack(learners)
-            sampler = StackedSampler([parts[r]["sampler"] for r in rs], stack, [parts[r]["merged"] for r in rs],
-                                     [parts[r]["newest"] for r in rs], n0)
+            sampler = StackedSampler(
+                [parts[r]["sampler"] for r in rs],
+                stack,
+                [parts[r]["merged"] for r in rs],
+                [parts[r]["newest"] for r in rs],
+                n0,
+            )
             infos = sampler.start_phase()
             with runs[rs[0]][2].progress(L, f"deployment {k}/{K}: stack of {len(rs)}") as bar:
                 for _ in range(L):
                     stack.update(sampler.batch())
                     bar.update(1)
             sampler.finish()
-            scores = D.evaluate_learners(stack, cfg, [runs[r][1] for r in rs], k)  # S(pi^k), one vectorised rollout
+            scores = D.evaluate_learners(
+                stack, cfg, [runs[r][1] for r in rs], k
+            )  # S(pi^k), one vectorised rollout
             for r, state in zip(rs, stack.split_state()):
                 parts[r]["learner"] = own = build_learner(name, data, dict(cfg[name]), runs[r][1], device)
                 own.load_state_dict(state)
@@ -242,11 +314,22 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
             del stack, sampler
             for r, info, score in zip(rs, infos, scores):
                 p, (_, seed, ctx) = parts[r], runs[r]
-                ctx.log(k, score=score, deploy_return=p["deploy_return"],
-                        online_rows=int(p["merged"]["obs"].shape[0] - n0), **info)
+                ctx.log(
+                    k,
+                    score=score,
+                    deploy_return=p["deploy_return"],
+                    online_rows=int(p["merged"]["obs"].shape[0] - n0),
+                    **info,
+                )
                 if k < K:
-                    ctx.save_checkpoint({"k": k, "learner": p["learner"].state_dict(),
-                                         "sampler": p["sampler"].state_dict(),
-                                         "online": {key: v[n0:].cpu() for key, v in p["merged"].items()},
-                                         "newest": {key: v.cpu() for key, v in p["newest"].items()}}, step=k)
+                    ctx.save_checkpoint(
+                        {
+                            "k": k,
+                            "learner": p["learner"].state_dict(),
+                            "sampler": p["sampler"].state_dict(),
+                            "online": {key: v[n0:].cpu() for key, v in p["merged"].items()},
+                            "newest": {key: v.cpu() for key, v in p["newest"].items()},
+                        },
+                        step=k,
+                    )
     return [D.tuning_metrics(ctx, data, parts[r]["s0"], m_steps) for r, (_, _, ctx) in enumerate(runs)]
