@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable
 
 from tabulate import tabulate
 
@@ -56,6 +57,10 @@ def paper_readmes() -> list[Path]:
     ]
 
 
-def claims_blocks() -> dict[str, object]:
+def claims_blocks() -> dict[str, Callable[[], str]]:
     """{"claims_<paper>": a function that renders that paper's block}, for ``common.reporting.readme.BLOCKS``."""
-    return {f"claims_{p}": (lambda p=p: claims_block(p)) for p in discover_papers()}
+
+    def block_of(paper: str) -> Callable[[], str]:
+        return lambda: claims_block(paper)
+
+    return {f"claims_{p}": block_of(p) for p in discover_papers()}
