@@ -78,13 +78,11 @@ LEARNER_FIELDS: dict[str, dict[str, Any]] = {
 SMAX_ENV = "smax/5m_vs_6m"  # SMAX substitutes SMAC's 5m_vs_6m (no StarCraft II here)
 SMAX_DATA_KIND = "medium"  # "medium policies ... 1 x 10^4 episodes" [P]; common.datasets.smax's rule [I C23]
 SMAX_DEPLOY_FRACTION = 0.01  # M = 1 % of the offline episodes per agent and deployment (100 of 10^4) [I C23]
-SMAX_EPSILON = (
-    0.1  # the collecting agent's epsilon-greedy exploration; the others act greedily [P Sec. 4.6; I C23]
-)
+# the collecting agent's epsilon-greedy exploration; the others act greedily [P Sec. 4.6; I C23]
+SMAX_EPSILON = 0.1
 SMAX_EVAL_EPISODES = 32  # greedy test episodes per evaluation of pi^k: win rate and return [I C23]
-SMAX_REWARD_SCALE = (
-    10.0  # SMAX rewards x 10 = SMAC's scale (returns at most 20, SMAX's ~2) [I; smax_items.py]
-)
+# SMAX rewards x 10 = SMAC's scale (returns at most 20, SMAX's ~2) [I; smax_items.py]
+SMAX_REWARD_SCALE = 10.0
 # ---- cooperative navigation (Figures 7 and 8) ------------------------------------------------------------------
 NAV_ENV = "otc/navigation"
 NAV_SIZE = 1_000_000  # "uniform random policies, containing 1 x 10^6 transitions" [P Sec. 4.7]
@@ -147,37 +145,31 @@ class OtcSettings(PaperSettings):
     protocol's values above, None: the paper's (or the learner's) own."""
 
     deployments: int = DEPLOYMENTS  # K deployments [P]
-    min_deploy: int = (
-        1  # at least this many online transitions per deployment (smoke: 1 % of tiny data is too few)
-    )
+    # at least this many online transitions per deployment (smoke: 1 % of tiny data is too few)
+    min_deploy: int = 1
     tune_scale: float = 1.0  # fraction of the paper's L fine-tuning updates per deployment (TUNE_UPDATES) [P]
     offline_updates: int | None = None  # offline updates of every learner; None: OFFLINE_UPDATES
     offline_updates_bcq: int | None = None  # offline BCQ updates; None: offline_updates, else 300,000
     offline_updates_awac: int | None = None  # offline AWAC updates; None: offline_updates, else 25,000
     offline_updates_td3bc: int | None = None  # offline TD3+BC updates; None: offline_updates, else 100,000
-    offline_updates_bremen: int | None = (
-        None  # offline BREMEN updates (BC, then policy); None: ..., else 20,000
-    )
-    offline_updates_cql: int | None = (
-        None  # offline discrete-CQL updates (Figure 6d); None: ..., else 100,000
-    )
-    bremen_bc_updates: int = (
-        BREMEN_BC_UPDATES  # BREMEN's behavior-cloning updates (at most its offline updates)
-    )
+    # offline BREMEN updates (BC, then policy); None: ..., else 20,000
+    offline_updates_bremen: int | None = None
+    # offline discrete-CQL updates (Figure 6d); None: ..., else 100,000
+    offline_updates_cql: int | None = None
+    # BREMEN's behavior-cloning updates (at most its offline updates)
+    bremen_bc_updates: int = BREMEN_BC_UPDATES
     nav_size: int = NAV_SIZE  # transitions of the uniform-random navigation / predator-prey data [P Sec. 4.7]
     big_batch: int | None = None  # |B|; None: OTCConfig's 512 [P]
     match_batch: int | None = None  # |D|; None: OTCConfig's 2000 [P]
     batch_size: int | None = None  # update batch of every learner and of OTC; None: Table 3's 128 [P]
     width: int | None = None  # one width for every hidden layer of the learners and the CVAE; None: Table 3's
     eval_episodes: int = EVAL_EPISODES  # evaluation episodes of each pi^k [I C3]
-    nav_eval_episodes: int | None = (
-        None  # evaluation episodes on the navigation / predator-prey envs; None: eval_episodes
-    )
+    # evaluation episodes on the navigation / predator-prey envs; None: eval_episodes
+    nav_eval_episodes: int | None = None
     eval_max_steps: int | None = None  # evaluation, and nothing else, cut after this many steps (smoke only)
     n_alpha_draws: int | None = None  # (B, D) draws averaged into DD^k; None: OTCConfig's 20
-    smax_min_deploy: int = (
-        1  # at least this many episodes per agent and deployment on SMAX (smoke: 1 % of 4 is 0)
-    )
+    # at least this many episodes per agent and deployment on SMAX (smoke: 1 % of 4 is 0)
+    smax_min_deploy: int = 1
     smax_eval_episodes: int = SMAX_EVAL_EPISODES  # greedy SMAX test episodes per evaluation of pi^k [I C23]
 
     def offline_updates_of(self, learner: str, paper: int | None = None) -> int:

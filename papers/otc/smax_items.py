@@ -84,9 +84,8 @@ __all__ = [
 ]
 
 SMAX_METHODS = ("cql", "cql_otc_dq")  # Figure 6d: the baseline, OTC (d_q) [P]; cql_otc_dq_fixed<a> also runs
-OFFLINE_STREAM = (
-    0xC01  # spawn key of pi^0's offline batches (a deployment's streams: papers/otc/smax_deploy.py)
-)
+# spawn key of pi^0's offline batches (a deployment's streams: papers/otc/smax_deploy.py)
+OFFLINE_STREAM = 0xC01
 
 
 def needs_smax() -> str | None:
