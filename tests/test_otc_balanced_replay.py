@@ -121,10 +121,11 @@ def test_pick_never_selects_an_empty_child():
         (9.0, 1, 8.0),
     ):
         got_k, got_rest = _pick(children, torch.tensor([[u]], dtype=F64))
+        # u >= the sum (rounding) -> the last child with mass
         assert (int(got_k), float(got_rest)) == (
             k,
             rest,
-        )  # u >= the sum (rounding) -> the last child with mass
+        )
 
 
 @pytest.mark.parametrize("block,stratified", [(8, False), (32, True)])

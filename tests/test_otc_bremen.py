@@ -91,9 +91,8 @@ def test_data_stats_by_hand():
     }
     s = data_stats(d, rows=1)  # two chunks of one row
     torch.testing.assert_close(s["x_mean"], torch.tensor([[1.0, 1.0]], dtype=F64))
-    torch.testing.assert_close(
-        s["x_std"], torch.tensor([[1.0, 1.0]], dtype=F64)
-    )  # constant action: std 0 -> 1
+    # constant action: std 0 -> 1
+    torch.testing.assert_close(s["x_std"], torch.tensor([[1.0, 1.0]], dtype=F64))
     torch.testing.assert_close(s["y_mean"], torch.tensor([[2.0, 2.0]], dtype=F64))  # Delta o in {1, 3}
     torch.testing.assert_close(s["y_std"], torch.tensor([[1.0, 1.0]], dtype=F64))
     assert s["obs_lo"].item() == 0.0 and s["obs_hi"].item() == 5.0 and s["r_lo"].item() == 1.0
@@ -331,9 +330,10 @@ def test_registry_builds_bremen_and_acts_with_the_clipped_mean():
     )
     assert isinstance(L, BREMEN) and L.seeds == [5] and L.n_members == 3 and L.cfg.hidden == (8,)
     assert L.agents.tolist() == [0, 1, 2] and L.holdout.shape == (1, 4)
+    # the policy starts at the data's action spread
     torch.testing.assert_close(
         L.actor.log_std().exp(), torch.from_numpy(data.arrays["actions"].std(0)).float(), rtol=1e-4, atol=0
-    )  # the policy starts at the data's action spread
+    )
     L.attach(data.to_torch())
     for _ in range(2):
         L.update(L.sample_batch(data.to_torch()))

@@ -163,9 +163,8 @@ def test_t7_state_dict_round_trip_through_json():
     back = AdaptiveAlpha(2, alpha0=0.5)
     back.load_state_dict(json.loads(json.dumps(ada.state_dict())))
     assert back.step([0.6, 0.8]).tolist() == ada.step([0.6, 0.8]).tolist()
-    np.testing.assert_allclose(
-        back.alpha.tolist(), [0.6, 1.0], rtol=1e-12
-    )  # 0.5 * 0.6 / 0.5, 0.5 * 0.8 / 0.4
+    # 0.5 * 0.6 / 0.5, 0.5 * 0.8 / 0.4
+    np.testing.assert_allclose(back.alpha.tolist(), [0.6, 1.0], rtol=1e-12)
     with pytest.raises(ValueError, match="mode"):
         AdaptiveAlpha(2, alpha0=0.5, mode="fixed").load_state_dict(ada.state_dict())
 
@@ -178,10 +177,11 @@ def test_t8_correction_prefers_offline_rows_with_the_online_dynamics():
     s, a = torch.rand(1, 512, 2, generator=g) * 2 - 1, torch.rand(1, 512, 2, generator=g) * 2 - 1
     beta = torch.where(torch.arange(512) < 256, 0.2, -0.2).view(1, -1, 1)  # first half: the online beta
     s_d, a_d = torch.rand(1, 2000, 2, generator=g) * 2 - 1, torch.rand(1, 2000, 2, generator=g) * 2 - 1
+    # stub [s, a, s']
     mu_b, mu_d = (
         torch.cat([s, a, s + beta * a], -1),
         torch.cat([s_d, a_d, s_d + 0.2 * a_d], -1),
-    )  # stub [s, a, s']
+    )
     _, d = embedding_match(mu_b, mu_d, g)
     mass = [rank_probabilities(d, alpha)[0, :256].sum().item() for alpha in (0.0, 0.5, 1.0, 2.0)]
     assert mass[0] == pytest.approx(0.5, abs=1e-6)

@@ -37,11 +37,12 @@ def test_method_keys():
 def test_full_config_is_the_papers_protocol():
     full = get_profile("full", C.PROFILE_OVERRIDES)
     bcq = M.cell_config(full, HC, "medium", "bcq_otc_de")
+    # K, M, L [P]
     assert (bcq["deployments"], bcq["deploy_fraction"], bcq["tune_updates"]) == (
         10,
         0.01,
         4000,
-    )  # K, M, L [P]
+    )
     assert bcq["bcq"]["hidden"] == [64, 64] and bcq["bcq"]["hidden_vae"] == [64, 64]  # Table 3
     assert (bcq["bcq"]["lr"], bcq["bcq"]["batch_size"]) == (1e-4, 128)
     assert bcq["otc"] == {
@@ -247,9 +248,8 @@ def test_grouped_offline_stage_gives_the_records_of_the_runs_alone(tmp_path, mon
         g = out["grouped"][key]
         assert g["curve"] == a["curve"] and g["score"] == a["score"], key
         assert g["extra"]["s0"] == a["extra"]["s0"] and g["extra"]["data_sha256"] == a["extra"]["data_sha256"]
-    assert (
-        len({r["extra"]["s0"] for r in out["grouped"].values()}) == 8
-    )  # the 8 pi^0 differ (the test can fail)
+    # the 8 pi^0 differ (the test can fail)
+    assert len({r["extra"]["s0"] for r in out["grouped"].values()}) == 8
     caches = {tag: sorted((tmp_path / tag / "offline").glob("*.pt")) for tag in out}
     assert [p.name for p in caches["alone"]] == [p.name for p in caches["grouped"]] and len(
         caches["alone"]

@@ -108,6 +108,7 @@ def test_matched_values_are_the_values_of_every_row_at_the_match():
     torch.testing.assert_close(got, every.gather(-1, idx), rtol=1e-12, atol=1e-12)
     assert set(matched_values(lr, nxt, z, idx, "batch")) == {"v_next_d"}
     b, d = every[:, :30], every  # [M, B], [M, D] stand-ins for q, V, rewards and terminals
+    # idx, q_b, q_d, v_next_b, rewards_b/_d, terminals_b/_d, gamma
     rows = (
         idx,
         b,
@@ -118,7 +119,7 @@ def test_matched_values_are_the_values_of_every_row_at_the_match():
         0 * b,
         0 * d,
         0.99,
-    )  # idx, q_b, q_d, v_next_b, rewards_b/_d, terminals_b/_d, gamma
+    )
     with pytest.raises(ValueError, match="exactly one of v_next_d"):
         O.q_deviation_distance(*rows)
     with pytest.raises(ValueError, match="needs norm='transition'"):

@@ -339,9 +339,8 @@ def test_panel_d_smoke_job_and_determinism(tmp_path, monkeypatch):
     assert a["cql"]["curve"][0] == a["cql_otc_dq"]["curve"][0]
     assert a["cql"]["curve"][1]["deploy_return"] == a["cql_otc_dq"]["curve"][1]["deploy_return"]
     assert a["cql"]["curve"][1]["online_rows"] == a["cql_otc_dq"]["curve"][1]["online_rows"]
-    b = _run_panel_d(
-        tmp_path, monkeypatch, "b", methods=("cql_otc_dq",)
-    )  # same seed, fresh pi^0 -> same record
+    # same seed, fresh pi^0 -> same record
+    b = _run_panel_d(tmp_path, monkeypatch, "b", methods=("cql_otc_dq",))
     r, s = a["cql_otc_dq"], b["cql_otc_dq"]
     assert s["curve"] == r["curve"] and s["score"] == r["score"]
     assert s["extra"]["online_digest"] == r["extra"]["online_digest"]

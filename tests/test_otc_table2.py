@@ -92,9 +92,8 @@ def test_sizes_per_profile_and_the_cells():
     assert smoke["bcq"]["hidden"] == [32, 32] and smoke["bcq"]["batch_size"] == 32
     cells = T2.build_cells(get_profile("quick", C.PROFILE_OVERRIDES))
     pub = {tuple(e.keys.items()) for e in PUBLISHED if e.item == "table2"}
-    assert (
-        len(cells) == 6 and {tuple(c.keys.items()) for c in cells} >= pub
-    )  # every published entry has a cell
+    # every published entry has a cell
+    assert len(cells) == 6 and {tuple(c.keys.items()) for c in cells} >= pub
     assert len({c.config_hash for c in cells}) == 1  # one measurement serves them all
     with pytest.raises(ValueError, match="unknown profile"):
         T2.timing_config("huge")
@@ -124,9 +123,8 @@ def test_one_update_runs_what_a_fine_tuning_step_runs(monkeypatch):
     assert calls["update"] == 3 * per  # every method: warm-up + timed BCQ updates
     assert calls["cvae"] == per  # one CVAE step per update of d_e alone
     assert calls["start_phase"] == 3  # once per method, before the clock
-    assert calls["otc_batch"] == 2 * (
-        per + OTCConfig().n_alpha_draws
-    )  # d_e and d_q: B, D per update + alpha's
+    # d_e and d_q: B, D per update + alpha's
+    assert calls["otc_batch"] == 2 * (per + OTCConfig().n_alpha_draws)
     assert set(out["reps_ms"]) == set(T2.METHODS) and all(len(v) == 2 for v in out["reps_ms"].values())
     assert out["ratio_to_bcq"]["bcq"] == 1.0 and "random tensors" in out["data"]
     assert out["newest_rows"] == 64  # |D| rows of D^k even though 1 % of 3000 is 30

@@ -49,9 +49,8 @@ def test_a_cells_seeds_tune_as_one_stack_with_the_records_of_the_runs_alone(tmp_
     for key, a in alone.items():  # bit for bit (I-BCQ and AWAC stacks are; docs/scaling.md)
         g = grouped[key]
         assert g["curve"] == a["curve"] and g["score"] == a["score"] and g["extra"] == a["extra"], key
-    assert len({r["extra"]["s_final"] for r in grouped.values()}) > len(
-        METHODS
-    )  # the runs differ: the test can fail
+    # the runs differ: the test can fail
+    assert len({r["extra"]["s_final"] for r in grouped.values()}) > len(METHODS)
 
 
 def test_a_killed_stack_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch):

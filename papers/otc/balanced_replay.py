@@ -113,14 +113,12 @@ def _pick(children: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
     """One descent step: children [M, n, K] float64 masses, u [M, n] in [0, their sum) -> (child k [M, n], the
     rest of u inside k). k = #(inclusive cumsum <= u), capped at the last child with mass (guards rounding)."""
     cum = children.cumsum(dim=-1)  # [M, n, K]
-    k = torch.searchsorted(
-        cum, u.unsqueeze(-1), right=True
-    )  # [M, n, 1]; K only where u >= the sum (rounding)
+    # [M, n, 1]; K only where u >= the sum (rounding)
+    k = torch.searchsorted(cum, u.unsqueeze(-1), right=True)
     over = k == cum.shape[-1]
     if bool(over.any()):
-        k = torch.where(
-            over, torch.searchsorted(cum, cum[..., -1:].contiguous()), k
-        )  # the last child with mass
+        # the last child with mass
+        k = torch.where(over, torch.searchsorted(cum, cum[..., -1:].contiguous()), k)
     before = cum.gather(-1, (k - 1).clamp_(min=0)).masked_fill_(k == 0, 0.0)  # exclusive cumsum at k: <= u
     return k.squeeze(-1), u - before.squeeze(-1)
 
@@ -295,9 +293,10 @@ class BalancedReplay:
         density rows). Member losses are summed before backward (one step = M separate steps).
         -> the loss before the step [M], detached."""
         nb = off["obs"].shape[1]
+        # [M, R_off + R_on], one forward
         w = self.density(
             torch.cat([off["obs"], on["obs"]], dim=1), torch.cat([off["actions"], on["actions"]], dim=1)
-        )  # [M, R_off + R_on], one forward
+        )
         loss = br_loss(w[:, :nb], w[:, nb:])  # [M]
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()

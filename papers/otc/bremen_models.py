@@ -34,10 +34,11 @@ def data_stats(tensors: Mapping[str, Tensor], rows: int = 1 << 16) -> dict[str, 
     T = tensors["obs"].shape[0]
     acc: dict[str, Any] = {}
     for t0 in range(0, T, rows):
+        # [t, N, O], [t, N, A]
         o, a = (
             tensors["obs"][t0 : t0 + rows].double(),
             tensors["actions"][t0 : t0 + rows].double(),
-        )  # [t, N, O], [t, N, A]
+        )
         o2, r = tensors["next_obs"][t0 : t0 + rows].double(), tensors["rewards"][t0 : t0 + rows].double()
         x, y = torch.cat([o, a], -1), torch.cat([o2 - o, r.unsqueeze(-1)], -1)  # [t, N, O+A], [t, N, O+1]
         part = {
@@ -118,9 +119,10 @@ class BREMENModels:
         y = self._targets(obs, batch["next_obs"], batch["rewards"])  # [M, B, O+1]
         pred = self._model_forward(obs, act)  # [M, E, B, O+1]
         M, E = pred.shape[:2]
+        # [M x E]
         loss = model_loss(
             pred.reshape(M * E, *pred.shape[2:]), y.unsqueeze(1).expand_as(pred).reshape(M * E, *y.shape[1:])
-        )  # [M x E]
+        )
         self.model_opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         self.model_opt.step()

@@ -42,9 +42,8 @@ def ppo_losses(
         rho = exp(log pi - log pi_old),  L_pi = -mean_B min(rho A, clip(rho, 1 - eps, 1 + eps) A)
         L_V = mean_B (V - G)^2
     logp (with its graph), logp_old, adv [M, B]; values (with its graph), returns [M, B] -> (L_pi [M], L_V [M])."""
-    ratio = joint_ratio(
-        logp.unsqueeze(-1), logp_old.unsqueeze(-1)
-    )  # one agent per member: exp(min(dlogp, 10))
+    # one agent per member: exp(min(dlogp, 10))
+    ratio = joint_ratio(logp.unsqueeze(-1), logp_old.unsqueeze(-1))
     return ppo_actor_loss(ratio, adv, clip), (values - returns).square().mean(-1)
 
 

@@ -115,9 +115,10 @@ def finish(records, results: Path, profile: str) -> None:
     if lacking:
         print(f"[otc/{ITEM}] panel d not run: it needs {lacking}", flush=True)
     keys = [{"panel": p, "env": FIG6_PANELS[p][0], "method": m} for p, m in grid(profile)]
+    # random_success: when judged
     M.write_if_complete(
         records, results, profile, ITEM, keys, {"random_success": random_success, "smax_missing": lacking}
-    )  # random_success: when judged
+    )
 
 
 def main(argv=None):

@@ -159,9 +159,8 @@ def embedding_match(
         tie = dist == best.unsqueeze(-1)  # [M, b, D]
         n_tie = tie.sum(dim=-1)  # [M, b] >= 1
         if bool((n_tie > 1).any()):
-            k = (
-                (u[:, start : start + rows] * n_tie).floor().long().clamp_(max=n_tie - 1)
-            )  # [M, b] in [0, n_tie)
+            # [M, b] in [0, n_tie)
+            k = (u[:, start : start + rows] * n_tie).floor().long().clamp_(max=n_tie - 1)
             # index of the (k+1)-th tied column = number of columns whose running tie count is <= k
             first = (tie.cumsum(dim=-1) <= k.unsqueeze(-1)).sum(dim=-1)
         idx_parts.append(first)
@@ -313,9 +312,8 @@ def q_deviation_distance(
     floor = EV_FLOOR_ABS + EV_FLOOR_REL * q_b.abs().mean(dim=-1)  # [M]
     dev_b = value_deviation(v_next_b, q_b, rewards_b, terminals_b, gamma, floor, norm)  # [M, B]
     if v_next_d is not None:
-        dev_m = value_deviation(v_next_d, q_d, rewards_d, terminals_d, gamma, floor, norm).gather(
-            -1, idx
-        )  # [M, B]
+        # [M, B]
+        dev_m = value_deviation(v_next_d, q_d, rewards_d, terminals_d, gamma, floor, norm).gather(-1, idx)
     else:
         at = [x.gather(-1, idx) for x in (q_d, rewards_d, terminals_d)]
         dev_m = value_deviation(v_next_dm, at[0], at[1], at[2], gamma, floor, norm)  # [M, B]

@@ -43,6 +43,7 @@ MUJOCO_ENVS = ("mamujoco/halfcheetah-2x3", "mamujoco/walker2d-2x3", "mamujoco/ho
 DATASETS = ("random", "medium-replay", "medium")  # Table 1's row groups: random, replay, medium
 LEARNERS = ("bcq", "awac", "bremen", "cql", "td3bc")
 DISTANCES = ("otc_de", "otc_dq")  # d_e (embedding-based), d_q (value-based)
+# the paper's order
 TABLE1_METHODS = (
     "bcq_otc_de",
     "bcq_otc_dq",
@@ -50,7 +51,7 @@ TABLE1_METHODS = (
     "awac_otc_de",
     "awac_otc_dq",
     "awac",
-)  # the paper's order
+)
 TABLE2_METHODS = ("bcq_otc_de", "bcq_otc_dq", "bcq")  # the paper's order
 QUANTITIES = ("ms_per_update", "ratio_to_bcq")
 

@@ -98,9 +98,8 @@ class Sampler:
             return O.embedding_distance(*O.embed_pair(self.cvae, bb, bd), self.gen)
         lr = self.learner
         q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
-        z_b, z_d = (
-            lr.value_noise(x["next_obs"], generator=self.gen) for x in (bb, bd)
-        )  # V's draws, B then D
+        # V's draws, B then D
+        z_b, z_d = (lr.value_noise(x["next_obs"], generator=self.gen) for x in (bb, bd))
         idx, _ = O.q_match(q_b, q_d, self.gen)  # [M, B] into D
         return O.q_deviation_distance(
             idx,

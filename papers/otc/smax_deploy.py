@@ -20,10 +20,11 @@ from common.running.evaluate import eval_seed
 
 __all__ = ["deploy_episodes", "deploy_env_seeds", "sequential_deployment", "evaluate_smax"]
 
+# spawn keys of a deployment's random streams (exploration, env seeds)
 EXPLORE_STREAM, DEPLOY_SEEDS = (
     0xE5B,
     0xD5E,
-)  # spawn keys of a deployment's random streams (exploration, env seeds)
+)
 
 
 def deploy_episodes(n_offline_episodes: int, fraction: float, minimum: int = 1) -> int:

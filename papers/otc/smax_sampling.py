@@ -31,9 +31,8 @@ class Buffers:
         self.online: dict[str, Tensor] | None = None
         dev = agents.device
         self.counts = torch.zeros(self.N, dtype=torch.int64, device=dev)  # online rows per agent
-        self.newest_start = torch.zeros(
-            self.N, dtype=torch.int64, device=dev
-        )  # D_j^k = [start, start + size)
+        # D_j^k = [start, start + size)
+        self.newest_start = torch.zeros(self.N, dtype=torch.int64, device=dev)
         self.newest_size = torch.zeros(self.N, dtype=torch.int64, device=dev)
 
     def sizes(self) -> Tensor:

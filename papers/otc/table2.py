@@ -86,9 +86,8 @@ def timing_config(profile: str) -> dict[str, Any]:
     if profile not in TIMING:
         raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(TIMING)}")
     t = TIMING[profile]
-    sizes = C.OtcSettings(
-        batch_size=t["batch_size"], width=t.get("width")
-    )  # the batch and width learner_section reads
+    # the batch and width learner_section reads
+    sizes = C.OtcSettings(batch_size=t["batch_size"], width=t.get("width"))
     return {
         "dataset": {
             "env": ENV,

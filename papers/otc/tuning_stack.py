@@ -135,9 +135,8 @@ class StackedSampler:
         )
         self.sizes = [s.learner.n_members for s in samplers]
         self.sl = _slices(self.sizes)
-        self.data = stack.stack_data(
-            list(merged)
-        )  # the runs' B^k side by side; stack.stream_rows: (start, count)
+        # the runs' B^k side by side; stack.stream_rows: (start, count)
+        self.data = stack.stack_data(list(merged))
         self.ocfg = samplers[0].ocfg
         self.cvae = None
         if self.kind == "otc" and self.ocfg.distance == "embedding":
@@ -159,9 +158,8 @@ class StackedSampler:
             return torch.cat([O.embedding_distance(mu_b[sl], mu_d[sl], g) for sl, g in zip(self.sl, gens)])
         lr = self.stack
         q_b, q_d = lr.q1(bb["obs"], bb["actions"]), lr.q1(bd["obs"], bd["actions"])  # [M, B], [M, D]
-        z_b, z_d = (
-            lr.value_noise(x["next_obs"], generator=gens) for x in (bb, bd)
-        )  # each run: B's, then D's
+        # each run: B's, then D's
+        z_b, z_d = (lr.value_noise(x["next_obs"], generator=gens) for x in (bb, bd))
         idx = torch.cat([O.q_match(q_b[sl], q_d[sl], g)[0] for sl, g in zip(self.sl, gens)])  # [M, B]
         norm = self.ocfg.dq_norm
         return O.q_deviation_distance(
@@ -304,9 +302,8 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
                     stack.update(sampler.batch())
                     bar.update(1)
             sampler.finish()
-            scores = D.evaluate_learners(
-                stack, cfg, [runs[r][1] for r in rs], k
-            )  # S(pi^k), one vectorised rollout
+            # S(pi^k), one vectorised rollout
+            scores = D.evaluate_learners(stack, cfg, [runs[r][1] for r in rs], k)
             for r, state in zip(rs, stack.split_state()):
                 parts[r]["learner"] = own = build_learner(name, data, dict(cfg[name]), runs[r][1], device)
                 own.load_state_dict(state)
