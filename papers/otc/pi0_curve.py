@@ -77,6 +77,13 @@ def _stack(cfg, data, seeds: Sequence[int], states: Sequence[dict] | None, devic
     return type(own[0]).stack(own) if len(own) > 1 else own[0]
 
 
+def _progress(total: int, label: str):
+    """A tqdm bar over ``total`` updates (off when stderr is not a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, disable=not sys.stderr.isatty(), leave=False)
+
+
 def run_curve(
     cfg: dict[str, Any], seeds: Sequence[int], eval_every: int, device: str = "cpu", log=print
 ) -> dict[str, Any]:
@@ -96,34 +103,25 @@ def run_curve(
     if len(seeds) > 1:
         tensors = learner.stack_data([tensors] * len(seeds))
     t0 = time.perf_counter() - (rows[-1]["wall_s"] if rows else 0.0)
-    from tqdm.auto import tqdm
-
-    with tqdm(
-        total=total,
-        initial=step,
-        desc=f"pi^0 {cfg['learner']} x {len(seeds)} seeds",
-        disable=not sys.stderr.isatty(),
-    ) as bar:
-        while step < total:
-            learner.update(learner.sample_batch(tensors))
-            step += 1
-            bar.update(1)
-            if step % eval_every == 0 or step == total:
-                scores = D.evaluate_learners(learner, cfg, seeds)
-                norm = [float(normalize(s, data.card)) for s in scores]
-                rows.append(
-                    {
-                        "updates": step,
-                        "scores": scores,
-                        "normalized": norm,
-                        "wall_s": round(time.perf_counter() - t0, 1),
-                    }
-                )
-                log(
-                    f"update {step}: normalized {np.mean(norm):.1f} ± {np.std(norm):.1f} ({', '.join(f'{x:.1f}' for x in norm)})"
-                )
-                states = learner.split_state() if len(seeds) > 1 else [learner.state_dict()]
-                atomic_torch_save({"states": states, "rows": rows, "step": step}, ckpt)
+    label = f"pi^0 {cfg['learner']} x {len(seeds)} seeds"
+    while step < total:  # the offline stage's own loop (deploy_offline.train_offline) between evaluations
+        stop = min(total, (step // eval_every + 1) * eval_every)
+        D.train_offline(learner, tensors, step, stop, _progress, label, lambda at: None)
+        step = stop
+        scores = D.evaluate_learners(learner, cfg, seeds)
+        norm = [float(normalize(s, data.card)) for s in scores]
+        rows.append(
+            {
+                "updates": step,
+                "scores": scores,
+                "normalized": norm,
+                "wall_s": round(time.perf_counter() - t0, 1),
+            }
+        )
+        per_seed = ", ".join(f"{x:.1f}" for x in norm)
+        log(f"update {step}: normalized {np.mean(norm):.1f} ± {np.std(norm):.1f} ({per_seed})")
+        states = learner.split_state() if len(seeds) > 1 else [learner.state_dict()]
+        atomic_torch_save({"states": states, "rows": rows, "step": step}, ckpt)
     return {
         "rows": rows,
         "config": cfg,
