@@ -107,6 +107,25 @@ def test_snapshot_rule_final_is_d4rls_and_best_takes_the_highest_expert_and_the_
         mj.MujocoProfile(10, 10, 5, 1, 5, mj.SACConfig(), snapshots="x")
 
 
+def test_full_takes_the_medium_at_a_third_of_d4rls_expert_when_our_sac_falls_short():
+    """full's medium_reference "d4rl": the target is random + 1/3 (max(our expert level, D4RL's expert) - random),
+    so a weak SAC run (HalfCheetah) still gives a medium at D4RL's protocol level; a strong one (Hopper) is unchanged."""
+    steps = list(range(0, 130, 10))
+    scores = [0.0, 30.0, 900.0, 30.0, 40.0, 50.0, 100.0, 500.0, 600.0, 600.0, 900.0, 900.0, 1000.0]
+    own = mj.choose_snapshots(steps, scores, 0.0, rule="smoothed")
+    weak = mj.choose_snapshots(steps, scores, 0.0, rule="smoothed", reference_expert=1500.0)
+    strong = mj.choose_snapshots(steps, scores, 0.0, rule="smoothed", reference_expert=300.0)
+    assert weak["target"] == pytest.approx(500.0) and weak["reference_expert"] == 1500.0
+    # running means from step 90: 370, 540 (step 100) reaches 500; without the reference: step 90 (370 >= 266.7)
+    assert (own["step"], weak["step"]) == (90, 100)
+    assert {k: v for k, v in strong.items() if k != "reference_expert"} == own
+    assert mj.PROFILES["full"].medium_reference == "d4rl" and mj.PROFILES["smoke"].medium_reference == "own"
+    assert "D4RL's reference expert" in mj.rule_of("medium", "full")
+    assert "D4RL" not in mj.rule_of("expert", "full") and "D4RL" not in mj.rule_of("medium", "smoke")
+    with pytest.raises(ValueError, match="medium_reference='x' is not known; allowed: own, d4rl"):
+        mj.MujocoProfile(10, 10, 5, 1, 5, mj.SACConfig(), medium_reference="x")
+
+
 def test_a_profile_with_the_best_rule_writes_its_snapshots_and_rule_on_the_cards(tmp_path, monkeypatch):
     from dataclasses import replace
 

@@ -33,7 +33,10 @@ policy and its level the mean of the run's last 5 evaluations; the medium is the
 reaches random + ⅓ (expert − random). One deterministic episode per evaluation swings by hundreds (the full Hopper
 run: 1,035 at 20k steps, 376 at 50k, 1,032 at 60k), so on single evaluations the full Hopper medium would be its
 20k snapshot (a policy that stands, and a 20k-transition medium-replay against D4RL's 402k); on the running means it
-is the 460k snapshot. ``"best"`` (the former quick data of 100k steps; kept for their cards) takes, among the
+is the 480k snapshot. full also takes the medium's third of D4RL's reference expert return where that is higher
+than the run's expert (``MujocoProfile.medium_reference`` "d4rl"): full HalfCheetah's SAC reaches ~56 normalized
+after 1M steps (D4RL's expert data: ~88), and a third of it (~19 normalized) would be far under D4RL's medium data
+(~41); a third of D4RL's expert puts the medium at D4RL's protocol level (>= 33.3 normalized). ``"best"`` (the former quick data of 100k steps; kept for their cards) takes, among the
 snapshots after SAC's uniform start steps, the highest as the expert and the one not after it closest to the
 target as the medium. The rule, the chosen steps and their scores are written on every card.
 
@@ -71,6 +74,7 @@ from common.datasets.mujoco.protocol import (  # noqa: F401
     GROUPS,
     KINDS,
     MEDIUM_FRACTION,
+    MEDIUM_REFERENCES,
     NEEDED,
     PROFILES,
     RULES,
@@ -147,9 +151,11 @@ def behavior_run(task: str, profile: str, *, root=None, seed: int = 0, device: s
     return run, group.index(task)
 
 
-def choose_medium(run: SACRun, m: int, random_return: float, rule: str = "final") -> dict[str, Any]:
+def choose_medium(run: SACRun, m: int, random_return: float, rule: str = "final",
+                  reference_expert: float | None = None) -> dict[str, Any]:
     """``choose_snapshots`` on member m of a SAC run."""
-    return choose_snapshots(run.steps, run.curve[:, m], random_return, rule, run.learner.cfg.start_steps)
+    return choose_snapshots(run.steps, run.curve[:, m], random_return, rule, run.learner.cfg.start_steps,
+                            reference_expert)
 
 
 def _identity(task: str, kind: str, profile: str, seed: int, sources: Any) -> str:
@@ -212,9 +218,11 @@ def policy_set(task: str, profile: str, *, root=None, device: str = "cpu", seed:
         return load_policy_set(base, source)
     run, m = behavior_run(task, profile, root=root, seed=seed, device=device, progress=progress)
     rand = load(task, "random", profile, root=root, device=device, progress=progress)
-    chosen = choose_medium(run, m, float(rand.card["returns"]["mean"]), prof.snapshots)
+    ref = float(D4RL_REF_SCORES[task]["expert"]) if prof.medium_reference == "d4rl" else None
+    chosen = choose_medium(run, m, float(rand.card["returns"]["mean"]), prof.snapshots, ref)
     ps = from_run(run, m, task, profile, chosen, prof.replay_segment)
-    ps.card["snapshot_rule"] = {"name": prof.snapshots, "medium": SNAPSHOT_RULES[prof.snapshots][0],
+    ps.card["snapshot_rule"] = {"name": prof.snapshots,
+                                "medium": SNAPSHOT_RULES[prof.snapshots][0] + MEDIUM_REFERENCES[prof.medium_reference],
                                 "expert": SNAPSHOT_RULES[prof.snapshots][1]}
     ps.card["buffer_returns"] = _buffer_returns(run, m, chosen["step"])
     ps.source = "cache"
@@ -237,7 +245,7 @@ def _behavior(ps: PolicySet, seed: int) -> dict[str, Any]:
     """The card's ``behavior`` field from a policy set."""
     c, ch = ps.card, ps.card["chosen"]
     med = {k: ch[k] for k in ("index", "step", "score", "level", "target", "expert_score", "expert_level",
-                              "random_return") if k in ch}  # level, expert_level: cards since the "smoothed" rule
+                              "random_return", "reference_expert") if k in ch}  # level, expert_level: cards since the "smoothed" rule
     return {
         "sac": {**c["sac"], "seed": seed, "members": [c["member"]]},
         "eval_steps": c["eval_steps"], "eval_scores": c["eval_scores"],
