@@ -112,8 +112,14 @@ class SACBuffer:
 
     def __init__(self, n_members: int, capacity: int, obs_dim: int, act_dim: int):
         M, C = n_members, int(capacity)
-        shapes = {"obs": (M, C, obs_dim), "actions": (M, C, act_dim), "rewards": (M, C),
-                  "next_obs": (M, C, obs_dim), "terminals": (M, C), "timeouts": (M, C)}
+        shapes = {
+            "obs": (M, C, obs_dim),
+            "actions": (M, C, act_dim),
+            "rewards": (M, C),
+            "next_obs": (M, C, obs_dim),
+            "terminals": (M, C),
+            "timeouts": (M, C),
+        }
         self.np = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
         self.t = {k: torch.from_numpy(v) for k, v in self.np.items()}  # shares memory
         self.capacity = C
@@ -121,7 +127,9 @@ class SACBuffer:
 
     def add(self, **step: np.ndarray) -> None:
         if self.n_added >= self.capacity:
-            raise ValueError(f"SACBuffer is full ({self.capacity} transitions per member); size it to the run")
+            raise ValueError(
+                f"SACBuffer is full ({self.capacity} transitions per member); size it to the run"
+            )
         for k, v in self.np.items():
             v[:, self.n_added] = step[k]
         self.n_added += 1
@@ -163,7 +171,8 @@ class Actor(torch.nn.Module):
         self.head = EnsembleLinear(M, hidden[-1], 2 * A)
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        mu, log_std = _relu_mlp([*self.trunk.layers, self.head], obs).chunk(2, dim=-1)  # unclamped [M, *, A] each
+        # unclamped [M, *, A] each
+        mu, log_std = _relu_mlp([*self.trunk.layers, self.head], obs).chunk(2, dim=-1)
         return mu, log_std
 
 
@@ -177,11 +186,13 @@ class _Critic(torch.nn.Module):
 
     def forward(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
         x = torch.cat([obs, act], dim=-1)
-        return _relu_mlp(self.q1.layers, x).squeeze(-1), _relu_mlp(self.q2.layers, x).squeeze(-1)  # [M, *] each
+        # [M, *] each
+        return _relu_mlp(self.q1.layers, x).squeeze(-1), _relu_mlp(self.q2.layers, x).squeeze(-1)
 
     def twin_layers(self, k: int, m: int) -> list[tuple[EnsembleLinear, int]]:
         """(layer, member index) of Qᵏ⁺¹ of SAC member m, input layer first."""
-        return [(lin, m) for lin in cast("Sequence[EnsembleLinear]", (self.q1, self.q2)[k].layers)]  # typed items
+        # typed items
+        return [(lin, m) for lin in cast("Sequence[EnsembleLinear]", (self.q1, self.q2)[k].layers)]
 
 
 @torch.no_grad()
@@ -241,9 +252,13 @@ class SAC:
         for mod in (self.actor, self.critic, self.critic_targ):
             mod.to(self.device)
         self.log_alpha = self.log_alpha.detach().to(self.device).requires_grad_(True)
-        self.opt = _adam([{"params": list(self.actor.parameters()), "lr": cfg.actor_lr},
-                          {"params": list(self.critic.parameters()), "lr": cfg.critic_lr},
-                          {"params": [self.log_alpha], "lr": cfg.alpha_lr}])
+        self.opt = _adam(
+            [
+                {"params": list(self.actor.parameters()), "lr": cfg.actor_lr},
+                {"params": list(self.critic.parameters()), "lr": cfg.critic_lr},
+                {"params": [self.log_alpha], "lr": cfg.alpha_lr},
+            ]
+        )
         self.target_entropy = float(-A if cfg.target_entropy is None else cfg.target_entropy)
         self.buffer = SACBuffer(M, capacity, O, A)
         # per member: actions (numpy), minibatch indices and update noise (torch)
@@ -271,7 +286,9 @@ class SAC:
         return torch.tanh(u), logp
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, deterministic: bool = False, actor: torch.nn.Module | None = None) -> np.ndarray:
+    def act(
+        self, obs: np.ndarray, deterministic: bool = False, actor: torch.nn.Module | None = None
+    ) -> np.ndarray:
         """obs [M, *, O] -> actions [M, *, A] in [−1, 1]: tanh(μ) when deterministic, else a sample whose noise
         comes from each member's numpy generator (so acting never touches the update's streams)."""
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
@@ -325,8 +342,14 @@ class SAC:
             y = b["rewards"] + self.cfg.gamma * (1.0 - b["terminals"]) * (torch.min(t1, t2) - alpha * logp2)
         q1, q2 = self.critic(b["obs"], b["actions"])
         critic_loss = ((q1 - y).square().mean(1) + (q2 - y).square().mean(1)).sum()
-        return {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha_loss": alpha_loss,
-                "q1": q1.detach().mean(1), "entropy": -logp.detach().mean(1), "alpha": alpha.squeeze(1)}
+        return {
+            "critic_loss": critic_loss,
+            "actor_loss": actor_loss,
+            "alpha_loss": alpha_loss,
+            "q1": q1.detach().mean(1),
+            "entropy": -logp.detach().mean(1),
+            "alpha": alpha.squeeze(1),
+        }
 
     def update(self, batch: dict[str, Tensor] | None = None, eps: Tensor | None = None) -> dict[str, Tensor]:
         """One SAC update of every member; returns the losses and per-member diagnostics."""
@@ -344,14 +367,18 @@ class SAC:
     # ---- checkpoints --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """A deep copy of everything that determines the continuation (networks, optimizers, α, buffer, generators)."""
-        return copy.deepcopy({
-            "config": self.cfg.to_dict(),
-            "members": [dataclasses.asdict(m) for m in self.members],
-            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
-            "critic_targ": self.critic_targ.state_dict(), "log_alpha": self.log_alpha.detach().cpu(),
-            "opt": self.opt.state_dict(),
-            **progress_state(self),
-        })
+        return copy.deepcopy(
+            {
+                "config": self.cfg.to_dict(),
+                "members": [dataclasses.asdict(m) for m in self.members],
+                "actor": self.actor.state_dict(),
+                "critic": self.critic.state_dict(),
+                "critic_targ": self.critic_targ.state_dict(),
+                "log_alpha": self.log_alpha.detach().cpu(),
+                "opt": self.opt.state_dict(),
+                **progress_state(self),
+            }
+        )
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         mine = [dataclasses.asdict(m) for m in self.members]

@@ -52,9 +52,7 @@ naming it (``common.datasets.dataset``), never regenerated over silently.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import sys
 import time
 from dataclasses import replace
@@ -65,8 +63,9 @@ import numpy as np
 
 from common.behavior.sac import Member, SACConfig  # noqa: F401 (SACConfig re-exported: profiles are built from it)
 from common.behavior.sac_train import SACRun, train_sac
-from common.datasets.card import DatasetError, data_root
+from common.datasets.card import data_root
 from common.datasets.dataset import Dataset
+from common.datasets.mujoco.cards import behavior_of, buffer_returns, identity_of, make_dataset, split
 from common.datasets.mujoco.policies import PolicySet, from_run, load_policy_set, policy_path, save_policy_set
 from common.datasets.mujoco.protocol import (  # noqa: F401
     ALIASES,
@@ -88,16 +87,32 @@ from common.datasets.mujoco.protocol import (  # noqa: F401
     group_of,
     rule_of,
 )
-from common.datasets.mujoco.rollouts import Sampler, collect, replay
-from common.datasets.returns import return_stats
+from common.datasets.mujoco.rollouts import ProgressBar, Sampler, collect, replay
 from common.running.runtime import cpu_model
-from envs.gym_mujoco import D4RL_REF_SCORES, EPISODE_LENGTH, MULTI_AGENT, TASKS, check_task, task_dims
+from envs.gym_mujoco import D4RL_REF_SCORES, MULTI_AGENT, TASKS, check_task, task_dims
 
 if TYPE_CHECKING:
     from envs.mamujoco import MaMuJoCoEnv
 
-__all__ = ["KINDS", "PROFILES", "ALIASES", "MujocoProfile", "build", "load", "split", "behavior_run", "policy_set", "has_policies",
-           "dataset_base", "data_profile", "check_profile", "GROUPS", "built_cards", "all_pairs"]
+__all__ = [
+    "KINDS",
+    "PROFILES",
+    "ALIASES",
+    "MujocoProfile",
+    "build",
+    "load",
+    "split",
+    "behavior_run",
+    "policy_set",
+    "has_policies",
+    "dataset_base",
+    "data_profile",
+    "check_profile",
+    "GROUPS",
+    "built_cards",
+    "all_pairs",
+]
+
 
 def _root(profile: str, root: str | Path | None) -> Path:
     return (Path(root) if root is not None else data_root()) / "mujoco" / data_profile(profile)
@@ -112,14 +127,25 @@ def dataset_base(task: str, kind: str, profile: str, root: str | Path | None = N
 
 def _run_path(task: str, profile: str, root, seed: int) -> Path:
     version = check_profile(profile).version
-    return _root(profile, root) / f"sac-{'+'.join(group_of(task))}-seed{seed}{'' if version == 1 else f'-v{version}'}.pt"
+    return (
+        _root(profile, root)
+        / f"sac-{'+'.join(group_of(task))}-seed{seed}{'' if version == 1 else f'-v{version}'}.pt"
+    )
 
 
 # ---- behavior --------------------------------------------------------------------------------------
 
 
-def behavior_run(task: str, profile: str, *, root=None, seed: int = 0, device: str = "cpu",
-                 progress: bool = True, stop_at: int | None = None) -> tuple[SACRun, int]:
+def behavior_run(
+    task: str,
+    profile: str,
+    *,
+    root=None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+    stop_at: int | None = None,
+) -> tuple[SACRun, int]:
     """The (finished) SAC run of ``task``'s group: trained, resumed or loaded from its checkpoint. Returns the
     run and the member index of ``task``. ``stop_at``: end early after the checkpoint at that step (tests)."""
     prof = check_profile(profile)
@@ -131,8 +157,13 @@ def behavior_run(task: str, profile: str, *, root=None, seed: int = 0, device: s
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=prof.sac_steps, desc=f"SAC {'+'.join(group)} ({profile})", unit="step",
-                   disable=not sys.stderr.isatty(), leave=False)
+        bar = tqdm(
+            total=prof.sac_steps,
+            desc=f"SAC {'+'.join(group)} ({profile})",
+            unit="step",
+            disable=not sys.stderr.isatty(),
+            leave=False,
+        )
 
     def tick(step: int, total: int) -> None:
         if bar is not None and not bar.disable:
@@ -142,65 +173,31 @@ def behavior_run(task: str, profile: str, *, root=None, seed: int = 0, device: s
             print(f"SAC {'+'.join(group)} ({profile}): {step}/{total} steps", file=sys.stderr, flush=True)
 
     # the device is not part of the run's identity: a run may resume on another device
-    run = train_sac(members, cfg, prof.sac_steps, eval_every=prof.eval_every, eval_episodes=prof.eval_episodes,
-                    checkpoint=path, checkpoint_every=prof.checkpoint_every,
-                    checkpoint_seconds=CHECKPOINT_SECONDS, progress=tick, stop_at=stop_at,
-                    identity={"profile": profile, "version": prof.version})
+    run = train_sac(
+        members,
+        cfg,
+        prof.sac_steps,
+        eval_every=prof.eval_every,
+        eval_episodes=prof.eval_episodes,
+        checkpoint=path,
+        checkpoint_every=prof.checkpoint_every,
+        checkpoint_seconds=CHECKPOINT_SECONDS,
+        progress=tick,
+        stop_at=stop_at,
+        identity={"profile": profile, "version": prof.version},
+    )
     if bar is not None:
         bar.close()
     return run, group.index(task)
 
 
-def choose_medium(run: SACRun, m: int, random_return: float, rule: str = "final",
-                  reference_expert: float | None = None) -> dict[str, Any]:
+def choose_medium(
+    run: SACRun, m: int, random_return: float, rule: str = "final", reference_expert: float | None = None
+) -> dict[str, Any]:
     """``choose_snapshots`` on member m of a SAC run."""
-    return choose_snapshots(run.steps, run.curve[:, m], random_return, rule, run.learner.cfg.start_steps,
-                            reference_expert)
-
-
-def _identity(task: str, kind: str, profile: str, seed: int, sources: Any) -> str:
-    """A dataset's identity: its protocol (task, kind, the profile's data version, size and snapshot rule, the rule's
-    text, the collection seed) and the checksums of what made it (policies or source datasets). Two builds with one
-    identity are the same data as far as physics allows (bit-identical on one CPU type); records compare it."""
-    prof = check_profile(profile)
-    spec = {"task": task, "kind": kind, "version": prof.version, "size": prof.size, "sac_steps": prof.sac_steps,
-            "snapshots": prof.snapshots, "replay_segment": prof.replay_segment, "rule": rule_of(kind, profile),
-            "seed": seed, "sources": sources, "gym": TASKS[task]}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _dataset(task: str, kind: str, profile: str, arrays: dict[str, np.ndarray], protocol: str,
-             behavior: dict[str, Any], *, seed: int, policies: dict[str, str] | None = None, notes: str = "") -> Dataset:
-    refs = D4RL_REF_SCORES[task]
-    cmd = f"python -m common.datasets.mujoco --task {task} --kind {kind} --profile {profile}"
-    ds = Dataset.from_arrays(
-        f"mujoco/{task}", kind, arrays["obs"][:, None], arrays["actions"][:, None], arrays["rewards"][:, None],
-        arrays["next_obs"][:, None], arrays["terminals"], arrays["timeouts"], version=check_profile(profile).version,
-        protocol={"rule": protocol, "profile": profile, "gym_env": TASKS[task][0], "gym_kwargs": TASKS[task][1],
-                  "episode_length": EPISODE_LENGTH, "policies_sha256": policies or {}},
-        ref_scores=refs, return_mode="sum", behavior=behavior,
-        generator={"name": "common.datasets.mujoco", "version": check_profile(profile).version}, notes=notes,
-        regenerate_command=cmd)
-    return ds.with_card(identity=_identity(task, kind, profile, seed, policies or {"policy": "uniform"}))
-
-
-class _Bar:
-    """A progress bar on a terminal (tqdm), else a log line every 10 %; nothing when ``on`` is false."""
-
-    def __init__(self, desc: str, total: int, on: bool):
-        self.desc, self.total, self.on, self.bar, self.shown = desc, total, on, None, 0
-        if on and sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False)
-
-    def __call__(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.n = n
-            self.bar.refresh()
-        elif self.on and n >= self.shown + self.total // 10:
-            self.shown = n
-            print(f"{self.desc}: {n:,}/{self.total:,} transitions", file=sys.stderr, flush=True)
+    return choose_snapshots(
+        run.steps, run.curve[:, m], random_return, rule, run.learner.cfg.start_steps, reference_expert
+    )
 
 
 def has_policies(task: str, profile: str, root=None) -> bool:
@@ -208,8 +205,9 @@ def has_policies(task: str, profile: str, root=None) -> bool:
     return policy_path(task, profile, _root(profile, root))[0].with_suffix(".json").exists()
 
 
-def policy_set(task: str, profile: str, *, root=None, device: str = "cpu", seed: int = 0,
-               progress: bool = True) -> PolicySet:
+def policy_set(
+    task: str, profile: str, *, root=None, device: str = "cpu", seed: int = 0, progress: bool = True
+) -> PolicySet:
     """``task``'s behavior policies (common.datasets.mujoco.policies): the committed set if there is one, else the cache's,
     else exported from this machine's SAC run (trained, resumed or loaded) into the cache."""
     prof = check_profile(profile)
@@ -221,47 +219,26 @@ def policy_set(task: str, profile: str, *, root=None, device: str = "cpu", seed:
     ref = float(D4RL_REF_SCORES[task]["expert"]) if prof.medium_reference == "d4rl" else None
     chosen = choose_medium(run, m, float(rand.card["returns"]["mean"]), prof.snapshots, ref)
     ps = from_run(run, m, task, profile, chosen, prof.replay_segment)
-    ps.card["snapshot_rule"] = {"name": prof.snapshots,
-                                "medium": SNAPSHOT_RULES[prof.snapshots][0] + MEDIUM_REFERENCES[prof.medium_reference],
-                                "expert": SNAPSHOT_RULES[prof.snapshots][1]}
-    ps.card["buffer_returns"] = _buffer_returns(run, m, chosen["step"])
+    ps.card["snapshot_rule"] = {
+        "name": prof.snapshots,
+        "medium": SNAPSHOT_RULES[prof.snapshots][0] + MEDIUM_REFERENCES[prof.medium_reference],
+        "expert": SNAPSHOT_RULES[prof.snapshots][1],
+    }
+    ps.card["buffer_returns"] = buffer_returns(run, m, chosen["step"])
     ps.source = "cache"
     return save_policy_set(ps, base)
 
 
-def _buffer_returns(run: SACRun, m: int, medium_step: int) -> dict[str, Any]:
-    """Statistics of the true SAC buffer's episodes (until the medium snapshot, and all), for the report."""
-    b = run.learner.buffer
-    out = {}
-    for kind, stop in (("medium-replay", medium_step), ("full-replay", b.n_added)):
-        rows = b.rows(m, 0, stop)
-        ends = np.flatnonzero((rows["terminals"] > 0.5) | (rows["timeouts"] > 0.5))
-        rets = [float(x.sum()) for x in np.split(rows["rewards"].astype(np.float64), ends + 1)[:len(ends)]]
-        out[kind] = {"size": int(stop), "episodes": len(rets), **return_stats(np.array(rets))}
-    return out
-
-
-def _behavior(ps: PolicySet, seed: int) -> dict[str, Any]:
-    """The card's ``behavior`` field from a policy set."""
-    c, ch = ps.card, ps.card["chosen"]
-    med = {k: ch[k] for k in ("index", "step", "score", "level", "target", "expert_score", "expert_level",
-                              "random_return", "reference_expert") if k in ch}  # level, expert_level: cards since the "smoothed" rule
-    return {
-        "sac": {**c["sac"], "seed": seed, "members": [c["member"]]},
-        "eval_steps": c["eval_steps"], "eval_scores": c["eval_scores"],
-        "medium": med | {"actor_sha256": ps.shas()["medium"]},
-        "expert": {"step": int(ch["expert_step"]), "score": ch["expert_score"], "actor_sha256": ps.shas()["expert"]},
-        "snapshot_rule": c["snapshot_rule"],
-        "our_ref_scores": {"random": med["random_return"], "expert": med.get("expert_level", med["expert_score"])},
-        "sac_wall_time_s": c["sac_wall_time_s"], "sac_pieces": c["sac_pieces"],
-        "policies": {"source": ps.source, "file": f"{ps.path.name}.npz" if ps.path else None,
-                     "npz_sha256": c.get("npz_sha256")},
-        "buffer_returns": c.get("buffer_returns"),
-    }
-
-
-def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu", seed: int = 0,
-          progress: bool = True) -> Path:
+def build(
+    task: str,
+    kind: str,
+    profile: str,
+    *,
+    root=None,
+    device: str = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
     """Make the dataset (and what it needs) unless its files exist and verify; returns its base path. The card
     records how long the rollouts took (``build_s``: this kind alone, its sources and SAC excluded)."""
     base = dataset_base(task, kind, profile, root)
@@ -281,35 +258,64 @@ def build(task: str, kind: str, profile: str, *, root=None, device: str = "cpu",
 def _make(task: str, kind: str, profile: str, *, root, device: str, seed: int, progress: bool) -> Dataset:
     """The dataset ``kind`` of ``task`` (not saved); its policies or sources exist already (``build``)."""
     prof = check_profile(profile)
-    bar = _Bar(f"{task} {kind} ({profile})", prof.sac_steps if kind.endswith("replay") else prof.size, progress)
+    bar = ProgressBar(
+        f"{task} {kind} ({profile})", prof.sac_steps if kind.endswith("replay") else prof.size, progress
+    )
     if kind == "random":
         rng, n_act = np.random.default_rng([seed, 0]), task_dims(task)[1]
-        arrays, _ = collect(task, prof.size, seed, lambda o, c: rng.uniform(-1.0, 1.0, (len(o), n_act)), progress=bar)
-        ds = _dataset(task, kind, profile, arrays, rule_of(kind, profile), {"policy": "uniform"}, seed=seed)
+        arrays, _ = collect(
+            task, prof.size, seed, lambda o, c: rng.uniform(-1.0, 1.0, (len(o), n_act)), progress=bar
+        )
+        ds = make_dataset(
+            task, kind, profile, arrays, rule_of(kind, profile), {"policy": "uniform"}, seed=seed
+        )
         return ds
     if kind == "medium-expert":
-        med, exp = (load(task, k, profile, root=root, device=device, progress=progress) for k in ("medium", "expert"))
+        med, exp = (
+            load(task, k, profile, root=root, device=device, progress=progress) for k in ("medium", "expert")
+        )
         ds = Dataset.concat([med, exp], "medium-expert")
-        ds = ds.with_card(protocol={**med.card["protocol"], "rule": rule_of(kind, profile)},
-                          behavior={"medium": med.card["behavior"], "expert": exp.card["behavior"],
-                                    "sources": [med.card["sha256"], exp.card["sha256"]]},
-                          identity=_identity(task, kind, profile, seed, [med.card["identity"], exp.card["identity"]]))
+        ds = ds.with_card(
+            protocol={**med.card["protocol"], "rule": rule_of(kind, profile)},
+            behavior={
+                "medium": med.card["behavior"],
+                "expert": exp.card["behavior"],
+                "sources": [med.card["sha256"], exp.card["sha256"]],
+            },
+            identity=identity_of(task, kind, profile, seed, [med.card["identity"], exp.card["identity"]]),
+        )
         return ds
     ps = policy_set(task, profile, root=root, device=device, seed=seed, progress=progress)
-    cfg, behavior = ps.sac_config(), _behavior(ps, seed)
+    cfg, behavior = ps.sac_config(), behavior_of(ps, seed)
     if kind in ("medium-replay", "full-replay"):
         stop = int(ps.card["chosen"]["step"]) if kind == "medium-replay" else int(ps.card["sac"]["steps"])
         series = [(a, min(b, stop), ps.actor(n)) for a, b, n in ps.replay_series() if a < stop]
         arrays = replay(task, series, cfg, seed, progress=bar)
         used = sorted({n for a, b, n in ps.replay_series() if a < stop})
-        ds = _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior, seed=seed,
-                      policies={n: ps.shas()[n] for n in used})
+        ds = make_dataset(
+            task,
+            kind,
+            profile,
+            arrays,
+            rule_of(kind, profile),
+            behavior,
+            seed=seed,
+            policies={n: ps.shas()[n] for n in used},
+        )
         return ds
     if kind in ("medium", "expert"):
         sampler = Sampler(ps.actor(kind), cfg, seed=[seed, KINDS.index(kind)])
         arrays, _ = collect(task, prof.size, seed + 1, lambda o, c: sampler(o), progress=bar)
-        return _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior, seed=seed,
-                        policies={kind: ps.shas()[kind]})
+        return make_dataset(
+            task,
+            kind,
+            profile,
+            arrays,
+            rule_of(kind, profile),
+            behavior,
+            seed=seed,
+            policies={kind: ps.shas()[kind]},
+        )
     # mixed
     env_name = MULTI_AGENT[task]
     import envs
@@ -323,47 +329,39 @@ def _make(task: str, kind: str, profile: str, *, root, device: str, seed: int, p
     expert_dims = combos[:, dim_agent].astype(bool)  # [C, A]
     s_med = Sampler(ps.actor("medium"), cfg, seed=[seed, 10])
     s_exp = Sampler(ps.actor("expert"), cfg, seed=[seed, 11])
-    arrays, kept = collect(task, prof.size, seed + 2, lambda o, c: np.where(expert_dims[c], s_exp(o), s_med(o)),
-                           n_combos=len(combos), progress=bar)
+    arrays, kept = collect(
+        task,
+        prof.size,
+        seed + 2,
+        lambda o, c: np.where(expert_dims[c], s_exp(o), s_med(o)),
+        n_combos=len(combos),
+        progress=bar,
+    )
     counts = np.bincount(kept, minlength=len(combos))
     names = ["".join("E" if x else "M" for x in row) for row in combos]
-    behavior = behavior | {"split": env_name, "combinations": names,
-                           "episodes_per_combination": dict(zip(names, counts.tolist())),
-                           "combination_of_episode": "j mod 2^N in start order (round robin)"}
-    return _dataset(task, kind, profile, arrays, rule_of(kind, profile), behavior, seed=seed,
-                    policies={k: ps.shas()[k] for k in ("medium", "expert")})
+    behavior = behavior | {
+        "split": env_name,
+        "combinations": names,
+        "episodes_per_combination": dict(zip(names, counts.tolist())),
+        "combination_of_episode": "j mod 2^N in start order (round robin)",
+    }
+    return make_dataset(
+        task,
+        kind,
+        profile,
+        arrays,
+        rule_of(kind, profile),
+        behavior,
+        seed=seed,
+        policies={k: ps.shas()[k] for k in ("medium", "expert")},
+    )
 
 
-def load(task: str, kind: str, profile: str, *, root=None, device: str = "cpu", progress: bool = True) -> Dataset:
+def load(
+    task: str, kind: str, profile: str, *, root=None, device: str = "cpu", progress: bool = True
+) -> Dataset:
     """The dataset, built first when its files are missing (see :func:`build`)."""
     return Dataset.load(build(task, kind, profile, root=root, device=device, progress=progress))
-
-
-def split(ds: Dataset, env_name: str, **options) -> Dataset:
-    """Per-agent view of a single-agent MuJoCo dataset on a MaMuJoCo env (``envs.make(env_name, **options)``):
-    obs/actions split by the env's map, the reward copied to every agent, state = the single-agent obs."""
-    import envs
-
-    env = cast("MaMuJoCoEnv", envs.make(env_name, **options))  # a MaMuJoCo env (its split maps)
-    if ds.n_agents != 1:
-        raise DatasetError(f"{ds.id} is not a single-agent dataset (n_agents={ds.n_agents})")
-    s, s2 = ds.obs[:, 0], ds.next_obs[:, 0]
-    obs, act = env.split(s, ds.actions[:, 0])
-    n = env.spec.n_agents
-    out = Dataset.from_arrays(
-        env_name, ds.card["kind"], obs, act, np.repeat(ds.rewards, n, axis=1), env.split_obs(s2),
-        ds.terminals, ds.timeouts, state=s, next_state=s2, spec=env.spec, version=ds.card["version"],
-        protocol={"split_of": ds.id, "sha256": ds.card["sha256"], "options": options, **(ds.card["protocol"] or {})},
-        ref_scores=ds.card["ref_scores"], return_mode="mean", behavior=ds.card["behavior"],
-        generator=ds.card["generator"], notes=ds.card.get("notes", ""),
-        regenerate_command=ds.card.get("regenerate_command"))
-    # A split lives in memory only; its checksum and identity (what records name, common.running.offline.data_identity_of)
-    # are the source file's with the env and options of the split, hashed.
-    for key in ("sha256", "identity"):
-        if ds.card.get(key):
-            out.card[key] = hashlib.sha256(json.dumps([ds.card[key], env_name, options], sort_keys=True,
-                                                      default=str).encode()).hexdigest()
-    return out
 
 
 def built_cards(profile: str, root=None) -> dict[tuple[str, str], dict]:

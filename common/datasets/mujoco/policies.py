@@ -44,7 +44,9 @@ def weights_sha(state: Mapping[str, Any]) -> str:
     h = hashlib.sha256()
     for k, v in sorted(state.items()):
         h.update(k.encode())
-        h.update(np.ascontiguousarray(v.detach().cpu().numpy() if torch.is_tensor(v) else v, np.float32).tobytes())
+        h.update(
+            np.ascontiguousarray(v.detach().cpu().numpy() if torch.is_tensor(v) else v, np.float32).tobytes()
+        )
     return h.hexdigest()
 
 
@@ -77,8 +79,11 @@ class PolicySet:
 
     def sac_config(self) -> SACConfig:
         cfg = dict(self.card["sac"])
-        fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()
-                                  if k in SACConfig.__dataclass_fields__}
+        fields: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v)
+            for k, v in cfg.items()
+            if k in SACConfig.__dataclass_fields__
+        }
         return SACConfig(**fields)
 
     def replay_series(self) -> list[tuple[int, int, str]]:
@@ -91,12 +96,20 @@ class PolicySet:
 
 def save_policy_set(ps: PolicySet, base: Path) -> PolicySet:
     """Write ``ps`` as ``base.npz`` + ``base.json`` (atomically; the card gets the .npz's sha256)."""
-    arrays = {f"{name}/{k}": np.ascontiguousarray(v, np.float32) for name, st in ps.states.items() for k, v in st.items()}
+    arrays = {
+        f"{name}/{k}": np.ascontiguousarray(v, np.float32)
+        for name, st in ps.states.items()
+        for k, v in st.items()
+    }
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # numpy stub: ** vs allow_pickle
     data = buf.getvalue()
-    card = {**ps.card, "format": FORMAT, "npz_sha256": hashlib.sha256(data).hexdigest(),
-            "policy_sha256": {name: weights_sha(st) for name, st in sorted(ps.states.items())}}
+    card = {
+        **ps.card,
+        "format": FORMAT,
+        "npz_sha256": hashlib.sha256(data).hexdigest(),
+        "policy_sha256": {name: weights_sha(st) for name, st in sorted(ps.states.items())},
+    }
     atomic_write(base.with_suffix(".npz"), lambda f: f.write(data))
     atomic_write_text(base.with_suffix(".json"), json.dumps(card, indent=1, sort_keys=True) + "\n")
     return PolicySet(ps.states, card, base, ps.source)
@@ -106,8 +119,11 @@ def load_policy_set(base: Path, source: str = "cache") -> PolicySet:
     """Read and verify a policy set: the .npz's sha256 and every policy's against the card; an error names the file
     and how to rebuild it."""
     npz, js = base.with_suffix(".npz"), base.with_suffix(".json")
-    fix = ("restore it from git (git checkout -- common/datasets/mujoco/committed)" if source == "committed" else
-           f"delete {npz} and {js} to re-export them from the SAC run")
+    fix = (
+        "restore it from git (git checkout -- common/datasets/mujoco/committed)"
+        if source == "committed"
+        else f"delete {npz} and {js} to re-export them from the SAC run"
+    )
     try:
         card = json.loads(js.read_text())
         data = npz.read_bytes()
@@ -135,7 +151,7 @@ def from_run(run, m: int, task: str, profile: str, chosen: Mapping[str, Any], se
     snap = {s: w for s, w in run.snapshots}
 
     def member(w: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        return {k: v[m:m + 1].detach().cpu().numpy().astype(np.float32) for k, v in w.items()}
+        return {k: v[m : m + 1].detach().cpu().numpy().astype(np.float32) for k, v in w.items()}
 
     states = {"medium": member(snap[steps[chosen["index"]]]), "expert": member(snap[chosen["expert_step"]])}
     series = []
@@ -147,9 +163,18 @@ def from_run(run, m: int, task: str, profile: str, chosen: Mapping[str, Any], se
         states.setdefault(name, member(snap[at]))
         series.append((start, stop, name))
     card = {
-        "task": task, "profile": profile, "obs_dim": lr.O, "act_dim": lr.A, "member": lr.members[m].key(),
-        "sac": lr.cfg.to_dict() | {"steps": lr.env_steps}, "eval_steps": list(map(int, steps)),
-        "eval_scores": [float(x) for x in run.curve[:, m]], "chosen": dict(chosen), "replay_segment": int(segment),
-        "replay_series": series, "sac_pieces": list(run.pieces), "sac_wall_time_s": float(run.wall_time),
+        "task": task,
+        "profile": profile,
+        "obs_dim": lr.O,
+        "act_dim": lr.A,
+        "member": lr.members[m].key(),
+        "sac": lr.cfg.to_dict() | {"steps": lr.env_steps},
+        "eval_steps": list(map(int, steps)),
+        "eval_scores": [float(x) for x in run.curve[:, m]],
+        "chosen": dict(chosen),
+        "replay_segment": int(segment),
+        "replay_series": series,
+        "sac_pieces": list(run.pieces),
+        "sac_wall_time_s": float(run.wall_time),
     }
     return PolicySet(states, card)

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 VERSION = 1  # bump when the generation changes: old files are then refused by their card (a profile may bump its own)
 KINDS = ("random", "medium", "medium-replay", "full-replay", "expert", "medium-expert", "mixed")
 GROUPS = (("halfcheetah", "walker2d"), ("hopper",), ("ant",))  # SAC members trained together
-CHECKPOINT_SECONDS = 600.0  # a long SAC run also checkpoints every 10 minutes (besides every checkpoint_every steps)
+# a long SAC run also checkpoints every 10 minutes (besides every checkpoint_every steps)
+CHECKPOINT_SECONDS = 600.0
 MEDIUM_FRACTION = 1.0 / 3.0
 SMOOTH_EVALS = 5  # "smoothed": the evaluations averaged (full: 50k steps of the run)
 
@@ -40,16 +41,20 @@ class MujocoProfile:
     sac: SACConfig
     snapshots: str = "final"
     version: int = VERSION
-    replay_segment: int = 40_000  # the replay kinds' policy series: the snapshot at the middle of every segment
+    # the replay kinds' policy series: the snapshot at the middle of every segment
+    replay_segment: int = 40_000
     medium_reference: str = "own"  # the expert level the medium's 1/3 is taken of: MEDIUM_REFERENCES
 
     def __post_init__(self) -> None:
         if self.snapshots not in SNAPSHOT_RULES:
-            raise ValueError(f"snapshots={self.snapshots!r} is not a snapshot rule; allowed: "
-                             f"{', '.join(SNAPSHOT_RULES)}")
+            raise ValueError(
+                f"snapshots={self.snapshots!r} is not a snapshot rule; allowed: {', '.join(SNAPSHOT_RULES)}"
+            )
         if self.medium_reference not in MEDIUM_REFERENCES:
-            raise ValueError(f"medium_reference={self.medium_reference!r} is not known; allowed: "
-                             f"{', '.join(MEDIUM_REFERENCES)}")
+            raise ValueError(
+                f"medium_reference={self.medium_reference!r} is not known; allowed: "
+                f"{', '.join(MEDIUM_REFERENCES)}"
+            )
 
 
 # The expert level whose third the medium is taken at. "own": this run's expert. "d4rl": the higher of this run's
@@ -65,24 +70,39 @@ MEDIUM_REFERENCES = {
 
 
 SNAPSHOT_RULES = {
-    "final": ("the first evaluation snapshot after step 0 whose deterministic return reaches random + 1/3 (expert - "
-              "random)", "the final SAC policy"),
-    "smoothed": ("the first evaluation snapshot whose deterministic return averaged with the evaluations before it "
-                 f"({SMOOTH_EVALS} after step 0 in all) reaches random + 1/3 (expert - random), expert = the "
-                 f"mean of the run's last {SMOOTH_EVALS} evaluations", "the final SAC policy"),
-    "best": ("the evaluation snapshot after SAC's uniform start steps, not after the expert's, whose deterministic "
-             "return is closest to random + 1/3 (expert - random) (the earliest among equals)",
-             "the evaluation snapshot after SAC's uniform start steps with the highest deterministic return (the "
-             "latest among equals)"),
+    "final": (
+        "the first evaluation snapshot after step 0 whose deterministic return reaches random + 1/3 (expert - "
+        "random)",
+        "the final SAC policy",
+    ),
+    "smoothed": (
+        "the first evaluation snapshot whose deterministic return averaged with the evaluations before it "
+        f"({SMOOTH_EVALS} after step 0 in all) reaches random + 1/3 (expert - random), expert = the "
+        f"mean of the run's last {SMOOTH_EVALS} evaluations",
+        "the final SAC policy",
+    ),
+    "best": (
+        "the evaluation snapshot after SAC's uniform start steps, not after the expert's, whose deterministic "
+        "return is closest to random + 1/3 (expert - random) (the earliest among equals)",
+        "the evaluation snapshot after SAC's uniform start steps with the highest deterministic return (the "
+        "latest among equals)",
+    ),
 }
 
 
 PROFILES: dict[str, MujocoProfile] = {
-    "smoke": MujocoProfile(1500, 3000, 500, 1, 500,
-                           SACConfig(hidden=(32, 32), batch_size=64, start_steps=300, learning_starts=300),
-                           replay_segment=1000),
-    "full": MujocoProfile(1_000_000, 1_000_000, 10_000, 10, 50_000, SACConfig(), snapshots="smoothed",
-                          medium_reference="d4rl"),
+    "smoke": MujocoProfile(
+        1500,
+        3000,
+        500,
+        1,
+        500,
+        SACConfig(hidden=(32, 32), batch_size=64, start_steps=300, learning_starts=300),
+        replay_segment=1000,
+    ),
+    "full": MujocoProfile(
+        1_000_000, 1_000_000, 10_000, 10, 50_000, SACConfig(), snapshots="smoothed", medium_reference="d4rl"
+    ),
 }
 # quick trains on full's datasets: the point of quick is data at the paper's quality with less training. (Until
 # 2026-11-27 quick had data of its own, 100k SAC steps and 100k transitions; records trained on them are superseded.)
@@ -93,7 +113,9 @@ def data_profile(profile: str) -> str:
     """The profile whose datasets ``profile`` uses (quick: full's)."""
     name = ALIASES.get(profile, profile)
     if name not in PROFILES:
-        raise ValueError(f"profile={profile!r} is not known; allowed profiles: {', '.join([*PROFILES, *ALIASES])}")
+        raise ValueError(
+            f"profile={profile!r} is not known; allowed profiles: {', '.join([*PROFILES, *ALIASES])}"
+        )
     return name
 
 
@@ -113,9 +135,14 @@ def group_of(task: str) -> tuple[str, ...]:
     return next(g for g in GROUPS if check_task(task) in g)
 
 
-def choose_snapshots(steps: Sequence[int], scores: Sequence[float] | np.ndarray, random_return: float,
-                     rule: str = "final", start_steps: int = 0,
-                     reference_expert: float | None = None) -> dict[str, Any]:
+def choose_snapshots(
+    steps: Sequence[int],
+    scores: Sequence[float] | np.ndarray,
+    random_return: float,
+    rule: str = "final",
+    start_steps: int = 0,
+    reference_expert: float | None = None,
+) -> dict[str, Any]:
     """The medium and expert evaluation snapshots (indices into ``steps``) of one member's evaluations ``scores``
     (``SNAPSHOT_RULES``). "final": expert = the last evaluation; medium = the first after step 0 reaching
     random + MEDIUM_FRACTION·(expert − random) (the last one if none reaches). "smoothed": "final" on the running
@@ -131,10 +158,13 @@ def choose_snapshots(steps: Sequence[int], scores: Sequence[float] | np.ndarray,
         raise ValueError(f"rule={rule!r} is not a snapshot rule; allowed: {', '.join(SNAPSHOT_RULES)}")
     scores = [float(x) for x in scores]
     if len(scores) != len(steps) or len(scores) < 2:
-        raise ValueError(f"need >= 2 evaluations with one step each, got {len(scores)} scores and {len(steps)} steps")
-    level = scores  # what the rule compares: the evaluations, or their running means after step 0 ("smoothed")
+        raise ValueError(
+            f"need >= 2 evaluations with one step each, got {len(scores)} scores and {len(steps)} steps"
+        )
+    # what the rule compares: the evaluations, or their running means after step 0 ("smoothed")
+    level = scores
     if rule == "smoothed":
-        windows = [scores[max(1, i - SMOOTH_EVALS + 1):i + 1] for i in range(1, len(scores))]
+        windows = [scores[max(1, i - SMOOTH_EVALS + 1) : i + 1] for i in range(1, len(scores))]
         level = [scores[0]] + [sum(w) / len(w) for w in windows]
     if rule in ("final", "smoothed"):
         e = len(scores) - 1
@@ -144,31 +174,42 @@ def choose_snapshots(steps: Sequence[int], scores: Sequence[float] | np.ndarray,
     expert = level[e]
     top = expert if reference_expert is None else max(expert, float(reference_expert))
     target = random_return + MEDIUM_FRACTION * (top - random_return)
-    if rule in ("final", "smoothed"):  # "smoothed": full windows only (from the SMOOTH_EVALS-th evaluation on)
+    # "smoothed": full windows only (from the SMOOTH_EVALS-th evaluation on)
+    if rule in ("final", "smoothed"):
         first = min(SMOOTH_EVALS, len(steps) - 1) if rule == "smoothed" else 1
         k = next((i for i in range(first, len(steps)) if level[i] >= target), len(steps) - 1)
     else:
         k = min((i for i in cand if i <= e), key=lambda i: (abs(scores[i] - target), i))
-    return {"index": k, "step": int(steps[k]), "score": scores[k], "level": level[k], "target": float(target),
-            "expert_index": e, "expert_step": int(steps[e]), "expert_score": scores[e], "expert_level": expert,
-            "random_return": float(random_return), "rule": rule,
-            **({} if reference_expert is None else {"reference_expert": float(reference_expert)})}
+    return {
+        "index": k,
+        "step": int(steps[k]),
+        "score": scores[k],
+        "level": level[k],
+        "target": float(target),
+        "expert_index": e,
+        "expert_step": int(steps[e]),
+        "expert_score": scores[e],
+        "expert_level": expert,
+        "random_return": float(random_return),
+        "rule": rule,
+        **({} if reference_expert is None else {"reference_expert": float(reference_expert)}),
+    }
 
 
 RULES = {
     "random": "uniform actions in [-1, 1] (D4RL's collect script), whole episodes in start order, last cut",
     "medium": "actions sampled from the first SAC evaluation snapshot after step 0 whose deterministic return "
-              "reaches random + 1/3 (expert - random), whole episodes in start order, last cut",
+    "reaches random + 1/3 (expert - random), whole episodes in start order, last cut",
     "medium-replay": "the SAC replay until the medium snapshot's step, rebuilt from the run's policy series: one env "
-                     "stepping as SAC's did, uniform actions for SAC's start steps, then in each replay segment "
-                     "actions sampled from the snapshot at its middle",
+    "stepping as SAC's did, uniform actions for SAC's start steps, then in each replay segment "
+    "actions sampled from the snapshot at its middle",
     "full-replay": "the SAC replay of the whole run, rebuilt from the run's policy series: one env stepping as "
-                   "SAC's did, uniform actions for SAC's start steps, then in each replay segment actions sampled "
-                   "from the snapshot at its middle",
+    "SAC's did, uniform actions for SAC's start steps, then in each replay segment actions sampled "
+    "from the snapshot at its middle",
     "expert": "actions sampled from the final SAC policy, whole episodes in start order, last cut",
     "medium-expert": "the medium data then the expert data, concatenated (D4RL)",
     "mixed": "uncoordinated (CAST-BCQ): episode j gives agent i of the MaMuJoCo split the level (medium|expert) of "
-             "combination j mod 2^N; the agent executes its slice of that level's sampled joint action",
+    "combination j mod 2^N; the agent executes its slice of that level's sampled joint action",
 }
 
 

@@ -15,6 +15,7 @@ Episodes end at ``EPISODE_LENGTH`` (``timeouts``) or when the robot falls (``ter
 
 from __future__ import annotations
 
+import sys
 from typing import Callable, Sequence
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 from common.behavior.sac import Actor, SACConfig
 from envs.gym_mujoco import EPISODE_LENGTH, make_task
 
-__all__ = ["Sampler", "collect", "replay", "KEYS"]
+__all__ = ["Sampler", "collect", "replay", "KEYS", "ProgressBar"]
 
 N_COLLECT_ENVS = 10
 KEYS = ("obs", "actions", "rewards", "next_obs", "terminals", "timeouts")
@@ -38,8 +39,13 @@ class Sampler:
         self.lo, self.hi = cfg.log_std_bounds
         self.rng = np.random.default_rng(seed)
         lins = [*actor.trunk.layers, actor.head]
-        self.layers = [(lin.weight.detach()[0].cpu().numpy().astype(np.float32),
-                        lin.bias.detach()[0, 0].cpu().numpy().astype(np.float32)) for lin in lins]
+        self.layers = [
+            (
+                lin.weight.detach()[0].cpu().numpy().astype(np.float32),
+                lin.bias.detach()[0, 0].cpu().numpy().astype(np.float32),
+            )
+            for lin in lins
+        ]
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         x = np.asarray(obs, np.float32)
@@ -65,9 +71,15 @@ def _arrays(rows: list[tuple]) -> dict[str, np.ndarray]:
     return out
 
 
-def collect(task: str, size: int, seed: int, choose_action: Callable[[np.ndarray, np.ndarray], np.ndarray],
-            n_envs: int = N_COLLECT_ENVS, n_combos: int = 1,
-            progress: Callable[[int], None] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def collect(
+    task: str,
+    size: int,
+    seed: int,
+    choose_action: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    n_envs: int = N_COLLECT_ENVS,
+    n_combos: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Roll ``n_envs`` envs until the episodes started first hold ``size`` transitions (see the module docstring).
 
     choose_action(obs [K, O], combo [K]) -> actions [K, A]; episode j runs with combo j % n_combos.
@@ -112,8 +124,13 @@ def collect(task: str, size: int, seed: int, choose_action: Callable[[np.ndarray
     return _arrays(rows[:size]), np.array(combos, np.int64)
 
 
-def replay(task: str, series: Sequence[tuple[int, int, Actor | None]], cfg: SACConfig, seed: int,
-           progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+def replay(
+    task: str,
+    series: Sequence[tuple[int, int, Actor | None]],
+    cfg: SACConfig,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, np.ndarray]:
     """The replay rebuilt from a policy series (see the module docstring): ``series`` = [(start, stop, actor)]
     covering [0, T) in order (actor None: uniform actions), one env stepping through all of it.
     Transitions before ``cfg.start_steps`` take uniform actions whatever the series says."""
@@ -141,3 +158,22 @@ def replay(task: str, series: Sequence[tuple[int, int, Actor | None]], cfg: SACC
                 progress(t + 1)
     env.close()
     return _arrays(rows)
+
+
+class ProgressBar:
+    """A progress bar on a terminal (tqdm), else a log line every 10 %; nothing when ``on`` is false."""
+
+    def __init__(self, desc: str, total: int, on: bool):
+        self.desc, self.total, self.on, self.bar, self.shown = desc, total, on, None, 0
+        if on and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False)
+
+    def __call__(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.n = n
+            self.bar.refresh()
+        elif self.on and n >= self.shown + self.total // 10:
+            self.shown = n
+            print(f"{self.desc}: {n:,}/{self.total:,} transitions", file=sys.stderr, flush=True)
