@@ -1,7 +1,8 @@
 """CAST-BCQ's MaMuJoCo items (Figure 4, Table 2, Figure 6): cell configs per method and profile, the claim
 checkers on the paper's own numbers (they must reproduce the published verdicts, including the one the paper's
-table contradicts), no verdict on an incomplete grid, and a smoke run on Hopper where Figure 4 and Figure 6
-copy Table 2's identical runs instead of re-running them."""
+table contradicts) and blind to our behavior-cloning column, no verdict on an incomplete grid, and a smoke run on
+Hopper where Figure 4 and Figure 6 copy Table 2's identical runs instead of re-running them and the table shows BC
+with no published number."""
 
 import os
 import subprocess
@@ -33,6 +34,7 @@ def test_each_method_sees_what_the_official_code_gives_it():
         "icq_ma": ("icq_ma", "own_public"),
         "cast_bcq": ("cast_bcq", "cast_bcq"),
         "cast_bcq_wo_cd": ("cast_bcq", "cast_bcq"),
+        "bc": ("iql_continuous", "own_public"),  # ours only: independent, as I-BCQ
     }
     for method, (learner, obs_mode) in want.items():
         cfg = mujoco_config(_profile("quick"), HOP, "mixed", method)
@@ -60,6 +62,28 @@ def test_profiles_scale_the_mujoco_runs():
         and mujoco_config(_profile("smoke"), HOP, "mixed", "bcq")["eval_max_steps"] == 50
     )
     assert _profile("full").n_seeds == 3
+
+
+def test_bc_gets_the_same_budget_as_the_papers_methods():
+    """BC (ours only) runs on I-BCQ's data with the items' updates, batch, evaluation and width at every profile,
+    without history; the paper's five stay the claims' columns, BC follows them in Table 2 and Figure 4."""
+    assert C.TABLE2_RUN_METHODS == (*C.TABLE2_METHODS, "bc") and "bc" not in C.ABLATION_METHODS
+    for name, hidden, batch in (
+        ("smoke", [32, 32], 32),
+        ("quick", [256, 256], 256),
+        ("full", [400, 300], 1024),
+    ):
+        bc, ibcq = (mujoco_config(_profile(name), HOP, "medium", m) for m in ("bc", "i_bcq"))
+        assert bc["iql_continuous"] == {
+            "method": "bc",
+            "memory_len": 0,
+            "hidden": hidden,
+            "batch_size": batch,
+        }
+        same = ("dataset", "updates", "eval_every", "eval_episodes", "ckpt_every", "eval_max_steps")
+        assert {k: bc.get(k) for k in same} == {k: ibcq.get(k) for k in same}
+    with pytest.raises(ValueError, match="known: bcq, mabcq, cast_bcq, icq_ma, iql_continuous"):
+        C.width_fields("itd3", 64)
 
 
 def test_bad_method_or_dataset_names_the_valid_ones():
@@ -102,6 +126,26 @@ def test_table2_and_figure4_checkers_on_the_published_table_give_the_published_v
     )
 
 
+def test_no_claim_reads_the_bc_column():
+    """BC far above every method in every cell of Table 2: every claim's verdict and evidence text stay those of the
+    paper's five columns alone (a claim that read BC would find CAST-BCQ beaten)."""
+    t2 = [e for e in PUBLISHED if e.item == "table2"]
+    for item, keys, entries in (
+        ("table2", ("env", "dataset", "method"), t2),
+        ("figure4", ("env", "method"), [e for e in t2 if e.keys["dataset"] == "mixed"]),
+    ):
+        recs = _records(entries, keys)
+        bc = [
+            {**r, "keys": {**r["keys"], "method": "bc"}, "score": 1e6}
+            for r in recs
+            if r["keys"]["method"] == "bcq"
+        ]
+        assert _verdicts(item, recs + bc) == _verdicts(item, recs)
+    # nor does a claim wait for BC's cells before it is judged
+    read = [cell for c in CLAIMS if c.item in ("table2", "figure4") for cell in c.reads(Evidence([]))]
+    assert read and all(cell["method"] in C.TABLE2_METHODS for cell in read)
+
+
 def test_figure6_checker_on_hand_made_finals():
     finals = {
         "mamujoco/halfcheetah-2x3": (3000, 1000, 2900, 2800),
@@ -140,8 +184,9 @@ def test_an_incomplete_grid_is_named_cell_by_cell():
 
 
 def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):
-    """Smoke, Hopper only: Table 2's 'mixed' row runs the five methods; Figure 4 then copies all of them (same
-    config and seed), and Figure 6 copies CAST-BCQ and runs the three ablations."""
+    """Smoke, Hopper only: Table 2's 'mixed' row runs the five methods and BC; Figure 4 then copies all of them (same
+    config and seed), and Figure 6 copies CAST-BCQ and runs the three ablations. Table 2's report shows BC's column
+    with our score and no published number."""
     from common.running.records import load_records
 
     env = {
@@ -174,8 +219,8 @@ def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
         return p.stdout
 
-    assert "ran 10," in run("table2", "--dataset", "mixed")
-    assert "ran 10, skipped 0 (already finished), failed 0; 10 of those ran were copied" in run("figure4")
+    assert "ran 12," in run("table2", "--dataset", "mixed")
+    assert "ran 12, skipped 0 (already finished), failed 0; 12 of those ran were copied" in run("figure4")
     assert "ran 8, skipped 0 (already finished), failed 0; 2 of those ran were copied" in run("figure6")
     t2 = {
         (r["keys"]["method"], r["seed"]): r["score"] for r in load_records(res, "smoke", "cast_bcq", "table2")
@@ -184,7 +229,22 @@ def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):
         (r["keys"]["method"], r["seed"]): r["score"]
         for r in load_records(res, "smoke", "cast_bcq", "figure4")
     }
-    assert f4 == t2 and len(t2) == 10 and all(v is not None for v in t2.values())
+    assert f4 == t2 and len(t2) == 12 and all(v is not None for v in t2.values())
+    assert {m for m, _ in t2} == set(C.TABLE2_RUN_METHODS)
+    # the wide table: BC's cell holds ours only; the detail: no published mean, no Δ, verdict "no published"
+    lines = (res / "smoke" / "cast_bcq" / "table2.md").read_text().splitlines()
+
+    def row(line: str) -> list[str]:
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    wide_head, detail_head = [row(line) for line in lines if line.startswith("| env ")][:2]
+    hop = [row(line) for line in lines if line.startswith(f"| {HOP} ") and "| mixed " in line]
+    wide = dict(zip(wide_head, hop[0]))
+    detail = dict(zip(detail_head, next(r for r in hop if r[2] == "bc")))
+    bc_mean = f"{(t2['bc', 0] + t2['bc', 1]) / 2:.1f}"
+    assert wide_head[-1] == "bc" and wide["bc"].startswith(f"{bc_mean} ± ") and "no published" in wide["bc"]
+    assert (detail["method"], detail["ours mean"], detail["n"]) == ("bc", bc_mean, "2")
+    assert (detail["pub mean"], detail["Δ"], detail["verdict"]) == ("—", "—", "no published")
     f6 = load_records(res, "smoke", "cast_bcq", "figure6")
     assert {r["keys"]["method"] for r in f6} == set(C.ABLATION_METHODS) and len(f6) == 8
     assert (res / "smoke" / "cast_bcq" / "figure6_hopper-3x1.png").stat().st_size > 1000

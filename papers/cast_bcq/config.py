@@ -58,8 +58,23 @@ MUJOCO_METHODS: dict[str, MujocoMethod] = {
     "cast_bcq_wo_csaa": MujocoMethod("cast_bcq", {"ablation": "wo_csaa"}, "cast_bcq", 3, "[P names, I]"),
     "cast_bcq_wo_st": MujocoMethod("cast_bcq", {"ablation": "wo_st"}, "cast_bcq", 3, "[P names, I]"),
     "cast_bcq_wo_cd": MujocoMethod("cast_bcq", {"ablation": "wo_cd"}, "cast_bcq", 3, "[P names, I]"),
+    # Independent behavior cloning: each agent's own action from its own observation (I-BCQ's obs_mode, no
+    # history), L = -mean_B log pi_i(a_i | o_i) with MOMA-PPO's IBC learner (common/algos/iql_continuous.py);
+    # the items' updates, batch and width at every profile; at full one 400-300 policy (the code's BCQ actor and
+    # critic widths), Adam lr 3e-4 (that learner's). Shows whether any gain of the paper's methods over BC is real.
+    "bc": MujocoMethod(
+        "iql_continuous",
+        {"method": "bc", "memory_len": 0, "hidden": [400, 300]},
+        "own_public",
+        10,
+        "[I] a fair baseline the paper does not have (issue 67)",
+    ),
 }
-TABLE2_METHODS = ("bcq", "i_bcq", "mabcq", "icq_ma", "cast_bcq")
+TABLE2_METHODS = ("bcq", "i_bcq", "mabcq", "icq_ma", "cast_bcq")  # the paper's columns: the claims read these
+# methods the paper does not have: run beside its five in Table 2 and Figure 4, shown with no published number,
+# never read by a claim
+OURS_ONLY_METHODS = ("bc",)
+TABLE2_RUN_METHODS = TABLE2_METHODS + OURS_ONLY_METHODS  # the cells of Table 2 and Figure 4
 ABLATION_METHODS = ("cast_bcq", "cast_bcq_wo_csaa", "cast_bcq_wo_st", "cast_bcq_wo_cd")
 
 # [C] run_CAST.py / baselines: max_timesteps 2e4 iterations, batch 1024, an evaluation every 100 iterations.
@@ -72,7 +87,8 @@ MUJOCO_EVALS = 40
 
 def width_fields(learner: str, width: int | None) -> dict[str, Any]:
     """The learner's hidden-width fields at one width for every layer (quick: 256; smoke: 32), or {} (the code's
-    widths, the learners' config defaults: VAE 750-750, xi / critics 400-300, ICQ-MA actor 400-300-300)."""
+    widths, the learners' config defaults: VAE 750-750, xi / critics 400-300, ICQ-MA actor 400-300-300; BC's
+    400-300 is its method's fixed field)."""
     if width is None:
         return {}
     w = int(width)
@@ -80,7 +96,11 @@ def width_fields(learner: str, width: int | None) -> dict[str, Any]:
         return {"hidden_vae": [w, w], "hidden": [w, w]}
     if learner == "icq_ma":
         return {"hidden_critic": [w, w], "hidden_actor": [w, w, w]}
-    raise ValueError(f"no width fields for learner {learner!r}; known: bcq, mabcq, cast_bcq, icq_ma")
+    if learner == "iql_continuous":
+        return {"hidden": [w, w]}
+    raise ValueError(
+        f"no width fields for learner {learner!r}; known: bcq, mabcq, cast_bcq, icq_ma, iql_continuous"
+    )
 
 
 # ---- StarCraft items (Table 1, Figure 5) on SMAX (envs/smax.py; papers/cast_bcq/smac.py, smac_items.py) ----------

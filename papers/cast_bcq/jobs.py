@@ -11,9 +11,10 @@ A Figure 1 cell config (``grid_config``):
 A MaMuJoCo cell config (``mujoco_config``; Figure 4, Table 2, Figure 6):
   dataset     papers.cast_bcq.datasets.mujoco_spec: env, env_options {"obs_mode"}, return_mode "mean", kind,
               task, data_profile
-  learner     the registered learner of the method (config.MUJOCO_METHODS): bcq, mabcq, icq_ma, cast_bcq
+  learner     the registered learner of the method (config.MUJOCO_METHODS): bcq, mabcq, icq_ma, cast_bcq,
+              iql_continuous (BC)
   <learner>   its config fields: the method's fixed ones (view, ablation), batch size, widths (quick/smoke)
-  method      the column key (published.MUJOCO_METHODS / ABLATIONS)
+  method      the column key (published.MUJOCO_METHODS / ABLATIONS, or config.OURS_ONLY_METHODS)
   updates, eval_every, eval_episodes, ckpt_every (+ eval_max_steps at smoke)
 """
 
