@@ -56,7 +56,8 @@ def test_profiles_scale_the_mujoco_runs():
         "hidden_critic": [256, 256],
         "hidden_actor": [256, 256, 256],
     }
-    assert (quick["updates"], quick["eval_every"], quick["eval_episodes"]) == (3000, 300, 5)
+    # quick: the code's 20,000 iterations and full's evaluation spacing on the protocol data, 5 episodes
+    assert (quick["updates"], quick["eval_every"], quick["eval_episodes"]) == (20_000, 500, 5)
     assert (
         "eval_max_steps" not in quick
         and mujoco_config(_profile("smoke"), HOP, "mixed", "bcq")["eval_max_steps"] == 50
