@@ -1,5 +1,8 @@
 """MOMA-PPO's Reacher data: the elbow-convention classifier, the expert-mix construction, the online MAPPO
-trainer's exact resume, and the per-agent split of a smoke build."""
+trainer's exact resume, the profiles' data sizes and the experts' run identity, and the per-agent split of a smoke
+build."""
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -9,8 +12,9 @@ from common.algos.mappo import MAPPOConfig
 from common.behavior.mappo_online import OnlineMAPPOConfig, train
 from common.behavior.mappo_rollouts import classify_convention, elbow_angles, select_seeds, to_batch
 from common.datasets.dataset import Dataset
-from papers.moma_ppo.reacher import expert_mix
-from papers.moma_ppo.reacher_experts import choose_experts
+from papers.moma_ppo import data_config as DC
+from papers.moma_ppo.reacher import dataset_base, expert_mix
+from papers.moma_ppo.reacher_experts import choose_experts, run_path, train_experts
 
 
 def _states(theta2):
@@ -153,6 +157,33 @@ def test_stats_rollout_is_each_seeds_own_and_select_seeds_keeps_the_statistics()
     assert picked.obs_stats_set and torch.equal(picked.obs_sd, alone.obs_sd)
     obs = np.random.default_rng(0).normal(size=(1, 3, 2, both.obs_dim)).astype(np.float32)
     assert np.array_equal(picked.greedy(obs), both.greedy(np.concatenate([obs, obs]))[1:])
+
+
+def test_quick_and_full_data_are_the_protocols_sizes_in_their_own_file_generation(tmp_path):
+    """The protocol's data (spec §3): each expert collects 1,000,000 sampled transitions, expert-mix = the first
+    500,000 of each. quick keeps them (data version 3: its 500k / 2 × 250k files were -v2, never read as these)."""
+    quick, full, smoke = (DC.reacher_scale(p) for p in ("quick", "full", "smoke"))
+    assert (quick.collect, quick.mix) == (full.collect, full.mix) == (1_000_000, 500_000)
+    assert quick.iterations == 600 and full.iterations == 10_000
+    assert dataset_base("expert-mix", "quick", root=tmp_path).name == "expert-mix-v3"
+    assert dataset_base("expert", "quick", "cw", root=tmp_path).name == "expert-cw-v3"
+    assert smoke.version == DC.REACHER_VERSION == 2 and smoke.mix < smoke.collect <= 2_000
+
+
+def test_experts_run_identity_holds_the_training_fields_only(tmp_path, monkeypatch):
+    """Changing a profile's collection / mix sizes or its data version resumes the same experts' checkpoint (the
+    trained experts are reused); changing a training field is refused as another run."""
+    part = train_experts("smoke", root=tmp_path, progress=False, stop_at=10)
+    assert part.iteration == 10 and run_path("smoke", tmp_path).exists()
+    s = DC.reacher_scale("smoke")
+    monkeypatch.setitem(
+        DC.REACHER_SCALES, "smoke", dataclasses.replace(s, collect=4_000, mix=3_000, version=s.version + 1)
+    )
+    again = train_experts("smoke", root=tmp_path, progress=False, stop_at=10)
+    assert again.resumed_from == 10 and again.evals == part.evals
+    monkeypatch.setitem(DC.REACHER_SCALES, "smoke", dataclasses.replace(s, steps_per_iteration=1_000))
+    with pytest.raises(ValueError, match="different run"):
+        train_experts("smoke", root=tmp_path, progress=False, stop_at=10)
 
 
 def test_online_mappo_config_rejects_bad_values():

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from common.datasets.dataset import Dataset
+from papers.moma_ppo import data_config as DC
 from papers.moma_ppo.published import PUBLISHED
-from papers.moma_ppo.reacher import VERSION
 from papers.moma_ppo.table2 import REFS, build_cells, table2_run, table2_stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,13 +129,12 @@ def test_table2_smoke_run(tmp_path):
     for e, d, _ in v:
         assert v[(e, d, "min")] <= v[(e, d, "median")] <= v[(e, d, "max")]
         assert v[(e, d, "min")] <= v[(e, d, "mean")] <= v[(e, d, "max")]
-    card = json.loads((tmp_path / f"data/moma_ppo/reacher/smoke/expert-mix-v{VERSION}.json").read_text())
+    base = tmp_path / f"data/moma_ppo/reacher/smoke/expert-mix-v{DC.reacher_scale('smoke').version}"
+    card = json.loads(base.with_suffix(".json").read_text())
     assert card["convention"] == ["ccw", "cw"] and "NOT experts" in card["notes"]
     assert card["ref_scores"] == {"random": -11.144625, "expert": -4.2370844}
     assert set(card["behavior"]["our_ref_scores"]) == {"random", "expert"}
-    assert np.flatnonzero(
-        np.load(tmp_path / f"data/moma_ppo/reacher/smoke/expert-mix-v{VERSION}.npz")["timeouts"]
-    )[[19, -1]].tolist() == [999, 1999]
+    assert np.flatnonzero(np.load(base.with_suffix(".npz"))["timeouts"])[[19, -1]].tolist() == [999, 1999]
 
 
 def test_env_filter_asks_only_for_the_selected_rows_data(tmp_path, monkeypatch):

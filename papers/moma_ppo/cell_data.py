@@ -25,8 +25,6 @@ def reacher_spec(obs_mode: str, profile: str) -> dict[str, Any]:
     """The ``dataset`` spec of a Table 4a cell: the profile's expert-mix (papers/moma_ppo/reacher.py) split per agent
     for ``obs_mode`` (what evaluation needs: env, env_options, return_mode; and which data). return_mode "mean": the
     team reward is copied to both agents, so "sum" would count it twice (the paper's -11.14 / -4.24 are one copy)."""
-    from papers.moma_ppo.reacher import VERSION
-
     if obs_mode not in DC.REACHER_OBS_MODES:
         raise ValueError(f"obs_mode={obs_mode!r} is not allowed; allowed: {', '.join(DC.REACHER_OBS_MODES)}")
     return {
@@ -36,7 +34,7 @@ def reacher_spec(obs_mode: str, profile: str) -> dict[str, Any]:
         "kind": C.T4A_DATASET,
         "profile": profile,
         "source": REACHER_SOURCE,
-        "version": VERSION,
+        "version": DC.reacher_scale(profile).version,
     }
 
 

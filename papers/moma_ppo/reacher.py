@@ -19,8 +19,9 @@ Protocol (paper §5.3; spec §3 "Reacher expert-mix"; official ``train_rl.py``, 
    time-out at index mix − 1 (the joint) and at the end.
 Steps 1 and 2 (the experts): papers/moma_ppo/reacher_experts.py.
 
-Files (``$OFFMARL_DATA/moma_ppo/reacher/<profile>/``): ``mappo-experts.pt`` (the MAPPO run's checkpoint),
-``expert-ccw-v1``, ``expert-cw-v1``, ``expert-mix-v1`` (.npz + .json). They hold the single-agent layout
+Files (``$OFFMARL_DATA/moma_ppo/reacher/<profile>/``): ``mappo-experts.pt`` (the MAPPO run's checkpoint; its
+identity holds the training fields only), ``expert-ccw-v<N>``, ``expert-cw-v<N>``, ``expert-mix-v<N>`` (.npz + .json;
+N = the profile's data version, ``ReacherScale.version``). They hold the single-agent layout
 (env ``mujoco/reacher``: obs = the 10-dim Reacher-v5 state, the joint 2-dim action; like common.datasets.mujoco's
 files); :func:`reacher_dataset` splits them per agent for an obs mode (full, independent, leader-only) in memory,
 as common.datasets.mujoco.split does for Ant. Cards: ``ref_scores`` = the paper's constants (−11.144625,
@@ -84,7 +85,7 @@ def dataset_base(
     if convention is not None and convention not in CONVENTIONS:
         raise ValueError(f"convention={convention!r} is not allowed; allowed: {', '.join(CONVENTIONS)}")
     name = f"expert-{convention}" if kind == "expert" else kind
-    return data_dir(profile, root) / f"{name}-v{VERSION}"
+    return data_dir(profile, root) / f"{name}-v{DC.reacher_scale(profile).version}"
 
 
 def _dataset(
@@ -104,7 +105,7 @@ def _dataset(
         arrays["next_obs"][:, None],
         arrays["terminals"],
         arrays["timeouts"],
-        version=VERSION,
+        version=DC.reacher_scale(profile).version,
         protocol={**protocol, "profile": profile, "env": DC.REACHER_ENV, "episode_length": 50},
         ref_scores=REACHER_REF_SCORES,
         return_mode="sum",

@@ -29,7 +29,9 @@ __all__ = [
     "train_experts",
 ]
 
-VERSION = 2  # bump when the protocol changes: old files are then other paths
+# the experts' run identity (with the training fields and seeds): collection and mix sizes are not part of it, so a
+# profile that changes them (and its data version, ReacherScale.version) reuses its trained experts
+VERSION = DC.REACHER_VERSION
 COLLECT_COPIES = 100  # env copies per expert stepped together while collecting
 
 
