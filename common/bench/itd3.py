@@ -64,14 +64,7 @@ def _setup(
 ):
     g = torch.Generator().manual_seed(seed)
     N, O, A = n_agents, obs_dim, act_dim
-    data = {
-        "obs": torch.randn(size, N, O, generator=g),
-        "actions": torch.rand(size, N, A, generator=g) * 2 - 1,
-        "rewards": torch.randn(size, N, generator=g),
-        "next_obs": torch.randn(size, N, O, generator=g),
-        "terminals": torch.zeros(size),
-        "timeouts": (torch.arange(size) % 25 == 24).float(),
-    }
+    data = _random_data(size, N, O, A, g)  # g goes on: the reference loop's noise continues its stream
     learner = ITD3([O] * N, [A] * N, n_seeds, cfg, seed=seed, device=device)
     d = learner.prepare_data(data)
     batches = [learner.sample_batch(d) for _ in range(n_batches)]
@@ -186,9 +179,10 @@ MEMBERS_SIZE = dict(n_agents=3, obs_dim=18, act_dim=2)  # particle-world sizes (
 
 
 def _random_data(
-    size: int, n_agents: int, obs_dim: int, act_dim: int, seed: int, device
+    size: int, n_agents: int, obs_dim: int, act_dim: int, g: torch.Generator, device="cpu"
 ) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
+    """Synthetic step tensors drawn from ``g`` (CPU): obs / next_obs ~ N(0, 1) [size, N, O], actions ~ U(-1, 1)
+    [size, N, A], rewards ~ N(0, 1) [size, N], no terminals, a timeout every 25 steps; moved to ``device``."""
     N, O, A = n_agents, obs_dim, act_dim
     data = {
         "obs": torch.randn(size, N, O, generator=g),
@@ -221,7 +215,14 @@ def compare_members(
         raise ValueError(f"{n_members} members are not whole runs of {n_agents} agents")
     dev = check_device(device)
     R = n_members // n_agents
-    data = _random_data(size or max(4 * cfg.batch_size, 2000), n_agents, obs_dim, act_dim, seed, dev)
+    data = _random_data(
+        size or max(4 * cfg.batch_size, 2000),
+        n_agents,
+        obs_dim,
+        act_dim,
+        torch.Generator().manual_seed(seed),
+        dev,
+    )
     runs = [
         ITD3([obs_dim] * n_agents, [act_dim] * n_agents, 1, cfg, seeds=[seed + r], device=dev)
         for r in range(R)
@@ -321,7 +322,9 @@ def matmul_bound(
     dev = check_device(device)
     N, O, A = size["n_agents"], size["obs_dim"], size["act_dim"]
     learner = ITD3([O] * N, [A] * N, size["n_seeds"], cfg, seed=seed, device=dev)
-    data = learner.prepare_data(_random_data(max(4 * cfg.batch_size, 2000), N, O, A, seed, dev))
+    data = learner.prepare_data(
+        _random_data(max(4 * cfg.batch_size, 2000), N, O, A, torch.Generator().manual_seed(seed), dev)
+    )
 
     def step() -> None:
         learner.update(learner.sample_batch(data))
