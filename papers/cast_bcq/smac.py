@@ -93,7 +93,7 @@ from papers.cast_bcq.smac_losses import (
     vd_weight,
 )
 
-__all__ = ["SmaxLearner", "build_smax_learner"]
+__all__ = ["SmaxLearner", "build_smax_learner", "smax_learner"]
 
 
 # ---- the learner ----------------------------------------------------------------------------------------------
@@ -369,17 +369,23 @@ class SmaxLearner(SmaxActing, SeedStreamsLearner):
         return type(self)(self.obs_dim, self.D, self.n_agents, self.K, cfg, seeds=seeds, device=self.device)
 
 
-def build_smax_learner(data, section: Mapping[str, Any], seed: int, device) -> SmaxLearner:
-    """Registry builder of ``cast_smax``: SmaxConfig fields from the cell's section, one seed."""
+def smax_learner(data, section: Mapping[str, Any], seeds: Sequence[int], device="cpu") -> SmaxLearner:
+    """The learner for an SMAX dataset (obs [T, N, O], state [T, S], avail_actions [T, N, K] give its widths), its
+    SmaxConfig the fields of the cell's ``section``, one member per seed of ``seeds``."""
     return SmaxLearner(
         data.obs.shape[-1],
         data.state.shape[-1],
         data.obs.shape[1],
         data.extras["avail_actions"].shape[-1],
         SmaxConfig(**dict(section)),
-        seeds=[seed],
+        seeds=seeds,
         device=device,
     )
+
+
+def build_smax_learner(data, section: Mapping[str, Any], seed: int, device) -> SmaxLearner:
+    """Registry builder of ``cast_smax``: :func:`smax_learner` for one seed."""
+    return smax_learner(data, section, [seed], device)
 
 
 register_learner(LEARNER_NAME, build_smax_learner)

@@ -33,7 +33,7 @@ from common.running.offline import data_identity_of, dataset_of, run_metrics
 from common.running.records import canonical_json, to_jsonable
 from papers.cast_bcq import config as C
 from papers.cast_bcq.claims_smax import SMAX_METHODS as METHODS
-from papers.cast_bcq.smac import LEARNER_NAME, SmaxConfig, SmaxLearner
+from papers.cast_bcq.smac import LEARNER_NAME, SmaxLearner, smax_learner
 
 ITEMS = ("table1", "figure5")  # identical runs: one item's run is copied, not re-run, by the other
 
@@ -124,23 +124,11 @@ def win_rates(learner: SmaxLearner, env: str, seeds: Sequence[int], episodes: in
     return won.reshape(S, E).mean(axis=1)
 
 
-def build(data, section: Mapping[str, Any], seeds: Sequence[int], device="cpu") -> SmaxLearner:
-    return SmaxLearner(
-        data.obs.shape[-1],
-        data.state.shape[-1],
-        data.obs.shape[1],
-        data.extras["avail_actions"].shape[-1],
-        SmaxConfig(**dict(section)),
-        seeds=seeds,
-        device=device,
-    )
-
-
 def run(cell, seed: int, ctx) -> dict[str, Any]:
     """One (cell, seed): train offline, evaluate the win rate every ``eval_every`` updates (module docstring)."""
     cfg = cell.config
     data = load_dataset(cfg["dataset"])
-    learner = build(data, cfg[LEARNER_NAME], [seed], ctx.device)
+    learner = smax_learner(data, cfg[LEARNER_NAME], [seed], ctx.device)
     tensors = learner.prepare_data({**data.to_torch(ctx.device), **data.extras_torch(ctx.device)})
     step = 0
     saved = ctx.load_checkpoint()
@@ -180,7 +168,7 @@ def run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
     dev = runs[0][2].device
     learners, by_step = [], {}
     for k, (_, seed, ctx) in enumerate(runs):
-        learner = build(data, cfg[LEARNER_NAME], [seed], dev)
+        learner = smax_learner(data, cfg[LEARNER_NAME], [seed], dev)
         saved = ctx.load_checkpoint()
         if saved is not None:
             learner.load_state_dict(saved["learner"])
