@@ -258,6 +258,19 @@ def _fmt(x, nd=1) -> str:
     return "–" if x is None else f"{x:,.{nd}f}"
 
 
+def _stat_cells(s: Mapping[str, Any], missing: str) -> list[str]:
+    """A dataset's statistics as the table's six cells: transitions, episodes, return mean ± std (``missing`` when
+    there are no statistics), min, max and the position (empty when the card has none)."""
+    return [
+        _fmt(s.get("transitions"), 0),
+        _fmt(s.get("episodes"), 0),
+        f"{_fmt(s.get('mean'))} ± {_fmt(s.get('std'))}" if s else missing,
+        _fmt(s.get("min")),
+        _fmt(s.get("max")),
+        _fmt(s.get("position")) if "position" in s else "",
+    ]
+
+
 def render_report(
     rows: Sequence[Mapping[str, Any]], profile_name: str, env_options=None, options_note: str | None = None
 ) -> str:
@@ -270,24 +283,14 @@ def render_report(
             [
                 r["env"],
                 r["kind"],
-                _fmt(o.get("transitions"), 0),
-                _fmt(o.get("episodes"), 0),
-                f"{_fmt(o.get('mean'))} ± {_fmt(o.get('std'))}" if o else "not generated",
-                _fmt(o.get("min")),
-                _fmt(o.get("max")),
-                _fmt(o.get("position")) if "position" in o else "",
+                *_stat_cells(o, "not generated"),
                 (
                     (o.get("sha256") or "–")[:12]
                     + (" (published card)" if o.get("source") == "published card" else "")
                 )
                 if o
                 else "",
-                _fmt(p.get("transitions"), 0),
-                _fmt(p.get("episodes"), 0),
-                f"{_fmt(p.get('mean'))} ± {_fmt(p.get('std'))}" if p else "–",
-                _fmt(p.get("min")),
-                _fmt(p.get("max")),
-                _fmt(p.get("position")) if "position" in p else "",
+                *_stat_cells(p, "–"),
             ]
         )
     head = [
