@@ -17,8 +17,7 @@ import torch
 
 from common.algos.mappo import MAPPO, MAPPOConfig
 from common.networks.history import DatasetHistories
-from common.running.evaluate import eval_seed, evaluate
-from common.running.offline import run_metrics
+from common.running.offline import evaluate_policies, run_metrics
 from common.running.records import canonical_json, to_jsonable
 from papers.moma_ppo.cell_data import load_dataset
 from papers.moma_ppo.cell_model import moma_model
@@ -123,20 +122,8 @@ def _moma_metrics(ctx, data, wm, stats: Mapping[str, float], progress: Mapping[s
     return out
 
 
-def eval_moma(policy: MAPPO, cfg: Mapping[str, Any], seeds: Sequence[int]) -> list[float]:
-    """Greedy evaluation of each seed of ``policy`` on its own episodes (eval_seed(seed))."""
-    ds = cfg["dataset"]
-    r = evaluate(
-        policy.policy(),
-        ds["env"],
-        len(seeds),
-        cfg["eval_episodes"],
-        [eval_seed(s) for s in seeds],
-        return_mode=ds["return_mode"],
-        env_options=ds["env_options"],
-        max_steps=cfg.get("eval_max_steps"),
-    )
-    return [float(x) for x in r.mean]
+# greedy evaluation of each seed of a policy on its own episodes (eval_seed(seed)): the offline runner's
+eval_moma = evaluate_policies
 
 
 def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
