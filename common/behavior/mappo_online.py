@@ -69,8 +69,7 @@ from common.behavior.mappo_rollouts import (
     to_batch,
 )
 from common.running.fields import Rules, check, opt
-from common.running.records import atomic_torch_save
-from common.running.runtime import load_run_checkpoint
+from common.running.runtime import load_run_checkpoint, save_run_checkpoint
 
 __all__ = ["OnlineMAPPOConfig", "OnlineRun", "train", "progress_printer", "main"]
 
@@ -210,17 +209,7 @@ def train(
 
     def save() -> None:
         run.times["wall"] = wall0 + time.perf_counter() - t0
-        if ckpt is not None:
-            atomic_torch_save(
-                {
-                    "identity": ident,
-                    "learner": lr.state_dict(),
-                    "log": run.log,
-                    "evals": run.evals,
-                    "times": run.times,
-                },
-                ckpt,
-            )
+        save_run_checkpoint(ckpt, ident, lr, log=run.log, evals=run.evals, times=run.times)
 
     def evaluate() -> None:
         te = time.perf_counter()

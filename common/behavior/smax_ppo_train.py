@@ -17,8 +17,7 @@ from torch import Tensor
 import envs
 from common.behavior.smax_acting import ENV_STREAM, EVAL_STREAM, env_seeds, rollout
 from common.behavior.smax_ppo import SmaxPPO, SmaxPPOConfig
-from common.running.records import atomic_torch_save
-from common.running.runtime import load_run_checkpoint
+from common.running.runtime import load_run_checkpoint, save_run_checkpoint
 
 __all__ = ["SmaxRun", "train"]
 
@@ -100,18 +99,9 @@ def train(
 
     def save() -> None:
         run.times["wall"] = wall0 + time.perf_counter() - t0
-        if ckpt is not None:
-            atomic_torch_save(
-                {
-                    "identity": ident,
-                    "learner": lr.state_dict(),
-                    "log": run.log,
-                    "evals": run.evals,
-                    "snapshots": run.snapshots,
-                    "times": run.times,
-                },
-                ckpt,
-            )
+        save_run_checkpoint(
+            ckpt, ident, lr, log=run.log, evals=run.evals, snapshots=run.snapshots, times=run.times
+        )
 
     def evaluate() -> None:
         """Greedy and sampled win rates of the current actor on the fixed evaluation episodes, and its snapshot."""

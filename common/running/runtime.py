@@ -198,3 +198,16 @@ def load_run_checkpoint(path: str | Path, identity: dict[str, Any]) -> dict[str,
             f"checkpoint {path} was written by a different run (differs in {diff}); delete it to start over"
         )
     return sd
+
+
+def save_run_checkpoint(
+    path: str | Path | None, identity: dict[str, Any], learner: Any, **fields: Any
+) -> None:
+    """Write a behavior run's checkpoint atomically, in the form :func:`load_run_checkpoint` reads: ``identity``,
+    the learner's ``state_dict()`` and the run's other ``fields`` (logs, evaluations, times); nothing when ``path``
+    is None (a run without a checkpoint)."""
+    if path is None:
+        return
+    from common.running.atomic import atomic_torch_save
+
+    atomic_torch_save({"identity": identity, "learner": learner.state_dict(), **fields}, path)
