@@ -9,7 +9,7 @@
 #      CUDA graph, the benchmark on the GPU                                               -> pytest_gpu.log
 #   2. python -m common.bench --all --device cuda: every hot path with its same-run ratio and % of the GPU's fp32
 #      matmul peak, members as cells up to 1,500 members                   -> bench/<gpu>.md, bench_all.log
-#   3. one full-profile slice per paper that needs no dataset: OTC Table 2 at full (a microbenchmark: random tensors of
+#   3. one full-profile slice per paper that needs no dataset: OTC Table 2 at full (~130 s on an H200; random tensors of
 #      its dataset's shapes), CAST-BCQ's update at the code's sizes (time of 20k updates), MOMA-PPO's iteration at the
 #      code's sizes, 3 seeds (time of a full cell's 100k iterations). OMAR's full tables train on MPE datasets that
 #      the lent machine does not have: their cost comes from step 2's OMAR rows.        -> slice_<paper>.log
@@ -51,7 +51,7 @@ step pytest_gpu 150 "$PY" -m pytest -q -rs -p no:cacheprovider \
 step bench_all 240 "$PY" -m common.bench --all --device "$DEVICE" "${Q[@]}" --out "$OUT/bench"
 if "$PY" -c "import sacred" > /dev/null 2>&1; then
   if [ "$QUICK" = 1 ]; then P=smoke; else P=full; fi
-  step slice_otc 60 "$PY" papers/otc/table2.py --profile "$P" --device "$DEVICE" --results "$OUT/runs" --no-report
+  step slice_otc 180 "$PY" papers/otc/table2.py --profile "$P" --device "$DEVICE" --results "$OUT/runs" --no-report
 else
   echo "slice_otc not run: sacred is not importable (carry .whl, see scripts/device_pack.py)" >> "$OUT/setup.log"
 fi
