@@ -119,7 +119,7 @@ def test_moma_configs_per_profile():
     assert full["mappo"] == {"obs_norm": True, "memory_len": 10} and full["iterations"] == 100_001
     quick = ant_moma_config(get_profile("quick", C.PROFILES), "full", "full-replay")
     # n_updates: the code's 1e4 + 1
-    assert quick["world_model"] == {"hidden": 256} and quick["iterations"] == 300
+    assert quick["world_model"] == {} and quick["iterations"] == 300  # the code's 4 x 1024 world model
     assert quick["mappo"]["hidden"] == [128, 128] and quick["eval_every"] == 60
     smoke = ant_moma_config(get_profile("smoke", C.PROFILES), "full", "random")
     assert smoke["rollouts"] == {"k": 10, "batch": 200} and smoke["eval_max_steps"] == 50

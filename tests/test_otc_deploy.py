@@ -63,6 +63,22 @@ def test_full_config_is_the_papers_protocol():
     )
 
 
+def test_quick_keeps_the_papers_l_on_mujoco_items_only():
+    """quick's MuJoCo items run the paper's L and pi^0 at BCQ's measured 50,000-update plateau; navigation and SMAX
+    keep their own cut (their records were made with it)."""
+    from papers.otc import nav_items as N
+    from papers.otc import smax_items as X
+
+    quick = get_profile("quick", C.PROFILE_OVERRIDES)
+    bcq = M.cell_config(quick, HC, "medium-replay", "bcq_otc_dq")
+    assert (bcq["tune_updates"], bcq["offline_updates"], bcq["deployments"]) == (4000, 50_000, 10)
+    awac = M.cell_config(quick, HC, "medium", "awac")
+    assert (awac["tune_updates"], awac["offline_updates"]) == (2000, 10_000)
+    nav = N.cell_config(quick, 2, "bcq_otc_de")
+    assert (nav["tune_updates"], nav["offline_updates"]) == (500, 20_000)
+    assert X.cell_config(quick, "cql_otc_dq")["tune_updates"] == 250
+
+
 def test_deploy_size_is_one_percent():
     assert D.deploy_size(1_000_000, 0.01) == 10_000
     assert D.deploy_size(20_000, 0.01) == 200

@@ -100,7 +100,7 @@ def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
             wm.fit(
                 data,
                 partial=partial,
-                save_every=WM_SAVE_EVERY,
+                save_every=wm_save_every(wm.cfg.hidden),
                 on_updates=None if bar is None else bar.update,
             )
     finally:
@@ -126,8 +126,15 @@ class ProbeContext:
         )
 
 
-# world-model updates between two writes of the resumable training state (4 x 256: ~1.5 min)
+# world-model updates between two writes of the resumable training state, about every 10 minutes of one CPU thread
+# or less (measured per update: 4 x 256 0.19 s, 4 x 512 0.62 s, 4 x 1024 2.1 s; README "Cost and the benchmark")
 WM_SAVE_EVERY = 500
+
+
+def wm_save_every(hidden: int) -> int:
+    """Updates between two writes of the training state for heads ``hidden`` wide: 500 up to 512 (<= 5.2 min),
+    250 above (the code's 1024: 8.75 min; a write of its state with Adam's moments is ~250 MB)."""
+    return WM_SAVE_EVERY if hidden <= 512 else WM_SAVE_EVERY // 2
 
 
 def moma_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None):

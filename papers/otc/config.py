@@ -131,8 +131,9 @@ def parse_method(key: str) -> Method:
 
 
 # Profile overrides (merged onto common/running/profiles.py's base profiles), spec Sec. 7.2:
-#   quick: the quick MuJoCo datasets (100k transitions per kind, common.datasets.mujoco), M = 1 % of them, K = 10,
-#          L = 1/8 of the paper's (BCQ 500, AWAC and TD3+BC 250), offline BCQ 2e4 / AWAC 1e4 / TD3+BC 5e3 updates,
+#   quick: MuJoCo items (since 2026-11-28): full's D4RL-protocol datasets, M = 1 % of them, K = 10, the paper's L,
+#          offline BCQ 5e4 (pi^0's measured plateau), AWAC 1e4; the other items: L = 1/8 of the paper's (BCQ 500,
+#          AWAC and TD3+BC 250), offline BCQ 2e4 / AWAC 1e4 / TD3+BC 5e3 updates,
 #          navigation data 250k transitions, 5 evaluation episodes (MuJoCo; 10 on navigation), 3 seeds;
 #          Figure 6d: the quick SMAX data (2,500 medium episodes), M = 25 episodes per agent, L = 250 CQL updates,
 #          offline CQL 1e4 updates, 32 test episodes (about 15 CPU-min per seed and method on the 2-core machine);
@@ -156,6 +157,9 @@ class OtcSettings(PaperSettings):
     offline_updates_bremen: int | None = None
     # offline discrete-CQL updates (Figure 6d); None: ..., else 100,000
     offline_updates_cql: int | None = None
+    # the MuJoCo items' own L scale and pi^0 BCQ updates (Table 1, Figures 3-5); None: tune_scale / the above
+    mujoco_tune_scale: float | None = None
+    mujoco_offline_updates_bcq: int | None = None
     # BREMEN's behavior-cloning updates (at most its offline updates)
     bremen_bc_updates: int = BREMEN_BC_UPDATES
     nav_size: int = NAV_SIZE  # transitions of the uniform-random navigation / predator-prey data [P Sec. 4.7]
@@ -172,9 +176,11 @@ class OtcSettings(PaperSettings):
     smax_min_deploy: int = 1
     smax_eval_episodes: int = SMAX_EVAL_EPISODES  # greedy SMAX test episodes per evaluation of pi^k [I C23]
 
-    def offline_updates_of(self, learner: str, paper: int | None = None) -> int:
+    def offline_updates_of(self, learner: str, paper: int | None = None, mujoco: bool = False) -> int:
         """Offline updates of ``learner``: its own setting, else ``offline_updates``, else ``paper`` (default
-        OFFLINE_UPDATES[learner])."""
+        OFFLINE_UPDATES[learner]); on a MuJoCo item (``mujoco``) BCQ's ``mujoco_offline_updates_bcq`` first."""
+        if mujoco and learner == "bcq" and self.mujoco_offline_updates_bcq is not None:
+            return int(self.mujoco_offline_updates_bcq)
         own = {
             "bcq": self.offline_updates_bcq,
             "awac": self.offline_updates_awac,
@@ -189,9 +195,11 @@ class OtcSettings(PaperSettings):
                 return int(v)
         return OFFLINE_UPDATES[learner]
 
-    def tune_updates(self, learner: str) -> int:
-        """L fine-tuning updates per deployment of ``learner``: the paper's TUNE_UPDATES x ``tune_scale`` (>= 1)."""
-        return max(1, round(TUNE_UPDATES[learner] * self.tune_scale))
+    def tune_updates(self, learner: str, mujoco: bool = False) -> int:
+        """L fine-tuning updates per deployment of ``learner``: the paper's TUNE_UPDATES x ``tune_scale`` (>= 1);
+        on a MuJoCo item (``mujoco``) x ``mujoco_tune_scale`` where set."""
+        scale = self.mujoco_tune_scale if mujoco and self.mujoco_tune_scale is not None else self.tune_scale
+        return max(1, round(TUNE_UPDATES[learner] * scale))
 
     def otc_batches(self) -> dict[str, int]:
         """OTC's section fields this profile sets (|B|, |D|, batch, draws), in that order; {}: OTCConfig's own."""
@@ -238,6 +246,11 @@ PROFILE_OVERRIDES = PaperProfiles(
                 "eval_episodes": 5,
                 "nav_eval_episodes": 10,
                 "offline_updates_cql": 10_000,
+                # MuJoCo items on the D4RL-protocol data (issue 65): the paper's L, and pi^0 = BCQ at 50,000 updates,
+                # where its measured curve has settled (results/full/otc/pi0_curve/: Hopper 3x1 medium-replay,
+                # 3 seeds, plateau from 40k; means 21.5 over 40k-150k, 19.4 over 150k-300k; the data 15.4)
+                "mujoco_tune_scale": 1.0,
+                "mujoco_offline_updates_bcq": 50_000,
             }
         },
     },

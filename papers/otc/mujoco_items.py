@@ -32,7 +32,7 @@ def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[s
     if dataset not in C.MUJOCO_DATASETS:
         raise ValueError(f"unknown OTC dataset {dataset!r}; valid: {', '.join(C.MUJOCO_DATASETS)}")
     m, settings = C.parse_method(method), profile.paper
-    offline = settings.offline_updates_of(m.learner)
+    offline = settings.offline_updates_of(m.learner, mujoco=True)
     cfg: dict[str, Any] = {
         "dataset": {
             "env": env,
@@ -42,18 +42,19 @@ def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[s
             "task": C.TASK_OF[env],
             "data_profile": profile.name,
         },
-        **deploy_fields(m, C.learner_section(m.learner, settings), settings, offline),
+        **deploy_fields(m, C.learner_section(m.learner, settings), settings, offline, mujoco=True),
         "eval_episodes": settings.eval_episodes,
     }
     return {**cfg, **sampler_fields(m, settings, offline)}
 
 
 def deploy_fields(
-    m: C.Method, section: dict[str, Any], settings: C.OtcSettings, offline: int
+    m: C.Method, section: dict[str, Any], settings: C.OtcSettings, offline: int, mujoco: bool = False
 ) -> dict[str, Any]:
     """The config keys every OTC deployment cell (MuJoCo and navigation) has: the learner and its ``section``, the
     method and its sampler, the ``offline`` updates of pi^0, and the deployment protocol (K deployments of
-    DEPLOY_FRACTION x |B| transitions each, at least min_deploy, then tune_updates of the learner)."""
+    DEPLOY_FRACTION x |B| transitions each, at least min_deploy, then tune_updates of the learner); ``mujoco``: the
+    profile's MuJoCo-item L."""
     return {
         "learner": m.learner,
         m.learner: section,
@@ -63,7 +64,7 @@ def deploy_fields(
         "deployments": settings.deployments,
         "deploy_fraction": C.DEPLOY_FRACTION,
         "min_deploy": settings.min_deploy,
-        "tune_updates": settings.tune_updates(m.learner),
+        "tune_updates": settings.tune_updates(m.learner, mujoco=mujoco),
     }
 
 
