@@ -1,4 +1,4 @@
-"""common/bench/itd3.py's matmul bound at a tiny size: the replay holds every FLOP of the update (torch's counter
+"""common/bench/bound.py's matmul bound (OMAR's and SAC's updates) at a tiny size: the replay holds every FLOP of the update (torch's counter
 counts only matmuls here), in the recorded layouts; no timing assertions. And the hot paths --all --baseline times
 in both trees (common/bench/baseline.py TREE_PATHS)."""
 
@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from common.algos.itd3_config import ITD3Config
-from common.bench.itd3 import algo_cfg, bound_line, matmul_bound, replay_args
+from common.bench.bound import bound_line, replay_args
+from common.bench.itd3 import algo_cfg, matmul_bound
+from common.bench.sac import sac_bound
 
 TINY = dict(n_seeds=2, n_agents=2, obs_dim=4, act_dim=2)
 TINY_CFG = ITD3Config(
@@ -22,6 +24,14 @@ def test_matmul_bound_replays_every_flop_of_the_update():
     for k in ("update_s", "matmul_s", "peak_gflops", "update_pct", "matmul_pct", "bound_pct"):
         assert r[k] > 0, k
     assert "matmuls alone" in bound_line(r)
+
+
+def test_sac_bound_replays_every_flop_of_its_update():
+    r = sac_bound(n_members=1, hidden=(8, 8), batch_size=16, reps=1)
+    # 2 critics and 2 targets, the actor: forward and backward products; torch counts no other FLOP here
+    assert r["matmul_calls"] > 10
+    assert r["matmul_gflop"] == pytest.approx(r["gflop_per_update"], rel=1e-12)
+    assert r["bound_pct"] > r["update_pct"] > 0
 
 
 def test_replay_keeps_the_recorded_layout():

@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 from common.bench import itd3 as I
+from common.bench.bound import bound_line
 from common.bench.core import Peak, check_bench_args, where
-from common.bench.sac import compare_sac
+from common.bench.sac import compare_sac, sac_bound
 from common.running.runtime import DEVICES
 
 DESCRIPTION = (
@@ -41,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sac",
         action="store_true",
-        help="only the SAC behavior learner: batched members against a per-member loop (issue 21)",
+        help="only the SAC behavior learner: batched members against a per-member loop (issue 21), and its "
+        "matmul bound at 1 and 4 members (how near the peak any step with its products can get)",
     )
     p.add_argument(
         "--members",
@@ -149,6 +151,10 @@ def _sac_main(args: argparse.Namespace, peak: Peak, t0: float) -> dict[str, Any]
                 f"{r['ratio']:.2f}x (GF/upd new {r['new_gflop_per_call']:.3f}, old {r['old_gflop_per_call']:.3f})",
                 flush=True,
             )
+    for m in (1, 4):  # how near the peak any SAC step with these products can get (common/bench/bound.py)
+        r = sac_bound(m, reps=args.reps or (2 if args.quick else 7), device=args.device)
+        out[f"bound/{m}"] = r
+        print(f"matmul bound, {m} member(s): {bound_line(r)}", flush=True)
     peak.read(15)
     print(
         f"{peak.describe()}; %peak of batched M = "

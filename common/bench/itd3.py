@@ -13,11 +13,11 @@ from dataclasses import replace
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from common.algos.itd3 import ITD3, ITD3Config
 from common.algos.reference import ReferenceAgent, reference_loop
-from common.bench.core import Peak, count_flops, device_sync
+from common.bench.bound import step_bound
+from common.bench.core import count_flops, device_sync
 from common.networks import chunking
 from common.running.fields import unused_to_defaults
 from common.running.runtime import check_device
@@ -273,50 +273,11 @@ def members_suite(batch: int, counts=MEMBER_COUNTS, device: str = "cpu", **kw) -
     return {m: compare_members(m, cfg, **MEMBERS_SIZE, device=device, **kw) for m in counts}
 
 
-_MATMULS = (
-    torch.ops.aten.bmm.default,
-    torch.ops.aten.baddbmm.default,
-    torch.ops.aten.mm.default,
-    torch.ops.aten.addmm.default,
-)
-
-
-class _MatmulRecorder(TorchDispatchMode):
-    """Records every matmul of the code it wraps: (op, its arguments with each tensor as (shape, strides))."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple[Any, list[Any]]] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func in _MATMULS:
-            self.calls.append(
-                (func, [(tuple(a.shape), a.stride()) if isinstance(a, torch.Tensor) else a for a in args])
-            )
-        return func(*args, **(kwargs or {}))
-
-
-def replay_args(args: list[Any], g: torch.Generator, device: torch.device) -> list[Any]:
-    """Fresh random tensors of the recorded shapes and strides (same memory layouts, new storage)."""
-    out = []
-    for a in args:
-        if isinstance(a, tuple):
-            shape, stride = a
-            numel = 1 + sum((n - 1) * st for n, st in zip(shape, stride, strict=True))
-            a = torch.randn(numel, generator=g).to(device).as_strided(shape, stride)
-        out.append(a)
-    return out
-
-
 def matmul_bound(
     cfg: ITD3Config | None = None, size: dict | None = None, reps: int = 7, seed: int = 0, device: str = "cpu"
 ) -> dict[str, float]:
     """How near the matmul peak an ITD3 update can get with these kernels at these shapes (OMAR at MPE size by
-    default). Records the update's matmuls (every one of its FLOPs that torch's counter counts is in one), then
-    times, round by round: the update (minibatch sampling included), the same matmuls alone on fresh tensors of the
-    same shapes and layouts (``matmul_s``: the update's time if everything else took none), and a peak reading.
-    ``bound_pct`` = the update's FLOPs over ``matmul_s`` as % of the peak: no implementation that keeps these
-    products reaches more; ``update_pct`` is where the update is."""
+    default): :func:`common.bench.bound.step_bound` of one update (minibatch sampling included)."""
     cfg = cfg or algo_cfg(MPE_CFG, "OMAR")
     size = size or MPE
     dev = check_device(device)
@@ -325,52 +286,4 @@ def matmul_bound(
     data = learner.prepare_data(
         _random_data(max(4 * cfg.batch_size, 2000), N, O, A, torch.Generator().manual_seed(seed), dev)
     )
-
-    def step() -> None:
-        learner.update(learner.sample_batch(data))
-
-    flops = count_flops(step)
-    rec = _MatmulRecorder()
-    with rec:
-        step()
-    g = torch.Generator().manual_seed(seed)
-    replay = [(op, replay_args(args, g, dev)) for op, args in rec.calls]
-    matmul_flops = count_flops(lambda: [op(*args) for op, args in replay])
-    peak = Peak(device)
-
-    def timed(fn) -> float:
-        device_sync(dev)
-        t0 = time.perf_counter()
-        fn()
-        device_sync(dev)
-        return time.perf_counter() - t0
-
-    upd, mm = [], []
-    for _ in range(reps):
-        upd.append(timed(step))
-        mm.append(timed(lambda: [op(*args) for op, args in replay]))
-        peak.read(2)
-    u, m, pk = statistics.median(upd), statistics.median(mm), peak.median
-    return {
-        "update_s": u,
-        "matmul_s": m,
-        "gflop_per_update": flops / 1e9,
-        "matmul_gflop": matmul_flops / 1e9,
-        "matmul_calls": float(len(replay)),
-        "peak_gflops": pk,
-        "update_pct": 100 * flops / u / 1e9 / pk,
-        "matmul_pct": 100 * matmul_flops / m / 1e9 / pk,
-        "bound_pct": 100 * flops / m / 1e9 / pk,
-        "non_matmul_share": (u - m) / u,
-    }
-
-
-def bound_line(r: dict[str, float]) -> str:
-    """One line of :func:`matmul_bound`'s result, e.g. for the command line."""
-    return (
-        f"{r['update_s'] * 1e3:.0f} ms = {r['update_pct']:.0f} % of the matmul peak ({r['peak_gflops']:.1f} "
-        f"GFLOP/s); its {int(r['matmul_calls'])} matmuls alone ({r['matmul_gflop']:.2f} of "
-        f"{r['gflop_per_update']:.2f} GFLOP) take {r['matmul_s'] * 1e3:.0f} ms = {r['matmul_pct']:.0f} % of the "
-        f"peak: with no other work the update would reach {r['bound_pct']:.0f} %; the rest is "
-        f"{100 * r['non_matmul_share']:.0f} % of its time"
-    )
+    return step_bound(lambda: learner.update(learner.sample_batch(data)), reps=reps, seed=seed, device=device)

@@ -5,11 +5,28 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
+from common.bench.bound import step_bound
 from common.bench.core import count_flops, interleaved_rates
 from common.running.runtime import check_device
 
 # e.g. HalfCheetah + Walker2d x 2 seeds (rlkit SAC: 2x256)
 SAC_SIZE = dict(n_members=4, obs_dim=17, act_dim=6)
+
+
+def filled(lr, obs_dim: int, act_dim: int, rng):
+    """``lr`` (a SAC learner) with 2,000 random transitions per member in its buffer."""
+    for _ in range(2000):
+        lr.buffer.add(
+            obs=rng.standard_normal((lr.M, obs_dim)),
+            actions=rng.uniform(-1, 1, (lr.M, act_dim)),
+            rewards=rng.standard_normal(lr.M),
+            next_obs=rng.standard_normal((lr.M, obs_dim)),
+            terminals=np.zeros(lr.M),
+            timeouts=np.zeros(lr.M),
+        )
+    return lr
 
 
 def compare_sac(
@@ -23,8 +40,6 @@ def compare_sac(
 ) -> dict[str, float]:
     """SAC updates/s (one update = all members) of the batched learner against a loop over M one-member
     learners doing the same math (common/behavior/sac.py), medians over interleaved rounds; plus GFLOP/s."""
-    import numpy as np
-
     from common.behavior.sac import SAC, Member, SACConfig
 
     cfg = replace(cfg or SACConfig(), device=device)
@@ -33,16 +48,7 @@ def compare_sac(
     rng = np.random.default_rng(0)
 
     def fill(lr: SAC) -> SAC:
-        for _ in range(2000):
-            lr.buffer.add(
-                obs=rng.standard_normal((lr.M, obs_dim)),
-                actions=rng.uniform(-1, 1, (lr.M, act_dim)),
-                rewards=rng.standard_normal(lr.M),
-                next_obs=rng.standard_normal((lr.M, obs_dim)),
-                terminals=np.zeros(lr.M),
-                timeouts=np.zeros(lr.M),
-            )
-        return lr
+        return filled(lr, obs_dim, act_dim, rng)
 
     batched = fill(SAC(members, obs_dim, act_dim, cfg, 2000))
     loop = [fill(SAC([m], obs_dim, act_dim, cfg, 2000)) for m in members]
@@ -60,3 +66,26 @@ def compare_sac(
         "gflop_per_update": flops / 1e9,
         "batched_gflops": b * flops / 1e9,
     }
+
+
+def sac_bound(
+    n_members: int = 1,
+    obs_dim: int = 17,
+    act_dim: int = 6,
+    hidden: tuple[int, ...] | None = None,
+    batch_size: int | None = None,
+    reps: int = 7,
+    device: str = "cpu",
+) -> dict[str, float]:
+    """The matmul bound (common/bench/bound.py) of the SAC update of ``n_members`` members at rlkit's sizes (2 x 256,
+    batch 256; ``hidden`` / ``batch_size`` override them): how near the matmul peak any SAC step with these
+    products can get, against where it is."""
+    from common.behavior.sac import SAC, Member, SACConfig
+
+    cfg = SACConfig(device=device)
+    if hidden is not None:
+        cfg = replace(cfg, hidden=tuple(hidden))
+    if batch_size is not None:
+        cfg = replace(cfg, batch_size=int(batch_size))
+    lr = SAC([Member("bench", s) for s in range(n_members)], obs_dim, act_dim, cfg, 2000)
+    return step_bound(filled(lr, obs_dim, act_dim, np.random.default_rng(0)).update, reps=reps, device=device)
