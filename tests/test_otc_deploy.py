@@ -77,6 +77,8 @@ def test_quick_keeps_the_papers_l_on_mujoco_items_only():
     nav = N.cell_config(quick, 2, "bcq_otc_de")
     assert (nav["tune_updates"], nav["offline_updates"]) == (500, 20_000)
     assert X.cell_config(quick, "cql_otc_dq")["tune_updates"] == 250
+    q = table1.grid("quick")  # the whole BCQ half of Table 1, plus 4 AWAC cells
+    assert len(q) == 31 and len({(e, d) for e, d, m in q if m.startswith("bcq")}) == 9
 
 
 def test_deploy_size_is_one_percent():
