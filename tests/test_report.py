@@ -379,3 +379,11 @@ def test_a_single_value_without_spread_is_judged_by_its_standard_error():
     recs[0]["extra"] = {}
     cells = {c["keys"]["q"]: c for c in compare_cells(recs, pub, ["q"], "score").values()}
     assert cells["a"]["verdict"] == "differs"  # no spread at all: exact match needed, as before
+
+
+def test_only_profiles_are_report_sections(tmp_path):
+    for folder in ("quick/otc", "bench/h200", "superseded/x/otc"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "table2.jsonl").write_text("{}\n")
+    # bench/ holds a device run's records beside its logs: not a profile of the report
+    assert report.profiles_with_records(tmp_path) == ["quick"]

@@ -182,11 +182,10 @@ def _write_unless_only_timestamp_changed(path: Path, text: str) -> bool:
 
 
 def profiles_with_records(results_root: str | Path) -> list[str]:
+    """The profiles (PROFILE_NAMES, in order) with a ``<profile>/<paper>/*.jsonl`` under ``results_root``; other
+    folders there (bench/, superseded/) are not profiles, whatever they hold."""
     root = Path(results_root)
-    found = (
-        [d.name for d in root.iterdir() if d.is_dir() and any(d.glob("*/*.jsonl"))] if root.exists() else []
-    )
-    return [p for p in PROFILE_NAMES if p in found] + sorted(p for p in found if p not in PROFILE_NAMES)
+    return [p for p in PROFILE_NAMES if (root / p).is_dir() and any((root / p).glob("*/*.jsonl"))]
 
 
 def _publisheds(
