@@ -320,7 +320,8 @@ def test_stacked_runs_equal_the_runs_alone(method, kw):
 
 
 @pytest.mark.parametrize(
-    "method,agent", [(m, "pi") for m in METHODS] + [("cast_bcq", "q"), ("i_bcq", "huber")]
+    "method,agent",
+    [(m, "pi") for m in METHODS if m != "bc"] + [("cast_bcq", "q"), ("i_bcq", "huber")],
 )
 def test_each_method_learns_a_one_step_bandit(method, agent):
     """r = mean_i [a_i == 5], uniform data: every agent's greedy action becomes 5 (CAST with absent = stop, an
@@ -339,6 +340,25 @@ def test_each_method_learns_a_one_step_bandit(method, agent):
         learner.update(learner.sample_batch(tensors))
     a = learner.act(np.ones((1, 1, N, O), np.float32), np.ones((1, 1, N, K), bool))
     assert (a == 5).all(), a
+
+
+def test_bc_imitates_the_data_not_the_reward():
+    """BC (our fair baseline) on the bandit's states where the data play action 2 in 80 % of the rows and the reward
+    pays action 5: its greedy action is the data's mode, 2, for every agent (the value learners above pick 5); its
+    only optimizer is the BC head's, and it has no target nets."""
+    data = _data(T=700, bandit=True)
+    g = np.random.default_rng(1)
+    act = np.where(g.random((700, N)) < 0.8, 2, g.integers(0, K, (700, N)))
+    data["actions"] = torch.as_tensor(act[..., None], dtype=torch.float32)
+    data["rewards"] = torch.as_tensor(np.repeat((act == 5).mean(1, keepdims=True), N, 1), dtype=torch.float32)
+    torch.manual_seed(0)
+    learner = _learner("bc", [0], lr=3e-3)
+    assert set(learner.opts) == {"bc"} and len(learner.targets) == 0
+    tensors = learner.prepare_data(data)
+    for _ in range(300):
+        learner.update(learner.sample_batch(tensors))
+    assert (learner.act(np.ones((1, 1, N, O), np.float32), np.ones((1, 1, N, K), bool)) == 2).all()
+    assert learner.test_epsilon() == 0.0  # BC acts greedily at test
 
 
 def test_reward_scale_multiplies_the_team_reward_and_nothing_else():

@@ -34,6 +34,7 @@ LABELS = {
     "cast_bcq_wo_csaa": "ours w/o CSAA",
     "cast_bcq_wo_st": "ours w/o ST",
     "cast_bcq_wo_cd": "ours w/o CD",
+    "bc": "BC (our baseline)",
 }
 
 PAPER = "cast_bcq"

@@ -4,7 +4,7 @@ q_learner.py`` = I-BCQ with ``iql_smac.yaml``, ``mbcq_learner.py`` = MABCQ, ``of
 ``cast_learner.py`` + ``modules/critics/centralc.py`` = CAST; ``run.py``'s offline loop; ``config/``). "code l. n"
 cites those files; tests/test_cast_bcq_smac_official_parity.py replays their outputs.
 
-Four methods behind one class, ``SmaxLearner`` (``SmaxConfig.method``), batched over members on the leading axis:
+Five methods behind one class, ``SmaxLearner`` (``SmaxConfig.method``), batched over members on the leading axis:
 per-agent nets have members m = s * N + i (agent i of seed s), the seed-level nets (ICQ-MA's mixer, CAST's joint
 critic) one member per seed. One minibatch of B rows (time steps) per seed, shared by its agents. SMAX
 (envs/smax.py) replaces SC2; the data are common.datasets.smax ("mixed").
@@ -32,6 +32,7 @@ terminal, K actions; every per-agent loss is the mean over the seed's agents (th
           the credit); act argmax_avail pi. ``agent="q"``: the paper's discrete form (P Eq. 9 with §2.6's BCQ filter,
           our earlier default): Q_i regressed onto Delta_i, a BC head, act argmax over avail & the filter at 0.3
           (over the available actions, Fujimoto et al. 2019b).
+  BC      (ours, the fair baseline) per agent a policy head: L = NLL(softmax over avail, a); act argmax_avail.
 Every net: RMSprop (alpha 0.99, eps 1e-5; default.yaml), agents lr 5e-4, ICQ-MA's critic + mixer and CAST's
 critic 1e-4 (``critic_lr``, offpg_smac.yaml / cast_smac.yaml), each optimizer's gradient clipped to norm 20 per seed
 (``grad_norm_clip``); targets hard-copied every 20 updates (I-BCQ / MABCQ: ``target_update_interval`` 200 episodes,
@@ -43,11 +44,9 @@ from the linear schedule at t_env = 100 x updates (run.py l. 250): I-BCQ / MABCQ
 0.5 -> 0.001 (CAST) / 0.5 -> 0.05 (ICQ-MA, over 500,000) on the same clock. A profile shorter than the code's 40,000
 iterations lays these schedules over its own updates (``schedule_scale`` = 40,000 / updates; quick: 10) [I], so
 its last evaluations use the code's final epsilons; full runs them on the code's clock.
-
-Reward scale [I, measured]: every learner trains on r x ``reward_scale`` = 10, SMAC's scale (SMAC rescales its
-returns to at most 20, ``reward_scale_rate``; SMAX's are at most ~2, docs/smax.md), so the code's hyperparameters
-(ICQ's temperatures) apply as on SMAC. On SMAX's raw scale our earlier CAST's credits (|Delta| ~ 0.01) sat below
-the optimizer's per-step jitter (papers/cast_bcq/README.md).
+Reward scale [I, measured]: every learner trains on r x ``reward_scale`` = 10, SMAC's scale (returns at most 20,
+``reward_scale_rate``; SMAX's ~2, docs/smax.md), so the code's hyperparameters (ICQ's temperatures) apply as on
+SMAC; on SMAX's raw scale our earlier CAST's credits (|Delta| ~ 0.01) sat below the optimizer's per-step jitter.
 Our decisions [I]: MLP agent nets (64-64) on the agent's own SMAX observation instead of SMAC's GRU-64 with agent
 id and last action (the behavior data come from feed-forward MAPPO policies, docs/smax.md), per-agent parameters
 (no sharing, members = seeds x agents; the code shares one network: its clip sees the sum of the agents'
@@ -56,10 +55,8 @@ batches with one critic step per time step (the code: ~max episode length critic
 ICQ-MA's critic an MLP with one output per action (the code's v + a dueling sum has the same outputs); the ICQ
 softmaxes over the B rows (the code: over the 32 episodes at each time step); time-out rows get no critic loss.
 Shapes: S seeds, N agents, M = S*N members, B batch, O obs, D state, K actions, C sub-team draws.
-Config: papers/cast_bcq/smac_config.py; the named pieces: papers/cast_bcq/smac_losses.py; acting (greedy and
-epsilon-greedy, the epsilon schedules): papers/cast_bcq/smac_acting.py. Checkpoints and stacking
-runs (cells as members, ``SmaxLearner.stack``): the member base, common.algos.members.SeedStreamsLearner (one
-minibatch stream per seed; each seed's gradient clipped on its own norm, so a stacked update is each run's alone).
+Config: smac_config.py; pieces: smac_losses.py; acting: smac_acting.py. Checkpoints and stacked runs: the member
+base SeedStreamsLearner (a stream per seed, each seed's gradient clipped alone: a stacked update is each run's).
 """
 
 from __future__ import annotations
@@ -94,13 +91,16 @@ from papers.cast_bcq.smac_losses import (
 )
 
 __all__ = ["SmaxLearner", "build_smax_learner", "smax_learner"]
+# each method's target nets, and the net it acts with (the others: pi)
+TARGETED = {"i_bcq": ("q",), "mabcq": ("q",), "icq_ma": ("q", "mix"), "cast_bcq": ("qj",), "bc": ()}
+GREEDY_NET = {"i_bcq": "q", "mabcq": "q", "bc": "bc"}
 
 
 # ---- the learner ----------------------------------------------------------------------------------------------
 
 
 class SmaxLearner(SmaxActing, SeedStreamsLearner):
-    """The four SMAX learners batched over seeds (module docstring) on the member base (members m = s * N + i; one
+    """The five SMAX learners batched over seeds (module docstring) on the member base (members m = s * N + i; one
     minibatch-row and sub-team stream per seed). ``prepare_data`` -> ``sample_batch`` -> ``update``; ``act(obs
     [S, E, N, O], avail [S, E, N, K]) -> actions [S, E, N]`` (greedy or the code's epsilon-greedy, masked).
     Beyond the base's attributes: K (actions), D (state width), groups (each optimizer's parameters)."""
@@ -128,13 +128,14 @@ class SmaxLearner(SmaxActing, SeedStreamsLearner):
         )
         cfg, self.K, self.D = self.cfg, self.act_dim, int(state_dim)
         self.nets = nn.ModuleDict(self._build_members(self._build))  # seed s's members from seeds[s] only
-        targeted = {"i_bcq": ("q",), "mabcq": ("q",), "icq_ma": ("q", "mix"), "cast_bcq": ("qj",)}[cfg.method]
+        targeted = TARGETED[cfg.method]
         self.targets = nn.ModuleDict({k: copy.deepcopy(self.nets[k]).requires_grad_(False) for k in targeted})
         # optimizer groups: (nets, lr); each clipped per seed on its own norm (the code's optimizers)
         groups = {
             "i_bcq": {"q": (("q", "bc"), cfg.lr)},
             "mabcq": {"q": (("q", "bc"), cfg.lr)},
             "icq_ma": {"critic": (("q", "mix"), cfg.critic_lr), "pi": (("pi",), cfg.lr)},
+            "bc": {"bc": (("bc",), cfg.lr)},
             "cast_bcq": (
                 {"bc": (("bc",), cfg.lr), "qj": (("qj",), cfg.critic_lr), "q": (("q",), cfg.lr)}
                 if cfg.paper_cast
@@ -159,6 +160,8 @@ class SmaxLearner(SmaxActing, SeedStreamsLearner):
                 "bc": EnsembleMLP(n_seeds * N, O, K, H),
                 **({"qj": EnsembleMLP(n_seeds, self.D + N * K, 1, HC)} if cfg.paper_cast else {}),
             }
+        if cfg.method == "bc":
+            return {"bc": EnsembleMLP(n_seeds * N, O, K, H)}
         if cfg.method == "icq_ma":
             return {
                 "q": EnsembleMLP(n_seeds * N, O, K, HC),
@@ -301,7 +304,7 @@ class SmaxLearner(SmaxActing, SeedStreamsLearner):
             return masked_argmax(
                 self.nets["q"](obs), filter_allowed(self.nets["bc"](obs), avail, self.cfg.threshold)
             )
-        return masked_argmax(self.nets["q" if self.cfg.method in ("i_bcq", "mabcq") else "pi"](obs), avail)
+        return masked_argmax(self.nets[GREEDY_NET.get(self.cfg.method, "pi")](obs), avail)
 
     def _cast_update(self, b: Mapping[str, Tensor]) -> dict[str, Tensor]:
         cfg = self.cfg
@@ -344,10 +347,16 @@ class SmaxLearner(SmaxActing, SeedStreamsLearner):
         out["credit"] = delta.mean(dim=(1, 2))
         return out
 
+    def _bc_update(self, b: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Our fair baseline: the masked NLL of the data's actions over the available ones, per agent."""
+        obs, a, avail = self._members(b["obs"]), self._members(b["act"]), self._members(b["avail"])
+        l_bc = self._agent_mean(bc_loss(self.nets["bc"](obs).masked_fill(~avail, -1e9), a, 0.0))
+        return {"loss_bc": l_bc, "grad_norm": self._step("bc", l_bc)}
+
     def update(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         m = self.cfg.method
-        out = (
-            self._icq_update if m == "icq_ma" else self._cast_update if m == "cast_bcq" else self._bcq_update
+        out = {"icq_ma": self._icq_update, "cast_bcq": self._cast_update, "bc": self._bc_update}.get(
+            m, self._bcq_update
         )(batch)
         self.step += 1
         if self.cfg.polyak is not None:

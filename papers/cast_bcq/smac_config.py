@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 LEARNER_NAME = "cast_smax"
-METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")
+METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq", "bc")  # bc: ours, the fair baseline (not in the paper)
 AGENTS = ("pi", "q")  # cast_bcq: the code's policy regression, or the paper's Q_i with the BCQ filter
 STOP = 4  # SMAX's stop action: no no-op exists; the only action of a dead unit (envs/smax.py)
 T_ENV_PER_UPDATE = 100  # run.py l. 250: runner.t_env += 100 per iteration (the epsilon schedules' clock)
@@ -33,7 +33,8 @@ TEST_EPSILON = {
     "mabcq": (1.0, 0.01, 200_000),
     "cast_bcq": (0.5, 0.001, 200_000),
     "icq_ma": (0.0, 0.0, 1),
-}  # icq_ma: multinomial selector, greedy at test (test_greedy)
+    "bc": (0.0, 0.0, 1),
+}  # icq_ma: multinomial selector, greedy at test (test_greedy); bc [I]: greedy, as a plain BC baseline acts
 # the policy learners' training-time epsilon floor: BasicMAC.forward(test_mode=False) mixes (1 - eps) softmax + eps / K
 # with its selector's epsilon (controllers/basic_controller.py l. 43-51; cast_smac.yaml / offpg_smac.yaml) [C]
 TRAIN_EPSILON = {"cast_bcq": (0.5, 0.001, 200_000), "icq_ma": (0.5, 0.05, 500_000)}
@@ -56,7 +57,8 @@ _CAST = Needs("method='cast_bcq'", lambda c: c.method == "cast_bcq")
 class SmaxConfig:
     """One config for the four SMAX learners; sources per field ([C] the SMAC code's config, [I] ours)."""
 
-    method: str = opt("cast_bcq", choices=METHODS)  # i_bcq | mabcq | icq_ma | cast_bcq (spec §1.5's columns)
+    # i_bcq | mabcq | icq_ma | cast_bcq (spec §1.5's columns) | bc (ours: masked NLL over the available actions)
+    method: str = opt("cast_bcq", choices=METHODS)
     # agent nets' two hidden layers (SMAC's GRU-64 agent, here an MLP) [I]
     hidden: int = opt(64, kind="int", ge=1)
     # CAST's joint critic, ICQ-MA's per-agent critic (centralc / offpg 256) [C]

@@ -11,7 +11,7 @@ counted.
 A cell config:
   dataset     {"env": "smax/<map>", "map", "kind": "mixed", "data_profile"} (common.datasets.smax.load)
   cast_smax   SmaxConfig fields (method, batch_size, widths, sub-team draws at smoke)
-  method      the column key (i_bcq, mabcq, icq_ma, cast_bcq)
+  method      the column key (i_bcq, mabcq, icq_ma, cast_bcq; bc: ours, the fair baseline)
   updates, eval_every, eval_episodes, ckpt_every
 Score = the last evaluation's win rate as a fraction (the report shows %); the curve = every evaluation.
 Cells as members (``--group N``, common/running/grouping.py): the seeds of one cell train as one stacked SmaxLearner
@@ -32,7 +32,7 @@ from common.running.experiment import Cell, Job
 from common.running.offline import data_identity_of, dataset_of, run_metrics
 from common.running.records import canonical_json, to_jsonable
 from papers.cast_bcq import config as C
-from papers.cast_bcq.claims_smax import SMAX_METHODS as METHODS
+from papers.cast_bcq.claims_smax import SMAX_RUN_METHODS as METHODS
 from papers.cast_bcq.smac import LEARNER_NAME, SmaxLearner, smax_learner
 
 ITEMS = ("table1", "figure5")  # identical runs: one item's run is copied, not re-run, by the other
