@@ -53,3 +53,15 @@ def test_tree_paths_name_worker_paths_and_their_sizes():
     ]
     assert TREE_PATHS[2].label(True) == "OMAR update, tiny size, 4 members"
     assert TREE_PATHS[2].sized(True)["hidden"] == 8 and "hidden" not in TREE_PATHS[2].sized(False)
+
+
+def test_cast_and_moma_bounds_replay_every_flop():
+    """The paper benches' bounds (CAST-BCQ's update, MOMA-PPO's iteration) at their quick sizes, one round."""
+    from papers.cast_bcq.bench import cast_bound
+    from papers.moma_ppo.bench_bound import iteration_bound
+
+    for r in (cast_bound("hopper-3x1", "quick", 1, reps=1), iteration_bound("reacher-2x1", "quick", 1, reps=1)):
+        assert r["matmul_gflop"] == pytest.approx(r["gflop_per_update"], rel=1e-9)
+        assert r["matmul_calls"] > 50 and r["update_s"] > 0 and r["bound_pct"] > 0
+    with pytest.raises(ValueError, match="unknown task 'x'"):
+        iteration_bound("x")

@@ -15,6 +15,7 @@ import time
 import torch
 
 from common.bench import count_flops, interleaved_rates, matmul_peak_gflops, paper_bench_args
+from common.bench.bound import bound_line, step_bound
 from common.bench.suite import Ctx, Row
 from common.running.runtime import check_device
 
@@ -99,6 +100,28 @@ def compare_cast(
     }
 
 
+def cast_bound(
+    task: str = "hopper-3x1", size: str = "code", n_seeds: int = 3, reps: int = 3, device: str = "cpu"
+) -> dict[str, float]:
+    """The matmul bound (common/bench/bound.py) of one batched CAST-BCQ update of ``n_seeds`` seeds at ``size``: how
+    near the matmul peak any update with these products (these widths, batch and kernels) can get."""
+    from papers.cast_bcq.cast_bcq import CASTBCQ, CASTConfig  # noqa: PLC0415
+
+    dev = check_device(device)
+    shape = CAST_SHAPES[task]
+    lr = CASTBCQ(
+        shape["obs_dims"],
+        shape["act_dims"],
+        shape["state_dim"],
+        n_seeds,
+        CASTConfig(**CAST_SIZES[size]),
+        seeds=list(range(n_seeds)),
+        device=dev,
+    )
+    t = lr.prepare_data(_cast_tensors(shape, 20_000, dev))
+    return step_bound(lambda: lr.update(lr.sample_batch(t)), reps=reps, device=device)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = paper_bench_args(
         "python -m papers.cast_bcq.bench",
@@ -139,6 +162,11 @@ def main(argv: list[str] | None = None) -> dict:
                     f"{r['batched_gflops']:>8.1f} {100 * r['batched_gflops'] / peak:>5.0f}% "
                     f"{r['s_per_20k_updates'] / 60:>6.1f} min"
                 )
+    if not args.quick:  # what any update with these products could reach (issue 63: the 70 % target)
+        for size in CAST_SIZES:
+            r = cast_bound("hopper-3x1", size, 3, reps=args.reps or 3, device=args.device)
+            out[f"bound/hopper-3x1/{size}/3"] = r
+            print(f"matmul bound, hopper-3x1 {size} 3 seeds: {bound_line(r)}", flush=True)
     print(f"[{time.perf_counter() - t0:.1f} s]")
     return {"device": args.device, "peak_gflops": peak, "cast": out}
 
