@@ -60,7 +60,10 @@ def test_cast_and_moma_bounds_replay_every_flop():
     from papers.cast_bcq.bench import cast_bound
     from papers.moma_ppo.bench_bound import iteration_bound
 
-    for r in (cast_bound("hopper-3x1", "quick", 1, reps=1), iteration_bound("reacher-2x1", "quick", 1, reps=1)):
+    for r in (
+        cast_bound("hopper-3x1", "quick", 1, reps=1),
+        iteration_bound("reacher-2x1", "quick", 1, reps=1),
+    ):
         assert r["matmul_gflop"] == pytest.approx(r["gflop_per_update"], rel=1e-9)
         assert r["matmul_calls"] > 50 and r["update_s"] > 0 and r["bound_pct"] > 0
     with pytest.raises(ValueError, match="unknown task 'x'"):

@@ -13,7 +13,8 @@ from papers.cast_bcq import config as C
 from papers.cast_bcq.published import LABELS
 
 SMAX_METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")  # Table 1's columns
-SMAX_RUN_METHODS = SMAX_METHODS + C.OURS_ONLY_METHODS  # the cells of Table 1 and Figure 5: the paper's, then bc
+# the cells of Table 1 and Figure 5: the paper's, then bc
+SMAX_RUN_METHODS = SMAX_METHODS + C.OURS_ONLY_METHODS
 COUNTED = tuple(e for e in C.SMAX_MAPS if e not in C.SMAX_SUBSTITUTES)  # the MMM substitute is not counted
 
 
