@@ -157,8 +157,9 @@ class OtcSettings(PaperSettings):
     offline_updates_bremen: int | None = None
     # offline discrete-CQL updates (Figure 6d); None: ..., else 100,000
     offline_updates_cql: int | None = None
-    # the MuJoCo items' own L scale and pi^0 BCQ updates (Table 1, Figures 3-5); None: tune_scale / the above
+    # the MuJoCo items' own L scale (Table 1, Figures 3-5); None: tune_scale
     mujoco_tune_scale: float | None = None
+    # the MuJoCo items' pi^0 BCQ updates; None: offline_updates_of("bcq")
     mujoco_offline_updates_bcq: int | None = None
     # BREMEN's behavior-cloning updates (at most its offline updates)
     bremen_bc_updates: int = BREMEN_BC_UPDATES
