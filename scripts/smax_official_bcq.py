@@ -439,25 +439,39 @@ def _commit_str(c) -> str:
     return "unknown" if not c else c["commit"][:10] + ("+dirty" if c.get("dirty") else "")
 
 
-def write_table(path: Path, rows: list[dict], head: dict) -> None:
+def render_table(jl: Path, md: Path) -> str:
+    """Every run of ``jl`` (one section per run, its evaluations in order), every number from the records, written
+    atomically to ``md``."""
+    recs = [json.loads(x) for x in jl.read_text().splitlines()]
     lines = [
-        f"# The official CAST-BCQ SMAC code's I-BCQ on our SMAX data: smax/{head['map']}, seed {head['seed']}",
+        f"# The official CAST-BCQ SMAC code's I-BCQ on our SMAX data: smax/{recs[0]['map']}",
         "",
-        f"scripts/smax_official_bcq.py (the code's QLearner / BasicMAC + RNNAgent1 / epsilon-greedy selector, "
-        f"run.py's loop: 32 whole episodes per iteration). Dataset {head['dataset']} ({head['episodes']} "
-        f"episodes), {head['iterations']} iterations, {head['test_episodes']} test episodes per evaluation "
-        f"(env seeds eval_seed({head['seed']}) + e), test actions epsilon-greedy at the code's schedule. "
-        f"Commit {head['commit']}; run {head['run_id']}.",
-        "",
-        "| iteration | t_env | test epsilon | win rate | last loss | mean loss since last eval | s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "scripts/smax_official_bcq.py (the code's QLearner / BasicMAC + RNNAgent1 / epsilon-greedy selector, run.py's "
+        "loop: 32 whole episodes per iteration); test actions epsilon-greedy at the code's schedule; env seeds "
+        "eval_seed(seed) + e. One section per run (the .jsonl holds every evaluation).",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['iteration']} | {r['t_env']} | {r['epsilon']:.4f} | {r['win_rate']:.2f} | "
-            f"{r['loss']:.4g} | {r['mean_loss']:.4g} | {r['wall_s']:.0f} |"
-        )
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    for run_id in dict.fromkeys(r["run_id"] for r in recs):
+        rows = [r for r in recs if r["run_id"] == run_id]
+        r0 = rows[0]
+        lines += [
+            "",
+            f"## Seed {r0['seed']}, run {run_id}",
+            "",
+            f"Dataset {r0['dataset']}, {r0['iterations']} iterations, {r0['test_episodes']} test episodes per "
+            f"evaluation, {r0['threads']} thread, CPU {r0.get('cpu', 'not recorded')}, commit "
+            f"{_commit_str(r0.get('commit'))}.",
+            "",
+            "| iteration | t_env | test epsilon | win rate | last loss | mean loss since last eval | s |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            lines.append(
+                f"| {r['iteration']} | {r['t_env']} | {r['epsilon']:.4f} | {r['win_rate']:.2f} | "
+                f"{r['loss']:.4g} | {r['mean_loss']:.4g} | {r['wall_s']:.0f} |"
+            )
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(md, text)
+    return text
 
 
 # ---- command line ---------------------------------------------------------------------------------------------
@@ -472,7 +486,7 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument(
         "--smac-repo",
         type=Path,
-        required=True,
+        default=None,
         help="the extracted SMAC folder of the official archive (holds src/)",
     )
     ap.add_argument("--map", default="3s_vs_3z", help="SMAX map (default 3s_vs_3z)")
@@ -485,7 +499,7 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument(
         "--iterations",
         type=int,
-        required=True,
+        default=None,
         help="training iterations (run.py: one learner.train on 32 episodes each; the code runs 40,002)",
     )
     ap.add_argument("--seed", type=int, default=0, help="seed (numpy / torch global seeds, test env seeds)")
@@ -497,7 +511,15 @@ def parse(argv=None) -> argparse.Namespace:
     )
     ap.add_argument("--episodes", type=int, default=20, help="test episodes per evaluation (default 20)")
     ap.add_argument("--out", type=Path, required=True, help="output folder (jsonl appended, md rewritten)")
+    ap.add_argument(
+        "--render", action="store_true", help="only rewrite <out>/smax_official_ibcq_<map>.md from its .jsonl"
+    )
     a = ap.parse_args(argv)
+    if a.render:
+        return a
+    for name in ("smac_repo", "iterations"):
+        if getattr(a, name) is None:
+            ap.error(f"--{name.replace('_', '-')} is required (unless --render)")
     if a.iterations < 1:
         ap.error(f"--iterations must be >= 1, got {a.iterations}")
     if a.eval_every is None:
@@ -527,6 +549,12 @@ def parse(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     a = parse(argv)
+    if a.render:
+        jl = a.out / f"smax_official_ibcq_{a.map}.jsonl"
+        if not jl.exists():
+            sys.exit(f"--render: {jl} does not exist")
+        print(render_table(jl, jl.with_suffix(".md")))
+        return 0
     import torch as th
 
     th.set_num_threads(1)
@@ -538,7 +566,7 @@ def main(argv=None) -> int:
     import envs
     from common.datasets.smax import load
     from common.running.evaluate import eval_seed
-    from common.running.runtime import git_commit
+    from common.running.runtime import cpu_model, git_commit
     from papers.cast_bcq.config import SMAX_REWARD_SCALE
 
     mods = load_code(a.src)
@@ -581,16 +609,6 @@ def main(argv=None) -> int:
     jl, md = out / f"smax_official_ibcq_{a.map}.jsonl", out / f"smax_official_ibcq_{a.map}.md"
     run_id = datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
     seeds = [eval_seed(a.seed) + e for e in range(a.episodes)]
-    head = {
-        "map": a.map,
-        "seed": a.seed,
-        "dataset": d.id,
-        "episodes": E,
-        "iterations": a.iterations,
-        "test_episodes": a.episodes,
-        "commit": _commit_str(commit),
-        "run_id": run_id,
-    }
     print(
         f"official I-BCQ (q_learner, rnn1, epsilon-greedy) on smax/{a.map}: {a.iterations} iterations, "
         f"evaluations every {a.eval_every}, {a.episodes} test episodes; lr {args.lr}, gamma {args.gamma}, "
@@ -655,13 +673,14 @@ def main(argv=None) -> int:
                 "run_id": run_id,
                 "official_files": files,
                 "official_src": str(a.src),
+                "cpu": cpu_model(),
                 "data_check": check,
                 "commit": commit,
             }
             with open(jl, "a") as f:
                 f.write(json.dumps(rec) + "\n")
             rows.append(rec)
-            write_table(md, rows, head)
+            render_table(jl, md)
             print(
                 f"iteration {it}/{a.iterations} t_env {t_env}: {time.time() - start:.0f} s "
                 f"({train_s / it:.3f} s/iteration, evaluation {dt:.1f} s), loss {losses[-1]:.4g}, "

@@ -20,6 +20,7 @@ import torch
 from common.networks.nets import EnsembleMLP
 from papers.cast_bcq import config as C
 from papers.cast_bcq import smac_losses as SL
+from papers.cast_bcq.grid_losses import masked_argmax
 from papers.cast_bcq.smac import SmaxLearner
 from papers.cast_bcq.smac_config import METHODS, STOP, TRAIN_EPSILON, SmaxConfig
 
@@ -361,6 +362,34 @@ def test_bc_imitates_the_data_not_the_reward():
     assert learner.test_epsilon() == 0.0  # BC acts greedily at test
 
 
+@pytest.mark.parametrize("method", ["i_bcq", "mabcq"])
+def test_test_filter_acts_through_the_bcq_filter(method):
+    """``test_filter``: greedy test actions over avail & the filter. Near threshold 1 only BC's mode passes, so the
+    action is BC's greedy one; without it (the code's selector) the action is Q's argmax over avail."""
+    data = _data(T=300)
+    learners = [_learner(method, [0], bcq_threshold=0.999, test_filter=tf) for tf in (True, False)]
+    for ln in learners:
+        t = ln.prepare_data(data)
+        for _ in range(20):
+            ln.update(ln.sample_batch(t))
+    g = np.random.default_rng(2)
+    obs = torch.as_tensor(g.normal(size=(1, 64, N, O)).astype(np.float32))
+    avail = torch.as_tensor(g.random((1, 64, N, K)) < 0.7)
+    avail[..., 4] = True
+    filt, code = learners
+    obs, avail = filt._members(obs), filt._members(avail)  # [seeds x agents, B, ...], the members' layout
+    bc_mode = masked_argmax(filt.nets["bc"](obs), avail)
+    allowed = SL.filter_allowed(filt.nets["bc"](obs), avail, 0.999)
+    act = filt._greedy(obs, avail)
+    assert allowed.gather(-1, act[..., None]).all()  # always a filtered action
+    one = allowed.sum(-1) == 1  # only BC's mode passes: BC's greedy action
+    assert one.float().mean() > 0.5 and torch.equal(act[one], bc_mode[one])
+    assert torch.equal(code._greedy(obs, avail), masked_argmax(code.nets["q"](obs), avail))
+    assert not torch.equal(filt._greedy(obs, avail), masked_argmax(filt.nets["q"](obs), avail))
+    with pytest.raises(ValueError, match="test_filter"):
+        SmaxConfig(method="icq_ma", test_filter=True).validate()
+
+
 def test_reward_scale_multiplies_the_team_reward_and_nothing_else():
     """r = mean_i r_i x reward_scale (SMAC's return scale from SMAX's); rewards / 8 with reward_scale x 8 (exact in
     binary floating point) trains the bit-identical learner, so the scale acts only through r."""
@@ -529,6 +558,26 @@ def test_smax_diagnosis_scripts_help(script):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert p.returncode == 0 and "usage" in p.stdout, p.stderr[-2000:]
+
+
+@needs_smax
+def test_smax_bcq_forms_runs_records_and_resumes(tmp_path):
+    """scripts/smax_bcq_forms.py at smoke: one form, one seed; the record carries the data's sha256 and the CPU, the
+    .md its row; a rerun trains nothing and adds no line; --render rewrites the .md from the records alone."""
+    cmd = [sys.executable, "scripts/smax_bcq_forms.py", "--map", "3s_vs_3z", "--profile", "smoke", "--seeds", "0"]
+    cmd += ["--forms", "thr0.99+filtered-test", "--out", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for _ in range(2):
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        assert p.returncode == 0, p.stderr[-2000:]
+    (rec,) = map(json.loads, (tmp_path / "smax_ibcq_forms_3s_vs_3z.jsonl").read_text().splitlines())
+    assert rec["config"]["test_filter"] is True and rec["config"]["bcq_threshold"] == 0.99
+    assert len(rec["data_sha256"]) == 64 and rec["cpu"] and 0.0 <= rec["win"] <= 1.0
+    md = tmp_path / "smax_ibcq_forms_3s_vs_3z.md"
+    assert f"| thr0.99+filtered-test | s0: {100 * rec['win']:.0f} % |" in md.read_text()
+    md.unlink()
+    p = subprocess.run([*cmd, "--render"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0 and rec["data_sha256"][:12] in md.read_text()
 
 
 @needs_smax

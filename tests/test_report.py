@@ -268,6 +268,22 @@ def test_an_item_not_in_published_is_listed_as_a_table(world, make_record):
     assert "| variant   | omar" in md and "3.0 ± 0.0 (1), no published" in md
 
 
+def test_a_scripts_side_results_are_not_items_and_keep_their_own_md(world, make_record):
+    """A JSON-lines file that holds no item records (a script's side results beside its own .md, e.g.
+    scripts/smax_bcq_forms.py) is neither listed nor rendered: the script's .md is left as it wrote it."""
+    papers, res = world
+    append_record(
+        records_path(res, "quick", "fake", "diagnose"),
+        make_record({"variant": "a", "method": "omar"}, 0, 3.0, item="diagnose"),
+    )
+    side = res / "quick" / "fake"
+    (side / "forms.jsonl").write_text('{"form": "code", "seed": 0, "win": 0.0}\n')
+    (side / "forms.md").write_text("# the script's own table\n")
+    text = report.main(["--results", str(res), "--papers", str(papers)]).read_text()
+    assert "| diagnose" in text and "| forms" not in text
+    assert (side / "forms.md").read_text() == "# the script's own table\n"
+
+
 def test_figure_cell_rows_in_natural_key_order(world, tmp_path, make_record):
     """A figure's "final per cell" rows sort by key value, numbers numerically (2 < 3 < 10), whatever
     order the records were written in (e.g. a --n-agents 3 run before n = 2)."""

@@ -56,7 +56,7 @@ from common.reporting.render import md_table, render_claims, render_figure, rend
 from common.running.profiles import PROFILE_NAMES
 from common.running.records import atomic_write_text
 from common.running.roots import REFERENCE_ROOT, RUNS_ENV, is_reference, runs_root
-from common.running.store import item_file, of_profile
+from common.running.store import extra_items, item_file, of_profile
 
 __all__ = [
     "claim_verdicts",
@@ -249,10 +249,8 @@ def status_sections(
         for paper in sorted(set(papers) | (on_disk - {"sacred", "checkpoints"})):
             pub = pubs.get(paper) or load_published(paper, papers_root)
             listed = list(pub.ITEMS)
-            extra_items = sorted(
-                p.stem for p in (results_root / prof / paper).glob("*.jsonl") if p.stem not in listed
-            )
-            for it in listed + extra_items:
+            extra = extra_items(results_root / prof / paper, listed)
+            for it in listed + extra:
                 spec = pub.ITEMS.get(it) or Table(title="(not in published.py)")
                 file = item_file(results_root, prof, paper, it)
                 entries = [e for e in pub.PUBLISHED if e.item == it]
@@ -329,9 +327,7 @@ def write_report(
         on_disk = {p.name for p in (results_root / prof).iterdir() if p.is_dir()}
         for paper in sorted(set(papers) | (on_disk - {"sacred", "checkpoints"})):
             pub = pubs.get(paper) or load_published(paper, papers_root)
-            extra = sorted(
-                p.stem for p in (results_root / prof / paper).glob("*.jsonl") if p.stem not in pub.ITEMS
-            )
+            extra = extra_items(results_root / prof / paper, pub.ITEMS)
             for it in [*pub.ITEMS, *extra]:
                 write_item_report(results_root, prof, paper, it, pub, reference_root=reference_root)
     results_root.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ view pickles as its root and profile: a worker process or Ray task that unpickle
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -265,3 +266,22 @@ def seen_records(root: str | Path, profile: str) -> SeenRecords:
     if key not in _VIEWS:
         _VIEWS[key] = SeenRecords(*key)
     return _VIEWS[key]
+
+
+def extra_items(folder: Path, listed: Iterable[str]) -> list[str]:
+    """Item files in ``folder`` that published.py does not list: the ``*.jsonl`` whose first line is an item
+    record of that item (a ``paper`` and an ``item`` equal to the file's stem). Other JSON-lines files there (a
+    script's own side results, which write their own .md) are not items, and their .md is never overwritten."""
+    out, listed_set = [], set(listed)
+    for p in sorted(folder.glob("*.jsonl")):
+        if p.stem in listed_set:
+            continue
+        with open(p, encoding="utf-8") as f:
+            first = f.readline()
+        try:
+            rec = json.loads(first)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and "paper" in rec and rec.get("item") == p.stem:
+            out.append(p.stem)
+    return out

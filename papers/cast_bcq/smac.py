@@ -299,8 +299,8 @@ class SmaxLearner(SmaxActing, SeedStreamsLearner):
 
     def _greedy(self, obs: Tensor, avail: Tensor) -> Tensor:
         """Greedy actions [M, B] of each member: argmax over avail of pi (icq_ma, cast "pi") or Q (i_bcq, mabcq),
-        over avail & the Fujimoto filter of Q_i (cast "q")."""
-        if self.cfg.paper_cast:
+        over avail & the Fujimoto filter of Q_i (cast "q", or i_bcq / mabcq with test_filter)."""
+        if self.cfg.paper_cast or self.cfg.test_filter:
             return masked_argmax(
                 self.nets["q"](obs), filter_allowed(self.nets["bc"](obs), avail, self.cfg.threshold)
             )

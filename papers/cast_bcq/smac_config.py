@@ -96,6 +96,8 @@ class SmaxConfig:
     absent: str = opt("zero", choices=("zero", "default"), needs=_CAST)
     # cast_bcq: "pi" the code's pi(a|o) regression, "q" the paper's Q_i + BCQ filter (P Eq. 9)
     agent: str = opt("pi", choices=AGENTS, needs=_CAST)
+    # i_bcq / mabcq: test actions through the BCQ filter too (Fujimoto's discrete BCQ); False: the code's selector
+    test_filter: bool = opt(False, kind="bool", needs=_BCQ)
     # test actions epsilon-greedy on the code's schedule (TEST_EPSILON) [C]; False: greedy
     test_epsilon: bool = opt(True, kind="bool")
     # icq_ma / cast "pi": the code's epsilon floor on pi in training (TRAIN_EPSILON) [C]
