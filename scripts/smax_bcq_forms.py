@@ -11,6 +11,9 @@ agents, the code's epsilon-greedy test actions):
                  Fujimoto's; near 1: only BC's mode in the target, i.e. Q evaluates BC's greedy policy)
   filtered-test  the code's form, test actions through the filter too (Fujimoto's discrete BCQ acts so; the
                  code's selector does not); with thr0.99 the test action is BC's mode (BC's greedy policy)
+  huber+polyak+filtered-test   the pair above with filtered test actions
+  fujimoto       Fujimoto et al.'s discrete BCQ as far as these options go: Huber, Polyak 0.005, threshold 0.3,
+                 filtered test actions (the filter and the BC softmax still over all actions, as the code)
   bc             not I-BCQ: our BC column (method "bc": the BC head alone, greedy), same data, budget and optimizer
 
 --updates N trains N updates (default: the profile's; the code's epsilon schedules laid over N as the items do,
@@ -49,6 +52,8 @@ FORMS = {
     "thr0.99": {"bcq_threshold": 0.99},
     "filtered-test": {"test_filter": True},
     "thr0.99+filtered-test": {"bcq_threshold": 0.99, "test_filter": True},
+    "huber+polyak+filtered-test": {"td_loss": "huber", "polyak": 0.005, "test_filter": True},
+    "fujimoto": {"td_loss": "huber", "polyak": 0.005, "bcq_threshold": 0.3, "test_filter": True},
     "bc": {"method": "bc"},
 }
 
