@@ -16,6 +16,7 @@ agents, the code's epsilon-greedy test actions):
                  filtered test actions (the filter and the BC softmax still over all actions, as the code)
   bc             not I-BCQ: our BC column (method "bc": the BC head alone, greedy), same data, budget and optimizer
 
+--method mabcq applies the forms to MABCQ (I-BCQ with the code's value-deviation weight) instead of I-BCQ.
 --updates N trains N updates (default: the profile's; the code's epsilon schedules laid over N as the items do,
 schedule_scale = 40,000 / N); every run evaluates at each tenth of N (the win-rate curve is in the record; the
 evaluations draw from their own generators, so they do not change training).
@@ -41,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from common.running.records import atomic_write_text  # noqa: E402
 
+BASES = {"i_bcq": "I-BCQ", "mabcq": "MABCQ"}  # the code's learners the forms modify (--method)
 FORMS = {
     "code": {},
     "huber": {"td_loss": "huber"},
@@ -74,13 +76,17 @@ def render(jl: Path, md: Path) -> str:
         f"(docstring: the forms). Final test win rate over {r0['episodes']} episodes "
         "(the code's epsilon-greedy test actions unless the form says otherwise), one thread per run.",
     ]
-    gens = dict.fromkeys((r.get("data_sha256"), r["data_win_rate"], r["updates"]) for r in recs)
-    for sha, dwr, upd in gens:
-        rg = [r for r in recs if (r.get("data_sha256"), r["data_win_rate"], r["updates"]) == (sha, dwr, upd)]
+
+    def group(r: dict) -> tuple:
+        return r.get("base", "i_bcq"), r.get("data_sha256"), r["data_win_rate"], r["updates"]
+
+    for base, sha, dwr, upd in dict.fromkeys(map(group, recs)):
+        rg = [r for r in recs if group(r) == (base, sha, dwr, upd)]
         cpus = sorted({r.get("cpu", "not recorded (Intel Xeon, per the README)") for r in rg})
         lines += [
             "",
-            f"## Data {sha[:12] if sha else '(sha256 not recorded)'} (data win rate {dwr:.3f}), {upd} updates",
+            f"## {BASES[base]}, data {sha[:12] if sha else '(sha256 not recorded)'} (data win rate {dwr:.3f}), "
+            f"{upd} updates",
             "",
             f"CPU: {'; '.join(cpus)}. Commits: {', '.join(sorted({_commit(r['commit']) for r in rg}))}.",
             "",
@@ -122,6 +128,9 @@ def main(argv=None) -> int:
         "--forms", nargs="+", default=list(FORMS), choices=list(FORMS), help="forms to run (default all)"
     )
     ap.add_argument("--out", default=str(ROOT / "runs" / "quick" / "cast_bcq"), help="output folder")
+    ap.add_argument(
+        "--method", default="i_bcq", choices=tuple(BASES), help="the learner the forms modify (default i_bcq)"
+    )
     ap.add_argument("--updates", type=int, default=None, help="updates per run (default: the profile's)")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md from the .jsonl (no runs)")
     args = ap.parse_args(argv)
@@ -143,7 +152,7 @@ def main(argv=None) -> int:
     from papers.cast_bcq.smac import smax_learner
 
     profile = get_profile(args.profile, C.PROFILE_OVERRIDES)
-    cell = I.smax_config(profile, f"smax/{args.map}", "i_bcq")
+    cell = I.smax_config(profile, f"smax/{args.map}", args.method)
     updates, episodes = int(cell["updates"]), int(cell["eval_episodes"])
     if args.updates is not None:
         if args.updates < 10:
@@ -158,11 +167,11 @@ def main(argv=None) -> int:
     jl = out / f"smax_ibcq_forms_{args.map}.jsonl"
     sha = data.card.get("sha256")
     done = {
-        (r["form"], r["seed"], r.get("data_sha256"), r["updates"])
+        (r["form"], r["seed"], r.get("data_sha256"), r["updates"], r.get("base", "i_bcq"))
         for r in (map(json.loads, jl.read_text().splitlines()) if jl.exists() else ())
     }
     for form in args.forms:
-        seeds = [s for s in args.seeds if (form, s, sha, updates) not in done]
+        seeds = [s for s in args.seeds if (form, s, sha, updates, args.method) not in done]
         if not seeds:
             continue
         section = {**cell[I.LEARNER_NAME], **FORMS[form]}
@@ -186,6 +195,7 @@ def main(argv=None) -> int:
             for i, (seed, win) in enumerate(zip(seeds, wins)):
                 rec = {
                     "form": form,
+                    "base": args.method,
                     "seed": seed,
                     "win": win,
                     "curve": {"step": [c[0] for c in curve], "win": [c[1][i] for c in curve]},
