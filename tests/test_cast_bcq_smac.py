@@ -564,7 +564,16 @@ def test_smax_diagnosis_scripts_help(script):
 def test_smax_bcq_forms_runs_records_and_resumes(tmp_path):
     """scripts/smax_bcq_forms.py at smoke: one form, one seed; the record carries the data's sha256 and the CPU, the
     .md its row; a rerun trains nothing and adds no line; --render rewrites the .md from the records alone."""
-    cmd = [sys.executable, "scripts/smax_bcq_forms.py", "--map", "3s_vs_3z", "--profile", "smoke", "--seeds", "0"]
+    cmd = [
+        sys.executable,
+        "scripts/smax_bcq_forms.py",
+        "--map",
+        "3s_vs_3z",
+        "--profile",
+        "smoke",
+        "--seeds",
+        "0",
+    ]
     cmd += ["--forms", "thr0.99+filtered-test", "--out", str(tmp_path)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     for _ in range(2):
