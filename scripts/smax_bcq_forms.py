@@ -98,7 +98,7 @@ def render(jl: Path, md: Path) -> str:
             if rs:
                 ws = [r["win"] for r in rs]
                 per = ", ".join(f"s{r['seed']}: {100 * r['win']:.0f} %" for r in rs)
-                curves = [r["curve"]["win"] for r in rs if "curve" in r]
+                curves = [r["win_curve"]["win"] for r in rs if "win_curve" in r]
                 mid = (
                     ", ".join(f"{100 * sum(c) / len(c):.0f}" for c in zip(*curves))
                     if len(curves) == len(rs)
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
                     "base": args.method,
                     "seed": seed,
                     "win": win,
-                    "curve": {"step": [c[0] for c in curve], "win": [c[1][i] for c in curve]},
+                    "win_curve": {"step": [c[0] for c in curve], "win": [c[1][i] for c in curve]},
                     "map": args.map,
                     "profile": args.profile,
                     "updates": updates,
