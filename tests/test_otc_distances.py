@@ -16,6 +16,7 @@ from papers.otc.otc import (
     TransitionCVAE,
     embedding_match,
     embedding_similarity,
+    l1_distances,
     q_match,
     q_similarity,
     rank_probabilities,
@@ -55,6 +56,21 @@ def test_embedding_match_equals_brute_force_and_chunks_agree():
     torch.testing.assert_close(dist, brute.min(-1).values, rtol=1e-5, atol=1e-5)
     idx_c, dist_c = embedding_match(mu_b, mu_d, gen(5), chunk_bytes=3 * 70 * 4 * 7)  # chunks of 7 rows
     assert torch.equal(idx_c, idx) and torch.equal(dist_c, dist)
+
+
+@pytest.mark.parametrize("latent", [1, 3, 10, 17])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_l1_distances_equal_cdist_bit_for_bit(latent, dtype):
+    """d_e's l1 block (one latent dimension at a time, for speed) holds torch.cdist(p=1)'s values exactly, so the
+    ranks, Eq. (3)'s probabilities and the draws are those of the cdist form it replaced; a NaN stays NaN."""
+    g = gen(latent)
+    x = torch.randn(2, 33, latent, generator=g, dtype=dtype) * 7
+    y = torch.randn(2, 129, latent, generator=g, dtype=dtype) * 7
+    y[1, 5, 0] = float("nan")
+    got = l1_distances(x, y.transpose(1, 2).contiguous())
+    want = torch.cdist(x, y, p=1.0)
+    assert got.dtype == dtype and torch.equal(got.isnan(), want.isnan()) and bool(got[1, :, 5].isnan().all())
+    assert torch.equal(torch.nan_to_num(got), torch.nan_to_num(want))
 
 
 # ---- T5: d_q on a stub Q -----------------------------------------------------------------------------------------

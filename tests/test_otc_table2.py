@@ -118,7 +118,9 @@ def test_one_update_runs_what_a_fine_tuning_step_runs(monkeypatch):
     monkeypatch.setenv("OFFMARL_DATA", "/nonexistent-offmarl-data")  # random tensors, never a cached dataset
     cfg = T2.timing_config("smoke")
     cfg["timing"] = {"warmup": 1, "reps": 2, "updates": 2}
-    per = 1 + 1 + 2 * 2  # the FLOP count's update, warm-up, reps x updates
+    monkeypatch.setattr(T2, "FLOOR_REPS", 1)
+    # the FLOP count's update, warm-up, reps x updates, then the floor's FLOP count, recording and one round
+    per = 1 + 1 + 2 * 2 + 3
     out = T2.measure(cfg, 0, "cpu")
     assert calls["update"] == 3 * per  # every method: warm-up + timed BCQ updates
     assert calls["cvae"] == per  # one CVAE step per update of d_e alone
@@ -131,6 +133,11 @@ def test_one_update_runs_what_a_fine_tuning_step_runs(monkeypatch):
     flops, ratio = out["gemm_flops"], out["gemm_flop_ratio_to_bcq"]
     assert ratio["bcq"] == 1.0 and flops["bcq"] > 0  # d_q runs V on B and the matched D rows: more than d_e
     assert 1.0 < ratio["bcq_otc_de"] < ratio["bcq_otc_dq"], ratio
+    # the floor: each method's matmuls alone, over BCQ's measured ms
+    floor, mm = out["ratio_floor"], out["matmul_floor_ms"]
+    assert set(floor) == set(T2.METHODS) and all(v > 0 for v in mm.values()) and out["peak_gflops"] > 0
+    assert floor["bcq"] == 1.0
+    assert floor["bcq_otc_dq"] == pytest.approx(1 + (mm["bcq_otc_dq"] - mm["bcq"]) / out["ms"]["bcq"])
 
 
 def test_dq_values_run_on_the_matched_rows_only(monkeypatch):

@@ -136,6 +136,12 @@ def _t2(ev: Evidence) -> tuple[dict[str, float | None], str]:
         f"{ex.get('loadavg_1min', '?')}; ms per update d_e+BCQ {ms.get('bcq_otc_de', float('nan')):.2f}, "
         f"d_q+BCQ {ms.get('bcq_otc_dq', float('nan')):.2f}, BCQ {ms.get('bcq', float('nan')):.2f}"
     )
+    floor = ex.get("ratio_floor")
+    if floor:  # the matrix products alone over BCQ's update (papers/otc/table2.py), records since 2026-11-29
+        where += (
+            f"; floor (BCQ + the methods' extra matmuls alone, / BCQ) d_e {floor['bcq_otc_de']:.2f}, d_q "
+            f"{floor['bcq_otc_dq']:.2f} at {ex.get('peak_gflops', float('nan')):.0f} GFLOP/s"
+        )
     return ratio, where
 
 

@@ -16,7 +16,10 @@ Protocol: ``warmup`` updates of each method, then ``reps`` repetitions of ``upda
 methods interleaved (the order rotated every repetition, so a busy neighbour slows all of them alike);
 ``torch.cuda.synchronize()`` before every clock read on a GPU; the CPU at the ``--threads`` given (default 1).
 ms per update = the median over repetitions; ratio_to_bcq = a method's ms / BCQ's ms of the same measurement
-(BCQ's is 1 exactly). Sizes per profile in TIMING: quick and full = the spec's 50 warm-up, 5 x 500 updates at
+(BCQ's is 1 exactly). After the clock, ``ratio_floor`` = 1 + (the time of a method's matrix products alone
+minus BCQ's, at their shapes: common/bench/bound.py) / BCQ's ms: the ratio if OTC's part of the update did nothing
+but its matrix products; no implementation that computes the method's quantities gets below it on that device (a
+faster BCQ raises it), so a floor above 1.25 says the paper's "< 25 %" is out of reach there. Sizes per profile in TIMING: quick and full = the spec's 50 warm-up, 5 x 500 updates at
 Table 3's |B| 512, |D| 2000, batch 128; smoke = seconds of plumbing.
 
 Cells: method x quantity (ms_per_update, ratio_to_bcq), six records from ONE measurement of all three methods per
@@ -40,6 +43,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from common.algos.bcq import BCQ, BCQConfig
+from common.bench.bound import step_bound
 from common.bench.core import device_sync
 from common.reporting.claims import Evidence, check_claims
 from common.reporting.figures import item_after
@@ -61,6 +65,7 @@ BASELINE = "bcq"
 ENV, TASK, KIND = "mamujoco/halfcheetah-2x3", "halfcheetah", "medium"
 N_AGENTS, OBS_DIM, ACT_DIM = 2, 17, 3  # HalfCheetah split 2 x 3 joints, every agent the full 17-dim state
 
+FLOOR_REPS = 5  # interleaved rounds of common.bench.bound.step_bound per method, after the clock
 _TABLE3 = {"big_batch": 512, "match_batch": 2000, "batch_size": 128}  # |B|, |D|, update batch [P Table 3]
 TIMING: dict[str, dict[str, int]] = {
     # warmup: updates per method before the clock; reps x updates: the timed repetitions [spec Sec. 7.3]
@@ -253,8 +258,15 @@ def measure(cfg: Mapping[str, Any], seed: int, device: str | torch.device) -> di
                 steps[m]()
             device_sync(dev)
             seconds[m].append((time.perf_counter() - t0) / int(t["updates"]))
+    floors = {m: step_bound(steps[m], reps=FLOOR_REPS, device=str(dev)) for m in methods}  # after the clock
+    ms_bcq = 1e3 * statistics.median(seconds[BASELINE])
     return {
         **summarize(seconds),
+        "matmul_floor_ms": {m: 1e3 * floors[m]["matmul_s"] for m in methods},
+        "ratio_floor": {
+            m: 1 + 1e3 * (floors[m]["matmul_s"] - floors[BASELINE]["matmul_s"]) / ms_bcq for m in methods
+        },
+        "peak_gflops": statistics.median(f["peak_gflops"] for f in floors.values()),
         "gemm_flops": flops,
         "gemm_flop_ratio_to_bcq": {m: flops[m] / flops[BASELINE] for m in methods},
         "device_name": device_name(dev),
