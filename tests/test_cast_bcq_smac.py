@@ -148,10 +148,12 @@ def test_cast_credit_on_an_interaction_critic():
 
 
 @pytest.mark.parametrize("absent", ["zero", "default"])
-def test_factored_cast_credit_equals_built_inputs(absent):
-    """The EnsembleMLP fast path (first layer factored over the action blocks) gives the built-input credits: float64,
-    two seeds, random critic, a batch with repeated and varied actions, every draw size."""
-    S, B, N, K, D, C = 2, 5, 4, 7, 3, 6
+@pytest.mark.parametrize("N, C", [(4, 6), (3, 10), (9, 2)])
+def test_factored_cast_credit_equals_built_inputs(absent, N, C):
+    """The EnsembleMLP fast path (first layer factored over the action blocks; each distinct set of absent partners
+    once per batch row where the draws repeat sets: 4 and 3 agents, not 9 with 2 draws) gives the built-input
+    credits: float64, two seeds, random critic, a batch with repeated and varied actions, every draw size."""
+    S, B, K, D = 2, 5, 7, 3
     torch.manual_seed(0)
     q = EnsembleMLP(S, D + N * K, 1, (8, 8)).double()
     state = torch.randn(S, B, D, dtype=torch.float64)

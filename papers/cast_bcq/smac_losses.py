@@ -177,7 +177,10 @@ def _factored_credit(
     """cast_credit for a plain EnsembleMLP: its first layer is linear in [s, onehot a_1 .. a_N], so a counterfactual
     row's pre-activation is W_s s + b + sum_j present_j W_j[a_j] (+ sum_j absent_j W_j[stop] for "default"): the
     state part once per row of the batch, the action part one [N*C*2, N] x [N, H] product per row, instead of the
-    [N*C*2, D + N*K] x [D + N*K, H] product of the built inputs. Then the remaining layers as joint_q's."""
+    [N*C*2, D + N*K] x [D + N*K, H] product of the built inputs. A row depends only on its batch row and its set of
+    absent partners, so where the seeds' N*C*2 draws hold fewer distinct sets (at most 2^N - 1: 7 on 3 agents
+    against 60 draws) each set is computed once per batch row and gathered back. Then the remaining layers as
+    joint_q's."""
     S, B, N = act.shape
     C, K, D = masks.shape[2], n_actions, state.shape[-1]
     first = joint_q.layers[0]
@@ -188,12 +191,22 @@ def _factored_credit(
     blocks = w[:, D:].reshape(S, N, K, H)  # W_j[k]
     idx = act.transpose(1, 2)[..., None].expand(S, N, B, H)
     taken = blocks.gather(2, idx).transpose(1, 2).reshape(S * B, N, H)  # W_j[a_j] [S*B, N(j), H]
-    gone = _absent_blocks(masks, S, B)  # [S, B, N(i), C, 2, N(j)]
-    keep = (~gone).to(state.dtype).reshape(S * B, N * C * 2, N)
-    h = torch.baddbmm(base.reshape(S * B, 1, H), keep, taken)  # [S*B, N*C*2, H]
+    # a row depends on (batch row, set of absent partners) only: one row per distinct set of the seeds' draws
+    pattern = _absent_blocks(masks, S, 1)[:, 0].reshape(S, N * C * 2, N)  # [S, N*C*2, N(j)], batch-free
+    codes = (pattern.long() << torch.arange(N, device=masks.device)).sum(-1)  # [S, N*C*2] bitmask
+    uniq, inv = torch.unique(codes, return_inverse=True)  # [U], [S, N*C*2]
+    if uniq.numel() < N * C * 2 and N < 63:  # fewer rows: U distinct sets instead of N*C*2 draws
+        gone = ((uniq[:, None] >> torch.arange(N, device=masks.device)) & 1).bool()  # [U, N(j)]
+        gone_s = gone[None].expand(S, -1, -1)  # the same sets for every seed
+    else:
+        gone_s, inv = pattern, None
+    U = gone_s.shape[1]
+    keep = (~gone_s).to(state.dtype)[:, None].expand(S, B, U, N).reshape(S * B, U, N)
+    h = torch.baddbmm(base.reshape(S * B, 1, H), keep, taken)  # [S*B, U, H]
     if absent == "default":
-        stop = blocks[:, :, STOP]  # [S, N(j), H]
-        h = h.reshape(S, -1, H).baddbmm_(gone.to(state.dtype).reshape(S, B * N * C * 2, N), stop)
+        # [S, U, H]: the absent blocks' stop rows
+        stop = torch.bmm(gone_s.to(state.dtype), blocks[:, :, STOP])
+        h = h.reshape(S, B, U, H).add_(stop[:, None])
     h = h.reshape(S, -1, H)
     if isinstance(joint_q.activation, torch.nn.ReLU):
         h = h.relu_()  # (in place: the rows are large)
@@ -201,7 +214,10 @@ def _factored_credit(
         h = joint_q.activation(h)
     # joint_q's other layers
     h = joint_q._layers(h, [(layer.weight, layer.bias) for layer in joint_q.layers[1:]])
-    q = h.reshape(S, B, N, C, 2)
+    q = h.reshape(S, B, U)
+    if inv is not None:  # back to every draw: [S, B, N*C*2]
+        q = q.gather(2, inv[:, None].expand(S, B, -1))
+    q = q.reshape(S, B, N, C, 2)
     return (q[..., 0] - q[..., 1]).mean(dim=-1)
 
 
