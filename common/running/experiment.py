@@ -73,7 +73,7 @@ from common.running.runs import (  # noqa: F401
     reused_record,
     settle_run,
 )
-from common.running.runtime import check_seeds, git_commit, set_threads
+from common.running.runtime import check_seeds, git_commit, worker_init
 
 log = logging.getLogger("offmarl.experiment")
 
@@ -243,7 +243,7 @@ def _run_in_processes(
     results: list[Status] = []
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=ctx, initializer=set_threads, initargs=(env.threads,)
+        max_workers=jobs, mp_context=ctx, initializer=worker_init, initargs=(env.threads, os.getpid())
     ) as pool:
         futs = [pool.submit(run_task, task, job, env) for task in tasks]
         for task, f in zip(tasks, futs):

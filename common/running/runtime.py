@@ -72,6 +72,27 @@ def set_threads(n: int) -> int:
     return int(n)
 
 
+def worker_init(n_threads: int | None, parent_pid: int, poll_s: float = 2.0) -> None:
+    """Initializer of a launcher's worker process: ``set_threads(n_threads)`` (None: leave the thread count as the
+    worker starts), and a daemon thread that ends the worker
+    (``os._exit(1)``) within ``poll_s`` seconds once its driver ``parent_pid`` is gone (the worker re-parented), so
+    that killing a run's driver does not leave workers training on: they would hold a core, write checkpoints
+    beside a restarted run's and record the same runs twice. Checkpoint writes are atomic, so the restarted run
+    resumes from the last complete one."""
+    import threading
+    import time
+
+    if n_threads is not None:
+        set_threads(n_threads)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-driver", daemon=True).start()
+
+
 def current_threads() -> int:
     """The torch intra-op thread count of this process."""
     import torch

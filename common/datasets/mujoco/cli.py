@@ -36,7 +36,7 @@ from common.datasets.mujoco import (
 )
 from common.datasets.mujoco.policies import COMMITTED, load_policy_set
 from common.running.roots import add_root_options, chosen_root
-from common.running.runtime import check_device
+from common.running.runtime import check_device, worker_init
 from envs.gym_mujoco import TASKS
 
 __all__ = ["main", "export_policies"]
@@ -159,7 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ready = all(has_policies(t, a.profile, a.root) for t in tasks)
     if a.jobs > 1 and len(tasks) > 1 and ready:  # rollouts only: one robot per process
         with ProcessPoolExecutor(
-            max_workers=min(a.jobs, len(tasks)), mp_context=get_context("spawn")
+            max_workers=min(a.jobs, len(tasks)),
+            mp_context=get_context("spawn"),
+            initializer=worker_init,  # a worker ends with this driver; its thread count as before
+            initargs=(None, os.getpid()),
         ) as pool:
             for lines in pool.map(
                 _build_task,
