@@ -7,26 +7,30 @@ figure3.py ... figure8.py).
 A claim reads its item's whole grid at the profile (``Evidence.grid``, the cells the script plans): it is judged only
 once every cell has a finished run for every seed of the profile (``finished_seeds``: a record with its curve, since
 OTC's improvement % itself may be non-finite where S(pi^0) = 0); otherwise it stays not checked, with the cells it
-misses, so a partial run never reads as "does not hold". "final" (in the figures' claims): a cell's evaluation return
-of pi^K, the last point of its curve, averaged over seeds.
+misses, so a partial run never reads as "does not hold". The exception is Table 1's precondition t1_pi0_reasonable
+(ours), judged on each (dataset, env, learner) row as soon as that row is complete. "final" (in the figures'
+claims): a cell's evaluation return of pi^K, the last point of its curve, averaged over seeds.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from common.reporting.claims import Claim, Evidence, Outcome, whole_grid
+from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome, whole_grid
 from common.reporting.published import check_claim_list
+from common.running.profiles import get_profile
 from common.running.store import Runs
 from papers.otc import claims_curves, claims_nav
 from papers.otc import config as C
 from papers.otc.claims_curves import HC, SHORT
+from papers.otc.offline_levels import offline_level
 from papers.otc.published import ITEMS
 from papers.otc.published import TABLE2_METHODS as T2_METHODS
 
 LEARNERS = ("bcq", "awac")  # Table 1's learners
 AWAC_NORMALIZED_FAIL = 5.0  # t1_awac_fails_hc_random: "does not work" = D4RL-normalized S(pi^0) < 5
 OVERHEAD_LIMIT = 1.25  # t2_overhead_below_25pct: "costs less than 25 % of the BCQ training time"
+PI0_FRACTION = 0.5  # t1_pi0_reasonable (ours): S(pi^0) >= half the learner's published single-agent level
 
 
 # ---- what every claim reads --------------------------------------------------------------------------------------
@@ -73,6 +77,49 @@ def _t1(ev: Evidence) -> dict[str, Any]:
         "ev_beats": ev_beats,
         "n_cmp": 2 * len(rows),
     }
+
+
+def pi0_reasonable(ev: Evidence, n_seeds: int | None = None) -> Outcome:
+    """t1_pi0_reasonable: per complete (dataset, env, learner) row of the grid (each of its cells with ``n_seeds``
+    finished seeds; default the profile's), the seed mean of the records' D4RL-normalized S(pi^0) against
+    PI0_FRACTION x the learner's published level on the dataset (papers/otc/offline_levels.py)."""
+    n = n_seeds if n_seeds is not None else get_profile(ev.profile, C.PROFILE_OVERRIDES).n_seeds
+    rows: dict[tuple[str, str, str], list[dict]] = {}
+    for k in ev.grid:
+        rows.setdefault((k["dataset"], k["env"], C.parse_method(k["method"]).learner), []).append(k)
+    complete = sorted(  # Table 1's order: dataset, env, learner
+        (r for r, cells in rows.items() if all(finished_seeds(ev.runs, c) >= n for c in cells)),
+        key=lambda r: (C.MUJOCO_DATASETS.index(r[0]), C.MUJOCO_ENVS.index(r[1]), LEARNERS.index(r[2])),
+    )
+    if not complete:
+        return (
+            None,
+            f"no (dataset, env, learner) row of the grid has all {n} seeds finished ({len(rows)} rows)",
+        )
+    words, ok, counted = [], True, 0
+    for d, e, lr in complete:
+        per_seed: dict[int, list[float]] = {}
+        for c in rows[(d, e, lr)]:
+            for r in ev.runs.select(**c):
+                if r.seed is not None and r.extra.get("normalized_s0") is not None:
+                    per_seed.setdefault(int(r.seed), []).append(float(r.extra["normalized_s0"]))
+        task, level = C.TASK_OF[e], offline_level(C.TASK_OF[e], d, lr)
+        pi0 = sum(sum(v) / len(v) for v in per_seed.values()) / len(per_seed) if per_seed else None
+        if level is None:
+            words.append(f"{task} {d} {lr}: no published level")
+        elif pi0 is None:
+            words.append(f"{task} {d} {lr}: no D4RL-normalized S(pi^0) in its records")
+        else:
+            counted += 1
+            ok &= pi0 >= PI0_FRACTION * level
+            pct = f"{100 * pi0 / level:.0f} %" if level > 0 else "n/a"
+            words.append(f"{task} {d} {lr}: pi^0 {pi0:.1f} vs published {level:.1f} ({pct})")
+    head = (
+        f"seed-mean D4RL-normalized S(pi^0) vs the learner's published single-agent level, holds if >= "
+        f"{100 * PI0_FRACTION:.0f} % in every complete row with one ({counted} counted, {len(complete)} of "
+        f"{len(rows)} rows complete): "
+    )
+    return (ok if counted else UNDECIDED), head + "; ".join(words)
 
 
 def otc_beats_uniform(ev: Evidence) -> Outcome:
@@ -173,7 +220,20 @@ def _dq_not_slower(de: float, dq: float, where: str) -> Outcome:
 
 
 CLAIMS: list[Claim] = [
-    # Table 1 (§4.2, abstract)
+    # Table 1 (§4.2, abstract): first the precondition of its percentages, then the paper's claims
+    Claim(
+        item="table1",
+        id="t1_pi0_reasonable",
+        check=pi0_reasonable,
+        text="Precondition of Table 1 (ours: the paper states no such rule). Table 1 prints the 'Performance "
+        "improvement (%) at the last deployment compared with the offline-trained policies' (Table 1 caption), "
+        "which is only meaningful if the offline-trained π^0 is a reasonable offline policy. Check: in every (dataset, env, learner) row whose cells all have the profile's seeds finished and "
+        "whose learner has a published single-agent level on that D4RL dataset (papers/otc/offline_levels.py: "
+        "AWAC from IQL's Table 1, BCQ on medium from robomimic; none for BCQ on random and medium-replay, nor for "
+        "AWAC on random), the seed mean of π^0's D4RL-normalized score is >= half that level (OTC's agents see "
+        "the full state, only the actions are split). Rows without a level are listed and not counted; not "
+        "checked while no row is complete.",
+    ),
     Claim(
         item="table1",
         id="t1_otc_beats_uniform",
