@@ -16,6 +16,7 @@ LEARNERS_T1 = ("bcq", "awac")
 # every claim id of the paper's items, per item (in file order)
 CLAIM_IDS = {
     "table1": [
+        "t1_pi0_reasonable",
         "t1_otc_beats_uniform",
         "t1_otc_substantially_better",
         "t1_dq_not_commonly_better",
@@ -85,7 +86,7 @@ def test_the_paper_is_valid_and_loads_without_error():
     check_paper(P.ITEMS, P.PUBLISHED, K.CLAIMS, P.NOTES)
     ns = load_published("otc")
     assert ns.error is None and ns.found and ns.PAPER == "otc"
-    assert len(ns.PUBLISHED) == 56 and len(ns.CLAIMS) == 25 and set(ns.ITEMS) == set(CLAIM_IDS)
+    assert len(ns.PUBLISHED) == 56 and len(ns.CLAIMS) == 26 and set(ns.ITEMS) == set(CLAIM_IDS)
     assert set(ns.NOTES) == set(ns.ITEMS)  # every item says what our copy lacks
     assert all(isinstance(e, Entry) for e in P.PUBLISHED) and all(isinstance(c, Claim) for c in K.CLAIMS)
     assert not hasattr(P, "CLAIMS")  # the claims live beside their rules

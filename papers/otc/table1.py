@@ -13,8 +13,9 @@ S(pi^0), S(pi^K), both D4RL-normalized, and the curve of S(pi^k), deployment ret
 
 Grids: full = the paper's 54 cells; quick = the whole BCQ half (27 cells: BCQ's three columns on every env and
 dataset), AWAC's three on walker2d medium and AWAC on halfcheetah random for the footnote's claim (31 cells); smoke = hopper random with every column, AWAC on halfcheetah random. Verdicts
-(papers/otc/claims.py: t1_otc_beats_uniform, t1_otc_substantially_better, t1_dq_not_commonly_better,
-t1_otc_improves_offline, t1_awac_fails_hc_random) on a complete grid only.
+(papers/otc/claims.py: first our precondition t1_pi0_reasonable, pi^0 against the offline learner's published level,
+papers/otc/offline_levels.py; then the paper's t1_otc_beats_uniform, t1_otc_substantially_better,
+t1_dq_not_commonly_better, t1_otc_improves_offline, t1_awac_fails_hc_random) on a complete grid only.
 """
 
 from __future__ import annotations
