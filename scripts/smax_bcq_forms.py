@@ -16,7 +16,9 @@ agents, the code's epsilon-greedy test actions):
                  filtered test actions (the filter and the BC softmax still over all actions, as the code)
   bc             not I-BCQ: our BC column (method "bc": the BC head alone, greedy), same data, budget and optimizer
 
---method mabcq applies the forms to MABCQ (I-BCQ with the code's value-deviation weight) instead of I-BCQ.
+--method mabcq applies the forms to MABCQ (I-BCQ with the code's value-deviation weight) instead of I-BCQ;
+--method cast_bcq takes the forms code, paper-q (the paper's CAST: Q_i regressed onto the credit, acting through
+the filter at 0.3) and bc.
 --updates N trains N updates (default: the profile's; the code's epsilon schedules laid over N as the items do,
 schedule_scale = 40,000 / N); every run evaluates at each tenth of N (the win-rate curve is in the record; the
 evaluations draw from their own generators, so they do not change training).
@@ -42,7 +44,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from common.running.records import atomic_write_text  # noqa: E402
 
-BASES = {"i_bcq": "I-BCQ", "mabcq": "MABCQ"}  # the code's learners the forms modify (--method)
+BASES = {
+    "i_bcq": "I-BCQ",
+    "mabcq": "MABCQ",
+    "cast_bcq": "CAST-BCQ",
+}  # the learners the forms modify (--method)
+# CAST-BCQ's forms: the code's (pi(a|o) regressed onto the credit, greedy test actions) and the paper's (Q_i regressed
+# onto the credit, test actions through the filter at 0.3: SmaxConfig agent="q"); bc as the fair baseline
+CAST_FORMS = ("code", "paper-q", "bc")
 FORMS = {
     "code": {},
     "huber": {"td_loss": "huber"},
@@ -57,6 +66,7 @@ FORMS = {
     "huber+polyak+filtered-test": {"td_loss": "huber", "polyak": 0.005, "test_filter": True},
     "fujimoto": {"td_loss": "huber", "polyak": 0.005, "bcq_threshold": 0.3, "test_filter": True},
     "bc": {"method": "bc"},
+    "paper-q": {"agent": "q"},  # --method cast_bcq only
 }
 
 
@@ -125,7 +135,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     ap.add_argument(
-        "--forms", nargs="+", default=list(FORMS), choices=list(FORMS), help="forms to run (default all)"
+        "--forms",
+        nargs="+",
+        default=None,
+        choices=list(FORMS),
+        help="forms to run (default: all of the method's)",
     )
     ap.add_argument("--out", default=str(ROOT / "runs" / "quick" / "cast_bcq"), help="output folder")
     ap.add_argument(
@@ -134,6 +148,11 @@ def main(argv=None) -> int:
     ap.add_argument("--updates", type=int, default=None, help="updates per run (default: the profile's)")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md from the .jsonl (no runs)")
     args = ap.parse_args(argv)
+    allowed = CAST_FORMS if args.method == "cast_bcq" else tuple(f for f in FORMS if f != "paper-q")
+    args.forms = args.forms or list(allowed)
+    bad = [f for f in args.forms if f not in allowed]
+    if bad:
+        ap.error(f"--forms {' '.join(bad)} not for --method {args.method}; valid: {', '.join(allowed)}")
     if args.render:
         jl = Path(args.out) / f"smax_ibcq_forms_{args.map}.jsonl"
         if not jl.exists():

@@ -590,6 +590,24 @@ def test_smax_bcq_forms_runs_records_and_resumes(tmp_path):
     assert p.returncode == 0 and rec["data_sha256"][:12] in md.read_text()
 
 
+def test_smax_bcq_forms_refuses_a_form_its_method_lacks():
+    """CAST-BCQ takes the forms code, paper-q and bc only; I-BCQ not paper-q: one clear error, before any data."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for method, form in (("cast_bcq", "huber"), ("i_bcq", "paper-q")):
+        cmd = [
+            sys.executable,
+            "scripts/smax_bcq_forms.py",
+            "--method",
+            method,
+            "--forms",
+            form,
+            "--profile",
+            "smoke",
+        ]
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+        assert p.returncode == 2 and f"--forms {form} not for --method {method}; valid:" in p.stderr, p.stderr
+
+
 @needs_smax
 def test_smax_official_bcq_needs_the_official_checkout(tmp_path):
     p = subprocess.run(
