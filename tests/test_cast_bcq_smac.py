@@ -645,3 +645,26 @@ def test_t1_ibcq_mabcq_low_is_undecided_where_the_cooperative_methods_win_nothin
     verdict, why = next(c for c in CLAIMS if c.id == "t1_ibcq_mabcq_low").check(Evidence(recs))
     assert verdict == want and type(verdict) is type(want)
     assert ("undecided" in why) == (want == "undecided")
+
+
+def test_table1_paper_form_column_is_cast_with_q_agents_and_the_others_unchanged():
+    """cast_bcq_paper (Table 1's variant column) is the cast_bcq learner with agent "q" (the paper's Eq. 9 form:
+    filter at 0.3); every other column's learner fields carry no agent and keep their own method."""
+    from common.running.profiles import get_profile
+    from papers.cast_bcq.claims_smax import SMAX_METHODS, SMAX_RUN_METHODS
+    from papers.cast_bcq.smac_items import smax_config
+
+    prof = get_profile("quick", C.PROFILE_OVERRIDES)
+    paper = smax_config(prof, "smax/2s3z", "cast_bcq_paper")
+    code = smax_config(prof, "smax/2s3z", "cast_bcq")
+    fields = paper["cast_smax"]
+    assert paper["method"] == "cast_bcq_paper" and fields["method"] == "cast_bcq" and fields["agent"] == "q"
+    cfg = SmaxConfig(**fields).validate()
+    assert cfg.paper_cast and cfg.threshold == 0.3 and not SmaxConfig(**code["cast_smax"]).paper_cast
+    assert {k: v for k, v in fields.items() if k != "agent"} == code["cast_smax"]
+    assert "cast_bcq_paper" in SMAX_RUN_METHODS and "cast_bcq_paper" not in SMAX_METHODS  # no claim reads it
+    for m in SMAX_METHODS + ("bc",):
+        f = smax_config(prof, "smax/3s_vs_3z", m)["cast_smax"]
+        assert f["method"] == m and "agent" not in f
+    with pytest.raises(ValueError, match="cast_bcq_paper"):
+        smax_config(prof, "smax/3s_vs_3z", "cast_bcq_pape")

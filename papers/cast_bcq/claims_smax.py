@@ -13,8 +13,11 @@ from papers.cast_bcq import config as C
 from papers.cast_bcq.published import LABELS
 
 SMAX_METHODS = ("i_bcq", "mabcq", "icq_ma", "cast_bcq")  # Table 1's columns
-# the cells of Table 1 and Figure 5: the paper's, then bc
-SMAX_RUN_METHODS = SMAX_METHODS + C.OURS_ONLY_METHODS
+# CAST-BCQ in the paper's form beside the code's (Table 1's column): Q_i regressed onto the credit and acting through
+# the BCQ filter at 0.3 (Eq. 9 as printed; smac_config.SmaxConfig agent "q"); no claim reads it (issue 67)
+SMAX_VARIANTS = {"cast_bcq_paper": {"method": "cast_bcq", "agent": "q"}}
+# the cells of Table 1 and Figure 5: the paper's, the variant, then bc
+SMAX_RUN_METHODS = SMAX_METHODS + tuple(SMAX_VARIANTS) + C.OURS_ONLY_METHODS
 COUNTED = tuple(e for e in C.SMAX_MAPS if e not in C.SMAX_SUBSTITUTES)  # the MMM substitute is not counted
 
 

@@ -35,6 +35,7 @@ LABELS = {
     "cast_bcq_wo_st": "ours w/o ST",
     "cast_bcq_wo_cd": "ours w/o CD",
     "bc": "BC (our baseline)",
+    "cast_bcq_paper": "CAST-BCQ, paper's form (Q_i, Eq. 9)",
 }
 
 PAPER = "cast_bcq"

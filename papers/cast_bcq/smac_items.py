@@ -33,6 +33,7 @@ from common.running.offline import data_identity_of, dataset_of, run_metrics
 from common.running.records import canonical_json, to_jsonable
 from papers.cast_bcq import config as C
 from papers.cast_bcq.claims_smax import SMAX_RUN_METHODS as METHODS
+from papers.cast_bcq.claims_smax import SMAX_VARIANTS
 from papers.cast_bcq.smac import LEARNER_NAME, SmaxLearner, smax_learner
 
 ITEMS = ("table1", "figure5")  # identical runs: one item's run is copied, not re-run, by the other
@@ -58,18 +59,21 @@ def smax_config(profile, env: str, method: str) -> dict[str, Any]:
     settings = profile.paper
     updates = settings.smax_updates
     eval_every = max(1, updates // settings.smax_evals)
+    # a variant column (claims_smax.SMAX_VARIANTS) is its learner's method with a few fields set
     fields: dict[str, Any] = {
         "method": method,
+        **SMAX_VARIANTS.get(method, {}),
         "batch_size": settings.smax_batch,
         "reward_scale": C.SMAX_REWARD_SCALE,
     }
+    learner_method = fields["method"]
     if updates != C.SMAX_UPDATES:  # the code's epsilon schedules laid over this profile's updates (smac.py)
         fields["schedule_scale"] = C.SMAX_UPDATES / updates
     if settings.smax_width is not None:
         fields["hidden"] = settings.smax_width
-        if method in ("icq_ma", "cast_bcq"):
+        if learner_method in ("icq_ma", "cast_bcq"):
             fields["critic_hidden"] = settings.smax_width
-    if method == "cast_bcq" and settings.smax_subteams is not None:
+    if learner_method == "cast_bcq" and settings.smax_subteams is not None:
         fields["subteams"] = settings.smax_subteams
     return {
         "dataset": {

@@ -10,7 +10,8 @@ to the paper's; only the orderings (the claims) are compared. SMAX has no Mediva
 smax/MMM_no_medivac (7 marines + 2 marauders a side), a labelled substitute whose claims are not counted (its row
 stands apart from the published smax/MMM row in the report).
 Cells: map (config.SMAX_MAPS) x method {i_bcq, mabcq, icq_ma, cast_bcq} (papers/cast_bcq/smac.py; MLP agents in place
-of SMAC's GRUs). Score = the last evaluation's test win rate (greedy masked actions, 20 episodes at quick/full;
+of SMAC's GRUs), then ours: cast_bcq_paper (CAST-BCQ in the paper's form: Q_i regressed onto the credit, acting through
+the BCQ filter at 0.3; the cast_bcq column is the official code's form, pi regressed onto the credit) and bc. Score = the last evaluation's test win rate (greedy masked actions, 20 episodes at quick/full;
 stored as a fraction, shown in %). These runs are Figure 5's: a run done by either script is copied by the other.
 Claims t1_ours_best_most_maps and t1_ibcq_mabcq_low on the counted maps, on a complete grid only
 (papers/cast_bcq/smac_items.py).
