@@ -92,6 +92,19 @@ def test_baseline_times_both_trees_and_removes_its_worktree():
             pass
     with pytest.raises(ValueError, match="unknown hot path 'nope'"):
         compare_trees("nope", "HEAD", size, 1, 1)
+    with pytest.raises(ValueError, match="is not a file"):
+        compare_trees("nope", "HEAD", size, 1, 1, builder="papers/nope/bench_step.py")
+
+
+def test_a_papers_hot_path_is_built_in_both_trees_by_the_current_trees_builder():
+    """CAST-BCQ's update (papers/cast_bcq/bench_step.py) at tiny sizes, HEAD against HEAD: each worker loads the
+    builder file and imports its own tree's modules (the worker checks where ``common`` came from)."""
+    from common.bench.baseline import TREE_PATHS
+
+    tp = next(t for t in TREE_PATHS if t.path == "cast-bcq")
+    r = compare_trees(tp.path, "HEAD", tp.sized(True), n_calls=1, reps=1, builder=tp.builder)
+    assert r["new_per_s"] > 0 and r["old_per_s"] > 0
+    assert r["new_gflop_per_call"] == r["old_gflop_per_call"] > 0  # the same step in both trees
 
 
 @pytest.mark.parametrize(

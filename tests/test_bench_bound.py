@@ -7,6 +7,7 @@ import torch
 
 from common.algos.itd3_config import ITD3Config
 from common.bench.bound import bound_line, replay_args
+from common.bench.core import REPO
 from common.bench.itd3 import algo_cfg, matmul_bound
 from common.bench.sac import sac_bound
 
@@ -44,12 +45,16 @@ def test_tree_paths_name_worker_paths_and_their_sizes():
     from common.bench.baseline import TREE_PATHS
     from common.bench.worker import PATHS
 
-    assert {tp.path for tp in TREE_PATHS} == set(PATHS)  # --all --baseline compares SAC and OMAR
+    # --all --baseline compares SAC and OMAR (common's paths) and the papers' hot paths (their builder files)
+    assert {tp.path for tp in TREE_PATHS if tp.builder is None} == set(PATHS)
+    assert all((REPO / tp.builder).is_file() for tp in TREE_PATHS if tp.builder is not None)
     labels = [tp.label(False) for tp in TREE_PATHS]
     assert labels == [
         "SAC update, rlkit size, 1 member",
         "SAC update, rlkit size, 4 members",
         "OMAR update, MPE size, 15 members",
+        "MOMA-PPO iteration, Reacher quick size, 6 members",
+        "CAST-BCQ update, Hopper 3x1 quick size, 9 members",
     ]
     assert TREE_PATHS[2].label(True) == "OMAR update, tiny size, 4 members"
     assert TREE_PATHS[2].sized(True)["hidden"] == 8 and "hidden" not in TREE_PATHS[2].sized(False)

@@ -19,7 +19,8 @@ MuJoCo size against the per-member reference loop; SAC against a loop of one-mem
 (15 and 150 members on a CPU, up to 1,500 on cuda) against a loop over the runs; MOMA-PPO's world-model update and
 iteration (papers/moma_ppo/bench.py); CAST-BCQ at the code's sizes (papers/cast_bcq/bench.py); OTC's Table 2
 sampling overhead over BCQ (papers/otc/table2.py). ``--quick`` runs them all at tiny sizes (a plumbing check).
-``--baseline REV`` (common/bench/baseline.py) adds the SAC and OMAR updates of this tree against commit REV's.
+``--baseline REV`` (common/bench/baseline.py) adds the SAC and OMAR updates, MOMA-PPO's iteration and CAST-BCQ's
+update of this tree against commit REV's.
 
 Without --all (the older views, kept):
 (a) MPE size, as OMAR's official MPE code: 3 agents x 5 seeds = 15 members, obs 18, act 2, hidden 64, batch 1024.

@@ -30,8 +30,10 @@ WORKER = Path(__file__).with_name("worker.py")
 
 @dataclass(frozen=True)
 class TreePath:
-    """A hot path that ``--all --baseline REV`` times in both trees: its worker.PATHS key, the learner's name, the
-    name of its sizes, the sizes, their --quick overrides, and calls per round at full size."""
+    """A hot path that ``--all --baseline REV`` times in both trees: its name (a worker.PATHS key unless ``builder``
+    is given), the learner's name, the name of its sizes, the sizes, their --quick overrides, calls per round at full
+    size, the builder file of a paper's hot path (``papers/<paper>/bench_step.py``, relative to the current tree:
+    both trees' workers load it, so common imports no paper) and what one call is."""
 
     path: str
     learner: str
@@ -39,6 +41,8 @@ class TreePath:
     size: dict[str, Any]
     tiny: dict[str, Any]
     calls: int
+    builder: str | None = None
+    unit: str = "update"
 
     def sized(self, quick: bool) -> dict[str, Any]:
         return {**self.size, **(self.tiny if quick else {})}
@@ -47,17 +51,40 @@ class TreePath:
         """E.g. "OMAR update, MPE size, 15 members"."""
         size = self.sized(quick)
         m = size.get("members", size.get("n_seeds", 1) * size.get("n_agents", 1))
-        return f"{self.learner} update, {'tiny' if quick else self.sizes} size, {m} member{'s' * (m > 1)}"
+        return (
+            f"{self.learner} {self.unit}, {'tiny' if quick else self.sizes} size, {m} member{'s' * (m > 1)}"
+        )
 
 
 _SAC_TINY: dict[str, Any] = dict(hidden=[16, 16], batch_size=32)
 _OMAR_TINY: dict[str, Any] = dict(
     n_seeds=2, n_agents=2, obs_dim=4, act_dim=2, hidden=8, batch_size=16, cql_n_actions=3, omar_n_samples=4
 )
+_MOMA = dict(task="reacher-2x1", size="quick", n_seeds=3, n_agents=2)
+_CAST = dict(task="hopper-3x1", size="quick", n_seeds=3, n_agents=3)
 TREE_PATHS = (
     TreePath("sac", "SAC", "rlkit", dict(members=1, obs_dim=17, act_dim=6), _SAC_TINY, 20),
     TreePath("sac", "SAC", "rlkit", dict(members=4, obs_dim=17, act_dim=6), _SAC_TINY, 20),
     TreePath("omar-mpe", "OMAR", "MPE", dict(n_seeds=5, n_agents=3, obs_dim=18, act_dim=2), _OMAR_TINY, 3),
+    TreePath(
+        "moma-ppo",
+        "MOMA-PPO",
+        "Reacher quick",
+        _MOMA,
+        dict(size="tiny", n_seeds=1),
+        1,
+        "papers/moma_ppo/bench_step.py",
+        "iteration",
+    ),
+    TreePath(
+        "cast-bcq",
+        "CAST-BCQ",
+        "Hopper 3x1 quick",
+        _CAST,
+        dict(n_seeds=1, hidden_vae=[16, 16], hidden=[16, 16], batch_size=32),
+        2,
+        "papers/cast_bcq/bench_step.py",
+    ),
 )
 
 
@@ -106,7 +133,7 @@ def worktree(rev: str, repo: Path = REPO) -> Iterator[Path]:
 class Worker:
     """A child process timing hot path ``path`` of the tree at ``root`` (protocol: common/bench/worker.py)."""
 
-    def __init__(self, root: Path, path: str, size: dict, device: str):
+    def __init__(self, root: Path, path: str, size: dict, device: str, file: str | None = None):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(root)}
         self.root = root
         self.proc = subprocess.Popen(
@@ -118,7 +145,8 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        self._send({"path": path, "device": device, "size": size})  # it starts (imports, builds) meanwhile
+        # it starts (imports, builds) meanwhile
+        self._send({"path": path, "device": device, "size": size, "file": file})
         self.flops = 0.0
 
     def ready(self) -> Worker:
@@ -170,17 +198,22 @@ def compare_trees(
     device: str = "cpu",
     between: Callable[[], object] | None = None,
     repo: Path = REPO,
+    builder: str | None = None,
 ) -> dict[str, Any]:
-    """Calls/s of hot path ``path`` (a key of worker.PATHS) in the current tree (``repo``'s working tree) and at
-    commit ``rev``, their rounds interleaved (``between`` is called after each pair: e.g. a peak reading); medians,
-    new/old, and each one's FLOPs per call."""
-    if path not in PATHS:
-        raise ValueError(f"unknown hot path {path!r}; valid: {', '.join(PATHS)}")
+    """Calls/s of hot path ``path`` (a key of worker.PATHS, or the name of ``builder``'s: a paper's step builder,
+    relative to ``repo``) in the current tree (``repo``'s working tree) and at commit ``rev``, their rounds
+    interleaved (``between`` is called after each pair: e.g. a peak reading); medians, new/old, and each one's FLOPs
+    per call."""
+    if builder is None and path not in PATHS:
+        raise ValueError(f"unknown hot path {path!r}; valid: {', '.join(PATHS)}, or give its builder")
+    file = None if builder is None else str((repo / builder).resolve())
+    if file is not None and not Path(file).is_file():
+        raise ValueError(f"the builder of hot path {path!r}, {builder}, is not a file of {repo}")
     with worktree(rev, repo) as old_root:
         workers: dict[str, Worker] = {}
         try:
-            workers["new"] = Worker(repo, path, size, device)  # both start at once, then are waited for
-            workers["old"] = Worker(old_root, path, size, device)
+            workers["new"] = Worker(repo, path, size, device, file)  # both start at once, then are waited for
+            workers["old"] = Worker(old_root, path, size, device, file)
             for w in workers.values():
                 w.ready()
             rates: dict[str, list[float]] = {"new": [], "old": []}

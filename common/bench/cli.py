@@ -58,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         "--baseline",
         metavar="REV",
         default=None,
-        help="with --sac or --all: the SAC update (--all: and OMAR's) of this tree against commit REV's, in one run "
-        "(a git worktree of REV, one worker process per tree, rounds interleaved); new/old",
+        help="with --sac or --all: the SAC update (--all: and OMAR's update, MOMA-PPO's iteration and CAST-BCQ's "
+        "update) of this tree against commit REV's, in one run (a git worktree of REV, one worker process per tree, "
+        "rounds interleaved); new/old",
     )
     p.add_argument(
         "--out",

@@ -140,7 +140,7 @@ def members_rows(ctx: Ctx) -> list[Row]:
 
 def baseline_rows(ctx: Ctx, peak: Peak) -> list[Row]:
     """The current tree against commit ``ctx.baseline`` (common/bench/baseline.py): SAC at 1 and 4 members, OMAR at
-    MPE size (``baseline.TREE_PATHS``)."""
+    MPE size, MOMA-PPO's quick iteration and CAST-BCQ's quick update (``baseline.TREE_PATHS``)."""
     from common.bench.baseline import TREE_PATHS, compare_trees
 
     assert ctx.baseline is not None, "baseline rows need a baseline commit"
@@ -154,15 +154,16 @@ def baseline_rows(ctx: Ctx, peak: Peak) -> list[Row]:
             reps=ctx.n(14) + 1,
             device=ctx.device,
             between=lambda: peak.read(1),
+            builder=tp.builder,
         )
         rows.append(
             Row(
                 f"{tp.label(ctx.quick)}: this tree",
                 r["new_per_s"],
-                "updates/s",
+                f"{tp.unit}s/s",
                 r["new_per_s"] * r["new_gflop_per_call"],
                 r["ratio"],
-                f"commit {ctx.baseline} ({r['old_per_s']:.3g} updates/s), worker processes interleaved",
+                f"commit {ctx.baseline} ({r['old_per_s']:.3g} {tp.unit}s/s), worker processes interleaved",
             )
         )
     return rows

@@ -3,7 +3,8 @@
 it builds one hot path from THAT tree's modules and times it on request, so that two trees run the same script,
 each in its own process, their rounds interleaved by the parent (each waits on its pipe while the other runs).
 
-Protocol, one JSON object a line: the parent sends {"path": name, "device": d, "size": {...}}; the worker replies
+Protocol, one JSON object a line: the parent sends {"path": name, "device": d, "size": {...}} (and "file": a paper's
+step builder, ``plugin_step``, for a path not in PATHS); the worker replies
 {"flops": F} (FLOPs of one call, torch's FlopCounterMode) after one warm-up call; then for each {"calls": n} it
 replies {"seconds": s} (n calls, clocks after a device sync); {"quit": true} ends it. Replies carry the prefix
 ``@@bench `` so that whatever the tree's modules print is not read as one.
@@ -80,6 +81,17 @@ def omar_step(dev, size):
 PATHS = {"sac": sac_step, "omar-mpe": omar_step}
 
 
+def plugin_step(file, dev, size):
+    """A paper's hot path (``papers/<paper>/bench_step.py``: ``step(device, size)``), loaded from ``file``: the
+    current tree's builder, whose imports resolve to the modules of the tree this worker runs in."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_bench_step_plugin", file)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.step(dev, size)
+
+
 def _reply(obj):
     sys.stdout.write(PREFIX + json.dumps(obj) + "\n")
     sys.stdout.flush()
@@ -91,7 +103,10 @@ def serve():
     torch.set_num_threads(1)
     req = json.loads(sys.stdin.readline())
     dev = torch.device(req["device"])
-    step = PATHS[req["path"]](dev, req["size"])
+    if req.get("file"):
+        step = plugin_step(req["file"], dev, req["size"])
+    else:
+        step = PATHS[req["path"]](dev, req["size"])
     with FlopCounterMode(display=False) as fc:
         step()
     step()  # warm-up
