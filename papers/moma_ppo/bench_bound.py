@@ -15,6 +15,7 @@ import argparse
 import torch
 
 from common.bench.bound import bound_line, step_bound
+from common.bench.core import check_bench_args
 from common.running.runtime import check_device
 from papers.moma_ppo.bench import SHAPES, iteration_setup
 
@@ -52,8 +53,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--reps", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     a = p.parse_args(argv)
-    if a.n_seeds < 1 or a.reps < 1:
-        p.error(f"--n-seeds {a.n_seeds} and --reps {a.reps} must be >= 1")
+    if a.n_seeds < 1:
+        p.error(f"--n-seeds {a.n_seeds}: give a positive integer")
+    check_bench_args(p, a, ("reps",))  # a positive --reps, a known device, then ONE torch thread
     r = iteration_bound(a.task, a.size, a.n_seeds, a.reps, a.device)
     print(f"MOMA-PPO iteration, {a.task} {a.size}, {a.n_seeds} seeds: {bound_line(r)}")
     return r
