@@ -87,6 +87,8 @@ def plugin_step(file, dev, size):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_bench_step_plugin", file)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot load a step builder from {file!r}: not a Python file")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.step(dev, size)
