@@ -71,7 +71,7 @@ TREE_PATHS = (
         "MOMA-PPO",
         "Reacher quick",
         _MOMA,
-        dict(size="tiny", n_seeds=1),
+        dict(size="tiny", n_seeds=1, batch=256, k=2),
         1,
         "papers/moma_ppo/bench_step.py",
         "iteration",
