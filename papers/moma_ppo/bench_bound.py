@@ -12,33 +12,22 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from common.bench.bound import bound_line, step_bound
 from common.bench.core import check_bench_args
 from common.running.runtime import check_device
-from papers.moma_ppo.bench import SHAPES, iteration_setup
+from papers.moma_ppo.bench import SHAPES
 
 
 def iteration_bound(
     task: str = "reacher-2x1", size: str = "quick", n_seeds: int = 3, reps: int = 3, device: str = "cpu"
 ) -> dict[str, float]:
     """:func:`common.bench.bound.step_bound` of one batched MOMA-PPO iteration of ``n_seeds`` seeds at ``size``."""
-    from common.algos.mappo import MAPPO  # noqa: PLC0415
-    from papers.moma_ppo.moma_ppo import moma_iteration, start_generators  # noqa: PLC0415
+    from papers.moma_ppo.bench_step import step  # noqa: PLC0415  (the iteration --all --baseline times)
 
     if task not in SHAPES:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(SHAPES)}")
-    dev = check_device(device)
-    shape = SHAPES[task]
-    wm, cfg, obs, hist, roll = iteration_setup(task, size, dev)
-    seeds = list(range(n_seeds))
-    policy = MAPPO(shape["obs_dims"], shape["act_dims"], n_seeds, cfg, seeds=seeds, device=dev)
-    gens = start_generators(seeds, dev)
-    wm_gens = [torch.Generator(device=wm.gen.device).manual_seed(s) for s in seeds]
-    return step_bound(
-        lambda: moma_iteration(wm, policy, obs, roll, gens, hist, wm_gens=wm_gens), reps, 0, device
-    )
+    iteration = step(check_device(device), {"task": task, "size": size, "n_seeds": n_seeds})
+    return step_bound(iteration, reps, 0, device)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
