@@ -105,10 +105,21 @@ def cast_bound(
 ) -> dict[str, float]:
     """The matmul bound (common/bench/bound.py) of one batched CAST-BCQ update of ``n_seeds`` seeds at ``size``: how
     near the matmul peak any update with these products (these widths, batch and kernels) can get."""
-    from papers.cast_bcq.bench_step import step  # noqa: PLC0415  (the update --all --baseline times)
+    from papers.cast_bcq.cast_bcq import CASTBCQ, CASTConfig  # noqa: PLC0415
 
-    update = step(check_device(device), {"task": task, "size": size, "n_seeds": n_seeds})
-    return step_bound(update, reps=reps, device=device)
+    dev = check_device(device)
+    shape = CAST_SHAPES[task]
+    lr = CASTBCQ(
+        shape["obs_dims"],
+        shape["act_dims"],
+        shape["state_dim"],
+        n_seeds,
+        CASTConfig(**CAST_SIZES[size]),
+        seeds=list(range(n_seeds)),
+        device=dev,
+    )
+    t = lr.prepare_data(_cast_tensors(shape, 20_000, dev))
+    return step_bound(lambda: lr.update(lr.sample_batch(t)), reps=reps, device=device)
 
 
 def main(argv: list[str] | None = None) -> dict:
