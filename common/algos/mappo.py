@@ -93,7 +93,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig, check_learner_args
+from common.algos.mappo_config import MIXERS, POLICIES, MAPPOConfig, check_learner_args, mappo_adam
 from common.algos.mappo_forward import MAPPOForward
 from common.algos.mappo_graph import MinibatchGraph, MinibatchStep
 from common.algos.mappo_stack import ACT_STREAM, TRAIN_STREAM, MAPPOStacking
@@ -206,10 +206,11 @@ class MAPPO(MinibatchStep, MAPPOStacking, MAPPOForward, MemberLearner):
             if bad:
                 raise ValueError(f"encoder parameters {bad} lack the leading member axis of {M}")
             encoder.to(device=self.device, dtype=dtype).train()
-        # foreach: one multi-tensor call per Adam op instead of ~10 ops per parameter tensor; the same arithmetic in
-        # the same order, so the same parameters bit for bit as the per-tensor loop (tests/test_mappo.py), 1.035x a
-        # MOMA-PPO quick iteration on one CPU thread (issue 63; on a GPU it is torch's default already)
-        self.opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, foreach=True)
+        # foreach Adam: 1.035x a MOMA-PPO quick iteration on one CPU thread, bit for bit (issue 63); fused with
+        # ``compiled``
+        self.opt = mappo_adam(self.parameters(), cfg, self.step_mode)
+        # the minibatch losses the step calls: MAPPO.losses, or its torch.compile'd form (``compiled``, issue 63)
+        self.step_losses = torch.compile(self.losses, dynamic=False) if cfg.compiled else self.losses
         self.alpha = torch.full((S,), float(cfg.alpha0), device=self.device, dtype=dtype)  # [S]
         self.obs_mu = torch.zeros(S, N, O, device=self.device, dtype=dtype)  # obs_norm statistics [S, N, O]
         self.obs_sd, self.obs_stats_set = torch.ones_like(self.obs_mu), False

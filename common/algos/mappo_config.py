@@ -3,13 +3,15 @@ checks (``validate``: a bad value is an error naming it and the allowed ones; an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 from common.running.fields import Needs, Rules, check, low_high, opt
 
-__all__ = ["MAPPOConfig", "POLICIES", "MIXERS"]
+__all__ = ["MAPPOConfig", "POLICIES", "MIXERS", "mappo_adam"]
 
 POLICIES = ("gaussian", "categorical")
 MIXERS = ("unconstrained", "monotonic")
@@ -73,6 +75,10 @@ class MAPPOConfig:
     memory_dim: int = opt(128, kind="int", ge=1, needs=_MEMORY)
     # inputs (o - mu) / sigma, per seed and agent, frozen by set_obs_stats() [I]; [code]: raw
     obs_norm: bool = opt(False, kind="bool")
+    # opt-in speed [I] (issue 63): fused Adam and the minibatch losses through torch.compile (inductor; needs a C++
+    # compiler). The same equations in other float rounding (not bit-equal to the eager learner), so a run that sets
+    # it has another config hash and its records are kept apart; eager steps only (no CUDA graph)
+    compiled: bool = opt(False, kind="bool")
     RULES: ClassVar[Rules] = (
         low_high("log_std_bounds"),
         (
@@ -127,3 +133,24 @@ def check_learner_args(
             )
         emb = int(cfg.memory_dim)
     return (None if n_actions is None else tuple(int(k) for k in n_actions)), emb
+
+
+def mappo_adam(params: Iterable[Any], cfg: MAPPOConfig, step_mode: str) -> Any:
+    """The learner's one Adam (lr ``cfg.lr``): ``foreach`` (the eager default: one multi-tensor call per Adam op, bit
+    for bit the per-tensor Adam, tests/test_mappo.py) or, with ``compiled``, ``fused``. Refuses ``compiled`` beside a CUDA graph (the compiled step is an eager one) and where no
+    C++ compiler is on PATH (inductor's CPU backend would fail at the first update instead)."""
+    import torch  # noqa: PLC0415 - the config module itself needs no torch
+
+    if not cfg.compiled:
+        return torch.optim.Adam(params, lr=cfg.lr, foreach=True)
+    if step_mode != "eager":
+        raise ValueError(
+            f"MAPPOConfig.compiled=True compiles the eager step; this learner's step is {step_mode!r}: pass "
+            "cuda_graph=False, or set compiled=False to keep the CUDA graph"
+        )
+    if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++")):
+        raise RuntimeError(
+            "MAPPOConfig.compiled=True needs a C++ compiler on PATH for torch.compile's CPU backend (g++ or c++, "
+            "or $CXX); install one or set compiled=False"
+        )
+    return torch.optim.Adam(params, lr=cfg.lr, fused=True)

@@ -73,6 +73,8 @@ class MinibatchStep:
 
         def parameters(self) -> Iterable[Tensor]: ...
 
+        step_losses: Any  # losses, or torch.compile(losses) with MAPPOConfig.compiled
+
     def minibatch_step(
         self,
         member: Mapping[str, Tensor | None],
@@ -93,7 +95,7 @@ class MinibatchStep:
         idx_m = idx[:, None, :].expand(S, N, B).reshape(M, B)
         mb = {k: (None if v is None else v[ar_m, idx_m]) for k, v in member.items()}
         mb.update({k: v[ar_s, idx] for k, v in seed.items()})
-        loss, alpha, info = self.losses(mb, self.alpha)
+        loss, alpha, info = self.step_losses(mb, self.alpha)  # MAPPO.losses, or its compiled form
         self.alpha.copy_(alpha.detach())  # in place: a graph replays into the same tensor (exports clone it)
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()  # seeds never interact: d(sum_s L_s) / d theta_s = d L_s / d theta_s

@@ -89,3 +89,25 @@ def sac_bound(
         cfg = replace(cfg, batch_size=int(batch_size))
     lr = SAC([Member("bench", s) for s in range(n_members)], obs_dim, act_dim, cfg, 2000)
     return step_bound(filled(lr, obs_dim, act_dim, np.random.default_rng(0)).update, reps=reps, device=device)
+
+
+def behavior_steps(
+    task: str = "hopper", n_steps: int = 3_000, device: str = "cpu", cfg=None
+) -> dict[str, float]:
+    """The SAC behavior run's own step (common/behavior/sac_train.py: one environment step of the policy's action into
+    the buffer, then one update), one member on ``task``, timed by the run's clocks over ``n_steps`` steps after
+    ``learning_starts`` (actions from the policy from the first step: ``start_steps`` 0). Returns steps/s, the
+    updates/s of the same steps, and the share of a step spent outside the update."""
+    from common.behavior.sac import Member, SACConfig
+    from common.behavior.sac_train import train_sac
+
+    cfg = replace(cfg or SACConfig(), device=device, start_steps=0)
+    warm = int(cfg.learning_starts)
+    total = warm + int(n_steps)
+    run = train_sac([Member(task, 0)], cfg, total, eval_every=total, eval_episodes=1)
+    env = run.env_time * n_steps / total  # the env clock runs from step 1; the updates from learning_starts
+    return {
+        "steps_per_s": n_steps / (env + run.update_time),
+        "updates_per_s": n_steps / run.update_time,
+        "env_share": env / (env + run.update_time),
+    }

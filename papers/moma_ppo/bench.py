@@ -18,14 +18,10 @@ Shapes: 2-agent Reacher (obs 8 and 6, one action each) and 4-agent Ant under par
 two actions each). The data are synthetic (random rows in a box): the cost of an update or an iteration does not
 depend on the numbers, only on the shapes (the rollouts run their k steps: nothing is cut, the box is wide and the
 mask head's output bias is set so that terminals are never predicted, as a trained Reacher model never predicts
-them; the rows each iteration collects are printed). Before 2026-11-27 the mask head was left at its initialisation
-(p ~ 0.5: half the rollouts ended at every step, ~ 1.8 steps a rollout, ~ 14 rounds of starts and ~ 144 policy and
-ensemble calls an iteration instead of the real runs' 10), so the iteration rates measured before then overstate
-the rollouts' cost.
+them; the rows each iteration collects are printed).
 
 Everything runs on one thread, the variants interleaved round by round and each rate the median over the rounds
-(common.bench's method), so that a busy second core shifts both alike; GFLOP/s of the batched variant are counted
-with torch's FlopCounterMode and set against this run's matmul peak. ``s per 100k`` is the time of the code's
+(common.bench's method); GFLOP/s of the batched variant are counted with torch's FlopCounterMode. ``s per 100k`` is the time of the code's
 100,001 MOMA-PPO iterations on Reacher at that rate (the issue's GPU goal: one Reacher cell, 3 seeds, in 2 hours).
 ``roll s`` and ``upd s`` split one batched iteration into its rollouts and its MAPPO update (seconds, median over the
 rounds, each half clocked after a device sync).
@@ -33,6 +29,7 @@ rounds, each half clocked after a device sync).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -42,87 +39,18 @@ import torch
 from common.bench import count_flops, device_sync, interleaved_rates, matmul_peak_gflops, paper_bench_args
 from common.bench.suite import Ctx, Row
 from common.running.runtime import check_device
+from papers.moma_ppo.bench_data import MAPPO_SIZES, ROWS, SHAPES, WM_SIZES, synthetic, wm_data, world_model
 
-SHAPES = {
-    "reacher-2x1": dict(obs_dims=(8, 6), act_dims=(1, 1)),
-    "ant-4x2-po": dict(obs_dims=(15, 4, 4, 4), act_dims=(2, 2, 2, 2)),
-}
-WM_SIZES = {
-    "code": dict(hidden=1024, t_layers=4, r_layers=4, mask_layers=2),
-    "quick": dict(hidden=256, t_layers=4, r_layers=4, mask_layers=2),
-    "tiny": dict(hidden=16, t_layers=2, r_layers=2, mask_layers=1),  # the test's
-}
-MAPPO_SIZES = {
-    "code": dict(hidden=(256, 256), memory_len=10),
-    "quick": dict(hidden=(128, 128), memory_len=0),
-    "tiny": dict(hidden=(16, 16), memory_len=2, memory_dim=8, minibatch_size=16),
-}
-ROWS = 20_000  # synthetic dataset rows (start states, world-model minibatches)
-
-
-def _synthetic(shape: dict, rows: int, device, seed: int = 0) -> dict[str, Any]:
-    """A dataset's arrays in the Dataset layout (padded per agent): obs / next_obs [T, N, O], actions [T, N, A] in
-    [-1, 1], rewards [T, N], terminals / timeouts [T] (episodes of 50 steps)."""
-    g = np.random.default_rng(seed)
-    n, o, a = len(shape["obs_dims"]), max(shape["obs_dims"]), max(shape["act_dims"])
-    obs = g.normal(size=(rows, n, o)).astype(np.float32)
-    for i, d in enumerate(shape["obs_dims"]):
-        obs[:, i, d:] = 0.0  # padding
-    return {
-        "obs": obs,
-        "next_obs": obs + 0.1 * g.normal(size=obs.shape).astype(np.float32) * (obs != 0),
-        "actions": g.uniform(-1, 1, size=(rows, n, a)).astype(np.float32),
-        "rewards": g.normal(size=(rows, n)).astype(np.float32),
-        "terminals": np.zeros(rows, dtype=bool),
-        "timeouts": (np.arange(rows) % 50) == 49,
-    }
-
-
-def _world_model(shape: dict, size: str, n_members: int, device, seed: int = 0):
-    """An ensemble of ``n_members`` (its elites the first 5 members; a wide box). One member: an ensemble whose
-    heads and optimizer hold a single member (a world model alone, to train only: an ensemble needs >= 2 elites)."""
-    from papers.moma_ppo.worldmodel import WorldModelEnsemble  # noqa: PLC0415
-    from papers.moma_ppo.worldmodel_data import JointLayout, WorldModelConfig  # noqa: PLC0415
-    from papers.moma_ppo.worldmodel_nets import WMHeads  # noqa: PLC0415
-
-    cfg = WorldModelConfig(n_members=max(n_members, 5), n_elites=5, **WM_SIZES[size])
-    wm = WorldModelEnsemble(
-        JointLayout(shape["obs_dims"], shape["act_dims"]), cfg, seeds=[seed], device=device
-    )
-    if n_members == 1:
-        lay = wm.layout
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            wm.heads = WMHeads(1, lay.in_dim, lay.joint_obs_dim, lay.n_agents, cfg).to(device).train()
-        wm.optim = torch.optim.Adam(wm.heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        wm.n_per_group = wm.n_members = 1
-        return wm
-    for k, v in wm.box.items():
-        wm.box[k] = torch.full_like(v, -100.0 if k.endswith("low") else 100.0)
-    # "not terminal" with p ~ 1, as a trained Reacher / Ant model predicts: the rollouts run their k steps, as real
-    # iterations do (rollout_len_mean ~ 10 in quick's Table 4a records); at initialisation p ~ 0.5 would end half the
-    # rollouts at every step
-    with torch.no_grad():
-        list(wm.heads.mask.parameters())[-1].fill_(10.0)
-    wm.set_elites(list(range(cfg.n_elites)))
-    return wm
-
-
-def _wm_data(wm, arrays: dict, device):
-    from papers.moma_ppo.worldmodel_data import WMData  # noqa: PLC0415
-
-    lay = wm.layout
-    obs = torch.as_tensor(arrays["obs"], device=device)
-    act = torch.as_tensor(arrays["actions"], device=device)
-    T = obs.shape[0]
-    return WMData(
-        inputs=lay.inputs(obs, act),
-        next_obs=lay.joint_obs(torch.as_tensor(arrays["next_obs"], device=device)),
-        rewards=torch.as_tensor(arrays["rewards"], device=device),
-        masks=torch.ones(T, lay.n_agents, device=device),
-        train=[torch.arange(T, device=device)],
-        valid=[torch.arange(T, device=device)],
-    )
+__all__ = [
+    "SHAPES",
+    "WM_SIZES",
+    "MAPPO_SIZES",
+    "compare_world_model",
+    "compare_iteration",
+    "iteration_setup",
+    "bench_rows",
+    "main",
+]
 
 
 def compare_world_model(
@@ -131,10 +59,10 @@ def compare_world_model(
     """World-model updates/s (one update = all 7 members) of the 7-member ensemble against a loop over 7 one-member
     ensembles, and GFLOP/s of the batched one."""
     dev = check_device(device)
-    shape, arrays = SHAPES[task], _synthetic(SHAPES[task], ROWS, "cpu")
-    batched = _world_model(shape, size, 7, dev)
-    data = _wm_data(batched, arrays, dev)
-    loop = [_world_model(shape, size, 1, dev, seed=s) for s in range(7)]
+    shape, arrays = SHAPES[task], synthetic(SHAPES[task], ROWS, "cpu")
+    batched = world_model(shape, size, 7, dev)
+    data = wm_data(batched, arrays, dev)
+    loop = [world_model(shape, size, 1, dev, seed=s) for s in range(7)]
     flops = count_flops(lambda: batched.update(batched.sample_batch(data)))
 
     def step_loop() -> None:
@@ -164,8 +92,8 @@ def iteration_setup(task: str, size: str, device, batch: int = 2_000, k: int = 1
     from common.networks.history import DatasetHistories  # noqa: PLC0415
     from papers.moma_ppo.moma_ppo import RolloutConfig  # noqa: PLC0415
 
-    shape, arrays = SHAPES[task], _synthetic(SHAPES[task], ROWS, "cpu")
-    wm = _world_model(shape, size, 7, device)
+    shape, arrays = SHAPES[task], synthetic(SHAPES[task], ROWS, "cpu")
+    wm = world_model(shape, size, 7, device)
     cfg = MAPPOConfig(**MAPPO_SIZES[size])
     obs = torch.as_tensor(arrays["obs"], device=device)
     hist = None
@@ -189,10 +117,11 @@ def compare_iteration(
     device: str = "cpu",
     batch: int = 2_000,
     k: int = 10,
+    compiled: bool = False,
 ) -> dict[str, float]:
     """MOMA-PPO iterations/s (one iteration = every seed: rollouts + MAPPO update) of one policy of ``n_seeds`` seeds
     against a loop over ``n_seeds`` one-seed policies (both on one shared 7-member world model), and GFLOP/s of the
-    batched one."""
+    batched one. ``compiled`` (a CPU): also the batched policy with MAPPOConfig.compiled (``compiled_vs_eager``)."""
     from common.algos.mappo import MAPPO  # noqa: PLC0415
     from papers.moma_ppo.moma_ppo import generate_rollouts, moma_iteration, start_generators  # noqa: PLC0415
 
@@ -200,15 +129,17 @@ def compare_iteration(
     shape = SHAPES[task]
     wm, cfg, obs, hist, roll = iteration_setup(task, size, dev, batch, k)
 
-    def policy(seeds, cuda_graph=None):
+    def policy(seeds, cuda_graph=None, c=cfg):
         dims = (shape["obs_dims"], shape["act_dims"])
-        p = MAPPO(*dims, len(seeds), cfg, seeds=seeds, device=dev, cuda_graph=cuda_graph)
+        p = MAPPO(*dims, len(seeds), c, seeds=seeds, device=dev, cuda_graph=cuda_graph)
         return p, start_generators(seeds, dev)
 
     # on cuda: the minibatch step in a CUDA graph (MAPPO's default)
     batched, gens = policy(list(range(n_seeds)))
     on_gpu = batched.step_mode == "graph"
     eager, eager_gens = policy(list(range(n_seeds)), cuda_graph=False) if on_gpu else (None, None)
+    fast_cfg = dataclasses.replace(cfg, compiled=True)
+    fast, fast_gens = policy(list(range(n_seeds)), c=fast_cfg) if compiled and not on_gpu else (None, None)
     # as a group's runs
     wm_gens = [torch.Generator(device=wm.gen.device).manual_seed(s) for s in range(n_seeds)]
     loop = [policy([s]) for s in range(n_seeds)]
@@ -227,8 +158,14 @@ def compare_iteration(
     def step_eager() -> None:
         moma_iteration(wm, eager, obs, roll, eager_gens, hist, wm_gens=wm_gens)
 
+    def step_compiled() -> None:
+        moma_iteration(wm, fast, obs, roll, fast_gens, hist, wm_gens=wm_gens)
+
     flops = count_flops(step_batched)
     variants = {"batched": step_batched, "loop": step_loop, **({"eager": step_eager} if on_gpu else {})}
+    if fast is not None:
+        step_compiled()  # torch.compile's first call compiles: not a timed round
+        variants["compiled"] = step_compiled
     r = interleaved_rates(variants, n_updates, reps, dev)
     # the batched iteration's two halves, each clocked after a device sync
     split = {"rollout": [], "update": []}
@@ -250,6 +187,8 @@ def compare_iteration(
         "ratio_vs_loop": r["batched"] / r["loop"],
         "eager_iters_per_s": r.get("eager", float("nan")),
         "graph_vs_eager": r["batched"] / r["eager"] if on_gpu else float("nan"),
+        "compiled_iters_per_s": r.get("compiled", float("nan")),
+        "compiled_vs_eager": r["compiled"] / r["batched"] if fast is not None else float("nan"),
         "gflop_per_iter": flops / 1e9,
         "batched_gflops": r["batched"] * flops / 1e9,
         "rows_per_seed": float(np.mean(rows)),
@@ -371,9 +310,20 @@ def bench_rows(ctx: Ctx) -> list[Row]:
         n_updates=1,
         reps=ctx.n(2),
         device=ctx.device,
+        compiled=ctx.device == "cpu",
         **(dict(batch=60, k=3) if ctx.quick else {}),
     )
     s = int(it["seeds"])
+    compiled = [
+        Row(
+            f"MOMA-PPO iteration (Reacher, {size} size, {s} seeds), compiled step (opt-in MAPPOConfig.compiled)",
+            it["compiled_iters_per_s"],
+            "iterations/s",
+            it["compiled_iters_per_s"] * it["gflop_per_iter"],
+            it["compiled_vs_eager"],
+            "the eager step (the row above; other float rounding)",
+        )
+    ]
     return [
         Row(
             f"MOMA-PPO world-model update, {size} size, 7 members",
@@ -391,4 +341,5 @@ def bench_rows(ctx: Ctx) -> list[Row]:
             it["ratio_vs_loop"],
             f"loop over {s} one-seed policies",
         ),
+        *(compiled if ctx.device == "cpu" else []),
     ]
