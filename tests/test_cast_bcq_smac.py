@@ -494,7 +494,8 @@ def test_table1_smoke_end_to_end(tmp_path):
         assert r["config"]["cast_smax"]["method"] == "cast_bcq"
     md = (res / "smoke" / "cast_bcq" / "table1.md").read_text()
     assert "smax/3s_vs_3z" in md
-    assert "not checked — 11 of its 12 cells incomplete" in p.stdout  # a partial grid (counted maps): no verdict
+    # a partial grid of the counted maps: no verdict
+    assert "not checked — 11 of its 12 cells incomplete" in p.stdout
     # cells as members: the two seeds as one stacked learner (smac_items.run_group) give the same records
     res2 = tmp_path / "grouped"
     p = subprocess.run(
