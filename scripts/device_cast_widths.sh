@@ -4,10 +4,16 @@
 # 750-750, critics 400-300, ICQ-MA/BCQ as the code, batch 1,024, 20,000 iterations, the code's evaluations). The
 # same cell at quick's sizes (every layer 256, batch 256) is committed (results/quick/cast_bcq/figure4.jsonl), so the
 # two sit side by side; these records are also figure4's first full cells.
-#   carry:   .whl .site   (as scripts/device_moma_ppo_quick.sh: the wheels the image lacks for its python3 and
-#            gymnasium_robotics unpacked without the assets MaMuJoCo's Hopper never reads; both in .git/info/exclude)
-#   (the tree must fit 64 MiB with them: move results/superseded aside for the call, and back)
-#   command: OFFMARL_GIT_COMMIT=$(git rev-parse HEAD) bash scripts/device_cast_widths.sh 510     (timeout_s 600)
+#   carry:   [".whl", ".site"]: the wheels the image lacks, for its python3 3.12 (mujoco, mujoco-core, gymnasium,
+#            farama-notifications, pettingzoo, sacred, docopt-ng, jsonpickle, munch, gitpython, gitdb, smmap, glfw,
+#            pyopengl; 15 MB, `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` as the device
+#            README says) and gymnasium_robotics 1.4.2 unpacked without its adroit_hand, kitchen_franka and stls
+#            assets (1.4 MB); both listed in .git/info/exclude
+#   the tree must fit 64 MiB with them (62 MiB tracked): move results/ and the committed policy sets this cell does
+#   not read (common/datasets/mujoco/committed/full/{ant,halfcheetah,walker2d}.*) aside for the call, and back;
+#   records then go to RESULTS=/tmp/r there and come back under $OUT
+#   command: OFFMARL_GIT_COMMIT=$(git rev-parse HEAD) RESULTS=/tmp/r bash scripts/device_cast_widths.sh 510
+#            (timeout_s 600)
 # Steps: (1) the Hopper `mixed` data rebuilt from the committed SAC policies (common.datasets.mujoco, ~2 min on one
 # thread; the card's sha256 is compared with the quick records' below and the comparison written to setup.log: a
 # rebuild is bit-identical on one CPU type only), (2) both cells as two processes on the one GPU, stopped at the
