@@ -21,8 +21,9 @@ mask head's output bias is set so that terminals are never predicted, as a train
 them; the rows each iteration collects are printed).
 
 Everything runs on one thread, the variants interleaved round by round and each rate the median over the rounds
-(common.bench's method); GFLOP/s of the batched variant are counted with torch's FlopCounterMode. ``s per 100k`` is the time of the code's
-100,001 MOMA-PPO iterations on Reacher at that rate (the issue's GPU goal: one Reacher cell, 3 seeds, in 2 hours).
+(common.bench's method); GFLOP/s of the batched variant are counted with torch's FlopCounterMode. ``s per 100k`` is
+the time of the code's 100,001 MOMA-PPO iterations on Reacher at that rate (the issue's GPU goal: one Reacher cell,
+3 seeds, in 2 hours). With ``compiled`` (a CPU) the batched policy also runs with MAPPOConfig.compiled.
 ``roll s`` and ``upd s`` split one batched iteration into its rollouts and its MAPPO update (seconds, median over the
 rounds, each half clocked after a device sync).
 """
