@@ -30,15 +30,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 DEADLINE=${1:-510}
 PROFILE=${PROFILE:-full}; DEVICE=${DEVICE:-cuda}
 QUICK_SHA=693895fb8b1d8bb126a05ce036c6bdfdac41d236e39177612a938687e108cb2e  # Hopper 3x1 mixed of the quick records
-T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
-if [ "$DEVICE" = cuda ] && [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || exit 1
-  export PYTHONPATH=/tmp/site:$PWD/.site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+source scripts/device_env.sh  # el, the carried wheels, PYTHONPATH, one thread
 export OFFMARL_DATA=${OFFMARL_DATA:-/tmp/data}
 where=(--reference); [ -n "${RESULTS:-}" ] && where=(--results "$RESULTS")
 PY=${PY:-python3}  # the dry run (tests/test_device_scripts.py) passes its own interpreter

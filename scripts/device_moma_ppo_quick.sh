@@ -22,15 +22,7 @@ set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 DEADLINE=${1:-540}
 PROFILE=${PROFILE:-quick}; DEVICE=${DEVICE:-cuda}
-T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
-if [ "$DEVICE" = cuda ] && [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || exit 1
-  export PYTHONPATH=/tmp/site:$PWD/.site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+source scripts/device_env.sh  # el, the carried wheels, PYTHONPATH, one thread
 where=(--reference); [ -n "${RESULTS:-}" ] && where=(--results "$RESULTS")
 common=(--profile "$PROFILE" --device "$DEVICE" --group 3 --no-report "${where[@]}")
 { nvidia-smi -L 2>&1; python3 -c "import torch, mujoco, gymnasium, sacred; print('torch', torch.__version__, \
