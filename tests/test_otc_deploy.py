@@ -172,6 +172,11 @@ def test_variants_of_a_seed_share_pi0_and_the_first_deployment(tmp_path):
     assert [p.get("online_rows") for p in r["curve"]] == [None, m, 2 * m]  # |B^k| = |B^0| + k M
     assert len(r["curve"][1]["alpha"]) == 3 and r["curve"][1]["alpha"] == [1.0, 1.0, 1.0]  # alpha^1 = alpha^0
     assert r["score"] == pytest.approx(improvement_percent(r["extra"]["s0"], r["extra"]["s_final"]))
+    # each record names the offline parts its run trained, with their seconds (the cost model's split): the first
+    # variant in Table 1's order (d_e) trained pi^0 and its CVAE, the others took pi^0 from the cache
+    trained = {m: sorted(x["extra"]["offline_s"]) for m, x in recs.items()}
+    assert trained == {"bcq_otc_de": ["cvae", "pi0"], "bcq_otc_dq": [], "bcq": []}, trained
+    assert all(t > 0 for x in recs.values() for t in x["extra"]["offline_s"].values())
 
 
 def test_a_killed_run_resumes_to_the_same_record(tmp_path, monkeypatch):

@@ -48,9 +48,16 @@ def test_a_cells_seeds_tune_as_one_stack_with_the_records_of_the_runs_alone(tmp_
     assert len(alone) == len(grouped) == 2 * len(METHODS)
     for key, a in alone.items():  # bit for bit (I-BCQ and AWAC stacks are; docs/scaling.md)
         g = grouped[key]
-        assert g["curve"] == a["curve"] and g["score"] == a["score"] and g["extra"] == a["extra"], key
+        assert g["curve"] == a["curve"] and g["score"] == a["score"], key
+        assert _untimed(g["extra"]) == _untimed(a["extra"]), key
+        assert g["extra"]["offline_s"].keys() <= {"pi0", "cvae"}, key  # times, not compared
     # the runs differ: the test can fail
     assert len({r["extra"]["s_final"] for r in grouped.values()}) > len(METHODS)
+
+
+def _untimed(extra):
+    """A record's metrics without the offline stage's seconds (a time: it differs between any two runs)."""
+    return {k: v for k, v in extra.items() if k != "offline_s"}
 
 
 def test_a_killed_stack_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,6 +39,8 @@ __all__ = [
     "train_offline",
     "offline_learner",
     "offline_cvae",
+    "offline_stage",
+    "cvae_path",
     "offline_group_key",
     "train_offline_stack",
 ]
@@ -128,13 +131,46 @@ def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, pr
     return learner, s0
 
 
+def _cvae_hidden(cfg: Mapping[str, Any], learner) -> tuple[int, ...]:
+    ocfg = O.OTCConfig(**cfg["otc"])
+    return tuple(ocfg.cvae_hidden) if ocfg.cvae_hidden is not None else tuple(learner.cfg.hidden)  # [I C10]
+
+
+def cvae_path(cfg: Mapping[str, Any], data, learner, seed: int, device) -> Path:
+    """The cache entry of the cell's d_e CVAE for ``seed`` (its key: everything the CVAE depends on) [I C5]."""
+    shape = [learner.n_members, learner.obs_dim, learner.act_dim]
+    section = {"otc": dict(cfg["otc"]), "hidden": list(_cvae_hidden(cfg, learner)), "shape": shape}
+    return offline_dir() / f"cvae-{offline_key(cfg, data, seed, device, 'cvae', section)}.pt"
+
+
+def offline_stage(
+    cfg: Mapping[str, Any], data, tensors, seed: int, device, progress
+) -> tuple[Any, float, Any, Any, dict[str, float]]:
+    """The whole offline stage of a run: (pi^0, S(pi^0), d_e's CVAE and its generator (None, None for the other
+    samplers), the seconds of each part trained here, {"pi0": s, "cvae": s}, a part taken from the cache absent):
+    what a record keeps as ``offline_s``, so that the cost model tells the stage its variants share from the
+    tuning (common.running.cost_model)."""
+    times: dict[str, float] = {}
+    t0, cached = time.perf_counter(), offline_paths(cfg, data, seed, device)[0].exists()
+    learner, s0 = offline_learner(cfg, data, tensors, seed, device, progress)
+    if not cached:
+        times["pi0"] = round(time.perf_counter() - t0, 3)
+    cvae = gen = None
+    if str(cfg["sampler"]) == "otc" and cfg["otc"].get("distance", "embedding") == "embedding":
+        t0, cached = time.perf_counter(), cvae_path(cfg, data, learner, seed, device).exists()
+        cvae, gen = offline_cvae(cfg, data, tensors, learner, seed, device, progress)
+        if not cached:
+            times["cvae"] = round(time.perf_counter() - t0, 3)
+    return learner, s0, cvae, gen, times
+
+
 def offline_cvae(
     cfg: Mapping[str, Any], data, tensors, learner, seed: int, device, progress
 ) -> tuple[Any, Any]:
     """d_e's conditional VAE trained on B^0 (``cvae_offline_updates`` steps on uniform |B| batches), cached; and
     its generator (its own stream, so pi^0 never depends on it) [I C5, C10]."""
     ocfg = O.OTCConfig(**cfg["otc"])
-    hidden = ocfg.cvae_hidden if ocfg.cvae_hidden is not None else tuple(learner.cfg.hidden)  # [I C10]
+    hidden = _cvae_hidden(cfg, learner)
     n, o, a = learner.n_members, learner.obs_dim, learner.act_dim
     cvae = O.TransitionCVAE(
         n,
@@ -147,9 +183,7 @@ def offline_cvae(
         device=device,
     )
     gen = stream_generator(seed, CVAE_STREAM, device)
-    section = {"otc": {k: v for k, v in cfg["otc"].items()}, "hidden": list(hidden), "shape": [n, o, a]}
-    key = offline_key(cfg, data, seed, device, "cvae", section)
-    path = offline_dir() / f"cvae-{key}.pt"
+    path = cvae_path(cfg, data, learner, seed, device)
     if path.exists():
         blob = torch.load(path, map_location=device, weights_only=False)
         cvae.load_state_dict(blob["cvae"])

@@ -256,18 +256,18 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
     parts = []
     for _, seed, ctx in runs:
         seed_everything(seed)  # as the run alone starts: d_e's CVAE is initialised from the global stream
-        learner, s0 = D.offline_learner(cfg, data, tensors0, seed, device, ctx.progress)
+        learner, s0, cvae, cvae_gen, offline_s = D.offline_stage(
+            cfg, data, tensors0, seed, device, ctx.progress
+        )
         if hasattr(learner, "attach"):
             raise ValueError(f"learner {name!r} draws its own rows (attach): its runs tune alone")
-        cvae = cvae_gen = None
-        if kind == "otc" and cfg["otc"].get("distance", "embedding") == "embedding":
-            cvae, cvae_gen = D.offline_cvae(cfg, data, tensors0, learner, seed, device, ctx.progress)
         sampler = D.Sampler(kind, learner, {**cfg, **sizes}, seed, device, cvae, cvae_gen)
         merged, newest, k0 = D.resume_state(ctx, learner, sampler, tensors0, s0, device)
         parts.append(
             {
                 "learner": learner,
                 "s0": s0,
+                "offline_s": offline_s,
                 "sampler": sampler,
                 "merged": merged,
                 "newest": newest,
@@ -329,4 +329,7 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
                         },
                         step=k,
                     )
-    return [D.tuning_metrics(ctx, data, parts[r]["s0"], m_steps) for r, (_, _, ctx) in enumerate(runs)]
+    return [
+        D.tuning_metrics(ctx, data, parts[r]["s0"], m_steps, parts[r]["offline_s"])
+        for r, (_, _, ctx) in enumerate(runs)
+    ]
