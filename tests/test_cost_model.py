@@ -20,8 +20,16 @@ from common.running.cost_model import (
     predict_item,
     size_factor,
 )
-from common.running.cost_records import error_rows, load, predict_invocation, predict_plan, predict_plans
+from common.running.cost_records import (
+    error_rows,
+    load,
+    predict_invocation,
+    predict_plan,
+    predict_plans,
+    reference_model,
+)
 from common.running.cost_sizes import fit_power, pooled_slope, section_defaults
+from common.running.cost_stages import as_trained, record_config, stage_ids
 
 DS = {"env": "omar/spread", "env_options": {"n_agents": 3}, "kind": "medium", "sizes": {"medium": 1000}}
 
@@ -221,6 +229,52 @@ def test_predict_plans_todo_whole_grid_and_copied_runs():
     assert second.core_s == pytest.approx(todo.core_s)
     other_paper = predict_plans([plan, ItemPlan("otc", "table1", todo_runs=[(cfg(), 1)])])[1]
     assert other_paper is not None and "copied" not in other_paper.bases
+
+
+# ---- shared stages (OTC's pi^0 and CVAE) and the same-size basis --------------------------------------------------
+def otc_cfg(method="bcq_otc_de", kind="medium", cvae=200):
+    return {
+        "dataset": {"env": "mamujoco/hopper-3x1", "kind": kind},
+        "learner": "bcq",
+        "bcq": {"hidden": [64, 64], "batch_size": 128},
+        "method": method,
+        "otc": {"distance": "embedding"} if cvae else {"distance": "q"},
+        "offline_updates": 1000,
+        "cvae_offline_updates": cvae,
+        "deployments": 4,
+        "tune_updates": 50,
+        "eval_episodes": 5,
+    }
+
+
+def test_stage_ids_are_shared_by_a_seeds_variants_only():
+    de, dq, plain = otc_cfg(), otc_cfg("bcq_otc_dq", cvae=0), otc_cfg("bcq", cvae=0)
+    ids = [stage_ids("otc", c, 0) for c in (de, dq, plain)]
+    assert sorted(ids[0]) == ["cvae", "pi0"] and sorted(ids[1]) == sorted(ids[2]) == ["pi0"]
+    assert ids[0]["pi0"] == ids[1]["pi0"] == ids[2]["pi0"]  # one pi^0 for the three variants of seed 0
+    assert stage_ids("otc", de, 1)["pi0"] != ids[0]["pi0"]  # another seed
+    assert stage_ids("otc", otc_cfg(kind="random"), 0)["pi0"] != ids[0]["pi0"]  # other data
+    assert stage_ids("omar", cfg(), 0) == {}  # no shared stage
+    assert counts(as_trained(de, ["cvae"])) == Counts(200 + 4 * 50, 5 * 5)  # pi^0 from the cache
+    assert counts(as_trained(de, [])) == Counts(4 * 50, 5 * 5)
+    with pytest.raises(ValueError, match="'critic'.*valid: pi0, cvae"):
+        as_trained(de, ["critic"])
+    # a record fits on the parts it trained; an older record without the field on its whole config
+    assert record_config({"config": de, "extra": {"offline_s": {"pi0": 9.0}}})["cvae_offline_updates"] == 0
+    assert record_config({"config": de, "extra": {}}) is de
+
+
+def test_a_plan_counts_a_shared_stage_once():
+    """Table 1's three variants of a seed: only the first to run trains pi^0 (and d_e its CVAE)."""
+    model = reference_model()
+    configs = [otc_cfg(), otc_cfg("bcq_otc_dq", cvae=0), otc_cfg("bcq", cvae=0)]
+    runs = [(c, s) for s in (0, 1) for c in configs]
+    [p] = predict_plans([ItemPlan("otc", "table1", seeds=[0, 1], configs=configs, todo_runs=runs)])
+    trained = [configs[0], as_trained(configs[1], []), as_trained(configs[2], [])]
+    expect = predict_item(model, "otc", trained, seeds=2)
+    whole = predict_item(model, "otc", configs, seeds=2)
+    assert p is not None and expect.core_s is not None and whole.core_s is not None
+    assert p.core_s == pytest.approx(expect.core_s) and p.core_s < whole.core_s
 
 
 # ---- against measured items ----------------------------------------------------------------------------------------

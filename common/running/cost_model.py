@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from common.running.cost_sizes import fit_power, pooled_slope, size_factor
+from common.running.cost_stages import record_config
 from common.running.records import canonical_json, latest_records
 from common.running.timings import fmt_seconds
 
@@ -213,7 +214,8 @@ def member_key(key: str, members: int) -> str:
 
 def run_points(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any], float, int]]:
     """(paper, config, seconds, group size) of each record that timed a whole run: newest of each run, not copied
-    from another item, not resumed, with a positive ``wall_time_s`` and a config."""
+    from another item, not resumed, with a positive ``wall_time_s`` and a config; the config with the counts of
+    the shared stages the run did not train set to 0 (common.running.cost_stages.record_config)."""
     kept = []
     for r in latest_records(records):
         t = r.get("wall_time_s")
@@ -222,7 +224,7 @@ def run_points(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[
         if isinstance(r.get("config"), Mapping) and r["config"]:
             kept.append(r)
     return [
-        (str(r.get("paper")), r["config"], float(r["wall_time_s"]), n)
+        (str(r.get("paper")), record_config(r), float(r["wall_time_s"]), n)
         for r, n in zip(kept, group_sizes(kept))
     ]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from common.running.cost_model import CostModel, Prediction, error_pct, group_sizes, predict_item, run_points
+from common.running.cost_stages import as_trained, record_config, stage_ids
 from common.running.records import config_hash, latest_records, read_records
 from common.running.roots import REFERENCE_ROOT
 from common.running.timings import fmt_seconds
@@ -98,7 +99,7 @@ def invocations(
 
 def predict_invocation(model: CostModel, inv: Invocation) -> Prediction:
     """The prediction for the runs of ``inv`` on record (their configs as recorded, grouped as they ran)."""
-    return predict_item(model, inv.paper, [r["config"] for r in inv.runs], 1, inv.members)
+    return predict_item(model, inv.paper, [record_config(r) for r in inv.runs], 1, inv.members)
 
 
 def load(
@@ -129,8 +130,10 @@ def predict_plans(plans: Sequence[Any], todo: bool = True) -> list[Prediction | 
     to run (``todo``) or all its runs; for an item that cannot run yet (``needs``), its whole grid × seeds (what it
     will cost once it can), None when its plan has no grid. A run whose config and seed an earlier run of the same
     paper has is copied, not trained (``reuse_from``: 0 s, basis ``copied``); an item copies only from the items it
-    names, so this undercounts where two items share a run without naming each other."""
+    names, so this undercounts where two items share a run without naming each other. A run counts the steps of a
+    shared stage (OTC's pi^0 and CVAE: common.running.cost_stages) only if no earlier run of the plan trains it."""
     seen: set[tuple[str, str, int]] = set()
+    stages: set[str] = set()  # shared stages (common.running.cost_stages) an earlier run of the plan trains
     out: list[Prediction | None] = []
     for plan in plans:
         if plan.needs and not plan.configs:
@@ -143,7 +146,9 @@ def predict_plans(plans: Sequence[Any], todo: bool = True) -> list[Prediction | 
             key = (plan.paper, config_hash(config), int(seed))
             if key not in seen:
                 seen.add(key)
-                fresh.append(config)
+                ids = stage_ids(plan.paper, config, int(seed))
+                fresh.append(as_trained(config, [st for st, i in ids.items() if i not in stages]))
+                stages.update(ids.values())
         p = predict_item(reference_model(), plan.paper, fresh, 1)
         if len(runs) > len(fresh):
             p.bases["copied"] = len(runs) - len(fresh)
