@@ -515,6 +515,15 @@ def test_gather_and_member_gather():
     # numpy arrays work the same way
     gn = sampling.gather_members({"obs": ds.obs}, idx.numpy(), agents.numpy())
     np.testing.assert_array_equal(gn["obs"], gm["obs"].numpy())
+    # torch's flat index_select path equals the advanced index on every key, contiguous or not
+    loose = {"obs": t["obs"].transpose(0, 1).contiguous().transpose(0, 1), "state": t["state"]}
+    assert not loose["obs"].is_contiguous()
+    for k, v in sampling.gather_members(loose, idx, agents).items():
+        ref = t[k][idx, agents[:, None]] if k == "obs" else t[k][idx]
+        assert v.shape == ref.shape and torch.equal(v, ref), k
+    for bad in (idx - idx.max() - 1, idx + len(ds.obs)):  # negative or past the end: an error, never a wrap
+        with pytest.raises(IndexError):
+            sampling.gather_members(t, bad, agents)
 
 
 # ---- normalize and CLI ----------------------------------------------------------------------------
