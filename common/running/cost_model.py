@@ -35,6 +35,8 @@ What it counts. A run (one cell, one seed, one torch thread: its seconds are cor
   paper has is copied, 0: common.running.cost_records.predict_plans) + ``start_s``, one item invocation's fixed
   cost (process start, imports, report): the median over the measured one-process invocations of (wall − Σ their
   runs' times).
+- Stages that runs share (OTC's cached pi^0 and CVAE, trained by the first variant of a seed that needs them) count
+  their steps only in the run that trains them, in the fits and in a plan (common.running.cost_stages).
 
 What it ignores: dataset generation (the MuJoCo SAC behavior runs, SMAX's MAPPO, the world models cached between
 runs: minutes to hours, each built once per machine and measured apart), the load of the machine (the records
