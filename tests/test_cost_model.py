@@ -231,7 +231,7 @@ def test_predict_plans_todo_whole_grid_and_copied_runs():
     assert other_paper is not None and "copied" not in other_paper.bases
 
 
-# ---- shared stages (OTC's pi^0 and CVAE) and the same-size basis --------------------------------------------------
+# ---- shared stages (OTC's pi^0 and CVAE) ---------------------------------------------------------------------------
 def otc_cfg(method="bcq_otc_de", kind="medium", cvae=200):
     return {
         "dataset": {"env": "mamujoco/hopper-3x1", "kind": kind},
