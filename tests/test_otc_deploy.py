@@ -273,6 +273,11 @@ def test_grouped_offline_stage_gives_the_records_of_the_runs_alone(tmp_path, mon
         assert g["extra"]["s0"] == a["extra"]["s0"] and g["extra"]["data_sha256"] == a["extra"]["data_sha256"]
     # the 8 pi^0 differ (the test can fail)
     assert len({r["extra"]["s0"] for r in out["grouped"].values()}) == 8
+    # each pi^0 is named by the record of the first run that uses it, stacked or alone (the cost model's split)
+    named = {
+        tag: {k for k, r in recs.items() if "pi0" in r["extra"]["offline_s"]} for tag, recs in out.items()
+    }
+    assert len(named["alone"]) == 8 and named["grouped"] == named["alone"]
     caches = {tag: sorted((tmp_path / tag / "offline").glob("*.pt")) for tag in out}
     assert [p.name for p in caches["alone"]] == [p.name for p in caches["grouped"]] and len(
         caches["alone"]

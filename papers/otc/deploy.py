@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -229,13 +230,19 @@ def tuning_run_group(runs) -> list[dict[str, Any]]:
     of one seed, once); then the seeds of one cell tune as one stack (``tuning_stack.tuning_run_stack``: sampler
     uniform, online or otc) and every other run as alone (``tuning_run``, which finds its pi^0 cached)."""
     todo: dict[Path, tuple[Mapping[str, Any], Any, int, Any]] = {}
-    for cell, seed, ctx in runs:
+    first: dict[Path, int] = {}  # the first run to use each pi^0 trained here: its record names the stage
+    for i, (cell, seed, ctx) in enumerate(runs):
         data = load_dataset(cell.config["dataset"])
         path = offline_paths(cell.config, data, seed, ctx.device)[0]
         if path not in todo and not path.exists():
-            todo[path] = (cell.config, data, seed, ctx.device)
+            todo[path], first[path] = (cell.config, data, seed, ctx.device), i
+    stack_s = 0.0
     if len(todo) > 1:
+        t0 = time.perf_counter()
         train_offline_stack(list(todo.values()), runs[0][2].progress)
+        stack_s = (time.perf_counter() - t0) / len(todo)  # each stacked pi^0's share
+    else:
+        first.clear()  # one pi^0 to train: its run trains it alone (offline_stage times it)
     todo.clear()
     from papers.otc.tuning_stack import stackable, tune_key, tuning_run_stack
 
@@ -250,7 +257,12 @@ def tuning_run_group(runs) -> list[dict[str, Any]]:
                 members, tuning_run_stack([runs[i] for i in members], sys.modules[__name__])
             ):
                 out[i] = metrics
-    return [tuning_run(*run) if o is None else o for run, o in zip(runs, out)]
+    done = [tuning_run(*run) if o is None else o for run, o in zip(runs, out)]
+    for i in (
+        first.values()
+    ):  # the stacked pi^0 in the record of the first run that uses it (the cost model's split)
+        done[i]["offline_s"] = {**done[i]["offline_s"], "pi0": round(stack_s, 3)}
+    return done
 
 
 job = Job(
