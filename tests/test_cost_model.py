@@ -277,6 +277,22 @@ def test_a_plan_counts_a_shared_stage_once():
     assert p.core_s == pytest.approx(expect.core_s) and p.core_s < whole.core_s
 
 
+def test_same_size_basis_takes_long_runs_of_the_learner_at_its_sizes_elsewhere():
+    hop, walk = otc_cfg("bcq", cvae=0), otc_cfg("bcq", cvae=0)
+    walk["dataset"] = {"env": "mamujoco/walker2d-2x3", "kind": "medium"}
+    long_runs = [("otc", hop | {"offline_updates": u}, 10.0 + 0.01 * u, 1) for u in (4000, 8000)]
+    model = CostModel.fit(long_runs)
+    t, basis = model.run_seconds("otc", walk)
+    per_update = model.units[cost_key("otc", hop)].per_update
+    assert basis == "same size" and t == pytest.approx(per_update * counts(walk).updates)
+    wider = walk | {"bcq": {"hidden": [256, 256], "batch_size": 128}}
+    assert model.run_seconds("otc", wider)[1] == "scaled"  # another size: scaled, as before
+    short = CostModel.fit(
+        [("otc", hop | {"offline_updates": 100}, 3.0, 1)]
+    )  # its per-update cost holds its set-up
+    assert short.run_seconds("otc", walk)[1] == "scaled"
+
+
 # ---- against measured items ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def measured():

@@ -95,8 +95,9 @@ def _h(seconds: float | None, digits: int = 2) -> str:
 
 BASES = (
     "*fit*: runs whose learner, sizes and environment ran before; *grouped*: ran before only as members of a "
-    "batched job, whose per-run share underestimates a run alone; *scaled*: from another size by batch × "
-    "width², much less reliable; *unsized*: a config leaving its widths to the learner's defaults, costed at "
+    "batched job, whose per-run share underestimates a run alone; *same size*: the learner's per-update cost "
+    "at the same sizes on runs of >= 5,000 updates in another environment or setting; *scaled*: from another "
+    "size by batch × width², much less reliable; *unsized*: a config leaving its widths to the learner's defaults, costed at "
     "the widths on record; *copied*: a run an earlier item of the paper has, 0"
 )
 

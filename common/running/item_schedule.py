@@ -75,13 +75,13 @@ def model_total(items: Sequence[Any]) -> str:
     known = [c.core_s for c in costs if c.core_s is not None]
     runs = {
         b: sum(c.bases.get(b, 0) for c in costs)
-        for b in ("fit", "grouped", "scaled", "unsized", "none", "copied")
+        for b in ("fit", "grouped", "same size", "scaled", "unsized", "none", "copied")
     }
     return (
         f"; the cost model (common.running.cost_model, fitted on the reference's records): "
         f"{sum(known) / 3600:.2f} core-h for {len(known)} items (runs: {runs['fit']} fitted, {runs['grouped']} "
-        f"from grouped runs, {runs['scaled']} scaled from other sizes, {runs['unsized']} unsized, {runs['none']} "
-        f"not predicted, {runs['copied']} copied from an earlier item)"
+        f"from grouped runs, {runs['same size']} from the same sizes elsewhere, {runs['scaled']} scaled from "
+        f"other sizes, {runs['unsized']} unsized, {runs['none']} not predicted, {runs['copied']} copied from an earlier item)"
     )
 
 
