@@ -27,6 +27,20 @@ def test_curve_resumes_and_continues_a_shorter_run(tmp_path, monkeypatch):
     assert "| 30 |" in paths[1].read_text()
 
 
+def test_navigation_curve_scores_the_return(tmp_path, monkeypatch):
+    """Figures 7-8's pi^0: TD3+BC on N-agent navigation, whose random data have no reference scores: the curve
+    holds the returns, the outputs say so."""
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
+    cfg = P.nav_curve_config("smoke", 2, 10)
+    assert cfg["learner"] == "td3bc" and cfg["dataset"]["env_options"] == {"n_agents": 2}
+    out = P.run_curve(cfg, [0, 1], 5, log=lambda m: None)
+    rows = out["rows"]
+    assert [r["updates"] for r in rows] == [5, 10] and all(r["normalized"] is None for r in rows)
+    assert len(rows[0]["scores"]) == 2 and len({*rows[0]["scores"], *rows[1]["scores"]}) > 1
+    md = P.write_outputs(out, tmp_path / "out" / "navigation_n2_td3bc")[1].read_text()
+    assert "| updates | return mean ± std |" in md and "n_agents 2" in md
+
+
 def test_bad_input_names_the_value():
     with pytest.raises(ValueError, match="unknown offline learner 'td3'"):
         P.curve_config("smoke", "mamujoco/hopper-3x1", "medium", "td3", None)
@@ -34,3 +48,5 @@ def test_bad_input_names_the_value():
         P.curve_config("smoke", "mamujoco/hopper-3x1", "medium", "bcq", 0)
     with pytest.raises(SystemExit):
         P.main(["--seeds", "0", "0"])
+    with pytest.raises(SystemExit):
+        P.main(["--n-agents", "0"])

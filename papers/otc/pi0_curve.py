@@ -4,14 +4,18 @@ offline learner's converged level; show its curve").
 
     python papers/otc/pi0_curve.py --env mamujoco/hopper-3x1 --dataset medium-replay --seeds 0 1 2
     python papers/otc/pi0_curve.py --env mamujoco/hopper-3x1 --dataset medium --updates 100000 --eval-every 5000
+    python papers/otc/pi0_curve.py --n-agents 4            # TD3+BC on 4-agent navigation (Figures 7-8's pi^0)
 
 The cell is Table 1's uniform-sampling cell at ``--profile`` (papers/otc/mujoco_items.cell_config: Table 3's learner,
-its data, ``eval_episodes``), so the curve is that of the pi^0 every Table 1 variant of a seed starts from. The
+its data, ``eval_episodes``), so the curve is that of the pi^0 every Table 1 variant of a seed starts from; with
+``--n-agents N`` it is Figures 7-8's: TD3+BC on N-agent cooperative navigation with the profile's uniform-random data
+(papers/otc/nav_items.cell_config), scored by its raw return (the navigation data have no reference scores). The
 seeds train as one stacked learner (each seed an update of its own, as alone); every evaluation plays each seed's
 pi deterministically on its own evaluation episodes (papers/otc/deploy.evaluate_learners). Resumable: the seeds'
 states and the rows so far are checkpointed in the data cache after every evaluation; a killed run goes on from
 the last one. Writes results/<profile>/otc/pi0_curve/<task>_<dataset>_<learner>.{json,md,png}: every evaluation
-(updates, per-seed returns and D4RL-normalized scores, wall seconds), the config, the commit and the CPU.
+(updates, per-seed returns and D4RL-normalized scores, wall seconds), the config, the commit and the CPU
+(navigation_n<N>_td3bc.* with ``--n-agents``).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from papers.otc import deploy as D  # noqa: E402
 from papers.otc import mujoco_items as M  # noqa: E402
 
 LEARNERS = ("bcq", "awac")  # Table 1's offline learners [P]
+NAV_LEARNER = "td3bc"  # Figures 7-8's offline learner on navigation [P Sec. 4.7]
 
 
 def curve_config(profile: str, env: str, dataset: str, learner: str, updates: int | None) -> dict[str, Any]:
@@ -49,6 +54,20 @@ def curve_config(profile: str, env: str, dataset: str, learner: str, updates: in
     if learner not in LEARNERS:
         raise ValueError(f"unknown offline learner {learner!r}; valid: {', '.join(LEARNERS)}")
     cfg = M.cell_config(get_profile(profile, C.PROFILE_OVERRIDES), env, dataset, learner)
+    return _with_updates(cfg, updates)
+
+
+def nav_curve_config(profile: str, n_agents: int, updates: int | None) -> dict[str, Any]:
+    """Figures 7-8's TD3+BC cell (uniform sampling) on ``n_agents``-agent navigation at ``profile``,
+    ``offline_updates`` = ``updates`` (default: the profile's)."""
+    from papers.otc import nav_items as V
+
+    return _with_updates(
+        V.cell_config(get_profile(profile, C.PROFILE_OVERRIDES), n_agents, NAV_LEARNER), updates
+    )
+
+
+def _with_updates(cfg: dict[str, Any], updates: int | None) -> dict[str, Any]:
     if updates is not None:
         if int(updates) < 1:
             raise ValueError(f"--updates must be >= 1, got {updates}")
@@ -109,7 +128,7 @@ def run_curve(
         D.train_offline(learner, tensors, step, stop, _progress, label, lambda at: None)
         step = stop
         scores = D.evaluate_learners(learner, cfg, seeds)
-        norm = [float(normalize(s, data.card)) for s in scores]
+        norm = [float(normalize(s, data.card)) for s in scores] if _has_refs(data) else None
         rows.append(
             {
                 "updates": step,
@@ -118,8 +137,10 @@ def run_curve(
                 "wall_s": round(time.perf_counter() - t0, 1),
             }
         )
-        per_seed = ", ".join(f"{x:.1f}" for x in norm)
-        log(f"update {step}: normalized {np.mean(norm):.1f} ± {np.std(norm):.1f} ({per_seed})")
+        shown = scores if norm is None else norm
+        per_seed = ", ".join(f"{x:.1f}" for x in shown)
+        what = "return" if norm is None else "normalized"
+        log(f"update {step}: {what} {np.mean(shown):.1f} ± {np.std(shown):.1f} ({per_seed})")
         states = learner.split_state() if len(seeds) > 1 else [learner.state_dict()]
         atomic_torch_save({"states": states, "rows": rows, "step": step}, ckpt)
     return {
@@ -135,18 +156,29 @@ def run_curve(
     }
 
 
+def _has_refs(data) -> bool:
+    refs = data.card.get("ref_scores") or {}
+    return refs.get("random") is not None and refs.get("expert") is not None
+
+
 def write_outputs(out: dict[str, Any], base: Path) -> list[Path]:
-    """``base``.json (everything), .md (the table) and .png (mean ± std of the normalized score vs updates)."""
+    """``base``.json (everything), .md (the table) and .png (mean ± std of the D4RL-normalized score, or of the
+    return where the data have no reference scores, vs updates)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = out["rows"]
+    raw = bool(rows) and rows[0]["normalized"] is None  # navigation: no reference scores, the return itself
+    key, what = ("scores", "return") if raw else ("normalized", "D4RL-normalized")
     x = np.array([r["updates"] for r in rows])
-    y = np.array([r["normalized"] for r in rows])  # [evals, seeds]
+    y = np.array([r[key] for r in rows])  # [evals, seeds]
     c = out["config"]
-    title = f"pi^0 {c['learner']} on {c['dataset']['env']} {c['dataset']['kind']} ({c['dataset']['data_profile']} data)"
+    ds = c["dataset"]
+    opts = ", ".join(f"{k} {v}" for k, v in (ds.get("env_options") or {}).items())
+    data = f"{ds['data_profile']} data" if "data_profile" in ds else f"{ds.get('size', '?'):,} rows; {opts}"
+    title = f"pi^0 {c['learner']} on {ds['env']} {ds['kind']} ({data})"
     lines = [
         f"# {title}",
         "",
@@ -154,13 +186,13 @@ def write_outputs(out: dict[str, Any], base: Path) -> list[Path]:
         f"commit {(out['commit'] or {}).get('commit', 'unknown')[:10]}; {out['cpu']}, {out['threads']} thread(s); "
         f"data {out['data']['id']} ({out['data']['size']} rows).",
         "",
-        "| updates | normalized mean ± std | per seed | return per seed | wall |",
+        f"| updates | {what} mean ± std | per seed | return per seed | wall |",
         "|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['updates']:,} | {np.mean(r['normalized']):.1f} ± {np.std(r['normalized']):.1f} | "
-            + ", ".join(f"{v:.1f}" for v in r["normalized"])
+            f"| {r['updates']:,} | {np.mean(r[key]):.1f} ± {np.std(r[key]):.1f} | "
+            + ", ".join(f"{v:.1f}" for v in r[key])
             + " | "
             + ", ".join(f"{v:.0f}" for v in r["scores"])
             + f" | {r['wall_s'] / 60:.1f} min |"
@@ -174,7 +206,7 @@ def write_outputs(out: dict[str, Any], base: Path) -> list[Path]:
         ax.plot(x, m, marker="o", ms=3)
         ax.fill_between(x, m - s, m + s, alpha=0.25)
     ax.set_xlabel("offline updates")
-    ax.set_ylabel("D4RL-normalized S(pi^0)")
+    ax.set_ylabel(f"{what} S(pi^0)")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     tmp = base.with_suffix(".tmp.png")
@@ -190,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dataset", default="medium-replay", choices=list(C.MUJOCO_DATASETS))
     ap.add_argument("--learner", default="bcq", choices=LEARNERS)
     ap.add_argument(
+        "--n-agents",
+        type=int,
+        default=None,
+        help="Figures 7-8's pi^0 instead: TD3+BC on this many agents' navigation (--env, --dataset, --learner unused)",
+    )
+    ap.add_argument(
         "--profile", default="full", choices=PROFILE_NAMES, help="config and data profile (default full)"
     )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -200,12 +238,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeats a seed: {a.seeds}")
-    cfg = curve_config(a.profile, a.env, a.dataset, a.learner, a.updates)
+    if a.n_agents is not None:
+        if a.n_agents < 1:
+            ap.error(f"--n-agents must be >= 1, got {a.n_agents}")
+        cfg, name = (
+            nav_curve_config(a.profile, a.n_agents, a.updates),
+            f"navigation_n{a.n_agents}_{NAV_LEARNER}",
+        )
+    else:
+        cfg = curve_config(a.profile, a.env, a.dataset, a.learner, a.updates)
+        name = f"{C.TASK_OF[a.env]}_{a.dataset}_{a.learner}"
     out = run_curve(cfg, a.seeds, a.eval_every, a.device)
-    task = C.TASK_OF[a.env]
-    for p in write_outputs(
-        out, Path(a.results) / a.profile / "otc" / "pi0_curve" / f"{task}_{a.dataset}_{a.learner}"
-    ):
+    for p in write_outputs(out, Path(a.results) / a.profile / "otc" / "pi0_curve" / name):
         print(f"wrote {p}")
     return 0
 
