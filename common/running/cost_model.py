@@ -295,9 +295,10 @@ class CostModel:
         }
         same: dict[str, list[float]] = {}
         for k, unit in units.items():
-            if sizes[k] is not None and longest[k] >= LONG_RUN:
+            sz = sizes[k]
+            if sz is not None and longest[k] >= LONG_RUN:
                 for f in fams[k]:
-                    same.setdefault(f"{f}@{round(sizes[k])}", []).append(unit.per_update)
+                    same.setdefault(f"{f}@{round(sz)}", []).append(unit.per_update)
         model.at_size = {k: statistics.median(v) for k, v in same.items()}
         return model
 
@@ -321,7 +322,7 @@ class CostModel:
         size = size_factor(config)
         env = env_of(paper, config)
         for fam in families(paper, config) if size is not None else ():
-            u = self.at_size.get(f"{fam}@{round(size)}")
+            u = self.at_size.get(f"{fam}@{round(size or 0)}")
             if u is not None:
                 extra = self.per_run.get(env, 0.0) + self.per_episode.get(env, 0.0) * c.episodes
                 return u * c.updates + extra, "same size"
