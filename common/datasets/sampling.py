@@ -84,9 +84,8 @@ def gather_members(tensors: Mapping[str, Any], idx, agents) -> dict[str, Any]:
     flat = idx.reshape(-1) if torch_idx else None
     for k, v in tensors.items():
         if k in AGENT_KEYS:
-            if (
-                torch_idx and _is_tensor(v) and v.dim() >= 2 and v.is_contiguous()
-            ):  # else: a full copy per call
+            # a non-contiguous tensor keeps the advanced index: its flat view would copy it whole on every call
+            if torch_idx and _is_tensor(v) and v.dim() >= 2 and v.is_contiguous():
                 t, n = v.shape[:2]
                 rows = (idx * n + agents[:, None]).reshape(-1)
                 out[k] = v.reshape(t * n, *v.shape[2:]).index_select(0, rows).view(*idx.shape, *v.shape[2:])

@@ -258,9 +258,8 @@ def tuning_run_group(runs) -> list[dict[str, Any]]:
             ):
                 out[i] = metrics
     done = [tuning_run(*run) if o is None else o for run, o in zip(runs, out)]
-    for i in (
-        first.values()
-    ):  # the stacked pi^0 in the record of the first run that uses it (the cost model's split)
+    # the stacked pi^0 in the record of the first run that uses it (the cost model's split)
+    for i in first.values():
         done[i]["offline_s"] = {**done[i]["offline_s"], "pi0": round(stack_s, 3)}
     return done
 
