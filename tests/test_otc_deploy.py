@@ -63,9 +63,13 @@ def test_full_config_is_the_papers_protocol():
     )
 
 
-def test_quick_keeps_the_papers_l_on_mujoco_items_only():
-    """quick's MuJoCo items run the paper's L and pi^0 at BCQ's measured 50,000-update plateau; navigation and SMAX
-    keep their own cut (their records were made with it)."""
+def test_quick_keeps_the_papers_l_on_mujoco_and_td3bc_navigation_items_only():
+    """quick's MuJoCo items run the paper's L and pi^0 at BCQ's measured 50,000-update plateau, Figures 7-8 the
+    paper's L and 1M data with pi^0 at TD3+BC's measured 40,000-update plateau; Figure 6 and SMAX keep their own
+    cut (their records were made with it)."""
+    from papers.otc import figure6 as F6
+    from papers.otc import figure7 as F7
+    from papers.otc import figure8 as F8
     from papers.otc import nav_items as N
     from papers.otc import smax_items as X
 
@@ -76,6 +80,20 @@ def test_quick_keeps_the_papers_l_on_mujoco_items_only():
     assert (awac["tune_updates"], awac["offline_updates"]) == (2000, 10_000)
     nav = N.cell_config(quick, 2, "bcq_otc_de")
     assert (nav["tune_updates"], nav["offline_updates"]) == (500, 20_000)
+    for item in (F7, F8):
+        for cell in item.build_cells(quick):
+            cfg = cell.config
+            assert (cfg["tune_updates"], cfg["offline_updates"], cfg["dataset"]["size"]) == (
+                2000,
+                40_000,
+                1_000_000,
+            )
+    for cell in F6.build_cells(quick):  # panels a-c keep L/8 and the 250k data
+        if cell.keys["panel"] != "d":
+            assert cell.config["dataset"]["size"] == 250_000
+            assert cell.config["tune_updates"] == {"bcq": 500, "bremen": 250}[cell.config["learner"]]
+    smoke = get_profile("smoke", C.PROFILE_OVERRIDES)
+    assert F8.build_cells(smoke)[0].config["dataset"]["size"] == 2_000  # smoke is untouched
     assert X.cell_config(quick, "cql_otc_dq")["tune_updates"] == 250
     q = table1.grid("quick")  # the whole BCQ half of Table 1, plus 4 AWAC cells
     assert len(q) == 31 and len({(e, d) for e, d, m in q if m.startswith("bcq")}) == 9

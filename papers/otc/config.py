@@ -132,8 +132,9 @@ def parse_method(key: str) -> Method:
 
 # Profile overrides (merged onto common/running/profiles.py's base profiles), spec Sec. 7.2:
 #   quick: MuJoCo items (since 2026-11-28): full's D4RL-protocol datasets, M = 1 % of them, K = 10, the paper's L,
-#          offline BCQ 5e4 (pi^0's measured plateau), AWAC 1e4; the other items: L = 1/8 of the paper's (BCQ 500,
-#          AWAC and TD3+BC 250), offline BCQ 2e4 / AWAC 1e4 / TD3+BC 5e3 updates,
+#          offline BCQ 5e4 (pi^0's measured plateau), AWAC 1e4; Figures 7-8 (TD3+BC on navigation, since
+#          2026-11-29): the paper's L and 1M data, offline TD3+BC 4e4 (its measured plateau); the other items
+#          (Figure 6): L = 1/8 of the paper's (BCQ 500, BREMEN 250), offline BCQ 2e4 / BREMEN 2.5e3 updates,
 #          navigation data 250k transitions, 5 evaluation episodes (MuJoCo; 10 on navigation), 3 seeds;
 #          Figure 6d: the quick SMAX data (2,500 medium episodes), M = 25 episodes per agent, L = 250 CQL updates,
 #          offline CQL 1e4 updates, 32 test episodes (about 15 CPU-min per seed and method on the 2-core machine);
@@ -161,6 +162,11 @@ class OtcSettings(PaperSettings):
     mujoco_tune_scale: float | None = None
     # the MuJoCo items' pi^0 BCQ updates; None: offline_updates_of("bcq")
     mujoco_offline_updates_bcq: int | None = None
+    # the TD3+BC navigation items' (Figures 7, 8) own L scale, pi^0 updates and data size; None: tune_scale,
+    # offline_updates_of("td3bc"), nav_size
+    nav_td3bc_tune_scale: float | None = None
+    nav_td3bc_offline_updates: int | None = None
+    nav_td3bc_size: int | None = None
     # BREMEN's behavior-cloning updates (at most its offline updates)
     bremen_bc_updates: int = BREMEN_BC_UPDATES
     nav_size: int = NAV_SIZE  # transitions of the uniform-random navigation / predator-prey data [P Sec. 4.7]
@@ -196,10 +202,15 @@ class OtcSettings(PaperSettings):
                 return int(v)
         return OFFLINE_UPDATES[learner]
 
-    def tune_updates(self, learner: str, mujoco: bool = False) -> int:
+    def tune_updates(self, learner: str, mujoco: bool = False, nav_td3bc: bool = False) -> int:
         """L fine-tuning updates per deployment of ``learner``: the paper's TUNE_UPDATES x ``tune_scale`` (>= 1);
-        on a MuJoCo item (``mujoco``) x ``mujoco_tune_scale`` where set."""
-        scale = self.mujoco_tune_scale if mujoco and self.mujoco_tune_scale is not None else self.tune_scale
+        on a MuJoCo item (``mujoco``) x ``mujoco_tune_scale``, on a TD3+BC navigation item (``nav_td3bc``) x
+        ``nav_td3bc_tune_scale``, where set."""
+        scale = self.tune_scale
+        if mujoco and self.mujoco_tune_scale is not None:
+            scale = self.mujoco_tune_scale
+        if nav_td3bc and self.nav_td3bc_tune_scale is not None:
+            scale = self.nav_td3bc_tune_scale
         return max(1, round(TUNE_UPDATES[learner] * scale))
 
     def otc_batches(self) -> dict[str, int]:
@@ -252,6 +263,12 @@ PROFILE_OVERRIDES = PaperProfiles(
                 # 3 seeds, plateau from 40k; means 21.5 over 40k-150k, 19.4 over 150k-300k; the data 15.4)
                 "mujoco_tune_scale": 1.0,
                 "mujoco_offline_updates_bcq": 50_000,
+                # Figures 7-8 (TD3+BC on navigation, issue 65): the paper's L and data size, and pi^0 = TD3+BC at
+                # 40,000 updates, where its measured curve has settled (results/full/otc/pi0_curve/: 4 agents, the
+                # 1M data, 3 seeds; -55.6 at 10k, -42.8 at 20k, -37.0 to -40.1 over 30k-70k)
+                "nav_td3bc_tune_scale": 1.0,
+                "nav_td3bc_offline_updates": 40_000,
+                "nav_td3bc_size": 1_000_000,
             }
         },
     },

@@ -49,12 +49,17 @@ def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[s
 
 
 def deploy_fields(
-    m: C.Method, section: dict[str, Any], settings: C.OtcSettings, offline: int, mujoco: bool = False
+    m: C.Method,
+    section: dict[str, Any],
+    settings: C.OtcSettings,
+    offline: int,
+    mujoco: bool = False,
+    nav_td3bc: bool = False,
 ) -> dict[str, Any]:
     """The config keys every OTC deployment cell (MuJoCo and navigation) has: the learner and its ``section``, the
     method and its sampler, the ``offline`` updates of pi^0, and the deployment protocol (K deployments of
     DEPLOY_FRACTION x |B| transitions each, at least min_deploy, then tune_updates of the learner); ``mujoco``: the
-    profile's MuJoCo-item L."""
+    profile's MuJoCo-item L; ``nav_td3bc``: the profile's L of Figures 7-8."""
     return {
         "learner": m.learner,
         m.learner: section,
@@ -64,7 +69,7 @@ def deploy_fields(
         "deployments": settings.deployments,
         "deploy_fraction": C.DEPLOY_FRACTION,
         "min_deploy": settings.min_deploy,
-        "tune_updates": settings.tune_updates(m.learner, mujoco=mujoco),
+        "tune_updates": settings.tune_updates(m.learner, mujoco=mujoco, nav_td3bc=nav_td3bc),
     }
 
 

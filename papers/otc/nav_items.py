@@ -26,15 +26,21 @@ def cell_config(
     env_options: dict[str, Any] | None = None,
     max_action: float = C.NAV_MAX_ACTION,
     offline: int | None = None,
+    td3bc_item: bool = False,
 ) -> dict[str, Any]:
     """The deploy.job config of ``method`` on ``env`` (default ``otc/navigation`` with ``n_agents`` agents; other
     envs take ``env_options``) with uniform-random data, at ``profile``; ``offline`` overrides the learner's
-    offline updates of config.OFFLINE_UPDATES (before the profile's own override)."""
+    offline updates of config.OFFLINE_UPDATES (before the profile's own override); ``td3bc_item``: a cell of
+    Figures 7-8, which take the profile's ``nav_td3bc_*`` settings (L scale, pi^0 updates, data size) where set."""
     if env == C.NAV_ENV and not (isinstance(n_agents, int) and n_agents >= 1):
         raise ValueError(f"n_agents {n_agents!r}: give an integer >= 1")
     m, settings = C.parse_method(method), profile.paper
     section = {**C.learner_section(m.learner, settings), "max_action": max_action}
     offline = settings.offline_updates_of(m.learner, offline)
+    size = settings.nav_size
+    if td3bc_item:
+        offline = settings.nav_td3bc_offline_updates or offline
+        size = settings.nav_td3bc_size or size
     opts = {"n_agents": n_agents} if env == C.NAV_ENV else dict(env_options or {})
     cfg: dict[str, Any] = {
         "dataset": {
@@ -42,10 +48,10 @@ def cell_config(
             "env_options": opts,
             "return_mode": "mean",
             "kind": "random",
-            "size": settings.nav_size,
+            "size": size,
             "data_seed": 0,
         },
-        **M.deploy_fields(m, section, settings, offline),
+        **M.deploy_fields(m, section, settings, offline, nav_td3bc=td3bc_item),
         "eval_episodes": (
             settings.nav_eval_episodes if settings.nav_eval_episodes is not None else settings.eval_episodes
         ),
@@ -55,7 +61,12 @@ def cell_config(
 
 def cells(item: str, profile: Profile, grid: Sequence[tuple[int, str]]) -> list[Cell]:
     return [
-        Cell("otc", item, {"env": C.NAV_ENV, "n_agents": n, "method": m}, cell_config(profile, n, m))
+        Cell(
+            "otc",
+            item,
+            {"env": C.NAV_ENV, "n_agents": n, "method": m},
+            cell_config(profile, n, m, td3bc_item=True),
+        )
         for n, m in grid
     ]
 
