@@ -25,6 +25,7 @@ from common.running.records import (
     unpack_curve,
 )
 from common.running.roots import REFERENCE_ROOT, checkpoints_root, runs_root
+from common.running.runtime import cpu_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
 
@@ -98,6 +99,7 @@ def test_records_schema_skip_force(tmp_path):
         "started",
         "finished",
         "hostname",
+        "cpu",
         "versions",
         "run_id",
     ):
@@ -108,6 +110,7 @@ def test_records_schema_skip_force(tmp_path):
     assert r["extra"]["acc"] == sum(2 + k for k in range(N_STEPS))
     assert [e["step"] for e in r["curve"]] == list(range(N_STEPS)) and r["curve"][0]["score"] == 4
     assert set(r["versions"]) == {"python", "torch", "numpy"}
+    assert r["cpu"] == cpu_model() and r["cpu"]  # the CPU type beside every run: results differ across types
     # sacred run with config and metrics
     run_dir = tmp_path / "smoke" / "sacred" / str(r["sacred_run_id"])
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 1

@@ -46,8 +46,8 @@ def world(tmp_path, make_record, fake_papers):
     path = records_path(res, "quick", "fake", "table1")
     spread = {"env": "omar/spread", "dataset": "expert"}
     for seed, (a, b) in enumerate([(10.0, 20.0), (12.0, 20.0), (14.0, 20.0)]):
-        append_record(path, make_record({**spread, "method": "omar"}, seed, a))
-        append_record(path, make_record({**spread, "method": "cql"}, seed, b))
+        append_record(path, make_record({**spread, "method": "omar"}, seed, a, cpu="CPU A"))
+        append_record(path, make_record({**spread, "method": "cql"}, seed, b, cpu="CPU B" if seed else "CPU A"))
         append_record(path, make_record({**spread, "method": "bc"}, seed, 1.0 + seed))
     # an older duplicate of omar seed 0 that the newest record replaces
     append_record(path, {**make_record({**spread, "method": "omar"}, 0, 99.0), "finished": "2025-01-01"})
@@ -84,6 +84,8 @@ def test_table_cells_and_verdicts(world):
     )
     assert "99.0" not in md  # superseded by the newer record of the same seed
     assert "Profile **quick** · status: partial 3/4 cells" in md
+    # the CPU types beside the numbers (bc's records predate the field)
+    assert "CPUs: CPU A; CPU B (and 3 records from before the field)" in md
 
 
 def test_figure_png_and_claims(world):

@@ -126,6 +126,11 @@ def write_item_report(
     commits = sorted({str(g.get("commit"))[:10] + ("+dirty" if g.get("dirty") else "") for g in gits})
     if commits:
         head.append(f"Git commits: {', '.join(commits)}\n")
+    cpus = sorted({r.cpu for r in recs if r.cpu})
+    unnamed = sum(1 for r in recs if not r.cpu)
+    if cpus:  # results are bit-identical on one CPU type, not across types
+        more = f" (and {unnamed} records from before the field)" if unnamed else ""
+        head.append(f"CPUs: {'; '.join(cpus)}{more}\n")
     if ref_recs is not None:
         ref_st = item_status(reference_root, profile, paper, item, entries, ref_file)
         head.append(

@@ -48,6 +48,7 @@ FIELDS = (
     "started",
     "finished",
     "hostname",
+    "cpu",
     "device",
     "threads",
     "resumed_from_step",
@@ -129,6 +130,7 @@ class Record:
     started: str | None = None
     finished: str | None = None
     hostname: str | None = None
+    cpu: str | None = None  # the CPU type that finished the run (runtime.cpu_model); None on records before the field
     device: str | None = None
     threads: int | None = None
     resumed_from_step: int | None = None

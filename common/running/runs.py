@@ -37,7 +37,7 @@ from common.running.records import (
     to_jsonable,
 )
 from common.running.roots import checkpoints_root
-from common.running.runtime import current_threads, now, seed_everything, versions
+from common.running.runtime import cpu_model, current_threads, now, seed_everything, versions
 from common.running.store import SeenRecords, seen_records
 
 if TYPE_CHECKING:
@@ -217,6 +217,7 @@ def build_record(
         "started": started,
         "finished": now(),
         "hostname": socket.gethostname(),
+        "cpu": cpu_model(),
         "device": env.device,
         "threads": env.threads,
         "resumed_from_step": ctx.resumed_from_step,
