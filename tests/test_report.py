@@ -47,7 +47,9 @@ def world(tmp_path, make_record, fake_papers):
     spread = {"env": "omar/spread", "dataset": "expert"}
     for seed, (a, b) in enumerate([(10.0, 20.0), (12.0, 20.0), (14.0, 20.0)]):
         append_record(path, make_record({**spread, "method": "omar"}, seed, a, cpu="CPU A"))
-        append_record(path, make_record({**spread, "method": "cql"}, seed, b, cpu="CPU B" if seed else "CPU A"))
+        append_record(
+            path, make_record({**spread, "method": "cql"}, seed, b, cpu="CPU B" if seed else "CPU A")
+        )
         append_record(path, make_record({**spread, "method": "bc"}, seed, 1.0 + seed))
     # an older duplicate of omar seed 0 that the newest record replaces
     append_record(path, {**make_record({**spread, "method": "omar"}, 0, 99.0), "finished": "2025-01-01"})

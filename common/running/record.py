@@ -130,7 +130,8 @@ class Record:
     started: str | None = None
     finished: str | None = None
     hostname: str | None = None
-    cpu: str | None = None  # the CPU type that finished the run (runtime.cpu_model); None on records before the field
+    # the CPU type that finished the run (runtime.cpu_model); None on records before the field
+    cpu: str | None = None
     device: str | None = None
     threads: int | None = None
     resumed_from_step: int | None = None
