@@ -188,17 +188,18 @@ def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
             online_rows=int(merged["obs"].shape[0] - n0),
             **info,
         )
-        if k < K:
-            ctx.save_checkpoint(
-                {
-                    "k": k,
-                    "learner": learner.state_dict(),
-                    "sampler": sampler.state_dict(),
-                    "online": {key: v[n0:].cpu() for key, v in merged.items()},
-                    "newest": {key: v.cpu() for key, v in newest.items()},
-                },
-                step=k,
-            )
+        # every phase, the last too: a run that finished inside a group whose other runs are still going
+        # resumes at its end if the group is killed (its record is written when the whole group ends)
+        ctx.save_checkpoint(
+            {
+                "k": k,
+                "learner": learner.state_dict(),
+                "sampler": sampler.state_dict(),
+                "online": {key: v[n0:].cpu() for key, v in merged.items()},
+                "newest": {key: v.cpu() for key, v in newest.items()},
+            },
+            step=k,
+        )
     return tuning_metrics(ctx, data, s0, m_steps, offline_s)
 
 

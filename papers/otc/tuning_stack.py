@@ -318,17 +318,18 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
                     online_rows=int(p["merged"]["obs"].shape[0] - n0),
                     **info,
                 )
-                if k < K:
-                    ctx.save_checkpoint(
-                        {
-                            "k": k,
-                            "learner": p["learner"].state_dict(),
-                            "sampler": p["sampler"].state_dict(),
-                            "online": {key: v[n0:].cpu() for key, v in p["merged"].items()},
-                            "newest": {key: v.cpu() for key, v in p["newest"].items()},
-                        },
-                        step=k,
-                    )
+                # every phase, the last too: a run that finished inside a group whose other runs are still going
+                # resumes at its end if the group is killed (its record is written when the whole group ends)
+                ctx.save_checkpoint(
+                    {
+                        "k": k,
+                        "learner": p["learner"].state_dict(),
+                        "sampler": p["sampler"].state_dict(),
+                        "online": {key: v[n0:].cpu() for key, v in p["merged"].items()},
+                        "newest": {key: v.cpu() for key, v in p["newest"].items()},
+                    },
+                    step=k,
+                )
     return [
         D.tuning_metrics(ctx, data, parts[r]["s0"], m_steps, parts[r]["offline_s"])
         for r, (_, _, ctx) in enumerate(runs)
