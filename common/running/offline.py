@@ -205,7 +205,7 @@ def offline_run(
             bar.update(1)
             if step % k == 0 or step == U:
                 ctx.log(step, score=evaluate_policy(model, cfg, seed))
-            if step % cfg["ckpt_every"] == 0 and step < U:
+            if ctx.checkpoint_due(step, int(cfg["ckpt_every"]), U):
                 ctx.save_checkpoint({"learner": model.state_dict(), "step": step}, step=step)
     return run_metrics(ctx.curve, data)
 
@@ -288,7 +288,7 @@ def _train_stack(part: list, step: int) -> list[dict[str, Any]]:
             if step % k == 0 or step == U:
                 for ctx, score in zip(ctxs, evaluate_policies(stack, cfg, seeds)):
                     ctx.log(step, score=score)
-            if step % cfg["ckpt_every"] == 0 and step < U:
+            if ctxs[0].checkpoint_due(step, int(cfg["ckpt_every"]), U):  # the stack's runs save together
                 for ctx, state in zip(ctxs, stack.split_state()):
                     ctx.save_checkpoint({"learner": state, "step": step}, step=step)
     return [run_metrics(ctx.curve, card) for ctx, card in zip(ctxs, cards)]

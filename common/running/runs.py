@@ -103,6 +103,9 @@ class RunEnv:
         )
 
 
+CHECKPOINT_WALL_S = 600.0  # a long run checkpoints at least this often (RunContext.checkpoint_due)
+
+
 class RunContext:
     """What a job sees: seed, profile, device, checkpointing, logging and a progress bar."""
 
@@ -118,6 +121,7 @@ class RunContext:
         self.curve: list[dict[str, Any]] = []  # filled by log(); restored from a checkpoint
         self.resumed_from_step: int | None = None
         self._sacred_run = sacred_run
+        self._saved_at = time.monotonic()  # the start, then the last checkpoint (checkpoint_due's clock)
 
     def log(self, step: int, **scalars: Any) -> None:
         """Append ``{"step": step, **scalars}`` to the curve and log each scalar to Sacred (a list: one per entry)."""
@@ -140,6 +144,17 @@ class RunContext:
     def save_checkpoint(self, obj: Any, step: int | None = None) -> None:
         """``torch.save`` ``obj`` (with the curve so far) atomically (``common.running.records.atomic_torch_save``)."""
         atomic_torch_save({"user": obj, "curve": list(self.curve), "step": step}, self.checkpoint_path)
+        self._saved_at = time.monotonic()
+
+    def checkpoint_due(self, step: int, every: int, last: int) -> bool:
+        """Whether a loop at ``step`` (of ``last``) checkpoints now: every ``every`` steps (the cell config's
+        ``ckpt_every``) and, between those, once ``CHECKPOINT_WALL_S`` seconds have passed since this run's last
+        checkpoint (or its start), so a kill loses at most about that much work whatever the steps cost. Never at
+        ``last``: the record follows. A job whose state is whole at every step may checkpoint at any step: its
+        resumed run equals the uninterrupted one (tests/test_checkpoint_clock.py)."""
+        if step >= last:
+            return False
+        return step % every == 0 or time.monotonic() - self._saved_at >= CHECKPOINT_WALL_S
 
     def load_checkpoint(self) -> Any:
         """The object last saved by this run (same cell, seed, profile, config), or None."""

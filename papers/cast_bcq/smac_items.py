@@ -150,7 +150,7 @@ def run(cell, seed: int, ctx) -> dict[str, Any]:
                     step,
                     score=float(win_rates(learner, cfg["dataset"]["env"], [seed], cfg["eval_episodes"])[0]),
                 )
-            if step % cfg["ckpt_every"] == 0 and step < U:
+            if ctx.checkpoint_due(step, int(cfg["ckpt_every"]), U):
                 ctx.save_checkpoint({"learner": learner.state_dict(), "step": step}, step=step)
     out = run_metrics(ctx.curve, data)
     out["data_win_rate"] = data.win_rate
@@ -193,7 +193,7 @@ def run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]:
                         ctxs, win_rates(stack, cfg["dataset"]["env"], seeds, cfg["eval_episodes"])
                     ):
                         ctx.log(step, score=float(score))
-                if step % cfg["ckpt_every"] == 0 and step < U:
+                if ctxs[0].checkpoint_due(step, int(cfg["ckpt_every"]), U):  # the stack's runs save together
                     for ctx, state in zip(ctxs, stack.split_state()):
                         ctx.save_checkpoint({"learner": state, "step": step}, step=step)
     outs = []
