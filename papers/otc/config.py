@@ -162,10 +162,11 @@ class OtcSettings(PaperSettings):
     mujoco_tune_scale: float | None = None
     # the MuJoCo items' pi^0 BCQ updates; None: offline_updates_of("bcq")
     mujoco_offline_updates_bcq: int | None = None
-    # the TD3+BC navigation items' (Figures 7, 8) own L scale, pi^0 updates and data size; None: tune_scale,
-    # offline_updates_of("td3bc"), nav_size
+    # Figures 7-8 (TD3+BC on navigation): their own L scale; None: tune_scale
     nav_td3bc_tune_scale: float | None = None
+    # Figures 7-8: their pi^0's TD3+BC updates; None: offline_updates_of("td3bc")
     nav_td3bc_offline_updates: int | None = None
+    # Figures 7-8: their uniform-random data's transitions; None: nav_size
     nav_td3bc_size: int | None = None
     # BREMEN's behavior-cloning updates (at most its offline updates)
     bremen_bc_updates: int = BREMEN_BC_UPDATES
