@@ -23,7 +23,12 @@ from papers.otc.otc import (
     ranks,
 )
 from papers.otc.otc_config import OTCConfig
-from papers.otc.otc_metrics import improvement_percent, kl_modified_dynamics, near_zero_baseline
+from papers.otc.otc_metrics import (
+    improvement_of_last,
+    improvement_percent,
+    kl_modified_dynamics,
+    near_zero_baseline,
+)
 
 F64 = torch.float64
 
@@ -203,6 +208,18 @@ def test_t10_improvement_percent_and_flag():
     assert near_zero_baseline(-2.0, -280.178953, 12135.0)
     assert not near_zero_baseline(130.0, -280.178953, 12135.0)
     assert near_zero_baseline(np.array([100.0, -200.0]), -280.178953, 12135.0).tolist() == [True, False]
+
+
+def test_t10_improvement_of_the_last_deployments_mean_reads_the_records_curve():
+    """Table 1's other reading: the improvement of the mean S over the last k deployments over S(pi^0) = the
+    curve's point 0; None without k + 1 points (a claim line has no curve)."""
+    from common.running.record import Record
+
+    curve = [{"step": k, "score": s} for k, s in enumerate([-200.0, -190.0, -160.0, -140.0, -150.0])]
+    rec = Record(curve=curve, score=25.0)
+    assert improvement_of_last(3)(rec) == pytest.approx(100 * (-150.0 + 200.0) / 200.0)  # mean -150 over -200
+    assert improvement_of_last(1)(rec) == pytest.approx(25.0)  # = the table's own reading
+    assert improvement_of_last(5)(rec) is None and improvement_of_last(3)(Record()) is None
 
 
 @pytest.mark.parametrize(

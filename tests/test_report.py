@@ -385,6 +385,42 @@ def test_other_readings_show_best_and_last10_with_their_verdicts(make_record):
     assert "Other readings" not in render_table("t", spec, entries, recs, reps=50)
 
 
+def test_an_items_own_reading_is_derived_from_each_record_and_judged(make_record):
+    """``Table.readings``: a reading computed from each record when the report is made (here the curve's last
+    point doubled) gets its column in "Other readings", judged against the published number; an item without
+    one, and records it cannot read, add nothing."""
+    from common.reporting.published import PublishedError, Reading, Table
+    from common.reporting.render import render_table
+
+    def doubled(r):
+        return 2 * r.curve[-1]["score"] if r.curve else None
+
+    recs = [
+        make_record({"method": "m", "env": "e"}, s, 10.0, item="t", curve=[{"step": 1, "score": 20.0 + s}])
+        for s in range(3)
+    ]
+    spec = Table(
+        rows=("env",), cols="method", metric="score", readings=(Reading(name="x2", text="twice", of=doubled),)
+    )
+    entries = [{"item": "t", "keys": {"env": "e", "method": "m"}, "mean": 42.0, "std": 1.0}]
+    part = render_table("t", spec, entries, recs, reps=50).split("### Other readings of the same runs")[1]
+    row = next(ln for ln in part.splitlines() if ln.startswith("| e "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3].startswith("10.0 (differs)") and cells[4].startswith(
+        "42.0 (within)"
+    )  # 2 x mean(20, 21, 22)
+    assert "| twice " in part and "last: differs 1; x2: within 1." in part
+    plain = Table(rows=("env",), cols="method", metric="score")
+    assert "Other readings" not in render_table("t", plain, entries, recs, reps=50)
+    for r in recs:
+        r["curve"] = []
+    assert "Other readings" not in render_table("t", spec, entries, recs, reps=50)
+    with pytest.raises(PublishedError, match="name must be one word"):
+        Reading(name="last 3", text="t", of=doubled)
+    with pytest.raises(PublishedError, match="must be Reading"):
+        Table(rows=("env",), readings=("last3",))
+
+
 def test_a_single_value_without_spread_is_judged_by_its_standard_error():
     """A dataset statistic (one record, no published spread) is within when |Δ| <= its record's own ``se``."""
     from common.reporting.cells import compare_cells

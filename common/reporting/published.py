@@ -47,7 +47,7 @@ import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from common.reporting.typed import (
     PublishedError,
@@ -121,18 +121,41 @@ class _Item(Typed):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Reading(Typed):
+    """Another reading of each run, derived from its record when the report is made (e.g. from its evaluation
+    curve), shown in a table's "Other readings" beside the last evaluation and judged against the same published
+    number: ``name`` (a short word; the reading's values are ``<metric>_<name>``), ``text`` (what it is, for the
+    column head) and ``of`` (record -> a number in the metric's recorded unit, or None where it cannot be read)."""
+
+    name: str
+    text: str
+    of: Callable[[Any], float | None]
+
+    def __post_init__(self) -> None:
+        where = f"Reading {self.name!r}"
+        if not (isinstance(self.name, str) and self.name.isidentifier()):
+            raise PublishedError(f"{where}: name must be one word (letters, digits, _)")
+        if not (isinstance(self.text, str) and self.text):
+            raise PublishedError(f"{where}: text must say what the reading is")
+        if not callable(self.of):
+            raise PublishedError(f"{where}: of {self.of!r} must be a function of a record")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Table(_Item):
     """A table: one cell per combination of ``rows`` keys and the ``cols`` key's values.
 
     ``compare``: the key whose values "who beats whom" ranks (default ``cols``); ``pool``: ``{key: [every
     value the paper's number averages over]}`` for records pooled into a cell (e.g. tasks); ``pngs``: the
-    script's own plots (file names beside the report, e.g. the runs' learning curves), shown after the claims."""
+    script's own plots (file names beside the report, e.g. the runs' learning curves), shown after the claims;
+    ``readings``: ``Reading``s derived from each record, shown in "Other readings" (e.g. a smoothed score)."""
 
     rows: tuple[str, ...] = ()
     cols: str = "method"
     compare: str | None = None
     pool: Mapping[str, tuple] | None = None
     pngs: tuple[str, ...] = ()
+    readings: tuple[Reading, ...] = ()
     kind: ClassVar[str] = "table"
 
     def __post_init__(self) -> None:
@@ -146,6 +169,10 @@ class Table(_Item):
                 raise PublishedError(f"{where}: pool {self.pool!r} must map a key to the values pooled")
             object.__setattr__(self, "pool", {k: tuple(v) for k, v in self.pool.items()})
         object.__setattr__(self, "pngs", check_strings(where, "pngs", self.pngs))
+        readings = tuple(self.readings)
+        if not all(isinstance(r, Reading) for r in readings):
+            raise PublishedError(f"{where}: readings {self.readings!r} must be Reading(...)s")
+        object.__setattr__(self, "readings", readings)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,6 +5,7 @@ scale and spread (common.reporting.published) decide how every number is shown."
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence, cast
 
@@ -215,11 +216,22 @@ def render_readings(
 ) -> str:
     """The table's cells read three ways from the same runs (when the records carry ``<metric>_best`` and
     ``<metric>_last10``, common.running.offline.score_readings): the last evaluation (the table's own reading), the best
-    over training and the mean of the last 10, each with its verdict against the published number. A paper that
-    does not say which reading it printed can then be compared with each."""
+    over training and the mean of the last 10, each with its verdict against the published number, and the item's
+    own ``Table.readings`` derived from each record (e.g. OTC's improvement of the last deployments' mean). A
+    paper that does not say which reading it printed can then be compared with each."""
     present = [
         (r, text) for r, text in READINGS if any(x.value(f"{metric}_{r}") is not None for x in records)
     ]
+    derived = tuple(getattr(spec, "readings", ()) or ())
+    if derived:  # the item's own readings, computed from each record now
+        records = Runs(
+            replace(x, extra={**x.extra, **{f"{metric}_{d.name}": d.of(x) for d in derived}}) for x in records
+        )
+        present += [
+            (d.name, d.text)
+            for d in derived
+            if any(x.value(f"{metric}_{d.name}") is not None for x in records)
+        ]
     if not present:
         return ""
     per = {"last": compare_cells(records, entries, names, metric, spec.pool, spec)}

@@ -34,7 +34,8 @@ footnote †) are not entries: they are listed in ``MISSING_CELLS`` and in NOTES
 The claims, each with the paper's words, the exact rule ("Check: ...") and its code, are in claims.py.
 """
 
-from common.reporting.published import Entry, Figure, Table, check_paper
+from common.reporting.published import Entry, Figure, Reading, Table, check_paper
+from papers.otc.otc_metrics import improvement_of_last
 
 PAPER = "otc"
 TITLE = "Online Tuning for Offline Decentralized Multi-Agent Reinforcement Learning (OTC)"
@@ -91,6 +92,13 @@ ITEMS = {
         spread="std",
         seeds=5,
         precision=1,
+        readings=(
+            Reading(
+                name="last3",
+                text="improvement of the mean S over the last 3 deployments",
+                of=improvement_of_last(3),
+            ),
+        ),
     ),
     "table2": Table(
         title="Average time taken by one update",
