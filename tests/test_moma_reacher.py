@@ -195,3 +195,36 @@ def test_online_mappo_config_rejects_bad_values():
         OnlineMAPPOConfig(mappo=MAPPOConfig(memory_len=10)).validate()
     with pytest.raises(ValueError, match="multiple of the episode length 50"):
         OnlineMAPPOConfig(steps_per_iteration=120).episodes_per_iteration(50)
+
+
+def test_committed_experts_rebuild_the_runs_datasets_without_the_run(tmp_path):
+    """The experts exported from a run (papers/moma_ppo/reacher_committed.py) rebuild the same three datasets, card
+    for card, where the run's checkpoint is gone; a tampered tensor file is refused naming it; no committed set and
+    no run trains the run; exporting without a run says how to make one."""
+    from papers.moma_ppo.reacher import build, export_committed
+    from papers.moma_ppo.reacher_committed import load_policy
+
+    data, committed = tmp_path / "data", tmp_path / "committed"
+    assert load_policy("smoke", committed) is None
+    with pytest.raises(FileNotFoundError, match="--experts-only"):
+        export_committed("smoke", root=data, committed_root=committed)
+    train_experts("smoke", root=data, progress=False)
+    before = {k: Dataset.read_card(b) for k, b in build("smoke", root=data, progress=False).items()}
+    base = export_committed("smoke", root=data, committed_root=committed)
+    for p in data.rglob("*"):
+        if p.is_file():
+            p.unlink()
+    after = {
+        k: Dataset.read_card(b)
+        for k, b in build("smoke", root=data, progress=False, committed_root=committed).items()
+    }
+    assert not run_path("smoke", data).exists()  # built from the committed set, not a new run
+    for k in before:
+        assert {f: v for f, v in after[k].items() if f != "created"} == {
+            f: v for f, v in before[k].items() if f != "created"
+        }
+    blob = bytearray(base.with_suffix(".pt").read_bytes())
+    blob[-1] ^= 1
+    base.with_suffix(".pt").write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="reacher-experts.pt does not match its card"):
+        load_policy("smoke", committed)

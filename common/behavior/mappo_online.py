@@ -206,12 +206,18 @@ def train(
     vec_eval = envs.make_vec(cfg.env, S * cfg.eval_episodes, obs_mode=cfg.obs_mode)
     eval_seeds = np.concatenate([env_seeds(s, cfg.eval_episodes, EVAL_STREAM) for s in seeds])
     t0, wall0 = time.perf_counter(), run.times["wall"]
+    # work done since the last save: a call that only loads a finished run keeps its recorded wall time
+    unsaved = False
 
     def save() -> None:
+        nonlocal unsaved
         run.times["wall"] = wall0 + time.perf_counter() - t0
         save_run_checkpoint(ckpt, ident, lr, log=run.log, evals=run.evals, times=run.times)
+        unsaved = False
 
     def evaluate() -> None:
+        nonlocal unsaved
+        unsaved = True
         te = time.perf_counter()
         ev = evaluate_greedy(lr, vec_eval, eval_seeds)
         run.evals.append({"iteration": lr.n_updates, "env_steps": lr.n_updates * E * T, **ev})
@@ -227,7 +233,7 @@ def train(
             evaluate()
         if it >= cfg.iterations or (stop_at is not None and it >= stop_at):
             break
-        te = time.perf_counter()
+        te, unsaved = time.perf_counter(), True
         reset = np.concatenate([env_seeds(s, E, ENV_STREAM, it) for s in seeds])
         ro = rollout(vec, lambda o: lr.act(o)[0], S, reset)
         tu = time.perf_counter()
@@ -249,7 +255,8 @@ def train(
             evaluate()
         if (checkpoint_every and lr.n_updates % checkpoint_every == 0) or done:
             save()
-    run.times["wall"] = wall0 + time.perf_counter() - t0
+    if unsaved:
+        run.times["wall"] = wall0 + time.perf_counter() - t0
     return run
 
 

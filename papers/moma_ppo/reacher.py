@@ -2,6 +2,7 @@
 
     python -m papers.moma_ppo.reacher --profile quick                 # train (resume) the experts, collect, build
     python -m papers.moma_ppo.reacher --profile quick --experts-only  # only train (or resume) the MAPPO experts
+    python -m papers.moma_ppo.reacher --profile quick --export-committed  # maintainers: commit the chosen experts
     ds = reacher_dataset("expert-mix", "leader-only", "quick")         # per-agent view of a built dataset
 
 Protocol (paper §5.3; spec §3 "Reacher expert-mix"; official ``train_rl.py``, ``generate_dataset_from_model.py``,
@@ -17,7 +18,9 @@ Protocol (paper §5.3; spec §3 "Reacher expert-mix"; official ``train_rl.py``, 
 3. expert-mix = the first ``mix`` transitions of the "ccw" expert, then the first ``mix`` of the "cw" expert
    [inferred: the code takes expert C (seed 2) then expert D (seed 1), whose conventions are not published]; a
    time-out at index mix − 1 (the joint) and at the end.
-Steps 1 and 2 (the experts): papers/moma_ppo/reacher_experts.py.
+Steps 1 and 2 (the experts): papers/moma_ppo/reacher_experts.py. Where the experts' run is absent (a fresh clone, a
+lost cache) and ``papers/moma_ppo/committed/<profile>/`` holds the experts (``--export-committed``), the data are
+collected from those, without training: the same files (papers/moma_ppo/reacher_committed.py).
 
 Files (``$OFFMARL_DATA/moma_ppo/reacher/<profile>/``): ``mappo-experts.pt`` (the MAPPO run's checkpoint; its
 identity holds the training fields only), ``expert-ccw-v<N>``, ``expert-cw-v<N>``, ``expert-mix-v<N>`` (.npz + .json;
@@ -40,16 +43,17 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from common.behavior.mappo_rollouts import CONVENTIONS
+from common.behavior.mappo_rollouts import CONVENTIONS, select_seeds
 from common.datasets.dataset import Dataset
 from common.datasets.mujoco import split
 from common.datasets.returns import normalize
 from envs.mamujoco import REACHER_REF_SCORES
 from papers.moma_ppo import data_config as DC
+from papers.moma_ppo.reacher_committed import export_policy, load_policy
 from papers.moma_ppo.reacher_experts import (
     VERSION,
     choose_experts,
-    collect_expert,
+    collect_policy,
     data_dir,
     expert_config,
     run_path,
@@ -60,6 +64,8 @@ __all__ = [
     "KINDS",
     "VERSION",
     "build",
+    "experts_source",
+    "export_committed",
     "expert_mix",
     "reacher_dataset",
     "dataset_base",
@@ -132,45 +138,90 @@ def expert_mix(first: Dataset, second: Dataset, mix: int) -> dict[str, np.ndarra
     return arr
 
 
-def build(
-    profile: str, *, root=None, device: str = "cpu", progress: bool = True, require: bool | None = None
-) -> dict[str, Path]:
-    """Train (resume) the experts, choose one per convention, collect and build the three files (those missing).
-    Returns {"ccw": base, "cw": base, "expert-mix": base}."""
+def experts_source(
+    profile: str,
+    *,
+    root=None,
+    device: str = "cpu",
+    progress: bool = True,
+    require: bool | None = None,
+    committed_root: str | Path | None = None,
+) -> tuple[Any, dict[str, Any], str]:
+    """The experts the data are collected from, as (policy: a MAPPO of one seed per convention in the order of
+    CONVENTIONS, meta: what the cards say of the run, where: "run" | "committed"). The run when its checkpoint
+    exists or no committed set does (trained or resumed first); else the committed set
+    (papers/moma_ppo/reacher_committed.py), which makes the same data without training."""
+    if not run_path(profile, root).exists():
+        committed = load_policy(profile, committed_root, device)
+        if committed is not None:
+            return committed[0], committed[1], "committed"
     s = DC.reacher_scale(profile)
     require = s.require_experts if require is None else require
+    run = train_experts(profile, root=root, device=device, progress=progress)
+    final, start = run.evals[-1], run.evals[0]
+    experts = choose_experts(final, run.learner.seeds, require)
+    meta = {
+        "iterations": run.iteration,
+        "our_random": float(np.mean(start["return"])),
+        "experts": experts,
+        "behavior": {
+            "mappo": {
+                "config": asdict(expert_config(profile)),
+                "seeds": list(run.learner.seeds),
+                "iterations": run.iteration,
+                "wall_time_s": run.times["wall"],
+                "deviation": "memory 0 (no history encoder; the code: 10); "
+                "normalized inputs (obs_norm; the code: raw, which diverged here)",
+            },
+            "final_eval": {k: final[k] for k in ("iteration", "return", "theta2", "convention")},
+            "initial_eval": {k: start[k] for k in ("iteration", "return")},
+            "experts": experts,
+        },
+    }
+    return select_seeds(run.learner, [experts[c]["index"] for c in CONVENTIONS]), meta, "run"
+
+
+def export_committed(profile: str, *, root=None, device: str = "cpu", committed_root=None) -> Path:
+    """Maintainers: the profile's experts (from its run) as the committed set; returns its base path."""
+    if not run_path(profile, root).exists():
+        raise FileNotFoundError(
+            f"no experts' run for profile {profile!r} at {run_path(profile, root)}: train it first "
+            f"(python -m papers.moma_ppo.reacher --profile {profile} --experts-only)"
+        )
+    policy, meta, _ = experts_source(profile, root=root, device=device, progress=False)
+    return export_policy(profile, policy, expert_config(profile), meta, committed_root)
+
+
+def build(
+    profile: str,
+    *,
+    root=None,
+    device: str = "cpu",
+    progress: bool = True,
+    require: bool | None = None,
+    committed_root: str | Path | None = None,
+) -> dict[str, Path]:
+    """Collect and build the three files (those missing) from the experts (``experts_source``: the run, trained or
+    resumed first, or the committed set). Returns {"ccw": base, "cw": base, "expert-mix": base}."""
+    s = DC.reacher_scale(profile)
     bases = {c: dataset_base("expert", profile, c, root) for c in CONVENTIONS}
     bases["expert-mix"] = dataset_base("expert-mix", profile, root=root)
     if all(b.with_name(b.name + ".json").exists() for b in bases.values()):
         for b in bases.values():
             Dataset.load(b)  # verifies checksums and cards
         return bases
-    run = train_experts(profile, root=root, device=device, progress=progress)
-    final, start = run.evals[-1], run.evals[0]
-    experts = choose_experts(final, run.learner.seeds, require)
+    policy, meta, where = experts_source(
+        profile, root=root, device=device, progress=progress, require=require, committed_root=committed_root
+    )
+    experts, common_behavior, our_random = meta["experts"], meta["behavior"], meta["our_random"]
     smoke_note = (
         ""
         if s.require_experts
         else (
-            f"{profile.upper()} PROFILE: these 'experts' are MAPPO policies after {run.iteration} iterations, NOT experts "
-            "(plumbing only); "
+            f"{profile.upper()} PROFILE: these 'experts' are MAPPO policies after {meta['iterations']} iterations, "
+            "NOT experts (plumbing only); "
         )
     )
-    our_random = float(np.mean(start["return"]))
-    common_behavior = {
-        "mappo": {
-            "config": asdict(expert_config(profile)),
-            "seeds": list(run.learner.seeds),
-            "iterations": run.iteration,
-            "wall_time_s": run.times["wall"],
-            "deviation": "memory 0 (no history encoder; the code: 10); "
-            "normalized inputs (obs_norm; the code: raw, which diverged here)",
-        },
-        "final_eval": {k: final[k] for k in ("iteration", "return", "theta2", "convention")},
-        "initial_eval": {k: start[k] for k in ("iteration", "return")},
-        "experts": experts,
-    }
-    picks = [experts[c]["index"] for c in CONVENTIONS]
     single: dict[str, Dataset] = {}
     for c in CONVENTIONS:
         if bases[c].with_name(bases[c].name + ".json").exists():
@@ -179,11 +230,11 @@ def build(
         if progress:
             print(
                 f"Reacher ({profile}): collecting {s.collect} transitions from each expert "
-                f"(seeds {[experts[c]['seed'] for c in CONVENTIONS]})",
+                f"(seeds {[experts[c]['seed'] for c in CONVENTIONS]}, from the {where})",
                 file=sys.stderr,
                 flush=True,
             )
-        arrays = collect_expert(run, picks, s.collect)
+        arrays = collect_policy(policy, expert_config(profile), s.collect)
         for c, arr in zip(CONVENTIONS, arrays):
             e = experts[c]
             protocol = {
@@ -282,6 +333,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--experts-only", action="store_true", help="only train (or resume) the MAPPO experts")
     p.add_argument(
+        "--export-committed",
+        action="store_true",
+        help="maintainers: write the profile's chosen experts (from its run) to "
+        "papers/moma_ppo/committed/<profile>/, from which the data then rebuild without the run",
+    )
+    p.add_argument(
         "--below-expert-ok",
         action="store_true",
         help="build the data even if a convention's best seed is below the expert level",
@@ -294,6 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     torch.set_num_threads(1)
+    if a.export_committed:
+        print(
+            f"Reacher experts ({a.profile}) committed: {export_committed(a.profile, root=a.root, device=a.device)}.pt"
+        )
+        return 0
     if a.experts_only:
         run = train_experts(a.profile, root=a.root, device=a.device)
         ev = run.evals[-1]

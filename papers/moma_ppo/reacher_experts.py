@@ -23,6 +23,7 @@ __all__ = [
     "VERSION",
     "choose_experts",
     "collect_expert",
+    "collect_policy",
     "data_dir",
     "expert_config",
     "run_path",
@@ -128,16 +129,23 @@ def choose_experts(
 def collect_expert(
     run: OnlineRun, picks: Sequence[int], size: int, env_seed: int = DC.REACHER_COLLECT_ENV_SEED
 ) -> list[dict[str, np.ndarray]]:
-    """``size`` transitions of each picked seed's sampled policy (spec §3 step 2), all picks batched: per pick the
-    single-agent arrays obs / next_obs [size, D] (the Reacher state), actions [size, J] (joint, clipped), rewards
-    [size], terminals / timeouts [size] (a time-out every episode_length steps and at the end)."""
-    sub = select_seeds(run.learner, picks)
-    cfg = run.cfg
+    """``size`` transitions of each picked seed's sampled policy (spec §3 step 2): ``collect_policy`` of the run's
+    picked seeds (``select_seeds``)."""
+    return collect_policy(select_seeds(run.learner, picks), run.cfg, size, env_seed)
+
+
+def collect_policy(
+    sub, cfg: OnlineMAPPOConfig, size: int, env_seed: int = DC.REACHER_COLLECT_ENV_SEED
+) -> list[dict[str, np.ndarray]]:
+    """``size`` transitions of each seed of the MAPPO ``sub`` (the experts: ``select_seeds`` of the run, or the
+    committed ones), all seeds batched: per seed the single-agent arrays obs / next_obs [size, D] (the Reacher
+    state), actions [size, J] (joint, clipped), rewards [size], terminals / timeouts [size] (a time-out every
+    episode_length steps and at the end)."""
     env = envs.make(cfg.env, obs_mode=cfg.obs_mode)
     T = env.spec.episode_length
     n_eps = -(-int(size) // T)
     K = min(COLLECT_COPIES, n_eps)
-    P = len(picks)
+    P = sub.n_seeds
     vec = envs.make_vec(cfg.env, P * K, obs_mode=cfg.obs_mode)
     first = np.tile(env_seed + np.arange(K), P)  # every expert's copy k starts from seed 10101 + k
     parts = []
