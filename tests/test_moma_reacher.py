@@ -14,7 +14,7 @@ from common.behavior.mappo_rollouts import classify_convention, elbow_angles, se
 from common.datasets.dataset import Dataset
 from papers.moma_ppo import data_config as DC
 from papers.moma_ppo.reacher import dataset_base, expert_mix
-from papers.moma_ppo.reacher_experts import choose_experts, run_path, train_experts
+from papers.moma_ppo.reacher_experts import choose_experts, expert_config, run_path, train_experts
 
 
 def _states(theta2):
@@ -199,13 +199,14 @@ def test_online_mappo_config_rejects_bad_values():
 
 def test_committed_experts_rebuild_the_runs_datasets_without_the_run(tmp_path):
     """The experts exported from a run (papers/moma_ppo/reacher_committed.py) rebuild the same three datasets, card
-    for card, where the run's checkpoint is gone; a tampered tensor file is refused naming it; no committed set and
-    no run trains the run; exporting without a run says how to make one."""
+    for card, where the run's checkpoint is gone; experts of another training config and a tampered tensor file are
+    refused naming the file; exporting without a run says how to make one."""
     from papers.moma_ppo.reacher import build, export_committed
     from papers.moma_ppo.reacher_committed import load_policy
 
     data, committed = tmp_path / "data", tmp_path / "committed"
-    assert load_policy("smoke", committed) is None
+    cfg = expert_config("smoke")
+    assert load_policy("smoke", cfg, committed) is None
     with pytest.raises(FileNotFoundError, match="--experts-only"):
         export_committed("smoke", root=data, committed_root=committed)
     train_experts("smoke", root=data, progress=False)
@@ -223,8 +224,12 @@ def test_committed_experts_rebuild_the_runs_datasets_without_the_run(tmp_path):
         assert {f: v for f, v in after[k].items() if f != "created"} == {
             f: v for f, v in before[k].items() if f != "created"
         }
+    with pytest.raises(
+        ValueError, match=r"another config than profile 'smoke'.s now \(fields \['iterations'\]\)"
+    ):
+        load_policy("smoke", dataclasses.replace(cfg, iterations=cfg.iterations + 1), committed)
     blob = bytearray(base.with_suffix(".pt").read_bytes())
     blob[-1] ^= 1
     base.with_suffix(".pt").write_bytes(bytes(blob))
     with pytest.raises(ValueError, match="reacher-experts.pt does not match its card"):
-        load_policy("smoke", committed)
+        load_policy("smoke", cfg, committed)

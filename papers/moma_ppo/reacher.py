@@ -152,7 +152,7 @@ def experts_source(
     exists or no committed set does (trained or resumed first); else the committed set
     (papers/moma_ppo/reacher_committed.py), which makes the same data without training."""
     if not run_path(profile, root).exists():
-        committed = load_policy(profile, committed_root, device)
+        committed = load_policy(profile, expert_config(profile), committed_root, device)
         if committed is not None:
             return committed[0], committed[1], "committed"
     s = DC.reacher_scale(profile)

@@ -65,6 +65,7 @@ def export_policy(
         "env": cfg.env,
         "obs_mode": cfg.obs_mode,
         "mappo": asdict(cfg.mappo),
+        "online_config": asdict(cfg),
         "seeds": [int(s) for s in policy.seeds],
         "obs_stats_set": bool(policy.obs_stats_set),
         "meta": meta,
@@ -78,14 +79,22 @@ def export_policy(
 
 
 def load_policy(
-    profile: str, committed_root: str | Path | None = None, device: str = "cpu"
+    profile: str, cfg, committed_root: str | Path | None = None, device: str = "cpu"
 ) -> tuple[MAPPO, dict[str, Any]] | None:
-    """``profile``'s committed experts as (policy, meta), or None when there is no committed set. A file whose
-    tensors do not match the recorded sha256 is refused with one error naming the file."""
+    """``profile``'s committed experts as (policy, meta), or None when there is no committed set. Refused with one
+    error naming the file: experts trained with another online config than ``cfg`` (the profile's now), or tensors
+    that do not match the recorded sha256."""
     base = committed_base(profile, committed_root)
     if not base.with_suffix(".json").exists():
         return None
     card = json.loads(base.with_suffix(".json").read_text())
+    now = json.loads(json.dumps(asdict(cfg)))
+    if card.get("online_config") != now:
+        diff = sorted(k for k in now if (card.get("online_config") or {}).get(k) != now[k])
+        raise ValueError(
+            f"{base}.json holds experts trained with another config than profile {profile!r}'s now (fields "
+            f"{diff}); re-export them from a run of the current config (--export-committed) or remove the files"
+        )
     blob = base.with_suffix(".pt").read_bytes()
     if card.get("format") != FORMAT or _sha256(blob) != card["tensors_sha256"]:
         raise ValueError(
