@@ -20,7 +20,15 @@ import pytest
 from common.running import cli
 from common.running.experiment import Cell, run_cells
 from common.running.item_schedule import Schedule, data_env, item_envs, measured_per_run, simulate
-from common.running.progress import RunFailure, failures_text, read_progress, report_progress
+from common.running.progress import (
+    LogLines,
+    RunFailure,
+    failures_text,
+    progress_bar,
+    progress_every,
+    read_progress,
+    report_progress,
+)
 from common.running.records import append_record, canonical_json, is_claim, load_records, replace_record
 from common.running.roots import REFERENCE_ROOT
 from common.running.run_all import Item, Stop, parse_args, plan_items, print_plan, stopped_message
@@ -381,6 +389,39 @@ def test_progress_events_round_trip(tmp_path, monkeypatch):
     events, off = read_progress(path)
     assert [e["status"] for e in events] == ["ran", "failed"] and events[1]["reason"] == "E: x"
     assert read_progress(path, off) == ([], off)
+
+
+def test_a_runs_progress_in_a_log_is_a_line_every_period_and_one_at_the_end(monkeypatch, capsys):
+    import io
+
+    now = [0.0]
+    out = io.StringIO()
+    with LogLines(40_000, "smoke/x/seed0", every=600, clock=lambda: now[0], stream=out) as bar:
+        for _ in range(4):
+            now[0] += 300.0  # 1,000 updates every 300 s: a line after the second and the fourth
+            bar.update(1_000)
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "smoke/x/seed0: 2,000/40,000 (5 %), 10.0 min elapsed, ETA 3.2 h",
+        "smoke/x/seed0: 4,000/40,000 (10 %), 20.0 min elapsed, ETA 3.0 h",
+        "smoke/x/seed0: 4,000/40,000 (10 %), 20.0 min elapsed, ETA 3.0 h",  # the end's
+    ]
+    quiet = io.StringIO()
+    with LogLines(10, "short", every=600, clock=lambda: 0.0, stream=quiet) as bar:
+        bar.update(10)
+    assert quiet.getvalue() == ""  # a run shorter than the period writes nothing
+    monkeypatch.delenv("CI", raising=False)
+    for raw, every in (("", 600.0), ("30", 30.0), ("0", 0.0)):
+        monkeypatch.setenv("OFFMARL_PROGRESS_EVERY", raw)
+        assert progress_every() == every
+    for bad in ("ten", "-5", "inf", "nan"):
+        monkeypatch.setenv("OFFMARL_PROGRESS_EVERY", bad)
+        with pytest.raises(ValueError, match=f"OFFMARL_PROGRESS_EVERY='{bad}' is not allowed"):
+            progress_every()
+    monkeypatch.setenv("OFFMARL_PROGRESS_EVERY", "30")
+    assert isinstance(progress_bar(5, "x"), LogLines)  # pytest's stderr is not a terminal
+    monkeypatch.setenv("CI", "1")
+    assert not isinstance(progress_bar(5, "x"), LogLines)
 
 
 def test_force_replaces_the_runs_record_atomically(tmp_path):

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import socket
-import sys
 import time
 import traceback
 import warnings
@@ -172,11 +170,11 @@ class RunContext:
         return blob["user"]
 
     def progress(self, total: int, desc: str | None = None):
-        """A tqdm bar; disabled when stderr is not a TTY or ``$CI`` is set."""
-        from tqdm.auto import tqdm
+        """The run's progress bar (common.running.progress.progress_bar: tqdm on a terminal, a line every 10
+        minutes in a log, nothing under ``$CI``)."""
+        from common.running.progress import progress_bar
 
-        disable = bool(os.environ.get("CI")) or not sys.stderr.isatty()
-        return tqdm(total=total, desc=desc or self.run_id, disable=disable, leave=False)
+        return progress_bar(total, f"{self.run_id}: {desc}" if desc else self.run_id)
 
 
 _RESERVED = {"score", "normalized", "curve"}

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import fcntl
 import math
-import os
-import sys
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -112,18 +110,16 @@ def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
 
 class ProbeContext:
     """The slice of a run context (common.running.experiment) that ``world_model`` / ``moma_model`` read, for scripts that
-    build a cell's model outside a run (wm_probe.py, critic_probe.py): the device and a progress bar (a tqdm bar on a
-    terminal, as a run's)."""
+    build a cell's model outside a run (wm_probe.py, critic_probe.py): the device and a progress bar (as a run's:
+    common.running.progress.progress_bar)."""
 
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = str(device)
 
     def progress(self, total: int, desc: str | None = None):
-        from tqdm.auto import tqdm
+        from common.running.progress import progress_bar
 
-        return tqdm(
-            total=total, desc=desc, disable=bool(os.environ.get("CI")) or not sys.stderr.isatty(), leave=False
-        )
+        return progress_bar(total, desc or "world model")
 
 
 # world-model updates between two writes of the resumable training state, about every 10 minutes of one CPU thread

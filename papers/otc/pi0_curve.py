@@ -97,10 +97,10 @@ def _stack(cfg, data, seeds: Sequence[int], states: Sequence[dict] | None, devic
 
 
 def _progress(total: int, label: str):
-    """A tqdm bar over ``total`` updates (off when stderr is not a terminal)."""
-    from tqdm.auto import tqdm
+    """The progress over ``total`` updates (common.running.progress.progress_bar)."""
+    from common.running.progress import progress_bar
 
-    return tqdm(total=total, desc=label, disable=not sys.stderr.isatty(), leave=False)
+    return progress_bar(total, label)
 
 
 def run_curve(
