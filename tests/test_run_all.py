@@ -409,7 +409,14 @@ def test_a_runs_progress_in_a_log_is_a_line_every_period_and_one_at_the_end(monk
     quiet = io.StringIO()
     with LogLines(10, "short", every=600, clock=lambda: 0.0, stream=quiet) as bar:
         bar.update(10)
-    assert quiet.getvalue() == ""  # a run shorter than the period writes nothing
+    assert quiet.getvalue() == ""  # a run of seconds writes nothing
+    now[0], ended = 0.0, io.StringIO()
+    with LogLines(10, "deployment 3/10", every=600, clock=lambda: now[0], stream=ended) as bar:
+        now[0] = 61.0
+        bar.update(10)
+    assert (
+        ended.getvalue() == "deployment 3/10: 10/10 (100 %), 61 s elapsed, ETA 0 s\n"
+    )  # a tenth of the period
     monkeypatch.delenv("CI", raising=False)
     for raw, every in (("", 600.0), ("30", 30.0), ("0", 0.0)):
         monkeypatch.setenv("OFFMARL_PROGRESS_EVERY", raw)

@@ -15,7 +15,7 @@ once, not once per run.
 
 A run's own bar (``progress_bar``): tqdm on a terminal; in a log (stderr not a terminal: nohup, a batch job) one line
 ``<desc>: 12,000/40,000 (30 %), 62.0 min elapsed, ETA 2.1 h`` every ``$OFFMARL_PROGRESS_EVERY`` seconds (default 600,
-the checkpoints' cadence; 0 = none) and one at the end of a run that printed any; nothing under ``$CI``.
+the checkpoints' cadence; 0 = none) and one at the end of a bar that lasted a tenth of that; nothing under ``$CI``.
 """
 
 from __future__ import annotations
@@ -170,7 +170,8 @@ class Bar:
 
 class LogLines:
     """A progress bar for a log: ``update``/``close`` as tqdm's, one line to ``stream`` (stderr) at most every
-    ``every`` seconds, and a last one at ``close`` if any was written (a short run writes nothing)."""
+    ``every`` seconds, and a last one at ``close`` if any was written or the bar lasted a tenth of ``every`` (an OTC
+    deployment of a few minutes says when it ends; a smoke run of seconds writes nothing)."""
 
     def __init__(self, total: int, desc: str, every: float, clock=time.monotonic, stream=None):
         self.total, self.desc, self.every, self.clock = int(total), desc, float(every), clock
@@ -198,8 +199,9 @@ class LogLines:
             self._line(now)
 
     def close(self) -> None:
-        if self.lines and self.every >= 0:
-            self._line(self.clock())
+        now = self.clock()
+        if self.every >= 0 and (self.lines or now - self.t0 >= self.every / 10):
+            self._line(now)
             self.every = -1.0  # closed: a second close writes nothing
 
     def __enter__(self) -> "LogLines":
