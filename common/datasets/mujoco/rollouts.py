@@ -15,7 +15,6 @@ Episodes end at ``EPISODE_LENGTH`` (``timeouts``) or when the robot falls (``ter
 
 from __future__ import annotations
 
-import sys
 from typing import Callable, Sequence
 
 import numpy as np
@@ -161,19 +160,18 @@ def replay(
 
 
 class ProgressBar:
-    """A progress bar on a terminal (tqdm), else a log line every 10 %; nothing when ``on`` is false."""
+    """The collection's progress (common.running.progress.progress_bar: tqdm on a terminal, a line every 10 minutes
+    in a log), told the number of transitions so far; nothing when ``on`` is false."""
 
     def __init__(self, desc: str, total: int, on: bool):
-        self.desc, self.total, self.on, self.bar, self.shown = desc, total, on, None, 0
-        if on and sys.stderr.isatty():
-            from tqdm.auto import tqdm
+        from common.running.progress import progress_bar
 
-            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False)
+        self.bar = progress_bar(total, desc, unit="step") if on else None
+        self.shown = 0
 
     def __call__(self, n: int) -> None:
         if self.bar is not None:
-            self.bar.n = n
-            self.bar.refresh()
-        elif self.on and n >= self.shown + self.total // 10:
+            self.bar.update(n - self.shown)
             self.shown = n
-            print(f"{self.desc}: {n:,}/{self.total:,} transitions", file=sys.stderr, flush=True)
+            if n >= self.bar.total:
+                self.bar.close()
