@@ -116,6 +116,13 @@ class _StubPolicy:
         return torch.zeros(*obs.shape[:-1], 1), torch.zeros(obs.shape[:-1])
 
 
+class _ObsPolicy(_StubPolicy):
+    """Action obs[0] - 1.5 for every agent: -1.5, -0.5, 0.5 at obs 0, 1, 2 (the first clipped to -1 in the stat)."""
+
+    def act(self, obs):
+        return obs[..., :1] - 1.5, torch.zeros(obs.shape[:-1])
+
+
 class _CountingWM:
     """next obs = obs + 1 (every entry); eps_g_raw = 3 once the next obs reaches 3 (above l_eps = 2), else 0; the
     clamped eps_g is min(eps_g_raw, 2) as WorldModelEnsemble.sample returns it; reward 1, never terminal."""
@@ -134,6 +141,20 @@ class _CountingWM:
             "eps_g_raw": raw,
             "eps_g": raw.clamp_max(2.0),
         }
+
+
+def test_rollouts_record_the_clipped_joint_action_sum_of_squares():
+    """action_sq = mean over stored rows of sum over agents and dims of clip(a, -1, 1)^2: rows at obs 0, 1, 2 (cut
+    at step 2), 2 agents: (1 + 1, 0.25 + 0.25, 0.25 + 0.25) -> mean 1.0 (unclipped it would be 5 / 3)."""
+    out = generate_rollouts(
+        _CountingWM(),
+        _ObsPolicy(),
+        torch.zeros(7, 2, 3),
+        RolloutConfig(k=5, batch=10).validate(),
+        start_generators([0]),
+    )
+    assert out["batch"]["actions"][0, :3, 0, 0].tolist() == [-1.5, -0.5, 0.5]
+    assert out["stats"]["action_sq"] == [pytest.approx(1.0)]
 
 
 def test_rollouts_cut_where_eps_g_reaches_the_threshold():

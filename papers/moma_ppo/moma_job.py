@@ -84,6 +84,7 @@ def _iteration_stats(m: Mapping[str, Any], r: int) -> dict[str, float]:
         "synthetic_reward": float(m["rewards"][r]),
         "penalty_mean": m["penalty_mean"][r],
         "cut_fraction": m["cut_fraction"][r],
+        "action_sq": m["action_sq"][r],
     }
 
 
@@ -96,6 +97,7 @@ def _moma_log(ctx, step: int, score: float, m: Mapping[str, Any], r: int) -> Non
         value=float(m["value"][r]),
         penalty=m["penalty_mean"][r],
         cut=m["cut_fraction"][r],
+        action_sq=m["action_sq"][r],
     )
 
 

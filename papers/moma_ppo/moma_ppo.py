@@ -120,7 +120,8 @@ def generate_rollouts(
     [S, n, N, A], rewards [S, n, N], masks / zetas [S, n]; with histories memory / next_memory [S, n, N, L, O + A];
     lengths [S] each seed's rows, padded with zeros to n = max(lengths)) and per-seed stats (lists of S):
     rollout_len_mean (steps per rollout), penalty_mean (of the stored rows), cut_fraction (share of rollouts cut by
-    the uncertainty before step k), obs_absmax (largest |next obs| stored: the no-clipping ablation's check), rows."""
+    the uncertainty before step k), obs_absmax (largest |next obs| stored: the no-clipping ablation's check), rows,
+    action_sq (mean over the stored rows of the joint action's sum of squares, clipped to [-1, 1])."""
     S = policy.n_seeds
     tables = isinstance(obs_data, (list, tuple))  # one start table per seed
     Ts = [int(t.shape[0]) for t in obs_data] if tables else [int(obs_data.shape[0])] * S
@@ -209,6 +210,12 @@ def generate_rollouts(
         "rows": list(collected),
         "cut_fraction": [float(torch.stack(v).mean()) for v in cuts],
         "obs_absmax": [float(a) for a in absmax],
+        # what the model was asked about: sum over agents and dims of the clipped action squared, mean over rows
+        # (Ant's control cost is 0.5 x this; the Ant full-replay data's median is 0.98, their max 7.74 of 8)
+        "action_sq": [
+            float(batch["actions"][s, : collected[s]].clamp(-1.0, 1.0).square().sum((-2, -1)).mean())
+            for s in range(S)
+        ],
     }
     return {"batch": batch, "stats": stats}
 
