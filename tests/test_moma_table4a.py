@@ -233,10 +233,28 @@ def verdicts(records):
     return {c.id: c.check(Evidence(records)) for c in CLAIMS if c.item == "table4a"}
 
 
-def test_verdicts_need_every_cell():
+def test_verdicts_need_every_cell_they_read():
+    """One cell: every claim waits. Every baseline cell but no MOMA-PPO cell: the claims that read only baselines
+    are decided (on the published means), the four that read MOMA-PPO or IQL still wait."""
     recs = [{"keys": {"obs_mode": "full", "method": "ibc"}, "seed": 0, "normalized": 100.0}]
     v = verdicts(recs)
     assert len(v) == 7 and all(h is None and "cells without a finite score" in e for h, e in v.values())
+    pub = {(e.keys["obs_mode"], e.keys["method"]): e.mean for e in PUBLISHED if e.item == "table4a"}
+    recs = [
+        {"keys": {"obs_mode": o, "method": m}, "seed": 0, "normalized": 100.0 * x}
+        for (o, m), x in pub.items()
+        if m not in ("moma_ppo", "iql")
+    ]
+    v = {k: h for k, (h, _) in verdicts(recs).items()}
+    assert v == {
+        "t4a_moma_matches_or_beats_all": None,
+        "t4a_moma_on_par_with_iql": None,
+        "t4a_ibc_best_independent": True,
+        "t4a_ctde_fare_better_than_independent": True,
+        "t4a_model_free_worse_under_po": True,
+        "t4a_independent_fail_under_po": None,
+        "t4a_independent_learners_fail": False,
+    }
 
 
 def test_verdicts_on_the_published_means():
