@@ -457,6 +457,34 @@ def test_batched_update_equals_each_member_trained_alone():
                 torch.testing.assert_close(p_got, p_ref, rtol=1e-5, atol=1e-6, msg=f"member {m} {k}")
 
 
+def test_heads_skip_member_chunking_with_bitwise_the_same_weights():
+    """The world model's nets opt out of the CPU member chunking (common/networks/chunking.py; a cost at the code's
+    width, worldmodel_nets.py) and train to bitwise the same weights as with it forced on in small chunks; the
+    optimizer is torch's fused Adam on the CPU."""
+    from common.networks import chunking
+
+    cfg = WorldModelConfig(
+        n_members=4, n_elites=2, hidden=32, t_layers=2, r_layers=2, mask_layers=1, batch_size=64
+    )
+    ds = random_dataset()
+    a, b = (WorldModelEnsemble.for_datasets(ds, cfg, seeds=[3]) for _ in range(2))
+    assert all(not n.chunked for n in (a.heads.T.net, a.heads.R.net, a.heads.mask))
+    assert a.optim.defaults["fused"] is True
+    for n in (b.heads.T.net, b.heads.R.net, b.heads.mask):
+        n.chunked = True
+    data = a.prepare_data(ds)
+    old = chunking.set_chunk_bytes(64 * 32 * 4)  # one member per chunk at these shapes
+    try:
+        assert chunking.member_chunks(4, 64, 32) == [1, 1, 1, 1]
+        for _ in range(3):
+            a.update(a.sample_batch(data))
+            b.update(b.sample_batch(data))
+    finally:
+        chunking.set_chunk_bytes(old)
+    for x, y in zip(a.heads.state_dict().values(), b.heads.state_dict().values()):
+        assert torch.equal(x, y)
+
+
 def test_groups_stack_ensembles_that_equal_lone_ones_and_keep_their_own_rows():
     cfg = tiny_cfg(n_members=3, n_elites=2, batch_size=64)
     layout = JointLayout(OBS_DIMS, ACT_DIMS)

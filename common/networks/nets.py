@@ -159,7 +159,13 @@ class EnsembleMLP(nn.Module):
             as OMAR's ``fc3.weight.data.uniform_(-3e-3, 3e-3)``), or a function of the last layer.
 
     forward(x [M, *, I]) -> [M, *, O].
+
+    ``chunked`` (attribute, default True): whether the CPU member chunking (common.networks.chunking) may split the
+    members; owners of wide, compute-bound layers switch it off (the chunks' concatenation is then pure overhead;
+    the result is bitwise the same either way).
     """
+
+    chunked: bool = True
 
     def __init__(
         self,
@@ -196,7 +202,7 @@ class EnsembleMLP(nn.Module):
             h = self.norm(h)
         width = max((*self.hidden, self.out_dim))
         sizes = [self.n_members]
-        if chunking_on(h):
+        if self.chunked and chunking_on(h):
             sizes = member_chunks(self.n_members, h.shape[1], width, h.element_size())
         if len(sizes) == 1:
             h = self._layers(h, [(layer.weight, layer.bias) for layer in layers])

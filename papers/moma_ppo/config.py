@@ -85,7 +85,7 @@ MOMA_MEMORY = 10
 # smoke: seconds, plumbing only (histories of 2 in the PO rows exercise the encoders).
 # QUICK_WM_NOTE (issue 64): quick trains the code's world model since 2026-11-28. MOMA-PPO on Reacher FO (README "The
 # world model, not MAPPO"): 4 x 256 -1.62, 4 x 512 0.00 (seed 0), the code's 4 x 1024 0.49 +- 0.02 (3 seeds), true
-# physics 0.99: no cheaper model matched it. ~6 h of one CPU thread per ensemble, cached per dataset and obs mode.
+# physics 0.99: no cheaper model matched it. ~2.3-4 h of one CPU thread per ensemble (README "Costs"), cached per dataset and obs mode.
 T4A_SMOKE = {
     "t4a_updates": 20,
     "t4a_evals": 1,

@@ -114,7 +114,15 @@ class WorldModelEnsemble(WorldModelCheckpoint):
                 torch.manual_seed(s)
                 copy_members(self.heads, WMHeads(K, *dims, cfg), g * K)
         self.heads.to(device=self.device, dtype=dtype).train()
-        self.optim = torch.optim.Adam(self.heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # fused Adam (one pass over each tensor): at the code's sizes torch's per-tensor Adam was 23 % of an update
+        # (234 ms of ~1 s, 24M parameters); fused, the update is 1.26x faster (Intel Xeon family 6 model 207, one
+        # thread, 2026-11-30). Same algorithm, other float rounding (|Δw| ≤ 1.5e-8 after 3 steps)
+        self.optim = torch.optim.Adam(
+            self.heads.parameters(),
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            fused=self.device.type in ("cpu", "cuda"),
+        )
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(_derived_seed(self.seeds, 0))
         self.step = 0
