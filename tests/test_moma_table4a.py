@@ -233,20 +233,21 @@ def verdicts(records):
     return {c.id: c.check(Evidence(records)) for c in CLAIMS if c.item == "table4a"}
 
 
+def published_verdicts(without=()):
+    """Every claim's verdict (True / False / None) on records equal to the published means (one seed each, so SEM
+    0), the cells of the methods ``without`` left out."""
+    pub = [e for e in PUBLISHED if e.item == "table4a" and e.keys["method"] not in without]
+    recs = [{"keys": dict(e.keys), "seed": 0, "normalized": 100.0 * e.mean} for e in pub]
+    return {k: h for k, (h, _) in verdicts(recs).items()}
+
+
 def test_verdicts_need_every_cell_they_read():
     """One cell: every claim waits. Every baseline cell but no MOMA-PPO cell: the claims that read only baselines
     are decided (on the published means), the four that read MOMA-PPO or IQL still wait."""
     recs = [{"keys": {"obs_mode": "full", "method": "ibc"}, "seed": 0, "normalized": 100.0}]
     v = verdicts(recs)
     assert len(v) == 7 and all(h is None and "cells without a finite score" in e for h, e in v.values())
-    pub = {(e.keys["obs_mode"], e.keys["method"]): e.mean for e in PUBLISHED if e.item == "table4a"}
-    recs = [
-        {"keys": {"obs_mode": o, "method": m}, "seed": 0, "normalized": 100.0 * x}
-        for (o, m), x in pub.items()
-        if m not in ("moma_ppo", "iql")
-    ]
-    v = {k: h for k, (h, _) in verdicts(recs).items()}
-    assert v == {
+    assert published_verdicts(without=("moma_ppo", "iql")) == {
         "t4a_moma_matches_or_beats_all": None,
         "t4a_moma_on_par_with_iql": None,
         "t4a_ibc_best_independent": True,
@@ -258,15 +259,9 @@ def test_verdicts_need_every_cell_they_read():
 
 
 def test_verdicts_on_the_published_means():
-    """The claims' rules on records equal to the published means (one seed each, so SEM 0): the paper's own verdicts
-    (tests/test_moma_ppo_published.py) except where a rule needs the SEMs (matches / on par)."""
-    pub = {(e.keys["obs_mode"], e.keys["method"]): e.mean for e in PUBLISHED if e.item == "table4a"}
-    recs = [
-        {"keys": {"obs_mode": o, "method": m}, "seed": 0, "normalized": 100.0 * v}
-        for (o, m), v in pub.items()
-    ]
-    v = {k: h for k, (h, _) in verdicts(recs).items()}
-    assert v == {
+    """The claims' rules on the published means: the paper's own verdicts (tests/test_moma_ppo_published.py) except
+    where a rule needs the SEMs (matches / on par)."""
+    assert published_verdicts() == {
         "t4a_moma_matches_or_beats_all": True,
         "t4a_moma_on_par_with_iql": True,
         "t4a_ibc_best_independent": True,
