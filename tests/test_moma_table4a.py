@@ -256,6 +256,12 @@ def test_verdicts_need_every_cell_they_read():
         "t4a_independent_fail_under_po": None,
         "t4a_independent_learners_fail": False,
     }
+    # on par with IQL reads the FO row only: FO MOMA-PPO and IQL decide it, the PO MOMA-PPO cells are not waited for
+    fo = [
+        {"keys": {"obs_mode": "full", "method": m}, "seed": 0, "normalized": 100.0}
+        for m in ("iql", "moma_ppo")
+    ]
+    assert verdicts(fo)["t4a_moma_on_par_with_iql"][0] is True
 
 
 def test_verdicts_on_the_published_means():
