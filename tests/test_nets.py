@@ -412,6 +412,31 @@ def test_gaussian_model_nll_and_clamp():
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_learners_adam_equals_the_per_tensor_loop_bit_for_bit(weight_decay):
+    """nets.adam (every learner's optimizer) runs torch's foreach step; after 5 steps on the same gradients its
+    weights equal the per-tensor loop's exactly, and it is not the per-tensor loop itself (foreach is on)."""
+    torch.manual_seed(0)
+    fast_net = nets.EnsembleMLP(3, 5, 2, hidden=(16, 16))
+    slow_net = nets.EnsembleMLP(3, 5, 2, hidden=(16, 16))
+    slow_net.load_state_dict(fast_net.state_dict())
+    start = [p.detach().clone() for p in fast_net.parameters()]
+    fast = nets.adam(fast_net.parameters(), lr=1e-2, weight_decay=weight_decay, eps=1e-5)
+    slow = torch.optim.Adam(
+        slow_net.parameters(), lr=1e-2, weight_decay=weight_decay, eps=1e-5, foreach=False
+    )
+    assert fast.param_groups[0]["foreach"] is True
+    for step in range(5):
+        x = torch.randn(3, 7, 5, generator=torch.Generator().manual_seed(step))
+        for net, opt in ((fast_net, fast), (slow_net, slow)):
+            opt.zero_grad()
+            (net(x) ** 2).sum().backward()
+            opt.step()
+    assert all(not torch.equal(a, b) for a, b in zip(fast_net.parameters(), start, strict=True))
+    for a, b in zip(fast_net.parameters(), slow_net.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_polyak_update_hand_computed():
     src = nets.EnsembleMLP(2, 3, 1, hidden=(4,), input_norm=True)
     tgt = nets.EnsembleMLP(2, 3, 1, hidden=(4,), input_norm=True)

@@ -77,7 +77,7 @@ from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state, member_act
 from common.datasets.sampling import gather_members
 from common.networks.heads import TwinCritic
-from common.networks.nets import polyak_update
+from common.networks.nets import adam, polyak_update
 
 __all__ = ["AWACConfig", "AWAC", "N_VALUE", "awac_target", "awac_weights", "awac_actor_loss", "build_awac"]
 
@@ -175,10 +175,8 @@ class AWAC(StackableLearner):
         self.critic_target = copy.deepcopy(self.critic)
         for p in self.critic_target.parameters():
             p.requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(
-            self.actor.parameters(), lr=cfg.actor_lr, weight_decay=cfg.policy_weight_decay
-        )
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr, weight_decay=cfg.policy_weight_decay)
+        self.critic_opt = adam(self.critic.parameters(), lr=cfg.critic_lr)
         self.act_mask = (
             self._member_act_mask()
         )  # [M, 1, A] or None: padded dims 0 in every action, out of log pi

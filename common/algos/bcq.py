@@ -107,7 +107,7 @@ from common.algos.itd3_losses import critic_td_loss
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state, slice_module_state, stack_module_states
 from common.networks.heads import VAE, PerturbationActor, TwinCritic
-from common.networks.nets import polyak_update
+from common.networks.nets import adam, polyak_update
 
 __all__ = ["BCQConfig", "BCQ", "GROUP_FIELDS"]
 
@@ -195,9 +195,9 @@ class BCQ(BCQData, BCQActing, StackableLearner):
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
         vae_params = [*self.vae.parameters(), *(self._g1().parameters() if self.mabcq else ())]
-        self.vae_opt = torch.optim.Adam(vae_params, lr=cfg.lr if cfg.vae_lr is None else cfg.vae_lr)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        self.vae_opt = adam(vae_params, lr=cfg.lr if cfg.vae_lr is None else cfg.vae_lr)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_opt = adam(self.critic.parameters(), lr=cfg.lr)
         self.act_seed = act_seed(self.seeds)
         self.act_seeds = [self.act_seed]  # each run's (a stack: one per run, ``_act_generator``)
         # the loss scalars: numbers, or (a stack of runs with other values) per-member tensors of the same numbers

@@ -44,7 +44,7 @@ import torch
 from torch import Tensor
 
 from common.algos.members import MemberLearner
-from common.networks.nets import EnsembleMLP, polyak_update
+from common.networks.nets import EnsembleMLP, adam, polyak_update
 from common.running.fields import check, opt
 
 __all__ = [
@@ -188,7 +188,7 @@ class DiscreteCQL(MemberLearner):
             lambda S: {"q": EnsembleMLP(S * n_agents, self.obs_dim, self.n_actions, hidden)}
         )["q"]
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.opt = torch.optim.Adam(self.q.parameters(), lr=self.cfg.lr)
+        self.opt = adam(self.q.parameters(), lr=self.cfg.lr)
 
     @property
     def S(self) -> int:

@@ -63,7 +63,7 @@ from common.algos.iql_losses import (
     twin_td_loss,
 )
 from common.algos.member_layout import MemberLayout
-from common.networks.nets import EnsembleMLP, polyak_update
+from common.networks.nets import EnsembleMLP, adam, polyak_update
 from common.running.fields import Needs, check, opt
 
 __all__ = ["IQLConfig", "DiscreteIQL", "METHODS", "LEARNER_NAME", "build_discrete_iql"]
@@ -158,9 +158,7 @@ class DiscreteIQL(MemberLayout):
             p.requires_grad_(False)
         groups = {"pi": ("pi",), "v": ("v", "vmix"), "q": ("q1", "q2", "qmix")}
         self.opts = {
-            g: torch.optim.Adam(
-                [p for k in names if k in self.nets for p in self.nets[k].parameters()], lr=cfg.lr
-            )
+            g: adam([p for k in names if k in self.nets for p in self.nets[k].parameters()], lr=cfg.lr)
             for g, names in groups.items()
             if names[0] in self.nets
         }

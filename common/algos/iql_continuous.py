@@ -75,7 +75,7 @@ from common.networks.heads import GaussianActor
 from common.networks.history import (
     SelfAttentionHistoryEncoder,
 )
-from common.networks.nets import EnsembleMLP, polyak_update
+from common.networks.nets import EnsembleMLP, adam, polyak_update
 from common.running.fields import Needs, Rules, check, low_high, opt
 
 __all__ = [
@@ -205,14 +205,12 @@ class ContinuousIQL(MemberLayout):
             p.requires_grad_(False)
         groups = {"pi": ("pi",), "v": ("v", "vmix"), "q": ("q1", "q2", "qmix")}
         self.opts = {
-            g: torch.optim.Adam(
-                [p for k in names if k in self.nets for p in self.nets[k].parameters()], lr=cfg.lr
-            )
+            g: adam([p for k in names if k in self.nets for p in self.nets[k].parameters()], lr=cfg.lr)
             for g, names in groups.items()
             if names[0] in self.nets
         }
         if "enc" in self.nets:
-            self.opts["mem"] = torch.optim.Adam(self.nets["enc"].parameters(), lr=cfg.lr_memory)
+            self.opts["mem"] = adam(self.nets["enc"].parameters(), lr=cfg.lr_memory)
         # float or [S, 1]
         self.expectile, self.beta = self._seed_values("expectile"), self._seed_values("beta")
 

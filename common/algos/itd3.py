@@ -104,7 +104,7 @@ from common.algos.omar import omar_actor_loss, search_action
 from common.algos.state import learner_state, load_learner_state, member_act
 from common.algos.td3bc import td3bc_actor_loss
 from common.networks.heads import DeterministicActor, TwinCritic
-from common.networks.nets import clip_grad_norm_, polyak_update
+from common.networks.nets import adam, clip_grad_norm_, polyak_update
 
 __all__ = ["ITD3Config", "ITD3", "member_value"]  # member_value: re-exported for common/algos/reference.py
 
@@ -164,8 +164,8 @@ class ITD3(ITD3CQL, StackableLearner):
         self.critic_target = copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), lr=cfg.critic_lr)
         # the last actor step's (loss, grad norm, info) (policy_delay > 1)
         self.last_actor: tuple | None = None
         self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded action dims are 0 everywhere

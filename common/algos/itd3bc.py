@@ -39,7 +39,7 @@ from common.algos.state import learner_state, load_learner_state, member_act, se
 from common.algos.td3bc import td3bc_actor_loss
 from common.datasets.sampling import gather_members
 from common.networks.heads import DeterministicActor, TwinCritic
-from common.networks.nets import polyak_update
+from common.networks.nets import adam, polyak_update
 from common.running.fields import check, opt
 
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminals")
@@ -139,8 +139,8 @@ class TD3BC(StackableLearner):
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), lr=cfg.critic_lr)
         dev = self.device
         mean = (
             torch.zeros(self.n_agents, O, device=dev, dtype=dtype)

@@ -59,7 +59,7 @@ from common.algos.state import restore_generator
 from common.algos.streams import MemberStreams
 from common.networks.heads import DeterministicActor
 from common.networks.history import SelfAttentionHistoryEncoder
-from common.networks.nets import EnsembleMLP, polyak_update
+from common.networks.nets import EnsembleMLP, adam, polyak_update
 from common.running.fields import Needs, check, opt
 
 __all__ = [
@@ -177,13 +177,11 @@ class MATD3BC(MemberLayout):
         for p in self.targets.parameters():
             p.requires_grad_(False)
         self.opts = {
-            "actor": torch.optim.Adam(self.nets["actor"].parameters(), lr=cfg.lr),
-            "q": torch.optim.Adam(
-                [p for k in ("q1", "q2", "qmix") for p in self.nets[k].parameters()], lr=cfg.lr
-            ),
+            "actor": adam(self.nets["actor"].parameters(), lr=cfg.lr),
+            "q": adam([p for k in ("q1", "q2", "qmix") for p in self.nets[k].parameters()], lr=cfg.lr),
         }
         if "enc" in self.nets:
-            self.opts["mem"] = torch.optim.Adam(self.nets["enc"].parameters(), lr=cfg.lr_memory)
+            self.opts["mem"] = adam(self.nets["enc"].parameters(), lr=cfg.lr_memory)
         # the target noise's stream: one generator per seed (its N members), beside the training streams
         self.noise = MemberStreams.per_seed(self.seeds, self.n_agents, _noise_seed, self.device)
         N = self.n_agents

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from common.behavior.replay import ReplayBuffer, load_progress, progress_state
 from common.networks.heads import DeterministicActor, TwinCritic
-from common.networks.nets import clip_grad_norm_, load_member, member_state, polyak_update
+from common.networks.nets import adam, clip_grad_norm_, load_member, member_state, polyak_update
 from common.running.fields import Rules, check, opt
 from common.running.validate import is_int
 
@@ -192,8 +192,8 @@ class MATD3:
             for p in (self.actor_targ.parameters(), self.critic_targ.parameters()):
                 for q in p:
                     q.requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), lr=cfg.critic_lr)
         self.buffer = ReplayBuffer(S, cfg.buffer_size, N, O, A, spec.state_dim if cfg.store_state else None)
         # one generator per seed: exploration noise (numpy), minibatch indices and target noise (torch)
         self.np_rngs = [np.random.default_rng([seed, 1]) for seed in self.seeds]

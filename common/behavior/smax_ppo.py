@@ -71,7 +71,7 @@ from common.algos.ppo import (
 )
 from common.algos.state import build_seed_members
 from common.behavior.smax_acting import ACT_STREAM, PERM_STREAM, generator, make_policy, with_agent_id
-from common.networks.nets import EnsembleLinear, EnsembleMLP
+from common.networks.nets import EnsembleLinear, EnsembleMLP, adam
 from common.running.fields import check, opt
 
 __all__ = ["SmaxPPOConfig", "SmaxPPO", "CRITICS", "actor_from_snapshots"]
@@ -155,9 +155,7 @@ class SmaxPPO:
 
         nets = build_seed_members(build, self.seeds, self.device, torch.float32)  # seed before building
         self.actor, self.critic = nets["actor"], nets["critic"]
-        self.opt = torch.optim.Adam(
-            [*self.actor.parameters(), *self.critic.parameters()], lr=cfg.lr, eps=cfg.adam_eps
-        )
+        self.opt = adam([*self.actor.parameters(), *self.critic.parameters()], lr=cfg.lr, eps=cfg.adam_eps)
         self.iteration = 0  # update() calls so far
 
     # ---- acting -------------------------------------------------------------------------------------

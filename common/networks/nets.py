@@ -261,6 +261,14 @@ def _tensors(x: nn.Module | Iterable[Tensor]) -> list[Tensor]:
     return list(x.parameters()) if isinstance(x, nn.Module) else list(x)
 
 
+def adam(params: Iterable[Tensor] | Iterable[dict], **kwargs) -> torch.optim.Adam:
+    """Every learner's Adam: torch's, with the multi-tensor (``foreach``) step that torch picks by default on CUDA
+    only. Its update equals the per-tensor loop bit for bit (the same kernels per tensor, scalars computed the same
+    way; tests/test_nets.py, with weight decay) and takes ~6 % off a BCQ update on one CPU thread (fewer Python-level
+    ops). The fused kernel (MAPPO compiled, SAC, the world model) is faster still but rounds differently."""
+    return torch.optim.Adam(params, foreach=True, **kwargs)
+
+
 @torch.no_grad()
 def polyak_update(
     target: nn.Module | Iterable[Tensor],

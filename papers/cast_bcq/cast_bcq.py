@@ -90,7 +90,7 @@ from common.algos.bcq_losses import bcq_actor_loss, candidate_target, soft_clipp
 from common.algos.members import StackableLearner
 from common.algos.state import learner_state, load_learner_state
 from common.networks.heads import VAE, PerturbationActor, TwinCritic
-from common.networks.nets import hard_update, polyak_update
+from common.networks.nets import adam, hard_update, polyak_update
 from papers.cast_bcq.cast_config import CASTConfig
 from papers.cast_bcq.cast_data import CASTData
 from papers.cast_bcq.cast_losses import (
@@ -189,10 +189,10 @@ class CASTBCQ(CASTData, StackableLearner):
         self.actor_target, self.central_target = copy.deepcopy(self.actor), copy.deepcopy(self.central_critic)
         for p_ in [*self.actor_target.parameters(), *self.central_target.parameters()]:
             p_.requires_grad_(False)
-        self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.lr)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
-        self.central_opt = torch.optim.Adam(self.central_critic.parameters(), lr=cfg.lr)
+        self.vae_opt = adam(self.vae.parameters(), lr=cfg.lr)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_opt = adam(self.critic.parameters(), lr=cfg.lr)
+        self.central_opt = adam(self.central_critic.parameters(), lr=cfg.lr)
         # BCQ's action selection, apart from the training stream
         self.act_seed = act_seed(self.seeds, ACT_STREAM)
         self.act_seeds = [self.act_seed]  # each run's (a stack: one per run)

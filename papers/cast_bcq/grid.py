@@ -57,7 +57,7 @@ from common.algos import register_learner
 from common.algos.itd3_losses import with_next_actions
 from common.algos.members import StackableLearner
 from common.algos.state import member_act
-from common.networks.nets import EnsembleMLP, polyak_update
+from common.networks.nets import EnsembleMLP, adam, polyak_update
 from papers.cast_bcq.grid_config import LEARNER_NAME, GridConfig
 from papers.cast_bcq.grid_losses import (
     awbc_loss,
@@ -132,8 +132,7 @@ class GridLearner(StackableLearner):
             "cast": {"bc": ("bc",), "qj": ("qj",), "qi": ("qi",)},
         }[cfg.method]
         self.opts = {
-            k: torch.optim.Adam([p for n in v for p in self.nets[n].parameters()], lr=cfg.lr)
-            for k, v in groups.items()
+            k: adam([p for n in v for p in self.nets[n].parameters()], lr=cfg.lr) for k, v in groups.items()
         }  # one Adam over Q and G for i_bcq, as Fujimoto's code
 
     def _build(self, n_seeds: int) -> dict[str, EnsembleMLP]:

@@ -91,7 +91,7 @@ from common.algos import register_learner
 from common.algos.itd3_losses import with_next_actions
 from common.algos.members import StackableLearner
 from common.algos.state import member_act
-from common.networks.nets import EnsembleMLP, polyak_update
+from common.networks.nets import EnsembleMLP, adam, polyak_update
 from common.running.validate import is_int
 from papers.cast_bcq.icq_ma_config import ICQMAConfig
 from papers.cast_bcq.icq_ma_losses import (
@@ -167,8 +167,8 @@ class ICQMA(StackableLearner):
         self.critic_target, self.mixer_target = copy.deepcopy(self.critic), copy.deepcopy(self.mixer)
         for p in [*self.critic_target.parameters(), *self.mixer_target.parameters()]:
             p.requires_grad_(False)
-        self.critic_opt = torch.optim.Adam([*self.critic.parameters(), *self.mixer.parameters()], lr=cfg.lr)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_opt = adam([*self.critic.parameters(), *self.mixer.parameters()], lr=cfg.lr)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.lr)
         self.act_mask = self._member_act_mask()  # [M, 1, A] or None: padded dims out of log pi, 0 when acting
 
     @classmethod

@@ -52,7 +52,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from common.networks.nets import EnsembleMLP
+from common.networks.nets import EnsembleMLP, adam
 from common.running.fields import Rules, check, opt, ordered
 
 __all__ = ["BalancedReplayConfig", "BalancedReplay", "br_loss", "priority_from_density"]
@@ -173,7 +173,7 @@ class BalancedReplay:
         with torch.no_grad():
             self.net.layers[-1].bias.fill_(1.0)  # w starts near 1 [P examples/ours.py]
         self.net.to(device)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr)
+        self.opt = adam(self.net.parameters(), lr=self.cfg.lr)
         k, m = self.cfg.block, self.n_members
         sizes = [-(-self.capacity // k) * k]  # each level a multiple of K, but the last (<= K)
         while sizes[-1] > k:

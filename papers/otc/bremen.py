@@ -95,7 +95,7 @@ from common.algos.awac_policy import StateFreeGaussianActor
 from common.algos.members import MemberLearner
 from common.algos.state import learner_state, load_learner_state, member_act
 from common.datasets.sampling import gather_members
-from common.networks.nets import EnsembleMLP
+from common.networks.nets import EnsembleMLP, adam
 from papers.otc.bremen_config import BREMENConfig
 from papers.otc.bremen_models import BREMENModels, data_stats
 from papers.otc.bremen_ppo import BREMENPolicy, bc_loss, ppo_losses
@@ -190,9 +190,9 @@ class BREMEN(BREMENPolicy, BREMENModels, MemberLearner):
         ):  # [I] the policy starts at the data's action spread (the log-std of B^0's actions)
             lo, hi = cfg.log_std_bounds
             self.actor.log_std_raw.copy_(self.buffers.x_std[:, O:].log().clamp(lo, hi))
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
-        self.value_opt = torch.optim.Adam(self.value.parameters(), lr=cfg.value_lr)
-        self.model_opt = torch.optim.Adam(self.model.parameters(), lr=cfg.model_lr)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.value_opt = adam(self.value.parameters(), lr=cfg.value_lr)
+        self.model_opt = adam(self.model.parameters(), lr=cfg.model_lr)
         self.holdout, self.train_rows = self._holdout_rows()  # [S, H], [S, T0 - H]
         self._data: dict[str, Tensor] | None = None
 

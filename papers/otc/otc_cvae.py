@@ -16,6 +16,7 @@ from torch import Tensor
 
 from common.algos.bcq_losses import vae_loss
 from common.networks.heads import VAE
+from common.networks.nets import adam
 from papers.otc.otc_config import OTCConfig
 
 __all__ = ["TransitionCVAE"]
@@ -57,7 +58,7 @@ class TransitionCVAE:
             hidden=tuple(hidden),
             max_action=max_action,
         ).to(device=device, dtype=dtype)
-        self.opt = torch.optim.Adam(self.vae.parameters(), lr=self.lr)
+        self.opt = adam(self.vae.parameters(), lr=self.lr)
 
     @classmethod
     def from_config(
