@@ -136,14 +136,16 @@ def check_learner_args(
 
 
 def mappo_adam(params: Iterable[Any], cfg: MAPPOConfig, step_mode: str) -> Any:
-    """The learner's one Adam (lr ``cfg.lr``): ``foreach`` (the eager default: one multi-tensor call per Adam op, bit
-    for bit the per-tensor Adam, tests/test_mappo.py) or, with ``compiled``, ``fused``. Refuses ``compiled`` beside a
+    """The learner's one Adam (lr ``cfg.lr``): every learner's ``common.networks.nets.adam`` (foreach: one multi-tensor
+    call per Adam op, bit for bit the per-tensor Adam, tests/test_mappo.py) or, with ``compiled``, ``fused``. Refuses ``compiled`` beside a
     CUDA graph (the compiled step is an eager one) and where no C++ compiler is on PATH (inductor's CPU backend would
     fail at the first update instead)."""
     import torch  # noqa: PLC0415 - the config module itself needs no torch
 
     if not cfg.compiled:
-        return torch.optim.Adam(params, lr=cfg.lr, foreach=True)
+        from common.networks.nets import adam  # noqa: PLC0415 - torch-free at import, as above
+
+        return adam(params, lr=cfg.lr)
     if step_mode != "eager":
         raise ValueError(
             f"MAPPOConfig.compiled=True compiles the eager step; this learner's step is {step_mode!r}: pass "
