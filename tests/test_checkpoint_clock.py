@@ -13,13 +13,14 @@ from common.running.experiment import RunContext, run_cells
 from common.running.profiles import get_profile
 from common.running.records import load_records
 from common.running.roots import checkpoints_root
+from common.running.runtime import cpu_model
 from papers.omar import config as OMAR
 from papers.omar import table3
 from papers.omar.jobs import offline_job as omar_job
 
 PROFILE = get_profile("smoke", OMAR.PROFILE_OVERRIDES)
 SEEDS = (0, 1)
-WHEN = {"started", "finished", "wall_time_s", "sacred_run_id", "git_commit", "resumed_from_step"}
+WHEN = {"started", "finished", "wall_time_s", "sacred_run_id", "git_commit", "resumed_from_step", "segments"}
 
 
 class _Killed(KeyboardInterrupt):
@@ -74,5 +75,13 @@ def test_a_run_killed_between_two_step_checkpoints_resumes_to_the_same_record(tm
     assert resumed.keys() == reference.keys() and len(resumed) == len(SEEDS)
     for key, r in resumed.items():
         assert r["resumed_from_step"] == (3 if group == 2 or r["seed"] == 0 else None), key
+        # a resumed run, alone or grouped, names the machine of each segment (common.running.runs.RunContext)
+        if r["resumed_from_step"] is not None:
+            assert [(s["from_step"], s["cpu"]) for s in r["segments"]] == [
+                (0, cpu_model()),
+                (3, cpu_model()),
+            ], key
+        else:
+            assert "segments" not in r, key
         diff = {f for f in set(r) | set(reference[key]) if r.get(f) != reference[key].get(f)}
         assert diff <= WHEN, (key, diff)

@@ -25,7 +25,7 @@ from common.running.records import (
     unpack_curve,
 )
 from common.running.roots import REFERENCE_ROOT, checkpoints_root, runs_root
-from common.running.runtime import cpu_model
+from common.running.runtime import cpu_model, current_threads
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources:UserWarning")
 
@@ -150,12 +150,16 @@ def test_kill_and_resume(tmp_path):
     assert s.ran and CONTROL["starts"] == [("smoke/toy/table1/omar/spread/expert/m1/seed0", 4)]
     resumed = load_records(tmp_path, "smoke", "toy", "table1")
     assert resumed[0]["resumed_from_step"] == 4
+    # each segment's machine: here both on this CPU and thread count (a run in one piece has no segments)
+    here = {"cpu": cpu_model(), "threads": current_threads(), "device": "cpu"}
+    assert resumed[0]["segments"] == [{"from_step": 0, **here}, {"from_step": 4, **here}]
 
     other = tmp_path / "uninterrupted"
     run_cells(_cells([1]), det_job, "smoke", seeds=[0], results_root=other)
     plain = load_records(other, "smoke", "toy", "table1")
     for k in ("score", "normalized", "curve", "extra", "config_hash"):
         assert resumed[0][k] == plain[0][k], k
+    assert "segments" not in plain[0]
     assert not list(checkpoints_root(tmp_path, "smoke").rglob("*.pt"))
 
 

@@ -819,7 +819,7 @@ def test_mappo_group_refusals():
 PROFILE = get_profile("smoke", OMAR.PROFILE_OVERRIDES)
 SEEDS = (0, 1)
 # what may differ: when a run was made (and at which commit: the tree may move between two runs), its Sacred id
-WHEN = {"started", "finished", "wall_time_s", "sacred_run_id", "git_commit"}
+WHEN = {"started", "finished", "wall_time_s", "sacred_run_id", "git_commit", "segments"}
 
 
 def _omar_cells():

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from common.algos.mappo import MAPPO, MAPPOConfig
+from common.running.runtime import cpu_model, current_threads
 from papers.moma_ppo.config import ICG_BEHAVIOR
 from papers.moma_ppo.datasets import icg_dataset, make_icg_dataset, table1_stats
 from papers.moma_ppo.jobs import last_fraction
@@ -198,10 +199,19 @@ def test_world_model_training_killed_resumes_from_its_partial_file(tmp_path, mon
     with pytest.raises(_Killed):
         jobs.world_model(cfg, data, _Ctx(kill_after=2), None)
     assert partial.exists() and not path.exists()
+    here = {"cpu": cpu_model(), "threads": current_threads()}
+    assert cell_model.trained_on(partial) == [{"from_update": 0, **here}]
     ctx = _Ctx()
     resumed = jobs.world_model(cfg, data, ctx, None)
     assert ctx.updates == [40, 10]
-    assert path.exists() and not partial.exists()
+    assert path.exists() and not partial.exists() and cell_model.trained_on(partial) is None
     assert resumed.checksum() == whole.checksum() and resumed.step == 50
+    # where each stretch of updates ran, for the records (world_model_trained_on)
+    assert whole.trained_on == [{"from_update": 0, **here}]
+    assert (
+        resumed.trained_on
+        == cell_model.trained_on(path)
+        == [{"from_update": 0, **here}, {"from_update": 40, **here}]
+    )
     again = _Ctx()
     assert jobs.world_model(cfg, data, again, None).checksum() == whole.checksum() and again.updates == []

@@ -100,6 +100,7 @@ def _replay(metrics: Mapping[str, Any], trained, ctx) -> Mapping[str, Any]:
         if resumed is None or entry["step"] > resumed:
             ctx.log_sacred(entry["step"], {k: v for k, v in entry.items() if k != "step"})
     ctx.resumed_from_step = trained.resumed_from_step
+    ctx.earlier_segments = list(trained.earlier_segments)
     return metrics
 
 

@@ -52,6 +52,7 @@ FIELDS = (
     "device",
     "threads",
     "resumed_from_step",
+    "segments",
     "versions",
     "reused_from",
     "reused_at",
@@ -135,6 +136,8 @@ class Record:
     device: str | None = None
     threads: int | None = None
     resumed_from_step: int | None = None
+    # a resumed run: each segment's {"from_step", "cpu", "threads", "device"} (common.running.runs.RunContext.segments)
+    segments: list[dict[str, Any]] | None = None
     versions: Mapping[str, Any] | None = None
     reused_from: str | None = None
     reused_at: str | None = None

@@ -98,6 +98,7 @@ class RunEnv:
             self.checkpoint_path(cell, seed),
             self.run_id(cell, seed),
             sacred_run,
+            threads=self.threads,
         )
 
 
@@ -108,9 +109,17 @@ class RunContext:
     """What a job sees: seed, profile, device, checkpointing, logging and a progress bar."""
 
     def __init__(
-        self, seed: int, profile: Profile, device: str, checkpoint_path: Path, run_id: str, sacred_run=None
+        self,
+        seed: int,
+        profile: Profile,
+        device: str,
+        checkpoint_path: Path,
+        run_id: str,
+        sacred_run=None,
+        threads: int | None = None,
     ):
         self.seed = seed
+        self.threads = threads
         self.profile = profile
         self.device = device
         # <cache>/checkpoints/<root>/<profile>/<paper>/.../seed<k>/<hash>.pt
@@ -118,6 +127,8 @@ class RunContext:
         self.run_id = run_id
         self.curve: list[dict[str, Any]] = []  # filled by log(); restored from a checkpoint
         self.resumed_from_step: int | None = None
+        # the machines of the segments before this one (from the checkpoint; ``segments``)
+        self.earlier_segments: list[dict[str, Any]] = []
         self._sacred_run = sacred_run
         self._saved_at = time.monotonic()  # the start, then the last checkpoint (checkpoint_due's clock)
 
@@ -141,8 +152,17 @@ class RunContext:
 
     def save_checkpoint(self, obj: Any, step: int | None = None) -> None:
         """``torch.save`` ``obj`` (with the curve so far) atomically (``common.running.records.atomic_torch_save``)."""
-        atomic_torch_save({"user": obj, "curve": list(self.curve), "step": step}, self.checkpoint_path)
+        blob = {"user": obj, "curve": list(self.curve), "step": step, "segments": self.segments()}
+        atomic_torch_save(blob, self.checkpoint_path)
         self._saved_at = time.monotonic()
+
+    def segments(self) -> list[dict[str, Any]]:
+        """Where each segment of this run was computed: ``{"from_step", "cpu", "threads", "device"}`` per segment,
+        the earlier ones as their checkpoints recorded them, then this one (a checkpoint without segments, written
+        before the field, gives one segment from step 0 whose machine is unknown: ``None``). Results are identical
+        on one CPU type, not across types, so a run resumed on another CPU type or thread count says so here."""
+        here = {"from_step": self.resumed_from_step or 0, "cpu": cpu_model(), "threads": self.threads}
+        return [*self.earlier_segments, {**here, "device": self.device}]
 
     def checkpoint_due(self, step: int, every: int, last: int) -> bool:
         """Whether a loop at ``step`` (of ``last``) checkpoints now: every ``every`` steps (the cell config's
@@ -166,6 +186,9 @@ class RunContext:
         if step is None and self.curve:
             step = self.curve[-1]["step"]
         self.resumed_from_step = step
+        self.earlier_segments = list(
+            blob.get("segments") or [{"from_step": 0, "cpu": None, "threads": None, "device": None}]
+        )
         log.info("%s: resuming from checkpoint (step %s)", self.run_id, step)
         return blob["user"]
 
@@ -235,6 +258,8 @@ def build_record(
         "threads": env.threads,
         "resumed_from_step": ctx.resumed_from_step,
         "versions": versions(),
+        # a resumed run: the machine of each segment (RunContext.segments); a run in one piece has none
+        **({"segments": ctx.segments()} if ctx.resumed_from_step is not None else {}),
     }
 
 

@@ -6,6 +6,7 @@ ground-truth simulator (App. B.2's ablation). ``ProbeContext`` builds one outsid
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 from pathlib import Path
 from typing import Any, Mapping
@@ -13,7 +14,9 @@ from typing import Any, Mapping
 import torch
 
 from common.datasets.card import data_root
-from common.running.records import atomic_torch_save, config_hash
+from common.running.atomic import atomic_torch_save, atomic_write_text
+from common.running.records import config_hash
+from common.running.runtime import cpu_model, current_threads
 from papers.moma_ppo.simulator import GroundTruthSimulator
 from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
 
@@ -22,6 +25,7 @@ __all__ = [
     "WM_SAMPLING_FIELDS",
     "moma_model",
     "wm_cache_path",
+    "trained_on",
     "wm_sampling_of",
     "world_model",
 ]
@@ -72,6 +76,7 @@ def world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | No
     path = wm_cache_path(cfg, data)
     if saved is not None:
         wm.load_state_dict(_with_sampling(saved["world_model"], sampling))
+        wm.trained_on = trained_on(path)
         return wm
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as lock:  # one trainer per ensemble; the others wait
@@ -82,7 +87,22 @@ def world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | No
         _with_sampling(torch.load(path, map_location=ctx.device, weights_only=False), sampling)
     )
     # loaded back from the cache (sha256 checked on load): a fresh and a cached run see the same ensemble
+    wm.trained_on = trained_on(path)
     return wm
+
+
+def _segments_path(path: Path) -> Path:
+    """The JSON beside a cached ensemble (or its ``.partial``) naming where each stretch of its updates ran."""
+    return path.with_name(path.name + ".json")
+
+
+def trained_on(path: Path) -> list[dict[str, Any]] | None:
+    """Where the cached ensemble at ``path`` was trained: ``[{"from_update", "cpu", "threads"}, ...]``, one entry per
+    stretch of updates (a training resumed on another machine has two; ``cpu`` None: a stretch trained before the
+    field existed, machine unknown); None for an ensemble cached without it. Records carry it as
+    ``world_model_trained_on``: results are identical on one CPU type, not across types."""
+    side = _segments_path(path)
+    return json.loads(side.read_text())["segments"] if side.exists() else None
 
 
 def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
@@ -93,19 +113,34 @@ def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
     bar = (
         ctx.progress(wm.cfg.n_updates, desc=f"world model {path.stem}") if hasattr(ctx, "progress") else None
     )
+    resumed = partial.exists()
+    earlier = (trained_on(partial) or [{"from_update": 0, "cpu": None, "threads": None}]) if resumed else []
+    segments: list[dict[str, Any]] = []
+
+    def on_updates(n: int) -> None:
+        # fit calls this right after loading the partial (n = its step) and after each chunk, the chunk's state
+        # just written to the partial: the segments written beside it describe that state
+        if not segments:
+            here = {
+                "from_update": wm.step if resumed else 0,
+                "cpu": cpu_model(),
+                "threads": current_threads(),
+            }
+            segments.extend([*earlier, here])
+        atomic_write_text(_segments_path(partial), json.dumps({"segments": segments}))
+        if bar is not None:
+            bar.update(n)
+
     try:
         with torch.random.fork_rng(devices=[]):
-            wm.fit(
-                data,
-                partial=partial,
-                save_every=wm_save_every(wm.cfg.hidden),
-                on_updates=None if bar is None else bar.update,
-            )
+            wm.fit(data, partial=partial, save_every=wm_save_every(wm.cfg.hidden), on_updates=on_updates)
     finally:
         if bar is not None:
             bar.close()
     atomic_torch_save(wm.state_dict(), path)
+    atomic_write_text(_segments_path(path), json.dumps({"segments": segments}))
     partial.unlink(missing_ok=True)
+    _segments_path(partial).unlink(missing_ok=True)
 
 
 class ProbeContext:

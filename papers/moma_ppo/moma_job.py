@@ -108,7 +108,12 @@ def _moma_metrics(ctx, data, wm, stats: Mapping[str, float], progress: Mapping[s
     model = (
         {"simulator": "ground_truth"}
         if isinstance(wm, GroundTruthSimulator)
-        else {"world_model_sha256": wm.checksum(), "wm_elites": wm.elites[0].tolist()}
+        else {
+            "world_model_sha256": wm.checksum(),
+            "wm_elites": wm.elites[0].tolist(),
+            # where the cached ensemble trained (cell_model.trained_on; None: cached before it was recorded)
+            "world_model_trained_on": getattr(wm, "trained_on", None),
+        }
     )
     lengths = progress["lengths"]
     out.update(
