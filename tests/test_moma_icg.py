@@ -161,10 +161,11 @@ class _Ctx:
     device = "cpu"
 
     def __init__(self, kill_after: int | None = None):
-        self.kill_after, self.updates = kill_after, []
+        self.kill_after, self.updates, self.totals = kill_after, [], []
 
     def progress(self, total, desc=None):
         ctx = self
+        self.totals.append(total)
 
         class Bar:
             def update(self, n):
@@ -180,7 +181,7 @@ class _Ctx:
 
 def test_world_model_training_killed_resumes_from_its_partial_file(tmp_path, monkeypatch):
     """A job's world model trained in chunks: killed after two chunks of WM_SAVE_EVERY updates, the next job on the
-    same cache resumes from ``<cache>.partial`` (the bar starts at the saved step), stores the same ensemble as an
+    same cache resumes from ``<cache>.partial`` (its bar covers the updates left), stores the same ensemble as an
     uninterrupted training in another cache, and removes the partial file."""
     from common.running.profiles import get_profile
     from papers.moma_ppo import cell_model, jobs
@@ -203,7 +204,7 @@ def test_world_model_training_killed_resumes_from_its_partial_file(tmp_path, mon
     assert cell_model.trained_on(partial) == [{"from_update": 0, **here}]
     ctx = _Ctx()
     resumed = jobs.world_model(cfg, data, ctx, None)
-    assert ctx.updates == [40, 10]
+    assert ctx.updates == [10] and ctx.totals == [10]  # the bar covers this process's updates (its ETA)
     assert path.exists() and not partial.exists() and cell_model.trained_on(partial) is None
     assert resumed.checksum() == whole.checksum() and resumed.step == 50
     # where each stretch of updates ran, for the records (world_model_trained_on)

@@ -105,15 +105,21 @@ def trained_on(path: Path) -> list[dict[str, Any]] | None:
     return json.loads(side.read_text())["segments"] if side.exists() else None
 
 
+def _wm_bar(ctx, total: int, path: Path, start: int):
+    """The progress bar of a world model's training over ``total`` updates from update ``start`` (None without one)."""
+    if not hasattr(ctx, "progress"):
+        return None
+    return ctx.progress(total, desc=f"world model {path.stem}" + (f" from update {start:,}" if start else ""))
+
+
 def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
     """Train ``wm`` on ``data`` and store it at ``path`` (atomic). Resumable: the training state goes to
     ``<path>.partial`` every ``WM_SAVE_EVERY`` updates and a killed training resumes from it (bit for bit,
     WorldModelEnsemble.fit), so hours of a large ensemble on a CPU are never lost."""
     partial = path.with_name(path.name + ".partial")
-    bar = (
-        ctx.progress(wm.cfg.n_updates, desc=f"world model {path.stem}") if hasattr(ctx, "progress") else None
-    )
     resumed = partial.exists()
+    # the bar counts this process's updates (its ETA from their rate): a resumed training's starts at the first call
+    bars = [] if resumed else [_wm_bar(ctx, wm.cfg.n_updates, path, 0)]
     earlier = (trained_on(partial) or [{"from_update": 0, "cpu": None, "threads": None}]) if resumed else []
     segments: list[dict[str, Any]] = []
 
@@ -128,15 +134,17 @@ def _train_world_model(wm: WorldModelEnsemble, data, path: Path, ctx) -> None:
             }
             segments.extend([*earlier, here])
         atomic_write_text(_segments_path(partial), json.dumps({"segments": segments}))
-        if bar is not None:
-            bar.update(n)
+        if not bars:  # the restored step: the bar covers the updates left
+            bars.append(_wm_bar(ctx, wm.cfg.n_updates - n, path, n))
+        elif bars[0] is not None:
+            bars[0].update(n)
 
     try:
         with torch.random.fork_rng(devices=[]):
             wm.fit(data, partial=partial, save_every=wm_save_every(wm.cfg.hidden), on_updates=on_updates)
     finally:
-        if bar is not None:
-            bar.close()
+        if bars and bars[0] is not None:
+            bars[0].close()
     atomic_torch_save(wm.state_dict(), path)
     atomic_write_text(_segments_path(path), json.dumps({"segments": segments}))
     partial.unlink(missing_ok=True)
