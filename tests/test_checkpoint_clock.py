@@ -1,6 +1,7 @@
 """A long run checkpoints at least every ``CHECKPOINT_WALL_S`` seconds besides its config's ``ckpt_every`` steps
 (``RunContext.checkpoint_due``), so a kill loses minutes, not a whole checkpoint interval; resuming from such a
-checkpoint, between two of ``ckpt_every``'s, ends with the uninterrupted run's record, alone and grouped."""
+checkpoint, between two of ``ckpt_every``'s, ends with the uninterrupted run's record, alone and grouped (an offline
+learner and MOMA-PPO)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from common.running.profiles import get_profile
 from common.running.records import load_records
 from common.running.roots import checkpoints_root
 from common.running.runtime import cpu_model
+from papers.moma_ppo import config as MOMA
 from papers.omar import config as OMAR
 from papers.omar import table3
 from papers.omar.jobs import offline_job as omar_job
@@ -83,5 +85,65 @@ def test_a_run_killed_between_two_step_checkpoints_resumes_to_the_same_record(tm
             ], key
         else:
             assert "segments" not in r, key
+        diff = {f for f in set(r) | set(reference[key]) if r.get(f) != reference[key].get(f)}
+        assert diff <= WHEN, (key, diff)
+
+
+@pytest.mark.parametrize("group", [1, 2])
+def test_a_moma_run_checkpoints_by_the_clock_and_names_its_world_model(tmp_path, monkeypatch, group):
+    """MOMA-PPO (ICG smoke, 3 iterations, ``ckpt_every`` set past them) checkpoints by the clock too, alone and
+    grouped; its checkpoint names the cached ensemble (sha256 and sampling stream, not a copy of the weights: 650 MB
+    a seed for Ant), and a run killed after iteration 1 resumes to the uninterrupted run's record."""
+    import torch
+
+    from papers.moma_ppo import table3 as moma_table3
+    from papers.moma_ppo.jobs import table3_job
+
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
+    profile = get_profile("smoke", MOMA.PROFILES)
+    cells = [
+        c
+        for c in moma_table3.build_cells(profile)
+        if c.keys == {"dataset": "unfavorable", "method": "moma_ppo"}
+    ]
+    assert len(cells) == 1 and cells[0].config["iterations"] == 3
+    cells[0].config["ckpt_every"] = 100  # no step checkpoint: every one below is the clock's
+
+    def recs(root):
+        return {
+            (json.dumps(r["keys"], sort_keys=True), r["seed"]): r
+            for r in load_records(root, "smoke", "moma_ppo", "table3")
+            if r.get("seed") is not None
+        }
+
+    whole = tmp_path / "whole"
+    assert run_cells(cells, table3_job, profile, seeds=SEEDS, results_root=whole, group=group).ok
+    assert not list(checkpoints_root(whole, "smoke").rglob("*.pt"))  # no clock checkpoint in a fast run
+    root = tmp_path / "cut"
+    with monkeypatch.context() as mp:
+        mp.setattr(R, "CHECKPOINT_WALL_S", 0.0)
+        save, saved = RunContext.save_checkpoint, []
+
+        def save_then_die(self, obj, step=None):
+            save(self, obj, step)
+            saved.append(obj)
+            if len(saved) == group:  # iteration 1 saved (both seeds of the group)
+                raise _Killed
+
+        mp.setattr(RunContext, "save_checkpoint", save_then_die)
+        with pytest.raises(_Killed):
+            run_cells(cells, table3_job, profile, seeds=SEEDS, results_root=root, group=group)
+    assert [s["step"] for s in saved] == [1] * group
+    assert all(sorted(s["world_model"]) == ["rng", "sha256"] for s in saved)
+    files = list(checkpoints_root(root, "smoke").rglob("*.pt"))
+    assert len(files) == group and all(
+        sorted(torch.load(f, weights_only=False)["user"]["world_model"]) == ["rng", "sha256"] for f in files
+    )
+    assert run_cells(cells, table3_job, profile, seeds=SEEDS, results_root=root, group=group).ok
+    resumed, reference = recs(root), recs(whole)
+    assert resumed.keys() == reference.keys() and len(resumed) == len(SEEDS)
+    for key, r in resumed.items():
+        assert r["resumed_from_step"] == (1 if group == 2 or r["seed"] == 0 else None), key
+        assert r["extra"]["world_model_sha256"] == saved[0]["world_model"]["sha256"]
         diff = {f for f in set(r) | set(reference[key]) if r.get(f) != reference[key].get(f)}
         assert diff <= WHEN, (key, diff)

@@ -216,3 +216,28 @@ def test_world_model_training_killed_resumes_from_its_partial_file(tmp_path, mon
     )
     again = _Ctx()
     assert jobs.world_model(cfg, data, again, None).checksum() == whole.checksum() and again.updates == []
+
+
+def test_a_run_checkpoint_names_the_cached_world_model_and_older_ones_still_load(tmp_path, monkeypatch):
+    """A MOMA-PPO checkpoint keeps the cached ensemble's sha256 and sampling stream (``model_checkpoint``); resuming
+    loads the cache and continues the stream. A checkpoint from before (the weights inside) loads as it did; one
+    naming another ensemble, or a cache that is gone, is an error that says so."""
+    from common.running.profiles import get_profile
+    from papers.moma_ppo import cell_model, jobs
+    from papers.moma_ppo.config import PROFILES
+
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path))
+    cfg = jobs.icg_moma_config(get_profile("smoke", PROFILES), "unfavorable")
+    data = jobs.load_dataset(cfg["dataset"])
+    wm = jobs.world_model(cfg, data, _Ctx(), None)
+    torch.rand(7, generator=wm.gen)  # the run drew from the stream before its checkpoint
+    new, old = cell_model.model_checkpoint(wm), wm.state_dict()
+    assert sorted(new) == ["rng", "sha256"] and new["sha256"] == wm.checksum()
+    for state in (new, old):
+        back = jobs.world_model(cfg, data, _Ctx(), {"world_model": state})
+        assert back.checksum() == wm.checksum() and torch.equal(back.gen.get_state(), wm.gen.get_state())
+    with pytest.raises(ValueError, match="written on world model 000000000000"):
+        jobs.world_model(cfg, data, _Ctx(), {"world_model": {**new, "sha256": "0" * 64}})
+    jobs.wm_cache_path(cfg, data).unlink()
+    with pytest.raises(FileNotFoundError, match="which is gone"):
+        jobs.world_model(cfg, data, _Ctx(), {"world_model": new})

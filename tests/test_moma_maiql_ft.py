@@ -227,18 +227,25 @@ def test_online_rows_are_true_steps_from_dataset_starts(monkeypatch):
     assert bool((d["actions"].abs() <= 1 - 1e-5).all()) and d["actions"].std() > 0.1  # sampled, not greedy
 
 
-def test_killed_run_resumes_to_the_same_record_and_parameters(tmp_path, monkeypatch):
-    """PO with histories: a run killed after its checkpoint at update 20 (inside fine-tuning: 2 rollouts in the
-    buffer) resumes to the record and the parameters of a run that never stopped."""
+@pytest.mark.parametrize("at", [20, 23])
+def test_killed_run_resumes_to_the_same_record_and_parameters(tmp_path, monkeypatch, at):
+    """PO with histories: a run killed after its checkpoint at update 20 (``ckpt_every``'s, inside fine-tuning: 2
+    rollouts in the buffer) or 23 (the clock's: ``RunContext.checkpoint_due``) resumes to the record and the
+    parameters of a run that never stopped."""
+    from common.running import runs as R
+
     data = _data("partial")
     seen = _spy(monkeypatch)
     cell = _cell("partial", memory_len=2)
     straight = FT.maiql_ft_run(cell, 0, _ctx(tmp_path, "straight"), load=lambda spec: data)
-    with pytest.raises(_Killed):
-        FT.maiql_ft_run(cell, 0, _ctx(tmp_path, "killed", at=20), load=lambda spec: data)
+    with monkeypatch.context() as mp:
+        if at % cell.config["ckpt_every"]:
+            mp.setattr(R, "CHECKPOINT_WALL_S", 0.0)  # the clock says "due" at every update
+        with pytest.raises(_Killed):
+            FT.maiql_ft_run(cell, 0, _ctx(tmp_path, "killed", at=at), load=lambda spec: data)
     ctx = _ctx(tmp_path, "killed")
     resumed = FT.maiql_ft_run(cell, 0, ctx, load=lambda spec: data)
-    assert ctx.resumed_from_step == 20
+    assert ctx.resumed_from_step == at
     assert resumed == straight
     a, b = seen["models"][0].state_dict(), seen["models"][2].state_dict()
     for key in ("nets", "targets"):

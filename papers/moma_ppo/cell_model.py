@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import torch
 
+from common.algos.state import restore_generator
 from common.datasets.card import data_root
 from common.running.atomic import atomic_torch_save, atomic_write_text
 from common.running.records import config_hash
@@ -23,6 +24,8 @@ from papers.moma_ppo.worldmodel import WorldModelConfig, WorldModelEnsemble
 __all__ = [
     "ProbeContext",
     "WM_SAMPLING_FIELDS",
+    "check_checkpoint_model",
+    "model_checkpoint",
     "moma_model",
     "wm_cache_path",
     "trained_on",
@@ -67,17 +70,25 @@ def _with_sampling(state: Mapping[str, Any], sampling: Mapping[str, Any]) -> dic
 
 
 def world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | None) -> WorldModelEnsemble:
-    """The cell's ensemble: from the run's checkpoint, else from the cache, else trained on the dataset (seeded by
-    wm_seed alone, so every MOMA-PPO seed of a dataset uses the same ensemble) and cached. The cell's
+    """The cell's ensemble: from the cache, else trained on the dataset (seeded by wm_seed alone, so every MOMA-PPO
+    seed of a dataset uses the same ensemble) and cached; a resumed run continues its checkpoint's sampling stream on
+    it (``model_checkpoint``; a checkpoint from before 2026-11-30 holds the weights too: loaded from it). The cell's
     ``wm_sampling`` overrides apply to ``sample`` only (the cache is named by the ``world_model`` section)."""
     wcfg = WorldModelConfig(**{**cfg["world_model"], **wm_sampling_of(cfg)})
     wm = WorldModelEnsemble.for_datasets(data, wcfg, seeds=[int(cfg["wm_seed"])], device=ctx.device)
     sampling = {f: getattr(wcfg, f) for f in WM_SAMPLING_FIELDS}
     path = wm_cache_path(cfg, data)
-    if saved is not None:
+    if (
+        saved is not None and "model" in saved["world_model"]
+    ):  # a checkpoint with the weights (before 2026-11-30)
         wm.load_state_dict(_with_sampling(saved["world_model"], sampling))
         wm.trained_on = trained_on(path)
         return wm
+    if saved is not None and not path.exists():
+        raise FileNotFoundError(
+            f"the checkpoint names world model {saved['world_model'].get('sha256', '?')[:12]}, cached at {path}, "
+            f"which is gone: remove the run's checkpoint to train the ensemble and the run again"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as lock:  # one trainer per ensemble; the others wait
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -88,7 +99,31 @@ def world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | No
     )
     # loaded back from the cache (sha256 checked on load): a fresh and a cached run see the same ensemble
     wm.trained_on = trained_on(path)
+    if (
+        saved is not None
+    ):  # a run's checkpoint names the cached ensemble (model_checkpoint): its stream continues
+        check_checkpoint_model(saved["world_model"], wm)
+        restore_generator(wm.gen, saved["world_model"]["rng"], int(wm.seeds[0]), len(wm.seeds), wm.step)
     return wm
+
+
+def model_checkpoint(wm) -> dict[str, Any]:
+    """What a MOMA-PPO run's checkpoint keeps of its model: for the cached ensemble (whose weights MOMA-PPO never
+    changes) its sha256 and its sampling stream, so a checkpoint is kilobytes, not a copy of the ensemble (650 MB a
+    seed for Ant's 4 x 1024); the simulator's own state otherwise."""
+    if not isinstance(wm, WorldModelEnsemble):
+        return wm.state_dict()
+    return {"sha256": wm.checksum(), "rng": wm.gen.get_state()}
+
+
+def check_checkpoint_model(state: Mapping[str, Any], wm) -> None:
+    """A run resumes only on the ensemble its checkpoint was written on (the sha256 both formats keep)."""
+    want = state.get("sha256")
+    if want is not None and isinstance(wm, WorldModelEnsemble) and want != wm.checksum():
+        raise ValueError(
+            f"the checkpoint was written on world model {want[:12]}, the cache holds {wm.checksum()[:12]}: "
+            f"remove the checkpoint (or restore that ensemble) to run this cell"
+        )
 
 
 def _segments_path(path: Path) -> Path:

@@ -308,7 +308,7 @@ def maiql_ft_run(cell, seed: int, ctx, *, load: Callable[[Mapping[str, Any]], An
             bar.update(1)
             if step % every == 0 or step in (U, U + F):
                 ctx.log(step, score=evaluate_policy(model, cfg, seed), n_online=buffers[0].n)
-            if step % cfg["ckpt_every"] == 0 and step < U + F:
+            if ctx.checkpoint_due(step, cfg["ckpt_every"], U + F):
                 ctx.save_checkpoint(
                     {
                         "learner": model.state_dict(),

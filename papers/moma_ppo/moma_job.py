@@ -20,7 +20,7 @@ from common.networks.history import DatasetHistories
 from common.running.offline import evaluate_policies, run_metrics
 from common.running.records import canonical_json, to_jsonable
 from papers.moma_ppo.cell_data import load_dataset
-from papers.moma_ppo.cell_model import moma_model
+from papers.moma_ppo.cell_model import check_checkpoint_model, model_checkpoint, moma_model
 from papers.moma_ppo.moma_ppo import RolloutConfig, moma_iteration, start_generators
 from papers.moma_ppo.simulator import GroundTruthSimulator
 from papers.moma_ppo.worldmodel import WorldModelEnsemble
@@ -156,11 +156,11 @@ def moma_run(cell, seed: int, ctx) -> dict[str, Any]:
                 stats = _iteration_stats(m, 0)
             progress["lengths"].append(m["rollout_len_mean"][0])
             progress["obs_absmax"] = max(progress["obs_absmax"], m["obs_absmax"][0])
-            if step % cfg["ckpt_every"] == 0 and step < U:
+            if ctx.checkpoint_due(step, cfg["ckpt_every"], U):
                 ctx.save_checkpoint(
                     {
                         "mappo": policy.state_dict(),
-                        "world_model": wm.state_dict(),
+                        "world_model": model_checkpoint(wm),
                         "starts": [gen.get_state()],
                         "step": step,
                         "lengths": progress["lengths"],
@@ -229,6 +229,8 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
         policy, gen, progress = moma_learner(cell.config, c["data"], seed, ctx, c["obs"], saved)
         wm_gen = torch.Generator(device=c["wm"].gen.device)
         # as alone: cache or ckpt
+        if saved is not None:
+            check_checkpoint_model(saved["world_model"], c["wm"])
         wm_gen.set_state(c["fresh"] if saved is None else saved["world_model"]["rng"])
         parts.append(
             {
@@ -274,13 +276,13 @@ def moma_run_group(runs: Sequence[tuple[Any, int, Any]]) -> list[dict[str, Any]]
                     pg = parts[r]["progress"]
                     pg["lengths"].append(m["rollout_len_mean"][i])
                     pg["obs_absmax"] = max(pg["obs_absmax"], m["obs_absmax"][i])
-                if step % cfg["ckpt_every"] == 0 and step < U:
+                if ctxs[0].checkpoint_due(step, cfg["ckpt_every"], U):
                     for i, (r, state) in enumerate(zip(rs, stack.split_state())):
                         pg, own = parts[r]["progress"], parts[r]["cell"]["wm"]
                         ctxs[i].save_checkpoint(
                             {
                                 "mappo": state,
-                                "world_model": {**own.state_dict(), "rng": wm_gens[i].get_state()},
+                                "world_model": {**model_checkpoint(own), "rng": wm_gens[i].get_state()},
                                 "starts": [gens[i].get_state()],
                                 "step": step,
                                 "lengths": pg["lengths"],
