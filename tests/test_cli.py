@@ -25,6 +25,7 @@ PAPER_SCRIPTS = [
     )
 ]
 PAPER_SCRIPTS += [f"papers.cast_bcq.{s}" for s in ("figure1", "table1", "figure5")]
+PAPER_SCRIPTS += ["papers.moma_ppo.baseline_length"]
 PAPER_SCRIPTS += [
     f"papers.otc.{s}"
     for s in ("table1", "table2", "figure3", "figure4", "figure5", "figure6", "figure7", "figure8")
