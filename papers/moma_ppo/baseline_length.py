@@ -22,14 +22,11 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from common.reporting.figures import item_after
 from common.running.atomic import atomic_write_text
-from common.running.cli import grid_filters
 from common.running.experiment import Cell
 from common.running.records import load_records
 from common.running.store import Runs
 from papers.moma_ppo import curves, table4b
-from papers.moma_ppo.jobs import run_item, table4b_job
 from papers.moma_ppo.published import ANT_DATASETS, ANT_OBS, T4B_METHODS
 
 ITEM = Path(__file__).stem
@@ -152,20 +149,7 @@ def main(argv=None):
             file=sys.stderr,
         )
         sys.exit(2)
-    kinds = [d for d in ANT_DATASETS if not a.dataset or d in a.dataset]
-    return run_item(
-        __doc__.splitlines()[0],
-        ITEM,
-        build_cells,
-        table4b_job,
-        argv=argv,
-        default_seeds={"quick": [0, 1, 2], "smoke": [0]},
-        needs=lambda: table4b.ant_missing(kinds, a.profile),
-        after=item_after("moma_ppo", ITEM, finish),
-        **grid_filters(
-            {"obs_mode": list(ANT_OBS), "dataset": list(ANT_DATASETS), "method": list(METHODS)}, ITEM
-        ),
-    )
+    return table4b.run_ant_item(__doc__.splitlines()[0], ITEM, build_cells, finish, METHODS, argv)
 
 
 if __name__ == "__main__":

@@ -92,23 +92,29 @@ def _args_of(argv) -> argparse.Namespace:
     return p.parse_known_args(argv)[0]
 
 
-def main(argv=None):
+def run_ant_item(description: str, item: str, build, after, methods, argv=None):
+    """``run_item`` for an item of Table 4b's grid (this one, baseline_length.py): Table 4b's job and seeds, the
+    Ant data the selected datasets need, the --obs-mode / --dataset / --method filters (``methods``)."""
     a = _args_of(argv)
     # only what the selected cells train on
     kinds = [d for d in ANT_DATASETS if not a.dataset or d in a.dataset]
     return run_item(
-        __doc__.splitlines()[0],
-        ITEM,
-        build_cells,
+        description,
+        item,
+        build,
         table4b_job,
         argv=argv,
         default_seeds={p: list(C.T4B_SEEDS) for p in ("quick", "full")} | {"smoke": [0]},
         needs=lambda: ant_missing(kinds, a.profile),
-        after=item_after("moma_ppo", ITEM, finish),
+        after=item_after("moma_ppo", item, after),
         **grid_filters(
-            {"obs_mode": list(ANT_OBS), "dataset": list(ANT_DATASETS), "method": list(T4B_METHODS)}, ITEM
+            {"obs_mode": list(ANT_OBS), "dataset": list(ANT_DATASETS), "method": list(methods)}, item
         ),
     )
+
+
+def main(argv=None):
+    return run_ant_item(__doc__.splitlines()[0], ITEM, build_cells, finish, T4B_METHODS, argv)
 
 
 if __name__ == "__main__":
