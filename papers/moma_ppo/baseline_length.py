@@ -17,10 +17,11 @@ quick's length and the end (with their gaps); ``baseline_length_curves.png`` dra
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
+
+import numpy as np
 
 from common.running.atomic import atomic_write_text
 from common.running.experiment import Cell
@@ -53,14 +54,14 @@ def build_cells(profile) -> list[Cell]:
     return out
 
 
-def _at(records: Sequence, step: int) -> tuple[float, float, int] | None:
-    """Mean, SEM (std ddof 1 / sqrt n) and n over the seeds' normalized scores (fraction) at ``step``."""
-    v = [p[step] for p in (curves.run_points(r, SCALE) for r in records) if step in p]
-    if not v:
+def _at(records: Sequence, step: int | None = None) -> tuple[float, float, int] | None:
+    """Mean, SEM and n over the seeds' normalized scores (fraction) at ``step`` (None: the last evaluated step), from
+    ``curves.cell_series``; None where no seed evaluated there."""
+    s = curves.cell_series(records, SCALE)
+    if s is None:
         return None
-    m = sum(v) / len(v)
-    sem = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v)) if len(v) > 1 else 0.0
-    return m, sem, len(v)
+    hit = np.flatnonzero(np.isclose(s.x * s.total, s.total if step is None else step))
+    return None if not hit.size else (float(s.mean[hit[0]]), float(s.sem[hit[0]]), int(s.n[hit[0]]))
 
 
 def flips(short: Mapping[str, float], long: Mapping[str, float]) -> list[tuple[str, str, float, float]]:
@@ -108,7 +109,7 @@ def summary(records: Sequence, reference: Sequence) -> str:
                     continue
                 at_u, at_end = _at(rs, U), _at(rs, end)
                 mine = ref.select(obs_mode=obs, dataset=ds, method=m)
-                base = _at(mine, max((int(p["step"]) for r in mine for p in r.curve or []), default=-1))
+                base = _at(mine)
                 later = " | ".join(_fmt(_at(rs, s)) for s in [*mid, end])
                 lines.append(f"| {m} | {_fmt(base)} | {_fmt(at_u)} | {later} |")
                 if at_u is not None and at_end is not None:

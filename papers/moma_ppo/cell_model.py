@@ -78,9 +78,8 @@ def world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | No
     wm = WorldModelEnsemble.for_datasets(data, wcfg, seeds=[int(cfg["wm_seed"])], device=ctx.device)
     sampling = {f: getattr(wcfg, f) for f in WM_SAMPLING_FIELDS}
     path = wm_cache_path(cfg, data)
-    if (
-        saved is not None and "model" in saved["world_model"]
-    ):  # a checkpoint with the weights (before 2026-11-30)
+    # a checkpoint from before 2026-11-30 holds the weights
+    if saved is not None and "model" in saved["world_model"]:
         wm.load_state_dict(_with_sampling(saved["world_model"], sampling))
         wm.trained_on = trained_on(path)
         return wm
@@ -99,9 +98,8 @@ def world_model(cfg: Mapping[str, Any], data, ctx, saved: Mapping[str, Any] | No
     )
     # loaded back from the cache (sha256 checked on load): a fresh and a cached run see the same ensemble
     wm.trained_on = trained_on(path)
-    if (
-        saved is not None
-    ):  # a run's checkpoint names the cached ensemble (model_checkpoint): its stream continues
+    # a run's checkpoint names the cached ensemble (model_checkpoint): its sampling stream continues
+    if saved is not None:
         check_checkpoint_model(saved["world_model"], wm)
         restore_generator(wm.gen, saved["world_model"]["rng"], int(wm.seeds[0]), len(wm.seeds), wm.step)
     return wm
