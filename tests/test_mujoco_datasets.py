@@ -345,3 +345,22 @@ def test_export_policies_takes_tasks_without_kinds(monkeypatch, capsys):
     )
     assert cli.main(["--export-policies", "--task", "hopper", "--profile", "smoke"]) == 0
     assert seen == [("hopper", "smoke")] and capsys.readouterr().out.strip() == "hopper"
+
+
+def test_quick_uses_full_committed_policies_without_a_sac_run(tmp_path, monkeypatch):
+    """quick trains on full's datasets (protocol.ALIASES), so a quick build on a bare machine must take full's
+    committed policy set, not train a SAC run of its own (it did: policy_path looked under committed/quick/)."""
+    from common.datasets.mujoco.policies import COMMITTED, policy_path
+
+    def no_sac(*args, **kwargs):
+        raise AssertionError("a SAC run was started although the committed policies exist")
+
+    monkeypatch.setattr(mj, "behavior_run", no_sac)
+    cache = tmp_path / "mujoco" / "full"
+    for task in ("halfcheetah", "walker2d", "hopper", "ant"):
+        assert policy_path(task, "quick", cache) == (COMMITTED / "full" / task, "committed")
+        assert policy_path(task, "quick", cache) == policy_path(task, "full", cache)
+        assert mj.has_policies(task, "quick", root=tmp_path)
+    ps = mj.policy_set("halfcheetah", "quick", root=tmp_path, progress=False)
+    assert ps.source == "committed" and ps.path == COMMITTED / "full" / "halfcheetah"
+    assert not list(tmp_path.rglob("sac-*.pt"))

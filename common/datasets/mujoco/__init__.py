@@ -184,7 +184,7 @@ def behavior_run(
         checkpoint_seconds=CHECKPOINT_SECONDS,
         progress=tick,
         stop_at=stop_at,
-        identity={"profile": profile, "version": prof.version},
+        identity={"profile": data_profile(profile), "version": prof.version},
     )
     if bar is not None:
         bar.close()

@@ -31,6 +31,7 @@ import torch
 
 from common.behavior.sac import Actor, SACConfig
 from common.datasets.card import DatasetError
+from common.datasets.mujoco.protocol import data_profile
 from common.running.records import atomic_write, atomic_write_text
 
 __all__ = ["PolicySet", "COMMITTED", "policy_path", "weights_sha", "save_policy_set", "load_policy_set"]
@@ -53,7 +54,7 @@ def weights_sha(state: Mapping[str, Any]) -> str:
 def policy_path(task: str, profile: str, cache: Path) -> tuple[Path, str]:
     """(base path without extension, "committed" | "cache") of ``task``'s policy set: the committed one if present,
     else the cache's (``cache`` = ``<data root>/mujoco/<profile>``)."""
-    committed = COMMITTED / profile / task
+    committed = COMMITTED / data_profile(profile) / task  # quick uses full's data, hence full's policies
     if committed.with_suffix(".json").exists():
         return committed, "committed"
     return cache / "policies" / task, "cache"
