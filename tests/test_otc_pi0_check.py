@@ -11,22 +11,27 @@ from papers.otc.offline_levels import OFFLINE_LEVELS, offline_level
 HC, WALKER, HOPPER = C.MUJOCO_ENVS
 
 
-def _rec(dataset, env, method, seed, s0):
+def _rec(dataset, env, method, seed, s0, data_mean=None):
+    extra = (
+        {"normalized_s0": s0}
+        if data_mean is None
+        else {"normalized_s0": s0, "normalized_data_mean": data_mean}
+    )
     return {
         "keys": {"dataset": dataset, "env": env, "method": method},
         "seed": seed,
         "score": 1.0,
         "curve": [{"step": 0, "score": 0.0}, {"step": 1, "score": 1.0}],
-        "extra": {"normalized_s0": s0},
+        "extra": extra,
     }
 
 
-def _row(dataset, env, learner, s0_per_seed, methods=None):
+def _row(dataset, env, learner, s0_per_seed, methods=None, data_mean=None):
     """Grid cells and records of one Table 1 row: every method of the row, seed i with S(pi^0) s0_per_seed[i]
     (pi^0 is shared by the variants of a seed)."""
     methods = methods or (learner, f"{learner}_otc_de", f"{learner}_otc_dq")
     grid = [{"dataset": dataset, "env": env, "method": m} for m in methods]
-    recs = [_rec(dataset, env, m, s, v) for m in methods for s, v in enumerate(s0_per_seed)]
+    recs = [_rec(dataset, env, m, s, v, data_mean) for m in methods for s, v in enumerate(s0_per_seed)]
     return grid, recs
 
 
@@ -97,7 +102,7 @@ def test_row_without_published_level_is_listed_and_not_counted():
         _row("random", HOPPER, "bcq", [1.0, 1.0]), _row("medium", HOPPER, "awac", [30.0, 32.0])
     )
     assert holds is True
-    assert "hopper random bcq: no published level" in words
+    assert "hopper random bcq: no published level (nor the data's mean in its records)" in words
     assert "(1 counted, 2 of 2 rows complete)" in words
     # only rows without a level: checked, and undecided
     holds, words = _check(_row("random", HOPPER, "bcq", [1.0, 1.0]))
@@ -107,7 +112,7 @@ def test_row_without_published_level_is_listed_and_not_counted():
 def test_baseline_only_row_counts():
     # the quick grid's (random, halfcheetah, awac) row holds the baseline cell alone: complete with its 2 seeds
     holds, words = _check(_row("random", HC, "awac", [2.0, 3.0], methods=("awac",)))
-    assert holds is UNDECIDED and "halfcheetah random awac: no published level" in words
+    assert holds is UNDECIDED and "halfcheetah random awac: no published level (nor the data's mean" in words
 
 
 def test_claim_is_first_of_table1_and_reads_the_profile_seeds():
@@ -120,3 +125,53 @@ def test_claim_is_first_of_table1_and_reads_the_profile_seeds():
     assert holds is True and "hopper medium awac: pi^0 30.0 vs published 57.0 (53 %)" in words
     grid, recs = _row("medium", HOPPER, "awac", [30.0] * (n - 1))
     assert table1[0].check(Evidence(recs, "quick", grid))[0] is None
+
+
+def test_data_mean_is_the_yardstick_where_no_level_is_published():
+    # halfcheetah medium-replay bcq has no published level; the data's mean 23.3: (2.2 + 2.3) / 2 = 2.25 < 11.65
+    holds, words = _check(_row("medium-replay", HC, "bcq", [2.2, 2.3], data_mean=23.3))
+    assert (
+        holds is False and "halfcheetah medium-replay bcq: pi^0 2.2 vs the data's mean 23.3 (10 %)" in words
+    )
+    assert "(1 counted, 1 of 1 rows complete)" in words
+    # hopper medium-replay bcq: (17.5 + 26.7) / 2 = 22.1 >= 15.4 / 2 = 7.7; 22.1 / 15.4 = 144 %
+    holds, words = _check(_row("medium-replay", HOPPER, "bcq", [17.5, 26.7], data_mean=15.4))
+    assert holds is True and "hopper medium-replay bcq: pi^0 22.1 vs the data's mean 15.4 (144 %)" in words
+    # a published level wins over the data's mean: hopper medium awac 31.0 vs 57.0 (not vs 5.0)
+    holds, words = _check(_row("medium", HOPPER, "awac", [30.0, 32.0], data_mean=5.0))
+    assert holds is True and "hopper medium awac: pi^0 31.0 vs published 57.0 (54 %)" in words
+
+
+def test_rows_on_different_data_have_no_yardstick():
+    grid, recs = _row("medium-replay", HC, "bcq", [2.2, 2.3], data_mean=23.3)
+    recs[0]["extra"]["normalized_data_mean"] = 30.0  # one record on other data
+    holds, words = _check((grid, recs))
+    assert holds is UNDECIDED and "no published level (records on different data)" in words
+
+
+def test_backfill_fills_only_records_on_the_same_data(tmp_path, monkeypatch):
+    """scripts/otc_data_mean.py: the field from the dataset the record names, only where the sha256 agrees."""
+    import importlib.util
+    import json
+    import types
+
+    spec = importlib.util.spec_from_file_location("otc_data_mean", "scripts/otc_data_mean.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    card = {"sha256": "aaa", "returns": {"mean": 550.0}, "ref_scores": {"random": -100.0, "expert": 1200.0}}
+    monkeypatch.setattr(mod, "load_dataset", lambda spec: types.SimpleNamespace(card=card))
+    cfg = {"dataset": {"env": "mamujoco/hopper-3x1", "kind": "medium-replay"}}
+    recs = [
+        {"run_id": "a", "config": cfg, "extra": {"normalized_s0": 1.0, "data_sha256": "aaa"}},
+        {"run_id": "b", "config": cfg, "extra": {"normalized_s0": 1.0, "data_sha256": "bbb"}},  # other data
+        {"run_id": "c", "keys": {"claim": "x"}},  # a verdict line: untouched
+    ]
+    path = tmp_path / "table1.jsonl"
+    path.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in recs))
+    before = path.read_text().splitlines()
+    assert mod.fill(path, dry_run=True) == (1, 1) and path.read_text().splitlines() == before
+    assert mod.fill(path, dry_run=False) == (1, 1)
+    after = path.read_text().splitlines()
+    assert json.loads(after[0])["extra"]["normalized_data_mean"] == 50.0  # 100 (550 + 100) / 1300
+    assert after[1:] == before[1:]
+    assert mod.fill(path, dry_run=False) == (0, 1)  # idempotent

@@ -215,6 +215,8 @@ def tuning_metrics(ctx, data, s0: float, m_steps: int, offline_s: Mapping[str, f
         "s_final": s_k,
         "normalized_s0": _normalized(s0, data.card),
         "normalized_s_final": _normalized(s_k, data.card),
+        # the data's own mean return: t1_pi0_reasonable's yardstick where no published offline level exists
+        "normalized_data_mean": _normalized((data.card.get("returns") or {}).get("mean"), data.card),
         "deploy_steps": m_steps,
         "offline_s": dict(offline_s),
         **data_identity_of(data),
