@@ -41,6 +41,7 @@ OTHER = [
     "papers.otc.datasets",
     "papers.moma_ppo.wm_probe",
     "papers.moma_ppo.rollout_profile",
+    "papers.otc.pi0_probe",
 ]
 
 # (argv, text expected in the error) for every paper script: the shared parser of common.running.experiment
@@ -107,6 +108,10 @@ OTHER_BAD = {
         (["--world-model", "1024"], "--world-model must be a JSON object, got '1024'"),
         (["--world-model", "{hidden: 1}"], "--world-model must be a JSON object"),
         (["--device", "tpu"], "--device: unknown device 'tpu'"),
+    ],
+    "papers.otc.pi0_probe": [
+        (["--steps", "0"], "--steps must be >= 1, got 0"),
+        (["--env", "mamujoco/ant"], "invalid choice"),
     ],
     "papers.cast_bcq.datasets": [
         ([], "the following arguments are required: --grid"),
