@@ -50,3 +50,55 @@ def test_bad_input_names_the_value():
         P.main(["--seeds", "0", "0"])
     with pytest.raises(SystemExit):
         P.main(["--n-agents", "0"])
+
+
+def test_curve_caches_the_pi0_table1_would_train(tmp_path, monkeypatch):
+    """--cache-for: the curve's last pi^0 becomes the Table 1 cell's cached pi^0, equal to what the cell's own offline
+    stage (deploy_offline.train_offline_stack, the seeds stacked) trains: evaluations in between draw from their own
+    generator, so they leave the training streams alone."""
+    import torch
+
+    from common.running.profiles import get_profile
+    from papers.otc import config as C
+    from papers.otc import deploy as D
+    from papers.otc import mujoco_items as M
+
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
+    env, seeds = "mamujoco/hopper-3x1", [0, 1]
+    cell = M.cell_config(get_profile("smoke", C.PROFILE_OVERRIDES), env, "medium", "bcq")
+    cfg = P.curve_config("smoke", env, "medium", "bcq", cell["offline_updates"])
+    logs: list[str] = []
+    P.run_curve(cfg, seeds, 20, log=logs.append, cache_for=["smoke"])
+    data = D.load_dataset(cell["dataset"])
+    paths = [D.offline_paths(cell, data, s, torch.device("cpu"))[0] for s in seeds]
+    assert all(p.exists() for p in paths) and sum("cached pi^0 seed" in m for m in logs) == 2
+    from_curve = [torch.load(p, weights_only=False) for p in paths]
+    for p in paths:
+        p.unlink()
+    D.train_offline_stack([(cell, data, s, torch.device("cpu")) for s in seeds], P._progress)
+    own = [torch.load(p, weights_only=False) for p in paths]
+    for a, b in zip(from_curve, own):
+        assert a["s0"] == b["s0"] and a["updates"] == b["updates"] == cell["offline_updates"]
+        flat_a, flat_b = _flat(a["learner"]), _flat(b["learner"])
+        assert len(flat_a) >= 10 and flat_a.keys() == flat_b.keys()  # the networks, optimizers and streams
+        assert all(torch.equal(flat_a[k], flat_b[k]) for k in flat_a)
+    # a second call keeps the entries; another profile's cell with other updates is only noted
+    logs.clear()
+    P.run_curve(cfg, seeds, 20, log=logs.append, cache_for=["smoke"])
+    assert not any("cached pi^0 seed" in m for m in logs)
+    with pytest.raises(ValueError, match="--cache-for quick: its bcq section"):
+        P.run_curve(cfg, seeds, 20, log=logs.append, cache_for=["quick"])  # smoke's widths are not quick's
+
+
+def _flat(state, prefix=""):
+    """Every tensor of a nested state dict by its path."""
+    import torch
+
+    out = {}
+    items = state.items() if isinstance(state, dict) else enumerate(state) if isinstance(state, list) else []
+    for k, v in items:
+        if isinstance(v, torch.Tensor):
+            out[f"{prefix}{k}"] = v
+        else:
+            out.update(_flat(v, f"{prefix}{k}."))
+    return out

@@ -32,7 +32,7 @@ def cell_config(profile: Profile, env: str, dataset: str, method: str) -> dict[s
     if dataset not in C.MUJOCO_DATASETS:
         raise ValueError(f"unknown OTC dataset {dataset!r}; valid: {', '.join(C.MUJOCO_DATASETS)}")
     m, settings = C.parse_method(method), profile.paper
-    offline = settings.offline_updates_of(m.learner, mujoco=True)
+    offline = settings.offline_updates_of(m.learner, mujoco=True, where=f"{C.TASK_OF[env]}/{dataset}")
     cfg: dict[str, Any] = {
         "dataset": {
             "env": env,

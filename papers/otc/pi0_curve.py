@@ -5,6 +5,11 @@ offline learner's converged level; show its curve").
     python papers/otc/pi0_curve.py --env mamujoco/hopper-3x1 --dataset medium-replay --seeds 0 1 2
     python papers/otc/pi0_curve.py --env mamujoco/hopper-3x1 --dataset medium --updates 100000 --eval-every 5000
     python papers/otc/pi0_curve.py --n-agents 4            # TD3+BC on 4-agent navigation (Figures 7-8's pi^0)
+    python papers/otc/pi0_curve.py --env mamujoco/halfcheetah-2x3 --dataset medium --cache-for quick
+
+``--cache-for P``: at the end the last pi^0 of each seed is stored as profile P's Table 1 pi^0 of that dataset (the
+cache entry its tuning runs read), equal to what P's own offline stage trains (tests/test_otc_pi0_curve.py), so a
+curve to the length P trains is P's offline stage, not a second run of it.
 
 The cell is Table 1's uniform-sampling cell at ``--profile`` (papers/otc/mujoco_items.cell_config: Table 3's learner,
 its data, ``eval_episodes``), so the curve is that of the pi^0 every Table 1 variant of a seed starts from; with
@@ -103,11 +108,53 @@ def _progress(total: int, label: str):
     return progress_bar(total, label)
 
 
+def cache_pi0(
+    cfg: dict[str, Any], data, learner, seeds: Sequence[int], profile: str, device, log=print
+) -> list[Path]:
+    """Store each seed's pi^0 at the curve's last update as the cached pi^0 of Table 1's cell at ``profile`` with as
+    many offline updates (deploy_offline.offline_paths: the entry a tuning run reads before training its own), with
+    S(pi^0) evaluated as that cell evaluates it: a curve to the length a profile trains is then that profile's
+    offline stage. Entries already cached are kept. Refused where the cell's learner section or data differ."""
+    name, total = str(cfg["learner"]), int(cfg["offline_updates"])
+    ds = cfg["dataset"]
+    cell = M.cell_config(get_profile(profile, C.PROFILE_OVERRIDES), ds["env"], ds["kind"], name)
+    if cell[name] != cfg[name]:
+        raise ValueError(
+            f"--cache-for {profile}: its {name} section {cell[name]} differs from the curve's {cfg[name]}"
+        )
+    cell_data = D.load_dataset(cell["dataset"])
+    if cell_data.card.get("sha256") != data.card.get("sha256"):
+        raise ValueError(f"--cache-for {profile}: its data ({cell_data.id}) are not the curve's ({data.id})")
+    if int(cell["offline_updates"]) != total:
+        log(
+            f"note: {profile}'s cells train {cell['offline_updates']:,} updates, not {total:,}: no cell reads these"
+        )
+    cell = {**cell, "offline_updates": total}
+    states = learner.split_state() if len(seeds) > 1 else [learner.state_dict()]
+    out = []
+    for seed, state in zip(seeds, states):
+        path = D.offline_paths(cell, cell_data, seed, device)[0]
+        if not path.exists():
+            one = build_learner(name, cell_data, dict(cell[name]), seed, device)
+            one.load_state_dict(state)
+            s0 = D.evaluate_learner(one, cell, seed)
+            atomic_torch_save({"learner": one.state_dict(), "s0": s0, "updates": total}, path)
+            log(f"cached pi^0 seed {seed} for {profile} ({total:,} updates, S(pi^0) {s0:.1f}): {path}")
+        out.append(path)
+    return out
+
+
 def run_curve(
-    cfg: dict[str, Any], seeds: Sequence[int], eval_every: int, device: str = "cpu", log=print
+    cfg: dict[str, Any],
+    seeds: Sequence[int],
+    eval_every: int,
+    device: str = "cpu",
+    log=print,
+    cache_for: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train pi^0 of every seed to ``cfg["offline_updates"]``, evaluating every ``eval_every`` updates (and at the
-    end); resumes from its checkpoint. -> {"rows": [...], "config": cfg, "seeds": [...], ...}."""
+    end); resumes from its checkpoint; then stores the last pi^0 as each ``cache_for`` profile's Table 1 pi^0
+    (``cache_pi0``; not with ``--n-agents``). -> {"rows": [...], "config": cfg, "seeds": [...], ...}."""
     if eval_every < 1:
         raise ValueError(f"--eval-every must be >= 1, got {eval_every}")
     data = D.load_dataset(cfg["dataset"])
@@ -143,6 +190,8 @@ def run_curve(
         log(f"update {step}: {what} {np.mean(shown):.1f} ± {np.std(shown):.1f} ({per_seed})")
         states = learner.split_state() if len(seeds) > 1 else [learner.state_dict()]
         atomic_torch_save({"states": states, "rows": rows, "step": step}, ckpt)
+    for profile in cache_for:
+        cache_pi0(cfg, data, learner, seeds, profile, device, log)
     return {
         "rows": rows,
         "config": cfg,
@@ -234,10 +283,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--updates", type=int, default=None, help="offline updates (default: the profile's)")
     ap.add_argument("--eval-every", type=int, default=10_000)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--cache-for",
+        nargs="+",
+        default=[],
+        choices=PROFILE_NAMES,
+        help="store the last pi^0 as these profiles' Table 1 pi^0 (read where their cells train as many updates)",
+    )
     ap.add_argument("--results", default="results", help="results root (default: results)")
     a = ap.parse_args(argv)
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeats a seed: {a.seeds}")
+    if a.n_agents is not None and a.cache_for:
+        ap.error("--cache-for stores Table 1's pi^0; it does not go with --n-agents")
     if a.n_agents is not None:
         if a.n_agents < 1:
             ap.error(f"--n-agents must be >= 1, got {a.n_agents}")
@@ -248,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         cfg = curve_config(a.profile, a.env, a.dataset, a.learner, a.updates)
         name = f"{C.TASK_OF[a.env]}_{a.dataset}_{a.learner}"
-    out = run_curve(cfg, a.seeds, a.eval_every, a.device)
+    out = run_curve(cfg, a.seeds, a.eval_every, a.device, cache_for=a.cache_for)
     for p in write_outputs(out, Path(a.results) / a.profile / "otc" / "pi0_curve" / name):
         print(f"wrote {p}")
     return 0
