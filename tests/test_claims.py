@@ -127,3 +127,28 @@ def test_a_papers_claims_have_rules_and_load_without_the_learners(paper):
     pub = load_published(paper)
     assert pub.error is None and len(pub.CLAIMS) == int(p.stdout) > 0
     assert all(isinstance(c, Claim) for c in pub.CLAIMS)
+
+
+def test_decided_count_only_where_the_open_members_cannot_move_it():
+    from common.reporting.claims import decided_count
+
+    at_most_half = lambda c: c <= 5  # noqa: E731  (of 10)
+    assert decided_count(6, 4, at_most_half) is False  # already 6 of 10
+    assert decided_count(3, 2, at_most_half) is True  # at most 5 whatever the 2 open give
+    assert decided_count(3, 4, at_most_half) is None  # 3 to 7: the open decide
+    every = lambda c: c == 10  # noqa: E731
+    assert decided_count(7, 2, every) is False and decided_count(8, 2, every) is None
+    assert decided_count(10, 0, every) is True
+
+
+def test_on_every_complete_fails_on_a_complete_group_and_waits_otherwise():
+    from common.reporting.claims import on_every_complete
+
+    done = {"a", "b"}
+    judge_one = lambda g: (g != "b", f"{g}: {'ok' if g != 'b' else 'no'}")  # noqa: E731
+    holds, words = on_every_complete(["a", "b", "c"], lambda g: g in done, judge_one)
+    assert holds is False and "b: no" in words and "not run yet: c" in words
+    holds, words = on_every_complete(["a", "c"], lambda g: g in done, judge_one)
+    assert holds is None and "holds on the 1 complete of 2 groups so far" in words
+    assert on_every_complete(["a"], lambda g: g in done, judge_one) == (True, "a: ok")
+    assert on_every_complete(["c"], lambda g: g in done, judge_one)[0] is None

@@ -6,7 +6,9 @@ text)`` is that rule in code. ``holds`` is True or False, ``UNDECIDED`` (the che
 claim: written, shown as "undecided") or None (not checkable here, e.g. cells without a score: nothing is written and
 the report shows "not checked"). ``reads(evidence)``, when given, lists the cells the rule reads (key dicts); the claim
 is judged only once each of them has the profile's seeds, so that a partial run never reads as "does not hold".
-A rule that must hold on every panel, row or setting judges each with ``on_every``.
+A rule that must hold on every panel, row or setting judges each with ``on_every``; judged on a partial grid, it
+uses ``on_every_complete`` (a complete group that breaks it decides, a group not run cannot repair it) and a rule on a
+count (all, a majority, at most half) ``decided_count`` (decided once the groups not run cannot change it).
 
 An item's script gathers the ``Evidence`` (its counted runs, its grid at the profile, and any fact a rule reads that is
 not a run) and calls ``check_claims``, which judges every claim of the item and appends the verdicts that changed
@@ -98,6 +100,43 @@ def on_every(groups: Iterable[Any], judge_one: Callable[[Any], Outcome], prefix:
         holds &= ok
         parts.append(words)
     return holds, prefix + "; ".join(parts)
+
+
+def on_every_complete(
+    groups: Iterable[Any],
+    complete: Callable[[Any], bool],
+    judge_one: Callable[[Any], Outcome],
+    name: Callable[[Any], str] = str,
+    prefix: str = "",
+) -> Outcome:
+    """``on_every`` on a grid that may be partly run: only the groups with ``complete(group)`` (every cell with the
+    profile's seeds) are judged. False as soon as one complete group breaks the rule (the groups not run yet cannot
+    repair it), True once every group is complete and keeps it, else not checked (None) with what holds so far;
+    ``name(group)`` names the groups not run in the words."""
+    groups = list(groups)
+    done = [g for g in groups if complete(g)]
+    open_ = [g for g in groups if not complete(g)]
+    shown = ", ".join(name(g) for g in open_[:6]) + (" ..." if len(open_) > 6 else "")
+    if not done:
+        return None, f"none of its {len(open_)} groups complete: {shown}"
+    holds, words = on_every(done, judge_one, prefix)
+    if holds is None or holds is UNDECIDED or not open_:
+        return holds, words
+    if not holds:
+        return False, f"{words} (not run yet: {shown})"
+    return (
+        None,
+        f"holds on the {len(done)} complete of {len(groups)} groups so far; {words}; not run yet: {shown}",
+    )
+
+
+def decided_count(n_yes: int, n_open: int, rule: Callable[[int], bool]) -> bool | None:
+    """A rule on how many members of a set have a property, before every member is known: ``n_yes`` members known to
+    have it, ``n_open`` not known yet, ``rule(count)`` monotone in the count (all N, more than half, at most half).
+    The rule's value where it is the same whatever the open members turn out to be (at count = n_yes and at n_yes +
+    n_open), else None: the open members decide."""
+    low, high = bool(rule(n_yes)), bool(rule(n_yes + n_open))
+    return low if low == high else None
 
 
 # ----------------------------------------------------------------------------------------------
