@@ -302,3 +302,29 @@ def test_figure3_and_4_partial_panels():
     assert judge(claim["f4_alpha_grows_replay"], ev, 3, finished_seeds)[0] is True
     assert judge(claim["f4_alpha_differs_random"], ev, 3, finished_seeds)[0] is None  # its cell not run
     assert judge(claim["f4_adaptive_beats_fixed"], ev, 3, finished_seeds)[0] is None
+
+
+def test_figure4_alpha_claims_undecided_on_a_collapsed_embedding():
+    """An agent whose DD^k is exactly 0 at every deployment (d_e's CVAE mapping every transition to one mu) keeps
+    alpha^0 by Eq. (4): the alpha-trend claims are undecided, not 'does not hold'; one nonzero DD is enough to judge."""
+    from common.reporting.claims import UNDECIDED
+
+    keys = {"env": HC, "dataset": "medium-replay", "method": "bcq_otc_de"}
+    flat = [[1.0, 1.0]] * 3
+    curve = [{"step": 0, "score": 0.0}] + [
+        {"step": k, "score": float(k), "alpha": flat[k - 1], "dd": [0.0, 0.0]} for k in range(1, 4)
+    ]
+    recs = [_rec(keys, s, 0, curve) for s in range(3)]
+    v = verdicts("figure4", recs)
+    assert v["f4_alpha_grows_replay"] == (UNDECIDED, v["f4_alpha_grows_replay"][1])
+    assert "collapsed" in v["f4_alpha_grows_replay"][1] and "agent(s) 0, 1" in v["f4_alpha_grows_replay"][1]
+    assert v["f4_alpha_stable_replay"][0] is UNDECIDED
+    recs[0]["curve"][2] = dict(
+        recs[0]["curve"][2], dd=[0.0, 1e-9]
+    )  # agent 1 has one nonzero DD: only agent 0 dead
+    assert "agent(s) 0, so" in verdicts("figure4", recs)["f4_alpha_grows_replay"][1]
+    for r in recs:
+        r["curve"] = [dict(p, dd=[1e-3, 1e-3]) if p["step"] else p for p in r["curve"]]
+    assert (
+        verdicts("figure4", recs)["f4_alpha_grows_replay"][0] is False
+    )  # alpha flat at 1.0, DD alive: judged

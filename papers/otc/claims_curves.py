@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from common.reporting.claims import Claim, Evidence, Outcome, on_every_complete, whole_grid
+from common.reporting.claims import UNDECIDED, Claim, Evidence, Outcome, on_every_complete, whole_grid
 from common.running.profiles import get_profile
 from common.running.store import Runs
 from papers.otc import config as C
@@ -95,6 +95,27 @@ def alphas(runs: Runs, dataset: str) -> np.ndarray:
     return np.asarray([[p["alpha"] for p in r.curve[1:]] for r in adaptive], dtype=float)
 
 
+def collapsed_embedding(runs: Runs, dataset: str) -> str | None:
+    """Why the adaptive runs on ``dataset`` cannot test an alpha trend, or None: an agent whose DD^k (the mean d_e
+    distance, the curve's ``dd``) is exactly 0 at every deployment of every seed has a collapsed CVAE embedding (one
+    mu for all transitions), and Eq. (4) then keeps its alpha at alpha^0 whatever the data."""
+    per_seed = [
+        [p.get("dd") for p in r.curve[1:]] for r in runs.select(method=ADAPTIVE, dataset=dataset, env=HC)
+    ]
+    if not per_seed or any(v is None for seed in per_seed for v in seed):
+        return None  # a deployment without DD recorded: not judged collapsed
+    flat = np.asarray(per_seed, dtype=float)  # [seeds, K, N], deployments k = 1..K
+    if flat.ndim != 3:
+        return None
+    dead = [i for i in range(flat.shape[2]) if (flat[:, :, i] == 0).all()]
+    if not dead:
+        return None
+    return (
+        f"d_e's CVAE embedding collapsed on {dataset}: DD^k = 0 at every deployment of every seed for agent(s) "
+        f"{', '.join(map(str, dead))}, so Eq. (4) keeps their alpha at alpha^0; the runs cannot test an alpha trend"
+    )
+
+
 def _alpha_path(a: np.ndarray) -> str:
     return ", ".join(
         f"agent {i}: " + " -> ".join(f"{x:.2f}" for x in a[[0, -3, -1] if len(a) >= 3 else [0, -1], i])
@@ -116,6 +137,8 @@ def f4_adaptive_beats_fixed(ev: Evidence) -> Outcome:
 def f4_alpha_grows_replay(ev: Evidence) -> Outcome:
     if not alphas(ev.runs, "medium-replay").size:
         return None, "no adaptive run on medium-replay"
+    if why := collapsed_embedding(ev.runs, "medium-replay"):
+        return UNDECIDED, why
     rep = alphas(ev.runs, "medium-replay").mean(0)  # [K, N] seed means
     return bool(
         (rep[-1] > rep[0]).all()
@@ -125,6 +148,8 @@ def f4_alpha_grows_replay(ev: Evidence) -> Outcome:
 def f4_alpha_stable_replay(ev: Evidence) -> Outcome:
     if not alphas(ev.runs, "medium-replay").size:
         return None, "no adaptive run on medium-replay"
+    if why := collapsed_embedding(ev.runs, "medium-replay"):
+        return UNDECIDED, why
     rep = alphas(ev.runs, "medium-replay").mean(0)
     stable = bool((np.abs(rep[-1] - rep[-3]) < np.abs(rep[-3] - rep[0])).all()) if len(rep) >= 3 else False
     return stable, f"|alpha^K - alpha^(K-2)| < |alpha^(K-2) - alpha^1| per agent; {_alpha_path(rep)}"
@@ -133,6 +158,8 @@ def f4_alpha_stable_replay(ev: Evidence) -> Outcome:
 def f4_alpha_differs_random(ev: Evidence) -> Outcome:
     if not alphas(ev.runs, "random").size:
         return None, "no adaptive run on random"
+    if why := collapsed_embedding(ev.runs, "random"):
+        return UNDECIDED, why
     ran = alphas(ev.runs, "random").mean(0)
     r = ran[-1] / ran[0]
     differs = bool(np.sign(r[0] - 1) != np.sign(r[1] - 1) or r.max() / r.min() > 1.25)
