@@ -42,6 +42,7 @@ OTHER = [
     "papers.moma_ppo.wm_probe",
     "papers.moma_ppo.rollout_profile",
     "papers.otc.pi0_probe",
+    "papers.otc.cvae_probe",
 ]
 
 # (argv, text expected in the error) for every paper script: the shared parser of common.running.experiment
@@ -112,6 +113,10 @@ OTHER_BAD = {
     "papers.otc.pi0_probe": [
         (["--steps", "0"], "--steps must be >= 1, got 0"),
         (["--env", "mamujoco/ant"], "invalid choice"),
+    ],
+    "papers.otc.cvae_probe": [
+        (["--updates", "0"], "--updates must be >= 1, got 0"),
+        (["--train-kl", "0.5", "-1"], "--train-kl weights must be >= 0, got [0.5, -1.0]"),
     ],
     "papers.cast_bcq.datasets": [
         ([], "the following arguments are required: --grid"),
