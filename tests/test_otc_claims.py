@@ -268,21 +268,15 @@ def test_figure3_and_4_partial_panels():
         for e in (HC, HOPPER)
         for m in ("bcq_otc_de", "bcq_otc_dq", "bcq")
     ]
-    fin = {"bcq_otc_de": 5.0, "bcq_otc_dq": 7.0, "bcq": 6.0}
-    recs = [
-        _rec({"env": HC, "dataset": "medium-replay", "method": m}, s, 0, _curve([0, v]))
-        for m, v in fin.items()
-        for s in range(3)
-    ]
-    out = verdicts("figure3", recs, grid)["f3_otc_above_bcq"]
+
+    def panel(bcq):  # the halfcheetah medium-replay panel, 3 seeds, final returns d_e 5, d_q 7, BCQ ``bcq``
+        fin = {"bcq_otc_de": 5.0, "bcq_otc_dq": 7.0, "bcq": bcq}
+        keys = {"env": HC, "dataset": "medium-replay"}
+        return [_rec({**keys, "method": m}, s, 0, _curve([0, v])) for m, v in fin.items() for s in range(3)]
+
+    out = verdicts("figure3", panel(6.0), grid)["f3_otc_above_bcq"]
     assert out[0] is False and "not run yet: medium-replay/hopper-3x1" in out[1]
-    fin["bcq"] = 1.0
-    recs = [
-        _rec({"env": HC, "dataset": "medium-replay", "method": m}, s, 0, _curve([0, v]))
-        for m, v in fin.items()
-        for s in range(3)
-    ]
-    out = verdicts("figure3", recs, grid)["f3_otc_above_bcq"]
+    out = verdicts("figure3", panel(1.0), grid)["f3_otc_above_bcq"]
     assert out[0] is None and "holds on the 1 complete of 4" in out[1]
 
     alpha = [[1.0, 1.0], [1.5, 1.2], [1.6, 1.3]]

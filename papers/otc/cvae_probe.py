@@ -17,7 +17,6 @@ features).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -30,12 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from common.algos import build_learner  # noqa: E402
 from common.running.atomic import atomic_write_text  # noqa: E402
-from common.running.profiles import PROFILE_NAMES, get_profile  # noqa: E402
+from common.running.profiles import get_profile  # noqa: E402
 from papers.otc import config as C  # noqa: E402
 from papers.otc import mujoco_items as M  # noqa: E402
 from papers.otc import otc as O  # noqa: E402
 from papers.otc.deploy_env import load_dataset  # noqa: E402
 from papers.otc.deploy_offline import cvae_path  # noqa: E402
+from papers.otc.pi0_probe import probe_parser  # noqa: E402
 
 
 def _rank_corr(x: Tensor, y: Tensor) -> float:
@@ -152,13 +152,7 @@ def render(p: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python papers/otc/cvae_probe.py", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--env", default="mamujoco/halfcheetah-2x3", choices=sorted(C.TASK_OF))
-    ap.add_argument("--dataset", default="medium-replay", choices=list(C.MUJOCO_DATASETS))
-    ap.add_argument(
-        "--profile", default="quick", choices=PROFILE_NAMES, help="Table 1's profile (default quick)"
-    )
-    ap.add_argument("--seed", type=int, default=0)
+    ap = probe_parser("cvae_probe.py", __doc__)
     ap.add_argument(
         "--train-kl",
         type=float,

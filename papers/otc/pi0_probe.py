@@ -136,14 +136,20 @@ def render(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python papers/otc/pi0_probe.py", description=__doc__.split("\n\n")[0])
+def probe_parser(script: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of a probe of one Table 1 cell (this one, cvae_probe.py): --env, --dataset, --profile, --seed."""
+    ap = argparse.ArgumentParser(prog=f"python papers/otc/{script}", description=(doc or "").split("\n\n")[0])
     ap.add_argument("--env", default="mamujoco/halfcheetah-2x3", choices=sorted(C.TASK_OF))
     ap.add_argument("--dataset", default="medium-replay", choices=list(C.MUJOCO_DATASETS))
     ap.add_argument(
         "--profile", default="quick", choices=PROFILE_NAMES, help="Table 1's profile (default quick)"
     )
     ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = probe_parser("pi0_probe.py", __doc__)
     ap.add_argument("--steps", type=int, default=6, help="first steps of an episode to read (default 6)")
     ap.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON here")
     a = ap.parse_args(argv)
