@@ -17,7 +17,6 @@ features).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,14 +27,13 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from common.algos import build_learner  # noqa: E402
-from common.running.atomic import atomic_write_text  # noqa: E402
 from common.running.profiles import get_profile  # noqa: E402
 from papers.otc import config as C  # noqa: E402
 from papers.otc import mujoco_items as M  # noqa: E402
 from papers.otc import otc as O  # noqa: E402
 from papers.otc.deploy_env import load_dataset  # noqa: E402
 from papers.otc.deploy_offline import cvae_path  # noqa: E402
-from papers.otc.pi0_probe import probe_parser  # noqa: E402
+from papers.otc.pi0_probe import emit, probe_parser  # noqa: E402
 
 
 def _rank_corr(x: Tensor, y: Tensor) -> float:
@@ -168,11 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(w < 0 for w in a.train_kl):
         ap.error(f"--train-kl weights must be >= 0, got {a.train_kl}")
     torch.set_num_threads(1)
-    p = probe(a.profile, a.env, a.dataset, a.seed, a.train_kl, a.updates)
-    print(render(p))
-    if a.out is not None:
-        atomic_write_text(a.out, json.dumps(p, indent=1) + "\n")
-        print(f"wrote {a.out}")
+    emit(probe(a.profile, a.env, a.dataset, a.seed, a.train_kl, a.updates), render, a.out)
     return 0
 
 

@@ -148,6 +148,14 @@ def probe_parser(script: str, doc: str | None) -> argparse.ArgumentParser:
     return ap
 
 
+def emit(p: dict[str, Any], render_fn: Any, out: Path | None) -> None:
+    """Prints a probe's numbers as ``render_fn`` lays them out and, given ``out``, writes them there as JSON."""
+    print(render_fn(p))
+    if out is not None:
+        atomic_write_text(out, json.dumps(p, indent=1) + "\n")
+        print(f"wrote {out}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = probe_parser("pi0_probe.py", __doc__)
     ap.add_argument("--steps", type=int, default=6, help="first steps of an episode to read (default 6)")
@@ -156,11 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.steps < 1:
         ap.error(f"--steps must be >= 1, got {a.steps}")
     torch.set_num_threads(1)
-    p = probe(a.profile, a.env, a.dataset, a.seed, a.steps)
-    print(render(p))
-    if a.out is not None:
-        atomic_write_text(a.out, json.dumps(p, indent=1) + "\n")
-        print(f"wrote {a.out}")
+    emit(probe(a.profile, a.env, a.dataset, a.seed, a.steps), render, a.out)
     return 0
 
 
