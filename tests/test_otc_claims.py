@@ -322,3 +322,32 @@ def test_figure4_alpha_claims_undecided_on_a_collapsed_embedding():
     assert (
         verdicts("figure4", recs)["f4_alpha_grows_replay"][0] is False
     )  # alpha flat at 1.0, DD alive: judged
+
+
+def test_figure5_undecided_where_d_e_collapsed():
+    """Figure 5's OTC is d_e: on a panel whose d_e runs have DD^k = 0 throughout (a collapsed CVAE, sampling as uniform
+    does) the OTC-vs-others claims are undecided; with DD alive the same finals are judged (d_e 5 below BR's 6)."""
+    from common.reporting.claims import UNDECIDED
+
+    keys = {"env": HC, "dataset": "medium-replay"}
+    fin = {"bcq_otc_de": 5.0, "bcq_br": 6.0, "bcq": 4.0, "bcq_online": 3.0}
+
+    def recs(dd):
+        out = []
+        for m, v in fin.items():
+            pts = [{"step": 0, "score": 0.0}] + [
+                {"step": k, "score": v if k == 3 else 1.0, **({"dd": dd} if m == "bcq_otc_de" else {})}
+                for k in (1, 2, 3)
+            ]
+            out += [_rec({**keys, "method": m}, s, 0, pts) for s in range(3)]
+        return out
+
+    grid = [{**keys, "method": m} for m in fin]
+    v = verdicts("figure5", recs([0.0, 0.0]), grid)
+    assert (
+        v["f5_otc_best"][0] is UNDECIDED
+        and "collapsed on medium-replay/halfcheetah-2x3" in v["f5_otc_best"][1]
+    )
+    assert v["f5_online_only_insufficient"][0] is UNDECIDED
+    v = verdicts("figure5", recs([0.1, 0.2]), grid)
+    assert v["f5_otc_best"][0] is False and v["f5_online_only_insufficient"][0] is True

@@ -95,12 +95,13 @@ def alphas(runs: Runs, dataset: str) -> np.ndarray:
     return np.asarray([[p["alpha"] for p in r.curve[1:]] for r in adaptive], dtype=float)
 
 
-def collapsed_embedding(runs: Runs, dataset: str) -> str | None:
-    """Why the adaptive runs on ``dataset`` cannot test an alpha trend, or None: an agent whose DD^k (the mean d_e
-    distance, the curve's ``dd``) is exactly 0 at every deployment of every seed has a collapsed CVAE embedding (one
-    mu for all transitions), and Eq. (4) then keeps its alpha at alpha^0 whatever the data."""
+def collapsed_embedding(runs: Runs, dataset: str, env: str = HC) -> str | None:
+    """Why the adaptive d_e runs (``bcq_otc_de``) on (``env``, ``dataset``) cannot test d_e, or None: an agent whose
+    DD^k (the mean d_e distance, the curve's ``dd``) is exactly 0 at every deployment of every seed has a collapsed
+    CVAE embedding (one mu for all transitions): Eq. (4) then keeps its alpha at alpha^0 whatever the data, and Eq.
+    (3) ranks its rows by their position in B, i.e. samples as uniform does (README, Findings)."""
     per_seed = [
-        [p.get("dd") for p in r.curve[1:]] for r in runs.select(method=ADAPTIVE, dataset=dataset, env=HC)
+        [p.get("dd") for p in r.curve[1:]] for r in runs.select(method=ADAPTIVE, dataset=dataset, env=env)
     ]
     if not per_seed or any(v is None for seed in per_seed for v in seed):
         return None  # a deployment without DD recorded: not judged collapsed
@@ -111,8 +112,9 @@ def collapsed_embedding(runs: Runs, dataset: str) -> str | None:
     if not dead:
         return None
     return (
-        f"d_e's CVAE embedding collapsed on {dataset}: DD^k = 0 at every deployment of every seed for agent(s) "
-        f"{', '.join(map(str, dead))}, so Eq. (4) keeps their alpha at alpha^0; the runs cannot test an alpha trend"
+        f"d_e's CVAE embedding collapsed on {dataset}/{SHORT[env]}: DD^k = 0 at every deployment of every seed for "
+        f"agent(s) {', '.join(map(str, dead))}, so Eq. (4) keeps their alpha at alpha^0 and Eq. (3) samples their rows "
+        "as uniform does; the runs cannot test d_e's correction"
     )
 
 
@@ -178,7 +180,10 @@ def _f5(rule: Callable[[dict[str, float]], bool]) -> Callable[[Evidence], Outcom
         def panel(task: tuple[str, str]) -> Outcome:
             e, d = task
             f = {m: finals(ev.runs, env=e, dataset=d, method=m)[0] for m in FIG5_METHODS}
-            return rule(f), f"{d}/{SHORT[e]}: " + ", ".join(f"{m} {f[m]:.1f}" for m in FIG5_METHODS)
+            words = f"{d}/{SHORT[e]}: " + ", ".join(f"{m} {f[m]:.1f}" for m in FIG5_METHODS)
+            if why := collapsed_embedding(ev.runs, d, e):  # OTC5 is d_e: its correction absent on this panel
+                return UNDECIDED, f"{why}; {words}"
+            return rule(f), words
 
         return on_every_complete(
             tasks(ev), panel_complete(ev, FIG5_METHODS), panel, panel_name, "S(pi^K), seed means; "
