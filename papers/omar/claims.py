@@ -22,13 +22,14 @@ over seeds.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
 from common.reporting.claims import Claim, Evidence, Outcome, on_every
 from common.reporting.figures import fmt
 from common.reporting.published import check_claim_list
+from common.reporting.stats import spearman
 from common.running.record import Record
 from common.running.store import Runs
 from papers.omar import config as C
@@ -60,24 +61,6 @@ def improvements(runs: Runs) -> dict[int, list[float]]:
         if v is not None:
             out.setdefault(int(r.keys["n_agents"]), []).append(v)
     return dict(sorted(out.items()))
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation (average ranks for ties); nan when a side is constant."""
-
-    def ranks(v):
-        v = np.asarray(v, dtype=float)
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(1, len(v) + 1)
-        for u in np.unique(v):  # average the ranks of ties
-            r[v == u] = r[v == u].mean()
-        return r
-
-    rx, ry = ranks(x), ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def omar_best(ev: Evidence) -> Outcome:

@@ -27,6 +27,7 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from common.algos import build_learner  # noqa: E402
+from common.reporting.stats import spearman  # noqa: E402
 from common.running.profiles import get_profile  # noqa: E402
 from papers.otc import config as C  # noqa: E402
 from papers.otc import mujoco_items as M  # noqa: E402
@@ -34,14 +35,6 @@ from papers.otc import otc as O  # noqa: E402
 from papers.otc.deploy_env import load_dataset  # noqa: E402
 from papers.otc.deploy_offline import cvae_path  # noqa: E402
 from papers.otc.pi0_probe import emit, probe_parser  # noqa: E402
-
-
-def _rank_corr(x: Tensor, y: Tensor) -> float:
-    """Spearman's rank correlation of two 1-D tensors (ordinal ranks); NaN where either is constant."""
-    if bool((x == x[0]).all()) or bool((y == y[0]).all()):
-        return float("nan")
-    rx, ry = (v.argsort().argsort().double() for v in (x, y))
-    return float(torch.corrcoef(torch.stack([rx, ry]))[0, 1])
 
 
 @torch.no_grad()
@@ -74,7 +67,7 @@ def embedding_stats(
                 "recon_z0": float(rec_0[m]),
                 "dd": float(dd[m].mean()),
                 "dd_zero_share": float((dd[m] == 0).float().mean()),
-                "rank_corr_raw": _rank_corr(
+                "rank_corr_raw": spearman(
                     (mean[m, pa] - mean[m, pb]).abs().sum(-1), (raw[m, pa] - raw[m, pb]).norm(dim=-1)
                 ),
             }
