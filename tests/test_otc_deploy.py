@@ -29,7 +29,15 @@ def test_method_keys():
         "bcq_otc_de_fixed0.5", "bcq", "otc", "embedding", "fixed", 0.5
     )
     assert C.parse_method("bcq_online").sampler == "online" and C.parse_method("awac_br").sampler == "br"
-    for bad in ("td9_otc_de", "bcq_otc_dx", "bcq_otc_de_fixed", "bcq_uniform", "otc_de"):
+    assert C.parse_method("bcq_otc_de_joint_fixed0.5") == C.Method(
+        "bcq_otc_de_joint_fixed0.5", "bcq", "otc", "embedding", "fixed", 0.5, "joint"
+    )
+    assert C.parse_method("bcq_otc_de").cvae_form == "conditional"
+    # the joint form's cells name it; the paper's form stays implicit (the committed cells' configs are unchanged)
+    prof = get_profile("quick", C.PROFILE_OVERRIDES)
+    assert M.cell_config(prof, HC, "medium", "bcq_otc_de_joint")["otc"]["cvae_form"] == "joint"
+    assert "cvae_form" not in M.cell_config(prof, HC, "medium", "bcq_otc_de")["otc"]
+    for bad in ("td9_otc_de", "bcq_otc_dx", "bcq_otc_de_fixed", "bcq_uniform", "otc_de", "bcq_otc_dq_joint"):
         with pytest.raises(ValueError, match="unknown OTC method"):
             C.parse_method(bad)
 
@@ -58,9 +66,13 @@ def test_full_config_is_the_papers_protocol():
     assert bcq["dataset"]["env_options"] == {"obs_mode": "otc"} and bcq["eval_episodes"] == 10
     with pytest.raises(ValueError, match="unknown OTC dataset"):
         M.cell_config(full, HC, "expert", "bcq")
-    assert len(table1.grid("full")) == 54 and {m for _, _, m in table1.grid("smoke")} == set(
+    # full: the paper's grid alone; smoke and quick add our joint-VAE d_e column (papers/otc/table1.py)
+    assert len(table1.grid("full")) == 54 and {m for _, _, m in table1.grid("full")} == set(
         table1.TABLE1_METHODS
     )
+    assert {m for _, _, m in table1.grid("smoke")} == {*table1.TABLE1_METHODS, table1.JOINT}
+    quick = table1.grid("quick")
+    assert len(quick) == 40 and sum(m == table1.JOINT for _, _, m in quick) == 9
 
 
 def test_quick_keeps_the_papers_l_on_mujoco_and_td3bc_navigation_items_only():
@@ -104,7 +116,7 @@ def test_quick_keeps_the_papers_l_on_mujoco_and_td3bc_navigation_items_only():
     assert F8.build_cells(smoke)[0].config["dataset"]["size"] == 2_000  # smoke is untouched
     assert X.cell_config(quick, "cql_otc_dq")["tune_updates"] == 250
     q = table1.grid("quick")  # the whole BCQ half of Table 1, plus 4 AWAC cells
-    assert len(q) == 31 and len({(e, d) for e, d, m in q if m.startswith("bcq")}) == 9
+    assert len(q) == 40 and len({(e, d) for e, d, m in q if m.startswith("bcq")}) == 9
 
 
 def test_deploy_size_is_one_percent():

@@ -227,13 +227,14 @@ def test_batched_equals_per_member():
         torch.testing.assert_close(ed, dist[i : i + 1], rtol=1e-6, atol=1e-6)
 
 
-def test_cvae_batched_step_equals_per_member_steps():
+@pytest.mark.parametrize("form", ["conditional", "joint"])
+def test_cvae_batched_step_equals_per_member_steps(form):
     m, o, a, r = 3, 4, 2, 32
     torch.manual_seed(0)
-    big = TransitionCVAE(m, o, a, hidden=(16, 16), dtype=F64)
+    big = TransitionCVAE(m, o, a, hidden=(16, 16), dtype=F64, form=form)
     singles = []
     for i in range(m):
-        one = TransitionCVAE(1, o, a, hidden=(16, 16), dtype=F64)
+        one = TransitionCVAE(1, o, a, hidden=(16, 16), dtype=F64, form=form)
         load_member(one.vae, 0, member_state(big.vae, i))
         singles.append(one)
     g = gen(13)
@@ -301,3 +302,48 @@ def test_cvae_checkpoint_resume_is_identical():
     assert torch.equal(la, lb)
     for (ka, va), (kb, vb) in zip(a.vae.state_dict().items(), b.vae.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
+
+
+def test_joint_form_loss_is_the_vae_of_the_whole_transition():
+    """``joint``: mean (D(mu + sigma eps) - [s, a, s'])^2 + kl_weight * mean KL, by hand; a bad form is one clear
+    error naming the allowed ones."""
+    torch.manual_seed(3)
+    cvae = TransitionCVAE(2, 3, 2, hidden=(8, 8), latent=4, kl_weight=0.25, dtype=F64, form="joint")
+    g = gen(19)
+    s, nxt, act = (t.to(F64) for t in _toy_batch(g, 2, 9))
+    eps = torch.randn(2, 9, 4, generator=g, dtype=F64)
+    x = torch.cat([s, act, nxt], dim=-1)
+    mean, log_std = cvae.vae.encoder(x).chunk(2, dim=-1)
+    log_std = log_std.clamp(-4.0, 15.0)
+    recon = cvae.vae.decoder(mean + log_std.exp() * eps)
+    kl = -0.5 * (1.0 + 2.0 * log_std - mean.square() - (2.0 * log_std).exp())
+    ref = (recon - x).square().mean((1, 2)) + 0.25 * kl.mean((1, 2))
+    torch.testing.assert_close(cvae.loss(s, nxt, act, eps), ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(cvae.embed(s, nxt, act), mean.detach(), rtol=0, atol=0)
+    assert (
+        TransitionCVAE.from_config(
+            OTCConfig(cvae_form="joint"), n_members=1, obs_dim=3, act_dim=2, learner_hidden=(8,)
+        ).form
+        == "joint"
+    )
+    with pytest.raises(ValueError, match="unknown CVAE form 'marginal'; allowed: conditional, joint"):
+        TransitionCVAE(1, 3, 2, form="marginal")
+
+
+def test_conditional_form_collapses_where_the_joint_form_keeps_the_transition():
+    """The finding the forms exist for (papers/otc/README.md): where a_i follows from (s, s') (here s' = s + [a, 0])
+    the paper's decoder D(a_i | s, s', z) needs no z and KL 0.5 pulls mu onto the prior, while the joint VAE's z must
+    carry the transition, so its mu keeps spreading and orders rows by their distance."""
+    from papers.otc.cvae_probe import embedding_stats
+
+    stats = {}
+    for form in ("conditional", "joint"):
+        torch.manual_seed(4)
+        cvae = TransitionCVAE(1, 3, 2, hidden=(32, 32), latent=4, form=form)
+        g, noise = gen(20), gen(21)
+        for _ in range(600):
+            cvae.update(*_toy_batch(g, 1, 128), generator=noise)
+        stats[form] = embedding_stats(cvae, *_toy_batch(gen(22), 1, 700), n_b=200, n_pairs=500)[0]
+    cond, joint = stats["conditional"], stats["joint"]
+    assert cond["mu_std"] < 0.1 * joint["mu_std"], (cond, joint)
+    assert joint["rank_corr_raw"] > 0.5 > cond["rank_corr_raw"], (cond, joint)

@@ -99,20 +99,22 @@ class Method:
     distance: str | None = None  # embedding | q (OTC only)
     alpha_mode: str | None = None  # adaptive | fixed (OTC only)
     alpha0: float = 1.0  # alpha^0 [P Sec. 4.3] or the fixed alpha
+    cvae_form: str = "conditional"  # d_e's model: the paper's CVAE, or "joint" (papers/otc/otc_cvae.py) [I]
 
 
 _KEY = re.compile(
-    r"^(?P<learner>[a-z0-9]+?)(?:_(?P<rest>otc_(?:de|dq)(?:_fixed(?P<alpha>[0-9.]+))?|online|br))?$"
+    r"^(?P<learner>[a-z0-9]+?)(?:_(?P<rest>otc_(?:de(?P<joint>_joint)?|dq)(?:_fixed(?P<alpha>[0-9.]+))?|online|br))?$"
 )
 
 
 def parse_method(key: str) -> Method:
     """The ``Method`` of a key like ``bcq``, ``bcq_otc_de``, ``awac_otc_dq``, ``bcq_otc_de_fixed1.0``,
-    ``bcq_online``, ``bcq_br``; a ValueError naming the forms and learners for anything else."""
+    ``bcq_online``, ``bcq_br``, ``bcq_otc_de_joint`` (d_e on the joint VAE, ours); a ValueError naming the forms and
+    learners for anything else."""
     m = _KEY.match(str(key))
     if m is None or m.group("learner") not in LEARNERS:
         raise ValueError(
-            f"unknown OTC method {key!r}; a method is <learner>[_otc_de|_otc_dq[_fixed<alpha>]|_online|"
+            f"unknown OTC method {key!r}; a method is <learner>[_otc_de[_joint]|_otc_dq[_fixed<alpha>]|_online|"
             f"_br] with learner one of {', '.join(LEARNERS)} (e.g. bcq_otc_de, awac, bcq_otc_de_fixed1.0)"
         )
     learner, rest = m.group("learner"), m.group("rest")
@@ -121,13 +123,14 @@ def parse_method(key: str) -> Method:
     if rest in ("online", "br"):
         return Method(key, learner, rest)
     distance = "embedding" if rest.startswith("otc_de") else "q"
+    form = "joint" if m.group("joint") else "conditional"
     if m.group("alpha") is None:
-        return Method(key, learner, "otc", distance, "adaptive", 1.0)
+        return Method(key, learner, "otc", distance, "adaptive", 1.0, form)
     try:
         alpha = float(m.group("alpha"))
     except ValueError:
         raise ValueError(f"OTC method {key!r}: fixed alpha {m.group('alpha')!r} is not a number") from None
-    return Method(key, learner, "otc", distance, "fixed", alpha)
+    return Method(key, learner, "otc", distance, "fixed", alpha, form)
 
 
 # Profile overrides (merged onto common/running/profiles.py's base profiles), spec Sec. 7.2:

@@ -43,11 +43,14 @@ def embedding_stats(
 ) -> list[dict[str, float]]:
     """Per member (agent) of ``cvae``: the probe's numbers (module docstring) on rows obs, next_obs [M, R, O], act
     [M, R, A]; the first ``n_b`` rows play B, the next rows (up to 2,000) D; ``n_pairs`` random pairs (seed 0)."""
-    x = torch.cat([obs, next_obs], dim=-1)
-    mean, log_std = cvae.vae.encode(x, act)  # [M, R, L]
+    mean, log_std = cvae.encode(obs, next_obs, act)  # [M, R, L]
     kl = -0.5 * (1.0 + 2.0 * log_std - mean.square() - log_std.exp().square())
-    rec_mu = (cvae.vae.decode(x, mean) - act).square().mean((1, 2))
-    rec_0 = (cvae.vae.decode(x, torch.zeros_like(mean)) - act).square().mean((1, 2))
+    rec_mu, rec_0 = (
+        (lambda out, target: (out - target).square().mean((1, 2)))(
+            *cvae.reconstruction(obs, next_obs, act, z)
+        )
+        for z in (mean, torch.zeros_like(mean))
+    )
     r = mean.shape[1]
     if r < n_b + 1:
         raise ValueError(f"embedding_stats needs more than n_b={n_b} rows, got {r}")
@@ -82,7 +85,7 @@ def _setup(profile: str, env: str, dataset: str, seed: int) -> tuple[dict, Any, 
     return cfg, data, learner, O.OTCConfig(**cfg["otc"])
 
 
-def _new_cvae(learner: Any, ocfg: O.OTCConfig, kl_weight: float) -> O.TransitionCVAE:
+def _new_cvae(learner: Any, ocfg: O.OTCConfig, kl_weight: float, form: str) -> O.TransitionCVAE:
     return O.TransitionCVAE(
         learner.n_members,
         learner.obs_dim,
@@ -91,13 +94,21 @@ def _new_cvae(learner: Any, ocfg: O.OTCConfig, kl_weight: float) -> O.Transition
         latent=ocfg.latent,
         kl_weight=kl_weight,
         lr=ocfg.cvae_lr,
+        form=form,
     )
 
 
 def probe(
-    profile: str, env: str, dataset: str, seed: int, train_kl: Sequence[float] = (), updates: int = 20_000
+    profile: str,
+    env: str,
+    dataset: str,
+    seed: int,
+    train_kl: Sequence[float] = (),
+    updates: int = 20_000,
+    form: str = "conditional",
 ) -> dict[str, Any]:
-    """The probe's numbers: the cached CVAE of the cell (``train_kl`` empty) or one freshly trained per KL weight."""
+    """The probe's numbers: the cached CVAE of the cell (``train_kl`` empty) or one freshly trained per KL weight
+    (in ``form``: otc_cvae.CVAE_FORMS)."""
     cfg, data, learner, ocfg = _setup(profile, env, dataset, seed)
     t = data.to_torch(torch.device("cpu"), keys=("obs", "next_obs", "actions"))
     n_rows = t["obs"].shape[0]
@@ -112,30 +123,34 @@ def probe(
                 f"papers/otc/table1.py --profile {profile} --env {env} --dataset {dataset} --method bcq_otc_de` "
                 "first, or train fresh ones with --train-kl"
             )
-        cvae = _new_cvae(learner, ocfg, ocfg.cvae_kl_weight)
+        cvae = _new_cvae(learner, ocfg, ocfg.cvae_kl_weight, ocfg.cvae_form)
         cvae.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["cvae"])
-        out["models"].append({"model": f"cached ({path.name})", "kl_weight": ocfg.cvae_kl_weight})
+        out["models"].append(
+            {"model": f"cached ({path.name})", "form": ocfg.cvae_form, "kl_weight": ocfg.cvae_kl_weight}
+        )
         out["models"][-1]["agents"] = embedding_stats(cvae, ev["obs"], ev["next_obs"], ev["actions"])
         return out
     for w in train_kl:
-        cvae, gen = _new_cvae(learner, ocfg, w), torch.Generator().manual_seed(seed)
+        cvae, gen = _new_cvae(learner, ocfg, w, form), torch.Generator().manual_seed(seed)
         for _ in range(updates):  # as deploy_offline.offline_cvae: uniform |B| batches of the data
             idx = torch.randint(n_rows, (ocfg.big_batch,), generator=gen)
             cvae.update(*(t[k][idx].transpose(0, 1) for k in ("obs", "next_obs", "actions")), generator=gen)
         stats = embedding_stats(cvae, ev["obs"], ev["next_obs"], ev["actions"])
-        out["models"].append({"model": f"trained {updates} updates", "kl_weight": w, "agents": stats})
+        out["models"].append(
+            {"model": f"trained {updates} updates", "form": form, "kl_weight": w, "agents": stats}
+        )
     return out
 
 
 def render(p: dict[str, Any]) -> str:
     lines = [
         f"d_e's CVAE on {p['env']} {p['dataset']} (seed {p['seed']}, {p['profile']}): per agent",
-        "model | KL weight | agent | distinct mu | mu std | KL | recon (mu / z=0) | DD (zero share) | rank corr",
+        "model | form | KL weight | agent | distinct mu | mu std | KL | recon (mu / z=0) | DD (zero share) | rank corr",
     ]
     for m in p["models"]:
         for i, a in enumerate(m["agents"]):
             lines.append(
-                f"{m['model']} | {m['kl_weight']:g} | {i} | {a['distinct_mu']}/{a['rows']} | {a['mu_std']:.4f} | "
+                f"{m['model']} | {m.get('form', 'conditional')} | {m['kl_weight']:g} | {i} | {a['distinct_mu']}/{a['rows']} | {a['mu_std']:.4f} | "
                 f"{a['kl']:.4f} | {a['recon_mu']:.5f} / {a['recon_z0']:.5f} | {a['dd']:.5f} "
                 f"({a['dd_zero_share']:.2f}) | {a['rank_corr_raw']:+.3f}"
             )
@@ -152,6 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="train a fresh CVAE per KL weight instead of reading the cached one (default: the cached one)",
     )
     ap.add_argument("--updates", type=int, default=20_000, help="updates per fresh CVAE (default 20,000)")
+    ap.add_argument(
+        "--form",
+        choices=O.CVAE_FORMS,
+        default="conditional",
+        help="the fresh models' form: the paper's conditional VAE or a VAE of the joint transition "
+        "(papers/otc/otc_cvae.py; default conditional)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON here")
     a = ap.parse_args(argv)
     if a.updates < 1:
@@ -159,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(w < 0 for w in a.train_kl):
         ap.error(f"--train-kl weights must be >= 0, got {a.train_kl}")
     torch.set_num_threads(1)
-    emit(probe(a.profile, a.env, a.dataset, a.seed, a.train_kl, a.updates), render, a.out)
+    if a.form != "conditional" and not a.train_kl:
+        ap.error(f"--form {a.form} needs --train-kl (the cached CVAE has the cell's own form)")
+    emit(probe(a.profile, a.env, a.dataset, a.seed, a.train_kl, a.updates, a.form), render, a.out)
     return 0
 
 

@@ -181,6 +181,7 @@ def offline_cvae(
         kl_weight=ocfg.cvae_kl_weight,
         lr=ocfg.cvae_lr,
         device=device,
+        form=ocfg.cvae_form,
     )
     gen = stream_generator(seed, CVAE_STREAM, device)
     path = cvae_path(cfg, data, learner, seed, device)

@@ -86,6 +86,10 @@ def sampler_fields(m: C.Method, settings: C.OtcSettings, offline: int) -> dict[s
         }
         if m.distance == "embedding":
             out["cvae_offline_updates"] = min(offline, C.CVAE_OFFLINE_CAP)
+            if (
+                m.cvae_form != "conditional"
+            ):  # the paper's form stays implicit: the committed configs keep their keys
+                out["otc"]["cvae_form"] = m.cvae_form
     if settings.eval_max_steps is not None:
         out["eval_max_steps"] = settings.eval_max_steps
     return out

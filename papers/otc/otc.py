@@ -62,12 +62,13 @@ import torch
 from torch import Tensor
 
 from papers.otc.otc_alpha import AdaptiveAlpha
-from papers.otc.otc_config import DQ_NORMS, OTCConfig
+from papers.otc.otc_config import CVAE_FORMS, DQ_NORMS, OTCConfig
 from papers.otc.otc_cvae import TransitionCVAE
 
 __all__ = [
     "OTCConfig",  # re-exported: the sampler's settings (papers/otc/otc_config.py)
     "TransitionCVAE",  # re-exported: d_e's CVAE (papers/otc/otc_cvae.py)
+    "CVAE_FORMS",  # re-exported: its forms (papers/otc/otc_config.py)
     "ranks",
     "rank_probabilities",
     "prioritized_draw",

@@ -11,10 +11,12 @@ from typing import Any
 
 from common.running.fields import Needs, check, opt
 
-__all__ = ["OTCConfig", "DISTANCES", "ALPHA_MODES", "DQ_NORMS"]
+__all__ = ["OTCConfig", "DISTANCES", "ALPHA_MODES", "DQ_NORMS", "CVAE_FORMS"]
 
 DISTANCES = ("embedding", "q")  # d_e, d_q [P Sec. 3.3]
 ALPHA_MODES = ("adaptive", "fixed")  # Eq. (4), or alpha^k = alpha^0 (Fig. 4 and 8 ablations) [P]
+# d_e's model: the paper's CVAE D(a_i | s, s', z) [P Sec. 3.5], or a VAE of x = [s, a_i, s'] [I] (otc_cvae.py)
+CVAE_FORMS = ("conditional", "joint")
 DQ_NORMS = ("transition", "batch")  # E_{s'} V(s'): (Q1 - r) / gamma per row, or the minibatch mean [I]
 
 
@@ -42,6 +44,8 @@ class OTCConfig:
     )
     cvae_kl_weight: float = opt(0.5, kind="num", ge=0, needs=_EMBEDDING)  # CVAE KL weight [I: BCQ's VAE]
     cvae_lr: float = opt(1e-3, kind="num", gt=0, needs=_EMBEDDING)  # CVAE Adam lr [I: BCQ's VAE]
+    # "conditional" (the paper's CVAE) or "joint" (a VAE of [s, a_i, s']; papers/otc/otc_cvae.py) [P Sec. 3.5; I]
+    cvae_form: str = opt("conditional", choices=CVAE_FORMS, needs=_EMBEDDING)
     # E_{s'} V: "transition" ((Q1 - r) / gamma) or "batch" (mean V) [I]
     dq_norm: str = opt("transition", choices=DQ_NORMS, needs=_Q)
     # (B, D) draws averaged into DD^k at the start of phase k [I]

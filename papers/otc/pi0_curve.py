@@ -284,6 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=int, default=10_000)
     ap.add_argument("--device", default="cpu")
     ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1, as the items' runs: Table 1's pi^0 equals the curve's only at equal threads)",
+    )
+    ap.add_argument(
         "--cache-for",
         nargs="+",
         default=[],
@@ -294,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeats a seed: {a.seeds}")
+    if a.threads < 1:
+        ap.error(f"--threads must be >= 1, got {a.threads}")
+    torch.set_num_threads(a.threads)
     if a.n_agents is not None and a.cache_for:
         ap.error("--cache-for stores Table 1's pi^0; it does not go with --n-agents")
     if a.n_agents is not None:

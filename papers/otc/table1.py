@@ -12,7 +12,10 @@ S(pi^0)) / |S(pi^0)| with S = the mean raw return of deterministic evaluation ep
 S(pi^0), S(pi^K), both D4RL-normalized, and the curve of S(pi^k), deployment returns, alpha_i^k and DD_i^k.
 
 Grids: full = the paper's 54 cells; quick = the whole BCQ half (27 cells: BCQ's three columns on every env and
-dataset), AWAC's three on walker2d medium and AWAC on halfcheetah random for the footnote's claim (31 cells); smoke = hopper random with every column, AWAC on halfcheetah random. Verdicts
+dataset), AWAC's three on walker2d medium and AWAC on halfcheetah random for the footnote's claim, and a column of
+ours beside BCQ's, d_e on a VAE of the joint transition (bcq_otc_de_joint; papers/otc/otc_cvae.py: the paper's CVAE
+collapses on these data) on every BCQ row (40 cells); smoke = hopper random with every column and ours, AWAC on
+halfcheetah random. Verdicts
 (papers/otc/claims.py: first our precondition t1_pi0_reasonable, pi^0 against the offline learner's published level,
 papers/otc/offline_levels.py; then the paper's t1_otc_beats_uniform, t1_otc_substantially_better,
 t1_dq_not_commonly_better, t1_otc_improves_offline, t1_awac_fails_hc_random) on a complete grid only.
@@ -30,6 +33,7 @@ from papers.otc.claims_curves import SHORT, curve_values
 from papers.otc.published import TABLE1_METHODS
 
 ITEM = Path(__file__).stem
+JOINT = "bcq_otc_de_joint"  # ours, beside the paper's columns; read by no claim (module docstring)
 HC, WALKER, HOPPER = C.MUJOCO_ENVS
 
 
@@ -38,14 +42,16 @@ def grid(profile: str) -> list[tuple[str, str, str]]:
     if profile == "full":
         return [(e, d, m) for d in C.MUJOCO_DATASETS for e in C.MUJOCO_ENVS for m in TABLE1_METHODS]
     if profile == "quick":
-        # the whole BCQ half (issue 65), Table 1's order
-        bcq = [(e, d, m) for d in C.MUJOCO_DATASETS for e in C.MUJOCO_ENVS for m in TABLE1_METHODS[:3]]
+        # the whole BCQ half (issue 65), Table 1's order, and ours after BCQ's columns
+        bcq = [
+            (e, d, m) for d in C.MUJOCO_DATASETS for e in C.MUJOCO_ENVS for m in (*TABLE1_METHODS[:3], JOINT)
+        ]
         return (
             bcq
             + [(WALKER, "medium", m) for m in ("awac_otc_de", "awac_otc_dq", "awac")]
             + [(HC, "random", "awac")]
         )
-    return [(HOPPER, "random", m) for m in TABLE1_METHODS] + [(HC, "random", "awac")]
+    return [(HOPPER, "random", m) for m in (*TABLE1_METHODS, JOINT)] + [(HC, "random", "awac")]
 
 
 def build_cells(profile):
@@ -67,7 +73,7 @@ def finish(records, results: Path, profile: str) -> None:
 
 
 def main(argv=None):
-    return M.run(__doc__.splitlines()[0], ITEM, build_cells, finish, TABLE1_METHODS, argv)
+    return M.run(__doc__.splitlines()[0], ITEM, build_cells, finish, (*TABLE1_METHODS, JOINT), argv)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ class StackedCVAE:
                 max_action=first.max_action,
                 device=param.device,
                 dtype=param.dtype,
+                form=first.form,
             )
         stack_module_states(self.big.vae, [c.vae for c in cvaes])
         self.big.opt.load_state_dict(stack_optimizer_states([c.opt.state_dict() for c in cvaes]))
