@@ -293,6 +293,34 @@ def test_same_size_basis_takes_long_runs_of_the_learner_at_its_sizes_elsewhere()
     assert short.run_seconds("otc", walk)[1] == "scaled"
 
 
+def test_a_variant_without_long_runs_takes_the_long_runs_of_the_method_it_varies():
+    """bcq_otc_de_joint with only smoke's runs of its own: priced as bcq_otc_de's long runs at its size
+    (``variant_families``: the key's prefixes at '_'), not scaled from its own short runs."""
+    from common.running.cost_model import variant_families
+
+    de, joint = otc_cfg(), otc_cfg("bcq_otc_de_joint")
+    assert variant_families("otc", joint) == (
+        "otc/bcq_otc_de/mamujoco/hopper-3x1",
+        "otc/bcq_otc_de",
+        "otc/bcq_otc/mamujoco/hopper-3x1",
+        "otc/bcq_otc",
+        "otc/bcq/mamujoco/hopper-3x1",
+        "otc/bcq",
+    )
+    assert variant_families("omar", cfg()) == ()  # a key without '_' varies nothing
+    long_de = [("otc", de | {"offline_updates": u}, 10.0 + 0.01 * u, 1) for u in (4000, 8000)]
+    smoke = {"bcq": {"hidden": [16, 16], "batch_size": 32}, "offline_updates": 10, "cvae_offline_updates": 10}
+    short_joint = [("otc", joint | smoke, 5.0, 1)]  # smoke's widths: another key
+    model = CostModel.fit(long_de + short_joint)
+    t, basis = model.run_seconds("otc", joint)
+    assert basis == "same size"
+    env, c = "otc/mamujoco/hopper-3x1", counts(joint)
+    extra = model.per_run.get(env, 0.0) + model.per_episode.get(env, 0.0) * c.episodes  # its env's set-up
+    assert t == pytest.approx(model.units[cost_key("otc", de)].per_update * c.updates + extra)
+    alone = CostModel.fit(short_joint)  # nothing it varies on record: its own short runs, scaled
+    assert alone.run_seconds("otc", joint)[1] == "scaled"
+
+
 # ---- against measured items ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def measured():

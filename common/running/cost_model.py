@@ -21,7 +21,9 @@ What it counts. A run (one cell, one seed, one torch thread: its seconds are cor
 - A key without records whose family (below) has long runs (``LONG_RUN`` updates) at its very sizes takes their
   per-update cost (**same size**: the learner in another environment or setting; on shorter runs the per-update
   cost carries the set-up's share, and on the committed records a same-size transfer from them was worse than
-  scaling: median |log error| 0.69 against 0.53 with ``--leave-out records``).
+  scaling: median |log error| 0.69 against 0.53 with ``--leave-out records``). Where its own families have no
+  such runs, those of the methods its key is a variant of do (``variant_families``: the key's prefixes at ``_``,
+  ``bcq_otc_de_joint`` -> ``bcq_otc_de``), before any scaling: a variant's smoke runs say little of its cost.
 - A key without records (other widths or batch at this profile) is **scaled** from its family (paper, method,
   environment), else its paper and method: ``u = c · size^β`` (common.running.cost_sizes.fit_power), ``size`` =
   batch × Σ width² of the learner's networks, widths and batch a section leaves out taken from its learner's
@@ -132,6 +134,20 @@ def families(paper: str, config: Mapping[str, Any]) -> tuple[str, str]:
     env = ds.get("env") if isinstance(ds, Mapping) else None
     method = config.get("method", config.get("learner"))
     return f"{paper}/{method}/{env}", f"{paper}/{method}"
+
+
+def variant_families(paper: str, config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The families of the methods a method key is a variant of, nearest first: the key's prefixes at ``_``
+    (``bcq_otc_de_joint`` -> ``bcq_otc_de``, ``bcq_otc``, ``bcq``), each as (paper, method, environment) and
+    (paper, method). Read only where the key's own families have nothing at its size (``run_seconds``)."""
+    ds = config.get("dataset")
+    env = ds.get("env") if isinstance(ds, Mapping) else None
+    parts = str(config.get("method", config.get("learner"))).split("_")
+    out: list[str] = []
+    for n in range(len(parts) - 1, 0, -1):
+        base = "_".join(parts[:n])
+        out += [f"{paper}/{base}/{env}", f"{paper}/{base}"]
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -309,7 +325,8 @@ class CostModel:
         ``grouped`` (a run alone predicted by its per-run share in a group on record: an underestimate),
         ``same size`` (the median per-step cost of its family's keys at its very ``size_factor`` whose runs reach
         ``LONG_RUN`` updates, so that their per-step cost carries no set-up: the same learner and sizes in another
-        environment or setting, plus its environment's set-up and evaluation), ``scaled`` (its family's per-step
+        environment or setting, plus its environment's set-up and evaluation; where its own families have none,
+        those of the methods its key is a variant of, ``variant_families``), ``scaled`` (its family's per-step
         cost at its ``size_factor``, set-up and evaluation included pro rata),
         ``unsized`` (no width known: the family's median per-step cost at the sizes on record) or ``none``
         (None: nothing comparable on record)."""
@@ -321,12 +338,13 @@ class CostModel:
             return self.units[self.grouped[base]].seconds(c), "grouped"
         size = size_factor(config)
         env = env_of(paper, config)
-        for fam in families(paper, config) if size is not None else ():
+        own = families(paper, config)
+        for fam in (*own, *variant_families(paper, config)) if size is not None else ():
             u = self.at_size.get(f"{fam}@{round(size or 0)}")
             if u is not None:
                 extra = self.per_run.get(env, 0.0) + self.per_episode.get(env, 0.0) * c.episodes
                 return u * c.updates + extra, "same size"
-        for fam in families(paper, config):
+        for fam in own:
             if size is not None and fam in self.per_size:
                 scale, beta = self.per_size[fam]
                 return scale * size**beta * c.updates, "scaled"
