@@ -27,6 +27,28 @@ def test_curve_resumes_and_continues_a_shorter_run(tmp_path, monkeypatch):
     assert "| 30 |" in paths[1].read_text()
 
 
+def test_an_unfinished_curve_is_written_as_partial_and_replaced_when_done(tmp_path, monkeypatch):
+    """main: after every evaluation short of the end the curve so far goes to <name>_partial.* (marked partial);
+    the finished curve removes them."""
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
+    seen: list[str] = []
+    real = P.write_outputs
+
+    def spy(out, base):
+        paths = real(out, base)
+        if base.name.endswith("_partial"):
+            seen.append(paths[1].read_text())
+        return paths
+
+    monkeypatch.setattr(P, "write_outputs", spy)
+    argv = ["--profile", "smoke", "--env", "mamujoco/hopper-3x1", "--dataset", "medium", "--seeds", "0"]
+    assert P.main([*argv, "--updates", "20", "--eval-every", "10", "--results", str(tmp_path / "res")]) == 0
+    assert len(seen) == 1 and "**Partial**: 10 of 20 updates" in seen[0]
+    out = tmp_path / "res" / "smoke" / "otc" / "pi0_curve"
+    assert sorted(p.name for p in out.iterdir()) == [f"hopper_medium_bcq.{x}" for x in ("json", "md", "png")]
+    assert "Partial" not in (out / "hopper_medium_bcq.md").read_text()
+
+
 def test_navigation_curve_scores_the_return(tmp_path, monkeypatch):
     """Figures 7-8's pi^0: TD3+BC on N-agent navigation, whose random data have no reference scores: the curve
     holds the returns, the outputs say so."""

@@ -20,7 +20,9 @@ pi deterministically on its own evaluation episodes (papers/otc/deploy.evaluate_
 states and the rows so far are checkpointed in the data cache after every evaluation; a killed run goes on from
 the last one. Writes results/<profile>/otc/pi0_curve/<task>_<dataset>_<learner>.{json,md,png}: every evaluation
 (updates, per-seed returns and D4RL-normalized scores, wall seconds), the config, the commit and the CPU
-(navigation_n<N>_td3bc.* with ``--n-agents``).
+(navigation_n<N>_td3bc.* with ``--n-agents``). Until it finishes, the curve so far is rewritten after every
+evaluation as <name>_partial.{json,md,png} (marked partial; committed when a session ends first, since only git
+outlives a session), and removed when the finished curve is written.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -151,10 +153,12 @@ def run_curve(
     device: str = "cpu",
     log=print,
     cache_for: Sequence[str] = (),
+    on_eval: Callable[[dict[str, Any]], Any] | None = None,
 ) -> dict[str, Any]:
     """Train pi^0 of every seed to ``cfg["offline_updates"]``, evaluating every ``eval_every`` updates (and at the
     end); resumes from its checkpoint; then stores the last pi^0 as each ``cache_for`` profile's Table 1 pi^0
-    (``cache_pi0``; not with ``--n-agents``). -> {"rows": [...], "config": cfg, "seeds": [...], ...}."""
+    (``cache_pi0``; not with ``--n-agents``); ``on_eval`` gets the curve so far (``curve_out``) after every
+    checkpoint. -> ``curve_out``: {"rows": [...], "config": cfg, "seeds": [...], "total": updates, ...}."""
     if eval_every < 1:
         raise ValueError(f"--eval-every must be >= 1, got {eval_every}")
     data = D.load_dataset(cfg["dataset"])
@@ -190,10 +194,20 @@ def run_curve(
         log(f"update {step}: {what} {np.mean(shown):.1f} ± {np.std(shown):.1f} ({per_seed})")
         states = learner.split_state() if len(seeds) > 1 else [learner.state_dict()]
         atomic_torch_save({"states": states, "rows": rows, "step": step}, ckpt)
+        if on_eval is not None and step < total:
+            on_eval(curve_out(cfg, data, rows, seeds, eval_every, device))
     for profile in cache_for:
         cache_pi0(cfg, data, learner, seeds, profile, device, log)
+    return curve_out(cfg, data, rows, seeds, eval_every, device)
+
+
+def curve_out(
+    cfg: Mapping[str, Any], data, rows: Sequence[Mapping[str, Any]], seeds, eval_every: int, device
+) -> dict[str, Any]:
+    """What a curve's outputs hold: its rows so far, of ``total`` updates, and where they were made."""
     return {
-        "rows": rows,
+        "rows": list(rows),
+        "total": int(cfg["offline_updates"]),
         "config": cfg,
         "seeds": list(seeds),
         "eval_every": int(eval_every),
@@ -210,9 +224,15 @@ def _has_refs(data) -> bool:
     return refs.get("random") is not None and refs.get("expert") is not None
 
 
+def partial_base(base: Path) -> Path:
+    """Where an unfinished curve's outputs go (``<name>_partial``.json/.md/.png), beside the finished ones."""
+    return base.with_name(base.name + "_partial")
+
+
 def write_outputs(out: dict[str, Any], base: Path) -> list[Path]:
     """``base``.json (everything), .md (the table) and .png (mean ± std of the D4RL-normalized score, or of the
-    return where the data have no reference scores, vs updates)."""
+    return where the data have no reference scores, vs updates). A curve short of its ``total`` says so in its
+    table; the caller names it ``partial_base``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -235,6 +255,16 @@ def write_outputs(out: dict[str, Any], base: Path) -> list[Path]:
         f"commit {(out['commit'] or {}).get('commit', 'unknown')[:10]}; {out['cpu']}, {out['threads']} thread(s); "
         f"data {out['data']['id']} ({out['data']['size']} rows).",
         "",
+        *(
+            [
+                f"**Partial**: {rows[-1]['updates'] if rows else 0:,} of {out['total']:,} updates; the run resumes "
+                "from its checkpoint in the data cache (on the machine that made it), and its finished curve "
+                "replaces this one.",
+                "",
+            ]
+            if rows and rows[-1]["updates"] < out.get("total", rows[-1]["updates"])
+            else []
+        ),
         f"| updates | {what} mean ± std | per seed | return per seed | wall |",
         "|---|---|---|---|---|",
     ]
@@ -315,9 +345,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         cfg = curve_config(a.profile, a.env, a.dataset, a.learner, a.updates)
         name = f"{C.TASK_OF[a.env]}_{a.dataset}_{a.learner}"
-    out = run_curve(cfg, a.seeds, a.eval_every, a.device, cache_for=a.cache_for)
-    for p in write_outputs(out, Path(a.results) / a.profile / "otc" / "pi0_curve" / name):
+    base = Path(a.results) / a.profile / "otc" / "pi0_curve" / name
+    out = run_curve(
+        cfg,
+        a.seeds,
+        a.eval_every,
+        a.device,
+        cache_for=a.cache_for,
+        on_eval=lambda part: write_outputs(part, partial_base(base)),
+    )
+    for p in write_outputs(out, base):
         print(f"wrote {p}")
+    for suffix in (".json", ".md", ".png"):  # the finished curve replaces the partial one
+        partial_base(base).with_suffix(suffix).unlink(missing_ok=True)
     return 0
 
 
