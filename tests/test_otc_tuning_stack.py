@@ -101,6 +101,8 @@ def test_stacked_cvae_splits_back_to_the_runs_cvaes():
                 torch.equal(torch.as_tensor(v), torch.as_tensor(after["opt"]["state"][p][n]))
                 for n, v in slots.items()
             )
+    with pytest.raises(ValueError, match=r"one form, got \['conditional', 'joint'\]"):
+        TS.StackedCVAE([cv[0], O.TransitionCVAE(2, 3, 1, hidden=(8, 8), form="joint")])
 
 
 def test_a_run_that_finished_in_a_failed_group_resumes_at_its_end(tmp_path, monkeypatch):

@@ -80,6 +80,8 @@ class StackedCVAE:
 
     def __init__(self, cvaes: Sequence[O.TransitionCVAE]):
         first = cvaes[0]
+        if len({c.form for c in cvaes}) != 1:
+            raise ValueError(f"a CVAE stack holds one form, got {sorted({c.form for c in cvaes})}")
         self.cvaes = list(cvaes)
         param = next(first.vae.parameters())
         with torch.random.fork_rng(
