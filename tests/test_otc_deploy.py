@@ -77,7 +77,7 @@ def test_full_config_is_the_papers_protocol():
 
 def test_quick_keeps_the_papers_l_on_mujoco_and_td3bc_navigation_items_only():
     """quick's MuJoCo items run the paper's L and pi^0 at the protocol's 300,000 BCQ updates, 50,000 only where the
-    measured curve settled by then (Hopper medium-replay), Figures 7-8 the
+    measured curve settled by then (Hopper medium-replay, HalfCheetah medium), Figures 7-8 the
     paper's L and 1M data with pi^0 at TD3+BC's measured 40,000-update plateau; Figure 6 and SMAX keep their own
     cut (their records were made with it)."""
     from papers.otc import figure6 as F6
@@ -94,6 +94,8 @@ def test_quick_keeps_the_papers_l_on_mujoco_and_td3bc_navigation_items_only():
     hopper = M.cell_config(quick, "mamujoco/hopper-3x1", "medium-replay", "bcq_otc_de")
     assert (hopper["offline_updates"], hopper["cvae_offline_updates"]) == (50_000, 50_000)
     assert M.cell_config(quick, "mamujoco/hopper-3x1", "medium", "bcq")["offline_updates"] == 300_000
+    assert M.cell_config(quick, HC, "medium", "bcq_otc_de")["offline_updates"] == 50_000  # its curve settled
+    assert M.cell_config(quick, "mamujoco/walker2d-2x3", "medium", "bcq")["offline_updates"] == 300_000
     full = get_profile("full", C.PROFILE_OVERRIDES)
     assert M.cell_config(full, "mamujoco/hopper-3x1", "medium-replay", "bcq")["offline_updates"] == 300_000
     awac = M.cell_config(quick, HC, "medium", "awac")

@@ -275,10 +275,13 @@ PROFILE_OVERRIDES = PaperProfiles(
                 # Hopper 3x1 medium-replay at 50,000 (3 seeds, plateau from 40k; means 21.5 over 40k-150k, 19.4
                 # over 150k-300k; the data 15.4). HalfCheetah 2x3 medium-replay has not settled at 50,000 (2.1-2.3
                 # normalized to 150k, then seeds leave the rest state: up to 31.4 by 170k), so it keeps 300,000.
-                # AWAC (Table 1 only) keeps the protocol's 25,000: no curve measured
+                # HalfCheetah 2x3 medium at 50,000 (AMD, 3 seeds: 35.9 at 10k; means 35.4 / 35.8 / 35.7 over 10-50k /
+                # 50-150k / 150-300k, every evaluation 34.2-36.3; the data 33.7). Walker2d 2x3 medium keeps 300,000:
+                # its level is 66 from 10k on, but single evaluations fall to 47.0 and 57.2 before 150k (a seed
+                # falling), none below 63.5 after. AWAC (Table 1 only) keeps the protocol's 25,000: no curve measured
                 "mujoco_tune_scale": 1.0,
                 "mujoco_offline_updates_bcq": 300_000,
-                "mujoco_bcq_settled": (("hopper/medium-replay", 50_000),),
+                "mujoco_bcq_settled": (("hopper/medium-replay", 50_000), ("halfcheetah/medium", 50_000)),
                 # Figures 7-8 (TD3+BC on navigation, issue 65): the paper's L and data size, and pi^0 = TD3+BC at
                 # 40,000 updates, where its measured curve has settled (results/full/otc/pi0_curve/: 4 agents, the
                 # 1M data, 3 seeds; -55.6 at 10k, -42.8 at 20k, -37.0 to -40.1 over 30k-70k)
