@@ -12,18 +12,15 @@ What it counts. A run (one cell, one seed, one torch thread: its seconds are cor
 - ``k``, the run's cost key (``cost_key``): its paper and config with the count fields removed and the dataset
   reduced to its environment, so method, network widths, batch sizes and environment are part of the key.
 - ``u_k`` per key; the set-up ``c`` (data loading, env and network construction) and the evaluation episode's
-  ``e`` shared by the keys of one environment (``fit_env``): least squares over the committed records at any
-  profile (the newest record of each run; copied and resumed records left out, their times are not a run's), on
-  the median time of each key's distinct counts, so that the run which built a dataset first (its time includes
-  the build) does not count. ``c`` and ``e`` are seen only where keys ran at several counts (profiles at equal
+  ``e`` shared by the keys of one environment (``fit_env``): least squares over the newest record of each run
+  (copied and resumed ones left out) on the median time of each key's distinct counts, so that the run which
+  built a dataset first does not count. ``c`` and ``e`` are seen only where keys ran at several counts (profiles at equal
   sizes); else they are 0 and ``u_k`` carries their share, so a profile that evaluates more often per step, or
   runs shorter, is under-predicted by that share.
 - A key without records whose family (below) has long runs (``LONG_RUN`` updates) at its very sizes takes their
-  per-update cost (**same size**: the learner in another environment or setting; on shorter runs the per-update
-  cost carries the set-up's share, and on the committed records a same-size transfer from them was worse than
-  scaling: median |log error| 0.69 against 0.53 with ``--leave-out records``). Where its own families have no
-  such runs, those of the methods its key is a variant of do (``variant_families``: the key's prefixes at ``_``,
-  ``bcq_otc_de_joint`` -> ``bcq_otc_de``), before any scaling: a variant's smoke runs say little of its cost.
+  per-update cost (**same size**; from shorter runs, which carry the set-up's share, a transfer was worse than
+  scaling: median |log error| 0.69 against 0.53 with ``--leave-out records``); else those of the methods its key
+  is a variant of (``variant_families``: ``bcq_otc_de_joint`` -> ``bcq_otc_de``), before any scaling.
 - A key without records (other widths or batch at this profile) is **scaled** from its family (paper, method,
   environment), else its paper and method: ``u = c · size^β`` (common.running.cost_sizes.fit_power), ``size`` =
   batch × Σ width² of the learner's networks, widths and batch a section leaves out taken from its learner's
