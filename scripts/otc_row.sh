@@ -29,7 +29,8 @@ cell() {  # lane, then table1.py arguments: one phase, appended to the lane's lo
 }
 # the data first, once, so that the lanes do not build it side by side
 "$PY" -m common.datasets.mujoco --task "$(echo "$ENV" | sed 's#mamujoco/##; s#-.*##')" --kind "$DATASET" \
-  --profile "$PROFILE" >> "$LOGS/otc_row_data.log" 2>&1 || { echo "otc_row: dataset build failed ($LOGS/otc_row_data.log)"; exit 1; }
+  --profile "$PROFILE" >> "$LOGS/otc_row_data.log" 2>&1 \
+  || { echo "otc_row: dataset build failed ($LOGS/otc_row_data.log):"; tail -n 2 "$LOGS/otc_row_data.log"; exit 2; }
 ( cell A --method bcq --seeds 0 1 --group 2 ) &
 A1=$!
 ( cell B --method bcq --seeds 2 && cell B --method bcq_otc_de --seeds 2
