@@ -82,6 +82,7 @@ from papers.otc.deploy_offline import (
     offline_learner,
     offline_paths,
     offline_stage,
+    pi0_carried,
     train_offline,
     train_offline_stack,
 )
@@ -200,13 +201,21 @@ def tuning_run(cell, seed: int, ctx) -> dict[str, Any]:
             },
             step=k,
         )
-    return tuning_metrics(ctx, data, s0, m_steps, offline_s)
+    return tuning_metrics(ctx, data, s0, m_steps, offline_s, pi0_carried(cfg, data, seed, device))
 
 
-def tuning_metrics(ctx, data, s0: float, m_steps: int, offline_s: Mapping[str, float]) -> dict[str, Any]:
+def tuning_metrics(
+    ctx,
+    data,
+    s0: float,
+    m_steps: int,
+    offline_s: Mapping[str, float],
+    carried: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The record's metrics of a finished tuning run (its curve holds S(pi^0) .. S(pi^K)); ``offline_s``: the
     seconds of the offline parts this run trained ({"pi0": s, "cvae": s}; a part from the cache absent:
-    ``offline_stage``)."""
+    ``offline_stage``); ``carried``: pi^0's card where it came from another session (``pi0_carried``), kept as
+    ``pi0_carried``."""
     s_k = float(ctx.curve[-1]["score"])
     out: dict[str, Any] = {
         "score": improvement_percent(s0, s_k),
@@ -221,6 +230,8 @@ def tuning_metrics(ctx, data, s0: float, m_steps: int, offline_s: Mapping[str, f
         "offline_s": dict(offline_s),
         **data_identity_of(data),
     }
+    if carried is not None:
+        out["pi0_carried"] = dict(carried)
     refs = data.card.get("ref_scores") or {}
     if "random" in refs and "expert" in refs:
         out["near_zero_s0"] = bool(near_zero_baseline(s0, refs["random"], refs["expert"]))

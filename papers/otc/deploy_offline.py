@@ -38,6 +38,7 @@ __all__ = [
     "offline_paths",
     "train_offline",
     "offline_learner",
+    "pi0_carried",
     "offline_cvae",
     "offline_stage",
     "cvae_path",
@@ -129,6 +130,16 @@ def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, pr
     if part.exists():
         part.unlink()
     return learner, s0
+
+
+def pi0_carried(cfg: Mapping[str, Any], data, seed: int, device) -> dict[str, Any] | None:
+    """The card of a cached pi^0 imported from another session (papers/otc/pi0_carry.py: the data, CPU and commit it
+    was trained on), or None for a pi^0 trained on this machine (or none cached)."""
+    path = offline_paths(cfg, data, seed, device)[0]
+    if not path.exists():
+        return None
+    carried = torch.load(path, map_location="cpu", weights_only=False).get("carried")
+    return None if carried is None else dict(carried)
 
 
 def _cvae_hidden(cfg: Mapping[str, Any], learner) -> tuple[int, ...]:

@@ -271,6 +271,7 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
                 "learner": learner,
                 "s0": s0,
                 "offline_s": offline_s,
+                "carried": D.pi0_carried(cfg, data, seed, device),
                 "sampler": sampler,
                 "merged": merged,
                 "newest": newest,
@@ -334,6 +335,6 @@ def tuning_run_stack(runs: Sequence[tuple[Any, int, Any]], D) -> list[dict[str, 
                     step=k,
                 )
     return [
-        D.tuning_metrics(ctx, data, parts[r]["s0"], m_steps, parts[r]["offline_s"])
+        D.tuning_metrics(ctx, data, parts[r]["s0"], m_steps, parts[r]["offline_s"], parts[r]["carried"])
         for r, (_, _, ctx) in enumerate(runs)
     ]
