@@ -6,7 +6,7 @@
 Why: this project's machines keep no user cache between sessions, and one OTC Table 1 row (pi^0 = 300,000 BCQ
 updates per seed, then three tuning columns) costs more than one session's two cores. ``export`` copies the cell's
 cached pi^0 (papers/otc/deploy_offline.py, ``offline_paths``) with a card (the data's sha256, the cache key, the CPU,
-the commit, S(pi^0)) to ``papers/otc/committed/<profile>/pi0/``; ``import`` stores it as the cached pi^0 of the same
+the exporting commit, S(pi^0)) to ``papers/otc/committed/<profile>/pi0/``; ``import`` stores it as the cached pi^0 of the same
 cell on this machine's data (built first: ``python -m common.datasets.mujoco``). The data are rebuilt from the same
 committed policies and seeds, but on another CPU type not to the same bytes, so the cache key (which holds the data's
 sha256) may differ: the imported blob then keeps the card as ``carried``, and every tuning record on it names it in
@@ -91,7 +91,7 @@ def export_pi0(
             "data_sha256": data.card.get("sha256"),
             "cache_key": path.stem.split("-", 1)[1],
             "cpu": cpu_model(),
-            "commit": git_commit(),
+            "exported_at_commit": git_commit(),  # the commit that trained pi^0: its bcq record (same S(pi^0))
             "carried_from": blob.get("carried"),  # a pi^0 imported before: its first card
         }
         tmp = base.with_suffix(".pt.tmp")
@@ -134,8 +134,9 @@ def import_pi0(
             }
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_torch_save(blob, path)
+            at = str((card.get("exported_at_commit") or {}).get("commit"))[:7]
             log(
-                f"seed {card['seed']}: pi^0 from {card['cpu']} (commit {str(card['commit'])[:7]}) cached; "
+                f"seed {card['seed']}: pi^0 from {card['cpu']} (exported at {at}) cached; "
                 + (
                     "the same data bytes"
                     if same
