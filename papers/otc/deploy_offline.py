@@ -133,8 +133,8 @@ def offline_learner(cfg: Mapping[str, Any], data, tensors, seed: int, device, pr
 
 
 def pi0_carried(cfg: Mapping[str, Any], data, seed: int, device) -> dict[str, Any] | None:
-    """The card of a cached pi^0 imported from another session (papers/otc/pi0_carry.py: the data, CPU and commit it
-    was trained on), or None for a pi^0 trained on this machine (or none cached)."""
+    """The card of a cached pi^0 imported from another session (papers/otc/pi0_carry.py: the data and CPU it was trained on,
+    the exporting commit), or None for a pi^0 trained on this machine (or none cached)."""
     path = offline_paths(cfg, data, seed, device)[0]
     if not path.exists():
         return None
