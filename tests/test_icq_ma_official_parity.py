@@ -16,9 +16,9 @@ random number, on either side.
 Options and inputs, and why (papers/cast_bcq/README.md's deviations):
 - ``bug_compat=True``: the code's target, reward and gamma applied twice (agents/ICQMA.py l. 356 and 365). Our
   default (fixed) target is not the code's.
-- ``actor_temp=inf``: the code's actor loss does not weight by the advantage at all. ``policy_logpp`` is [B] and
-  ``weights`` [B, 1] (agents/ICQMA.py l. 391-402), so their product broadcasts to [B, B] and the mean over it is
-  -(1/B) sum_c k_c log pi_c * sum_b softmax_b = -mean_B(k log pi): the softmax weights sum to 1 and cancel. Our
+- ``actor_weighted=False`` (= ``actor_temp=inf``; the items' form): the code's actor loss does not weight by the
+  advantage at all. ``policy_logpp`` is [B] and ``weights`` [B, 1] (agents/ICQMA.py l. 391-402), so their
+  product broadcasts to [B, B] and the mean over it is -(1/B) sum_c k_c log pi_c * sum_b softmax_b = -mean_B(k log pi): the softmax weights sum to 1 and cancel. Our
   loss -mean_B(k log pi B softmax_B(A / 100)) equals that only when the softmax is uniform, i.e. at an infinite
   temperature (exactly uniform: A / inf = 0). This is a difference, not a documented deviation (see the README);
   ``test_code_actor_weights_cancel`` shows it on the fixture.
@@ -51,6 +51,7 @@ import torch
 import common.algos.streams as streams_mod
 import papers.cast_bcq.icq_ma as icq_mod
 import papers.cast_bcq.icq_ma_losses as icq_losses_mod
+from papers.cast_bcq.config import MUJOCO_METHODS
 from papers.cast_bcq.icq_ma import ICQMA
 from papers.cast_bcq.icq_ma_config import ICQMAConfig
 from scripts import parity_common
@@ -169,14 +170,17 @@ def _tensors(g: dict, obs_index: list[list[int]], N: int, A: int) -> dict[str, t
     }
 
 
-def replay(task: str, arrays: dict, meta: dict, actor_temp: float = math.inf) -> dict:
+def replay(task: str, arrays: dict, meta: dict, fields: dict | None = None) -> dict:
     """Our learner through the fixture's inputs: per iteration the losses, Q_tot, y, the softmax weights, the clip
-    norms and the gradient summaries; after the last one the parameter summaries and the actions."""
+    norms and the gradient summaries; after the last one the parameter summaries and the actions. ``fields``: the
+    config fields (default: those the MaMuJoCo items run ICQ-MA with, papers/cast_bcq/config.py)."""
+    fields = dict(MUJOCO_METHODS["icq_ma"].fields if fields is None else fields)
+    actor_temp = fields.get("actor_temp", 100.0) if fields.get("actor_weighted", True) else math.inf
     tm = meta["tasks"][task]
     N, A, D, O, n_pos = tm["n_agents"], tm["act_dim"], tm["state_dim"], tm["obs_dim"], meta["n_pos"]
     g = {k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith(task + "__")}
     B, T = meta["batch"], g["state"].shape[0]
-    cfg = ICQMAConfig(batch_size=B, bug_compat=True, actor_temp=actor_temp, log_every=1)
+    cfg = ICQMAConfig(batch_size=B, log_every=1, **fields)
     learner = ICQMA([O] * N, [A] * N, 1, D, cfg, seeds=[0], dtype=torch.float64)
     load_official_weights(learner, tm)
     out = {"param0": {net: summaries(learner, tm, net, n_pos) for net in NETS}, "iters": []}
@@ -371,16 +375,20 @@ def test_parameters_and_actions_after_two_iterations(fixture, replayed, task):
 
 def test_code_actor_weights_cancel(fixture, replayed):
     """The code's actor loss is -mean_B(k log pi): its advantage weights (recorded, far from uniform on the
-    HalfCheetah file) cancel in the [B, B] broadcast. Our default actor_temp = 100 gives another loss; at
-    actor_temp = inf (the replay above) it is the code's."""
+    HalfCheetah file) cancel in the [B, B] broadcast. Our fixed form (actor_temp = 100, weighted) gives another
+    loss; the items' form (actor_weighted = False, the replay above) is the code's, as is actor_temp = inf."""
     arrays, meta = fixture
     B = meta["batch"]
     w = B * _ref(arrays, CLIP_TASK, "softmax_actor")
     assert np.ptp(w) > 0.3  # the weights the code computes and then cancels
-    ours = replay(CLIP_TASK, arrays, meta, actor_temp=100.0)["iters"][0]["losses"][1:]
+    ours = replay(CLIP_TASK, arrays, meta, {"bug_compat": True})["iters"][0]["losses"][1:]
     ref = _ref(arrays, CLIP_TASK, "losses")[0, 1:]
     np.testing.assert_allclose(replayed[CLIP_TASK]["iters"][0]["losses"][1:], ref, rtol=RTOL, atol=0)
     assert (np.abs(ours - ref) > 1e-3 * np.abs(ref)).all(), (ours, ref)
+    inf_temp = replay(CLIP_TASK, arrays, meta, {"bug_compat": True, "actor_temp": math.inf})["iters"][0][
+        "losses"
+    ]
+    np.testing.assert_allclose(inf_temp[1:], ref, rtol=RTOL, atol=0)
 
 
 def test_the_clips_act_per_network(fixture, replayed):

@@ -52,7 +52,15 @@ MUJOCO_METHODS: dict[str, MujocoMethod] = {
     "bcq": MujocoMethod("bcq", {"view": "central"}, "otc", 10, "[I] BCQ on the joint action (paper §4.1)"),
     "i_bcq": MujocoMethod("bcq", {"view": "independent"}, "own_public", 10, "[C] baselines/run_BCQ.py"),
     "mabcq": MujocoMethod("mabcq", {}, "cast_bcq", 10, "[C] agents/MABCQ.py (full state per agent)"),
-    "icq_ma": MujocoMethod("icq_ma", {}, "own_public", 10, "[C] agents/ICQMA.py, target fixed"),
+    # the code's ICQ-MA as it produced the published column: r and gamma doubled in the target, the actor's advantage
+    # weight cancelled by its broadcast (papers/cast_bcq/icq_ma.py; our fixed form collapses, README Findings)
+    "icq_ma": MujocoMethod(
+        "icq_ma",
+        {"bug_compat": True, "actor_weighted": False},
+        "own_public",
+        10,
+        "[C] agents/ICQMA.py as it runs",
+    ),
     "cast_bcq": MujocoMethod("cast_bcq", {}, "cast_bcq", 3, "[C] agents/CAST.py, run_CAST.py"),
     # Figure 6's ablations (paper §4.3.1-4.3.2 names; our definitions, papers/cast_bcq/cast_bcq.py)
     "cast_bcq_wo_csaa": MujocoMethod("cast_bcq", {"ablation": "wo_csaa"}, "cast_bcq", 3, "[P names, I]"),

@@ -39,8 +39,9 @@ Equations (per seed; B batch rows, d terminal flag, r the team reward, a'_i the 
   critic      L_Q = mean_B (sum_i k_i(s) Q_i(o_i, a_i) - y)^2; grad-norm clip 20 on each critic and on the mixer
   actor       L_pi_i = -mean_B [ k_i(s) * log pi_i(a_i | o_i) * B * softmax_B(A_i / 100) ]   (weights detached)
               (the code's loss broadcasts log pi [B] against its weights [B, 1] to [B, B], so the softmax weights
-              sum out and it is -mean_B k_i log pi_i, plain k-weighted BC: a bug we fix, a deviation;
-              ``actor_temp=inf`` gives the code's loss exactly, tests/test_icq_ma_official_parity.py)
+              sum out and it is -mean_B k_i log pi_i, plain k-weighted BC; ``actor_weighted=False`` (or
+              ``actor_temp=inf``) gives the code's loss exactly, tests/test_icq_ma_official_parity.py; the
+              MaMuJoCo items run the code's form, papers/cast_bcq/config.py)
               A_i = r + gamma (1 - d) Q_i(o'_i, a'_i) - Q_i(o_i, a_i)
   targets     theta' <- (1 - tau) theta' + tau theta for the critics and the mixer, every update (no actor target)
 
@@ -80,6 +81,7 @@ T dataset steps.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -290,7 +292,8 @@ class ICQMA(StackableLearner):
             adv = rew + self.cfg.gamma * cont * q_next - q  # [M, B]
             k = self._by_member(self.mixer.weights(batch["state"]))  # [M, B]
         logp = self.actor.log_prob(obs, act, self.act_mask)  # [M, B]
-        return icq_ma_actor_loss(logp, k, adv, self.cfg.actor_temp, self._per_member(batch["next_valid"]))
+        temp = self.cfg.actor_temp if self.cfg.actor_weighted else math.inf  # the code's: weight cancelled
+        return icq_ma_actor_loss(logp, k, adv, temp, self._per_member(batch["next_valid"]))
 
     @torch.no_grad()
     def clip_critic_grads(self) -> Tensor:

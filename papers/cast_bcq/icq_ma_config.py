@@ -38,6 +38,9 @@ class ICQMAConfig:
     total_temp: float = opt(1000.0, kind="num", gt=0)
     # actor weight B softmax_B(A_i / actor_temp) (code: 100)
     actor_temp: float = opt(100.0, kind="real", gt=0)
+    # False: the code's actor as it runs, its [B] x [B, 1] broadcast cancelling the advantage weight (a k-weighted
+    # behavior cloning, the same loss as actor_temp = inf; tests/test_icq_ma_official_parity.py)
+    actor_weighted: bool = opt(True, kind="bool")
     # True: the code's target with r and gamma applied twice (quirk 12); False: fixed
     bug_compat: bool = opt(False, kind="bool")
     # update() returns metrics (detached tensors) every log_every updates
