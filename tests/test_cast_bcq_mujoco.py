@@ -52,6 +52,8 @@ def test_profiles_scale_the_mujoco_runs():
     assert mujoco_config(_profile("full"), HOP, "expert", "i_bcq")["eval_episodes"] == 10
     quick = mujoco_config(_profile("quick"), HOP, "expert", "icq_ma")
     assert quick["icq_ma"] == {
+        "bug_compat": True,  # the official code's ICQ-MA as it runs (papers/cast_bcq/config.py)
+        "actor_weighted": False,
         "batch_size": 256,
         "hidden_critic": [256, 256],
         "hidden_actor": [256, 256, 256],

@@ -4,9 +4,10 @@ the official code's, with its critic's readings beside the evaluation return.
     python papers/cast_bcq/icq_ma_probe.py --env mamujoco/hopper-3x1 --forms ours code --updates 9000
 
 Forms (everything else Figure 4's ICQ-MA cell at the profile: sizes, batch, data):
-  ours     Figure 4's ICQ-MA: the target counts r and gamma once, the actor keeps the advantage weight
-  code     the official agents/ICQMA.py: r and gamma counted twice (bug_compat) and the advantage weight cancelled by
-           its [B] x [B, 1] broadcast (actor_temp = inf: a k-weighted behavior cloning of the data's actions)
+  ours     our fixed form (Figure 4's until 2026-12-03): the target counts r and gamma once, the actor keeps the
+           advantage weight
+  code     the official agents/ICQMA.py, Figure 4's form now: r and gamma counted twice (bug_compat) and the advantage
+           weight cancelled by its [B] x [B, 1] broadcast (actor_temp = inf: a k-weighted behavior cloning)
   target   ours with the code's target only
   actor    ours with the code's actor only
 Each (form, seed) trains alone on one thread and evaluates every --eval-every updates (--episodes episodes, the
@@ -30,11 +31,12 @@ if str(ROOT) not in sys.path:
 
 from common.running.records import atomic_write_text  # noqa: E402
 
+_FIXED = {"bug_compat": False, "actor_weighted": True, "actor_temp": 100.0}  # over the items' form (the code's)
 FORMS = {
-    "ours": {},
-    "code": {"bug_compat": True, "actor_temp": math.inf},
-    "target": {"bug_compat": True},
-    "actor": {"actor_temp": math.inf},
+    "ours": _FIXED,
+    "code": {**_FIXED, "bug_compat": True, "actor_temp": math.inf},
+    "target": {**_FIXED, "bug_compat": True},
+    "actor": {**_FIXED, "actor_temp": math.inf},
 }
 ENVS = ("mamujoco/halfcheetah-2x3", "mamujoco/hopper-3x1", "mamujoco/walker2d-2x3")
 
