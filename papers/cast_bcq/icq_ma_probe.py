@@ -31,7 +31,8 @@ if str(ROOT) not in sys.path:
 
 from common.running.records import atomic_write_text  # noqa: E402
 
-_FIXED = {"bug_compat": False, "actor_weighted": True, "actor_temp": 100.0}  # over the items' form (the code's)
+# our fixed form, over the items' (the code's)
+_FIXED = {"bug_compat": False, "actor_weighted": True, "actor_temp": 100.0}
 FORMS = {
     "ours": _FIXED,
     "code": {**_FIXED, "bug_compat": True, "actor_temp": math.inf},
