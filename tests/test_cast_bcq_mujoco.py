@@ -118,7 +118,7 @@ def test_table2_and_figure4_checkers_on_the_published_table_give_the_published_v
     assert v["t2_ours_best_uncoordinated"][0] and v["t2_ours_beats_central_bcq_uncoordinated"][0]
     assert "t2_ours_best_decentralized_d4rl" in EXPECTED_NOT_TO_HOLD
     assert not v["t2_ours_best_decentralized_d4rl"][0]
-    assert "hopper-3x1 expert: no" in v["t2_ours_best_decentralized_d4rl"][1]
+    assert "hopper-3x1 expert vs ICQ-MA: no" in v["t2_ours_best_decentralized_d4rl"][1]
     assert v["t2_split_easier"][0] and "in 10 of 15" in v["t2_split_easier"][1]  # the spec's count
     mixed = [e for e in t2 if e.keys["dataset"] == "mixed"]
     f4 = _verdicts("figure4", _records(mixed, ("env", "method")))
@@ -145,8 +145,16 @@ def test_no_claim_reads_the_bc_column():
         ]
         assert _verdicts(item, recs + bc) == _verdicts(item, recs)
     # nor does a claim wait for BC's cells before it is judged
-    read = [cell for c in CLAIMS if c.item in ("table2", "figure4") for cell in c.reads(Evidence([]))]
+    # (the pair-by-pair claims, reads=None, wait for no cell: their pairs are CAST-BCQ's with the paper's columns)
+    claims = [c for c in CLAIMS if c.item in ("table2", "figure4")]
+    read = [cell for c in claims if c.reads is not None for cell in c.reads(Evidence([]))]
     assert read and all(cell["method"] in C.TABLE2_METHODS for cell in read)
+    assert {c.id for c in claims if c.reads is None} == {
+        "f4_ours_best_all",
+        "t2_ours_best_uncoordinated",
+        "t2_ours_beats_central_bcq_uncoordinated",
+        "t2_ours_best_decentralized_d4rl",
+    }
 
 
 def test_figure6_checker_on_hand_made_finals():
@@ -226,11 +234,14 @@ def test_hopper_smoke_runs_are_shared_between_the_items(tmp_path):
     assert "ran 12, skipped 0 (already finished), failed 0; 12 of those ran were copied" in run("figure4")
     assert "ran 8, skipped 0 (already finished), failed 0; 2 of those ran were copied" in run("figure6")
     t2 = {
-        (r["keys"]["method"], r["seed"]): r["score"] for r in load_records(res, "smoke", "cast_bcq", "table2")
+        (r["keys"]["method"], r["seed"]): r["score"]
+        for r in load_records(res, "smoke", "cast_bcq", "table2")
+        if "claim" not in r["keys"]
     }
     f4 = {
         (r["keys"]["method"], r["seed"]): r["score"]
         for r in load_records(res, "smoke", "cast_bcq", "figure4")
+        if "claim" not in r["keys"]
     }
     assert f4 == t2 and len(t2) == 12 and all(v is not None for v in t2.values())
     assert {m for m, _ in t2} == set(C.TABLE2_RUN_METHODS)
@@ -273,6 +284,30 @@ def test_each_claim_is_judged_once_its_own_cells_are_complete(tmp_path, capsys):
     }
     assert written == {"t2_ours_best_uncoordinated": True, "t2_ours_beats_central_bcq_uncoordinated": True}
     assert "claim t2_split_easier: not checked" in capsys.readouterr().out
+    # Figure 4 partly run: "ours beats each baseline" is judged pair by pair
+    f4 = [
+        {"keys": {"env": e, "method": m}, "seed": s, "score": v}
+        for e in C.MUJOCO_ENVS
+        for m, v in (("cast_bcq", 3000), ("mabcq", 2000), ("i_bcq", 2500))
+        for s in range(3)
+    ]
+    out = write_verdicts(f4, tmp_path / "f4", "quick", "figure4")
+    assert out["f4_ours_best_all"][0] is None  # ahead of every complete pair; BCQ and ICQ-MA not run yet
+    assert "holds on the 6 complete of 12 groups so far" in out["f4_ours_best_all"][1]
+    f4[-1] = {
+        **f4[-1],
+        "score": 20_000.0,
+    }  # walker2d I-BCQ's mean now above ours: no later cell can repair that
+    out = write_verdicts(f4, tmp_path / "f4b", "quick", "figure4")
+    assert out["f4_ours_best_all"][0] is False
+    assert (
+        "walker2d-2x3 vs I-BCQ: no" in out["f4_ours_best_all"][1]
+        and "not run yet" in out["f4_ours_best_all"][1]
+    )
+    out = write_verdicts(
+        f4[:-1], tmp_path / "f4c", "quick", "figure4"
+    )  # that cell one seed short: not counted
+    assert out["f4_ours_best_all"][0] is None
     recs = [
         {"keys": {"env": e, "method": m}, "seed": s, "score": v + 10 * s}
         for e in C.MUJOCO_ENVS
