@@ -39,7 +39,7 @@ class ICQMAConfig:
     # actor weight B softmax_B(A_i / actor_temp) (code: 100)
     actor_temp: float = opt(100.0, kind="real", gt=0)
     # False: the code's actor as it runs, its [B] x [B, 1] broadcast cancelling the advantage weight (a k-weighted
-    # behavior cloning, the same loss as actor_temp = inf; tests/test_icq_ma_official_parity.py)
+    # behavior cloning, the same loss as actor_temp = inf, which a record's JSON cannot hold; parity-tested)
     actor_weighted: bool = opt(True, kind="bool")
     # True: the code's target with r and gamma applied twice (quirk 12); False: fixed
     bug_compat: bool = opt(False, kind="bool")
