@@ -124,3 +124,29 @@ def _flat(state, prefix=""):
         else:
             out.update(_flat(v, f"{prefix}{k}."))
     return out
+
+
+def test_a_learner_variant_is_trained_recorded_and_named(tmp_path, monkeypatch):
+    """--set FIELD=VALUE: the variant's section reaches the learner and the record, and names the outputs (as typed);
+    bad pairs, unknown fields and refused values are named; a variant is never stored as Table 1's pi^0."""
+    monkeypatch.setenv("OFFMARL_DATA", str(tmp_path / "data"))
+    built = []
+    real = P.build_learner
+    monkeypatch.setattr(P, "build_learner", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    argv = ["--profile", "smoke", "--env", "mamujoco/hopper-3x1", "--dataset", "medium", "--learner", "awac"]
+    res = ["--seeds", "0", "--updates", "4", "--eval-every", "4", "--results", str(tmp_path / "res")]
+    assert P.main([*argv, *res, "--set", "lam=1e9", "mean_tanh=true"]) == 0
+    assert built and all(b.cfg.lam == 1e9 and b.cfg.mean_tanh is True for b in built)
+    out = tmp_path / "res" / "smoke" / "otc" / "pi0_curve" / "hopper_medium_awac_lam=1e9_mean_tanh=true.json"
+    rec = json.loads(out.read_text())
+    assert rec["config"]["awac"]["lam"] == 1e9 and rec["config"]["awac"]["mean_tanh"] is True
+    with pytest.raises(ValueError, match="awac has no field 'lambda'; valid: .*lam"):
+        P.learner_overrides("awac", ["lambda=2"])
+    with pytest.raises(ValueError, match="FIELD=VALUE, got 'lam'"):
+        P.learner_overrides("awac", ["lam"])
+    with pytest.raises(ValueError, match="lam"):
+        P.learner_overrides("awac", ["lam=-1"])
+    assert P.learner_overrides("awac", ["log_std_param=sigmoid"]) == {"log_std_param": "sigmoid"}
+    for bad in (["--set", "lam"], ["--set", "lam=2", "--cache-for", "quick"]):
+        with pytest.raises(SystemExit):
+            P.main([*argv, *res, *bad])

@@ -74,6 +74,32 @@ def nav_curve_config(profile: str, n_agents: int, updates: int | None) -> dict[s
     )
 
 
+def learner_overrides(learner: str, pairs: Sequence[str]) -> dict[str, Any]:
+    """``--set FIELD=VALUE`` pairs as {field: value} of ``learner``'s config class (VALUE read as JSON, else as a
+    string): a variant of Table 1's learner to measure beside it (e.g. AWAC's ``lam=1e9``, weighted BC). One
+    ValueError names a bad pair, an unknown field (with the valid ones) or a value the config refuses."""
+    from dataclasses import fields
+
+    from common.algos.awac_config import AWACConfig
+    from common.algos.bcq_config import BCQConfig
+    from common.algos.itd3bc import TD3BCConfig
+
+    cls = {"bcq": BCQConfig, "awac": AWACConfig, "td3bc": TD3BCConfig}[learner]
+    names, out = [f.name for f in fields(cls)], {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes FIELD=VALUE, got {pair!r}")
+        if key not in names:
+            raise ValueError(f"--set {pair!r}: {learner} has no field {key!r}; valid: {', '.join(names)}")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    cls(**out).validate()
+    return out
+
+
 def _with_updates(cfg: dict[str, Any], updates: int | None) -> dict[str, Any]:
     if updates is not None:
         if int(updates) < 1:
@@ -255,6 +281,9 @@ def write_outputs(out: dict[str, Any], base: Path) -> list[Path]:
         f"commit {(out['commit'] or {}).get('commit', 'unknown')[:10]}; {out['cpu']}, {out['threads']} thread(s); "
         f"data {out['data']['id']} ({out['data']['size']} rows).",
         "",
+        f"{c['learner']} section (the profile's overrides, and any --set variant): "
+        f"{json.dumps(c.get(c['learner']) or {}, sort_keys=True)}.",
+        "",
         *(
             [
                 f"**Partial**: {rows[-1]['updates'] if rows else 0:,} of {out['total']:,} updates; the run resumes "
@@ -327,13 +356,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="store the last pi^0 as these profiles' Table 1 pi^0 (read where their cells train as many updates)",
     )
     ap.add_argument("--results", default="results", help="results root (default: results)")
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a variant of the learner (its config fields, VALUE as JSON), e.g. `--set lam=1e9` (AWAC as weighted "
+        "BC) or `--set mean_tanh=true log_std_param=sigmoid` (rlkit's policy form); named in the outputs' file name",
+    )
     a = ap.parse_args(argv)
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeats a seed: {a.seeds}")
     if a.threads < 1:
         ap.error(f"--threads must be >= 1, got {a.threads}")
     torch.set_num_threads(a.threads)
-    if a.n_agents is not None and a.cache_for:
+    if a.set and a.cache_for:
+        ap.error("--cache-for stores Table 1's pi^0; a --set variant is not it")
+    if a.n_agents is not None and (a.cache_for or a.set):
+        if a.set:
+            ap.error("--set varies Table 1's learner; it does not go with --n-agents")
         ap.error("--cache-for stores Table 1's pi^0; it does not go with --n-agents")
     if a.n_agents is not None:
         if a.n_agents < 1:
@@ -345,6 +386,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         cfg = curve_config(a.profile, a.env, a.dataset, a.learner, a.updates)
         name = f"{C.TASK_OF[a.env]}_{a.dataset}_{a.learner}"
+        try:
+            variant = learner_overrides(a.learner, a.set)
+        except ValueError as e:
+            ap.error(str(e))
+        if variant:
+            cfg[a.learner] = {**dict(cfg[a.learner]), **variant}
+            name += "_" + "_".join(a.set)  # as typed: lam=1e9, not lam=1000000000.0
     base = Path(a.results) / a.profile / "otc" / "pi0_curve" / name
     out = run_curve(
         cfg,
