@@ -24,7 +24,8 @@ class AWACConfig:
     critic_lr: float = opt(5e-4, kind="num", gt=0)  # Adam lr of Q1 and Q2 (OTC Table 3; rlkit awac1: 3e-4)
     # Adam weight_decay of the policy only (rlkit awac1; spec C18)
     policy_weight_decay: float = opt(1e-4, kind="num", ge=0)
-    # temperature lambda of softmax_B(A / lambda) (spec C18; rlkit beta = 1, its MuJoCo sweep: 2)
+    # temperature lambda of softmax_B(A / lambda) (spec C18; rlkit beta = 1, its MuJoCo sweep: 2, which OTC's cells take:
+    # papers/otc/config.py)
     lam: float = opt(1.0, kind="num", gt=0)
     # Polyak rate of the critic target (spec C18; rlkit awac1 soft_target_tau 5e-3)
     tau: float = opt(0.005, kind="num", gt=0, le=1)
