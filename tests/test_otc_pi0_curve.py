@@ -150,3 +150,13 @@ def test_a_learner_variant_is_trained_recorded_and_named(tmp_path, monkeypatch):
     for bad in (["--set", "lam"], ["--set", "lam=2", "--cache-for", "quick"]):
         with pytest.raises(SystemExit):
             P.main([*argv, *res, *bad])
+
+
+def test_otc_awac_takes_rlkits_mujoco_temperature_and_a_set_curve_is_table1s_pi0():
+    """OTC's AWAC cells take lambda 2 (rlkit's MuJoCo sweep; papers/otc/config.py) at every profile, and a curve run
+    with `--set lam=2` has exactly the cell's section, so its checkpoint and --cache-for serve Table 1's pi^0."""
+    for profile in ("smoke", "quick", "full"):
+        cfg = P.curve_config(profile, "mamujoco/walker2d-2x3", "medium", "awac", None)
+        assert cfg["awac"]["lam"] == 2
+        varied = {**cfg["awac"], **P.learner_overrides("awac", ["lam=2"])}
+        assert json.dumps(varied, sort_keys=True) == json.dumps(cfg["awac"], sort_keys=True)
