@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from papers.otc import config as C
 from papers.otc import pi0_curve as P
 
 
@@ -141,12 +142,12 @@ def test_a_learner_variant_is_trained_recorded_and_named(tmp_path, monkeypatch):
     rec = json.loads(out.read_text())
     assert rec["config"]["awac"]["lam"] == 1e9 and rec["config"]["awac"]["mean_tanh"] is True
     with pytest.raises(ValueError, match="awac has no field 'lambda'; valid: .*lam"):
-        P.learner_overrides("awac", ["lambda=2"])
+        C.learner_overrides("awac", ["lambda=2"])
     with pytest.raises(ValueError, match="FIELD=VALUE, got 'lam'"):
-        P.learner_overrides("awac", ["lam"])
+        C.learner_overrides("awac", ["lam"])
     with pytest.raises(ValueError, match="lam"):
-        P.learner_overrides("awac", ["lam=-1"])
-    assert P.learner_overrides("awac", ["log_std_param=sigmoid"]) == {"log_std_param": "sigmoid"}
+        C.learner_overrides("awac", ["lam=-1"])
+    assert C.learner_overrides("awac", ["log_std_param=sigmoid"]) == {"log_std_param": "sigmoid"}
     for bad in (["--set", "lam"], ["--set", "lam=2", "--cache-for", "quick"]):
         with pytest.raises(SystemExit):
             P.main([*argv, *res, *bad])
@@ -158,5 +159,5 @@ def test_otc_awac_takes_rlkits_mujoco_temperature_and_a_set_curve_is_table1s_pi0
     for profile in ("smoke", "quick", "full"):
         cfg = P.curve_config(profile, "mamujoco/walker2d-2x3", "medium", "awac", None)
         assert cfg["awac"]["lam"] == 2
-        varied = {**cfg["awac"], **P.learner_overrides("awac", ["lam=2"])}
+        varied = {**cfg["awac"], **C.learner_overrides("awac", ["lam=2"])}
         assert json.dumps(varied, sort_keys=True) == json.dumps(cfg["awac"], sort_keys=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from common.running.profiles import PaperProfiles, PaperSettings
 
@@ -312,4 +312,31 @@ def learner_section(learner: str, settings: OtcSettings) -> dict[str, Any]:
         out["hidden"] = [w, w]
         if learner == "bcq":
             out["hidden_vae"] = [w, w]
+    return out
+
+
+def learner_overrides(learner: str, pairs: Sequence[str]) -> dict[str, Any]:
+    """``--set FIELD=VALUE`` pairs as {field: value} of ``learner``'s config class (VALUE read as JSON, else as a
+    string): a variant of Table 1's learner to measure beside it (e.g. AWAC's ``lam=1e9``, weighted BC). One
+    ValueError names a bad pair, an unknown field (with the valid ones) or a value the config refuses."""
+    import json
+    from dataclasses import fields
+
+    from common.algos.awac_config import AWACConfig
+    from common.algos.bcq_config import BCQConfig
+    from common.algos.itd3bc import TD3BCConfig
+
+    cls = {"bcq": BCQConfig, "awac": AWACConfig, "td3bc": TD3BCConfig}[learner]
+    names, out = [f.name for f in fields(cls)], {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes FIELD=VALUE, got {pair!r}")
+        if key not in names:
+            raise ValueError(f"--set {pair!r}: {learner} has no field {key!r}; valid: {', '.join(names)}")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    cls(**out).validate()
     return out

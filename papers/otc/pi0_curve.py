@@ -74,32 +74,6 @@ def nav_curve_config(profile: str, n_agents: int, updates: int | None) -> dict[s
     )
 
 
-def learner_overrides(learner: str, pairs: Sequence[str]) -> dict[str, Any]:
-    """``--set FIELD=VALUE`` pairs as {field: value} of ``learner``'s config class (VALUE read as JSON, else as a
-    string): a variant of Table 1's learner to measure beside it (e.g. AWAC's ``lam=1e9``, weighted BC). One
-    ValueError names a bad pair, an unknown field (with the valid ones) or a value the config refuses."""
-    from dataclasses import fields
-
-    from common.algos.awac_config import AWACConfig
-    from common.algos.bcq_config import BCQConfig
-    from common.algos.itd3bc import TD3BCConfig
-
-    cls = {"bcq": BCQConfig, "awac": AWACConfig, "td3bc": TD3BCConfig}[learner]
-    names, out = [f.name for f in fields(cls)], {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set takes FIELD=VALUE, got {pair!r}")
-        if key not in names:
-            raise ValueError(f"--set {pair!r}: {learner} has no field {key!r}; valid: {', '.join(names)}")
-        try:
-            out[key] = json.loads(text)
-        except json.JSONDecodeError:
-            out[key] = text
-    cls(**out).validate()
-    return out
-
-
 def _with_updates(cfg: dict[str, Any], updates: int | None) -> dict[str, Any]:
     if updates is not None:
         if int(updates) < 1:
@@ -346,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads (default 1, as the items' runs: Table 1's pi^0 equals the curve's only at equal threads)",
+        help="torch CPU threads (default 1, as the items' runs: "
+        "Table 1's pi^0 equals the curve's only at equal threads)",
     )
     ap.add_argument(
         "--cache-for",
@@ -387,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = curve_config(a.profile, a.env, a.dataset, a.learner, a.updates)
         name = f"{C.TASK_OF[a.env]}_{a.dataset}_{a.learner}"
         try:
-            variant = learner_overrides(a.learner, a.set)
+            variant = C.learner_overrides(a.learner, a.set)
         except ValueError as e:
             ap.error(str(e))
         if variant:
