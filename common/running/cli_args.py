@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from common.running.experiment import LAUNCHERS
 from common.running.profiles import PROFILE_NAMES
@@ -43,13 +43,21 @@ def _seed(text: str) -> int:
     return v
 
 
+def check_fields(cls: type, keys: Iterable[str], what: str) -> None:
+    """One ValueError if ``keys`` holds a name that is not a field of the dataclass ``cls``, naming the bad names and
+    the allowed ones (``what`` says where they came from: a flag)."""
+    import dataclasses
+
+    allowed = sorted(f.name for f in dataclasses.fields(cls))
+    bad = sorted(set(keys) - set(allowed))
+    if bad:
+        raise ValueError(f"{what}: unknown {cls.__name__} field(s) {bad}; allowed: {', '.join(allowed)}")
+
+
 def json_overrides(cls: type, flag: str) -> Callable[[str], dict[str, Any]]:
     """An argparse ``type`` for ``flag``: a JSON object whose keys are fields of the dataclass ``cls`` (probes'
     ``--mappo``, ``--world-model``); bad JSON or an unknown field is an error naming it and the allowed fields."""
-    import dataclasses
     import json
-
-    allowed = sorted(f.name for f in dataclasses.fields(cls))
 
     def parse(text: str) -> dict[str, Any]:
         try:
@@ -58,11 +66,10 @@ def json_overrides(cls: type, flag: str) -> Callable[[str], dict[str, Any]]:
             raise argparse.ArgumentTypeError(f"{flag} must be a JSON object, got {text!r} ({e})") from None
         if not isinstance(over, dict):
             raise argparse.ArgumentTypeError(f"{flag} must be a JSON object, got {text!r}")
-        bad = sorted(set(over) - set(allowed))
-        if bad:
-            raise argparse.ArgumentTypeError(
-                f"{flag}: unknown {cls.__name__} field(s) {bad}; allowed: {', '.join(allowed)}"
-            )
+        try:
+            check_fields(cls, over, flag)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
         return over
 
     return parse

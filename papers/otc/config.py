@@ -320,23 +320,22 @@ def learner_overrides(learner: str, pairs: Sequence[str]) -> dict[str, Any]:
     string): a variant of Table 1's learner to measure beside it (e.g. AWAC's ``lam=1e9``, weighted BC). One
     ValueError names a bad pair, an unknown field (with the valid ones) or a value the config refuses."""
     import json
-    from dataclasses import fields
 
     from common.algos.awac_config import AWACConfig
     from common.algos.bcq_config import BCQConfig
     from common.algos.itd3bc import TD3BCConfig
+    from common.running.cli_args import check_fields
 
     cls = {"bcq": BCQConfig, "awac": AWACConfig, "td3bc": TD3BCConfig}[learner]
-    names, out = [f.name for f in fields(cls)], {}
+    out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--set takes FIELD=VALUE, got {pair!r}")
-        if key not in names:
-            raise ValueError(f"--set {pair!r}: {learner} has no field {key!r}; valid: {', '.join(names)}")
         try:
             out[key] = json.loads(text)
         except json.JSONDecodeError:
             out[key] = text
+    check_fields(cls, out, f"--set ({learner})")
     cls(**out).validate()
     return out
