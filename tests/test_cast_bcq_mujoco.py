@@ -294,6 +294,19 @@ def test_each_claim_is_judged_once_its_own_cells_are_complete(tmp_path, capsys):
     out = write_verdicts(f4, tmp_path / "f4", "quick", "figure4")
     assert out["f4_ours_best_all"][0] is None  # ahead of every complete pair; BCQ and ICQ-MA not run yet
     assert "holds on the 6 complete of 12 groups so far" in out["f4_ours_best_all"][1]
+    # a pair within one std names it, and asks 5 seeds while it has fewer (issue 67's seed rule)
+    close = [
+        {**r, "score": 2950.0 + 40 * r["seed"]}
+        if r["keys"] == {"env": C.MUJOCO_ENVS[0], "method": "mabcq"}
+        else r
+        for r in f4
+    ]
+    words = write_verdicts(close, tmp_path / "f4d", "quick", "figure4")["f4_ours_best_all"][1]
+    assert (
+        f"{C.MUJOCO_ENVS[0].split('/')[1]} vs MABCQ: yes (CAST-BCQ (ours) 3000.0, MABCQ 2990.0; within one std "
+        "(3 / 3 seeds: 5 wanted))" in words
+    )
+    assert words.count("within one std") == 1  # 3000 vs 2500 / 2000 with std 0: not close
     # walker2d I-BCQ's mean now above ours: no later cell can repair that
     f4[-1] = {**f4[-1], "score": 20_000.0}
     out = write_verdicts(f4, tmp_path / "f4b", "quick", "figure4")
@@ -316,3 +329,12 @@ def test_each_claim_is_judged_once_its_own_cells_are_complete(tmp_path, capsys):
     )
     recs = recs[:-1]  # one seed short: nothing judged
     assert write_verdicts(recs, tmp_path / "b", "quick", "figure6")["f6_wo_csaa_worse"][0] is None
+
+
+def test_closeness_names_pairs_within_one_std_and_the_seeds_they_want():
+    from papers.cast_bcq.claims import closeness
+
+    assert closeness((100.0, 5.0, 3), (120.0, 5.0, 3)) == ""  # 20 apart, stds 5: not close
+    assert closeness((100.0, 25.0, 3), (120.0, 5.0, 5)) == "; within one std (3 / 5 seeds: 5 wanted)"
+    assert closeness((100.0, 25.0, 5), (120.0, 5.0, 5)) == "; within one std (5 / 5 seeds)"
+    assert closeness((None, None, 0), (120.0, 5.0, 3)) == ""

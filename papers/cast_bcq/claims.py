@@ -31,6 +31,7 @@ GRID_LABELS = {"i_bcq": "I-BCQ", "i_icq": "I-ICQ", "cast_bcq": "CAST-BCQ"}  # Fi
 WALKER, WALKER_HOPPER = "mamujoco/walker2d-2x3", ("mamujoco/hopper-3x1", "mamujoco/walker2d-2x3")
 DECENTRALIZED = ("i_bcq", "icq_ma")  # BCQ and MABCQ need joint observations (§4.1)
 RATIO = 2 / 3  # f4_icqma_poor / f4_mabcq_poor_walker_hopper: "poor" = at most 2/3 of ours
+CLOSE_SEEDS = 5  # issue 67: "at least 3 seeds everywhere, 5 where two methods are within one std"
 
 
 # ---- MaMuJoCo: the cells a claim reads, and the final scores ---------------------------------------------------
@@ -49,6 +50,18 @@ def finals(runs: Runs, **keys: Any) -> tuple[float | None, int]:
     """(mean over seeds of the final evaluation score, number of seeds) of the cell with ``keys``."""
     mean, _, n = runs.seed_means("score", **keys)
     return mean, n
+
+
+def closeness(a: tuple[float | None, float | None, int], b: tuple[float | None, float | None, int]) -> str:
+    """'' unless two cells' (mean, population std, n) lie within one std of each other (the larger std); then a note
+    saying so, and, with fewer than CLOSE_SEEDS seeds in either cell, that the comparison wants CLOSE_SEEDS."""
+    (ma, sa, na), (mb, sb, nb) = a, b
+    if ma is None or mb is None or not abs(ma - mb) <= max(sa or 0.0, sb or 0.0):
+        return ""
+    seeds = f"{na} / {nb} seeds"
+    if min(na, nb) < CLOSE_SEEDS:
+        return f"; within one std ({seeds}: {CLOSE_SEEDS} wanted)"
+    return f"; within one std ({seeds})"
 
 
 def describe(values: Mapping[str, float | None]) -> str:
@@ -128,9 +141,11 @@ def beats(datasets: Sequence[str | None], others: Sequence[str]) -> Callable[[Ev
 
         def row(pair: tuple[str | None, str, str]) -> Outcome:
             d, e, other = pair
-            f = {m: finals(ev.runs, **keys(d, e, m))[0] for m in ("cast_bcq", other)}
+            stats = {m: ev.runs.seed_means("score", **keys(d, e, m)) for m in ("cast_bcq", other)}
+            f = {m: st[0] for m, st in stats.items()}
             ok = f["cast_bcq"] > f[other]
-            return ok, f"{name(pair)}: {'yes' if ok else 'no'} ({describe(f)})"
+            close = closeness(stats["cast_bcq"], stats[other])
+            return ok, f"{name(pair)}: {'yes' if ok else 'no'} ({describe(f)}{close})"
 
         pairs = [(d, e, o) for d in datasets for e in C.MUJOCO_ENVS for o in others]
         return on_every_complete(pairs, complete, row, name, "final score (seed mean); ")
