@@ -13,7 +13,18 @@ import sys
 
 import numpy as np
 
-__all__ = ["MAPS", "N_MOVE", "STOP", "SmaxCore", "jitted_core", "to_numpy", "fresh_seed", "as_seeds"]
+__all__ = [
+    "MAPS",
+    "N_MOVE",
+    "STOP",
+    "SmaxCore",
+    "jitted_core",
+    "persistent_compilation_cache",
+    "user_cache",
+    "to_numpy",
+    "fresh_seed",
+    "as_seeds",
+]
 
 MARINE, MARAUDER, STALKER, ZEALOT = 0, 1, 2, 3  # SMAX unit type ids
 N_MOVE = 5  # SMAX actions 0-3 move, 4 stop; attacks start at 5
@@ -62,6 +73,56 @@ def _quiet_stdout():
 
 
 @functools.lru_cache(maxsize=None)
+def persistent_compilation_cache() -> str:
+    """Keep jax's compiled SMAX steps on disk, so that a new process loads them instead of compiling again (about
+    20 s of each item script's start on one CPU thread). ``$JAX_COMPILATION_CACHE_DIR`` if set (jax's own variable:
+    the user's choice wins), else ``<user cache>/jax/<key>``, the key naming the jax version and this CPU type with
+    its whole instruction-set flags: XLA compiles for the host CPU, so a cache shared by machines must never hand
+    one CPU another's code. Returns the folder in use."""
+    import hashlib
+
+    import jax
+
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if not folder:
+        key = hashlib.sha1(f"{jax.__version__}|{_cpu_signature()}".encode()).hexdigest()[:12]
+        folder = os.path.join(user_cache(), "jax", key)
+        jax.config.update("jax_compilation_cache_dir", folder)
+    if not os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # the many small steps add up
+    return folder
+
+
+def user_cache() -> str:
+    """The package's user cache folder, by common.running.roots.cache_root's rule ($OFFMARL_DATA, else
+    $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro), restated here because envs/ imports nothing of
+    ours (tests/test_smax_core.py holds the two equal)."""
+    from pathlib import Path
+
+    env = os.environ.get("OFFMARL_DATA")
+    if env:
+        return str(Path(env).expanduser().absolute())
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).expanduser().is_absolute() else Path.home() / ".cache"
+    return str(base / "offmarl-repro")
+
+
+def _cpu_signature() -> str:
+    """/proc/cpuinfo's model name, family, model and flags of the first processor (else the platform's name)."""
+    import platform
+
+    keep: dict[str, str] = {}
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if not line.strip() and keep:
+                break
+            if key.strip() in ("model name", "cpu family", "model", "flags"):
+                keep.setdefault(key.strip(), value.strip())
+    return "|".join(f"{k}={v}" for k, v in sorted(keep.items())) or platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=None)
 def jitted_core(map_name: str, max_steps: int, enemy_shoots: bool, attack_mode: str) -> "SmaxCore":
     return SmaxCore(map_name, max_steps, enemy_shoots, attack_mode)
 
@@ -73,6 +134,7 @@ class SmaxCore:
         import jax
         import jax.numpy as jnp
 
+        persistent_compilation_cache()
         # jaxmarl prints "Importing submoduled environments..." on import: no news for us
         with _quiet_stdout():
             from jaxmarl.environments.smax.heuristic_enemy_smax_env import HeuristicEnemySMAX

@@ -8,6 +8,7 @@ with a walking (non-shooting) enemy.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -199,3 +200,59 @@ def test_vectorised_stepping_equals_single_stepping():
 def test_bad_options_raise(opts, words):
     with pytest.raises(ValueError, match=words):
         envs.make("smax/2s3z", **opts)
+
+
+def test_user_cache_follows_the_packages_cache_root(monkeypatch, tmp_path):
+    """envs/ imports nothing of ours, so smax_core restates common.running.roots.cache_root's rule: held equal."""
+    from common.running.roots import cache_root
+    from envs.smax_core import user_cache
+
+    cases = [
+        {"OFFMARL_DATA": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        {"OFFMARL_DATA": None, "XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        {
+            "OFFMARL_DATA": None,
+            "XDG_CACHE_HOME": "relative/xdg",
+        },  # not absolute: ignored, as the XDG spec says
+        {"OFFMARL_DATA": None, "XDG_CACHE_HOME": None},
+    ]
+    for case in cases:
+        for k, v in case.items():
+            monkeypatch.delenv(k, raising=False) if v is None else monkeypatch.setenv(k, v)
+        assert user_cache() == str(cache_root()), case
+
+
+@needs_smax
+def test_compiled_steps_are_kept_in_a_folder_per_jax_version_and_cpu_type(tmp_path):
+    """Without $JAX_COMPILATION_CACHE_DIR the folder is <user cache>/jax/<key of jax version and CPU type>; with it,
+    the user's folder; the min compile time is 0 unless the user set it (no compile here: jax is configured only)."""
+    code = (
+        "import jax; from envs.smax_core import persistent_compilation_cache as p; f = p();"
+        "print(f, jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    out = []
+    for extra in ({}, {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "mine")}):
+        p = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**env, "OFFMARL_DATA": str(tmp_path / "data"), **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert p.returncode == 0, p.stderr[-2000:]
+        out.append(p.stdout.split())
+    (folder, configured, min_s), (mine, mine_configured, _) = out
+    assert folder == configured and float(min_s) == 0.0
+    assert folder.startswith(str(tmp_path / "data" / "jax") + "/") and len(folder.rsplit("/", 1)[1]) == 12
+    assert mine == mine_configured == str(tmp_path / "mine")
+
+
+@needs_smax
+def test_the_suites_compiled_steps_are_on_disk():
+    """This run's SMAX compiles went to the folder tests/conftest.py shares (the other tests above made envs)."""
+    from envs.smax_core import persistent_compilation_cache
+
+    envs.make("smax/3s_vs_3z").reset(0)
+    folder = persistent_compilation_cache()
+    assert folder == os.environ["JAX_COMPILATION_CACHE_DIR"] and os.listdir(folder)
