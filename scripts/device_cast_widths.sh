@@ -41,7 +41,9 @@ mkdir -p /tmp/logs
 # (1) the data, from the committed policies
 $PY -m common.datasets.mujoco --task hopper --kind mixed --profile "$PROFILE" > /tmp/logs/data.log 2>&1
 echo "data rc $? at $(el) s" >> "$OUT/setup.log"
-card=$(ls "$OFFMARL_DATA"/mujoco/*/hopper/mixed-*.json 2>/dev/null | head -n 1)
+# the card of this profile's data (quick trains on full's datasets): never another profile's from the same cache
+[ "$PROFILE" = smoke ] && data_profile=smoke || data_profile=full
+card=$(ls "$OFFMARL_DATA/mujoco/$data_profile/hopper/"mixed-*.json 2>/dev/null | tail -n 1)
 if [ -z "$card" ]; then echo "no Hopper mixed card: see data.log" >> "$OUT/setup.log"; tar -czf "$OUT/logs.tar.gz" \
   -C /tmp logs; cat "$OUT/setup.log"; exit 1; fi
 cp "$card" "$OUT/data_card.json"

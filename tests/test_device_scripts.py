@@ -31,6 +31,10 @@ def test_cast_widths_script_dry_run_at_smoke(tmp_path: Path) -> None:
         "RESULTS": str(res),
         "OFFMARL_DATA": str(data),
     }
+    # another profile's card in the same cache: the script must read its own profile's
+    decoy = data / "mujoco" / "full" / "hopper" / "mixed-3x1-v1.json"
+    decoy.parent.mkdir(parents=True)
+    decoy.write_text(json.dumps({"env": "decoy", "sha256": "0" * 64}))
     p = subprocess.run(
         ["bash", "scripts/device_cast_widths.sh", "240"],
         cwd=REPO,
