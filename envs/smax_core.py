@@ -96,7 +96,8 @@ def persistent_compilation_cache() -> str:
 def user_cache() -> str:
     """The package's user cache folder, by common.running.roots.cache_root's rule ($OFFMARL_DATA, else
     $XDG_CACHE_HOME/offmarl-repro, else ~/.cache/offmarl-repro), restated here because envs/ imports nothing of
-    ours (tests/test_smax_core.py holds the two equal)."""
+    ours, and common.running.roots must stay standard-library only, so neither can import the other
+    (tests/test_envs_smax.py holds the two equal)."""
     from pathlib import Path
 
     env = os.environ.get("OFFMARL_DATA")
